@@ -1,0 +1,85 @@
+"""The data contract: the three tables every command reads, and where they live on disk.
+
+A *contract directory* (``--data DIR``) holds ``customers.parquet``, ``transactions.parquet`` and
+optionally ``events.parquet``, plus ``quarantine/`` (rows that broke the contract, with a reason)
+and ``manifest.json`` (row counts). See ``docs/schema.md`` for the full description.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+CUSTOMERS = "customers"
+TRANSACTIONS = "transactions"
+EVENTS = "events"
+TABLES = (CUSTOMERS, TRANSACTIONS, EVENTS)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One contract column: name, logical type, and whether a value is required."""
+
+    name: str
+    dtype: str  # "string" | "timestamp" | "float" | "int"
+    required: bool = True
+
+
+CONTRACT: dict[str, tuple[Column, ...]] = {
+    CUSTOMERS: (
+        Column("customer_id", "string"),
+        Column("signup_at", "timestamp"),
+        Column("region", "string", required=False),
+        Column("channel", "string", required=False),
+        Column("segment", "string", required=False),
+    ),
+    TRANSACTIONS: (
+        Column("customer_id", "string"),
+        Column("ordered_at", "timestamp"),
+        Column("amount", "float"),
+        Column("order_id", "string", required=False),
+        Column("quantity", "float", required=False),
+        Column("margin", "float", required=False),
+        Column("category", "string", required=False),
+    ),
+    EVENTS: (
+        Column("customer_id", "string"),
+        Column("occurred_at", "timestamp"),
+        Column("event_type", "string"),
+        Column("value", "float", required=False),
+    ),
+}
+
+#: Engagement event types the features know by name. Other types are kept and counted as ``other``.
+EVENT_TYPES = (
+    "visit",
+    "login",
+    "email_open",
+    "email_click",
+    "support_ticket",
+    "complaint",
+    "survey",
+)
+
+#: Timestamp column of each table (the column that point-in-time logic filters on).
+TIME_COLUMN = {CUSTOMERS: "signup_at", TRANSACTIONS: "ordered_at", EVENTS: "occurred_at"}
+
+
+def required_columns(table: str) -> list[str]:
+    """Names of the columns a table must have."""
+    return [c.name for c in CONTRACT[table] if c.required]
+
+
+def contract_columns(table: str) -> list[str]:
+    """Names of all columns the contract knows for a table, required first."""
+    return [c.name for c in CONTRACT[table]]
+
+
+def table_path(data_dir: str | Path, table: str) -> Path:
+    """Path of a contract table inside a contract directory."""
+    return Path(data_dir) / f"{table}.parquet"
+
+
+def quarantine_path(data_dir: str | Path, table: str) -> Path:
+    """Path of a table's quarantine file (rejected rows with a ``reason`` column)."""
+    return Path(data_dir) / "quarantine" / f"{table}.parquet"
