@@ -1,0 +1,65 @@
+# The verbs people type. `make` alone prints them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+LIFECYCLE := $(BIN)/lifecycle
+DATA ?= data/synthetic
+CUSTOMERS ?= 20000
+SEED ?= 0
+CONFIG ?= experiments/baseline.yaml
+TRIALS ?= 20
+AS_OF ?=
+OUT ?= data/scores.parquet
+DATA_OUT ?= data/cdnow
+CDNOW ?= ../shared/data/cdnow/CDNOW_master.txt
+HOST ?= 127.0.0.1
+PORT ?= 3000
+NAME ?= baseline
+NAMES ?=
+export MPLBACKEND := Agg
+
+.PHONY: help install run test lint check ingest-cdnow generate features train tune backtest \
+        score serve experiment compare ui optuna-dashboard bench bench-features bench-serve clean
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/.installed ## Create .venv and install the pinned dependencies
+
+run: install ## End to end on synthetic data: generate -> features -> train -> register -> score
+	$(LIFECYCLE) generate --customers $(CUSTOMERS) --seed $(SEED) --out $(DATA)
+	$(LIFECYCLE) features --data $(DATA) --cutoff 2025-10-01 --out $(DATA)/features.parquet
+
+test: install ## Run the test suite
+	$(BIN)/python -m pytest -q
+
+lint: install ## Fix style issues with ruff
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+check: install ## Check style without fixing (CI)
+	$(BIN)/ruff check .
+
+ingest-cdnow: install ## Ingest CDNOW into DATA_OUT (default data/cdnow)
+	$(LIFECYCLE) ingest --transactions $(CDNOW) --out $(DATA_OUT) \
+	  --map "customer_id=customer_id,ordered_at=date,amount=dollar_value,quantity=number_of_cds"
+
+generate: install ## Generate synthetic data: CUSTOMERS=20000 SEED=0 DATA=data/synthetic
+	$(LIFECYCLE) generate --customers $(CUSTOMERS) --seed $(SEED) --out $(DATA)
+
+bench-features: install ## Benchmark the feature build vs a plain DuckDB scan -> bench/results/features.json
+	$(BIN)/python bench/features.py
+
+bench: bench-features ## All benchmarks
+
+clean: ## Remove generated data, MLflow store and caches (keeps .venv)
+	rm -rf data mlflow.db optuna.db reports .pytest_cache
+	find mlruns -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

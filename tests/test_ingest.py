@@ -1,0 +1,130 @@
+"""Ingest: contract tables from CDNOW and an invoice-line export; quarantine; file-level errors."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.contract import quarantine_path, table_path
+from features.ingest import ingest
+from features.mapping import IngestError, load_mapping
+
+DATA = Path(__file__).parent / "data"
+CDNOW = Path(__file__).resolve().parents[2] / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
+INVOICE_MAP = ("customer_id=Customer ID,ordered_at=InvoiceDate,quantity=Quantity,"
+               "unit_price=UnitPrice,order_id=InvoiceNo,category=StockCode")
+CDNOW_MAP = "customer_id=customer_id,ordered_at=date,amount=dollar_value,quantity=number_of_cds"
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+def test_invoice_lines_accepted_plus_quarantined_equals_rows_read(tmp_path):
+    source = pd.read_csv(DATA / "invoice_lines.csv", dtype=str, keep_default_na=False)
+    reports = ingest(tmp_path, DATA / "invoice_lines.csv", load_mapping(INVOICE_MAP), log=_quiet)
+    tx = pd.read_parquet(table_path(tmp_path, "transactions"))
+    quarantined = pd.read_parquet(quarantine_path(tmp_path, "transactions"))
+    report = reports["transactions"]
+    assert report.rows_read == len(source) == len(tx) + len(quarantined)
+    assert report.accepted == len(tx) and report.quarantined == len(quarantined)
+    # every quarantined row is traceable to its source row and has a reason
+    missing_id = (source["Customer ID"] == "").sum()
+    assert (quarantined["reason"] == "missing customer_id").sum() == missing_id
+    assert set(quarantined["reason"]) == {
+        "missing customer_id", "unparsable ordered_at", "unit_price is not a number", "missing quantity"}
+    row = quarantined[quarantined["reason"] == "unparsable ordered_at"].iloc[0]
+    assert row["InvoiceDate"] == "not a date"
+    assert source.iloc[int(row["source_row"]) - 1]["InvoiceDate"] == "not a date"
+
+
+def test_invoice_amount_is_quantity_times_unit_price_and_cancellations_are_returns(tmp_path):
+    ingest(tmp_path, DATA / "invoice_lines.csv", load_mapping(INVOICE_MAP), log=_quiet)
+    tx = pd.read_parquet(table_path(tmp_path, "transactions"))
+    cancelled = tx[tx["order_id"].str.startswith("C")]
+    assert len(cancelled) == 4 and (cancelled["amount"] < 0).all()
+    source = pd.read_csv(DATA / "invoice_lines.csv", dtype=str, keep_default_na=False)
+    quarantined = pd.read_parquet(quarantine_path(tmp_path, "transactions"))
+    kept = source.drop(index=quarantined["source_row"].astype(int) - 1)
+    expected = pd.to_numeric(kept["Quantity"]) * pd.to_numeric(kept["UnitPrice"])
+    assert tx["amount"].sum() == pytest.approx(expected.sum())
+    first = tx[(tx["order_id"] == "536365") & (tx["category"] == "84406B")]
+    assert first["amount"].tolist() == [33.0]  # 12 x 2.75
+    # "17850.0" and "17850" are the same customer
+    assert "17850.0" not in set(tx["customer_id"]) and "17850" in set(tx["customer_id"])
+    customers = pd.read_parquet(table_path(tmp_path, "customers"))
+    assert customers["customer_id"].is_unique
+    assert set(customers["customer_id"]) == set(tx["customer_id"])
+    assert str(tx["ordered_at"].dtype) == "datetime64[us]"
+    assert tx["ordered_at"].min().date() == pd.Timestamp("2010-12-01").date()
+    assert pd.Timestamp("2010-12-01 08:58") in set(tx["ordered_at"])
+
+
+@pytest.mark.skipif(not CDNOW.exists(), reason="shared CDNOW data not present")
+def test_cdnow_ingest(tmp_path):
+    reports = ingest(tmp_path, CDNOW, load_mapping(CDNOW_MAP), log=_quiet)
+    tx = pd.read_parquet(table_path(tmp_path, "transactions"))
+    assert reports["transactions"].rows_read == 69_659 == len(tx)
+    assert tx["customer_id"].nunique() == 23_570
+    assert tx["ordered_at"].min() == pd.Timestamp("1997-01-01")
+    assert tx["ordered_at"].max() == pd.Timestamp("1998-06-30")
+    assert tx["amount"].sum() == pytest.approx(2_500_315.63, abs=0.01)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_customers_file_unknown_and_duplicate_ids_are_quarantined(tmp_path):
+    customers = _write(tmp_path / "c.csv", "id,created,region\nA,2024-01-01,north\nB,2024-01-02,south\n"
+                       "B,2024-01-03,west\nC,yesterday,east\n")
+    tx = _write(tmp_path / "t.csv", "id,when,total\nA,2024-02-01,10\nB,2024-02-02,x\nZ,2024-02-03,5\n")
+    events = _write(tmp_path / "e.csv", "id,ts,kind,score\nA,2024-02-01,survey,4\nQ,2024-02-01,visit,\n"
+                    "A,2024-02-05,complaint,\n")
+    mapping = load_mapping("customer_id=id,signup_at=created,ordered_at=when,amount=total,"
+                           "occurred_at=ts,event_type=kind,value=score")
+    out = tmp_path / "out"
+    reports = ingest(out, tx, mapping, customers=customers, events=events, log=_quiet)
+    assert reports["customers"].reasons == {"duplicate customer_id": 1, "unparsable signup_at": 1}
+    assert reports["transactions"].reasons == {"amount is not a number": 1, "unknown customer_id": 1}
+    assert reports["events"].reasons == {"unknown customer_id": 1}
+    for r in reports.values():
+        assert r.accepted + r.quarantined == r.rows_read
+    assert list(pd.read_parquet(table_path(out, "customers"))["region"]) == ["north", "south"]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "file is empty"),
+    ("customer_id,date,amount\n", "no rows"),
+    ("cust,date,amount\nA,2024-01-01,3\n", "'Customer ID' (mapped to transactions.customer_id) not found"),
+    ("Customer ID,date,amount\nA,soon,3\nB,later,4\n", "column 'date' is not a usable date column"),
+])
+def test_unusable_file_stops_with_file_and_column(tmp_path, content, message):
+    path = _write(tmp_path / "tx.csv", content)
+    mapping = load_mapping("customer_id=Customer ID,ordered_at=date")
+    with pytest.raises(IngestError) as err:
+        ingest(tmp_path / "out", path, mapping, log=_quiet)
+    assert message in str(err.value) and str(path) in str(err.value)
+
+
+def test_missing_required_column_without_mapping_names_it(tmp_path):
+    path = _write(tmp_path / "tx.csv", "customer_id,ordered_at\nA,2024-01-01\n")
+    with pytest.raises(IngestError, match=r"transactions\.amount"):
+        ingest(tmp_path / "out", path, load_mapping(None), log=_quiet)
+
+
+def test_mapping_rejects_unknown_contract_column():
+    with pytest.raises(IngestError, match="'price' is not a contract column"):
+        load_mapping("price=Price")
+
+
+def test_mapping_from_yaml_file(tmp_path):
+    path = _write(tmp_path / "m.yaml", "columns:\n  customer_id: Customer ID\n  transactions.amount: Total\n"
+                  "date_format: '%d/%m/%Y'\n")
+    mapping = load_mapping(None, path)
+    assert mapping.source_for("transactions", "amount") == "Total"
+    assert mapping.source_for("events", "customer_id") == "Customer ID"
+    assert mapping.date_format == "%d/%m/%Y"
+    with pytest.raises(IngestError, match="typo"):
+        load_mapping(None, _write(tmp_path / "bad.yaml", "columns: {}\ntypo: 1\n"))
