@@ -94,6 +94,83 @@ def features(
     typer.echo(f"wrote {len(frame):,} rows x {frame.shape[1]} columns to {out}")
 
 
+ConfigPath = Annotated[Path, typer.Option("--config", help="Experiment YAML (see experiments/).")]
+OptionalData = Annotated[Optional[Path], typer.Option("--data", help="Contract directory; default: the config's data.")]
+
+
+def _load(config: Path, data: Optional[Path]):
+    from training.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+    data_dir = data or cfg.data
+    if data_dir is None:
+        _fail(f"{config}: no data directory: pass --data or set 'data:' in the config")
+    if not (Path(data_dir) / "transactions.parquet").exists():
+        _fail(f"--data {data_dir}: no transactions.parquet; run `lifecycle ingest` or `lifecycle generate` first")
+    return cfg, Path(data_dir)
+
+
+@app.command()
+def train(
+    config: ConfigPath = Path("experiments/baseline.yaml"),
+    data: OptionalData = None,
+    force: Annotated[bool, typer.Option(help="Promote to champion even if worse than the current one.")] = False,
+    no_register: Annotated[bool, typer.Option("--no-register", help="Track the run but register nothing.")] = False,
+) -> None:
+    """Train churn and CLV models on rolling snapshots; track in MLflow; apply the promotion gate."""
+    from training.train import train as run_train
+
+    cfg, data_dir = _load(config, data)
+    if force:
+        _log("--force: the promotion gate is overridden; a worse model may become champion")
+    result = run_train(cfg, data_dir, force=force, register=not no_register, log=_log)
+    m = result.metrics
+    typer.echo(f"run {result.run_id} ({result.seconds:.0f} s)")
+    typer.echo(f"{'test metric':<18}{'lightgbm':>12}{'btyd':>12}")
+    for key in ("churn_auc", "churn_pr_auc", "churn_brier", "clv_mae", "clv_spearman", "clv_gini",
+                "clv_total_ratio"):
+        typer.echo(f"{key:<18}{m['test_' + key]:>12.4f}{m['test_btyd_' + key]:>12.4f}")
+    for key in sorted(k for k in m if k.startswith("test_truth_")):
+        typer.echo(f"{key.removeprefix('test_'):<32}{m[key]:>10.4f}")
+
+
+@app.command()
+def tune(
+    config: ConfigPath = Path("experiments/baseline.yaml"),
+    data: OptionalData = None,
+    trials: Annotated[Optional[int], typer.Option(min=1, help="Trials per study (default: the config's).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Where to write the tuned config.")] = None,
+) -> None:
+    """Tune LightGBM with Optuna (TPE + pruning, resumable SQLite study); write the best config."""
+    from training.tune import tune as run_tune
+
+    cfg, data_dir = _load(config, data)
+    _, path = run_tune(cfg, data_dir, trials=trials, out=out, log=_log)
+    typer.echo(f"tuned config: {path}  (train with: lifecycle train --config {path})")
+
+
+@app.command()
+def backtest(
+    data: DataDir,
+    cutoff: Annotated[str, typer.Option(help="Backtest cutoff YYYY-MM-DD: models see only data before it.")],
+    horizon_days: Annotated[int, typer.Option(min=1, help="Evaluate on [cutoff, cutoff + H).")],
+    out: Annotated[Path, typer.Option(help="Output JSON file.")],
+    config: ConfigPath = Path("experiments/btyd-features.yaml"),
+    dataset: Annotated[Optional[str], typer.Option(help="Name of the data set in the JSON.")] = None,
+) -> None:
+    """Fit on data before the cutoff; compare LightGBM with BG/NBD + Gamma-Gamma on the horizon."""
+    from training.backtest import backtest as run_backtest, format_table, write_result
+
+    cfg, data_dir = _load(config, data)
+    result = run_backtest(data_dir, _parse_date(cutoff, "--cutoff"), horizon_days, cfg, dataset=dataset, log=_log)
+    write_result(result, out)
+    typer.echo(format_table(result))
+    typer.echo(f"wrote {out}")
+
+
 def _parse_date(text: str, option: str) -> date:
     try:
         return datetime.strptime(text, "%Y-%m-%d").date()

@@ -1,0 +1,55 @@
+"""Time-based splits: no test cutoff ever reaches training, label windows never overlap."""
+
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from training.splits import CutoffPlan, plan_cutoffs
+
+
+def test_plan_by_hand():
+    plan = plan_cutoffs(date(2023, 1, 1), date(2026, 1, 1), 180, n_train=3, step_days=30)
+    assert plan.test == date(2025, 7, 1)           # 2026-01-01 - 180 d = 2025-07-05 -> first of month
+    assert plan.valid == date(2025, 1, 2)          # one horizon earlier
+    assert plan.train == (date(2024, 5, 7), date(2024, 6, 6), date(2024, 7, 6))
+    assert plan.split_of(date(2025, 7, 1)) == "test"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    span_days=st.integers(400, 2000),
+    horizon=st.integers(7, 365),
+    n_train=st.integers(1, 24),
+    step=st.integers(1, 90),
+)
+def test_no_label_window_reaches_a_later_split(span_days, horizon, n_train, step):
+    start = date(2020, 1, 1)
+    end = start + timedelta(days=span_days)
+    try:
+        plan = plan_cutoffs(start, end, horizon, n_train, step)
+    except ValueError:
+        return  # not enough history: refused loudly, never a leaky plan
+    h = timedelta(days=horizon)
+    assert all(t + h <= plan.valid for t in plan.train)
+    assert plan.valid + h <= plan.test
+    assert plan.test + h <= end
+    assert plan.test not in plan.train and plan.valid not in plan.train
+    assert list(plan.train) == sorted(set(plan.train))
+
+
+def test_leaky_plan_is_rejected():
+    plan = CutoffPlan(train=(date(2024, 1, 1),), valid=date(2024, 2, 1), test=date(2024, 6, 1), horizon_days=90)
+    with pytest.raises(ValueError, match="reaches the validation cutoff"):
+        plan.check()
+
+
+def test_test_cutoff_past_the_data_is_rejected():
+    with pytest.raises(ValueError, match="goes past the end of the data"):
+        plan_cutoffs(date(2023, 1, 1), date(2024, 1, 1), 90, 3, 30, test_cutoff=date(2023, 12, 1))
+
+
+def test_too_little_history_is_rejected():
+    with pytest.raises(ValueError, match="not enough history"):
+        plan_cutoffs(date(2023, 1, 1), date(2023, 8, 1), 90, 3, 30)

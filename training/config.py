@@ -1,0 +1,136 @@
+"""Typed experiment configuration (one YAML per experiment); unknown keys are rejected."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Family = Literal["rfm", "engagement", "static", "btyd"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SnapshotConfig(_Strict):
+    """Rolling cutoffs. Test is the latest cutoff whose label window is fully observed; the
+    validation cutoff lies one label horizon earlier, and training cutoffs end one label horizon
+    before validation, so no label window used for fitting overlaps a later split."""
+
+    test_cutoff: date | None = Field(None, description="default: last complete horizon in the data")
+    n_train: int = Field(6, ge=1, le=60)
+    step_days: int = Field(30, ge=1, le=366)
+
+
+class LabelConfig(_Strict):
+    churn_horizon_days: int = Field(90, ge=7, le=730)
+    value_horizon_days: int = Field(180, ge=7, le=1095)
+    value: Literal["revenue", "margin"] = "revenue"
+    annual_discount_rate: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class FeatureSettings(_Strict):
+    families: tuple[Family, ...] = ("rfm", "engagement", "static")
+    windows_days: tuple[int, ...] = (30, 90, 180, 365)
+    event_windows_days: tuple[int, ...] = (30, 90, 365)
+
+
+class LightGBMParams(_Strict):
+    """The LightGBM parameters we tune; everything else stays at LightGBM's defaults."""
+
+    n_estimators: int = Field(400, ge=10, le=5000)
+    learning_rate: float = Field(0.05, gt=0.0, le=1.0)
+    num_leaves: int = Field(31, ge=2, le=1024)
+    min_child_samples: int = Field(50, ge=1)
+    feature_fraction: float = Field(0.9, gt=0.0, le=1.0)
+    bagging_fraction: float = Field(0.9, gt=0.0, le=1.0)
+    bagging_freq: int = Field(1, ge=0)
+    lambda_l2: float = Field(1.0, ge=0.0)
+    early_stopping_rounds: int = Field(50, ge=0)
+
+
+class ChurnModelConfig(_Strict):
+    params: LightGBMParams = LightGBMParams()
+    calibration: Literal["isotonic", "sigmoid", "none"] = "isotonic"
+
+
+class ClvModelConfig(_Strict):
+    kind: Literal["tweedie", "two_part"] = "tweedie"
+    tweedie_variance_power: float = Field(1.5, gt=1.0, lt=2.0)
+    params: LightGBMParams = LightGBMParams()
+
+
+class TuningConfig(_Strict):
+    trials: int = Field(20, ge=1)
+    timeout_seconds: int | None = Field(None, ge=1)
+    storage: str = "sqlite:///optuna.db"
+    seed: int = 0
+
+
+class TrackingConfig(_Strict):
+    tracking_uri: str = "sqlite:///mlflow.db"
+    artifact_root: Path = Path("mlruns")
+    experiment: str | None = Field(None, description="default: the experiment name")
+
+
+class ExperimentConfig(_Strict):
+    """One experiment: data, cutoffs, labels, features, models, tuning and tracking."""
+
+    name: str
+    description: str = ""
+    data: Path | None = None
+    seed: int = 0
+    snapshots: SnapshotConfig = SnapshotConfig()
+    labels: LabelConfig = LabelConfig()
+    features: FeatureSettings = FeatureSettings()
+    churn: ChurnModelConfig = ChurnModelConfig()
+    clv: ClvModelConfig = ClvModelConfig()
+    tuning: TuningConfig = TuningConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    @model_validator(mode="after")
+    def _rfm_required(self) -> "ExperimentConfig":
+        if "rfm" not in self.features.families:
+            raise ValueError("features.families must include 'rfm' (the models need purchase history)")
+        return self
+
+    @property
+    def experiment_name(self) -> str:
+        return self.tracking.experiment or self.name
+
+
+class ConfigError(ValueError):
+    """An experiment config file cannot be used; the message names the file and the field."""
+
+
+def load_config(path: str | Path, **overrides) -> ExperimentConfig:
+    """Read and validate an experiment YAML; ``overrides`` replace top-level keys."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file does not exist") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    raw.setdefault("name", path.stem)
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc
+
+
+def dump_config(config: ExperimentConfig, path: str | Path) -> None:
+    """Write a config back as YAML (used by tuning to save the best parameters)."""
+    data = config.model_dump(mode="json", exclude_none=True)
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
