@@ -1,0 +1,194 @@
+"""Typed configuration of the scoring rules: stages, value matrix, priority tiers, actions, reasons.
+
+Every model rejects unknown keys (``extra="forbid"``) and has documented defaults; see
+``docs/scoring.md`` for what each field means and why the defaults are what they are.
+Money thresholds are in the currency of ``amount``; derive them from a training batch with
+``serving.scoring.calibrate_config`` rather than trusting the defaults on new data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Stage = Literal["prospect", "new", "growing", "mature", "declining", "churned"]
+Tier = Literal["P1", "P2", "P3", "P4"]
+Level = Literal["low", "mid", "high"]
+
+STAGES: tuple[str, ...] = get_args(Stage)
+TIERS: tuple[str, ...] = get_args(Tier)
+LEVELS: tuple[str, ...] = get_args(Level)
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StageRules(_Config):
+    """Thresholds of the lifecycle-stage rules (first matching rule wins, see docs/scoring.md)."""
+
+    default_gap_days: float = Field(60.0, gt=0, description="usual gap for one-purchase customers")
+    min_gap_days: float = Field(7.0, gt=0, description="floor on the usual gap in recency ratios")
+    churned_ratio: float = Field(4.0, gt=0, description="gaps overdue to count as churned")
+    churned_min_days: float = Field(90.0, ge=0, description="and at least this many days silent")
+    churned_probability: float = Field(0.8, ge=0, le=1, description="model churn, when overdue")
+    declining_ratio: float = Field(2.0, gt=0, description="gaps overdue to count as declining")
+    declining_probability: float = Field(0.5, ge=0, le=1, description="never mature/growing above")
+    declining_min_complaints: int = Field(1, ge=1, description="complaints in 30 d (with a fall)")
+    declining_orders_share: float = Field(0.5, ge=0, lt=1, description="orders_90d <= share x prev")
+    declining_min_prev_orders: int = Field(3, ge=1, description="prev 90 d orders for that rule")
+    new_days: float = Field(90.0, ge=0, description="first purchase less than this many days ago")
+    new_max_orders: int = Field(2, ge=1, description="or at most this many purchase days")
+    growing_min_growth: float = Field(0.25, gt=0, description="growth of orders or revenue vs prev")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StageRules:
+        if self.declining_ratio >= self.churned_ratio:
+            raise ValueError(
+                f"declining_ratio must be < churned_ratio, got {self.declining_ratio} >= "
+                f"{self.churned_ratio}"
+            )
+        if self.declining_probability > self.churned_probability:
+            raise ValueError(
+                f"declining_probability must be <= churned_probability, got "
+                f"{self.declining_probability} > {self.churned_probability}"
+            )
+        return self
+
+
+class ValueMatrix(_Config):
+    """Level boundaries of current value (revenue_365d) and potential value (predicted_value).
+
+    A value is ``low`` below ``*_mid_from``, ``high`` from ``*_high_from``, ``mid`` in between.
+    """
+
+    current_mid_from: float = 50.0
+    current_high_from: float = 200.0
+    potential_mid_from: float = 25.0
+    potential_high_from: float = 100.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ValueMatrix:
+        for kind in ("current", "potential"):
+            mid, high = getattr(self, f"{kind}_mid_from"), getattr(self, f"{kind}_high_from")
+            if not mid < high:
+                raise ValueError(f"{kind}_mid_from must be < {kind}_high_from, got {mid} >= {high}")
+        return self
+
+
+class PriorityTiers(_Config):
+    """Value at risk (priority_score) from which a customer is in each tier; below p3_from: P4."""
+
+    retained_share_floor: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="floor on 1 - churn_probability when deriving value if retained",
+    )
+    p1_from: float = 100.0
+    p2_from: float = 40.0
+    p3_from: float = 10.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PriorityTiers:
+        if not self.p1_from > self.p2_from > self.p3_from > 0:
+            raise ValueError(
+                f"tier thresholds must satisfy p1_from > p2_from > p3_from > 0, got "
+                f"{self.p1_from}, {self.p2_from}, {self.p3_from}"
+            )
+        return self
+
+
+DEFAULT_STRATEGY: dict[str, str] = {
+    "prospect": "first_purchase_incentive",
+    "new": "onboarding_offer",
+    "growing": "cross_sell",
+    "mature": "loyalty_referral",
+    "declining": "survey_service_recovery",
+    "churned": "win_back",
+}
+DEFAULT_CONTACT: dict[str, str] = {
+    "P1": "account_manager_call",
+    "P2": "personal_email",
+    "P3": "targeted_campaign",
+    "P4": "automated_campaign",
+}
+
+
+class Actions(_Config):
+    """Recommended action = ``<strategy of the stage>.<contact of the tier>`` unless overridden.
+
+    Partial ``strategy`` / ``contact`` mappings are merged with the defaults; ``overrides`` replaces
+    single cells, e.g. ``{"churned": {"P4": "no_action"}}``.
+    """
+
+    strategy: dict[Stage, str] = Field(default_factory=lambda: dict(DEFAULT_STRATEGY))
+    contact: dict[Tier, str] = Field(default_factory=lambda: dict(DEFAULT_CONTACT))
+    overrides: dict[Stage, dict[Tier, str]] = Field(default_factory=dict)
+
+    @field_validator("strategy", mode="after")
+    @classmethod
+    def _complete_strategy(cls, value: dict[str, str]) -> dict[str, str]:
+        return {**DEFAULT_STRATEGY, **value}
+
+    @field_validator("contact", mode="after")
+    @classmethod
+    def _complete_contact(cls, value: dict[str, str]) -> dict[str, str]:
+        return {**DEFAULT_CONTACT, **value}
+
+    def action(self, stage: str, tier: str) -> str:
+        """The action for one stage x tier cell."""
+        override = self.overrides.get(stage, {}).get(tier)  # type: ignore[call-overload]
+        return override or f"{self.strategy[stage]}.{self.contact[tier]}"  # type: ignore[index]
+
+
+class ReasonsConfig(_Config):
+    """How many churn drivers to report, and the smallest contribution (log-odds) worth a phrase."""
+
+    top_k: int = Field(3, ge=0)
+    min_contribution: float = Field(0.0, ge=0)
+
+
+class ScoringConfig(_Config):
+    """Everything the pure scoring step needs besides features and model outputs."""
+
+    stages: StageRules = Field(default_factory=StageRules)
+    value_matrix: ValueMatrix = Field(default_factory=ValueMatrix)
+    priority: PriorityTiers = Field(default_factory=PriorityTiers)
+    actions: Actions = Field(default_factory=Actions)
+    reasons: ReasonsConfig = Field(default_factory=ReasonsConfig)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, key: str | None = None) -> ScoringConfig:
+        """Load from a YAML file; ``key`` selects a sub-mapping (e.g. ``scoring`` of an experiment).
+
+        A missing file or key is an error; an empty mapping gives the defaults.
+        """
+        path = Path(path)
+        data: Any = yaml.safe_load(path.read_text()) or {}
+        if key is not None:
+            if not isinstance(data, dict) or key not in data:
+                raise ValueError(f"{path}: no top-level key {key!r} with the scoring config")
+            data = data[key] or {}
+        if not isinstance(data, dict):
+            raise TypeError(
+                f"{path}: the scoring config must be a mapping, got {type(data).__name__}"
+            )
+        return cls.model_validate(data)
+
+    def to_yaml(self) -> str:
+        """The config as YAML (round-trips through ``from_yaml``)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def load_scoring_config(path: str | Path | None = None) -> ScoringConfig:
+    """The scoring config of a YAML file: its ``scoring:`` section if it has one (an experiment
+    file), else the whole file; the defaults when ``path`` is None."""
+    if path is None:
+        return ScoringConfig()
+    data = yaml.safe_load(Path(path).read_text())
+    key = "scoring" if isinstance(data, dict) and "scoring" in data else None
+    return ScoringConfig.from_yaml(path, key=key)

@@ -1,0 +1,336 @@
+"""Churn reasons in words, from LightGBM's own per-feature contributions (``pred_contrib=True``).
+
+Features are grouped into concepts (``recency_days`` and ``recency_ratio`` are one concept), a
+concept's weight is the sum of its features' contributions (log-odds), and only concepts pushing
+churn up are reported, strongest first. The concept's strongest feature picks the phrase (e.g. the
+window of a count). Features without a template read ``<feature> = <value>``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Names of the bias column of a contribution frame (dropped before ranking).
+BIAS_COLUMNS = ("bias", "expected_value", "BiasTerm")
+
+Row = Mapping[str, Any]
+Phrase = Callable[[re.Match[str], Row], "str | None"]
+
+
+def _number(row: Row, column: str) -> float | None:
+    """The row's value as a float, None when absent, null or not numeric."""
+    value = row.get(column)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def _days(x: float) -> str:
+    return f"{x:.0f}"
+
+
+def _money(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 or x == round(x) else f"{x:,.2f}"
+
+
+def _count(n: float, singular: str, plural: str | None = None) -> str:
+    n = round(n)
+    plural = plural or f"{singular}s"
+    return f"no {plural}" if n == 0 else f"{n} {singular if n == 1 else plural}"
+
+
+def _value(value: Any) -> str:
+    """Generic rendering of a feature value: integers plainly, floats with 2 decimals."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "missing"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+    return str(value)
+
+
+def generic_phrase(feature: str, row: Row) -> str:
+    """Fallback for features without a template: ``<feature> = <value>``."""
+    return f"{feature} = {_value(row.get(feature))}"
+
+
+# --- phrases per concept -------------------------------------------------------------------------
+
+
+def _recency(m: re.Match[str], row: Row) -> str | None:
+    recency, gap = _number(row, "recency_days"), _number(row, "mean_gap_days")
+    if recency is None:
+        return None
+    if gap is None:
+        return f"only one purchase, {_days(recency)} days ago"
+    return f"no purchase for {_days(recency)} days, usually every {_days(gap)}"
+
+
+def _rhythm(m: re.Match[str], row: Row) -> str | None:
+    value = _number(row, m[0])
+    if m[0] == "mean_gap_days":
+        if value is None:
+            return "only one purchase so far"
+        return f"buys every {_days(value)} days on average"
+    if value is None:
+        return None
+    return f"irregular buying: gaps vary by about {_days(value)} days"
+
+
+def _orders_trend(m: re.Match[str], row: Row) -> str | None:
+    trend, recent = _number(row, "orders_trend_90d"), _number(row, "orders_90d")
+    if trend is None:
+        return None
+    if recent is None:
+        return f"orders in the last 90 days {trend:+.0f} vs the 90 before"
+    before = recent - trend
+    if recent == before == 0:
+        return "no orders in the last 180 days"
+    if trend < 0:
+        return f"fewer orders in the last 90 days than the 90 before ({recent:.0f} vs {before:.0f})"
+    return f"orders in the last 90 days vs the 90 before: {recent:.0f} vs {before:.0f}"
+
+
+def _orders(m: re.Match[str], row: Row) -> str | None:
+    if m["window"]:
+        n = _number(row, m[0])
+        return None if n is None else f"{_count(n, 'order')} in the last {m['window']} days"
+    n = _number(row, "orders_all")
+    if n is None and (x := _number(row, "frequency")) is not None:
+        n = x + 1
+    return None if n is None else f"{_count(n, 'purchase')} in total"
+
+
+def _revenue_trend(m: re.Match[str], row: Row) -> str | None:
+    trend, recent = _number(row, "revenue_trend_90d"), _number(row, "revenue_90d")
+    if trend is None:
+        return None
+    if recent is None:
+        return f"revenue {'down' if trend < 0 else 'up'} {_money(abs(trend))} vs the 90 days before"
+    before = recent - trend
+    if recent == before == 0:
+        return "no revenue in the last 180 days"
+    if trend < 0:
+        return f"revenue in the last 90 days fell from {_money(before)} to {_money(recent)}"
+    return f"revenue in the last 90 days vs the 90 before: {_money(recent)} vs {_money(before)}"
+
+
+def _spend(m: re.Match[str], row: Row) -> str | None:
+    value = _number(row, m[0])
+    if value is None:
+        return None
+    if m["window"]:
+        if value == 0:
+            return f"nothing spent in the last {m['window']} days"
+        return f"spent {_money(value)} in the last {m['window']} days"
+    return {
+        "revenue_all": f"spent {_money(value)} in total",
+        "avg_order_value": f"average order value {_money(value)}",
+        "first_order_value": f"first order worth {_money(value)}",
+    }[m[0]]
+
+
+def _returns(m: re.Match[str], row: Row) -> str | None:
+    share = _number(row, m[0])
+    return None if share is None else f"returned {share:.0%} of purchases by value"
+
+
+def _breadth(m: re.Match[str], row: Row) -> str | None:
+    n = _number(row, m[0])
+    if n is None:
+        return None
+    if n == 0:
+        return "no product category on record"
+    return f"bought from {_count(n, 'category', 'categories')}"
+
+
+_EVENT_NOUNS = {
+    "complaint": ("complaint", "complaints"),
+    "support_ticket": ("support ticket", "support tickets"),
+    "visit": ("visit", "visits"),
+    "login": ("login", "logins"),
+    "email_open": ("email opened", "emails opened"),
+    "email_click": ("email click", "email clicks"),
+    "survey": ("survey answered", "surveys answered"),
+    "other": ("other interaction", "other interactions"),
+}
+
+
+def _event_count(m: re.Match[str], row: Row) -> str | None:
+    n = _number(row, m[0])
+    if n is None:
+        return None
+    return f"{_count(n, *_EVENT_NOUNS[m['event']])} in the last {m['window']} days"
+
+
+def _inactivity(m: re.Match[str], row: Row) -> str | None:
+    days = _number(row, m[0])
+    if days is None:
+        return "no visit, login or other interaction on record"
+    return f"no visit, login or other interaction for {_days(days)} days"
+
+
+def _engagement_trend(m: re.Match[str], row: Row) -> str | None:
+    trend = _number(row, m[0])
+    if trend is None:
+        return None
+    if trend < 0:
+        return f"{abs(trend):.0f} fewer interactions in the last 30 days than in the 30 before"
+    return f"interactions in the last 30 days vs the 30 before: {trend:+.0f}"
+
+
+def _events(m: re.Match[str], row: Row) -> str | None:
+    n = _number(row, m[0])
+    if n is None:
+        return None
+    if m["window"]:
+        return f"{_count(n, 'interaction')} in the last {m['window']} days"
+    return f"{_count(n, 'interaction')} on record"
+
+
+def _satisfaction(m: re.Match[str], row: Row) -> str | None:
+    mean, trend = _number(row, "satisfaction_mean_180d"), _number(row, "satisfaction_trend_90d")
+    if mean is None:
+        return "no satisfaction survey in the last 180 days"
+    if trend is not None and trend < 0:
+        return (
+            f"satisfaction down {abs(trend):.1f} points in the last 90 days "
+            f"({mean:.1f}/5 over 180 days)"
+        )
+    return f"satisfaction {mean:.1f}/5 over the last 180 days"
+
+
+def _tenure(m: re.Match[str], row: Row) -> str | None:
+    days = _number(row, m[0])
+    if days is None:
+        return None
+    if m[0] == "age_days":
+        return f"first purchase {_days(days)} days ago"
+    return f"customer for {_days(days)} days"
+
+
+@dataclass(frozen=True)
+class Template:
+    """Features matching ``pattern`` belong to ``concept`` and are described by ``phrase``."""
+
+    concept: str
+    pattern: re.Pattern[str]
+    phrase: Phrase
+
+
+def _t(concept: str, pattern: str, phrase: Phrase) -> Template:
+    return Template(concept, re.compile(pattern), phrase)
+
+
+_EVENTS = "|".join(e for e in _EVENT_NOUNS if e not in ("complaint", "support_ticket"))
+
+#: First matching template wins. Concepts group features that say the same thing to a CRM user.
+TEMPLATES: tuple[Template, ...] = (
+    _t("recency", r"^(recency_days|recency_ratio|btyd_recency_days)$", _recency),
+    _t("rhythm", r"^(mean_gap_days|std_gap_days)$", _rhythm),
+    _t("orders_trend", r"^orders_trend_90d$", _orders_trend),
+    _t("orders", r"^(orders_(?P<window>\d+)d|orders_all|frequency)$", _orders),
+    _t("revenue_trend", r"^revenue_trend_90d$", _revenue_trend),
+    _t(
+        "spend",
+        r"^(revenue_(?P<window>\d+)d|revenue_all|avg_order_value|first_order_value)$",
+        _spend,
+    ),
+    _t("returns", r"^returns_share$", _returns),
+    _t("breadth", r"^category_breadth$", _breadth),
+    _t("complaints", r"^(?P<event>complaint)_(?P<window>\d+)d$", _event_count),
+    _t("support", r"^(?P<event>support_ticket)_(?P<window>\d+)d$", _event_count),
+    _t("satisfaction", r"^satisfaction_(mean_180d|trend_90d)$", _satisfaction),
+    _t("engagement", r"^days_since_last_event$", _inactivity),
+    _t("engagement", rf"^(?P<event>{_EVENTS})_(?P<window>\d+)d$", _event_count),
+    _t("engagement", r"^engagement_trend_30d$", _engagement_trend),
+    _t("engagement", r"^events_((?P<window>\d+)d|all)$", _events),
+    _t("tenure", r"^(tenure_days|age_days)$", _tenure),
+)
+
+
+def concept_of(feature: str) -> str:
+    """The concept a feature belongs to; a feature without a template is its own concept."""
+    for template in TEMPLATES:
+        if template.pattern.match(feature):
+            return template.concept
+    return feature
+
+
+def phrase_for(feature: str, row: Row) -> str:
+    """The phrase describing ``feature`` for one customer (generic when no template fits)."""
+    for template in TEMPLATES:
+        if match := template.pattern.match(feature):
+            try:
+                phrase = template.phrase(match, row)
+            except (KeyError, TypeError, ValueError):
+                phrase = None
+            return phrase or generic_phrase(feature, row)
+    return generic_phrase(feature, row)
+
+
+def reasons_from_contributions(
+    contributions: pd.DataFrame,
+    features: pd.DataFrame,
+    top_k: int = 3,
+    *,
+    min_contribution: float = 0.0,
+) -> list[list[str]]:
+    """Up to ``top_k`` phrases per row: the concepts pushing churn up the most, strongest first.
+
+    ``contributions`` holds one column per model feature (a bias column named in ``BIAS_COLUMNS``
+    is ignored) and is aligned by position with ``features``. A row of NaN (no churn score, e.g.
+    a prospect) has no reasons. Ties break by concept name, so the result is deterministic.
+    """
+    if len(contributions) != len(features):
+        raise ValueError(
+            f"contributions has {len(contributions)} rows but features has {len(features)}"
+        )
+    contrib = contributions.drop(columns=[c for c in BIAS_COLUMNS if c in contributions.columns])
+    columns = [str(c) for c in contrib.columns]
+    if not columns:
+        return [[] for _ in range(len(contrib))]
+    values = np.nan_to_num(contrib.to_numpy(dtype=float), nan=0.0)
+    concepts = sorted({concept_of(c) for c in columns})
+    members = [np.array([j for j, c in enumerate(columns) if concept_of(c) == k]) for k in concepts]
+    weight = np.column_stack([values[:, m].sum(axis=1) for m in members])
+    leader = np.column_stack([m[values[:, m].argmax(axis=1)] for m in members])
+
+    threshold = max(min_contribution, 0.0)
+    records: list[dict[str, Any]] | None = None
+    reasons: list[list[str]] = []
+    for i in range(len(values)):
+        ranked = [k for k in np.argsort(-weight[i], kind="stable") if weight[i, k] > threshold]
+        chosen = ranked[:top_k]
+        if not chosen:
+            reasons.append([])
+            continue
+        if records is None:
+            records = features.to_dict("records")
+        reasons.append([phrase_for(columns[leader[i, k]], records[i]) for k in chosen])
+    return reasons
+
+
+def contributions_frame(model: Any, X: pd.DataFrame) -> pd.DataFrame:
+    """Per-feature contributions (log-odds) of a binary LightGBM model plus a ``bias`` column.
+
+    Accepts a ``lightgbm.Booster`` or a fitted ``LGBMClassifier``.
+    """
+    booster = getattr(model, "booster_", model)
+    raw = np.asarray(booster.predict(X, pred_contrib=True))
+    names = list(booster.feature_name()) + ["bias"]
+    if raw.ndim != 2 or raw.shape[1] != len(names):
+        raise ValueError(
+            f"expected a binary model's contributions of shape (rows, {len(names)}), got {raw.shape}"
+        )
+    return pd.DataFrame(raw, columns=names, index=X.index)

@@ -1,0 +1,228 @@
+"""Churn reasons from per-feature contributions: hand-made frames with known phrases, and a real
+tiny LightGBM whose ``pred_contrib`` output goes through the same code."""
+
+from __future__ import annotations
+
+import math
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from serving.reasons import (
+    concept_of,
+    contributions_frame,
+    phrase_for,
+    reasons_from_contributions,
+)
+
+CUSTOMER = {
+    "recency_days": 120.0,
+    "recency_ratio": 4.0,
+    "mean_gap_days": 30.0,
+    "complaint_30d": 2,
+    "orders_90d": 1,
+    "orders_trend_90d": -3.0,
+    "tenure_days": 800.0,
+    "region": "north",
+}
+
+
+def reasons(contrib: dict[str, float], top_k: int = 3, **customer: object) -> list[str]:
+    features = pd.DataFrame([{**CUSTOMER, **customer}])
+    return reasons_from_contributions(pd.DataFrame([contrib]), features, top_k)[0]
+
+
+def test_top_drivers_in_words_strongest_first() -> None:
+    contrib = {
+        "recency_days": 0.6,
+        "recency_ratio": 0.3,
+        "complaint_30d": 0.4,
+        "orders_trend_90d": 0.2,
+        "tenure_days": -0.5,
+        "bias": 1.0,
+    }
+    assert reasons(contrib) == [
+        "no purchase for 120 days, usually every 30",
+        "2 complaints in the last 30 days",
+        "fewer orders in the last 90 days than the 90 before (1 vs 4)",
+    ]
+    assert reasons(contrib, top_k=1) == ["no purchase for 120 days, usually every 30"]
+
+
+def test_only_concepts_pushing_churn_up() -> None:
+    assert reasons({"recency_days": -0.2, "complaint_30d": -0.1, "bias": 2.0}) == []
+    # recency_days and recency_ratio are one concept: its weight is their sum
+    assert reasons({"recency_days": 0.2, "recency_ratio": -0.5, "complaint_30d": 0.1}) == [
+        "2 complaints in the last 30 days"
+    ]
+    assert reasons({"recency_days": 0.2, "recency_ratio": 0.2}) == [
+        "no purchase for 120 days, usually every 30"
+    ]
+
+
+def test_strongest_feature_of_a_concept_picks_the_window() -> None:
+    got = reasons({"complaint_30d": 0.1, "complaint_90d": 0.5}, complaint_90d=3)
+    assert got == ["3 complaints in the last 90 days"]
+
+
+def test_generic_phrase_for_features_without_a_template() -> None:
+    got = reasons({"region": 0.3, "btyd_p_alive": 0.2, "cohort": 0.1}, btyd_p_alive=0.1234)
+    assert got == ["region = north", "btyd_p_alive = 0.12", "cohort = missing"]
+
+
+@pytest.mark.parametrize(
+    ("feature", "row", "phrase"),
+    [
+        ("recency_ratio", {"recency_days": 75.0}, "only one purchase, 75 days ago"),
+        ("mean_gap_days", {"mean_gap_days": 120.0}, "buys every 120 days on average"),
+        ("orders_90d", {"orders_90d": 0}, "no orders in the last 90 days"),
+        ("orders_all", {"orders_all": 1}, "1 purchase in total"),
+        ("frequency", {"frequency": 3}, "4 purchases in total"),
+        (
+            "revenue_trend_90d",
+            {"revenue_trend_90d": -80.0, "revenue_90d": 40.0},
+            "revenue in the last 90 days fell from 120 to 40",
+        ),
+        ("revenue_365d", {"revenue_365d": 35.5}, "spent 35.50 in the last 365 days"),
+        ("revenue_180d", {"revenue_180d": 0.0}, "nothing spent in the last 180 days"),
+        (
+            "revenue_trend_90d",
+            {"revenue_trend_90d": 0.0, "revenue_90d": 0.0},
+            "no revenue in the last 180 days",
+        ),
+        (
+            "orders_trend_90d",
+            {"orders_trend_90d": 0.0, "orders_90d": 0},
+            "no orders in the last 180 days",
+        ),
+        ("returns_share", {"returns_share": 0.35}, "returned 35% of purchases by value"),
+        ("category_breadth", {"category_breadth": 1}, "bought from 1 category"),
+        ("support_ticket_30d", {"support_ticket_30d": 1}, "1 support ticket in the last 30 days"),
+        ("visit_30d", {"visit_30d": 0}, "no visits in the last 30 days"),
+        ("email_open_90d", {"email_open_90d": 1}, "1 email opened in the last 90 days"),
+        ("events_30d", {"events_30d": 2}, "2 interactions in the last 30 days"),
+        ("events_all", {"events_all": 1}, "1 interaction on record"),
+        (
+            "days_since_last_event",
+            {"days_since_last_event": 45.0},
+            "no visit, login or other interaction for 45 days",
+        ),
+        (
+            "days_since_last_event",
+            {"days_since_last_event": math.nan},
+            "no visit, login or other interaction on record",
+        ),
+        (
+            "engagement_trend_30d",
+            {"engagement_trend_30d": -5.0},
+            "5 fewer interactions in the last 30 days than in the 30 before",
+        ),
+        (
+            "satisfaction_mean_180d",
+            {"satisfaction_mean_180d": 2.1, "satisfaction_trend_90d": -1.2},
+            "satisfaction down 1.2 points in the last 90 days (2.1/5 over 180 days)",
+        ),
+        (
+            "satisfaction_trend_90d",
+            {"satisfaction_mean_180d": 4.0},
+            "satisfaction 4.0/5 over the last 180 days",
+        ),
+        ("satisfaction_mean_180d", {}, "no satisfaction survey in the last 180 days"),
+        ("age_days", {"age_days": 40.0}, "first purchase 40 days ago"),
+        ("tenure_days", {"tenure_days": 40.0}, "customer for 40 days"),
+        ("orders_trend_90d", {}, "orders_trend_90d = missing"),  # template without its data
+    ],
+)
+def test_phrases(feature: str, row: dict, phrase: str) -> None:
+    assert phrase_for(feature, row) == phrase
+
+
+def test_concepts_group_features_that_say_the_same_thing() -> None:
+    assert concept_of("recency_days") == concept_of("recency_ratio") == "recency"
+    assert concept_of("visit_30d") == concept_of("days_since_last_event") == "engagement"
+    assert concept_of("events_90d") == concept_of("other_30d") == "engagement"
+    assert concept_of("complaint_30d") == concept_of("complaint_365d") == "complaints"
+    assert concept_of("support_ticket_30d") == "support"
+    assert concept_of("region") == "region"
+
+
+def test_rows_without_a_score_ties_and_thresholds() -> None:
+    features = pd.DataFrame([CUSTOMER, CUSTOMER])
+    contrib = pd.DataFrame({"complaint_30d": [math.nan, 0.3], "tenure_days": [math.nan, 0.3]})
+    got = reasons_from_contributions(contrib, features)
+    assert got == [[], ["2 complaints in the last 30 days", "customer for 800 days"]]  # by name
+    small = reasons_from_contributions(contrib, features, min_contribution=0.5)
+    assert small == [[], []]
+    with pytest.raises(ValueError, match="contributions has 2 rows but features has 1"):
+        reasons_from_contributions(contrib, features.iloc[:1])
+
+
+# --- a real LightGBM -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def churn_model() -> tuple[lgb.Booster, pd.DataFrame]:
+    """500 synthetic buyers: churn rises with overdue rhythm and complaints, falls with visits."""
+    rng = np.random.default_rng(7)
+    n = 500
+    gap = rng.gamma(2.0, 20.0, n) + 5
+    recency = rng.gamma(1.5, gap)
+    X = pd.DataFrame(
+        {
+            "recency_days": recency,
+            "mean_gap_days": gap,
+            "recency_ratio": recency / gap,
+            "complaint_30d": rng.poisson(0.3, n),
+            "visit_30d": rng.poisson(2.0, n),
+            "tenure_days": rng.uniform(100, 1000, n),
+        }
+    )
+    logit = -2 + 1.2 * X["recency_ratio"] + 1.5 * X["complaint_30d"] - 0.5 * X["visit_30d"]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    params = {
+        "objective": "binary",
+        "num_leaves": 7,
+        "min_data_in_leaf": 10,
+        "verbose": -1,
+        "seed": 0,
+    }
+    booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=30)
+    return booster, X
+
+
+def test_contributions_of_a_real_model_become_reasons(churn_model) -> None:
+    booster, X = churn_model
+    contrib = contributions_frame(booster, X)
+    assert list(contrib.columns) == [*X.columns, "bias"]
+    np.testing.assert_allclose(contrib.sum(axis=1), booster.predict(X, raw_score=True), atol=1e-9)
+
+    customers = pd.DataFrame(
+        {
+            "recency_days": [200.0, 5.0],
+            "mean_gap_days": [30.0, 30.0],
+            "recency_ratio": [200 / 30, 5 / 30],
+            "complaint_30d": [3, 0],
+            "visit_30d": [0, 4],
+            "tenure_days": [500.0, 500.0],
+        }
+    )
+    lapsing, loyal = reasons_from_contributions(contributions_frame(booster, customers), customers)
+    assert lapsing[:2] == [
+        "no purchase for 200 days, usually every 30",
+        "3 complaints in the last 30 days",
+    ]
+    assert sum("no purchase" in r for r in lapsing) == 1  # recency_days + recency_ratio: one phrase
+    assert not any("no purchase" in r or "complaint" in r for r in loyal)
+
+    # every phrase of every row comes from a concept whose contributions push churn up
+    all_reasons = reasons_from_contributions(contrib, X, top_k=6)
+    by_concept = contrib.drop(columns="bias").T.groupby(concept_of).sum().T
+    phrase_concept = {"no purchase": "recency", "complaint": "complaints", "visit": "engagement"}
+    for i, row_reasons in enumerate(all_reasons):
+        assert len(row_reasons) == len(set(row_reasons))
+        for text in row_reasons:
+            concept = next((c for key, c in phrase_concept.items() if key in text), None)
+            if concept is not None:
+                assert by_concept.iloc[i][concept] > 0

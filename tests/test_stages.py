@@ -1,0 +1,267 @@
+"""Lifecycle stages: one hand-made customer per stage, each threshold from both sides, the laws
+that keep stages in agreement with the churn model, and the typed config."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from serving.config import STAGES, ScoringConfig, StageRules, load_scoring_config
+from serving.stages import assign_stages, fit_default_gap_days, rhythm_ratio
+
+RULES = StageRules()
+
+#: A steady customer: buys every 30 days, last 20 days ago, 3 orders in each of the last two
+#: quarters, customer for 400 days, no complaints. With a low churn probability: mature.
+STEADY = {
+    "customer_id": "c1",
+    "is_prospect": 0,
+    "recency_days": 20.0,
+    "mean_gap_days": 30.0,
+    "age_days": 400.0,
+    "orders_all": 12,
+    "orders_90d": 3,
+    "orders_trend_90d": 0.0,
+    "revenue_90d": 150.0,
+    "revenue_trend_90d": 0.0,
+    "complaint_30d": 0,
+}
+PROSPECT = dict(
+    STEADY,
+    is_prospect=1,
+    recency_days=math.nan,
+    mean_gap_days=math.nan,
+    age_days=math.nan,
+    orders_all=0,
+    orders_90d=0,
+    revenue_90d=0.0,
+)
+
+
+def stage(p: float = 0.1, rules: StageRules = RULES, **changes: object) -> str:
+    """Stage of STEADY with some fields changed, at churn probability ``p``."""
+    return assign_stages(pd.DataFrame([{**STEADY, **changes}]), [p], rules).iloc[0]
+
+
+def test_one_customer_per_stage() -> None:
+    assert assign_stages(pd.DataFrame([PROSPECT]), [math.nan], RULES).iloc[0] == "prospect"
+    assert stage(age_days=40.0, orders_all=2, recency_days=10.0) == "new"
+    assert stage(orders_90d=5, orders_trend_90d=2.0) == "growing"
+    assert stage() == "mature"
+    assert stage(recency_days=65.0) == "declining"
+    assert stage(recency_days=130.0) == "churned"
+
+
+@pytest.mark.parametrize(
+    ("changes", "p", "expected"),
+    [
+        # declining: overdue by declining_ratio (2) usual gaps (30 days -> 60 days)
+        ({"recency_days": 59.0}, 0.1, "mature"),
+        ({"recency_days": 60.0}, 0.1, "declining"),
+        # churned: overdue by churned_ratio (4) gaps -> 120 days (and >= 90 days)
+        ({"recency_days": 119.0}, 0.1, "declining"),
+        ({"recency_days": 120.0}, 0.1, "churned"),
+        # churned_min_days: a weekly buyer is 4 gaps overdue after 28 days, churned only at 90
+        ({"recency_days": 89.0, "mean_gap_days": 7.0}, 0.1, "declining"),
+        ({"recency_days": 90.0, "mean_gap_days": 7.0}, 0.1, "churned"),
+        # the model: declining_probability (0.5)
+        ({}, 0.499, "mature"),
+        ({}, 0.5, "declining"),
+        # the model: churned_probability (0.8) counts only once overdue by declining_ratio
+        ({"recency_days": 57.0}, 0.8, "declining"),
+        ({"recency_days": 60.0}, 0.79, "declining"),
+        ({"recency_days": 60.0}, 0.8, "churned"),
+        # complaints count with a falling trend (orders or revenue)
+        ({"complaint_30d": 1, "orders_trend_90d": -1.0}, 0.1, "declining"),
+        ({"complaint_30d": 0, "orders_trend_90d": -1.0}, 0.1, "mature"),
+        ({"complaint_30d": 1, "orders_trend_90d": 0.0}, 0.1, "mature"),
+        ({"complaint_30d": 1, "revenue_trend_90d": -10.0}, 0.1, "declining"),
+        # orders halved vs the 90 days before (when there were >= 3)
+        ({"orders_90d": 2, "orders_trend_90d": -2.0}, 0.1, "declining"),  # 4 -> 2
+        ({"orders_90d": 3, "orders_trend_90d": -1.0}, 0.1, "mature"),  # 4 -> 3
+        ({"orders_90d": 1, "orders_trend_90d": -1.0}, 0.1, "mature"),  # 2 -> 1: too few to judge
+        # new: first purchase < 90 days ago, or at most 2 purchase days
+        ({"age_days": 89.0}, 0.1, "new"),
+        ({"age_days": 90.0}, 0.1, "mature"),
+        ({"orders_all": 2}, 0.1, "new"),
+        ({"orders_all": 3}, 0.1, "mature"),
+        # growing: +25% orders (at least one more) or +25% revenue with no fewer orders
+        ({"orders_90d": 4, "orders_trend_90d": 1.0}, 0.1, "growing"),  # 3 -> 4
+        ({"orders_90d": 5, "orders_trend_90d": 1.0}, 0.1, "growing"),  # 4 -> 5: +25%
+        ({"orders_90d": 6, "orders_trend_90d": 1.0}, 0.1, "mature"),  # 5 -> 6: +20%
+        ({"revenue_90d": 150.0, "revenue_trend_90d": 30.0}, 0.1, "growing"),  # 120 -> 150
+        ({"revenue_90d": 150.0, "revenue_trend_90d": 29.0}, 0.1, "mature"),  # 121 -> 150
+        (
+            {"revenue_90d": 150.0, "revenue_trend_90d": 100.0, "orders_trend_90d": -1.0},
+            0.1,
+            "mature",
+        ),
+        ({"orders_90d": 1, "orders_trend_90d": 1.0}, 0.1, "growing"),  # reactivated: 0 -> 1
+    ],
+)
+def test_boundaries(changes: dict, p: float, expected: str) -> None:
+    assert stage(p, **changes) == expected
+
+
+@pytest.mark.parametrize(
+    ("recency", "expected"),
+    [(30.0, "new"), (119.0, "new"), (120.0, "declining"), (239.0, "declining"), (240.0, "churned")],
+)
+def test_one_purchase_uses_the_population_gap(recency: float, expected: str) -> None:
+    one_purchase = {
+        "mean_gap_days": math.nan,
+        "orders_all": 1,
+        "age_days": recency,
+        "recency_days": recency,
+        "orders_90d": 0,
+    }
+    assert stage(**one_purchase) == expected  # default_gap_days = 60
+
+
+def test_population_gap_is_configurable() -> None:
+    one_purchase = {
+        "mean_gap_days": math.nan,
+        "orders_all": 1,
+        "age_days": 60.0,
+        "recency_days": 60.0,
+    }
+    assert stage(**one_purchase) == "new"
+    assert stage(rules=StageRules(default_gap_days=30.0), **one_purchase) == "declining"
+
+
+def test_gap_floor_keeps_one_shopping_episode_from_reading_as_a_rhythm() -> None:
+    # two purchases on consecutive days (gap 1): 10 days of silence is not 10 gaps overdue
+    assert stage(mean_gap_days=1.0, recency_days=10.0) == "mature"
+    assert stage(mean_gap_days=1.0, recency_days=14.0) == "declining"  # 2 x min_gap_days
+
+
+def test_first_matching_rule_wins() -> None:
+    prospect_with_score = assign_stages(pd.DataFrame([PROSPECT]), [0.99], RULES).iloc[0]
+    assert prospect_with_score == "prospect"
+    assert stage(0.6, age_days=40.0, orders_all=2) == "declining"  # model risk before onboarding
+    assert stage(0.1, recency_days=130.0, orders_90d=5, orders_trend_90d=2.0) == "churned"
+
+
+def test_missing_probability_means_rhythm_rules_only() -> None:
+    assert stage(math.nan) == "mature"
+    assert stage(math.nan, recency_days=60.0) == "declining"
+
+
+def test_errors_name_the_problem() -> None:
+    frame = pd.DataFrame([STEADY]).drop(columns="orders_90d")
+    with pytest.raises(ValueError, match="orders_90d"):
+        assign_stages(frame, [0.1], RULES)
+    with pytest.raises(ValueError, match="recency_days is null .*c1"):
+        assign_stages(pd.DataFrame([{**STEADY, "recency_days": math.nan}]), [0.1], RULES)
+    with pytest.raises(ValueError, match="2 values for 1"):
+        assign_stages(pd.DataFrame([STEADY]), [0.1, 0.2], RULES)
+
+
+def test_complaints_are_optional() -> None:
+    # without engagement features (no events table, e.g. CDNOW) nobody has complaints
+    frame = pd.DataFrame([{**STEADY, "orders_trend_90d": -1.0}]).drop(columns="complaint_30d")
+    assert assign_stages(frame, [0.1], RULES).tolist() == ["mature"]
+
+
+def test_rhythm_ratio_and_fitted_gap() -> None:
+    frame = pd.DataFrame(
+        [
+            {**STEADY, "recency_days": 90.0},
+            {**STEADY, "mean_gap_days": math.nan, "recency_days": 90.0},
+        ]
+    )
+    assert rhythm_ratio(frame, RULES).tolist() == [3.0, 1.5]
+    gaps = pd.DataFrame({"mean_gap_days": [10.0, 20.0, 40.0, math.nan]})
+    assert fit_default_gap_days(gaps) == 20.0
+
+
+# --- laws ----------------------------------------------------------------------------------------
+
+customers = st.fixed_dictionaries(
+    {
+        "customer_id": st.just("c"),
+        "is_prospect": st.just(0),
+        "recency_days": st.floats(0, 1000),
+        "mean_gap_days": st.one_of(st.just(math.nan), st.floats(0, 400)),
+        "age_days": st.floats(0, 2000),
+        "orders_all": st.integers(1, 50),
+        "orders_90d": st.integers(0, 10),
+        "orders_trend_90d": st.integers(-10, 10).map(float),
+        "revenue_90d": st.floats(-100, 2000),
+        "revenue_trend_90d": st.floats(-2000, 2000),
+        "complaint_30d": st.integers(0, 3),
+    }
+)
+probabilities = st.one_of(st.just(math.nan), st.floats(0, 1))
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(customers, probabilities), min_size=1, max_size=20))
+def test_stages_agree_with_the_model_and_the_rhythm(rows: list[tuple[dict, float]]) -> None:
+    frame = pd.DataFrame([r for r, _ in rows])
+    p = np.array([q for _, q in rows])
+    stages = assign_stages(frame, p, RULES)
+    ratio = rhythm_ratio(frame, RULES).to_numpy()
+
+    assert stages.isin(STAGES).all()
+    high_risk = p >= RULES.declining_probability
+    assert not stages[high_risk].isin(["mature", "growing"]).any()
+    overdue = ratio >= RULES.declining_ratio
+    assert stages[overdue].isin(["declining", "churned"]).all()
+    # row-wise: each customer alone gets the stage it gets in the batch
+    alone = [assign_stages(frame.iloc[[i]], p[[i]], RULES).iloc[0] for i in range(len(frame))]
+    assert alone == stages.tolist()
+
+
+# --- config --------------------------------------------------------------------------------------
+
+
+def test_config_rejects_unknown_and_inconsistent_keys() -> None:
+    with pytest.raises(ValidationError, match="churn_ratio"):
+        StageRules(churn_ratio=3.0)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="declining_ratio must be < churned_ratio"):
+        StageRules(declining_ratio=5.0)
+    with pytest.raises(ValidationError, match="declining_probability"):
+        StageRules(declining_probability=0.9, churned_probability=0.8)
+    with pytest.raises(ValidationError):
+        ScoringConfig.model_validate({"stages": {"declining_probability": 1.5}})
+    with pytest.raises(ValidationError, match="lapsed"):
+        ScoringConfig.model_validate({"actions": {"strategy": {"lapsed": "x"}}})
+
+
+def test_config_loads_from_yaml(tmp_path) -> None:
+    path = tmp_path / "experiment.yaml"
+    path.write_text(
+        "name: cdnow\nscoring:\n  stages:\n    declining_probability: 0.6\n"
+        "  actions:\n    overrides:\n      churned: {P4: no_action}\n"
+    )
+    config = ScoringConfig.from_yaml(path, key="scoring")
+    assert config.stages.declining_probability == 0.6
+    assert config.stages.churned_ratio == 4.0  # defaults kept
+    assert config.actions.action("churned", "P4") == "no_action"
+    assert config.actions.action("churned", "P1") == "win_back.account_manager_call"
+
+    round_trip = tmp_path / "scoring.yaml"
+    round_trip.write_text(config.to_yaml())
+    assert ScoringConfig.from_yaml(round_trip) == config
+    with pytest.raises(ValueError, match="no top-level key 'serving'"):
+        ScoringConfig.from_yaml(path, key="serving")
+    (tmp_path / "bad.yaml").write_text("stages:\n  new_dayz: 30\n")
+    with pytest.raises(ValidationError, match="new_dayz"):
+        ScoringConfig.from_yaml(tmp_path / "bad.yaml")
+
+
+def test_load_scoring_config_reads_an_experiment_or_a_bare_file(tmp_path) -> None:
+    experiment = tmp_path / "experiment.yaml"
+    experiment.write_text("name: x\nscoring:\n  reasons: {top_k: 5}\n")
+    bare = tmp_path / "scoring.yaml"
+    bare.write_text("priority: {p1_from: 500, p2_from: 100, p3_from: 20}\n")
+    assert load_scoring_config(experiment).reasons.top_k == 5
+    assert load_scoring_config(bare).priority.p1_from == 500
+    assert load_scoring_config(None) == ScoringConfig()

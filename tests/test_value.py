@@ -1,0 +1,238 @@
+"""Value matrix, priority (value at risk), tiers, actions, and the assembled score frame."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from serving.config import STAGES, TIERS, Actions, PriorityTiers, ScoringConfig, ValueMatrix
+from serving.scoring import SCORE_COLUMNS, calibrate_config, score_frame, summarise
+from serving.value import (
+    VALUE_SEGMENTS,
+    fit_priority_tiers,
+    fit_value_matrix,
+    priority_scores,
+    priority_tiers,
+    recommended_actions,
+    value_if_retained,
+    value_level,
+    value_segments,
+)
+
+TIERS_CONFIG = PriorityTiers()  # P1 >= 100, P2 >= 40, P3 >= 10, floor 0.1
+DEFAULT = ScoringConfig()
+
+
+def test_value_levels_at_their_boundaries() -> None:
+    levels = value_level([49.99, 50.0, 199.99, 200.0, 0.0, -5.0, math.nan], 50.0, 200.0)
+    assert levels.tolist() == ["low", "mid", "mid", "high", "low", "low", "low"]
+
+
+def test_value_matrix_names_every_cell() -> None:
+    matrix = ValueMatrix()  # current 50 / 200, potential 25 / 100
+    current = [300.0, 300.0, 300.0, 100.0, 100.0, 100.0, 0.0, 0.0, 0.0]
+    potential = [150.0, 50.0, 0.0] * 3
+    assert value_segments(current, potential, matrix).tolist() == [
+        "champions", "retain", "recover",
+        "grow", "core", "maintain",
+        "invest", "nurture", "low_touch",
+    ]  # fmt: skip
+    assert len(set(VALUE_SEGMENTS.values())) == 9
+
+
+def test_value_if_retained_conditions_on_staying() -> None:
+    # E[V] = (1 - p) E[V | stays]: 100 expected at p = 0.5 means 200 if the customer stays
+    assert value_if_retained([0.5], [100.0], 0.1).tolist() == [200.0]
+    # the floor bounds the blow-up as p -> 1: 10 / max(0.05, 0.1)
+    assert value_if_retained([0.95], [10.0], 0.1).tolist() == pytest.approx([100.0])
+    assert value_if_retained([0.2, math.nan], [-30.0, math.nan], 0.1).tolist() == [0.0, 0.0]
+
+
+def test_priority_is_expected_value_at_risk() -> None:
+    p = [0.5, 0.95, 0.0, math.nan, 0.5]
+    value = [100.0, 10.0, 500.0, 80.0, 100.0]
+    prospect = [0, 0, 0, 0, 1]
+    scores = priority_scores(p, value, TIERS_CONFIG, is_prospect=prospect)
+    assert scores.tolist() == pytest.approx([100.0, 95.0, 0.0, 0.0, 0.0])
+    # a caller with E[value | stays] (e.g. a two-part CLV model) passes it directly
+    given = priority_scores([0.5], [100.0], TIERS_CONFIG, retained_value=[150.0])
+    assert given.tolist() == [75.0]
+
+
+def test_tiers_at_their_boundaries() -> None:
+    scores = [100.0, 99.99, 40.0, 39.99, 10.0, 9.99, 0.0, math.nan]
+    assert priority_tiers(scores, TIERS_CONFIG).tolist() == [
+        "P1", "P2", "P2", "P3", "P3", "P4", "P4", "P4"
+    ]  # fmt: skip
+
+
+def test_actions_cover_stage_by_tier() -> None:
+    actions = Actions()
+    cells = {(s, t): actions.action(s, t) for s in STAGES for t in TIERS}
+    assert len(set(cells.values())) == len(STAGES) * len(TIERS)
+    assert cells["churned", "P1"] == "win_back.account_manager_call"
+    assert cells["new", "P4"] == "onboarding_offer.automated_campaign"
+    assert cells["declining", "P2"] == "survey_service_recovery.personal_email"
+    assert cells["growing", "P3"] == "cross_sell.targeted_campaign"
+    assert cells["mature", "P1"] == "loyalty_referral.account_manager_call"
+    assert cells["prospect", "P4"] == "first_purchase_incentive.automated_campaign"
+
+    custom = Actions(strategy={"churned": "reactivation"}, overrides={"mature": {"P4": "none"}})
+    assert custom.action("churned", "P2") == "reactivation.personal_email"
+    assert custom.action("new", "P2") == "onboarding_offer.personal_email"  # merged defaults
+    assert recommended_actions(["mature", "mature"], ["P4", "P3"], custom).tolist() == [
+        "none",
+        "loyalty_referral.targeted_campaign",
+    ]
+
+
+def test_fitted_thresholds_come_from_positive_values() -> None:
+    values = np.r_[np.zeros(100), np.arange(1.0, 101.0)]  # zero-heavy, like CLV predictions
+    matrix = fit_value_matrix(values, values * 2, quantiles=(0.5, 0.8))
+    assert (matrix.current_mid_from, matrix.current_high_from) == pytest.approx((50.5, 80.2))
+    assert (matrix.potential_mid_from, matrix.potential_high_from) == pytest.approx((101, 160.4))
+
+    scores = np.arange(1.0, 1001.0)
+    tiers = fit_priority_tiers(scores, shares=(0.05, 0.15, 0.30))
+    counts = pd.Series(priority_tiers(scores, tiers)).value_counts()
+    assert counts.to_dict() == pytest.approx({"P1": 50, "P2": 150, "P3": 300, "P4": 500}, abs=1)
+
+    with pytest.raises(ValueError, match="no positive value"):
+        fit_priority_tiers(np.zeros(10))
+    with pytest.raises(ValueError, match="non-increasing"):
+        fit_value_matrix(np.ones(10), np.arange(1.0, 11.0))
+
+
+# --- the assembled score frame -------------------------------------------------------------------
+
+
+def feature_rows() -> pd.DataFrame:
+    base = {
+        "is_prospect": 0,
+        "recency_days": 20.0,
+        "mean_gap_days": 30.0,
+        "age_days": 400.0,
+        "orders_all": 12,
+        "orders_90d": 3,
+        "orders_trend_90d": 0.0,
+        "revenue_90d": 150.0,
+        "revenue_trend_90d": 0.0,
+        "complaint_30d": 0,
+        "revenue_365d": 600.0,
+    }
+    return pd.DataFrame(
+        [
+            {**base, "customer_id": "steady"},
+            {**base, "customer_id": "lapsing", "recency_days": 130.0, "complaint_30d": 2},
+            {
+                **base,
+                "customer_id": "prospect",
+                "is_prospect": 1,
+                "recency_days": math.nan,
+                "mean_gap_days": math.nan,
+                "age_days": math.nan,
+                "orders_all": 0,
+                "orders_90d": 0,
+                "revenue_90d": 0.0,
+                "revenue_365d": 0.0,
+            },
+        ],
+        index=[10, 11, 12],  # scoring must not depend on the caller's index
+    )
+
+
+def contributions() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "recency_days": [-0.4, 0.9, math.nan],
+            "complaint_30d": [-0.1, 0.5, math.nan],
+            "bias": [-1.0, -1.0, math.nan],
+        }
+    )
+
+
+def score(rows: pd.DataFrame, p, value, contrib, config: ScoringConfig = DEFAULT) -> pd.DataFrame:
+    return score_frame(rows, p, value, contrib, config, "2024-01-01", "churn:7", "clv:3")
+
+
+def test_score_frame_rows() -> None:
+    scores = score(feature_rows(), [0.1, 0.85, math.nan], [200.0, 20.0, 60.0], contributions())
+    assert tuple(scores.columns) == SCORE_COLUMNS
+    steady, lapsing, prospect = scores.to_dict("records")
+
+    assert steady["stage"] == "mature" and steady["value_segment"] == "champions"
+    assert steady["priority_score"] == pytest.approx(0.1 * 200 / 0.9)  # 22.2 -> P3
+    assert steady["priority_tier"] == "P3"
+    assert steady["recommended_action"] == "loyalty_referral.targeted_campaign"
+    assert steady["reasons"] == []  # nothing pushes its churn up
+
+    assert lapsing["stage"] == "churned" and lapsing["value_segment"] == "recover"
+    assert lapsing["priority_score"] == pytest.approx(0.85 * 20 / 0.15)  # 113 -> P1
+    assert lapsing["recommended_action"] == "win_back.account_manager_call"
+    assert lapsing["reasons"] == [
+        "no purchase for 130 days, usually every 30",
+        "2 complaints in the last 30 days",
+    ]
+
+    assert prospect["stage"] == "prospect" and math.isnan(prospect["churn_probability"])
+    assert prospect["priority_score"] == 0.0 and prospect["priority_tier"] == "P4"
+    assert prospect["recommended_action"] == "first_purchase_incentive.automated_campaign"
+    assert prospect["value_segment"] == "nurture" and prospect["reasons"] == []
+
+    assert scores["as_of"].eq(pd.Timestamp("2024-01-01")).all()
+    assert set(scores["churn_model_version"]) == {"churn:7"}
+    assert set(scores["clv_model_version"]) == {"clv:3"}
+
+
+def test_scoring_one_customer_alone_gives_the_batch_row() -> None:
+    rows, contrib = feature_rows(), contributions()
+    p, value = np.array([0.1, 0.85, math.nan]), np.array([200.0, 20.0, 60.0])
+    batch = score(rows, p, value, contrib)
+    for i in range(len(rows)):
+        alone = score(rows.iloc[[i]], p[[i]], value[[i]], contrib.iloc[[i]])
+        pd.testing.assert_frame_equal(alone, batch.iloc[[i]].reset_index(drop=True))
+
+
+def test_score_frame_without_contributions_and_bad_inputs() -> None:
+    rows = feature_rows()
+    scores = score(rows, [0.1, 0.85, math.nan], [200.0, 20.0, 60.0], None)
+    assert scores["reasons"].tolist() == [[], [], []]
+    with pytest.raises(ValueError, match=r"churn_probability must be in \[0, 1\].*lapsing"):
+        score(rows, [0.1, 1.5, math.nan], [1.0, 1.0, 1.0], None)
+    with pytest.raises(ValueError, match="predicted_value has 2 values for 3"):
+        score(rows, [0.1, 0.2, 0.3], [1.0, 1.0], None)
+    with pytest.raises(ValueError, match="revenue_365d"):
+        score(rows.drop(columns="revenue_365d"), [0.1, 0.2, 0.3], [1.0, 1.0, 1.0], None)
+
+
+def test_summary_counts_stages_and_value_at_risk() -> None:
+    scores = score(feature_rows(), [0.1, 0.85, math.nan], [200.0, 20.0, 60.0], None)
+    summary = summarise(scores)
+    assert summary["customers"] == 3
+    assert summary["customers_per_stage"] == {
+        "prospect": 1, "new": 0, "growing": 0, "mature": 1, "declining": 0, "churned": 1
+    }  # fmt: skip
+    assert summary["customers_per_tier"] == {"P1": 1, "P2": 0, "P3": 1, "P4": 1}
+    assert summary["value_at_risk_per_tier"]["P1"] == pytest.approx(0.85 * 20 / 0.15)
+    assert summary["value_at_risk"] == pytest.approx(0.85 * 20 / 0.15 + 200 / 9)
+
+
+def test_calibrated_config_scores_the_reference_batch_in_the_intended_shares() -> None:
+    rng = np.random.default_rng(0)
+    n = 2000
+    rows = pd.concat([feature_rows().iloc[[0]]] * n, ignore_index=True)
+    rows["customer_id"] = [f"c{i}" for i in range(n)]
+    rows["mean_gap_days"] = rng.gamma(2.0, 25.0, n)
+    rows["revenue_365d"] = rng.gamma(1.0, 100.0, n)
+    p, value = rng.uniform(0, 1, n), rng.gamma(1.0, 50.0, n)
+
+    config = calibrate_config(ScoringConfig(), rows, p, value)
+    assert config.stages.default_gap_days == pytest.approx(np.median(rows["mean_gap_days"]))
+    assert config.stages.churned_ratio == ScoringConfig().stages.churned_ratio
+    tiers = score(rows, p, value, None, config)["priority_tier"].value_counts(normalize=True)
+    assert tiers.to_dict() == pytest.approx(
+        {"P1": 0.05, "P2": 0.15, "P3": 0.30, "P4": 0.5}, abs=0.01
+    )
