@@ -37,7 +37,9 @@ install: $(BIN)/.installed ## Create .venv and install the pinned dependencies
 
 run: install ## End to end on synthetic data: generate -> features -> train -> register -> score
 	$(LIFECYCLE) generate --customers $(CUSTOMERS) --seed $(SEED) --out $(DATA)
-	$(LIFECYCLE) features --data $(DATA) --cutoff 2025-10-01 --out $(DATA)/features.parquet
+	$(LIFECYCLE) features --data $(DATA) --cutoff 2025-10-01 --horizon-days 90 --out $(DATA)/features.parquet
+	$(LIFECYCLE) train --config experiments/btyd-features.yaml --data $(DATA)
+	$(LIFECYCLE) score --data $(DATA) --out $(OUT) --csv
 
 test: install ## Run the test suite
 	$(BIN)/python -m pytest -q
@@ -54,6 +56,20 @@ ingest-cdnow: install ## Ingest CDNOW into DATA_OUT (default data/cdnow)
 
 generate: install ## Generate synthetic data: CUSTOMERS=20000 SEED=0 DATA=data/synthetic
 	$(LIFECYCLE) generate --customers $(CUSTOMERS) --seed $(SEED) --out $(DATA)
+
+train: install ## Train and register churn + CLV models: CONFIG=experiments/baseline.yaml DATA=...
+	$(LIFECYCLE) train --config $(CONFIG) --data $(DATA)
+
+tune: install ## Optuna study (resumable, optuna.db): CONFIG=... TRIALS=20
+	$(LIFECYCLE) tune --config $(CONFIG) --data $(DATA) --trials $(TRIALS) --out experiments/tuned.yaml
+
+backtest: install ## CDNOW backtest at 1997-10-01, 273 days -> bench/results/backtest_cdnow.json
+	@test -f $(DATA_OUT)/transactions.parquet || $(MAKE) ingest-cdnow
+	$(LIFECYCLE) backtest --data $(DATA_OUT) --cutoff 1997-10-01 --horizon-days 273 \
+	  --config experiments/btyd-features.yaml --dataset cdnow --out bench/results/backtest_cdnow.json
+
+score: install ## Score every customer with the champions: DATA=... OUT=data/scores.parquet [AS_OF=YYYY-MM-DD]
+	$(LIFECYCLE) score --data $(DATA) --out $(OUT) --csv $(if $(AS_OF),--as-of $(AS_OF),)
 
 bench-features: install ## Benchmark the feature build vs a plain DuckDB scan -> bench/results/features.json
 	$(BIN)/python bench/features.py

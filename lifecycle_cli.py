@@ -69,7 +69,7 @@ def generate(
     customers: Annotated[int, typer.Option(min=1, help="Number of customers.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     start: Annotated[str, typer.Option(help="First day of the simulated period.")] = "2023-01-01",
-    end: Annotated[str, typer.Option(help="Last day of the simulated period.")] = "2025-12-31",
+    end: Annotated[str, typer.Option(help="End of the simulated period (exclusive: no data on or after it).")] = "2026-01-01",
 ) -> None:
     """Generate a synthetic CRM data set with ground truth (truth.parquet)."""
     from features.synthetic import generate as run_generate
@@ -169,6 +169,43 @@ def backtest(
     write_result(result, out)
     typer.echo(format_table(result))
     typer.echo(f"wrote {out}")
+
+
+@app.command()
+def score(
+    data: DataDir,
+    out: Annotated[Path, typer.Option(help="Scores file (.parquet).")] = Path("data/scores.parquet"),
+    as_of: Annotated[Optional[str], typer.Option(help="Scoring date YYYY-MM-DD (default: day after the last transaction).")] = None,
+    csv: Annotated[bool, typer.Option("--csv", help="Also write a CSV next to the Parquet file.")] = False,
+    scoring_config: Annotated[Optional[Path], typer.Option(help="YAML with stage rules, tiers and actions.")] = None,
+    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = "sqlite:///mlflow.db",
+) -> None:
+    """Score every customer with the champion models; write Parquet (and CSV) and print a summary."""
+    from serving.batch import feature_snapshot, load_champions, score_snapshot
+    from serving.config import load_scoring_config
+    from serving.scoring import summarise
+    from training.dataset import data_bounds
+
+    if not (data / "transactions.parquet").exists():
+        _fail(f"--data {data}: no transactions.parquet; run `lifecycle ingest` or `lifecycle generate` first")
+    day = _parse_date(as_of, "--as-of") if as_of else data_bounds(data)[1]
+    try:
+        champions = load_champions(tracking_uri)
+    except LookupError as exc:
+        _fail(str(exc))
+    config = load_scoring_config(scoring_config) if scoring_config else None
+    snapshot = feature_snapshot(data, day, champions)
+    scores = score_snapshot(snapshot, champions, day, config)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scores.to_parquet(out, index=False)
+    snapshot_path = out.with_name(out.stem + ".snapshot.parquet")
+    snapshot.to_parquet(snapshot_path, index=False)
+    if csv:
+        scores.assign(reasons=scores["reasons"].map(" | ".join)).to_csv(out.with_suffix(".csv"), index=False)
+    summary = summarise(scores)
+    typer.echo(f"scored {len(scores):,} customers as of {day} with churn v{champions.churn_version}, "
+               f"clv v{champions.clv_version}: {out} (features: {snapshot_path})")
+    typer.echo(json.dumps(summary, indent=2, default=str))
 
 
 def _parse_date(text: str, option: str) -> date:

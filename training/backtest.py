@@ -85,6 +85,22 @@ def backtest(data_dir: str | Path, cutoff: date, horizon_days: int, cfg: Experim
         "features": len(data.feature_columns),
         "seconds": round(time.perf_counter() - started, 1),
         "models": {"lightgbm": lightgbm, "btyd": btyd},
+        "_predictions": pd.DataFrame({
+            "customer_id": evaluation["customer_id"].to_numpy(),
+            "cutoff": evaluation["cutoff"].to_numpy(),
+            "churned": y_churn.to_numpy(),
+            "future_value": y_value.to_numpy(dtype=float),
+            "churn_probability": 1 - p_buy,
+            "predicted_value": value,
+            "btyd_p_no_purchase": evaluation["btyd_p_no_purchase"].to_numpy(dtype=float),
+            "btyd_expected_value": evaluation["btyd_expected_value"].to_numpy(dtype=float),
+        }),
+        "_importance": {"churn": churn.feature_importance().to_dict(), "clv": clv.feature_importance().to_dict()},
+        "_fingerprint": {"cutoffs": {"train": [str(c) for c in plan.train], "valid": [str(plan.valid)],
+                                     "test": [cutoff.isoformat()]},
+                         "rows": {"train": int((fit_frame["split"] == "train").sum()),
+                                  "valid": int((fit_frame["split"] == "valid").sum()),
+                                  "test": int(len(evaluation))}},
     }
 
 
@@ -97,8 +113,32 @@ def _auc(y, score) -> float:
 def write_result(result: dict, out: str | Path) -> None:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {k: v for k, v in result.items() if k != "predictions"}
+    payload = {k: v for k, v in result.items() if not k.startswith("_")}
     out.write_text(json.dumps(payload, indent=2))
+
+
+def log_backtest_run(result: dict, cfg: ExperimentConfig) -> str:
+    """Record a backtest as an MLflow run (metrics with the ``test_`` prefix, like training runs)."""
+    import mlflow
+
+    from training.registry import configure_tracking
+    from training.train import log_predictions
+
+    configure_tracking(cfg.tracking, cfg.experiment_name)
+    with mlflow.start_run(run_name=f"{cfg.name}-backtest-{result['dataset']}") as run:
+        mlflow.set_tags({"experiment": cfg.name, "kind": "backtest", "data": result["dataset"]})
+        mlflow.log_params({"cutoff": result["cutoff"], "horizon_days": result["horizon_days"],
+                           "train_horizon_days": result["train_horizon_days"],
+                           "features.families": ",".join(cfg.features.families)})
+        metrics = {f"test_{k}": v for k, v in result["models"]["lightgbm"].items()}
+        metrics.update({f"test_btyd_{k}": v for k, v in result["models"]["btyd"].items()})
+        metrics["train_job_seconds"] = result["seconds"]
+        mlflow.log_metrics(metrics)
+        mlflow.log_dict(result["_fingerprint"], "data_fingerprint.json")
+        mlflow.log_dict(result["_importance"], "feature_importance.json")
+        mlflow.log_dict({k: v for k, v in result.items() if not k.startswith("_")}, "backtest.json")
+        log_predictions(result["_predictions"])
+        return run.info.run_id
 
 
 def format_table(result: dict) -> str:

@@ -35,7 +35,8 @@ class TrainingData:
 def data_bounds(data_dir: str | Path) -> tuple[date, date]:
     """First transaction day and the day after the last one (exclusive end)."""
     path = table_path(data_dir, "transactions")
-    lo, hi = duckdb.sql(f"select min(ordered_at), max(ordered_at) from read_parquet('{path}')").fetchone()
+    with duckdb.connect() as con:
+        lo, hi = con.execute("select min(ordered_at), max(ordered_at) from read_parquet(?)", [str(path)]).fetchone()
     return lo.date(), hi.date() + timedelta(days=1)
 
 

@@ -42,8 +42,9 @@ def configure_tracking(tracking: TrackingConfig, experiment: str) -> str:
 class ChurnPyfunc(mlflow.pyfunc.PythonModel):
     """MLflow wrapper: feature frame in, calibrated ``churn_probability`` out."""
 
-    def __init__(self, model):
+    def __init__(self, model, meta: dict | None = None):
         self.model = model
+        self.meta = meta or {}
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         return pd.DataFrame({"churn_probability": self.model.predict_proba(model_input)},
@@ -53,9 +54,9 @@ class ChurnPyfunc(mlflow.pyfunc.PythonModel):
 class ClvPyfunc(mlflow.pyfunc.PythonModel):
     """MLflow wrapper: feature frame in, ``predicted_value`` over the horizon out."""
 
-    def __init__(self, model, horizon_days: int):
+    def __init__(self, model, meta: dict | None = None):
         self.model = model
-        self.horizon_days = horizon_days
+        self.meta = meta or {}
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         return pd.DataFrame({"predicted_value": self.model.predict(model_input)}, index=model_input.index)
@@ -151,11 +152,11 @@ def champion_uri(name: str) -> str:
 
 
 def load_champion(name: str):
-    """Load ``models:/name@champion`` and return (our model object, version)."""
+    """Load ``models:/name@champion``; return the wrapper (``.model``, ``.meta``) and its version."""
     version = current_champion(name)
     if version is None:
         raise LookupError(f"no registered model {name!r} has the {CHAMPION!r} alias; run `make train` first")
-    pyfunc = mlflow.pyfunc.load_model(champion_uri(name))
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
     return pyfunc.unwrap_python_model(), version
 
 

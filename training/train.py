@@ -114,6 +114,29 @@ def _ece_against(target_p: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float
     return total
 
 
+def test_predictions(part: pd.DataFrame, churn: ChurnModel, clv: ClvModel) -> pd.DataFrame:
+    """Per-customer predictions and outcomes on the test split (for comparisons and bootstraps)."""
+    return pd.DataFrame({
+        "customer_id": part["customer_id"].to_numpy(),
+        "cutoff": part["cutoff"].to_numpy(),
+        "churned": part["churned"].astype(int).to_numpy(),
+        "future_value": part["future_value"].to_numpy(dtype=float),
+        "churn_probability": churn.predict_proba(part),
+        "predicted_value": clv.predict(part),
+        "btyd_p_no_purchase": part["btyd_p_no_purchase"].to_numpy(dtype=float),
+        "btyd_expected_value": part["btyd_expected_value"].to_numpy(dtype=float),
+    })
+
+
+def log_predictions(predictions: pd.DataFrame) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "test.parquet"
+        predictions.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path="predictions")
+
+
 def log_plots(data: TrainingData, churn: ChurnModel, clv: ClvModel, split: str = "test") -> None:
     from training import plots
 
@@ -158,6 +181,7 @@ def train(cfg: ExperimentConfig, data_dir: str | Path, *, force: bool = False, r
                         truth_check(data_dir, test, churn.predict_proba(test), cfg.labels.churn_horizon_days).items()})
         mlflow.log_metrics(metrics)
         log_plots(data, churn, clv)
+        log_predictions(test_predictions(data.split("test", buyers_only=True), churn, clv))
         mlflow.log_dict({"churn": churn.feature_importance().to_dict(),
                          "clv": clv.feature_importance().to_dict()}, "feature_importance.json")
         decisions = []
@@ -176,8 +200,11 @@ def _register(data: TrainingData, churn: ChurnModel, clv: ClvModel, cfg: Experim
               metrics: dict, force: bool) -> list[PromotionDecision]:
     test = data.split("test", buyers_only=True)
     example = test[data.feature_columns].head(5)
-    churn_version = log_model("churn", ChurnPyfunc(churn), example)
-    clv_version = log_model("clv", ClvPyfunc(clv, cfg.labels.value_horizon_days), example)
+    meta = {"experiment": cfg.model_dump(mode="json"), "test_cutoff": str(data.plan.test),
+            "scoring": scoring_config_for(test, churn, clv).model_dump(mode="json")}
+    mlflow.log_dict(meta["scoring"], "scoring_config.json")
+    churn_version = log_model("churn", ChurnPyfunc(churn, meta), example)
+    clv_version = log_model("clv", ClvPyfunc(clv, meta), example)
 
     def rescore(kind: str):
         def evaluate_champion(uri: str) -> dict | None:
@@ -197,6 +224,15 @@ def _register(data: TrainingData, churn: ChurnModel, clv: ClvModel, cfg: Experim
     clv_metrics = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_clv_")}
     return [promote("churn", churn_version, churn_metrics, rescore("churn"), force=force),
             promote("clv", clv_version, clv_metrics, rescore("clv"), force=force)]
+
+
+def scoring_config_for(reference: pd.DataFrame, churn: ChurnModel, clv: ClvModel):
+    """Scoring thresholds (value matrix, priority tiers, default gap) fitted on the test buyers and
+    versioned with the model, so batch and online scoring use the same numbers."""
+    from serving.config import ScoringConfig
+    from serving.scoring import calibrate_config
+
+    return calibrate_config(ScoringConfig(), reference, churn.predict_proba(reference), clv.predict(reference))
 
 
 def _flat_params(cfg: ExperimentConfig) -> dict[str, str]:

@@ -107,21 +107,22 @@ def tune(cfg: ExperimentConfig, data_dir: str | Path, trials: int | None = None,
             mlflow.log_metric(f"best_{label}_value", study.best_value)
             mlflow.log_params({f"best_{label}.{k}": v for k, v in study.best_params.items()})
         mlflow.log_metric("tune_seconds", time.perf_counter() - started)
-        tuned = _apply_best(cfg, best)
         out = Path(out or Path("experiments") / f"{cfg.name}-tuned.yaml")
+        tuned = _apply_best(cfg, best, name=out.stem)
         dump_config(tuned, out)
         mlflow.log_artifact(str(out))
         log(f"best parameters written to {out} (run {run.info.run_id})")
     return tuned, out
 
 
-def _apply_best(cfg: ExperimentConfig, studies: dict[str, optuna.Study]) -> ExperimentConfig:
+def _apply_best(cfg: ExperimentConfig, studies: dict[str, optuna.Study], name: str) -> ExperimentConfig:
     churn_best = dict(studies["churn"].best_params)
     clv_best = dict(studies["clv"].best_params)
     power = clv_best.pop("tweedie_variance_power")
     return cfg.model_copy(update={
-        "name": f"{cfg.name}-tuned",
-        "description": f"{cfg.description} Parameters tuned with Optuna on the validation split.".strip(),
+        "name": name,
+        "description": f"{cfg.description.strip()} LightGBM parameters tuned with Optuna on the "
+                       f"time-based validation split (studies {cfg.name}-churn, {cfg.name}-clv).".strip(),
         "churn": cfg.churn.model_copy(update={"params": cfg.churn.params.model_copy(update=churn_best)}),
         "clv": cfg.clv.model_copy(update={"kind": "tweedie", "tweedie_variance_power": float(np.round(power, 3)),
                                           "params": cfg.clv.params.model_copy(update=clv_best)}),
