@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from training.config import ExperimentConfig
-from training.dataset import TrainingData, add_btyd_columns, build_frame, data_bounds, model_columns
+from training.dataset import BTYD_COLUMNS, TrainingData, add_btyd_columns, build_frame, data_bounds, model_columns
 from training.splits import plan_cutoffs
 from training.train import evaluate, fit_models
 
@@ -60,7 +60,7 @@ def backtest(data_dir: str | Path, cutoff: date, horizon_days: int, cfg: Experim
     evaluation = build_frame(data_dir, [cutoff], cfg, churn_horizon_days=horizon_days,
                              value_horizon_days=horizon_days)
     evaluation = evaluation[evaluation["is_prospect"] == 0].reset_index(drop=True)
-    short = add_btyd_columns(evaluation.drop(columns=[c for c in evaluation if c.startswith("btyd_")]), h, h)
+    short = add_btyd_columns(evaluation.drop(columns=list(BTYD_COLUMNS)), h, h)
     features = short if h != horizon_days else evaluation  # models see their training-horizon columns
     p_buy = 1.0 - churn.predict_proba(features)
     value = clv.predict(features)
