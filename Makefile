@@ -71,6 +71,18 @@ backtest: install ## CDNOW backtest at 1997-10-01, 273 days -> bench/results/bac
 score: install ## Score every customer with the champions: DATA=... OUT=data/scores.parquet [AS_OF=YYYY-MM-DD]
 	$(LIFECYCLE) score --data $(DATA) --out $(OUT) --csv $(if $(AS_OF),--as-of $(AS_OF),)
 
+experiment: install ## Run one experiment as an MLflow run: NAME=engagement [DATA=...]
+	$(LIFECYCLE) experiment run $(NAME) --data $(DATA)
+
+compare: install ## Latest runs side by side -> reports/compare.html [NAMES="baseline engagement"]
+	$(LIFECYCLE) compare $(NAMES) --out reports/compare.html
+
+ui: install ## MLflow UI on the local store (127.0.0.1:5000)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+optuna-dashboard: install ## Optuna dashboard of the tuning studies (127.0.0.1:8080)
+	$(BIN)/optuna-dashboard sqlite:///optuna.db --host 127.0.0.1 --port 8080
+
 bench-features: install ## Benchmark the feature build vs a plain DuckDB scan -> bench/results/features.json
 	$(BIN)/python bench/features.py
 

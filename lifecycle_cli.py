@@ -208,6 +208,55 @@ def score(
     typer.echo(json.dumps(summary, indent=2, default=str))
 
 
+@experiment_app.command("run")
+def experiment_run(
+    name: Annotated[str, typer.Argument(help="Experiment name: experiments/NAME.yaml.")],
+    data: OptionalData = None,
+    backtest_cutoff: Annotated[Optional[str], typer.Option(help="Backtest instead of training: YYYY-MM-DD.")] = None,
+    horizon_days: Annotated[Optional[int], typer.Option(min=1, help="Backtest horizon (with --backtest-cutoff).")] = None,
+) -> None:
+    """Run one experiment as an MLflow run in the MLflow experiment NAME (nothing is registered)."""
+    from experiments.runner import run_experiment
+    from training.config import ConfigError
+
+    if (backtest_cutoff is None) != (horizon_days is None):
+        _fail("--backtest-cutoff and --horizon-days go together")
+    bt = (_parse_date(backtest_cutoff, "--backtest-cutoff"), horizon_days) if backtest_cutoff else None
+    try:
+        run = run_experiment(name, data=data, backtest=bt, log=_log)
+    except (ConfigError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    typer.echo(f"{run.kind} run {run.run_id} in MLflow experiment {name!r}")
+    for key in ("churn_auc", "churn_pr_auc", "churn_brier", "clv_mae", "clv_spearman", "clv_gini",
+                "clv_total_ratio"):
+        if f"test_{key}" in run.metrics:
+            typer.echo(f"  {key:<18}{run.metrics['test_' + key]:>10.4f}")
+
+
+@app.command()
+def compare(
+    names: Annotated[Optional[list[str]], typer.Argument(help="Experiments to compare (default: all in the store).")] = None,
+    out: Annotated[Path, typer.Option(help="HTML report.")] = Path("reports/compare.html"),
+    kind: Annotated[Optional[str], typer.Option(help="Only runs of this kind: train or backtest.")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="Only runs whose data tag is this (e.g. synthetic, cdnow).")] = None,
+    n_boot: Annotated[int, typer.Option(min=20, help="Bootstrap resamples for the noise check.")] = 200,
+    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = "sqlite:///mlflow.db",
+) -> None:
+    """Latest run of each experiment side by side (best marked, noise flagged) and an HTML report."""
+    from experiments.compare import compare_experiments, format_table, what_this_says
+    from experiments.report import write_report
+
+    try:
+        comparison = compare_experiments(names or None, tracking_uri, kind=kind, data=data, n_boot=n_boot)
+    except LookupError as exc:
+        _fail(str(exc))
+    typer.echo(format_table(comparison))
+    typer.echo("")
+    for sentence in what_this_says(comparison):
+        typer.echo(f"- {sentence}")
+    typer.echo(f"report: {write_report(comparison, out)}")
+
+
 def _parse_date(text: str, option: str) -> date:
     try:
         return datetime.strptime(text, "%Y-%m-%d").date()

@@ -167,7 +167,8 @@ def train(cfg: ExperimentConfig, data_dir: str | Path, *, force: bool = False, r
     data = build_training_data(data_dir, plan, cfg, progress=progress)
     log(f"snapshot table: {len(data.frame):,} rows, {len(data.feature_columns)} features")
     with mlflow.start_run(run_name=f"{cfg.name}-train") as run:
-        mlflow.set_tags({"experiment": cfg.name, "kind": "train", "data": str(data_dir)})
+        mlflow.set_tags({"experiment": cfg.name, "kind": "train", "data": Path(data_dir).name,
+                         "data_path": str(Path(data_dir).resolve())})
         mlflow.log_params(_flat_params(cfg))
         cutoffs = {"train": [str(c) for c in plan.train], "valid": [str(plan.valid)], "test": [str(plan.test)]}
         mlflow.log_dict(data_fingerprint(data.frame, cutoffs), "data_fingerprint.json")

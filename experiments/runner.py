@@ -1,0 +1,90 @@
+"""Run one experiment (``experiments/<name>.yaml``) as an MLflow run in the MLflow experiment ``name``.
+
+A training run (rolling snapshots, time-based test split; nothing is registered) or, when a
+``(cutoff, horizon_days)`` backtest is asked for, a backtest run. Both log the same layout
+(``test_*`` metrics, data fingerprint, feature importance, test predictions), which is what
+``experiments.compare`` reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+EXPERIMENTS_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class ExperimentRun:
+    name: str
+    kind: str  # "train" or "backtest"
+    run_id: str
+    metrics: dict[str, float]
+
+
+def experiment_names(experiments_dir: Path = EXPERIMENTS_DIR) -> list[str]:
+    """The experiments that can be run: one per YAML file."""
+    return sorted(p.stem for p in Path(experiments_dir).glob("*.yaml"))
+
+
+def load_experiment(
+    name: str, experiments_dir: Path = EXPERIMENTS_DIR, tracking_uri: str | None = None
+):
+    """The typed config of ``<experiments_dir>/<name>.yaml``, tracked in the MLflow experiment ``name``."""
+    from training.config import ConfigError, load_config
+
+    path = Path(experiments_dir) / f"{name}.yaml"
+    if not path.exists():
+        known = ", ".join(experiment_names(experiments_dir)) or "none"
+        raise ConfigError(f"{path}: no such experiment (known: {known})")
+    cfg = load_config(path)
+    tracking = cfg.tracking.model_copy(
+        update={
+            "experiment": name,
+            **({"tracking_uri": tracking_uri} if tracking_uri else {}),
+        }
+    )
+    return cfg.model_copy(update={"tracking": tracking})
+
+
+def run_experiment(
+    name: str,
+    data: str | Path | None = None,
+    backtest: tuple[date, int] | None = None,
+    *,
+    experiments_dir: Path = EXPERIMENTS_DIR,
+    tracking_uri: str | None = None,
+    log=print,
+) -> ExperimentRun:
+    """Train (default) or backtest (``backtest=(cutoff, horizon_days)``) experiment ``name``.
+
+    ``data`` overrides the config's ``data:`` directory. Models are not registered: experiments are
+    for comparison; ``lifecycle train`` is the path to the champion.
+    """
+    from training.config import ConfigError
+
+    cfg = load_experiment(name, experiments_dir, tracking_uri)
+    data_dir = Path(data) if data is not None else cfg.data
+    if data_dir is None:
+        raise ConfigError(f"{name}: no data directory: pass data or set 'data:' in {name}.yaml")
+    if not (data_dir / "transactions.parquet").exists():
+        raise FileNotFoundError(
+            f"{data_dir}: no transactions.parquet; run `lifecycle ingest` or "
+            f"`lifecycle generate` first"
+        )
+    if backtest is None:
+        from training.train import train
+
+        result = train(cfg, data_dir, register=False, log=log)
+        return ExperimentRun(name, "train", result.run_id, dict(result.metrics))
+
+    from training.backtest import backtest as run_backtest
+    from training.backtest import log_backtest_run
+
+    cutoff, horizon_days = backtest
+    result = run_backtest(data_dir, cutoff, horizon_days, cfg, dataset=data_dir.name, log=log)
+    run_id = log_backtest_run(result, cfg)
+    metrics = {f"test_{k}": v for k, v in result["models"]["lightgbm"].items()}
+    metrics.update({f"test_btyd_{k}": v for k, v in result["models"]["btyd"].items()})
+    return ExperimentRun(name, "backtest", run_id, metrics)

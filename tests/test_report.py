@@ -1,0 +1,510 @@
+"""The experiment comparison and its HTML report, from tiny runs logged straight into a tmp MLflow store.
+
+The runs follow the layout of training and backtest runs (tags, ``test_*`` metrics,
+``data_fingerprint.json``, ``feature_importance.json``, ``predictions/test.parquet``) without
+training anything, so the tests stay fast and do not depend on the feature code.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+
+from experiments.compare import (
+    RunRecord,
+    best_per_column,
+    build_comparison,
+    compare_experiments,
+    format_table,
+    metric_table,
+    paired_frame,
+)
+from experiments.report import SECTIONS, write_report
+from training.metrics import churn_metrics, clv_metrics
+
+PNG = b"\x89PNG\r\n\x1a\n"
+N = 240
+TEST_CUTOFF = "2025-06-01"
+
+
+def _outcomes(seed: int = 0, cutoff: str = TEST_CUTOFF) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    true_p = rng.uniform(0.05, 0.95, N)
+    churned = (rng.random(N) < true_p).astype(int)
+    value = np.where(churned == 1, 0.0, rng.gamma(2.0, 50.0, N) * (1.2 - true_p))
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i:04d}" for i in range(N)],
+            "cutoff": pd.Timestamp(cutoff),
+            "churned": churned,
+            "future_value": value,
+            "true_p": true_p,
+        }
+    )
+
+
+def _predictions(outcomes: pd.DataFrame, noise: float, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    p = np.clip(outcomes["true_p"] + rng.normal(0, noise, N), 0.01, 0.99)
+    value = np.maximum(outcomes["future_value"] * 0.6 + rng.gamma(2.0, 20.0, N) * (1 - p), 0.0)
+    return outcomes.drop(columns="true_p").assign(
+        churn_probability=p,
+        predicted_value=value,
+        btyd_p_no_purchase=np.clip(outcomes["true_p"] + rng.normal(0, 0.35, N), 0.01, 0.99),
+        btyd_expected_value=np.full(N, outcomes["future_value"].mean()) + rng.normal(0, 5, N),
+    )
+
+
+def _log_run(
+    client: MlflowClient,
+    experiment_id: str,
+    name: str,
+    kind: str,
+    predictions: pd.DataFrame | None,
+    tmp: Path,
+    start_ms: int,
+    importance: dict | None = None,
+    status: str = "FINISHED",
+    seconds: float = 30.0,
+    churn_horizon_days: int = 90,
+) -> str:
+    run = client.create_run(
+        experiment_id,
+        start_time=start_ms,
+        run_name=f"{name}-{kind}",
+        tags={"experiment": name, "kind": kind, "data": "synthetic"},
+    )
+    run_id = run.info.run_id
+    if predictions is not None:
+        metrics = {
+            **{
+                f"test_{k}": v
+                for k, v in churn_metrics(
+                    predictions["churned"], predictions["churn_probability"]
+                ).items()
+            },
+            **{
+                f"test_{k}": v
+                for k, v in clv_metrics(
+                    predictions["future_value"], predictions["predicted_value"]
+                ).items()
+            },
+            **{
+                f"test_btyd_{k}": v
+                for k, v in churn_metrics(
+                    predictions["churned"], predictions["btyd_p_no_purchase"]
+                ).items()
+            },
+            **{
+                f"test_btyd_{k}": v
+                for k, v in clv_metrics(
+                    predictions["future_value"], predictions["btyd_expected_value"]
+                ).items()
+            },
+            "train_job_seconds": seconds,
+            "fit_seconds": seconds / 2,
+        }
+        client.log_batch(
+            run_id, metrics=[Metric(k, float(v), start_ms, 0) for k, v in metrics.items()]
+        )
+        folder = tmp / run_id / "predictions"
+        folder.mkdir(parents=True)
+        predictions.to_parquet(folder / "test.parquet", index=False)
+        client.log_artifact(run_id, str(folder / "test.parquet"), artifact_path="predictions")
+        cutoff = str(pd.Timestamp(predictions["cutoff"].iloc[0]).date())
+        client.log_dict(
+            run_id,
+            {
+                "cutoffs": {
+                    "train": ["2024-09-01", "2024-10-01", "2024-11-01", "2024-12-01"],
+                    "valid": ["2025-03-01"],
+                    "test": [cutoff],
+                },
+                "rows": {"train": 4 * N, "valid": N, "test": N},
+                "customers": N,
+            },
+            "data_fingerprint.json",
+        )
+        client.log_dict(
+            run_id,
+            importance
+            or {
+                "churn": {"recency_days": 50.0, "frequency_365d": 30.0},
+                "clv": {"monetary_365d": 40.0, "frequency_365d": 20.0},
+            },
+            "feature_importance.json",
+        )
+        client.log_param(run_id, "labels.churn_horizon_days", str(churn_horizon_days))
+        client.log_param(run_id, "features.families", "['rfm', 'engagement']")
+    client.set_terminated(run_id, status=status, end_time=start_ms + 1000)
+    return run_id
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> dict:
+    """baseline (an older run too, and a newer tune run and failed run to skip), engagement (better),
+    btyd-features (same predictions quality as baseline) and horizon-180 (another cutoff)."""
+    tmp = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    client = MlflowClient(tracking_uri=uri)
+    outcomes = _outcomes()
+    ids: dict[str, str] = {}
+    t0 = 1_750_000_000_000
+    for name in ("baseline", "engagement", "btyd-features", "horizon-180"):
+        client.create_experiment(name, artifact_location=(tmp / "mlruns" / name).as_uri())
+    exp = {e.name: e.experiment_id for e in client.search_experiments()}
+    _log_run(client, exp["baseline"], "baseline", "train", _predictions(outcomes, 0.45, 9), tmp, t0)
+    ids["baseline"] = _log_run(
+        client,
+        exp["baseline"],
+        "baseline",
+        "train",
+        _predictions(outcomes, 0.30, 1),
+        tmp,
+        t0 + 10_000,
+        seconds=20.0,
+    )
+    ids["baseline-backtest"] = _log_run(
+        client,
+        exp["baseline"],
+        "baseline",
+        "backtest",
+        _predictions(outcomes, 0.30, 5),
+        tmp,
+        t0 + 5_000,
+    )
+    _log_run(client, exp["baseline"], "baseline", "tune", None, tmp, t0 + 20_000)
+    _log_run(
+        client,
+        exp["baseline"],
+        "baseline",
+        "train",
+        _predictions(outcomes, 0.9, 3),
+        tmp,
+        t0 + 30_000,
+        status="FAILED",
+    )
+    ids["engagement"] = _log_run(
+        client,
+        exp["engagement"],
+        "engagement",
+        "train",
+        _predictions(outcomes, 0.05, 2),
+        tmp,
+        t0 + 40_000,
+        importance={
+            "churn": {"recency_days": 30.0, "frequency_365d": 10.0, "complaints_90d": 40.0},
+            "clv": {"monetary_365d": 35.0, "visits_30d": 15.0},
+        },
+        seconds=45.0,
+    )
+    ids["btyd-features"] = _log_run(
+        client,
+        exp["btyd-features"],
+        "btyd-features",
+        "train",
+        _predictions(outcomes, 0.30, 4),
+        tmp,
+        t0 + 50_000,
+        seconds=50.0,
+    )
+    ids["horizon-180"] = _log_run(
+        client,
+        exp["horizon-180"],
+        "horizon-180",
+        "train",
+        _predictions(_outcomes(seed=7, cutoff="2025-03-01"), 0.30, 6),
+        tmp,
+        t0 + 60_000,
+        seconds=25.0,
+        churn_horizon_days=180,
+    )
+    return {"uri": uri, "ids": ids, "tmp": tmp}
+
+
+@pytest.fixture(scope="module")
+def comparison(store):
+    return compare_experiments(
+        ["baseline", "engagement", "btyd-features", "horizon-180"],
+        store["uri"],
+        kind="train",
+        n_boot=60,
+    )
+
+
+def test_latest_finished_run_of_each_kind(store, comparison):
+    ids = store["ids"]
+    assert {n: r.run_id for n, r in comparison.runs.items()} == {
+        n: ids[n] for n in ("baseline", "engagement", "btyd-features", "horizon-180")
+    }
+    assert list(comparison.table.index) == [
+        "baseline",
+        "engagement",
+        "btyd-features",
+        "horizon-180",
+    ]
+    backtests = compare_experiments(["baseline"], store["uri"], kind="backtest", n_boot=20)
+    assert backtests.runs["baseline"].run_id == ids["baseline-backtest"]
+    # Without a kind: the newest train or backtest run; the tune run and the failed run are skipped.
+    assert (
+        compare_experiments(["baseline"], store["uri"], n_boot=20).runs["baseline"].run_id
+        == ids["baseline"]
+    )
+    with pytest.raises(LookupError, match="data=cdnow"):
+        compare_experiments(["baseline"], store["uri"], data="cdnow")
+    every = compare_experiments(None, store["uri"], n_boot=20)
+    assert set(every.runs) == {"baseline", "engagement", "btyd-features", "horizon-180"}
+
+
+def test_missing_experiment_is_reported(store):
+    partial = compare_experiments(["engagement", "nope"], store["uri"], n_boot=20)
+    assert partial.missing == ["nope"] and any("nope" in w for w in partial.warnings)
+    with pytest.raises(LookupError, match="lifecycle experiment run"):
+        compare_experiments(["nope"], store["uri"])
+
+
+def test_comparison_on_logged_runs(comparison):
+    assert comparison.best["churn_auc"] == "engagement"
+    assert comparison.best["train_seconds"] == "baseline"
+    # baseline and btyd-features scored the same customers: paired; horizon-180 another cutoff: intervals.
+    assert comparison.noise_flags[("baseline", "churn_auc")].method == "paired"
+    assert comparison.noise_flags[("horizon-180", "churn_auc")].method == "intervals"
+    assert any("different cutoffs" in w for w in comparison.warnings)
+    assert any(
+        "different horizons" in w and "horizon-180 over churn 180 d" in w
+        for w in comparison.warnings
+    )
+    text = format_table(comparison)
+    assert (
+        "engagement" in text and "churn AUC" in text and "total ratio" in text and "train s" in text
+    )
+
+
+def test_report_has_every_section_and_image(comparison, tmp_path):
+    out = write_report(comparison, tmp_path / "reports" / "compare.html")
+    page = out.read_text(encoding="utf-8")
+    for section_id, heading in SECTIONS:
+        assert f'<section id="{section_id}">' in page, section_id
+        assert heading in page
+    sections = dict(re.findall(r'<section id="(\w+)">(.*?)</section>', page, flags=re.DOTALL))
+    images = {
+        sid: re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,([^"]+)"', body)
+        for sid, body in sections.items()
+    }
+    assert len(images["gains"]) == 2  # churners and value, all experiments on each
+    assert len(images["calibration"]) == 1
+    assert [alt for alt, _ in images["deciles"]] == [
+        f"Decile chart of {n}" for n in comparison.runs
+    ]
+    assert len(images["importance"]) == 2
+    for _, data in (image for found in images.values() for image in found):
+        assert base64.b64decode(data).startswith(PNG)
+    # Self-contained: nothing is fetched from the network.
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    assert "<link" not in page and "<script" not in page
+    # The table marks the best and flags noise; the data section shows cutoffs and row counts.
+    assert 'class="best"' in sections["table"] and "engagement" in sections["table"]
+    assert "2025-06-01" in sections["data"] and "2025-03-01" in sections["data"]
+    assert (
+        "2024-09-01 ..<br>2024-12-01<br>(4 cutoffs)" in sections["data"]
+        and f"{4 * N:,}" in sections["data"]
+    )
+    assert "engagement vs baseline" in sections["summary"]
+    assert "baseline does not have: complaints_90d" in sections["importance"]  # engagement only
+
+
+# --------------------------------------------------------------------------- hand-made numbers
+
+
+def _record(name: str, **metrics: float) -> RunRecord:
+    logged = {f"test_{k}": v for k, v in metrics.items() if k != "train_job_seconds"}
+    if "train_job_seconds" in metrics:
+        logged["train_job_seconds"] = metrics["train_job_seconds"]
+    return RunRecord(name, run_id=f"{name}-run", metrics=logged, kind="train")
+
+
+def test_best_value_marking_on_hand_made_numbers():
+    runs = {
+        "a": _record(
+            "a",
+            churn_auc=0.80,
+            churn_pr_auc=0.60,
+            churn_brier=0.150,
+            clv_mae=40.0,
+            clv_spearman=0.50,
+            clv_gini=0.40,
+            clv_total_ratio=1.30,
+            train_job_seconds=100.0,
+        ),
+        "b": _record(
+            "b",
+            churn_auc=0.85,
+            churn_pr_auc=0.55,
+            churn_brier=0.140,
+            clv_mae=45.0,
+            clv_spearman=0.55,
+            clv_gini=0.45,
+            clv_total_ratio=0.95,
+            train_job_seconds=120.0,
+        ),
+        "c": _record(
+            "c",
+            churn_auc=0.70,
+            churn_pr_auc=0.65,
+            churn_brier=0.160,
+            clv_mae=38.0,
+            clv_spearman=float("nan"),
+            clv_gini=0.30,
+            clv_total_ratio=1.10,
+            train_job_seconds=90.0,
+        ),
+    }
+    table = metric_table(runs)
+    assert best_per_column(table) == {
+        "churn_auc": "b",  # higher is better
+        "churn_pr_auc": "c",
+        "churn_brier": "b",  # lower is better
+        "clv_mae": "c",
+        "clv_spearman": "b",  # NaN never wins
+        "clv_gini": "b",
+        "clv_total_ratio": "b",  # |0.95 - 1| = 0.05 < |1.10 - 1| = 0.10 < |1.30 - 1| = 0.30
+        "train_seconds": "c",  # lower is better
+    }
+    comparison = build_comparison(runs)
+    # No predictions: nothing is flagged as noise, but the gaps are reported as unchecked.
+    assert not any(check.within_noise for check in comparison.noise_flags.values())
+    assert comparison.noise_flags[("a", "churn_auc")].method == "unavailable"
+    lines = format_table(comparison).splitlines()
+    row_b = next(line for line in lines if line.startswith("b "))
+    assert "0.850*" in row_b and "0.1400*" in row_b and "0.950*" in row_b and "120.0 " in row_b
+    row_c = next(line for line in lines if line.startswith("c "))
+    assert "90.0*" in row_c and "38.00*" in row_c and " - " in row_c + " "
+
+
+def _hand_predictions(churn_probability: list[float], cutoff: str = TEST_CUTOFF) -> pd.DataFrame:
+    """Eight customers repeated 25 times: churners are customers 0-3."""
+    base = np.array(churn_probability * 25, dtype=float)
+    n = len(base)
+    churned = np.array([1, 1, 1, 1, 0, 0, 0, 0] * 25)
+    value = np.array([0, 0, 0, 0, 10, 20, 30, 40] * 25, dtype=float)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "cutoff": pd.Timestamp(cutoff),
+            "churned": churned,
+            "future_value": value,
+            "churn_probability": base,
+            "predicted_value": (1 - base) * 40,
+            "btyd_p_no_purchase": np.full(n, 0.5),
+            "btyd_expected_value": np.full(n, 25.0),
+        }
+    )
+
+
+def _from_predictions(name: str, predictions: pd.DataFrame) -> RunRecord:
+    metrics = {
+        **churn_metrics(predictions["churned"], predictions["churn_probability"]),
+        **clv_metrics(predictions["future_value"], predictions["predicted_value"]),
+    }
+    return RunRecord(
+        name,
+        f"{name}-run",
+        {f"test_{k}": v for k, v in metrics.items()},
+        kind="train",
+        predictions=predictions,
+    )
+
+
+def test_noise_flags_on_hand_made_predictions():
+    perfect = [0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1]  # AUC 1
+    one_swap = [
+        0.9,
+        0.8,
+        0.7,
+        0.4,
+        0.6,
+        0.3,
+        0.2,
+        0.1,
+    ]  # one churner/stayer pair swapped: AUC 15/16
+    inverted = perfect[::-1]  # AUC 0
+    runs = {
+        "best": _from_predictions("best", _hand_predictions(perfect)),
+        "close": _from_predictions("close", _hand_predictions(one_swap)),
+        "worse": _from_predictions("worse", _hand_predictions(inverted)),
+        "elsewhere": _from_predictions(
+            "elsewhere", _hand_predictions(one_swap, cutoff="2025-03-01")
+        ),
+    }
+    assert runs["close"].metrics["test_churn_auc"] == pytest.approx(1 - 1 / 16, abs=2e-3)
+    comparison = build_comparison(runs, n_boot=200, seed=0)
+    assert comparison.best["churn_auc"] == "best"
+    close = comparison.noise_flags[("close", "churn_auc")]
+    assert (
+        close.method == "paired" and close.low < 0 and close.within_noise is False
+    )  # every resample loses
+    worse = comparison.noise_flags[("worse", "churn_auc")]
+    assert worse.method == "paired" and worse.high < 0 and worse.within_noise is False
+    elsewhere = comparison.noise_flags[("elsewhere", "churn_auc")]
+    assert elsewhere.method == "intervals"
+    # Separate intervals of 1.0 (no spread) and ~0.94 do not overlap here either.
+    assert elsewhere.within_noise is False
+    # Equal scores on the same customers: a tie, within noise, marked ~ in the table.
+    runs["twin"] = _from_predictions("twin", _hand_predictions(perfect))
+    comparison = build_comparison(runs, n_boot=50)
+    twin = comparison.noise_flags[("twin", "churn_auc")]
+    assert twin.method == "tie" and twin.within_noise is True
+    row = next(line for line in format_table(comparison).splitlines() if line.startswith("twin "))
+    assert "1.000~" in row
+
+
+def test_small_gap_is_within_noise_but_large_gap_is_not():
+    rng = np.random.default_rng(0)
+    n = 400
+    churned = rng.integers(0, 2, n)
+    signal = churned + rng.normal(0, 1.0, n)
+    p_best = 1 / (1 + np.exp(-signal))
+    p_close = 1 / (1 + np.exp(-(churned + rng.normal(0, 1.0, n))))  # equally skilled, other errors
+    p_noise = rng.random(n)  # no skill
+    value = np.where(churned == 1, 0.0, rng.gamma(2.0, 30.0, n))
+
+    def frame(p):
+        return pd.DataFrame(
+            {
+                "customer_id": np.arange(n).astype(str),
+                "cutoff": pd.Timestamp(TEST_CUTOFF),
+                "churned": churned,
+                "future_value": value,
+                "churn_probability": p,
+                "predicted_value": (1 - p) * 60,
+                "btyd_p_no_purchase": np.full(n, 0.5),
+                "btyd_expected_value": np.full(n, value.mean()),
+            }
+        )
+
+    runs = {
+        name: _from_predictions(name, frame(p))
+        for name, p in (("best", p_best), ("close", p_close), ("random", p_noise))
+    }
+    comparison = build_comparison(runs, n_boot=200)
+    winner = comparison.best["churn_auc"]
+    assert winner in {"best", "close"}
+    other = "close" if winner == "best" else "best"
+    assert comparison.noise_flags[(other, "churn_auc")].within_noise is True
+    assert comparison.noise_flags[("random", "churn_auc")].within_noise is False
+    assert paired_frame(runs["best"].predictions, runs["random"].predictions) is not None
+
+
+def test_paired_frame_requires_same_customers_cutoff_and_outcomes():
+    a = _hand_predictions([0.5] * 8)
+    assert paired_frame(a, a.sample(frac=1, random_state=0)) is not None  # order does not matter
+    assert paired_frame(a, a.iloc[1:]) is None
+    assert paired_frame(a, a.assign(cutoff=pd.Timestamp("2025-01-01"))) is None
+    assert paired_frame(a, a.assign(future_value=a["future_value"] + 1)) is None
