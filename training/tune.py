@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import optuna
 from optuna_integration import LightGBMPruningCallback
 
@@ -56,7 +55,9 @@ def _clv_objective(data: TrainingData, cfg: ExperimentConfig):
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest_params(trial, cfg.clv.params)
-        power = trial.suggest_float("tweedie_variance_power", 1.1, 1.9)
+        # The power stays fixed within a study: deviances at different powers are not comparable,
+        # and the pruner compares trials on the validation deviance.
+        power = cfg.clv.tweedie_variance_power
         with mlflow.start_run(run_name=f"clv-trial-{trial.number}", nested=True):
             model = ClvModel(data.feature_columns, params, kind="tweedie", tweedie_variance_power=power,
                              seed=cfg.seed)
@@ -68,8 +69,7 @@ def _clv_objective(data: TrainingData, cfg: ExperimentConfig):
             mlflow.log_params({**params.model_dump(), "tweedie_variance_power": power})
             mlflow.log_metrics({**{f"valid_{k}": v for k, v in metrics.items()},
                                 "valid_tweedie_deviance": deviance})
-        # Compare trials on one scale: deviances at different powers are not comparable, RMSE is.
-        return metrics["clv_rmse"]
+        return deviance
 
     return objective
 
@@ -77,7 +77,8 @@ def _clv_objective(data: TrainingData, cfg: ExperimentConfig):
 def _progress(label: str, log):
     def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         best = study.best_value if study.best_trial else float("nan")
-        value = "pruned" if trial.value is None else f"{trial.value:.5f}"
+        pruned = trial.state == optuna.trial.TrialState.PRUNED
+        value = "pruned" if pruned or trial.value is None else f"{trial.value:.5f}"
         log(f"[{label}] trial {trial.number + 1}: {value} (best {best:.5f})")
     return callback
 
@@ -118,12 +119,11 @@ def tune(cfg: ExperimentConfig, data_dir: str | Path, trials: int | None = None,
 def _apply_best(cfg: ExperimentConfig, studies: dict[str, optuna.Study], name: str) -> ExperimentConfig:
     churn_best = dict(studies["churn"].best_params)
     clv_best = dict(studies["clv"].best_params)
-    power = clv_best.pop("tweedie_variance_power")
     return cfg.model_copy(update={
         "name": name,
         "description": f"{cfg.description.strip()} LightGBM parameters tuned with Optuna on the "
                        f"time-based validation split (studies {cfg.name}-churn, {cfg.name}-clv).".strip(),
         "churn": cfg.churn.model_copy(update={"params": cfg.churn.params.model_copy(update=churn_best)}),
-        "clv": cfg.clv.model_copy(update={"kind": "tweedie", "tweedie_variance_power": float(np.round(power, 3)),
+        "clv": cfg.clv.model_copy(update={"kind": "tweedie",
                                           "params": cfg.clv.params.model_copy(update=clv_best)}),
     })

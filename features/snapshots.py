@@ -1,0 +1,302 @@
+"""Feature and label snapshots: load a contract directory, stack cutoffs, compute, write Parquet.
+
+The definitions live in :mod:`features.definitions`; this module only wires tables, cutoffs and
+configuration together and runs the query on the backend (embedded DuckDB by default).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Literal
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+from ibis.backends import BaseBackend
+
+from features import definitions as d
+from features.config import DEFAULT_CONFIG, FeatureConfig
+from features.contract import (
+    CONTRACT,
+    CUSTOMERS,
+    EVENTS,
+    TRANSACTIONS,
+    contract_columns,
+    required_columns,
+    table_path,
+)
+
+CutoffLike = date | datetime | str | pd.Timestamp
+ValueColumn = Literal["revenue", "margin"]
+LABEL_COLUMNS = ("churned", "future_orders", "future_value")
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The contract tables of one data directory as Ibis tables on one backend."""
+
+    backend: BaseBackend
+    customers: ir.Table
+    transactions: ir.Table
+    events: ir.Table | None = None
+
+
+def FEATURE_COLUMNS(config: FeatureConfig = DEFAULT_CONFIG) -> list[str]:
+    """Model input columns in a stable order (excludes ``customer_id``, ``cutoff`` and labels)."""
+    return d.feature_columns(config)
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def connect(data_dir: str | Path, backend: BaseBackend | None = None) -> Tables:
+    """Register a contract directory's Parquet tables (views, no copy) on a backend.
+
+    ``events.parquet`` is optional. Raises ``FileNotFoundError`` / ``ValueError`` naming the
+    file and column when a required table or column is missing.
+    """
+    con = backend if backend is not None else ibis.duckdb.connect()
+    tables = {}
+    for name in (CUSTOMERS, TRANSACTIONS, EVENTS):
+        path = table_path(data_dir, name)
+        if not path.exists():
+            if name == EVENTS:
+                continue
+            raise FileNotFoundError(f"{path}: missing; a contract directory needs {name}.parquet")
+        table = con.read_parquet(path, table_name=name)
+        _check_columns(table, name, path)
+        tables[name] = table.select(*[c for c in contract_columns(name) if c in table.columns])
+    _check_unique_customers(tables[CUSTOMERS], table_path(data_dir, CUSTOMERS))
+    return Tables(con, tables[CUSTOMERS], tables[TRANSACTIONS], tables.get(EVENTS))
+
+
+_TYPE_CHECKS = {
+    "string": ("a string", lambda t: t.is_string()),
+    "timestamp": ("a naive (UTC) timestamp", lambda t: t.is_timestamp() and t.timezone is None),
+    "float": ("a number", lambda t: t.is_numeric()),
+    "int": ("a number", lambda t: t.is_numeric()),
+}
+
+
+def _check_columns(table: ir.Table, name: str, path: Path) -> None:
+    """Required columns present and every contract column of the expected type."""
+    missing = [c for c in required_columns(name) if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{path}: column {missing[0]!r} is missing; {name} needs {required_columns(name)}, "
+            f"found {list(table.columns)}"
+        )
+    for column in CONTRACT[name]:
+        if column.name not in table.columns:
+            continue
+        expected, ok = _TYPE_CHECKS[column.dtype]
+        found = table[column.name].type()
+        if not (ok(found) or found.is_null()):
+            raise ValueError(f"{path}: column {column.name!r} must be {expected}, found {found}")
+
+
+def _check_unique_customers(customers: ir.Table, path: Path) -> None:
+    """Each ``customer_id`` once (a duplicate would silently duplicate feature rows)."""
+    counts = customers.group_by("customer_id").aggregate(n=customers.count())
+    duplicates = counts.filter(counts.n > 1).limit(3).to_pandas()
+    if len(duplicates):
+        raise ValueError(
+            f"{path}: column 'customer_id' must be unique; repeated: "
+            f"{', '.join(map(repr, duplicates.customer_id))}"
+        )
+
+
+def normalize_cutoffs(cutoffs: Sequence[CutoffLike] | CutoffLike) -> list[pd.Timestamp]:
+    """Cutoffs as sorted, unique, naive midnight timestamps; rejects any other time of day."""
+    if isinstance(cutoffs, str | date | datetime | pd.Timestamp):
+        cutoffs = [cutoffs]
+    stamps = []
+    for value in cutoffs:
+        stamp = pd.Timestamp(value)
+        if stamp.tzinfo is not None:
+            stamp = stamp.tz_convert("UTC").tz_localize(None)
+        if stamp != stamp.normalize():
+            raise ValueError(f"cutoff must be a date (midnight), got {value!r}")
+        stamps.append(stamp)
+    if not stamps:
+        raise ValueError("cutoffs must name at least one date, got none")
+    return sorted(set(stamps))
+
+
+# --- expressions --------------------------------------------------------------------------------
+
+
+def feature_table(
+    tables: Tables,
+    cutoffs: Sequence[CutoffLike] | CutoffLike,
+    config: FeatureConfig = DEFAULT_CONFIG,
+) -> ir.Table:
+    """Features for every customer existing at each cutoff: one row per ``(customer_id, cutoff)``.
+
+    All cutoffs are stacked into one query; only rows with timestamp ``< cutoff`` are read.
+    """
+    stamps = normalize_cutoffs(cutoffs)
+    windows = {*d.rfm_windows(config), *d.event_windows(config), *d.survey_windows()}
+    cuts = d.cutoffs_table(_cutoff_literals(stamps), windows)
+    last = ibis.literal(stamps[-1].to_pydatetime(), type="timestamp")
+    transactions = tables.transactions.filter(tables.transactions.ordered_at < last)
+    base = d.population(tables.customers, d.customer_firsts(transactions), cuts)
+    columns: dict[str, ir.Value] = {}
+    if "static" in config.families:
+        static = tables.customers.select("customer_id", *_static_columns(tables))
+        base = _left_join(base, static, on="customer_id")
+        columns |= d.static_features(base, tables.customers)
+    if "rfm" in config.families:
+        stacked = d.stack(d.purchase_rows(transactions), cuts, "ordered_at")
+        base = _left_join(base, d.rfm_aggregates(stacked, d.rfm_windows(config)))
+        base = _left_join(base, _category_breadth(transactions, cuts, last))
+        columns |= d.rfm_features(base, config)
+    if "engagement" in config.families:
+        events = tables.events if tables.events is not None else _empty(EVENTS)
+        stacked = d.stack(events.filter(events.occurred_at < last), cuts, "occurred_at")
+        base = _left_join(base, d.engagement_aggregates(stacked, config))
+        columns |= d.engagement_features(base, config)
+    return base.select(
+        "customer_id", "cutoff", **{c: columns[c] for c in d.feature_columns(config)}
+    )
+
+
+def label_table(
+    tables: Tables,
+    cutoffs: Sequence[CutoffLike] | CutoffLike,
+    horizon_days: int,
+    *,
+    value: ValueColumn = "revenue",
+    annual_discount_rate: float = 0.0,
+) -> ir.Table:
+    """Labels over ``[T, T + horizon_days)`` for the same population as :func:`feature_table`.
+
+    ``value="margin"`` sums the ``margin`` column instead of ``amount``; a positive
+    ``annual_discount_rate`` discounts each transaction by ``exp(-rate * days / 365)``.
+    """
+    if horizon_days <= 0:
+        raise ValueError(f"horizon_days must be a positive number of days, got {horizon_days!r}")
+    if annual_discount_rate < 0:
+        raise ValueError(f"annual_discount_rate must be >= 0, got {annual_discount_rate!r}")
+    if value not in ("revenue", "margin"):
+        raise ValueError(f"value must be 'revenue' or 'margin', got {value!r}")
+    value_column = {"revenue": "amount", "margin": "margin"}[value]
+    if value_column not in tables.transactions.columns:
+        raise ValueError(
+            f"value={value!r} needs the transactions column {value_column!r}, which is missing"
+        )
+    stamps = normalize_cutoffs(cutoffs)
+    cuts = _cutoff_literals(stamps)
+    base = d.population(tables.customers, d.customer_firsts(tables.transactions), cuts)
+    future = d.future_aggregates(
+        tables.transactions, cuts, horizon_days, value_column, annual_discount_rate
+    )
+    base = _left_join(base, future)
+    return base.select("customer_id", "cutoff", **d.label_columns(base))
+
+
+def _left_join(left: ir.Table, right: ir.Table, on: str | list[str] = d.KEY) -> ir.Table:
+    """Left join on key columns, keeping one copy of each key."""
+    keys = [on] if isinstance(on, str) else on
+    return left.left_join(right, keys).drop(*[f"{k}_right" for k in keys])
+
+
+def _cutoff_literals(stamps: list[pd.Timestamp]) -> ir.Table:
+    """The cutoffs as a one-column (``cutoff``) in-memory table."""
+    return ibis.memtable(pd.DataFrame({"cutoff": pd.DatetimeIndex(stamps).as_unit("us")}))
+
+
+def _static_columns(tables: Tables) -> list[str]:
+    return [c for c in d.STATIC_COLUMNS if c in tables.customers.columns]
+
+
+def _category_breadth(transactions: ir.Table, cuts: ir.Table, last: ir.Value) -> ir.Table:
+    """Category breadth per customer and cutoff (no rows when there is no category column)."""
+    if "category" not in transactions.columns:
+        empty = cuts.select(
+            customer_id=ibis.null("string"), cutoff=cuts.cutoff, category_breadth=ibis.literal(0)
+        )
+        return empty.limit(0)
+    return d.category_breadth(d.category_firsts(transactions, last), cuts)
+
+
+def _empty(table: str) -> ir.Table:
+    """An empty table with the contract's required columns (for an absent optional table)."""
+    types = {"string": "string", "timestamp": "timestamp", "float": "float64", "int": "int64"}
+    schema = {c.name: types[c.dtype] for c in CONTRACT[table]}
+    empty = pd.DataFrame({name: pd.Series([], dtype=object) for name in schema})
+    return ibis.memtable(empty, schema=schema)
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+def build_snapshots(
+    data_dir: str | Path,
+    cutoffs: Sequence[CutoffLike] | CutoffLike,
+    *,
+    horizon_days: int | None = None,
+    config: FeatureConfig = DEFAULT_CONFIG,
+    value: ValueColumn = "revenue",
+    annual_discount_rate: float = 0.0,
+    out: Path | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Features (and labels when ``horizon_days`` is given) sorted by ``cutoff``, ``customer_id``.
+
+    Writes Parquet to ``out`` when given. Warns when a label horizon runs past the data.
+    """
+    stamps = normalize_cutoffs(cutoffs)
+    tables = connect(data_dir)
+    expr = feature_table(tables, stamps, config)
+    if horizon_days is not None:
+        _warn_if_censored(tables, stamps, horizon_days)
+        labels = label_table(
+            tables, stamps, horizon_days, value=value, annual_discount_rate=annual_discount_rate
+        )
+        expr = _left_join(expr, labels)
+    what = f"{len(stamps)} cutoff(s) {stamps[0]:%Y-%m-%d}..{stamps[-1]:%Y-%m-%d}"
+    with _step(f"features{' + labels' if horizon_days else ''} for {what}", progress):
+        frame = expr.order_by(["cutoff", "customer_id"]).to_pandas()
+    if "churned" in frame:
+        frame["churned"] = frame["churned"].astype("Int8")  # int8 with nulls, as the schema says
+    if out is not None:
+        with _step(f"writing {len(frame):,} rows to {out}", progress):
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            frame.to_parquet(out, index=False)
+    return frame
+
+
+def _warn_if_censored(tables: Tables, stamps: list[pd.Timestamp], horizon_days: int) -> None:
+    last = tables.transactions.ordered_at.max().to_pandas()
+    if last is None or pd.isna(last):
+        return
+    data_end = pd.Timestamp(last).normalize() + pd.Timedelta(days=1)
+    late = [s for s in stamps if s + pd.Timedelta(days=horizon_days) > data_end]
+    if late:
+        warnings.warn(
+            f"labels are right-censored for {len(late)} cutoff(s) from {late[0]:%Y-%m-%d}: "
+            f"the {horizon_days}-day horizon runs past the last transaction day "
+            f"{data_end - pd.Timedelta(days=1):%Y-%m-%d}",
+            stacklevel=3,
+        )
+
+
+@contextmanager
+def _step(message: str, enabled: bool) -> Iterator[None]:
+    """Print ``message ...`` and, when done, the elapsed seconds (to stderr)."""
+    start = time.perf_counter()
+    if enabled:
+        print(f"{message} ...", file=sys.stderr, flush=True)
+    yield
+    if enabled:
+        print(
+            f"{message}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True
+        )
