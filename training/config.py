@@ -9,7 +9,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-Family = Literal["rfm", "engagement", "static", "btyd"]
+Family = Literal["rfm", "engagement", "static", "btyd", "calendar"]
 
 
 class _Strict(BaseModel):
@@ -22,7 +22,7 @@ class SnapshotConfig(_Strict):
     before validation, so no label window used for fitting overlaps a later split."""
 
     test_cutoff: date | None = Field(None, description="default: last complete horizon in the data")
-    n_train: int = Field(6, ge=1, le=60)
+    n_train: int = Field(12, ge=1, le=60, description="a year of monthly cutoffs covers every season")
     step_days: int = Field(30, ge=1, le=366)
 
 

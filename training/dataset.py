@@ -15,6 +15,7 @@ from training.config import ExperimentConfig
 from training.splits import CutoffPlan
 
 LABEL_COLUMNS = ("churned", "future_orders", "future_value")
+CALENDAR_COLUMNS = ("cutoff_month",)
 BTYD_COLUMNS = ("btyd_expected_purchases", "btyd_p_alive", "btyd_expected_value", "btyd_p_no_purchase")
 ID_COLUMNS = ("customer_id", "cutoff", "split")
 
@@ -43,7 +44,7 @@ def data_bounds(data_dir: str | Path) -> tuple[date, date]:
 def feature_config(cfg: ExperimentConfig):
     from features.config import FeatureConfig
 
-    families = tuple(f for f in cfg.features.families if f != "btyd")
+    families = tuple(f for f in cfg.features.families if f not in ("btyd", "calendar"))
     return FeatureConfig(windows_days=cfg.features.windows_days,
                          event_windows_days=cfg.features.event_windows_days, families=families)
 
@@ -64,7 +65,15 @@ def build_frame(data_dir: str | Path, cutoffs: list[date], cfg: ExperimentConfig
         for labels in (churn, value):
             labels["cutoff"] = pd.to_datetime(labels["cutoff"]).astype(frame["cutoff"].dtype)
             frame = frame.merge(labels, on=["customer_id", "cutoff"], how="left", validate="one_to_one")
+    frame = add_calendar_columns(frame)
     return add_btyd_columns(frame, churn_horizon_days, value_horizon_days)
+
+
+def add_calendar_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Month of the cutoff: with a year of training cutoffs, the models learn how much of the
+    label window falls in high season (known at T, so no look-ahead)."""
+    frame["cutoff_month"] = pd.to_datetime(frame["cutoff"]).dt.month.astype("float64")
+    return frame
 
 
 def repeat_monetary_value(frame: pd.DataFrame) -> pd.Series:
@@ -99,6 +108,8 @@ def model_columns(frame: pd.DataFrame, cfg: ExperimentConfig) -> list[str]:
     from features.snapshots import FEATURE_COLUMNS
 
     columns = [c for c in FEATURE_COLUMNS(feature_config(cfg)) if c in frame.columns]
+    if "calendar" in cfg.features.families:
+        columns += list(CALENDAR_COLUMNS)
     if "btyd" in cfg.features.families:
         columns += list(BTYD_COLUMNS)
     return columns
@@ -109,5 +120,6 @@ def build_training_data(data_dir: str | Path, plan: CutoffPlan, cfg: ExperimentC
     """The stacked training table for a cutoff plan."""
     frame = build_frame(data_dir, plan.all(), cfg, churn_horizon_days=cfg.labels.churn_horizon_days,
                         value_horizon_days=cfg.labels.value_horizon_days, progress=progress)
-    frame["split"] = [plan.split_of(pd.Timestamp(c).date()) for c in frame["cutoff"]]
+    splits = {c: plan.split_of(pd.Timestamp(c).date()) for c in frame["cutoff"].unique()}
+    frame["split"] = frame["cutoff"].map(splits)
     return TrainingData(frame=frame, feature_columns=model_columns(frame, cfg), plan=plan)
