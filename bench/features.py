@@ -1,0 +1,286 @@
+"""Benchmark: the point-in-time feature build against a plain DuckDB scan of the same columns.
+
+    .venv/bin/python bench/features.py [--customers 200000] [--seed 0] [--repeat 3]
+
+Generates (or reuses, under ``bench/data/``) a synthetic contract directory with
+``features.synthetic.generate`` -- 200,000 customers give about 10.6M transaction + event rows --
+then times, each kind in a fresh subprocess (so peak memory is its own):
+
+- ``floor``: one DuckDB query per table reading every column the features read, once
+  (``count(*)``, ``sum``, ``min``/``max`` of timestamps, ``max(length(...))`` of strings);
+- ``features_1_cutoff``: ``connect`` + ``feature_table`` for one cutoff + fetch to Arrow;
+- ``features_12_cutoffs``: the same for 12 stacked monthly cutoffs (one query).
+
+Each kind runs once to warm up and then ``--repeat`` times; the table reports the median
+(and the best) wall time, input rows per second, the ratio to the floor's median and the peak RSS
+sampled every 5 ms during the timed runs. Results go to ``bench/results/features.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+DATA_ROOT = ROOT / "bench" / "data"
+RESULTS = ROOT / "bench" / "results" / "features.json"
+KINDS = ("floor", "features_1_cutoff", "features_12_cutoffs")
+FLOOR_COLUMNS = {
+    "customers": ("signup_at", None, ("customer_id", "region", "channel", "segment")),
+    "transactions": ("ordered_at", "amount", ("customer_id", "category")),
+    "events": ("occurred_at", "value", ("customer_id", "event_type")),
+}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+def ensure_data(n_customers: int, seed: int) -> Path:
+    """The synthetic contract directory for these arguments, generated on first use."""
+    out = DATA_ROOT / f"synthetic_{n_customers}_{seed}"
+    if (out / "manifest.json").exists():
+        log(f"reusing {out}")
+        return out
+    from features.synthetic import generate
+
+    log(f"generating {n_customers:,} customers into {out} ...")
+    summary = generate(out, n_customers, seed, progress=True)
+    log(f"generated {summary.rows} in {summary.seconds:.1f} s")
+    return out
+
+
+def table_rows(data: Path) -> dict[str, int]:
+    import pyarrow.parquet as pq
+
+    return {t: pq.ParquetFile(data / f"{t}.parquet").metadata.num_rows for t in FLOOR_COLUMNS}
+
+
+def default_cutoffs(data: Path) -> list[str]:
+    """12 month starts ending 6 months before the last transaction (labels would fit after)."""
+    import duckdb
+    import pandas as pd
+
+    path = data / "transactions.parquet"
+    ((last,),) = duckdb.sql(f"select max(ordered_at) from read_parquet('{path}')").fetchall()
+    end = (pd.Timestamp(last) - pd.DateOffset(months=6)).to_period("M").to_timestamp()
+    return [f"{c:%Y-%m-%d}" for c in pd.date_range(end=end, periods=12, freq="MS")]
+
+
+# --- one measurement (runs in a subprocess) -----------------------------------------------------
+
+
+@contextmanager
+def peak_rss() -> dict:
+    """Sample this process's RSS every 5 ms; yields a dict that gets ``peak_mb``."""
+    import psutil
+
+    process, result, stop = psutil.Process(), {"peak_mb": 0.0}, threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            result["peak_mb"] = max(result["peak_mb"], process.memory_info().rss / 2**20)
+            stop.wait(0.005)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield result
+    finally:
+        stop.set()
+        thread.join()
+
+
+def floor_run(data: Path) -> Callable[[], int]:
+    import duckdb
+
+    def run() -> int:
+        con = duckdb.connect()
+        for table, (time_col, number, strings) in FLOOR_COLUMNS.items():
+            parts = ["count(*)", f"min({time_col})", f"max({time_col})"]
+            parts += [f"sum({number})"] if number else []
+            parts += [f"max(length({c}))" for c in strings]
+            con.sql(
+                f"select {', '.join(parts)} from read_parquet('{data / table}.parquet')"
+            ).fetchall()
+        con.close()
+        return 0
+
+    return run
+
+
+def features_run(data: Path, cutoffs: list[str]) -> Callable[[], int]:
+    from features.snapshots import connect, feature_table
+
+    def run() -> int:
+        return feature_table(connect(data), cutoffs).to_pyarrow().num_rows
+
+    return run
+
+
+def measure(kind: str, data: Path, cutoffs: list[str], repeat: int) -> dict:
+    """Warm up once, then time ``repeat`` runs; wall and CPU seconds, output rows, peak RSS."""
+    import psutil
+
+    run = (
+        floor_run(data)
+        if kind == "floor"
+        else features_run(data, cutoffs[-1:] if kind == "features_1_cutoff" else cutoffs)
+    )
+    load = os.getloadavg()[0]  # other work on the machine skews wall times; CPU less so
+    run()
+    baseline_mb = psutil.Process().memory_info().rss / 2**20
+    walls, cpus, out_rows = [], [], 0
+    with peak_rss() as memory:
+        for i in range(repeat):
+            wall, cpu = time.perf_counter(), time.process_time()
+            out_rows = run()
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+            log(f"  {kind} run {i + 1}/{repeat}: {walls[-1]:.2f} s")
+    return {
+        "kind": kind,
+        "load_average_1m": round(load, 2),
+        "wall_seconds": walls,
+        "cpu_seconds": cpus,
+        "output_rows": out_rows,
+        "baseline_rss_mb": round(baseline_mb, 1),
+        "peak_rss_mb": round(memory["peak_mb"], 1),
+    }
+
+
+def measure_in_subprocess(kind: str, data: Path, cutoffs: list[str], repeat: int) -> dict:
+    command = [
+        sys.executable,
+        __file__,
+        "--measure",
+        kind,
+        "--data",
+        str(data),
+        "--repeat",
+        str(repeat),
+        "--cutoffs",
+        *cutoffs,
+    ]
+    done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def summarize(measurements: list[dict], rows: dict[str, int], cutoffs: list[str]) -> list[dict]:
+    input_rows = rows["transactions"] + rows["events"] + rows["customers"]
+    floor = statistics.median(next(m for m in measurements if m["kind"] == "floor")["wall_seconds"])
+    floor_cpu = statistics.median(
+        next(m for m in measurements if m["kind"] == "floor")["cpu_seconds"]
+    )
+    table = []
+    for m in measurements:
+        seconds = statistics.median(m["wall_seconds"])
+        cpu = statistics.median(m["cpu_seconds"])
+        table.append(
+            {
+                "kind": m["kind"],
+                "cutoffs": {"floor": 0, "features_1_cutoff": 1}.get(m["kind"], len(cutoffs)),
+                "input_rows": input_rows,
+                "output_rows": m["output_rows"],
+                "seconds": round(seconds, 3),
+                "seconds_best": round(min(m["wall_seconds"]), 3),
+                "cpu_seconds": round(cpu, 3),
+                "input_rows_per_second": round(input_rows / seconds),
+                "ratio_to_floor": round(seconds / floor, 2),
+                "cpu_ratio_to_floor": round(cpu / floor_cpu, 2),
+                "baseline_rss_mb": m["baseline_rss_mb"],
+                "peak_rss_mb": m["peak_rss_mb"],
+            }
+        )
+    return table
+
+
+def print_table(table: list[dict]) -> None:
+    header = (
+        f"{'kind':<22}{'cutoffs':>8}{'out rows':>11}{'seconds':>9}{'best':>7}"
+        f"{'Mrows/s':>9}{'x floor':>9}{'cpu x':>7}{'peak MB':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in table:
+        print(
+            f"{r['kind']:<22}{r['cutoffs']:>8}{r['output_rows']:>11,}{r['seconds']:>9.2f}"
+            f"{r['seconds_best']:>7.2f}{r['input_rows_per_second'] / 1e6:>9.1f}"
+            f"{r['ratio_to_floor']:>9.1f}{r['cpu_ratio_to_floor']:>7.1f}{r['peak_rss_mb']:>9.0f}"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--measure", choices=KINDS, help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help="existing contract directory to use instead")
+    parser.add_argument("--cutoffs", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.measure:  # child process: one kind of measurement, JSON on stdout
+        print(json.dumps(measure(args.measure, args.data, args.cutoffs, args.repeat)))
+        return
+
+    data = args.data or ensure_data(args.customers, args.seed)
+    rows = table_rows(data)
+    cutoffs = default_cutoffs(data)
+    log(f"data: {data} {rows}")
+    log(f"cutoffs: {cutoffs[0]} .. {cutoffs[-1]} (the one-cutoff run uses {cutoffs[-1]})")
+    measurements = []
+    for kind in KINDS:
+        log(f"measuring {kind} (1 warm-up + {args.repeat} runs) ...")
+        measurements.append(measure_in_subprocess(kind, data, cutoffs, args.repeat))
+    table = summarize(measurements, rows, cutoffs)
+    import duckdb
+
+    result = {
+        "data": {
+            "dir": str(data.relative_to(ROOT) if data.is_relative_to(ROOT) else data),
+            "customers": rows["customers"],
+            "rows": rows,
+            "transactions_plus_events": rows["transactions"] + rows["events"],
+        },
+        "cutoffs": cutoffs,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "duckdb": duckdb.__version__,
+            "load_average_1m": os.getloadavg()[0],
+        },
+        "notes": "seconds = median wall time of the timed runs after one warm-up; feature runs "
+        "include connect + Ibis compile + query + fetch to Arrow; ratio_to_floor = "
+        "seconds / floor seconds; cpu_ratio uses process CPU time (less sensitive to "
+        "other load on the machine).",
+        "results": table,
+        "raw": measurements,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print_table(table)
+    log(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
