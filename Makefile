@@ -71,6 +71,10 @@ backtest: install ## CDNOW backtest at 1997-10-01, 273 days -> bench/results/bac
 score: install ## Score every customer with the champions: DATA=... OUT=data/scores.parquet [AS_OF=YYYY-MM-DD]
 	$(LIFECYCLE) score --data $(DATA) --out $(OUT) --csv $(if $(AS_OF),--as-of $(AS_OF),)
 
+serve: install ## Scoring service (BentoML): LIFECYCLE_API_KEY=... [HOST=127.0.0.1 PORT=3000 OUT=data/scores.parquet]
+	LIFECYCLE_SNAPSHOT=$${LIFECYCLE_SNAPSHOT:-$(basename $(OUT)).snapshot.parquet} BENTOML_DO_NOT_TRACK=True \
+	  $(BIN)/bentoml serve serving.service:LifecycleService --host $(HOST) --port $(PORT)
+
 experiment: install ## Run one experiment as an MLflow run: NAME=engagement [DATA=...]
 	$(LIFECYCLE) experiment run $(NAME) --data $(DATA)
 
@@ -84,9 +88,12 @@ optuna-dashboard: install ## Optuna dashboard of the tuning studies (127.0.0.1:8
 	$(BIN)/optuna-dashboard sqlite:///optuna.db --host 127.0.0.1 --port 8080
 
 bench-features: install ## Benchmark the feature build vs a plain DuckDB scan -> bench/results/features.json
-	$(BIN)/python bench/features.py
+	$(BIN)/python bench/bench_features.py
 
-bench: bench-features ## All benchmarks
+bench-serve: install ## Benchmark the service vs in-process scoring -> bench/results/serve.json (~8 min)
+	$(BIN)/python bench/bench_serve.py
+
+bench: bench-features bench-serve ## All benchmarks
 
 clean: ## Remove generated data, MLflow store and caches (keeps .venv)
 	rm -rf data mlflow.db optuna.db reports .pytest_cache

@@ -1,6 +1,6 @@
 """Benchmark: the point-in-time feature build against a plain DuckDB scan of the same columns.
 
-    .venv/bin/python bench/features.py [--customers 200000] [--seed 0] [--repeat 3]
+    .venv/bin/python bench/bench_features.py [--customers 200000] [--seed 0] [--repeat 3]
 
 Generates (or reuses, under ``bench/data/``) a synthetic contract directory with
 ``features.synthetic.generate`` -- 200,000 customers give about 10.6M transaction + event rows --

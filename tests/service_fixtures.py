@@ -1,0 +1,210 @@
+"""A trained model store and a running ``bentoml serve`` for service tests and the benchmark.
+
+``prepare_store`` runs the real pipeline on a small synthetic data set: generate -> train
+(``experiments/btyd-features.yaml`` with small LightGBM settings, into a temporary SQLite
+MLflow store) -> score like ``lifecycle score`` (scores + ``.snapshot.parquet``).
+``running_server`` starts ``bentoml serve`` on a free loopback port against it and waits for
+``/readyz``. Import the pytest fixtures ``trained_store`` and ``server`` into a test module.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENTOML = Path(sys.executable).with_name("bentoml")
+API_KEY = "test-key-7c1f0d9e4b2a8f63"
+SMALL_LIGHTGBM = {
+    "n_estimators": 60,
+    "learning_rate": 0.1,
+    "num_leaves": 15,
+    "min_child_samples": 20,
+    "early_stopping_rounds": 0,
+}
+
+
+@dataclass(frozen=True)
+class TrainedStore:
+    """Where a prepared store lives: data, MLflow registry, scores and the feature snapshot."""
+
+    root: Path
+    data_dir: Path
+    tracking_uri: str
+    scores: Path
+    snapshot: Path
+    as_of: date
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def client(self, api_key: str | None = API_KEY, timeout: float = 30.0) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+
+def prepare_store(root: Path, n_customers: int = 1500, seed: int = 7) -> TrainedStore:
+    """Generate, train and score into ``root`` (about 20 s for 1,500 customers)."""
+    import mlflow
+
+    from features.synthetic import generate
+    from serving.batch import feature_snapshot, load_champions, score_snapshot
+    from training.config import load_config
+    from training.dataset import data_bounds
+    from training.train import train
+
+    root.mkdir(parents=True, exist_ok=True)
+    data_dir = root / "data"
+    generate(data_dir, n_customers, seed)
+    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    config = load_config(
+        REPO / "experiments" / "btyd-features.yaml",
+        data=None,
+        seed=seed,
+        tracking={"tracking_uri": tracking_uri, "artifact_root": str(root / "mlruns")},
+        churn={"params": SMALL_LIGHTGBM},
+        clv={"params": SMALL_LIGHTGBM},
+        snapshots={"n_train": 3},
+    )
+    try:
+        train(config, data_dir, progress=False, log=lambda _: None)
+        champions = load_champions(tracking_uri)
+    finally:
+        mlflow.set_tracking_uri(None)
+    as_of = data_bounds(data_dir)[1]
+    snapshot = feature_snapshot(data_dir, as_of, champions, progress=False)
+    scores_path = root / "scores.parquet"
+    score_snapshot(snapshot, champions, as_of).to_parquet(scores_path, index=False)
+    snapshot_path = scores_path.with_name(scores_path.stem + ".snapshot.parquet")
+    snapshot.to_parquet(snapshot_path, index=False)
+    return TrainedStore(root, data_dir, tracking_uri, scores_path, snapshot_path, as_of)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(store: TrainedStore, api_key: str | None = API_KEY, **extra: str) -> dict[str, str]:
+    """The environment ``bentoml serve`` needs for ``store`` (no usage tracking, own BentoML home)."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("LIFECYCLE_", "MLFLOW_"))
+    }
+    env.update(
+        {
+            "MLFLOW_TRACKING_URI": store.tracking_uri,
+            "LIFECYCLE_SNAPSHOT": str(store.snapshot),
+            "BENTOML_HOME": str(store.root / "bentoml"),
+            "BENTOML_DO_NOT_TRACK": "True",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        }
+    )
+    if api_key:
+        env["LIFECYCLE_API_KEY"] = api_key
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def running_server(
+    store: TrainedStore,
+    *,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    timeout: float = 90.0,
+) -> Iterator[Server]:
+    """``bentoml serve serving.service:LifecycleService`` on loopback until the block ends."""
+    port = port or free_port()
+    log = store.root / f"server-{port}.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [
+                str(BENTOML),
+                "serve",
+                "serving.service:LifecycleService",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--working-dir",
+                str(REPO),
+            ],
+            cwd=store.root,
+            env=env or server_env(store),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        wait_ready(server, timeout)
+        yield server
+    finally:
+        stop(process)
+
+
+def wait_ready(server: Server, timeout: float) -> float:
+    """Poll ``/readyz`` until 200; return the seconds waited. Fails with the server log's tail."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if server.process.poll() is not None:
+            break
+        try:
+            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    tail = server.log.read_text(errors="replace")[-3000:]
+    raise RuntimeError(
+        f"the service at {server.url} was not ready within {timeout:.0f} s; log:\n{tail}"
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop the server: SIGTERM (graceful), then SIGKILL for anything left, workers included
+    (BentoML's process manager runs workers in their own process groups)."""
+    try:
+        workers = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        workers = []
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    _, alive = psutil.wait_procs(workers, timeout=5)
+    for worker in alive:
+        with suppress(psutil.NoSuchProcess):
+            worker.kill()
+
+
+@pytest.fixture(scope="session")
+def trained_store(tmp_path_factory) -> TrainedStore:
+    return prepare_store(tmp_path_factory.mktemp("service"))
+
+
+@pytest.fixture(scope="session")
+def server(trained_store) -> Iterator[Server]:
+    with running_server(trained_store) as running:
+        yield running

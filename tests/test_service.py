@@ -1,0 +1,408 @@
+# ruff: noqa: F811  (tests take the imported fixtures `server`, `trained_store` as arguments)
+"""The scoring service over real HTTP: a small model trained with the real pipeline, `bentoml serve`.
+
+Session fixtures (``service_fixtures``) train into a temporary MLflow store, score like
+``lifecycle score`` and start the server once (about 30 s); every test then calls it over HTTP.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from service_fixtures import API_KEY, server, trained_store  # noqa: F401 (fixtures)
+
+from serving.auth import AuthConfigError, api_key_from_env, bearer_token
+from serving.schemas import CustomerFeatures
+from serving.scoring import SCORE_COLUMNS
+from serving.service import BTYD_COLUMNS, LifecycleService
+
+FEATURE_FIELDS = [f for f in CustomerFeatures.model_fields]
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def snapshot(trained_store) -> pd.DataFrame:
+    return pd.read_parquet(trained_store.snapshot)
+
+
+@pytest.fixture(scope="module")
+def batch_scores(trained_store) -> pd.DataFrame:
+    """What batch scoring wrote, as the JSON the service should return per customer."""
+    scores = pd.read_parquet(trained_store.scores)
+    return scores.set_index("customer_id", drop=False)
+
+
+@pytest.fixture()
+def client(server):
+    with server.client() as c:
+        yield c
+
+
+def feature_rows(snapshot: pd.DataFrame, n: int, drop: tuple[str, ...] = ()) -> list[dict]:
+    """Snapshot rows as posted feature objects (null for NaN, plain Python numbers)."""
+    frame = snapshot.head(n)[[c for c in FEATURE_FIELDS if c in snapshot.columns and c not in drop]]
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def assert_same_as_batch(score: dict, expected: pd.Series) -> None:
+    """The service's score equals the batch score: same fields, same numbers."""
+    assert list(score) == list(SCORE_COLUMNS)
+    for column in SCORE_COLUMNS:
+        want = expected[column]
+        if column == "as_of":
+            want = pd.Timestamp(want).date().isoformat()
+        elif column == "reasons":
+            want = list(want)
+        elif column == "churn_probability" and math.isnan(want):
+            want = None
+        if isinstance(want, float):
+            assert score[column] == pytest.approx(want, rel=1e-12, abs=1e-12), column
+        else:
+            assert score[column] == want, column
+
+
+def assert_names_field(response: httpx.Response, status: int, field: str) -> None:
+    assert response.status_code == status, response.text
+    assert field in response.text, response.text
+
+
+# --- infrastructure endpoints --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/livez", "/readyz", "/metrics", "/docs.json"])
+def test_probes_metrics_and_docs_need_no_key(server, path):
+    with server.client(api_key=None) as anonymous:
+        assert anonymous.get(path).status_code == 200
+
+
+def test_openapi_documents_both_scoring_routes(server):
+    spec = httpx.get(f"{server.url}/docs.json").json()
+    assert {"/score/ids", "/score/features"} <= set(spec["paths"])
+    features = spec["components"]["schemas"]["CustomerFeatures"]
+    assert features["properties"]["returns_share"]["maximum"] == 1
+
+
+def test_metrics_count_scoring_requests(client):
+    client.post("/score/ids", json={"customer_ids": ["C0000001"]})
+    assert 'endpoint="/score/ids"' in client.get("/metrics").text
+
+
+# --- scoring by id -------------------------------------------------------------------------------
+
+
+def test_score_one_customer_by_id(client, batch_scores):
+    customer = batch_scores.index[0]
+    response = client.post("/score/ids", json={"customer_ids": [customer]})
+    assert response.status_code == 200, response.text
+    [result] = response.json()
+    assert result["customer_id"] == customer and result["error"] is None
+    assert_same_as_batch(result["score"], batch_scores.loc[customer])
+
+
+def test_every_customer_by_id_equals_batch_scoring(client, batch_scores):
+    ids = batch_scores.index.tolist()
+    results = []
+    for start in range(0, len(ids), 1000):
+        response = client.post("/score/ids", json={"customer_ids": ids[start : start + 1000]})
+        assert response.status_code == 200, response.text
+        results += response.json()
+    assert [r["customer_id"] for r in results] == ids
+    for result in results:
+        assert_same_as_batch(result["score"], batch_scores.loc[result["customer_id"]])
+
+
+def test_unknown_id_is_an_item_error_not_a_failed_batch(client, batch_scores):
+    known = batch_scores.index[:2].tolist()
+    response = client.post(
+        "/score/ids", json={"customer_ids": [known[0], "NO-SUCH-CUSTOMER", known[1]]}
+    )
+    assert response.status_code == 200, response.text
+    first, unknown, last = response.json()
+    assert (
+        unknown == {"customer_id": "NO-SUCH-CUSTOMER", "score": None, "error": unknown["error"]}
+        and "unknown customer_id" in unknown["error"]
+    )
+    assert first["score"]["customer_id"] == known[0] and last["score"]["customer_id"] == known[1]
+
+
+def test_concurrent_single_requests_each_get_their_own_customer(server, batch_scores):
+    ids = batch_scores.index[:48].tolist()
+
+    def score(customer_id: str) -> dict:
+        with server.client() as c:
+            return c.post("/score/ids", json={"customer_ids": [customer_id]}).json()[0]
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(score, ids))
+    assert [r["score"]["customer_id"] for r in results] == ids
+    for result in results:
+        assert_same_as_batch(result["score"], batch_scores.loc[result["customer_id"]])
+
+
+# --- scoring by posted features ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "drop", [(), BTYD_COLUMNS], ids=["all-features", "btyd-derived-by-service"]
+)
+def test_posted_features_score_like_batch(client, snapshot, batch_scores, drop):
+    rows = feature_rows(snapshot, 200, drop)
+    response = client.post("/score/features", json={"customers": rows})
+    assert response.status_code == 200, response.text
+    results = response.json()
+    assert [r["customer_id"] for r in results] == [r["customer_id"] for r in rows]
+    for result in results:
+        assert result["error"] is None
+        assert_same_as_batch(result["score"], batch_scores.loc[result["customer_id"]])
+
+
+def test_posted_features_take_as_of_from_the_row(client, snapshot):
+    rows = feature_rows(snapshot, 2)
+    rows[0]["as_of"] = "2025-06-30"
+    response = client.post("/score/features", json={"customers": rows})
+    assert response.status_code == 200, response.text
+    assert [r["score"]["as_of"] for r in response.json()] == [
+        "2025-06-30",
+        str(pd.Timestamp(snapshot["cutoff"][0]).date()),
+    ]
+
+
+def test_concurrent_feature_requests_are_batched_and_each_gets_its_rows(
+    server, snapshot, batch_scores
+):
+    """Adaptive batching merges concurrent requests; every caller still gets its own rows back."""
+    rows = feature_rows(snapshot, 64)
+
+    def score(start: int) -> list[dict]:
+        with server.client() as c:
+            return c.post("/score/features", json={"customers": rows[start : start + 4]}).json()
+
+    with ThreadPoolExecutor(16) as pool:
+        results = [r for chunk in pool.map(score, range(0, 64, 4)) for r in chunk]
+    assert [r["customer_id"] for r in results] == [r["customer_id"] for r in rows]
+    for result in results:
+        assert_same_as_batch(result["score"], batch_scores.loc[result["customer_id"]])
+
+
+def test_extreme_but_valid_features_score_without_error(client, snapshot):
+    buyer = snapshot[snapshot["is_prospect"] == 0].head(1)
+    prospect = snapshot[snapshot["is_prospect"] == 1].head(1)
+    huge = {
+        **feature_rows(buyer, 1)[0],
+        "revenue_all": 1e10,
+        "revenue_365d": -1e10,
+        "tenure_days": 36_500,
+        "recency_days": 36_500,
+        "mean_gap_days": None,
+        "recency_ratio": None,
+        "satisfaction_mean_180d": -1000,
+    }
+    response = client.post(
+        "/score/features", json={"customers": [huge, feature_rows(prospect, 1)[0]]}
+    )
+    assert response.status_code == 200, response.text
+    high, low = response.json()
+    assert high["score"]["stage"] == "churned" and low["score"]["stage"] == "prospect"
+    assert low["score"]["churn_probability"] is None
+
+
+# --- authentication ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-key-0000000000"},
+        {"Authorization": f"Basic {API_KEY}"},
+        {"Authorization": "Bearer"},
+        {"Authorization": f"Bearer {API_KEY}x"},
+    ],
+    ids=["none", "wrong", "basic-scheme", "empty-bearer", "longer-key"],
+)
+@pytest.mark.parametrize("path", ["/score/ids", "/score/features", "/no-such-route"])
+def test_scoring_needs_the_right_key(server, headers, path):
+    response = httpx.post(
+        f"{server.url}{path}", json={"customer_ids": ["C0000001"]}, headers=headers
+    )
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_right_key_is_accepted_with_any_scheme_case(server, batch_scores):
+    response = httpx.post(
+        f"{server.url}/score/ids",
+        json={"customer_ids": [batch_scores.index[0]]},
+        headers={"Authorization": f"bearer {API_KEY}"},
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_no_key_configured_refuses_to_start_unless_opted_out():
+    with pytest.raises(AuthConfigError, match="LIFECYCLE_API_KEY is not set"):
+        api_key_from_env({})
+    with pytest.raises(AuthConfigError, match="at least 16"):
+        api_key_from_env({"LIFECYCLE_API_KEY": "short"})
+    assert api_key_from_env({"LIFECYCLE_ALLOW_NO_AUTH": "1"}) is None
+    assert api_key_from_env({"LIFECYCLE_API_KEY": API_KEY}) == API_KEY
+    assert bearer_token(f"Bearer  {API_KEY} ") == API_KEY and bearer_token("Token x") is None
+
+
+def test_service_binds_to_loopback_by_default():
+    assert str(LifecycleService.config["http"]["host"]) == "127.0.0.1"
+
+
+# --- bad input: 4xx naming the field, never 500 --------------------------------------------------
+
+
+def _customer(snapshot: pd.DataFrame, **changes) -> dict:
+    row = feature_rows(snapshot, 1)[0]
+    row.update(changes)
+    return {key: value for key, value in row.items() if value is not ...}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"customer_ids": "C0000001"}, "customer_ids"),
+        ({"customer_ids": [17]}, "customer_ids"),
+        ({}, "customer_ids"),
+        ({"customer_ids": []}, "customer_ids"),
+        ({"customer_ids": ["C1"] * 1001}, "customer_ids"),
+        ({"customer_ids": ["x" * 129]}, "customer_ids"),
+        ({"customer_ids": ["C1"], "limit": 5}, "limit"),
+    ],
+    ids=[
+        "string-not-list",
+        "number-id",
+        "missing",
+        "empty",
+        "1001-ids",
+        "long-id",
+        "unknown-field",
+    ],
+)
+def test_bad_id_requests_are_400_naming_the_field(client, body, field):
+    assert_names_field(client.post("/score/ids", json=body), 400, field)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"recency_days": "yesterday"}, "recency_days"),
+        ({"orders_all": 2.5}, "orders_all"),
+        ({"recency_days": ...}, "recency_days"),
+        ({"visit_30d": ...}, "visit_30d"),
+        ({"orders_all": -1}, "orders_all"),
+        ({"returns_share": 1.5}, "returns_share"),
+        ({"is_prospect": 2}, "is_prospect"),
+        ({"tenure_days": 1e9}, "tenure_days"),
+        ({"btyd_p_alive": -0.1}, "btyd_p_alive"),
+        ({"favourite_colour": "red"}, "favourite_colour"),
+        ({"is_prospect": 1, "orders_all": 3}, "orders_all"),
+        ({"orders_30d": 10_000}, "orders_30d"),
+    ],
+    ids=[
+        "wrong-type",
+        "fractional-count",
+        "missing-required",
+        "missing-used-by-champion",
+        "negative",
+        "share-above-1",
+        "not-0-or-1",
+        "out-of-range-days",
+        "probability-below-0",
+        "unknown-field",
+        "prospect-with-orders",
+        "window-exceeds-total",
+    ],
+)
+def test_bad_features_are_400_naming_the_field(client, snapshot, changes, field):
+    body = {"customers": [_customer(snapshot), _customer(snapshot, **changes)]}
+    response = client.post("/score/features", json=body)
+    assert_names_field(response, 400, field)
+    assert '"customers",1' in response.text.replace(" ", "") or "customers.1" in response.text
+
+
+def test_oversized_feature_batch_is_400(client, snapshot):
+    response = client.post("/score/features", json={"customers": [_customer(snapshot)] * 1001})
+    assert_names_field(response, 400, "customers")
+
+
+@pytest.mark.parametrize("path", ["/score/ids", "/score/features"])
+@pytest.mark.parametrize(
+    "content",
+    [b'{"customer_ids": [', b"", b"null", b"[1, 2]", b"\xff\xfe", b'{"a": NaN}'],
+    ids=["truncated", "empty", "null", "array", "not-utf8", "nan"],
+)
+def test_malformed_json_is_400(client, path, content):
+    response = client.post(path, content=content, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert "detail" in response.json()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("application/x-www-form-urlencoded", 415),
+        ("multipart/form-data; boundary=x", 415),
+        ("application/vnd.bentoml+pickle", 415),
+        ("text/plain", 415),
+    ],
+)
+def test_other_media_types_are_415(client, content_type, status):
+    response = client.post(
+        "/score/ids", content=b"customer_ids=C1", headers={"Content-Type": content_type}
+    )
+    assert response.status_code == status, response.text
+
+
+def test_huge_body_is_413(client):
+    response = client.post(
+        "/score/ids",
+        content=b'{"customer_ids": ["' + b"x" * 9_000_000 + b'"]}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413, response.text
+
+
+def test_wrong_method_is_405(client):
+    assert client.get("/score/ids").status_code == 405
+
+
+def test_fuzzing_the_openapi_spec_finds_no_server_error(server, tmp_path):
+    """Schemathesis (coverage + fuzzing phases, bounded) against /docs.json: no 5xx anywhere."""
+    st = Path(sys.executable).with_name("st")
+    command = [
+        str(st),
+        "run",
+        f"{server.url}/docs.json",
+        "-H",
+        f"Authorization: Bearer {API_KEY}",
+        "--checks",
+        "not_a_server_error",
+        "--phases",
+        "coverage,fuzzing",
+        "--max-examples",
+        "60",
+        "--seed",
+        "7",
+        "--generation-database",
+        "none",
+        "--request-timeout",
+        "30",
+        "--no-color",
+        "--report-dir",
+        str(tmp_path),
+    ]
+    run = subprocess.run(command, check=False, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
