@@ -51,6 +51,7 @@ class LightGBMParams(_Strict):
     bagging_freq: int = Field(1, ge=0)
     lambda_l2: float = Field(1.0, ge=0.0)
     early_stopping_rounds: int = Field(50, ge=0)
+    n_jobs: int = Field(2, ge=-1, description="LightGBM threads (-1: all cores); not tuned")
 
 
 class ChurnModelConfig(_Strict):

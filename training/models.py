@@ -55,7 +55,7 @@ def _lgb_kwargs(params: LightGBMParams, seed: int) -> dict:
     kwargs["subsample"] = kwargs.pop("bagging_fraction")
     kwargs["colsample_bytree"] = kwargs.pop("feature_fraction")
     kwargs["reg_lambda"] = kwargs.pop("lambda_l2")
-    return {**kwargs, "random_state": seed, "verbose": -1, "n_jobs": 2}
+    return {**kwargs, "random_state": seed, "verbose": -1}
 
 
 def _callbacks(params: LightGBMParams, extra: list | None = None) -> list:
@@ -80,7 +80,7 @@ class ChurnModel:
         self.encoder_ = FeatureEncoder(self.columns).fit(train)
         x_train, x_valid = self.encoder_.transform(train), self.encoder_.transform(valid)
         self.classifier_ = lgb.LGBMClassifier(objective="binary", **_lgb_kwargs(self.params, self.seed))
-        self.classifier_.fit(x_train, np.asarray(y_train), eval_set=[(x_valid, np.asarray(y_valid))],
+        self.classifier_.fit(x_train, np.asarray(y_train), eval_X=x_valid, eval_y=np.asarray(y_valid),
                              eval_metric="binary_logloss", callbacks=_callbacks(self.params, callbacks))
         raw = self.classifier_.predict_proba(x_valid)[:, 1]
         self.calibrator_ = _fit_calibrator(self.calibration, raw, np.asarray(y_valid))
@@ -150,16 +150,16 @@ class ClvModel:
         if self.kind == "tweedie":
             self.regressor_ = lgb.LGBMRegressor(
                 objective="tweedie", tweedie_variance_power=self.tweedie_variance_power, **kwargs)
-            self.regressor_.fit(x_train, y_train, eval_set=[(x_valid, y_valid)],
+            self.regressor_.fit(x_train, y_train, eval_X=x_valid, eval_y=y_valid,
                                 eval_metric="tweedie", callbacks=_callbacks(self.params, callbacks))
             return self
         self.buyer_ = lgb.LGBMClassifier(objective="binary", **kwargs)
-        self.buyer_.fit(x_train, y_train > 0, eval_set=[(x_valid, y_valid > 0)],
+        self.buyer_.fit(x_train, y_train > 0, eval_X=x_valid, eval_y=y_valid > 0,
                         callbacks=_callbacks(self.params, callbacks))
         pos_train, pos_valid = y_train > 0, y_valid > 0
         self.spend_ = lgb.LGBMRegressor(objective="gamma", **kwargs)
         self.spend_.fit(x_train[pos_train], y_train[pos_train],
-                        eval_set=[(x_valid[pos_valid], y_valid[pos_valid])],
+                        eval_X=x_valid[pos_valid], eval_y=y_valid[pos_valid],
                         callbacks=_callbacks(self.params))
         return self
 

@@ -95,10 +95,12 @@ def tune(cfg: ExperimentConfig, data_dir: str | Path, trials: int | None = None,
     started = time.perf_counter()
     with mlflow.start_run(run_name=f"{cfg.name}-tune") as run:
         mlflow.set_tags({"experiment": cfg.name, "kind": "tune"})
-        for label, objective in (("churn", _churn_objective(data, cfg)), ("clv", _clv_objective(data, cfg))):
+        studies = (("churn", _churn_objective(data, cfg)), ("clv", _clv_objective(data, cfg)))
+        for offset, (label, objective) in enumerate(studies):
+            # A different seed per study: the same seed would draw the same parameters for both.
             study = optuna.create_study(
                 study_name=f"{cfg.name}-{label}", storage=cfg.tuning.storage, load_if_exists=True,
-                direction="minimize", sampler=optuna.samplers.TPESampler(seed=sampler_seed),
+                direction="minimize", sampler=optuna.samplers.TPESampler(seed=sampler_seed + offset),
                 pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=30))
             done = len([t for t in study.trials if t.state.is_finished()])
             log(f"[{label}] study {study.study_name}: {done} trials stored, running {trials} more")
