@@ -9,7 +9,7 @@ import json
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -40,13 +40,13 @@ DataDir = Annotated[Path, typer.Option("--data", help="Contract directory (from 
 def ingest(
     transactions: Annotated[Path, typer.Option(help="Transactions export (CSV, TSV, whitespace or Parquet).")],
     out: Annotated[Path, typer.Option(help="Output contract directory.")],
-    customers: Annotated[Optional[Path], typer.Option(help="Customers export.")] = None,
-    events: Annotated[Optional[Path], typer.Option(help="Engagement events export.")] = None,
-    map: Annotated[Optional[str], typer.Option(
+    customers: Annotated[Path | None, typer.Option(help="Customers export.")] = None,
+    events: Annotated[Path | None, typer.Option(help="Engagement events export.")] = None,
+    map: Annotated[str | None, typer.Option(
         "--map", help='Column mapping, e.g. "customer_id=Customer ID,ordered_at=InvoiceDate,'
         'quantity=Quantity,unit_price=UnitPrice". Keys may be qualified: events.occurred_at=...')] = None,
-    map_file: Annotated[Optional[Path], typer.Option(help="YAML mapping file (columns: {...}, date_format: ...).")] = None,
-    date_format: Annotated[Optional[str], typer.Option(help="strptime format of the date columns (default: detected).")] = None,
+    map_file: Annotated[Path | None, typer.Option(help="YAML mapping file (columns: {...}, date_format: ...).")] = None,
+    date_format: Annotated[str | None, typer.Option(help="strptime format of the date columns (default: detected).")] = None,
 ) -> None:
     """Validate CRM exports into contract tables; bad rows go to DIR/quarantine with a reason."""
     from features.ingest import ingest as run_ingest
@@ -83,7 +83,7 @@ def features(
     data: DataDir,
     cutoff: Annotated[list[str], typer.Option(help="Cutoff date(s) YYYY-MM-DD; repeat to stack.")],
     out: Annotated[Path, typer.Option(help="Output Parquet file.")],
-    horizon_days: Annotated[Optional[int], typer.Option(min=1, help="Add labels over [T, T+H).")] = None,
+    horizon_days: Annotated[int | None, typer.Option(min=1, help="Add labels over [T, T+H).")] = None,
     value: Annotated[str, typer.Option(help="Value label: revenue or margin.")] = "revenue",
 ) -> None:
     """Compute point-in-time features (and labels) at one or more cutoffs."""
@@ -95,10 +95,10 @@ def features(
 
 
 ConfigPath = Annotated[Path, typer.Option("--config", help="Experiment YAML (see experiments/).")]
-OptionalData = Annotated[Optional[Path], typer.Option("--data", help="Contract directory; default: the config's data.")]
+OptionalData = Annotated[Path | None, typer.Option("--data", help="Contract directory; default: the config's data.")]
 
 
-def _load(config: Path, data: Optional[Path]):
+def _load(config: Path, data: Path | None):
     from training.config import ConfigError, load_config
 
     try:
@@ -141,8 +141,8 @@ def train(
 def tune(
     config: ConfigPath = Path("experiments/baseline.yaml"),
     data: OptionalData = None,
-    trials: Annotated[Optional[int], typer.Option(min=1, help="Trials per study (default: the config's).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Where to write the tuned config.")] = None,
+    trials: Annotated[int | None, typer.Option(min=1, help="Trials per study (default: the config's).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where to write the tuned config.")] = None,
 ) -> None:
     """Tune LightGBM with Optuna (TPE + pruning, resumable SQLite study); write the best config."""
     from training.tune import tune as run_tune
@@ -159,10 +159,11 @@ def backtest(
     horizon_days: Annotated[int, typer.Option(min=1, help="Evaluate on [cutoff, cutoff + H).")],
     out: Annotated[Path, typer.Option(help="Output JSON file.")],
     config: ConfigPath = Path("experiments/btyd-features.yaml"),
-    dataset: Annotated[Optional[str], typer.Option(help="Name of the data set in the JSON.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Name of the data set in the JSON.")] = None,
 ) -> None:
     """Fit on data before the cutoff; compare LightGBM with BG/NBD + Gamma-Gamma on the horizon."""
-    from training.backtest import backtest as run_backtest, format_table, write_result
+    from training.backtest import backtest as run_backtest
+    from training.backtest import format_table, write_result
 
     cfg, data_dir = _load(config, data)
     result = run_backtest(data_dir, _parse_date(cutoff, "--cutoff"), horizon_days, cfg, dataset=dataset, log=_log)
@@ -175,9 +176,9 @@ def backtest(
 def score(
     data: DataDir,
     out: Annotated[Path, typer.Option(help="Scores file (.parquet).")] = Path("data/scores.parquet"),
-    as_of: Annotated[Optional[str], typer.Option(help="Scoring date YYYY-MM-DD (default: day after the last transaction).")] = None,
+    as_of: Annotated[str | None, typer.Option(help="Scoring date YYYY-MM-DD (default: day after the last transaction).")] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Also write a CSV next to the Parquet file.")] = False,
-    scoring_config: Annotated[Optional[Path], typer.Option(help="YAML with stage rules, tiers and actions.")] = None,
+    scoring_config: Annotated[Path | None, typer.Option(help="YAML with stage rules, tiers and actions.")] = None,
     tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = "sqlite:///mlflow.db",
 ) -> None:
     """Score every customer with the champion models; write Parquet (and CSV) and print a summary."""
@@ -212,8 +213,8 @@ def score(
 def experiment_run(
     name: Annotated[str, typer.Argument(help="Experiment name: experiments/NAME.yaml.")],
     data: OptionalData = None,
-    backtest_cutoff: Annotated[Optional[str], typer.Option(help="Backtest instead of training: YYYY-MM-DD.")] = None,
-    horizon_days: Annotated[Optional[int], typer.Option(min=1, help="Backtest horizon (with --backtest-cutoff).")] = None,
+    backtest_cutoff: Annotated[str | None, typer.Option(help="Backtest instead of training: YYYY-MM-DD.")] = None,
+    horizon_days: Annotated[int | None, typer.Option(min=1, help="Backtest horizon (with --backtest-cutoff).")] = None,
 ) -> None:
     """Run one experiment as an MLflow run in the MLflow experiment NAME (nothing is registered)."""
     from experiments.runner import run_experiment
@@ -235,10 +236,10 @@ def experiment_run(
 
 @app.command()
 def compare(
-    names: Annotated[Optional[list[str]], typer.Argument(help="Experiments to compare (default: all in the store).")] = None,
+    names: Annotated[list[str] | None, typer.Argument(help="Experiments to compare (default: all in the store).")] = None,
     out: Annotated[Path, typer.Option(help="HTML report.")] = Path("reports/compare.html"),
-    kind: Annotated[Optional[str], typer.Option(help="Only runs of this kind: train or backtest.")] = None,
-    data: Annotated[Optional[str], typer.Option("--data", help="Only runs whose data tag is this (e.g. synthetic, cdnow).")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only runs of this kind: train or backtest.")] = None,
+    data: Annotated[str | None, typer.Option("--data", help="Only runs whose data tag is this (e.g. synthetic, cdnow).")] = None,
     n_boot: Annotated[int, typer.Option(min=20, help="Bootstrap resamples for the noise check.")] = 200,
     tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = "sqlite:///mlflow.db",
 ) -> None:

@@ -19,8 +19,8 @@ from features.contract import (
     CONTRACT,
     CUSTOMERS,
     EVENTS,
-    TRANSACTIONS,
     TIME_COLUMN,
+    TRANSACTIONS,
     quarantine_path,
     table_path,
 )

@@ -94,7 +94,7 @@ class ExperimentConfig(_Strict):
     tracking: TrackingConfig = TrackingConfig()
 
     @model_validator(mode="after")
-    def _rfm_required(self) -> "ExperimentConfig":
+    def _rfm_required(self) -> ExperimentConfig:
         if "rfm" not in self.features.families:
             raise ValueError("features.families must include 'rfm' (the models need purchase history)")
         return self

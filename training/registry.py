@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import mlflow
 import numpy as np
@@ -64,6 +64,10 @@ class ClvPyfunc(mlflow.pyfunc.PythonModel):
 
 def log_model(name: str, python_model: mlflow.pyfunc.PythonModel, example: pd.DataFrame) -> str:
     """Log a pyfunc with signature and input example and register it under ``name``; return the version."""
+    # Integer features are declared as doubles: a missing value at scoring time then still fits the
+    # signature (MLflow accepts int -> double, not NaN in an integer column).
+    example = example.astype({c: "float64" for c in example.columns
+                              if pd.api.types.is_integer_dtype(example[c])})
     output = python_model.predict(None, example)
     info = mlflow.pyfunc.log_model(
         name=name,
