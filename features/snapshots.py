@@ -147,15 +147,15 @@ def feature_table(
     cuts = d.cutoffs_table(_cutoff_literals(stamps), windows)
     last = ibis.literal(stamps[-1].to_pydatetime(), type="timestamp")
     transactions = tables.transactions.filter(tables.transactions.ordered_at < last)
-    base = d.population(tables.customers, d.customer_firsts(transactions), cuts)
+    rfm = "rfm" in config.families
+    static = _static_columns(tables) if "static" in config.families else []
+    stacked = d.stack(d.purchase_rows(transactions) if rfm else transactions, cuts, "ordered_at")
+    history = d.transaction_aggregates(stacked, d.rfm_windows(config) if rfm else None)
+    base = d.population(tables.customers, history, cuts, keep=static)
     columns: dict[str, ir.Value] = {}
     if "static" in config.families:
-        static = tables.customers.select("customer_id", *_static_columns(tables))
-        base = _left_join(base, static, on="customer_id")
         columns |= d.static_features(base, tables.customers)
-    if "rfm" in config.families:
-        stacked = d.stack(d.purchase_rows(transactions), cuts, "ordered_at")
-        base = _left_join(base, d.rfm_aggregates(stacked, d.rfm_windows(config)))
+    if rfm:
         base = _left_join(base, _category_breadth(transactions, cuts, last))
         columns |= d.rfm_features(base, config)
     if "engagement" in config.families:
