@@ -19,7 +19,10 @@ Nothing here reads a clock: every result is a function of the data and the cutof
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 import ibis
 import ibis.expr.types as ir
@@ -104,6 +107,11 @@ def survey_windows() -> list[int]:
     return sorted({SATISFACTION_DAYS, TREND_DAYS, 2 * TREND_DAYS})
 
 
+def engagement_days(config: FeatureConfig) -> int:
+    """The longest window of the engagement family: how far back events are stacked."""
+    return max(*event_windows(config), *survey_windows())
+
+
 # --- small expression helpers -------------------------------------------------------------------
 # Conditional counts are ``COUNT(CASE WHEN ... THEN 1 END)``: as fast as ``SUM(CASE ... 1 ELSE 0)``
 # on DuckDB but typed ``BIGINT`` (a sum of integers is a 128-bit ``HUGEINT``, slower to aggregate
@@ -144,14 +152,47 @@ def cutoffs_table(cutoffs: ir.Table, window_days: Iterable[int]) -> ir.Table:
     return cutoffs.mutate(**starts)
 
 
-def stack(rows: ir.Table, cutoffs: ir.Table, time_column: str) -> ir.Table:
-    """Pair every row with every cutoff after it: the point-in-time filter ``time < cutoff``."""
-    return rows.join(cutoffs, rows[time_column] < cutoffs.cutoff)
+def stack(
+    rows: ir.Table, cutoffs: ir.Table, time_column: str, max_days: int | None = None
+) -> ir.Table:
+    """Pair every row with every cutoff after it: the point-in-time filter ``time < cutoff``.
+
+    With ``max_days``, only with the cutoffs at most that many days after it: the rows in
+    ``[T - max_days, T)``, all that windows of up to ``max_days`` need.
+    """
+    condition = rows[time_column] < cutoffs.cutoff
+    if max_days is not None:
+        condition &= rows[time_column] >= cutoffs[f"start_{max_days}d"]
+    return rows.join(cutoffs, condition)
 
 
 def within(stacked: ir.Table, time_column: str, window_days: int) -> ir.BooleanValue:
     """Stacked rows in the window ``[T - window_days, T)`` (all stacked rows are before T)."""
     return stacked[time_column] >= stacked[f"start_{window_days}d"]
+
+
+def cumulative_counts(
+    rows: ir.Table, time_column: str, cutoffs: ir.Table, cutoff_values: Sequence[datetime]
+) -> ir.Table:
+    """Per ``(customer_id, cutoff)``: ``n`` rows before T and the ``last`` of their times.
+
+    Without stacking every row on every later cutoff: each row is counted once, in the
+    interval between consecutive cutoffs that it falls in (``cutoff_values``, sorted; rows at or
+    after the last one are dropped), and the intervals up to T are then added up.
+    """
+    time = rows[time_column]
+    ends = [ibis.literal(c, type="timestamp") for c in cutoff_values]
+    interval_end = ibis.cases(*[(time < end, end) for end in ends])
+    intervals = (
+        rows.mutate(interval_end=interval_end)
+        .filter(ibis._.interval_end.notnull())
+        .group_by(["customer_id", "interval_end"])
+        .aggregate(n=ibis._.count(), last=ibis._[time_column].max())
+    )
+    stacked = intervals.join(cutoffs.select("cutoff"), intervals.interval_end <= cutoffs.cutoff)
+    return stacked.group_by(KEY).aggregate(
+        n=stacked.n.sum().cast("int64"), last=stacked["last"].max()
+    )
 
 
 # --- population ---------------------------------------------------------------------------------
@@ -315,30 +356,42 @@ def rfm_features(base: ir.Table, config: FeatureConfig) -> dict[str, ir.Value]:
 
 
 def engagement_aggregates(stacked: ir.Table, config: FeatureConfig) -> ir.Table:
-    """Per ``(customer_id, cutoff)``: event counts per type and window, last event, surveys.
+    """Per ``(customer_id, cutoff)``: event counts per type and window, and survey scores.
 
-    ``stacked`` is the events stacked on ``occurred_at``. The ``other`` counts are derived in
+    ``stacked`` is the events stacked on ``occurred_at`` over the last
+    :func:`engagement_days` (the longest window). The ``other`` counts are derived in
     :func:`engagement_features` from the window totals (one aggregate fewer per window).
     """
-    kind = stacked.event_type
+    kind, days = stacked.event_type, engagement_days(config)
+
+    def count(*conditions: ir.BooleanValue | None) -> ir.IntegerValue:
+        kept = [c for c in conditions if c is not None]
+        return count_if(functools.reduce(operator.and_, kept)) if kept else stacked.count()
+
+    def in_window(w: int) -> ir.BooleanValue | None:
+        """None (no condition) for the longest window: every stacked row is in it."""
+        return None if w == days else within(stacked, "occurred_at", w)
+
     counts = {}
     for w in event_windows(config):
-        counts[f"events_{w}d"] = count_if(within(stacked, "occurred_at", w))
+        counts[f"events_{w}d"] = count(in_window(w))
     for w in config.event_windows_days:
         for e in EVENT_TYPES:
-            counts[f"{e}_{w}d"] = count_if((kind == e) & within(stacked, "occurred_at", w))
+            counts[f"{e}_{w}d"] = count(kind == e, in_window(w))
     rated = (kind == "survey") & stacked.value.notnull()
-    surveys = {}
     for w in survey_windows():
-        rated_in_window = rated & within(stacked, "occurred_at", w)
-        surveys[f"survey_sum_{w}d"] = sum_if(stacked.value, rated_in_window)
-        surveys[f"survey_count_{w}d"] = count_if(rated_in_window)
-    return stacked.group_by(KEY).aggregate(
-        events_all=stacked.count(),
-        last_event_at=stacked.occurred_at.max(),
-        **counts,
-        **surveys,
-    )
+        rated_in_window = rated if w == days else rated & in_window(w)
+        counts[f"survey_sum_{w}d"] = sum_if(stacked.value, rated_in_window)
+        counts[f"survey_count_{w}d"] = count(rated_in_window)
+    return stacked.group_by(KEY).aggregate(**counts)
+
+
+def engagement_history(
+    events: ir.Table, cutoffs: ir.Table, cutoff_values: Sequence[datetime]
+) -> ir.Table:
+    """Per ``(customer_id, cutoff)``: ``events_all`` and ``last_event_at`` before T."""
+    history = cumulative_counts(events, "occurred_at", cutoffs, cutoff_values)
+    return history.rename(events_all="n", last_event_at="last")
 
 
 def engagement_features(base: ir.Table, config: FeatureConfig) -> dict[str, ir.Value]:
