@@ -66,7 +66,7 @@ tune: install ## Optuna study (resumable, optuna.db): CONFIG=... TRIALS=20
 backtest: install ## CDNOW backtest at 1997-10-01, 273 days -> bench/results/backtest_cdnow.json
 	@test -f $(DATA_OUT)/transactions.parquet || $(MAKE) ingest-cdnow
 	$(LIFECYCLE) backtest --data $(DATA_OUT) --cutoff 1997-10-01 --horizon-days 273 \
-	  --config experiments/btyd-features.yaml --dataset cdnow --out bench/results/backtest_cdnow.json
+	  --config experiments/cdnow.yaml --dataset cdnow --out bench/results/backtest_cdnow.json
 
 score: install ## Score every customer with the champions: DATA=... OUT=data/scores.parquet [AS_OF=YYYY-MM-DD]
 	$(LIFECYCLE) score --data $(DATA) --out $(OUT) --csv $(if $(AS_OF),--as-of $(AS_OF),)
