@@ -114,9 +114,9 @@ def plan_backtest(data_start: date, cutoff: date, horizon_days: int, cfg: Experi
     step = max(1, min(cfg.snapshots.step_days, h))
     select = plan_cutoffs(data_start, cutoff + timedelta(days=h), h, cfg.snapshots.n_train, step, test_cutoff=cutoff,
                           min_history_days=min(MIN_HISTORY_DAYS, (cutoff - data_start).days - 2 * h))
-    refit, day = [], select.valid
-    while day >= min(select.train):
-        refit.append(day)
+    refit, day = set(select.train), select.valid
+    while day >= min(select.train):  # every step back from the validation cutoff
+        refit.add(day)
         day -= timedelta(days=step)
     plan = BacktestPlan(cutoff, int(horizon_days), h, select, tuple(sorted(refit)))
     plan.check()
