@@ -4,25 +4,27 @@ How a feature table is put together (``features.snapshots.feature_table`` does t
 
 1. ``cutoffs``: one row per cutoff ``T`` (a midnight) with the start of every window,
    ``start_{W}d = T - W days`` (:func:`cutoffs_table`).
-2. What does not depend on the cutoff: the first transaction and first purchase of each
-   customer (:func:`customer_firsts`), and each transaction's place in the sequence of purchase
+2. What does not depend on the cutoff: each transaction's place in the sequence of purchase
    days (:func:`purchase_rows`: does it open a purchase day, the gap to the previous one).
-3. Stacking: rows are joined to every cutoff after them (``time < cutoff``, :func:`stack`) and
-   aggregated per ``(customer_id, cutoff)``; a row is in window ``W`` when
-   ``time >= start_{W}d``. One cutoff or twelve is the same query.
-4. The population (customers existing at ``T``, :func:`population`) is left-joined to the
-   aggregates, and the features are derived from them (``*_features``); absent aggregates mean
-   "nothing before T" and become 0 or null as the schema says.
+3. Transactions: rows are joined to every cutoff after them (``time < cutoff``, :func:`stack`)
+   and aggregated per ``(customer_id, cutoff)`` (:func:`transaction_aggregates`); a row is in
+   window ``W`` when ``time >= start_{W}d``. One cutoff or twelve is the same query.
+4. Events (ten times as many rows): summed once per customer and interval between consecutive
+   cutoffs and window starts (:func:`event_intervals`); every window of every cutoff is a union
+   of whole intervals, so only those few rows are joined to the cutoffs
+   (:func:`engagement_aggregates`).
+5. The population (customers existing at ``T``, :func:`population`, using the first transaction
+   and first purchase before ``T`` from step 3) is left-joined to the aggregates, and the
+   features are derived from them (``*_features``); absent aggregates mean "nothing before T"
+   and become 0 or null as the schema says.
 
 Nothing here reads a clock: every result is a function of the data and the cutoffs.
 """
 
 from __future__ import annotations
 
-import functools
-import operator
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
@@ -107,11 +109,6 @@ def survey_windows() -> list[int]:
     return sorted({SATISFACTION_DAYS, TREND_DAYS, 2 * TREND_DAYS})
 
 
-def engagement_days(config: FeatureConfig) -> int:
-    """The longest window of the engagement family: how far back events are stacked."""
-    return max(*event_windows(config), *survey_windows())
-
-
 # --- small expression helpers -------------------------------------------------------------------
 # Conditional counts are ``COUNT(CASE WHEN ... THEN 1 END)``: as fast as ``SUM(CASE ... 1 ELSE 0)``
 # on DuckDB but typed ``BIGINT`` (a sum of integers is a 128-bit ``HUGEINT``, slower to aggregate
@@ -152,47 +149,14 @@ def cutoffs_table(cutoffs: ir.Table, window_days: Iterable[int]) -> ir.Table:
     return cutoffs.mutate(**starts)
 
 
-def stack(
-    rows: ir.Table, cutoffs: ir.Table, time_column: str, max_days: int | None = None
-) -> ir.Table:
-    """Pair every row with every cutoff after it: the point-in-time filter ``time < cutoff``.
-
-    With ``max_days``, only with the cutoffs at most that many days after it: the rows in
-    ``[T - max_days, T)``, all that windows of up to ``max_days`` need.
-    """
-    condition = rows[time_column] < cutoffs.cutoff
-    if max_days is not None:
-        condition &= rows[time_column] >= cutoffs[f"start_{max_days}d"]
-    return rows.join(cutoffs, condition)
+def stack(rows: ir.Table, cutoffs: ir.Table, time_column: str) -> ir.Table:
+    """Pair every row with every cutoff after it: the point-in-time filter ``time < cutoff``."""
+    return rows.join(cutoffs, rows[time_column] < cutoffs.cutoff)
 
 
 def within(stacked: ir.Table, time_column: str, window_days: int) -> ir.BooleanValue:
     """Stacked rows in the window ``[T - window_days, T)`` (all stacked rows are before T)."""
     return stacked[time_column] >= stacked[f"start_{window_days}d"]
-
-
-def cumulative_counts(
-    rows: ir.Table, time_column: str, cutoffs: ir.Table, cutoff_values: Sequence[datetime]
-) -> ir.Table:
-    """Per ``(customer_id, cutoff)``: ``n`` rows before T and the ``last`` of their times.
-
-    Without stacking every row on every later cutoff: each row is counted once, in the
-    interval between consecutive cutoffs that it falls in (``cutoff_values``, sorted; rows at or
-    after the last one are dropped), and the intervals up to T are then added up.
-    """
-    time = rows[time_column]
-    ends = [ibis.literal(c, type="timestamp") for c in cutoff_values]
-    interval_end = ibis.cases(*[(time < end, end) for end in ends])
-    intervals = (
-        rows.mutate(interval_end=interval_end)
-        .filter(ibis._.interval_end.notnull())
-        .group_by(["customer_id", "interval_end"])
-        .aggregate(n=ibis._.count(), last=ibis._[time_column].max())
-    )
-    stacked = intervals.join(cutoffs.select("cutoff"), intervals.interval_end <= cutoffs.cutoff)
-    return stacked.group_by(KEY).aggregate(
-        n=stacked.n.sum().cast("int64"), last=stacked["last"].max()
-    )
 
 
 # --- population ---------------------------------------------------------------------------------
@@ -355,43 +319,85 @@ def rfm_features(base: ir.Table, config: FeatureConfig) -> dict[str, ir.Value]:
 # --- events: engagement -------------------------------------------------------------------------
 
 
-def engagement_aggregates(stacked: ir.Table, config: FeatureConfig) -> ir.Table:
-    """Per ``(customer_id, cutoff)``: event counts per type and window, and survey scores.
+def interval_end(time: ir.TimestampValue, ends: Sequence[datetime]) -> ir.TimestampValue:
+    """The first of the sorted ``ends`` after ``time`` (for times before the last of them).
 
-    ``stacked`` is the events stacked on ``occurred_at`` over the last
-    :func:`engagement_days` (the longest window). The ``other`` counts are derived in
-    :func:`engagement_features` from the window totals (one aggregate fewer per window).
+    A binary search written as nested ``CASE`` expressions: about log2(len(ends)) comparisons
+    per row, where a flat ``CASE`` would test the ends one after the other.
     """
-    kind, days = stacked.event_type, engagement_days(config)
+    if len(ends) == 1:
+        return ibis.literal(ends[0], type="timestamp")
+    middle = len(ends) // 2
+    return ibis.ifelse(
+        time < ibis.literal(ends[middle - 1], type="timestamp"),
+        interval_end(time, ends[:middle]),
+        interval_end(time, ends[middle:]),
+    )
 
-    def count(*conditions: ir.BooleanValue | None) -> ir.IntegerValue:
-        kept = [c for c in conditions if c is not None]
-        return count_if(functools.reduce(operator.and_, kept)) if kept else stacked.count()
 
-    def in_window(w: int) -> ir.BooleanValue | None:
-        """None (no condition) for the longest window: every stacked row is in it."""
-        return None if w == days else within(stacked, "occurred_at", w)
+def event_intervals(events: ir.Table, ends: Sequence[datetime]) -> ir.Table:
+    """Events summed per customer and interval between consecutive ``ends`` (sorted points).
 
-    counts = {}
+    An interval ``[previous end, end)`` is labelled by its ``interval_end`` (the first interval
+    starts at -infinity); events at or after the last end are dropped. When the ends include every
+    cutoff ``T`` and every window start ``T - W``, each window is a union of whole intervals, so
+    the windows of every cutoff add up these few rows (:func:`engagement_aggregates`) instead of
+    stacking every event on every cutoff. Counts are float64 so that their sums stay float64
+    (exact below 2**53; DuckDB sums integers as slow 128-bit integers).
+    """
+    rows = events.filter(events.occurred_at < ibis.literal(ends[-1], type="timestamp"))
+    rows = rows.mutate(interval_end=interval_end(rows.occurred_at, ends))
+    kind = rows.event_type
+    rated = (kind == "survey") & rows.value.notnull()
+    counts = {f"n_{e}": count_if(kind == e) for e in EVENT_TYPES}
+    return (
+        rows.group_by(["customer_id", "interval_end"])
+        .aggregate(
+            n_events=rows.count(),
+            last_event_at=rows.occurred_at.max(),
+            **counts,
+            n_rated=count_if(rated),
+            rated_sum=sum_if(rows.value, rated),
+        )
+        .mutate(**{c: ibis._[c].cast("float64") for c in ("n_events", *counts, "n_rated")})
+    )
+
+
+def engagement_ends(cutoffs: Sequence[datetime], config: FeatureConfig) -> list[datetime]:
+    """Every cutoff and every engagement window start: the ends of :func:`event_intervals`."""
+    windows = {*event_windows(config), *survey_windows()}
+    starts = {c - timedelta(days=w) for c in cutoffs for w in windows}
+    return sorted({*cutoffs, *starts})
+
+
+def engagement_aggregates(
+    intervals: ir.Table, cutoffs: ir.Table, config: FeatureConfig
+) -> ir.Table:
+    """Per ``(customer_id, cutoff)``: event counts per type and window, all events, the last
+    event, survey scores; from :func:`event_intervals` on :func:`engagement_ends`.
+
+    An interval is before ``T`` when it ends at or before ``T``, and in the window ``W`` when it
+    also ends after ``T - W`` (it then starts at or after ``T - W``, which is one of the ends).
+    The ``other`` counts are derived in :func:`engagement_features` from the window totals.
+    """
+    stacked = intervals.join(cutoffs, intervals.interval_end <= cutoffs.cutoff)
+    kind_counts = {e: stacked[f"n_{e}"] for e in EVENT_TYPES}
+
+    def in_window(w: int) -> ir.BooleanValue:
+        return stacked.interval_end > stacked[f"start_{w}d"]
+
+    sums = {}
     for w in event_windows(config):
-        counts[f"events_{w}d"] = count(in_window(w))
+        sums[f"events_{w}d"] = sum_if(stacked.n_events, in_window(w))
     for w in config.event_windows_days:
         for e in EVENT_TYPES:
-            counts[f"{e}_{w}d"] = count(kind == e, in_window(w))
-    rated = (kind == "survey") & stacked.value.notnull()
+            sums[f"{e}_{w}d"] = sum_if(kind_counts[e], in_window(w))
     for w in survey_windows():
-        rated_in_window = rated if w == days else rated & in_window(w)
-        counts[f"survey_sum_{w}d"] = sum_if(stacked.value, rated_in_window)
-        counts[f"survey_count_{w}d"] = count(rated_in_window)
-    return stacked.group_by(KEY).aggregate(**counts)
-
-
-def engagement_history(
-    events: ir.Table, cutoffs: ir.Table, cutoff_values: Sequence[datetime]
-) -> ir.Table:
-    """Per ``(customer_id, cutoff)``: ``events_all`` and ``last_event_at`` before T."""
-    history = cumulative_counts(events, "occurred_at", cutoffs, cutoff_values)
-    return history.rename(events_all="n", last_event_at="last")
+        sums[f"survey_sum_{w}d"] = sum_if(stacked.rated_sum, in_window(w))
+        sums[f"survey_count_{w}d"] = sum_if(stacked.n_rated, in_window(w))
+    return stacked.group_by(KEY).aggregate(
+        events_all=stacked.n_events.sum(), last_event_at=stacked.last_event_at.max(), **sums
+    )
 
 
 def engagement_features(base: ir.Table, config: FeatureConfig) -> dict[str, ir.Value]:

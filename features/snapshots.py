@@ -160,12 +160,9 @@ def feature_table(
         columns |= d.rfm_features(base, config)
     if "engagement" in config.families:
         events = tables.events if tables.events is not None else _empty(EVENTS)
-        events = events.filter(events.occurred_at < last)
-        days = d.engagement_days(config)
-        stacked = d.stack(events, cuts, "occurred_at", max_days=days)
-        base = _left_join(base, d.engagement_aggregates(stacked, config))
-        history = d.engagement_history(events, cuts, [s.to_pydatetime() for s in stamps])
-        base = _left_join(base, history)
+        ends = d.engagement_ends([s.to_pydatetime() for s in stamps], config)
+        intervals = d.event_intervals(events, ends)
+        base = _left_join(base, d.engagement_aggregates(intervals, cuts, config))
         columns |= d.engagement_features(base, config)
     return base.select(
         "customer_id", "cutoff", **{c: columns[c] for c in d.feature_columns(config)}
