@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import ibis
 import numpy as np
 import pandas as pd
 import pytest
@@ -391,6 +392,40 @@ def test_one_cutoff_at_a_time_equals_stacked(random_data):
     stacked = features_at(path, REFERENCE_CUTOFFS)
     single = pd.concat([features_at(path, [c]) for c in REFERENCE_CUTOFFS], ignore_index=True)
     assert_same(stacked, single, FEATURE_COLUMNS())
+
+
+# Cutoffs whose window starts fall exactly on other cutoffs (T - 30 days, T - 60, ...): the
+# events are summed per interval between cutoffs and window starts, so coinciding ends matter.
+MEETING_CUTOFFS = [
+    REFERENCE_CUTOFFS[0] + pd.Timedelta(days=d) for d in (0, 14, 30, 60, 90, 180, 194, 365)
+]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [DEFAULT_CONFIG, FeatureConfig(windows_days=(14, 30), event_windows_days=(14, 30, 400))],
+)
+def test_cutoffs_whose_windows_meet_match_the_reference_loop(random_data, config):
+    path, customers, transactions, events = random_data
+    fast = features_at(path, MEETING_CUTOFFS, config)
+    slow = reference_features(customers, transactions, events, MEETING_CUTOFFS, config)
+    assert_same(fast, slow, FEATURE_COLUMNS(config))
+
+
+@pytest.mark.parametrize("n_ends", [1, 2, 3, 4, 5, 8, 13])
+def test_interval_end_is_the_first_end_after_the_time(n_ends):
+    from features.definitions import interval_end
+
+    ends = [pd.Timestamp("2024-01-01") + pd.Timedelta(days=3 * i) for i in range(n_ends)]
+    times = sorted(
+        {e + pd.Timedelta(microseconds=u) for e in ends for u in (-1, 0, 1)}
+        | {ends[0] - pd.Timedelta(days=400)}
+    )
+    times = [t for t in times if t < ends[-1]]
+    table = ibis.memtable(pd.DataFrame({"t": pd.Series(times).astype("datetime64[us]")}))
+    ends_py = [e.to_pydatetime() for e in ends]
+    got = table.select(end=interval_end(table.t, ends_py)).to_pandas()["end"].tolist()
+    assert got == [next(e for e in ends if e > t) for t in times]
 
 
 @pytest.mark.parametrize(("value", "rate"), [("revenue", 0.0), ("margin", 0.15)])
