@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 
+class PlanError(ValueError):
+    """The data cannot hold the asked-for cutoffs and horizons."""
+
+
 @dataclass(frozen=True)
 class CutoffPlan:
     """Cutoffs per split and the label horizon they were planned for."""
@@ -55,7 +59,7 @@ def plan_cutoffs(data_start: date, data_end: date, horizon_days: int, n_train: i
         latest = data_end - h
         test_cutoff = date(latest.year, latest.month, 1)
     if test_cutoff + h > data_end:
-        raise ValueError(
+        raise PlanError(
             f"test cutoff {test_cutoff} + {horizon_days} days goes past the end of the data ({data_end})"
         )
     valid = test_cutoff - h
@@ -63,7 +67,7 @@ def plan_cutoffs(data_start: date, data_end: date, horizon_days: int, n_train: i
     train = [last_train - timedelta(days=step_days * i) for i in range(n_train)]
     train = sorted(t for t in train if (t - data_start).days >= min_history_days)
     if not train:
-        raise ValueError(
+        raise PlanError(
             f"not enough history for training: the last training cutoff would be {last_train}, "
             f"data start {data_start}, horizon {horizon_days} days; use shorter horizons or more data"
         )
