@@ -235,13 +235,13 @@ def transaction_aggregates(stacked: ir.Table, windows: Sequence[int] | None) -> 
     """Per ``(customer_id, cutoff)`` over the stacked :func:`purchase_rows`: the first
     transaction and first purchase (for :func:`population`) and, unless ``windows`` is None, the
     RFM counts and sums (windows ``W`` in ``windows``)."""
-    amount, purchase, opens = stacked.amount, stacked.is_purchase, stacked.opens_purchase_day
     firsts = {
         "first_transaction_at": stacked.ordered_at.min(),
-        "first_purchase_at": when(purchase, stacked.ordered_at).min(),
+        "first_purchase_at": when(stacked.amount > 0, stacked.ordered_at).min(),
     }
     if windows is None:
         return stacked.group_by(KEY).aggregate(**firsts)
+    amount, purchase, opens = stacked.amount, stacked.is_purchase, stacked.opens_purchase_day
     per_window = {}
     for w in windows:
         in_window = within(stacked, "ordered_at", w)

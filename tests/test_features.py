@@ -412,6 +412,16 @@ def test_cutoffs_whose_windows_meet_match_the_reference_loop(random_data, config
     assert_same(fast, slow, FEATURE_COLUMNS(config))
 
 
+@pytest.mark.parametrize("families", [("static",), ("engagement",), ("rfm", "engagement")])
+def test_feature_families_alone_match_the_reference_loop(random_data, families):
+    # Without the RFM family the population still needs each customer's first transaction.
+    path, customers, transactions, events = random_data
+    config = FeatureConfig(families=families)
+    fast = features_at(path, REFERENCE_CUTOFFS, config)
+    slow = reference_features(customers, transactions, events, REFERENCE_CUTOFFS, config)
+    assert_same(fast, slow, FEATURE_COLUMNS(config))
+
+
 @pytest.mark.parametrize("n_ends", [1, 2, 3, 4, 5, 8, 13])
 def test_interval_end_is_the_first_end_after_the_time(n_ends):
     from features.definitions import interval_end
