@@ -8,6 +8,9 @@ then times, each kind in a fresh subprocess (so peak memory is its own):
 
 - ``floor``: one DuckDB query per table reading every column the features read, once
   (``count(*)``, ``sum``, ``min``/``max`` of timestamps, ``max(length(...))`` of strings);
+- ``floor_grouped``: the same queries with ``GROUP BY customer_id`` (one row per customer
+  fetched to Arrow): the least a per-customer feature build has to do; for reference only,
+  ratios are to ``floor``;
 - ``features_1_cutoff``: ``connect`` + ``feature_table`` for one cutoff + fetch to Arrow;
 - ``features_12_cutoffs``: the same for 12 stacked monthly cutoffs (one query).
 
@@ -37,7 +40,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 
 DATA_ROOT = ROOT / "bench" / "data"
 RESULTS = ROOT / "bench" / "results" / "features.json"
-KINDS = ("floor", "features_1_cutoff", "features_12_cutoffs")
+KINDS = ("floor", "floor_grouped", "features_1_cutoff", "features_12_cutoffs")
 FLOOR_COLUMNS = {
     "customers": ("signup_at", None, ("customer_id", "region", "channel", "segment")),
     "transactions": ("ordered_at", "amount", ("customer_id", "category")),
@@ -107,20 +110,23 @@ def peak_rss() -> dict:
         thread.join()
 
 
-def floor_run(data: Path) -> Callable[[], int]:
+def floor_run(data: Path, grouped: bool = False) -> Callable[[], int]:
     import duckdb
 
     def run() -> int:
-        con = duckdb.connect()
+        con, rows = duckdb.connect(), 0
         for table, (time_col, number, strings) in FLOOR_COLUMNS.items():
             parts = ["count(*)", f"min({time_col})", f"max({time_col})"]
             parts += [f"sum({number})"] if number else []
-            parts += [f"max(length({c}))" for c in strings]
-            con.sql(
-                f"select {', '.join(parts)} from read_parquet('{data / table}.parquet')"
-            ).fetchall()
+            parts += [f"max(length({c}))" for c in strings if not (grouped and c == "customer_id")]
+            source = f"read_parquet('{data / table}.parquet')"
+            if grouped:
+                query = f"select customer_id, {', '.join(parts)} from {source} group by 1"
+                rows += con.sql(query).to_arrow_table().num_rows
+            else:
+                con.sql(f"select {', '.join(parts)} from {source}").fetchall()
         con.close()
-        return 0
+        return rows
 
     return run
 
@@ -138,11 +144,10 @@ def measure(kind: str, data: Path, cutoffs: list[str], repeat: int) -> dict:
     """Warm up once, then time ``repeat`` runs; wall and CPU seconds, output rows, peak RSS."""
     import psutil
 
-    run = (
-        floor_run(data)
-        if kind == "floor"
-        else features_run(data, cutoffs[-1:] if kind == "features_1_cutoff" else cutoffs)
-    )
+    if kind.startswith("floor"):
+        run = floor_run(data, grouped=kind == "floor_grouped")
+    else:
+        run = features_run(data, cutoffs[-1:] if kind == "features_1_cutoff" else cutoffs)
     load = os.getloadavg()[0]  # other work on the machine skews wall times; CPU less so
     run()
     baseline_mb = psutil.Process().memory_info().rss / 2**20
@@ -198,7 +203,9 @@ def summarize(measurements: list[dict], rows: dict[str, int], cutoffs: list[str]
         table.append(
             {
                 "kind": m["kind"],
-                "cutoffs": {"floor": 0, "features_1_cutoff": 1}.get(m["kind"], len(cutoffs)),
+                "cutoffs": {"floor": 0, "floor_grouped": 0, "features_1_cutoff": 1}.get(
+                    m["kind"], len(cutoffs)
+                ),
                 "input_rows": input_rows,
                 "output_rows": m["output_rows"],
                 "seconds": round(seconds, 3),
