@@ -9,9 +9,9 @@ How a feature table is put together (``features.snapshots.feature_table`` does t
 3. Transactions: rows are joined to every cutoff after them (``time < cutoff``, :func:`stack`)
    and aggregated per ``(customer_id, cutoff)`` (:func:`transaction_aggregates`); a row is in
    window ``W`` when ``time >= start_{W}d``. One cutoff or twelve is the same query.
-4. Events (ten times as many rows): summed once per customer and interval between consecutive
-   cutoffs and window starts (:func:`event_intervals`); every window of every cutoff is a union
-   of whole intervals, so only those few rows are joined to the cutoffs
+4. Events (several times as many rows): summed once per customer and interval between
+   consecutive cutoffs and window starts (:func:`event_intervals`); every window of every cutoff
+   is a union of whole intervals, so only those few rows are joined to the cutoffs
    (:func:`engagement_aggregates`).
 5. The population (customers existing at ``T``, :func:`population`, using the first transaction
    and first purchase before ``T`` from step 3) is left-joined to the aggregates, and the
