@@ -11,6 +11,7 @@ CUSTOMERS ?= 20000
 SEED ?= 0
 CONFIG ?= experiments/baseline.yaml
 TRIALS ?= 20
+TUNE_CONFIG ?= experiments/btyd-features.yaml
 AS_OF ?=
 OUT ?= data/scores.parquet
 DATA_OUT ?= data/cdnow
@@ -60,8 +61,8 @@ generate: install ## Generate synthetic data: CUSTOMERS=20000 SEED=0 DATA=data/s
 train: install ## Train and register churn + CLV models: CONFIG=experiments/baseline.yaml DATA=...
 	$(LIFECYCLE) train --config $(CONFIG) --data $(DATA)
 
-tune: install ## Optuna study (resumable, optuna.db): CONFIG=... TRIALS=20
-	$(LIFECYCLE) tune --config $(CONFIG) --data $(DATA) --trials $(TRIALS) --out experiments/tuned.yaml
+tune: install ## Optuna study (resumable, optuna.db) -> experiments/tuned.yaml: TUNE_CONFIG=... TRIALS=20
+	$(LIFECYCLE) tune --config $(TUNE_CONFIG) --data $(DATA) --trials $(TRIALS) --out experiments/tuned.yaml
 
 backtest: install ## CDNOW backtest at 1997-10-01, 273 days -> bench/results/backtest_cdnow.json
 	@test -f $(DATA_OUT)/transactions.parquet || $(MAKE) ingest-cdnow
