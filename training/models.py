@@ -24,7 +24,7 @@ class FeatureEncoder:
     def __init__(self, columns: list[str]):
         self.columns = list(columns)
 
-    def fit(self, frame: pd.DataFrame) -> "FeatureEncoder":
+    def fit(self, frame: pd.DataFrame) -> FeatureEncoder:
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise KeyError(f"feature columns missing from the frame: {missing}")
@@ -68,15 +68,15 @@ def _callbacks(params: LightGBMParams, extra: list | None = None) -> list:
 class ChurnModel:
     """P(no purchase within the horizon) from LightGBM, calibrated on the validation split."""
 
-    def __init__(self, columns: list[str], params: LightGBMParams = LightGBMParams(), *,
+    def __init__(self, columns: list[str], params: LightGBMParams | None = None, *,
                  calibration: Literal["isotonic", "sigmoid", "none"] = "isotonic", seed: int = 0):
         self.columns = list(columns)
-        self.params = params
+        self.params = params or LightGBMParams()
         self.calibration = calibration
         self.seed = seed
 
     def fit(self, train: pd.DataFrame, y_train, valid: pd.DataFrame, y_valid,
-            callbacks: list | None = None) -> "ChurnModel":
+            callbacks: list | None = None) -> ChurnModel:
         self.encoder_ = FeatureEncoder(self.columns).fit(train)
         x_train, x_valid = self.encoder_.transform(train), self.encoder_.transform(valid)
         self.classifier_ = lgb.LGBMClassifier(objective="binary", **_lgb_kwargs(self.params, self.seed))
@@ -131,17 +131,17 @@ class ClvModel:
     nothing to a retention budget.
     """
 
-    def __init__(self, columns: list[str], params: LightGBMParams = LightGBMParams(), *,
+    def __init__(self, columns: list[str], params: LightGBMParams | None = None, *,
                  kind: Literal["tweedie", "two_part"] = "tweedie", tweedie_variance_power: float = 1.5,
                  seed: int = 0):
         self.columns = list(columns)
-        self.params = params
+        self.params = params or LightGBMParams()
         self.kind = kind
         self.tweedie_variance_power = tweedie_variance_power
         self.seed = seed
 
     def fit(self, train: pd.DataFrame, y_train, valid: pd.DataFrame, y_valid,
-            callbacks: list | None = None) -> "ClvModel":
+            callbacks: list | None = None) -> ClvModel:
         self.encoder_ = FeatureEncoder(self.columns).fit(train)
         x_train, x_valid = self.encoder_.transform(train), self.encoder_.transform(valid)
         y_train = np.clip(np.asarray(y_train, dtype=float), 0, None)
