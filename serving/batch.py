@@ -74,8 +74,8 @@ def predict(snapshot: pd.DataFrame, champions: Champions) -> tuple[np.ndarray, n
     probability = np.full(len(snapshot), np.nan)
     contributions = pd.DataFrame(0.0, index=snapshot.index, columns=champions.churn.columns)
     if buyers.any():
-        probability[buyers] = champions.churn.predict_proba(snapshot[buyers])
-        contributions.loc[buyers] = champions.churn.contributions(snapshot[buyers]).to_numpy()
+        probability[buyers], churn_contributions = champions.churn.predict_with_contributions(snapshot[buyers])
+        contributions.loc[buyers] = churn_contributions.to_numpy()
     value = np.clip(champions.clv.predict(snapshot), 0, None)
     return probability, value, contributions
 

@@ -23,6 +23,7 @@ Environment:
 - ``LIFECYCLE_SCORING_CONFIG``: scoring rules YAML, as ``lifecycle score --scoring-config``
   (default: the scoring config stored with the champion).
 - ``LIFECYCLE_PREDICT_THREADS``: LightGBM threads per scoring call (default 1).
+- ``LIFECYCLE_ACCESS_LOG``: ``1`` writes an access log line per request (default off).
 
 ``/healthz``, ``/readyz``, ``/metrics`` and ``/docs.json`` come from BentoML and need no key.
 """
@@ -318,6 +319,9 @@ def score_records(scores: pd.DataFrame) -> list[dict]:
     name="lifecycle",
     http={"host": "127.0.0.1", "port": 3000},
     traffic={"timeout": 60},
+    # Per-request access lines cost about a third of a look-up's latency on two cores (p99 at
+    # concurrency 8: 51 -> 37 ms); /metrics still counts requests. LIFECYCLE_ACCESS_LOG=1 turns them on.
+    logging={"access": {"enabled": os.environ.get("LIFECYCLE_ACCESS_LOG", "0") == "1"}},
     workers=1,
 )
 class LifecycleService:

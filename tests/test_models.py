@@ -1,0 +1,44 @@
+"""The LightGBM wrappers: consistent encoding, and one-call probability + contributions."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.config import LightGBMParams
+from training.models import ChurnModel, FeatureEncoder
+
+
+def test_encoder_turns_every_numeric_kind_into_float_and_keeps_fit_time_categories() -> None:
+    train = pd.DataFrame({
+        "count": pd.array([1, None, 3], dtype="Int64"), "flag": [True, False, True],
+        "maybe": pd.array([True, None, False], dtype="boolean"), "amount": [1.5, np.nan, 2.0],
+        "text_number": pd.Series(["1.5", "x", None], dtype="object"), "region": ["north", "south", None],
+    })
+    encoder = FeatureEncoder(["region", "count", "flag", "maybe", "amount"]).fit(train)
+    scored = pd.DataFrame({"region": ["west", "north"], "count": [2, 5], "flag": [False, True],
+                           "maybe": [None, True], "amount": ["3.25", "oops"], "extra": [0, 0]})
+    out = encoder.transform(scored)
+    assert list(out.columns) == ["region", "count", "flag", "maybe", "amount"]
+    assert list(out["region"].cat.categories) == ["north", "south"]
+    assert out["region"].isna().tolist() == [True, False]  # unseen category -> missing
+    assert out["count"].tolist() == [2.0, 5.0] and out["flag"].tolist() == [0.0, 1.0]
+    assert np.isnan(out["maybe"].iloc[0]) and out["maybe"].iloc[1] == 1.0
+    assert out["amount"].iloc[0] == 3.25 and np.isnan(out["amount"].iloc[1])  # unparsable -> NaN
+    with pytest.raises(KeyError, match="amount"):
+        encoder.transform(scored.drop(columns="amount"))
+
+
+@pytest.mark.parametrize("calibration", ["isotonic", "sigmoid", "none"])
+def test_probability_with_contributions_matches_the_separate_calls(calibration: str) -> None:
+    rng = np.random.default_rng(0)
+    n = 600
+    frame = pd.DataFrame({"recency": rng.exponential(60, n), "frequency": rng.poisson(3, n),
+                          "channel": rng.choice(["web", "store"], n)})
+    y = (rng.random(n) < 1 / (1 + np.exp(-(frame["recency"] - 60) / 30))).astype(int)
+    params = LightGBMParams(n_estimators=30, min_child_samples=20, early_stopping_rounds=0, n_jobs=1)
+    model = ChurnModel(["recency", "frequency", "channel"], params, calibration=calibration)
+    model.fit(frame[:400], y[:400], frame[400:], y[400:])
+    probability, contributions = model.predict_with_contributions(frame[400:])
+    np.testing.assert_allclose(probability, model.predict_proba(frame[400:]), atol=1e-12)
+    pd.testing.assert_frame_equal(contributions, model.contributions(frame[400:]))
+    assert contributions.index.equals(frame[400:].index)
