@@ -9,19 +9,17 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cdnow_data import cdnow_file
 from scipy import integrate, optimize, special, stats
 
 from training import btyd_bgnbd, btyd_gammagamma
 from training.btyd import BetaGeoFitter, BTYDModel, GammaGammaFitter, rfm_summary
 
-CDNOW_SAMPLE = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "cdnow" / "CDNOW_sample.txt"
-)
+CDNOW_SAMPLE = cdnow_file("CDNOW_sample.txt")
 
 # Fader, Hardie & Lee (2005), CDNOW 1/10 sample, 39-week calibration, weekly units.
 PUBLISHED_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}

@@ -10,6 +10,7 @@ import ibis
 import numpy as np
 import pandas as pd
 import pytest
+from cdnow_data import cdnow_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -27,7 +28,7 @@ from features.snapshots import (
     normalize_cutoffs,
 )
 
-CDNOW = Path(__file__).resolve().parents[2] / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
+CDNOW = cdnow_file("CDNOW_master.txt")
 T = pd.Timestamp("2024-04-01")
 
 

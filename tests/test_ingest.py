@@ -4,13 +4,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cdnow_data import cdnow_file
 
 from features.contract import quarantine_path, table_path
 from features.ingest import ingest
 from features.mapping import IngestError, load_mapping
 
 DATA = Path(__file__).parent / "data"
-CDNOW = Path(__file__).resolve().parents[2] / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
+CDNOW = cdnow_file("CDNOW_master.txt")
 INVOICE_MAP = ("customer_id=Customer ID,ordered_at=InvoiceDate,quantity=Quantity,"
                "unit_price=UnitPrice,order_id=InvoiceNo,category=StockCode")
 CDNOW_MAP = "customer_id=customer_id,ordered_at=date,amount=dollar_value,quantity=number_of_cds"
