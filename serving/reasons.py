@@ -8,6 +8,7 @@ window of a count). Features without a template read ``<feature> = <value>``.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -259,6 +260,7 @@ TEMPLATES: tuple[Template, ...] = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def concept_of(feature: str) -> str:
     """The concept a feature belongs to; a feature without a template is its own concept."""
     for template in TEMPLATES:
@@ -301,8 +303,9 @@ def reasons_from_contributions(
     if not columns:
         return [[] for _ in range(len(contrib))]
     values = np.nan_to_num(contrib.to_numpy(dtype=float), nan=0.0)
-    concepts = sorted({concept_of(c) for c in columns})
-    members = [np.array([j for j, c in enumerate(columns) if concept_of(c) == k]) for k in concepts]
+    column_concepts = [concept_of(c) for c in columns]
+    concepts = sorted(set(column_concepts))
+    members = [np.array([j for j, c in enumerate(column_concepts) if c == k]) for k in concepts]
     weight = np.column_stack([values[:, m].sum(axis=1) for m in members])
     leader = np.column_stack([m[values[:, m].argmax(axis=1)] for m in members])
 
@@ -316,9 +319,15 @@ def reasons_from_contributions(
             reasons.append([])
             continue
         if records is None:
-            records = features.to_dict("records")
+            records = _records(features)
         reasons.append([phrase_for(columns[leader[i, k]], records[i]) for k in chosen])
     return reasons
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts (as ``to_dict("records")``, without its per-value boxing cost)."""
+    columns = [str(c) for c in frame.columns]
+    return [dict(zip(columns, row)) for row in frame.to_numpy(dtype=object)]
 
 
 def contributions_frame(model: Any, X: pd.DataFrame) -> pd.DataFrame:
