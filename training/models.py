@@ -65,7 +65,10 @@ def _lgb_kwargs(params: LightGBMParams, seed: int) -> dict:
     kwargs["subsample"] = kwargs.pop("bagging_fraction")
     kwargs["colsample_bytree"] = kwargs.pop("feature_fraction")
     kwargs["reg_lambda"] = kwargs.pop("lambda_l2")
-    return {**kwargs, "random_state": seed, "verbose": -1}
+    # Reproducible fits: LightGBM otherwise picks row- or column-wise histograms by timing them,
+    # so a busy machine could change the model.
+    return {**kwargs, "random_state": seed, "verbose": -1, "deterministic": True,
+            "force_col_wise": True}
 
 
 def _callbacks(params: LightGBMParams, extra: list | None = None) -> list:
