@@ -266,6 +266,10 @@ def build_snapshots(
     what = f"{len(stamps)} cutoff(s) {stamps[0]:%Y-%m-%d}..{stamps[-1]:%Y-%m-%d}"
     with _step(f"features{' + labels' if horizon_days else ''} for {what}", progress):
         frame = expr.order_by(["cutoff", "customer_id"]).to_pandas()
+    # DuckDB adds floats in parallel, in an order that changes from run to run: the last bits of
+    # sums differ, and with them LightGBM's bins. Nine decimals keep the values and drop the noise.
+    floats = [c for c, dtype in frame.dtypes.items() if dtype == "float64"]
+    frame[floats] = frame[floats].round(9)
     if "churned" in frame:
         frame["churned"] = frame["churned"].astype("Int8")  # int8 with nulls, as the schema says
     if out is not None:
