@@ -68,7 +68,7 @@ import pandas as pd
 
 from training.config import ExperimentConfig, LightGBMParams
 from training.dataset import BTYD_COLUMNS, add_btyd_columns, build_frame, data_bounds, model_columns
-from training.models import FeatureEncoder, _callbacks, _lgb_kwargs
+from training.models import FeatureEncoder, _callbacks, _lgb_kwargs, _logit, _sigmoid
 from training.splits import CutoffPlan, plan_cutoffs
 from training.train import evaluate
 
@@ -145,15 +145,6 @@ def extend_churn_probability(p_short: np.ndarray, btyd_short: np.ndarray, btyd_l
     return _sigmoid(_logit(p_short) - _logit(btyd_short) + _logit(btyd_long))
 
 
-def _logit(p) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
-def _sigmoid(z) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=float)))
-
-
 def _level_shift(base: np.ndarray, groups: np.ndarray, target: np.ndarray, kind: str) -> np.ndarray:
     """Per group (snapshot cutoff), add the constant that makes the offset reproduce the observed
     churn rate (``kind="churn"``, log-odds) or total value (``kind="value"``, log)."""
@@ -225,15 +216,14 @@ class OffsetModel:
         return pd.Series(gain, index=boosters[0].feature_name(), name="gain").sort_values(ascending=False)
 
 
-def _offsets(frame: pd.DataFrame, kind: str, level: bool) -> np.ndarray:
+def _offsets(frame: pd.DataFrame, kind: str) -> np.ndarray:
+    """The BTYD offset of each row, shifted per snapshot to its observed level (module docstring, point 4)."""
     if kind == "churn":
         base = _logit(frame["btyd_p_no_purchase"].to_numpy(dtype=float))
         target = frame["churned"].to_numpy(dtype=float)
     else:
         base = np.log(np.maximum(frame["btyd_expected_value"].to_numpy(dtype=float), _FLOOR))
         target = np.clip(frame["future_value"].to_numpy(dtype=float), 0, None)
-    if not level:
-        return base
     return _level_shift(base, frame["cutoff"].to_numpy(), target, kind)
 
 
@@ -254,9 +244,9 @@ def fit_offset_models(fit_frame: pd.DataFrame, plan: BacktestPlan, columns: list
     for kind, params, label in (("churn", cfg.churn.params, "churned"), ("value", cfg.clv.params, "future_value")):
         model = OffsetModel(columns, kind, params, seeds=tuple(cfg.seed + i for i in range(N_SEEDS)),
                             tweedie_variance_power=cfg.clv.tweedie_variance_power)
-        n = model.select(train, _target(train, label), _offsets(train, kind, True),
-                         valid, _target(valid, label), _offsets(valid, kind, True))
-        models.append(model.fit(refit, _target(refit, label), _offsets(refit, kind, True), n))
+        n = model.select(train, _target(train, label), _offsets(train, kind),
+                         valid, _target(valid, label), _offsets(valid, kind))
+        models.append(model.fit(refit, _target(refit, label), _offsets(refit, kind), n))
     return models[0], models[1]
 
 

@@ -107,16 +107,19 @@ class ChurnModel:
         raw = self.raw_probability(frame)
         return raw if self.calibrator_ is None else _apply_calibrator(self.calibrator_, raw)
 
+    def _contributions_with_bias(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.classifier_.booster_.predict(self.encoder_.transform(frame), pred_contrib=True)
+
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """LightGBM's per-feature contributions to the raw churn score (log-odds), bias excluded."""
-        values = self.classifier_.booster_.predict(self.encoder_.transform(frame), pred_contrib=True)
+        values = self._contributions_with_bias(frame)
         return pd.DataFrame(values[:, :-1], columns=self.columns, index=frame.index)
 
     def predict_with_contributions(self, frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
         """Calibrated probability and contributions from one encoding and one booster call (the
         contributions plus the bias add up to the raw log-odds)."""
-        values = self.classifier_.booster_.predict(self.encoder_.transform(frame), pred_contrib=True)
-        raw = 1.0 / (1.0 + np.exp(-values.sum(axis=1)))
+        values = self._contributions_with_bias(frame)
+        raw = _sigmoid(values.sum(axis=1))
         probability = raw if self.calibrator_ is None else _apply_calibrator(self.calibrator_, raw)
         return probability, pd.DataFrame(values[:, :-1], columns=self.columns, index=frame.index)
 
@@ -140,9 +143,13 @@ def _apply_calibrator(calibrator, raw: np.ndarray) -> np.ndarray:
     return calibrator.predict_proba(_logit(raw).reshape(-1, 1))[:, 1]
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
+def _logit(p) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
     return np.log(p / (1 - p))
+
+
+def _sigmoid(z) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=float)))
 
 
 class ClvModel:
