@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -31,6 +33,17 @@ def _fail(message: str) -> None:
 
 def _log(message: str) -> None:
     typer.echo(message, err=True)
+
+
+@contextmanager
+def _plan_must_fit(what: object) -> Iterator[None]:
+    """A cutoff plan the data cannot hold is a one-line error about ``what``, not a traceback."""
+    from training.splits import PlanError
+
+    try:
+        yield
+    except PlanError as exc:
+        _fail(f"{what}: {exc}")
 
 
 DataDir = Annotated[Path, typer.Option("--data", help="Contract directory (from ingest or generate).")]
@@ -121,16 +134,13 @@ def train(
     no_register: Annotated[bool, typer.Option("--no-register", help="Track the run but register nothing.")] = False,
 ) -> None:
     """Train churn and CLV models on rolling snapshots; track in MLflow; apply the promotion gate."""
-    from training.splits import PlanError
     from training.train import train as run_train
 
     cfg, data_dir = _load(config, data)
     if force:
         _log("--force: the promotion gate is overridden; a worse model may become champion")
-    try:
+    with _plan_must_fit(config):
         result = run_train(cfg, data_dir, force=force, register=not no_register, log=_log)
-    except PlanError as exc:
-        _fail(f"{config}: {exc}")
     m = result.metrics
     typer.echo(f"run {result.run_id} ({result.seconds:.0f} s)")
     typer.echo(f"{'test metric':<18}{'lightgbm':>12}{'btyd':>12}")
@@ -149,14 +159,11 @@ def tune(
     out: Annotated[Path | None, typer.Option(help="Where to write the tuned config.")] = None,
 ) -> None:
     """Tune LightGBM with Optuna (TPE + pruning, resumable SQLite study); write the best config."""
-    from training.splits import PlanError
     from training.tune import tune as run_tune
 
     cfg, data_dir = _load(config, data)
-    try:
+    with _plan_must_fit(config):
         _, path = run_tune(cfg, data_dir, trials=trials, out=out, log=_log)
-    except PlanError as exc:
-        _fail(f"{config}: {exc}")
     typer.echo(f"tuned config: {path}  (train with: lifecycle train --config {path})")
 
 
@@ -172,14 +179,11 @@ def backtest(
     """Fit on data before the cutoff; compare LightGBM with BG/NBD + Gamma-Gamma on the horizon."""
     from training.backtest import backtest as run_backtest
     from training.backtest import format_table, write_result
-    from training.splits import PlanError
 
     cfg, data_dir = _load(config, data)
-    try:
+    with _plan_must_fit(f"backtest at {cutoff} over {horizon_days} days"):
         result = run_backtest(data_dir, _parse_date(cutoff, "--cutoff"), horizon_days, cfg,
                               dataset=dataset, log=_log)
-    except PlanError as exc:
-        _fail(f"backtest at {cutoff} over {horizon_days} days: {exc}")
     write_result(result, out)
     typer.echo(format_table(result))
     typer.echo(f"wrote {out}")
@@ -232,14 +236,14 @@ def experiment_run(
     """Run one experiment as an MLflow run in the MLflow experiment NAME (nothing is registered)."""
     from experiments.runner import run_experiment
     from training.config import ConfigError
-    from training.splits import PlanError
 
     if (backtest_cutoff is None) != (horizon_days is None):
         _fail("--backtest-cutoff and --horizon-days go together")
     bt = (_parse_date(backtest_cutoff, "--backtest-cutoff"), horizon_days) if backtest_cutoff else None
     try:
-        run = run_experiment(name, data=data, backtest=bt, log=_log)
-    except (ConfigError, FileNotFoundError, PlanError) as exc:
+        with _plan_must_fit(f"experiments/{name}.yaml"):
+            run = run_experiment(name, data=data, backtest=bt, log=_log)
+    except (ConfigError, FileNotFoundError) as exc:
         _fail(str(exc))
     typer.echo(f"{run.kind} run {run.run_id} in MLflow experiment {name!r}")
     for key in ("churn_auc", "churn_pr_auc", "churn_brier", "clv_mae", "clv_spearman", "clv_gini",
