@@ -162,12 +162,23 @@ def within(stacked: ir.Table, time_column: str, window_days: int) -> ir.BooleanV
 # --- population ---------------------------------------------------------------------------------
 
 
+def first_times(transactions: ir.Table) -> dict[str, ir.Value]:
+    """Aggregates: first transaction time and first purchase (``amount > 0``) time."""
+    return {
+        "first_transaction_at": transactions.ordered_at.min(),
+        "first_purchase_at": when(transactions.amount > 0, transactions.ordered_at).min(),
+    }
+
+
 def customer_firsts(transactions: ir.Table) -> ir.Table:
-    """Per customer: first transaction time and first purchase (``amount > 0``) time."""
-    return transactions.group_by("customer_id").aggregate(
-        first_transaction_at=transactions.ordered_at.min(),
-        first_purchase_at=when(transactions.amount > 0, transactions.ordered_at).min(),
-    )
+    """Per customer: :func:`first_times` over all their transactions."""
+    return transactions.group_by("customer_id").aggregate(**first_times(transactions))
+
+
+def left_join(left: ir.Table, right: ir.Table, on: str | Sequence[str] = KEY) -> ir.Table:
+    """Left join on key columns, keeping one copy of each key."""
+    keys = [on] if isinstance(on, str) else list(on)
+    return left.left_join(right, keys).drop(*[f"{k}_right" for k in keys])
 
 
 def population(
@@ -188,7 +199,7 @@ def population(
     people = customers.select("customer_id", "signup_at", *keep)
     rows = people.cross_join(cutoffs.select("cutoff"))
     keys = [k for k in KEY if k in firsts.columns]
-    rows = rows.left_join(firsts, keys).drop(*[f"{k}_right" for k in keys])
+    rows = left_join(rows, firsts, keys)
     firsts_columns = ("first_transaction_at", "first_purchase_at")
     carried = [c for c in firsts.columns if c not in (*keys, *firsts_columns)]
 
@@ -235,10 +246,7 @@ def transaction_aggregates(stacked: ir.Table, windows: Sequence[int] | None) -> 
     """Per ``(customer_id, cutoff)`` over the stacked :func:`purchase_rows`: the first
     transaction and first purchase (for :func:`population`) and, unless ``windows`` is None, the
     RFM counts and sums (windows ``W`` in ``windows``)."""
-    firsts = {
-        "first_transaction_at": stacked.ordered_at.min(),
-        "first_purchase_at": when(stacked.amount > 0, stacked.ordered_at).min(),
-    }
+    firsts = first_times(stacked)
     if windows is None:
         return stacked.group_by(KEY).aggregate(**firsts)
     amount, purchase, opens = stacked.amount, stacked.is_purchase, stacked.opens_purchase_day

@@ -156,13 +156,13 @@ def feature_table(
     if "static" in config.families:
         columns |= d.static_features(base, tables.customers)
     if rfm:
-        base = _left_join(base, _category_breadth(transactions, cuts, last))
+        base = d.left_join(base, _category_breadth(transactions, cuts, last))
         columns |= d.rfm_features(base, config)
     if "engagement" in config.families:
         events = tables.events if tables.events is not None else _empty(EVENTS)
         ends = d.engagement_ends([s.to_pydatetime() for s in stamps], config)
         intervals = d.event_intervals(events, ends)
-        base = _left_join(base, d.engagement_aggregates(intervals, cuts, config))
+        base = d.left_join(base, d.engagement_aggregates(intervals, cuts, config))
         columns |= d.engagement_features(base, config)
     return base.select(
         "customer_id", "cutoff", **{c: columns[c] for c in d.feature_columns(config)}
@@ -199,14 +199,8 @@ def label_table(
     future = d.future_aggregates(
         tables.transactions, cuts, horizon_days, value_column, annual_discount_rate
     )
-    base = _left_join(base, future)
+    base = d.left_join(base, future)
     return base.select("customer_id", "cutoff", **d.label_columns(base))
-
-
-def _left_join(left: ir.Table, right: ir.Table, on: str | list[str] = d.KEY) -> ir.Table:
-    """Left join on key columns, keeping one copy of each key."""
-    keys = [on] if isinstance(on, str) else on
-    return left.left_join(right, keys).drop(*[f"{k}_right" for k in keys])
 
 
 def _cutoff_literals(stamps: list[pd.Timestamp]) -> ir.Table:
@@ -262,7 +256,7 @@ def build_snapshots(
         labels = label_table(
             tables, stamps, horizon_days, value=value, annual_discount_rate=annual_discount_rate
         )
-        expr = _left_join(expr, labels)
+        expr = d.left_join(expr, labels)
     what = f"{len(stamps)} cutoff(s) {stamps[0]:%Y-%m-%d}..{stamps[-1]:%Y-%m-%d}"
     with _step(f"features{' + labels' if horizon_days else ''} for {what}", progress):
         frame = expr.order_by(["cutoff", "customer_id"]).to_pandas()
