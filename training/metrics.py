@@ -19,6 +19,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
+from sklearn.metrics import roc_auc_score
+
+from training._btyd_common import as_1d_float
 
 BinStrategy = Literal["quantile", "uniform"]
 TOP_FRACTION = 0.1
@@ -39,24 +42,19 @@ class BootstrapDifference(NamedTuple):
 
 
 def _as_1d_float(values: ArrayLike, name: str) -> np.ndarray:
-    """Return ``values`` as a finite 1-D float array or raise naming ``name``."""
+    """Return ``values`` as a finite, non-empty 1-D float array or raise naming ``name``.
+
+    The shape and finiteness check is the training package's one (``as_1d_float``); this adds
+    the two a metric needs on top: numeric values and at least one row.
+    """
     array = np.asarray(values)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
-    if array.size == 0:
-        raise ValueError(f"{name} must not be empty")
     try:
         array = array.astype(float)
     except (TypeError, ValueError) as error:
         raise TypeError(f"{name} must be numeric, got dtype {array.dtype}") from error
-    bad = ~np.isfinite(array)
-    if bad.any():
-        position = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{name} must be finite, got {array[position]} at position {position} "
-            f"({int(bad.sum())} non-finite values)"
-        )
-    return array
+    if array.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    return as_1d_float(array, name)
 
 
 def _check_same_length(**arrays: np.ndarray) -> None:
@@ -153,12 +151,26 @@ def _top_share(target: np.ndarray, score: np.ndarray, fraction: float = TOP_FRAC
     return float(np.interp(fraction, targeted, captured))
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ranks_a, ranks_b = rankdata(a), rankdata(b)
+def spearman(actual: ArrayLike, predicted: ArrayLike) -> float:
+    """Spearman rank correlation (ties get average ranks); ``nan`` when either side is constant."""
+    actual_, predicted_ = _actual_and_predicted(actual, predicted)
+    ranks_a, ranks_b = rankdata(actual_), rankdata(predicted_)
     ranks_a -= ranks_a.mean()
     ranks_b -= ranks_b.mean()
     denominator = np.sqrt((ranks_a**2).sum() * (ranks_b**2).sum())
     return float((ranks_a * ranks_b).sum() / denominator) if denominator > 0 else float("nan")
+
+
+def mean_absolute_error(actual: ArrayLike, predicted: ArrayLike) -> float:
+    actual_, predicted_ = _actual_and_predicted(actual, predicted)
+    return float(np.abs(predicted_ - actual_).mean())
+
+
+def total_ratio(actual: ArrayLike, predicted: ArrayLike) -> float:
+    """Predicted total / actual total; ``nan`` when the actual total is 0."""
+    actual_, predicted_ = _actual_and_predicted(actual, predicted)
+    total_actual = actual_.sum()
+    return float(predicted_.sum() / total_actual) if total_actual != 0 else float("nan")
 
 
 # --------------------------------------------------------------------------- customer value
@@ -171,16 +183,12 @@ def clv_metrics(actual: ArrayLike, predicted: ArrayLike) -> dict[str, float]:
     value held by the 10% of customers with the highest prediction.
     """
     actual_, predicted_ = _actual_and_predicted(actual, predicted)
-    error = predicted_ - actual_
-    total_actual = actual_.sum()
     return {
-        "clv_mae": float(np.abs(error).mean()),
-        "clv_rmse": float(np.sqrt((error**2).mean())),
-        "clv_spearman": _spearman(actual_, predicted_),
+        "clv_mae": mean_absolute_error(actual_, predicted_),
+        "clv_rmse": float(np.sqrt(((predicted_ - actual_) ** 2).mean())),
+        "clv_spearman": spearman(actual_, predicted_),
         "clv_gini": normalized_gini(actual_, predicted_),
-        "clv_total_ratio": float(predicted_.sum() / total_actual)
-        if total_actual != 0
-        else float("nan"),
+        "clv_total_ratio": total_ratio(actual_, predicted_),
         "clv_top_decile_share": _top_share(actual_, predicted_),
     }
 
@@ -188,17 +196,17 @@ def clv_metrics(actual: ArrayLike, predicted: ArrayLike) -> dict[str, float]:
 # --------------------------------------------------------------------------- churn
 
 
-def roc_auc(churned: ArrayLike, probability: ArrayLike) -> float:
-    """Area under the ROC curve (Mann-Whitney form, ties count 1/2); ``nan`` with one class."""
-    labels, score = _labels_and_probability(churned, probability)
-    n_positive = labels.sum()
-    n_negative = len(labels) - n_positive
-    if n_positive == 0 or n_negative == 0:
+def roc_auc(churned: ArrayLike, score: ArrayLike) -> float:
+    """Area under the ROC curve (scikit-learn's; ties count 1/2); ``nan`` with one class.
+
+    ``score`` is any finite ranking score (a probability, or e.g. minus expected purchases).
+    """
+    labels = _as_binary_labels(churned, "churned")
+    score_ = _as_1d_float(score, "score")
+    _check_same_length(churned=labels, score=score_)
+    if labels.min() == labels.max():
         return float("nan")
-    ranks = rankdata(score)
-    return float(
-        (ranks[labels == 1].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative)
-    )
+    return float(roc_auc_score(labels, score_))
 
 
 def average_precision(churned: ArrayLike, probability: ArrayLike) -> float:
