@@ -2,7 +2,12 @@
 
 Every source row ends up either accepted (in ``DIR/<table>.parquet``) or quarantined (in
 ``DIR/quarantine/<table>.parquet`` with the reason); ``accepted + quarantined == rows read``.
-A file that cannot be used at all raises :class:`IngestError` naming the file and the column.
+A file that cannot be used at all raises :class:`IngestError` naming the file and the column, and
+so does a table whose accepted share is below ``min_accepted_share``. The output directory is
+replaced as a whole, only when every table passed (see :mod:`features.atomic_dir`).
+
+Reading (encoding, separator, row structure) is :mod:`features.csv_source`; numbers
+:mod:`features.numbers`; dates :mod:`features.dates`; event-type values :mod:`features.values`.
 """
 
 from __future__ import annotations
@@ -15,37 +20,37 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.atomic_dir import check_replaceable, replaced_directory
 from features.contract import (
     CONTRACT,
     CUSTOMERS,
+    EVENT_TYPES,
     EVENTS,
+    TABLES,
     TIME_COLUMN,
     TRANSACTIONS,
     quarantine_path,
     table_path,
 )
-from features.mapping import ColumnMapping, IngestError
+from features.csv_source import SourceFile, fold_name, read_source
+from features.dates import detect_order, parse_dates
+from features.mapping import VALUE_COLUMNS, ColumnMapping, IngestError
+from features.numbers import CURRENCIES, NumberFormat, detect_format, forced_format, parse_numbers
+from features.values import OTHER, ValueMapping, map_values
 
-#: Formats tried, in order, when no date format is given (a column must parse as a whole).
-CANDIDATE_DATE_FORMATS = (
-    "%Y%m%d",
-    "ISO8601",
-    "%m/%d/%Y %H:%M",
-    "%m/%d/%Y %H:%M:%S",
-    "%m/%d/%Y",
-    "%d/%m/%Y %H:%M",
-    "%d/%m/%Y %H:%M:%S",
-    "%d/%m/%Y",
-    "%d.%m.%Y %H:%M",
-    "%d.%m.%Y",
-)
 #: A date column in which fewer than this share of values parse is unusable (not a row problem).
 MIN_PARSABLE_SHARE = 0.5
+#: Default lowest share of accepted rows per table; below it ingest fails and writes nothing.
+MIN_ACCEPTED_SHARE = 0.5
+UNMAPPED = "unmapped event_type"
+#: Everything ingest writes into ``--out`` (anything else there makes ingest refuse the directory).
+OWNED = {f"{t}.parquet" for t in TABLES} | {"quarantine", "manifest.json"}
+NUMBER_INPUTS = ("amount", "unit_price", "quantity", "margin", "value")
 
 
 @dataclass
 class TableReport:
-    """Counts of one table's ingest."""
+    """Counts and detected formats of one table's ingest."""
 
     table: str
     source_file: str
@@ -54,52 +59,56 @@ class TableReport:
     quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     date_format: str | None = None
+    formats: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    samples: dict[str, str] = field(default_factory=dict)
+    currencies: dict[str, int] = field(default_factory=dict)
+    event_types: dict[str, int] = field(default_factory=dict)
+    value_mapping: list[dict] = field(default_factory=list)
+    unmapped: list[dict] = field(default_factory=list)
+
+    @property
+    def accepted_share(self) -> float:
+        return self.accepted / self.rows_read if self.rows_read else 0.0
 
 
-def read_source(path: Path) -> pd.DataFrame:
-    """Read a CSV/TSV/whitespace-separated or Parquet export with every column as text."""
-    if not path.exists():
-        raise IngestError(f"{path}: file does not exist")
-    if path.stat().st_size == 0:
-        raise IngestError(f"{path}: file is empty; expected a header and at least one row")
-    if path.suffix.lower() in {".parquet", ".pq"}:
-        frame = pd.read_parquet(path)
-        frame = frame.astype("string")
-    else:
-        frame = pd.read_csv(
-            path, sep=_sniff_separator(path), dtype="string", keep_default_na=False,
-            na_values=[""], skipinitialspace=True, engine="python" if _is_whitespace(path) else "c",
-        )
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if frame.empty:
-        raise IngestError(f"{path}: file has a header but no rows; expected at least one row")
-    return frame
+@dataclass
+class _Table:
+    accepted: pd.DataFrame
+    quarantined: pd.DataFrame
+    report: TableReport
 
 
-def _first_line(path: Path) -> str:
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
-        return handle.readline()
+class _Validator:
+    """Collects per-row problems of one table: the first reason found for a row wins."""
+
+    def __init__(self, n_rows: int):
+        self.reason = np.full(n_rows, None, dtype=object)
+
+    def flag(self, bad: pd.Series | np.ndarray, reason: str) -> None:
+        mask = np.asarray(pd.Series(bad).fillna(False), dtype=bool) & pd.isna(self.reason)
+        self.reason[mask] = reason
+
+    @property
+    def ok(self) -> np.ndarray:
+        return pd.isna(self.reason)
 
 
-def _is_whitespace(path: Path) -> bool:
-    return _sniff_separator(path) == r"\s+"
-
-
-def _sniff_separator(path: Path) -> str:
-    header = _first_line(path)
-    for sep in ("\t", ",", ";", "|"):
-        if sep in header:
-            return sep
-    return r"\s+"
+def _find(frame: pd.DataFrame, name: str) -> str | None:
+    """A source column by exact name, else by loose name (case, width, spacing) when unique."""
+    if name in frame.columns:
+        return name
+    loose = [c for c in frame.columns if fold_name(c) == fold_name(name)]
+    return loose[0] if len(loose) == 1 else None
 
 
 def _source_column(frame: pd.DataFrame, path: Path, table: str, column: str,
                    mapping: ColumnMapping, required: bool) -> pd.Series | None:
     """The source values for a contract column, or a clear error when a required one is missing."""
-    name = mapping.source_for(table, column) or column
-    if name in frame.columns:
-        return frame[name]
     mapped = mapping.source_for(table, column)
+    found = _find(frame, mapped or column)
+    if found is not None:
+        return frame[found]
     if mapped is not None:
         raise IngestError(
             f"{path}: column {mapped!r} (mapped to {table}.{column}) not found; "
@@ -114,122 +123,198 @@ def _source_column(frame: pd.DataFrame, path: Path, table: str, column: str,
     return None
 
 
-def parse_dates(values: pd.Series, path: Path, column: str, date_format: str | None) -> tuple[pd.Series, str]:
-    """Parse a text date column; returns the timestamps (NaT where unparsable) and the format used."""
-    text = values.str.strip()
-    present = text.notna()
-    formats = [date_format] if date_format else list(CANDIDATE_DATE_FORMATS)
-    best, best_ok, best_fmt = None, -1, formats[0]
-    for fmt in formats:
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
-        ok = int((parsed.notna() & present).sum())
-        if ok > best_ok:
-            best, best_ok, best_fmt = parsed, ok, fmt
-        if ok == int(present.sum()):
-            break
-    n_present = int(present.sum())
-    if n_present == 0 or best_ok < MIN_PARSABLE_SHARE * n_present:
-        examples = list(text[present].head(3))
-        expected = date_format or "a date such as 2024-01-31, 20240131 or 01/31/2024 13:05"
-        raise IngestError(
-            f"{path}: column {column!r} is not a usable date column "
-            f"({best_ok} of {n_present} values parse); expected {expected}; found e.g. {examples}"
-        )
-    parsed = best.dt.tz_localize(None) if getattr(best.dt, "tz", None) is not None else best
-    return parsed.astype("datetime64[us]"), best_fmt
-
-
-def parse_numbers(values: pd.Series) -> pd.Series:
-    """Parse a text number column (NaN where unparsable)."""
-    cleaned = values.str.strip().str.replace(r"^\$", "", regex=True)
-    return pd.to_numeric(cleaned, errors="coerce").astype("float64")
-
-
-class _Validator:
-    """Collects per-row problems of one table: the first reason found for a row wins."""
-
-    def __init__(self, n_rows: int):
-        self.reason = np.full(n_rows, None, dtype=object)
-
-    def flag(self, bad: pd.Series | np.ndarray, reason: str) -> None:
-        mask = np.asarray(bad, dtype=bool) & pd.isna(self.reason)
-        self.reason[mask] = reason
-
-    @property
-    def ok(self) -> np.ndarray:
-        return pd.isna(self.reason)
-
-
 def _normalise_ids(values: pd.Series) -> pd.Series:
     """Strip ids; ``"17850.0"`` (an integer id that went through a float column) becomes ``"17850"``."""
     ids = values.str.strip().str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
     return ids.where(ids != "", pd.NA)
 
 
-def _build_table(table: str, frame: pd.DataFrame, path: Path, mapping: ColumnMapping,
-                 known_ids: set[str] | None, report: TableReport) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Validate one source frame; return (accepted contract rows, quarantined source rows)."""
-    check = _Validator(len(frame))
-    out = pd.DataFrame(index=frame.index)
+def _inputs(table: str, frame: pd.DataFrame, path: Path, mapping: ColumnMapping) -> dict[str, pd.Series]:
+    """Source series per contract column (and derived input) of a table."""
+    found: dict[str, pd.Series] = {}
+    amount_derived = (table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, "amount") is None
+                      and mapping.source_for(TRANSACTIONS, "unit_price") is not None)
     for col in CONTRACT[table]:
-        if table == TRANSACTIONS and col.name == "amount":
+        required = col.required and not (amount_derived and col.name == "amount")
+        if amount_derived and col.name == "amount":
             continue
-        source = _source_column(frame, path, table, col.name, mapping, col.required)
-        if source is None:
-            continue
-        if col.dtype == "timestamp":
-            out[col.name], report.date_format = parse_dates(source, path, source.name, mapping.date_format)
-            check.flag(source.isna(), f"missing {col.name}")
-            check.flag(out[col.name].isna(), f"unparsable {col.name}")
-        elif col.dtype == "float":
-            out[col.name] = parse_numbers(source)
-            check.flag(source.notna() & out[col.name].isna(), f"{col.name} is not a number")
-        else:
-            out[col.name] = _normalise_ids(source) if col.name == "customer_id" else source.str.strip()
-            if col.required:
-                check.flag(out[col.name].isna(), f"missing {col.name}")
-    if table == TRANSACTIONS:
-        out["amount"] = _amount(frame, path, mapping, out, check)
-    if known_ids is not None:
-        check.flag(out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), "unknown customer_id")
-    if table == CUSTOMERS:
-        check.flag(out["customer_id"].duplicated() & out["customer_id"].notna(), "duplicate customer_id")
-    ok = check.ok
-    quarantined = frame.loc[~ok].copy()
-    quarantined.insert(0, "reason", check.reason[~ok])
-    quarantined.insert(0, "source_row", (np.flatnonzero(~ok) + 1).astype("int64"))
-    quarantined.insert(0, "source_file", str(path))
-    accepted = out.loc[ok].reset_index(drop=True)
-    report.rows_read += len(frame)
-    report.accepted += len(accepted)
-    report.quarantined += len(quarantined)
-    for reason, n in pd.Series(check.reason[~ok]).value_counts().items():
-        report.reasons[reason] = report.reasons.get(reason, 0) + int(n)
-    return accepted, quarantined
-
-
-def _amount(frame: pd.DataFrame, path: Path, mapping: ColumnMapping, out: pd.DataFrame,
-            check: _Validator) -> pd.Series:
-    """``amount`` directly, or ``quantity x unit_price`` when the mapping gives those instead."""
-    direct = mapping.source_for(TRANSACTIONS, "amount")
-    unit_price_col = mapping.source_for(TRANSACTIONS, "unit_price")
-    if direct is None and unit_price_col is not None:
-        unit = _source_column(frame, path, TRANSACTIONS, "unit_price", mapping, required=True)
-        if "quantity" not in out:
+        series = _source_column(frame, path, table, col.name, mapping, required)
+        if series is not None:
+            found[col.name] = series
+    if amount_derived:
+        found["unit_price"] = _source_column(frame, path, table, "unit_price", mapping, required=True)
+        if "quantity" not in found:
             raise IngestError(
                 f"{path}: amount is computed as quantity x unit_price but no column is mapped to "
                 f"quantity; columns in the file: {list(frame.columns)}"
             )
-        price = parse_numbers(unit)
+    return found
+
+
+def _number_format(source: SourceFile, inputs: dict[str, pd.Series], mapping: ColumnMapping,
+                   report: TableReport, clean: np.ndarray) -> NumberFormat:
+    forced = forced_format(mapping.decimal, mapping.thousands)
+    if forced is not None:
+        fmt = forced
+    else:
+        columns = [inputs[c][clean] for c in NUMBER_INPUTS if c in inputs]
+        if not columns:
+            return NumberFormat()
+        fmt, warning = detect_format(columns, source.sep)
+        if warning:
+            report.warnings.append(warning)
+    report.formats["numbers"] = fmt.describe()
+    return fmt
+
+
+def _build_table(table: str, source: SourceFile, mapping: ColumnMapping, known_ids: set[str] | None,
+                 strict_values: bool) -> _Table:
+    """Validate one source file; return accepted contract rows, quarantined source rows and the report."""
+    frame, path = source.frame, source.path
+    report = TableReport(table=table, source_file=str(path))
+    report.formats.update({"encoding": source.encoding or "parquet", **({"separator": source.notes[0]}
+                                                                        if source.notes else {})})
+    check = _Validator(len(frame))
+    for reason in pd.unique(source.problems[pd.notna(source.problems)]):
+        check.flag(source.problems == reason, str(reason))
+    clean = check.ok.copy()
+    inputs = _inputs(table, frame, path, mapping)
+    numbers = _number_format(source, inputs, mapping, report, clean)
+    time_inputs = [c.name for c in CONTRACT[table] if c.dtype == "timestamp" and c.name in inputs]
+    european = numbers.decimal == "," or source.sep == ";"
+    order = detect_order([inputs[c][clean] for c in time_inputs], mapping.date_order, european)
+    out = pd.DataFrame(index=frame.index)
+    dates_used = []
+    for col in CONTRACT[table]:
+        if col.name not in inputs:
+            continue
+        values = inputs[col.name]
+        if col.dtype == "timestamp":
+            out[col.name], described = parse_dates(values, order, mapping.date_format)
+            _check_date_column(out[col.name], values, clean, path, mapping.date_format)
+            dates_used.append(f"{col.name}: {described}")
+            check.flag(values.isna(), f"missing {col.name}")
+            check.flag(out[col.name].isna(), f"unparsable {col.name}")
+        elif col.dtype == "float":
+            if table == TRANSACTIONS and col.name == "amount":
+                continue
+            out[col.name], _ = parse_numbers(values, numbers)
+            check.flag(values.notna() & out[col.name].isna(), f"{col.name} is not a number")
+        else:
+            out[col.name] = _normalise_ids(values) if col.name == "customer_id" else values.str.strip()
+            if col.required:
+                check.flag(out[col.name].isna(), f"missing {col.name}")
+    if time_inputs:
+        report.date_format = "; ".join(dates_used) + (f" [day/month order {order.how}]"
+                                                      if order.how != "not needed" else "")
+        report.formats["dates"] = report.date_format
+        if order.warning:
+            report.warnings.append(order.warning)
+    if table == TRANSACTIONS:
+        out["amount"] = _amount(inputs, out, check, numbers, mapping, report)
+    _map_values(table, out, mapping, check, report, strict_values)
+    if known_ids is not None:
+        check.flag(out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), "unknown customer_id")
+    if table == CUSTOMERS:
+        check.flag(out["customer_id"].duplicated() & out["customer_id"].notna(), "duplicate customer_id")
+    return _split(table, source, out, check, report)
+
+
+def _check_date_column(parsed: pd.Series, values: pd.Series, clean: np.ndarray, path: Path,
+                       date_format: str | None) -> None:
+    present = values.notna() & clean
+    n_present, ok = int(present.sum()), int((parsed.notna() & present).sum())
+    if n_present == 0 or ok < MIN_PARSABLE_SHARE * n_present:
+        examples = list(values[present].head(3))
+        expected = date_format or ("a date such as 2024-01-31, 20240131, 01/31/2024 13:05, 2024年1月31日 "
+                                   "or an Excel serial day")
+        raise IngestError(
+            f"{path}: column {values.name!r} is not a usable date column "
+            f"({ok} of {n_present} values parse); expected {expected}; found e.g. {examples}"
+        )
+
+
+def _amount(inputs: dict[str, pd.Series], out: pd.DataFrame, check: _Validator, numbers: NumberFormat,
+            mapping: ColumnMapping, report: TableReport) -> pd.Series:
+    """``amount`` directly, or ``quantity x unit_price`` when the mapping gives those instead."""
+    if "unit_price" in inputs:
+        unit = inputs["unit_price"]
+        price, currency = parse_numbers(unit, numbers)
         check.flag(unit.isna(), "missing unit_price")
         check.flag(unit.notna() & price.isna(), "unit_price is not a number")
         check.flag(out["quantity"].isna(), "missing quantity")
-        return (out["quantity"] * price).round(6)
-    source = _source_column(frame, path, TRANSACTIONS, "amount", mapping, required=True)
-    amount = parse_numbers(source)
-    check.flag(source.isna(), "missing amount")
-    check.flag(source.notna() & amount.isna(), "amount is not a number")
+        amount = (out["quantity"] * price).round(6)
+    else:
+        source = inputs["amount"]
+        amount, currency = parse_numbers(source, numbers)
+        check.flag(source.isna(), "missing amount")
+        check.flag(source.notna() & amount.isna(), "amount is not a number")
+    _check_currency(currency, amount, check, mapping, report)
     return amount
+
+
+def _check_currency(currency: pd.Series, amount: pd.Series, check: _Validator, mapping: ColumnMapping,
+                    report: TableReport) -> None:
+    """One currency per amount column: rows marked with another one are quarantined (never summed)."""
+    seen = currency[amount.notna()].value_counts()
+    report.currencies = {str(k): int(v) for k, v in seen.items()}
+    expected = CURRENCIES.get(mapping.currency, mapping.currency) if mapping.currency else None
+    if expected is None and len(seen) > 1:
+        expected = str(seen.index[0])
+        report.warnings.append(f"amounts in several currencies {report.currencies}; kept {expected}, "
+                               "quarantined the others (set currency: in the map file to choose)")
+    if expected is not None:
+        check.flag(currency.notna() & (currency != expected), f"currency is not {expected}")
+
+
+def _map_values(table: str, out: pd.DataFrame, mapping: ColumnMapping, check: _Validator,
+                report: TableReport, strict_values: bool) -> None:
+    for column in VALUE_COLUMNS:
+        if column not in out:
+            continue
+        explicit = mapping.values_for(table, column)
+        if column != "event_type":
+            if explicit:
+                mapped, _ = map_values(out[column], ValueMapping(explicit, builtin=False))
+                out[column] = mapped.fillna(out[column])
+            continue
+        values = ValueMapping(explicit, builtin=True)
+        mapped, table_ = map_values(out[column], values)
+        unmapped = out[column].notna() & mapped.isna()
+        if strict_values:
+            check.flag(unmapped, UNMAPPED)
+        considered = check.ok | (check.reason == UNMAPPED)
+        counts = out.loc[considered, column].value_counts()
+        table_["rows"] = table_["source"].map(counts).fillna(0).astype("int64")
+        table_ = table_[table_["rows"] > 0]
+        report.value_mapping = [{**r, "rows": int(r["rows"])} for r in table_.to_dict("records")]
+        report.unmapped = [{"source": r["source"], "rows": int(r["rows"]), "hint": values.hint(r["source"], column)}
+                           for r in table_.to_dict("records") if r["target"] is None]
+        out[column] = mapped.fillna(OTHER)
+        final = out.loc[check.ok, column].value_counts()
+        report.event_types = {t: int(final.get(t, 0)) for t in (*EVENT_TYPES, OTHER)}
+
+
+def _split(table: str, source: SourceFile, out: pd.DataFrame, check: _Validator, report: TableReport) -> _Table:
+    ok = check.ok
+    bad = np.flatnonzero(~ok)
+    quarantined = source.frame.loc[~ok].copy()
+    quarantined.insert(0, "reason", check.reason[~ok])
+    quarantined.insert(0, "source_line", source.lines[~ok])
+    quarantined.insert(0, "source_row", (bad + 1).astype("int64"))
+    quarantined.insert(0, "source_file", str(source.path))
+    accepted = out.loc[ok].reset_index(drop=True)
+    report.rows_read = len(source.frame)
+    report.accepted = len(accepted)
+    report.quarantined = len(quarantined)
+    reasons = pd.Series(check.reason[~ok], dtype="object")
+    for reason, n in reasons.value_counts().items():
+        report.reasons[str(reason)] = int(n)
+        first = int(bad[int(np.flatnonzero(reasons.to_numpy() == reason)[0])])
+        where = f"line {source.lines[first]}" if source.lines[first] else f"row {first + 1}"
+        report.samples[str(reason)] = f"{where}: {source.raw_record(first)}"
+    assert report.accepted + report.quarantined == report.rows_read
+    return _Table(accepted, quarantined, report)
 
 
 def _derive_customers(transactions: pd.DataFrame, events: pd.DataFrame | None) -> pd.DataFrame:
@@ -266,55 +351,92 @@ def _to_contract_types(frame: pd.DataFrame, table: str) -> pd.DataFrame:
 
 def ingest(out_dir: str | Path, transactions: str | Path, mapping: ColumnMapping,
            customers: str | Path | None = None, events: str | Path | None = None,
-           log=print) -> dict[str, TableReport]:
-    """Ingest exports into a contract directory and return the per-table counts."""
+           log=print, strict_values: bool = False,
+           min_accepted_share: float = MIN_ACCEPTED_SHARE) -> dict[str, TableReport]:
+    """Ingest exports into a contract directory (replaced as a whole) and return the per-table counts."""
     out_dir = Path(out_dir)
-    reports: dict[str, TableReport] = {}
-    quarantined: dict[str, pd.DataFrame] = {}
+    if not 0.0 <= min_accepted_share <= 1.0:
+        raise IngestError(f"--min-accepted-share {min_accepted_share}: expected a share between 0 and 1")
+    check_replaceable(out_dir.absolute(), OWNED)
+    built: dict[str, _Table] = {}
     known_ids: set[str] | None = None
-    customers_frame = None
     if customers is not None:
-        customers_frame, reports[CUSTOMERS], quarantined[CUSTOMERS] = _ingest_one(
-            CUSTOMERS, Path(customers), mapping, None, log)
-        known_ids = set(customers_frame["customer_id"])
-    tx_frame, reports[TRANSACTIONS], quarantined[TRANSACTIONS] = _ingest_one(
-        TRANSACTIONS, Path(transactions), mapping, known_ids, log)
-    ev_frame = None
+        built[CUSTOMERS] = _ingest_one(CUSTOMERS, Path(customers), mapping, None, log, strict_values)
+        known_ids = set(built[CUSTOMERS].accepted["customer_id"])
+    built[TRANSACTIONS] = _ingest_one(TRANSACTIONS, Path(transactions), mapping, known_ids, log, strict_values)
     if events is not None:
-        ids_for_events = known_ids
-        ev_frame, reports[EVENTS], quarantined[EVENTS] = _ingest_one(
-            EVENTS, Path(events), mapping, ids_for_events, log)
-    if customers_frame is None:
-        customers_frame = _derive_customers(tx_frame, ev_frame)
-        log(f"customers: derived {len(customers_frame):,} customers from first contact "
+        built[EVENTS] = _ingest_one(EVENTS, Path(events), mapping, known_ids, log, strict_values)
+    _require_share(built, min_accepted_share)
+    reports = {t: b.report for t, b in built.items()}
+    tables = {t: b.accepted for t, b in built.items()}
+    if customers is None:
+        tables[CUSTOMERS] = _derive_customers(tables[TRANSACTIONS], tables.get(EVENTS))
+        log(f"customers: derived {len(tables[CUSTOMERS]):,} customers from first contact "
             "(no customers file given)")
-    tables = {CUSTOMERS: customers_frame, TRANSACTIONS: tx_frame, EVENTS: ev_frame}
-    for table, frame in tables.items():
-        if frame is None:
-            continue
-        _write(_to_contract_types(frame, table), table_path(out_dir, table))
-    for table, frame in quarantined.items():
-        _write(frame.astype({c: "string" for c in frame.columns if c not in {"source_row"}}),
-               quarantine_path(out_dir, table))
-    manifest = {"tables": {t: asdict(r) for t, r in reports.items()},
-                "customers": len(customers_frame)}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    with replaced_directory(out_dir, OWNED) as staging:
+        for table, frame in tables.items():
+            _write(_to_contract_types(frame, table), table_path(staging, table))
+        for table, b in built.items():
+            frame = b.quarantined
+            _write(frame.astype({c: "string" for c in frame.columns if c not in {"source_row", "source_line"}}),
+                   quarantine_path(staging, table))
+        manifest = {"tables": {t: asdict(r) for t, r in reports.items()}, "customers": len(tables[CUSTOMERS])}
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str),
+                                               encoding="utf-8")
     return reports
 
 
+def _require_share(built: dict[str, _Table], share: float) -> None:
+    """Fail loudly, with the top reasons and a sample source row each, when too little was accepted."""
+    low = [b.report for b in built.values() if b.report.accepted_share < share]
+    if not low:
+        return
+    lines = []
+    for r in low:
+        lines.append(f"{r.source_file}: {r.table}: only {r.accepted:,} of {r.rows_read:,} rows accepted "
+                     f"({r.accepted_share:.1%}), below --min-accepted-share {share:g}; top reasons:")
+        for reason, n in sorted(r.reasons.items(), key=lambda kv: -kv[1])[:3]:
+            lines.append(f"  {reason}: {n:,} rows, e.g. {r.samples[reason]}")
+        lines.extend(f"  note: {w}" for w in r.warnings)
+    lines.append("nothing written (the previous --out is unchanged); fix the mapping/format options "
+                 "(--map, --sep, --encoding, --decimal, --date-order) or lower --min-accepted-share")
+    raise IngestError("\n".join(lines))
+
+
 def _ingest_one(table: str, path: Path, mapping: ColumnMapping, known_ids: set[str] | None,
-                log) -> tuple[pd.DataFrame, TableReport, pd.DataFrame]:
-    report = TableReport(table=table, source_file=str(path))
+                log, strict_values: bool) -> _Table:
     log(f"{table}: reading {path} ...")
-    frame = read_source(path)
-    log(f"{table}: {len(frame):,} rows read, validating ...")
-    accepted, quarantined = _build_table(table, frame, path, mapping, known_ids, report)
-    assert report.accepted + report.quarantined == report.rows_read
+    source = read_source(path, mapping.encoding, mapping.sep)
+    log(f"{table}: {len(source.frame):,} rows read ({', '.join(source_formats(source))})")
+    built = _build_table(table, source, mapping, known_ids, strict_values)
+    _log_report(built.report, log)
+    return built
+
+
+def source_formats(source: SourceFile) -> list[str]:
+    """How a source file was read, for the progress log."""
+    return [f"encoding {source.encoding or 'parquet'}", *source.notes]
+
+
+def _log_report(report: TableReport, log) -> None:
+    t = report.table
+    if "numbers" in report.formats:
+        money = (", currencies " + ", ".join(f"{k} {v:,}" for k, v in report.currencies.items())
+                 if report.currencies else "")
+        log(f"{t}: numbers: {report.formats['numbers']}{money}")
+    if report.date_format:
+        log(f"{t}: dates: {report.date_format}")
+    for warning in report.warnings:
+        log(f"{t}: warning: {warning}")
+    if report.event_types:
+        log(f"{t}: event_type: " + ", ".join(f"{k} {v:,}" for k, v in report.event_types.items()))
+    if report.unmapped:
+        log(f"{t}: {len(report.unmapped)} source event types matched no contract type and "
+            f"{'were quarantined (--strict-values)' if UNMAPPED in report.reasons else 'landed in other'}:")
+        for item in report.unmapped:
+            log(f"  {item['source']!r}: {item['rows']:,} rows -- {item['hint']}")
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.reasons.items())) or "none"
-    fmt = f" (dates parsed as {report.date_format})" if report.date_format else ""
-    log(f"{table}: {report.accepted:,} accepted, {report.quarantined:,} quarantined "
-        f"[{detail}]{fmt}")
-    return accepted, report, quarantined
+    log(f"{t}: {report.accepted:,} accepted, {report.quarantined:,} quarantined [{detail}]")
 
 
 def print_to_stderr(message: str) -> None:

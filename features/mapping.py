@@ -1,23 +1,32 @@
-"""Column mapping from a CRM export to the data contract.
+"""Mapping from a CRM export to the data contract: columns, values and the file's formats.
 
 A mapping says which source column feeds which contract column, e.g.
-``customer_id=Customer ID,ordered_at=InvoiceDate,quantity=Quantity,unit_price=UnitPrice``.
+``customer_id=Customer ID,ordered_at=InvoiceDate,quantity=Quantity,unit_price=UnitPrice``
+(a source name holding a comma is quoted: ``amount="Umsatz (EUR, netto)"``).
 A key may be qualified with the table (``events.occurred_at=Timestamp``); an unqualified key applies
 to every table that has that contract column. Contract columns that are not mapped are looked up
-under their own name.
+under their own name. A map file (YAML) may also hold ``values:`` (source value -> contract value per
+column, e.g. ``event_type: {"Support Ticket": support_ticket}``) and the file formats (``encoding``,
+``sep``, ``decimal``, ``thousands``, ``date_format``, ``date_order``, ``currency``); command-line
+options win over the file.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from features.contract import CONTRACT, TABLES, TRANSACTIONS
+from features.contract import CONTRACT, EVENT_TYPES, TABLES, TRANSACTIONS
 
 #: Source columns the mapping may name besides contract columns (derived into contract columns).
 DERIVED_INPUTS = {TRANSACTIONS: ("unit_price",)}
+#: Text columns whose values a map file may translate (``event_type`` also has built-in synonyms).
+VALUE_COLUMNS = {"event_type", "region", "channel", "segment", "category"}
+#: Format keys a map file may hold; the CLI options of the same name override them.
+FORMAT_KEYS = ("date_format", "date_order", "decimal", "thousands", "encoding", "sep", "currency")
 
 
 class IngestError(ValueError):
@@ -30,7 +39,28 @@ class ColumnMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     columns: dict[str, str] = Field(default_factory=dict)
+    values: dict[str, dict[str, str]] = Field(default_factory=dict)
     date_format: str | None = None
+    date_order: Literal["dmy", "mdy"] | None = None
+    decimal: Literal[".", ","] | None = None
+    thousands: str | None = None
+    encoding: str | None = None
+    sep: str | None = None
+    currency: str | None = None
+
+    @field_validator("values")
+    @classmethod
+    def _known_values(cls, values: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for key, table in values.items():
+            t, _, column = key.rpartition(".")
+            if column not in VALUE_COLUMNS or (t and t not in TABLES):
+                raise ValueError(f"values: {key!r}: values can be mapped for {sorted(VALUE_COLUMNS)}")
+            if column == "event_type":
+                allowed = (*EVENT_TYPES, "other")
+                wrong = {k: v for k, v in table.items() if v not in allowed}
+                if wrong:
+                    raise ValueError(f"values: {key}: {wrong} -- event types must be one of {list(allowed)}")
+        return values
 
     @field_validator("columns")
     @classmethod
@@ -52,15 +82,37 @@ class ColumnMapping(BaseModel):
         """The source column mapped to a contract column of a table, if any."""
         return self.columns.get(f"{table}.{column}", self.columns.get(column))
 
+    def values_for(self, table: str, column: str) -> dict[str, str]:
+        """The ``values:`` section of a contract column (table-qualified key wins)."""
+        return {str(k): str(v) for k, v in
+                self.values.get(f"{table}.{column}", self.values.get(column, {})).items()}
+
 
 def _targets(table: str) -> list[str]:
     return [c.name for c in CONTRACT[table]] + list(DERIVED_INPUTS.get(table, ()))
 
 
+def _split_items(text: str) -> list[str]:
+    """Split on commas outside double quotes; quotes are removed (``a="x, y"`` -> ``a=x, y``)."""
+    items, current, quoted = [], [], False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    if quoted:
+        raise IngestError(f"--map: unbalanced double quote in {text!r}")
+    items.append("".join(current))
+    return items
+
+
 def parse_map_option(text: str) -> dict[str, str]:
-    """Parse ``"a=Source A,b=Source B"`` (source names may contain spaces)."""
+    """Parse ``'a=Source A,b="Source, with comma"'`` (source names may contain spaces)."""
     pairs: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
+    for item in filter(None, (part.strip() for part in _split_items(text))):
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise IngestError(
@@ -71,22 +123,31 @@ def parse_map_option(text: str) -> dict[str, str]:
 
 
 def load_mapping(map_option: str | None = None, map_file: Path | None = None,
-                 date_format: str | None = None) -> ColumnMapping:
-    """Build the mapping from a YAML file and/or a ``--map`` string (the string wins per key)."""
+                 date_format: str | None = None, **formats: str | None) -> ColumnMapping:
+    """Build the mapping from a YAML file and/or a ``--map`` string (the string wins per key).
+
+    ``formats`` are command-line format options (``decimal=","`` ...); given ones override the file.
+    """
     raw: dict = {}
     if map_file is not None:
         try:
-            raw = yaml.safe_load(Path(map_file).read_text()) or {}
+            raw = yaml.safe_load(Path(map_file).read_text(encoding="utf-8")) or {}
         except FileNotFoundError as exc:
             raise IngestError(f"mapping file {map_file} does not exist") from exc
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise IngestError(f"mapping file {map_file}: not valid UTF-8 YAML ({exc})") from exc
         if not isinstance(raw, dict):
             raise IngestError(f"mapping file {map_file}: expected a mapping with 'columns:'")
-    columns = dict(raw.get("columns") or {})
+    columns = {str(k): str(v) for k, v in (raw.get("columns") or {}).items()}
     if map_option:
         columns.update(parse_map_option(map_option))
     raw = {**raw, "columns": columns}
     if date_format:
         raw["date_format"] = date_format
+    unknown = set(formats) - set(FORMAT_KEYS)
+    if unknown:
+        raise TypeError(f"unknown format options {sorted(unknown)}")
+    raw.update({k: v for k, v in formats.items() if v is not None})
     try:
         return ColumnMapping.model_validate(raw)
     except ValueError as exc:

@@ -86,7 +86,7 @@ def test_customers_file_unknown_and_duplicate_ids_are_quarantined(tmp_path):
     mapping = load_mapping("customer_id=id,signup_at=created,ordered_at=when,amount=total,"
                            "occurred_at=ts,event_type=kind,value=score")
     out = tmp_path / "out"
-    reports = ingest(out, tx, mapping, customers=customers, events=events, log=_quiet)
+    reports = ingest(out, tx, mapping, customers=customers, events=events, log=_quiet, min_accepted_share=0)
     assert reports["customers"].reasons == {"duplicate customer_id": 1, "unparsable signup_at": 1}
     assert reports["transactions"].reasons == {"amount is not a number": 1, "unknown customer_id": 1}
     assert reports["events"].reasons == {"unknown customer_id": 1}

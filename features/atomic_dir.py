@@ -1,0 +1,135 @@
+"""Replace an output directory as a whole: write into a sibling temporary directory, then swap.
+
+Readers of ``--out`` see the previous complete output or the new complete output, never a mix:
+the swap is one ``renameat2(RENAME_EXCHANGE)`` on Linux (two renames elsewhere, under a lock on
+the parent directory). A process killed before the swap leaves only a hidden
+``.<name>.ingest-<pid>-*`` directory, removed by the next run once that pid is gone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from features.mapping import IngestError
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two paths (Linux renameat2); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(parent: Path, name: str) -> None:
+    pattern = re.compile(rf"^\.{re.escape(name)}\.(?:ingest|old)-(\d+)-")
+    for entry in parent.iterdir():
+        match = pattern.match(entry.name)
+        if match and entry.is_dir() and not _alive(int(match.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*"), reverse=True) + [root]:
+        flags = os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0)
+        fd = os.open(path, flags)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def check_replaceable(out: Path, owned: set[str]) -> None:
+    """Refuse an ``--out`` that holds anything this writer did not write (it would be deleted)."""
+    if out.exists() and not out.is_dir():
+        raise IngestError(f"--out {out}: exists and is not a directory")
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in owned)
+        if foreign:
+            raise IngestError(
+                f"--out {out}: holds files ingest did not write ({', '.join(foreign[:5])}"
+                f"{' ...' if len(foreign) > 5 else ''}); ingest replaces the whole directory, so choose "
+                "an empty or new directory or move those files")
+
+
+@contextmanager
+def replaced_directory(out: Path, owned: set[str]) -> Iterator[Path]:
+    """Yield a fresh temporary directory; on success it becomes ``out`` in one step."""
+    out = Path(os.path.abspath(out))
+    check_replaceable(out, owned)
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(parent, out.name)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.ingest-{os.getpid()}-", dir=parent))
+    except OSError as exc:
+        raise IngestError(f"--out {out}: cannot create a directory next to it ({exc.strerror})") from exc
+    try:
+        yield staging
+        _fsync_tree(staging)
+        with _locked(parent):
+            check_replaceable(out, owned)
+            if not out.exists():
+                os.rename(staging, out)
+            elif _exchange(staging, out):
+                shutil.rmtree(staging, ignore_errors=True)  # now holds the previous output
+            else:
+                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{os.getpid()}-", dir=parent))
+                os.rename(out, old / "previous")
+                os.rename(staging, out)
+                shutil.rmtree(old, ignore_errors=True)
+            _fsync_dir(parent)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise IngestError(f"--out {out}: cannot write the output ({exc.strerror or exc}); "
+                          "the previous output is unchanged") from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

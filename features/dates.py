@@ -1,0 +1,183 @@
+"""Dates as exported: ISO 8601, day/month order, Chinese forms, month names, Excel serials, epochs.
+
+Each value is matched against a few shapes (year first ``2024-03-05``, ``2024/03/05 14:02``,
+``2024年3月5日 14时02分``; day/month first ``05/03/2024``, ``3/5/2024, 2:02 PM``, ``05.03.24``;
+month names ``05-Mar-2024``, ``Mar 5, 2024``; compact ``20240305``; Excel serial days ``45356.58``;
+Unix epoch seconds or milliseconds). Offsets (``Z``, ``+0100``, ``+01:00``) are converted to naive UTC.
+Whether ``05/03/2024`` is 5 March or 3 May is decided once per file from the values that tell
+(a first part above 12 means day first); when none tells, the choice is reported as a guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.mapping import IngestError
+
+_AMPM = r"AM|PM|am|pm|a\.m\.|p\.m\.|上午|下午|晚上|凌晨|早上|中午"
+_TIME = (rf"(?:,?(?:\s+|T|\s*(?={_AMPM}))(?:(?P<ampm1>{_AMPM})\s*)?(?P<H>\d{{1,2}})[:时点](?P<M>\d{{2}})"
+         r"(?:[:分](?P<S>\d{2})(?:[.,](?P<frac>\d{1,9}))?秒?)?分?"
+         rf"\s*(?P<ampm2>{_AMPM})?)?")
+_TZ = r"\s*(?P<tz>Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?"
+_MONTHS = {m: i + 1 for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
+SHAPES = {
+    "ymd": rf"^(?P<y>\d{{4}})\s*[-/.年]\s*(?P<m>\d{{1,2}})\s*[-/.月]\s*(?P<d>\d{{1,2}})\s*日?{_TIME}{_TZ}$",
+    "compact": r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$",
+    "dmy_or_mdy": rf"^(?P<a>\d{{1,2}})[-/.](?P<b>\d{{1,2}})[-/.](?P<y>\d{{4}}|\d{{2}}){_TIME}{_TZ}$",
+    "d_mon_y": rf"^(?P<d>\d{{1,2}})[-\s.]?(?P<mon>[A-Za-z]{{3,9}})\.?[-\s.,]*(?P<y>\d{{4}}|\d{{2}}){_TIME}{_TZ}$",
+    "mon_d_y": (rf"^(?P<mon>[A-Za-z]{{3,9}})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y>\d{{4}})"
+                rf"{_TIME}{_TZ}$"),
+    "number": r"^(?P<num>\d{5,13}(?:\.\d+)?)$",
+}
+DESCRIPTIONS = {"ymd": "year-month-day (ISO 8601 or yyyy/mm/dd, yyyy年m月d日)", "compact": "yyyymmdd",
+                "dmy": "dd/mm/yyyy", "mdy": "mm/dd/yyyy", "d_mon_y": "dd-Mon-yyyy", "mon_d_y": "Mon dd, yyyy",
+                "excel": "Excel serial days", "epoch_s": "Unix seconds", "epoch_ms": "Unix milliseconds",
+                "strptime": "the given --date-format"}
+EXCEL_ORIGIN = pd.Timestamp("1899-12-30")
+
+
+@dataclass
+class DateOrder:
+    """Day/month order of ``a/b/yyyy`` values in one file, and how it was chosen."""
+
+    day_first: bool
+    how: str
+    warning: str | None = None
+
+
+def _extract(values: pd.Series) -> tuple[pd.Series, dict[str, pd.DataFrame]]:
+    text = values.str.strip()
+    kind = pd.Series(pd.NA, index=values.index, dtype="string")
+    parts: dict[str, pd.DataFrame] = {}
+    for name, pattern in SHAPES.items():
+        todo = text[kind.isna() & text.notna()]
+        if todo.empty:
+            continue
+        found = todo.str.extract(pattern)
+        hit = found.notna().any(axis=1)
+        if name == "number":
+            hit &= found["num"].notna()
+        if hit.any():
+            parts[name] = found[hit]
+            kind.loc[hit[hit].index] = name
+    return kind, parts
+
+
+def detect_order(columns: list[pd.Series], order: str | None, european: bool) -> DateOrder:
+    """Day/month order for a file: forced (``dmy``/``mdy``), told by the values, or a reported guess."""
+    if order is not None:
+        if order not in ("dmy", "mdy"):
+            raise IngestError(f"--date-order {order!r}: expected dmy or mdy")
+        return DateOrder(order == "dmy", "forced")
+    day_votes = month_votes = 0
+    example = None
+    for column in columns:
+        _, parts = _extract(column.dropna())
+        ab = parts.get("dmy_or_mdy")
+        if ab is None or ab.empty:
+            continue
+        a, b = ab["a"].astype(int), ab["b"].astype(int)
+        day_votes += int((a > 12).sum())
+        month_votes += int((b > 12).sum())
+        example = example or str(column.dropna().loc[ab.index[0]])
+    if day_votes or month_votes:
+        day_first = day_votes >= month_votes
+        how = f"detected: {max(day_votes, month_votes):,} values have a {'day' if day_first else 'month'} part above 12"
+        if day_votes and month_votes:
+            how += f"; {min(day_votes, month_votes):,} contradict it and will not parse"
+        return DateOrder(day_first, how)
+    if example is None:
+        return DateOrder(european, "not needed")
+    label = "dd/mm/yyyy" if european else "mm/dd/yyyy"
+    return DateOrder(european, "assumed", warning=(
+        f"dates like {example!r} fit both dd/mm/yyyy and mm/dd/yyyy; read as {label} "
+        f"({'decimal-comma/semicolon file' if european else 'default'}); pass --date-order dmy or mdy to force"))
+
+
+def parse_dates(values: pd.Series, order: DateOrder, date_format: str | None = None) -> tuple[pd.Series, str]:
+    """Parse one text date column to naive UTC ``datetime64[us]`` (NaT where unparsable) and describe it."""
+    if date_format:
+        parsed = pd.to_datetime(values.str.strip(), format=date_format, errors="coerce", utc="%z" in date_format)
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        return parsed.astype("datetime64[us]"), DESCRIPTIONS["strptime"] + f" {date_format}"
+    _, parts = _extract(values)
+    result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
+    used: dict[str, int] = {}
+    for name, found in parts.items():
+        stamps, label = _assemble(name, found, order)
+        result.loc[stamps.index] = stamps
+        counts = stamps.notna().groupby(label).sum() if isinstance(label, pd.Series) else {label: stamps.notna().sum()}
+        for lab, n in dict(counts).items():
+            used[lab] = used.get(lab, 0) + int(n)
+    shapes = sorted(used.items(), key=lambda kv: -kv[1])
+    described = ", ".join(f"{DESCRIPTIONS.get(k, k)}" for k, n in shapes if n) or "none"
+    return result, described
+
+
+def _ints(frame: pd.DataFrame, col: str, default: int = 0) -> pd.Series:
+    if col not in frame:
+        return pd.Series(default, index=frame.index, dtype="int64")
+    return pd.to_numeric(frame[col], errors="coerce").fillna(default).astype("int64")
+
+
+def _assemble(name: str, found: pd.DataFrame, order: DateOrder) -> tuple[pd.Series, str | pd.Series]:
+    if name == "number":
+        return _numeric_dates(found["num"].astype("float64"))
+    label: str = name
+    if name == "dmy_or_mdy":
+        a, b = _ints(found, "a"), _ints(found, "b")
+        day, month = (a, b) if order.day_first else (b, a)
+        label = "dmy" if order.day_first else "mdy"
+    elif name in ("d_mon_y", "mon_d_y"):
+        day = _ints(found, "d")
+        month = found["mon"].str[:3].str.lower().map(_MONTHS)
+        month = pd.to_numeric(month, errors="coerce").fillna(0).astype("int64")
+    else:
+        day, month = _ints(found, "d"), _ints(found, "m")
+    year = _ints(found, "y")
+    year = year.where(year >= 100, np.where(year < 70, 2000 + year, 1900 + year))
+    hour = _ints(found, "H")
+    ampm = found.get("ampm1", pd.Series(dtype="string")).fillna(found.get("ampm2", pd.Series(dtype="string")))
+    ampm = ampm.reindex(found.index).str.lower()
+    pm = ampm.isin(["pm", "p.m.", "下午", "晚上"]) & (hour < 12)
+    am12 = ampm.isin(["am", "a.m.", "上午", "凌晨", "早上"]) & (hour == 12)
+    hour = hour + np.where(pm.fillna(False), 12, 0) - np.where(am12.fillna(False), 12, 0)
+    ok = (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31) & (hour <= 23) & (_ints(found, "M") <= 59)
+    assembled = pd.DataFrame({"year": year.where(ok, 2000), "month": month.where(ok, 1), "day": day.where(ok, 1),
+                              "hour": hour.where(ok, 0), "minute": _ints(found, "M").where(ok, 0),
+                              "second": _ints(found, "S").clip(upper=59).where(ok, 0)})
+    stamps = pd.to_datetime(assembled, errors="coerce").astype("datetime64[us]")
+    stamps = stamps.where(ok)
+    if "frac" in found:
+        frac = pd.to_numeric("0." + found["frac"].fillna("0"), errors="coerce").fillna(0.0)
+        stamps = stamps + pd.to_timedelta(frac, unit="s")
+    if "tz" in found:
+        stamps = stamps - _offsets(found["tz"])
+    return stamps.astype("datetime64[us]"), label
+
+
+def _offsets(tz: pd.Series) -> pd.Series:
+    """UTC offsets of ``Z``/``+0100``/``-05:00`` marks as timedeltas (zero when absent)."""
+    m = tz.str.extract(r"(?P<s>[+-])(?P<h>\d{2}):?(?P<m>\d{2})?")
+    minutes = pd.to_numeric(m["h"], errors="coerce").fillna(0) * 60 + pd.to_numeric(m["m"], errors="coerce").fillna(0)
+    minutes = minutes.where(m["s"] != "-", -minutes)
+    return pd.to_timedelta(minutes, unit="min")
+
+
+def _numeric_dates(num: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Excel serial days (1954..2119), Unix seconds (10 digits) or milliseconds (13 digits)."""
+    excel = (num >= 20_000) & (num < 80_000)
+    seconds = (num >= 1e9) & (num < 1e10)
+    millis = (num >= 1e12) & (num < 1e13)
+    stamps = pd.Series(pd.NaT, index=num.index, dtype="datetime64[us]")
+    stamps[excel] = EXCEL_ORIGIN + pd.to_timedelta(num[excel].round(6), unit="D")
+    stamps[seconds] = pd.to_datetime(num[seconds], unit="s")
+    stamps[millis] = pd.to_datetime(num[millis], unit="ms")
+    label = pd.Series(np.select([excel, seconds, millis], ["excel", "epoch_s", "epoch_ms"], "number"),
+                      index=num.index)
+    return stamps.dt.round("s").astype("datetime64[us]"), label

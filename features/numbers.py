@@ -1,0 +1,138 @@
+"""Amounts as exported: decimal comma or point, thousands separators, currency marks, accounting negatives.
+
+One number format holds for a whole file (a file comes from one locale). It is detected from the
+values when they say it unambiguously (``1.234,56``, ``12,50``, ``1,234,567``, ``1,050.00``) and
+otherwise assumed and reported as a guess; ``--decimal``/``--thousands`` force it. Per value:
+``$1,234.56``, ``USD 2,000.00``, ``€ 45.00``, ``￥12,800.00``, ``3,500元``, ``1.2万``, ``(25.00)``,
+``25.00-``, ``1 234,56`` and ``1'234.50`` all parse; a value whose digit grouping contradicts the
+format is not a number (and its row is quarantined).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.mapping import IngestError
+
+#: Currency marks and the code they stand for (``¥`` is read as CNY, the product's Chinese exports).
+CURRENCIES = {
+    "$": "USD", "US$": "USD", "USD": "USD", "€": "EUR", "EUR": "EUR", "£": "GBP", "GBP": "GBP",
+    "¥": "CNY", "￥": "CNY", "元": "CNY", "CNY": "CNY", "RMB": "CNY", "JPY": "JPY", "CHF": "CHF",
+    "CAD": "CAD", "AUD": "AUD", "HKD": "HKD", "SGD": "SGD", "INR": "INR", "₹": "INR",
+}
+MULTIPLIERS = {"万": 1e4, "亿": 1e8}
+_MARK = "|".join(re.escape(m) for m in sorted(CURRENCIES, key=len, reverse=True))
+_SPACES = "[\u00a0\u202f\u2009 ]"
+_PATTERN = re.compile(
+    rf"^(?P<sign>[-+\u2212])?\s*(?P<open>\()?\s*(?P<pre>{_MARK})?\s*(?P<sign2>[-\u2212])?\s*"
+    rf"(?P<num>\d(?:[\d.,']|{_SPACES}(?=\d))*|[.,]\d+)\s*(?P<mult>[万亿])?\s*(?P<post>{_MARK})?\s*"
+    r"(?P<close>\))?\s*(?P<trail>-)?$"
+)
+THOUSANDS_CHOICES = {",": ",", ".": ".", "space": " ", " ": " ", "'": "'", "none": ""}
+
+
+@dataclass(frozen=True)
+class NumberFormat:
+    """Decimal and thousands separators of a file, and how they were chosen."""
+
+    decimal: str = "."
+    thousands: str = ","
+    how: str = "default"
+
+    def describe(self) -> str:
+        thousands = {"": "none", " ": "space"}.get(self.thousands, repr(self.thousands))
+        return f"decimal {self.decimal!r}, thousands {thousands} ({self.how})"
+
+
+def forced_format(decimal: str | None, thousands: str | None) -> NumberFormat | None:
+    """The format given by ``--decimal``/``--thousands`` (``None`` when neither is given)."""
+    if decimal is None and thousands is None:
+        return None
+    if decimal not in (None, ".", ","):
+        raise IngestError(f"--decimal {decimal!r}: expected '.' or ','")
+    if thousands is not None and thousands not in THOUSANDS_CHOICES:
+        raise IngestError(f"--thousands {thousands!r}: expected one of {sorted(THOUSANDS_CHOICES)}")
+    dec = decimal or ("," if thousands in (".",) else ".")
+    tho = THOUSANDS_CHOICES[thousands] if thousands is not None else ("." if dec == "," else ",")
+    if tho == dec:
+        raise IngestError(f"--decimal {dec!r} and --thousands {thousands!r} cannot be the same character")
+    return NumberFormat(dec, tho, "forced")
+
+
+def _split_marks(values: pd.Series) -> pd.DataFrame:
+    return values.str.strip().str.extract(_PATTERN)
+
+
+def _evidence(num: str) -> str | None:
+    """'.' or ',' when a digit string shows which one is its decimal separator, else None."""
+    dots, commas = num.count("."), num.count(",")
+    if dots and commas:
+        return "." if num.rfind(".") > num.rfind(",") else ","
+    for char, other in ((".", ","), (",", ".")):
+        count = dots if char == "." else commas
+        if not count:
+            continue
+        if count > 1:
+            return other  # repeated: a thousands separator
+        head, tail = num.split(char)
+        head = re.sub(r"\D", "", head)
+        if len(tail) != 3 or head in ("", "0") or len(head) > 3:
+            return char
+    return None
+
+
+def detect_format(columns: list[pd.Series], sep: str | None) -> tuple[NumberFormat, str | None]:
+    """Detect the file's number format from its number columns; returns it and a warning if guessed."""
+    nums = pd.concat([_split_marks(c.dropna())["num"] for c in columns]) if columns else pd.Series([], dtype=str)
+    nums = nums.dropna()
+    votes = {".": 0, ",": 0}
+    ambiguous = None
+    for num, n in nums.value_counts().items():
+        found = _evidence(str(num))
+        if found is not None:
+            votes[found] += int(n)
+        elif ambiguous is None and re.search(r"[.,]", str(num)):
+            ambiguous = str(num)
+    if votes["."] or votes[","]:
+        dec = "." if votes["."] >= votes[","] else ","
+        minority = votes["," if dec == "." else "."]
+        how = f"detected from {votes[dec]:,} values"
+        if minority:
+            how += f"; {minority:,} values look like the other convention and will not parse"
+        return NumberFormat(dec, "." if dec == "," else ",", how), None
+    if ambiguous is None:
+        return NumberFormat(how="no separators in the values"), None
+    dec = "," if sep == ";" else "."
+    fmt = NumberFormat(dec, "." if dec == "," else ",", "assumed")
+    warning = (f"numbers like {ambiguous!r} could use either convention; read with decimal {dec!r} "
+               f"({'semicolon-separated file' if sep == ';' else 'default'}); pass --decimal to force")
+    return fmt, warning
+
+
+def parse_numbers(values: pd.Series, fmt: NumberFormat | None = None) -> tuple[pd.Series, pd.Series]:
+    """Parse text numbers; returns (floats, NaN where not a number) and the currency code per value."""
+    fmt = fmt or NumberFormat()
+    parts = _split_marks(values)
+    num = parts["num"].str.replace(_SPACES, " ", regex=True)
+    d = re.escape(fmt.decimal)
+    seps = "".join(sorted({re.escape(s) for s in (fmt.thousands, " ", "'") if s}))
+    grouped = rf"\d{{1,3}}(?:[{seps}]\d{{3}})+" if seps else None
+    plain = rf"(?:\d+|{grouped})" if grouped else r"\d+"
+    valid = num.str.fullmatch(rf"{plain}(?:{d}\d*)?|{d}\d+").fillna(False).astype(bool)
+    digits = num.str.replace(rf"[{seps}]", "", regex=True).str.replace(fmt.decimal, ".", regex=False)
+    parsed = pd.to_numeric(digits.where(valid), errors="coerce").astype("float64")
+    negative = (parts["sign"].isin(["-", "\u2212"]) | parts["sign2"].notna() | parts["trail"].notna()
+                | (parts["open"].notna() & parts["close"].notna()))
+    unbalanced = parts["open"].notna() != parts["close"].notna()
+    two_signs = (parts["sign"].notna() & parts["sign2"].notna()) | (parts["open"].notna() & parts["sign"].isin(["-", "\u2212"]))
+    mult = parts["mult"].map(MULTIPLIERS).fillna(1.0).astype("float64")
+    pre, post = parts["pre"].map(CURRENCIES), parts["post"].map(CURRENCIES)
+    clash = pre.notna() & post.notna() & (pre != post)
+    currency = pre.fillna(post)
+    bad = unbalanced.fillna(False) | two_signs.fillna(False) | clash.fillna(False)
+    result = (parsed * np.where(negative.fillna(False), -1.0, 1.0) * mult).where(~bad.astype(bool))
+    return result.astype("float64"), currency.astype("string")

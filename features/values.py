@@ -1,0 +1,117 @@
+"""Values, not just columns: source event types to the contract's event types.
+
+A value is looked up in the map file's ``values:`` section first (exactly, then folded), then in the
+built-in synonyms below. *Folding* ignores case, width (full-width ``ＮＰＳ``), spaces and
+punctuation, so ``Email: Opened``, ``email-opened`` and ``EMAIL OPENED`` are one value. What matches
+nothing becomes ``other``; ingest lists those values with a hint (or quarantines them with
+``--strict-values``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import pandas as pd
+
+from features.contract import EVENT_TYPES
+
+OTHER = "other"
+
+#: Common names of each contract event type in CRM, marketing and shop exports (English and the
+#: Chinese activity names of Fxiaoke / Zoho CRM CN / Salesforce CN exports).
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "visit": ("visit", "visits", "web visit", "website visit", "site visit", "page view", "pageview",
+              "page viewed", "viewed page", "page visit", "web session", "session", "store visit",
+              "访问", "网站访问", "官网访问", "页面浏览", "浏览", "浏览网页", "到访", "到店", "门店到访",
+              "拜访", "上门拜访", "客户拜访"),
+    "login": ("login", "log in", "logged in", "sign in", "signin", "signed in", "app login",
+              "portal login", "user login", "登录", "登陆", "用户登录", "app登录"),
+    "email_open": ("email open", "email opened", "email opens", "opened email", "open email",
+                   "marketing email opened", "email read", "邮件打开", "打开邮件", "已打开邮件",
+                   "邮件已读", "已读邮件"),
+    "email_click": ("email click", "email clicked", "email clicks", "clicked email", "email link click",
+                    "email link clicked", "clicked link", "link click", "marketing email clicked",
+                    "邮件点击", "点击邮件", "邮件链接点击", "点击邮件链接"),
+    "support_ticket": ("support ticket", "ticket", "tickets", "case", "cases", "support case",
+                       "service case", "support request", "service request", "help desk ticket",
+                       "helpdesk ticket", "incident", "工单", "服务工单", "客服工单", "售后工单",
+                       "服务请求", "报修", "售后服务", "客服咨询"),
+    "complaint": ("complaint", "complaints", "customer complaint", "complain", "投诉", "客户投诉",
+                  "投诉建议", "投诉单"),
+    "survey": ("survey", "surveys", "survey response", "nps", "nps survey", "nps response", "csat",
+               "csat survey", "satisfaction survey", "customer satisfaction", "feedback survey", "ces",
+               "问卷", "调查", "问卷调查", "满意度", "满意度调查", "满意度回访", "满意度评价", "nps调查",
+               "评价"),
+}
+
+
+def fold(value: str) -> str:
+    """Case, width, spacing and punctuation folded: ``"E-mail  Opened!"`` -> ``"e_mail_opened"``."""
+    text = unicodedata.normalize("NFKC", str(value)).casefold()
+    text = re.sub(r"[\W_]+", "_", text)
+    return text.strip("_").replace("e_mail", "email")
+
+
+def _builtin() -> dict[str, str]:
+    table = {fold(t): t for t in EVENT_TYPES}
+    for target, names in SYNONYMS.items():
+        for name in names:
+            table[fold(name)] = target
+    return table
+
+
+@dataclass
+class ValueMapping:
+    """Source value -> contract value for one column; ``builtin`` adds the event-type synonyms."""
+
+    explicit: dict[str, str]
+    builtin: bool
+
+    def __post_init__(self) -> None:
+        self._folded = {fold(k): v for k, v in self.explicit.items()}
+        self._known = _builtin() if self.builtin else {}
+
+    def lookup(self, value: str) -> tuple[str | None, str]:
+        """(contract value or None, how it matched: ``values:``, ``built-in`` or ``unmapped``)."""
+        if value in self.explicit:
+            return self.explicit[value], "values:"
+        key = fold(value)
+        if key in self._folded:
+            return self._folded[key], "values:"
+        if key in self._known:
+            return self._known[key], "built-in"
+        return None, "unmapped"
+
+    def hint(self, value: str, column: str) -> str:
+        """A suggestion for a value that matched nothing."""
+        key = fold(value)
+        snippet = f"values: {{{column}: {{{value!r}: <type>}}}}"
+        names = {fold(n): n for names in SYNONYMS.values() for n in names}
+        inside = [n for k, n in names.items() if len(k) >= 2 and k in key and not k.isascii()]
+        inside += [n for k, n in names.items() if len(k) >= 4 and k.isascii() and f"_{k}_" in f"_{key}_"]
+        close = inside or [names[k] for k in difflib.get_close_matches(key, list(names), n=1, cutoff=0.75)]
+        if close:
+            target = self._known.get(fold(close[0]), "?")
+            return (f"looks like {close[0]!r} ({target}); if so add to the map file: "
+                    + snippet.replace("<type>", target))
+        return (f"no contract type is close; kept as other. If it is one of {', '.join(EVENT_TYPES)}, "
+                f"add to the map file: {snippet}")
+
+
+def map_values(values: pd.Series, mapping: ValueMapping) -> tuple[pd.Series, pd.DataFrame]:
+    """Map a text column; returns the mapped values (``None`` where unmapped) and a per-source table."""
+    uniques = values.dropna().unique()
+    rows = []
+    lookup: dict[str, str | None] = {}
+    for value in uniques:
+        target, how = mapping.lookup(str(value))
+        lookup[value] = target
+        rows.append((str(value), target, how))
+    counts = values.value_counts()
+    table = pd.DataFrame(rows, columns=["source", "target", "how"])
+    table["rows"] = table["source"].map(counts).fillna(0).astype("int64")
+    mapped = values.map(lookup, na_action="ignore").astype("string")
+    return mapped, table.sort_values(["rows", "source"], ascending=[False, True]).reset_index(drop=True)
