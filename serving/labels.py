@@ -1,0 +1,119 @@
+"""Plain-word labels of stages, tiers, value segments and recommended actions, per language.
+
+The labels live in one YAML file per language, ``serving/labels/actions.<language>.yaml``
+(``en`` and ``zh`` ship), so a CRM team can reword them without touching code. Loading checks
+that every stage, tier and value segment has a label and rejects unknown keys.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from serving.config import DEFAULT_CONTACT, DEFAULT_STRATEGY, STAGES, TIERS
+from serving.value import VALUE_SEGMENTS
+
+Language = Literal["en", "zh"]
+LABELS_DIR = Path(__file__).with_name("labels")
+
+
+class LabelError(ValueError):
+    """A labels file that cannot be used (names the file and the key)."""
+
+
+class Labels(BaseModel):
+    """The labels of one language; ``action`` labels any recommended_action code."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    language: Language
+    compose: str = "{strategy} ({contact})"
+    stages: dict[str, str]
+    tiers: dict[str, str]
+    value_segments: dict[str, str]
+    strategies: dict[str, str]
+    contacts: dict[str, str]
+    actions: dict[str, str]
+
+    @model_validator(mode="after")
+    def _complete(self) -> Labels:
+        expected = {
+            "stages": set(STAGES),
+            "tiers": set(TIERS),
+            "value_segments": set(VALUE_SEGMENTS.values()),
+            "strategies": set(DEFAULT_STRATEGY.values()),
+            "contacts": set(DEFAULT_CONTACT.values()),
+        }
+        for section, keys in expected.items():
+            have = set(getattr(self, section))
+            if missing := sorted(keys - have):
+                raise ValueError(f"{section}: no label for {missing}")
+            if unknown := sorted(have - keys):
+                raise ValueError(f"{section}: unknown keys {unknown} (expected {sorted(keys)})")
+        if missing := sorted(set(default_action_codes()) - set(self.actions)):
+            raise ValueError(f"actions: no label for {missing}")
+        for part in ("{strategy}", "{contact}"):
+            if part not in self.compose:
+                raise ValueError(f"compose must contain {part}, got {self.compose!r}")
+        return self
+
+    def action(self, code: str) -> str:
+        """The label of a recommended_action code; composed from its parts when not listed, the
+        code itself when even the parts are unknown."""
+        if code in self.actions:
+            return self.actions[code]
+        strategy, _, contact = code.partition(".")
+        if strategy in self.strategies and contact in self.contacts:
+            return self.compose.format(
+                strategy=self.strategies[strategy], contact=self.contacts[contact]
+            )
+        return code
+
+    def stage(self, stage: str) -> str:
+        return self.stages.get(stage, stage)
+
+    def tier(self, tier: str) -> str:
+        return self.tiers.get(tier, tier)
+
+    def value_segment(self, segment: str) -> str:
+        return self.value_segments.get(segment, segment)
+
+
+def one_line(exc: ValidationError) -> str:
+    """A pydantic error as one line: ``where: what; ...``."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(x) for x in err["loc"]) or "file"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def default_action_codes() -> list[str]:
+    """Every recommended_action code the default strategy x contact grid can give."""
+    return [f"{s}.{c}" for s in DEFAULT_STRATEGY.values() for c in DEFAULT_CONTACT.values()]
+
+
+def labels_path(language: str) -> Path:
+    return LABELS_DIR / f"actions.{language}.yaml"
+
+
+@lru_cache(maxsize=8)
+def load_labels(language: str = "en", path: str | Path | None = None) -> Labels:
+    """The labels of ``language`` (from ``path`` when given, else the shipped file)."""
+    file = Path(path) if path is not None else labels_path(language)
+    if not file.exists():
+        raise LabelError(f"{file}: no labels file for language {language!r}")
+    data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise LabelError(f"{file}: must be a mapping, got {type(data).__name__}")
+    try:
+        labels = Labels.model_validate(data)
+    except ValidationError as exc:
+        raise LabelError(f"{file}: {one_line(exc)}") from None
+    if path is None and labels.language != language:
+        raise LabelError(f"{file}: says language {labels.language!r}, expected {language!r}")
+    return labels

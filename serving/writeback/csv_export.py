@@ -1,0 +1,80 @@
+"""CRM import files: the mapping's fields as a CSV in the CRM's encoding, delimiter and formats.
+
+The file is written to a temporary name and renamed when complete; only then are the customers'
+fingerprints recorded, so a killed export never counts a customer as exported without a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from serving.writeback.fields import Mapping, Reject, csv_cell, now_stamp
+from serving.writeback.journal import Journal, Run, explain, export_lock, now
+from serving.writeback.plan import select
+
+
+@dataclass(frozen=True)
+class CsvResult:
+    path: Path | None
+    run_id: str
+    written: int
+    unchanged: int
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def write_csv(rows: list[dict], mapping: Mapping, path: Path) -> None:
+    """Write ``rows`` (records of ``mapping``) as the CRM's import file, atomically."""
+    tmp = path.with_name(path.name + ".partial")
+    encoding = "utf-8-sig" if mapping.file.bom and mapping.file.encoding == "utf-8" else (
+        mapping.file.encoding
+    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding=encoding, newline="") as out:
+            writer = csv.writer(
+                out,
+                delimiter=mapping.file.delimiter,
+                lineterminator=mapping.file.line_terminator,
+                quoting=csv.QUOTE_MINIMAL,
+            )
+            writer.writerow(mapping.columns)
+            for row in rows:
+                writer.writerow([csv_cell(row[f.column], f, mapping) for f in mapping.fields])
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise explain(path, exc) from None
+
+
+def export_csv(
+    scores: pd.DataFrame,
+    scores_name: str,
+    mapping: Mapping,
+    state: Path,
+    *,
+    out: Path | None = None,
+    full: bool = False,
+) -> CsvResult:
+    """Write the changed customers (all with ``full``) to ``out`` (default
+    ``state/<mapping>-<UTC time>.csv``) and record them as exported to this target."""
+    with export_lock(state), Journal(state / "journal.sqlite") as journal:
+        selection = select(scores, mapping, journal.fingerprints(), full=full, state=state)
+        if not selection.to_send:
+            return CsvResult(None, selection.run_id, 0, selection.unchanged, selection.rejects)
+        path = out or state / f"{mapping.name}-{now_stamp()}.csv"
+        write_csv([record for record, _ in selection.to_send], mapping, path)
+        run = Run(selection.run_id, "csv", mapping.name, scores_name, len(selection.to_send), 0,
+                  "done", now())
+        journal.record_file_export(
+            run, {str(r[mapping.key]): fp for r, fp in selection.to_send}
+        )
+        return CsvResult(
+            path, selection.run_id, len(selection.to_send), selection.unchanged, selection.rejects
+        )

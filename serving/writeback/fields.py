@@ -1,0 +1,278 @@
+"""Field mappings: which score columns a CRM receives, under which names, in which format.
+
+A mapping is a YAML file (``serving/writeback/mappings/<crm>.yaml``). ``records`` turns a score
+frame into one JSON-typed dict per customer (numbers as floats, missing as None, labels in the
+mapping's language); the CSV writer and the webhook both send these records, so a CRM gets the
+same fields either way. Rows that cannot be exported (no or duplicate customer id, an infinite
+number, an unknown stage) are returned as rejects with the reason, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from serving.labels import Labels, load_labels, one_line
+
+MAPPINGS_DIR = Path(__file__).with_name("mappings")
+
+#: Score columns a mapping may read (``serving.scoring.SCORE_COLUMNS``).
+SourceColumn = Literal[
+    "customer_id",
+    "as_of",
+    "stage",
+    "churn_probability",
+    "predicted_value",
+    "value_segment",
+    "priority_score",
+    "priority_tier",
+    "recommended_action",
+    "reasons",
+    "churn_model_version",
+    "clv_model_version",
+]
+Kind = Literal["text", "number", "percent", "date", "label", "list"]
+
+_NUMERIC = {"churn_probability", "predicted_value", "priority_score"}
+_LABELLED = {"stage", "priority_tier", "value_segment", "recommended_action"}
+_ALLOWED: dict[str, set[str]] = {
+    "number": _NUMERIC,
+    "percent": {"churn_probability"},
+    "date": {"as_of"},
+    "label": _LABELLED,
+    "list": {"reasons"},
+}
+
+
+class MappingError(ValueError):
+    """A mapping file that cannot be used (names the file and the field)."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileFormat(_Model):
+    """How the CSV import file is written."""
+
+    encoding: Literal["utf-8", "gb18030"] = "utf-8"
+    bom: bool = False
+    delimiter: Literal[",", ";", "\t", "|"] = ","
+    line_terminator: Literal["\r\n", "\n"] = "\r\n"
+
+
+class FieldSpec(_Model):
+    """One exported field: CRM column/key ``column`` from score column ``source``."""
+
+    column: str = Field(min_length=1)
+    source: SourceColumn
+    kind: Kind = "text"
+    decimals: int | None = Field(None, ge=0, le=9)
+    in_delta: bool = Field(True, description="a change of this field makes the customer resend")
+
+    @model_validator(mode="after")
+    def _fits(self) -> FieldSpec:
+        allowed = _ALLOWED.get(self.kind)
+        if allowed is not None and self.source not in allowed:
+            raise ValueError(
+                f"field {self.column!r}: kind {self.kind!r} applies to {sorted(allowed)}, "
+                f"not {self.source!r}"
+            )
+        if self.kind == "text" and self.source in _NUMERIC | {"reasons", "as_of"}:
+            raise ValueError(f"field {self.column!r}: {self.source!r} needs a kind other than text")
+        if (self.decimals is None) == (self.kind in {"number", "percent"}):
+            raise ValueError(
+                f"field {self.column!r}: decimals is required for number/percent and only for them"
+            )
+        return self
+
+
+class Mapping(_Model):
+    """A CRM's import conventions and the fields it receives."""
+
+    name: str
+    crm: str
+    module: str
+    sources: list[str] = Field(min_length=1, description="documentation the conventions follow")
+    language: Literal["en", "zh"] = "en"
+    file: FileFormat = Field(default_factory=FileFormat)
+    date_format: str = "%Y-%m-%d"
+    list_separator: str = "; "
+    forbidden_characters: str = ""
+    fields: list[FieldSpec] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Mapping:
+        columns = [f.column for f in self.fields]
+        if dupes := sorted({c for c in columns if columns.count(c) > 1}):
+            raise ValueError(f"columns used twice: {dupes}")
+        keys = [f for f in self.fields if f.source == "customer_id"]
+        if len(keys) != 1:
+            raise ValueError("exactly one field must have source customer_id (the record key)")
+        if not any(f.in_delta for f in self.fields if f.source != "customer_id"):
+            raise ValueError("at least one field besides the key must be in_delta")
+        bad = set(self.forbidden_characters) & set(self.list_separator)
+        if bad:
+            raise ValueError(f"list_separator uses forbidden characters {sorted(bad)}")
+        return self
+
+    @property
+    def key(self) -> str:
+        """The column holding the customer id."""
+        return next(f.column for f in self.fields if f.source == "customer_id")
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.column for f in self.fields]
+
+    @property
+    def delta_columns(self) -> list[str]:
+        return [f.column for f in self.fields if f.in_delta]
+
+
+def mapping_names() -> list[str]:
+    """The shipped mappings."""
+    return sorted(p.stem for p in MAPPINGS_DIR.glob("*.yaml"))
+
+
+def load_mapping(name_or_path: str | Path) -> Mapping:
+    """A shipped mapping by name (``zoho``, ``salesforce``, ...) or a mapping YAML by path."""
+    text = str(name_or_path)
+    path = Path(text) if text.endswith((".yaml", ".yml")) else MAPPINGS_DIR / f"{text}.yaml"
+    if not path.exists():
+        raise MappingError(f"{path}: no such mapping (shipped: {', '.join(mapping_names())})")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise MappingError(f"{path}: must be a mapping, got {type(data).__name__}")
+    try:
+        return Mapping.model_validate(data)
+    except ValidationError as exc:
+        raise MappingError(f"{path}: {one_line(exc)}") from None
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A score row that was not exported, and why."""
+
+    row: int
+    customer_id: str | None
+    reason: str
+
+
+def records(
+    scores: pd.DataFrame, mapping: Mapping, labels: Labels | None = None
+) -> tuple[list[dict[str, Any]], list[Reject]]:
+    """One JSON-typed record per exportable customer (in score order), and the rejected rows."""
+    needed = sorted({f.source for f in mapping.fields})
+    if missing := [c for c in needed if c not in scores.columns]:
+        raise MappingError(
+            f"mapping {mapping.name!r}: the scores have no column {missing} "
+            f"(columns: {list(scores.columns)})"
+        )
+    labels = labels or load_labels(mapping.language)
+    out: list[dict[str, Any]] = []
+    rejects: list[Reject] = []
+    seen: set[str] = set()
+    rows = scores[needed].to_dict("records")
+    for i, row in enumerate(rows):
+        cid = row["customer_id"]
+        if cid is None or (isinstance(cid, float) and math.isnan(cid)) or str(cid).strip() == "":
+            rejects.append(Reject(i, None, "customer_id is empty"))
+            continue
+        cid = str(cid)
+        if cid in seen:
+            rejects.append(Reject(i, cid, "customer_id appears more than once in the scores"))
+            continue
+        try:
+            record = {f.column: _value(f, row[f.source], mapping, labels) for f in mapping.fields}
+        except ValueError as exc:
+            rejects.append(Reject(i, cid, str(exc)))
+            continue
+        seen.add(cid)
+        out.append(record)
+    return out, rejects
+
+
+def _value(field: FieldSpec, value: Any, mapping: Mapping, labels: Labels) -> Any:
+    if _missing(value):
+        if field.source == "customer_id":
+            raise ValueError("customer_id is empty")
+        return None
+    kind = field.kind
+    if kind in {"number", "percent"}:
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"{field.source} is {number} (not a finite number)")
+        if kind == "percent":
+            if not 0.0 <= number <= 1.0:
+                raise ValueError(f"{field.source} is {number}, outside [0, 1]")
+            number *= 100.0
+        return round(number, field.decimals) + 0.0  # + 0.0: no "-0.0"
+    if kind == "date":
+        return pd.Timestamp(value).strftime(mapping.date_format)
+    if kind == "list":
+        items = [str(v) for v in value] if not isinstance(value, str) else [value]
+        return [_clean(v, mapping) for v in items if str(v).strip()]
+    text = str(value)
+    if kind == "label":
+        text = _label(field.source, text, labels)
+    return _clean(text, mapping)
+
+
+def _label(source: str, code: str, labels: Labels) -> str:
+    if source == "stage":
+        if code not in labels.stages:
+            raise ValueError(f"stage {code!r} is not a lifecycle stage {sorted(labels.stages)}")
+        return labels.stage(code)
+    if source == "priority_tier":
+        if code not in labels.tiers:
+            raise ValueError(f"priority_tier {code!r} is not one of {sorted(labels.tiers)}")
+        return labels.tier(code)
+    if source == "value_segment":
+        return labels.value_segment(code)
+    return labels.action(code)
+
+
+def _missing(value: Any) -> bool:
+    if value is None or value is pd.NaT:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    try:
+        return bool(pd.isna(value)) if not hasattr(value, "__len__") else False
+    except (TypeError, ValueError):
+        return False
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def _clean(text: str, mapping: Mapping) -> str:
+    """Forbidden characters become spaces; runs of whitespace (new lines too) one space."""
+    for ch in mapping.forbidden_characters:
+        text = text.replace(ch, " ")
+    return _SPACES.sub(" ", text).strip()
+
+
+def csv_cell(value: Any, field: FieldSpec, mapping: Mapping) -> str:
+    """A record value as the CSV cell text: empty for missing, fixed decimals, lists joined."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.{field.decimals}f}"
+    if isinstance(value, list):
+        return mapping.list_separator.join(value)
+    return str(value)
+
+
+def now_stamp() -> str:
+    """A UTC timestamp for file names and journal rows."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

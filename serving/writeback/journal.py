@@ -1,0 +1,308 @@
+"""Export state per project and target: a lock, and a SQLite journal that makes exports resumable.
+
+``data/exports/<project>/<target>/`` holds ``journal.sqlite`` (what was last exported per
+customer, and every planned batch with its exact body and idempotency key until it is delivered
+or dead-lettered), ``export.lock`` (one export per target at a time) and ``dead-letter.jsonl``.
+
+Every change is one SQLite transaction: a kill -9 or a full disk leaves the journal at its last
+committed state, never half-written. A batch is planned (body and key stored) before it is sent,
+and marked delivered (with its customers' fingerprints) only after a 2xx, so a re-run resends
+exactly the batches whose delivery was not recorded, with the same key and the same bytes.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Self
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS exported (
+    customer_id TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    exported_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    mapping TEXT NOT NULL,
+    scores TEXT NOT NULL,
+    customers INTEGER NOT NULL,
+    batches INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS batches (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    fingerprints TEXT NOT NULL,
+    body BLOB NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    PRIMARY KEY (run_id, seq)
+);
+"""
+
+
+class JournalError(RuntimeError):
+    """The export state cannot be read or written (the message says what to do)."""
+
+
+class ExportLocked(JournalError):
+    """Another export to the same project and target is running."""
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def safe_name(text: str) -> str:
+    """A file-system-safe folder name for a project or target."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
+    if not name:
+        raise JournalError(f"{text!r} gives an empty folder name")
+    return name
+
+
+def state_dir(exports_dir: str | Path, project: str, target: str) -> Path:
+    """``<exports_dir>/<project>/<target>``."""
+    return Path(exports_dir) / safe_name(project) / safe_name(target)
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "disk is full" in str(exc) or "disk full" in str(exc)
+
+
+def explain(path: Path, exc: BaseException) -> JournalError:
+    """A one-line error for a failed journal read or write."""
+    if _disk_full(exc):
+        return JournalError(
+            f"{path}: the disk is full, the export journal could not be written ({exc}); "
+            "the journal keeps its last committed state. Free space and run the same "
+            "`lifecycle export` again to resume."
+        )
+    return JournalError(f"{path}: {exc}")
+
+
+@contextmanager
+def export_lock(directory: Path) -> Iterator[Path]:
+    """Hold ``directory/export.lock`` for one export; a second export fails at once (released by
+    the kernel when the process ends, kill -9 included)."""
+    path = directory / "export.lock"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise explain(path, exc) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown process"
+            raise ExportLocked(
+                f"{path}: another export to this project and target is running ({holder}); "
+                "wait for it to finish, or stop it (it can be resumed)"
+            ) from None
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} since {now()}\n".encode(), 0)
+        except OSError:
+            pass  # the lock is held; the note for the other process is a courtesy
+        yield path
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A planned batch: its body is sent as is on every attempt, under the same key."""
+
+    run_id: str
+    seq: int
+    idempotency_key: str
+    fingerprints: dict[str, str]
+    body: bytes
+    status: str = "pending"
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    kind: str
+    mapping: str
+    scores: str
+    customers: int
+    batches: int
+    status: str
+    started_at: str
+
+
+class Journal:
+    """The SQLite journal of one project and target (open it while holding the lock)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self.db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise explain(self.path, exc) from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except (sqlite3.Error, OSError) as exc:
+            if self.db.in_transaction:
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            raise explain(self.path, exc) from None
+
+    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
+        try:
+            return self.db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise explain(self.path, exc) from None
+
+    # -- reading -------------------------------------------------------------------------------
+    def fingerprints(self) -> dict[str, str]:
+        """Customer id -> fingerprint of what was last exported successfully."""
+        return dict(self._read("SELECT customer_id, fingerprint FROM exported"))
+
+    def unfinished_runs(self) -> list[Run]:
+        rows = self._read(
+            "SELECT run_id, kind, mapping, scores, customers, batches, status, started_at "
+            "FROM runs WHERE status = 'running' ORDER BY started_at, run_id"
+        )
+        return [Run(*row) for row in rows]
+
+    def pending_batches(self, run_id: str) -> list[Batch]:
+        rows = self._read(
+            "SELECT run_id, seq, idempotency_key, fingerprints, body, status, attempts "
+            "FROM batches WHERE run_id = ? AND status = 'pending' ORDER BY seq",
+            (run_id,),
+        )
+        return [Batch(r[0], r[1], r[2], json.loads(r[3]), bytes(r[4]), r[5], r[6]) for r in rows]
+
+    def batch_counts(self, run_id: str) -> dict[str, int]:
+        rows = self._read(
+            "SELECT status, COUNT(*) FROM batches WHERE run_id = ? GROUP BY status", (run_id,)
+        )
+        return dict(rows)
+
+    def integrity_ok(self) -> bool:
+        return self._read("PRAGMA integrity_check") == [("ok",)]
+
+    # -- writing -------------------------------------------------------------------------------
+    def plan_run(self, run: Run, batches: list[Batch]) -> None:
+        """Record a run and all its batches (bodies and keys) in one transaction."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, 'running', ?, NULL)",
+                (run.run_id, run.kind, run.mapping, run.scores, run.customers, run.batches,
+                 run.started_at),
+            )
+            db.executemany(
+                "INSERT INTO batches VALUES (?, ?, ?, ?, ?, 'pending', 0, NULL)",
+                [
+                    (b.run_id, b.seq, b.idempotency_key, json.dumps(b.fingerprints), b.body)
+                    for b in batches
+                ],
+            )
+
+    def mark_delivered(self, batch: Batch, attempts: int) -> None:
+        """The batch reached the receiver: its customers' fingerprints become the export state."""
+        stamp = now()
+        with self._tx() as db:
+            db.execute(
+                "UPDATE batches SET status = 'delivered', attempts = attempts + ?, "
+                "last_error = NULL, body = x'' WHERE run_id = ? AND seq = ?",
+                (attempts, batch.run_id, batch.seq),
+            )
+            db.executemany(
+                "INSERT INTO exported VALUES (?, ?, ?, ?) ON CONFLICT(customer_id) DO UPDATE SET "
+                "fingerprint = excluded.fingerprint, run_id = excluded.run_id, "
+                "exported_at = excluded.exported_at",
+                [(cid, fp, batch.run_id, stamp) for cid, fp in batch.fingerprints.items()],
+            )
+
+    def mark_dead(self, batch: Batch, attempts: int, reason: str) -> None:
+        """The batch failed for good (it is in the dead-letter file); its customers stay unsent,
+        so the next export selects them again."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE batches SET status = 'dead', attempts = attempts + ?, last_error = ?, "
+                "body = x'' WHERE run_id = ? AND seq = ?",
+                (attempts, reason, batch.run_id, batch.seq),
+            )
+
+    def note_attempts(self, batch: Batch, attempts: int, error: str) -> None:
+        """Attempts so far of a batch that stays pending (e.g. the receiver refused the key)."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE batches SET attempts = attempts + ?, last_error = ? "
+                "WHERE run_id = ? AND seq = ?",
+                (attempts, error, batch.run_id, batch.seq),
+            )
+
+    def finish_run(self, run_id: str) -> str:
+        """Close a run whose batches are all delivered or dead; returns its final status."""
+        counts = self.batch_counts(run_id)
+        if counts.get("pending"):
+            raise JournalError(f"{self.path}: run {run_id} still has pending batches")
+        status = "done" if not counts.get("dead") else "done_with_dead_letters"
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
+                (status, now(), run_id),
+            )
+        return status
+
+    def record_file_export(self, run: Run, fingerprints: dict[str, str]) -> None:
+        """A CSV file was written: record the run and its customers' fingerprints at once."""
+        stamp = now()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, 0, 'done', ?, ?)",
+                (run.run_id, run.kind, run.mapping, run.scores, run.customers, run.started_at,
+                 stamp),
+            )
+            db.executemany(
+                "INSERT INTO exported VALUES (?, ?, ?, ?) ON CONFLICT(customer_id) DO UPDATE SET "
+                "fingerprint = excluded.fingerprint, run_id = excluded.run_id, "
+                "exported_at = excluded.exported_at",
+                [(cid, fp, run.run_id, stamp) for cid, fp in fingerprints.items()],
+            )

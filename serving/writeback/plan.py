@@ -1,0 +1,66 @@
+"""What an export sends: read the scores, render the mapping's records, keep what changed.
+
+Rows that cannot be exported are appended to ``<state>/rejected.jsonl`` with the reason and
+counted in the summary, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from serving.writeback import delta
+from serving.writeback.fields import Mapping, MappingError, Reject, records
+from serving.writeback.journal import explain, now
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The records to send with their fingerprints, and what was left out."""
+
+    run_id: str
+    to_send: list[tuple[dict[str, Any], str]]
+    scored: int
+    unchanged: int
+    rejects: list[Reject]
+
+
+def load_scores(path: str | Path) -> pd.DataFrame:
+    """The scores Parquet of ``lifecycle score`` (a clear error when it is missing)."""
+    path = Path(path)
+    if not path.exists():
+        raise MappingError(f"--scores {path}: no such file; run `lifecycle score` first")
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+        raise MappingError(f"--scores {path}: not a readable Parquet file ({exc})") from None
+
+
+def select(
+    scores: pd.DataFrame,
+    mapping: Mapping,
+    previous: dict[str, str],
+    *,
+    full: bool,
+    state: Path,
+) -> Selection:
+    """Render and select; rejected rows go to ``state/rejected.jsonl``."""
+    run_id = uuid.uuid4().hex[:16]
+    rendered, rejects = records(scores, mapping)
+    to_send = delta.changed(rendered, mapping, previous, full=full)
+    if rejects:
+        path = state / "rejected.jsonl"
+        try:
+            with open(path, "a", encoding="utf-8") as out:
+                for r in rejects:
+                    line = {"at": now(), "run_id": run_id, "row": r.row,
+                            "customer_id": r.customer_id, "reason": r.reason}
+                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            raise explain(path, exc) from None
+    return Selection(run_id, to_send, len(rendered), len(rendered) - len(to_send), rejects)

@@ -1,0 +1,369 @@
+"""The webhook push: batched, signed, idempotent JSON POSTs that survive faults and kills.
+
+Each batch body is built once, stored in the journal with its idempotency key, and sent byte for
+byte the same on every attempt (and after a kill -9 and a re-run), so the receiver can drop
+duplicates by the ``Idempotency-Key`` header. The body is signed with HMAC-SHA256 under a shared
+secret: header ``X-Lifecycle-Signature: sha256=<hex digest of the raw body>``.
+
+Retries: timeouts, connection errors, 429 and 5xx, with exponential backoff and full jitter,
+never sooner than the receiver's ``Retry-After``; other 4xx are not retried (the batch goes to
+the dead-letter file with the reason), 401/403 stop the export (a wrong secret would fail every
+batch). The whole export is bounded by ``RetryPolicy.max_seconds``; batches not attempted by then
+stay in the journal for the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import httpx
+import pandas as pd
+from tqdm import tqdm
+
+from serving.writeback.fields import Mapping, Reject
+from serving.writeback.journal import Batch, Journal, Run, explain, export_lock, now
+from serving.writeback.plan import select
+
+SECRET_ENV = "LIFECYCLE_WEBHOOK_SECRET"
+SIGNATURE_HEADER = "X-Lifecycle-Signature"
+KEY_HEADER = "Idempotency-Key"
+ATTEMPT_HEADER = "X-Lifecycle-Attempt"
+MIN_SECRET_LENGTH = 16
+
+
+class WebhookError(RuntimeError):
+    """The export cannot start (bad URL, missing secret)."""
+
+
+def sign(body: bytes, secret: str) -> str:
+    """``sha256=<hex>``: HMAC-SHA256 of the raw body under the shared secret."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def verify(body: bytes, secret: str, header: str | None) -> bool:
+    """Whether ``header`` is the signature of ``body`` (constant-time comparison)."""
+    return header is not None and hmac.compare_digest(sign(body, secret), header)
+
+
+def secret_from_env(name: str = SECRET_ENV) -> str:
+    secret = os.environ.get(name, "")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise WebhookError(
+            f"environment variable {name} must hold the shared webhook secret "
+            f"(at least {MIN_SECRET_LENGTH} characters), got {len(secret)} characters"
+        )
+    return secret
+
+
+def check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise WebhookError(f"--url {url!r}: expected http(s)://host[:port]/path")
+    return url
+
+
+def idempotency_key(project: str, target: str, run_id: str, seq: int) -> str:
+    text = f"{project}\0{target}\0{run_id}\0{seq}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: attempts per batch, backoff, per-request timeout, total time bound."""
+
+    max_attempts: int = 8
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    timeout: float = 10.0
+    max_seconds: float = 600.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Full jitter: uniform in [0, min(max_delay, base_delay * 2^(attempt-1))]."""
+        return rng.uniform(0.0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+Status = Literal["delivered", "dead", "auth", "out_of_time"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one batch ended in this run."""
+
+    status: Status
+    attempts: int
+    reason: str = ""
+    status_code: int | None = None
+
+
+def deliver(
+    client: httpx.Client,
+    url: str,
+    batch: Batch,
+    secret: str,
+    policy: RetryPolicy,
+    deadline: float,
+    rng: random.Random,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Outcome:
+    """POST one batch until it is accepted, fails for good, or the time bound is reached."""
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        KEY_HEADER: batch.idempotency_key,
+        SIGNATURE_HEADER: sign(batch.body, secret),
+    }
+    last = ""
+    attempt = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            if attempt == 0:
+                return Outcome("out_of_time", 0, "not attempted: the export time limit was reached")
+            return Outcome("dead", attempt, f"export time limit reached; last error: {last}")
+        attempt += 1
+        retry_after = None
+        code = None
+        try:
+            response = client.post(
+                url,
+                content=batch.body,
+                headers={**headers, ATTEMPT_HEADER: str(batch.attempts + attempt)},
+                timeout=min(policy.timeout, remaining),
+            )
+        except httpx.TimeoutException as exc:
+            last = f"timeout ({type(exc).__name__})"
+        except httpx.TransportError as exc:
+            last = f"connection error ({type(exc).__name__}: {exc})"
+        else:
+            code = response.status_code
+            if 200 <= code < 300:
+                return Outcome("delivered", attempt, status_code=code)
+            text = response.text[:300].strip()
+            if code in (401, 403):
+                return Outcome("auth", attempt, f"HTTP {code} from {url}: {text}", code)
+            if code != 429 and code < 500:
+                return Outcome("dead", attempt, f"HTTP {code} (not retried): {text}", code)
+            last = f"HTTP {code}: {text}"
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if attempt >= policy.max_attempts:
+            return Outcome("dead", attempt, f"gave up after {attempt} attempts; last: {last}", code)
+        delay = policy.backoff(attempt, rng)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        if time.monotonic() + delay >= deadline:
+            return Outcome(
+                "dead",
+                attempt,
+                f"export time limit would pass before the next attempt (wait {delay:.1f} s); "
+                f"last: {last}",
+                code,
+            )
+        sleep(delay)
+
+
+def batch_body(
+    rows: list[dict[str, Any]],
+    mapping: Mapping,
+    *,
+    project: str,
+    target: str,
+    run_id: str,
+    seq: int,
+    total: int,
+    key: str,
+) -> bytes:
+    """The JSON body of one batch (no NaN: missing values are null)."""
+    payload = {
+        "idempotency_key": key,
+        "project": project,
+        "target": target,
+        "mapping": mapping.name,
+        "run_id": run_id,
+        "sequence": seq,
+        "batches_in_run": total,
+        "created_at": now(),
+        "key_field": mapping.key,
+        "fields": mapping.columns,
+        "customers": rows,
+    }
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+@dataclass
+class WebhookResult:
+    """What an export did, for the summary line and the fault table."""
+
+    runs: list[str] = field(default_factory=list)
+    resumed_batches: int = 0
+    planned_batches: int = 0
+    delivered: int = 0
+    dead: int = 0
+    not_attempted: int = 0
+    retries: int = 0
+    customers_sent: int = 0
+    unchanged: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+    auth_error: str | None = None
+    dead_letter: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not (self.dead or self.not_attempted or self.auth_error)
+
+
+def _dead_letter(path: Path, batch: Batch, outcome: Outcome) -> None:
+    line = {
+        "at": now(),
+        "run_id": batch.run_id,
+        "sequence": batch.seq,
+        "idempotency_key": batch.idempotency_key,
+        "reason": outcome.reason,
+        "status_code": outcome.status_code,
+        "attempts": batch.attempts + outcome.attempts,
+        "customer_ids": sorted(batch.fingerprints),
+        "body": json.loads(batch.body),
+    }
+    try:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as exc:
+        raise explain(path, exc) from None
+
+
+def export_webhook(
+    scores: pd.DataFrame,
+    scores_name: str,
+    mapping: Mapping,
+    state: Path,
+    url: str,
+    secret: str,
+    *,
+    project: str,
+    target: str,
+    full: bool = False,
+    batch_size: int = 200,
+    policy: RetryPolicy | None = None,
+    progress: bool = True,
+    rng: random.Random | None = None,
+    client: httpx.Client | None = None,
+) -> WebhookResult:
+    """Finish any interrupted run of this target, then send what changed (everyone with
+    ``full``) in batches; see the module docstring for the delivery rules."""
+    check_url(url)
+    policy = policy or RetryPolicy()
+    rng = rng or random.Random()
+    deadline = time.monotonic() + policy.max_seconds
+    result = WebhookResult(dead_letter=state / "dead-letter.jsonl")
+    own_client = client is None
+    client = client or httpx.Client(timeout=policy.timeout, follow_redirects=False)
+    try:
+        with export_lock(state), Journal(state / "journal.sqlite") as journal:
+            for run in journal.unfinished_runs():
+                pending = journal.pending_batches(run.run_id)
+                result.runs.append(run.run_id)
+                result.resumed_batches += len(pending)
+                if not _send(journal, pending, run, client, url, secret, policy, deadline, rng,
+                             result, progress, f"resume {run.run_id}"):
+                    return result
+            selection = select(scores, mapping, journal.fingerprints(), full=full, state=state)
+            result.unchanged, result.rejects = selection.unchanged, selection.rejects
+            if not selection.to_send:
+                return result
+            run_id = selection.run_id
+            chunks = [
+                selection.to_send[i : i + batch_size]
+                for i in range(0, len(selection.to_send), batch_size)
+            ]
+            batches = []
+            for seq, chunk in enumerate(chunks, start=1):
+                key = idempotency_key(project, target, run_id, seq)
+                body = batch_body([r for r, _ in chunk], mapping, project=project, target=target,
+                                  run_id=run_id, seq=seq, total=len(chunks), key=key)
+                fps = {str(r[mapping.key]): fp for r, fp in chunk}
+                batches.append(Batch(run_id, seq, key, fps, body))
+            run = Run(run_id, "webhook", mapping.name, scores_name, len(selection.to_send),
+                      len(batches), "running", now())
+            journal.plan_run(run, batches)
+            result.runs.append(run_id)
+            result.planned_batches = len(batches)
+            _send(journal, batches, run, client, url, secret, policy, deadline, rng, result,
+                  progress, "export")
+            return result
+    finally:
+        if own_client:
+            client.close()
+
+
+def _send(
+    journal: Journal,
+    batches: list[Batch],
+    run: Run,
+    client: httpx.Client,
+    url: str,
+    secret: str,
+    policy: RetryPolicy,
+    deadline: float,
+    rng: random.Random,
+    result: WebhookResult,
+    progress: bool,
+    what: str,
+) -> bool:
+    """Deliver ``batches`` in order and close the run; False when the export must stop."""
+    host = urlsplit(url).netloc
+    bar = tqdm(batches, desc=f"{what} -> {host}", unit="batch", file=sys.stderr,
+               disable=not progress, leave=True)
+    try:
+        for batch in bar:
+            outcome = deliver(client, url, batch, secret, policy, deadline, rng)
+            result.retries += max(0, outcome.attempts - 1)
+            if outcome.status == "delivered":
+                journal.mark_delivered(batch, outcome.attempts)
+                result.delivered += 1
+                result.customers_sent += len(batch.fingerprints)
+            elif outcome.status == "auth":
+                journal.note_attempts(batch, outcome.attempts, outcome.reason)
+                result.auth_error = outcome.reason
+                return False
+            elif outcome.status == "out_of_time":
+                result.not_attempted = sum(
+                    1 for _ in journal.pending_batches(run.run_id)
+                )
+                return False
+            else:
+                _dead_letter(result.dead_letter, batch, outcome)
+                journal.mark_dead(batch, outcome.attempts, outcome.reason)
+                result.dead += 1
+            bar.set_postfix(retries=result.retries, dead=result.dead, refresh=False)
+    finally:
+        bar.close()
+    journal.finish_run(run.run_id)
+    return True

@@ -1,0 +1,272 @@
+"""Scores back into the CRM: labels, field mappings, CSV import files, delta selection, signing.
+
+Delivery under faults, kill -9, locks and a full disk: ``test_writeback_faults.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+from writeback_scores import make_scores
+
+from serving.config import STAGES, TIERS, Actions
+from serving.labels import LabelError, default_action_codes, labels_path, load_labels
+from serving.writeback.csv_export import export_csv
+from serving.writeback.fields import MappingError, load_mapping, mapping_names, records
+from serving.writeback.journal import Journal
+from serving.writeback.webhook import RetryPolicy, parse_retry_after, sign, verify
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture(scope="module")
+def scores(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    return make_scores(tmp_path_factory.mktemp("writeback-scores"))
+
+
+def read_export(path: Path, mapping_name: str) -> tuple[bytes, list[dict[str, str]]]:
+    mapping = load_mapping(mapping_name)
+    raw = path.read_bytes()
+    text = raw.decode("utf-8-sig" if mapping.file.bom else mapping.file.encoding)
+    rows = list(csv.DictReader(io.StringIO(text, newline=""), delimiter=mapping.file.delimiter))
+    return raw, rows
+
+
+# -- labels --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_every_action_code_has_a_plain_word_label(language: str) -> None:
+    labels = load_labels(language)
+    actions = Actions()
+    codes = {actions.action(stage, tier) for stage in STAGES for tier in TIERS}
+    assert codes == set(default_action_codes())
+    for code in codes:
+        label = labels.action(code)
+        assert label != code and "_" not in label, code
+        assert bool(CJK.search(label)) == (language == "zh"), label
+    # an override code outside the grid is composed from its parts, or left as the code
+    assert labels.action("win_back.personal_email") != labels.action("win_back.account_manager_call")
+    composed = labels.action("cross_sell.nonexistent")
+    assert composed == "cross_sell.nonexistent"
+    unlisted = labels.model_copy(update={"actions": {}})
+    assert labels.strategies["win_back"] in unlisted.action("win_back.personal_email")
+    assert labels.contacts["personal_email"] in unlisted.action("win_back.personal_email")
+
+
+def test_labels_file_with_unknown_or_missing_keys_is_refused(tmp_path: Path) -> None:
+    data = yaml.safe_load(labels_path("en").read_text(encoding="utf-8"))
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(yaml.safe_dump({**data, "colour": "red"}), encoding="utf-8")
+    with pytest.raises(LabelError, match=r"extra\.yaml.*colour"):
+        load_labels("en", extra)
+    data["stages"].pop("declining")
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(LabelError, match=r"missing\.yaml.*declining"):
+        load_labels("en", missing)
+
+
+# -- mappings and CSV files ------------------------------------------------------------------------
+def test_five_mappings_ship_and_cite_their_sources() -> None:
+    assert mapping_names() == ["fxiaoke", "generic", "hubspot", "salesforce", "zoho"]
+    for name in mapping_names():
+        mapping = load_mapping(name)
+        text = (Path(__file__).resolve().parents[1] / "serving/writeback/mappings" / f"{name}.yaml")
+        comments = "\n".join(
+            line for line in text.read_text(encoding="utf-8").splitlines() if line.startswith("#")
+        )
+        for url in mapping.sources:
+            assert url.startswith("https://")
+            assert url in comments, f"{name}: {url} not cited in the comments"
+
+
+def test_mapping_errors_name_the_file_and_field(tmp_path: Path) -> None:
+    with pytest.raises(MappingError, match="no such mapping.*zoho"):
+        load_mapping("pipedrive")
+    bad = tmp_path / "bad.yaml"
+    data = yaml.safe_load(Path(load_mapping.__globals__["MAPPINGS_DIR"] / "generic.yaml").read_text())
+    data["fields"].append({"column": "risk", "source": "churn_probability", "kind": "date"})
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(MappingError, match=r"bad\.yaml.*'risk'.*kind 'date'"):
+        load_mapping(bad)
+
+
+@pytest.mark.parametrize("name", ["generic", "zoho", "fxiaoke", "salesforce", "hubspot"])
+def test_csv_import_file_follows_the_crm_conventions(
+    name: str, scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    mapping = load_mapping(name)
+    result = export_csv(scores, "scores.parquet", mapping, tmp_path / "state")
+    assert result.written == len(scores) and not result.rejects
+    raw, rows = read_export(result.path, name)
+    assert raw.startswith(b"\xef\xbb\xbf") == mapping.file.bom
+    assert (b"\r\n" in raw) == (mapping.file.line_terminator == "\r\n")
+    assert list(rows[0]) == mapping.columns
+    assert [r[mapping.key] for r in rows] == scores["customer_id"].tolist()
+    assert b"nan" not in raw.lower().replace(b"financ", b"")  # no NaN leaks into any cell
+    by_source = {f.source: f for f in mapping.fields}
+    date_col = by_source["as_of"].column
+    assert {r[date_col] for r in rows} == {pd.Timestamp("2025-10-01").strftime(mapping.date_format)}
+    risk = by_source["churn_probability"]
+    for row, p in zip(rows, scores["churn_probability"]):
+        cell = row[risk.column]
+        if math.isnan(p):  # prospects have no churn score: an empty cell
+            assert cell == ""
+        else:
+            factor = 100 if risk.kind == "percent" else 1
+            assert float(cell) == pytest.approx(p * factor, abs=0.5 * 10**-risk.decimals)
+            assert re.fullmatch(r"\d+\.\d+", cell)  # plain decimal, no exponent or separators
+    labels = load_labels(mapping.language)
+    stage_field = next(f for f in mapping.fields if f.source == "stage")
+    expected = scores["stage"] if stage_field.kind == "text" else scores["stage"].map(labels.stage)
+    assert [r[stage_field.column] for r in rows] == expected.tolist()
+    for f in mapping.fields:
+        if f.source == "recommended_action" and f.kind == "label":
+            assert [r[f.column] for r in rows] == [
+                labels.action(c) for c in scores["recommended_action"]
+            ]
+    for ch in mapping.forbidden_characters:
+        assert ch not in raw.decode("utf-8-sig").replace(",", "").split("\n", 1)[1] or ch == '"'
+
+
+def test_fxiaoke_gets_simplified_chinese_labels(scores: pd.DataFrame, tmp_path: Path) -> None:
+    result = export_csv(scores, "s", load_mapping("fxiaoke"), tmp_path)
+    _, rows = read_export(result.path, "fxiaoke")
+    zh = load_labels("zh")
+    assert {r["生命周期阶段"] for r in rows} <= set(zh.stages.values())
+    assert all(CJK.search(r["建议行动"]) for r in rows)
+    assert {r["挽留优先级"] for r in rows} <= set(zh.tiers.values())
+
+
+def test_zoho_values_carry_no_forbidden_characters(scores: pd.DataFrame, tmp_path: Path) -> None:
+    bad = scores.head(3).copy()
+    bad["reasons"] = [["a | b", 'say "hi"'], ["<b>bold</b>"], []]
+    result = export_csv(bad, "s", load_mapping("zoho"), tmp_path)
+    _, rows = read_export(result.path, "zoho")
+    cells = [v for row in rows for v in row.values()]
+    assert not any(ch in cell for cell in cells for ch in '"|<>')
+    assert rows[0]["Churn_Reasons"] == "a b; say hi"
+    assert rows[2]["Churn_Reasons"] == ""
+
+
+def test_bad_rows_are_rejected_with_a_reason_never_dropped(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    frame = scores.head(40).copy().reset_index(drop=True)
+    prospect = frame.index[frame["stage"] == "prospect"][0]
+    buyer = frame.index[frame["stage"] != "prospect"][0]
+    frame.loc[buyer, "predicted_value"] = np.inf
+    frame.loc[3, "stage"] = "zombie"
+    frame.loc[5, "customer_id"] = None
+    frame = pd.concat([frame, frame.iloc[[7]]], ignore_index=True)  # a duplicate id
+    mapping = load_mapping("generic")
+    rendered, rejects = records(frame, mapping)
+    reasons = {r.row: r.reason for r in rejects}
+    assert "predicted_value is inf" in reasons[buyer]
+    assert "stage 'zombie'" in reasons[3]
+    assert reasons[5] == "customer_id is empty"
+    assert "more than once" in reasons[40]
+    assert len(rendered) + len(rejects) == len(frame)
+    prospect_row = next(r for r in rendered if r["customer_id"] == frame.loc[prospect, "customer_id"])
+    assert prospect_row["churn_probability"] is None  # NaN -> JSON null / empty cell
+    result = export_csv(frame, "s", mapping, tmp_path)
+    assert result.written == len(rendered)
+    lines = (tmp_path / "rejected.jsonl").read_text().splitlines()
+    assert [json.loads(line)["row"] for line in lines] == sorted(reasons)
+
+
+def test_only_customers_whose_fields_changed_are_exported_again(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    mapping = load_mapping("salesforce")
+    first = export_csv(scores, "s", mapping, tmp_path)
+    assert first.written == len(scores)
+    again = export_csv(scores, "s", mapping, tmp_path)
+    assert again.path is None and again.written == 0 and again.unchanged == len(scores)
+
+    later = scores.copy()
+    later["as_of"] = pd.Timestamp("2025-11-01")  # a new scoring day alone changes nothing
+    buyers = later.index[later["churn_probability"].notna()][:5]
+    later.loc[buyers, "churn_probability"] = later.loc[buyers, "churn_probability"] * 0.5 + 0.01
+    p = later["churn_probability"]
+    tiny = later.index[(p > 0.1) & (p < 0.9)][-1]
+    later.loc[tiny, "churn_probability"] += 1e-6  # below the exported precision: not a change
+    delta = export_csv(later, "s", mapping, tmp_path)
+    _, rows = read_export(delta.path, "salesforce")
+    assert sorted(r["Lifecycle_Customer_ID__c"] for r in rows) == sorted(
+        later.loc[buyers, "customer_id"]
+    )
+    assert not delta.rejects
+    full = export_csv(later, "s", mapping, tmp_path, full=True)
+    assert full.written == len(scores) and not full.rejects
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        assert len(journal.fingerprints()) == len(scores)
+        assert journal.integrity_ok()
+
+
+# -- signing and retry arithmetic ------------------------------------------------------------------
+def test_signature_is_hmac_sha256_of_the_raw_body() -> None:
+    import hashlib
+    import hmac
+
+    body = json.dumps({"customers": [{"id": "C1", "risk": 0.5}]}).encode()
+    secret = "s3cret-with-enough-length"
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    assert sign(body, secret) == expected
+    assert verify(body, secret, expected)
+    assert not verify(body + b" ", secret, expected)
+    assert not verify(body, "another-secret-of-length", expected)
+    assert not verify(body, secret, None)
+
+
+def test_retry_after_and_backoff() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+    policy = RetryPolicy(base_delay=0.5, max_delay=4.0)
+    rng = random.Random(0)
+    for attempt in range(1, 10):
+        cap = min(4.0, 0.5 * 2 ** (attempt - 1))
+        delays = [policy.backoff(attempt, rng) for _ in range(200)]
+        assert all(0 <= d <= cap for d in delays)
+        assert max(delays) > cap / 2  # jitter spreads over the range
+
+
+# -- the command line --------------------------------------------------------------------------
+def test_export_command_checks_its_options(scores: pd.DataFrame, tmp_path: Path) -> None:
+    from lifecycle_cli import app
+
+    path = tmp_path / "scores.parquet"
+    scores.to_parquet(path, index=False)
+    runner = CliRunner()
+    bad_to = runner.invoke(app, ["export", "--to", "ftp", "--scores", str(path)])
+    assert bad_to.exit_code == 2 and "expected csv or webhook" in bad_to.output
+    no_url = runner.invoke(app, ["export", "--to", "webhook", "--scores", str(path)])
+    assert no_url.exit_code == 2 and "--url is required" in no_url.output
+    no_secret = runner.invoke(
+        app,
+        ["export", "--to", "webhook", "--url", "http://127.0.0.1:9/x", "--scores", str(path),
+         "--exports-dir", str(tmp_path / "exports")],
+        env={"LIFECYCLE_WEBHOOK_SECRET": ""},
+    )
+    assert no_secret.exit_code == 2 and "LIFECYCLE_WEBHOOK_SECRET" in no_secret.output
+    missing = runner.invoke(app, ["export", "--to", "csv", "--scores", str(tmp_path / "no.parquet")])
+    assert missing.exit_code == 2 and "run `lifecycle score` first" in missing.output
+    ok = runner.invoke(
+        app,
+        ["export", "--to", "csv", "--crm", "hubspot", "--scores", str(path), "--project", "acme",
+         "--exports-dir", str(tmp_path / "exports")],
+    )
+    assert ok.exit_code == 0, ok.output
+    assert f"acme/hubspot: wrote {len(scores):,} customers" in ok.output
+    assert list((tmp_path / "exports" / "acme" / "hubspot").glob("hubspot-*.csv"))
