@@ -6,6 +6,8 @@ Imports of heavy libraries happen inside the commands, so ``lifecycle --help`` i
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,8 +16,51 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
+
+
+class _OneLineUserErrors(TyperGroup):
+    """Runs every command; a user error (see ``_user_error``) becomes one ``error: ...`` line on
+    stderr and exit code 2, never a traceback. ``LIFECYCLE_DEBUG=1`` shows the traceback."""
+
+    def invoke(self, ctx):
+        # MLflow announces creating and migrating its store tables on every new store: noise here.
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            message = _user_error(exc)
+            if message is None or os.environ.get("LIFECYCLE_DEBUG") == "1":
+                raise
+            _fail(message)
+
+
+def _user_error(exc: BaseException) -> str | None:
+    """The one-line message of an error the user can fix (bad config or YAML, missing file or data
+    set, a plan the data cannot hold, no champion, a rejected export); None for a bug."""
+    import yaml
+    from pydantic import ValidationError
+
+    from features.mapping import IngestError
+    from training.config import ConfigError
+    from training.splits import PlanError
+
+    if isinstance(exc, ValidationError):
+        message = f"{exc.title}: " + "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors())
+    elif isinstance(exc, yaml.YAMLError):
+        message = f"not valid YAML: {exc}"
+    elif isinstance(exc, (KeyError, IndexError)):  # LookupErrors that are bugs, not user errors
+        return None
+    elif isinstance(exc, (ConfigError, PlanError, IngestError, LookupError, OSError)):
+        message = str(exc)
+    else:
+        return None
+    return message
+
 
 app = typer.Typer(
+    cls=_OneLineUserErrors,
     help="Customer lifecycle platform: ingest CRM data, build point-in-time features, "
     "train churn and CLV models, backtest, and score customers.",
     no_args_is_help=True,
@@ -27,7 +72,8 @@ app.add_typer(experiment_app, name="experiment")
 
 
 def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    """The one way a command stops on a user error: one line on stderr, exit code 2."""
+    typer.secho(f"error: {' '.join(message.split())}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
 
 
@@ -46,7 +92,52 @@ def _plan_must_fit(what: object) -> Iterator[None]:
         _fail(f"{what}: {exc}")
 
 
-DataDir = Annotated[Path, typer.Option("--data", help="Contract directory (from ingest or generate).")]
+def _data_set(data: Path | None) -> Path | None:
+    """``--data``: a missing, empty, incompatible or row-less contract directory is a one-line
+    error naming the data set and what is missing, before any work starts."""
+    if data is None:
+        return None
+    from features.contract import CUSTOMERS, TRANSACTIONS, table_path
+
+    hint = f"run `lifecycle ingest --out {data}` or `lifecycle generate --out {data}` first"
+    if not data.exists():
+        _fail(f"data set {data}: the directory does not exist; {hint}")
+    if not data.is_dir():
+        _fail(f"data set {data}: not a directory; --data takes the contract directory ingest writes")
+    missing = [f"{t}.parquet" for t in (CUSTOMERS, TRANSACTIONS) if not table_path(data, t).exists()]
+    if missing:
+        state = "the directory is empty" if not any(data.iterdir()) else f"no {' and no '.join(missing)}"
+        _fail(f"data set {data}: {state} (a contract directory needs customers.parquet and "
+              f"transactions.parquet); {hint}")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from features.contract import TABLES
+    from features.snapshots import connect
+
+    for table in TABLES:
+        path = table_path(data, table)
+        try:
+            if path.exists():
+                pq.read_schema(path)
+        except (pa.ArrowException, OSError) as exc:
+            _fail(f"data set {data}: {path.name} is not a readable Parquet file ({exc}); run ingest again")
+    try:  # the contract's own checks: required columns, types, unique customer ids
+        tables = connect(data)
+        rows = {TRANSACTIONS: tables.transactions.count().execute(),
+                CUSTOMERS: tables.customers.count().execute()}
+    except (ValueError, OSError) as exc:
+        _fail(f"data set {data}: {' '.join(str(exc).split())}")
+    for table, n in rows.items():
+        if n == 0:
+            quarantine = data / "quarantine" / f"{table}.parquet"
+            where = f"; the rejected rows and their reasons are in {quarantine}" if quarantine.exists() else ""
+            _fail(f"data set {data}: {table}.parquet has 0 rows (nothing was accepted at ingest){where}")
+    return data
+
+
+DataDir = Annotated[Path, typer.Option("--data", callback=_data_set,
+                                       help="Contract directory (from ingest or generate).")]
 
 
 @app.command()
@@ -108,22 +199,19 @@ def features(
 
 
 ConfigPath = Annotated[Path, typer.Option("--config", help="Experiment YAML (see experiments/).")]
-OptionalData = Annotated[Path | None, typer.Option("--data", help="Contract directory; default: the config's data.")]
+OptionalData = Annotated[Path | None, typer.Option("--data", callback=_data_set,
+                                                   help="Contract directory; default: the config's data.")]
 
 
 def _load(config: Path, data: Path | None):
-    from training.config import ConfigError, load_config
+    """The experiment config (a ConfigError is a user error) and its checked data set."""
+    from training.config import load_config
 
-    try:
-        cfg = load_config(config)
-    except ConfigError as exc:
-        _fail(str(exc))
+    cfg = load_config(config)
     data_dir = data or cfg.data
     if data_dir is None:
         _fail(f"{config}: no data directory: pass --data or set 'data:' in the config")
-    if not (Path(data_dir) / "transactions.parquet").exists():
-        _fail(f"--data {data_dir}: no transactions.parquet; run `lifecycle ingest` or `lifecycle generate` first")
-    return cfg, Path(data_dir)
+    return cfg, _data_set(Path(data_dir))
 
 
 @app.command()
@@ -204,13 +292,8 @@ def score(
     from serving.scoring import summarise
     from training.dataset import data_bounds
 
-    if not (data / "transactions.parquet").exists():
-        _fail(f"--data {data}: no transactions.parquet; run `lifecycle ingest` or `lifecycle generate` first")
     day = _parse_date(as_of, "--as-of") if as_of else data_bounds(data)[1]
-    try:
-        champions = load_champions(tracking_uri)
-    except LookupError as exc:
-        _fail(str(exc))
+    champions = load_champions(tracking_uri)
     config = load_scoring_config(scoring_config) if scoring_config else None
     snapshot = feature_snapshot(data, day, champions)
     scores = score_snapshot(snapshot, champions, day, config)
@@ -235,16 +318,12 @@ def experiment_run(
 ) -> None:
     """Run one experiment as an MLflow run in the MLflow experiment NAME (nothing is registered)."""
     from experiments.runner import run_experiment
-    from training.config import ConfigError
 
     if (backtest_cutoff is None) != (horizon_days is None):
         _fail("--backtest-cutoff and --horizon-days go together")
     bt = (_parse_date(backtest_cutoff, "--backtest-cutoff"), horizon_days) if backtest_cutoff else None
-    try:
-        with _plan_must_fit(f"experiments/{name}.yaml"):
-            run = run_experiment(name, data=data, backtest=bt, log=_log)
-    except (ConfigError, FileNotFoundError) as exc:
-        _fail(str(exc))
+    with _plan_must_fit(f"experiments/{name}.yaml"):
+        run = run_experiment(name, data=data, backtest=bt, log=_log)
     typer.echo(f"{run.kind} run {run.run_id} in MLflow experiment {name!r}")
     for key in ("churn_auc", "churn_pr_auc", "churn_brier", "clv_mae", "clv_spearman", "clv_gini",
                 "clv_total_ratio"):

@@ -53,20 +53,3 @@ def test_test_cutoff_past_the_data_is_rejected():
 def test_too_little_history_is_rejected():
     with pytest.raises(ValueError, match="not enough history"):
         plan_cutoffs(date(2023, 1, 1), date(2023, 8, 1), 90, 3, 30)
-
-
-def test_cli_reports_a_plan_that_does_not_fit_without_a_traceback(tmp_path):
-    """`lifecycle train` on too short a history: a one-line error naming the config, exit 2."""
-    import pandas as pd
-    from typer.testing import CliRunner
-
-    from lifecycle_cli import app
-
-    pd.DataFrame({"customer_id": ["a", "b"], "ordered_at": pd.to_datetime(["2023-01-01", "2023-03-01"]),
-                  "amount": [10.0, 20.0]}).to_parquet(tmp_path / "transactions.parquet")
-    config = tmp_path / "short.yaml"
-    config.write_text("name: short\ndescription: too little data\n")
-    result = CliRunner().invoke(app, ["train", "--config", str(config), "--data", str(tmp_path)])
-    assert result.exit_code == 2
-    assert "short.yaml" in result.output and "not enough history" in result.output
-    assert "Traceback" not in result.output

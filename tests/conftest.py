@@ -1,0 +1,33 @@
+"""Test-session isolation: the suite never writes into the checkout.
+
+Every test runs with a scratch working folder as the current directory and an MLflow tracking URI
+inside it, so code that falls back to the defaults (``sqlite:///mlflow.db``, ``./mlruns``,
+``sqlite:///optuna.db``, ``data/...``) writes there and not into the repository. Tests reach repo
+files through absolute paths (``REPO`` below, or ``Path(__file__)``).
+
+Markers: ``slow`` (real HTTP servers, subprocesses, full CDNOW) and ``spark``; ``make test-fast``
+runs ``-m "not slow and not spark"``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "spark: needs pyspark and a local Spark session")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def scratch_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A per-session working folder with its own MLflow and Optuna stores (session-wide, so that
+    session-scoped fixtures are covered too)."""
+    work = tmp_path_factory.mktemp("workdir")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(work)
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'mlflow.db'}")
+        yield work

@@ -1,0 +1,364 @@
+"""The ``lifecycle`` command line, command by command, through Typer's runner: a user error (missing
+or empty data set, no accepted rows, bad config, a plan that does not fit, no champion) is one
+``error: ...`` line naming what is wrong, exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from lifecycle_cli import _user_error, app
+from training.config import ConfigError
+from training.splits import PlanError
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "experiments" / "baseline.yaml"
+
+
+def commands() -> dict[str, object]:
+    """Every command of the CLI by its full name (``experiment run`` for sub-commands)."""
+    found = {}
+    for name, command in get_command(app).commands.items():
+        for sub, leaf in getattr(command, "commands", {name: command}).items():
+            found[name if sub == name else f"{name} {sub}"] = leaf
+    return found
+
+
+def data_set_args(data: Path, tmp: Path) -> dict[str, list[str]]:
+    """Each command that reads a contract directory, run on ``data``."""
+    return {
+        "features": [
+            "features",
+            "--data",
+            str(data),
+            "--cutoff",
+            "2024-01-01",
+            "--out",
+            str(tmp / "f.parquet"),
+        ],
+        "train": ["train", "--config", str(CONFIG), "--data", str(data)],
+        "tune": [
+            "tune",
+            "--config",
+            str(CONFIG),
+            "--data",
+            str(data),
+            "--out",
+            str(tmp / "t.yaml"),
+        ],
+        "backtest": [
+            "backtest",
+            "--data",
+            str(data),
+            "--cutoff",
+            "2024-01-01",
+            "--horizon-days",
+            "30",
+            "--config",
+            str(CONFIG),
+            "--out",
+            str(tmp / "b.json"),
+        ],
+        "score": ["score", "--data", str(data), "--out", str(tmp / "s.parquet")],
+        "experiment run": ["experiment", "run", "baseline", "--data", str(data)],
+    }
+
+
+#: Commands that do not read a contract directory, with their own user-error case.
+OTHER_COMMANDS = {"ingest", "generate", "compare", "export"}
+
+
+def invoke(args: list[str], **env: str):
+    return CliRunner(env=env or None).invoke(app, args)
+
+
+def assert_one_line_error(result, *needles: str) -> str:
+    """Exit 2, stdout empty, stderr exactly one ``error:`` line holding every needle."""
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    assert "Traceback" not in result.output and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def write_contract(root: Path, customers: pd.DataFrame, transactions: pd.DataFrame) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    customers.to_parquet(root / "customers.parquet", index=False)
+    transactions.to_parquet(root / "transactions.parquet", index=False)
+    return root
+
+
+def customers_frame(ids: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": pd.Series(ids, dtype=str),
+            "signup_at": pd.to_datetime(["2023-01-01"] * len(ids)).astype("datetime64[us]"),
+        }
+    )
+
+
+def transactions_frame(ids: list[str], days: list[str], amounts: list[float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": pd.Series(ids, dtype=str),
+            "ordered_at": pd.to_datetime(days).astype("datetime64[us]"),
+            "amount": pd.Series(amounts, dtype=float),
+        }
+    )
+
+
+@pytest.fixture()
+def no_rows(tmp_path) -> Path:
+    """What an ingest that accepted nothing leaves: the tables exist, with 0 rows."""
+    data = write_contract(
+        tmp_path / "nothing-accepted", customers_frame([]), transactions_frame([], [], [])
+    )
+    (data / "quarantine").mkdir()
+    pd.DataFrame({"row": [2], "reason": ["amount: not a number"]}).to_parquet(
+        data / "quarantine" / "transactions.parquet"
+    )
+    return data
+
+
+@pytest.fixture()
+def short_history(tmp_path) -> Path:
+    """A valid contract directory with two months of purchases: too little for any cutoff plan."""
+    return write_contract(
+        tmp_path / "short",
+        customers_frame(["a", "b"]),
+        transactions_frame(["a", "b"], ["2023-01-01", "2023-03-01"], [10.0, 20.0]),
+    )
+
+
+def test_every_command_that_reads_a_data_set_is_covered(tmp_path):
+    assert set(commands()) <= set(data_set_args(tmp_path, tmp_path)) | OTHER_COMMANDS, (
+        "a new command: add it to data_set_args (if it reads --data) or OTHER_COMMANDS with a test"
+    )
+
+
+@pytest.mark.parametrize("command", sorted(data_set_args(Path("x"), Path("x"))))
+def test_missing_data_set_is_one_line(command, tmp_path):
+    data = tmp_path / "not-there"
+    result = invoke(data_set_args(data, tmp_path)[command])
+    assert_one_line_error(result, f"data set {data}", "does not exist", "lifecycle ingest")
+
+
+@pytest.mark.parametrize("command", sorted(data_set_args(Path("x"), Path("x"))))
+def test_empty_data_set_is_one_line(command, tmp_path):
+    data = tmp_path / "empty"
+    data.mkdir()
+    result = invoke(data_set_args(data, tmp_path)[command])
+    assert_one_line_error(
+        result, f"data set {data}", "empty", "customers.parquet", "transactions.parquet"
+    )
+
+
+@pytest.mark.parametrize("command", ["train", "score", "features", "backtest"])
+def test_data_set_with_no_accepted_rows_is_one_line(command, no_rows, tmp_path):
+    result = invoke(data_set_args(no_rows, tmp_path)[command])
+    line = assert_one_line_error(
+        result,
+        f"data set {no_rows}",
+        "transactions.parquet has 0 rows",
+        str(no_rows / "quarantine" / "transactions.parquet"),
+    )
+    assert "NoneType" not in line
+
+
+def test_data_set_missing_a_table_names_it(tmp_path):
+    data = write_contract(
+        tmp_path / "half", customers_frame(["a"]), transactions_frame(["a"], ["2024-01-02"], [5.0])
+    )
+    (data / "customers.parquet").unlink()
+    assert_one_line_error(invoke(data_set_args(data, tmp_path)["train"]), "no customers.parquet")
+
+
+def test_data_set_of_the_wrong_shape_names_the_file_and_column(tmp_path):
+    data = write_contract(
+        tmp_path / "strings",
+        customers_frame(["a"]),
+        transactions_frame(["a"], ["2024-01-02"], [5.0]).astype({"ordered_at": str}),
+    )
+    assert_one_line_error(
+        invoke(data_set_args(data, tmp_path)["features"]),
+        "transactions.parquet",
+        "'ordered_at'",
+        "timestamp",
+    )
+
+
+def test_data_set_that_is_not_parquet_is_one_line(short_history, tmp_path):
+    (short_history / "transactions.parquet").write_text("customer_id,ordered_at,amount\n")
+    assert_one_line_error(
+        invoke(data_set_args(short_history, tmp_path)["score"]),
+        "transactions.parquet is not a readable Parquet file",
+    )
+
+
+def test_config_data_set_is_checked_too(tmp_path):
+    """Without --data, train reads the config's ``data:``; a missing one is the same one line."""
+    config = tmp_path / "elsewhere.yaml"
+    config.write_text(f"name: elsewhere\ndata: {tmp_path / 'gone'}\n")
+    assert_one_line_error(
+        invoke(["train", "--config", str(config)]),
+        f"data set {tmp_path / 'gone'}",
+        "does not exist",
+    )
+
+
+def test_plan_that_does_not_fit_names_the_config(short_history, tmp_path):
+    config = tmp_path / "short.yaml"
+    config.write_text("name: short\ndescription: too little data\n")
+    for args in (
+        ["train", "--config", str(config), "--data", str(short_history)],
+        [
+            "tune",
+            "--config",
+            str(config),
+            "--data",
+            str(short_history),
+            "--out",
+            str(tmp_path / "t.yaml"),
+        ],
+    ):
+        assert_one_line_error(invoke(args), "short.yaml", "not enough history")
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        (
+            "name: bad\nfeatures:\n  famlies: [rfm]\n",
+            ["bad.yaml", "features.famlies", "Extra inputs"],
+        ),
+        ("name: bad\nsnapshots: {n_train: 0}\n", ["bad.yaml", "snapshots.n_train"]),
+        ("name: bad\nfeatures: [rfm\n", ["bad.yaml", "not valid YAML"]),
+    ],
+)
+def test_bad_config_is_one_line_naming_file_and_field(text, needles, short_history, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    for command in ("train", "tune", "backtest"):
+        args = data_set_args(short_history, tmp_path)[command]
+        args[args.index("--config") + 1] = str(config)
+        assert_one_line_error(invoke(args), *needles)
+
+
+def test_missing_config_is_one_line(short_history, tmp_path):
+    args = data_set_args(short_history, tmp_path)["train"]
+    args[args.index("--config") + 1] = str(tmp_path / "nope.yaml")
+    assert_one_line_error(invoke(args), "nope.yaml", "does not exist")
+
+
+def test_score_without_a_champion_is_one_line(short_history, tmp_path):
+    store = f"sqlite:///{tmp_path / 'empty-store.db'}"
+    result = invoke(data_set_args(short_history, tmp_path)["score"] + ["--tracking-uri", store])
+    assert_one_line_error(result, "champion")
+    assert not (tmp_path / "s.parquet").exists()
+
+
+def test_compare_on_an_empty_store_is_one_line(tmp_path):
+    result = invoke(
+        [
+            "compare",
+            "--tracking-uri",
+            f"sqlite:///{tmp_path / 'empty.db'}",
+            "--out",
+            str(tmp_path / "c.html"),
+        ]
+    )
+    assert_one_line_error(result, "run")
+    assert not (tmp_path / "c.html").exists()
+
+
+def test_ingest_of_a_missing_export_fails_without_a_traceback(tmp_path):
+    result = invoke(
+        ["ingest", "--transactions", str(tmp_path / "orders.csv"), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "orders.csv" in result.stderr
+
+
+def test_export_of_missing_scores_is_one_line(tmp_path):
+    if "export" not in commands():
+        pytest.skip("no export command in this checkout")
+    result = invoke(
+        [
+            "export",
+            "--to",
+            "csv",
+            "--scores",
+            str(tmp_path / "none.parquet"),
+            "--exports-dir",
+            str(tmp_path / "exports"),
+        ]
+    )
+    assert_one_line_error(result, "none.parquet", "lifecycle score")
+
+
+def test_generate_into_a_file_is_one_line(tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("not a directory")
+    assert_one_line_error(invoke(["generate", "--customers", "10", "--out", str(target)]), "taken")
+
+
+def test_bad_dates_are_one_line(short_history, tmp_path):
+    args = data_set_args(short_history, tmp_path)["backtest"]
+    args[args.index("--cutoff") + 1] = "01/10/1997"
+    assert_one_line_error(invoke(args), "--cutoff", "'01/10/1997'", "YYYY-MM-DD")
+
+
+def test_debug_shows_the_traceback(short_history, tmp_path):
+    args = data_set_args(short_history, tmp_path)["train"]
+    args[args.index("--config") + 1] = str(tmp_path / "nope.yaml")
+    result = invoke(args, LIFECYCLE_DEBUG="1")
+    assert isinstance(result.exception, ConfigError)
+
+
+def test_only_user_errors_become_one_line():
+    assert _user_error(ConfigError("a.yaml: x: bad")) == "a.yaml: x: bad"
+    assert _user_error(PlanError("not enough history")) == "not enough history"
+    assert _user_error(FileNotFoundError("f.csv: missing")) == "f.csv: missing"
+    assert _user_error(LookupError("no champion")) == "no champion"
+    for bug in (
+        KeyError("k"),
+        IndexError(0),
+        TypeError("t"),
+        ZeroDivisionError(),
+        AttributeError("a"),
+    ):
+        assert _user_error(bug) is None
+
+
+@pytest.mark.slow
+def test_installed_command_answers_in_one_line(tmp_path):
+    """The real entry point in a subprocess: what a user sees in a terminal."""
+    lifecycle = Path(sys.executable).with_name("lifecycle")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    env.pop("LIFECYCLE_DEBUG", None)
+    run = subprocess.run(
+        [str(lifecycle), "train", "--config", str(CONFIG), "--data", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
+    assert run.returncode == 2, run.stderr
+    assert run.stdout == ""
+    none = tmp_path / "none"
+    expected = (
+        f"error: data set {none}: the directory does not exist; "
+        f"run `lifecycle ingest --out {none}` or `lifecycle generate --out {none}` first"
+    )
+    assert run.stderr.strip().splitlines() == [expected]
