@@ -120,11 +120,18 @@ def replaced_directory(out: Path, owned: set[str]) -> Iterator[Path]:
             _fsync_dir(parent)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise IngestError(f"--out {out}: cannot write the output ({exc.strerror or exc}); "
+        raise IngestError(f"--out {out}: cannot write the output ({_describe(exc)}); "
                           "the previous output is unchanged") from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _describe(exc: OSError) -> str:
+    """``No space left on device`` also when the writer (pyarrow) wraps the errno in its message."""
+    found = re.search(r"\[errno (\d+)\]", str(exc))
+    code = exc.errno or (int(found.group(1)) if found else None)
+    return os.strerror(code) if code else str(exc)
 
 
 def _fsync_dir(directory: Path) -> None:

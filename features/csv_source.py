@@ -242,6 +242,12 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
         raise IngestError(f"{path}: file is empty; expected a header and at least one row")
     header = _unique([_clean_header(h) for h in records[0]])
     body, body_spans = records[1:], spans[1:]
+    footer = _footer(body, len(header)) if text.endswith(("\n", "\r")) else 0
+    notes = [f"separator {_sep_name(chosen)}" + ("" if sep else " (detected)")]
+    if footer:
+        notes.append(f"report footer skipped ({footer} single-value lines after the last row, "
+                     f"e.g. {body[-footer][0].strip()!r})")
+        body, body_spans = body[:-footer], body_spans[:-footer]
     if not body:
         raise IngestError(f"{path}: file has a header but no rows; expected at least one row")
     width = len(header)
@@ -259,10 +265,19 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
     frame = pd.DataFrame(rows, columns=header, dtype="string")
     for col in frame.columns:
         frame[col] = frame[col].str.strip().replace("", pd.NA)
-    notes = [f"separator {_sep_name(chosen)}" + ("" if sep else " (detected)")]
     starts = np.array([s + 1 for s, _ in body_spans], dtype="int64")
     return SourceFile(path, frame, problems, starts, sep=chosen, notes=notes,
                       _raw_lines=lines, _record_spans=body_spans)
+
+
+def _footer(body: list[list[str]], width: int) -> int:
+    """Trailing lines of one value each (a report's totals/copyright footer, as Salesforce writes)."""
+    if width < 3:
+        return 0
+    n = 0
+    while n < len(body) - 1 and len(body[-1 - n]) < width and sum(1 for f in body[-1 - n] if f.strip()) == 1:
+        n += 1
+    return n
 
 
 def _cut_at_end(text: str, lines: list[str], span: tuple[int, int], sep: str) -> bool:

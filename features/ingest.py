@@ -36,7 +36,7 @@ from features.csv_source import SourceFile, fold_name, read_source
 from features.dates import detect_order, parse_dates
 from features.mapping import VALUE_COLUMNS, ColumnMapping, IngestError
 from features.numbers import CURRENCIES, NumberFormat, detect_format, forced_format, parse_numbers
-from features.values import OTHER, ValueMapping, map_values
+from features.values import OTHER, STATUS_SYNONYMS, ValueMapping, map_values
 
 #: A date column in which fewer than this share of values parse is unusable (not a row problem).
 MIN_PARSABLE_SHARE = 0.5
@@ -141,6 +141,8 @@ def _inputs(table: str, frame: pd.DataFrame, path: Path, mapping: ColumnMapping)
         series = _source_column(frame, path, table, col.name, mapping, required)
         if series is not None:
             found[col.name] = series
+    if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, "status") is not None:
+        found["status"] = _source_column(frame, path, table, "status", mapping, required=True)
     if amount_derived:
         found["unit_price"] = _source_column(frame, path, table, "unit_price", mapping, required=True)
         if "quantity" not in found:
@@ -212,11 +214,13 @@ def _build_table(table: str, source: SourceFile, mapping: ColumnMapping, known_i
             report.warnings.append(order.warning)
     if table == TRANSACTIONS:
         out["amount"] = _amount(inputs, out, check, numbers, mapping, report)
-    _map_values(table, out, mapping, check, report, strict_values)
+        if "status" in inputs:
+            _cancelled(inputs["status"], out, check, mapping, report)
     if known_ids is not None:
         check.flag(out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), "unknown customer_id")
     if table == CUSTOMERS:
         check.flag(out["customer_id"].duplicated() & out["customer_id"].notna(), "duplicate customer_id")
+    _map_values(table, out, mapping, check, report, strict_values)
     return _split(table, source, out, check, report)
 
 
@@ -267,12 +271,32 @@ def _check_currency(currency: pd.Series, amount: pd.Series, check: _Validator, m
         check.flag(currency.notna() & (currency != expected), f"currency is not {expected}")
 
 
+def _cancelled(status: pd.Series, out: pd.DataFrame, check: _Validator, mapping: ColumnMapping,
+               report: TableReport) -> None:
+    """Quarantine cancelled orders; a blank status takes its order's status (Shopify's later lines)."""
+    status = status.str.strip()
+    if "order_id" in out:
+        status = status.fillna(status.groupby(out["order_id"]).transform("first"))
+    values = ValueMapping(mapping.values_for(TRANSACTIONS, "status"), builtin=True, synonyms=STATUS_SYNONYMS)
+    mapped, table = map_values(status, values)
+    unknown = table[table["target"].isna()]
+    if not unknown.empty:
+        report.warnings.append("order statuses read as completed (not known as cancelled): "
+                               + ", ".join(f"{s!r} {n}" for s, n in zip(unknown["source"], unknown["rows"], strict=True))
+                               + "; map them under values: {status: ...} if they are cancellations")
+    report.formats["status"] = ", ".join(f"{s!r} -> {t or 'completed'}" for s, t in
+                                         zip(table["source"], table["target"], strict=True))
+    check.flag(mapped == "cancelled", "cancelled order")
+
+
 def _map_values(table: str, out: pd.DataFrame, mapping: ColumnMapping, check: _Validator,
                 report: TableReport, strict_values: bool) -> None:
     for column in VALUE_COLUMNS:
         if column not in out:
             continue
         explicit = mapping.values_for(table, column)
+        if column == "status":
+            continue
         if column != "event_type":
             if explicit:
                 mapped, _ = map_values(out[column], ValueMapping(explicit, builtin=False))
@@ -287,9 +311,11 @@ def _map_values(table: str, out: pd.DataFrame, mapping: ColumnMapping, check: _V
         counts = out.loc[considered, column].value_counts()
         table_["rows"] = table_["source"].map(counts).fillna(0).astype("int64")
         table_ = table_[table_["rows"] > 0]
-        report.value_mapping = [{**r, "rows": int(r["rows"])} for r in table_.to_dict("records")]
-        report.unmapped = [{"source": r["source"], "rows": int(r["rows"]), "hint": values.hint(r["source"], column)}
-                           for r in table_.to_dict("records") if r["target"] is None]
+        records = [{**r, "rows": int(r["rows"]), "target": None if pd.isna(r["target"]) else r["target"]}
+                   for r in table_.to_dict("records")]
+        report.value_mapping = records
+        report.unmapped = [{"source": r["source"], "rows": r["rows"], "hint": values.hint(r["source"], column)}
+                           for r in records if r["target"] is None]
         out[column] = mapped.fillna(OTHER)
         final = out.loc[check.ok, column].value_counts()
         report.event_types = {t: int(final.get(t, 0)) for t in (*EVENT_TYPES, OTHER)}

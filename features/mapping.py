@@ -22,9 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from features.contract import CONTRACT, EVENT_TYPES, TABLES, TRANSACTIONS
 
 #: Source columns the mapping may name besides contract columns (derived into contract columns).
-DERIVED_INPUTS = {TRANSACTIONS: ("unit_price",)}
-#: Text columns whose values a map file may translate (``event_type`` also has built-in synonyms).
-VALUE_COLUMNS = {"event_type", "region", "channel", "segment", "category"}
+#: ``status``: an order status; rows whose status means cancelled are quarantined, never revenue.
+DERIVED_INPUTS = {TRANSACTIONS: ("unit_price", "status")}
+#: Text columns whose values a map file may translate (``event_type`` and ``status`` have built-ins).
+VALUE_COLUMNS = {"event_type", "status", "region", "channel", "segment", "category"}
 #: Format keys a map file may hold; the CLI options of the same name override them.
 FORMAT_KEYS = ("date_format", "date_order", "decimal", "thousands", "encoding", "sep", "currency")
 
@@ -60,6 +61,10 @@ class ColumnMapping(BaseModel):
                 wrong = {k: v for k, v in table.items() if v not in allowed}
                 if wrong:
                     raise ValueError(f"values: {key}: {wrong} -- event types must be one of {list(allowed)}")
+            if column == "status":
+                wrong = {k: v for k, v in table.items() if v not in ("completed", "cancelled")}
+                if wrong:
+                    raise ValueError(f"values: {key}: {wrong} -- statuses must be completed or cancelled")
         return values
 
     @field_validator("columns")

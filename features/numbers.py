@@ -64,7 +64,8 @@ def forced_format(decimal: str | None, thousands: str | None) -> NumberFormat | 
 
 
 def _split_marks(values: pd.Series) -> pd.DataFrame:
-    return values.str.strip().str.extract(_PATTERN)
+    """Sign, currency, digits and multiplier of each value (full-width forms folded first)."""
+    return values.str.normalize("NFKC").str.strip().str.extract(_PATTERN)
 
 
 def _evidence(num: str) -> str | None:

@@ -48,6 +48,17 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Order statuses: ``cancelled`` rows are quarantined (never revenue); anything else is a completed sale.
+ORDER_STATUSES = ("completed", "cancelled")
+STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "cancelled": ("cancelled", "canceled", "cancel", "voided", "void", "declined", "failed", "closed lost",
+                  "lost", "已取消", "取消", "作废", "已作废", "已关闭", "输单", "已拒绝"),
+    "completed": ("completed", "complete", "paid", "closed won", "won", "fulfilled", "shipped", "delivered",
+                  "authorized", "partially refunded", "已完成", "完成", "已付款", "已发货", "已签收", "成交",
+                  "赢单", "已退款", "refund"),
+}
+
+
 def fold(value: str) -> str:
     """Case, width, spacing and punctuation folded: ``"E-mail  Opened!"`` -> ``"e_mail_opened"``."""
     text = unicodedata.normalize("NFKC", str(value)).casefold()
@@ -55,9 +66,9 @@ def fold(value: str) -> str:
     return text.strip("_").replace("e_mail", "email")
 
 
-def _builtin() -> dict[str, str]:
-    table = {fold(t): t for t in EVENT_TYPES}
-    for target, names in SYNONYMS.items():
+def _builtin(synonyms: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    table = {fold(t): t for t in synonyms}
+    for target, names in synonyms.items():
         for name in names:
             table[fold(name)] = target
     return table
@@ -65,14 +76,15 @@ def _builtin() -> dict[str, str]:
 
 @dataclass
 class ValueMapping:
-    """Source value -> contract value for one column; ``builtin`` adds the event-type synonyms."""
+    """Source value -> contract value for one column; ``builtin`` adds the column's built-in synonyms."""
 
     explicit: dict[str, str]
     builtin: bool
+    synonyms: dict[str, tuple[str, ...]] | None = None
 
     def __post_init__(self) -> None:
         self._folded = {fold(k): v for k, v in self.explicit.items()}
-        self._known = _builtin() if self.builtin else {}
+        self._known = _builtin(self.synonyms if self.synonyms is not None else SYNONYMS) if self.builtin else {}
 
     def lookup(self, value: str) -> tuple[str | None, str]:
         """(contract value or None, how it matched: ``values:``, ``built-in`` or ``unmapped``)."""

@@ -1,5 +1,9 @@
 """Ingest: contract tables from CDNOW and an invoice-line export; quarantine; file-level errors."""
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -129,3 +133,121 @@ def test_mapping_from_yaml_file(tmp_path):
     assert mapping.date_format == "%d/%m/%Y"
     with pytest.raises(IngestError, match="typo"):
         load_mapping(None, _write(tmp_path / "bad.yaml", "columns: {}\ntypo: 1\n"))
+
+
+# --- atomic output: replaced as a whole, never a mix (kill -9, concurrent runs, full disk) ---
+
+EXPORTS = DATA / "exports"
+INGEST_SCRIPT = (
+    "import sys; from features.ingest import ingest; from features.mapping import load_mapping; "
+    "ingest(sys.argv[1], sys.argv[2], load_mapping(sys.argv[3]), log=lambda m: None)"
+)
+
+
+def _consistent(out: Path) -> dict:
+    """The manifest of ``out`` after checking that every file in it belongs to that manifest."""
+    import json
+
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    for table, report in manifest["tables"].items():
+        assert len(pd.read_parquet(table_path(out, table))) == report["accepted"], table
+        assert len(pd.read_parquet(quarantine_path(out, table))) == report["quarantined"], table
+    tables = set(manifest["tables"]) | {"customers"}
+    assert {p.stem for p in out.glob("*.parquet")} == tables
+    assert {p.stem for p in (out / "quarantine").glob("*.parquet")} == set(manifest["tables"])
+    assert len(pd.read_parquet(table_path(out, "customers"))) == manifest["customers"]
+    return manifest
+
+
+def _staging(out: Path) -> list[Path]:
+    return sorted(out.parent.glob(f".{out.name}.*"))
+
+
+def _spawn(out: Path, source: Path, mapping: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", INGEST_SCRIPT, str(out), str(source), mapping],
+                            cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_reingest_with_fewer_tables_leaves_nothing_of_the_earlier_one(tmp_path):
+    folder = EXPORTS / "hubspot"
+    mapping = load_mapping(None, folder / "map.yaml")
+    ingest(tmp_path, folder / "deals.csv", mapping, customers=folder / "contacts.csv",
+           events=folder / "activities.csv", log=_quiet)
+    assert table_path(tmp_path, "events").exists()
+    ingest(tmp_path, EXPORTS / "truncated" / "transactions.csv", load_mapping(None), log=_quiet)
+    manifest = _consistent(tmp_path)
+    assert set(manifest["tables"]) == {"transactions"}
+    assert not table_path(tmp_path, "events").exists() and not quarantine_path(tmp_path, "events").exists()
+    assert not _staging(tmp_path)
+
+
+def test_out_with_foreign_files_is_refused_before_reading(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(IngestError, match=r"holds files ingest did not write \(notes\.txt\)"):
+        ingest(tmp_path, EXPORTS / "truncated" / "transactions.csv", load_mapping(None), log=_quiet)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.skipif(not CDNOW.exists(), reason="shared CDNOW data not present")
+def test_kill_9_mid_write_leaves_the_previous_output_whole(tmp_path):
+    out = tmp_path / "out"
+    ingest(out, EXPORTS / "truncated" / "transactions.csv", load_mapping(None), log=_quiet)
+    previous = (out / "manifest.json").read_bytes()
+    killed_while_staging = 0
+    for delay in (0.0, 0.0, 0.01, 0.03, 0.08):
+        proc = _spawn(out, CDNOW, CDNOW_MAP)
+        while proc.poll() is None and not _staging(out):
+            time.sleep(0.001)
+        time.sleep(delay)
+        staging = bool(_staging(out)) and proc.poll() is None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed_while_staging += staging and proc.returncode == -signal.SIGKILL
+        manifest = _consistent(out)  # never a mix
+        if (out / "manifest.json").read_bytes() != previous:
+            assert manifest["tables"]["transactions"]["rows_read"] == 69_659  # the new run had finished
+            previous = (out / "manifest.json").read_bytes()
+    assert killed_while_staging >= 1
+    ingest(out, EXPORTS / "truncated" / "transactions.csv", load_mapping(None), log=_quiet)
+    assert not _staging(out)  # the killed runs' temporary directories are cleaned up
+    assert _consistent(out)["tables"]["transactions"]["accepted"] == 4
+
+
+def test_two_ingests_into_the_same_out_at_once_never_mix(tmp_path):
+    out = tmp_path / "out"
+    a = (EXPORTS / "truncated" / "transactions.csv", "")
+    b = (EXPORTS / "invoice_returns" / "invoice_lines.csv",
+         "customer_id=Customer No,ordered_at=Invoice Date,amount=Line Total,order_id=Invoice No")
+    for _ in range(3):
+        procs = [_spawn(out, src, m) for src, m in (a, b)]
+        for proc in procs:
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err.decode()
+        manifest = _consistent(out)
+        source = Path(manifest["tables"]["transactions"]["source_file"]).name
+        accepted = manifest["tables"]["transactions"]["accepted"]
+        assert (source, accepted) in {("transactions.csv", 4), ("invoice_lines.csv", 8)}
+        assert not _staging(out)
+
+
+@pytest.mark.skipif(not CDNOW.exists(), reason="shared CDNOW data not present")
+def test_full_disk_is_a_clear_error_and_the_old_output_stays(tmp_path):
+    disk = tmp_path / "full"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        out = disk / "out"
+        ingest(out, EXPORTS / "truncated" / "transactions.csv", load_mapping(None), log=_quiet)
+        previous = (out / "manifest.json").read_bytes()
+        with pytest.raises(IngestError) as err:
+            ingest(out, CDNOW, load_mapping(CDNOW_MAP), log=_quiet)
+        message = str(err.value)
+        assert f"--out {out}: cannot write the output (No space left on device)" in message
+        assert "previous output is unchanged" in message
+        assert (out / "manifest.json").read_bytes() == previous
+        _consistent(out)
+        assert not _staging(out)
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
