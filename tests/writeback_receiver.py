@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from serving.writeback.webhook import KEY_HEADER, SIGNATURE_HEADER, verify
+from serving.writeback.webhook import ATTEMPT_HEADER, KEY_HEADER, SIGNATURE_HEADER, verify
 
 FAULT_KINDS = ("500", "429", "slow", "drop_before", "drop_after")
 
@@ -52,6 +52,8 @@ class Receiver:
         self.key_bodies: dict[str, str] = {}
         self.applied_contents: set[str] = set()
         self.stats: Counter[str] = Counter()
+        #: every signed request: (idempotency key, sha256 of the body, attempt header, signature ok)
+        self.seen: list[tuple[str | None, str, str | None, bool]] = []
         self.lock = threading.Lock()
         self._rng = random.Random(self.faults.seed)
         self._requests = 0
@@ -131,7 +133,12 @@ class Receiver:
                     self._answer(404, {"error": f"no route {self.path}"})
                     return
                 number, fault = receiver._next()
-                if not verify(body, receiver.secret, self.headers.get(SIGNATURE_HEADER)):
+                signed = verify(body, receiver.secret, self.headers.get(SIGNATURE_HEADER))
+                with receiver.lock:
+                    receiver.seen.append((self.headers.get(KEY_HEADER),
+                                          hashlib.sha256(body).hexdigest(),
+                                          self.headers.get(ATTEMPT_HEADER), signed))
+                if not signed:
                     with receiver.lock:
                         receiver.stats["bad_signature"] += 1
                     self._answer(401, {"error": "bad signature"})

@@ -179,17 +179,19 @@ class Journal:
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield self.db
+                self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                self._rollback()  # SQLite may have rolled back already (e.g. on SQLITE_FULL)
                 raise
-            self.db.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:
-            if self.db.in_transaction:
-                try:
-                    self.db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
             raise explain(self.path, exc) from None
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
 
     def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
         try:

@@ -1,0 +1,387 @@
+"""The webhook push against a real receiver on loopback that misbehaves: random 500s, 429 with
+Retry-After, slow answers, dropped connections; kill -9 of the exporter at several points and a
+re-run; a wrong secret; a 4xx; the time bound; two exports at once; a full disk for the journal.
+
+After every scenario the receiver must hold every customer's latest fields, none missing, and
+a duplicate delivery must carry the key (and the bytes) of the first one. The fault table of the
+run is printed at the end of the module (``pytest -s``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from writeback_receiver import Faults, Receiver
+from writeback_scores import make_scores
+
+from serving.writeback.fields import load_mapping
+from serving.writeback.journal import Journal, state_dir
+from serving.writeback.webhook import RetryPolicy, deliver, export_webhook
+
+pytestmark = pytest.mark.slow
+
+SECRET = "test-webhook-secret-4f9a1c2e"
+LIFECYCLE = Path(sys.executable).with_name("lifecycle")
+FULL_DISK = Path("/tmp/h7-export/full")
+FAST = RetryPolicy(max_attempts=8, base_delay=0.05, max_delay=0.5, timeout=0.5, max_seconds=120)
+TABLE: list[dict[str, object]] = []
+
+
+@pytest.fixture(scope="module")
+def scores(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    return make_scores(tmp_path_factory.mktemp("fault-scores"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fault_table() -> None:
+    yield
+    if TABLE:
+        head = ("scenario", "faults injected", "retries", "batches delivered",
+                "duplicates dropped", "customers missing")
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(str(row[h]) for h in head) + " |" for row in TABLE]
+        print("\n\nFault-test table\n" + "\n".join(lines))
+
+
+def missing_or_stale(receiver: Receiver, scores: pd.DataFrame) -> int:
+    """Customers whose latest fields the receiver does not hold (checked against the frame
+    itself, not through the exporter's own rendering); fails on any extra customer."""
+    assert set(receiver.state) <= set(scores["customer_id"])
+    bad = 0
+    for row in scores.itertuples(index=False):
+        got = receiver.state.get(row.customer_id)
+        if got is None:
+            bad += 1
+            continue
+        p = row.churn_probability
+        same_p = got["churn_probability"] is None if math.isnan(p) else (
+            got["churn_probability"] == pytest.approx(p, abs=5.1e-5)
+        )
+        same = (
+            same_p
+            and got["stage"] == row.stage
+            and got["priority_tier"] == row.priority_tier
+            and got["recommended_action"] == row.recommended_action
+            and got["predicted_value"] == pytest.approx(row.predicted_value, abs=0.0051)
+            and got["reasons"] == list(row.reasons)
+        )
+        bad += not same
+    return bad
+
+
+def assert_keys_match_bodies(receiver: Receiver) -> None:
+    """Same idempotency key <=> same bytes, across retries and re-runs."""
+    bodies, keys = defaultdict(set), defaultdict(set)
+    for key, body, _, _ in receiver.seen:
+        bodies[key].add(body)
+        keys[body].add(key)
+    assert all(len(v) == 1 for v in bodies.values())
+    assert all(len(v) == 1 for v in keys.values())
+    assert receiver.stats["duplicate_key_other_body"] == 0
+
+
+def record(scenario: str, receiver: Receiver, retries: int, missing: int, kills: int = 0) -> None:
+    TABLE.append({
+        "scenario": scenario,
+        "faults injected": receiver.stats["faults"] + kills,
+        "retries": retries,
+        "batches delivered": receiver.stats["batches_applied"],
+        "duplicates dropped": receiver.stats["duplicates_dropped"],
+        "customers missing": missing,
+    })
+
+
+def cli(args: list[str], secret: str = SECRET) -> subprocess.Popen:
+    env = {**os.environ, "LIFECYCLE_WEBHOOK_SECRET": secret}
+    return subprocess.Popen(
+        [str(LIFECYCLE), "export", *args], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
+def webhook_args(url: str, scores_path: Path, exports: Path, *extra: str) -> list[str]:
+    return ["--to", "webhook", "--url", url, "--scores", str(scores_path), "--project", "acme",
+            "--target", "crm-hook", "--exports-dir", str(exports), "--batch-size", "20",
+            "--timeout", "0.5", "--no-progress", *extra]
+
+
+def retries_in(stdout: str) -> int:
+    found = re.search(r"(\d+) retries", stdout)
+    return int(found.group(1)) if found else 0
+
+
+# -- random faults, in process ----------------------------------------------------------------
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_faults_every_customer_delivered_once(
+    seed: int, scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    receiver = Receiver(SECRET, Faults(rate=0.4, seed=seed, slow_seconds=0.7))
+    with receiver.running():
+        result = export_webhook(
+            scores, "scores", load_mapping("generic"), tmp_path, receiver.url, SECRET,
+            project="acme", target="hook", batch_size=25, policy=FAST, progress=False,
+            rng=random.Random(seed),
+        )
+    assert result.ok and result.dead == 0
+    assert result.delivered == receiver.stats["batches_applied"] == math.ceil(len(scores) / 25)
+    assert receiver.stats["faults"] > 0 and result.retries >= receiver.stats["faults"]
+    missing = missing_or_stale(receiver, scores)
+    assert missing == 0
+    assert_keys_match_bodies(receiver)
+    # a retried batch keeps its key; attempts are numbered 1, 2, ... under it
+    attempts = defaultdict(list)
+    for key, _, attempt, _ in receiver.seen:
+        attempts[key].append(int(attempt))
+    assert all(a == list(range(1, len(a) + 1)) for a in attempts.values())
+    assert any(len(a) > 1 for a in attempts.values())
+    record(f"random faults, seed {seed}", receiver, result.retries, missing)
+
+
+def test_retry_after_is_honoured_and_4xx_is_not_retried(scores: pd.DataFrame, tmp_path: Path):
+    receiver = Receiver(SECRET, Faults(rate=1.0, kinds=("429",), retry_after="2"))
+    receiver.on_request = lambda n, phase: setattr(receiver.faults, "rate", 0.0)
+    with receiver.running():
+        export_webhook(scores.head(0), "s", load_mapping("generic"), tmp_path, receiver.url,
+                       SECRET, project="a", target="t", progress=False)
+        from serving.writeback.journal import Batch
+
+        body = json.dumps({"key_field": "customer_id", "customers": [{"customer_id": "C1"}]})
+        batch = Batch("run", 1, "key-1", {"C1": "fp"}, body.encode())
+        waits: list[float] = []
+        outcome = deliver(httpx_client(), receiver.url, batch, SECRET, FAST,
+                          time.monotonic() + 60, random.Random(0), sleep=waits.append)
+    assert outcome.status == "delivered" and outcome.attempts == 2
+    assert waits and waits[0] >= 2.0  # never sooner than Retry-After, above the backoff cap
+    assert receiver.state == {"C1": {"customer_id": "C1"}}
+
+
+def httpx_client():
+    import httpx
+
+    return httpx.Client(timeout=FAST.timeout)
+
+
+def test_client_error_goes_to_the_dead_letter_file_and_is_sent_next_time(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    poison = scores["customer_id"].iloc[50]
+    receiver = Receiver(SECRET, reject_customers=frozenset({poison}))
+    mapping = load_mapping("generic")
+    with receiver.running():
+        first = export_webhook(scores, "s", mapping, tmp_path, receiver.url, SECRET,
+                               project="a", target="t", batch_size=20, policy=FAST,
+                               progress=False)
+        assert first.dead == 1 and not first.ok
+        assert receiver.stats["rejected_422"] == 1  # a 422 is not retried
+        dead = [json.loads(line) for line in first.dead_letter.read_text().splitlines()]
+        assert len(dead) == 1 and dead[0]["reason"].startswith("HTTP 422 (not retried)")
+        assert poison in dead[0]["customer_ids"] and dead[0]["attempts"] == 1
+        assert len(dead[0]["body"]["customers"]) == 20
+        assert missing_or_stale(receiver, scores) == 20
+        receiver.reject_customers = frozenset()
+        second = export_webhook(scores, "s", mapping, tmp_path, receiver.url, SECRET,
+                                project="a", target="t", batch_size=20, policy=FAST,
+                                progress=False)
+    assert second.ok and second.customers_sent == 20  # only the dead batch's customers
+    missing = missing_or_stale(receiver, scores)
+    assert missing == 0
+    record("422 for one batch, then healed", receiver, first.retries + second.retries, missing)
+
+
+def test_total_time_is_bounded_and_the_rest_resumes(scores: pd.DataFrame, tmp_path: Path):
+    receiver = Receiver(SECRET, Faults(rate=1.0, kinds=("500",)))
+    mapping = load_mapping("generic")
+    bounded = RetryPolicy(max_attempts=1000, base_delay=0.05, max_delay=0.2, timeout=0.5,
+                          max_seconds=1.5)
+    with receiver.running():
+        stuck = export_webhook(scores, "s", mapping, tmp_path, receiver.url, SECRET,
+                               project="a", target="t", batch_size=50, policy=bounded,
+                               progress=False)
+        assert not stuck.ok and stuck.delivered == 0
+        assert stuck.dead >= 1 and stuck.not_attempted >= 1
+        assert stuck.dead + stuck.not_attempted == stuck.planned_batches
+        for line in stuck.dead_letter.read_text().splitlines():
+            reason = json.loads(line)["reason"]
+            assert "time limit" in reason and "HTTP 500" in reason
+        receiver.faults.rate = 0.0
+        healed = export_webhook(scores, "s", mapping, tmp_path, receiver.url, SECRET,
+                                project="a", target="t", batch_size=50, policy=FAST,
+                                progress=False)
+    assert healed.ok and healed.resumed_batches == stuck.not_attempted
+    assert healed.planned_batches == stuck.dead  # dead-lettered customers go out again
+    missing = missing_or_stale(receiver, scores)
+    assert missing == 0
+    assert_keys_match_bodies(receiver)
+    record("receiver down (500s) past the time bound, then healed", receiver,
+           stuck.retries + healed.retries, missing)
+
+
+# -- real processes: wrong secret, kill -9, concurrency, full disk ---------------------------------
+def test_wrong_secret_is_rejected_and_reported_then_resumed(scores: pd.DataFrame, tmp_path: Path):
+    path = tmp_path / "scores.parquet"
+    scores.to_parquet(path, index=False)
+    receiver = Receiver(SECRET)
+    with receiver.running():
+        wrong = cli(webhook_args(receiver.url, path, tmp_path / "exports"),
+                    secret="not-the-receivers-secret")
+        out, err = wrong.communicate(timeout=120)
+        assert wrong.returncode == 2, err
+        assert "rejected the request: HTTP 401" in err and "LIFECYCLE_WEBHOOK_SECRET" in err
+        assert receiver.stats["bad_signature"] == 1 and not receiver.state  # not retried
+        rejected_key = receiver.seen[0][0]
+        right = cli(webhook_args(receiver.url, path, tmp_path / "exports"))
+        out, err = right.communicate(timeout=120)
+    assert right.returncode == 0, err
+    assert rejected_key in receiver.key_bodies  # the same batch, under the same key
+    missing = missing_or_stale(receiver, scores)
+    assert missing == 0
+    record("wrong secret (401), then the right one", receiver, retries_in(out), missing)
+
+
+def test_kill_9_at_several_points_then_rerun_leaves_nothing_missing(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    path = tmp_path / "scores.parquet"
+    exports = tmp_path / "exports"
+    scores.to_parquet(path, index=False)
+    receiver = Receiver(SECRET, Faults(rate=0.2, seed=11, slow_seconds=0.7))
+    kills, retries = 0, 0
+    with receiver.running():
+
+        def run_killed_at(after_requests: int | None, phase: str | None, seconds: float = 0):
+            nonlocal kills
+            start = receiver.stats["requests"]
+            proc = cli(webhook_args(receiver.url, path, exports))
+            done = threading.Event()
+
+            def hook(number: int, at: str) -> None:
+                if not done.is_set() and number > start + after_requests - 1 and at == phase:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    done.set()
+
+            if phase is None:
+                time.sleep(seconds)
+                os.kill(proc.pid, signal.SIGKILL)
+                done.set()
+            else:
+                receiver.on_request = hook
+            proc.communicate(timeout=120)
+            receiver.on_request = None
+            assert done.is_set() and proc.returncode == -signal.SIGKILL
+            kills += 1
+
+        run_killed_at(None, None, seconds=2.5)  # while starting or planning
+        run_killed_at(1, "received")  # the receiver applies the batch after the client died
+        run_killed_at(3, "applied")  # applied, the answer never reaches the client
+        later = scores.copy()
+        changed = later.index[later["churn_probability"].notna()][:15]
+        later.loc[changed, "churn_probability"] = later.loc[changed, "churn_probability"] * 0.9
+        later.loc[changed, "recommended_action"] = "win_back.account_manager_call"
+        later.to_parquet(path, index=False)  # new scores arrive between two runs
+        run_killed_at(2, "responded")  # answered; killed before or after the journal commit
+        final = cli(webhook_args(receiver.url, path, exports))
+        out, err = final.communicate(timeout=180)
+        assert final.returncode == 0, err
+        retries += retries_in(out)
+        again = cli(webhook_args(receiver.url, path, exports))
+        out2, err2 = again.communicate(timeout=120)
+    assert again.returncode == 0, err2
+    assert "0 customers in 0 batches delivered" in out2 and f"{len(scores):,} customers unchanged" in out2
+    missing = missing_or_stale(receiver, later)
+    assert missing == 0
+    assert receiver.stats["duplicates_dropped"] >= 2  # the batches applied after the kills
+    assert receiver.stats["same_content_new_key"] == 0  # no batch sent twice under two keys
+    assert_keys_match_bodies(receiver)
+    with Journal(state_dir(exports, "acme", "crm-hook") / "journal.sqlite") as journal:
+        assert journal.integrity_ok() and not journal.unfinished_runs()
+        assert len(journal.fingerprints()) == len(scores)
+    record("kill -9 x4 (start, received, applied, answered) + 20% faults", receiver, retries,
+           missing, kills)
+
+
+def test_a_second_export_to_the_same_target_is_refused(scores: pd.DataFrame, tmp_path: Path):
+    path = tmp_path / "scores.parquet"
+    scores.to_parquet(path, index=False)
+    receiver = Receiver(SECRET)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_first(number: int, phase: str) -> None:
+        if number == 1 and phase == "applied":
+            holding.set()
+            release.wait(60)
+
+    receiver.on_request = hold_first
+    with receiver.running():
+        args = webhook_args(receiver.url, path, tmp_path / "exports", "--timeout", "30")
+        first = cli(args)
+        assert holding.wait(60)
+        second = cli(args)
+        _, err = second.communicate(timeout=60)
+        release.set()
+        _, err1 = first.communicate(timeout=120)
+    assert second.returncode == 2
+    assert "another export to this project and target is running" in err
+    assert f"pid {first.pid}" in err
+    assert first.returncode == 0, err1
+    assert missing_or_stale(receiver, scores) == 0
+
+
+@pytest.fixture
+def tiny_disk() -> Path:
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    FULL_DISK.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(FULL_DISK)],
+                          check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield FULL_DISK
+    finally:
+        subprocess.run(["umount", str(FULL_DISK)], check=False)
+
+
+def test_full_disk_for_the_journal_is_a_clear_error_and_state_survives(
+    scores: pd.DataFrame, tmp_path: Path, tiny_disk: Path
+) -> None:
+    path = tmp_path / "scores.parquet"
+    receiver = Receiver(SECRET)
+    with receiver.running():
+        scores.head(10).to_parquet(path, index=False)
+        small = cli(webhook_args(receiver.url, path, tiny_disk))
+        out, err = small.communicate(timeout=120)
+        assert small.returncode == 0, err
+        subprocess.run(["mount", "-o", "remount,size=64k", str(tiny_disk)], check=True)
+        scores.to_parquet(path, index=False)
+        full = cli(webhook_args(receiver.url, path, tiny_disk))
+        out, err = full.communicate(timeout=120)
+        assert full.returncode == 2
+        assert "the disk is full" in err and "journal.sqlite" in err and "resume" in err
+        assert "Traceback" not in err
+        state = state_dir(tiny_disk, "acme", "crm-hook")
+        with Journal(state / "journal.sqlite") as journal:
+            assert journal.integrity_ok()
+            assert len(journal.fingerprints()) == 10 and not journal.unfinished_runs()
+        assert len(receiver.state) == 10
+        subprocess.run(["mount", "-o", "remount,size=16m", str(tiny_disk)], check=True)
+        resumed = cli(webhook_args(receiver.url, path, tiny_disk))
+        out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    missing = missing_or_stale(receiver, scores)
+    assert missing == 0
+    record("journal on a full 64 KB disk, then space freed", receiver, retries_in(out), missing,
+           kills=1)
