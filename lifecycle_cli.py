@@ -362,5 +362,78 @@ def _parse_date(text: str, option: str) -> date:
         _fail(f"{option}: {text!r} is not a date of the form YYYY-MM-DD")
 
 
+@app.command()
+def export(
+    to: Annotated[str, typer.Option("--to", help="csv (a CRM import file) or webhook (signed JSON POSTs).")],
+    crm: Annotated[str, typer.Option(help="Field mapping: zoho, fxiaoke, salesforce, hubspot, generic, or a YAML path.")] = "generic",
+    url: Annotated[str | None, typer.Option(help="Webhook URL (with --to webhook).")] = None,
+    scores: Annotated[Path, typer.Option(help="Scores from `lifecycle score`.")] = Path("data/scores.parquet"),
+    project: Annotated[str, typer.Option(help="Project name: state is kept per project and target.")] = "default",
+    target: Annotated[str | None, typer.Option(help="Target name (default: the CRM for csv, the URL's host for webhook).")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Send every customer, not only those whose fields changed.")] = False,
+    out: Annotated[Path | None, typer.Option(help="CSV file (default: EXPORTS/PROJECT/TARGET/CRM-TIME.csv).")] = None,
+    exports_dir: Annotated[Path, typer.Option("--exports-dir", help="Where export state lives.")] = Path("data/exports"),
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Customers per webhook batch.")] = 200,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per webhook request.")] = 10.0,
+    max_attempts: Annotated[int, typer.Option(min=1, help="Attempts per batch before the dead-letter file.")] = 8,
+    max_seconds: Annotated[float, typer.Option(min=1, help="Time bound of the whole webhook export.")] = 600.0,
+    secret_env: Annotated[str, typer.Option(help="Environment variable with the shared HMAC secret.")] = "LIFECYCLE_WEBHOOK_SECRET",
+    progress: Annotated[bool, typer.Option(help="Progress bar of batches on stderr.")] = True,
+) -> None:
+    """Write the latest scores into a CRM: an import file per CRM, or a signed, idempotent,
+    resumable webhook push; by default only customers whose exported fields changed."""
+    from urllib.parse import urlsplit
+
+    from serving.writeback.csv_export import export_csv
+    from serving.writeback.fields import MappingError, load_mapping
+    from serving.writeback.journal import JournalError, state_dir
+    from serving.writeback.plan import load_scores
+    from serving.writeback.webhook import RetryPolicy, WebhookError, export_webhook, secret_from_env
+
+    if to not in ("csv", "webhook"):
+        _fail(f"--to {to!r}: expected csv or webhook")
+    if (to == "webhook") != (url is not None):
+        _fail("--url is required with --to webhook, and only with it")
+    try:
+        mapping = load_mapping(crm)
+        frame = load_scores(scores)
+        name = target or (mapping.name if to == "csv" else "webhook-" + urlsplit(url).netloc)
+        state = state_dir(exports_dir, project, name)
+        if to == "csv":
+            res = export_csv(frame, str(scores), mapping, state, out=out, full=full)
+        else:
+            policy = RetryPolicy(max_attempts=max_attempts, timeout=timeout, max_seconds=max_seconds)
+            res = export_webhook(frame, str(scores), mapping, state, url, secret_from_env(secret_env),
+                                 project=project, target=name, full=full, batch_size=batch_size,
+                                 policy=policy, progress=progress)
+    except (MappingError, JournalError, WebhookError) as exc:
+        _fail(str(exc))
+    if res.rejects:
+        _log(f"{len(res.rejects):,} score rows not exported (reasons in {state / 'rejected.jsonl'}), "
+             f"e.g. {res.rejects[0].customer_id}: {res.rejects[0].reason}")
+    if to == "csv":
+        if res.path is None:
+            typer.echo(f"{project}/{name}: no customer changed since the last export "
+                       f"({res.unchanged:,} unchanged); no file written (--full to write everyone)")
+        else:
+            typer.echo(f"{project}/{name}: wrote {res.written:,} customers to {res.path} "
+                       f"({res.unchanged:,} unchanged, not written)")
+        return
+    typer.echo(f"{project}/{name}: {res.customers_sent:,} customers in {res.delivered} batches delivered "
+               f"({res.resumed_batches} resumed from an interrupted run), {res.retries} retries, "
+               f"{res.dead} batches dead-lettered, {res.unchanged:,} customers unchanged")
+    if res.auth_error:
+        _fail(f"the receiver rejected the request: {res.auth_error}. Check that {secret_env} holds the "
+              "receiver's shared secret; the batches stay in the journal and the next run resumes them")
+    if res.dead:
+        typer.secho(f"{res.dead} batches failed for good: see {res.dead_letter}; their customers are "
+                    "sent again by the next export", fg=typer.colors.RED, err=True)
+    if res.not_attempted:
+        typer.secho(f"time limit of {max_seconds:.0f} s reached: {res.not_attempted} batches not sent; "
+                    "run the same command again to resume", fg=typer.colors.RED, err=True)
+    if not res.ok:
+        raise typer.Exit(code=1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
