@@ -143,22 +143,39 @@ DataDir = Annotated[Path, typer.Option("--data", callback=_data_set,
 @app.command()
 def ingest(
     transactions: Annotated[Path, typer.Option(help="Transactions export (CSV, TSV, whitespace or Parquet).")],
-    out: Annotated[Path, typer.Option(help="Output contract directory.")],
+    out: Annotated[Path, typer.Option(help="Output contract directory (replaced as a whole).")],
     customers: Annotated[Path | None, typer.Option(help="Customers export.")] = None,
     events: Annotated[Path | None, typer.Option(help="Engagement events export.")] = None,
     map: Annotated[str | None, typer.Option(
         "--map", help='Column mapping, e.g. "customer_id=Customer ID,ordered_at=InvoiceDate,'
-        'quantity=Quantity,unit_price=UnitPrice". Keys may be qualified: events.occurred_at=...')] = None,
-    map_file: Annotated[Path | None, typer.Option(help="YAML mapping file (columns: {...}, date_format: ...).")] = None,
+        'quantity=Quantity,unit_price=UnitPrice"; quote names holding commas: amount="Umsatz (EUR, netto)". '
+        'Keys may be qualified: events.occurred_at=...')] = None,
+    map_file: Annotated[Path | None, typer.Option(
+        help="YAML map file: columns:, values: (e.g. event_type: {Case: support_ticket}) and format keys "
+        "(encoding, sep, decimal, thousands, date_format, date_order, currency).")] = None,
     date_format: Annotated[str | None, typer.Option(help="strptime format of the date columns (default: detected).")] = None,
+    date_order: Annotated[str | None, typer.Option(
+        help="dmy or mdy: how to read 05/03/2024 (default: detected from the values, else reported guess).")] = None,
+    sep: Annotated[str | None, typer.Option(
+        help="Column separator: , ; tab | whitespace (default: sniffed, quotes respected).")] = None,
+    encoding: Annotated[str | None, typer.Option(
+        help="Text encoding: utf-8, utf-8-sig, gbk, gb18030, latin-1, cp1252 (default: UTF-8, BOM or GBK detected).")] = None,
+    decimal: Annotated[str | None, typer.Option(help="Decimal separator . or , (default: detected).")] = None,
+    thousands: Annotated[str | None, typer.Option(help="Thousands separator , . space ' or none (default: detected).")] = None,
+    strict_values: Annotated[bool, typer.Option(
+        "--strict-values", help="Quarantine events whose type maps to no contract type (default: count them as other).")] = False,
+    min_accepted_share: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Fail (and write nothing) when a table accepts a smaller share of its rows.")] = 0.5,
 ) -> None:
     """Validate CRM exports into contract tables; bad rows go to DIR/quarantine with a reason."""
     from features.ingest import ingest as run_ingest
     from features.mapping import IngestError, load_mapping
 
     try:
-        mapping = load_mapping(map, map_file, date_format)
-        reports = run_ingest(out, transactions, mapping, customers=customers, events=events, log=_log)
+        mapping = load_mapping(map, map_file, date_format, date_order=date_order, sep=sep, encoding=encoding,
+                               decimal=decimal, thousands=thousands)
+        reports = run_ingest(out, transactions, mapping, customers=customers, events=events, log=_log,
+                             strict_values=strict_values, min_accepted_share=min_accepted_share)
     except IngestError as exc:
         _fail(str(exc))
     total_read = sum(r.rows_read for r in reports.values())
