@@ -216,6 +216,9 @@ def features(
 
 
 ConfigPath = Annotated[Path, typer.Option("--config", help="Experiment YAML (see experiments/).")]
+ProjectOption = Annotated[str | None, typer.Option(
+    "--project", help="Project whose models, MLflow experiments and champion to use "
+    "(default: the config's project:, else the data directory's name).")]
 OptionalData = Annotated[Path | None, typer.Option("--data", callback=_data_set,
                                                    help="Contract directory; default: the config's data.")]
 
@@ -237,15 +240,18 @@ def train(
     data: OptionalData = None,
     force: Annotated[bool, typer.Option(help="Promote to champion even if worse than the current one.")] = False,
     no_register: Annotated[bool, typer.Option("--no-register", help="Track the run but register nothing.")] = False,
+    project: ProjectOption = None,
 ) -> None:
     """Train churn and CLV models on rolling snapshots; track in MLflow; apply the promotion gate."""
+    from serving.scoring import fit_scoring_thresholds
     from training.train import train as run_train
 
     cfg, data_dir = _load(config, data)
     if force:
         _log("--force: the promotion gate is overridden; a worse model may become champion")
     with _plan_must_fit(config):
-        result = run_train(cfg, data_dir, force=force, register=not no_register, log=_log)
+        result = run_train(cfg, data_dir, project=project, force=force, register=not no_register,
+                           scoring_thresholds=fit_scoring_thresholds, log=_log)
     m = result.metrics
     typer.echo(f"run {result.run_id} ({result.seconds:.0f} s)")
     typer.echo(f"{'test metric':<18}{'lightgbm':>12}{'btyd':>12}")
@@ -280,12 +286,15 @@ def backtest(
     out: Annotated[Path, typer.Option(help="Output JSON file.")],
     config: ConfigPath = Path("experiments/btyd-features.yaml"),
     dataset: Annotated[str | None, typer.Option(help="Name of the data set in the JSON.")] = None,
+    project: ProjectOption = None,
 ) -> None:
     """Fit on data before the cutoff; compare LightGBM with BG/NBD + Gamma-Gamma on the horizon."""
     from training.backtest import backtest as run_backtest
     from training.backtest import format_table, write_result
+    from training.config import resolve_project
 
     cfg, data_dir = _load(config, data)
+    cfg = cfg.model_copy(update={"project": resolve_project(cfg, data_dir, project)})
     with _plan_must_fit(f"backtest at {cutoff} over {horizon_days} days"):
         result = run_backtest(data_dir, _parse_date(cutoff, "--cutoff"), horizon_days, cfg,
                               dataset=dataset, log=_log)
@@ -302,15 +311,31 @@ def score(
     csv: Annotated[bool, typer.Option("--csv", help="Also write a CSV next to the Parquet file.")] = False,
     scoring_config: Annotated[Path | None, typer.Option(help="YAML with stage rules, tiers and actions.")] = None,
     tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = "sqlite:///mlflow.db",
+    project: Annotated[str | None, typer.Option(
+        "--project", help="Project whose champion pair scores (default: the data directory's name).")] = None,
+    allow_missing: Annotated[bool, typer.Option(
+        "--allow-missing", help="Score data lacking a feature family the champions were trained "
+        "with (e.g. no events.parquet): those features are imputed, with a warning.")] = False,
 ) -> None:
     """Score every customer with the champion models; write Parquet (and CSV) and print a summary."""
-    from serving.batch import feature_snapshot, load_champions, score_snapshot
+    from serving.batch import (
+        MissingFeatureData,
+        check_feature_data,
+        feature_snapshot,
+        load_champions,
+        score_snapshot,
+    )
     from serving.config import load_scoring_config
     from serving.scoring import summarise
     from training.dataset import data_bounds
 
     day = _parse_date(as_of, "--as-of") if as_of else data_bounds(data)[1]
-    champions = load_champions(tracking_uri)
+    champions = load_champions(tracking_uri, project or data.resolve().name)
+    try:
+        for warning in check_feature_data(data, champions, allow_missing):
+            _log(f"warning: {warning}")
+    except MissingFeatureData as exc:
+        _fail(str(exc))
     config = load_scoring_config(scoring_config) if scoring_config else None
     snapshot = feature_snapshot(data, day, champions)
     scores = score_snapshot(snapshot, champions, day, config)
@@ -321,8 +346,8 @@ def score(
     if csv:
         scores.assign(reasons=scores["reasons"].map(" | ".join)).to_csv(out.with_suffix(".csv"), index=False)
     summary = summarise(scores)
-    typer.echo(f"scored {len(scores):,} customers as of {day} with churn v{champions.churn_version}, "
-               f"clv v{champions.clv_version}: {out} (features: {snapshot_path})")
+    typer.echo(f"scored {len(scores):,} customers as of {day} with the {champions.project} champion pair "
+               f"v{champions.version}: {out} (features: {snapshot_path})")
     typer.echo(json.dumps(summary, indent=2, default=str))
 
 
@@ -332,15 +357,16 @@ def experiment_run(
     data: OptionalData = None,
     backtest_cutoff: Annotated[str | None, typer.Option(help="Backtest instead of training: YYYY-MM-DD.")] = None,
     horizon_days: Annotated[int | None, typer.Option(min=1, help="Backtest horizon (with --backtest-cutoff).")] = None,
+    project: ProjectOption = None,
 ) -> None:
-    """Run one experiment as an MLflow run in the MLflow experiment NAME (nothing is registered)."""
+    """Run one experiment as an MLflow run in the MLflow experiment PROJECT/NAME (nothing is registered)."""
     from experiments.runner import run_experiment
 
     if (backtest_cutoff is None) != (horizon_days is None):
         _fail("--backtest-cutoff and --horizon-days go together")
     bt = (_parse_date(backtest_cutoff, "--backtest-cutoff"), horizon_days) if backtest_cutoff else None
     with _plan_must_fit(f"experiments/{name}.yaml"):
-        run = run_experiment(name, data=data, backtest=bt, log=_log)
+        run = run_experiment(name, data=data, backtest=bt, project=project, log=_log)
     typer.echo(f"{run.kind} run {run.run_id} in MLflow experiment {name!r}")
     for key in ("churn_auc", "churn_pr_auc", "churn_brier", "clv_mae", "clv_spearman", "clv_gini",
                 "clv_total_ratio"):

@@ -55,12 +55,14 @@ def run_experiment(
     *,
     experiments_dir: Path = EXPERIMENTS_DIR,
     tracking_uri: str | None = None,
+    project: str | None = None,
     log=print,
 ) -> ExperimentRun:
     """Train (default) or backtest (``backtest=(cutoff, horizon_days)``) experiment ``name``.
 
     ``data`` overrides the config's ``data:`` directory. Models are not registered: experiments are
-    for comparison; ``lifecycle train`` is the path to the champion.
+    for comparison; ``lifecycle train`` is the path to the champion. ``project`` namespaces the
+    MLflow experiment (``<project>/<name>``; training runs default to the data directory's name).
     """
     from training.config import ConfigError
 
@@ -76,13 +78,15 @@ def run_experiment(
     if backtest is None:
         from training.train import train
 
-        result = train(cfg, data_dir, register=False, log=log)
+        result = train(cfg, data_dir, project=project, register=False, log=log)
         return ExperimentRun(name, "train", result.run_id, dict(result.metrics))
 
     from training.backtest import backtest as run_backtest
     from training.backtest import log_backtest_run
 
     cutoff, horizon_days = backtest
+    if project:
+        cfg = cfg.model_copy(update={"project": project})
     result = run_backtest(data_dir, cutoff, horizon_days, cfg, dataset=data_dir.name, log=log)
     run_id = log_backtest_run(result, cfg)
     metrics = {f"test_{k}": v for k, v in result["models"]["lightgbm"].items()}

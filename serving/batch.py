@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -14,7 +14,8 @@ from training.config import ExperimentConfig
 
 @dataclass
 class Champions:
-    """The two champion models, their versions and the experiment configs they were trained with."""
+    """A project's champion pair: both models, the pair's version, the experiment config they were
+    trained with, and the scoring thresholds fitted with them."""
 
     churn: object  # training.models.ChurnModel
     clv: object  # training.models.ClvModel
@@ -23,6 +24,13 @@ class Champions:
     churn_config: ExperimentConfig
     clv_config: ExperimentConfig
     scoring: dict | None = None  # scoring thresholds fitted at training time (serving.config.ScoringConfig)
+    project: str | None = None
+    meta: dict = field(default_factory=dict)  # families, data fingerprint, run id, test cutoff
+
+    @property
+    def version(self) -> str:
+        """The registered pair's version (churn and CLV are one version)."""
+        return self.churn_version
 
     @property
     def feature_columns(self) -> list[str]:
@@ -39,32 +47,56 @@ class Champions:
         return self.churn_config.model_copy(update={"features": features})
 
 
-def load_champions(tracking_uri: str = "sqlite:///mlflow.db") -> Champions:
-    """Load ``models:/churn@champion`` and ``models:/clv@champion``."""
-    import mlflow
+def load_champions(tracking_uri: str, project: str) -> Champions:
+    """Load ``project``'s champion pair (``models:/<project>.churn-clv@champion``) from the store;
+    plain JSON and LightGBM model text, no pickle. LookupError naming the project (and those
+    present) when it has none."""
+    from training.registry import load_champion_pair
 
-    from training.registry import load_champion
+    pair, version = load_champion_pair(tracking_uri, project)
+    config = ExperimentConfig.model_validate(pair.meta["experiment"])
+    return Champions(churn=pair.churn, clv=pair.clv, churn_version=version, clv_version=version,
+                     churn_config=config, clv_config=config, scoring=pair.scoring, project=project,
+                     meta=pair.meta)
 
-    mlflow.set_tracking_uri(tracking_uri)
-    churn, churn_version = load_champion("churn")
-    clv, clv_version = load_champion("clv")
-    return Champions(
-        churn=churn.model, clv=clv.model, churn_version=churn_version, clv_version=clv_version,
-        churn_config=ExperimentConfig.model_validate(churn.meta["experiment"]),
-        clv_config=ExperimentConfig.model_validate(clv.meta["experiment"]),
-        scoring=churn.meta.get("scoring"),
-    )
+
+class MissingFeatureData(ValueError):
+    """Scoring data lacks the source of a feature family the champion models were trained on."""
+
+
+def check_feature_data(data_dir: str | Path, champions: Champions, allow_missing: bool = False) -> list[str]:
+    """What ``data_dir`` lacks of the families the pair was trained with data for: raises
+    ``MissingFeatureData`` (one line per data set), or with ``allow_missing`` returns warnings
+    naming what is imputed."""
+    from training.families import IMPUTED_AS, missing_sources
+
+    needed = champions.meta.get("families_with_data", champions.snapshot_config().features.families)
+    missing = missing_sources(data_dir, needed, champions.feature_columns)
+    if not missing:
+        return []
+    what = "; ".join(f"{family} features ({why})" for family, why in missing.items())
+    if not allow_missing:
+        raise MissingFeatureData(
+            f"data set {data_dir}: the {champions.project} champion v{champions.version} was trained with "
+            f"{what.replace(' features (', ' data; here: (')}; score with --allow-missing to impute them, "
+            f"or train a model for this data (--project)")
+    return [f"data set {data_dir}: {family} features imputed as {IMPUTED_AS[family]}: {why}"
+            for family, why in missing.items()]
 
 
 def feature_snapshot(data_dir: str | Path, as_of: date, champions: Champions, progress: bool = True) -> pd.DataFrame:
-    """Features of every known customer as of ``as_of`` (BTYD columns at the models' horizons)."""
+    """Features of every known customer as of ``as_of`` (BTYD columns at the models' horizons).
+    Model columns the data cannot produce (e.g. an attribute the customers table lacks) are
+    missing values; ``check_feature_data`` says whether that is acceptable."""
     from training.dataset import build_frame
 
-    return build_frame(
+    snapshot = build_frame(
         data_dir, [as_of], champions.snapshot_config(), with_labels=False, progress=progress,
         churn_horizon_days=champions.churn_config.labels.churn_horizon_days,
         value_horizon_days=champions.clv_config.labels.value_horizon_days,
     )
+    absent = [c for c in champions.feature_columns if c not in snapshot.columns]
+    return snapshot.assign(**{c: pd.Series(None, index=snapshot.index, dtype=object) for c in absent})
 
 
 def predict(snapshot: pd.DataFrame, champions: Champions) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:

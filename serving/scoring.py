@@ -175,3 +175,13 @@ def calibrate_config(
         actions=config.actions,
         reasons=config.reasons,
     )
+
+
+def fit_scoring_thresholds(
+    features: pd.DataFrame, churn_probability: ArrayLike, predicted_value: ArrayLike
+) -> dict:
+    """The scoring config of a new model pair as plain JSON: the defaults with the data-dependent
+    thresholds fitted on its reference batch (``calibrate_config``). Training stores it with the
+    pair (``training.train.train(scoring_thresholds=...)``), so batch and online scoring agree."""
+    config = calibrate_config(ScoringConfig(), features, churn_probability, predicted_value)
+    return config.model_dump(mode="json")

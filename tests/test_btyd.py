@@ -436,7 +436,7 @@ def test_hypergeometric_path_matches_quadrature_fallback():
         r, alpha, a, b = np.exp(rng.uniform(-2, 2, 4)) * [1, 10, 1, 1]
         x = rng.integers(0, 50, 20).astype(float)
         T, t = rng.uniform(1, 100, 20), rng.uniform(0.1, 200, 20)
-        closed = btyd_bgnbd._expected_given_alive(r, alpha, a, b, x, T, t)
+        closed = btyd_bgnbd.expected_purchases_if_alive(r, alpha, a, b, x, T, t)
         quadrature = btyd_bgnbd._expected_given_alive_by_quadrature(r, alpha, a, b, x, T, t)
         np.testing.assert_allclose(quadrature, closed, rtol=1e-3)
 

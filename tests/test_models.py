@@ -42,3 +42,44 @@ def test_probability_with_contributions_matches_the_separate_calls(calibration: 
     np.testing.assert_allclose(probability, model.predict_proba(frame[400:]), atol=1e-12)
     pd.testing.assert_frame_equal(contributions, model.contributions(frame[400:]))
     assert contributions.index.equals(frame[400:].index)
+
+
+@pytest.mark.parametrize(("calibration", "kind"), [("isotonic", "tweedie"), ("sigmoid", "two_part"),
+                                                   ("none", "tweedie")])
+def test_a_pair_saved_as_plain_files_predicts_exactly_as_in_memory(tmp_path, calibration, kind) -> None:
+    from registry_fixtures import customers, tiny_pair
+
+    from training.bundle import load_pair, save_pair
+
+    pair = tiny_pair(calibration=calibration, kind=kind)
+    save_pair(pair, tmp_path / "pair")
+    files = sorted(p.relative_to(tmp_path / "pair").as_posix() for p in (tmp_path / "pair").rglob("*") if p.is_file())
+    assert all(f.endswith((".json", ".txt")) for f in files), files
+    loaded = load_pair(tmp_path / "pair")
+    rows = customers(200, seed=5).assign(channel=lambda f: f["channel"].where(f.index % 7 > 0, "fax"))
+    assert np.array_equal(loaded.churn.predict_proba(rows), pair.churn.predict_proba(rows))
+    assert np.array_equal(loaded.clv.predict(rows), pair.clv.predict(rows))
+    p_new, contributions_new = loaded.churn.predict_with_contributions(rows)
+    p_old, contributions_old = pair.churn.predict_with_contributions(rows)
+    assert np.array_equal(p_new, p_old)
+    pd.testing.assert_frame_equal(contributions_new, contributions_old, check_exact=True)
+    assert loaded.meta["project"] == "tiny" and loaded.scoring == pair.scoring
+
+
+def test_plain_calibrators_match_scikit_learn() -> None:
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
+
+    from training.models import Calibrator, logit
+
+    rng = np.random.default_rng(1)
+    raw = rng.random(500)
+    y = (rng.random(500) < raw**2).astype(int)
+    probe = np.concatenate([rng.random(200), [-0.5, 0.0, 1.0, 1.5]])
+    isotonic = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4).fit(raw, y)
+    np.testing.assert_allclose(Calibrator.fit("isotonic", raw, y).apply(probe), isotonic.predict(probe),
+                               rtol=0, atol=1e-12)
+    platt = LogisticRegression().fit(logit(raw).reshape(-1, 1), y)
+    np.testing.assert_allclose(Calibrator.fit("sigmoid", raw, y).apply(probe),
+                               platt.predict_proba(logit(probe).reshape(-1, 1))[:, 1], rtol=0, atol=1e-12)
+    assert Calibrator.fit("none", raw, y) is None and Calibrator.fit("isotonic", raw, np.ones(500)) is None

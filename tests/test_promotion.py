@@ -1,41 +1,32 @@
-"""The promotion gate on a real SQLite-backed MLflow registry."""
+"""The promotion gate on a real SQLite-backed MLflow registry: one registered pair per project,
+promoted by one alias move, loaded without pickles."""
 
+import pickle
+import sys
+
+import cloudpickle
 import mlflow
-import pandas as pd
+import numpy as np
 import pytest
+from mlflow.tracking import MlflowClient
+from registry_fixtures import COLUMNS, customers, register, tiny_pair, tracking
 
-from training.config import TrackingConfig
+from serving.batch import load_champions
 from training.registry import (
-    ChurnPyfunc,
-    configure_tracking,
-    current_champion,
+    CHAMPION,
+    NotComparable,
+    champion_version,
     is_not_worse,
-    log_model,
+    pair_model_name,
     promote,
 )
 
-
-class _ConstantModel:
-    def __init__(self, p: float):
-        self.p = p
-
-    def predict_proba(self, frame: pd.DataFrame):
-        return [self.p] * len(frame)
+METRICS = {"churn_auc": 0.80, "churn_brier": 0.10, "clv_gini": 0.50, "clv_mae": 20.0}
 
 
 @pytest.fixture()
-def registry(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    configure_tracking(TrackingConfig(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
-                                      artifact_root=tmp_path / "mlruns"), "gate-test")
-    yield
-    mlflow.set_tracking_uri(None)
-
-
-def _register(p: float) -> str:
-    example = pd.DataFrame({"recency_days": [1.0, 2.0]})
-    with mlflow.start_run():
-        return log_model("churn", ChurnPyfunc(_ConstantModel(p)), example)
+def store(tmp_path):
+    return tracking(tmp_path)
 
 
 def test_rule():
@@ -46,25 +37,68 @@ def test_rule():
     assert not is_not_worse({"churn_auc": 0.9, "churn_brier": 0.2}, {"churn_auc": 0.8, "churn_brier": 0.1}, gate)[0]
 
 
-def test_gate_promotes_first_keeps_better_champion_and_force_overrides(registry):
-    first = _register(0.5)
-    d1 = promote("churn", first, {"churn_auc": 0.80, "churn_brier": 0.10}, lambda uri: None)
-    assert d1.promoted and d1.reason == "no champion yet" and current_champion("churn") == first
+def test_gate_promotes_first_keeps_better_champion_and_force_overrides(store):
+    uri = store.tracking_uri
+    client = MlflowClient(tracking_uri=uri)
+    first = register(tiny_pair(0, project="shop"), "shop", store)
+    d1 = promote(uri, "shop", first, METRICS, lambda champion: pytest.fail("no champion to re-score"))
+    assert d1.promoted and d1.reason == "no champion yet" and champion_version(client, "shop") == first
 
-    worse = _register(0.4)
-    champion_scores = {"churn_auc": 0.80, "churn_brier": 0.10}
-    d2 = promote("churn", worse, {"churn_auc": 0.75, "churn_brier": 0.12}, lambda uri: champion_scores)
-    assert not d2.promoted and "worse on churn_auc" in d2.reason and "re-scored" in d2.reason
-    assert current_champion("churn") == first
+    worse = register(tiny_pair(1, project="shop"), "shop", store)
+    rescored = []
 
-    forced = promote("churn", worse, {"churn_auc": 0.75, "churn_brier": 0.12}, lambda uri: champion_scores,
-                     force=True)
+    def champion_scores(champion):
+        rescored.append(champion.meta["project"])
+        return METRICS
+
+    d2 = promote(uri, "shop", worse, {**METRICS, "clv_mae": 25.0}, champion_scores)
+    assert not d2.promoted and "worse on clv_mae" in d2.reason and f"champion v{first} re-scored" in d2.reason
+    assert rescored == ["shop"] and champion_version(client, "shop") == first
+
+    def not_comparable(champion):
+        raise NotComparable("other labels")
+
+    d3 = promote(uri, "shop", worse, METRICS, not_comparable)
+    assert not d3.promoted and "not comparable: other labels" in d3.reason
+    forced = promote(uri, "shop", worse, {**METRICS, "clv_mae": 25.0}, champion_scores, force=True)
     assert forced.promoted and forced.forced and forced.reason.startswith("FORCED")
-    assert current_champion("churn") == worse
+    assert champion_version(client, "shop") == worse
+    tags = client.get_model_version(pair_model_name("shop"), worse).tags
+    assert tags["promotion"] == forced.reason and float(tags["test_clv_mae"]) == 25.0
 
-    better = _register(0.3)
-    # champion cannot be re-scored: the metrics stored on its version are used
-    d3 = promote("churn", better, {"churn_auc": 0.76, "churn_brier": 0.11}, lambda uri: None)
-    assert d3.promoted and "stored on the champion" in d3.reason
-    loaded = mlflow.pyfunc.load_model("models:/churn@champion")
-    assert loaded.predict(pd.DataFrame({"recency_days": [3.0]}))["churn_probability"].tolist() == [0.3]
+
+def test_champions_load_as_one_pair_without_unpickling(store, monkeypatch):
+    pair = tiny_pair(0, project="shop")
+    version = register(pair, "shop", store)
+    promote(store.tracking_uri, "shop", version, METRICS, lambda champion: METRICS)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.tracking_uri)  # for mlflow.pyfunc.load_model
+
+    unpickled = []
+    hook_active = [True]
+
+    def audit(event, args):
+        if hook_active[0] and event == "pickle.find_class":
+            unpickled.append(args)
+
+    sys.addaudithook(audit)  # cannot be removed: it only records while hook_active
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a pickle was loaded")
+
+    for module in (pickle, cloudpickle):
+        monkeypatch.setattr(module, "load", refuse)
+        monkeypatch.setattr(module, "loads", refuse)
+    try:
+        champions = load_champions(store.tracking_uri, "shop")
+        pyfunc = mlflow.pyfunc.load_model(f"models:/{pair_model_name('shop')}@{CHAMPION}")
+    finally:
+        hook_active[0] = False
+    assert unpickled == []
+    assert (champions.project, champions.version, champions.churn_version, champions.clv_version) == (
+        "shop", version, version, version)
+    rows = customers(50, seed=9)
+    assert np.array_equal(champions.churn.predict_proba(rows), pair.churn.predict_proba(rows))
+    assert np.array_equal(champions.clv.predict(rows), pair.clv.predict(rows))
+    assert champions.scoring == pair.scoring
+    out = pyfunc.predict(rows[COLUMNS].astype({"orders_all": "float64"}))
+    assert np.array_equal(out["churn_probability"].to_numpy(), pair.churn.predict_proba(rows))

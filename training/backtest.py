@@ -68,7 +68,11 @@ import pandas as pd
 
 from training.config import ExperimentConfig, LightGBMParams
 from training.dataset import BTYD_COLUMNS, add_btyd_columns, build_frame, data_bounds, model_columns
-from training.models import FeatureEncoder, _callbacks, _lgb_kwargs, _logit, _sigmoid
+from training.models import FeatureEncoder
+from training.models import lgb_callbacks as _callbacks  # public helpers, local names kept
+from training.models import lgb_kwargs as _lgb_kwargs
+from training.models import logit as _logit
+from training.models import sigmoid as _sigmoid
 from training.splits import CutoffPlan, plan_cutoffs
 from training.train import evaluate
 

@@ -26,9 +26,9 @@ import pandas as pd
 from training._btyd_common import check_scalar
 from training.btyd_bgnbd import (
     BetaGeoFitter,
-    _expected_given_alive,
-    _p_alive,
+    alive_probability,
     check_bgnbd_inputs,
+    expected_purchases_if_alive,
 )
 from training.btyd_gammagamma import GammaGammaFitter, check_gamma_gamma_inputs
 
@@ -223,9 +223,9 @@ class BTYDModel:
         x, t_x, age, m = self._columns(summary)
         r, alpha, a, b = (self.bgnbd_.params_[k] for k in ("r", "alpha", "a", "b"))
 
-        p_alive = _p_alive(r, alpha, a, b, x, t_x, age)
+        p_alive = alive_probability(r, alpha, a, b, x, t_x, age)
         t = horizon / unit
-        expected = p_alive * _expected_given_alive(r, alpha, a, b, x, age, np.array([t]))
+        expected = p_alive * expected_purchases_if_alive(r, alpha, a, b, x, age, np.array([t]))
         silent = np.exp((r + x) * (np.log(alpha + age) - np.log(alpha + age + t)))
         p_no_purchase = (1.0 - p_alive) + p_alive * silent
         spend = self.gamma_gamma_.conditional_expected_average_profit(x, m)
@@ -252,7 +252,7 @@ class BTYDModel:
         grid_days = np.linspace(0.0, horizon, steps + 1)
         cumulative = np.stack(
             [
-                _expected_given_alive(r, alpha, a, b, x, age, np.array([g / unit]))
+                expected_purchases_if_alive(r, alpha, a, b, x, age, np.array([g / unit]))
                 for g in grid_days[1:]
             ]
         )

@@ -208,7 +208,7 @@ class BetaGeoFitter:
         """P(customer still active at ``T`` | x, t_x, T) (FHL 2008 note, eq. 1); 1 where x = 0."""
         r, alpha, a, b = self._params()
         x, t_x, age = check_bgnbd_inputs(frequency, recency, T)
-        return _p_alive(r, alpha, a, b, x, t_x, age)
+        return alive_probability(r, alpha, a, b, x, t_x, age)
 
     def conditional_expected_number_of_purchases_up_to_time(
         self, t, frequency, recency, T
@@ -217,7 +217,7 @@ class BetaGeoFitter:
         r, alpha, a, b = self._params()
         x, t_x, age = check_bgnbd_inputs(frequency, recency, T)
         horizon = _check_horizon(t, len(x))
-        return _p_alive(r, alpha, a, b, x, t_x, age) * _expected_given_alive(
+        return alive_probability(r, alpha, a, b, x, t_x, age) * expected_purchases_if_alive(
             r, alpha, a, b, x, age, horizon
         )
 
@@ -234,7 +234,7 @@ class BetaGeoFitter:
         r, alpha, a, b = self._params()
         x, t_x, age = check_bgnbd_inputs(frequency, recency, T)
         horizon = _check_horizon(t, len(x))
-        p_alive = _p_alive(r, alpha, a, b, x, t_x, age)
+        p_alive = alive_probability(r, alpha, a, b, x, t_x, age)
         silent = np.exp((r + x) * (np.log(alpha + age) - np.log(alpha + age + horizon)))
         return (1.0 - p_alive) + p_alive * silent
 
@@ -243,7 +243,7 @@ class BetaGeoFitter:
         r, alpha, a, b = self._params()
         horizon = _check_horizon(t, None)
         zeros = np.zeros_like(horizon)
-        return _expected_given_alive(r, alpha, a, b, zeros, zeros, horizon)
+        return expected_purchases_if_alive(r, alpha, a, b, zeros, zeros, horizon)
 
 
 def _check_horizon(t, n: int | None) -> np.ndarray:
@@ -256,7 +256,7 @@ def _check_horizon(t, n: int | None) -> np.ndarray:
     return horizon
 
 
-def _p_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
+def alive_probability(r, alpha, a, b, x, t_x, T) -> np.ndarray:
     """``1 / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x))`` via a logistic of logs."""
     has_repeat = x > 0
     xs = np.where(has_repeat, x, 1.0)
@@ -266,7 +266,7 @@ def _p_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
     return np.where(has_repeat, special.expit(-log_odds_dead), 1.0)
 
 
-def _expected_given_alive(r, alpha, a, b, x, T, t) -> np.ndarray:
+def expected_purchases_if_alive(r, alpha, a, b, x, T, t) -> np.ndarray:
     """E[purchases in (T, T+t] | alive at T, x]: ``(a+b+x-1)/(a-1) * (1 - tail)``.
 
     At ``a = 1`` the expression is 0/0; ``a`` is nudged by 1e-7 there (relative error ~1e-8).

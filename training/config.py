@@ -10,6 +10,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 Family = Literal["rfm", "engagement", "static", "btyd", "calendar"]
+#: A project name: letters, digits, ``_``, ``.`` and ``-`` (it becomes part of registered model and
+#: MLflow experiment names).
+PROJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
 class _Strict(BaseModel):
@@ -84,6 +87,9 @@ class ExperimentConfig(_Strict):
     name: str
     description: str = ""
     data: Path | None = None
+    project: str | None = Field(None, pattern=PROJECT_PATTERN,
+                                description="namespace of models, MLflow experiments and champions; "
+                                            "default: the data directory's name")
     seed: int = 0
     snapshots: SnapshotConfig = SnapshotConfig()
     labels: LabelConfig = LabelConfig()
@@ -101,7 +107,27 @@ class ExperimentConfig(_Strict):
 
     @property
     def experiment_name(self) -> str:
-        return self.tracking.experiment or self.name
+        """The MLflow experiment of this config's runs: ``<project>/<experiment>`` once a project
+        is set (``resolve_project``), else the experiment name alone."""
+        return tracked_experiment_name(self.project, self.tracking.experiment or self.name)
+
+
+def tracked_experiment_name(project: str | None, experiment: str) -> str:
+    """The MLflow experiment name of ``experiment`` within ``project``."""
+    return f"{project}/{experiment}" if project else experiment
+
+
+def resolve_project(cfg: ExperimentConfig, data_dir: str | Path, project: str | None = None) -> str:
+    """The project of a run: ``project`` (``--project``), else the config's ``project:``, else the
+    data directory's name. Raises ``ConfigError`` for a name that cannot be one."""
+    import re
+
+    name = project or cfg.project or Path(data_dir).resolve().name
+    if not re.fullmatch(PROJECT_PATTERN, name):
+        source = "--project" if project else "project:" if cfg.project else f"data directory {data_dir}"
+        raise ConfigError(f"{source}: {name!r} is not a project name (letters, digits, '_', '.', '-', "
+                          f"at most 64, starting with a letter or digit); pass --project NAME")
+    return name
 
 
 class ConfigError(ValueError):

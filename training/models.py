@@ -7,6 +7,7 @@ encodes them the same way.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import lightgbm as lgb
@@ -58,8 +59,18 @@ class FeatureEncoder:
             out[c] = pd.Categorical(text.where(known, None), categories=categories)
         return out[self.columns]
 
+    def to_dict(self) -> dict:
+        return {"columns": self.columns, "categories": self.categories_}
 
-def _lgb_kwargs(params: LightGBMParams, seed: int) -> dict:
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureEncoder:
+        encoder = cls(data["columns"])
+        encoder.categories_ = {c: list(v) for c, v in data["categories"].items()}
+        return encoder
+
+
+def lgb_kwargs(params: LightGBMParams, seed: int) -> dict:
+    """Keyword arguments of LightGBM's sklearn estimators for our tuned parameters and a seed."""
     kwargs = params.model_dump(exclude={"early_stopping_rounds"})
     kwargs["subsample_freq"] = kwargs.pop("bagging_freq")
     kwargs["subsample"] = kwargs.pop("bagging_fraction")
@@ -71,15 +82,77 @@ def _lgb_kwargs(params: LightGBMParams, seed: int) -> dict:
             "force_col_wise": True}
 
 
-def _callbacks(params: LightGBMParams, extra: list | None = None) -> list:
+def lgb_callbacks(params: LightGBMParams, extra: list | None = None) -> list:
+    """``extra`` callbacks plus early stopping when the parameters ask for it."""
     callbacks = list(extra or [])
     if params.early_stopping_rounds:
         callbacks.append(lgb.early_stopping(params.early_stopping_rounds, verbose=False))
     return callbacks
 
 
+def logit(p) -> np.ndarray:
+    """Log-odds of probabilities (clipped to [1e-6, 1 - 1e-6])."""
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def sigmoid(z) -> np.ndarray:
+    """The logistic function, inverse of ``logit``."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=float)))
+
+
+@dataclass(frozen=True)
+class Calibrator:
+    """A fitted probability calibration as plain numbers (stored as JSON, applied with numpy).
+
+    ``isotonic``: the step function's knots ``x``/``y``, linear in between and clipped at the ends
+    (what scikit-learn's ``IsotonicRegression(out_of_bounds="clip")`` predicts); ``sigmoid``:
+    ``sigmoid(coef * logit(raw) + intercept)`` (Platt scaling on the log-odds).
+    """
+
+    kind: Literal["isotonic", "sigmoid"]
+    x: tuple[float, ...] = ()
+    y: tuple[float, ...] = ()
+    coef: float = 1.0
+    intercept: float = 0.0
+
+    @classmethod
+    def fit(cls, kind: str, raw: np.ndarray, y: np.ndarray) -> Calibrator | None:
+        """Fit on validation scores ``raw`` and outcomes ``y``; None for ``none`` or one class."""
+        if kind == "none" or len(np.unique(y)) < 2:
+            return None
+        if kind == "isotonic":
+            iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4).fit(raw, y)
+            return cls("isotonic", x=tuple(map(float, iso.X_thresholds_)),
+                       y=tuple(map(float, iso.y_thresholds_)))
+        platt = LogisticRegression().fit(logit(raw).reshape(-1, 1), y)
+        return cls("sigmoid", coef=float(platt.coef_[0, 0]), intercept=float(platt.intercept_[0]))
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        if self.kind == "isotonic":
+            return np.interp(np.asarray(raw, dtype=float), self.x, self.y)
+        return sigmoid(self.coef * logit(raw) + self.intercept)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Calibrator:
+        return cls(data["kind"], tuple(data["x"]), tuple(data["y"]), float(data["coef"]),
+                   float(data["intercept"]))
+
+
+def load_booster(text: str) -> lgb.Booster:
+    """A booster from LightGBM's own text format (``Booster.model_to_string``); no pickle."""
+    return lgb.Booster(model_str=text)
+
+
 class ChurnModel:
-    """P(no purchase within the horizon) from LightGBM, calibrated on the validation split."""
+    """P(no purchase within the horizon) from LightGBM, calibrated on the validation split.
+
+    Predictions go through ``booster_`` (a plain ``lightgbm.Booster``), so a model rebuilt from
+    its booster text and JSON state (``to_state`` / ``from_state``) predicts exactly the same.
+    """
 
     def __init__(self, columns: list[str], params: LightGBMParams | None = None, *,
                  calibration: Literal["isotonic", "sigmoid", "none"] = "isotonic", seed: int = 0):
@@ -92,23 +165,23 @@ class ChurnModel:
             callbacks: list | None = None) -> ChurnModel:
         self.encoder_ = FeatureEncoder(self.columns).fit(train)
         x_train, x_valid = self.encoder_.transform(train), self.encoder_.transform(valid)
-        self.classifier_ = lgb.LGBMClassifier(objective="binary", **_lgb_kwargs(self.params, self.seed))
+        self.classifier_ = lgb.LGBMClassifier(objective="binary", **lgb_kwargs(self.params, self.seed))
         self.classifier_.fit(x_train, np.asarray(y_train), eval_X=x_valid, eval_y=np.asarray(y_valid),
-                             eval_metric="binary_logloss", callbacks=_callbacks(self.params, callbacks))
-        raw = self.classifier_.predict_proba(x_valid)[:, 1]
-        self.calibrator_ = _fit_calibrator(self.calibration, raw, np.asarray(y_valid))
+                             eval_metric="binary_logloss", callbacks=lgb_callbacks(self.params, callbacks))
+        self.booster_ = self.classifier_.booster_
+        self.calibrator_ = Calibrator.fit(self.calibration, self.raw_probability(valid), np.asarray(y_valid))
         return self
 
     def raw_probability(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.classifier_.predict_proba(self.encoder_.transform(frame))[:, 1]
+        return self.booster_.predict(self.encoder_.transform(frame))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated churn probability per row."""
         raw = self.raw_probability(frame)
-        return raw if self.calibrator_ is None else _apply_calibrator(self.calibrator_, raw)
+        return raw if self.calibrator_ is None else self.calibrator_.apply(raw)
 
     def _contributions_with_bias(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.classifier_.booster_.predict(self.encoder_.transform(frame), pred_contrib=True)
+        return self.booster_.predict(self.encoder_.transform(frame), pred_contrib=True)
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """LightGBM's per-feature contributions to the raw churn score (log-odds), bias excluded."""
@@ -119,37 +192,37 @@ class ChurnModel:
         """Calibrated probability and contributions from one encoding and one booster call (the
         contributions plus the bias add up to the raw log-odds)."""
         values = self._contributions_with_bias(frame)
-        raw = _sigmoid(values.sum(axis=1))
-        probability = raw if self.calibrator_ is None else _apply_calibrator(self.calibrator_, raw)
+        raw = sigmoid(values.sum(axis=1))
+        probability = raw if self.calibrator_ is None else self.calibrator_.apply(raw)
         return probability, pd.DataFrame(values[:, :-1], columns=self.columns, index=frame.index)
 
     def feature_importance(self) -> pd.Series:
-        booster = self.classifier_.booster_
-        gain = booster.feature_importance(importance_type="gain")
-        return pd.Series(gain, index=booster.feature_name(), name="gain").sort_values(ascending=False)
+        return _gain(self.booster_)
+
+    def boosters(self) -> list[lgb.Booster]:
+        return [self.booster_]
+
+    def to_state(self) -> tuple[dict, dict[str, str]]:
+        """Plain JSON state and booster texts by name: everything ``from_state`` needs."""
+        state = {"model": "churn", "columns": self.columns, "params": self.params.model_dump(),
+                 "calibration": self.calibration, "seed": self.seed,
+                 "encoder": self.encoder_.to_dict(),
+                 "calibrator": None if self.calibrator_ is None else self.calibrator_.to_dict()}
+        return state, {"booster": self.booster_.model_to_string()}
+
+    @classmethod
+    def from_state(cls, state: dict, boosters: dict[str, str]) -> ChurnModel:
+        model = cls(state["columns"], LightGBMParams.model_validate(state["params"]),
+                    calibration=state["calibration"], seed=state["seed"])
+        model.encoder_ = FeatureEncoder.from_dict(state["encoder"])
+        model.booster_ = load_booster(boosters["booster"])
+        model.calibrator_ = None if state["calibrator"] is None else Calibrator.from_dict(state["calibrator"])
+        return model
 
 
-def _fit_calibrator(kind: str, raw: np.ndarray, y: np.ndarray):
-    if kind == "none" or len(np.unique(y)) < 2:
-        return None
-    if kind == "isotonic":
-        return IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4).fit(raw, y)
-    return LogisticRegression().fit(_logit(raw).reshape(-1, 1), y)
-
-
-def _apply_calibrator(calibrator, raw: np.ndarray) -> np.ndarray:
-    if isinstance(calibrator, IsotonicRegression):
-        return calibrator.predict(raw)
-    return calibrator.predict_proba(_logit(raw).reshape(-1, 1))[:, 1]
-
-
-def _logit(p) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
-def _sigmoid(z) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=float)))
+def _gain(booster: lgb.Booster) -> pd.Series:
+    gain = booster.feature_importance(importance_type="gain")
+    return pd.Series(gain, index=booster.feature_name(), name="gain").sort_values(ascending=False)
 
 
 class ClvModel:
@@ -174,32 +247,49 @@ class ClvModel:
         x_train, x_valid = self.encoder_.transform(train), self.encoder_.transform(valid)
         y_train = np.clip(np.asarray(y_train, dtype=float), 0, None)
         y_valid = np.clip(np.asarray(y_valid, dtype=float), 0, None)
-        kwargs = _lgb_kwargs(self.params, self.seed)
+        kwargs = lgb_kwargs(self.params, self.seed)
         if self.kind == "tweedie":
             self.regressor_ = lgb.LGBMRegressor(
                 objective="tweedie", tweedie_variance_power=self.tweedie_variance_power, **kwargs)
             self.regressor_.fit(x_train, y_train, eval_X=x_valid, eval_y=y_valid,
-                                eval_metric="tweedie", callbacks=_callbacks(self.params, callbacks))
+                                eval_metric="tweedie", callbacks=lgb_callbacks(self.params, callbacks))
+            self.boosters_ = {"value": self.regressor_.booster_}
             return self
         self.buyer_ = lgb.LGBMClassifier(objective="binary", **kwargs)
         self.buyer_.fit(x_train, y_train > 0, eval_X=x_valid, eval_y=y_valid > 0,
-                        callbacks=_callbacks(self.params, callbacks))
+                        callbacks=lgb_callbacks(self.params, callbacks))
         pos_train, pos_valid = y_train > 0, y_valid > 0
         self.spend_ = lgb.LGBMRegressor(objective="gamma", **kwargs)
         self.spend_.fit(x_train[pos_train], y_train[pos_train],
                         eval_X=x_valid[pos_valid], eval_y=y_valid[pos_valid],
-                        callbacks=_callbacks(self.params))
+                        callbacks=lgb_callbacks(self.params))
+        self.boosters_ = {"buyer": self.buyer_.booster_, "spend": self.spend_.booster_}
         return self
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Expected value per row over the horizon the model was trained on."""
         x = self.encoder_.transform(frame)
         if self.kind == "tweedie":
-            return self.regressor_.predict(x)
-        return self.buyer_.predict_proba(x)[:, 1] * self.spend_.predict(x)
+            return self.boosters_["value"].predict(x)
+        return self.boosters_["buyer"].predict(x) * self.boosters_["spend"].predict(x)
 
     def feature_importance(self) -> pd.Series:
-        model = self.regressor_ if self.kind == "tweedie" else self.spend_
-        booster = model.booster_
-        gain = booster.feature_importance(importance_type="gain")
-        return pd.Series(gain, index=booster.feature_name(), name="gain").sort_values(ascending=False)
+        return _gain(self.boosters_["value" if self.kind == "tweedie" else "spend"])
+
+    def boosters(self) -> list[lgb.Booster]:
+        return list(self.boosters_.values())
+
+    def to_state(self) -> tuple[dict, dict[str, str]]:
+        """Plain JSON state and booster texts by name: everything ``from_state`` needs."""
+        state = {"model": "clv", "columns": self.columns, "params": self.params.model_dump(),
+                 "kind": self.kind, "tweedie_variance_power": self.tweedie_variance_power,
+                 "seed": self.seed, "encoder": self.encoder_.to_dict()}
+        return state, {name: b.model_to_string() for name, b in self.boosters_.items()}
+
+    @classmethod
+    def from_state(cls, state: dict, boosters: dict[str, str]) -> ClvModel:
+        model = cls(state["columns"], LightGBMParams.model_validate(state["params"]), kind=state["kind"],
+                    tweedie_variance_power=state["tweedie_variance_power"], seed=state["seed"])
+        model.encoder_ = FeatureEncoder.from_dict(state["encoder"])
+        model.boosters_ = {name: load_booster(text) for name, text in boosters.items()}
+        return model

@@ -1,86 +1,215 @@
-"""MLflow tracking, model logging, registration and the champion promotion gate."""
+"""MLflow tracking, the registered churn + CLV pair of each project, and the promotion gate.
+
+One registered model per project, ``<project>.churn-clv``: each version is a whole pair (both
+models and their scoring thresholds, ``training.bundle``), so promoting is one alias move and a
+crash leaves either the old or the new pair serving, never a mix. The gate runs under a
+cross-process lock (read champion -> re-score it -> move the alias). A run records its process;
+``fail_stale_runs`` marks runs whose process died as FAILED.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
-from collections.abc import Callable
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
+import yaml
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from training.bundle import ModelPair, load_pair, save_pair
 from training.config import TrackingConfig
 
 CHAMPION = "champion"
+PAIR_SUFFIX = ".churn-clv"
 #: The test metrics the promotion gate compares, and whether higher is better.
-GATE_METRICS: dict[str, dict[str, bool]] = {
-    "churn": {"churn_auc": True, "churn_brier": False},
-    "clv": {"clv_gini": True, "clv_mae": False},
-}
+GATE_METRICS: dict[str, bool] = {"churn_auc": True, "churn_brier": False, "clv_gini": True, "clv_mae": False}
+#: Environment hook for fault tests: pause (sleep) at this named point of a training run.
+PAUSE_AT_ENV = "LIFECYCLE_PAUSE_AT"
+_REQUIREMENTS = ("lightgbm", "numpy", "pandas", "scikit-learn", "pydantic", "pyyaml")
+
+
+def pair_model_name(project: str) -> str:
+    """The registered model holding ``project``'s churn + CLV pairs."""
+    return f"{project}{PAIR_SUFFIX}"
 
 
 def configure_tracking(tracking: TrackingConfig, experiment: str) -> str:
-    """Point MLflow at the SQLite store and ./mlruns artifacts; return the experiment id."""
+    """Point MLflow at the tracking store and ``artifact_root``; return the experiment id."""
     logging.getLogger("alembic").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(tracking.tracking_uri)
     found = mlflow.get_experiment_by_name(experiment)
     if found is None:
         root = Path(tracking.artifact_root).resolve()
         root.mkdir(parents=True, exist_ok=True)
-        experiment_id = mlflow.create_experiment(experiment, artifact_location=root.as_uri())
+        try:
+            experiment_id = mlflow.create_experiment(experiment, artifact_location=root.as_uri())
+        except MlflowException:  # created by a concurrent run in the meantime
+            experiment_id = mlflow.get_experiment_by_name(experiment).experiment_id
     else:
         experiment_id = found.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 
 
-class ChurnPyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow wrapper: feature frame in, calibrated ``churn_probability`` out."""
-
-    def __init__(self, model, meta: dict | None = None):
-        self.model = model
-        self.meta = meta or {}
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        return pd.DataFrame({"churn_probability": self.model.predict_proba(model_input)},
-                            index=model_input.index)
+# --------------------------------------------------------------------------- runs and their owners
 
 
-class ClvPyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow wrapper: feature frame in, ``predicted_value`` over the horizon out."""
-
-    def __init__(self, model, meta: dict | None = None):
-        self.model = model
-        self.meta = meta or {}
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        return pd.DataFrame({"predicted_value": self.model.predict(model_input)}, index=model_input.index)
+def owner_tags() -> dict[str, str]:
+    """Tags naming the process of a run, so a later run can tell whether it died."""
+    return {"lifecycle.host": socket.gethostname(), "lifecycle.pid": str(os.getpid()),
+            "lifecycle.pid_started": f"{_process_started(os.getpid()) or 0:.3f}"}
 
 
-def log_model(name: str, python_model: mlflow.pyfunc.PythonModel, example: pd.DataFrame) -> str:
-    """Log a pyfunc with signature and input example and register it under ``name``; return the version."""
+def _process_started(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def _owner_alive(tags: dict[str, str]) -> bool | None:
+    """True/False for a run of this host with owner tags; None when it cannot be told."""
+    if tags.get("lifecycle.host") != socket.gethostname() or "lifecycle.pid" not in tags:
+        return None
+    started = _process_started(int(tags["lifecycle.pid"]))
+    # A reused pid belongs to a process started later than the run's owner.
+    return started is not None and abs(started - float(tags.get("lifecycle.pid_started", 0))) < 1.0
+
+
+def fail_stale_runs(client: MlflowClient, max_age_hours: float = 48.0, log=print) -> list[str]:
+    """Mark RUNNING runs FAILED when their process is gone (same host) or, for runs whose process
+    cannot be checked, when they started more than ``max_age_hours`` ago. Returns their ids."""
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return []
+    failed = []
+    now_ms = time.time() * 1000
+    for run in client.search_runs(experiments, "attributes.status = 'RUNNING'", max_results=1000):
+        alive = _owner_alive(run.data.tags)
+        age_hours = (now_ms - run.info.start_time) / 3.6e6
+        if alive is False:
+            reason = f"process {run.data.tags['lifecycle.pid']} is gone"
+        elif alive is None and age_hours > max_age_hours:
+            reason = f"RUNNING for {age_hours:.0f} h without a live process to check"
+        else:
+            continue
+        client.set_tag(run.info.run_id, "lifecycle.failed_reason", reason)
+        client.set_terminated(run.info.run_id, status="FAILED")
+        log(f"marked run {run.info.run_id} ({run.info.run_name}) FAILED: {reason}")
+        failed.append(run.info.run_id)
+    return failed
+
+
+def pause_point(name: str, log=print) -> None:
+    """Fault-test hook: when ``LIFECYCLE_PAUSE_AT`` names this point, say so and sleep until killed."""
+    if os.environ.get(PAUSE_AT_ENV) == name:
+        log(f"paused at {name}")
+        while True:
+            time.sleep(3600)
+
+
+# --------------------------------------------------------------------------- registering a pair
+
+
+def log_pair(pair: ModelPair, project: str, example: pd.DataFrame) -> str:
+    """Log ``pair`` in the active run as one MLflow model (plain files, ``training.bundle``
+    loader) and register it as a new version of ``<project>.churn-clv``; return the version."""
     # Integer features are declared as doubles: a missing value at scoring time then still fits the
     # signature (MLflow accepts int -> double, not NaN in an integer column).
     example = example.astype({c: "float64" for c in example.columns
                               if pd.api.types.is_integer_dtype(example[c])})
-    output = python_model.predict(None, example)
-    info = mlflow.pyfunc.log_model(
-        name=name,
-        python_model=python_model,
-        input_example=example,
-        signature=infer_signature(example, output),
-        registered_model_name=name,
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        data_path = save_pair(pair, Path(tmp) / "pair")
+        info = mlflow.pyfunc.log_model(
+            name="pair",
+            loader_module="training.bundle",
+            data_path=str(data_path),
+            input_example=example,
+            signature=infer_signature(example, pair.predict(example)),
+            pip_requirements=_pinned_requirements(),
+            registered_model_name=pair_model_name(project),
+        )
     return str(info.registered_model_version)
+
+
+def _pinned_requirements() -> list[str]:
+    pinned = []
+    for name in _REQUIREMENTS:
+        try:
+            pinned.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            pinned.append(name)
+    return pinned
+
+
+def champion_version(client: MlflowClient, project: str) -> str | None:
+    """Version of ``project``'s pair that holds the champion alias, if any."""
+    try:
+        return str(client.get_model_version_by_alias(pair_model_name(project), CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def load_version(tracking_uri: str, project: str, version: str) -> ModelPair:
+    """Read one registered pair version from the store (JSON and LightGBM text only)."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    root = Path(mlflow.artifacts.download_artifacts(
+        artifact_uri=client.get_model_version_download_uri(pair_model_name(project), version),
+        tracking_uri=tracking_uri))
+    flavor = yaml.safe_load((root / "MLmodel").read_text())["flavors"]["python_function"]
+    return load_pair(root / flavor["data"])
+
+
+def load_champion_pair(tracking_uri: str, project: str) -> tuple[ModelPair, str]:
+    """``project``'s champion pair and its version. LookupError naming the project and the
+    projects that have a champion when there is none."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    found = champion_version(client, project)
+    if found is None:
+        present = projects(client)
+        listed = ", ".join(f"{p} (v{v})" if v else f"{p} (no champion)" for p, v in present.items())
+        raise LookupError(
+            f"project {project!r} has no champion model pair in {tracking_uri}; projects there: "
+            f"{listed or 'none'}; train one with `lifecycle train --project {project}`")
+    return load_version(tracking_uri, project, found), found
+
+
+def projects(client: MlflowClient) -> dict[str, str | None]:
+    """Projects with a registered pair, and the version of their champion (None: no champion)."""
+    found = {}
+    for model in client.search_registered_models(max_results=1000):
+        if model.name.endswith(PAIR_SUFFIX):
+            found[model.name.removesuffix(PAIR_SUFFIX)] = champion_version(
+                client, model.name.removesuffix(PAIR_SUFFIX))
+    return dict(sorted(found.items()))
+
+
+# --------------------------------------------------------------------------- the promotion gate
+
+
+class NotComparable(Exception):
+    """The champion cannot be re-scored on the challenger's test customers; says why."""
 
 
 @dataclass
 class PromotionDecision:
+    project: str
     model: str
     version: str
     promoted: bool
@@ -93,13 +222,9 @@ class PromotionDecision:
     def to_dict(self) -> dict:
         return asdict(self)
 
-
-def current_champion(name: str) -> str | None:
-    """Version number holding the champion alias, if any."""
-    try:
-        return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
-    except mlflow.exceptions.MlflowException:
-        return None
+    def line(self) -> str:
+        verdict = "PROMOTED" if self.promoted else "kept champion"
+        return f"promotion {self.model} v{self.version}: {verdict}: {self.reason}"
 
 
 def is_not_worse(challenger: dict[str, float], champion: dict[str, float],
@@ -115,53 +240,62 @@ def is_not_worse(challenger: dict[str, float], champion: dict[str, float],
     return True, "not worse on " + ", ".join(higher_is_better)
 
 
-def promote(name: str, version: str, challenger: dict[str, float],
-            evaluate_champion: Callable[[str], dict[str, float] | None], *, force: bool = False) -> PromotionDecision:
-    """Give ``version`` the champion alias if it is not worse than the champion on the same test data.
+def lock_path(tracking_uri: str) -> Path:
+    """The gate's lock file: next to a SQLite store, else one per store URI in the temp folder
+    (a tracking server shared by several machines needs its own serialization)."""
+    if tracking_uri.startswith("sqlite:///"):
+        return Path(tracking_uri.removeprefix("sqlite:///") + ".gate.lock")
+    digest = hashlib.sha256(tracking_uri.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"lifecycle-gate-{digest}.lock"
 
-    ``evaluate_champion(model_uri)`` re-scores the current champion on this run's test split; when it
-    cannot (e.g. other feature columns), the metrics stored on the champion version are used.
-    """
-    client = MlflowClient()
-    gate = GATE_METRICS[name]
-    champion_version = current_champion(name)
+
+@contextmanager
+def gate_lock(tracking_uri: str, log=print) -> Iterator[None]:
+    """Hold the promotion gate of a store (an OS file lock: released when the process dies)."""
+    path = lock_path(tracking_uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"waiting for the promotion gate ({path}): another training is deciding")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def promote(tracking_uri: str, project: str, version: str, challenger: dict[str, float],
+            evaluate_champion: Callable[[ModelPair], dict[str, float]], *, force: bool = False,
+            log=print) -> PromotionDecision:
+    """Give ``version`` the champion alias if it is not worse than ``project``'s champion
+    re-scored by ``evaluate_champion`` on the challenger's test customers (``NotComparable``:
+    kept unless ``force``). Read, evaluation and alias move happen under the gate lock."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    name = pair_model_name(project)
     for metric, value in challenger.items():
         client.set_model_version_tag(name, version, f"test_{metric}", f"{value:.6f}")
-    if champion_version is None:
-        decision = PromotionDecision(name, version, True, force, "no champion yet", challenger)
-    else:
-        champion = evaluate_champion(f"models:/{name}/{champion_version}")
-        source = "re-scored on this test split"
-        if champion is None:
-            tags = client.get_model_version(name, champion_version).tags
-            champion = {m: float(tags[f"test_{m}"]) for m in gate if f"test_{m}" in tags}
-            source = "metrics stored on the champion version"
-        if set(gate) - set(champion):
-            ok, why = True, "champion has no comparable metrics"
+    with gate_lock(tracking_uri, log=log):
+        current = champion_version(client, project)
+        if current is None:
+            decision = PromotionDecision(project, name, version, True, force, "no champion yet", challenger)
         else:
-            ok, why = is_not_worse(challenger, champion, gate)
-        reason = f"{why} ({source})"
-        if force and not ok:
-            reason = f"FORCED: promoted although {why} ({source})"
-        decision = PromotionDecision(name, version, ok or force, force and not ok, reason, challenger,
-                                     champion, champion_version)
-    if decision.promoted:
-        client.set_registered_model_alias(name, CHAMPION, version)
-    client.set_model_version_tag(name, version, "promotion", decision.reason)
+            champion: dict[str, float] = {}
+            try:
+                champion = evaluate_champion(load_version(tracking_uri, project, current))
+                ok, why = is_not_worse(challenger, champion, GATE_METRICS)
+                why = f"{why} (champion v{current} re-scored on this run's test customers)"
+            except NotComparable as exc:
+                ok, why = False, f"champion v{current} is not comparable: {exc}"
+            reason = f"FORCED: promoted although {why}" if force and not ok else why
+            decision = PromotionDecision(project, name, version, ok or force, force and not ok, reason,
+                                         challenger, champion, current)
+        client.set_model_version_tag(name, version, "promotion", decision.reason)
+        pause_point("gate_decided", log)
+        if decision.promoted:
+            client.set_registered_model_alias(name, CHAMPION, version)
     return decision
-
-
-def champion_uri(name: str) -> str:
-    return f"models:/{name}@{CHAMPION}"
-
-
-def load_champion(name: str):
-    """Load ``models:/name@champion``; return the wrapper (``.model``, ``.meta``) and its version."""
-    version = current_champion(name)
-    if version is None:
-        raise LookupError(f"no registered model {name!r} has the {CHAMPION!r} alias; run `make train` first")
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    return pyfunc.unwrap_python_model(), version
 
 
 def data_fingerprint(frame: pd.DataFrame, cutoffs_by_split: dict[str, list[str]]) -> dict:

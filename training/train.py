@@ -3,38 +3,51 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.tracking import MlflowClient
 
-from training.config import ExperimentConfig
-from training.dataset import TrainingData, build_training_data, data_bounds
+from training.bundle import ModelPair
+from training.config import ExperimentConfig, resolve_project
+from training.dataset import TrainingData, build_frame, build_training_data, data_bounds
+from training.families import fed_families
 from training.models import ChurnModel, ClvModel
 from training.registry import (
-    ChurnPyfunc,
-    ClvPyfunc,
+    NotComparable,
     PromotionDecision,
     configure_tracking,
     data_fingerprint,
-    log_model,
+    fail_stale_runs,
+    log_pair,
+    owner_tags,
+    pause_point,
     promote,
 )
 from training.splits import CutoffPlan, plan_cutoffs
+
+#: Fits the scoring thresholds of a pair from reference features (the test buyers), their churn
+#: probabilities and predicted values; returns plain JSON. Scoring rules live in ``serving``, so
+#: the caller passes it in (``serving.scoring.fit_scoring_thresholds``).
+ThresholdFitter = Callable[[pd.DataFrame, np.ndarray, np.ndarray], dict]
 
 
 @dataclass
 class TrainResult:
     run_id: str
     metrics: dict[str, float]
-    decisions: list[PromotionDecision] = field(default_factory=list)
+    project: str | None = None
+    decision: PromotionDecision | None = None
     seconds: float = 0.0
 
     def summary(self) -> dict:
-        return {"run_id": self.run_id, "seconds": round(self.seconds, 1), "metrics": self.metrics,
-                "promotion": [d.to_dict() for d in self.decisions]}
+        return {"run_id": self.run_id, "project": self.project, "seconds": round(self.seconds, 1),
+                "metrics": self.metrics,
+                "promotion": None if self.decision is None else self.decision.to_dict()}
 
 
 def plan_for(data_dir: str | Path, cfg: ExperimentConfig) -> CutoffPlan:
@@ -157,24 +170,38 @@ def log_plots(data: TrainingData, churn: ChurnModel, clv: ClvModel, split: str =
     plt.close("all")
 
 
-def train(cfg: ExperimentConfig, data_dir: str | Path, *, force: bool = False, register: bool = True,
+def train(cfg: ExperimentConfig, data_dir: str | Path, *, project: str | None = None,
+          force: bool = False, register: bool = True, scoring_thresholds: ThresholdFitter | None = None,
           progress: bool = True, log=print) -> TrainResult:
-    """Run one training job end to end and return its metrics and promotion decisions."""
+    """Run one training job end to end and return its metrics and promotion decision.
+
+    ``project`` (default: the config's, else the data directory's name) namespaces the MLflow
+    experiment, the registered pair and its champion. Registering needs ``scoring_thresholds``.
+    """
+    if register and scoring_thresholds is None:
+        raise ValueError("train(register=True) needs scoring_thresholds (e.g. "
+                         "serving.scoring.fit_scoring_thresholds): a pair is registered with them")
     started = time.perf_counter()
+    project = resolve_project(cfg, data_dir, project)
+    cfg = cfg.model_copy(update={"project": project})
     configure_tracking(cfg.tracking, cfg.experiment_name)
+    fail_stale_runs(MlflowClient(tracking_uri=cfg.tracking.tracking_uri), log=log)
     plan = plan_for(data_dir, cfg)
-    log(f"cutoffs: train {[str(c) for c in plan.train]}, valid {plan.valid}, test {plan.test}")
+    log(f"project {project}: cutoffs: train {[str(c) for c in plan.train]}, valid {plan.valid}, test {plan.test}")
     data = build_training_data(data_dir, plan, cfg, progress=progress)
     log(f"snapshot table: {len(data.frame):,} rows, {len(data.feature_columns)} features")
     with mlflow.start_run(run_name=f"{cfg.name}-train") as run:
-        mlflow.set_tags({"experiment": cfg.name, "kind": "train", "data": Path(data_dir).name,
-                         "data_path": str(Path(data_dir).resolve())})
+        mlflow.set_tags({"experiment": cfg.name, "kind": "train", "project": project,
+                         "data": Path(data_dir).name, "data_path": str(Path(data_dir).resolve()),
+                         **owner_tags()})
         mlflow.log_params(_flat_params(cfg))
         cutoffs = {"train": [str(c) for c in plan.train], "valid": [str(plan.valid)], "test": [str(plan.test)]}
-        mlflow.log_dict(data_fingerprint(data.frame, cutoffs), "data_fingerprint.json")
+        fingerprint = data_fingerprint(data.frame, cutoffs)
+        mlflow.log_dict(fingerprint, "data_fingerprint.json")
         fit_started = time.perf_counter()
         churn, clv = fit_models(data, cfg)
         metrics = {"fit_seconds": time.perf_counter() - fit_started}
+        pause_point("after_fit", log)
         for split in ("valid", "test"):
             metrics.update(split_metrics(data, churn, clv, split))
         test = data.split("test", buyers_only=True)
@@ -182,58 +209,60 @@ def train(cfg: ExperimentConfig, data_dir: str | Path, *, force: bool = False, r
                         truth_check(data_dir, test, churn.predict_proba(test), cfg.labels.churn_horizon_days).items()})
         mlflow.log_metrics(metrics)
         log_plots(data, churn, clv)
-        log_predictions(test_predictions(data.split("test", buyers_only=True), churn, clv))
+        log_predictions(test_predictions(test, churn, clv))
         mlflow.log_dict({"churn": churn.feature_importance().to_dict(),
                          "clv": clv.feature_importance().to_dict()}, "feature_importance.json")
-        decisions = []
+        decision = None
         if register:
-            decisions = _register(data, churn, clv, cfg, metrics, force)
-            for d in decisions:
-                mlflow.log_dict(d.to_dict(), f"promotion_{d.model}.json")
-                mlflow.log_metric(f"promoted_{d.model}", float(d.promoted))
-                log(f"promotion {d.model} v{d.version}: {'PROMOTED' if d.promoted else 'kept champion'}: {d.reason}")
-        result = TrainResult(run.info.run_id, metrics, decisions, time.perf_counter() - started)
+            meta = {"project": project, "experiment": cfg.model_dump(mode="json"), "run_id": run.info.run_id,
+                    "test_cutoff": str(plan.test), "data": Path(data_dir).name,
+                    "feature_families": list(cfg.features.families),
+                    "families_with_data": fed_families(data_dir, cfg.features.families, data.feature_columns),
+                    "data_fingerprint": fingerprint}
+            scoring = scoring_thresholds(test, churn.predict_proba(test), clv.predict(test))
+            mlflow.log_dict(scoring, "scoring_config.json")
+            version = log_pair(ModelPair(churn, clv, meta, scoring), project, test[data.feature_columns].head(5))
+            pause_point("after_register", log)
+            gate = {k.removeprefix("test_"): v for k, v in metrics.items()
+                    if k.startswith(("test_churn_", "test_clv_"))}
+            decision = promote(cfg.tracking.tracking_uri, project, version, gate,
+                               champion_evaluator(data_dir, data, cfg), force=force, log=log)
+            pause_point("after_alias", log)
+            mlflow.log_dict(decision.to_dict(), "promotion.json")
+            mlflow.log_metric("promoted", float(decision.promoted))
+            log(decision.line())
+        result = TrainResult(run.info.run_id, metrics, project, decision, time.perf_counter() - started)
         mlflow.log_metric("train_job_seconds", result.seconds)
     return result
 
 
-def _register(data: TrainingData, churn: ChurnModel, clv: ClvModel, cfg: ExperimentConfig,
-              metrics: dict, force: bool) -> list[PromotionDecision]:
+def champion_evaluator(data_dir: str | Path, data: TrainingData, cfg: ExperimentConfig):
+    """Re-scores a champion pair on this run's test buyers (same customers, same labels): directly
+    when it uses a subset of these columns, else on its own features built at the test cutoff.
+    ``NotComparable`` when it predicts other label horizons or values."""
     test = data.split("test", buyers_only=True)
-    example = test[data.feature_columns].head(5)
-    meta = {"experiment": cfg.model_dump(mode="json"), "test_cutoff": str(data.plan.test),
-            "scoring": scoring_config_for(test, churn, clv).model_dump(mode="json")}
-    mlflow.log_dict(meta["scoring"], "scoring_config.json")
-    churn_version = log_model("churn", ChurnPyfunc(churn, meta), example)
-    clv_version = log_model("clv", ClvPyfunc(clv, meta), example)
 
-    def rescore(kind: str):
-        def evaluate_champion(uri: str) -> dict | None:
-            from training.metrics import churn_metrics, clv_metrics
+    def evaluate_champion(champion: ModelPair) -> dict[str, float]:
+        from training.metrics import churn_metrics, clv_metrics
 
-            try:
-                model = mlflow.pyfunc.load_model(uri).unwrap_python_model().model
-                if kind == "churn":
-                    return churn_metrics(test["churned"].astype(int).to_numpy(), model.predict_proba(test))
-                return clv_metrics(test["future_value"].to_numpy(dtype=float), model.predict(test))
-            except (KeyError, ValueError, AttributeError):
-                return None  # the champion cannot score these columns: compare stored metrics
-        return evaluate_champion
+        champion_cfg = ExperimentConfig.model_validate(champion.meta["experiment"])
+        if champion_cfg.labels != cfg.labels:
+            raise NotComparable(f"it was trained on other labels ({champion_cfg.labels.model_dump()}, "
+                                f"this run: {cfg.labels.model_dump()})")
+        frame = test
+        if not {*champion.churn.columns, *champion.clv.columns} <= set(test.columns):
+            own = build_frame(data_dir, [data.plan.test], champion_cfg, with_labels=False, progress=False,
+                              churn_horizon_days=cfg.labels.churn_horizon_days,
+                              value_horizon_days=cfg.labels.value_horizon_days)
+            frame = test[["customer_id", "churned", "future_value"]].merge(
+                own, on="customer_id", how="left", validate="one_to_one")
+        try:
+            return {**churn_metrics(frame["churned"].astype(int).to_numpy(), champion.churn.predict_proba(frame)),
+                    **clv_metrics(frame["future_value"].to_numpy(dtype=float), champion.clv.predict(frame))}
+        except KeyError as exc:
+            raise NotComparable(f"its features cannot be built from this data: {exc}") from exc
 
-    churn_metrics = {k.removeprefix("test_"): v for k, v in metrics.items()
-                     if k.startswith("test_churn_")}
-    clv_metrics = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_clv_")}
-    return [promote("churn", churn_version, churn_metrics, rescore("churn"), force=force),
-            promote("clv", clv_version, clv_metrics, rescore("clv"), force=force)]
-
-
-def scoring_config_for(reference: pd.DataFrame, churn: ChurnModel, clv: ClvModel):
-    """Scoring thresholds (value matrix, priority tiers, default gap) fitted on the test buyers and
-    versioned with the model, so batch and online scoring use the same numbers."""
-    from serving.config import ScoringConfig
-    from serving.scoring import calibrate_config
-
-    return calibrate_config(ScoringConfig(), reference, churn.predict_proba(reference), clv.predict(reference))
+    return evaluate_champion
 
 
 def _flat_params(cfg: ExperimentConfig) -> dict[str, str]:

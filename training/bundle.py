@@ -1,0 +1,113 @@
+"""The churn + CLV pair as plain files: LightGBM's own model text and JSON, never a pickle.
+
+A pair directory holds everything scoring needs, so one registered model version is one
+consistent pair (promoting it is one alias move)::
+
+    meta.json            project, experiment config, test cutoff, feature families, data fingerprint
+    scoring.json         scoring thresholds fitted on this pair's test predictions (if any)
+    churn/model.json     columns, encoder categories, calibrator, parameters
+    churn/booster.txt    LightGBM model text
+    clv/model.json       columns, encoder categories, kind, parameters
+    clv/<part>.txt       LightGBM model text per booster (value, or buyer and spend)
+
+Loading reads these files with ``json`` and ``lightgbm.Booster(model_str=...)``: no stored code
+runs. ``_load_pyfunc`` lets MLflow's ``pyfunc`` load the same directory (``loader_module``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from training.models import ChurnModel, ClvModel
+
+FORMAT_VERSION = 1
+_MODELS = {"churn": ChurnModel, "clv": ClvModel}
+
+
+class BundleError(ValueError):
+    """A pair directory that cannot be read; the message names the file."""
+
+
+@dataclass
+class ModelPair:
+    """A churn model and a CLV model trained together, with their metadata and scoring thresholds."""
+
+    churn: ChurnModel
+    clv: ClvModel
+    meta: dict
+    scoring: dict | None = None
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``churn_probability`` and ``predicted_value`` per row."""
+        return pd.DataFrame({"churn_probability": self.churn.predict_proba(frame),
+                             "predicted_value": self.clv.predict(frame)}, index=frame.index)
+
+
+def save_pair(pair: ModelPair, directory: str | Path) -> Path:
+    """Write ``pair`` into ``directory`` (created; must not hold another pair)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_json(directory / "meta.json", {"format": FORMAT_VERSION, **pair.meta})
+    if pair.scoring is not None:
+        _write_json(directory / "scoring.json", pair.scoring)
+    for name, model in (("churn", pair.churn), ("clv", pair.clv)):
+        state, boosters = model.to_state()
+        part = directory / name
+        part.mkdir(exist_ok=True)
+        _write_json(part / "model.json", {**state, "boosters": sorted(boosters)})
+        for booster, text in boosters.items():
+            (part / f"{booster}.txt").write_text(text)
+    return directory
+
+
+def load_pair(directory: str | Path) -> ModelPair:
+    """Read a pair written by ``save_pair``."""
+    directory = Path(directory)
+    meta = _read_json(directory / "meta.json")
+    if meta.get("format") != FORMAT_VERSION:
+        raise BundleError(f"{directory / 'meta.json'}: format {meta.get('format')!r}, this code reads "
+                          f"{FORMAT_VERSION}; retrain with `lifecycle train`")
+    models = {}
+    for name, cls in _MODELS.items():
+        state = _read_json(directory / name / "model.json")
+        boosters = {}
+        for booster in state.pop("boosters"):
+            path = directory / name / f"{booster}.txt"
+            try:
+                boosters[booster] = path.read_text()
+            except OSError as exc:
+                raise BundleError(f"{path}: cannot read the LightGBM model: {exc}") from exc
+        models[name] = cls.from_state(state, boosters)
+    scoring_path = directory / "scoring.json"
+    scoring = _read_json(scoring_path) if scoring_path.exists() else None
+    return ModelPair(models["churn"], models["clv"], meta, scoring)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path}: {exc}") from exc
+
+
+class PairPyfunc:
+    """What ``mlflow.pyfunc.load_model`` returns for a pair: feature frame in, both outputs out."""
+
+    def __init__(self, pair: ModelPair):
+        self.pair = pair
+
+    def predict(self, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        return self.pair.predict(model_input)
+
+
+def _load_pyfunc(data_path: str) -> PairPyfunc:
+    """MLflow's ``loader_module`` entry point (code from this package, data from the store)."""
+    return PairPyfunc(load_pair(data_path))
