@@ -97,7 +97,8 @@ def assert_keys_match_bodies(receiver: Receiver) -> None:
 def record(scenario: str, receiver: Receiver, retries: int, missing: int, kills: int = 0) -> None:
     TABLE.append({
         "scenario": scenario,
-        "faults injected": receiver.stats["faults"] + kills,
+        "faults injected": receiver.stats["faults"] + receiver.stats["rejected_422"]
+        + receiver.stats["bad_signature"] + kills,
         "retries": retries,
         "batches delivered": receiver.stats["batches_applied"],
         "duplicates dropped": receiver.stats["duplicates_dropped"],
@@ -113,10 +114,11 @@ def cli(args: list[str], secret: str = SECRET) -> subprocess.Popen:
     )
 
 
-def webhook_args(url: str, scores_path: Path, exports: Path, *extra: str) -> list[str]:
+def webhook_args(url: str, scores_path: Path, exports: Path, *extra: str,
+                 progress: bool = False) -> list[str]:
     return ["--to", "webhook", "--url", url, "--scores", str(scores_path), "--project", "acme",
             "--target", "crm-hook", "--exports-dir", str(exports), "--batch-size", "20",
-            "--timeout", "0.5", "--no-progress", *extra]
+            "--timeout", "0.5", "--progress" if progress else "--no-progress", *extra]
 
 
 def retries_in(stdout: str) -> int:
@@ -326,7 +328,8 @@ def test_a_second_export_to_the_same_target_is_refused(scores: pd.DataFrame, tmp
 
     receiver.on_request = hold_first
     with receiver.running():
-        args = webhook_args(receiver.url, path, tmp_path / "exports", "--timeout", "30")
+        args = webhook_args(receiver.url, path, tmp_path / "exports", "--timeout", "30",
+                            progress=True)
         first = cli(args)
         assert holding.wait(60)
         second = cli(args)
@@ -337,6 +340,7 @@ def test_a_second_export_to_the_same_target_is_refused(scores: pd.DataFrame, tmp
     assert "another export to this project and target is running" in err
     assert f"pid {first.pid}" in err
     assert first.returncode == 0, err1
+    assert "export -> 127.0.0.1" in err1 and f"{math.ceil(len(scores) / 20)}/" in err1  # the bar
     assert missing_or_stale(receiver, scores) == 0
 
 
