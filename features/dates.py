@@ -76,17 +76,18 @@ def detect_order(columns: list[pd.Series], order: str | None, european: bool) ->
     day_votes = month_votes = 0
     example = None
     for column in columns:
-        _, parts = _extract(column.dropna())
+        distinct = pd.Series(column.dropna().unique(), dtype="string")
+        _, parts = _extract(distinct)
         ab = parts.get("dmy_or_mdy")
         if ab is None or ab.empty:
             continue
         a, b = ab["a"].astype(int), ab["b"].astype(int)
         day_votes += int((a > 12).sum())
         month_votes += int((b > 12).sum())
-        example = example or str(column.dropna().loc[ab.index[0]])
+        example = example or str(distinct.loc[ab.index[0]])
     if day_votes or month_votes:
         day_first = day_votes >= month_votes
-        how = f"detected: {max(day_votes, month_votes):,} values have a {'day' if day_first else 'month'} part above 12"
+        how = f"detected: {max(day_votes, month_votes):,} distinct values have a {'day' if day_first else 'month'} part above 12"
         if day_votes and month_votes:
             how += f"; {min(day_votes, month_votes):,} contradict it and will not parse"
         return DateOrder(day_first, how)
@@ -99,7 +100,18 @@ def detect_order(columns: list[pd.Series], order: str | None, european: bool) ->
 
 
 def parse_dates(values: pd.Series, order: DateOrder, date_format: str | None = None) -> tuple[pd.Series, str]:
-    """Parse one text date column to naive UTC ``datetime64[us]`` (NaT where unparsable) and describe it."""
+    """Parse one text date column to naive UTC ``datetime64[us]`` (NaT where unparsable) and describe it.
+
+    Each distinct text is parsed once (exports repeat dates a lot).
+    """
+    codes, uniques = pd.factorize(values)
+    stamps, described = _parse_distinct(pd.Series(uniques, dtype="string", name=values.name), order, date_format)
+    taken = stamps.to_numpy()[np.where(codes >= 0, codes, 0)] if len(stamps) else np.array([], "datetime64[us]")
+    result = pd.Series(taken, index=values.index, dtype="datetime64[us]").where(codes >= 0)
+    return result.astype("datetime64[us]"), described
+
+
+def _parse_distinct(values: pd.Series, order: DateOrder, date_format: str | None) -> tuple[pd.Series, str]:
     if date_format:
         parsed = pd.to_datetime(values.str.strip(), format=date_format, errors="coerce", utc="%z" in date_format)
         if getattr(parsed.dt, "tz", None) is not None:

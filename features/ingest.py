@@ -460,7 +460,7 @@ def _log_report(report: TableReport, log) -> None:
         log(f"{t}: {len(report.unmapped)} source event types matched no contract type and "
             f"{'were quarantined (--strict-values)' if UNMAPPED in report.reasons else 'landed in other'}:")
         for item in report.unmapped:
-            log(f"  {item['source']!r}: {item['rows']:,} rows -- {item['hint']}")
+            log(f"  {item['source']!r} x {item['rows']:,}: {item['hint']}")
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.reasons.items())) or "none"
     log(f"{t}: {report.accepted:,} accepted, {report.quarantined:,} quarantined [{detail}]")
 

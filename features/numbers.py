@@ -88,11 +88,12 @@ def _evidence(num: str) -> str | None:
 
 def detect_format(columns: list[pd.Series], sep: str | None) -> tuple[NumberFormat, str | None]:
     """Detect the file's number format from its number columns; returns it and a warning if guessed."""
-    nums = pd.concat([_split_marks(c.dropna())["num"] for c in columns]) if columns else pd.Series([], dtype=str)
-    nums = nums.dropna()
+    counts = pd.concat(columns).value_counts() if columns else pd.Series([], dtype="int64")
+    nums = _split_marks(pd.Series(counts.index, dtype="string"))["num"]
+    weights = pd.Series(counts.to_numpy(), index=nums.index).groupby(nums.to_numpy()).sum()
     votes = {".": 0, ",": 0}
     ambiguous = None
-    for num, n in nums.value_counts().items():
+    for num, n in weights.items():
         found = _evidence(str(num))
         if found is not None:
             votes[found] += int(n)
@@ -116,7 +117,16 @@ def detect_format(columns: list[pd.Series], sep: str | None) -> tuple[NumberForm
 
 def parse_numbers(values: pd.Series, fmt: NumberFormat | None = None) -> tuple[pd.Series, pd.Series]:
     """Parse text numbers; returns (floats, NaN where not a number) and the currency code per value."""
-    fmt = fmt or NumberFormat()
+    codes, uniques = pd.factorize(values)
+    parsed, currency = _parse_distinct(pd.Series(uniques, dtype="string"), fmt or NumberFormat())
+    present = codes >= 0
+    number = np.where(present, parsed.to_numpy(dtype="float64", na_value=np.nan)[codes], np.nan)
+    money = np.where(present, currency.to_numpy(dtype=object, na_value=None)[codes], None)
+    return (pd.Series(number, index=values.index, dtype="float64"),
+            pd.Series(money, index=values.index, dtype="string"))
+
+
+def _parse_distinct(values: pd.Series, fmt: NumberFormat) -> tuple[pd.Series, pd.Series]:
     parts = _split_marks(values)
     num = parts["num"].str.replace(_SPACES, " ", regex=True)
     d = re.escape(fmt.decimal)

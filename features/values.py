@@ -59,6 +59,11 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: CRM activities that are not engagement signals the features use (their hint says so).
+NOT_ENGAGEMENT = ("call", "phone call", "meeting", "note", "task", "email sent", "sent email", "email", "sms",
+                  "电话", "会议", "微信", "短信", "备注", "任务", "邮件")
+
+
 def fold(value: str) -> str:
     """Case, width, spacing and punctuation folded: ``"E-mail  Opened!"`` -> ``"e_mail_opened"``."""
     text = unicodedata.normalize("NFKC", str(value)).casefold()
@@ -72,6 +77,9 @@ def _builtin(synonyms: dict[str, tuple[str, ...]]) -> dict[str, str]:
         for name in names:
             table[fold(name)] = target
     return table
+
+
+_NOT_ENGAGEMENT = {fold(n) for n in NOT_ENGAGEMENT}
 
 
 @dataclass
@@ -101,10 +109,13 @@ class ValueMapping:
         """A suggestion for a value that matched nothing."""
         key = fold(value)
         snippet = f"values: {{{column}: {{{value!r}: <type>}}}}"
+        if key in _NOT_ENGAGEMENT:
+            return (f"a sales/CRM activity, not one of the engagement types the features count; kept as "
+                    f"other (to count it as one, add to the map file: {snippet})")
         names = {fold(n): n for names in SYNONYMS.values() for n in names}
-        inside = [n for k, n in names.items() if len(k) >= 2 and k in key and not k.isascii()]
-        inside += [n for k, n in names.items() if len(k) >= 4 and k.isascii() and f"_{k}_" in f"_{key}_"]
-        close = inside or [names[k] for k in difflib.get_close_matches(key, list(names), n=1, cutoff=0.75)]
+        close = [names[k] for k in difflib.get_close_matches(key, list(names), n=1, cutoff=0.85)]
+        close += [n for k, n in names.items() if len(k) >= 2 and not k.isascii() and k in key]
+        close += [n for k, n in names.items() if len(k) >= 4 and k.isascii() and f"_{k}_" in f"_{key}_"]
         if close:
             target = self._known.get(fold(close[0]), "?")
             return (f"looks like {close[0]!r} ({target}); if so add to the map file: "
