@@ -1,12 +1,24 @@
-"""Optuna tuning of the churn and CLV LightGBM parameters on the time-based validation split."""
+"""Optuna tuning of the churn and CLV LightGBM parameters on the time-based validation split.
+
+Studies live in an RDB storage (SQLite by default) and resume: ``trials`` is the number of finished
+(complete or pruned) trials a study should hold, so a run that was killed continues where it
+stopped. A trial whose process died is failed, not left RUNNING: at start-up when its recorded
+process (same host) is gone, else by Optuna's heartbeat once it has been silent for the grace
+period; either way its parameters are queued again once.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+import warnings
 from pathlib import Path
 
 import mlflow
 import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
 from optuna_integration import LightGBMPruningCallback
 
 from training.config import ExperimentConfig, LightGBMParams, dump_config
@@ -26,6 +38,84 @@ def suggest_params(trial: optuna.Trial, base: LightGBMParams) -> LightGBMParams:
         "bagging_fraction": trial.suggest_float("bagging_fraction", 0.5, 1.0),
         "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 30.0, log=True),
     })
+
+
+#: A running trial writes a heartbeat this often (seconds); one silent for GRACE_SECONDS is stale.
+HEARTBEAT_SECONDS = 10
+GRACE_SECONDS = 60
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+WORKER_ATTR = "worker"
+
+
+def _retry_once() -> RetryHeartbeatStaleTrialCallback:
+    """Queue a failed trial's parameters again, once (Optuna marks this callback experimental)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RetryHeartbeatStaleTrialCallback(max_retry=1)
+
+
+def storage_for(url: str) -> RDBStorage:
+    """The study storage with heartbeats: a stale trial is failed and its parameters retried once."""
+    with warnings.catch_warnings():  # heartbeats are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                          heartbeat_stale_trial_callback=_retry_once())
+
+
+def _this_worker() -> dict:
+    """Host, pid and the pid's start time: enough to tell later whether this process is gone."""
+    import psutil
+
+    return {"host": socket.gethostname(), "pid": os.getpid(),
+            "started": round(psutil.Process().create_time(), 3)}
+
+
+def _worker_gone(worker: dict | None) -> bool:
+    """True when ``worker`` ran on this host and its process no longer exists (a reused pid has a
+    different start time); False when it is alive or cannot be checked from here."""
+    import psutil
+
+    if not isinstance(worker, dict) or worker.get("host") != socket.gethostname():
+        return False
+    try:
+        started = psutil.Process(int(worker["pid"])).create_time()
+    except psutil.NoSuchProcess:
+        return True
+    except (psutil.Error, KeyError, ValueError):
+        return False
+    return abs(started - float(worker.get("started", 0))) > 1.0
+
+
+def fail_dead_trials(study: optuna.Study, log=print) -> list[int]:
+    """Fail the RUNNING trials whose process died on this host (a ``kill -9``, a crash) and queue
+    their parameters again; return their numbers. Trials of live or remote workers are left to
+    the heartbeat."""
+    storage = study._storage
+    retry = _retry_once()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not _worker_gone(trial.user_attrs.get(WORKER_ATTR)):
+            continue
+        try:
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # finished or failed by someone else meanwhile
+        retry(study, storage.get_trial(trial._trial_id))
+        failed.append(trial.number)
+        log(f"[{study.study_name}] trial {trial.number}: its process {trial.user_attrs[WORKER_ATTR]['pid']} "
+            "is gone; marked FAIL, parameters queued again")
+    return failed
+
+
+def _owned(objective):
+    """Record which process runs each trial before it starts working (see ``fail_dead_trials``)."""
+    worker = _this_worker()
+
+    def run(trial: optuna.Trial) -> float:
+        trial.set_user_attr(WORKER_ATTR, worker)
+        return objective(trial)
+
+    return run
 
 
 def _churn_objective(data: TrainingData, cfg: ExperimentConfig):
@@ -85,12 +175,13 @@ def _progress(label: str, log):
 
 def tune(cfg: ExperimentConfig, data_dir: str | Path, trials: int | None = None,
          out: Path | None = None, log=print) -> tuple[ExperimentConfig, Path]:
-    """Run (or resume) the two studies; write the best parameters as a new experiment config."""
+    """Run (or resume) the two studies until each holds ``trials`` finished trials; write the best
+    parameters as a new experiment config that records the trials it is the best of."""
     trials = trials or cfg.tuning.trials
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     configure_tracking(cfg.tracking, cfg.experiment_name)
     data = build_training_data(data_dir, plan_for(data_dir, cfg), cfg)
-    sampler_seed = cfg.tuning.seed
+    storage = storage_for(cfg.tuning.storage)
     best: dict[str, optuna.Study] = {}
     started = time.perf_counter()
     with mlflow.start_run(run_name=f"{cfg.name}-tune") as run:
@@ -99,32 +190,46 @@ def tune(cfg: ExperimentConfig, data_dir: str | Path, trials: int | None = None,
         for offset, (label, objective) in enumerate(studies):
             # A different seed per study: the same seed would draw the same parameters for both.
             study = optuna.create_study(
-                study_name=f"{cfg.name}-{label}", storage=cfg.tuning.storage, load_if_exists=True,
-                direction="minimize", sampler=optuna.samplers.TPESampler(seed=sampler_seed + offset),
+                study_name=f"{cfg.name}-{label}", storage=storage, load_if_exists=True,
+                direction="minimize", sampler=optuna.samplers.TPESampler(seed=cfg.tuning.seed + offset),
                 pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=30))
-            done = len([t for t in study.trials if t.state.is_finished()])
-            log(f"[{label}] study {study.study_name}: {done} trials stored, running {trials} more")
-            study.optimize(objective, n_trials=trials, timeout=cfg.tuning.timeout_seconds,
-                           callbacks=[_progress(label, log)], gc_after_trial=True)
+            fail_dead_trials(study, log)
+            with warnings.catch_warnings():  # fail_stale_trials is marked experimental
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+            done = len(study.get_trials(deepcopy=False, states=FINISHED))
+            log(f"[{label}] study {study.study_name}: {done} finished trials stored, "
+                f"running {max(trials - done, 0)} more to reach {trials}")
+            if trials > done:
+                study.optimize(_owned(objective), n_trials=trials - done,
+                               timeout=cfg.tuning.timeout_seconds,
+                               callbacks=[_progress(label, log)], gc_after_trial=True)
             best[label] = study
             mlflow.log_metric(f"best_{label}_value", study.best_value)
             mlflow.log_params({f"best_{label}.{k}": v for k, v in study.best_params.items()})
         mlflow.log_metric("tune_seconds", time.perf_counter() - started)
         out = Path(out or Path("experiments") / f"{cfg.name}-tuned.yaml")
         tuned = _apply_best(cfg, best, name=out.stem)
+        out.parent.mkdir(parents=True, exist_ok=True)
         dump_config(tuned, out)
         mlflow.log_artifact(str(out))
-        log(f"best parameters written to {out} (run {run.info.run_id})")
+        log(f"best parameters of {tuned.tuning.trials} trials per study written to {out} "
+            f"(run {run.info.run_id})")
     return tuned, out
 
 
 def _apply_best(cfg: ExperimentConfig, studies: dict[str, optuna.Study], name: str) -> ExperimentConfig:
     churn_best = dict(studies["churn"].best_params)
     clv_best = dict(studies["clv"].best_params)
+    # What actually ran: the finished trials the best parameters were chosen from (fewer than asked
+    # when a timeout stopped a study; more when an earlier, larger study is resumed).
+    ran = {label: len(study.get_trials(deepcopy=False, states=FINISHED)) for label, study in studies.items()}
     return cfg.model_copy(update={
         "name": name,
         "description": f"{cfg.description.strip()} LightGBM parameters tuned with Optuna on the "
-                       f"time-based validation split (studies {cfg.name}-churn, {cfg.name}-clv).".strip(),
+                       f"time-based validation split (studies {cfg.name}-churn: {ran['churn']} trials, "
+                       f"{cfg.name}-clv: {ran['clv']} trials).".strip(),
+        "tuning": cfg.tuning.model_copy(update={"trials": min(ran.values())}),
         "churn": cfg.churn.model_copy(update={"params": cfg.churn.params.model_copy(update=churn_best)}),
         "clv": cfg.clv.model_copy(update={"kind": "tweedie",
                                           "params": cfg.clv.params.model_copy(update=clv_best)}),
