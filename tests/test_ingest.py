@@ -234,7 +234,7 @@ def test_two_ingests_into_the_same_out_at_once_never_mix(tmp_path):
 def test_full_disk_is_a_clear_error_and_the_old_output_stays(tmp_path):
     disk = tmp_path / "full"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)], capture_output=True, check=False)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
     try:
@@ -251,3 +251,132 @@ def test_full_disk_is_a_clear_error_and_the_old_output_stays(tmp_path):
         assert not _staging(out)
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+# --- formats as exported: numbers, dates, event-type values, separators ---
+
+@pytest.mark.parametrize("text, decimal, expected, currency", [
+    ("$1,234.56", ".", 1234.56, "USD"),
+    ("1,050.00", ".", 1050.0, None),
+    ("USD 2,000.00", ".", 2000.0, "USD"),
+    ("€ 45.00", ".", 45.0, "EUR"),
+    ("(25.00)", ".", -25.0, None),
+    ("25.00-", ".", -25.0, None),
+    ("￥12,800.00", ".", 12800.0, "CNY"),
+    ("3,500元", ".", 3500.0, "CNY"),
+    ("1.2万", ".", 12000.0, None),
+    ("（500.00）", ".", -500.0, None),
+    ("1.234,56", ",", 1234.56, None),
+    ("1 234,56 €", ",", 1234.56, "EUR"),
+    ("1\u00a0234,56", ",", 1234.56, None),
+    ("-45,00", ",", -45.0, None),
+    ("1,50", ".", None, None),  # grouping contradicts a decimal point: not a number
+    ("(25.00", ".", None, None),
+    ("USD 5 EUR", ".", None, None),
+    ("12 Euro", ",", None, None),
+])
+def test_number_forms(text, decimal, expected, currency):
+    from features.numbers import forced_format, parse_numbers
+
+    values, currencies = parse_numbers(pd.Series([text], dtype="string"), forced_format(decimal, None))
+    if expected is None:
+        assert pd.isna(values[0])
+    else:
+        assert values[0] == pytest.approx(expected)
+        assert (currencies[0] if pd.notna(currencies[0]) else None) == currency
+
+
+@pytest.mark.parametrize("values, decimal, guessed", [
+    (["1.234,56", "12,5"], ",", False),
+    (["1,234.56", "7"], ".", False),
+    (["1,234,567", "12"], ".", False),
+    (["1,050", "2,000"], ".", True),
+    (["12", "7"], ".", False),
+])
+def test_number_format_detection(values, decimal, guessed):
+    from features.numbers import detect_format
+
+    fmt, warning = detect_format([pd.Series(values, dtype="string")], ",")
+    assert fmt.decimal == decimal and (warning is not None) == guessed
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2024-03-05", "2024-03-05 00:00"),
+    ("2024-03-05T14:02:11Z", "2024-03-05 14:02:11"),
+    ("2024-03-05 14:02:11 +0100", "2024-03-05 13:02:11"),
+    ("2024-03-05T14:02:11-05:00", "2024-03-05 19:02:11"),
+    ("2024/03/05 14:02", "2024-03-05 14:02"),
+    ("2024年3月5日", "2024-03-05 00:00"),
+    ("2024年3月5日 14时02分", "2024-03-05 14:02"),
+    ("2024/3/5 下午 2:02", "2024-03-05 14:02"),
+    ("05-Mar-2024", "2024-03-05 00:00"),
+    ("Mar 5, 2024 2:02 PM", "2024-03-05 14:02"),
+    ("20240305", "2024-03-05 00:00"),
+    ("45356.5", "2024-03-05 12:00"),
+    ("1709647331", "2024-03-05 14:02:11"),
+    ("2024-02-30", None),
+    ("yesterday", None),
+])
+def test_date_forms(text, expected):
+    from features.dates import DateOrder, parse_dates
+
+    parsed, _ = parse_dates(pd.Series([text], dtype="string"), DateOrder(True, "forced"))
+    assert (None if pd.isna(parsed[0]) else parsed[0]) == (None if expected is None else pd.Timestamp(expected))
+
+
+@pytest.mark.parametrize("values, day_first, guessed", [
+    (["13/03/2024", "01/04/2024"], True, False),
+    (["03/13/2024", "04/01/2024"], False, False),
+    (["01/02/2024", "03/04/2024"], False, True),
+])
+def test_day_month_order_detection(values, day_first, guessed):
+    from features.dates import detect_order
+
+    order = detect_order([pd.Series(values, dtype="string")], None, european=False)
+    assert order.day_first == day_first and (order.warning is not None) == guessed
+
+
+@pytest.mark.parametrize("source, target", [
+    ("Support Ticket", "support_ticket"), ("CASE", "support_ticket"), ("Page View", "visit"),
+    ("web-visit", "visit"), ("Email: Opened", "email_open"), ("E-mail opened", "email_open"),
+    ("ＮＰＳ", "survey"), ("CSAT", "survey"), ("Email Clicked", "email_click"), ("Sign-in", "login"),
+    ("投诉", "complaint"), ("客户投诉", "complaint"), ("工单", "support_ticket"), ("满意度调查", "survey"),
+    ("网站访问", "visit"), ("登录", "login"), ("邮件打开", "email_open"), ("Call", None), ("微信", None),
+])
+def test_builtin_event_type_normaliser(source, target):
+    from features.values import ValueMapping
+
+    assert ValueMapping({}, builtin=True).lookup(source)[0] == target
+
+
+def test_values_section_is_validated(tmp_path):
+    with pytest.raises(IngestError, match="event types must be one of"):
+        load_mapping(None, _write(tmp_path / "a.yaml", "columns: {}\nvalues: {event_type: {Case: tickets}}\n"))
+    with pytest.raises(IngestError, match="values can be mapped for"):
+        load_mapping(None, _write(tmp_path / "b.yaml", "columns: {}\nvalues: {amount: {x: y}}\n"))
+
+
+@pytest.mark.parametrize("text, sep", [
+    ('"Kundennr.";"Umsatz (EUR, netto)";Datum\n1;"1,5";2024-01-01\n2;2,5;2024-01-02\n', ";"),
+    ("a\tb\tc\n1\t2,5\t3\n", "\t"),
+    ('id,name,amount\n1,"Globex, Inc.",3\n2,"A; B",4\n', ","),
+    ("id|date|amount\n1|2024-01-01|3\n", "|"),
+    (" id  date amount\n 1 20240101 3\n", "whitespace"),
+])
+def test_separator_sniffer_respects_quotes(text, sep):
+    from features.csv_source import sniff_separator
+
+    assert sniff_separator(text.splitlines(keepends=True)) == sep
+
+
+def test_forced_separator_and_map_names_with_commas(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text('id;"Umsatz (EUR, netto)";Datum\nA;12,50;2024-01-01\nB;7,25;2024-01-02\n', encoding="utf-8")
+    mapping = load_mapping('customer_id=id,amount="Umsatz (EUR, netto)",ordered_at=Datum', sep=";")
+    reports = ingest(tmp_path / "out", path, mapping, log=_quiet)
+    assert reports["transactions"].accepted == 2
+    assert pd.read_parquet(table_path(tmp_path / "out", "transactions"))["amount"].sum() == pytest.approx(19.75)
+    with pytest.raises(IngestError, match=r"column 'id' \(mapped to transactions.customer_id\) not found; columns "
+                       r"in the file: \['id;\"Umsatz \(EUR', 'netto\)\";Datum'\]"):
+        ingest(tmp_path / "out2", path, load_mapping('customer_id=id,amount="Umsatz (EUR, netto)",ordered_at=Datum',
+                                                     sep=","), log=_quiet)
