@@ -462,12 +462,12 @@ def export(
             typer.echo(f"{project}/{name}: wrote {res.written:,} customers to {res.path} "
                        f"({res.unchanged:,} unchanged, not written)")
         return
-    typer.echo(f"{project}/{name}: {res.customers_sent:,} customers in {res.delivered} batches delivered "
-               f"({res.resumed_batches} resumed from an interrupted run), {res.retries} retries, "
-               f"{res.dead} batches dead-lettered, {res.unchanged:,} customers unchanged")
     if res.auth_error:
         _fail(f"the receiver rejected the request: {res.auth_error}. Check that {secret_env} holds the "
               "receiver's shared secret; the batches stay in the journal and the next run resumes them")
+    typer.echo(f"{project}/{name}: {res.customers_sent:,} customers in {res.delivered} batches delivered "
+               f"({res.resumed_batches} resumed from an interrupted run), {res.retries} retries, "
+               f"{res.dead} batches dead-lettered, {res.unchanged:,} customers unchanged")
     if res.dead:
         typer.secho(f"{res.dead} batches failed for good: see {res.dead_letter}; their customers are "
                     "sent again by the next export", fg=typer.colors.RED, err=True)
