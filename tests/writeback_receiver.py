@@ -66,16 +66,21 @@ class Receiver:
         return f"http://{host}:{port}{self.path}"
 
     # -- decisions, under the lock ---------------------------------------------------------
-    def _next(self) -> tuple[int, str | None]:
+    def _next(self) -> int:
         with self.lock:
             self._requests += 1
             self.stats["requests"] += 1
+            return self._requests
+
+    def _fault(self) -> str | None:
+        """The misbehaviour for a well-signed request (None: behave)."""
+        with self.lock:
             fault = None
             if self.faults.rate and self._rng.random() < self.faults.rate:
                 fault = self._rng.choice(self.faults.kinds)
                 self.stats[f"fault_{fault}"] += 1
                 self.stats["faults"] += 1
-            return self._requests, fault
+            return fault
 
     def _apply(self, key: str, body: bytes, payload: dict[str, Any]) -> str:
         digest = hashlib.sha256(body).hexdigest()
@@ -132,7 +137,7 @@ class Receiver:
                 if self.path != receiver.path:
                     self._answer(404, {"error": f"no route {self.path}"})
                     return
-                number, fault = receiver._next()
+                number = receiver._next()
                 signed = verify(body, receiver.secret, self.headers.get(SIGNATURE_HEADER))
                 with receiver.lock:
                     receiver.seen.append((self.headers.get(KEY_HEADER),
@@ -147,6 +152,7 @@ class Receiver:
                 if not key:
                     self._answer(400, {"error": f"no {KEY_HEADER} header"})
                     return
+                fault = receiver._fault()
                 hook = receiver.on_request
                 if hook:
                     hook(number, "received")
