@@ -20,9 +20,14 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 NAME ?= baseline
 NAMES ?=
+# tune, backtest and bench-* write into reports/results/ (git-ignored); UPDATE_RESULTS=1 writes the
+# tracked files instead (experiments/tuned.yaml, bench/results/*.json, quoted in docs/results.md).
+UPDATE_RESULTS ?=
+RESULTS := $(if $(filter 1,$(UPDATE_RESULTS)),bench/results,reports/results)
+TUNED := $(if $(filter 1,$(UPDATE_RESULTS)),experiments/tuned.yaml,reports/results/tuned.yaml)
 export MPLBACKEND := Agg
 
-.PHONY: help install run test lint check ingest-cdnow generate features train tune backtest \
+.PHONY: help install run test test-fast lint check ingest-cdnow generate features train tune backtest \
         score serve experiment compare ui optuna-dashboard bench bench-features bench-serve clean
 
 help: ## Show this help
@@ -42,8 +47,11 @@ run: install ## End to end on synthetic data: generate -> features -> train -> r
 	$(LIFECYCLE) train --config experiments/btyd-features.yaml --data $(DATA)
 	$(LIFECYCLE) score --data $(DATA) --out $(OUT) --csv
 
-test: install ## Run the test suite
+test: install ## Run the whole test suite, slow tests included (what CI runs)
 	$(BIN)/python -m pytest -q
+
+test-fast: install ## The tests without the slow (servers, subprocesses, CDNOW) and Spark ones
+	$(BIN)/python -m pytest -q -m "not slow and not spark"
 
 lint: install ## Fix style issues with ruff
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
@@ -61,13 +69,13 @@ generate: install ## Generate synthetic data: CUSTOMERS=20000 SEED=0 DATA=data/s
 train: install ## Train and register churn + CLV models: CONFIG=experiments/baseline.yaml DATA=...
 	$(LIFECYCLE) train --config $(CONFIG) --data $(DATA)
 
-tune: install ## Optuna study (resumable, optuna.db) -> experiments/tuned.yaml: TUNE_CONFIG=... TRIALS=20
-	$(LIFECYCLE) tune --config $(TUNE_CONFIG) --data $(DATA) --trials $(TRIALS) --out experiments/tuned.yaml
+tune: install ## Optuna study (resumable, optuna.db) -> reports/results/tuned.yaml [UPDATE_RESULTS=1: experiments/]
+	$(LIFECYCLE) tune --config $(TUNE_CONFIG) --data $(DATA) --trials $(TRIALS) --out $(TUNED)
 
-backtest: install ## CDNOW backtest at 1997-10-01, 273 days -> bench/results/backtest_cdnow.json
+backtest: install ## CDNOW backtest at 1997-10-01, 273 days -> reports/results/backtest_cdnow.json [UPDATE_RESULTS=1]
 	@test -f $(DATA_OUT)/transactions.parquet || $(MAKE) ingest-cdnow
 	$(LIFECYCLE) backtest --data $(DATA_OUT) --cutoff 1997-10-01 --horizon-days 273 \
-	  --config experiments/cdnow.yaml --dataset cdnow --out bench/results/backtest_cdnow.json
+	  --config experiments/cdnow.yaml --dataset cdnow --out $(RESULTS)/backtest_cdnow.json
 
 score: install ## Score every customer with the champions: DATA=... OUT=data/scores.parquet [AS_OF=YYYY-MM-DD]
 	$(LIFECYCLE) score --data $(DATA) --out $(OUT) --csv $(if $(AS_OF),--as-of $(AS_OF),)
@@ -88,11 +96,11 @@ ui: install ## MLflow UI on the local store (127.0.0.1:5000)
 optuna-dashboard: install ## Optuna dashboard of the tuning studies (127.0.0.1:8080)
 	$(BIN)/optuna-dashboard sqlite:///optuna.db --host 127.0.0.1 --port 8080
 
-bench-features: install ## Benchmark the feature build vs a plain DuckDB scan -> bench/results/features.json
-	$(BIN)/python bench/bench_features.py
+bench-features: install ## Feature build vs a plain DuckDB scan -> reports/results/features.json [UPDATE_RESULTS=1]
+	$(BIN)/python bench/bench_features.py --out $(RESULTS)/features.json
 
-bench-serve: install ## Benchmark the service vs in-process scoring -> bench/results/serve.json (~8 min)
-	$(BIN)/python bench/bench_serve.py
+bench-serve: install ## Service vs in-process scoring -> reports/results/serve.json (~8 min) [UPDATE_RESULTS=1]
+	$(BIN)/python bench/bench_serve.py --out $(RESULTS)/serve.json
 
 bench: bench-features bench-serve ## All benchmarks
 

@@ -267,6 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--measure", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help="existing contract directory to use instead")
     parser.add_argument("--cutoffs", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
     args = parser.parse_args(argv)
 
     if args.measure:  # child process: one kind of measurement, JSON on stdout
@@ -304,10 +305,10 @@ def main(argv: list[str] | None = None) -> None:
         "results": table,
         "raw": measurements,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print_table(table)
-    log(f"wrote {RESULTS}")
+    log(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
