@@ -1,0 +1,256 @@
+"""The optional ``campaigns`` table: who was sent what, who was held back, and what followed.
+
+One row per customer and campaign: ``customer_id``, ``sent_at``, ``campaign_id``, ``action``
+(e.g. ``discount``, ``call``, ``email``; blank or ``none`` on control rows), ``arm`` (``treated``
+or ``control``), optional ``cost`` (per contact, in the currency of ``amount``). Each action of a
+campaign is compared with the control rows of the same campaign.
+
+Outcomes are measured from ``transactions`` over ``[sent_at, sent_at + H)``: ``retained`` (at least
+one purchase, i.e. a row with a positive amount) and ``value`` (sum of ``amount``), *as of* a
+cutoff: a row whose window ends after the cutoff is not mature and gets no outcome; transactions
+at or after the cutoff are never read. A source that carries its outcomes directly (a campaign
+tool's report, or the Hillstrom benchmark) maps them to the optional columns ``retained`` and
+``value``; those rows are used as given.
+
+Ingest follows the other tables: columns are mapped, every row is accepted (``DIR/campaigns.parquet``)
+or quarantined with a reason (``DIR/quarantine/campaigns.parquet``), and the counts go to
+``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from features.contract import Column, quarantine_path, table_path
+
+CAMPAIGNS = "campaigns"
+TREATED, CONTROL = "treated", "control"
+ARMS = (TREATED, CONTROL)
+NO_ACTION = "none"
+
+COLUMNS: tuple[Column, ...] = (
+    Column("customer_id", "string"),
+    Column("sent_at", "timestamp"),
+    Column("campaign_id", "string"),
+    Column("action", "string", required=False),  # required on treated rows
+    Column("arm", "string"),
+    Column("cost", "float", required=False),
+    Column("retained", "float", required=False),  # outcome given directly (0/1)
+    Column("value", "float", required=False),  # outcome given directly
+)
+COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+
+#: Source spellings of the two arms (compared lower-case, stripped).
+ARM_VALUES = {
+    "treated": TREATED, "treatment": TREATED, "t": TREATED, "1": TREATED, "true": TREATED,
+    "contacted": TREATED, "control": CONTROL, "c": CONTROL, "0": CONTROL, "false": CONTROL,
+    "holdout": CONTROL, "hold-out": CONTROL,
+}
+
+
+def campaigns_path(data_dir: str | Path) -> Path:
+    """``DIR/campaigns.parquet``."""
+    return table_path(data_dir, CAMPAIGNS)
+
+
+def validate_campaigns(frame: pd.DataFrame, path: Path, columns: dict[str, str] | None = None, *,
+                       date_format: str | None = None, date_order: str | None = None,
+                       known_ids: set[str] | None = None, problems: np.ndarray | None = None,
+                       lines: np.ndarray | None = None):
+    """Validate a campaigns source frame (all columns text).
+
+    ``columns`` maps contract column -> source column (unmapped ones are looked up by their own
+    name); ``problems`` are structural reasons per record found while reading (they win), and
+    ``lines`` the physical line of each record. Returns ``(accepted, quarantined, report)``;
+    ``report`` is a :class:`features.ingest.TableReport` with ``accepted + quarantined == rows_read``.
+    """
+    from features.dates import detect_order, parse_dates
+    from features.ingest import TableReport
+    from features.mapping import IngestError
+    from features.numbers import parse_numbers
+
+    columns = dict(columns or {})
+    unknown = sorted(set(columns) - set(COLUMN_NAMES))
+    if unknown:
+        raise IngestError(f"{path}: campaigns mapping keys {unknown} are not campaigns columns; "
+                          f"expected some of {list(COLUMN_NAMES)}")
+    report = TableReport(table=CAMPAIGNS, source_file=str(path))
+    n = len(frame)
+    reason = np.full(n, None, dtype=object) if problems is None else np.asarray(problems, dtype=object).copy()
+
+    def flag(bad, why: str) -> None:
+        mask = np.asarray(bad, dtype=bool) & pd.isna(reason)
+        reason[mask] = why
+
+    out = pd.DataFrame(index=frame.index)
+    for col in COLUMNS:
+        name = columns.get(col.name, col.name)
+        if name not in frame.columns:
+            if col.name in columns:
+                raise IngestError(f"{path}: column {name!r} (mapped to campaigns.{col.name}) not "
+                                  f"found; columns in the file: {list(frame.columns)}")
+            if col.required:
+                raise IngestError(f"{path}: no column for required campaigns column {col.name!r}; "
+                                  f"map one with --campaigns-map \"{col.name}=<Source Column>\"; "
+                                  f"columns in the file: {list(frame.columns)}")
+            continue
+        source = frame[name].astype("string")
+        blank = (source.isna() | (source.str.strip() == "")).to_numpy(bool)
+        if col.dtype == "timestamp":
+            order = detect_order([source], date_order, european=False)
+            out[col.name], report.date_format = parse_dates(source, order, date_format)
+            flag(blank, f"missing {col.name}")
+            flag(out[col.name].isna(), f"unparsable {col.name}")
+            if blank.all() or out[col.name].notna().sum() < 0.5 * (~blank).sum():
+                raise IngestError(f"{path}: column {name!r} (campaigns.{col.name}) is not a usable date "
+                                  f"column; found e.g. {list(source.dropna().head(3))}")
+        elif col.dtype == "float":
+            out[col.name] = parse_numbers(source)[0]
+            flag(~blank & out[col.name].isna().to_numpy(bool), f"{col.name} is not a number")
+        else:
+            text = source.str.strip()
+            if col.name == "customer_id":
+                text = text.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+            out[col.name] = text.where(text != "", pd.NA)
+            if col.required:
+                flag(out[col.name].isna(), f"missing {col.name}")
+    arm_text = out["arm"].str.lower()
+    out["arm"] = arm_text.map(ARM_VALUES).astype("string")
+    flag(arm_text.notna() & out["arm"].isna(), "unknown arm (expected treated or control)")
+    if "action" not in out:
+        out["action"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    action = out["action"].str.lower()
+    treated = (out["arm"] == TREATED).fillna(False).to_numpy(bool)
+    out["action"] = action.where(treated, NO_ACTION).fillna(NO_ACTION)
+    flag(treated & (action.isna() | (action == NO_ACTION)).fillna(True).to_numpy(bool),
+         "missing action on a treated row")
+    if "cost" in out:
+        flag(out["cost"] < 0, "negative cost")
+    if "retained" in out:
+        flag(out["retained"].notna() & ~out["retained"].isin([0.0, 1.0]), "retained is not 0 or 1")
+    if known_ids is not None:
+        flag(out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), "unknown customer_id")
+    key = out[["customer_id", "campaign_id"]]
+    flag(key.duplicated().to_numpy() & key.notna().all(axis=1).to_numpy()
+         & pd.isna(reason), "duplicate customer_id in campaign")
+    ok = pd.isna(reason)
+    quarantined = frame.loc[~ok].astype("string")
+    quarantined.insert(0, "reason", pd.Series(reason[~ok], index=quarantined.index, dtype="string"))
+    rows = np.flatnonzero(~ok) + 1 if lines is None else np.asarray(lines)[~ok]
+    quarantined.insert(0, "source_row", rows.astype("int64"))
+    quarantined.insert(0, "source_file", str(path))
+    accepted = _typed(out.loc[ok])
+    report.rows_read, report.accepted, report.quarantined = n, len(accepted), int((~ok).sum())
+    report.reasons = {str(k): int(v) for k, v in pd.Series(reason[~ok]).value_counts().items()}
+    return accepted, quarantined, report
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    out = {}
+    for col in COLUMNS:
+        if col.name in frame:
+            values = frame[col.name]
+        else:
+            values = pd.Series(np.nan if col.dtype == "float" else pd.NA, index=frame.index)
+        kind = {"string": "string", "timestamp": "datetime64[us]", "float": "float64"}[col.dtype]
+        out[col.name] = values.astype(kind)
+    return pd.DataFrame(out).sort_values(["sent_at", "campaign_id", "customer_id"],
+                                         kind="stable").reset_index(drop=True)
+
+
+def write_campaigns(data_dir: str | Path, accepted: pd.DataFrame, quarantined: pd.DataFrame,
+                    report) -> None:
+    """Write the accepted and quarantined rows and add the counts to ``manifest.json``."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    accepted.to_parquet(campaigns_path(data_dir), index=False)
+    qpath = quarantine_path(data_dir, CAMPAIGNS)
+    qpath.parent.mkdir(parents=True, exist_ok=True)
+    quarantined.to_parquet(qpath, index=False)
+    manifest_file = data_dir / "manifest.json"
+    manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    manifest.setdefault("tables", {})[CAMPAIGNS] = asdict(report)
+    manifest_file.write_text(json.dumps(manifest, indent=2, default=str))
+
+
+def ingest_campaigns(data_dir: str | Path, source: str | Path, columns: dict[str, str] | None = None,
+                     *, date_format: str | None = None, log=print):
+    """Validate a campaigns export into ``DIR/campaigns.parquet``; customers must be known when
+    ``DIR/customers.parquet`` exists. Returns the :class:`features.ingest.TableReport`."""
+    from features.csv_source import read_source
+
+    source = Path(source)
+    customers = table_path(data_dir, "customers")
+    known = (set(pd.read_parquet(customers, columns=["customer_id"])["customer_id"].astype(str))
+             if customers.exists() else None)
+    log(f"campaigns: reading {source} ...")
+    read = read_source(source)
+    accepted, quarantined, report = validate_campaigns(
+        read.frame, source, columns, date_format=date_format, known_ids=known,
+        problems=read.problems, lines=read.lines if read.lines.any() else None)
+    write_campaigns(data_dir, accepted, quarantined, report)
+    detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.reasons.items())) or "none"
+    log(f"campaigns: {report.accepted:,} accepted, {report.quarantined:,} quarantined [{detail}]")
+    return report
+
+
+def load_campaigns(data_dir: str | Path) -> pd.DataFrame:
+    """The accepted campaigns table of a contract directory (a clear error when absent)."""
+    path = campaigns_path(data_dir)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no campaigns table; ingest one with "
+                                "`lifecycle ingest ... --campaigns FILE` or generate with --campaigns")
+    return pd.read_parquet(path)
+
+
+def campaign_outcomes(data_dir: str | Path, horizon_days: int, as_of=None) -> pd.DataFrame:
+    """Campaign rows with ``retained`` and ``value`` over ``[sent_at, sent_at + horizon_days)``.
+
+    Rows whose outcomes were given directly keep them. Otherwise outcomes come from
+    ``transactions`` strictly before ``as_of`` (default: the day after the last transaction);
+    rows whose window is not over by ``as_of`` are dropped (``mature`` is False for them in the
+    count printed by callers). Adds ``window_end``.
+    """
+    if horizon_days <= 0:
+        raise ValueError(f"horizon_days must be positive, got {horizon_days!r}")
+    camp = load_campaigns(data_dir)
+    camp["window_end"] = camp["sent_at"] + pd.Timedelta(days=horizon_days)
+    given = camp["retained"].notna() & camp["value"].notna()
+    if given.all():
+        return camp.reset_index(drop=True)
+    tx_path = table_path(data_dir, "transactions")
+    if not tx_path.exists():
+        raise FileNotFoundError(f"{tx_path}: campaign outcomes are measured from transactions, "
+                                "and some campaigns rows carry no retained/value of their own")
+    con = duckdb.connect()
+    if as_of is None:
+        last = con.execute("select max(ordered_at) from read_parquet(?)", [str(tx_path)]).fetchall()[0][0]
+        as_of = pd.Timestamp(last).normalize() + pd.Timedelta(days=1)
+    as_of = pd.Timestamp(as_of)
+    todo = camp.loc[~given & (camp["window_end"] <= as_of), ["customer_id", "campaign_id",
+                                                              "sent_at", "window_end"]]
+    con.register("todo", todo)
+    measured = con.execute(
+        """
+        select t.customer_id, t.campaign_id,
+               coalesce(max(case when x.amount > 0 then 1 else 0 end), 0)::double as m_retained,
+               coalesce(sum(x.amount), 0)::double as m_value
+        from todo t left join read_parquet(?) x
+          on x.customer_id = t.customer_id and x.ordered_at >= t.sent_at
+         and x.ordered_at < t.window_end and x.ordered_at < ?
+        group by t.customer_id, t.campaign_id
+        """,
+        [str(tx_path), as_of.to_pydatetime()],
+    ).df()
+    con.close()
+    out = camp.merge(measured, on=["customer_id", "campaign_id"], how="left")
+    out["retained"] = out["retained"].where(given, out["m_retained"])
+    out["value"] = out["value"].where(given, out["m_value"])
+    out = out.drop(columns=["m_retained", "m_value"])
+    return out.loc[out["retained"].notna()].reset_index(drop=True)
