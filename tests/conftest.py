@@ -18,8 +18,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+#: Fixtures that make every test using them slow: a store with trained models, a real HTTP server.
+SLOW_FIXTURES = frozenset({"trained_store", "server"})
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "spark: needs pyspark and a local Spark session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark as ``slow`` the tests that use a slow fixture, besides those marked by hand."""
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session", autouse=True)
