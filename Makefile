@@ -7,6 +7,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LIFECYCLE := $(BIN)/lifecycle
 DATA ?= data/synthetic
+# Namespace of the registered models, MLflow experiments and champion (README: projects).
+PROJECT ?= $(notdir $(DATA))
 CUSTOMERS ?= 20000
 SEED ?= 0
 CONFIG ?= experiments/baseline.yaml
@@ -44,8 +46,8 @@ install: $(BIN)/.installed ## Create .venv and install the pinned dependencies
 run: install ## End to end on synthetic data: generate -> features -> train -> register -> score
 	$(LIFECYCLE) generate --customers $(CUSTOMERS) --seed $(SEED) --out $(DATA)
 	$(LIFECYCLE) features --data $(DATA) --cutoff 2025-10-01 --horizon-days 90 --out $(DATA)/features.parquet
-	$(LIFECYCLE) train --config experiments/btyd-features.yaml --data $(DATA)
-	$(LIFECYCLE) score --data $(DATA) --out $(OUT) --csv
+	$(LIFECYCLE) train --config experiments/btyd-features.yaml --data $(DATA) --project $(PROJECT)
+	$(LIFECYCLE) score --data $(DATA) --project $(PROJECT) --out $(OUT) --csv
 
 test: install ## Run the whole test suite, slow tests included (what CI runs)
 	$(BIN)/python -m pytest -q
@@ -67,7 +69,7 @@ generate: install ## Generate synthetic data: CUSTOMERS=20000 SEED=0 DATA=data/s
 	$(LIFECYCLE) generate --customers $(CUSTOMERS) --seed $(SEED) --out $(DATA)
 
 train: install ## Train and register churn + CLV models: CONFIG=experiments/baseline.yaml DATA=...
-	$(LIFECYCLE) train --config $(CONFIG) --data $(DATA)
+	$(LIFECYCLE) train --config $(CONFIG) --data $(DATA) --project $(PROJECT)
 
 tune: install ## Optuna study (resumable, optuna.db) -> reports/results/tuned.yaml [UPDATE_RESULTS=1: experiments/]
 	$(LIFECYCLE) tune --config $(TUNE_CONFIG) --data $(DATA) --trials $(TRIALS) --out $(TUNED)
@@ -78,7 +80,7 @@ backtest: install ## CDNOW backtest at 1997-10-01, 273 days -> reports/results/b
 	  --config experiments/cdnow.yaml --dataset cdnow --out $(RESULTS)/backtest_cdnow.json
 
 score: install ## Score every customer with the champions: DATA=... OUT=data/scores.parquet [AS_OF=YYYY-MM-DD]
-	$(LIFECYCLE) score --data $(DATA) --out $(OUT) --csv $(if $(AS_OF),--as-of $(AS_OF),)
+	$(LIFECYCLE) score --data $(DATA) --project $(PROJECT) --out $(OUT) --csv $(if $(AS_OF),--as-of $(AS_OF),)
 
 serve: install ## Scoring service (BentoML): LIFECYCLE_API_KEY=... [HOST=127.0.0.1 PORT=3000 OUT=data/scores.parquet]
 	LIFECYCLE_SNAPSHOT=$${LIFECYCLE_SNAPSHOT:-$(basename $(OUT)).snapshot.parquet} BENTOML_DO_NOT_TRACK=True \
