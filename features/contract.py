@@ -2,7 +2,8 @@
 
 A *contract directory* (``--data DIR``) holds ``customers.parquet``, ``transactions.parquet`` and
 optionally ``events.parquet``, plus ``quarantine/`` (rows that broke the contract, with a reason)
-and ``manifest.json`` (row counts). See ``docs/schema.md`` for the full description.
+and ``manifest.json`` (row counts, reasons with a sample line, formats read, event-type mapping).
+Ingest replaces the directory as a whole. See ``docs/schema.md`` for the full description.
 """
 
 from __future__ import annotations
