@@ -245,8 +245,8 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
     footer = _footer(body, len(header)) if text.endswith(("\n", "\r")) else 0
     notes = [f"separator {_sep_name(chosen)}" + ("" if sep else " (detected)")]
     if footer:
-        notes.append(f"report footer skipped ({footer} single-value lines after the last row, "
-                     f"e.g. {body[-footer][0].strip()!r})")
+        notes.append(f"footer skipped ({footer} single-value lines after the last row, a report footer "
+                     f"such as {body[-footer][0].strip()!r})")
         body, body_spans = body[:-footer], body_spans[:-footer]
     if not body:
         raise IngestError(f"{path}: file has a header but no rows; expected at least one row")

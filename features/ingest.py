@@ -174,8 +174,10 @@ def _build_table(table: str, source: SourceFile, mapping: ColumnMapping, known_i
     """Validate one source file; return accepted contract rows, quarantined source rows and the report."""
     frame, path = source.frame, source.path
     report = TableReport(table=table, source_file=str(path))
-    report.formats.update({"encoding": source.encoding or "parquet", **({"separator": source.notes[0]}
-                                                                        if source.notes else {})})
+    report.formats["encoding"] = source.encoding or "parquet"
+    for note in source.notes:
+        key, _, text = note.partition(" ")
+        report.formats[key] = text
     check = _Validator(len(frame))
     for reason in pd.unique(source.problems[pd.notna(source.problems)]):
         check.flag(source.problems == reason, str(reason))
