@@ -380,12 +380,16 @@ def _to_contract_types(frame: pd.DataFrame, table: str) -> pd.DataFrame:
 def ingest(out_dir: str | Path, transactions: str | Path, mapping: ColumnMapping,
            customers: str | Path | None = None, events: str | Path | None = None,
            log=print, strict_values: bool = False,
-           min_accepted_share: float = MIN_ACCEPTED_SHARE) -> dict[str, TableReport]:
-    """Ingest exports into a contract directory (replaced as a whole) and return the per-table counts."""
+           min_accepted_share: float = MIN_ACCEPTED_SHARE, dry_run: bool = False) -> dict[str, TableReport]:
+    """Ingest exports into a contract directory (replaced as a whole) and return the per-table counts.
+
+    With ``dry_run`` everything is read, mapped, validated and reported, and nothing is written.
+    """
     out_dir = Path(out_dir)
     if not 0.0 <= min_accepted_share <= 1.0:
         raise IngestError(f"--min-accepted-share {min_accepted_share}: expected a share between 0 and 1")
-    check_replaceable(out_dir.absolute(), OWNED)
+    if not dry_run:
+        check_replaceable(out_dir.absolute(), OWNED)
     built: dict[str, _Table] = {}
     known_ids: set[str] | None = None
     if customers is not None:
@@ -401,6 +405,8 @@ def ingest(out_dir: str | Path, transactions: str | Path, mapping: ColumnMapping
         tables[CUSTOMERS] = _derive_customers(tables[TRANSACTIONS], tables.get(EVENTS))
         log(f"customers: derived {len(tables[CUSTOMERS]):,} customers from first contact "
             "(no customers file given)")
+    if dry_run:
+        return reports
     with replaced_directory(out_dir, OWNED) as staging:
         for table, frame in tables.items():
             _write(_to_contract_types(frame, table), table_path(staging, table))

@@ -255,3 +255,16 @@ def test_cli_below_min_accepted_share_exits_non_zero_with_reasons_and_samples(tm
     ok = _cli("--transactions", str(path), "--out", str(tmp_path / "out"), "--min-accepted-share", "0.3",
               "--map", "customer_id=id,ordered_at=datum,amount=betrag")
     assert ok.returncode == 0 and "1 accepted, 2 quarantined" in ok.stdout
+
+
+def test_dry_run_reports_the_same_counts_and_writes_nothing(tmp_path):
+    folder, expected = _case("hubspot")
+    files = {k: folder / v for k, v in expected["files"].items()}
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "notes.txt").write_text("a dry run does not care")
+    reports = ingest(out, files["transactions"], load_mapping(None, folder / "map.yaml"),
+                     customers=files["customers"], events=files["events"], log=_quiet, dry_run=True)
+    assert {t: (r.rows_read, r.accepted) for t, r in reports.items()} == {
+        t: (w["read"], w["accepted"]) for t, w in expected["tables"].items()}
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
