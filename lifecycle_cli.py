@@ -166,6 +166,8 @@ def ingest(
         "--strict-values", help="Quarantine events whose type maps to no contract type (default: count them as other).")] = False,
     min_accepted_share: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Fail (and write nothing) when a table accepts a smaller share of its rows.")] = 0.5,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Read, map, validate and report; write nothing (to try a map file).")] = False,
 ) -> None:
     """Validate CRM exports into contract tables; bad rows go to DIR/quarantine with a reason."""
     from features.ingest import ingest as run_ingest
@@ -175,13 +177,13 @@ def ingest(
         mapping = load_mapping(map, map_file, date_format, date_order=date_order, sep=sep, encoding=encoding,
                                decimal=decimal, thousands=thousands)
         reports = run_ingest(out, transactions, mapping, customers=customers, events=events, log=_log,
-                             strict_values=strict_values, min_accepted_share=min_accepted_share)
+                             strict_values=strict_values, min_accepted_share=min_accepted_share, dry_run=dry_run)
     except IngestError as exc:
         _fail(str(exc))
     total_read = sum(r.rows_read for r in reports.values())
     total_q = sum(r.quarantined for r in reports.values())
-    typer.echo(f"ingested into {out}: {total_read:,} rows read, "
-               f"{total_read - total_q:,} accepted, {total_q:,} quarantined")
+    where = f"dry run, nothing written to {out}" if dry_run else f"ingested into {out}"
+    typer.echo(f"{where}: {total_read:,} rows read, {total_read - total_q:,} accepted, {total_q:,} quarantined")
 
 
 @app.command()
