@@ -254,6 +254,47 @@ def test_wrong_secret_is_rejected_and_reported_then_resumed(scores: pd.DataFrame
     record("wrong secret (401), then the right one", receiver, retries_in(out), missing)
 
 
+def run_killed_at(receiver: Receiver, path: Path, exports: Path, after_requests: int | None,
+                  phase: str | None) -> None:
+    """Run the exporter and kill -9 it at request ``after_requests`` (counted from this run's
+    first) when the receiver reaches ``phase``; with ``phase`` None, as soon as it holds the lock
+    (reading the scores, planning the batches)."""
+    start = receiver.stats["requests"]
+    proc = cli(webhook_args(receiver.url, path, exports))
+    done = threading.Event()
+
+    def hook(number: int, at: str) -> None:
+        if not done.is_set() and number > start + after_requests - 1 and at == phase:
+            os.kill(proc.pid, signal.SIGKILL)
+            done.set()
+
+    if phase is None:
+        lock = state_dir(exports, "acme", "crm-hook") / "export.lock"
+        while not lock.exists() and proc.poll() is None:
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        done.set()
+    else:
+        receiver.on_request = hook
+    proc.communicate(timeout=120)
+    receiver.on_request = None
+    assert done.is_set() and proc.returncode == -signal.SIGKILL
+
+
+def finish(receiver: Receiver, path: Path, exports: Path) -> int:
+    """A run without kill, then one more that finds nothing to send; returns the retries."""
+    final = cli(webhook_args(receiver.url, path, exports))
+    out, err = final.communicate(timeout=180)
+    assert final.returncode == 0, err
+    again = cli(webhook_args(receiver.url, path, exports))
+    out2, err2 = again.communicate(timeout=120)
+    assert again.returncode == 0, err2
+    assert "0 customers in 0 batches delivered" in out2
+    with Journal(state_dir(exports, "acme", "crm-hook") / "journal.sqlite") as journal:
+        assert journal.integrity_ok() and not journal.unfinished_runs()
+    return retries_in(out)
+
+
 def test_kill_9_at_several_points_then_rerun_leaves_nothing_missing(
     scores: pd.DataFrame, tmp_path: Path
 ) -> None:
@@ -261,58 +302,46 @@ def test_kill_9_at_several_points_then_rerun_leaves_nothing_missing(
     exports = tmp_path / "exports"
     scores.to_parquet(path, index=False)
     receiver = Receiver(SECRET, Faults(rate=0.2, seed=11, slow_seconds=0.7))
-    kills, retries = 0, 0
     with receiver.running():
-
-        def run_killed_at(after_requests: int | None, phase: str | None, seconds: float = 0):
-            nonlocal kills
-            start = receiver.stats["requests"]
-            proc = cli(webhook_args(receiver.url, path, exports))
-            done = threading.Event()
-
-            def hook(number: int, at: str) -> None:
-                if not done.is_set() and number > start + after_requests - 1 and at == phase:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    done.set()
-
-            if phase is None:
-                time.sleep(seconds)
-                os.kill(proc.pid, signal.SIGKILL)
-                done.set()
-            else:
-                receiver.on_request = hook
-            proc.communicate(timeout=120)
-            receiver.on_request = None
-            assert done.is_set() and proc.returncode == -signal.SIGKILL
-            kills += 1
-
-        run_killed_at(None, None, seconds=2.5)  # while starting or planning
-        run_killed_at(1, "received")  # the receiver applies the batch after the client died
-        run_killed_at(3, "applied")  # applied, the answer never reaches the client
+        run_killed_at(receiver, path, exports, None, None)  # reading scores, planning
+        run_killed_at(receiver, path, exports, 1, "received")  # applied after the client died
+        run_killed_at(receiver, path, exports, 3, "applied")  # the answer never reaches the client
         later = scores.copy()
         changed = later.index[later["churn_probability"].notna()][:15]
         later.loc[changed, "churn_probability"] = later.loc[changed, "churn_probability"] * 0.9
         later.loc[changed, "recommended_action"] = "win_back.account_manager_call"
         later.to_parquet(path, index=False)  # new scores arrive between two runs
-        run_killed_at(2, "responded")  # answered; killed before or after the journal commit
-        final = cli(webhook_args(receiver.url, path, exports))
-        out, err = final.communicate(timeout=180)
-        assert final.returncode == 0, err
-        retries += retries_in(out)
-        again = cli(webhook_args(receiver.url, path, exports))
-        out2, err2 = again.communicate(timeout=120)
-    assert again.returncode == 0, err2
-    assert "0 customers in 0 batches delivered" in out2 and f"{len(scores):,} customers unchanged" in out2
+        run_killed_at(receiver, path, exports, 2, "responded")  # before or after the commit
+        retries = finish(receiver, path, exports)
     missing = missing_or_stale(receiver, later)
     assert missing == 0
     assert receiver.stats["duplicates_dropped"] >= 2  # the batches applied after the kills
     assert receiver.stats["same_content_new_key"] == 0  # no batch sent twice under two keys
     assert_keys_match_bodies(receiver)
     with Journal(state_dir(exports, "acme", "crm-hook") / "journal.sqlite") as journal:
-        assert journal.integrity_ok() and not journal.unfinished_runs()
         assert len(journal.fingerprints()) == len(scores)
     record("kill -9 x4 (start, received, applied, answered) + 20% faults", receiver, retries,
-           missing, kills)
+           missing, kills=4)
+
+
+def test_kill_9_at_random_points(scores: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "scores.parquet"
+    exports = tmp_path / "exports"
+    scores.to_parquet(path, index=False)
+    plan = random.Random(2026)
+    kills = [(plan.randint(1, 4), plan.choice(["received", "applied", "responded"]))
+             for _ in range(5)]
+    receiver = Receiver(SECRET, Faults(rate=0.15, seed=5, slow_seconds=0.7))
+    with receiver.running():
+        for after, phase in kills:
+            run_killed_at(receiver, path, exports, after, phase)
+        retries = finish(receiver, path, exports)
+    missing = missing_or_stale(receiver, scores)
+    assert missing == 0
+    assert_keys_match_bodies(receiver)
+    assert receiver.stats["same_content_new_key"] == 0
+    record(f"kill -9 x5 at seeded points {kills} + 15% faults", receiver, retries, missing,
+           kills=len(kills))
 
 
 def test_a_second_export_to_the_same_target_is_refused(scores: pd.DataFrame, tmp_path: Path):
