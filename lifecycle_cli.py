@@ -367,6 +367,10 @@ def experiment_run(
     if (backtest_cutoff is None) != (horizon_days is None):
         _fail("--backtest-cutoff and --horizon-days go together")
     bt = (_parse_date(backtest_cutoff, "--backtest-cutoff"), horizon_days) if backtest_cutoff else None
+    if data is None:  # the experiment's own data set gets the checks of --data
+        from experiments.runner import load_experiment
+
+        data = _data_set(load_experiment(name).data)
     with _plan_must_fit(f"experiments/{name}.yaml"):
         run = run_experiment(name, data=data, backtest=bt, project=project, log=_log)
     typer.echo(f"{run.kind} run {run.run_id} in MLflow experiment {name!r}")

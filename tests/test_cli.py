@@ -215,6 +215,13 @@ def test_config_data_set_is_checked_too(tmp_path):
     )
 
 
+def test_experiment_data_set_is_checked_too():
+    """``experiment run NAME`` without --data reads experiments/NAME.yaml's ``data:`` (relative:
+    data/synthetic, absent from the scratch working folder the tests run in)."""
+    result = invoke(["experiment", "run", "baseline"])
+    assert_one_line_error(result, "data set data/synthetic", "does not exist")
+
+
 def test_plan_that_does_not_fit_names_the_config(short_history, tmp_path):
     config = tmp_path / "short.yaml"
     config.write_text("name: short\ndescription: too little data\n")
