@@ -13,7 +13,6 @@ Reading (encoding, separator, row structure) is :mod:`features.csv_source`; numb
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -221,7 +220,8 @@ def _build_table(table: str, source: SourceFile, mapping: ColumnMapping, known_i
     if known_ids is not None:
         check.flag(out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), "unknown customer_id")
     if table == CUSTOMERS:
-        check.flag(out["customer_id"].duplicated() & out["customer_id"].notna(), "duplicate customer_id")
+        kept = out["customer_id"].where(check.ok)  # a duplicate of a quarantined row is not one
+        check.flag(kept.duplicated() & kept.notna(), "duplicate customer_id")
     _map_values(table, out, mapping, check, report, strict_values)
     return _split(table, source, out, check, report)
 
@@ -471,8 +471,3 @@ def _log_report(report: TableReport, log) -> None:
             log(f"  {item['source']!r} x {item['rows']:,}: {item['hint']}")
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.reasons.items())) or "none"
     log(f"{t}: {report.accepted:,} accepted, {report.quarantined:,} quarantined [{detail}]")
-
-
-def print_to_stderr(message: str) -> None:
-    """Progress printer for long steps."""
-    print(message, file=sys.stderr, flush=True)

@@ -381,3 +381,12 @@ def test_forced_separator_and_map_names_with_commas(tmp_path):
                        r"in the file: \['id;\"Umsatz \(EUR', 'netto\)\";Datum'\]"):
         ingest(tmp_path / "out2", path, load_mapping('customer_id=id,amount="Umsatz (EUR, netto)",ordered_at=Datum',
                                                      sep=","), log=_quiet)
+
+
+def test_a_customer_whose_first_row_is_quarantined_is_not_a_duplicate(tmp_path):
+    customers = _write(tmp_path / "c.csv", "id,created\nA,not a date\nA,2024-01-02\nB,2024-01-03\nB,2024-01-04\n")
+    tx = _write(tmp_path / "t.csv", "id,when,total\nA,2024-02-01,10\nB,2024-02-02,5\n")
+    mapping = load_mapping("customer_id=id,signup_at=created,ordered_at=when,amount=total")
+    reports = ingest(tmp_path / "out", tx, mapping, customers=customers, log=_quiet, min_accepted_share=0)
+    assert reports["customers"].reasons == {"unparsable signup_at": 1, "duplicate customer_id": 1}
+    assert reports["transactions"].accepted == 2
