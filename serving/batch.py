@@ -74,12 +74,12 @@ def check_feature_data(data_dir: str | Path, champions: Champions, allow_missing
     missing = missing_sources(data_dir, needed, champions.feature_columns)
     if not missing:
         return []
-    what = "; ".join(f"{family} features ({why})" for family, why in missing.items())
     if not allow_missing:
         raise MissingFeatureData(
-            f"data set {data_dir}: the {champions.project} champion v{champions.version} was trained with "
-            f"{what.replace(' features (', ' data; here: (')}; score with --allow-missing to impute them, "
-            f"or train a model for this data (--project)")
+            f"data set {data_dir}: the {champions.project} champion pair v{champions.version} was trained "
+            f"with {' and '.join(missing)} features, and this data set lacks their source "
+            f"({'; '.join(missing.values())}); score with --allow-missing to impute them, or train "
+            f"a pair for this data (lifecycle train --project NAME)")
     return [f"data set {data_dir}: {family} features imputed as {IMPUTED_AS[family]}: {why}"
             for family, why in missing.items()]
 
