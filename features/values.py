@@ -10,6 +10,7 @@ nothing becomes ``other``; ingest lists those values with a hint (or quarantines
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -79,7 +80,9 @@ def _builtin(synonyms: dict[str, tuple[str, ...]]) -> dict[str, str]:
     return table
 
 
-_NOT_ENGAGEMENT = {fold(n) for n in NOT_ENGAGEMENT}
+@functools.cache
+def _not_engagement() -> frozenset[str]:
+    return frozenset(fold(n) for n in NOT_ENGAGEMENT)
 
 
 @dataclass
@@ -109,7 +112,7 @@ class ValueMapping:
         """A suggestion for a value that matched nothing."""
         key = fold(value)
         snippet = f"values: {{{column}: {{{value!r}: <type>}}}}"
-        if key in _NOT_ENGAGEMENT:
+        if key in _not_engagement():
             return (f"a sales/CRM activity, not one of the engagement types the features count; kept as "
                     f"other (to count it as one, add to the map file: {snippet})")
         names = {fold(n): n for names in SYNONYMS.values() for n in names}
