@@ -53,6 +53,7 @@ class Target:
     snapshot: Path
     tracking_uri: str
     started_here: bool
+    project: str | None = None
 
 
 # --- measuring -----------------------------------------------------------------------------------
@@ -292,6 +293,8 @@ def batch_scoring(
 def _boosters(champions):
     """(model, booster) pairs of every LightGBM model the scoring path runs, churn first."""
     churn, clv = champions.churn, champions.clv
+    if hasattr(churn, "boosters"):  # models loaded from the store predict through plain boosters
+        return [(model, b) for model in (churn, clv) for b in model.boosters()]
     clv_models = [clv.regressor_] if clv.kind == "tweedie" else [clv.buyer_, clv.spend_]
     return [(churn, churn.classifier_.booster_), *((clv, m.booster_) for m in clv_models)]
 
@@ -323,10 +326,11 @@ def target_from_args(args: argparse.Namespace) -> Iterator[Target]:
             snapshot,
             tracking,
             started_here=False,
+            project=args.project or os.environ.get("LIFECYCLE_PROJECT"),
         )
         return
     sys.path.insert(0, str(ROOT / "tests"))
-    from service_fixtures import API_KEY, TrainedStore, prepare_store, running_server
+    from service_fixtures import API_KEY, PROJECT, TrainedStore, prepare_store, running_server
 
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         root = Path(args.store) if args.store else Path(tmp)
@@ -351,7 +355,9 @@ def target_from_args(args: argparse.Namespace) -> Iterator[Target]:
                 f"service ready at {server.url} in {time.perf_counter() - started:.1f} s",
                 file=sys.stderr,
             )
-            yield Target(server.url, API_KEY, store.snapshot, store.tracking_uri, started_here=True)
+            yield Target(
+                server.url, API_KEY, store.snapshot, store.tracking_uri, True, project=PROJECT
+            )
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -416,6 +422,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--url", help="benchmark a running service (default: start one on a fresh small model)"
     )
     p.add_argument("--api-key", help="key for --url (default: $LIFECYCLE_API_KEY)")
+    p.add_argument("--project", help="project of the --url service (default: $LIFECYCLE_PROJECT)")
     p.add_argument(
         "--snapshot",
         help="feature snapshot the --url service serves (default: $LIFECYCLE_SNAPSHOT)",
@@ -450,15 +457,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from serving.batch import load_champions
-    from serving.service import Scorer, set_prediction_threads
+    from serving.service import Scorer, load_champion_pair, set_prediction_threads
 
     args = parse_args(argv)
     started = time.perf_counter()
     results: dict = {"machine": machine()}
     with target_from_args(args) as target:
         snapshot = pd.read_parquet(target.snapshot)
-        champions = load_champions(target.tracking_uri)
+        champions = load_champion_pair(target.tracking_uri, target.project)
         set_prediction_threads(champions, 1)  # as the service does (LIFECYCLE_PREDICT_THREADS=1)
         scorer = Scorer(champions, None, snapshot)
         for route in ROUTES:  # warm-up; adaptive batching calibrates itself

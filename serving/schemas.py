@@ -3,6 +3,11 @@
 Field names are the feature columns of ``docs/schema.md`` (default windows) and the score columns
 of ``serving.scoring.SCORE_COLUMNS``. Bounds reject values the feature pipeline cannot produce,
 so a typo (a negative count, a probability of 7) is a 400 naming the field, not a silent score.
+Relations between fields that the pipeline always satisfies (``CROSS_FIELD_RULES``) are checked
+too: a row that breaks one could not be scored (the BTYD derivation needs them) and is a 400
+whose ``detail[].loc`` names the customer and, where one field is to blame, the field.
+The error bodies (``ErrorBody``, ``ValidationErrorBody``) and the readiness body (``Readiness``)
+are declared here as well, so that the OpenAPI document describes every body the service sends.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 #: The most customers one request may carry (ids or feature rows).
 MAX_BATCH = 1000
@@ -25,9 +30,34 @@ Trend = Annotated[float, Field(ge=-1e7, le=1e7)]
 Satisfaction = Annotated[float, Field(ge=-1000, le=1000, description="survey value scale")]
 Category = Annotated[str, Field(min_length=1, max_length=64)]
 
+#: Cross-field rules of ``CustomerFeatures`` (stated in its OpenAPI description).
+CROSS_FIELD_RULES: tuple[str, ...] = (
+    "is_prospect 1 <=> orders_all 0 (a prospect has no purchase, a buyer has one)",
+    "a buyer (is_prospect 0) has recency_days",
+    "orders_30d, orders_90d, orders_180d, orders_365d <= orders_all",
+    "frequency <= orders_all - 1 (0 for prospects): repeat purchase days",
+    "btyd_recency_days <= age_days, and btyd_recency_days = 0 when frequency is 0",
+    (
+        "first_order_value <= avg_order_value x orders_all: equal (to 1e-6) when orders_all is 1, "
+        "strictly less when orders_all >= 2 (repeat purchases have a positive value)"
+    ),
+    (
+        "a buyer who leaves out any btyd_* field sends avg_order_value, first_order_value, "
+        "age_days and btyd_recency_days (the service derives the BTYD outputs from them)"
+    ),
+)
+#: Relative tolerance of the first_order_value = avg_order_value rule (features have 9 decimals).
+VALUE_TOLERANCE = 1e-6
+BTYD_FIELDS = ("btyd_expected_purchases", "btyd_p_alive", "btyd_expected_value", "btyd_p_no_purchase")
+BTYD_INPUTS = ("avg_order_value", "first_order_value", "age_days", "btyd_recency_days")
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+def _rules_text() -> str:
+    return "Cross-field rules (a row breaking one is a 400): " + "; ".join(CROSS_FIELD_RULES) + "."
 
 
 class CustomerFeatures(_Body):
@@ -35,9 +65,13 @@ class CustomerFeatures(_Body):
 
     RFM and engagement fields are required; send ``null`` where the pipeline gives null (e.g.
     ``recency_days`` of a prospect) and 0 counts for a customer without events. Static attributes
-    may be left out (unknown). BTYD fields may be left out when the service has a snapshot: it
-    derives them from the snapshot's BG/NBD + Gamma-Gamma fit, as batch scoring does.
+    may be left out (unknown). BTYD fields may be left out: the service derives them from the
+    snapshot's BG/NBD + Gamma-Gamma fit, as batch scoring does. See ``CROSS_FIELD_RULES``.
     """
+
+    model_config = ConfigDict(json_schema_extra=lambda schema: schema.update(
+        description=f"{schema.get('description', '')}\n\n{_rules_text()}".strip()
+    ))
 
     customer_id: CustomerId
     as_of: date | None = Field(
@@ -112,6 +146,55 @@ class CustomerFeatures(_Body):
     btyd_expected_value: PositiveMoney | None = None
     btyd_p_no_purchase: Share | None = None
 
+    @field_validator("frequency")
+    @classmethod
+    def _frequency_within_orders(cls, value: int, info: ValidationInfo) -> int:
+        orders = info.data.get("orders_all")
+        if orders is not None and value > max(orders - 1, 0):
+            raise ValueError(
+                f"frequency is {value} but orders_all is {orders}: frequency counts repeat "
+                f"purchase days, at most orders_all - 1 ({max(orders - 1, 0)})"
+            )
+        return value
+
+    @field_validator("btyd_recency_days")
+    @classmethod
+    def _btyd_recency_within_age(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is None:
+            return value
+        age = info.data.get("age_days")
+        if age is not None and value > age:
+            raise ValueError(
+                f"btyd_recency_days is {value}, more than age_days ({age}): the last purchase "
+                "cannot be before the first"
+            )
+        if info.data.get("frequency") == 0 and value != 0:
+            raise ValueError(
+                f"btyd_recency_days is {value} but frequency is 0: without a repeat purchase "
+                "the last purchase is the first (btyd_recency_days 0)"
+            )
+        return value
+
+    @field_validator("first_order_value")
+    @classmethod
+    def _first_order_within_total(cls, value: float | None, info: ValidationInfo) -> float | None:
+        average, orders = info.data.get("avg_order_value"), info.data.get("orders_all")
+        if value is None or average is None or not orders:
+            return value
+        total = average * orders
+        slack = VALUE_TOLERANCE * max(1.0, abs(total))
+        if orders == 1 and abs(value - average) > slack:
+            raise ValueError(
+                f"first_order_value is {value} but avg_order_value is {average} with orders_all "
+                "1: the only purchase day is the first, so they are equal"
+            )
+        if orders >= 2 and value >= total - slack:
+            raise ValueError(
+                f"first_order_value is {value}, not less than avg_order_value x orders_all "
+                f"({total:g}): the {orders - 1} repeat purchase days must have a positive value"
+            )
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> CustomerFeatures:
         if self.is_prospect == 1 and self.orders_all > 0:
@@ -128,6 +211,13 @@ class CustomerFeatures(_Body):
         if too_many:
             w, n = next(iter(too_many.items()))
             raise ValueError(f"orders_{w}d is {n}, more than orders_all ({self.orders_all})")
+        if self.is_prospect == 0 and not set(BTYD_FIELDS) <= self.model_fields_set:
+            missing = [f for f in BTYD_INPUTS if getattr(self, f) is None]
+            if missing:
+                raise ValueError(
+                    f"{missing[0]} is null: a buyer sent without every btyd_* field needs "
+                    f"{', '.join(BTYD_INPUTS)} to derive them"
+                )
         return self
 
 
@@ -168,3 +258,40 @@ class ScoreResult(BaseModel):
     customer_id: str
     score: CustomerScore | None = None
     error: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """A refused request (401, 413, 415, 500, 503): what is wrong, in one sentence."""
+
+    error: str
+
+
+class ValidationErrorItem(BaseModel):
+    """One reason a request body is invalid: where (``loc``), what (``msg``) and its kind (``type``)."""
+
+    loc: list[str | int] = Field(description='e.g. ["customers", 1, "recency_days"]')
+    msg: str
+    type: str
+    url: str | None = None
+
+
+class ValidationErrorBody(BaseModel):
+    """A 400: the body is not valid JSON of the request schema; ``detail`` names every field."""
+
+    error: str
+    detail: list[ValidationErrorItem]
+
+
+class Readiness(BaseModel):
+    """``GET /readyz``: 200 once the champion pair and the snapshot are loaded, else 503 + reason."""
+
+    ready: bool
+    status: Literal["starting", "loading", "ready", "failed"]
+    reason: str | None = Field(None, description="why the service is not ready")
+    project: str | None = None
+    churn_model_version: str | None = None
+    clv_model_version: str | None = None
+    snapshot: str | None = Field(None, description="the feature snapshot file")
+    snapshot_as_of: date | None = None
+    snapshot_customers: int | None = None
+    load_seconds: float | None = None

@@ -10,28 +10,43 @@ with the same numbers for the same customer and date, one result per customer in
 - ``POST /score/features``: customers from posted feature values (``schemas.CustomerFeatures``),
   1 to 1,000 rows, scored per request; concurrent requests are merged by adaptive batching.
 
-Bad input (malformed JSON, wrong types, missing fields, out-of-range values, more than 1,000
-customers) is a 400 whose ``detail`` names the field; other media types 415, bodies over 8 MB 413.
+Bad input (malformed JSON, wrong types, missing fields, out-of-range values, rows breaking a
+cross-field rule of ``schemas.CROSS_FIELD_RULES``, more than 1,000 customers) is a 400 whose
+``detail[].loc`` names the field; other media types 415, bodies over 8 MB 413. A customer the
+service cannot score gets an item error; one bad row never changes another row's or another
+request's answer (a batch that fails is scored again row by row). No input gives a 500.
+
+Start-up fails fast: ``bentoml serve`` checks the key and the snapshot file before starting a
+worker (``serving.preflight``: one line, exit status 2). The worker loads the champion pair and
+scores the snapshot in the background: ``/healthz`` answers at once, ``/readyz`` is 503 with the
+state and reason as JSON until ready, then 200 naming the model versions and the snapshot date
+(``serving.readiness``); a load that fails leaves it up and not ready, never restarting.
 
 Environment:
 
 - ``LIFECYCLE_API_KEY``: the key clients send as ``Authorization: Bearer <key>`` (16+ characters);
   without it the service does not start, unless ``LIFECYCLE_ALLOW_NO_AUTH=1``.
-- ``MLFLOW_TRACKING_URI``: where ``models:/churn@champion`` and ``models:/clv@champion`` are
-  (default ``sqlite:///mlflow.db``).
-- ``LIFECYCLE_SNAPSHOT``: the feature snapshot (default ``data/scores.snapshot.parquet`` if present).
+- ``MLFLOW_TRACKING_URI``: where the champion pair is (default ``sqlite:///mlflow.db``).
+- ``LIFECYCLE_PROJECT``: the project whose champion pair to serve (default: the registry's).
+- ``LIFECYCLE_SNAPSHOT``: the feature snapshot (default ``data/scores.snapshot.parquet``); required.
 - ``LIFECYCLE_SCORING_CONFIG``: scoring rules YAML, as ``lifecycle score --scoring-config``
   (default: the scoring config stored with the champion).
 - ``LIFECYCLE_PREDICT_THREADS``: LightGBM threads per scoring call (default 1).
-- ``LIFECYCLE_ACCESS_LOG``: ``1`` writes an access log line per request (default off).
+- ``LIFECYCLE_ACCESS_LOG``: ``1`` writes an access log line per request (default off); client
+  errors are always logged, one line each (``serving.request_log``).
 
-``/healthz``, ``/readyz``, ``/metrics`` and ``/docs.json`` come from BentoML and need no key.
+``/healthz``, ``/readyz``, ``/metrics`` (``serving.http_metrics``: series per route template)
+and ``/docs.json`` (``serving.openapi``) need no key.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
+import sys
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -44,6 +59,10 @@ import pandas as pd
 from bentoml.exceptions import BentoMLException
 
 from serving.auth import ApiKeyMiddleware, RequestLimitsMiddleware, api_key_from_env
+from serving.http_metrics import RouteMetricsMiddleware, count_customers
+from serving.openapi import OpenApiMiddleware
+from serving.readiness import STATE, ReadinessMiddleware
+from serving.request_log import ClientErrorLogMiddleware, install_log_filter
 from serving.schemas import (
     MAX_BATCH,
     CustomerFeatures,
@@ -58,39 +77,61 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_SNAPSHOT = Path("data/scores.snapshot.parquet")
+API_ROUTES = ("/score/ids", "/score/features")
 
 
 @dataclass(frozen=True)
 class Settings:
     """Where the service finds its models, snapshot and scoring rules (read from the environment)."""
 
+    snapshot: Path
     tracking_uri: str = DEFAULT_TRACKING_URI
-    snapshot: Path | None = None
+    project: str | None = None
     scoring_config: Path | None = None
     predict_threads: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         snapshot = environ.get("LIFECYCLE_SNAPSHOT")
-        if snapshot and not Path(snapshot).is_file():
-            raise FileNotFoundError(
-                f"LIFECYCLE_SNAPSHOT={snapshot}: no such file; run `lifecycle score` "
-                "and point it at the <scores>.snapshot.parquet it writes"
-            )
-        if not snapshot and DEFAULT_SNAPSHOT.is_file():
+        if not snapshot:
+            if not DEFAULT_SNAPSHOT.is_file():
+                raise FileNotFoundError(
+                    f"LIFECYCLE_SNAPSHOT is not set and {DEFAULT_SNAPSHOT} does not exist: run "
+                    "`lifecycle score` and set LIFECYCLE_SNAPSHOT to the "
+                    "<scores>.snapshot.parquet it writes"
+                )
             snapshot = str(DEFAULT_SNAPSHOT)
         config = environ.get("LIFECYCLE_SCORING_CONFIG")
+        if config and not Path(config).is_file():
+            raise FileNotFoundError(f"LIFECYCLE_SCORING_CONFIG={config}: no such file")
         threads = environ.get("LIFECYCLE_PREDICT_THREADS", "1")
         if not threads.isdigit() or int(threads) < 1:
             raise ValueError(
                 f"LIFECYCLE_PREDICT_THREADS must be a whole number >= 1, got {threads!r}"
             )
         return cls(
+            snapshot=Path(snapshot),
             tracking_uri=environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI,
-            snapshot=Path(snapshot) if snapshot else None,
+            project=environ.get("LIFECYCLE_PROJECT") or None,
             scoring_config=Path(config) if config else None,
             predict_threads=int(threads),
         )
+
+
+def load_champion_pair(tracking_uri: str, project: str | None = None):
+    """``serving.batch.load_champions`` for ``project`` (passed only if that function takes one)."""
+    from serving.batch import load_champions
+
+    parameters = inspect.signature(load_champions).parameters
+    if "project" in parameters:
+        if project is not None:
+            return load_champions(tracking_uri, project=project)
+        if parameters["project"].default is inspect.Parameter.empty:
+            raise ValueError("LIFECYCLE_PROJECT is not set: name the project whose champions to serve")
+        return load_champions(tracking_uri)
+    if project is not None:
+        logger.warning("LIFECYCLE_PROJECT=%s ignored: this registry has no projects", project)
+    return load_champions(tracking_uri)
 
 
 class Scorer:
@@ -121,11 +162,10 @@ class Scorer:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Scorer:
-        from serving.batch import load_champions
         from serving.config import load_scoring_config
 
-        champions = load_champions(settings.tracking_uri)
-        snapshot = pd.read_parquet(settings.snapshot) if settings.snapshot else None
+        champions = load_champion_pair(settings.tracking_uri, settings.project)
+        snapshot = pd.read_parquet(settings.snapshot)
         config = load_scoring_config(settings.scoring_config) if settings.scoring_config else None
         scorer = cls(champions, config, snapshot)  # the snapshot is scored on every core
         set_prediction_threads(champions, settings.predict_threads)
@@ -161,13 +201,18 @@ class Scorer:
         ]
 
     def score_features(self, customers: Sequence[CustomerFeatures]) -> list[ScoreResult]:
-        """One result per posted row, in order; an error for a row the service cannot complete."""
+        """One result per posted row, in order; an error for a row the service cannot complete.
+
+        The rows are scored together; if that fails, each row is scored alone, so a row that
+        cannot be scored gets an item error and every other row still gets the score it would
+        have had alone (scoring is row-wise: alone or in a batch, the same numbers).
+        """
         if self.unsupported:
-            raise BentoMLException(
+            problem = (
                 f"the champion models use features this API does not accept: "
-                f"{self.unsupported}; score by id instead",
-                error_code=HTTPStatus.CONFLICT,
+                f"{self.unsupported}; score by id instead"
             )
+            return [ScoreResult(customer_id=c.customer_id, error=problem) for c in customers]
         results: list[ScoreResult | None] = [None] * len(customers)
         scorable = []
         for i, customer in enumerate(customers):
@@ -177,17 +222,43 @@ class Scorer:
             else:
                 scorable.append(i)
         if scorable:
-            rows = [customers[i] for i in scorable]
-            features = features_frame(rows, self.required, self.as_of)
-            if self.btyd is not None:
-                features = fill_btyd(features, rows, self.btyd, self.champions)
-            for cutoff, part in features.groupby("cutoff", sort=False):
-                scores = self.score_frame(part, cutoff.date())
-                for position, record in zip(part.index, score_records(scores)):
-                    results[scorable[position]] = ScoreResult(
-                        customer_id=record["customer_id"], score=CustomerScore(**record)
-                    )
+            try:
+                scored = self._score_rows([customers[i] for i in scorable])
+            except Exception:
+                logger.warning(
+                    "scoring %d posted rows together failed; scoring them one by one",
+                    len(scorable),
+                    exc_info=True,
+                )
+                scored = [self._score_alone(customers[i]) for i in scorable]
+            for i, result in zip(scorable, scored):
+                results[i] = result
         return results
+
+    def _score_rows(self, rows: Sequence[CustomerFeatures]) -> list[ScoreResult]:
+        features = features_frame(rows, self.required, self.as_of)
+        if self.btyd is not None:
+            features = fill_btyd(features, rows, self.btyd, self.champions)
+        results: list[ScoreResult | None] = [None] * len(rows)
+        for cutoff, part in features.groupby("cutoff", sort=False):
+            scores = self.score_frame(part, cutoff.date())
+            for position, record in zip(part.index, score_records(scores)):
+                results[position] = ScoreResult(
+                    customer_id=record["customer_id"], score=CustomerScore(**record)
+                )
+        return results
+
+    def _score_alone(self, customer: CustomerFeatures) -> ScoreResult:
+        try:
+            return self._score_rows([customer])[0]
+        except Exception as exc:
+            # The traceback names the code, not the row: no customer data in the log.
+            logger.exception("a posted row could not be scored (%s)", type(exc).__name__)
+            return ScoreResult(
+                customer_id=customer.customer_id,
+                error=f"this customer's features could not be scored ({type(exc).__name__}); "
+                "check them against the feature schema",
+            )
 
     def _cannot_score(self, customer: CustomerFeatures) -> str | None:
         if customer.as_of is None and self.as_of is None:
@@ -322,26 +393,76 @@ def score_records(scores: pd.DataFrame) -> list[dict]:
     # Per-request access lines cost about a third of a look-up's latency on two cores (p99 at
     # concurrency 8: 51 -> 37 ms); /metrics still counts requests. LIFECYCLE_ACCESS_LOG=1 turns them on.
     logging={"access": {"enabled": os.environ.get("LIFECYCLE_ACCESS_LOG", "0") == "1"}},
+    # BentoML's metrics label series with the raw path (unbounded): serving.http_metrics instead.
+    metrics={"enabled": False},
     workers=1,
 )
 class LifecycleService:
     """Churn risk, customer value, lifecycle stage and next best action for the CRM."""
 
+    @bentoml.on_deployment
+    def preflight() -> None:
+        """In ``bentoml serve`` itself, before any worker: one line and exit 2 if misconfigured."""
+        from serving.preflight import EXIT_STATUS, ServiceConfigError, preflight
+
+        try:
+            preflight()
+        except ServiceConfigError as exc:
+            print(f"lifecycle service cannot start: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(EXIT_STATUS) from None
+
     def __init__(self) -> None:
-        api_key_from_env()  # refuse to start without a key (or an explicit opt-out)
-        settings = Settings.from_env()
-        self.scorer = Scorer.from_settings(settings)
+        for name in ("serving", "lifecycle"):
+            logging.getLogger(name).setLevel(logging.INFO)
+        install_log_filter()
+        self.scorer: Scorer | None = None
+        STATE.loading()
+        threading.Thread(target=self._load, name="lifecycle-loader", daemon=True).start()
+
+    def _load(self) -> None:
+        """Load the champion pair and score the snapshot; record ready or the reason it failed."""
+        started = time.monotonic()
+        try:
+            api_key_from_env()
+            settings = Settings.from_env()
+            scorer = Scorer.from_settings(settings)
+        except Exception as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            logger.error("not ready: %s (%s)", reason, type(exc).__name__)
+            logger.debug("load failure", exc_info=True)
+            STATE.failed(reason)
+            return
+        champions = scorer.champions
+        details = {
+            "project": getattr(champions, "project", None),
+            "churn_model_version": str(champions.churn_version),
+            "clv_model_version": str(champions.clv_version),
+            "snapshot": str(settings.snapshot),
+            "snapshot_as_of": scorer.as_of.isoformat() if scorer.as_of else None,
+            "snapshot_customers": scorer.customers,
+            "load_seconds": round(time.monotonic() - started, 2),
+        }
+        self.scorer = scorer
+        STATE.loaded(**details)
         logger.info(
-            "loaded churn v%s and clv v%s; snapshot %s: %s customers as of %s",
-            self.scorer.champions.churn_version,
-            self.scorer.champions.clv_version,
-            settings.snapshot,
-            self.scorer.customers,
-            self.scorer.as_of,
+            "ready: project %s, churn v%s, clv v%s; snapshot %s as of %s (%d customers); "
+            "loaded in %.1f s",
+            details["project"], details["churn_model_version"], details["clv_model_version"],
+            details["snapshot"], details["snapshot_as_of"], scorer.customers,
+            details["load_seconds"],
         )
 
     def __is_ready__(self) -> bool:
-        return getattr(self, "scorer", None) is not None
+        return STATE.ready
+
+    def _ready_scorer(self) -> Scorer:
+        if self.scorer is None:  # ReadinessMiddleware answers 503 before a request gets here
+            body = STATE.body()
+            raise BentoMLException(
+                f"the service is not ready ({body['status']}): {body['reason']}",
+                error_code=HTTPStatus.SERVICE_UNAVAILABLE,
+            )
+        return self.scorer
 
     @bentoml.api(route="/score/ids", input_spec=ScoreIdsRequest)
     async def score_ids(self, customer_ids: list[str]) -> list[ScoreResult]:
@@ -350,7 +471,9 @@ class LifecycleService:
         One result per id, in request order: ``score`` for a known customer, ``error`` for an id
         the snapshot does not have (the other ids are still scored).
         """
-        return self.scorer.score_ids(customer_ids)  # a look-up: no worker thread needed
+        results = self._ready_scorer().score_ids(customer_ids)  # a look-up: no worker thread
+        _count("/score/ids", results)
+        return results
 
     @bentoml.api(
         route="/score/features",
@@ -363,11 +486,24 @@ class LifecycleService:
         """Scores of customers from posted feature values (1 to 1,000 per request).
 
         One result per customer, in request order. Concurrent requests are scored together
-        (adaptive batching). A customer the service cannot complete (e.g. no ``as_of`` and no
-        snapshot to take it from) gets an ``error`` instead of a ``score``.
+        (adaptive batching); a row that cannot be scored gets an ``error`` and changes no other
+        row's or request's answer.
         """
-        return self.scorer.score_features(customers)
+        results = self._ready_scorer().score_features(customers)
+        _count("/score/features", results)
+        return results
 
 
+def _count(route: str, results: Sequence[ScoreResult]) -> None:
+    errors = sum(r.error is not None for r in results)
+    count_customers(route, len(results) - errors, errors)
+
+
+# Outermost first: count and log every answer (401s included), then authenticate, then limit
+# the body, then hold API calls until ready; /readyz and /docs.json are answered here.
+LifecycleService.add_asgi_middleware(RouteMetricsMiddleware, routes=API_ROUTES)
+LifecycleService.add_asgi_middleware(ClientErrorLogMiddleware, routes=API_ROUTES)
 LifecycleService.add_asgi_middleware(ApiKeyMiddleware)
 LifecycleService.add_asgi_middleware(RequestLimitsMiddleware)
+LifecycleService.add_asgi_middleware(ReadinessMiddleware, api_paths=API_ROUTES)
+LifecycleService.add_asgi_middleware(OpenApiMiddleware, service=LifecycleService, api_routes=API_ROUTES)

@@ -27,6 +27,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 BENTOML = Path(sys.executable).with_name("bentoml")
 API_KEY = "test-key-7c1f0d9e4b2a8f63"
+PROJECT = "servicetest"
 SMALL_LIGHTGBM = {
     "n_estimators": 60,
     "learning_rate": 0.1,
@@ -46,6 +47,7 @@ class TrainedStore:
     scores: Path
     snapshot: Path
     as_of: date
+    project: str = PROJECT
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,13 @@ class Server:
 
 def prepare_store(root: Path, n_customers: int = 1500, seed: int = 7) -> TrainedStore:
     """Generate, train and score into ``root`` (about 20 s for 1,500 customers)."""
+    import inspect
+
     import mlflow
 
     from features.synthetic import generate
-    from serving.batch import feature_snapshot, load_champions, score_snapshot
+    from serving.batch import feature_snapshot, score_snapshot
+    from serving.service import load_champion_pair
     from training.config import load_config
     from training.dataset import data_bounds
     from training.train import train
@@ -82,9 +87,15 @@ def prepare_store(root: Path, n_customers: int = 1500, seed: int = 7) -> Trained
         clv={"params": SMALL_LIGHTGBM},
         snapshots={"n_train": 3},
     )
+    options = {}
+    parameters = inspect.signature(train).parameters
+    if "project" in parameters:  # the per-project registry (champion pairs)
+        from serving.scoring import fit_scoring_thresholds
+
+        options = {"project": PROJECT, "scoring_thresholds": fit_scoring_thresholds}
     try:
-        train(config, data_dir, progress=False, log=lambda _: None)
-        champions = load_champions(tracking_uri)
+        train(config, data_dir, progress=False, log=lambda _: None, **options)
+        champions = load_champion_pair(tracking_uri, PROJECT)
     finally:
         mlflow.set_tracking_uri(None)
     as_of = data_bounds(data_dir)[1]
@@ -113,6 +124,7 @@ def server_env(store: TrainedStore, api_key: str | None = API_KEY, **extra: str)
         {
             "MLFLOW_TRACKING_URI": store.tracking_uri,
             "LIFECYCLE_SNAPSHOT": str(store.snapshot),
+            "LIFECYCLE_PROJECT": store.project,
             "BENTOML_HOME": str(store.root / "bentoml"),
             "BENTOML_DO_NOT_TRACK": "True",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
@@ -124,15 +136,10 @@ def server_env(store: TrainedStore, api_key: str | None = API_KEY, **extra: str)
     return env
 
 
-@contextmanager
-def running_server(
-    store: TrainedStore,
-    *,
-    env: dict[str, str] | None = None,
-    port: int | None = None,
-    timeout: float = 90.0,
-) -> Iterator[Server]:
-    """``bentoml serve serving.service:LifecycleService`` on loopback until the block ends."""
+def spawn_server(
+    store: TrainedStore, *, env: dict[str, str] | None = None, port: int | None = None
+) -> Server:
+    """Start ``bentoml serve serving.service:LifecycleService`` on loopback (no waiting)."""
     port = port or free_port()
     log = store.root / f"server-{port}.log"
     with open(log, "wb") as out:
@@ -153,12 +160,24 @@ def running_server(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
+    return Server(f"http://127.0.0.1:{port}", process, log)
+
+
+@contextmanager
+def running_server(
+    store: TrainedStore,
+    *,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    timeout: float = 180.0,
+) -> Iterator[Server]:
+    """``bentoml serve serving.service:LifecycleService`` on loopback until the block ends."""
+    server = spawn_server(store, env=env, port=port)
     try:
         wait_ready(server, timeout)
         yield server
     finally:
-        stop(process)
+        stop(server.process)
 
 
 def wait_ready(server: Server, timeout: float) -> float:
@@ -199,12 +218,26 @@ def stop(process: subprocess.Popen) -> None:
             worker.kill()
 
 
+#: One store and one server per test session, whichever test modules import the fixtures (each
+#: import registers the fixtures again; without this every module would train and serve anew).
+_SHARED: dict[str, object] = {}
+
+
 @pytest.fixture(scope="session")
 def trained_store(tmp_path_factory) -> TrainedStore:
-    return prepare_store(tmp_path_factory.mktemp("service"))
+    if "store" not in _SHARED:
+        _SHARED["store"] = prepare_store(tmp_path_factory.mktemp("service"))
+    return _SHARED["store"]
 
 
 @pytest.fixture(scope="session")
 def server(trained_store) -> Iterator[Server]:
+    if "server" in _SHARED:
+        yield _SHARED["server"]
+        return
     with running_server(trained_store) as running:
-        yield running
+        _SHARED["server"] = running
+        try:
+            yield running
+        finally:
+            _SHARED.pop("server", None)

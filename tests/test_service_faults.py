@@ -1,0 +1,405 @@
+# ruff: noqa: F811  (tests take the imported fixtures `server`, `trained_store` as arguments)
+"""The scoring service under faults and hostile input, over real HTTP (issue 9).
+
+- isolation: poison rows beside valid requests (adaptive batching merges them), per-row fallback;
+- bounded metrics: 20,000 junk paths; two instances on one BENTOML_HOME do not mix;
+- fail fast: each misconfiguration exits non-zero in one line, or stays up with /readyz 503;
+- logs: a client error is one line without body or traceback;
+- the OpenAPI document describes every answer (schemathesis --checks all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from service_fixtures import (  # noqa: F401 (fixtures)
+    API_KEY,
+    server,
+    server_env,
+    spawn_server,
+    stop,
+    trained_store,
+)
+
+from serving.schemas import CustomerFeatures
+from serving.scoring import SCORE_COLUMNS
+
+FEATURE_FIELDS = list(CustomerFeatures.model_fields)
+BTYD = ("btyd_expected_purchases", "btyd_p_alive", "btyd_expected_value", "btyd_p_no_purchase")
+EXIT_BOUND_S = 120.0  # generous: start-up imports take 5-20 s on two busy cores
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def snapshot(trained_store) -> pd.DataFrame:
+    return pd.read_parquet(trained_store.snapshot)
+
+
+@pytest.fixture(scope="module")
+def batch_scores(trained_store) -> pd.DataFrame:
+    return pd.read_parquet(trained_store.scores).set_index("customer_id", drop=False)
+
+
+def feature_rows(frame: pd.DataFrame, drop: tuple[str, ...] = ()) -> list[dict]:
+    cols = [c for c in FEATURE_FIELDS if c in frame.columns and c not in drop]
+    part = frame[cols]
+    return part.astype(object).where(part.notna(), None).to_dict("records")
+
+
+def same_as_batch(score: dict, expected: pd.Series) -> bool:
+    for column in SCORE_COLUMNS:
+        want, got = expected[column], score[column]
+        if column == "as_of":
+            want = pd.Timestamp(want).date().isoformat()
+        elif column == "reasons":
+            want = list(want)
+        elif column == "churn_probability" and isinstance(want, float) and math.isnan(want):
+            want = None
+        if isinstance(want, float):
+            if got is None or not math.isclose(got, want, rel_tol=1e-12, abs_tol=1e-12):
+                return False
+        elif got != want:
+            return False
+    return True
+
+
+def buyers(snapshot: pd.DataFrame, n: int, min_orders: int = 1) -> pd.DataFrame:
+    rows = snapshot[(snapshot["is_prospect"] == 0) & (snapshot["orders_all"] >= min_orders)]
+    return rows.head(n)
+
+
+def poison_rows(snapshot: pd.DataFrame) -> dict[str, tuple[dict, str]]:
+    """The rows of issue 9 that returned 500 to a whole adaptive batch, and the field to blame."""
+    [repeat] = feature_rows(buyers(snapshot, 1, min_orders=3), drop=BTYD)
+    [single] = feature_rows(snapshot[(snapshot["orders_all"] == 1)].head(1), drop=BTYD)
+    return {
+        "null-aov-without-btyd": ({**repeat, "avg_order_value": None}, "avg_order_value"),
+        "first-order-is-everything": (
+            {**repeat, "first_order_value": repeat["avg_order_value"] * repeat["orders_all"]},
+            "first_order_value",
+        ),
+        "repeat-days-with-one-order": ({**single, "frequency": 2}, "frequency"),
+        "recency-after-age": (
+            {**repeat, "btyd_recency_days": repeat["age_days"] + 5},
+            "btyd_recency_days",
+        ),
+    }
+
+
+# --- isolation -----------------------------------------------------------------------------------
+
+
+def test_issue_poison_rows_are_400_naming_the_field(server, snapshot):
+    with server.client() as client:
+        for name, (row, field) in poison_rows(snapshot).items():
+            response = client.post("/score/features", json={"customers": [row]})
+            assert response.status_code == 400, (name, response.text)
+            body = response.json()
+            assert set(body) == {"error", "detail"} and isinstance(body["detail"], list), name
+            assert any(field in json.dumps(item) for item in body["detail"]), (name, body)
+
+
+def test_poison_rows_beside_valid_requests_change_no_valid_answer(server, snapshot, batch_scores):
+    """Each poison row posted 20 times among 40 valid single/multi-row requests, 3 rounds: every
+    valid request gets exactly its batch scores, every poison request a 400; no 500."""
+    valid = feature_rows(snapshot.sample(n=120, random_state=3), drop=BTYD)
+    valid_bodies = [{"customers": valid[i : i + 3]} for i in range(0, 120, 3)]  # 40 requests
+    poisons = poison_rows(snapshot)
+
+    def post(body: dict) -> httpx.Response:
+        with server.client() as client:
+            return client.post("/score/features", json=body)
+
+    for round_ in range(3):
+        for name, (row, _) in poisons.items():
+            bodies = [("valid", b) for b in valid_bodies] + [("poison", {"customers": [row]})] * 20
+            order = pd.Series(range(len(bodies))).sample(frac=1, random_state=round_).tolist()
+            shuffled = [bodies[i] for i in order]
+            with ThreadPoolExecutor(24) as pool:
+                responses = list(pool.map(lambda item: post(item[1]), shuffled))
+            for (kind, body), response in zip(shuffled, responses):
+                assert response.status_code != 500, (name, response.text)
+                if kind == "poison":
+                    assert response.status_code == 400, (name, response.text)
+                    continue
+                assert response.status_code == 200, (name, response.text)
+                results = response.json()
+                assert [r["customer_id"] for r in results] == [
+                    c["customer_id"] for c in body["customers"]
+                ]
+                for result in results:
+                    assert result["error"] is None, (name, result)
+                    assert same_as_batch(result["score"], batch_scores.loc[result["customer_id"]])
+
+
+def test_a_row_that_fails_scoring_is_an_item_error_and_the_others_score(
+    trained_store, snapshot, batch_scores, caplog
+):
+    """In process, real champions: a row that bypassed validation (the schema would refuse it)
+    breaks the batch; the fallback scores every other row alone, to the same numbers."""
+    from serving.service import Scorer, Settings
+
+    scorer = Scorer.from_settings(
+        Settings(
+            snapshot=trained_store.snapshot,
+            tracking_uri=trained_store.tracking_uri,
+            project=trained_store.project,
+        )
+    )
+    good = [CustomerFeatures(**r) for r in feature_rows(buyers(snapshot, 4, 3), drop=BTYD)]
+    broken = good[0].model_dump()
+    broken.update(customer_id="BROKEN-ROW-7731", avg_order_value=None, first_order_value=None)
+    bad = CustomerFeatures.model_construct(_fields_set=set(broken) - set(BTYD), **broken)
+    with caplog.at_level(logging.WARNING, logger="serving.service"):
+        results = scorer.score_features([good[0], bad, *good[1:]])
+    assert [r.customer_id for r in results] == [
+        good[0].customer_id, "BROKEN-ROW-7731", *[g.customer_id for g in good[1:]]
+    ]
+    assert results[1].score is None and "could not be scored" in results[1].error
+    for result in results[:1] + results[2:]:
+        assert result.error is None
+        assert same_as_batch(result.score.model_dump(mode="json"), batch_scores.loc[result.customer_id])
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert failures and failures[0].exc_info is not None  # a server error keeps its traceback
+    assert all("BROKEN-ROW-7731" not in r.getMessage() for r in caplog.records)
+
+
+# --- logs ----------------------------------------------------------------------------------------
+
+
+def test_client_error_is_one_line_without_body_or_traceback(server, snapshot):
+    marker = "yesterday-7f3a9c"
+    [row] = feature_rows(snapshot.head(1))
+    with server.client() as client:
+        before = server.log.stat().st_size
+        response = client.post(
+            "/score/features", json={"customers": [row, {**row, "recency_days": marker}]}
+        )
+        assert response.status_code == 400
+        time.sleep(1.0)  # the log line is written after the answer
+    new = server.log.read_bytes()[before:].decode(errors="replace")
+    lines = [line for line in new.splitlines() if line.strip()]
+    assert any(
+        "WARNING" in line and "client error 400 POST /score/features" in line
+        and "customers.1.recency_days" in line
+        for line in lines
+    ), new
+    assert marker not in new and row["customer_id"] not in new
+    assert "Traceback" not in new and "ERROR" not in new
+
+
+def test_unauthorised_and_junk_paths_log_no_path_contents(server):
+    before = server.log.stat().st_size
+    httpx.post(f"{server.url}/score/ids", json={"customer_ids": ["SECRET-ID-1"]})
+    httpx.get(f"{server.url}/wp-admin/secret-path-99")
+    time.sleep(1.0)
+    new = server.log.read_bytes()[before:].decode(errors="replace")
+    assert "client error 401 POST /score/ids" in new, new
+    assert "secret-path-99" not in new and "SECRET-ID-1" not in new
+
+
+# --- readiness -----------------------------------------------------------------------------------
+
+
+def test_readyz_names_the_model_versions_and_the_snapshot_date(server, trained_store):
+    response = httpx.get(f"{server.url}/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["ready"] is True and body["status"] == "ready"
+    assert body["snapshot_as_of"] == trained_store.as_of.isoformat()
+    assert body["churn_model_version"] and body["clv_model_version"]
+    assert body["snapshot_customers"] == len(pd.read_parquet(trained_store.snapshot))
+    startup = [line for line in server.log.read_text().splitlines() if "] ready: " in line]
+    assert len(startup) == 1, startup
+    assert f"churn v{body['churn_model_version']}" in startup[0]
+    assert trained_store.as_of.isoformat() in startup[0]
+
+
+# --- bounded metrics -----------------------------------------------------------------------------
+
+
+async def _junk(url: str, n: int, concurrency: int = 16) -> list[int]:
+    statuses: list[int] = []
+    paths = iter(range(n))
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+
+        async def worker() -> None:
+            for i in paths:
+                method = client.get if i % 2 else client.post
+                statuses.append((await method(f"/junk/{i}/x{i * 7919}")).status_code)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return statuses
+
+
+@pytest.mark.slow
+def test_metrics_stay_bounded_after_20000_distinct_junk_paths(server):
+    def metrics() -> str:
+        return httpx.get(f"{server.url}/metrics", timeout=30).text
+
+    asyncio.run(_junk(server.url, 200))
+    size_before = len(metrics())
+    statuses = asyncio.run(_junk(server.url, 20_000))
+    assert set(statuses) == {401}
+    text = metrics()
+    assert "/junk/" not in text
+    # the same series, only the counts grew (a few more digits per line)
+    assert len(text) < size_before * 1.2 + 2_000, (size_before, len(text))
+    other = re.findall(r'lifecycle_http_requests_total\{endpoint="other",[^}]*\} (\S+)', text)
+    assert sum(float(v) for v in other) >= 20_200
+
+
+# --- fail fast -----------------------------------------------------------------------------------
+
+
+def _exits(trained_store, **env: str) -> tuple[int, str, float]:
+    server = spawn_server(trained_store, env=server_env(trained_store, **env))
+    started = time.monotonic()
+    try:
+        code = server.process.wait(timeout=EXIT_BOUND_S)
+    except subprocess.TimeoutExpired:
+        stop(server.process)
+        pytest.fail(f"still running after {EXIT_BOUND_S:.0f} s: {server.log.read_text()[-2000:]}")
+    return code, server.log.read_text(), time.monotonic() - started
+
+
+def _misconfigurations(trained_store) -> dict[str, tuple[dict[str, str], str]]:
+    root = trained_store.root
+    empty = root / "empty.snapshot.parquet"
+    empty.write_bytes(b"")
+    truncated = root / "truncated.snapshot.parquet"
+    data = trained_store.snapshot.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    return {
+        "no-key": ({"LIFECYCLE_API_KEY": ""}, "LIFECYCLE_API_KEY is not set"),
+        "short-key": ({"LIFECYCLE_API_KEY": "short-key"}, "at least 16"),
+        "missing-snapshot": (
+            {"LIFECYCLE_SNAPSHOT": str(root / "deleted.snapshot.parquet")}, "no such file"
+        ),
+        "empty-snapshot": ({"LIFECYCLE_SNAPSHOT": str(empty)}, "the file is empty"),
+        "truncated-snapshot": ({"LIFECYCLE_SNAPSHOT": str(truncated)}, "not a readable Parquet"),
+        "no-mlflow-store": (
+            {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'nothing-here.db'}"}, "no such MLflow store"
+        ),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no-key",
+        "short-key",
+        "missing-snapshot",
+        "empty-snapshot",
+        "truncated-snapshot",
+        "no-mlflow-store",
+    ],
+)
+def test_misconfigured_service_exits_at_once_with_one_line(trained_store, case):
+    env, message = _misconfigurations(trained_store)[case]
+    code, log, _ = _exits(trained_store, **env)
+    assert code != 0, log
+    lines = [line for line in log.splitlines() if "cannot start" in line]
+    assert len(lines) == 1 and message in lines[0], log
+    assert "Traceback" not in log and API_KEY not in log
+
+
+@pytest.mark.slow
+def test_no_champion_stays_up_not_ready_with_the_reason_and_metrics_of_its_own(
+    server, trained_store
+):
+    """A project without a champion pair: /healthz 200, /readyz 503 naming the project, scoring
+    503, no restart. It shares BENTOML_HOME with the session server: their metrics do not mix."""
+    with server.client() as client:
+        for _ in range(5):
+            assert client.post("/score/ids", json={"customer_ids": ["x"]}).status_code == 200
+    env = server_env(trained_store, LIFECYCLE_PROJECT="no-such-project")
+    other = spawn_server(trained_store, env=env)
+    try:
+        deadline = time.monotonic() + 180
+        body = None
+        while time.monotonic() < deadline:
+            assert other.process.poll() is None, other.log.read_text()[-2000:]
+            try:
+                response = httpx.get(f"{other.url}/readyz", timeout=5)
+            except httpx.HTTPError:
+                time.sleep(0.5)
+                continue
+            assert response.status_code == 503
+            body = response.json()
+            if body["status"] == "failed":
+                break
+            time.sleep(0.5)
+        assert body is not None and body["status"] == "failed", body
+        assert "no-such-project" in body["reason"]
+        assert httpx.get(f"{other.url}/healthz", timeout=5).status_code == 200
+        refused = httpx.post(
+            f"{other.url}/score/ids",
+            json={"customer_ids": ["x"]},
+            headers={"Authorization": f"Bearer {API_KEY}"},
+            timeout=5,
+        )
+        assert refused.status_code == 503 and "no-such-project" in refused.json()["error"]
+        time.sleep(5)
+        assert other.process.poll() is None  # still up, not restarting
+        log = other.log.read_text()
+        assert log.count("Service lifecycle initialized") == 1, log
+        assert len([line for line in log.splitlines() if "not ready:" in line]) == 1, log
+        mine = httpx.get(f"{other.url}/metrics", timeout=10).text
+        theirs = httpx.get(f"{server.url}/metrics", timeout=10).text
+        ids_200 = 'lifecycle_http_requests_total{endpoint="/score/ids",method="POST",status="200"}'
+        assert ids_200 in theirs and ids_200 not in mine
+    finally:
+        stop(other.process)
+
+
+# --- the OpenAPI document describes every answer -------------------------------------------------
+
+
+SCHEMATHESIS_CONFIG = """\
+# Cross-field rules (serving.schemas.CROSS_FIELD_RULES) cannot be written in JSON Schema, so a
+# body valid by the schema may break one: /score/features then answers 400 naming the field.
+[[operations]]
+include-path = "/score/features"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400"]
+"""
+
+
+@pytest.mark.slow
+def test_schemathesis_all_checks_find_no_server_error_and_no_schema_mismatch(server, tmp_path):
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(SCHEMATHESIS_CONFIG)
+    st = Path(sys.executable).with_name("st")
+    command = [
+        str(st), "--config-file", str(config), "run", f"{server.url}/docs.json",
+        "-H", f"Authorization: Bearer {API_KEY}",
+        "--checks", "all",
+        "--phases", "examples,coverage,fuzzing",
+        "--max-examples", "40",
+        "--max-time", "240",
+        "--seed", "11",
+        "--generation-database", "none",
+        "--request-timeout", "30",
+        "--workers", "2",
+        "--no-color",
+        "--report", "json",
+        "--report-dir", str(tmp_path),
+    ]
+    run = subprocess.run(command, check=False, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert "/score/features" in run.stdout and "/score/ids" in run.stdout
