@@ -22,6 +22,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 NAME ?= baseline
 NAMES ?=
+SPARK_CUSTOMERS ?= 1000000
 # tune, backtest and bench-* write into reports/results/ (git-ignored); UPDATE_RESULTS=1 writes the
 # tracked files instead (experiments/tuned.yaml, bench/results/*.json, quoted in docs/results.md).
 UPDATE_RESULTS ?=
@@ -30,7 +31,7 @@ TUNED := $(if $(filter 1,$(UPDATE_RESULTS)),experiments/tuned.yaml,reports/resul
 export MPLBACKEND := Agg
 
 .PHONY: help install run test test-fast lint check ingest-cdnow generate features train tune backtest \
-        score serve experiment compare ui optuna-dashboard bench bench-features bench-serve clean
+        score serve experiment compare ui optuna-dashboard bench bench-features bench-serve bench-load bench-spark clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -38,7 +39,7 @@ help: ## Show this help
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	@touch $@
 
 install: $(BIN)/.installed ## Create .venv and install the pinned dependencies
@@ -84,6 +85,7 @@ score: install ## Score every customer with the champions: DATA=... OUT=data/sco
 
 serve: install ## Scoring service (BentoML): LIFECYCLE_API_KEY=... [HOST=127.0.0.1 PORT=3000 OUT=data/scores.parquet]
 	LIFECYCLE_SNAPSHOT=$${LIFECYCLE_SNAPSHOT:-$(basename $(OUT)).snapshot.parquet} BENTOML_DO_NOT_TRACK=True \
+	  LIFECYCLE_PROJECT=$${LIFECYCLE_PROJECT:-$(PROJECT)} \
 	  $(BIN)/bentoml serve serving.service:LifecycleService --host $(HOST) --port $(PORT)
 
 experiment: install ## Run one experiment as an MLflow run: NAME=engagement [DATA=...]
@@ -103,6 +105,12 @@ bench-features: install ## Feature build vs a plain DuckDB scan -> reports/resul
 
 bench-serve: install ## Service vs in-process scoring -> reports/results/serve.json (~8 min) [UPDATE_RESULTS=1]
 	$(BIN)/python bench/bench_serve.py --out $(RESULTS)/serve.json
+
+bench-load: install ## Load harness: 60 s scenarios at c=8/32, 10-min soak, restart -> bench/results/load.json (~20 min)
+	$(BIN)/python bench/bench_load.py $(if $(LOAD_ARGS),$(LOAD_ARGS),)
+
+bench-spark: install ## DuckDB vs Spark local[2]: features 1/12 cutoffs, batch scoring -> reports/results/spark.json [SPARK_CUSTOMERS=1000000 UPDATE_RESULTS=1]
+	$(BIN)/python bench/bench_spark.py --customers $(SPARK_CUSTOMERS) --out $(RESULTS)/spark.json $(SPARK_BENCH_ARGS)
 
 bench: bench-features bench-serve ## All benchmarks
 
