@@ -208,6 +208,7 @@ def sniff_separator(lines: list[str]) -> str | None:
             rows = [r for r in _split(sep, sample) if r]
         except csv.Error:
             continue
+        rows = rows[_preamble(rows):]
         if not rows or len(rows[0]) < 2:
             continue
         header, data = len(rows[0]), rows[1:-1] if len(rows) > 2 else rows[1:]
@@ -240,10 +241,15 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
         raise IngestError(f"{path}: line {consumed + 1}: not readable as CSV ({exc}); check --sep") from exc
     if not records:
         raise IngestError(f"{path}: file is empty; expected a header and at least one row")
+    notes = [f"separator {_sep_name(chosen)}" + ("" if sep else " (detected)")]
+    title = _preamble(records)
+    if title:
+        notes.append(f"title skipped ({title} single-value lines before the header, such as "
+                     f"{next(f for f in records[0] if f.strip()).strip()!r})")
+        records, spans = records[title:], spans[title:]
     header = _unique([_clean_header(h) for h in records[0]])
     body, body_spans = records[1:], spans[1:]
     footer = _footer(body, len(header)) if text.endswith(("\n", "\r")) else 0
-    notes = [f"separator {_sep_name(chosen)}" + ("" if sep else " (detected)")]
     if footer:
         notes.append(f"footer skipped ({footer} single-value lines after the last row, a report footer "
                      f"such as {body[-footer][0].strip()!r})")
@@ -268,6 +274,15 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
     starts = np.array([s + 1 for s, _ in body_spans], dtype="int64")
     return SourceFile(path, frame, problems, starts, sep=chosen, notes=notes,
                       _raw_lines=lines, _record_spans=body_spans)
+
+
+def _preamble(records: list[list[str]]) -> int:
+    """Leading lines of one value each before a header of several (a sheet title saved with the data)."""
+    n = 0
+    while n < min(len(records) - 2, 5) and sum(1 for f in records[n] if f.strip()) == 1:
+        n += 1
+    header = records[n] if n < len(records) else []
+    return n if n and sum(1 for f in header if f.strip()) >= 3 else 0
 
 
 def _footer(body: list[list[str]], width: int) -> int:

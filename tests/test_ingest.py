@@ -393,3 +393,14 @@ def test_a_customer_whose_first_row_is_quarantined_is_not_a_duplicate(tmp_path):
     reports = ingest(tmp_path / "out", tx, mapping, customers=customers, log=_quiet, min_accepted_share=0)
     assert reports["customers"].reasons == {"unparsable signup_at": 1, "duplicate customer_id": 1}
     assert reports["transactions"].accepted == 2
+
+
+def test_a_sheet_title_above_the_header_is_skipped_and_reported(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes("客户订单列表,,,\n\n客户编号,下单日期,订单金额,备注\nKH-1,2024年3月5日,\"3,500元\",\nKH-2,2024/03/06 10:00,￥800.00,加急\n"
+                     .encode("gbk"))
+    reports = ingest(tmp_path / "out", path, load_mapping("customer_id=客户编号,ordered_at=下单日期,amount=订单金额"),
+                     log=_quiet)
+    r = reports["transactions"]
+    assert (r.rows_read, r.accepted) == (2, 2) and "客户订单列表" in r.formats["title"]
+    assert pd.read_parquet(table_path(tmp_path / "out", "transactions"))["amount"].sum() == pytest.approx(4300.0)
