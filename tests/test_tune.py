@@ -14,6 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from features.synthetic import generate
@@ -205,6 +206,14 @@ def test_killed_tune_resumes_without_a_stuck_running_trial(small_data, tmp_path)
     assert retried[0].params == churn.trials[killed_trial].params
     assert trials_by_state(url, "tiny-clv") == {"COMPLETE": 3}
     assert yaml.safe_load(out.read_text())["tuning"]["trials"] == 3
+    # The killed run's MLflow runs (the tune and its trial in progress) are FAILED, none RUNNING.
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert {r.info.status for r in runs} == {"FINISHED", "FAILED"}
+    assert {r.info.run_name for r in runs if r.info.status == "FAILED"} == {
+        "tiny-tune",
+        f"churn-trial-{killed_trial}",
+    }
 
 
 def wait_for_a_trial_in_progress(db: Path, process: subprocess.Popen, log: Path) -> int:

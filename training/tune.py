@@ -17,6 +17,7 @@ from pathlib import Path
 
 import mlflow
 import optuna
+from mlflow.tracking import MlflowClient
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 from optuna_integration import LightGBMPruningCallback
@@ -24,20 +25,22 @@ from optuna_integration import LightGBMPruningCallback
 from training.config import ExperimentConfig, LightGBMParams, dump_config
 from training.dataset import TrainingData, build_training_data
 from training.models import ChurnModel, ClvModel
-from training.registry import configure_tracking
+from training.registry import configure_tracking, fail_stale_runs, owner_tags
 from training.train import plan_for
 
 
 def suggest_params(trial: optuna.Trial, base: LightGBMParams) -> LightGBMParams:
     """The search space (kept small: these are the parameters that matter on tabular CRM data)."""
-    return base.model_copy(update={
-        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
-        "num_leaves": trial.suggest_int("num_leaves", 7, 127, log=True),
-        "min_child_samples": trial.suggest_int("min_child_samples", 10, 400, log=True),
-        "feature_fraction": trial.suggest_float("feature_fraction", 0.5, 1.0),
-        "bagging_fraction": trial.suggest_float("bagging_fraction", 0.5, 1.0),
-        "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 30.0, log=True),
-    })
+    return base.model_copy(
+        update={
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+            "num_leaves": trial.suggest_int("num_leaves", 7, 127, log=True),
+            "min_child_samples": trial.suggest_int("min_child_samples", 10, 400, log=True),
+            "feature_fraction": trial.suggest_float("feature_fraction", 0.5, 1.0),
+            "bagging_fraction": trial.suggest_float("bagging_fraction", 0.5, 1.0),
+            "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 30.0, log=True),
+        }
+    )
 
 
 #: A running trial writes a heartbeat this often (seconds); one silent for GRACE_SECONDS is stale.
@@ -55,19 +58,26 @@ def _retry_once() -> RetryHeartbeatStaleTrialCallback:
 
 
 def storage_for(url: str) -> RDBStorage:
-    """The study storage with heartbeats: a stale trial is failed and its parameters retried once."""
+    """The study storage with heartbeats: a stale trial is failed, its parameters retried once."""
     with warnings.catch_warnings():  # heartbeats are marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                          heartbeat_stale_trial_callback=_retry_once())
+        return RDBStorage(
+            url,
+            heartbeat_interval=HEARTBEAT_SECONDS,
+            grace_period=GRACE_SECONDS,
+            heartbeat_stale_trial_callback=_retry_once(),
+        )
 
 
 def _this_worker() -> dict:
     """Host, pid and the pid's start time: enough to tell later whether this process is gone."""
     import psutil
 
-    return {"host": socket.gethostname(), "pid": os.getpid(),
-            "started": round(psutil.Process().create_time(), 3)}
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started": round(psutil.Process().create_time(), 3),
+    }
 
 
 def _worker_gone(worker: dict | None) -> bool:
@@ -102,8 +112,11 @@ def fail_dead_trials(study: optuna.Study, log=print) -> list[int]:
             continue  # finished or failed by someone else meanwhile
         retry(study, storage.get_trial(trial._trial_id))
         failed.append(trial.number)
-        log(f"[{study.study_name}] trial {trial.number}: its process {trial.user_attrs[WORKER_ATTR]['pid']} "
-            "is gone; marked FAIL, parameters queued again")
+        pid = trial.user_attrs[WORKER_ATTR]["pid"]
+        log(
+            f"[{study.study_name}] trial {trial.number}: its process {pid} is gone; "
+            "marked FAIL, parameters queued again"
+        )
     return failed
 
 
@@ -125,14 +138,25 @@ def _churn_objective(data: TrainingData, cfg: ExperimentConfig):
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest_params(trial, cfg.churn.params)
-        with mlflow.start_run(run_name=f"churn-trial-{trial.number}", nested=True):
+        with mlflow.start_run(
+            run_name=f"churn-trial-{trial.number}", nested=True, tags=owner_tags()
+        ):
             model = ChurnModel(data.feature_columns, params, calibration="none", seed=cfg.seed)
-            model.fit(train, train["churned"].astype(int), valid, valid["churned"].astype(int),
-                      callbacks=[LightGBMPruningCallback(trial, "binary_logloss", valid_name="valid_0")])
-            metrics = churn_metrics(valid["churned"].astype(int).to_numpy(), model.predict_proba(valid))
+            model.fit(
+                train,
+                train["churned"].astype(int),
+                valid,
+                valid["churned"].astype(int),
+                callbacks=[LightGBMPruningCallback(trial, "binary_logloss", valid_name="valid_0")],
+            )
+            metrics = churn_metrics(
+                valid["churned"].astype(int).to_numpy(), model.predict_proba(valid)
+            )
             mlflow.log_params(params.model_dump())
             mlflow.log_metrics({f"valid_{k}": v for k, v in metrics.items()})
-            mlflow.log_metric("best_iteration", model.classifier_.best_iteration_ or params.n_estimators)
+            mlflow.log_metric(
+                "best_iteration", model.classifier_.best_iteration_ or params.n_estimators
+            )
         return metrics["churn_log_loss"]
 
     return objective
@@ -148,17 +172,31 @@ def _clv_objective(data: TrainingData, cfg: ExperimentConfig):
         # The power stays fixed within a study: deviances at different powers are not comparable,
         # and the pruner compares trials on the validation deviance.
         power = cfg.clv.tweedie_variance_power
-        with mlflow.start_run(run_name=f"clv-trial-{trial.number}", nested=True):
-            model = ClvModel(data.feature_columns, params, kind="tweedie", tweedie_variance_power=power,
-                             seed=cfg.seed)
-            model.fit(train, train["future_value"], valid, valid["future_value"],
-                      callbacks=[LightGBMPruningCallback(trial, "tweedie", valid_name="valid_0")])
+        with mlflow.start_run(run_name=f"clv-trial-{trial.number}", nested=True, tags=owner_tags()):
+            model = ClvModel(
+                data.feature_columns,
+                params,
+                kind="tweedie",
+                tweedie_variance_power=power,
+                seed=cfg.seed,
+            )
+            model.fit(
+                train,
+                train["future_value"],
+                valid,
+                valid["future_value"],
+                callbacks=[LightGBMPruningCallback(trial, "tweedie", valid_name="valid_0")],
+            )
             pred = model.predict(valid)
             metrics = clv_metrics(valid["future_value"].to_numpy(dtype=float), pred)
             deviance = float(model.regressor_.best_score_["valid_0"]["tweedie"])
             mlflow.log_params({**params.model_dump(), "tweedie_variance_power": power})
-            mlflow.log_metrics({**{f"valid_{k}": v for k, v in metrics.items()},
-                                "valid_tweedie_deviance": deviance})
+            mlflow.log_metrics(
+                {
+                    **{f"valid_{k}": v for k, v in metrics.items()},
+                    "valid_tweedie_deviance": deviance,
+                }
+            )
         return deviance
 
     return objective
@@ -170,40 +208,58 @@ def _progress(label: str, log):
         pruned = trial.state == optuna.trial.TrialState.PRUNED
         value = "pruned" if pruned or trial.value is None else f"{trial.value:.5f}"
         log(f"[{label}] trial {trial.number + 1}: {value} (best {best:.5f})")
+
     return callback
 
 
-def tune(cfg: ExperimentConfig, data_dir: str | Path, trials: int | None = None,
-         out: Path | None = None, log=print) -> tuple[ExperimentConfig, Path]:
+def tune(
+    cfg: ExperimentConfig,
+    data_dir: str | Path,
+    trials: int | None = None,
+    out: Path | None = None,
+    log=print,
+) -> tuple[ExperimentConfig, Path]:
     """Run (or resume) the two studies until each holds ``trials`` finished trials; write the best
     parameters as a new experiment config that records the trials it is the best of."""
     trials = trials or cfg.tuning.trials
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     configure_tracking(cfg.tracking, cfg.experiment_name)
+    # The runs of a tune that was killed are FAILED, not RUNNING forever.
+    fail_stale_runs(MlflowClient(tracking_uri=cfg.tracking.tracking_uri), log=log)
     data = build_training_data(data_dir, plan_for(data_dir, cfg), cfg)
     storage = storage_for(cfg.tuning.storage)
     best: dict[str, optuna.Study] = {}
     started = time.perf_counter()
-    with mlflow.start_run(run_name=f"{cfg.name}-tune") as run:
+    with mlflow.start_run(run_name=f"{cfg.name}-tune", tags=owner_tags()) as run:
         mlflow.set_tags({"experiment": cfg.name, "kind": "tune"})
         studies = (("churn", _churn_objective(data, cfg)), ("clv", _clv_objective(data, cfg)))
         for offset, (label, objective) in enumerate(studies):
             # A different seed per study: the same seed would draw the same parameters for both.
             study = optuna.create_study(
-                study_name=f"{cfg.name}-{label}", storage=storage, load_if_exists=True,
-                direction="minimize", sampler=optuna.samplers.TPESampler(seed=cfg.tuning.seed + offset),
-                pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=30))
+                study_name=f"{cfg.name}-{label}",
+                storage=storage,
+                load_if_exists=True,
+                direction="minimize",
+                sampler=optuna.samplers.TPESampler(seed=cfg.tuning.seed + offset),
+                pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=30),
+            )
             fail_dead_trials(study, log)
             with warnings.catch_warnings():  # fail_stale_trials is marked experimental
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)
             done = len(study.get_trials(deepcopy=False, states=FINISHED))
-            log(f"[{label}] study {study.study_name}: {done} finished trials stored, "
-                f"running {max(trials - done, 0)} more to reach {trials}")
+            log(
+                f"[{label}] study {study.study_name}: {done} finished trials stored, "
+                f"running {max(trials - done, 0)} more to reach {trials}"
+            )
             if trials > done:
-                study.optimize(_owned(objective), n_trials=trials - done,
-                               timeout=cfg.tuning.timeout_seconds,
-                               callbacks=[_progress(label, log)], gc_after_trial=True)
+                study.optimize(
+                    _owned(objective),
+                    n_trials=trials - done,
+                    timeout=cfg.tuning.timeout_seconds,
+                    callbacks=[_progress(label, log)],
+                    gc_after_trial=True,
+                )
             best[label] = study
             mlflow.log_metric(f"best_{label}_value", study.best_value)
             mlflow.log_params({f"best_{label}.{k}": v for k, v in study.best_params.items()})
@@ -213,24 +269,38 @@ def tune(cfg: ExperimentConfig, data_dir: str | Path, trials: int | None = None,
         out.parent.mkdir(parents=True, exist_ok=True)
         dump_config(tuned, out)
         mlflow.log_artifact(str(out))
-        log(f"best parameters of {tuned.tuning.trials} trials per study written to {out} "
-            f"(run {run.info.run_id})")
+        log(
+            f"best parameters of {tuned.tuning.trials} trials per study written to {out} "
+            f"(run {run.info.run_id})"
+        )
     return tuned, out
 
 
-def _apply_best(cfg: ExperimentConfig, studies: dict[str, optuna.Study], name: str) -> ExperimentConfig:
+def _apply_best(
+    cfg: ExperimentConfig, studies: dict[str, optuna.Study], name: str
+) -> ExperimentConfig:
     churn_best = dict(studies["churn"].best_params)
     clv_best = dict(studies["clv"].best_params)
     # What actually ran: the finished trials the best parameters were chosen from (fewer than asked
     # when a timeout stopped a study; more when an earlier, larger study is resumed).
-    ran = {label: len(study.get_trials(deepcopy=False, states=FINISHED)) for label, study in studies.items()}
-    return cfg.model_copy(update={
-        "name": name,
-        "description": f"{cfg.description.strip()} LightGBM parameters tuned with Optuna on the "
-                       f"time-based validation split (studies {cfg.name}-churn: {ran['churn']} trials, "
-                       f"{cfg.name}-clv: {ran['clv']} trials).".strip(),
-        "tuning": cfg.tuning.model_copy(update={"trials": min(ran.values())}),
-        "churn": cfg.churn.model_copy(update={"params": cfg.churn.params.model_copy(update=churn_best)}),
-        "clv": cfg.clv.model_copy(update={"kind": "tweedie",
-                                          "params": cfg.clv.params.model_copy(update=clv_best)}),
-    })
+    ran = {
+        label: len(study.get_trials(deepcopy=False, states=FINISHED))
+        for label, study in studies.items()
+    }
+    return cfg.model_copy(
+        update={
+            "name": name,
+            "description": (
+                f"{cfg.description.strip()} LightGBM parameters tuned with Optuna on the "
+                f"time-based validation split (studies {cfg.name}-churn: {ran['churn']} trials, "
+                f"{cfg.name}-clv: {ran['clv']} trials)."
+            ).strip(),
+            "tuning": cfg.tuning.model_copy(update={"trials": min(ran.values())}),
+            "churn": cfg.churn.model_copy(
+                update={"params": cfg.churn.params.model_copy(update=churn_best)}
+            ),
+            "clv": cfg.clv.model_copy(
+                update={"kind": "tweedie", "params": cfg.clv.params.model_copy(update=clv_best)}
+            ),
+        }
+    )
