@@ -386,15 +386,24 @@ def compare(
     out: Annotated[Path, typer.Option(help="HTML report.")] = Path("reports/compare.html"),
     kind: Annotated[str | None, typer.Option(help="Only runs of this kind: train or backtest.")] = None,
     data: Annotated[str | None, typer.Option("--data", help="Only runs whose data tag is this (e.g. synthetic, cdnow).")] = None,
+    project: Annotated[str | None, typer.Option(
+        "--project", help="Only this project's runs (its <project>/NAME experiments and runs tagged "
+        "with it; a run without a project tag belongs to the project named like its data tag).")] = None,
     n_boot: Annotated[int, typer.Option(min=20, help="Bootstrap resamples for the noise check.")] = 200,
     tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = "sqlite:///mlflow.db",
 ) -> None:
     """Latest run of each experiment side by side (best marked, noise flagged) and an HTML report."""
-    from experiments.compare import compare_experiments, format_table, what_this_says
+    import os
+
+    from experiments.compare import compare_experiments, format_table
+    from experiments.narrative import what_this_says
     from experiments.report import write_report
 
+    # a comparison downloads a dozen small artifacts: no progress bar each (the user can set it)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
-        comparison = compare_experiments(names or None, tracking_uri, kind=kind, data=data, n_boot=n_boot)
+        comparison = compare_experiments(names or None, tracking_uri, kind=kind, data=data,
+                                         project=project, n_boot=n_boot)
     except LookupError as exc:
         _fail(str(exc))
     typer.echo(format_table(comparison))

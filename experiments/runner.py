@@ -88,7 +88,4 @@ def run_experiment(
     if project:
         cfg = cfg.model_copy(update={"project": project})
     result = run_backtest(data_dir, cutoff, horizon_days, cfg, dataset=data_dir.name, log=log)
-    run_id = log_backtest_run(result, cfg)
-    metrics = {f"test_{k}": v for k, v in result["models"]["lightgbm"].items()}
-    metrics.update({f"test_btyd_{k}": v for k, v in result["models"]["btyd"].items()})
-    return ExperimentRun(name, "backtest", run_id, metrics)
+    return ExperimentRun(name, "backtest", log_backtest_run(result, cfg), result.test_metrics())

@@ -15,10 +15,12 @@ from hypothesis import strategies as st
 
 from training.backtest import (
     METRIC_KEYS,
+    BacktestResult,
     _level_shift,
     backtest,
     extend_churn_probability,
     extend_horizon,
+    format_table,
     plan_backtest,
     train_horizon,
     write_result,
@@ -26,17 +28,27 @@ from training.backtest import (
 from training.config import ExperimentConfig, load_config
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-SMALL_LGB = {"n_estimators": 15, "learning_rate": 0.2, "num_leaves": 4, "min_child_samples": 5,
-             "early_stopping_rounds": 3, "n_jobs": 1}
+SMALL_LGB = {
+    "n_estimators": 15,
+    "learning_rate": 0.2,
+    "num_leaves": 4,
+    "min_child_samples": 5,
+    "early_stopping_rounds": 3,
+    "n_jobs": 1,
+}
 
 
 def _config(**labels) -> ExperimentConfig:
-    return ExperimentConfig.model_validate({
-        "name": "tiny", "snapshots": {"n_train": 3, "step_days": 14},
-        "labels": {"churn_horizon_days": 91, "value_horizon_days": 91, **labels},
-        "features": {"families": ["rfm", "btyd"]},
-        "churn": {"calibration": "none", "params": SMALL_LGB}, "clv": {"params": SMALL_LGB},
-    })
+    return ExperimentConfig.model_validate(
+        {
+            "name": "tiny",
+            "snapshots": {"n_train": 3, "step_days": 14},
+            "labels": {"churn_horizon_days": 91, "value_horizon_days": 91, **labels},
+            "features": {"families": ["rfm", "btyd"]},
+            "churn": {"calibration": "none", "params": SMALL_LGB},
+            "clv": {"params": SMALL_LGB},
+        }
+    )
 
 
 # --------------------------------------------------------------------------- by hand
@@ -47,8 +59,9 @@ def test_extend_horizon_by_hand():
     btyd_short = np.array([5.0, 0.0, 2.0, 3.0])
     btyd_long = np.array([15.0, 3.0, 2.0, 4.5])
     # ratios 15/5 = 3, fallback 3 (no BTYD purchase expected over h), 2/2 = 1, 4.5/3 = 1.5
-    np.testing.assert_allclose(extend_horizon(short, btyd_short, btyd_long, fallback_ratio=3.0),
-                               [30.0, 12.0, 2.0, 9.0])
+    np.testing.assert_allclose(
+        extend_horizon(short, btyd_short, btyd_long, fallback_ratio=3.0), [30.0, 12.0, 2.0, 9.0]
+    )
 
 
 def test_extend_churn_probability_keeps_the_log_odds_shift():
@@ -56,14 +69,15 @@ def test_extend_churn_probability_keeps_the_log_odds_shift():
     btyd_short = np.array([0.5, 0.5, 0.5])
     btyd_long = np.array([0.8, 0.5, 0.2])
     # shifts: 0, log 3, log 1/4; applied to logit 0.8 = log 4, 0, log 1/4
-    np.testing.assert_allclose(extend_churn_probability(p_short, btyd_short, btyd_long),
-                               [0.8, 0.75, 1 / 17], rtol=1e-9)
+    np.testing.assert_allclose(
+        extend_churn_probability(p_short, btyd_short, btyd_long), [0.8, 0.75, 1 / 17], rtol=1e-9
+    )
 
 
 def test_level_shift_reproduces_each_snapshots_total_and_rate():
     groups = np.array(["a", "a", "b", "b", "b"])
     base = np.log(np.array([1.0, 3.0, 2.0, 2.0, 4.0]))
-    value = np.array([2.0, 6.0, 0.0, 1.0, 3.0])   # totals: a 8 vs 4 (x2), b 4 vs 8 (x0.5)
+    value = np.array([2.0, 6.0, 0.0, 1.0, 3.0])  # totals: a 8 vs 4 (x2), b 4 vs 8 (x0.5)
     shifted = _level_shift(base, groups, value, "value")
     np.testing.assert_allclose(np.exp(shifted), [2.0, 6.0, 1.0, 1.0, 2.0])
     churned = np.array([1.0, 0.0, 1.0, 1.0, 0.0])
@@ -72,15 +86,17 @@ def test_level_shift_reproduces_each_snapshots_total_and_rate():
     for g in ("a", "b"):
         idx = groups == g
         assert (1 / (1 + np.exp(-out[idx]))).mean() == pytest.approx(churned[idx].mean(), abs=1e-6)
-        np.testing.assert_allclose(np.diff(out[idx]), np.diff(logits[idx]))  # one constant per snapshot
+        np.testing.assert_allclose(
+            np.diff(out[idx]), np.diff(logits[idx])
+        )  # one constant per snapshot
 
 
 def test_train_horizon_is_a_third_of_h_in_weeks_capped_by_config_and_history():
     cfg = load_config(EXPERIMENTS / "cdnow.yaml")
-    assert train_horizon(cfg, 273, 273) == 91       # CDNOW: 1997-01-01 .. 1997-10-01
-    assert train_horizon(cfg, 91, 182) == 28        # pseudo-backtest at 1997-07-02
-    assert train_horizon(cfg, 600, 1000) == 91      # capped by labels.value_horizon_days
-    assert train_horizon(cfg, 273, 140) == 28       # room for train + valid windows after 84 days
+    assert train_horizon(cfg, 273, 273) == 91  # CDNOW: 1997-01-01 .. 1997-10-01
+    assert train_horizon(cfg, 91, 182) == 28  # pseudo-backtest at 1997-07-02
+    assert train_horizon(cfg, 600, 1000) == 91  # capped by labels.value_horizon_days
+    assert train_horizon(cfg, 273, 140) == 28  # room for train + valid windows after 84 days
 
 
 def test_cdnow_plan_by_hand():
@@ -94,11 +110,23 @@ def test_cdnow_plan_by_hand():
 
 
 @settings(max_examples=150, deadline=None)
-@given(history=st.integers(120, 1500), horizon=st.integers(14, 400), step=st.integers(1, 60),
-       n_train=st.integers(1, 60), value_horizon=st.integers(7, 365))
-def test_no_training_label_window_reaches_the_cutoff(history, horizon, step, n_train, value_horizon):
-    cfg = ExperimentConfig.model_validate({"name": "p", "snapshots": {"n_train": n_train, "step_days": step},
-                                           "labels": {"value_horizon_days": value_horizon}})
+@given(
+    history=st.integers(120, 1500),
+    horizon=st.integers(14, 400),
+    step=st.integers(1, 60),
+    n_train=st.integers(1, 60),
+    value_horizon=st.integers(7, 365),
+)
+def test_no_training_label_window_reaches_the_cutoff(
+    history, horizon, step, n_train, value_horizon
+):
+    cfg = ExperimentConfig.model_validate(
+        {
+            "name": "p",
+            "snapshots": {"n_train": n_train, "step_days": step},
+            "labels": {"value_horizon_days": value_horizon},
+        }
+    )
     start = date(2020, 1, 1)
     cutoff = start + timedelta(days=history)
     try:
@@ -130,29 +158,62 @@ def tiny_data(tmp_path_factory):
 def test_backtest_json_schema(tiny_data, tmp_path):
     cutoff = date(2024, 10, 1)
     result = backtest(tiny_data, cutoff, 91, _config(), dataset="tiny", log=lambda *_: None)
+    assert isinstance(result, BacktestResult)
     out = tmp_path / "bt.json"
     write_result(result, out)
     payload = json.loads(out.read_text())
+    assert list(payload) == [
+        "dataset",
+        "cutoff",
+        "horizon_days",
+        "n_customers",
+        "train_horizon_days",
+        "train_cutoffs",
+        "valid_cutoff",
+        "refit_cutoffs",
+        "trees",
+        "experiment",
+        "features",
+        "seconds",
+        "models",
+    ]
     assert payload["dataset"] == "tiny"
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", payload["cutoff"]) and payload["cutoff"] == "2024-10-01"
+    assert (
+        re.fullmatch(r"\d{4}-\d{2}-\d{2}", payload["cutoff"]) and payload["cutoff"] == "2024-10-01"
+    )
     assert isinstance(payload["horizon_days"], int) and payload["horizon_days"] == 91
     assert isinstance(payload["n_customers"], int) and payload["n_customers"] > 0
-    assert not any(key.startswith("_") for key in payload)
     for model in ("lightgbm", "btyd"):
         metrics = payload["models"][model]
         assert set(METRIC_KEYS) <= set(metrics)
         assert all(isinstance(metrics[k], float) for k in METRIC_KEYS)
         assert 0.0 <= metrics["churn_auc"] <= 1.0 and metrics["clv_mae"] >= 0
+    assert 0.0 <= payload["models"]["btyd"]["churn_auc_from_expected_purchases"] <= 1.0
     # every label window used for fitting or selection ends by the cutoff
     h = timedelta(days=payload["train_horizon_days"])
     valid = date.fromisoformat(payload["valid_cutoff"])
     assert all(date.fromisoformat(t) + h <= valid for t in payload["train_cutoffs"])
     assert valid + h <= cutoff
     assert all(date.fromisoformat(t) + h <= cutoff for t in payload["refit_cutoffs"])
-    predictions = result["_predictions"]
+    predictions = result.predictions
     assert len(predictions) == payload["n_customers"]
-    assert np.isfinite(predictions["predicted_value"]).all() and (predictions["predicted_value"] >= 0).all()
+    assert (
+        np.isfinite(predictions["predicted_value"]).all()
+        and (predictions["predicted_value"] >= 0).all()
+    )
     assert predictions["churn_probability"].between(0, 1).all()
+    # the logged layout of a training run: test_* metrics, fingerprint, importance
+    assert result.test_metrics()["test_churn_auc"] == payload["models"]["lightgbm"]["churn_auc"]
+    assert result.test_metrics()["test_btyd_clv_gini"] == payload["models"]["btyd"]["clv_gini"]
+    fingerprint = result.fingerprint()
+    assert fingerprint["cutoffs"]["test"] == ["2024-10-01"]
+    assert fingerprint["cutoffs"]["refit"] == payload["refit_cutoffs"]
+    assert fingerprint["rows"]["test"] == payload["n_customers"]
+    assert (
+        fingerprint["rows"]["refit"] >= fingerprint["rows"]["train"] + fingerprint["rows"]["valid"]
+    )
+    assert set(result.importance) == {"churn", "clv"} and result.importance["churn"]
+    assert format_table(result).splitlines()[0].split() == ["metric", "lightgbm", "btyd"]
 
 
 def test_backtest_ignores_data_from_the_cutoff_on(tiny_data, tmp_path):
@@ -167,8 +228,8 @@ def test_backtest_ignores_data_from_the_cutoff_on(tiny_data, tmp_path):
             frame.loc[late, "amount"] = frame.loc[late, "amount"] * 3 + 1
         frame.to_parquet(altered / path.name, index=False)
     quiet = {"dataset": "tiny", "log": lambda *_: None}
-    a = backtest(tiny_data, cutoff, 91, _config(), **quiet)["_predictions"]
-    b = backtest(altered, cutoff, 91, _config(), **quiet)["_predictions"]
+    a = backtest(tiny_data, cutoff, 91, _config(), **quiet).predictions
+    b = backtest(altered, cutoff, 91, _config(), **quiet).predictions
     pd.testing.assert_series_equal(a["predicted_value"], b["predicted_value"])
     pd.testing.assert_series_equal(a["churn_probability"], b["churn_probability"])
     assert not np.allclose(a["future_value"], b["future_value"])

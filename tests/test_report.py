@@ -18,15 +18,16 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from experiments.compare import (
-    RunRecord,
     best_per_column,
     build_comparison,
     compare_experiments,
     format_table,
     metric_table,
-    paired_frame,
 )
-from experiments.report import SECTIONS, write_report
+from experiments.narrative import what_this_says
+from experiments.noise import paired_frame
+from experiments.report import SECTIONS, render_report, write_report
+from experiments.runs import RunFilter, RunRecord, load_runs
 from training.metrics import churn_metrics, clv_metrics
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -508,3 +509,130 @@ def test_paired_frame_requires_same_customers_cutoff_and_outcomes():
     assert paired_frame(a, a.iloc[1:]) is None
     assert paired_frame(a, a.assign(cutoff=pd.Timestamp("2025-01-01"))) is None
     assert paired_frame(a, a.assign(future_value=a["future_value"] + 1)) is None
+
+
+# --------------------------------------------------------------------------- projects
+
+
+def _tagged_run(client, experiment: str, start_ms: int, auc: float, **tags: str) -> str:
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    run = client.create_run(experiment_id, start_time=start_ms, tags={"kind": "train", **tags})
+    client.log_metric(run.info.run_id, "test_churn_auc", auc, timestamp=start_ms)
+    client.set_terminated(run.info.run_id, end_time=start_ms + 1000)
+    return run.info.run_id
+
+
+@pytest.fixture(scope="module")
+def projects_store(tmp_path_factory) -> dict:
+    """``baseline`` in two projects (``shop/baseline``, ``crm/baseline``) and an untagged legacy
+    ``baseline`` experiment whose run saw ``data=shop``; ``crm`` is the newest."""
+    tmp = tmp_path_factory.mktemp("projects")
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    client = MlflowClient(tracking_uri=uri)
+    t0 = 1_760_000_000_000
+    ids = {
+        "legacy": _tagged_run(client, "baseline", t0, 0.70, data="shop"),
+        "shop": _tagged_run(client, "shop/baseline", t0 + 1_000, 0.71, data="shop", project="shop"),
+        "crm": _tagged_run(client, "crm/baseline", t0 + 2_000, 0.90, data="export", project="crm"),
+        "crm-engagement": _tagged_run(
+            client, "crm/engagement", t0 + 3_000, 0.91, data="export", project="crm"
+        ),
+    }
+    return {"uri": uri, "ids": ids}
+
+
+def test_compare_takes_the_project(projects_store):
+    uri, ids = projects_store["uri"], projects_store["ids"]
+    shop = compare_experiments(["baseline"], uri, project="shop", n_boot=20)
+    assert shop.runs["baseline"].run_id == ids["shop"] and shop.runs["baseline"].project == "shop"
+    crm = compare_experiments(None, uri, project="crm", n_boot=20)
+    assert {n: r.run_id for n, r in crm.runs.items()} == {
+        "baseline": ids["crm"],
+        "engagement": ids["crm-engagement"],
+    }
+    # Without a project: the newest run of any project; an exact MLflow name picks that experiment.
+    assert compare_experiments(["baseline"], uri, n_boot=20).runs["baseline"].run_id == ids["crm"]
+    exact = compare_experiments(["shop/baseline"], uri, n_boot=20)
+    assert exact.runs["shop/baseline"].run_id == ids["shop"]
+    with pytest.raises(LookupError, match="project=nowhere"):
+        compare_experiments(["baseline"], uri, project="nowhere")
+
+
+def test_a_run_without_a_project_tag_belongs_to_its_data_sets_project(projects_store):
+    uri, ids = projects_store["uri"], projects_store["ids"]
+    client = MlflowClient(tracking_uri=uri)
+    legacy = client.get_run(ids["legacy"])
+    assert "project" not in legacy.data.tags
+    # the legacy run is the only baseline run of project "shop" once shop/baseline is excluded
+    runs, missing = load_runs(["baseline"], uri, RunFilter(project="shop", data="shop"))
+    assert runs["baseline"].run_id == ids["shop"] and not missing
+    assert RunFilter(project="shop").matches({"kind": "train", "data": "shop"})
+    assert not RunFilter(project="crm").matches({"kind": "train", "data": "shop"})
+    assert RunFilter(project="crm").matches({"kind": "train", "data": "shop", "project": "crm"})
+    assert not RunFilter().matches({"kind": "tune", "data": "shop"})
+
+
+def test_compare_command_with_project(projects_store, tmp_path):
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
+
+    out = tmp_path / "crm.html"
+    args = [
+        "compare",
+        "--project",
+        "crm",
+        "--tracking-uri",
+        projects_store["uri"],
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "engagement" in result.output and "- Best churn AUC: engagement (0.910)" in result.output
+    assert out.is_file()
+    missing = CliRunner().invoke(app, [*args[:2], "nowhere", *args[3:]])
+    assert missing.exit_code == 2 and "project=nowhere" in missing.output
+
+
+# --------------------------------------------------------------------------- the template
+
+
+def test_report_escapes_names_and_warnings():
+    """Experiment names, warnings and sentences reach the page escaped (Jinja2 autoescape)."""
+    runs = {
+        "<b>x</b>": _record("<b>x</b>", churn_auc=0.8, clv_gini=0.5, train_job_seconds=1.0),
+        'y"&': _record('y"&', churn_auc=0.7, clv_gini=0.6, train_job_seconds=2.0),
+    }
+    comparison = build_comparison(runs, warnings=["<script>alert(1)</script>"])
+    page = render_report(comparison, title="A & B")
+    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<title>A &amp; B</title>" in page and "y&#34;&amp;" in page
+    # no predictions: every plot section says why instead of drawing
+    assert "No run has test predictions, so no gains curves can be drawn." in page
+    assert page.count("<section id=") == len(SECTIONS)
+
+
+def test_what_this_says_on_hand_made_numbers():
+    runs = {
+        "baseline": _record("baseline", churn_auc=0.80, clv_gini=0.50, churn_brier=0.2,
+                            clv_total_ratio=0.9),
+        "better": _record("better", churn_auc=0.85, clv_gini=0.40, churn_brier=0.1,
+                          clv_total_ratio=1.05),
+    }  # fmt: skip
+    sentences = what_this_says(build_comparison(runs))
+    assert sentences[0] == (
+        "Best churn AUC: better (0.850); the gap to baseline could not be checked against noise."
+    )
+    assert sentences[1].startswith("Best Gini: baseline (0.500)")
+    assert sentences[2] == (
+        "better vs baseline: churn AUC +0.050, not checked against noise; "
+        "Gini -0.100, not checked against noise."
+    )
+    assert sentences[3] == (
+        "Best calibrated churn probabilities (Brier): better; total predicted value closest to the "
+        "actual total: better (ratio 1.050)."
+    )
+    assert sentences[-1].startswith("Read with care: no predictions/test.parquet for baseline and")

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import training.backtest
 import training.train
 from experiments.runner import experiment_names, load_experiment, run_experiment
+from training.backtest import BacktestResult, SplitRows, plan_backtest
 from training.config import ConfigError
 from training.train import TrainResult
 
@@ -62,10 +64,22 @@ def test_backtest_run_is_logged(workspace, monkeypatch):
 
     def fake_backtest(data_dir, cutoff, horizon_days, cfg, dataset=None, log=print):
         calls["backtest"] = (cutoff, horizon_days, dataset)
-        return {"models": {"lightgbm": models, "btyd": {"churn_auc": 0.6, "clv_gini": 0.4}}}
+        return BacktestResult(
+            dataset=dataset,
+            experiment=cfg.name,
+            plan=plan_backtest(date(2024, 1, 1), cutoff, horizon_days, cfg),
+            n_features=3,
+            trees={"churn": [5], "clv": [5]},
+            seconds=1.0,
+            lightgbm=models,
+            btyd={"churn_auc": 0.6, "clv_gini": 0.4},
+            predictions=pd.DataFrame(),
+            importance={"churn": {}, "clv": {}},
+            rows=SplitRows(train=2, valid=1, refit=3, test=0),
+        )
 
     def fake_log(result, cfg):
-        calls["log"] = cfg.experiment_name
+        calls["log"] = (cfg.experiment_name, result.summary()["cutoff"])
         return "run-2"
 
     monkeypatch.setattr(training.backtest, "backtest", fake_backtest)
@@ -76,7 +90,10 @@ def test_backtest_run_is_logged(workspace, monkeypatch):
         backtest=(date(2025, 1, 1), 180),
         experiments_dir=workspace / "experiments",
     )
-    assert calls == {"backtest": (date(2025, 1, 1), 180, "data"), "log": "engagement"}
+    assert calls == {
+        "backtest": (date(2025, 1, 1), 180, "data"),
+        "log": ("engagement", "2025-01-01"),
+    }
     assert result.kind == "backtest" and result.run_id == "run-2"
     assert result.metrics == {
         "test_churn_auc": 0.7,

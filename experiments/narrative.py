@@ -1,0 +1,139 @@
+"""What a comparison says, in a few plain sentences computed from its numbers (report and CLI)."""
+
+from __future__ import annotations
+
+import math
+
+from experiments.compare import Comparison, join_names
+from experiments.metric_specs import METRIC_BY_COLUMN
+from experiments.noise import NoiseCheck
+
+#: The columns the sentences talk about: one for churn, one for customer value.
+HEADLINE_COLUMNS = ("churn_auc", "clv_gini")
+
+
+def what_this_says(comparison: Comparison, reference: str | None = None) -> list[str]:
+    """The best per headline column, each run against ``reference`` (default ``baseline`` or the
+    first run), the winner against BG/NBD, calibration and total, and the warnings."""
+    sentences = [s for column in HEADLINE_COLUMNS if (s := _best_sentence(comparison, column))]
+    reference = reference or (
+        "baseline" if "baseline" in comparison.runs else next(iter(comparison.runs))
+    )
+    sentences += [
+        s for experiment in comparison.runs
+        if experiment != reference and (s := _versus_sentence(comparison, experiment, reference))
+    ]  # fmt: skip
+    optional = (_btyd_sentence(comparison), _calibration_sentence(comparison))
+    sentences += [s for s in optional if s]
+    if comparison.warnings:
+        sentences.append("Read with care: " + "; ".join(comparison.warnings) + ".")
+    return sentences
+
+
+def _fmt(value: float, digits: int) -> str:
+    return f"{value:.{digits}f}" if math.isfinite(value) else "n/a"
+
+
+def _best_sentence(comparison: Comparison, column: str) -> str | None:
+    """``Best churn AUC: x (0.939), but y is within noise of it.``"""
+    winner = comparison.best.get(column)
+    if winner is None:
+        return None
+    spec = METRIC_BY_COLUMN[column]
+    flags = comparison.noise_flags
+    others = [e for e in comparison.runs if e != winner and (e, column) in flags]
+    close = [e for e in others if comparison.within_noise(e, column)]
+    unchecked = [e for e in others if flags[(e, column)].within_noise is None]
+    text = f"Best {spec.label}: {winner} ({_fmt(comparison.table.at[winner, column], spec.digits)})"
+    if not others:
+        return text + "."
+    if close:
+        verb = "is" if len(close) == 1 else "are"
+        return text + f", but {join_names(close)} {verb} within noise of it."
+    if unchecked:
+        return text + f"; the gap to {join_names(unchecked)} could not be checked against noise."
+    return text + ", ahead of every other experiment beyond noise."
+
+
+def _versus_sentence(comparison: Comparison, experiment: str, reference: str) -> str | None:
+    """``x vs baseline: churn AUC +0.045 (95% interval ...), better beyond noise; ...``"""
+    parts = [
+        part for column in HEADLINE_COLUMNS
+        if (part := _versus_part(comparison, experiment, reference, column))
+    ]  # fmt: skip
+    if not parts:
+        return None
+    run, ref = comparison.runs[experiment], comparison.runs[reference]
+    caveat = (
+        f" Not like for like: {experiment} is measured over {run.horizon}, "
+        f"{reference} over {ref.horizon}."
+        if run.horizon and ref.horizon and run.horizon != ref.horizon
+        else ""
+    )
+    return f"{experiment} vs {reference}: " + "; ".join(parts) + "." + caveat
+
+
+def _versus_part(
+    comparison: Comparison, experiment: str, reference: str, column: str
+) -> str | None:
+    table, spec = comparison.table, METRIC_BY_COLUMN[column]
+    delta = table.at[experiment, column] - table.at[reference, column]
+    if not math.isfinite(delta):
+        return None
+    check = comparison.check(experiment, reference, column)
+    ahead = spec.score(table.at[experiment, column]) > spec.score(table.at[reference, column])
+    interval = (
+        ""
+        if check.method in ("tie", "unavailable")
+        else f" ({1 - comparison.alpha:.0%} interval {check.low:+.3f} to {check.high:+.3f})"
+    )
+    return f"{spec.label} {delta:+.3f}{interval}, {_verdict(check, ahead)}"
+
+
+def _verdict(check: NoiseCheck, ahead: bool) -> str:
+    if check.within_noise is None:
+        return "not checked against noise"
+    if check.method == "tie":
+        return "the same"
+    if check.within_noise:
+        return "within noise"
+    return "better beyond noise" if ahead else "worse beyond noise"
+
+
+def _btyd_sentence(comparison: Comparison) -> str | None:
+    """The churn winner's LightGBM against BG/NBD + Gamma-Gamma on its own test customers."""
+    winner = comparison.best.get("churn_auc")
+    if winner is None:
+        return None
+    parts = []
+    for column in HEADLINE_COLUMNS:
+        check = comparison.against_btyd(winner, column)
+        if check is None:
+            continue
+        btyd = comparison.runs[winner].metrics.get(f"test_btyd_{column}", float("nan"))
+        model = _fmt(comparison.table.at[winner, column], 3)
+        parts.append(f"{METRIC_BY_COLUMN[column].label} {model} vs {_fmt(btyd, 3)} "
+                     f"({_btyd_verdict(check)})")  # fmt: skip
+    if not parts:
+        return None
+    return (
+        f"Against the BG/NBD + Gamma-Gamma baseline on {winner}'s test customers: "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+def _btyd_verdict(check: NoiseCheck) -> str:
+    if check.within_noise:
+        return "within noise"
+    return "LightGBM ahead beyond noise" if check.difference > 0 else "BG/NBD ahead beyond noise"
+
+
+def _calibration_sentence(comparison: Comparison) -> str | None:
+    ratio, brier = comparison.best.get("clv_total_ratio"), comparison.best.get("churn_brier")
+    if not (ratio and brier):
+        return None
+    return (
+        f"Best calibrated churn probabilities (Brier): {brier}; total predicted value closest to "
+        f"the actual total: {ratio} (ratio {_fmt(comparison.table.at[ratio, 'clv_total_ratio'], 3)})."
+    )

@@ -1,0 +1,205 @@
+"""Finding the runs to compare in an MLflow store, through a client built on an explicit URI.
+
+Training and backtest runs share one layout: tags ``kind``, ``data`` (and ``project`` when the
+run was tracked for one), ``test_*`` metrics, ``data_fingerprint.json``,
+``feature_importance.json`` and ``predictions/test.parquet``. Nothing here sets process-wide
+MLflow state.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+KINDS_WITH_TEST_METRICS = ("train", "backtest")
+_PAGE = 200
+
+
+@dataclass
+class RunRecord:
+    """What the comparison needs from one MLflow run."""
+
+    experiment: str
+    run_id: str
+    metrics: dict[str, float]
+    kind: str | None = None
+    data: str | None = None
+    start_time: datetime | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    fingerprint: dict | None = None
+    importance: dict[str, dict[str, float]] | None = None
+    predictions: pd.DataFrame | None = None
+    project: str | None = None
+
+    @property
+    def test_cutoffs(self) -> list[str]:
+        if self.predictions is not None and "cutoff" in self.predictions:
+            return sorted(
+                {str(pd.Timestamp(c).date()) for c in self.predictions["cutoff"].unique()}
+            )
+        return list((self.fingerprint or {}).get("cutoffs", {}).get("test", []))
+
+    @property
+    def horizon(self) -> str:
+        """The label horizons the test metrics are measured over, from the run's params."""
+        p = self.params
+        if "horizon_days" in p:  # backtest runs
+            return f"{p['horizon_days']} d"
+        labels = (("churn", "labels.churn_horizon_days"), ("value", "labels.value_horizon_days"))
+        return ", ".join(f"{what} {p[key]} d" for what, key in labels if key in p)
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs count: of ``kind`` (default: train or backtest), on ``data``, for ``project``.
+
+    A run without a ``project`` tag belongs to the project named like its ``data`` tag.
+    """
+
+    kind: str | None = None
+    data: str | None = None
+    project: str | None = None
+
+    def matches(self, tags: dict[str, str]) -> bool:
+        if "mlflow.parentRunId" in tags:
+            return False  # e.g. tuning trials
+        kinds = (self.kind,) if self.kind else KINDS_WITH_TEST_METRICS
+        if tags.get("kind") not in kinds:
+            return False
+        if self.data and tags.get("data") != self.data:
+            return False
+        return not self.project or run_project(tags) == self.project
+
+    def describe(self) -> str:
+        """``kind=..., data=..., project=...`` for the filters that are set."""
+        pairs = (("kind", self.kind), ("data", self.data), ("project", self.project))
+        return ", ".join(f"{key}={value}" for key, value in pairs if value)
+
+
+def run_project(tags: dict[str, str]) -> str | None:
+    """The project a run belongs to: its ``project`` tag, else its ``data`` tag."""
+    return tags.get("project") or tags.get("data")
+
+
+def load_runs(
+    names: Sequence[str] | None,
+    tracking_uri: str = DEFAULT_TRACKING_URI,
+    runs: RunFilter | None = None,
+) -> tuple[dict[str, RunRecord], list[str]]:
+    """The latest finished matching run of each experiment (all experiments, oldest first, when
+    ``names`` is None). Returns the runs and the asked-for names without one.
+
+    A name is looked up without its project prefix: ``baseline`` is the MLflow experiment
+    ``baseline`` and every ``<project>/baseline`` (only ``<project>`` when the filter names one);
+    a name with a ``/`` is taken as the exact MLflow experiment name.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    wanted = runs or RunFilter()
+    found: dict[str, RunRecord] = {}
+    missing: list[str] = []
+    for name, experiments in _experiments_by_name(client, names, wanted.project).items():
+        run = _latest_run(client, experiments, wanted)
+        if run is not None:
+            found[name] = _record(client, name, run)
+        elif names is not None:
+            missing.append(name)
+    return found, missing
+
+
+def _experiments_by_name(
+    client, names: Sequence[str] | None, project: str | None
+) -> dict[str, list]:
+    """Name (without project prefix) -> the MLflow experiments that hold its runs."""
+    groups: dict[str, list] = {}
+    for experiment in sorted(client.search_experiments(),
+                             key=lambda e: (e.creation_time or 0, e.name)):  # fmt: skip
+        prefix, _, short = experiment.name.rpartition("/")
+        if not (project and prefix and prefix != project):
+            groups.setdefault(short, []).append(experiment)
+    if names is None:
+        return groups
+    exact = {n: client.get_experiment_by_name(n) for n in names if "/" in n}
+    return {
+        n: ([exact[n]] if exact[n] else []) if n in exact else groups.get(n, [])
+        for n in dict.fromkeys(names)
+    }
+
+
+def _latest_run(client, experiments: list, runs: RunFilter):
+    """The newest finished run of ``experiments`` that ``runs`` matches, or None."""
+    if not experiments:
+        return None
+    ids = [e.experiment_id for e in experiments]
+    # tags are matched in Python, not in the filter string: no quoting of data names or paths
+    return next((r for r in _finished_runs(client, ids) if runs.matches(r.data.tags)), None)
+
+
+def _finished_runs(client, experiment_ids: list[str]) -> Iterator:
+    """Finished runs of the experiments, newest first, a page at a time."""
+    page_token = None
+    while True:
+        page = client.search_runs(
+            experiment_ids,
+            "attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=_PAGE,
+            page_token=page_token,
+        )
+        yield from page
+        page_token = page.token
+        if not page_token:
+            return
+
+
+def _record(client, experiment_name: str, run) -> RunRecord:
+    tags, run_id = run.data.tags, run.info.run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        artifacts = _Artifacts(client, run_id, Path(tmp))
+        return RunRecord(
+            experiment=experiment_name,
+            run_id=run_id,
+            metrics=dict(run.data.metrics),
+            kind=tags.get("kind"),
+            data=tags.get("data"),
+            project=run_project(tags),
+            start_time=datetime.fromtimestamp(run.info.start_time / 1000, tz=UTC),
+            params=dict(run.data.params),
+            fingerprint=artifacts.json("data_fingerprint.json"),
+            importance=artifacts.json("feature_importance.json"),
+            predictions=artifacts.parquet("predictions/test.parquet"),
+        )
+
+
+@dataclass(frozen=True)
+class _Artifacts:
+    """One run's artifacts, downloaded into ``folder``; a missing artifact is None."""
+
+    client: object
+    run_id: str
+    folder: Path
+
+    def _download(self, path: str) -> Path | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            local = Path(self.client.download_artifacts(self.run_id, path, str(self.folder)))
+        except (MlflowException, OSError):
+            return None
+        return local if local.is_file() else None
+
+    def json(self, path: str) -> dict | None:
+        local = self._download(path)
+        return json.loads(local.read_text()) if local else None
+
+    def parquet(self, path: str) -> pd.DataFrame | None:
+        local = self._download(path)
+        return pd.read_parquet(local) if local else None
