@@ -402,4 +402,8 @@ def test_schemathesis_all_checks_find_no_server_error_and_no_schema_mismatch(ser
     ]
     run = subprocess.run(command, check=False, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    assert "/score/features" in run.stdout and "/score/ids" in run.stdout
+    selected = re.search(r"Selected: (\d+)/(\d+)", run.stdout)
+    tested = re.search(r"Tested: (\d+)", run.stdout)
+    assert selected and tested, run.stdout[-3000:]
+    # every route of the document: both scoring routes and the four probes
+    assert int(tested.group(1)) == int(selected.group(2)) >= 6, run.stdout[-3000:]
