@@ -219,8 +219,19 @@ def sniff_separator(lines: list[str]) -> str | None:
     return best if best_score[0] >= 0.5 else None
 
 
+def _lines(text: str) -> list[str]:
+    """Physical lines, broken only at ``\n`` (or a lone ``\r``), as CSV readers do.
+
+    ``str.splitlines`` would also break at U+2028, U+0085 and form feeds, which occur inside
+    text fields copied from the web or Word.
+    """
+    end = "\n" if "\n" in text or "\r" not in text else "\r"
+    parts = text.split(end)
+    return [part + end for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
 def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
-    lines = text.splitlines(keepends=True)
+    lines = _lines(text)
     chosen = sep or sniff_separator(lines)
     if chosen is None:
         raise IngestError(f"{path}: cannot tell the column separator (tried comma, semicolon, tab, pipe "

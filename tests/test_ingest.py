@@ -404,3 +404,13 @@ def test_a_sheet_title_above_the_header_is_skipped_and_reported(tmp_path):
     r = reports["transactions"]
     assert (r.rows_read, r.accepted) == (2, 2) and "客户订单列表" in r.formats["title"]
     assert pd.read_parquet(table_path(tmp_path / "out", "transactions"))["amount"].sum() == pytest.approx(4300.0)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_line_breaks_inside_text_fields_do_not_split_rows(tmp_path, newline):
+    text = newline.join(["id,date,amount,note", 'A,2024-01-01,3,"web\u2028copy"', "B,2024-01-02,4,form\x0cfeed",
+                         'C,2024-01-03,5,"two' + newline + 'lines"', "D,2024-01-04,6,nel\x85end"]) + newline
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.encode("utf-8"))
+    reports = ingest(tmp_path / "out", path, load_mapping("customer_id=id,ordered_at=date"), log=_quiet)
+    assert (reports["transactions"].rows_read, reports["transactions"].accepted) == (4, 4)
