@@ -264,7 +264,8 @@ def _check_currency(currency: pd.Series, amount: pd.Series, check: _Validator, m
     """One currency per amount column: rows marked with another one are quarantined (never summed)."""
     seen = currency[amount.notna()].value_counts()
     report.currencies = {str(k): int(v) for k, v in seen.items()}
-    expected = CURRENCIES.get(mapping.currency, mapping.currency) if mapping.currency else None
+    code = (mapping.currency or "").strip()
+    expected = CURRENCIES.get(code, CURRENCIES.get(code.upper(), code.upper())) if code else None
     if expected is None and len(seen) > 1:
         expected = str(seen.index[0])
         report.warnings.append(f"amounts in several currencies {report.currencies}; kept {expected}, "

@@ -414,3 +414,12 @@ def test_line_breaks_inside_text_fields_do_not_split_rows(tmp_path, newline):
     path.write_bytes(text.encode("utf-8"))
     reports = ingest(tmp_path / "out", path, load_mapping("customer_id=id,ordered_at=date"), log=_quiet)
     assert (reports["transactions"].rows_read, reports["transactions"].accepted) == (4, 4)
+
+
+@pytest.mark.parametrize("currency, kept", [("usd", 2), ("€", 1), (None, 2)])
+def test_one_currency_per_amount_column(tmp_path, currency, kept):
+    path = _write(tmp_path / "t.csv", "id,date,amount\nA,2024-01-01,$5.00\nB,2024-01-02,USD 7.50\nC,2024-01-03,€ 4.00\n")
+    mapping = load_mapping("customer_id=id,ordered_at=date", currency=currency)
+    reports = ingest(tmp_path / "out", path, mapping, log=_quiet, min_accepted_share=0)
+    assert reports["transactions"].accepted == kept
+    assert sum(reports["transactions"].reasons.values()) == 3 - kept
