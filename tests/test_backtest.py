@@ -16,11 +16,13 @@ from hypothesis import strategies as st
 from training.backtest import (
     METRIC_KEYS,
     BacktestResult,
+    SplitRows,
     _level_shift,
     backtest,
     extend_churn_probability,
     extend_horizon,
     format_table,
+    log_backtest_run,
     plan_backtest,
     train_horizon,
     write_result,
@@ -233,3 +235,52 @@ def test_backtest_ignores_data_from_the_cutoff_on(tiny_data, tmp_path):
     pd.testing.assert_series_equal(a["predicted_value"], b["predicted_value"])
     pd.testing.assert_series_equal(a["churn_probability"], b["churn_probability"])
     assert not np.allclose(a["future_value"], b["future_value"])
+
+
+def test_logged_backtest_is_found_by_its_project(tmp_path):
+    """A backtest run lands in ``<project>/<experiment>``, tagged with the project, in the layout
+    ``lifecycle compare`` reads (metrics, fingerprint, importance, test predictions)."""
+    import mlflow
+
+    from experiments.compare import compare_experiments
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = _config().model_copy(update={"project": "shop"})
+    cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(
+        update={"tracking_uri": uri, "artifact_root": tmp_path / "mlruns"})})  # fmt: skip
+    n = 40
+    rng = np.random.default_rng(0)
+    churned = np.arange(n) % 2
+    predictions = pd.DataFrame({
+        "customer_id": [f"c{i}" for i in range(n)], "cutoff": pd.Timestamp("2024-10-01"),
+        "churned": churned, "future_value": (1 - churned) * rng.gamma(2.0, 10.0, n),
+        "churn_probability": np.clip(churned * 0.5 + rng.random(n) * 0.5, 0, 1),
+        "predicted_value": rng.gamma(2.0, 10.0, n), "btyd_p_no_purchase": np.full(n, 0.5),
+        "btyd_expected_value": np.full(n, 10.0),
+    })  # fmt: skip
+    metrics = {"churn_auc": 0.75, "clv_gini": 0.4}
+    result = BacktestResult(
+        dataset="tiny", experiment="tiny",
+        plan=plan_backtest(date(2024, 1, 1), date(2024, 10, 1), 91, _config()),
+        n_features=2, trees={"churn": [3], "clv": [3]}, seconds=1.5,
+        lightgbm=metrics, btyd={"churn_auc": 0.7, "clv_gini": 0.3}, predictions=predictions,
+        importance={"churn": {"recency_days": 3.0}, "clv": {"monetary_365d": 2.0}},
+        rows=SplitRows(train=10, valid=5, refit=20, test=n),
+    )  # fmt: skip
+    previous = mlflow.get_tracking_uri()
+    try:
+        run_id = log_backtest_run(result, cfg)
+    finally:
+        mlflow.set_tracking_uri(previous)
+    comparison = compare_experiments(["tiny"], uri, kind="backtest", project="shop", n_boot=20)
+    run = comparison.runs["tiny"]
+    assert run.run_id == run_id and run.project == "shop" and run.data == "tiny"
+    assert run.metrics["test_churn_auc"] == 0.75 and run.metrics["test_btyd_clv_gini"] == 0.3
+    assert (
+        run.fingerprint["cutoffs"]["test"] == ["2024-10-01"]
+        and run.fingerprint["rows"]["test"] == n
+    )
+    assert run.importance == result.importance and len(run.predictions) == n
+    assert run.params["horizon_days"] == "91" and run.horizon == "91 d"
+    with pytest.raises(LookupError, match="project=tiny"):
+        compare_experiments(["tiny"], uri, project="tiny")

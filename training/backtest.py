@@ -485,7 +485,8 @@ def write_result(result: BacktestResult, out: str | Path) -> None:
 
 
 def log_backtest_run(result: BacktestResult, cfg: ExperimentConfig) -> str:
-    """Record a backtest as an MLflow run (metrics with the ``test_`` prefix, like training runs)."""
+    """Record a backtest as an MLflow run (metrics with the ``test_`` prefix, like training runs),
+    tagged with its project: the config's, else the data set's name."""
     import mlflow
 
     from training.registry import configure_tracking
@@ -493,8 +494,10 @@ def log_backtest_run(result: BacktestResult, cfg: ExperimentConfig) -> str:
 
     configure_tracking(cfg.tracking, cfg.experiment_name)
     summary = result.summary()
+    tags = {"experiment": cfg.name, "kind": "backtest", "data": result.dataset,
+            "project": cfg.project or result.dataset}  # fmt: skip
     with mlflow.start_run(run_name=f"{cfg.name}-backtest-{result.dataset}") as run:
-        mlflow.set_tags({"experiment": cfg.name, "kind": "backtest", "data": result.dataset})
+        mlflow.set_tags(tags)
         mlflow.log_params(
             {
                 "cutoff": summary["cutoff"],
