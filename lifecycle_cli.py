@@ -201,6 +201,24 @@ def generate(
     typer.echo(json.dumps(summary.to_dict(), indent=2, default=str))
 
 
+EngineOption = Annotated[str, typer.Option(
+    "--engine", help="Where features are computed: duckdb (in process) or spark (pip install '.[spark]').")]
+SparkMasterOption = Annotated[str | None, typer.Option(
+    "--spark-master", help="Spark master URL, e.g. local[4], spark://host:7077, yarn "
+    "(default: spark-submit's, else local[*]).")]
+
+
+@contextmanager
+def _engine(name: str, spark_master: str | None) -> Iterator[object]:
+    """The engine of ``--engine``; environment problems and failed Spark jobs are one-line errors."""
+    from features.engine import EngineError, open_engine
+
+    try:
+        yield open_engine(name, master=spark_master)
+    except EngineError as exc:
+        _fail(str(exc))
+
+
 @app.command()
 def features(
     data: DataDir,
@@ -208,11 +226,20 @@ def features(
     out: Annotated[Path, typer.Option(help="Output Parquet file.")],
     horizon_days: Annotated[int | None, typer.Option(min=1, help="Add labels over [T, T+H).")] = None,
     value: Annotated[str, typer.Option(help="Value label: revenue or margin.")] = "revenue",
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
 ) -> None:
-    """Compute point-in-time features (and labels) at one or more cutoffs."""
-    from features.snapshots import build_snapshots
+    """Compute point-in-time features (and labels) at one or more cutoffs.
+
+    With --engine spark, OUT is a Parquet directory partitioned by cutoff_day, written by Spark."""
+    from features.snapshots import build_snapshots, write_snapshots
 
     cutoffs = [_parse_date(c, "--cutoff") for c in cutoff]
+    if engine != "duckdb":
+        with _engine(engine, spark_master) as spark:
+            written = write_snapshots(spark, data, cutoffs, out, horizon_days=horizon_days, value=value)
+        typer.echo(f"wrote {written.rows:,} rows x {written.columns} columns to {out} (Spark, by cutoff_day)")
+        return
     frame = build_snapshots(data, cutoffs, horizon_days=horizon_days, value=value, out=out)
     typer.echo(f"wrote {len(frame):,} rows x {frame.shape[1]} columns to {out}")
 
@@ -243,17 +270,26 @@ def train(
     force: Annotated[bool, typer.Option(help="Promote to champion even if worse than the current one.")] = False,
     no_register: Annotated[bool, typer.Option("--no-register", help="Track the run but register nothing.")] = False,
     project: ProjectOption = None,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
+    sample_fraction: Annotated[float, typer.Option(
+        min=0.001, max=1.0, help="Train on this share of customers (stable customer_id "
+        "hash; logged to MLflow); BTYD fits use the same sample.")] = 1.0,
 ) -> None:
     """Train churn and CLV models on rolling snapshots; track in MLflow; apply the promotion gate."""
     from serving.scoring import fit_scoring_thresholds
+    from training.dataset import BuildSettings, building_on, log_build_settings
     from training.train import train as run_train
 
     cfg, data_dir = _load(config, data)
     if force:
         _log("--force: the promotion gate is overridden; a worse model may become champion")
-    with _plan_must_fit(config):
-        result = run_train(cfg, data_dir, project=project, force=force, register=not no_register,
-                           scoring_thresholds=fit_scoring_thresholds, log=_log)
+    with _plan_must_fit(config), _engine(engine, spark_master) as on:
+        settings = BuildSettings(on if engine != "duckdb" else None, sample_fraction)
+        with building_on(settings):
+            result = run_train(cfg, data_dir, project=project, force=force, register=not no_register,
+                               scoring_thresholds=fit_scoring_thresholds, log=_log)
+        log_build_settings(result.run_id, settings)
     m = result.metrics
     typer.echo(f"run {result.run_id} ({result.seconds:.0f} s)")
     typer.echo(f"{'test metric':<18}{'lightgbm':>12}{'btyd':>12}")
@@ -289,15 +325,20 @@ def backtest(
     config: ConfigPath = Path("experiments/btyd-features.yaml"),
     dataset: Annotated[str | None, typer.Option(help="Name of the data set in the JSON.")] = None,
     project: ProjectOption = None,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Fit on data before the cutoff; compare LightGBM with BG/NBD + Gamma-Gamma on the horizon."""
     from training.backtest import backtest as run_backtest
     from training.backtest import format_table, write_result
     from training.config import resolve_project
+    from training.dataset import BuildSettings, building_on
 
     cfg, data_dir = _load(config, data)
     cfg = cfg.model_copy(update={"project": resolve_project(cfg, data_dir, project)})
-    with _plan_must_fit(f"backtest at {cutoff} over {horizon_days} days"):
+    with (_plan_must_fit(f"backtest at {cutoff} over {horizon_days} days"),
+          _engine(engine, spark_master) as on,
+          building_on(BuildSettings(on if engine != "duckdb" else None))):
         result = run_backtest(data_dir, _parse_date(cutoff, "--cutoff"), horizon_days, cfg,
                               dataset=dataset, log=_log)
     write_result(result, out)
@@ -318,8 +359,13 @@ def score(
     allow_missing: Annotated[bool, typer.Option(
         "--allow-missing", help="Score data lacking a feature family the champions were trained "
         "with (e.g. no events.parquet): those features are imputed, with a warning.")] = False,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
 ) -> None:
-    """Score every customer with the champion models; write Parquet (and CSV) and print a summary."""
+    """Score every customer with the champion models; write Parquet (and CSV) and print a summary.
+
+    With --engine spark the models score on the executors: OUT and its .snapshot.parquet are
+    Parquet directories partitioned by day, written by Spark (no CSV, no summary on the driver)."""
     from serving.batch import (
         MissingFeatureData,
         check_feature_data,
@@ -339,6 +385,15 @@ def score(
     except MissingFeatureData as exc:
         _fail(str(exc))
     config = load_scoring_config(scoring_config) if scoring_config else None
+    if engine != "duckdb":
+        from serving.spark_scoring import score_on_spark
+
+        with _engine(engine, spark_master) as on:
+            done = score_on_spark(on, data, day, out, tracking_uri=tracking_uri, scoring_config=config,
+                                  project=project or data.resolve().name)
+        typer.echo(f"scored {done.rows:,} customers as of {day} on Spark with churn v{done.churn_version}, "
+                   f"clv v{done.clv_version}: {done.scores} (features: {done.snapshot})")
+        return
     snapshot = feature_snapshot(data, day, champions)
     scores = score_snapshot(snapshot, champions, day, config)
     out.parent.mkdir(parents=True, exist_ok=True)

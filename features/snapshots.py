@@ -32,6 +32,7 @@ from features.contract import (
     required_columns,
     table_path,
 )
+from features.engine import Engine, is_spark_error, is_uri, spark_job
 
 CutoffLike = date | datetime | str | pd.Timestamp
 ValueColumn = Literal["revenue", "margin"]
@@ -60,21 +61,46 @@ def connect(data_dir: str | Path, backend: BaseBackend | None = None) -> Tables:
     """Register a contract directory's Parquet tables (views, no copy) on a backend.
 
     ``events.parquet`` is optional. Raises ``FileNotFoundError`` / ``ValueError`` naming the
-    file and column when a required table or column is missing.
+    file and column when a required table or column is missing. On Spark, ``data_dir`` may be
+    any URI its file systems read (``hdfs://``, ``s3a://``, ...).
     """
     con = backend if backend is not None else ibis.duckdb.connect()
     tables = {}
     for name in (CUSTOMERS, TRANSACTIONS, EVENTS):
-        path = table_path(data_dir, name)
-        if not path.exists():
-            if name == EVENTS:
-                continue
-            raise FileNotFoundError(f"{path}: missing; a contract directory needs {name}.parquet")
-        table = con.read_parquet(path, table_name=name)
+        path = _table_location(data_dir, name)
+        table = _read_table(con, path, name)
+        if table is None:
+            continue
         _check_columns(table, name, path)
         tables[name] = table.select(*[c for c in contract_columns(name) if c in table.columns])
     _check_unique_customers(tables[CUSTOMERS], table_path(data_dir, CUSTOMERS))
     return Tables(con, tables[CUSTOMERS], tables[TRANSACTIONS], tables.get(EVENTS))
+
+
+def _table_location(data_dir: str | Path, name: str) -> Path | str:
+    if is_uri(data_dir):
+        return f"{str(data_dir).rstrip('/')}/{name}.parquet"
+    return table_path(data_dir, name)
+
+
+def _read_table(con: BaseBackend, path: Path | str, name: str) -> ir.Table | None:
+    """The table at ``path`` (None for an absent optional table); the same message for an
+    absent required table whether the engine is DuckDB or Spark."""
+    missing = f"{path}: missing; a contract directory needs {name}.parquet"
+    if isinstance(path, Path):
+        if path.exists():
+            return con.read_parquet(path, table_name=name)
+        if name == EVENTS:
+            return None
+        raise FileNotFoundError(missing)
+    try:  # a URI: only the engine can tell whether it is there
+        return con.read_parquet(path, table_name=name)
+    except Exception as exc:
+        if not is_spark_error(exc) or "PATH_NOT_FOUND" not in str(exc):
+            raise
+        if name == EVENTS:
+            return None
+        raise FileNotFoundError(missing) from None
 
 
 _TYPE_CHECKS = {
@@ -233,6 +259,53 @@ def _empty(table: str) -> ir.Table:
 # --- running ------------------------------------------------------------------------------------
 
 
+def snapshot_table(
+    tables: Tables,
+    cutoffs: Sequence[CutoffLike] | CutoffLike,
+    *,
+    horizon_days: int | None = None,
+    config: FeatureConfig = DEFAULT_CONFIG,
+    value: ValueColumn = "revenue",
+    annual_discount_rate: float = 0.0,
+    sample_fraction: float = 1.0,
+) -> ir.Table:
+    """Features, labels when ``horizon_days`` is given, for the customers in the sample."""
+    expr = feature_table(tables, cutoffs, config)
+    if horizon_days is not None:
+        labels = label_table(
+            tables, cutoffs, horizon_days, value=value, annual_discount_rate=annual_discount_rate
+        )
+        expr = d.left_join(expr, labels)
+    return sample_customers(expr, sample_fraction)
+
+
+def sample_customers(table: ir.Table, fraction: float) -> ir.Table:
+    """The rows of the customers whose hash falls in the first ``fraction`` of the hash range.
+
+    The hash is the first 32 bits of ``md5(customer_id)`` (hex, compared as text): the same on
+    every engine, run and cutoff, so a customer is in or out of the sample with all their rows,
+    and a 20% sample is part of a 50% one.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"sample fraction must be in (0, 1], got {fraction!r}")
+    if fraction == 1.0:
+        return table
+    threshold = f"{min(int(fraction * 16**8), 16**8 - 1):08x}"
+    return table.filter(table.customer_id.hexdigest("md5").substr(0, 8) < threshold)
+
+
+def rounded(table: ir.Table) -> ir.Table:
+    """Float columns rounded to ``FLOAT_DECIMALS`` (parallel float sums differ in the last bits
+    from run to run, and with them LightGBM's bins; nine decimals keep the values)."""
+    floats = [c for c, t in table.schema().items() if t.is_floating()]
+    return table.mutate(**{c: table[c].round(FLOAT_DECIMALS) for c in floats})
+
+
+FLOAT_DECIMALS = 9
+#: The partition column of feature directories written by Spark (``cutoff_day=YYYY-MM-DD``).
+CUTOFF_PARTITION = "cutoff_day"
+
+
 def build_snapshots(
     data_dir: str | Path,
     cutoffs: Sequence[CutoffLike] | CutoffLike,
@@ -243,27 +316,36 @@ def build_snapshots(
     annual_discount_rate: float = 0.0,
     out: Path | None = None,
     progress: bool = True,
+    engine: Engine | None = None,
+    sample_fraction: float = 1.0,
 ) -> pd.DataFrame:
     """Features (and labels when ``horizon_days`` is given) sorted by ``cutoff``, ``customer_id``.
 
-    Writes Parquet to ``out`` when given. Warns when a label horizon runs past the data.
+    Writes Parquet to ``out`` when given. Warns when a label horizon runs past the data. On a
+    Spark ``engine`` the rows are computed on Spark and collected (sample them with
+    ``sample_fraction``); :func:`write_snapshots` writes from the executors instead.
     """
     stamps = normalize_cutoffs(cutoffs)
-    tables = connect(data_dir)
-    expr = feature_table(tables, stamps, config)
-    if horizon_days is not None:
-        _warn_if_censored(tables, stamps, horizon_days)
-        labels = label_table(
-            tables, stamps, horizon_days, value=value, annual_discount_rate=annual_discount_rate
-        )
-        expr = d.left_join(expr, labels)
     what = f"{len(stamps)} cutoff(s) {stamps[0]:%Y-%m-%d}..{stamps[-1]:%Y-%m-%d}"
-    with _step(f"features{' + labels' if horizon_days else ''} for {what}", progress):
-        frame = expr.order_by(["cutoff", "customer_id"]).to_pandas()
+    with _on(engine, f"features for {what} from {data_dir}"):
+        tables = connect(data_dir, engine.backend if engine is not None else None)
+        if horizon_days is not None:
+            _warn_if_censored(tables, stamps, horizon_days)
+        expr = snapshot_table(
+            tables, stamps, horizon_days=horizon_days, config=config, value=value,
+            annual_discount_rate=annual_discount_rate, sample_fraction=sample_fraction,
+        )
+        with _step(f"features{' + labels' if horizon_days else ''} for {what}", progress):
+            if engine is not None and engine.is_spark:
+                frame = rounded(expr).to_pandas()
+                frame = frame.sort_values(["cutoff", "customer_id"], ignore_index=True)
+            else:
+                frame = expr.order_by(["cutoff", "customer_id"]).to_pandas()
+    frame["cutoff"] = frame["cutoff"].astype("datetime64[us]")
     # DuckDB adds floats in parallel, in an order that changes from run to run: the last bits of
     # sums differ, and with them LightGBM's bins. Nine decimals keep the values and drop the noise.
     floats = [c for c, dtype in frame.dtypes.items() if dtype == "float64"]
-    frame[floats] = frame[floats].round(9)
+    frame[floats] = frame[floats].round(FLOAT_DECIMALS)
     if "churned" in frame:
         frame["churned"] = frame["churned"].astype("Int8")  # int8 with nulls, as the schema says
     if out is not None:
@@ -271,6 +353,64 @@ def build_snapshots(
             Path(out).parent.mkdir(parents=True, exist_ok=True)
             frame.to_parquet(out, index=False)
     return frame
+
+
+@dataclass(frozen=True)
+class WrittenSnapshots:
+    """Where Spark wrote a feature table, and its size."""
+
+    path: str
+    rows: int
+    columns: int
+
+
+def write_snapshots(
+    engine: Engine,
+    data_dir: str | Path,
+    cutoffs: Sequence[CutoffLike] | CutoffLike,
+    out: str | Path,
+    *,
+    horizon_days: int | None = None,
+    config: FeatureConfig = DEFAULT_CONFIG,
+    value: ValueColumn = "revenue",
+    annual_discount_rate: float = 0.0,
+    progress: bool = True,
+) -> WrittenSnapshots:
+    """Spark: features (and labels) written by the executors as Parquet partitioned by
+    ``cutoff_day`` under the directory ``out`` (replaced); nothing is collected to the driver."""
+    stamps = normalize_cutoffs(cutoffs)
+    what = f"{len(stamps)} cutoff(s) {stamps[0]:%Y-%m-%d}..{stamps[-1]:%Y-%m-%d}"
+    with _on(engine, f"features for {what} from {data_dir}"):
+        tables = connect(data_dir, engine.backend)
+        if horizon_days is not None:
+            _warn_if_censored(tables, stamps, horizon_days)
+        expr = rounded(snapshot_table(
+            tables, stamps, horizon_days=horizon_days, config=config, value=value,
+            annual_discount_rate=annual_discount_rate,
+        ))
+        expr = expr.mutate(**{CUTOFF_PARTITION: expr.cutoff.strftime("%Y-%m-%d")})
+        with _step(f"features for {what} -> {out}", progress):
+            frame = engine.dataframe(expr)
+            frame.write.mode("overwrite").partitionBy(CUTOFF_PARTITION).parquet(str(out))
+            rows = engine.spark.read.parquet(str(out)).count()
+    return WrittenSnapshots(str(out), rows, len(expr.columns) - 1)
+
+
+def read_snapshots(path: str | Path) -> pd.DataFrame:
+    """A feature directory written by :func:`write_snapshots` as one frame (for checks and tests),
+    sorted by ``cutoff`` and ``customer_id``, without the partition column."""
+    frame = pd.read_parquet(path).drop(columns=[CUTOFF_PARTITION], errors="ignore")
+    frame["cutoff"] = frame["cutoff"].astype("datetime64[us]")
+    return frame.sort_values(["cutoff", "customer_id"], ignore_index=True)
+
+
+@contextmanager
+def _on(engine: Engine | None, what: str) -> Iterator[None]:
+    if engine is None or not engine.is_spark:
+        yield
+        return
+    with spark_job(what):
+        yield
 
 
 def _warn_if_censored(tables: Tables, stamps: list[pd.Timestamp], horizon_days: int) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -18,6 +22,69 @@ LABEL_COLUMNS = ("churned", "future_orders", "future_value")
 CALENDAR_COLUMNS = ("cutoff_month",)
 BTYD_COLUMNS = ("btyd_expected_purchases", "btyd_p_alive", "btyd_expected_value", "btyd_p_no_purchase")
 ID_COLUMNS = ("customer_id", "cutoff", "split")
+BTYD_INPUTS = ("cutoff", "is_prospect", "frequency", "btyd_recency_days", "age_days", "orders_all",
+               "avg_order_value", "first_order_value")
+
+if TYPE_CHECKING:
+    from features.engine import Engine
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """Where training tables are built and which share of customers reaches the driver.
+
+    ``engine`` None is embedded DuckDB. ``sample_fraction`` keeps the customers whose
+    ``customer_id`` hash falls in that share of the hash range (all their rows, every cutoff):
+    stable across runs and engines; the BTYD fits see the same sample.
+    """
+
+    engine: Engine | None = None
+    sample_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.sample_fraction <= 1.0:
+            raise ValueError(f"sample fraction must be in (0, 1], got {self.sample_fraction!r}")
+
+    @property
+    def engine_name(self) -> str:
+        return "duckdb" if self.engine is None else self.engine.name
+
+
+_SETTINGS: ContextVar[BuildSettings | None] = ContextVar("training_build_settings", default=None)
+
+
+@contextmanager
+def building_on(settings: BuildSettings) -> Iterator[BuildSettings]:
+    """Build every training/scoring table inside the block with ``settings`` (engine, sample):
+    how ``lifecycle train|backtest --engine spark`` reaches the builders below."""
+    token = _SETTINGS.set(settings)
+    try:
+        yield settings
+    finally:
+        _SETTINGS.reset(token)
+
+
+def build_settings() -> BuildSettings:
+    """The settings in force (see :func:`building_on`)."""
+    return _SETTINGS.get() or BuildSettings()
+
+
+def log_build_settings(run_id: str, settings: BuildSettings | None = None) -> None:
+    """Record the engine and the customer sampling fraction on an MLflow run."""
+    from mlflow.tracking import MlflowClient
+
+    settings = settings or build_settings()
+    client = MlflowClient()
+    client.log_param(run_id, "data_engine", settings.engine_name)
+    client.log_param(run_id, "data_sample_fraction", settings.sample_fraction)
+
+
+def _on_engine(settings: BuildSettings, what: str):
+    from features.engine import spark_job
+
+    if settings.engine is not None and settings.engine.is_spark:
+        return spark_job(what)
+    return nullcontext()
 
 
 @dataclass
@@ -35,6 +102,15 @@ class TrainingData:
 
 def data_bounds(data_dir: str | Path) -> tuple[date, date]:
     """First transaction day and the day after the last one (exclusive end)."""
+    settings = build_settings()
+    if settings.engine is not None and settings.engine.is_spark:
+        from features.snapshots import connect
+
+        with _on_engine(settings, f"reading {data_dir}"):
+            times = connect(data_dir, settings.engine.backend).transactions.ordered_at
+            bounds = times.min().name("lo"), times.max().name("hi")
+            row = times.as_table().aggregate([*bounds]).to_pandas().iloc[0]
+        return pd.Timestamp(row["lo"]).date(), pd.Timestamp(row["hi"]).date() + timedelta(days=1)
     path = table_path(data_dir, "transactions")
     with duckdb.connect() as con:
         lo, hi = con.execute("select min(ordered_at), max(ordered_at) from read_parquet(?)", [str(path)]).fetchone()
@@ -52,15 +128,25 @@ def feature_config(cfg: ExperimentConfig):
 def build_frame(data_dir: str | Path, cutoffs: list[date], cfg: ExperimentConfig, *,
                 churn_horizon_days: int, value_horizon_days: int, with_labels: bool = True,
                 progress: bool = True) -> pd.DataFrame:
-    """Features at the cutoffs, labels for both horizons (when asked) and BTYD columns."""
-    from features.snapshots import build_snapshots, connect, label_table
+    """Features at the cutoffs, labels for both horizons (when asked) and BTYD columns.
 
-    frame = build_snapshots(data_dir, cutoffs, config=feature_config(cfg), progress=progress)
+    Built on the engine of :func:`build_settings` (DuckDB unless inside :func:`building_on`) and
+    only for the customers in its sample."""
+    from features.snapshots import build_snapshots, connect, label_table, sample_customers
+
+    settings = build_settings()
+    fraction = settings.sample_fraction
+    frame = build_snapshots(data_dir, cutoffs, config=feature_config(cfg), progress=progress,
+                            engine=settings.engine, sample_fraction=fraction)
     if with_labels:
-        tables = connect(data_dir)
-        churn = label_table(tables, cutoffs, churn_horizon_days).to_pandas()[["customer_id", "cutoff", "churned"]]
-        value = label_table(tables, cutoffs, value_horizon_days, value=cfg.labels.value,
-                            annual_discount_rate=cfg.labels.annual_discount_rate).to_pandas()
+        backend = settings.engine.backend if settings.engine is not None else None
+        with _on_engine(settings, f"labels from {data_dir}"):
+            tables = connect(data_dir, backend)
+            churn = sample_customers(label_table(tables, cutoffs, churn_horizon_days), fraction)
+            churn = churn.to_pandas()[["customer_id", "cutoff", "churned"]]
+            value = label_table(tables, cutoffs, value_horizon_days, value=cfg.labels.value,
+                                annual_discount_rate=cfg.labels.annual_discount_rate)
+            value = sample_customers(value, fraction).to_pandas()
         value = value[["customer_id", "cutoff", "future_orders", "future_value"]]
         for labels in (churn, value):
             labels["cutoff"] = pd.to_datetime(labels["cutoff"]).astype(frame["cutoff"].dtype)
@@ -85,15 +171,37 @@ def repeat_monetary_value(frame: pd.DataFrame) -> pd.Series:
 
 def add_btyd_columns(frame: pd.DataFrame, churn_horizon_days: int, value_horizon_days: int) -> pd.DataFrame:
     """Fit BG/NBD + Gamma-Gamma at each cutoff (on that cutoff's history only) and add its outputs."""
+    return apply_btyd(frame, fit_btyd(frame), churn_horizon_days, value_horizon_days)
+
+
+def btyd_summary(part: pd.DataFrame) -> pd.DataFrame:
+    """The BG/NBD + Gamma-Gamma inputs of buyers' feature rows (days)."""
+    summary = part[["frequency", "btyd_recency_days", "age_days"]].astype(float).copy()
+    summary["monetary_value"] = repeat_monetary_value(part).fillna(0.0).clip(lower=0.0)
+    return summary
+
+
+def fit_btyd(frame: pd.DataFrame) -> dict:
+    """One fitted BTYD model per cutoff, on the buyers of ``frame`` (needs ``BTYD_INPUTS``)."""
     from training.btyd import BTYDModel
 
+    buyers = frame[frame["is_prospect"] == 0]
+    return {pd.Timestamp(cutoff): BTYDModel().fit(btyd_summary(part))
+            for cutoff, part in buyers.groupby("cutoff", sort=True)}
+
+
+def apply_btyd(frame: pd.DataFrame, models: dict, churn_horizon_days: int,
+               value_horizon_days: int) -> pd.DataFrame:
+    """The BTYD columns of ``frame``'s buyers from models fitted by :func:`fit_btyd` (row by row:
+    a batch of rows gets what the whole table would)."""
     frame = frame.copy()
     for col in BTYD_COLUMNS:
         frame[col] = np.nan
     for cutoff, part in frame[frame["is_prospect"] == 0].groupby("cutoff", sort=True):
-        summary = part[["frequency", "btyd_recency_days", "age_days"]].astype(float).copy()
-        summary["monetary_value"] = repeat_monetary_value(part).fillna(0.0).clip(lower=0.0)
-        model = BTYDModel().fit(summary)
+        model = models.get(pd.Timestamp(cutoff))
+        if model is None:
+            raise ValueError(f"no BTYD model was fitted for cutoff {cutoff}")
+        summary = btyd_summary(part)
         churn_pred = model.predict(summary, churn_horizon_days)
         value_pred = model.predict(summary, value_horizon_days)
         frame.loc[part.index, "btyd_expected_purchases"] = np.asarray(churn_pred["expected_purchases"])
@@ -117,7 +225,8 @@ def model_columns(frame: pd.DataFrame, cfg: ExperimentConfig) -> list[str]:
 
 def build_training_data(data_dir: str | Path, plan: CutoffPlan, cfg: ExperimentConfig,
                         progress: bool = True) -> TrainingData:
-    """The stacked training table for a cutoff plan."""
+    """The stacked training table for a cutoff plan (on the engine and sample of
+    :func:`build_settings`)."""
     frame = build_frame(data_dir, plan.all(), cfg, churn_horizon_days=cfg.labels.churn_horizon_days,
                         value_horizon_days=cfg.labels.value_horizon_days, progress=progress)
     splits = {c: plan.split_of(pd.Timestamp(c).date()) for c in frame["cutoff"].unique()}

@@ -1,0 +1,220 @@
+"""Benchmark: features and batch scoring on DuckDB vs Spark ``local[2]``, and what sampling costs.
+
+    .venv/bin/python bench/bench_spark.py [--customers 1000000] [--seed 0] [--sampling-customers N]
+
+Generates (or reuses, under ``bench/data/``) a synthetic contract directory, trains a small
+champion pair on a separate small synthetic set (into ``bench/data/spark_store``), then runs each
+kind in a fresh subprocess (so the peak memory is its own; for Spark it is the driver's Python
+process plus its JVM):
+
+- ``duckdb_features_1`` / ``duckdb_features_12``: ``build_snapshots`` at 1 / 12 monthly cutoffs,
+  written to one Parquet file (what ``lifecycle features`` does);
+- ``spark_features_1`` / ``spark_features_12``: ``write_snapshots`` on ``local[2]``, Parquet
+  partitioned by cutoff day, nothing collected (``lifecycle features --engine spark``);
+- ``duckdb_score``: ``feature_snapshot`` + ``score_snapshot`` + Parquet (``lifecycle score``);
+- ``spark_score``: ``score_on_spark`` (features on Spark, models on the executors).
+
+Rows per second count the input rows (transactions + events). With ``--sampling-customers N``
+the models are also trained on a synthetic set of N customers with 100% and 20% of customers
+(stable customer hash), and the test metrics of both are recorded. Results go to
+``bench/results/spark.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+DATA_ROOT = ROOT / "bench" / "data"
+RESULTS = ROOT / "bench" / "results" / "spark.json"
+KINDS = ("duckdb_features_1", "spark_features_1", "duckdb_features_12", "spark_features_12",
+         "duckdb_score", "spark_score")
+SPARK_CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8",
+              "spark.driver.memory": "6g"}
+PROJECT = "bench"  # the champion pair trained on the small set scores the large one
+SMALL_LIGHTGBM = {"n_estimators": 100, "learning_rate": 0.1, "num_leaves": 31,
+                  "min_child_samples": 20, "early_stopping_rounds": 0}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def ensure_data(n_customers: int, seed: int) -> Path:
+    out = DATA_ROOT / f"synthetic_{n_customers}_{seed}"
+    if (out / "manifest.json").exists():
+        return out
+    from features.synthetic import generate
+
+    log(f"generating {n_customers:,} customers into {out} ...")
+    generate(out, n_customers, seed)
+    return out
+
+
+def input_rows(data: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(data / f"{t}.parquet").metadata.num_rows for t in ("transactions", "events"))
+
+
+def cutoffs(n: int) -> list[str]:
+    import pandas as pd
+
+    return [f"{d:%Y-%m-%d}" for d in pd.date_range("2025-01-01", periods=12, freq="MS")][-n:]
+
+
+def train_store(root: Path, n_customers: int, seed: int, fraction: float = 1.0) -> dict:
+    """Train and register a champion pair on ``n_customers`` synthetic customers; test metrics."""
+    import mlflow
+
+    from serving.scoring import fit_scoring_thresholds
+    from training.config import load_config
+    from training.dataset import BuildSettings, building_on
+    from training.train import train
+
+    data = ensure_data(n_customers, seed)
+    root.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    cfg = load_config(ROOT / "experiments" / "btyd-features.yaml", seed=seed,
+                      tracking={"tracking_uri": uri, "artifact_root": str(root / "mlruns")},
+                      churn={"params": SMALL_LIGHTGBM}, clv={"params": SMALL_LIGHTGBM},
+                      snapshots={"n_train": 3})
+    start = time.perf_counter()
+    try:
+        with building_on(BuildSettings(None, fraction)):
+            result = train(cfg, data, project=PROJECT, force=True, progress=False,
+                           log=lambda _: None, scoring_thresholds=fit_scoring_thresholds)
+    finally:
+        mlflow.set_tracking_uri(None)
+    keys = ("test_churn_auc", "test_churn_brier", "test_clv_spearman", "test_clv_gini",
+            "test_clv_total_ratio", "test_clv_mae")
+    return {"tracking_uri": uri, "data": str(data), "sample_fraction": fraction,
+            "seconds": round(time.perf_counter() - start, 1),
+            "metrics": {k: round(result.metrics[k], 4) for k in keys if k in result.metrics}}
+
+
+def run_kind(kind: str, data: Path, out: Path, tracking_uri: str) -> int:
+    """The measured work of one kind (in its own process); returns the rows written."""
+    from features.engine import open_engine
+    from features.snapshots import build_snapshots, write_snapshots
+    from training.dataset import data_bounds
+
+    n = 12 if kind.endswith("_12") else 1
+    if kind.startswith("duckdb_features"):
+        return len(build_snapshots(data, cutoffs(n), out=out, progress=False))
+    if kind.startswith("spark_features"):
+        engine = open_engine("spark", master="local[2]", conf=SPARK_CONF)
+        return write_snapshots(engine, data, cutoffs(n), out, progress=False).rows
+    as_of = data_bounds(data)[1]
+    if kind == "duckdb_score":
+        from serving.batch import feature_snapshot, score_snapshot
+        from serving.spark_scoring import load_champions_for
+
+        champions = load_champions_for(tracking_uri, PROJECT)
+        scores = score_snapshot(feature_snapshot(data, as_of, champions, progress=False), champions, as_of)
+        scores.to_parquet(out, index=False)
+        return len(scores)
+    from serving.spark_scoring import score_on_spark
+
+    engine = open_engine("spark", master="local[2]", conf=SPARK_CONF)
+    return score_on_spark(engine, data, as_of, out, tracking_uri=tracking_uri, project=PROJECT,
+                          progress=False).rows
+
+
+def measure(kind: str, data: Path, tracking_uri: str, scratch: Path) -> dict:
+    """Run ``kind`` in a subprocess; wall time and peak RSS of its process tree (driver + JVM)."""
+    import psutil
+
+    out = scratch / kind
+    code = (f"import sys, json; from pathlib import Path; sys.path.insert(0, {str(ROOT)!r}); "
+            "from bench.bench_spark import run_kind; "
+            f"print(json.dumps(run_kind({kind!r}, Path({str(data)!r}), Path({str(out)!r}), {tracking_uri!r})))")
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=env, text=True)
+    peak = [0]
+
+    def sample() -> None:
+        parent = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                procs = [parent, *parent.children(recursive=True)]
+                peak[0] = max(peak[0], sum(p.memory_info().rss for p in procs))
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    stdout, _ = proc.communicate()
+    seconds = time.perf_counter() - start
+    watcher.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"{kind} failed (exit {proc.returncode})")
+    return {"seconds": round(seconds, 2), "rows_out": int(stdout.strip().splitlines()[-1]),
+            "peak_rss_mb": round(peak[0] / 2**20)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-customers", type=int, default=3000)
+    parser.add_argument("--sampling-customers", type=int, default=0,
+                        help="also compare training on 100%% vs 20%% of this many customers")
+    parser.add_argument("--kinds", nargs="*", default=list(KINDS), choices=KINDS)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    data = ensure_data(args.customers, args.seed)
+    rows = input_rows(data)
+    scratch = DATA_ROOT / "spark_out"
+    scratch.mkdir(parents=True, exist_ok=True)
+    store = train_store(DATA_ROOT / "spark_store", args.train_customers, args.seed + 1)
+    results = {}
+    for kind in args.kinds:
+        log(f"{kind} on {args.customers:,} customers ...")
+        result = measure(kind, data, store["tracking_uri"], scratch)
+        result["input_rows_per_s"] = round(rows / result["seconds"])
+        results[kind] = result
+        log(f"  {result}")
+    ratios = {}
+    for what in ("features_1", "features_12", "score"):
+        duck, spark = results.get(f"duckdb_{what}"), results.get(f"spark_{what}")
+        if duck and spark:
+            ratios[f"spark_over_duckdb_{what}"] = round(spark["seconds"] / duck["seconds"], 2)
+    sampling = {}
+    if args.sampling_customers:
+        for fraction in (1.0, 0.2):
+            log(f"training on {fraction:.0%} of {args.sampling_customers:,} customers ...")
+            sampling[f"{fraction:.0%}"] = train_store(DATA_ROOT / f"sampling_{fraction}",
+                                                     args.sampling_customers, args.seed, fraction)
+    import pyspark
+
+    report = {
+        "data": {"dir": str(data.relative_to(ROOT)), "customers": args.customers,
+                 "transactions_plus_events": rows},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "pyspark": pyspark.__version__, "spark_master": "local[2]",
+                    "load_average_1m": os.getloadavg()[0]},
+        "champions_trained_on": store, "results": results, "ratios": ratios, "sampling": sampling,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    log(json.dumps({"ratios": ratios, "sampling": sampling}, indent=2))
+    log(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

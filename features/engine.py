@@ -1,0 +1,196 @@
+"""The engine the Ibis definitions run on: embedded DuckDB (default) or Apache Spark.
+
+This is the one place that starts an engine. ``open_engine("duckdb")`` is an in-process DuckDB;
+``open_engine("spark", master=...)`` gets (or creates) a SparkSession -- ``local[N]`` on one
+machine, the cluster's master under ``spark-submit`` -- and wraps it in Ibis' PySpark backend.
+The feature and label definitions (:mod:`features.definitions`) are the same for both.
+
+pyspark is an optional dependency (``pip install 'lifecycle[spark]'``): nothing here imports it
+before a Spark engine is asked for. Problems with the environment (no pyspark, no Java, the JVM
+does not start) and failed Spark jobs become :class:`EngineError` with one line that says what to
+install or fix.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import ibis
+from ibis.backends import BaseBackend
+
+EngineName = Literal["duckdb", "spark"]
+ENGINES: tuple[str, ...] = ("duckdb", "spark")
+PYSPARK_PIN = "pyspark==4.0.5"
+#: Session settings every lifecycle Spark session gets: naive timestamps are read and written as
+#: UTC wall-clock time whatever the machine's time zone (the contract's timestamps are naive UTC),
+#: Arrow moves pandas batches, and no console progress bars.
+SPARK_DEFAULTS: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
+    "spark.ui.showConsoleProgress": "false",
+}
+
+
+class EngineError(RuntimeError):
+    """The engine cannot run: a one-line message naming what to install or fix."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    """An Ibis backend plus, for Spark, its session (``spark`` is None on DuckDB)."""
+
+    name: str
+    backend: BaseBackend
+    spark: Any = None
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_spark(self) -> bool:
+        return self.name == "spark"
+
+    def dataframe(self, expr: Any) -> Any:
+        """The Spark DataFrame of an Ibis expression (lazy: nothing runs until it is written)."""
+        if not self.is_spark:
+            raise EngineError(f"{self.name}: Spark DataFrames need --engine spark")
+        self.backend._run_pre_execute_hooks(expr)  # registers the expression's in-memory tables
+        return self.spark.sql(self.backend.compile(expr))
+
+
+def check_engine_name(name: str) -> str:
+    if name not in ENGINES:
+        raise EngineError(f"--engine {name!r}: expected one of {', '.join(ENGINES)}")
+    return name
+
+
+def open_engine(
+    name: str = "duckdb",
+    *,
+    master: str | None = None,
+    conf: Mapping[str, str] | None = None,
+    app_name: str = "lifecycle",
+) -> Engine:
+    """An engine by name; for Spark see :func:`spark_session` for ``master`` and ``conf``."""
+    check_engine_name(name)
+    if name == "duckdb":
+        return Engine("duckdb", ibis.duckdb.connect())
+    spark = spark_session(master, conf=conf, app_name=app_name)
+    return Engine("spark", ibis.pyspark.connect(spark), spark, dict(conf or {}))
+
+
+def spark_session(
+    master: str | None = None,
+    *,
+    conf: Mapping[str, str] | None = None,
+    app_name: str = "lifecycle",
+) -> Any:
+    """Get or create the SparkSession.
+
+    ``master`` (e.g. ``local[2]``, ``spark://host:7077``, ``yarn``) is used as given; without it a
+    session started by ``spark-submit`` keeps the submitted master and configuration, and a plain
+    Python process runs ``local[*]``. ``conf`` adds settings (``spark.sql.shuffle.partitions``,
+    ``spark.driver.memory``, ...). Executors run UDFs with this interpreter unless
+    ``PYSPARK_PYTHON`` says otherwise.
+    """
+    pyspark = require_pyspark()
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # launched by spark-submit / pyspark shell
+    if not submitted:
+        require_java()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = pyspark.sql.SparkSession.builder.appName(app_name)
+    if master is not None:
+        builder = builder.master(master)
+    elif not submitted:
+        builder = builder.master("local[*]")
+    for key, value in {**SPARK_DEFAULTS, **(conf or {})}.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # the JVM did not start: a broken Java, a bad master URL
+        raise EngineError(f"Spark did not start ({one_line(exc)}); check Java 17 and --spark-master") from exc
+    for key, value in SPARK_DEFAULTS.items():  # an existing session gets them too (runtime confs)
+        if not key.startswith("spark.ui."):
+            session.conf.set(key, value)
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def require_pyspark() -> Any:
+    """The ``pyspark`` module, or an :class:`EngineError` saying how to install it."""
+    try:
+        import pyspark
+        import pyspark.sql
+    except ImportError as exc:
+        raise EngineError(
+            f"--engine spark needs pyspark, which is not installed: "
+            f"pip install 'lifecycle[spark]' (or {PYSPARK_PIN})"
+        ) from exc
+    return pyspark
+
+
+def require_java() -> str:
+    """Path of the ``java`` that Spark will start, or an :class:`EngineError` naming what to install."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        java = os.path.join(home, "bin", "java")
+        if os.access(java, os.X_OK):
+            return java
+        raise EngineError(
+            f"--engine spark needs Java: JAVA_HOME={home} has no bin/java; "
+            "point JAVA_HOME at a Java 17 runtime (e.g. apt-get install openjdk-17-jre-headless)"
+        )
+    java = shutil.which("java")
+    if java is None:
+        raise EngineError(
+            "--engine spark needs Java, which is not installed (no JAVA_HOME, no java on PATH): "
+            "install a Java 17 runtime (e.g. apt-get install openjdk-17-jre-headless)"
+        )
+    return java
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """The first meaningful line of an exception (Spark's are pages of JVM stack); for a Java
+    exception behind py4j, its own message (py4j's says only which call failed)."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java.toString() if java is not None else exc).strip()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("Traceback", "at ", "JVM stacktrace")):
+            text = line
+            break
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
+def is_spark_error(exc: BaseException) -> bool:
+    """True for errors raised by a Spark job or the JVM (not for Python errors of ours)."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    modules = {cls.__module__ for cls in type(exc).__mro__}
+    return bool(
+        names & {"Py4JJavaError", "Py4JError", "PySparkException"}
+        or any(m.startswith(("pyspark.", "py4j.")) for m in modules)
+    )
+
+
+@contextmanager
+def spark_job(what: str) -> Iterator[None]:
+    """A failed Spark job becomes an :class:`EngineError`: ``what`` failed on Spark and why."""
+    try:
+        yield
+    except EngineError:
+        raise
+    except Exception as exc:
+        if is_spark_error(exc):
+            raise EngineError(f"{what} failed on Spark: {one_line(exc)}") from exc
+        raise
+
+
+def is_uri(path: object) -> bool:
+    """``hdfs://``, ``s3a://``, ``file://``, ... (a path only Spark's file systems resolve)."""
+    text = str(path)
+    return "://" in text and not text.startswith("/")

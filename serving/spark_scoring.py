@@ -1,0 +1,199 @@
+"""Batch scoring on Spark: the champion models score on the executors, the driver only plans.
+
+What runs where:
+
+1. driver: reads the champions' versions and configs from the MLflow registry (small);
+2. executors: compute the feature snapshot from the Ibis definitions and write it as Parquet
+   (``features.snapshots.write_snapshots``, partitioned by ``cutoff_day``);
+3. driver: fits BG/NBD + Gamma-Gamma on the buyers' seven summary columns (optionally a stable
+   customer-hash sample of them) -- the only rows that reach the driver;
+4. executors: ``mapInPandas`` over Arrow batches of the snapshot; each Python worker loads the
+   same registered champions (once, cached per worker, versions checked against the driver's),
+   adds the calendar and BTYD columns and applies ``serving.batch.score_snapshot`` -- the code
+   of ``lifecycle score`` -- to the batch; the scores are written as Parquet partitioned by
+   ``as_of_day``. Nothing is collected to the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.engine import Engine, spark_job
+from features.snapshots import sample_customers
+from training.dataset import (
+    BTYD_INPUTS,
+    add_calendar_columns,
+    apply_btyd,
+    feature_config,
+    fit_btyd,
+)
+
+AS_OF_PARTITION = "as_of_day"
+#: Rows of the snapshot scored on the driver to learn the score table's Spark schema.
+_SCHEMA_ROWS = 32
+_WORKER_CHAMPIONS: dict[tuple, Any] = {}  # per executor Python worker: loaded once
+
+
+@dataclass(frozen=True)
+class SparkScores:
+    """What a Spark scoring run wrote."""
+
+    scores: str
+    snapshot: str
+    rows: int
+    churn_version: str
+    clv_version: str
+
+
+def snapshot_path(out: str | Path) -> str:
+    """Where the feature snapshot goes: next to the scores, as ``lifecycle score`` does."""
+    text = str(out).rstrip("/")
+    stem = text.removesuffix(".parquet")
+    return f"{stem}.snapshot.parquet"
+
+
+def load_champions_for(tracking_uri: str, project: str):
+    """``serving.batch.load_champions``: the project's registered champion pair."""
+    from serving.batch import load_champions
+
+    return load_champions(tracking_uri, project)
+
+
+def score_on_spark(
+    engine: Engine,
+    data_dir: str | Path,
+    as_of: date,
+    out: str | Path,
+    *,
+    tracking_uri: str,
+    project: str,
+    scoring_config=None,
+    btyd_sample_fraction: float = 1.0,
+    progress: bool = True,
+) -> SparkScores:
+    """Score every customer known at ``as_of`` with the champions; write scores and snapshot.
+
+    ``out`` is a directory of Parquet files partitioned by ``as_of_day`` (replaced); the
+    snapshot goes to :func:`snapshot_path`. ``btyd_sample_fraction`` < 1 fits the BTYD
+    columns' models on that share of buyers (by customer hash) instead of all of them.
+    """
+    from features.snapshots import write_snapshots
+
+    champions = load_champions_for(tracking_uri, project)
+    cfg = champions.snapshot_config()
+    snapshot_dir = snapshot_path(out)
+    write_snapshots(engine, data_dir, [as_of], snapshot_dir, config=feature_config(cfg),
+                    progress=progress)
+    with spark_job(f"scoring {data_dir} as of {as_of}"):
+        features = engine.spark.read.parquet(snapshot_dir).drop("cutoff_day")
+        models = _fit_btyd_on_driver(engine, snapshot_dir, btyd_sample_fraction)
+        horizons = (champions.churn_config.labels.churn_horizon_days,
+                    champions.clv_config.labels.value_horizon_days)
+        config = _scoring_config(champions, scoring_config)
+        versions = _versions(champions)
+        sample = features.limit(_SCHEMA_ROWS).toPandas()
+        schema = _spark_schema(score_batch(sample, champions, models, horizons, as_of, config))
+
+        def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+            worker = _worker_champions(tracking_uri, project, versions)
+            for batch in batches:
+                yield score_batch(batch, worker, models, horizons, as_of, config)
+
+        from pyspark.sql import functions as F
+
+        scores = features.mapInPandas(score_partition, schema)
+        scores = scores.withColumn(AS_OF_PARTITION, F.lit(f"{as_of:%Y-%m-%d}"))
+        scores.write.mode("overwrite").partitionBy(AS_OF_PARTITION).parquet(str(out))
+        rows = engine.spark.read.parquet(str(out)).count()
+    return SparkScores(str(out), snapshot_dir, rows, *versions)
+
+
+def score_batch(batch: pd.DataFrame, champions, models: dict, horizons: tuple[int, int],
+                as_of: date, config) -> pd.DataFrame:
+    """One Arrow batch of the snapshot -> its scores, with the code of ``lifecycle score``."""
+    from serving.batch import score_snapshot
+
+    batch = batch.reset_index(drop=True)
+    batch["cutoff"] = pd.to_datetime(batch["cutoff"]).astype("datetime64[us]")
+    batch = apply_btyd(add_calendar_columns(batch), models, *horizons)
+    absent = [c for c in champions.feature_columns if c not in batch.columns]  # as feature_snapshot
+    batch = batch.assign(**{c: pd.Series(None, index=batch.index, dtype=object) for c in absent})
+    scores = score_snapshot(batch, champions, as_of, config)
+    scores["as_of"] = pd.to_datetime(scores["as_of"]).astype("datetime64[us]")
+    return scores
+
+
+def read_scores(path: str | Path) -> pd.DataFrame:
+    """A score directory written by :func:`score_on_spark`, sorted by ``customer_id``."""
+    frame = pd.read_parquet(path).drop(columns=[AS_OF_PARTITION], errors="ignore")
+    frame["reasons"] = frame["reasons"].map(lambda r: [] if r is None else list(r))
+    return frame.sort_values("customer_id", ignore_index=True)
+
+
+def _fit_btyd_on_driver(engine: Engine, snapshot_dir: str, fraction: float) -> dict:
+    """BTYD models fitted on the buyers' summary columns (the only rows the driver sees)."""
+    snapshot = engine.backend.read_parquet(snapshot_dir)
+    buyers = sample_customers(snapshot.filter(snapshot.is_prospect == 0), fraction)
+    frame = buyers.select(*BTYD_INPUTS).to_pandas()
+    frame["cutoff"] = pd.to_datetime(frame["cutoff"]).astype("datetime64[us]")
+    return fit_btyd(frame)
+
+
+def _versions(champions) -> tuple[str, str]:
+    """The churn and CLV model versions of a champion pair."""
+    return str(champions.churn_version), str(champions.clv_version)
+
+
+def _scoring_config(champions, scoring_config):
+    from serving.config import ScoringConfig
+
+    if scoring_config is not None:
+        return scoring_config
+    return ScoringConfig.model_validate(champions.scoring) if champions.scoring else ScoringConfig()
+
+
+def _worker_champions(tracking_uri: str, project: str, versions: tuple[str, str]):
+    """The champions on an executor: loaded from the registry once per Python worker; a
+    champion promoted while the job runs stops it rather than mixing model versions."""
+    key = (tracking_uri, project, versions)
+    if key not in _WORKER_CHAMPIONS:
+        champions = load_champions_for(tracking_uri, project)
+        found = _versions(champions)
+        if found != versions:
+            raise RuntimeError(
+                f"{tracking_uri}: the champions changed during scoring (churn v{versions[0]}, "
+                f"clv v{versions[1]} -> v{found[0]}, v{found[1]}); run the scoring again"
+            )
+        _WORKER_CHAMPIONS.clear()
+        _WORKER_CHAMPIONS[key] = champions
+    return _WORKER_CHAMPIONS[key]
+
+
+def _spark_schema(sample: pd.DataFrame):
+    """The Spark schema of a score frame from a scored sample (naive timestamps stay naive)."""
+    import pyarrow as pa
+    from pyspark.sql import types as T
+
+    def spark_type(t: pa.DataType, name: str):
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            return T.StringType()
+        if pa.types.is_floating(t):
+            return T.DoubleType()
+        if pa.types.is_integer(t):
+            return T.LongType()
+        if pa.types.is_boolean(t):
+            return T.BooleanType()
+        if pa.types.is_timestamp(t):
+            return T.TimestampNTZType() if t.tz is None else T.TimestampType()
+        if pa.types.is_list(t) or pa.types.is_large_list(t):
+            return T.ArrayType(T.StringType())  # reasons: a list of sentences, maybe empty
+        raise TypeError(f"score column {name!r}: no Spark type for {t}")
+
+    arrow = pa.Schema.from_pandas(sample, preserve_index=False)
+    return T.StructType([T.StructField(f.name, spark_type(f.type, f.name), True) for f in arrow])

@@ -1,0 +1,301 @@
+# ruff: noqa: F811  (tests take the imported fixtures `spark_engine`, `*_dir` as arguments)
+"""The same Ibis definitions on DuckDB and on Spark give the same tables and the same scores.
+
+Every family (rfm, engagement with events, static, calendar, BTYD) and the labels are built on
+both engines for synthetic data with events and for CDNOW, at 1 and 12 cutoffs, and compared
+column by column (floats within 1e-6, nulls in the same places, strings equal). Engine quirks
+(the session time zone, midnight boundaries, integer division, nulls) have their own data.
+The champion models score on Spark executors and the scores equal ``lifecycle score``'s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from spark_fixtures import cdnow_dir, spark_engine, synthetic_dir  # noqa: F401 (fixtures)
+from typer.testing import CliRunner
+
+from features.engine import EngineError, open_engine, require_java, require_pyspark
+from features.snapshots import build_snapshots, connect, read_snapshots, sample_customers
+
+SYNTHETIC_CUTOFFS = [d.date() for d in pd.date_range("2025-01-01", periods=12, freq="MS")]
+CDNOW_CUTOFFS = [d.date() for d in pd.date_range("1997-04-01", periods=12, freq="MS")]
+KEYS = ["cutoff", "customer_id"]
+REPO = Path(__file__).resolve().parents[1]
+
+
+def assert_equal_tables(duck: pd.DataFrame, spark: pd.DataFrame, tol: float = 1e-6) -> None:
+    """Same columns, same rows, every column equal (floats within ``tol``, nulls alike)."""
+    assert list(spark.columns) == list(duck.columns)
+    keys = [k for k in KEYS if k in duck.columns]
+    duck = duck.sort_values(keys, ignore_index=True)
+    spark = spark.sort_values(keys, ignore_index=True)
+    assert len(duck) == len(spark) and len(duck) > 0
+    for column in duck.columns:
+        a, b = duck[column], spark[column]
+        if column in ("cutoff", "as_of"):
+            assert (pd.to_datetime(a) == pd.to_datetime(b)).all(), column
+        elif pd.api.types.is_numeric_dtype(a.dtype) and not pd.api.types.is_bool_dtype(a.dtype):
+            x, y = a.astype("float64").to_numpy(), b.astype("float64").to_numpy()
+            assert np.array_equal(np.isnan(x), np.isnan(y)), f"{column}: nulls differ"
+            np.testing.assert_allclose(y, x, rtol=0, atol=tol, equal_nan=True, err_msg=column)
+        else:
+            x = a.astype(object).map(lambda v: list(v) if isinstance(v, list | np.ndarray) else v)
+            y = b.astype(object).map(lambda v: list(v) if isinstance(v, list | np.ndarray) else v)
+            assert x.fillna("<null>").astype(str).tolist() == y.fillna("<null>").astype(str).tolist(), column
+
+
+# --- features and labels ------------------------------------------------------------------------
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize(
+    ("data", "cutoffs", "horizon", "labels"),
+    [
+        ("synthetic", SYNTHETIC_CUTOFFS[-3:-2], 90, {"value": "margin", "annual_discount_rate": 0.1}),
+        ("cdnow", ["1997-10-01"], 273, {}),
+        ("cdnow", CDNOW_CUTOFFS, 90, {"annual_discount_rate": 0.05}),
+    ],
+    ids=["synthetic-1-cutoff", "cdnow-1-cutoff", "cdnow-12-cutoffs"],
+)
+def test_features_and_labels_are_equal(
+    request, spark_engine, data, cutoffs, horizon, labels
+):
+    data_dir = request.getfixturevalue(f"{data}_dir")
+    duck = build_snapshots(data_dir, cutoffs, horizon_days=horizon, progress=False, **labels)
+    spark = build_snapshots(
+        data_dir, cutoffs, horizon_days=horizon, progress=False, engine=spark_engine, **labels
+    )
+    assert_equal_tables(duck, spark)
+    assert duck["is_prospect"].eq(0).any() and duck["churned"].notna().any()
+    if data == "synthetic":  # events, survey scores and static attributes are really there
+        assert duck["events_all"].gt(0).any() and duck["satisfaction_mean_180d"].notna().any()
+        assert duck["region"].notna().all()
+
+
+@pytest.mark.spark
+def test_training_frames_are_equal_at_twelve_cutoffs(spark_engine, synthetic_dir):
+    """Features, both label horizons, calendar and BTYD columns, for a half sample of customers
+    (BTYD fitted on the sample): what ``lifecycle train --engine spark`` hands to LightGBM."""
+    from training.config import load_config
+    from training.dataset import BuildSettings, build_frame, building_on
+
+    data_dir, cutoffs, fraction = synthetic_dir, SYNTHETIC_CUTOFFS, 0.5
+    cfg = load_config(REPO / "experiments" / "btyd-features.yaml")
+    args = {"churn_horizon_days": 90, "value_horizon_days": 180, "progress": False}
+    with building_on(BuildSettings(None, fraction)):
+        duck = build_frame(data_dir, cutoffs, cfg, **args)
+    with building_on(BuildSettings(spark_engine, fraction)):
+        spark = build_frame(data_dir, cutoffs, cfg, **args)
+    assert_equal_tables(duck, spark)
+    assert duck["cutoff"].nunique() == 12
+    assert duck["btyd_p_alive"].notna().any() and duck["cutoff_month"].nunique() == 12
+    everyone = connect(data_dir).customers.customer_id.to_pandas()
+    assert set(duck["customer_id"]) <= set(everyone[in_sample(everyone, fraction)])
+    assert 0.35 < duck["customer_id"].nunique() / everyone.nunique() < 0.65
+
+
+@pytest.mark.spark
+def test_cli_features_on_spark_write_partitions_equal_to_duckdb(spark_engine, synthetic_dir, tmp_path):
+    """``lifecycle features --engine spark``: Parquet partitioned by cutoff day, from Spark."""
+    from lifecycle_cli import app
+
+    out = tmp_path / "features"
+    args = ["features", "--data", str(synthetic_dir), "--horizon-days", "30", "--out", str(out)]
+    args += [a for c in SYNTHETIC_CUTOFFS for a in ("--cutoff", str(c))]
+    result = CliRunner().invoke(app, [*args, "--engine", "spark", "--spark-master", "local[2]"])
+    assert result.exit_code == 0, result.output
+    partitions = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert partitions == [f"cutoff_day={c}" for c in SYNTHETIC_CUTOFFS]
+    duck = build_snapshots(synthetic_dir, SYNTHETIC_CUTOFFS, horizon_days=30, progress=False)
+    assert_equal_tables(duck, read_snapshots(out)[list(duck.columns)])
+
+
+# --- engine quirks ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def boundary_dir(tmp_path_factory):
+    """Rows on and around midnights and a DST change (America/Los_Angeles, 2025-03-09), returns,
+    prospects, nulls in categories and survey scores, a customer with one purchase day."""
+
+    def ts(*values: str) -> pd.Series:
+        return pd.Series(pd.to_datetime(list(values), format="ISO8601")).astype("datetime64[us]")
+
+    customers = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d"],
+        "signup_at": ts("2025-01-01 23:59:59", "2025-03-08 23:30", "2025-03-31 23:59:59.999999",
+                        "2025-04-01 00:00"),
+        "region": ["north", None, "south", "north"],
+    })
+    transactions = pd.DataFrame({
+        "customer_id": ["a", "a", "a", "a", "b", "b", "c"],
+        "ordered_at": ts("2025-01-02 00:00", "2025-03-09 02:30", "2025-03-09 23:59:59",
+                         "2025-04-01 00:00", "2025-03-08 23:30", "2025-03-10 00:30",
+                         "2025-03-31 23:59:59.999999"),
+        "amount": [10.0, 7.0, -3.0, 100.0, 5.5, 1.0, 0.0],
+        "category": ["x", None, "y", "x", "y", "y", None],
+    })
+    events = pd.DataFrame({
+        "customer_id": ["a", "a", "b", "b", "c"],
+        "occurred_at": ts("2025-03-09 02:30", "2025-03-31 23:59:59", "2025-03-02 00:00",
+                          "2025-02-01 00:00", "2025-04-01 00:00"),
+        "event_type": ["survey", "complaint", "survey", "visit", "login"],
+        "value": [4.0, None, None, None, None],
+    })
+    out = tmp_path_factory.mktemp("boundaries")
+    for name, frame in (("customers", customers), ("transactions", transactions), ("events", events)):
+        frame.to_parquet(out / f"{name}.parquet", index=False)
+    return out
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("time_zone", ["America/Los_Angeles", "Asia/Kolkata"])
+def test_session_time_zone_changes_nothing(spark_engine, boundary_dir, time_zone):
+    """Naive timestamps are wall-clock UTC: a Spark session in another zone (with a DST change
+    inside the windows) gives the DuckDB answers; midnight rows fall on the right side."""
+    cutoffs = ["2025-03-09", "2025-03-10", "2025-04-01"]
+    duck = build_snapshots(boundary_dir, cutoffs, horizon_days=1, progress=False)
+    spark_engine.spark.conf.set("spark.sql.session.timeZone", time_zone)
+    try:
+        spark = build_snapshots(boundary_dir, cutoffs, horizon_days=1, progress=False,
+                                engine=spark_engine)
+    finally:
+        spark_engine.spark.conf.set("spark.sql.session.timeZone", "UTC")
+    assert_equal_tables(duck, spark, tol=1e-9)
+    row = duck.set_index(KEYS).loc[(pd.Timestamp("2025-04-01"), "a")]
+    assert row["orders_all"] == 2 and row["recency_days"] == 23  # 04-01 00:00 is not before T
+    assert row["churned"] == 0  # ... it is in [T, T+1 day)
+
+
+# --- sampling -----------------------------------------------------------------------------------
+
+
+def in_sample(ids: pd.Series, fraction: float) -> np.ndarray:
+    """The sampling rule in plain Python: first 8 hex digits of md5 below fraction * 16**8."""
+    threshold = int(fraction * 16**8)
+    return np.array([int(hashlib.md5(i.encode()).hexdigest()[:8], 16) < threshold for i in ids])
+
+
+@pytest.mark.spark
+def test_customer_sample_is_the_same_on_both_engines(spark_engine, cdnow_dir):
+    duck = connect(cdnow_dir)
+    spark = connect(cdnow_dir, spark_engine.backend)
+    everyone = duck.customers.customer_id.to_pandas()
+    picked = {}
+    for fraction in (0.2, 0.5):
+        on_duck = set(sample_customers(duck.customers, fraction).customer_id.to_pandas())
+        on_spark = set(sample_customers(spark.customers, fraction).customer_id.to_pandas())
+        assert on_duck == on_spark == set(everyone[in_sample(everyone, fraction)])
+        assert abs(len(on_duck) / len(everyone) - fraction) < 0.02
+        picked[fraction] = on_duck
+    assert picked[0.2] < picked[0.5]  # a smaller sample is part of a larger one
+    with pytest.raises(ValueError, match="sample fraction"):
+        sample_customers(duck.customers, 0.0)
+
+
+# --- batch scoring ------------------------------------------------------------------------------
+
+
+@pytest.mark.spark
+def test_spark_scores_equal_lifecycle_score(spark_engine, tmp_path):
+    """The registered champions score on the executors (mapInPandas) exactly as in process."""
+    import mlflow
+    from service_fixtures import prepare_store
+
+    from serving.spark_scoring import read_scores, score_on_spark
+
+    store = prepare_store(tmp_path / "store", n_customers=600)
+    out = tmp_path / "spark-scores"
+    try:
+        done = score_on_spark(spark_engine, store.data_dir, store.as_of, out,
+                              tracking_uri=store.tracking_uri, project=store.project,
+                              progress=False)
+    finally:
+        mlflow.set_tracking_uri(None)
+    duck = pd.read_parquet(store.scores).sort_values("customer_id", ignore_index=True)
+    spark = read_scores(out)
+    assert done.rows == len(duck)
+    assert [p.name for p in out.iterdir() if p.is_dir()] == [f"as_of_day={store.as_of}"]
+    assert_equal_tables(duck, spark[list(duck.columns)])
+    assert duck["churn_probability"].notna().any() and duck["reasons"].map(len).gt(0).any()
+
+
+# --- bad environment and input ------------------------------------------------------------------
+
+
+def test_no_pyspark_is_one_line_naming_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    with pytest.raises(EngineError, match=r"pip install 'lifecycle\[spark\]'") as info:
+        require_pyspark()
+    assert "\n" not in str(info.value)
+
+
+def test_no_java_is_one_line_naming_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    with pytest.raises(EngineError, match=f"JAVA_HOME={tmp_path} has no bin/java"):
+        require_java()
+    monkeypatch.delenv("JAVA_HOME")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(EngineError, match="needs Java, which is not installed.*Java 17"):
+        require_java()
+
+
+def test_unknown_engine_is_a_one_line_cli_error(synthetic_dir, tmp_path):
+    from lifecycle_cli import app
+
+    result = CliRunner().invoke(app, ["features", "--data", str(synthetic_dir), "--cutoff",
+                                      "2025-06-01", "--out", str(tmp_path / "f"), "--engine", "flink"])
+    assert result.exit_code == 2
+    assert "--engine 'flink': expected one of duckdb, spark" in result.output
+
+
+@pytest.mark.spark
+def test_missing_tables_and_failed_jobs_are_one_line(spark_engine, synthetic_dir, tmp_path):
+    # a missing table: the same message on both engines
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / "customers.parquet").write_bytes((synthetic_dir / "customers.parquet").read_bytes())
+    messages = []
+    for backend in (None, spark_engine.backend):
+        with pytest.raises(FileNotFoundError) as info:
+            connect(tmp_path / "partial", backend)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    assert "transactions.parquet: missing; a contract directory needs transactions.parquet" in messages[0]
+    with pytest.raises(FileNotFoundError, match="transactions.parquet: missing"):
+        connect(f"file://{tmp_path}/partial", spark_engine.backend)  # a URI only Spark resolves
+    # a Spark job that fails: a damaged events file, found only when the job reads it
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("customers", "transactions", "events"):
+        (broken / f"{name}.parquet").write_bytes((synthetic_dir / f"{name}.parquet").read_bytes())
+    events = (broken / "events.parquet").read_bytes()
+    (broken / "events.parquet").write_bytes(events[:4] + b"\0" * (len(events) - 8) + events[-4:])
+    with pytest.raises((EngineError, ValueError, OSError)) as info:
+        build_snapshots(broken, ["2025-06-01"], progress=False, engine=spark_engine)
+    assert "\n" not in str(info.value) and "events.parquet" in str(info.value)
+
+
+def test_duckdb_only_install_imports_no_pyspark():
+    """The DuckDB path never imports pyspark (a DuckDB-only ``pip install`` works)."""
+    import subprocess
+
+    code = ("import sys; import features.engine, features.snapshots, training.dataset, "
+            "serving.spark_scoring, lifecycle_cli; "
+            "from features.engine import open_engine; open_engine('duckdb'); "
+            "sys.exit('pyspark' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    assert subprocess.run([sys.executable, "-c", code], check=False, env=env, timeout=120).returncode == 0
+
+
+def test_open_engine_duckdb_needs_no_spark():
+    engine = open_engine("duckdb")
+    assert engine.name == "duckdb" and engine.spark is None and not engine.is_spark
+    with pytest.raises(EngineError, match="need --engine spark"):
+        engine.dataframe(None)
