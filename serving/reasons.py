@@ -1,9 +1,17 @@
 """Churn reasons in words, from LightGBM's own per-feature contributions (``pred_contrib=True``).
 
 Features are grouped into concepts (``recency_days`` and ``recency_ratio`` are one concept), a
-concept's weight is the sum of its features' contributions (log-odds), and only concepts pushing
+concept's weight is the sum of its features' contributions (log-odds), and the concepts pushing
 churn up are reported, strongest first. The concept's strongest feature picks the phrase (e.g. the
-window of a count). Features without a template read ``<feature> = <value>``.
+window of a count).
+
+Only behaviour a CRM user can act on or check is a reason: purchases, gaps, spend, returns,
+complaints, tickets, visits and other interactions, surveys, tenure (``BEHAVIOUR_CONCEPTS``). The
+calendar (``cutoff_month``), static attributes (``region``, ``channel``, ``segment``) and any
+other feature without a template still count in the model but never become a reason. A customer
+with a score always gets at least one reason: when no behaviour pushes churn up, the behaviour that
+holds it down the most (a low risk explained), and when the contributions say nothing, the
+customer's purchase recency. Numbers are rounded for people: days whole, money to cents.
 """
 
 from __future__ import annotations
@@ -40,7 +48,8 @@ def _days(x: float) -> str:
 
 
 def _money(x: float) -> str:
-    return f"{x:,.0f}" if abs(x) >= 100 or x == round(x) else f"{x:,.2f}"
+    """Money to cents, with thousands separators."""
+    return f"{x:,.2f}"
 
 
 def _count(n: float, singular: str, plural: str | None = None) -> str:
@@ -237,7 +246,10 @@ _EVENTS = "|".join(e for e in _EVENT_NOUNS if e not in ("complaint", "support_ti
 
 #: First matching template wins. Concepts group features that say the same thing to a CRM user.
 TEMPLATES: tuple[Template, ...] = (
-    _t("recency", r"^(recency_days|recency_ratio|btyd_recency_days)$", _recency),
+    # The BG/NBD + Gamma-Gamma features are functions of purchase count, recency and age: in words,
+    # the customer's recency against their usual rhythm.
+    _t("recency", r"^(recency_days|recency_ratio|btyd_(recency_days|expected_purchases|p_alive|"
+       r"expected_value|p_no_purchase))$", _recency),
     _t("rhythm", r"^(mean_gap_days|std_gap_days)$", _rhythm),
     _t("orders_trend", r"^orders_trend_90d$", _orders_trend),
     _t("orders", r"^(orders_(?P<window>\d+)d|orders_all|frequency)$", _orders),
@@ -258,6 +270,15 @@ TEMPLATES: tuple[Template, ...] = (
     _t("engagement", r"^events_((?P<window>\d+)d|all)$", _events),
     _t("tenure", r"^(tenure_days|age_days)$", _tenure),
 )
+
+
+#: Concepts that may be given as reasons: every concept with a template (customer behaviour).
+BEHAVIOUR_CONCEPTS: frozenset[str] = frozenset(t.concept for t in TEMPLATES)
+
+
+def is_behaviour(feature: str) -> bool:
+    """Whether a feature describes behaviour a CRM user can act on or check (has a template)."""
+    return concept_of(feature) in BEHAVIOUR_CONCEPTS
 
 
 @functools.lru_cache(maxsize=4096)
@@ -281,6 +302,27 @@ def phrase_for(feature: str, row: Row) -> str:
     return generic_phrase(feature, row)
 
 
+def behaviour_phrase(feature: str, row: Row) -> str | None:
+    """The template phrase of a behaviour feature for one customer; None when the feature is not
+    behaviour or the customer lacks the data the phrase needs."""
+    for template in TEMPLATES:
+        if match := template.pattern.match(feature):
+            try:
+                return template.phrase(match, row)
+            except (KeyError, TypeError, ValueError):
+                return None
+    return None
+
+
+def fallback_reason(row: Row) -> str:
+    """The reason of a customer whose contributions name no behaviour: their purchase recency
+    (or purchase count), which every buyer has."""
+    for feature in ("recency_days", "orders_all", "frequency"):
+        if phrase := behaviour_phrase(feature, row):
+            return phrase
+    return "purchase history too short to explain the score"
+
+
 def reasons_from_contributions(
     contributions: pd.DataFrame,
     features: pd.DataFrame,
@@ -292,7 +334,9 @@ def reasons_from_contributions(
 
     ``contributions`` holds one column per model feature (a bias column named in ``BIAS_COLUMNS``
     is ignored) and is aligned by position with ``features``. A row of NaN (no churn score, e.g.
-    a prospect) has no reasons. Ties break by concept name, so the result is deterministic.
+    a prospect) has no reasons; every other row has at least one (see the module docstring), so
+    ``min_contribution`` only trims the list. Only behaviour features are reasons. Ties break by
+    concept name, so the result is deterministic.
     """
     if len(contributions) != len(features):
         raise ValueError(
@@ -300,27 +344,49 @@ def reasons_from_contributions(
         )
     contrib = contributions.drop(columns=[c for c in BIAS_COLUMNS if c in contributions.columns])
     columns = [str(c) for c in contrib.columns]
-    if not columns:
+    keep = [j for j, c in enumerate(columns) if is_behaviour(c)]
+    raw = contrib.to_numpy(dtype=float)
+    scored = ~np.isnan(raw).all(axis=1) if raw.shape[1] else np.zeros(len(raw), dtype=bool)
+    if top_k == 0:
         return [[] for _ in range(len(contrib))]
-    values = np.nan_to_num(contrib.to_numpy(dtype=float), nan=0.0)
+    columns = [columns[j] for j in keep]
+    values = np.nan_to_num(raw[:, keep], nan=0.0)
     column_concepts = [concept_of(c) for c in columns]
     concepts = sorted(set(column_concepts))
     members = [np.array([j for j, c in enumerate(column_concepts) if c == k]) for k in concepts]
-    weight = np.column_stack([values[:, m].sum(axis=1) for m in members])
-    leader = np.column_stack([m[values[:, m].argmax(axis=1)] for m in members])
+    if members:
+        weight = np.column_stack([values[:, m].sum(axis=1) for m in members])
+        leader = np.column_stack([m[values[:, m].argmax(axis=1)] for m in members])
+        # the strongest member of a concept holding churn down is its most negative one
+        holder = np.column_stack([m[values[:, m].argmin(axis=1)] for m in members])
+    else:
+        weight = leader = holder = np.zeros((len(values), 0))
 
     threshold = max(min_contribution, 0.0)
-    records: list[dict[str, Any]] | None = None
+    records = _records(features) if scored.any() else []
     reasons: list[list[str]] = []
     for i in range(len(values)):
-        ranked = [k for k in np.argsort(-weight[i], kind="stable") if weight[i, k] > threshold]
-        chosen = ranked[:top_k]
-        if not chosen:
+        if not scored[i]:
             reasons.append([])
             continue
-        if records is None:
-            records = _records(features)
-        reasons.append([phrase_for(columns[leader[i, k]], records[i]) for k in chosen])
+        row = records[i]
+        order = np.argsort(-weight[i], kind="stable")
+        chosen: list[str] = []
+        for k in order:
+            if weight[i, k] <= threshold or len(chosen) == top_k:
+                break
+            phrase = behaviour_phrase(columns[leader[i, k]], row)
+            if phrase and phrase not in chosen:
+                chosen.append(phrase)
+        if not chosen:  # nothing pushes churn up: what holds it down the most
+            for k in np.argsort(np.abs(weight[i]) * -1, kind="stable"):
+                if weight[i, k] == 0:
+                    break
+                feature = columns[(leader if weight[i, k] > 0 else holder)[i, k]]
+                if phrase := behaviour_phrase(feature, row):
+                    chosen.append(phrase)
+                    break
+        reasons.append(chosen or [fallback_reason(row)])
     return reasons
 
 

@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 
 from serving.reasons import (
+    behaviour_phrase,
     concept_of,
     contributions_frame,
+    is_behaviour,
     phrase_for,
     reasons_from_contributions,
 )
@@ -52,7 +54,13 @@ def test_top_drivers_in_words_strongest_first() -> None:
 
 
 def test_only_concepts_pushing_churn_up() -> None:
-    assert reasons({"recency_days": -0.2, "complaint_30d": -0.1, "bias": 2.0}) == []
+    # nothing pushes churn up: one reason, the behaviour holding it down the most
+    assert reasons({"recency_days": -0.2, "complaint_30d": -0.1, "bias": 2.0}) == [
+        "no purchase for 120 days, usually every 30"
+    ]
+    assert reasons({"recency_days": -0.05, "complaint_30d": -0.1, "bias": 2.0}) == [
+        "2 complaints in the last 30 days"
+    ]
     # recency_days and recency_ratio are one concept: its weight is their sum
     assert reasons({"recency_days": 0.2, "recency_ratio": -0.5, "complaint_30d": 0.1}) == [
         "2 complaints in the last 30 days"
@@ -67,9 +75,37 @@ def test_strongest_feature_of_a_concept_picks_the_window() -> None:
     assert got == ["3 complaints in the last 90 days"]
 
 
-def test_generic_phrase_for_features_without_a_template() -> None:
-    got = reasons({"region": 0.3, "btyd_p_alive": 0.2, "cohort": 0.1}, btyd_p_alive=0.1234)
-    assert got == ["region = north", "btyd_p_alive = 0.12", "cohort = missing"]
+def test_calendar_static_and_unknown_features_are_never_reasons() -> None:
+    contrib = {"cutoff_month": 0.9, "segment": 0.8, "region": 0.7, "cohort": 0.6,
+               "is_prospect": 0.5, "complaint_30d": 0.1}
+    got = reasons(contrib, cutoff_month=9, segment="consumer")
+    assert got == ["2 complaints in the last 30 days"]
+    # only non-behaviour drivers: the customer still gets a reason, from their purchases
+    got = reasons({"cutoff_month": 0.9, "segment": 0.8}, cutoff_month=9, segment="consumer")
+    assert got == ["no purchase for 120 days, usually every 30"]
+    for feature in ("cutoff_month", "segment", "region", "channel", "is_prospect", "cohort"):
+        assert not is_behaviour(feature), feature
+
+
+def test_btyd_features_read_as_recency_against_rhythm() -> None:
+    got = reasons({"btyd_p_alive": 0.4, "btyd_expected_purchases": 0.2}, btyd_p_alive=0.1234)
+    assert got == ["no purchase for 120 days, usually every 30"]
+    assert concept_of("btyd_p_no_purchase") == "recency"
+
+
+def test_every_scored_row_has_a_reason_and_no_phrase_reads_like_code() -> None:
+    rng = np.random.default_rng(3)
+    columns = ["recency_days", "complaint_30d", "orders_trend_90d", "cutoff_month", "segment",
+               "visit_30d", "revenue_90d", "satisfaction_mean_180d"]
+    contrib = pd.DataFrame(rng.normal(0, 0.3, (400, len(columns))), columns=columns)
+    contrib.iloc[:20] = 0.0  # contributions that say nothing
+    features = pd.DataFrame([{**CUSTOMER, "cutoff_month": 9, "segment": "consumer",
+                              "revenue_90d": 1234.5678}] * 400)
+    got = reasons_from_contributions(contrib, features, 3, min_contribution=0.2)
+    assert all(1 <= len(r) <= 3 for r in got)
+    text = " | ".join(" | ".join(r) for r in got)
+    assert "=" not in text and "cutoff_month" not in text and "consumer" not in text
+    assert "1,234.57" in text and "1234.5678" not in text
 
 
 @pytest.mark.parametrize(
@@ -83,7 +119,7 @@ def test_generic_phrase_for_features_without_a_template() -> None:
         (
             "revenue_trend_90d",
             {"revenue_trend_90d": -80.0, "revenue_90d": 40.0},
-            "revenue in the last 90 days fell from 120 to 40",
+            "revenue in the last 90 days fell from 120.00 to 40.00",
         ),
         ("revenue_365d", {"revenue_365d": 35.5}, "spent 35.50 in the last 365 days"),
         ("revenue_180d", {"revenue_180d": 0.0}, "nothing spent in the last 180 days"),
@@ -137,6 +173,10 @@ def test_generic_phrase_for_features_without_a_template() -> None:
 )
 def test_phrases(feature: str, row: dict, phrase: str) -> None:
     assert phrase_for(feature, row) == phrase
+    if "=" not in phrase:
+        assert behaviour_phrase(feature, row) == phrase
+    else:
+        assert behaviour_phrase(feature, row) is None  # a reason is skipped, never "x = missing"
 
 
 def test_concepts_group_features_that_say_the_same_thing() -> None:
@@ -154,7 +194,7 @@ def test_rows_without_a_score_ties_and_thresholds() -> None:
     got = reasons_from_contributions(contrib, features)
     assert got == [[], ["2 complaints in the last 30 days", "customer for 800 days"]]  # by name
     small = reasons_from_contributions(contrib, features, min_contribution=0.5)
-    assert small == [[], []]
+    assert small == [[], ["2 complaints in the last 30 days"]]  # below the threshold: the strongest
     with pytest.raises(ValueError, match="contributions has 2 rows but features has 1"):
         reasons_from_contributions(contrib, features.iloc[:1])
 
@@ -216,13 +256,18 @@ def test_contributions_of_a_real_model_become_reasons(churn_model) -> None:
     assert sum("no purchase" in r for r in lapsing) == 1  # recency_days + recency_ratio: one phrase
     assert not any("no purchase" in r or "complaint" in r for r in loyal)
 
-    # every phrase of every row comes from a concept whose contributions push churn up
+    # every phrase comes from a concept pushing churn up; a row where none does gets one phrase,
+    # from the concept holding churn down the most
     all_reasons = reasons_from_contributions(contrib, X, top_k=6)
     by_concept = contrib.drop(columns="bias").T.groupby(concept_of).sum().T
-    phrase_concept = {"no purchase": "recency", "complaint": "complaints", "visit": "engagement"}
+    phrase_concept = {"no purchase": "recency", "complaint": "complaints", "visit": "engagement",
+                      "customer for": "tenure", "every": "rhythm"}
     for i, row_reasons in enumerate(all_reasons):
-        assert len(row_reasons) == len(set(row_reasons))
+        assert 1 <= len(row_reasons) == len(set(row_reasons))
+        weights = by_concept.iloc[i]
         for text in row_reasons:
-            concept = next((c for key, c in phrase_concept.items() if key in text), None)
-            if concept is not None:
-                assert by_concept.iloc[i][concept] > 0
+            concept = next(c for key, c in phrase_concept.items() if key in text)
+            if (weights > 0).any():
+                assert weights[concept] > 0
+            else:
+                assert len(row_reasons) == 1 and weights[concept] == weights.min()
