@@ -154,6 +154,8 @@ def test_tune_resumes_to_the_target_and_records_what_ran(small_data, tmp_path):
     assert trials_by_state(url, "tiny-churn") == {"COMPLETE": 3}  # one more, not three
     assert any("2 finished trials stored, running 1 more to reach 3" in line for line in logs)
     assert tuned.tuning.trials == 3 == yaml.safe_load(out.read_text())["tuning"]["trials"]
+    first, second, resumed = (t.params for t in churn.trials)
+    assert first != second and resumed not in (first, second)  # a resume draws new parameters
 
 
 @pytest.mark.slow

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import mlflow
 import optuna
+import sqlalchemy.exc
 from mlflow.tracking import MlflowClient
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 from optuna_integration import LightGBMPruningCallback
 
@@ -57,16 +59,26 @@ def _retry_once() -> RetryHeartbeatStaleTrialCallback:
         return RetryHeartbeatStaleTrialCallback(max_retry=1)
 
 
-def storage_for(url: str) -> RDBStorage:
-    """The study storage with heartbeats: a stale trial is failed, its parameters retried once."""
-    with warnings.catch_warnings():  # heartbeats are marked experimental
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(
-            url,
-            heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS,
-            heartbeat_stale_trial_callback=_retry_once(),
-        )
+def storage_for(url: str, attempts: int = 5) -> RDBStorage:
+    """The study storage with heartbeats: a stale trial is failed, its parameters retried once.
+
+    Two tunes starting at once on a new SQLite file both create its tables; the one that loses
+    that race sees "already exists" and connects again to the tables the other one made."""
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():  # heartbeats are marked experimental
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(
+                    url,
+                    heartbeat_interval=HEARTBEAT_SECONDS,
+                    grace_period=GRACE_SECONDS,
+                    heartbeat_stale_trial_callback=_retry_once(),
+                )
+        except sqlalchemy.exc.OperationalError as exc:
+            if "already exists" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _this_worker() -> dict:
@@ -234,15 +246,17 @@ def tune(
         mlflow.set_tags({"experiment": cfg.name, "kind": "tune"})
         studies = (("churn", _churn_objective(data, cfg)), ("clv", _clv_objective(data, cfg)))
         for offset, (label, objective) in enumerate(studies):
-            # A different seed per study: the same seed would draw the same parameters for both.
             study = optuna.create_study(
                 study_name=f"{cfg.name}-{label}",
                 storage=storage,
                 load_if_exists=True,
                 direction="minimize",
-                sampler=optuna.samplers.TPESampler(seed=cfg.tuning.seed + offset),
                 pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=30),
             )
+            # A seed per study (one seed would draw the same parameters for both) and per resume
+            # (the same seed again would redraw the parameters of the trials already stored).
+            seed = cfg.tuning.seed + 1000 * offset + len(study.trials)
+            study.sampler = optuna.samplers.TPESampler(seed=seed)
             fail_dead_trials(study, log)
             with warnings.catch_warnings():  # fail_stale_trials is marked experimental
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -257,7 +271,8 @@ def tune(
                     _owned(objective),
                     n_trials=trials - done,
                     timeout=cfg.tuning.timeout_seconds,
-                    callbacks=[_progress(label, log)],
+                    # Concurrent tunes of the same study stop together at the target.
+                    callbacks=[_progress(label, log), MaxTrialsCallback(trials, states=FINISHED)],
                     gc_after_trial=True,
                 )
             best[label] = study
