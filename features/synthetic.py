@@ -98,10 +98,13 @@ def generate(
     chunk_size: int = 100_000,
     progress: bool = True,
     params: SyntheticParams | None = None,
+    campaigns=None,
 ) -> GenerationSummary:
     """Write a synthetic CRM data set with ground truth into ``out_dir``, chunk by chunk.
 
     Deterministic for a given ``seed`` and ``chunk_size``. Memory is bounded by the chunk size.
+    ``campaigns`` (a ``features.synthetic_campaigns.CampaignSpec``) adds a randomized retention
+    campaign with its true effects (``campaigns.parquet``, ``campaign_truth.parquet``).
     """
     period = _check_arguments(n_customers, seed, start, end, chunk_size)
     params = params or SyntheticParams()
@@ -138,6 +141,12 @@ def generate(
     seconds = time.perf_counter() - began
     _write_manifest(out, n_customers, seed, period, chunk_size, params, rows, seconds)
     paths["manifest"] = out / "manifest.json"
+    if campaigns is not None:
+        from features.synthetic_campaigns import run_campaigns
+
+        realised = run_campaigns(out, campaigns, order_value_shape=params.order_value_shape)
+        rows = {**rows, "transactions": realised["transactions"], "campaigns": realised["campaigns"]}
+        paths |= {"campaigns": out / "campaigns.parquet", "campaign_truth": out / "campaign_truth.parquet"}
     return GenerationSummary(
         out_dir=out, n_customers=n_customers, seed=seed, rows=rows, seconds=seconds, paths=paths
     )

@@ -27,7 +27,7 @@ def _randomized(n: int, seed: int, confounded: bool = False):
 
 @pytest.mark.parametrize("learner", ["t", "x", "dr"])
 def test_learners_rank_customers_by_their_true_effect(learner):
-    x, t, y, tau, _ = _randomized(6000, 0)
+    x, t, y, _, _ = _randomized(6000, 0)
     config = UpliftConfig(learner=learner, **SMALL)
     model = fit_uplift(x, t, y, ["a", "b", "group"], config)
     assert model.propensity_check_.looks_randomized
@@ -39,10 +39,10 @@ def test_learners_rank_customers_by_their_true_effect(learner):
 
 
 def test_response_model_is_not_an_uplift_model():
-    x, t, y, tau, _ = _randomized(6000, 0)
+    x, t, y, _, _ = _randomized(6000, 0)
     response = fit_response(x, t, y, ["a", "b", "group"], UpliftConfig(**SMALL))
     uplift = fit_uplift(x, t, y, ["a", "b", "group"], UpliftConfig(learner="t", **SMALL))
-    new_x, new_t, new_y, new_tau, _ = _randomized(3000, 1)
+    new_x, _, _, new_tau, _ = _randomized(3000, 1)
     treated_rate = 0.2 + 0.3 * new_x["b"] + new_tau
     # it models P(y | treated), which mixes the baseline with the effect; uplift ranks by effect
     assert spearmanr(response(new_x), treated_rate).statistic > 0.7
@@ -51,7 +51,7 @@ def test_response_model_is_not_an_uplift_model():
 
 
 def test_propensity_check_flags_confounded_assignment_and_estimated_mode_fits():
-    x, t, y, tau, p = _randomized(6000, 2, confounded=True)
+    x, t, y, tau, _ = _randomized(6000, 2, confounded=True)
     from training.models import FeatureEncoder
 
     enc = FeatureEncoder(["a", "b", "group"]).fit(x)

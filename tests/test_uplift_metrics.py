@@ -42,7 +42,7 @@ def test_hand_computed_case():
     y = np.array([1, 1, 1, 0.0])
     t = np.array([True, True, False, False])
     s = np.array([4, 3, 2, 1.0])
-    n, q = qini_curve(y, t, s)
+    _, q = qini_curve(y, t, s)
     # Q(3) = 2 - 1 * 2 / 1 = 0; Q(4) = 2 - 1 * 2 / 2 = 1
     np.testing.assert_allclose(q, [0, 1, 2, 0, 1])
     # area under the curve 0.5 + 1.5 + 1 + 0.5 = 3.5; random line area 1 * 4 / 2 = 2

@@ -51,7 +51,7 @@ class UpliftConfig(BaseModel):
     feature_fraction: float = Field(0.8, gt=0.0, le=1.0)
     lambda_l2: float = Field(1.0, ge=0.0)
     seed: int = 0
-    n_jobs: int = Field(2, ge=-1)
+    n_jobs: int = Field(1, ge=-1, description="LightGBM threads per fit: one, since many small fits gain nothing from threads on a shared machine")
 
 
 @dataclass(frozen=True)

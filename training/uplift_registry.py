@@ -1,0 +1,172 @@
+"""The registered uplift models of a project, ``<project>.uplift``, behind a Qini promotion gate.
+
+A version holds, per campaign action and outcome, the default learner's fitted model as plain
+files: LightGBM model text per booster and JSON (columns, categories, learner, constants); no
+pickles. It is an MLflow pyfunc (loader: this module) whose ``predict`` returns one column
+``uplift_<outcome>_<action>`` per model. A new version takes the ``champion`` alias only if its
+Qini coefficient on this run's held-out customers is not worse, for every action and outcome,
+than the champion's re-scored on the same customers -- decided under the project registry's gate
+lock (``training.registry.gate_lock``), with ``training.registry.is_not_worse``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import lightgbm as lgb
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from training.models import FeatureEncoder
+from training.registry import CHAMPION, gate_lock, is_not_worse
+from training.uplift_metrics import qini_coefficient
+
+SUFFIX = ".uplift"
+_PARTS = {"t": ("mu0_", "mu1_"), "x": ("tau0_", "tau1_", "blend_"), "dr": ("tau_",)}
+
+
+def model_name(project: str) -> str:
+    """The registered model holding ``project``'s uplift models."""
+    return f"{project}{SUFFIX}"
+
+
+def _key(action: str, outcome: str) -> str:
+    return f"uplift_{outcome}_{action}"
+
+
+def save_models(models: dict[tuple[str, str], object], path: Path) -> Path:
+    """Write ``{(action, outcome): UpliftModel}`` as LightGBM text + JSON into ``path``."""
+    path.mkdir(parents=True, exist_ok=True)
+    index = {}
+    for (action, outcome), model in sorted(models.items()):
+        key = _key(action, outcome)
+        parts = {}
+        for attr in _PARTS[model.config.learner]:
+            part = getattr(model, attr, None)
+            if part is None:
+                continue
+            if part.constant_ is not None:
+                parts[attr] = {"constant": part.constant_}
+            else:
+                file = f"{key}.{attr.rstrip('_')}.txt"
+                part.model_.booster_.save_model(str(path / file))
+                parts[attr] = {"booster": file, "binary": part.binary}
+        index[key] = {"action": action, "outcome": outcome, "learner": model.config.learner,
+                      "columns": model.columns, "categories": model.encoder_.categories_,
+                      "share": model.share_, "clip": model.config.propensity_clip, "parts": parts}
+    (path / "uplift.json").write_text(json.dumps(index, indent=1))
+    return path
+
+
+class UpliftSet:
+    """Loaded uplift models: ``predict(frame)`` -> one ``uplift_<outcome>_<action>`` column each."""
+
+    def __init__(self, path: str | Path):
+        path = Path(path)
+        self.index = json.loads((path / "uplift.json").read_text())
+        self.boosters = {}
+        for key, spec in self.index.items():
+            for attr, part in spec["parts"].items():
+                if "booster" in part:
+                    self.boosters[(key, attr)] = lgb.Booster(model_file=str(path / part["booster"]))
+
+    def _part(self, key: str, attr: str, x: pd.DataFrame) -> np.ndarray | None:
+        part = self.index[key]["parts"].get(attr)
+        if part is None:
+            return None
+        if "constant" in part:
+            return np.full(len(x), part["constant"])
+        return self.boosters[(key, attr)].predict(x)
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = {}
+        for key, spec in self.index.items():
+            encoder = FeatureEncoder(spec["columns"])
+            encoder.categories_ = spec["categories"]
+            x = encoder.transform(frame)
+            if spec["learner"] == "t":
+                out[key] = self._part(key, "mu1_", x) - self._part(key, "mu0_", x)
+            elif spec["learner"] == "x":
+                e = self._part(key, "blend_", x)
+                e = np.full(len(x), spec["share"]) if e is None else e
+                e = np.clip(e, spec["clip"], 1 - spec["clip"])
+                out[key] = e * self._part(key, "tau0_", x) + (1 - e) * self._part(key, "tau1_", x)
+            else:
+                out[key] = self._part(key, "tau_", x)
+        return pd.DataFrame(out, index=frame.index)
+
+
+class _Pyfunc:
+    def __init__(self, models: UpliftSet):
+        self.models = models
+
+    def predict(self, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        return self.models.predict(model_input)
+
+
+def _load_pyfunc(data_path: str) -> _Pyfunc:
+    """MLflow pyfunc loader entry point."""
+    return _Pyfunc(UpliftSet(data_path))
+
+
+def held_out_qini(models: UpliftSet, frame: pd.DataFrame) -> dict[str, float]:
+    """Qini coefficient of each model on the held-out rows of its action and the controls."""
+    test = frame[frame["held_out"]]
+    scores = models.predict(test)
+    out = {}
+    for key, spec in models.index.items():
+        rows = (test["action"] == spec["action"]) | (test["arm"] == "control")
+        out[f"qini_{key}"] = qini_coefficient(test.loc[rows, spec["outcome"]],
+                                              test.loc[rows, "arm"] == "treated", scores.loc[rows, key])
+    return out
+
+
+def register(tracking_uri: str, project: str, models: dict[tuple[str, str], object], frame: pd.DataFrame,
+             columns: list[str], *, force: bool = False, log=print) -> dict:
+    """Log the models in the active MLflow run, register them, and apply the Qini gate."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    name = model_name(project)
+    example = frame[columns].head(5)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_path = save_models(models, Path(tmp) / "uplift")
+        challenger_set = UpliftSet(data_path)
+        info = mlflow.pyfunc.log_model(
+            name="uplift", loader_module="training.uplift_registry", data_path=str(data_path),
+            input_example=example, registered_model_name=name,
+            code_paths=None, pip_requirements=["lightgbm", "pandas", "numpy"],
+        )
+        challenger = held_out_qini(challenger_set, frame)
+    version = str(info.registered_model_version)
+    with gate_lock(tracking_uri, log=log):
+        try:
+            current = str(client.get_model_version_by_alias(name, CHAMPION).version)
+        except MlflowException:
+            current = None
+        if current is None:
+            promoted, reason, champion = True, "no champion yet", {}
+        else:
+            root = Path(mlflow.artifacts.download_artifacts(
+                artifact_uri=client.get_model_version_download_uri(name, current), tracking_uri=tracking_uri))
+            data_dir = next(root.rglob("uplift.json")).parent
+            champion = held_out_qini(UpliftSet(data_dir), frame)
+            shared = sorted(set(challenger) & set(champion))
+            if not shared:
+                promoted, reason = False, f"champion v{current} has no model for these actions/outcomes"
+            else:
+                promoted, reason = is_not_worse({k: challenger[k] for k in shared},
+                                                {k: champion[k] for k in shared}, dict.fromkeys(shared, True))
+                reason = f"{reason} (champion v{current} re-scored on this run's held-out customers)"
+            if force and not promoted:
+                promoted, reason = True, f"FORCED: promoted although {reason}"
+        client.set_model_version_tag(name, version, "promotion", reason)
+        if promoted:
+            client.set_registered_model_alias(name, CHAMPION, version)
+    decision = {"model": name, "version": version, "promoted": promoted, "reason": reason,
+                "challenger": challenger, "champion": champion, "champion_version": current}
+    log(f"promotion {name} v{version}: {'PROMOTED' if promoted else 'kept champion'}: {reason}")
+    return decision

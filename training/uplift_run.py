@@ -1,0 +1,380 @@
+"""Fit and measure uplift models on a contract directory with a ``campaigns`` table.
+
+Per campaign action against the control arm, for ``retained`` and ``value`` over the campaign
+window: T-, X- and DR-learners are fit on training customers and measured on held-out customers
+(a fixed hash of ``customer_id``, never seen in fitting) against three baselines: treat everyone
+(no ranking), a response model (P(outcome | contacted) alone) and -- when the data has
+transactions -- today's ``priority_score`` (churn probability x value if retained, from LightGBM
+churn and CLV models fit on snapshots *before* the campaign). On synthetic data the true effects
+give PEHE and the policy value from truth.
+
+Features: ``campaign_features.parquet`` when the data carries them (Hillstrom), otherwise the
+platform's point-in-time features at each campaign's ``sent_at`` (only data before it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from features.campaigns import CONTROL, NO_ACTION, TREATED, campaign_outcomes
+from training.models import FeatureEncoder
+from training.uplift import Learner, UpliftConfig, check_propensity, fit_response, fit_uplift
+from training.uplift_metrics import (
+    bootstrap,
+    pehe,
+    policy_value_estimated,
+    policy_value_true,
+    qini_coefficient,
+    uplift_at_top,
+)
+
+Outcome = Literal["retained", "value"]
+TOP_SHARES = (0.1, 0.2, 0.3)
+FEATURES_FILE = "campaign_features.parquet"
+TRUTH_FILE = "campaign_truth.parquet"
+
+
+class UpliftRunConfig(BaseModel):
+    """What ``lifecycle uplift`` fits and measures; unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    horizon_days: int = Field(90, ge=1, description="campaign window when measured from transactions")
+    test_share: float = Field(0.3, gt=0.0, lt=1.0)
+    budget_share: float = Field(0.2, gt=0.0, le=1.0, description="contacts, as a share of held-out customers")
+    n_boot: int = Field(200, ge=20)
+    learners: list[Learner] = ["t", "x", "dr"]
+    outcomes: list[Outcome] = ["retained", "value"]
+    uplift: UpliftConfig = UpliftConfig()
+    priority_cutoffs: int = Field(4, ge=2, description="snapshots before the campaign for today's priority")
+
+
+@dataclass
+class CampaignData:
+    """One row per customer and campaign: features, arm, action, cost, outcomes, held-out flag."""
+
+    frame: pd.DataFrame
+    columns: list[str]
+    has_truth: bool
+    has_priority: bool
+
+
+@dataclass
+class UpliftResult:
+    """Measured tables (one row per action, outcome and model) and the fitted models."""
+
+    metrics: pd.DataFrame
+    policy: pd.DataFrame
+    propensity: pd.DataFrame
+    models: dict[tuple[str, str, str], object] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def held_out(customer_id: pd.Series, share: float) -> np.ndarray:
+    """True for held-out customers: a fixed hash of the id, the same in every run."""
+    def unit(text: str) -> float:
+        return int(hashlib.md5(text.encode()).hexdigest()[:8], 16) / 0x1_0000_0000
+    return np.array([unit(str(c)) < share for c in customer_id], dtype=bool)
+
+
+def load_campaign_data(data_dir: str | Path, config: UpliftRunConfig, as_of=None, log=print) -> CampaignData:
+    """Campaign rows with outcomes (mature windows only), features at send time, truth if any."""
+    data_dir = Path(data_dir)
+    rows = campaign_outcomes(data_dir, config.horizon_days, as_of)
+    if rows.empty:
+        raise ValueError(f"{data_dir}: no campaign row has a mature outcome window of "
+                         f"{config.horizon_days} days")
+    keys = ["customer_id", "campaign_id"]
+    if (data_dir / FEATURES_FILE).exists():
+        feats = pd.read_parquet(data_dir / FEATURES_FILE)
+        columns = [c for c in feats.columns if c not in (*keys, "conversion")]
+        frame = rows.merge(feats, on=keys, how="left", validate="one_to_one")
+    else:
+        from features.snapshots import FEATURE_COLUMNS, build_snapshots
+
+        columns = FEATURE_COLUMNS()
+        parts = []
+        for sent_at, group in rows.groupby("sent_at"):
+            snap = build_snapshots(data_dir, [sent_at], progress=False)
+            parts.append(group.merge(snap.drop(columns="cutoff"), on="customer_id", how="left"))
+        frame = pd.concat(parts, ignore_index=True)
+    has_truth = (data_dir / TRUTH_FILE).exists()
+    if has_truth:
+        truth = pd.read_parquet(data_dir / TRUTH_FILE)
+        tau = [c for c in truth.columns if c.startswith(("tau_", "base_"))]
+        frame = frame.merge(truth[keys + tau], on=keys, how="left")
+    has_priority = (data_dir / "transactions.parquet").exists() and not (data_dir / FEATURES_FILE).exists()
+    if has_priority:
+        frame = frame.merge(todays_priority(data_dir, frame, config, log), on=keys, how="left")
+    frame["held_out"] = held_out(frame["customer_id"], config.test_share)
+    return CampaignData(frame, columns, has_truth, has_priority)
+
+
+def todays_priority(data_dir: Path, rows: pd.DataFrame, config: UpliftRunConfig, log=print) -> pd.DataFrame:
+    """``priority_score`` as the platform computes it today, for each campaign row at ``sent_at``.
+
+    Churn (calibrated) and CLV (Tweedie) LightGBM models are fit on snapshots every
+    ``horizon_days`` before the campaign (labels end at ``sent_at``: nothing after it is read);
+    priority = p x value / max(1 - p, 0.05), the expected value at risk.
+    """
+    from features.snapshots import FEATURE_COLUMNS, build_snapshots
+    from training.models import ChurnModel, ClvModel
+
+    columns = FEATURE_COLUMNS()
+    out = []
+    for (campaign, sent_at), group in rows.groupby(["campaign_id", "sent_at"]):
+        step = pd.Timedelta(days=config.horizon_days)
+        cutoffs = [sent_at - step * k for k in range(config.priority_cutoffs, 0, -1)]
+        log(f"uplift: today's priority for {campaign}: churn and CLV models on cutoffs "
+            f"{cutoffs[0]:%Y-%m-%d}..{cutoffs[-1]:%Y-%m-%d}")
+        snaps = build_snapshots(data_dir, cutoffs, horizon_days=config.horizon_days, progress=False)
+        snaps = snaps[snaps["churned"].notna()]
+        train, valid = snaps[snaps["cutoff"] < cutoffs[-1]], snaps[snaps["cutoff"] == cutoffs[-1]]
+        churn = ChurnModel(columns, seed=config.uplift.seed).fit(
+            train, train["churned"].astype(int), valid, valid["churned"].astype(int))
+        clv = ClvModel(columns, seed=config.uplift.seed).fit(
+            train, train["future_value"], valid, valid["future_value"])
+        g = group.reset_index(drop=True)
+        p = churn.predict_proba(g)
+        value = np.clip(clv.predict(g), 0, None)
+        out.append(pd.DataFrame({"customer_id": g["customer_id"], "campaign_id": campaign,
+                                 "churn_probability": p,
+                                 "priority_score": p * value / np.maximum(1 - p, 0.05)}))
+    return pd.concat(out, ignore_index=True)
+
+
+def _known_propensity(rows: pd.DataFrame) -> np.ndarray:
+    """Design probability of the action among action + control rows, per campaign."""
+    share = rows.groupby("campaign_id")["arm"].transform(lambda a: (a == TREATED).mean())
+    return share.to_numpy(float)
+
+
+def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftResult:
+    """Fit every learner per action and outcome on training customers; measure on held-out ones."""
+    frame = data.frame
+    actions = sorted(a for a in frame.loc[frame["arm"] == TREATED, "action"].unique() if a != NO_ACTION)
+    metric_rows, policy_rows, prop_rows = [], [], []
+    models: dict[tuple[str, str, str], object] = {}
+    for action in actions:
+        rows = frame[(frame["action"] == action) | (frame["arm"] == CONTROL)].reset_index(drop=True)
+        treated = (rows["arm"] == TREATED).to_numpy()
+        train, test = ~rows["held_out"].to_numpy(), rows["held_out"].to_numpy()
+        cost = float(rows.loc[treated, "cost"].fillna(0).mean()) if "cost" in rows else 0.0
+        known = _known_propensity(rows)[train]
+        known_mode = config.uplift.propensity == "known"
+        if known_mode:
+            x_train = FeatureEncoder(data.columns).fit(rows[train]).transform(rows[train])
+            _, check = check_propensity(x_train, treated[train], config.uplift, known=known)
+            prop_rows.append(_check_row(action, check))
+        for outcome in config.outcomes:
+            y = rows[outcome].to_numpy(float)
+            scores: dict[str, np.ndarray] = {"treat everyone": np.zeros(int(test.sum()))}
+            response = fit_response(rows[train], treated[train], y[train], data.columns, config.uplift)
+            scores["response model"] = response(rows[test])
+            if data.has_priority:
+                scores["priority_score"] = rows.loc[test, "priority_score"].to_numpy(float)
+            for learner in config.learners:
+                cfg = config.uplift.model_copy(update={"learner": learner})
+                log(f"uplift: {action} vs control, {outcome}: {learner}-learner on {int(train.sum()):,} customers")
+                model = fit_uplift(rows[train], treated[train], y[train], data.columns, cfg,
+                                   propensity=known if known_mode else None, check_assignment=not known_mode)
+                models[(action, outcome, learner)] = model
+                scores[f"{learner}-learner"] = model.predict(rows[test])
+                if model.propensity_check_ is not None:
+                    prop_rows.append(_check_row(action, model.propensity_check_, outcome, learner))
+            truth_col = f"tau_{outcome}_{action}"
+            truth = rows.loc[test, truth_col].to_numpy(float) if data.has_truth and truth_col in rows else None
+            if truth is not None:
+                scores["truth (oracle)"] = truth
+            metric_rows += _measure(action, outcome, y[test], treated[test], scores, truth, config)
+            policy_rows += _policy(action, outcome, cost, y[test], treated[test], scores, truth,
+                                   data, rows, test, config)
+    counts = {"rows": len(frame), "held_out": int(frame["held_out"].sum()),
+              "treated": int((frame["arm"] == TREATED).sum()), "control": int((frame["arm"] == CONTROL).sum())}
+    return UpliftResult(pd.DataFrame(metric_rows), pd.DataFrame(policy_rows), pd.DataFrame(prop_rows),
+                        models, counts)
+
+
+def _check_row(action: str, check, outcome: str = "", learner: str = "") -> dict:
+    return {"action": action, "outcome": outcome, "learner": learner, "source": check.source,
+            "treated_share": check.treated_share, "propensity_auc": check.auc,
+            "clipped_share": check.clipped_share, "looks_randomized": check.looks_randomized}
+
+
+def _measure(action, outcome, y, treated, scores, truth, config) -> list[dict]:
+    names = list(scores)
+
+    def metrics(idx: np.ndarray) -> dict[str, float]:
+        out = {}
+        for name in names:
+            s = scores[name][idx]
+            out[f"{name}|qini"] = qini_coefficient(y[idx], treated[idx], s)
+            for share in TOP_SHARES:
+                out[f"{name}|uplift@{int(share * 100)}"] = uplift_at_top(y[idx], treated[idx], s, share)
+            if name != "response model":
+                out[f"{name}|qini - response"] = (out[f"{name}|qini"]
+                                                  - qini_coefficient(y[idx], treated[idx], scores["response model"][idx]))
+        return out
+
+    boot = bootstrap(metrics, treated, n_boot=config.n_boot, seed=config.uplift.seed)
+    rows = []
+    for name in names:
+        row = {"action": action, "outcome": outcome, "model": name, "n_held_out": len(y)}
+        for metric in ["qini", "qini - response", *[f"uplift@{int(s * 100)}" for s in TOP_SHARES]]:
+            key = f"{name}|{metric}"
+            if key in boot:
+                row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = boot[key]
+        if truth is not None and name not in ("truth (oracle)",):
+            est = scores[name]
+            row["pehe"] = pehe(est, truth) if name.endswith("learner") or name == "treat everyone" else np.nan
+        rows.append(row)
+    return rows
+
+
+def _policy(action, outcome, cost, y, treated, scores, truth, data, rows, test, config) -> list[dict]:
+    """Outcome gained at a budget of ``budget_share`` of the held-out customers, per ranking."""
+    n = len(y)
+    k = max(1, round(config.budget_share * n))
+    rng = np.random.default_rng(config.uplift.seed)
+    random_score = rng.random(n)
+    ranked = {**{m: s for m, s in scores.items() if m != "treat everyone"}, "random": random_score}
+
+    def metrics(idx: np.ndarray) -> dict[str, float]:
+        kk = max(1, round(config.budget_share * len(idx)))
+        out = {}
+        for name, s in ranked.items():
+            out[f"{name}|estimated"] = policy_value_estimated(y[idx], treated[idx], s[idx], kk)
+            if truth is not None:
+                out[f"{name}|true"] = policy_value_true(truth[idx], s[idx], kk)
+        return out
+
+    boot = bootstrap(metrics, treated, n_boot=config.n_boot, seed=config.uplift.seed + 1)
+    out = []
+    for name in ranked:
+        row = {"action": action, "outcome": outcome, "model": name, "contacts": k, "cost": cost * k}
+        for kind in ("true", "estimated"):
+            key = f"{name}|{kind}"
+            if key in boot:
+                row[kind], row[f"{kind}_lo"], row[f"{kind}_hi"] = boot[key]
+        out.append(row)
+    return out
+
+
+def log_to_mlflow(result: UpliftResult, config: UpliftRunConfig, data_dir: Path, tracking_uri: str,
+                  experiment: str, artifact_root: Path | None = None, *, data: CampaignData | None = None,
+                  project: str | None = None, force: bool = False, log=print) -> tuple[str, dict | None]:
+    """One MLflow run: the config, every measured number (point and interval) and the tables.
+
+    A new experiment keeps its artifacts in ``artifact_root``, by default ``mlruns`` next to a
+    SQLite tracking store. With ``project`` (and ``data``), the default learner's models are
+    registered as ``<project>.uplift`` behind the Qini gate (``training.uplift_registry``);
+    returns the run id and the promotion decision (None when nothing was registered).
+    """
+    import mlflow
+
+    if artifact_root is None and tracking_uri.startswith("sqlite:///"):
+        artifact_root = Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlruns"
+    mlflow.set_tracking_uri(tracking_uri)
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        kwargs = {}
+        if artifact_root is not None:
+            artifact_root.mkdir(parents=True, exist_ok=True)
+            kwargs["artifact_location"] = artifact_root.resolve().as_uri()
+        experiment_id = mlflow.create_experiment(experiment, **kwargs)
+    else:
+        experiment_id = found.experiment_id
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"uplift {data_dir.name}") as run:
+        mlflow.set_tags({"kind": "uplift", "data": str(data_dir)})
+        mlflow.log_params({"horizon_days": config.horizon_days, "test_share": config.test_share,
+                           "budget_share": config.budget_share, "n_boot": config.n_boot,
+                           "learners": ",".join(config.learners), **{f"uplift.{k}": v for k, v in
+                                                                      config.uplift.model_dump().items()}})
+        metrics = {}
+        for table, value_cols in ((result.metrics, ("qini", "qini_lo", "qini_hi", "uplift@20", "pehe")),
+                                  (result.policy, ("true", "true_lo", "true_hi", "estimated",
+                                                   "estimated_lo", "estimated_hi"))):
+            prefix = "policy." if table is result.policy else ""
+            for _, r in table.iterrows():
+                for col in value_cols:
+                    if col in r and pd.notna(r[col]):
+                        name = f"{prefix}{r['action']}.{r['outcome']}.{r['model']}.{col}"
+                        metrics[_metric_name(name)] = float(r[col])
+        mlflow.log_metrics(metrics)
+        mlflow.log_text(result.metrics.to_csv(index=False), "uplift_metrics.csv")
+        mlflow.log_text(result.policy.to_csv(index=False), "policy_value.csv")
+        mlflow.log_text(result.propensity.to_csv(index=False), "propensity_check.csv")
+        mlflow.log_text(json.dumps(result.counts), "counts.json")
+        decision = None
+        if project is not None and data is not None:
+            from training.uplift_registry import register
+
+            chosen = {(a, o): m for (a, o, learner), m in result.models.items() if learner == config.uplift.learner}
+            if chosen:
+                decision = register(tracking_uri, project, chosen, data.frame, data.columns, force=force, log=log)
+                mlflow.log_dict(decision, "promotion.json")
+        return run.info.run_id, decision
+
+
+def _metric_name(name: str) -> str:
+    """MLflow metric names: letters, digits, ``_ - . / `` and spaces only."""
+    return "".join(ch if ch.isalnum() or ch in "_-./ " else "_" for ch in name)
+
+
+def load_run_config(path: str | Path | None, **overrides) -> UpliftRunConfig:
+    """``UpliftRunConfig`` from a YAML file (optional) with command-line overrides that are not None."""
+    import yaml
+
+    raw = {}
+    if path is not None:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: expected a mapping of uplift settings")
+    raw |= {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return UpliftRunConfig.model_validate(raw)
+    except ValueError as exc:
+        raise ValueError(f"{path or 'uplift options'}: {exc}") from exc
+
+
+def write_tables(result: UpliftResult, out_dir: str | Path) -> list[Path]:
+    """The measured tables as CSV (and the counts as JSON) in ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "uplift_metrics.csv", out / "policy_value.csv", out / "propensity_check.csv"]
+    for table, path in zip((result.metrics, result.policy, result.propensity), paths):
+        table.to_csv(path, index=False)
+    (out / "counts.json").write_text(json.dumps(result.counts, indent=2))
+    return paths
+
+
+def format_tables(result: UpliftResult) -> str:
+    """Qini (with 95% intervals) and policy value at the budget, as plain-text tables."""
+    def iv(row, name, digits):
+        if name not in row or pd.isna(row[name]):
+            return ""
+        return f"{row[name]:.{digits}f} [{row[name + '_lo']:.{digits}f}, {row[name + '_hi']:.{digits}f}]"
+
+    header = (f"{'action':<14}{'outcome':<10}{'model':<18}{'qini [95% CI]':<30}{'qini - response':<30}"
+              f"{'uplift@20%':<28}{'pehe':>10}")
+    lines = [header]
+    for _, r in result.metrics.iterrows():
+        digits = 4 if r["outcome"] == "retained" else 3
+        pe = f"{r['pehe']:.3f}" if "pehe" in r and pd.notna(r.get("pehe")) else ""
+        lines.append(f"{r['action']:<14}{r['outcome']:<10}{r['model']:<18}{iv(r, 'qini', digits):<30}"
+                     f"{iv(r, 'qini - response', digits):<30}{iv(r, 'uplift@20', digits):<28}{pe:>10}")
+    header = (f"{'action':<14}{'outcome':<10}{'model':<18}{'contacts':>9}  {'true gain [95% CI]':<32}"
+              f"{'estimated gain [95% CI]':<32}")
+    lines += ["", header]
+    for _, r in result.policy.iterrows():
+        lines.append(f"{r['action']:<14}{r['outcome']:<10}{r['model']:<18}{int(r['contacts']):>9}  "
+                     f"{iv(r, 'true', 1):<32}{iv(r, 'estimated', 1):<32}")
+    return "\n".join(lines)
