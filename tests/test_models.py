@@ -77,9 +77,42 @@ def test_plain_calibrators_match_scikit_learn() -> None:
     y = (rng.random(500) < raw**2).astype(int)
     probe = np.concatenate([rng.random(200), [-0.5, 0.0, 1.0, 1.5]])
     isotonic = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4).fit(raw, y)
-    np.testing.assert_allclose(Calibrator.fit("isotonic", raw, y).apply(probe), isotonic.predict(probe),
-                               rtol=0, atol=1e-12)
+    stored = Calibrator("isotonic", tuple(isotonic.X_thresholds_), tuple(isotonic.y_thresholds_))
+    np.testing.assert_allclose(stored.apply(probe), isotonic.predict(probe), rtol=0, atol=1e-12)
     platt = LogisticRegression().fit(logit(raw).reshape(-1, 1), y)
     np.testing.assert_allclose(Calibrator.fit("sigmoid", raw, y).apply(probe),
                                platt.predict_proba(logit(probe).reshape(-1, 1))[:, 1], rtol=0, atol=1e-12)
     assert Calibrator.fit("none", raw, y) is None and Calibrator.fit("isotonic", raw, np.ones(500)) is None
+
+
+def test_isotonic_calibration_has_no_plateaus() -> None:
+    """Isotonic calibration interpolated in log-odds: strictly increasing in the raw score (no
+    value shared by customers whose raw scores differ), a block's knot at its churn rate, inside
+    the bounds, calibrated, and the same after a JSON round trip."""
+    import json
+
+    from sklearn.isotonic import IsotonicRegression
+
+    from training.models import PROBABILITY_BOUNDS, Calibrator, logit
+
+    rng = np.random.default_rng(2)
+    raw = rng.random(4000) ** 0.3  # a quarter of the rows above 0.93: the old y_max plateau
+    y = (rng.random(4000) < raw**3).astype(int)
+    calibrator = Calibrator.fit("isotonic", raw, y)
+    assert calibrator.kind == "isotonic_logit"
+    probe = np.sort(np.r_[rng.random(3000), 0.0, 1e-9, 1 - 1e-9, 1.0])
+    p = calibrator.apply(probe)
+    inside = (probe > 1e-6) & (probe < 1 - 1e-6)
+    assert np.all(np.diff(p[inside]) > 0)
+    assert PROBABILITY_BOUNDS[0] <= p.min() and p.max() <= PROBABILITY_BOUNDS[1]
+    fitted = calibrator.apply(raw)
+    assert pd.Series(fitted).value_counts().iloc[0] == 1
+    steps = IsotonicRegression(y_min=1e-4, y_max=1 - 1e-4).fit(raw, y).predict(raw)
+    assert pd.Series(steps).value_counts().iloc[0] > 0.05 * len(raw)  # what it replaces
+    for low, high in [(0.0, 0.5), (0.5, 0.9), (0.9, 1.0)]:
+        band = (fitted >= low) & (fitted < high)
+        assert abs(fitted[band].mean() - y[band].mean()) < 0.03, (low, high)
+    assert np.all(np.diff(calibrator.x) > 0) and np.all(np.diff(calibrator.y) > 0)
+    assert calibrator.x[0] >= logit(raw).min() and calibrator.x[-1] <= logit(raw).max()
+    again = Calibrator.from_dict(json.loads(json.dumps(calibrator.to_dict())))
+    assert np.array_equal(again.apply(probe), p)

@@ -101,16 +101,63 @@ def sigmoid(z) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=float)))
 
 
+#: Calibrated churn probabilities stay inside these bounds (a validation split cannot make a
+#: churn certain); serving reports how many customers sit at them.
+PROBABILITY_BOUNDS = (1e-6, 1 - 1e-6)
+
+
+def _pool_knots(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pool adjacent knots (weighted means of x and y) until y is strictly increasing."""
+    xs, ys, ws = [], [], []
+    for xi, yi, wi in zip(x, y, w):
+        xs.append(xi), ys.append(yi), ws.append(wi)
+        while len(ys) > 1 and ys[-1] <= ys[-2]:
+            w2 = ws[-2] + ws[-1]
+            xs[-2] = (xs[-2] * ws[-2] + xs[-1] * ws[-1]) / w2
+            ys[-2] = (ys[-2] * ws[-2] + ys[-1] * ws[-1]) / w2
+            ws[-2] = w2
+            del xs[-1], ys[-1], ws[-1]
+    return np.asarray(xs), np.asarray(ys)
+
+
+def _smooth_isotonic(raw: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Knots of an isotonic calibration without flat steps, and the slope of its tails.
+
+    Isotonic regression (PAV) pools the validation rows into blocks of increasing churn rate; each
+    block becomes one knot at its centroid (mean log-odds of the raw score, block rate). A block
+    of all churners (or none) gets the rate ``(k + 1/2) / (n + 1)`` rather than 1 (or 0), and knots
+    that then break the order are pooled again. Between knots the calibration is linear in
+    log-odds, beyond them it continues with the slope of Platt scaling (at least 0.1): strictly
+    increasing in the raw score, so customers tie only when their raw scores do.
+    """
+    order = np.argsort(raw, kind="stable")
+    z, target = logit(raw)[order], y[order].astype(float)
+    fitted = IsotonicRegression(out_of_bounds="clip").fit_transform(z, target)
+    starts = np.r_[0, np.flatnonzero(np.diff(fitted) != 0) + 1]
+    counts = np.diff(np.r_[starts, len(z)]).astype(float)
+    centroid = np.add.reduceat(z, starts) / counts
+    events = np.add.reduceat(target, starts)
+    rate = events / counts
+    degenerate = (events == 0) | (events == counts)
+    rate[degenerate] = (events[degenerate] + 0.5) / (counts[degenerate] + 1)
+    knots_x, knots_y = _pool_knots(centroid, rate, counts)
+    platt = LogisticRegression().fit(z.reshape(-1, 1), y[order])
+    return knots_x, knots_y, max(float(platt.coef_[0, 0]), 0.1)
+
+
 @dataclass(frozen=True)
 class Calibrator:
     """A fitted probability calibration as plain numbers (stored as JSON, applied with numpy).
 
-    ``isotonic``: the step function's knots ``x``/``y``, linear in between and clipped at the ends
-    (what scikit-learn's ``IsotonicRegression(out_of_bounds="clip")`` predicts); ``sigmoid``:
+    ``isotonic_logit`` (what ``calibration: isotonic`` fits): knots ``x`` (log-odds of the raw
+    score) and ``y`` (churn rate), linear in log-odds between them and with slope ``coef`` beyond,
+    clipped to ``PROBABILITY_BOUNDS`` (see ``_smooth_isotonic``); ``isotonic``: the step function of
+    pairs stored before, knots ``x``/``y`` on the raw score, linear in between and clipped at the
+    ends (scikit-learn's ``IsotonicRegression(out_of_bounds="clip")``); ``sigmoid``:
     ``sigmoid(coef * logit(raw) + intercept)`` (Platt scaling on the log-odds).
     """
 
-    kind: Literal["isotonic", "sigmoid"]
+    kind: Literal["isotonic_logit", "isotonic", "sigmoid"]
     x: tuple[float, ...] = ()
     y: tuple[float, ...] = ()
     coef: float = 1.0
@@ -121,16 +168,24 @@ class Calibrator:
         """Fit on validation scores ``raw`` and outcomes ``y``; None for ``none`` or one class."""
         if kind == "none" or len(np.unique(y)) < 2:
             return None
+        raw, y = np.asarray(raw, dtype=float), np.asarray(y)
         if kind == "isotonic":
-            iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4).fit(raw, y)
-            return cls("isotonic", x=tuple(map(float, iso.X_thresholds_)),
-                       y=tuple(map(float, iso.y_thresholds_)))
+            knots_x, knots_y, slope = _smooth_isotonic(raw, y)
+            return cls("isotonic_logit", x=tuple(map(float, knots_x)),
+                       y=tuple(map(float, knots_y)), coef=slope)
         platt = LogisticRegression().fit(logit(raw).reshape(-1, 1), y)
         return cls("sigmoid", coef=float(platt.coef_[0, 0]), intercept=float(platt.intercept_[0]))
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
         if self.kind == "isotonic":
             return np.interp(np.asarray(raw, dtype=float), self.x, self.y)
+        if self.kind == "isotonic_logit":
+            z, x = logit(raw), np.asarray(self.x)
+            y = logit(np.asarray(self.y))
+            out = np.interp(z, x, y)
+            out = np.where(z < x[0], y[0] + self.coef * (z - x[0]), out)
+            out = np.where(z > x[-1], y[-1] + self.coef * (z - x[-1]), out)
+            return np.clip(sigmoid(out), *PROBABILITY_BOUNDS)
         return sigmoid(self.coef * logit(raw) + self.intercept)
 
     def to_dict(self) -> dict:
