@@ -423,3 +423,11 @@ def test_one_currency_per_amount_column(tmp_path, currency, kept):
     reports = ingest(tmp_path / "out", path, mapping, log=_quiet, min_accepted_share=0)
     assert reports["transactions"].accepted == kept
     assert sum(reports["transactions"].reasons.values()) == 3 - kept
+
+
+def test_reingest_replaces_a_campaigns_table_added_to_the_same_out(tmp_path):
+    ingest(tmp_path, EXPORTS / "truncated" / "transactions.csv", load_mapping(None), log=_quiet)
+    pd.DataFrame({"customer_id": ["1001"]}).to_parquet(tmp_path / "campaigns.parquet")  # as ingest --campaigns adds
+    ingest(tmp_path, EXPORTS / "truncated" / "transactions.csv", load_mapping(None), log=_quiet)
+    assert not (tmp_path / "campaigns.parquet").exists()
+    _consistent(tmp_path)
