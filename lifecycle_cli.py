@@ -304,10 +304,13 @@ def train(
 def tune(
     config: ConfigPath = Path("experiments/baseline.yaml"),
     data: OptionalData = None,
-    trials: Annotated[int | None, typer.Option(min=1, help="Trials per study (default: the config's).")] = None,
+    trials: Annotated[int | None, typer.Option(
+        min=1, help="Finished trials each study should hold; a resumed study runs only the missing ones "
+        "(default: the config's).")] = None,
     out: Annotated[Path | None, typer.Option(help="Where to write the tuned config.")] = None,
 ) -> None:
-    """Tune LightGBM with Optuna (TPE + pruning, resumable SQLite study); write the best config."""
+    """Tune LightGBM with Optuna (TPE + pruning, resumable SQLite study: a killed tune continues and
+    its interrupted trial is failed and retried); write the best config."""
     from training.tune import tune as run_tune
 
     cfg, data_dir = _load(config, data)

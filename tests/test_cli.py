@@ -32,8 +32,8 @@ def commands() -> dict[str, object]:
 
 
 def data_set_args(data: Path, tmp: Path) -> dict[str, list[str]]:
-    """Each command that reads a contract directory, run on ``data``."""
-    return {
+    """Each command of this CLI that reads a contract directory, run on ``data``."""
+    cases = {
         "features": [
             "features",
             "--data",
@@ -68,7 +68,9 @@ def data_set_args(data: Path, tmp: Path) -> dict[str, list[str]]:
         ],
         "score": ["score", "--data", str(data), "--out", str(tmp / "s.parquet")],
         "experiment run": ["experiment", "run", "baseline", "--data", str(data)],
+        "uplift": ["uplift", "--data", str(data), "--out", str(tmp / "uplift")],
     }
+    return {name: args for name, args in cases.items() if name in commands()}
 
 
 #: Commands that do not read a contract directory, with their own user-error case.
