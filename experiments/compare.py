@@ -165,6 +165,9 @@ def consistency_warnings(runs: Mapping[str, RunRecord]) -> list[str]:
                 f"{join_names(names)} {preposition}{v}" for v, names in groups.items()
             )
             out.append(f"{what} ({described}){consequence}")
+    out.extend(
+        f"{name}: unreadable artifact {what}" for name, r in runs.items() for what in r.unreadable
+    )
     without = [n for n, r in runs.items() if r.predictions is None]
     if without:
         out.append(

@@ -325,5 +325,8 @@ def write_report(comparison: Comparison, out: Path, title: str = "Experiment com
     """Write the self-contained HTML report to ``out`` (parent folders are created); return the path."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(comparison, title), encoding="utf-8")
+    page = render_report(comparison, title)
+    partial = out.with_name(f".{out.name}.partial")
+    partial.write_text(page, encoding="utf-8")
+    partial.replace(out)  # a killed or failed write never leaves half a report under ``out``
     return out

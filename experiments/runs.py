@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 KINDS_WITH_TEST_METRICS = ("train", "backtest")
 _PAGE = 200
+T = TypeVar("T")
 
 
 @dataclass
@@ -37,6 +39,7 @@ class RunRecord:
     importance: dict[str, dict[str, float]] | None = None
     predictions: pd.DataFrame | None = None
     project: str | None = None
+    unreadable: list[str] = field(default_factory=list)  # artifacts that exist but cannot be read
 
     @property
     def test_cutoffs(self) -> list[str]:
@@ -173,19 +176,26 @@ def _record(client, experiment_name: str, run) -> RunRecord:
             project=run_project(tags),
             start_time=datetime.fromtimestamp(run.info.start_time / 1000, tz=UTC),
             params=dict(run.data.params),
-            fingerprint=artifacts.json("data_fingerprint.json"),
-            importance=artifacts.json("feature_importance.json"),
-            predictions=artifacts.parquet("predictions/test.parquet"),
+            fingerprint=artifacts.read("data_fingerprint.json", _read_json),
+            importance=artifacts.read("feature_importance.json", _read_json),
+            predictions=artifacts.read("predictions/test.parquet", pd.read_parquet),
+            unreadable=artifacts.unreadable,
         )
 
 
-@dataclass(frozen=True)
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@dataclass
 class _Artifacts:
-    """One run's artifacts, downloaded into ``folder``; a missing artifact is None."""
+    """One run's artifacts, downloaded into ``folder``. A missing artifact is None; one that
+    cannot be read is None too, and named in ``unreadable``."""
 
     client: object
     run_id: str
     folder: Path
+    unreadable: list[str] = field(default_factory=list)
 
     def _download(self, path: str) -> Path | None:
         from mlflow.exceptions import MlflowException
@@ -196,10 +206,12 @@ class _Artifacts:
             return None
         return local if local.is_file() else None
 
-    def json(self, path: str) -> dict | None:
+    def read(self, path: str, reader: Callable[[Path], T]) -> T | None:
         local = self._download(path)
-        return json.loads(local.read_text()) if local else None
-
-    def parquet(self, path: str) -> pd.DataFrame | None:
-        local = self._download(path)
-        return pd.read_parquet(local) if local else None
+        if local is None:
+            return None
+        try:
+            return reader(local)
+        except (ValueError, OSError) as exc:  # e.g. a truncated Parquet file, invalid JSON
+            self.unreadable.append(f"{path} ({type(exc).__name__}: {str(exc)[:120]})")
+            return None

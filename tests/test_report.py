@@ -636,3 +636,34 @@ def test_what_this_says_on_hand_made_numbers():
         "actual total: better (ratio 1.050)."
     )
     assert sentences[-1].startswith("Read with care: no predictions/test.parquet for baseline and")
+
+
+def test_a_truncated_artifact_is_a_warning_not_a_crash(tmp_path):
+    """A predictions file cut mid-write (e.g. a killed upload) and invalid JSON: the run is still
+    compared, without noise checks, and the warning names the run and the artifact."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(tracking_uri=uri)
+    ids = {}
+    for name in ("good", "cut"):
+        experiment_id = client.create_experiment(
+            name, artifact_location=(tmp_path / "mlruns" / name).as_uri()
+        )
+        predictions = _predictions(_outcomes(), 0.3, 1)
+        ids[name] = _log_run(
+            client, experiment_id, name, "train", predictions, tmp_path, 1_750_000_000_000
+        )
+    artifacts = tmp_path / "mlruns" / "cut" / ids["cut"] / "artifacts"
+    parquet = artifacts / "predictions" / "test.parquet"
+    parquet.write_bytes(parquet.read_bytes()[:100])
+    (artifacts / "feature_importance.json").write_text('{"churn": {"recency_days": ')
+    comparison = compare_experiments(None, uri, n_boot=20)
+    cut = comparison.runs["cut"]
+    assert cut.predictions is None and cut.importance is None and cut.fingerprint is not None
+    assert comparison.runs["good"].predictions is not None
+    warnings = " | ".join(comparison.warnings)
+    assert "cut: unreadable artifact predictions/test.parquet" in warnings
+    assert "cut: unreadable artifact feature_importance.json (JSONDecodeError" in warnings
+    assert comparison.noise_flags[("cut", "churn_pr_auc")].method in ("unavailable", "tie")
+    out = write_report(comparison, tmp_path / "report.html")
+    assert "unreadable artifact predictions/test.parquet" in out.read_text(encoding="utf-8")
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
