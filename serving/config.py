@@ -160,6 +160,11 @@ class ScoringConfig(_Config):
     priority: PriorityTiers = Field(default_factory=PriorityTiers)
     actions: Actions = Field(default_factory=Actions)
     reasons: ReasonsConfig = Field(default_factory=ReasonsConfig)
+    language: Literal["en", "zh"] | None = Field(
+        None,
+        description="language of recommended_action_label (serving/labels/actions.<language>.yaml);"
+        " unset: the LIFECYCLE_LANG environment variable, else en",
+    )
 
     @classmethod
     def from_yaml(cls, path: str | Path, key: str | None = None) -> ScoringConfig:

@@ -247,6 +247,9 @@ class CustomerScore(BaseModel):
     priority_score: float
     priority_tier: Literal["P1", "P2", "P3", "P4"]
     recommended_action: str
+    recommended_action_label: str = Field(
+        "", description="recommended_action in plain words (LIFECYCLE_LANG: en or zh)"
+    )
     reasons: list[str]
     churn_model_version: str
     clv_model_version: str

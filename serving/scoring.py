@@ -4,18 +4,28 @@ Every rule is row-wise with thresholds from the config, so scoring one customer 
 same row as scoring them in a batch. Prospects (never bought) have no churn score: the caller
 passes ``churn_probability`` NaN for them; they get stage ``prospect``, priority 0, tier P4,
 the first-purchase action and no reasons.
+
+Precision: the score frame (and the Parquet scores file, the service and the CRM write-back,
+which re-rank and re-format it) keeps churn_probability, predicted_value and priority_score at
+full precision, so rankings do not tie on rounding. What a person reads is rounded:
+``people_rows`` (the CSV: probabilities to 3 decimals, money to cents), ``summarise`` (money to
+cents) and the reasons (days whole, money to cents). ``recommended_action`` is a code for
+automations; ``recommended_action_label`` says it in plain words, in the language of the scoring
+config's ``language``, else of ``LIFECYCLE_LANG``, else English (``serving/labels``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from serving.config import STAGES, TIERS, ScoringConfig, StageRules
-from serving.reasons import reasons_from_contributions
+from serving.labels import labels_path, load_labels
+from serving.reasons import fallback_reason, reasons_from_contributions
 from serving.stages import STAGE_COLUMNS, assign_stages, check_columns, fit_default_gap_days
 from serving.value import (
     VALUE_SEGMENTS,
@@ -26,8 +36,18 @@ from serving.value import (
     recommended_actions,
     value_segments,
 )
+from training.models import PROBABILITY_BOUNDS  # the calibration's clip bounds
 
 ArrayLike = Sequence[float] | np.ndarray | pd.Series
+
+#: Environment variable choosing the language of the action labels when the config has none.
+LANGUAGE_ENV = "LIFECYCLE_LANG"
+#: Decimals of the numbers a person reads (``people_rows``): probabilities 3, money to cents.
+PEOPLE_DECIMALS: dict[str, int] = {
+    "churn_probability": 3,
+    "predicted_value": 2,
+    "priority_score": 2,
+}
 
 #: Columns of a score frame, in order.
 SCORE_COLUMNS: tuple[str, ...] = (
@@ -40,6 +60,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "priority_score",
     "priority_tier",
     "recommended_action",
+    "recommended_action_label",
     "reasons",
     "churn_model_version",
     "clv_model_version",
@@ -62,6 +83,19 @@ def _check_probabilities(p: np.ndarray, customer_id: pd.Series) -> None:
     if bad.any():
         examples = dict(zip(customer_id[bad][:5], p[bad][:5]))
         raise ValueError(f"churn_probability must be in [0, 1] or NaN, got {examples}")
+
+
+def label_language(config: ScoringConfig) -> str:
+    """The language of ``recommended_action_label``: the config's, else ``LIFECYCLE_LANG``, else en."""
+    if config.language is not None:
+        return config.language
+    language = os.environ.get(LANGUAGE_ENV, "").strip() or "en"
+    if not labels_path(language).exists():
+        raise ValueError(
+            f"{LANGUAGE_ENV}={language!r}: no labels file {labels_path(language)} "
+            f"(languages: en, zh)"
+        )
+    return language
 
 
 def score_frame(
@@ -96,6 +130,8 @@ def score_frame(
         p, value, config.priority, is_prospect=prospect, retained_value=retained
     )
     tier = priority_tiers(score, config.priority)
+    actions = recommended_actions(stage, tier, config.actions)
+    labels = load_labels(label_language(config))
     if contributions is None:
         reasons: list[list[str]] = [[] for _ in range(n)]
     else:
@@ -105,7 +141,12 @@ def score_frame(
             config.reasons.top_k,
             min_contribution=config.reasons.min_contribution,
         )
-        reasons = [[] if is_prospect else r for is_prospect, r in zip(prospect, reasons)]
+    scored = ~prospect & ~np.isnan(p)
+    if not all(r for r, s in zip(reasons, scored) if s):  # no contributions: recency says why
+        records = rows.to_dict("records")
+        reasons = [r or ([fallback_reason(records[i])] if scored[i] else []) for i, r in
+                   enumerate(reasons)]
+    reasons = [[] if is_prospect else r for is_prospect, r in zip(prospect, reasons)]
 
     return pd.DataFrame(
         {
@@ -117,7 +158,8 @@ def score_frame(
             "value_segment": value_segments(rows["revenue_365d"], value, config.value_matrix),
             "priority_score": score,
             "priority_tier": tier,
-            "recommended_action": recommended_actions(stage, tier, config.actions),
+            "recommended_action": actions,
+            "recommended_action_label": np.array([labels.action(a) for a in actions], dtype=object),
             "reasons": pd.Series(reasons, index=rows.index, dtype=object),
             "churn_model_version": str(churn_model_version),
             "clv_model_version": str(clv_model_version),
@@ -126,22 +168,65 @@ def score_frame(
     )
 
 
+def people_rows(scores: pd.DataFrame) -> pd.DataFrame:
+    """The scores as a person reads them (the CSV): probabilities to 3 decimals, money to cents,
+    reasons joined with `` | ``. A probability strictly between 0 and 1 never reads as 0 or 1
+    (0.9996 reads 0.999, not 1.0)."""
+    out = scores.copy()
+    for column, decimals in PEOPLE_DECIMALS.items():
+        if column in out.columns:
+            out[column] = out[column].astype(float).round(decimals) + 0.0  # + 0.0: no "-0.0"
+    if "churn_probability" in out.columns:
+        p, step = scores["churn_probability"].astype(float), 10.0 ** -PEOPLE_DECIMALS["churn_probability"]
+        inside = (p > 0) & (p < 1)
+        out.loc[inside, "churn_probability"] = out.loc[inside, "churn_probability"].clip(step, 1 - step)
+    if "reasons" in out.columns:
+        out["reasons"] = out["reasons"].map(lambda r: " | ".join(r) if r is not None else "")
+    return out
+
+
+def churn_probability_summary(p: ArrayLike) -> dict[str, object]:
+    """How churn probabilities spread: the most shared value (a spike) and the customers at the
+    calibration bounds (clipped), over the customers with a score."""
+    values = np.asarray(p, dtype=float)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return {"scored": 0}
+    unique, counts = np.unique(values, return_counts=True)
+    top = int(np.argmax(counts))
+    low, high = PROBABILITY_BOUNDS
+    return {
+        "scored": len(values),
+        "distinct": len(unique),
+        "most_shared_value": round(float(unique[top]), 6),
+        "most_shared_customers": int(counts[top]),
+        "most_shared_share": round(float(counts[top]) / len(values), 4),
+        "clip_bounds": [low, high],
+        "at_lower_bound": int((values <= low).sum()),
+        "at_upper_bound": int((values >= high).sum()),
+    }
+
+
 def summarise(scores: pd.DataFrame) -> dict[str, object]:
-    """Counts per stage, tier and value segment, and value at risk per tier (plain JSON types)."""
+    """Counts per stage, tier and value segment, value at risk per tier (to cents) and the spread
+    of churn probabilities (``churn_probability_summary``), as plain JSON types."""
     check_columns(
         scores, ("stage", "priority_tier", "value_segment", "priority_score"), "summarise"
     )
     at_risk = scores.groupby("priority_tier")["priority_score"].sum()
-    return {
+    summary: dict[str, object] = {
         "customers": len(scores),
         "customers_per_stage": {s: int((scores["stage"] == s).sum()) for s in STAGES},
         "customers_per_tier": {t: int((scores["priority_tier"] == t).sum()) for t in TIERS},
-        "value_at_risk_per_tier": {t: float(at_risk.get(t, 0.0)) for t in TIERS},
-        "value_at_risk": float(scores["priority_score"].sum()),
+        "value_at_risk_per_tier": {t: round(float(at_risk.get(t, 0.0)), 2) for t in TIERS},
+        "value_at_risk": round(float(scores["priority_score"].sum()), 2),
         "customers_per_value_segment": {
             v: int((scores["value_segment"] == v).sum()) for v in VALUE_SEGMENTS.values()
         },
     }
+    if "churn_probability" in scores.columns:
+        summary["churn_probability"] = churn_probability_summary(scores["churn_probability"])
+    return summary
 
 
 def calibrate_config(
@@ -174,6 +259,7 @@ def calibrate_config(
         priority=fit_priority_tiers(score, tier_shares, config.priority.retained_share_floor),
         actions=config.actions,
         reasons=config.reasons,
+        language=config.language,
     )
 
 

@@ -9,7 +9,15 @@ import pandas as pd
 import pytest
 
 from serving.config import STAGES, TIERS, Actions, PriorityTiers, ScoringConfig, ValueMatrix
-from serving.scoring import SCORE_COLUMNS, calibrate_config, score_frame, summarise
+from serving.labels import load_labels
+from serving.scoring import (
+    LANGUAGE_ENV,
+    SCORE_COLUMNS,
+    calibrate_config,
+    people_rows,
+    score_frame,
+    summarise,
+)
 from serving.value import (
     VALUE_SEGMENTS,
     fit_priority_tiers,
@@ -167,7 +175,11 @@ def test_score_frame_rows() -> None:
     assert steady["priority_score"] == pytest.approx(0.1 * 200 / 0.9)  # 22.2 -> P3
     assert steady["priority_tier"] == "P3"
     assert steady["recommended_action"] == "loyalty_referral.targeted_campaign"
-    assert steady["reasons"] == []  # nothing pushes its churn up
+    assert steady["recommended_action_label"] == (
+        "Targeted loyalty campaign with a referral request"
+    )
+    # nothing pushes its churn up: the behaviour holding it down the most
+    assert steady["reasons"] == ["no purchase for 20 days, usually every 30"]
 
     assert lapsing["stage"] == "churned" and lapsing["value_segment"] == "recover"
     assert lapsing["priority_score"] == pytest.approx(0.85 * 20 / 0.15)  # 113 -> P1
@@ -199,7 +211,11 @@ def test_scoring_one_customer_alone_gives_the_batch_row() -> None:
 def test_score_frame_without_contributions_and_bad_inputs() -> None:
     rows = feature_rows()
     scores = score(rows, [0.1, 0.85, math.nan], [200.0, 20.0, 60.0], None)
-    assert scores["reasons"].tolist() == [[], [], []]
+    assert scores["reasons"].tolist() == [  # every scored customer has a reason, prospects none
+        ["no purchase for 20 days, usually every 30"],
+        ["no purchase for 130 days, usually every 30"],
+        [],
+    ]
     with pytest.raises(ValueError, match=r"churn_probability must be in \[0, 1\].*lapsing"):
         score(rows, [0.1, 1.5, math.nan], [1.0, 1.0, 1.0], None)
     with pytest.raises(ValueError, match="predicted_value has 2 values for 3"):
@@ -216,8 +232,8 @@ def test_summary_counts_stages_and_value_at_risk() -> None:
         "prospect": 1, "new": 0, "growing": 0, "mature": 1, "declining": 0, "churned": 1
     }  # fmt: skip
     assert summary["customers_per_tier"] == {"P1": 1, "P2": 0, "P3": 1, "P4": 1}
-    assert summary["value_at_risk_per_tier"]["P1"] == pytest.approx(0.85 * 20 / 0.15)
-    assert summary["value_at_risk"] == pytest.approx(0.85 * 20 / 0.15 + 200 / 9)
+    assert summary["value_at_risk_per_tier"]["P1"] == round(0.85 * 20 / 0.15, 2)  # to cents
+    assert summary["value_at_risk"] == round(0.85 * 20 / 0.15 + 200 / 9, 2)
 
 
 def test_calibrated_config_scores_the_reference_batch_in_the_intended_shares() -> None:
@@ -236,3 +252,82 @@ def test_calibrated_config_scores_the_reference_batch_in_the_intended_shares() -
     assert tiers.to_dict() == pytest.approx(
         {"P1": 0.05, "P2": 0.15, "P3": 0.30, "P4": 0.5}, abs=0.01
     )
+
+
+def test_action_labels_in_the_language_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows, p, value = feature_rows(), [0.1, 0.85, math.nan], [200.0, 20.0, 60.0]
+    monkeypatch.delenv(LANGUAGE_ENV, raising=False)
+    english = score(rows, p, value, None)
+    assert english["recommended_action"].tolist() == [
+        "loyalty_referral.targeted_campaign",
+        "win_back.account_manager_call",
+        "first_purchase_incentive.automated_campaign",
+    ]
+    assert english["recommended_action_label"].tolist() == [
+        load_labels("en").actions[a] for a in english["recommended_action"]
+    ]
+    monkeypatch.setenv(LANGUAGE_ENV, "zh")
+    chinese = score(rows, p, value, None)
+    assert chinese["recommended_action"].equals(english["recommended_action"])
+    assert chinese["recommended_action_label"].tolist() == [
+        load_labels("zh").actions[a] for a in english["recommended_action"]
+    ]
+    assert all(not label.isascii() for label in chinese["recommended_action_label"])
+    # the scoring config's language wins over the environment
+    config = ScoringConfig.model_validate({"language": "en"})
+    assert score(rows, p, value, None, config)["recommended_action_label"].equals(
+        english["recommended_action_label"]
+    )
+    # an override's code is labelled from its parts, or shown as is
+    config = ScoringConfig.model_validate(
+        {"language": "en", "actions": {"overrides": {"churned": {"P1": "no_action"}}}}
+    )
+    assert score(rows, p, value, None, config)["recommended_action_label"][1] == "no_action"
+    monkeypatch.setenv(LANGUAGE_ENV, "fr")
+    with pytest.raises(ValueError, match="LIFECYCLE_LANG='fr': no labels file"):
+        score(rows, p, value, None)
+    with pytest.raises(ValueError, match="language"):
+        ScoringConfig.model_validate({"language": "fr"})
+
+
+def test_people_read_rounded_numbers_the_scores_keep_full_precision() -> None:
+    rows = feature_rows()
+    p, value = [0.014571245093847314, 0.99964, math.nan], [1234.56789, 20.004999, 60.0]
+    scores = score(rows, p, value, contributions())
+    assert scores["churn_probability"][0] == 0.014571245093847314  # the Parquet keeps it all
+    people = people_rows(scores)
+    assert people["churn_probability"].tolist()[:2] == [0.015, 0.999]  # never reads as certain
+    assert math.isnan(people["churn_probability"][2])
+    assert people["predicted_value"].tolist() == [1234.57, 20.0, 60.0]
+    assert people["priority_score"].tolist() == [
+        round(s, 2) for s in scores["priority_score"]
+    ]
+    assert people["reasons"][1] == (
+        "no purchase for 130 days, usually every 30 | 2 complaints in the last 30 days"
+    )
+    assert people["recommended_action_label"].equals(scores["recommended_action_label"])
+    text = people.to_csv(index=False)
+    assert "0.014571" not in text and "1234.56789" not in text
+
+
+def test_summary_reports_spikes_and_clipping() -> None:
+    n = 200
+    rows = pd.concat([feature_rows().iloc[[0]]] * n, ignore_index=True)
+    rows["customer_id"] = [f"c{i}" for i in range(n)]
+    p = np.linspace(0.01, 0.9, n)
+    p[:30] = 1 - 1e-6  # at the upper clip bound
+    p[30:35] = 1e-6
+    summary = summarise(score(rows, p, np.full(n, 10.0), None))["churn_probability"]
+    assert summary == {
+        "scored": n,
+        "distinct": n - 30 + 1 - 5 + 1,
+        "most_shared_value": round(1 - 1e-6, 6),
+        "most_shared_customers": 30,
+        "most_shared_share": 0.15,
+        "clip_bounds": [1e-6, 1 - 1e-6],
+        "at_lower_bound": 5,
+        "at_upper_bound": 30,
+    }
+    assert summarise(score(feature_rows(), [0.1, 0.2, math.nan], [1.0] * 3, None))[
+        "value_at_risk"
+    ] == round(0.1 * 1 / 0.9 + 0.2 * 1 / 0.8, 2)
