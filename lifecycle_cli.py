@@ -377,7 +377,7 @@ def score(
         score_snapshot,
     )
     from serving.config import load_scoring_config
-    from serving.scoring import summarise
+    from serving.scoring import people_rows, summarise
     from training.dataset import data_bounds
 
     day = _parse_date(as_of, "--as-of") if as_of else data_bounds(data)[1]
@@ -404,7 +404,7 @@ def score(
     snapshot_path = out.with_name(out.stem + ".snapshot.parquet")
     snapshot.to_parquet(snapshot_path, index=False)
     if csv:
-        scores.assign(reasons=scores["reasons"].map(" | ".join)).to_csv(out.with_suffix(".csv"), index=False)
+        people_rows(scores).to_csv(out.with_suffix(".csv"), index=False)  # rounded for people
     summary = summarise(scores)
     typer.echo(f"scored {len(scores):,} customers as of {day} with the {champions.project} champion pair "
                f"v{champions.version}: {out} (features: {snapshot_path})")
