@@ -168,6 +168,10 @@ def ingest(
         min=0.0, max=1.0, help="Fail (and write nothing) when a table accepts a smaller share of its rows.")] = 0.5,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Read, map, validate and report; write nothing (to try a map file).")] = False,
+    campaigns: Annotated[Path | None, typer.Option(
+        help="Campaigns export (customer_id, sent_at, campaign_id, action, arm, cost) for uplift.")] = None,
+    campaigns_map: Annotated[str | None, typer.Option(
+        help='Campaigns column mapping, e.g. "arm=Group,sent_at=Send Date" (same syntax as --map).')] = None,
 ) -> None:
     """Validate CRM exports into contract tables; bad rows go to DIR/quarantine with a reason."""
     from features.ingest import ingest as run_ingest
@@ -184,6 +188,17 @@ def ingest(
     total_q = sum(r.quarantined for r in reports.values())
     where = f"dry run, nothing written to {out}" if dry_run else f"ingested into {out}"
     typer.echo(f"{where}: {total_read:,} rows read, {total_read - total_q:,} accepted, {total_q:,} quarantined")
+    if campaigns is not None and not dry_run:
+        from features.campaigns import ingest_campaigns
+        from features.mapping import parse_map_option
+
+        try:
+            columns = parse_map_option(campaigns_map) if campaigns_map else None
+            report = ingest_campaigns(out, campaigns, columns, date_format=date_format, log=_log)
+        except IngestError as exc:
+            _fail(str(exc))
+        typer.echo(f"campaigns: {report.rows_read:,} rows read, {report.accepted:,} accepted, "
+                   f"{report.quarantined:,} quarantined")
 
 
 @app.command()
@@ -193,11 +208,20 @@ def generate(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     start: Annotated[str, typer.Option(help="First day of the simulated period.")] = "2023-01-01",
     end: Annotated[str, typer.Option(help="End of the simulated period (exclusive: no data on or after it).")] = "2026-01-01",
+    campaigns: Annotated[bool, typer.Option(
+        "--campaigns", help="Add a randomized retention campaign (email, discount, call vs control) sent 120 days "
+        "before --end, with a 90-day window; true effects in campaign_truth.parquet.")] = False,
 ) -> None:
     """Generate a synthetic CRM data set with ground truth (truth.parquet)."""
     from features.synthetic import generate as run_generate
 
-    summary = run_generate(out, customers, seed, start=start, end=end)
+    spec = None
+    if campaigns:
+        from features.synthetic_campaigns import CampaignSpec
+
+        sent = date.fromordinal(_parse_date(end, "--end").toordinal() - 120)
+        spec = CampaignSpec(sent_at=str(sent), campaign_id=f"retention-{sent:%Y-%m}", seed=seed)
+    summary = run_generate(out, customers, seed, start=start, end=end, campaigns=spec)
     typer.echo(json.dumps(summary.to_dict(), indent=2, default=str))
 
 
@@ -549,6 +573,45 @@ def export(
                     "run the same command again to resume", fg=typer.colors.RED, err=True)
     if not res.ok:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def uplift(
+    data: Annotated[Path, typer.Option("--data", help="Contract directory with a campaigns table (from ingest "
+                                       "--campaigns, generate --campaigns or --hillstrom).")],
+    horizon_days: Annotated[int | None, typer.Option(min=1, help="Campaign window in days (default 90).")] = None,
+    as_of: Annotated[str | None, typer.Option(help="Measure outcomes as of YYYY-MM-DD (default: the data's end).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML of uplift settings (training.uplift_run.UpliftRunConfig).")] = None,
+    n_boot: Annotated[int | None, typer.Option(min=20, help="Bootstrap resamples for the intervals.")] = None,
+    hillstrom: Annotated[Path | None, typer.Option(help="First ingest this Hillstrom CSV into --data.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the measured tables (CSV).")] = None,
+    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = "sqlite:///mlflow.db",
+    experiment: Annotated[str, typer.Option(help="MLflow experiment of the run.")] = "uplift",
+    project: Annotated[str | None, typer.Option(help="Register the models as PROJECT.uplift (Qini promotion gate).")] = None,
+    force: Annotated[bool, typer.Option(help="Promote to champion even if the Qini is worse.")] = False,
+) -> None:
+    """Who is worth calling: uplift models per campaign action vs control, Qini and policy value."""
+    from features.hillstrom import ingest_hillstrom
+    from training.uplift_run import evaluate, format_tables, load_campaign_data, load_run_config, log_to_mlflow
+    from training.uplift_run import write_tables
+
+    if hillstrom is not None:
+        ingest_hillstrom(data, hillstrom, log=_log)
+    try:
+        cfg = load_run_config(config, horizon_days=horizon_days, n_boot=n_boot)
+        campaign = load_campaign_data(data, cfg, _parse_date(as_of, "--as-of") if as_of else None, log=_log)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    result = evaluate(campaign, cfg, log=_log)
+    run_id, decision = log_to_mlflow(result, cfg, data, tracking_uri, experiment, data=campaign,
+                                     project=project, force=force, log=_log)
+    typer.echo(format_tables(result))
+    if decision is not None:
+        verdict = "PROMOTED" if decision["promoted"] else "kept champion"
+        typer.echo(f"registered {decision['model']} v{decision['version']}: {verdict}: {decision['reason']}")
+    if out is not None:
+        typer.echo(f"tables: {', '.join(str(p) for p in write_tables(result, out))}")
+    typer.echo(f"MLflow run {run_id} in experiment {experiment!r} ({tracking_uri})")
 
 
 if __name__ == "__main__":  # pragma: no cover
