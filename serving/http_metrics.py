@@ -29,7 +29,7 @@ class RouteMetrics:
     """Counters and histograms of one process, labelled by route template."""
 
     def __init__(self, routes: Iterable[str], namespace: str = "lifecycle") -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+        from prometheus_client import CollectorRegistry, Counter, Histogram
 
         self.routes = frozenset(routes)
         self.registry = CollectorRegistry(auto_describe=True)
@@ -42,17 +42,25 @@ class RouteMetrics:
             "http_request_duration_seconds", "time to answer an HTTP request", labels,
             namespace=namespace, registry=self.registry, buckets=BUCKETS,
         )
-        self.in_progress = Gauge(
-            "http_requests_in_progress", "HTTP requests being answered", ("endpoint",),
-            namespace=namespace, registry=self.registry, multiprocess_mode="livesum",
-        )
         self.customers = Counter(
             "scored_customers", "customers answered per scoring route, by outcome",
             ("endpoint", "outcome"), namespace=namespace, registry=self.registry,
         )
 
+        self._children: dict[tuple[str, str, str], tuple] = {}  # bounded: the label sets
+
     def route(self, path: str) -> str:
         return path if path in self.routes else UNMATCHED
+
+    def observe(self, route: str, method: str, status: str, seconds: float) -> None:
+        """Count one answer (label children cached: ``labels()`` is most of the cost)."""
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(*key), self.duration.labels(*key))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -99,8 +107,6 @@ class RouteMetricsMiddleware:
                 status = message["status"]
             await send(message)
 
-        gauge = metrics.in_progress.labels(route)
-        gauge.inc()
         try:
             await self.app(scope, receive, counting_send)
         except Exception:
@@ -112,10 +118,7 @@ class RouteMetricsMiddleware:
                 send, 500, {"error": "An unexpected error has occurred, see the server log."}
             )
         finally:
-            gauge.dec()
-            labels = (route, method, str(status or 500))
-            metrics.requests.labels(*labels).inc()
-            metrics.duration.labels(*labels).observe(time.perf_counter() - started)
+            metrics.observe(route, method, str(status or 500), time.perf_counter() - started)
 
 
     async def _metrics_page(self, scope: Scope, send: Send) -> None:
