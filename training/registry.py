@@ -51,16 +51,16 @@ def configure_tracking(tracking: TrackingConfig, experiment: str) -> str:
     """Point MLflow at the tracking store and ``artifact_root``; return the experiment id."""
     logging.getLogger("alembic").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(tracking.tracking_uri)
-    found = mlflow.get_experiment_by_name(experiment)
-    if found is None:
-        root = Path(tracking.artifact_root).resolve()
-        root.mkdir(parents=True, exist_ok=True)
-        try:
+    # One process at a time creates a new store (MLflow's schema migrations race otherwise) and
+    # the experiment.
+    with store_lock(tracking.tracking_uri, "init"):
+        found = mlflow.get_experiment_by_name(experiment)
+        if found is None:
+            root = Path(tracking.artifact_root).resolve()
+            root.mkdir(parents=True, exist_ok=True)
             experiment_id = mlflow.create_experiment(experiment, artifact_location=root.as_uri())
-        except MlflowException:  # created by a concurrent run in the meantime
-            experiment_id = mlflow.get_experiment_by_name(experiment).experiment_id
-    else:
-        experiment_id = found.experiment_id
+        else:
+            experiment_id = found.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 
@@ -240,30 +240,38 @@ def is_not_worse(challenger: dict[str, float], champion: dict[str, float],
     return True, "not worse on " + ", ".join(higher_is_better)
 
 
-def lock_path(tracking_uri: str) -> Path:
-    """The gate's lock file: next to a SQLite store, else one per store URI in the temp folder
-    (a tracking server shared by several machines needs its own serialization)."""
+def lock_path(tracking_uri: str, purpose: str = "gate") -> Path:
+    """A lock file of a store: next to a SQLite store (``mlflow.db.gate.lock``), else one per store
+    URI in the temp folder (a tracking server shared by several machines needs its own
+    serialization)."""
     if tracking_uri.startswith("sqlite:///"):
-        return Path(tracking_uri.removeprefix("sqlite:///") + ".gate.lock")
+        return Path(tracking_uri.removeprefix("sqlite:///") + f".{purpose}.lock")
     digest = hashlib.sha256(tracking_uri.encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"lifecycle-gate-{digest}.lock"
+    return Path(tempfile.gettempdir()) / f"lifecycle-{purpose}-{digest}.lock"
 
 
 @contextmanager
-def gate_lock(tracking_uri: str, log=print) -> Iterator[None]:
-    """Hold the promotion gate of a store (an OS file lock: released when the process dies)."""
-    path = lock_path(tracking_uri)
+def store_lock(tracking_uri: str, purpose: str, waiting: str | None = None, log=print) -> Iterator[None]:
+    """Hold an OS file lock of a store (released when the process dies, even by kill -9)."""
+    path = lock_path(tracking_uri, purpose)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            log(f"waiting for the promotion gate ({path}): another training is deciding")
+            if waiting:
+                log(f"{waiting} ({path})")
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def gate_lock(tracking_uri: str, log=print):
+    """Hold the promotion gate of a store: read champion, re-score, move the alias."""
+    return store_lock(tracking_uri, "gate", "waiting for the promotion gate: another training is deciding",
+                      log)
 
 
 def promote(tracking_uri: str, project: str, version: str, challenger: dict[str, float],
