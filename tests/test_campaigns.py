@@ -136,3 +136,20 @@ def test_hillstrom_ingests_through_the_campaigns_table(tmp_path):
     assert set(out["arm"]) == {"treated", "control"}
     features = pd.read_parquet(tmp_path / "h" / "campaign_features.parquet")
     assert len(features) == 48_000 and features["history"].notna().all()
+
+
+def test_cli_ingest_with_campaigns(tmp_path):
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
+
+    tx = tmp_path / "tx.csv"
+    tx.write_text("customer_id,ordered_at,amount\nA,2024-02-01,10\nB,2024-02-03,5\n")
+    camp = _export(tmp_path, "Cust,Sent,campaign_id,action,arm\nA,2024-03-01,c1,call,treated\n"
+                             "B,2024-03-01,c1,,control\nQ,2024-03-01,c1,call,treated\n")
+    out = tmp_path / "data"
+    result = CliRunner().invoke(app, ["ingest", "--transactions", str(tx), "--out", str(out),
+                                      "--campaigns", str(camp), "--campaigns-map", "customer_id=Cust,sent_at=Sent"])
+    assert result.exit_code == 0, result.output
+    assert "campaigns: 3 rows read, 2 accepted, 1 quarantined" in result.output
+    assert len(load_campaigns(out)) == 2

@@ -59,6 +59,9 @@ def test_constant_score_is_the_random_line_and_perfect_ranking_beats_random():
     effect = np.where(x > 0.7, 0.4, -0.1)
     y = (rng.random(n) < 0.2 + t * effect).astype(float)
     assert qini_coefficient(y, t, np.zeros(n)) == pytest.approx(0.0, abs=1e-12)
+    # a constant score ties everyone: its top 10% is everybody, i.e. the overall uplift
+    overall = y[t].mean() - y[~t].mean()
+    assert uplift_at_top(y, t, np.zeros(n), 0.1) == pytest.approx(overall)
     good, bad = qini_coefficient(y, t, x), qini_coefficient(y, t, -x)
     assert good > 0.02 > -0.02 > bad
 

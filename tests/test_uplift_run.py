@@ -106,3 +106,23 @@ def test_run_config_rejects_unknown_keys(tmp_path):
         load_run_config(path)
     path.write_text("horizon_days: 14\nuplift: {learner: x}\n")
     assert load_run_config(path, n_boot=50).uplift.learner == "x"
+
+
+def test_cli_uplift_on_hillstrom_sample(tmp_path):
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
+
+    config = tmp_path / "fast.yaml"
+    config.write_text("horizon_days: 14\nn_boot: 20\nlearners: [t]\noutcomes: [value]\n"
+                      "uplift: {n_estimators: 30, folds: 2, n_jobs: 1}\n")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = CliRunner().invoke(app, [
+        "uplift", "--data", str(tmp_path / "h"), "--hillstrom", str(SAMPLE), "--config", str(config),
+        "--out", str(tmp_path / "tables"), "--tracking-uri", uri, "--project", "hill"])
+    assert result.exit_code == 0, result.output
+    assert "t-learner" in result.output and "registered hill.uplift v1: PROMOTED" in result.output
+    assert (tmp_path / "tables" / "policy_value.csv").exists()
+    assert (tmp_path / "mlruns").is_dir()  # artifacts next to the SQLite store, not in the repo
+    bad = CliRunner().invoke(app, ["uplift", "--data", str(tmp_path / "none"), "--tracking-uri", uri])
+    assert bad.exit_code == 2 and "no campaigns table" in bad.output

@@ -6,13 +6,15 @@
   a constant score -- treat everyone, in no order -- is the straight "random" line.
 - **Qini coefficient**: area between the Qini curve and the random line, divided by ``N^2``:
   the average extra outcome per customer that ranking adds over no ranking (0 for random).
-- **Uplift at top k%**: mean outcome of the treated minus mean of the controls among the top k%.
+- **Uplift at top k%**: mean outcome of the treated minus mean of the controls among the top k%
+  (ties with the last included).
 - **PEHE**: root mean squared error of estimated vs true effects (synthetic data).
 - **Policy value** at a budget of ``k`` contacts: outcome gained by contacting the top ``k``;
   from truth (sum of true effects) or estimated from the held-out arms
   (``k * (mean_t - mean_c)`` among the top ``k``).
 
-Intervals: percentile bootstrap over customers, resampled within each arm; several metrics
+Intervals: percentile bootstrap over customers, resampled within each arm (then shuffled, so
+that ties keep no arm order); several metrics
 computed on the same resamples (``bootstrap``) give paired intervals for their differences.
 """
 
@@ -58,10 +60,12 @@ def qini_coefficient(y, treated, score) -> float:
 
 
 def uplift_at_top(y, treated, score, share: float) -> float:
-    """Mean treated outcome minus mean control outcome among the top ``share`` by score."""
+    """Mean treated outcome minus mean control outcome among the top ``share`` by score
+    (customers tied with the last one included, so a constant score gives the overall uplift)."""
     y, treated, score = _arrays(y, treated, score)
     k = max(1, round(share * len(y)))
-    top = np.argsort(-score, kind="stable")[:k]
+    threshold = np.sort(score)[::-1][k - 1]
+    top = score >= threshold
     t, c = y[top][treated[top]], y[top][~treated[top]]
     if len(t) == 0 or len(c) == 0:
         return float("nan")
@@ -107,7 +111,7 @@ def bootstrap(metrics: Callable[[np.ndarray], dict[str, float]], treated, n_boot
     point = metrics(np.arange(len(treated)))
     draws: dict[str, list[float]] = {name: [] for name in point}
     for _ in range(n_boot):
-        idx = np.concatenate([rng.choice(a, size=len(a), replace=True) for a in arms if len(a)])
+        idx = rng.permutation(np.concatenate([rng.choice(a, size=len(a), replace=True) for a in arms if len(a)]))
         for name, value in metrics(idx).items():
             draws[name].append(value)
     alpha = (1 - level) / 2

@@ -126,6 +126,7 @@ def todays_priority(data_dir: Path, rows: pd.DataFrame, config: UpliftRunConfig,
     priority = p x value / max(1 - p, 0.05), the expected value at risk.
     """
     from features.snapshots import FEATURE_COLUMNS, build_snapshots
+    from training.config import LightGBMParams
     from training.models import ChurnModel, ClvModel
 
     columns = FEATURE_COLUMNS()
@@ -138,9 +139,10 @@ def todays_priority(data_dir: Path, rows: pd.DataFrame, config: UpliftRunConfig,
         snaps = build_snapshots(data_dir, cutoffs, horizon_days=config.horizon_days, progress=False)
         snaps = snaps[snaps["churned"].notna()]
         train, valid = snaps[snaps["cutoff"] < cutoffs[-1]], snaps[snaps["cutoff"] == cutoffs[-1]]
-        churn = ChurnModel(columns, seed=config.uplift.seed).fit(
+        params = LightGBMParams(n_jobs=config.uplift.n_jobs)
+        churn = ChurnModel(columns, params, seed=config.uplift.seed).fit(
             train, train["churned"].astype(int), valid, valid["churned"].astype(int))
-        clv = ClvModel(columns, seed=config.uplift.seed).fit(
+        clv = ClvModel(columns, params, seed=config.uplift.seed).fit(
             train, train["future_value"], valid, valid["future_value"])
         g = group.reset_index(drop=True)
         p = churn.predict_proba(g)
@@ -274,8 +276,8 @@ def log_to_mlflow(result: UpliftResult, config: UpliftRunConfig, data_dir: Path,
     """One MLflow run: the config, every measured number (point and interval) and the tables.
 
     A new experiment keeps its artifacts in ``artifact_root``, by default ``mlruns`` next to a
-    SQLite tracking store. With ``project`` (and ``data``), the default learner's models are
-    registered as ``<project>.uplift`` behind the Qini gate (``training.uplift_registry``);
+    SQLite tracking store. With ``project`` (and ``data``), the models of ``uplift.learner`` (or
+    of the first learner fitted, when that one was not) are registered as ``<project>.uplift`` behind the Qini gate (``training.uplift_registry``);
     returns the run id and the promotion decision (None when nothing was registered).
     """
     import mlflow
@@ -317,7 +319,8 @@ def log_to_mlflow(result: UpliftResult, config: UpliftRunConfig, data_dir: Path,
         if project is not None and data is not None:
             from training.uplift_registry import register
 
-            chosen = {(a, o): m for (a, o, learner), m in result.models.items() if learner == config.uplift.learner}
+            registered = config.uplift.learner if config.uplift.learner in config.learners else config.learners[0]
+            chosen = {(a, o): m for (a, o, learner), m in result.models.items() if learner == registered}
             if chosen:
                 decision = register(tracking_uri, project, chosen, data.frame, data.columns, force=force, log=log)
                 mlflow.log_dict(decision, "promotion.json")
