@@ -55,6 +55,28 @@ class Engine:
     def is_spark(self) -> bool:
         return self.name == "spark"
 
+    @contextmanager
+    def job(self, what: str) -> Iterator[None]:
+        """Run Spark work: failures become one-line :class:`EngineError` naming ``what``, and
+        the session time zone is UTC for the duration (then restored).
+
+        The contract's timestamps are naive UTC (``TIMESTAMP_NTZ``); several Spark functions
+        (``timestampdiff``, ``date_format``) convert them to instants through the session time
+        zone, which moves a wall time inside a daylight-saving gap (02:30 on a spring-forward day
+        in America/Los_Angeles becomes 03:30). In UTC there is no gap and no shift.
+        """
+        if not self.is_spark:
+            yield
+            return
+        conf = self.spark.conf
+        zone = conf.get("spark.sql.session.timeZone")
+        conf.set("spark.sql.session.timeZone", "UTC")
+        try:
+            with spark_job(what):
+                yield
+        finally:
+            conf.set("spark.sql.session.timeZone", zone)
+
     def dataframe(self, expr: Any) -> Any:
         """The Spark DataFrame of an Ibis expression (lazy: nothing runs until it is written)."""
         if not self.is_spark:
@@ -157,14 +179,25 @@ def require_java() -> str:
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """The first meaningful line of an exception (Spark's are pages of JVM stack); for a Java
     exception behind py4j, its own message (py4j's says only which call failed)."""
-    java = getattr(exc, "java_exception", None)
-    text = str(java.toString() if java is not None else exc).strip()
-    for line in text.splitlines():
+    chain, java = [], getattr(exc, "java_exception", None)
+    while java is not None:  # py4j's own message only names the call that failed
+        chain.append(_first_line(str(java.toString())))
+        java = java.getCause()
+    if chain:
+        root = chain[-1]  # what went wrong; an outer cause may name the file it was reading
+        named = next((c for c in chain[:-1] if "file" in c.lower() and root not in c), None)
+        text = f"{root} (in: {named})" if named else root
+    else:
+        text = _first_line(str(exc))
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
+def _first_line(text: str) -> str:
+    for line in text.strip().splitlines():
         line = line.strip()
         if line and not line.startswith(("Traceback", "at ", "JVM stacktrace")):
-            text = line
-            break
-    return text[:limit] + ("..." if len(text) > limit else "")
+            return line
+    return text.strip()
 
 
 def is_spark_error(exc: BaseException) -> bool:

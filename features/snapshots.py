@@ -32,7 +32,7 @@ from features.contract import (
     required_columns,
     table_path,
 )
-from features.engine import Engine, is_spark_error, is_uri, spark_job
+from features.engine import Engine, is_spark_error, is_uri
 
 CutoffLike = date | datetime | str | pd.Timestamp
 ValueColumn = Literal["revenue", "margin"]
@@ -406,10 +406,10 @@ def read_snapshots(path: str | Path) -> pd.DataFrame:
 
 @contextmanager
 def _on(engine: Engine | None, what: str) -> Iterator[None]:
-    if engine is None or not engine.is_spark:
+    if engine is None:
         yield
         return
-    with spark_job(what):
+    with engine.job(what):
         yield
 
 

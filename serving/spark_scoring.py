@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from features.engine import Engine, spark_job
+from features.engine import Engine
 from features.snapshots import sample_customers
 from training.dataset import (
     BTYD_INPUTS,
@@ -90,7 +90,7 @@ def score_on_spark(
     snapshot_dir = snapshot_path(out)
     write_snapshots(engine, data_dir, [as_of], snapshot_dir, config=feature_config(cfg),
                     progress=progress)
-    with spark_job(f"scoring {data_dir} as of {as_of}"):
+    with engine.job(f"scoring {data_dir} as of {as_of}"):
         features = engine.spark.read.parquet(snapshot_dir).drop("cutoff_day")
         models = _fit_btyd_on_driver(engine, snapshot_dir, btyd_sample_fraction)
         horizons = (champions.churn_config.labels.churn_horizon_days,

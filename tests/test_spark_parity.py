@@ -158,14 +158,16 @@ def boundary_dir(tmp_path_factory):
 @pytest.mark.spark
 @pytest.mark.parametrize("time_zone", ["America/Los_Angeles", "Asia/Kolkata"])
 def test_session_time_zone_changes_nothing(spark_engine, boundary_dir, time_zone):
-    """Naive timestamps are wall-clock UTC: a Spark session in another zone (with a DST change
-    inside the windows) gives the DuckDB answers; midnight rows fall on the right side."""
+    """Naive timestamps are wall-clock UTC: a Spark session set to another zone (with a DST gap
+    at 02:30 on 2025-03-09 inside the windows) gives the DuckDB answers -- lifecycle's jobs run in
+    UTC and give the session its zone back; midnight rows fall on the right side."""
     cutoffs = ["2025-03-09", "2025-03-10", "2025-04-01"]
     duck = build_snapshots(boundary_dir, cutoffs, horizon_days=1, progress=False)
     spark_engine.spark.conf.set("spark.sql.session.timeZone", time_zone)
     try:
         spark = build_snapshots(boundary_dir, cutoffs, horizon_days=1, progress=False,
                                 engine=spark_engine)
+        assert spark_engine.spark.conf.get("spark.sql.session.timeZone") == time_zone
     finally:
         spark_engine.spark.conf.set("spark.sql.session.timeZone", "UTC")
     assert_equal_tables(duck, spark, tol=1e-9)

@@ -80,11 +80,7 @@ def log_build_settings(run_id: str, settings: BuildSettings | None = None) -> No
 
 
 def _on_engine(settings: BuildSettings, what: str):
-    from features.engine import spark_job
-
-    if settings.engine is not None and settings.engine.is_spark:
-        return spark_job(what)
-    return nullcontext()
+    return settings.engine.job(what) if settings.engine is not None else nullcontext()
 
 
 @dataclass
