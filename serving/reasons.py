@@ -376,7 +376,7 @@ def reasons_from_contributions(
             if weight[i, k] <= threshold or len(chosen) == top_k:
                 break
             phrase = behaviour_phrase(columns[leader[i, k]], row)
-            if phrase and phrase not in chosen:
+            if phrase and not any(_same_fact(phrase, c) for c in chosen):
                 chosen.append(phrase)
         if not chosen:  # nothing pushes churn up: what holds it down the most
             for k in np.argsort(np.abs(weight[i]) * -1, kind="stable"):
@@ -388,6 +388,12 @@ def reasons_from_contributions(
                     break
         reasons.append(chosen or [fallback_reason(row)])
     return reasons
+
+
+def _same_fact(a: str, b: str) -> bool:
+    """Two phrases opening with the same three words say one thing ("only one purchase so far",
+    "only one purchase, 24 days ago"): the second is left out."""
+    return a.replace(",", " ").split()[:3] == b.replace(",", " ").split()[:3]
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -87,6 +87,13 @@ def test_calendar_static_and_unknown_features_are_never_reasons() -> None:
         assert not is_behaviour(feature), feature
 
 
+def test_one_fact_is_said_once() -> None:
+    # a one-time buyer: rhythm and recency both say "only one purchase"
+    got = reasons({"mean_gap_days": 0.5, "recency_days": 0.4, "complaint_30d": 0.1},
+                  mean_gap_days=math.nan, recency_days=24.0)
+    assert got == ["only one purchase so far", "2 complaints in the last 30 days"]
+
+
 def test_btyd_features_read_as_recency_against_rhythm() -> None:
     got = reasons({"btyd_p_alive": 0.4, "btyd_expected_purchases": 0.2}, btyd_p_alive=0.1234)
     assert got == ["no purchase for 120 days, usually every 30"]
