@@ -301,3 +301,24 @@ def test_open_engine_duckdb_needs_no_spark():
     assert engine.name == "duckdb" and engine.spark is None and not engine.is_spark
     with pytest.raises(EngineError, match="need --engine spark"):
         engine.dataframe(None)
+
+
+def test_sampling_fraction_and_engine_are_logged_on_the_run(tmp_path):
+    import mlflow
+
+    from training.dataset import BuildSettings, build_settings, building_on, log_build_settings
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        with mlflow.start_run() as run:
+            pass
+        with building_on(BuildSettings(None, 0.2)):
+            assert build_settings().sample_fraction == 0.2
+            log_build_settings(run.info.run_id)
+        assert build_settings().sample_fraction == 1.0  # only inside the block
+        params = mlflow.get_run(run.info.run_id).data.params
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert params["data_sample_fraction"] == "0.2" and params["data_engine"] == "duckdb"
+    with pytest.raises(ValueError, match="sample fraction"):
+        BuildSettings(None, 1.5)
