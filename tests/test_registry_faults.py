@@ -1,0 +1,155 @@
+"""Faults of the registry, with real `lifecycle train` processes on one SQLite MLflow store:
+kill -9 at named points of a training (``LIFECYCLE_PAUSE_AT`` makes the process wait there) leaves
+the previous pair serving; the next training marks the killed runs FAILED; two trainings at once
+each get exactly one gate decision, taken one after the other."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from serving.batch import load_champions
+from training.registry import PAUSE_AT_ENV, pair_model_name
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+LIFECYCLE = Path(sys.executable).with_name("lifecycle")
+SMALL = "{n_estimators: 20, learning_rate: 0.1, num_leaves: 7, min_child_samples: 20, early_stopping_rounds: 0}"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    from features.synthetic import generate
+
+    root = tmp_path_factory.mktemp("faults")
+    generate(root / "shop", 500, 11)
+    config = root / "small.yaml"
+    config.write_text(
+        "name: small\nfeatures:\n  families: [rfm, calendar]\nsnapshots:\n  n_train: 1\n"
+        f"churn:\n  params: {SMALL}\nclv:\n  params: {SMALL}\n"
+        f"tracking:\n  tracking_uri: sqlite:///{root / 'mlflow.db'}\n  artifact_root: {root / 'mlruns'}\n")
+    return root
+
+
+class Training:
+    """A `lifecycle train` subprocess whose stderr lines are collected as they come."""
+
+    def __init__(self, store: Path, project: str, pause_at: str | None = None):
+        env = {k: v for k, v in os.environ.items() if k != PAUSE_AT_ENV}
+        if pause_at:
+            env[PAUSE_AT_ENV] = pause_at
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [str(LIFECYCLE), "train", "--config", str(store / "small.yaml"), "--data", str(store / "shop"),
+             "--project", project],
+            cwd=store, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.lines):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self._reader.join(5)
+                raise AssertionError(f"never saw {text!r}; stderr:\n" + "\n".join(self.lines[-30:]))
+            time.sleep(0.2)
+
+    def finish(self, timeout: float = 600) -> list[str]:
+        assert self.process.wait(timeout) == 0, "\n".join(self.lines[-30:])
+        self._reader.join(5)
+        return self.lines
+
+    def decisions(self) -> list[str]:
+        return [line for line in self.lines if line.startswith("promotion ")]
+
+
+def _run_id(client: MlflowClient, project: str, after: set[str]) -> str:
+    experiment = client.get_experiment_by_name(f"{project}/small")
+    runs = {r.info.run_id for r in client.search_runs([experiment.experiment_id])}
+    (new,) = runs - after
+    return new
+
+
+def _runs(client: MlflowClient, project: str) -> set[str]:
+    experiment = client.get_experiment_by_name(f"{project}/small")
+    return {r.info.run_id for r in client.search_runs([experiment.experiment_id])} if experiment else set()
+
+
+def _assert_consistent_champion(uri: str, client: MlflowClient, project: str, version: str) -> None:
+    champions = load_champions(uri, project)
+    assert champions.version == version
+    registered = client.get_model_version(pair_model_name(project), version)
+    assert champions.meta["run_id"] == registered.run_id  # both models and thresholds of one run
+    assert champions.churn.columns == champions.clv.columns and champions.scoring is not None
+
+
+def test_kill_9_at_any_point_leaves_the_previous_pair_serving(store):
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    first = Training(store, "shop")
+    first.finish()
+    assert "PROMOTED: no champion yet" in first.decisions()[0]
+    client = MlflowClient(tracking_uri=uri)
+    _assert_consistent_champion(uri, client, "shop", "1")
+
+    killed = {}
+    trainings = []
+    expected_champion = {"after_fit": "1", "after_register": "1", "gate_decided": "1", "after_alias": None}
+    for point, champion in expected_champion.items():
+        before = _runs(client, "shop")
+        training = Training(store, "shop", pause_at=point)
+        trainings.append(training)
+        training.wait_for(f"paused at {point}")
+        training.process.kill()  # SIGKILL: no cleanup runs
+        training.process.wait(30)
+        run_id = _run_id(client, "shop", before)
+        killed[point] = run_id
+        assert client.get_run(run_id).info.status == "RUNNING"
+        if champion is None:  # the alias moved before the kill: the new pair is whole and serving
+            champion = max((str(v.version) for v in client.search_model_versions(f"name='{pair_model_name('shop')}'")
+                            if v.run_id == run_id), key=int)
+        _assert_consistent_champion(uri, client, "shop", champion)
+    # the version registered before the kill at the gate has its decision, but not the alias
+    gate_version = next(v for v in client.search_model_versions(f"name='{pair_model_name('shop')}'")
+                        if v.run_id == killed["gate_decided"])
+    assert "not worse" in gate_version.tags["promotion"]
+
+    after = Training(store, "shop")
+    after.finish(timeout=900)  # the lock of the process killed in the gate is gone
+    lines = [line for t in [*trainings, after] for line in t.lines]  # each start marks the dead
+    for point, run_id in killed.items():
+        run = client.get_run(run_id)
+        assert run.info.status == "FAILED", point
+        assert "is gone" in run.data.tags["lifecycle.failed_reason"]
+        assert sum(f"marked run {run_id}" in line for line in lines) == 1, point
+    assert len(after.decisions()) == 1
+
+
+def test_two_trainings_at_once_decide_one_after_the_other(store):
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    trainings = [Training(store, "race"), Training(store, "race")]
+    for training in trainings:
+        training.finish(timeout=900)
+    decisions = [t.decisions() for t in trainings]
+    assert [len(d) for d in decisions] == [1, 1]
+    reasons = sorted((d[0] for d in decisions), key=lambda line: "no champion yet" not in line)
+    first_version = reasons[0].split(" v")[1].split(":")[0]
+    assert "PROMOTED: no champion yet" in reasons[0]
+    assert f"champion v{first_version} re-scored" in reasons[1]  # read after the first decision
+    client = MlflowClient(tracking_uri=uri)
+    versions = {str(v.version) for v in client.search_model_versions(f"name='{pair_model_name('race')}'")}
+    assert len(versions) == 2
+    champion = load_champions(uri, "race").version
+    assert champion in versions
+    assert all(client.get_model_version(pair_model_name("race"), v).tags.get("promotion") for v in versions)
