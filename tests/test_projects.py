@@ -103,11 +103,14 @@ def test_data_lacking_a_family_the_pair_was_trained_with_is_refused_or_imputed(t
     with pytest.raises(MissingFeatureData) as refused:
         check_feature_data(data, champions)
     message = str(refused.value)
-    assert "engagement" in message and "no events.parquet" in message and "customers.parquet has no channel" in message
+    assert "engagement" in message and "no events.parquet" in message and "customers.parquet has no channel values" in message
     assert "--allow-missing" in message and "\n" not in message
     warnings = check_feature_data(data, champions, allow_missing=True)
     assert len(warnings) == 2 and "engagement features imputed as no recorded activity" in warnings[0]
     assert check_feature_data(data, _champions(["rfm"])) == []  # trained without them: nothing missing
+    pd.DataFrame({"customer_id": ["a"], "signup_at": [pd.Timestamp("2024-01-01")],
+                  "channel": pd.Series([None], dtype="string")}).to_parquet(data / "customers.parquet")
+    assert "customers.parquet has no channel values" in check_feature_data(data, champions, True)[1]
 
 
 def test_lifecycle_score_names_the_missing_family_and_scores_with_allow_missing(tmp_path):

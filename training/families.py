@@ -37,10 +37,12 @@ def missing_sources(data_dir: str | Path, families: Iterable[str],
             missing["engagement"] = f"{events.name} has 0 rows"
     if "static" in families:
         customers = table_path(data_dir, CUSTOMERS)
+        used = [c for c in STATIC_COLUMNS if c in columns]
         present = set(pq.read_schema(customers).names) if customers.exists() else set()
-        absent = [c for c in STATIC_COLUMNS if c in columns and c not in present]
+        table = pq.read_table(customers, columns=[c for c in used if c in present]) if present else None
+        absent = [c for c in used if c not in present or table[c].null_count == table.num_rows]
         if absent:
-            missing["static"] = f"{customers.name} has no {', '.join(absent)}"
+            missing["static"] = f"{customers.name} has no {', '.join(absent)} values"
     return missing
 
 
