@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from service_fixtures import trained_store  # noqa: F401 (fixture)
 
 from serving.config import STAGES, TIERS, Actions, PriorityTiers, ScoringConfig, ValueMatrix
 from serving.labels import load_labels
@@ -331,3 +332,29 @@ def test_summary_reports_spikes_and_clipping() -> None:
     assert summarise(score(feature_rows(), [0.1, 0.2, math.nan], [1.0] * 3, None))[
         "value_at_risk"
     ] == round(0.1 * 1 / 0.9 + 0.2 * 1 / 0.8, 2)
+
+
+def test_a_trained_pair_scores_without_spikes_and_with_behaviour_reasons(trained_store) -> None:  # noqa: F811
+    """A real pair trained on synthetic data (isotonic calibration) and batch scoring: no churn
+    probability shared by more than 5% of scored customers unless their features are identical,
+    a reason for every scored customer, none from the calendar or static attributes."""
+    from serving.batch import load_champions
+
+    scores = pd.read_parquet(trained_store.scores)
+    snapshot = pd.read_parquet(trained_store.snapshot)
+    columns = load_champions(trained_store.tracking_uri, trained_store.project).churn.columns
+    p = scores["churn_probability"]
+    scored = p.notna().to_numpy()
+    counts = p[scored].value_counts()
+    for value, n in counts[counts > 0.05 * scored.sum()].items():
+        same = snapshot.loc[(p == value).to_numpy(), columns]
+        assert (same.nunique(dropna=False) <= 1).all(), (value, n)
+    summary = summarise(scores)["churn_probability"]
+    assert summary["scored"] == scored.sum() and summary["distinct"] == p.nunique()
+    assert summary["at_upper_bound"] == int((p >= 1 - 1e-6).sum())
+    reasons = scores["reasons"].map(list)
+    assert reasons[scored].map(len).between(1, 3).all()
+    assert reasons[~scored].map(len).eq(0).all()
+    text = " | ".join(" | ".join(r) for r in reasons)
+    for word in ("cutoff_month", "segment", "region", "channel", " = ", "btyd"):
+        assert word not in text, word
