@@ -183,12 +183,15 @@ def main() -> None:
     scratch.mkdir(parents=True, exist_ok=True)
     store = train_store(DATA_ROOT / "spark_store", args.train_customers, args.seed + 1)
     results = {}
+    partial = args.out.with_suffix(".partial.json")  # kept if the run is stopped half-way
+    partial.parent.mkdir(parents=True, exist_ok=True)
     for kind in args.kinds:
         log(f"{kind} on {args.customers:,} customers ...")
         result = measure(kind, data, store["tracking_uri"], scratch)
         result["input_rows_per_s"] = round(rows / result["seconds"])
         results[kind] = result
         log(f"  {result}")
+        partial.write_text(json.dumps({"customers": args.customers, "results": results}, indent=2))
     ratios = {}
     for what in ("features_1", "features_12", "score"):
         duck, spark = results.get(f"duckdb_{what}"), results.get(f"spark_{what}")
@@ -212,6 +215,7 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
+    partial.unlink(missing_ok=True)
     log(json.dumps({"ratios": ratios, "sampling": sampling}, indent=2))
     log(f"wrote {args.out}")
 
