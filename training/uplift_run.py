@@ -284,16 +284,21 @@ def log_to_mlflow(result: UpliftResult, config: UpliftRunConfig, data_dir: Path,
 
     if artifact_root is None and tracking_uri.startswith("sqlite:///"):
         artifact_root = Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlruns"
+    from training.registry import gate_lock
+
     mlflow.set_tracking_uri(tracking_uri)
-    found = mlflow.get_experiment_by_name(experiment)
-    if found is None:
-        kwargs = {}
-        if artifact_root is not None:
-            artifact_root.mkdir(parents=True, exist_ok=True)
-            kwargs["artifact_location"] = artifact_root.resolve().as_uri()
-        experiment_id = mlflow.create_experiment(experiment, **kwargs)
-    else:
-        experiment_id = found.experiment_id
+    # Two runs creating a new SQLite store at once race in MLflow's schema migration (both
+    # failed when tried): the first touch of the store and the experiment happen under the lock.
+    with gate_lock(tracking_uri, log=log):
+        found = mlflow.get_experiment_by_name(experiment)
+        if found is None:
+            kwargs = {}
+            if artifact_root is not None:
+                artifact_root.mkdir(parents=True, exist_ok=True)
+                kwargs["artifact_location"] = artifact_root.resolve().as_uri()
+            experiment_id = mlflow.create_experiment(experiment, **kwargs)
+        else:
+            experiment_id = found.experiment_id
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"uplift {data_dir.name}") as run:
         mlflow.set_tags({"kind": "uplift", "data": str(data_dir)})
         mlflow.log_params({"horizon_days": config.horizon_days, "test_share": config.test_share,
