@@ -31,7 +31,7 @@ TUNED := $(if $(filter 1,$(UPDATE_RESULTS)),experiments/tuned.yaml,reports/resul
 export MPLBACKEND := Agg
 
 .PHONY: help install run test test-fast lint check ingest-cdnow generate features train tune backtest \
-        score serve experiment compare ui optuna-dashboard bench bench-features bench-serve bench-load bench-spark clean
+        score monitor retrain serve experiment compare ui optuna-dashboard bench bench-features bench-serve bench-load bench-spark clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -82,6 +82,12 @@ backtest: install ## CDNOW backtest at 1997-10-01, 273 days -> reports/results/b
 
 score: install ## Score every customer with the champions: DATA=... OUT=data/scores.parquet [AS_OF=YYYY-MM-DD]
 	$(LIFECYCLE) score --data $(DATA) --project $(PROJECT) --out $(OUT) --csv $(if $(AS_OF),--as-of $(AS_OF),)
+
+monitor: install ## Drift and matured-label check of the champion: DATA=... [AS_OF=YYYY-MM-DD]; exit 3 on alert
+	$(LIFECYCLE) monitor --data $(DATA) --project $(PROJECT) --out reports/monitor $(if $(AS_OF),--as-of $(AS_OF),)
+
+retrain: install ## Train -> gate -> score -> monitor as one locked, resumable job: DATA=... [CONFIG=...]
+	$(LIFECYCLE) retrain --data $(DATA) --project $(PROJECT) --config $(CONFIG) --out reports/monitor
 
 serve: install ## Scoring service (BentoML): LIFECYCLE_API_KEY=... [HOST=127.0.0.1 PORT=3000 OUT=data/scores.parquet]
 	LIFECYCLE_SNAPSHOT=$${LIFECYCLE_SNAPSHOT:-$(basename $(OUT)).snapshot.parquet} BENTOML_DO_NOT_TRACK=True \

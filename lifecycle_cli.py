@@ -301,6 +301,7 @@ def train(
         "hash; logged to MLflow); BTYD fits use the same sample.")] = 1.0,
 ) -> None:
     """Train churn and CLV models on rolling snapshots; track in MLflow; apply the promotion gate."""
+    from serving.monitor import reference_mix
     from serving.scoring import fit_scoring_thresholds
     from training.dataset import BuildSettings, building_on, log_build_settings
     from training.train import train as run_train
@@ -312,7 +313,7 @@ def train(
         settings = BuildSettings(on if engine != "duckdb" else None, sample_fraction)
         with building_on(settings):
             result = run_train(cfg, data_dir, project=project, force=force, register=not no_register,
-                               scoring_thresholds=fit_scoring_thresholds, log=_log)
+                               scoring_thresholds=fit_scoring_thresholds, log=_log, reference_mix=reference_mix)
         log_build_settings(result.run_id, settings)
     m = result.metrics
     typer.echo(f"run {result.run_id} ({result.seconds:.0f} s)")
@@ -388,6 +389,10 @@ def score(
         "with (e.g. no events.parquet): those features are imputed, with a warning.")] = False,
     engine: EngineOption = "duckdb",
     spark_master: SparkMasterOption = None,
+    history: Annotated[Path | None, typer.Option(
+        help="Score history root: the run is also kept under HISTORY/<project>/as_of=DATE/ for "
+        "`lifecycle monitor` (default: score_history next to OUT; --no-history: not kept).")] = None,
+    no_history: Annotated[bool, typer.Option("--no-history", help="Do not keep this run in the score history.")] = False,
 ) -> None:
     """Score every customer with the champion models; write Parquet (and CSV) and print a summary.
 
@@ -429,6 +434,11 @@ def score(
     snapshot.to_parquet(snapshot_path, index=False)
     if csv:
         people_rows(scores).to_csv(out.with_suffix(".csv"), index=False)  # rounded for people
+    if not no_history:
+        from serving.score_history import write_partition
+
+        kept = write_partition(history or out.parent / "score_history", champions.project, day, scores, snapshot)
+        _log(f"kept in the score history: {kept}")
     summary = summarise(scores)
     typer.echo(f"scored {len(scores):,} customers as of {day} with the {champions.project} champion pair "
                f"v{champions.version}: {out} (features: {snapshot_path})")
@@ -612,6 +622,66 @@ def uplift(
     if out is not None:
         typer.echo(f"tables: {', '.join(str(p) for p in write_tables(result, out))}")
     typer.echo(f"MLflow run {run_id} in experiment {experiment!r} ({tracking_uri})")
+
+
+@app.command()
+def monitor(
+    data: DataDir,
+    project: Annotated[str | None, typer.Option(
+        "--project", help="Project whose champion pair is monitored (default: the data directory's name).")] = None,
+    as_of: Annotated[str | None, typer.Option(help="Monitored date YYYY-MM-DD (default: the data's end).")] = None,
+    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = "sqlite:///mlflow.db",
+    history: Annotated[Path, typer.Option(help="Score history root (from `lifecycle score`).")] = Path(
+        "data/score_history"),
+    config: Annotated[Path | None, typer.Option(help="Thresholds YAML (see serving/monitor_config.py).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for monitor.json and monitor.html.")] = Path("reports/monitor"),
+) -> None:
+    """Drift (inputs, scores) and realized performance of the champion pair; verdict ok/warn/alert.
+    Exit code 0 for ok and warn, 3 for alert (2: a user error)."""
+    from serving.monitor_config import load_monitor_config
+    from serving.monitor_run import run_monitor
+
+    try:
+        cfg = load_monitor_config(config)
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+    result, paths = run_monitor(data_dir=data, as_of=_parse_date(as_of, "--as-of") if as_of else None,
+                                project=project or data.resolve().name, tracking_uri=tracking_uri,
+                                history_root=history, out_dir=out, cfg=cfg, log=_log)
+    typer.echo(result.summary())
+    typer.echo(f"report: {paths['json']} and {paths['html']} (MLflow run {result.report['mlflow_run_id']})")
+    raise typer.Exit(code=result.exit_code)
+
+
+@app.command()
+def retrain(
+    data: DataDir,
+    config: ConfigPath = Path("experiments/engagement.yaml"),
+    project: Annotated[str | None, typer.Option(
+        "--project", help="Project to retrain (default: the data directory's name).")] = None,
+    as_of: Annotated[str | None, typer.Option(help="Scoring and monitoring date (default: the data's end).")] = None,
+    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = "sqlite:///mlflow.db",
+    history: Annotated[Path, typer.Option(help="Score history root.")] = Path("data/score_history"),
+    monitor_config: Annotated[Path | None, typer.Option(help="Monitor thresholds YAML.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the monitor report.")] = Path("reports/monitor"),
+    state: Annotated[Path, typer.Option(help="Folder for the job's lock and step records.")] = Path(
+        "data/retrain_state"),
+) -> None:
+    """Train -> gate -> score -> monitor as one job: one at a time (lock), resumable after a kill,
+    a re-run with the same inputs does nothing new. Exit code 3 when the monitor alerts."""
+    from serving.retrain import RetrainBusy, RetrainSettings, summary_lines
+    from serving.retrain import retrain as run_retrain
+
+    settings = RetrainSettings(config=config, data_dir=data, project=project or data.resolve().name,
+                               tracking_uri=tracking_uri, history_root=history, reports=out, state_dir=state,
+                               as_of=_parse_date(as_of, "--as-of") if as_of else None, monitor_config=monitor_config)
+    try:
+        with _plan_must_fit(config):
+            summary, code = run_retrain(settings, log=_log)
+    except RetrainBusy as exc:
+        _fail(str(exc))
+    typer.echo("\n".join(summary_lines(summary)))
+    raise typer.Exit(code=code)
 
 
 if __name__ == "__main__":  # pragma: no cover

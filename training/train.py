@@ -17,6 +17,7 @@ from training.config import ExperimentConfig, resolve_project
 from training.dataset import TrainingData, build_frame, build_training_data, data_bounds
 from training.families import fed_families
 from training.models import ChurnModel, ClvModel
+from training.reference import REFERENCE_ARTIFACT
 from training.registry import (
     NotComparable,
     PromotionDecision,
@@ -34,6 +35,9 @@ from training.splits import CutoffPlan, plan_cutoffs
 #: probabilities and predicted values; returns plain JSON. Scoring rules live in ``serving``, so
 #: the caller passes it in (``serving.scoring.fit_scoring_thresholds``).
 ThresholdFitter = Callable[[pd.DataFrame, np.ndarray, np.ndarray], dict]
+#: The stage and tier shares of the test buyers under a pair's scoring thresholds, for the monitoring
+#: reference (``serving.monitor.reference_mix``): features, probabilities, values, thresholds.
+MixFitter = Callable[[pd.DataFrame, np.ndarray, np.ndarray, dict], dict]
 
 
 @dataclass
@@ -172,7 +176,7 @@ def log_plots(data: TrainingData, churn: ChurnModel, clv: ClvModel, split: str =
 
 def train(cfg: ExperimentConfig, data_dir: str | Path, *, project: str | None = None,
           force: bool = False, register: bool = True, scoring_thresholds: ThresholdFitter | None = None,
-          progress: bool = True, log=print) -> TrainResult:
+          progress: bool = True, log=print, reference_mix: MixFitter | None = None) -> TrainResult:
     """Run one training job end to end and return its metrics and promotion decision.
 
     ``project`` (default: the config's, else the data directory's name) namespaces the MLflow
@@ -221,6 +225,9 @@ def train(cfg: ExperimentConfig, data_dir: str | Path, *, project: str | None = 
                     "data_fingerprint": fingerprint}
             scoring = scoring_thresholds(test, churn.predict_proba(test), clv.predict(test))
             mlflow.log_dict(scoring, "scoring_config.json")
+            meta["monitor_reference"] = monitor_reference(test, data.feature_columns, churn, clv, metrics, cfg,
+                                                          plan.test, scoring, reference_mix)
+            mlflow.log_dict(meta["monitor_reference"], REFERENCE_ARTIFACT)
             version = log_pair(ModelPair(churn, clv, meta, scoring), project, test[data.feature_columns].head(5))
             pause_point("after_register", log)
             gate = {k.removeprefix("test_"): v for k, v in metrics.items()
@@ -234,6 +241,17 @@ def train(cfg: ExperimentConfig, data_dir: str | Path, *, project: str | None = 
         result = TrainResult(run.info.run_id, metrics, project, decision, time.perf_counter() - started)
         mlflow.log_metric("train_job_seconds", result.seconds)
     return result
+
+
+def monitor_reference(test: pd.DataFrame, feature_columns, churn: ChurnModel, clv: ClvModel, metrics: dict,
+                      cfg: ExperimentConfig, cutoff, scoring: dict, mix: MixFitter | None) -> dict:
+    """The pair's monitoring reference (``training.reference``) from its test buyers."""
+    from training.reference import build_reference
+
+    p, value = churn.predict_proba(test), np.clip(clv.predict(test), 0, None)  # as batch scoring
+    return build_reference(test, feature_columns, p, value, metrics, cutoff=cutoff,
+                           horizons={"churn": cfg.labels.churn_horizon_days, "value": cfg.labels.value_horizon_days},
+                           mix=None if mix is None else mix(test, p, value, scoring))
 
 
 def champion_evaluator(data_dir: str | Path, data: TrainingData, cfg: ExperimentConfig):

@@ -1,0 +1,37 @@
+"""Example Airflow DAG: the nightly retrain job of one project (an example, not a dependency).
+
+Copy into your Airflow ``dags/`` folder and set the paths. ``lifecycle retrain`` holds its own
+lock (a second run exits with a message) and resumes a killed run, so Airflow retries are safe;
+it exits 3 when the monitor alerts, which fails the task and triggers Airflow's alerting.
+A separate daily ``lifecycle monitor`` task catches drift between retrains.
+"""
+
+from datetime import datetime, timedelta
+
+from airflow import DAG
+from airflow.operators.bash import BashOperator
+
+REPO = "/srv/lifecycle"  # the checkout, with its .venv
+DATA = "/srv/crm/contract/shop"  # refreshed by `lifecycle ingest` before this DAG runs
+ENV = f"cd {REPO} && . .venv/bin/activate && "
+
+with DAG(
+    dag_id="lifecycle_retrain_shop",
+    schedule="0 3 * * 1",  # Mondays 03:00
+    start_date=datetime(2026, 1, 5),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=15)},
+) as dag:
+    ingest = BashOperator(
+        task_id="ingest",
+        bash_command=ENV + "lifecycle ingest --customers /srv/crm/export/customers.csv "
+        f"--transactions /srv/crm/export/orders.csv --map-file maps/shop.yaml --out {DATA}",
+    )
+    retrain = BashOperator(
+        task_id="retrain",
+        bash_command=ENV + f"lifecycle retrain --data {DATA} --project shop --config experiments/engagement.yaml "
+        "--tracking-uri sqlite:////srv/lifecycle/mlflow.db --history /srv/lifecycle/score_history "
+        "--state /srv/lifecycle/retrain_state --out /srv/lifecycle/reports/monitor",
+    )
+    ingest >> retrain

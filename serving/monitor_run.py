@@ -1,0 +1,148 @@
+"""``lifecycle monitor`` end to end: the champion pair and its reference, the score history, the
+checks (``serving.monitor``), the JSON and HTML report, and their MLflow run against the version."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from serving.monitor import MonitorResult, monitor
+from serving.monitor_config import MonitorConfig
+from serving.score_history import dates, read_partition, write_partition
+from training.reference import REFERENCE_ARTIFACT
+
+MONITOR_EXPERIMENT = "monitor"
+
+
+class NoReference(LookupError):
+    """The champion pair was trained before references were kept."""
+
+
+def score_into_history(data_dir: str | Path, day: date, champions, history_root: str | Path, progress: bool = False):
+    """Score every customer as of ``day`` with ``champions`` and keep the scores and features."""
+    from serving.batch import feature_snapshot, score_snapshot
+
+    snapshot = feature_snapshot(data_dir, day, champions, progress=progress)
+    scores = score_snapshot(snapshot, champions, day)
+    write_partition(history_root, champions.project, day, scores, snapshot)
+    return scores, snapshot
+
+
+def run_monitor(*, data_dir: str | Path, as_of: date | None, project: str, tracking_uri: str,
+                history_root: str | Path, out_dir: str | Path, cfg: MonitorConfig | None = None,
+                log=print) -> tuple[MonitorResult, dict[str, Path]]:
+    """Monitor ``project``'s champion as of ``as_of`` (default: the data's end). The date is scored
+    first when the history lacks it. Writes ``monitor.json`` and ``monitor.html`` into ``out_dir``
+    and logs both to MLflow (experiment ``<project>/monitor``, tagged with the model version)."""
+    from serving.batch import load_champions
+    from serving.monitor_report import render_html
+    from training.dataset import data_bounds
+
+    cfg = cfg or MonitorConfig()
+    champions = load_champions(tracking_uri, project)
+    reference = champions.meta.get("monitor_reference")
+    if not reference:
+        raise NoReference(f"project {project!r}: champion pair v{champions.version} has no monitoring "
+                          f"reference ({REFERENCE_ARTIFACT}); retrain it with `lifecycle train`")
+    data_end = data_bounds(data_dir)[1]
+    as_of = as_of or data_end
+    if as_of not in dates(history_root, project):
+        log(f"scoring {project} as of {as_of} into the history ({history_root})")
+        score_into_history(data_dir, as_of, champions, history_root)
+    history = {d: read_partition(history_root, project, d) for d in dates(history_root, project) if d <= as_of}
+    # Only what this champion scored counts for its realized performance; the drift date is rescored
+    # above when another version wrote it.
+    history = {d: (s, f) for d, (s, f) in history.items()
+               if d == as_of or set(s["churn_model_version"].astype(str)) == {str(champions.version)}}
+    if set(history[as_of][0]["churn_model_version"].astype(str)) != {str(champions.version)}:
+        log(f"rescoring {as_of}: the history holds another version's scores")
+        history[as_of] = score_into_history(data_dir, as_of, champions, history_root)
+    labels = champions.clv_config.labels.model_dump()
+    result = monitor(project=project, model_version=champions.version, reference=reference, as_of=as_of,
+                     history=history, data_dir=data_dir, data_end=data_end, cfg=cfg, labels=labels)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "monitor.json", "html": out / "monitor.html"}
+    write_json(result.report, paths["json"])
+    paths["html"].write_text(render_html(result.report))
+    result.report["mlflow_run_id"] = log_to_mlflow(result, tracking_uri, paths)
+    write_json(result.report, paths["json"])
+    return result, paths
+
+
+def _plain(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def log_to_mlflow(result: MonitorResult, tracking_uri: str, paths: dict[str, Path]) -> str:
+    """One run in ``<project>/monitor`` with the verdict, the PSI values and both reports; the
+    model version gets ``monitor.verdict`` / ``monitor.as_of`` / ``monitor.run_id`` tags."""
+    from mlflow.tracking import MlflowClient
+
+    from training.registry import pair_model_name
+
+    r = result.report
+    client = MlflowClient(tracking_uri=tracking_uri)
+    name = f"{r['project']}/{MONITOR_EXPERIMENT}"
+    found = client.get_experiment_by_name(name)
+    experiment_id = found.experiment_id if found else _create_experiment(client, name, tracking_uri)
+    run = client.create_run(experiment_id, run_name=f"monitor-{r['as_of']}",
+                            tags={"project": r["project"], "kind": "monitor", "model_version": r["model_version"],
+                                  "model": pair_model_name(r["project"]), "as_of": r["as_of"], "verdict": r["verdict"]})
+    run_id = run.info.run_id
+    try:
+        metrics = {"verdict_level": float(["ok", "warn", "alert"].index(r["verdict"]))}
+        metrics.update({f"psi.{row['feature']}": row["psi"] for row in r["input_drift"] if _finite(row["psi"])})
+        metrics.update({f"score_psi.{row['score']}": row["psi"] for row in r["score_drift"] if _finite(row["psi"])})
+        for row in r["performance"]:
+            for key, value in row.get("metrics", {}).items():
+                if _finite(value):
+                    metrics[f"realized.{row['as_of']}.{key}"] = value
+        for key, value in metrics.items():
+            client.log_metric(run_id, _metric_key(key), float(value))
+        for path in paths.values():
+            client.log_artifact(run_id, str(path))
+        client.set_terminated(run_id, "FINISHED")
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    model = pair_model_name(r["project"])
+    for key, value in {"monitor.verdict": r["verdict"], "monitor.as_of": r["as_of"], "monitor.run_id": run_id}.items():
+        client.set_model_version_tag(model, r["model_version"], key, value)
+    return run_id
+
+
+def _create_experiment(client, name: str, tracking_uri: str) -> str:
+    from mlflow.exceptions import MlflowException
+
+    root = None
+    if tracking_uri.startswith("sqlite:///"):
+        root = (Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlruns").resolve().as_uri()
+    try:
+        return client.create_experiment(name, artifact_location=root)
+    except MlflowException:
+        return client.get_experiment_by_name(name).experiment_id
+
+
+def _finite(value) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _metric_key(key: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_\-./ ]", "_", key)
+
+
+def write_json(report: dict, path: Path) -> None:
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
+        json.dump(report, handle, indent=1, default=_plain)
+    Path(handle.name).replace(path)

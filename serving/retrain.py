@@ -1,0 +1,201 @@
+"""``lifecycle retrain``: features at the new cutoff -> train -> gate -> score -> monitor, as one job.
+
+- **One at a time**: an OS file lock per project in the state folder; a second run exits at once
+  with a message naming the running process (released when that process dies, even by kill -9).
+- **Resumable and safe to re-run**: each finished step is recorded in a state file keyed by the
+  inputs (a hash of the data files, the config and the scoring date). A run with the same inputs
+  skips the steps already done (a finished job only prints its summary again); a run killed in the
+  middle goes on from the first unfinished step (a killed training run is marked FAILED in MLflow
+  by the next training, ``training.registry.fail_stale_runs``).
+- **Summary**: what was promoted and why, the monitor verdict and its causes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+STEPS = ("features", "train", "score", "monitor")
+
+
+class RetrainBusy(RuntimeError):
+    """Another retrain of the same project holds the lock."""
+
+
+@dataclass
+class RetrainSettings:
+    config: Path
+    data_dir: Path
+    project: str
+    tracking_uri: str
+    history_root: Path
+    reports: Path
+    state_dir: Path
+    as_of: date | None = None
+    monitor_config: Path | None = None
+
+
+@contextmanager
+def retrain_lock(state_dir: Path, project: str) -> Iterator[None]:
+    """Hold ``<state_dir>/<project>.lock`` or raise ``RetrainBusy`` naming its holder."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / f"{project}.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown process"
+            raise RetrainBusy(f"another retrain of project {project!r} is running ({holder}; lock {path}); "
+                              f"this run exits without doing anything") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def inputs_key(settings: RetrainSettings, as_of: date) -> str:
+    """Hash of what decides the outcome: data files, config text, scoring date, project."""
+    digest = hashlib.sha256()
+    for path in sorted(settings.data_dir.glob("*.parquet")):
+        digest.update(path.name.encode())
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    digest.update(Path(settings.config).read_bytes())
+    if settings.monitor_config:
+        digest.update(Path(settings.monitor_config).read_bytes())
+    digest.update(f"{as_of}|{settings.project}|{settings.tracking_uri}".encode())
+    return digest.hexdigest()[:16]
+
+
+class State:
+    """The steps done for one set of inputs, in ``<state_dir>/<project>-<key>.json`` (written
+    atomically after each step)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.data = json.loads(path.read_text()) if path.exists() else {"steps": {}}
+
+    def done(self, step: str) -> dict | None:
+        return self.data["steps"].get(step)
+
+    def record(self, step: str, result: dict) -> None:
+        self.data["steps"][step] = {**result, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        tmp = self.path.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(self.data, indent=1, default=str))
+        os.replace(tmp, self.path)
+
+
+def retrain(settings: RetrainSettings, log=print) -> tuple[dict, int]:
+    """Run (or resume) the job; return its summary and exit code (the monitor's: 3 on alert)."""
+    from training.dataset import data_bounds
+    from training.registry import pause_point
+
+    with retrain_lock(settings.state_dir, settings.project):
+        as_of = settings.as_of or data_bounds(settings.data_dir)[1]
+        key = inputs_key(settings, as_of)
+        state = State(settings.state_dir / f"{settings.project}-{key}.json")
+        for step in STEPS:
+            if state.done(step):
+                log(f"retrain {settings.project}: {step}: already done for these inputs ({key}), skipped")
+                continue
+            log(f"retrain {settings.project}: {step} ...")
+            state.record(step, _STEP[step](settings, as_of, state, log))
+            pause_point(f"retrain_after_{step}", log)
+        summary = summarise(settings.project, as_of, key, state)
+    return summary, 3 if summary["verdict"] == "alert" else 0
+
+
+def _features(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
+    """The cutoff plan the data allows (fails here, before any training, when it cannot hold it)."""
+    from training.config import load_config
+    from training.train import plan_for
+
+    plan = plan_for(settings.data_dir, load_config(settings.config))
+    return {"train_cutoffs": [str(c) for c in plan.train], "valid_cutoff": str(plan.valid),
+            "test_cutoff": str(plan.test), "as_of": str(as_of)}
+
+
+def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
+    import mlflow
+
+    from serving.monitor import reference_mix
+    from serving.scoring import fit_scoring_thresholds
+    from training.config import load_config
+    from training.train import train
+
+    cfg = load_config(settings.config, tracking=tracking_for(settings.tracking_uri))
+    try:
+        result = train(cfg, settings.data_dir, project=settings.project, scoring_thresholds=fit_scoring_thresholds,
+                       reference_mix=reference_mix, progress=False, log=log)
+    finally:
+        mlflow.set_tracking_uri(None)
+    decision = result.decision
+    return {"run_id": result.run_id, "version": decision.version, "promoted": decision.promoted,
+            "reason": decision.reason, "champion_before": decision.champion_version,
+            "test_churn_auc": result.metrics.get("test_churn_auc"), "test_clv_gini": result.metrics.get("test_clv_gini")}
+
+
+def tracking_for(tracking_uri: str) -> dict:
+    """The tracking section for ``tracking_uri``: a SQLite store keeps its artifacts beside it."""
+    if tracking_uri.startswith("sqlite:///"):
+        return {"tracking_uri": tracking_uri,
+                "artifact_root": str(Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlruns")}
+    return {"tracking_uri": tracking_uri}
+
+
+def _score(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
+    from serving.batch import load_champions
+    from serving.monitor_run import score_into_history
+
+    champions = load_champions(settings.tracking_uri, settings.project)
+    scores, _ = score_into_history(settings.data_dir, as_of, champions, settings.history_root)
+    return {"champion_version": champions.version, "customers": len(scores),
+            "history": str(settings.history_root / settings.project / f"as_of={as_of}")}
+
+
+def _monitor(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
+    from serving.monitor_config import load_monitor_config
+    from serving.monitor_run import run_monitor
+
+    result, paths = run_monitor(data_dir=settings.data_dir, as_of=as_of, project=settings.project,
+                                tracking_uri=settings.tracking_uri, history_root=settings.history_root,
+                                out_dir=settings.reports, cfg=load_monitor_config(settings.monitor_config), log=log)
+    return {"verdict": result.verdict, "causes": result.report["causes"][:5], "report": str(paths["html"]),
+            "mlflow_run_id": result.report["mlflow_run_id"]}
+
+
+_STEP = {"features": _features, "train": _train, "score": _score, "monitor": _monitor}
+
+
+def summarise(project: str, as_of: date, key: str, state: State) -> dict:
+    train, monitor = state.done("train"), state.done("monitor")
+    return {"project": project, "as_of": str(as_of), "inputs": key,
+            "trained_version": train["version"], "promoted": train["promoted"], "reason": train["reason"],
+            "champion_version": state.done("score")["champion_version"], "verdict": monitor["verdict"],
+            "causes": monitor["causes"], "report": monitor["report"]}
+
+
+def summary_lines(summary: dict) -> list[str]:
+    verb = "PROMOTED" if summary["promoted"] else "not promoted"
+    lines = [f"retrain {summary['project']} as of {summary['as_of']} (inputs {summary['inputs']})",
+             f"  trained v{summary['trained_version']}: {verb}: {summary['reason']}",
+             f"  champion v{summary['champion_version']} scored; monitor verdict {summary['verdict'].upper()}"]
+    lines += [f"    {c['level']}: {c['check']} {c['name']} ({c['why']})" for c in summary["causes"]]
+    lines.append(f"  report: {summary['report']}")
+    return lines

@@ -1,0 +1,203 @@
+"""The monitoring reference kept with each model pair, and the drift statistics against it.
+
+At training, ``build_reference`` profiles the test buyers (the population the test metrics were
+measured on) as plain JSON: per feature, quantile bin edges with the shares in each bin and the
+missing share (numbers) or the category shares (text); the same for churn probability and
+predicted value; optionally the stage and tier mix (fitted by ``serving``); and the test metrics.
+``compare_numeric`` / ``compare_categorical`` measure a current sample against one profile: PSI
+over the reference bins, the KS distance between the binned distributions, the missing-share and
+new-category rates. Numpy only; nothing here reads files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+REFERENCE_FORMAT = 1
+#: The artifact of the training run (and key in the pair's meta) holding the reference.
+REFERENCE_ARTIFACT = "monitor_reference.json"
+N_BINS = 10
+#: A share below this counts as this in PSI (an empty bin would make it infinite).
+PSI_FLOOR = 1e-4
+def numeric_profile(values, n_bins: int = N_BINS) -> dict:
+    """Quantile bin edges (inner edges; the outer bins are open) and the share per bin."""
+    x = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    present = x[np.isfinite(x)]
+    missing = 1.0 - len(present) / len(x) if len(x) else 0.0
+    if len(present) == 0:
+        return {"kind": "numeric", "edges": [], "shares": [], "missing": missing, "n": len(x)}
+    edges = np.unique(np.quantile(present, np.linspace(0, 1, n_bins + 1)[1:-1]))
+    shares = _bin_shares(present, edges)
+    return {"kind": "numeric", "edges": edges.tolist(), "shares": shares.tolist(), "missing": missing,
+            "n": len(x), "min": float(present.min()), "max": float(present.max()),
+            "median_nonzero": _median_nonzero(present), "distinct": len(np.unique(present)),
+            "negative_share": float((present < 0).mean())}
+
+
+#: Numbers with fewer distinct reference values (counts, flags) get no median shift: a median
+#: of small integers jumps between neighbours without any real change. Nor do signed quantities
+#: (trends, differences: more than this share negative), whose median may sit near zero.
+CONTINUOUS_MIN_DISTINCT = 50
+MAX_NEGATIVE_SHARE = 0.05
+
+
+def _median_nonzero(present: np.ndarray) -> float | None:
+    nonzero = present[present != 0]
+    return float(np.median(nonzero)) if len(nonzero) else None
+
+
+def median_shift(reference: Mapping, present: np.ndarray) -> float:
+    """How far the median of the non-zero values moved, as a symmetric ratio minus one
+    (``exp(|log(current / reference)|) - 1``: 0.5 is 1.5x up or down); 0 for counts, signed
+    quantities or medians of different sign. Catches a shift of scale (prices) that PSI, dominated
+    by the spread between customers, sees only faintly."""
+    ref = reference.get("median_nonzero")
+    if not ref or ref < 0 or reference.get("distinct", 0) < CONTINUOUS_MIN_DISTINCT \
+            or reference.get("negative_share", 1.0) > MAX_NEGATIVE_SHARE:
+        return 0.0
+    cur = _median_nonzero(present)
+    if cur is None or cur * ref <= 0:
+        return 0.0
+    return float(np.exp(abs(np.log(cur / ref))) - 1.0)
+
+
+def categorical_profile(values) -> dict:
+    """Share of each category among present values, and the missing share."""
+    s = pd.Series(values, dtype=object)
+    present = s[s.notna()].astype(str)
+    missing = 1.0 - len(present) / len(s) if len(s) else 0.0
+    shares = present.value_counts(normalize=True).sort_index()
+    return {"kind": "categorical", "shares": {str(k): float(v) for k, v in shares.items()},
+            "missing": missing, "n": len(s)}
+
+
+def profile(values) -> dict:
+    """The profile of one column: categorical for text/categories/booleans, else numeric."""
+    s = pd.Series(values)
+    if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(s) or s.dtype == object \
+            or pd.api.types.is_bool_dtype(s):
+        return categorical_profile(s)
+    return numeric_profile(s)
+
+
+def _bin_shares(present: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1)
+    return counts / max(len(present), 1)
+
+
+def psi(expected, actual, floor: float = PSI_FLOOR) -> float:
+    """Population stability index of two share vectors over the same bins."""
+    e = np.clip(np.asarray(expected, dtype=float), floor, None)
+    a = np.clip(np.asarray(actual, dtype=float), floor, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def shift_p_value(reference_shares, reference_n: float, current_shares, current_n: float) -> float:
+    """p-value of a chi-square test that two binned samples come from one distribution (bins empty
+    in both are dropped): small samples drift by chance, and PSI alone does not know ``n``."""
+    from scipy.stats import chi2_contingency
+
+    table = np.array([np.asarray(reference_shares, dtype=float) * reference_n,
+                      np.asarray(current_shares, dtype=float) * current_n])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2 or min(reference_n, current_n) < 1:
+        return 1.0
+    return float(chi2_contingency(table, correction=False).pvalue)
+
+
+def median_p_value(reference: Mapping, present: np.ndarray) -> float:
+    """Sign test: p-value that the non-zero values still fall above the reference's non-zero median
+    half of the time (needs no reference sample, only its median)."""
+    from scipy.stats import binomtest
+
+    ref = reference.get("median_nonzero")
+    nonzero = present[present != 0]
+    if ref is None or len(nonzero) == 0:
+        return 1.0
+    above, below = int((nonzero > ref).sum()), int((nonzero < ref).sum())
+    return float(binomtest(above, above + below, 0.5).pvalue) if above + below else 1.0
+
+
+def _present_n(reference: Mapping) -> float:
+    return float(reference["n"]) * (1.0 - float(reference["missing"]))
+
+
+def compare_numeric(reference: Mapping, values) -> dict:
+    """PSI and KS distance of ``values`` over the reference bins, and the missing share change."""
+    x = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    present = x[np.isfinite(x)]
+    missing = 1.0 - len(present) / len(x) if len(x) else 0.0
+    edges = np.asarray(reference["edges"], dtype=float)
+    ref = np.asarray(reference["shares"], dtype=float)
+    if len(present) == 0 or len(ref) == 0:
+        cur = np.zeros_like(ref)
+        value_psi, ks = (0.0, 0.0) if len(ref) == 0 else (float("nan"), 1.0)
+    else:
+        cur = _bin_shares(present, edges)
+        value_psi, ks = psi(ref, cur), float(np.max(np.abs(np.cumsum(cur) - np.cumsum(ref))))
+    return {"kind": "numeric", "psi": value_psi, "ks": ks,
+            "p_value": shift_p_value(ref, _present_n(reference), cur, len(present)) if len(ref) else 1.0,
+            "median_shift": median_shift(reference, present), "median_p_value": median_p_value(reference, present),
+            "missing": missing,
+            "missing_change": missing - float(reference["missing"]), "new_category_rate": 0.0,
+            "current_shares": cur.tolist(), "n": len(x)}
+
+
+def compare_categorical(reference: Mapping, values) -> dict:
+    """PSI over the reference categories (+ one bin for unseen ones), the share of values in
+    categories the reference never saw, which those are, and the missing share change."""
+    s = pd.Series(values, dtype=object)
+    present = s[s.notna()].astype(str)
+    missing = 1.0 - len(present) / len(s) if len(s) else 0.0
+    known = list(reference["shares"])
+    counts = present.value_counts()
+    n = max(len(present), 1)
+    cur = np.array([counts.get(k, 0) / n for k in known])
+    new = counts[~counts.index.isin(known)]
+    new_rate = float(new.sum() / n)
+    ref = np.array([reference["shares"][k] for k in known])
+    value_psi = psi(np.append(ref, 0.0), np.append(cur, new_rate))
+    ks = float(np.max(np.abs(np.cumsum(np.append(cur, new_rate)) - np.cumsum(np.append(ref, 0.0)))))
+    return {"kind": "categorical", "psi": value_psi, "ks": ks,
+            "p_value": shift_p_value(np.append(ref, 0.0), _present_n(reference), np.append(cur, new_rate), len(present)),
+            "median_shift": 0.0, "median_p_value": 1.0, "missing": missing,
+            "missing_change": missing - float(reference["missing"]), "new_category_rate": new_rate,
+            "new_categories": sorted(map(str, new.index))[:10],
+            "current_shares": {k: float(v) for k, v in zip(known, cur)}, "n": len(s)}
+
+
+def compare(reference: Mapping, values) -> dict:
+    """``compare_numeric`` or ``compare_categorical``, by the reference profile's kind."""
+    return (compare_categorical if reference["kind"] == "categorical" else compare_numeric)(reference, values)
+
+
+def monitored_features(feature_columns) -> list[str]:
+    """The feature columns whose drift means something: calendar columns are the same for every
+    customer of a snapshot and differ between any two dates by construction, so they are left out."""
+    from training.dataset import CALENDAR_COLUMNS
+
+    return [c for c in feature_columns if c not in CALENDAR_COLUMNS]
+
+
+def build_reference(frame: pd.DataFrame, feature_columns, churn_probability, predicted_value,
+                    metrics: Mapping[str, float], *, cutoff, horizons: Mapping[str, int],
+                    mix: Mapping[str, Mapping[str, float]] | None = None) -> dict:
+    """The monitoring reference of a pair from its test buyers ``frame`` and their predictions.
+
+    ``metrics`` are the run's metrics (the ``test_`` ones are kept, prefix removed); ``mix`` the
+    stage and tier shares of the same customers (``serving.monitor.reference_mix``), if known."""
+    return {
+        "format": REFERENCE_FORMAT,
+        "cutoff": str(pd.Timestamp(cutoff).date()),
+        "customers": len(frame),
+        "horizons": dict(horizons),
+        "features": {c: profile(frame[c]) for c in monitored_features(feature_columns) if c in frame.columns},
+        "scores": {"churn_probability": numeric_profile(churn_probability),
+                   "predicted_value": numeric_profile(predicted_value)},
+        "mix": {k: dict(v) for k, v in (mix or {}).items()},
+        "metrics": {k.removeprefix("test_"): float(v) for k, v in metrics.items()
+                    if k.startswith("test_") and not k.startswith(("test_btyd_", "test_truth_"))},
+    }
