@@ -320,3 +320,34 @@ def test_lifecycle_monitor_reports_json_html_mlflow_and_exits_3_on_an_alert(trai
     assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"monitor.json", "monitor.html"}
     version = client.get_model_version(f"{PROJECT}.churn-clv", alarm["model_version"])
     assert version.tags["monitor.verdict"] == "alert" and version.tags["monitor.run_id"] == run.info.run_id
+
+
+def test_model_health_gauges_for_prometheus(tmp_path):
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from serving.monitor_metrics import ModelHealthCollector
+
+    report = tmp_path / "monitor.json"
+    report.write_text(json.dumps({"model_version": "4", "verdict": "alert",
+                                  "input_drift": [{"feature": "channel", "psi": 0.87}, {"feature": "x", "psi": None}],
+                                  "score_drift": [{"score": "churn_probability", "psi": 0.02}]}))
+    now = pd.Timestamp("2025-12-11").timestamp()
+    registry = CollectorRegistry()
+    registry.register(ModelHealthCollector("shop", "4", date(2025, 12, 1), [0.05, 0.5, np.nan, 0.97],
+                                           [0.0, 30.0, 120.0, 6000.0], report, clock=lambda: now))
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(generate_latest(registry).decode())
+               for s in family.samples}
+    assert samples[("lifecycle_champion_version", (("project", "shop"),))] == 4
+    assert samples[("lifecycle_snapshot_age_days", (("project", "shop"),))] == pytest.approx(10, abs=0.1)
+    assert samples[("lifecycle_monitor_verdict", (("model_version", "4"), ("project", "shop")))] == 2
+    assert samples[("lifecycle_monitor_psi", (("feature", "channel"), ("project", "shop")))] == 0.87
+    assert ("lifecycle_monitor_psi", (("feature", "x"), ("project", "shop"))) not in samples
+    assert samples[("lifecycle_served_churn_probability_count", (("project", "shop"),))] == 3
+    assert samples[("lifecycle_served_churn_probability_bucket", (("le", "0.5"), ("project", "shop")))] == 2
+    assert samples[("lifecycle_served_predicted_value_bucket", (("le", "+Inf"), ("project", "shop")))] == 4
+    report.unlink()
+    none = CollectorRegistry()
+    none.register(ModelHealthCollector("shop", "4", date(2025, 12, 1), [0.1], [1.0], report, clock=lambda: now))
+    assert b'lifecycle_monitor_verdict{model_version="4",project="shop"} -1.0' in generate_latest(none)
