@@ -602,8 +602,14 @@ def uplift(
 ) -> None:
     """Who is worth calling: uplift models per campaign action vs control, Qini and policy value."""
     from features.hillstrom import ingest_hillstrom
-    from training.uplift_run import evaluate, format_tables, load_campaign_data, load_run_config, log_to_mlflow
-    from training.uplift_run import write_tables
+    from training.uplift_run import (
+        evaluate,
+        format_tables,
+        load_campaign_data,
+        load_run_config,
+        log_to_mlflow,
+        write_tables,
+    )
 
     if hillstrom is not None:
         ingest_hillstrom(data, hillstrom, log=_log)
