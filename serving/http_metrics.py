@@ -52,6 +52,10 @@ class RouteMetrics:
     def route(self, path: str) -> str:
         return path if path in self.routes else UNMATCHED
 
+    def add_collector(self, collector) -> None:
+        """Also export ``collector``'s series (e.g. ``serving.monitor_metrics.ModelHealthCollector``)."""
+        self.registry.register(collector)
+
     def observe(self, route: str, method: str, status: str, seconds: float) -> None:
         """Count one answer (label children cached: ``labels()`` is most of the cost)."""
         key = (route, method, status)
@@ -84,9 +88,7 @@ class RouteMetricsMiddleware:
 
     @property
     def metrics(self) -> RouteMetrics:
-        if RouteMetricsMiddleware._metrics is None:
-            RouteMetricsMiddleware._metrics = RouteMetrics(self.route_list)
-        return RouteMetricsMiddleware._metrics
+        return process_metrics(self.route_list)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -140,6 +142,14 @@ class RouteMetricsMiddleware:
         )
         body = b"" if scope["method"] == "HEAD" else payload
         await send({"type": "http.response.body", "body": body})
+
+
+def process_metrics(routes: Iterable[str] = ()) -> RouteMetrics:
+    """This process's metrics (created on first use with ``routes``, the service's templates)."""
+    if RouteMetricsMiddleware._metrics is None:
+        RouteMetricsMiddleware._metrics = RouteMetrics(
+            (*routes, "/metrics", "/healthz", "/livez", "/readyz", "/docs.json", "/"))
+    return RouteMetricsMiddleware._metrics
 
 
 def count_customers(route: str, scored: int, errors: int) -> None:

@@ -8,8 +8,9 @@
   (-1 when there is none), ``lifecycle_monitor_age_days`` and ``lifecycle_monitor_psi{feature}`` /
   ``lifecycle_monitor_score_psi{score}``.
 
-``ModelHealthCollector`` computes them at scrape time (ages move with the clock); register it in a
-``prometheus_client.CollectorRegistry``. Not yet wired into ``serving.service`` (its owner's file).
+``ModelHealthCollector`` computes them at scrape time (ages move with the clock); the service
+registers one in its process registry once the pair and snapshot are loaded
+(``serving.service.watch_model_health``; the report path from ``LIFECYCLE_MONITOR_REPORT``).
 """
 
 from __future__ import annotations

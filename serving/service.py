@@ -32,6 +32,9 @@ Environment:
 - ``LIFECYCLE_SCORING_CONFIG``: scoring rules YAML, as ``lifecycle score --scoring-config``
   (default: the scoring config stored with the champion).
 - ``LIFECYCLE_PREDICT_THREADS``: LightGBM threads per scoring call (default 1).
+- ``LIFECYCLE_MONITOR_REPORT``: the last ``lifecycle monitor`` JSON, exported as gauges on
+  ``/metrics`` with the champion version, snapshot age and served score histograms
+  (default ``reports/monitor/monitor.json``; ``docs/prometheus/`` has alert rules).
 - ``LIFECYCLE_ACCESS_LOG``: ``1`` writes an access log line per request (default off); client
   errors are always logged, one line each (``serving.request_log``).
 
@@ -78,6 +81,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_SNAPSHOT = Path("data/scores.snapshot.parquet")
 API_ROUTES = ("/score/ids", "/score/features")
+DEFAULT_MONITOR_REPORT = "reports/monitor/monitor.json"
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,13 @@ class Scorer:
     @property
     def customers(self) -> int:
         return len(self._index)
+
+    def served_scores(self) -> tuple[np.ndarray, np.ndarray]:
+        """Churn probability (NaN for prospects) and predicted value of every snapshot customer."""
+        churn = [np.nan if r["churn_probability"] is None else r["churn_probability"]
+                 for r in self._scores]
+        return np.asarray(churn, dtype=float), np.asarray(
+            [r["predicted_value"] for r in self._scores], dtype=float)
 
     def score_frame(self, features: pd.DataFrame, as_of: date) -> pd.DataFrame:
         """Batch scoring of feature rows: ``serving.batch.score_snapshot``, nothing else."""
@@ -376,6 +387,21 @@ def fill_btyd(
     return features
 
 
+def watch_model_health(scorer: Scorer, project: str | None) -> None:
+    """Export the served pair's health on ``/metrics`` (``serving.monitor_metrics``): champion
+    version, snapshot age, served score histograms and the last monitor report
+    (``LIFECYCLE_MONITOR_REPORT``, default ``reports/monitor/monitor.json`` when it exists)."""
+    from serving.http_metrics import process_metrics
+    from serving.monitor_metrics import ModelHealthCollector
+
+    report = os.environ.get("LIFECYCLE_MONITOR_REPORT") or DEFAULT_MONITOR_REPORT
+    churn, value = scorer.served_scores()
+    process_metrics(API_ROUTES).add_collector(ModelHealthCollector(
+        project or "default", scorer.champions.churn_version, scorer.as_of, churn, value,
+        monitor_report=report,
+    ))
+
+
 def score_records(scores: pd.DataFrame) -> list[dict]:
     """Score rows as plain records of ``CustomerScore`` (a prospect's NaN churn probability as None)."""
     p = scores["churn_probability"]
@@ -443,6 +469,7 @@ class LifecycleService:
             "load_seconds": round(time.monotonic() - started, 2),
         }
         self.scorer = scorer
+        watch_model_health(scorer, details["project"])
         STATE.loaded(**details)
         logger.info(
             "ready: project %s, churn v%s, clv v%s; snapshot %s as of %s (%d customers); "

@@ -96,6 +96,23 @@ def test_metrics_count_scoring_requests(client):
     assert 'endpoint="/score/ids"' in client.get("/metrics").text
 
 
+def test_metrics_carry_the_served_pairs_health(client, batch_scores):
+    """Champion version, snapshot age and the served score histograms, for Prometheus alert rules
+    (docs/prometheus/lifecycle_alerts.yml); no monitor report yet: verdict -1."""
+    text = client.get("/metrics").text
+    version = client.get("/readyz").json()["churn_model_version"]
+    assert 'lifecycle_champion_version{project="' in text
+    assert any(line.startswith("lifecycle_champion_version") and line.endswith(f" {float(version)}")
+               for line in text.splitlines())
+    assert "lifecycle_snapshot_age_days" in text
+    buyers = int(batch_scores["churn_probability"].notna().sum())
+    count = [line for line in text.splitlines()
+             if line.startswith("lifecycle_served_churn_probability_count")]
+    assert count and float(count[0].split()[-1]) == buyers
+    assert any(line.startswith("lifecycle_monitor_verdict") and line.endswith(" -1.0")
+               for line in text.splitlines())
+
+
 # --- scoring by id -------------------------------------------------------------------------------
 
 
