@@ -613,6 +613,11 @@ def uplift(
 
     if hillstrom is not None:
         ingest_hillstrom(data, hillstrom, log=_log)
+    elif not data.is_dir() or not any(data.iterdir()):
+        state = "the directory is empty" if data.is_dir() else "the directory does not exist"
+        _fail(f"data set {data}: {state} (uplift needs campaigns.parquet, and customers.parquet and "
+              "transactions.parquet for the outcomes); run `lifecycle ingest --out DIR ... --campaigns "
+              "FILE`, `lifecycle generate --campaigns ...` or `lifecycle uplift --hillstrom CSV`")
     try:
         cfg = load_run_config(config, horizon_days=horizon_days, n_boot=n_boot)
         campaign = load_campaign_data(data, cfg, _parse_date(as_of, "--as-of") if as_of else None, log=_log)
