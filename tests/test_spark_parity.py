@@ -310,7 +310,9 @@ def test_sampling_fraction_and_engine_are_logged_on_the_run(tmp_path):
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
-        with mlflow.start_run() as run:
+        # An explicit experiment: an earlier test may have left another store's experiment active.
+        experiment_id = mlflow.create_experiment("sampling")
+        with mlflow.start_run(experiment_id=experiment_id) as run:
             pass
         with building_on(BuildSettings(None, 0.2)):
             assert build_settings().sample_fraction == 0.2
