@@ -615,7 +615,7 @@ def uplift(
         ingest_hillstrom(data, hillstrom, log=_log)
     elif not data.is_dir() or not any(data.iterdir()):
         state = "the directory is empty" if data.is_dir() else "the directory does not exist"
-        _fail(f"data set {data}: {state} (uplift needs campaigns.parquet, and customers.parquet and "
+        _fail(f"data set {data}: {state}, so no campaigns table (uplift needs campaigns.parquet, and customers.parquet and "
               "transactions.parquet for the outcomes); run `lifecycle ingest --out DIR ... --campaigns "
               "FILE`, `lifecycle generate --campaigns ...` or `lifecycle uplift --hillstrom CSV`")
     try:
