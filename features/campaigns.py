@@ -145,13 +145,15 @@ def validate_campaigns(frame: pd.DataFrame, path: Path, columns: dict[str, str] 
     rows = np.flatnonzero(~ok) + 1 if lines is None else np.asarray(lines)[~ok]
     quarantined.insert(0, "source_row", rows.astype("int64"))
     quarantined.insert(0, "source_file", str(path))
-    accepted = _typed(out.loc[ok])
+    accepted = typed_campaigns(out.loc[ok])
     report.rows_read, report.accepted, report.quarantined = n, len(accepted), int((~ok).sum())
     report.reasons = {str(k): int(v) for k, v in pd.Series(reason[~ok]).value_counts().items()}
     return accepted, quarantined, report
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+def typed_campaigns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Campaign rows with the contract's column types (absent optional columns as nulls), sorted by
+    ``sent_at``, ``campaign_id``, ``customer_id``."""
     out = {}
     for col in COLUMNS:
         if col.name in frame:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.campaigns import CAMPAIGNS, CONTROL, NO_ACTION, TREATED, _typed
+from features.campaigns import CAMPAIGNS, CONTROL, NO_ACTION, TREATED, typed_campaigns
 from features.synthetic_activity import poisson_points
 from features.synthetic_params import epoch_days, seasonal_factor, seasonal_integral
 
@@ -241,7 +241,7 @@ def _write_outputs(data_dir, spec, eligible, effects, arm_code, kept, annoyed, d
         "arm": np.where(arm_code > 0, TREATED, CONTROL),
         "cost": costs,
     })
-    _typed(campaigns).to_parquet(data_dir / f"{CAMPAIGNS}.parquet", index=False)
+    typed_campaigns(campaigns).to_parquet(data_dir / f"{CAMPAIGNS}.parquet", index=False)
     camp_truth = effects.assign(
         campaign_id=spec.campaign_id, action=arms, kept=kept, annoyed=annoyed,
         dropout_at_before=_to_timestamps(np.nan_to_num(dropout, nan=0.0)),

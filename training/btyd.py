@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training._btyd_common import check_scalar
+from training.btyd_common import check_scalar
 from training.btyd_bgnbd import (
     BetaGeoFitter,
     alive_probability,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from training._btyd_common import (
+from training.btyd_common import (
     as_1d_float,
     check_frequency,
     check_non_negative,

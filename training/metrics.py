@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
-from training._btyd_common import as_1d_float
+from training.btyd_common import as_1d_float
 
 BinStrategy = Literal["quantile", "uniform"]
 TOP_FRACTION = 0.1

@@ -32,7 +32,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 GainsCurves = Mapping[str, tuple[ArrayLike, ArrayLike]]
 
 
-def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+def figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     """Use the caller's ``ax`` or make a new, pyplot-free figure with one axes."""
     if ax is not None:
         return ax.get_figure(root=True), ax
@@ -64,7 +64,7 @@ def calibration_plot(
     """
     table = calibration_bins(y, p, n_bins=n_bins, strategy=strategy)
     ece = expected_calibration_error(y, p, n_bins=n_bins, strategy=strategy)
-    figure, ax = _figure_and_axes(ax, (6, 5))
+    figure, ax = figure_and_axes(ax, (6, 5))
     if not any(line.get_label() == "perfectly calibrated" for line in ax.get_lines()):
         ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
     ax.plot(
@@ -109,7 +109,7 @@ def gains_plot(
     experiments, or the actual values/labels with ``score`` given for a single model.
     """
     named = _named_curves(curves, score)
-    figure, ax = _figure_and_axes(ax, (6, 5))
+    figure, ax = figure_and_axes(ax, (6, 5))
     for name, (actual, model_score) in named.items():
         targeted, captured = gains_curve(actual, model_score)
         top = float(np.interp(TOP_FRACTION, targeted, captured))
@@ -143,7 +143,7 @@ def _named_curves(
 def decile_plot(actual: ArrayLike, predicted: ArrayLike, ax: Axes | None = None) -> Figure:
     """Bars of mean predicted and mean actual value per decile (1 = highest predicted)."""
     table = decile_table(actual, predicted)
-    figure, ax = _figure_and_axes(ax, (7, 4.5))
+    figure, ax = figure_and_axes(ax, (7, 4.5))
     width = 0.4
     ax.bar(table["decile"] - width / 2, table["mean_predicted"], width, label="mean predicted")
     ax.bar(table["decile"] + width / 2, table["mean_actual"], width, label="mean actual")
@@ -175,7 +175,7 @@ def feature_importance_plot(
 ) -> Figure:
     """Horizontal bars of the ``top`` features by absolute importance, largest at the top."""
     shown = _top_features(importance, top)
-    figure, ax = _figure_and_axes(ax, (7, 1.5 + 0.3 * len(shown)))
+    figure, ax = figure_and_axes(ax, (7, 1.5 + 0.3 * len(shown)))
     positions = np.arange(len(shown))[::-1]
     ax.barh(positions, shown.to_numpy(dtype=float))
     ax.set_yticks(positions, [str(name) for name in shown.index])
@@ -205,7 +205,7 @@ def importance_diff_plot(
         table = table / table.abs().sum().replace(0, np.nan)
     order = table.abs().max(axis=1).sort_values(ascending=False).index[:top]
     table = table.loc[order]
-    figure, ax = _figure_and_axes(ax, (8, 1.5 + 0.2 * len(table) * len(table.columns)))
+    figure, ax = figure_and_axes(ax, (8, 1.5 + 0.2 * len(table) * len(table.columns)))
     height = 0.8 / len(table.columns)
     base = np.arange(len(table))[::-1]
     for i, name in enumerate(table.columns):
