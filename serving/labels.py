@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -18,6 +18,7 @@ from serving.config import DEFAULT_CONTACT, DEFAULT_STRATEGY, STAGES, TIERS
 from serving.value import VALUE_SEGMENTS
 
 Language = Literal["en", "zh"]
+_M = TypeVar("_M", bound=BaseModel)
 LABELS_DIR = Path(__file__).with_name("labels")
 
 
@@ -92,6 +93,17 @@ def one_line(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def validated_yaml(file: Path, model: type[_M], error: type[Exception]) -> _M:
+    """The YAML mapping in ``file`` as ``model``; ``error`` naming the file and the field if not."""
+    data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise error(f"{file}: must be a mapping, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise error(f"{file}: {one_line(exc)}") from None
+
+
 def default_action_codes() -> list[str]:
     """Every recommended_action code the default strategy x contact grid can give."""
     return [f"{s}.{c}" for s in DEFAULT_STRATEGY.values() for c in DEFAULT_CONTACT.values()]
@@ -107,13 +119,7 @@ def load_labels(language: str = "en", path: str | Path | None = None) -> Labels:
     file = Path(path) if path is not None else labels_path(language)
     if not file.exists():
         raise LabelError(f"{file}: no labels file for language {language!r}")
-    data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise LabelError(f"{file}: must be a mapping, got {type(data).__name__}")
-    try:
-        labels = Labels.model_validate(data)
-    except ValidationError as exc:
-        raise LabelError(f"{file}: {one_line(exc)}") from None
+    labels = validated_yaml(file, Labels, LabelError)
     if path is None and labels.language != language:
         raise LabelError(f"{file}: says language {labels.language!r}, expected {language!r}")
     return labels

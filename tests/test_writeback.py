@@ -100,6 +100,39 @@ def test_mapping_errors_name_the_file_and_field(tmp_path: Path) -> None:
     with pytest.raises(MappingError, match=r"bad\.yaml.*'risk'.*kind 'date'"):
         load_mapping(bad)
 
+def test_mapping_sources_are_the_score_columns(tmp_path: Path, scores: pd.DataFrame) -> None:
+    """``source`` may name any score column (``SCORE_COLUMNS``, the action label included);
+    anything else is refused naming the field and listing the columns."""
+    from serving.scoring import SCORE_COLUMNS
+
+    data = yaml.safe_load(Path(load_mapping.__globals__["MAPPINGS_DIR"] / "generic.yaml").read_text())
+    data["fields"].append({"column": "next_step", "source": "recommended_action_label"})
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(data))
+    mapping = load_mapping(good)
+    rows, rejects = records(scores, mapping)
+    assert not rejects
+    assert [r["next_step"] for r in rows] == scores["recommended_action_label"].tolist()
+
+    data["fields"][-1] = {"column": "risk_band", "source": "churn_band"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(MappingError) as error:
+        load_mapping(bad)
+    message = str(error.value)
+    assert "bad.yaml" in message and "'risk_band'" in message
+    assert "source 'churn_band' is not a score column" in message
+    assert f"allowed: {', '.join(SCORE_COLUMNS)}" in message
+    # every score column people read rounded (new ones too) exports as a number
+    from serving.scoring import PEOPLE_DECIMALS
+    from serving.writeback.fields import FieldSpec
+
+    for column in sorted(set(PEOPLE_DECIMALS) & set(SCORE_COLUMNS)):
+        assert FieldSpec(column=column, source=column, kind="number", decimals=2).source == column
+    with pytest.raises(ValueError, match="kind 'number' does not apply to 'stage'"):
+        FieldSpec(column="s", source="stage", kind="number", decimals=0)
+
+
 
 @pytest.mark.parametrize("name", ["generic", "zoho", "fxiaoke", "salesforce", "hubspot"])
 def test_csv_import_file_follows_the_crm_conventions(

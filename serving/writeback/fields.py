@@ -17,34 +17,30 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from serving.labels import Labels, load_labels, one_line
+from serving.labels import Labels, load_labels, validated_yaml
+from serving.scoring import PEOPLE_DECIMALS, SCORE_COLUMNS
 
 MAPPINGS_DIR = Path(__file__).with_name("mappings")
 
-#: Score columns a mapping may read (``serving.scoring.SCORE_COLUMNS``).
-SourceColumn = Literal[
-    "customer_id",
-    "as_of",
-    "stage",
-    "churn_probability",
-    "predicted_value",
-    "value_segment",
-    "priority_score",
-    "priority_tier",
-    "recommended_action",
-    "reasons",
-    "churn_model_version",
-    "clv_model_version",
-]
 Kind = Literal["text", "number", "percent", "date", "label", "list"]
 
-_NUMERIC = {"churn_probability", "predicted_value", "priority_score"}
+#: ``source`` may name any of ``serving.scoring.SCORE_COLUMNS`` (a column added there is exported
+#: as it is added). Numbers are the columns people read rounded (``PEOPLE_DECIMALS``): kind
+#: number or percent; words (ids, codes, labels, dates, lists) never take kind number.
+_NUMERIC = set(PEOPLE_DECIMALS)
 _LABELLED = {"stage", "priority_tier", "value_segment", "recommended_action"}
+_WORDS = _LABELLED | {"customer_id", "as_of", "reasons", "recommended_action_label",
+                      "churn_model_version", "clv_model_version"}
 _ALLOWED: dict[str, set[str]] = {
-    "number": _NUMERIC,
     "percent": {"churn_probability"},
     "date": {"as_of"},
     "label": _LABELLED,
@@ -73,10 +69,21 @@ class FieldSpec(_Model):
     """One exported field: CRM column/key ``column`` from score column ``source``."""
 
     column: str = Field(min_length=1)
-    source: SourceColumn
+    source: str
     kind: Kind = "text"
     decimals: int | None = Field(None, ge=0, le=9)
     in_delta: bool = Field(True, description="a change of this field makes the customer resend")
+
+    @field_validator("source")
+    @classmethod
+    def _score_column(cls, source: str, info: ValidationInfo) -> str:
+        """Any column of ``serving.scoring.SCORE_COLUMNS`` (new score columns included)."""
+        if source not in SCORE_COLUMNS:
+            raise ValueError(
+                f"field {info.data.get('column')!r}: source {source!r} is not a score column; "
+                f"allowed: {', '.join(SCORE_COLUMNS)}"
+            )
+        return source
 
     @model_validator(mode="after")
     def _fits(self) -> FieldSpec:
@@ -86,6 +93,8 @@ class FieldSpec(_Model):
                 f"field {self.column!r}: kind {self.kind!r} applies to {sorted(allowed)}, "
                 f"not {self.source!r}"
             )
+        if self.kind == "number" and self.source in _WORDS:
+            raise ValueError(f"field {self.column!r}: kind 'number' does not apply to {self.source!r}")
         if self.kind == "text" and self.source in _NUMERIC | {"reasons", "as_of"}:
             raise ValueError(f"field {self.column!r}: {self.source!r} needs a kind other than text")
         if (self.decimals is None) == (self.kind in {"number", "percent"}):
@@ -149,13 +158,7 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
     path = Path(text) if text.endswith((".yaml", ".yml")) else MAPPINGS_DIR / f"{text}.yaml"
     if not path.exists():
         raise MappingError(f"{path}: no such mapping (shipped: {', '.join(mapping_names())})")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise MappingError(f"{path}: must be a mapping, got {type(data).__name__}")
-    try:
-        return Mapping.model_validate(data)
-    except ValidationError as exc:
-        raise MappingError(f"{path}: {one_line(exc)}") from None
+    return validated_yaml(path, Mapping, MappingError)
 
 
 @dataclass(frozen=True)
