@@ -36,11 +36,10 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-DATA_ROOT = ROOT / "bench" / "data"
+from bench._common import ROOT, ensure_data, log
+
 RESULTS = ROOT / "bench" / "results" / "features.json"
 KINDS = ("floor", "floor_grouped", "features_1_cutoff", "features_12_cutoffs")
 FLOOR_COLUMNS = {
@@ -48,27 +47,6 @@ FLOOR_COLUMNS = {
     "transactions": ("ordered_at", "amount", ("customer_id", "category")),
     "events": ("occurred_at", "value", ("customer_id", "event_type")),
 }
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-# --- data ---------------------------------------------------------------------------------------
-
-
-def ensure_data(n_customers: int, seed: int) -> Path:
-    """The synthetic contract directory for these arguments, generated on first use."""
-    out = DATA_ROOT / f"synthetic_{n_customers}_{seed}"
-    if (out / "manifest.json").exists():
-        log(f"reusing {out}")
-        return out
-    from features.synthetic import generate
-
-    log(f"generating {n_customers:,} customers into {out} ...")
-    summary = generate(out, n_customers, seed, progress=True)
-    log(f"generated {summary.rows} in {summary.seconds:.1f} s")
-    return out
 
 
 def table_rows(data: Path) -> dict[str, int]:

@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -41,9 +39,11 @@ import httpx
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # ahead of bench/, so the project packages are importable
-sys.path.insert(1, str(ROOT / "tests"))  # service_fixtures: train a small store, start a server
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # ahead of bench/: the packages
+sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "tests"))  # service_fixtures
+
+from bench._common import ROOT, feature_payload, machine, write_results
+
 RESULTS = ROOT / "bench" / "results" / "load.json"
 ROUTES = ("/score/ids", "/score/features")
 AIMS = {"single_p99_ms_at_concurrency_8": 50.0, "features_1000_over_in_process": 3.0}
@@ -95,13 +95,6 @@ def bodies_for(route: str, snapshot: pd.DataFrame, n: int = 1000, seed: int = 0)
     if route == "/score/ids":
         return [{"customer_ids": [cid]} for cid in rows["customer_id"]]
     return [{"customers": [row]} for row in feature_payload(rows)]
-
-
-def feature_payload(rows: pd.DataFrame) -> list[dict]:
-    from serving.schemas import CustomerFeatures
-
-    frame = rows[[c for c in CustomerFeatures.model_fields if c in rows.columns]]
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 async def drive(
@@ -407,18 +400,6 @@ def target_from_args(args: argparse.Namespace) -> Iterator[Target]:
         stop_server(target.server.process)
 
 
-def machine() -> dict:
-    import bentoml
-
-    return {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "bentoml": bentoml.__version__,
-        "load_average_at_start": list(os.getloadavg()),
-    }
-
-
 def table(results: dict) -> str:
     header = (f"{'route':<16} {'c':>3} {'s':>5} {'requests':>8} {'errors':>6} {'p50':>7} "
               f"{'p99':>7} {'max':>7} {'req/s':>7} {'svc/in-proc p50':>15}")
@@ -493,7 +474,7 @@ def main(argv: list[str] | None = None) -> dict:
     levels = [int(c) for c in args.concurrency.split(",")]
     started = time.perf_counter()
     results: dict = {
-        "machine": machine(),
+        "machine": machine("bentoml"),
         "durations_s": {"scenario": args.scenario_seconds, "soak": args.soak_seconds,
                         "restart_max": args.restart_seconds},
         "full_length": args.scenario_seconds >= 60 and args.soak_seconds >= 600,
@@ -533,12 +514,7 @@ def main(argv: list[str] | None = None) -> dict:
         "1,000-customer /score/features within 3x in-process": bool(
             results["features_1000"]["service_over_in_process_p50"] <= 3.0),
     }
-    results["seconds"] = time.perf_counter() - started
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(table(results))
-    print(f"\nwrote {args.out} ({results['seconds']:.0f} s)")
-    return results
+    return write_results(args.out, results, started, table)
 
 
 if __name__ == "__main__":

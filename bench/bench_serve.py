@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -37,10 +35,10 @@ import httpx
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(
-    0, str(ROOT)
-)  # ahead of bench/, so the project packages are importable
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # ahead of bench/: the packages
+
+from bench._common import ROOT, feature_payload, machine, write_results
+
 RESULTS = ROOT / "bench" / "results" / "serve.json"
 ROUTES = ("/score/ids", "/score/features")
 AIMS = {"single_p99_ms_at_concurrency_8": 50.0, "batch_1000_over_floor": 3.0}
@@ -141,13 +139,6 @@ def single_customer(
     else:
         bodies = [{"customers": [row]} for row in feature_payload(rows)]
     return asyncio.run(_load(target, route, bodies, concurrency, max_requests, max_seconds))
-
-
-def feature_payload(rows: pd.DataFrame) -> list[dict]:
-    from serving.schemas import CustomerFeatures
-
-    frame = rows[[c for c in CustomerFeatures.model_fields if c in rows.columns]]
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 def batches(
@@ -363,21 +354,6 @@ def target_from_args(args: argparse.Namespace) -> Iterator[Target]:
 # --- report --------------------------------------------------------------------------------------
 
 
-def machine() -> dict:
-    import bentoml
-    import lightgbm
-
-    return {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "bentoml": bentoml.__version__,
-        "lightgbm": lightgbm.__version__,
-        "pandas": pd.__version__,
-        "load_average_at_start": list(os.getloadavg()),
-    }
-
-
 def table(results: dict) -> str:
     lines = [
         "single customer (1 customer per request)",
@@ -461,7 +437,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     args = parse_args(argv)
     started = time.perf_counter()
-    results: dict = {"machine": machine()}
+    results: dict = {"machine": machine("bentoml", "lightgbm", "pandas")}
     with target_from_args(args) as target:
         snapshot = pd.read_parquet(target.snapshot)
         champions = load_champion_pair(target.tracking_uri, target.project)
@@ -502,12 +478,7 @@ def main(argv: list[str] | None = None) -> dict:
         results["aims_met"][f"{route} batch_1000_over_floor"] = (
             batch_1000["service_over_floor_p50"] <= AIMS["batch_1000_over_floor"]
         )
-    results["seconds"] = time.perf_counter() - started
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(table(results))
-    print(f"\nwrote {args.out} ({results['seconds']:.0f} s)")
-    return results
+    return write_results(args.out, results, started, table)
 
 
 if __name__ == "__main__":

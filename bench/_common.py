@@ -1,0 +1,71 @@
+"""What the benchmark scripts share: where things are, logging, the synthetic data they run on,
+the machine they ran on, customers as posted features, and writing the results file.
+
+The scripts put the repository root first on ``sys.path`` and import this as ``bench._common``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from importlib import import_module
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_ROOT = ROOT / "bench" / "data"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def ensure_data(n_customers: int, seed: int, root: Path = DATA_ROOT) -> Path:
+    """The synthetic contract directory for these arguments under ``root``, generated on first use
+    (one generated earlier under ``bench/data`` is reused)."""
+    name = f"synthetic_{n_customers}_{seed}"
+    for found in dict.fromkeys((root / name, DATA_ROOT / name)):
+        if (found / "manifest.json").exists():
+            log(f"reusing {found}")
+            return found
+    from features.synthetic import generate
+
+    out = root / name
+    log(f"generating {n_customers:,} customers into {out} ...")
+    summary = generate(out, n_customers, seed, progress=True)
+    log(f"generated {summary.rows} in {summary.seconds:.1f} s")
+    return out
+
+
+def machine(*packages: str) -> dict:
+    """CPUs, Python, platform, the versions of ``packages`` and the load average at the start."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        **{name: import_module(name).__version__ for name in packages},
+        "load_average_at_start": list(os.getloadavg()),
+    }
+
+
+def feature_payload(rows: pd.DataFrame) -> list[dict]:
+    """Snapshot rows as the service's posted feature objects (null for NaN)."""
+    from serving.schemas import CustomerFeatures
+
+    frame = rows[[c for c in CustomerFeatures.model_fields if c in rows.columns]]
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def write_results(out: Path, results: dict, started: float, table: Callable[[dict], str]) -> dict:
+    """Record the run's seconds, write ``results`` as JSON to ``out`` and print its table."""
+    results["seconds"] = time.perf_counter() - started
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(table(results))
+    print(f"\nwrote {out} ({results['seconds']:.0f} s)")
+    return results
