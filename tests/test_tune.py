@@ -19,14 +19,8 @@ from optuna.trial import TrialState
 
 from features.synthetic import generate
 from training.config import load_config
-from training.tune import (
-    FINISHED,
-    WORKER_ATTR,
-    _this_worker,
-    fail_dead_trials,
-    storage_for,
-    tune,
-)
+from training.process_owner import owner_alive, this_process
+from training.tune import FINISHED, WORKER_ATTR, fail_dead_trials, storage_for, tune
 
 TINY = """\
 name: tiny
@@ -87,18 +81,29 @@ pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning
 # --- dead trials ----------------------------------------------------------------------------------
 
 
+def test_owner_alive_tells_live_gone_reused_and_unknown_owners():
+    """The one check behind failing dead Optuna trials and dead MLflow runs."""
+    me = this_process()
+    assert owner_alive(**me) is True
+    assert owner_alive(me["host"], dead_pid(), me["started"]) is False
+    assert owner_alive(me["host"], me["pid"], 12.0) is False  # a later process reuses the pid
+    assert owner_alive("another-host", me["pid"], me["started"]) is None
+    assert owner_alive(me["host"], None, me["started"]) is None
+    assert owner_alive(me["host"], "not-a-pid", me["started"]) is None
+
+
 def test_a_running_trial_of_a_dead_process_is_failed_and_queued_again(tmp_path):
     storage = storage_for(f"sqlite:///{tmp_path / 'optuna.db'}")
     study = optuna.create_study(study_name="s", storage=storage)
     orphan = study.ask()
     orphan.suggest_float("x", 0.0, 1.0)
-    orphan.set_user_attr(WORKER_ATTR, {**_this_worker(), "pid": dead_pid()})
+    orphan.set_user_attr(WORKER_ATTR, {**this_process(), "pid": dead_pid()})
     live = study.ask()
-    live.set_user_attr(WORKER_ATTR, _this_worker())
+    live.set_user_attr(WORKER_ATTR, this_process())
     remote = study.ask()
-    remote.set_user_attr(WORKER_ATTR, {**_this_worker(), "host": "another-host"})
+    remote.set_user_attr(WORKER_ATTR, {**this_process(), "host": "another-host"})
     reused = study.ask()  # the pid is alive but belongs to a process started later
-    reused.set_user_attr(WORKER_ATTR, {**_this_worker(), "started": 12.0})
+    reused.set_user_attr(WORKER_ATTR, {**this_process(), "started": 12.0})
 
     logged: list[str] = []
     assert fail_dead_trials(study, log=logged.append) == [orphan.number, reused.number]
@@ -121,7 +126,7 @@ def test_a_silent_trial_is_failed_by_the_heartbeat(tmp_path, monkeypatch):
     monkeypatch.setattr("training.tune.GRACE_SECONDS", 1)
     study = optuna.create_study(study_name="s", storage=storage_for(url))
     trial = study.ask()
-    trial.set_user_attr(WORKER_ATTR, {**_this_worker(), "host": "another-host"})
+    trial.set_user_attr(WORKER_ATTR, {**this_process(), "host": "another-host"})
     study._storage.record_heartbeat(trial._trial_id)
     time.sleep(2.5)
     study.optimize(lambda t: 1.0, n_trials=1)  # each new trial first fails the stale ones

@@ -13,7 +13,6 @@ import fcntl
 import hashlib
 import logging
 import os
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from mlflow.tracking import MlflowClient
 
 from training.bundle import ModelPair, load_pair, save_pair
 from training.config import TrackingConfig
+from training.process_owner import owner_alive, this_process
 
 CHAMPION = "champion"
 PAIR_SUFFIX = ".churn-clv"
@@ -70,26 +70,15 @@ def configure_tracking(tracking: TrackingConfig, experiment: str) -> str:
 
 def owner_tags() -> dict[str, str]:
     """Tags naming the process of a run, so a later run can tell whether it died."""
-    return {"lifecycle.host": socket.gethostname(), "lifecycle.pid": str(os.getpid()),
-            "lifecycle.pid_started": f"{_process_started(os.getpid()) or 0:.3f}"}
-
-
-def _process_started(pid: int) -> float | None:
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
+    owner = this_process()
+    return {"lifecycle.host": str(owner["host"]), "lifecycle.pid": str(owner["pid"]),
+            "lifecycle.pid_started": f"{owner['started']:.3f}"}
 
 
 def _owner_alive(tags: dict[str, str]) -> bool | None:
     """True/False for a run of this host with owner tags; None when it cannot be told."""
-    if tags.get("lifecycle.host") != socket.gethostname() or "lifecycle.pid" not in tags:
-        return None
-    started = _process_started(int(tags["lifecycle.pid"]))
-    # A reused pid belongs to a process started later than the run's owner.
-    return started is not None and abs(started - float(tags.get("lifecycle.pid_started", 0))) < 1.0
+    return owner_alive(tags.get("lifecycle.host"), tags.get("lifecycle.pid"),
+                       tags.get("lifecycle.pid_started"))
 
 
 def fail_stale_runs(client: MlflowClient, max_age_hours: float = 48.0, log=print) -> list[str]:

@@ -9,8 +9,6 @@ period; either way its parameters are queued again once.
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 import warnings
 from pathlib import Path
@@ -27,6 +25,7 @@ from optuna_integration import LightGBMPruningCallback
 from training.config import ExperimentConfig, LightGBMParams, dump_config
 from training.dataset import TrainingData, build_training_data
 from training.models import ChurnModel, ClvModel
+from training.process_owner import owner_alive, this_process
 from training.registry import configure_tracking, fail_stale_runs, owner_tags
 from training.train import plan_for
 
@@ -81,33 +80,6 @@ def storage_for(url: str, attempts: int = 5) -> RDBStorage:
     raise AssertionError("unreachable")
 
 
-def _this_worker() -> dict:
-    """Host, pid and the pid's start time: enough to tell later whether this process is gone."""
-    import psutil
-
-    return {
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "started": round(psutil.Process().create_time(), 3),
-    }
-
-
-def _worker_gone(worker: dict | None) -> bool:
-    """True when ``worker`` ran on this host and its process no longer exists (a reused pid has a
-    different start time); False when it is alive or cannot be checked from here."""
-    import psutil
-
-    if not isinstance(worker, dict) or worker.get("host") != socket.gethostname():
-        return False
-    try:
-        started = psutil.Process(int(worker["pid"])).create_time()
-    except psutil.NoSuchProcess:
-        return True
-    except (psutil.Error, KeyError, ValueError):
-        return False
-    return abs(started - float(worker.get("started", 0))) > 1.0
-
-
 def fail_dead_trials(study: optuna.Study, log=print) -> list[int]:
     """Fail the RUNNING trials whose process died on this host (a ``kill -9``, a crash) and queue
     their parameters again; return their numbers. Trials of live or remote workers are left to
@@ -116,17 +88,18 @@ def fail_dead_trials(study: optuna.Study, log=print) -> list[int]:
     retry = _retry_once()
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not _worker_gone(trial.user_attrs.get(WORKER_ATTR)):
-            continue
+        worker = trial.user_attrs.get(WORKER_ATTR)
+        worker = worker if isinstance(worker, dict) else {}
+        if owner_alive(worker.get("host"), worker.get("pid"), worker.get("started")) is not False:
+            continue  # alive, or not to be told from here (another host): left to the heartbeat
         try:
             storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # finished or failed by someone else meanwhile
         retry(study, storage.get_trial(trial._trial_id))
         failed.append(trial.number)
-        pid = trial.user_attrs[WORKER_ATTR]["pid"]
         log(
-            f"[{study.study_name}] trial {trial.number}: its process {pid} is gone; "
+            f"[{study.study_name}] trial {trial.number}: its process {worker['pid']} is gone; "
             "marked FAIL, parameters queued again"
         )
     return failed
@@ -134,7 +107,7 @@ def fail_dead_trials(study: optuna.Study, log=print) -> list[int]:
 
 def _owned(objective):
     """Record which process runs each trial before it starts working (see ``fail_dead_trials``)."""
-    worker = _this_worker()
+    worker = this_process()
 
     def run(trial: optuna.Trial) -> float:
         trial.set_user_attr(WORKER_ATTR, worker)
