@@ -3,7 +3,8 @@
 Readers of ``--out`` see the previous complete output or the new complete output, never a mix:
 the swap is one ``renameat2(RENAME_EXCHANGE)`` on Linux (two renames elsewhere, under a lock on
 the parent directory). A process killed before the swap leaves only a hidden
-``.<name>.ingest-<pid>-*`` directory, removed by the next run once that pid is gone.
+``.<name>.<writer>-<pid>-*`` directory, removed by the next run once that pid is gone.
+Used by ingest (``--out``) and the dated score history (one partition directory).
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _remove_stale(parent: Path, name: str) -> None:
-    pattern = re.compile(rf"^\.{re.escape(name)}\.(?:ingest|old)-(\d+)-")
+def _remove_stale(parent: Path, name: str, writer: str) -> None:
+    pattern = re.compile(rf"^\.{re.escape(name)}\.(?:{re.escape(writer)}|old)-(\d+)-")
     for entry in parent.iterdir():
         match = pattern.match(entry.name)
         if match and entry.is_dir() and not _alive(int(match.group(1))):
@@ -78,36 +79,42 @@ def _locked(directory: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def check_replaceable(out: Path, owned: set[str]) -> None:
-    """Refuse an ``--out`` that holds anything this writer did not write (it would be deleted)."""
+def check_replaceable(out: Path, owned: set[str], *, writer: str = "ingest", label: str = "--out",
+                      error: type[Exception] = IngestError) -> None:
+    """Refuse an ``out`` that holds anything this writer did not write (it would be deleted)."""
     if out.exists() and not out.is_dir():
-        raise IngestError(f"--out {out}: exists and is not a directory")
+        raise error(f"{label} {out}: exists and is not a directory")
     if out.is_dir():
         foreign = sorted(p.name for p in out.iterdir() if p.name not in owned)
         if foreign:
-            raise IngestError(
-                f"--out {out}: holds files ingest did not write ({', '.join(foreign[:5])}"
-                f"{' ...' if len(foreign) > 5 else ''}); ingest replaces the whole directory, so choose "
+            raise error(
+                f"{label} {out}: holds files {writer} did not write ({', '.join(foreign[:5])}"
+                f"{' ...' if len(foreign) > 5 else ''}); {writer} replaces the whole directory, so choose "
                 "an empty or new directory or move those files")
 
 
 @contextmanager
-def replaced_directory(out: Path, owned: set[str]) -> Iterator[Path]:
-    """Yield a fresh temporary directory; on success it becomes ``out`` in one step."""
+def replaced_directory(out: Path, owned: set[str], *, writer: str = "ingest", label: str = "--out",
+                       error: type[Exception] = IngestError) -> Iterator[Path]:
+    """Yield a fresh temporary directory; on success it becomes ``out`` in one step.
+
+    ``writer`` names the staging directories and the refusal of foreign files, ``label`` what
+    ``out`` is called in messages, ``error`` the exception raised (with the cause chained)."""
     out = Path(os.path.abspath(out))
-    check_replaceable(out, owned)
+    refuse_foreign = {"writer": writer, "label": label, "error": error}
+    check_replaceable(out, owned, **refuse_foreign)
     parent = out.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale(parent, out.name)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.ingest-{os.getpid()}-", dir=parent))
+        _remove_stale(parent, out.name, writer)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.{writer}-{os.getpid()}-", dir=parent))
     except OSError as exc:
-        raise IngestError(f"--out {out}: cannot create a directory next to it ({exc.strerror})") from exc
+        raise error(f"{label} {out}: cannot create a directory next to it ({exc.strerror})") from exc
     try:
         yield staging
         _fsync_tree(staging)
         with _locked(parent):
-            check_replaceable(out, owned)
+            check_replaceable(out, owned, **refuse_foreign)
             if not out.exists():
                 os.rename(staging, out)
             elif _exchange(staging, out):
@@ -118,10 +125,13 @@ def replaced_directory(out: Path, owned: set[str]) -> Iterator[Path]:
                 os.rename(staging, out)
                 shutil.rmtree(old, ignore_errors=True)
             _fsync_dir(parent)
+    except error:  # a refusal above (foreign files appeared meanwhile), already worded
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise IngestError(f"--out {out}: cannot write the output ({_describe(exc)}); "
-                          "the previous output is unchanged") from exc
+        raise error(f"{label} {out}: cannot write the output ({_describe(exc)}); "
+                    "the previous output is unchanged") from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -5,52 +5,45 @@ Layout (Hive-style partitions, readable by DuckDB/Spark/pyarrow as one data set)
     <root>/<project>/as_of=YYYY-MM-DD/scores.parquet     what the CRM received
     <root>/<project>/as_of=YYYY-MM-DD/features.parquet   the feature snapshot they came from
 
-A partition is written into a hidden sibling directory and renamed into place, so a reader sees the
-previous complete partition or the new one, never a part (a re-run of the same date replaces it).
+A partition is written into a hidden sibling directory and swapped into place
+(``features.atomic_dir``), so a reader sees the previous complete partition or the new one, never
+a part (a re-run of the same date replaces it).
 Once a date's horizon has passed, ``lifecycle monitor`` joins its scores with the outcomes.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
+from features.atomic_dir import replaced_directory
+
 #: Score columns kept (reasons and action labels are for people, not for monitoring).
 KEPT_COLUMNS = ("customer_id", "stage", "churn_probability", "predicted_value", "value_segment",
                 "priority_score", "priority_tier", "churn_model_version", "clv_model_version")
+#: The files of a partition: what the CRM received, and the feature snapshot it came from.
+FILES = ("scores.parquet", "features.parquet")
 
 
 def partition(root: str | Path, project: str, as_of: date) -> Path:
     return Path(root) / project / f"as_of={as_of.isoformat()}"
 
 
+class ScoreHistoryError(OSError):
+    """A partition that cannot be written; names it and the cause (the previous one is kept)."""
+
+
 def write_partition(root: str | Path, project: str, as_of: date, scores: pd.DataFrame,
                     features: pd.DataFrame) -> Path:
-    """Write one date's scores and features atomically; return the partition directory."""
+    """Write one date's scores and features atomically (``features.atomic_dir``); return the
+    partition directory."""
     target = partition(root, project, as_of)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
-    try:
-        scores[[c for c in KEPT_COLUMNS if c in scores.columns]].to_parquet(staging / "scores.parquet", index=False)
-        features.to_parquet(staging / "features.parquet", index=False)
-        for name in ("scores.parquet", "features.parquet"):
-            with open(staging / name, "rb") as handle:
-                os.fsync(handle.fileno())
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.rename(target, old)
-            os.rename(staging, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with replaced_directory(target, set(FILES), writer="history", label="score history",
+                            error=ScoreHistoryError) as staging:
+        scores[[c for c in KEPT_COLUMNS if c in scores.columns]].to_parquet(staging / FILES[0], index=False)
+        features.to_parquet(staging / FILES[1], index=False)
     return target
 
 
