@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
-from sklearn.metrics import roc_auc_score
 
 from training.btyd_common import as_1d_float
 
@@ -197,16 +196,24 @@ def clv_metrics(actual: ArrayLike, predicted: ArrayLike) -> dict[str, float]:
 
 
 def roc_auc(churned: ArrayLike, score: ArrayLike) -> float:
-    """Area under the ROC curve (scikit-learn's; ties count 1/2); ``nan`` with one class.
+    """Area under the ROC curve; ``nan`` with one class. The project's one AUC.
 
-    ``score`` is any finite ranking score (a probability, or e.g. minus expected purchases).
+    Rank form (Mann-Whitney): the chance that a random positive scores above a random negative,
+    a tie counting 1/2 (ties get their average rank); equal to scikit-learn's ``roc_auc_score``
+    and 3-8x faster in the bootstrap intervals, which call it hundreds of times. ``churned`` is
+    any 0/1 or bool label (churn, treatment); ``score`` any finite ranking score (a probability,
+    or e.g. minus expected purchases).
     """
     labels = _as_binary_labels(churned, "churned")
     score_ = _as_1d_float(score, "score")
     _check_same_length(churned=labels, score=score_)
-    if labels.min() == labels.max():
+    positive = labels == 1.0
+    n_positive = int(positive.sum())
+    n_negative = len(labels) - n_positive
+    if n_positive == 0 or n_negative == 0:
         return float("nan")
-    return float(roc_auc_score(labels, score_))
+    rank_sum = float(rankdata(score_)[positive].sum())
+    return (rank_sum - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative)
 
 
 def average_precision(churned: ArrayLike, probability: ArrayLike) -> float:

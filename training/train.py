@@ -100,10 +100,8 @@ def truth_check(data_dir: str | Path, part: pd.DataFrame, probability: np.ndarra
     truth_path = Path(data_dir) / "truth.parquet"
     if not truth_path.exists():
         return {}
-    from sklearn.metrics import roc_auc_score
-
     from features.synthetic import true_churn_probability
-    from training.metrics import expected_calibration_error
+    from training.metrics import expected_calibration_error, roc_auc
 
     truth = pd.read_parquet(truth_path)
     cutoff = pd.Timestamp(part["cutoff"].iloc[0])
@@ -114,8 +112,8 @@ def truth_check(data_dir: str | Path, part: pd.DataFrame, probability: np.ndarra
         "truth_ece_vs_labels": float(expected_calibration_error(y, probability)),
         "truth_mean_abs_error_vs_true_p": float(np.mean(np.abs(probability[ok] - true_p[ok]))),
         "truth_ece_vs_true_p": float(_ece_against(true_p[ok], probability[ok])),
-        "truth_model_auc": float(roc_auc_score(y, probability)),
-        "truth_oracle_auc": float(roc_auc_score(y[ok], true_p[ok])),
+        "truth_model_auc": roc_auc(y, probability),
+        "truth_oracle_auc": roc_auc(y[ok], true_p[ok]),
     }
 
 

@@ -27,9 +27,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from training.metrics import roc_auc
 from training.models import FeatureEncoder
 
 Learner = Literal["t", "x", "dr"]
@@ -127,7 +127,7 @@ def check_propensity(x: pd.DataFrame, treated: np.ndarray, config: UpliftConfig,
     for k, (train, test) in enumerate(folds):
         clf = _Outcome(True, config, 10 * k + 3).fit(x.iloc[train], treated[train].astype(float))
         est[test] = clf.predict(x.iloc[test])
-    auc = float(roc_auc_score(treated, est)) if 0 < treated.mean() < 1 else float("nan")
+    auc = roc_auc(treated, est)  # nan with one arm
     used = est if known is None else np.broadcast_to(np.asarray(known, float), est.shape).copy()
     lo, hi = config.propensity_clip, 1 - config.propensity_clip
     clipped = float(np.mean((used < lo) | (used > hi)))
