@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from training.arrays import as_1d_float
 from training.btyd_common import (
-    as_1d_float,
     check_frequency,
     check_non_negative,
     check_same_length,

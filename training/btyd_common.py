@@ -17,23 +17,6 @@ from scipy import optimize
 LOG_PARAM_BOUND = 30.0
 
 
-def as_1d_float(values, name: str) -> np.ndarray:
-    """Return ``values`` as a 1-d float array; reject missing and infinite values, naming ``name``."""
-    arr = np.asarray(values, dtype=float)
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional; got shape {arr.shape}.")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{name} must be finite (no missing values); got {arr[first]!r} at position {first} "
-            f"({int(bad.sum())} such values)."
-        )
-    return arr
-
-
 def check_same_length(arrays: dict[str, np.ndarray]) -> int:
     """All arrays have one length; returns it. Names the inputs when they differ."""
     lengths = {name: len(a) for name, a in arrays.items()}

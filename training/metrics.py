@@ -20,7 +20,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
-from training.btyd_common import as_1d_float
+from training.arrays import as_1d_float
 
 BinStrategy = Literal["quantile", "uniform"]
 TOP_FRACTION = 0.1

@@ -24,15 +24,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from training.arrays import as_1d_float
+
 
 def _arrays(y, treated, score):
-    y = np.asarray(y, dtype=float)
+    y, score = as_1d_float(y, "y"), as_1d_float(score, "score")  # 1-d, no NaN or inf
     treated = np.asarray(treated, dtype=bool)
-    score = np.asarray(score, dtype=float)
     if not (len(y) == len(treated) == len(score)):
         raise ValueError(f"lengths differ: y {len(y)}, treated {len(treated)}, score {len(score)}")
-    if np.isnan(score).any() or np.isnan(y).any():
-        raise ValueError("scores and outcomes must not contain NaN")
     return y, treated, score
 
 
