@@ -1,4 +1,5 @@
-"""Typed configuration of the point-in-time features (see ``docs/schema.md`` section 3)."""
+"""Typed configuration of the features (``docs/schema.md`` section 3): the one feature config of
+the project, also the ``features:`` section of an experiment YAML (``training.config``)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, PositiveInt, field_validator
 
-Family = Literal["rfm", "engagement", "static"]
+#: ``rfm``, ``engagement`` and ``static`` are computed from the contract tables
+#: (``features.definitions``); ``calendar`` (the cutoff's month) and ``btyd`` (BG/NBD + Gamma-Gamma
+#: outputs) are added to them by training (``training.dataset``).
+Family = Literal["rfm", "engagement", "static", "calendar", "btyd"]
+#: The families of the feature table, in its column order.
+TABLE_FAMILIES: tuple[Family, ...] = ("static", "rfm", "engagement")
 
 
 class FeatureConfig(BaseModel):
-    """Which feature families to compute and over which look-back windows (in days).
+    """Which feature families to use and over which look-back windows (in days).
 
     ``windows_days`` drives ``orders_{W}d`` / ``revenue_{W}d``; ``event_windows_days`` drives the
     per-event-type counts ``{event}_{W}d``. The trend features use their fixed 90/180-day windows.
@@ -18,9 +24,9 @@ class FeatureConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    families: tuple[Family, ...] = ("rfm", "engagement", "static")
     windows_days: tuple[PositiveInt, ...] = (30, 90, 180, 365)
     event_windows_days: tuple[PositiveInt, ...] = (30, 90, 365)
-    families: tuple[Family, ...] = ("rfm", "engagement", "static")
 
     @field_validator("windows_days", "event_windows_days", "families")
     @classmethod

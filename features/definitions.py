@@ -29,69 +29,36 @@ from datetime import datetime, timedelta
 import ibis
 import ibis.expr.types as ir
 
-from features.config import FeatureConfig
+from features import catalog
+from features.config import TABLE_FAMILIES, FeatureConfig
 from features.contract import EVENT_TYPES
 
 KEY = ["customer_id", "cutoff"]
-STATIC_COLUMNS = ("region", "channel", "segment")
-#: Event types counted per window: the contract list plus ``other`` for any other type.
-COUNTED_EVENT_TYPES = (*EVENT_TYPES, "other")
+STATIC_COLUMNS = catalog.family_columns("static")
 TREND_DAYS = 90  # orders/revenue/satisfaction trends compare the last 90 days with the 90 before
 SATISFACTION_DAYS = 180
 ENGAGEMENT_TREND_DAYS = 30
 _MICROSECONDS_PER_DAY = 86_400_000_000
 
 
-# --- column names -------------------------------------------------------------------------------
+# --- column names (declared in ``features.catalog``) ---------------------------------------------
 
 
 def rfm_columns(config: FeatureConfig) -> list[str]:
     """Names of the RFM family's columns, in output order."""
-    windows = [f"{kind}_{w}d" for w in config.windows_days for kind in ("orders", "revenue")]
-    return [
-        "is_prospect",
-        "tenure_days",
-        "orders_all",
-        "revenue_all",
-        "frequency",
-        "recency_days",
-        "age_days",
-        "btyd_recency_days",
-        *windows,
-        "avg_order_value",
-        "first_order_value",
-        "mean_gap_days",
-        "std_gap_days",
-        "recency_ratio",
-        "orders_trend_90d",
-        "revenue_trend_90d",
-        "returns_share",
-        "category_breadth",
-    ]
+    return catalog.columns(config, ("rfm",))
 
 
 def engagement_columns(config: FeatureConfig) -> list[str]:
     """Names of the engagement family's columns, in output order."""
-    counts = [f"{e}_{w}d" for w in config.event_windows_days for e in COUNTED_EVENT_TYPES]
-    return [
-        *counts,
-        "events_all",
-        "days_since_last_event",
-        "satisfaction_mean_180d",
-        "satisfaction_trend_90d",
-        "engagement_trend_30d",
-    ]
+    return catalog.columns(config, ("engagement",))
 
 
 def feature_columns(config: FeatureConfig) -> list[str]:
-    """Model input columns in a stable order (no ``customer_id``, ``cutoff`` or labels)."""
-    by_family = {
-        "static": list(STATIC_COLUMNS),
-        "rfm": rfm_columns(config),
-        "engagement": engagement_columns(config),
-    }
-    families = [f for f in ("static", "rfm", "engagement") if f in config.families]
-    return [column for family in families for column in by_family[family]]
+    """Columns of the feature table in a stable order (no ``customer_id``, ``cutoff``, labels, or
+    the families training adds)."""
+    families = tuple(f for f in TABLE_FAMILIES if f in config.families)
+    return catalog.columns(config, families)
 
 
 def rfm_windows(config: FeatureConfig) -> list[int]:

@@ -1,8 +1,9 @@
 """Typed request and response bodies of the scoring service (shared by the service, tests, clients).
 
-Field names are the feature columns of ``docs/schema.md`` (default windows) and the score columns
-of ``serving.scoring.SCORE_COLUMNS``. Bounds reject values the feature pipeline cannot produce,
-so a typo (a negative count, a probability of 7) is a 400 naming the field, not a silent score.
+The feature fields of a request are built from the feature catalogue (``features.catalog``, at
+the default windows: names, types, bounds, nulls, descriptions); the response fields are the score
+columns of ``serving.scoring.SCORE_COLUMNS``. Bounds reject values the feature pipeline cannot
+produce, so a typo (a negative count, a probability of 7) is a 400 naming the field, not a silent score.
 Relations between fields that the pipeline always satisfies (``CROSS_FIELD_RULES``) are checked
 too: a row that breaks one could not be scored (the BTYD derivation needs them) and is a 400
 whose ``detail[].loc`` names the customer and, where one field is to blame, the field.
@@ -15,26 +16,35 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from features import catalog
+from features.config import DEFAULT_CONFIG
 
 #: The most customers one request may carry (ids or feature rows).
 MAX_BATCH = 1000
 
 CustomerId = Annotated[str, Field(min_length=1, max_length=128, description="CRM customer id")]
-Count = Annotated[int, Field(ge=0, le=10_000_000)]
-Days = Annotated[float, Field(ge=0, le=36_500, description="days (at most 100 years)")]
-Money = Annotated[float, Field(ge=-1e10, le=1e10)]
-PositiveMoney = Annotated[float, Field(ge=0, le=1e10)]
-Share = Annotated[float, Field(ge=0, le=1)]
-Trend = Annotated[float, Field(ge=-1e7, le=1e7)]
-Satisfaction = Annotated[float, Field(ge=-1000, le=1000, description="survey value scale")]
 Category = Annotated[str, Field(min_length=1, max_length=64)]
+#: Feature families a request carries: the catalogue's, less ``calendar`` (taken from ``as_of``).
+REQUEST_FAMILIES = ("static", "rfm", "engagement", "btyd")
+#: Families whose fields may be left out: static attributes (unknown) and the BTYD outputs (the
+#: service derives them).
+OPTIONAL_FAMILIES = ("static", "btyd")
 
 #: Cross-field rules of ``CustomerFeatures`` (stated in its OpenAPI description).
 CROSS_FIELD_RULES: tuple[str, ...] = (
     "is_prospect 1 <=> orders_all 0 (a prospect has no purchase, a buyer has one)",
     "a buyer (is_prospect 0) has recency_days",
-    "orders_30d, orders_90d, orders_180d, orders_365d <= orders_all",
+    f"{', '.join(f'orders_{w}d' for w in DEFAULT_CONFIG.windows_days)} <= orders_all",
     "frequency <= orders_all - 1 (0 for prospects): repeat purchase days",
     "btyd_recency_days <= age_days, and btyd_recency_days = 0 when frequency is 0",
     (
@@ -48,7 +58,7 @@ CROSS_FIELD_RULES: tuple[str, ...] = (
 )
 #: Relative tolerance of the first_order_value = avg_order_value rule (features have 9 decimals).
 VALUE_TOLERANCE = 1e-6
-BTYD_FIELDS = ("btyd_expected_purchases", "btyd_p_alive", "btyd_expected_value", "btyd_p_no_purchase")
+BTYD_FIELDS = catalog.family_columns("btyd")
 BTYD_INPUTS = ("avg_order_value", "first_order_value", "age_days", "btyd_recency_days")
 
 
@@ -60,7 +70,45 @@ def _rules_text() -> str:
     return "Cross-field rules (a row breaking one is a 400): " + "; ".join(CROSS_FIELD_RULES) + "."
 
 
-class CustomerFeatures(_Body):
+def feature_field(feature: catalog.Feature) -> tuple[object, object]:
+    """The type and field of one catalogued feature in a request: its bounds, null where the
+    pipeline gives null, and left out (None) for the optional families."""
+    kind: object
+    if feature.dtype == "string":
+        kind = Category
+    elif feature.dtype.startswith("int") and feature.bounds == catalog.FLAG:
+        kind = Literal[0, 1]
+    elif feature.dtype.startswith("int"):
+        low, high = feature.bounds or (None, None)
+        kind = Annotated[int, Field(ge=None if low is None else int(low),
+                                    le=None if high is None else int(high))]
+    else:
+        kind = Annotated[float, Field(ge=feature.ge, le=feature.le)]
+    optional = feature.family in OPTIONAL_FAMILIES
+    if feature.nullable or optional:
+        kind = kind | None  # type: ignore[operator]
+    return kind, Field(None if optional else ..., description=feature.description)
+
+
+class _Identity(_Body):
+    customer_id: CustomerId
+    as_of: date | None = Field(
+        None,
+        ge=date(1900, 1, 1),
+        le=date(2200, 12, 31),
+        description="the cutoff the features were computed at; default: the snapshot's date",
+    )
+
+
+#: The id, the date and one field per catalogued feature of ``REQUEST_FAMILIES`` (default windows).
+_CustomerFeatureFields = create_model(  # type: ignore[call-overload]
+    "CustomerFeatureFields",
+    __base__=_Identity,
+    **{f.name: feature_field(f) for f in catalog.features(DEFAULT_CONFIG, REQUEST_FAMILIES)},
+)
+
+
+class CustomerFeatures(_CustomerFeatureFields):  # type: ignore[misc, valid-type]
     """One customer's row of the feature table (``docs/schema.md`` section 3, default windows).
 
     RFM and engagement fields are required; send ``null`` where the pipeline gives null (e.g.
@@ -72,79 +120,6 @@ class CustomerFeatures(_Body):
     model_config = ConfigDict(json_schema_extra=lambda schema: schema.update(
         description=f"{schema.get('description', '')}\n\n{_rules_text()}".strip()
     ))
-
-    customer_id: CustomerId
-    as_of: date | None = Field(
-        None,
-        ge=date(1900, 1, 1),
-        le=date(2200, 12, 31),
-        description="the cutoff the features were computed at; default: the snapshot's date",
-    )
-    # static attributes (null: unknown)
-    region: Category | None = None
-    channel: Category | None = None
-    segment: Category | None = None
-    # RFM
-    is_prospect: Literal[0, 1] = Field(description="1 if no purchase before the cutoff")
-    tenure_days: Days
-    orders_all: Count
-    revenue_all: Money
-    frequency: Count = Field(description="repeat purchase days: orders_all - 1 (0 for prospects)")
-    recency_days: Days | None
-    age_days: Days | None
-    btyd_recency_days: Days | None
-    orders_30d: Count
-    revenue_30d: Money
-    orders_90d: Count
-    revenue_90d: Money
-    orders_180d: Count
-    revenue_180d: Money
-    orders_365d: Count
-    revenue_365d: Money
-    avg_order_value: PositiveMoney | None
-    first_order_value: PositiveMoney | None
-    mean_gap_days: Days | None
-    std_gap_days: Days | None
-    recency_ratio: Annotated[float, Field(ge=0, le=1e6)] | None
-    orders_trend_90d: Trend
-    revenue_trend_90d: Money
-    returns_share: Share
-    category_breadth: Count
-    # engagement (0 and null where the customer has no events)
-    visit_30d: Count
-    login_30d: Count
-    email_open_30d: Count
-    email_click_30d: Count
-    support_ticket_30d: Count
-    complaint_30d: Count
-    survey_30d: Count
-    other_30d: Count
-    visit_90d: Count
-    login_90d: Count
-    email_open_90d: Count
-    email_click_90d: Count
-    support_ticket_90d: Count
-    complaint_90d: Count
-    survey_90d: Count
-    other_90d: Count
-    visit_365d: Count
-    login_365d: Count
-    email_open_365d: Count
-    email_click_365d: Count
-    support_ticket_365d: Count
-    complaint_365d: Count
-    survey_365d: Count
-    other_365d: Count
-    events_all: Count
-    days_since_last_event: Days | None
-    satisfaction_mean_180d: Satisfaction | None
-    satisfaction_trend_90d: Satisfaction | None
-    engagement_trend_30d: Trend
-    # BG/NBD + Gamma-Gamma outputs at the cutoff (models trained with the ``btyd`` family)
-    btyd_expected_purchases: Annotated[float, Field(ge=0, le=1e6)] | None = None
-    btyd_p_alive: Share | None = None
-    btyd_expected_value: PositiveMoney | None = None
-    btyd_p_no_purchase: Share | None = None
 
     @field_validator("frequency")
     @classmethod
@@ -206,7 +181,7 @@ class CustomerFeatures(_Body):
             raise ValueError("is_prospect is 0 but orders_all is 0: a buyer has a purchase")
         if self.is_prospect == 0 and self.recency_days is None:
             raise ValueError("recency_days is null: a buyer (is_prospect 0) has a last purchase")
-        windows = {w: getattr(self, f"orders_{w}d") for w in (30, 90, 180, 365)}
+        windows = {w: getattr(self, f"orders_{w}d") for w in DEFAULT_CONFIG.windows_days}
         too_many = {w: n for w, n in windows.items() if n > self.orders_all}
         if too_many:
             w, n = next(iter(too_many.items()))

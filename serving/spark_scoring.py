@@ -30,7 +30,6 @@ from training.dataset import (
     BTYD_INPUTS,
     add_calendar_columns,
     apply_btyd,
-    feature_config,
     fit_btyd,
 )
 
@@ -88,7 +87,7 @@ def score_on_spark(
     champions = load_champions_for(tracking_uri, project)
     cfg = champions.snapshot_config()
     snapshot_dir = snapshot_path(out)
-    write_snapshots(engine, data_dir, [as_of], snapshot_dir, config=feature_config(cfg),
+    write_snapshots(engine, data_dir, [as_of], snapshot_dir, config=cfg.features,
                     progress=progress)
     with engine.job(f"scoring {data_dir} as of {as_of}"):
         features = engine.spark.read.parquet(snapshot_dir).drop("cutoff_day")

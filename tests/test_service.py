@@ -88,7 +88,7 @@ def test_openapi_documents_both_scoring_routes(server):
     spec = httpx.get(f"{server.url}/docs.json").json()
     assert {"/score/ids", "/score/features"} <= set(spec["paths"])
     features = spec["components"]["schemas"]["CustomerFeatures"]
-    assert features["properties"]["returns_share"]["maximum"] == 1
+    assert features["properties"]["returns_share"]["anyOf"][0]["maximum"] == 1  # null: returns only
 
 
 def test_metrics_count_scoring_requests(client):

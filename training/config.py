@@ -9,7 +9,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-Family = Literal["rfm", "engagement", "static", "btyd", "calendar"]
+from features.config import FeatureConfig
+
 #: A project name: letters, digits, ``_``, ``.`` and ``-`` (it becomes part of registered model and
 #: MLflow experiment names).
 PROJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -34,12 +35,6 @@ class LabelConfig(_Strict):
     value_horizon_days: int = Field(180, ge=7, le=1095)
     value: Literal["revenue", "margin"] = "revenue"
     annual_discount_rate: float = Field(0.0, ge=0.0, le=1.0)
-
-
-class FeatureSettings(_Strict):
-    families: tuple[Family, ...] = ("rfm", "engagement", "static")
-    windows_days: tuple[int, ...] = (30, 90, 180, 365)
-    event_windows_days: tuple[int, ...] = (30, 90, 365)
 
 
 class LightGBMParams(_Strict):
@@ -93,7 +88,7 @@ class ExperimentConfig(_Strict):
     seed: int = 0
     snapshots: SnapshotConfig = SnapshotConfig()
     labels: LabelConfig = LabelConfig()
-    features: FeatureSettings = FeatureSettings()
+    features: FeatureConfig = FeatureConfig()
     churn: ChurnModelConfig = ChurnModelConfig()
     clv: ClvModelConfig = ClvModelConfig()
     tuning: TuningConfig = TuningConfig()

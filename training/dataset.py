@@ -14,14 +14,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from features import catalog
 from features.contract import table_path
 from training.config import ExperimentConfig
 from training.splits import CutoffPlan
 
-LABEL_COLUMNS = ("churned", "future_orders", "future_value")
-CALENDAR_COLUMNS = ("cutoff_month",)
-BTYD_COLUMNS = ("btyd_expected_purchases", "btyd_p_alive", "btyd_expected_value", "btyd_p_no_purchase")
-ID_COLUMNS = ("customer_id", "cutoff", "split")
+CALENDAR_COLUMNS = catalog.family_columns("calendar")
+BTYD_COLUMNS = catalog.family_columns("btyd")
 BTYD_INPUTS = ("cutoff", "is_prospect", "frequency", "btyd_recency_days", "age_days", "orders_all",
                "avg_order_value", "first_order_value")
 
@@ -113,14 +112,6 @@ def data_bounds(data_dir: str | Path) -> tuple[date, date]:
     return lo.date(), hi.date() + timedelta(days=1)
 
 
-def feature_config(cfg: ExperimentConfig):
-    from features.config import FeatureConfig
-
-    families = tuple(f for f in cfg.features.families if f not in ("btyd", "calendar"))
-    return FeatureConfig(windows_days=cfg.features.windows_days,
-                         event_windows_days=cfg.features.event_windows_days, families=families)
-
-
 def build_frame(data_dir: str | Path, cutoffs: list[date], cfg: ExperimentConfig, *,
                 churn_horizon_days: int, value_horizon_days: int, with_labels: bool = True,
                 progress: bool = True) -> pd.DataFrame:
@@ -132,7 +123,7 @@ def build_frame(data_dir: str | Path, cutoffs: list[date], cfg: ExperimentConfig
 
     settings = build_settings()
     fraction = settings.sample_fraction
-    frame = build_snapshots(data_dir, cutoffs, config=feature_config(cfg), progress=progress,
+    frame = build_snapshots(data_dir, cutoffs, config=cfg.features, progress=progress,
                             engine=settings.engine, sample_fraction=fraction)
     if with_labels:
         backend = settings.engine.backend if settings.engine is not None else None
@@ -209,14 +200,7 @@ def apply_btyd(frame: pd.DataFrame, models: dict, churn_horizon_days: int,
 
 def model_columns(frame: pd.DataFrame, cfg: ExperimentConfig) -> list[str]:
     """The model's input columns: the feature families of the config, in a stable order."""
-    from features.snapshots import FEATURE_COLUMNS
-
-    columns = [c for c in FEATURE_COLUMNS(feature_config(cfg)) if c in frame.columns]
-    if "calendar" in cfg.features.families:
-        columns += list(CALENDAR_COLUMNS)
-    if "btyd" in cfg.features.families:
-        columns += list(BTYD_COLUMNS)
-    return columns
+    return [c for c in catalog.columns(cfg.features) if c in frame.columns]
 
 
 def build_training_data(data_dir: str | Path, plan: CutoffPlan, cfg: ExperimentConfig,
