@@ -42,3 +42,12 @@ def scratch_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         patch.chdir(work)
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'mlflow.db'}")
         yield work
+
+
+@pytest.fixture(scope="session")
+def writeback_scores(tmp_path_factory: pytest.TempPathFactory):
+    """Realistic scores for the write-back tests (``writeback_scores.make_scores``), made once per
+    session; each module takes a copy."""
+    from writeback_scores import make_scores
+
+    return make_scores(tmp_path_factory.mktemp("writeback-scores"))

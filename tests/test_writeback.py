@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
-from writeback_scores import make_scores
 
 from serving.config import STAGES, TIERS, Actions
 from serving.labels import LabelError, default_action_codes, labels_path, load_labels
@@ -31,8 +30,8 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture(scope="module")
-def scores(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    return make_scores(tmp_path_factory.mktemp("writeback-scores"))
+def scores(writeback_scores: pd.DataFrame) -> pd.DataFrame:
+    return writeback_scores.copy()  # made once per session (conftest.py)
 
 
 def read_export(path: Path, mapping_name: str) -> tuple[bytes, list[dict[str, str]]]:
@@ -100,6 +99,7 @@ def test_mapping_errors_name_the_file_and_field(tmp_path: Path) -> None:
     with pytest.raises(MappingError, match=r"bad\.yaml.*'risk'.*kind 'date'"):
         load_mapping(bad)
 
+
 def test_mapping_sources_are_the_score_columns(tmp_path: Path, scores: pd.DataFrame) -> None:
     """``source`` may name any score column (``SCORE_COLUMNS``, the action label included);
     anything else is refused naming the field and listing the columns."""
@@ -131,7 +131,6 @@ def test_mapping_sources_are_the_score_columns(tmp_path: Path, scores: pd.DataFr
         assert FieldSpec(column=column, source=column, kind="number", decimals=2).source == column
     with pytest.raises(ValueError, match="kind 'number' does not apply to 'stage'"):
         FieldSpec(column="s", source="stage", kind="number", decimals=0)
-
 
 
 @pytest.mark.parametrize("name", ["generic", "zoho", "fxiaoke", "salesforce", "hubspot"])

@@ -26,7 +26,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from writeback_receiver import Faults, Receiver
-from writeback_scores import make_scores
 
 from serving.writeback.fields import load_mapping
 from serving.writeback.journal import Journal, state_dir
@@ -42,8 +41,8 @@ TABLE: list[dict[str, object]] = []
 
 
 @pytest.fixture(scope="module")
-def scores(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    return make_scores(tmp_path_factory.mktemp("fault-scores"))
+def scores(writeback_scores: pd.DataFrame) -> pd.DataFrame:
+    return writeback_scores.copy()  # made once per session (conftest.py)
 
 
 @pytest.fixture(scope="module", autouse=True)
