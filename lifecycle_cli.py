@@ -476,7 +476,7 @@ def experiment_run(
 def compare(
     names: Annotated[list[str] | None, typer.Argument(help="Experiments to compare (default: all in the store).")] = None,
     out: Annotated[Path, typer.Option(help="HTML report.")] = Path("reports/compare.html"),
-    kind: Annotated[str | None, typer.Option(help="Only runs of this kind: train or backtest.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only runs of this kind: train, backtest or uplift (Qini, uplift plots, policy value).")] = None,
     data: Annotated[str | None, typer.Option("--data", help="Only runs whose data tag is this (e.g. synthetic, cdnow).")] = None,
     project: Annotated[str | None, typer.Option(
         "--project", help="Only this project's runs (its <project>/NAME experiments and runs tagged "
@@ -630,6 +630,10 @@ def uplift(
     if decision is not None:
         verdict = "PROMOTED" if decision["promoted"] else "kept champion"
         typer.echo(f"registered {decision['model']} v{decision['version']}: {verdict}: {decision['reason']}")
+        policy = decision.get("policy") or {}
+        costs = ", ".join(f"{a} {c:,.2f}" for a, c in sorted((policy.get("costs") or {}).items()))
+        typer.echo(f"scoring with it (champion): the action with the greatest value saved over {policy.get('horizon_days')} "
+                   f"days net of its cost per contact ({costs}); `lifecycle score --project {project}`")
     if out is not None:
         typer.echo(f"tables: {', '.join(str(p) for p in write_tables(result, out))}")
     typer.echo(f"MLflow run {run_id} in experiment {experiment!r} ({tracking_uri})")

@@ -4,8 +4,9 @@ The page is ``templates/compare.html.j2`` (Jinja2, autoescaped); this module com
 shows. Sections (each an ``<section id=...>``): ``summary`` (what this says), ``table`` (best
 marked, noise flags), ``gains`` (cumulative gains of all experiments on one plot, churn and
 value), ``calibration`` (all experiments on one plot), ``deciles`` (predicted vs actual value per
-experiment), ``importance`` (feature-importance differences), ``data`` (cutoffs and row counts
-each run saw).
+experiment), ``importance`` (feature-importance differences), ``uplift`` (Qini and uplift plots,
+Qini and policy-value tables of the compared runs that are uplift runs: ``lifecycle uplift``,
+compared with ``--kind uplift``), ``data`` (cutoffs and row counts each run saw).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ SECTIONS = (
     ("calibration", "Calibration of churn probabilities"),
     ("deciles", "Predicted vs actual value by decile"),
     ("importance", "Feature-importance differences"),
+    ("uplift", "Uplift: who is worth contacting"),
     ("data", "The data each run saw"),
 )
 TEMPLATE = "compare.html.j2"
@@ -248,6 +250,100 @@ def _some(names: list[str], limit: int = 10) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+# --------------------------------------------------------------------------- uplift
+
+
+def _uplift(comparison: Comparison) -> dict:
+    """Per compared run with uplift artifacts (``training.uplift_plots``): its plots as logged,
+    the Qini table and the policy-value table, with their bootstrap intervals."""
+    note = ("No compared run is an uplift run; run `lifecycle uplift --data DIR` and compare with "
+            "`lifecycle compare uplift --kind uplift`.")
+    if comparison.tracking_uri is None:
+        return {"runs": [], "note": note}
+    import tempfile
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=comparison.tracking_uri)
+    shown = []
+    for name, run in comparison.runs.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            plots, qini, policy = _uplift_artifacts(client, run.run_id, Path(tmp))
+        if plots or qini is not None or policy is not None:
+            shown.append({"name": name, "run": run.run_id[:8], "plots": plots,
+                          "qini": _qini_rows(qini), "policy": _policy_rows(policy)})
+    return {"runs": shown, "note": None if shown else note}
+
+
+def _uplift_artifacts(client, run_id: str, folder: Path):
+    """The run's uplift PNGs (as ``Image``), ``uplift_metrics.csv`` and ``policy_value.csv``."""
+    import base64
+
+    from mlflow.exceptions import MlflowException
+
+    from training.uplift_plots import PLOTS_DIR
+
+    def fetch(path: str) -> Path | None:
+        try:
+            local = Path(client.download_artifacts(run_id, path, str(folder)))
+        except (MlflowException, OSError):
+            return None
+        return local if local.is_file() else None
+
+    try:
+        listed = sorted(f.path for f in client.list_artifacts(run_id, PLOTS_DIR) if f.path.endswith(".png"))
+    except (MlflowException, OSError):
+        listed = []
+    plots = []
+    for path in listed:
+        local = fetch(path)
+        if local is not None:
+            stem = Path(path).stem
+            kind, _, what = stem.partition("_")
+            caption = (f"Qini curves of every ranking ({what.replace('_', ', ')}): extra outcome among the "
+                       "contacted of the top x%, relative to the control rate there; dashed: random."
+                       if kind == "qini" else
+                       f"Observed uplift (contacted - control) per decile of the estimated effect ({what.replace('_', ', ')}).")
+            plots.append(Image(f"{kind} plot {what}", base64.b64encode(local.read_bytes()).decode("ascii"), caption))
+    tables = []
+    for path in ("uplift_metrics.csv", "policy_value.csv"):
+        local = fetch(path)
+        try:
+            tables.append(pd.read_csv(local) if local is not None else None)
+        except (ValueError, OSError):
+            tables.append(None)
+    return plots, tables[0], tables[1]
+
+
+def _interval(row: pd.Series, name: str, digits: int) -> str:
+    value = row.get(name)
+    if value is None or pd.isna(value):
+        return "-"
+    low, high = row.get(f"{name}_lo"), row.get(f"{name}_hi")
+    if low is None or pd.isna(low):
+        return f"{value:,.{digits}f}"
+    return f"{value:,.{digits}f} [{low:,.{digits}f}, {high:,.{digits}f}]"
+
+
+def _qini_rows(table: pd.DataFrame | None) -> list[dict]:
+    if table is None:
+        return []
+    return [{"action": r["action"], "outcome": r["outcome"], "model": r["model"],
+             "qini": _interval(r, "qini", 4 if r["outcome"] == "retained" else 3),
+             "vs_response": _interval(r, "qini - response", 4 if r["outcome"] == "retained" else 3),
+             "top20": _interval(r, "uplift@20", 4 if r["outcome"] == "retained" else 3)}
+            for _, r in table.iterrows()]
+
+
+def _policy_rows(table: pd.DataFrame | None) -> list[dict]:
+    if table is None:
+        return []
+    return [{"action": r["action"], "outcome": r["outcome"], "model": r["model"],
+             "contacts": f"{int(r['contacts']):,}", "cost": f"{r.get('cost', 0.0):,.2f}",
+             "true": _interval(r, "true", 1), "estimated": _interval(r, "estimated", 1)}
+            for _, r in table.iterrows()]
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -316,6 +412,7 @@ def render_report(comparison: Comparison, title: str = "Experiment comparison") 
             calibration=_calibration(comparison),
             deciles=_deciles(comparison),
             importance=_importance(comparison),
+            uplift=_uplift(comparison),
             data_rows=[_data_row(name, run) for name, run in comparison.runs.items()],
         )
     )

@@ -26,6 +26,7 @@ class Champions:
     scoring: dict | None = None  # scoring thresholds fitted at training time (serving.config.ScoringConfig)
     project: str | None = None
     meta: dict = field(default_factory=dict)  # families, data fingerprint, run id, test cutoff
+    uplift: object | None = None  # serving.uplift_scoring.UpliftChampion: priority by saved value
 
     @property
     def version(self) -> str:
@@ -34,15 +35,19 @@ class Champions:
 
     @property
     def feature_columns(self) -> list[str]:
-        return list(dict.fromkeys([*self.churn.columns, *self.clv.columns]))
+        uplift = self.uplift.columns if self.uplift is not None else []
+        return list(dict.fromkeys([*self.churn.columns, *self.clv.columns, *uplift]))
 
     def snapshot_config(self) -> ExperimentConfig:
-        """One feature config that covers the columns of both models."""
+        """One feature config that covers the columns of both models (and the uplift models')."""
         a, b = self.churn_config.features, self.clv_config.features
+        extra = [self.uplift.policy.features] if self.uplift is not None and self.uplift.policy.features else []
         features = a.model_copy(update={
-            "families": tuple(dict.fromkeys([*a.families, *b.families])),
-            "windows_days": tuple(sorted({*a.windows_days, *b.windows_days})),
-            "event_windows_days": tuple(sorted({*a.event_windows_days, *b.event_windows_days})),
+            "families": tuple(dict.fromkeys([*a.families, *b.families, *(f for u in extra for f in u["families"])])),
+            "windows_days": tuple(sorted({*a.windows_days, *b.windows_days,
+                                          *(w for u in extra for w in u["windows_days"])})),
+            "event_windows_days": tuple(sorted({*a.event_windows_days, *b.event_windows_days,
+                                                *(w for u in extra for w in u["event_windows_days"])})),
         })
         return self.churn_config.model_copy(update={"features": features})
 
@@ -51,13 +56,14 @@ def load_champions(tracking_uri: str, project: str) -> Champions:
     """Load ``project``'s champion pair (``models:/<project>.churn-clv@champion``) from the store;
     plain JSON and LightGBM model text, no pickle. LookupError naming the project (and those
     present) when it has none."""
+    from serving.uplift_scoring import load_uplift_champion
     from training.registry import load_champion_pair
 
     pair, version = load_champion_pair(tracking_uri, project)
     config = ExperimentConfig.model_validate(pair.meta["experiment"])
     return Champions(churn=pair.churn, clv=pair.clv, churn_version=version, clv_version=version,
                      churn_config=config, clv_config=config, scoring=pair.scoring, project=project,
-                     meta=pair.meta)
+                     meta=pair.meta, uplift=load_uplift_champion(tracking_uri, project))
 
 
 class MissingFeatureData(ValueError):
@@ -120,7 +126,9 @@ def score_snapshot(snapshot: pd.DataFrame, champions: Champions, as_of: date, sc
     probability, value, contributions = predict(snapshot, champions)
     if scoring_config is None:
         scoring_config = ScoringConfig.model_validate(champions.scoring) if champions.scoring else ScoringConfig()
+    uplift = champions.uplift.effects(snapshot) if champions.uplift is not None else None
     return score_frame(
         snapshot, probability, value, contributions, scoring_config, as_of,
         churn_model_version=champions.churn_version, clv_model_version=champions.clv_version,
+        uplift=uplift,
     )

@@ -415,3 +415,41 @@ def contributions_frame(model: Any, X: pd.DataFrame) -> pd.DataFrame:
             f"expected a binary model's contributions of shape (rows, {len(names)}), got {raw.shape}"
         )
     return pd.DataFrame(raw, columns=names, index=X.index)
+
+
+# --- uplift: why an action (or none) is recommended ----------------------------------------------
+
+#: Campaign actions as a noun phrase in a reason; others read "the <action> action".
+ACTION_NOUNS = {
+    "discount": "a discount",
+    "call": "a call",
+    "email": "an email",
+    "mens_email": "the men's e-mail",
+    "womens_email": "the women's e-mail",
+}
+
+
+def action_noun(action: str) -> str:
+    """A campaign action as a noun phrase ("a discount")."""
+    return ACTION_NOUNS.get(action, f"the {action.replace('_', ' ')} action")
+
+
+def uplift_reason(action: str, saved: float, cost: float, horizon_days: int, *, pays: bool,
+                  retained_change: float | None = None) -> str:
+    """Why ``action`` (the best by net value) is recommended, or why no contact is, in words:
+    "a discount is expected to keep 41.20 of value over the next 90 days (cost 5.00, net 36.20)".
+    Money to cents, like the other reasons; ``retained_change`` (change in the probability of a
+    purchase in the window) is added in percentage points when known."""
+    noun = action_noun(action)
+    window = f"over the next {horizon_days} days"
+    if pays:
+        text = (f"{noun} is expected to keep {_money(saved)} of value {window} "
+                f"(cost {_money(cost)}, net {_money(saved - cost)})")
+        if retained_change is not None and math.isfinite(retained_change) and round(100 * retained_change) != 0:
+            text += f" and to change the chance of a purchase by {100 * retained_change:+.0f} points"
+        return text[0].upper() + text[1:]
+    if saved > 0:
+        return (f"No contact pays: the best action, {noun}, is expected to keep {_money(saved)} of value "
+                f"{window}, not more than its cost of {_money(cost)}")
+    return (f"No contact: every action is expected to lose value; the least harmful, {noun}, "
+            f"changes it by {'-' if saved < 0 else ''}{_money(abs(saved))} {window}")

@@ -228,6 +228,19 @@ class CustomerScore(BaseModel):
     reasons: list[str]
     churn_model_version: str
     clv_model_version: str
+    expected_saved_value: float | None = Field(
+        None,
+        description="value the recommended action is expected to keep over the campaign window "
+        "(uplift champion; 0 when no action pays); null without campaign data or for prospects",
+    )
+    saved_value_by_action: dict[str, float] | None = Field(
+        None,
+        description="expected saved value of every campaign action (before its cost); null "
+        "without campaign data or for prospects",
+    )
+    uplift_model_version: str | None = Field(
+        None, description="version of the uplift champion that decided the action, if any"
+    )
 
 
 class ScoreResult(BaseModel):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,9 @@ from serving.value import (
 )
 from training.models import PROBABILITY_BOUNDS  # the calibration's clip bounds
 
+if TYPE_CHECKING:
+    from serving.uplift_scoring import UpliftEffects
+
 ArrayLike = Sequence[float] | np.ndarray | pd.Series
 
 #: Environment variable choosing the language of the action labels when the config has none.
@@ -47,6 +51,7 @@ PEOPLE_DECIMALS: dict[str, int] = {
     "churn_probability": 3,
     "predicted_value": 2,
     "priority_score": 2,
+    "expected_saved_value": 2,
 }
 
 #: Columns of a score frame, in order.
@@ -64,6 +69,9 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "reasons",
     "churn_model_version",
     "clv_model_version",
+    "expected_saved_value",
+    "saved_value_by_action",
+    "uplift_model_version",
 )
 
 #: Feature columns ``score_frame`` reads (contributions may name any others).
@@ -109,12 +117,17 @@ def score_frame(
     clv_model_version: str,
     *,
     retained_value: ArrayLike | None = None,
+    uplift: UpliftEffects | None = None,
 ) -> pd.DataFrame:
     """One score row per feature row, with exactly the columns ``SCORE_COLUMNS``.
 
     Model outputs and ``contributions`` (churn model, ``pred_contrib`` columns) are aligned with
     ``features`` by position; ``contributions=None`` gives empty reasons. ``retained_value``
     optionally replaces the derived value-if-retained (see ``serving.value.priority_scores``).
+    ``uplift`` (the uplift champion's effects, aligned by position) makes priority, tier and
+    action of every buyer follow the value an action saves net of its cost
+    (``serving.uplift_scoring``); without it those follow today's rules and the uplift columns
+    are null.
     """
     check_columns(features, SCORING_COLUMNS, "score_frame")
     rows = features.reset_index(drop=True)
@@ -147,6 +160,20 @@ def score_frame(
         reasons = [r or ([fallback_reason(records[i])] if scored[i] else []) for i, r in
                    enumerate(reasons)]
     reasons = [[] if is_prospect else r for is_prospect, r in zip(prospect, reasons)]
+    saved = np.full(n, np.nan)
+    by_action: list[str | None] = [None] * n
+    uplift_version: list[str | None] = [None] * n
+    if uplift is not None:
+        from serving.uplift_scoring import uplift_columns
+
+        decided = uplift_columns(uplift, ~prospect)
+        on = ~prospect
+        score = np.where(on, decided["priority_score"], score)
+        tier = np.where(on, decided["priority_tier"], tier).astype(object)
+        actions = np.where(on, decided["recommended_action"], actions).astype(object)
+        saved = decided["expected_saved_value"]
+        by_action, uplift_version = decided["saved_value_by_action"], decided["uplift_model_version"]
+        reasons = [[why, *r] if why else r for why, r in zip(decided["reason"], reasons)]
 
     return pd.DataFrame(
         {
@@ -163,6 +190,9 @@ def score_frame(
             "reasons": pd.Series(reasons, index=rows.index, dtype=object),
             "churn_model_version": str(churn_model_version),
             "clv_model_version": str(clv_model_version),
+            "expected_saved_value": saved,
+            "saved_value_by_action": pd.Series(by_action, index=rows.index, dtype=object),
+            "uplift_model_version": pd.Series(uplift_version, index=rows.index, dtype=object),
         },
         columns=list(SCORE_COLUMNS),
     )
@@ -226,6 +256,17 @@ def summarise(scores: pd.DataFrame) -> dict[str, object]:
     }
     if "churn_probability" in scores.columns:
         summary["churn_probability"] = churn_probability_summary(scores["churn_probability"])
+    if "uplift_model_version" in scores.columns and scores["uplift_model_version"].notna().any():
+        decided = scores[scores["uplift_model_version"].notna()]
+        summary["uplift"] = {  # priority_score is the net saved value of these customers
+            "uplift_model_version": str(decided["uplift_model_version"].iloc[0]),
+            "customers": len(decided),
+            "customers_per_action": {
+                str(a): int(n) for a, n in decided["recommended_action"].value_counts().sort_index().items()
+            },
+            "expected_saved_value": round(float(decided["expected_saved_value"].sum()), 2),
+            "net_saved_value": round(float(decided["priority_score"].sum()), 2),
+        }
     return summary
 
 

@@ -403,12 +403,21 @@ def watch_model_health(scorer: Scorer, project: str | None) -> None:
 
 
 def score_records(scores: pd.DataFrame) -> list[dict]:
-    """Score rows as plain records of ``CustomerScore`` (a prospect's NaN churn probability as None)."""
+    """Score rows as plain records of ``CustomerScore`` (a prospect's NaN churn probability as
+    None; ``saved_value_by_action`` JSON text as an object)."""
+    import json
+
     p = scores["churn_probability"]
+    saved = scores["expected_saved_value"]
     return scores.assign(
         as_of=scores["as_of"].dt.date,
         churn_probability=p.astype(object).where(p.notna(), None),
         reasons=scores["reasons"].map(list),
+        expected_saved_value=saved.astype(object).where(saved.notna(), None),
+        **{c: scores[c].astype(object).where(scores[c].notna(), None)
+           for c in ("predicted_value_low", "predicted_value_high")},
+        saved_value_by_action=scores["saved_value_by_action"].map(
+            lambda text: json.loads(text) if isinstance(text, str) else None),
     ).to_dict("records")
 
 

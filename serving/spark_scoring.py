@@ -192,6 +192,8 @@ def _spark_schema(sample: pd.DataFrame):
             return T.TimestampNTZType() if t.tz is None else T.TimestampType()
         if pa.types.is_list(t) or pa.types.is_large_list(t):
             return T.ArrayType(T.StringType())  # reasons: a list of sentences, maybe empty
+        if pa.types.is_null(t):  # a text column null in every sampled row (no uplift champion)
+            return T.StringType()
         raise TypeError(f"score column {name!r}: no Spark type for {t}")
 
     arrow = pa.Schema.from_pandas(sample, preserve_index=False)

@@ -7,6 +7,7 @@ Session fixtures (``service_fixtures``) train into a temporary MLflow store, sco
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -62,8 +63,10 @@ def assert_same_as_batch(score: dict, expected: pd.Series) -> None:
             want = pd.Timestamp(want).date().isoformat()
         elif column == "reasons":
             want = list(want)
-        elif column == "churn_probability" and math.isnan(want):
-            want = None
+        elif column == "saved_value_by_action" and want is not None:
+            want = json.loads(want)  # JSON text in score files, an object in the API
+        if isinstance(want, float) and math.isnan(want):
+            want = None  # a prospect's churn probability; no uplift champion: no saved value
         if isinstance(want, float):
             assert score[column] == pytest.approx(want, rel=1e-12, abs=1e-12), column
         else:
@@ -89,6 +92,8 @@ def test_openapi_documents_both_scoring_routes(server):
     assert {"/score/ids", "/score/features"} <= set(spec["paths"])
     features = spec["components"]["schemas"]["CustomerFeatures"]
     assert features["properties"]["returns_share"]["anyOf"][0]["maximum"] == 1  # null: returns only
+    score = spec["components"]["schemas"]["CustomerScore"]["properties"]
+    assert {"expected_saved_value", "saved_value_by_action", "uplift_model_version"} <= set(score)
 
 
 def test_metrics_count_scoring_requests(client):
@@ -123,6 +128,9 @@ def test_score_one_customer_by_id(client, batch_scores):
     [result] = response.json()
     assert result["customer_id"] == customer and result["error"] is None
     assert_same_as_batch(result["score"], batch_scores.loc[customer])
+    # the uplift fields are in every answer; this project has no campaign data: null, today's rules
+    uplift = ("expected_saved_value", "saved_value_by_action", "uplift_model_version")
+    assert {k: result["score"][k] for k in uplift} == dict.fromkeys(uplift)
 
 
 def test_every_customer_by_id_equals_batch_scoring(client, batch_scores):

@@ -2,7 +2,12 @@
 
 A version holds, per campaign action and outcome, the default learner's fitted model as plain
 files: LightGBM model text per booster and JSON (columns, categories, learner, constants); no
-pickles. It is an MLflow pyfunc (loader: this module) whose ``predict`` returns one column
+pickles. ``policy.json`` beside them says what scoring needs to turn effects into a decision: the
+cost per contact of each action (mean ``cost`` of its treated rows), the campaign window the
+value effect is measured over, the feature configuration the models read (None when they read
+the data set's own ``campaign_features.parquet``, e.g. Hillstrom) and priority-tier thresholds
+on the net saved value (quantiles of the training customers' best net value, like
+``serving.value.fit_priority_tiers``). It is an MLflow pyfunc (loader: this module) whose ``predict`` returns one column
 ``uplift_<outcome>_<action>`` per model. A new version takes the ``champion`` alias only if its
 Qini coefficient on this run's held-out customers is not worse, for every action and outcome,
 than the champion's re-scored on the same customers -- decided under the project registry's gate
@@ -39,9 +44,17 @@ def _key(action: str, outcome: str) -> str:
     return f"uplift_{outcome}_{action}"
 
 
-def save_models(models: dict[tuple[str, str], object], path: Path) -> Path:
-    """Write ``{(action, outcome): UpliftModel}`` as LightGBM text + JSON into ``path``."""
+#: Shares of the customers with a positive best net saved value in tiers P1, P2, P3.
+TIER_SHARES = (0.05, 0.15, 0.30)
+POLICY_FILE = "policy.json"
+
+
+def save_models(models: dict[tuple[str, str], object], path: Path, policy: dict | None = None) -> Path:
+    """Write ``{(action, outcome): UpliftModel}`` as LightGBM text + JSON into ``path`` (and the
+    scoring ``policy`` as ``policy.json`` when given)."""
     path.mkdir(parents=True, exist_ok=True)
+    if policy is not None:
+        (path / POLICY_FILE).write_text(json.dumps(policy, indent=1))
     index = {}
     for (action, outcome), model in sorted(models.items()):
         key = _key(action, outcome)
@@ -69,6 +82,8 @@ class UpliftSet:
     def __init__(self, path: str | Path):
         path = Path(path)
         self.index = json.loads((path / "uplift.json").read_text())
+        policy_file = path / POLICY_FILE
+        self.policy: dict | None = json.loads(policy_file.read_text()) if policy_file.exists() else None
         self.boosters = {}
         for key, spec in self.index.items():
             for attr, part in spec["parts"].items():
@@ -126,14 +141,52 @@ def held_out_qini(models: UpliftSet, frame: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def action_costs(frame: pd.DataFrame) -> dict[str, float]:
+    """Cost per contact of each action: the mean ``cost`` of its treated rows (0 when not given)."""
+    treated = frame[frame["arm"] == "treated"]
+    cost = treated["cost"] if "cost" in treated else pd.Series(0.0, index=treated.index)
+    return {str(a): float(c) for a, c in cost.fillna(0.0).groupby(treated["action"]).mean().items()}
+
+
+def net_value_tiers(net: np.ndarray, shares: tuple[float, float, float] = TIER_SHARES) -> dict[str, float]:
+    """``p1_from``, ``p2_from``, ``p3_from`` so that among customers with a positive net saved
+    value the top ``shares[0]`` are P1, the next ``shares[1]`` P2 and the next ``shares[2]`` P3.
+    No positive value: every threshold is infinite (everyone P4)."""
+    positive = np.asarray(net, float)
+    positive = positive[np.isfinite(positive) & (positive > 0)]
+    if positive.size == 0:
+        return {"p1_from": float("inf"), "p2_from": float("inf"), "p3_from": float("inf")}
+    p3, p2, p1 = (float(q) for q in np.quantile(positive, sorted(1 - np.cumsum(shares))))
+    return {"p1_from": p1, "p2_from": p2, "p3_from": p3}
+
+
+def scoring_policy(models: UpliftSet, frame: pd.DataFrame, *, horizon_days: int,
+                   features: dict | None) -> dict:
+    """What scoring needs besides the models (see the module docstring), from the training rows."""
+    costs = action_costs(frame)
+    train = frame[~frame["held_out"]] if "held_out" in frame else frame
+    value = {spec["action"]: key for key, spec in models.index.items() if spec["outcome"] == "value"}
+    tiers = net_value_tiers(np.array([]))
+    if value and len(train):
+        scores = models.predict(train.drop_duplicates("customer_id"))
+        net = np.column_stack([scores[key].to_numpy(float) - costs.get(a, 0.0) for a, key in value.items()])
+        tiers = net_value_tiers(net.max(axis=1))
+    return {"costs": costs, "horizon_days": int(horizon_days), "features": features, "tiers": tiers}
+
+
 def register(tracking_uri: str, project: str, models: dict[tuple[str, str], object], frame: pd.DataFrame,
-             columns: list[str], *, force: bool = False, log=print) -> dict:
-    """Log the models in the active MLflow run, register them, and apply the Qini gate."""
+             columns: list[str], *, force: bool = False, log=print, horizon_days: int = 90,
+             features: dict | None = None) -> dict:
+    """Log the models (and their scoring policy) in the active MLflow run, register them, and
+    apply the Qini gate. ``features``: the feature configuration the models read (None: the
+    data set's own campaign features)."""
     client = MlflowClient(tracking_uri=tracking_uri)
     name = model_name(project)
     example = frame[columns].head(5)
     with tempfile.TemporaryDirectory() as tmp:
         data_path = save_models(models, Path(tmp) / "uplift")
+        policy = scoring_policy(UpliftSet(data_path), frame, horizon_days=horizon_days, features=features)
+        (data_path / POLICY_FILE).write_text(json.dumps(policy, indent=1))
         challenger_set = UpliftSet(data_path)
         info = mlflow.pyfunc.log_model(
             name="uplift", loader_module="training.uplift_registry", data_path=str(data_path),
@@ -167,6 +220,7 @@ def register(tracking_uri: str, project: str, models: dict[tuple[str, str], obje
         if promoted:
             client.set_registered_model_alias(name, CHAMPION, version)
     decision = {"model": name, "version": version, "promoted": promoted, "reason": reason,
-                "challenger": challenger, "champion": champion, "champion_version": current}
+                "challenger": challenger, "champion": champion, "champion_version": current,
+                "policy": policy}
     log(f"promotion {name} v{version}: {'PROMOTED' if promoted else 'kept champion'}: {reason}")
     return decision

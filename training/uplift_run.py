@@ -65,6 +65,7 @@ class CampaignData:
     columns: list[str]
     has_truth: bool
     has_priority: bool
+    feature_config: dict | None = None  # the platform features read (None: campaign_features.parquet)
 
 
 @dataclass
@@ -76,6 +77,8 @@ class UpliftResult:
     propensity: pd.DataFrame
     models: dict[tuple[str, str, str], object] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    #: (action, outcome) -> held-out rows: ``y``, ``treated`` and one score column per ranking.
+    held_out_scores: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
 
 
 def held_out(customer_id: pd.Series, share: float) -> np.ndarray:
@@ -96,11 +99,14 @@ def load_campaign_data(data_dir: str | Path, config: UpliftRunConfig, as_of=None
     if (data_dir / FEATURES_FILE).exists():
         feats = pd.read_parquet(data_dir / FEATURES_FILE)
         columns = [c for c in feats.columns if c not in (*keys, "conversion")]
+        feature_config = None
         frame = rows.merge(feats, on=keys, how="left", validate="one_to_one")
     else:
+        from features.config import DEFAULT_CONFIG
         from features.snapshots import FEATURE_COLUMNS, build_snapshots
 
         columns = FEATURE_COLUMNS()
+        feature_config = DEFAULT_CONFIG.model_dump(mode="json")
         parts = []
         for sent_at, group in rows.groupby("sent_at"):
             snap = build_snapshots(data_dir, [sent_at], progress=False)
@@ -115,7 +121,7 @@ def load_campaign_data(data_dir: str | Path, config: UpliftRunConfig, as_of=None
     if has_priority:
         frame = frame.merge(todays_priority(data_dir, frame, config, log), on=keys, how="left")
     frame["held_out"] = held_out(frame["customer_id"], config.test_share)
-    return CampaignData(frame, columns, has_truth, has_priority)
+    return CampaignData(frame, columns, has_truth, has_priority, feature_config)
 
 
 def todays_priority(data_dir: Path, rows: pd.DataFrame, config: UpliftRunConfig, log=print) -> pd.DataFrame:
@@ -165,6 +171,7 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
     actions = sorted(a for a in frame.loc[frame["arm"] == TREATED, "action"].unique() if a != NO_ACTION)
     metric_rows, policy_rows, prop_rows = [], [], []
     models: dict[tuple[str, str, str], object] = {}
+    held: dict[tuple[str, str], pd.DataFrame] = {}
     for action in actions:
         rows = frame[(frame["action"] == action) | (frame["arm"] == CONTROL)].reset_index(drop=True)
         treated = (rows["arm"] == TREATED).to_numpy()
@@ -196,13 +203,14 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
             truth = rows.loc[test, truth_col].to_numpy(float) if data.has_truth and truth_col in rows else None
             if truth is not None:
                 scores["truth (oracle)"] = truth
+            held[(action, outcome)] = pd.DataFrame({"y": y[test], "treated": treated[test], **scores})
             metric_rows += _measure(action, outcome, y[test], treated[test], scores, truth, config)
             policy_rows += _policy(action, outcome, cost, y[test], treated[test], scores, truth,
                                    data, rows, test, config)
     counts = {"rows": len(frame), "held_out": int(frame["held_out"].sum()),
               "treated": int((frame["arm"] == TREATED).sum()), "control": int((frame["arm"] == CONTROL).sum())}
     return UpliftResult(pd.DataFrame(metric_rows), pd.DataFrame(policy_rows), pd.DataFrame(prop_rows),
-                        models, counts)
+                        models, counts, held)
 
 
 def _check_row(action: str, check, outcome: str = "", learner: str = "") -> dict:
@@ -284,22 +292,24 @@ def log_to_mlflow(result: UpliftResult, config: UpliftRunConfig, data_dir: Path,
 
     if artifact_root is None and tracking_uri.startswith("sqlite:///"):
         artifact_root = Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlruns"
-    from training.registry import gate_lock
+    from mlflow.tracking import MlflowClient
 
-    mlflow.set_tracking_uri(tracking_uri)
+    from training.registry import gate_lock, tracked_run
+
     # Two runs creating a new SQLite store at once race in MLflow's schema migration (both
     # failed when tried): the first touch of the store and the experiment happen under the lock.
     with gate_lock(tracking_uri, log=log):
-        found = mlflow.get_experiment_by_name(experiment)
+        client = MlflowClient(tracking_uri=tracking_uri)
+        found = client.get_experiment_by_name(experiment)
         if found is None:
             kwargs = {}
             if artifact_root is not None:
                 artifact_root.mkdir(parents=True, exist_ok=True)
                 kwargs["artifact_location"] = artifact_root.resolve().as_uri()
-            experiment_id = mlflow.create_experiment(experiment, **kwargs)
+            experiment_id = client.create_experiment(experiment, **kwargs)
         else:
             experiment_id = found.experiment_id
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"uplift {data_dir.name}") as run:
+    with tracked_run(tracking_uri, experiment_id, run_name=f"uplift {data_dir.name}") as run:
         mlflow.set_tags({"kind": "uplift", "data": str(data_dir)})
         mlflow.log_params({"horizon_days": config.horizon_days, "test_share": config.test_share,
                            "budget_share": config.budget_share, "n_boot": config.n_boot,
@@ -320,6 +330,7 @@ def log_to_mlflow(result: UpliftResult, config: UpliftRunConfig, data_dir: Path,
         mlflow.log_text(result.policy.to_csv(index=False), "policy_value.csv")
         mlflow.log_text(result.propensity.to_csv(index=False), "propensity_check.csv")
         mlflow.log_text(json.dumps(result.counts), "counts.json")
+        _log_plots(result, config)
         decision = None
         if project is not None and data is not None:
             from training.uplift_registry import register
@@ -327,9 +338,25 @@ def log_to_mlflow(result: UpliftResult, config: UpliftRunConfig, data_dir: Path,
             registered = config.uplift.learner if config.uplift.learner in config.learners else config.learners[0]
             chosen = {(a, o): m for (a, o, learner), m in result.models.items() if learner == registered}
             if chosen:
-                decision = register(tracking_uri, project, chosen, data.frame, data.columns, force=force, log=log)
+                decision = register(tracking_uri, project, chosen, data.frame, data.columns, force=force, log=log,
+                                    horizon_days=config.horizon_days, features=data.feature_config)
                 mlflow.log_dict(decision, "promotion.json")
         return run.info.run_id, decision
+
+
+def _log_plots(result: UpliftResult, config: UpliftRunConfig) -> None:
+    """Qini curves and uplift by decile per action and outcome, as PNGs under ``uplift_plots/``
+    of the active run (``training.uplift_plots.plot_files``)."""
+    import tempfile
+
+    import mlflow
+
+    from training.uplift_plots import PLOTS_DIR, write_plot_files
+
+    registered = config.uplift.learner if config.uplift.learner in config.learners else config.learners[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        if write_plot_files(result.held_out_scores, Path(tmp), f"{registered}-learner"):
+            mlflow.log_artifacts(tmp, PLOTS_DIR)
 
 
 def _metric_name(name: str) -> str:
