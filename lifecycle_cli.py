@@ -243,11 +243,55 @@ def _engine(name: str, spark_master: str | None) -> Iterator[object]:
         _fail(str(exc))
 
 
+EngineData = Annotated[str, typer.Option("--data", help="Contract directory (from ingest or generate); "
+                                         "with --engine spark also a URI (file://, hdfs://, s3a://, gs://, abfss://).")]
+
+
+def _engine_data(data: str | Path, engine: str) -> str | Path:
+    """``--data`` of a command with ``--engine``: a local contract directory is checked now
+    (:func:`_data_set`); a URI is for Spark only, and Spark checks it (:func:`_spark_paths`)."""
+    from features.engine import is_uri
+
+    if not is_uri(data):
+        return _data_set(Path(data))
+    if engine == "duckdb":
+        _fail(f"--data {data}: a URI is read with --engine spark only; DuckDB reads local contract directories")
+    return str(data)
+
+
+def _local_out(out: str, engine: str) -> Path:
+    """``--out`` on DuckDB: a local path (a URI is written by --engine spark only)."""
+    from features.engine import is_uri
+
+    if is_uri(out):
+        _fail(f"--out {out}: a URI is written with --engine spark only; DuckDB writes local files")
+    return Path(out)
+
+
+def _spark_paths(on, data: str | Path, out: str | None = None) -> None:
+    """On Spark, before any job: a ``--data`` URI must hold something and an ``--out`` URI must be
+    on a file system Spark has (one line naming the path otherwise)."""
+    from features.engine import is_uri
+
+    if is_uri(data) and not on.reach(data, "--data"):
+        _fail(f"data set {data}: the directory does not exist (a contract directory needs "
+              "customers.parquet and transactions.parquet)")
+    if out is not None and is_uri(out):
+        on.reach(out, "--out")
+
+
+def _data_name(data: str | Path) -> str:
+    """The data set's name (the default project): the folder's or the URI's last segment."""
+    from features.engine import is_uri
+
+    return str(data).rstrip("/").rsplit("/", 1)[-1] if is_uri(data) else Path(data).resolve().name
+
+
 @app.command()
 def features(
-    data: DataDir,
+    data: EngineData,
     cutoff: Annotated[list[str], typer.Option(help="Cutoff date(s) YYYY-MM-DD; repeat to stack.")],
-    out: Annotated[Path, typer.Option(help="Output Parquet file.")],
+    out: Annotated[str, typer.Option(help="Output Parquet file (--engine spark: a directory or URI).")],
     horizon_days: Annotated[int | None, typer.Option(min=1, help="Add labels over [T, T+H).")] = None,
     value: Annotated[str, typer.Option(help="Value label: revenue or margin.")] = "revenue",
     engine: EngineOption = "duckdb",
@@ -258,13 +302,15 @@ def features(
     With --engine spark, OUT is a Parquet directory partitioned by cutoff_day, written by Spark."""
     from features.snapshots import build_snapshots, write_snapshots
 
+    data = _engine_data(data, engine)
     cutoffs = [_parse_date(c, "--cutoff") for c in cutoff]
     if engine != "duckdb":
         with _engine(engine, spark_master) as spark:
+            _spark_paths(spark, data, out)
             written = write_snapshots(spark, data, cutoffs, out, horizon_days=horizon_days, value=value)
         typer.echo(f"wrote {written.rows:,} rows x {written.columns} columns to {out} (Spark, by cutoff_day)")
         return
-    frame = build_snapshots(data, cutoffs, horizon_days=horizon_days, value=value, out=out)
+    frame = build_snapshots(data, cutoffs, horizon_days=horizon_days, value=value, out=_local_out(out, engine))
     typer.echo(f"wrote {len(frame):,} rows x {frame.shape[1]} columns to {out}")
 
 
@@ -276,7 +322,7 @@ OptionalData = Annotated[Path | None, typer.Option("--data", callback=_data_set,
                                                    help="Contract directory; default: the config's data.")]
 
 
-def _load(config: Path, data: Path | None):
+def _load(config: Path, data: str | Path | None, engine: str = "duckdb"):
     """The experiment config (a ConfigError is a user error) and its checked data set."""
     from training.config import load_config
 
@@ -284,13 +330,14 @@ def _load(config: Path, data: Path | None):
     data_dir = data or cfg.data
     if data_dir is None:
         _fail(f"{config}: no data directory: pass --data or set 'data:' in the config")
-    return cfg, _data_set(Path(data_dir))
+    return cfg, _engine_data(data_dir, engine)
 
 
 @app.command()
 def train(
     config: ConfigPath = Path("experiments/baseline.yaml"),
-    data: OptionalData = None,
+    data: Annotated[str | None, typer.Option("--data", help="Contract directory (--engine spark: also a "
+                                             "URI); default: the config's data.")] = None,
     force: Annotated[bool, typer.Option(help="Promote to champion even if worse than the current one.")] = False,
     no_register: Annotated[bool, typer.Option("--no-register", help="Track the run but register nothing.")] = False,
     project: ProjectOption = None,
@@ -306,10 +353,12 @@ def train(
     from training.dataset import BuildSettings, building_on, log_build_settings
     from training.train import train as run_train
 
-    cfg, data_dir = _load(config, data)
+    cfg, data_dir = _load(config, data, engine)
     if force:
         _log("--force: the promotion gate is overridden; a worse model may become champion")
     with _plan_must_fit(config), _engine(engine, spark_master) as on:
+        if engine != "duckdb":
+            _spark_paths(on, data_dir)
         settings = BuildSettings(on if engine != "duckdb" else None, sample_fraction)
         with building_on(settings):
             result = run_train(cfg, data_dir, project=project, force=force, register=not no_register,
@@ -346,7 +395,7 @@ def tune(
 
 @app.command()
 def backtest(
-    data: DataDir,
+    data: EngineData,
     cutoff: Annotated[str, typer.Option(help="Backtest cutoff YYYY-MM-DD: models see only data before it.")],
     horizon_days: Annotated[int, typer.Option(min=1, help="Evaluate on [cutoff, cutoff + H).")],
     out: Annotated[Path, typer.Option(help="Output JSON file.")],
@@ -362,11 +411,13 @@ def backtest(
     from training.config import resolve_project
     from training.dataset import BuildSettings, building_on
 
-    cfg, data_dir = _load(config, data)
+    cfg, data_dir = _load(config, data, engine)
     cfg = cfg.model_copy(update={"project": resolve_project(cfg, data_dir, project)})
     with (_plan_must_fit(f"backtest at {cutoff} over {horizon_days} days"),
           _engine(engine, spark_master) as on,
           building_on(BuildSettings(on if engine != "duckdb" else None))):
+        if engine != "duckdb":
+            _spark_paths(on, data_dir)
         result = run_backtest(data_dir, _parse_date(cutoff, "--cutoff"), horizon_days, cfg,
                               dataset=dataset, log=_log)
     write_result(result, out)
@@ -376,8 +427,8 @@ def backtest(
 
 @app.command()
 def score(
-    data: DataDir,
-    out: Annotated[Path, typer.Option(help="Scores file (.parquet).")] = Path("data/scores.parquet"),
+    data: EngineData,
+    out: Annotated[str, typer.Option(help="Scores file (.parquet); --engine spark: a directory or URI.")] = "data/scores.parquet",
     as_of: Annotated[str | None, typer.Option(help="Scoring date YYYY-MM-DD (default: day after the last transaction).")] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Also write a CSV next to the Parquet file.")] = False,
     scoring_config: Annotated[Path | None, typer.Option(help="YAML with stage rules, tiers and actions.")] = None,
@@ -409,23 +460,35 @@ def score(
     from serving.scoring import people_rows, summarise
     from training.dataset import data_bounds
 
-    day = _parse_date(as_of, "--as-of") if as_of else data_bounds(data)[1]
-    champions = load_champions(tracking_uri, project or data.resolve().name)
-    try:
-        for warning in check_feature_data(data, champions, allow_missing):
-            _log(f"warning: {warning}")
-    except MissingFeatureData as exc:
-        _fail(str(exc))
+    data = _engine_data(data, engine)
+    day = _parse_date(as_of, "--as-of") if as_of else None
+    project = project or _data_name(data)
+    champions = load_champions(tracking_uri, project)
     config = load_scoring_config(scoring_config) if scoring_config else None
-    if engine != "duckdb":
-        from serving.spark_scoring import score_on_spark
 
-        with _engine(engine, spark_master) as on:
+    def checked_feature_data() -> None:
+        try:
+            for warning in check_feature_data(data, champions, allow_missing):
+                _log(f"warning: {warning}")
+        except MissingFeatureData as exc:
+            _fail(str(exc))
+
+    if engine != "duckdb":  # data and OUT may be URIs: Spark reads the data's facts and bounds
+        from serving.spark_scoring import score_on_spark
+        from training.dataset import BuildSettings, building_on
+
+        with _engine(engine, spark_master) as on, building_on(BuildSettings(on)):
+            _spark_paths(on, data, out)
+            checked_feature_data()
+            day = day or data_bounds(data)[1]
             done = score_on_spark(on, data, day, out, tracking_uri=tracking_uri, scoring_config=config,
-                                  project=project or data.resolve().name)
+                                  project=project)
         typer.echo(f"scored {done.rows:,} customers as of {day} on Spark with churn v{done.churn_version}, "
                    f"clv v{done.clv_version}: {done.scores} (features: {done.snapshot})")
         return
+    out = _local_out(out, engine)
+    day = day or data_bounds(data)[1]
+    checked_feature_data()
     snapshot = feature_snapshot(data, day, champions)
     scores = score_snapshot(snapshot, champions, day, config)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,12 @@
 """Benchmark: features and batch scoring on DuckDB vs Spark ``local[2]``, and what sampling costs.
 
     .venv/bin/python bench/bench_spark.py [--customers 1000000] [--seed 0] [--sampling-customers N]
+        [--data-root /tmp/spark] [--kinds ...]
 
-Generates (or reuses, under ``bench/data/``) a synthetic contract directory, trains a small
-champion pair on a separate small synthetic set (into ``bench/data/spark_store``), then runs each
-kind in a fresh subprocess (so the peak memory is its own; for Spark it is the driver's Python
-process plus its JVM):
+Generates (or reuses, under ``--data-root``, default ``bench/data/``) a synthetic contract
+directory, trains a small champion pair on a separate small synthetic set (into
+``<data-root>/spark_store``, only when a scoring kind runs), then runs each kind in a fresh
+subprocess (so the peak memory is its own; for Spark it is the driver's Python process plus its JVM):
 
 - ``duckdb_features_1`` / ``duckdb_features_12``: ``build_snapshots`` at 1 / 12 monthly cutoffs,
   written to one Parquet file (what ``lifecycle features`` does);
@@ -15,9 +16,12 @@ process plus its JVM):
 - ``spark_score``: ``score_on_spark`` (features on Spark, models on the executors).
 
 Rows per second count the input rows (transactions + events). With ``--sampling-customers N``
-the models are also trained on a synthetic set of N customers with 100% and 20% of customers
-(stable customer hash), and the test metrics of both are recorded. Results go to
-``bench/results/spark.json``.
+the models are also trained on a synthetic set of N customers with 100% and 20% of customers:
+``lifecycle train --engine spark --sample-fraction F`` in a subprocess (training tables built on
+Spark ``local[2]`` and sampled by the stable ``customer_id`` hash, BTYD on the same sample); the
+fraction and engine logged on each MLflow run are read back and checked, and the test metrics,
+time and peak memory of both are recorded (``--kinds`` with no kind runs only this). Results go
+to ``bench/results/spark.json``.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-DATA_ROOT = ROOT / "bench" / "data"
+DATA_ROOT = ROOT / "bench" / "data"  # --data-root
 RESULTS = ROOT / "bench" / "results" / "spark.json"
 KINDS = ("duckdb_features_1", "spark_features_1", "duckdb_features_12", "spark_features_12",
          "duckdb_score", "spark_score")
@@ -45,6 +49,12 @@ SPARK_CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8",
 PROJECT = "bench"  # the champion pair trained on the small set scores the large one
 SMALL_LIGHTGBM = {"n_estimators": 100, "learning_rate": 0.1, "num_leaves": 31,
                   "min_child_samples": 20, "early_stopping_rounds": 0}
+#: The driver JVM of ``lifecycle train --engine spark`` (a plain Python process reads these).
+TRAIN_SUBMIT_ARGS = ("--driver-memory 8g --conf spark.driver.maxResultSize=6g --conf spark.ui.enabled=false "
+                     "--conf spark.sql.shuffle.partitions=8 pyspark-shell")
+METRIC_KEYS = ("test_churn_auc", "test_churn_pr_auc", "test_churn_brier", "test_clv_spearman",
+               "test_clv_gini", "test_clv_total_ratio", "test_clv_mae", "test_btyd_churn_auc",
+               "test_btyd_clv_spearman", "test_truth_churn_auc")
 
 
 def log(message: str) -> None:
@@ -53,6 +63,8 @@ def log(message: str) -> None:
 
 def ensure_data(n_customers: int, seed: int) -> Path:
     out = DATA_ROOT / f"synthetic_{n_customers}_{seed}"
+    if not (out / "manifest.json").exists() and (ROOT / "bench" / "data" / out.name / "manifest.json").exists():
+        return ROOT / "bench" / "data" / out.name  # generated earlier under the default root
     if (out / "manifest.json").exists():
         return out
     from features.synthetic import generate
@@ -86,6 +98,17 @@ def train_store(root: Path, n_customers: int, seed: int, fraction: float = 1.0) 
     data = ensure_data(n_customers, seed)
     root.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{root / 'mlflow.db'}"
+    if (root / "mlflow.db").exists():  # a pair trained by an earlier run: reuse it if it loads
+        from serving.spark_scoring import load_champions_for
+
+        try:
+            champions = load_champions_for(uri, PROJECT)
+            return {"tracking_uri": uri, "data": str(data), "reused": True,
+                    "versions": [str(champions.churn_version), str(champions.clv_version)]}
+        except Exception as exc:  # noqa: BLE001 -- any failure: train a new pair
+            log(f"{uri}: no usable champion pair ({exc}); training one")
+        finally:
+            mlflow.set_tracking_uri(None)
     cfg = load_config(ROOT / "experiments" / "btyd-features.yaml", seed=seed,
                       tracking={"tracking_uri": uri, "artifact_root": str(root / "mlruns")},
                       churn={"params": SMALL_LIGHTGBM}, clv={"params": SMALL_LIGHTGBM},
@@ -102,6 +125,43 @@ def train_store(root: Path, n_customers: int, seed: int, fraction: float = 1.0) 
     return {"tracking_uri": uri, "data": str(data), "sample_fraction": fraction,
             "seconds": round(time.perf_counter() - start, 1),
             "metrics": {k: round(result.metrics[k], 4) for k in keys if k in result.metrics}}
+
+
+def train_sampled(root: Path, n_customers: int, seed: int, fraction: float) -> dict:
+    """``lifecycle train --engine spark --sample-fraction F`` on ``n_customers`` synthetic
+    customers in a subprocess (Spark-built, hash-sampled tables; BTYD on the sample): test
+    metrics, time, peak memory, and the sampling fraction and engine read back from MLflow."""
+    import mlflow
+
+    from training.config import dump_config, load_config
+
+    data = ensure_data(n_customers, seed)
+    root.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    cfg = load_config(ROOT / "experiments" / "btyd-features.yaml", seed=seed,
+                      tracking={"tracking_uri": uri, "artifact_root": str(root / "mlruns")},
+                      churn={"params": SMALL_LIGHTGBM}, clv={"params": SMALL_LIGHTGBM},
+                      snapshots={"n_train": 3})
+    config = root / "config.yaml"
+    dump_config(cfg, config)
+    command = [str(ROOT / ".venv" / "bin" / "lifecycle"), "train", "--config", str(config), "--data", str(data),
+               "--engine", "spark", "--spark-master", "local[2]", "--sample-fraction", str(fraction),
+               "--project", "bench-sampling", "--no-register"]
+    if not Path(command[0]).exists():
+        command[:1] = [sys.executable, str(ROOT / "lifecycle_cli.py")]
+    run = run_measured(command, {"PYSPARK_SUBMIT_ARGS": TRAIN_SUBMIT_ARGS}, what=f"train at {fraction:.0%}")
+    run_id = next(line.split()[1] for line in run.pop("stdout").splitlines() if line.startswith("run "))
+    mlflow.set_tracking_uri(uri)
+    try:
+        logged = mlflow.get_run(run_id).data
+    finally:
+        mlflow.set_tracking_uri(None)
+    params = {k: logged.params.get(k) for k in ("data_sample_fraction", "data_engine")}
+    if float(params["data_sample_fraction"]) != fraction or params["data_engine"] != "spark":
+        raise SystemExit(f"{uri}: run {run_id} logged {params}, expected fraction {fraction} on spark")
+    return {"tracking_uri": uri, "run_id": run_id, "data": str(data), "sample_fraction": fraction,
+            "logged_params": params, **run,
+            "metrics": {k: round(logged.metrics[k], 4) for k in METRIC_KEYS if k in logged.metrics}}
 
 
 def run_kind(kind: str, data: Path, out: Path, tracking_uri: str) -> int:
@@ -134,15 +194,22 @@ def run_kind(kind: str, data: Path, out: Path, tracking_uri: str) -> int:
 
 def measure(kind: str, data: Path, tracking_uri: str, scratch: Path) -> dict:
     """Run ``kind`` in a subprocess; wall time and peak RSS of its process tree (driver + JVM)."""
-    import psutil
-
     out = scratch / kind
     code = (f"import sys, json; from pathlib import Path; sys.path.insert(0, {str(ROOT)!r}); "
             "from bench.bench_spark import run_kind; "
             f"print(json.dumps(run_kind({kind!r}, Path({str(data)!r}), Path({str(out)!r}), {tracking_uri!r})))")
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    run = run_measured([sys.executable, "-c", code], {}, what=kind)
+    return {"seconds": run["seconds"], "rows_out": int(run["stdout"].strip().splitlines()[-1]),
+            "peak_rss_mb": run["peak_rss_mb"]}
+
+
+def run_measured(command: list[str], env: dict[str, str], what: str) -> dict:
+    """Run ``command``; its stdout, wall time and peak RSS of its process tree (driver + JVM)."""
+    import psutil
+
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, **env}
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=env, text=True)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, env=env, text=True, cwd=ROOT)
     peak = [0]
 
     def sample() -> None:
@@ -161,12 +228,12 @@ def measure(kind: str, data: Path, tracking_uri: str, scratch: Path) -> dict:
     seconds = time.perf_counter() - start
     watcher.join()
     if proc.returncode != 0:
-        raise SystemExit(f"{kind} failed (exit {proc.returncode})")
-    return {"seconds": round(seconds, 2), "rows_out": int(stdout.strip().splitlines()[-1]),
-            "peak_rss_mb": round(peak[0] / 2**20)}
+        raise SystemExit(f"{what} failed (exit {proc.returncode})")
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak[0] / 2**20), "stdout": stdout}
 
 
 def main() -> None:
+    global DATA_ROOT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
@@ -175,19 +242,24 @@ def main() -> None:
                         help="also compare training on 100%% vs 20%% of this many customers")
     parser.add_argument("--kinds", nargs="*", default=list(KINDS), choices=KINDS)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT,
+                        help="where synthetic data, stores and outputs go (e.g. /tmp/spark)")
     args = parser.parse_args()
+    DATA_ROOT = args.data_root
+    load_before = os.getloadavg()[0]
 
     data = ensure_data(args.customers, args.seed)
     rows = input_rows(data)
     scratch = DATA_ROOT / "spark_out"
     scratch.mkdir(parents=True, exist_ok=True)
-    store = train_store(DATA_ROOT / "spark_store", args.train_customers, args.seed + 1)
+    scoring = [k for k in args.kinds if k.endswith("_score")]
+    store = train_store(DATA_ROOT / "spark_store", args.train_customers, args.seed + 1) if scoring else None
     results = {}
     partial = args.out.with_suffix(".partial.json")  # kept if the run is stopped half-way
     partial.parent.mkdir(parents=True, exist_ok=True)
     for kind in args.kinds:
         log(f"{kind} on {args.customers:,} customers ...")
-        result = measure(kind, data, store["tracking_uri"], scratch)
+        result = measure(kind, data, store["tracking_uri"] if store else "", scratch)
         result["input_rows_per_s"] = round(rows / result["seconds"])
         results[kind] = result
         log(f"  {result}")
@@ -201,16 +273,20 @@ def main() -> None:
     if args.sampling_customers:
         for fraction in (1.0, 0.2):
             log(f"training on {fraction:.0%} of {args.sampling_customers:,} customers ...")
-            sampling[f"{fraction:.0%}"] = train_store(DATA_ROOT / f"sampling_{fraction}",
-                                                     args.sampling_customers, args.seed, fraction)
+            sampling[f"{fraction:.0%}"] = train_sampled(DATA_ROOT / f"sampling_{fraction}",
+                                                        args.sampling_customers, args.seed, fraction)
+            log(f"  {sampling[f'{fraction:.0%}']}")
+            partial.write_text(json.dumps({"customers": args.customers, "results": results,
+                                           "sampling": sampling}, indent=2))
     import pyspark
 
     report = {
-        "data": {"dir": str(data.relative_to(ROOT)), "customers": args.customers,
+        "data": {"dir": str(data), "customers": args.customers,
                  "transactions_plus_events": rows},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+        "machine": {"cpus": os.cpu_count(), "memory_gb": round(_memory_bytes() / 2**30),
+                    "python": platform.python_version(),
                     "pyspark": pyspark.__version__, "spark_master": "local[2]",
-                    "load_average_1m": os.getloadavg()[0]},
+                    "load_average_1m": {"start": round(load_before, 2), "end": round(os.getloadavg()[0], 2)}},
         "champions_trained_on": store, "results": results, "ratios": ratios, "sampling": sampling,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -218,6 +294,12 @@ def main() -> None:
     partial.unlink(missing_ok=True)
     log(json.dumps({"ratios": ratios, "sampling": sampling}, indent=2))
     log(f"wrote {args.out}")
+
+
+def _memory_bytes() -> int:
+    import psutil
+
+    return psutil.virtual_memory().total
 
 
 if __name__ == "__main__":

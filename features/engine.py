@@ -42,6 +42,25 @@ class EngineError(RuntimeError):
     """The engine cannot run: a one-line message naming what to install or fix."""
 
 
+#: Hadoop file system packages for the object-store schemes pyspark does not bundle.
+CONNECTORS: dict[str, str] = {
+    "s3a": "org.apache.hadoop:hadoop-aws",
+    "gs": "com.google.cloud.bigdataoss:gcs-connector",
+    "abfs": "org.apache.hadoop:hadoop-azure",
+    "abfss": "org.apache.hadoop:hadoop-azure",
+    "wasbs": "org.apache.hadoop:hadoop-azure",
+}
+
+
+@dataclass(frozen=True)
+class ParquetFacts:
+    """A Parquet table's columns, row count and non-null counts of the columns asked about."""
+
+    columns: tuple[str, ...]
+    rows: int
+    non_null: Mapping[str, int]
+
+
 @dataclass(frozen=True)
 class Engine:
     """An Ibis backend plus, for Spark, its session (``spark`` is None on DuckDB)."""
@@ -76,6 +95,43 @@ class Engine:
                 yield
         finally:
             conf.set("spark.sql.session.timeZone", zone)
+
+    def reach(self, path: str | os.PathLike, option: str) -> bool:
+        """Whether anything is at ``path`` (a folder or a URI Spark's Hadoop file systems read:
+        ``file://``, ``hdfs://``, ``s3a://``, ``gs://``, ``abfss://``, ...), asked before any job runs.
+
+        A scheme with no file system installed (e.g. ``s3a://`` without ``hadoop-aws``) or a
+        store that does not answer is an :class:`EngineError` naming ``option`` and the path.
+        """
+        if not self.is_spark:
+            raise EngineError(f"{option} {path}: only --engine spark reads URIs; DuckDB reads local folders")
+        text = str(path)
+        try:
+            hadoop = self.spark._jvm.org.apache.hadoop.fs.Path(text)
+            return bool(hadoop.getFileSystem(self.spark._jsc.hadoopConfiguration()).exists(hadoop))
+        except Exception as exc:
+            if not is_spark_error(exc):
+                raise
+            scheme = text.split("://", 1)[0] if is_uri(text) else "file"
+            package = CONNECTORS.get(scheme)
+            fix = (f"add {package} to spark.jars.packages" if package else
+                   f"install a Hadoop file system for {scheme}://")
+            raise EngineError(f"{option} {text}: Spark cannot reach this path ({one_line(exc)}); "
+                              f"{fix}, or check the path and its credentials") from exc
+
+    def parquet_facts(self, path: str, columns: tuple[str, ...] = ()) -> ParquetFacts | None:
+        """Rows and non-null counts of ``columns`` of the Parquet at ``path`` on Spark, in one
+        job (None when nothing is there): what the local checks read from Parquet footers."""
+        if not self.reach(path, "--data"):
+            return None
+        from pyspark.sql import functions as F
+
+        with self.job(f"reading {path}"):
+            frame = self.spark.read.parquet(str(path))
+            present = tuple(c for c in columns if c in frame.columns)
+            row = frame.agg(F.count(F.lit(1)), *[F.count(F.col(c)) for c in present]).first()
+        return ParquetFacts(tuple(frame.columns), int(row[0]),
+                            {c: int(n) for c, n in zip(present, row[1:], strict=True)})
 
     def dataframe(self, expr: Any) -> Any:
         """The Spark DataFrame of an Ibis expression (lazy: nothing runs until it is written)."""

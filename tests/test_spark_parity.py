@@ -102,19 +102,70 @@ def test_training_frames_are_equal_at_twelve_cutoffs(spark_engine, synthetic_dir
 
 
 @pytest.mark.spark
-def test_cli_features_on_spark_write_partitions_equal_to_duckdb(spark_engine, synthetic_dir, tmp_path):
-    """``lifecycle features --engine spark``: Parquet partitioned by cutoff day, from Spark."""
+def test_cli_features_on_spark_read_and_write_uris(spark_engine, synthetic_dir, tmp_path):
+    """``lifecycle features --engine spark --data file://... --out file://...``: the contract read
+    through Spark's Hadoop file systems, Parquet partitioned by cutoff day written by Spark."""
     from lifecycle_cli import app
 
-    out = tmp_path / "features"
-    args = ["features", "--data", str(synthetic_dir), "--horizon-days", "30", "--out", str(out)]
-    args += [a for c in SYNTHETIC_CUTOFFS for a in ("--cutoff", str(c))]
+    cutoffs, out = SYNTHETIC_CUTOFFS[-3:], tmp_path / "features"
+    args = ["features", "--data", f"file://{synthetic_dir}", "--horizon-days", "30", "--out", f"file://{out}"]
+    args += [a for c in cutoffs for a in ("--cutoff", str(c))]
     result = CliRunner().invoke(app, [*args, "--engine", "spark", "--spark-master", "local[2]"])
     assert result.exit_code == 0, result.output
     partitions = sorted(p.name for p in out.iterdir() if p.is_dir())
-    assert partitions == [f"cutoff_day={c}" for c in SYNTHETIC_CUTOFFS]
-    duck = build_snapshots(synthetic_dir, SYNTHETIC_CUTOFFS, horizon_days=30, progress=False)
+    assert partitions == [f"cutoff_day={c}" for c in cutoffs]
+    duck = build_snapshots(synthetic_dir, cutoffs, horizon_days=30, progress=False)
     assert_equal_tables(duck, read_snapshots(out)[list(duck.columns)])
+
+
+@pytest.mark.spark
+def test_uris_spark_cannot_reach_are_one_line_naming_the_path(spark_engine, synthetic_dir, tmp_path):
+    """A scheme with no Hadoop file system, a URI with nothing there, and a URI given to DuckDB:
+    one error line naming the option and the path, before any job runs."""
+    from lifecycle_cli import app
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(app, ["features", "--cutoff", "2025-06-01", *args])
+        assert result.exit_code == 2, result.output
+        assert result.output.count("error:") == 1 and "Traceback" not in result.output
+        return " ".join(result.output.split())
+
+    spark = ("--engine", "spark", "--spark-master", "local[2]")
+    local = str(synthetic_dir)
+    message = run("--data", "nosuchfs://crm/contract", "--out", str(tmp_path / "f"), *spark)
+    assert "--data nosuchfs://crm/contract: Spark cannot reach this path" in message
+    assert 'No FileSystem for scheme "nosuchfs"' in message
+    message = run("--data", local, "--out", "s3a://crm/features", *spark)
+    assert "--out s3a://crm/features: Spark cannot reach this path" in message
+    assert "org.apache.hadoop:hadoop-aws" in message  # what to add for s3a://
+    message = run("--data", f"file://{tmp_path}/nothing", "--out", str(tmp_path / "f"), *spark)
+    assert f"data set file://{tmp_path}/nothing: the directory does not exist" in message
+    message = run("--data", f"file://{synthetic_dir}", "--out", str(tmp_path / "f"))
+    assert f"--data file://{synthetic_dir}: a URI is read with --engine spark only" in message
+    message = run("--data", local, "--out", f"file://{tmp_path}/f")
+    assert f"--out file://{tmp_path}/f: a URI is written with --engine spark only" in message
+    assert not (tmp_path / "f").exists()
+
+
+@pytest.mark.spark
+def test_feature_sources_of_a_uri_are_read_on_spark(spark_engine, cdnow_dir, synthetic_dir):
+    """What a data set can feed (events there, static attributes with values) is the same read
+    from a URI on Spark as from the local folder's Parquet files: CDNOW has no events and empty
+    static columns, the synthetic set has both."""
+    from features.definitions import STATIC_COLUMNS
+    from training.dataset import BuildSettings, building_on
+    from training.families import missing_sources
+
+    families = ("engagement", "static", "rfm")
+    for data_dir in (cdnow_dir, synthetic_dir):
+        local = missing_sources(data_dir, families, STATIC_COLUMNS)
+        with building_on(BuildSettings(spark_engine)):
+            remote = missing_sources(f"file://{data_dir}/", families, STATIC_COLUMNS)
+        assert remote == local
+    assert set(missing_sources(cdnow_dir, families, STATIC_COLUMNS)) == {"engagement", "static"}
+    assert missing_sources(synthetic_dir, families, STATIC_COLUMNS) == {}
+    with pytest.raises(ValueError, match="a URI is read with --engine spark only"):
+        missing_sources(f"file://{synthetic_dir}", families)
 
 
 # --- engine quirks ------------------------------------------------------------------------------
@@ -207,23 +258,27 @@ def test_customer_sample_is_the_same_on_both_engines(spark_engine, cdnow_dir):
 
 @pytest.mark.spark
 def test_spark_scores_equal_lifecycle_score(spark_engine, tmp_path):
-    """The registered champions score on the executors (mapInPandas) exactly as in process."""
+    """The registered champions score on the executors (mapInPandas) exactly as in process:
+    ``lifecycle score --engine spark`` with the data and the output as ``file://`` URIs (the
+    default scoring day and the feature sources read on Spark)."""
     import mlflow
     from service_fixtures import prepare_store
 
-    from serving.spark_scoring import read_scores, score_on_spark
+    from lifecycle_cli import app
+    from serving.spark_scoring import read_scores
 
     store = prepare_store(tmp_path / "store", n_customers=600)
     out = tmp_path / "spark-scores"
     try:
-        done = score_on_spark(spark_engine, store.data_dir, store.as_of, out,
-                              tracking_uri=store.tracking_uri, project=store.project,
-                              progress=False)
+        result = CliRunner().invoke(app, [
+            "score", "--engine", "spark", "--spark-master", "local[2]", "--data", f"file://{store.data_dir}",
+            "--out", f"file://{out}", "--tracking-uri", store.tracking_uri, "--project", store.project])
     finally:
         mlflow.set_tracking_uri(None)
+    assert result.exit_code == 0, result.output
     duck = pd.read_parquet(store.scores).sort_values("customer_id", ignore_index=True)
     spark = read_scores(out)
-    assert done.rows == len(duck)
+    assert f"scored {len(duck):,} customers as of {store.as_of} on Spark" in result.output
     assert [p.name for p in out.iterdir() if p.is_dir()] == [f"as_of_day={store.as_of}"]
     assert_equal_tables(duck, spark[list(duck.columns)])
     assert duck["churn_probability"].notna().any() and duck["reasons"].map(len).gt(0).any()

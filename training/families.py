@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from features.contract import CUSTOMERS, EVENTS, table_path
 from features.definitions import STATIC_COLUMNS
+from features.engine import ParquetFacts, is_uri
 
 #: What each family is computed from; families not listed come from transactions alone.
 IMPUTED_AS = {
@@ -26,24 +27,45 @@ IMPUTED_AS = {
 def missing_sources(data_dir: str | Path, families: Iterable[str],
                     columns: Iterable[str] = ()) -> dict[str, str]:
     """Family -> what is missing in ``data_dir`` for it, for the ``families`` asked about.
-    ``columns`` are the model's input columns (the static attributes it uses must exist)."""
+    ``columns`` are the model's input columns (the static attributes it uses must exist).
+    A URI (``s3a://...``) is read by the Spark engine in force (``training.dataset.building_on``)."""
     families, columns = set(families), set(columns)
     missing = {}
     if "engagement" in families:
-        events = table_path(data_dir, EVENTS)
-        if not events.exists():
-            missing["engagement"] = f"no {events.name}"
-        elif pq.read_metadata(events).num_rows == 0:
-            missing["engagement"] = f"{events.name} has 0 rows"
+        name, events = _facts(data_dir, EVENTS)
+        if events is None:
+            missing["engagement"] = f"no {name}"
+        elif events.rows == 0:
+            missing["engagement"] = f"{name} has 0 rows"
     if "static" in families:
-        customers = table_path(data_dir, CUSTOMERS)
         used = [c for c in STATIC_COLUMNS if c in columns]
-        present = set(pq.read_schema(customers).names) if customers.exists() else set()
-        table = pq.read_table(customers, columns=[c for c in used if c in present]) if present else None
-        absent = [c for c in used if c not in present or table[c].null_count == table.num_rows]
+        name, customers = _facts(data_dir, CUSTOMERS, used)
+        non_null = customers.non_null if customers is not None else {}
+        absent = [c for c in used if not non_null.get(c)]
         if absent:
-            missing["static"] = f"{customers.name} has no {', '.join(absent)} values"
+            missing["static"] = f"{name} has no {', '.join(absent)} values"
     return missing
+
+
+def _facts(data_dir: str | Path, table: str, columns: Iterable[str] = ()) -> tuple[str, ParquetFacts | None]:
+    """A contract table's file name and facts (None when absent): from the Parquet file of a
+    local folder, or on the Spark engine in force for a URI."""
+    name = f"{table}.parquet"
+    if is_uri(data_dir):
+        from training.dataset import build_settings
+
+        engine = build_settings().engine
+        if engine is None or not engine.is_spark:
+            raise ValueError(f"data set {data_dir}: a URI is read with --engine spark only")
+        return name, engine.parquet_facts(f"{str(data_dir).rstrip('/')}/{name}", tuple(columns))
+    path = table_path(data_dir, table)
+    if not path.exists():
+        return name, None
+    names = pq.read_schema(path).names
+    present = [c for c in columns if c in names]
+    values = pq.read_table(path, columns=present) if present else None
+    non_null = {c: values.num_rows - values[c].null_count for c in present} if values is not None else {}
+    return name, ParquetFacts(tuple(names), pq.read_metadata(path).num_rows, non_null)
 
 
 def fed_families(data_dir: str | Path, families: Iterable[str], columns: Iterable[str] = ()) -> list[str]:
