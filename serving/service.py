@@ -55,11 +55,13 @@ from dataclasses import dataclass
 from datetime import date
 from http import HTTPStatus
 from pathlib import Path
+from typing import Annotated
 
 import bentoml
 import numpy as np
 import pandas as pd
 from bentoml.exceptions import BentoMLException
+from bentoml.validators import ContentType
 
 from serving.auth import ApiKeyMiddleware, RequestLimitsMiddleware, api_key_from_env
 from serving.http_metrics import RouteMetricsMiddleware, count_customers
@@ -154,12 +156,12 @@ class Scorer:
         self.unsupported = sorted(set(self.required) - set(CustomerFeatures.model_fields) - derived)
         self.as_of: date | None = None
         self.btyd = None
-        self._index = pd.Index([], dtype=object)
+        self._positions: dict[str, int] = {}  # customer_id -> row of _scores (a dict: O(1) per id)
         self._scores: list[dict] = []
         if snapshot is not None:
             snapshot = check_snapshot(snapshot, self.required)
             self.as_of = pd.Timestamp(snapshot["cutoff"].iloc[0]).date()
-            self._index = pd.Index(snapshot["customer_id"])
+            self._positions = {cid: i for i, cid in enumerate(snapshot["customer_id"])}
             self._scores = score_records(self.score_frame(snapshot, self.as_of))
             if set(BTYD_COLUMNS) & set(self.required):
                 self.btyd = fit_btyd(snapshot)
@@ -177,7 +179,7 @@ class Scorer:
 
     @property
     def customers(self) -> int:
-        return len(self._index)
+        return len(self._positions)
 
     def served_scores(self) -> tuple[np.ndarray, np.ndarray]:
         """Churn probability (NaN for prospects) and predicted value of every snapshot customer."""
@@ -200,7 +202,7 @@ class Scorer:
                 "<scores>.snapshot.parquet of `lifecycle score`, or post features",
                 error_code=HTTPStatus.NOT_FOUND,
             )
-        positions = self._index.get_indexer(list(customer_ids))
+        positions = [self._positions.get(cid, -1) for cid in customer_ids]
         return [
             ScoreResult(customer_id=cid, score=CustomerScore(**self._scores[i]))
             if i >= 0
@@ -421,6 +423,11 @@ def score_records(scores: pd.DataFrame) -> list[dict]:
     ).to_dict("records")
 
 
+#: The API routes' answer. The declared media type spares BentoML from regenerating the JSON schema
+#: of the answer model on every response to find it (two thirds of a look-up's CPU without it).
+ScoreResults = Annotated[list[ScoreResult], ContentType("application/json")]
+
+
 @bentoml.service(
     name="lifecycle",
     http={"host": "127.0.0.1", "port": 3000},
@@ -501,7 +508,7 @@ class LifecycleService:
         return self.scorer
 
     @bentoml.api(route="/score/ids", input_spec=ScoreIdsRequest)
-    async def score_ids(self, customer_ids: list[str]) -> list[ScoreResult]:
+    async def score_ids(self, customer_ids: list[str]) -> ScoreResults:
         """Scores of customers of the loaded feature snapshot, by id (1 to 1,000 per request).
 
         One result per id, in request order: ``score`` for a known customer, ``error`` for an id
@@ -518,7 +525,7 @@ class LifecycleService:
         max_batch_size=MAX_BATCH,
         max_latency_ms=10_000,
     )
-    def score_features(self, customers: list[CustomerFeatures]) -> list[ScoreResult]:
+    def score_features(self, customers: list[CustomerFeatures]) -> ScoreResults:
         """Scores of customers from posted feature values (1 to 1,000 per request).
 
         One result per customer, in request order. Concurrent requests are scored together
