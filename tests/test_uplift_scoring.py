@@ -1,7 +1,7 @@
 """Uplift in the scores: with a registered ``<project>.uplift`` champion the recommended action and
 the priority follow the value an action saves net of its cost; without one, today's rules.
 
-One small synthetic data set with a randomized campaign (3,000 customers), real uplift models
+One small synthetic data set with a randomized campaign (2,000 customers), real uplift models
 registered behind the Qini gate and real tiny churn/CLV pairs, in a temporary SQLite MLflow store.
 """
 
@@ -30,7 +30,7 @@ from training.uplift_run import UpliftRunConfig, evaluate, load_campaign_data, l
 SPEC = CampaignSpec(sent_at="2025-06-01", horizon_days=90, seed=0)
 AS_OF = date(2025, 6, 1)  # scored with the features the campaign was sent on
 PROJECT, PLAIN = "camp", "plain"
-FAST = {"n_estimators": 60, "learning_rate": 0.1, "min_child_samples": 40, "n_jobs": 1, "folds": 2}
+FAST = {"n_estimators": 40, "learning_rate": 0.1, "min_child_samples": 40, "n_jobs": 1, "folds": 2}
 
 
 def quiet(_: str) -> None:
@@ -50,7 +50,7 @@ class Store:
 def store(tmp_path_factory) -> Store:
     root = tmp_path_factory.mktemp("uplift_scores")
     data = root / "data"
-    generate(data, 3000, seed=5, start="2023-01-01", end="2026-01-01", progress=False, campaigns=SPEC)
+    generate(data, 2000, seed=5, start="2023-01-01", end="2026-01-01", progress=False, campaigns=SPEC)
     uri = f"sqlite:///{root / 'mlflow.db'}"
     cfg = UpliftRunConfig(n_boot=20, learners=["x"], uplift={**FAST, "learner": "x"}, priority_cutoffs=2)
     try:
