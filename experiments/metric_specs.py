@@ -84,6 +84,9 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("clv_gini", "Gini", ("test_clv_gini",), "max", 3, *_VALUE, "normalized_gini"),
     MetricSpec("clv_total_ratio", "total ratio", ("test_clv_total_ratio",), "one", 3, *_VALUE,
                "total_ratio_distance"),
+    MetricSpec("clv_interval_coverage_error", "range coverage error",
+               ("test_clv_interval_coverage_error",), "min", 3),  # |coverage - nominal level|
+    MetricSpec("clv_interval_width", "range width", ("test_clv_interval_width",), "min", 2),
     MetricSpec("train_seconds", "train s", ("train_job_seconds", "fit_seconds"), "min", 1),
 )  # fmt: skip
 METRIC_BY_COLUMN: dict[str, MetricSpec] = {spec.column: spec for spec in METRICS}

@@ -27,6 +27,7 @@ class Champions:
     project: str | None = None
     meta: dict = field(default_factory=dict)  # families, data fingerprint, run id, test cutoff
     uplift: object | None = None  # serving.uplift_scoring.UpliftChampion: priority by saved value
+    intervals: object | None = None  # training.clv_intervals.ValueIntervals: predicted_value ranges
 
     @property
     def version(self) -> str:
@@ -63,7 +64,8 @@ def load_champions(tracking_uri: str, project: str) -> Champions:
     config = ExperimentConfig.model_validate(pair.meta["experiment"])
     return Champions(churn=pair.churn, clv=pair.clv, churn_version=version, clv_version=version,
                      churn_config=config, clv_config=config, scoring=pair.scoring, project=project,
-                     meta=pair.meta, uplift=load_uplift_champion(tracking_uri, project))
+                     meta=pair.meta, uplift=load_uplift_champion(tracking_uri, project),
+                     intervals=pair.intervals)
 
 
 class MissingFeatureData(ValueError):
@@ -130,5 +132,14 @@ def score_snapshot(snapshot: pd.DataFrame, champions: Champions, as_of: date, sc
     return score_frame(
         snapshot, probability, value, contributions, scoring_config, as_of,
         churn_model_version=champions.churn_version, clv_model_version=champions.clv_version,
-        uplift=uplift,
+        uplift=uplift, value_range=value_range(snapshot, value, champions),
     )
+
+
+def value_range(snapshot: pd.DataFrame, value: np.ndarray, champions: Champions):
+    """The conformal range (low, high) of each predicted value; None for a pair stored without one."""
+    if getattr(champions, "intervals", None) is None:
+        return None
+    from training.clv_intervals import interval_groups
+
+    return champions.intervals.predict(value, interval_groups(snapshot))

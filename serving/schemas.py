@@ -218,6 +218,13 @@ class CustomerScore(BaseModel):
         description="within the churn horizon; null for prospects"
     )
     predicted_value: float
+    predicted_value_low: float | None = Field(
+        None, description="lower end of the predicted value's range (80% by default: the pair's "
+                          "clv.interval_level); null for a pair stored without ranges"
+    )
+    predicted_value_high: float | None = Field(
+        None, description="upper end of the predicted value's range; null without ranges"
+    )
     value_segment: str
     priority_score: float
     priority_tier: Literal["P1", "P2", "P3", "P4"]

@@ -12,6 +12,8 @@ full precision, so rankings do not tie on rounding. What a person reads is round
 cents) and the reasons (days whole, money to cents). ``recommended_action`` is a code for
 automations; ``recommended_action_label`` says it in plain words, in the language of the scoring
 config's ``language``, else of ``LIFECYCLE_LANG``, else English (``serving/labels``).
+``predicted_value_low``/``predicted_value_high`` bound the actual value over the value horizon
+with the pair's nominal coverage (80% by default; split-conformal, ``training.clv_intervals``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ LANGUAGE_ENV = "LIFECYCLE_LANG"
 PEOPLE_DECIMALS: dict[str, int] = {
     "churn_probability": 3,
     "predicted_value": 2,
+    "predicted_value_low": 2,
+    "predicted_value_high": 2,
     "priority_score": 2,
     "expected_saved_value": 2,
 }
@@ -61,6 +65,8 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "stage",
     "churn_probability",
     "predicted_value",
+    "predicted_value_low",
+    "predicted_value_high",
     "value_segment",
     "priority_score",
     "priority_tier",
@@ -118,12 +124,15 @@ def score_frame(
     *,
     retained_value: ArrayLike | None = None,
     uplift: UpliftEffects | None = None,
+    value_range: tuple[ArrayLike, ArrayLike] | None = None,
 ) -> pd.DataFrame:
     """One score row per feature row, with exactly the columns ``SCORE_COLUMNS``.
 
     Model outputs and ``contributions`` (churn model, ``pred_contrib`` columns) are aligned with
     ``features`` by position; ``contributions=None`` gives empty reasons. ``retained_value``
     optionally replaces the derived value-if-retained (see ``serving.value.priority_scores``).
+    ``value_range`` (low, high) is the conformal range of ``predicted_value``
+    (``training.clv_intervals``); without it ``predicted_value_low``/``_high`` are NaN.
     ``uplift`` (the uplift champion's effects, aligned by position) makes priority, tier and
     action of every buyer follow the value an action saves net of its cost
     (``serving.uplift_scoring``); without it those follow today's rules and the uplift columns
@@ -136,6 +145,9 @@ def score_frame(
     value = _aligned(predicted_value, n, "predicted_value")
     _check_probabilities(p, rows["customer_id"])
     retained = None if retained_value is None else _aligned(retained_value, n, "retained_value")
+    low, high = (np.full(n, np.nan), np.full(n, np.nan)) if value_range is None else (
+        _aligned(value_range[0], n, "predicted_value_low"),
+        _aligned(value_range[1], n, "predicted_value_high"))
     prospect = pd.to_numeric(rows["is_prospect"], errors="coerce").fillna(0).to_numpy() == 1
 
     stage = assign_stages(rows, p, config.stages).to_numpy()
@@ -182,6 +194,8 @@ def score_frame(
             "stage": stage,
             "churn_probability": p,
             "predicted_value": value,
+            "predicted_value_low": low,
+            "predicted_value_high": high,
             "value_segment": value_segments(rows["revenue_365d"], value, config.value_matrix),
             "priority_score": score,
             "priority_tier": tier,
@@ -302,6 +316,20 @@ def calibrate_config(
         reasons=config.reasons,
         language=config.language,
     )
+
+
+def range_groups(
+    features: pd.DataFrame, churn_probability: ArrayLike, predicted_value: ArrayLike
+) -> dict[str, np.ndarray]:
+    """Stage and value segment per row, with the thresholds fitted on this batch's forecasts
+    (``calibrate_config``; no outcomes), for reporting range coverage per group (a backtest)."""
+    check_columns(features, SCORING_COLUMNS, "range_groups")
+    rows = features.reset_index(drop=True)
+    config = calibrate_config(ScoringConfig(), rows, churn_probability, predicted_value)
+    p = _aligned(churn_probability, len(rows), "churn_probability")
+    value = _aligned(predicted_value, len(rows), "predicted_value")
+    return {"stage": assign_stages(rows, p, config.stages).to_numpy(dtype=object),
+            "value_segment": value_segments(rows["revenue_365d"], value, config.value_matrix)}
 
 
 def fit_scoring_thresholds(

@@ -131,6 +131,9 @@ def test_score_one_customer_by_id(client, batch_scores):
     # the uplift fields are in every answer; this project has no campaign data: null, today's rules
     uplift = ("expected_saved_value", "saved_value_by_action", "uplift_model_version")
     assert {k: result["score"][k] for k in uplift} == dict.fromkeys(uplift)
+    # the predicted value's conformal range (the pair stores it): around the forecast
+    score = result["score"]
+    assert score["predicted_value_low"] <= score["predicted_value"] <= score["predicted_value_high"]
 
 
 def test_every_customer_by_id_equals_batch_scoring(client, batch_scores):
@@ -188,6 +191,7 @@ def test_posted_features_score_like_batch(client, snapshot, batch_scores, drop):
     for result in results:
         assert result["error"] is None
         assert_same_as_batch(result["score"], batch_scores.loc[result["customer_id"]])
+        assert result["score"]["predicted_value_high"] >= result["score"]["predicted_value_low"] >= 0
 
 
 def test_posted_features_take_as_of_from_the_row(client, snapshot):

@@ -9,6 +9,7 @@ consistent pair (promoting it is one alias move)::
     churn/booster.txt    LightGBM model text
     clv/model.json       columns, encoder categories, kind, parameters
     clv/<part>.txt       LightGBM model text per booster (value, or buyer and spend)
+    clv/intervals.json   conformal ranges of the predicted value (``training.clv_intervals``), if fitted
 
 Loading reads these files with ``json`` and ``lightgbm.Booster(model_str=...)``: no stored code
 runs. ``_load_pyfunc`` lets MLflow's ``pyfunc`` load the same directory (``loader_module``).
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from training.clv_intervals import ValueIntervals, interval_groups
 from training.models import ChurnModel, ClvModel
 
 FORMAT_VERSION = 1
@@ -40,11 +42,17 @@ class ModelPair:
     clv: ClvModel
     meta: dict
     scoring: dict | None = None
+    intervals: ValueIntervals | None = None  # ranges of predicted_value (None: pairs stored before)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """``churn_probability`` and ``predicted_value`` per row."""
-        return pd.DataFrame({"churn_probability": self.churn.predict_proba(frame),
-                             "predicted_value": self.clv.predict(frame)}, index=frame.index)
+        """``churn_probability`` and ``predicted_value`` per row (and its range, when fitted)."""
+        value = self.clv.predict(frame)
+        out = pd.DataFrame({"churn_probability": self.churn.predict_proba(frame),
+                            "predicted_value": value}, index=frame.index)
+        if self.intervals is not None:
+            low, high = self.intervals.predict(value, interval_groups(frame))
+            out["predicted_value_low"], out["predicted_value_high"] = low, high
+        return out
 
 
 def save_pair(pair: ModelPair, directory: str | Path) -> Path:
@@ -61,6 +69,8 @@ def save_pair(pair: ModelPair, directory: str | Path) -> Path:
         _write_json(part / "model.json", {**state, "boosters": sorted(boosters)})
         for booster, text in boosters.items():
             (part / f"{booster}.txt").write_text(text)
+    if pair.intervals is not None:
+        _write_json(directory / "clv" / "intervals.json", pair.intervals.to_dict())
     return directory
 
 
@@ -84,7 +94,14 @@ def load_pair(directory: str | Path) -> ModelPair:
         models[name] = cls.from_state(state, boosters)
     scoring_path = directory / "scoring.json"
     scoring = _read_json(scoring_path) if scoring_path.exists() else None
-    return ModelPair(models["churn"], models["clv"], meta, scoring)
+    intervals_path = directory / "clv" / "intervals.json"
+    intervals = None
+    if intervals_path.exists():
+        try:
+            intervals = ValueIntervals.from_dict(_read_json(intervals_path))
+        except ValueError as exc:
+            raise BundleError(f"{intervals_path}: {exc}") from exc
+    return ModelPair(models["churn"], models["clv"], meta, scoring, intervals)
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -13,6 +13,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from training.bundle import ModelPair
+from training.clv_intervals import ValueIntervals, fit_on_frame, frame_metrics
 from training.config import ExperimentConfig, resolve_project
 from training.dataset import TrainingData, build_frame, build_training_data, data_bounds
 from training.families import fed_families
@@ -86,6 +87,14 @@ def fit_models(data: TrainingData, cfg: ExperimentConfig, churn_callbacks=None,
 
 
 def split_metrics(data: TrainingData, churn: ChurnModel, clv: ClvModel, split: str) -> dict[str, float]:
+def fit_value_intervals(data: TrainingData, clv: ClvModel, cfg: ExperimentConfig) -> ValueIntervals | None:
+    """Conformal ranges of the CLV model, calibrated on the validation split (every customer,
+    prospects included; its outcome windows end before the test cutoff)."""
+    valid = data.split("valid")
+    return fit_on_frame(valid, clv.predict(valid), level=cfg.clv.interval_level,
+                        bins=cfg.clv.interval_bins, horizon_days=cfg.labels.value_horizon_days)
+
+
     """Model metrics and the BTYD baseline's on one split (buyers: those with a purchase before T)."""
     part = data.split(split, buyers_only=True)
     metrics = evaluate(part["churned"], churn.predict_proba(part), part["future_value"],
@@ -203,11 +212,13 @@ def train(cfg: ExperimentConfig, data_dir: str | Path, *, project: str | None = 
         fit_started = time.perf_counter()
         churn, clv = fit_models(data, cfg)
         metrics = {"fit_seconds": time.perf_counter() - fit_started}
+        intervals = fit_value_intervals(data, clv, cfg)
         pause_point("after_fit", log)
         for split in ("valid", "test"):
             metrics.update(split_metrics(data, churn, clv, split))
         test = data.split("test", buyers_only=True)
         metrics.update({f"test_{k}": v for k, v in
+        metrics.update(frame_metrics(test, clv.predict(test), intervals, "test_clv_interval_"))
                         truth_check(data_dir, test, churn.predict_proba(test), cfg.labels.churn_horizon_days).items()})
         mlflow.log_metrics(metrics)
         log_plots(data, churn, clv)
@@ -226,10 +237,10 @@ def train(cfg: ExperimentConfig, data_dir: str | Path, *, project: str | None = 
             meta["monitor_reference"] = monitor_reference(test, data.feature_columns, churn, clv, metrics, cfg,
                                                           plan.test, scoring, reference_mix)
             mlflow.log_dict(meta["monitor_reference"], REFERENCE_ARTIFACT)
-            version = log_pair(ModelPair(churn, clv, meta, scoring), project, test[data.feature_columns].head(5))
+            version = log_pair(ModelPair(churn, clv, meta, scoring, intervals), project, test[data.feature_columns].head(5))
             pause_point("after_register", log)
             gate = {k.removeprefix("test_"): v for k, v in metrics.items()
-                    if k.startswith(("test_churn_", "test_clv_"))}
+                    if k.startswith(("test_churn_", "test_clv_")) and "_interval_" not in k}
             decision = promote(cfg.tracking.tracking_uri, project, version, gate,
                                champion_evaluator(data_dir, data, cfg), force=force, log=log)
             pause_point("after_alias", log)
