@@ -61,12 +61,12 @@ class ClvModelConfig(_Strict):
     kind: Literal["tweedie", "two_part"] = "tweedie"
     tweedie_variance_power: float = Field(1.5, gt=1.0, lt=2.0)
     params: LightGBMParams = LightGBMParams()
-
     interval_level: float = Field(0.8, gt=0.0, lt=1.0,
                                   description="nominal coverage of predicted_value_low/high "
                                               "(split-conformal, training.clv_intervals)")
     interval_bins: int = Field(10, ge=1, le=100, description="predicted-value bins per group of "
                                                              "the conformal ranges")
+
 
 class TuningConfig(_Strict):
     trials: int = Field(20, ge=1)

@@ -86,7 +86,6 @@ def fit_models(data: TrainingData, cfg: ExperimentConfig, churn_callbacks=None,
     return churn, clv
 
 
-def split_metrics(data: TrainingData, churn: ChurnModel, clv: ClvModel, split: str) -> dict[str, float]:
 def fit_value_intervals(data: TrainingData, clv: ClvModel, cfg: ExperimentConfig) -> ValueIntervals | None:
     """Conformal ranges of the CLV model, calibrated on the validation split (every customer,
     prospects included; its outcome windows end before the test cutoff)."""
@@ -95,6 +94,7 @@ def fit_value_intervals(data: TrainingData, clv: ClvModel, cfg: ExperimentConfig
                         bins=cfg.clv.interval_bins, horizon_days=cfg.labels.value_horizon_days)
 
 
+def split_metrics(data: TrainingData, churn: ChurnModel, clv: ClvModel, split: str) -> dict[str, float]:
     """Model metrics and the BTYD baseline's on one split (buyers: those with a purchase before T)."""
     part = data.split(split, buyers_only=True)
     metrics = evaluate(part["churned"], churn.predict_proba(part), part["future_value"],
@@ -217,8 +217,8 @@ def train(cfg: ExperimentConfig, data_dir: str | Path, *, project: str | None = 
         for split in ("valid", "test"):
             metrics.update(split_metrics(data, churn, clv, split))
         test = data.split("test", buyers_only=True)
-        metrics.update({f"test_{k}": v for k, v in
         metrics.update(frame_metrics(test, clv.predict(test), intervals, "test_clv_interval_"))
+        metrics.update({f"test_{k}": v for k, v in
                         truth_check(data_dir, test, churn.predict_proba(test), cfg.labels.churn_horizon_days).items()})
         mlflow.log_metrics(metrics)
         log_plots(data, churn, clv)
