@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from training.config import LightGBMParams
-from training.models import ChurnModel, ClvModel, FeatureEncoder, load_booster
+from training.models import SMALL_FRAME_ROWS, ChurnModel, ClvModel, FeatureEncoder, load_booster
 
 COLUMNS = ["recency", "orders", "channel", "region", "member"]
 
@@ -63,11 +63,15 @@ def test_the_matrix_holds_numbers_and_category_codes_with_nan_for_unseen() -> No
     assert x[:, 4].tolist() == [1.0, 0.0]
     with pytest.raises(KeyError, match="region"):
         encoder.matrix(scored.drop(columns="region"))
+    many = pd.concat([scored] * (SMALL_FRAME_ROWS // 2 + 1), ignore_index=True)  # the frame path
+    np.testing.assert_array_equal(encoder.matrix(many), np.vstack([x] * (SMALL_FRAME_ROWS // 2 + 1)))
 
 
+@pytest.mark.parametrize("rows", [slice(None), slice(0, 1), slice(15, 60)])  # the large and small paths
 @pytest.mark.parametrize("seed", [2, 3])
-def test_boosters_predict_the_same_from_the_matrix_as_from_the_frame(fitted, seed) -> None:
-    scored = _scored(seed)
+def test_boosters_predict_the_same_from_the_matrix_as_from_the_frame(fitted, seed, rows) -> None:
+    scored = _scored(seed).iloc[rows]
+    assert (len(scored) <= SMALL_FRAME_ROWS) == (rows != slice(None))
     for model in fitted:
         frame = model.encoder_.transform(scored)
         matrix = model.encoder_.matrix(scored)

@@ -18,6 +18,9 @@ from sklearn.linear_model import LogisticRegression
 
 from training.config import LightGBMParams
 
+#: Frames of at most this many rows take ``FeatureEncoder.matrix``'s numpy path (online requests).
+SMALL_FRAME_ROWS = 64
+
 
 class FeatureEncoder:
     """Selects the model columns in a fixed order and encodes categoricals consistently."""
@@ -71,6 +74,8 @@ class FeatureEncoder:
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise KeyError(f"feature columns missing: {missing}")
+        if len(frame) <= SMALL_FRAME_ROWS:
+            return self._small_matrix(frame)
         out = np.empty((len(frame), len(self.columns)), dtype="float64")
         numeric = [i for i, c in enumerate(self.columns) if c not in self.categories_]
         block = frame[[self.columns[i] for i in numeric]]
@@ -85,6 +90,34 @@ class FeatureEncoder:
             codes = np.where(raw.notna().to_numpy() & (codes >= 0), codes, np.nan)
             out[:, self.columns.index(c)] = codes
         return out
+
+    def _small_matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """``matrix`` of a few rows (online scoring) from one object array, column by column in
+        numpy: pandas' per-column operations cost more than the rows themselves here."""
+        position = {c: i for i, c in enumerate(frame.columns)}
+        values = frame.to_numpy(dtype=object)
+        out = np.empty((len(frame), len(self.columns)), dtype="float64")
+        for j, c in enumerate(self.columns):
+            column = values[:, position[c]]
+            missing = pd.isna(column)
+            if c in self.categories_:
+                codes = self._category_codes(c)
+                out[:, j] = [np.nan if gone else codes.get(str(v), np.nan)
+                             for v, gone in zip(column, missing)]
+                continue
+            try:
+                out[:, j] = np.where(missing, np.nan, np.where(missing, 0.0, column).astype("float64"))
+            except (TypeError, ValueError):  # text that may hold numbers, as the frame path does
+                out[:, j] = pd.to_numeric(pd.Series(column), errors="coerce").to_numpy(
+                    dtype="float64", na_value=np.nan)
+        return out
+
+    def _category_codes(self, column: str) -> dict[str, int]:
+        """Learnt category -> code of ``column`` (built once)."""
+        cache = self.__dict__.setdefault("_category_codes_cache", {})
+        if column not in cache:
+            cache[column] = {v: i for i, v in enumerate(self.categories_[column])}
+        return cache[column]
 
     def _category_index(self, column: str) -> pd.Index:
         """The learnt categories of ``column`` as an index (built once: look-ups per call)."""
