@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from bench._common import ensure_data, log
+
 DATA_ROOT = ROOT / "bench" / "data"  # --data-root
 RESULTS = ROOT / "bench" / "results" / "spark.json"
 KINDS = ("duckdb_features_1", "spark_features_1", "duckdb_features_12", "spark_features_12",
@@ -55,23 +57,6 @@ TRAIN_SUBMIT_ARGS = ("--driver-memory 8g --conf spark.driver.maxResultSize=6g --
 METRIC_KEYS = ("test_churn_auc", "test_churn_pr_auc", "test_churn_brier", "test_clv_spearman",
                "test_clv_gini", "test_clv_total_ratio", "test_clv_mae", "test_btyd_churn_auc",
                "test_btyd_clv_spearman", "test_truth_churn_auc")
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def ensure_data(n_customers: int, seed: int) -> Path:
-    out = DATA_ROOT / f"synthetic_{n_customers}_{seed}"
-    if not (out / "manifest.json").exists() and (ROOT / "bench" / "data" / out.name / "manifest.json").exists():
-        return ROOT / "bench" / "data" / out.name  # generated earlier under the default root
-    if (out / "manifest.json").exists():
-        return out
-    from features.synthetic import generate
-
-    log(f"generating {n_customers:,} customers into {out} ...")
-    generate(out, n_customers, seed)
-    return out
 
 
 def input_rows(data: Path) -> int:
@@ -95,7 +80,7 @@ def train_store(root: Path, n_customers: int, seed: int, fraction: float = 1.0) 
     from training.dataset import BuildSettings, building_on
     from training.train import train
 
-    data = ensure_data(n_customers, seed)
+    data = ensure_data(n_customers, seed, DATA_ROOT)
     root.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{root / 'mlflow.db'}"
     if (root / "mlflow.db").exists():  # a pair trained by an earlier run: reuse it if it loads
@@ -135,7 +120,7 @@ def train_sampled(root: Path, n_customers: int, seed: int, fraction: float) -> d
 
     from training.config import dump_config, load_config
 
-    data = ensure_data(n_customers, seed)
+    data = ensure_data(n_customers, seed, DATA_ROOT)
     root.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{root / 'mlflow.db'}"
     cfg = load_config(ROOT / "experiments" / "btyd-features.yaml", seed=seed,
@@ -248,7 +233,7 @@ def main() -> None:
     DATA_ROOT = args.data_root
     load_before = os.getloadavg()[0]
 
-    data = ensure_data(args.customers, args.seed)
+    data = ensure_data(args.customers, args.seed, DATA_ROOT)
     rows = input_rows(data)
     scratch = DATA_ROOT / "spark_out"
     scratch.mkdir(parents=True, exist_ok=True)
