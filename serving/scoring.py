@@ -39,7 +39,6 @@ from serving.value import (
     recommended_actions,
     value_segments,
 )
-from training.models import PROBABILITY_BOUNDS  # the calibration's clip bounds
 
 if TYPE_CHECKING:
     from serving.uplift_scoring import UpliftEffects
@@ -238,6 +237,8 @@ def churn_probability_summary(p: ArrayLike) -> dict[str, object]:
         return {"scored": 0}
     unique, counts = np.unique(values, return_counts=True)
     top = int(np.argmax(counts))
+    from training.models import PROBABILITY_BOUNDS  # the calibration's clip bounds (lazy: LightGBM)
+
     low, high = PROBABILITY_BOUNDS
     return {
         "scored": len(values),
