@@ -18,6 +18,8 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
+from training import DEFAULT_TRACKING_URI
+
 
 class _OneLineUserErrors(TyperGroup):
     """Runs every command; a user error (see ``_user_error``) becomes one ``error: ...`` line on
@@ -363,7 +365,7 @@ def train(
         with building_on(settings):
             result = run_train(cfg, data_dir, project=project, force=force, register=not no_register,
                                scoring_thresholds=fit_scoring_thresholds, log=_log, reference_mix=reference_mix)
-        log_build_settings(result.run_id, settings)
+        log_build_settings(result.run_id, settings, tracking_uri=cfg.tracking.tracking_uri)
     m = result.metrics
     typer.echo(f"run {result.run_id} ({result.seconds:.0f} s)")
     typer.echo(f"{'test metric':<18}{'lightgbm':>12}{'btyd':>12}")
@@ -432,7 +434,7 @@ def score(
     as_of: Annotated[str | None, typer.Option(help="Scoring date YYYY-MM-DD (default: day after the last transaction).")] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Also write a CSV next to the Parquet file.")] = False,
     scoring_config: Annotated[Path | None, typer.Option(help="YAML with stage rules, tiers and actions.")] = None,
-    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = "sqlite:///mlflow.db",
+    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = DEFAULT_TRACKING_URI,
     project: Annotated[str | None, typer.Option(
         "--project", help="Project whose champion pair scores (default: the data directory's name).")] = None,
     allow_missing: Annotated[bool, typer.Option(
@@ -545,7 +547,7 @@ def compare(
         "--project", help="Only this project's runs (its <project>/NAME experiments and runs tagged "
         "with it; a run without a project tag belongs to the project named like its data tag).")] = None,
     n_boot: Annotated[int, typer.Option(min=20, help="Bootstrap resamples for the noise check.")] = 200,
-    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = "sqlite:///mlflow.db",
+    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = DEFAULT_TRACKING_URI,
 ) -> None:
     """Latest run of each experiment side by side (best marked, noise flagged) and an HTML report."""
     import os
@@ -658,7 +660,7 @@ def uplift(
     n_boot: Annotated[int | None, typer.Option(min=20, help="Bootstrap resamples for the intervals.")] = None,
     hillstrom: Annotated[Path | None, typer.Option(help="First ingest this Hillstrom CSV into --data.")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the measured tables (CSV).")] = None,
-    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = "sqlite:///mlflow.db",
+    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = DEFAULT_TRACKING_URI,
     experiment: Annotated[str, typer.Option(help="MLflow experiment of the run.")] = "uplift",
     project: Annotated[str | None, typer.Option(help="Register the models as PROJECT.uplift (Qini promotion gate).")] = None,
     force: Annotated[bool, typer.Option(help="Promote to champion even if the Qini is worse.")] = False,
@@ -708,7 +710,7 @@ def monitor(
     project: Annotated[str | None, typer.Option(
         "--project", help="Project whose champion pair is monitored (default: the data directory's name).")] = None,
     as_of: Annotated[str | None, typer.Option(help="Monitored date YYYY-MM-DD (default: the data's end).")] = None,
-    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = "sqlite:///mlflow.db",
+    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = DEFAULT_TRACKING_URI,
     history: Annotated[Path, typer.Option(help="Score history root (from `lifecycle score`).")] = Path(
         "data/score_history"),
     config: Annotated[Path | None, typer.Option(help="Thresholds YAML (see serving/monitor_config.py).")] = None,
@@ -738,7 +740,7 @@ def retrain(
     project: Annotated[str | None, typer.Option(
         "--project", help="Project to retrain (default: the data directory's name).")] = None,
     as_of: Annotated[str | None, typer.Option(help="Scoring and monitoring date (default: the data's end).")] = None,
-    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = "sqlite:///mlflow.db",
+    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = DEFAULT_TRACKING_URI,
     history: Annotated[Path, typer.Option(help="Score history root.")] = Path("data/score_history"),
     monitor_config: Annotated[Path | None, typer.Option(help="Monitor thresholds YAML.")] = None,
     out: Annotated[Path, typer.Option(help="Folder for the monitor report.")] = Path("reports/monitor"),

@@ -18,7 +18,8 @@ from typing import TypeVar
 
 import pandas as pd
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+from training import DEFAULT_TRACKING_URI
+
 KINDS_WITH_TEST_METRICS = ("train", "backtest")
 _PAGE = 200
 T = TypeVar("T")

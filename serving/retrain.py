@@ -132,19 +132,14 @@ def _features(settings: RetrainSettings, as_of: date, state: State, log) -> dict
 
 
 def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
-    import mlflow
-
     from serving.monitor import reference_mix
     from serving.scoring import fit_scoring_thresholds
     from training.config import load_config
     from training.train import train
 
     cfg = load_config(settings.config, tracking=tracking_for(settings.tracking_uri))
-    try:
-        result = train(cfg, settings.data_dir, project=settings.project, scoring_thresholds=fit_scoring_thresholds,
-                       reference_mix=reference_mix, progress=False, log=log)
-    finally:
-        mlflow.set_tracking_uri(None)
+    result = train(cfg, settings.data_dir, project=settings.project, scoring_thresholds=fit_scoring_thresholds,
+                   reference_mix=reference_mix, progress=False, log=log)
     decision = result.decision
     return {"run_id": result.run_id, "version": decision.version, "promoted": decision.promoted,
             "reason": decision.reason, "champion_before": decision.champion_version,

@@ -76,11 +76,11 @@ from serving.schemas import (
     ScoreIdsRequest,
     ScoreResult,
 )
+from training import DEFAULT_TRACKING_URI
 from training.dataset import BTYD_COLUMNS, CALENDAR_COLUMNS
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_SNAPSHOT = Path("data/scores.snapshot.parquet")
 API_ROUTES = ("/score/ids", "/score/features")
 DEFAULT_MONITOR_REPORT = "reports/monitor/monitor.json"

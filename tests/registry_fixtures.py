@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 
 from training.bundle import ModelPair
 from training.config import ExperimentConfig, LightGBMParams, TrackingConfig
 from training.models import ChurnModel, ClvModel
-from training.registry import configure_tracking, log_pair
+from training.registry import log_pair, open_experiment, tracked_run
 
 COLUMNS = ["recency_days", "orders_all", "channel"]
 TINY = LightGBMParams(n_estimators=25, min_child_samples=10, early_stopping_rounds=0, n_jobs=1)
@@ -51,9 +50,6 @@ def tracking(root: Path) -> TrackingConfig:
 
 def register(pair: ModelPair, project: str, config: TrackingConfig) -> str:
     """Log ``pair`` in a new run of ``<project>/tiny`` and register it; return the version."""
-    configure_tracking(config, f"{project}/tiny")
-    try:
-        with mlflow.start_run():
-            return log_pair(pair, project, customers(5)[COLUMNS])
-    finally:
-        mlflow.set_tracking_uri(None)
+    experiment_id = open_experiment(config, f"{project}/tiny")
+    with tracked_run(config.tracking_uri, experiment_id):
+        return log_pair(pair, project, customers(5)[COLUMNS])

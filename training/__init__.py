@@ -1,0 +1,7 @@
+"""Snapshot datasets, models, metrics, the training job, backtests, tuning, MLflow tracking and
+the registry with its promotion gate (``docs/architecture.md``)."""
+
+#: The MLflow tracking store when none is given (``--tracking-uri``, ``MLFLOW_TRACKING_URI`` or an
+#: experiment's ``tracking.tracking_uri``): a SQLite file in the working directory. Declared here,
+#: free of imports, so that the CLI's option defaults cost nothing to import.
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"

@@ -489,14 +489,15 @@ def log_backtest_run(result: BacktestResult, cfg: ExperimentConfig) -> str:
     tagged with its project: the config's, else the data set's name."""
     import mlflow
 
-    from training.registry import configure_tracking
+    from training.registry import open_experiment, tracked_run
     from training.train import log_predictions
 
-    configure_tracking(cfg.tracking, cfg.experiment_name)
+    experiment_id = open_experiment(cfg.tracking, cfg.experiment_name)
     summary = result.summary()
     tags = {"experiment": cfg.name, "kind": "backtest", "data": result.dataset,
             "project": cfg.project or result.dataset}  # fmt: skip
-    with mlflow.start_run(run_name=f"{cfg.name}-backtest-{result.dataset}") as run:
+    with tracked_run(cfg.tracking.tracking_uri, experiment_id,
+                     run_name=f"{cfg.name}-backtest-{result.dataset}") as run:
         mlflow.set_tags(tags)
         mlflow.log_params(
             {

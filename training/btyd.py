@@ -23,13 +23,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.btyd_common import check_scalar
 from training.btyd_bgnbd import (
     BetaGeoFitter,
     alive_probability,
     check_bgnbd_inputs,
     expected_purchases_if_alive,
 )
+from training.btyd_common import check_scalar
 from training.btyd_gammagamma import GammaGammaFitter, check_gamma_gamma_inputs
 
 __all__ = ["DAYS_PER_YEAR", "BTYDModel", "BetaGeoFitter", "GammaGammaFitter", "rfm_summary"]

@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from features.config import FeatureConfig
+from training import DEFAULT_TRACKING_URI
 
 #: A project name: letters, digits, ``_``, ``.`` and ``-`` (it becomes part of registered model and
 #: MLflow experiment names).
@@ -76,7 +77,7 @@ class TuningConfig(_Strict):
 
 
 class TrackingConfig(_Strict):
-    tracking_uri: str = "sqlite:///mlflow.db"
+    tracking_uri: str = DEFAULT_TRACKING_URI
     artifact_root: Path = Path("mlruns")
     experiment: str | None = Field(None, description="default: the experiment name")
 

@@ -68,12 +68,14 @@ def build_settings() -> BuildSettings:
     return _SETTINGS.get() or BuildSettings()
 
 
-def log_build_settings(run_id: str, settings: BuildSettings | None = None) -> None:
-    """Record the engine and the customer sampling fraction on an MLflow run."""
+def log_build_settings(run_id: str, settings: BuildSettings | None = None, *,
+                       tracking_uri: str | None = None) -> None:
+    """Record the engine and the customer sampling fraction on an MLflow run of the store at
+    ``tracking_uri`` (default: MLflow's current tracking URI)."""
     from mlflow.tracking import MlflowClient
 
     settings = settings or build_settings()
-    client = MlflowClient()
+    client = MlflowClient(tracking_uri=tracking_uri)
     client.log_param(run_id, "data_engine", settings.engine_name)
     client.log_param(run_id, "data_sample_fraction", settings.sample_fraction)
 

@@ -47,22 +47,62 @@ def pair_model_name(project: str) -> str:
     return f"{project}{PAIR_SUFFIX}"
 
 
-def configure_tracking(tracking: TrackingConfig, experiment: str) -> str:
-    """Point MLflow at the tracking store and ``artifact_root``; return the experiment id."""
+def open_experiment(tracking: TrackingConfig, experiment: str) -> str:
+    """The id of ``experiment`` in the store at ``tracking.tracking_uri``, created with its
+    artifacts under ``artifact_root`` when new. Sets no process-wide MLflow state."""
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    mlflow.set_tracking_uri(tracking.tracking_uri)
     # One process at a time creates a new store (MLflow's schema migrations race otherwise) and
     # the experiment.
     with store_lock(tracking.tracking_uri, "init"):
-        found = mlflow.get_experiment_by_name(experiment)
-        if found is None:
-            root = Path(tracking.artifact_root).resolve()
-            root.mkdir(parents=True, exist_ok=True)
-            experiment_id = mlflow.create_experiment(experiment, artifact_location=root.as_uri())
+        client = MlflowClient(tracking_uri=tracking.tracking_uri)
+        found = client.get_experiment_by_name(experiment)
+        if found is not None:
+            return found.experiment_id
+        root = Path(tracking.artifact_root).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        return client.create_experiment(experiment, artifact_location=root.as_uri())
+
+
+@contextmanager
+def fluent_tracking_uri(tracking_uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API (``mlflow.start_run``, ``mlflow.log_*``,
+    ``mlflow.pyfunc.log_model``) at ``tracking_uri`` for the block only, then give the process back
+    the tracking URI (and ``MLFLOW_TRACKING_URI``) it had."""
+    from mlflow.tracking._tracking_service import utils as tracking_state
+
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    # The URI set in the process, not the resolved one: a caller relying on MLFLOW_TRACKING_URI
+    # (set now or later) must not find it pinned afterwards. (MLflow's own _use_tracking_uri
+    # restores this value but unsets the environment variable.)
+    previous = tracking_state._tracking_uri
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
+        if env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
-            experiment_id = found.experiment_id
-    mlflow.set_experiment(experiment_id=experiment_id)
-    return experiment_id
+            os.environ["MLFLOW_TRACKING_URI"] = env
+
+
+@contextmanager
+def tracked_run(tracking_uri: str, experiment_id: str, **start_run) -> Iterator[mlflow.ActiveRun]:
+    """A run of ``experiment_id`` in the store at ``tracking_uri`` (``start_run``: ``run_name``,
+    ``tags``, ...), logged to with MLflow's fluent API, which points at that store only while the
+    run is open (:func:`fluent_tracking_uri`). Nested runs inside it pass the ``experiment_id``."""
+    with fluent_tracking_uri(tracking_uri), mlflow.start_run(experiment_id=experiment_id,
+                                                             **start_run) as run:
+        yield run
+
+
+def nested_run(**start_run) -> mlflow.ActiveRun:
+    """A child run of the active run, in the active run's experiment (``start_run``: ``run_name``,
+    ``tags``, ...); use as a context manager."""
+    active = mlflow.active_run()
+    if active is None:
+        raise RuntimeError("nested_run needs an active run (tracked_run)")
+    return mlflow.start_run(experiment_id=active.info.experiment_id, nested=True, **start_run)
 
 
 # --------------------------------------------------------------------------- runs and their owners

@@ -22,13 +22,14 @@ from training.reference import REFERENCE_ARTIFACT
 from training.registry import (
     NotComparable,
     PromotionDecision,
-    configure_tracking,
     data_fingerprint,
     fail_stale_runs,
     log_pair,
+    open_experiment,
     owner_tags,
     pause_point,
     promote,
+    tracked_run,
 )
 from training.splits import CutoffPlan, plan_cutoffs
 
@@ -195,13 +196,13 @@ def train(cfg: ExperimentConfig, data_dir: str | Path, *, project: str | None = 
     started = time.perf_counter()
     project = resolve_project(cfg, data_dir, project)
     cfg = cfg.model_copy(update={"project": project})
-    configure_tracking(cfg.tracking, cfg.experiment_name)
+    experiment_id = open_experiment(cfg.tracking, cfg.experiment_name)
     fail_stale_runs(MlflowClient(tracking_uri=cfg.tracking.tracking_uri), log=log)
     plan = plan_for(data_dir, cfg)
     log(f"project {project}: cutoffs: train {[str(c) for c in plan.train]}, valid {plan.valid}, test {plan.test}")
     data = build_training_data(data_dir, plan, cfg, progress=progress)
     log(f"snapshot table: {len(data.frame):,} rows, {len(data.feature_columns)} features")
-    with mlflow.start_run(run_name=f"{cfg.name}-train") as run:
+    with tracked_run(cfg.tracking.tracking_uri, experiment_id, run_name=f"{cfg.name}-train") as run:
         mlflow.set_tags({"experiment": cfg.name, "kind": "train", "project": project,
                          "data": Path(data_dir).name, "data_path": str(Path(data_dir).resolve()),
                          **owner_tags()})

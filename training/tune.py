@@ -26,7 +26,13 @@ from training.config import ExperimentConfig, LightGBMParams, dump_config
 from training.dataset import TrainingData, build_training_data
 from training.models import ChurnModel, ClvModel
 from training.process_owner import owner_alive, this_process
-from training.registry import configure_tracking, fail_stale_runs, owner_tags
+from training.registry import (
+    fail_stale_runs,
+    nested_run,
+    open_experiment,
+    owner_tags,
+    tracked_run,
+)
 from training.train import plan_for
 
 
@@ -123,9 +129,7 @@ def _churn_objective(data: TrainingData, cfg: ExperimentConfig):
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest_params(trial, cfg.churn.params)
-        with mlflow.start_run(
-            run_name=f"churn-trial-{trial.number}", nested=True, tags=owner_tags()
-        ):
+        with nested_run(run_name=f"churn-trial-{trial.number}", tags=owner_tags()):
             model = ChurnModel(data.feature_columns, params, calibration="none", seed=cfg.seed)
             model.fit(
                 train,
@@ -157,7 +161,7 @@ def _clv_objective(data: TrainingData, cfg: ExperimentConfig):
         # The power stays fixed within a study: deviances at different powers are not comparable,
         # and the pruner compares trials on the validation deviance.
         power = cfg.clv.tweedie_variance_power
-        with mlflow.start_run(run_name=f"clv-trial-{trial.number}", nested=True, tags=owner_tags()):
+        with nested_run(run_name=f"clv-trial-{trial.number}", tags=owner_tags()):
             model = ClvModel(
                 data.feature_columns,
                 params,
@@ -208,14 +212,15 @@ def tune(
     parameters as a new experiment config that records the trials it is the best of."""
     trials = trials or cfg.tuning.trials
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    configure_tracking(cfg.tracking, cfg.experiment_name)
+    experiment_id = open_experiment(cfg.tracking, cfg.experiment_name)
     # The runs of a tune that was killed are FAILED, not RUNNING forever.
     fail_stale_runs(MlflowClient(tracking_uri=cfg.tracking.tracking_uri), log=log)
     data = build_training_data(data_dir, plan_for(data_dir, cfg), cfg)
     storage = storage_for(cfg.tuning.storage)
     best: dict[str, optuna.Study] = {}
     started = time.perf_counter()
-    with mlflow.start_run(run_name=f"{cfg.name}-tune", tags=owner_tags()) as run:
+    with tracked_run(cfg.tracking.tracking_uri, experiment_id, run_name=f"{cfg.name}-tune",
+                     tags=owner_tags()) as run:
         mlflow.set_tags({"experiment": cfg.name, "kind": "tune"})
         studies = (("churn", _churn_objective(data, cfg)), ("clv", _clv_objective(data, cfg)))
         for offset, (label, objective) in enumerate(studies):
