@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from training.backtest import (
     METRIC_KEYS,
+    RATIO_TOLERANCE,
     BacktestResult,
     SplitRows,
     _level_shift,
@@ -24,9 +25,12 @@ from training.backtest import (
     format_table,
     log_backtest_run,
     plan_backtest,
+    pseudo_backtest_plan,
+    totals_markdown,
     train_horizon,
     write_result,
 )
+from training.calibration import LogOddsCalibration, anchor_total
 from training.config import ExperimentConfig, load_config
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -143,6 +147,84 @@ def test_no_training_label_window_reaches_the_cutoff(
     assert plan.select.valid in plan.refit and set(plan.select.train) <= set(plan.refit)
     assert all(t >= start for t in plan.refit)
     assert list(plan.refit) == sorted(set(plan.refit))
+    # the pseudo-backtest that recalibrates the churn probability: every outcome it fits on,
+    # its own training windows included, ends by the cutoff
+    pseudo = pseudo_backtest_plan(start, cutoff, horizon, cfg)
+    if pseudo is not None:
+        assert pseudo.cutoff + timedelta(days=pseudo.horizon_days) <= cutoff
+        assert all(t + timedelta(days=pseudo.train_horizon_days) <= pseudo.cutoff for t in pseudo.refit)
+        assert 14 <= pseudo.horizon_days <= horizon and min(pseudo.refit) >= start
+        ratio = horizon / plan.train_horizon_days
+        assert abs(pseudo.horizon_days / pseudo.train_horizon_days - ratio) <= RATIO_TOLERANCE * ratio
+
+
+def test_cdnow_pseudo_backtest_plan_by_hand():
+    """CDNOW at 1997-10-01 over 273 days (h = 91, ratio 3): 126 days back, h' would be 31 (room
+    for two windows after 84 days of history; ratio 4.1), so 119 days: h' = 35 (ratio 3.4)."""
+    cfg = load_config(EXPERIMENTS / "cdnow.yaml")
+    pseudo = pseudo_backtest_plan(date(1997, 1, 1), date(1997, 10, 1), 273, cfg)
+    assert (pseudo.cutoff, pseudo.horizon_days, pseudo.train_horizon_days) == (
+        date(1997, 6, 4), 119, 35)  # fmt: skip
+    assert pseudo.select.train == (date(1997, 3, 26),) and pseudo.select.valid == date(1997, 4, 30)
+    # with a long history the pseudo-backtest has the asked horizon itself
+    long = pseudo_backtest_plan(date(2020, 1, 1), date(2022, 1, 1), 91, cfg)
+    assert (long.cutoff, long.horizon_days) == (date(2022, 1, 1) - timedelta(days=91), 91)
+    assert pseudo_backtest_plan(date(1997, 1, 1), date(1997, 3, 1), 56, cfg) is None
+
+
+# --------------------------------------------------------------------------- recalibration
+
+
+def _miscalibrated(n: int, seed: int, slope: float, shift: float):
+    """Outcomes drawn from true probabilities, and a forecast distorted on the log-odds scale."""
+    rng = np.random.default_rng(seed)
+    true_p = 1 / (1 + np.exp(-rng.normal(0.8, 1.2, n)))
+    y = (rng.random(n) < true_p).astype(int)
+    z = np.log(true_p / (1 - true_p))
+    return y, true_p, 1 / (1 + np.exp(-(slope * z + shift)))
+
+
+def test_logodds_calibration_fixes_a_miscalibrated_extension():
+    """Fitted on one pseudo-backtest sample, applied to another: an over-confident, shifted
+    forecast (log-odds x 1.6 + 0.8) comes back to the truth; the intercept alone does less."""
+    from training.metrics import expected_calibration_error as ece
+
+    y_fit, _, p_fit = _miscalibrated(4000, 0, 1.6, 0.8)
+    y, true_p, p = _miscalibrated(4000, 1, 1.6, 0.8)
+    full = LogOddsCalibration.fit(p_fit, y_fit)
+    shift = LogOddsCalibration.fit(p_fit, y_fit, fit_slope=False)
+    assert full.slope == pytest.approx(1 / 1.6, abs=0.08)
+    assert full.intercept == pytest.approx(-0.8 / 1.6, abs=0.12)
+    assert shift.slope == 1.0 and shift.intercept < -0.2
+    assert ece(y, p) > 0.07
+    assert ece(y, full.apply(p)) < 0.025
+    assert np.abs(full.apply(p) - true_p).mean() < 0.02 < np.abs(p - true_p).mean()
+    assert ece(y, full.apply(p)) < ece(y, shift.apply(p)) < ece(y, p)
+    # a calibrated forecast is left about as it is
+    y_ok, _, p_ok = _miscalibrated(4000, 2, 1.0, 0.0)
+    same = LogOddsCalibration.fit(p_ok, y_ok)
+    assert abs(same.slope - 1) < 0.1 and abs(same.intercept) < 0.1
+
+
+def test_logodds_calibration_needs_enough_rows_of_each_outcome():
+    y, _, p = _miscalibrated(80, 0, 1.6, 0.8)
+    assert LogOddsCalibration.fit(p, y).is_identity  # fewer than MIN_ROWS
+    y, _, p = _miscalibrated(2000, 0, 1.6, 0.8)
+    y[:] = 1
+    y[:5] = 0
+    assert LogOddsCalibration.fit(p, y).is_identity  # 5 non-churners
+    with pytest.raises(ValueError, match="shape"):
+        LogOddsCalibration.fit(p, y[:-1])
+    np.testing.assert_array_equal(LogOddsCalibration().apply(np.array([0.2, 0.7])), [0.2, 0.7])
+
+
+def test_anchor_total_keeps_the_reference_total_and_the_ranking():
+    value = np.array([1.0, 5.0, 2.0, 0.0])
+    anchored = anchor_total(value, np.array([10.0, 10.0, 5.0, 1.0]))
+    assert anchored.sum() == pytest.approx(26.0)
+    np.testing.assert_allclose(anchored / value.sum() * 8, value * 26 / 8 / 8 * 8)
+    np.testing.assert_array_equal(np.argsort(anchored), np.argsort(value))
+    np.testing.assert_array_equal(anchor_total(np.zeros(3), np.ones(3)), np.zeros(3))
 
 
 # --------------------------------------------------------------------------- end to end, tiny
@@ -157,9 +239,15 @@ def tiny_data(tmp_path_factory):
     return out
 
 
-def test_backtest_json_schema(tiny_data, tmp_path):
+@pytest.fixture(scope="module")
+def tiny_result(tiny_data):
+    """The tiny backtest at 2024-10-01 over 91 days, with the default recalibration."""
+    return backtest(tiny_data, date(2024, 10, 1), 91, _config(), dataset="tiny", log=lambda *_: None)
+
+
+def test_backtest_json_schema(tiny_result, tmp_path):
     cutoff = date(2024, 10, 1)
-    result = backtest(tiny_data, cutoff, 91, _config(), dataset="tiny", log=lambda *_: None)
+    result = tiny_result
     assert isinstance(result, BacktestResult)
     out = tmp_path / "bt.json"
     write_result(result, out)
@@ -178,6 +266,8 @@ def test_backtest_json_schema(tiny_data, tmp_path):
         "features",
         "seconds",
         "models",
+        "calibration",
+        "ranges",
     ]
     assert payload["dataset"] == "tiny"
     assert (
@@ -216,9 +306,34 @@ def test_backtest_json_schema(tiny_data, tmp_path):
     )
     assert set(result.importance) == {"churn", "clv"} and result.importance["churn"]
     assert format_table(result).splitlines()[0].split() == ["metric", "lightgbm", "btyd"]
+    assert {"churn_log_loss", "churn_ece"} <= set(METRIC_KEYS)
+    # the churn probability was recalibrated on a pseudo-backtest that ends by the cutoff
+    calibration = payload["calibration"]
+    pseudo_end = date.fromisoformat(calibration["pseudo_cutoff"]) + timedelta(
+        days=calibration["pseudo_horizon_days"]
+    )
+    assert pseudo_end <= cutoff and calibration["n"] == calibration["pseudo_metrics"]["n_customers"]
+    # the CLV total stays at the BTYD level: never further from actual than BTYD
+    totals = result.totals()
+    assert totals["lightgbm"] == pytest.approx(totals["btyd"], rel=1e-9)
+    assert totals_markdown({"tiny": result}).splitlines()[-1].endswith("| yes |")
+    # ground truth of the synthetic data: calibration against the true churn probability
+    assert 0 <= payload["models"]["lightgbm"]["truth_ece_vs_true_p"] < 0.2
+    assert "truth_ece_vs_true_p" in payload["models"]["btyd"]
+    # predicted-value ranges, calibrated on the pseudo-backtest, around every forecast
+    ranges = payload["ranges"]
+    assert date.fromisoformat(ranges["calibration"]["pseudo_cutoff"]) + timedelta(
+        days=ranges["calibration"]["pseudo_horizon_days"]) <= cutoff
+    for model, column in (("lightgbm", "predicted_value"), ("btyd", "btyd_value")):
+        assert 0 < ranges[model]["coverage"] <= 1 and ranges[model]["width"] > 0
+        assert payload["models"][model]["clv_interval_coverage"] == ranges[model]["coverage"]
+        low, high = predictions[f"{column}_low"], predictions[f"{column}_high"]
+        assert (low >= 0).all() and (low <= high).all()
+    assert (predictions["predicted_value_low"] <= predictions["predicted_value"]).all()
+    assert (predictions["predicted_value"] <= predictions["predicted_value_high"]).all()
 
 
-def test_backtest_ignores_data_from_the_cutoff_on(tiny_data, tmp_path):
+def test_backtest_ignores_data_from_the_cutoff_on(tiny_data, tiny_result, tmp_path):
     """Changing every transaction on or after the cutoff leaves the predictions unchanged."""
     cutoff = date(2024, 10, 1)
     altered = tmp_path / "altered"
@@ -230,11 +345,42 @@ def test_backtest_ignores_data_from_the_cutoff_on(tiny_data, tmp_path):
             frame.loc[late, "amount"] = frame.loc[late, "amount"] * 3 + 1
         frame.to_parquet(altered / path.name, index=False)
     quiet = {"dataset": "tiny", "log": lambda *_: None}
-    a = backtest(tiny_data, cutoff, 91, _config(), **quiet).predictions
-    b = backtest(altered, cutoff, 91, _config(), **quiet).predictions
+    first, second = tiny_result, backtest(altered, cutoff, 91, _config(), **quiet)
+    a, b = first.predictions, second.predictions
     pd.testing.assert_series_equal(a["predicted_value"], b["predicted_value"])
     pd.testing.assert_series_equal(a["churn_probability"], b["churn_probability"])
+    for column in ("predicted_value_low", "predicted_value_high"):  # ranges: no look-ahead either
+        pd.testing.assert_series_equal(a[column], b[column])
     assert not np.allclose(a["future_value"], b["future_value"])
+    assert first.calibration == second.calibration and not LogOddsCalibration(
+        first.calibration["intercept"], first.calibration["slope"]).is_identity  # fmt: skip
+
+
+def test_recalibration_learns_from_the_pseudo_backtest_window(tiny_data, tiny_result, tmp_path):
+    """Purchases inside the pseudo-backtest's outcome window (before the cutoff) move the
+    recalibration: it is fitted on them, and on nothing later."""
+    cutoff = date(2024, 10, 1)
+    quiet = {"dataset": "tiny", "log": lambda *_: None}
+    base = tiny_result
+    pseudo_cutoff = pd.Timestamp(base.calibration["pseudo_cutoff"])
+    altered = tmp_path / "altered"
+    altered.mkdir()
+    for path in Path(tiny_data).glob("*.parquet"):
+        frame = pd.read_parquet(path)
+        if path.name == "transactions.parquet":  # drop most purchases of the pseudo window
+            window = (frame["ordered_at"] >= pseudo_cutoff) & (frame["ordered_at"] < pd.Timestamp(cutoff))
+            frame = frame[~(window & (np.arange(len(frame)) % 4 > 0))]
+        frame.to_parquet(altered / path.name, index=False)
+    moved = backtest(altered, cutoff, 91, _config(), **quiet)
+    assert moved.calibration["pseudo_metrics"]["churn_rate"] > base.calibration["pseudo_metrics"]["churn_rate"]
+    assert moved.calibration["intercept"] > base.calibration["intercept"]  # more churn expected
+    off = backtest(tiny_data, cutoff, 91, _config(), calibrate="none", **quiet)
+    assert off.calibration is None
+    np.testing.assert_allclose(  # same fit: the recalibration is the only difference
+        base.predictions["churn_probability"],
+        LogOddsCalibration(base.calibration["intercept"], base.calibration["slope"]).apply(
+            off.predictions["churn_probability"].to_numpy()),
+    )  # fmt: skip
 
 
 def test_logged_backtest_is_found_by_its_project(tmp_path):

@@ -5,7 +5,10 @@ labels over a shorter horizon ``h`` (about a third of ``H``, :func:`train_horizo
 all end by the cutoff (:func:`plan_backtest`). The BTYD forecasts are the offsets
 (``init_score``), shifted per snapshot to its observed level (:func:`_level_shift`); each model is
 fitted with :data:`N_SEEDS` seeds and averaged; at the cutoff the correction is carried from ``h``
-to ``H`` (:func:`extend_horizon`, :func:`extend_churn_probability`).
+to ``H`` (:func:`extend_horizon`, :func:`extend_churn_probability`). The extended churn
+probability is recalibrated on a pseudo-backtest whose outcome window ends by the cutoff
+(:func:`calibrate_on_pseudo_backtest`, ``training.calibration``) and the CLV total is kept at the
+BTYD level (:func:`training.calibration.anchor_total`).
 
 The method step by step and the pseudo-backtest evidence behind each choice:
 ``docs/results.md``, section "Pseudo-backtest evidence".
@@ -15,20 +18,23 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Literal
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from training.calibration import LogOddsCalibration, anchor_total
+from training.clv_intervals import flat_metrics, missing_range_metrics, ranges_for_backtest
 from training.config import ExperimentConfig, LightGBMParams
 from training.dataset import BTYD_COLUMNS, add_btyd_columns, build_frame, data_bounds, model_columns
-from training.metrics import roc_auc
+from training.metrics import expected_calibration_error, roc_auc
 from training.models import FeatureEncoder, lgb_callbacks, lgb_kwargs, logit, sigmoid
 from training.splits import CutoffPlan, plan_cutoffs
-from training.train import evaluate
+from training.train import evaluate, truth_check
 
 METRIC_KEYS = (
     "clv_mae",
@@ -39,7 +45,19 @@ METRIC_KEYS = (
     "churn_auc",
     "churn_pr_auc",
     "churn_brier",
+    "churn_log_loss",
+    "churn_ece",
+    "clv_interval_coverage",
+    "clv_interval_width",
 )
+
+#: How the extended churn probability is recalibrated on the pseudo-backtest: ``logodds``
+#: (intercept and slope), ``intercept`` (a shift of the log-odds) or ``none``; ``none`` also leaves
+#: the CLV total at the LightGBM correction's level. Evidence for the default: docs/results.md.
+Calibrate = Literal["logodds", "intercept", "none"]
+DEFAULT_CALIBRATION: Calibrate = "logodds"
+#: The pseudo-backtest's ratio H'/h' may differ from the backtest's H/h by this share at most.
+RATIO_TOLERANCE = 0.25
 
 #: A training snapshot needs this much history (12 weeks: every customer of a cohort acquired over
 #: a quarter has been seen, and has had a chance to repeat). Evidence: docs/results.md.
@@ -108,6 +126,35 @@ def plan_backtest(
     plan = BacktestPlan(cutoff, int(horizon_days), h, select, tuple(sorted(refit)))
     plan.check()
     return plan
+
+
+def pseudo_backtest_plan(
+    data_start: date, cutoff: date, horizon_days: int, cfg: ExperimentConfig
+) -> BacktestPlan | None:
+    """The plan of the pseudo-backtest that checks a backtest's extension before the cutoff.
+
+    The longest horizon ``H'`` <= ``H`` (in whole weeks) whose pseudo-cutoff ``cutoff - H'`` leaves
+    room for a plan (:func:`plan_backtest`) and whose training horizon keeps the backtest's ratio
+    ``H/h`` within :data:`RATIO_TOLERANCE`. Its outcome window ends by the cutoff. None when no
+    horizon of at least two weeks fits.
+    """
+    ratio = horizon_days / train_horizon(cfg, horizon_days, (cutoff - data_start).days)
+    candidates = [horizon_days] + list(range(7 * (horizon_days // 7), 13, -7))
+    for pseudo_h in dict.fromkeys(c for c in candidates if 14 <= c <= horizon_days):
+        pseudo_cutoff = cutoff - timedelta(days=pseudo_h)
+        history = (pseudo_cutoff - data_start).days
+        if history <= MIN_HISTORY_DAYS // 2:
+            continue
+        h = train_horizon(cfg, pseudo_h, history)
+        if abs(pseudo_h / h - ratio) > RATIO_TOLERANCE * ratio:
+            continue
+        try:
+            plan = plan_backtest(data_start, pseudo_cutoff, pseudo_h, cfg)
+        except ValueError:  # PlanError included: not enough history
+            continue
+        if pseudo_cutoff + timedelta(days=pseudo_h) <= cutoff:
+            return plan
+    return None
 
 
 def extend_horizon(
@@ -292,6 +339,8 @@ class BacktestResult:
     predictions: pd.DataFrame  # one row per test customer: outcomes, forecasts, BTYD forecasts
     importance: dict[str, dict[str, float]]  # model -> feature -> total gain over the seeds
     rows: SplitRows
+    calibration: dict | None = None  # the pseudo-backtest recalibration (HorizonCalibration)
+    ranges: dict | None = None  # predicted-value range coverage (training.clv_intervals)
 
     @property
     def n_customers(self) -> int:
@@ -314,7 +363,18 @@ class BacktestResult:
             "features": self.n_features,
             "seconds": self.seconds,
             "models": {"lightgbm": self.lightgbm, "btyd": self.btyd},
+            "calibration": self.calibration,
+            "ranges": self.ranges,
         }
+
+    def totals(self) -> dict[str, float]:
+        """The CLV totals over the horizon: actual, LightGBM's and BTYD's, side by side."""
+        p = self.predictions
+        actual = float(p["future_value"].sum())
+        model, btyd = float(p["predicted_value"].sum()), float(p["btyd_expected_value"].sum())
+        return {"actual": actual, "lightgbm": model, "btyd": btyd,
+                "lightgbm_ratio": model / actual if actual else float("nan"),
+                "btyd_ratio": btyd / actual if actual else float("nan")}  # fmt: skip
 
     def fingerprint(self) -> dict:
         """Cutoffs and row counts per split, in the layout of a training run's fingerprint."""
@@ -341,36 +401,160 @@ def backtest(
     cfg: ExperimentConfig,
     dataset: str | None = None,
     log=print,
+    calibrate: Calibrate = DEFAULT_CALIBRATION,
+    range_groups=None,
 ) -> BacktestResult:
     """Fit on snapshots before ``cutoff``, forecast ``[cutoff, cutoff + horizon_days)``, score both
-    models on the customers with a purchase before the cutoff."""
+    models on the customers with a purchase before the cutoff.
+
+    ``calibrate`` (see :data:`Calibrate`): how the churn probability at the horizon asked is
+    recalibrated on a pseudo-backtest that ends by the cutoff (:func:`calibrate_on_pseudo_backtest`);
+    unless ``none``, the CLV total is also kept at the BTYD level. ``range_groups`` (features,
+    churn probability, value -> labels, e.g. ``serving.scoring.range_groups``) breaks the coverage
+    of the predicted-value ranges down by stage and value segment.
+    """
     started = time.perf_counter()
     plan = _plan(data_dir, cutoff, horizon_days, cfg, log)
     _log_plan(plan, dataset or data_dir, log)
-    fit_frame = _customer_snapshots(
-        data_dir, sorted(set(plan.refit) | set(plan.select.train)), cfg, plan.train_horizon_days
-    )
-    columns = model_columns(fit_frame, cfg)
-    churn, clv = fit_offset_models(fit_frame, plan, columns, cfg)
-    evaluation = _customer_snapshots(data_dir, [cutoff], cfg, horizon_days)
-    churn_probability, value = forecast_at_cutoff(evaluation, churn, clv, plan)
+    fitted = fit_and_forecast(data_dir, plan, cfg)
+    evaluation, churn_probability, value = fitted.evaluation, fitted.churn_probability, fitted.value
+    calibration = None
+    if calibrate != "none":
+        start, _ = data_bounds(data_dir)
+        calibration = calibrate_on_pseudo_backtest(
+            data_dir, start, plan, cfg, fit_slope=calibrate == "logodds", log=log
+        )
+        churn_probability = calibration.calibration.apply(churn_probability)
+        value = anchor_total(value, evaluation["btyd_expected_value"].to_numpy(dtype=float))
     predictions = _predictions_frame(evaluation, churn_probability, value)
+    lightgbm = _score(predictions, "churn_probability", "predicted_value")
+    btyd = _score_btyd(predictions, evaluation)
+    for metrics, column in ((lightgbm, "churn_probability"), (btyd, "btyd_p_no_purchase")):
+        metrics.update(truth_check(data_dir, predictions, predictions[column].to_numpy(), horizon_days))
+    ranges = ranges_for_backtest(data_dir, plan, cfg, evaluation, churn_probability, value, log=log,
+                                 pseudo=None if calibration is None else calibration.forecast,
+                                 anchored=calibrate != "none", range_groups=range_groups)
+    if ranges is not None:
+        predictions = predictions.assign(**ranges.columns)
+    for metrics, model in ((lightgbm, "lightgbm"), (btyd, "btyd")):
+        metrics.update(missing_range_metrics() if ranges is None
+                       else flat_metrics(ranges.report[model], "clv_interval_"))
+    churn, clv = fitted.churn, fitted.clv
     return BacktestResult(
         dataset=dataset or Path(data_dir).name,
         experiment=cfg.name,
         plan=plan,
-        n_features=len(columns),
+        n_features=len(fitted.columns),
         trees={"churn": churn.n_trees_, "clv": clv.n_trees_},
         seconds=round(time.perf_counter() - started, 1),
-        lightgbm=_score(predictions, "churn_probability", "predicted_value"),
-        btyd=_score_btyd(predictions, evaluation),
+        lightgbm=lightgbm,
+        btyd=btyd,
         predictions=predictions,
         importance={
             "churn": churn.feature_importance().to_dict(),
             "clv": clv.feature_importance().to_dict(),
         },
-        rows=_split_rows(fit_frame, plan, len(evaluation)),
+        rows=_split_rows(fitted.fit_frame, plan, len(evaluation)),
+        calibration=None if calibration is None else calibration.to_dict(),
+        ranges=None if ranges is None else ranges.report,
     )
+
+
+@dataclass
+class Forecast:
+    """What :func:`fit_and_forecast` fitted and forecast for one plan."""
+
+    evaluation: pd.DataFrame  # features and outcomes over H at the plan's cutoff (customers)
+    churn_probability: np.ndarray  # extended to H, averaged over the seeds, not recalibrated
+    value: np.ndarray
+    churn: OffsetModel
+    clv: OffsetModel
+    fit_frame: pd.DataFrame
+    columns: list[str]
+
+
+def fit_and_forecast(data_dir: str | Path, plan: BacktestPlan, cfg: ExperimentConfig) -> Forecast:
+    """Fit both offset models on the plan's snapshots and forecast over H at its cutoff."""
+    fit_frame = _customer_snapshots(
+        data_dir, sorted(set(plan.refit) | set(plan.select.train)), cfg, plan.train_horizon_days
+    )
+    columns = model_columns(fit_frame, cfg)
+    churn, clv = fit_offset_models(fit_frame, plan, columns, cfg)
+    evaluation = _customer_snapshots(data_dir, [plan.cutoff], cfg, plan.horizon_days)
+    churn_probability, value = forecast_at_cutoff(evaluation, churn, clv, plan)
+    return Forecast(evaluation, churn_probability, value, churn, clv, fit_frame, columns)
+
+
+@dataclass(frozen=True)
+class HorizonCalibration:
+    """The recalibration of a backtest's churn probability and the pseudo-backtest behind it."""
+
+    calibration: LogOddsCalibration
+    pseudo_cutoff: date | None = None
+    pseudo_horizon_days: int | None = None
+    pseudo_train_horizon_days: int | None = None
+    pseudo_metrics: dict | None = None  # ECE before/after, churn rate, CLV total ratios
+    forecast: Forecast | None = field(default=None, repr=False, compare=False)  # for the CLV ranges
+
+    def to_dict(self) -> dict:
+        return {
+            **self.calibration.to_dict(),
+            "pseudo_cutoff": None if self.pseudo_cutoff is None else self.pseudo_cutoff.isoformat(),
+            "pseudo_horizon_days": self.pseudo_horizon_days,
+            "pseudo_train_horizon_days": self.pseudo_train_horizon_days,
+            "pseudo_metrics": self.pseudo_metrics,
+        }
+
+
+def calibrate_on_pseudo_backtest(
+    data_dir: str | Path,
+    data_start: date,
+    plan: BacktestPlan,
+    cfg: ExperimentConfig,
+    *,
+    fit_slope: bool = True,
+    log=print,
+) -> HorizonCalibration:
+    """Fit the churn recalibration of ``plan`` on the pseudo-backtest of
+    :func:`pseudo_backtest_plan`: the whole pipeline (fit on h', extend to H') at
+    ``cutoff - H'``, and a :class:`~training.calibration.LogOddsCalibration` of its outcomes over
+    ``[cutoff - H', cutoff)`` on its forecasts. Identity when no pseudo-backtest fits."""
+    pseudo = pseudo_backtest_plan(data_start, plan.cutoff, plan.horizon_days, cfg)
+    if pseudo is None:
+        log(f"no pseudo-backtest fits before {plan.cutoff}: churn probability not recalibrated")
+        return HorizonCalibration(LogOddsCalibration())
+    end = pseudo.cutoff + timedelta(days=pseudo.horizon_days)
+    if end > plan.cutoff:  # never: pseudo_backtest_plan checks it; the guard against look-ahead
+        raise ValueError(f"pseudo-backtest outcomes end {end}, after the cutoff {plan.cutoff}")
+    fitted = fit_and_forecast(data_dir, pseudo, cfg)
+    y = fitted.evaluation["churned"].astype(int).to_numpy()
+    calibration = LogOddsCalibration.fit(fitted.churn_probability, y, fit_slope=fit_slope)
+    evaluation = fitted.evaluation
+    actual = evaluation["future_value"].to_numpy(dtype=float).sum()
+    btyd_total = evaluation["btyd_expected_value"].to_numpy(dtype=float).sum()
+    metrics = {
+        "n_customers": len(y),
+        "churn_rate": float(y.mean()) if len(y) else float("nan"),
+        "mean_probability_before": float(fitted.churn_probability.mean()),
+        "ece_before": _ece(y, fitted.churn_probability),
+        "ece_after": _ece(y, calibration.apply(fitted.churn_probability)),
+        "btyd_ece": _ece(y, evaluation["btyd_p_no_purchase"].to_numpy(dtype=float)),
+        "clv_total_ratio": float(fitted.value.sum() / actual) if actual > 0 else float("nan"),
+        "btyd_clv_total_ratio": float(btyd_total / actual) if actual > 0 else float("nan"),
+    }
+    log(
+        f"pseudo-backtest at {pseudo.cutoff}, H'={pseudo.horizon_days}d (h'={pseudo.train_horizon_days}d): "
+        f"churn log-odds x {calibration.slope:.3f} + {calibration.intercept:.3f}, "
+        f"ECE {metrics['ece_before']:.4f} -> {metrics['ece_after']:.4f}"
+    )
+    return HorizonCalibration(
+        calibration, pseudo.cutoff, pseudo.horizon_days, pseudo.train_horizon_days, metrics,
+        forecast=fitted,
+    )
+
+
+def _ece(y: np.ndarray, p: np.ndarray) -> float:
+    return float(expected_calibration_error(y, p)) if len(y) else float("nan")
 
 
 def _plan(
@@ -520,4 +704,24 @@ def format_table(result: BacktestResult) -> str:
     rows = [f"{'metric':<18}{'lightgbm':>12}{'btyd':>12}"]
     for key in METRIC_KEYS:
         rows.append(f"{key:<18}{result.lightgbm[key]:>12.4f}{result.btyd[key]:>12.4f}")
+    return "\n".join(rows)
+
+
+def totals_markdown(results: dict[str, BacktestResult]) -> str:
+    """A Markdown table of the CLV totals per backtest (name -> result): actual, LightGBM, BTYD,
+    their ratios to actual, and whether LightGBM is at least as close to actual as BTYD."""
+    rows = [
+        (
+            "| backtest | actual total | LightGBM total | BTYD total | LightGBM / actual "
+            "| BTYD / actual | LightGBM no further |"
+        ),
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, result in results.items():
+        t = result.totals()
+        closer = abs(t["lightgbm"] - t["actual"]) <= abs(t["btyd"] - t["actual"]) + 1e-9 * t["actual"]
+        rows.append(
+            f"| {name} | {t['actual']:,.0f} | {t['lightgbm']:,.0f} | {t['btyd']:,.0f} "
+            f"| {t['lightgbm_ratio']:.3f} | {t['btyd_ratio']:.3f} | {'yes' if closer else 'no'} |"
+        )
     return "\n".join(rows)
