@@ -420,8 +420,10 @@ def backtest(
           building_on(BuildSettings(on if engine != "duckdb" else None))):
         if engine != "duckdb":
             _spark_paths(on, data_dir)
+        from serving.scoring import range_groups  # coverage of the value ranges per stage/segment
+
         result = run_backtest(data_dir, _parse_date(cutoff, "--cutoff"), horizon_days, cfg,
-                              dataset=dataset, log=_log)
+                              dataset=dataset, log=_log, range_groups=range_groups)
     write_result(result, out)
     typer.echo(format_table(result))
     typer.echo(f"wrote {out}")
@@ -529,7 +531,10 @@ def experiment_run(
 
         data = _data_set(load_experiment(name).data)
     with _plan_must_fit(f"experiments/{name}.yaml"):
-        run = run_experiment(name, data=data, backtest=bt, project=project, log=_log)
+        from serving.scoring import range_groups  # coverage of the value ranges per stage/segment
+
+        run = run_experiment(name, data=data, backtest=bt, project=project, log=_log,
+                             range_groups=range_groups)
     typer.echo(f"{run.kind} run {run.run_id} in MLflow experiment {name!r}")
     for key in ("churn_auc", "churn_pr_auc", "churn_brier", "clv_mae", "clv_spearman", "clv_gini",
                 "clv_total_ratio"):

@@ -57,12 +57,14 @@ def run_experiment(
     tracking_uri: str | None = None,
     project: str | None = None,
     log=print,
+    range_groups=None,
 ) -> ExperimentRun:
     """Train (default) or backtest (``backtest=(cutoff, horizon_days)``) experiment ``name``.
 
     ``data`` overrides the config's ``data:`` directory. Models are not registered: experiments are
     for comparison; ``lifecycle train`` is the path to the champion. ``project`` namespaces the
     MLflow experiment (``<project>/<name>``; training runs default to the data directory's name).
+    ``range_groups`` (``training.backtest.backtest``) breaks a backtest's range coverage down.
     """
     from training.config import ConfigError
 
@@ -87,5 +89,6 @@ def run_experiment(
     cutoff, horizon_days = backtest
     if project:
         cfg = cfg.model_copy(update={"project": project})
-    result = run_backtest(data_dir, cutoff, horizon_days, cfg, dataset=data_dir.name, log=log)
+    result = run_backtest(data_dir, cutoff, horizon_days, cfg, dataset=data_dir.name, log=log,
+                          range_groups=range_groups)
     return ExperimentRun(name, "backtest", log_backtest_run(result, cfg), result.test_metrics())
