@@ -49,7 +49,7 @@ class Tables:
     events: ir.Table | None = None
 
 
-def FEATURE_COLUMNS(config: FeatureConfig = DEFAULT_CONFIG) -> list[str]:
+def feature_columns(config: FeatureConfig = DEFAULT_CONFIG) -> list[str]:
     """Model input columns in a stable order (excludes ``customer_id``, ``cutoff`` and labels)."""
     return d.feature_columns(config)
 

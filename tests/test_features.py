@@ -19,10 +19,10 @@ from reference_features import reference_features, reference_labels
 from features.config import DEFAULT_CONFIG, FeatureConfig
 from features.contract import EVENT_TYPES, table_path
 from features.snapshots import (
-    FEATURE_COLUMNS,
     LABEL_COLUMNS,
     build_snapshots,
     connect,
+    feature_columns,
     feature_table,
     label_table,
     normalize_cutoffs,
@@ -267,7 +267,7 @@ def test_build_snapshots_joins_sorts_and_writes(tiny, tmp_path):
         frame = build_snapshots(
             tiny, ["2024-04-01", "2024-03-01"], horizon_days=60, out=out, progress=False
         )
-    assert list(frame.columns) == ["customer_id", "cutoff", *FEATURE_COLUMNS(), *LABEL_COLUMNS]
+    assert list(frame.columns) == ["customer_id", "cutoff", *feature_columns(), *LABEL_COLUMNS]
     assert frame["cutoff"].is_monotonic_increasing
     assert frame.groupby("cutoff")["customer_id"].apply(lambda s: s.is_monotonic_increasing).all()
     written = pd.read_parquet(out)
@@ -287,7 +287,7 @@ def test_without_events_engagement_is_zero_or_null(tiny, tmp_path):
 def test_config_and_families(tiny):
     config = FeatureConfig(windows_days=(7,), event_windows_days=(14,), families=("rfm",))
     frame = features_at(tiny, [T], config)
-    assert list(frame.columns) == ["customer_id", "cutoff", *FEATURE_COLUMNS(config)]
+    assert list(frame.columns) == ["customer_id", "cutoff", *feature_columns(config)]
     assert "orders_7d" in frame and "visit_14d" not in frame and "region" not in frame
     assert frame.set_index("customer_id").loc["A", "orders_7d"] == 1
     with pytest.raises(ValidationError):
@@ -383,16 +383,16 @@ def test_features_match_the_reference_loop(random_data):
     path, customers, transactions, events = random_data
     fast = features_at(path, REFERENCE_CUTOFFS)
     slow = reference_features(customers, transactions, events, REFERENCE_CUTOFFS)
-    assert list(fast.columns) == ["customer_id", "cutoff", *FEATURE_COLUMNS()]
+    assert list(fast.columns) == ["customer_id", "cutoff", *feature_columns()]
     assert fast["is_prospect"].sum() > 20 and fast["orders_all"].max() > 10  # a varied sample
-    assert_same(fast, slow, FEATURE_COLUMNS())
+    assert_same(fast, slow, feature_columns())
 
 
 def test_one_cutoff_at_a_time_equals_stacked(random_data):
     path = random_data[0]
     stacked = features_at(path, REFERENCE_CUTOFFS)
     single = pd.concat([features_at(path, [c]) for c in REFERENCE_CUTOFFS], ignore_index=True)
-    assert_same(stacked, single, FEATURE_COLUMNS())
+    assert_same(stacked, single, feature_columns())
 
 
 # Cutoffs whose window starts fall exactly on other cutoffs (T - 30 days, T - 60, ...): the
@@ -410,7 +410,7 @@ def test_cutoffs_whose_windows_meet_match_the_reference_loop(random_data, config
     path, customers, transactions, events = random_data
     fast = features_at(path, MEETING_CUTOFFS, config)
     slow = reference_features(customers, transactions, events, MEETING_CUTOFFS, config)
-    assert_same(fast, slow, FEATURE_COLUMNS(config))
+    assert_same(fast, slow, feature_columns(config))
 
 
 @pytest.mark.parametrize("families", [("static",), ("engagement",), ("rfm", "engagement")])
@@ -420,7 +420,7 @@ def test_feature_families_alone_match_the_reference_loop(random_data, families):
     config = FeatureConfig(families=families)
     fast = features_at(path, REFERENCE_CUTOFFS, config)
     slow = reference_features(customers, transactions, events, REFERENCE_CUTOFFS, config)
-    assert_same(fast, slow, FEATURE_COLUMNS(config))
+    assert_same(fast, slow, feature_columns(config))
 
 
 @pytest.mark.parametrize("n_ends", [1, 2, 3, 4, 5, 8, 13])
@@ -519,7 +519,7 @@ def test_rows_at_or_after_the_cutoff_change_nothing(small_data, tmp_path_factory
             ignore_index=True,
         ),
     )
-    assert_same(at_property_cutoff(features_at(after, PROPERTY_CUTOFFS)), before, FEATURE_COLUMNS())
+    assert_same(at_property_cutoff(features_at(after, PROPERTY_CUTOFFS)), before, feature_columns())
 
 
 # --- 4. real data: CDNOW customers checked by hand ----------------------------------------------

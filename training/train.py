@@ -139,7 +139,7 @@ def _ece_against(target_p: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float
     return total
 
 
-def test_predictions(part: pd.DataFrame, churn: ChurnModel, clv: ClvModel) -> pd.DataFrame:
+def prediction_table(part: pd.DataFrame, churn: ChurnModel, clv: ClvModel) -> pd.DataFrame:
     """Per-customer predictions and outcomes on the test split (for comparisons and bootstraps)."""
     return pd.DataFrame({
         "customer_id": part["customer_id"].to_numpy(),
@@ -223,7 +223,7 @@ def train(cfg: ExperimentConfig, data_dir: str | Path, *, project: str | None = 
                         truth_check(data_dir, test, churn.predict_proba(test), cfg.labels.churn_horizon_days).items()})
         mlflow.log_metrics(metrics)
         log_plots(data, churn, clv)
-        log_predictions(test_predictions(test, churn, clv))
+        log_predictions(prediction_table(test, churn, clv))
         mlflow.log_dict({"churn": churn.feature_importance().to_dict(),
                          "clv": clv.feature_importance().to_dict()}, "feature_importance.json")
         decision = None

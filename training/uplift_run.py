@@ -103,9 +103,9 @@ def load_campaign_data(data_dir: str | Path, config: UpliftRunConfig, as_of=None
         frame = rows.merge(feats, on=keys, how="left", validate="one_to_one")
     else:
         from features.config import DEFAULT_CONFIG
-        from features.snapshots import FEATURE_COLUMNS, build_snapshots
+        from features.snapshots import build_snapshots, feature_columns
 
-        columns = FEATURE_COLUMNS()
+        columns = feature_columns()
         feature_config = DEFAULT_CONFIG.model_dump(mode="json")
         parts = []
         for sent_at, group in rows.groupby("sent_at"):
@@ -131,11 +131,11 @@ def todays_priority(data_dir: Path, rows: pd.DataFrame, config: UpliftRunConfig,
     ``horizon_days`` before the campaign (labels end at ``sent_at``: nothing after it is read);
     priority = p x value / max(1 - p, 0.05), the expected value at risk.
     """
-    from features.snapshots import FEATURE_COLUMNS, build_snapshots
+    from features.snapshots import build_snapshots, feature_columns
     from training.config import LightGBMParams
     from training.models import ChurnModel, ClvModel
 
-    columns = FEATURE_COLUMNS()
+    columns = feature_columns()
     out = []
     for (campaign, sent_at), group in rows.groupby(["campaign_id", "sent_at"]):
         step = pd.Timedelta(days=config.horizon_days)
