@@ -7,8 +7,12 @@ change in revenue over the campaign window that contacting them with that action
 rule (:func:`decide`):
 
 - net value of an action = saved value - cost per contact (``policy.json`` of the version);
-- ``recommended_action`` = the action with the greatest net value, or ``none`` when no action's
-  net value is positive (ties: the first action in alphabetical order);
+- only *trusted* actions can be recommended: those whose value model ranked the effect better
+  than random on the training run's held-out customers (``trusted_actions`` in ``policy.json``,
+  set by the evidence gate of ``training.uplift_registry``; a version without the key trusts
+  every action). An untrusted action counts as not paying; its saved value is still reported;
+- ``recommended_action`` = the trusted action with the greatest net value, or ``none`` when no
+  trusted action's net value is positive (ties: the first action in alphabetical order);
 - ``expected_saved_value`` = the recommended action's saved value (0 for ``none``);
 - ``priority_score`` = its net value (0 for ``none``); ``priority_tier`` from the thresholds
   stored with the version (shares of the training customers' positive net values);
@@ -20,7 +24,8 @@ rule (:func:`decide`):
 
 Prospects (no purchase yet) keep today's rules: the uplift models learnt from customers who had
 bought before the campaign. Without an uplift champion nothing here runs and the score columns
-it fills are null. ``serving.scoring.score_frame`` applies the rule, so batch scoring, the
+it fills are null; the same when the champion trusts no action (forced past the gate).
+``serving.scoring.score_frame`` applies the rule, so batch scoring, the
 service and Spark scoring share it; this module also loads the champion and predicts.
 """
 
@@ -53,9 +58,14 @@ class UpliftPolicy:
     horizon_days: int
     tiers: Mapping[str, float]  # p1_from, p2_from, p3_from on the net saved value
     features: dict | None = None  # feature configuration the models read (None: campaign features)
+    trusted: tuple[str, ...] | None = None  # actions that may be recommended (None: all)
 
     def cost_array(self) -> np.ndarray:
         return np.array([float(self.costs.get(a, 0.0)) for a in self.actions])
+
+    def trusted_mask(self) -> np.ndarray:
+        """True per action (in ``actions`` order) that may be recommended."""
+        return np.array([self.trusted is None or a in self.trusted for a in self.actions], dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -77,15 +87,21 @@ class Decisions:
     best: np.ndarray  # index of the action with the greatest net value (paying or not)
 
 
-def decide(saved_value: np.ndarray, costs: np.ndarray, actions: tuple[str, ...]) -> Decisions:
-    """The action with the greatest saved value net of cost, or ``none`` when nothing pays."""
+def decide(saved_value: np.ndarray, costs: np.ndarray, actions: tuple[str, ...],
+           trusted: np.ndarray | None = None) -> Decisions:
+    """The trusted action with the greatest saved value net of cost, or ``none`` when nothing
+    pays (``trusted``: a mask per action, default all)."""
     saved = np.asarray(saved_value, dtype=float)
     if saved.ndim != 2 or saved.shape[1] != len(actions) or len(costs) != len(actions):
         raise ValueError(f"saved_value has shape {saved.shape} for {len(actions)} actions and "
                          f"{len(costs)} costs")
-    if not len(actions):
-        raise ValueError("no action to decide between")
+    trusted = np.ones(len(actions), bool) if trusted is None else np.asarray(trusted, bool)
+    if trusted.shape != (len(actions),):
+        raise ValueError(f"trusted mask has shape {trusted.shape} for {len(actions)} actions")
+    if not trusted.any():
+        raise ValueError("no (trusted) action to decide between")
     net = np.nan_to_num(saved, nan=-np.inf) - np.asarray(costs, float)
+    net[:, ~trusted] = -np.inf  # an untrusted action never pays and is never the best
     best = np.argmax(net, axis=1)  # first on a tie
     rows = np.arange(len(saved))
     pays = net[rows, best] > 0
@@ -125,7 +141,7 @@ def uplift_columns(effects: UpliftEffects, eligible: np.ndarray) -> dict[str, np
     if effects.saved_value.shape[0] != n:
         raise ValueError(f"uplift effects have {effects.saved_value.shape[0]} rows for {n} feature rows")
     costs = policy.cost_array()
-    decision = decide(effects.saved_value, costs, policy.actions)
+    decision = decide(effects.saved_value, costs, policy.actions, policy.trusted_mask())
     texts = saved_value_json(effects.saved_value, policy.actions)
     reasons: list[str | None] = [None] * n
     for i in np.flatnonzero(eligible):
@@ -168,6 +184,8 @@ class UpliftChampion:
             horizon_days=int(policy.get("horizon_days", 90)),
             tiers=policy.get("tiers") or {"p1_from": np.inf, "p2_from": np.inf, "p3_from": np.inf},
             features=policy.get("features"),
+            trusted=(None if "trusted_actions" not in policy  # before the evidence gate: all
+                     else tuple(a for a in value_actions if a in policy["trusted_actions"])),
         )
 
     @property
@@ -213,5 +231,9 @@ def load_uplift_champion(tracking_uri: str, project: str | None) -> UpliftChampi
     root = Path(mlflow.artifacts.download_artifacts(
         artifact_uri=client.get_model_version_download_uri(name, version), tracking_uri=tracking_uri))
     champion = UpliftChampion(UpliftSet(next(root.rglob("uplift.json")).parent), str(version))
+    if champion.policy.trusted == ():
+        logger.warning("uplift champion %s v%s trusts no action (its value models did not rank better than "
+                       "random on held-out customers): today's rules apply", name, version)
+        return None
     logger.info("uplift champion %s v%s: actions %s", name, version, ", ".join(champion.policy.actions))
     return champion

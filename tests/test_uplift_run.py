@@ -55,12 +55,26 @@ def test_hillstrom_sample_runs_tracks_and_registers_behind_the_qini_gate(hillstr
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_id, first = log_to_mlflow(result, cfg, hillstrom, uri, "uplift-test", data=data, project="hill")
-    assert first["promoted"] and first["reason"] == "no champion yet"
-    run = MlflowClient(uri).get_run(run_id)
+    # 900 held-out customers: no e-mail's visit ranking is told from random (Qini interval
+    # contains 0), so no action is trusted and the first version is NOT promoted (evidence gate)
+    gate = first["policy"]["gate"]
+    assert gate["outcome"] == "retained" and set(gate["qini"]) == {
+        "uplift_retained_mens_email", "uplift_retained_womens_email"}
+    lows = [low for _, low, _ in gate["qini"].values()]
+    assert first["trusted_actions"] == [] and max(lows) <= 0
+    assert not first["promoted"] and first["reason"].startswith("no trusted action")
+    assert "no champion yet" in first["reason"] and "trusted actions: none" in first["reason"]
+    client = MlflowClient(uri)
+    assert client.get_model_version(model_name("hill"), first["version"]).tags["trusted_actions"] == "none"
+    assert not client.get_registered_model(model_name("hill")).aliases
+    run = client.get_run(run_id)
     assert any(k.endswith("dr-learner.qini") for k in run.data.metrics)
-    # the same models again: not worse on any Qini -> promoted, compared with the champion
+    # --force overrides the gate and says so
+    _, forced = log_to_mlflow(result, cfg, hillstrom, uri, "uplift-test", data=data, project="hill", force=True)
+    assert forced["promoted"] and forced["reason"].startswith("FORCED: promoted although no trusted action")
+    # the same models again: not worse on any Qini, but still no evidence -> not promoted
     _, second = log_to_mlflow(result, cfg, hillstrom, uri, "uplift-test", data=data, project="hill")
-    assert second["promoted"] and "re-scored" in second["reason"]
+    assert not second["promoted"] and "re-scored" in second["reason"]
     assert second["champion"] == pytest.approx(second["challenger"])
     # models that learnt noise (outcomes shuffled) are worse: the champion stays
     noisy = data.frame.assign(retained=np.random.default_rng(0).permutation(data.frame["retained"].to_numpy()))
@@ -71,7 +85,7 @@ def test_hillstrom_sample_runs_tracks_and_registers_behind_the_qini_gate(hillstr
     champion = client.get_model_version_by_alias(model_name("hill"), "champion").version
     if third["promoted"]:  # the noise happened to rank as well on every action: say so
         pytest.fail(f"a model fit on shuffled outcomes was promoted: {third}")
-    assert str(champion) == second["version"]
+    assert str(champion) == forced["version"]
     # the registered champion is plain files that predict the same as the fitted models
     path = mlflow.artifacts.download_artifacts(
         artifact_uri=client.get_model_version_download_uri(model_name("hill"), champion), tracking_uri=uri)
@@ -121,7 +135,9 @@ def test_cli_uplift_on_hillstrom_sample(tmp_path):
         "uplift", "--data", str(tmp_path / "h"), "--hillstrom", str(SAMPLE), "--config", str(config),
         "--out", str(tmp_path / "tables"), "--tracking-uri", uri, "--project", "hill"])
     assert result.exit_code == 0, result.output
-    assert "t-learner" in result.output and "registered hill.uplift v1: PROMOTED" in result.output
+    # spend on 3,000 customers: no trusted action, so the first version is not promoted
+    assert "t-learner" in result.output
+    assert "registered hill.uplift v1: kept champion: no trusted action" in result.output, result.output
     assert (tmp_path / "tables" / "policy_value.csv").exists()
     assert (tmp_path / "mlruns").is_dir()  # artifacts next to the SQLite store, not in the repo
     bad = CliRunner().invoke(app, ["uplift", "--data", str(tmp_path / "none"), "--tracking-uri", uri])

@@ -8,10 +8,18 @@ value effect is measured over, the feature configuration the models read (None w
 the data set's own ``campaign_features.parquet``, e.g. Hillstrom) and priority-tier thresholds
 on the net saved value (quantiles of the training customers' best net value, like
 ``serving.value.fit_priority_tiers``). It is an MLflow pyfunc (loader: this module) whose ``predict`` returns one column
-``uplift_<outcome>_<action>`` per model. A new version takes the ``champion`` alias only if its
-Qini coefficient on this run's held-out customers is not worse, for every action and outcome,
-than the champion's re-scored on the same customers -- decided under the project registry's gate
-lock (``training.registry.gate_lock``), with ``training.registry.is_not_worse``.
+``uplift_<outcome>_<action>`` per model. A new version takes the ``champion`` alias only on
+evidence (``--force`` overrides, saying FORCED):
+
+- **trusted actions**: at least one action whose model of the outcome scoring decides with
+  (``value``; ``retained`` for a version without value models) has a Qini coefficient on this
+  run's held-out customers whose bootstrap interval (``GATE_BOOT`` resamples within each arm,
+  seed ``GATE_SEED``, 95%) lies above 0, i.e. it ranks the effect better than random. The
+  trusted actions are kept in ``policy.json`` (``trusted_actions``, with the intervals under
+  ``gate``); scoring recommends only those (``serving.uplift_scoring``);
+- **not worse**: its Qini coefficient is not worse, for every action and outcome, than the
+  champion's re-scored on the same customers -- decided under the project registry's gate lock
+  (``training.registry.gate_lock``), with ``training.registry.is_not_worse``.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from mlflow.tracking import MlflowClient
 
 from training.models import FeatureEncoder
 from training.registry import CHAMPION, gate_lock, is_not_worse
-from training.uplift_metrics import qini_coefficient
+from training.uplift_metrics import bootstrap, qini_coefficient
 
 SUFFIX = ".uplift"
 _PARTS = {"t": ("mu0_", "mu1_"), "x": ("tau0_", "tau1_", "blend_"), "dr": ("tau_",)}
@@ -141,6 +149,50 @@ def held_out_qini(models: UpliftSet, frame: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+#: Evidence gate: bootstrap resamples, seed and level of the held-out Qini intervals.
+GATE_BOOT, GATE_SEED, GATE_LEVEL = 200, 0, 0.95
+
+
+def held_out_qini_intervals(models: UpliftSet, frame: pd.DataFrame, *, n_boot: int = GATE_BOOT,
+                            seed: int = GATE_SEED) -> dict[str, tuple[float, float, float]]:
+    """``{uplift_<outcome>_<action>: (qini, low, high)}`` on the held-out rows of each action and
+    the controls: percentile bootstrap resampled within each arm (``uplift_metrics.bootstrap``)."""
+    test = frame[frame["held_out"]]
+    scores = models.predict(test)
+    out = {}
+    for key, spec in models.index.items():
+        rows = ((test["action"] == spec["action"]) | (test["arm"] == "control")).to_numpy()
+        y = test.loc[rows, spec["outcome"]].to_numpy(float)
+        treated = (test.loc[rows, "arm"] == "treated").to_numpy()
+        score = scores.loc[rows, key].to_numpy(float)
+        def qini(idx, y=y, treated=treated, score=score):
+            return {"qini": qini_coefficient(y[idx], treated[idx], score[idx])}
+
+        boot = bootstrap(qini, treated, n_boot=n_boot, seed=seed, level=GATE_LEVEL)
+        out[key] = boot["qini"]
+    return out
+
+
+def gate_outcome(models: UpliftSet) -> str:
+    """The outcome scoring decides with: ``value`` when the version has value models."""
+    return "value" if any(spec["outcome"] == "value" for spec in models.index.values()) else "retained"
+
+
+def trusted_actions(models: UpliftSet, intervals: dict[str, tuple[float, float, float]]) -> list[str]:
+    """Actions whose model of the gate outcome has a Qini interval entirely above 0 (sorted)."""
+    outcome = gate_outcome(models)
+    return sorted(spec["action"] for key, spec in models.index.items()
+                  if spec["outcome"] == outcome and intervals[key][1] > 0)
+
+
+def _evidence(models: UpliftSet, intervals: dict[str, tuple[float, float, float]], trusted: list[str]) -> str:
+    outcome = gate_outcome(models)
+    shown = ", ".join(f"{spec['action']} {intervals[key][0]:.4g} [{intervals[key][1]:.4g}, {intervals[key][2]:.4g}]"
+                      for key, spec in sorted(models.index.items()) if spec["outcome"] == outcome)
+    return (f"trusted actions: {', '.join(trusted) or 'none'} ({outcome} Qini on held-out customers "
+            f"[{GATE_LEVEL:.0%} interval]: {shown})")
+
+
 def action_costs(frame: pd.DataFrame) -> dict[str, float]:
     """Cost per contact of each action: the mean ``cost`` of its treated rows (0 when not given)."""
     treated = frame[frame["arm"] == "treated"]
@@ -185,7 +237,14 @@ def register(tracking_uri: str, project: str, models: dict[tuple[str, str], obje
     example = frame[columns].head(5)
     with tempfile.TemporaryDirectory() as tmp:
         data_path = save_models(models, Path(tmp) / "uplift")
-        policy = scoring_policy(UpliftSet(data_path), frame, horizon_days=horizon_days, features=features)
+        fitted = UpliftSet(data_path)
+        policy = scoring_policy(fitted, frame, horizon_days=horizon_days, features=features)
+        intervals = held_out_qini_intervals(fitted, frame)
+        trusted = trusted_actions(fitted, intervals)
+        evidence = _evidence(fitted, intervals, trusted)
+        policy["trusted_actions"] = trusted
+        policy["gate"] = {"outcome": gate_outcome(fitted), "n_boot": GATE_BOOT, "seed": GATE_SEED,
+                          "level": GATE_LEVEL, "qini": {k: list(v) for k, v in intervals.items()}}
         (data_path / POLICY_FILE).write_text(json.dumps(policy, indent=1))
         challenger_set = UpliftSet(data_path)
         info = mlflow.pyfunc.log_model(
@@ -214,13 +273,17 @@ def register(tracking_uri: str, project: str, models: dict[tuple[str, str], obje
                 promoted, reason = is_not_worse({k: challenger[k] for k in shared},
                                                 {k: champion[k] for k in shared}, dict.fromkeys(shared, True))
                 reason = f"{reason} (champion v{current} re-scored on this run's held-out customers)"
-            if force and not promoted:
-                promoted, reason = True, f"FORCED: promoted although {reason}"
+        if not trusted:
+            promoted, reason = False, f"no trusted action, no evidence the models rank better than random; {reason}"
+        if force and not promoted:
+            promoted, reason = True, f"FORCED: promoted although {reason}"
+        reason = f"{reason}; {evidence}"
         client.set_model_version_tag(name, version, "promotion", reason)
+        client.set_model_version_tag(name, version, "trusted_actions", ",".join(trusted) or "none")
         if promoted:
             client.set_registered_model_alias(name, CHAMPION, version)
     decision = {"model": name, "version": version, "promoted": promoted, "reason": reason,
                 "challenger": challenger, "champion": champion, "champion_version": current,
-                "policy": policy}
+                "policy": policy, "trusted_actions": trusted}
     log(f"promotion {name} v{version}: {'PROMOTED' if promoted else 'kept champion'}: {reason}")
     return decision
