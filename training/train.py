@@ -212,8 +212,8 @@ def train(cfg: ExperimentConfig, data_dir: str | Path, *, project: str | None = 
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
         fit_started = time.perf_counter()
         churn, clv = fit_models(data, cfg)
-        metrics = {"fit_seconds": time.perf_counter() - fit_started}
         intervals = fit_value_intervals(data, clv, cfg)
+        metrics = {"fit_seconds": time.perf_counter() - fit_started}
         pause_point("after_fit", log)
         for split in ("valid", "test"):
             metrics.update(split_metrics(data, churn, clv, split))
