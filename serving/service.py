@@ -44,6 +44,7 @@ and ``/docs.json`` (``serving.openapi``) need no key.
 
 from __future__ import annotations
 
+import gc
 import inspect
 import logging
 import os
@@ -486,6 +487,11 @@ class LifecycleService:
         }
         self.scorer = scorer
         watch_model_health(scorer, details["project"])
+        # Everything loaded so far lives as long as the worker: out of the collector's sight, so
+        # full collections, which pause the event loop, walk less (measured under load at c=8:
+        # 220-350 ms pauses before, 160-225 ms after; what requests allocate still dominates).
+        gc.collect()
+        gc.freeze()
         STATE.loaded(**details)
         logger.info(
             "ready: project %s, churn v%s, clv v%s; snapshot %s as of %s (%d customers); "
