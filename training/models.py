@@ -40,19 +40,9 @@ class FeatureEncoder:
         return self
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        missing = [c for c in self.columns if c not in frame.columns]
-        if missing:
-            raise KeyError(f"feature columns missing: {missing}")
-        # Numeric columns go to float64 in one block (a column at a time costs milliseconds per
-        # call, which is most of the latency of scoring one customer online).
+        self._check_columns(frame)
         numeric = [c for c in self.columns if c not in self.categories_]
-        block = frame[numeric]
-        loose = [c for c, dtype in block.dtypes.items()
-                 if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))]
-        if loose:
-            block = block.assign(**{c: pd.to_numeric(block[c], errors="coerce") for c in loose})
-        out = pd.DataFrame(block.to_numpy(dtype="float64", na_value=np.nan), columns=numeric,
-                           index=frame.index)
+        out = pd.DataFrame(self._numeric_block(frame, numeric), columns=numeric, index=frame.index)
         if not self.categories_:
             return out
         for c, categories in self.categories_.items():
@@ -71,25 +61,34 @@ class FeatureEncoder:
         costs most of the time of scoring one customer online. ``tests/test_encoder_matrix.py``
         checks both give the same predictions.
         """
-        missing = [c for c in self.columns if c not in frame.columns]
-        if missing:
-            raise KeyError(f"feature columns missing: {missing}")
+        self._check_columns(frame)
         if len(frame) <= SMALL_FRAME_ROWS:
             return self._small_matrix(frame)
         out = np.empty((len(frame), len(self.columns)), dtype="float64")
         numeric = [i for i, c in enumerate(self.columns) if c not in self.categories_]
-        block = frame[[self.columns[i] for i in numeric]]
-        loose = [c for c, dtype in block.dtypes.items()
-                 if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))]
-        if loose:
-            block = block.assign(**{c: pd.to_numeric(block[c], errors="coerce") for c in loose})
-        out[:, numeric] = block.to_numpy(dtype="float64", na_value=np.nan)
+        out[:, numeric] = self._numeric_block(frame, [self.columns[i] for i in numeric])
         for c in self.categories_:
             raw = frame[c]
             codes = self._category_index(c).get_indexer(raw.astype(str).astype("object"))
             codes = np.where(raw.notna().to_numpy() & (codes >= 0), codes, np.nan)
             out[:, self.columns.index(c)] = codes
         return out
+
+    def _check_columns(self, frame: pd.DataFrame) -> None:
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise KeyError(f"feature columns missing: {missing}")
+
+    @staticmethod
+    def _numeric_block(frame: pd.DataFrame, numeric: list[str]) -> np.ndarray:
+        """``numeric`` columns as one float64 array, text parsed as numbers (else NaN). In one
+        block: a column at a time costs milliseconds per call, most of scoring one customer."""
+        block = frame[numeric]
+        loose = [c for c, dtype in block.dtypes.items()
+                 if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))]
+        if loose:
+            block = block.assign(**{c: pd.to_numeric(block[c], errors="coerce") for c in loose})
+        return block.to_numpy(dtype="float64", na_value=np.nan)
 
     def _small_matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """``matrix`` of a few rows (online scoring) from one object array, column by column in
