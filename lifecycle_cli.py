@@ -49,7 +49,9 @@ def _user_error(exc: BaseException) -> str | None:
 
     if isinstance(exc, ValidationError):
         message = f"{exc.title}: " + "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors())
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        )
     elif isinstance(exc, yaml.YAMLError):
         message = f"not valid YAML: {exc}"
     elif isinstance(exc, (KeyError, IndexError)):  # LookupErrors that are bugs, not user errors
@@ -69,7 +71,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-experiment_app = typer.Typer(help="Run experiments defined in experiments/*.yaml.", no_args_is_help=True)
+experiment_app = typer.Typer(
+    help="Run experiments defined in experiments/*.yaml.", no_args_is_help=True
+)
 app.add_typer(experiment_app, name="experiment")
 
 
@@ -105,12 +109,22 @@ def _data_set(data: Path | None) -> Path | None:
     if not data.exists():
         _fail(f"data set {data}: the directory does not exist; {hint}")
     if not data.is_dir():
-        _fail(f"data set {data}: not a directory; --data takes the contract directory ingest writes")
-    missing = [f"{t}.parquet" for t in (CUSTOMERS, TRANSACTIONS) if not table_path(data, t).exists()]
+        _fail(
+            f"data set {data}: not a directory; --data takes the contract directory ingest writes"
+        )
+    missing = [
+        f"{t}.parquet" for t in (CUSTOMERS, TRANSACTIONS) if not table_path(data, t).exists()
+    ]
     if missing:
-        state = "the directory is empty" if not any(data.iterdir()) else f"no {' and no '.join(missing)}"
-        _fail(f"data set {data}: {state} (a contract directory needs customers.parquet and "
-              f"transactions.parquet); {hint}")
+        state = (
+            "the directory is empty"
+            if not any(data.iterdir())
+            else f"no {' and no '.join(missing)}"
+        )
+        _fail(
+            f"data set {data}: {state} (a contract directory needs customers.parquet and "
+            f"transactions.parquet); {hint}"
+        )
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -123,73 +137,159 @@ def _data_set(data: Path | None) -> Path | None:
             if path.exists():
                 pq.read_schema(path)
         except (pa.ArrowException, OSError) as exc:
-            _fail(f"data set {data}: {path.name} is not a readable Parquet file ({exc}); run ingest again")
+            _fail(
+                f"data set {data}: {path.name} is not a readable Parquet file ({exc}); run ingest again"
+            )
     try:  # the contract's own checks: required columns, types, unique customer ids
         tables = connect(data)
-        rows = {TRANSACTIONS: tables.transactions.count().execute(),
-                CUSTOMERS: tables.customers.count().execute()}
+        rows = {
+            TRANSACTIONS: tables.transactions.count().execute(),
+            CUSTOMERS: tables.customers.count().execute(),
+        }
     except (ValueError, OSError) as exc:
         _fail(f"data set {data}: {' '.join(str(exc).split())}")
     for table, n in rows.items():
         if n == 0:
             quarantine = data / "quarantine" / f"{table}.parquet"
-            where = f"; the rejected rows and their reasons are in {quarantine}" if quarantine.exists() else ""
-            _fail(f"data set {data}: {table}.parquet has 0 rows (nothing was accepted at ingest){where}")
+            where = (
+                f"; the rejected rows and their reasons are in {quarantine}"
+                if quarantine.exists()
+                else ""
+            )
+            _fail(
+                f"data set {data}: {table}.parquet has 0 rows (nothing was accepted at ingest){where}"
+            )
     return data
 
 
-DataDir = Annotated[Path, typer.Option("--data", callback=_data_set,
-                                       help="Contract directory (from ingest or generate).")]
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        "--data", callback=_data_set, help="Contract directory (from ingest or generate)."
+    ),
+]
 
 
 @app.command()
 def ingest(
-    transactions: Annotated[Path, typer.Option(help="Transactions export (CSV, TSV, whitespace or Parquet).")],
+    transactions: Annotated[
+        Path, typer.Option(help="Transactions export (CSV, TSV, whitespace or Parquet).")
+    ],
     out: Annotated[Path, typer.Option(help="Output contract directory (replaced as a whole).")],
     customers: Annotated[Path | None, typer.Option(help="Customers export.")] = None,
     events: Annotated[Path | None, typer.Option(help="Engagement events export.")] = None,
-    map: Annotated[str | None, typer.Option(
-        "--map", help='Column mapping, e.g. "customer_id=Customer ID,ordered_at=InvoiceDate,'
-        'quantity=Quantity,unit_price=UnitPrice"; quote names holding commas: amount="Umsatz (EUR, netto)". '
-        'Keys may be qualified: events.occurred_at=...')] = None,
-    map_file: Annotated[Path | None, typer.Option(
-        help="YAML map file: columns:, values: (e.g. event_type: {Case: support_ticket}) and format keys "
-        "(encoding, sep, decimal, thousands, date_format, date_order, currency).")] = None,
-    date_format: Annotated[str | None, typer.Option(help="strptime format of the date columns (default: detected).")] = None,
-    date_order: Annotated[str | None, typer.Option(
-        help="dmy or mdy: how to read 05/03/2024 (default: detected from the values, else reported guess).")] = None,
-    sep: Annotated[str | None, typer.Option(
-        help="Column separator: , ; tab | whitespace (default: sniffed, quotes respected).")] = None,
-    encoding: Annotated[str | None, typer.Option(
-        help="Text encoding: utf-8, utf-8-sig, gbk, gb18030, latin-1, cp1252 (default: UTF-8, BOM or GBK detected).")] = None,
-    decimal: Annotated[str | None, typer.Option(help="Decimal separator . or , (default: detected).")] = None,
-    thousands: Annotated[str | None, typer.Option(help="Thousands separator , . space ' or none (default: detected).")] = None,
-    strict_values: Annotated[bool, typer.Option(
-        "--strict-values", help="Quarantine events whose type maps to no contract type (default: count them as other).")] = False,
-    min_accepted_share: Annotated[float, typer.Option(
-        min=0.0, max=1.0, help="Fail (and write nothing) when a table accepts a smaller share of its rows.")] = 0.5,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Read, map, validate and report; write nothing (to try a map file).")] = False,
-    campaigns: Annotated[Path | None, typer.Option(
-        help="Campaigns export (customer_id, sent_at, campaign_id, action, arm, cost) for uplift.")] = None,
-    campaigns_map: Annotated[str | None, typer.Option(
-        help='Campaigns column mapping, e.g. "arm=Group,sent_at=Send Date" (same syntax as --map).')] = None,
+    map: Annotated[
+        str | None,
+        typer.Option(
+            "--map",
+            help='Column mapping, e.g. "customer_id=Customer ID,ordered_at=InvoiceDate,'
+            'quantity=Quantity,unit_price=UnitPrice"; quote names holding commas: amount="Umsatz (EUR, netto)". '
+            "Keys may be qualified: events.occurred_at=...",
+        ),
+    ] = None,
+    map_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML map file: columns:, values: (e.g. event_type: {Case: support_ticket}) and format keys "
+            "(encoding, sep, decimal, thousands, date_format, date_order, currency)."
+        ),
+    ] = None,
+    date_format: Annotated[
+        str | None, typer.Option(help="strptime format of the date columns (default: detected).")
+    ] = None,
+    date_order: Annotated[
+        str | None,
+        typer.Option(
+            help="dmy or mdy: how to read 05/03/2024 (default: detected from the values, else reported guess)."
+        ),
+    ] = None,
+    sep: Annotated[
+        str | None,
+        typer.Option(
+            help="Column separator: , ; tab | whitespace (default: sniffed, quotes respected)."
+        ),
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            help="Text encoding: utf-8, utf-8-sig, gbk, gb18030, latin-1, cp1252 (default: UTF-8, BOM or GBK detected)."
+        ),
+    ] = None,
+    decimal: Annotated[
+        str | None, typer.Option(help="Decimal separator . or , (default: detected).")
+    ] = None,
+    thousands: Annotated[
+        str | None,
+        typer.Option(help="Thousands separator , . space ' or none (default: detected)."),
+    ] = None,
+    strict_values: Annotated[
+        bool,
+        typer.Option(
+            "--strict-values",
+            help="Quarantine events whose type maps to no contract type (default: count them as other).",
+        ),
+    ] = False,
+    min_accepted_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Fail (and write nothing) when a table accepts a smaller share of its rows.",
+        ),
+    ] = 0.5,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Read, map, validate and report; write nothing (to try a map file)."
+        ),
+    ] = False,
+    campaigns: Annotated[
+        Path | None,
+        typer.Option(
+            help="Campaigns export (customer_id, sent_at, campaign_id, action, arm, cost) for uplift."
+        ),
+    ] = None,
+    campaigns_map: Annotated[
+        str | None,
+        typer.Option(
+            help='Campaigns column mapping, e.g. "arm=Group,sent_at=Send Date" (same syntax as --map).'
+        ),
+    ] = None,
 ) -> None:
     """Validate CRM exports into contract tables; bad rows go to DIR/quarantine with a reason."""
     from features.ingest import ingest as run_ingest
     from features.mapping import IngestError, load_mapping
 
     try:
-        mapping = load_mapping(map, map_file, date_format, date_order=date_order, sep=sep, encoding=encoding,
-                               decimal=decimal, thousands=thousands)
-        reports = run_ingest(out, transactions, mapping, customers=customers, events=events, log=_log,
-                             strict_values=strict_values, min_accepted_share=min_accepted_share, dry_run=dry_run)
+        mapping = load_mapping(
+            map,
+            map_file,
+            date_format,
+            date_order=date_order,
+            sep=sep,
+            encoding=encoding,
+            decimal=decimal,
+            thousands=thousands,
+        )
+        reports = run_ingest(
+            out,
+            transactions,
+            mapping,
+            customers=customers,
+            events=events,
+            log=_log,
+            strict_values=strict_values,
+            min_accepted_share=min_accepted_share,
+            dry_run=dry_run,
+        )
     except IngestError as exc:
         _fail(str(exc))
     total_read = sum(r.rows_read for r in reports.values())
     total_q = sum(r.quarantined for r in reports.values())
     where = f"dry run, nothing written to {out}" if dry_run else f"ingested into {out}"
-    typer.echo(f"{where}: {total_read:,} rows read, {total_read - total_q:,} accepted, {total_q:,} quarantined")
+    typer.echo(
+        f"{where}: {total_read:,} rows read, {total_read - total_q:,} accepted, {total_q:,} quarantined"
+    )
     if campaigns is not None and not dry_run:
         from features.campaigns import ingest_campaigns
         from features.mapping import parse_map_option
@@ -199,8 +299,10 @@ def ingest(
             report = ingest_campaigns(out, campaigns, columns, date_format=date_format, log=_log)
         except IngestError as exc:
             _fail(str(exc))
-        typer.echo(f"campaigns: {report.rows_read:,} rows read, {report.accepted:,} accepted, "
-                   f"{report.quarantined:,} quarantined")
+        typer.echo(
+            f"campaigns: {report.rows_read:,} rows read, {report.accepted:,} accepted, "
+            f"{report.quarantined:,} quarantined"
+        )
 
 
 @app.command()
@@ -209,10 +311,17 @@ def generate(
     customers: Annotated[int, typer.Option(min=1, help="Number of customers.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     start: Annotated[str, typer.Option(help="First day of the simulated period.")] = "2023-01-01",
-    end: Annotated[str, typer.Option(help="End of the simulated period (exclusive: no data on or after it).")] = "2026-01-01",
-    campaigns: Annotated[bool, typer.Option(
-        "--campaigns", help="Add a randomized retention campaign (email, discount, call vs control) sent 120 days "
-        "before --end, with a 90-day window; true effects in campaign_truth.parquet.")] = False,
+    end: Annotated[
+        str, typer.Option(help="End of the simulated period (exclusive: no data on or after it).")
+    ] = "2026-01-01",
+    campaigns: Annotated[
+        bool,
+        typer.Option(
+            "--campaigns",
+            help="Add a randomized retention campaign (email, discount, call vs control) sent 120 days "
+            "before --end, with a 90-day window; true effects in campaign_truth.parquet.",
+        ),
+    ] = False,
 ) -> None:
     """Generate a synthetic CRM data set with ground truth (truth.parquet)."""
     from features.synthetic import generate as run_generate
@@ -227,11 +336,21 @@ def generate(
     typer.echo(json.dumps(summary.to_dict(), indent=2, default=str))
 
 
-EngineOption = Annotated[str, typer.Option(
-    "--engine", help="Where features are computed: duckdb (in process) or spark (pip install '.[spark]').")]
-SparkMasterOption = Annotated[str | None, typer.Option(
-    "--spark-master", help="Spark master URL, e.g. local[4], spark://host:7077, yarn "
-    "(default: spark-submit's, else local[*]).")]
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="Where features are computed: duckdb (in process) or spark (pip install '.[spark]').",
+    ),
+]
+SparkMasterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        help="Spark master URL, e.g. local[4], spark://host:7077, yarn "
+        "(default: spark-submit's, else local[*]).",
+    ),
+]
 
 
 @contextmanager
@@ -245,8 +364,14 @@ def _engine(name: str, spark_master: str | None) -> Iterator[object]:
         _fail(str(exc))
 
 
-EngineData = Annotated[str, typer.Option("--data", help="Contract directory (from ingest or generate); "
-                                         "with --engine spark also a URI (file://, hdfs://, s3a://, gs://, abfss://).")]
+EngineData = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        help="Contract directory (from ingest or generate); "
+        "with --engine spark also a URI (file://, hdfs://, s3a://, gs://, abfss://).",
+    ),
+]
 
 
 def _engine_data(data: str | Path, engine: str) -> str | Path:
@@ -257,7 +382,9 @@ def _engine_data(data: str | Path, engine: str) -> str | Path:
     if not is_uri(data):
         return _data_set(Path(data))
     if engine == "duckdb":
-        _fail(f"--data {data}: a URI is read with --engine spark only; DuckDB reads local contract directories")
+        _fail(
+            f"--data {data}: a URI is read with --engine spark only; DuckDB reads local contract directories"
+        )
     return str(data)
 
 
@@ -276,8 +403,10 @@ def _spark_paths(on, data: str | Path, out: str | None = None) -> None:
     from features.engine import is_uri
 
     if is_uri(data) and not on.reach(data, "--data"):
-        _fail(f"data set {data}: the directory does not exist (a contract directory needs "
-              "customers.parquet and transactions.parquet)")
+        _fail(
+            f"data set {data}: the directory does not exist (a contract directory needs "
+            "customers.parquet and transactions.parquet)"
+        )
     if out is not None and is_uri(out):
         on.reach(out, "--out")
 
@@ -293,8 +422,12 @@ def _data_name(data: str | Path) -> str:
 def features(
     data: EngineData,
     cutoff: Annotated[list[str], typer.Option(help="Cutoff date(s) YYYY-MM-DD; repeat to stack.")],
-    out: Annotated[str, typer.Option(help="Output Parquet file (--engine spark: a directory or URI).")],
-    horizon_days: Annotated[int | None, typer.Option(min=1, help="Add labels over [T, T+H).")] = None,
+    out: Annotated[
+        str, typer.Option(help="Output Parquet file (--engine spark: a directory or URI).")
+    ],
+    horizon_days: Annotated[
+        int | None, typer.Option(min=1, help="Add labels over [T, T+H).")
+    ] = None,
     value: Annotated[str, typer.Option(help="Value label: revenue or margin.")] = "revenue",
     engine: EngineOption = "duckdb",
     spark_master: SparkMasterOption = None,
@@ -309,19 +442,34 @@ def features(
     if engine != "duckdb":
         with _engine(engine, spark_master) as spark:
             _spark_paths(spark, data, out)
-            written = write_snapshots(spark, data, cutoffs, out, horizon_days=horizon_days, value=value)
-        typer.echo(f"wrote {written.rows:,} rows x {written.columns} columns to {out} (Spark, by cutoff_day)")
+            written = write_snapshots(
+                spark, data, cutoffs, out, horizon_days=horizon_days, value=value
+            )
+        typer.echo(
+            f"wrote {written.rows:,} rows x {written.columns} columns to {out} (Spark, by cutoff_day)"
+        )
         return
-    frame = build_snapshots(data, cutoffs, horizon_days=horizon_days, value=value, out=_local_out(out, engine))
+    frame = build_snapshots(
+        data, cutoffs, horizon_days=horizon_days, value=value, out=_local_out(out, engine)
+    )
     typer.echo(f"wrote {len(frame):,} rows x {frame.shape[1]} columns to {out}")
 
 
 ConfigPath = Annotated[Path, typer.Option("--config", help="Experiment YAML (see experiments/).")]
-ProjectOption = Annotated[str | None, typer.Option(
-    "--project", help="Project whose models, MLflow experiments and champion to use "
-    "(default: the config's project:, else the data directory's name).")]
-OptionalData = Annotated[Path | None, typer.Option("--data", callback=_data_set,
-                                                   help="Contract directory; default: the config's data.")]
+ProjectOption = Annotated[
+    str | None,
+    typer.Option(
+        "--project",
+        help="Project whose models, MLflow experiments and champion to use "
+        "(default: the config's project:, else the data directory's name).",
+    ),
+]
+OptionalData = Annotated[
+    Path | None,
+    typer.Option(
+        "--data", callback=_data_set, help="Contract directory; default: the config's data."
+    ),
+]
 
 
 def _load(config: Path, data: str | Path | None, engine: str = "duckdb"):
@@ -338,16 +486,31 @@ def _load(config: Path, data: str | Path | None, engine: str = "duckdb"):
 @app.command()
 def train(
     config: ConfigPath = Path("experiments/baseline.yaml"),
-    data: Annotated[str | None, typer.Option("--data", help="Contract directory (--engine spark: also a "
-                                             "URI); default: the config's data.")] = None,
-    force: Annotated[bool, typer.Option(help="Promote to champion even if worse than the current one.")] = False,
-    no_register: Annotated[bool, typer.Option("--no-register", help="Track the run but register nothing.")] = False,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="Contract directory (--engine spark: also a URI); default: the config's data.",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Promote to champion even if worse than the current one.")
+    ] = False,
+    no_register: Annotated[
+        bool, typer.Option("--no-register", help="Track the run but register nothing.")
+    ] = False,
     project: ProjectOption = None,
     engine: EngineOption = "duckdb",
     spark_master: SparkMasterOption = None,
-    sample_fraction: Annotated[float, typer.Option(
-        min=0.001, max=1.0, help="Train on this share of customers (stable customer_id "
-        "hash; logged to MLflow); BTYD fits use the same sample.")] = 1.0,
+    sample_fraction: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            max=1.0,
+            help="Train on this share of customers (stable customer_id "
+            "hash; logged to MLflow); BTYD fits use the same sample.",
+        ),
+    ] = 1.0,
 ) -> None:
     """Train churn and CLV models on rolling snapshots; track in MLflow; apply the promotion gate."""
     from serving.monitor import reference_mix
@@ -363,14 +526,29 @@ def train(
             _spark_paths(on, data_dir)
         settings = BuildSettings(on if engine != "duckdb" else None, sample_fraction)
         with building_on(settings):
-            result = run_train(cfg, data_dir, project=project, force=force, register=not no_register,
-                               scoring_thresholds=fit_scoring_thresholds, log=_log, reference_mix=reference_mix)
+            result = run_train(
+                cfg,
+                data_dir,
+                project=project,
+                force=force,
+                register=not no_register,
+                scoring_thresholds=fit_scoring_thresholds,
+                log=_log,
+                reference_mix=reference_mix,
+            )
         log_build_settings(result.run_id, settings, tracking_uri=cfg.tracking.tracking_uri)
     m = result.metrics
     typer.echo(f"run {result.run_id} ({result.seconds:.0f} s)")
     typer.echo(f"{'test metric':<18}{'lightgbm':>12}{'btyd':>12}")
-    for key in ("churn_auc", "churn_pr_auc", "churn_brier", "clv_mae", "clv_spearman", "clv_gini",
-                "clv_total_ratio"):
+    for key in (
+        "churn_auc",
+        "churn_pr_auc",
+        "churn_brier",
+        "clv_mae",
+        "clv_spearman",
+        "clv_gini",
+        "clv_total_ratio",
+    ):
         typer.echo(f"{key:<18}{m['test_' + key]:>12.4f}{m['test_btyd_' + key]:>12.4f}")
     for key in sorted(k for k in m if k.startswith("test_truth_")):
         typer.echo(f"{key.removeprefix('test_'):<32}{m[key]:>10.4f}")
@@ -380,9 +558,14 @@ def train(
 def tune(
     config: ConfigPath = Path("experiments/baseline.yaml"),
     data: OptionalData = None,
-    trials: Annotated[int | None, typer.Option(
-        min=1, help="Finished trials each study should hold; a resumed study runs only the missing ones "
-        "(default: the config's).")] = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Finished trials each study should hold; a resumed study runs only the missing ones "
+            "(default: the config's).",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Where to write the tuned config.")] = None,
 ) -> None:
     """Tune LightGBM with Optuna (TPE + pruning, resumable SQLite study: a killed tune continues and
@@ -398,7 +581,9 @@ def tune(
 @app.command()
 def backtest(
     data: EngineData,
-    cutoff: Annotated[str, typer.Option(help="Backtest cutoff YYYY-MM-DD: models see only data before it.")],
+    cutoff: Annotated[
+        str, typer.Option(help="Backtest cutoff YYYY-MM-DD: models see only data before it.")
+    ],
     horizon_days: Annotated[int, typer.Option(min=1, help="Evaluate on [cutoff, cutoff + H).")],
     out: Annotated[Path, typer.Option(help="Output JSON file.")],
     config: ConfigPath = Path("experiments/btyd-features.yaml"),
@@ -415,15 +600,24 @@ def backtest(
 
     cfg, data_dir = _load(config, data, engine)
     cfg = cfg.model_copy(update={"project": resolve_project(cfg, data_dir, project)})
-    with (_plan_must_fit(f"backtest at {cutoff} over {horizon_days} days"),
-          _engine(engine, spark_master) as on,
-          building_on(BuildSettings(on if engine != "duckdb" else None))):
+    with (
+        _plan_must_fit(f"backtest at {cutoff} over {horizon_days} days"),
+        _engine(engine, spark_master) as on,
+        building_on(BuildSettings(on if engine != "duckdb" else None)),
+    ):
         if engine != "duckdb":
             _spark_paths(on, data_dir)
         from serving.scoring import range_groups  # coverage of the value ranges per stage/segment
 
-        result = run_backtest(data_dir, _parse_date(cutoff, "--cutoff"), horizon_days, cfg,
-                              dataset=dataset, log=_log, range_groups=range_groups)
+        result = run_backtest(
+            data_dir,
+            _parse_date(cutoff, "--cutoff"),
+            horizon_days,
+            cfg,
+            dataset=dataset,
+            log=_log,
+            range_groups=range_groups,
+        )
     write_result(result, out)
     typer.echo(format_table(result))
     typer.echo(f"wrote {out}")
@@ -432,22 +626,47 @@ def backtest(
 @app.command()
 def score(
     data: EngineData,
-    out: Annotated[str, typer.Option(help="Scores file (.parquet); --engine spark: a directory or URI.")] = "data/scores.parquet",
-    as_of: Annotated[str | None, typer.Option(help="Scoring date YYYY-MM-DD (default: day after the last transaction).")] = None,
-    csv: Annotated[bool, typer.Option("--csv", help="Also write a CSV next to the Parquet file.")] = False,
-    scoring_config: Annotated[Path | None, typer.Option(help="YAML with stage rules, tiers and actions.")] = None,
+    out: Annotated[
+        str, typer.Option(help="Scores file (.parquet); --engine spark: a directory or URI.")
+    ] = "data/scores.parquet",
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Scoring date YYYY-MM-DD (default: day after the last transaction)."),
+    ] = None,
+    csv: Annotated[
+        bool, typer.Option("--csv", help="Also write a CSV next to the Parquet file.")
+    ] = False,
+    scoring_config: Annotated[
+        Path | None, typer.Option(help="YAML with stage rules, tiers and actions.")
+    ] = None,
     tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = DEFAULT_TRACKING_URI,
-    project: Annotated[str | None, typer.Option(
-        "--project", help="Project whose champion pair scores (default: the data directory's name).")] = None,
-    allow_missing: Annotated[bool, typer.Option(
-        "--allow-missing", help="Score data lacking a feature family the champions were trained "
-        "with (e.g. no events.parquet): those features are imputed, with a warning.")] = False,
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project",
+            help="Project whose champion pair scores (default: the data directory's name).",
+        ),
+    ] = None,
+    allow_missing: Annotated[
+        bool,
+        typer.Option(
+            "--allow-missing",
+            help="Score data lacking a feature family the champions were trained "
+            "with (e.g. no events.parquet): those features are imputed, with a warning.",
+        ),
+    ] = False,
     engine: EngineOption = "duckdb",
     spark_master: SparkMasterOption = None,
-    history: Annotated[Path | None, typer.Option(
-        help="Score history root: the run is also kept under HISTORY/<project>/as_of=DATE/ for "
-        "`lifecycle monitor` (default: score_history next to OUT; --no-history: not kept).")] = None,
-    no_history: Annotated[bool, typer.Option("--no-history", help="Do not keep this run in the score history.")] = False,
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            help="Score history root: the run is also kept under HISTORY/<project>/as_of=DATE/ for "
+            "`lifecycle monitor` (default: score_history next to OUT; --no-history: not kept)."
+        ),
+    ] = None,
+    no_history: Annotated[
+        bool, typer.Option("--no-history", help="Do not keep this run in the score history.")
+    ] = False,
 ) -> None:
     """Score every customer with the champion models; write Parquet (and CSV) and print a summary.
 
@@ -485,10 +704,19 @@ def score(
             _spark_paths(on, data, out)
             checked_feature_data()
             day = day or data_bounds(data)[1]
-            done = score_on_spark(on, data, day, out, tracking_uri=tracking_uri, scoring_config=config,
-                                  project=project)
-        typer.echo(f"scored {done.rows:,} customers as of {day} on Spark with churn v{done.churn_version}, "
-                   f"clv v{done.clv_version}: {done.scores} (features: {done.snapshot})")
+            done = score_on_spark(
+                on,
+                data,
+                day,
+                out,
+                tracking_uri=tracking_uri,
+                scoring_config=config,
+                project=project,
+            )
+        typer.echo(
+            f"scored {done.rows:,} customers as of {day} on Spark with churn v{done.churn_version}, "
+            f"clv v{done.clv_version}: {done.scores} (features: {done.snapshot})"
+        )
         return
     out = _local_out(out, engine)
     day = day or data_bounds(data)[1]
@@ -504,11 +732,15 @@ def score(
     if not no_history:
         from serving.score_history import write_partition
 
-        kept = write_partition(history or out.parent / "score_history", champions.project, day, scores, snapshot)
+        kept = write_partition(
+            history or out.parent / "score_history", champions.project, day, scores, snapshot
+        )
         _log(f"kept in the score history: {kept}")
     summary = summarise(scores)
-    typer.echo(f"scored {len(scores):,} customers as of {day} with the {champions.project} champion pair "
-               f"v{champions.version}: {out} (features: {snapshot_path})")
+    typer.echo(
+        f"scored {len(scores):,} customers as of {day} with the {champions.project} champion pair "
+        f"v{champions.version}: {out} (features: {snapshot_path})"
+    )
     typer.echo(json.dumps(summary, indent=2, default=str))
 
 
@@ -516,8 +748,12 @@ def score(
 def experiment_run(
     name: Annotated[str, typer.Argument(help="Experiment name: experiments/NAME.yaml.")],
     data: OptionalData = None,
-    backtest_cutoff: Annotated[str | None, typer.Option(help="Backtest instead of training: YYYY-MM-DD.")] = None,
-    horizon_days: Annotated[int | None, typer.Option(min=1, help="Backtest horizon (with --backtest-cutoff).")] = None,
+    backtest_cutoff: Annotated[
+        str | None, typer.Option(help="Backtest instead of training: YYYY-MM-DD.")
+    ] = None,
+    horizon_days: Annotated[
+        int | None, typer.Option(min=1, help="Backtest horizon (with --backtest-cutoff).")
+    ] = None,
     project: ProjectOption = None,
 ) -> None:
     """Run one experiment as an MLflow run in the MLflow experiment PROJECT/NAME (nothing is registered)."""
@@ -525,7 +761,11 @@ def experiment_run(
 
     if (backtest_cutoff is None) != (horizon_days is None):
         _fail("--backtest-cutoff and --horizon-days go together")
-    bt = (_parse_date(backtest_cutoff, "--backtest-cutoff"), horizon_days) if backtest_cutoff else None
+    bt = (
+        (_parse_date(backtest_cutoff, "--backtest-cutoff"), horizon_days)
+        if backtest_cutoff
+        else None
+    )
     if data is None:  # the experiment's own data set gets the checks of --data
         from experiments.runner import load_experiment
 
@@ -533,25 +773,50 @@ def experiment_run(
     with _plan_must_fit(f"experiments/{name}.yaml"):
         from serving.scoring import range_groups  # coverage of the value ranges per stage/segment
 
-        run = run_experiment(name, data=data, backtest=bt, project=project, log=_log,
-                             range_groups=range_groups)
+        run = run_experiment(
+            name, data=data, backtest=bt, project=project, log=_log, range_groups=range_groups
+        )
     typer.echo(f"{run.kind} run {run.run_id} in MLflow experiment {name!r}")
-    for key in ("churn_auc", "churn_pr_auc", "churn_brier", "clv_mae", "clv_spearman", "clv_gini",
-                "clv_total_ratio"):
+    for key in (
+        "churn_auc",
+        "churn_pr_auc",
+        "churn_brier",
+        "clv_mae",
+        "clv_spearman",
+        "clv_gini",
+        "clv_total_ratio",
+    ):
         if f"test_{key}" in run.metrics:
             typer.echo(f"  {key:<18}{run.metrics['test_' + key]:>10.4f}")
 
 
 @app.command()
 def compare(
-    names: Annotated[list[str] | None, typer.Argument(help="Experiments to compare (default: all in the store).")] = None,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Experiments to compare (default: all in the store).")
+    ] = None,
     out: Annotated[Path, typer.Option(help="HTML report.")] = Path("reports/compare.html"),
-    kind: Annotated[str | None, typer.Option(help="Only runs of this kind: train, backtest or uplift (Qini, uplift plots, policy value).")] = None,
-    data: Annotated[str | None, typer.Option("--data", help="Only runs whose data tag is this (e.g. synthetic, cdnow).")] = None,
-    project: Annotated[str | None, typer.Option(
-        "--project", help="Only this project's runs (its <project>/NAME experiments and runs tagged "
-        "with it; a run without a project tag belongs to the project named like its data tag).")] = None,
-    n_boot: Annotated[int, typer.Option(min=20, help="Bootstrap resamples for the noise check.")] = 200,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            help="Only runs of this kind: train, backtest or uplift (Qini, uplift plots, policy value)."
+        ),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="Only runs whose data tag is this (e.g. synthetic, cdnow)."),
+    ] = None,
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project",
+            help="Only this project's runs (its <project>/NAME experiments and runs tagged "
+            "with it; a run without a project tag belongs to the project named like its data tag).",
+        ),
+    ] = None,
+    n_boot: Annotated[
+        int, typer.Option(min=20, help="Bootstrap resamples for the noise check.")
+    ] = 200,
     tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = DEFAULT_TRACKING_URI,
 ) -> None:
     """Latest run of each experiment side by side (best marked, noise flagged) and an HTML report."""
@@ -564,8 +829,9 @@ def compare(
     # a comparison downloads a dozen small artifacts: no progress bar each (the user can set it)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
-        comparison = compare_experiments(names or None, tracking_uri, kind=kind, data=data,
-                                         project=project, n_boot=n_boot)
+        comparison = compare_experiments(
+            names or None, tracking_uri, kind=kind, data=data, project=project, n_boot=n_boot
+        )
     except LookupError as exc:
         _fail(str(exc))
     typer.echo(format_table(comparison))
@@ -584,20 +850,49 @@ def _parse_date(text: str, option: str) -> date:
 
 @app.command()
 def export(
-    to: Annotated[str, typer.Option("--to", help="csv (a CRM import file) or webhook (signed JSON POSTs).")],
-    crm: Annotated[str, typer.Option(help="Field mapping: zoho, fxiaoke, salesforce, hubspot, generic, or a YAML path.")] = "generic",
+    to: Annotated[
+        str, typer.Option("--to", help="csv (a CRM import file) or webhook (signed JSON POSTs).")
+    ],
+    crm: Annotated[
+        str,
+        typer.Option(
+            help="Field mapping: zoho, fxiaoke, salesforce, hubspot, generic, or a YAML path."
+        ),
+    ] = "generic",
     url: Annotated[str | None, typer.Option(help="Webhook URL (with --to webhook).")] = None,
-    scores: Annotated[Path, typer.Option(help="Scores from `lifecycle score`.")] = Path("data/scores.parquet"),
-    project: Annotated[str, typer.Option(help="Project name: state is kept per project and target.")] = "default",
-    target: Annotated[str | None, typer.Option(help="Target name (default: the CRM for csv, the URL's host for webhook).")] = None,
-    full: Annotated[bool, typer.Option("--full", help="Send every customer, not only those whose fields changed.")] = False,
-    out: Annotated[Path | None, typer.Option(help="CSV file (default: EXPORTS/PROJECT/TARGET/CRM-TIME.csv).")] = None,
-    exports_dir: Annotated[Path, typer.Option("--exports-dir", help="Where export state lives.")] = Path("data/exports"),
-    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Customers per webhook batch.")] = 200,
+    scores: Annotated[Path, typer.Option(help="Scores from `lifecycle score`.")] = Path(
+        "data/scores.parquet"
+    ),
+    project: Annotated[
+        str, typer.Option(help="Project name: state is kept per project and target.")
+    ] = "default",
+    target: Annotated[
+        str | None,
+        typer.Option(help="Target name (default: the CRM for csv, the URL's host for webhook)."),
+    ] = None,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Send every customer, not only those whose fields changed."),
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="CSV file (default: EXPORTS/PROJECT/TARGET/CRM-TIME.csv).")
+    ] = None,
+    exports_dir: Annotated[
+        Path, typer.Option("--exports-dir", help="Where export state lives.")
+    ] = Path("data/exports"),
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Customers per webhook batch.")
+    ] = 200,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per webhook request.")] = 10.0,
-    max_attempts: Annotated[int, typer.Option(min=1, help="Attempts per batch before the dead-letter file.")] = 8,
-    max_seconds: Annotated[float, typer.Option(min=1, help="Time bound of the whole webhook export.")] = 600.0,
-    secret_env: Annotated[str, typer.Option(help="Environment variable with the shared HMAC secret.")] = "LIFECYCLE_WEBHOOK_SECRET",
+    max_attempts: Annotated[
+        int, typer.Option(min=1, help="Attempts per batch before the dead-letter file.")
+    ] = 8,
+    max_seconds: Annotated[
+        float, typer.Option(min=1, help="Time bound of the whole webhook export.")
+    ] = 600.0,
+    secret_env: Annotated[
+        str, typer.Option(help="Environment variable with the shared HMAC secret.")
+    ] = "LIFECYCLE_WEBHOOK_SECRET",
     progress: Annotated[bool, typer.Option(help="Progress bar of batches on stderr.")] = True,
 ) -> None:
     """Write the latest scores into a CRM: an import file per CRM, or a signed, idempotent,
@@ -622,53 +917,109 @@ def export(
         if to == "csv":
             res = export_csv(frame, str(scores), mapping, state, out=out, full=full)
         else:
-            policy = RetryPolicy(max_attempts=max_attempts, timeout=timeout, max_seconds=max_seconds)
-            res = export_webhook(frame, str(scores), mapping, state, url, secret_from_env(secret_env),
-                                 project=project, target=name, full=full, batch_size=batch_size,
-                                 policy=policy, progress=progress)
+            policy = RetryPolicy(
+                max_attempts=max_attempts, timeout=timeout, max_seconds=max_seconds
+            )
+            res = export_webhook(
+                frame,
+                str(scores),
+                mapping,
+                state,
+                url,
+                secret_from_env(secret_env),
+                project=project,
+                target=name,
+                full=full,
+                batch_size=batch_size,
+                policy=policy,
+                progress=progress,
+            )
     except (MappingError, JournalError, WebhookError) as exc:
         _fail(str(exc))
     if res.rejects:
-        _log(f"{len(res.rejects):,} score rows not exported (reasons in {state / 'rejected.jsonl'}), "
-             f"e.g. {res.rejects[0].customer_id}: {res.rejects[0].reason}")
+        _log(
+            f"{len(res.rejects):,} score rows not exported (reasons in {state / 'rejected.jsonl'}), "
+            f"e.g. {res.rejects[0].customer_id}: {res.rejects[0].reason}"
+        )
     if to == "csv":
         if res.path is None:
-            typer.echo(f"{project}/{name}: no customer changed since the last export "
-                       f"({res.unchanged:,} unchanged); no file written (--full to write everyone)")
+            typer.echo(
+                f"{project}/{name}: no customer changed since the last export "
+                f"({res.unchanged:,} unchanged); no file written (--full to write everyone)"
+            )
         else:
-            typer.echo(f"{project}/{name}: wrote {res.written:,} customers to {res.path} "
-                       f"({res.unchanged:,} unchanged, not written)")
+            typer.echo(
+                f"{project}/{name}: wrote {res.written:,} customers to {res.path} "
+                f"({res.unchanged:,} unchanged, not written)"
+            )
         return
     if res.auth_error:
-        _fail(f"the receiver rejected the request: {res.auth_error}. Check that {secret_env} holds the "
-              "receiver's shared secret; the batches stay in the journal and the next run resumes them")
-    typer.echo(f"{project}/{name}: {res.customers_sent:,} customers in {res.delivered} batches delivered "
-               f"({res.resumed_batches} resumed from an interrupted run), {res.retries} retries, "
-               f"{res.dead} batches dead-lettered, {res.unchanged:,} customers unchanged")
+        _fail(
+            f"the receiver rejected the request: {res.auth_error}. Check that {secret_env} holds the "
+            "receiver's shared secret; the batches stay in the journal and the next run resumes them"
+        )
+    typer.echo(
+        f"{project}/{name}: {res.customers_sent:,} customers in {res.delivered} batches delivered "
+        f"({res.resumed_batches} resumed from an interrupted run), {res.retries} retries, "
+        f"{res.dead} batches dead-lettered, {res.unchanged:,} customers unchanged"
+    )
     if res.dead:
-        typer.secho(f"{res.dead} batches failed for good: see {res.dead_letter}; their customers are "
-                    "sent again by the next export", fg=typer.colors.RED, err=True)
+        typer.secho(
+            f"{res.dead} batches failed for good: see {res.dead_letter}; their customers are "
+            "sent again by the next export",
+            fg=typer.colors.RED,
+            err=True,
+        )
     if res.not_attempted:
-        typer.secho(f"time limit of {max_seconds:.0f} s reached: {res.not_attempted} batches not sent; "
-                    "run the same command again to resume", fg=typer.colors.RED, err=True)
+        typer.secho(
+            f"time limit of {max_seconds:.0f} s reached: {res.not_attempted} batches not sent; "
+            "run the same command again to resume",
+            fg=typer.colors.RED,
+            err=True,
+        )
     if not res.ok:
         raise typer.Exit(code=1)
 
 
 @app.command()
 def uplift(
-    data: Annotated[Path, typer.Option("--data", help="Contract directory with a campaigns table (from ingest "
-                                       "--campaigns, generate --campaigns or --hillstrom).")],
-    horizon_days: Annotated[int | None, typer.Option(min=1, help="Campaign window in days (default 90).")] = None,
-    as_of: Annotated[str | None, typer.Option(help="Measure outcomes as of YYYY-MM-DD (default: the data's end).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML of uplift settings (training.uplift_run.UpliftRunConfig).")] = None,
-    n_boot: Annotated[int | None, typer.Option(min=20, help="Bootstrap resamples for the intervals.")] = None,
-    hillstrom: Annotated[Path | None, typer.Option(help="First ingest this Hillstrom CSV into --data.")] = None,
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="Contract directory with a campaigns table (from ingest "
+            "--campaigns, generate --campaigns or --hillstrom).",
+        ),
+    ],
+    horizon_days: Annotated[
+        int | None, typer.Option(min=1, help="Campaign window in days (default 90).")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Measure outcomes as of YYYY-MM-DD (default: the data's end)."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="YAML of uplift settings (training.uplift_run.UpliftRunConfig)."
+        ),
+    ] = None,
+    n_boot: Annotated[
+        int | None, typer.Option(min=20, help="Bootstrap resamples for the intervals.")
+    ] = None,
+    hillstrom: Annotated[
+        Path | None, typer.Option(help="First ingest this Hillstrom CSV into --data.")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the measured tables (CSV).")] = None,
     tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = DEFAULT_TRACKING_URI,
     experiment: Annotated[str, typer.Option(help="MLflow experiment of the run.")] = "uplift",
-    project: Annotated[str | None, typer.Option(help="Register the models as PROJECT.uplift (Qini promotion gate).")] = None,
-    force: Annotated[bool, typer.Option(help="Promote to champion even if the Qini is worse.")] = False,
+    project: Annotated[
+        str | None,
+        typer.Option(help="Register the models as PROJECT.uplift (Qini promotion gate)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Promote to champion even if the Qini is worse.")
+    ] = False,
 ) -> None:
     """Who is worth calling: uplift models per campaign action vs control, Qini and policy value."""
     from features.hillstrom import ingest_hillstrom
@@ -685,25 +1036,42 @@ def uplift(
         ingest_hillstrom(data, hillstrom, log=_log)
     elif not data.is_dir() or not any(data.iterdir()):
         state = "the directory is empty" if data.is_dir() else "the directory does not exist"
-        _fail(f"data set {data}: {state}, so no campaigns table (uplift needs campaigns.parquet, and customers.parquet and "
-              "transactions.parquet for the outcomes); run `lifecycle ingest --out DIR ... --campaigns "
-              "FILE`, `lifecycle generate --campaigns ...` or `lifecycle uplift --hillstrom CSV`")
+        _fail(
+            f"data set {data}: {state}, so no campaigns table (uplift needs campaigns.parquet, and customers.parquet and "
+            "transactions.parquet for the outcomes); run `lifecycle ingest --out DIR ... --campaigns "
+            "FILE`, `lifecycle generate --campaigns ...` or `lifecycle uplift --hillstrom CSV`"
+        )
     try:
         cfg = load_run_config(config, horizon_days=horizon_days, n_boot=n_boot)
-        campaign = load_campaign_data(data, cfg, _parse_date(as_of, "--as-of") if as_of else None, log=_log)
+        campaign = load_campaign_data(
+            data, cfg, _parse_date(as_of, "--as-of") if as_of else None, log=_log
+        )
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     result = evaluate(campaign, cfg, log=_log)
-    run_id, decision = log_to_mlflow(result, cfg, data, tracking_uri, experiment, data=campaign,
-                                     project=project, force=force, log=_log)
+    run_id, decision = log_to_mlflow(
+        result,
+        cfg,
+        data,
+        tracking_uri,
+        experiment,
+        data=campaign,
+        project=project,
+        force=force,
+        log=_log,
+    )
     typer.echo(format_tables(result))
     if decision is not None:
         verdict = "PROMOTED" if decision["promoted"] else "kept champion"
-        typer.echo(f"registered {decision['model']} v{decision['version']}: {verdict}: {decision['reason']}")
+        typer.echo(
+            f"registered {decision['model']} v{decision['version']}: {verdict}: {decision['reason']}"
+        )
         policy = decision.get("policy") or {}
         costs = ", ".join(f"{a} {c:,.2f}" for a, c in sorted((policy.get("costs") or {}).items()))
-        typer.echo(f"scoring with it (champion): the action with the greatest value saved over {policy.get('horizon_days')} "
-                   f"days net of its cost per contact ({costs}); `lifecycle score --project {project}`")
+        typer.echo(
+            f"scoring with it (champion): the action with the greatest value saved over {policy.get('horizon_days')} "
+            f"days net of its cost per contact ({costs}); `lifecycle score --project {project}`"
+        )
     if out is not None:
         typer.echo(f"tables: {', '.join(str(p) for p in write_tables(result, out))}")
     typer.echo(f"MLflow run {run_id} in experiment {experiment!r} ({tracking_uri})")
@@ -712,14 +1080,26 @@ def uplift(
 @app.command()
 def monitor(
     data: DataDir,
-    project: Annotated[str | None, typer.Option(
-        "--project", help="Project whose champion pair is monitored (default: the data directory's name).")] = None,
-    as_of: Annotated[str | None, typer.Option(help="Monitored date YYYY-MM-DD (default: the data's end).")] = None,
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project",
+            help="Project whose champion pair is monitored (default: the data directory's name).",
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Monitored date YYYY-MM-DD (default: the data's end).")
+    ] = None,
     tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = DEFAULT_TRACKING_URI,
-    history: Annotated[Path, typer.Option(help="Score history root (from `lifecycle score`).")] = Path(
-        "data/score_history"),
-    config: Annotated[Path | None, typer.Option(help="Thresholds YAML (see serving/monitor_config.py).")] = None,
-    out: Annotated[Path, typer.Option(help="Folder for monitor.json and monitor.html.")] = Path("reports/monitor"),
+    history: Annotated[
+        Path, typer.Option(help="Score history root (from `lifecycle score`).")
+    ] = Path("data/score_history"),
+    config: Annotated[
+        Path | None, typer.Option(help="Thresholds YAML (see serving/monitor_config.py).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for monitor.json and monitor.html.")] = Path(
+        "reports/monitor"
+    ),
 ) -> None:
     """Drift (inputs, scores) and realized performance of the champion pair; verdict ok/warn/alert.
     Exit code 0 for ok and warn, 3 for alert (2: a user error)."""
@@ -730,11 +1110,20 @@ def monitor(
         cfg = load_monitor_config(config)
     except (OSError, ValueError) as exc:
         _fail(str(exc))
-    result, paths = run_monitor(data_dir=data, as_of=_parse_date(as_of, "--as-of") if as_of else None,
-                                project=project or data.resolve().name, tracking_uri=tracking_uri,
-                                history_root=history, out_dir=out, cfg=cfg, log=_log)
+    result, paths = run_monitor(
+        data_dir=data,
+        as_of=_parse_date(as_of, "--as-of") if as_of else None,
+        project=project or data.resolve().name,
+        tracking_uri=tracking_uri,
+        history_root=history,
+        out_dir=out,
+        cfg=cfg,
+        log=_log,
+    )
     typer.echo(result.summary())
-    typer.echo(f"report: {paths['json']} and {paths['html']} (MLflow run {result.report['mlflow_run_id']})")
+    typer.echo(
+        f"report: {paths['json']} and {paths['html']} (MLflow run {result.report['mlflow_run_id']})"
+    )
     raise typer.Exit(code=result.exit_code)
 
 
@@ -742,24 +1131,39 @@ def monitor(
 def retrain(
     data: DataDir,
     config: ConfigPath = Path("experiments/engagement.yaml"),
-    project: Annotated[str | None, typer.Option(
-        "--project", help="Project to retrain (default: the data directory's name).")] = None,
-    as_of: Annotated[str | None, typer.Option(help="Scoring and monitoring date (default: the data's end).")] = None,
+    project: Annotated[
+        str | None,
+        typer.Option("--project", help="Project to retrain (default: the data directory's name)."),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Scoring and monitoring date (default: the data's end).")
+    ] = None,
     tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = DEFAULT_TRACKING_URI,
     history: Annotated[Path, typer.Option(help="Score history root.")] = Path("data/score_history"),
     monitor_config: Annotated[Path | None, typer.Option(help="Monitor thresholds YAML.")] = None,
-    out: Annotated[Path, typer.Option(help="Folder for the monitor report.")] = Path("reports/monitor"),
+    out: Annotated[Path, typer.Option(help="Folder for the monitor report.")] = Path(
+        "reports/monitor"
+    ),
     state: Annotated[Path, typer.Option(help="Folder for the job's lock and step records.")] = Path(
-        "data/retrain_state"),
+        "data/retrain_state"
+    ),
 ) -> None:
     """Train -> gate -> score -> monitor as one job: one at a time (lock), resumable after a kill,
     a re-run with the same inputs does nothing new. Exit code 3 when the monitor alerts."""
     from serving.retrain import RetrainBusy, RetrainSettings, summary_lines
     from serving.retrain import retrain as run_retrain
 
-    settings = RetrainSettings(config=config, data_dir=data, project=project or data.resolve().name,
-                               tracking_uri=tracking_uri, history_root=history, reports=out, state_dir=state,
-                               as_of=_parse_date(as_of, "--as-of") if as_of else None, monitor_config=monitor_config)
+    settings = RetrainSettings(
+        config=config,
+        data_dir=data,
+        project=project or data.resolve().name,
+        tracking_uri=tracking_uri,
+        history_root=history,
+        reports=out,
+        state_dir=state,
+        as_of=_parse_date(as_of, "--as-of") if as_of else None,
+        monitor_config=monitor_config,
+    )
     try:
         with _plan_must_fit(config):
             summary, code = run_retrain(settings, log=_log)

@@ -245,7 +245,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--measure", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help="existing contract directory to use instead")
     parser.add_argument("--cutoffs", nargs="+", help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})"
+    )
     args = parser.parse_args(argv)
 
     if args.measure:  # child process: one kind of measurement, JSON on stdout

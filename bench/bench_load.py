@@ -144,8 +144,14 @@ def classify(response: httpx.Response) -> str:
     return "ok" if all(r["error"] is None for r in results) else "item_error"
 
 
-def scenario(target: Target, route: str, snapshot: pd.DataFrame, concurrency: int,
-             seconds: float, timeout: float) -> dict:
+def scenario(
+    target: Target,
+    route: str,
+    snapshot: pd.DataFrame,
+    concurrency: int,
+    seconds: float,
+    timeout: float,
+) -> dict:
     work = [(route, b) for b in bodies_for(route, snapshot, seed=concurrency)]
     started = time.perf_counter()
     tally = asyncio.run(drive(target, work, concurrency, seconds, timeout))[route]
@@ -185,8 +191,9 @@ def in_process(scorer, snapshot: pd.DataFrame, repeats: int = 300) -> dict:
     return out
 
 
-def big_request(target: Target, scorer, snapshot: pd.DataFrame, size: int, repeats: int,
-                timeout: float) -> dict:
+def big_request(
+    target: Target, scorer, snapshot: pd.DataFrame, size: int, repeats: int, timeout: float
+) -> dict:
     """One ``size``-customer ``/score/features`` call vs in-process scoring of the same rows."""
     from serving.schemas import ScoreFeaturesRequest
 
@@ -245,10 +252,20 @@ def server_rss_mb(pid: int) -> float:
     return total / 2**20
 
 
-def soak(target: Target, snapshot: pd.DataFrame, seconds: float, concurrency: int,
-         timeout: float, interval: float, pid: int | None) -> dict:
-    work = [w for pair in zip(*[[(r, b) for b in bodies_for(r, snapshot, seed=5)] for r in ROUTES])
-            for w in pair]
+def soak(
+    target: Target,
+    snapshot: pd.DataFrame,
+    seconds: float,
+    concurrency: int,
+    timeout: float,
+    interval: float,
+    pid: int | None,
+) -> dict:
+    work = [
+        w
+        for pair in zip(*[[(r, b) for b in bodies_for(r, snapshot, seed=5)] for r in ROUTES])
+        for w in pair
+    ]
     samples: list[tuple[float, float]] = []
 
     async def run() -> dict[str, Tally]:
@@ -289,8 +306,9 @@ def soak(target: Target, snapshot: pd.DataFrame, seconds: float, concurrency: in
     return out
 
 
-def restart_under_load(target: Target, snapshot: pd.DataFrame, seconds: float,
-                       concurrency: int, timeout: float) -> dict:
+def restart_under_load(
+    target: Target, snapshot: pd.DataFrame, seconds: float, concurrency: int, timeout: float
+) -> dict:
     """SIGTERM the server while clients send, start it again on the same port, watch /readyz."""
     from service_fixtures import spawn_server, stop
 
@@ -343,7 +361,8 @@ def restart_under_load(target: Target, snapshot: pd.DataFrame, seconds: float,
         "timeout_s": timeout,
         "events_s": {k: round(v, 2) for k, v in events.items()},
         "readyz_sequence": readiness,
-        "readyz_503_then_200": "503" in statuses and statuses[-1] == "200"
+        "readyz_503_then_200": "503" in statuses
+        and statuses[-1] == "200"
         and statuses.index("503") < len(statuses) - 1,
         "requests": sum(tally.outcomes.values()),
         "outcomes": dict(tally.outcomes),
@@ -364,8 +383,10 @@ def target_from_args(args: argparse.Namespace) -> Iterator[Target]:
         yield Target(
             args.url.rstrip("/"),
             args.api_key or os.environ.get("LIFECYCLE_API_KEY"),
-            Path(args.snapshot or os.environ.get("LIFECYCLE_SNAPSHOT",
-                                                 "data/scores.snapshot.parquet")),
+            Path(
+                args.snapshot
+                or os.environ.get("LIFECYCLE_SNAPSHOT", "data/scores.snapshot.parquet")
+            ),
             args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"),
             args.project or os.environ.get("LIFECYCLE_PROJECT"),
         )
@@ -382,13 +403,21 @@ def target_from_args(args: argparse.Namespace) -> Iterator[Target]:
 
     root = Path(args.store)
     if (root / "scores.snapshot.parquet").exists():
-        store = TrainedStore(root, root / "data", f"sqlite:///{root / 'mlflow.db'}",
-                             root / "scores.parquet", root / "scores.snapshot.parquet",
-                             pd.Timestamp(pd.read_parquet(root / "scores.snapshot.parquet",
-                                                          columns=["cutoff"])["cutoff"][0]).date())
+        store = TrainedStore(
+            root,
+            root / "data",
+            f"sqlite:///{root / 'mlflow.db'}",
+            root / "scores.parquet",
+            root / "scores.snapshot.parquet",
+            pd.Timestamp(
+                pd.read_parquet(root / "scores.snapshot.parquet", columns=["cutoff"])["cutoff"][0]
+            ).date(),
+        )
     else:
-        print(f"training a small model on {args.customers:,} synthetic customers in {root} ...",
-              file=sys.stderr)
+        print(
+            f"training a small model on {args.customers:,} synthetic customers in {root} ...",
+            file=sys.stderr,
+        )
         store = prepare_store(root, n_customers=args.customers)
     server = spawn_server(store)
     target = Target(server.url, API_KEY, store.snapshot, store.tracking_uri, PROJECT, server, store)
@@ -401,8 +430,10 @@ def target_from_args(args: argparse.Namespace) -> Iterator[Target]:
 
 
 def table(results: dict) -> str:
-    header = (f"{'route':<16} {'c':>3} {'s':>5} {'requests':>8} {'errors':>6} {'p50':>7} "
-              f"{'p99':>7} {'max':>7} {'req/s':>7} {'svc/in-proc p50':>15}")
+    header = (
+        f"{'route':<16} {'c':>3} {'s':>5} {'requests':>8} {'errors':>6} {'p50':>7} "
+        f"{'p99':>7} {'max':>7} {'req/s':>7} {'svc/in-proc p50':>15}"
+    )
     lines = [header]
     for r in results["scenarios"]:
         ratio = r.get("service_over_in_process_p50")
@@ -446,20 +477,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--url", help="load a running service (default: start one here)")
     p.add_argument("--api-key", help="key for --url (default: $LIFECYCLE_API_KEY)")
-    p.add_argument("--snapshot", help="snapshot of the --url service (default: $LIFECYCLE_SNAPSHOT)")
+    p.add_argument(
+        "--snapshot", help="snapshot of the --url service (default: $LIFECYCLE_SNAPSHOT)"
+    )
     p.add_argument("--tracking-uri", help="MLflow store of the --url service")
     p.add_argument("--project", help="project of the --url service (default: $LIFECYCLE_PROJECT)")
     p.add_argument("--pid", type=int, help="server process id of --url, to sample its RSS")
-    p.add_argument("--store", default=str(ROOT / "data" / "bench-load-store"),
-                   help="trained store when starting the server here (reused if present)")
+    p.add_argument(
+        "--store",
+        default=str(ROOT / "data" / "bench-load-store"),
+        help="trained store when starting the server here (reused if present)",
+    )
     p.add_argument("--customers", type=int, default=2000, help="synthetic customers to train on")
-    p.add_argument("--scenario-seconds", type=float,
-                   default=_env_float("LOAD_SCENARIO_SECONDS", 60.0))
+    p.add_argument(
+        "--scenario-seconds", type=float, default=_env_float("LOAD_SCENARIO_SECONDS", 60.0)
+    )
     p.add_argument("--concurrency", default="8,32", help="comma-separated levels")
     p.add_argument("--soak-seconds", type=float, default=_env_float("LOAD_SOAK_SECONDS", 600.0))
-    p.add_argument("--restart-seconds", type=float,
-                   default=_env_float("LOAD_RESTART_SECONDS", 240.0),
-                   help="most seconds of the restart scenario")
+    p.add_argument(
+        "--restart-seconds",
+        type=float,
+        default=_env_float("LOAD_RESTART_SECONDS", 240.0),
+        help="most seconds of the restart scenario",
+    )
     p.add_argument("--rss-interval", type=float, default=5.0)
     p.add_argument("--timeout", type=float, default=10.0, help="client timeout per request (s)")
     p.add_argument("--big-repeats", type=int, default=5, help="1,000-customer calls")
@@ -475,15 +515,20 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     results: dict = {
         "machine": machine("bentoml"),
-        "durations_s": {"scenario": args.scenario_seconds, "soak": args.soak_seconds,
-                        "restart_max": args.restart_seconds},
+        "durations_s": {
+            "scenario": args.scenario_seconds,
+            "soak": args.soak_seconds,
+            "restart_max": args.restart_seconds,
+        },
         "full_length": args.scenario_seconds >= 60 and args.soak_seconds >= 600,
     }
     with target_from_args(args) as target:
         snapshot = pd.read_parquet(target.snapshot)
         scorer = Scorer.from_settings(
-            Settings(snapshot=target.snapshot, tracking_uri=target.tracking_uri,
-                     project=target.project))
+            Settings(
+                snapshot=target.snapshot, tracking_uri=target.tracking_uri, project=target.project
+            )
+        )
         reference = in_process(scorer, snapshot)
         results["in_process_single"] = reference
         for route in ROUTES:  # warm-up; adaptive batching calibrates itself
@@ -496,23 +541,30 @@ def main(argv: list[str] | None = None) -> dict:
                     r["service_over_in_process_p50"] = r["p50_ms"] / reference[route]["p50_ms"]
                 results["scenarios"].append(r)
                 print(table({"scenarios": [r]}).splitlines()[1], file=sys.stderr)
-        results["features_1000"] = big_request(target, scorer, snapshot, 1000, args.big_repeats,
-                                               args.timeout)
+        results["features_1000"] = big_request(
+            target, scorer, snapshot, 1000, args.big_repeats, args.timeout
+        )
         pid = args.pid or (target.server.process.pid if target.server else None)
         if args.soak_seconds > 0:
-            results["soak"] = soak(target, snapshot, args.soak_seconds, 8, args.timeout,
-                                   args.rss_interval, pid)
+            results["soak"] = soak(
+                target, snapshot, args.soak_seconds, 8, args.timeout, args.rss_interval, pid
+            )
         if target.server is not None and args.restart_seconds > 0:
-            results["restart"] = restart_under_load(target, snapshot, args.restart_seconds, 8,
-                                                    args.timeout)
+            results["restart"] = restart_under_load(
+                target, snapshot, args.restart_seconds, 8, args.timeout
+            )
     at_8 = {r["route"]: r for r in results["scenarios"] if r["concurrency"] == 8}
     results["aims"] = AIMS
     results["aims_met"] = {
-        **{f"{route} p99 at c=8 < 50 ms, 0 errors": bool(
-            r["p99_ms"] is not None and r["p99_ms"] < 50 and r["errors"] == 0)
-           for route, r in at_8.items()},
+        **{
+            f"{route} p99 at c=8 < 50 ms, 0 errors": bool(
+                r["p99_ms"] is not None and r["p99_ms"] < 50 and r["errors"] == 0
+            )
+            for route, r in at_8.items()
+        },
         "1,000-customer /score/features within 3x in-process": bool(
-            results["features_1000"]["service_over_in_process_p50"] <= 3.0),
+            results["features_1000"]["service_over_in_process_p50"] <= 3.0
+        ),
     }
     return write_results(args.out, results, started, table)
 

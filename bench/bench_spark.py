@@ -44,25 +44,52 @@ from bench._common import ensure_data, log
 
 DATA_ROOT = ROOT / "bench" / "data"  # --data-root
 RESULTS = ROOT / "bench" / "results" / "spark.json"
-KINDS = ("duckdb_features_1", "spark_features_1", "duckdb_features_12", "spark_features_12",
-         "duckdb_score", "spark_score")
-SPARK_CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8",
-              "spark.driver.memory": "6g"}
+KINDS = (
+    "duckdb_features_1",
+    "spark_features_1",
+    "duckdb_features_12",
+    "spark_features_12",
+    "duckdb_score",
+    "spark_score",
+)
+SPARK_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.driver.memory": "6g",
+}
 PROJECT = "bench"  # the champion pair trained on the small set scores the large one
-SMALL_LIGHTGBM = {"n_estimators": 100, "learning_rate": 0.1, "num_leaves": 31,
-                  "min_child_samples": 20, "early_stopping_rounds": 0}
+SMALL_LIGHTGBM = {
+    "n_estimators": 100,
+    "learning_rate": 0.1,
+    "num_leaves": 31,
+    "min_child_samples": 20,
+    "early_stopping_rounds": 0,
+}
 #: The driver JVM of ``lifecycle train --engine spark`` (a plain Python process reads these).
-TRAIN_SUBMIT_ARGS = ("--driver-memory 8g --conf spark.driver.maxResultSize=6g --conf spark.ui.enabled=false "
-                     "--conf spark.sql.shuffle.partitions=8 pyspark-shell")
-METRIC_KEYS = ("test_churn_auc", "test_churn_pr_auc", "test_churn_brier", "test_clv_spearman",
-               "test_clv_gini", "test_clv_total_ratio", "test_clv_mae", "test_btyd_churn_auc",
-               "test_btyd_clv_spearman", "test_truth_churn_auc")
+TRAIN_SUBMIT_ARGS = (
+    "--driver-memory 8g --conf spark.driver.maxResultSize=6g --conf spark.ui.enabled=false "
+    "--conf spark.sql.shuffle.partitions=8 pyspark-shell"
+)
+METRIC_KEYS = (
+    "test_churn_auc",
+    "test_churn_pr_auc",
+    "test_churn_brier",
+    "test_clv_spearman",
+    "test_clv_gini",
+    "test_clv_total_ratio",
+    "test_clv_mae",
+    "test_btyd_churn_auc",
+    "test_btyd_clv_spearman",
+    "test_truth_churn_auc",
+)
 
 
 def input_rows(data: Path) -> int:
     import pyarrow.parquet as pq
 
-    return sum(pq.ParquetFile(data / f"{t}.parquet").metadata.num_rows for t in ("transactions", "events"))
+    return sum(
+        pq.ParquetFile(data / f"{t}.parquet").metadata.num_rows for t in ("transactions", "events")
+    )
 
 
 def cutoffs(n: int) -> list[str]:
@@ -88,28 +115,53 @@ def train_store(root: Path, n_customers: int, seed: int, fraction: float = 1.0) 
 
         try:
             champions = load_champions_for(uri, PROJECT)
-            return {"tracking_uri": uri, "data": str(data), "reused": True,
-                    "versions": [str(champions.churn_version), str(champions.clv_version)]}
+            return {
+                "tracking_uri": uri,
+                "data": str(data),
+                "reused": True,
+                "versions": [str(champions.churn_version), str(champions.clv_version)],
+            }
         except Exception as exc:  # noqa: BLE001 -- any failure: train a new pair
             log(f"{uri}: no usable champion pair ({exc}); training one")
         finally:
             mlflow.set_tracking_uri(None)
-    cfg = load_config(ROOT / "experiments" / "btyd-features.yaml", seed=seed,
-                      tracking={"tracking_uri": uri, "artifact_root": str(root / "mlruns")},
-                      churn={"params": SMALL_LIGHTGBM}, clv={"params": SMALL_LIGHTGBM},
-                      snapshots={"n_train": 3})
+    cfg = load_config(
+        ROOT / "experiments" / "btyd-features.yaml",
+        seed=seed,
+        tracking={"tracking_uri": uri, "artifact_root": str(root / "mlruns")},
+        churn={"params": SMALL_LIGHTGBM},
+        clv={"params": SMALL_LIGHTGBM},
+        snapshots={"n_train": 3},
+    )
     start = time.perf_counter()
     try:
         with building_on(BuildSettings(None, fraction)):
-            result = train(cfg, data, project=PROJECT, force=True, progress=False,
-                           log=lambda _: None, scoring_thresholds=fit_scoring_thresholds)
+            result = train(
+                cfg,
+                data,
+                project=PROJECT,
+                force=True,
+                progress=False,
+                log=lambda _: None,
+                scoring_thresholds=fit_scoring_thresholds,
+            )
     finally:
         mlflow.set_tracking_uri(None)
-    keys = ("test_churn_auc", "test_churn_brier", "test_clv_spearman", "test_clv_gini",
-            "test_clv_total_ratio", "test_clv_mae")
-    return {"tracking_uri": uri, "data": str(data), "sample_fraction": fraction,
-            "seconds": round(time.perf_counter() - start, 1),
-            "metrics": {k: round(result.metrics[k], 4) for k in keys if k in result.metrics}}
+    keys = (
+        "test_churn_auc",
+        "test_churn_brier",
+        "test_clv_spearman",
+        "test_clv_gini",
+        "test_clv_total_ratio",
+        "test_clv_mae",
+    )
+    return {
+        "tracking_uri": uri,
+        "data": str(data),
+        "sample_fraction": fraction,
+        "seconds": round(time.perf_counter() - start, 1),
+        "metrics": {k: round(result.metrics[k], 4) for k in keys if k in result.metrics},
+    }
 
 
 def train_sampled(root: Path, n_customers: int, seed: int, fraction: float) -> dict:
@@ -123,19 +175,41 @@ def train_sampled(root: Path, n_customers: int, seed: int, fraction: float) -> d
     data = ensure_data(n_customers, seed, DATA_ROOT)
     root.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    cfg = load_config(ROOT / "experiments" / "btyd-features.yaml", seed=seed,
-                      tracking={"tracking_uri": uri, "artifact_root": str(root / "mlruns")},
-                      churn={"params": SMALL_LIGHTGBM}, clv={"params": SMALL_LIGHTGBM},
-                      snapshots={"n_train": 3})
+    cfg = load_config(
+        ROOT / "experiments" / "btyd-features.yaml",
+        seed=seed,
+        tracking={"tracking_uri": uri, "artifact_root": str(root / "mlruns")},
+        churn={"params": SMALL_LIGHTGBM},
+        clv={"params": SMALL_LIGHTGBM},
+        snapshots={"n_train": 3},
+    )
     config = root / "config.yaml"
     dump_config(cfg, config)
-    command = [str(ROOT / ".venv" / "bin" / "lifecycle"), "train", "--config", str(config), "--data", str(data),
-               "--engine", "spark", "--spark-master", "local[2]", "--sample-fraction", str(fraction),
-               "--project", "bench-sampling", "--no-register"]
+    command = [
+        str(ROOT / ".venv" / "bin" / "lifecycle"),
+        "train",
+        "--config",
+        str(config),
+        "--data",
+        str(data),
+        "--engine",
+        "spark",
+        "--spark-master",
+        "local[2]",
+        "--sample-fraction",
+        str(fraction),
+        "--project",
+        "bench-sampling",
+        "--no-register",
+    ]
     if not Path(command[0]).exists():
         command[:1] = [sys.executable, str(ROOT / "lifecycle_cli.py")]
-    run = run_measured(command, {"PYSPARK_SUBMIT_ARGS": TRAIN_SUBMIT_ARGS}, what=f"train at {fraction:.0%}")
-    run_id = next(line.split()[1] for line in run.pop("stdout").splitlines() if line.startswith("run "))
+    run = run_measured(
+        command, {"PYSPARK_SUBMIT_ARGS": TRAIN_SUBMIT_ARGS}, what=f"train at {fraction:.0%}"
+    )
+    run_id = next(
+        line.split()[1] for line in run.pop("stdout").splitlines() if line.startswith("run ")
+    )
     mlflow.set_tracking_uri(uri)
     try:
         logged = mlflow.get_run(run_id).data
@@ -143,10 +217,18 @@ def train_sampled(root: Path, n_customers: int, seed: int, fraction: float) -> d
         mlflow.set_tracking_uri(None)
     params = {k: logged.params.get(k) for k in ("data_sample_fraction", "data_engine")}
     if float(params["data_sample_fraction"]) != fraction or params["data_engine"] != "spark":
-        raise SystemExit(f"{uri}: run {run_id} logged {params}, expected fraction {fraction} on spark")
-    return {"tracking_uri": uri, "run_id": run_id, "data": str(data), "sample_fraction": fraction,
-            "logged_params": params, **run,
-            "metrics": {k: round(logged.metrics[k], 4) for k in METRIC_KEYS if k in logged.metrics}}
+        raise SystemExit(
+            f"{uri}: run {run_id} logged {params}, expected fraction {fraction} on spark"
+        )
+    return {
+        "tracking_uri": uri,
+        "run_id": run_id,
+        "data": str(data),
+        "sample_fraction": fraction,
+        "logged_params": params,
+        **run,
+        "metrics": {k: round(logged.metrics[k], 4) for k in METRIC_KEYS if k in logged.metrics},
+    }
 
 
 def run_kind(kind: str, data: Path, out: Path, tracking_uri: str) -> int:
@@ -167,25 +249,33 @@ def run_kind(kind: str, data: Path, out: Path, tracking_uri: str) -> int:
         from serving.spark_scoring import load_champions_for
 
         champions = load_champions_for(tracking_uri, PROJECT)
-        scores = score_snapshot(feature_snapshot(data, as_of, champions, progress=False), champions, as_of)
+        scores = score_snapshot(
+            feature_snapshot(data, as_of, champions, progress=False), champions, as_of
+        )
         scores.to_parquet(out, index=False)
         return len(scores)
     from serving.spark_scoring import score_on_spark
 
     engine = open_engine("spark", master="local[2]", conf=SPARK_CONF)
-    return score_on_spark(engine, data, as_of, out, tracking_uri=tracking_uri, project=PROJECT,
-                          progress=False).rows
+    return score_on_spark(
+        engine, data, as_of, out, tracking_uri=tracking_uri, project=PROJECT, progress=False
+    ).rows
 
 
 def measure(kind: str, data: Path, tracking_uri: str, scratch: Path) -> dict:
     """Run ``kind`` in a subprocess; wall time and peak RSS of its process tree (driver + JVM)."""
     out = scratch / kind
-    code = (f"import sys, json; from pathlib import Path; sys.path.insert(0, {str(ROOT)!r}); "
-            "from bench.bench_spark import run_kind; "
-            f"print(json.dumps(run_kind({kind!r}, Path({str(data)!r}), Path({str(out)!r}), {tracking_uri!r})))")
+    code = (
+        f"import sys, json; from pathlib import Path; sys.path.insert(0, {str(ROOT)!r}); "
+        "from bench.bench_spark import run_kind; "
+        f"print(json.dumps(run_kind({kind!r}, Path({str(data)!r}), Path({str(out)!r}), {tracking_uri!r})))"
+    )
     run = run_measured([sys.executable, "-c", code], {}, what=kind)
-    return {"seconds": run["seconds"], "rows_out": int(run["stdout"].strip().splitlines()[-1]),
-            "peak_rss_mb": run["peak_rss_mb"]}
+    return {
+        "seconds": run["seconds"],
+        "rows_out": int(run["stdout"].strip().splitlines()[-1]),
+        "peak_rss_mb": run["peak_rss_mb"],
+    }
 
 
 def run_measured(command: list[str], env: dict[str, str], what: str) -> dict:
@@ -223,12 +313,20 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-customers", type=int, default=3000)
-    parser.add_argument("--sampling-customers", type=int, default=0,
-                        help="also compare training on 100%% vs 20%% of this many customers")
+    parser.add_argument(
+        "--sampling-customers",
+        type=int,
+        default=0,
+        help="also compare training on 100%% vs 20%% of this many customers",
+    )
     parser.add_argument("--kinds", nargs="*", default=list(KINDS), choices=KINDS)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--data-root", type=Path, default=DATA_ROOT,
-                        help="where synthetic data, stores and outputs go (e.g. /tmp/spark)")
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=DATA_ROOT,
+        help="where synthetic data, stores and outputs go (e.g. /tmp/spark)",
+    )
     args = parser.parse_args()
     DATA_ROOT = args.data_root
     load_before = os.getloadavg()[0]
@@ -238,7 +336,11 @@ def main() -> None:
     scratch = DATA_ROOT / "spark_out"
     scratch.mkdir(parents=True, exist_ok=True)
     scoring = [k for k in args.kinds if k.endswith("_score")]
-    store = train_store(DATA_ROOT / "spark_store", args.train_customers, args.seed + 1) if scoring else None
+    store = (
+        train_store(DATA_ROOT / "spark_store", args.train_customers, args.seed + 1)
+        if scoring
+        else None
+    )
     results = {}
     partial = args.out.with_suffix(".partial.json")  # kept if the run is stopped half-way
     partial.parent.mkdir(parents=True, exist_ok=True)
@@ -258,21 +360,35 @@ def main() -> None:
     if args.sampling_customers:
         for fraction in (1.0, 0.2):
             log(f"training on {fraction:.0%} of {args.sampling_customers:,} customers ...")
-            sampling[f"{fraction:.0%}"] = train_sampled(DATA_ROOT / f"sampling_{fraction}",
-                                                        args.sampling_customers, args.seed, fraction)
+            sampling[f"{fraction:.0%}"] = train_sampled(
+                DATA_ROOT / f"sampling_{fraction}", args.sampling_customers, args.seed, fraction
+            )
             log(f"  {sampling[f'{fraction:.0%}']}")
-            partial.write_text(json.dumps({"customers": args.customers, "results": results,
-                                           "sampling": sampling}, indent=2))
+            partial.write_text(
+                json.dumps(
+                    {"customers": args.customers, "results": results, "sampling": sampling},
+                    indent=2,
+                )
+            )
     import pyspark
 
     report = {
-        "data": {"dir": str(data), "customers": args.customers,
-                 "transactions_plus_events": rows},
-        "machine": {"cpus": os.cpu_count(), "memory_gb": round(_memory_bytes() / 2**30),
-                    "python": platform.python_version(),
-                    "pyspark": pyspark.__version__, "spark_master": "local[2]",
-                    "load_average_1m": {"start": round(load_before, 2), "end": round(os.getloadavg()[0], 2)}},
-        "champions_trained_on": store, "results": results, "ratios": ratios, "sampling": sampling,
+        "data": {"dir": str(data), "customers": args.customers, "transactions_plus_events": rows},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_gb": round(_memory_bytes() / 2**30),
+            "python": platform.python_version(),
+            "pyspark": pyspark.__version__,
+            "spark_master": "local[2]",
+            "load_average_1m": {
+                "start": round(load_before, 2),
+                "end": round(os.getloadavg()[0], 2),
+            },
+        },
+        "champions_trained_on": store,
+        "results": results,
+        "ratios": ratios,
+        "sampling": sampling,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

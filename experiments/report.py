@@ -256,8 +256,10 @@ def _some(names: list[str], limit: int = 10) -> str:
 def _uplift(comparison: Comparison) -> dict:
     """Per compared run with uplift artifacts (``training.uplift_plots``): its plots as logged,
     the Qini table and the policy-value table, with their bootstrap intervals."""
-    note = ("No compared run is an uplift run; run `lifecycle uplift --data DIR` and compare with "
-            "`lifecycle compare uplift --kind uplift`.")
+    note = (
+        "No compared run is an uplift run; run `lifecycle uplift --data DIR` and compare with "
+        "`lifecycle compare uplift --kind uplift`."
+    )
     if comparison.tracking_uri is None:
         return {"runs": [], "note": note}
     import tempfile
@@ -270,8 +272,15 @@ def _uplift(comparison: Comparison) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             plots, qini, policy = _uplift_artifacts(client, run.run_id, Path(tmp))
         if plots or qini is not None or policy is not None:
-            shown.append({"name": name, "run": run.run_id[:8], "plots": plots,
-                          "qini": _qini_rows(qini), "policy": _policy_rows(policy)})
+            shown.append(
+                {
+                    "name": name,
+                    "run": run.run_id[:8],
+                    "plots": plots,
+                    "qini": _qini_rows(qini),
+                    "policy": _policy_rows(policy),
+                }
+            )
     return {"runs": shown, "note": None if shown else note}
 
 
@@ -291,7 +300,9 @@ def _uplift_artifacts(client, run_id: str, folder: Path):
         return local if local.is_file() else None
 
     try:
-        listed = sorted(f.path for f in client.list_artifacts(run_id, PLOTS_DIR) if f.path.endswith(".png"))
+        listed = sorted(
+            f.path for f in client.list_artifacts(run_id, PLOTS_DIR) if f.path.endswith(".png")
+        )
     except (MlflowException, OSError):
         listed = []
     plots = []
@@ -300,11 +311,19 @@ def _uplift_artifacts(client, run_id: str, folder: Path):
         if local is not None:
             stem = Path(path).stem
             kind, _, what = stem.partition("_")
-            caption = (f"Qini curves of every ranking ({what.replace('_', ', ')}): extra outcome among the "
-                       "contacted of the top x%, relative to the control rate there; dashed: random."
-                       if kind == "qini" else
-                       f"Observed uplift (contacted - control) per decile of the estimated effect ({what.replace('_', ', ')}).")
-            plots.append(Image(f"{kind} plot {what}", base64.b64encode(local.read_bytes()).decode("ascii"), caption))
+            caption = (
+                f"Qini curves of every ranking ({what.replace('_', ', ')}): extra outcome among the "
+                "contacted of the top x%, relative to the control rate there; dashed: random."
+                if kind == "qini"
+                else f"Observed uplift (contacted - control) per decile of the estimated effect ({what.replace('_', ', ')})."
+            )
+            plots.append(
+                Image(
+                    f"{kind} plot {what}",
+                    base64.b64encode(local.read_bytes()).decode("ascii"),
+                    caption,
+                )
+            )
     tables = []
     for path in ("uplift_metrics.csv", "policy_value.csv"):
         local = fetch(path)
@@ -328,20 +347,34 @@ def _interval(row: pd.Series, name: str, digits: int) -> str:
 def _qini_rows(table: pd.DataFrame | None) -> list[dict]:
     if table is None:
         return []
-    return [{"action": r["action"], "outcome": r["outcome"], "model": r["model"],
-             "qini": _interval(r, "qini", 4 if r["outcome"] == "retained" else 3),
-             "vs_response": _interval(r, "qini - response", 4 if r["outcome"] == "retained" else 3),
-             "top20": _interval(r, "uplift@20", 4 if r["outcome"] == "retained" else 3)}
-            for _, r in table.iterrows()]
+    return [
+        {
+            "action": r["action"],
+            "outcome": r["outcome"],
+            "model": r["model"],
+            "qini": _interval(r, "qini", 4 if r["outcome"] == "retained" else 3),
+            "vs_response": _interval(r, "qini - response", 4 if r["outcome"] == "retained" else 3),
+            "top20": _interval(r, "uplift@20", 4 if r["outcome"] == "retained" else 3),
+        }
+        for _, r in table.iterrows()
+    ]
 
 
 def _policy_rows(table: pd.DataFrame | None) -> list[dict]:
     if table is None:
         return []
-    return [{"action": r["action"], "outcome": r["outcome"], "model": r["model"],
-             "contacts": f"{int(r['contacts']):,}", "cost": f"{r.get('cost', 0.0):,.2f}",
-             "true": _interval(r, "true", 1), "estimated": _interval(r, "estimated", 1)}
-            for _, r in table.iterrows()]
+    return [
+        {
+            "action": r["action"],
+            "outcome": r["outcome"],
+            "model": r["model"],
+            "contacts": f"{int(r['contacts']):,}",
+            "cost": f"{r.get('cost', 0.0):,.2f}",
+            "true": _interval(r, "true", 1),
+            "estimated": _interval(r, "estimated", 1),
+        }
+        for _, r in table.iterrows()
+    ]
 
 
 # --------------------------------------------------------------------------- data

@@ -89,6 +89,13 @@ def run_experiment(
     cutoff, horizon_days = backtest
     if project:
         cfg = cfg.model_copy(update={"project": project})
-    result = run_backtest(data_dir, cutoff, horizon_days, cfg, dataset=data_dir.name, log=log,
-                          range_groups=range_groups)
+    result = run_backtest(
+        data_dir,
+        cutoff,
+        horizon_days,
+        cfg,
+        dataset=data_dir.name,
+        log=log,
+        range_groups=range_groups,
+    )
     return ExperimentRun(name, "backtest", log_backtest_run(result, cfg), result.test_metrics())

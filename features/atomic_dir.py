@@ -79,8 +79,14 @@ def _locked(directory: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def check_replaceable(out: Path, owned: set[str], *, writer: str = "ingest", label: str = "--out",
-                      error: type[Exception] = IngestError) -> None:
+def check_replaceable(
+    out: Path,
+    owned: set[str],
+    *,
+    writer: str = "ingest",
+    label: str = "--out",
+    error: type[Exception] = IngestError,
+) -> None:
     """Refuse an ``out`` that holds anything this writer did not write (it would be deleted)."""
     if out.exists() and not out.is_dir():
         raise error(f"{label} {out}: exists and is not a directory")
@@ -90,12 +96,19 @@ def check_replaceable(out: Path, owned: set[str], *, writer: str = "ingest", lab
             raise error(
                 f"{label} {out}: holds files {writer} did not write ({', '.join(foreign[:5])}"
                 f"{' ...' if len(foreign) > 5 else ''}); {writer} replaces the whole directory, so choose "
-                "an empty or new directory or move those files")
+                "an empty or new directory or move those files"
+            )
 
 
 @contextmanager
-def replaced_directory(out: Path, owned: set[str], *, writer: str = "ingest", label: str = "--out",
-                       error: type[Exception] = IngestError) -> Iterator[Path]:
+def replaced_directory(
+    out: Path,
+    owned: set[str],
+    *,
+    writer: str = "ingest",
+    label: str = "--out",
+    error: type[Exception] = IngestError,
+) -> Iterator[Path]:
     """Yield a fresh temporary directory; on success it becomes ``out`` in one step.
 
     ``writer`` names the staging directories and the refusal of foreign files, ``label`` what
@@ -109,7 +122,9 @@ def replaced_directory(out: Path, owned: set[str], *, writer: str = "ingest", la
         _remove_stale(parent, out.name, writer)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.{writer}-{os.getpid()}-", dir=parent))
     except OSError as exc:
-        raise error(f"{label} {out}: cannot create a directory next to it ({exc.strerror})") from exc
+        raise error(
+            f"{label} {out}: cannot create a directory next to it ({exc.strerror})"
+        ) from exc
     try:
         yield staging
         _fsync_tree(staging)
@@ -130,8 +145,10 @@ def replaced_directory(out: Path, owned: set[str], *, writer: str = "ingest", la
         raise
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise error(f"{label} {out}: cannot write the output ({_describe(exc)}); "
-                    "the previous output is unchanged") from exc
+        raise error(
+            f"{label} {out}: cannot write the output ({_describe(exc)}); "
+            "the previous output is unchanged"
+        ) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

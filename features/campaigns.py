@@ -48,9 +48,18 @@ COLUMN_NAMES = tuple(c.name for c in COLUMNS)
 
 #: Source spellings of the two arms (compared lower-case, stripped).
 ARM_VALUES = {
-    "treated": TREATED, "treatment": TREATED, "t": TREATED, "1": TREATED, "true": TREATED,
-    "contacted": TREATED, "control": CONTROL, "c": CONTROL, "0": CONTROL, "false": CONTROL,
-    "holdout": CONTROL, "hold-out": CONTROL,
+    "treated": TREATED,
+    "treatment": TREATED,
+    "t": TREATED,
+    "1": TREATED,
+    "true": TREATED,
+    "contacted": TREATED,
+    "control": CONTROL,
+    "c": CONTROL,
+    "0": CONTROL,
+    "false": CONTROL,
+    "holdout": CONTROL,
+    "hold-out": CONTROL,
 }
 
 
@@ -59,10 +68,17 @@ def campaigns_path(data_dir: str | Path) -> Path:
     return table_path(data_dir, CAMPAIGNS)
 
 
-def validate_campaigns(frame: pd.DataFrame, path: Path, columns: dict[str, str] | None = None, *,
-                       date_format: str | None = None, date_order: str | None = None,
-                       known_ids: set[str] | None = None, problems: np.ndarray | None = None,
-                       lines: np.ndarray | None = None):
+def validate_campaigns(
+    frame: pd.DataFrame,
+    path: Path,
+    columns: dict[str, str] | None = None,
+    *,
+    date_format: str | None = None,
+    date_order: str | None = None,
+    known_ids: set[str] | None = None,
+    problems: np.ndarray | None = None,
+    lines: np.ndarray | None = None,
+):
     """Validate a campaigns source frame (all columns text).
 
     ``columns`` maps contract column -> source column (unmapped ones are looked up by their own
@@ -78,11 +94,17 @@ def validate_campaigns(frame: pd.DataFrame, path: Path, columns: dict[str, str] 
     columns = dict(columns or {})
     unknown = sorted(set(columns) - set(COLUMN_NAMES))
     if unknown:
-        raise IngestError(f"{path}: campaigns mapping keys {unknown} are not campaigns columns; "
-                          f"expected some of {list(COLUMN_NAMES)}")
+        raise IngestError(
+            f"{path}: campaigns mapping keys {unknown} are not campaigns columns; "
+            f"expected some of {list(COLUMN_NAMES)}"
+        )
     report = TableReport(table=CAMPAIGNS, source_file=str(path))
     n = len(frame)
-    reason = np.full(n, None, dtype=object) if problems is None else np.asarray(problems, dtype=object).copy()
+    reason = (
+        np.full(n, None, dtype=object)
+        if problems is None
+        else np.asarray(problems, dtype=object).copy()
+    )
 
     def flag(bad, why: str) -> None:
         mask = np.asarray(bad, dtype=bool) & pd.isna(reason)
@@ -93,12 +115,16 @@ def validate_campaigns(frame: pd.DataFrame, path: Path, columns: dict[str, str] 
         name = columns.get(col.name, col.name)
         if name not in frame.columns:
             if col.name in columns:
-                raise IngestError(f"{path}: column {name!r} (mapped to campaigns.{col.name}) not "
-                                  f"found; columns in the file: {list(frame.columns)}")
+                raise IngestError(
+                    f"{path}: column {name!r} (mapped to campaigns.{col.name}) not "
+                    f"found; columns in the file: {list(frame.columns)}"
+                )
             if col.required:
-                raise IngestError(f"{path}: no column for required campaigns column {col.name!r}; "
-                                  f"map one with --campaigns-map \"{col.name}=<Source Column>\"; "
-                                  f"columns in the file: {list(frame.columns)}")
+                raise IngestError(
+                    f"{path}: no column for required campaigns column {col.name!r}; "
+                    f'map one with --campaigns-map "{col.name}=<Source Column>"; '
+                    f"columns in the file: {list(frame.columns)}"
+                )
             continue
         source = frame[name].astype("string")
         blank = (source.isna() | (source.str.strip() == "")).to_numpy(bool)
@@ -108,8 +134,10 @@ def validate_campaigns(frame: pd.DataFrame, path: Path, columns: dict[str, str] 
             flag(blank, f"missing {col.name}")
             flag(out[col.name].isna(), f"unparsable {col.name}")
             if blank.all() or out[col.name].notna().sum() < 0.5 * (~blank).sum():
-                raise IngestError(f"{path}: column {name!r} (campaigns.{col.name}) is not a usable date "
-                                  f"column; found e.g. {list(source.dropna().head(3))}")
+                raise IngestError(
+                    f"{path}: column {name!r} (campaigns.{col.name}) is not a usable date "
+                    f"column; found e.g. {list(source.dropna().head(3))}"
+                )
         elif col.dtype == "float":
             out[col.name] = parse_numbers(source)[0]
             flag(~blank & out[col.name].isna().to_numpy(bool), f"{col.name} is not a number")
@@ -128,17 +156,23 @@ def validate_campaigns(frame: pd.DataFrame, path: Path, columns: dict[str, str] 
     action = out["action"].str.lower()
     treated = (out["arm"] == TREATED).fillna(False).to_numpy(bool)
     out["action"] = action.where(treated, NO_ACTION).fillna(NO_ACTION)
-    flag(treated & (action.isna() | (action == NO_ACTION)).fillna(True).to_numpy(bool),
-         "missing action on a treated row")
+    flag(
+        treated & (action.isna() | (action == NO_ACTION)).fillna(True).to_numpy(bool),
+        "missing action on a treated row",
+    )
     if "cost" in out:
         flag(out["cost"] < 0, "negative cost")
     if "retained" in out:
         flag(out["retained"].notna() & ~out["retained"].isin([0.0, 1.0]), "retained is not 0 or 1")
     if known_ids is not None:
-        flag(out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), "unknown customer_id")
+        flag(
+            out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), "unknown customer_id"
+        )
     key = out[["customer_id", "campaign_id"]]
-    flag(key.duplicated().to_numpy() & key.notna().all(axis=1).to_numpy()
-         & pd.isna(reason), "duplicate customer_id in campaign")
+    flag(
+        key.duplicated().to_numpy() & key.notna().all(axis=1).to_numpy() & pd.isna(reason),
+        "duplicate customer_id in campaign",
+    )
     ok = pd.isna(reason)
     quarantined = frame.loc[~ok].astype("string")
     quarantined.insert(0, "reason", pd.Series(reason[~ok], index=quarantined.index, dtype="string"))
@@ -162,12 +196,16 @@ def typed_campaigns(frame: pd.DataFrame) -> pd.DataFrame:
             values = pd.Series(np.nan if col.dtype == "float" else pd.NA, index=frame.index)
         kind = {"string": "string", "timestamp": "datetime64[us]", "float": "float64"}[col.dtype]
         out[col.name] = values.astype(kind)
-    return pd.DataFrame(out).sort_values(["sent_at", "campaign_id", "customer_id"],
-                                         kind="stable").reset_index(drop=True)
+    return (
+        pd.DataFrame(out)
+        .sort_values(["sent_at", "campaign_id", "customer_id"], kind="stable")
+        .reset_index(drop=True)
+    )
 
 
-def write_campaigns(data_dir: str | Path, accepted: pd.DataFrame, quarantined: pd.DataFrame,
-                    report) -> None:
+def write_campaigns(
+    data_dir: str | Path, accepted: pd.DataFrame, quarantined: pd.DataFrame, report
+) -> None:
     """Write the accepted and quarantined rows and add the counts to ``manifest.json``."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -181,21 +219,36 @@ def write_campaigns(data_dir: str | Path, accepted: pd.DataFrame, quarantined: p
     manifest_file.write_text(json.dumps(manifest, indent=2, default=str))
 
 
-def ingest_campaigns(data_dir: str | Path, source: str | Path, columns: dict[str, str] | None = None,
-                     *, date_format: str | None = None, log=print):
+def ingest_campaigns(
+    data_dir: str | Path,
+    source: str | Path,
+    columns: dict[str, str] | None = None,
+    *,
+    date_format: str | None = None,
+    log=print,
+):
     """Validate a campaigns export into ``DIR/campaigns.parquet``; customers must be known when
     ``DIR/customers.parquet`` exists. Returns the :class:`features.ingest.TableReport`."""
     from features.csv_source import read_source
 
     source = Path(source)
     customers = table_path(data_dir, "customers")
-    known = (set(pd.read_parquet(customers, columns=["customer_id"])["customer_id"].astype(str))
-             if customers.exists() else None)
+    known = (
+        set(pd.read_parquet(customers, columns=["customer_id"])["customer_id"].astype(str))
+        if customers.exists()
+        else None
+    )
     log(f"campaigns: reading {source} ...")
     read = read_source(source)
     accepted, quarantined, report = validate_campaigns(
-        read.frame, source, columns, date_format=date_format, known_ids=known,
-        problems=read.problems, lines=read.lines if read.lines.any() else None)
+        read.frame,
+        source,
+        columns,
+        date_format=date_format,
+        known_ids=known,
+        problems=read.problems,
+        lines=read.lines if read.lines.any() else None,
+    )
     write_campaigns(data_dir, accepted, quarantined, report)
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.reasons.items())) or "none"
     log(f"campaigns: {report.accepted:,} accepted, {report.quarantined:,} quarantined [{detail}]")
@@ -206,8 +259,10 @@ def load_campaigns(data_dir: str | Path) -> pd.DataFrame:
     """The accepted campaigns table of a contract directory (a clear error when absent)."""
     path = campaigns_path(data_dir)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no campaigns table; ingest one with "
-                                "`lifecycle ingest ... --campaigns FILE` or generate with --campaigns")
+        raise FileNotFoundError(
+            f"{path}: no campaigns table; ingest one with "
+            "`lifecycle ingest ... --campaigns FILE` or generate with --campaigns"
+        )
     return pd.read_parquet(path)
 
 
@@ -228,15 +283,21 @@ def campaign_outcomes(data_dir: str | Path, horizon_days: int, as_of=None) -> pd
         return camp.reset_index(drop=True)
     tx_path = table_path(data_dir, "transactions")
     if not tx_path.exists():
-        raise FileNotFoundError(f"{tx_path}: campaign outcomes are measured from transactions, "
-                                "and some campaigns rows carry no retained/value of their own")
+        raise FileNotFoundError(
+            f"{tx_path}: campaign outcomes are measured from transactions, "
+            "and some campaigns rows carry no retained/value of their own"
+        )
     con = duckdb.connect()
     if as_of is None:
-        last = con.execute("select max(ordered_at) from read_parquet(?)", [str(tx_path)]).fetchall()[0][0]
+        last = con.execute(
+            "select max(ordered_at) from read_parquet(?)", [str(tx_path)]
+        ).fetchall()[0][0]
         as_of = pd.Timestamp(last).normalize() + pd.Timedelta(days=1)
     as_of = pd.Timestamp(as_of)
-    todo = camp.loc[~given & (camp["window_end"] <= as_of), ["customer_id", "campaign_id",
-                                                              "sent_at", "window_end"]]
+    todo = camp.loc[
+        ~given & (camp["window_end"] <= as_of),
+        ["customer_id", "campaign_id", "sent_at", "window_end"],
+    ]
     con.register("todo", todo)
     measured = con.execute(
         """

@@ -79,8 +79,15 @@ class Entry:
         events = COUNTED_EVENT_TYPES if "{event}" in self.name else (None,)
         days = window if self.windowed else self.window
         return [
-            Feature(self.name.format(W=window, event=event), self.dtype, self.family,
-                    self.description, days, self.bounds, self.nullable)
+            Feature(
+                self.name.format(W=window, event=event),
+                self.dtype,
+                self.family,
+                self.description,
+                days,
+                self.bounds,
+                self.nullable,
+            )
             for event in events
         ]
 
@@ -92,74 +99,236 @@ def _entry(name, dtype, family, description, window=None, bounds=None, nullable=
 #: The catalogue, in the order of the feature table (families: static, rfm, engagement), then
 #: the columns training adds (calendar, btyd), in the order of the models' inputs.
 CATALOG: tuple[Entry, ...] = (
-    _entry("region", "string", "static", "static attribute of the customer (null when unknown)",
-           nullable=True),
-    _entry("channel", "string", "static", "static attribute of the customer (null when unknown)",
-           nullable=True),
-    _entry("segment", "string", "static", "static attribute of the customer (null when unknown)",
-           nullable=True),
+    _entry(
+        "region",
+        "string",
+        "static",
+        "static attribute of the customer (null when unknown)",
+        nullable=True,
+    ),
+    _entry(
+        "channel",
+        "string",
+        "static",
+        "static attribute of the customer (null when unknown)",
+        nullable=True,
+    ),
+    _entry(
+        "segment",
+        "string",
+        "static",
+        "static attribute of the customer (null when unknown)",
+        nullable=True,
+    ),
     _entry("is_prospect", "int8", "rfm", "1 if no purchase day before `T`", bounds=FLAG),
-    _entry("tenure_days", "float64", "rfm", "days from `min(signup_at, first transaction)` to `T`, "
-           "counting only those before `T`", bounds=DAYS),
+    _entry(
+        "tenure_days",
+        "float64",
+        "rfm",
+        "days from `min(signup_at, first transaction)` to `T`, counting only those before `T`",
+        bounds=DAYS,
+    ),
     _entry("orders_all", "int64", "rfm", "purchase days before `T`", bounds=COUNT),
-    _entry("revenue_all", "float64", "rfm", "sum of `amount` before `T` (returns included)",
-           bounds=MONEY),
-    _entry("frequency", "int64", "rfm", "repeat purchase days = `orders_all - 1` (BTYD `x`; 0 for "
-           "prospects)", bounds=COUNT),
-    _entry("recency_days", "float64", "rfm", "days from last purchase day to `T` (null for "
-           "prospects)", bounds=DAYS, nullable=True),
-    _entry("age_days", "float64", "rfm", "days from first purchase day to `T` (BTYD `T`, measured "
-           "to the cutoff midnight; null for prospects)", bounds=DAYS, nullable=True),
-    _entry("btyd_recency_days", "float64", "rfm", "days from first to last purchase day (BTYD "
-           "`t_x`; null for prospects)", bounds=DAYS, nullable=True),
+    _entry(
+        "revenue_all",
+        "float64",
+        "rfm",
+        "sum of `amount` before `T` (returns included)",
+        bounds=MONEY,
+    ),
+    _entry(
+        "frequency",
+        "int64",
+        "rfm",
+        "repeat purchase days = `orders_all - 1` (BTYD `x`; 0 for prospects)",
+        bounds=COUNT,
+    ),
+    _entry(
+        "recency_days",
+        "float64",
+        "rfm",
+        "days from last purchase day to `T` (null for prospects)",
+        bounds=DAYS,
+        nullable=True,
+    ),
+    _entry(
+        "age_days",
+        "float64",
+        "rfm",
+        "days from first purchase day to `T` (BTYD `T`, measured "
+        "to the cutoff midnight; null for prospects)",
+        bounds=DAYS,
+        nullable=True,
+    ),
+    _entry(
+        "btyd_recency_days",
+        "float64",
+        "rfm",
+        "days from first to last purchase day (BTYD `t_x`; null for prospects)",
+        bounds=DAYS,
+        nullable=True,
+    ),
     _entry("orders_{W}d", "int64", "rfm", "purchase days in the window", "windows_days", COUNT),
-    _entry("revenue_{W}d", "float64", "rfm", "sum of `amount` in the window", "windows_days",
-           MONEY),
-    _entry("avg_order_value", "float64", "rfm", "mean over purchase days of that day's positive "
-           "amount (null for prospects)", bounds=POSITIVE_MONEY, nullable=True),
-    _entry("first_order_value", "float64", "rfm", "positive amount on the first purchase day "
-           "(null for prospects)", bounds=POSITIVE_MONEY, nullable=True),
-    _entry("mean_gap_days", "float64", "rfm", "mean days between consecutive purchase days (null "
-           "if < 2 purchase days)", bounds=DAYS, nullable=True),
-    _entry("std_gap_days", "float64", "rfm", "population std of those gaps (null if < 2 purchase "
-           "days; 0 if exactly 2)", bounds=DAYS, nullable=True),
-    _entry("recency_ratio", "float64", "rfm", "`recency_days / mean_gap_days` (null if no gap)",
-           bounds=(0, 1e6), nullable=True),
-    _entry("orders_trend_90d", "float64", "rfm", "`orders_90d - orders in [T-180, T-90)` (fixed "
-           "windows, whatever the config)", 90, TREND),
-    _entry("revenue_trend_90d", "float64", "rfm", "`revenue_90d - revenue in [T-180, T-90)`", 90,
-           MONEY),
-    _entry("returns_share", "float64", "rfm", "`-sum(amount<0) / sum(amount>0)` before `T` (0 if "
-           "no returns; null if returns but no positive amount)", bounds=SHARE, nullable=True),
-    _entry("category_breadth", "int64", "rfm", "distinct non-null categories of rows with `amount "
-           "> 0` before `T` (0 without a `category` column)", bounds=COUNT),
-    _entry("{event}_{W}d", "int64", "engagement", "events of that type in the window, for "
-           "`{event}` in the contract list plus `other` (any other type)", "event_windows_days",
-           COUNT),
+    _entry(
+        "revenue_{W}d", "float64", "rfm", "sum of `amount` in the window", "windows_days", MONEY
+    ),
+    _entry(
+        "avg_order_value",
+        "float64",
+        "rfm",
+        "mean over purchase days of that day's positive amount (null for prospects)",
+        bounds=POSITIVE_MONEY,
+        nullable=True,
+    ),
+    _entry(
+        "first_order_value",
+        "float64",
+        "rfm",
+        "positive amount on the first purchase day (null for prospects)",
+        bounds=POSITIVE_MONEY,
+        nullable=True,
+    ),
+    _entry(
+        "mean_gap_days",
+        "float64",
+        "rfm",
+        "mean days between consecutive purchase days (null if < 2 purchase days)",
+        bounds=DAYS,
+        nullable=True,
+    ),
+    _entry(
+        "std_gap_days",
+        "float64",
+        "rfm",
+        "population std of those gaps (null if < 2 purchase days; 0 if exactly 2)",
+        bounds=DAYS,
+        nullable=True,
+    ),
+    _entry(
+        "recency_ratio",
+        "float64",
+        "rfm",
+        "`recency_days / mean_gap_days` (null if no gap)",
+        bounds=(0, 1e6),
+        nullable=True,
+    ),
+    _entry(
+        "orders_trend_90d",
+        "float64",
+        "rfm",
+        "`orders_90d - orders in [T-180, T-90)` (fixed windows, whatever the config)",
+        90,
+        TREND,
+    ),
+    _entry(
+        "revenue_trend_90d", "float64", "rfm", "`revenue_90d - revenue in [T-180, T-90)`", 90, MONEY
+    ),
+    _entry(
+        "returns_share",
+        "float64",
+        "rfm",
+        "`-sum(amount<0) / sum(amount>0)` before `T` (0 if "
+        "no returns; null if returns but no positive amount)",
+        bounds=SHARE,
+        nullable=True,
+    ),
+    _entry(
+        "category_breadth",
+        "int64",
+        "rfm",
+        "distinct non-null categories of rows with `amount "
+        "> 0` before `T` (0 without a `category` column)",
+        bounds=COUNT,
+    ),
+    _entry(
+        "{event}_{W}d",
+        "int64",
+        "engagement",
+        "events of that type in the window, for "
+        "`{event}` in the contract list plus `other` (any other type)",
+        "event_windows_days",
+        COUNT,
+    ),
     _entry("events_all", "int64", "engagement", "all events before `T`", bounds=COUNT),
-    _entry("days_since_last_event", "float64", "engagement", "days from the last event to `T` "
-           "(null if none)", bounds=DAYS, nullable=True),
-    _entry("satisfaction_mean_180d", "float64", "engagement", "mean non-null `value` of `survey` "
-           "events in `[T-180, T)` (null if none)", 180, SATISFACTION, True),
-    _entry("satisfaction_trend_90d", "float64", "engagement", "mean survey value in `[T-90,T)` "
-           "minus mean in `[T-180,T-90)` (null if either has none)", 90, SATISFACTION, True),
-    _entry("engagement_trend_30d", "float64", "engagement", "events in `[T-30,T)` minus events in "
-           "`[T-60,T-30)`", 30, TREND),
-    _entry("cutoff_month", "float64", "calendar", "month of `T` (1-12), added by training",
-           bounds=(1, 12)),
-    _entry("btyd_expected_purchases", "float64", "btyd", "BG/NBD expected purchase days in the "
-           "churn horizon, fitted at `T` (null for prospects)", bounds=(0, 1e6), nullable=True),
-    _entry("btyd_p_alive", "float64", "btyd", "BG/NBD probability that the customer is alive at "
-           "`T` (null for prospects)", bounds=SHARE, nullable=True),
-    _entry("btyd_expected_value", "float64", "btyd", "BG/NBD x Gamma-Gamma expected value in the "
-           "value horizon (null for prospects)", bounds=POSITIVE_MONEY, nullable=True),
-    _entry("btyd_p_no_purchase", "float64", "btyd", "BG/NBD probability of no purchase in the "
-           "churn horizon (null for prospects)", bounds=SHARE, nullable=True),
+    _entry(
+        "days_since_last_event",
+        "float64",
+        "engagement",
+        "days from the last event to `T` (null if none)",
+        bounds=DAYS,
+        nullable=True,
+    ),
+    _entry(
+        "satisfaction_mean_180d",
+        "float64",
+        "engagement",
+        "mean non-null `value` of `survey` events in `[T-180, T)` (null if none)",
+        180,
+        SATISFACTION,
+        True,
+    ),
+    _entry(
+        "satisfaction_trend_90d",
+        "float64",
+        "engagement",
+        "mean survey value in `[T-90,T)` minus mean in `[T-180,T-90)` (null if either has none)",
+        90,
+        SATISFACTION,
+        True,
+    ),
+    _entry(
+        "engagement_trend_30d",
+        "float64",
+        "engagement",
+        "events in `[T-30,T)` minus events in `[T-60,T-30)`",
+        30,
+        TREND,
+    ),
+    _entry(
+        "cutoff_month",
+        "float64",
+        "calendar",
+        "month of `T` (1-12), added by training",
+        bounds=(1, 12),
+    ),
+    _entry(
+        "btyd_expected_purchases",
+        "float64",
+        "btyd",
+        "BG/NBD expected purchase days in the churn horizon, fitted at `T` (null for prospects)",
+        bounds=(0, 1e6),
+        nullable=True,
+    ),
+    _entry(
+        "btyd_p_alive",
+        "float64",
+        "btyd",
+        "BG/NBD probability that the customer is alive at `T` (null for prospects)",
+        bounds=SHARE,
+        nullable=True,
+    ),
+    _entry(
+        "btyd_expected_value",
+        "float64",
+        "btyd",
+        "BG/NBD x Gamma-Gamma expected value in the value horizon (null for prospects)",
+        bounds=POSITIVE_MONEY,
+        nullable=True,
+    ),
+    _entry(
+        "btyd_p_no_purchase",
+        "float64",
+        "btyd",
+        "BG/NBD probability of no purchase in the churn horizon (null for prospects)",
+        bounds=SHARE,
+        nullable=True,
+    ),
 )
 
 
-def features(config: FeatureConfig = DEFAULT_CONFIG,
-             families: tuple[Family, ...] | None = None) -> list[Feature]:
+def features(
+    config: FeatureConfig = DEFAULT_CONFIG, families: tuple[Family, ...] | None = None
+) -> list[Feature]:
     """The features of ``config`` (its windows; families: ``families`` or the config's), in
     catalogue order."""
     wanted = config.families if families is None else families
@@ -181,8 +350,9 @@ def features(config: FeatureConfig = DEFAULT_CONFIG,
     return [f for f in out if f.family in wanted]
 
 
-def columns(config: FeatureConfig = DEFAULT_CONFIG,
-            families: tuple[Family, ...] | None = None) -> list[str]:
+def columns(
+    config: FeatureConfig = DEFAULT_CONFIG, families: tuple[Family, ...] | None = None
+) -> list[str]:
     """Names of :func:`features`."""
     return [f.name for f in features(config, families)]
 
@@ -211,20 +381,25 @@ def markdown_table() -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for e in CATALOG:
-        window = {"windows_days": "`W` in `windows_days`",
-                  "event_windows_days": "`W` in `event_windows_days`"}.get(str(e.window), e.window)
+        window = {
+            "windows_days": "`W` in `windows_days`",
+            "event_windows_days": "`W` in `event_windows_days`",
+        }.get(str(e.window), e.window)
         if window is None:
             window = "" if e.family in ("static", "calendar") else "all"
-        rows.append(f"| {e.name} | {e.dtype} | {e.family} | {window} | {_bounds_text(e)} "
-                    f"| {'yes' if e.nullable else 'no'} | {e.description} |")
+        rows.append(
+            f"| {e.name} | {e.dtype} | {e.family} | {window} | {_bounds_text(e)} "
+            f"| {'yes' if e.nullable else 'no'} | {e.description} |"
+        )
     return "\n".join(rows)
 
 
 def documented_table(text: str) -> str:
     """The generated part of a schema document (between the markers)."""
     if DOC_BEGIN not in text or DOC_END not in text:
-        raise ValueError(f"the document has no feature catalogue markers ({DOC_BEGIN!r} ... "
-                         f"{DOC_END!r})")
+        raise ValueError(
+            f"the document has no feature catalogue markers ({DOC_BEGIN!r} ... {DOC_END!r})"
+        )
     return text.split(DOC_BEGIN, 1)[1].split(DOC_END, 1)[0].strip()
 
 

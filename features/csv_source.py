@@ -25,10 +25,19 @@ from features.mapping import IngestError
 SEPARATORS = (",", ";", "\t", "|")
 WHITESPACE = "whitespace"
 #: Names accepted by ``--sep`` besides the characters themselves.
-SEP_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "pipe": "|", "whitespace": WHITESPACE,
-             "space": WHITESPACE}
-ENCODING_HINT = ("pass --encoding (e.g. --encoding cp1252 for Western European Windows/Excel exports, "
-                 "--encoding latin-1, or --encoding gbk for Chinese exports)")
+SEP_NAMES = {
+    "comma": ",",
+    "semicolon": ";",
+    "tab": "\t",
+    "\\t": "\t",
+    "pipe": "|",
+    "whitespace": WHITESPACE,
+    "space": WHITESPACE,
+}
+ENCODING_HINT = (
+    "pass --encoding (e.g. --encoding cp1252 for Western European Windows/Excel exports, "
+    "--encoding latin-1, or --encoding gbk for Chinese exports)"
+)
 FIELD_COUNT = "field count differs from header"
 TRUNCATED = "truncated last line"
 SNIFF_LINES = 200
@@ -74,8 +83,10 @@ def check_encoding(encoding: str | None) -> str | None:
     try:
         codecs.lookup(encoding)
     except LookupError as exc:
-        raise IngestError(f"--encoding {encoding!r}: unknown encoding; use utf-8, utf-8-sig, gbk, "
-                          "gb18030, latin-1 or cp1252") from exc
+        raise IngestError(
+            f"--encoding {encoding!r}: unknown encoding; use utf-8, utf-8-sig, gbk, "
+            "gb18030, latin-1 or cp1252"
+        ) from exc
     return encoding
 
 
@@ -116,19 +127,23 @@ def _read_parquet(path: Path) -> SourceFile:
 
 def _refuse_binary(path: Path, raw: bytes) -> None:
     head = raw[:8]
-    kinds = ((b"\x1f\x8b", "gzip-compressed; decompress it first (gunzip)"),
-             (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook?); save the sheet as CSV"),
-             (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook; save the sheet as CSV"),
-             (b"BZh", "bzip2-compressed; decompress it first"),
-             (b"\xfd7zXZ", "xz-compressed; decompress it first"))
+    kinds = (
+        (b"\x1f\x8b", "gzip-compressed; decompress it first (gunzip)"),
+        (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook?); save the sheet as CSV"),
+        (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook; save the sheet as CSV"),
+        (b"BZh", "bzip2-compressed; decompress it first"),
+        (b"\xfd7zXZ", "xz-compressed; decompress it first"),
+    )
     for magic, what in kinds:
         if head.startswith(magic):
             raise IngestError(f"{path}: is {what}, not a CSV text export")
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return  # UTF-16 with a byte-order mark: decoded below
     if b"\x00" in raw[:65536]:
-        raise IngestError(f"{path}: contains binary data (NUL bytes), not CSV text; if it is UTF-16 "
-                          "text without a byte-order mark, pass --encoding utf-16-le")
+        raise IngestError(
+            f"{path}: contains binary data (NUL bytes), not CSV text; if it is UTF-16 "
+            "text without a byte-order mark, pass --encoding utf-16-le"
+        )
 
 
 def _decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
@@ -142,8 +157,9 @@ def _decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
         try:
             text = raw.decode(encoding)
         except UnicodeDecodeError as exc:
-            raise IngestError(f"{path}: not valid {encoding} text ({_where(raw, exc)}); "
-                              f"{ENCODING_HINT}") from exc
+            raise IngestError(
+                f"{path}: not valid {encoding} text ({_where(raw, exc)}); {ENCODING_HINT}"
+            ) from exc
         return text.lstrip("\ufeff"), encoding
     try:
         return raw.decode("utf-8"), "utf-8"
@@ -208,7 +224,7 @@ def sniff_separator(lines: list[str]) -> str | None:
             rows = [r for r in _split(sep, sample) if r]
         except csv.Error:
             continue
-        rows = rows[_preamble(rows):]
+        rows = rows[_preamble(rows) :]
         if not rows or len(rows[0]) < 2:
             continue
         header, data = len(rows[0]), rows[1:-1] if len(rows) > 2 else rows[1:]
@@ -234,11 +250,16 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
     lines = _lines(text)
     chosen = sep or sniff_separator(lines)
     if chosen is None:
-        raise IngestError(f"{path}: cannot tell the column separator (tried comma, semicolon, tab, pipe "
-                          "and whitespace); pass --sep")
+        raise IngestError(
+            f"{path}: cannot tell the column separator (tried comma, semicolon, tab, pipe "
+            "and whitespace); pass --sep"
+        )
     records, spans = [], []
-    reader = _split(chosen, lines) if chosen == WHITESPACE else csv.reader(
-        iter(lines), delimiter=chosen, quotechar='"', doublequote=True)
+    reader = (
+        _split(chosen, lines)
+        if chosen == WHITESPACE
+        else csv.reader(iter(lines), delimiter=chosen, quotechar='"', doublequote=True)
+    )
     csv.field_size_limit(1 << 30)
     consumed = 0
     try:
@@ -249,21 +270,27 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
                 records.append(fields)
                 spans.append((start, consumed))
     except csv.Error as exc:
-        raise IngestError(f"{path}: line {consumed + 1}: not readable as CSV ({exc}); check --sep") from exc
+        raise IngestError(
+            f"{path}: line {consumed + 1}: not readable as CSV ({exc}); check --sep"
+        ) from exc
     if not records:
         raise IngestError(f"{path}: file is empty; expected a header and at least one row")
     notes = [f"separator {_sep_name(chosen)}" + ("" if sep else " (detected)")]
     title = _preamble(records)
     if title:
-        notes.append(f"title skipped ({title} single-value lines before the header, such as "
-                     f"{next(f for f in records[0] if f.strip()).strip()!r})")
+        notes.append(
+            f"title skipped ({title} single-value lines before the header, such as "
+            f"{next(f for f in records[0] if f.strip()).strip()!r})"
+        )
         records, spans = records[title:], spans[title:]
     header = _unique([_clean_header(h) for h in records[0]])
     body, body_spans = records[1:], spans[1:]
     footer = _footer(body, len(header)) if text.endswith(("\n", "\r")) else 0
     if footer:
-        notes.append(f"footer skipped ({footer} single-value lines after the last row, a report footer "
-                     f"such as {body[-footer][0].strip()!r})")
+        notes.append(
+            f"footer skipped ({footer} single-value lines after the last row, a report footer "
+            f"such as {body[-footer][0].strip()!r})"
+        )
         body, body_spans = body[:-footer], body_spans[:-footer]
     if not body:
         raise IngestError(f"{path}: file has a header but no rows; expected at least one row")
@@ -283,8 +310,16 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
     for col in frame.columns:
         frame[col] = frame[col].str.strip().replace("", pd.NA)
     starts = np.array([s + 1 for s, _ in body_spans], dtype="int64")
-    return SourceFile(path, frame, problems, starts, sep=chosen, notes=notes,
-                      _raw_lines=lines, _record_spans=body_spans)
+    return SourceFile(
+        path,
+        frame,
+        problems,
+        starts,
+        sep=chosen,
+        notes=notes,
+        _raw_lines=lines,
+        _record_spans=body_spans,
+    )
 
 
 def _preamble(records: list[list[str]]) -> int:
@@ -301,7 +336,11 @@ def _footer(body: list[list[str]], width: int) -> int:
     if width < 3:
         return 0
     n = 0
-    while n < len(body) - 1 and len(body[-1 - n]) < width and sum(1 for f in body[-1 - n] if f.strip()) == 1:
+    while (
+        n < len(body) - 1
+        and len(body[-1 - n]) < width
+        and sum(1 for f in body[-1 - n] if f.strip()) == 1
+    ):
         n += 1
     return n
 
@@ -312,7 +351,7 @@ def _cut_at_end(text: str, lines: list[str], span: tuple[int, int], sep: str) ->
         return True
     if sep == WHITESPACE:
         return False
-    return "".join(lines[span[0]:span[1]]).count('"') % 2 == 1
+    return "".join(lines[span[0] : span[1]]).count('"') % 2 == 1
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -330,4 +369,6 @@ def _unique(names: list[str]) -> list[str]:
 
 
 def _sep_name(sep: str) -> str:
-    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", WHITESPACE: "whitespace"}.get(sep, repr(sep))
+    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", WHITESPACE: "whitespace"}.get(
+        sep, repr(sep)
+    )

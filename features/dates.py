@@ -18,25 +18,41 @@ import pandas as pd
 from features.mapping import IngestError
 
 _AMPM = r"AM|PM|am|pm|a\.m\.|p\.m\.|上午|下午|晚上|凌晨|早上|中午"
-_TIME = (rf"(?:,?(?:\s+|T|\s*(?={_AMPM}))(?:(?P<ampm1>{_AMPM})\s*)?(?P<H>\d{{1,2}})[:时点](?P<M>\d{{2}})"
-         r"(?:[:分](?P<S>\d{2})(?:[.,](?P<frac>\d{1,9}))?秒?)?分?"
-         rf"\s*(?P<ampm2>{_AMPM})?)?")
+_TIME = (
+    rf"(?:,?(?:\s+|T|\s*(?={_AMPM}))(?:(?P<ampm1>{_AMPM})\s*)?(?P<H>\d{{1,2}})[:时点](?P<M>\d{{2}})"
+    r"(?:[:分](?P<S>\d{2})(?:[.,](?P<frac>\d{1,9}))?秒?)?分?"
+    rf"\s*(?P<ampm2>{_AMPM})?)?"
+)
 _TZ = r"\s*(?P<tz>Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?"
-_MONTHS = {m: i + 1 for i, m in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+    )
+}
 SHAPES = {
     "ymd": rf"^(?P<y>\d{{4}})\s*[-/.年]\s*(?P<m>\d{{1,2}})\s*[-/.月]\s*(?P<d>\d{{1,2}})\s*日?{_TIME}{_TZ}$",
     "compact": r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$",
     "dmy_or_mdy": rf"^(?P<a>\d{{1,2}})[-/.](?P<b>\d{{1,2}})[-/.](?P<y>\d{{4}}|\d{{2}}){_TIME}{_TZ}$",
     "d_mon_y": rf"^(?P<d>\d{{1,2}})[-\s.]?(?P<mon>[A-Za-z]{{3,9}})\.?[-\s.,]*(?P<y>\d{{4}}|\d{{2}}){_TIME}{_TZ}$",
-    "mon_d_y": (rf"^(?P<mon>[A-Za-z]{{3,9}})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y>\d{{4}})"
-                rf"{_TIME}{_TZ}$"),
+    "mon_d_y": (
+        rf"^(?P<mon>[A-Za-z]{{3,9}})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y>\d{{4}})"
+        rf"{_TIME}{_TZ}$"
+    ),
     "number": r"^(?P<num>\d{5,13}(?:\.\d+)?)$",
 }
-DESCRIPTIONS = {"ymd": "year-month-day (ISO 8601 or yyyy/mm/dd, yyyy年m月d日)", "compact": "yyyymmdd",
-                "dmy": "dd/mm/yyyy", "mdy": "mm/dd/yyyy", "d_mon_y": "dd-Mon-yyyy", "mon_d_y": "Mon dd, yyyy",
-                "excel": "Excel serial days", "epoch_s": "Unix seconds", "epoch_ms": "Unix milliseconds",
-                "strptime": "the given --date-format"}
+DESCRIPTIONS = {
+    "ymd": "year-month-day (ISO 8601 or yyyy/mm/dd, yyyy年m月d日)",
+    "compact": "yyyymmdd",
+    "dmy": "dd/mm/yyyy",
+    "mdy": "mm/dd/yyyy",
+    "d_mon_y": "dd-Mon-yyyy",
+    "mon_d_y": "Mon dd, yyyy",
+    "excel": "Excel serial days",
+    "epoch_s": "Unix seconds",
+    "epoch_ms": "Unix milliseconds",
+    "strptime": "the given --date-format",
+}
 EXCEL_ORIGIN = pd.Timestamp("1899-12-30")
 
 
@@ -94,26 +110,43 @@ def detect_order(columns: list[pd.Series], order: str | None, european: bool) ->
     if example is None:
         return DateOrder(european, "not needed")
     label = "dd/mm/yyyy" if european else "mm/dd/yyyy"
-    return DateOrder(european, "assumed", warning=(
-        f"dates like {example!r} fit both dd/mm/yyyy and mm/dd/yyyy; read as {label} "
-        f"({'decimal-comma/semicolon file' if european else 'default'}); pass --date-order dmy or mdy to force"))
+    return DateOrder(
+        european,
+        "assumed",
+        warning=(
+            f"dates like {example!r} fit both dd/mm/yyyy and mm/dd/yyyy; read as {label} "
+            f"({'decimal-comma/semicolon file' if european else 'default'}); pass --date-order dmy or mdy to force"
+        ),
+    )
 
 
-def parse_dates(values: pd.Series, order: DateOrder, date_format: str | None = None) -> tuple[pd.Series, str]:
+def parse_dates(
+    values: pd.Series, order: DateOrder, date_format: str | None = None
+) -> tuple[pd.Series, str]:
     """Parse one text date column to naive UTC ``datetime64[us]`` (NaT where unparsable) and describe it.
 
     Each distinct text is parsed once (exports repeat dates a lot).
     """
     codes, uniques = pd.factorize(values)
-    stamps, described = _parse_distinct(pd.Series(uniques, dtype="string", name=values.name), order, date_format)
-    taken = stamps.to_numpy()[np.where(codes >= 0, codes, 0)] if len(stamps) else np.array([], "datetime64[us]")
+    stamps, described = _parse_distinct(
+        pd.Series(uniques, dtype="string", name=values.name), order, date_format
+    )
+    taken = (
+        stamps.to_numpy()[np.where(codes >= 0, codes, 0)]
+        if len(stamps)
+        else np.array([], "datetime64[us]")
+    )
     result = pd.Series(taken, index=values.index, dtype="datetime64[us]").where(codes >= 0)
     return result.astype("datetime64[us]"), described
 
 
-def _parse_distinct(values: pd.Series, order: DateOrder, date_format: str | None) -> tuple[pd.Series, str]:
+def _parse_distinct(
+    values: pd.Series, order: DateOrder, date_format: str | None
+) -> tuple[pd.Series, str]:
     if date_format:
-        parsed = pd.to_datetime(values.str.strip(), format=date_format, errors="coerce", utc="%z" in date_format)
+        parsed = pd.to_datetime(
+            values.str.strip(), format=date_format, errors="coerce", utc="%z" in date_format
+        )
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
         return parsed.astype("datetime64[us]"), DESCRIPTIONS["strptime"] + f" {date_format}"
@@ -123,7 +156,11 @@ def _parse_distinct(values: pd.Series, order: DateOrder, date_format: str | None
     for name, found in parts.items():
         stamps, label = _assemble(name, found, order)
         result.loc[stamps.index] = stamps
-        counts = stamps.notna().groupby(label).sum() if isinstance(label, pd.Series) else {label: stamps.notna().sum()}
+        counts = (
+            stamps.notna().groupby(label).sum()
+            if isinstance(label, pd.Series)
+            else {label: stamps.notna().sum()}
+        )
         for lab, n in dict(counts).items():
             used[lab] = used.get(lab, 0) + int(n)
     shapes = sorted(used.items(), key=lambda kv: -kv[1])
@@ -137,7 +174,9 @@ def _ints(frame: pd.DataFrame, col: str, default: int = 0) -> pd.Series:
     return pd.to_numeric(frame[col], errors="coerce").fillna(default).astype("int64")
 
 
-def _assemble(name: str, found: pd.DataFrame, order: DateOrder) -> tuple[pd.Series, str | pd.Series]:
+def _assemble(
+    name: str, found: pd.DataFrame, order: DateOrder
+) -> tuple[pd.Series, str | pd.Series]:
     if name == "number":
         return _numeric_dates(found["num"].astype("float64"))
     label: str = name
@@ -154,15 +193,31 @@ def _assemble(name: str, found: pd.DataFrame, order: DateOrder) -> tuple[pd.Seri
     year = _ints(found, "y")
     year = year.where(year >= 100, np.where(year < 70, 2000 + year, 1900 + year))
     hour = _ints(found, "H")
-    ampm = found.get("ampm1", pd.Series(dtype="string")).fillna(found.get("ampm2", pd.Series(dtype="string")))
+    ampm = found.get("ampm1", pd.Series(dtype="string")).fillna(
+        found.get("ampm2", pd.Series(dtype="string"))
+    )
     ampm = ampm.reindex(found.index).str.lower()
     pm = ampm.isin(["pm", "p.m.", "下午", "晚上"]) & (hour < 12)
     am12 = ampm.isin(["am", "a.m.", "上午", "凌晨", "早上"]) & (hour == 12)
     hour = hour + np.where(pm.fillna(False), 12, 0) - np.where(am12.fillna(False), 12, 0)
-    ok = (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31) & (hour <= 23) & (_ints(found, "M") <= 59)
-    assembled = pd.DataFrame({"year": year.where(ok, 2000), "month": month.where(ok, 1), "day": day.where(ok, 1),
-                              "hour": hour.where(ok, 0), "minute": _ints(found, "M").where(ok, 0),
-                              "second": _ints(found, "S").clip(upper=59).where(ok, 0)})
+    ok = (
+        (month >= 1)
+        & (month <= 12)
+        & (day >= 1)
+        & (day <= 31)
+        & (hour <= 23)
+        & (_ints(found, "M") <= 59)
+    )
+    assembled = pd.DataFrame(
+        {
+            "year": year.where(ok, 2000),
+            "month": month.where(ok, 1),
+            "day": day.where(ok, 1),
+            "hour": hour.where(ok, 0),
+            "minute": _ints(found, "M").where(ok, 0),
+            "second": _ints(found, "S").clip(upper=59).where(ok, 0),
+        }
+    )
     stamps = pd.to_datetime(assembled, errors="coerce").astype("datetime64[us]")
     stamps = stamps.where(ok)
     if "frac" in found:
@@ -176,7 +231,9 @@ def _assemble(name: str, found: pd.DataFrame, order: DateOrder) -> tuple[pd.Seri
 def _offsets(tz: pd.Series) -> pd.Series:
     """UTC offsets of ``Z``/``+0100``/``-05:00`` marks as timedeltas (zero when absent)."""
     m = tz.str.extract(r"(?P<s>[+-])(?P<h>\d{2}):?(?P<m>\d{2})?")
-    minutes = pd.to_numeric(m["h"], errors="coerce").fillna(0) * 60 + pd.to_numeric(m["m"], errors="coerce").fillna(0)
+    minutes = pd.to_numeric(m["h"], errors="coerce").fillna(0) * 60 + pd.to_numeric(
+        m["m"], errors="coerce"
+    ).fillna(0)
     minutes = minutes.where(m["s"] != "-", -minutes)
     return pd.to_timedelta(minutes, unit="min")
 
@@ -190,6 +247,8 @@ def _numeric_dates(num: pd.Series) -> tuple[pd.Series, pd.Series]:
     stamps[excel] = EXCEL_ORIGIN + pd.to_timedelta(num[excel].round(6), unit="D")
     stamps[seconds] = pd.to_datetime(num[seconds], unit="s")
     stamps[millis] = pd.to_datetime(num[millis], unit="ms")
-    label = pd.Series(np.select([excel, seconds, millis], ["excel", "epoch_s", "epoch_ms"], "number"),
-                      index=num.index)
+    label = pd.Series(
+        np.select([excel, seconds, millis], ["excel", "epoch_s", "epoch_ms"], "number"),
+        index=num.index,
+    )
     return stamps.dt.round("s").astype("datetime64[us]"), label

@@ -104,7 +104,9 @@ class Engine:
         store that does not answer is an :class:`EngineError` naming ``option`` and the path.
         """
         if not self.is_spark:
-            raise EngineError(f"{option} {path}: only --engine spark reads URIs; DuckDB reads local folders")
+            raise EngineError(
+                f"{option} {path}: only --engine spark reads URIs; DuckDB reads local folders"
+            )
         text = str(path)
         try:
             hadoop = self.spark._jvm.org.apache.hadoop.fs.Path(text)
@@ -114,10 +116,15 @@ class Engine:
                 raise
             scheme = text.split("://", 1)[0] if is_uri(text) else "file"
             package = CONNECTORS.get(scheme)
-            fix = (f"add {package} to spark.jars.packages" if package else
-                   f"install a Hadoop file system for {scheme}://")
-            raise EngineError(f"{option} {text}: Spark cannot reach this path ({one_line(exc)}); "
-                              f"{fix}, or check the path and its credentials") from exc
+            fix = (
+                f"add {package} to spark.jars.packages"
+                if package
+                else f"install a Hadoop file system for {scheme}://"
+            )
+            raise EngineError(
+                f"{option} {text}: Spark cannot reach this path ({one_line(exc)}); "
+                f"{fix}, or check the path and its credentials"
+            ) from exc
 
     def parquet_facts(self, path: str, columns: tuple[str, ...] = ()) -> ParquetFacts | None:
         """Rows and non-null counts of ``columns`` of the Parquet at ``path`` on Spark, in one
@@ -130,8 +137,11 @@ class Engine:
             frame = self.spark.read.parquet(str(path))
             present = tuple(c for c in columns if c in frame.columns)
             row = frame.agg(F.count(F.lit(1)), *[F.count(F.col(c)) for c in present]).first()
-        return ParquetFacts(tuple(frame.columns), int(row[0]),
-                            {c: int(n) for c, n in zip(present, row[1:], strict=True)})
+        return ParquetFacts(
+            tuple(frame.columns),
+            int(row[0]),
+            {c: int(n) for c, n in zip(present, row[1:], strict=True)},
+        )
 
     def dataframe(self, expr: Any) -> Any:
         """The Spark DataFrame of an Ibis expression (lazy: nothing runs until it is written)."""
@@ -191,7 +201,9 @@ def spark_session(
     try:
         session = builder.getOrCreate()
     except Exception as exc:  # the JVM did not start: a broken Java, a bad master URL
-        raise EngineError(f"Spark did not start ({one_line(exc)}); check Java 17 and --spark-master") from exc
+        raise EngineError(
+            f"Spark did not start ({one_line(exc)}); check Java 17 and --spark-master"
+        ) from exc
     for key, value in SPARK_DEFAULTS.items():  # an existing session gets them too (runtime confs)
         if not key.startswith("spark.ui."):
             session.conf.set(key, value)

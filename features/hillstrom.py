@@ -28,11 +28,16 @@ from features.campaigns import ingest_campaigns
 CAMPAIGN_ID = "hillstrom-2008"
 SENT_AT = "2008-03-01"
 SIGNUP_AT = "2007-03-01"
-SEGMENTS = {"Mens E-Mail": ("treated", "mens_email"), "Womens E-Mail": ("treated", "womens_email"),
-            "No E-Mail": ("control", "")}
+SEGMENTS = {
+    "Mens E-Mail": ("treated", "mens_email"),
+    "Womens E-Mail": ("treated", "womens_email"),
+    "No E-Mail": ("control", ""),
+}
 FEATURES = ("recency", "history", "mens", "womens", "zip_code", "newbie", "channel")
 FEATURES_FILE = "campaign_features.parquet"
-DEFAULT_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "hillstrom" / "hillstrom_train.csv"
+DEFAULT_SOURCE = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "hillstrom" / "hillstrom_train.csv"
+)
 
 
 def campaigns_export(source: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -42,16 +47,21 @@ def campaigns_export(source: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     missing = sorted({"segment", "visit", "spend", *FEATURES} - set(raw.columns))
     if missing:
         raise ValueError(f"{source}: missing Hillstrom columns {missing}")
-    return pd.DataFrame({
-        "customer_id": [f"H{i:05d}" for i in range(1, len(raw) + 1)],
-        "sent_at": SENT_AT,
-        "campaign_id": CAMPAIGN_ID,
-        "arm": raw["segment"].map({k: v[0] for k, v in SEGMENTS.items()}).fillna(raw["segment"]),
-        "action": raw["segment"].map({k: v[1] for k, v in SEGMENTS.items()}).fillna(""),
-        "cost": "0",
-        "retained": raw["visit"],
-        "value": raw["spend"],
-    }, dtype="string"), raw
+    return pd.DataFrame(
+        {
+            "customer_id": [f"H{i:05d}" for i in range(1, len(raw) + 1)],
+            "sent_at": SENT_AT,
+            "campaign_id": CAMPAIGN_ID,
+            "arm": raw["segment"]
+            .map({k: v[0] for k, v in SEGMENTS.items()})
+            .fillna(raw["segment"]),
+            "action": raw["segment"].map({k: v[1] for k, v in SEGMENTS.items()}).fillna(""),
+            "cost": "0",
+            "retained": raw["visit"],
+            "value": raw["spend"],
+        },
+        dtype="string",
+    ), raw
 
 
 def ingest_hillstrom(out_dir: str | Path, source: str | Path = DEFAULT_SOURCE, log=print):
@@ -59,13 +69,17 @@ def ingest_hillstrom(out_dir: str | Path, source: str | Path = DEFAULT_SOURCE, l
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     export, raw = campaigns_export(source)
-    customers = pd.DataFrame({
-        "customer_id": export["customer_id"].astype("string"),
-        "signup_at": pd.Timestamp(SIGNUP_AT),
-        "region": raw["zip_code"].replace({"Surburban": "Suburban"}).astype("string"),
-        "channel": raw["channel"].astype("string"),
-        "segment": raw["history_segment"].astype("string") if "history_segment" in raw else pd.NA,
-    })
+    customers = pd.DataFrame(
+        {
+            "customer_id": export["customer_id"].astype("string"),
+            "signup_at": pd.Timestamp(SIGNUP_AT),
+            "region": raw["zip_code"].replace({"Surburban": "Suburban"}).astype("string"),
+            "channel": raw["channel"].astype("string"),
+            "segment": raw["history_segment"].astype("string")
+            if "history_segment" in raw
+            else pd.NA,
+        }
+    )
     customers["signup_at"] = customers["signup_at"].astype("datetime64[us]")
     customers.to_parquet(out / "customers.parquet", index=False)
     staged = out / "hillstrom_campaigns.csv"

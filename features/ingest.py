@@ -102,8 +102,9 @@ def _find(frame: pd.DataFrame, name: str) -> str | None:
     return loose[0] if len(loose) == 1 else None
 
 
-def _source_column(frame: pd.DataFrame, path: Path, table: str, column: str,
-                   mapping: ColumnMapping, required: bool) -> pd.Series | None:
+def _source_column(
+    frame: pd.DataFrame, path: Path, table: str, column: str, mapping: ColumnMapping, required: bool
+) -> pd.Series | None:
     """The source values for a contract column, or a clear error when a required one is missing."""
     mapped = mapping.source_for(table, column)
     found = _find(frame, mapped or column)
@@ -117,7 +118,7 @@ def _source_column(frame: pd.DataFrame, path: Path, table: str, column: str,
     if required:
         raise IngestError(
             f"{path}: no column for required contract column {table}.{column}; "
-            f"add a mapping like --map \"{column}=<Source Column>\"; "
+            f'add a mapping like --map "{column}=<Source Column>"; '
             f"columns in the file: {list(frame.columns)}"
         )
     return None
@@ -129,11 +130,16 @@ def _normalise_ids(values: pd.Series) -> pd.Series:
     return ids.where(ids != "", pd.NA)
 
 
-def _inputs(table: str, frame: pd.DataFrame, path: Path, mapping: ColumnMapping) -> dict[str, pd.Series]:
+def _inputs(
+    table: str, frame: pd.DataFrame, path: Path, mapping: ColumnMapping
+) -> dict[str, pd.Series]:
     """Source series per contract column (and derived input) of a table."""
     found: dict[str, pd.Series] = {}
-    amount_derived = (table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, "amount") is None
-                      and mapping.source_for(TRANSACTIONS, "unit_price") is not None)
+    amount_derived = (
+        table == TRANSACTIONS
+        and mapping.source_for(TRANSACTIONS, "amount") is None
+        and mapping.source_for(TRANSACTIONS, "unit_price") is not None
+    )
     for col in CONTRACT[table]:
         required = col.required and not (amount_derived and col.name == "amount")
         if amount_derived and col.name == "amount":
@@ -144,7 +150,9 @@ def _inputs(table: str, frame: pd.DataFrame, path: Path, mapping: ColumnMapping)
     if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, "status") is not None:
         found["status"] = _source_column(frame, path, table, "status", mapping, required=True)
     if amount_derived:
-        found["unit_price"] = _source_column(frame, path, table, "unit_price", mapping, required=True)
+        found["unit_price"] = _source_column(
+            frame, path, table, "unit_price", mapping, required=True
+        )
         if "quantity" not in found:
             raise IngestError(
                 f"{path}: amount is computed as quantity x unit_price but no column is mapped to "
@@ -153,8 +161,13 @@ def _inputs(table: str, frame: pd.DataFrame, path: Path, mapping: ColumnMapping)
     return found
 
 
-def _number_format(source: SourceFile, inputs: dict[str, pd.Series], mapping: ColumnMapping,
-                   report: TableReport, clean: np.ndarray) -> NumberFormat:
+def _number_format(
+    source: SourceFile,
+    inputs: dict[str, pd.Series],
+    mapping: ColumnMapping,
+    report: TableReport,
+    clean: np.ndarray,
+) -> NumberFormat:
     forced = forced_format(mapping.decimal, mapping.thousands)
     if forced is not None:
         fmt = forced
@@ -169,8 +182,13 @@ def _number_format(source: SourceFile, inputs: dict[str, pd.Series], mapping: Co
     return fmt
 
 
-def _build_table(table: str, source: SourceFile, mapping: ColumnMapping, known_ids: set[str] | None,
-                 strict_values: bool) -> _Table:
+def _build_table(
+    table: str,
+    source: SourceFile,
+    mapping: ColumnMapping,
+    known_ids: set[str] | None,
+    strict_values: bool,
+) -> _Table:
     """Validate one source file; return accepted contract rows, quarantined source rows and the report."""
     frame, path = source.frame, source.path
     report = TableReport(table=table, source_file=str(path))
@@ -205,12 +223,15 @@ def _build_table(table: str, source: SourceFile, mapping: ColumnMapping, known_i
             out[col.name], _ = parse_numbers(values, numbers)
             check.flag(values.notna() & out[col.name].isna(), f"{col.name} is not a number")
         else:
-            out[col.name] = _normalise_ids(values) if col.name == "customer_id" else values.str.strip()
+            out[col.name] = (
+                _normalise_ids(values) if col.name == "customer_id" else values.str.strip()
+            )
             if col.required:
                 check.flag(out[col.name].isna(), f"missing {col.name}")
     if time_inputs:
-        report.date_format = "; ".join(dates_used) + (f" [day/month order {order.how}]"
-                                                      if order.how != "not needed" else "")
+        report.date_format = "; ".join(dates_used) + (
+            f" [day/month order {order.how}]" if order.how != "not needed" else ""
+        )
         report.formats["dates"] = report.date_format
         if order.warning:
             report.warnings.append(order.warning)
@@ -219,7 +240,9 @@ def _build_table(table: str, source: SourceFile, mapping: ColumnMapping, known_i
         if "status" in inputs:
             _cancelled(inputs["status"], out, check, mapping, report)
     if known_ids is not None:
-        check.flag(out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), "unknown customer_id")
+        check.flag(
+            out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), "unknown customer_id"
+        )
     if table == CUSTOMERS:
         kept = out["customer_id"].where(check.ok)  # a duplicate of a quarantined row is not one
         check.flag(kept.duplicated() & kept.notna(), "duplicate customer_id")
@@ -227,22 +250,31 @@ def _build_table(table: str, source: SourceFile, mapping: ColumnMapping, known_i
     return _split(table, source, out, check, report)
 
 
-def _check_date_column(parsed: pd.Series, values: pd.Series, clean: np.ndarray, path: Path,
-                       date_format: str | None) -> None:
+def _check_date_column(
+    parsed: pd.Series, values: pd.Series, clean: np.ndarray, path: Path, date_format: str | None
+) -> None:
     present = values.notna() & clean
     n_present, ok = int(present.sum()), int((parsed.notna() & present).sum())
     if n_present == 0 or ok < MIN_PARSABLE_SHARE * n_present:
         examples = list(values[present].head(3))
-        expected = date_format or ("a date such as 2024-01-31, 20240131, 01/31/2024 13:05, 2024年1月31日 "
-                                   "or an Excel serial day")
+        expected = date_format or (
+            "a date such as 2024-01-31, 20240131, 01/31/2024 13:05, 2024年1月31日 "
+            "or an Excel serial day"
+        )
         raise IngestError(
             f"{path}: column {values.name!r} is not a usable date column "
             f"({ok} of {n_present} values parse); expected {expected}; found e.g. {examples}"
         )
 
 
-def _amount(inputs: dict[str, pd.Series], out: pd.DataFrame, check: _Validator, numbers: NumberFormat,
-            mapping: ColumnMapping, report: TableReport) -> pd.Series:
+def _amount(
+    inputs: dict[str, pd.Series],
+    out: pd.DataFrame,
+    check: _Validator,
+    numbers: NumberFormat,
+    mapping: ColumnMapping,
+    report: TableReport,
+) -> pd.Series:
     """``amount`` directly, or ``quantity x unit_price`` when the mapping gives those instead."""
     if "unit_price" in inputs:
         unit = inputs["unit_price"]
@@ -260,8 +292,13 @@ def _amount(inputs: dict[str, pd.Series], out: pd.DataFrame, check: _Validator, 
     return amount
 
 
-def _check_currency(currency: pd.Series, amount: pd.Series, check: _Validator, mapping: ColumnMapping,
-                    report: TableReport) -> None:
+def _check_currency(
+    currency: pd.Series,
+    amount: pd.Series,
+    check: _Validator,
+    mapping: ColumnMapping,
+    report: TableReport,
+) -> None:
     """One currency per amount column: rows marked with another one are quarantined (never summed)."""
     seen = currency[amount.notna()].value_counts()
     report.currencies = {str(k): int(v) for k, v in seen.items()}
@@ -269,32 +306,53 @@ def _check_currency(currency: pd.Series, amount: pd.Series, check: _Validator, m
     expected = CURRENCIES.get(code, CURRENCIES.get(code.upper(), code.upper())) if code else None
     if expected is None and len(seen) > 1:
         expected = str(seen.index[0])
-        report.warnings.append(f"amounts in several currencies {report.currencies}; kept {expected}, "
-                               "quarantined the others (set currency: in the map file to choose)")
+        report.warnings.append(
+            f"amounts in several currencies {report.currencies}; kept {expected}, "
+            "quarantined the others (set currency: in the map file to choose)"
+        )
     if expected is not None:
         check.flag(currency.notna() & (currency != expected), f"currency is not {expected}")
 
 
-def _cancelled(status: pd.Series, out: pd.DataFrame, check: _Validator, mapping: ColumnMapping,
-               report: TableReport) -> None:
+def _cancelled(
+    status: pd.Series,
+    out: pd.DataFrame,
+    check: _Validator,
+    mapping: ColumnMapping,
+    report: TableReport,
+) -> None:
     """Quarantine cancelled orders; a blank status takes its order's status (Shopify's later lines)."""
     status = status.str.strip()
     if "order_id" in out:
         status = status.fillna(status.groupby(out["order_id"]).transform("first"))
-    values = ValueMapping(mapping.values_for(TRANSACTIONS, "status"), builtin=True, synonyms=STATUS_SYNONYMS)
+    values = ValueMapping(
+        mapping.values_for(TRANSACTIONS, "status"), builtin=True, synonyms=STATUS_SYNONYMS
+    )
     mapped, table = map_values(status, values)
     unknown = table[table["target"].isna()]
     if not unknown.empty:
-        report.warnings.append("order statuses read as completed (not known as cancelled): "
-                               + ", ".join(f"{s!r} {n}" for s, n in zip(unknown["source"], unknown["rows"], strict=True))
-                               + "; map them under values: {status: ...} if they are cancellations")
-    report.formats["status"] = ", ".join(f"{s!r} -> {t or 'completed'}" for s, t in
-                                         zip(table["source"], table["target"], strict=True))
+        report.warnings.append(
+            "order statuses read as completed (not known as cancelled): "
+            + ", ".join(
+                f"{s!r} {n}" for s, n in zip(unknown["source"], unknown["rows"], strict=True)
+            )
+            + "; map them under values: {status: ...} if they are cancellations"
+        )
+    report.formats["status"] = ", ".join(
+        f"{s!r} -> {t or 'completed'}"
+        for s, t in zip(table["source"], table["target"], strict=True)
+    )
     check.flag(mapped == "cancelled", "cancelled order")
 
 
-def _map_values(table: str, out: pd.DataFrame, mapping: ColumnMapping, check: _Validator,
-                report: TableReport, strict_values: bool) -> None:
+def _map_values(
+    table: str,
+    out: pd.DataFrame,
+    mapping: ColumnMapping,
+    check: _Validator,
+    report: TableReport,
+    strict_values: bool,
+) -> None:
     for column in VALUE_COLUMNS:
         if column not in out:
             continue
@@ -315,17 +373,24 @@ def _map_values(table: str, out: pd.DataFrame, mapping: ColumnMapping, check: _V
         counts = out.loc[considered, column].value_counts()
         table_["rows"] = table_["source"].map(counts).fillna(0).astype("int64")
         table_ = table_[table_["rows"] > 0]
-        records = [{**r, "rows": int(r["rows"]), "target": None if pd.isna(r["target"]) else r["target"]}
-                   for r in table_.to_dict("records")]
+        records = [
+            {**r, "rows": int(r["rows"]), "target": None if pd.isna(r["target"]) else r["target"]}
+            for r in table_.to_dict("records")
+        ]
         report.value_mapping = records
-        report.unmapped = [{"source": r["source"], "rows": r["rows"], "hint": values.hint(r["source"], column)}
-                           for r in records if r["target"] is None]
+        report.unmapped = [
+            {"source": r["source"], "rows": r["rows"], "hint": values.hint(r["source"], column)}
+            for r in records
+            if r["target"] is None
+        ]
         out[column] = mapped.fillna(OTHER)
         final = out.loc[check.ok, column].value_counts()
         report.event_types = {t: int(final.get(t, 0)) for t in (*EVENT_TYPES, OTHER)}
 
 
-def _split(table: str, source: SourceFile, out: pd.DataFrame, check: _Validator, report: TableReport) -> _Table:
+def _split(
+    table: str, source: SourceFile, out: pd.DataFrame, check: _Validator, report: TableReport
+) -> _Table:
     ok = check.ok
     bad = np.flatnonzero(~ok)
     quarantined = source.frame.loc[~ok].copy()
@@ -349,9 +414,13 @@ def _split(table: str, source: SourceFile, out: pd.DataFrame, check: _Validator,
 
 def _derive_customers(transactions: pd.DataFrame, events: pd.DataFrame | None) -> pd.DataFrame:
     """Customers table when no customers file is given: first contact = first transaction/event."""
-    parts = [transactions[["customer_id", "ordered_at"]].rename(columns={"ordered_at": "signup_at"})]
+    parts = [
+        transactions[["customer_id", "ordered_at"]].rename(columns={"ordered_at": "signup_at"})
+    ]
     if events is not None:
-        parts.append(events[["customer_id", "occurred_at"]].rename(columns={"occurred_at": "signup_at"}))
+        parts.append(
+            events[["customer_id", "occurred_at"]].rename(columns={"occurred_at": "signup_at"})
+        )
     first = pd.concat(parts).groupby("customer_id", as_index=False)["signup_at"].min()
     for col in ("region", "channel", "segment"):
         first[col] = pd.Series(pd.NA, index=first.index, dtype="string")
@@ -373,31 +442,48 @@ def _to_contract_types(frame: pd.DataFrame, table: str) -> pd.DataFrame:
         else:
             values = frame[col.name]
         kind = {"string": "string", "timestamp": "datetime64[us]", "float": "float64"}[col.dtype]
-        columns[col.name] = values.astype(kind) if col.dtype != "float" else pd.to_numeric(values).astype(kind)
-    return pd.DataFrame(columns).sort_values(
-        [TIME_COLUMN[table], "customer_id"], kind="stable"
-    ).reset_index(drop=True)
+        columns[col.name] = (
+            values.astype(kind) if col.dtype != "float" else pd.to_numeric(values).astype(kind)
+        )
+    return (
+        pd.DataFrame(columns)
+        .sort_values([TIME_COLUMN[table], "customer_id"], kind="stable")
+        .reset_index(drop=True)
+    )
 
 
-def ingest(out_dir: str | Path, transactions: str | Path, mapping: ColumnMapping,
-           customers: str | Path | None = None, events: str | Path | None = None,
-           log=print, strict_values: bool = False,
-           min_accepted_share: float = MIN_ACCEPTED_SHARE, dry_run: bool = False) -> dict[str, TableReport]:
+def ingest(
+    out_dir: str | Path,
+    transactions: str | Path,
+    mapping: ColumnMapping,
+    customers: str | Path | None = None,
+    events: str | Path | None = None,
+    log=print,
+    strict_values: bool = False,
+    min_accepted_share: float = MIN_ACCEPTED_SHARE,
+    dry_run: bool = False,
+) -> dict[str, TableReport]:
     """Ingest exports into a contract directory (replaced as a whole) and return the per-table counts.
 
     With ``dry_run`` everything is read, mapped, validated and reported, and nothing is written.
     """
     out_dir = Path(out_dir)
     if not 0.0 <= min_accepted_share <= 1.0:
-        raise IngestError(f"--min-accepted-share {min_accepted_share}: expected a share between 0 and 1")
+        raise IngestError(
+            f"--min-accepted-share {min_accepted_share}: expected a share between 0 and 1"
+        )
     if not dry_run:
         check_replaceable(out_dir.absolute(), OWNED)
     built: dict[str, _Table] = {}
     known_ids: set[str] | None = None
     if customers is not None:
-        built[CUSTOMERS] = _ingest_one(CUSTOMERS, Path(customers), mapping, None, log, strict_values)
+        built[CUSTOMERS] = _ingest_one(
+            CUSTOMERS, Path(customers), mapping, None, log, strict_values
+        )
         known_ids = set(built[CUSTOMERS].accepted["customer_id"])
-    built[TRANSACTIONS] = _ingest_one(TRANSACTIONS, Path(transactions), mapping, known_ids, log, strict_values)
+    built[TRANSACTIONS] = _ingest_one(
+        TRANSACTIONS, Path(transactions), mapping, known_ids, log, strict_values
+    )
     if events is not None:
         built[EVENTS] = _ingest_one(EVENTS, Path(events), mapping, known_ids, log, strict_values)
     _require_share(built, min_accepted_share)
@@ -405,8 +491,10 @@ def ingest(out_dir: str | Path, transactions: str | Path, mapping: ColumnMapping
     tables = {t: b.accepted for t, b in built.items()}
     if customers is None:
         tables[CUSTOMERS] = _derive_customers(tables[TRANSACTIONS], tables.get(EVENTS))
-        log(f"customers: derived {len(tables[CUSTOMERS]):,} customers from first contact "
-            "(no customers file given)")
+        log(
+            f"customers: derived {len(tables[CUSTOMERS]):,} customers from first contact "
+            "(no customers file given)"
+        )
     if dry_run:
         return reports
     with replaced_directory(out_dir, OWNED) as staging:
@@ -414,11 +502,19 @@ def ingest(out_dir: str | Path, transactions: str | Path, mapping: ColumnMapping
             _write(_to_contract_types(frame, table), table_path(staging, table))
         for table, b in built.items():
             frame = b.quarantined
-            _write(frame.astype({c: "string" for c in frame.columns if c not in {"source_row", "source_line"}}),
-                   quarantine_path(staging, table))
-        manifest = {"tables": {t: asdict(r) for t, r in reports.items()}, "customers": len(tables[CUSTOMERS])}
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str),
-                                               encoding="utf-8")
+            _write(
+                frame.astype(
+                    {c: "string" for c in frame.columns if c not in {"source_row", "source_line"}}
+                ),
+                quarantine_path(staging, table),
+            )
+        manifest = {
+            "tables": {t: asdict(r) for t, r in reports.items()},
+            "customers": len(tables[CUSTOMERS]),
+        }
+        (staging / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
+        )
     return reports
 
 
@@ -429,18 +525,28 @@ def _require_share(built: dict[str, _Table], share: float) -> None:
         return
     lines = []
     for r in low:
-        lines.append(f"{r.source_file}: {r.table}: only {r.accepted:,} of {r.rows_read:,} rows accepted "
-                     f"({r.accepted_share:.1%}), below --min-accepted-share {share:g}; top reasons:")
+        lines.append(
+            f"{r.source_file}: {r.table}: only {r.accepted:,} of {r.rows_read:,} rows accepted "
+            f"({r.accepted_share:.1%}), below --min-accepted-share {share:g}; top reasons:"
+        )
         for reason, n in sorted(r.reasons.items(), key=lambda kv: -kv[1])[:3]:
             lines.append(f"  {reason}: {n:,} rows, e.g. {r.samples[reason]}")
         lines.extend(f"  note: {w}" for w in r.warnings)
-    lines.append("nothing written (the previous --out is unchanged); fix the mapping/format options "
-                 "(--map, --sep, --encoding, --decimal, --date-order) or lower --min-accepted-share")
+    lines.append(
+        "nothing written (the previous --out is unchanged); fix the mapping/format options "
+        "(--map, --sep, --encoding, --decimal, --date-order) or lower --min-accepted-share"
+    )
     raise IngestError("\n".join(lines))
 
 
-def _ingest_one(table: str, path: Path, mapping: ColumnMapping, known_ids: set[str] | None,
-                log, strict_values: bool) -> _Table:
+def _ingest_one(
+    table: str,
+    path: Path,
+    mapping: ColumnMapping,
+    known_ids: set[str] | None,
+    log,
+    strict_values: bool,
+) -> _Table:
     log(f"{table}: reading {path} ...")
     source = read_source(path, mapping.encoding, mapping.sep)
     log(f"{table}: {len(source.frame):,} rows read ({', '.join(source_formats(source))})")
@@ -457,8 +563,11 @@ def source_formats(source: SourceFile) -> list[str]:
 def _log_report(report: TableReport, log) -> None:
     t = report.table
     if "numbers" in report.formats:
-        money = (", currencies " + ", ".join(f"{k} {v:,}" for k, v in report.currencies.items())
-                 if report.currencies else "")
+        money = (
+            ", currencies " + ", ".join(f"{k} {v:,}" for k, v in report.currencies.items())
+            if report.currencies
+            else ""
+        )
         log(f"{t}: numbers: {report.formats['numbers']}{money}")
     if report.date_format:
         log(f"{t}: dates: {report.date_format}")
@@ -467,8 +576,10 @@ def _log_report(report: TableReport, log) -> None:
     if report.event_types:
         log(f"{t}: event_type: " + ", ".join(f"{k} {v:,}" for k, v in report.event_types.items()))
     if report.unmapped:
-        log(f"{t}: {len(report.unmapped)} source event types matched no contract type and "
-            f"{'were quarantined (--strict-values)' if UNMAPPED in report.reasons else 'landed in other'}:")
+        log(
+            f"{t}: {len(report.unmapped)} source event types matched no contract type and "
+            f"{'were quarantined (--strict-values)' if UNMAPPED in report.reasons else 'landed in other'}:"
+        )
         for item in report.unmapped:
             log(f"  {item['source']!r} x {item['rows']:,}: {item['hint']}")
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.reasons.items())) or "none"

@@ -55,16 +55,22 @@ class ColumnMapping(BaseModel):
         for key, table in values.items():
             t, _, column = key.rpartition(".")
             if column not in VALUE_COLUMNS or (t and t not in TABLES):
-                raise ValueError(f"values: {key!r}: values can be mapped for {sorted(VALUE_COLUMNS)}")
+                raise ValueError(
+                    f"values: {key!r}: values can be mapped for {sorted(VALUE_COLUMNS)}"
+                )
             if column == "event_type":
                 allowed = (*EVENT_TYPES, "other")
                 wrong = {k: v for k, v in table.items() if v not in allowed}
                 if wrong:
-                    raise ValueError(f"values: {key}: {wrong} -- event types must be one of {list(allowed)}")
+                    raise ValueError(
+                        f"values: {key}: {wrong} -- event types must be one of {list(allowed)}"
+                    )
             if column == "status":
                 wrong = {k: v for k, v in table.items() if v not in ("completed", "cancelled")}
                 if wrong:
-                    raise ValueError(f"values: {key}: {wrong} -- statuses must be completed or cancelled")
+                    raise ValueError(
+                        f"values: {key}: {wrong} -- statuses must be completed or cancelled"
+                    )
         return values
 
     @field_validator("columns")
@@ -74,7 +80,9 @@ class ColumnMapping(BaseModel):
             table, _, column = key.rpartition(".")
             tables = [table] if table else list(TABLES)
             if table and table not in TABLES:
-                raise ValueError(f"mapping key {key!r}: unknown table {table!r}; expected one of {TABLES}")
+                raise ValueError(
+                    f"mapping key {key!r}: unknown table {table!r}; expected one of {TABLES}"
+                )
             known = {c for t in tables for c in _targets(t)}
             if column not in known:
                 raise ValueError(
@@ -89,8 +97,10 @@ class ColumnMapping(BaseModel):
 
     def values_for(self, table: str, column: str) -> dict[str, str]:
         """The ``values:`` section of a contract column (table-qualified key wins)."""
-        return {str(k): str(v) for k, v in
-                self.values.get(f"{table}.{column}", self.values.get(column, {})).items()}
+        return {
+            str(k): str(v)
+            for k, v in self.values.get(f"{table}.{column}", self.values.get(column, {})).items()
+        }
 
 
 def _targets(table: str) -> list[str]:
@@ -120,15 +130,17 @@ def parse_map_option(text: str) -> dict[str, str]:
     for item in filter(None, (part.strip() for part in _split_items(text))):
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise IngestError(
-                f"--map: {item!r} is not of the form contract_column=Source Column"
-            )
+            raise IngestError(f"--map: {item!r} is not of the form contract_column=Source Column")
         pairs[key.strip()] = value.strip()
     return pairs
 
 
-def load_mapping(map_option: str | None = None, map_file: Path | None = None,
-                 date_format: str | None = None, **formats: str | None) -> ColumnMapping:
+def load_mapping(
+    map_option: str | None = None,
+    map_file: Path | None = None,
+    date_format: str | None = None,
+    **formats: str | None,
+) -> ColumnMapping:
     """Build the mapping from a YAML file and/or a ``--map`` string (the string wins per key).
 
     ``formats`` are command-line format options (``decimal=","`` ...); given ones override the file.

@@ -20,9 +20,26 @@ from features.mapping import IngestError
 
 #: Currency marks and the code they stand for (``¥`` is read as CNY, the product's Chinese exports).
 CURRENCIES = {
-    "$": "USD", "US$": "USD", "USD": "USD", "€": "EUR", "EUR": "EUR", "£": "GBP", "GBP": "GBP",
-    "¥": "CNY", "￥": "CNY", "元": "CNY", "CNY": "CNY", "RMB": "CNY", "JPY": "JPY", "CHF": "CHF",
-    "CAD": "CAD", "AUD": "AUD", "HKD": "HKD", "SGD": "SGD", "INR": "INR", "₹": "INR",
+    "$": "USD",
+    "US$": "USD",
+    "USD": "USD",
+    "€": "EUR",
+    "EUR": "EUR",
+    "£": "GBP",
+    "GBP": "GBP",
+    "¥": "CNY",
+    "￥": "CNY",
+    "元": "CNY",
+    "CNY": "CNY",
+    "RMB": "CNY",
+    "JPY": "JPY",
+    "CHF": "CHF",
+    "CAD": "CAD",
+    "AUD": "AUD",
+    "HKD": "HKD",
+    "SGD": "SGD",
+    "INR": "INR",
+    "₹": "INR",
 }
 MULTIPLIERS = {"万": 1e4, "亿": 1e8}
 _MARK = "|".join(re.escape(m) for m in sorted(CURRENCIES, key=len, reverse=True))
@@ -59,7 +76,9 @@ def forced_format(decimal: str | None, thousands: str | None) -> NumberFormat | 
     dec = decimal or ("," if thousands in (".",) else ".")
     tho = THOUSANDS_CHOICES[thousands] if thousands is not None else ("." if dec == "," else ",")
     if tho == dec:
-        raise IngestError(f"--decimal {dec!r} and --thousands {thousands!r} cannot be the same character")
+        raise IngestError(
+            f"--decimal {dec!r} and --thousands {thousands!r} cannot be the same character"
+        )
     return NumberFormat(dec, tho, "forced")
 
 
@@ -110,20 +129,26 @@ def detect_format(columns: list[pd.Series], sep: str | None) -> tuple[NumberForm
         return NumberFormat(how="no separators in the values"), None
     dec = "," if sep == ";" else "."
     fmt = NumberFormat(dec, "." if dec == "," else ",", "assumed")
-    warning = (f"numbers like {ambiguous!r} could use either convention; read with decimal {dec!r} "
-               f"({'semicolon-separated file' if sep == ';' else 'default'}); pass --decimal to force")
+    warning = (
+        f"numbers like {ambiguous!r} could use either convention; read with decimal {dec!r} "
+        f"({'semicolon-separated file' if sep == ';' else 'default'}); pass --decimal to force"
+    )
     return fmt, warning
 
 
-def parse_numbers(values: pd.Series, fmt: NumberFormat | None = None) -> tuple[pd.Series, pd.Series]:
+def parse_numbers(
+    values: pd.Series, fmt: NumberFormat | None = None
+) -> tuple[pd.Series, pd.Series]:
     """Parse text numbers; returns (floats, NaN where not a number) and the currency code per value."""
     codes, uniques = pd.factorize(values)
     parsed, currency = _parse_distinct(pd.Series(uniques, dtype="string"), fmt or NumberFormat())
     present = codes >= 0
     number = np.where(present, parsed.to_numpy(dtype="float64", na_value=np.nan)[codes], np.nan)
     money = np.where(present, currency.to_numpy(dtype=object, na_value=None)[codes], None)
-    return (pd.Series(number, index=values.index, dtype="float64"),
-            pd.Series(money, index=values.index, dtype="string"))
+    return (
+        pd.Series(number, index=values.index, dtype="float64"),
+        pd.Series(money, index=values.index, dtype="string"),
+    )
 
 
 def _parse_distinct(values: pd.Series, fmt: NumberFormat) -> tuple[pd.Series, pd.Series]:
@@ -134,12 +159,20 @@ def _parse_distinct(values: pd.Series, fmt: NumberFormat) -> tuple[pd.Series, pd
     grouped = rf"\d{{1,3}}(?:[{seps}]\d{{3}})+" if seps else None
     plain = rf"(?:\d+|{grouped})" if grouped else r"\d+"
     valid = num.str.fullmatch(rf"{plain}(?:{d}\d*)?|{d}\d+").fillna(False).astype(bool)
-    digits = num.str.replace(rf"[{seps}]", "", regex=True).str.replace(fmt.decimal, ".", regex=False)
+    digits = num.str.replace(rf"[{seps}]", "", regex=True).str.replace(
+        fmt.decimal, ".", regex=False
+    )
     parsed = pd.to_numeric(digits.where(valid), errors="coerce").astype("float64")
-    negative = (parts["sign"].isin(["-", "\u2212"]) | parts["sign2"].notna() | parts["trail"].notna()
-                | (parts["open"].notna() & parts["close"].notna()))
+    negative = (
+        parts["sign"].isin(["-", "\u2212"])
+        | parts["sign2"].notna()
+        | parts["trail"].notna()
+        | (parts["open"].notna() & parts["close"].notna())
+    )
     unbalanced = parts["open"].notna() != parts["close"].notna()
-    two_signs = (parts["sign"].notna() & parts["sign2"].notna()) | (parts["open"].notna() & parts["sign"].isin(["-", "\u2212"]))
+    two_signs = (parts["sign"].notna() & parts["sign2"].notna()) | (
+        parts["open"].notna() & parts["sign"].isin(["-", "\u2212"])
+    )
     mult = parts["mult"].map(MULTIPLIERS).fillna(1.0).astype("float64")
     pre, post = parts["pre"].map(CURRENCIES), parts["post"].map(CURRENCIES)
     clash = pre.notna() & post.notna() & (pre != post)

@@ -332,8 +332,13 @@ def build_snapshots(
         if horizon_days is not None:
             _warn_if_censored(tables, stamps, horizon_days)
         expr = snapshot_table(
-            tables, stamps, horizon_days=horizon_days, config=config, value=value,
-            annual_discount_rate=annual_discount_rate, sample_fraction=sample_fraction,
+            tables,
+            stamps,
+            horizon_days=horizon_days,
+            config=config,
+            value=value,
+            annual_discount_rate=annual_discount_rate,
+            sample_fraction=sample_fraction,
         )
         with _step(f"features{' + labels' if horizon_days else ''} for {what}", progress):
             if engine is not None and engine.is_spark:
@@ -384,10 +389,16 @@ def write_snapshots(
         tables = connect(data_dir, engine.backend)
         if horizon_days is not None:
             _warn_if_censored(tables, stamps, horizon_days)
-        expr = rounded(snapshot_table(
-            tables, stamps, horizon_days=horizon_days, config=config, value=value,
-            annual_discount_rate=annual_discount_rate,
-        ))
+        expr = rounded(
+            snapshot_table(
+                tables,
+                stamps,
+                horizon_days=horizon_days,
+                config=config,
+                value=value,
+                annual_discount_rate=annual_discount_rate,
+            )
+        )
         expr = expr.mutate(**{CUTOFF_PARTITION: expr.cutoff.strftime("%Y-%m-%d")})
         with _step(f"features for {what} -> {out}", progress):
             frame = engine.dataframe(expr)

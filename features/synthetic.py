@@ -145,8 +145,15 @@ def generate(
         from features.synthetic_campaigns import run_campaigns
 
         realised = run_campaigns(out, campaigns, order_value_shape=params.order_value_shape)
-        rows = {**rows, "transactions": realised["transactions"], "campaigns": realised["campaigns"]}
-        paths |= {"campaigns": out / "campaigns.parquet", "campaign_truth": out / "campaign_truth.parquet"}
+        rows = {
+            **rows,
+            "transactions": realised["transactions"],
+            "campaigns": realised["campaigns"],
+        }
+        paths |= {
+            "campaigns": out / "campaigns.parquet",
+            "campaign_truth": out / "campaign_truth.parquet",
+        }
     return GenerationSummary(
         out_dir=out, n_customers=n_customers, seed=seed, rows=rows, seconds=seconds, paths=paths
     )

@@ -50,7 +50,9 @@ class CampaignSpec:
     actions: tuple[str, ...] = ACTIONS
     control_share: float = 0.25
     eligible_days: int = 365
-    costs: dict[str, float] = field(default_factory=lambda: {"email": 0.1, "discount": 5.0, "call": 12.0})
+    costs: dict[str, float] = field(
+        default_factory=lambda: {"email": 0.1, "discount": 5.0, "call": 12.0}
+    )
     keep_days: float = 365.0
     winback_days: float = 90.0
     annoy_days: float = 10.0
@@ -61,7 +63,9 @@ class CampaignSpec:
         if unknown or not self.actions:
             raise ValueError(f"CampaignSpec.actions: unknown {unknown}; expected some of {ACTIONS}")
         if not 0.0 < self.control_share < 1.0:
-            raise ValueError(f"CampaignSpec.control_share must be in (0, 1), got {self.control_share}")
+            raise ValueError(
+                f"CampaignSpec.control_share must be in (0, 1), got {self.control_share}"
+            )
         if self.horizon_days < 1 or self.eligible_days < 1:
             raise ValueError("CampaignSpec.horizon_days and eligible_days must be >= 1")
         missing = sorted(set(self.actions) - set(self.costs))
@@ -69,7 +73,9 @@ class CampaignSpec:
             raise ValueError(f"CampaignSpec.costs: no cost for {missing}")
 
 
-def effect_probabilities(truth: pd.DataFrame, sent_at: pd.Timestamp, spec: CampaignSpec) -> pd.DataFrame:
+def effect_probabilities(
+    truth: pd.DataFrame, sent_at: pd.Timestamp, spec: CampaignSpec
+) -> pd.DataFrame:
     """Per customer and action: ``keep_prob_<a>`` and ``annoy_prob_<a>`` (rows aligned with truth)."""
     spend = truth["mean_spend"].to_numpy(float)
     value_rate = spend * truth["purchase_rate_per_day"].to_numpy(float)
@@ -96,7 +102,9 @@ def effect_probabilities(truth: pd.DataFrame, sent_at: pd.Timestamp, spec: Campa
     return pd.DataFrame(out, index=truth.index)
 
 
-def _window_exposure(rate, amplitude, begin: float, window_end: float, dropout: np.ndarray) -> np.ndarray:
+def _window_exposure(
+    rate, amplitude, begin: float, window_end: float, dropout: np.ndarray
+) -> np.ndarray:
     stop = np.clip(dropout, begin, window_end)
     return rate * seasonal_integral(np.full_like(stop, begin), stop, amplitude)
 
@@ -114,7 +122,10 @@ def true_effects(truth: pd.DataFrame, spec: CampaignSpec) -> pd.DataFrame:
     amp = truth["seasonal_amplitude"].to_numpy(float)
     spend = np.nan_to_num(truth["mean_spend"].to_numpy(float))
     dropout = np.nan_to_num(epoch_days(truth["dropout_at"]), nan=-np.inf)
-    kept_d, annoyed_d = _kept_dropout(dropout, begin, end, spec), np.minimum(dropout, begin + spec.annoy_days)
+    kept_d, annoyed_d = (
+        _kept_dropout(dropout, begin, end, spec),
+        np.minimum(dropout, begin + spec.annoy_days),
+    )
 
     def outcomes(d):
         m = _window_exposure(rate, amp, begin, end, d)
@@ -124,7 +135,11 @@ def true_effects(truth: pd.DataFrame, spec: CampaignSpec) -> pd.DataFrame:
     keep_r, keep_v = outcomes(kept_d)
     annoy_r, annoy_v = outcomes(annoyed_d)
     probs = effect_probabilities(truth, sent, spec)
-    out = {"customer_id": truth["customer_id"].to_numpy(), "base_retained": base_r, "base_value": base_v}
+    out = {
+        "customer_id": truth["customer_id"].to_numpy(),
+        "base_retained": base_r,
+        "base_value": base_v,
+    }
     for a in spec.actions:
         k, n = probs[f"keep_prob_{a}"].to_numpy(), probs[f"annoy_prob_{a}"].to_numpy()
         out[f"keep_prob_{a}"], out[f"annoy_prob_{a}"] = k, n
@@ -139,7 +154,9 @@ def _kept_dropout(dropout: np.ndarray, begin: float, end: float, spec: CampaignS
     return np.where(declining, np.maximum(dropout, begin) + spec.keep_days, dropout)
 
 
-def run_campaigns(data_dir: str | Path, spec: CampaignSpec | None = None, *, order_value_shape: float = 3.0) -> dict:
+def run_campaigns(
+    data_dir: str | Path, spec: CampaignSpec | None = None, *, order_value_shape: float = 3.0
+) -> dict:
     """Assign, realise and write one campaign into a generated data set; return row counts."""
     spec = spec or CampaignSpec()
     data_dir = Path(data_dir)
@@ -147,19 +164,28 @@ def run_campaigns(data_dir: str | Path, spec: CampaignSpec | None = None, *, ord
     manifest = json.loads(manifest_file.read_text())
     data_end = pd.Timestamp(manifest["end"])
     sent = pd.Timestamp(spec.sent_at)
-    if sent + pd.Timedelta(days=spec.horizon_days) > data_end or sent < pd.Timestamp(manifest["start"]):
-        raise ValueError(f"campaign window {sent:%Y-%m-%d} + {spec.horizon_days} days must lie in the "
-                         f"generated period [{manifest['start']}, {manifest['end']})")
+    if sent + pd.Timedelta(days=spec.horizon_days) > data_end or sent < pd.Timestamp(
+        manifest["start"]
+    ):
+        raise ValueError(
+            f"campaign window {sent:%Y-%m-%d} + {spec.horizon_days} days must lie in the "
+            f"generated period [{manifest['start']}, {manifest['end']})"
+        )
     rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 16]))
     truth = pd.read_parquet(data_dir / "truth.parquet")
     tx = pd.read_parquet(data_dir / "transactions.parquet")
 
-    recent = tx[(tx["amount"] > 0) & (tx["ordered_at"] < sent)
-                & (tx["ordered_at"] >= sent - pd.Timedelta(days=spec.eligible_days))]
+    recent = tx[
+        (tx["amount"] > 0)
+        & (tx["ordered_at"] < sent)
+        & (tx["ordered_at"] >= sent - pd.Timedelta(days=spec.eligible_days))
+    ]
     eligible = truth[truth["customer_id"].isin(set(recent["customer_id"]))].reset_index(drop=True)
     effects = true_effects(eligible, spec)
     n = len(eligible)
-    shares = np.array([spec.control_share] + [(1 - spec.control_share) / len(spec.actions)] * len(spec.actions))
+    shares = np.array(
+        [spec.control_share] + [(1 - spec.control_share) / len(spec.actions)] * len(spec.actions)
+    )
     arm_code = rng.choice(len(shares), size=n, p=shares)  # 0 = control, i = actions[i - 1]
     u = rng.random(n)
     begin = float(epoch_days(sent))
@@ -175,21 +201,49 @@ def run_campaigns(data_dir: str | Path, spec: CampaignSpec | None = None, *, ord
     new_dropout = np.where(kept, _kept_dropout(dropout, begin, end, spec), new_dropout)
     new_dropout = np.where(annoyed, np.minimum(dropout, begin + spec.annoy_days), new_dropout)
 
-    tx = _realise(tx, eligible, dropout, new_dropout, begin, float(epoch_days(data_end)), rng, order_value_shape)
-    _write_outputs(data_dir, spec, eligible, effects, arm_code, kept, annoyed, dropout, new_dropout, truth, tx)
-    counts = {"campaigns": n, "treated": int((arm_code > 0).sum()), "kept": int(kept.sum()),
-              "annoyed": int(annoyed.sum()), "transactions": len(tx)}
+    tx = _realise(
+        tx,
+        eligible,
+        dropout,
+        new_dropout,
+        begin,
+        float(epoch_days(data_end)),
+        rng,
+        order_value_shape,
+    )
+    _write_outputs(
+        data_dir, spec, eligible, effects, arm_code, kept, annoyed, dropout, new_dropout, truth, tx
+    )
+    counts = {
+        "campaigns": n,
+        "treated": int((arm_code > 0).sum()),
+        "kept": int(kept.sum()),
+        "annoyed": int(annoyed.sum()),
+        "transactions": len(tx),
+    }
     manifest["rows"]["transactions"] = len(tx)
     manifest["rows"][CAMPAIGNS] = n
-    manifest.setdefault("tables", {})["transactions"] = {"rows_read": len(tx), "accepted": len(tx), "quarantined": 0}
+    manifest.setdefault("tables", {})["transactions"] = {
+        "rows_read": len(tx),
+        "accepted": len(tx),
+        "quarantined": 0,
+    }
     manifest["tables"][CAMPAIGNS] = {"rows_read": n, "accepted": n, "quarantined": 0}
     manifest["campaigns"] = {**asdict(spec), "realised": counts}
     manifest_file.write_text(json.dumps(manifest, indent=2, default=str))
     return counts
 
 
-def _realise(tx: pd.DataFrame, customers: pd.DataFrame, dropout: np.ndarray, new_dropout: np.ndarray,
-             begin: float, data_end: float, rng: np.random.Generator, shape: float) -> pd.DataFrame:
+def _realise(
+    tx: pd.DataFrame,
+    customers: pd.DataFrame,
+    dropout: np.ndarray,
+    new_dropout: np.ndarray,
+    begin: float,
+    data_end: float,
+    rng: np.random.Generator,
+    shape: float,
+) -> pd.DataFrame:
     """Remove the purchases an annoyed customer no longer makes; add those a kept customer makes."""
     ids = customers["customer_id"].to_numpy()
     earlier = new_dropout < dropout
@@ -211,45 +265,62 @@ def _realise(tx: pd.DataFrame, customers: pd.DataFrame, dropout: np.ndarray, new
     amount = np.maximum(np.round(rng.gamma(shape, spend / shape), 2), 0.01)
     who = ids[later][owner]
     past = tx[tx["customer_id"].isin(set(who)) & (tx["amount"] > 0)]
-    margin_share = (past.groupby("customer_id")["margin"].sum() / past.groupby("customer_id")["amount"].sum())
+    margin_share = (
+        past.groupby("customer_id")["margin"].sum() / past.groupby("customer_id")["amount"].sum()
+    )
     category = past.groupby("customer_id")["category"].agg(lambda s: s.mode().iat[0])
-    added = pd.DataFrame({
-        "customer_id": who,
-        "ordered_at": _to_timestamps(time),
-        "amount": amount,
-        "order_id": [f"S{k + 1}" for k in range(owner.size)],
-        "quantity": 1.0,
-        "margin": np.round(amount * pd.Series(who).map(margin_share).fillna(0.3).to_numpy(), 2),
-        "category": pd.Series(who).map(category).to_numpy(),
-    })
+    added = pd.DataFrame(
+        {
+            "customer_id": who,
+            "ordered_at": _to_timestamps(time),
+            "amount": amount,
+            "order_id": [f"S{k + 1}" for k in range(owner.size)],
+            "quantity": 1.0,
+            "margin": np.round(amount * pd.Series(who).map(margin_share).fillna(0.3).to_numpy(), 2),
+            "category": pd.Series(who).map(category).to_numpy(),
+        }
+    )
     out = pd.concat([tx, added.astype(tx.dtypes.to_dict())], ignore_index=True)
     return out.sort_values(["customer_id", "ordered_at"], kind="stable").reset_index(drop=True)
 
 
 def _to_timestamps(days: np.ndarray) -> pd.DatetimeIndex:
-    return (pd.Timestamp("1970-01-01") + pd.to_timedelta(np.asarray(days) * 86_400e6, unit="us")).as_unit("us")
+    return (
+        pd.Timestamp("1970-01-01") + pd.to_timedelta(np.asarray(days) * 86_400e6, unit="us")
+    ).as_unit("us")
 
 
-def _write_outputs(data_dir, spec, eligible, effects, arm_code, kept, annoyed, dropout, new_dropout, truth, tx) -> None:
+def _write_outputs(
+    data_dir, spec, eligible, effects, arm_code, kept, annoyed, dropout, new_dropout, truth, tx
+) -> None:
     arms = np.array([NO_ACTION, *spec.actions], dtype=object)[arm_code]
     costs = np.array([0.0] + [spec.costs[a] for a in spec.actions])[arm_code]
-    campaigns = pd.DataFrame({
-        "customer_id": eligible["customer_id"].to_numpy(),
-        "sent_at": pd.Timestamp(spec.sent_at),
-        "campaign_id": spec.campaign_id,
-        "action": arms,
-        "arm": np.where(arm_code > 0, TREATED, CONTROL),
-        "cost": costs,
-    })
+    campaigns = pd.DataFrame(
+        {
+            "customer_id": eligible["customer_id"].to_numpy(),
+            "sent_at": pd.Timestamp(spec.sent_at),
+            "campaign_id": spec.campaign_id,
+            "action": arms,
+            "arm": np.where(arm_code > 0, TREATED, CONTROL),
+            "cost": costs,
+        }
+    )
     typed_campaigns(campaigns).to_parquet(data_dir / f"{CAMPAIGNS}.parquet", index=False)
     camp_truth = effects.assign(
-        campaign_id=spec.campaign_id, action=arms, kept=kept, annoyed=annoyed,
+        campaign_id=spec.campaign_id,
+        action=arms,
+        kept=kept,
+        annoyed=annoyed,
         dropout_at_before=_to_timestamps(np.nan_to_num(dropout, nan=0.0)),
         dropout_at_after=_to_timestamps(np.nan_to_num(new_dropout, nan=0.0)),
     )
     camp_truth.to_parquet(data_dir / "campaign_truth.parquet", index=False)
     realised = pd.Series(_to_timestamps(new_dropout), index=eligible["customer_id"].to_numpy())
     changed = truth["customer_id"].map(realised)
-    truth = truth.assign(dropout_at=changed.where(changed.notna(), truth["dropout_at"]).astype(truth["dropout_at"].dtype))
+    truth = truth.assign(
+        dropout_at=changed.where(changed.notna(), truth["dropout_at"]).astype(
+            truth["dropout_at"].dtype
+        )
+    )
     truth.to_parquet(data_dir / "truth.parquet", index=False)
     tx.to_parquet(data_dir / "transactions.parquet", index=False)

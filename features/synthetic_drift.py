@@ -27,14 +27,26 @@ import numpy as np
 import pandas as pd
 
 KINDS = ("engagement_drop", "price_rise", "new_channel", "churn_mechanism")
-DEFAULT_STRENGTH = {"engagement_drop": 0.7, "price_rise": 0.6, "new_channel": 0.0, "churn_mechanism": 0.7}
+DEFAULT_STRENGTH = {
+    "engagement_drop": 0.7,
+    "price_rise": 0.6,
+    "new_channel": 0.0,
+    "churn_mechanism": 0.7,
+}
 NEW_CHANNEL = "marketplace"
 ENGAGEMENT_TYPES = ("visit", "login", "email_open", "email_click")
 RECENT_BUYER_DAYS = 60
 
 
-def inject_drift(src: str | Path, out: str | Path, kind: str, after: date | str, *, seed: int = 0,
-                 strength: float | None = None) -> dict:
+def inject_drift(
+    src: str | Path,
+    out: str | Path,
+    kind: str,
+    after: date | str,
+    *,
+    seed: int = 0,
+    strength: float | None = None,
+) -> dict:
     """Write ``src`` with the regime change ``kind`` from ``after`` on into ``out``; return what changed."""
     if kind not in KINDS:
         raise ValueError(f"drift kind {kind!r}: expected one of {', '.join(KINDS)}")
@@ -65,14 +77,18 @@ def inject_drift(src: str | Path, out: str | Path, kind: str, after: date | str,
         changed["transactions_repriced"] = int(hit.sum())
     elif kind == "new_channel":
         if "channel" not in customers.columns:
-            raise ValueError(f"data set {src}: new_channel needs a channel column in customers.parquet")
+            raise ValueError(
+                f"data set {src}: new_channel needs a channel column in customers.parquet"
+            )
         moved = (customers["signup_at"] >= at) | (rng.random(len(customers)) < strength)
         customers["channel"] = customers["channel"].astype(object)
         customers.loc[moved, "channel"] = NEW_CHANNEL
         changed["customers_moved"] = int(moved.sum())
     else:  # churn_mechanism
-        before = transactions[(transactions["ordered_at"] < at) &
-                              (transactions["ordered_at"] >= at - pd.Timedelta(days=RECENT_BUYER_DAYS))]
+        before = transactions[
+            (transactions["ordered_at"] < at)
+            & (transactions["ordered_at"] >= at - pd.Timedelta(days=RECENT_BUYER_DAYS))
+        ]
         recent = np.sort(before["customer_id"].unique())
         leaving = set(recent[rng.random(len(recent)) < strength])
         gone = transactions["customer_id"].isin(leaving) & (transactions["ordered_at"] >= at)
@@ -89,7 +105,13 @@ def inject_drift(src: str | Path, out: str | Path, kind: str, after: date | str,
     for extra in ("truth.parquet", "manifest.json"):
         if (src / extra).exists():
             shutil.copyfile(src / extra, out / extra)
-    record = {"kind": kind, "after": str(at.date()), "strength": strength, "seed": seed, "source": str(src),
-              "changed": changed}
+    record = {
+        "kind": kind,
+        "after": str(at.date()),
+        "strength": strength,
+        "seed": seed,
+        "source": str(src),
+        "changed": changed,
+    }
     (out / "drift.json").write_text(json.dumps(record, indent=1))
     return record

@@ -24,45 +24,199 @@ OTHER = "other"
 #: Common names of each contract event type in CRM, marketing and shop exports (English and the
 #: Chinese activity names of Fxiaoke / Zoho CRM CN / Salesforce CN exports).
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "visit": ("visit", "visits", "web visit", "website visit", "site visit", "page view", "pageview",
-              "page viewed", "viewed page", "page visit", "web session", "session", "store visit",
-              "访问", "网站访问", "官网访问", "页面浏览", "浏览", "浏览网页", "到访", "到店", "门店到访",
-              "拜访", "上门拜访", "客户拜访"),
-    "login": ("login", "log in", "logged in", "sign in", "signin", "signed in", "app login",
-              "portal login", "user login", "登录", "登陆", "用户登录", "app登录"),
-    "email_open": ("email open", "email opened", "email opens", "opened email", "open email",
-                   "marketing email opened", "email read", "邮件打开", "打开邮件", "已打开邮件",
-                   "邮件已读", "已读邮件"),
-    "email_click": ("email click", "email clicked", "email clicks", "clicked email", "email link click",
-                    "email link clicked", "clicked link", "link click", "marketing email clicked",
-                    "邮件点击", "点击邮件", "邮件链接点击", "点击邮件链接"),
-    "support_ticket": ("support ticket", "ticket", "tickets", "case", "cases", "support case",
-                       "service case", "support request", "service request", "help desk ticket",
-                       "helpdesk ticket", "incident", "工单", "服务工单", "客服工单", "售后工单",
-                       "服务请求", "报修", "售后服务", "客服咨询"),
-    "complaint": ("complaint", "complaints", "customer complaint", "complain", "投诉", "客户投诉",
-                  "投诉建议", "投诉单"),
-    "survey": ("survey", "surveys", "survey response", "nps", "nps survey", "nps response", "csat",
-               "csat survey", "satisfaction survey", "customer satisfaction", "feedback survey", "ces",
-               "问卷", "调查", "问卷调查", "满意度", "满意度调查", "满意度回访", "满意度评价", "nps调查",
-               "评价"),
+    "visit": (
+        "visit",
+        "visits",
+        "web visit",
+        "website visit",
+        "site visit",
+        "page view",
+        "pageview",
+        "page viewed",
+        "viewed page",
+        "page visit",
+        "web session",
+        "session",
+        "store visit",
+        "访问",
+        "网站访问",
+        "官网访问",
+        "页面浏览",
+        "浏览",
+        "浏览网页",
+        "到访",
+        "到店",
+        "门店到访",
+        "拜访",
+        "上门拜访",
+        "客户拜访",
+    ),
+    "login": (
+        "login",
+        "log in",
+        "logged in",
+        "sign in",
+        "signin",
+        "signed in",
+        "app login",
+        "portal login",
+        "user login",
+        "登录",
+        "登陆",
+        "用户登录",
+        "app登录",
+    ),
+    "email_open": (
+        "email open",
+        "email opened",
+        "email opens",
+        "opened email",
+        "open email",
+        "marketing email opened",
+        "email read",
+        "邮件打开",
+        "打开邮件",
+        "已打开邮件",
+        "邮件已读",
+        "已读邮件",
+    ),
+    "email_click": (
+        "email click",
+        "email clicked",
+        "email clicks",
+        "clicked email",
+        "email link click",
+        "email link clicked",
+        "clicked link",
+        "link click",
+        "marketing email clicked",
+        "邮件点击",
+        "点击邮件",
+        "邮件链接点击",
+        "点击邮件链接",
+    ),
+    "support_ticket": (
+        "support ticket",
+        "ticket",
+        "tickets",
+        "case",
+        "cases",
+        "support case",
+        "service case",
+        "support request",
+        "service request",
+        "help desk ticket",
+        "helpdesk ticket",
+        "incident",
+        "工单",
+        "服务工单",
+        "客服工单",
+        "售后工单",
+        "服务请求",
+        "报修",
+        "售后服务",
+        "客服咨询",
+    ),
+    "complaint": (
+        "complaint",
+        "complaints",
+        "customer complaint",
+        "complain",
+        "投诉",
+        "客户投诉",
+        "投诉建议",
+        "投诉单",
+    ),
+    "survey": (
+        "survey",
+        "surveys",
+        "survey response",
+        "nps",
+        "nps survey",
+        "nps response",
+        "csat",
+        "csat survey",
+        "satisfaction survey",
+        "customer satisfaction",
+        "feedback survey",
+        "ces",
+        "问卷",
+        "调查",
+        "问卷调查",
+        "满意度",
+        "满意度调查",
+        "满意度回访",
+        "满意度评价",
+        "nps调查",
+        "评价",
+    ),
 }
 
 
 #: Order statuses: ``cancelled`` rows are quarantined (never revenue); anything else is a completed sale.
 ORDER_STATUSES = ("completed", "cancelled")
 STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "cancelled": ("cancelled", "canceled", "cancel", "voided", "void", "declined", "failed", "closed lost",
-                  "lost", "已取消", "取消", "作废", "已作废", "已关闭", "输单", "已拒绝"),
-    "completed": ("completed", "complete", "paid", "closed won", "won", "fulfilled", "shipped", "delivered",
-                  "authorized", "partially refunded", "已完成", "完成", "已付款", "已发货", "已签收", "成交",
-                  "赢单", "已退款", "refund"),
+    "cancelled": (
+        "cancelled",
+        "canceled",
+        "cancel",
+        "voided",
+        "void",
+        "declined",
+        "failed",
+        "closed lost",
+        "lost",
+        "已取消",
+        "取消",
+        "作废",
+        "已作废",
+        "已关闭",
+        "输单",
+        "已拒绝",
+    ),
+    "completed": (
+        "completed",
+        "complete",
+        "paid",
+        "closed won",
+        "won",
+        "fulfilled",
+        "shipped",
+        "delivered",
+        "authorized",
+        "partially refunded",
+        "已完成",
+        "完成",
+        "已付款",
+        "已发货",
+        "已签收",
+        "成交",
+        "赢单",
+        "已退款",
+        "refund",
+    ),
 }
 
 
 #: CRM activities that are not engagement signals the features use (their hint says so).
-NOT_ENGAGEMENT = ("call", "phone call", "meeting", "note", "task", "email sent", "sent email", "email", "sms",
-                  "电话", "会议", "微信", "短信", "备注", "任务", "邮件")
+NOT_ENGAGEMENT = (
+    "call",
+    "phone call",
+    "meeting",
+    "note",
+    "task",
+    "email sent",
+    "sent email",
+    "email",
+    "sms",
+    "电话",
+    "会议",
+    "微信",
+    "短信",
+    "备注",
+    "任务",
+    "邮件",
+)
 
 
 def fold(value: str) -> str:
@@ -95,7 +249,11 @@ class ValueMapping:
 
     def __post_init__(self) -> None:
         self._folded = {fold(k): v for k, v in self.explicit.items()}
-        self._known = _builtin(self.synonyms if self.synonyms is not None else SYNONYMS) if self.builtin else {}
+        self._known = (
+            _builtin(self.synonyms if self.synonyms is not None else SYNONYMS)
+            if self.builtin
+            else {}
+        )
 
     def lookup(self, value: str) -> tuple[str | None, str]:
         """(contract value or None, how it matched: ``values:``, ``built-in`` or ``unmapped``)."""
@@ -113,18 +271,26 @@ class ValueMapping:
         key = fold(value)
         snippet = f"values: {{{column}: {{{value!r}: <type>}}}}"
         if key in _not_engagement():
-            return (f"a sales/CRM activity, not one of the engagement types the features count; kept as "
-                    f"other (to count it as one, add to the map file: {snippet})")
+            return (
+                f"a sales/CRM activity, not one of the engagement types the features count; kept as "
+                f"other (to count it as one, add to the map file: {snippet})"
+            )
         names = {fold(n): n for names in SYNONYMS.values() for n in names}
         close = [names[k] for k in difflib.get_close_matches(key, list(names), n=1, cutoff=0.85)]
         close += [n for k, n in names.items() if len(k) >= 2 and not k.isascii() and k in key]
-        close += [n for k, n in names.items() if len(k) >= 4 and k.isascii() and f"_{k}_" in f"_{key}_"]
+        close += [
+            n for k, n in names.items() if len(k) >= 4 and k.isascii() and f"_{k}_" in f"_{key}_"
+        ]
         if close:
             target = self._known.get(fold(close[0]), "?")
-            return (f"looks like {close[0]!r} ({target}); if so add to the map file: "
-                    + snippet.replace("<type>", target))
-        return (f"no contract type is close; kept as other. If it is one of {', '.join(EVENT_TYPES)}, "
-                f"add to the map file: {snippet}")
+            return (
+                f"looks like {close[0]!r} ({target}); if so add to the map file: "
+                + snippet.replace("<type>", target)
+            )
+        return (
+            f"no contract type is close; kept as other. If it is one of {', '.join(EVENT_TYPES)}, "
+            f"add to the map file: {snippet}"
+        )
 
 
 def map_values(values: pd.Series, mapping: ValueMapping) -> tuple[pd.Series, pd.DataFrame]:
@@ -140,4 +306,6 @@ def map_values(values: pd.Series, mapping: ValueMapping) -> tuple[pd.Series, pd.
     table = pd.DataFrame(rows, columns=["source", "target", "how"])
     table["rows"] = table["source"].map(counts).fillna(0).astype("int64")
     mapped = values.map(lookup, na_action="ignore").astype("string")
-    return mapped, table.sort_values(["rows", "source"], ascending=[False, True]).reset_index(drop=True)
+    return mapped, table.sort_values(["rows", "source"], ascending=[False, True]).reset_index(
+        drop=True
+    )

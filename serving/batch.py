@@ -23,7 +23,9 @@ class Champions:
     clv_version: str
     churn_config: ExperimentConfig
     clv_config: ExperimentConfig
-    scoring: dict | None = None  # scoring thresholds fitted at training time (serving.config.ScoringConfig)
+    scoring: dict | None = (
+        None  # scoring thresholds fitted at training time (serving.config.ScoringConfig)
+    )
     project: str | None = None
     meta: dict = field(default_factory=dict)  # families, data fingerprint, run id, test cutoff
     uplift: object | None = None  # serving.uplift_scoring.UpliftChampion: priority by saved value
@@ -42,14 +44,38 @@ class Champions:
     def snapshot_config(self) -> ExperimentConfig:
         """One feature config that covers the columns of both models (and the uplift models')."""
         a, b = self.churn_config.features, self.clv_config.features
-        extra = [self.uplift.policy.features] if self.uplift is not None and self.uplift.policy.features else []
-        features = a.model_copy(update={
-            "families": tuple(dict.fromkeys([*a.families, *b.families, *(f for u in extra for f in u["families"])])),
-            "windows_days": tuple(sorted({*a.windows_days, *b.windows_days,
-                                          *(w for u in extra for w in u["windows_days"])})),
-            "event_windows_days": tuple(sorted({*a.event_windows_days, *b.event_windows_days,
-                                                *(w for u in extra for w in u["event_windows_days"])})),
-        })
+        extra = (
+            [self.uplift.policy.features]
+            if self.uplift is not None and self.uplift.policy.features
+            else []
+        )
+        features = a.model_copy(
+            update={
+                "families": tuple(
+                    dict.fromkeys(
+                        [*a.families, *b.families, *(f for u in extra for f in u["families"])]
+                    )
+                ),
+                "windows_days": tuple(
+                    sorted(
+                        {
+                            *a.windows_days,
+                            *b.windows_days,
+                            *(w for u in extra for w in u["windows_days"]),
+                        }
+                    )
+                ),
+                "event_windows_days": tuple(
+                    sorted(
+                        {
+                            *a.event_windows_days,
+                            *b.event_windows_days,
+                            *(w for u in extra for w in u["event_windows_days"]),
+                        }
+                    )
+                ),
+            }
+        )
         return self.churn_config.model_copy(update={"features": features})
 
 
@@ -62,17 +88,28 @@ def load_champions(tracking_uri: str, project: str) -> Champions:
 
     pair, version = load_champion_pair(tracking_uri, project)
     config = ExperimentConfig.model_validate(pair.meta["experiment"])
-    return Champions(churn=pair.churn, clv=pair.clv, churn_version=version, clv_version=version,
-                     churn_config=config, clv_config=config, scoring=pair.scoring, project=project,
-                     meta=pair.meta, uplift=load_uplift_champion(tracking_uri, project),
-                     intervals=pair.intervals)
+    return Champions(
+        churn=pair.churn,
+        clv=pair.clv,
+        churn_version=version,
+        clv_version=version,
+        churn_config=config,
+        clv_config=config,
+        scoring=pair.scoring,
+        project=project,
+        meta=pair.meta,
+        uplift=load_uplift_champion(tracking_uri, project),
+        intervals=pair.intervals,
+    )
 
 
 class MissingFeatureData(ValueError):
     """Scoring data lacks the source of a feature family the champion models were trained on."""
 
 
-def check_feature_data(data_dir: str | Path, champions: Champions, allow_missing: bool = False) -> list[str]:
+def check_feature_data(
+    data_dir: str | Path, champions: Champions, allow_missing: bool = False
+) -> list[str]:
     """What ``data_dir`` lacks of the families the pair was trained with data for: raises
     ``MissingFeatureData`` (one line per data set), or with ``allow_missing`` returns warnings
     naming what is imputed."""
@@ -87,52 +124,80 @@ def check_feature_data(data_dir: str | Path, champions: Champions, allow_missing
             f"data set {data_dir}: the {champions.project} champion pair v{champions.version} was trained "
             f"with {' and '.join(missing)} features, and this data set lacks their source "
             f"({'; '.join(missing.values())}); score with --allow-missing to impute them, or train "
-            f"a pair for this data (lifecycle train --project NAME)")
-    return [f"data set {data_dir}: {family} features imputed as {IMPUTED_AS[family]}: {why}"
-            for family, why in missing.items()]
+            f"a pair for this data (lifecycle train --project NAME)"
+        )
+    return [
+        f"data set {data_dir}: {family} features imputed as {IMPUTED_AS[family]}: {why}"
+        for family, why in missing.items()
+    ]
 
 
-def feature_snapshot(data_dir: str | Path, as_of: date, champions: Champions, progress: bool = True) -> pd.DataFrame:
+def feature_snapshot(
+    data_dir: str | Path, as_of: date, champions: Champions, progress: bool = True
+) -> pd.DataFrame:
     """Features of every known customer as of ``as_of`` (BTYD columns at the models' horizons).
     Model columns the data cannot produce (e.g. an attribute the customers table lacks) are
     missing values; ``check_feature_data`` says whether that is acceptable."""
     from training.dataset import build_frame
 
     snapshot = build_frame(
-        data_dir, [as_of], champions.snapshot_config(), with_labels=False, progress=progress,
+        data_dir,
+        [as_of],
+        champions.snapshot_config(),
+        with_labels=False,
+        progress=progress,
         churn_horizon_days=champions.churn_config.labels.churn_horizon_days,
         value_horizon_days=champions.clv_config.labels.value_horizon_days,
     )
     absent = [c for c in champions.feature_columns if c not in snapshot.columns]
-    return snapshot.assign(**{c: pd.Series(None, index=snapshot.index, dtype=object) for c in absent})
+    return snapshot.assign(
+        **{c: pd.Series(None, index=snapshot.index, dtype=object) for c in absent}
+    )
 
 
-def predict(snapshot: pd.DataFrame, champions: Champions) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+def predict(
+    snapshot: pd.DataFrame, champions: Champions
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Churn probability (NaN for prospects: the churn model only knows buyers), predicted value,
     and the churn model's per-feature contributions."""
     buyers = (snapshot["is_prospect"] == 0).to_numpy()
     probability = np.full(len(snapshot), np.nan)
     contributions = pd.DataFrame(0.0, index=snapshot.index, columns=champions.churn.columns)
     if buyers.any():
-        probability[buyers], churn_contributions = champions.churn.predict_with_contributions(snapshot[buyers])
+        probability[buyers], churn_contributions = champions.churn.predict_with_contributions(
+            snapshot[buyers]
+        )
         contributions.loc[buyers] = churn_contributions.to_numpy()
     value = np.clip(champions.clv.predict(snapshot), 0, None)
     return probability, value, contributions
 
 
-def score_snapshot(snapshot: pd.DataFrame, champions: Champions, as_of: date, scoring_config=None) -> pd.DataFrame:
+def score_snapshot(
+    snapshot: pd.DataFrame, champions: Champions, as_of: date, scoring_config=None
+) -> pd.DataFrame:
     """The CRM fields for every row of a feature snapshot."""
     from serving.config import ScoringConfig
     from serving.scoring import score_frame
 
     probability, value, contributions = predict(snapshot, champions)
     if scoring_config is None:
-        scoring_config = ScoringConfig.model_validate(champions.scoring) if champions.scoring else ScoringConfig()
+        scoring_config = (
+            ScoringConfig.model_validate(champions.scoring)
+            if champions.scoring
+            else ScoringConfig()
+        )
     uplift = champions.uplift.effects(snapshot) if champions.uplift is not None else None
     return score_frame(
-        snapshot, probability, value, contributions, scoring_config, as_of,
-        churn_model_version=champions.churn_version, clv_model_version=champions.clv_version,
-        uplift=uplift, value_range=value_range(snapshot, value, champions),
+        snapshot,
+        probability,
+        value,
+        contributions,
+        scoring_config,
+        as_of,
+        churn_model_version=champions.churn_version,
+        clv_model_version=champions.clv_version,
+        uplift=uplift,
+        value_range=value_range(snapshot, value, champions),
     )
 
 

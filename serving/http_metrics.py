@@ -35,16 +35,26 @@ class RouteMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ("endpoint", "method", "status")
         self.requests = Counter(
-            "http_requests", "HTTP requests answered", labels,
-            namespace=namespace, registry=self.registry,
+            "http_requests",
+            "HTTP requests answered",
+            labels,
+            namespace=namespace,
+            registry=self.registry,
         )
         self.duration = Histogram(
-            "http_request_duration_seconds", "time to answer an HTTP request", labels,
-            namespace=namespace, registry=self.registry, buckets=BUCKETS,
+            "http_request_duration_seconds",
+            "time to answer an HTTP request",
+            labels,
+            namespace=namespace,
+            registry=self.registry,
+            buckets=BUCKETS,
         )
         self.customers = Counter(
-            "scored_customers", "customers answered per scoring route, by outcome",
-            ("endpoint", "outcome"), namespace=namespace, registry=self.registry,
+            "scored_customers",
+            "customers answered per scoring route, by outcome",
+            ("endpoint", "outcome"),
+            namespace=namespace,
+            registry=self.registry,
         )
 
         self._children: dict[tuple[str, str, str], tuple] = {}  # bounded: the label sets
@@ -122,12 +132,9 @@ class RouteMetricsMiddleware:
         finally:
             metrics.observe(route, method, str(status or 500), time.perf_counter() - started)
 
-
     async def _metrics_page(self, scope: Scope, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):
-            await send_json(
-                send, 405, {"error": "Method Not Allowed"}, {"Allow": "GET, HEAD"}
-            )
+            await send_json(send, 405, {"error": "Method Not Allowed"}, {"Allow": "GET, HEAD"})
             return
         payload, content_type = self.metrics.render()
         await send(
@@ -148,7 +155,8 @@ def process_metrics(routes: Iterable[str] = ()) -> RouteMetrics:
     """This process's metrics (created on first use with ``routes``, the service's templates)."""
     if RouteMetricsMiddleware._metrics is None:
         RouteMetricsMiddleware._metrics = RouteMetrics(
-            (*routes, "/metrics", "/healthz", "/livez", "/readyz", "/docs.json", "/"))
+            (*routes, "/metrics", "/healthz", "/livez", "/readyz", "/docs.json", "/")
+        )
     return RouteMetricsMiddleware._metrics
 
 

@@ -38,22 +38,34 @@ def _worst(levels) -> str:
     return max(levels, key=LEVELS.index, default="ok")
 
 
-def reference_mix(features: pd.DataFrame, churn_probability, predicted_value, scoring: dict) -> dict:
+def reference_mix(
+    features: pd.DataFrame, churn_probability, predicted_value, scoring: dict
+) -> dict:
     """Stage and tier shares of the reference buyers under the pair's scoring thresholds (given to
     ``training.train.train(reference_mix=...)``)."""
     from serving.config import ScoringConfig
     from serving.scoring import score_frame
 
-    scored = score_frame(features, churn_probability, predicted_value, None,
-                         ScoringConfig.model_validate(scoring or {}), features["cutoff"].iloc[0], "-", "-")
+    scored = score_frame(
+        features,
+        churn_probability,
+        predicted_value,
+        None,
+        ScoringConfig.model_validate(scoring or {}),
+        features["cutoff"].iloc[0],
+        "-",
+        "-",
+    )
     return mix_of(scored)
 
 
 def mix_of(scores: pd.DataFrame) -> dict:
     from serving.config import STAGES, TIERS
 
-    return {"stage": {s: float((scores["stage"] == s).mean()) for s in STAGES},
-            "tier": {t: float((scores["priority_tier"] == t).mean()) for t in TIERS}}
+    return {
+        "stage": {s: float((scores["stage"] == s).mean()) for s in STAGES},
+        "tier": {t: float((scores["priority_tier"] == t).mean()) for t in TIERS},
+    }
 
 
 # --------------------------------------------------------------------------- drift
@@ -64,17 +76,32 @@ def input_drift(reference: dict, features: pd.DataFrame, cfg: MonitorConfig) -> 
     t = cfg.input
     rows = []
     for name, ref in reference["features"].items():
-        values = features[name] if name in features.columns else pd.Series(np.nan, index=features.index)
+        values = (
+            features[name] if name in features.columns else pd.Series(np.nan, index=features.index)
+        )
         stats = compare(ref, values)
         real = stats["p_value"] <= t.p_value_max  # not a small sample's chance wobble
-        causes = {"psi": _level(stats["psi"], t.psi_warn, t.psi_alert) if real else "ok",
-                  "ks": _level(stats["ks"], t.ks_warn, t.ks_alert) if real else "ok",
-                  "median_shift": _level(stats["median_shift"], t.median_shift_warn, t.median_shift_alert)
-                  if stats["median_p_value"] <= t.p_value_max else "ok",
-                  "missing": _level(abs(stats["missing_change"]), t.missing_warn, t.missing_alert),
-                  "new_category": _level(stats["new_category_rate"], t.new_category_warn, t.new_category_alert)}
-        rows.append({"feature": name, **stats, "level": _worst(causes.values()),
-                     "because": [k for k, v in causes.items() if v != "ok" and v == _worst(causes.values())]})
+        causes = {
+            "psi": _level(stats["psi"], t.psi_warn, t.psi_alert) if real else "ok",
+            "ks": _level(stats["ks"], t.ks_warn, t.ks_alert) if real else "ok",
+            "median_shift": _level(stats["median_shift"], t.median_shift_warn, t.median_shift_alert)
+            if stats["median_p_value"] <= t.p_value_max
+            else "ok",
+            "missing": _level(abs(stats["missing_change"]), t.missing_warn, t.missing_alert),
+            "new_category": _level(
+                stats["new_category_rate"], t.new_category_warn, t.new_category_alert
+            ),
+        }
+        rows.append(
+            {
+                "feature": name,
+                **stats,
+                "level": _worst(causes.values()),
+                "because": [
+                    k for k, v in causes.items() if v != "ok" and v == _worst(causes.values())
+                ],
+            }
+        )
     rows.sort(key=lambda r: -np.nan_to_num(r["psi"], nan=9.0))
     alerts = [r for r in rows if r["level"] == "alert"]
     structural = [r for r in alerts if {"missing", "new_category"} & set(r["because"])]
@@ -91,35 +118,63 @@ def score_drift(reference: dict, scores: pd.DataFrame, cfg: MonitorConfig) -> li
     rows = []
     for name in ("churn_probability", "predicted_value"):
         stats = compare_numeric(reference["scores"][name], scores[name])
-        rows.append({"score": name, "psi": stats["psi"], "ks": stats["ks"],
-                     "current_shares": stats["current_shares"], "level": _level(stats["psi"], t.psi_warn, t.psi_alert)})
+        rows.append(
+            {
+                "score": name,
+                "psi": stats["psi"],
+                "ks": stats["ks"],
+                "current_shares": stats["current_shares"],
+                "level": _level(stats["psi"], t.psi_warn, t.psi_alert),
+            }
+        )
     current = mix_of(scores)
     for name, ref in reference.get("mix", {}).items():
         keys = list(ref)
         value = psi([ref[k] for k in keys], [current[name].get(k, 0.0) for k in keys])
-        rows.append({"score": f"{name}_mix", "psi": value, "reference": ref, "current": current[name],
-                     "level": _level(value, t.mix_psi_warn, t.mix_psi_alert)})
+        rows.append(
+            {
+                "score": f"{name}_mix",
+                "psi": value,
+                "reference": ref,
+                "current": current[name],
+                "level": _level(value, t.mix_psi_warn, t.mix_psi_alert),
+            }
+        )
     return rows
 
 
 # --------------------------------------------------------------------------- realized performance
 
 
-def outcomes(data_dir: str | Path, day: date, churn_horizon_days: int, value_horizon_days: int,
-             value: str = "revenue", annual_discount_rate: float = 0.0) -> pd.DataFrame:
+def outcomes(
+    data_dir: str | Path,
+    day: date,
+    churn_horizon_days: int,
+    value_horizon_days: int,
+    value: str = "revenue",
+    annual_discount_rate: float = 0.0,
+) -> pd.DataFrame:
     """``churned`` (within the churn horizon) and ``future_value`` (within the value horizon) of
     every customer known at ``day``, from the data's transactions."""
     from features.snapshots import connect, label_table
 
     tables = connect(data_dir)
     churn = label_table(tables, [day], churn_horizon_days).to_pandas()[["customer_id", "churned"]]
-    worth = label_table(tables, [day], value_horizon_days, value=value,
-                        annual_discount_rate=annual_discount_rate).to_pandas()[["customer_id", "future_value"]]
+    worth = label_table(
+        tables, [day], value_horizon_days, value=value, annual_discount_rate=annual_discount_rate
+    ).to_pandas()[["customer_id", "future_value"]]
     return churn.merge(worth, on="customer_id", how="outer")
 
 
-def realized_performance(reference: dict, history: dict[date, pd.DataFrame], data_dir: str | Path,
-                         as_of: date, data_end: date, cfg: MonitorConfig, labels: dict) -> list[dict]:
+def realized_performance(
+    reference: dict,
+    history: dict[date, pd.DataFrame],
+    data_dir: str | Path,
+    as_of: date,
+    data_end: date,
+    cfg: MonitorConfig,
+    labels: dict,
+) -> list[dict]:
     """Metrics of every kept scoring date whose churn horizon has passed by ``as_of`` (and lies
     within the data), compared with the reference's test metrics."""
     from training.metrics import calibration_bins, churn_metrics, clv_metrics
@@ -130,40 +185,84 @@ def realized_performance(reference: dict, history: dict[date, pd.DataFrame], dat
     for day, scores in sorted(history.items()):
         if day + timedelta(days=h_churn) > min(as_of, data_end):
             continue
-        truth = outcomes(data_dir, day, h_churn, h_value, labels.get("value", "revenue"),
-                         labels.get("annual_discount_rate", 0.0))
+        truth = outcomes(
+            data_dir,
+            day,
+            h_churn,
+            h_value,
+            labels.get("value", "revenue"),
+            labels.get("annual_discount_rate", 0.0),
+        )
         joined = scores.merge(truth, on="customer_id", how="inner")
         buyers = joined[joined["churn_probability"].notna() & joined["churned"].notna()]
         if len(buyers) < t.min_customers:
-            rows.append({"as_of": str(day), "customers": len(buyers), "level": "ok",
-                         "skipped": f"fewer than {t.min_customers} scored buyers"})
+            rows.append(
+                {
+                    "as_of": str(day),
+                    "customers": len(buyers),
+                    "level": "ok",
+                    "skipped": f"fewer than {t.min_customers} scored buyers",
+                }
+            )
             continue
-        y, p = buyers["churned"].astype(int).to_numpy(), buyers["churn_probability"].to_numpy(dtype=float)
+        y, p = (
+            buyers["churned"].astype(int).to_numpy(),
+            buyers["churn_probability"].to_numpy(dtype=float),
+        )
         metrics = churn_metrics(y, p)
         value_matured = day + timedelta(days=h_value) <= min(as_of, data_end)
         if value_matured:
-            metrics.update(clv_metrics(buyers["future_value"].fillna(0.0).to_numpy(dtype=float),
-                                       buyers["predicted_value"].to_numpy(dtype=float)))
+            metrics.update(
+                clv_metrics(
+                    buyers["future_value"].fillna(0.0).to_numpy(dtype=float),
+                    buyers["predicted_value"].to_numpy(dtype=float),
+                )
+            )
         causes = {
-            "churn_auc": _level(ref.get("churn_auc", np.nan) - metrics["churn_auc"], t.auc_drop_warn, t.auc_drop_alert),
-            "churn_brier": _level(metrics["churn_brier"] - ref.get("churn_brier", np.nan), t.brier_rise_warn,
-                                  t.brier_rise_alert),
+            "churn_auc": _level(
+                ref.get("churn_auc", np.nan) - metrics["churn_auc"],
+                t.auc_drop_warn,
+                t.auc_drop_alert,
+            ),
+            "churn_brier": _level(
+                metrics["churn_brier"] - ref.get("churn_brier", np.nan),
+                t.brier_rise_warn,
+                t.brier_rise_alert,
+            ),
             "churn_ece": _level(metrics["churn_ece"], t.ece_warn, t.ece_alert),
         }
         if value_matured:
-            causes["clv_gini"] = _level(ref.get("clv_gini", np.nan) - metrics["clv_gini"], t.gini_drop_warn,
-                                        t.gini_drop_alert)
-            causes["clv_mae"] = _level(metrics["clv_mae"] / ref["clv_mae"] if ref.get("clv_mae") else np.nan,
-                                       t.mae_ratio_warn, t.mae_ratio_alert)
-            ratio = metrics["clv_total_ratio"] / ref["clv_total_ratio"] if ref.get("clv_total_ratio") else np.nan
-            causes["clv_total_ratio"] = _level(abs(ratio - 1.0), t.total_ratio_off_warn, t.total_ratio_off_alert)
+            causes["clv_gini"] = _level(
+                ref.get("clv_gini", np.nan) - metrics["clv_gini"],
+                t.gini_drop_warn,
+                t.gini_drop_alert,
+            )
+            causes["clv_mae"] = _level(
+                metrics["clv_mae"] / ref["clv_mae"] if ref.get("clv_mae") else np.nan,
+                t.mae_ratio_warn,
+                t.mae_ratio_alert,
+            )
+            ratio = (
+                metrics["clv_total_ratio"] / ref["clv_total_ratio"]
+                if ref.get("clv_total_ratio")
+                else np.nan
+            )
+            causes["clv_total_ratio"] = _level(
+                abs(ratio - 1.0), t.total_ratio_off_warn, t.total_ratio_off_alert
+            )
         calibration = calibration_bins(y, p, n_bins=10)
-        rows.append({"as_of": str(day), "customers": len(buyers), "value_matured": value_matured,
-                     "metrics": {k: float(v) for k, v in metrics.items()},
-                     "reference": {k: ref.get(k) for k in causes},
-                     "level": _worst(causes.values()),
-                     "because": [k for k, v in causes.items() if v != "ok"],
-                     "calibration": calibration.to_dict("list")})
+        rows.append(
+            {
+                "as_of": str(day),
+                "customers": len(buyers),
+                "value_matured": value_matured,
+                "metrics": {k: float(v) for k, v in metrics.items()},
+                "reference": {k: ref.get(k) for k in causes},
+                "level": _worst(causes.values()),
+                "because": [k for k, v in causes.items() if v != "ok"],
+                "calibration": calibration.to_dict("list"),
+            }
+        )
     return rows
 
 
@@ -186,38 +285,75 @@ class MonitorResult:
 
     def summary(self) -> str:
         r = self.report
-        parts = [f"monitor {r['project']} v{r['model_version']} as of {r['as_of']}: {r['verdict'].upper()}"]
+        parts = [
+            f"monitor {r['project']} v{r['model_version']} as of {r['as_of']}: {r['verdict'].upper()}"
+        ]
         if r["causes"]:
-            parts.append("; ".join(f"{c['level']}: {c['check']} {c['name']} ({c['why']})" for c in r["causes"][:8]))
+            parts.append(
+                "; ".join(
+                    f"{c['level']}: {c['check']} {c['name']} ({c['why']})" for c in r["causes"][:8]
+                )
+            )
         return " - ".join(parts)
 
 
-def verdict(inputs: list[dict], scores: list[dict], performance: list[dict]) -> tuple[str, list[dict]]:
+def verdict(
+    inputs: list[dict], scores: list[dict], performance: list[dict]
+) -> tuple[str, list[dict]]:
     """The worst level of all checks, and the checks at warn or alert (worst first)."""
     causes = []
     for r in inputs:
         if r["level"] != "ok":
-            causes.append({"check": "input", "name": r["feature"], "level": r["level"],
-                           "why": ", ".join(f"{k} {_stat(r, k):.3f}" for k in r["because"])})
+            causes.append(
+                {
+                    "check": "input",
+                    "name": r["feature"],
+                    "level": r["level"],
+                    "why": ", ".join(f"{k} {_stat(r, k):.3f}" for k in r["because"]),
+                }
+            )
     for r in scores:
         if r["level"] != "ok":
-            causes.append({"check": "score", "name": r["score"], "level": r["level"], "why": f"psi {r['psi']:.3f}"})
+            causes.append(
+                {
+                    "check": "score",
+                    "name": r["score"],
+                    "level": r["level"],
+                    "why": f"psi {r['psi']:.3f}",
+                }
+            )
     for r in performance:
         if r["level"] != "ok":
-            causes.append({"check": "performance", "name": r["as_of"], "level": r["level"],
-                           "why": ", ".join(f"{k} {r['metrics'][k]:.3f} vs {r['reference'][k]:.3f}"
-                                            if r['reference'].get(k) is not None else k for k in r["because"])})
+            causes.append(
+                {
+                    "check": "performance",
+                    "name": r["as_of"],
+                    "level": r["level"],
+                    "why": ", ".join(
+                        f"{k} {r['metrics'][k]:.3f} vs {r['reference'][k]:.3f}"
+                        if r["reference"].get(k) is not None
+                        else k
+                        for k in r["because"]
+                    ),
+                }
+            )
     causes.sort(key=lambda c: -LEVELS.index(c["level"]))
     return _worst(c["level"] for c in causes), causes
 
 
 def _stat(row: dict, key: str) -> float:
-    return {"psi": row["psi"], "ks": row["ks"], "median_shift": row["median_shift"], "missing": row["missing_change"],
-            "new_category": row["new_category_rate"]}[key]
+    return {
+        "psi": row["psi"],
+        "ks": row["ks"],
+        "median_shift": row["median_shift"],
+        "missing": row["missing_change"],
+        "new_category": row["new_category_rate"],
+    }[key]
 
 
-def drift_report(reference: dict, features: pd.DataFrame, scores: pd.DataFrame,
-                 cfg: MonitorConfig) -> tuple[list[dict], list[dict]]:
+def drift_report(
+    reference: dict, features: pd.DataFrame, scores: pd.DataFrame, cfg: MonitorConfig
+) -> tuple[list[dict], list[dict]]:
     """Input and score drift of one scoring date's buyers (prospects have no churn score and were
     not in the reference)."""
     buyers = scores["churn_probability"].notna().to_numpy()
@@ -225,20 +361,50 @@ def drift_report(reference: dict, features: pd.DataFrame, scores: pd.DataFrame,
     return input_drift(reference, feature_buyers, cfg), score_drift(reference, scores[buyers], cfg)
 
 
-def monitor(*, project: str, model_version: str, reference: dict, as_of: date,
-            history: dict[date, tuple[pd.DataFrame, pd.DataFrame]], data_dir: str | Path, data_end: date,
-            cfg: MonitorConfig, labels: dict | None = None) -> MonitorResult:
+def monitor(
+    *,
+    project: str,
+    model_version: str,
+    reference: dict,
+    as_of: date,
+    history: dict[date, tuple[pd.DataFrame, pd.DataFrame]],
+    data_dir: str | Path,
+    data_end: date,
+    cfg: MonitorConfig,
+    labels: dict | None = None,
+) -> MonitorResult:
     """The whole check for ``as_of`` (whose scores and features must be in ``history``)."""
     scores, features = history[as_of]
     inputs, score_rows = drift_report(reference, features, scores, cfg)
-    performance = realized_performance(reference, {d: s for d, (s, _) in history.items() if d <= as_of},
-                                       data_dir, as_of, data_end, cfg, labels or {})
+    performance = realized_performance(
+        reference,
+        {d: s for d, (s, _) in history.items() if d <= as_of},
+        data_dir,
+        as_of,
+        data_end,
+        cfg,
+        labels or {},
+    )
     level, causes = verdict(inputs, score_rows, performance)
-    return MonitorResult({
-        "project": project, "model_version": str(model_version), "as_of": str(as_of),
-        "reference_cutoff": reference["cutoff"], "reference_customers": reference["customers"],
-        "customers": len(scores), "scored_buyers": int(scores["churn_probability"].notna().sum()),
-        "verdict": level, "causes": causes, "thresholds": cfg.model_dump(),
-        "input_drift": inputs, "score_drift": score_rows, "performance": performance,
-        "reference": {"features": reference["features"], "scores": reference["scores"], "metrics": reference["metrics"]},
-    })
+    return MonitorResult(
+        {
+            "project": project,
+            "model_version": str(model_version),
+            "as_of": str(as_of),
+            "reference_cutoff": reference["cutoff"],
+            "reference_customers": reference["customers"],
+            "customers": len(scores),
+            "scored_buyers": int(scores["churn_probability"].notna().sum()),
+            "verdict": level,
+            "causes": causes,
+            "thresholds": cfg.model_dump(),
+            "input_drift": inputs,
+            "score_drift": score_rows,
+            "performance": performance,
+            "reference": {
+                "features": reference["features"],
+                "scores": reference["scores"],
+                "metrics": reference["metrics"],
+            },
+        }
+    )

@@ -28,7 +28,11 @@ class _Pair(_Config):
     def _warn_below_alert(self):
         data = self.model_dump()
         for key, warn in data.items():
-            if key.endswith("_warn") and key.replace("_warn", "_alert") in data and warn > data[key.replace("_warn", "_alert")]:
+            if (
+                key.endswith("_warn")
+                and key.replace("_warn", "_alert") in data
+                and warn > data[key.replace("_warn", "_alert")]
+            ):
                 raise ValueError(f"{key} ({warn}) must not exceed {key.replace('_warn', '_alert')}")
         return self
 
@@ -44,9 +48,16 @@ class InputThresholds(_Pair):
     missing_alert: float = Field(0.2, gt=0, le=1)
     new_category_warn: float = Field(0.01, gt=0, le=1)
     new_category_alert: float = Field(0.05, gt=0, le=1)
-    p_value_max: float = Field(0.001, gt=0, le=1, description="a PSI, KS or median shift counts only when "
-                               "this unlikely by chance (chi-square on the bins; sign test for the median)")
-    min_features_alert: int = Field(1, ge=1, description="features past psi/ks alert needed for an alert")
+    p_value_max: float = Field(
+        0.001,
+        gt=0,
+        le=1,
+        description="a PSI, KS or median shift counts only when "
+        "this unlikely by chance (chi-square on the bins; sign test for the median)",
+    )
+    min_features_alert: int = Field(
+        1, ge=1, description="features past psi/ks alert needed for an alert"
+    )
 
 
 class ScoreThresholds(_Pair):
@@ -67,9 +78,13 @@ class PerformanceThresholds(_Pair):
     gini_drop_alert: float = Field(0.12, ge=0)
     mae_ratio_warn: float = Field(1.2, ge=1)
     mae_ratio_alert: float = Field(1.5, ge=1)
-    total_ratio_off_warn: float = Field(0.2, ge=0, description="realized total ratio off the test one by this share")
+    total_ratio_off_warn: float = Field(
+        0.2, ge=0, description="realized total ratio off the test one by this share"
+    )
     total_ratio_off_alert: float = Field(0.4, ge=0)
-    min_customers: int = Field(100, ge=1, description="matured dates with fewer scored buyers are skipped")
+    min_customers: int = Field(
+        100, ge=1, description="matured dates with fewer scored buyers are skipped"
+    )
 
 
 class MonitorConfig(_Config):
@@ -89,5 +104,10 @@ def load_monitor_config(path: str | Path | None) -> MonitorConfig:
     try:
         return MonitorConfig.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(f"{path}: " + "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors())) from exc
+        raise ValueError(
+            f"{path}: "
+            + "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+                for err in exc.errors()
+            )
+        ) from exc

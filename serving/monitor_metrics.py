@@ -41,8 +41,16 @@ def _histogram(name: str, doc: str, values, buckets, labels: dict[str, str]):
 class ModelHealthCollector:
     """Gauges of the served champion, its snapshot and scores, and the last monitor report."""
 
-    def __init__(self, project: str, champion_version: str, snapshot_as_of: date, churn_probability,
-                 predicted_value, monitor_report: str | Path | None = None, clock=time.time):
+    def __init__(
+        self,
+        project: str,
+        champion_version: str,
+        snapshot_as_of: date,
+        churn_probability,
+        predicted_value,
+        monitor_report: str | Path | None = None,
+        clock=time.time,
+    ):
         self.project, self.version, self.as_of = project, str(champion_version), snapshot_as_of
         self.churn_probability = np.asarray(churn_probability, dtype=float)
         self.predicted_value = np.asarray(predicted_value, dtype=float)
@@ -62,39 +70,67 @@ class ModelHealthCollector:
         from prometheus_client.core import GaugeMetricFamily
 
         labels = {"project": self.project}
-        version = GaugeMetricFamily("lifecycle_champion_version", "Registered version of the served champion pair",
-                                    labels=["project"])
+        version = GaugeMetricFamily(
+            "lifecycle_champion_version",
+            "Registered version of the served champion pair",
+            labels=["project"],
+        )
         version.add_metric([self.project], float(self.version) if self.version.isdigit() else -1.0)
         yield version
-        age = GaugeMetricFamily("lifecycle_snapshot_age_days", "Days since the served feature snapshot's date",
-                                labels=["project"])
+        age = GaugeMetricFamily(
+            "lifecycle_snapshot_age_days",
+            "Days since the served feature snapshot's date",
+            labels=["project"],
+        )
         age.add_metric([self.project], (self.clock() - time.mktime(self.as_of.timetuple())) / 86400)
         yield age
         buyers = np.isfinite(self.churn_probability)
-        yield _histogram("lifecycle_served_churn_probability", "Churn probabilities being served (buyers)",
-                         self.churn_probability[buyers], PROBABILITY_BUCKETS, labels)
-        yield _histogram("lifecycle_served_predicted_value", "Predicted values being served",
-                         self.predicted_value, VALUE_BUCKETS, labels)
+        yield _histogram(
+            "lifecycle_served_churn_probability",
+            "Churn probabilities being served (buyers)",
+            self.churn_probability[buyers],
+            PROBABILITY_BUCKETS,
+            labels,
+        )
+        yield _histogram(
+            "lifecycle_served_predicted_value",
+            "Predicted values being served",
+            self.predicted_value,
+            VALUE_BUCKETS,
+            labels,
+        )
         report, report_age = self._report()
-        verdict = GaugeMetricFamily("lifecycle_monitor_verdict", "Last monitor verdict: 0 ok, 1 warn, 2 alert, "
-                                    "-1 none", labels=["project", "model_version"])
-        verdict.add_metric([self.project, str(report["model_version"]) if report else self.version],
-                           VERDICT_VALUE.get(report["verdict"], -1.0) if report else -1.0)
+        verdict = GaugeMetricFamily(
+            "lifecycle_monitor_verdict",
+            "Last monitor verdict: 0 ok, 1 warn, 2 alert, -1 none",
+            labels=["project", "model_version"],
+        )
+        verdict.add_metric(
+            [self.project, str(report["model_version"]) if report else self.version],
+            VERDICT_VALUE.get(report["verdict"], -1.0) if report else -1.0,
+        )
         yield verdict
         if report is None:
             return
-        monitor_age = GaugeMetricFamily("lifecycle_monitor_age_days", "Days since the last monitor report",
-                                        labels=["project"])
+        monitor_age = GaugeMetricFamily(
+            "lifecycle_monitor_age_days", "Days since the last monitor report", labels=["project"]
+        )
         monitor_age.add_metric([self.project], report_age)
         yield monitor_age
-        psi = GaugeMetricFamily("lifecycle_monitor_psi", "PSI of a feature vs the reference, last monitor",
-                                labels=["project", "feature"])
+        psi = GaugeMetricFamily(
+            "lifecycle_monitor_psi",
+            "PSI of a feature vs the reference, last monitor",
+            labels=["project", "feature"],
+        )
         for row in report.get("input_drift", []):
             if row.get("psi") is not None and np.isfinite(row["psi"]):
                 psi.add_metric([self.project, row["feature"]], float(row["psi"]))
         yield psi
-        score_psi = GaugeMetricFamily("lifecycle_monitor_score_psi", "PSI of a score vs the reference, last monitor",
-                                      labels=["project", "score"])
+        score_psi = GaugeMetricFamily(
+            "lifecycle_monitor_score_psi",
+            "PSI of a score vs the reference, last monitor",
+            labels=["project", "score"],
+        )
         for row in report.get("score_drift", []):
             if row.get("psi") is not None and np.isfinite(row["psi"]):
                 score_psi.add_metric([self.project, row["score"]], float(row["psi"]))

@@ -94,8 +94,13 @@ def _bars(ax, ref: dict, current, title: str) -> None:
         cur = [current.get(k, 0.0) for k in labels]
     else:
         edges = ref["edges"]
-        labels = [f"<{edges[0]:.3g}"] + [f"{a:.3g}-{b:.3g}" for a, b in pairwise(edges)] + [f">={edges[-1]:.3g}"] \
-            if edges else ["all"]
+        labels = (
+            [f"<{edges[0]:.3g}"]
+            + [f"{a:.3g}-{b:.3g}" for a, b in pairwise(edges)]
+            + [f">={edges[-1]:.3g}"]
+            if edges
+            else ["all"]
+        )
         ref_shares, cur = ref["shares"], list(current)
     x = np.arange(len(labels))
     ax.bar(x - 0.2, ref_shares, 0.4, label="reference", color="#888")
@@ -124,8 +129,12 @@ def _scores_png(report: dict) -> str:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
     for ax, row in zip(axes, [r for r in report["score_drift"] if "current_shares" in r]):
-        _bars(ax, report["reference"]["scores"][row["score"]], row["current_shares"],
-              f"{row['score']} (PSI {row['psi']:.3f})")
+        _bars(
+            ax,
+            report["reference"]["scores"][row["score"]],
+            row["current_shares"],
+            f"{row['score']} (PSI {row['psi']:.3f})",
+        )
     fig.tight_layout()
     return figure_to_base64(fig)
 
@@ -142,7 +151,9 @@ def _calibration_png(report: dict) -> str | None:
     ax.plot([0, 1], [0, 1], color="#999", linestyle="--", linewidth=1)
     for p in rows:
         cal = p["calibration"]  # training.metrics.calibration_bins, as lists
-        ax.plot(cal["mean_predicted"], cal["observed_rate"], marker="o", label=f"scored {p['as_of']}")
+        ax.plot(
+            cal["mean_predicted"], cal["observed_rate"], marker="o", label=f"scored {p['as_of']}"
+        )
     ax.set_xlabel("predicted churn probability")
     ax.set_ylabel("observed churn rate")
     ax.set_title("Calibration on matured labels")
@@ -159,9 +170,24 @@ def render_html(report: dict) -> str:
 
     env = Environment(autoescape=True, undefined=StrictUndefined)
     top = [r for r in report["input_drift"] if np.isfinite(r["psi"])][:4]
-    histograms = [(r["feature"], _histogram_png(report["reference"]["features"][r["feature"]], r["current_shares"],
-                                                f"{r['feature']} (PSI {r['psi']:.3f})")) for r in top]
+    histograms = [
+        (
+            r["feature"],
+            _histogram_png(
+                report["reference"]["features"][r["feature"]],
+                r["current_shares"],
+                f"{r['feature']} (PSI {r['psi']:.3f})",
+            ),
+        )
+        for r in top
+    ]
     return env.from_string(TEMPLATE).render(
-        r=report, psi_png=_psi_png(report), histograms=histograms, scores_png=_scores_png(report),
-        calibration_png=_calibration_png(report), metric_keys=METRIC_KEYS, nan=float("nan"),
-        thresholds=json.dumps(report["thresholds"], indent=1))
+        r=report,
+        psi_png=_psi_png(report),
+        histograms=histograms,
+        scores_png=_scores_png(report),
+        calibration_png=_calibration_png(report),
+        metric_keys=METRIC_KEYS,
+        nan=float("nan"),
+        thresholds=json.dumps(report["thresholds"], indent=1),
+    )

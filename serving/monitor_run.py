@@ -20,7 +20,9 @@ class NoReference(LookupError):
     """The champion pair was trained before references were kept."""
 
 
-def score_into_history(data_dir: str | Path, day: date, champions, history_root: str | Path, progress: bool = False):
+def score_into_history(
+    data_dir: str | Path, day: date, champions, history_root: str | Path, progress: bool = False
+):
     """Score every customer as of ``day`` with ``champions`` and keep the scores and features."""
     from serving.batch import feature_snapshot, score_snapshot
 
@@ -30,9 +32,17 @@ def score_into_history(data_dir: str | Path, day: date, champions, history_root:
     return scores, snapshot
 
 
-def run_monitor(*, data_dir: str | Path, as_of: date | None, project: str, tracking_uri: str,
-                history_root: str | Path, out_dir: str | Path, cfg: MonitorConfig | None = None,
-                log=print) -> tuple[MonitorResult, dict[str, Path]]:
+def run_monitor(
+    *,
+    data_dir: str | Path,
+    as_of: date | None,
+    project: str,
+    tracking_uri: str,
+    history_root: str | Path,
+    out_dir: str | Path,
+    cfg: MonitorConfig | None = None,
+    log=print,
+) -> tuple[MonitorResult, dict[str, Path]]:
     """Monitor ``project``'s champion as of ``as_of`` (default: the data's end). The date is scored
     first when the history lacks it. Writes ``monitor.json`` and ``monitor.html`` into ``out_dir``
     and logs both to MLflow (experiment ``<project>/monitor``, tagged with the model version)."""
@@ -44,24 +54,42 @@ def run_monitor(*, data_dir: str | Path, as_of: date | None, project: str, track
     champions = load_champions(tracking_uri, project)
     reference = champions.meta.get("monitor_reference")
     if not reference:
-        raise NoReference(f"project {project!r}: champion pair v{champions.version} has no monitoring "
-                          f"reference ({REFERENCE_ARTIFACT}); retrain it with `lifecycle train`")
+        raise NoReference(
+            f"project {project!r}: champion pair v{champions.version} has no monitoring "
+            f"reference ({REFERENCE_ARTIFACT}); retrain it with `lifecycle train`"
+        )
     data_end = data_bounds(data_dir)[1]
     as_of = as_of or data_end
     if as_of not in dates(history_root, project):
         log(f"scoring {project} as of {as_of} into the history ({history_root})")
         score_into_history(data_dir, as_of, champions, history_root)
-    history = {d: read_partition(history_root, project, d) for d in dates(history_root, project) if d <= as_of}
+    history = {
+        d: read_partition(history_root, project, d)
+        for d in dates(history_root, project)
+        if d <= as_of
+    }
     # Only what this champion scored counts for its realized performance; the drift date is rescored
     # above when another version wrote it.
-    history = {d: (s, f) for d, (s, f) in history.items()
-               if d == as_of or set(s["churn_model_version"].astype(str)) == {str(champions.version)}}
+    history = {
+        d: (s, f)
+        for d, (s, f) in history.items()
+        if d == as_of or set(s["churn_model_version"].astype(str)) == {str(champions.version)}
+    }
     if set(history[as_of][0]["churn_model_version"].astype(str)) != {str(champions.version)}:
         log(f"rescoring {as_of}: the history holds another version's scores")
         history[as_of] = score_into_history(data_dir, as_of, champions, history_root)
     labels = champions.clv_config.labels.model_dump()
-    result = monitor(project=project, model_version=champions.version, reference=reference, as_of=as_of,
-                     history=history, data_dir=data_dir, data_end=data_end, cfg=cfg, labels=labels)
+    result = monitor(
+        project=project,
+        model_version=champions.version,
+        reference=reference,
+        as_of=as_of,
+        history=history,
+        data_dir=data_dir,
+        data_end=data_end,
+        cfg=cfg,
+        labels=labels,
+    )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "monitor.json", "html": out / "monitor.html"}
@@ -92,14 +120,31 @@ def log_to_mlflow(result: MonitorResult, tracking_uri: str, paths: dict[str, Pat
     name = f"{r['project']}/{MONITOR_EXPERIMENT}"
     found = client.get_experiment_by_name(name)
     experiment_id = found.experiment_id if found else _create_experiment(client, name, tracking_uri)
-    run = client.create_run(experiment_id, run_name=f"monitor-{r['as_of']}",
-                            tags={"project": r["project"], "kind": "monitor", "model_version": r["model_version"],
-                                  "model": pair_model_name(r["project"]), "as_of": r["as_of"], "verdict": r["verdict"]})
+    run = client.create_run(
+        experiment_id,
+        run_name=f"monitor-{r['as_of']}",
+        tags={
+            "project": r["project"],
+            "kind": "monitor",
+            "model_version": r["model_version"],
+            "model": pair_model_name(r["project"]),
+            "as_of": r["as_of"],
+            "verdict": r["verdict"],
+        },
+    )
     run_id = run.info.run_id
     try:
         metrics = {"verdict_level": float(["ok", "warn", "alert"].index(r["verdict"]))}
-        metrics.update({f"psi.{row['feature']}": row["psi"] for row in r["input_drift"] if _finite(row["psi"])})
-        metrics.update({f"score_psi.{row['score']}": row["psi"] for row in r["score_drift"] if _finite(row["psi"])})
+        metrics.update(
+            {f"psi.{row['feature']}": row["psi"] for row in r["input_drift"] if _finite(row["psi"])}
+        )
+        metrics.update(
+            {
+                f"score_psi.{row['score']}": row["psi"]
+                for row in r["score_drift"]
+                if _finite(row["psi"])
+            }
+        )
         for row in r["performance"]:
             for key, value in row.get("metrics", {}).items():
                 if _finite(value):
@@ -113,7 +158,11 @@ def log_to_mlflow(result: MonitorResult, tracking_uri: str, paths: dict[str, Pat
         client.set_terminated(run_id, "FAILED")
         raise
     model = pair_model_name(r["project"])
-    for key, value in {"monitor.verdict": r["verdict"], "monitor.as_of": r["as_of"], "monitor.run_id": run_id}.items():
+    for key, value in {
+        "monitor.verdict": r["verdict"],
+        "monitor.as_of": r["as_of"],
+        "monitor.run_id": run_id,
+    }.items():
         client.set_model_version_tag(model, r["model_version"], key, value)
     return run_id
 

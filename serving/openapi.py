@@ -43,9 +43,18 @@ def api_responses() -> dict[str, Any]:
         },
         "401": {"description": "Missing or wrong API key", "content": _json("ErrorBody")},
         "413": {"description": "Body larger than 8 MB", "content": _json("ErrorBody")},
-        "415": {"description": "Content-Type is not application/json", "content": _json("ErrorBody")},
-        "500": {"description": "Unexpected server error (see the server log)", "content": _json("ErrorBody")},
-        "503": {"description": "Not ready yet (or failed to load): the reason", "content": _json("ErrorBody")},
+        "415": {
+            "description": "Content-Type is not application/json",
+            "content": _json("ErrorBody"),
+        },
+        "500": {
+            "description": "Unexpected server error (see the server log)",
+            "content": _json("ErrorBody"),
+        },
+        "503": {
+            "description": "Not ready yet (or failed to load): the reason",
+            "content": _json("ErrorBody"),
+        },
     }
 
 
@@ -69,7 +78,10 @@ def complete_openapi(spec: dict[str, Any], api_routes: Iterable[str]) -> dict[st
         "/healthz": {"200": {"description": "The process is up", "content": TEXT}},
         "/livez": {"200": {"description": "The process is up", "content": TEXT}},
         "/readyz": {
-            "200": {"description": "Champion pair and snapshot loaded", "content": _json("Readiness")},
+            "200": {
+                "description": "Champion pair and snapshot loaded",
+                "content": _json("Readiness"),
+            },
             "503": {"description": "Loading, or failed: the reason", "content": _json("Readiness")},
         },
         "/metrics": {"200": {"description": "Prometheus text format", "content": PROMETHEUS_TEXT}},

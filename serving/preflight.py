@@ -41,7 +41,9 @@ def check_snapshot_file(path: Path) -> None:
         columns = set(table.schema_arrow.names)
         missing = [c for c in ("customer_id", "cutoff") if c not in columns]
         if missing:
-            raise ServiceConfigError(f"{name}: columns {missing} are missing; not a feature snapshot")
+            raise ServiceConfigError(
+                f"{name}: columns {missing} are missing; not a feature snapshot"
+            )
         if table.metadata.num_rows == 0:
             raise ServiceConfigError(f"{name}: the snapshot has no customers")
         cutoffs = pq.read_table(path, columns=["cutoff"]).column("cutoff").unique()

@@ -81,7 +81,10 @@ class ReadinessMiddleware:
                 }
             )
             await send(
-                {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else payload}
+                {
+                    "type": "http.response.body",
+                    "body": b"" if scope["method"] == "HEAD" else payload,
+                }
             )
             return
         if path in self.api_paths and not self.state.ready:

@@ -248,8 +248,12 @@ _EVENTS = "|".join(e for e in _EVENT_NOUNS if e not in ("complaint", "support_ti
 TEMPLATES: tuple[Template, ...] = (
     # The BG/NBD + Gamma-Gamma features are functions of purchase count, recency and age: in words,
     # the customer's recency against their usual rhythm.
-    _t("recency", r"^(recency_days|recency_ratio|btyd_(recency_days|expected_purchases|p_alive|"
-       r"expected_value|p_no_purchase))$", _recency),
+    _t(
+        "recency",
+        r"^(recency_days|recency_ratio|btyd_(recency_days|expected_purchases|p_alive|"
+        r"expected_value|p_no_purchase))$",
+        _recency,
+    ),
     _t("rhythm", r"^(mean_gap_days|std_gap_days)$", _rhythm),
     _t("orders_trend", r"^orders_trend_90d$", _orders_trend),
     _t("orders", r"^(orders_(?P<window>\d+)d|orders_all|frequency)$", _orders),
@@ -434,8 +438,15 @@ def action_noun(action: str) -> str:
     return ACTION_NOUNS.get(action, f"the {action.replace('_', ' ')} action")
 
 
-def uplift_reason(action: str, saved: float, cost: float, horizon_days: int, *, pays: bool,
-                  retained_change: float | None = None) -> str:
+def uplift_reason(
+    action: str,
+    saved: float,
+    cost: float,
+    horizon_days: int,
+    *,
+    pays: bool,
+    retained_change: float | None = None,
+) -> str:
     """Why ``action`` (the best by net value) is recommended, or why no contact is, in words:
     "a discount is expected to keep 41.20 of value over the next 90 days (cost 5.00, net 36.20)".
     Money to cents, like the other reasons; ``retained_change`` (change in the probability of a
@@ -443,13 +454,25 @@ def uplift_reason(action: str, saved: float, cost: float, horizon_days: int, *, 
     noun = action_noun(action)
     window = f"over the next {horizon_days} days"
     if pays:
-        text = (f"{noun} is expected to keep {_money(saved)} of value {window} "
-                f"(cost {_money(cost)}, net {_money(saved - cost)})")
-        if retained_change is not None and math.isfinite(retained_change) and round(100 * retained_change) != 0:
-            text += f" and to change the chance of a purchase by {100 * retained_change:+.0f} points"
+        text = (
+            f"{noun} is expected to keep {_money(saved)} of value {window} "
+            f"(cost {_money(cost)}, net {_money(saved - cost)})"
+        )
+        if (
+            retained_change is not None
+            and math.isfinite(retained_change)
+            and round(100 * retained_change) != 0
+        ):
+            text += (
+                f" and to change the chance of a purchase by {100 * retained_change:+.0f} points"
+            )
         return text[0].upper() + text[1:]
     if saved > 0:
-        return (f"No contact pays: the best action, {noun}, is expected to keep {_money(saved)} of value "
-                f"{window}, not more than its cost of {_money(cost)}")
-    return (f"No contact: every action is expected to lose value; the least harmful, {noun}, "
-            f"changes it by {'-' if saved < 0 else ''}{_money(abs(saved))} {window}")
+        return (
+            f"No contact pays: the best action, {noun}, is expected to keep {_money(saved)} of value "
+            f"{window}, not more than its cost of {_money(cost)}"
+        )
+    return (
+        f"No contact: every action is expected to lose value; the least harmful, {noun}, "
+        f"changes it by {'-' if saved < 0 else ''}{_money(abs(saved))} {window}"
+    )

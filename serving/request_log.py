@@ -73,7 +73,10 @@ class ClientErrorLogMiddleware:
         route = scope["path"] if scope["path"] in self.routes else "<other path>"
         fields = error_fields(body) if status == 400 else ""
         logger.warning(
-            "client error %d %s %s%s", status, scope["method"], route,
+            "client error %d %s %s%s",
+            status,
+            scope["method"],
+            route,
             f" fields={fields}" if fields else "",
         )
 

@@ -54,8 +54,10 @@ def retrain_lock(state_dir: Path, project: str) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "unknown process"
-            raise RetrainBusy(f"another retrain of project {project!r} is running ({holder}; lock {path}); "
-                              f"this run exits without doing anything") from None
+            raise RetrainBusy(
+                f"another retrain of project {project!r} is running ({holder}; lock {path}); "
+                f"this run exits without doing anything"
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
@@ -112,7 +114,9 @@ def retrain(settings: RetrainSettings, log=print) -> tuple[dict, int]:
         state = State(settings.state_dir / f"{settings.project}-{key}.json")
         for step in STEPS:
             if state.done(step):
-                log(f"retrain {settings.project}: {step}: already done for these inputs ({key}), skipped")
+                log(
+                    f"retrain {settings.project}: {step}: already done for these inputs ({key}), skipped"
+                )
                 continue
             log(f"retrain {settings.project}: {step} ...")
             state.record(step, _STEP[step](settings, as_of, state, log))
@@ -127,8 +131,12 @@ def _features(settings: RetrainSettings, as_of: date, state: State, log) -> dict
     from training.train import plan_for
 
     plan = plan_for(settings.data_dir, load_config(settings.config))
-    return {"train_cutoffs": [str(c) for c in plan.train], "valid_cutoff": str(plan.valid),
-            "test_cutoff": str(plan.test), "as_of": str(as_of)}
+    return {
+        "train_cutoffs": [str(c) for c in plan.train],
+        "valid_cutoff": str(plan.valid),
+        "test_cutoff": str(plan.test),
+        "as_of": str(as_of),
+    }
 
 
 def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
@@ -138,19 +146,34 @@ def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
     from training.train import train
 
     cfg = load_config(settings.config, tracking=tracking_for(settings.tracking_uri))
-    result = train(cfg, settings.data_dir, project=settings.project, scoring_thresholds=fit_scoring_thresholds,
-                   reference_mix=reference_mix, progress=False, log=log)
+    result = train(
+        cfg,
+        settings.data_dir,
+        project=settings.project,
+        scoring_thresholds=fit_scoring_thresholds,
+        reference_mix=reference_mix,
+        progress=False,
+        log=log,
+    )
     decision = result.decision
-    return {"run_id": result.run_id, "version": decision.version, "promoted": decision.promoted,
-            "reason": decision.reason, "champion_before": decision.champion_version,
-            "test_churn_auc": result.metrics.get("test_churn_auc"), "test_clv_gini": result.metrics.get("test_clv_gini")}
+    return {
+        "run_id": result.run_id,
+        "version": decision.version,
+        "promoted": decision.promoted,
+        "reason": decision.reason,
+        "champion_before": decision.champion_version,
+        "test_churn_auc": result.metrics.get("test_churn_auc"),
+        "test_clv_gini": result.metrics.get("test_clv_gini"),
+    }
 
 
 def tracking_for(tracking_uri: str) -> dict:
     """The tracking section for ``tracking_uri``: a SQLite store keeps its artifacts beside it."""
     if tracking_uri.startswith("sqlite:///"):
-        return {"tracking_uri": tracking_uri,
-                "artifact_root": str(Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlruns")}
+        return {
+            "tracking_uri": tracking_uri,
+            "artifact_root": str(Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlruns"),
+        }
     return {"tracking_uri": tracking_uri}
 
 
@@ -160,19 +183,33 @@ def _score(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
 
     champions = load_champions(settings.tracking_uri, settings.project)
     scores, _ = score_into_history(settings.data_dir, as_of, champions, settings.history_root)
-    return {"champion_version": champions.version, "customers": len(scores),
-            "history": str(settings.history_root / settings.project / f"as_of={as_of}")}
+    return {
+        "champion_version": champions.version,
+        "customers": len(scores),
+        "history": str(settings.history_root / settings.project / f"as_of={as_of}"),
+    }
 
 
 def _monitor(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
     from serving.monitor_config import load_monitor_config
     from serving.monitor_run import run_monitor
 
-    result, paths = run_monitor(data_dir=settings.data_dir, as_of=as_of, project=settings.project,
-                                tracking_uri=settings.tracking_uri, history_root=settings.history_root,
-                                out_dir=settings.reports, cfg=load_monitor_config(settings.monitor_config), log=log)
-    return {"verdict": result.verdict, "causes": result.report["causes"][:5], "report": str(paths["html"]),
-            "mlflow_run_id": result.report["mlflow_run_id"]}
+    result, paths = run_monitor(
+        data_dir=settings.data_dir,
+        as_of=as_of,
+        project=settings.project,
+        tracking_uri=settings.tracking_uri,
+        history_root=settings.history_root,
+        out_dir=settings.reports,
+        cfg=load_monitor_config(settings.monitor_config),
+        log=log,
+    )
+    return {
+        "verdict": result.verdict,
+        "causes": result.report["causes"][:5],
+        "report": str(paths["html"]),
+        "mlflow_run_id": result.report["mlflow_run_id"],
+    }
 
 
 _STEP = {"features": _features, "train": _train, "score": _score, "monitor": _monitor}
@@ -180,17 +217,27 @@ _STEP = {"features": _features, "train": _train, "score": _score, "monitor": _mo
 
 def summarise(project: str, as_of: date, key: str, state: State) -> dict:
     train, monitor = state.done("train"), state.done("monitor")
-    return {"project": project, "as_of": str(as_of), "inputs": key,
-            "trained_version": train["version"], "promoted": train["promoted"], "reason": train["reason"],
-            "champion_version": state.done("score")["champion_version"], "verdict": monitor["verdict"],
-            "causes": monitor["causes"], "report": monitor["report"]}
+    return {
+        "project": project,
+        "as_of": str(as_of),
+        "inputs": key,
+        "trained_version": train["version"],
+        "promoted": train["promoted"],
+        "reason": train["reason"],
+        "champion_version": state.done("score")["champion_version"],
+        "verdict": monitor["verdict"],
+        "causes": monitor["causes"],
+        "report": monitor["report"],
+    }
 
 
 def summary_lines(summary: dict) -> list[str]:
     verb = "PROMOTED" if summary["promoted"] else "not promoted"
-    lines = [f"retrain {summary['project']} as of {summary['as_of']} (inputs {summary['inputs']})",
-             f"  trained v{summary['trained_version']}: {verb}: {summary['reason']}",
-             f"  champion v{summary['champion_version']} scored; monitor verdict {summary['verdict'].upper()}"]
+    lines = [
+        f"retrain {summary['project']} as of {summary['as_of']} (inputs {summary['inputs']})",
+        f"  trained v{summary['trained_version']}: {verb}: {summary['reason']}",
+        f"  champion v{summary['champion_version']} scored; monitor verdict {summary['verdict'].upper()}",
+    ]
     lines += [f"    {c['level']}: {c['check']} {c['name']} ({c['why']})" for c in summary["causes"]]
     lines.append(f"  report: {summary['report']}")
     return lines

@@ -80,8 +80,9 @@ def feature_field(feature: catalog.Feature) -> tuple[object, object]:
         kind = Literal[0, 1]
     elif feature.dtype.startswith("int"):
         low, high = feature.bounds or (None, None)
-        kind = Annotated[int, Field(ge=None if low is None else int(low),
-                                    le=None if high is None else int(high))]
+        kind = Annotated[
+            int, Field(ge=None if low is None else int(low), le=None if high is None else int(high))
+        ]
     else:
         kind = Annotated[float, Field(ge=feature.ge, le=feature.le)]
     optional = feature.family in OPTIONAL_FAMILIES
@@ -117,9 +118,11 @@ class CustomerFeatures(_CustomerFeatureFields):  # type: ignore[misc, valid-type
     snapshot's BG/NBD + Gamma-Gamma fit, as batch scoring does. See ``CROSS_FIELD_RULES``.
     """
 
-    model_config = ConfigDict(json_schema_extra=lambda schema: schema.update(
-        description=f"{schema.get('description', '')}\n\n{_rules_text()}".strip()
-    ))
+    model_config = ConfigDict(
+        json_schema_extra=lambda schema: schema.update(
+            description=f"{schema.get('description', '')}\n\n{_rules_text()}".strip()
+        )
+    )
 
     @field_validator("frequency")
     @classmethod
@@ -219,8 +222,9 @@ class CustomerScore(BaseModel):
     )
     predicted_value: float
     predicted_value_low: float | None = Field(
-        None, description="lower end of the predicted value's range (80% by default: the pair's "
-                          "clv.interval_level); null for a pair stored without ranges"
+        None,
+        description="lower end of the predicted value's range (80% by default: the pair's "
+        "clv.interval_level); null for a pair stored without ranges",
     )
     predicted_value_high: float | None = Field(
         None, description="upper end of the predicted value's range; null without ranges"

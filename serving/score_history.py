@@ -21,8 +21,17 @@ import pandas as pd
 from features.atomic_dir import replaced_directory
 
 #: Score columns kept (reasons and action labels are for people, not for monitoring).
-KEPT_COLUMNS = ("customer_id", "stage", "churn_probability", "predicted_value", "value_segment",
-                "priority_score", "priority_tier", "churn_model_version", "clv_model_version")
+KEPT_COLUMNS = (
+    "customer_id",
+    "stage",
+    "churn_probability",
+    "predicted_value",
+    "value_segment",
+    "priority_score",
+    "priority_tier",
+    "churn_model_version",
+    "clv_model_version",
+)
 #: The files of a partition: what the CRM received, and the feature snapshot it came from.
 FILES = ("scores.parquet", "features.parquet")
 
@@ -35,14 +44,18 @@ class ScoreHistoryError(OSError):
     """A partition that cannot be written; names it and the cause (the previous one is kept)."""
 
 
-def write_partition(root: str | Path, project: str, as_of: date, scores: pd.DataFrame,
-                    features: pd.DataFrame) -> Path:
+def write_partition(
+    root: str | Path, project: str, as_of: date, scores: pd.DataFrame, features: pd.DataFrame
+) -> Path:
     """Write one date's scores and features atomically (``features.atomic_dir``); return the
     partition directory."""
     target = partition(root, project, as_of)
-    with replaced_directory(target, set(FILES), writer="history", label="score history",
-                            error=ScoreHistoryError) as staging:
-        scores[[c for c in KEPT_COLUMNS if c in scores.columns]].to_parquet(staging / FILES[0], index=False)
+    with replaced_directory(
+        target, set(FILES), writer="history", label="score history", error=ScoreHistoryError
+    ) as staging:
+        scores[[c for c in KEPT_COLUMNS if c in scores.columns]].to_parquet(
+            staging / FILES[0], index=False
+        )
         features.to_parquet(staging / FILES[1], index=False)
     return target
 
@@ -59,10 +72,14 @@ def dates(root: str | Path, project: str) -> list[date]:
     return sorted(found)
 
 
-def read_partition(root: str | Path, project: str, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_partition(
+    root: str | Path, project: str, as_of: date
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scores and features of one date; FileNotFoundError naming the partition when absent."""
     where = partition(root, project, as_of)
     if not (where / "scores.parquet").exists():
-        raise FileNotFoundError(f"no score history for project {project!r} as of {as_of} ({where}); "
-                                f"run `lifecycle score --as-of {as_of} --project {project}` first")
+        raise FileNotFoundError(
+            f"no score history for project {project!r} as of {as_of} ({where}); "
+            f"run `lifecycle score --as-of {as_of} --project {project}` first"
+        )
     return pd.read_parquet(where / "scores.parquet"), pd.read_parquet(where / "features.parquet")

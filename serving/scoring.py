@@ -144,9 +144,14 @@ def score_frame(
     value = _aligned(predicted_value, n, "predicted_value")
     _check_probabilities(p, rows["customer_id"])
     retained = None if retained_value is None else _aligned(retained_value, n, "retained_value")
-    low, high = (np.full(n, np.nan), np.full(n, np.nan)) if value_range is None else (
-        _aligned(value_range[0], n, "predicted_value_low"),
-        _aligned(value_range[1], n, "predicted_value_high"))
+    low, high = (
+        (np.full(n, np.nan), np.full(n, np.nan))
+        if value_range is None
+        else (
+            _aligned(value_range[0], n, "predicted_value_low"),
+            _aligned(value_range[1], n, "predicted_value_high"),
+        )
+    )
     prospect = pd.to_numeric(rows["is_prospect"], errors="coerce").fillna(0).to_numpy() == 1
 
     stage = assign_stages(rows, p, config.stages).to_numpy()
@@ -168,8 +173,9 @@ def score_frame(
     scored = ~prospect & ~np.isnan(p)
     if not all(r for r, s in zip(reasons, scored) if s):  # no contributions: recency says why
         records = rows.to_dict("records")
-        reasons = [r or ([fallback_reason(records[i])] if scored[i] else []) for i, r in
-                   enumerate(reasons)]
+        reasons = [
+            r or ([fallback_reason(records[i])] if scored[i] else []) for i, r in enumerate(reasons)
+        ]
     reasons = [[] if is_prospect else r for is_prospect, r in zip(prospect, reasons)]
     saved = np.full(n, np.nan)
     by_action: list[str | None] = [None] * n
@@ -183,7 +189,10 @@ def score_frame(
         tier = np.where(on, decided["priority_tier"], tier).astype(object)
         actions = np.where(on, decided["recommended_action"], actions).astype(object)
         saved = decided["expected_saved_value"]
-        by_action, uplift_version = decided["saved_value_by_action"], decided["uplift_model_version"]
+        by_action, uplift_version = (
+            decided["saved_value_by_action"],
+            decided["uplift_model_version"],
+        )
         reasons = [[why, *r] if why else r for why, r in zip(decided["reason"], reasons)]
 
     return pd.DataFrame(
@@ -220,9 +229,14 @@ def people_rows(scores: pd.DataFrame) -> pd.DataFrame:
         if column in out.columns:
             out[column] = out[column].astype(float).round(decimals) + 0.0  # + 0.0: no "-0.0"
     if "churn_probability" in out.columns:
-        p, step = scores["churn_probability"].astype(float), 10.0 ** -PEOPLE_DECIMALS["churn_probability"]
+        p, step = (
+            scores["churn_probability"].astype(float),
+            10.0 ** -PEOPLE_DECIMALS["churn_probability"],
+        )
         inside = (p > 0) & (p < 1)
-        out.loc[inside, "churn_probability"] = out.loc[inside, "churn_probability"].clip(step, 1 - step)
+        out.loc[inside, "churn_probability"] = out.loc[inside, "churn_probability"].clip(
+            step, 1 - step
+        )
     if "reasons" in out.columns:
         out["reasons"] = out["reasons"].map(lambda r: " | ".join(r) if r is not None else "")
     return out
@@ -277,7 +291,8 @@ def summarise(scores: pd.DataFrame) -> dict[str, object]:
             "uplift_model_version": str(decided["uplift_model_version"].iloc[0]),
             "customers": len(decided),
             "customers_per_action": {
-                str(a): int(n) for a, n in decided["recommended_action"].value_counts().sort_index().items()
+                str(a): int(n)
+                for a, n in decided["recommended_action"].value_counts().sort_index().items()
             },
             "expected_saved_value": round(float(decided["expected_saved_value"].sum()), 2),
             "net_saved_value": round(float(decided["priority_score"].sum()), 2),
@@ -329,8 +344,10 @@ def range_groups(
     config = calibrate_config(ScoringConfig(), rows, churn_probability, predicted_value)
     p = _aligned(churn_probability, len(rows), "churn_probability")
     value = _aligned(predicted_value, len(rows), "predicted_value")
-    return {"stage": assign_stages(rows, p, config.stages).to_numpy(dtype=object),
-            "value_segment": value_segments(rows["revenue_365d"], value, config.value_matrix)}
+    return {
+        "stage": assign_stages(rows, p, config.stages).to_numpy(dtype=object),
+        "value_segment": value_segments(rows["revenue_365d"], value, config.value_matrix),
+    }
 
 
 def fit_scoring_thresholds(

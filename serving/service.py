@@ -134,7 +134,9 @@ def load_champion_pair(tracking_uri: str, project: str | None = None):
         if project is not None:
             return load_champions(tracking_uri, project=project)
         if parameters["project"].default is inspect.Parameter.empty:
-            raise ValueError("LIFECYCLE_PROJECT is not set: name the project whose champions to serve")
+            raise ValueError(
+                "LIFECYCLE_PROJECT is not set: name the project whose champions to serve"
+            )
         return load_champions(tracking_uri)
     if project is not None:
         logger.warning("LIFECYCLE_PROJECT=%s ignored: this registry has no projects", project)
@@ -184,10 +186,13 @@ class Scorer:
 
     def served_scores(self) -> tuple[np.ndarray, np.ndarray]:
         """Churn probability (NaN for prospects) and predicted value of every snapshot customer."""
-        churn = [np.nan if r["churn_probability"] is None else r["churn_probability"]
-                 for r in self._scores]
+        churn = [
+            np.nan if r["churn_probability"] is None else r["churn_probability"]
+            for r in self._scores
+        ]
         return np.asarray(churn, dtype=float), np.asarray(
-            [r["predicted_value"] for r in self._scores], dtype=float)
+            [r["predicted_value"] for r in self._scores], dtype=float
+        )
 
     def score_frame(self, features: pd.DataFrame, as_of: date) -> pd.DataFrame:
         """Batch scoring of feature rows: ``serving.batch.score_snapshot``, nothing else."""
@@ -399,10 +404,16 @@ def watch_model_health(scorer: Scorer, project: str | None) -> None:
 
     report = os.environ.get("LIFECYCLE_MONITOR_REPORT") or DEFAULT_MONITOR_REPORT
     churn, value = scorer.served_scores()
-    process_metrics(API_ROUTES).add_collector(ModelHealthCollector(
-        project or "default", scorer.champions.churn_version, scorer.as_of, churn, value,
-        monitor_report=report,
-    ))
+    process_metrics(API_ROUTES).add_collector(
+        ModelHealthCollector(
+            project or "default",
+            scorer.champions.churn_version,
+            scorer.as_of,
+            churn,
+            value,
+            monitor_report=report,
+        )
+    )
 
 
 def score_records(scores: pd.DataFrame) -> list[dict]:
@@ -417,10 +428,13 @@ def score_records(scores: pd.DataFrame) -> list[dict]:
         churn_probability=p.astype(object).where(p.notna(), None),
         reasons=scores["reasons"].map(list),
         expected_saved_value=saved.astype(object).where(saved.notna(), None),
-        **{c: scores[c].astype(object).where(scores[c].notna(), None)
-           for c in ("predicted_value_low", "predicted_value_high")},
+        **{
+            c: scores[c].astype(object).where(scores[c].notna(), None)
+            for c in ("predicted_value_low", "predicted_value_high")
+        },
         saved_value_by_action=scores["saved_value_by_action"].map(
-            lambda text: json.loads(text) if isinstance(text, str) else None),
+            lambda text: json.loads(text) if isinstance(text, str) else None
+        ),
     ).to_dict("records")
 
 
@@ -496,8 +510,12 @@ class LifecycleService:
         logger.info(
             "ready: project %s, churn v%s, clv v%s; snapshot %s as of %s (%d customers); "
             "loaded in %.1f s",
-            details["project"], details["churn_model_version"], details["clv_model_version"],
-            details["snapshot"], details["snapshot_as_of"], scorer.customers,
+            details["project"],
+            details["churn_model_version"],
+            details["clv_model_version"],
+            details["snapshot"],
+            details["snapshot_as_of"],
+            scorer.customers,
             details["load_seconds"],
         )
 
@@ -555,4 +573,6 @@ LifecycleService.add_asgi_middleware(ClientErrorLogMiddleware, routes=API_ROUTES
 LifecycleService.add_asgi_middleware(ApiKeyMiddleware)
 LifecycleService.add_asgi_middleware(RequestLimitsMiddleware)
 LifecycleService.add_asgi_middleware(ReadinessMiddleware, api_paths=API_ROUTES)
-LifecycleService.add_asgi_middleware(OpenApiMiddleware, service=LifecycleService, api_routes=API_ROUTES)
+LifecycleService.add_asgi_middleware(
+    OpenApiMiddleware, service=LifecycleService, api_routes=API_ROUTES
+)

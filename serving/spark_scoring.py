@@ -87,13 +87,14 @@ def score_on_spark(
     champions = load_champions_for(tracking_uri, project)
     cfg = champions.snapshot_config()
     snapshot_dir = snapshot_path(out)
-    write_snapshots(engine, data_dir, [as_of], snapshot_dir, config=cfg.features,
-                    progress=progress)
+    write_snapshots(engine, data_dir, [as_of], snapshot_dir, config=cfg.features, progress=progress)
     with engine.job(f"scoring {data_dir} as of {as_of}"):
         features = engine.spark.read.parquet(snapshot_dir).drop("cutoff_day")
         models = _fit_btyd_on_driver(engine, snapshot_dir, btyd_sample_fraction)
-        horizons = (champions.churn_config.labels.churn_horizon_days,
-                    champions.clv_config.labels.value_horizon_days)
+        horizons = (
+            champions.churn_config.labels.churn_horizon_days,
+            champions.clv_config.labels.value_horizon_days,
+        )
         config = _scoring_config(champions, scoring_config)
         versions = _versions(champions)
         sample = features.limit(_SCHEMA_ROWS).toPandas()
@@ -113,8 +114,9 @@ def score_on_spark(
     return SparkScores(str(out), snapshot_dir, rows, *versions)
 
 
-def score_batch(batch: pd.DataFrame, champions, models: dict, horizons: tuple[int, int],
-                as_of: date, config) -> pd.DataFrame:
+def score_batch(
+    batch: pd.DataFrame, champions, models: dict, horizons: tuple[int, int], as_of: date, config
+) -> pd.DataFrame:
     """One Arrow batch of the snapshot -> its scores, with the code of ``lifecycle score``."""
     from serving.batch import score_snapshot
 

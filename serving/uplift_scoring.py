@@ -65,7 +65,9 @@ class UpliftPolicy:
 
     def trusted_mask(self) -> np.ndarray:
         """True per action (in ``actions`` order) that may be recommended."""
-        return np.array([self.trusted is None or a in self.trusted for a in self.actions], dtype=bool)
+        return np.array(
+            [self.trusted is None or a in self.trusted for a in self.actions], dtype=bool
+        )
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,9 @@ class UpliftEffects:
     """Estimated effects per customer, aligned by position with the scored feature rows."""
 
     saved_value: np.ndarray  # (customers, actions): change in expected value over the window
-    retained: np.ndarray | None  # (customers, actions): change in P(purchase in the window), NaN if no model
+    retained: (
+        np.ndarray | None
+    )  # (customers, actions): change in P(purchase in the window), NaN if no model
     policy: UpliftPolicy
 
 
@@ -87,14 +91,19 @@ class Decisions:
     best: np.ndarray  # index of the action with the greatest net value (paying or not)
 
 
-def decide(saved_value: np.ndarray, costs: np.ndarray, actions: tuple[str, ...],
-           trusted: np.ndarray | None = None) -> Decisions:
+def decide(
+    saved_value: np.ndarray,
+    costs: np.ndarray,
+    actions: tuple[str, ...],
+    trusted: np.ndarray | None = None,
+) -> Decisions:
     """The trusted action with the greatest saved value net of cost, or ``none`` when nothing
     pays (``trusted``: a mask per action, default all)."""
     saved = np.asarray(saved_value, dtype=float)
     if saved.ndim != 2 or saved.shape[1] != len(actions) or len(costs) != len(actions):
-        raise ValueError(f"saved_value has shape {saved.shape} for {len(actions)} actions and "
-                         f"{len(costs)} costs")
+        raise ValueError(
+            f"saved_value has shape {saved.shape} for {len(actions)} actions and {len(costs)} costs"
+        )
     trusted = np.ones(len(actions), bool) if trusted is None else np.asarray(trusted, bool)
     if trusted.shape != (len(actions),):
         raise ValueError(f"trusted mask has shape {trusted.shape} for {len(actions)} actions")
@@ -118,15 +127,20 @@ def net_value_tiers(priority: np.ndarray, tiers: Mapping[str, float]) -> np.ndar
     """P1 from ``p1_from``, P2 from ``p2_from``, P3 from ``p3_from`` (and above 0), else P4."""
     s = np.asarray(priority, float)
     paying = s > 0
-    conditions = [paying & (s >= tiers["p1_from"]), paying & (s >= tiers["p2_from"]),
-                  paying & (s >= tiers["p3_from"])]
+    conditions = [
+        paying & (s >= tiers["p1_from"]),
+        paying & (s >= tiers["p2_from"]),
+        paying & (s >= tiers["p3_from"]),
+    ]
     return np.select(conditions, ["P1", "P2", "P3"], default="P4").astype(object)
 
 
 def saved_value_json(saved_value: np.ndarray, actions: tuple[str, ...]) -> list[str]:
     """Per customer ``{"action": saved value, ...}`` as JSON text (full precision, actions sorted)."""
-    return [json.dumps(dict(zip(actions, (float(v) for v in row))), allow_nan=False)
-            for row in np.nan_to_num(np.asarray(saved_value, float))]
+    return [
+        json.dumps(dict(zip(actions, (float(v) for v in row))), allow_nan=False)
+        for row in np.nan_to_num(np.asarray(saved_value, float))
+    ]
 
 
 def uplift_columns(effects: UpliftEffects, eligible: np.ndarray) -> dict[str, np.ndarray | list]:
@@ -139,7 +153,9 @@ def uplift_columns(effects: UpliftEffects, eligible: np.ndarray) -> dict[str, np
     eligible = np.asarray(eligible, bool)
     n = len(eligible)
     if effects.saved_value.shape[0] != n:
-        raise ValueError(f"uplift effects have {effects.saved_value.shape[0]} rows for {n} feature rows")
+        raise ValueError(
+            f"uplift effects have {effects.saved_value.shape[0]} rows for {n} feature rows"
+        )
     costs = policy.cost_array()
     decision = decide(effects.saved_value, costs, policy.actions, policy.trusted_mask())
     texts = saved_value_json(effects.saved_value, policy.actions)
@@ -147,9 +163,14 @@ def uplift_columns(effects: UpliftEffects, eligible: np.ndarray) -> dict[str, np
     for i in np.flatnonzero(eligible):
         b = decision.best[i]
         retained = None if effects.retained is None else float(effects.retained[i, b])
-        reasons[i] = uplift_reason(policy.actions[b], float(effects.saved_value[i, b]), float(costs[b]),
-                                   policy.horizon_days, pays=decision.recommended_action[i] != NO_ACTION,
-                                   retained_change=retained)
+        reasons[i] = uplift_reason(
+            policy.actions[b],
+            float(effects.saved_value[i, b]),
+            float(costs[b]),
+            policy.horizon_days,
+            pays=decision.recommended_action[i] != NO_ACTION,
+            retained_change=retained,
+        )
 
     def only(values, empty):
         return np.where(eligible, values, empty)
@@ -173,40 +194,63 @@ class UpliftChampion:
 
     def __init__(self, models, version: str):
         policy = models.policy or {}
-        value_actions = sorted(spec["action"] for spec in models.index.values() if spec["outcome"] == "value")
+        value_actions = sorted(
+            spec["action"] for spec in models.index.values() if spec["outcome"] == "value"
+        )
         if not value_actions:
-            raise ValueError(f"uplift champion v{version} has no value model: nothing to decide saved "
-                             "value with (train `lifecycle uplift` with the value outcome)")
+            raise ValueError(
+                f"uplift champion v{version} has no value model: nothing to decide saved "
+                "value with (train `lifecycle uplift` with the value outcome)"
+            )
         self.models = models
         self.policy = UpliftPolicy(
-            version=str(version), actions=tuple(value_actions),
+            version=str(version),
+            actions=tuple(value_actions),
             costs={a: float(c) for a, c in (policy.get("costs") or {}).items()},
             horizon_days=int(policy.get("horizon_days", 90)),
             tiers=policy.get("tiers") or {"p1_from": np.inf, "p2_from": np.inf, "p3_from": np.inf},
             features=policy.get("features"),
-            trusted=(None if "trusted_actions" not in policy  # before the evidence gate: all
-                     else tuple(a for a in value_actions if a in policy["trusted_actions"])),
+            trusted=(
+                None
+                if "trusted_actions" not in policy  # before the evidence gate: all
+                else tuple(a for a in value_actions if a in policy["trusted_actions"])
+            ),
         )
 
     @property
     def columns(self) -> list[str]:
         """Feature columns the uplift models read."""
-        return list(dict.fromkeys(c for spec in self.models.index.values() for c in spec["columns"]))
+        return list(
+            dict.fromkeys(c for spec in self.models.index.values() for c in spec["columns"])
+        )
 
     def effects(self, features: pd.DataFrame) -> UpliftEffects:
         """Estimated saved value (and retention change) per row and action."""
         missing = [c for c in self.columns if c not in features.columns]
         if missing:
-            raise ValueError(f"uplift champion v{self.policy.version} reads feature columns {missing} "
-                             "that the scored features lack"
-                             + ("; its models read a data set's own campaign_features.parquet (e.g. "
-                                "Hillstrom), not the platform's features" if self.policy.features is None else ""))
+            raise ValueError(
+                f"uplift champion v{self.policy.version} reads feature columns {missing} "
+                "that the scored features lack"
+                + (
+                    "; its models read a data set's own campaign_features.parquet (e.g. "
+                    "Hillstrom), not the platform's features"
+                    if self.policy.features is None
+                    else ""
+                )
+            )
         rows = features.reset_index(drop=True)
         predicted = self.models.predict(rows)
-        saved = np.column_stack([predicted[f"uplift_value_{a}"].to_numpy(float) for a in self.policy.actions])
-        retained = np.column_stack([
-            predicted[f"uplift_retained_{a}"].to_numpy(float) if f"uplift_retained_{a}" in predicted
-            else np.full(len(rows), np.nan) for a in self.policy.actions])
+        saved = np.column_stack(
+            [predicted[f"uplift_value_{a}"].to_numpy(float) for a in self.policy.actions]
+        )
+        retained = np.column_stack(
+            [
+                predicted[f"uplift_retained_{a}"].to_numpy(float)
+                if f"uplift_retained_{a}" in predicted
+                else np.full(len(rows), np.nan)
+                for a in self.policy.actions
+            ]
+        )
         return UpliftEffects(saved, retained, self.policy)
 
 
@@ -228,12 +272,22 @@ def load_uplift_champion(tracking_uri: str, project: str | None) -> UpliftChampi
         version = client.get_model_version_by_alias(name, CHAMPION).version
     except MlflowException:
         return None
-    root = Path(mlflow.artifacts.download_artifacts(
-        artifact_uri=client.get_model_version_download_uri(name, version), tracking_uri=tracking_uri))
+    root = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=client.get_model_version_download_uri(name, version),
+            tracking_uri=tracking_uri,
+        )
+    )
     champion = UpliftChampion(UpliftSet(next(root.rglob("uplift.json")).parent), str(version))
     if champion.policy.trusted == ():
-        logger.warning("uplift champion %s v%s trusts no action (its value models did not rank better than "
-                       "random on held-out customers): today's rules apply", name, version)
+        logger.warning(
+            "uplift champion %s v%s trusts no action (its value models did not rank better than "
+            "random on held-out customers): today's rules apply",
+            name,
+            version,
+        )
         return None
-    logger.info("uplift champion %s v%s: actions %s", name, version, ", ".join(champion.policy.actions))
+    logger.info(
+        "uplift champion %s v%s: actions %s", name, version, ", ".join(champion.policy.actions)
+    )
     return champion

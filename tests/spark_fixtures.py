@@ -28,7 +28,9 @@ def spark_engine():
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     from features.engine import open_engine
 
-    engine = open_engine("spark", master="local[2]", conf=SPARK_TEST_CONF, app_name="lifecycle-tests")
+    engine = open_engine(
+        "spark", master="local[2]", conf=SPARK_TEST_CONF, app_name="lifecycle-tests"
+    )
     yield engine
     engine.spark.stop()
 

@@ -152,10 +152,14 @@ def test_no_training_label_window_reaches_the_cutoff(
     pseudo = pseudo_backtest_plan(start, cutoff, horizon, cfg)
     if pseudo is not None:
         assert pseudo.cutoff + timedelta(days=pseudo.horizon_days) <= cutoff
-        assert all(t + timedelta(days=pseudo.train_horizon_days) <= pseudo.cutoff for t in pseudo.refit)
+        assert all(
+            t + timedelta(days=pseudo.train_horizon_days) <= pseudo.cutoff for t in pseudo.refit
+        )
         assert 14 <= pseudo.horizon_days <= horizon and min(pseudo.refit) >= start
         ratio = horizon / plan.train_horizon_days
-        assert abs(pseudo.horizon_days / pseudo.train_horizon_days - ratio) <= RATIO_TOLERANCE * ratio
+        assert (
+            abs(pseudo.horizon_days / pseudo.train_horizon_days - ratio) <= RATIO_TOLERANCE * ratio
+        )
 
 
 def test_cdnow_pseudo_backtest_plan_by_hand():
@@ -242,7 +246,9 @@ def tiny_data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_result(tiny_data):
     """The tiny backtest at 2024-10-01 over 91 days, with the default recalibration."""
-    return backtest(tiny_data, date(2024, 10, 1), 91, _config(), dataset="tiny", log=lambda *_: None)
+    return backtest(
+        tiny_data, date(2024, 10, 1), 91, _config(), dataset="tiny", log=lambda *_: None
+    )
 
 
 def test_backtest_json_schema(tiny_result, tmp_path):
@@ -322,8 +328,11 @@ def test_backtest_json_schema(tiny_result, tmp_path):
     assert "truth_ece_vs_true_p" in payload["models"]["btyd"]
     # predicted-value ranges, calibrated on the pseudo-backtest, around every forecast
     ranges = payload["ranges"]
-    assert date.fromisoformat(ranges["calibration"]["pseudo_cutoff"]) + timedelta(
-        days=ranges["calibration"]["pseudo_horizon_days"]) <= cutoff
+    assert (
+        date.fromisoformat(ranges["calibration"]["pseudo_cutoff"])
+        + timedelta(days=ranges["calibration"]["pseudo_horizon_days"])
+        <= cutoff
+    )
     for model, column in (("lightgbm", "predicted_value"), ("btyd", "btyd_value")):
         assert 0 < ranges[model]["coverage"] <= 1 and ranges[model]["width"] > 0
         assert payload["models"][model]["clv_interval_coverage"] == ranges[model]["coverage"]
@@ -368,11 +377,16 @@ def test_recalibration_learns_from_the_pseudo_backtest_window(tiny_data, tiny_re
     for path in Path(tiny_data).glob("*.parquet"):
         frame = pd.read_parquet(path)
         if path.name == "transactions.parquet":  # drop most purchases of the pseudo window
-            window = (frame["ordered_at"] >= pseudo_cutoff) & (frame["ordered_at"] < pd.Timestamp(cutoff))
+            window = (frame["ordered_at"] >= pseudo_cutoff) & (
+                frame["ordered_at"] < pd.Timestamp(cutoff)
+            )
             frame = frame[~(window & (np.arange(len(frame)) % 4 > 0))]
         frame.to_parquet(altered / path.name, index=False)
     moved = backtest(altered, cutoff, 91, _config(), **quiet)
-    assert moved.calibration["pseudo_metrics"]["churn_rate"] > base.calibration["pseudo_metrics"]["churn_rate"]
+    assert (
+        moved.calibration["pseudo_metrics"]["churn_rate"]
+        > base.calibration["pseudo_metrics"]["churn_rate"]
+    )
     assert moved.calibration["intercept"] > base.calibration["intercept"]  # more churn expected
     off = backtest(tiny_data, cutoff, 91, _config(), calibrate="none", **quiet)
     assert off.calibration is None

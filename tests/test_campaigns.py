@@ -20,16 +20,21 @@ from features.mapping import IngestError
 def _contract_dir(tmp_path: Path) -> Path:
     data = tmp_path / "data"
     data.mkdir()
-    pd.DataFrame({
-        "customer_id": ["A", "B", "C"],
-        "signup_at": pd.to_datetime(["2024-01-01"] * 3).astype("datetime64[us]"),
-    }).to_parquet(data / "customers.parquet", index=False)
-    pd.DataFrame({
-        "customer_id": ["A", "A", "A", "B", "B", "C"],
-        "ordered_at": pd.to_datetime(["2024-02-01", "2024-03-01", "2024-03-31",
-                                      "2024-03-10", "2024-03-15", "2024-05-01"]).astype("datetime64[us]"),
-        "amount": [10.0, 20.0, 99.0, 5.0, -5.0, 7.0],
-    }).to_parquet(data / "transactions.parquet", index=False)
+    pd.DataFrame(
+        {
+            "customer_id": ["A", "B", "C"],
+            "signup_at": pd.to_datetime(["2024-01-01"] * 3).astype("datetime64[us]"),
+        }
+    ).to_parquet(data / "customers.parquet", index=False)
+    pd.DataFrame(
+        {
+            "customer_id": ["A", "A", "A", "B", "B", "C"],
+            "ordered_at": pd.to_datetime(
+                ["2024-02-01", "2024-03-01", "2024-03-31", "2024-03-10", "2024-03-15", "2024-05-01"]
+            ).astype("datetime64[us]"),
+            "amount": [10.0, 20.0, 99.0, 5.0, -5.0, 7.0],
+        }
+    ).to_parquet(data / "transactions.parquet", index=False)
     return data
 
 
@@ -45,29 +50,49 @@ def test_bad_rows_are_quarantined_with_reasons_and_counted(tmp_path):
         "Cust,Sent,Campaign,Action,Group,Cost",
         "A,2024-03-01,c1,Discount,Treatment,5",
         "B,2024-03-01,c1,,Holdout,",
-        "C,2024-03-01,c1,call,maybe,5",        # unknown arm
-        "Z,2024-03-01,c1,call,treated,5",      # unknown customer
-        "A,2024-03-01,c1,call,treated,5",      # second row of A in c1
-        "B,not a date,c2,call,treated,5",      # unparsable date
-        "C,2024-03-01,c2,,treated,5",          # treated without an action
-        "C,2024-03-01,c3,email,treated,-1",    # negative cost
-        "C,2024-03-01,c4,email,treated,x",     # cost is not a number
+        "C,2024-03-01,c1,call,maybe,5",  # unknown arm
+        "Z,2024-03-01,c1,call,treated,5",  # unknown customer
+        "A,2024-03-01,c1,call,treated,5",  # second row of A in c1
+        "B,not a date,c2,call,treated,5",  # unparsable date
+        "C,2024-03-01,c2,,treated,5",  # treated without an action
+        "C,2024-03-01,c3,email,treated,-1",  # negative cost
+        "C,2024-03-01,c4,email,treated,x",  # cost is not a number
     ]
     source = _export(tmp_path, "\n".join(lines))
-    columns = {"customer_id": "Cust", "sent_at": "Sent", "campaign_id": "Campaign", "action": "Action",
-               "arm": "Group", "cost": "Cost"}
+    columns = {
+        "customer_id": "Cust",
+        "sent_at": "Sent",
+        "campaign_id": "Campaign",
+        "action": "Action",
+        "arm": "Group",
+        "cost": "Cost",
+    }
     report = ingest_campaigns(data, source, columns, log=lambda m: None)
     assert (report.rows_read, report.accepted, report.quarantined) == (9, 2, 7)
     assert report.reasons == {
-        "unknown arm (expected treated or control)": 1, "unknown customer_id": 1,
-        "duplicate customer_id in campaign": 1, "unparsable sent_at": 1,
-        "missing action on a treated row": 1, "negative cost": 1, "cost is not a number": 1,
+        "unknown arm (expected treated or control)": 1,
+        "unknown customer_id": 1,
+        "duplicate customer_id in campaign": 1,
+        "unparsable sent_at": 1,
+        "missing action on a treated row": 1,
+        "negative cost": 1,
+        "cost is not a number": 1,
     }
     accepted = load_campaigns(data)
     assert accepted[["customer_id", "action", "arm"]].values.tolist() == [
-        ["A", "discount", "treated"], ["B", "none", "control"]]
+        ["A", "discount", "treated"],
+        ["B", "none", "control"],
+    ]
     quarantine = pd.read_parquet(data / "quarantine" / "campaigns.parquet")
-    assert len(quarantine) == 7 and set(quarantine["source_row"]) == {4, 5, 6, 7, 8, 9, 10}  # file lines
+    assert len(quarantine) == 7 and set(quarantine["source_row"]) == {
+        4,
+        5,
+        6,
+        7,
+        8,
+        9,
+        10,
+    }  # file lines
     manifest = (data / "manifest.json").read_text()
     assert '"campaigns"' in manifest
 
@@ -107,8 +132,13 @@ def test_outcomes_come_from_the_window_after_sent_at_only(tmp_path):
     assert set(early["campaign_id"]) == {"c1"}
     # no look-ahead: purchases on or after the cutoff change nothing
     tx = pd.read_parquet(data / "transactions.parquet")
-    late = pd.DataFrame({"customer_id": ["C", "A"], "amount": [50.0, 60.0],
-                         "ordered_at": pd.to_datetime(["2024-05-21", "2024-06-01"]).astype("datetime64[us]")})
+    late = pd.DataFrame(
+        {
+            "customer_id": ["C", "A"],
+            "amount": [50.0, 60.0],
+            "ordered_at": pd.to_datetime(["2024-05-21", "2024-06-01"]).astype("datetime64[us]"),
+        }
+    )
     pd.concat([tx, late]).to_parquet(data / "transactions.parquet", index=False)
     again = campaign_outcomes(data, horizon_days=30, as_of="2024-05-21")
     pd.testing.assert_frame_equal(again, out)
@@ -116,16 +146,24 @@ def test_outcomes_come_from_the_window_after_sent_at_only(tmp_path):
 
 def test_outcomes_given_directly_are_kept(tmp_path):
     data = tmp_path / "d"
-    source = _export(tmp_path, "customer_id,sent_at,campaign_id,action,arm,retained,value\n"
-                               "A,2024-03-01,c1,email,treated,1,12.5\nB,2024-03-01,c1,,control,0,0\n"
-                               "C,2024-03-01,c1,,control,2,0\n")
+    source = _export(
+        tmp_path,
+        "customer_id,sent_at,campaign_id,action,arm,retained,value\n"
+        "A,2024-03-01,c1,email,treated,1,12.5\nB,2024-03-01,c1,,control,0,0\n"
+        "C,2024-03-01,c1,,control,2,0\n",
+    )
     report = ingest_campaigns(data, source, log=lambda m: None)
     assert report.reasons == {"retained is not 0 or 1": 1}
     out = campaign_outcomes(data, horizon_days=14)
-    assert out[["customer_id", "retained", "value"]].values.tolist() == [["A", 1.0, 12.5], ["B", 0.0, 0.0]]
+    assert out[["customer_id", "retained", "value"]].values.tolist() == [
+        ["A", 1.0, 12.5],
+        ["B", 0.0, 0.0],
+    ]
 
 
-@pytest.mark.skipif(not DEFAULT_SOURCE.exists(), reason="../shared/data/hillstrom is not on this machine")
+@pytest.mark.skipif(
+    not DEFAULT_SOURCE.exists(), reason="../shared/data/hillstrom is not on this machine"
+)
 def test_hillstrom_ingests_through_the_campaigns_table(tmp_path):
     report = ingest_hillstrom(tmp_path / "h", log=lambda m: None)
     assert (report.rows_read, report.accepted, report.quarantined) == (48_000, 48_000, 0)
@@ -145,11 +183,26 @@ def test_cli_ingest_with_campaigns(tmp_path):
 
     tx = tmp_path / "tx.csv"
     tx.write_text("customer_id,ordered_at,amount\nA,2024-02-01,10\nB,2024-02-03,5\n")
-    camp = _export(tmp_path, "Cust,Sent,campaign_id,action,arm\nA,2024-03-01,c1,call,treated\n"
-                             "B,2024-03-01,c1,,control\nQ,2024-03-01,c1,call,treated\n")
+    camp = _export(
+        tmp_path,
+        "Cust,Sent,campaign_id,action,arm\nA,2024-03-01,c1,call,treated\n"
+        "B,2024-03-01,c1,,control\nQ,2024-03-01,c1,call,treated\n",
+    )
     out = tmp_path / "data"
-    result = CliRunner().invoke(app, ["ingest", "--transactions", str(tx), "--out", str(out),
-                                      "--campaigns", str(camp), "--campaigns-map", "customer_id=Cust,sent_at=Sent"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "ingest",
+            "--transactions",
+            str(tx),
+            "--out",
+            str(out),
+            "--campaigns",
+            str(camp),
+            "--campaigns-map",
+            "customer_id=Cust,sent_at=Sent",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "campaigns: 3 rows read, 2 accepted, 1 quarantined" in result.output
     assert len(load_campaigns(out)) == 2

@@ -69,11 +69,28 @@ def data_set_args(data: Path, tmp: Path) -> dict[str, list[str]]:
         "score": ["score", "--data", str(data), "--out", str(tmp / "s.parquet")],
         "experiment run": ["experiment", "run", "baseline", "--data", str(data)],
         "uplift": ["uplift", "--data", str(data), "--out", str(tmp / "uplift")],
-        "monitor": ["monitor", "--data", str(data), "--out", str(tmp / "monitor"),
-                    "--history", str(tmp / "history")],
-        "retrain": ["retrain", "--config", str(CONFIG), "--data", str(data),
-                    "--out", str(tmp / "monitor"), "--history", str(tmp / "history"),
-                    "--state", str(tmp / "state")],
+        "monitor": [
+            "monitor",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp / "monitor"),
+            "--history",
+            str(tmp / "history"),
+        ],
+        "retrain": [
+            "retrain",
+            "--config",
+            str(CONFIG),
+            "--data",
+            str(data),
+            "--out",
+            str(tmp / "monitor"),
+            "--history",
+            str(tmp / "history"),
+            "--state",
+            str(tmp / "state"),
+        ],
     }
     return {name: args for name, args in cases.items() if name in commands()}
 

@@ -35,8 +35,14 @@ def simulated_customers(n: int, seed: int) -> pd.DataFrame:
     purchases = rng.poisson(rate)
     spend = rng.gamma(2.0, 25.0, n)
     future = np.array([rng.gamma(2.0 * k, s / 2.0) if k else 0.0 for k, s in zip(purchases, spend)])
-    return pd.DataFrame({"is_prospect": 0, "orders_all": orders, "future_value": future,
-                         "predicted_value": rate * spend})
+    return pd.DataFrame(
+        {
+            "is_prospect": 0,
+            "orders_all": orders,
+            "future_value": future,
+            "predicted_value": rate * spend,
+        }
+    )
 
 
 def test_conformal_ratios_by_hand():
@@ -54,8 +60,13 @@ def test_conformal_ratios_by_hand():
 
 def test_ranges_cover_the_nominal_share_of_held_out_customers():
     calibration, held_out = simulated_customers(4000, 0), simulated_customers(4000, 1)
-    intervals = ValueIntervals.fit(calibration["predicted_value"], calibration["future_value"],
-                                   level=LEVEL, bins=8, groups=interval_groups(calibration))
+    intervals = ValueIntervals.fit(
+        calibration["predicted_value"],
+        calibration["future_value"],
+        level=LEVEL,
+        bins=8,
+        groups=interval_groups(calibration),
+    )
     groups = interval_groups(held_out)
     low, high = intervals.predict(held_out["predicted_value"], groups)
     cells = intervals.cells(held_out["predicted_value"], groups)
@@ -74,19 +85,27 @@ def test_ranges_cover_the_nominal_share_of_held_out_customers():
     assert by_fifth["4"]["attainable"] == LEVEL and abs(by_fifth["4"]["coverage"] - LEVEL) <= 0.05
     # a forecast twice too high is still covered (the ratios are learned on the calibration data;
     # ranges that must contain the inflated forecast cover a little more)
-    biased = ValueIntervals.fit(2 * calibration["predicted_value"], calibration["future_value"],
-                                level=LEVEL, bins=8)
+    biased = ValueIntervals.fit(
+        2 * calibration["predicted_value"], calibration["future_value"], level=LEVEL, bins=8
+    )
     low2, high2 = biased.predict(2 * held_out["predicted_value"])
-    report2 = coverage_report(held_out["future_value"], low2, high2, LEVEL, {},
-                              biased.cells(2 * held_out["predicted_value"]))
+    report2 = coverage_report(
+        held_out["future_value"],
+        low2,
+        high2,
+        LEVEL,
+        {},
+        biased.cells(2 * held_out["predicted_value"]),
+    )
     assert report2["attainable"] - 0.03 <= report2["coverage"] <= report2["attainable"] + 0.06
 
 
 def test_ranges_that_are_wrong_show_it():
     """The coverage check can fail: ranges calibrated on customers who spend half as much miss."""
     calibration, held_out = simulated_customers(3000, 2), simulated_customers(3000, 3)
-    intervals = ValueIntervals.fit(calibration["predicted_value"], calibration["future_value"] / 2,
-                                   level=LEVEL)
+    intervals = ValueIntervals.fit(
+        calibration["predicted_value"], calibration["future_value"] / 2, level=LEVEL
+    )
     low, high = intervals.predict(held_out["predicted_value"])
     coverage = interval_metrics(held_out["future_value"], low, high, LEVEL)["clv_interval_coverage"]
     assert coverage < LEVEL - 0.05
@@ -106,7 +125,7 @@ def test_ranges_hold_the_forecast_and_zero_value_customers():
     assert zero.mean() > 0.3
     first = np.argsort(frame["predicted_value"].to_numpy())[: len(frame) // 10]
     assert (low[first] == 0).all()
-    assert (low[:len(frame)][zero] == 0).mean() > 0.9
+    assert (low[: len(frame)][zero] == 0).mean() > 0.9
 
 
 def test_small_and_unseen_groups_use_everyones_ranges():
@@ -130,8 +149,14 @@ def test_ranges_round_trip_as_json_with_the_pair(tmp_path):
 
     pair = tiny_pair()
     frame = customers(400, seed=9)
-    pair.intervals = ValueIntervals.fit(pair.clv.predict(frame), frame["future_value"], level=0.9,
-                                        bins=4, groups=interval_groups(frame), horizon_days=180)
+    pair.intervals = ValueIntervals.fit(
+        pair.clv.predict(frame),
+        frame["future_value"],
+        level=0.9,
+        bins=4,
+        groups=interval_groups(frame),
+        horizon_days=180,
+    )
     save_pair(pair, tmp_path / "pair")
     stored = json.loads((tmp_path / "pair" / "clv" / "intervals.json").read_text())
     assert stored["level"] == 0.9 and ALL in stored["groups"]
@@ -160,17 +185,22 @@ def test_trained_pair_covers_its_held_out_test_customers(trained_store):
     from serving.scoring import people_rows
 
     client = MlflowClient(tracking_uri=trained_store.tracking_uri)
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                              "tags.kind = 'train'")
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], "tags.kind = 'train'"
+    )
     metrics = runs[0].data.metrics
-    coverage, attainable = metrics["test_clv_interval_coverage"], metrics["test_clv_interval_attainable"]
+    coverage, attainable = (
+        metrics["test_clv_interval_coverage"],
+        metrics["test_clv_interval_attainable"],
+    )
     # many test customers almost surely spend nothing: their range {0} covers more than 80%
     assert LEVEL <= attainable < 1 and abs(coverage - attainable) <= 0.04, metrics
     assert metrics["test_clv_interval_width"] > 0
     assert "test_clv_interval_group.repeat.coverage" in metrics
     scores = pd.read_parquet(trained_store.scores)
-    low, value, high = (scores[c] for c in ("predicted_value_low", "predicted_value",
-                                            "predicted_value_high"))
+    low, value, high = (
+        scores[c] for c in ("predicted_value_low", "predicted_value", "predicted_value_high")
+    )
     assert low.notna().all() and high.notna().all()
     assert (low <= value).all() and (value <= high).all() and (high > low).any()
     people = people_rows(scores.head(50))
@@ -184,11 +214,23 @@ def test_scores_carry_the_range_rounded_to_cents_for_people():
     from serving.scoring import SCORE_COLUMNS, people_rows, score_frame
 
     def scored(**kwargs):
-        return score_frame(feature_rows(), [0.1, 0.85, np.nan], [200.0, 20.0, 60.0], contributions(),
-                           ScoringConfig(), "2024-01-01", "churn:7", "clv:3", **kwargs)
+        return score_frame(
+            feature_rows(),
+            [0.1, 0.85, np.nan],
+            [200.0, 20.0, 60.0],
+            contributions(),
+            ScoringConfig(),
+            "2024-01-01",
+            "churn:7",
+            "clv:3",
+            **kwargs,
+        )
 
     position = SCORE_COLUMNS.index("predicted_value")
-    assert SCORE_COLUMNS[position + 1 : position + 3] == ("predicted_value_low", "predicted_value_high")
+    assert SCORE_COLUMNS[position + 1 : position + 3] == (
+        "predicted_value_low",
+        "predicted_value_high",
+    )
     scores = scored(value_range=([150.123456, 0.0, 10.0], [260.987654, 55.556, 99.0]))
     assert scores["predicted_value_low"][0] == 150.123456  # the Parquet keeps full precision
     people = people_rows(scores)

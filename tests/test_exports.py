@@ -34,8 +34,14 @@ def _case(name: str) -> tuple[Path, dict]:
 def _run(folder: Path, expected: dict, out: Path, **formats):
     files = {k: folder / v for k, v in expected["files"].items()}
     mapping = load_mapping(None, folder / "map.yaml", **formats)
-    return ingest(out, files["transactions"], mapping, customers=files.get("customers"),
-                  events=files.get("events"), log=_quiet)
+    return ingest(
+        out,
+        files["transactions"],
+        mapping,
+        customers=files.get("customers"),
+        events=files.get("events"),
+        log=_quiet,
+    )
 
 
 def _check(expected: dict, reports: dict, out: Path, label: str) -> None:
@@ -59,13 +65,16 @@ def _check(expected: dict, reports: dict, out: Path, label: str) -> None:
         if "event_types" in want:
             assert r.event_types == want["event_types"], label
             assert written["event_type"].value_counts().to_dict() == {
-                k: v for k, v in want["event_types"].items() if v}, label
+                k: v for k, v in want["event_types"].items() if v
+            }, label
         for key, text in want.get("formats", {}).items():
             assert text in r.formats[key], (label, table, key, r.formats[key])
     customers = pd.read_parquet(table_path(out, "customers"))
     assert len(customers) == expected["customers"] and customers["customer_id"].is_unique, label
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    assert {t: m["accepted"] for t, m in manifest["tables"].items()} == {t: r.accepted for t, r in reports.items()}
+    assert {t: m["accepted"] for t, m in manifest["tables"].items()} == {
+        t: r.accepted for t, r in reports.items()
+    }
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -87,12 +96,23 @@ def test_corpus_case(name, tmp_path):
     if mapping:
         got = {m["source"]: m["target"] for m in reports["events"].value_mapping}
         assert got == mapping
-        assert {u["source"] for u in reports["events"].unmapped} == {k for k, v in mapping.items() if v is None}
+        assert {u["source"] for u in reports["events"].unmapped} == {
+            k for k, v in mapping.items() if v is None
+        }
 
 
 def test_corpus_covers_the_export_kinds():
-    assert {"salesforce", "hubspot", "zoho", "fxiaoke", "shopify", "excel_de", "invoice_returns",
-            "truncated", "latin1"} <= set(CASES)
+    assert {
+        "salesforce",
+        "hubspot",
+        "zoho",
+        "fxiaoke",
+        "shopify",
+        "excel_de",
+        "invoice_returns",
+        "truncated",
+        "latin1",
+    } <= set(CASES)
     raw = (EXPORTS / "fxiaoke" / "销售订单.csv").read_bytes()
     with pytest.raises(UnicodeDecodeError):
         raw.decode("utf-8")
@@ -123,10 +143,18 @@ def test_values_section_maps_what_the_builtin_normaliser_does_not(tmp_path):
     files = {k: folder / v for k, v in expected["files"].items()}
     (tmp_path / "map.yaml").write_text(
         (folder / "map.yaml").read_text(encoding="utf-8")
-        + '  event_type: {"Suport Ticket": support_ticket, Call: support_ticket}\n', encoding="utf-8")
+        + '  event_type: {"Suport Ticket": support_ticket, Call: support_ticket}\n',
+        encoding="utf-8",
+    )
     mapping = load_mapping(None, tmp_path / "map.yaml")
-    reports = ingest(tmp_path / "out", files["transactions"], mapping, customers=files["customers"],
-                     events=files["events"], log=_quiet)
+    reports = ingest(
+        tmp_path / "out",
+        files["transactions"],
+        mapping,
+        customers=files["customers"],
+        events=files["events"],
+        log=_quiet,
+    )
     ev = reports["events"]
     assert ev.event_types["support_ticket"] == 3 and ev.event_types["other"] == 1
     assert [u["source"] for u in ev.unmapped] == ["Email Sent"]
@@ -137,13 +165,24 @@ def test_values_section_maps_what_the_builtin_normaliser_does_not(tmp_path):
 def test_strict_values_quarantines_unmapped_event_types(tmp_path):
     folder, expected = _case("hubspot")
     files = {k: folder / v for k, v in expected["files"].items()}
-    reports = ingest(tmp_path, files["transactions"], load_mapping(None, folder / "map.yaml"),
-                     customers=files["customers"], events=files["events"], log=_quiet, strict_values=True)
+    reports = ingest(
+        tmp_path,
+        files["transactions"],
+        load_mapping(None, folder / "map.yaml"),
+        customers=files["customers"],
+        events=files["events"],
+        log=_quiet,
+        strict_values=True,
+    )
     ev = reports["events"]
     assert ev.reasons == {"unmapped event_type": 3, "unknown customer_id": 1}
     assert ev.accepted == 9 and ev.event_types["other"] == 0
     q = pd.read_parquet(quarantine_path(tmp_path, "events"))
-    assert set(q.loc[q["reason"] == "unmapped event_type", "Activity type"]) == {"Call", "Email Sent", "Suport Ticket"}
+    assert set(q.loc[q["reason"] == "unmapped event_type", "Activity type"]) == {
+        "Call",
+        "Email Sent",
+        "Suport Ticket",
+    }
 
 
 def test_unmapped_values_get_a_hint(tmp_path):
@@ -158,7 +197,10 @@ def test_unmapped_values_get_a_hint(tmp_path):
 def test_gbk_export_forced_encodings(tmp_path):
     folder, expected = _case("fxiaoke")
     reports = _run(folder, expected, tmp_path / "gbk", encoding="gbk")
-    assert reports["transactions"].accepted == 6 and reports["transactions"].formats["encoding"] == "gbk"
+    assert (
+        reports["transactions"].accepted == 6
+        and reports["transactions"].formats["encoding"] == "gbk"
+    )
     with pytest.raises(IngestError, match=r"销售订单\.csv|客户\.csv") as err:
         _run(folder, expected, tmp_path / "utf8", encoding="utf-8")
     assert "--encoding" in str(err.value) and "not valid utf-8" in str(err.value)
@@ -173,7 +215,9 @@ def test_wrong_forced_decimal_fails_the_accepted_share_and_keeps_previous_output
         _run(folder, expected, out, decimal=".")
     message = str(err.value)
     assert "only 1 of 8 rows accepted" in message and "--min-accepted-share" in message
-    assert "amount is not a number: 6 rows, e.g. line 2: 10001;05.03.2024;1.234,56;3;Bücher" in message
+    assert (
+        "amount is not a number: 6 rows, e.g. line 2: 10001;05.03.2024;1.234,56;3;Bücher" in message
+    )
     assert (out / "manifest.json").read_bytes() == before
 
 
@@ -187,19 +231,38 @@ def test_ambiguous_day_month_order_is_reported_and_can_be_forced(tmp_path):
     tx = pd.read_parquet(table_path(tmp_path / "a", "transactions"))
     assert tx["ordered_at"].min() == pd.Timestamp("2024-01-02")
     assert reports["transactions"].warnings
-    ingest(tmp_path / "b", path, load_mapping("customer_id=id,ordered_at=date", date_order="dmy"), log=_quiet)
-    assert pd.read_parquet(table_path(tmp_path / "b", "transactions"))["ordered_at"].min() == pd.Timestamp("2024-02-01")
+    ingest(
+        tmp_path / "b",
+        path,
+        load_mapping("customer_id=id,ordered_at=date", date_order="dmy"),
+        log=_quiet,
+    )
+    assert pd.read_parquet(table_path(tmp_path / "b", "transactions"))[
+        "ordered_at"
+    ].min() == pd.Timestamp("2024-02-01")
 
 
 def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([*LIFECYCLE, "ingest", *args], capture_output=True, text=True, cwd=cwd, timeout=300,
-                          check=False)
+    return subprocess.run(
+        [*LIFECYCLE, "ingest", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_cli_end_to_end_excel_semicolon_decimal_comma_with_quoted_map_name(tmp_path):
     folder = EXPORTS / "excel_de"
-    result = _cli("--transactions", str(folder / "Bestellungen.csv"), "--out", str(tmp_path / "de"),
-                  "--map", 'customer_id=Kundennr.,ordered_at=Bestelldatum,amount="Umsatz (EUR, netto)",quantity=Menge')
+    result = _cli(
+        "--transactions",
+        str(folder / "Bestellungen.csv"),
+        "--out",
+        str(tmp_path / "de"),
+        "--map",
+        'customer_id=Kundennr.,ordered_at=Bestelldatum,amount="Umsatz (EUR, netto)",quantity=Menge',
+    )
     assert result.returncode == 0, result.stderr
     assert "8 rows read, 6 accepted, 2 quarantined" in result.stdout
     assert "separator semicolon (detected)" in result.stderr and "decimal ','" in result.stderr
@@ -208,24 +271,38 @@ def test_cli_end_to_end_excel_semicolon_decimal_comma_with_quoted_map_name(tmp_p
 
 def test_cli_end_to_end_hubspot_lists_values_that_landed_in_other(tmp_path):
     folder = EXPORTS / "hubspot"
-    result = _cli("--transactions", str(folder / "deals.csv"), "--customers", str(folder / "contacts.csv"),
-                  "--events", str(folder / "activities.csv"), "--map-file", str(folder / "map.yaml"),
-                  "--out", str(tmp_path / "hs"))
+    result = _cli(
+        "--transactions",
+        str(folder / "deals.csv"),
+        "--customers",
+        str(folder / "contacts.csv"),
+        "--events",
+        str(folder / "activities.csv"),
+        "--map-file",
+        str(folder / "map.yaml"),
+        "--out",
+        str(tmp_path / "hs"),
+    )
     assert result.returncode == 0, result.stderr
-    assert "events: event_type: visit 2, login 1, email_open 2, email_click 0, support_ticket 1, complaint 1, " \
-           "survey 2, other 3" in result.stderr
+    assert (
+        "events: event_type: visit 2, login 1, email_open 2, email_click 0, support_ticket 1, complaint 1, "
+        "survey 2, other 3" in result.stderr
+    )
     assert "'Suport Ticket' x 1: looks like 'support ticket' (support_ticket)" in result.stderr
     assert "28 rows read, 23 accepted, 5 quarantined" in result.stdout
 
 
-@pytest.mark.parametrize("content, expected", [
-    (b"\x1f\x8b\x08\x00" + bytes(range(256)), "is gzip-compressed"),
-    (b"PK\x03\x04" + bytes(40), "ZIP archive"),
-    (b"id,date,amount\n\x00\x01\x02\x03\xff\xfe\n", "binary data"),
-    ("Kunde,Datum,Betrag\nMüller,2024-03-01,12\n".encode("latin-1"), "--encoding"),
-    (b"", "file is empty"),
-    (b"id,date,amount\n", "no rows"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"\x1f\x8b\x08\x00" + bytes(range(256)), "is gzip-compressed"),
+        (b"PK\x03\x04" + bytes(40), "ZIP archive"),
+        (b"id,date,amount\n\x00\x01\x02\x03\xff\xfe\n", "binary data"),
+        ("Kunde,Datum,Betrag\nMüller,2024-03-01,12\n".encode("latin-1"), "--encoding"),
+        (b"", "file is empty"),
+        (b"id,date,amount\n", "no rows"),
+    ],
+)
 def test_cli_unreadable_input_is_one_line_naming_the_file(tmp_path, content, expected):
     path = tmp_path / "export.csv"
     path.write_bytes(content)
@@ -233,27 +310,46 @@ def test_cli_unreadable_input_is_one_line_naming_the_file(tmp_path, content, exp
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and str(path) in lines[-1] and expected in lines[-1]
-    assert "Traceback" not in result.stderr and not any(line.startswith("error") for line in lines[:-1])
+    assert "Traceback" not in result.stderr and not any(
+        line.startswith("error") for line in lines[:-1]
+    )
     assert not (tmp_path / "out").exists()
 
 
 def test_cli_missing_input_is_one_line(tmp_path):
     result = _cli("--transactions", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'nope.csv'}: file does not exist"
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == f"error: {tmp_path / 'nope.csv'}: file does not exist"
+    )
 
 
 def test_cli_below_min_accepted_share_exits_non_zero_with_reasons_and_samples(tmp_path):
     path = tmp_path / "tx.csv"
     path.write_text("id;datum;betrag\nA;05.03.2024;12 Euro\nB;06.03.2024;7 Euro\nC;07.03.2024;9\n")
-    result = _cli("--transactions", str(path), "--out", str(tmp_path / "out"),
-                  "--map", "customer_id=id,ordered_at=datum,amount=betrag")
+    result = _cli(
+        "--transactions",
+        str(path),
+        "--out",
+        str(tmp_path / "out"),
+        "--map",
+        "customer_id=id,ordered_at=datum,amount=betrag",
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "only 1 of 3 rows accepted (33.3%)" in result.stderr
     assert "amount is not a number: 2 rows, e.g. line 2: A;05.03.2024;12 Euro" in result.stderr
     assert not (tmp_path / "out").exists()
-    ok = _cli("--transactions", str(path), "--out", str(tmp_path / "out"), "--min-accepted-share", "0.3",
-              "--map", "customer_id=id,ordered_at=datum,amount=betrag")
+    ok = _cli(
+        "--transactions",
+        str(path),
+        "--out",
+        str(tmp_path / "out"),
+        "--min-accepted-share",
+        "0.3",
+        "--map",
+        "customer_id=id,ordered_at=datum,amount=betrag",
+    )
     assert ok.returncode == 0 and "1 accepted, 2 quarantined" in ok.stdout
 
 
@@ -263,8 +359,16 @@ def test_dry_run_reports_the_same_counts_and_writes_nothing(tmp_path):
     out = tmp_path / "out"
     (out).mkdir()
     (out / "notes.txt").write_text("a dry run does not care")
-    reports = ingest(out, files["transactions"], load_mapping(None, folder / "map.yaml"),
-                     customers=files["customers"], events=files["events"], log=_quiet, dry_run=True)
+    reports = ingest(
+        out,
+        files["transactions"],
+        load_mapping(None, folder / "map.yaml"),
+        customers=files["customers"],
+        events=files["events"],
+        log=_quiet,
+        dry_run=True,
+    )
     assert {t: (r.rows_read, r.accepted) for t, r in reports.items()} == {
-        t: (w["read"], w["accepted"]) for t, w in expected["tables"].items()}
+        t: (w["read"], w["accepted"]) for t, w in expected["tables"].items()
+    }
     assert [p.name for p in out.iterdir()] == ["notes.txt"]

@@ -30,10 +30,16 @@ def test_each_feature_is_declared_once():
 
 
 def test_windowed_entries_expand_window_by_window():
-    config = FeatureConfig(windows_days=(7, 28), event_windows_days=(14,), families=("rfm", "engagement"))
+    config = FeatureConfig(
+        windows_days=(7, 28), event_windows_days=(14,), families=("rfm", "engagement")
+    )
     rfm = d.rfm_columns(config)
-    assert rfm[rfm.index("orders_7d"):rfm.index("orders_7d") + 4] == [
-        "orders_7d", "revenue_7d", "orders_28d", "revenue_28d"]
+    assert rfm[rfm.index("orders_7d") : rfm.index("orders_7d") + 4] == [
+        "orders_7d",
+        "revenue_7d",
+        "orders_28d",
+        "revenue_28d",
+    ]
     assert d.engagement_columns(config)[:8] == [f"{e}_14d" for e in (*EVENT_TYPES, "other")]
     by_name = {f.name: f for f in catalog.features(config)}
     assert by_name["revenue_28d"].window == 28 and by_name["complaint_14d"].window == 14
@@ -48,7 +54,11 @@ def test_training_column_lists_come_from_the_catalogue():
     assert d.STATIC_COLUMNS == ("region", "channel", "segment")
     cfg = ExperimentConfig(name="x", features={"families": ["rfm", "btyd", "calendar"]})
     frame = pd.DataFrame(columns=catalog.columns(FeatureConfig(families=ALL_FAMILIES)))
-    assert model_columns(frame, cfg) == [*d.rfm_columns(DEFAULT_CONFIG), "cutoff_month", *BTYD_COLUMNS]
+    assert model_columns(frame, cfg) == [
+        *d.rfm_columns(DEFAULT_CONFIG),
+        "cutoff_month",
+        *BTYD_COLUMNS,
+    ]
 
 
 def test_request_model_fields_are_the_catalogue():
@@ -59,8 +69,12 @@ def test_request_model_fields_are_the_catalogue():
     for feature in catalogued:
         prop = properties[feature.name]
         kinds = prop.get("anyOf", [prop])
-        assert ({"type": "null"} in kinds) == (feature.nullable or feature.family in OPTIONAL_FAMILIES), feature
-        assert fields[feature.name].is_required() == (feature.family not in OPTIONAL_FAMILIES), feature
+        assert ({"type": "null"} in kinds) == (
+            feature.nullable or feature.family in OPTIONAL_FAMILIES
+        ), feature
+        assert fields[feature.name].is_required() == (feature.family not in OPTIONAL_FAMILIES), (
+            feature
+        )
         assert prop["description"] == feature.description
         value = next(k for k in kinds if k != {"type": "null"})
         if feature.dtype.startswith("int") and feature.bounds == catalog.FLAG:
@@ -71,8 +85,12 @@ def test_request_model_fields_are_the_catalogue():
 
 def test_request_model_applies_the_catalogue_bounds(service_row):
     CustomerFeatures.model_validate(service_row)
-    for name, bad in (("tenure_days", 40_000.0), ("returns_share", 1.5), ("visit_365d", -1),
-                      ("satisfaction_trend_90d", 1e4)):
+    for name, bad in (
+        ("tenure_days", 40_000.0),
+        ("returns_share", 1.5),
+        ("visit_365d", -1),
+        ("satisfaction_trend_90d", 1e4),
+    ):
         with pytest.raises(ValidationError) as info:
             CustomerFeatures.model_validate({**service_row, name: bad})
         assert info.value.errors()[0]["loc"][0] == name
@@ -81,7 +99,8 @@ def test_request_model_applies_the_catalogue_bounds(service_row):
 def test_schema_doc_table_is_the_catalogue():
     text = (REPO / "docs" / "schema.md").read_text()
     assert catalog.documented_table(text) == catalog.markdown_table(), (
-        "docs/schema.md is out of date: run `python -m features.catalog docs/schema.md`")
+        "docs/schema.md is out of date: run `python -m features.catalog docs/schema.md`"
+    )
 
 
 def test_write_doc_rewrites_only_the_generated_table(tmp_path):
@@ -105,8 +124,15 @@ def training_frame(tmp_path_factory) -> pd.DataFrame:
     data = tmp_path_factory.mktemp("catalog-data")
     generate(data, 600, seed=5, start="2023-01-01", end="2024-12-31", progress=False)
     cfg = ExperimentConfig(name="catalog", features={"families": list(ALL_FAMILIES)})
-    return build_frame(data, [date(2024, 6, 1), date(2024, 9, 1)], cfg, churn_horizon_days=90,
-                       value_horizon_days=180, with_labels=False, progress=False)
+    return build_frame(
+        data,
+        [date(2024, 6, 1), date(2024, 9, 1)],
+        cfg,
+        churn_horizon_days=90,
+        value_horizon_days=180,
+        with_labels=False,
+        progress=False,
+    )
 
 
 @pytest.fixture()
@@ -114,15 +140,21 @@ def service_row(training_frame) -> dict:
     """A buyer's row of the feature table as a request body."""
     row = training_frame[training_frame["orders_all"] >= 2].iloc[0]
     names = catalog.columns(DEFAULT_CONFIG, REQUEST_FAMILIES)
-    return {"customer_id": str(row["customer_id"]),
-            **{n: None if pd.isna(row[n]) else row[n].item() if hasattr(row[n], "item") else row[n]
-               for n in names}}
+    return {
+        "customer_id": str(row["customer_id"]),
+        **{
+            n: None if pd.isna(row[n]) else row[n].item() if hasattr(row[n], "item") else row[n]
+            for n in names
+        },
+    }
 
 
 def test_computed_columns_have_the_catalogue_dtypes_nulls_and_bounds(training_frame):
     frame = training_frame
     features = catalog.features(FeatureConfig(families=ALL_FAMILIES))
-    assert [c for c in frame.columns if c not in ("customer_id", "cutoff")] == [f.name for f in features]
+    assert [c for c in frame.columns if c not in ("customer_id", "cutoff")] == [
+        f.name for f in features
+    ]
     assert frame["is_prospect"].sum() > 0 and frame["events_all"].max() > 0  # a varied sample
     for f in features:
         column = frame[f.name]

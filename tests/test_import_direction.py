@@ -96,7 +96,9 @@ def direction_violations(imports: list[Import]) -> list[str]:
     for i in imports:
         source, target = i.module.split(".")[0], i.target.split(".")[0]
         if source != target and LAYERS[target] >= LAYERS[source]:
-            bad.append(f"{i.where}: {source} imports {i.target} (layer {LAYERS[target]} >= {LAYERS[source]})")
+            bad.append(
+                f"{i.where}: {source} imports {i.target} (layer {LAYERS[target]} >= {LAYERS[source]})"
+            )
     return bad
 
 
@@ -126,12 +128,28 @@ def test_shared_helpers_are_public():
 @pytest.mark.parametrize(
     ("module", "source", "expected"),
     [
-        ("training.train", "def f():\n    from serving.config import ScoringConfig\n", "training imports serving.config"),
+        (
+            "training.train",
+            "def f():\n    from serving.config import ScoringConfig\n",
+            "training imports serving.config",
+        ),
         ("features.snapshots", "import training.dataset\n", "features imports training.dataset"),
         ("serving.batch", "from experiments import runs\n", "serving imports experiments"),
-        ("experiments.report", "from serving.scoring import score\n", "experiments imports serving.scoring"),
-        ("training.tune", "import importlib\nimportlib.import_module('lifecycle_cli')\n", "imports lifecycle_cli"),
-        ("training.x", "if TYPE_CHECKING:\n    from serving import batch\n", "training imports serving"),
+        (
+            "experiments.report",
+            "from serving.scoring import score\n",
+            "experiments imports serving.scoring",
+        ),
+        (
+            "training.tune",
+            "import importlib\nimportlib.import_module('lifecycle_cli')\n",
+            "imports lifecycle_cli",
+        ),
+        (
+            "training.x",
+            "if TYPE_CHECKING:\n    from serving import batch\n",
+            "training imports serving",
+        ),
     ],
 )
 def test_the_checker_sees_an_import_that_runs_back_up(module, source, expected):
@@ -141,8 +159,16 @@ def test_the_checker_sees_an_import_that_runs_back_up(module, source, expected):
 @pytest.mark.parametrize(
     ("module", "source", "expected"),
     [
-        ("training.backtest", "def f():\n    from training.train import _logit\n", "private _logit"),
-        ("training.btyd", "from .btyd_bgnbd import _p_alive, ok\n", "private _p_alive from training.btyd_bgnbd"),
+        (
+            "training.backtest",
+            "def f():\n    from training.train import _logit\n",
+            "private _logit",
+        ),
+        (
+            "training.btyd",
+            "from .btyd_bgnbd import _p_alive, ok\n",
+            "private _p_alive from training.btyd_bgnbd",
+        ),
         ("training.metrics", "from training._common import x\n", "private module training._common"),
         ("serving.batch", "import features._hidden\n", "private module features._hidden"),
     ],
@@ -158,8 +184,15 @@ def test_allowed_imports_pass_the_checker():
         "    from .scoring import _local\n"
     )
     imports = imports_in(source, "serving.batch")
-    assert {i.target for i in imports} == {"features.config", "training.registry", "serving", "serving.scoring"}
+    assert {i.target for i in imports} == {
+        "features.config",
+        "training.registry",
+        "serving",
+        "serving.scoring",
+    }
     assert direction_violations(imports) == []
-    assert private_violations(imports_in("from features.config import __all__\n", "training.x")) == []
+    assert (
+        private_violations(imports_in("from features.config import __all__\n", "training.x")) == []
+    )
     # a private name of the module itself (a relative import of its own names) is not shared
     assert private_violations(imports_in("from .batch import _x\n", "serving.batch")) == []

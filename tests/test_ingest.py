@@ -16,8 +16,10 @@ from features.mapping import IngestError, load_mapping
 
 DATA = Path(__file__).parent / "data"
 CDNOW = cdnow_file("CDNOW_master.txt")
-INVOICE_MAP = ("customer_id=Customer ID,ordered_at=InvoiceDate,quantity=Quantity,"
-               "unit_price=UnitPrice,order_id=InvoiceNo,category=StockCode")
+INVOICE_MAP = (
+    "customer_id=Customer ID,ordered_at=InvoiceDate,quantity=Quantity,"
+    "unit_price=UnitPrice,order_id=InvoiceNo,category=StockCode"
+)
 CDNOW_MAP = "customer_id=customer_id,ordered_at=date,amount=dollar_value,quantity=number_of_cds"
 
 
@@ -37,7 +39,11 @@ def test_invoice_lines_accepted_plus_quarantined_equals_rows_read(tmp_path):
     missing_id = (source["Customer ID"] == "").sum()
     assert (quarantined["reason"] == "missing customer_id").sum() == missing_id
     assert set(quarantined["reason"]) == {
-        "missing customer_id", "unparsable ordered_at", "unit_price is not a number", "missing quantity"}
+        "missing customer_id",
+        "unparsable ordered_at",
+        "unit_price is not a number",
+        "missing quantity",
+    }
     row = quarantined[quarantined["reason"] == "unparsable ordered_at"].iloc[0]
     assert row["InvoiceDate"] == "not a date"
     assert source.iloc[int(row["source_row"]) - 1]["InvoiceDate"] == "not a date"
@@ -82,29 +88,52 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_customers_file_unknown_and_duplicate_ids_are_quarantined(tmp_path):
-    customers = _write(tmp_path / "c.csv", "id,created,region\nA,2024-01-01,north\nB,2024-01-02,south\n"
-                       "B,2024-01-03,west\nC,yesterday,east\n")
-    tx = _write(tmp_path / "t.csv", "id,when,total\nA,2024-02-01,10\nB,2024-02-02,x\nZ,2024-02-03,5\n")
-    events = _write(tmp_path / "e.csv", "id,ts,kind,score\nA,2024-02-01,survey,4\nQ,2024-02-01,visit,\n"
-                    "A,2024-02-05,complaint,\n")
-    mapping = load_mapping("customer_id=id,signup_at=created,ordered_at=when,amount=total,"
-                           "occurred_at=ts,event_type=kind,value=score")
+    customers = _write(
+        tmp_path / "c.csv",
+        "id,created,region\nA,2024-01-01,north\nB,2024-01-02,south\n"
+        "B,2024-01-03,west\nC,yesterday,east\n",
+    )
+    tx = _write(
+        tmp_path / "t.csv", "id,when,total\nA,2024-02-01,10\nB,2024-02-02,x\nZ,2024-02-03,5\n"
+    )
+    events = _write(
+        tmp_path / "e.csv",
+        "id,ts,kind,score\nA,2024-02-01,survey,4\nQ,2024-02-01,visit,\nA,2024-02-05,complaint,\n",
+    )
+    mapping = load_mapping(
+        "customer_id=id,signup_at=created,ordered_at=when,amount=total,"
+        "occurred_at=ts,event_type=kind,value=score"
+    )
     out = tmp_path / "out"
-    reports = ingest(out, tx, mapping, customers=customers, events=events, log=_quiet, min_accepted_share=0)
+    reports = ingest(
+        out, tx, mapping, customers=customers, events=events, log=_quiet, min_accepted_share=0
+    )
     assert reports["customers"].reasons == {"duplicate customer_id": 1, "unparsable signup_at": 1}
-    assert reports["transactions"].reasons == {"amount is not a number": 1, "unknown customer_id": 1}
+    assert reports["transactions"].reasons == {
+        "amount is not a number": 1,
+        "unknown customer_id": 1,
+    }
     assert reports["events"].reasons == {"unknown customer_id": 1}
     for r in reports.values():
         assert r.accepted + r.quarantined == r.rows_read
     assert list(pd.read_parquet(table_path(out, "customers"))["region"]) == ["north", "south"]
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "file is empty"),
-    ("customer_id,date,amount\n", "no rows"),
-    ("cust,date,amount\nA,2024-01-01,3\n", "'Customer ID' (mapped to transactions.customer_id) not found"),
-    ("Customer ID,date,amount\nA,soon,3\nB,later,4\n", "column 'date' is not a usable date column"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "file is empty"),
+        ("customer_id,date,amount\n", "no rows"),
+        (
+            "cust,date,amount\nA,2024-01-01,3\n",
+            "'Customer ID' (mapped to transactions.customer_id) not found",
+        ),
+        (
+            "Customer ID,date,amount\nA,soon,3\nB,later,4\n",
+            "column 'date' is not a usable date column",
+        ),
+    ],
+)
 def test_unusable_file_stops_with_file_and_column(tmp_path, content, message):
     path = _write(tmp_path / "tx.csv", content)
     mapping = load_mapping("customer_id=Customer ID,ordered_at=date")
@@ -125,8 +154,11 @@ def test_mapping_rejects_unknown_contract_column():
 
 
 def test_mapping_from_yaml_file(tmp_path):
-    path = _write(tmp_path / "m.yaml", "columns:\n  customer_id: Customer ID\n  transactions.amount: Total\n"
-                  "date_format: '%d/%m/%Y'\n")
+    path = _write(
+        tmp_path / "m.yaml",
+        "columns:\n  customer_id: Customer ID\n  transactions.amount: Total\n"
+        "date_format: '%d/%m/%Y'\n",
+    )
     mapping = load_mapping(None, path)
     assert mapping.source_for("transactions", "amount") == "Total"
     assert mapping.source_for("events", "customer_id") == "Customer ID"
@@ -164,20 +196,33 @@ def _staging(out: Path) -> list[Path]:
 
 
 def _spawn(out: Path, source: Path, mapping: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", INGEST_SCRIPT, str(out), str(source), mapping],
-                            cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", INGEST_SCRIPT, str(out), str(source), mapping],
+        cwd=Path(__file__).parent.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def test_reingest_with_fewer_tables_leaves_nothing_of_the_earlier_one(tmp_path):
     folder = EXPORTS / "hubspot"
     mapping = load_mapping(None, folder / "map.yaml")
-    ingest(tmp_path, folder / "deals.csv", mapping, customers=folder / "contacts.csv",
-           events=folder / "activities.csv", log=_quiet)
+    ingest(
+        tmp_path,
+        folder / "deals.csv",
+        mapping,
+        customers=folder / "contacts.csv",
+        events=folder / "activities.csv",
+        log=_quiet,
+    )
     assert table_path(tmp_path, "events").exists()
     ingest(tmp_path, EXPORTS / "truncated" / "transactions.csv", load_mapping(None), log=_quiet)
     manifest = _consistent(tmp_path)
     assert set(manifest["tables"]) == {"transactions"}
-    assert not table_path(tmp_path, "events").exists() and not quarantine_path(tmp_path, "events").exists()
+    assert (
+        not table_path(tmp_path, "events").exists()
+        and not quarantine_path(tmp_path, "events").exists()
+    )
     assert not _staging(tmp_path)
 
 
@@ -206,7 +251,9 @@ def test_kill_9_mid_write_leaves_the_previous_output_whole(tmp_path):
         killed_while_staging += staging and proc.returncode == -signal.SIGKILL
         manifest = _consistent(out)  # never a mix
         if (out / "manifest.json").read_bytes() != previous:
-            assert manifest["tables"]["transactions"]["rows_read"] == 69_659  # the new run had finished
+            assert (
+                manifest["tables"]["transactions"]["rows_read"] == 69_659
+            )  # the new run had finished
             previous = (out / "manifest.json").read_bytes()
     assert killed_while_staging >= 1
     ingest(out, EXPORTS / "truncated" / "transactions.csv", load_mapping(None), log=_quiet)
@@ -217,8 +264,10 @@ def test_kill_9_mid_write_leaves_the_previous_output_whole(tmp_path):
 def test_two_ingests_into_the_same_out_at_once_never_mix(tmp_path):
     out = tmp_path / "out"
     a = (EXPORTS / "truncated" / "transactions.csv", "")
-    b = (EXPORTS / "invoice_returns" / "invoice_lines.csv",
-         "customer_id=Customer No,ordered_at=Invoice Date,amount=Line Total,order_id=Invoice No")
+    b = (
+        EXPORTS / "invoice_returns" / "invoice_lines.csv",
+        "customer_id=Customer No,ordered_at=Invoice Date,amount=Line Total,order_id=Invoice No",
+    )
     for _ in range(2):
         procs = [_spawn(out, src, m) for src, m in (a, b)]
         for proc in procs:
@@ -235,7 +284,11 @@ def test_two_ingests_into_the_same_out_at_once_never_mix(tmp_path):
 def test_full_disk_is_a_clear_error_and_the_old_output_stays(tmp_path):
     disk = tmp_path / "full"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)], capture_output=True, check=False)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)],
+        capture_output=True,
+        check=False,
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
     try:
@@ -256,33 +309,39 @@ def test_full_disk_is_a_clear_error_and_the_old_output_stays(tmp_path):
 
 # --- formats as exported: numbers, dates, event-type values, separators ---
 
-@pytest.mark.parametrize("text, decimal, expected, currency", [
-    ("$1,234.56", ".", 1234.56, "USD"),
-    ("1,050.00", ".", 1050.0, None),
-    ("USD 2,000.00", ".", 2000.0, "USD"),
-    ("€ 45.00", ".", 45.0, "EUR"),
-    ("(25.00)", ".", -25.0, None),
-    ("25.00-", ".", -25.0, None),
-    ("￥12,800.00", ".", 12800.0, "CNY"),
-    ("¥ 1,200", ".", 1200.0, "CNY"),
-    ("CNY 8,800.00", ".", 8800.0, "CNY"),
-    ("RMB1,000", ".", 1000.0, "CNY"),
-    ("3,500元", ".", 3500.0, "CNY"),
-    ("1.2万", ".", 12000.0, None),
-    ("（500.00）", ".", -500.0, None),
-    ("1.234,56", ",", 1234.56, None),
-    ("1 234,56 €", ",", 1234.56, "EUR"),
-    ("1\u00a0234,56", ",", 1234.56, None),
-    ("-45,00", ",", -45.0, None),
-    ("1,50", ".", None, None),  # grouping contradicts a decimal point: not a number
-    ("(25.00", ".", None, None),
-    ("USD 5 EUR", ".", None, None),
-    ("12 Euro", ",", None, None),
-])
+
+@pytest.mark.parametrize(
+    "text, decimal, expected, currency",
+    [
+        ("$1,234.56", ".", 1234.56, "USD"),
+        ("1,050.00", ".", 1050.0, None),
+        ("USD 2,000.00", ".", 2000.0, "USD"),
+        ("€ 45.00", ".", 45.0, "EUR"),
+        ("(25.00)", ".", -25.0, None),
+        ("25.00-", ".", -25.0, None),
+        ("￥12,800.00", ".", 12800.0, "CNY"),
+        ("¥ 1,200", ".", 1200.0, "CNY"),
+        ("CNY 8,800.00", ".", 8800.0, "CNY"),
+        ("RMB1,000", ".", 1000.0, "CNY"),
+        ("3,500元", ".", 3500.0, "CNY"),
+        ("1.2万", ".", 12000.0, None),
+        ("（500.00）", ".", -500.0, None),
+        ("1.234,56", ",", 1234.56, None),
+        ("1 234,56 €", ",", 1234.56, "EUR"),
+        ("1\u00a0234,56", ",", 1234.56, None),
+        ("-45,00", ",", -45.0, None),
+        ("1,50", ".", None, None),  # grouping contradicts a decimal point: not a number
+        ("(25.00", ".", None, None),
+        ("USD 5 EUR", ".", None, None),
+        ("12 Euro", ",", None, None),
+    ],
+)
 def test_number_forms(text, decimal, expected, currency):
     from features.numbers import forced_format, parse_numbers
 
-    values, currencies = parse_numbers(pd.Series([text], dtype="string"), forced_format(decimal, None))
+    values, currencies = parse_numbers(
+        pd.Series([text], dtype="string"), forced_format(decimal, None)
+    )
     if expected is None:
         assert pd.isna(values[0])
     else:
@@ -290,13 +349,16 @@ def test_number_forms(text, decimal, expected, currency):
         assert (currencies[0] if pd.notna(currencies[0]) else None) == currency
 
 
-@pytest.mark.parametrize("values, decimal, guessed", [
-    (["1.234,56", "12,5"], ",", False),
-    (["1,234.56", "7"], ".", False),
-    (["1,234,567", "12"], ".", False),
-    (["1,050", "2,000"], ".", True),
-    (["12", "7"], ".", False),
-])
+@pytest.mark.parametrize(
+    "values, decimal, guessed",
+    [
+        (["1.234,56", "12,5"], ",", False),
+        (["1,234.56", "7"], ".", False),
+        (["1,234,567", "12"], ".", False),
+        (["1,050", "2,000"], ".", True),
+        (["12", "7"], ".", False),
+    ],
+)
 def test_number_format_detection(values, decimal, guessed):
     from features.numbers import detect_format
 
@@ -304,35 +366,43 @@ def test_number_format_detection(values, decimal, guessed):
     assert fmt.decimal == decimal and (warning is not None) == guessed
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("2024-03-05", "2024-03-05 00:00"),
-    ("2024-03-05T14:02:11Z", "2024-03-05 14:02:11"),
-    ("2024-03-05 14:02:11 +0100", "2024-03-05 13:02:11"),
-    ("2024-03-05T14:02:11-05:00", "2024-03-05 19:02:11"),
-    ("2024/03/05 14:02", "2024-03-05 14:02"),
-    ("2024年3月5日", "2024-03-05 00:00"),
-    ("2024年3月5日 14时02分", "2024-03-05 14:02"),
-    ("2024/3/5 下午 2:02", "2024-03-05 14:02"),
-    ("05-Mar-2024", "2024-03-05 00:00"),
-    ("Mar 5, 2024 2:02 PM", "2024-03-05 14:02"),
-    ("20240305", "2024-03-05 00:00"),
-    ("45356.5", "2024-03-05 12:00"),
-    ("1709647331", "2024-03-05 14:02:11"),
-    ("2024-02-30", None),
-    ("yesterday", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2024-03-05", "2024-03-05 00:00"),
+        ("2024-03-05T14:02:11Z", "2024-03-05 14:02:11"),
+        ("2024-03-05 14:02:11 +0100", "2024-03-05 13:02:11"),
+        ("2024-03-05T14:02:11-05:00", "2024-03-05 19:02:11"),
+        ("2024/03/05 14:02", "2024-03-05 14:02"),
+        ("2024年3月5日", "2024-03-05 00:00"),
+        ("2024年3月5日 14时02分", "2024-03-05 14:02"),
+        ("2024/3/5 下午 2:02", "2024-03-05 14:02"),
+        ("05-Mar-2024", "2024-03-05 00:00"),
+        ("Mar 5, 2024 2:02 PM", "2024-03-05 14:02"),
+        ("20240305", "2024-03-05 00:00"),
+        ("45356.5", "2024-03-05 12:00"),
+        ("1709647331", "2024-03-05 14:02:11"),
+        ("2024-02-30", None),
+        ("yesterday", None),
+    ],
+)
 def test_date_forms(text, expected):
     from features.dates import DateOrder, parse_dates
 
     parsed, _ = parse_dates(pd.Series([text], dtype="string"), DateOrder(True, "forced"))
-    assert (None if pd.isna(parsed[0]) else parsed[0]) == (None if expected is None else pd.Timestamp(expected))
+    assert (None if pd.isna(parsed[0]) else parsed[0]) == (
+        None if expected is None else pd.Timestamp(expected)
+    )
 
 
-@pytest.mark.parametrize("values, day_first, guessed", [
-    (["13/03/2024", "01/04/2024"], True, False),
-    (["03/13/2024", "04/01/2024"], False, False),
-    (["01/02/2024", "03/04/2024"], False, True),
-])
+@pytest.mark.parametrize(
+    "values, day_first, guessed",
+    [
+        (["13/03/2024", "01/04/2024"], True, False),
+        (["03/13/2024", "04/01/2024"], False, False),
+        (["01/02/2024", "03/04/2024"], False, True),
+    ],
+)
 def test_day_month_order_detection(values, day_first, guessed):
     from features.dates import detect_order
 
@@ -340,13 +410,30 @@ def test_day_month_order_detection(values, day_first, guessed):
     assert order.day_first == day_first and (order.warning is not None) == guessed
 
 
-@pytest.mark.parametrize("source, target", [
-    ("Support Ticket", "support_ticket"), ("CASE", "support_ticket"), ("Page View", "visit"),
-    ("web-visit", "visit"), ("Email: Opened", "email_open"), ("E-mail opened", "email_open"),
-    ("ＮＰＳ", "survey"), ("CSAT", "survey"), ("Email Clicked", "email_click"), ("Sign-in", "login"),
-    ("投诉", "complaint"), ("客户投诉", "complaint"), ("工单", "support_ticket"), ("满意度调查", "survey"),
-    ("网站访问", "visit"), ("登录", "login"), ("邮件打开", "email_open"), ("Call", None), ("微信", None),
-])
+@pytest.mark.parametrize(
+    "source, target",
+    [
+        ("Support Ticket", "support_ticket"),
+        ("CASE", "support_ticket"),
+        ("Page View", "visit"),
+        ("web-visit", "visit"),
+        ("Email: Opened", "email_open"),
+        ("E-mail opened", "email_open"),
+        ("ＮＰＳ", "survey"),
+        ("CSAT", "survey"),
+        ("Email Clicked", "email_click"),
+        ("Sign-in", "login"),
+        ("投诉", "complaint"),
+        ("客户投诉", "complaint"),
+        ("工单", "support_ticket"),
+        ("满意度调查", "survey"),
+        ("网站访问", "visit"),
+        ("登录", "login"),
+        ("邮件打开", "email_open"),
+        ("Call", None),
+        ("微信", None),
+    ],
+)
 def test_builtin_event_type_normaliser(source, target):
     from features.values import ValueMapping
 
@@ -355,18 +442,24 @@ def test_builtin_event_type_normaliser(source, target):
 
 def test_values_section_is_validated(tmp_path):
     with pytest.raises(IngestError, match="event types must be one of"):
-        load_mapping(None, _write(tmp_path / "a.yaml", "columns: {}\nvalues: {event_type: {Case: tickets}}\n"))
+        load_mapping(
+            None,
+            _write(tmp_path / "a.yaml", "columns: {}\nvalues: {event_type: {Case: tickets}}\n"),
+        )
     with pytest.raises(IngestError, match="values can be mapped for"):
         load_mapping(None, _write(tmp_path / "b.yaml", "columns: {}\nvalues: {amount: {x: y}}\n"))
 
 
-@pytest.mark.parametrize("text, sep", [
-    ('"Kundennr.";"Umsatz (EUR, netto)";Datum\n1;"1,5";2024-01-01\n2;2,5;2024-01-02\n', ";"),
-    ("a\tb\tc\n1\t2,5\t3\n", "\t"),
-    ('id,name,amount\n1,"Globex, Inc.",3\n2,"A; B",4\n', ","),
-    ("id|date|amount\n1|2024-01-01|3\n", "|"),
-    (" id  date amount\n 1 20240101 3\n", "whitespace"),
-])
+@pytest.mark.parametrize(
+    "text, sep",
+    [
+        ('"Kundennr.";"Umsatz (EUR, netto)";Datum\n1;"1,5";2024-01-01\n2;2,5;2024-01-02\n', ";"),
+        ("a\tb\tc\n1\t2,5\t3\n", "\t"),
+        ('id,name,amount\n1,"Globex, Inc.",3\n2,"A; B",4\n', ","),
+        ("id|date|amount\n1|2024-01-01|3\n", "|"),
+        (" id  date amount\n 1 20240101 3\n", "whitespace"),
+    ],
+)
 def test_separator_sniffer_respects_quotes(text, sep):
     from features.csv_source import sniff_separator
 
@@ -375,50 +468,89 @@ def test_separator_sniffer_respects_quotes(text, sep):
 
 def test_forced_separator_and_map_names_with_commas(tmp_path):
     path = tmp_path / "x.csv"
-    path.write_text('id;"Umsatz (EUR, netto)";Datum\nA;12,50;2024-01-01\nB;7,25;2024-01-02\n', encoding="utf-8")
+    path.write_text(
+        'id;"Umsatz (EUR, netto)";Datum\nA;12,50;2024-01-01\nB;7,25;2024-01-02\n', encoding="utf-8"
+    )
     mapping = load_mapping('customer_id=id,amount="Umsatz (EUR, netto)",ordered_at=Datum', sep=";")
     reports = ingest(tmp_path / "out", path, mapping, log=_quiet)
     assert reports["transactions"].accepted == 2
-    assert pd.read_parquet(table_path(tmp_path / "out", "transactions"))["amount"].sum() == pytest.approx(19.75)
-    with pytest.raises(IngestError, match=r"column 'id' \(mapped to transactions.customer_id\) not found; columns "
-                       r"in the file: \['id;\"Umsatz \(EUR', 'netto\)\";Datum'\]"):
-        ingest(tmp_path / "out2", path, load_mapping('customer_id=id,amount="Umsatz (EUR, netto)",ordered_at=Datum',
-                                                     sep=","), log=_quiet)
+    assert pd.read_parquet(table_path(tmp_path / "out", "transactions"))[
+        "amount"
+    ].sum() == pytest.approx(19.75)
+    with pytest.raises(
+        IngestError,
+        match=r"column 'id' \(mapped to transactions.customer_id\) not found; columns "
+        r"in the file: \['id;\"Umsatz \(EUR', 'netto\)\";Datum'\]",
+    ):
+        ingest(
+            tmp_path / "out2",
+            path,
+            load_mapping('customer_id=id,amount="Umsatz (EUR, netto)",ordered_at=Datum', sep=","),
+            log=_quiet,
+        )
 
 
 def test_a_customer_whose_first_row_is_quarantined_is_not_a_duplicate(tmp_path):
-    customers = _write(tmp_path / "c.csv", "id,created\nA,not a date\nA,2024-01-02\nB,2024-01-03\nB,2024-01-04\n")
+    customers = _write(
+        tmp_path / "c.csv", "id,created\nA,not a date\nA,2024-01-02\nB,2024-01-03\nB,2024-01-04\n"
+    )
     tx = _write(tmp_path / "t.csv", "id,when,total\nA,2024-02-01,10\nB,2024-02-02,5\n")
     mapping = load_mapping("customer_id=id,signup_at=created,ordered_at=when,amount=total")
-    reports = ingest(tmp_path / "out", tx, mapping, customers=customers, log=_quiet, min_accepted_share=0)
+    reports = ingest(
+        tmp_path / "out", tx, mapping, customers=customers, log=_quiet, min_accepted_share=0
+    )
     assert reports["customers"].reasons == {"unparsable signup_at": 1, "duplicate customer_id": 1}
     assert reports["transactions"].accepted == 2
 
 
 def test_a_sheet_title_above_the_header_is_skipped_and_reported(tmp_path):
     path = tmp_path / "t.csv"
-    path.write_bytes("客户订单列表,,,\n\n客户编号,下单日期,订单金额,备注\nKH-1,2024年3月5日,\"3,500元\",\nKH-2,2024/03/06 10:00,￥800.00,加急\n"
-                     .encode("gbk"))
-    reports = ingest(tmp_path / "out", path, load_mapping("customer_id=客户编号,ordered_at=下单日期,amount=订单金额"),
-                     log=_quiet)
+    path.write_bytes(
+        '客户订单列表,,,\n\n客户编号,下单日期,订单金额,备注\nKH-1,2024年3月5日,"3,500元",\nKH-2,2024/03/06 10:00,￥800.00,加急\n'.encode(
+            "gbk"
+        )
+    )
+    reports = ingest(
+        tmp_path / "out",
+        path,
+        load_mapping("customer_id=客户编号,ordered_at=下单日期,amount=订单金额"),
+        log=_quiet,
+    )
     r = reports["transactions"]
     assert (r.rows_read, r.accepted) == (2, 2) and "客户订单列表" in r.formats["title"]
-    assert pd.read_parquet(table_path(tmp_path / "out", "transactions"))["amount"].sum() == pytest.approx(4300.0)
+    assert pd.read_parquet(table_path(tmp_path / "out", "transactions"))[
+        "amount"
+    ].sum() == pytest.approx(4300.0)
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
 def test_line_breaks_inside_text_fields_do_not_split_rows(tmp_path, newline):
-    text = newline.join(["id,date,amount,note", 'A,2024-01-01,3,"web\u2028copy"', "B,2024-01-02,4,form\x0cfeed",
-                         'C,2024-01-03,5,"two' + newline + 'lines"', "D,2024-01-04,6,nel\x85end"]) + newline
+    text = (
+        newline.join(
+            [
+                "id,date,amount,note",
+                'A,2024-01-01,3,"web\u2028copy"',
+                "B,2024-01-02,4,form\x0cfeed",
+                'C,2024-01-03,5,"two' + newline + 'lines"',
+                "D,2024-01-04,6,nel\x85end",
+            ]
+        )
+        + newline
+    )
     path = tmp_path / "t.csv"
     path.write_bytes(text.encode("utf-8"))
-    reports = ingest(tmp_path / "out", path, load_mapping("customer_id=id,ordered_at=date"), log=_quiet)
+    reports = ingest(
+        tmp_path / "out", path, load_mapping("customer_id=id,ordered_at=date"), log=_quiet
+    )
     assert (reports["transactions"].rows_read, reports["transactions"].accepted) == (4, 4)
 
 
 @pytest.mark.parametrize("currency, kept", [("usd", 2), ("€", 1), (None, 2)])
 def test_one_currency_per_amount_column(tmp_path, currency, kept):
-    path = _write(tmp_path / "t.csv", "id,date,amount\nA,2024-01-01,$5.00\nB,2024-01-02,USD 7.50\nC,2024-01-03,€ 4.00\n")
+    path = _write(
+        tmp_path / "t.csv",
+        "id,date,amount\nA,2024-01-01,$5.00\nB,2024-01-02,USD 7.50\nC,2024-01-03,€ 4.00\n",
+    )
     mapping = load_mapping("customer_id=id,ordered_at=date", currency=currency)
     reports = ingest(tmp_path / "out", path, mapping, log=_quiet, min_accepted_share=0)
     assert reports["transactions"].accepted == kept
@@ -427,7 +559,9 @@ def test_one_currency_per_amount_column(tmp_path, currency, kept):
 
 def test_reingest_replaces_a_campaigns_table_added_to_the_same_out(tmp_path):
     ingest(tmp_path, EXPORTS / "truncated" / "transactions.csv", load_mapping(None), log=_quiet)
-    pd.DataFrame({"customer_id": ["1001"]}).to_parquet(tmp_path / "campaigns.parquet")  # as ingest --campaigns adds
+    pd.DataFrame({"customer_id": ["1001"]}).to_parquet(
+        tmp_path / "campaigns.parquet"
+    )  # as ingest --campaigns adds
     ingest(tmp_path, EXPORTS / "truncated" / "transactions.csv", load_mapping(None), log=_quiet)
     assert not (tmp_path / "campaigns.parquet").exists()
     _consistent(tmp_path)

@@ -154,7 +154,9 @@ def test_clv_metrics_are_the_single_metric_functions(value_sample):
 def test_roc_auc_is_sklearns_on_any_score(churn_sample):
     churned, probability = churn_sample
     purchases = 10 * (1 - probability) + 3  # not a probability: a ranking score
-    assert roc_auc(churned, -purchases) == pytest.approx(roc_auc_score(churned, -purchases), abs=1e-12)
+    assert roc_auc(churned, -purchases) == pytest.approx(
+        roc_auc_score(churned, -purchases), abs=1e-12
+    )
     assert roc_auc(churned, -purchases) == pytest.approx(roc_auc(churned, probability))
     with pytest.raises(ValueError, match="score must be finite"):
         roc_auc([0, 1], [0.1, np.nan])
@@ -170,7 +172,9 @@ def test_rank_auc_equals_sklearns_on_random_data_with_ties(seed):
     score = np.round(rng.normal(labels * rng.uniform(0, 2), 1.0), int(rng.integers(0, 2)))
     assert len(np.unique(score)) < n  # rounded: ties
     assert roc_auc(labels, score) == pytest.approx(roc_auc_score(labels, score), abs=1e-12)
-    assert roc_auc(labels.astype(bool), -score) == pytest.approx(1 - roc_auc_score(labels, score), abs=1e-12)
+    assert roc_auc(labels.astype(bool), -score) == pytest.approx(
+        1 - roc_auc_score(labels, score), abs=1e-12
+    )
     assert roc_auc(labels, np.zeros(n)) == 0.5  # one tie across both classes
 
 

@@ -9,14 +9,27 @@ from training.models import ChurnModel, FeatureEncoder
 
 
 def test_encoder_turns_every_numeric_kind_into_float_and_keeps_fit_time_categories() -> None:
-    train = pd.DataFrame({
-        "count": pd.array([1, None, 3], dtype="Int64"), "flag": [True, False, True],
-        "maybe": pd.array([True, None, False], dtype="boolean"), "amount": [1.5, np.nan, 2.0],
-        "text_number": pd.Series(["1.5", "x", None], dtype="object"), "region": ["north", "south", None],
-    })
+    train = pd.DataFrame(
+        {
+            "count": pd.array([1, None, 3], dtype="Int64"),
+            "flag": [True, False, True],
+            "maybe": pd.array([True, None, False], dtype="boolean"),
+            "amount": [1.5, np.nan, 2.0],
+            "text_number": pd.Series(["1.5", "x", None], dtype="object"),
+            "region": ["north", "south", None],
+        }
+    )
     encoder = FeatureEncoder(["region", "count", "flag", "maybe", "amount"]).fit(train)
-    scored = pd.DataFrame({"region": ["west", "north"], "count": [2, 5], "flag": [False, True],
-                           "maybe": [None, True], "amount": ["3.25", "oops"], "extra": [0, 0]})
+    scored = pd.DataFrame(
+        {
+            "region": ["west", "north"],
+            "count": [2, 5],
+            "flag": [False, True],
+            "maybe": [None, True],
+            "amount": ["3.25", "oops"],
+            "extra": [0, 0],
+        }
+    )
     out = encoder.transform(scored)
     assert list(out.columns) == ["region", "count", "flag", "maybe", "amount"]
     assert list(out["region"].cat.categories) == ["north", "south"]
@@ -32,10 +45,17 @@ def test_encoder_turns_every_numeric_kind_into_float_and_keeps_fit_time_categori
 def test_probability_with_contributions_matches_the_separate_calls(calibration: str) -> None:
     rng = np.random.default_rng(0)
     n = 600
-    frame = pd.DataFrame({"recency": rng.exponential(60, n), "frequency": rng.poisson(3, n),
-                          "channel": rng.choice(["web", "store"], n)})
+    frame = pd.DataFrame(
+        {
+            "recency": rng.exponential(60, n),
+            "frequency": rng.poisson(3, n),
+            "channel": rng.choice(["web", "store"], n),
+        }
+    )
     y = (rng.random(n) < 1 / (1 + np.exp(-(frame["recency"] - 60) / 30))).astype(int)
-    params = LightGBMParams(n_estimators=30, min_child_samples=20, early_stopping_rounds=0, n_jobs=1)
+    params = LightGBMParams(
+        n_estimators=30, min_child_samples=20, early_stopping_rounds=0, n_jobs=1
+    )
     model = ChurnModel(["recency", "frequency", "channel"], params, calibration=calibration)
     model.fit(frame[:400], y[:400], frame[400:], y[400:])
     probability, contributions = model.predict_with_contributions(frame[400:])
@@ -44,19 +64,28 @@ def test_probability_with_contributions_matches_the_separate_calls(calibration: 
     assert contributions.index.equals(frame[400:].index)
 
 
-@pytest.mark.parametrize(("calibration", "kind"), [("isotonic", "tweedie"), ("sigmoid", "two_part"),
-                                                   ("none", "tweedie")])
-def test_a_pair_saved_as_plain_files_predicts_exactly_as_in_memory(tmp_path, calibration, kind) -> None:
+@pytest.mark.parametrize(
+    ("calibration", "kind"), [("isotonic", "tweedie"), ("sigmoid", "two_part"), ("none", "tweedie")]
+)
+def test_a_pair_saved_as_plain_files_predicts_exactly_as_in_memory(
+    tmp_path, calibration, kind
+) -> None:
     from registry_fixtures import customers, tiny_pair
 
     from training.bundle import load_pair, save_pair
 
     pair = tiny_pair(calibration=calibration, kind=kind)
     save_pair(pair, tmp_path / "pair")
-    files = sorted(p.relative_to(tmp_path / "pair").as_posix() for p in (tmp_path / "pair").rglob("*") if p.is_file())
+    files = sorted(
+        p.relative_to(tmp_path / "pair").as_posix()
+        for p in (tmp_path / "pair").rglob("*")
+        if p.is_file()
+    )
     assert all(f.endswith((".json", ".txt")) for f in files), files
     loaded = load_pair(tmp_path / "pair")
-    rows = customers(200, seed=5).assign(channel=lambda f: f["channel"].where(f.index % 7 > 0, "fax"))
+    rows = customers(200, seed=5).assign(
+        channel=lambda f: f["channel"].where(f.index % 7 > 0, "fax")
+    )
     assert np.array_equal(loaded.churn.predict_proba(rows), pair.churn.predict_proba(rows))
     assert np.array_equal(loaded.clv.predict(rows), pair.clv.predict(rows))
     p_new, contributions_new = loaded.churn.predict_with_contributions(rows)
@@ -80,9 +109,16 @@ def test_plain_calibrators_match_scikit_learn() -> None:
     stored = Calibrator("isotonic", tuple(isotonic.X_thresholds_), tuple(isotonic.y_thresholds_))
     np.testing.assert_allclose(stored.apply(probe), isotonic.predict(probe), rtol=0, atol=1e-12)
     platt = LogisticRegression().fit(logit(raw).reshape(-1, 1), y)
-    np.testing.assert_allclose(Calibrator.fit("sigmoid", raw, y).apply(probe),
-                               platt.predict_proba(logit(probe).reshape(-1, 1))[:, 1], rtol=0, atol=1e-12)
-    assert Calibrator.fit("none", raw, y) is None and Calibrator.fit("isotonic", raw, np.ones(500)) is None
+    np.testing.assert_allclose(
+        Calibrator.fit("sigmoid", raw, y).apply(probe),
+        platt.predict_proba(logit(probe).reshape(-1, 1))[:, 1],
+        rtol=0,
+        atol=1e-12,
+    )
+    assert (
+        Calibrator.fit("none", raw, y) is None
+        and Calibrator.fit("isotonic", raw, np.ones(500)) is None
+    )
 
 
 def test_isotonic_calibration_has_no_plateaus() -> None:

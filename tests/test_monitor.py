@@ -33,8 +33,14 @@ from training.reference import (
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = "monitortest"
-SMALL = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 15, "min_child_samples": 20,
-         "early_stopping_rounds": 0, "n_jobs": 1}
+SMALL = {
+    "n_estimators": 60,
+    "learning_rate": 0.1,
+    "num_leaves": 15,
+    "min_child_samples": 20,
+    "early_stopping_rounds": 0,
+    "n_jobs": 1,
+}
 AFTER = date(2025, 9, 1)  # the regime changes from this day on
 MONITORED = date(2025, 12, 1)  # drift is measured on this day's buyers
 
@@ -56,10 +62,16 @@ def test_psi_and_ks_are_small_on_the_same_distribution_and_large_on_a_shift():
 def test_missing_share_and_categories_the_reference_never_saw():
     reference = profile(pd.Series(["web", "store", "app", None] * 250))
     assert reference["kind"] == "categorical" and reference["missing"] == pytest.approx(0.25)
-    current = compare_categorical(reference, pd.Series(["web", "store", "marketplace", "app"] * 250))
-    assert current["new_category_rate"] == pytest.approx(0.25) and current["new_categories"] == ["marketplace"]
+    current = compare_categorical(
+        reference, pd.Series(["web", "store", "marketplace", "app"] * 250)
+    )
+    assert current["new_category_rate"] == pytest.approx(0.25) and current["new_categories"] == [
+        "marketplace"
+    ]
     assert current["missing_change"] == pytest.approx(-0.25) and current["psi"] > 0.25
-    holes = compare_numeric(numeric_profile(np.arange(1000.0)), np.r_[np.arange(500.0), [np.nan] * 500])
+    holes = compare_numeric(
+        numeric_profile(np.arange(1000.0)), np.r_[np.arange(500.0), [np.nan] * 500]
+    )
     assert holes["missing_change"] == pytest.approx(0.5)
 
 
@@ -67,7 +79,11 @@ def test_thresholds_file_rejects_unknown_keys_and_a_warning_above_its_alert(tmp_
     good = tmp_path / "monitor.yaml"
     good.write_text("input: {psi_alert: 0.3}\nperformance: {auc_drop_alert: 0.1}\n")
     cfg = load_monitor_config(good)
-    assert cfg.input.psi_alert == 0.3 and cfg.input.psi_warn == 0.1 and cfg.performance.auc_drop_alert == 0.1
+    assert (
+        cfg.input.psi_alert == 0.3
+        and cfg.input.psi_warn == 0.1
+        and cfg.performance.auc_drop_alert == 0.1
+    )
     typo = tmp_path / "typo.yaml"
     typo.write_text("input: {psi_alrt: 0.3}\n")
     with pytest.raises(ValueError, match=r"typo.yaml.*psi_alrt"):
@@ -78,10 +94,21 @@ def test_thresholds_file_rejects_unknown_keys_and_a_warning_above_its_alert(tmp_
         load_monitor_config(upside_down)
 
 
-def test_score_history_partitions_are_replaced_whole_and_a_failed_write_leaves_the_old_one(tmp_path):
-    scores = pd.DataFrame({"customer_id": ["a", "b"], "stage": ["mature", "new"], "churn_probability": [0.1, 0.2],
-                           "predicted_value": [10.0, 20.0], "priority_tier": ["P3", "P4"],
-                           "churn_model_version": "1", "clv_model_version": "1", "reasons": [["x"], ["y"]]})
+def test_score_history_partitions_are_replaced_whole_and_a_failed_write_leaves_the_old_one(
+    tmp_path,
+):
+    scores = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "stage": ["mature", "new"],
+            "churn_probability": [0.1, 0.2],
+            "predicted_value": [10.0, 20.0],
+            "priority_tier": ["P3", "P4"],
+            "churn_model_version": "1",
+            "clv_model_version": "1",
+            "reasons": [["x"], ["y"]],
+        }
+    )
     features = pd.DataFrame({"customer_id": ["a", "b"], "recency_days": [3.0, 40.0]})
     where = write_partition(tmp_path, "shop", date(2025, 3, 1), scores, features)
     assert where == tmp_path / "shop" / "as_of=2025-03-01"
@@ -98,7 +125,10 @@ def test_score_history_partitions_are_replaced_whole_and_a_failed_write_leaves_t
         write_partition(tmp_path, "shop", date(2025, 3, 1), scores, Unwritable(features))
     kept, _ = read_partition(tmp_path, "shop", date(2025, 3, 1))
     assert len(kept) == 2  # the old partition, and no staging directory left behind
-    assert sorted(p.name for p in (tmp_path / "shop").iterdir()) == ["as_of=2025-01-01", "as_of=2025-03-01"]
+    assert sorted(p.name for p in (tmp_path / "shop").iterdir()) == [
+        "as_of=2025-01-01",
+        "as_of=2025-03-01",
+    ]
     with pytest.raises(FileNotFoundError, match="lifecycle score --as-of 2024-01-01"):
         read_partition(tmp_path, "shop", date(2024, 1, 1))
 
@@ -107,7 +137,10 @@ def test_injected_drift_changes_only_what_it_says_after_the_date(tmp_path):
     from features.synthetic import generate
 
     generate(tmp_path / "base", 300, 3, progress=False)
-    base = {t: pd.read_parquet(tmp_path / "base" / f"{t}.parquet") for t in ("customers", "transactions", "events")}
+    base = {
+        t: pd.read_parquet(tmp_path / "base" / f"{t}.parquet")
+        for t in ("customers", "transactions", "events")
+    }
     at = pd.Timestamp(AFTER)
     inject_drift(tmp_path / "base", tmp_path / "price", "price_rise", AFTER, strength=0.5)
     tx = pd.read_parquet(tmp_path / "price" / "transactions.parquet")
@@ -147,15 +180,34 @@ def trained(tmp_path_factory):
     data = root / "data"
     generate(data, 2000, 11, progress=False)
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    cfg = load_config(REPO / "experiments" / "engagement.yaml", data=None, seed=11,
-                      tracking={"tracking_uri": uri, "artifact_root": str(root / "mlruns")},
-                      churn={"params": SMALL}, clv={"params": SMALL}, snapshots={"n_train": 2})
+    cfg = load_config(
+        REPO / "experiments" / "engagement.yaml",
+        data=None,
+        seed=11,
+        tracking={"tracking_uri": uri, "artifact_root": str(root / "mlruns")},
+        churn={"params": SMALL},
+        clv={"params": SMALL},
+        snapshots={"n_train": 2},
+    )
     try:
-        result = train(cfg, data, project=PROJECT, scoring_thresholds=fit_scoring_thresholds,
-                       reference_mix=reference_mix, progress=False, log=lambda _: None)
+        result = train(
+            cfg,
+            data,
+            project=PROJECT,
+            scoring_thresholds=fit_scoring_thresholds,
+            reference_mix=reference_mix,
+            progress=False,
+            log=lambda _: None,
+        )
     finally:
         mlflow.set_tracking_uri(None)
-    return {"root": root, "data": data, "uri": uri, "result": result, "champions": load_champions(uri, PROJECT)}
+    return {
+        "root": root,
+        "data": data,
+        "uri": uri,
+        "result": result,
+        "champions": load_champions(uri, PROJECT),
+    }
 
 
 def _drift(champions, data_dir: Path, day: date, cfg: MonitorConfig | None = None):
@@ -163,7 +215,12 @@ def _drift(champions, data_dir: Path, day: date, cfg: MonitorConfig | None = Non
 
     snapshot = feature_snapshot(data_dir, day, champions, progress=False)
     scores = score_snapshot(snapshot, champions, day)
-    return (*drift_report(champions.meta["monitor_reference"], snapshot, scores, cfg or MonitorConfig()), scores)
+    return (
+        *drift_report(
+            champions.meta["monitor_reference"], snapshot, scores, cfg or MonitorConfig()
+        ),
+        scores,
+    )
 
 
 @pytest.mark.slow
@@ -174,25 +231,36 @@ def test_the_reference_is_kept_with_the_pair_as_json(trained, tmp_path):
     metrics = trained["result"].metrics
     assert reference["metrics"]["churn_auc"] == pytest.approx(metrics["test_churn_auc"])
     assert reference["metrics"]["clv_gini"] == pytest.approx(metrics["test_clv_gini"])
-    assert "test_btyd_churn_auc" not in reference["metrics"] and "btyd_churn_auc" not in reference["metrics"]
+    assert (
+        "test_btyd_churn_auc" not in reference["metrics"]
+        and "btyd_churn_auc" not in reference["metrics"]
+    )
     features = reference["features"]
     assert features["channel"]["kind"] == "categorical" and "web" in features["channel"]["shares"]
-    assert features["recency_days"]["kind"] == "numeric" and len(features["recency_days"]["edges"]) >= 5
+    assert (
+        features["recency_days"]["kind"] == "numeric"
+        and len(features["recency_days"]["edges"]) >= 5
+    )
     assert "cutoff_month" not in features  # calendar: differs between any two dates
     assert sum(reference["mix"]["stage"].values()) == pytest.approx(1.0)
     assert sum(reference["mix"]["tier"].values()) == pytest.approx(1.0)
     assert reference["horizons"] == {"churn": 90, "value": 180}
-    logged = download_artifacts(artifact_uri=f"runs:/{trained['result'].run_id}/monitor_reference.json",
-                                tracking_uri=trained["uri"], dst_path=str(tmp_path))
+    logged = download_artifacts(
+        artifact_uri=f"runs:/{trained['result'].run_id}/monitor_reference.json",
+        tracking_uri=trained["uri"],
+        dst_path=str(tmp_path),
+    )
     assert json.loads(Path(logged).read_text()) == json.loads(json.dumps(reference))
 
 
 @pytest.mark.slow
 def test_alerts_on_each_injected_drift_and_names_the_features(trained, tmp_path):
     champions, data = trained["champions"], trained["data"]
-    expected = {"engagement_drop": ("email_open_", "visit_", "login_", "days_since_last_event"),
-                "price_rise": ("revenue_", "avg_order_value"),
-                "new_channel": ("channel",)}
+    expected = {
+        "engagement_drop": ("email_open_", "visit_", "login_", "days_since_last_event"),
+        "price_rise": ("revenue_", "avg_order_value"),
+        "new_channel": ("channel",),
+    }
     for kind, named in expected.items():
         inject_drift(data, tmp_path / kind, kind, AFTER)
         inputs, scores_rows, _ = _drift(champions, tmp_path / kind, MONITORED)
@@ -215,15 +283,20 @@ def test_realized_performance_decays_when_the_churn_mechanism_changes(trained, t
     end = date(2025, 12, 31)
     found = {}
     for name, where in (("unchanged", data), ("changed", tmp_path / "churn")):
-        scores = score_snapshot(feature_snapshot(where, AFTER, champions, progress=False), champions, AFTER)
-        rows = realized_performance(reference, {AFTER: scores}, where, end, end, MonitorConfig(), {})
+        scores = score_snapshot(
+            feature_snapshot(where, AFTER, champions, progress=False), champions, AFTER
+        )
+        rows = realized_performance(
+            reference, {AFTER: scores}, where, end, end, MonitorConfig(), {}
+        )
         found[name] = rows[0]
     assert found["unchanged"]["level"] == "ok", found["unchanged"]
     changed = found["changed"]
     assert changed["level"] == "alert" and "churn_auc" in changed["because"]
     assert changed["metrics"]["churn_auc"] < found["unchanged"]["metrics"]["churn_auc"] - 0.07
-    not_matured = realized_performance(reference, {AFTER: scores}, tmp_path / "churn", date(2025, 10, 1), end,
-                                       MonitorConfig(), {})
+    not_matured = realized_performance(
+        reference, {AFTER: scores}, tmp_path / "churn", date(2025, 10, 1), end, MonitorConfig(), {}
+    )
     assert not_matured == []  # the 90-day horizon has not passed by October
 
 
@@ -259,23 +332,40 @@ def test_false_alert_rate_on_unchanged_data_over_20_seeds(trained, tmp_path):
     start = date.fromisoformat(trained_reference["cutoff"])
     later = date(2025, 9, 1)
     data = _seeds_in_one_data_set(tmp_path, range(20), 800)
-    snapshots = {day: feature_snapshot(data, day, champions, progress=False) for day in (start, later)}
+    snapshots = {
+        day: feature_snapshot(data, day, champions, progress=False) for day in (start, later)
+    }
     scores = {day: score_snapshot(s, champions, day) for day, s in snapshots.items()}
     end = data_bounds(data)[1]
     verdicts = []
     for seed in range(20):
-        mine = {day: s["customer_id"].str.startswith(f"S{seed:02d}-").to_numpy() for day, s in snapshots.items()}
+        mine = {
+            day: s["customer_id"].str.startswith(f"S{seed:02d}-").to_numpy()
+            for day, s in snapshots.items()
+        }
         base = snapshots[start][mine[start]]
         buyers = base[base["is_prospect"] == 0].reset_index(drop=True)
         p, value, _ = predict(buyers, champions)
-        reference = build_reference(buyers, champions.feature_columns, p, value,
-                                    {f"test_{k}": v for k, v in trained_reference["metrics"].items()},
-                                    cutoff=start, horizons=trained_reference["horizons"],
-                                    mix=reference_mix(buyers, p, value, champions.scoring))
+        reference = build_reference(
+            buyers,
+            champions.feature_columns,
+            p,
+            value,
+            {f"test_{k}": v for k, v in trained_reference["metrics"].items()},
+            cutoff=start,
+            horizons=trained_reference["horizons"],
+            mix=reference_mix(buyers, p, value, champions.scoring),
+        )
         cfg = MonitorConfig()
-        inputs, score_rows = drift_report(reference, snapshots[later][mine[later]],
-                                          scores[later][mine[later]].reset_index(drop=True), cfg)
-        performance = realized_performance(reference, {start: scores[start][mine[start]]}, data, later, end, cfg, {})
+        inputs, score_rows = drift_report(
+            reference,
+            snapshots[later][mine[later]],
+            scores[later][mine[later]].reset_index(drop=True),
+            cfg,
+        )
+        performance = realized_performance(
+            reference, {start: scores[start][mine[start]]}, data, later, end, cfg, {}
+        )
         level, causes = verdict(inputs, score_rows, performance)
         verdicts.append((level, [c["name"] for c in causes if c["level"] == "alert"]))
     alerts = [v for v in verdicts if v[0] == "alert"]
@@ -292,34 +382,92 @@ def test_lifecycle_monitor_reports_json_html_mlflow_and_exits_3_on_an_alert(trai
     runner = CliRunner()
     uri, data = trained["uri"], trained["data"]
     common = ["--project", PROJECT, "--tracking-uri", uri]
-    scored = runner.invoke(app, ["score", "--data", str(data), "--as-of", "2025-09-01", *common,
-                                 "--out", str(tmp_path / "scores.parquet"), "--history", str(tmp_path / "history")])
+    scored = runner.invoke(
+        app,
+        [
+            "score",
+            "--data",
+            str(data),
+            "--as-of",
+            "2025-09-01",
+            *common,
+            "--out",
+            str(tmp_path / "scores.parquet"),
+            "--history",
+            str(tmp_path / "history"),
+        ],
+    )
     assert scored.exit_code == 0, scored.output
     assert dates(tmp_path / "history", PROJECT) == [date(2025, 9, 1)]
-    calm = runner.invoke(app, ["monitor", "--data", str(data), "--as-of", "2025-12-31", *common,
-                               "--history", str(tmp_path / "history"), "--out", str(tmp_path / "calm")])
+    calm = runner.invoke(
+        app,
+        [
+            "monitor",
+            "--data",
+            str(data),
+            "--as-of",
+            "2025-12-31",
+            *common,
+            "--history",
+            str(tmp_path / "history"),
+            "--out",
+            str(tmp_path / "calm"),
+        ],
+    )
     assert calm.exit_code == 0, calm.output
     report = json.loads((tmp_path / "calm" / "monitor.json").read_text())
     assert report["verdict"] in ("ok", "warn") and report["performance"][0]["as_of"] == "2025-09-01"
     assert dates(tmp_path / "history", PROJECT) == [date(2025, 9, 1), date(2025, 12, 31)]
 
     inject_drift(data, tmp_path / "drifted", "new_channel", AFTER)
-    alarmed = runner.invoke(app, ["monitor", "--data", str(tmp_path / "drifted"), "--as-of", "2025-12-01", *common,
-                                  "--history", str(tmp_path / "history2"), "--out", str(tmp_path / "alarm")])
+    alarmed = runner.invoke(
+        app,
+        [
+            "monitor",
+            "--data",
+            str(tmp_path / "drifted"),
+            "--as-of",
+            "2025-12-01",
+            *common,
+            "--history",
+            str(tmp_path / "history2"),
+            "--out",
+            str(tmp_path / "alarm"),
+        ],
+    )
     assert alarmed.exit_code == ALERT_EXIT_CODE, alarmed.output
     assert "ALERT" in alarmed.output and "channel" in alarmed.output
     html = (tmp_path / "alarm" / "monitor.html").read_text()
-    for section in ('id="verdict"', 'id="input-drift"', 'id="histograms"', 'id="score-drift"', 'id="performance"'):
+    for section in (
+        'id="verdict"',
+        'id="input-drift"',
+        'id="histograms"',
+        'id="score-drift"',
+        'id="performance"',
+    ):
         assert section in html
-    assert html.count("data:image/png;base64,") >= 3 and "http://" not in html and "https://" not in html
+    assert (
+        html.count("data:image/png;base64,") >= 3
+        and "http://" not in html
+        and "https://" not in html
+    )
     alarm = json.loads((tmp_path / "alarm" / "monitor.json").read_text())
     client = MlflowClient(tracking_uri=uri)
     run = client.get_run(alarm["mlflow_run_id"])
-    assert run.data.tags["verdict"] == "alert" and run.data.tags["model_version"] == alarm["model_version"]
+    assert (
+        run.data.tags["verdict"] == "alert"
+        and run.data.tags["model_version"] == alarm["model_version"]
+    )
     assert run.data.metrics["psi.channel"] > 0.25
-    assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"monitor.json", "monitor.html"}
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} == {
+        "monitor.json",
+        "monitor.html",
+    }
     version = client.get_model_version(f"{PROJECT}.churn-clv", alarm["model_version"])
-    assert version.tags["monitor.verdict"] == "alert" and version.tags["monitor.run_id"] == run.info.run_id
+    assert (
+        version.tags["monitor.verdict"] == "alert"
+        and version.tags["monitor.run_id"] == run.info.run_id
+    )
 
 
 def test_model_health_gauges_for_prometheus(tmp_path):
@@ -329,25 +477,59 @@ def test_model_health_gauges_for_prometheus(tmp_path):
     from serving.monitor_metrics import ModelHealthCollector
 
     report = tmp_path / "monitor.json"
-    report.write_text(json.dumps({"model_version": "4", "verdict": "alert",
-                                  "input_drift": [{"feature": "channel", "psi": 0.87}, {"feature": "x", "psi": None}],
-                                  "score_drift": [{"score": "churn_probability", "psi": 0.02}]}))
+    report.write_text(
+        json.dumps(
+            {
+                "model_version": "4",
+                "verdict": "alert",
+                "input_drift": [{"feature": "channel", "psi": 0.87}, {"feature": "x", "psi": None}],
+                "score_drift": [{"score": "churn_probability", "psi": 0.02}],
+            }
+        )
+    )
     now = pd.Timestamp("2025-12-11").timestamp()
     registry = CollectorRegistry()
-    registry.register(ModelHealthCollector("shop", "4", date(2025, 12, 1), [0.05, 0.5, np.nan, 0.97],
-                                           [0.0, 30.0, 120.0, 6000.0], report, clock=lambda: now))
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for family in text_string_to_metric_families(generate_latest(registry).decode())
-               for s in family.samples}
+    registry.register(
+        ModelHealthCollector(
+            "shop",
+            "4",
+            date(2025, 12, 1),
+            [0.05, 0.5, np.nan, 0.97],
+            [0.0, 30.0, 120.0, 6000.0],
+            report,
+            clock=lambda: now,
+        )
+    )
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in family.samples
+    }
     assert samples[("lifecycle_champion_version", (("project", "shop"),))] == 4
-    assert samples[("lifecycle_snapshot_age_days", (("project", "shop"),))] == pytest.approx(10, abs=0.1)
-    assert samples[("lifecycle_monitor_verdict", (("model_version", "4"), ("project", "shop")))] == 2
+    assert samples[("lifecycle_snapshot_age_days", (("project", "shop"),))] == pytest.approx(
+        10, abs=0.1
+    )
+    assert (
+        samples[("lifecycle_monitor_verdict", (("model_version", "4"), ("project", "shop")))] == 2
+    )
     assert samples[("lifecycle_monitor_psi", (("feature", "channel"), ("project", "shop")))] == 0.87
     assert ("lifecycle_monitor_psi", (("feature", "x"), ("project", "shop"))) not in samples
     assert samples[("lifecycle_served_churn_probability_count", (("project", "shop"),))] == 3
-    assert samples[("lifecycle_served_churn_probability_bucket", (("le", "0.5"), ("project", "shop")))] == 2
-    assert samples[("lifecycle_served_predicted_value_bucket", (("le", "+Inf"), ("project", "shop")))] == 4
+    assert (
+        samples[("lifecycle_served_churn_probability_bucket", (("le", "0.5"), ("project", "shop")))]
+        == 2
+    )
+    assert (
+        samples[("lifecycle_served_predicted_value_bucket", (("le", "+Inf"), ("project", "shop")))]
+        == 4
+    )
     report.unlink()
     none = CollectorRegistry()
-    none.register(ModelHealthCollector("shop", "4", date(2025, 12, 1), [0.1], [1.0], report, clock=lambda: now))
-    assert b'lifecycle_monitor_verdict{model_version="4",project="shop"} -1.0' in generate_latest(none)
+    none.register(
+        ModelHealthCollector(
+            "shop", "4", date(2025, 12, 1), [0.1], [1.0], report, clock=lambda: now
+        )
+    )
+    assert b'lifecycle_monitor_verdict{model_version="4",project="shop"} -1.0' in generate_latest(
+        none
+    )

@@ -24,7 +24,10 @@ def test_project_comes_from_the_option_the_config_or_the_data_directory(tmp_path
     cfg = ExperimentConfig(name="baseline")
     assert resolve_project(cfg, tmp_path / "cdnow") == "cdnow"
     assert resolve_project(cfg.model_copy(update={"project": "shop"}), tmp_path / "cdnow") == "shop"
-    assert resolve_project(cfg.model_copy(update={"project": "shop"}), tmp_path / "cdnow", "crm-2") == "crm-2"
+    assert (
+        resolve_project(cfg.model_copy(update={"project": "shop"}), tmp_path / "cdnow", "crm-2")
+        == "crm-2"
+    )
     assert ExperimentConfig(name="baseline", project="shop").experiment_name == "shop/baseline"
     assert cfg.experiment_name == "baseline"
     with pytest.raises(ConfigError, match="'my data'.*--project"):
@@ -60,13 +63,19 @@ def test_each_project_has_its_own_champion_and_gate(tmp_path):
     assert loaded.project == "north" and loaded.meta["project"] == "north"
     rows = customers(30, seed=4)
     assert np.array_equal(loaded.churn.predict_proba(rows), north.churn.predict_proba(rows))
-    with pytest.raises(LookupError, match=r"project 'west' has no champion.*north \(v1\), south \(v1\)"):
+    with pytest.raises(
+        LookupError, match=r"project 'west' has no champion.*north \(v1\), south \(v1\)"
+    ):
         load_champions(uri, "west")
 
 
 def _training_data() -> TrainingData:
-    frame = customers(200, seed=3).assign(split="test", is_prospect=0, cutoff=np.datetime64("2025-01-01"))
-    plan = CutoffPlan(train=(date(2024, 6, 1),), valid=date(2024, 9, 1), test=date(2025, 1, 1), horizon_days=90)
+    frame = customers(200, seed=3).assign(
+        split="test", is_prospect=0, cutoff=np.datetime64("2025-01-01")
+    )
+    plan = CutoffPlan(
+        train=(date(2024, 6, 1),), valid=date(2024, 9, 1), test=date(2025, 1, 1), horizon_days=90
+    )
     return TrainingData(frame, ["recency_days", "orders_all", "channel"], plan)
 
 
@@ -78,8 +87,10 @@ def test_the_champion_is_re_scored_on_the_challengers_test_customers_or_not_comp
     champion = tiny_pair(5)
     got = champion_evaluator(tmp_path, data, cfg)(champion)
     test = data.split("test", buyers_only=True)
-    assert got == {**churn_metrics(test["churned"].to_numpy(), champion.churn.predict_proba(test)),
-                   **clv_metrics(test["future_value"].to_numpy(), champion.clv.predict(test))}
+    assert got == {
+        **churn_metrics(test["churned"].to_numpy(), champion.churn.predict_proba(test)),
+        **clv_metrics(test["future_value"].to_numpy(), champion.clv.predict(test)),
+    }
     other_labels = cfg.model_copy(update={"labels": LabelConfig(churn_horizon_days=180)})
     with pytest.raises(NotComparable, match="other labels"):
         champion_evaluator(tmp_path, data, other_labels)(champion)
@@ -88,8 +99,17 @@ def test_the_champion_is_re_scored_on_the_challengers_test_customers_or_not_comp
 def _champions(families_with_data: list[str]) -> Champions:
     pair = tiny_pair(0, project="shop")
     config = ExperimentConfig.model_validate(pair.meta["experiment"])
-    return Champions(pair.churn, pair.clv, "3", "3", config, config, pair.scoring, "shop",
-                     {**pair.meta, "families_with_data": families_with_data})
+    return Champions(
+        pair.churn,
+        pair.clv,
+        "3",
+        "3",
+        config,
+        config,
+        pair.scoring,
+        "shop",
+        {**pair.meta, "families_with_data": families_with_data},
+    )
 
 
 def test_data_lacking_a_family_the_pair_was_trained_with_is_refused_or_imputed(tmp_path):
@@ -98,18 +118,32 @@ def test_data_lacking_a_family_the_pair_was_trained_with_is_refused_or_imputed(t
     data = tmp_path / "export"
     data.mkdir()
     pd.DataFrame({"customer_id": ["a"], "signup_at": [pd.Timestamp("2024-01-01")]}).to_parquet(
-        data / "customers.parquet")
+        data / "customers.parquet"
+    )
     champions = _champions(["rfm", "engagement", "static"])
     with pytest.raises(MissingFeatureData) as refused:
         check_feature_data(data, champions)
     message = str(refused.value)
-    assert "engagement" in message and "no events.parquet" in message and "customers.parquet has no channel values" in message
+    assert (
+        "engagement" in message
+        and "no events.parquet" in message
+        and "customers.parquet has no channel values" in message
+    )
     assert "--allow-missing" in message and "\n" not in message
     warnings = check_feature_data(data, champions, allow_missing=True)
-    assert len(warnings) == 2 and "engagement features imputed as no recorded activity" in warnings[0]
-    assert check_feature_data(data, _champions(["rfm"])) == []  # trained without them: nothing missing
-    pd.DataFrame({"customer_id": ["a"], "signup_at": [pd.Timestamp("2024-01-01")],
-                  "channel": pd.Series([None], dtype="string")}).to_parquet(data / "customers.parquet")
+    assert (
+        len(warnings) == 2 and "engagement features imputed as no recorded activity" in warnings[0]
+    )
+    assert (
+        check_feature_data(data, _champions(["rfm"])) == []
+    )  # trained without them: nothing missing
+    pd.DataFrame(
+        {
+            "customer_id": ["a"],
+            "signup_at": [pd.Timestamp("2024-01-01")],
+            "channel": pd.Series([None], dtype="string"),
+        }
+    ).to_parquet(data / "customers.parquet")
     assert "customers.parquet has no channel values" in check_feature_data(data, champions, True)[1]
 
 
@@ -126,8 +160,15 @@ def test_lifecycle_score_names_the_missing_family_and_scores_with_allow_missing(
     generate(data, 300, 5)
     (data / "events.parquet").unlink()
     runner = CliRunner()
-    args = ["score", "--data", str(data), "--out", str(tmp_path / "scores.parquet"),
-            "--tracking-uri", store.tracking_uri]
+    args = [
+        "score",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "scores.parquet"),
+        "--tracking-uri",
+        store.tracking_uri,
+    ]
     refused = runner.invoke(app, args)
     assert refused.exit_code == 2 and not (tmp_path / "scores.parquet").exists()
     assert "with engagement features" in refused.output and "no events.parquet" in refused.output

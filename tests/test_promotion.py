@@ -31,18 +31,28 @@ def store(tmp_path):
 
 def test_rule():
     gate = {"churn_auc": True, "churn_brier": False}
-    assert is_not_worse({"churn_auc": 0.8, "churn_brier": 0.1}, {"churn_auc": 0.8, "churn_brier": 0.1}, gate)[0]
-    ok, why = is_not_worse({"churn_auc": 0.79, "churn_brier": 0.09}, {"churn_auc": 0.8, "churn_brier": 0.1}, gate)
+    assert is_not_worse(
+        {"churn_auc": 0.8, "churn_brier": 0.1}, {"churn_auc": 0.8, "churn_brier": 0.1}, gate
+    )[0]
+    ok, why = is_not_worse(
+        {"churn_auc": 0.79, "churn_brier": 0.09}, {"churn_auc": 0.8, "churn_brier": 0.1}, gate
+    )
     assert not ok and "churn_auc 0.7900 vs champion 0.8000" in why
-    assert not is_not_worse({"churn_auc": 0.9, "churn_brier": 0.2}, {"churn_auc": 0.8, "churn_brier": 0.1}, gate)[0]
+    assert not is_not_worse(
+        {"churn_auc": 0.9, "churn_brier": 0.2}, {"churn_auc": 0.8, "churn_brier": 0.1}, gate
+    )[0]
 
 
 def test_gate_promotes_first_keeps_better_champion_and_force_overrides(store):
     uri = store.tracking_uri
     client = MlflowClient(tracking_uri=uri)
     first = register(tiny_pair(0, project="shop"), "shop", store)
-    d1 = promote(uri, "shop", first, METRICS, lambda champion: pytest.fail("no champion to re-score"))
-    assert d1.promoted and d1.reason == "no champion yet" and champion_version(client, "shop") == first
+    d1 = promote(
+        uri, "shop", first, METRICS, lambda champion: pytest.fail("no champion to re-score")
+    )
+    assert (
+        d1.promoted and d1.reason == "no champion yet" and champion_version(client, "shop") == first
+    )
 
     worse = register(tiny_pair(1, project="shop"), "shop", store)
     rescored = []
@@ -52,7 +62,11 @@ def test_gate_promotes_first_keeps_better_champion_and_force_overrides(store):
         return METRICS
 
     d2 = promote(uri, "shop", worse, {**METRICS, "clv_mae": 25.0}, champion_scores)
-    assert not d2.promoted and "worse on clv_mae" in d2.reason and f"champion v{first} re-scored" in d2.reason
+    assert (
+        not d2.promoted
+        and "worse on clv_mae" in d2.reason
+        and f"champion v{first} re-scored" in d2.reason
+    )
     assert rescored == ["shop"] and champion_version(client, "shop") == first
 
     def not_comparable(champion):
@@ -94,8 +108,12 @@ def test_champions_load_as_one_pair_without_unpickling(store, monkeypatch):
     finally:
         hook_active[0] = False
     assert unpickled == []
-    assert (champions.project, champions.version, champions.churn_version, champions.clv_version) == (
-        "shop", version, version, version)
+    assert (
+        champions.project,
+        champions.version,
+        champions.churn_version,
+        champions.clv_version,
+    ) == ("shop", version, version, version)
     rows = customers(50, seed=9)
     assert np.array_equal(champions.churn.predict_proba(rows), pair.churn.predict_proba(rows))
     assert np.array_equal(champions.clv.predict(rows), pair.clv.predict(rows))

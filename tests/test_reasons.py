@@ -76,8 +76,14 @@ def test_strongest_feature_of_a_concept_picks_the_window() -> None:
 
 
 def test_calendar_static_and_unknown_features_are_never_reasons() -> None:
-    contrib = {"cutoff_month": 0.9, "segment": 0.8, "region": 0.7, "cohort": 0.6,
-               "is_prospect": 0.5, "complaint_30d": 0.1}
+    contrib = {
+        "cutoff_month": 0.9,
+        "segment": 0.8,
+        "region": 0.7,
+        "cohort": 0.6,
+        "is_prospect": 0.5,
+        "complaint_30d": 0.1,
+    }
     got = reasons(contrib, cutoff_month=9, segment="consumer")
     assert got == ["2 complaints in the last 30 days"]
     # only non-behaviour drivers: the customer still gets a reason, from their purchases
@@ -89,8 +95,11 @@ def test_calendar_static_and_unknown_features_are_never_reasons() -> None:
 
 def test_one_fact_is_said_once() -> None:
     # a one-time buyer: rhythm and recency both say "only one purchase"
-    got = reasons({"mean_gap_days": 0.5, "recency_days": 0.4, "complaint_30d": 0.1},
-                  mean_gap_days=math.nan, recency_days=24.0)
+    got = reasons(
+        {"mean_gap_days": 0.5, "recency_days": 0.4, "complaint_30d": 0.1},
+        mean_gap_days=math.nan,
+        recency_days=24.0,
+    )
     assert got == ["only one purchase so far", "2 complaints in the last 30 days"]
 
 
@@ -102,12 +111,21 @@ def test_btyd_features_read_as_recency_against_rhythm() -> None:
 
 def test_every_scored_row_has_a_reason_and_no_phrase_reads_like_code() -> None:
     rng = np.random.default_rng(3)
-    columns = ["recency_days", "complaint_30d", "orders_trend_90d", "cutoff_month", "segment",
-               "visit_30d", "revenue_90d", "satisfaction_mean_180d"]
+    columns = [
+        "recency_days",
+        "complaint_30d",
+        "orders_trend_90d",
+        "cutoff_month",
+        "segment",
+        "visit_30d",
+        "revenue_90d",
+        "satisfaction_mean_180d",
+    ]
     contrib = pd.DataFrame(rng.normal(0, 0.3, (400, len(columns))), columns=columns)
     contrib.iloc[:20] = 0.0  # contributions that say nothing
-    features = pd.DataFrame([{**CUSTOMER, "cutoff_month": 9, "segment": "consumer",
-                              "revenue_90d": 1234.5678}] * 400)
+    features = pd.DataFrame(
+        [{**CUSTOMER, "cutoff_month": 9, "segment": "consumer", "revenue_90d": 1234.5678}] * 400
+    )
     got = reasons_from_contributions(contrib, features, 3, min_contribution=0.2)
     assert all(1 <= len(r) <= 3 for r in got)
     text = " | ".join(" | ".join(r) for r in got)
@@ -267,8 +285,13 @@ def test_contributions_of_a_real_model_become_reasons(churn_model) -> None:
     # from the concept holding churn down the most
     all_reasons = reasons_from_contributions(contrib, X, top_k=6)
     by_concept = contrib.drop(columns="bias").T.groupby(concept_of).sum().T
-    phrase_concept = {"no purchase": "recency", "complaint": "complaints", "visit": "engagement",
-                      "customer for": "tenure", "every": "rhythm"}
+    phrase_concept = {
+        "no purchase": "recency",
+        "complaint": "complaints",
+        "visit": "engagement",
+        "customer for": "tenure",
+        "every": "rhythm",
+    }
     for i, row_reasons in enumerate(all_reasons):
         assert 1 <= len(row_reasons) == len(set(row_reasons))
         weights = by_concept.iloc[i]

@@ -35,7 +35,8 @@ def store(tmp_path_factory):
     config.write_text(
         "name: small\nfeatures:\n  families: [rfm, calendar]\nsnapshots:\n  n_train: 1\n"
         f"churn:\n  params: {SMALL}\nclv:\n  params: {SMALL}\n"
-        f"tracking:\n  tracking_uri: sqlite:///{root / 'mlflow.db'}\n  artifact_root: {root / 'mlruns'}\n")
+        f"tracking:\n  tracking_uri: sqlite:///{root / 'mlflow.db'}\n  artifact_root: {root / 'mlruns'}\n"
+    )
     return root
 
 
@@ -48,9 +49,22 @@ class Training:
             env[PAUSE_AT_ENV] = pause_at
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [str(LIFECYCLE), "train", "--config", str(store / "small.yaml"), "--data", str(store / "shop"),
-             "--project", project],
-            cwd=store, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            [
+                str(LIFECYCLE),
+                "train",
+                "--config",
+                str(store / "small.yaml"),
+                "--data",
+                str(store / "shop"),
+                "--project",
+                project,
+            ],
+            cwd=store,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -78,8 +92,11 @@ class Training:
 def _run_of(client: MlflowClient, project: str, pid: int) -> str:
     """The run of the training process ``pid`` (its owner tag)."""
     experiment = client.get_experiment_by_name(f"{project}/small")
-    (run,) = [r.info.run_id for r in client.search_runs([experiment.experiment_id])
-              if r.data.tags.get("lifecycle.pid") == str(pid)]
+    (run,) = [
+        r.info.run_id
+        for r in client.search_runs([experiment.experiment_id])
+        if r.data.tags.get("lifecycle.pid") == str(pid)
+    ]
     return run
 
 
@@ -102,8 +119,10 @@ def test_kill_9_at_any_point_leaves_the_previous_pair_serving(store):
     killed = {}
     # The three kills before the alias can move run side by side (the one paused in the gate holds
     # its lock, so no alias moves meanwhile); the kill after the alias moved comes alone, after.
-    before_alias = {point: Training(store, "shop", pause_at=point)
-                    for point in ("after_fit", "after_register", "gate_decided")}
+    before_alias = {
+        point: Training(store, "shop", pause_at=point)
+        for point in ("after_fit", "after_register", "gate_decided")
+    }
     for point, training in before_alias.items():
         training.wait_for(f"paused at {point}")
     trainings = [*before_alias.values()]
@@ -118,13 +137,24 @@ def test_kill_9_at_any_point_leaves_the_previous_pair_serving(store):
         killed[point] = run_id
         assert client.get_run(run_id).info.status == "RUNNING"
         champion = "1"
-        if point == "after_alias":  # the alias moved before the kill: the new pair is whole and serving
-            champion = max((str(v.version) for v in client.search_model_versions(f"name='{pair_model_name('shop')}'")
-                            if v.run_id == run_id), key=int)
+        if (
+            point == "after_alias"
+        ):  # the alias moved before the kill: the new pair is whole and serving
+            champion = max(
+                (
+                    str(v.version)
+                    for v in client.search_model_versions(f"name='{pair_model_name('shop')}'")
+                    if v.run_id == run_id
+                ),
+                key=int,
+            )
         _assert_consistent_champion(uri, client, "shop", champion)
     # the version registered before the kill at the gate has its decision, but not the alias
-    gate_version = next(v for v in client.search_model_versions(f"name='{pair_model_name('shop')}'")
-                        if v.run_id == killed["gate_decided"])
+    gate_version = next(
+        v
+        for v in client.search_model_versions(f"name='{pair_model_name('shop')}'")
+        if v.run_id == killed["gate_decided"]
+    )
     assert "not worse" in gate_version.tags["promotion"]
 
     after = Training(store, "shop")
@@ -150,8 +180,12 @@ def test_two_trainings_at_once_decide_one_after_the_other(store):
     assert "PROMOTED: no champion yet" in reasons[0]
     assert f"champion v{first_version} re-scored" in reasons[1]  # read after the first decision
     client = MlflowClient(tracking_uri=uri)
-    versions = {str(v.version) for v in client.search_model_versions(f"name='{pair_model_name('race')}'")}
+    versions = {
+        str(v.version) for v in client.search_model_versions(f"name='{pair_model_name('race')}'")
+    }
     assert len(versions) == 2
     champion = load_champions(uri, "race").version
     assert champion in versions
-    assert all(client.get_model_version(pair_model_name("race"), v).tags.get("promotion") for v in versions)
+    assert all(
+        client.get_model_version(pair_model_name("race"), v).tags.get("promotion") for v in versions
+    )

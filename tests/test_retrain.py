@@ -14,13 +14,25 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 15, "min_child_samples": 20,
-         "early_stopping_rounds": 0, "n_jobs": 1}
+SMALL = {
+    "n_estimators": 60,
+    "learning_rate": 0.1,
+    "num_leaves": 15,
+    "min_child_samples": 20,
+    "early_stopping_rounds": 0,
+    "n_jobs": 1,
+}
 
 
 def _lifecycle(args: list[str], **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "lifecycle_cli", *args], cwd=kwargs.pop("cwd"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lifecycle_cli", *args],
+        cwd=kwargs.pop("cwd"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 def _wait_for(process: subprocess.Popen, text: str, timeout: float = 900) -> str:
@@ -30,7 +42,9 @@ def _wait_for(process: subprocess.Popen, text: str, timeout: float = 900) -> str
     while time.monotonic() < deadline:
         line = process.stderr.readline()
         if not line and process.poll() is not None:
-            pytest.fail(f"process ended (rc {process.returncode}) before {text!r}:\n{''.join(seen)}")
+            pytest.fail(
+                f"process ended (rc {process.returncode}) before {text!r}:\n{''.join(seen)}"
+            )
         seen.append(line)
         if text in line:
             return "".join(seen)
@@ -44,13 +58,36 @@ def test_retrain_is_locked_resumable_after_kill_9_and_idempotent(tmp_path):
     data = tmp_path / "shop"
     generate(data, 1500, 21, progress=False)
     config = tmp_path / "small.yaml"
-    config.write_text(yaml.safe_dump({
-        "name": "small", "features": {"families": ["rfm", "engagement", "static"]},
-        "labels": {"churn_horizon_days": 90, "value_horizon_days": 180}, "seed": 21,
-        "snapshots": {"n_train": 2}, "churn": {"params": SMALL}, "clv": {"params": SMALL}}))
-    args = ["retrain", "--data", str(data), "--config", str(config), "--project", "shop",
-            "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--history", str(tmp_path / "history"),
-            "--state", str(tmp_path / "state"), "--out", str(tmp_path / "report")]
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "small",
+                "features": {"families": ["rfm", "engagement", "static"]},
+                "labels": {"churn_horizon_days": 90, "value_horizon_days": 180},
+                "seed": 21,
+                "snapshots": {"n_train": 2},
+                "churn": {"params": SMALL},
+                "clv": {"params": SMALL},
+            }
+        )
+    )
+    args = [
+        "retrain",
+        "--data",
+        str(data),
+        "--config",
+        str(config),
+        "--project",
+        "shop",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "--history",
+        str(tmp_path / "history"),
+        "--state",
+        str(tmp_path / "state"),
+        "--out",
+        str(tmp_path / "report"),
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": "Agg"}
 
     first = _lifecycle(args, cwd=tmp_path, env={**env, "LIFECYCLE_PAUSE_AT": "retrain_after_train"})
@@ -70,10 +107,14 @@ def test_retrain_is_locked_resumable_after_kill_9_and_idempotent(tmp_path):
     assert resumed.returncode in (0, 3), err
     assert "features: already done" in err and "train: already done" in err and "score ..." in err
     assert "trained v1: PROMOTED: no champion yet" in out and "monitor verdict" in out
-    assert (tmp_path / "history" / "shop").is_dir() and (tmp_path / "report" / "monitor.html").exists()
+    assert (tmp_path / "history" / "shop").is_dir() and (
+        tmp_path / "report" / "monitor.html"
+    ).exists()
 
     again = _lifecycle(args, cwd=tmp_path, env=env)
     out_again, err_again = again.communicate(timeout=600)
     assert again.returncode == resumed.returncode
-    assert all(f"{step}: already done" in err_again for step in ("features", "train", "score", "monitor"))
+    assert all(
+        f"{step}: already done" in err_again for step in ("features", "train", "score", "monitor")
+    )
     assert out_again == out  # same inputs, same outcome

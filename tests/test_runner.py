@@ -62,7 +62,9 @@ def test_backtest_run_is_logged(workspace, monkeypatch):
     calls = {}
     models = {"churn_auc": 0.7, "clv_gini": 0.5}
 
-    def fake_backtest(data_dir, cutoff, horizon_days, cfg, dataset=None, log=print, range_groups=None):
+    def fake_backtest(
+        data_dir, cutoff, horizon_days, cfg, dataset=None, log=print, range_groups=None
+    ):
         calls["backtest"] = (cutoff, horizon_days, dataset)
         return BacktestResult(
             dataset=dataset,

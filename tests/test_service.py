@@ -107,15 +107,22 @@ def test_metrics_carry_the_served_pairs_health(client, batch_scores):
     text = client.get("/metrics").text
     version = client.get("/readyz").json()["churn_model_version"]
     assert 'lifecycle_champion_version{project="' in text
-    assert any(line.startswith("lifecycle_champion_version") and line.endswith(f" {float(version)}")
-               for line in text.splitlines())
+    assert any(
+        line.startswith("lifecycle_champion_version") and line.endswith(f" {float(version)}")
+        for line in text.splitlines()
+    )
     assert "lifecycle_snapshot_age_days" in text
     buyers = int(batch_scores["churn_probability"].notna().sum())
-    count = [line for line in text.splitlines()
-             if line.startswith("lifecycle_served_churn_probability_count")]
+    count = [
+        line
+        for line in text.splitlines()
+        if line.startswith("lifecycle_served_churn_probability_count")
+    ]
     assert count and float(count[0].split()[-1]) == buyers
-    assert any(line.startswith("lifecycle_monitor_verdict") and line.endswith(" -1.0")
-               for line in text.splitlines())
+    assert any(
+        line.startswith("lifecycle_monitor_verdict") and line.endswith(" -1.0")
+        for line in text.splitlines()
+    )
 
 
 # --- scoring by id -------------------------------------------------------------------------------
@@ -191,7 +198,9 @@ def test_posted_features_score_like_batch(client, snapshot, batch_scores, drop):
     for result in results:
         assert result["error"] is None
         assert_same_as_batch(result["score"], batch_scores.loc[result["customer_id"]])
-        assert result["score"]["predicted_value_high"] >= result["score"]["predicted_value_low"] >= 0
+        assert (
+            result["score"]["predicted_value_high"] >= result["score"]["predicted_value_low"] >= 0
+        )
 
 
 def test_posted_features_take_as_of_from_the_row(client, snapshot):

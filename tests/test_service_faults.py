@@ -169,12 +169,16 @@ def test_a_row_that_fails_scoring_is_an_item_error_and_the_others_score(
     with caplog.at_level(logging.WARNING, logger="serving.service"):
         results = scorer.score_features([good[0], bad, *good[1:]])
     assert [r.customer_id for r in results] == [
-        good[0].customer_id, "BROKEN-ROW-7731", *[g.customer_id for g in good[1:]]
+        good[0].customer_id,
+        "BROKEN-ROW-7731",
+        *[g.customer_id for g in good[1:]],
     ]
     assert results[1].score is None and "could not be scored" in results[1].error
     for result in results[:1] + results[2:]:
         assert result.error is None
-        assert same_as_batch(result.score.model_dump(mode="json"), batch_scores.loc[result.customer_id])
+        assert same_as_batch(
+            result.score.model_dump(mode="json"), batch_scores.loc[result.customer_id]
+        )
     failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert failures and failures[0].exc_info is not None  # a server error keeps its traceback
     assert all("BROKEN-ROW-7731" not in r.getMessage() for r in caplog.records)
@@ -206,7 +210,8 @@ def test_client_error_is_one_line_without_body_or_traceback(server, snapshot):
     new = log_after(server, before, "client error 400 POST /score/features")
     lines = [line for line in new.splitlines() if line.strip()]
     assert any(
-        "WARNING" in line and "client error 400 POST /score/features" in line
+        "WARNING" in line
+        and "client error 400 POST /score/features" in line
         and "customers.1.recency_days" in line
         for line in lines
     ), new
@@ -288,12 +293,14 @@ def _misconfigurations(trained_store) -> dict[str, tuple[dict[str, str], str]]:
         "no-key": ({"LIFECYCLE_API_KEY": ""}, "LIFECYCLE_API_KEY is not set"),
         "short-key": ({"LIFECYCLE_API_KEY": "short-key"}, "at least 16"),
         "missing-snapshot": (
-            {"LIFECYCLE_SNAPSHOT": str(root / "deleted.snapshot.parquet")}, "no such file"
+            {"LIFECYCLE_SNAPSHOT": str(root / "deleted.snapshot.parquet")},
+            "no such file",
         ),
         "empty-snapshot": ({"LIFECYCLE_SNAPSHOT": str(empty)}, "the file is empty"),
         "truncated-snapshot": ({"LIFECYCLE_SNAPSHOT": str(truncated)}, "not a readable Parquet"),
         "no-mlflow-store": (
-            {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'nothing-here.db'}"}, "no such MLflow store"
+            {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'nothing-here.db'}"},
+            "no such MLflow store",
         ),
     }
 
@@ -408,19 +415,34 @@ def test_schemathesis_all_checks_find_no_server_error_and_no_schema_mismatch(ser
     config.write_text(SCHEMATHESIS_CONFIG)
     st = Path(sys.executable).with_name("st")
     command = [
-        str(st), "--config-file", str(config), "run", f"{server.url}/docs.json",
-        "-H", f"Authorization: Bearer {API_KEY}",
-        "--checks", "all",
-        "--phases", "examples,coverage,fuzzing",
-        "--max-examples", "40",
-        "--max-time", "240",
-        "--seed", "11",
-        "--generation-database", "none",
-        "--request-timeout", "30",
-        "--workers", "2",
+        str(st),
+        "--config-file",
+        str(config),
+        "run",
+        f"{server.url}/docs.json",
+        "-H",
+        f"Authorization: Bearer {API_KEY}",
+        "--checks",
+        "all",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--max-examples",
+        "40",
+        "--max-time",
+        "240",
+        "--seed",
+        "11",
+        "--generation-database",
+        "none",
+        "--request-timeout",
+        "30",
+        "--workers",
+        "2",
         "--no-color",
-        "--report", "json",
-        "--report-dir", str(tmp_path),
+        "--report",
+        "json",
+        "--report-dir",
+        str(tmp_path),
     ]
     run = subprocess.run(command, check=False, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]

@@ -48,7 +48,9 @@ def assert_equal_tables(duck: pd.DataFrame, spark: pd.DataFrame, tol: float = 1e
         else:
             x = a.astype(object).map(lambda v: list(v) if isinstance(v, list | np.ndarray) else v)
             y = b.astype(object).map(lambda v: list(v) if isinstance(v, list | np.ndarray) else v)
-            assert x.fillna("<null>").astype(str).tolist() == y.fillna("<null>").astype(str).tolist(), column
+            assert (
+                x.fillna("<null>").astype(str).tolist() == y.fillna("<null>").astype(str).tolist()
+            ), column
 
 
 # --- features and labels ------------------------------------------------------------------------
@@ -58,15 +60,18 @@ def assert_equal_tables(duck: pd.DataFrame, spark: pd.DataFrame, tol: float = 1e
 @pytest.mark.parametrize(
     ("data", "cutoffs", "horizon", "labels"),
     [
-        ("synthetic", SYNTHETIC_CUTOFFS[-3:-2], 90, {"value": "margin", "annual_discount_rate": 0.1}),
+        (
+            "synthetic",
+            SYNTHETIC_CUTOFFS[-3:-2],
+            90,
+            {"value": "margin", "annual_discount_rate": 0.1},
+        ),
         ("cdnow", ["1997-10-01"], 273, {}),
         ("cdnow", CDNOW_CUTOFFS, 90, {"annual_discount_rate": 0.05}),
     ],
     ids=["synthetic-1-cutoff", "cdnow-1-cutoff", "cdnow-12-cutoffs"],
 )
-def test_features_and_labels_are_equal(
-    request, spark_engine, data, cutoffs, horizon, labels
-):
+def test_features_and_labels_are_equal(request, spark_engine, data, cutoffs, horizon, labels):
     data_dir = request.getfixturevalue(f"{data}_dir")
     duck = build_snapshots(data_dir, cutoffs, horizon_days=horizon, progress=False, **labels)
     spark = build_snapshots(
@@ -108,7 +113,15 @@ def test_cli_features_on_spark_read_and_write_uris(spark_engine, synthetic_dir, 
     from lifecycle_cli import app
 
     cutoffs, out = SYNTHETIC_CUTOFFS[-3:], tmp_path / "features"
-    args = ["features", "--data", f"file://{synthetic_dir}", "--horizon-days", "30", "--out", f"file://{out}"]
+    args = [
+        "features",
+        "--data",
+        f"file://{synthetic_dir}",
+        "--horizon-days",
+        "30",
+        "--out",
+        f"file://{out}",
+    ]
     args += [a for c in cutoffs for a in ("--cutoff", str(c))]
     result = CliRunner().invoke(app, [*args, "--engine", "spark", "--spark-master", "local[2]"])
     assert result.exit_code == 0, result.output
@@ -119,7 +132,9 @@ def test_cli_features_on_spark_read_and_write_uris(spark_engine, synthetic_dir, 
 
 
 @pytest.mark.spark
-def test_uris_spark_cannot_reach_are_one_line_naming_the_path(spark_engine, synthetic_dir, tmp_path):
+def test_uris_spark_cannot_reach_are_one_line_naming_the_path(
+    spark_engine, synthetic_dir, tmp_path
+):
     """A scheme with no Hadoop file system, a URI with nothing there, and a URI given to DuckDB:
     one error line naming the option and the path, before any job runs."""
     from lifecycle_cli import app
@@ -179,29 +194,54 @@ def boundary_dir(tmp_path_factory):
     def ts(*values: str) -> pd.Series:
         return pd.Series(pd.to_datetime(list(values), format="ISO8601")).astype("datetime64[us]")
 
-    customers = pd.DataFrame({
-        "customer_id": ["a", "b", "c", "d"],
-        "signup_at": ts("2025-01-01 23:59:59", "2025-03-08 23:30", "2025-03-31 23:59:59.999999",
-                        "2025-04-01 00:00"),
-        "region": ["north", None, "south", "north"],
-    })
-    transactions = pd.DataFrame({
-        "customer_id": ["a", "a", "a", "a", "b", "b", "c"],
-        "ordered_at": ts("2025-01-02 00:00", "2025-03-09 02:30", "2025-03-09 23:59:59",
-                         "2025-04-01 00:00", "2025-03-08 23:30", "2025-03-10 00:30",
-                         "2025-03-31 23:59:59.999999"),
-        "amount": [10.0, 7.0, -3.0, 100.0, 5.5, 1.0, 0.0],
-        "category": ["x", None, "y", "x", "y", "y", None],
-    })
-    events = pd.DataFrame({
-        "customer_id": ["a", "a", "b", "b", "c"],
-        "occurred_at": ts("2025-03-09 02:30", "2025-03-31 23:59:59", "2025-03-02 00:00",
-                          "2025-02-01 00:00", "2025-04-01 00:00"),
-        "event_type": ["survey", "complaint", "survey", "visit", "login"],
-        "value": [4.0, None, None, None, None],
-    })
+    customers = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "signup_at": ts(
+                "2025-01-01 23:59:59",
+                "2025-03-08 23:30",
+                "2025-03-31 23:59:59.999999",
+                "2025-04-01 00:00",
+            ),
+            "region": ["north", None, "south", "north"],
+        }
+    )
+    transactions = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "a", "b", "b", "c"],
+            "ordered_at": ts(
+                "2025-01-02 00:00",
+                "2025-03-09 02:30",
+                "2025-03-09 23:59:59",
+                "2025-04-01 00:00",
+                "2025-03-08 23:30",
+                "2025-03-10 00:30",
+                "2025-03-31 23:59:59.999999",
+            ),
+            "amount": [10.0, 7.0, -3.0, 100.0, 5.5, 1.0, 0.0],
+            "category": ["x", None, "y", "x", "y", "y", None],
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b", "b", "c"],
+            "occurred_at": ts(
+                "2025-03-09 02:30",
+                "2025-03-31 23:59:59",
+                "2025-03-02 00:00",
+                "2025-02-01 00:00",
+                "2025-04-01 00:00",
+            ),
+            "event_type": ["survey", "complaint", "survey", "visit", "login"],
+            "value": [4.0, None, None, None, None],
+        }
+    )
     out = tmp_path_factory.mktemp("boundaries")
-    for name, frame in (("customers", customers), ("transactions", transactions), ("events", events)):
+    for name, frame in (
+        ("customers", customers),
+        ("transactions", transactions),
+        ("events", events),
+    ):
         frame.to_parquet(out / f"{name}.parquet", index=False)
     return out
 
@@ -216,8 +256,9 @@ def test_session_time_zone_changes_nothing(spark_engine, boundary_dir, time_zone
     duck = build_snapshots(boundary_dir, cutoffs, horizon_days=1, progress=False)
     spark_engine.spark.conf.set("spark.sql.session.timeZone", time_zone)
     try:
-        spark = build_snapshots(boundary_dir, cutoffs, horizon_days=1, progress=False,
-                                engine=spark_engine)
+        spark = build_snapshots(
+            boundary_dir, cutoffs, horizon_days=1, progress=False, engine=spark_engine
+        )
         assert spark_engine.spark.conf.get("spark.sql.session.timeZone") == time_zone
     finally:
         spark_engine.spark.conf.set("spark.sql.session.timeZone", "UTC")
@@ -270,9 +311,24 @@ def test_spark_scores_equal_lifecycle_score(spark_engine, tmp_path):
     store = prepare_store(tmp_path / "store", n_customers=600)
     out = tmp_path / "spark-scores"
     try:
-        result = CliRunner().invoke(app, [
-            "score", "--engine", "spark", "--spark-master", "local[2]", "--data", f"file://{store.data_dir}",
-            "--out", f"file://{out}", "--tracking-uri", store.tracking_uri, "--project", store.project])
+        result = CliRunner().invoke(
+            app,
+            [
+                "score",
+                "--engine",
+                "spark",
+                "--spark-master",
+                "local[2]",
+                "--data",
+                f"file://{store.data_dir}",
+                "--out",
+                f"file://{out}",
+                "--tracking-uri",
+                store.tracking_uri,
+                "--project",
+                store.project,
+            ],
+        )
     finally:
         mlflow.set_tracking_uri(None)
     assert result.exit_code == 0, result.output
@@ -307,8 +363,20 @@ def test_no_java_is_one_line_naming_what_to_install(monkeypatch, tmp_path):
 def test_unknown_engine_is_a_one_line_cli_error(synthetic_dir, tmp_path):
     from lifecycle_cli import app
 
-    result = CliRunner().invoke(app, ["features", "--data", str(synthetic_dir), "--cutoff",
-                                      "2025-06-01", "--out", str(tmp_path / "f"), "--engine", "flink"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "features",
+            "--data",
+            str(synthetic_dir),
+            "--cutoff",
+            "2025-06-01",
+            "--out",
+            str(tmp_path / "f"),
+            "--engine",
+            "flink",
+        ],
+    )
     assert result.exit_code == 2
     assert "--engine 'flink': expected one of duckdb, spark" in result.output
 
@@ -317,14 +385,19 @@ def test_unknown_engine_is_a_one_line_cli_error(synthetic_dir, tmp_path):
 def test_missing_tables_and_failed_jobs_are_one_line(spark_engine, synthetic_dir, tmp_path):
     # a missing table: the same message on both engines
     (tmp_path / "partial").mkdir()
-    (tmp_path / "partial" / "customers.parquet").write_bytes((synthetic_dir / "customers.parquet").read_bytes())
+    (tmp_path / "partial" / "customers.parquet").write_bytes(
+        (synthetic_dir / "customers.parquet").read_bytes()
+    )
     messages = []
     for backend in (None, spark_engine.backend):
         with pytest.raises(FileNotFoundError) as info:
             connect(tmp_path / "partial", backend)
         messages.append(str(info.value))
     assert messages[0] == messages[1]
-    assert "transactions.parquet: missing; a contract directory needs transactions.parquet" in messages[0]
+    assert (
+        "transactions.parquet: missing; a contract directory needs transactions.parquet"
+        in messages[0]
+    )
     with pytest.raises(FileNotFoundError, match="transactions.parquet: missing"):
         connect(f"file://{tmp_path}/partial", spark_engine.backend)  # a URI only Spark resolves
     # a Spark job that fails: a damaged events file, found only when the job reads it
@@ -343,12 +416,17 @@ def test_duckdb_only_install_imports_no_pyspark():
     """The DuckDB path never imports pyspark (a DuckDB-only ``pip install`` works)."""
     import subprocess
 
-    code = ("import sys; import features.engine, features.snapshots, training.dataset, "
-            "serving.spark_scoring, lifecycle_cli; "
-            "from features.engine import open_engine; open_engine('duckdb'); "
-            "sys.exit('pyspark' in sys.modules)")
+    code = (
+        "import sys; import features.engine, features.snapshots, training.dataset, "
+        "serving.spark_scoring, lifecycle_cli; "
+        "from features.engine import open_engine; open_engine('duckdb'); "
+        "sys.exit('pyspark' in sys.modules)"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    assert subprocess.run([sys.executable, "-c", code], check=False, env=env, timeout=120).returncode == 0
+    assert (
+        subprocess.run([sys.executable, "-c", code], check=False, env=env, timeout=120).returncode
+        == 0
+    )
 
 
 def test_open_engine_duckdb_needs_no_spark():

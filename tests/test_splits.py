@@ -11,8 +11,8 @@ from training.splits import CutoffPlan, plan_cutoffs
 
 def test_plan_by_hand():
     plan = plan_cutoffs(date(2023, 1, 1), date(2026, 1, 1), 180, n_train=3, step_days=30)
-    assert plan.test == date(2025, 7, 1)           # 2026-01-01 - 180 d = 2025-07-05 -> first of month
-    assert plan.valid == date(2025, 1, 2)          # one horizon earlier
+    assert plan.test == date(2025, 7, 1)  # 2026-01-01 - 180 d = 2025-07-05 -> first of month
+    assert plan.valid == date(2025, 1, 2)  # one horizon earlier
     assert plan.train == (date(2024, 5, 7), date(2024, 6, 6), date(2024, 7, 6))
     assert plan.split_of(date(2025, 7, 1)) == "test"
 
@@ -40,7 +40,9 @@ def test_no_label_window_reaches_a_later_split(span_days, horizon, n_train, step
 
 
 def test_leaky_plan_is_rejected():
-    plan = CutoffPlan(train=(date(2024, 1, 1),), valid=date(2024, 2, 1), test=date(2024, 6, 1), horizon_days=90)
+    plan = CutoffPlan(
+        train=(date(2024, 1, 1),), valid=date(2024, 2, 1), test=date(2024, 6, 1), horizon_days=90
+    )
     with pytest.raises(ValueError, match="reaches the validation cutoff"):
         plan.check()
 

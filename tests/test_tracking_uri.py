@@ -18,8 +18,14 @@ from training.config import TrackingConfig
 from training.registry import nested_run, open_experiment, tracked_run
 
 REPO = Path(__file__).resolve().parents[1]
-LIBRARY = [REPO / "lifecycle_cli.py", *(p for pkg in ("features", "training", "serving", "experiments")
-                                       for p in sorted((REPO / pkg).rglob("*.py")))]
+LIBRARY = [
+    REPO / "lifecycle_cli.py",
+    *(
+        p
+        for pkg in ("features", "training", "serving", "experiments")
+        for p in sorted((REPO / pkg).rglob("*.py"))
+    ),
+]
 #: The one place that may move MLflow's process-wide tracking URI, and only for a block.
 SCOPED = ("training/registry.py", "fluent_tracking_uri")
 
@@ -30,7 +36,11 @@ def calls(path: Path) -> list[tuple[str, int, str, ast.Call]]:
 
     def visit(node: ast.AST, function: str) -> None:
         for child in ast.iter_child_nodes(node):
-            inner = child.name if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else function
+            inner = (
+                child.name
+                if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
+                else function
+            )
             if isinstance(child, ast.Call):
                 func = child.func
                 name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
@@ -46,7 +56,10 @@ def test_library_code_sets_no_process_wide_tracking_state():
     for path in LIBRARY:
         where = str(path.relative_to(REPO))
         for function, line, name, node in calls(path):
-            if name in ("set_tracking_uri", "set_registry_uri", "set_experiment") and (where, function) != SCOPED:
+            if (
+                name in ("set_tracking_uri", "set_registry_uri", "set_experiment")
+                and (where, function) != SCOPED
+            ):
                 bad.append(f"{where}:{line}: {name}")
             if name == "MlflowClient" and not node.args and not node.keywords:
                 bad.append(f"{where}:{line}: MlflowClient() without a tracking URI")
@@ -54,9 +67,12 @@ def test_library_code_sets_no_process_wide_tracking_state():
 
 
 def test_the_default_store_is_declared_once():
-    holders = [f"{p.relative_to(REPO)}:{node.lineno}" for p in LIBRARY
-               for node in ast.walk(ast.parse(p.read_text()))
-               if isinstance(node, ast.Constant) and node.value == "sqlite:///mlflow.db"]
+    holders = [
+        f"{p.relative_to(REPO)}:{node.lineno}"
+        for p in LIBRARY
+        for node in ast.walk(ast.parse(p.read_text()))
+        if isinstance(node, ast.Constant) and node.value == "sqlite:///mlflow.db"
+    ]
     assert holders == ["training/__init__.py:7"]
     assert TrackingConfig().tracking_uri == DEFAULT_TRACKING_URI
 
@@ -65,8 +81,9 @@ def test_a_tracked_run_logs_to_its_store_and_gives_the_process_back_its_uri(tmp_
     before = f"sqlite:///{tmp_path / 'elsewhere.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", before)
     monkeypatch.setattr("mlflow.tracking._tracking_service.utils._tracking_uri", None)
-    tracking = TrackingConfig(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-                              artifact_root=tmp_path / "mlruns")
+    tracking = TrackingConfig(
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=tmp_path / "mlruns"
+    )
     experiment_id = open_experiment(tracking, "shop/tracking")
     assert open_experiment(tracking, "shop/tracking") == experiment_id  # found, not created again
     assert mlflow.get_tracking_uri() == before  # opening an experiment moved nothing
@@ -78,7 +95,9 @@ def test_a_tracked_run_logs_to_its_store_and_gives_the_process_back_its_uri(tmp_
     assert mlflow.get_tracking_uri() == before
     assert os.environ["MLFLOW_TRACKING_URI"] == before
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'later.db'}")
-    assert mlflow.get_tracking_uri().endswith("later.db")  # nothing pinned: the variable still rules
+    assert mlflow.get_tracking_uri().endswith(
+        "later.db"
+    )  # nothing pinned: the variable still rules
     client = MlflowClient(tracking_uri=tracking.tracking_uri)
     assert client.get_run(run.info.run_id).data.metrics == {"auc": 0.7}
     nested = client.get_run(child.info.run_id)
@@ -91,13 +110,19 @@ def test_a_tracked_run_logs_to_its_store_and_gives_the_process_back_its_uri(tmp_
 def test_the_uri_is_given_back_when_the_run_fails(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setattr("mlflow.tracking._tracking_service.utils._tracking_uri", None)
-    tracking = TrackingConfig(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-                              artifact_root=tmp_path / "mlruns")
+    tracking = TrackingConfig(
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=tmp_path / "mlruns"
+    )
     experiment_id = open_experiment(tracking, "fails")
-    with pytest.raises(RuntimeError, match="fit failed"), tracked_run(tracking.tracking_uri,
-                                                                     experiment_id) as run:
+    with (
+        pytest.raises(RuntimeError, match="fit failed"),
+        tracked_run(tracking.tracking_uri, experiment_id) as run,
+    ):
         raise RuntimeError("fit failed")
     assert not mlflow.tracking.is_tracking_uri_set()
-    assert MlflowClient(tracking_uri=tracking.tracking_uri).get_run(run.info.run_id).info.status == "FAILED"
+    assert (
+        MlflowClient(tracking_uri=tracking.tracking_uri).get_run(run.info.run_id).info.status
+        == "FAILED"
+    )
     with pytest.raises(RuntimeError, match="needs an active run"):
         nested_run(run_name="orphan")

@@ -16,14 +16,17 @@ def test_shipped_experiments_are_valid(path):
     assert cfg.description
 
 
-@pytest.mark.parametrize("text, field", [
-    ("name: x\nlabels:\n  churn_horizon_dayz: 90\n", "labels.churn_horizon_dayz"),
-    ("name: x\nlearning_rate: 0.1\n", "learning_rate"),
-    ("name: x\nlabels:\n  value: profit\n", "labels.value"),
-    ("name: x\nchurn:\n  params:\n    num_leaves: 1\n", "churn.params.num_leaves"),
-    ("name: x\nfeatures:\n  families: [engagement]\n", "must include 'rfm'"),
-    ("name: x\nclv:\n  tweedie_variance_power: 2.5\n", "clv.tweedie_variance_power"),
-])
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        ("name: x\nlabels:\n  churn_horizon_dayz: 90\n", "labels.churn_horizon_dayz"),
+        ("name: x\nlearning_rate: 0.1\n", "learning_rate"),
+        ("name: x\nlabels:\n  value: profit\n", "labels.value"),
+        ("name: x\nchurn:\n  params:\n    num_leaves: 1\n", "churn.params.num_leaves"),
+        ("name: x\nfeatures:\n  families: [engagement]\n", "must include 'rfm'"),
+        ("name: x\nclv:\n  tweedie_variance_power: 2.5\n", "clv.tweedie_variance_power"),
+    ],
+)
 def test_bad_config_names_file_and_field(tmp_path, text, field):
     path = tmp_path / "bad.yaml"
     path.write_text(text)

@@ -15,8 +15,9 @@ SMALL = {"n_estimators": 60, "learning_rate": 0.1, "min_child_samples": 40, "n_j
 
 def _randomized(n: int, seed: int, confounded: bool = False):
     rng = np.random.default_rng(seed)
-    x = pd.DataFrame({"a": rng.random(n), "b": rng.random(n),
-                      "group": rng.choice(["north", "south"], n)})
+    x = pd.DataFrame(
+        {"a": rng.random(n), "b": rng.random(n), "group": rng.choice(["north", "south"], n)}
+    )
     tau = np.where(x["a"] > 0.5, 0.35, -0.15) * np.where(x["group"] == "north", 1.0, 0.5)
     base = 0.2 + 0.3 * x["b"].to_numpy()
     p = 0.2 + 0.6 * x["b"].to_numpy() if confounded else np.full(n, 0.5)
@@ -46,8 +47,10 @@ def test_response_model_is_not_an_uplift_model():
     treated_rate = 0.2 + 0.3 * new_x["b"] + new_tau
     # it models P(y | treated), which mixes the baseline with the effect; uplift ranks by effect
     assert spearmanr(response(new_x), treated_rate).statistic > 0.7
-    assert (spearmanr(response(new_x), new_tau).statistic
-            < spearmanr(uplift.predict(new_x), new_tau).statistic)
+    assert (
+        spearmanr(response(new_x), new_tau).statistic
+        < spearmanr(uplift.predict(new_x), new_tau).statistic
+    )
 
 
 def test_propensity_check_flags_confounded_assignment_and_estimated_mode_fits():

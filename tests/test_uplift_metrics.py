@@ -82,8 +82,12 @@ def test_bootstrap_interval_covers_point_and_is_paired():
     rng = np.random.default_rng(3)
     t = rng.random(500) < 0.5
     y = rng.normal(size=500) + t
-    out = bootstrap(lambda idx: {"mean_t": y[idx][t[idx]].mean(), "same": 0.0 * y[idx].sum()},
-                    t, n_boot=100, seed=0)
+    out = bootstrap(
+        lambda idx: {"mean_t": y[idx][t[idx]].mean(), "same": 0.0 * y[idx].sum()},
+        t,
+        n_boot=100,
+        seed=0,
+    )
     point, lo, hi = out["mean_t"]
     assert lo < point < hi and hi - lo < 0.5
     assert out["same"] == (0.0, 0.0, 0.0)

@@ -22,7 +22,9 @@ from training.uplift_run import (
     log_to_mlflow,
 )
 
-SAMPLE = Path(__file__).parent / "data" / "hillstrom_sample.csv"  # first 3,000 rows of the real file
+SAMPLE = (
+    Path(__file__).parent / "data" / "hillstrom_sample.csv"
+)  # first 3,000 rows of the real file
 FAST = {"n_estimators": 40, "learning_rate": 0.1, "min_child_samples": 40, "n_jobs": 1, "folds": 2}
 
 
@@ -54,30 +56,43 @@ def test_hillstrom_sample_runs_tracks_and_registers_behind_the_qini_gate(hillstr
     assert "dr-learner" in format_tables(result)
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    run_id, first = log_to_mlflow(result, cfg, hillstrom, uri, "uplift-test", data=data, project="hill")
+    run_id, first = log_to_mlflow(
+        result, cfg, hillstrom, uri, "uplift-test", data=data, project="hill"
+    )
     # 900 held-out customers: no e-mail's visit ranking is told from random (Qini interval
     # contains 0), so no action is trusted and the first version is NOT promoted (evidence gate)
     gate = first["policy"]["gate"]
     assert gate["outcome"] == "retained" and set(gate["qini"]) == {
-        "uplift_retained_mens_email", "uplift_retained_womens_email"}
+        "uplift_retained_mens_email",
+        "uplift_retained_womens_email",
+    }
     lows = [low for _, low, _ in gate["qini"].values()]
     assert first["trusted_actions"] == [] and max(lows) <= 0
     assert not first["promoted"] and first["reason"].startswith("no trusted action")
     assert "no champion yet" in first["reason"] and "trusted actions: none" in first["reason"]
     client = MlflowClient(uri)
-    assert client.get_model_version(model_name("hill"), first["version"]).tags["trusted_actions"] == "none"
+    assert (
+        client.get_model_version(model_name("hill"), first["version"]).tags["trusted_actions"]
+        == "none"
+    )
     assert not client.get_registered_model(model_name("hill")).aliases
     run = client.get_run(run_id)
     assert any(k.endswith("dr-learner.qini") for k in run.data.metrics)
     # --force overrides the gate and says so
-    _, forced = log_to_mlflow(result, cfg, hillstrom, uri, "uplift-test", data=data, project="hill", force=True)
-    assert forced["promoted"] and forced["reason"].startswith("FORCED: promoted although no trusted action")
+    _, forced = log_to_mlflow(
+        result, cfg, hillstrom, uri, "uplift-test", data=data, project="hill", force=True
+    )
+    assert forced["promoted"] and forced["reason"].startswith(
+        "FORCED: promoted although no trusted action"
+    )
     # the same models again: not worse on any Qini, but still no evidence -> not promoted
     _, second = log_to_mlflow(result, cfg, hillstrom, uri, "uplift-test", data=data, project="hill")
     assert not second["promoted"] and "re-scored" in second["reason"]
     assert second["champion"] == pytest.approx(second["challenger"])
     # models that learnt noise (outcomes shuffled) are worse: the champion stays
-    noisy = data.frame.assign(retained=np.random.default_rng(0).permutation(data.frame["retained"].to_numpy()))
+    noisy = data.frame.assign(
+        retained=np.random.default_rng(0).permutation(data.frame["retained"].to_numpy())
+    )
     data_noisy = type(data)(noisy, data.columns, False, False)
     worse = evaluate(data_noisy, cfg, log=lambda m: None)
     _, third = log_to_mlflow(worse, cfg, hillstrom, uri, "uplift-test", data=data, project="hill")
@@ -88,17 +103,23 @@ def test_hillstrom_sample_runs_tracks_and_registers_behind_the_qini_gate(hillstr
     assert str(champion) == forced["version"]
     # the registered champion is plain files that predict the same as the fitted models
     path = mlflow.artifacts.download_artifacts(
-        artifact_uri=client.get_model_version_download_uri(model_name("hill"), champion), tracking_uri=uri)
+        artifact_uri=client.get_model_version_download_uri(model_name("hill"), champion),
+        tracking_uri=uri,
+    )
     loaded = UpliftSet(next(Path(path).rglob("uplift.json")).parent)
     frame = data.frame.head(50)
     expected = result.models[("mens_email", "retained", "dr")].predict(frame)
-    np.testing.assert_allclose(loaded.predict(frame)["uplift_retained_mens_email"], expected, rtol=1e-9)
+    np.testing.assert_allclose(
+        loaded.predict(frame)["uplift_retained_mens_email"], expected, rtol=1e-9
+    )
 
 
 def test_synthetic_campaign_has_truth_and_todays_priority(tmp_path):
     out = tmp_path / "syn"
     spec = CampaignSpec(sent_at="2025-06-01", horizon_days=90)
-    generate(out, 3000, seed=2, start="2023-01-01", end="2026-01-01", progress=False, campaigns=spec)
+    generate(
+        out, 3000, seed=2, start="2023-01-01", end="2026-01-01", progress=False, campaigns=spec
+    )
     cfg = _config(horizon_days=90, outcomes=["value"], priority_cutoffs=2)
     data = load_campaign_data(out, cfg, log=lambda m: None)
     assert data.has_truth and data.has_priority
@@ -110,7 +131,12 @@ def test_synthetic_campaign_has_truth_and_todays_priority(tmp_path):
     rand = result.policy[result.policy["model"] == "random"].set_index("action")["true"]
     # ranking by the true effect is the best policy there is
     assert (oracle >= rand).all()
-    assert set(result.policy["model"]) >= {"priority_score", "random", "dr-learner", "response model"}
+    assert set(result.policy["model"]) >= {
+        "priority_score",
+        "random",
+        "dr-learner",
+        "response model",
+    }
 
 
 def test_run_config_rejects_unknown_keys(tmp_path):
@@ -128,17 +154,38 @@ def test_cli_uplift_on_hillstrom_sample(tmp_path):
     from lifecycle_cli import app
 
     config = tmp_path / "fast.yaml"
-    config.write_text("horizon_days: 14\nn_boot: 20\nlearners: [t]\noutcomes: [value]\n"
-                      "uplift: {n_estimators: 30, folds: 2, n_jobs: 1}\n")
+    config.write_text(
+        "horizon_days: 14\nn_boot: 20\nlearners: [t]\noutcomes: [value]\n"
+        "uplift: {n_estimators: 30, folds: 2, n_jobs: 1}\n"
+    )
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = CliRunner().invoke(app, [
-        "uplift", "--data", str(tmp_path / "h"), "--hillstrom", str(SAMPLE), "--config", str(config),
-        "--out", str(tmp_path / "tables"), "--tracking-uri", uri, "--project", "hill"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "uplift",
+            "--data",
+            str(tmp_path / "h"),
+            "--hillstrom",
+            str(SAMPLE),
+            "--config",
+            str(config),
+            "--out",
+            str(tmp_path / "tables"),
+            "--tracking-uri",
+            uri,
+            "--project",
+            "hill",
+        ],
+    )
     assert result.exit_code == 0, result.output
     # spend on 3,000 customers: no trusted action, so the first version is not promoted
     assert "t-learner" in result.output
-    assert "registered hill.uplift v1: kept champion: no trusted action" in result.output, result.output
+    assert "registered hill.uplift v1: kept champion: no trusted action" in result.output, (
+        result.output
+    )
     assert (tmp_path / "tables" / "policy_value.csv").exists()
     assert (tmp_path / "mlruns").is_dir()  # artifacts next to the SQLite store, not in the repo
-    bad = CliRunner().invoke(app, ["uplift", "--data", str(tmp_path / "none"), "--tracking-uri", uri])
+    bad = CliRunner().invoke(
+        app, ["uplift", "--data", str(tmp_path / "none"), "--tracking-uri", uri]
+    )
     assert bad.exit_code == 2 and "no campaigns table" in bad.output

@@ -68,14 +68,20 @@ class Store:
 def store(tmp_path_factory) -> Store:
     root = tmp_path_factory.mktemp("uplift_scores")
     data = root / "data"
-    generate(data, 2000, seed=5, start="2023-01-01", end="2026-01-01", progress=False, campaigns=SPEC)
+    generate(
+        data, 2000, seed=5, start="2023-01-01", end="2026-01-01", progress=False, campaigns=SPEC
+    )
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    cfg = UpliftRunConfig(n_boot=20, learners=["x"], uplift={**FAST, "learner": "x"}, priority_cutoffs=2)
+    cfg = UpliftRunConfig(
+        n_boot=20, learners=["x"], uplift={**FAST, "learner": "x"}, priority_cutoffs=2
+    )
     try:
         campaign = load_campaign_data(data, cfg, log=quiet)
         add_discount_effect(campaign.frame)
         result = evaluate(campaign, cfg, log=quiet)
-        run_id, decision = log_to_mlflow(result, cfg, data, uri, "uplift", data=campaign, project=PROJECT, log=quiet)
+        run_id, decision = log_to_mlflow(
+            result, cfg, data, uri, "uplift", data=campaign, project=PROJECT, log=quiet
+        )
     finally:
         mlflow.set_tracking_uri(None)
     for project in (PROJECT, PLAIN):  # the same churn/CLV pair; only PROJECT has campaign data
@@ -95,11 +101,15 @@ def scored(store):
 
 
 def test_decide_picks_the_greatest_net_value_or_none():
-    saved = np.array([[10.0, 3.0, 1.0],   # discount 10 - 5 = 5 beats call 3 - 12 and email 0.9
-                      [2.0, 30.0, 1.0],   # call 30 - 12 = 18
-                      [4.0, 11.0, 0.05],  # nothing pays: 4 - 5, 11 - 12, 0.05 - 0.1
-                      [-3.0, -8.0, -1.0],  # a sleeping dog: every contact loses value
-                      [5.1, 12.1, np.nan]])  # a tie at 0.1 net: the first action; NaN never wins
+    saved = np.array(
+        [
+            [10.0, 3.0, 1.0],  # discount 10 - 5 = 5 beats call 3 - 12 and email 0.9
+            [2.0, 30.0, 1.0],  # call 30 - 12 = 18
+            [4.0, 11.0, 0.05],  # nothing pays: 4 - 5, 11 - 12, 0.05 - 0.1
+            [-3.0, -8.0, -1.0],  # a sleeping dog: every contact loses value
+            [5.1, 12.1, np.nan],
+        ]
+    )  # a tie at 0.1 net: the first action; NaN never wins
     d = decide(saved, np.array([5.0, 12.0, 0.1]), ("discount", "call", "email"))
     assert list(d.recommended_action) == ["discount", "call", NO_ACTION, NO_ACTION, "discount"]
     assert d.priority_score == pytest.approx([5.0, 18.0, 0.0, 0.0, 0.1])
@@ -123,7 +133,9 @@ def test_uplift_by_decile_recovers_an_effect_that_grows_with_the_score():
     assert table["n_treated"].sum() + table["n_control"].sum() == n
     assert table["uplift"].iloc[0] > 0.3 and table["uplift"].iloc[-1] < 0.1
     assert len(uplift_plot(y, treated, score).axes[0].patches) == 10
-    lines = qini_plot(y, treated, {"model": score, "treat everyone": np.zeros(n)}).axes[0].get_lines()
+    lines = (
+        qini_plot(y, treated, {"model": score, "treat everyone": np.zeros(n)}).axes[0].get_lines()
+    )
     assert len(lines) == 4  # two rankings, the random line and the zero line
 
 
@@ -146,7 +158,9 @@ def test_uplift_champion_is_registered_with_costs_window_and_tiers(store, scored
     trusted = store.decision["trusted_actions"]
     assert "discount" in trusted and policy.trusted == tuple(trusted)
     assert all(gate["qini"][f"uplift_value_{a}"][1] > 0 for a in trusted)
-    assert all(gate["qini"][f"uplift_value_{a}"][1] <= 0 for a in set(policy.actions) - set(trusted))
+    assert all(
+        gate["qini"][f"uplift_value_{a}"][1] <= 0 for a in set(policy.actions) - set(trusted)
+    )
     assert f"trusted actions: {', '.join(trusted)} (value Qini" in store.decision["reason"]
 
 
@@ -160,11 +174,15 @@ def test_recommended_action_and_priority_follow_the_saved_value_net_of_cost(stor
     assert list(saved.columns) == list(policy.actions)
     effects = champions.uplift.effects(snapshot)
     assert saved.to_numpy() == pytest.approx(effects.saved_value[buyers], rel=1e-9, abs=1e-9)
-    net = (saved - pd.Series(policy.costs)[saved.columns])[list(policy.trusted)]  # only trusted actions
+    net = (saved - pd.Series(policy.costs)[saved.columns])[
+        list(policy.trusted)
+    ]  # only trusted actions
     pays = net.max(axis=1) > 0
     best = net.idxmax(axis=1)
     assert list(s["recommended_action"]) == list(best.where(pays, NO_ACTION))
-    assert s["priority_score"].to_numpy() == pytest.approx(net.max(axis=1).where(pays, 0.0).to_numpy())
+    assert s["priority_score"].to_numpy() == pytest.approx(
+        net.max(axis=1).where(pays, 0.0).to_numpy()
+    )
     assert set(s["recommended_action"]) <= {*policy.trusted, NO_ACTION}
     chosen = saved.to_numpy()[np.arange(len(s)), saved.columns.get_indexer(best)]
     assert s["expected_saved_value"].to_numpy() == pytest.approx(np.where(pays, chosen, 0.0))
@@ -185,7 +203,10 @@ def test_recommended_action_and_priority_follow_the_saved_value_net_of_cost(stor
             assert first.startswith("No contact"), first
         else:
             cost = policy.costs[row["recommended_action"]]
-            assert f"is expected to keep {row['expected_saved_value']:,.2f} of value over the next 90 days" in first
+            assert (
+                f"is expected to keep {row['expected_saved_value']:,.2f} of value over the next 90 days"
+                in first
+            )
             assert f"(cost {cost:,.2f}, net {row['priority_score']:,.2f})" in first
         assert len(row["reasons"]) >= 2  # the churn reasons stay
         assert row["recommended_action_label"] == labels.action(row["recommended_action"])
@@ -208,7 +229,9 @@ def test_untrusted_actions_never_win_and_an_old_policy_trusts_every_action(store
         return champion, uplift_columns(champion.effects(snapshot), buyers)
 
     original = models.policy
-    old = {k: v for k, v in original.items() if k not in ("trusted_actions", "gate")}  # before the gate
+    old = {
+        k: v for k, v in original.items() if k not in ("trusted_actions", "gate")
+    }  # before the gate
     everything, by_all = columns(old)
     assert everything.policy.trusted is None
     saved = everything.effects(snapshot).saved_value
@@ -243,24 +266,47 @@ def test_noise_is_not_promoted_and_forced_past_the_gate_scores_stay_todays(store
     result = dataclasses.replace(store.result, held_out_scores={})  # no plots (own experiment: the
     # report test below reads the plots of experiment "uplift")
     try:
-        _, kept = log_to_mlflow(result, store.config, store.data, store.uri, "uplift-noise", data=noise,
-                                project="noise", log=quiet)
+        _, kept = log_to_mlflow(
+            result,
+            store.config,
+            store.data,
+            store.uri,
+            "uplift-noise",
+            data=noise,
+            project="noise",
+            log=quiet,
+        )
         assert not kept["promoted"] and kept["trusted_actions"] == []
         assert kept["reason"].startswith("no trusted action")
         assert not MlflowClient(store.uri).get_registered_model(model_name("noise")).aliases
-        _, forced = log_to_mlflow(result, store.config, store.data, store.uri, "uplift-noise", data=noise,
-                                  project="noise", force=True, log=quiet)
+        _, forced = log_to_mlflow(
+            result,
+            store.config,
+            store.data,
+            store.uri,
+            "uplift-noise",
+            data=noise,
+            project="noise",
+            force=True,
+            log=quiet,
+        )
     finally:
         mlflow.set_tracking_uri(None)
-    assert forced["promoted"] and forced["reason"].startswith("FORCED: promoted although no trusted action")
+    assert forced["promoted"] and forced["reason"].startswith(
+        "FORCED: promoted although no trusted action"
+    )
     version = register(tiny_pair(project="noise"), "noise", tracking(store.root))
-    assert promote(store.uri, "noise", version, {"churn_auc": 0.8}, lambda c: {}, log=quiet).promoted
+    assert promote(
+        store.uri, "noise", version, {"churn_auc": 0.8}, lambda c: {}, log=quiet
+    ).promoted
     # a champion that trusts no action: scoring falls back to today's rules, as without one
     champions = load_champions(store.uri, "noise")
     assert champions.uplift is None
     plain = load_champions(store.uri, PLAIN)
     snapshot = feature_snapshot(store.data, AS_OF, plain, progress=False)
-    pd.testing.assert_frame_equal(score_snapshot(snapshot, champions, AS_OF), score_snapshot(snapshot, plain, AS_OF))
+    pd.testing.assert_frame_equal(
+        score_snapshot(snapshot, champions, AS_OF), score_snapshot(snapshot, plain, AS_OF)
+    )
 
 
 # --- without campaign data: today's rules ---------------------------------------------------------
@@ -277,7 +323,9 @@ def test_without_an_uplift_champion_todays_rules_remain(store, scored):
     scores = score_snapshot(snapshot, plain, AS_OF)
     assert list(scores.columns) == list(SCORE_COLUMNS)
     assert scores["expected_saved_value"].isna().all()
-    assert scores["saved_value_by_action"].isna().all() and scores["uplift_model_version"].isna().all()
+    assert (
+        scores["saved_value_by_action"].isna().all() and scores["uplift_model_version"].isna().all()
+    )
     config = ScoringConfig.model_validate(plain.scoring)
     p, value = scores["churn_probability"], scores["predicted_value"]
     prospect = snapshot["is_prospect"].to_numpy() == 1
@@ -285,10 +333,15 @@ def test_without_an_uplift_champion_todays_rules_remain(store, scored):
     assert scores["priority_score"].to_numpy() == pytest.approx(expected)
     tiers = priority_tiers(expected, config.priority)
     assert list(scores["priority_tier"]) == list(tiers)
-    assert list(scores["recommended_action"]) == list(recommended_actions(scores["stage"], tiers, config.actions))
+    assert list(scores["recommended_action"]) == list(
+        recommended_actions(scores["stage"], tiers, config.actions)
+    )
     assert not any(r and r[0].startswith(("No contact", "A ", "An ")) for r in scores["reasons"])
     # the same pair with an uplift champion: models, stages and segments unchanged; prospects as before
-    a, b = scores.set_index("customer_id"), with_uplift.set_index("customer_id").loc[scores["customer_id"]]
+    a, b = (
+        scores.set_index("customer_id"),
+        with_uplift.set_index("customer_id").loc[scores["customer_id"]],
+    )
     for column in ("stage", "value_segment", "churn_probability", "predicted_value"):
         pd.testing.assert_series_equal(a[column], b[column], check_names=False)
     old = [c for c in SCORE_COLUMNS if c not in (*UPLIFT_COLUMNS, "customer_id")]
@@ -308,15 +361,24 @@ def test_the_service_returns_the_uplift_fields_by_id_and_for_posted_features(sco
     buyers = scores[snapshot["is_prospect"] == 0].head(20).set_index("customer_id")
     by_id = scorer.score_ids(list(buyers.index))
     fields = list(CustomerFeatures.model_fields)
-    rows = snapshot[snapshot["customer_id"].isin(buyers.index)].set_index("customer_id").loc[buyers.index]
+    rows = (
+        snapshot[snapshot["customer_id"].isin(buyers.index)]
+        .set_index("customer_id")
+        .loc[buyers.index]
+    )
     rows = rows.reset_index()[[c for c in fields if c in rows.reset_index().columns]]
-    posted = [CustomerFeatures(**r) for r in rows.astype(object).where(rows.notna(), None).to_dict("records")]
+    posted = [
+        CustomerFeatures(**r)
+        for r in rows.astype(object).where(rows.notna(), None).to_dict("records")
+    ]
     by_features = scorer.score_features(posted)
     for result, again in zip(by_id, by_features):
         want = buyers.loc[result.customer_id]
         for got in (result.score, again.score):
             body = json.loads(got.model_dump_json())  # what goes over HTTP
-            assert body["saved_value_by_action"] == pytest.approx(json.loads(want["saved_value_by_action"]))
+            assert body["saved_value_by_action"] == pytest.approx(
+                json.loads(want["saved_value_by_action"])
+            )
             assert body["expected_saved_value"] == pytest.approx(want["expected_saved_value"])
             assert body["recommended_action"] == want["recommended_action"]
             assert body["priority_score"] == pytest.approx(want["priority_score"])
@@ -332,7 +394,9 @@ def test_summary_and_csv_carry_the_uplift_decision(scored):
     assert sum(summary["customers_per_action"].values()) == len(decided)
     assert summary["net_saved_value"] == pytest.approx(decided["priority_score"].sum(), abs=0.01)
     csv = people_rows(scores)
-    assert (csv["expected_saved_value"].dropna() == csv["expected_saved_value"].dropna().round(2)).all()
+    assert (
+        csv["expected_saved_value"].dropna() == csv["expected_saved_value"].dropna().round(2)
+    ).all()
 
 
 # --- the report ------------------------------------------------------------------------------------
@@ -347,7 +411,10 @@ def test_the_uplift_run_logs_plots_and_the_report_shows_them_with_the_policy_tab
     from experiments.compare import build_comparison, compare_experiments
     from experiments.report import render_report
 
-    logged = {Path(f.path).name for f in MlflowClient(store.uri).list_artifacts(store.run_id, "uplift_plots")}
+    logged = {
+        Path(f.path).name
+        for f in MlflowClient(store.uri).list_artifacts(store.run_id, "uplift_plots")
+    }
     for action in SPEC.actions:
         for outcome in ("retained", "value"):
             assert {f"qini_{action}_{outcome}.png", f"uplift_{action}_{outcome}.png"} <= logged
@@ -358,12 +425,17 @@ def test_the_uplift_run_logs_plots_and_the_report_shows_them_with_the_policy_tab
     assert len(images) == len(logged)
     assert all(base64.b64decode(i).startswith(b"\x89PNG\r\n\x1a\n") for i in images)
     assert "Qini [95% CI]" in section and "gain, from truth [95% CI]" in section
-    assert section.count("<tr>") > 3 * 2 * 4  # Qini rows: 3 actions x 2 outcomes x 5 rankings, and policy rows
+    assert (
+        section.count("<tr>") > 3 * 2 * 4
+    )  # Qini rows: 3 actions x 2 outcomes x 5 rankings, and policy rows
     for ranking in ("x-learner", "priority_score", "random", "response model"):
         assert f'<td class="name">{ranking}</td>' in section
     # a comparison without uplift runs says how to get the section
     empty = build_comparison(comparison.runs, n_boot=20)  # no store to read artifacts from
-    assert "lifecycle uplift" in render_report(empty).split('<section id="uplift">')[1].split("</section>")[0]
+    assert (
+        "lifecycle uplift"
+        in render_report(empty).split('<section id="uplift">')[1].split("</section>")[0]
+    )
 
 
 def test_the_export_sends_the_uplift_fields(scored, tmp_path):
@@ -378,10 +450,14 @@ def test_the_export_sends_the_uplift_fields(scored, tmp_path):
     for record in rendered[:200]:
         want = by_id.loc[record["customer_id"]]
         if pd.isna(want["expected_saved_value"]):  # prospects: today's rules, empty uplift fields
-            assert record["expected_saved_value"] is None and record["saved_value_by_action"] is None
+            assert (
+                record["expected_saved_value"] is None and record["saved_value_by_action"] is None
+            )
             continue
         assert record["expected_saved_value"] == round(want["expected_saved_value"], 2)
-        assert json.loads(record["saved_value_by_action"]) == pytest.approx(json.loads(want["saved_value_by_action"]))
+        assert json.loads(record["saved_value_by_action"]) == pytest.approx(
+            json.loads(want["saved_value_by_action"])
+        )
         assert record["uplift_model_version"] == want["uplift_model_version"]
         assert record["recommended_action"] == want["recommended_action"]
     result = export_csv(scores, "scores.parquet", mapping, tmp_path / "state")

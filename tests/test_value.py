@@ -300,9 +300,7 @@ def test_people_read_rounded_numbers_the_scores_keep_full_precision() -> None:
     assert people["churn_probability"].tolist()[:2] == [0.015, 0.999]  # never reads as certain
     assert math.isnan(people["churn_probability"][2])
     assert people["predicted_value"].tolist() == [1234.57, 20.0, 60.0]
-    assert people["priority_score"].tolist() == [
-        round(s, 2) for s in scores["priority_score"]
-    ]
+    assert people["priority_score"].tolist() == [round(s, 2) for s in scores["priority_score"]]
     assert people["reasons"][1] == (
         "no purchase for 130 days, usually every 30 | 2 complaints in the last 30 days"
     )

@@ -54,7 +54,9 @@ def test_every_action_code_has_a_plain_word_label(language: str) -> None:
         assert label != code and "_" not in label, code
         assert bool(CJK.search(label)) == (language == "zh"), label
     # an override code outside the grid is composed from its parts, or left as the code
-    assert labels.action("win_back.personal_email") != labels.action("win_back.account_manager_call")
+    assert labels.action("win_back.personal_email") != labels.action(
+        "win_back.account_manager_call"
+    )
     composed = labels.action("cross_sell.nonexistent")
     assert composed == "cross_sell.nonexistent"
     unlisted = labels.model_copy(update={"actions": {}})
@@ -80,7 +82,7 @@ def test_five_mappings_ship_and_cite_their_sources() -> None:
     assert mapping_names() == ["fxiaoke", "generic", "hubspot", "salesforce", "zoho"]
     for name in mapping_names():
         mapping = load_mapping(name)
-        text = (Path(__file__).resolve().parents[1] / "serving/writeback/mappings" / f"{name}.yaml")
+        text = Path(__file__).resolve().parents[1] / "serving/writeback/mappings" / f"{name}.yaml"
         comments = "\n".join(
             line for line in text.read_text(encoding="utf-8").splitlines() if line.startswith("#")
         )
@@ -93,7 +95,9 @@ def test_mapping_errors_name_the_file_and_field(tmp_path: Path) -> None:
     with pytest.raises(MappingError, match="no such mapping.*zoho"):
         load_mapping("pipedrive")
     bad = tmp_path / "bad.yaml"
-    data = yaml.safe_load(Path(load_mapping.__globals__["MAPPINGS_DIR"] / "generic.yaml").read_text())
+    data = yaml.safe_load(
+        Path(load_mapping.__globals__["MAPPINGS_DIR"] / "generic.yaml").read_text()
+    )
     data["fields"].append({"column": "risk", "source": "churn_probability", "kind": "date"})
     bad.write_text(yaml.safe_dump(data))
     with pytest.raises(MappingError, match=r"bad\.yaml.*'risk'.*kind 'date'"):
@@ -105,7 +109,9 @@ def test_mapping_sources_are_the_score_columns(tmp_path: Path, scores: pd.DataFr
     anything else is refused naming the field and listing the columns."""
     from serving.scoring import SCORE_COLUMNS
 
-    data = yaml.safe_load(Path(load_mapping.__globals__["MAPPINGS_DIR"] / "generic.yaml").read_text())
+    data = yaml.safe_load(
+        Path(load_mapping.__globals__["MAPPINGS_DIR"] / "generic.yaml").read_text()
+    )
     data["fields"].append({"column": "next_step", "source": "recommended_action_label"})
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(data))
@@ -210,7 +216,9 @@ def test_bad_rows_are_rejected_with_a_reason_never_dropped(
     assert reasons[5] == "customer_id is empty"
     assert "more than once" in reasons[40]
     assert len(rendered) + len(rejects) == len(frame)
-    prospect_row = next(r for r in rendered if r["customer_id"] == frame.loc[prospect, "customer_id"])
+    prospect_row = next(
+        r for r in rendered if r["customer_id"] == frame.loc[prospect, "customer_id"]
+    )
     assert prospect_row["churn_probability"] is None  # NaN -> JSON null / empty cell
     result = export_csv(frame, "s", mapping, tmp_path)
     assert result.written == len(rendered)
@@ -288,17 +296,39 @@ def test_export_command_checks_its_options(scores: pd.DataFrame, tmp_path: Path)
     assert no_url.exit_code == 2 and "--url is required" in no_url.output
     no_secret = runner.invoke(
         app,
-        ["export", "--to", "webhook", "--url", "http://127.0.0.1:9/x", "--scores", str(path),
-         "--exports-dir", str(tmp_path / "exports")],
+        [
+            "export",
+            "--to",
+            "webhook",
+            "--url",
+            "http://127.0.0.1:9/x",
+            "--scores",
+            str(path),
+            "--exports-dir",
+            str(tmp_path / "exports"),
+        ],
         env={"LIFECYCLE_WEBHOOK_SECRET": ""},
     )
     assert no_secret.exit_code == 2 and "LIFECYCLE_WEBHOOK_SECRET" in no_secret.output
-    missing = runner.invoke(app, ["export", "--to", "csv", "--scores", str(tmp_path / "no.parquet")])
+    missing = runner.invoke(
+        app, ["export", "--to", "csv", "--scores", str(tmp_path / "no.parquet")]
+    )
     assert missing.exit_code == 2 and "run `lifecycle score` first" in missing.output
     ok = runner.invoke(
         app,
-        ["export", "--to", "csv", "--crm", "hubspot", "--scores", str(path), "--project", "acme",
-         "--exports-dir", str(tmp_path / "exports")],
+        [
+            "export",
+            "--to",
+            "csv",
+            "--crm",
+            "hubspot",
+            "--scores",
+            str(path),
+            "--project",
+            "acme",
+            "--exports-dir",
+            str(tmp_path / "exports"),
+        ],
     )
     assert ok.exit_code == 0, ok.output
     assert f"acme/hubspot: wrote {len(scores):,} customers" in ok.output

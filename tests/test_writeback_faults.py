@@ -49,8 +49,14 @@ def scores(writeback_scores: pd.DataFrame) -> pd.DataFrame:
 def fault_table() -> None:
     yield
     if TABLE:
-        head = ("scenario", "faults injected", "retries", "batches delivered",
-                "duplicates dropped", "customers missing")
+        head = (
+            "scenario",
+            "faults injected",
+            "retries",
+            "batches delivered",
+            "duplicates dropped",
+            "customers missing",
+        )
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(str(row[h]) for h in head) + " |" for row in TABLE]
         print("\n\nFault-test table\n" + "\n".join(lines))
@@ -67,8 +73,10 @@ def missing_or_stale(receiver: Receiver, scores: pd.DataFrame) -> int:
             bad += 1
             continue
         p = row.churn_probability
-        same_p = got["churn_probability"] is None if math.isnan(p) else (
-            got["churn_probability"] == pytest.approx(p, abs=5.1e-5)
+        same_p = (
+            got["churn_probability"] is None
+            if math.isnan(p)
+            else (got["churn_probability"] == pytest.approx(p, abs=5.1e-5))
         )
         same = (
             same_p
@@ -94,30 +102,55 @@ def assert_keys_match_bodies(receiver: Receiver) -> None:
 
 
 def record(scenario: str, receiver: Receiver, retries: int, missing: int, kills: int = 0) -> None:
-    TABLE.append({
-        "scenario": scenario,
-        "faults injected": receiver.stats["faults"] + receiver.stats["rejected_422"]
-        + receiver.stats["bad_signature"] + kills,
-        "retries": retries,
-        "batches delivered": receiver.stats["batches_applied"],
-        "duplicates dropped": receiver.stats["duplicates_dropped"],
-        "customers missing": missing,
-    })
+    TABLE.append(
+        {
+            "scenario": scenario,
+            "faults injected": receiver.stats["faults"]
+            + receiver.stats["rejected_422"]
+            + receiver.stats["bad_signature"]
+            + kills,
+            "retries": retries,
+            "batches delivered": receiver.stats["batches_applied"],
+            "duplicates dropped": receiver.stats["duplicates_dropped"],
+            "customers missing": missing,
+        }
+    )
 
 
 def cli(args: list[str], secret: str = SECRET) -> subprocess.Popen:
     env = {**os.environ, "LIFECYCLE_WEBHOOK_SECRET": secret}
     return subprocess.Popen(
-        [str(LIFECYCLE), "export", *args], env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [str(LIFECYCLE), "export", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
-def webhook_args(url: str, scores_path: Path, exports: Path, *extra: str,
-                 progress: bool = False) -> list[str]:
-    return ["--to", "webhook", "--url", url, "--scores", str(scores_path), "--project", "acme",
-            "--target", "crm-hook", "--exports-dir", str(exports), "--batch-size", "20",
-            "--timeout", "0.5", "--progress" if progress else "--no-progress", *extra]
+def webhook_args(
+    url: str, scores_path: Path, exports: Path, *extra: str, progress: bool = False
+) -> list[str]:
+    return [
+        "--to",
+        "webhook",
+        "--url",
+        url,
+        "--scores",
+        str(scores_path),
+        "--project",
+        "acme",
+        "--target",
+        "crm-hook",
+        "--exports-dir",
+        str(exports),
+        "--batch-size",
+        "20",
+        "--timeout",
+        "0.5",
+        "--progress" if progress else "--no-progress",
+        *extra,
+    ]
 
 
 def retries_in(stdout: str) -> int:
@@ -133,8 +166,17 @@ def test_random_faults_every_customer_delivered_once(
     receiver = Receiver(SECRET, Faults(rate=0.4, seed=seed, slow_seconds=0.7))
     with receiver.running():
         result = export_webhook(
-            scores, "scores", load_mapping("generic"), tmp_path, receiver.url, SECRET,
-            project="acme", target="hook", batch_size=25, policy=FAST, progress=False,
+            scores,
+            "scores",
+            load_mapping("generic"),
+            tmp_path,
+            receiver.url,
+            SECRET,
+            project="acme",
+            target="hook",
+            batch_size=25,
+            policy=FAST,
+            progress=False,
             rng=random.Random(seed),
         )
     assert result.ok and result.dead == 0
@@ -156,15 +198,32 @@ def test_retry_after_is_honoured_and_4xx_is_not_retried(scores: pd.DataFrame, tm
     receiver = Receiver(SECRET, Faults(rate=1.0, kinds=("429",), retry_after="2"))
     receiver.on_request = lambda n, phase: setattr(receiver.faults, "rate", 0.0)
     with receiver.running():
-        export_webhook(scores.head(0), "s", load_mapping("generic"), tmp_path, receiver.url,
-                       SECRET, project="a", target="t", progress=False)
+        export_webhook(
+            scores.head(0),
+            "s",
+            load_mapping("generic"),
+            tmp_path,
+            receiver.url,
+            SECRET,
+            project="a",
+            target="t",
+            progress=False,
+        )
         from serving.writeback.journal import Batch
 
         body = json.dumps({"key_field": "customer_id", "customers": [{"customer_id": "C1"}]})
         batch = Batch("run", 1, "key-1", {"C1": "fp"}, body.encode())
         waits: list[float] = []
-        outcome = deliver(httpx_client(), receiver.url, batch, SECRET, FAST,
-                          time.monotonic() + 60, random.Random(0), sleep=waits.append)
+        outcome = deliver(
+            httpx_client(),
+            receiver.url,
+            batch,
+            SECRET,
+            FAST,
+            time.monotonic() + 60,
+            random.Random(0),
+            sleep=waits.append,
+        )
     assert outcome.status == "delivered" and outcome.attempts == 2
     assert waits and waits[0] >= 2.0  # never sooner than Retry-After, above the backoff cap
     assert receiver.state == {"C1": {"customer_id": "C1"}}
@@ -183,9 +242,19 @@ def test_client_error_goes_to_the_dead_letter_file_and_is_sent_next_time(
     receiver = Receiver(SECRET, reject_customers=frozenset({poison}))
     mapping = load_mapping("generic")
     with receiver.running():
-        first = export_webhook(scores, "s", mapping, tmp_path, receiver.url, SECRET,
-                               project="a", target="t", batch_size=20, policy=FAST,
-                               progress=False)
+        first = export_webhook(
+            scores,
+            "s",
+            mapping,
+            tmp_path,
+            receiver.url,
+            SECRET,
+            project="a",
+            target="t",
+            batch_size=20,
+            policy=FAST,
+            progress=False,
+        )
         assert first.dead == 1 and not first.ok
         assert receiver.stats["rejected_422"] == 1  # a 422 is not retried
         dead = [json.loads(line) for line in first.dead_letter.read_text().splitlines()]
@@ -194,9 +263,19 @@ def test_client_error_goes_to_the_dead_letter_file_and_is_sent_next_time(
         assert len(dead[0]["body"]["customers"]) == 20
         assert missing_or_stale(receiver, scores) == 20
         receiver.reject_customers = frozenset()
-        second = export_webhook(scores, "s", mapping, tmp_path, receiver.url, SECRET,
-                                project="a", target="t", batch_size=20, policy=FAST,
-                                progress=False)
+        second = export_webhook(
+            scores,
+            "s",
+            mapping,
+            tmp_path,
+            receiver.url,
+            SECRET,
+            project="a",
+            target="t",
+            batch_size=20,
+            policy=FAST,
+            progress=False,
+        )
     assert second.ok and second.customers_sent == 20  # only the dead batch's customers
     missing = missing_or_stale(receiver, scores)
     assert missing == 0
@@ -206,12 +285,23 @@ def test_client_error_goes_to_the_dead_letter_file_and_is_sent_next_time(
 def test_total_time_is_bounded_and_the_rest_resumes(scores: pd.DataFrame, tmp_path: Path):
     receiver = Receiver(SECRET, Faults(rate=1.0, kinds=("500",)))
     mapping = load_mapping("generic")
-    bounded = RetryPolicy(max_attempts=1000, base_delay=0.05, max_delay=0.2, timeout=0.5,
-                          max_seconds=1.5)
+    bounded = RetryPolicy(
+        max_attempts=1000, base_delay=0.05, max_delay=0.2, timeout=0.5, max_seconds=1.5
+    )
     with receiver.running():
-        stuck = export_webhook(scores, "s", mapping, tmp_path, receiver.url, SECRET,
-                               project="a", target="t", batch_size=50, policy=bounded,
-                               progress=False)
+        stuck = export_webhook(
+            scores,
+            "s",
+            mapping,
+            tmp_path,
+            receiver.url,
+            SECRET,
+            project="a",
+            target="t",
+            batch_size=50,
+            policy=bounded,
+            progress=False,
+        )
         assert not stuck.ok and stuck.delivered == 0
         assert stuck.dead >= 1 and stuck.not_attempted >= 1
         assert stuck.dead + stuck.not_attempted == stuck.planned_batches
@@ -219,16 +309,30 @@ def test_total_time_is_bounded_and_the_rest_resumes(scores: pd.DataFrame, tmp_pa
             reason = json.loads(line)["reason"]
             assert "time limit" in reason and ("HTTP 500" in reason or "timeout" in reason)
         receiver.faults.rate = 0.0
-        healed = export_webhook(scores, "s", mapping, tmp_path, receiver.url, SECRET,
-                                project="a", target="t", batch_size=50, policy=FAST,
-                                progress=False)
+        healed = export_webhook(
+            scores,
+            "s",
+            mapping,
+            tmp_path,
+            receiver.url,
+            SECRET,
+            project="a",
+            target="t",
+            batch_size=50,
+            policy=FAST,
+            progress=False,
+        )
     assert healed.ok and healed.resumed_batches == stuck.not_attempted
     assert healed.planned_batches == stuck.dead  # dead-lettered customers go out again
     missing = missing_or_stale(receiver, scores)
     assert missing == 0
     assert_keys_match_bodies(receiver)
-    record("receiver down (500s) past the time bound, then healed", receiver,
-           stuck.retries + healed.retries, missing)
+    record(
+        "receiver down (500s) past the time bound, then healed",
+        receiver,
+        stuck.retries + healed.retries,
+        missing,
+    )
 
 
 # -- real processes: wrong secret, kill -9, concurrency, full disk ---------------------------------
@@ -237,8 +341,10 @@ def test_wrong_secret_is_rejected_and_reported_then_resumed(scores: pd.DataFrame
     scores.to_parquet(path, index=False)
     receiver = Receiver(SECRET)
     with receiver.running():
-        wrong = cli(webhook_args(receiver.url, path, tmp_path / "exports"),
-                    secret="not-the-receivers-secret")
+        wrong = cli(
+            webhook_args(receiver.url, path, tmp_path / "exports"),
+            secret="not-the-receivers-secret",
+        )
         out, err = wrong.communicate(timeout=120)
         assert wrong.returncode == 2, err
         assert "rejected the request: HTTP 401" in err and "LIFECYCLE_WEBHOOK_SECRET" in err
@@ -253,8 +359,9 @@ def test_wrong_secret_is_rejected_and_reported_then_resumed(scores: pd.DataFrame
     record("wrong secret (401), then the right one", receiver, retries_in(out), missing)
 
 
-def run_killed_at(receiver: Receiver, path: Path, exports: Path, after_requests: int | None,
-                  phase: str | None) -> None:
+def run_killed_at(
+    receiver: Receiver, path: Path, exports: Path, after_requests: int | None, phase: str | None
+) -> None:
     """Run the exporter and kill -9 it at request ``after_requests`` (counted from this run's
     first) when the receiver reaches ``phase``; with ``phase`` None, as soon as it holds the lock
     (reading the scores, planning the batches)."""
@@ -319,8 +426,13 @@ def test_kill_9_at_several_points_then_rerun_leaves_nothing_missing(
     assert_keys_match_bodies(receiver)
     with Journal(state_dir(exports, "acme", "crm-hook") / "journal.sqlite") as journal:
         assert len(journal.fingerprints()) == len(scores)
-    record("kill -9 x4 (start, received, applied, answered) + 20% faults", receiver, retries,
-           missing, kills=4)
+    record(
+        "kill -9 x4 (start, received, applied, answered) + 20% faults",
+        receiver,
+        retries,
+        missing,
+        kills=4,
+    )
 
 
 def test_kill_9_at_random_points(scores: pd.DataFrame, tmp_path: Path) -> None:
@@ -328,8 +440,9 @@ def test_kill_9_at_random_points(scores: pd.DataFrame, tmp_path: Path) -> None:
     exports = tmp_path / "exports"
     scores.to_parquet(path, index=False)
     plan = random.Random(2026)
-    kills = [(plan.randint(1, 4), plan.choice(["received", "applied", "responded"]))
-             for _ in range(5)]
+    kills = [
+        (plan.randint(1, 4), plan.choice(["received", "applied", "responded"])) for _ in range(5)
+    ]
     receiver = Receiver(SECRET, Faults(rate=0.15, seed=5, slow_seconds=0.7))
     with receiver.running():
         for after, phase in kills:
@@ -339,8 +452,13 @@ def test_kill_9_at_random_points(scores: pd.DataFrame, tmp_path: Path) -> None:
     assert missing == 0
     assert_keys_match_bodies(receiver)
     assert receiver.stats["same_content_new_key"] == 0
-    record(f"kill -9 x5 at seeded points {kills} + 15% faults", receiver, retries, missing,
-           kills=len(kills))
+    record(
+        f"kill -9 x5 at seeded points {kills} + 15% faults",
+        receiver,
+        retries,
+        missing,
+        kills=len(kills),
+    )
 
 
 def test_a_second_export_to_the_same_target_is_refused(scores: pd.DataFrame, tmp_path: Path):
@@ -356,8 +474,9 @@ def test_a_second_export_to_the_same_target_is_refused(scores: pd.DataFrame, tmp
 
     receiver.on_request = hold_first
     with receiver.running():
-        args = webhook_args(receiver.url, path, tmp_path / "exports", "--timeout", "30",
-                            progress=True)
+        args = webhook_args(
+            receiver.url, path, tmp_path / "exports", "--timeout", "30", progress=True
+        )
         first = cli(args)
         assert holding.wait(60)
         second = cli(args)
@@ -377,8 +496,12 @@ def tiny_disk() -> Path:
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a tmpfs needs root")
     FULL_DISK.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(FULL_DISK)],
-                          check=False, capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(FULL_DISK)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
@@ -415,5 +538,10 @@ def test_full_disk_for_the_journal_is_a_clear_error_and_state_survives(
     assert resumed.returncode == 0, err
     missing = missing_or_stale(receiver, scores)
     assert missing == 0
-    record("journal on a full 64 KB disk, then space freed", receiver, retries_in(out), missing,
-           kills=1)
+    record(
+        "journal on a full 64 KB disk, then space freed",
+        receiver,
+        retries_in(out),
+        missing,
+        kills=1,
+    )

@@ -140,9 +140,14 @@ class Receiver:
                 number = receiver._next()
                 signed = verify(body, receiver.secret, self.headers.get(SIGNATURE_HEADER))
                 with receiver.lock:
-                    receiver.seen.append((self.headers.get(KEY_HEADER),
-                                          hashlib.sha256(body).hexdigest(),
-                                          self.headers.get(ATTEMPT_HEADER), signed))
+                    receiver.seen.append(
+                        (
+                            self.headers.get(KEY_HEADER),
+                            hashlib.sha256(body).hexdigest(),
+                            self.headers.get(ATTEMPT_HEADER),
+                            signed,
+                        )
+                    )
                 if not signed:
                     with receiver.lock:
                         receiver.stats["bad_signature"] += 1
@@ -160,8 +165,9 @@ class Receiver:
                     self._answer(500, {"error": "injected 500"})
                     return
                 if fault == "429":
-                    self._answer(429, {"error": "slow down"},
-                                 {"Retry-After": receiver.faults.retry_after})
+                    self._answer(
+                        429, {"error": "slow down"}, {"Retry-After": receiver.faults.retry_after}
+                    )
                     return
                 if fault == "drop_before":
                     self._drop()
@@ -171,7 +177,9 @@ class Receiver:
                 if ids & receiver.reject_customers:
                     with receiver.lock:
                         receiver.stats["rejected_422"] += 1
-                    self._answer(422, {"error": f"cannot store {sorted(ids & receiver.reject_customers)}"})
+                    self._answer(
+                        422, {"error": f"cannot store {sorted(ids & receiver.reject_customers)}"}
+                    )
                     return
                 status = receiver._apply(key, body, payload)
                 if hook:

@@ -30,8 +30,10 @@ def make_scores(root: Path, n_customers: int = 400, seed: int = 3) -> pd.DataFra
     truth = pd.read_parquet(data / "truth.parquet")
     p = true_churn_probability(truth, CUTOFF, 90).reindex(features["customer_id"]).to_numpy()
     rng = np.random.default_rng(seed)
-    value = features["revenue_365d"].to_numpy(float) * (1 - np.nan_to_num(p)) * rng.uniform(
-        0.3, 0.6, len(p)
+    value = (
+        features["revenue_365d"].to_numpy(float)
+        * (1 - np.nan_to_num(p))
+        * rng.uniform(0.3, 0.6, len(p))
     )
     columns = [c for c in REASON_FEATURES if c in features.columns]
     contributions = pd.DataFrame(rng.normal(0, 0.6, (len(p), len(columns))), columns=columns)

@@ -430,15 +430,29 @@ def backtest(
     lightgbm = _score(predictions, "churn_probability", "predicted_value")
     btyd = _score_btyd(predictions, evaluation)
     for metrics, column in ((lightgbm, "churn_probability"), (btyd, "btyd_p_no_purchase")):
-        metrics.update(truth_check(data_dir, predictions, predictions[column].to_numpy(), horizon_days))
-    ranges = ranges_for_backtest(data_dir, plan, cfg, evaluation, churn_probability, value, log=log,
-                                 pseudo=None if calibration is None else calibration.forecast,
-                                 anchored=calibrate != "none", range_groups=range_groups)
+        metrics.update(
+            truth_check(data_dir, predictions, predictions[column].to_numpy(), horizon_days)
+        )
+    ranges = ranges_for_backtest(
+        data_dir,
+        plan,
+        cfg,
+        evaluation,
+        churn_probability,
+        value,
+        log=log,
+        pseudo=None if calibration is None else calibration.forecast,
+        anchored=calibrate != "none",
+        range_groups=range_groups,
+    )
     if ranges is not None:
         predictions = predictions.assign(**ranges.columns)
     for metrics, model in ((lightgbm, "lightgbm"), (btyd, "btyd")):
-        metrics.update(missing_range_metrics() if ranges is None
-                       else flat_metrics(ranges.report[model], "clv_interval_"))
+        metrics.update(
+            missing_range_metrics()
+            if ranges is None
+            else flat_metrics(ranges.report[model], "clv_interval_")
+        )
     churn, clv = fitted.churn, fitted.clv
     return BacktestResult(
         dataset=dataset or Path(data_dir).name,
@@ -548,7 +562,11 @@ def calibrate_on_pseudo_backtest(
         f"ECE {metrics['ece_before']:.4f} -> {metrics['ece_after']:.4f}"
     )
     return HorizonCalibration(
-        calibration, pseudo.cutoff, pseudo.horizon_days, pseudo.train_horizon_days, metrics,
+        calibration,
+        pseudo.cutoff,
+        pseudo.horizon_days,
+        pseudo.train_horizon_days,
+        metrics,
         forecast=fitted,
     )
 
@@ -680,8 +698,9 @@ def log_backtest_run(result: BacktestResult, cfg: ExperimentConfig) -> str:
     summary = result.summary()
     tags = {"experiment": cfg.name, "kind": "backtest", "data": result.dataset,
             "project": cfg.project or result.dataset}  # fmt: skip
-    with tracked_run(cfg.tracking.tracking_uri, experiment_id,
-                     run_name=f"{cfg.name}-backtest-{result.dataset}") as run:
+    with tracked_run(
+        cfg.tracking.tracking_uri, experiment_id, run_name=f"{cfg.name}-backtest-{result.dataset}"
+    ) as run:
         mlflow.set_tags(tags)
         mlflow.log_params(
             {
@@ -719,7 +738,9 @@ def totals_markdown(results: dict[str, BacktestResult]) -> str:
     ]
     for name, result in results.items():
         t = result.totals()
-        closer = abs(t["lightgbm"] - t["actual"]) <= abs(t["btyd"] - t["actual"]) + 1e-9 * t["actual"]
+        closer = (
+            abs(t["lightgbm"] - t["actual"]) <= abs(t["btyd"] - t["actual"]) + 1e-9 * t["actual"]
+        )
         rows.append(
             f"| {name} | {t['actual']:,.0f} | {t['lightgbm']:,.0f} | {t['btyd']:,.0f} "
             f"| {t['lightgbm_ratio']:.3f} | {t['btyd_ratio']:.3f} | {'yes' if closer else 'no'} |"

@@ -47,8 +47,10 @@ class ModelPair:
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``churn_probability`` and ``predicted_value`` per row (and its range, when fitted)."""
         value = self.clv.predict(frame)
-        out = pd.DataFrame({"churn_probability": self.churn.predict_proba(frame),
-                            "predicted_value": value}, index=frame.index)
+        out = pd.DataFrame(
+            {"churn_probability": self.churn.predict_proba(frame), "predicted_value": value},
+            index=frame.index,
+        )
         if self.intervals is not None:
             low, high = self.intervals.predict(value, interval_groups(frame))
             out["predicted_value_low"], out["predicted_value_high"] = low, high
@@ -79,8 +81,10 @@ def load_pair(directory: str | Path) -> ModelPair:
     directory = Path(directory)
     meta = _read_json(directory / "meta.json")
     if meta.get("format") != FORMAT_VERSION:
-        raise BundleError(f"{directory / 'meta.json'}: format {meta.get('format')!r}, this code reads "
-                          f"{FORMAT_VERSION}; retrain with `lifecycle train`")
+        raise BundleError(
+            f"{directory / 'meta.json'}: format {meta.get('format')!r}, this code reads "
+            f"{FORMAT_VERSION}; retrain with `lifecycle train`"
+        )
     models = {}
     for name, cls in _MODELS.items():
         state = _read_json(directory / name / "model.json")

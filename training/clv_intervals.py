@@ -51,7 +51,9 @@ def interval_groups(frame: pd.DataFrame) -> np.ndarray:
     0), ``one_time`` (one order) or ``repeat`` (more, or unknown)."""
     orders = _column(frame, "orders_all", np.nan)
     prospect = (_column(frame, "is_prospect", 0.0) == 1) | (orders <= 0)
-    return np.where(prospect, "prospect", np.where(orders == 1, "one_time", "repeat")).astype(object)
+    return np.where(prospect, "prospect", np.where(orders == 1, "one_time", "repeat")).astype(
+        object
+    )
 
 
 def _column(frame: pd.DataFrame, name: str, default: float) -> np.ndarray:
@@ -108,8 +110,10 @@ class ValueIntervals:
         ok = np.isfinite(predicted) & np.isfinite(actual)
         needed = min_calibration_rows(level)
         if ok.sum() < needed:
-            raise ValueError(f"conformal ranges at level {level} need at least {needed} calibration "
-                             f"customers with finite forecasts and outcomes, got {int(ok.sum())}")
+            raise ValueError(
+                f"conformal ranges at level {level} need at least {needed} calibration "
+                f"customers with finite forecasts and outcomes, got {int(ok.sum())}"
+            )
         labels = _labels(groups, len(predicted))
         predicted, actual, labels = predicted[ok], actual[ok], labels[ok]
         fitted = {ALL: _fit_bins(predicted, actual, level, bins)}
@@ -122,8 +126,9 @@ class ValueIntervals:
                 notes.append(f"group {group}: {int(idx.sum())} calibration customers, uses '{ALL}'")
         return cls(level, fitted, horizon_days, int(ok.sum()), tuple(notes))
 
-    def predict(self, predicted, groups=None, horizon_days: int | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, predicted, groups=None, horizon_days: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(low, high)`` per row around the point forecasts ``predicted`` (NaN stays NaN).
 
         ``horizon_days`` (of ``predicted``), when it differs from the calibration horizon, places
@@ -160,22 +165,44 @@ class ValueIntervals:
         return out
 
     def to_dict(self) -> dict:
-        return {"method": "split-conformal, Mondrian by group and predicted-value bin, ratio score",
-                "level": self.level, "horizon_days": self.horizon_days,
-                "calibration_rows": self.calibration_rows, "notes": list(self.notes),
-                "groups": {g: {"edges": list(b.edges), "lower": list(b.lower), "upper": list(b.upper),
-                               "counts": list(b.counts)} for g, b in self.groups.items()}}
+        return {
+            "method": "split-conformal, Mondrian by group and predicted-value bin, ratio score",
+            "level": self.level,
+            "horizon_days": self.horizon_days,
+            "calibration_rows": self.calibration_rows,
+            "notes": list(self.notes),
+            "groups": {
+                g: {
+                    "edges": list(b.edges),
+                    "lower": list(b.lower),
+                    "upper": list(b.upper),
+                    "counts": list(b.counts),
+                }
+                for g, b in self.groups.items()
+            },
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> ValueIntervals:
         try:
-            groups = {g: BinRatios(tuple(map(float, b["edges"])), tuple(map(float, b["lower"])),
-                                   tuple(map(float, b["upper"])), tuple(map(int, b["counts"])))
-                      for g, b in data["groups"].items()}
+            groups = {
+                g: BinRatios(
+                    tuple(map(float, b["edges"])),
+                    tuple(map(float, b["lower"])),
+                    tuple(map(float, b["upper"])),
+                    tuple(map(int, b["counts"])),
+                )
+                for g, b in data["groups"].items()
+            }
             if ALL not in groups:
                 raise KeyError(f"groups.{ALL}")
-            return cls(float(data["level"]), groups, data.get("horizon_days"),
-                       int(data.get("calibration_rows", 0)), tuple(data.get("notes", ())))
+            return cls(
+                float(data["level"]),
+                groups,
+                data.get("horizon_days"),
+                int(data.get("calibration_rows", 0)),
+                tuple(data.get("notes", ())),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"value ranges: missing or bad field {exc}") from exc
 
@@ -200,7 +227,9 @@ def _fit_bins(predicted: np.ndarray, actual: np.ndarray, level: float, bins: int
     n_bins = max(1, min(bins, len(predicted) // needed))
     edges = np.unique(np.quantile(predicted, np.linspace(0, 1, n_bins + 1)[1:-1]))
     while len(edges):  # ties can leave a bin short: merge it with its upper (last: lower) neighbour
-        counts = np.bincount(np.searchsorted(edges, predicted, side="right"), minlength=len(edges) + 1)
+        counts = np.bincount(
+            np.searchsorted(edges, predicted, side="right"), minlength=len(edges) + 1
+        )
         short = np.flatnonzero(counts < needed)
         if not len(short):
             break
@@ -213,7 +242,9 @@ def _fit_bins(predicted: np.ndarray, actual: np.ndarray, level: float, bins: int
     return BinRatios(tuple(map(float, edges)), tuple(lower), tuple(upper), tuple(counts))
 
 
-def conformal_ratios(predicted: np.ndarray, actual: np.ndarray, level: float) -> tuple[float, float]:
+def conformal_ratios(
+    predicted: np.ndarray, actual: np.ndarray, level: float
+) -> tuple[float, float]:
     """Lower and upper ratio of one bin (see the module docstring); ``(0, inf)`` when empty."""
     n = len(actual)
     if n == 0:
@@ -237,7 +268,9 @@ def _order_statistic(sorted_values: np.ndarray, rank: int) -> float:
     return float(sorted_values[rank - 1]) if rank <= len(sorted_values) else float("inf")
 
 
-def interval_metrics(actual, low, high, level: float, prefix: str = "clv_interval_") -> dict[str, float]:
+def interval_metrics(
+    actual, low, high, level: float, prefix: str = "clv_interval_"
+) -> dict[str, float]:
     """Coverage (share of actual values inside ``[low, high]``), its gap to ``level`` and the mean
     and median width, over rows with a range."""
     actual = np.clip(np.asarray(actual, dtype=float), 0.0, None)
@@ -246,11 +279,13 @@ def interval_metrics(actual, low, high, level: float, prefix: str = "clv_interva
     inside = (actual[ok] >= low[ok]) & (actual[ok] <= high[ok])
     width = high[ok] - low[ok]
     coverage = float(inside.mean()) if ok.any() else float("nan")
-    return {f"{prefix}coverage": coverage,
-            f"{prefix}coverage_gap": coverage - level,
-            f"{prefix}coverage_error": abs(coverage - level),
-            f"{prefix}width": float(width.mean()) if ok.any() else float("nan"),
-            f"{prefix}median_width": float(np.median(width)) if ok.any() else float("nan")}
+    return {
+        f"{prefix}coverage": coverage,
+        f"{prefix}coverage_gap": coverage - level,
+        f"{prefix}coverage_error": abs(coverage - level),
+        f"{prefix}width": float(width.mean()) if ok.any() else float("nan"),
+        f"{prefix}median_width": float(np.median(width)) if ok.any() else float("nan"),
+    }
 
 
 def attainable_coverage(actual, cells, level: float) -> np.ndarray:
@@ -275,15 +310,19 @@ def coverage_by(actual, low, high, labels, attainable=None) -> dict[str, dict[st
         idx = (labels == label) & np.isfinite(low)
         if idx.any():
             inside = (actual[idx] >= low[idx]) & (actual[idx] <= high[idx])
-            out[str(label)] = {"customers": int(idx.sum()), "coverage": float(inside.mean()),
-                               "width": float((high[idx] - low[idx]).mean())}
+            out[str(label)] = {
+                "customers": int(idx.sum()),
+                "coverage": float(inside.mean()),
+                "width": float((high[idx] - low[idx]).mean()),
+            }
             if attainable is not None:
                 out[str(label)]["attainable"] = float(np.mean(np.asarray(attainable)[idx]))
     return out
 
 
-def coverage_report(actual, low, high, level: float, groupings: Mapping[str, np.ndarray],
-                    cells=None) -> dict:
+def coverage_report(
+    actual, low, high, level: float, groupings: Mapping[str, np.ndarray], cells=None
+) -> dict:
     """Overall metrics (:func:`interval_metrics`, without prefix), :func:`coverage_by` per
     grouping (e.g. ``{"stage": ..., "value_segment": ...}``) and the largest gap of any group with
     at least :data:`MIN_GROUP_ROWS` customers. With ``cells`` (``ValueIntervals.cells``) the gaps
@@ -299,8 +338,11 @@ def coverage_report(actual, low, high, level: float, groupings: Mapping[str, np.
     worst = 0.0
     for name, labels in groupings.items():
         report[name] = coverage_by(actual, low, high, labels, attainable)
-        gaps = [abs(g["coverage"] - g.get("attainable", level)) for g in report[name].values()
-                if g["customers"] >= MIN_GROUP_ROWS]
+        gaps = [
+            abs(g["coverage"] - g.get("attainable", level))
+            for g in report[name].values()
+            if g["customers"] >= MIN_GROUP_ROWS
+        ]
         worst = max([worst, *gaps])
     report["worst_group_gap"] = worst
     return report
@@ -321,19 +363,27 @@ def flat_metrics(report: dict, prefix: str) -> dict[str, float]:
     return metrics
 
 
-def fit_on_frame(frame: pd.DataFrame, predicted, *, level: float, bins: int,
-                 horizon_days: int | None = None) -> ValueIntervals | None:
+def fit_on_frame(
+    frame: pd.DataFrame, predicted, *, level: float, bins: int, horizon_days: int | None = None
+) -> ValueIntervals | None:
     """Ranges calibrated on the rows of ``frame`` (outcome column ``future_value``, groups from
     :func:`interval_groups`) and their point forecasts ``predicted``; None with fewer than
     :data:`MIN_BIN_ROWS` rows (no range is better than one from a handful of customers)."""
     if len(frame) < min_calibration_rows(level):
         return None
-    return ValueIntervals.fit(predicted, frame["future_value"].to_numpy(dtype=float), level=level,
-                              bins=bins, groups=interval_groups(frame), horizon_days=horizon_days)
+    return ValueIntervals.fit(
+        predicted,
+        frame["future_value"].to_numpy(dtype=float),
+        level=level,
+        bins=bins,
+        groups=interval_groups(frame),
+        horizon_days=horizon_days,
+    )
 
 
-def frame_metrics(frame: pd.DataFrame, predicted, intervals: ValueIntervals | None,
-                  prefix: str = "clv_interval_") -> dict[str, float]:
+def frame_metrics(
+    frame: pd.DataFrame, predicted, intervals: ValueIntervals | None, prefix: str = "clv_interval_"
+) -> dict[str, float]:
     """Coverage and width of ``intervals`` on the rows of ``frame`` (``future_value``) overall
     and per Mondrian group (``<prefix>group.<group>.coverage``), as MLflow metrics; NaN without
     ranges."""
@@ -341,8 +391,14 @@ def frame_metrics(frame: pd.DataFrame, predicted, intervals: ValueIntervals | No
         return missing_range_metrics(prefix)
     groups = interval_groups(frame)
     low, high = intervals.predict(predicted, groups)
-    report = coverage_report(frame["future_value"].to_numpy(dtype=float), low, high,
-                             intervals.level, {"group": groups}, intervals.cells(predicted, groups))
+    report = coverage_report(
+        frame["future_value"].to_numpy(dtype=float),
+        low,
+        high,
+        intervals.level,
+        {"group": groups},
+        intervals.cells(predicted, groups),
+    )
     return flat_metrics(report, prefix)
 
 
@@ -356,44 +412,81 @@ class BacktestRanges:
     report: dict  # coverage_report per model, and where the ranges were calibrated
 
 
-def backtest_ranges(pseudo_evaluation: pd.DataFrame, pseudo_value, evaluation: pd.DataFrame, value,
-                    *, level: float, bins: int, pseudo_horizon_days: int, horizon_days: int,
-                    groupings: Mapping[str, np.ndarray] | None = None) -> BacktestRanges:
+def backtest_ranges(
+    pseudo_evaluation: pd.DataFrame,
+    pseudo_value,
+    evaluation: pd.DataFrame,
+    value,
+    *,
+    level: float,
+    bins: int,
+    pseudo_horizon_days: int,
+    horizon_days: int,
+    groupings: Mapping[str, np.ndarray] | None = None,
+) -> BacktestRanges:
     """Calibrate ranges on a pseudo-backtest (its forecasts ``pseudo_value`` and outcomes over
     ``[C', C' + H')``, which end by the backtest cutoff) and apply them at the cutoff: LightGBM's
     ``value`` and BTYD's ``btyd_expected_value``, each with its own calibration. ``groupings``
     (e.g. stage and value segment of the evaluation customers) break the coverage down."""
     pseudo_btyd = pseudo_evaluation["btyd_expected_value"].to_numpy(dtype=float)
     kwargs = {"level": level, "bins": bins, "horizon_days": pseudo_horizon_days}
-    fitted = {"lightgbm": fit_on_frame(pseudo_evaluation, pseudo_value, **kwargs),
-              "btyd": fit_on_frame(pseudo_evaluation, pseudo_btyd, **kwargs)}
+    fitted = {
+        "lightgbm": fit_on_frame(pseudo_evaluation, pseudo_value, **kwargs),
+        "btyd": fit_on_frame(pseudo_evaluation, pseudo_btyd, **kwargs),
+    }
     groups = interval_groups(evaluation)
     actual = evaluation["future_value"].to_numpy(dtype=float)
-    forecasts = {"lightgbm": np.asarray(value, dtype=float),
-                 "btyd": evaluation["btyd_expected_value"].to_numpy(dtype=float)}
+    forecasts = {
+        "lightgbm": np.asarray(value, dtype=float),
+        "btyd": evaluation["btyd_expected_value"].to_numpy(dtype=float),
+    }
     columns, report = {}, {}
     for model, intervals in fitted.items():
         low, high = intervals.predict(forecasts[model], groups, horizon_days=horizon_days)
         name = "predicted_value" if model == "lightgbm" else "btyd_value"
         columns[f"{name}_low"], columns[f"{name}_high"] = low, high
         cells = intervals.cells(forecasts[model], groups, horizon_days=horizon_days)
-        report[model] = coverage_report(actual, low, high, level,
-                                        {"group": groups, **dict(groupings or {})}, cells)
-    report["calibration"] = {"pseudo_horizon_days": pseudo_horizon_days,
-                             "customers": fitted["lightgbm"].calibration_rows, "level": level}
+        report[model] = coverage_report(
+            actual, low, high, level, {"group": groups, **dict(groupings or {})}, cells
+        )
+    report["calibration"] = {
+        "pseudo_horizon_days": pseudo_horizon_days,
+        "customers": fitted["lightgbm"].calibration_rows,
+        "level": level,
+    }
     return BacktestRanges(fitted["lightgbm"], fitted["btyd"], columns, report)
 
 
 def missing_range_metrics(prefix: str = "clv_interval_") -> dict[str, float]:
     """The range metrics of a backtest without ranges (no pseudo-backtest fits): NaN."""
-    return {f"{prefix}{k}": float("nan") for k in (
-        "coverage", "coverage_gap", "coverage_error", "width", "median_width", "attainable",
-        "attainable_gap", "worst_group_gap")}
+    return {
+        f"{prefix}{k}": float("nan")
+        for k in (
+            "coverage",
+            "coverage_gap",
+            "coverage_error",
+            "width",
+            "median_width",
+            "attainable",
+            "attainable_gap",
+            "worst_group_gap",
+        )
+    }
 
 
-def ranges_for_backtest(data_dir, plan, cfg, evaluation: pd.DataFrame, churn_probability, value, *,
-                        pseudo=None, anchored: bool, range_groups=None, log=print
-                        ) -> BacktestRanges | None:
+def ranges_for_backtest(
+    data_dir,
+    plan,
+    cfg,
+    evaluation: pd.DataFrame,
+    churn_probability,
+    value,
+    *,
+    pseudo=None,
+    anchored: bool,
+    range_groups=None,
+    log=print,
+) -> BacktestRanges | None:
     """The ranges of a backtest (``training.backtest``): calibrated on its pseudo-backtest
     ``pseudo`` (a ``Forecast`` whose outcomes end by the cutoff; fitted here when None), with the
     LightGBM total anchored to BTYD's as at the cutoff when ``anchored``. ``range_groups``
@@ -403,7 +496,9 @@ def ranges_for_backtest(data_dir, plan, cfg, evaluation: pd.DataFrame, churn_pro
     from training.calibration import anchor_total
     from training.dataset import data_bounds
 
-    pseudo_plan = pseudo_backtest_plan(data_bounds(data_dir)[0], plan.cutoff, plan.horizon_days, cfg)
+    pseudo_plan = pseudo_backtest_plan(
+        data_bounds(data_dir)[0], plan.cutoff, plan.horizon_days, cfg
+    )
     if pseudo_plan is None:
         log(f"no pseudo-backtest fits before {plan.cutoff}: no predicted-value ranges")
         return None
@@ -413,19 +508,32 @@ def ranges_for_backtest(data_dir, plan, cfg, evaluation: pd.DataFrame, churn_pro
         pseudo = fit_and_forecast(data_dir, pseudo_plan, cfg)
     needed = min_calibration_rows(cfg.clv.interval_level)
     if len(pseudo.evaluation) < needed:
-        log(f"pseudo-backtest at {pseudo_plan.cutoff}: {len(pseudo.evaluation)} customers, too few "
-            f"for predicted-value ranges (at least {needed})")
+        log(
+            f"pseudo-backtest at {pseudo_plan.cutoff}: {len(pseudo.evaluation)} customers, too few "
+            f"for predicted-value ranges (at least {needed})"
+        )
         return None
     pseudo_value = pseudo.value
     if anchored:
-        pseudo_value = anchor_total(pseudo_value, pseudo.evaluation["btyd_expected_value"].to_numpy(dtype=float))
+        pseudo_value = anchor_total(
+            pseudo_value, pseudo.evaluation["btyd_expected_value"].to_numpy(dtype=float)
+        )
     groupings = None if range_groups is None else range_groups(evaluation, churn_probability, value)
-    ranges = backtest_ranges(pseudo.evaluation, pseudo_value, evaluation, value,
-                             level=cfg.clv.interval_level, bins=cfg.clv.interval_bins,
-                             pseudo_horizon_days=pseudo_plan.horizon_days,
-                             horizon_days=plan.horizon_days, groupings=groupings)
+    ranges = backtest_ranges(
+        pseudo.evaluation,
+        pseudo_value,
+        evaluation,
+        value,
+        level=cfg.clv.interval_level,
+        bins=cfg.clv.interval_bins,
+        pseudo_horizon_days=pseudo_plan.horizon_days,
+        horizon_days=plan.horizon_days,
+        groupings=groupings,
+    )
     ranges.report["calibration"]["pseudo_cutoff"] = pseudo_plan.cutoff.isoformat()
     report = ranges.report["lightgbm"]
-    log(f"predicted-value ranges ({cfg.clv.interval_level:.0%}, calibrated at {pseudo_plan.cutoff} over "
-        f"{pseudo_plan.horizon_days}d): coverage {report['coverage']:.3f}, mean width {report['width']:.2f}")
+    log(
+        f"predicted-value ranges ({cfg.clv.interval_level:.0%}, calibrated at {pseudo_plan.cutoff} over "
+        f"{pseudo_plan.horizon_days}d): coverage {report['coverage']:.3f}, mean width {report['width']:.2f}"
+    )
     return ranges

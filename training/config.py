@@ -27,7 +27,9 @@ class SnapshotConfig(_Strict):
     before validation, so no label window used for fitting overlaps a later split."""
 
     test_cutoff: date | None = Field(None, description="default: last complete horizon in the data")
-    n_train: int = Field(12, ge=1, le=60, description="a year of monthly cutoffs covers every season")
+    n_train: int = Field(
+        12, ge=1, le=60, description="a year of monthly cutoffs covers every season"
+    )
     step_days: int = Field(30, ge=1, le=366)
 
 
@@ -62,11 +64,16 @@ class ClvModelConfig(_Strict):
     kind: Literal["tweedie", "two_part"] = "tweedie"
     tweedie_variance_power: float = Field(1.5, gt=1.0, lt=2.0)
     params: LightGBMParams = LightGBMParams()
-    interval_level: float = Field(0.8, gt=0.0, lt=1.0,
-                                  description="nominal coverage of predicted_value_low/high "
-                                              "(split-conformal, training.clv_intervals)")
-    interval_bins: int = Field(10, ge=1, le=100, description="predicted-value bins per group of "
-                                                             "the conformal ranges")
+    interval_level: float = Field(
+        0.8,
+        gt=0.0,
+        lt=1.0,
+        description="nominal coverage of predicted_value_low/high "
+        "(split-conformal, training.clv_intervals)",
+    )
+    interval_bins: int = Field(
+        10, ge=1, le=100, description="predicted-value bins per group of the conformal ranges"
+    )
 
 
 class TuningConfig(_Strict):
@@ -88,9 +95,12 @@ class ExperimentConfig(_Strict):
     name: str
     description: str = ""
     data: Path | None = None
-    project: str | None = Field(None, pattern=PROJECT_PATTERN,
-                                description="namespace of models, MLflow experiments and champions; "
-                                            "default: the data directory's name")
+    project: str | None = Field(
+        None,
+        pattern=PROJECT_PATTERN,
+        description="namespace of models, MLflow experiments and champions; "
+        "default: the data directory's name",
+    )
     seed: int = 0
     snapshots: SnapshotConfig = SnapshotConfig()
     labels: LabelConfig = LabelConfig()
@@ -103,7 +113,9 @@ class ExperimentConfig(_Strict):
     @model_validator(mode="after")
     def _rfm_required(self) -> ExperimentConfig:
         if "rfm" not in self.features.families:
-            raise ValueError("features.families must include 'rfm' (the models need purchase history)")
+            raise ValueError(
+                "features.families must include 'rfm' (the models need purchase history)"
+            )
         return self
 
     @property
@@ -125,9 +137,13 @@ def resolve_project(cfg: ExperimentConfig, data_dir: str | Path, project: str | 
 
     name = project or cfg.project or Path(data_dir).resolve().name
     if not re.fullmatch(PROJECT_PATTERN, name):
-        source = "--project" if project else "project:" if cfg.project else f"data directory {data_dir}"
-        raise ConfigError(f"{source}: {name!r} is not a project name (letters, digits, '_', '.', '-', "
-                          f"at most 64, starting with a letter or digit); pass --project NAME")
+        source = (
+            "--project" if project else "project:" if cfg.project else f"data directory {data_dir}"
+        )
+        raise ConfigError(
+            f"{source}: {name!r} is not a project name (letters, digits, '_', '.', '-', "
+            f"at most 64, starting with a letter or digit); pass --project NAME"
+        )
     return name
 
 

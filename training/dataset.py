@@ -21,8 +21,16 @@ from training.splits import CutoffPlan
 
 CALENDAR_COLUMNS = catalog.family_columns("calendar")
 BTYD_COLUMNS = catalog.family_columns("btyd")
-BTYD_INPUTS = ("cutoff", "is_prospect", "frequency", "btyd_recency_days", "age_days", "orders_all",
-               "avg_order_value", "first_order_value")
+BTYD_INPUTS = (
+    "cutoff",
+    "is_prospect",
+    "frequency",
+    "btyd_recency_days",
+    "age_days",
+    "orders_all",
+    "avg_order_value",
+    "first_order_value",
+)
 
 if TYPE_CHECKING:
     from features.engine import Engine
@@ -68,8 +76,9 @@ def build_settings() -> BuildSettings:
     return _SETTINGS.get() or BuildSettings()
 
 
-def log_build_settings(run_id: str, settings: BuildSettings | None = None, *,
-                       tracking_uri: str | None = None) -> None:
+def log_build_settings(
+    run_id: str, settings: BuildSettings | None = None, *, tracking_uri: str | None = None
+) -> None:
     """Record the engine and the customer sampling fraction on an MLflow run of the store at
     ``tracking_uri`` (default: MLflow's current tracking URI)."""
     from mlflow.tracking import MlflowClient
@@ -110,13 +119,22 @@ def data_bounds(data_dir: str | Path) -> tuple[date, date]:
         return pd.Timestamp(row["lo"]).date(), pd.Timestamp(row["hi"]).date() + timedelta(days=1)
     path = table_path(data_dir, "transactions")
     with duckdb.connect() as con:
-        lo, hi = con.execute("select min(ordered_at), max(ordered_at) from read_parquet(?)", [str(path)]).fetchone()
+        lo, hi = con.execute(
+            "select min(ordered_at), max(ordered_at) from read_parquet(?)", [str(path)]
+        ).fetchone()
     return lo.date(), hi.date() + timedelta(days=1)
 
 
-def build_frame(data_dir: str | Path, cutoffs: list[date], cfg: ExperimentConfig, *,
-                churn_horizon_days: int, value_horizon_days: int, with_labels: bool = True,
-                progress: bool = True) -> pd.DataFrame:
+def build_frame(
+    data_dir: str | Path,
+    cutoffs: list[date],
+    cfg: ExperimentConfig,
+    *,
+    churn_horizon_days: int,
+    value_horizon_days: int,
+    with_labels: bool = True,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Features at the cutoffs, labels for both horizons (when asked) and BTYD columns.
 
     Built on the engine of :func:`build_settings` (DuckDB unless inside :func:`building_on`) and
@@ -125,21 +143,34 @@ def build_frame(data_dir: str | Path, cutoffs: list[date], cfg: ExperimentConfig
 
     settings = build_settings()
     fraction = settings.sample_fraction
-    frame = build_snapshots(data_dir, cutoffs, config=cfg.features, progress=progress,
-                            engine=settings.engine, sample_fraction=fraction)
+    frame = build_snapshots(
+        data_dir,
+        cutoffs,
+        config=cfg.features,
+        progress=progress,
+        engine=settings.engine,
+        sample_fraction=fraction,
+    )
     if with_labels:
         backend = settings.engine.backend if settings.engine is not None else None
         with _on_engine(settings, f"labels from {data_dir}"):
             tables = connect(data_dir, backend)
             churn = sample_customers(label_table(tables, cutoffs, churn_horizon_days), fraction)
             churn = churn.to_pandas()[["customer_id", "cutoff", "churned"]]
-            value = label_table(tables, cutoffs, value_horizon_days, value=cfg.labels.value,
-                                annual_discount_rate=cfg.labels.annual_discount_rate)
+            value = label_table(
+                tables,
+                cutoffs,
+                value_horizon_days,
+                value=cfg.labels.value,
+                annual_discount_rate=cfg.labels.annual_discount_rate,
+            )
             value = sample_customers(value, fraction).to_pandas()
         value = value[["customer_id", "cutoff", "future_orders", "future_value"]]
         for labels in (churn, value):
             labels["cutoff"] = pd.to_datetime(labels["cutoff"]).astype(frame["cutoff"].dtype)
-            frame = frame.merge(labels, on=["customer_id", "cutoff"], how="left", validate="one_to_one")
+            frame = frame.merge(
+                labels, on=["customer_id", "cutoff"], how="left", validate="one_to_one"
+            )
     frame = add_calendar_columns(frame)
     return add_btyd_columns(frame, churn_horizon_days, value_horizon_days)
 
@@ -158,7 +189,9 @@ def repeat_monetary_value(frame: pd.DataFrame) -> pd.Series:
     return (total / repeat).where(repeat > 0)
 
 
-def add_btyd_columns(frame: pd.DataFrame, churn_horizon_days: int, value_horizon_days: int) -> pd.DataFrame:
+def add_btyd_columns(
+    frame: pd.DataFrame, churn_horizon_days: int, value_horizon_days: int
+) -> pd.DataFrame:
     """Fit BG/NBD + Gamma-Gamma at each cutoff (on that cutoff's history only) and add its outputs."""
     return apply_btyd(frame, fit_btyd(frame), churn_horizon_days, value_horizon_days)
 
@@ -175,12 +208,15 @@ def fit_btyd(frame: pd.DataFrame) -> dict:
     from training.btyd import BTYDModel
 
     buyers = frame[frame["is_prospect"] == 0]
-    return {pd.Timestamp(cutoff): BTYDModel().fit(btyd_summary(part))
-            for cutoff, part in buyers.groupby("cutoff", sort=True)}
+    return {
+        pd.Timestamp(cutoff): BTYDModel().fit(btyd_summary(part))
+        for cutoff, part in buyers.groupby("cutoff", sort=True)
+    }
 
 
-def apply_btyd(frame: pd.DataFrame, models: dict, churn_horizon_days: int,
-               value_horizon_days: int) -> pd.DataFrame:
+def apply_btyd(
+    frame: pd.DataFrame, models: dict, churn_horizon_days: int, value_horizon_days: int
+) -> pd.DataFrame:
     """The BTYD columns of ``frame``'s buyers from models fitted by :func:`fit_btyd` (row by row:
     a batch of rows gets what the whole table would)."""
     frame = frame.copy()
@@ -193,7 +229,9 @@ def apply_btyd(frame: pd.DataFrame, models: dict, churn_horizon_days: int,
         summary = btyd_summary(part)
         churn_pred = model.predict(summary, churn_horizon_days)
         value_pred = model.predict(summary, value_horizon_days)
-        frame.loc[part.index, "btyd_expected_purchases"] = np.asarray(churn_pred["expected_purchases"])
+        frame.loc[part.index, "btyd_expected_purchases"] = np.asarray(
+            churn_pred["expected_purchases"]
+        )
         frame.loc[part.index, "btyd_p_alive"] = np.asarray(churn_pred["p_alive"])
         frame.loc[part.index, "btyd_p_no_purchase"] = np.asarray(churn_pred["p_no_purchase"])
         frame.loc[part.index, "btyd_expected_value"] = np.asarray(value_pred["expected_value"])
@@ -205,12 +243,19 @@ def model_columns(frame: pd.DataFrame, cfg: ExperimentConfig) -> list[str]:
     return [c for c in catalog.columns(cfg.features) if c in frame.columns]
 
 
-def build_training_data(data_dir: str | Path, plan: CutoffPlan, cfg: ExperimentConfig,
-                        progress: bool = True) -> TrainingData:
+def build_training_data(
+    data_dir: str | Path, plan: CutoffPlan, cfg: ExperimentConfig, progress: bool = True
+) -> TrainingData:
     """The stacked training table for a cutoff plan (on the engine and sample of
     :func:`build_settings`)."""
-    frame = build_frame(data_dir, plan.all(), cfg, churn_horizon_days=cfg.labels.churn_horizon_days,
-                        value_horizon_days=cfg.labels.value_horizon_days, progress=progress)
+    frame = build_frame(
+        data_dir,
+        plan.all(),
+        cfg,
+        churn_horizon_days=cfg.labels.churn_horizon_days,
+        value_horizon_days=cfg.labels.value_horizon_days,
+        progress=progress,
+    )
     splits = {c: plan.split_of(pd.Timestamp(c).date()) for c in frame["cutoff"].unique()}
     frame["split"] = frame["cutoff"].map(splits)
     return TrainingData(frame=frame, feature_columns=model_columns(frame, cfg), plan=plan)

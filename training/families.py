@@ -19,13 +19,14 @@ from features.engine import ParquetFacts, is_uri
 #: What each family is computed from; families not listed come from transactions alone.
 IMPUTED_AS = {
     "engagement": "no recorded activity (event counts 0; days since the last event, satisfaction "
-                  "and trends missing)",
+    "and trends missing)",
     "static": "missing (LightGBM's missing-value branch)",
 }
 
 
-def missing_sources(data_dir: str | Path, families: Iterable[str],
-                    columns: Iterable[str] = ()) -> dict[str, str]:
+def missing_sources(
+    data_dir: str | Path, families: Iterable[str], columns: Iterable[str] = ()
+) -> dict[str, str]:
     """Family -> what is missing in ``data_dir`` for it, for the ``families`` asked about.
     ``columns`` are the model's input columns (the static attributes it uses must exist).
     A URI (``s3a://...``) is read by the Spark engine in force (``training.dataset.building_on``)."""
@@ -47,7 +48,9 @@ def missing_sources(data_dir: str | Path, families: Iterable[str],
     return missing
 
 
-def _facts(data_dir: str | Path, table: str, columns: Iterable[str] = ()) -> tuple[str, ParquetFacts | None]:
+def _facts(
+    data_dir: str | Path, table: str, columns: Iterable[str] = ()
+) -> tuple[str, ParquetFacts | None]:
     """A contract table's file name and facts (None when absent): from the Parquet file of a
     local folder, or on the Spark engine in force for a URI."""
     name = f"{table}.parquet"
@@ -64,11 +67,15 @@ def _facts(data_dir: str | Path, table: str, columns: Iterable[str] = ()) -> tup
     names = pq.read_schema(path).names
     present = [c for c in columns if c in names]
     values = pq.read_table(path, columns=present) if present else None
-    non_null = {c: values.num_rows - values[c].null_count for c in present} if values is not None else {}
+    non_null = (
+        {c: values.num_rows - values[c].null_count for c in present} if values is not None else {}
+    )
     return name, ParquetFacts(tuple(names), pq.read_metadata(path).num_rows, non_null)
 
 
-def fed_families(data_dir: str | Path, families: Iterable[str], columns: Iterable[str] = ()) -> list[str]:
+def fed_families(
+    data_dir: str | Path, families: Iterable[str], columns: Iterable[str] = ()
+) -> list[str]:
     """The ``families`` whose source data ``data_dir`` holds (what a model trained on it needs)."""
     families = list(families)
     missing = missing_sources(data_dir, families, columns)

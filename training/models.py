@@ -35,7 +35,8 @@ class FeatureEncoder:
         self.categories_ = {
             c: sorted(frame[c].dropna().astype(str).unique().tolist())
             for c in self.columns
-            if not pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+            if not pd.api.types.is_numeric_dtype(frame[c])
+            and not pd.api.types.is_bool_dtype(frame[c])
         }
         return self
 
@@ -84,8 +85,11 @@ class FeatureEncoder:
         """``numeric`` columns as one float64 array, text parsed as numbers (else NaN). In one
         block: a column at a time costs milliseconds per call, most of scoring one customer."""
         block = frame[numeric]
-        loose = [c for c, dtype in block.dtypes.items()
-                 if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))]
+        loose = [
+            c
+            for c, dtype in block.dtypes.items()
+            if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+        ]
         if loose:
             block = block.assign(**{c: pd.to_numeric(block[c], errors="coerce") for c in loose})
         return block.to_numpy(dtype="float64", na_value=np.nan)
@@ -101,14 +105,19 @@ class FeatureEncoder:
             missing = pd.isna(column)
             if c in self.categories_:
                 codes = self._category_codes(c)
-                out[:, j] = [np.nan if gone else codes.get(str(v), np.nan)
-                             for v, gone in zip(column, missing)]
+                out[:, j] = [
+                    np.nan if gone else codes.get(str(v), np.nan)
+                    for v, gone in zip(column, missing)
+                ]
                 continue
             try:
-                out[:, j] = np.where(missing, np.nan, np.where(missing, 0.0, column).astype("float64"))
+                out[:, j] = np.where(
+                    missing, np.nan, np.where(missing, 0.0, column).astype("float64")
+                )
             except (TypeError, ValueError):  # text that may hold numbers, as the frame path does
                 out[:, j] = pd.to_numeric(pd.Series(column), errors="coerce").to_numpy(
-                    dtype="float64", na_value=np.nan)
+                    dtype="float64", na_value=np.nan
+                )
         return out
 
     def _category_codes(self, column: str) -> dict[str, int]:
@@ -144,8 +153,13 @@ def lgb_kwargs(params: LightGBMParams, seed: int) -> dict:
     kwargs["reg_lambda"] = kwargs.pop("lambda_l2")
     # Reproducible fits: LightGBM otherwise picks row- or column-wise histograms by timing them,
     # so a busy machine could change the model.
-    return {**kwargs, "random_state": seed, "verbose": -1, "deterministic": True,
-            "force_col_wise": True}
+    return {
+        **kwargs,
+        "random_state": seed,
+        "verbose": -1,
+        "deterministic": True,
+        "force_col_wise": True,
+    }
 
 
 def lgb_callbacks(params: LightGBMParams, extra: list | None = None) -> list:
@@ -237,8 +251,12 @@ class Calibrator:
         raw, y = np.asarray(raw, dtype=float), np.asarray(y)
         if kind == "isotonic":
             knots_x, knots_y, slope = _smooth_isotonic(raw, y)
-            return cls("isotonic_logit", x=tuple(map(float, knots_x)),
-                       y=tuple(map(float, knots_y)), coef=slope)
+            return cls(
+                "isotonic_logit",
+                x=tuple(map(float, knots_x)),
+                y=tuple(map(float, knots_y)),
+                coef=slope,
+            )
         platt = LogisticRegression().fit(logit(raw).reshape(-1, 1), y)
         return cls("sigmoid", coef=float(platt.coef_[0, 0]), intercept=float(platt.intercept_[0]))
 
@@ -259,8 +277,13 @@ class Calibrator:
 
     @classmethod
     def from_dict(cls, data: dict) -> Calibrator:
-        return cls(data["kind"], tuple(data["x"]), tuple(data["y"]), float(data["coef"]),
-                   float(data["intercept"]))
+        return cls(
+            data["kind"],
+            tuple(data["x"]),
+            tuple(data["y"]),
+            float(data["coef"]),
+            float(data["intercept"]),
+        )
 
 
 def load_booster(text: str) -> lgb.Booster:
@@ -275,22 +298,44 @@ class ChurnModel:
     its booster text and JSON state (``to_state`` / ``from_state``) predicts exactly the same.
     """
 
-    def __init__(self, columns: list[str], params: LightGBMParams | None = None, *,
-                 calibration: Literal["isotonic", "sigmoid", "none"] = "isotonic", seed: int = 0):
+    def __init__(
+        self,
+        columns: list[str],
+        params: LightGBMParams | None = None,
+        *,
+        calibration: Literal["isotonic", "sigmoid", "none"] = "isotonic",
+        seed: int = 0,
+    ):
         self.columns = list(columns)
         self.params = params or LightGBMParams()
         self.calibration = calibration
         self.seed = seed
 
-    def fit(self, train: pd.DataFrame, y_train, valid: pd.DataFrame, y_valid,
-            callbacks: list | None = None) -> ChurnModel:
+    def fit(
+        self,
+        train: pd.DataFrame,
+        y_train,
+        valid: pd.DataFrame,
+        y_valid,
+        callbacks: list | None = None,
+    ) -> ChurnModel:
         self.encoder_ = FeatureEncoder(self.columns).fit(train)
         x_train, x_valid = self.encoder_.transform(train), self.encoder_.transform(valid)
-        self.classifier_ = lgb.LGBMClassifier(objective="binary", **lgb_kwargs(self.params, self.seed))
-        self.classifier_.fit(x_train, np.asarray(y_train), eval_X=x_valid, eval_y=np.asarray(y_valid),
-                             eval_metric="binary_logloss", callbacks=lgb_callbacks(self.params, callbacks))
+        self.classifier_ = lgb.LGBMClassifier(
+            objective="binary", **lgb_kwargs(self.params, self.seed)
+        )
+        self.classifier_.fit(
+            x_train,
+            np.asarray(y_train),
+            eval_X=x_valid,
+            eval_y=np.asarray(y_valid),
+            eval_metric="binary_logloss",
+            callbacks=lgb_callbacks(self.params, callbacks),
+        )
         self.booster_ = self.classifier_.booster_
-        self.calibrator_ = Calibrator.fit(self.calibration, self.raw_probability(valid), np.asarray(y_valid))
+        self.calibrator_ = Calibrator.fit(
+            self.calibration, self.raw_probability(valid), np.asarray(y_valid)
+        )
         return self
 
     def raw_probability(self, frame: pd.DataFrame) -> np.ndarray:
@@ -325,19 +370,30 @@ class ChurnModel:
 
     def to_state(self) -> tuple[dict, dict[str, str]]:
         """Plain JSON state and booster texts by name: everything ``from_state`` needs."""
-        state = {"model": "churn", "columns": self.columns, "params": self.params.model_dump(),
-                 "calibration": self.calibration, "seed": self.seed,
-                 "encoder": self.encoder_.to_dict(),
-                 "calibrator": None if self.calibrator_ is None else self.calibrator_.to_dict()}
+        state = {
+            "model": "churn",
+            "columns": self.columns,
+            "params": self.params.model_dump(),
+            "calibration": self.calibration,
+            "seed": self.seed,
+            "encoder": self.encoder_.to_dict(),
+            "calibrator": None if self.calibrator_ is None else self.calibrator_.to_dict(),
+        }
         return state, {"booster": self.booster_.model_to_string()}
 
     @classmethod
     def from_state(cls, state: dict, boosters: dict[str, str]) -> ChurnModel:
-        model = cls(state["columns"], LightGBMParams.model_validate(state["params"]),
-                    calibration=state["calibration"], seed=state["seed"])
+        model = cls(
+            state["columns"],
+            LightGBMParams.model_validate(state["params"]),
+            calibration=state["calibration"],
+            seed=state["seed"],
+        )
         model.encoder_ = FeatureEncoder.from_dict(state["encoder"])
         model.booster_ = load_booster(boosters["booster"])
-        model.calibrator_ = None if state["calibrator"] is None else Calibrator.from_dict(state["calibrator"])
+        model.calibrator_ = (
+            None if state["calibrator"] is None else Calibrator.from_dict(state["calibrator"])
+        )
         return model
 
 
@@ -353,17 +409,29 @@ class ClvModel:
     nothing to a retention budget.
     """
 
-    def __init__(self, columns: list[str], params: LightGBMParams | None = None, *,
-                 kind: Literal["tweedie", "two_part"] = "tweedie", tweedie_variance_power: float = 1.5,
-                 seed: int = 0):
+    def __init__(
+        self,
+        columns: list[str],
+        params: LightGBMParams | None = None,
+        *,
+        kind: Literal["tweedie", "two_part"] = "tweedie",
+        tweedie_variance_power: float = 1.5,
+        seed: int = 0,
+    ):
         self.columns = list(columns)
         self.params = params or LightGBMParams()
         self.kind = kind
         self.tweedie_variance_power = tweedie_variance_power
         self.seed = seed
 
-    def fit(self, train: pd.DataFrame, y_train, valid: pd.DataFrame, y_valid,
-            callbacks: list | None = None) -> ClvModel:
+    def fit(
+        self,
+        train: pd.DataFrame,
+        y_train,
+        valid: pd.DataFrame,
+        y_valid,
+        callbacks: list | None = None,
+    ) -> ClvModel:
         self.encoder_ = FeatureEncoder(self.columns).fit(train)
         x_train, x_valid = self.encoder_.transform(train), self.encoder_.transform(valid)
         y_train = np.clip(np.asarray(y_train, dtype=float), 0, None)
@@ -371,19 +439,35 @@ class ClvModel:
         kwargs = lgb_kwargs(self.params, self.seed)
         if self.kind == "tweedie":
             self.regressor_ = lgb.LGBMRegressor(
-                objective="tweedie", tweedie_variance_power=self.tweedie_variance_power, **kwargs)
-            self.regressor_.fit(x_train, y_train, eval_X=x_valid, eval_y=y_valid,
-                                eval_metric="tweedie", callbacks=lgb_callbacks(self.params, callbacks))
+                objective="tweedie", tweedie_variance_power=self.tweedie_variance_power, **kwargs
+            )
+            self.regressor_.fit(
+                x_train,
+                y_train,
+                eval_X=x_valid,
+                eval_y=y_valid,
+                eval_metric="tweedie",
+                callbacks=lgb_callbacks(self.params, callbacks),
+            )
             self.boosters_ = {"value": self.regressor_.booster_}
             return self
         self.buyer_ = lgb.LGBMClassifier(objective="binary", **kwargs)
-        self.buyer_.fit(x_train, y_train > 0, eval_X=x_valid, eval_y=y_valid > 0,
-                        callbacks=lgb_callbacks(self.params, callbacks))
+        self.buyer_.fit(
+            x_train,
+            y_train > 0,
+            eval_X=x_valid,
+            eval_y=y_valid > 0,
+            callbacks=lgb_callbacks(self.params, callbacks),
+        )
         pos_train, pos_valid = y_train > 0, y_valid > 0
         self.spend_ = lgb.LGBMRegressor(objective="gamma", **kwargs)
-        self.spend_.fit(x_train[pos_train], y_train[pos_train],
-                        eval_X=x_valid[pos_valid], eval_y=y_valid[pos_valid],
-                        callbacks=lgb_callbacks(self.params))
+        self.spend_.fit(
+            x_train[pos_train],
+            y_train[pos_train],
+            eval_X=x_valid[pos_valid],
+            eval_y=y_valid[pos_valid],
+            callbacks=lgb_callbacks(self.params),
+        )
         self.boosters_ = {"buyer": self.buyer_.booster_, "spend": self.spend_.booster_}
         return self
 
@@ -402,15 +486,26 @@ class ClvModel:
 
     def to_state(self) -> tuple[dict, dict[str, str]]:
         """Plain JSON state and booster texts by name: everything ``from_state`` needs."""
-        state = {"model": "clv", "columns": self.columns, "params": self.params.model_dump(),
-                 "kind": self.kind, "tweedie_variance_power": self.tweedie_variance_power,
-                 "seed": self.seed, "encoder": self.encoder_.to_dict()}
+        state = {
+            "model": "clv",
+            "columns": self.columns,
+            "params": self.params.model_dump(),
+            "kind": self.kind,
+            "tweedie_variance_power": self.tweedie_variance_power,
+            "seed": self.seed,
+            "encoder": self.encoder_.to_dict(),
+        }
         return state, {name: b.model_to_string() for name, b in self.boosters_.items()}
 
     @classmethod
     def from_state(cls, state: dict, boosters: dict[str, str]) -> ClvModel:
-        model = cls(state["columns"], LightGBMParams.model_validate(state["params"]), kind=state["kind"],
-                    tweedie_variance_power=state["tweedie_variance_power"], seed=state["seed"])
+        model = cls(
+            state["columns"],
+            LightGBMParams.model_validate(state["params"]),
+            kind=state["kind"],
+            tweedie_variance_power=state["tweedie_variance_power"],
+            seed=state["seed"],
+        )
         model.encoder_ = FeatureEncoder.from_dict(state["encoder"])
         model.boosters_ = {name: load_booster(text) for name, text in boosters.items()}
         return model

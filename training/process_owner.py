@@ -23,8 +23,11 @@ def process_started(pid: int) -> float | None:
 
 def this_process() -> dict[str, str | int | float]:
     """``host``, ``pid`` and ``started`` of the calling process."""
-    return {"host": socket.gethostname(), "pid": os.getpid(),
-            "started": round(process_started(os.getpid()) or 0.0, 3)}
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started": round(process_started(os.getpid()) or 0.0, 3),
+    }
 
 
 def owner_alive(host: object, pid: object, started: object) -> bool | None:

@@ -22,6 +22,8 @@ REFERENCE_ARTIFACT = "monitor_reference.json"
 N_BINS = 10
 #: A share below this counts as this in PSI (an empty bin would make it infinite).
 PSI_FLOOR = 1e-4
+
+
 def numeric_profile(values, n_bins: int = N_BINS) -> dict:
     """Quantile bin edges (inner edges; the outer bins are open) and the share per bin."""
     x = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
@@ -31,10 +33,18 @@ def numeric_profile(values, n_bins: int = N_BINS) -> dict:
         return {"kind": "numeric", "edges": [], "shares": [], "missing": missing, "n": len(x)}
     edges = np.unique(np.quantile(present, np.linspace(0, 1, n_bins + 1)[1:-1]))
     shares = _bin_shares(present, edges)
-    return {"kind": "numeric", "edges": edges.tolist(), "shares": shares.tolist(), "missing": missing,
-            "n": len(x), "min": float(present.min()), "max": float(present.max()),
-            "median_nonzero": _median_nonzero(present), "distinct": len(np.unique(present)),
-            "negative_share": float((present < 0).mean())}
+    return {
+        "kind": "numeric",
+        "edges": edges.tolist(),
+        "shares": shares.tolist(),
+        "missing": missing,
+        "n": len(x),
+        "min": float(present.min()),
+        "max": float(present.max()),
+        "median_nonzero": _median_nonzero(present),
+        "distinct": len(np.unique(present)),
+        "negative_share": float((present < 0).mean()),
+    }
 
 
 #: Numbers with fewer distinct reference values (counts, flags) get no median shift: a median
@@ -55,8 +65,12 @@ def median_shift(reference: Mapping, present: np.ndarray) -> float:
     quantities or medians of different sign. Catches a shift of scale (prices) that PSI, dominated
     by the spread between customers, sees only faintly."""
     ref = reference.get("median_nonzero")
-    if not ref or ref < 0 or reference.get("distinct", 0) < CONTINUOUS_MIN_DISTINCT \
-            or reference.get("negative_share", 1.0) > MAX_NEGATIVE_SHARE:
+    if (
+        not ref
+        or ref < 0
+        or reference.get("distinct", 0) < CONTINUOUS_MIN_DISTINCT
+        or reference.get("negative_share", 1.0) > MAX_NEGATIVE_SHARE
+    ):
         return 0.0
     cur = _median_nonzero(present)
     if cur is None or cur * ref <= 0:
@@ -70,15 +84,23 @@ def categorical_profile(values) -> dict:
     present = s[s.notna()].astype(str)
     missing = 1.0 - len(present) / len(s) if len(s) else 0.0
     shares = present.value_counts(normalize=True).sort_index()
-    return {"kind": "categorical", "shares": {str(k): float(v) for k, v in shares.items()},
-            "missing": missing, "n": len(s)}
+    return {
+        "kind": "categorical",
+        "shares": {str(k): float(v) for k, v in shares.items()},
+        "missing": missing,
+        "n": len(s),
+    }
 
 
 def profile(values) -> dict:
     """The profile of one column: categorical for text/categories/booleans, else numeric."""
     s = pd.Series(values)
-    if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(s) or s.dtype == object \
-            or pd.api.types.is_bool_dtype(s):
+    if (
+        isinstance(s.dtype, pd.CategoricalDtype)
+        or pd.api.types.is_string_dtype(s)
+        or s.dtype == object
+        or pd.api.types.is_bool_dtype(s)
+    ):
         return categorical_profile(s)
     return numeric_profile(s)
 
@@ -100,8 +122,12 @@ def shift_p_value(reference_shares, reference_n: float, current_shares, current_
     in both are dropped): small samples drift by chance, and PSI alone does not know ``n``."""
     from scipy.stats import chi2_contingency
 
-    table = np.array([np.asarray(reference_shares, dtype=float) * reference_n,
-                      np.asarray(current_shares, dtype=float) * current_n])
+    table = np.array(
+        [
+            np.asarray(reference_shares, dtype=float) * reference_n,
+            np.asarray(current_shares, dtype=float) * current_n,
+        ]
+    )
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2 or min(reference_n, current_n) < 1:
         return 1.0
@@ -138,12 +164,21 @@ def compare_numeric(reference: Mapping, values) -> dict:
     else:
         cur = _bin_shares(present, edges)
         value_psi, ks = psi(ref, cur), float(np.max(np.abs(np.cumsum(cur) - np.cumsum(ref))))
-    return {"kind": "numeric", "psi": value_psi, "ks": ks,
-            "p_value": shift_p_value(ref, _present_n(reference), cur, len(present)) if len(ref) else 1.0,
-            "median_shift": median_shift(reference, present), "median_p_value": median_p_value(reference, present),
-            "missing": missing,
-            "missing_change": missing - float(reference["missing"]), "new_category_rate": 0.0,
-            "current_shares": cur.tolist(), "n": len(x)}
+    return {
+        "kind": "numeric",
+        "psi": value_psi,
+        "ks": ks,
+        "p_value": shift_p_value(ref, _present_n(reference), cur, len(present))
+        if len(ref)
+        else 1.0,
+        "median_shift": median_shift(reference, present),
+        "median_p_value": median_p_value(reference, present),
+        "missing": missing,
+        "missing_change": missing - float(reference["missing"]),
+        "new_category_rate": 0.0,
+        "current_shares": cur.tolist(),
+        "n": len(x),
+    }
 
 
 def compare_categorical(reference: Mapping, values) -> dict:
@@ -161,17 +196,29 @@ def compare_categorical(reference: Mapping, values) -> dict:
     ref = np.array([reference["shares"][k] for k in known])
     value_psi = psi(np.append(ref, 0.0), np.append(cur, new_rate))
     ks = float(np.max(np.abs(np.cumsum(np.append(cur, new_rate)) - np.cumsum(np.append(ref, 0.0)))))
-    return {"kind": "categorical", "psi": value_psi, "ks": ks,
-            "p_value": shift_p_value(np.append(ref, 0.0), _present_n(reference), np.append(cur, new_rate), len(present)),
-            "median_shift": 0.0, "median_p_value": 1.0, "missing": missing,
-            "missing_change": missing - float(reference["missing"]), "new_category_rate": new_rate,
-            "new_categories": sorted(map(str, new.index))[:10],
-            "current_shares": {k: float(v) for k, v in zip(known, cur)}, "n": len(s)}
+    return {
+        "kind": "categorical",
+        "psi": value_psi,
+        "ks": ks,
+        "p_value": shift_p_value(
+            np.append(ref, 0.0), _present_n(reference), np.append(cur, new_rate), len(present)
+        ),
+        "median_shift": 0.0,
+        "median_p_value": 1.0,
+        "missing": missing,
+        "missing_change": missing - float(reference["missing"]),
+        "new_category_rate": new_rate,
+        "new_categories": sorted(map(str, new.index))[:10],
+        "current_shares": {k: float(v) for k, v in zip(known, cur)},
+        "n": len(s),
+    }
 
 
 def compare(reference: Mapping, values) -> dict:
     """``compare_numeric`` or ``compare_categorical``, by the reference profile's kind."""
-    return (compare_categorical if reference["kind"] == "categorical" else compare_numeric)(reference, values)
+    return (compare_categorical if reference["kind"] == "categorical" else compare_numeric)(
+        reference, values
+    )
 
 
 def monitored_features(feature_columns) -> list[str]:
@@ -182,9 +229,17 @@ def monitored_features(feature_columns) -> list[str]:
     return [c for c in feature_columns if c not in CALENDAR_COLUMNS]
 
 
-def build_reference(frame: pd.DataFrame, feature_columns, churn_probability, predicted_value,
-                    metrics: Mapping[str, float], *, cutoff, horizons: Mapping[str, int],
-                    mix: Mapping[str, Mapping[str, float]] | None = None) -> dict:
+def build_reference(
+    frame: pd.DataFrame,
+    feature_columns,
+    churn_probability,
+    predicted_value,
+    metrics: Mapping[str, float],
+    *,
+    cutoff,
+    horizons: Mapping[str, int],
+    mix: Mapping[str, Mapping[str, float]] | None = None,
+) -> dict:
     """The monitoring reference of a pair from its test buyers ``frame`` and their predictions.
 
     ``metrics`` are the run's metrics (the ``test_`` ones are kept, prefix removed); ``mix`` the
@@ -194,10 +249,17 @@ def build_reference(frame: pd.DataFrame, feature_columns, churn_probability, pre
         "cutoff": str(pd.Timestamp(cutoff).date()),
         "customers": len(frame),
         "horizons": dict(horizons),
-        "features": {c: profile(frame[c]) for c in monitored_features(feature_columns) if c in frame.columns},
-        "scores": {"churn_probability": numeric_profile(churn_probability),
-                   "predicted_value": numeric_profile(predicted_value)},
+        "features": {
+            c: profile(frame[c]) for c in monitored_features(feature_columns) if c in frame.columns
+        },
+        "scores": {
+            "churn_probability": numeric_profile(churn_probability),
+            "predicted_value": numeric_profile(predicted_value),
+        },
         "mix": {k: dict(v) for k, v in (mix or {}).items()},
-        "metrics": {k.removeprefix("test_"): float(v) for k, v in metrics.items()
-                    if k.startswith("test_") and not k.startswith(("test_btyd_", "test_truth_"))},
+        "metrics": {
+            k.removeprefix("test_"): float(v)
+            for k, v in metrics.items()
+            if k.startswith("test_") and not k.startswith(("test_btyd_", "test_truth_"))
+        },
     }

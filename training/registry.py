@@ -36,7 +36,12 @@ from training.process_owner import owner_alive, this_process
 CHAMPION = "champion"
 PAIR_SUFFIX = ".churn-clv"
 #: The test metrics the promotion gate compares, and whether higher is better.
-GATE_METRICS: dict[str, bool] = {"churn_auc": True, "churn_brier": False, "clv_gini": True, "clv_mae": False}
+GATE_METRICS: dict[str, bool] = {
+    "churn_auc": True,
+    "churn_brier": False,
+    "clv_gini": True,
+    "clv_mae": False,
+}
 #: Environment hook for fault tests: pause (sleep) at this named point of a training run.
 PAUSE_AT_ENV = "LIFECYCLE_PAUSE_AT"
 _REQUIREMENTS = ("lightgbm", "numpy", "pandas", "scikit-learn", "pydantic", "pyyaml")
@@ -91,8 +96,10 @@ def tracked_run(tracking_uri: str, experiment_id: str, **start_run) -> Iterator[
     """A run of ``experiment_id`` in the store at ``tracking_uri`` (``start_run``: ``run_name``,
     ``tags``, ...), logged to with MLflow's fluent API, which points at that store only while the
     run is open (:func:`fluent_tracking_uri`). Nested runs inside it pass the ``experiment_id``."""
-    with fluent_tracking_uri(tracking_uri), mlflow.start_run(experiment_id=experiment_id,
-                                                             **start_run) as run:
+    with (
+        fluent_tracking_uri(tracking_uri),
+        mlflow.start_run(experiment_id=experiment_id, **start_run) as run,
+    ):
         yield run
 
 
@@ -111,14 +118,18 @@ def nested_run(**start_run) -> mlflow.ActiveRun:
 def owner_tags() -> dict[str, str]:
     """Tags naming the process of a run, so a later run can tell whether it died."""
     owner = this_process()
-    return {"lifecycle.host": str(owner["host"]), "lifecycle.pid": str(owner["pid"]),
-            "lifecycle.pid_started": f"{owner['started']:.3f}"}
+    return {
+        "lifecycle.host": str(owner["host"]),
+        "lifecycle.pid": str(owner["pid"]),
+        "lifecycle.pid_started": f"{owner['started']:.3f}",
+    }
 
 
 def _owner_alive(tags: dict[str, str]) -> bool | None:
     """True/False for a run of this host with owner tags; None when it cannot be told."""
-    return owner_alive(tags.get("lifecycle.host"), tags.get("lifecycle.pid"),
-                       tags.get("lifecycle.pid_started"))
+    return owner_alive(
+        tags.get("lifecycle.host"), tags.get("lifecycle.pid"), tags.get("lifecycle.pid_started")
+    )
 
 
 def fail_stale_runs(client: MlflowClient, max_age_hours: float = 48.0, log=print) -> list[str]:
@@ -161,8 +172,9 @@ def log_pair(pair: ModelPair, project: str, example: pd.DataFrame) -> str:
     loader) and register it as a new version of ``<project>.churn-clv``; return the version."""
     # Integer features are declared as doubles: a missing value at scoring time then still fits the
     # signature (MLflow accepts int -> double, not NaN in an integer column).
-    example = example.astype({c: "float64" for c in example.columns
-                              if pd.api.types.is_integer_dtype(example[c])})
+    example = example.astype(
+        {c: "float64" for c in example.columns if pd.api.types.is_integer_dtype(example[c])}
+    )
     with tempfile.TemporaryDirectory() as tmp:
         data_path = save_pair(pair, Path(tmp) / "pair")
         info = mlflow.pyfunc.log_model(
@@ -198,9 +210,12 @@ def champion_version(client: MlflowClient, project: str) -> str | None:
 def load_version(tracking_uri: str, project: str, version: str) -> ModelPair:
     """Read one registered pair version from the store (JSON and LightGBM text only)."""
     client = MlflowClient(tracking_uri=tracking_uri)
-    root = Path(mlflow.artifacts.download_artifacts(
-        artifact_uri=client.get_model_version_download_uri(pair_model_name(project), version),
-        tracking_uri=tracking_uri))
+    root = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=client.get_model_version_download_uri(pair_model_name(project), version),
+            tracking_uri=tracking_uri,
+        )
+    )
     flavor = yaml.safe_load((root / "MLmodel").read_text())["flavors"]["python_function"]
     return load_pair(root / flavor["data"])
 
@@ -215,7 +230,8 @@ def load_champion_pair(tracking_uri: str, project: str) -> tuple[ModelPair, str]
         listed = ", ".join(f"{p} (v{v})" if v else f"{p} (no champion)" for p, v in present.items())
         raise LookupError(
             f"project {project!r} has no champion model pair in {tracking_uri}; projects there: "
-            f"{listed or 'none'}; train one with `lifecycle train --project {project}`")
+            f"{listed or 'none'}; train one with `lifecycle train --project {project}`"
+        )
     return load_version(tracking_uri, project, found), found
 
 
@@ -225,7 +241,8 @@ def projects(client: MlflowClient) -> dict[str, str | None]:
     for model in client.search_registered_models(max_results=1000):
         if model.name.endswith(PAIR_SUFFIX):
             found[model.name.removesuffix(PAIR_SUFFIX)] = champion_version(
-                client, model.name.removesuffix(PAIR_SUFFIX))
+                client, model.name.removesuffix(PAIR_SUFFIX)
+            )
     return dict(sorted(found.items()))
 
 
@@ -256,8 +273,12 @@ class PromotionDecision:
         return f"promotion {self.model} v{self.version}: {verdict}: {self.reason}"
 
 
-def is_not_worse(challenger: dict[str, float], champion: dict[str, float],
-                 higher_is_better: dict[str, bool], tolerance: float = 1e-9) -> tuple[bool, str]:
+def is_not_worse(
+    challenger: dict[str, float],
+    champion: dict[str, float],
+    higher_is_better: dict[str, bool],
+    tolerance: float = 1e-9,
+) -> tuple[bool, str]:
     """The promotion rule: every gate metric is at least as good as the champion's."""
     worse = []
     for metric, higher in higher_is_better.items():
@@ -280,7 +301,9 @@ def lock_path(tracking_uri: str, purpose: str = "gate") -> Path:
 
 
 @contextmanager
-def store_lock(tracking_uri: str, purpose: str, waiting: str | None = None, log=print) -> Iterator[None]:
+def store_lock(
+    tracking_uri: str, purpose: str, waiting: str | None = None, log=print
+) -> Iterator[None]:
     """Hold an OS file lock of a store (released when the process dies, even by kill -9)."""
     path = lock_path(tracking_uri, purpose)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -299,13 +322,21 @@ def store_lock(tracking_uri: str, purpose: str, waiting: str | None = None, log=
 
 def gate_lock(tracking_uri: str, log=print):
     """Hold the promotion gate of a store: read champion, re-score, move the alias."""
-    return store_lock(tracking_uri, "gate", "waiting for the promotion gate: another training is deciding",
-                      log)
+    return store_lock(
+        tracking_uri, "gate", "waiting for the promotion gate: another training is deciding", log
+    )
 
 
-def promote(tracking_uri: str, project: str, version: str, challenger: dict[str, float],
-            evaluate_champion: Callable[[ModelPair], dict[str, float]], *, force: bool = False,
-            log=print) -> PromotionDecision:
+def promote(
+    tracking_uri: str,
+    project: str,
+    version: str,
+    challenger: dict[str, float],
+    evaluate_champion: Callable[[ModelPair], dict[str, float]],
+    *,
+    force: bool = False,
+    log=print,
+) -> PromotionDecision:
     """Give ``version`` the champion alias if it is not worse than ``project``'s champion
     re-scored by ``evaluate_champion`` on the challenger's test customers (``NotComparable``:
     kept unless ``force``). Read, evaluation and alias move happen under the gate lock."""
@@ -316,7 +347,9 @@ def promote(tracking_uri: str, project: str, version: str, challenger: dict[str,
     with gate_lock(tracking_uri, log=log):
         current = champion_version(client, project)
         if current is None:
-            decision = PromotionDecision(project, name, version, True, force, "no champion yet", challenger)
+            decision = PromotionDecision(
+                project, name, version, True, force, "no champion yet", challenger
+            )
         else:
             champion: dict[str, float] = {}
             try:
@@ -326,8 +359,17 @@ def promote(tracking_uri: str, project: str, version: str, challenger: dict[str,
             except NotComparable as exc:
                 ok, why = False, f"champion v{current} is not comparable: {exc}"
             reason = f"FORCED: promoted although {why}" if force and not ok else why
-            decision = PromotionDecision(project, name, version, ok or force, force and not ok, reason,
-                                         challenger, champion, current)
+            decision = PromotionDecision(
+                project,
+                name,
+                version,
+                ok or force,
+                force and not ok,
+                reason,
+                challenger,
+                champion,
+                current,
+            )
         client.set_model_version_tag(name, version, "promotion", decision.reason)
         pause_point("gate_decided", log)
         if decision.promoted:

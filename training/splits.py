@@ -45,8 +45,15 @@ class CutoffPlan:
             )
 
 
-def plan_cutoffs(data_start: date, data_end: date, horizon_days: int, n_train: int,
-                 step_days: int, test_cutoff: date | None = None, min_history_days: int = 60) -> CutoffPlan:
+def plan_cutoffs(
+    data_start: date,
+    data_end: date,
+    horizon_days: int,
+    n_train: int,
+    step_days: int,
+    test_cutoff: date | None = None,
+    min_history_days: int = 60,
+) -> CutoffPlan:
     """Plan cutoffs back from the test cutoff.
 
     ``data_end`` is the first day with no data (exclusive). The test cutoff defaults to the latest

@@ -51,61 +51,110 @@ class TrainResult:
     seconds: float = 0.0
 
     def summary(self) -> dict:
-        return {"run_id": self.run_id, "project": self.project, "seconds": round(self.seconds, 1),
-                "metrics": self.metrics,
-                "promotion": None if self.decision is None else self.decision.to_dict()}
+        return {
+            "run_id": self.run_id,
+            "project": self.project,
+            "seconds": round(self.seconds, 1),
+            "metrics": self.metrics,
+            "promotion": None if self.decision is None else self.decision.to_dict(),
+        }
 
 
 def plan_for(data_dir: str | Path, cfg: ExperimentConfig) -> CutoffPlan:
     start, end = data_bounds(data_dir)
     horizon = max(cfg.labels.churn_horizon_days, cfg.labels.value_horizon_days)
-    return plan_cutoffs(start, end, horizon, cfg.snapshots.n_train, cfg.snapshots.step_days,
-                        cfg.snapshots.test_cutoff)
+    return plan_cutoffs(
+        start,
+        end,
+        horizon,
+        cfg.snapshots.n_train,
+        cfg.snapshots.step_days,
+        cfg.snapshots.test_cutoff,
+    )
 
 
-def evaluate(churned, churn_probability, value, predicted_value, prefix: str = "") -> dict[str, float]:
+def evaluate(
+    churned, churn_probability, value, predicted_value, prefix: str = ""
+) -> dict[str, float]:
     """All churn and CLV metrics, keys prefixed (e.g. ``test_``)."""
     from training.metrics import churn_metrics, clv_metrics
 
-    metrics = {**churn_metrics(np.asarray(churned, dtype=int), np.asarray(churn_probability, dtype=float)),
-               **clv_metrics(np.asarray(value, dtype=float), np.asarray(predicted_value, dtype=float))}
+    metrics = {
+        **churn_metrics(np.asarray(churned, dtype=int), np.asarray(churn_probability, dtype=float)),
+        **clv_metrics(np.asarray(value, dtype=float), np.asarray(predicted_value, dtype=float)),
+    }
     return {f"{prefix}{k}": float(v) for k, v in metrics.items()}
 
 
-def fit_models(data: TrainingData, cfg: ExperimentConfig, churn_callbacks=None,
-               clv_callbacks=None) -> tuple[ChurnModel, ClvModel]:
+def fit_models(
+    data: TrainingData, cfg: ExperimentConfig, churn_callbacks=None, clv_callbacks=None
+) -> tuple[ChurnModel, ClvModel]:
     """Fit churn (buyers only) and CLV (everyone) on train, early-stopping/calibrating on valid."""
     train_b, valid_b = data.split("train", buyers_only=True), data.split("valid", buyers_only=True)
-    churn = ChurnModel(data.feature_columns, cfg.churn.params, calibration=cfg.churn.calibration,
-                       seed=cfg.seed)
-    churn.fit(train_b, train_b["churned"].astype(int), valid_b, valid_b["churned"].astype(int),
-              callbacks=churn_callbacks)
+    churn = ChurnModel(
+        data.feature_columns, cfg.churn.params, calibration=cfg.churn.calibration, seed=cfg.seed
+    )
+    churn.fit(
+        train_b,
+        train_b["churned"].astype(int),
+        valid_b,
+        valid_b["churned"].astype(int),
+        callbacks=churn_callbacks,
+    )
     train, valid = data.split("train"), data.split("valid")
-    clv = ClvModel(data.feature_columns, cfg.clv.params, kind=cfg.clv.kind,
-                   tweedie_variance_power=cfg.clv.tweedie_variance_power, seed=cfg.seed)
+    clv = ClvModel(
+        data.feature_columns,
+        cfg.clv.params,
+        kind=cfg.clv.kind,
+        tweedie_variance_power=cfg.clv.tweedie_variance_power,
+        seed=cfg.seed,
+    )
     clv.fit(train, train["future_value"], valid, valid["future_value"], callbacks=clv_callbacks)
     return churn, clv
 
 
-def fit_value_intervals(data: TrainingData, clv: ClvModel, cfg: ExperimentConfig) -> ValueIntervals | None:
+def fit_value_intervals(
+    data: TrainingData, clv: ClvModel, cfg: ExperimentConfig
+) -> ValueIntervals | None:
     """Conformal ranges of the CLV model, calibrated on the validation split (every customer,
     prospects included; its outcome windows end before the test cutoff)."""
     valid = data.split("valid")
-    return fit_on_frame(valid, clv.predict(valid), level=cfg.clv.interval_level,
-                        bins=cfg.clv.interval_bins, horizon_days=cfg.labels.value_horizon_days)
+    return fit_on_frame(
+        valid,
+        clv.predict(valid),
+        level=cfg.clv.interval_level,
+        bins=cfg.clv.interval_bins,
+        horizon_days=cfg.labels.value_horizon_days,
+    )
 
 
-def split_metrics(data: TrainingData, churn: ChurnModel, clv: ClvModel, split: str) -> dict[str, float]:
+def split_metrics(
+    data: TrainingData, churn: ChurnModel, clv: ClvModel, split: str
+) -> dict[str, float]:
     """Model metrics and the BTYD baseline's on one split (buyers: those with a purchase before T)."""
     part = data.split(split, buyers_only=True)
-    metrics = evaluate(part["churned"], churn.predict_proba(part), part["future_value"],
-                       clv.predict(part), prefix=f"{split}_")
-    metrics.update(evaluate(part["churned"], part["btyd_p_no_purchase"], part["future_value"],
-                            part["btyd_expected_value"], prefix=f"{split}_btyd_"))
+    metrics = evaluate(
+        part["churned"],
+        churn.predict_proba(part),
+        part["future_value"],
+        clv.predict(part),
+        prefix=f"{split}_",
+    )
+    metrics.update(
+        evaluate(
+            part["churned"],
+            part["btyd_p_no_purchase"],
+            part["future_value"],
+            part["btyd_expected_value"],
+            prefix=f"{split}_btyd_",
+        )
+    )
     return metrics
 
 
-def truth_check(data_dir: str | Path, part: pd.DataFrame, probability: np.ndarray, horizon_days: int) -> dict:
+def truth_check(
+    data_dir: str | Path, part: pd.DataFrame, probability: np.ndarray, horizon_days: int
+) -> dict:
     """On synthetic data: calibration and AUC against the generator's true churn probability."""
     truth_path = Path(data_dir) / "truth.parquet"
     if not truth_path.exists():
@@ -115,7 +164,9 @@ def truth_check(data_dir: str | Path, part: pd.DataFrame, probability: np.ndarra
 
     truth = pd.read_parquet(truth_path)
     cutoff = pd.Timestamp(part["cutoff"].iloc[0])
-    true_p = true_churn_probability(truth, cutoff, horizon_days).reindex(part["customer_id"]).to_numpy()
+    true_p = (
+        true_churn_probability(truth, cutoff, horizon_days).reindex(part["customer_id"]).to_numpy()
+    )
     y = part["churned"].astype(int).to_numpy()
     ok = np.isfinite(true_p)
     return {
@@ -141,16 +192,18 @@ def _ece_against(target_p: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float
 
 def prediction_table(part: pd.DataFrame, churn: ChurnModel, clv: ClvModel) -> pd.DataFrame:
     """Per-customer predictions and outcomes on the test split (for comparisons and bootstraps)."""
-    return pd.DataFrame({
-        "customer_id": part["customer_id"].to_numpy(),
-        "cutoff": part["cutoff"].to_numpy(),
-        "churned": part["churned"].astype(int).to_numpy(),
-        "future_value": part["future_value"].to_numpy(dtype=float),
-        "churn_probability": churn.predict_proba(part),
-        "predicted_value": clv.predict(part),
-        "btyd_p_no_purchase": part["btyd_p_no_purchase"].to_numpy(dtype=float),
-        "btyd_expected_value": part["btyd_expected_value"].to_numpy(dtype=float),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": part["customer_id"].to_numpy(),
+            "cutoff": part["cutoff"].to_numpy(),
+            "churned": part["churned"].astype(int).to_numpy(),
+            "future_value": part["future_value"].to_numpy(dtype=float),
+            "churn_probability": churn.predict_proba(part),
+            "predicted_value": clv.predict(part),
+            "btyd_p_no_purchase": part["btyd_p_no_purchase"].to_numpy(dtype=float),
+            "btyd_expected_value": part["btyd_expected_value"].to_numpy(dtype=float),
+        }
+    )
 
 
 def log_predictions(predictions: pd.DataFrame) -> None:
@@ -169,8 +222,12 @@ def log_plots(data: TrainingData, churn: ChurnModel, clv: ClvModel, split: str =
     p = churn.predict_proba(part)
     figures = {
         "calibration.png": plots.calibration_plot(part["churned"].astype(int), p, label="lightgbm"),
-        "gains.png": plots.gains_plot({"lightgbm": (part["churned"].astype(int), p),
-                                       "btyd": (part["churned"].astype(int), part["btyd_p_no_purchase"])}),
+        "gains.png": plots.gains_plot(
+            {
+                "lightgbm": (part["churned"].astype(int), p),
+                "btyd": (part["churned"].astype(int), part["btyd_p_no_purchase"]),
+            }
+        ),
         "deciles.png": plots.decile_plot(part["future_value"], clv.predict(part)),
         "importance_churn.png": plots.feature_importance_plot(churn.feature_importance()),
         "importance_clv.png": plots.feature_importance_plot(clv.feature_importance()),
@@ -182,32 +239,56 @@ def log_plots(data: TrainingData, churn: ChurnModel, clv: ClvModel, split: str =
     plt.close("all")
 
 
-def train(cfg: ExperimentConfig, data_dir: str | Path, *, project: str | None = None,
-          force: bool = False, register: bool = True, scoring_thresholds: ThresholdFitter | None = None,
-          progress: bool = True, log=print, reference_mix: MixFitter | None = None) -> TrainResult:
+def train(
+    cfg: ExperimentConfig,
+    data_dir: str | Path,
+    *,
+    project: str | None = None,
+    force: bool = False,
+    register: bool = True,
+    scoring_thresholds: ThresholdFitter | None = None,
+    progress: bool = True,
+    log=print,
+    reference_mix: MixFitter | None = None,
+) -> TrainResult:
     """Run one training job end to end and return its metrics and promotion decision.
 
     ``project`` (default: the config's, else the data directory's name) namespaces the MLflow
     experiment, the registered pair and its champion. Registering needs ``scoring_thresholds``.
     """
     if register and scoring_thresholds is None:
-        raise ValueError("train(register=True) needs scoring_thresholds (e.g. "
-                         "serving.scoring.fit_scoring_thresholds): a pair is registered with them")
+        raise ValueError(
+            "train(register=True) needs scoring_thresholds (e.g. "
+            "serving.scoring.fit_scoring_thresholds): a pair is registered with them"
+        )
     started = time.perf_counter()
     project = resolve_project(cfg, data_dir, project)
     cfg = cfg.model_copy(update={"project": project})
     experiment_id = open_experiment(cfg.tracking, cfg.experiment_name)
     fail_stale_runs(MlflowClient(tracking_uri=cfg.tracking.tracking_uri), log=log)
     plan = plan_for(data_dir, cfg)
-    log(f"project {project}: cutoffs: train {[str(c) for c in plan.train]}, valid {plan.valid}, test {plan.test}")
+    log(
+        f"project {project}: cutoffs: train {[str(c) for c in plan.train]}, valid {plan.valid}, test {plan.test}"
+    )
     data = build_training_data(data_dir, plan, cfg, progress=progress)
     log(f"snapshot table: {len(data.frame):,} rows, {len(data.feature_columns)} features")
     with tracked_run(cfg.tracking.tracking_uri, experiment_id, run_name=f"{cfg.name}-train") as run:
-        mlflow.set_tags({"experiment": cfg.name, "kind": "train", "project": project,
-                         "data": Path(data_dir).name, "data_path": str(Path(data_dir).resolve()),
-                         **owner_tags()})
+        mlflow.set_tags(
+            {
+                "experiment": cfg.name,
+                "kind": "train",
+                "project": project,
+                "data": Path(data_dir).name,
+                "data_path": str(Path(data_dir).resolve()),
+                **owner_tags(),
+            }
+        )
         mlflow.log_params(_flat_params(cfg))
-        cutoffs = {"train": [str(c) for c in plan.train], "valid": [str(plan.valid)], "test": [str(plan.test)]}
+        cutoffs = {
+            "train": [str(c) for c in plan.train],
+            "valid": [str(plan.valid)],
+            "test": [str(plan.test)],
+        }
         fingerprint = data_fingerprint(data.frame, cutoffs)
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
         fit_started = time.perf_counter()
@@ -219,49 +300,108 @@ def train(cfg: ExperimentConfig, data_dir: str | Path, *, project: str | None = 
             metrics.update(split_metrics(data, churn, clv, split))
         test = data.split("test", buyers_only=True)
         metrics.update(frame_metrics(test, clv.predict(test), intervals, "test_clv_interval_"))
-        metrics.update({f"test_{k}": v for k, v in
-                        truth_check(data_dir, test, churn.predict_proba(test), cfg.labels.churn_horizon_days).items()})
+        metrics.update(
+            {
+                f"test_{k}": v
+                for k, v in truth_check(
+                    data_dir, test, churn.predict_proba(test), cfg.labels.churn_horizon_days
+                ).items()
+            }
+        )
         mlflow.log_metrics(metrics)
         log_plots(data, churn, clv)
         log_predictions(prediction_table(test, churn, clv))
-        mlflow.log_dict({"churn": churn.feature_importance().to_dict(),
-                         "clv": clv.feature_importance().to_dict()}, "feature_importance.json")
+        mlflow.log_dict(
+            {
+                "churn": churn.feature_importance().to_dict(),
+                "clv": clv.feature_importance().to_dict(),
+            },
+            "feature_importance.json",
+        )
         decision = None
         if register:
-            meta = {"project": project, "experiment": cfg.model_dump(mode="json"), "run_id": run.info.run_id,
-                    "test_cutoff": str(plan.test), "data": Path(data_dir).name,
-                    "feature_families": list(cfg.features.families),
-                    "families_with_data": fed_families(data_dir, cfg.features.families, data.feature_columns),
-                    "data_fingerprint": fingerprint}
+            meta = {
+                "project": project,
+                "experiment": cfg.model_dump(mode="json"),
+                "run_id": run.info.run_id,
+                "test_cutoff": str(plan.test),
+                "data": Path(data_dir).name,
+                "feature_families": list(cfg.features.families),
+                "families_with_data": fed_families(
+                    data_dir, cfg.features.families, data.feature_columns
+                ),
+                "data_fingerprint": fingerprint,
+            }
             scoring = scoring_thresholds(test, churn.predict_proba(test), clv.predict(test))
             mlflow.log_dict(scoring, "scoring_config.json")
-            meta["monitor_reference"] = monitor_reference(test, data.feature_columns, churn, clv, metrics, cfg,
-                                                          plan.test, scoring, reference_mix)
+            meta["monitor_reference"] = monitor_reference(
+                test,
+                data.feature_columns,
+                churn,
+                clv,
+                metrics,
+                cfg,
+                plan.test,
+                scoring,
+                reference_mix,
+            )
             mlflow.log_dict(meta["monitor_reference"], REFERENCE_ARTIFACT)
-            version = log_pair(ModelPair(churn, clv, meta, scoring, intervals), project, test[data.feature_columns].head(5))
+            version = log_pair(
+                ModelPair(churn, clv, meta, scoring, intervals),
+                project,
+                test[data.feature_columns].head(5),
+            )
             pause_point("after_register", log)
-            gate = {k.removeprefix("test_"): v for k, v in metrics.items()
-                    if k.startswith(("test_churn_", "test_clv_")) and "_interval_" not in k}
-            decision = promote(cfg.tracking.tracking_uri, project, version, gate,
-                               champion_evaluator(data_dir, data, cfg), force=force, log=log)
+            gate = {
+                k.removeprefix("test_"): v
+                for k, v in metrics.items()
+                if k.startswith(("test_churn_", "test_clv_")) and "_interval_" not in k
+            }
+            decision = promote(
+                cfg.tracking.tracking_uri,
+                project,
+                version,
+                gate,
+                champion_evaluator(data_dir, data, cfg),
+                force=force,
+                log=log,
+            )
             pause_point("after_alias", log)
             mlflow.log_dict(decision.to_dict(), "promotion.json")
             mlflow.log_metric("promoted", float(decision.promoted))
             log(decision.line())
-        result = TrainResult(run.info.run_id, metrics, project, decision, time.perf_counter() - started)
+        result = TrainResult(
+            run.info.run_id, metrics, project, decision, time.perf_counter() - started
+        )
         mlflow.log_metric("train_job_seconds", result.seconds)
     return result
 
 
-def monitor_reference(test: pd.DataFrame, feature_columns, churn: ChurnModel, clv: ClvModel, metrics: dict,
-                      cfg: ExperimentConfig, cutoff, scoring: dict, mix: MixFitter | None) -> dict:
+def monitor_reference(
+    test: pd.DataFrame,
+    feature_columns,
+    churn: ChurnModel,
+    clv: ClvModel,
+    metrics: dict,
+    cfg: ExperimentConfig,
+    cutoff,
+    scoring: dict,
+    mix: MixFitter | None,
+) -> dict:
     """The pair's monitoring reference (``training.reference``) from its test buyers."""
     from training.reference import build_reference
 
     p, value = churn.predict_proba(test), np.clip(clv.predict(test), 0, None)  # as batch scoring
-    return build_reference(test, feature_columns, p, value, metrics, cutoff=cutoff,
-                           horizons={"churn": cfg.labels.churn_horizon_days, "value": cfg.labels.value_horizon_days},
-                           mix=None if mix is None else mix(test, p, value, scoring))
+    return build_reference(
+        test,
+        feature_columns,
+        p,
+        value,
+        metrics,
+        cutoff=cutoff,
+        horizons={"churn": cfg.labels.churn_horizon_days, "value": cfg.labels.value_horizon_days},
+        mix=None if mix is None else mix(test, p, value, scoring),
+    )
 
 
 def champion_evaluator(data_dir: str | Path, data: TrainingData, cfg: ExperimentConfig):
@@ -275,18 +415,33 @@ def champion_evaluator(data_dir: str | Path, data: TrainingData, cfg: Experiment
 
         champion_cfg = ExperimentConfig.model_validate(champion.meta["experiment"])
         if champion_cfg.labels != cfg.labels:
-            raise NotComparable(f"it was trained on other labels ({champion_cfg.labels.model_dump()}, "
-                                f"this run: {cfg.labels.model_dump()})")
+            raise NotComparable(
+                f"it was trained on other labels ({champion_cfg.labels.model_dump()}, "
+                f"this run: {cfg.labels.model_dump()})"
+            )
         frame = test
         if not {*champion.churn.columns, *champion.clv.columns} <= set(test.columns):
-            own = build_frame(data_dir, [data.plan.test], champion_cfg, with_labels=False, progress=False,
-                              churn_horizon_days=cfg.labels.churn_horizon_days,
-                              value_horizon_days=cfg.labels.value_horizon_days)
+            own = build_frame(
+                data_dir,
+                [data.plan.test],
+                champion_cfg,
+                with_labels=False,
+                progress=False,
+                churn_horizon_days=cfg.labels.churn_horizon_days,
+                value_horizon_days=cfg.labels.value_horizon_days,
+            )
             frame = test[["customer_id", "churned", "future_value"]].merge(
-                own, on="customer_id", how="left", validate="one_to_one")
+                own, on="customer_id", how="left", validate="one_to_one"
+            )
         try:
-            return {**churn_metrics(frame["churned"].astype(int).to_numpy(), champion.churn.predict_proba(frame)),
-                    **clv_metrics(frame["future_value"].to_numpy(dtype=float), champion.clv.predict(frame))}
+            return {
+                **churn_metrics(
+                    frame["churned"].astype(int).to_numpy(), champion.churn.predict_proba(frame)
+                ),
+                **clv_metrics(
+                    frame["future_value"].to_numpy(dtype=float), champion.clv.predict(frame)
+                ),
+            }
         except KeyError as exc:
             raise NotComparable(f"its features cannot be built from this data: {exc}") from exc
 

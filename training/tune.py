@@ -219,8 +219,9 @@ def tune(
     storage = storage_for(cfg.tuning.storage)
     best: dict[str, optuna.Study] = {}
     started = time.perf_counter()
-    with tracked_run(cfg.tracking.tracking_uri, experiment_id, run_name=f"{cfg.name}-tune",
-                     tags=owner_tags()) as run:
+    with tracked_run(
+        cfg.tracking.tracking_uri, experiment_id, run_name=f"{cfg.name}-tune", tags=owner_tags()
+    ) as run:
         mlflow.set_tags({"experiment": cfg.name, "kind": "tune"})
         studies = (("churn", _churn_objective(data, cfg)), ("clv", _clv_objective(data, cfg)))
         for offset, (label, objective) in enumerate(studies):

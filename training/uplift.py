@@ -58,7 +58,11 @@ class UpliftConfig(BaseModel):
     feature_fraction: float = Field(0.8, gt=0.0, le=1.0)
     lambda_l2: float = Field(1.0, ge=0.0)
     seed: int = 0
-    n_jobs: int = Field(1, ge=-1, description="LightGBM threads per fit: one, since many small fits gain nothing from threads on a shared machine")
+    n_jobs: int = Field(
+        1,
+        ge=-1,
+        description="LightGBM threads per fit: one, since many small fits gain nothing from threads on a shared machine",
+    )
 
 
 @dataclass(frozen=True)
@@ -76,11 +80,19 @@ class PropensityCheck:
 
 
 def _lgb(config: UpliftConfig, kind: str, seed_offset: int = 0):
-    kwargs = {"n_estimators": config.n_estimators, "learning_rate": config.learning_rate,
-              "num_leaves": config.num_leaves, "min_child_samples": config.min_child_samples,
-              "colsample_bytree": config.feature_fraction, "reg_lambda": config.lambda_l2,
-              "random_state": config.seed + seed_offset, "n_jobs": config.n_jobs, "verbose": -1,
-              "deterministic": True, "force_col_wise": True}
+    kwargs = {
+        "n_estimators": config.n_estimators,
+        "learning_rate": config.learning_rate,
+        "num_leaves": config.num_leaves,
+        "min_child_samples": config.min_child_samples,
+        "colsample_bytree": config.feature_fraction,
+        "reg_lambda": config.lambda_l2,
+        "random_state": config.seed + seed_offset,
+        "n_jobs": config.n_jobs,
+        "verbose": -1,
+        "deterministic": True,
+        "force_col_wise": True,
+    }
     return lgb.LGBMClassifier(**kwargs) if kind == "classifier" else lgb.LGBMRegressor(**kwargs)
 
 
@@ -95,7 +107,9 @@ class _Outcome:
             self.constant_ = float(np.mean(y)) if len(y) else 0.0
             return self
         self.constant_ = None
-        self.model_ = _lgb(self.config, "classifier" if self.binary else "regressor", self.seed_offset)
+        self.model_ = _lgb(
+            self.config, "classifier" if self.binary else "regressor", self.seed_offset
+        )
         self.model_.fit(x, y.astype(int) if self.binary else y)
         return self
 
@@ -126,8 +140,13 @@ def _crossfit(x, treated, y, binary, config, folds, with_propensity: bool):
     return mu0, mu1, e
 
 
-def check_propensity(x: pd.DataFrame, treated: np.ndarray, config: UpliftConfig,
-                     folds=None, known: np.ndarray | None = None) -> tuple[np.ndarray, PropensityCheck]:
+def check_propensity(
+    x: pd.DataFrame,
+    treated: np.ndarray,
+    config: UpliftConfig,
+    folds=None,
+    known: np.ndarray | None = None,
+) -> tuple[np.ndarray, PropensityCheck]:
     """Cross-fitted P(treated | x), its AUC, and the propensity used (known or estimated, clipped)."""
     folds = folds or _folds(treated, config.folds, config.seed)
     est = np.zeros(len(x))
@@ -138,7 +157,9 @@ def check_propensity(x: pd.DataFrame, treated: np.ndarray, config: UpliftConfig,
     used = est if known is None else np.broadcast_to(np.asarray(known, float), est.shape).copy()
     lo, hi = config.propensity_clip, 1 - config.propensity_clip
     clipped = float(np.mean((used < lo) | (used > hi)))
-    check = PropensityCheck(float(treated.mean()), auc, clipped, "estimated" if known is None else "known")
+    check = PropensityCheck(
+        float(treated.mean()), auc, clipped, "estimated" if known is None else "known"
+    )
     return np.clip(used, lo, hi), check
 
 
@@ -159,9 +180,17 @@ class UpliftModel:
         return self.tau_.predict(x)
 
 
-def fit_uplift(frame: pd.DataFrame, treated, y, columns: list[str], config: UpliftConfig | None = None,
-               *, binary: bool | None = None, propensity: np.ndarray | float | None = None,
-               check_assignment: bool = True) -> UpliftModel:
+def fit_uplift(
+    frame: pd.DataFrame,
+    treated,
+    y,
+    columns: list[str],
+    config: UpliftConfig | None = None,
+    *,
+    binary: bool | None = None,
+    propensity: np.ndarray | float | None = None,
+    check_assignment: bool = True,
+) -> UpliftModel:
     """Fit one action-vs-control uplift model; ``binary`` defaults to "y is 0/1".
 
     ``propensity`` is the known design probability of treatment (scalar or per row); with
@@ -173,7 +202,9 @@ def fit_uplift(frame: pd.DataFrame, treated, y, columns: list[str], config: Upli
     treated = np.asarray(treated, dtype=bool)
     y = np.asarray(y, dtype=float)
     if len(treated) != len(frame) or len(y) != len(frame):
-        raise ValueError(f"fit_uplift: {len(frame)} rows but {len(treated)} arms and {len(y)} outcomes")
+        raise ValueError(
+            f"fit_uplift: {len(frame)} rows but {len(treated)} arms and {len(y)} outcomes"
+        )
     if np.isnan(y).any():
         raise ValueError("fit_uplift: the outcome has missing values")
     if treated.all() or not treated.any():
@@ -212,7 +243,9 @@ def fit_uplift(frame: pd.DataFrame, treated, y, columns: list[str], config: Upli
     return model
 
 
-def fit_response(frame: pd.DataFrame, treated, y, columns: list[str], config: UpliftConfig | None = None):
+def fit_response(
+    frame: pd.DataFrame, treated, y, columns: list[str], config: UpliftConfig | None = None
+):
     """The response model baseline: P(outcome | x) among the treated only (no control group)."""
     config = config or UpliftConfig()
     treated = np.asarray(treated, dtype=bool)

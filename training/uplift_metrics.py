@@ -97,8 +97,13 @@ def policy_value_estimated(y, treated, score, k: int) -> float:
     return float(k * (t.mean() - c.mean()))
 
 
-def bootstrap(metrics: Callable[[np.ndarray], dict[str, float]], treated, n_boot: int = 200,
-              seed: int = 0, level: float = 0.95) -> dict[str, tuple[float, float, float]]:
+def bootstrap(
+    metrics: Callable[[np.ndarray], dict[str, float]],
+    treated,
+    n_boot: int = 200,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, tuple[float, float, float]]:
     """``{name: (point, low, high)}``: ``metrics(idx)`` on all rows and on ``n_boot`` resamples.
 
     Resamples are drawn within each arm (the arm sizes stay fixed), the same for every metric,
@@ -110,7 +115,9 @@ def bootstrap(metrics: Callable[[np.ndarray], dict[str, float]], treated, n_boot
     point = metrics(np.arange(len(treated)))
     draws: dict[str, list[float]] = {name: [] for name in point}
     for _ in range(n_boot):
-        idx = rng.permutation(np.concatenate([rng.choice(a, size=len(a), replace=True) for a in arms if len(a)]))
+        idx = rng.permutation(
+            np.concatenate([rng.choice(a, size=len(a), replace=True) for a in arms if len(a)])
+        )
         for name, value in metrics(idx).items():
             draws[name].append(value)
     alpha = (1 - level) / 2
@@ -118,6 +125,6 @@ def bootstrap(metrics: Callable[[np.ndarray], dict[str, float]], treated, n_boot
     for name, value in point.items():
         sample = np.asarray(draws[name], float)
         sample = sample[~np.isnan(sample)]
-        lo, hi = (np.quantile(sample, [alpha, 1 - alpha]) if len(sample) else (np.nan, np.nan))
+        lo, hi = np.quantile(sample, [alpha, 1 - alpha]) if len(sample) else (np.nan, np.nan)
         out[name] = (float(value), float(lo), float(hi))
     return out

@@ -25,8 +25,14 @@ PLOTS_DIR = "uplift_plots"
 NOT_SCORES = ("y", "treated")
 
 
-def qini_plot(y: ArrayLike, treated: ArrayLike, scores: Mapping[str, ArrayLike], ax: Axes | None = None,
-              *, what: str = "outcome") -> Figure:
+def qini_plot(
+    y: ArrayLike,
+    treated: ArrayLike,
+    scores: Mapping[str, ArrayLike],
+    ax: Axes | None = None,
+    *,
+    what: str = "outcome",
+) -> Figure:
     """Qini curve of each ranking (extra ``what`` among the treated of the top n, relative to the
     control rate there) and the random line; a constant score (treat everyone) is that line."""
     fig, ax = figure_and_axes(ax, (7, 5))
@@ -37,7 +43,14 @@ def qini_plot(y: ArrayLike, treated: ArrayLike, scores: Mapping[str, ArrayLike],
         ax.plot(n / n[-1], q, label=name, linewidth=1.6, **style)
         end = q[-1]
     if end is not None:
-        ax.plot([0, 1], [0, end], linestyle="--", color="grey", linewidth=1, label="random / treat everyone")
+        ax.plot(
+            [0, 1],
+            [0, end],
+            linestyle="--",
+            color="grey",
+            linewidth=1,
+            label="random / treat everyone",
+        )
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_xlabel("Share of held-out customers contacted (ranked by score)")
     ax.set_ylabel(f"Extra {what} (Qini)")
@@ -46,7 +59,9 @@ def qini_plot(y: ArrayLike, treated: ArrayLike, scores: Mapping[str, ArrayLike],
     return fig
 
 
-def uplift_by_decile(y: ArrayLike, treated: ArrayLike, score: ArrayLike, bins: int = 10) -> pd.DataFrame:
+def uplift_by_decile(
+    y: ArrayLike, treated: ArrayLike, score: ArrayLike, bins: int = 10
+) -> pd.DataFrame:
     """Per decile of the score (1 = highest): treated and control means, their difference, counts."""
     y, treated, score = np.asarray(y, float), np.asarray(treated, bool), np.asarray(score, float)
     order = np.argsort(-score, kind="stable")
@@ -58,13 +73,27 @@ def uplift_by_decile(y: ArrayLike, treated: ArrayLike, score: ArrayLike, bins: i
         t, c = y[on & treated], y[on & ~treated]
         mean_t = float(t.mean()) if len(t) else float("nan")
         mean_c = float(c.mean()) if len(c) else float("nan")
-        rows.append({"decile": d, "treated_mean": mean_t, "control_mean": mean_c,
-                     "uplift": mean_t - mean_c, "n_treated": len(t), "n_control": len(c)})
+        rows.append(
+            {
+                "decile": d,
+                "treated_mean": mean_t,
+                "control_mean": mean_c,
+                "uplift": mean_t - mean_c,
+                "n_treated": len(t),
+                "n_control": len(c),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def uplift_plot(y: ArrayLike, treated: ArrayLike, score: ArrayLike, ax: Axes | None = None, *,
-                what: str = "outcome") -> Figure:
+def uplift_plot(
+    y: ArrayLike,
+    treated: ArrayLike,
+    score: ArrayLike,
+    ax: Axes | None = None,
+    *,
+    what: str = "outcome",
+) -> Figure:
     """Observed uplift (treated mean - control mean) per decile of the estimated effect, with the
     overall uplift as a line: a good model's bars fall from left to right."""
     fig, ax = figure_and_axes(ax, (7, 4.5))
@@ -73,7 +102,9 @@ def uplift_plot(y: ArrayLike, treated: ArrayLike, score: ArrayLike, ax: Axes | N
     ax.bar(table["decile"], table["uplift"].fillna(0), color=colors)
     y_arr, t_arr = np.asarray(y, float), np.asarray(treated, bool)
     overall = y_arr[t_arr].mean() - y_arr[~t_arr].mean() if t_arr.any() and (~t_arr).any() else 0.0
-    ax.axhline(overall, color="grey", linestyle="--", linewidth=1, label=f"all customers: {overall:+.3g}")
+    ax.axhline(
+        overall, color="grey", linestyle="--", linewidth=1, label=f"all customers: {overall:+.3g}"
+    )
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_xticks(table["decile"])
     ax.set_xlabel("Decile of estimated effect (1 = highest)")
@@ -83,7 +114,9 @@ def uplift_plot(y: ArrayLike, treated: ArrayLike, score: ArrayLike, ax: Axes | N
     return fig
 
 
-def write_plot_files(held_out: Mapping[tuple[str, str], pd.DataFrame], folder: Path, model: str) -> list[Path]:
+def write_plot_files(
+    held_out: Mapping[tuple[str, str], pd.DataFrame], folder: Path, model: str
+) -> list[Path]:
     """PNGs of :func:`qini_plot` (all rankings) and :func:`uplift_plot` (``model``'s score) per
     (action, outcome) into ``folder``; returns the files written."""
     folder.mkdir(parents=True, exist_ok=True)

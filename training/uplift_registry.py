@@ -57,7 +57,9 @@ TIER_SHARES = (0.05, 0.15, 0.30)
 POLICY_FILE = "policy.json"
 
 
-def save_models(models: dict[tuple[str, str], object], path: Path, policy: dict | None = None) -> Path:
+def save_models(
+    models: dict[tuple[str, str], object], path: Path, policy: dict | None = None
+) -> Path:
     """Write ``{(action, outcome): UpliftModel}`` as LightGBM text + JSON into ``path`` (and the
     scoring ``policy`` as ``policy.json`` when given)."""
     path.mkdir(parents=True, exist_ok=True)
@@ -77,9 +79,16 @@ def save_models(models: dict[tuple[str, str], object], path: Path, policy: dict 
                 file = f"{key}.{attr.rstrip('_')}.txt"
                 part.model_.booster_.save_model(str(path / file))
                 parts[attr] = {"booster": file, "binary": part.binary}
-        index[key] = {"action": action, "outcome": outcome, "learner": model.config.learner,
-                      "columns": model.columns, "categories": model.encoder_.categories_,
-                      "share": model.share_, "clip": model.config.propensity_clip, "parts": parts}
+        index[key] = {
+            "action": action,
+            "outcome": outcome,
+            "learner": model.config.learner,
+            "columns": model.columns,
+            "categories": model.encoder_.categories_,
+            "share": model.share_,
+            "clip": model.config.propensity_clip,
+            "parts": parts,
+        }
     (path / "uplift.json").write_text(json.dumps(index, indent=1))
     return path
 
@@ -91,7 +100,9 @@ class UpliftSet:
         path = Path(path)
         self.index = json.loads((path / "uplift.json").read_text())
         policy_file = path / POLICY_FILE
-        self.policy: dict | None = json.loads(policy_file.read_text()) if policy_file.exists() else None
+        self.policy: dict | None = (
+            json.loads(policy_file.read_text()) if policy_file.exists() else None
+        )
         self.boosters = {}
         for key, spec in self.index.items():
             for attr, part in spec["parts"].items():
@@ -144,8 +155,11 @@ def held_out_qini(models: UpliftSet, frame: pd.DataFrame) -> dict[str, float]:
     out = {}
     for key, spec in models.index.items():
         rows = (test["action"] == spec["action"]) | (test["arm"] == "control")
-        out[f"qini_{key}"] = qini_coefficient(test.loc[rows, spec["outcome"]],
-                                              test.loc[rows, "arm"] == "treated", scores.loc[rows, key])
+        out[f"qini_{key}"] = qini_coefficient(
+            test.loc[rows, spec["outcome"]],
+            test.loc[rows, "arm"] == "treated",
+            scores.loc[rows, key],
+        )
     return out
 
 
@@ -153,8 +167,9 @@ def held_out_qini(models: UpliftSet, frame: pd.DataFrame) -> dict[str, float]:
 GATE_BOOT, GATE_SEED, GATE_LEVEL = 200, 0, 0.95
 
 
-def held_out_qini_intervals(models: UpliftSet, frame: pd.DataFrame, *, n_boot: int = GATE_BOOT,
-                            seed: int = GATE_SEED) -> dict[str, tuple[float, float, float]]:
+def held_out_qini_intervals(
+    models: UpliftSet, frame: pd.DataFrame, *, n_boot: int = GATE_BOOT, seed: int = GATE_SEED
+) -> dict[str, tuple[float, float, float]]:
     """``{uplift_<outcome>_<action>: (qini, low, high)}`` on the held-out rows of each action and
     the controls: percentile bootstrap resampled within each arm (``uplift_metrics.bootstrap``)."""
     test = frame[frame["held_out"]]
@@ -165,6 +180,7 @@ def held_out_qini_intervals(models: UpliftSet, frame: pd.DataFrame, *, n_boot: i
         y = test.loc[rows, spec["outcome"]].to_numpy(float)
         treated = (test.loc[rows, "arm"] == "treated").to_numpy()
         score = scores.loc[rows, key].to_numpy(float)
+
         def qini(idx, y=y, treated=treated, score=score):
             return {"qini": qini_coefficient(y[idx], treated[idx], score[idx])}
 
@@ -175,22 +191,36 @@ def held_out_qini_intervals(models: UpliftSet, frame: pd.DataFrame, *, n_boot: i
 
 def gate_outcome(models: UpliftSet) -> str:
     """The outcome scoring decides with: ``value`` when the version has value models."""
-    return "value" if any(spec["outcome"] == "value" for spec in models.index.values()) else "retained"
+    return (
+        "value" if any(spec["outcome"] == "value" for spec in models.index.values()) else "retained"
+    )
 
 
-def trusted_actions(models: UpliftSet, intervals: dict[str, tuple[float, float, float]]) -> list[str]:
+def trusted_actions(
+    models: UpliftSet, intervals: dict[str, tuple[float, float, float]]
+) -> list[str]:
     """Actions whose model of the gate outcome has a Qini interval entirely above 0 (sorted)."""
     outcome = gate_outcome(models)
-    return sorted(spec["action"] for key, spec in models.index.items()
-                  if spec["outcome"] == outcome and intervals[key][1] > 0)
+    return sorted(
+        spec["action"]
+        for key, spec in models.index.items()
+        if spec["outcome"] == outcome and intervals[key][1] > 0
+    )
 
 
-def _evidence(models: UpliftSet, intervals: dict[str, tuple[float, float, float]], trusted: list[str]) -> str:
+def _evidence(
+    models: UpliftSet, intervals: dict[str, tuple[float, float, float]], trusted: list[str]
+) -> str:
     outcome = gate_outcome(models)
-    shown = ", ".join(f"{spec['action']} {intervals[key][0]:.4g} [{intervals[key][1]:.4g}, {intervals[key][2]:.4g}]"
-                      for key, spec in sorted(models.index.items()) if spec["outcome"] == outcome)
-    return (f"trusted actions: {', '.join(trusted) or 'none'} ({outcome} Qini on held-out customers "
-            f"[{GATE_LEVEL:.0%} interval]: {shown})")
+    shown = ", ".join(
+        f"{spec['action']} {intervals[key][0]:.4g} [{intervals[key][1]:.4g}, {intervals[key][2]:.4g}]"
+        for key, spec in sorted(models.index.items())
+        if spec["outcome"] == outcome
+    )
+    return (
+        f"trusted actions: {', '.join(trusted) or 'none'} ({outcome} Qini on held-out customers "
+        f"[{GATE_LEVEL:.0%} interval]: {shown})"
+    )
 
 
 def action_costs(frame: pd.DataFrame) -> dict[str, float]:
@@ -200,7 +230,9 @@ def action_costs(frame: pd.DataFrame) -> dict[str, float]:
     return {str(a): float(c) for a, c in cost.fillna(0.0).groupby(treated["action"]).mean().items()}
 
 
-def net_value_tiers(net: np.ndarray, shares: tuple[float, float, float] = TIER_SHARES) -> dict[str, float]:
+def net_value_tiers(
+    net: np.ndarray, shares: tuple[float, float, float] = TIER_SHARES
+) -> dict[str, float]:
     """``p1_from``, ``p2_from``, ``p3_from`` so that among customers with a positive net saved
     value the top ``shares[0]`` are P1, the next ``shares[1]`` P2 and the next ``shares[2]`` P3.
     No positive value: every threshold is infinite (everyone P4)."""
@@ -212,23 +244,37 @@ def net_value_tiers(net: np.ndarray, shares: tuple[float, float, float] = TIER_S
     return {"p1_from": p1, "p2_from": p2, "p3_from": p3}
 
 
-def scoring_policy(models: UpliftSet, frame: pd.DataFrame, *, horizon_days: int,
-                   features: dict | None) -> dict:
+def scoring_policy(
+    models: UpliftSet, frame: pd.DataFrame, *, horizon_days: int, features: dict | None
+) -> dict:
     """What scoring needs besides the models (see the module docstring), from the training rows."""
     costs = action_costs(frame)
     train = frame[~frame["held_out"]] if "held_out" in frame else frame
-    value = {spec["action"]: key for key, spec in models.index.items() if spec["outcome"] == "value"}
+    value = {
+        spec["action"]: key for key, spec in models.index.items() if spec["outcome"] == "value"
+    }
     tiers = net_value_tiers(np.array([]))
     if value and len(train):
         scores = models.predict(train.drop_duplicates("customer_id"))
-        net = np.column_stack([scores[key].to_numpy(float) - costs.get(a, 0.0) for a, key in value.items()])
+        net = np.column_stack(
+            [scores[key].to_numpy(float) - costs.get(a, 0.0) for a, key in value.items()]
+        )
         tiers = net_value_tiers(net.max(axis=1))
     return {"costs": costs, "horizon_days": int(horizon_days), "features": features, "tiers": tiers}
 
 
-def register(tracking_uri: str, project: str, models: dict[tuple[str, str], object], frame: pd.DataFrame,
-             columns: list[str], *, force: bool = False, log=print, horizon_days: int = 90,
-             features: dict | None = None) -> dict:
+def register(
+    tracking_uri: str,
+    project: str,
+    models: dict[tuple[str, str], object],
+    frame: pd.DataFrame,
+    columns: list[str],
+    *,
+    force: bool = False,
+    log=print,
+    horizon_days: int = 90,
+    features: dict | None = None,
+) -> dict:
     """Log the models (and their scoring policy) in the active MLflow run, register them, and
     apply the Qini gate. ``features``: the feature configuration the models read (None: the
     data set's own campaign features)."""
@@ -243,14 +289,23 @@ def register(tracking_uri: str, project: str, models: dict[tuple[str, str], obje
         trusted = trusted_actions(fitted, intervals)
         evidence = _evidence(fitted, intervals, trusted)
         policy["trusted_actions"] = trusted
-        policy["gate"] = {"outcome": gate_outcome(fitted), "n_boot": GATE_BOOT, "seed": GATE_SEED,
-                          "level": GATE_LEVEL, "qini": {k: list(v) for k, v in intervals.items()}}
+        policy["gate"] = {
+            "outcome": gate_outcome(fitted),
+            "n_boot": GATE_BOOT,
+            "seed": GATE_SEED,
+            "level": GATE_LEVEL,
+            "qini": {k: list(v) for k, v in intervals.items()},
+        }
         (data_path / POLICY_FILE).write_text(json.dumps(policy, indent=1))
         challenger_set = UpliftSet(data_path)
         info = mlflow.pyfunc.log_model(
-            name="uplift", loader_module="training.uplift_registry", data_path=str(data_path),
-            input_example=example, registered_model_name=name,
-            code_paths=None, pip_requirements=["lightgbm", "pandas", "numpy"],
+            name="uplift",
+            loader_module="training.uplift_registry",
+            data_path=str(data_path),
+            input_example=example,
+            registered_model_name=name,
+            code_paths=None,
+            pip_requirements=["lightgbm", "pandas", "numpy"],
         )
         challenger = held_out_qini(challenger_set, frame)
     version = str(info.registered_model_version)
@@ -262,19 +317,34 @@ def register(tracking_uri: str, project: str, models: dict[tuple[str, str], obje
         if current is None:
             promoted, reason, champion = True, "no champion yet", {}
         else:
-            root = Path(mlflow.artifacts.download_artifacts(
-                artifact_uri=client.get_model_version_download_uri(name, current), tracking_uri=tracking_uri))
+            root = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=client.get_model_version_download_uri(name, current),
+                    tracking_uri=tracking_uri,
+                )
+            )
             data_dir = next(root.rglob("uplift.json")).parent
             champion = held_out_qini(UpliftSet(data_dir), frame)
             shared = sorted(set(challenger) & set(champion))
             if not shared:
-                promoted, reason = False, f"champion v{current} has no model for these actions/outcomes"
+                promoted, reason = (
+                    False,
+                    f"champion v{current} has no model for these actions/outcomes",
+                )
             else:
-                promoted, reason = is_not_worse({k: challenger[k] for k in shared},
-                                                {k: champion[k] for k in shared}, dict.fromkeys(shared, True))
-                reason = f"{reason} (champion v{current} re-scored on this run's held-out customers)"
+                promoted, reason = is_not_worse(
+                    {k: challenger[k] for k in shared},
+                    {k: champion[k] for k in shared},
+                    dict.fromkeys(shared, True),
+                )
+                reason = (
+                    f"{reason} (champion v{current} re-scored on this run's held-out customers)"
+                )
         if not trusted:
-            promoted, reason = False, f"no trusted action, no evidence the models rank better than random; {reason}"
+            promoted, reason = (
+                False,
+                f"no trusted action, no evidence the models rank better than random; {reason}",
+            )
         if force and not promoted:
             promoted, reason = True, f"FORCED: promoted although {reason}"
         reason = f"{reason}; {evidence}"
@@ -282,8 +352,16 @@ def register(tracking_uri: str, project: str, models: dict[tuple[str, str], obje
         client.set_model_version_tag(name, version, "trusted_actions", ",".join(trusted) or "none")
         if promoted:
             client.set_registered_model_alias(name, CHAMPION, version)
-    decision = {"model": name, "version": version, "promoted": promoted, "reason": reason,
-                "challenger": challenger, "champion": champion, "champion_version": current,
-                "policy": policy, "trusted_actions": trusted}
+    decision = {
+        "model": name,
+        "version": version,
+        "promoted": promoted,
+        "reason": reason,
+        "challenger": challenger,
+        "champion": champion,
+        "champion_version": current,
+        "policy": policy,
+        "trusted_actions": trusted,
+    }
     log(f"promotion {name} v{version}: {'PROMOTED' if promoted else 'kept champion'}: {reason}")
     return decision

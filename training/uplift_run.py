@@ -47,14 +47,20 @@ class UpliftRunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    horizon_days: int = Field(90, ge=1, description="campaign window when measured from transactions")
+    horizon_days: int = Field(
+        90, ge=1, description="campaign window when measured from transactions"
+    )
     test_share: float = Field(0.3, gt=0.0, lt=1.0)
-    budget_share: float = Field(0.2, gt=0.0, le=1.0, description="contacts, as a share of held-out customers")
+    budget_share: float = Field(
+        0.2, gt=0.0, le=1.0, description="contacts, as a share of held-out customers"
+    )
     n_boot: int = Field(200, ge=20)
     learners: list[Learner] = ["t", "x", "dr"]
     outcomes: list[Outcome] = ["retained", "value"]
     uplift: UpliftConfig = UpliftConfig()
-    priority_cutoffs: int = Field(4, ge=2, description="snapshots before the campaign for today's priority")
+    priority_cutoffs: int = Field(
+        4, ge=2, description="snapshots before the campaign for today's priority"
+    )
 
 
 @dataclass
@@ -65,7 +71,9 @@ class CampaignData:
     columns: list[str]
     has_truth: bool
     has_priority: bool
-    feature_config: dict | None = None  # the platform features read (None: campaign_features.parquet)
+    feature_config: dict | None = (
+        None  # the platform features read (None: campaign_features.parquet)
+    )
 
 
 @dataclass
@@ -83,18 +91,23 @@ class UpliftResult:
 
 def held_out(customer_id: pd.Series, share: float) -> np.ndarray:
     """True for held-out customers: a fixed hash of the id, the same in every run."""
+
     def unit(text: str) -> float:
         return int(hashlib.md5(text.encode()).hexdigest()[:8], 16) / 0x1_0000_0000
+
     return np.array([unit(str(c)) < share for c in customer_id], dtype=bool)
 
 
-def load_campaign_data(data_dir: str | Path, config: UpliftRunConfig, as_of=None, log=print) -> CampaignData:
+def load_campaign_data(
+    data_dir: str | Path, config: UpliftRunConfig, as_of=None, log=print
+) -> CampaignData:
     """Campaign rows with outcomes (mature windows only), features at send time, truth if any."""
     data_dir = Path(data_dir)
     rows = campaign_outcomes(data_dir, config.horizon_days, as_of)
     if rows.empty:
-        raise ValueError(f"{data_dir}: no campaign row has a mature outcome window of "
-                         f"{config.horizon_days} days")
+        raise ValueError(
+            f"{data_dir}: no campaign row has a mature outcome window of {config.horizon_days} days"
+        )
     keys = ["customer_id", "campaign_id"]
     if (data_dir / FEATURES_FILE).exists():
         feats = pd.read_parquet(data_dir / FEATURES_FILE)
@@ -117,14 +130,18 @@ def load_campaign_data(data_dir: str | Path, config: UpliftRunConfig, as_of=None
         truth = pd.read_parquet(data_dir / TRUTH_FILE)
         tau = [c for c in truth.columns if c.startswith(("tau_", "base_"))]
         frame = frame.merge(truth[keys + tau], on=keys, how="left")
-    has_priority = (data_dir / "transactions.parquet").exists() and not (data_dir / FEATURES_FILE).exists()
+    has_priority = (data_dir / "transactions.parquet").exists() and not (
+        data_dir / FEATURES_FILE
+    ).exists()
     if has_priority:
         frame = frame.merge(todays_priority(data_dir, frame, config, log), on=keys, how="left")
     frame["held_out"] = held_out(frame["customer_id"], config.test_share)
     return CampaignData(frame, columns, has_truth, has_priority, feature_config)
 
 
-def todays_priority(data_dir: Path, rows: pd.DataFrame, config: UpliftRunConfig, log=print) -> pd.DataFrame:
+def todays_priority(
+    data_dir: Path, rows: pd.DataFrame, config: UpliftRunConfig, log=print
+) -> pd.DataFrame:
     """``priority_score`` as the platform computes it today, for each campaign row at ``sent_at``.
 
     Churn (calibrated) and CLV (Tweedie) LightGBM models are fit on snapshots every
@@ -140,22 +157,33 @@ def todays_priority(data_dir: Path, rows: pd.DataFrame, config: UpliftRunConfig,
     for (campaign, sent_at), group in rows.groupby(["campaign_id", "sent_at"]):
         step = pd.Timedelta(days=config.horizon_days)
         cutoffs = [sent_at - step * k for k in range(config.priority_cutoffs, 0, -1)]
-        log(f"uplift: today's priority for {campaign}: churn and CLV models on cutoffs "
-            f"{cutoffs[0]:%Y-%m-%d}..{cutoffs[-1]:%Y-%m-%d}")
+        log(
+            f"uplift: today's priority for {campaign}: churn and CLV models on cutoffs "
+            f"{cutoffs[0]:%Y-%m-%d}..{cutoffs[-1]:%Y-%m-%d}"
+        )
         snaps = build_snapshots(data_dir, cutoffs, horizon_days=config.horizon_days, progress=False)
         snaps = snaps[snaps["churned"].notna()]
         train, valid = snaps[snaps["cutoff"] < cutoffs[-1]], snaps[snaps["cutoff"] == cutoffs[-1]]
         params = LightGBMParams(n_jobs=config.uplift.n_jobs)
         churn = ChurnModel(columns, params, seed=config.uplift.seed).fit(
-            train, train["churned"].astype(int), valid, valid["churned"].astype(int))
+            train, train["churned"].astype(int), valid, valid["churned"].astype(int)
+        )
         clv = ClvModel(columns, params, seed=config.uplift.seed).fit(
-            train, train["future_value"], valid, valid["future_value"])
+            train, train["future_value"], valid, valid["future_value"]
+        )
         g = group.reset_index(drop=True)
         p = churn.predict_proba(g)
         value = np.clip(clv.predict(g), 0, None)
-        out.append(pd.DataFrame({"customer_id": g["customer_id"], "campaign_id": campaign,
-                                 "churn_probability": p,
-                                 "priority_score": p * value / np.maximum(1 - p, 0.05)}))
+        out.append(
+            pd.DataFrame(
+                {
+                    "customer_id": g["customer_id"],
+                    "campaign_id": campaign,
+                    "churn_probability": p,
+                    "priority_score": p * value / np.maximum(1 - p, 0.05),
+                }
+            )
+        )
     return pd.concat(out, ignore_index=True)
 
 
@@ -168,7 +196,9 @@ def _known_propensity(rows: pd.DataFrame) -> np.ndarray:
 def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftResult:
     """Fit every learner per action and outcome on training customers; measure on held-out ones."""
     frame = data.frame
-    actions = sorted(a for a in frame.loc[frame["arm"] == TREATED, "action"].unique() if a != NO_ACTION)
+    actions = sorted(
+        a for a in frame.loc[frame["arm"] == TREATED, "action"].unique() if a != NO_ACTION
+    )
     metric_rows, policy_rows, prop_rows = [], [], []
     models: dict[tuple[str, str, str], object] = {}
     held: dict[tuple[str, str], pd.DataFrame] = {}
@@ -186,37 +216,82 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
         for outcome in config.outcomes:
             y = rows[outcome].to_numpy(float)
             scores: dict[str, np.ndarray] = {"treat everyone": np.zeros(int(test.sum()))}
-            response = fit_response(rows[train], treated[train], y[train], data.columns, config.uplift)
+            response = fit_response(
+                rows[train], treated[train], y[train], data.columns, config.uplift
+            )
             scores["response model"] = response(rows[test])
             if data.has_priority:
                 scores["priority_score"] = rows.loc[test, "priority_score"].to_numpy(float)
             for learner in config.learners:
                 cfg = config.uplift.model_copy(update={"learner": learner})
-                log(f"uplift: {action} vs control, {outcome}: {learner}-learner on {int(train.sum()):,} customers")
-                model = fit_uplift(rows[train], treated[train], y[train], data.columns, cfg,
-                                   propensity=known if known_mode else None, check_assignment=not known_mode)
+                log(
+                    f"uplift: {action} vs control, {outcome}: {learner}-learner on {int(train.sum()):,} customers"
+                )
+                model = fit_uplift(
+                    rows[train],
+                    treated[train],
+                    y[train],
+                    data.columns,
+                    cfg,
+                    propensity=known if known_mode else None,
+                    check_assignment=not known_mode,
+                )
                 models[(action, outcome, learner)] = model
                 scores[f"{learner}-learner"] = model.predict(rows[test])
                 if model.propensity_check_ is not None:
                     prop_rows.append(_check_row(action, model.propensity_check_, outcome, learner))
             truth_col = f"tau_{outcome}_{action}"
-            truth = rows.loc[test, truth_col].to_numpy(float) if data.has_truth and truth_col in rows else None
+            truth = (
+                rows.loc[test, truth_col].to_numpy(float)
+                if data.has_truth and truth_col in rows
+                else None
+            )
             if truth is not None:
                 scores["truth (oracle)"] = truth
-            held[(action, outcome)] = pd.DataFrame({"y": y[test], "treated": treated[test], **scores})
+            held[(action, outcome)] = pd.DataFrame(
+                {"y": y[test], "treated": treated[test], **scores}
+            )
             metric_rows += _measure(action, outcome, y[test], treated[test], scores, truth, config)
-            policy_rows += _policy(action, outcome, cost, y[test], treated[test], scores, truth,
-                                   data, rows, test, config)
-    counts = {"rows": len(frame), "held_out": int(frame["held_out"].sum()),
-              "treated": int((frame["arm"] == TREATED).sum()), "control": int((frame["arm"] == CONTROL).sum())}
-    return UpliftResult(pd.DataFrame(metric_rows), pd.DataFrame(policy_rows), pd.DataFrame(prop_rows),
-                        models, counts, held)
+            policy_rows += _policy(
+                action,
+                outcome,
+                cost,
+                y[test],
+                treated[test],
+                scores,
+                truth,
+                data,
+                rows,
+                test,
+                config,
+            )
+    counts = {
+        "rows": len(frame),
+        "held_out": int(frame["held_out"].sum()),
+        "treated": int((frame["arm"] == TREATED).sum()),
+        "control": int((frame["arm"] == CONTROL).sum()),
+    }
+    return UpliftResult(
+        pd.DataFrame(metric_rows),
+        pd.DataFrame(policy_rows),
+        pd.DataFrame(prop_rows),
+        models,
+        counts,
+        held,
+    )
 
 
 def _check_row(action: str, check, outcome: str = "", learner: str = "") -> dict:
-    return {"action": action, "outcome": outcome, "learner": learner, "source": check.source,
-            "treated_share": check.treated_share, "propensity_auc": check.auc,
-            "clipped_share": check.clipped_share, "looks_randomized": check.looks_randomized}
+    return {
+        "action": action,
+        "outcome": outcome,
+        "learner": learner,
+        "source": check.source,
+        "treated_share": check.treated_share,
+        "propensity_auc": check.auc,
+        "clipped_share": check.clipped_share,
+        "looks_randomized": check.looks_randomized,
+    }
 
 
 def _measure(action, outcome, y, treated, scores, truth, config) -> list[dict]:
@@ -228,10 +303,13 @@ def _measure(action, outcome, y, treated, scores, truth, config) -> list[dict]:
             s = scores[name][idx]
             out[f"{name}|qini"] = qini_coefficient(y[idx], treated[idx], s)
             for share in TOP_SHARES:
-                out[f"{name}|uplift@{int(share * 100)}"] = uplift_at_top(y[idx], treated[idx], s, share)
+                out[f"{name}|uplift@{int(share * 100)}"] = uplift_at_top(
+                    y[idx], treated[idx], s, share
+                )
             if name != "response model":
-                out[f"{name}|qini - response"] = (out[f"{name}|qini"]
-                                                  - qini_coefficient(y[idx], treated[idx], scores["response model"][idx]))
+                out[f"{name}|qini - response"] = out[f"{name}|qini"] - qini_coefficient(
+                    y[idx], treated[idx], scores["response model"][idx]
+                )
         return out
 
     boot = bootstrap(metrics, treated, n_boot=config.n_boot, seed=config.uplift.seed)
@@ -244,12 +322,16 @@ def _measure(action, outcome, y, treated, scores, truth, config) -> list[dict]:
                 row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = boot[key]
         if truth is not None and name not in ("truth (oracle)",):
             est = scores[name]
-            row["pehe"] = pehe(est, truth) if name.endswith("learner") or name == "treat everyone" else np.nan
+            row["pehe"] = (
+                pehe(est, truth) if name.endswith("learner") or name == "treat everyone" else np.nan
+            )
         rows.append(row)
     return rows
 
 
-def _policy(action, outcome, cost, y, treated, scores, truth, data, rows, test, config) -> list[dict]:
+def _policy(
+    action, outcome, cost, y, treated, scores, truth, data, rows, test, config
+) -> list[dict]:
     """Outcome gained at a budget of ``budget_share`` of the held-out customers, per ranking."""
     n = len(y)
     k = max(1, round(config.budget_share * n))
@@ -278,9 +360,19 @@ def _policy(action, outcome, cost, y, treated, scores, truth, data, rows, test, 
     return out
 
 
-def log_to_mlflow(result: UpliftResult, config: UpliftRunConfig, data_dir: Path, tracking_uri: str,
-                  experiment: str, artifact_root: Path | None = None, *, data: CampaignData | None = None,
-                  project: str | None = None, force: bool = False, log=print) -> tuple[str, dict | None]:
+def log_to_mlflow(
+    result: UpliftResult,
+    config: UpliftRunConfig,
+    data_dir: Path,
+    tracking_uri: str,
+    experiment: str,
+    artifact_root: Path | None = None,
+    *,
+    data: CampaignData | None = None,
+    project: str | None = None,
+    force: bool = False,
+    log=print,
+) -> tuple[str, dict | None]:
     """One MLflow run: the config, every measured number (point and interval) and the tables.
 
     A new experiment keeps its artifacts in ``artifact_root``, by default ``mlruns`` next to a
@@ -311,14 +403,24 @@ def log_to_mlflow(result: UpliftResult, config: UpliftRunConfig, data_dir: Path,
             experiment_id = found.experiment_id
     with tracked_run(tracking_uri, experiment_id, run_name=f"uplift {data_dir.name}") as run:
         mlflow.set_tags({"kind": "uplift", "data": str(data_dir)})
-        mlflow.log_params({"horizon_days": config.horizon_days, "test_share": config.test_share,
-                           "budget_share": config.budget_share, "n_boot": config.n_boot,
-                           "learners": ",".join(config.learners), **{f"uplift.{k}": v for k, v in
-                                                                      config.uplift.model_dump().items()}})
+        mlflow.log_params(
+            {
+                "horizon_days": config.horizon_days,
+                "test_share": config.test_share,
+                "budget_share": config.budget_share,
+                "n_boot": config.n_boot,
+                "learners": ",".join(config.learners),
+                **{f"uplift.{k}": v for k, v in config.uplift.model_dump().items()},
+            }
+        )
         metrics = {}
-        for table, value_cols in ((result.metrics, ("qini", "qini_lo", "qini_hi", "uplift@20", "pehe")),
-                                  (result.policy, ("true", "true_lo", "true_hi", "estimated",
-                                                   "estimated_lo", "estimated_hi"))):
+        for table, value_cols in (
+            (result.metrics, ("qini", "qini_lo", "qini_hi", "uplift@20", "pehe")),
+            (
+                result.policy,
+                ("true", "true_lo", "true_hi", "estimated", "estimated_lo", "estimated_hi"),
+            ),
+        ):
             prefix = "policy." if table is result.policy else ""
             for _, r in table.iterrows():
                 for col in value_cols:
@@ -335,11 +437,26 @@ def log_to_mlflow(result: UpliftResult, config: UpliftRunConfig, data_dir: Path,
         if project is not None and data is not None:
             from training.uplift_registry import register
 
-            registered = config.uplift.learner if config.uplift.learner in config.learners else config.learners[0]
-            chosen = {(a, o): m for (a, o, learner), m in result.models.items() if learner == registered}
+            registered = (
+                config.uplift.learner
+                if config.uplift.learner in config.learners
+                else config.learners[0]
+            )
+            chosen = {
+                (a, o): m for (a, o, learner), m in result.models.items() if learner == registered
+            }
             if chosen:
-                decision = register(tracking_uri, project, chosen, data.frame, data.columns, force=force, log=log,
-                                    horizon_days=config.horizon_days, features=data.feature_config)
+                decision = register(
+                    tracking_uri,
+                    project,
+                    chosen,
+                    data.frame,
+                    data.columns,
+                    force=force,
+                    log=log,
+                    horizon_days=config.horizon_days,
+                    features=data.feature_config,
+                )
                 mlflow.log_dict(decision, "promotion.json")
         return run.info.run_id, decision
 
@@ -353,7 +470,9 @@ def _log_plots(result: UpliftResult, config: UpliftRunConfig) -> None:
 
     from training.uplift_plots import PLOTS_DIR, write_plot_files
 
-    registered = config.uplift.learner if config.uplift.learner in config.learners else config.learners[0]
+    registered = (
+        config.uplift.learner if config.uplift.learner in config.learners else config.learners[0]
+    )
     with tempfile.TemporaryDirectory() as tmp:
         if write_plot_files(result.held_out_scores, Path(tmp), f"{registered}-learner"):
             mlflow.log_artifacts(tmp, PLOTS_DIR)
@@ -393,23 +512,32 @@ def write_tables(result: UpliftResult, out_dir: str | Path) -> list[Path]:
 
 def format_tables(result: UpliftResult) -> str:
     """Qini (with 95% intervals) and policy value at the budget, as plain-text tables."""
+
     def iv(row, name, digits):
         if name not in row or pd.isna(row[name]):
             return ""
         return f"{row[name]:.{digits}f} [{row[name + '_lo']:.{digits}f}, {row[name + '_hi']:.{digits}f}]"
 
-    header = (f"{'action':<14}{'outcome':<10}{'model':<18}{'qini [95% CI]':<30}{'qini - response':<30}"
-              f"{'uplift@20%':<28}{'pehe':>10}")
+    header = (
+        f"{'action':<14}{'outcome':<10}{'model':<18}{'qini [95% CI]':<30}{'qini - response':<30}"
+        f"{'uplift@20%':<28}{'pehe':>10}"
+    )
     lines = [header]
     for _, r in result.metrics.iterrows():
         digits = 4 if r["outcome"] == "retained" else 3
         pe = f"{r['pehe']:.3f}" if "pehe" in r and pd.notna(r.get("pehe")) else ""
-        lines.append(f"{r['action']:<14}{r['outcome']:<10}{r['model']:<18}{iv(r, 'qini', digits):<30}"
-                     f"{iv(r, 'qini - response', digits):<30}{iv(r, 'uplift@20', digits):<28}{pe:>10}")
-    header = (f"{'action':<14}{'outcome':<10}{'model':<18}{'contacts':>9}  {'true gain [95% CI]':<32}"
-              f"{'estimated gain [95% CI]':<32}")
+        lines.append(
+            f"{r['action']:<14}{r['outcome']:<10}{r['model']:<18}{iv(r, 'qini', digits):<30}"
+            f"{iv(r, 'qini - response', digits):<30}{iv(r, 'uplift@20', digits):<28}{pe:>10}"
+        )
+    header = (
+        f"{'action':<14}{'outcome':<10}{'model':<18}{'contacts':>9}  {'true gain [95% CI]':<32}"
+        f"{'estimated gain [95% CI]':<32}"
+    )
     lines += ["", header]
     for _, r in result.policy.iterrows():
-        lines.append(f"{r['action']:<14}{r['outcome']:<10}{r['model']:<18}{int(r['contacts']):>9}  "
-                     f"{iv(r, 'true', 1):<32}{iv(r, 'estimated', 1):<32}")
+        lines.append(
+            f"{r['action']:<14}{r['outcome']:<10}{r['model']:<18}{int(r['contacts']):>9}  "
+            f"{iv(r, 'true', 1):<32}{iv(r, 'estimated', 1):<32}"
+        )
     return "\n".join(lines)

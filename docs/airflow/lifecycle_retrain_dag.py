@@ -30,7 +30,8 @@ with DAG(
     )
     retrain = BashOperator(
         task_id="retrain",
-        bash_command=ENV + f"lifecycle retrain --data {DATA} --project shop --config experiments/engagement.yaml "
+        bash_command=ENV
+        + f"lifecycle retrain --data {DATA} --project shop --config experiments/engagement.yaml "
         "--tracking-uri sqlite:////srv/lifecycle/mlflow.db --history /srv/lifecycle/score_history "
         "--state /srv/lifecycle/retrain_state --out /srv/lifecycle/reports/monitor",
     )

@@ -30,8 +30,10 @@ class CsvResult:
 def write_csv(rows: list[dict], mapping: Mapping, path: Path) -> None:
     """Write ``rows`` (records of ``mapping``) as the CRM's import file, atomically."""
     tmp = path.with_name(path.name + ".partial")
-    encoding = "utf-8-sig" if mapping.file.bom and mapping.file.encoding == "utf-8" else (
-        mapping.file.encoding
+    encoding = (
+        "utf-8-sig"
+        if mapping.file.bom and mapping.file.encoding == "utf-8"
+        else (mapping.file.encoding)
     )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,11 +72,17 @@ def export_csv(
             return CsvResult(None, selection.run_id, 0, selection.unchanged, selection.rejects)
         path = out or state / f"{mapping.name}-{now_stamp()}.csv"
         write_csv([record for record, _ in selection.to_send], mapping, path)
-        run = Run(selection.run_id, "csv", mapping.name, scores_name, len(selection.to_send), 0,
-                  "done", now())
-        journal.record_file_export(
-            run, {str(r[mapping.key]): fp for r, fp in selection.to_send}
+        run = Run(
+            selection.run_id,
+            "csv",
+            mapping.name,
+            scores_name,
+            len(selection.to_send),
+            0,
+            "done",
+            now(),
         )
+        journal.record_file_export(run, {str(r[mapping.key]): fp for r, fp in selection.to_send})
         return CsvResult(
             path, selection.run_id, len(selection.to_send), selection.unchanged, selection.rejects
         )

@@ -38,8 +38,14 @@ Kind = Literal["text", "number", "percent", "date", "label", "list"]
 #: number or percent; words (ids, codes, labels, dates, lists) never take kind number.
 _NUMERIC = set(PEOPLE_DECIMALS)
 _LABELLED = {"stage", "priority_tier", "value_segment", "recommended_action"}
-_WORDS = _LABELLED | {"customer_id", "as_of", "reasons", "recommended_action_label",
-                      "churn_model_version", "clv_model_version"}
+_WORDS = _LABELLED | {
+    "customer_id",
+    "as_of",
+    "reasons",
+    "recommended_action_label",
+    "churn_model_version",
+    "clv_model_version",
+}
 _ALLOWED: dict[str, set[str]] = {
     "percent": {"churn_probability"},
     "date": {"as_of"},
@@ -94,7 +100,9 @@ class FieldSpec(_Model):
                 f"not {self.source!r}"
             )
         if self.kind == "number" and self.source in _WORDS:
-            raise ValueError(f"field {self.column!r}: kind 'number' does not apply to {self.source!r}")
+            raise ValueError(
+                f"field {self.column!r}: kind 'number' does not apply to {self.source!r}"
+            )
         if self.kind == "text" and self.source in _NUMERIC | {"reasons", "as_of"}:
             raise ValueError(f"field {self.column!r}: {self.source!r} needs a kind other than text")
         if (self.decimals is None) == (self.kind in {"number", "percent"}):

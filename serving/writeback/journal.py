@@ -234,8 +234,15 @@ class Journal:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, 'running', ?, NULL)",
-                (run.run_id, run.kind, run.mapping, run.scores, run.customers, run.batches,
-                 run.started_at),
+                (
+                    run.run_id,
+                    run.kind,
+                    run.mapping,
+                    run.scores,
+                    run.customers,
+                    run.batches,
+                    run.started_at,
+                ),
             )
             db.executemany(
                 "INSERT INTO batches VALUES (?, ?, ?, ?, ?, 'pending', 0, NULL)",
@@ -299,8 +306,15 @@ class Journal:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, 0, 'done', ?, ?)",
-                (run.run_id, run.kind, run.mapping, run.scores, run.customers, run.started_at,
-                 stamp),
+                (
+                    run.run_id,
+                    run.kind,
+                    run.mapping,
+                    run.scores,
+                    run.customers,
+                    run.started_at,
+                    stamp,
+                ),
             )
             db.executemany(
                 "INSERT INTO exported VALUES (?, ?, ?, ?) ON CONFLICT(customer_id) DO UPDATE SET "

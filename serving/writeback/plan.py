@@ -58,8 +58,13 @@ def select(
         try:
             with open(path, "a", encoding="utf-8") as out:
                 for r in rejects:
-                    line = {"at": now(), "run_id": run_id, "row": r.row,
-                            "customer_id": r.customer_id, "reason": r.reason}
+                    line = {
+                        "at": now(),
+                        "run_id": run_id,
+                        "row": r.row,
+                        "customer_id": r.customer_id,
+                        "reason": r.reason,
+                    }
                     out.write(json.dumps(line, ensure_ascii=False) + "\n")
         except OSError as exc:
             raise explain(path, exc) from None

@@ -291,8 +291,20 @@ def export_webhook(
                 pending = journal.pending_batches(run.run_id)
                 result.runs.append(run.run_id)
                 result.resumed_batches += len(pending)
-                if not _send(journal, pending, run, client, url, secret, policy, deadline, rng,
-                             result, progress, f"resume {run.run_id}"):
+                if not _send(
+                    journal,
+                    pending,
+                    run,
+                    client,
+                    url,
+                    secret,
+                    policy,
+                    deadline,
+                    rng,
+                    result,
+                    progress,
+                    f"resume {run.run_id}",
+                ):
                     return result
             selection = select(scores, mapping, journal.fingerprints(), full=full, state=state)
             result.unchanged, result.rejects = selection.unchanged, selection.rejects
@@ -306,17 +318,45 @@ def export_webhook(
             batches = []
             for seq, chunk in enumerate(chunks, start=1):
                 key = idempotency_key(project, target, run_id, seq)
-                body = batch_body([r for r, _ in chunk], mapping, project=project, target=target,
-                                  run_id=run_id, seq=seq, total=len(chunks), key=key)
+                body = batch_body(
+                    [r for r, _ in chunk],
+                    mapping,
+                    project=project,
+                    target=target,
+                    run_id=run_id,
+                    seq=seq,
+                    total=len(chunks),
+                    key=key,
+                )
                 fps = {str(r[mapping.key]): fp for r, fp in chunk}
                 batches.append(Batch(run_id, seq, key, fps, body))
-            run = Run(run_id, "webhook", mapping.name, scores_name, len(selection.to_send),
-                      len(batches), "running", now())
+            run = Run(
+                run_id,
+                "webhook",
+                mapping.name,
+                scores_name,
+                len(selection.to_send),
+                len(batches),
+                "running",
+                now(),
+            )
             journal.plan_run(run, batches)
             result.runs.append(run_id)
             result.planned_batches = len(batches)
-            _send(journal, batches, run, client, url, secret, policy, deadline, rng, result,
-                  progress, "export")
+            _send(
+                journal,
+                batches,
+                run,
+                client,
+                url,
+                secret,
+                policy,
+                deadline,
+                rng,
+                result,
+                progress,
+                "export",
+            )
             return result
     finally:
         if own_client:
@@ -339,8 +379,14 @@ def _send(
 ) -> bool:
     """Deliver ``batches`` in order and close the run; False when the export must stop."""
     host = urlsplit(url).netloc
-    bar = tqdm(batches, desc=f"{what} -> {host}", unit="batch", file=sys.stderr,
-               disable=not progress, leave=True)
+    bar = tqdm(
+        batches,
+        desc=f"{what} -> {host}",
+        unit="batch",
+        file=sys.stderr,
+        disable=not progress,
+        leave=True,
+    )
     try:
         for batch in bar:
             outcome = deliver(client, url, batch, secret, policy, deadline, rng)
@@ -354,9 +400,7 @@ def _send(
                 result.auth_error = outcome.reason
                 return False
             elif outcome.status == "out_of_time":
-                result.not_attempted = sum(
-                    1 for _ in journal.pending_batches(run.run_id)
-                )
+                result.not_attempted = sum(1 for _ in journal.pending_batches(run.run_id))
                 return False
             else:
                 _dead_letter(result.dead_letter, batch, outcome)
