@@ -168,7 +168,7 @@ def consistency_warnings(runs: Mapping[str, RunRecord]) -> list[str]:
     out.extend(
         f"{name}: unreadable artifact {what}" for name, r in runs.items() for what in r.unreadable
     )
-    without = [n for n, r in runs.items() if r.predictions is None]
+    without = [n for n, r in runs.items() if r.predictions is None and r.kind != "uplift"]
     if without:
         out.append(
             f"no predictions/test.parquet for {join_names(without)}: noise not checked for them"
@@ -222,9 +222,23 @@ def cell_text(comparison: Comparison, experiment: str, column: str) -> tuple[str
 
 def format_table(comparison: Comparison) -> str:
     """Plain-text table: ``*`` marks the best value per column, ``~`` a value whose difference from
-    the best is within run-to-run noise (the bootstrap interval of the difference contains 0)."""
+    the best is within run-to-run noise (the bootstrap interval of the difference contains 0).
+
+    Uplift runs have none of these columns: they get the Qini and policy-value table instead
+    (:func:`experiments.uplift_table.format_uplift_table`)."""
+    from experiments.uplift_table import format_uplift_table
+
+    uplift = {n: r for n, r in comparison.runs.items() if r.kind == "uplift"}
+    if uplift and len(uplift) == len(comparison.runs):
+        return format_uplift_table(uplift)
+    others = format_metric_table(comparison, [e for e in comparison.runs if e not in uplift])
+    return f"{others}\n\n{format_uplift_table(uplift)}" if uplift else others
+
+
+def format_metric_table(comparison: Comparison, experiments: Sequence[str]) -> str:
+    """The ``METRICS`` table of ``experiments`` with its legend."""
     columns = [spec.column for spec in METRICS if spec.column in comparison.table]
-    experiments = [str(e) for e in comparison.table.index]
+    experiments = [str(e) for e in experiments]
     name_width = max(len("experiment"), *(len(e) for e in experiments))
     rows = [
         [f"{text}{mark or ' '}" for text, mark in (cell_text(comparison, e, c) for c in columns)]

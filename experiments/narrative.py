@@ -14,8 +14,13 @@ HEADLINE_COLUMNS = ("churn_auc", "clv_gini")
 
 def what_this_says(comparison: Comparison, reference: str | None = None) -> list[str]:
     """The best per headline column, each run against ``reference`` (default ``baseline`` or the
-    first run), the winner against BG/NBD, calibration and total, and the warnings."""
-    sentences = [s for column in HEADLINE_COLUMNS if (s := _best_sentence(comparison, column))]
+    first run), the winner against BG/NBD, calibration and total, and the warnings; for uplift
+    runs, the best ranking per action and outcome against random targeting."""
+    from experiments.uplift_table import uplift_sentences
+
+    uplift = {n: r for n, r in comparison.runs.items() if r.kind == "uplift"}
+    sentences = uplift_sentences(uplift) if uplift else []
+    sentences += [s for column in HEADLINE_COLUMNS if (s := _best_sentence(comparison, column))]
     reference = reference or (
         "baseline" if "baseline" in comparison.runs else next(iter(comparison.runs))
     )

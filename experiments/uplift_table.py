@@ -1,0 +1,137 @@
+"""The comparison of uplift runs: Qini and policy value per action, outcome and ranking.
+
+Uplift runs (``lifecycle uplift``, tag ``kind=uplift``) log no ``test_*`` metrics; they log one
+metric per number of their tables (``training.uplift_run.log_to_mlflow``):
+``<action>.<outcome>.<model>.<column>`` for the Qini table (``qini``, ``qini_lo``, ``qini_hi``,
+``uplift_20``) and ``policy.<action>.<outcome>.<model>.<column>`` for the value of contacting the
+budget's share of customers (``true`` when the data hold the truth, ``estimated``, with ``_lo`` and
+``_hi``). This module reads those names back, so comparing uplift runs needs no artifact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import pandas as pd
+
+from experiments.runs import RunRecord
+
+QINI_COLUMNS = ("qini", "qini_lo", "qini_hi", "uplift_20")
+POLICY_COLUMNS = ("true", "true_lo", "true_hi", "estimated", "estimated_lo", "estimated_hi")
+KEYS = ["experiment", "action", "outcome", "model"]
+BEST_MARK = "*"
+LEGEND = (
+    (
+        f"{BEST_MARK} highest Qini per action and outcome (the extra outcome a ranking captures "
+        "over random targeting, held-out customers; 95% bootstrap interval)"
+    ),
+    (
+        "uplift@20%: contacted minus control outcome among the top 20% of the ranking; gain: "
+        "value of contacting the budget's share of customers by that ranking"
+    ),
+)
+
+
+def uplift_rows(runs: Mapping[str, RunRecord]) -> pd.DataFrame:
+    """One row per experiment, action, outcome and ranking with the Qini and policy numbers
+    logged for it (NaN where one was not); empty when no run logged any."""
+    cells: dict[tuple[str, str, str, str], dict[str, float]] = {}
+    for experiment, run in runs.items():
+        for name, value in run.metrics.items():
+            policy = name.startswith("policy.")
+            parts = name.removeprefix("policy.").rsplit(".", 3)
+            if len(parts) != 4 or parts[3] not in (POLICY_COLUMNS if policy else QINI_COLUMNS):
+                continue
+            action, outcome, model, column = parts
+            cells.setdefault((experiment, action, outcome, model), {})[column] = value
+    columns = [*KEYS, *QINI_COLUMNS, *POLICY_COLUMNS]
+    if not cells:
+        return pd.DataFrame(columns=columns)
+    rows = [dict(zip(KEYS, key)) | values for key, values in cells.items()]
+    order = {e: i for i, e in enumerate(runs)}
+    frame = pd.DataFrame(rows).reindex(columns=columns)
+    return frame.sort_values(
+        ["experiment", "action", "outcome", "model"],
+        key=lambda s: s.map(order) if s.name == "experiment" else s,
+        ignore_index=True,
+    )
+
+
+def _digits(outcome: str) -> int:
+    return 4 if outcome == "retained" else 3  # a retention rate vs a spend per customer
+
+
+def _interval(row: pd.Series, name: str, digits: int) -> str:
+    value = row.get(name)
+    if value is None or not math.isfinite(value):
+        return "-"
+    low, high = row.get(f"{name}_lo"), row.get(f"{name}_hi")
+    if low is None or not (math.isfinite(low) and math.isfinite(high)):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def best_qini(rows: pd.DataFrame) -> pd.DataFrame:
+    """The row with the highest Qini per action and outcome (over experiments and rankings)."""
+    ranked = rows.dropna(subset=["qini"])
+    return ranked.loc[ranked.groupby(["action", "outcome"], sort=False)["qini"].idxmax()]
+
+
+def format_uplift_table(runs: Mapping[str, RunRecord]) -> str:
+    """Plain-text table of the uplift runs; ``*`` marks the best Qini per action and outcome."""
+    rows = uplift_rows(runs)
+    if rows.empty:
+        return (
+            "no Qini or policy value logged by "
+            + ", ".join(runs)
+            + ": rerun with `lifecycle uplift --data DIR`"
+        )
+    best = set(best_qini(rows).index)
+    with_truth = int(rows["true"].notna().any())
+    header = ["experiment", "action", "outcome", "model", "qini [95% CI]", "uplift@20%"]
+    header += ["true gain [95% CI]"] * with_truth + ["estimated gain [95% CI]"]
+    table = []
+    for i, r in rows.iterrows():
+        digits = _digits(r["outcome"])
+        qini = _interval(r, "qini", digits) + (BEST_MARK if i in best else " ")
+        uplift = "-" if pd.isna(r["uplift_20"]) else f"{r['uplift_20']:.{digits}f}"
+        gains = [_interval(r, "true", 1)] * with_truth + [_interval(r, "estimated", 1)]
+        table.append([r["experiment"], r["action"], r["outcome"], r["model"], qini, uplift, *gains])
+    widths = [max(len(h), *(len(t[c]) for t in table)) for c, h in enumerate(header)]
+    lines = ["  ".join(f"{h:<{w}}" for h, w in zip(header, widths)).rstrip()]
+    lines.append("-" * len(lines[0]))
+    lines += ["  ".join(f"{t:<{w}}" for t, w in zip(row, widths)).rstrip() for row in table]
+    return "\n".join(
+        [
+            *lines,
+            "",
+            *LEGEND,
+            "runs: " + ", ".join(f"{n} {r.kind or '?'} {r.run_id[:8]}" for n, r in runs.items()),
+        ]
+    )
+
+
+def uplift_sentences(runs: Mapping[str, RunRecord]) -> list[str]:
+    """Per action and outcome: the best ranking by Qini and whether it is told from random."""
+    rows = uplift_rows(runs)
+    if rows.empty:
+        return []
+    sentences = []
+    several = len(runs) > 1
+    for _, r in best_qini(rows).iterrows():
+        where = f" ({r['experiment']})" if several else ""
+        low, high = r["qini_lo"], r["qini_hi"]
+        if math.isfinite(low) and low > 0:
+            verdict = "ranks better than random (the interval is above 0)"
+        elif math.isfinite(high) and high < 0:
+            verdict = "ranks worse than random (the interval is below 0)"
+        elif math.isfinite(low):
+            verdict = "is not told from random targeting (the interval contains 0)"
+        else:
+            verdict = "has no interval to tell it from random"
+        sentences.append(
+            f"{r['action']}, {r['outcome']}: best Qini {_interval(r, 'qini', _digits(r['outcome']))} "
+            f"by {r['model']}{where}, which {verdict}."
+        )
+    return sentences

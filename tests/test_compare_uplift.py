@@ -1,0 +1,85 @@
+"""`lifecycle compare --kind uplift`: the Qini and policy-value table of uplift runs, not the empty
+churn/CLV table (runs logged by the real ``training.uplift_run.log_to_mlflow``)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from experiments.compare import build_comparison, format_table
+from experiments.narrative import what_this_says
+from experiments.runs import RunRecord
+from experiments.uplift_table import uplift_rows
+from lifecycle_cli import app
+from training.uplift_run import UpliftResult, UpliftRunConfig, log_to_mlflow
+
+
+def _result(learner_qini: float, low: float, high: float) -> UpliftResult:
+    metrics = pd.DataFrame(
+        [
+            {"action": "email", "outcome": "retained", "model": "treat everyone", "qini": 0.0,
+             "qini_lo": 0.0, "qini_hi": 0.0, "uplift@20": 0.01},
+            {"action": "email", "outcome": "retained", "model": "t-learner", "qini": learner_qini,
+             "qini_lo": low, "qini_hi": high, "uplift@20": 0.05},
+            {"action": "email", "outcome": "value", "model": "t-learner", "qini": 1.5,
+             "qini_lo": -0.5, "qini_hi": 3.0, "uplift@20": 2.0},
+        ]
+    )  # fmt: skip
+    policy = pd.DataFrame(
+        [
+            {"action": "email", "outcome": "retained", "model": "t-learner", "contacts": 100,
+             "estimated": 12.5, "estimated_lo": 3.0, "estimated_hi": 20.0},
+        ]
+    )  # fmt: skip
+    return UpliftResult(metrics=metrics, policy=policy, propensity=pd.DataFrame())
+
+
+def test_compare_kind_uplift_prints_qini_and_policy_value(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    config = UpliftRunConfig()
+    for experiment, result in (
+        ("uplift-a", _result(0.0040, 0.0010, 0.0070)),
+        ("uplift-b", _result(0.0020, -0.0010, 0.0050)),
+    ):
+        log_to_mlflow(result, config, tmp_path / "campaigns", uri, experiment, log=lambda m: None)
+
+    out = CliRunner().invoke(
+        app,
+        ["compare", "--kind", "uplift", "--tracking-uri", uri, "--out", str(tmp_path / "c.html")],
+    )
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[0].split()[:5] == ["experiment", "action", "outcome", "model", "qini"]
+    assert "churn AUC" not in out.output  # no empty train table
+    assert "no predictions/test.parquet" not in out.output  # uplift runs have intervals instead
+    rows = {tuple(line.split()[:4]): line for line in lines if line.startswith("uplift-")}
+    best = rows[("uplift-a", "email", "retained", "t-learner")]
+    assert "0.0040 [0.0010, 0.0070]*" in best and "12.5 [3.0, 20.0]" in best
+    assert "0.0020 [-0.0010, 0.0050] " in rows[("uplift-b", "email", "retained", "t-learner")]
+    assert "1.500 [-0.500, 3.000]*" in rows[("uplift-a", "email", "value", "t-learner")]
+    assert (
+        "- email, retained: best Qini 0.0040 [0.0010, 0.0070] by t-learner (uplift-a), which "
+        "ranks better than random (the interval is above 0)." in lines
+    )
+    assert any("email, value: best Qini 1.500" in s and "contains 0" in s for s in lines)
+    assert (tmp_path / "c.html").is_file()
+
+
+def test_a_mixed_comparison_keeps_the_metric_table_and_adds_the_uplift_table():
+    runs = {
+        "baseline": RunRecord("baseline", "a" * 32, {"test_churn_auc": 0.8}, kind="train"),
+        "uplift": RunRecord(
+            "uplift", "b" * 32, {"email.retained.t-learner.qini": 0.01, "test_x": 1.0},
+            kind="uplift",
+        ),
+    }  # fmt: skip
+    text = format_table(build_comparison(runs, n_boot=20))
+    assert text.index("churn AUC") < text.index("qini [95% CI]")
+    assert "uplift " not in text.split("qini [95% CI]")[0].split("runs:")[0]
+    assert uplift_rows(runs)[["experiment", "model", "qini"]].values.tolist() == [
+        ["uplift", "t-learner", 0.01]
+    ]
+    # an uplift run that logged nothing of its tables says so rather than printing an empty table
+    empty = {"u": RunRecord("u", "c" * 32, {}, kind="uplift")}
+    assert format_table(build_comparison(empty, n_boot=20)).startswith("no Qini or policy value")
+    assert what_this_says(build_comparison(empty, n_boot=20)) == []
