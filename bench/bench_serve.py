@@ -144,7 +144,8 @@ def single_customer(
 def batches(
     target: Target, snapshot: pd.DataFrame, scorer, size: int, repeats: int, seed: int = 0
 ) -> list[dict]:
-    """``/score/ids`` and ``/score/features`` with ``size`` customers vs in-process scoring of the same rows."""
+    """``/score/ids`` and ``/score/features`` with ``size`` customers vs in-process scoring of the
+    same rows."""
     from serving.batch import score_snapshot
     from serving.schemas import ScoreFeaturesRequest
 
@@ -220,7 +221,8 @@ def batch_scoring(
     threads: int,
     seed: int = 0,
 ) -> dict:
-    """Rows/s of predict + score_frame vs raw ``booster.predict`` on ``rows`` resampled snapshot rows."""
+    """Rows/s of predict + score_frame vs raw ``booster.predict`` on ``rows`` resampled snapshot
+    rows."""
     from serving.batch import predict
     from serving.scoring import score_frame
     from serving.service import set_prediction_threads
@@ -357,7 +359,8 @@ def target_from_args(args: argparse.Namespace) -> Iterator[Target]:
 def table(results: dict) -> str:
     lines = [
         "single customer (1 customer per request)",
-        f"{'route':<16} {'concurrency':>11} {'requests':>9} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}",
+        f"{'route':<16} {'concurrency':>11} {'requests':>9} {'errors':>7} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'req/s':>8}",
     ]
     for r in results["single"]:
         lines.append(
@@ -367,7 +370,8 @@ def table(results: dict) -> str:
     lines += [
         "",
         "batches (p50 ms; floor = in-process score_snapshot of the same rows)",
-        f"{'route':<16} {'size':>5} {'service':>9} {'in-proc':>9} {'floor':>9} {'ratio':>6} {'rows/s':>9}",
+        f"{'route':<16} {'size':>5} {'service':>9} {'in-proc':>9} {'floor':>9} {'ratio':>6} "
+        f"{'rows/s':>9}",
     ]
     for r in results["batches"]:
         lines.append(
@@ -379,7 +383,8 @@ def table(results: dict) -> str:
     if b:
         lines += [
             "",
-            f"batch scoring of {b['rows']:,} customers (in process, {b['lightgbm_threads']} LightGBM threads)",
+            f"batch scoring of {b['rows']:,} customers (in process, {b['lightgbm_threads']} "
+            "LightGBM threads)",
         ]
         for name, rate in b["rows_per_s"].items():
             lines.append(f"  {name:<34} {rate:>12,.0f} rows/s")

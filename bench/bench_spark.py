@@ -6,7 +6,8 @@
 Generates (or reuses, under ``--data-root``, default ``bench/data/``) a synthetic contract
 directory, trains a small champion pair on a separate small synthetic set (into
 ``<data-root>/spark_store``, only when a scoring kind runs), then runs each kind in a fresh
-subprocess (so the peak memory is its own; for Spark it is the driver's Python process plus its JVM):
+subprocess (so the peak memory is its own; for Spark it is the driver's Python process plus its
+JVM):
 
 - ``duckdb_features_1`` / ``duckdb_features_12``: ``build_snapshots`` at 1 / 12 monthly cutoffs,
   written to one Parquet file (what ``lifecycle features`` does);
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from bench._common import ensure_data, log
+from bench._common import ensure_data, log  # noqa: E402 (after the sys.path line above)
 
 DATA_ROOT = ROOT / "bench" / "data"  # --data-root
 RESULTS = ROOT / "bench" / "results" / "spark.json"
@@ -268,7 +269,8 @@ def measure(kind: str, data: Path, tracking_uri: str, scratch: Path) -> dict:
     code = (
         f"import sys, json; from pathlib import Path; sys.path.insert(0, {str(ROOT)!r}); "
         "from bench.bench_spark import run_kind; "
-        f"print(json.dumps(run_kind({kind!r}, Path({str(data)!r}), Path({str(out)!r}), {tracking_uri!r})))"
+        f"print(json.dumps(run_kind({kind!r}, Path({str(data)!r}), Path({str(out)!r}), "
+        f"{tracking_uri!r})))"
     )
     run = run_measured([sys.executable, "-c", code], {}, what=kind)
     return {

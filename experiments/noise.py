@@ -187,7 +187,8 @@ class NoiseEstimator:
         return self._intervals[key]
 
     def against_btyd(self, experiment: str, spec: MetricSpec) -> NoiseCheck | None:
-        """Paired check of a run's model against the BG/NBD baseline scored on the same customers."""
+        """Paired check of a run's model against the BG/NBD baseline scored on the same
+        customers."""
         frame = self.runs[experiment].predictions
         if spec.function is None or frame is None or spec.btyd_prediction not in frame:
             return None

@@ -41,7 +41,8 @@ TEMPLATE = "compare.html.j2"
 
 #: (target, model score, BG/NBD score, what is captured, y label) of the two gains plots.
 _GAINS = (
-    ("churned", "churn_probability", "btyd_p_no_purchase", "churners", "Share of churners captured"),
+    ("churned", "churn_probability", "btyd_p_no_purchase", "churners",
+     "Share of churners captured"),
     ("future_value", "predicted_value", "btyd_expected_value", "future value",
      "Share of future value captured"),
 )  # fmt: skip
@@ -312,10 +313,11 @@ def _uplift_artifacts(client, run_id: str, folder: Path):
             stem = Path(path).stem
             kind, _, what = stem.partition("_")
             caption = (
-                f"Qini curves of every ranking ({what.replace('_', ', ')}): extra outcome among the "
-                "contacted of the top x%, relative to the control rate there; dashed: random."
+                f"Qini curves of every ranking ({what.replace('_', ', ')}): extra outcome among "
+                "the contacted of the top x%, relative to the control rate there; dashed: random."
                 if kind == "qini"
-                else f"Observed uplift (contacted - control) per decile of the estimated effect ({what.replace('_', ', ')})."
+                else "Observed uplift (contacted - control) per decile of the estimated effect "
+                f"({what.replace('_', ', ')})."
             )
             plots.append(
                 Image(
@@ -452,7 +454,8 @@ def render_report(comparison: Comparison, title: str = "Experiment comparison") 
 
 
 def write_report(comparison: Comparison, out: Path, title: str = "Experiment comparison") -> Path:
-    """Write the self-contained HTML report to ``out`` (parent folders are created); return the path."""
+    """Write the self-contained HTML report to ``out`` (parent folders are created); return the
+    path."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     page = render_report(comparison, title)

@@ -1,4 +1,5 @@
-"""Run one experiment (``experiments/<name>.yaml``) as an MLflow run in the MLflow experiment ``name``.
+"""Run one experiment (``experiments/<name>.yaml``) as an MLflow run in the MLflow experiment
+``name``.
 
 A training run (rolling snapshots, time-based test split; nothing is registered) or, when a
 ``(cutoff, horizon_days)`` backtest is asked for, a backtest run. Both log the same layout
@@ -31,7 +32,8 @@ def experiment_names(experiments_dir: Path = EXPERIMENTS_DIR) -> list[str]:
 def load_experiment(
     name: str, experiments_dir: Path = EXPERIMENTS_DIR, tracking_uri: str | None = None
 ):
-    """The typed config of ``<experiments_dir>/<name>.yaml``, tracked in the MLflow experiment ``name``."""
+    """The typed config of ``<experiments_dir>/<name>.yaml``, tracked in the MLflow experiment
+    ``name``."""
     from training.config import ConfigError, load_config
 
     path = Path(experiments_dir) / f"{name}.yaml"

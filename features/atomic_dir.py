@@ -95,7 +95,8 @@ def check_replaceable(
         if foreign:
             raise error(
                 f"{label} {out}: holds files {writer} did not write ({', '.join(foreign[:5])}"
-                f"{' ...' if len(foreign) > 5 else ''}); {writer} replaces the whole directory, so choose "
+                f"{' ...' if len(foreign) > 5 else ''}); {writer} replaces the whole directory, so "
+                "choose "
                 "an empty or new directory or move those files"
             )
 

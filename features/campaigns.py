@@ -12,9 +12,9 @@ at or after the cutoff are never read. A source that carries its outcomes direct
 tool's report, or the Hillstrom benchmark) maps them to the optional columns ``retained`` and
 ``value``; those rows are used as given.
 
-Ingest follows the other tables: columns are mapped, every row is accepted (``DIR/campaigns.parquet``)
-or quarantined with a reason (``DIR/quarantine/campaigns.parquet``), and the counts go to
-``manifest.json``.
+Ingest follows the other tables: columns are mapped, every row is accepted
+(``DIR/campaigns.parquet``) or quarantined with a reason (``DIR/quarantine/campaigns.parquet``), and
+the counts go to ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ def validate_campaigns(
     ``columns`` maps contract column -> source column (unmapped ones are looked up by their own
     name); ``problems`` are structural reasons per record found while reading (they win), and
     ``lines`` the physical line of each record. Returns ``(accepted, quarantined, report)``;
-    ``report`` is a :class:`features.ingest.TableReport` with ``accepted + quarantined == rows_read``.
+    ``report`` is a :class:`features.ingest.TableReport` with ``accepted + quarantined ==
+    rows_read``.
     """
     from features.dates import detect_order, parse_dates
     from features.ingest import TableReport

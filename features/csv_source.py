@@ -147,7 +147,8 @@ def _refuse_binary(path: Path, raw: bytes) -> None:
 
 
 def _decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
-    """Decode strictly; detect UTF-8 (with or without BOM), UTF-16 with BOM and GBK when unambiguous."""
+    """Decode strictly; detect UTF-8 (with or without BOM), UTF-16 with BOM and GBK when
+    unambiguous."""
     if encoding is None:
         if raw.startswith(codecs.BOM_UTF8):
             encoding = "utf-8-sig"
@@ -323,7 +324,8 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
 
 
 def _preamble(records: list[list[str]]) -> int:
-    """Leading lines of one value each before a header of several (a sheet title saved with the data)."""
+    """Leading lines of one value each before a header of several (a sheet title saved with the
+    data)."""
     n = 0
     while n < min(len(records) - 2, 5) and sum(1 for f in records[n] if f.strip()) == 1:
         n += 1
@@ -332,7 +334,8 @@ def _preamble(records: list[list[str]]) -> int:
 
 
 def _footer(body: list[list[str]], width: int) -> int:
-    """Trailing lines of one value each (a report's totals/copyright footer, as Salesforce writes)."""
+    """Trailing lines of one value each (a report's totals/copyright footer, as Salesforce
+    writes)."""
     if width < 3:
         return 0
     n = 0
@@ -346,7 +349,8 @@ def _footer(body: list[list[str]], width: int) -> int:
 
 
 def _cut_at_end(text: str, lines: list[str], span: tuple[int, int], sep: str) -> bool:
-    """A file that stops without a line end, or inside a quoted field, lost the end of its last row."""
+    """A file that stops without a line end, or inside a quoted field, lost the end of its last
+    row."""
     if not text.endswith(("\n", "\r")):
         return True
     if sep == WHITESPACE:

@@ -3,8 +3,8 @@
 Each value is matched against a few shapes (year first ``2024-03-05``, ``2024/03/05 14:02``,
 ``2024年3月5日 14时02分``; day/month first ``05/03/2024``, ``3/5/2024, 2:02 PM``, ``05.03.24``;
 month names ``05-Mar-2024``, ``Mar 5, 2024``; compact ``20240305``; Excel serial days ``45356.58``;
-Unix epoch seconds or milliseconds). Offsets (``Z``, ``+0100``, ``+01:00``) are converted to naive UTC.
-Whether ``05/03/2024`` is 5 March or 3 May is decided once per file from the values that tell
+Unix epoch seconds or milliseconds). Offsets (``Z``, ``+0100``, ``+01:00``) are converted to naive
+UTC. Whether ``05/03/2024`` is 5 March or 3 May is decided once per file from the values that tell
 (a first part above 12 means day first); when none tells, the choice is reported as a guess.
 """
 
@@ -31,10 +31,19 @@ _MONTHS = {
     )
 }
 SHAPES = {
-    "ymd": rf"^(?P<y>\d{{4}})\s*[-/.年]\s*(?P<m>\d{{1,2}})\s*[-/.月]\s*(?P<d>\d{{1,2}})\s*日?{_TIME}{_TZ}$",
+    "ymd": (
+        rf"^(?P<y>\d{{4}})\s*[-/.年]\s*(?P<m>\d{{1,2}})\s*[-/.月]\s*(?P<d>\d{{1,2}})\s*日?"
+        rf"{_TIME}{_TZ}$"
+    ),
     "compact": r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$",
-    "dmy_or_mdy": rf"^(?P<a>\d{{1,2}})[-/.](?P<b>\d{{1,2}})[-/.](?P<y>\d{{4}}|\d{{2}}){_TIME}{_TZ}$",
-    "d_mon_y": rf"^(?P<d>\d{{1,2}})[-\s.]?(?P<mon>[A-Za-z]{{3,9}})\.?[-\s.,]*(?P<y>\d{{4}}|\d{{2}}){_TIME}{_TZ}$",
+    "dmy_or_mdy": (
+        rf"^(?P<a>\d{{1,2}})[-/.](?P<b>\d{{1,2}})[-/.](?P<y>\d{{4}}|\d{{2}})"
+        rf"{_TIME}{_TZ}$"
+    ),
+    "d_mon_y": (
+        rf"^(?P<d>\d{{1,2}})[-\s.]?(?P<mon>[A-Za-z]{{3,9}})\.?[-\s.,]*(?P<y>\d{{4}}|\d{{2}})"
+        rf"{_TIME}{_TZ}$"
+    ),
     "mon_d_y": (
         rf"^(?P<mon>[A-Za-z]{{3,9}})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y>\d{{4}})"
         rf"{_TIME}{_TZ}$"
@@ -84,7 +93,8 @@ def _extract(values: pd.Series) -> tuple[pd.Series, dict[str, pd.DataFrame]]:
 
 
 def detect_order(columns: list[pd.Series], order: str | None, european: bool) -> DateOrder:
-    """Day/month order for a file: forced (``dmy``/``mdy``), told by the values, or a reported guess."""
+    """Day/month order for a file: forced (``dmy``/``mdy``), told by the values, or a reported
+    guess."""
     if order is not None:
         if order not in ("dmy", "mdy"):
             raise IngestError(f"--date-order {order!r}: expected dmy or mdy")
@@ -103,7 +113,10 @@ def detect_order(columns: list[pd.Series], order: str | None, european: bool) ->
         example = example or str(distinct.loc[ab.index[0]])
     if day_votes or month_votes:
         day_first = day_votes >= month_votes
-        how = f"detected: {max(day_votes, month_votes):,} distinct values have a {'day' if day_first else 'month'} part above 12"
+        part = "day" if day_first else "month"
+        how = (
+            f"detected: {max(day_votes, month_votes):,} distinct values have a {part} part above 12"
+        )
         if day_votes and month_votes:
             how += f"; {min(day_votes, month_votes):,} contradict it and will not parse"
         return DateOrder(day_first, how)
@@ -115,7 +128,8 @@ def detect_order(columns: list[pd.Series], order: str | None, european: bool) ->
         "assumed",
         warning=(
             f"dates like {example!r} fit both dd/mm/yyyy and mm/dd/yyyy; read as {label} "
-            f"({'decimal-comma/semicolon file' if european else 'default'}); pass --date-order dmy or mdy to force"
+            f"({'decimal-comma/semicolon file' if european else 'default'}); pass --date-order dmy "
+            "or mdy to force"
         ),
     )
 
@@ -123,7 +137,8 @@ def detect_order(columns: list[pd.Series], order: str | None, european: bool) ->
 def parse_dates(
     values: pd.Series, order: DateOrder, date_format: str | None = None
 ) -> tuple[pd.Series, str]:
-    """Parse one text date column to naive UTC ``datetime64[us]`` (NaT where unparsable) and describe it.
+    """Parse one text date column to naive UTC ``datetime64[us]`` (NaT where unparsable) and
+    describe it.
 
     Each distinct text is parsed once (exports repeat dates a lot).
     """

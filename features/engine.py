@@ -98,7 +98,8 @@ class Engine:
 
     def reach(self, path: str | os.PathLike, option: str) -> bool:
         """Whether anything is at ``path`` (a folder or a URI Spark's Hadoop file systems read:
-        ``file://``, ``hdfs://``, ``s3a://``, ``gs://``, ``abfss://``, ...), asked before any job runs.
+        ``file://``, ``hdfs://``, ``s3a://``, ``gs://``, ``abfss://``, ...), asked before any job
+        runs.
 
         A scheme with no file system installed (e.g. ``s3a://`` without ``hadoop-aws``) or a
         store that does not answer is an :class:`EngineError` naming ``option`` and the path.
@@ -225,7 +226,8 @@ def require_pyspark() -> Any:
 
 
 def require_java() -> str:
-    """Path of the ``java`` that Spark will start, or an :class:`EngineError` naming what to install."""
+    """Path of the ``java`` that Spark will start, or an :class:`EngineError` naming what to
+    install."""
     home = os.environ.get("JAVA_HOME")
     if home:
         java = os.path.join(home, "bin", "java")

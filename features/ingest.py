@@ -125,7 +125,8 @@ def _source_column(
 
 
 def _normalise_ids(values: pd.Series) -> pd.Series:
-    """Strip ids; ``"17850.0"`` (an integer id that went through a float column) becomes ``"17850"``."""
+    """Strip ids; ``"17850.0"`` (an integer id that went through a float column) becomes
+    ``"17850"``."""
     ids = values.str.strip().str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
     return ids.where(ids != "", pd.NA)
 
@@ -189,7 +190,8 @@ def _build_table(
     known_ids: set[str] | None,
     strict_values: bool,
 ) -> _Table:
-    """Validate one source file; return accepted contract rows, quarantined source rows and the report."""
+    """Validate one source file; return accepted contract rows, quarantined source rows and the
+    report."""
     frame, path = source.frame, source.path
     report = TableReport(table=table, source_file=str(path))
     report.formats["encoding"] = source.encoding or "parquet"
@@ -299,7 +301,8 @@ def _check_currency(
     mapping: ColumnMapping,
     report: TableReport,
 ) -> None:
-    """One currency per amount column: rows marked with another one are quarantined (never summed)."""
+    """One currency per amount column: rows marked with another one are quarantined (never
+    summed)."""
     seen = currency[amount.notna()].value_counts()
     report.currencies = {str(k): int(v) for k, v in seen.items()}
     code = (mapping.currency or "").strip()
@@ -321,7 +324,8 @@ def _cancelled(
     mapping: ColumnMapping,
     report: TableReport,
 ) -> None:
-    """Quarantine cancelled orders; a blank status takes its order's status (Shopify's later lines)."""
+    """Quarantine cancelled orders; a blank status takes its order's status (Shopify's later
+    lines)."""
     status = status.str.strip()
     if "order_id" in out:
         status = status.fillna(status.groupby(out["order_id"]).transform("first"))
@@ -463,7 +467,8 @@ def ingest(
     min_accepted_share: float = MIN_ACCEPTED_SHARE,
     dry_run: bool = False,
 ) -> dict[str, TableReport]:
-    """Ingest exports into a contract directory (replaced as a whole) and return the per-table counts.
+    """Ingest exports into a contract directory (replaced as a whole) and return the per-table
+    counts.
 
     With ``dry_run`` everything is read, mapped, validated and reported, and nothing is written.
     """
@@ -519,7 +524,8 @@ def ingest(
 
 
 def _require_share(built: dict[str, _Table], share: float) -> None:
-    """Fail loudly, with the top reasons and a sample source row each, when too little was accepted."""
+    """Fail loudly, with the top reasons and a sample source row each, when too little was
+    accepted."""
     low = [b.report for b in built.values() if b.report.accepted_share < share]
     if not low:
         return
@@ -578,7 +584,11 @@ def _log_report(report: TableReport, log) -> None:
     if report.unmapped:
         log(
             f"{t}: {len(report.unmapped)} source event types matched no contract type and "
-            f"{'were quarantined (--strict-values)' if UNMAPPED in report.reasons else 'landed in other'}:"
+            + (
+                "were quarantined (--strict-values):"
+                if UNMAPPED in report.reasons
+                else "landed in other:"
+            )
         )
         for item in report.unmapped:
             log(f"  {item['source']!r} x {item['rows']:,}: {item['hint']}")

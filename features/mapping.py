@@ -5,10 +5,10 @@ A mapping says which source column feeds which contract column, e.g.
 (a source name holding a comma is quoted: ``amount="Umsatz (EUR, netto)"``).
 A key may be qualified with the table (``events.occurred_at=Timestamp``); an unqualified key applies
 to every table that has that contract column. Contract columns that are not mapped are looked up
-under their own name. A map file (YAML) may also hold ``values:`` (source value -> contract value per
-column, e.g. ``event_type: {"Support Ticket": support_ticket}``) and the file formats (``encoding``,
-``sep``, ``decimal``, ``thousands``, ``date_format``, ``date_order``, ``currency``); command-line
-options win over the file.
+under their own name. A map file (YAML) may also hold ``values:`` (source value -> contract value
+per column, e.g. ``event_type: {"Support Ticket": support_ticket}``) and the file formats
+(``encoding``, ``sep``, ``decimal``, ``thousands``, ``date_format``, ``date_order``, ``currency``);
+command-line options win over the file.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from features.contract import CONTRACT, EVENT_TYPES, TABLES, TRANSACTIONS
 #: Source columns the mapping may name besides contract columns (derived into contract columns).
 #: ``status``: an order status; rows whose status means cancelled are quarantined, never revenue.
 DERIVED_INPUTS = {TRANSACTIONS: ("unit_price", "status")}
-#: Text columns whose values a map file may translate (``event_type`` and ``status`` have built-ins).
+#: Text columns whose values a map file may translate (``event_type`` and ``status`` have
+#: built-ins).
 VALUE_COLUMNS = {"event_type", "status", "region", "channel", "segment", "category"}
 #: Format keys a map file may hold; the CLI options of the same name override them.
 FORMAT_KEYS = ("date_format", "date_order", "decimal", "thousands", "encoding", "sep", "currency")

@@ -1,4 +1,5 @@
-"""Amounts as exported: decimal comma or point, thousands separators, currency marks, accounting negatives.
+"""Amounts as exported: decimal comma or point, thousands separators, currency marks, accounting
+negatives.
 
 One number format holds for a whole file (a file comes from one locale). It is detected from the
 values when they say it unambiguously (``1.234,56``, ``12,50``, ``1,234,567``, ``1,050.00``) and
@@ -106,7 +107,8 @@ def _evidence(num: str) -> str | None:
 
 
 def detect_format(columns: list[pd.Series], sep: str | None) -> tuple[NumberFormat, str | None]:
-    """Detect the file's number format from its number columns; returns it and a warning if guessed."""
+    """Detect the file's number format from its number columns; returns it and a warning if
+    guessed."""
     counts = pd.concat(columns).value_counts() if columns else pd.Series([], dtype="int64")
     nums = _split_marks(pd.Series(counts.index, dtype="string"))["num"]
     weights = pd.Series(counts.to_numpy(), index=nums.index).groupby(nums.to_numpy()).sum()
@@ -139,7 +141,8 @@ def detect_format(columns: list[pd.Series], sep: str | None) -> tuple[NumberForm
 def parse_numbers(
     values: pd.Series, fmt: NumberFormat | None = None
 ) -> tuple[pd.Series, pd.Series]:
-    """Parse text numbers; returns (floats, NaN where not a number) and the currency code per value."""
+    """Parse text numbers; returns (floats, NaN where not a number) and the currency code per
+    value."""
     codes, uniques = pd.factorize(values)
     parsed, currency = _parse_distinct(pd.Series(uniques, dtype="string"), fmt or NumberFormat())
     present = codes >= 0

@@ -285,7 +285,8 @@ def _outside_buying(
 def _prospect_events(
     rng: np.random.Generator, pop: Population, period: Period, params: SyntheticParams
 ) -> list[_Part]:
-    """Prospects: a few visits in a short spell of interest after sign-up, occasional email opens."""
+    """Prospects: a few visits in a short spell of interest after sign-up, occasional email
+    opens."""
     horizon = period.days
     rate = np.where(pop.is_prospect, pop.engagement, 0.0)
     interest = rng.exponential(params.prospect_interest_mean_days, pop.size)

@@ -131,7 +131,8 @@ def customers_table(
 def transactions_table(
     tx: Transactions, ids: pa.Array, period: Period, params: SyntheticParams
 ) -> pa.Table:
-    """The ``transactions`` contract table: orders ``O<number>``, returns ``R<number of the order>``."""
+    """The ``transactions`` contract table: orders ``O<number>``, returns ``R<number of the
+    order>``."""
     return pa.Table.from_arrays(
         [
             pc.take(ids, pa.array(tx.owner)),

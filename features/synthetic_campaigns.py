@@ -76,7 +76,8 @@ class CampaignSpec:
 def effect_probabilities(
     truth: pd.DataFrame, sent_at: pd.Timestamp, spec: CampaignSpec
 ) -> pd.DataFrame:
-    """Per customer and action: ``keep_prob_<a>`` and ``annoy_prob_<a>`` (rows aligned with truth)."""
+    """Per customer and action: ``keep_prob_<a>`` and ``annoy_prob_<a>`` (rows aligned with
+    truth)."""
     spend = truth["mean_spend"].to_numpy(float)
     value_rate = spend * truth["purchase_rate_per_day"].to_numpy(float)
     ok = np.isfinite(spend) & (value_rate > 0)

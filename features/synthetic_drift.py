@@ -47,7 +47,8 @@ def inject_drift(
     seed: int = 0,
     strength: float | None = None,
 ) -> dict:
-    """Write ``src`` with the regime change ``kind`` from ``after`` on into ``out``; return what changed."""
+    """Write ``src`` with the regime change ``kind`` from ``after`` on into ``out``; return what
+    changed."""
     if kind not in KINDS:
         raise ValueError(f"drift kind {kind!r}: expected one of {', '.join(KINDS)}")
     strength = DEFAULT_STRENGTH[kind] if strength is None else float(strength)

@@ -153,7 +153,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
-#: Order statuses: ``cancelled`` rows are quarantined (never revenue); anything else is a completed sale.
+#: Order statuses: ``cancelled`` rows are quarantined (never revenue); anything else is a completed
+#: sale.
 ORDER_STATUSES = ("completed", "cancelled")
 STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
     "cancelled": (
@@ -241,7 +242,8 @@ def _not_engagement() -> frozenset[str]:
 
 @dataclass
 class ValueMapping:
-    """Source value -> contract value for one column; ``builtin`` adds the column's built-in synonyms."""
+    """Source value -> contract value for one column; ``builtin`` adds the column's built-in
+    synonyms."""
 
     explicit: dict[str, str]
     builtin: bool
@@ -272,7 +274,8 @@ class ValueMapping:
         snippet = f"values: {{{column}: {{{value!r}: <type>}}}}"
         if key in _not_engagement():
             return (
-                f"a sales/CRM activity, not one of the engagement types the features count; kept as "
+                "a sales/CRM activity, not one of the engagement types the features count; kept "
+                "as "
                 f"other (to count it as one, add to the map file: {snippet})"
             )
         names = {fold(n): n for names in SYNONYMS.values() for n in names}
@@ -294,7 +297,8 @@ class ValueMapping:
 
 
 def map_values(values: pd.Series, mapping: ValueMapping) -> tuple[pd.Series, pd.DataFrame]:
-    """Map a text column; returns the mapped values (``None`` where unmapped) and a per-source table."""
+    """Map a text column; returns the mapped values (``None`` where unmapped) and a per-source
+    table."""
     uniques = values.dropna().unique()
     rows = []
     lookup: dict[str, str | None] = {}

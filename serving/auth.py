@@ -45,7 +45,8 @@ def api_key_from_env(environ: Mapping[str, str] = os.environ) -> str | None:
         if len(key) < MIN_KEY_LENGTH:
             raise AuthConfigError(
                 f"{API_KEY_ENV} is {len(key)} characters long; use at least {MIN_KEY_LENGTH} "
-                "random characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+                "random characters (e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'`)"
             )
         return key
     if environ.get(ALLOW_NO_AUTH_ENV) == "1":
@@ -56,7 +57,8 @@ def api_key_from_env(environ: Mapping[str, str] = os.environ) -> str | None:
         )
         return None
     raise AuthConfigError(
-        f"{API_KEY_ENV} is not set: set it to the key clients send as 'Authorization: Bearer <key>', "
+        f"{API_KEY_ENV} is not set: set it to the key clients send as 'Authorization: Bearer "
+        "<key>', "
         f"or set {ALLOW_NO_AUTH_ENV}=1 to serve without authentication"
     )
 

@@ -63,7 +63,8 @@ class RouteMetrics:
         return path if path in self.routes else UNMATCHED
 
     def add_collector(self, collector) -> None:
-        """Also export ``collector``'s series (e.g. ``serving.monitor_metrics.ModelHealthCollector``)."""
+        """Also export ``collector``'s series (e.g.
+        ``serving.monitor_metrics.ModelHealthCollector``)."""
         self.registry.register(collector)
 
     def observe(self, route: str, method: str, status: str, seconds: float) -> None:

@@ -1,5 +1,6 @@
 """Is the champion still right? Input drift, score drift and realized performance against the
-reference kept with the pair (``training.reference``), and a verdict from ``serving.monitor_config``.
+reference kept with the pair (``training.reference``), and a verdict from
+``serving.monitor_config``.
 
 - input drift: per monitored feature of the buyers scored on the date, PSI and KS distance over the
   reference bins, the missing share change and the share of categories the reference never saw;
@@ -286,7 +287,8 @@ class MonitorResult:
     def summary(self) -> str:
         r = self.report
         parts = [
-            f"monitor {r['project']} v{r['model_version']} as of {r['as_of']}: {r['verdict'].upper()}"
+            f"monitor {r['project']} v{r['model_version']} as of {r['as_of']}: "
+            f"{r['verdict'].upper()}"
         ]
         if r["causes"]:
             parts.append(

@@ -1,4 +1,5 @@
-"""``lifecycle retrain``: features at the new cutoff -> train -> gate -> score -> monitor, as one job.
+"""``lifecycle retrain``: features at the new cutoff -> train -> gate -> score -> monitor, as one
+job.
 
 - **One at a time**: an OS file lock per project in the state folder; a second run exits at once
   with a message naming the running process (released when that process dies, even by kill -9).
@@ -115,7 +116,8 @@ def retrain(settings: RetrainSettings, log=print) -> tuple[dict, int]:
         for step in STEPS:
             if state.done(step):
                 log(
-                    f"retrain {settings.project}: {step}: already done for these inputs ({key}), skipped"
+                    f"retrain {settings.project}: {step}: already done for these inputs ({key}), "
+                    "skipped"
                 )
                 continue
             log(f"retrain {settings.project}: {step} ...")
@@ -236,7 +238,8 @@ def summary_lines(summary: dict) -> list[str]:
     lines = [
         f"retrain {summary['project']} as of {summary['as_of']} (inputs {summary['inputs']})",
         f"  trained v{summary['trained_version']}: {verb}: {summary['reason']}",
-        f"  champion v{summary['champion_version']} scored; monitor verdict {summary['verdict'].upper()}",
+        f"  champion v{summary['champion_version']} scored; monitor verdict "
+        f"{summary['verdict'].upper()}",
     ]
     lines += [f"    {c['level']}: {c['check']} {c['name']} ({c['why']})" for c in summary["causes"]]
     lines.append(f"  report: {summary['report']}")

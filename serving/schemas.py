@@ -3,12 +3,12 @@
 The feature fields of a request are built from the feature catalogue (``features.catalog``, at
 the default windows: names, types, bounds, nulls, descriptions); the response fields are the score
 columns of ``serving.scoring.SCORE_COLUMNS``. Bounds reject values the feature pipeline cannot
-produce, so a typo (a negative count, a probability of 7) is a 400 naming the field, not a silent score.
-Relations between fields that the pipeline always satisfies (``CROSS_FIELD_RULES``) are checked
-too: a row that breaks one could not be scored (the BTYD derivation needs them) and is a 400
-whose ``detail[].loc`` names the customer and, where one field is to blame, the field.
-The error bodies (``ErrorBody``, ``ValidationErrorBody``) and the readiness body (``Readiness``)
-are declared here as well, so that the OpenAPI document describes every body the service sends.
+produce, so a typo (a negative count, a probability of 7) is a 400 naming the field, not a silent
+score. Relations between fields that the pipeline always satisfies (``CROSS_FIELD_RULES``) are
+checked too: a row that breaks one could not be scored (the BTYD derivation needs them) and is a 400
+whose ``detail[].loc`` names the customer and, where one field is to blame, the field. The error
+bodies (``ErrorBody``, ``ValidationErrorBody``) and the readiness body (``Readiness``) are declared
+here as well, so that the OpenAPI document describes every body the service sends.
 """
 
 from __future__ import annotations
@@ -269,7 +269,8 @@ class ErrorBody(BaseModel):
 
 
 class ValidationErrorItem(BaseModel):
-    """One reason a request body is invalid: where (``loc``), what (``msg``) and its kind (``type``)."""
+    """One reason a request body is invalid: where (``loc``), what (``msg``) and its kind
+    (``type``)."""
 
     loc: list[str | int] = Field(description='e.g. ["customers", 1, "recency_days"]')
     msg: str
@@ -285,7 +286,8 @@ class ValidationErrorBody(BaseModel):
 
 
 class Readiness(BaseModel):
-    """``GET /readyz``: 200 once the champion pair and the snapshot are loaded, else 503 + reason."""
+    """``GET /readyz``: 200 once the champion pair and the snapshot are loaded, else 503 +
+    reason."""
 
     ready: bool
     status: Literal["starting", "loading", "ready", "failed"]

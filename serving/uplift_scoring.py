@@ -136,7 +136,8 @@ def net_value_tiers(priority: np.ndarray, tiers: Mapping[str, float]) -> np.ndar
 
 
 def saved_value_json(saved_value: np.ndarray, actions: tuple[str, ...]) -> list[str]:
-    """Per customer ``{"action": saved value, ...}`` as JSON text (full precision, actions sorted)."""
+    """Per customer ``{"action": saved value, ...}`` as JSON text (full precision, actions
+    sorted)."""
     return [
         json.dumps(dict(zip(actions, (float(v) for v in row))), allow_nan=False)
         for row in np.nan_to_num(np.asarray(saved_value, float))

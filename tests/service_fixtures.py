@@ -114,7 +114,8 @@ def free_port() -> int:
 
 
 def server_env(store: TrainedStore, api_key: str | None = API_KEY, **extra: str) -> dict[str, str]:
-    """The environment ``bentoml serve`` needs for ``store`` (no usage tracking, own BentoML home)."""
+    """The environment ``bentoml serve`` needs for ``store`` (no usage tracking, own BentoML
+    home)."""
     env = {
         key: value
         for key, value in os.environ.items()

@@ -47,7 +47,8 @@ def synthetic_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def cdnow_dir(tmp_path_factory) -> Path:
-    """CDNOW (23,570 customers) ingested by ``lifecycle ingest``'s code, as ``make ingest-cdnow``."""
+    """CDNOW (23,570 customers) ingested by ``lifecycle ingest``'s code, as ``make
+    ingest-cdnow``."""
     from features.ingest import ingest
     from features.mapping import load_mapping
 

@@ -1,4 +1,5 @@
-"""The campaigns table: validation with quarantine, outcomes without look-ahead, Hillstrom ingest."""
+"""The campaigns table: validation with quarantine, outcomes without look-ahead, Hillstrom
+ingest."""
 
 from __future__ import annotations
 

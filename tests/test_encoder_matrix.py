@@ -26,7 +26,8 @@ def _customers(n: int, seed: int) -> pd.DataFrame:
 
 
 def _scored(seed: int) -> pd.DataFrame:
-    """Rows to score with what online requests bring: unseen and missing categories, text numbers."""
+    """Rows to score with what online requests bring: unseen and missing categories, text
+    numbers."""
     frame = _customers(300, seed).astype({"channel": object, "region": object})
     frame.loc[:20, "channel"] = "fax"  # never seen in training
     frame.loc[21:40, "region"] = None

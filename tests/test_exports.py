@@ -1,5 +1,6 @@
-"""The corpus of real-world export shapes (tests/data/exports): each case's expected counts, reasons,
-formats and event-type mapping (table-driven from its expected.yaml), and the CLI on them."""
+"""The corpus of real-world export shapes (tests/data/exports): each case's expected counts,
+reasons, formats and event-type mapping (table-driven from its expected.yaml), and the CLI on
+them."""
 
 from __future__ import annotations
 
@@ -285,7 +286,8 @@ def test_cli_end_to_end_hubspot_lists_values_that_landed_in_other(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (
-        "events: event_type: visit 2, login 1, email_open 2, email_click 0, support_ticket 1, complaint 1, "
+        "events: event_type: visit 2, login 1, email_open 2, email_click 0, support_ticket 1, "
+        "complaint 1, "
         "survey 2, other 3" in result.stderr
     )
     assert "'Suport Ticket' x 1: looks like 'support ticket' (support_ticket)" in result.stderr

@@ -97,7 +97,8 @@ def direction_violations(imports: list[Import]) -> list[str]:
         source, target = i.module.split(".")[0], i.target.split(".")[0]
         if source != target and LAYERS[target] >= LAYERS[source]:
             bad.append(
-                f"{i.where}: {source} imports {i.target} (layer {LAYERS[target]} >= {LAYERS[source]})"
+                f"{i.where}: {source} imports {i.target} (layer {LAYERS[target]} >= "
+                f"{LAYERS[source]})"
             )
     return bad
 
@@ -179,7 +180,8 @@ def test_the_checker_sees_a_private_import(module, source, expected):
 
 def test_allowed_imports_pass_the_checker():
     source = (
-        "from __future__ import annotations\nimport numpy\nfrom features.config import FeatureConfig\n"
+        "from __future__ import annotations\nimport numpy\nfrom features.config import "
+        "FeatureConfig\n"
         "def f():\n    from training.registry import promote\n    from . import scoring\n"
         "    from .scoring import _local\n"
     )

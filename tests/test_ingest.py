@@ -506,9 +506,10 @@ def test_a_customer_whose_first_row_is_quarantined_is_not_a_duplicate(tmp_path):
 def test_a_sheet_title_above_the_header_is_skipped_and_reported(tmp_path):
     path = tmp_path / "t.csv"
     path.write_bytes(
-        '客户订单列表,,,\n\n客户编号,下单日期,订单金额,备注\nKH-1,2024年3月5日,"3,500元",\nKH-2,2024/03/06 10:00,￥800.00,加急\n'.encode(
-            "gbk"
-        )
+        (
+            "客户订单列表,,,\n\n客户编号,下单日期,订单金额,备注\n"
+            'KH-1,2024年3月5日,"3,500元",\nKH-2,2024/03/06 10:00,￥800.00,加急\n'
+        ).encode("gbk")
     )
     reports = ingest(
         tmp_path / "out",

@@ -22,7 +22,10 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 LIFECYCLE = Path(sys.executable).with_name("lifecycle")
-SMALL = "{n_estimators: 20, learning_rate: 0.1, num_leaves: 7, min_child_samples: 20, early_stopping_rounds: 0}"
+SMALL = (
+    "{n_estimators: 20, learning_rate: 0.1, num_leaves: 7, min_child_samples: 20,"
+    " early_stopping_rounds: 0}"
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,8 @@ def store(tmp_path_factory):
     config.write_text(
         "name: small\nfeatures:\n  families: [rfm, calendar]\nsnapshots:\n  n_train: 1\n"
         f"churn:\n  params: {SMALL}\nclv:\n  params: {SMALL}\n"
-        f"tracking:\n  tracking_uri: sqlite:///{root / 'mlflow.db'}\n  artifact_root: {root / 'mlruns'}\n"
+        f"tracking:\n  tracking_uri: sqlite:///{root / 'mlflow.db'}\n  artifact_root: "
+        f"{root / 'mlruns'}\n"
     )
     return root
 

@@ -1,4 +1,5 @@
-"""The experiment comparison and its HTML report, from tiny runs logged straight into a tmp MLflow store.
+"""The experiment comparison and its HTML report, from tiny runs logged straight into a tmp MLflow
+store.
 
 The runs follow the layout of training and backtest runs (tags, ``test_*`` metrics,
 ``data_fingerprint.json``, ``feature_importance.json``, ``predictions/test.parquet``) without
@@ -150,8 +151,9 @@ def _log_run(
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> dict:
-    """baseline (an older run too, and a newer tune run and failed run to skip), engagement (better),
-    btyd-features (same predictions quality as baseline) and horizon-180 (another cutoff)."""
+    """baseline (an older run too, and a newer tune run and failed run to skip), engagement
+    (better), btyd-features (same predictions quality as baseline) and horizon-180 (another
+    cutoff)."""
     tmp = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{tmp}/mlflow.db"
     client = MlflowClient(tracking_uri=uri)
@@ -274,7 +276,8 @@ def test_missing_experiment_is_reported(store):
 def test_comparison_on_logged_runs(comparison):
     assert comparison.best["churn_auc"] == "engagement"
     assert comparison.best["train_seconds"] == "baseline"
-    # baseline and btyd-features scored the same customers: paired; horizon-180 another cutoff: intervals.
+    # baseline and btyd-features scored the same customers: paired; horizon-180 another cutoff:
+    # intervals.
     assert comparison.noise_flags[("baseline", "churn_auc")].method == "paired"
     assert comparison.noise_flags[("horizon-180", "churn_auc")].method == "intervals"
     assert any("different cutoffs" in w for w in comparison.warnings)

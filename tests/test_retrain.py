@@ -1,5 +1,5 @@
-"""``lifecycle retrain``: one job (train -> gate -> score -> monitor), one at a time, resumable after
-kill -9, and a re-run with the same inputs does nothing new."""
+"""``lifecycle retrain``: one job (train -> gate -> score -> monitor), one at a time, resumable
+after kill -9, and a re-run with the same inputs does nothing new."""
 
 from __future__ import annotations
 

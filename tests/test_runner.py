@@ -1,4 +1,5 @@
-"""The experiment runner: which config it loads, where it tracks, train vs backtest (models stubbed)."""
+"""The experiment runner: which config it loads, where it tracks, train vs backtest (models
+stubbed)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 def workspace(tmp_path):
     (tmp_path / "experiments").mkdir()
     (tmp_path / "experiments" / "engagement.yaml").write_text(
-        "name: engagement\ndescription: test\ndata: nowhere\nfeatures:\n  families: [rfm, engagement]\n"
+        "name: engagement\ndescription: test\ndata: nowhere\nfeatures:\n  families: [rfm, "
+        "engagement]\n"
         "tracking:\n  experiment: something-else\n"
     )
     data = tmp_path / "data"

@@ -1,5 +1,6 @@
 # ruff: noqa: F811  (tests take the imported fixtures `server`, `trained_store` as arguments)
-"""The scoring service over real HTTP: a small model trained with the real pipeline, `bentoml serve`.
+"""The scoring service over real HTTP: a small model trained with the real pipeline, `bentoml
+serve`.
 
 Session fixtures (``service_fixtures``) train into a temporary MLflow store, score like
 ``lifecycle score`` and start the server once (about 30 s); every test then calls it over HTTP.

@@ -1,4 +1,5 @@
-"""Synthetic CRM generator: contract schema, determinism, ground truth and the behaviour it promises."""
+"""Synthetic CRM generator: contract schema, determinism, ground truth and the behaviour it
+promises."""
 
 from __future__ import annotations
 

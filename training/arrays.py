@@ -10,7 +10,8 @@ import numpy as np
 
 
 def as_1d_float(values, name: str) -> np.ndarray:
-    """Return ``values`` as a 1-d float array; reject missing and infinite values, naming ``name``."""
+    """Return ``values`` as a 1-d float array; reject missing and infinite values, naming
+    ``name``."""
     arr = np.asarray(values, dtype=float)
     if arr.ndim == 0:
         arr = arr.reshape(1)

@@ -408,10 +408,11 @@ def backtest(
     models on the customers with a purchase before the cutoff.
 
     ``calibrate`` (see :data:`Calibrate`): how the churn probability at the horizon asked is
-    recalibrated on a pseudo-backtest that ends by the cutoff (:func:`calibrate_on_pseudo_backtest`);
-    unless ``none``, the CLV total is also kept at the BTYD level. ``range_groups`` (features,
-    churn probability, value -> labels, e.g. ``serving.scoring.range_groups``) breaks the coverage
-    of the predicted-value ranges down by stage and value segment.
+    recalibrated on a pseudo-backtest that ends by the cutoff
+    (:func:`calibrate_on_pseudo_backtest`); unless ``none``, the CLV total is also kept at the BTYD
+    level. ``range_groups`` (features, churn probability, value -> labels, e.g.
+    ``serving.scoring.range_groups``) breaks the coverage of the predicted-value ranges down by
+    stage and value segment.
     """
     started = time.perf_counter()
     plan = _plan(data_dir, cutoff, horizon_days, cfg, log)
@@ -557,7 +558,8 @@ def calibrate_on_pseudo_backtest(
         "btyd_clv_total_ratio": float(btyd_total / actual) if actual > 0 else float("nan"),
     }
     log(
-        f"pseudo-backtest at {pseudo.cutoff}, H'={pseudo.horizon_days}d (h'={pseudo.train_horizon_days}d): "
+        f"pseudo-backtest at {pseudo.cutoff}, H'={pseudo.horizon_days}d "
+        f"(h'={pseudo.train_horizon_days}d): "
         f"churn log-odds x {calibration.slope:.3f} + {calibration.intercept:.3f}, "
         f"ECE {metrics['ece_before']:.4f} -> {metrics['ece_after']:.4f}"
     )
@@ -581,7 +583,8 @@ def _plan(
     start, end = data_bounds(data_dir)
     if cutoff + timedelta(days=horizon_days) > end:
         log(
-            f"warning: the data ends {end}; the horizon [{cutoff}, +{horizon_days}d) is not fully observed"
+            f"warning: the data ends {end}; the horizon [{cutoff}, +{horizon_days}d) is not fully "
+            "observed"
         )
     return plan_backtest(start, cutoff, horizon_days, cfg)
 
@@ -589,8 +592,10 @@ def _plan(
 def _log_plan(plan: BacktestPlan, dataset: object, log) -> None:
     log(
         f"backtest {dataset} at {plan.cutoff}, H={plan.horizon_days}d: training horizon "
-        f"{plan.train_horizon_days}d, select on train cutoffs {[str(c) for c in plan.select.train]} "
-        f"-> valid {plan.select.valid}, refit on {len(plan.refit)} cutoffs {plan.refit[0]}..{plan.refit[-1]}"
+        f"{plan.train_horizon_days}d, select on train cutoffs "
+        f"{[str(c) for c in plan.select.train]} "
+        f"-> valid {plan.select.valid}, refit on {len(plan.refit)} cutoffs "
+        f"{plan.refit[0]}..{plan.refit[-1]}"
     )
 
 

@@ -1,4 +1,5 @@
-"""BG/NBD ("beta-geometric / negative binomial") model of repeat purchasing, fitted by maximum likelihood.
+"""BG/NBD ("beta-geometric / negative binomial") model of repeat purchasing, fitted by maximum
+likelihood.
 
 Fader, Hardie & Lee (2005), "'Counting Your Customers' the Easy Way: An Alternative to the
 Pareto/NBD Model", Marketing Science 24(2). Per customer the data are ``x`` (repeat purchases),

@@ -70,7 +70,8 @@ def minimize_log_params(
     *,
     max_iter: int,
 ) -> optimize.OptimizeResult:
-    """Minimise a smooth objective of log-parameters: L-BFGS-B, then a Nelder-Mead restart if needed.
+    """Minimise a smooth objective of log-parameters: L-BFGS-B, then a Nelder-Mead restart if
+    needed.
 
     ``fun_and_grad`` returns the objective and its gradient. L-BFGS-B with the analytic gradient
     converges in a few dozen evaluations; when it reports failure (a flat or awkward surface) we

@@ -9,7 +9,8 @@ consistent pair (promoting it is one alias move)::
     churn/booster.txt    LightGBM model text
     clv/model.json       columns, encoder categories, kind, parameters
     clv/<part>.txt       LightGBM model text per booster (value, or buyer and spend)
-    clv/intervals.json   conformal ranges of the predicted value (``training.clv_intervals``), if fitted
+    clv/intervals.json   conformal ranges of the predicted value (``training.clv_intervals``), if
+    fitted
 
 Loading reads these files with ``json`` and ``lightgbm.Booster(model_str=...)``: no stored code
 runs. ``_load_pyfunc`` lets MLflow's ``pyfunc`` load the same directory (``loader_module``).
@@ -36,7 +37,8 @@ class BundleError(ValueError):
 
 @dataclass
 class ModelPair:
-    """A churn model and a CLV model trained together, with their metadata and scoring thresholds."""
+    """A churn model and a CLV model trained together, with their metadata and scoring
+    thresholds."""
 
     churn: ChurnModel
     clv: ClvModel

@@ -151,7 +151,8 @@ class ValueIntervals:
         return low, high
 
     def cells(self, predicted, groups=None, horizon_days: int | None = None) -> np.ndarray:
-        """The calibration cell (``<group>:<bin>``) each forecast falls in, as ``predict`` uses it."""
+        """The calibration cell (``<group>:<bin>``) each forecast falls in, as ``predict`` uses
+        it."""
         value = np.maximum(np.nan_to_num(np.asarray(predicted, dtype=float).reshape(-1)), 0.0)
         labels = _labels(groups, len(value))
         scale = self.horizon_days / horizon_days if horizon_days and self.horizon_days else 1.0
@@ -259,7 +260,8 @@ def conformal_ratios(
 
 
 def _rank(rounding, x: float) -> int:
-    """``floor``/``ceil`` of ``x`` without float noise deciding (0.8 of 10 is 8, not 8.000000001)."""
+    """``floor``/``ceil`` of ``x`` without float noise deciding (0.8 of 10 is 8, not
+    8.000000001)."""
     return int(rounding(round(x, 9)))
 
 
@@ -533,7 +535,9 @@ def ranges_for_backtest(
     ranges.report["calibration"]["pseudo_cutoff"] = pseudo_plan.cutoff.isoformat()
     report = ranges.report["lightgbm"]
     log(
-        f"predicted-value ranges ({cfg.clv.interval_level:.0%}, calibrated at {pseudo_plan.cutoff} over "
-        f"{pseudo_plan.horizon_days}d): coverage {report['coverage']:.3f}, mean width {report['width']:.2f}"
+        f"predicted-value ranges ({cfg.clv.interval_level:.0%}, calibrated at {pseudo_plan.cutoff} "
+        "over "
+        f"{pseudo_plan.horizon_days}d): coverage {report['coverage']:.3f}, mean width "
+        f"{report['width']:.2f}"
     )
     return ranges

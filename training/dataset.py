@@ -1,4 +1,5 @@
-"""Snapshot datasets: features at rolling cutoffs, labels over the horizons, BTYD columns, splits."""
+"""Snapshot datasets: features at rolling cutoffs, labels over the horizons, BTYD columns,
+splits."""
 
 from __future__ import annotations
 
@@ -192,7 +193,8 @@ def repeat_monetary_value(frame: pd.DataFrame) -> pd.Series:
 def add_btyd_columns(
     frame: pd.DataFrame, churn_horizon_days: int, value_horizon_days: int
 ) -> pd.DataFrame:
-    """Fit BG/NBD + Gamma-Gamma at each cutoff (on that cutoff's history only) and add its outputs."""
+    """Fit BG/NBD + Gamma-Gamma at each cutoff (on that cutoff's history only) and add its
+    outputs."""
     return apply_btyd(frame, fit_btyd(frame), churn_horizon_days, value_horizon_days)
 
 

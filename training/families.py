@@ -29,7 +29,8 @@ def missing_sources(
 ) -> dict[str, str]:
     """Family -> what is missing in ``data_dir`` for it, for the ``families`` asked about.
     ``columns`` are the model's input columns (the static attributes it uses must exist).
-    A URI (``s3a://...``) is read by the Spark engine in force (``training.dataset.building_on``)."""
+    A URI (``s3a://...``) is read by the Spark engine in force
+    (``training.dataset.building_on``)."""
     families, columns = set(families), set(columns)
     missing = {}
     if "engagement" in families:

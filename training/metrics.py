@@ -279,7 +279,8 @@ def calibration_bins(
 def expected_calibration_error(
     y: ArrayLike, p: ArrayLike, n_bins: int = 10, strategy: BinStrategy = "quantile"
 ) -> float:
-    """Count-weighted mean of |observed rate - mean predicted| over bins (see ``calibration_bins``)."""
+    """Count-weighted mean of |observed rate - mean predicted| over bins (see
+    ``calibration_bins``)."""
     table = calibration_bins(y, p, n_bins=n_bins, strategy=strategy)
     gap = (table["observed_rate"] - table["mean_predicted"]).abs()
     return float((gap * table["n"]).sum() / table["n"].sum())

@@ -159,7 +159,8 @@ def decile_plot(actual: ArrayLike, predicted: ArrayLike, ax: Axes | None = None)
 def _top_features(importance: pd.Series, top: int) -> pd.Series:
     if not isinstance(importance, pd.Series):
         raise TypeError(
-            f"importance must be a pandas Series indexed by feature, got {type(importance).__name__}"
+            "importance must be a pandas Series indexed by feature, got "
+            f"{type(importance).__name__}"
         )
     if top < 1:
         raise ValueError(f"top must be a positive integer, got {top!r}")

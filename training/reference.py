@@ -223,7 +223,8 @@ def compare(reference: Mapping, values) -> dict:
 
 def monitored_features(feature_columns) -> list[str]:
     """The feature columns whose drift means something: calendar columns are the same for every
-    customer of a snapshot and differ between any two dates by construction, so they are left out."""
+    customer of a snapshot and differ between any two dates by construction, so they are left
+    out."""
     from training.dataset import CALENDAR_COLUMNS
 
     return [c for c in feature_columns if c not in CALENDAR_COLUMNS]

@@ -157,7 +157,8 @@ def fail_stale_runs(client: MlflowClient, max_age_hours: float = 48.0, log=print
 
 
 def pause_point(name: str, log=print) -> None:
-    """Fault-test hook: when ``LIFECYCLE_PAUSE_AT`` names this point, say so and sleep until killed."""
+    """Fault-test hook: when ``LIFECYCLE_PAUSE_AT`` names this point, say so and sleep until
+    killed."""
     if os.environ.get(PAUSE_AT_ENV) == name:
         log(f"paused at {name}")
         while True:

@@ -41,7 +41,8 @@ class CutoffPlan:
             )
         if self.valid + h > self.test:
             raise ValueError(
-                f"validation cutoff {self.valid} + {self.horizon_days} days reaches the test cutoff {self.test}"
+                f"validation cutoff {self.valid} + {self.horizon_days} days reaches the test "
+                f"cutoff {self.test}"
             )
 
 
@@ -67,7 +68,8 @@ def plan_cutoffs(
         test_cutoff = date(latest.year, latest.month, 1)
     if test_cutoff + h > data_end:
         raise PlanError(
-            f"test cutoff {test_cutoff} + {horizon_days} days goes past the end of the data ({data_end})"
+            f"test cutoff {test_cutoff} + {horizon_days} days goes past the end of the data "
+            f"({data_end})"
         )
     valid = test_cutoff - h
     last_train = valid - h
@@ -76,7 +78,8 @@ def plan_cutoffs(
     if not train:
         raise PlanError(
             f"not enough history for training: the last training cutoff would be {last_train}, "
-            f"data start {data_start}, horizon {horizon_days} days; use shorter horizons or more data"
+            f"data start {data_start}, horizon {horizon_days} days; use shorter horizons or more "
+            "data"
         )
     plan = CutoffPlan(train=tuple(train), valid=valid, test=test_cutoff, horizon_days=horizon_days)
     plan.check()

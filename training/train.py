@@ -1,4 +1,5 @@
-"""The training job: snapshots -> churn and CLV models -> MLflow run -> registry and promotion gate."""
+"""The training job: snapshots -> churn and CLV models -> MLflow run -> registry and promotion
+gate."""
 
 from __future__ import annotations
 
@@ -37,8 +38,9 @@ from training.splits import CutoffPlan, plan_cutoffs
 #: probabilities and predicted values; returns plain JSON. Scoring rules live in ``serving``, so
 #: the caller passes it in (``serving.scoring.fit_scoring_thresholds``).
 ThresholdFitter = Callable[[pd.DataFrame, np.ndarray, np.ndarray], dict]
-#: The stage and tier shares of the test buyers under a pair's scoring thresholds, for the monitoring
-#: reference (``serving.monitor.reference_mix``): features, probabilities, values, thresholds.
+#: The stage and tier shares of the test buyers under a pair's scoring thresholds, for the
+#: monitoring reference (``serving.monitor.reference_mix``): features, probabilities, values,
+#: thresholds.
 MixFitter = Callable[[pd.DataFrame, np.ndarray, np.ndarray, dict], dict]
 
 
@@ -131,7 +133,8 @@ def fit_value_intervals(
 def split_metrics(
     data: TrainingData, churn: ChurnModel, clv: ClvModel, split: str
 ) -> dict[str, float]:
-    """Model metrics and the BTYD baseline's on one split (buyers: those with a purchase before T)."""
+    """Model metrics and the BTYD baseline's on one split (buyers: those with a purchase before
+    T)."""
     part = data.split(split, buyers_only=True)
     metrics = evaluate(
         part["churned"],
@@ -268,7 +271,8 @@ def train(
     fail_stale_runs(MlflowClient(tracking_uri=cfg.tracking.tracking_uri), log=log)
     plan = plan_for(data_dir, cfg)
     log(
-        f"project {project}: cutoffs: train {[str(c) for c in plan.train]}, valid {plan.valid}, test {plan.test}"
+        f"project {project}: cutoffs: train {[str(c) for c in plan.train]}, valid {plan.valid}, "
+        f"test {plan.test}"
     )
     data = build_training_data(data_dir, plan, cfg, progress=progress)
     log(f"snapshot table: {len(data.frame):,} rows, {len(data.feature_columns)} features")

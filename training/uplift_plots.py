@@ -62,7 +62,8 @@ def qini_plot(
 def uplift_by_decile(
     y: ArrayLike, treated: ArrayLike, score: ArrayLike, bins: int = 10
 ) -> pd.DataFrame:
-    """Per decile of the score (1 = highest): treated and control means, their difference, counts."""
+    """Per decile of the score (1 = highest): treated and control means, their difference,
+    counts."""
     y, treated, score = np.asarray(y, float), np.asarray(treated, bool), np.asarray(score, float)
     order = np.argsort(-score, kind="stable")
     decile = np.empty(len(y), dtype=int)
