@@ -138,7 +138,8 @@ def _data_set(data: Path | None) -> Path | None:
                 pq.read_schema(path)
         except (pa.ArrowException, OSError) as exc:
             _fail(
-                f"data set {data}: {path.name} is not a readable Parquet file ({exc}); run ingest again"
+                f"data set {data}: {path.name} is not a readable Parquet file ({exc}); run ingest "
+                "again"
             )
     try:  # the contract's own checks: required columns, types, unique customer ids
         tables = connect(data)
@@ -157,7 +158,8 @@ def _data_set(data: Path | None) -> Path | None:
                 else ""
             )
             _fail(
-                f"data set {data}: {table}.parquet has 0 rows (nothing was accepted at ingest){where}"
+                f"data set {data}: {table}.parquet has 0 rows (nothing was accepted at "
+                f"ingest){where}"
             )
     return data
 
@@ -182,16 +184,18 @@ def ingest(
         str | None,
         typer.Option(
             "--map",
-            help='Column mapping, e.g. "customer_id=Customer ID,ordered_at=InvoiceDate,'
-            'quantity=Quantity,unit_price=UnitPrice"; quote names holding commas: amount="Umsatz (EUR, netto)". '
+            help='Column mapping, e.g. "customer_id=Customer '
+            'ID,ordered_at=InvoiceDate,quantity=Quantity,unit_price=UnitPrice"; quote names '
+            'holding commas: amount="Umsatz (EUR, netto)". '
             "Keys may be qualified: events.occurred_at=...",
         ),
     ] = None,
     map_file: Annotated[
         Path | None,
         typer.Option(
-            help="YAML map file: columns:, values: (e.g. event_type: {Case: support_ticket}) and format keys "
-            "(encoding, sep, decimal, thousands, date_format, date_order, currency)."
+            help="YAML map file: columns:, values: (e.g. event_type: {Case: support_ticket}) and "
+            "format keys (encoding, sep, decimal, thousands, date_format, date_order, "
+            "currency)."
         ),
     ] = None,
     date_format: Annotated[
@@ -200,7 +204,8 @@ def ingest(
     date_order: Annotated[
         str | None,
         typer.Option(
-            help="dmy or mdy: how to read 05/03/2024 (default: detected from the values, else reported guess)."
+            help="dmy or mdy: how to read 05/03/2024 (default: detected from the values, else "
+            "reported guess)."
         ),
     ] = None,
     sep: Annotated[
@@ -212,7 +217,8 @@ def ingest(
     encoding: Annotated[
         str | None,
         typer.Option(
-            help="Text encoding: utf-8, utf-8-sig, gbk, gb18030, latin-1, cp1252 (default: UTF-8, BOM or GBK detected)."
+            help="Text encoding: utf-8, utf-8-sig, gbk, gb18030, latin-1, cp1252 (default: UTF-8, "
+            "BOM or GBK detected)."
         ),
     ] = None,
     decimal: Annotated[
@@ -226,7 +232,8 @@ def ingest(
         bool,
         typer.Option(
             "--strict-values",
-            help="Quarantine events whose type maps to no contract type (default: count them as other).",
+            help="Quarantine events whose type maps to no contract type (default: count them as "
+            "other).",
         ),
     ] = False,
     min_accepted_share: Annotated[
@@ -246,13 +253,15 @@ def ingest(
     campaigns: Annotated[
         Path | None,
         typer.Option(
-            help="Campaigns export (customer_id, sent_at, campaign_id, action, arm, cost) for uplift."
+            help="Campaigns export (customer_id, sent_at, campaign_id, action, arm, cost) for "
+            "uplift."
         ),
     ] = None,
     campaigns_map: Annotated[
         str | None,
         typer.Option(
-            help='Campaigns column mapping, e.g. "arm=Group,sent_at=Send Date" (same syntax as --map).'
+            help='Campaigns column mapping, e.g. "arm=Group,sent_at=Send Date" (same syntax as '
+            "--map)."
         ),
     ] = None,
 ) -> None:
@@ -288,7 +297,8 @@ def ingest(
     total_q = sum(r.quarantined for r in reports.values())
     where = f"dry run, nothing written to {out}" if dry_run else f"ingested into {out}"
     typer.echo(
-        f"{where}: {total_read:,} rows read, {total_read - total_q:,} accepted, {total_q:,} quarantined"
+        f"{where}: {total_read:,} rows read, {total_read - total_q:,} accepted, {total_q:,} "
+        "quarantined"
     )
     if campaigns is not None and not dry_run:
         from features.campaigns import ingest_campaigns
@@ -318,7 +328,8 @@ def generate(
         bool,
         typer.Option(
             "--campaigns",
-            help="Add a randomized retention campaign (email, discount, call vs control) sent 120 days "
+            help="Add a randomized retention campaign (email, discount, call vs control) sent 120 "
+            "days "
             "before --end, with a 90-day window; true effects in campaign_truth.parquet.",
         ),
     ] = False,
@@ -355,7 +366,8 @@ SparkMasterOption = Annotated[
 
 @contextmanager
 def _engine(name: str, spark_master: str | None) -> Iterator[object]:
-    """The engine of ``--engine``; environment problems and failed Spark jobs are one-line errors."""
+    """The engine of ``--engine``; environment problems and failed Spark jobs are one-line
+    errors."""
     from features.engine import EngineError, open_engine
 
     try:
@@ -383,7 +395,8 @@ def _engine_data(data: str | Path, engine: str) -> str | Path:
         return _data_set(Path(data))
     if engine == "duckdb":
         _fail(
-            f"--data {data}: a URI is read with --engine spark only; DuckDB reads local contract directories"
+            f"--data {data}: a URI is read with --engine spark only; DuckDB reads local contract "
+            "directories"
         )
     return str(data)
 
@@ -446,7 +459,8 @@ def features(
                 spark, data, cutoffs, out, horizon_days=horizon_days, value=value
             )
         typer.echo(
-            f"wrote {written.rows:,} rows x {written.columns} columns to {out} (Spark, by cutoff_day)"
+            f"wrote {written.rows:,} rows x {written.columns} columns to {out} (Spark, by "
+            "cutoff_day)"
         )
         return
     frame = build_snapshots(
@@ -512,7 +526,7 @@ def train(
         ),
     ] = 1.0,
 ) -> None:
-    """Train churn and CLV models on rolling snapshots; track in MLflow; apply the promotion gate."""
+    """Train churn and CLV models on rolling snapshots; track in MLflow; apply promotion gate."""
     from serving.monitor import reference_mix
     from serving.scoring import fit_scoring_thresholds
     from training.dataset import BuildSettings, building_on, log_build_settings
@@ -562,7 +576,8 @@ def tune(
         int | None,
         typer.Option(
             min=1,
-            help="Finished trials each study should hold; a resumed study runs only the missing ones "
+            help="Finished trials each study should hold; a resumed study runs only the missing "
+            "ones "
             "(default: the config's).",
         ),
     ] = None,
@@ -714,8 +729,9 @@ def score(
                 project=project,
             )
         typer.echo(
-            f"scored {done.rows:,} customers as of {day} on Spark with churn v{done.churn_version}, "
-            f"clv v{done.clv_version}: {done.scores} (features: {done.snapshot})"
+            f"scored {done.rows:,} customers as of {day} on Spark with churn "
+            f"v{done.churn_version}, clv v{done.clv_version}: {done.scores} (features: "
+            f"{done.snapshot})"
         )
         return
     out = _local_out(out, engine)
@@ -756,7 +772,7 @@ def experiment_run(
     ] = None,
     project: ProjectOption = None,
 ) -> None:
-    """Run one experiment as an MLflow run in the MLflow experiment PROJECT/NAME (nothing is registered)."""
+    """Run one experiment as an MLflow run in the MLflow experiment PROJECT/NAME; registers none."""
     from experiments.runner import run_experiment
 
     if (backtest_cutoff is None) != (horizon_days is None):
@@ -799,7 +815,8 @@ def compare(
     kind: Annotated[
         str | None,
         typer.Option(
-            help="Only runs of this kind: train, backtest or uplift (Qini, uplift plots, policy value)."
+            help="Only runs of this kind: train, backtest or uplift (Qini, uplift plots, policy "
+            "value)."
         ),
     ] = None,
     data: Annotated[
@@ -819,7 +836,7 @@ def compare(
     ] = 200,
     tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = DEFAULT_TRACKING_URI,
 ) -> None:
-    """Latest run of each experiment side by side (best marked, noise flagged) and an HTML report."""
+    """Latest run of each experiment side by side (best marked, noise flagged), an HTML report."""
     import os
 
     from experiments.compare import compare_experiments, format_table
@@ -938,14 +955,15 @@ def export(
         _fail(str(exc))
     if res.rejects:
         _log(
-            f"{len(res.rejects):,} score rows not exported (reasons in {state / 'rejected.jsonl'}), "
-            f"e.g. {res.rejects[0].customer_id}: {res.rejects[0].reason}"
+            f"{len(res.rejects):,} score rows not exported (reasons in "
+            f"{state / 'rejected.jsonl'}), e.g. {res.rejects[0].customer_id}: "
+            f"{res.rejects[0].reason}"
         )
     if to == "csv":
         if res.path is None:
             typer.echo(
-                f"{project}/{name}: no customer changed since the last export "
-                f"({res.unchanged:,} unchanged); no file written (--full to write everyone)"
+                f"{project}/{name}: no customer changed since the last export ({res.unchanged:,} "
+                "unchanged); no file written (--full to write everyone)"
             )
         else:
             typer.echo(
@@ -955,8 +973,9 @@ def export(
         return
     if res.auth_error:
         _fail(
-            f"the receiver rejected the request: {res.auth_error}. Check that {secret_env} holds the "
-            "receiver's shared secret; the batches stay in the journal and the next run resumes them"
+            f"the receiver rejected the request: {res.auth_error}. Check that {secret_env} holds "
+            "the receiver's shared secret; the batches stay in the journal and the next run "
+            "resumes them"
         )
     typer.echo(
         f"{project}/{name}: {res.customers_sent:,} customers in {res.delivered} batches delivered "
@@ -1037,9 +1056,10 @@ def uplift(
     elif not data.is_dir() or not any(data.iterdir()):
         state = "the directory is empty" if data.is_dir() else "the directory does not exist"
         _fail(
-            f"data set {data}: {state}, so no campaigns table (uplift needs campaigns.parquet, and customers.parquet and "
-            "transactions.parquet for the outcomes); run `lifecycle ingest --out DIR ... --campaigns "
-            "FILE`, `lifecycle generate --campaigns ...` or `lifecycle uplift --hillstrom CSV`"
+            f"data set {data}: {state}, so no campaigns table (uplift needs campaigns.parquet, and "
+            "customers.parquet and transactions.parquet for the outcomes); run `lifecycle ingest "
+            "--out DIR ... --campaigns FILE`, `lifecycle generate --campaigns ...` or `lifecycle "
+            "uplift --hillstrom CSV`"
         )
     try:
         cfg = load_run_config(config, horizon_days=horizon_days, n_boot=n_boot)
@@ -1064,13 +1084,15 @@ def uplift(
     if decision is not None:
         verdict = "PROMOTED" if decision["promoted"] else "kept champion"
         typer.echo(
-            f"registered {decision['model']} v{decision['version']}: {verdict}: {decision['reason']}"
+            f"registered {decision['model']} v{decision['version']}: {verdict}: "
+            f"{decision['reason']}"
         )
         policy = decision.get("policy") or {}
         costs = ", ".join(f"{a} {c:,.2f}" for a, c in sorted((policy.get("costs") or {}).items()))
         typer.echo(
-            f"scoring with it (champion): the action with the greatest value saved over {policy.get('horizon_days')} "
-            f"days net of its cost per contact ({costs}); `lifecycle score --project {project}`"
+            "scoring with it (champion): the action with the greatest value saved over "
+            f"{policy.get('horizon_days')} days net of its cost per contact ({costs}); `lifecycle "
+            f"score --project {project}`"
         )
     if out is not None:
         typer.echo(f"tables: {', '.join(str(p) for p in write_tables(result, out))}")
