@@ -16,50 +16,71 @@ TEMPLATE = """<!doctype html>
 <title>Monitor {{ r.project }} v{{ r.model_version }} as of {{ r.as_of }}</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+table{border-collapse:collapse;margin:.5em 0}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td:first-child{text-align:left}
 .ok{color:#176b2c}.warn{color:#a36100}.alert{color:#b00020;font-weight:bold}
 .badge{font-size:1.4em;padding:.2em .6em;border:2px solid currentColor;border-radius:6px}
 img{max-width:100%}
 </style></head><body>
 <h1>Model monitor: {{ r.project }} champion v{{ r.model_version }}</h1>
-<p>As of <b>{{ r.as_of }}</b>; reference: test buyers at {{ r.reference_cutoff }} ({{ r.reference_customers }}
-customers); scored now: {{ r.customers }} customers, {{ r.scored_buyers }} buyers.</p>
+<p>As of <b>{{ r.as_of }}</b>; reference: test buyers at {{ r.reference_cutoff }}
+({{ r.reference_customers }} customers);
+scored now: {{ r.customers }} customers, {{ r.scored_buyers }} buyers.</p>
 <h2 id="verdict">Verdict: <span class="badge {{ r.verdict }}">{{ r.verdict | upper }}</span></h2>
 {% if r.causes %}<table><tr><th>level</th><th>check</th><th>name</th><th>why</th></tr>
-{% for c in r.causes %}<tr><td class="{{ c.level }}">{{ c.level }}</td><td>{{ c.check }}</td><td>{{ c.name }}</td>
-<td>{{ c.why }}</td></tr>{% endfor %}</table>{% else %}<p>No check past its warning line.</p>{% endif %}
+{% for c in r.causes %}<tr><td class="{{ c.level }}">{{ c.level }}</td><td>{{ c.check }}</td>
+<td>{{ c.name }}</td>
+<td>{{ c.why }}</td></tr>{% endfor %}</table>{% else %}<p>No check past its warning line.</p>
+{% endif %}
 
 <h2 id="input-drift">Input drift</h2>
 <img alt="PSI per feature" src="data:image/png;base64,{{ psi_png }}">
-<table><tr><th>feature</th><th>PSI</th><th>KS</th><th>p (bins)</th><th>median shift</th><th>missing</th><th>missing change</th><th>new categories</th><th>level</th></tr>
-{% for f in r.input_drift %}<tr><td>{{ f.feature }}</td><td>{{ '%.3f' % f.psi }}</td><td>{{ '%.3f' % f.ks }}</td>
-<td>{{ '%.1e' % f.p_value }}</td><td>{{ '%.2f' % f.median_shift }}</td><td>{{ '%.3f' % f.missing }}</td><td>{{ '%+.3f' % f.missing_change }}</td>
-<td>{{ '%.3f' % f.new_category_rate }}{% if f.get('new_categories') %} ({{ f.new_categories | join(', ') }}){% endif %}</td>
+<table><tr><th>feature</th><th>PSI</th><th>KS</th><th>p (bins)</th><th>median shift</th>
+<th>missing</th><th>missing change</th><th>new categories</th><th>level</th></tr>
+{% for f in r.input_drift %}<tr><td>{{ f.feature }}</td><td>{{ '%.3f' % f.psi }}</td>
+<td>{{ '%.3f' % f.ks }}</td>
+<td>{{ '%.1e' % f.p_value }}</td><td>{{ '%.2f' % f.median_shift }}</td>
+<td>{{ '%.3f' % f.missing }}</td><td>{{ '%+.3f' % f.missing_change }}</td>
+<td>{{ '%.3f' % f.new_category_rate }}
+{%- if f.get('new_categories') %} ({{ f.new_categories | join(', ') }}){% endif %}</td>
 <td class="{{ f.level }}">{{ f.level }}</td></tr>{% endfor %}</table>
 
 <h2 id="histograms">Reference vs current: the most drifted features</h2>
-{% for name, png in histograms %}<img alt="{{ name }}: reference vs current" src="data:image/png;base64,{{ png }}">{% endfor %}
+{% for name, png in histograms %}
+<img alt="{{ name }}: reference vs current" src="data:image/png;base64,{{ png }}">{% endfor %}
 
 <h2 id="score-drift">Score drift</h2>
 <img alt="score distributions" src="data:image/png;base64,{{ scores_png }}">
 <table><tr><th>score</th><th>PSI</th><th>level</th></tr>
-{% for s in r.score_drift %}<tr><td>{{ s.score }}</td><td>{{ '%.3f' % s.psi }}</td><td class="{{ s.level }}">{{ s.level }}</td></tr>{% endfor %}
+{% for s in r.score_drift %}<tr><td>{{ s.score }}</td><td>{{ '%.3f' % s.psi }}</td>
+<td class="{{ s.level }}">{{ s.level }}</td></tr>{% endfor %}
 </table>
 {% for s in r.score_drift if s.reference is defined %}<h3>{{ s.score }}</h3>
 <table><tr><th>share</th>{% for k in s.reference %}<th>{{ k }}</th>{% endfor %}</tr>
-<tr><td>reference</td>{% for k in s.reference %}<td>{{ '%.3f' % s.reference[k] }}</td>{% endfor %}</tr>
-<tr><td>current</td>{% for k in s.reference %}<td>{{ '%.3f' % s.current.get(k, 0) }}</td>{% endfor %}</tr></table>
+<tr><td>reference</td>{% for k in s.reference %}<td>{{ '%.3f' % s.reference[k] }}</td>{% endfor %}
+</tr>
+<tr><td>current</td>{% for k in s.reference %}<td>{{ '%.3f' % s.current.get(k, 0) }}</td>
+{% endfor %}</tr></table>
 {% endfor %}
 
 <h2 id="performance">Realized performance on matured labels</h2>
-{% if r.performance %}<table><tr><th>scored as of</th><th>buyers</th>{% for k in metric_keys %}<th>{{ k }}</th>{% endfor %}<th>level</th></tr>
-<tr><td>training (test)</td><td></td>{% for k in metric_keys %}<td>{{ '%.3f' % r.reference.metrics.get(k, nan) }}</td>{% endfor %}<td></td></tr>
+{% if r.performance %}<table><tr><th>scored as of</th><th>buyers</th>{% for k in metric_keys %}
+<th>{{ k }}</th>{% endfor %}<th>level</th></tr>
+<tr><td>training (test)</td><td></td>{% for k in metric_keys %}
+<td>{{ '%.3f' % r.reference.metrics.get(k, nan) }}</td>{% endfor %}<td></td></tr>
 {% for p in r.performance %}<tr><td>{{ p.as_of }}</td><td>{{ p.customers }}</td>
-{% for k in metric_keys %}<td>{% if p.metrics is defined and k in p.metrics %}{{ '%.3f' % p.metrics[k] }}{% else %}&ndash;{% endif %}</td>{% endfor %}
-<td class="{{ p.level }}">{{ p.level }}{% if p.skipped is defined %} ({{ p.skipped }}){% endif %}</td></tr>{% endfor %}</table>
-{% if calibration_png %}<img alt="calibration on matured labels" src="data:image/png;base64,{{ calibration_png }}">{% endif %}
-{% else %}<p>No kept scoring date has matured yet (its churn horizon has not passed by {{ r.as_of }}).</p>{% endif %}
+{% for k in metric_keys %}<td>
+{%- if p.metrics is defined and k in p.metrics %}{{ '%.3f' % p.metrics[k] }}{% else %}&ndash;
+{%- endif %}</td>{% endfor %}
+<td class="{{ p.level }}">{{ p.level }}{% if p.skipped is defined %} ({{ p.skipped }}){% endif %}
+</td></tr>{% endfor %}</table>
+{% if calibration_png %}
+<img alt="calibration on matured labels" src="data:image/png;base64,{{ calibration_png }}">
+{% endif %}
+{% else %}
+<p>No kept scoring date has matured yet (its churn horizon has not passed by {{ r.as_of }}).</p>
+{% endif %}
 <h2 id="thresholds">Thresholds</h2><pre>{{ thresholds }}</pre>
 </body></html>
 """
@@ -128,7 +149,9 @@ def _scores_png(report: dict) -> str:
     from training.plots import figure_to_base64
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-    for ax, row in zip(axes, [r for r in report["score_drift"] if "current_shares" in r]):
+    # Two panels; a report with fewer share-type scores leaves the extra panel empty.
+    shares = [r for r in report["score_drift"] if "current_shares" in r]
+    for ax, row in zip(axes, shares, strict=False):
         _bars(
             ax,
             report["reference"]["scores"][row["score"]],
