@@ -139,6 +139,69 @@ def test_mapping_sources_are_the_score_columns(tmp_path: Path, scores: pd.DataFr
         FieldSpec(column="s", source="stage", kind="number", decimals=0)
 
 
+#: What a CRM user needs on the customer record, so every shipped mapping sends it: the key, the
+#: scoring date, stage, churn risk, predicted value and its range, value segment, value at risk,
+#: retention priority, the next best action in plain words (``kind: label``, in the mapping's
+#: language), the reasons and, with campaign data, the value the action is expected to keep.
+CRM_FIELDS = (
+    "customer_id",
+    "as_of",
+    "stage",
+    "churn_probability",
+    "predicted_value",
+    "predicted_value_low",
+    "predicted_value_high",
+    "value_segment",
+    "priority_score",
+    "priority_tier",
+    "recommended_action",
+    "reasons",
+    "expected_saved_value",
+)
+#: Left to the generic mapping (files, warehouses, the webhook's default): the action label in the
+#: scoring config's language (CRM mappings label the action in their own language instead), the
+#: model versions (audit, not for sales people) and every action's saved value (JSON text whose
+#: keys are the project's campaign actions: no fixed CRM field can hold it).
+GENERIC_ONLY = (
+    "recommended_action_label",
+    "churn_model_version",
+    "clv_model_version",
+    "saved_value_by_action",
+    "uplift_model_version",
+)
+
+
+@pytest.mark.parametrize("name", mapping_names())
+def test_every_mapping_sends_score_columns_and_what_a_crm_needs(
+    name: str, scores: pd.DataFrame
+) -> None:
+    from serving.scoring import SCORE_COLUMNS
+
+    # every score column is decided: a new one fails here until it is put in one list
+    assert sorted(CRM_FIELDS + GENERIC_ONLY) == sorted(SCORE_COLUMNS)
+    mapping = load_mapping(name)
+    sources = [f.source for f in mapping.fields]
+    assert not set(sources) - set(SCORE_COLUMNS)
+    assert not set(CRM_FIELDS) - set(sources), f"{name} lacks {set(CRM_FIELDS) - set(sources)}"
+    assert any(f.source == "recommended_action" and f.kind == "label" for f in mapping.fields)
+    if name == "generic":  # every score column under its own name
+        assert not set(SCORE_COLUMNS) - set(mapping.columns)
+    # the range and the saved value arrive as numbers rounded per field (the shared scores have
+    # neither: give them some)
+    filled = scores.assign(
+        predicted_value_low=scores["predicted_value"] * 0.5,
+        predicted_value_high=scores["predicted_value"] * 2.0 + 1.0,
+        expected_saved_value=np.where(scores["stage"] == "prospect", np.nan, 12.345),
+    )
+    rendered, rejects = records(filled, mapping)
+    assert not rejects and len(rendered) == len(filled)
+    for f in mapping.fields:
+        if f.source in ("predicted_value_low", "predicted_value_high", "expected_saved_value"):
+            assert f.kind == "number"
+            want = [None if math.isnan(v) else round(v, f.decimals) for v in filled[f.source]]
+            assert [r[f.column] for r in rendered] == pytest.approx(want), f.column
+
+
 @pytest.mark.parametrize("name", ["generic", "zoho", "fxiaoke", "salesforce", "hubspot"])
 def test_csv_import_file_follows_the_crm_conventions(
     name: str, scores: pd.DataFrame, tmp_path: Path
