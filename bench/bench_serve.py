@@ -38,6 +38,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # ahead of bench/: the packages
 
 from bench._common import ROOT, feature_payload, machine, write_results
+from training import DEFAULT_TRACKING_URI
 
 RESULTS = ROOT / "bench" / "results" / "serve.json"
 ROUTES = ("/score/ids", "/score/features")
@@ -312,7 +313,7 @@ def target_from_args(args: argparse.Namespace) -> Iterator[Target]:
         snapshot = Path(
             args.snapshot or os.environ.get("LIFECYCLE_SNAPSHOT", "data/scores.snapshot.parquet")
         )
-        tracking = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+        tracking = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
         yield Target(
             args.url.rstrip("/"),
             args.api_key or os.environ.get("LIFECYCLE_API_KEY"),
@@ -359,8 +360,10 @@ def target_from_args(args: argparse.Namespace) -> Iterator[Target]:
 def table(results: dict) -> str:
     lines = [
         "single customer (1 customer per request)",
-        f"{'route':<16} {'concurrency':>11} {'requests':>9} {'errors':>7} {'p50 ms':>8} "
-        f"{'p99 ms':>8} {'req/s':>8}",
+        (
+            f"{'route':<16} {'concurrency':>11} {'requests':>9} {'errors':>7} {'p50 ms':>8} "
+            f"{'p99 ms':>8} {'req/s':>8}"
+        ),
     ]
     for r in results["single"]:
         lines.append(
@@ -370,8 +373,10 @@ def table(results: dict) -> str:
     lines += [
         "",
         "batches (p50 ms; floor = in-process score_snapshot of the same rows)",
-        f"{'route':<16} {'size':>5} {'service':>9} {'in-proc':>9} {'floor':>9} {'ratio':>6} "
-        f"{'rows/s':>9}",
+        (
+            f"{'route':<16} {'size':>5} {'service':>9} {'in-proc':>9} {'floor':>9} {'ratio':>6} "
+            f"{'rows/s':>9}"
+        ),
     ]
     for r in results["batches"]:
         lines.append(
@@ -383,8 +388,10 @@ def table(results: dict) -> str:
     if b:
         lines += [
             "",
-            f"batch scoring of {b['rows']:,} customers (in process, {b['lightgbm_threads']} "
-            "LightGBM threads)",
+            (
+                f"batch scoring of {b['rows']:,} customers (in process, {b['lightgbm_threads']} "
+                "LightGBM threads)"
+            ),
         ]
         for name, rate in b["rows_per_s"].items():
             lines.append(f"  {name:<34} {rate:>12,.0f} rows/s")

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from bench._common import ensure_data, log  # noqa: E402 (after the sys.path line above)
+from bench._common import ensure_data, log
 
 DATA_ROOT = ROOT / "bench" / "data"  # --data-root
 RESULTS = ROOT / "bench" / "results" / "spark.json"
@@ -101,8 +101,6 @@ def cutoffs(n: int) -> list[str]:
 
 def train_store(root: Path, n_customers: int, seed: int, fraction: float = 1.0) -> dict:
     """Train and register a champion pair on ``n_customers`` synthetic customers; test metrics."""
-    import mlflow
-
     from serving.scoring import fit_scoring_thresholds
     from training.config import load_config
     from training.dataset import BuildSettings, building_on
@@ -124,8 +122,6 @@ def train_store(root: Path, n_customers: int, seed: int, fraction: float = 1.0) 
             }
         except Exception as exc:  # noqa: BLE001 -- any failure: train a new pair
             log(f"{uri}: no usable champion pair ({exc}); training one")
-        finally:
-            mlflow.set_tracking_uri(None)
     cfg = load_config(
         ROOT / "experiments" / "btyd-features.yaml",
         seed=seed,
@@ -135,19 +131,16 @@ def train_store(root: Path, n_customers: int, seed: int, fraction: float = 1.0) 
         snapshots={"n_train": 3},
     )
     start = time.perf_counter()
-    try:
-        with building_on(BuildSettings(None, fraction)):
-            result = train(
-                cfg,
-                data,
-                project=PROJECT,
-                force=True,
-                progress=False,
-                log=lambda _: None,
-                scoring_thresholds=fit_scoring_thresholds,
-            )
-    finally:
-        mlflow.set_tracking_uri(None)
+    with building_on(BuildSettings(None, fraction)):  # train() tracks to cfg's store, explicitly
+        result = train(
+            cfg,
+            data,
+            project=PROJECT,
+            force=True,
+            progress=False,
+            log=lambda _: None,
+            scoring_thresholds=fit_scoring_thresholds,
+        )
     keys = (
         "test_churn_auc",
         "test_churn_brier",
@@ -169,7 +162,7 @@ def train_sampled(root: Path, n_customers: int, seed: int, fraction: float) -> d
     """``lifecycle train --engine spark --sample-fraction F`` on ``n_customers`` synthetic
     customers in a subprocess (Spark-built, hash-sampled tables; BTYD on the sample): test
     metrics, time, peak memory, and the sampling fraction and engine read back from MLflow."""
-    import mlflow
+    from mlflow.tracking import MlflowClient
 
     from training.config import dump_config, load_config
 
@@ -211,11 +204,7 @@ def train_sampled(root: Path, n_customers: int, seed: int, fraction: float) -> d
     run_id = next(
         line.split()[1] for line in run.pop("stdout").splitlines() if line.startswith("run ")
     )
-    mlflow.set_tracking_uri(uri)
-    try:
-        logged = mlflow.get_run(run_id).data
-    finally:
-        mlflow.set_tracking_uri(None)
+    logged = MlflowClient(tracking_uri=uri).get_run(run_id).data
     params = {k: logged.params.get(k) for k in ("data_sample_fraction", "data_engine")}
     if float(params["data_sample_fraction"]) != fraction or params["data_engine"] != "spark":
         raise SystemExit(
