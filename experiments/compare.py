@@ -62,7 +62,8 @@ class Comparison:
         return self.noise.check(experiment, other, METRIC_BY_COLUMN[column])
 
     def against_btyd(self, experiment: str, column: str) -> NoiseCheck | None:
-        """Paired check of a run's model against the BG/NBD baseline scored on the same customers."""
+        """Paired check of a run's model against the BG/NBD baseline scored on the same
+        customers."""
         return self.noise.against_btyd(experiment, METRIC_BY_COLUMN[column])
 
 
@@ -247,12 +248,20 @@ def format_metric_table(comparison: Comparison, experiments: Sequence[str]) -> s
     labels = [METRIC_BY_COLUMN[c].label for c in columns]
     widths = [max(len(label), *(len(r[i]) for r in rows)) for i, label in enumerate(labels)]
     header = "  ".join(
-        [f"{'experiment':<{name_width}}", *(f"{lb:>{w}}" for lb, w in zip(labels, widths))]
+        [
+            f"{'experiment':<{name_width}}",
+            *(f"{lb:>{w}}" for lb, w in zip(labels, widths, strict=True)),
+        ]
     )
     lines = [header, "-" * len(header)]
-    for experiment, row in zip(experiments, rows):
+    for experiment, row in zip(experiments, rows, strict=True):
         lines.append(
-            "  ".join([f"{experiment:<{name_width}}", *(f"{t:>{w}}" for t, w in zip(row, widths))])
+            "  ".join(
+                [
+                    f"{experiment:<{name_width}}",
+                    *(f"{t:>{w}}" for t, w in zip(row, widths, strict=True)),
+                ]
+            )
         )
     return "\n".join([*lines, "", *_legend(comparison)])
 

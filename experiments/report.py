@@ -131,7 +131,7 @@ def _btyd_rows(comparison: Comparison, columns: list[str]) -> list[dict]:
         if any(math.isfinite(v) for v in values):
             shown = [
                 f"{v:.{METRIC_BY_COLUMN[c].digits}f}" if math.isfinite(v) else "-"
-                for v, c in zip(values, columns)
+                for v, c in zip(values, columns, strict=True)
             ]
             rows.append({"name": name, "cells": shown})
     return rows

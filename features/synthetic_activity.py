@@ -94,7 +94,9 @@ def draw_transactions(
     n_orders = owner.size
     orders = (owner, time, amount, quantity, category, number)
     returns = _returns(rng, *orders, period=period, params=params)
-    owner, time, amount, quantity, category, number = map(np.concatenate, zip(orders, returns))
+    owner, time, amount, quantity, category, number = map(
+        np.concatenate, zip(orders, returns, strict=True)
+    )
     is_return = np.arange(owner.size) >= n_orders
     margin_rate = np.array([c.margin_rate for c in params.categories])[category]
     order = customer_time_order(owner, time)

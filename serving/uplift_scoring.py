@@ -139,7 +139,7 @@ def saved_value_json(saved_value: np.ndarray, actions: tuple[str, ...]) -> list[
     """Per customer ``{"action": saved value, ...}`` as JSON text (full precision, actions
     sorted)."""
     return [
-        json.dumps(dict(zip(actions, (float(v) for v in row))), allow_nan=False)
+        json.dumps(dict(zip(actions, (float(v) for v in row), strict=True)), allow_nan=False)
         for row in np.nan_to_num(np.asarray(saved_value, float))
     ]
 
@@ -181,7 +181,7 @@ def uplift_columns(effects: UpliftEffects, eligible: np.ndarray) -> dict[str, np
         "priority_tier": only(net_value_tiers(decision.priority_score, policy.tiers), None),
         "recommended_action": only(decision.recommended_action, None),
         "expected_saved_value": only(decision.expected_saved_value, np.nan),
-        "saved_value_by_action": [t if e else None for t, e in zip(texts, eligible)],
+        "saved_value_by_action": [t if e else None for t, e in zip(texts, eligible, strict=True)],
         "uplift_model_version": [policy.version if e else None for e in eligible],
         "reason": reasons,
     }

@@ -279,7 +279,9 @@ def _likelihood_by_quadrature(r, alpha, a, b, x, t_x, T):
     """FHL (2005) eq. 3 integrated over lambda ~ Gamma(r, alpha) and p ~ Beta(a, b) numerically."""
 
     def e_lambda(t):
-        f = lambda lam: lam**x * np.exp(-lam * t) * stats.gamma.pdf(lam, r, scale=1 / alpha)
+        def f(lam):
+            return lam**x * np.exp(-lam * t) * stats.gamma.pdf(lam, r, scale=1 / alpha)
+
         # split at 1: the Gamma density has an integrable singularity at 0 when r < 1
         return sum(
             integrate.quad(f, lo, hi, limit=200, epsabs=0, epsrel=1e-10)[0]
@@ -336,7 +338,7 @@ def _expected_given_alive_by_series(r, alpha, a, b, x, T, t, terms=20000):
     ],
 )
 def test_conditional_expectation_matches_series(params, x, t_x, T, t):
-    model = fitted_bgnbd(**dict(zip(("r", "alpha", "a", "b"), params)))
+    model = fitted_bgnbd(**dict(zip(("r", "alpha", "a", "b"), params, strict=True)))
     got = model.conditional_expected_number_of_purchases_up_to_time(t, [x], [t_x], [T])[0]
     p_alive = model.conditional_probability_alive([x], [t_x], [T])[0]
     expected = p_alive * _expected_given_alive_by_series(*params, x, T, t)
@@ -465,7 +467,10 @@ def test_bgnbd_gradient_matches_finite_differences():
     t_x = np.where(x > 0, T * rng.uniform(0, 1, 200), 0.0)
     w = rng.integers(1, 4, 200).astype(float)
     for log_params in (np.log([0.3, 4.0, 0.8, 2.4]), np.log([2.0, 0.5, 3.0, 0.2])):
-        fun = lambda z: btyd_bgnbd._negloglik_and_grad(z, x, t_x, T, w, 0.01)[0]
+
+        def fun(z):
+            return btyd_bgnbd._negloglik_and_grad(z, x, t_x, T, w, 0.01)[0]
+
         _, grad = btyd_bgnbd._negloglik_and_grad(log_params, x, t_x, T, w, 0.01)
         numeric = optimize.approx_fprime(log_params, fun, 1e-7)
         np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-6)
@@ -591,7 +596,10 @@ def test_gamma_gamma_gradient_matches_finite_differences():
     x, zbar, _ = simulate_gamma_gamma(300, 6.0, 4.0, 15.0, rng)
     w = np.ones_like(x)
     log_params = np.log([5.0, 3.0, 12.0])
-    fun = lambda z: btyd_gammagamma._negloglik_and_grad(z, x, zbar, w, 0.0)[0]
+
+    def fun(z):
+        return btyd_gammagamma._negloglik_and_grad(z, x, zbar, w, 0.0)[0]
+
     _, grad = btyd_gammagamma._negloglik_and_grad(log_params, x, zbar, w, 0.0)
     np.testing.assert_allclose(
         grad, optimize.approx_fprime(log_params, fun, 1e-7), rtol=1e-4, atol=1e-6
@@ -620,7 +628,7 @@ def test_gamma_gamma_conditional_expectation_is_weighted_mean():
     population = p * v / (q - 1)
     got = model.conditional_expected_average_profit([0, 1, 10], [np.nan, 50.0, 50.0])
     assert got[0] == pytest.approx(population)
-    for value, x in zip(got[1:], (1, 10)):
+    for value, x in zip(got[1:], (1, 10), strict=True):
         weight = p * x / (p * x + q - 1)
         assert value == pytest.approx((1 - weight) * population + weight * 50.0)
 

@@ -34,7 +34,9 @@ def simulated_customers(n: int, seed: int) -> pd.DataFrame:
     rate = rng.gamma(0.8, 0.6, n) * np.where(orders > 1, 1.6, 0.7)
     purchases = rng.poisson(rate)
     spend = rng.gamma(2.0, 25.0, n)
-    future = np.array([rng.gamma(2.0 * k, s / 2.0) if k else 0.0 for k, s in zip(purchases, spend)])
+    future = np.array(
+        [rng.gamma(2.0 * k, s / 2.0) if k else 0.0 for k, s in zip(purchases, spend, strict=True)]
+    )
     return pd.DataFrame(
         {
             "is_prospect": 0,

@@ -161,7 +161,8 @@ def test_feature_importance_plot_top_features_largest_first(importance):
     (container,) = bars(ax)
     assert len(container) == 3
     by_height = sorted(
-        zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels())), reverse=True
+        zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels()), strict=True),
+        reverse=True,
     )
     assert [label for _, label in by_height] == ["frequency_90d", "monetary_365d", "recency_days"]
     assert [bar.get_width() for bar in sorted(container, key=lambda b: -b.get_y())] == [

@@ -133,7 +133,7 @@ def test_poison_rows_beside_valid_requests_change_no_valid_answer(server, snapsh
             shuffled = [bodies[i] for i in order]
             with ThreadPoolExecutor(24) as pool:
                 responses = list(pool.map(lambda item: post(item[1]), shuffled))
-            for (kind, body), response in zip(shuffled, responses):
+            for (kind, body), response in zip(shuffled, responses, strict=True):
                 assert response.status_code != 500, (name, response.text)
                 if kind == "poison":
                     assert response.status_code == 400, (name, response.text)

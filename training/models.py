@@ -107,7 +107,7 @@ class FeatureEncoder:
                 codes = self._category_codes(c)
                 out[:, j] = [
                     np.nan if gone else codes.get(str(v), np.nan)
-                    for v, gone in zip(column, missing)
+                    for v, gone in zip(column, missing, strict=True)
                 ]
                 continue
             try:
@@ -189,8 +189,10 @@ PROBABILITY_BOUNDS = (1e-6, 1 - 1e-6)
 def _pool_knots(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pool adjacent knots (weighted means of x and y) until y is strictly increasing."""
     xs, ys, ws = [], [], []
-    for xi, yi, wi in zip(x, y, w):
-        xs.append(xi), ys.append(yi), ws.append(wi)
+    for xi, yi, wi in zip(x, y, w, strict=True):
+        xs.append(xi)
+        ys.append(yi)
+        ws.append(wi)
         while len(ys) > 1 and ys[-1] <= ys[-2]:
             w2 = ws[-2] + ws[-1]
             xs[-2] = (xs[-2] * ws[-2] + xs[-1] * ws[-1]) / w2

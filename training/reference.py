@@ -209,7 +209,7 @@ def compare_categorical(reference: Mapping, values) -> dict:
         "missing_change": missing - float(reference["missing"]),
         "new_category_rate": new_rate,
         "new_categories": sorted(map(str, new.index))[:10],
-        "current_shares": {k: float(v) for k, v in zip(known, cur)},
+        "current_shares": {k: float(v) for k, v in zip(known, cur, strict=True)},
         "n": len(s),
     }
 
