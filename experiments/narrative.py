@@ -140,5 +140,6 @@ def _calibration_sentence(comparison: Comparison) -> str | None:
         return None
     return (
         f"Best calibrated churn probabilities (Brier): {brier}; total predicted value closest to "
-        f"the actual total: {ratio} (ratio {_fmt(comparison.table.at[ratio, 'clv_total_ratio'], 3)})."
+        f"the actual total: {ratio} (ratio "
+        f"{_fmt(comparison.table.at[ratio, 'clv_total_ratio'], 3)})."
     )

@@ -220,7 +220,7 @@ def test_csv_import_file_follows_the_crm_conventions(
     date_col = by_source["as_of"].column
     assert {r[date_col] for r in rows} == {pd.Timestamp("2025-10-01").strftime(mapping.date_format)}
     risk = by_source["churn_probability"]
-    for row, p in zip(rows, scores["churn_probability"]):
+    for row, p in zip(rows, scores["churn_probability"], strict=True):
         cell = row[risk.column]
         if math.isnan(p):  # prospects have no churn score: an empty cell
             assert cell == ""
