@@ -176,8 +176,17 @@ def score_snapshot(
     snapshot: pd.DataFrame, champions: Champions, as_of: date, scoring_config=None
 ) -> pd.DataFrame:
     """The CRM fields for every row of a feature snapshot."""
+    from serving.scoring import scores_as_frame
+
+    return scores_as_frame(snapshot_score_columns(snapshot, champions, as_of, scoring_config))
+
+
+def snapshot_score_columns(
+    snapshot: pd.DataFrame, champions: Champions, as_of: date, scoring_config=None
+) -> dict:
+    """``score_snapshot`` as columns (``serving.scoring.score_columns``), before any frame."""
     from serving.config import ScoringConfig
-    from serving.scoring import score_frame
+    from serving.scoring import score_columns
 
     probability, value, contributions = predict(snapshot, champions)
     if scoring_config is None:
@@ -187,7 +196,7 @@ def score_snapshot(
             else ScoringConfig()
         )
     uplift = champions.uplift.effects(snapshot) if champions.uplift is not None else None
-    return score_frame(
+    return score_columns(
         snapshot,
         probability,
         value,

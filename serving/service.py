@@ -77,6 +77,7 @@ from serving.schemas import (
     ScoreIdsRequest,
     ScoreResult,
 )
+from serving.scoring import score_records
 from training import DEFAULT_TRACKING_URI
 from training.dataset import BTYD_COLUMNS, CALENDAR_COLUMNS
 
@@ -165,7 +166,7 @@ class Scorer:
             snapshot = check_snapshot(snapshot, self.required)
             self.as_of = pd.Timestamp(snapshot["cutoff"].iloc[0]).date()
             self._positions = {cid: i for i, cid in enumerate(snapshot["customer_id"])}
-            self._scores = score_records(self.score_frame(snapshot, self.as_of))
+            self._scores = score_records(self.score_columns(snapshot, self.as_of))
             if set(BTYD_COLUMNS) & set(self.required):
                 self.btyd = fit_btyd(snapshot)
 
@@ -194,11 +195,12 @@ class Scorer:
             [r["predicted_value"] for r in self._scores], dtype=float
         )
 
-    def score_frame(self, features: pd.DataFrame, as_of: date) -> pd.DataFrame:
-        """Batch scoring of feature rows: ``serving.batch.score_snapshot``, nothing else."""
-        from serving.batch import score_snapshot
+    def score_columns(self, features: pd.DataFrame, as_of: date) -> dict:
+        """Batch scoring of feature rows (``serving.batch.score_snapshot``, nothing else), as
+        columns: the service answers records and needs no score frame."""
+        from serving.batch import snapshot_score_columns
 
-        return score_snapshot(features, self.champions, as_of, self.config)
+        return snapshot_score_columns(features, self.champions, as_of, self.config)
 
     def score_ids(self, customer_ids: Sequence[str]) -> list[ScoreResult]:
         """One result per id, in order: the snapshot customer's score, or an error for an unknown id."""
@@ -260,8 +262,8 @@ class Scorer:
             features = fill_btyd(features, rows, self.btyd, self.champions)
         results: list[ScoreResult | None] = [None] * len(rows)
         for cutoff, part in features.groupby("cutoff", sort=False):
-            scores = self.score_frame(part, cutoff.date())
-            for position, record in zip(part.index, score_records(scores)):
+            scores = self.score_columns(part, cutoff.date())
+            for position, record in zip(part.index, score_records(scores), strict=True):
                 results[position] = ScoreResult(
                     customer_id=record["customer_id"], score=CustomerScore(**record)
                 )
@@ -414,28 +416,6 @@ def watch_model_health(scorer: Scorer, project: str | None) -> None:
             monitor_report=report,
         )
     )
-
-
-def score_records(scores: pd.DataFrame) -> list[dict]:
-    """Score rows as plain records of ``CustomerScore`` (a prospect's NaN churn probability as
-    None; ``saved_value_by_action`` JSON text as an object)."""
-    import json
-
-    p = scores["churn_probability"]
-    saved = scores["expected_saved_value"]
-    return scores.assign(
-        as_of=scores["as_of"].dt.date,
-        churn_probability=p.astype(object).where(p.notna(), None),
-        reasons=scores["reasons"].map(list),
-        expected_saved_value=saved.astype(object).where(saved.notna(), None),
-        **{
-            c: scores[c].astype(object).where(scores[c].notna(), None)
-            for c in ("predicted_value_low", "predicted_value_high")
-        },
-        saved_value_by_action=scores["saved_value_by_action"].map(
-            lambda text: json.loads(text) if isinstance(text, str) else None
-        ),
-    ).to_dict("records")
 
 
 #: The API routes' answer. The declared media type spares BentoML from regenerating the JSON schema

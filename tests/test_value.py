@@ -356,3 +356,37 @@ def test_a_trained_pair_scores_without_spikes_and_with_behaviour_reasons(trained
     text = " | ".join(" | ".join(r) for r in reasons)
     for word in ("cutoff_month", "segment", "region", "channel", " = ", "btyd"):
         assert word not in text, word
+
+
+def test_score_records_are_the_frame_rows_as_the_service_answers_them() -> None:
+    """Records built straight from the score columns (online scoring) equal the score frame's rows
+    converted one by one: dates, NaN as None, reasons as lists, at every row and column."""
+    import json
+
+    from serving.scoring import score_columns, score_records, scores_as_frame
+
+    args = (feature_rows(), [0.1, 0.85, math.nan], [200.0, 20.0, 60.0], contributions(), DEFAULT)
+    columns = score_columns(
+        *args, "2024-01-01", "churn:7", "clv:3", value_range=([1, 2, 3], [9, 8, math.nan])
+    )
+    frame = scores_as_frame(columns)
+    expected = []
+    for row in frame.to_dict("records"):
+        row["as_of"] = row["as_of"].date()
+        for name in (
+            "churn_probability",
+            "predicted_value_low",
+            "predicted_value_high",
+            "expected_saved_value",
+        ):
+            row[name] = None if pd.isna(row[name]) else row[name]
+        row["reasons"] = list(row["reasons"])
+        text = row["saved_value_by_action"]
+        row["saved_value_by_action"] = json.loads(text) if isinstance(text, str) else None
+        expected.append(row)
+
+    assert score_records(columns) == expected
+    assert score_records(frame) == expected
+    assert expected[2]["churn_probability"] is None and expected[2]["predicted_value_high"] is None
+    assert expected[0]["as_of"].isoformat() == "2024-01-01" and expected[1]["reasons"]
+    assert list(expected[0]) == list(SCORE_COLUMNS)
