@@ -60,6 +60,7 @@ class Target:
     project: str | None
     server: object | None = None  # service_fixtures.Server when started here
     store: object | None = None
+    pid: int | None = None  # of a --url server (--pid), to sample its RSS and CPU
 
 
 @dataclass
@@ -200,6 +201,11 @@ async def drive(
     return tallies
 
 
+def target_pid(target: Target) -> int | None:
+    """Process id of the server: ``--pid`` for ``--url``, else the one started here."""
+    return target.pid or (target.server.process.pid if target.server else None)
+
+
 def classify(status: int, body: bytes) -> str:
     if status != 200:
         return f"http_{status}"
@@ -216,9 +222,11 @@ def scenario(
     timeout: float,
 ) -> dict:
     work = [(route, b) for b in bodies_for(route, snapshot, seed=concurrency)]
-    started, cpu = time.perf_counter(), time.process_time()
+    pid = target_pid(target)
+    started, cpu, server_cpu = time.perf_counter(), time.process_time(), server_cpu_seconds(pid)
     tally = asyncio.run(drive(target, work, concurrency, seconds, timeout))[route]
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    server_cpu = server_cpu_seconds(pid) - server_cpu
     requests = sum(tally.outcomes.values())
     return {
         "route": route,
@@ -230,6 +238,8 @@ def scenario(
         **summary_ms(tally.latencies),
         "throughput_rps": tally.outcomes["ok"] / wall,
         "load_generator_cpu_ms_per_request": 1000 * cpu / max(requests, 1),
+        # CPU time, unlike latency, hardly depends on what else runs on the machine
+        "server_cpu_ms_per_request": 1000 * server_cpu / max(requests, 1),
     }
 
 
@@ -296,6 +306,27 @@ def big_request(
 
 
 # --- soak and restart ----------------------------------------------------------------------------
+
+
+def server_cpu_seconds(pid: int | None) -> float:
+    """CPU seconds (user + system) used so far by the server process tree; NaN without a pid."""
+    import psutil
+
+    if pid is None:
+        return float("nan")
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return float("nan")
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def server_rss_mb(pid: int) -> float:
@@ -453,6 +484,7 @@ def target_from_args(args: argparse.Namespace) -> Iterator[Target]:
             ),
             args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"),
             args.project or os.environ.get("LIFECYCLE_PROJECT"),
+            pid=args.pid,
         )
         return
     from service_fixtures import (
@@ -608,7 +640,7 @@ def main(argv: list[str] | None = None) -> dict:
         results["features_1000"] = big_request(
             target, scorer, snapshot, 1000, args.big_repeats, args.timeout
         )
-        pid = args.pid or (target.server.process.pid if target.server else None)
+        pid = target_pid(target)
         if args.soak_seconds > 0:
             results["soak"] = soak(
                 target, snapshot, args.soak_seconds, 8, args.timeout, args.rss_interval, pid
