@@ -13,12 +13,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn, cast
 
 import typer
 from typer.core import TyperGroup
 
 from training import DEFAULT_TRACKING_URI
+
+if TYPE_CHECKING:
+    from features.engine import Engine
+    from features.snapshots import ValueColumn
 
 
 class _OneLineUserErrors(TyperGroup):
@@ -77,7 +81,7 @@ experiment_app = typer.Typer(
 app.add_typer(experiment_app, name="experiment")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     """The one way a command stops on a user error: one line on stderr, exit code 2."""
     typer.secho(f"error: {' '.join(message.split())}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
@@ -365,7 +369,7 @@ SparkMasterOption = Annotated[
 
 
 @contextmanager
-def _engine(name: str, spark_master: str | None) -> Iterator[object]:
+def _engine(name: str, spark_master: str | None) -> Iterator[Engine]:
     """The engine of ``--engine``; environment problems and failed Spark jobs are one-line
     errors."""
     from features.engine import EngineError, open_engine
@@ -392,7 +396,9 @@ def _engine_data(data: str | Path, engine: str) -> str | Path:
     from features.engine import is_uri
 
     if not is_uri(data):
-        return _data_set(Path(data))
+        local = Path(data)
+        _data_set(local)
+        return local
     if engine == "duckdb":
         _fail(
             f"--data {data}: a URI is read with --engine spark only; DuckDB reads local contract "
@@ -450,13 +456,14 @@ def features(
     With --engine spark, OUT is a Parquet directory partitioned by cutoff_day, written by Spark."""
     from features.snapshots import build_snapshots, write_snapshots
 
-    data = _engine_data(data, engine)
+    source = _engine_data(data, engine)
     cutoffs = [_parse_date(c, "--cutoff") for c in cutoff]
+    label = cast("ValueColumn", value)  # revenue or margin; the feature build rejects others
     if engine != "duckdb":
         with _engine(engine, spark_master) as spark:
-            _spark_paths(spark, data, out)
+            _spark_paths(spark, source, out)
             written = write_snapshots(
-                spark, data, cutoffs, out, horizon_days=horizon_days, value=value
+                spark, source, cutoffs, out, horizon_days=horizon_days, value=label
             )
         typer.echo(
             f"wrote {written.rows:,} rows x {written.columns} columns to {out} (Spark, by "
@@ -464,7 +471,7 @@ def features(
         )
         return
     frame = build_snapshots(
-        data, cutoffs, horizon_days=horizon_days, value=value, out=_local_out(out, engine)
+        source, cutoffs, horizon_days=horizon_days, value=label, out=_local_out(out, engine)
     )
     typer.echo(f"wrote {len(frame):,} rows x {frame.shape[1]} columns to {out}")
 
@@ -698,15 +705,15 @@ def score(
     from serving.scoring import people_rows, summarise
     from training.dataset import data_bounds
 
-    data = _engine_data(data, engine)
+    source = _engine_data(data, engine)
     day = _parse_date(as_of, "--as-of") if as_of else None
-    project = project or _data_name(data)
+    project = project or _data_name(source)
     champions = load_champions(tracking_uri, project)
     config = load_scoring_config(scoring_config) if scoring_config else None
 
     def checked_feature_data() -> None:
         try:
-            for warning in check_feature_data(data, champions, allow_missing):
+            for warning in check_feature_data(source, champions, allow_missing):
                 _log(f"warning: {warning}")
         except MissingFeatureData as exc:
             _fail(str(exc))
@@ -716,12 +723,12 @@ def score(
         from training.dataset import BuildSettings, building_on
 
         with _engine(engine, spark_master) as on, building_on(BuildSettings(on)):
-            _spark_paths(on, data, out)
+            _spark_paths(on, source, out)
             checked_feature_data()
-            day = day or data_bounds(data)[1]
+            day = day or data_bounds(source)[1]
             done = score_on_spark(
                 on,
-                data,
+                source,
                 day,
                 out,
                 tracking_uri=tracking_uri,
@@ -734,28 +741,28 @@ def score(
             f"{done.snapshot})"
         )
         return
-    out = _local_out(out, engine)
-    day = day or data_bounds(data)[1]
+    out_file = _local_out(out, engine)
+    day = day or data_bounds(source)[1]
     checked_feature_data()
-    snapshot = feature_snapshot(data, day, champions)
+    snapshot = feature_snapshot(source, day, champions)
     scores = score_snapshot(snapshot, champions, day, config)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    scores.to_parquet(out, index=False)
-    snapshot_path = out.with_name(out.stem + ".snapshot.parquet")
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    scores.to_parquet(out_file, index=False)
+    snapshot_path = out_file.with_name(out_file.stem + ".snapshot.parquet")
     snapshot.to_parquet(snapshot_path, index=False)
     if csv:
-        people_rows(scores).to_csv(out.with_suffix(".csv"), index=False)  # rounded for people
+        people_rows(scores).to_csv(out_file.with_suffix(".csv"), index=False)  # rounded for people
     if not no_history:
         from serving.score_history import write_partition
 
         kept = write_partition(
-            history or out.parent / "score_history", champions.project, day, scores, snapshot
+            history or out_file.parent / "score_history", project, day, scores, snapshot
         )
         _log(f"kept in the score history: {kept}")
     summary = summarise(scores)
     typer.echo(
         f"scored {len(scores):,} customers as of {day} with the {champions.project} champion pair "
-        f"v{champions.version}: {out} (features: {snapshot_path})"
+        f"v{champions.version}: {out_file} (features: {snapshot_path})"
     )
     typer.echo(json.dumps(summary, indent=2, default=str))
 
@@ -779,7 +786,7 @@ def experiment_run(
         _fail("--backtest-cutoff and --horizon-days go together")
     bt = (
         (_parse_date(backtest_cutoff, "--backtest-cutoff"), horizon_days)
-        if backtest_cutoff
+        if backtest_cutoff and horizon_days is not None  # both or neither, checked above
         else None
     )
     if data is None:  # the experiment's own data set gets the checks of --data
@@ -916,11 +923,17 @@ def export(
     resumable webhook push; by default only customers whose exported fields changed."""
     from urllib.parse import urlsplit
 
-    from serving.writeback.csv_export import export_csv
+    from serving.writeback.csv_export import CsvResult, export_csv
     from serving.writeback.fields import MappingError, load_mapping
     from serving.writeback.journal import JournalError, state_dir
     from serving.writeback.plan import load_scores
-    from serving.writeback.webhook import RetryPolicy, WebhookError, export_webhook, secret_from_env
+    from serving.writeback.webhook import (
+        RetryPolicy,
+        WebhookError,
+        WebhookResult,
+        export_webhook,
+        secret_from_env,
+    )
 
     if to not in ("csv", "webhook"):
         _fail(f"--to {to!r}: expected csv or webhook")
@@ -929,9 +942,11 @@ def export(
     try:
         mapping = load_mapping(crm)
         frame = load_scores(scores)
-        name = target or (mapping.name if to == "csv" else "webhook-" + urlsplit(url).netloc)
+        # url is set exactly when --to webhook (checked above)
+        name = target or (mapping.name if url is None else "webhook-" + urlsplit(url).netloc)
         state = state_dir(exports_dir, project, name)
-        if to == "csv":
+        res: CsvResult | WebhookResult
+        if url is None:
             res = export_csv(frame, str(scores), mapping, state, out=out, full=full)
         else:
             policy = RetryPolicy(
@@ -959,7 +974,7 @@ def export(
             f"{state / 'rejected.jsonl'}), e.g. {res.rejects[0].customer_id}: "
             f"{res.rejects[0].reason}"
         )
-    if to == "csv":
+    if isinstance(res, CsvResult):
         if res.path is None:
             typer.echo(
                 f"{project}/{name}: no customer changed since the last export ({res.unchanged:,} "
