@@ -406,21 +406,6 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(columns, row)) for row in frame.to_numpy(dtype=object)]
 
 
-def contributions_frame(model: Any, X: pd.DataFrame) -> pd.DataFrame:
-    """Per-feature contributions (log-odds) of a binary LightGBM model plus a ``bias`` column.
-
-    Accepts a ``lightgbm.Booster`` or a fitted ``LGBMClassifier``.
-    """
-    booster = getattr(model, "booster_", model)
-    raw = np.asarray(booster.predict(X, pred_contrib=True))
-    names = list(booster.feature_name()) + ["bias"]
-    if raw.ndim != 2 or raw.shape[1] != len(names):
-        raise ValueError(
-            f"expected a binary model's contributions of shape (rows, {len(names)}), got {raw.shape}"
-        )
-    return pd.DataFrame(raw, columns=names, index=X.index)
-
-
 # --- uplift: why an action (or none) is recommended ----------------------------------------------
 
 #: Campaign actions as a noun phrase in a reason; others read "the <action> action".

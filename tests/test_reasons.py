@@ -1,11 +1,11 @@
 """Churn reasons from per-feature contributions: hand-made frames with known phrases, and a real
-tiny LightGBM whose ``pred_contrib`` output goes through the same code."""
+tiny churn model (``training.models.ChurnModel``) whose contributions, as batch scoring and the
+service take them (``predict_with_contributions``), go through the same code."""
 
 from __future__ import annotations
 
 import math
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,11 +13,12 @@ import pytest
 from serving.reasons import (
     behaviour_phrase,
     concept_of,
-    contributions_frame,
     is_behaviour,
     phrase_for,
     reasons_from_contributions,
 )
+from training.config import LightGBMParams
+from training.models import ChurnModel, logit
 
 CUSTOMER = {
     "recency_days": 120.0,
@@ -228,7 +229,7 @@ def test_rows_without_a_score_ties_and_thresholds() -> None:
 
 
 @pytest.fixture(scope="module")
-def churn_model() -> tuple[lgb.Booster, pd.DataFrame]:
+def churn_model() -> tuple[ChurnModel, pd.DataFrame]:
     """500 synthetic buyers: churn rises with overdue rhythm and complaints, falls with visits."""
     rng = np.random.default_rng(7)
     n = 500
@@ -244,24 +245,31 @@ def churn_model() -> tuple[lgb.Booster, pd.DataFrame]:
             "tenure_days": rng.uniform(100, 1000, n),
         }
     )
-    logit = -2 + 1.2 * X["recency_ratio"] + 1.5 * X["complaint_30d"] - 0.5 * X["visit_30d"]
-    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
-    params = {
-        "objective": "binary",
-        "num_leaves": 7,
-        "min_data_in_leaf": 10,
-        "verbose": -1,
-        "seed": 0,
-    }
-    booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=30)
-    return booster, X
+    score = -2 + 1.2 * X["recency_ratio"] + 1.5 * X["complaint_30d"] - 0.5 * X["visit_30d"]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-score))).astype(int)
+    params = LightGBMParams(
+        n_estimators=30,
+        num_leaves=7,
+        min_child_samples=10,
+        feature_fraction=1.0,
+        bagging_fraction=1.0,
+        bagging_freq=0,
+        lambda_l2=0.0,
+        early_stopping_rounds=0,
+        n_jobs=1,
+    )
+    model = ChurnModel(list(X.columns), params, calibration="none").fit(X, y, X, y)
+    return model, X
 
 
 def test_contributions_of_a_real_model_become_reasons(churn_model) -> None:
-    booster, X = churn_model
-    contrib = contributions_frame(booster, X)
-    assert list(contrib.columns) == [*X.columns, "bias"]
-    np.testing.assert_allclose(contrib.sum(axis=1), booster.predict(X, raw_score=True), atol=1e-9)
+    model, X = churn_model
+    probability, contrib = model.predict_with_contributions(X)
+    assert list(contrib.columns) == list(X.columns)
+    np.testing.assert_allclose(probability, model.predict_proba(X), rtol=1e-9)
+    # the contributions add up to the raw log-odds, up to the model's one bias for every row
+    bias = logit(model.raw_probability(X)) - contrib.sum(axis=1).to_numpy()
+    np.testing.assert_allclose(bias, bias[0], atol=1e-6)
 
     customers = pd.DataFrame(
         {
@@ -273,7 +281,7 @@ def test_contributions_of_a_real_model_become_reasons(churn_model) -> None:
             "tenure_days": [500.0, 500.0],
         }
     )
-    lapsing, loyal = reasons_from_contributions(contributions_frame(booster, customers), customers)
+    lapsing, loyal = reasons_from_contributions(model.contributions(customers), customers)
     assert lapsing[:2] == [
         "no purchase for 200 days, usually every 30",
         "3 complaints in the last 30 days",
@@ -284,7 +292,7 @@ def test_contributions_of_a_real_model_become_reasons(churn_model) -> None:
     # every phrase comes from a concept pushing churn up; a row where none does gets one phrase,
     # from the concept holding churn down the most
     all_reasons = reasons_from_contributions(contrib, X, top_k=6)
-    by_concept = contrib.drop(columns="bias").T.groupby(concept_of).sum().T
+    by_concept = contrib.T.groupby(concept_of).sum().T
     phrase_concept = {
         "no purchase": "recency",
         "complaint": "complaints",
