@@ -37,7 +37,10 @@ def check_columns(features: pd.DataFrame, required: Sequence[str], what: str) ->
 
 
 def _column(features: pd.DataFrame, column: str) -> np.ndarray:
-    return pd.to_numeric(features[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    values = features[column]
+    if values.dtype.kind in "biuf":  # numbers already (numpy or nullable): no parsing
+        return values.to_numpy(dtype=float, na_value=np.nan)
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
 def usual_gap_days(features: pd.DataFrame, rules: StageRules) -> pd.Series:

@@ -99,10 +99,11 @@ class FeatureEncoder:
         numpy: pandas' per-column operations cost more than the rows themselves here."""
         position = {c: i for i, c in enumerate(frame.columns)}
         values = frame.to_numpy(dtype=object)
+        absent = pd.isna(values)  # once for the whole array: per column it costs more than the rows
         out = np.empty((len(frame), len(self.columns)), dtype="float64")
         for j, c in enumerate(self.columns):
             column = values[:, position[c]]
-            missing = pd.isna(column)
+            missing = absent[:, position[c]]
             if c in self.categories_:
                 codes = self._category_codes(c)
                 out[:, j] = [
