@@ -29,6 +29,7 @@ FAST = {"n_estimators": 40, "learning_rate": 0.1, "min_child_samples": 40, "n_jo
 
 
 def _config(**kw) -> UpliftRunConfig:
+    kw.setdefault("selection", None)  # the fixed learner; selection: tests/test_uplift_select.py
     return UpliftRunConfig(n_boot=20, learners=["dr"], uplift=FAST, **kw)
 
 
@@ -156,7 +157,7 @@ def test_cli_uplift_on_hillstrom_sample(tmp_path):
     config = tmp_path / "fast.yaml"
     config.write_text(
         "horizon_days: 14\nn_boot: 20\nlearners: [t]\noutcomes: [value]\n"
-        "uplift: {n_estimators: 30, folds: 2, n_jobs: 1}\n"
+        "uplift: {n_estimators: 30, folds: 2, n_jobs: 1}\nselection: null\n"
     )
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = CliRunner().invoke(

@@ -73,7 +73,11 @@ def store(tmp_path_factory) -> Store:
     )
     uri = f"sqlite:///{root / 'mlflow.db'}"
     cfg = UpliftRunConfig(
-        n_boot=20, learners=["x"], uplift={**FAST, "learner": "x"}, priority_cutoffs=2
+        n_boot=20,
+        learners=["x"],
+        uplift={**FAST, "learner": "x"},
+        priority_cutoffs=2,
+        selection=None,
     )
     try:
         campaign = load_campaign_data(data, cfg, log=quiet)

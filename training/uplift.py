@@ -10,6 +10,15 @@ the change in P(retained) for a 0/1 outcome, the change in expected value for a 
   with the propensity: ``e(x) tau0(x) + (1 - e(x)) tau1(x)``.
 - **DR-learner**: cross-fitted ``mu0``, ``mu1`` (and ``e`` when estimated) give the doubly robust
   pseudo-outcome ``mu1 - mu0 + T (y - mu1) / e - (1 - T) (y - mu0) / (1 - e)``, regressed on x.
+- **ensemble**: the mean of the T-, X- and DR-learners' effects.
+
+Value outcomes can be modelled in two parts (``transform``): the uplift of a 0/1 driver
+(``positive_part``: value > 0, e.g. a purchase; ``retained``: the retained outcome) times a
+regressor of the value among the rows where the driver is 1 (both arms pooled). This assumes
+the action moves whether a customer buys, not how much a buyer spends; a rare driver (1%
+conversions) then gets a classifier instead of a regressor of a mostly-zero, heavy-tailed value.
+Which learner, transform and regularisation to use is chosen on training customers only by
+``training.uplift_select``.
 
 Cross-fitting: nuisance predictions for a customer come from models that did not see them.
 Propensity: ``known`` (randomized data: the treated share, or the per-row design probability
@@ -32,7 +41,9 @@ from sklearn.model_selection import StratifiedKFold
 from training.metrics import roc_auc
 from training.models import FeatureEncoder
 
-Learner = Literal["t", "x", "dr"]
+Learner = Literal["t", "x", "dr", "ensemble"]
+Transform = Literal["direct", "positive_part", "retained"]
+BASE_LEARNERS = ("t", "x", "dr")
 
 
 class UpliftConfig(BaseModel):
@@ -48,6 +59,12 @@ class UpliftConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     learner: Learner = "x"
+    transform: Transform = Field(
+        "direct",
+        description="value outcomes: direct (model the value), positive_part (uplift of "
+        "P(value > 0) x E[value | value > 0]) or retained (uplift of P(retained) x "
+        "E[value | retained]); 0/1 outcomes: direct only",
+    )
     folds: int = Field(3, ge=2, le=10)
     propensity: Literal["known", "estimated"] = "known"
     propensity_clip: float = Field(0.02, gt=0.0, lt=0.5)
@@ -119,7 +136,9 @@ class _Outcome:
         return self.model_.predict_proba(x)[:, 1] if self.binary else self.model_.predict(x)
 
 
-def _folds(treated: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def stratified_folds(
+    treated: np.ndarray, n_folds: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
     splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros(len(treated)), treated.astype(int)))
 
@@ -148,7 +167,7 @@ def check_propensity(
     known: np.ndarray | None = None,
 ) -> tuple[np.ndarray, PropensityCheck]:
     """Cross-fitted P(treated | x), its AUC, and the propensity used (known or estimated, clipped)."""
-    folds = folds or _folds(treated, config.folds, config.seed)
+    folds = folds or stratified_folds(treated, config.folds, config.seed)
     est = np.zeros(len(x))
     for k, (train, test) in enumerate(folds):
         clf = _Outcome(True, config, 10 * k + 3).fit(x.iloc[train], treated[train].astype(float))
@@ -163,21 +182,148 @@ def check_propensity(
     return np.clip(used, lo, hi), check
 
 
+def member_effect(learner: str, part, share: float, clip: float) -> np.ndarray:
+    """One meta-learner's effect from its fitted parts; ``part(name)`` predicts a part (or None).
+
+    Shared by the fitted :class:`UpliftModel` and the registered files
+    (``training.uplift_registry.UpliftSet``), so both predict the same.
+    """
+    if learner == "t":
+        return part("mu1_") - part("mu0_")
+    if learner == "x":
+        tau0, tau1, e = part("tau0_"), part("tau1_"), part("blend_")
+        e = np.full(len(tau0), share) if e is None else e
+        e = np.clip(e, clip, 1 - clip)
+        return e * tau0 + (1 - e) * tau1
+    if learner == "dr":
+        return part("tau_")
+    raise ValueError(f"unknown meta-learner {learner!r} (expected t, x or dr)")
+
+
+def members_of(learner: str) -> tuple[str, ...]:
+    """The meta-learners a learner setting averages: itself, or T, X and DR for ``ensemble``."""
+    return BASE_LEARNERS if learner == "ensemble" else (learner,)
+
+
 class UpliftModel:
-    """A fitted meta-learner: ``predict(frame)`` gives the estimated effect per row."""
+    """A fitted meta-learner: ``predict(frame)`` gives the estimated effect per row.
+
+    ``members_`` maps each meta-learner averaged (one, or T, X and DR for ``ensemble``) to its
+    fitted parts; ``scale_`` (two-part value transforms) is the model of the value given the
+    driver outcome, which multiplies the averaged driver effect.
+    """
 
     def __init__(self, columns: list[str], config: UpliftConfig, binary: bool):
         self.columns, self.config, self.binary = list(columns), config, binary
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        x = self.encoder_.transform(frame)
-        if self.config.learner == "t":
-            return self.mu1_.predict(x) - self.mu0_.predict(x)
-        if self.config.learner == "x":
-            e = self.blend_.predict(x) if self.blend_ is not None else np.full(len(x), self.share_)
-            e = np.clip(e, self.config.propensity_clip, 1 - self.config.propensity_clip)
-            return e * self.tau0_.predict(x) + (1 - e) * self.tau1_.predict(x)
-        return self.tau_.predict(x)
+        return self.predict_encoded(self.encoder_.transform(frame))
+
+    def predict_encoded(self, x: pd.DataFrame) -> np.ndarray:
+        """The effect for rows already encoded by ``encoder_``."""
+        return self.effect_of(self.members_, x)
+
+    def effect_of(self, members, x: pd.DataFrame, scaled: bool = True) -> np.ndarray:
+        """The mean effect of ``members`` (times the value scale when ``scaled``)."""
+        scale = self.scale_ if scaled else None
+        return _combined(members, scale, x, self.share_, self.config.propensity_clip)
+
+
+def _combined(members, scale, x, share: float, clip: float) -> np.ndarray:
+    effects = [
+        member_effect(
+            learner,
+            lambda name, parts=parts: parts[name].predict(x) if name in parts else None,
+            share,
+            clip,
+        )
+        for learner, parts in members.items()
+    ]
+    effect = np.mean(effects, axis=0)
+    return effect if scale is None else effect * np.clip(scale.predict(x), 0, None)
+
+
+def _fit_members(
+    x: pd.DataFrame,
+    treated: np.ndarray,
+    y: np.ndarray,
+    binary: bool,
+    config: UpliftConfig,
+    folds,
+    e: np.ndarray,
+    learners: tuple[str, ...],
+) -> dict[str, dict[str, _Outcome]]:
+    """Fit the meta-learners ``learners``; X and DR share one cross-fitted nuisance."""
+    members: dict[str, dict[str, _Outcome]] = {}
+    if "t" in learners:
+        members["t"] = {
+            "mu0_": _Outcome(binary, config, 1).fit(x[~treated], y[~treated]),
+            "mu1_": _Outcome(binary, config, 2).fit(x[treated], y[treated]),
+        }
+    if not {"x", "dr"} & set(learners):
+        return members
+    mu0, mu1, _ = _crossfit(x, treated, y, binary, config, folds, with_propensity=False)
+    if "x" in learners:
+        d1, d0 = y[treated] - mu0[treated], mu1[~treated] - y[~treated]
+        members["x"] = {
+            "tau1_": _Outcome(False, config, 4).fit(x[treated], d1),
+            "tau0_": _Outcome(False, config, 5).fit(x[~treated], d0),
+        }
+        if config.propensity == "estimated":
+            members["x"]["blend_"] = _Outcome(True, config, 6).fit(x, treated.astype(float))
+    if "dr" in learners:
+        t = treated.astype(float)
+        pseudo = mu1 - mu0 + t * (y - mu1) / e - (1 - t) * (y - mu0) / (1 - e)
+        members["dr"] = {"tau_": _Outcome(False, config, 7).fit(x, pseudo)}
+    return members
+
+
+def driver_outcome(
+    transform: Transform, y: np.ndarray, retained: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(driver, scaled_rows)``: the outcome the meta-learner models and the rows the value
+    scale is fit on (None for ``direct``: no scale)."""
+    if transform == "direct":
+        return y, None
+    if transform == "positive_part":
+        positive = y > 0
+        return positive.astype(float), positive
+    if retained is None:
+        raise ValueError("the 'retained' value transform needs the retained outcome")
+    retained = np.asarray(retained, dtype=float)
+    if not np.isin(retained, (0.0, 1.0)).all():
+        raise ValueError("the 'retained' value transform needs a 0/1 retained outcome")
+    return retained, retained == 1
+
+
+def fit_encoded(
+    model: UpliftModel,
+    x: pd.DataFrame,
+    treated: np.ndarray,
+    y: np.ndarray,
+    e: np.ndarray,
+    folds,
+    retained: np.ndarray | None = None,
+    learners: tuple[str, ...] | None = None,
+) -> UpliftModel:
+    """Fit ``model`` (config, binary set) on rows already encoded; ``e`` the clipped propensity.
+    ``learners``: the meta-learners to fit (default: those of ``config.learner``)."""
+    config = model.config
+    if model.binary and config.transform != "direct":
+        raise ValueError(
+            f"the {config.transform!r} transform is for value outcomes; this outcome is 0/1"
+        )
+    driver, scaled = driver_outcome(config.transform, y, retained)
+    binary = model.binary or config.transform != "direct"
+    learners = members_of(config.learner) if learners is None else learners
+    model.members_ = _fit_members(x, treated, driver, binary, config, folds, e, learners)
+    model.scale_ = None
+    if scaled is not None:
+        model.scale_ = _Outcome(False, config, 9).fit(x[scaled], y[scaled])
+        if not scaled.any():
+            model.scale_.constant_ = 0.0
+    model.share_ = float(treated.mean())
+    return model
 
 
 def fit_uplift(
@@ -190,13 +336,15 @@ def fit_uplift(
     binary: bool | None = None,
     propensity: np.ndarray | float | None = None,
     check_assignment: bool = True,
+    retained=None,
 ) -> UpliftModel:
     """Fit one action-vs-control uplift model; ``binary`` defaults to "y is 0/1".
 
     ``propensity`` is the known design probability of treatment (scalar or per row); with
     ``config.propensity == "known"`` and none given, the treated share is used. With a known
     propensity, ``check_assignment=False`` skips the assignment check (done once per action by
-    the caller); ``propensity_check_`` is then None.
+    the caller); ``propensity_check_`` is then None. ``retained`` (0/1 per row) is needed by
+    the ``retained`` value transform only.
     """
     config = config or UpliftConfig()
     treated = np.asarray(treated, dtype=bool)
@@ -213,34 +361,22 @@ def fit_uplift(
     model = UpliftModel(columns, config, binary)
     model.encoder_ = FeatureEncoder(columns).fit(frame)
     x = model.encoder_.transform(frame)
-    folds = _folds(treated, config.folds, config.seed)
+    folds = stratified_folds(treated, config.folds, config.seed)
+    e, model.propensity_check_ = assignment_propensity(
+        x, treated, config, folds, propensity, check_assignment
+    )
+    return fit_encoded(model, x, treated, y, e, folds, retained)
+
+
+def assignment_propensity(x, treated, config: UpliftConfig, folds, propensity, check: bool):
+    """The clipped propensity the learners use and the assignment check (None when skipped)."""
     known = None
     if config.propensity == "known":
         known = treated.mean() if propensity is None else propensity
-    if known is not None and not check_assignment:
+    if known is not None and not check:
         lo, hi = config.propensity_clip, 1 - config.propensity_clip
-        e = np.clip(np.broadcast_to(np.asarray(known, float), (len(x),)), lo, hi)
-        model.propensity_check_ = None
-    else:
-        e, model.propensity_check_ = check_propensity(x, treated, config, folds, known)
-    model.share_ = float(treated.mean())
-    if config.learner == "t":
-        model.mu0_ = _Outcome(binary, config, 1).fit(x[~treated], y[~treated])
-        model.mu1_ = _Outcome(binary, config, 2).fit(x[treated], y[treated])
-        return model
-    mu0, mu1, _ = _crossfit(x, treated, y, binary, config, folds, with_propensity=False)
-    if config.learner == "x":
-        d1, d0 = y[treated] - mu0[treated], mu1[~treated] - y[~treated]
-        model.tau1_ = _Outcome(False, config, 4).fit(x[treated], d1)
-        model.tau0_ = _Outcome(False, config, 5).fit(x[~treated], d0)
-        model.blend_ = None
-        if config.propensity == "estimated":
-            model.blend_ = _Outcome(True, config, 6).fit(x, treated.astype(float))
-        return model
-    t = treated.astype(float)
-    pseudo = mu1 - mu0 + t * (y - mu1) / e - (1 - t) * (y - mu0) / (1 - e)
-    model.tau_ = _Outcome(False, config, 7).fit(x, pseudo)
-    return model
+        return np.clip(np.broadcast_to(np.asarray(known, float), (len(x),)), lo, hi), None
+    return check_propensity(x, treated, config, folds, known)
 
 
 def fit_response(

@@ -37,10 +37,10 @@ from mlflow.tracking import MlflowClient
 
 from training.models import FeatureEncoder
 from training.registry import CHAMPION, gate_lock, is_not_worse
+from training.uplift import member_effect
 from training.uplift_metrics import bootstrap, qini_coefficient
 
 SUFFIX = ".uplift"
-_PARTS = {"t": ("mu0_", "mu1_"), "x": ("tau0_", "tau1_", "blend_"), "dr": ("tau_",)}
 
 
 def model_name(project: str) -> str:
@@ -68,26 +68,31 @@ def save_models(
     index = {}
     for (action, outcome), model in sorted(models.items()):
         key = _key(action, outcome)
-        parts = {}
-        for attr in _PARTS[model.config.learner]:
-            part = getattr(model, attr, None)
-            if part is None:
-                continue
+
+        def saved(part, name: str, key: str = key) -> dict:
             if part.constant_ is not None:
-                parts[attr] = {"constant": part.constant_}
-            else:
-                file = f"{key}.{attr.rstrip('_')}.txt"
-                part.model_.booster_.save_model(str(path / file))
-                parts[attr] = {"booster": file, "binary": part.binary}
+                return {"constant": part.constant_}
+            file = f"{key}.{name}.txt"
+            part.model_.booster_.save_model(str(path / file))
+            return {"booster": file, "binary": part.binary}
+
+        members = {
+            learner: {
+                attr: saved(part, f"{learner}.{attr.rstrip('_')}") for attr, part in parts.items()
+            }
+            for learner, parts in model.members_.items()
+        }
         index[key] = {
             "action": action,
             "outcome": outcome,
             "learner": model.config.learner,
+            "transform": model.config.transform,
             "columns": model.columns,
             "categories": model.encoder_.categories_,
             "share": model.share_,
             "clip": model.config.propensity_clip,
-            "parts": parts,
+            "members": members,
+            "scale": None if model.scale_ is None else saved(model.scale_, "scale"),
         }
     (path / "uplift.json").write_text(json.dumps(index, indent=1))
     return path
@@ -104,18 +109,23 @@ class UpliftSet:
             json.loads(policy_file.read_text()) if policy_file.exists() else None
         )
         self.boosters = {}
-        for key, spec in self.index.items():
-            for attr, part in spec["parts"].items():
-                if "booster" in part:
-                    self.boosters[(key, attr)] = lgb.Booster(model_file=str(path / part["booster"]))
+        for spec in self.index.values():
+            # versions written before ensembles and two-part values: one learner's "parts"
+            spec.setdefault("members", {spec["learner"]: spec.get("parts", {})})
+            spec.setdefault("scale", None)
+            parts = [p for member in spec["members"].values() for p in member.values()]
+            for part in [*parts, spec["scale"]]:
+                if part is not None and "booster" in part:
+                    self.boosters[part["booster"]] = lgb.Booster(
+                        model_file=str(path / part["booster"])
+                    )
 
-    def _part(self, key: str, attr: str, x: pd.DataFrame) -> np.ndarray | None:
-        part = self.index[key]["parts"].get(attr)
+    def _part(self, part: dict | None, x: pd.DataFrame) -> np.ndarray | None:
         if part is None:
             return None
         if "constant" in part:
             return np.full(len(x), part["constant"])
-        return self.boosters[(key, attr)].predict(x)
+        return self.boosters[part["booster"]].predict(x)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         out = {}
@@ -123,15 +133,19 @@ class UpliftSet:
             encoder = FeatureEncoder(spec["columns"])
             encoder.categories_ = spec["categories"]
             x = encoder.transform(frame)
-            if spec["learner"] == "t":
-                out[key] = self._part(key, "mu1_", x) - self._part(key, "mu0_", x)
-            elif spec["learner"] == "x":
-                e = self._part(key, "blend_", x)
-                e = np.full(len(x), spec["share"]) if e is None else e
-                e = np.clip(e, spec["clip"], 1 - spec["clip"])
-                out[key] = e * self._part(key, "tau0_", x) + (1 - e) * self._part(key, "tau1_", x)
-            else:
-                out[key] = self._part(key, "tau_", x)
+            effects = [
+                member_effect(
+                    learner,
+                    lambda name, parts=parts, x=x: self._part(parts.get(name), x),
+                    spec["share"],
+                    spec["clip"],
+                )
+                for learner, parts in spec["members"].items()
+            ]
+            effect = np.mean(effects, axis=0)
+            if spec["scale"] is not None:
+                effect = effect * np.clip(self._part(spec["scale"], x), 0, None)
+            out[key] = effect
         return pd.DataFrame(out, index=frame.index)
 
 

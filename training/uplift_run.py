@@ -35,6 +35,7 @@ from training.uplift_metrics import (
     qini_coefficient,
     uplift_at_top,
 )
+from training.uplift_select import SelectionConfig, select_uplift
 
 Outcome = Literal["retained", "value"]
 TOP_SHARES = (0.1, 0.2, 0.3)
@@ -58,6 +59,12 @@ class UpliftRunConfig(BaseModel):
     learners: list[Learner] = ["t", "x", "dr"]
     outcomes: list[Outcome] = ["retained", "value"]
     uplift: UpliftConfig = UpliftConfig()
+    selection: SelectionConfig | None = Field(
+        SelectionConfig(),
+        description="choose learner, regularisation, value transform and cross-fitting folds by "
+        "inner cross-validation on the training customers (the 'selected' model, registered); "
+        "null: register uplift.learner",
+    )
     priority_cutoffs: int = Field(
         4, ge=2, description="snapshots before the campaign for today's priority"
     )
@@ -87,6 +94,8 @@ class UpliftResult:
     counts: dict[str, int] = field(default_factory=dict)
     #: (action, outcome) -> held-out rows: ``y``, ``treated`` and one score column per ranking.
     held_out_scores: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
+    #: every candidate's inner-fold Qini per action and outcome (training customers only)
+    selection: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def held_out(customer_id: pd.Series, share: float) -> np.ndarray:
@@ -199,7 +208,7 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
     actions = sorted(
         a for a in frame.loc[frame["arm"] == TREATED, "action"].unique() if a != NO_ACTION
     )
-    metric_rows, policy_rows, prop_rows = [], [], []
+    metric_rows, policy_rows, prop_rows, selection_tables = [], [], [], []
     models: dict[tuple[str, str, str], object] = {}
     held: dict[tuple[str, str], pd.DataFrame] = {}
     for action in actions:
@@ -240,6 +249,23 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
                 scores[f"{learner}-learner"] = model.predict(rows[test])
                 if model.propensity_check_ is not None:
                     prop_rows.append(_check_row(action, model.propensity_check_, outcome, learner))
+            if config.selection is not None:
+                retained = rows["retained"].to_numpy(float) if "retained" in rows else None
+                chosen = select_uplift(
+                    rows[train],
+                    treated[train],
+                    y[train],
+                    data.columns,
+                    config.uplift,
+                    config.selection,
+                    propensity=known if known_mode else None,
+                    retained=None if retained is None else retained[train],
+                    log=log,
+                )
+                log(f"uplift: {action} vs control, {outcome}: selected {chosen.chosen.label}")
+                models[(action, outcome, SELECTED)] = chosen.model
+                scores[SELECTED] = chosen.model.predict(rows[test])
+                selection_tables.append(chosen.table.assign(action=action, outcome=outcome))
             truth_col = f"tau_{outcome}_{action}"
             truth = (
                 rows.loc[test, truth_col].to_numpy(float)
@@ -271,6 +297,9 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
         "treated": int((frame["arm"] == TREATED).sum()),
         "control": int((frame["arm"] == CONTROL).sum()),
     }
+    selection = pd.concat(selection_tables, ignore_index=True) if selection_tables else None
+    if selection is not None:
+        selection = selection[["action", "outcome", *selection.columns[:-2]]]
     return UpliftResult(
         pd.DataFrame(metric_rows),
         pd.DataFrame(policy_rows),
@@ -278,7 +307,25 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
         models,
         counts,
         held,
+        pd.DataFrame() if selection is None else selection,
     )
+
+
+#: The model chosen by inner cross-validation (``training.uplift_select``), as named in tables.
+SELECTED = "selected"
+
+
+def registered_key(config: UpliftRunConfig) -> str:
+    """Which fitted models are registered: the selected ones, else ``uplift.learner`` (or the
+    first learner fitted, when that one was not)."""
+    if config.selection is not None:
+        return SELECTED
+    return config.uplift.learner if config.uplift.learner in config.learners else config.learners[0]
+
+
+def score_label(key: str) -> str:
+    """The table and plot name of a registered key."""
+    return key if key == SELECTED else f"{key}-learner"
 
 
 def _check_row(action: str, check, outcome: str = "", learner: str = "") -> dict:
@@ -323,7 +370,9 @@ def _measure(action, outcome, y, treated, scores, truth, config) -> list[dict]:
         if truth is not None and name not in ("truth (oracle)",):
             est = scores[name]
             row["pehe"] = (
-                pehe(est, truth) if name.endswith("learner") or name == "treat everyone" else np.nan
+                pehe(est, truth)
+                if name.endswith("learner") or name in ("treat everyone", SELECTED)
+                else np.nan
             )
         rows.append(row)
     return rows
@@ -432,16 +481,14 @@ def log_to_mlflow(
         mlflow.log_text(result.policy.to_csv(index=False), "policy_value.csv")
         mlflow.log_text(result.propensity.to_csv(index=False), "propensity_check.csv")
         mlflow.log_text(json.dumps(result.counts), "counts.json")
+        if not result.selection.empty:
+            mlflow.log_text(result.selection.to_csv(index=False), "uplift_selection.csv")
         _log_plots(result, config)
         decision = None
         if project is not None and data is not None:
             from training.uplift_registry import register
 
-            registered = (
-                config.uplift.learner
-                if config.uplift.learner in config.learners
-                else config.learners[0]
-            )
+            registered = registered_key(config)
             chosen = {
                 (a, o): m for (a, o, learner), m in result.models.items() if learner == registered
             }
@@ -470,11 +517,8 @@ def _log_plots(result: UpliftResult, config: UpliftRunConfig) -> None:
 
     from training.uplift_plots import PLOTS_DIR, write_plot_files
 
-    registered = (
-        config.uplift.learner if config.uplift.learner in config.learners else config.learners[0]
-    )
     with tempfile.TemporaryDirectory() as tmp:
-        if write_plot_files(result.held_out_scores, Path(tmp), f"{registered}-learner"):
+        if write_plot_files(result.held_out_scores, Path(tmp), score_label(registered_key(config))):
             mlflow.log_artifacts(tmp, PLOTS_DIR)
 
 
@@ -506,6 +550,9 @@ def write_tables(result: UpliftResult, out_dir: str | Path) -> list[Path]:
     paths = [out / "uplift_metrics.csv", out / "policy_value.csv", out / "propensity_check.csv"]
     for table, path in zip((result.metrics, result.policy, result.propensity), paths):
         table.to_csv(path, index=False)
+    if not result.selection.empty:
+        paths.append(out / "uplift_selection.csv")
+        result.selection.to_csv(paths[-1], index=False)
     (out / "counts.json").write_text(json.dumps(result.counts, indent=2))
     return paths
 
@@ -540,4 +587,12 @@ def format_tables(result: UpliftResult) -> str:
             f"{r['action']:<14}{r['outcome']:<10}{r['model']:<18}{int(r['contacts']):>9}  "
             f"{iv(r, 'true', 1):<32}{iv(r, 'estimated', 1):<32}"
         )
+    if not result.selection.empty:
+        lines += ["", "selected by inner cross-validation on training customers (mean inner Qini):"]
+        for _, r in result.selection[result.selection["chosen"]].iterrows():
+            lines.append(
+                f"{r['action']:<14}{r['outcome']:<10}{r['learner']}/{r['regularisation']}/"
+                f"{r['transform']}/{r['folds']} folds  {r['inner_qini']:.4g} "
+                f"(sd {r['inner_qini_sd']:.2g} over folds)"
+            )
     return "\n".join(lines)

@@ -1,0 +1,128 @@
+"""Choosing the uplift model by inner cross-validation on training customers only; ensembles and
+two-part value models predict the same after registration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from features.hillstrom import ingest_hillstrom
+from training.uplift import UpliftConfig, fit_uplift
+from training.uplift_registry import UpliftSet, save_models
+from training.uplift_run import SELECTED, UpliftRunConfig, evaluate, load_campaign_data
+from training.uplift_select import SelectionConfig, select_uplift
+
+SAMPLE = Path(__file__).parent / "data" / "hillstrom_sample.csv"  # first 3,000 rows, real file
+SMALL = {"n_estimators": 40, "learning_rate": 0.1, "min_child_samples": 40, "n_jobs": 1, "folds": 2}
+COLUMNS = ["a", "b", "group"]
+#: a useful preset and one that cannot split (every leaf needs more rows than there are)
+TINY_GRID = {
+    "inner_folds": 2,
+    "learners": ["t", "ensemble"],
+    "regularisation": [
+        {"name": "flat", "n_estimators": 10, "learning_rate": 0.1, "num_leaves": 2,
+         "min_child_samples": 100_000},
+        {"name": "fits", "n_estimators": 40, "learning_rate": 0.1, "num_leaves": 4,
+         "min_child_samples": 40},
+    ],
+    "crossfit_folds": [2, 3],
+}  # fmt: skip
+
+
+def _spend(n: int, seed: int):
+    """A purchase (rare) whose probability the action raises for group north only; spend given a
+    purchase does not depend on the action. True value effect = purchase effect x mean spend."""
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame(
+        {"a": rng.random(n), "b": rng.random(n), "group": rng.choice(["north", "south"], n)}
+    )
+    lift = np.where(x["group"] == "north", 0.08, 0.0) * (x["a"].to_numpy() > 0.5)
+    base = 0.04 + 0.04 * x["b"].to_numpy()
+    t = rng.random(n) < 0.5
+    bought = rng.random(n) < base + t * lift
+    mean_spend = 50 + 100 * x["b"].to_numpy()
+    y = bought * rng.gamma(2.0, mean_spend / 2.0)
+    visited = (bought | (rng.random(n) < 0.2)).astype(float)
+    return x, t, y, lift * mean_spend, visited
+
+
+def test_selection_prefers_a_model_that_ranks_over_one_that_cannot():
+    x, t, y, _, visited = _spend(6000, 0)
+    chosen = select_uplift(
+        x, t, y, COLUMNS, UpliftConfig(**SMALL), SelectionConfig(**TINY_GRID), retained=visited
+    )
+    table = chosen.table
+    assert set(table["transform"]) == {"direct", "positive_part", "retained"}
+    assert table["chosen"].sum() == 1 and chosen.chosen.regularisation == "fits"
+    flat = table[table["regularisation"] == "flat"]
+    assert (flat["inner_qini"].abs() < 1e-9).all()  # constant effect = the random line
+    assert table.loc[table["chosen"], "inner_qini"].item() == table["inner_qini"].max()
+    new_x, _, _, new_tau, _ = _spend(3000, 1)
+    assert spearmanr(chosen.model.predict(new_x), new_tau).statistic > 0.5
+
+
+def test_two_part_value_and_ensemble_recover_the_effect_and_register_as_plain_files(tmp_path):
+    x, t, y, _, visited = _spend(8000, 2)
+    new_x, _, _, new_tau, _ = _spend(3000, 3)
+    models, rho = {}, {}
+    for transform in ("direct", "positive_part", "retained"):
+        cfg = UpliftConfig(learner="ensemble", transform=transform, **SMALL)
+        model = fit_uplift(x, t, y, COLUMNS, cfg, retained=visited)
+        assert set(model.members_) == {"t", "x", "dr"}
+        assert (model.scale_ is None) == (transform == "direct")
+        rho[transform] = spearmanr(model.predict(new_x), new_tau).statistic
+        models[(transform, "value")] = model
+    # the action moves purchases only: modelling the purchase ranks better than the raw spend
+    assert rho["positive_part"] > rho["direct"] + 0.05 and rho["retained"] > 0.15
+    loaded = UpliftSet(save_models(models, tmp_path / "saved"))
+    predicted = loaded.predict(new_x)
+    for (action, _), model in models.items():
+        np.testing.assert_allclose(predicted[f"uplift_value_{action}"], model.predict(new_x))
+    with pytest.raises(ValueError, match="value outcomes"):
+        fit_uplift(x, t, visited, COLUMNS, UpliftConfig(transform="positive_part", **SMALL))
+    with pytest.raises(ValueError, match="retained outcome"):
+        fit_uplift(x, t, y, COLUMNS, UpliftConfig(transform="retained", **SMALL))
+
+
+@pytest.fixture(scope="module")
+def hillstrom(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hill_select")
+    ingest_hillstrom(out, SAMPLE, log=lambda m: None)
+    return out
+
+
+def test_selection_reads_training_customers_only(hillstrom):
+    """Change every held-out outcome: what is selected, and the selected model, stay the same."""
+    grid = {
+        **TINY_GRID,
+        "learners": ["t", "dr"],
+        "regularisation": TINY_GRID["regularisation"][1:],
+        "transforms": ["direct", "retained"],  # the retained transform reads both outcomes
+        "crossfit_folds": [2],
+    }
+    cfg = UpliftRunConfig(
+        horizon_days=14, n_boot=20, learners=[], outcomes=["value"], uplift=SMALL, selection=grid
+    )
+    data = load_campaign_data(hillstrom, cfg, log=lambda m: None)
+    first = evaluate(data, cfg, log=lambda m: None)
+    frame = data.frame.copy()
+    held = frame["held_out"].to_numpy()
+    rng = np.random.default_rng(7)
+    frame.loc[held, "retained"] = rng.integers(0, 2, held.sum()).astype(float)
+    frame.loc[held, "value"] = rng.gamma(1.0, 200.0, held.sum()) * (rng.random(held.sum()) < 0.3)
+    second = evaluate(type(data)(frame, data.columns, False, False), cfg, log=lambda m: None)
+    pd.testing.assert_frame_equal(first.selection, second.selection)
+    assert set(first.selection["transform"]) == {"direct", "retained"}
+    for key, model in first.models.items():
+        if key[2] == SELECTED:
+            rows = data.frame.head(200)
+            np.testing.assert_array_equal(model.predict(rows), second.models[key].predict(rows))
+    # the held-out measurements did change: the test would see a selection that read them
+    a = first.metrics.set_index(["action", "outcome", "model"])["qini"]
+    b = second.metrics.set_index(["action", "outcome", "model"])["qini"]
+    assert not np.allclose(a.to_numpy(), b.to_numpy())
+    assert SELECTED in set(first.metrics["model"])
