@@ -128,6 +128,7 @@ class NoiseEstimator:
                 experiment, spec.column, best, "unavailable", difference, nan, nan, None
             )
         paired = self._paired(experiment, best)
+        method: Method
         if paired is not None:
             low, high = self._paired_interval(
                 spec, paired[spec.target], paired[f"{spec.prediction}_a"],
@@ -157,6 +158,7 @@ class NoiseEstimator:
     ) -> tuple[float, float]:
         from training.metrics import paired_bootstrap_difference
 
+        assert spec.function is not None  # a check without them stops before (unavailable)
         result = paired_bootstrap_difference(
             metric_function(spec.function),
             y.to_numpy(float),
@@ -175,6 +177,9 @@ class NoiseEstimator:
             from training.metrics import bootstrap_interval
 
             frame = self.runs[experiment].predictions
+            assert (
+                spec.function is not None and frame is not None
+            )  # a check without them stops before (unavailable)
             result = bootstrap_interval(
                 metric_function(spec.function),
                 frame[spec.target].to_numpy(float),

@@ -91,7 +91,7 @@ def run_experiment(
     cutoff, horizon_days = backtest
     if project:
         cfg = cfg.model_copy(update={"project": project})
-    result = run_backtest(
+    backtest_result = run_backtest(
         data_dir,
         cutoff,
         horizon_days,
@@ -100,4 +100,6 @@ def run_experiment(
         log=log,
         range_groups=range_groups,
     )
-    return ExperimentRun(name, "backtest", log_backtest_run(result, cfg), result.test_metrics())
+    return ExperimentRun(
+        name, "backtest", log_backtest_run(backtest_result, cfg), backtest_result.test_metrics()
+    )

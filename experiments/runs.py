@@ -14,11 +14,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pandas as pd
 
 from training import DEFAULT_TRACKING_URI
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 KINDS_WITH_TEST_METRICS = ("train", "backtest")
 _PAGE = 200
@@ -193,7 +196,7 @@ class _Artifacts:
     """One run's artifacts, downloaded into ``folder``. A missing artifact is None; one that
     cannot be read is None too, and named in ``unreadable``."""
 
-    client: object
+    client: MlflowClient
     run_id: str
     folder: Path
     unreadable: list[str] = field(default_factory=list)

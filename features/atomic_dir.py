@@ -115,8 +115,7 @@ def replaced_directory(
     ``writer`` names the staging directories and the refusal of foreign files, ``label`` what
     ``out`` is called in messages, ``error`` the exception raised (with the cause chained)."""
     out = Path(os.path.abspath(out))
-    refuse_foreign = {"writer": writer, "label": label, "error": error}
-    check_replaceable(out, owned, **refuse_foreign)
+    check_replaceable(out, owned, writer=writer, label=label, error=error)
     parent = out.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -130,7 +129,7 @@ def replaced_directory(
         yield staging
         _fsync_tree(staging)
         with _locked(parent):
-            check_replaceable(out, owned, **refuse_foreign)
+            check_replaceable(out, owned, writer=writer, label=label, error=error)
             if not out.exists():
                 os.rename(staging, out)
             elif _exchange(staging, out):

@@ -77,7 +77,7 @@ class Entry:
     def expand(self, window: int | None = None) -> list[Feature]:
         """The features of this entry for one window (all counted event types for ``{event}``)."""
         events = COUNTED_EVENT_TYPES if "{event}" in self.name else (None,)
-        days = window if self.windowed else self.window
+        days = window if isinstance(self.window, str) else self.window  # windowed or fixed
         return [
             Feature(
                 self.name.format(W=window, event=event),

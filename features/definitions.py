@@ -387,7 +387,7 @@ def engagement_features(base: ir.Table, config: FeatureConfig) -> dict[str, ir.V
             total, n = total - base[f"survey_sum_{minus}d"], n - base[f"survey_count_{minus}d"]
         return total / n.nullif(0)
 
-    counts = {}
+    counts: dict[str, ir.Value] = {}
     for w in config.event_windows_days:
         known = [count(f"{e}_{w}d") for e in EVENT_TYPES]
         counts |= {f"{e}_{w}d": c for e, c in zip(EVENT_TYPES, known, strict=True)}

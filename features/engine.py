@@ -237,13 +237,13 @@ def require_java() -> str:
             f"--engine spark needs Java: JAVA_HOME={home} has no bin/java; "
             "point JAVA_HOME at a Java 17 runtime (e.g. apt-get install openjdk-17-jre-headless)"
         )
-    java = shutil.which("java")
-    if java is None:
+    on_path = shutil.which("java")
+    if on_path is None:
         raise EngineError(
             "--engine spark needs Java, which is not installed (no JAVA_HOME, no java on PATH): "
             "install a Java 17 runtime (e.g. apt-get install openjdk-17-jre-headless)"
         )
-    return java
+    return on_path
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:

@@ -110,7 +110,9 @@ def _targets(table: str) -> list[str]:
 
 def _split_items(text: str) -> list[str]:
     """Split on commas outside double quotes; quotes are removed (``a="x, y"`` -> ``a=x, y``)."""
-    items, current, quoted = [], [], False
+    items: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in text:
         if char == '"':
             quoted = not quoted

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import ibis
 import ibis.expr.types as ir
@@ -34,7 +34,7 @@ from features.contract import (
 )
 from features.engine import Engine, is_spark_error, is_uri
 
-CutoffLike = date | datetime | str | pd.Timestamp
+CutoffLike: TypeAlias = date | datetime | str | pd.Timestamp
 ValueColumn = Literal["revenue", "margin"]
 LABEL_COLUMNS = ("churned", "future_orders", "future_value")
 
@@ -111,7 +111,7 @@ _TYPE_CHECKS = {
 }
 
 
-def _check_columns(table: ir.Table, name: str, path: Path) -> None:
+def _check_columns(table: ir.Table, name: str, path: Path | str) -> None:
     """Required columns present and every contract column of the expected type."""
     missing = [c for c in required_columns(name) if c not in table.columns]
     if missing:

@@ -191,7 +191,7 @@ def run_campaigns(
     u = rng.random(n)
     begin = float(epoch_days(sent))
     end = begin + spec.horizon_days
-    dropout = epoch_days(eligible["dropout_at"])
+    dropout = np.asarray(epoch_days(eligible["dropout_at"]))
     new_dropout = dropout.copy()
     kept, annoyed = np.zeros(n, bool), np.zeros(n, bool)
     for i, a in enumerate(spec.actions, start=1):

@@ -183,7 +183,7 @@ def seasonal_factor(days: np.ndarray, amplitude: np.ndarray | float) -> np.ndarr
 
 
 def seasonal_integral(
-    begin: np.ndarray, stop: np.ndarray, amplitude: np.ndarray | float
+    begin: np.ndarray | float, stop: np.ndarray | float, amplitude: np.ndarray | float
 ) -> np.ndarray:
     """Integral of ``s(t)`` from ``begin`` to ``stop`` (days since 1970-01-01), in days."""
     omega = 2 * np.pi / YEAR_DAYS

@@ -125,8 +125,8 @@ class Actions(_Config):
     single cells, e.g. ``{"churned": {"P4": "no_action"}}``.
     """
 
-    strategy: dict[Stage, str] = Field(default_factory=lambda: dict(DEFAULT_STRATEGY))
-    contact: dict[Tier, str] = Field(default_factory=lambda: dict(DEFAULT_CONTACT))
+    strategy: dict[Stage, str] = Field(default_factory=lambda: dict(DEFAULT_STRATEGY))  # type: ignore[arg-type]
+    contact: dict[Tier, str] = Field(default_factory=lambda: dict(DEFAULT_CONTACT))  # type: ignore[arg-type]
     overrides: dict[Stage, dict[Tier, str]] = Field(default_factory=dict)
 
     @field_validator("strategy", mode="after")

@@ -17,12 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from serving.monitor_config import MonitorConfig
 from training.reference import compare, compare_numeric, psi
+
+if TYPE_CHECKING:
+    from features.snapshots import ValueColumn
 
 LEVELS = ("ok", "warn", "alert")
 #: Exit code of ``lifecycle monitor`` on an alert (ok and warn exit 0; user errors exit 2).
@@ -152,7 +156,7 @@ def outcomes(
     day: date,
     churn_horizon_days: int,
     value_horizon_days: int,
-    value: str = "revenue",
+    value: ValueColumn = "revenue",
     annual_discount_rate: float = 0.0,
 ) -> pd.DataFrame:
     """``churned`` (within the churn horizon) and ``future_value`` (within the value horizon) of

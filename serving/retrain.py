@@ -158,6 +158,7 @@ def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
         log=log,
     )
     decision = result.decision
+    assert decision is not None  # train(register=True) always decides
     return {
         "run_id": result.run_id,
         "version": decision.version,
@@ -218,7 +219,8 @@ _STEP = {"features": _features, "train": _train, "score": _score, "monitor": _mo
 
 
 def summarise(project: str, as_of: date, key: str, state: State) -> dict:
-    train, monitor = state.done("train"), state.done("monitor")
+    train, monitor, score = state.done("train"), state.done("monitor"), state.done("score")
+    assert train is not None and monitor is not None and score is not None  # all steps done
     return {
         "project": project,
         "as_of": str(as_of),
@@ -226,7 +228,7 @@ def summarise(project: str, as_of: date, key: str, state: State) -> dict:
         "trained_version": train["version"],
         "promoted": train["promoted"],
         "reason": train["reason"],
-        "champion_version": state.done("score")["champion_version"],
+        "champion_version": score["champion_version"],
         "verdict": monitor["verdict"],
         "causes": monitor["causes"],
         "report": monitor["report"],

@@ -14,7 +14,7 @@ here as well, so that the OpenAPI document describes every body the service send
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from features import catalog
-from features.config import DEFAULT_CONFIG
+from features.config import DEFAULT_CONFIG, Family
 
 #: The most customers one request may carry (ids or feature rows).
 MAX_BATCH = 1000
@@ -35,7 +35,7 @@ MAX_BATCH = 1000
 CustomerId = Annotated[str, Field(min_length=1, max_length=128, description="CRM customer id")]
 Category = Annotated[str, Field(min_length=1, max_length=64)]
 #: Feature families a request carries: the catalogue's, less ``calendar`` (taken from ``as_of``).
-REQUEST_FAMILIES = ("static", "rfm", "engagement", "btyd")
+REQUEST_FAMILIES: tuple[Family, ...] = ("static", "rfm", "engagement", "btyd")
 #: Families whose fields may be left out: static attributes (unknown) and the BTYD outputs (the
 #: service derives them).
 OPTIONAL_FAMILIES = ("static", "btyd")
@@ -87,7 +87,7 @@ def feature_field(feature: catalog.Feature) -> tuple[object, object]:
         kind = Annotated[float, Field(ge=feature.ge, le=feature.le)]
     optional = feature.family in OPTIONAL_FAMILIES
     if feature.nullable or optional:
-        kind = kind | None  # type: ignore[operator]
+        kind = kind | None
     return kind, Field(None if optional else ..., description=feature.description)
 
 
@@ -109,7 +109,7 @@ _CustomerFeatureFields = create_model(  # type: ignore[call-overload]
 )
 
 
-class CustomerFeatures(_CustomerFeatureFields):  # type: ignore[misc, valid-type]
+class CustomerFeatures(_CustomerFeatureFields):
     """One customer's row of the feature table (``docs/schema.md`` section 3, default windows).
 
     RFM and engagement fields are required; send ``null`` where the pipeline gives null (e.g.
@@ -117,6 +117,11 @@ class CustomerFeatures(_CustomerFeatureFields):  # type: ignore[misc, valid-type
     may be left out (unknown). BTYD fields may be left out: the service derives them from the
     snapshot's BG/NBD + Gamma-Gamma fit, as batch scoring does. See ``CROSS_FIELD_RULES``.
     """
+
+    if TYPE_CHECKING:  # catalogue fields (made by create_model) that the checks below read
+        is_prospect: int
+        orders_all: int
+        recency_days: float | None
 
     model_config = ConfigDict(
         json_schema_extra=lambda schema: schema.update(

@@ -202,7 +202,8 @@ class BetaGeoFitter:
     def _params(self) -> tuple[float, float, float, float]:
         if not hasattr(self, "params_"):
             raise RuntimeError("BetaGeoFitter is not fitted yet: call fit(frequency, recency, T).")
-        return tuple(self.params_[k] for k in PARAM_NAMES)
+        r, alpha, a, b = (self.params_[k] for k in PARAM_NAMES)
+        return r, alpha, a, b
 
     # ----------------------------------------------------------- predictions
     def conditional_probability_alive(self, frequency, recency, T) -> np.ndarray:

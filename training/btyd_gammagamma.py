@@ -147,7 +147,8 @@ class GammaGammaFitter:
             raise RuntimeError(
                 "GammaGammaFitter is not fitted yet: call fit(frequency, monetary_value)."
             )
-        return tuple(self.params_[k] for k in PARAM_NAMES)
+        p, q, v = (self.params_[k] for k in PARAM_NAMES)
+        return p, q, v
 
     def population_mean_spend(self) -> float:
         """E[Z] = p v / (q - 1) for a customer with no repeat purchase yet (inf if q <= 1)."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -28,7 +29,7 @@ from training.clv_intervals import ValueIntervals, interval_groups
 from training.models import ChurnModel, ClvModel
 
 FORMAT_VERSION = 1
-_MODELS = {"churn": ChurnModel, "clv": ClvModel}
+_MODELS: dict[str, type[ChurnModel] | type[ClvModel]] = {"churn": ChurnModel, "clv": ClvModel}
 
 
 class BundleError(ValueError):
@@ -87,7 +88,7 @@ def load_pair(directory: str | Path) -> ModelPair:
             f"{directory / 'meta.json'}: format {meta.get('format')!r}, this code reads "
             f"{FORMAT_VERSION}; retrain with `lifecycle train`"
         )
-    models = {}
+    models: dict[str, Any] = {}
     for name, cls in _MODELS.items():
         state = _read_json(directory / name / "model.json")
         boosters = {}

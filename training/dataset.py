@@ -120,9 +120,9 @@ def data_bounds(data_dir: str | Path) -> tuple[date, date]:
         return pd.Timestamp(row["lo"]).date(), pd.Timestamp(row["hi"]).date() + timedelta(days=1)
     path = table_path(data_dir, "transactions")
     with duckdb.connect() as con:
-        lo, hi = con.execute(
+        ((lo, hi),) = con.execute(
             "select min(ordered_at), max(ordered_at) from read_parquet(?)", [str(path)]
-        ).fetchone()
+        ).fetchall()
     return lo.date(), hi.date() + timedelta(days=1)
 
 

@@ -342,7 +342,7 @@ class ChurnModel:
         return self
 
     def raw_probability(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.booster_.predict(self.encoder_.matrix(frame))
+        return np.asarray(self.booster_.predict(self.encoder_.matrix(frame)))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated churn probability per row."""
@@ -350,7 +350,7 @@ class ChurnModel:
         return raw if self.calibrator_ is None else self.calibrator_.apply(raw)
 
     def _contributions_with_bias(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.booster_.predict(self.encoder_.matrix(frame), pred_contrib=True)
+        return np.asarray(self.booster_.predict(self.encoder_.matrix(frame), pred_contrib=True))
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """LightGBM's per-feature contributions to the raw churn score (log-odds), bias excluded."""
@@ -478,8 +478,9 @@ class ClvModel:
         """Expected value per row over the horizon the model was trained on."""
         x = self.encoder_.matrix(frame)
         if self.kind == "tweedie":
-            return self.boosters_["value"].predict(x)
-        return self.boosters_["buyer"].predict(x) * self.boosters_["spend"].predict(x)
+            return np.asarray(self.boosters_["value"].predict(x))
+        buyer, spend = self.boosters_["buyer"].predict(x), self.boosters_["spend"].predict(x)
+        return np.asarray(buyer) * np.asarray(spend)
 
     def feature_importance(self) -> pd.Series:
         return _gain(self.boosters_["value" if self.kind == "tweedie" else "spend"])

@@ -35,7 +35,10 @@ GainsCurves = Mapping[str, tuple[ArrayLike, ArrayLike]]
 def figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     """Use the caller's ``ax`` or make a new, pyplot-free figure with one axes."""
     if ax is not None:
-        return ax.get_figure(root=True), ax
+        figure = ax.get_figure(root=True)
+        if figure is None:
+            raise ValueError("ax must belong to a figure")
+        return figure, ax
     figure = Figure(figsize=figsize, layout="constrained")
     return figure, figure.add_subplot()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 
 
 def process_started(pid: int) -> float | None:
@@ -30,7 +31,7 @@ def this_process() -> dict[str, str | int | float]:
     }
 
 
-def owner_alive(host: object, pid: object, started: object) -> bool | None:
+def owner_alive(host: Any, pid: Any, started: Any) -> bool | None:
     """True when the owner still runs; False when it ran on this host and its pid is gone or now
     belongs to a process started later; None when it cannot be told from here (another host, no
     or a malformed pid, no permission to look)."""

@@ -84,7 +84,7 @@ def fluent_tracking_uri(tracking_uri: str) -> Iterator[None]:
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(previous)
+        mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]  # None: unset, as before
         if env is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:

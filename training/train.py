@@ -336,6 +336,7 @@ def train(
                 ),
                 "data_fingerprint": fingerprint,
             }
+            assert scoring_thresholds is not None  # register=True requires it (checked above)
             scoring = scoring_thresholds(test, churn.predict_proba(test), clv.predict(test))
             mlflow.log_dict(scoring, "scoring_config.json")
             meta["monitor_reference"] = monitor_reference(

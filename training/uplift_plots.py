@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,9 @@ def qini_plot(
     end = None
     for name, score in scores.items():
         n, q = qini_curve(y, treated, score)
-        style = {"linestyle": ":", "color": "black"} if name.startswith("truth") else {}
+        style: dict[str, Any] = (
+            {"linestyle": ":", "color": "black"} if name.startswith("truth") else {}
+        )
         ax.plot(n / n[-1], q, label=name, linewidth=1.6, **style)
         end = q[-1]
     if end is not None:

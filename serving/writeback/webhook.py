@@ -231,7 +231,7 @@ class WebhookResult:
     unchanged: int = 0
     rejects: list[Reject] = field(default_factory=list)
     auth_error: str | None = None
-    dead_letter: Path | None = None
+    dead_letter: Path = Path("dead-letter.jsonl")
 
     @property
     def ok(self) -> bool:
