@@ -30,7 +30,7 @@ share of customers outside the clip range are returned as :class:`PropensityChec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import lightgbm as lgb
 import numpy as np
@@ -78,7 +78,8 @@ class UpliftConfig(BaseModel):
     n_jobs: int = Field(
         1,
         ge=-1,
-        description="LightGBM threads per fit: one, since many small fits gain nothing from threads on a shared machine",
+        description="LightGBM threads per fit: one, since many small fits gain nothing from "
+        "threads on a shared machine",
     )
 
 
@@ -97,7 +98,7 @@ class PropensityCheck:
 
 
 def _lgb(config: UpliftConfig, kind: str, seed_offset: int = 0):
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "n_estimators": config.n_estimators,
         "learning_rate": config.learning_rate,
         "num_leaves": config.num_leaves,
@@ -115,6 +116,8 @@ def _lgb(config: UpliftConfig, kind: str, seed_offset: int = 0):
 
 class _Outcome:
     """E[y | x] for one arm: a classifier for 0/1 outcomes, a regressor otherwise."""
+
+    constant_: float | None  # the mean of a one-class outcome, else None (model_ fitted)
 
     def __init__(self, binary: bool, config: UpliftConfig, seed_offset: int):
         self.binary, self.config, self.seed_offset = binary, config, seed_offset
@@ -166,7 +169,8 @@ def check_propensity(
     folds=None,
     known: np.ndarray | None = None,
 ) -> tuple[np.ndarray, PropensityCheck]:
-    """Cross-fitted P(treated | x), its AUC, and the propensity used (known or estimated, clipped)."""
+    """Cross-fitted P(treated | x), its AUC, and the propensity used (known or estimated,
+    clipped)."""
     folds = folds or stratified_folds(treated, config.folds, config.seed)
     est = np.zeros(len(x))
     for k, (train, test) in enumerate(folds):
@@ -212,6 +216,12 @@ class UpliftModel:
     fitted parts; ``scale_`` (two-part value transforms) is the model of the value given the
     driver outcome, which multiplies the averaged driver effect.
     """
+
+    encoder_: FeatureEncoder
+    members_: dict[str, dict[str, _Outcome]]
+    scale_: _Outcome | None
+    share_: float
+    propensity_check_: PropensityCheck | None
 
     def __init__(self, columns: list[str], config: UpliftConfig, binary: bool):
         self.columns, self.config, self.binary = list(columns), config, binary

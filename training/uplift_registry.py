@@ -7,9 +7,9 @@ cost per contact of each action (mean ``cost`` of its treated rows), the campaig
 value effect is measured over, the feature configuration the models read (None when they read
 the data set's own ``campaign_features.parquet``, e.g. Hillstrom) and priority-tier thresholds
 on the net saved value (quantiles of the training customers' best net value, like
-``serving.value.fit_priority_tiers``). It is an MLflow pyfunc (loader: this module) whose ``predict`` returns one column
-``uplift_<outcome>_<action>`` per model. A new version takes the ``champion`` alias only on
-evidence (``--force`` overrides, saying FORCED):
+``serving.value.fit_priority_tiers``). It is an MLflow pyfunc (loader: this module) whose
+``predict`` returns one column ``uplift_<outcome>_<action>`` per model. A new version takes the
+``champion`` alias only on evidence (``--force`` overrides, saying FORCED):
 
 - **trusted actions**: at least one action whose model of the outcome scoring decides with
   (``value``; ``retained`` for a version without value models) has a Qini coefficient on this
@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import lightgbm as lgb
 import mlflow
@@ -39,6 +40,9 @@ from training.models import FeatureEncoder
 from training.registry import CHAMPION, gate_lock, is_not_worse
 from training.uplift import member_effect
 from training.uplift_metrics import bootstrap, qini_coefficient
+
+if TYPE_CHECKING:
+    from training.uplift import UpliftModel
 
 SUFFIX = ".uplift"
 
@@ -58,7 +62,7 @@ POLICY_FILE = "policy.json"
 
 
 def save_models(
-    models: dict[tuple[str, str], object], path: Path, policy: dict | None = None
+    models: dict[tuple[str, str], UpliftModel], path: Path, policy: dict | None = None
 ) -> Path:
     """Write ``{(action, outcome): UpliftModel}`` as LightGBM text + JSON into ``path`` (and the
     scoring ``policy`` as ``policy.json`` when given)."""
@@ -125,7 +129,7 @@ class UpliftSet:
             return None
         if "constant" in part:
             return np.full(len(x), part["constant"])
-        return self.boosters[part["booster"]].predict(x)
+        return np.asarray(self.boosters[part["booster"]].predict(x))
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         out = {}
@@ -143,8 +147,9 @@ class UpliftSet:
                 for learner, parts in spec["members"].items()
             ]
             effect = np.mean(effects, axis=0)
-            if spec["scale"] is not None:
-                effect = effect * np.clip(self._part(spec["scale"], x), 0, None)
+            scale = self._part(spec["scale"], x)
+            if scale is not None:
+                effect = effect * np.clip(scale, 0, None)
             out[key] = effect
         return pd.DataFrame(out, index=frame.index)
 
@@ -227,7 +232,8 @@ def _evidence(
 ) -> str:
     outcome = gate_outcome(models)
     shown = ", ".join(
-        f"{spec['action']} {intervals[key][0]:.4g} [{intervals[key][1]:.4g}, {intervals[key][2]:.4g}]"
+        f"{spec['action']} {intervals[key][0]:.4g} [{intervals[key][1]:.4g}, "
+        f"{intervals[key][2]:.4g}]"
         for key, spec in sorted(models.index.items())
         if spec["outcome"] == outcome
     )
@@ -280,7 +286,7 @@ def scoring_policy(
 def register(
     tracking_uri: str,
     project: str,
-    models: dict[tuple[str, str], object],
+    models: dict[tuple[str, str], UpliftModel],
     frame: pd.DataFrame,
     columns: list[str],
     *,

@@ -18,7 +18,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -26,7 +26,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from features.campaigns import CONTROL, NO_ACTION, TREATED, campaign_outcomes
 from training.models import FeatureEncoder
-from training.uplift import Learner, UpliftConfig, check_propensity, fit_response, fit_uplift
+from training.uplift import (
+    Learner,
+    UpliftConfig,
+    UpliftModel,
+    check_propensity,
+    fit_response,
+    fit_uplift,
+)
 from training.uplift_metrics import (
     bootstrap,
     pehe,
@@ -90,7 +97,7 @@ class UpliftResult:
     metrics: pd.DataFrame
     policy: pd.DataFrame
     propensity: pd.DataFrame
-    models: dict[tuple[str, str, str], object] = field(default_factory=dict)
+    models: dict[tuple[str, str, str], UpliftModel] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     #: (action, outcome) -> held-out rows: ``y``, ``treated`` and one score column per ranking.
     held_out_scores: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
@@ -209,7 +216,7 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
         a for a in frame.loc[frame["arm"] == TREATED, "action"].unique() if a != NO_ACTION
     )
     metric_rows, policy_rows, prop_rows, selection_tables = [], [], [], []
-    models: dict[tuple[str, str, str], object] = {}
+    models: dict[tuple[str, str, str], UpliftModel] = {}
     held: dict[tuple[str, str], pd.DataFrame] = {}
     for action in actions:
         rows = frame[(frame["action"] == action) | (frame["arm"] == CONTROL)].reset_index(drop=True)
@@ -234,7 +241,8 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
             for learner in config.learners:
                 cfg = config.uplift.model_copy(update={"learner": learner})
                 log(
-                    f"uplift: {action} vs control, {outcome}: {learner}-learner on {int(train.sum()):,} customers"
+                    f"uplift: {action} vs control, {outcome}: {learner}-learner on "
+                    f"{int(train.sum()):,} customers"
                 )
                 model = fit_uplift(
                     rows[train],
@@ -426,8 +434,9 @@ def log_to_mlflow(
 
     A new experiment keeps its artifacts in ``artifact_root``, by default ``mlruns`` next to a
     SQLite tracking store. With ``project`` (and ``data``), the models of ``uplift.learner`` (or
-    of the first learner fitted, when that one was not) are registered as ``<project>.uplift`` behind the Qini gate (``training.uplift_registry``);
-    returns the run id and the promotion decision (None when nothing was registered).
+    of the first learner fitted, when that one was not) are registered as ``<project>.uplift``
+    behind the Qini gate (``training.uplift_registry``); returns the run id and the promotion
+    decision (None when nothing was registered).
     """
     import mlflow
 
@@ -443,7 +452,7 @@ def log_to_mlflow(
         client = MlflowClient(tracking_uri=tracking_uri)
         found = client.get_experiment_by_name(experiment)
         if found is None:
-            kwargs = {}
+            kwargs: dict[str, Any] = {}
             if artifact_root is not None:
                 artifact_root.mkdir(parents=True, exist_ok=True)
                 kwargs["artifact_location"] = artifact_root.resolve().as_uri()
@@ -528,10 +537,11 @@ def _metric_name(name: str) -> str:
 
 
 def load_run_config(path: str | Path | None, **overrides) -> UpliftRunConfig:
-    """``UpliftRunConfig`` from a YAML file (optional) with command-line overrides that are not None."""
+    """``UpliftRunConfig`` from a YAML file (optional) with command-line overrides that are not
+    None."""
     import yaml
 
-    raw = {}
+    raw: Any = {}
     if path is not None:
         raw = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(raw, dict):
@@ -548,7 +558,7 @@ def write_tables(result: UpliftResult, out_dir: str | Path) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "uplift_metrics.csv", out / "policy_value.csv", out / "propensity_check.csv"]
-    for table, path in zip((result.metrics, result.policy, result.propensity), paths):
+    for table, path in zip((result.metrics, result.policy, result.propensity), paths, strict=True):
         table.to_csv(path, index=False)
     if not result.selection.empty:
         paths.append(out / "uplift_selection.csv")
@@ -563,7 +573,8 @@ def format_tables(result: UpliftResult) -> str:
     def iv(row, name, digits):
         if name not in row or pd.isna(row[name]):
             return ""
-        return f"{row[name]:.{digits}f} [{row[name + '_lo']:.{digits}f}, {row[name + '_hi']:.{digits}f}]"
+        low, high = row[name + "_lo"], row[name + "_hi"]
+        return f"{row[name]:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
     header = (
         f"{'action':<14}{'outcome':<10}{'model':<18}{'qini [95% CI]':<30}{'qini - response':<30}"

@@ -16,6 +16,7 @@ the rows passed in, so the result is a function of the training rows: ``evaluate
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,7 +123,7 @@ def _inner_qini(
     binary: bool,
     config: UpliftConfig,
     inner,
-    learners: list[str],
+    learners: Sequence[str],
 ) -> dict[str, list[float]]:
     """Per learner, the Qini of ``y`` on each inner fold; one fit of T, X and DR serves them all
     (the ensemble is their mean)."""
