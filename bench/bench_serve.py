@@ -324,20 +324,12 @@ def target_from_args(args: argparse.Namespace) -> Iterator[Target]:
         )
         return
     sys.path.insert(0, str(ROOT / "tests"))
-    from service_fixtures import API_KEY, PROJECT, TrainedStore, prepare_store, running_server
+    from service_fixtures import API_KEY, PROJECT, existing_store, prepare_store, running_server
 
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         root = Path(args.store) if args.store else Path(tmp)
-        if (root / "scores.snapshot.parquet").exists():
-            store = TrainedStore(
-                root,
-                root / "data",
-                f"sqlite:///{root / 'mlflow.db'}",
-                root / "scores.parquet",
-                root / "scores.snapshot.parquet",
-                date.min,
-            )
-        else:
+        store = existing_store(root)
+        if store is None:
             print(
                 f"training a small model on {args.customers:,} synthetic customers in {root} ...",
                 file=sys.stderr,

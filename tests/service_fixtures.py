@@ -5,10 +5,14 @@
 MLflow store) -> score like ``lifecycle score`` (scores + ``.snapshot.parquet``).
 ``running_server`` starts ``bentoml serve`` on a free loopback port against it and waits for
 ``/readyz``. Import the pytest fixtures ``trained_store`` and ``server`` into a test module.
+What the service tests share is here too: the ``snapshot`` and ``batch_scores`` fixtures,
+``feature_rows`` (snapshot rows as posted), ``assert_same_as_batch`` and ``run_schemathesis``.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import socket
 import subprocess
@@ -21,6 +25,7 @@ from datetime import date
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import psutil
 import pytest
 
@@ -65,8 +70,6 @@ def prepare_store(root: Path, n_customers: int = 1500, seed: int = 7) -> Trained
     """Generate, train and score into ``root`` (about 20 s for 1,500 customers)."""
     import inspect
 
-    import mlflow
-
     from features.synthetic import generate
     from serving.batch import feature_snapshot, score_snapshot
     from serving.service import load_champion_pair
@@ -93,11 +96,8 @@ def prepare_store(root: Path, n_customers: int = 1500, seed: int = 7) -> Trained
         from serving.scoring import fit_scoring_thresholds
 
         options = {"project": PROJECT, "scoring_thresholds": fit_scoring_thresholds}
-    try:
-        train(config, data_dir, progress=False, log=lambda _: None, **options)
-        champions = load_champion_pair(tracking_uri, PROJECT)
-    finally:
-        mlflow.set_tracking_uri(None)
+    train(config, data_dir, progress=False, log=lambda _: None, **options)  # to config's store
+    champions = load_champion_pair(tracking_uri, PROJECT)
     as_of = data_bounds(data_dir)[1]
     snapshot = feature_snapshot(data_dir, as_of, champions, progress=False)
     scores_path = root / "scores.parquet"
@@ -105,6 +105,22 @@ def prepare_store(root: Path, n_customers: int = 1500, seed: int = 7) -> Trained
     snapshot_path = scores_path.with_name(scores_path.stem + ".snapshot.parquet")
     snapshot.to_parquet(snapshot_path, index=False)
     return TrainedStore(root, data_dir, tracking_uri, scores_path, snapshot_path, as_of)
+
+
+def existing_store(root: Path) -> TrainedStore | None:
+    """The store ``prepare_store`` left in ``root`` (None when there is no feature snapshot)."""
+    snapshot = root / "scores.snapshot.parquet"
+    if not snapshot.exists():
+        return None
+    cutoff = pd.read_parquet(snapshot, columns=["cutoff"])["cutoff"].iloc[0]
+    return TrainedStore(
+        root,
+        root / "data",
+        f"sqlite:///{root / 'mlflow.db'}",
+        root / "scores.parquet",
+        snapshot,
+        pd.Timestamp(cutoff).date(),
+    )
 
 
 def free_port() -> int:
@@ -242,3 +258,77 @@ def server(trained_store) -> Iterator[Server]:
             yield running
         finally:
             _SHARED.pop("server", None)
+
+
+# --- what the service tests share ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def snapshot(trained_store) -> pd.DataFrame:
+    """The feature snapshot the server serves."""
+    return pd.read_parquet(trained_store.snapshot)
+
+
+@pytest.fixture(scope="module")
+def batch_scores(trained_store) -> pd.DataFrame:
+    """What batch scoring wrote, by customer id: the service must answer the same."""
+    return pd.read_parquet(trained_store.scores).set_index("customer_id", drop=False)
+
+
+def feature_rows(frame: pd.DataFrame, drop: tuple[str, ...] = ()) -> list[dict]:
+    """Feature rows as posted feature objects (null for NaN, plain Python numbers)."""
+    from serving.schemas import CustomerFeatures
+
+    part = frame[[c for c in CustomerFeatures.model_fields if c in frame.columns and c not in drop]]
+    return part.astype(object).where(part.notna(), None).to_dict("records")
+
+
+def assert_same_as_batch(score: dict, expected: pd.Series) -> None:
+    """A score from the service (JSON) equals the batch score: same fields in the same order,
+    the same numbers."""
+    from serving.scoring import SCORE_COLUMNS
+
+    assert list(score) == list(SCORE_COLUMNS)
+    for column in SCORE_COLUMNS:
+        want = expected[column]
+        if column == "as_of":
+            want = pd.Timestamp(want).date().isoformat()
+        elif column == "reasons":
+            want = list(want)
+        elif column == "saved_value_by_action" and want is not None:
+            want = json.loads(want)  # JSON text in score files, an object in the API
+        if isinstance(want, float) and math.isnan(want):
+            want = None  # a prospect's churn probability; no uplift champion: no saved value
+        if isinstance(want, float):
+            assert score[column] == pytest.approx(want, rel=1e-12, abs=1e-12), column
+        else:
+            assert score[column] == want, column
+
+
+def run_schemathesis(
+    server: Server,
+    report_dir: Path,
+    *options: str,
+    config: Path | None = None,
+    timeout: float = 180.0,
+) -> subprocess.CompletedProcess:
+    """Schemathesis (``st run``) against the server's OpenAPI document with the API key, a
+    fixed ``--seed`` in ``options``, no example database and a 30 s request timeout."""
+    command = [str(Path(sys.executable).with_name("st"))]
+    if config is not None:
+        command += ["--config-file", str(config)]
+    command += [
+        "run",
+        f"{server.url}/docs.json",
+        "-H",
+        f"Authorization: Bearer {API_KEY}",
+        *options,
+        "--generation-database",
+        "none",
+        "--request-timeout",
+        "30",
+        "--no-color",
+        "--report-dir",
+        str(report_dir),
+    ]
+    return subprocess.run(command, check=False, capture_output=True, text=True, timeout=timeout)

@@ -1,4 +1,4 @@
-# ruff: noqa: F811  (tests take the imported fixtures `server`, `trained_store` as arguments)
+# ruff: noqa: F811  (tests take the imported fixtures `server`, `snapshot`, ... as arguments)
 """The scoring service over real HTTP: a small model trained with the real pipeline, `bentoml
 serve`.
 
@@ -8,70 +8,32 @@ Session fixtures (``service_fixtures``) train into a temporary MLflow store, sco
 
 from __future__ import annotations
 
-import json
-import math
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
-from service_fixtures import API_KEY, server, trained_store  # noqa: F401 (fixtures)
+from service_fixtures import (  # noqa: F401 (fixtures)
+    API_KEY,
+    assert_same_as_batch,
+    batch_scores,
+    feature_rows,
+    run_schemathesis,
+    server,
+    snapshot,
+    trained_store,
+)
 
 from serving.auth import AuthConfigError, api_key_from_env, bearer_token
-from serving.schemas import CustomerFeatures
-from serving.scoring import SCORE_COLUMNS
 from serving.service import BTYD_COLUMNS, LifecycleService
 
-FEATURE_FIELDS = [f for f in CustomerFeatures.model_fields]
-
-
 # --- helpers -------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def snapshot(trained_store) -> pd.DataFrame:
-    return pd.read_parquet(trained_store.snapshot)
-
-
-@pytest.fixture(scope="module")
-def batch_scores(trained_store) -> pd.DataFrame:
-    """What batch scoring wrote, as the JSON the service should return per customer."""
-    scores = pd.read_parquet(trained_store.scores)
-    return scores.set_index("customer_id", drop=False)
 
 
 @pytest.fixture()
 def client(server):
     with server.client() as c:
         yield c
-
-
-def feature_rows(snapshot: pd.DataFrame, n: int, drop: tuple[str, ...] = ()) -> list[dict]:
-    """Snapshot rows as posted feature objects (null for NaN, plain Python numbers)."""
-    frame = snapshot.head(n)[[c for c in FEATURE_FIELDS if c in snapshot.columns and c not in drop]]
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
-
-
-def assert_same_as_batch(score: dict, expected: pd.Series) -> None:
-    """The service's score equals the batch score: same fields, same numbers."""
-    assert list(score) == list(SCORE_COLUMNS)
-    for column in SCORE_COLUMNS:
-        want = expected[column]
-        if column == "as_of":
-            want = pd.Timestamp(want).date().isoformat()
-        elif column == "reasons":
-            want = list(want)
-        elif column == "saved_value_by_action" and want is not None:
-            want = json.loads(want)  # JSON text in score files, an object in the API
-        if isinstance(want, float) and math.isnan(want):
-            want = None  # a prospect's churn probability; no uplift champion: no saved value
-        if isinstance(want, float):
-            assert score[column] == pytest.approx(want, rel=1e-12, abs=1e-12), column
-        else:
-            assert score[column] == want, column
 
 
 def assert_names_field(response: httpx.Response, status: int, field: str) -> None:
@@ -191,7 +153,7 @@ def test_concurrent_single_requests_each_get_their_own_customer(server, batch_sc
     "drop", [(), BTYD_COLUMNS], ids=["all-features", "btyd-derived-by-service"]
 )
 def test_posted_features_score_like_batch(client, snapshot, batch_scores, drop):
-    rows = feature_rows(snapshot, 200, drop)
+    rows = feature_rows(snapshot.head(200), drop)
     response = client.post("/score/features", json={"customers": rows})
     assert response.status_code == 200, response.text
     results = response.json()
@@ -205,7 +167,7 @@ def test_posted_features_score_like_batch(client, snapshot, batch_scores, drop):
 
 
 def test_posted_features_take_as_of_from_the_row(client, snapshot):
-    rows = feature_rows(snapshot, 2)
+    rows = feature_rows(snapshot.head(2))
     rows[0]["as_of"] = "2025-06-30"
     response = client.post("/score/features", json={"customers": rows})
     assert response.status_code == 200, response.text
@@ -219,7 +181,7 @@ def test_concurrent_feature_requests_are_batched_and_each_gets_its_rows(
     server, snapshot, batch_scores
 ):
     """Adaptive batching merges concurrent requests; every caller still gets its own rows back."""
-    rows = feature_rows(snapshot, 64)
+    rows = feature_rows(snapshot.head(64))
 
     def score(start: int) -> list[dict]:
         with server.client() as c:
@@ -236,7 +198,7 @@ def test_extreme_but_valid_features_score_without_error(client, snapshot):
     buyer = snapshot[snapshot["is_prospect"] == 0].head(1)
     prospect = snapshot[snapshot["is_prospect"] == 1].head(1)
     huge = {
-        **feature_rows(buyer, 1)[0],
+        **feature_rows(buyer)[0],
         "revenue_all": 1e10,
         "revenue_365d": -1e10,
         "tenure_days": 36_500,
@@ -245,9 +207,7 @@ def test_extreme_but_valid_features_score_without_error(client, snapshot):
         "recency_ratio": None,
         "satisfaction_mean_180d": -1000,
     }
-    response = client.post(
-        "/score/features", json={"customers": [huge, feature_rows(prospect, 1)[0]]}
-    )
+    response = client.post("/score/features", json={"customers": [huge, feature_rows(prospect)[0]]})
     assert response.status_code == 200, response.text
     high, low = response.json()
     assert high["score"]["stage"] == "churned" and low["score"]["stage"] == "prospect"
@@ -304,7 +264,7 @@ def test_service_binds_to_loopback_by_default():
 
 
 def _customer(snapshot: pd.DataFrame, **changes) -> dict:
-    row = feature_rows(snapshot, 1)[0]
+    row = feature_rows(snapshot.head(1))[0]
     row.update(changes)
     return {key: value for key, value in row.items() if value is not ...}
 
@@ -420,28 +380,10 @@ def test_wrong_method_is_405(client):
 
 def test_fuzzing_the_openapi_spec_finds_no_server_error(server, tmp_path):
     """Schemathesis (coverage + fuzzing phases, bounded) against /docs.json: no 5xx anywhere."""
-    st = Path(sys.executable).with_name("st")
-    command = [
-        str(st),
-        "run",
-        f"{server.url}/docs.json",
-        "-H",
-        f"Authorization: Bearer {API_KEY}",
-        "--checks",
-        "not_a_server_error",
-        "--phases",
-        "coverage,fuzzing",
-        "--max-examples",
-        "60",
-        "--seed",
-        "7",
-        "--generation-database",
-        "none",
-        "--request-timeout",
-        "30",
-        "--no-color",
-        "--report-dir",
-        str(tmp_path),
-    ]
-    run = subprocess.run(command, check=False, capture_output=True, text=True, timeout=180)
+    run = run_schemathesis(
+        server,
+        tmp_path,
+        *("--checks", "not_a_server_error", "--phases", "coverage,fuzzing"),
+        *("--max-examples", "60", "--seed", "7"),
+    )
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]

@@ -1,4 +1,4 @@
-# ruff: noqa: F811  (tests take the imported fixtures `server`, `trained_store` as arguments)
+# ruff: noqa: F811  (tests take the imported fixtures `server`, `snapshot`, ... as arguments)
 """The scoring service under faults and hostile input, over real HTTP (issue 9).
 
 - isolation: poison rows beside valid requests (adaptive batching merges them), per-row fallback;
@@ -13,70 +13,35 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import re
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 from service_fixtures import (  # noqa: F401 (fixtures)
     API_KEY,
+    assert_same_as_batch,
+    batch_scores,
+    feature_rows,
+    run_schemathesis,
     server,
     server_env,
+    snapshot,
     spawn_server,
     stop,
     trained_store,
 )
 
 from serving.schemas import CustomerFeatures
-from serving.scoring import SCORE_COLUMNS
+from training.dataset import BTYD_COLUMNS as BTYD
 
-FEATURE_FIELDS = list(CustomerFeatures.model_fields)
-BTYD = ("btyd_expected_purchases", "btyd_p_alive", "btyd_expected_value", "btyd_p_no_purchase")
 EXIT_BOUND_S = 120.0  # generous: start-up imports take 5-20 s on two busy cores
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def snapshot(trained_store) -> pd.DataFrame:
-    return pd.read_parquet(trained_store.snapshot)
-
-
-@pytest.fixture(scope="module")
-def batch_scores(trained_store) -> pd.DataFrame:
-    return pd.read_parquet(trained_store.scores).set_index("customer_id", drop=False)
-
-
-def feature_rows(frame: pd.DataFrame, drop: tuple[str, ...] = ()) -> list[dict]:
-    cols = [c for c in FEATURE_FIELDS if c in frame.columns and c not in drop]
-    part = frame[cols]
-    return part.astype(object).where(part.notna(), None).to_dict("records")
-
-
-def same_as_batch(score: dict, expected: pd.Series) -> bool:
-    for column in SCORE_COLUMNS:
-        want, got = expected[column], score[column]
-        if column == "as_of":
-            want = pd.Timestamp(want).date().isoformat()
-        elif column == "reasons":
-            want = list(want)
-        elif column == "saved_value_by_action" and want is not None:
-            want = json.loads(want)  # JSON text in score files, an object in the API
-        if isinstance(want, float) and math.isnan(want):
-            want = None  # a prospect's churn probability; no uplift champion: no saved value
-        if isinstance(want, float):
-            if got is None or not math.isclose(got, want, rel_tol=1e-12, abs_tol=1e-12):
-                return False
-        elif got != want:
-            return False
-    return True
 
 
 def buyers(snapshot: pd.DataFrame, n: int, min_orders: int = 1) -> pd.DataFrame:
@@ -145,7 +110,7 @@ def test_poison_rows_beside_valid_requests_change_no_valid_answer(server, snapsh
                 ]
                 for result in results:
                     assert result["error"] is None, (name, result)
-                    assert same_as_batch(result["score"], batch_scores.loc[result["customer_id"]])
+                    assert_same_as_batch(result["score"], batch_scores.loc[result["customer_id"]])
 
 
 def test_a_row_that_fails_scoring_is_an_item_error_and_the_others_score(
@@ -176,7 +141,7 @@ def test_a_row_that_fails_scoring_is_an_item_error_and_the_others_score(
     assert results[1].score is None and "could not be scored" in results[1].error
     for result in results[:1] + results[2:]:
         assert result.error is None
-        assert same_as_batch(
+        assert_same_as_batch(
             result.score.model_dump(mode="json"), batch_scores.loc[result.customer_id]
         )
     failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -413,38 +378,15 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400"]
 def test_schemathesis_all_checks_find_no_server_error_and_no_schema_mismatch(server, tmp_path):
     config = tmp_path / "schemathesis.toml"
     config.write_text(SCHEMATHESIS_CONFIG)
-    st = Path(sys.executable).with_name("st")
-    command = [
-        str(st),
-        "--config-file",
-        str(config),
-        "run",
-        f"{server.url}/docs.json",
-        "-H",
-        f"Authorization: Bearer {API_KEY}",
-        "--checks",
-        "all",
-        "--phases",
-        "examples,coverage,fuzzing",
-        "--max-examples",
-        "40",
-        "--max-time",
-        "240",
-        "--seed",
-        "11",
-        "--generation-database",
-        "none",
-        "--request-timeout",
-        "30",
-        "--workers",
-        "2",
-        "--no-color",
-        "--report",
-        "json",
-        "--report-dir",
-        str(tmp_path),
-    ]
-    run = subprocess.run(command, check=False, capture_output=True, text=True, timeout=600)
+    run = run_schemathesis(
+        server,
+        tmp_path,
+        *("--checks", "all", "--phases", "examples,coverage,fuzzing"),
+        *("--max-examples", "40", "--max-time", "240", "--seed", "11"),
+        *("--workers", "2", "--report", "json"),
+        config=config,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     selected = re.search(r"Selected: (\d+)/(\d+)", run.stdout)
     tested = re.search(r"Tested: (\d+)", run.stdout)
