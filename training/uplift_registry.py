@@ -1,8 +1,8 @@
 """The registered uplift models of a project, ``<project>.uplift``, behind a Qini promotion gate.
 
-A version holds, per campaign action and outcome, the default learner's fitted model as plain
-files: LightGBM model text per booster and JSON (columns, categories, learner, constants); no
-pickles. ``policy.json`` beside them says what scoring needs to turn effects into a decision: the
+A version holds, per campaign action and outcome, the registered fitted model (the one selected
+by inner cross-validation, ``training.uplift_select``) as plain files: LightGBM model text per
+booster and JSON (columns, categories, learner(s) averaged, value scale, constants); no pickles. ``policy.json`` beside them says what scoring needs to turn effects into a decision: the
 cost per contact of each action (mean ``cost`` of its treated rows), the campaign window the
 value effect is measured over, the feature configuration the models read (None when they read
 the data set's own ``campaign_features.parquet``, e.g. Hillstrom) and priority-tier thresholds
