@@ -99,16 +99,34 @@ def cutoffs(n: int) -> list[str]:
     return [f"{d:%Y-%m-%d}" for d in pd.date_range("2025-01-01", periods=12, freq="MS")][-n:]
 
 
+def store_uri(root: Path) -> str:
+    """The bench's MLflow store under ``root`` (SQLite, artifacts in ``root/mlruns``)."""
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def small_config(root: Path, seed: int):
+    """``experiments/btyd-features.yaml`` with small LightGBM models, tracked in ``root``."""
+    from training.config import load_config
+
+    return load_config(
+        ROOT / "experiments" / "btyd-features.yaml",
+        seed=seed,
+        tracking={"tracking_uri": store_uri(root), "artifact_root": str(root / "mlruns")},
+        churn={"params": SMALL_LIGHTGBM},
+        clv={"params": SMALL_LIGHTGBM},
+        snapshots={"n_train": 3},
+    )
+
+
 def train_store(root: Path, n_customers: int, seed: int, fraction: float = 1.0) -> dict:
     """Train and register a champion pair on ``n_customers`` synthetic customers; test metrics."""
     from serving.scoring import fit_scoring_thresholds
-    from training.config import load_config
     from training.dataset import BuildSettings, building_on
     from training.train import train
 
     data = ensure_data(n_customers, seed, DATA_ROOT)
     root.mkdir(parents=True, exist_ok=True)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
+    uri = store_uri(root)
     if (root / "mlflow.db").exists():  # a pair trained by an earlier run: reuse it if it loads
         from serving.spark_scoring import load_champions_for
 
@@ -122,14 +140,7 @@ def train_store(root: Path, n_customers: int, seed: int, fraction: float = 1.0) 
             }
         except Exception as exc:  # noqa: BLE001 -- any failure: train a new pair
             log(f"{uri}: no usable champion pair ({exc}); training one")
-    cfg = load_config(
-        ROOT / "experiments" / "btyd-features.yaml",
-        seed=seed,
-        tracking={"tracking_uri": uri, "artifact_root": str(root / "mlruns")},
-        churn={"params": SMALL_LIGHTGBM},
-        clv={"params": SMALL_LIGHTGBM},
-        snapshots={"n_train": 3},
-    )
+    cfg = small_config(root, seed)
     start = time.perf_counter()
     with building_on(BuildSettings(None, fraction)):  # train() tracks to cfg's store, explicitly
         result = train(
@@ -164,19 +175,12 @@ def train_sampled(root: Path, n_customers: int, seed: int, fraction: float) -> d
     metrics, time, peak memory, and the sampling fraction and engine read back from MLflow."""
     from mlflow.tracking import MlflowClient
 
-    from training.config import dump_config, load_config
+    from training.config import dump_config
 
     data = ensure_data(n_customers, seed, DATA_ROOT)
     root.mkdir(parents=True, exist_ok=True)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    cfg = load_config(
-        ROOT / "experiments" / "btyd-features.yaml",
-        seed=seed,
-        tracking={"tracking_uri": uri, "artifact_root": str(root / "mlruns")},
-        churn={"params": SMALL_LIGHTGBM},
-        clv={"params": SMALL_LIGHTGBM},
-        snapshots={"n_train": 3},
-    )
+    uri = store_uri(root)
+    cfg = small_config(root, seed)
     config = root / "config.yaml"
     dump_config(cfg, config)
     command = [

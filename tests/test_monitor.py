@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from service_fixtures import SMALL_LIGHTGBM
 
 from features.synthetic_drift import NEW_CHANNEL, inject_drift
 from serving.monitor import (
@@ -33,14 +34,7 @@ from training.reference import (
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = "monitortest"
-SMALL = {
-    "n_estimators": 60,
-    "learning_rate": 0.1,
-    "num_leaves": 15,
-    "min_child_samples": 20,
-    "early_stopping_rounds": 0,
-    "n_jobs": 1,
-}
+SMALL = {**SMALL_LIGHTGBM, "n_jobs": 1}
 AFTER = date(2025, 9, 1)  # the regime changes from this day on
 MONITORED = date(2025, 12, 1)  # drift is measured on this day's buyers
 

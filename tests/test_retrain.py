@@ -12,16 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from service_fixtures import SMALL_LIGHTGBM
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = {
-    "n_estimators": 60,
-    "learning_rate": 0.1,
-    "num_leaves": 15,
-    "min_child_samples": 20,
-    "early_stopping_rounds": 0,
-    "n_jobs": 1,
-}
+SMALL = {**SMALL_LIGHTGBM, "n_jobs": 1}
 
 
 def _lifecycle(args: list[str], **kwargs) -> subprocess.Popen:

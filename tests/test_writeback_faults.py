@@ -153,6 +153,13 @@ def webhook_args(
     ]
 
 
+def send(scores: pd.DataFrame, state: Path, url: str, **options):
+    """``export_webhook`` in process: the generic mapping, project ``a``, target ``t``, no
+    progress bar (``options`` override or add keyword arguments)."""
+    keywords = {"project": "a", "target": "t", "progress": False} | options
+    return export_webhook(scores, "s", load_mapping("generic"), state, url, SECRET, **keywords)
+
+
 def retries_in(stdout: str) -> int:
     found = re.search(r"(\d+) retries", stdout)
     return int(found.group(1)) if found else 0
@@ -165,19 +172,8 @@ def test_random_faults_every_customer_delivered_once(
 ) -> None:
     receiver = Receiver(SECRET, Faults(rate=0.4, seed=seed, slow_seconds=0.7))
     with receiver.running():
-        result = export_webhook(
-            scores,
-            "scores",
-            load_mapping("generic"),
-            tmp_path,
-            receiver.url,
-            SECRET,
-            project="acme",
-            target="hook",
-            batch_size=25,
-            policy=FAST,
-            progress=False,
-            rng=random.Random(seed),
+        result = send(
+            scores, tmp_path, receiver.url, batch_size=25, policy=FAST, rng=random.Random(seed)
         )
     assert result.ok and result.dead == 0
     assert result.delivered == receiver.stats["batches_applied"] == math.ceil(len(scores) / 25)
@@ -198,17 +194,7 @@ def test_retry_after_is_honoured_and_4xx_is_not_retried(scores: pd.DataFrame, tm
     receiver = Receiver(SECRET, Faults(rate=1.0, kinds=("429",), retry_after="2"))
     receiver.on_request = lambda n, phase: setattr(receiver.faults, "rate", 0.0)
     with receiver.running():
-        export_webhook(
-            scores.head(0),
-            "s",
-            load_mapping("generic"),
-            tmp_path,
-            receiver.url,
-            SECRET,
-            project="a",
-            target="t",
-            progress=False,
-        )
+        send(scores.head(0), tmp_path, receiver.url)
         from serving.writeback.journal import Batch
 
         body = json.dumps({"key_field": "customer_id", "customers": [{"customer_id": "C1"}]})
@@ -240,21 +226,8 @@ def test_client_error_goes_to_the_dead_letter_file_and_is_sent_next_time(
 ) -> None:
     poison = scores["customer_id"].iloc[50]
     receiver = Receiver(SECRET, reject_customers=frozenset({poison}))
-    mapping = load_mapping("generic")
     with receiver.running():
-        first = export_webhook(
-            scores,
-            "s",
-            mapping,
-            tmp_path,
-            receiver.url,
-            SECRET,
-            project="a",
-            target="t",
-            batch_size=20,
-            policy=FAST,
-            progress=False,
-        )
+        first = send(scores, tmp_path, receiver.url, batch_size=20, policy=FAST)
         assert first.dead == 1 and not first.ok
         assert receiver.stats["rejected_422"] == 1  # a 422 is not retried
         dead = [json.loads(line) for line in first.dead_letter.read_text().splitlines()]
@@ -263,19 +236,7 @@ def test_client_error_goes_to_the_dead_letter_file_and_is_sent_next_time(
         assert len(dead[0]["body"]["customers"]) == 20
         assert missing_or_stale(receiver, scores) == 20
         receiver.reject_customers = frozenset()
-        second = export_webhook(
-            scores,
-            "s",
-            mapping,
-            tmp_path,
-            receiver.url,
-            SECRET,
-            project="a",
-            target="t",
-            batch_size=20,
-            policy=FAST,
-            progress=False,
-        )
+        second = send(scores, tmp_path, receiver.url, batch_size=20, policy=FAST)
     assert second.ok and second.customers_sent == 20  # only the dead batch's customers
     missing = missing_or_stale(receiver, scores)
     assert missing == 0
@@ -284,24 +245,11 @@ def test_client_error_goes_to_the_dead_letter_file_and_is_sent_next_time(
 
 def test_total_time_is_bounded_and_the_rest_resumes(scores: pd.DataFrame, tmp_path: Path):
     receiver = Receiver(SECRET, Faults(rate=1.0, kinds=("500",)))
-    mapping = load_mapping("generic")
     bounded = RetryPolicy(
         max_attempts=1000, base_delay=0.05, max_delay=0.2, timeout=0.5, max_seconds=1.5
     )
     with receiver.running():
-        stuck = export_webhook(
-            scores,
-            "s",
-            mapping,
-            tmp_path,
-            receiver.url,
-            SECRET,
-            project="a",
-            target="t",
-            batch_size=50,
-            policy=bounded,
-            progress=False,
-        )
+        stuck = send(scores, tmp_path, receiver.url, batch_size=50, policy=bounded)
         assert not stuck.ok and stuck.delivered == 0
         assert stuck.dead >= 1 and stuck.not_attempted >= 1
         assert stuck.dead + stuck.not_attempted == stuck.planned_batches
@@ -309,19 +257,7 @@ def test_total_time_is_bounded_and_the_rest_resumes(scores: pd.DataFrame, tmp_pa
             reason = json.loads(line)["reason"]
             assert "time limit" in reason and ("HTTP 500" in reason or "timeout" in reason)
         receiver.faults.rate = 0.0
-        healed = export_webhook(
-            scores,
-            "s",
-            mapping,
-            tmp_path,
-            receiver.url,
-            SECRET,
-            project="a",
-            target="t",
-            batch_size=50,
-            policy=FAST,
-            progress=False,
-        )
+        healed = send(scores, tmp_path, receiver.url, batch_size=50, policy=FAST)
     assert healed.ok and healed.resumed_batches == stuck.not_attempted
     assert healed.planned_batches == stuck.dead  # dead-lettered customers go out again
     missing = missing_or_stale(receiver, scores)
