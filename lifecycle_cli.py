@@ -456,9 +456,11 @@ def features(
     With --engine spark, OUT is a Parquet directory partitioned by cutoff_day, written by Spark."""
     from features.snapshots import build_snapshots, write_snapshots
 
+    if value not in ("revenue", "margin"):
+        _fail(f"--value {value!r}: expected revenue or margin")
+    label = cast("ValueColumn", value)
     source = _engine_data(data, engine)
     cutoffs = [_parse_date(c, "--cutoff") for c in cutoff]
-    label = cast("ValueColumn", value)  # revenue or margin; the feature build rejects others
     if engine != "duckdb":
         with _engine(engine, spark_master) as spark:
             _spark_paths(spark, source, out)
