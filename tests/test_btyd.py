@@ -446,8 +446,12 @@ def test_hypergeometric_path_matches_quadrature_fallback():
     [
         ([0, 0, 0], [0, 0, 0], [5, 10, 20]),  # nobody came back
         ([3], [8], [10]),  # one customer
-        ([10, 20, 30], [10, 20, 30], [10, 20, 30]),  # nobody drops out
-        ([0, 1, 5, 10], [0, 2, 9, 30], [10, 20, 10, 30]),
+        # the two below take the longest fits of the file (tens of seconds on a busy machine);
+        # the two above keep the check in `make test-fast`
+        pytest.param(
+            [10, 20, 30], [10, 20, 30], [10, 20, 30], marks=pytest.mark.slow
+        ),  # no dropout
+        pytest.param([0, 1, 5, 10], [0, 2, 9, 30], [10, 20, 10, 30], marks=pytest.mark.slow),
     ],
 )
 def test_degenerate_data_gives_finite_predictions(frequency, recency, T):
