@@ -23,7 +23,8 @@ def _summary(cutoff: str = "2025-07-01") -> dict:
         "value_segment": {"core": {"customers": 400, "coverage": 0.79, "width": 20.0}},
     }
     return {"dataset": "synthetic", "cutoff": cutoff, "horizon_days": 180, "n_customers": 1200,
-            "models": {"lightgbm": lightgbm, "btyd": btyd}, "ranges": {"lightgbm": ranges}}  # fmt: skip
+            "models": {"lightgbm": lightgbm, "btyd": btyd},
+            "ranges": {"lightgbm": ranges}}  # fmt: skip
 
 
 def test_metrics_table_bolds_the_better_model_per_row():

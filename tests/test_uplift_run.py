@@ -1,4 +1,5 @@
-"""End to end: campaigns -> uplift models -> measured tables -> MLflow run -> Qini promotion gate."""
+"""End to end: campaigns -> uplift models -> measured tables -> MLflow run -> Qini promotion
+gate."""
 
 from __future__ import annotations
 

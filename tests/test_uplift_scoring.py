@@ -208,8 +208,8 @@ def test_recommended_action_and_priority_follow_the_saved_value_net_of_cost(stor
         else:
             cost = policy.costs[row["recommended_action"]]
             assert (
-                f"is expected to keep {row['expected_saved_value']:,.2f} of value over the next 90 days"
-                in first
+                f"is expected to keep {row['expected_saved_value']:,.2f} of value over the next 90 "
+                "days" in first
             )
             assert f"(cost {cost:,.2f}, net {row['priority_score']:,.2f})" in first
         assert len(row["reasons"]) >= 2  # the churn reasons stay
@@ -341,7 +341,8 @@ def test_without_an_uplift_champion_todays_rules_remain(store, scored):
         recommended_actions(scores["stage"], tiers, config.actions)
     )
     assert not any(r and r[0].startswith(("No contact", "A ", "An ")) for r in scores["reasons"])
-    # the same pair with an uplift champion: models, stages and segments unchanged; prospects as before
+    # the same pair with an uplift champion: models, stages and segments unchanged; prospects as
+    # before
     a, b = (
         scores.set_index("customer_id"),
         with_uplift.set_index("customer_id").loc[scores["customer_id"]],
@@ -376,7 +377,7 @@ def test_the_service_returns_the_uplift_fields_by_id_and_for_posted_features(sco
         for r in rows.astype(object).where(rows.notna(), None).to_dict("records")
     ]
     by_features = scorer.score_features(posted)
-    for result, again in zip(by_id, by_features):
+    for result, again in zip(by_id, by_features, strict=True):
         want = buyers.loc[result.customer_id]
         for got in (result.score, again.score):
             body = json.loads(got.model_dump_json())  # what goes over HTTP
@@ -403,7 +404,8 @@ def test_summary_and_csv_carry_the_uplift_decision(scored):
     ).all()
 
 
-# --- the report ------------------------------------------------------------------------------------
+# --- the report
+# ------------------------------------------------------------------------------------
 
 
 def test_the_uplift_run_logs_plots_and_the_report_shows_them_with_the_policy_table(store):

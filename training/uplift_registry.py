@@ -2,14 +2,15 @@
 
 A version holds, per campaign action and outcome, the registered fitted model (the one selected
 by inner cross-validation, ``training.uplift_select``) as plain files: LightGBM model text per
-booster and JSON (columns, categories, learner(s) averaged, value scale, constants); no pickles. ``policy.json`` beside them says what scoring needs to turn effects into a decision: the
-cost per contact of each action (mean ``cost`` of its treated rows), the campaign window the
-value effect is measured over, the feature configuration the models read (None when they read
-the data set's own ``campaign_features.parquet``, e.g. Hillstrom) and priority-tier thresholds
-on the net saved value (quantiles of the training customers' best net value, like
-``serving.value.fit_priority_tiers``). It is an MLflow pyfunc (loader: this module) whose
-``predict`` returns one column ``uplift_<outcome>_<action>`` per model. A new version takes the
-``champion`` alias only on evidence (``--force`` overrides, saying FORCED):
+booster and JSON (columns, categories, learner(s) averaged, value scale, constants); no pickles.
+``policy.json`` beside them says what scoring needs to turn effects into a decision: the cost per
+contact of each action (mean ``cost`` of its treated rows), the campaign window the value effect is
+measured over, the feature configuration the models read (None when they read the data set's own
+``campaign_features.parquet``, e.g. Hillstrom) and priority-tier thresholds on the net saved value
+(quantiles of the training customers' best net value, like ``serving.value.fit_priority_tiers``). It
+is an MLflow pyfunc (loader: this module) whose ``predict`` returns one column
+``uplift_<outcome>_<action>`` per model. A new version takes the ``champion`` alias only on evidence
+(``--force`` overrides, saying FORCED):
 
 - **trusted actions**: at least one action whose model of the outcome scoring decides with
   (``value``; ``retained`` for a version without value models) has a Qini coefficient on this
