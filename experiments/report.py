@@ -26,6 +26,7 @@ from experiments.metric_specs import METRIC_BY_COLUMN, METRICS
 from experiments.narrative import what_this_says
 from experiments.noise import paired_frame
 from experiments.runs import RunRecord
+from experiments.uplift_table import interval_text, qini_digits
 
 SECTIONS = (
     ("summary", "What this says"),
@@ -336,44 +337,33 @@ def _uplift_artifacts(client, run_id: str, folder: Path):
     return plots, tables[0], tables[1]
 
 
-def _interval(row: pd.Series, name: str, digits: int) -> str:
-    value = row.get(name)
-    if value is None or pd.isna(value):
-        return "-"
-    low, high = row.get(f"{name}_lo"), row.get(f"{name}_hi")
-    if low is None or pd.isna(low):
-        return f"{value:,.{digits}f}"
-    return f"{value:,.{digits}f} [{low:,.{digits}f}, {high:,.{digits}f}]"
+def _ranking(row: pd.Series) -> dict:
+    return {"action": row["action"], "outcome": row["outcome"], "model": row["model"]}
+
+
+def _qini_row(row: pd.Series) -> dict:
+    digits = qini_digits(row["outcome"])
+    return _ranking(row) | {
+        "qini": interval_text(row, "qini", digits),
+        "vs_response": interval_text(row, "qini - response", digits),
+        "top20": interval_text(row, "uplift@20", digits),
+    }
 
 
 def _qini_rows(table: pd.DataFrame | None) -> list[dict]:
-    if table is None:
-        return []
-    return [
-        {
-            "action": r["action"],
-            "outcome": r["outcome"],
-            "model": r["model"],
-            "qini": _interval(r, "qini", 4 if r["outcome"] == "retained" else 3),
-            "vs_response": _interval(r, "qini - response", 4 if r["outcome"] == "retained" else 3),
-            "top20": _interval(r, "uplift@20", 4 if r["outcome"] == "retained" else 3),
-        }
-        for _, r in table.iterrows()
-    ]
+    return [] if table is None else [_qini_row(r) for _, r in table.iterrows()]
 
 
 def _policy_rows(table: pd.DataFrame | None) -> list[dict]:
     if table is None:
         return []
     return [
-        {
-            "action": r["action"],
-            "outcome": r["outcome"],
-            "model": r["model"],
+        _ranking(r)
+        | {
             "contacts": f"{int(r['contacts']):,}",
             "cost": f"{r.get('cost', 0.0):,.2f}",
-            "true": _interval(r, "true", 1),
-            "estimated": _interval(r, "estimated", 1),
+            "true": interval_text(r, "true", 1),
+            "estimated": interval_text(r, "estimated", 1),
         }
         for _, r in table.iterrows()
     ]

@@ -58,18 +58,21 @@ def uplift_rows(runs: Mapping[str, RunRecord]) -> pd.DataFrame:
     )
 
 
-def _digits(outcome: str) -> int:
-    return 4 if outcome == "retained" else 3  # a retention rate vs a spend per customer
+def qini_digits(outcome: str) -> int:
+    """Decimals of a Qini or uplift: a retention rate takes 4, a spend per customer 3."""
+    return 4 if outcome == "retained" else 3
 
 
-def _interval(row: pd.Series, name: str, digits: int) -> str:
+def interval_text(row: pd.Series, name: str, digits: int) -> str:
+    """``value [low, high]`` from the row's ``name``, ``name_lo`` and ``name_hi`` (``-`` when
+    there is no value, the value alone when there is no interval)."""
     value = row.get(name)
-    if value is None or not math.isfinite(value):
+    if value is None or pd.isna(value):
         return "-"
     low, high = row.get(f"{name}_lo"), row.get(f"{name}_hi")
-    if low is None or not (math.isfinite(low) and math.isfinite(high)):
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+    if low is None or pd.isna(low):
+        return f"{value:,.{digits}f}"
+    return f"{value:,.{digits}f} [{low:,.{digits}f}, {high:,.{digits}f}]"
 
 
 def best_qini(rows: pd.DataFrame) -> pd.DataFrame:
@@ -93,10 +96,10 @@ def format_uplift_table(runs: Mapping[str, RunRecord]) -> str:
     header += ["true gain [95% CI]"] * with_truth + ["estimated gain [95% CI]"]
     table = []
     for i, r in rows.iterrows():
-        digits = _digits(r["outcome"])
-        qini = _interval(r, "qini", digits) + (BEST_MARK if i in best else " ")
+        digits = qini_digits(r["outcome"])
+        qini = interval_text(r, "qini", digits) + (BEST_MARK if i in best else " ")
         uplift = "-" if pd.isna(r["uplift_20"]) else f"{r['uplift_20']:.{digits}f}"
-        gains = [_interval(r, "true", 1)] * with_truth + [_interval(r, "estimated", 1)]
+        gains = [interval_text(r, "true", 1)] * with_truth + [interval_text(r, "estimated", 1)]
         table.append([r["experiment"], r["action"], r["outcome"], r["model"], qini, uplift, *gains])
     widths = [max(len(h), *(len(t[c]) for t in table)) for c, h in enumerate(header)]
     lines = ["  ".join(f"{h:<{w}}" for h, w in zip(header, widths)).rstrip()]
@@ -131,7 +134,8 @@ def uplift_sentences(runs: Mapping[str, RunRecord]) -> list[str]:
         else:
             verdict = "has no interval to tell it from random"
         sentences.append(
-            f"{r['action']}, {r['outcome']}: best Qini {_interval(r, 'qini', _digits(r['outcome']))} "
+            f"{r['action']}, {r['outcome']}: best Qini "
+            f"{interval_text(r, 'qini', qini_digits(r['outcome']))} "
             f"by {r['model']}{where}, which {verdict}."
         )
     return sentences

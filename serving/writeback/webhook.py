@@ -287,24 +287,18 @@ def export_webhook(
     client = client or httpx.Client(timeout=policy.timeout, follow_redirects=False)
     try:
         with export_lock(state), Journal(state / "journal.sqlite") as journal:
+
+            def send(batches: list[Batch], run: Run, what: str) -> bool:
+                return _send(
+                    journal, batches, run, client, url, secret, policy, deadline, rng, result,
+                    progress, what,
+                )  # fmt: skip
+
             for run in journal.unfinished_runs():
                 pending = journal.pending_batches(run.run_id)
                 result.runs.append(run.run_id)
                 result.resumed_batches += len(pending)
-                if not _send(
-                    journal,
-                    pending,
-                    run,
-                    client,
-                    url,
-                    secret,
-                    policy,
-                    deadline,
-                    rng,
-                    result,
-                    progress,
-                    f"resume {run.run_id}",
-                ):
+                if not send(pending, run, f"resume {run.run_id}"):
                     return result
             selection = select(scores, mapping, journal.fingerprints(), full=full, state=state)
             result.unchanged, result.rejects = selection.unchanged, selection.rejects
@@ -343,20 +337,7 @@ def export_webhook(
             journal.plan_run(run, batches)
             result.runs.append(run_id)
             result.planned_batches = len(batches)
-            _send(
-                journal,
-                batches,
-                run,
-                client,
-                url,
-                secret,
-                policy,
-                deadline,
-                rng,
-                result,
-                progress,
-                "export",
-            )
+            send(batches, run, "export")
             return result
     finally:
         if own_client:
