@@ -144,6 +144,59 @@ def test_small_and_unseen_groups_use_everyones_ranges():
         ValueIntervals.fit(frame["predicted_value"], frame["future_value"], level=1.2)
 
 
+def _with_rhythm(n: int, seed: int) -> pd.DataFrame:
+    """Repeat buyers on rhythm, overdue or lapsed (recency over their usual gap), and one-time
+    buyers. The forecast is the expected value for all, but the outcomes of the overdue and lapsed
+    are far less predictable (Gamma factor of shape 1 around the forecast instead of shape 10)."""
+    rng = np.random.default_rng(seed)
+    orders = rng.poisson(2.0, n) + 1
+    gap = rng.uniform(10.0, 60.0, n)
+    gaps_since = rng.choice([0.5, 3.0, 6.0], n, p=[0.5, 0.3, 0.2])
+    predicted = rng.gamma(2.0, 50.0, n)
+    late = (orders > 1) & (gaps_since > 2)
+    shape = np.where(late, 1.0, 10.0)
+    return pd.DataFrame(
+        {
+            "is_prospect": 0,
+            "orders_all": orders,
+            "mean_gap_days": np.where(orders > 1, gap, np.nan),
+            "recency_days": gap * gaps_since,
+            "predicted_value": predicted,
+            "future_value": predicted * rng.gamma(shape, 1.0 / shape),
+        }
+    )
+
+
+def test_repeat_buyers_past_their_rhythm_get_their_own_ranges():
+    """Coverage holds per rhythm group (a stage proxy) on held-out customers; ranges pooled over
+    all repeat buyers (the groups before) miss the overdue ones by more than 3 points."""
+    calibration, held_out = _with_rhythm(12000, 21), _with_rhythm(12000, 22)
+    groups = interval_groups(held_out)
+    assert {"one_time", "repeat/on_rhythm", "repeat/overdue", "repeat/lapsed"} <= set(groups)
+    assert (groups[held_out["orders_all"].to_numpy() == 1] == "one_time").all()
+
+    def coverage(fit_groups, predict_groups):
+        intervals = ValueIntervals.fit(
+            calibration["predicted_value"], calibration["future_value"], level=LEVEL, bins=4,
+            groups=fit_groups)  # fmt: skip
+        low, high = intervals.predict(held_out["predicted_value"], predict_groups)
+        cells = intervals.cells(held_out["predicted_value"], predict_groups)
+        report = coverage_report(held_out["future_value"], low, high, LEVEL, {"rhythm": groups},
+                                 cells)  # fmt: skip
+        return intervals, report["rhythm"]
+
+    intervals, by_rhythm = coverage(interval_groups(calibration), groups)
+    assert {"repeat", "repeat/overdue"} <= set(intervals.groups)  # the parent is fitted too
+    for group, row in by_rhythm.items():  # 3 points, plus 0.5 for the sampling noise of 2,000
+        assert abs(row["coverage"] - row["attainable"]) <= 0.035, (group, row)
+    pooled = np.where(pd.Series(interval_groups(calibration)).str.startswith("repeat"), "repeat",
+                      interval_groups(calibration))  # fmt: skip
+    old, by_rhythm_old = coverage(pooled, groups)  # a pair fitted before: "repeat/..." -> "repeat"
+    assert "repeat/overdue" not in old.groups
+    assert by_rhythm_old["repeat/overdue"]["coverage"] < LEVEL - 0.1, by_rhythm_old
+    assert by_rhythm_old["repeat/on_rhythm"]["coverage"] > LEVEL + 0.1, by_rhythm_old
+
+
 def test_ranges_round_trip_as_json_with_the_pair(tmp_path):
     from registry_fixtures import COLUMNS, customers, tiny_pair
 

@@ -75,7 +75,7 @@ def coverage_table(summary: dict, model: str = "lightgbm", level: float = 0.8) -
     if not ranges:
         return "(no ranges: no pseudo-backtest fits before the cutoff)"
     lines = ["| grouping | group | customers | coverage | mean width |", "|---|---|---|---|---|"]
-    for grouping in ("group", "stage", "value_segment"):
+    for grouping in ("group", "mondrian_group", "stage", "value_segment"):
         for label, row in (ranges.get(grouping) or {}).items():
             target = max(level, row.get("attainable", level))
             text = f"{row['coverage']:.3f}"

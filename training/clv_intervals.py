@@ -4,9 +4,12 @@ A range ``[predicted_value_low, predicted_value_high]`` should hold the customer
 over the horizon with probability ``level`` (80% by default, ``clv.interval_level``). It is fitted
 on *calibration* customers whose outcome windows end before the cutoff the ranges are used at:
 
-- groups (Mondrian): prospects, one-time buyers and repeat buyers (:func:`interval_groups`), and
-  within each group bins of the predicted value (quantile edges, ``clv.interval_bins``), so that
-  coverage holds per kind of customer and per value level, not only on average;
+- groups (Mondrian): prospects, one-time buyers and repeat buyers, the repeat buyers split by
+  their purchase rhythm (on rhythm, overdue, lapsed: :func:`interval_groups`), and within each
+  group bins of the predicted value (quantile edges, ``clv.interval_bins``), so that coverage
+  holds per kind of customer, per lifecycle stage and per value level, not only on average. A
+  group with too few calibration customers uses its parent's ranges (``repeat/overdue`` ->
+  ``repeat`` -> everyone);
 - per bin, the conformity score is the ratio ``actual / predicted``. When at least ``(1 - level)/2``
   of the bin's customers spent nothing, the range starts at 0 (it holds every zero) and its upper
   ratio is the conformal ``level`` quantile; otherwise the lower and upper ratios are the conformal
@@ -43,17 +46,44 @@ MIN_BIN_ROWS = 50
 MIN_GROUP_ROWS = 100
 #: Group of every customer together: the fallback of small or unseen groups.
 ALL = "all"
+#: Repeat buyers are split at these numbers of usual gaps since their last order (recency_days /
+#: mean_gap_days): the defaults at which the stage rules call a customer declining (2) and churned
+#: (4; ``serving.config.StageRules``). Customers this far past their rhythm either come back or
+#: not, so their outcomes spread unlike those of customers on rhythm with the same forecast.
+RHYTHM_EDGES = (2.0, 4.0)
+RHYTHM_LABELS = ("on_rhythm", "overdue", "lapsed")
+MIN_GAP_DAYS = 7.0  # floor on the usual gap (the stage rules' min_gap_days)
 _FLOOR = 1e-9  # predicted values below this count as this (ratios stay finite)
 
 
 def interval_groups(frame: pd.DataFrame) -> np.ndarray:
     """Mondrian group per row: ``prospect`` (no purchase yet: ``is_prospect`` 1 or ``orders_all``
-    0), ``one_time`` (one order) or ``repeat`` (more, or unknown)."""
+    0), ``one_time`` (one order) or ``repeat`` (more, or unknown); repeat buyers with a known
+    recency and usual gap as ``repeat/<rhythm>`` (:data:`RHYTHM_EDGES`, :data:`RHYTHM_LABELS`)."""
     orders = _column(frame, "orders_all", np.nan)
     prospect = (_column(frame, "is_prospect", 0.0) == 1) | (orders <= 0)
-    return np.where(prospect, "prospect", np.where(orders == 1, "one_time", "repeat")).astype(
-        object
+    groups = np.where(prospect, "prospect", np.where(orders == 1, "one_time", "repeat"))
+    gaps = _column(frame, "recency_days", np.nan) / np.maximum(
+        _column(frame, "mean_gap_days", np.nan), MIN_GAP_DAYS
     )
+    known = (groups == "repeat") & np.isfinite(gaps)
+    rhythm = np.asarray(RHYTHM_LABELS, dtype=object)[
+        np.searchsorted(np.asarray(RHYTHM_EDGES), np.nan_to_num(gaps), side="right")
+    ]
+    return np.where(known, "repeat/" + rhythm.astype(str), groups).astype(object)
+
+
+def group_reports(groups: np.ndarray) -> dict[str, np.ndarray]:
+    """The groupings coverage is reported by: ``group`` (prospect, one_time, repeat) and
+    ``mondrian_group`` (the calibration groups, e.g. ``repeat/overdue``)."""
+    labels = np.asarray(groups, dtype=object)
+    top = np.array([str(g).split("/", 1)[0] for g in labels], dtype=object)
+    return {"group": top, "mondrian_group": labels}
+
+
+def parent_group(group: str) -> str:
+    """The group whose ranges a group without its own uses: ``a/b`` -> ``a``, else everyone."""
+    return group.rsplit("/", 1)[0] if "/" in group else ALL
 
 
 def _column(frame: pd.DataFrame, name: str, default: float) -> np.ndarray:
@@ -118,12 +148,16 @@ class ValueIntervals:
         predicted, actual, labels = predicted[ok], actual[ok], labels[ok]
         fitted = {ALL: _fit_bins(predicted, actual, level, bins)}
         notes = []
-        for group in sorted(set(labels)):
-            idx = labels == group
+        parents = {parent_group(str(g)) for g in set(labels)} - {ALL}
+        for group in sorted(parents | set(labels)):  # parents first: "repeat" < "repeat/..."
+            idx = (labels == group) | np.char.startswith(labels.astype(str), f"{group}/")
             if idx.sum() >= max(MIN_GROUP_ROWS, needed):
                 fitted[group] = _fit_bins(predicted[idx], actual[idx], level, bins)
             else:
-                notes.append(f"group {group}: {int(idx.sum())} calibration customers, uses '{ALL}'")
+                notes.append(
+                    f"group {group}: {int(idx.sum())} calibration customers, "
+                    f"uses '{_resolve(fitted, group)}'"
+                )
         return cls(level, fitted, horizon_days, int(ok.sum()), tuple(notes))
 
     def predict(
@@ -142,7 +176,7 @@ class ValueIntervals:
         low, high = np.full(len(value), np.nan), np.full(len(value), np.nan)
         for group in set(labels):
             idx = labels == group
-            ratios = self.groups.get(group, self.groups[ALL])
+            ratios = self.groups[_resolve(self.groups, group)]
             lower, upper = ratios.ratios(np.maximum(base[idx] * scale, _FLOOR))
             low[idx], high[idx] = base[idx] * lower, np.where(base[idx] > 0, base[idx] * upper, 0.0)
         low, high = np.minimum(low, base), np.maximum(high, base)
@@ -159,7 +193,7 @@ class ValueIntervals:
         out = np.empty(len(value), dtype=object)
         for group in set(labels):
             idx = labels == group
-            used = group if group in self.groups else ALL
+            used = _resolve(self.groups, group)
             edges = np.asarray(self.groups[used].edges, dtype=float)
             bins = np.searchsorted(edges, np.maximum(value[idx] * scale, _FLOOR), side="right")
             out[idx] = [f"{used}:{b}" for b in bins]
@@ -167,7 +201,8 @@ class ValueIntervals:
 
     def to_dict(self) -> dict:
         return {
-            "method": "split-conformal, Mondrian by group and predicted-value bin, ratio score",
+            "method": "split-conformal, Mondrian by group (repeat buyers by rhythm) and "
+            "predicted-value bin, ratio score",
             "level": self.level,
             "horizon_days": self.horizon_days,
             "calibration_rows": self.calibration_rows,
@@ -206,6 +241,14 @@ class ValueIntervals:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"value ranges: missing or bad field {exc}") from exc
+
+
+def _resolve(groups: Mapping[str, object], group: object) -> str:
+    """The fitted group whose ranges ``group`` uses: itself, else its nearest fitted parent."""
+    name = str(group)
+    while name not in groups and name != ALL:
+        name = parent_group(name)
+    return name
 
 
 def _labels(groups, n: int) -> np.ndarray:
@@ -398,7 +441,7 @@ def frame_metrics(
         low,
         high,
         intervals.level,
-        {"group": groups},
+        group_reports(groups),
         intervals.cells(predicted, groups),
     )
     return flat_metrics(report, prefix)
@@ -449,7 +492,7 @@ def backtest_ranges(
         columns[f"{name}_low"], columns[f"{name}_high"] = low, high
         cells = intervals.cells(forecasts[model], groups, horizon_days=horizon_days)
         report[model] = coverage_report(
-            actual, low, high, level, {"group": groups, **dict(groupings or {})}, cells
+            actual, low, high, level, {**group_reports(groups), **dict(groupings or {})}, cells
         )
     report["calibration"] = {
         "pseudo_horizon_days": pseudo_horizon_days,
