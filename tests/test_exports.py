@@ -32,9 +32,11 @@ def _case(name: str) -> tuple[Path, dict]:
     return folder, yaml.safe_load((folder / "expected.yaml").read_text(encoding="utf-8"))
 
 
-def _run(folder: Path, expected: dict, out: Path, **formats):
+def _run(folder: Path, expected: dict, out: Path, *, mapping=None, options=None, **formats):
+    """Ingest a case's files with its ``map.yaml`` (or ``mapping``); ``options`` go to ``ingest``
+    (``strict_values``, ``dry_run``), ``formats`` to ``load_mapping``."""
     files = {k: folder / v for k, v in expected["files"].items()}
-    mapping = load_mapping(None, folder / "map.yaml", **formats)
+    mapping = mapping or load_mapping(None, folder / "map.yaml", **formats)
     return ingest(
         out,
         files["transactions"],
@@ -42,6 +44,7 @@ def _run(folder: Path, expected: dict, out: Path, **formats):
         customers=files.get("customers"),
         events=files.get("events"),
         log=_quiet,
+        **(options or {}),
     )
 
 
@@ -141,21 +144,13 @@ def test_truncated_last_line_is_never_accepted_as_a_shorter_number(tmp_path):
 
 def test_values_section_maps_what_the_builtin_normaliser_does_not(tmp_path):
     folder, expected = _case("hubspot")
-    files = {k: folder / v for k, v in expected["files"].items()}
     (tmp_path / "map.yaml").write_text(
         (folder / "map.yaml").read_text(encoding="utf-8")
         + '  event_type: {"Suport Ticket": support_ticket, Call: support_ticket}\n',
         encoding="utf-8",
     )
     mapping = load_mapping(None, tmp_path / "map.yaml")
-    reports = ingest(
-        tmp_path / "out",
-        files["transactions"],
-        mapping,
-        customers=files["customers"],
-        events=files["events"],
-        log=_quiet,
-    )
+    reports = _run(folder, expected, tmp_path / "out", mapping=mapping)
     ev = reports["events"]
     assert ev.event_types["support_ticket"] == 3 and ev.event_types["other"] == 1
     assert [u["source"] for u in ev.unmapped] == ["Email Sent"]
@@ -165,16 +160,7 @@ def test_values_section_maps_what_the_builtin_normaliser_does_not(tmp_path):
 
 def test_strict_values_quarantines_unmapped_event_types(tmp_path):
     folder, expected = _case("hubspot")
-    files = {k: folder / v for k, v in expected["files"].items()}
-    reports = ingest(
-        tmp_path,
-        files["transactions"],
-        load_mapping(None, folder / "map.yaml"),
-        customers=files["customers"],
-        events=files["events"],
-        log=_quiet,
-        strict_values=True,
-    )
+    reports = _run(folder, expected, tmp_path, options={"strict_values": True})
     ev = reports["events"]
     assert ev.reasons == {"unmapped event_type": 3, "unknown customer_id": 1}
     assert ev.accepted == 9 and ev.event_types["other"] == 0
@@ -357,19 +343,10 @@ def test_cli_below_min_accepted_share_exits_non_zero_with_reasons_and_samples(tm
 
 def test_dry_run_reports_the_same_counts_and_writes_nothing(tmp_path):
     folder, expected = _case("hubspot")
-    files = {k: folder / v for k, v in expected["files"].items()}
     out = tmp_path / "out"
     (out).mkdir()
     (out / "notes.txt").write_text("a dry run does not care")
-    reports = ingest(
-        out,
-        files["transactions"],
-        load_mapping(None, folder / "map.yaml"),
-        customers=files["customers"],
-        events=files["events"],
-        log=_quiet,
-        dry_run=True,
-    )
+    reports = _run(folder, expected, out, options={"dry_run": True})
     assert {t: (r.rows_read, r.accepted) for t, r in reports.items()} == {
         t: (w["read"], w["accepted"]) for t, w in expected["tables"].items()
     }
