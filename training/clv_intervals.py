@@ -279,11 +279,13 @@ def _fit_bins(predicted: np.ndarray, actual: np.ndarray, level: float, bins: int
             break
         edges = np.delete(edges, min(short[0], len(edges) - 1))
     index = np.searchsorted(edges, predicted, side="right")
-    lower, upper, counts = [], [], []
+    lower, upper, sizes = [], [], []
     for b in range(len(edges) + 1):
         lo, hi = conformal_ratios(predicted[index == b], actual[index == b], level)
-        lower.append(lo), upper.append(hi), counts.append(int((index == b).sum()))
-    return BinRatios(tuple(map(float, edges)), tuple(lower), tuple(upper), tuple(counts))
+        lower.append(lo)
+        upper.append(hi)
+        sizes.append(int((index == b).sum()))
+    return BinRatios(tuple(map(float, edges)), tuple(lower), tuple(upper), tuple(sizes))
 
 
 def conformal_ratios(
@@ -474,11 +476,16 @@ def backtest_ranges(
     ``value`` and BTYD's ``btyd_expected_value``, each with its own calibration. ``groupings``
     (e.g. stage and value segment of the evaluation customers) break the coverage down."""
     pseudo_btyd = pseudo_evaluation["btyd_expected_value"].to_numpy(dtype=float)
-    kwargs = {"level": level, "bins": bins, "horizon_days": pseudo_horizon_days}
-    fitted = {
-        "lightgbm": fit_on_frame(pseudo_evaluation, pseudo_value, **kwargs),
-        "btyd": fit_on_frame(pseudo_evaluation, pseudo_btyd, **kwargs),
-    }
+    lightgbm, btyd = (
+        fit_on_frame(pseudo_evaluation, v, level=level, bins=bins, horizon_days=pseudo_horizon_days)
+        for v in (pseudo_value, pseudo_btyd)
+    )
+    if lightgbm is None or btyd is None:
+        raise ValueError(
+            f"value ranges: {len(pseudo_evaluation):,} pseudo-backtest customers, fewer than the "
+            f"{min_calibration_rows(level):,} a calibration at level {level} needs"
+        )
+    fitted = {"lightgbm": lightgbm, "btyd": btyd}
     groups = interval_groups(evaluation)
     actual = evaluation["future_value"].to_numpy(dtype=float)
     forecasts = {
