@@ -45,7 +45,7 @@ class ModelHealthCollector:
         self,
         project: str,
         champion_version: str,
-        snapshot_as_of: date,
+        snapshot_as_of: date | None,
         churn_probability,
         predicted_value,
         monitor_report: str | Path | None = None,
@@ -82,7 +82,9 @@ class ModelHealthCollector:
             "Days since the served feature snapshot's date",
             labels=["project"],
         )
-        age.add_metric([self.project], (self.clock() - time.mktime(self.as_of.timetuple())) / 86400)
+        if self.as_of is not None:  # a snapshot without a date has no age
+            seconds = self.clock() - time.mktime(self.as_of.timetuple())
+            age.add_metric([self.project], seconds / 86400)
         yield age
         buyers = np.isfinite(self.churn_probability)
         yield _histogram(

@@ -36,6 +36,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -144,7 +145,7 @@ def saved_value_json(saved_value: np.ndarray, actions: tuple[str, ...]) -> list[
     ]
 
 
-def uplift_columns(effects: UpliftEffects, eligible: np.ndarray) -> dict[str, np.ndarray | list]:
+def uplift_columns(effects: UpliftEffects, eligible: np.ndarray) -> dict[str, Any]:
     """The score columns the uplift rule decides, for every row (None/NaN where not ``eligible``):
     ``priority_score``, ``priority_tier``, ``recommended_action``, ``expected_saved_value``,
     ``saved_value_by_action``, ``uplift_model_version`` and ``reason`` (one sentence)."""
