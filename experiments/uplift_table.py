@@ -48,7 +48,7 @@ def uplift_rows(runs: Mapping[str, RunRecord]) -> pd.DataFrame:
     columns = [*KEYS, *QINI_COLUMNS, *POLICY_COLUMNS]
     if not cells:
         return pd.DataFrame(columns=columns)
-    rows = [dict(zip(KEYS, key)) | values for key, values in cells.items()]
+    rows = [dict(zip(KEYS, key, strict=True)) | values for key, values in cells.items()]
     order = {e: i for i, e in enumerate(runs)}
     frame = pd.DataFrame(rows).reindex(columns=columns)
     return frame.sort_values(
@@ -102,9 +102,11 @@ def format_uplift_table(runs: Mapping[str, RunRecord]) -> str:
         gains = [interval_text(r, "true", 1)] * with_truth + [interval_text(r, "estimated", 1)]
         table.append([r["experiment"], r["action"], r["outcome"], r["model"], qini, uplift, *gains])
     widths = [max(len(h), *(len(t[c]) for t in table)) for c, h in enumerate(header)]
-    lines = ["  ".join(f"{h:<{w}}" for h, w in zip(header, widths)).rstrip()]
+    lines = ["  ".join(f"{h:<{w}}" for h, w in zip(header, widths, strict=True)).rstrip()]
     lines.append("-" * len(lines[0]))
-    lines += ["  ".join(f"{t:<{w}}" for t, w in zip(row, widths)).rstrip() for row in table]
+    lines += [
+        "  ".join(f"{t:<{w}}" for t, w in zip(row, widths, strict=True)).rstrip() for row in table
+    ]
     return "\n".join(
         [
             *lines,
