@@ -325,27 +325,19 @@ def build_snapshots(
     Spark ``engine`` the rows are computed on Spark and collected (sample them with
     ``sample_fraction``); :func:`write_snapshots` writes from the executors instead.
     """
-    stamps = normalize_cutoffs(cutoffs)
-    what = f"{len(stamps)} cutoff(s) {stamps[0]:%Y-%m-%d}..{stamps[-1]:%Y-%m-%d}"
-    with _on(engine, f"features for {what} from {data_dir}"):
-        tables = connect(data_dir, engine.backend if engine is not None else None)
-        if horizon_days is not None:
-            _warn_if_censored(tables, stamps, horizon_days)
-        expr = snapshot_table(
-            tables,
-            stamps,
-            horizon_days=horizon_days,
-            config=config,
-            value=value,
-            annual_discount_rate=annual_discount_rate,
-            sample_fraction=sample_fraction,
-        )
-        with _step(f"features{' + labels' if horizon_days else ''} for {what}", progress):
-            if engine is not None and engine.is_spark:
-                frame = rounded(expr).to_pandas()
-                frame = frame.sort_values(["cutoff", "customer_id"], ignore_index=True)
-            else:
-                frame = expr.order_by(["cutoff", "customer_id"]).to_pandas()
+    labelled = " + labels" if horizon_days else ""
+    with (
+        _snapshot_expr(
+            engine, data_dir, cutoffs, horizon_days, config, value, annual_discount_rate,
+            sample_fraction,
+        ) as (what, expr),
+        _step(f"features{labelled} for {what}", progress),
+    ):  # fmt: skip
+        if engine is not None and engine.is_spark:
+            frame = rounded(expr).to_pandas()
+            frame = frame.sort_values(["cutoff", "customer_id"], ignore_index=True)
+        else:
+            frame = expr.order_by(["cutoff", "customer_id"]).to_pandas()
     frame["cutoff"] = frame["cutoff"].astype("datetime64[us]")
     # DuckDB adds floats in parallel, in an order that changes from run to run: the last bits of
     # sums differ, and with them LightGBM's bins. Nine decimals keep the values and drop the noise.
@@ -358,6 +350,39 @@ def build_snapshots(
             Path(out).parent.mkdir(parents=True, exist_ok=True)
             frame.to_parquet(out, index=False)
     return frame
+
+
+@contextmanager
+def _snapshot_expr(
+    engine: Engine | None,
+    data_dir: str | Path,
+    cutoffs: Sequence[CutoffLike] | CutoffLike,
+    horizon_days: int | None,
+    config: FeatureConfig,
+    value: ValueColumn,
+    annual_discount_rate: float,
+    sample_fraction: float = 1.0,
+) -> Iterator[tuple[str, ir.Table]]:
+    """On ``engine`` (DuckDB when None): the cutoffs in words and the :func:`snapshot_table`
+    expression; warns when a label horizon runs past the data."""
+    stamps = normalize_cutoffs(cutoffs)
+    what = f"{len(stamps)} cutoff(s) {stamps[0]:%Y-%m-%d}..{stamps[-1]:%Y-%m-%d}"
+    with _on(engine, f"features for {what} from {data_dir}"):
+        tables = connect(data_dir, engine.backend if engine is not None else None)
+        if horizon_days is not None:
+            _warn_if_censored(tables, stamps, horizon_days)
+        yield (
+            what,
+            snapshot_table(
+                tables,
+                stamps,
+                horizon_days=horizon_days,
+                config=config,
+                value=value,
+                annual_discount_rate=annual_discount_rate,
+                sample_fraction=sample_fraction,
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -383,22 +408,10 @@ def write_snapshots(
 ) -> WrittenSnapshots:
     """Spark: features (and labels) written by the executors as Parquet partitioned by
     ``cutoff_day`` under the directory ``out`` (replaced); nothing is collected to the driver."""
-    stamps = normalize_cutoffs(cutoffs)
-    what = f"{len(stamps)} cutoff(s) {stamps[0]:%Y-%m-%d}..{stamps[-1]:%Y-%m-%d}"
-    with _on(engine, f"features for {what} from {data_dir}"):
-        tables = connect(data_dir, engine.backend)
-        if horizon_days is not None:
-            _warn_if_censored(tables, stamps, horizon_days)
-        expr = rounded(
-            snapshot_table(
-                tables,
-                stamps,
-                horizon_days=horizon_days,
-                config=config,
-                value=value,
-                annual_discount_rate=annual_discount_rate,
-            )
-        )
+    with _snapshot_expr(
+        engine, data_dir, cutoffs, horizon_days, config, value, annual_discount_rate
+    ) as (what, expr):
+        expr = rounded(expr)
         expr = expr.mutate(**{CUTOFF_PARTITION: expr.cutoff.strftime("%Y-%m-%d")})
         with _step(f"features for {what} -> {out}", progress):
             frame = engine.dataframe(expr)
