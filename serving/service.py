@@ -44,6 +44,8 @@ and ``/docs.json`` (``serving.openapi``) need no key.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import gc
 import inspect
 import logging
@@ -342,16 +344,45 @@ def features_frame(
     customers: Sequence[CustomerFeatures], columns: Sequence[str], default_as_of: date | None
 ) -> pd.DataFrame:
     """Posted customers as a frame like the snapshot: ``cutoff`` (the row's ``as_of``, else
-    ``default_as_of``), calendar columns derived from it as in training, unsent BTYD as NaN."""
+    ``default_as_of``), calendar columns derived from it as in training, unsent BTYD as NaN.
+
+    Typed from the feature catalogue, column by column (integers as int64, or float64 with NaN
+    when a row has none; decimals as float64; text as Python strings): pandas' type inference
+    and Arrow-backed text columns cost more than the scoring of one customer.
+    """
     from training.dataset import add_calendar_columns
 
-    frame = pd.DataFrame.from_records([c.model_dump() for c in customers])
-    as_of = frame["as_of"] if default_as_of is None else frame["as_of"].fillna(default_as_of)
-    frame = add_calendar_columns(frame.assign(cutoff=pd.to_datetime(as_of)))
+    records = [c.model_dump() for c in customers]
+    kinds = request_column_kinds()
+    data: dict[str, object] = {}
+    for name in CustomerFeatures.model_fields:
+        values = [r[name] for r in records]
+        kind = kinds.get(name, "text")
+        if kind == "int" and None not in values:
+            data[name] = np.array(values, dtype="int64")
+        elif kind in ("int", "float"):
+            data[name] = np.array(values, dtype="float64")  # None -> NaN
+        else:
+            data[name] = pd.Series(values, dtype=object)
+    as_of = [default_as_of if r["as_of"] is None else r["as_of"] for r in records]
+    data["cutoff"] = pd.to_datetime(pd.Series(as_of, dtype=object))
+    calendar = set(CALENDAR_COLUMNS)
     for column in columns:
-        if column not in frame.columns:
-            frame[column] = np.nan
-    return frame
+        if column not in data and column not in calendar:
+            data[column] = np.full(len(records), np.nan)
+    return add_calendar_columns(pd.DataFrame(data))
+
+
+@functools.cache
+def request_column_kinds() -> dict[str, str]:
+    """``int``, ``float`` or ``text`` per catalogued feature a request carries."""
+    from features import catalog
+    from serving.schemas import REQUEST_FAMILIES
+
+    return {
+        f.name: "text" if f.dtype == "string" else "int" if f.dtype.startswith("int") else "float"
+        for f in catalog.features(families=REQUEST_FAMILIES)
+    }
 
 
 def fit_btyd(snapshot: pd.DataFrame):
@@ -417,6 +448,10 @@ def watch_model_health(scorer: Scorer, project: str | None) -> None:
         )
     )
 
+
+#: Batches of ``/score/features`` up to this many rows are scored on the event loop, bigger ones
+#: in a worker thread.
+INLINE_ROWS = 64
 
 #: The API routes' answer. The declared media type spares BentoML from regenerating the JSON schema
 #: of the answer model on every response to find it (two thirds of a look-up's CPU without it).
@@ -529,14 +564,20 @@ class LifecycleService:
         max_batch_size=MAX_BATCH,
         max_latency_ms=10_000,
     )
-    def score_features(self, customers: list[CustomerFeatures]) -> ScoreResults:
+    async def score_features(self, customers: list[CustomerFeatures]) -> ScoreResults:
         """Scores of customers from posted feature values (1 to 1,000 per request).
 
         One result per customer, in request order. Concurrent requests are scored together
         (adaptive batching); a row that cannot be scored gets an ``error`` and changes no other
         row's or request's answer.
         """
-        results = self._ready_scorer().score_features(customers)
+        scorer = self._ready_scorer()
+        if len(customers) <= INLINE_ROWS:
+            # A few rows take milliseconds: scored on the event loop, they do not hand the GIL
+            # back and forth with it, and the requests that arrive meanwhile wait in one batch.
+            results = scorer.score_features(customers)
+        else:  # a big batch in a thread, so look-ups and probes are answered meanwhile
+            results = await asyncio.to_thread(scorer.score_features, customers)
         _count("/score/features", results)
         return results
 

@@ -95,30 +95,29 @@ class FeatureEncoder:
         return block.to_numpy(dtype="float64", na_value=np.nan)
 
     def _small_matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        """``matrix`` of a few rows (online scoring) from one object array, column by column in
-        numpy: pandas' per-column operations cost more than the rows themselves here."""
+        """``matrix`` of a few rows (online scoring) from one object array, in numpy: pandas'
+        per-column operations cost more than the rows themselves here."""
         position = {c: i for i, c in enumerate(frame.columns)}
         values = frame.to_numpy(dtype=object)
         absent = pd.isna(values)  # once for the whole array: per column it costs more than the rows
         out = np.empty((len(frame), len(self.columns)), dtype="float64")
-        for j, c in enumerate(self.columns):
-            column = values[:, position[c]]
-            missing = absent[:, position[c]]
-            if c in self.categories_:
-                codes = self._category_codes(c)
-                out[:, j] = [
-                    np.nan if gone else codes.get(str(v), np.nan)
-                    for v, gone in zip(column, missing, strict=True)
-                ]
-                continue
-            try:
-                out[:, j] = np.where(
-                    missing, np.nan, np.where(missing, 0.0, column).astype("float64")
-                )
-            except (TypeError, ValueError):  # text that may hold numbers, as the frame path does
-                out[:, j] = pd.to_numeric(pd.Series(column), errors="coerce").to_numpy(
+        numeric = [j for j, c in enumerate(self.columns) if c not in self.categories_]
+        source = [position[self.columns[j]] for j in numeric]
+        try:  # every number column in one conversion
+            block, missing = values[:, source], absent[:, source]
+            out[:, numeric] = np.where(missing, np.nan, np.where(missing, 0.0, block).astype(float))
+        except (TypeError, ValueError):  # text that may hold numbers, as the frame path does
+            for j, k in zip(numeric, source, strict=True):
+                out[:, j] = pd.to_numeric(pd.Series(values[:, k]), errors="coerce").to_numpy(
                     dtype="float64", na_value=np.nan
                 )
+        for c in self.categories_:
+            j, k = self.columns.index(c), position[c]
+            codes = self._category_codes(c)
+            out[:, j] = [
+                np.nan if gone else codes.get(str(v), np.nan)
+                for v, gone in zip(values[:, k], absent[:, k], strict=True)
+            ]
         return out
 
     def _category_codes(self, column: str) -> dict[str, int]:
