@@ -358,7 +358,9 @@ def soak(
 ) -> dict:
     work = [
         w
-        for pair in zip(*[[(r, b) for b in bodies_for(r, snapshot, seed=5)] for r in ROUTES])
+        for pair in zip(
+            *[[(r, b) for b in bodies_for(r, snapshot, seed=5)] for r in ROUTES], strict=True
+        )
         for w in pair
     ]
     samples: list[tuple[float, float]] = []
@@ -527,24 +529,24 @@ def target_from_args(args: argparse.Namespace) -> Iterator[Target]:
 
 def table(results: dict) -> str:
     header = (
-        f"{'route':<16} {'c':>3} {'s':>5} {'requests':>8} {'errors':>6} {'p50':>7} "
-        f"{'p99':>7} {'max':>7} {'req/s':>7} {'svc/in-proc p50':>15}"
+        f"{'route':<16} {'c':>3} {'s':>5} {'requests':>8} {'errors':>6} {'p50':>7} {'p99':>7} "
+        f"{'max':>7} {'req/s':>7} {'svc/in-proc p50':>15}"
     )
     lines = [header]
     for r in results["scenarios"]:
         ratio = r.get("service_over_in_process_p50")
         lines.append(
             f"{r['route']:<16} {r['concurrency']:>3} {r['seconds']:>5.0f} {r['requests']:>8} "
-            f"{r['errors']:>6} {r['p50_ms'] or float('nan'):>7.1f} {r['p99_ms'] or float('nan'):>7.1f} "
-            f"{r['max_ms'] or float('nan'):>7.1f} {r['throughput_rps']:>7.1f} "
-            f"{ratio if ratio is not None else float('nan'):>15.1f}"
+            f"{r['errors']:>6} {r['p50_ms'] or float('nan'):>7.1f} "
+            f"{r['p99_ms'] or float('nan'):>7.1f} {r['max_ms'] or float('nan'):>7.1f} "
+            f"{r['throughput_rps']:>7.1f} {ratio if ratio is not None else float('nan'):>15.1f}"
         )
     big = results.get("features_1000")
     if big:
         lines.append(
             f"1,000-customer /score/features: service p50 {big['service']['p50_ms']:.0f} ms, "
-            f"in-process {big['in_process_scoring']['p50_ms']:.0f} ms "
-            f"(ratio {big['service_over_in_process_p50']:.2f})"
+            f"in-process {big['in_process_scoring']['p50_ms']:.0f} ms (ratio "
+            f"{big['service_over_in_process_p50']:.2f})"
         )
     soak_ = results.get("soak")
     if soak_ and "rss_mb" in soak_:
@@ -558,8 +560,8 @@ def table(results: dict) -> str:
     if restart:
         lines.append(
             f"restart: /readyz {[s for _, s in restart['readyz_sequence']]}, outcomes "
-            f"{restart['outcomes']}, slowest {restart['slowest_request_s']} s "
-            f"(timeout {restart['timeout_s']} s)"
+            f"{restart['outcomes']}, slowest {restart['slowest_request_s']} s (timeout "
+            f"{restart['timeout_s']} s)"
         )
     return "\n".join(lines)
 

@@ -5,11 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from training.config import ExperimentConfig
+
+if TYPE_CHECKING:
+    from serving.uplift_scoring import UpliftChampion
+    from training.clv_intervals import ValueIntervals
+    from training.models import ChurnModel, ClvModel
 
 
 @dataclass
@@ -17,8 +23,8 @@ class Champions:
     """A project's champion pair: both models, the pair's version, the experiment config they were
     trained with, and the scoring thresholds fitted with them."""
 
-    churn: object  # training.models.ChurnModel
-    clv: object  # training.models.ClvModel
+    churn: ChurnModel
+    clv: ClvModel
     churn_version: str
     clv_version: str
     churn_config: ExperimentConfig
@@ -28,8 +34,8 @@ class Champions:
     )
     project: str | None = None
     meta: dict = field(default_factory=dict)  # families, data fingerprint, run id, test cutoff
-    uplift: object | None = None  # serving.uplift_scoring.UpliftChampion: priority by saved value
-    intervals: object | None = None  # training.clv_intervals.ValueIntervals: predicted_value ranges
+    uplift: UpliftChampion | None = None  # priority by saved value
+    intervals: ValueIntervals | None = None  # predicted_value ranges
 
     @property
     def version(self) -> str:
@@ -121,10 +127,10 @@ def check_feature_data(
         return []
     if not allow_missing:
         raise MissingFeatureData(
-            f"data set {data_dir}: the {champions.project} champion pair v{champions.version} was trained "
-            f"with {' and '.join(missing)} features, and this data set lacks their source "
+            f"data set {data_dir}: the {champions.project} champion pair v{champions.version} was "
+            f"trained with {' and '.join(missing)} features, and this data set lacks their source "
             f"({'; '.join(missing.values())}); score with --allow-missing to impute them, or train "
-            f"a pair for this data (lifecycle train --project NAME)"
+            "a pair for this data (lifecycle train --project NAME)"
         )
     return [
         f"data set {data_dir}: {family} features imputed as {IMPUTED_AS[family]}: {why}"
@@ -211,9 +217,11 @@ def snapshot_score_columns(
 
 
 def value_range(snapshot: pd.DataFrame, value: np.ndarray, champions: Champions):
-    """The conformal range (low, high) of each predicted value; None for a pair stored without one."""
-    if getattr(champions, "intervals", None) is None:
+    """The conformal range (low, high) of each predicted value; None for a pair stored without
+    one."""
+    intervals = getattr(champions, "intervals", None)
+    if intervals is None:
         return None
     from training.clv_intervals import interval_groups
 
-    return champions.intervals.predict(value, interval_groups(snapshot))
+    return intervals.predict(value, interval_groups(snapshot))

@@ -35,7 +35,7 @@ Phrase = Callable[[re.Match[str], Row], "str | None"]
 
 def _number(row: Row, column: str) -> float | None:
     """The row's value as a float, None when absent, null or not numeric."""
-    value = row.get(column)
+    value: Any = row.get(column)
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -214,8 +214,8 @@ def _satisfaction(m: re.Match[str], row: Row) -> str | None:
         return "no satisfaction survey in the last 180 days"
     if trend is not None and trend < 0:
         return (
-            f"satisfaction down {abs(trend):.1f} points in the last 90 days "
-            f"({mean:.1f}/5 over 180 days)"
+            f"satisfaction down {abs(trend):.1f} points in the last 90 days ({mean:.1f}/5 over 180 "
+            "days)"
         )
     return f"satisfaction {mean:.1f}/5 over the last 180 days"
 
@@ -403,7 +403,7 @@ def _same_fact(a: str, b: str) -> bool:
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as dicts (as ``to_dict("records")``, without its per-value boxing cost)."""
     columns = [str(c) for c in frame.columns]
-    return [dict(zip(columns, row)) for row in frame.to_numpy(dtype=object)]
+    return [dict(zip(columns, row, strict=True)) for row in frame.to_numpy(dtype=object)]
 
 
 # --- uplift: why an action (or none) is recommended ----------------------------------------------
@@ -440,8 +440,8 @@ def uplift_reason(
     window = f"over the next {horizon_days} days"
     if pays:
         text = (
-            f"{noun} is expected to keep {_money(saved)} of value {window} "
-            f"(cost {_money(cost)}, net {_money(saved - cost)})"
+            f"{noun} is expected to keep {_money(saved)} of value {window} (cost {_money(cost)}, "
+            f"net {_money(saved - cost)})"
         )
         if (
             retained_change is not None
@@ -454,10 +454,10 @@ def uplift_reason(
         return text[0].upper() + text[1:]
     if saved > 0:
         return (
-            f"No contact pays: the best action, {noun}, is expected to keep {_money(saved)} of value "
-            f"{window}, not more than its cost of {_money(cost)}"
+            f"No contact pays: the best action, {noun}, is expected to keep {_money(saved)} of "
+            f"value {window}, not more than its cost of {_money(cost)}"
         )
     return (
-        f"No contact: every action is expected to lose value; the least harmful, {noun}, "
-        f"changes it by {'-' if saved < 0 else ''}{_money(abs(saved))} {window}"
+        f"No contact: every action is expected to lose value; the least harmful, {noun}, changes "
+        f"it by {'-' if saved < 0 else ''}{_money(abs(saved))} {window}"
     )

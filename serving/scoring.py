@@ -23,7 +23,7 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -45,7 +45,7 @@ from serving.value import (
 if TYPE_CHECKING:
     from serving.uplift_scoring import UpliftEffects
 
-ArrayLike = Sequence[float] | np.ndarray | pd.Series
+ArrayLike: TypeAlias = Sequence[float] | np.ndarray | pd.Series
 
 #: Environment variable choosing the language of the action labels when the config has none.
 LANGUAGE_ENV = "LIFECYCLE_LANG"
@@ -96,19 +96,20 @@ def _aligned(values: ArrayLike, n: int, name: str) -> np.ndarray:
 def _check_probabilities(p: np.ndarray, customer_id: pd.Series) -> None:
     bad = ~np.isnan(p) & ((p < 0) | (p > 1))
     if bad.any():
-        examples = dict(zip(customer_id[bad][:5], p[bad][:5]))
+        examples = dict(zip(customer_id[bad][:5], p[bad][:5], strict=True))
         raise ValueError(f"churn_probability must be in [0, 1] or NaN, got {examples}")
 
 
 def label_language(config: ScoringConfig) -> str:
-    """The language of ``recommended_action_label``: the config's, else ``LIFECYCLE_LANG``, else en."""
+    """The language of ``recommended_action_label``: the config's, else ``LIFECYCLE_LANG``, else
+    en."""
     if config.language is not None:
         return config.language
     language = os.environ.get(LANGUAGE_ENV, "").strip() or "en"
     if not labels_path(language).exists():
         raise ValueError(
-            f"{LANGUAGE_ENV}={language!r}: no labels file {labels_path(language)} "
-            f"(languages: en, zh)"
+            f"{LANGUAGE_ENV}={language!r}: no labels file {labels_path(language)} (languages: en, "
+            "zh)"
         )
     return language
 
@@ -175,12 +176,14 @@ def score_columns(
             min_contribution=config.reasons.min_contribution,
         )
     scored = ~prospect & ~np.isnan(p)
-    if not all(r for r, s in zip(reasons, scored) if s):  # no contributions: recency says why
+    if not all(
+        r for r, s in zip(reasons, scored, strict=True) if s
+    ):  # no contributions: recency says why
         records = rows.to_dict("records")
         reasons = [
             r or ([fallback_reason(records[i])] if scored[i] else []) for i, r in enumerate(reasons)
         ]
-    reasons = [[] if is_prospect else r for is_prospect, r in zip(prospect, reasons)]
+    reasons = [[] if is_prospect else r for is_prospect, r in zip(prospect, reasons, strict=True)]
     saved = np.full(n, np.nan)
     by_action: list[str | None] = [None] * n
     uplift_version: list[str | None] = [None] * n
@@ -197,7 +200,9 @@ def score_columns(
             decided["saved_value_by_action"],
             decided["uplift_model_version"],
         )
-        reasons = [[why, *r] if why else r for why, r in zip(decided["reason"], reasons)]
+        reasons = [
+            [why, *r] if why else r for why, r in zip(decided["reason"], reasons, strict=True)
+        ]
 
     return {
         "customer_id": rows["customer_id"].astype(str).to_numpy(dtype=object),

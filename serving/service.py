@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from datetime import date
 from http import HTTPStatus
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import bentoml
 import numpy as np
@@ -92,7 +92,8 @@ DEFAULT_MONITOR_REPORT = "reports/monitor/monitor.json"
 
 @dataclass(frozen=True)
 class Settings:
-    """Where the service finds its models, snapshot and scoring rules (read from the environment)."""
+    """Where the service finds its models, snapshot and scoring rules (read from the
+    environment)."""
 
     snapshot: Path
     tracking_uri: str = DEFAULT_TRACKING_URI
@@ -107,8 +108,8 @@ class Settings:
             if not DEFAULT_SNAPSHOT.is_file():
                 raise FileNotFoundError(
                     f"LIFECYCLE_SNAPSHOT is not set and {DEFAULT_SNAPSHOT} does not exist: run "
-                    "`lifecycle score` and set LIFECYCLE_SNAPSHOT to the "
-                    "<scores>.snapshot.parquet it writes"
+                    "`lifecycle score` and set LIFECYCLE_SNAPSHOT to the <scores>.snapshot.parquet "
+                    "it writes"
                 )
             snapshot = str(DEFAULT_SNAPSHOT)
         config = environ.get("LIFECYCLE_SCORING_CONFIG")
@@ -140,10 +141,10 @@ def load_champion_pair(tracking_uri: str, project: str | None = None):
             raise ValueError(
                 "LIFECYCLE_PROJECT is not set: name the project whose champions to serve"
             )
-        return load_champions(tracking_uri)
+        return load_champions(tracking_uri)  # type: ignore[call-arg]  # registry without projects
     if project is not None:
         logger.warning("LIFECYCLE_PROJECT=%s ignored: this registry has no projects", project)
-    return load_champions(tracking_uri)
+    return load_champions(tracking_uri)  # type: ignore[call-arg]  # registry without projects
 
 
 class Scorer:
@@ -205,7 +206,8 @@ class Scorer:
         return snapshot_score_columns(features, self.champions, as_of, self.config)
 
     def score_ids(self, customer_ids: Sequence[str]) -> list[ScoreResult]:
-        """One result per id, in order: the snapshot customer's score, or an error for an unknown id."""
+        """One result per id, in order: the snapshot customer's score, or an error for an unknown
+        id."""
         if self.as_of is None:
             raise BentoMLException(
                 "no feature snapshot is loaded: set LIFECYCLE_SNAPSHOT to the "
@@ -220,7 +222,7 @@ class Scorer:
                 customer_id=cid,
                 error=f"unknown customer_id: not in the feature snapshot of {self.as_of}",
             )
-            for cid, i in zip(customer_ids, positions)
+            for cid, i in zip(customer_ids, positions, strict=True)
         ]
 
     def score_features(self, customers: Sequence[CustomerFeatures]) -> list[ScoreResult]:
@@ -232,16 +234,16 @@ class Scorer:
         """
         if self.unsupported:
             problem = (
-                f"the champion models use features this API does not accept: "
-                f"{self.unsupported}; score by id instead"
+                f"the champion models use features this API does not accept: {self.unsupported}; "
+                "score by id instead"
             )
             return [ScoreResult(customer_id=c.customer_id, error=problem) for c in customers]
         results: list[ScoreResult | None] = [None] * len(customers)
         scorable = []
         for i, customer in enumerate(customers):
-            problem = self._cannot_score(customer)
-            if problem:
-                results[i] = ScoreResult(customer_id=customer.customer_id, error=problem)
+            cannot = self._cannot_score(customer)
+            if cannot:
+                results[i] = ScoreResult(customer_id=customer.customer_id, error=cannot)
             else:
                 scorable.append(i)
         if scorable:
@@ -254,9 +256,9 @@ class Scorer:
                     exc_info=True,
                 )
                 scored = [self._score_alone(customers[i]) for i in scorable]
-            for i, result in zip(scorable, scored):
+            for i, result in zip(scorable, scored, strict=True):
                 results[i] = result
-        return results
+        return cast(list[ScoreResult], results)  # every position is filled above
 
     def _score_rows(self, rows: Sequence[CustomerFeatures]) -> list[ScoreResult]:
         features = features_frame(rows, self.required, self.as_of)
@@ -269,7 +271,7 @@ class Scorer:
                 results[position] = ScoreResult(
                     customer_id=record["customer_id"], score=CustomerScore(**record)
                 )
-        return results
+        return cast(list[ScoreResult], results)  # every row is in one cutoff group
 
     def _score_alone(self, customer: CustomerFeatures) -> ScoreResult:
         try:
@@ -404,7 +406,8 @@ def btyd_summary(frame: pd.DataFrame) -> pd.DataFrame:
 def fill_btyd(
     features: pd.DataFrame, customers: Sequence[CustomerFeatures], btyd, champions
 ) -> pd.DataFrame:
-    """BTYD columns for buyers who did not send them, from the snapshot's fit at the models' horizons."""
+    """BTYD columns for buyers who did not send them, from the snapshot's fit at the models'
+    horizons."""
     sent = np.array([set(BTYD_COLUMNS) <= c.model_fields_set for c in customers])
     todo = (~sent) & (features["is_prospect"].to_numpy() == 0)
     if not todo.any():
@@ -421,7 +424,7 @@ def fill_btyd(
         "btyd_expected_value": value["expected_value"],
     }
     for column, values in derived.items():
-        keep = [column in c.model_fields_set for c, t in zip(customers, todo) if t]
+        keep = [column in c.model_fields_set for c, t in zip(customers, todo, strict=True) if t]
         features.loc[rows.index, column] = np.where(
             keep, rows[column].to_numpy(dtype=float), np.asarray(values)
         )
@@ -463,7 +466,8 @@ ScoreResults = Annotated[list[ScoreResult], ContentType("application/json")]
     http={"host": "127.0.0.1", "port": 3000},
     traffic={"timeout": 60},
     # Per-request access lines cost about a third of a look-up's latency on two cores (p99 at
-    # concurrency 8: 51 -> 37 ms); /metrics still counts requests. LIFECYCLE_ACCESS_LOG=1 turns them on.
+    # concurrency 8: 51 -> 37 ms); /metrics still counts requests. LIFECYCLE_ACCESS_LOG=1 turns them
+    # on.
     logging={"access": {"enabled": os.environ.get("LIFECYCLE_ACCESS_LOG", "0") == "1"}},
     # BentoML's metrics label series with the raw path (unbounded): serving.http_metrics instead.
     metrics={"enabled": False},
@@ -505,7 +509,7 @@ class LifecycleService:
             STATE.failed(reason)
             return
         champions = scorer.champions
-        details = {
+        details: dict[str, Any] = {
             "project": getattr(champions, "project", None),
             "churn_model_version": str(champions.churn_version),
             "clv_model_version": str(champions.clv_version),
@@ -587,13 +591,14 @@ def _count(route: str, results: Sequence[ScoreResult]) -> None:
     count_customers(route, len(results) - errors, errors)
 
 
+#: ``@bentoml.service`` turns the class into a Service (its type hints keep the class type).
+_service: Any = LifecycleService
+
 # Outermost first: count and log every answer (401s included), then authenticate, then limit
 # the body, then hold API calls until ready; /readyz and /docs.json are answered here.
-LifecycleService.add_asgi_middleware(RouteMetricsMiddleware, routes=API_ROUTES)
-LifecycleService.add_asgi_middleware(ClientErrorLogMiddleware, routes=API_ROUTES)
-LifecycleService.add_asgi_middleware(ApiKeyMiddleware)
-LifecycleService.add_asgi_middleware(RequestLimitsMiddleware)
-LifecycleService.add_asgi_middleware(ReadinessMiddleware, api_paths=API_ROUTES)
-LifecycleService.add_asgi_middleware(
-    OpenApiMiddleware, service=LifecycleService, api_routes=API_ROUTES
-)
+_service.add_asgi_middleware(RouteMetricsMiddleware, routes=API_ROUTES)
+_service.add_asgi_middleware(ClientErrorLogMiddleware, routes=API_ROUTES)
+_service.add_asgi_middleware(ApiKeyMiddleware)
+_service.add_asgi_middleware(RequestLimitsMiddleware)
+_service.add_asgi_middleware(ReadinessMiddleware, api_paths=API_ROUTES)
+_service.add_asgi_middleware(OpenApiMiddleware, service=LifecycleService, api_routes=API_ROUTES)

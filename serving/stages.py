@@ -55,7 +55,8 @@ def rhythm_ratio(features: pd.DataFrame, rules: StageRules) -> pd.Series:
 
 
 def growth(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
-    """Relative change (current - previous) / previous; +inf from nothing to something, 0 if both 0."""
+    """Relative change (current - previous) / previous; +inf from nothing to something, 0 if both
+    0."""
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = (current - previous) / previous
     return np.where(previous > 0, rel, np.where(current > previous, np.inf, 0.0))

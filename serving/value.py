@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
 
 from serving.config import Actions, PriorityTiers, ValueMatrix
 
-ArrayLike = Sequence[float] | np.ndarray | pd.Series
+ArrayLike: TypeAlias = Sequence[float] | np.ndarray | pd.Series
 
 #: Cell names of the current x potential value matrix, keyed by (current level, potential level).
 VALUE_SEGMENTS: dict[tuple[str, str], str] = {
@@ -44,10 +45,13 @@ def value_level(values: ArrayLike, mid_from: float, high_from: float) -> np.ndar
 def value_segments(
     current_value: ArrayLike, potential_value: ArrayLike, matrix: ValueMatrix
 ) -> np.ndarray:
-    """Matrix cell per customer: current value (revenue_365d) x potential value (predicted_value)."""
+    """Matrix cell per customer: current value (revenue_365d) x potential value
+    (predicted_value)."""
     current = value_level(current_value, matrix.current_mid_from, matrix.current_high_from)
     potential = value_level(potential_value, matrix.potential_mid_from, matrix.potential_high_from)
-    return np.array([VALUE_SEGMENTS[c, p] for c, p in zip(current, potential)], dtype=object)
+    return np.array(
+        [VALUE_SEGMENTS[c, p] for c, p in zip(current, potential, strict=True)], dtype=object
+    )
 
 
 def value_if_retained(
@@ -96,10 +100,12 @@ def priority_tiers(priority_score: ArrayLike, tiers: PriorityTiers) -> np.ndarra
 
 
 def recommended_actions(
-    stages: Sequence[str], tiers: Sequence[str], actions: Actions
+    stages: Sequence[str] | np.ndarray, tiers: Sequence[str] | np.ndarray, actions: Actions
 ) -> np.ndarray:
     """The stage x tier action of each customer."""
-    return np.array([actions.action(s, t) for s, t in zip(stages, tiers)], dtype=object)
+    return np.array(
+        [actions.action(s, t) for s, t in zip(stages, tiers, strict=True)], dtype=object
+    )
 
 
 def _positive_quantiles(values: ArrayLike, quantiles: Sequence[float], what: str) -> list[float]:
