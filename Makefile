@@ -59,8 +59,10 @@ test-fast: install ## The tests without the slow (servers, subprocesses, CDNOW) 
 lint: install ## Fix style issues with ruff
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
-check: install ## Check style without fixing (CI)
+check: install ## Check format, lint rules and types without fixing (CI; .pre-commit-config.yaml)
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 ingest-cdnow: install ## Ingest CDNOW into DATA_OUT (default data/cdnow)
 	$(LIFECYCLE) ingest --transactions $(CDNOW) --out $(DATA_OUT) \
