@@ -9,6 +9,7 @@ Session fixtures (``service_fixtures``) train into a temporary MLflow store, sco
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 
 import httpx
 import pandas as pd
@@ -387,3 +388,41 @@ def test_fuzzing_the_openapi_spec_finds_no_server_error(server, tmp_path):
         *("--max-examples", "60", "--seed", "7"),
     )
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
+
+
+def test_posted_rows_make_the_frame_pandas_infers_from_them(snapshot) -> None:
+    """The typed frame of posted rows holds what a frame inferred from the records holds, column
+    by column, with nulls, rows without BTYD fields, rows with their own as_of, and 1 or many rows;
+    integer columns stay integers unless a row has none."""
+    import numpy as np
+
+    from serving.schemas import ScoreFeaturesRequest
+    from serving.service import features_frame
+    from training.dataset import add_calendar_columns
+
+    rows = feature_rows(snapshot.head(40))
+    for i, row in enumerate(rows):
+        if i % 3 == 0:
+            row.pop("btyd_p_alive", None)
+        if i % 4 == 0:
+            row["as_of"] = "2024-02-29"
+        if i % 5 == 0:
+            row["region"] = None
+    customers = ScoreFeaturesRequest.model_validate({"customers": rows}).customers
+    columns = ["recency_days", "btyd_p_alive", "cutoff_month", "not_posted"]
+    default = pd.Timestamp(snapshot["cutoff"].iloc[0]).date()
+    for n in (1, 2, 40):
+        frame = features_frame(customers[:n], columns, default)
+        inferred = pd.DataFrame.from_records([c.model_dump() for c in customers[:n]])
+        inferred["cutoff"] = pd.to_datetime(inferred["as_of"].fillna(default))
+        inferred = add_calendar_columns(inferred).assign(not_posted=np.nan)
+        assert sorted(frame.columns) == sorted(inferred.columns)
+        for column in inferred.columns:
+            got, want = frame[column].tolist(), inferred[column].tolist()
+            assert [None if pd.isna(v) else v for v in got] == [
+                None if pd.isna(v) else v for v in want
+            ], column
+        assert frame["orders_all"].dtype == "int64" and frame["cutoff_month"].dtype == "float64"
+    assert frame["cutoff"].dt.date.tolist()[:5] == [
+        date(2024, 2, 29) if i % 4 == 0 else default for i in range(5)
+    ]

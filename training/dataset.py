@@ -176,10 +176,16 @@ def build_frame(
     return add_btyd_columns(frame, churn_horizon_days, value_horizon_days)
 
 
-def add_calendar_columns(frame: pd.DataFrame) -> pd.DataFrame:
+def calendar_columns(cutoff: pd.Series) -> dict[str, np.ndarray]:
     """Month of the cutoff: with a year of training cutoffs, the models learn how much of the
     label window falls in high season (known at T, so no look-ahead)."""
-    frame["cutoff_month"] = pd.to_datetime(frame["cutoff"]).dt.month.astype("float64")
+    return {"cutoff_month": pd.to_datetime(cutoff).dt.month.to_numpy(dtype="float64")}
+
+
+def add_calendar_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its ``calendar_columns`` (added in place)."""
+    for name, values in calendar_columns(frame["cutoff"]).items():
+        frame[name] = values
     return frame
 
 
