@@ -43,6 +43,15 @@ def _column(features: pd.DataFrame, column: str) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
+def _columns(features: pd.DataFrame, columns: Sequence[str]) -> dict[str, np.ndarray]:
+    """``_column`` of each of ``columns``; numbers in one block when they all are numbers."""
+    block = features[list(columns)]
+    if all(dtype.kind in "biuf" for dtype in block.dtypes):
+        values = block.to_numpy(dtype=float, na_value=np.nan)
+        return {c: values[:, j] for j, c in enumerate(columns)}
+    return {c: _column(features, c) for c in columns}
+
+
 def usual_gap_days(features: pd.DataFrame, rules: StageRules) -> pd.Series:
     """The customer's usual gap: mean_gap_days, the population default if unknown, floored."""
     gap = np.nan_to_num(_column(features, "mean_gap_days"), nan=rules.default_gap_days)
@@ -70,7 +79,7 @@ def assign_stages(
     p = np.asarray(churn_probability, dtype=float).reshape(-1)
     if len(p) != len(features):
         raise ValueError(f"churn_probability has {len(p)} values for {len(features)} feature rows")
-    x = {c: _column(features, c) for c in STAGE_COLUMNS}
+    x = _columns(features, STAGE_COLUMNS)
     for c in OPTIONAL_STAGE_COLUMNS:
         x[c] = _column(features, c) if c in features else np.zeros(len(features))
 
