@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.atomic_file import write_text_atomic
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA_ROOT = ROOT / "bench" / "data"
 
@@ -64,8 +66,7 @@ def feature_payload(rows: pd.DataFrame) -> list[dict]:
 def write_results(out: Path, results: dict, started: float, table: Callable[[dict], str]) -> dict:
     """Record the run's seconds, write ``results`` as JSON to ``out`` and print its table."""
     results["seconds"] = time.perf_counter() - started
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    write_text_atomic(out, json.dumps(results, indent=2, default=str) + "\n")
     print(table(results))
     print(f"\nwrote {out} ({results['seconds']:.0f} s)")
     return results

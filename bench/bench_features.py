@@ -39,6 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from bench._common import ROOT, ensure_data, log
+from features.atomic_file import write_text_atomic
 
 RESULTS = ROOT / "bench" / "results" / "features.json"
 KINDS = ("floor", "floor_grouped", "features_1_cutoff", "features_12_cutoffs")
@@ -285,8 +286,7 @@ def main(argv: list[str] | None = None) -> None:
         "results": table,
         "raw": measurements,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
     print_table(table)
     log(f"wrote {args.out}")
 

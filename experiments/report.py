@@ -27,6 +27,7 @@ from experiments.narrative import what_this_says
 from experiments.noise import paired_frame
 from experiments.runs import RunRecord
 from experiments.uplift_table import interval_text, qini_digits
+from features.atomic_file import write_text_atomic
 
 SECTIONS = (
     ("summary", "What this says"),
@@ -446,10 +447,6 @@ def render_report(comparison: Comparison, title: str = "Experiment comparison") 
 def write_report(comparison: Comparison, out: Path, title: str = "Experiment comparison") -> Path:
     """Write the self-contained HTML report to ``out`` (parent folders are created); return the
     path."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     page = render_report(comparison, title)
-    partial = out.with_name(f".{out.name}.partial")
-    partial.write_text(page, encoding="utf-8")
-    partial.replace(out)  # a killed or failed write never leaves half a report under ``out``
-    return out
+    # a killed or failed write (full disk) never leaves half a report under ``out``
+    return write_text_atomic(out, page)

@@ -444,3 +444,22 @@ def test_logged_backtest_is_found_by_its_project(tmp_path):
     assert run.params["horizon_days"] == "91" and run.horizon == "91 d"
     with pytest.raises(LookupError, match="project=tiny"):
         compare_experiments(["tiny"], uri, project="tiny")
+
+
+def test_write_result_keeps_the_previous_file_when_the_write_fails(tiny_result, tmp_path):
+    """A disk filling up mid-write (or a value JSON cannot hold) leaves the previous complete
+    result file and no temporary next to it."""
+    from disk_faults import file_size_limit
+
+    out = tmp_path / "bt.json"
+    write_result(tiny_result, out)
+    previous = out.read_text()
+    assert len(previous) > 1024
+    with file_size_limit(512), pytest.raises(OSError):
+        write_result(tiny_result, out)
+    assert out.read_text() == previous and json.loads(previous)["dataset"] == "tiny"
+    broken = BacktestResult(**{**tiny_result.__dict__, "calibration": {"bad": object()}})
+    with pytest.raises(TypeError):
+        write_result(broken, out)
+    assert out.read_text() == previous
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bt.json"]

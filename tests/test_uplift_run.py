@@ -7,6 +7,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -191,3 +192,22 @@ def test_cli_uplift_on_hillstrom_sample(tmp_path):
         app, ["uplift", "--data", str(tmp_path / "none"), "--tracking-uri", uri]
     )
     assert bad.exit_code == 2 and "no campaigns table" in bad.output
+
+
+def test_write_tables_keeps_each_previous_file_when_the_disk_fills_up(tmp_path):
+    """Each table file is replaced atomically: a write failing mid-file (the disk filling up)
+    leaves the previous complete CSV, and no temporary file behind."""
+    from disk_faults import file_size_limit
+
+    from training.uplift_run import UpliftResult, write_tables
+
+    def result(rows: int) -> UpliftResult:
+        table = pd.DataFrame({"action": ["email"] * rows, "qini": np.linspace(0, 1, rows)})
+        return UpliftResult(table, table, table, counts={"customers": rows})
+
+    paths = write_tables(result(3), tmp_path)
+    before = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    assert set(before) == {p.name for p in paths} | {"counts.json"}
+    with file_size_limit(2048), pytest.raises(OSError):
+        write_tables(result(500), tmp_path)
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == before

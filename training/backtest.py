@@ -27,6 +27,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from features.atomic_file import write_text_atomic
 from training.calibration import LogOddsCalibration, anchor_total
 from training.clv_intervals import flat_metrics, missing_range_metrics, ranges_for_backtest
 from training.config import ExperimentConfig, LightGBMParams
@@ -686,9 +687,9 @@ def _split_rows(fit_frame: pd.DataFrame, plan: BacktestPlan, n_test: int) -> Spl
 
 
 def write_result(result: BacktestResult, out: str | Path) -> None:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result.summary(), indent=2))
+    """Write the result JSON to ``out`` atomically: a killed or failed write (full disk) leaves
+    the previous complete file, never a truncated one."""
+    write_text_atomic(out, json.dumps(result.summary(), indent=2))
 
 
 def log_backtest_run(result: BacktestResult, cfg: ExperimentConfig) -> str:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from features.atomic_file import write_text_atomic
 from features.campaigns import CONTROL, NO_ACTION, TREATED, campaign_outcomes
 from training.models import FeatureEncoder
 from training.uplift import (
@@ -554,16 +555,17 @@ def load_run_config(path: str | Path | None, **overrides) -> UpliftRunConfig:
 
 
 def write_tables(result: UpliftResult, out_dir: str | Path) -> list[Path]:
-    """The measured tables as CSV (and the counts as JSON) in ``out_dir``."""
+    """The measured tables as CSV (and the counts as JSON) in ``out_dir``, each file replaced
+    atomically (a failed write leaves that file's previous complete version)."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     paths = [out / "uplift_metrics.csv", out / "policy_value.csv", out / "propensity_check.csv"]
-    for table, path in zip((result.metrics, result.policy, result.propensity), paths, strict=True):
-        table.to_csv(path, index=False)
+    tables = [result.metrics, result.policy, result.propensity]
     if not result.selection.empty:
         paths.append(out / "uplift_selection.csv")
-        result.selection.to_csv(paths[-1], index=False)
-    (out / "counts.json").write_text(json.dumps(result.counts, indent=2))
+        tables.append(result.selection)
+    for table, path in zip(tables, paths, strict=True):
+        write_text_atomic(path, table.to_csv(index=False))
+    write_text_atomic(out / "counts.json", json.dumps(result.counts, indent=2))
     return paths
 
 

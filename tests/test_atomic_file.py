@@ -1,0 +1,57 @@
+"""Result files are replaced as a whole: a failed write leaves the previous file, no leftovers."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from disk_faults import file_size_limit
+
+from features.atomic_file import write_text_atomic
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_write_replaces_the_file_and_leaves_no_temporary(tmp_path):
+    out = tmp_path / "deep" / "result.json"
+    write_text_atomic(out, '{"a": 1}\n')
+    write_text_atomic(out, '{"a": 2}\n')
+    assert json.loads(out.read_text()) == {"a": 2}
+    assert _listing(out.parent) == ["result.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask  # like a plain write_text
+
+
+def test_disk_full_mid_write_keeps_the_previous_complete_file(tmp_path):
+    out = tmp_path / "result.json"
+    previous = json.dumps({"run": "previous", "pad": "x" * 50})
+    out.write_text(previous)
+    big = json.dumps({"run": "new", "pad": "y" * 10_000})
+    with file_size_limit(4096), pytest.raises(OSError) as failed:
+        write_text_atomic(out, big)
+    assert failed.value.errno == errno.EFBIG
+    assert out.read_text() == previous
+    assert _listing(tmp_path) == ["result.json"]
+
+
+def test_concurrent_writers_use_distinct_temporaries(tmp_path, monkeypatch):
+    """Each writer's temporary name is its own, so two writers never interleave bytes."""
+    seen: list[str] = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        seen.append(Path(src).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    for i in range(3):
+        write_text_atomic(tmp_path / "r.json", str(i))
+    assert len(set(seen)) == 3 and all(n.startswith(".r.json.") for n in seen)
+    assert (tmp_path / "r.json").read_text() == "2"
