@@ -217,8 +217,8 @@ def test_csv_import_file_follows_the_crm_conventions(
     risk = by_source["churn_probability"]
     for row, p in zip(rows, scores["churn_probability"], strict=True):
         cell = row[risk.column]
-        if math.isnan(p):  # prospects have no churn score: an empty cell
-            assert cell == ""
+        if math.isnan(p):  # prospects have no churn score: the cell that clears the field
+            assert cell == mapping.null_cell
         else:
             factor = 100 if risk.kind == "percent" else 1
             assert float(cell) == pytest.approx(p * factor, abs=0.5 * 10**-risk.decimals)
@@ -391,3 +391,49 @@ def test_export_command_checks_its_options(scores: pd.DataFrame, tmp_path: Path)
     assert ok.exit_code == 0, ok.output
     assert f"acme/hubspot: wrote {len(scores):,} customers" in ok.output
     assert list((tmp_path / "exports" / "acme" / "hubspot").glob("hubspot-*.csv"))
+
+
+def _bulk_upsert(crm: dict[str, dict[str, str | None]], rows: list[dict[str, str]], key: str):
+    """Apply an import file as Salesforce Bulk API upserts do: an empty cell keeps the field,
+    ``#N/A`` sets it to null, any other cell replaces it."""
+    for row in rows:
+        record = crm.setdefault(row[key], {})
+        for column, cell in row.items():
+            if cell == "#N/A":
+                record[column] = None
+            elif cell != "":
+                record[column] = cell
+
+
+def test_salesforce_clears_the_saved_value_once_the_uplift_champion_is_gone(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """With an uplift champion every customer has a saved value; once it is removed the scores
+    carry none, and the next import must clear ``Expected_Saved_Value__c``, not leave the old
+    amount in the CRM."""
+    mapping = load_mapping("salesforce")
+    with_uplift = scores.copy()
+    with_uplift["expected_saved_value"] = np.linspace(5.0, 50.0, len(scores))
+    crm: dict[str, dict[str, str | None]] = {}
+    first = export_csv(with_uplift, "s", mapping, tmp_path)
+    _bulk_upsert(crm, read_export(first.path, "salesforce")[1], mapping.key)
+    assert all(r["Expected_Saved_Value__c"] is not None for r in crm.values())
+
+    assert scores["expected_saved_value"].isna().all()  # scored without an uplift champion
+    later = export_csv(scores, "s", mapping, tmp_path)
+    assert later.written == len(scores)  # a value turning missing is a change: resent
+    _, rows = read_export(later.path, "salesforce")
+    assert {r["Expected_Saved_Value__c"] for r in rows} == {"#N/A"}
+    _bulk_upsert(crm, rows, mapping.key)
+    assert all(r["Expected_Saved_Value__c"] is None for r in crm.values())
+    prospects = scores.loc[scores["churn_probability"].isna(), "customer_id"]
+    assert len(prospects) and all(crm[c]["Churn_Risk__c"] is None for c in prospects)
+
+
+def test_null_cell_may_not_break_the_csv(tmp_path: Path) -> None:
+    base = yaml.safe_load((Path(__file__).resolve().parents[1] / "serving/writeback/mappings"
+                           / "salesforce.yaml").read_text(encoding="utf-8"))  # fmt: skip
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({**base, "null_cell": "#N,A"}), encoding="utf-8")
+    with pytest.raises(MappingError, match="null_cell"):
+        load_mapping(path)

@@ -156,8 +156,9 @@ def webhook_args(
 def send(scores: pd.DataFrame, state: Path, url: str, **options):
     """``export_webhook`` in process: the generic mapping, project ``a``, target ``t``, no
     progress bar (``options`` override or add keyword arguments)."""
+    mapping = options.pop("mapping", None) or load_mapping("generic")
     keywords = {"project": "a", "target": "t", "progress": False} | options
-    return export_webhook(scores, "s", load_mapping("generic"), state, url, SECRET, **keywords)
+    return export_webhook(scores, "s", mapping, state, url, SECRET, **keywords)
 
 
 def retries_in(stdout: str) -> int:
@@ -481,3 +482,25 @@ def test_full_disk_for_the_journal_is_a_clear_error_and_state_survives(
         missing,
         kills=1,
     )
+
+
+@pytest.mark.parametrize("name", ["salesforce", "zoho", "hubspot", "fxiaoke", "generic"])
+def test_webhook_clears_a_score_field_that_became_missing(
+    name: str, scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The uplift champion removed: the saved value is missing for everyone, and each CRM's
+    webhook record carries an explicit null for it (the receiver, like a CRM update, keeps a
+    field that is not sent), so no stale saved value stays behind."""
+    mapping = load_mapping(name)
+    column = next(f.column for f in mapping.fields if f.source == "expected_saved_value")
+    with_uplift = scores.copy()
+    with_uplift["expected_saved_value"] = 12.5
+    receiver = Receiver(SECRET)
+    with receiver.running():
+        first = send(with_uplift, tmp_path, receiver.url, mapping=mapping)
+        assert first.ok and {r[column] for r in receiver.state.values()} == {12.5}
+        assert scores["expected_saved_value"].isna().all()
+        later = send(scores, tmp_path, receiver.url, mapping=mapping)
+    assert later.ok and later.customers_sent == len(scores)
+    assert len(receiver.state) == len(scores)
+    assert all(column in r and r[column] is None for r in receiver.state.values())

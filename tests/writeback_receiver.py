@@ -99,8 +99,8 @@ class Receiver:
                 self.stats["same_content_new_key"] += 1
             self.applied_contents.add(content)
             id_field = payload["key_field"]
-            for record in customers:
-                self.state[record[id_field]] = record
+            for record in customers:  # like a CRM update: sent fields replace, null clears
+                self.state.setdefault(record[id_field], {}).update(record)
             self.stats["batches_applied"] += 1
             self.stats["customers_applied"] += len(customers)
             return "applied"

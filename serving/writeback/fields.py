@@ -124,6 +124,11 @@ class Mapping(_Model):
     date_format: str = "%Y-%m-%d"
     list_separator: str = "; "
     forbidden_characters: str = ""
+    null_cell: str = Field(
+        "",
+        description="the CSV cell that clears a field on update (a missing value, an empty "
+        "list): '#N/A' for Salesforce, where an empty cell leaves the old value in place",
+    )
     fields: list[FieldSpec] = Field(min_length=2)
 
     @model_validator(mode="after")
@@ -139,6 +144,13 @@ class Mapping(_Model):
         bad = set(self.forbidden_characters) & set(self.list_separator)
         if bad:
             raise ValueError(f"list_separator uses forbidden characters {sorted(bad)}")
+        if set(self.null_cell) & {self.file.delimiter, '"', "\r", "\n"} or (
+            self.null_cell != self.null_cell.strip()
+        ):
+            raise ValueError(
+                f"null_cell {self.null_cell!r} may not hold the delimiter, quotes, line breaks "
+                "or outer spaces"
+            )
         return self
 
     @property
@@ -274,14 +286,18 @@ def _clean(text: str, mapping: Mapping) -> str:
 
 
 def csv_cell(value: Any, field: FieldSpec, mapping: Mapping) -> str:
-    """A record value as the CSV cell text: empty for missing, fixed decimals, lists joined."""
+    """A record value as the CSV cell text: fixed decimals, lists joined; a missing value (or an
+    empty list or text) is the mapping's ``null_cell``, so the CRM clears the field on update
+    instead of keeping a stale value (e.g. the saved value once the uplift champion is gone)."""
     if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.{field.decimals}f}"
-    if isinstance(value, list):
-        return mapping.list_separator.join(value)
-    return str(value)
+        text = ""
+    elif isinstance(value, float):
+        text = f"{value:.{field.decimals}f}"
+    elif isinstance(value, list):
+        text = mapping.list_separator.join(value)
+    else:
+        text = str(value)
+    return text if text else mapping.null_cell
 
 
 def now_stamp() -> str:
