@@ -26,7 +26,14 @@ from experiments.metric_specs import METRIC_BY_COLUMN, METRICS
 from experiments.narrative import what_this_says
 from experiments.noise import paired_frame
 from experiments.runs import RunRecord
-from experiments.uplift_table import interval_text, qini_digits
+from experiments.uplift_table import LEGEND as UPLIFT_LEGEND
+from experiments.uplift_table import (
+    best_qini,
+    format_uplift_table,
+    interval_text,
+    qini_digits,
+    uplift_rows,
+)
 from features.atomic_file import write_text_atomic
 
 SECTIONS = (
@@ -89,15 +96,55 @@ def _shared_test_set(frames: dict[str, pd.DataFrame]) -> bool:
 
 
 def _table(comparison: Comparison) -> dict:
-    columns = [spec.column for spec in METRICS if spec.column in comparison.table]
+    """The metric table of the churn/CLV runs (only the metrics one of them has: uplift runs
+    log none, so they get no empty row) and the Qini/policy table of the uplift runs."""
+    uplift = {n: r for n, r in comparison.runs.items() if r.kind == "uplift"}
+    experiments = [str(e) for e in comparison.table.index if str(e) not in uplift]
+    shown = comparison.table.loc[experiments]
+    columns = [
+        spec.column
+        for spec in METRICS
+        if spec.column in shown and np.isfinite(shown[spec.column].to_numpy(float)).any()
+    ]
     btyd_columns = [s.column for s in METRICS if s.function is not None]
+    checks = comparison.noise_flags.items()
     return {
         "labels": [METRIC_BY_COLUMN[c].label for c in columns],
-        "rows": [_table_row(comparison, str(e), columns) for e in comparison.table.index],
-        "checks": [_check_row(e, c, check) for (e, c), check in comparison.noise_flags.items()],
+        "rows": [_table_row(comparison, e, columns) for e in experiments] if columns else [],
+        "checks": [_check_row(e, c, check) for (e, c), check in checks if c in columns],
         "btyd_labels": [METRIC_BY_COLUMN[c].label for c in btyd_columns],
         "btyd_rows": _btyd_rows(comparison, btyd_columns),
+        "uplift": _uplift_table(uplift),
     }
+
+
+def _uplift_table(runs: dict[str, RunRecord]) -> dict | None:
+    """The logged Qini and policy value of the uplift runs, ``*`` on the best Qini per action
+    and outcome (``experiments.uplift_table``); None without uplift runs."""
+    if not runs:
+        return None
+    rows = uplift_rows(runs)
+    if rows.empty:
+        return {"rows": [], "truth": False, "legend": [], "note": format_uplift_table(runs)}
+    best = set(best_qini(rows).index)
+    shown = []
+    for i, r in rows.iterrows():
+        digits = qini_digits(r["outcome"])
+        shown.append(
+            {
+                "experiment": r["experiment"],
+                "action": r["action"],
+                "outcome": r["outcome"],
+                "model": r["model"],
+                "qini": interval_text(r, "qini", digits),
+                "mark": BEST_MARK if i in best else "",
+                "top20": "-" if pd.isna(r["uplift_20"]) else f"{r['uplift_20']:.{digits}f}",
+                "true": interval_text(r, "true", 1),
+                "estimated": interval_text(r, "estimated", 1),
+            }
+        )
+    truth = bool(rows["true"].notna().any())
+    return {"rows": shown, "truth": truth, "legend": list(UPLIFT_LEGEND), "note": None}
 
 
 def _table_row(comparison: Comparison, experiment: str, columns: list[str]) -> dict:

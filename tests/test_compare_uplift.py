@@ -62,7 +62,12 @@ def test_compare_kind_uplift_prints_qini_and_policy_value(tmp_path):
         "ranks better than random (the interval is above 0)." in lines
     )
     assert any("email, value: best Qini 1.500" in s and "contains 0" in s for s in lines)
-    assert (tmp_path / "c.html").is_file()
+    page = (tmp_path / "c.html").read_text(encoding="utf-8")
+    table = page.split('<section id="table">')[1].split("</section>")[0]
+    assert "churn AUC" not in table and '<td class="" title="">-' not in table  # no empty rows
+    assert table.count('<tr><td class="name">uplift-') == 6  # 2 runs x 3 rankings
+    assert '0.0040 [0.0010, 0.0070]<span class="mark">*</span>' in table
+    assert "12.5 [3.0, 20.0]" in table
 
 
 def test_a_mixed_comparison_keeps_the_metric_table_and_adds_the_uplift_table():
@@ -83,3 +88,25 @@ def test_a_mixed_comparison_keeps_the_metric_table_and_adds_the_uplift_table():
     empty = {"u": RunRecord("u", "c" * 32, {}, kind="uplift")}
     assert format_table(build_comparison(empty, n_boot=20)).startswith("no Qini or policy value")
     assert what_this_says(build_comparison(empty, n_boot=20)) == []
+
+
+def test_the_html_metric_table_shows_only_metrics_some_compared_run_has():
+    """A mixed comparison: the churn/CLV table has the training run's row and only the metrics
+    it logged; the uplift run is in the Qini table, not an empty metric row."""
+    from experiments.report import render_report
+
+    runs = {
+        "baseline": RunRecord("baseline", "a" * 32, {"test_churn_auc": 0.8}, kind="train"),
+        "uplift": RunRecord(
+            "uplift", "b" * 32,
+            {"email.retained.t-learner.qini": 0.01, "email.retained.t-learner.qini_lo": 0.002,
+             "email.retained.t-learner.qini_hi": 0.02}, kind="uplift",
+        ),
+    }  # fmt: skip
+    page = render_report(build_comparison(runs, n_boot=20))
+    table = page.split('<section id="table">')[1].split("</section>")[0]
+    metric, qini = table.split("Qini [95% CI]")
+    assert "<th>churn AUC</th>" in metric
+    assert "<th>CLV MAE</th>" not in metric and "<th>Brier</th>" not in metric
+    assert '<td class="name">baseline</td>' in metric and "uplift</td>" not in metric
+    assert '<td class="name">uplift</td>' in qini and "0.0100 [0.0020, 0.0200]" in qini
