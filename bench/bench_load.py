@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # ahead of bench/:
 sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "tests"))  # service_fixtures
 
 from bench._common import ROOT, feature_payload, machine, write_results
+from training import DEFAULT_TRACKING_URI
 
 RESULTS = ROOT / "bench" / "results" / "load.json"
 ROUTES = ("/score/ids", "/score/features")
@@ -484,7 +485,7 @@ def target_from_args(args: argparse.Namespace) -> Iterator[Target]:
                 args.snapshot
                 or os.environ.get("LIFECYCLE_SNAPSHOT", "data/scores.snapshot.parquet")
             ),
-            args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"),
+            args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI),
             args.project or os.environ.get("LIFECYCLE_PROJECT"),
             pid=args.pid,
         )

@@ -168,14 +168,23 @@ def predict(
     and the churn model's per-feature contributions."""
     buyers = (snapshot["is_prospect"] == 0).to_numpy()
     probability = np.full(len(snapshot), np.nan)
-    contributions = pd.DataFrame(0.0, index=snapshot.index, columns=champions.churn.columns)
-    if buyers.any():
-        probability[buyers], churn_contributions = champions.churn.predict_with_contributions(
-            snapshot[buyers]
+    contributions = np.zeros((len(snapshot), len(champions.churn.columns)))
+    if buyers.all():  # the usual online request: no rows to pick
+        probability, contributions = champions.churn.predict_with_contribution_array(snapshot)
+    elif buyers.any():
+        probability[buyers], contributions[buyers] = (
+            champions.churn.predict_with_contribution_array(snapshot[buyers])
         )
-        contributions.loc[buyers] = churn_contributions.to_numpy()
     value = np.clip(champions.clv.predict(snapshot), 0, None)
-    return probability, value, contributions
+    return (
+        probability,
+        value,
+        pd.DataFrame(
+            contributions,
+            index=snapshot.index,
+            columns=pd.Index(champions.churn.columns, dtype=object),
+        ),
+    )
 
 
 def score_snapshot(

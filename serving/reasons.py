@@ -346,13 +346,17 @@ def reasons_from_contributions(
         raise ValueError(
             f"contributions has {len(contributions)} rows but features has {len(features)}"
         )
-    contrib = contributions.drop(columns=[c for c in BIAS_COLUMNS if c in contributions.columns])
-    columns = [str(c) for c in contrib.columns]
-    keep = [j for j, c in enumerate(columns) if is_behaviour(c)]
-    raw = contrib.to_numpy(dtype=float)
-    scored = ~np.isnan(raw).all(axis=1) if raw.shape[1] else np.zeros(len(raw), dtype=bool)
+    columns = [str(c) for c in contributions.columns.tolist()]
+    features_only = [j for j, c in enumerate(columns) if c not in BIAS_COLUMNS]
+    raw = contributions.to_numpy(dtype=float)
+    scored = (
+        ~np.isnan(raw[:, features_only]).all(axis=1)
+        if features_only
+        else np.zeros(len(raw), dtype=bool)
+    )
     if top_k == 0:
-        return [[] for _ in range(len(contrib))]
+        return [[] for _ in range(len(raw))]
+    keep = [j for j in features_only if is_behaviour(columns[j])]
     columns = [columns[j] for j in keep]
     values = np.nan_to_num(raw[:, keep], nan=0.0)
     column_concepts = [concept_of(c) for c in columns]
@@ -402,7 +406,7 @@ def _same_fact(a: str, b: str) -> bool:
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as dicts (as ``to_dict("records")``, without its per-value boxing cost)."""
-    columns = [str(c) for c in frame.columns]
+    columns = [str(c) for c in frame.columns.tolist()]
     return [dict(zip(columns, row, strict=True)) for row in frame.to_numpy(dtype=object)]
 
 

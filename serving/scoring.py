@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 import pandas as pd
 
+from serving.columns import float_columns
 from serving.config import STAGES, TIERS, ScoringConfig, StageRules
 from serving.labels import labels_path, load_labels
 from serving.reasons import fallback_reason, reasons_from_contributions
@@ -143,7 +144,7 @@ def score_columns(
     are null.
     """
     check_columns(features, SCORING_COLUMNS, "score_frame")
-    rows = features.reset_index(drop=True)
+    rows = features  # everything below is by position: the index is not read
     n = len(rows)
     p = _aligned(churn_probability, n, "churn_probability")
     value = _aligned(predicted_value, n, "predicted_value")
@@ -157,7 +158,8 @@ def score_columns(
             _aligned(value_range[1], n, "predicted_value_high"),
         )
     )
-    prospect = pd.to_numeric(rows["is_prospect"], errors="coerce").fillna(0).to_numpy() == 1
+    x = float_columns(rows, ["is_prospect", "revenue_365d"])
+    prospect = np.nan_to_num(x["is_prospect"]) == 1
 
     stage = assign_stages(rows, p, config.stages).to_numpy()
     score = priority_scores(
@@ -170,7 +172,7 @@ def score_columns(
         reasons: list[list[str]] = [[] for _ in range(n)]
     else:
         reasons = reasons_from_contributions(
-            contributions.reset_index(drop=True),
+            contributions,
             rows,
             config.reasons.top_k,
             min_contribution=config.reasons.min_contribution,
@@ -212,7 +214,7 @@ def score_columns(
         "predicted_value": value,
         "predicted_value_low": low,
         "predicted_value_high": high,
-        "value_segment": value_segments(rows["revenue_365d"], value, config.value_matrix),
+        "value_segment": value_segments(x["revenue_365d"], value, config.value_matrix),
         "priority_score": score,
         "priority_tier": tier,
         "recommended_action": actions,

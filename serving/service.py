@@ -374,7 +374,7 @@ def features_frame(
     )  # None -> NaN
     complete = ~np.isnan(integers).any(axis=0)
     as_of = [default_as_of if r["as_of"] is None else r["as_of"] for r in records]
-    cutoff = pd.to_datetime(pd.Series(as_of, dtype=object))
+    cutoff = pd.Series(np.array(as_of, dtype="datetime64[s]"))  # as pd.to_datetime of dates
     numbers = {
         **{c: integers[:, j] for j, c in enumerate(whole) if not complete[j]},
         **{c: np.array([r[c] for r in records], dtype="float64") for c in decimal},
@@ -383,19 +383,23 @@ def features_frame(
     known = set(names) | set(CALENDAR_COLUMNS)
     numbers |= {c: np.full(len(records), np.nan) for c in columns if c not in known}
     kept = [c for j, c in enumerate(whole) if complete[j]]
+    as_index = functools.partial(pd.Index, dtype=object)  # Arrow-backed names cost more to walk
     parts = [
         pd.DataFrame(
             np.array([[r[c] for c in text] for r in records], dtype=object).reshape(-1, len(text)),
-            columns=text,
+            columns=as_index(text),
             dtype=object,
         ),
-        pd.DataFrame(integers[:, complete].astype("int64"), columns=kept),
+        pd.DataFrame(integers[:, complete].astype("int64"), columns=as_index(kept)),
         pd.DataFrame(
-            np.column_stack(list(numbers.values())) if numbers else None, columns=list(numbers)
+            np.column_stack(list(numbers.values())) if numbers else None,
+            columns=as_index(list(numbers)),
         ),
-        pd.DataFrame({"cutoff": cutoff}),
+        pd.DataFrame(cutoff.to_numpy().reshape(-1, 1), columns=as_index(["cutoff"])),
     ]
-    return pd.concat(parts, axis=1)
+    frame = pd.concat(parts, axis=1)
+    frame.columns = as_index([*text, *kept, *numbers, "cutoff"])  # concat made them Arrow again
+    return frame
 
 
 @functools.cache

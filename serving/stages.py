@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from serving.columns import float_column, float_columns
 from serving.config import StageRules
 
 STAGE_COLUMNS: tuple[str, ...] = (
@@ -31,36 +32,31 @@ OPTIONAL_STAGE_COLUMNS: tuple[str, ...] = ("complaint_30d",)
 
 def check_columns(features: pd.DataFrame, required: Sequence[str], what: str) -> None:
     """Raise a ValueError naming every required column missing from ``features``."""
-    missing = [c for c in required if c not in features.columns]
+    present = set(features.columns.tolist())
+    missing = [c for c in required if c not in present]
     if missing:
         raise ValueError(f"{what} needs feature columns {missing}; got {list(features.columns)}")
 
 
-def _column(features: pd.DataFrame, column: str) -> np.ndarray:
-    values = features[column]
-    if values.dtype.kind in "biuf":  # numbers already (numpy or nullable): no parsing
-        return values.to_numpy(dtype=float, na_value=np.nan)
-    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-
-
-def _columns(features: pd.DataFrame, columns: Sequence[str]) -> dict[str, np.ndarray]:
-    """``_column`` of each of ``columns``; numbers in one block when they all are numbers."""
-    block = features[list(columns)]
-    if all(dtype.kind in "biuf" for dtype in block.dtypes):
-        values = block.to_numpy(dtype=float, na_value=np.nan)
-        return {c: values[:, j] for j, c in enumerate(columns)}
-    return {c: _column(features, c) for c in columns}
-
-
 def usual_gap_days(features: pd.DataFrame, rules: StageRules) -> pd.Series:
     """The customer's usual gap: mean_gap_days, the population default if unknown, floored."""
-    gap = np.nan_to_num(_column(features, "mean_gap_days"), nan=rules.default_gap_days)
-    return pd.Series(np.maximum(gap, rules.min_gap_days), index=features.index)
+    gap = _usual_gap(float_column(features["mean_gap_days"]), rules)
+    return pd.Series(gap, index=features.index)
 
 
 def rhythm_ratio(features: pd.DataFrame, rules: StageRules) -> pd.Series:
     """How many usual gaps the customer is overdue: recency_days / usual_gap_days."""
-    return _column(features, "recency_days") / usual_gap_days(features, rules)
+    x = float_columns(features, ["recency_days", "mean_gap_days"])
+    return pd.Series(_rhythm(x, rules), index=features.index)
+
+
+def _usual_gap(mean_gap_days: np.ndarray, rules: StageRules) -> np.ndarray:
+    gap = np.nan_to_num(mean_gap_days, nan=rules.default_gap_days)
+    return np.maximum(gap, rules.min_gap_days)
+
+
+def _rhythm(x: dict[str, np.ndarray], rules: StageRules) -> np.ndarray:
+    return x["recency_days"] / _usual_gap(x["mean_gap_days"], rules)
 
 
 def growth(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
@@ -79,9 +75,10 @@ def assign_stages(
     p = np.asarray(churn_probability, dtype=float).reshape(-1)
     if len(p) != len(features):
         raise ValueError(f"churn_probability has {len(p)} values for {len(features)} feature rows")
-    x = _columns(features, STAGE_COLUMNS)
+    optional = [c for c in OPTIONAL_STAGE_COLUMNS if c in features.columns]
+    x = float_columns(features, [*STAGE_COLUMNS, *optional])
     for c in OPTIONAL_STAGE_COLUMNS:
-        x[c] = _column(features, c) if c in features else np.zeros(len(features))
+        x.setdefault(c, np.zeros(len(features)))
 
     prospect = np.nan_to_num(x["is_prospect"]) == 1
     recency = x["recency_days"]
@@ -91,7 +88,7 @@ def assign_stages(
         raise ValueError(
             f"recency_days is null for buyers (is_prospect=0), e.g. {list(ids[unknown][:5])}"
         )
-    ratio = rhythm_ratio(features, rules).to_numpy()
+    ratio = _rhythm(x, rules)
     orders_90d = np.nan_to_num(x["orders_90d"])
     orders_trend = np.nan_to_num(x["orders_trend_90d"])
     orders_prev = orders_90d - orders_trend

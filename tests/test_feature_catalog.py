@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
@@ -191,3 +192,16 @@ def test_feature_config_rejects_unknown_keys_and_bad_values(tmp_path, features, 
     with pytest.raises(ConfigError, match="bad.yaml") as info:
         load_config(path)
     assert expected in str(info.value)
+
+
+def test_calendar_month_of_every_cutoff_kind_matches_pandas():
+    from training.dataset import calendar_columns
+
+    stamps = ["1899-03-05 23:59:59", "1969-12-31", "1970-01-01", "1997-10-01", "2024-02-29"]
+    naive = pd.Series(pd.to_datetime(stamps, format="ISO8601"))
+    with_gap = naive.copy()
+    with_gap[1] = pd.NaT
+    text = pd.Series(["1997-10-01", "2024-02-29"])
+    for cutoff in (naive, naive.astype("datetime64[s]"), with_gap, text):
+        expected = pd.to_datetime(cutoff, format="ISO8601").dt.month.to_numpy(dtype="float64")
+        np.testing.assert_array_equal(calendar_columns(cutoff)["cutoff_month"], expected)

@@ -179,6 +179,10 @@ def build_frame(
 def calendar_columns(cutoff: pd.Series) -> dict[str, np.ndarray]:
     """Month of the cutoff: with a year of training cutoffs, the models learn how much of the
     label window falls in high season (known at T, so no look-ahead)."""
+    if isinstance(cutoff.dtype, np.dtype) and cutoff.dtype.kind == "M":  # naive datetimes
+        values = cutoff.to_numpy()
+        months = values.astype("datetime64[M]").astype("int64") % 12 + 1
+        return {"cutoff_month": np.where(np.isnat(values), np.nan, months.astype("float64"))}
     return {"cutoff_month": pd.to_datetime(cutoff).dt.month.to_numpy(dtype="float64")}
 
 

@@ -29,7 +29,8 @@ class FeatureEncoder:
         self.columns = list(columns)
 
     def fit(self, frame: pd.DataFrame) -> FeatureEncoder:
-        missing = [c for c in self.columns if c not in frame.columns]
+        present = set(frame.columns.tolist())
+        missing = [c for c in self.columns if c not in present]
         if missing:
             raise KeyError(f"feature columns missing from the frame: {missing}")
         self.categories_ = {
@@ -76,7 +77,8 @@ class FeatureEncoder:
         return out
 
     def _check_columns(self, frame: pd.DataFrame) -> None:
-        missing = [c for c in self.columns if c not in frame.columns]
+        present = set(frame.columns.tolist())
+        missing = [c for c in self.columns if c not in present]
         if missing:
             raise KeyError(f"feature columns missing: {missing}")
 
@@ -97,7 +99,7 @@ class FeatureEncoder:
     def _small_matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """``matrix`` of a few rows (online scoring) from one object array, in numpy: pandas'
         per-column operations cost more than the rows themselves here."""
-        position = {c: i for i, c in enumerate(frame.columns)}
+        position = {c: i for i, c in enumerate(frame.columns.tolist())}
         values = frame.to_numpy(dtype=object)
         absent = pd.isna(values)  # once for the whole array: per column it costs more than the rows
         out = np.empty((len(frame), len(self.columns)), dtype="float64")
@@ -359,10 +361,16 @@ class ChurnModel:
     def predict_with_contributions(self, frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
         """Calibrated probability and contributions from one encoding and one booster call (the
         contributions plus the bias add up to the raw log-odds)."""
+        probability, values = self.predict_with_contribution_array(frame)
+        return probability, pd.DataFrame(values, columns=self.columns, index=frame.index)
+
+    def predict_with_contribution_array(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """``predict_with_contributions`` with the contributions as an array (columns in the
+        order of ``columns``): no frame to build, for the few rows of online scoring."""
         values = self._contributions_with_bias(frame)
         raw = sigmoid(values.sum(axis=1))
         probability = raw if self.calibrator_ is None else self.calibrator_.apply(raw)
-        return probability, pd.DataFrame(values[:, :-1], columns=self.columns, index=frame.index)
+        return probability, values[:, :-1]
 
     def feature_importance(self) -> pd.Series:
         return _gain(self.booster_)
