@@ -66,6 +66,7 @@ import pandas as pd
 from bentoml.exceptions import BentoMLException
 from bentoml.validators import ContentType
 
+from serving import request_timeout
 from serving.auth import ApiKeyMiddleware, RequestLimitsMiddleware, api_key_from_env
 from serving.http_metrics import RouteMetricsMiddleware, count_customers
 from serving.openapi import OpenApiMiddleware
@@ -621,6 +622,8 @@ def _count(route: str, results: Sequence[ScoreResult]) -> None:
 #: ``@bentoml.service`` turns the class into a Service (its type hints keep the class type).
 _service: Any = LifecycleService
 
+# traffic.timeout without BentoML's timers that outlive their requests (serving.request_timeout)
+request_timeout.install()
 # Outermost first: count and log every answer (401s included), then authenticate, then limit
 # the body, then hold API calls until ready; /readyz and /docs.json are answered here.
 _service.add_asgi_middleware(RouteMetricsMiddleware, routes=API_ROUTES)
