@@ -73,3 +73,38 @@ def test_bad_inputs_are_refused():
         fit_uplift(x, t, np.where(np.arange(200) == 0, np.nan, y), ["a"], UpliftConfig(**SMALL))
     with pytest.raises(ValueError, match="extra"):
         UpliftConfig(learnr="t")
+
+
+def test_features_are_converted_for_lightgbm_once_and_the_models_are_unchanged(monkeypatch):
+    """An ensemble fit converts the encoded frame to LightGBM's matrix once (not once per
+    learner fit and prediction), and each learner is the model LightGBM fits on the frame
+    itself: same trees, same categories in the saved booster, same predictions."""
+    import lightgbm as lgb
+    import lightgbm.basic
+
+    import training.uplift as uplift
+
+    x, t, y, _, _ = _randomized(1500, 3)
+    config = UpliftConfig(learner="ensemble", **SMALL)
+    real = lightgbm.basic._data_from_pandas
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(len(args[0] if args else kwargs["data"]))
+        return real(*args, **kwargs)
+
+    for module in (lightgbm.basic, uplift):
+        monkeypatch.setattr(module, "_data_from_pandas", counted, raising=False)
+    model = fit_uplift(x, t, y, ["a", "b", "group"], config, propensity=0.5)
+    assert calls == [len(x)]
+    monkeypatch.undo()
+
+    encoded = model.encoder_.transform(x)
+    mu0 = model.members_["t"]["mu0_"]
+    reference = uplift._lgb(config, "classifier", mu0.seed_offset)
+    reference.fit(encoded[~t], y[~t].astype(int))  # the frame, as LightGBM converts it itself
+    assert mu0.model_.booster_.model_to_string() == reference.booster_.model_to_string()
+    assert mu0.model_.booster_.pandas_categorical == [["north", "south"]]
+    np.testing.assert_array_equal(mu0.predict(encoded), reference.predict_proba(encoded)[:, 1])
+    saved = lgb.Booster(model_str=mu0.model_.booster_.model_to_string())
+    np.testing.assert_array_equal(saved.predict(encoded), mu0.predict(encoded))

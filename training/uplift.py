@@ -29,12 +29,13 @@ share of customers outside the clip range are returned as :class:`PropensityChec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from lightgbm.basic import _data_from_pandas
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.model_selection import StratifiedKFold
 
@@ -114,6 +115,39 @@ def _lgb(config: UpliftConfig, kind: str, seed_offset: int = 0):
     return lgb.LGBMClassifier(**kwargs) if kind == "classifier" else lgb.LGBMRegressor(**kwargs)
 
 
+@dataclass(frozen=True)
+class EncodedRows:
+    """Encoded feature rows as LightGBM reads them, converted from pandas once.
+
+    Every fit and prediction of a learner would otherwise convert the frame again (category
+    codes, one float matrix): most of the time of a small run. ``values`` is exactly what
+    LightGBM makes of the frame (its own conversion), so models and predictions are unchanged;
+    rows are selected with ``rows[mask]`` or ``rows.iloc[index]`` like a frame.
+    """
+
+    values: np.ndarray
+    columns: list[str]
+    categorical: list[str] | list[int]  # names here (LightGBM takes either)
+    pandas_categorical: list[list]
+
+    @classmethod
+    def of(cls, x: pd.DataFrame | EncodedRows) -> EncodedRows:
+        if isinstance(x, EncodedRows):
+            return x
+        values, names, categorical, pandas_categorical = _data_from_pandas(x, "auto", "auto", None)
+        return cls(values, list(names), categorical, pandas_categorical)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, rows) -> EncodedRows:
+        return replace(self, values=self.values[rows])
+
+    @property
+    def iloc(self) -> EncodedRows:
+        return self
+
+
 class _Outcome:
     """E[y | x] for one arm: a classifier for 0/1 outcomes, a regressor otherwise."""
 
@@ -122,7 +156,7 @@ class _Outcome:
     def __init__(self, binary: bool, config: UpliftConfig, seed_offset: int):
         self.binary, self.config, self.seed_offset = binary, config, seed_offset
 
-    def fit(self, x: pd.DataFrame, y: np.ndarray) -> _Outcome:
+    def fit(self, x: pd.DataFrame | EncodedRows, y: np.ndarray) -> _Outcome:
         if self.binary and len(np.unique(y)) < 2:
             self.constant_ = float(np.mean(y)) if len(y) else 0.0
             return self
@@ -130,12 +164,23 @@ class _Outcome:
         self.model_ = _lgb(
             self.config, "classifier" if self.binary else "regressor", self.seed_offset
         )
-        self.model_.fit(x, y.astype(int) if self.binary else y)
+        rows = EncodedRows.of(x)
+        self.model_.fit(
+            rows.values,
+            y.astype(int) if self.binary else y,
+            feature_name=rows.columns,
+            categorical_feature=rows.categorical,
+        )
+        # as when fit on the frame: a saved booster maps a frame's categories to these codes
+        self.model_.booster_.pandas_categorical = rows.pandas_categorical
         return self
 
-    def predict(self, x: pd.DataFrame) -> np.ndarray:
+    def predict(self, x: pd.DataFrame | EncodedRows) -> np.ndarray:
         if self.constant_ is not None:
             return np.full(len(x), self.constant_)
+        if isinstance(x, EncodedRows):  # the booster's output: P(1) for a 0/1 outcome
+            threads = self.model_._process_n_jobs(self.model_.n_jobs)  # as the wrapper would
+            return self.model_.booster_.predict(x.values, num_threads=threads)
         return self.model_.predict_proba(x)[:, 1] if self.binary else self.model_.predict(x)
 
 
@@ -148,6 +193,7 @@ def stratified_folds(
 
 def _crossfit(x, treated, y, binary, config, folds, with_propensity: bool):
     """Out-of-fold mu0, mu1 (and e) for every row."""
+    x = EncodedRows.of(x)
     n = len(x)
     mu0, mu1, e = np.zeros(n), np.zeros(n), np.full(n, np.nan)
     for k, (train, test) in enumerate(folds):
@@ -172,6 +218,7 @@ def check_propensity(
     """Cross-fitted P(treated | x), its AUC, and the propensity used (known or estimated,
     clipped)."""
     folds = folds or stratified_folds(treated, config.folds, config.seed)
+    x = EncodedRows.of(x)
     est = np.zeros(len(x))
     for k, (train, test) in enumerate(folds):
         clf = _Outcome(True, config, 10 * k + 3).fit(x.iloc[train], treated[train].astype(float))
@@ -264,6 +311,7 @@ def _fit_members(
     learners: tuple[str, ...],
 ) -> dict[str, dict[str, _Outcome]]:
     """Fit the meta-learners ``learners``; X and DR share one cross-fitted nuisance."""
+    x = EncodedRows.of(x)
     members: dict[str, dict[str, _Outcome]] = {}
     if "t" in learners:
         members["t"] = {
@@ -324,6 +372,7 @@ def fit_encoded(
             f"the {config.transform!r} transform is for value outcomes; this outcome is 0/1"
         )
     driver, scaled = driver_outcome(config.transform, y, retained)
+    x = EncodedRows.of(x)
     binary = model.binary or config.transform != "direct"
     learners = members_of(config.learner) if learners is None else learners
     model.members_ = _fit_members(x, treated, driver, binary, config, folds, e, learners)
@@ -370,7 +419,7 @@ def fit_uplift(
     binary = bool(np.isin(y, (0.0, 1.0)).all()) if binary is None else binary
     model = UpliftModel(columns, config, binary)
     model.encoder_ = FeatureEncoder(columns).fit(frame)
-    x = model.encoder_.transform(frame)
+    x = EncodedRows.of(model.encoder_.transform(frame))
     folds = stratified_folds(treated, config.folds, config.seed)
     e, model.propensity_check_ = assignment_propensity(
         x, treated, config, folds, propensity, check_assignment
@@ -397,7 +446,7 @@ def fit_response(
     treated = np.asarray(treated, dtype=bool)
     y = np.asarray(y, dtype=float)
     encoder = FeatureEncoder(columns).fit(frame)
-    x = encoder.transform(frame)
+    x = EncodedRows.of(encoder.transform(frame))
     binary = bool(np.isin(y, (0.0, 1.0)).all())
     model = _Outcome(binary, config, 8).fit(x[treated], y[treated])
     return lambda new: model.predict(encoder.transform(new))

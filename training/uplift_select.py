@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from training.models import FeatureEncoder
 from training.uplift import (
+    EncodedRows,
     Learner,
     Transform,
     UpliftConfig,
@@ -115,7 +116,7 @@ def candidate_config(
 
 
 def _inner_qini(
-    x: pd.DataFrame,
+    x: EncodedRows,
     treated: np.ndarray,
     y: np.ndarray,
     retained: np.ndarray | None,
@@ -184,7 +185,7 @@ def select_uplift(
     if not transforms:
         raise ValueError("select_uplift: no value transform left to try")
     encoder = FeatureEncoder(columns).fit(frame)
-    x = encoder.transform(frame)
+    x = EncodedRows.of(encoder.transform(frame))  # converted for LightGBM once, not per fit
     e, _ = assignment_propensity(
         x, treated, base, stratified_folds(treated, base.folds, base.seed), propensity, check=False
     )
