@@ -3,12 +3,14 @@
 A reader (or the next run) sees the previous complete file or the new complete file, never a
 truncated one: a process killed or a disk filling up mid-write leaves the target untouched, and
 a failed write removes its temporary file. The temporary name carries the writer's pid and a
-random token, so concurrent writers of the same target never share one (the last rename wins).
+random token, so concurrent writers of the same target never share one (the last rename wins);
+the temporary file of a writer killed with -9 is removed by the next write once that pid is gone.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -18,6 +20,7 @@ def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> P
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = text.encode(encoding)
+    _remove_stale(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
     try:
@@ -34,6 +37,25 @@ def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> P
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _remove_stale(path: Path) -> None:
+    """Temporary files of this target left by writers that no longer run (killed with -9)."""
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)-[0-9a-f]+\.partial$")
+    for entry in path.parent.iterdir():
+        found = pattern.match(entry.name)
+        if found and not _alive(int(found.group(1))):
+            entry.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fsync_dir(directory: Path) -> None:

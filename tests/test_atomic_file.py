@@ -55,3 +55,37 @@ def test_concurrent_writers_use_distinct_temporaries(tmp_path, monkeypatch):
         write_text_atomic(tmp_path / "r.json", str(i))
     assert len(set(seen)) == 3 and all(n.startswith(".r.json.") for n in seen)
     assert (tmp_path / "r.json").read_text() == "2"
+
+
+def test_kill_9_mid_write_keeps_the_previous_file_and_the_next_write_cleans_up(tmp_path):
+    """A writer killed with -9 while writing leaves the previous file and its own temporary
+    file; the next write removes that temporary file (its pid is gone) and replaces the target."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "result.json"
+    out.write_text('{"run": "previous"}')
+    script = (
+        "import os, sys\n"
+        "from features.atomic_file import write_text_atomic\n"
+        "real = os.write\n"
+        "def slow(fd, data):\n"
+        "    n = real(fd, data[:1024]); sys.stdout.write('wrote\\n'); sys.stdout.flush()\n"
+        "    import time; time.sleep(60); return n\n"
+        "os.write = slow\n"
+        f"write_text_atomic({str(out)!r}, 'x' * 100_000)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "wrote\n"
+        child.kill()  # SIGKILL, mid-write
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    left = [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+    assert out.read_text() == '{"run": "previous"}' and len(left) == 1
+    assert left[0].startswith(f".result.json.{child.pid}-")
+    write_text_atomic(out, '{"run": "next"}')
+    assert json.loads(out.read_text()) == {"run": "next"}
+    assert _listing(tmp_path) == ["result.json"]
