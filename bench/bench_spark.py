@@ -42,6 +42,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from bench._common import ensure_data, log  # noqa: E402 -- after the sys.path line above
+from features.atomic_file import write_text_atomic  # noqa: E402
 
 DATA_ROOT = ROOT / "bench" / "data"  # --data-root
 RESULTS = ROOT / "bench" / "results" / "spark.json"
@@ -345,7 +346,9 @@ def main() -> None:
         result["input_rows_per_s"] = round(rows / result["seconds"])
         results[kind] = result
         log(f"  {result}")
-        partial.write_text(json.dumps({"customers": args.customers, "results": results}, indent=2))
+        write_text_atomic(
+            partial, json.dumps({"customers": args.customers, "results": results}, indent=2)
+        )
     ratios = {}
     for what in ("features_1", "features_12", "score"):
         duck, spark = results.get(f"duckdb_{what}"), results.get(f"spark_{what}")
@@ -359,11 +362,12 @@ def main() -> None:
                 DATA_ROOT / f"sampling_{fraction}", args.sampling_customers, args.seed, fraction
             )
             log(f"  {sampling[f'{fraction:.0%}']}")
-            partial.write_text(
+            write_text_atomic(
+                partial,
                 json.dumps(
                     {"customers": args.customers, "results": results, "sampling": sampling},
                     indent=2,
-                )
+                ),
             )
     import pyspark
 
@@ -386,7 +390,7 @@ def main() -> None:
         "sampling": sampling,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_text_atomic(args.out, json.dumps(report, indent=2) + "\n")
     partial.unlink(missing_ok=True)
     log(json.dumps({"ratios": ratios, "sampling": sampling}, indent=2))
     log(f"wrote {args.out}")

@@ -36,6 +36,16 @@ SPARK_DEFAULTS: dict[str, str] = {
     "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
     "spark.ui.showConsoleProgress": "false",
 }
+#: Settings a ``local[...]`` session gets unless ``conf`` says otherwise. The driver binds to the
+#: loopback interface, and task results up to 128 MiB travel in-process: by default a result over
+#: 1 MiB is parked in the block manager and fetched back over the network from the machine's own
+#: address, and a fetch that fails there (a CI run lost the 12-cutoff CDNOW features this way)
+#: fails the job with ``TaskResultLost``, since local mode does not retry tasks.
+LOCAL_SPARK_DEFAULTS: dict[str, str] = {
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.task.maxDirectResultSize": "128m",
+}
 
 
 class EngineError(RuntimeError):
@@ -193,11 +203,11 @@ def spark_session(
         require_java()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = pyspark.sql.SparkSession.builder.appName(app_name)
+    if master is None and not submitted:
+        master = "local[*]"
     if master is not None:
         builder = builder.master(master)
-    elif not submitted:
-        builder = builder.master("local[*]")
-    for key, value in {**SPARK_DEFAULTS, **(conf or {})}.items():
+    for key, value in session_settings(master, conf).items():
         builder = builder.config(key, value)
     try:
         session = builder.getOrCreate()
@@ -210,6 +220,13 @@ def spark_session(
             session.conf.set(key, value)
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def session_settings(master: str | None, conf: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What a new session is built with: :data:`SPARK_DEFAULTS`, :data:`LOCAL_SPARK_DEFAULTS` for
+    a ``local[...]`` master, then ``conf``, which wins."""
+    local = LOCAL_SPARK_DEFAULTS if master is not None and master.startswith("local") else {}
+    return {**SPARK_DEFAULTS, **local, **(conf or {})}
 
 
 def require_pyspark() -> Any:

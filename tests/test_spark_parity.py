@@ -21,7 +21,13 @@ import pytest
 from spark_fixtures import cdnow_dir, spark_engine, synthetic_dir  # noqa: F401 (fixtures)
 from typer.testing import CliRunner
 
-from features.engine import EngineError, open_engine, require_java, require_pyspark
+from features.engine import (
+    EngineError,
+    open_engine,
+    require_java,
+    require_pyspark,
+    session_settings,
+)
 from features.snapshots import build_snapshots, connect, read_snapshots, sample_customers
 
 SYNTHETIC_CUTOFFS = [d.date() for d in pd.date_range("2025-01-01", periods=12, freq="MS")]
@@ -247,6 +253,19 @@ def boundary_dir(tmp_path_factory):
 
 
 @pytest.mark.spark
+def test_a_local_session_keeps_task_results_in_process(spark_engine):
+    """A ``local[...]`` session binds to loopback and sends task results up to 128 MiB directly:
+    the 12-cutoff CDNOW features once failed in CI with ``TaskResultLost`` when a result over the
+    1 MiB default was parked in the block manager and its fetch back over the network failed."""
+    conf = spark_engine.spark.sparkContext.getConf()
+    assert conf.get("spark.task.maxDirectResultSize") == "128m"
+    assert conf.get("spark.driver.host") == "127.0.0.1"
+    assert conf.get("spark.driver.bindAddress") == "127.0.0.1"
+    one_task = spark_engine.spark.range(0, 1_000_000, numPartitions=1).selectExpr("id", "id * 2")
+    assert len(one_task.toPandas()) == 1_000_000  # one ~16 MiB task result
+
+
+@pytest.mark.spark
 @pytest.mark.parametrize("time_zone", ["America/Los_Angeles", "Asia/Kolkata"])
 def test_session_time_zone_changes_nothing(spark_engine, boundary_dir, time_zone):
     """Naive timestamps are wall-clock UTC: a Spark session set to another zone (with a DST gap
@@ -434,6 +453,19 @@ def test_open_engine_duckdb_needs_no_spark():
     assert engine.name == "duckdb" and engine.spark is None and not engine.is_spark
     with pytest.raises(EngineError, match="need --engine spark"):
         engine.dataframe(None)
+
+
+def test_only_local_masters_get_the_local_settings_and_conf_wins():
+    local = session_settings("local[2]")
+    assert (
+        local["spark.driver.host"] == "127.0.0.1" and local["spark.sql.session.timeZone"] == "UTC"
+    )
+    cluster = session_settings("spark://head:7077", {"spark.sql.shuffle.partitions": "64"})
+    assert "spark.driver.host" not in cluster and "spark.task.maxDirectResultSize" not in cluster
+    assert cluster["spark.sql.shuffle.partitions"] == "64"
+    assert "spark.driver.host" not in session_settings(None)  # spark-submit decides
+    mine = session_settings("local[*]", {"spark.driver.host": "10.0.0.5"})
+    assert mine["spark.driver.host"] == "10.0.0.5"
 
 
 def test_sampling_fraction_and_engine_are_logged_on_the_run(tmp_path):
