@@ -3,7 +3,12 @@ no-leakage property, and hand-checked CDNOW customers."""
 
 from __future__ import annotations
 
+import errno
 import math
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import ibis
@@ -16,6 +21,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from reference_features import reference_features, reference_labels
 
+from features import snapshots
 from features.config import DEFAULT_CONFIG, FeatureConfig
 from features.contract import EVENT_TYPES, table_path
 from features.snapshots import (
@@ -26,10 +32,12 @@ from features.snapshots import (
     feature_table,
     label_table,
     normalize_cutoffs,
+    write_snapshot_file,
 )
 
 CDNOW = cdnow_file("CDNOW_master.txt")
 T = pd.Timestamp("2024-04-01")
+REPO = Path(__file__).resolve().parents[1]
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -261,17 +269,101 @@ def test_labels_by_hand(tiny):
     assert margin.set_index("customer_id").future_value[["A", "C"]].tolist() == [100.0, 1.5]
 
 
-def test_build_snapshots_joins_sorts_and_writes(tiny, tmp_path):
-    out = tmp_path / "snap.parquet"
+def test_build_snapshots_joins_and_sorts(tiny):
     with pytest.warns(UserWarning, match="right-censored"):
-        frame = build_snapshots(
-            tiny, ["2024-04-01", "2024-03-01"], horizon_days=60, out=out, progress=False
-        )
+        frame = build_snapshots(tiny, ["2024-04-01", "2024-03-01"], horizon_days=60, progress=False)
     assert list(frame.columns) == ["customer_id", "cutoff", *feature_columns(), *LABEL_COLUMNS]
     assert frame["cutoff"].is_monotonic_increasing
     assert frame.groupby("cutoff")["customer_id"].apply(lambda s: s.is_monotonic_increasing).all()
-    written = pd.read_parquet(out)
-    assert len(written) == len(frame) and str(written["churned"].dtype) == "Int8"
+    assert str(frame["churned"].dtype) == "Int8"
+
+
+def assert_file_is_frame(path: Path, frame: pd.DataFrame) -> None:
+    """The feature file holds the frame: same columns, types, rows and order; floats within the
+    last rounding step (DuckDB and pandas round a half at the ninth decimal differently)."""
+    written = pd.read_parquet(path)
+    assert list(written.columns) == list(frame.columns)
+    assert written.dtypes.to_dict() == frame.dtypes.to_dict()
+    assert len(written) == len(frame) > 0
+    floats = [c for c, t in frame.dtypes.items() if t == "float64"]
+    pd.testing.assert_frame_equal(written.drop(columns=floats), frame.drop(columns=floats))
+    np.testing.assert_allclose(written[floats], frame[floats], rtol=0, atol=2e-9)
+
+
+def test_feature_file_is_the_frame_streamed_in_batches(random_data, tmp_path, monkeypatch):
+    data = random_data[0]
+    cutoffs = ["2020-06-01", "2020-09-01", "2021-01-01"]
+    frame = build_snapshots(data, cutoffs, horizon_days=60, progress=False)
+    monkeypatch.setattr(snapshots, "WRITE_BATCH_ROWS", 7)  # many batches
+    out = tmp_path / "deep" / "features.parquet"
+    written = write_snapshot_file(data, cutoffs, out, horizon_days=60, progress=False)
+    assert (written.rows, written.columns) == frame.shape
+    assert_file_is_frame(out, frame)
+    assert frame["churned"].isna().any()  # nulls survive: Int8 read back as Int8
+    assert frame.select_dtypes("float64").isna().any().any()
+
+
+def test_a_failed_feature_write_keeps_the_previous_file(random_data, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    data, out = random_data[0], tmp_path / "features.parquet"
+    write_snapshot_file(data, ["2020-06-01"], out, progress=False)
+    before = out.read_bytes()
+
+    def disk_full(self, batch):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_batch", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        write_snapshot_file(data, ["2020-09-01"], out, progress=False)
+    assert out.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["features.parquet"]  # no temporary file left
+
+
+KILLED_WRITER = """
+import sys, time
+import pyarrow.parquet as pq
+from features import snapshots
+snapshots.WRITE_BATCH_ROWS = 5
+write = pq.ParquetWriter.write_batch
+def slow(self, batch):
+    write(self, batch)
+    print("batch", flush=True)
+    time.sleep(0.2)
+pq.ParquetWriter.write_batch = slow
+snapshots.write_snapshot_file(sys.argv[1], ["2020-09-01"], sys.argv[2], progress=False)
+"""
+
+
+def test_kill_9_mid_write_leaves_the_previous_file_and_the_next_write_cleans_up(
+    random_data, tmp_path
+):
+    data, out = random_data[0], tmp_path / "features.parquet"
+    write_snapshot_file(data, ["2020-06-01"], out, progress=False)
+    before = out.read_bytes()
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(data), str(out)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None and writer.stdout.readline() == "batch\n"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=30)
+    assert out.read_bytes() == before
+    assert len(list(tmp_path.glob(".features.parquet.*.partial"))) == 1  # the killed writer's
+    again = write_snapshot_file(data, ["2020-09-01"], out, progress=False)
+    assert again.rows == len(pd.read_parquet(out)) and not list(tmp_path.glob("*.partial"))
+
+
+def test_two_writes_at_once_leave_one_whole_file(random_data, tmp_path):
+    data, out = random_data[0], tmp_path / "features.parquet"
+    frames = {c: build_snapshots(data, [c], progress=False) for c in ("2020-06-01", "2021-01-01")}
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda c: write_snapshot_file(data, [c], out, progress=False), frames))
+    written_cutoff = pd.read_parquet(out)["cutoff"].iloc[0].strftime("%Y-%m-%d")
+    assert_file_is_frame(out, frames[written_cutoff])
+    assert not list(tmp_path.glob("*.partial"))
 
 
 def test_without_events_engagement_is_zero_or_null(tiny, tmp_path):
