@@ -454,7 +454,7 @@ def features(
     """Compute point-in-time features (and labels) at one or more cutoffs.
 
     With --engine spark, OUT is a Parquet directory partitioned by cutoff_day, written by Spark."""
-    from features.snapshots import write_snapshot_file, write_snapshots
+    from features.snapshots import write_snapshots
 
     if value not in ("revenue", "margin"):
         _fail(f"--value {value!r}: expected revenue or margin")
@@ -472,8 +472,8 @@ def features(
             "cutoff_day)"
         )
         return
-    written = write_snapshot_file(
-        source, cutoffs, _local_out(out, engine), horizon_days=horizon_days, value=label
+    written = write_snapshots(
+        None, source, cutoffs, _local_out(out, engine), horizon_days=horizon_days, value=label
     )
     typer.echo(f"wrote {written.rows:,} rows x {written.columns} columns to {out}")
 

@@ -9,7 +9,7 @@ directory, trains a small champion pair on a separate small synthetic set (into
 subprocess (so the peak memory is its own; for Spark it is the driver's Python process plus its
 JVM):
 
-- ``duckdb_features_1`` / ``duckdb_features_12``: ``write_snapshot_file`` at 1 / 12 monthly
+- ``duckdb_features_1`` / ``duckdb_features_12``: ``write_snapshots`` at 1 / 12 monthly
   cutoffs, streamed into one Parquet file (what ``lifecycle features`` does);
 - ``spark_features_1`` / ``spark_features_12``: ``write_snapshots`` on ``local[2]``, Parquet
   partitioned by cutoff day, nothing collected (``lifecycle features --engine spark``);
@@ -229,12 +229,12 @@ def train_sampled(root: Path, n_customers: int, seed: int, fraction: float) -> d
 def run_kind(kind: str, data: Path, out: Path, tracking_uri: str) -> int:
     """The measured work of one kind (in its own process); returns the rows written."""
     from features.engine import open_engine
-    from features.snapshots import write_snapshot_file, write_snapshots
+    from features.snapshots import write_snapshots
     from training.dataset import data_bounds
 
     n = 12 if kind.endswith("_12") else 1
     if kind.startswith("duckdb_features"):
-        return write_snapshot_file(data, cutoffs(n), out, progress=False).rows
+        return write_snapshots(None, data, cutoffs(n), out, progress=False).rows
     if kind.startswith("spark_features"):
         engine = open_engine("spark", master="local[2]", conf=SPARK_CONF)
         return write_snapshots(engine, data, cutoffs(n), out, progress=False).rows

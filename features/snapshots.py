@@ -6,6 +6,7 @@ configuration together and runs the query on the backend (embedded DuckDB by def
 
 from __future__ import annotations
 
+import secrets
 import sys
 import time
 import warnings
@@ -323,7 +324,7 @@ def build_snapshots(
 
     Warns when a label horizon runs past the data. On a Spark ``engine`` the rows are computed on
     Spark and collected (sample them with ``sample_fraction``); :func:`write_snapshots` writes
-    from the executors instead, :func:`write_snapshot_file` streams DuckDB's into one file.
+    from the executors instead (and streams DuckDB's rows into one file).
     """
     labelled = " + labels" if horizon_days else ""
     with (
@@ -356,7 +357,8 @@ def _set_frame_types(frame: pd.DataFrame) -> None:
 WRITE_BATCH_ROWS = 100_000
 
 
-def write_snapshot_file(
+def write_snapshots(
+    engine: Engine | None,
     data_dir: str | Path,
     cutoffs: Sequence[CutoffLike] | CutoffLike,
     out: str | Path,
@@ -367,32 +369,57 @@ def write_snapshot_file(
     annual_discount_rate: float = 0.0,
     progress: bool = True,
 ) -> WrittenSnapshots:
-    """DuckDB: what :func:`build_snapshots` returns, streamed into the Parquet file ``out`` in
-    batches (``lifecycle features``): no pandas frame is built, so 12 cutoffs of 1M customers do
-    not need 20 GB. Same rows, order, columns, types and pandas metadata (floats rounded by
-    DuckDB); the file is replaced whole, so a failed or killed write leaves the previous one."""
+    """Features (and labels) written to ``out`` without holding the table in memory
+    (``lifecycle features``); the rows, columns and types of :func:`build_snapshots`.
+
+    On Spark the executors write Parquet partitioned by ``cutoff_day`` under the directory
+    ``out`` (replaced); nothing is collected to the driver. On DuckDB (``engine`` None) the rows,
+    sorted by ``cutoff`` and ``customer_id``, are streamed in Arrow batches into the single
+    Parquet file ``out`` with pandas' metadata (floats rounded by DuckDB); the file is replaced
+    whole, so a failed or killed write leaves the previous one.
+    """
+    engine = engine if engine is not None else open_engine("duckdb")
+    with _snapshot_expr(
+        engine, data_dir, cutoffs, horizon_days, config, value, annual_discount_rate
+    ) as (what, expr):
+        with _step(f"features for {what} -> {out}", progress):
+            write = _write_partitioned if engine.is_spark else _write_file
+            return write(engine, rounded(expr), out)
+
+
+def _write_partitioned(engine: Engine, expr: ir.Table, out: str | Path) -> WrittenSnapshots:
+    expr = expr.mutate(**{CUTOFF_PARTITION: expr.cutoff.strftime("%Y-%m-%d")})
+    frame = engine.dataframe(expr)
+    frame.write.mode("overwrite").partitionBy(CUTOFF_PARTITION).parquet(str(out))
+    rows = engine.spark.read.parquet(str(out)).count()
+    return WrittenSnapshots(str(out), rows, len(expr.columns) - 1)
+
+
+def _write_file(duckdb: Engine, expr: ir.Table, out: str | Path) -> WrittenSnapshots:
+    # a view (it registers the cutoff table) read through DuckDB's own Arrow reader: Ibis 12's
+    # batch reader does not run on duckdb 2.0
+    view = f"feature_rows_{secrets.token_hex(6)}"
+    duckdb.backend.create_view(view, expr.order_by(["cutoff", "customer_id"]))
+    try:
+        return _stream_into(duckdb, view, out)
+    finally:
+        duckdb.backend.drop_view(view, force=True)
+
+
+def _stream_into(duckdb: Engine, view: str, out: str | Path) -> WrittenSnapshots:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    duckdb = open_engine("duckdb")
-    with _snapshot_expr(
-        duckdb, data_dir, cutoffs, horizon_days, config, value, annual_discount_rate
-    ) as (what, expr):
-        # a view on this call's own in-memory connection (it registers the cutoff table), read
-        # through DuckDB's Arrow reader: Ibis 12's batch reader does not run on duckdb 2.0
-        view = "feature_rows"
-        duckdb.backend.create_view(view, rounded(expr).order_by(["cutoff", "customer_id"]))
-        with _step(f"features for {what} -> {out}", progress), replaced_file(out) as tmp:
-            con = duckdb.backend.con
-            batches = con.sql(f"SELECT * FROM {view}").to_arrow_reader(WRITE_BATCH_ROWS)
-            typed = batches.schema.empty_table().to_pandas()
-            _set_frame_types(typed)
-            schema = pa.Schema.from_pandas(typed, preserve_index=False)
-            rows = 0
-            with pq.ParquetWriter(tmp, schema) as writer:
-                for batch in batches:
-                    writer.write_batch(batch.cast(schema))
-                    rows += batch.num_rows
+    query = duckdb.backend.con.sql(f"SELECT * FROM {view}")
+    with replaced_file(out) as tmp, query.to_arrow_reader(WRITE_BATCH_ROWS) as batches:
+        typed = batches.schema.empty_table().to_pandas()
+        _set_frame_types(typed)
+        schema = pa.Schema.from_pandas(typed, preserve_index=False)
+        rows = 0
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for batch in batches:
+                writer.write_batch(batch.cast(schema))
+                rows += batch.num_rows
     return WrittenSnapshots(str(out), rows, len(schema))
 
 
@@ -436,32 +463,6 @@ class WrittenSnapshots:
     path: str
     rows: int
     columns: int
-
-
-def write_snapshots(
-    engine: Engine,
-    data_dir: str | Path,
-    cutoffs: Sequence[CutoffLike] | CutoffLike,
-    out: str | Path,
-    *,
-    horizon_days: int | None = None,
-    config: FeatureConfig = DEFAULT_CONFIG,
-    value: ValueColumn = "revenue",
-    annual_discount_rate: float = 0.0,
-    progress: bool = True,
-) -> WrittenSnapshots:
-    """Spark: features (and labels) written by the executors as Parquet partitioned by
-    ``cutoff_day`` under the directory ``out`` (replaced); nothing is collected to the driver."""
-    with _snapshot_expr(
-        engine, data_dir, cutoffs, horizon_days, config, value, annual_discount_rate
-    ) as (what, expr):
-        expr = rounded(expr)
-        expr = expr.mutate(**{CUTOFF_PARTITION: expr.cutoff.strftime("%Y-%m-%d")})
-        with _step(f"features for {what} -> {out}", progress):
-            frame = engine.dataframe(expr)
-            frame.write.mode("overwrite").partitionBy(CUTOFF_PARTITION).parquet(str(out))
-            rows = engine.spark.read.parquet(str(out)).count()
-    return WrittenSnapshots(str(out), rows, len(expr.columns) - 1)
 
 
 def read_snapshots(path: str | Path) -> pd.DataFrame:

@@ -32,7 +32,7 @@ from features.snapshots import (
     feature_table,
     label_table,
     normalize_cutoffs,
-    write_snapshot_file,
+    write_snapshots,
 )
 
 CDNOW = cdnow_file("CDNOW_master.txt")
@@ -296,7 +296,7 @@ def test_feature_file_is_the_frame_streamed_in_batches(random_data, tmp_path, mo
     frame = build_snapshots(data, cutoffs, horizon_days=60, progress=False)
     monkeypatch.setattr(snapshots, "WRITE_BATCH_ROWS", 7)  # many batches
     out = tmp_path / "deep" / "features.parquet"
-    written = write_snapshot_file(data, cutoffs, out, horizon_days=60, progress=False)
+    written = write_snapshots(None, data, cutoffs, out, horizon_days=60, progress=False)
     assert (written.rows, written.columns) == frame.shape
     assert_file_is_frame(out, frame)
     assert frame["churned"].isna().any()  # nulls survive: Int8 read back as Int8
@@ -307,7 +307,7 @@ def test_a_failed_feature_write_keeps_the_previous_file(random_data, tmp_path, m
     import pyarrow.parquet as pq
 
     data, out = random_data[0], tmp_path / "features.parquet"
-    write_snapshot_file(data, ["2020-06-01"], out, progress=False)
+    write_snapshots(None, data, ["2020-06-01"], out, progress=False)
     before = out.read_bytes()
 
     def disk_full(self, batch):
@@ -315,7 +315,7 @@ def test_a_failed_feature_write_keeps_the_previous_file(random_data, tmp_path, m
 
     monkeypatch.setattr(pq.ParquetWriter, "write_batch", disk_full)
     with pytest.raises(OSError, match="No space left"):
-        write_snapshot_file(data, ["2020-09-01"], out, progress=False)
+        write_snapshots(None, data, ["2020-09-01"], out, progress=False)
     assert out.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["features.parquet"]  # no temporary file left
 
@@ -331,7 +331,7 @@ def slow(self, batch):
     print("batch", flush=True)
     time.sleep(0.2)
 pq.ParquetWriter.write_batch = slow
-snapshots.write_snapshot_file(sys.argv[1], ["2020-09-01"], sys.argv[2], progress=False)
+snapshots.write_snapshots(None, sys.argv[1], ["2020-09-01"], sys.argv[2], progress=False)
 """
 
 
@@ -339,7 +339,7 @@ def test_kill_9_mid_write_leaves_the_previous_file_and_the_next_write_cleans_up(
     random_data, tmp_path
 ):
     data, out = random_data[0], tmp_path / "features.parquet"
-    write_snapshot_file(data, ["2020-06-01"], out, progress=False)
+    write_snapshots(None, data, ["2020-06-01"], out, progress=False)
     before = out.read_bytes()
     writer = subprocess.Popen(
         [sys.executable, "-c", KILLED_WRITER, str(data), str(out)],
@@ -352,7 +352,7 @@ def test_kill_9_mid_write_leaves_the_previous_file_and_the_next_write_cleans_up(
     writer.wait(timeout=30)
     assert out.read_bytes() == before
     assert len(list(tmp_path.glob(".features.parquet.*.partial"))) == 1  # the killed writer's
-    again = write_snapshot_file(data, ["2020-09-01"], out, progress=False)
+    again = write_snapshots(None, data, ["2020-09-01"], out, progress=False)
     assert again.rows == len(pd.read_parquet(out)) and not list(tmp_path.glob("*.partial"))
 
 
@@ -360,7 +360,7 @@ def test_two_writes_at_once_leave_one_whole_file(random_data, tmp_path):
     data, out = random_data[0], tmp_path / "features.parquet"
     frames = {c: build_snapshots(data, [c], progress=False) for c in ("2020-06-01", "2021-01-01")}
     with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda c: write_snapshot_file(data, [c], out, progress=False), frames))
+        list(pool.map(lambda c: write_snapshots(None, data, [c], out, progress=False), frames))
     written_cutoff = pd.read_parquet(out)["cutoff"].iloc[0].strftime("%Y-%m-%d")
     assert_file_is_frame(out, frames[written_cutoff])
     assert not list(tmp_path.glob("*.partial"))
