@@ -303,6 +303,16 @@ def test_feature_file_is_the_frame_streamed_in_batches(random_data, tmp_path, mo
     assert frame.select_dtypes("float64").isna().any().any()
 
 
+def test_a_cutoff_before_any_customer_writes_an_empty_file_of_the_same_types(random_data, tmp_path):
+    data, out = random_data[0], tmp_path / "features.parquet"
+    frame = build_snapshots(data, ["2000-01-01"], horizon_days=60, progress=False)
+    written = write_snapshots(None, data, ["2000-01-01"], out, horizon_days=60, progress=False)
+    assert written.rows == 0 and len(frame) == 0
+    empty = pd.read_parquet(out)
+    assert list(empty.columns) == list(frame.columns)
+    assert empty.dtypes.to_dict() == frame.dtypes.to_dict()
+
+
 def test_a_failed_feature_write_keeps_the_previous_file(random_data, tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
