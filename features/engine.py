@@ -216,7 +216,7 @@ def spark_session(
             f"Spark did not start ({one_line(exc)}); check Java 17 and --spark-master"
         ) from exc
     for key, value in SPARK_DEFAULTS.items():  # an existing session gets them too (runtime confs)
-        if not key.startswith("spark.ui."):
+        if not key.startswith("spark.ui.") and key not in (conf or {}):
             session.conf.set(key, value)
     session.sparkContext.setLogLevel("ERROR")
     return session

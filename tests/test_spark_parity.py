@@ -27,6 +27,7 @@ from features.engine import (
     require_java,
     require_pyspark,
     session_settings,
+    spark_session,
 )
 from features.snapshots import build_snapshots, connect, read_snapshots, sample_customers
 
@@ -466,6 +467,21 @@ def test_only_local_masters_get_the_local_settings_and_conf_wins():
     assert "spark.driver.host" not in session_settings(None)  # spark-submit decides
     mine = session_settings("local[*]", {"spark.driver.host": "10.0.0.5"})
     assert mine["spark.driver.host"] == "10.0.0.5"
+
+
+@pytest.mark.spark
+def test_a_setting_the_user_gives_wins_over_the_defaults_on_a_running_session(spark_engine):
+    """``conf`` wins over :data:`SPARK_DEFAULTS` also when the session already runs (the defaults
+    used to be set again after ``getOrCreate`` and overwrote it)."""
+    key = "spark.sql.execution.arrow.pyspark.enabled"
+    session = spark_engine.spark
+    try:
+        assert spark_session("local[2]", conf={key: "false"}) is session
+        assert session.conf.get(key) == "false"
+        spark_session("local[2]")
+        assert session.conf.get(key) == "true"
+    finally:
+        session.conf.set(key, "true")
 
 
 def test_sampling_fraction_and_engine_are_logged_on_the_run(tmp_path):
