@@ -199,14 +199,16 @@ def purchase_rows(transactions: ir.Table) -> ir.Table:
         day=transactions.ordered_at.date(), is_purchase=transactions.amount > 0
     )
     by_time = ibis.window(group_by=[rows.customer_id, rows.is_purchase], order_by=rows.ordered_at)
-    previous_day = rows.day.lag().over(by_time)
-    first_day = rows.day.first().over(by_time)
-    opens = rows.is_purchase & (previous_day.isnull() | (previous_day < rows.day))
+    # the window values as columns first: used inline, each use compiles to its own window function
+    rows = rows.mutate(
+        previous_day=rows.day.lag().over(by_time), first_day=rows.day.first().over(by_time)
+    )
+    opens = rows.is_purchase & (rows.previous_day.isnull() | (rows.previous_day < rows.day))
     return rows.mutate(
         opens_purchase_day=opens,
-        gap_days=when(opens, rows.day.delta(previous_day, unit="day")),
-        on_first_purchase_day=rows.is_purchase & (rows.day == first_day),
-    )
+        gap_days=when(opens, rows.day.delta(rows.previous_day, unit="day")),
+        on_first_purchase_day=rows.is_purchase & (rows.day == rows.first_day),
+    ).drop("previous_day", "first_day")
 
 
 def transaction_aggregates(stacked: ir.Table, windows: Sequence[int] | None) -> ir.Table:
