@@ -207,6 +207,7 @@ def spark_session(
         master = "local[*]"
     if master is not None:
         builder = builder.master(master)
+    # getOrCreate also applies these to a session that already runs (conf winning)
     for key, value in session_settings(master, conf).items():
         builder = builder.config(key, value)
     try:
@@ -215,9 +216,6 @@ def spark_session(
         raise EngineError(
             f"Spark did not start ({one_line(exc)}); check Java 17 and --spark-master"
         ) from exc
-    for key, value in SPARK_DEFAULTS.items():  # an existing session gets them too (runtime confs)
-        if not key.startswith("spark.ui.") and key not in (conf or {}):
-            session.conf.set(key, value)
     session.sparkContext.setLogLevel("ERROR")
     return session
 
