@@ -23,6 +23,10 @@ Spark ``local[2]`` and sampled by the stable ``customer_id`` hash, BTYD on the s
 fraction and engine logged on each MLflow run are read back and checked, and the test metrics,
 time and peak memory of both are recorded (``--kinds`` with no kind runs only this). Results go
 to ``bench/results/spark.json``.
+
+``--repeats N`` runs the kinds N times, in rounds (every kind once per round, so a slow spell on
+the machine falls on both engines), and reports each kind's median seconds with every run's, and
+the ratios of the medians: single Spark runs on ``local[2]`` vary by about 20%.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import statistics
 import subprocess
 import sys
 import threading
@@ -41,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from bench._common import ensure_data, log  # noqa: E402 -- after the sys.path line above
+from bench._common import ensure_data, log, machine  # noqa: E402 -- after the sys.path line above
 from features.atomic_file import write_text_atomic  # noqa: E402
 
 DATA_ROOT = ROOT / "bench" / "data"  # --data-root
@@ -274,6 +278,20 @@ def measure(kind: str, data: Path, tracking_uri: str, scratch: Path) -> dict:
     }
 
 
+def summarize(runs: list[dict], input_rows: int) -> dict:
+    """One kind's runs: the median seconds (and its rows/s), every run's seconds, the largest
+    peak memory."""
+    seconds = sorted(run["seconds"] for run in runs)
+    median = float(statistics.median(seconds))
+    return {
+        "seconds": round(median, 2),
+        "rows_out": runs[-1]["rows_out"],
+        "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
+        "input_rows_per_s": round(input_rows / median),
+        "runs_s": [run["seconds"] for run in runs],
+    }
+
+
 def run_measured(command: list[str], env: dict[str, str], what: str) -> dict:
     """Run ``command``; its stdout, wall time and peak RSS of its process tree (driver + JVM)."""
     import psutil
@@ -318,6 +336,9 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="*", default=list(KINDS), choices=KINDS)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
+        "--repeats", type=int, default=1, help="run the kinds this many times (medians reported)"
+    )
+    parser.add_argument(
         "--data-root",
         type=Path,
         default=DATA_ROOT,
@@ -325,7 +346,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     DATA_ROOT = args.data_root
-    load_before = os.getloadavg()[0]
+    facts = machine("pyspark")
 
     data = ensure_data(args.customers, args.seed, DATA_ROOT)
     rows = input_rows(data)
@@ -337,23 +358,29 @@ def main() -> None:
         if scoring
         else None
     )
+    runs: dict[str, list[dict]] = {kind: [] for kind in args.kinds}
     results = {}
     partial = args.out.with_suffix(".partial.json")  # kept if the run is stopped half-way
     partial.parent.mkdir(parents=True, exist_ok=True)
-    for kind in args.kinds:
-        log(f"{kind} on {args.customers:,} customers ...")
-        result = measure(kind, data, store["tracking_uri"] if store else "", scratch)
-        result["input_rows_per_s"] = round(rows / result["seconds"])
-        results[kind] = result
-        log(f"  {result}")
-        write_text_atomic(
-            partial, json.dumps({"customers": args.customers, "results": results}, indent=2)
-        )
+    for round_ in range(1, args.repeats + 1):
+        for kind in args.kinds:
+            log(f"{kind} on {args.customers:,} customers (run {round_}/{args.repeats}) ...")
+            run = measure(kind, data, store["tracking_uri"] if store else "", scratch)
+            runs[kind].append(run)
+            results[kind] = summarize(runs[kind], rows)
+            log(f"  {run}")
+            write_text_atomic(
+                partial, json.dumps({"customers": args.customers, "results": results}, indent=2)
+            )
     ratios = {}
     for what in ("features_1", "features_12", "score"):
         duck, spark = results.get(f"duckdb_{what}"), results.get(f"spark_{what}")
         if duck and spark:
             ratios[f"spark_over_duckdb_{what}"] = round(spark["seconds"] / duck["seconds"], 2)
+            if args.repeats > 1:  # the same round's two runs: how far one round can mislead
+                ratios[f"spark_over_duckdb_{what}_per_round"] = [
+                    round(s / d, 2) for s, d in zip(spark["runs_s"], duck["runs_s"], strict=True)
+                ]
     sampling = {}
     if args.sampling_customers:
         for fraction in (1.0, 0.2):
@@ -369,22 +396,19 @@ def main() -> None:
                     indent=2,
                 ),
             )
-    import pyspark
-
     report = {
         "data": {"dir": str(data), "customers": args.customers, "transactions_plus_events": rows},
         "machine": {
-            "cpus": os.cpu_count(),
+            **facts,
             "memory_gb": round(_memory_bytes() / 2**30),
-            "python": platform.python_version(),
-            "pyspark": pyspark.__version__,
             "spark_master": "local[2]",
             "load_average_1m": {
-                "start": round(load_before, 2),
+                "start": round(facts["load_average_at_start"][0], 2),
                 "end": round(os.getloadavg()[0], 2),
             },
         },
         "champions_trained_on": store,
+        "repeats": args.repeats,
         "results": results,
         "ratios": ratios,
         "sampling": sampling,
