@@ -281,8 +281,7 @@ def measure(kind: str, data: Path, tracking_uri: str, scratch: Path) -> dict:
 def summarize(runs: list[dict], input_rows: int) -> dict:
     """One kind's runs: the median seconds (and its rows/s), every run's seconds, the largest
     peak memory."""
-    seconds = sorted(run["seconds"] for run in runs)
-    median = float(statistics.median(seconds))
+    median = float(statistics.median(run["seconds"] for run in runs))
     return {
         "seconds": round(median, 2),
         "rows_out": runs[-1]["rows_out"],
