@@ -226,7 +226,7 @@ def batch_scoring(
     rows."""
     from serving.batch import predict
     from serving.scoring import score_frame
-    from serving.service import set_prediction_threads
+    from serving.batch import set_prediction_threads
 
     set_prediction_threads(champions, threads)
     config = _scoring_config(champions)
@@ -437,7 +437,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from serving.service import Scorer, load_champion_pair, set_prediction_threads
+    from serving.batch import set_prediction_threads
+    from serving.service import Scorer, load_champion_pair
 
     args = parse_args(argv)
     started = time.perf_counter()

@@ -176,6 +176,7 @@ class Scorer:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Scorer:
+        from serving.batch import set_prediction_threads
         from serving.config import load_scoring_config
 
         champions = load_champion_pair(settings.tracking_uri, settings.project)
@@ -306,20 +307,6 @@ class Scorer:
                     "snapshot is loaded to derive them from"
                 )
         return None
-
-
-def set_prediction_threads(champions, threads: int) -> None:
-    """Let LightGBM predict on ``threads`` OpenMP threads (the sklearn wrappers' ``n_jobs`` and the
-    booster calls that use the process default). One thread per request is fastest for the small
-    batches of online scoring: two threads per row on two busy cores cost more than they save."""
-    import lightgbm
-    from threadpoolctl import threadpool_limits
-
-    for model in (champions.churn, champions.clv):
-        for estimator in vars(model).values():
-            if isinstance(estimator, lightgbm.LGBMModel):
-                estimator.set_params(n_jobs=threads)
-    threadpool_limits(threads, user_api="openmp")
 
 
 def required_columns(champions) -> list[str]:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from features.engine import Engine
 from features.snapshots import sample_customers
+from serving.batch import set_prediction_threads
 from training.dataset import (
     BTYD_INPUTS,
     add_calendar_columns,
@@ -173,7 +174,18 @@ def _worker_champions(tracking_uri: str, project: str, versions: tuple[str, str]
             )
         _WORKER_CHAMPIONS.clear()
         _WORKER_CHAMPIONS[key] = champions
+    set_prediction_threads(_WORKER_CHAMPIONS[key], task_cpus())
     return _WORKER_CHAMPIONS[key]
+
+
+def task_cpus() -> int:
+    """The cores Spark gave this task (``spark.task.cpus``, 1 by default): the LightGBM threads
+    of an executor's Python worker. Spark runs one task per core, so OpenMP's default (every core
+    of the machine, per worker) would put cores x cores threads on the executor's cores."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    return max(1, int(context.cpus())) if context is not None else 1
 
 
 def _spark_schema(sample: pd.DataFrame):

@@ -267,6 +267,34 @@ def test_a_local_session_keeps_task_results_in_process(spark_engine):
 
 
 @pytest.mark.spark
+def test_scoring_workers_predict_on_the_task_cores_only(spark_engine):
+    """Each executor Python worker gives LightGBM the task's cores (``spark.task.cpus``), not
+    OpenMP's default of every core per worker; outside a task, one."""
+    from serving.spark_scoring import task_cpus
+
+    def threads(batches):
+        from types import SimpleNamespace
+
+        import lightgbm  # noqa: F401 (loads LightGBM's OpenMP runtime)
+        from threadpoolctl import threadpool_info
+
+        from serving.batch import set_prediction_threads
+        from serving.spark_scoring import task_cpus
+
+        pair = SimpleNamespace(churn=SimpleNamespace(), clv=SimpleNamespace())
+        for _batch in batches:
+            set_prediction_threads(pair, task_cpus())  # as each scoring worker does
+            openmp = {p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"}
+            yield pd.DataFrame({"cpus": task_cpus(), "openmp": sorted(openmp)})
+
+    frame = spark_engine.spark.range(0, 4, numPartitions=2).toDF("id")
+    got = frame.mapInPandas(threads, "cpus long, openmp long").toPandas()
+    task = int(spark_engine.spark.sparkContext.getConf().get("spark.task.cpus", "1"))
+    assert set(got["cpus"]) == {task} and set(got["openmp"]) == {task}
+    assert task_cpus() == 1  # on the driver, outside any task
+
+
+@pytest.mark.spark
 @pytest.mark.parametrize("time_zone", ["America/Los_Angeles", "Asia/Kolkata"])
 def test_session_time_zone_changes_nothing(spark_engine, boundary_dir, time_zone):
     """Naive timestamps are wall-clock UTC: a Spark session set to another zone (with a DST gap
