@@ -52,11 +52,11 @@ def _spend(n: int, seed: int):
 
 def test_selection_prefers_a_model_that_ranks_over_one_that_cannot():
     x, t, y, _, visited = _spend(6000, 0)
-    chosen = select_uplift(
-        x, t, y, COLUMNS, UpliftConfig(**SMALL), SelectionConfig(**TINY_GRID), retained=visited
-    )
+    grid = SelectionConfig(**TINY_GRID, value_from_retention=False)  # the value's own Qini
+    chosen = select_uplift(x, t, y, COLUMNS, UpliftConfig(**SMALL), grid, retained=visited)
     table = chosen.table
-    assert set(table["transform"]) == {"direct", "positive_part", "retained"}
+    assert set(table["transform"]) == {"direct", "positive_part", "retained", "retained_mean"}
+    assert set(table["qini_of"]) == {"outcome"}
     assert table["chosen"].sum() == 1 and chosen.chosen.regularisation == "fits"
     flat = table[table["regularisation"] == "flat"]
     assert (flat["inner_qini"].abs() < 1e-9).all()  # constant effect = the random line
@@ -69,7 +69,7 @@ def test_two_part_value_and_ensemble_recover_the_effect_and_register_as_plain_fi
     x, t, y, _, visited = _spend(8000, 2)
     new_x, _, _, new_tau, _ = _spend(3000, 3)
     models, rho = {}, {}
-    for transform in ("direct", "positive_part", "retained"):
+    for transform in ("direct", "positive_part", "retained", "retained_mean"):
         cfg = UpliftConfig(learner="ensemble", transform=transform, **SMALL)
         model = fit_uplift(x, t, y, COLUMNS, cfg, retained=visited)
         assert set(model.members_) == {"t", "x", "dr"}
@@ -78,14 +78,54 @@ def test_two_part_value_and_ensemble_recover_the_effect_and_register_as_plain_fi
         models[(transform, "value")] = model
     # the action moves purchases only: modelling the purchase ranks better than the raw spend
     assert rho["positive_part"] > rho["direct"] + 0.05 and rho["retained"] > 0.15
+    # retained_mean: the retention uplift times one number, the mean value of the retained rows
+    mean = models[("retained_mean", "value")]
+    assert mean.scale_.constant_ == pytest.approx(y[visited == 1].mean())
+    retention = fit_uplift(
+        x, t, visited, COLUMNS, UpliftConfig(learner="ensemble", **SMALL), retained=visited
+    )
+    np.testing.assert_allclose(
+        mean.predict(new_x), retention.predict(new_x) * y[visited == 1].mean()
+    )
+    assert rho["retained_mean"] > 0.15
     loaded = UpliftSet(save_models(models, tmp_path / "saved"))
     predicted = loaded.predict(new_x)
     for (action, _), model in models.items():
         np.testing.assert_allclose(predicted[f"uplift_value_{action}"], model.predict(new_x))
     with pytest.raises(ValueError, match="value outcomes"):
         fit_uplift(x, t, visited, COLUMNS, UpliftConfig(transform="positive_part", **SMALL))
-    with pytest.raises(ValueError, match="retained outcome"):
-        fit_uplift(x, t, y, COLUMNS, UpliftConfig(transform="retained", **SMALL))
+    for transform in ("retained", "retained_mean"):
+        with pytest.raises(ValueError, match=f"'{transform}' value transform needs the retained"):
+            fit_uplift(x, t, y, COLUMNS, UpliftConfig(transform=transform, **SMALL))
+
+
+def test_value_reuses_the_retention_choice_with_the_mean_value_of_the_retained():
+    x, t, y, tau, visited = _spend(6000, 4)
+    base, grid = UpliftConfig(**SMALL), SelectionConfig(**TINY_GRID)
+    retention = select_uplift(x, t, visited, COLUMNS, base, grid)
+    value = select_uplift(x, t, y, COLUMNS, base, grid, retained=visited)
+    picked = retention.chosen
+    assert value.chosen.transform == "retained_mean"
+    assert (value.chosen.learner, value.chosen.regularisation, value.chosen.folds) == (
+        picked.learner,
+        picked.regularisation,
+        picked.folds,
+    )
+    table = value.table
+    assert set(table["qini_of"]) == {"retained"} and table["chosen"].sum() == 1
+    assert table.loc[table["chosen"], "transform"].item() == "retained_mean"
+    np.testing.assert_array_equal(
+        table["inner_qini"].to_numpy(), retention.table["inner_qini"].to_numpy()
+    )
+    # the value effect is the retention model's effect times the mean value of the retained
+    new_x, _, _, new_tau, _ = _spend(3000, 5)
+    np.testing.assert_allclose(
+        value.model.predict(new_x), retention.model.predict(new_x) * y[visited == 1].mean()
+    )
+    # a retention selection passed in is reused as is (no second selection)
+    again = select_uplift(x, t, y, COLUMNS, base, grid, retained=visited, retention=retention)
+    np.testing.assert_array_equal(again.model.predict(new_x), value.model.predict(new_x))
+    assert spearmanr(value.model.predict(new_x), new_tau).statistic > 0.3
 
 
 @pytest.fixture(scope="module")
@@ -95,13 +135,15 @@ def hillstrom(tmp_path_factory):
     return out
 
 
-def test_selection_reads_training_customers_only(hillstrom):
+@pytest.mark.parametrize("from_retention", [True, False])
+def test_selection_reads_training_customers_only(hillstrom, from_retention):
     """Change every held-out outcome: what is selected, and the selected model, stay the same."""
     grid = {
         **TINY_GRID,
         "learners": ["t", "dr"],
         "regularisation": TINY_GRID["regularisation"][1:],
         "transforms": ["direct", "retained"],  # the retained transform reads both outcomes
+        "value_from_retention": from_retention,
         "crossfit_folds": [2],
     }
     cfg = UpliftRunConfig(
@@ -116,7 +158,8 @@ def test_selection_reads_training_customers_only(hillstrom):
     frame.loc[held, "value"] = rng.gamma(1.0, 200.0, held.sum()) * (rng.random(held.sum()) < 0.3)
     second = evaluate(type(data)(frame, data.columns, False, False), cfg, log=lambda m: None)
     pd.testing.assert_frame_equal(first.selection, second.selection)
-    assert set(first.selection["transform"]) == {"direct", "retained"}
+    expected = {"direct", "retained_mean"} if from_retention else {"direct", "retained"}
+    assert set(first.selection["transform"]) == expected
     for key, model in first.models.items():
         if key[2] == SELECTED:
             rows = data.frame.head(200)

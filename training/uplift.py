@@ -14,9 +14,13 @@ the change in P(retained) for a 0/1 outcome, the change in expected value for a 
 
 Value outcomes can be modelled in two parts (``transform``): the uplift of a 0/1 driver
 (``positive_part``: value > 0, e.g. a purchase; ``retained``: the retained outcome) times a
-regressor of the value among the rows where the driver is 1 (both arms pooled). This assumes
-the action moves whether a customer buys, not how much a buyer spends; a rare driver (1%
-conversions) then gets a classifier instead of a regressor of a mostly-zero, heavy-tailed value.
+regressor of the value among the rows where the driver is 1 (both arms pooled), or
+(``retained_mean``) times their mean value, one number. This assumes the action moves whether a
+customer buys, not how much a buyer spends; a rare driver (1% conversions) then gets a
+classifier instead of a regressor of a mostly-zero, heavy-tailed value. ``retained_mean`` ranks
+customers by the retention uplift alone: a per-customer value regressor multiplies the driver
+effect's noise by the largest values, so customers with a noise-level effect and a high value
+crowd the top of the ranking.
 Which learner, transform and regularisation to use is chosen on training customers only by
 ``training.uplift_select``.
 
@@ -43,7 +47,7 @@ from training.metrics import roc_auc
 from training.models import FeatureEncoder
 
 Learner = Literal["t", "x", "dr", "ensemble"]
-Transform = Literal["direct", "positive_part", "retained"]
+Transform = Literal["direct", "positive_part", "retained", "retained_mean"]
 BASE_LEARNERS = ("t", "x", "dr")
 
 
@@ -64,7 +68,8 @@ class UpliftConfig(BaseModel):
         "direct",
         description="value outcomes: direct (model the value), positive_part (uplift of "
         "P(value > 0) x E[value | value > 0]) or retained (uplift of P(retained) x "
-        "E[value | retained]); 0/1 outcomes: direct only",
+        "E[value | retained]) or retained_mean (uplift of P(retained) x the mean value of the "
+        "retained, one number); 0/1 outcomes: direct only",
     )
     folds: int = Field(3, ge=2, le=10)
     propensity: Literal["known", "estimated"] = "known"
@@ -347,10 +352,10 @@ def driver_outcome(
         positive = y > 0
         return positive.astype(float), positive
     if retained is None:
-        raise ValueError("the 'retained' value transform needs the retained outcome")
+        raise ValueError(f"the {transform!r} value transform needs the retained outcome")
     retained = np.asarray(retained, dtype=float)
     if not np.isin(retained, (0.0, 1.0)).all():
-        raise ValueError("the 'retained' value transform needs a 0/1 retained outcome")
+        raise ValueError(f"the {transform!r} value transform needs a 0/1 retained outcome")
     return retained, retained == 1
 
 
@@ -377,7 +382,10 @@ def fit_encoded(
     learners = members_of(config.learner) if learners is None else learners
     model.members_ = _fit_members(x, treated, driver, binary, config, folds, e, learners)
     model.scale_ = None
-    if scaled is not None:
+    if scaled is not None and config.transform == "retained_mean":
+        model.scale_ = _Outcome(False, config, 9)
+        model.scale_.constant_ = float(y[scaled].mean()) if scaled.any() else 0.0
+    elif scaled is not None:
         model.scale_ = _Outcome(False, config, 9).fit(x[scaled], y[scaled])
         if not scaled.any():
             model.scale_.constant_ = 0.0

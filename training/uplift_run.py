@@ -230,6 +230,7 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
             x_train = FeatureEncoder(data.columns).fit(rows[train]).transform(rows[train])
             _, check = check_propensity(x_train, treated[train], config.uplift, known=known)
             prop_rows.append(_check_row(action, check))
+        chosen_for: dict[str, Any] = {}  # outcome -> its selection (value reuses retention's)
         for outcome in config.outcomes:
             y = rows[outcome].to_numpy(float)
             scores: dict[str, np.ndarray] = {"treat everyone": np.zeros(int(test.sum()))}
@@ -269,8 +270,10 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
                     config.selection,
                     propensity=known if known_mode else None,
                     retained=None if retained is None else retained[train],
+                    retention=chosen_for.get("retained"),
                     log=log,
                 )
+                chosen_for[outcome] = chosen
                 log(f"uplift: {action} vs control, {outcome}: selected {chosen.chosen.label}")
                 models[(action, outcome, SELECTED)] = chosen.model
                 scores[SELECTED] = chosen.model.predict(rows[test])
@@ -607,5 +610,6 @@ def format_tables(result: UpliftResult) -> str:
                 f"{r['action']:<14}{r['outcome']:<10}{r['learner']}/{r['regularisation']}/"
                 f"{r['transform']}/{r['folds']} folds  {r['inner_qini']:.4g} "
                 f"(sd {r['inner_qini_sd']:.2g} over folds)"
+                + (" of retained" if r.get("qini_of") == "retained" else "")
             )
     return "\n".join(lines)

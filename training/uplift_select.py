@@ -12,6 +12,14 @@ folds chosen the same way (``crossfit_folds``, when it cross-fits), and is refit
 Ties go to the earlier candidate in the grid order (simpler first). The selection reads only
 the rows passed in, so the result is a function of the training rows: ``evaluate`` passes
 ``~held_out`` rows only, which a test checks by changing held-out outcomes.
+
+Value outcomes with a retained outcome beside them (``value_from_retention``, the default) are
+not selected on their own Qini: the model chosen for *retention* is refit with the
+``retained_mean`` transform (retention uplift x the mean value of the retained). On
+heavy-tailed revenue the inner folds' value Qini varies as much as it differs between
+candidates (docs/results.md: standard deviations of the order of the means), so selecting on it
+picks by noise, and a per-customer value scale lets noise-level effects of high-value customers
+lead the ranking; the retention Qini of a 0/1 outcome is far steadier.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from training.uplift import (
     UpliftModel,
     assignment_propensity,
     fit_encoded,
+    fit_uplift,
     members_of,
     stratified_folds,
 )
@@ -78,7 +87,13 @@ class SelectionConfig(BaseModel):
     inner_folds: int = Field(3, ge=2, le=10)
     learners: list[Learner] = ["t", "x", "dr", "ensemble"]
     regularisation: list[Regularisation] = DEFAULT_REGULARISATION
-    transforms: list[Transform] = ["direct", "positive_part", "retained"]
+    transforms: list[Transform] = ["direct", "positive_part", "retained", "retained_mean"]
+    value_from_retention: bool = Field(
+        True,
+        description="value outcomes with a retained outcome: the model selected for retention, "
+        "refit with the retained_mean transform (false: select among transforms on the value's "
+        "own inner Qini)",
+    )
     crossfit_folds: list[int] = Field(
         [2, 3, 5], description="cross-fitting folds tried for the best candidate (X, DR, ensemble)"
     )
@@ -164,9 +179,13 @@ def select_uplift(
     *,
     propensity: np.ndarray | float | None = None,
     retained=None,
+    retention: Selection | None = None,
     log=lambda message: None,
 ) -> Selection:
-    """Choose and refit the uplift model for these (training) rows; see the module docstring."""
+    """Choose and refit the uplift model for these (training) rows; see the module docstring.
+
+    ``retention``: the selection already made for ``retained`` on the same rows (reused by a
+    value outcome under ``value_from_retention`` instead of selecting it again)."""
     base = base or UpliftConfig()
     selection = selection or SelectionConfig()
     treated = np.asarray(treated, dtype=bool)
@@ -179,9 +198,13 @@ def select_uplift(
     if treated.all() or not treated.any():
         raise ValueError("select_uplift: needs both treated and control customers")
     binary = bool(np.isin(y, (0.0, 1.0)).all())
+    if not binary and retained is not None and selection.value_from_retention:
+        return _value_from_retention(
+            frame, treated, y, retained, columns, base, selection, propensity, retention, log
+        )
     transforms = ["direct"] if binary else list(selection.transforms)
-    if retained is None and "retained" in transforms:
-        transforms.remove("retained")
+    if retained is None:
+        transforms = [t for t in transforms if t not in ("retained", "retained_mean")]
     if not transforms:
         raise ValueError("select_uplift: no value transform left to try")
     encoder = FeatureEncoder(columns).fit(frame)
@@ -226,7 +249,42 @@ def select_uplift(
     )
     table = pd.DataFrame(rows)
     table["chosen"] = [r["candidate"] == best for r in rows]
+    table["qini_of"] = "outcome"
     return Selection(best, model, table.drop(columns="candidate"))
+
+
+def _value_from_retention(
+    frame, treated, y, retained, columns, base, selection, propensity, retention, log
+) -> Selection:
+    """The value model of ``value_from_retention``: the retention choice x the mean value of
+    the retained. The table is the retention selection's (``qini_of`` = ``retained``)."""
+    if retention is None:
+        retention = select_uplift(
+            frame, treated, retained, columns, base, selection, propensity=propensity, log=log
+        )
+    picked = retention.chosen
+    chosen = Candidate(picked.learner, picked.regularisation, "retained_mean", picked.folds)
+    config = candidate_config(
+        base,
+        _preset(selection, chosen.regularisation),
+        chosen.learner,
+        chosen.transform,
+        chosen.folds,
+    )
+    log(f"uplift selection: value from the retention choice, {chosen.label}")
+    model = fit_uplift(
+        frame,
+        treated,
+        y,
+        columns,
+        config,
+        propensity=propensity,
+        check_assignment=False,
+        retained=retained,
+    )
+    table = retention.table.assign(qini_of="retained")
+    table["transform"] = np.where(table["chosen"], chosen.transform, table["transform"])
+    return Selection(chosen, model, table)
 
 
 def _row(candidate: Candidate, qinis: list[float]) -> dict:
