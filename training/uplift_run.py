@@ -43,7 +43,7 @@ from training.uplift_metrics import (
     qini_coefficient,
     uplift_at_top,
 )
-from training.uplift_select import SelectionConfig, select_uplift
+from training.uplift_select import Selection, SelectionConfig, select_uplift
 
 Outcome = Literal["retained", "value"]
 TOP_SHARES = (0.1, 0.2, 0.3)
@@ -230,7 +230,7 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
             x_train = FeatureEncoder(data.columns).fit(rows[train]).transform(rows[train])
             _, check = check_propensity(x_train, treated[train], config.uplift, known=known)
             prop_rows.append(_check_row(action, check))
-        chosen_for: dict[str, Any] = {}  # outcome -> its selection (value reuses retention's)
+        chosen_for: dict[str, Selection] = {}  # outcome -> its selection (value reuses retention's)
         for outcome in config.outcomes:
             y = rows[outcome].to_numpy(float)
             scores: dict[str, np.ndarray] = {"treat everyone": np.zeros(int(test.sum()))}
