@@ -224,9 +224,8 @@ def batch_scoring(
 ) -> dict:
     """Rows/s of predict + score_frame vs raw ``booster.predict`` on ``rows`` resampled snapshot
     rows."""
-    from serving.batch import predict
+    from serving.batch import predict, set_prediction_threads
     from serving.scoring import score_frame
-    from serving.batch import set_prediction_threads
 
     set_prediction_threads(champions, threads)
     config = _scoring_config(champions)
