@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from features.hillstrom import ingest_hillstrom
-from training.uplift import UpliftConfig, fit_uplift
+from training.uplift import UpliftConfig, fit_uplift, with_mean_value
 from training.uplift_registry import UpliftSet, save_models
 from training.uplift_run import SELECTED, UpliftRunConfig, evaluate, load_campaign_data
 from training.uplift_select import SelectionConfig, select_uplift
@@ -87,6 +87,12 @@ def test_two_part_value_and_ensemble_recover_the_effect_and_register_as_plain_fi
     np.testing.assert_allclose(
         mean.predict(new_x), retention.predict(new_x) * y[visited == 1].mean()
     )
+    # ... and built from the fitted retention model without a refit, it predicts the same
+    reused = with_mean_value(retention, y, visited)
+    np.testing.assert_allclose(reused.predict(new_x), mean.predict(new_x))
+    assert reused.config.transform == "retained_mean" and retention.scale_ is None
+    with pytest.raises(ValueError, match="0/1 retained outcome"):
+        with_mean_value(mean, y, visited)
     assert rho["retained_mean"] > 0.15
     loaded = UpliftSet(save_models(models, tmp_path / "saved"))
     predicted = loaded.predict(new_x)

@@ -33,6 +33,7 @@ share of customers outside the clip range are returned as :class:`PropensityChec
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -383,13 +384,35 @@ def fit_encoded(
     model.members_ = _fit_members(x, treated, driver, binary, config, folds, e, learners)
     model.scale_ = None
     if scaled is not None and config.transform == "retained_mean":
-        model.scale_ = _Outcome(False, config, 9)
-        model.scale_.constant_ = float(y[scaled].mean()) if scaled.any() else 0.0
+        model.scale_ = _mean_scale(config, y, scaled)
     elif scaled is not None:
         model.scale_ = _Outcome(False, config, 9).fit(x[scaled], y[scaled])
         if not scaled.any():
             model.scale_.constant_ = 0.0
     model.share_ = float(treated.mean())
+    return model
+
+
+def _mean_scale(config: UpliftConfig, y: np.ndarray, scaled: np.ndarray) -> _Outcome:
+    """The ``retained_mean`` scale: one number, the mean value of the ``scaled`` rows (0: none)."""
+    scale = _Outcome(False, config, 9)
+    scale.constant_ = float(y[scaled].mean()) if scaled.any() else 0.0
+    return scale
+
+
+def with_mean_value(retention: UpliftModel, y, retained) -> UpliftModel:
+    """The ``retained_mean`` value model of a fitted retention model: the same driver models
+    (what ``fit_uplift`` with ``transform="retained_mean"`` fits on these rows), their effect times
+    the mean of ``y`` over the rows with ``retained`` = 1; no model is fitted again."""
+    if not retention.binary or retention.config.transform != "direct":
+        raise ValueError("with_mean_value needs a model of the 0/1 retained outcome")
+    y = np.asarray(y, dtype=float)
+    _, scaled = driver_outcome("retained_mean", y, retained)  # checks the 0/1 outcome
+    assert scaled is not None  # every two-part transform has scaled rows
+    model = copy.copy(retention)
+    model.config = retention.config.model_copy(update={"transform": "retained_mean"})
+    model.binary = False
+    model.scale_ = _mean_scale(model.config, y, scaled)
     return model
 
 

@@ -40,9 +40,9 @@ from training.uplift import (
     UpliftModel,
     assignment_propensity,
     fit_encoded,
-    fit_uplift,
     members_of,
     stratified_folds,
+    with_mean_value,
 )
 from training.uplift_metrics import qini_coefficient
 
@@ -256,32 +256,16 @@ def select_uplift(
 def _value_from_retention(
     frame, treated, y, retained, columns, base, selection, propensity, retention, log
 ) -> Selection:
-    """The value model of ``value_from_retention``: the retention choice x the mean value of
-    the retained. The table is the retention selection's (``qini_of`` = ``retained``)."""
+    """The value model of ``value_from_retention``: the retention choice's model x the mean
+    value of the retained. The table is the retention selection's (``qini_of`` = ``retained``)."""
     if retention is None:
         retention = select_uplift(
             frame, treated, retained, columns, base, selection, propensity=propensity, log=log
         )
     picked = retention.chosen
     chosen = Candidate(picked.learner, picked.regularisation, "retained_mean", picked.folds)
-    config = candidate_config(
-        base,
-        _preset(selection, chosen.regularisation),
-        chosen.learner,
-        chosen.transform,
-        chosen.folds,
-    )
     log(f"uplift selection: value from the retention choice, {chosen.label}")
-    model = fit_uplift(
-        frame,
-        treated,
-        y,
-        columns,
-        config,
-        propensity=propensity,
-        check_assignment=False,
-        retained=retained,
-    )
+    model = with_mean_value(retention.model, y, retained)
     table = retention.table.assign(qini_of="retained")
     table["transform"] = np.where(table["chosen"], chosen.transform, table["transform"])
     return Selection(chosen, model, table)
