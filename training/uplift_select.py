@@ -14,8 +14,8 @@ the rows passed in, so the result is a function of the training rows: ``evaluate
 ``~held_out`` rows only, which a test checks by changing held-out outcomes.
 
 Value outcomes with a retained outcome beside them (``value_from_retention``, the default) are
-not selected on their own Qini: the model chosen for *retention* is refit with the
-``retained_mean`` transform (retention uplift x the mean value of the retained). On
+not selected on their own Qini: the model chosen for *retention* becomes the value
+model with the ``retained_mean`` transform (retention uplift x the mean value of the retained). On
 heavy-tailed revenue the inner folds' value Qini varies as much as it differs between
 candidates (docs/results.md: standard deviations of the order of the means), so selecting on it
 picks by noise, and a per-customer value scale lets noise-level effects of high-value customers
@@ -91,7 +91,7 @@ class SelectionConfig(BaseModel):
     value_from_retention: bool = Field(
         True,
         description="value outcomes with a retained outcome: the model selected for retention, "
-        "refit with the retained_mean transform (false: select among transforms on the value's "
+        "with the retained_mean transform (false: select among transforms on the value's "
         "own inner Qini)",
     )
     crossfit_folds: list[int] = Field(
