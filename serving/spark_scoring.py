@@ -172,9 +172,9 @@ def _worker_champions(tracking_uri: str, project: str, versions: tuple[str, str]
                 f"{tracking_uri}: the champions changed during scoring (churn v{versions[0]}, "
                 f"clv v{versions[1]} -> v{found[0]}, v{found[1]}); run the scoring again"
             )
+        set_prediction_threads(champions, task_cpus())  # process-wide: once per worker
         _WORKER_CHAMPIONS.clear()
         _WORKER_CHAMPIONS[key] = champions
-    set_prediction_threads(_WORKER_CHAMPIONS[key], task_cpus())
     return _WORKER_CHAMPIONS[key]
 
 
