@@ -65,7 +65,7 @@ def run_experiment(
 
     ``data`` overrides the config's ``data:`` directory. Models are not registered: experiments are
     for comparison; ``lifecycle train`` is the path to the champion. ``project`` namespaces the
-    MLflow experiment (``<project>/<name>``; training runs default to the data directory's name).
+    MLflow experiment (``<project>/<name>``; by default the data directory's name, as in training).
     ``range_groups`` (``training.backtest.backtest``) breaks a backtest's range coverage down.
     """
     from training.config import ConfigError
@@ -87,10 +87,10 @@ def run_experiment(
 
     from training.backtest import backtest as run_backtest
     from training.backtest import log_backtest_run
+    from training.config import resolve_project
 
     cutoff, horizon_days = backtest
-    if project:
-        cfg = cfg.model_copy(update={"project": project})
+    cfg = cfg.model_copy(update={"project": resolve_project(cfg, data_dir, project)})
     backtest_result = run_backtest(
         data_dir,
         cutoff,

@@ -96,7 +96,7 @@ def test_backtest_run_is_logged(workspace, monkeypatch):
     )
     assert calls == {
         "backtest": (date(2025, 1, 1), 180, "data"),
-        "log": ("engagement", "2025-01-01"),
+        "log": ("data/engagement", "2025-01-01"),  # project: the data directory, as in training
     }
     assert result.kind == "backtest" and result.run_id == "run-2"
     assert result.metrics == {
