@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -32,6 +33,7 @@ class _OneLineUserErrors(TyperGroup):
     def invoke(self, ctx):
         # MLflow announces creating and migrating its store tables on every new store: noise here.
         logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+        warnings.showwarning = _show_warning
         try:
             return super().invoke(ctx)
         except Exception as exc:
@@ -39,6 +41,14 @@ class _OneLineUserErrors(TyperGroup):
             if message is None or os.environ.get("LIFECYCLE_DEBUG") == "1":
                 raise
             _fail(message)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Our own warnings as one ``warning: ...`` line; a library's keep where they come from."""
+    if category is UserWarning:
+        _log(f"warning: {' '.join(str(message).split())}")
+    else:
+        _log(warnings.formatwarning(message, category, filename, lineno, line).rstrip())
 
 
 def _user_error(exc: BaseException) -> str | None:
@@ -462,8 +472,11 @@ def features(
     source = _engine_data(data, engine)
     cutoffs = [_parse_date(c, "--cutoff") for c in cutoff]
     if engine != "duckdb":
-        with _engine(engine, spark_master) as spark:
+        from training.dataset import BuildSettings, building_on
+
+        with _engine(engine, spark_master) as spark, building_on(BuildSettings(spark)):
             _spark_paths(spark, source, out)
+            _check_cutoffs(source, cutoffs, horizon_days)
             written = write_snapshots(
                 spark, source, cutoffs, out, horizon_days=horizon_days, value=label
             )
@@ -472,10 +485,22 @@ def features(
             "cutoff_day)"
         )
         return
+    _check_cutoffs(source, cutoffs, horizon_days)
     written = write_snapshots(
         None, source, cutoffs, _local_out(out, engine), horizon_days=horizon_days, value=label
     )
     typer.echo(f"wrote {written.rows:,} rows x {written.columns} columns to {out}")
+
+
+def _check_cutoffs(source: str | Path, cutoffs: list[date], horizon_days: int | None) -> None:
+    """Labels need outcome windows the data covers: refuse a cutoff at or after its end."""
+    from training.dataset import check_window, data_bounds
+
+    if horizon_days is None:
+        return
+    bounds = data_bounds(source)
+    for c in cutoffs:  # a window that only runs past the end is warned of by the label build
+        check_window(bounds, c, horizon_days, "--cutoff")
 
 
 ConfigPath = Annotated[Path, typer.Option("--config", help="Experiment YAML (see experiments/).")]
@@ -705,7 +730,7 @@ def score(
     )
     from serving.config import load_scoring_config
     from serving.scoring import people_rows, summarise
-    from training.dataset import data_bounds
+    from training.dataset import check_window, data_bounds
 
     source = _engine_data(data, engine)
     day = _parse_date(as_of, "--as-of") if as_of else None
@@ -727,7 +752,10 @@ def score(
         with _engine(engine, spark_master) as on, building_on(BuildSettings(on)):
             _spark_paths(on, source, out)
             checked_feature_data()
-            day = day or data_bounds(source)[1]
+            bounds = data_bounds(source)
+            day = day or bounds[1]
+            if warning := check_window(bounds, day, None, "--as-of"):
+                _log(warning)
             done = score_on_spark(
                 on,
                 source,
@@ -744,7 +772,10 @@ def score(
         )
         return
     out_file = _local_out(out, engine)
-    day = day or data_bounds(source)[1]
+    bounds = data_bounds(source)
+    day = day or bounds[1]
+    if warning := check_window(bounds, day, None, "--as-of"):
+        _log(warning)
     checked_feature_data()
     snapshot = feature_snapshot(source, day, champions)
     scores = score_snapshot(snapshot, champions, day, config)

@@ -155,6 +155,13 @@ def feature_snapshot(
         churn_horizon_days=champions.churn_config.labels.churn_horizon_days,
         value_horizon_days=champions.clv_config.labels.value_horizon_days,
     )
+    if snapshot.empty:
+        from training.splits import PlanError
+
+        raise PlanError(
+            f"data set {data_dir}: no customer signed up or bought before {as_of}: nothing to "
+            "score; use a later --as-of"
+        )
     absent = [c for c in champions.feature_columns if c not in snapshot.columns]
     return snapshot.assign(
         **{c: pd.Series(None, index=snapshot.index, dtype=object) for c in absent}

@@ -83,6 +83,8 @@ def _recency(m: re.Match[str], row: Row) -> str | None:
         return None
     if gap is None:
         return f"only one purchase, {_days(recency)} days ago"
+    if recency < gap:  # not overdue: a fact either way ("no purchase for" would read as a risk)
+        return f"last purchase {_days(recency)} days ago, usual gap {_days(gap)} days"
     return f"no purchase for {_days(recency)} days, usually every {_days(gap)}"
 
 
@@ -152,7 +154,9 @@ def _spend(m: re.Match[str], row: Row) -> str | None:
 
 def _returns(m: re.Match[str], row: Row) -> str | None:
     share = _number(row, m[0])
-    return None if share is None else f"returned {share:.0%} of purchases by value"
+    if share is None or share <= 0:  # "returned 0%" explains nothing to a reader
+        return None
+    return f"returned {share:.0%} of purchases by value"
 
 
 def _breadth(m: re.Match[str], row: Row) -> str | None:

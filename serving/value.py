@@ -7,7 +7,6 @@ quantiles of a reference (training) batch.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from typing import TypeAlias
 
@@ -109,13 +108,15 @@ def recommended_actions(
 
 
 def _positive_quantiles(values: ArrayLike, quantiles: Sequence[float], what: str) -> list[float]:
+    """Increasing cuts at ``quantiles`` of the positive values; a cut tied with the one below it
+    (many customers at one value) moves just above it, so its level starts past the tie."""
     v = _floats(values)
     v = v[np.isfinite(v) & (v > 0)]
     if v.size == 0:
         raise ValueError(f"{what}: no positive value in the reference batch to take quantiles of")
     cuts = [float(x) for x in np.quantile(v, quantiles)]
-    if any(a >= b for a, b in itertools.pairwise(cuts)):
-        raise ValueError(f"{what}: quantiles {list(quantiles)} give non-increasing cuts {cuts}")
+    for i in range(1, len(cuts)):  # tied values (few customers, one price): the upper level
+        cuts[i] = max(cuts[i], float(np.nextafter(cuts[i - 1], np.inf)))  # starts just above
     return cuts
 
 

@@ -400,7 +400,6 @@ def test_recalibration_learns_from_the_pseudo_backtest_window(tiny_data, tiny_re
 def test_logged_backtest_is_found_by_its_project(tmp_path):
     """A backtest run lands in ``<project>/<experiment>``, tagged with the project, in the layout
     ``lifecycle compare`` reads (metrics, fingerprint, importance, test predictions)."""
-    import mlflow
 
     from experiments.compare import compare_experiments
 
@@ -427,11 +426,7 @@ def test_logged_backtest_is_found_by_its_project(tmp_path):
         importance={"churn": {"recency_days": 3.0}, "clv": {"monetary_365d": 2.0}},
         rows=SplitRows(train=10, valid=5, refit=20, test=n),
     )  # fmt: skip
-    previous = mlflow.get_tracking_uri()
-    try:
-        run_id = log_backtest_run(result, cfg)
-    finally:
-        mlflow.set_tracking_uri(previous)
+    run_id = log_backtest_run(result, cfg)  # gives the process its tracking URI back
     comparison = compare_experiments(["tiny"], uri, kind="backtest", project="shop", n_boot=20)
     run = comparison.runs["tiny"]
     assert run.run_id == run_id and run.project == "shop" and run.data == "tiny"

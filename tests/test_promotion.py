@@ -81,6 +81,26 @@ def test_gate_promotes_first_keeps_better_champion_and_force_overrides(store):
     assert tags["promotion"] == forced.reason and float(tags["test_clv_mae"]) == 25.0
 
 
+@pytest.mark.parametrize(
+    ("metrics", "named"),
+    [
+        ({**METRICS, "churn_auc": 0.5}, "churn_auc 0.5000 (must exceed 0.5)"),
+        ({**METRICS, "clv_gini": -0.18}, "clv_gini -0.1800 (must exceed 0)"),
+        ({**METRICS, "churn_auc": float("nan")}, "churn_auc nan"),  # one class among test rows
+    ],
+)
+def test_a_pair_no_better_than_chance_is_never_champion_unless_forced(store, metrics, named):
+    uri = store.tracking_uri
+    client = MlflowClient(tracking_uri=uri)
+    version = register(tiny_pair(0, project="shop"), "shop", store)
+    refused = promote(uri, "shop", version, metrics, lambda c: pytest.fail("nothing to re-score"))
+    assert not refused.promoted and champion_version(client, "shop") is None
+    assert "no better than chance" in refused.reason and named in refused.reason
+    forced = promote(uri, "shop", version, metrics, lambda c: METRICS, force=True)
+    assert forced.promoted and forced.reason.startswith("FORCED") and named in forced.reason
+    assert champion_version(client, "shop") == version
+
+
 def test_champions_load_as_one_pair_without_unpickling(store, monkeypatch):
     pair = tiny_pair(0, project="shop")
     version = register(pair, "shop", store)

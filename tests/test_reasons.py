@@ -160,6 +160,16 @@ def test_every_scored_row_has_a_reason_and_no_phrase_reads_like_code() -> None:
             "no orders in the last 180 days",
         ),
         ("returns_share", {"returns_share": 0.35}, "returned 35% of purchases by value"),
+        (
+            "returns_share",
+            {"returns_share": 0.0},
+            "returns_share = 0",
+        ),  # no reason: "0%" says nothing
+        (
+            "recency_days",
+            {"recency_days": 46.0, "mean_gap_days": 480.0},  # not overdue: no "no purchase for"
+            "last purchase 46 days ago, usual gap 480 days",
+        ),
         ("category_breadth", {"category_breadth": 1}, "bought from 1 category"),
         ("support_ticket_30d", {"support_ticket_30d": 1}, "1 support ticket in the last 30 days"),
         ("visit_30d", {"visit_30d": 0}, "no visits in the last 30 days"),
@@ -295,6 +305,7 @@ def test_contributions_of_a_real_model_become_reasons(churn_model) -> None:
     by_concept = contrib.T.groupby(concept_of).sum().T
     phrase_concept = {
         "no purchase": "recency",
+        "last purchase": "recency",
         "complaint": "complaints",
         "visit": "engagement",
         "customer for": "tenure",

@@ -111,8 +111,13 @@ def test_fitted_thresholds_come_from_positive_values() -> None:
 
     with pytest.raises(ValueError, match="no positive value"):
         fit_priority_tiers(np.zeros(10))
-    with pytest.raises(ValueError, match="non-increasing"):
-        fit_value_matrix(np.ones(10), np.arange(1.0, 11.0))
+    # one value shared by every customer (a tiny export, one price): the cuts still increase,
+    # the tied customers are mid, nobody is high; the tiers of a constant score likewise
+    tied = fit_value_matrix(np.ones(10), np.arange(1.0, 11.0))
+    assert tied.current_mid_from == 1.0 < tied.current_high_from < 1.0 + 1e-12
+    constant = fit_priority_tiers(np.full(10, 5.0))
+    assert constant.p3_from == 5.0 < constant.p2_from < constant.p1_from < 5.0 + 1e-12
+    assert set(priority_tiers(np.full(10, 5.0), constant)) == {"P3"}
 
 
 # --- the assembled score frame -------------------------------------------------------------------
@@ -180,7 +185,7 @@ def test_score_frame_rows() -> None:
         "Targeted loyalty campaign with a referral request"
     )
     # nothing pushes its churn up: the behaviour holding it down the most
-    assert steady["reasons"] == ["no purchase for 20 days, usually every 30"]
+    assert steady["reasons"] == ["last purchase 20 days ago, usual gap 30 days"]
 
     assert lapsing["stage"] == "churned" and lapsing["value_segment"] == "recover"
     assert lapsing["priority_score"] == pytest.approx(0.85 * 20 / 0.15)  # 113 -> P1
@@ -213,7 +218,7 @@ def test_score_frame_without_contributions_and_bad_inputs() -> None:
     rows = feature_rows()
     scores = score(rows, [0.1, 0.85, math.nan], [200.0, 20.0, 60.0], None)
     assert scores["reasons"].tolist() == [  # every scored customer has a reason, prospects none
-        ["no purchase for 20 days, usually every 30"],
+        ["last purchase 20 days ago, usual gap 30 days"],
         ["no purchase for 130 days, usually every 30"],
         [],
     ]

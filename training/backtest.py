@@ -31,7 +31,14 @@ from features.atomic_file import write_text_atomic
 from training.calibration import LogOddsCalibration, anchor_total
 from training.clv_intervals import flat_metrics, missing_range_metrics, ranges_for_backtest
 from training.config import ExperimentConfig, LightGBMParams
-from training.dataset import BTYD_COLUMNS, add_btyd_columns, build_frame, data_bounds, model_columns
+from training.dataset import (
+    BTYD_COLUMNS,
+    add_btyd_columns,
+    build_frame,
+    check_window,
+    data_bounds,
+    model_columns,
+)
 from training.metrics import expected_calibration_error, roc_auc
 from training.models import FeatureEncoder, lgb_callbacks, lgb_kwargs, logit, sigmoid
 from training.splits import CutoffPlan, plan_cutoffs
@@ -581,13 +588,10 @@ def _ece(y: np.ndarray, p: np.ndarray) -> float:
 def _plan(
     data_dir: str | Path, cutoff: date, horizon_days: int, cfg: ExperimentConfig, log
 ) -> BacktestPlan:
-    start, end = data_bounds(data_dir)
-    if cutoff + timedelta(days=horizon_days) > end:
-        log(
-            f"warning: the data ends {end}; the horizon [{cutoff}, +{horizon_days}d) is not fully "
-            "observed"
-        )
-    return plan_backtest(start, cutoff, horizon_days, cfg)
+    bounds = data_bounds(data_dir)
+    if warning := check_window(bounds, cutoff, horizon_days, "the backtest cutoff"):
+        log(warning)
+    return plan_backtest(bounds[0], cutoff, horizon_days, cfg)
 
 
 def _log_plan(plan: BacktestPlan, dataset: object, log) -> None:

@@ -18,7 +18,7 @@ import pandas as pd
 from features import catalog
 from features.contract import table_path
 from training.config import ExperimentConfig
-from training.splits import CutoffPlan
+from training.splits import CutoffPlan, PlanError
 
 CALENDAR_COLUMNS = catalog.family_columns("calendar")
 BTYD_COLUMNS = catalog.family_columns("btyd")
@@ -126,6 +126,37 @@ def data_bounds(data_dir: str | Path) -> tuple[date, date]:
     return lo.date(), hi.date() + timedelta(days=1)
 
 
+def check_window(
+    bounds: tuple[date, date], day: date, horizon_days: int | None, what: str
+) -> str | None:
+    """A warning for a date the data only partly covers, or ``PlanError`` for one it cannot.
+
+    With ``horizon_days`` (labels, a backtest) the window ``[day, day + H)`` must start before
+    the data ends (else every customer would look churned); one that runs past the end gets a
+    warning. Without it (scoring), a date more than 30 days after the data gets a warning: the
+    customers' recency then counts days the data does not cover."""
+    end = bounds[1]
+    if horizon_days is not None:
+        if day >= end:
+            raise PlanError(
+                f"{what} {day} is not before the end of the data ({end}, the day after the last "
+                f"transaction): its {horizon_days}-day outcome window holds no data; use a date "
+                f"up to {end - timedelta(days=horizon_days)}"
+            )
+        if day + timedelta(days=horizon_days) > end:
+            return (
+                f"warning: the data ends {end}; the window [{day}, +{horizon_days}d) is not fully "
+                "observed: its labels count customers as churned for the days after the data"
+            )
+        return None
+    if (day - end).days > 30:
+        return (
+            f"warning: the data ends {end}, {(day - end).days} days before {what} {day}: every "
+            "customer looks inactive for the days the data does not cover"
+        )
+    return None
+
+
 def build_frame(
     data_dir: str | Path,
     cutoffs: list[date],
@@ -220,10 +251,17 @@ def fit_btyd(frame: pd.DataFrame) -> dict:
     from training.btyd import BTYDModel
 
     buyers = frame[frame["is_prospect"] == 0]
-    return {
-        pd.Timestamp(cutoff): BTYDModel().fit(btyd_summary(part))
-        for cutoff, part in buyers.groupby("cutoff", sort=True)
-    }
+    models = {}
+    for cutoff, part in buyers.groupby("cutoff", sort=True):
+        summary = btyd_summary(part)
+        if not (summary["frequency"] > 0).any():
+            raise PlanError(
+                f"cutoff {pd.Timestamp(cutoff).date()}: none of its {len(part):,} buyers has "
+                "bought twice before it; BG/NBD + Gamma-Gamma (the baseline and the models' "
+                "offset) learn from repeat purchases: use a later date or more history"
+            )
+        models[pd.Timestamp(cutoff)] = BTYDModel().fit(summary)
+    return models
 
 
 def apply_btyd(

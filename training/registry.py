@@ -270,7 +270,13 @@ class PromotionDecision:
         return asdict(self)
 
     def line(self) -> str:
-        verdict = "PROMOTED" if self.promoted else "kept champion"
+        verdict = (
+            "PROMOTED"
+            if self.promoted
+            else f"kept champion v{self.champion_version}"
+            if self.champion_version
+            else "no champion"
+        )
         return f"promotion {self.model} v{self.version}: {verdict}: {self.reason}"
 
 
@@ -289,6 +295,21 @@ def is_not_worse(
     if worse:
         return False, "worse on " + ", ".join(worse)
     return True, "not worse on " + ", ".join(higher_is_better)
+
+
+#: A challenger must rank better than chance on these (metric -> value it must exceed) to become
+#: champion, even with no champion to beat: a constant churn score has AUC 0.5, a CLV ranking no
+#: better than random has Gini 0 (what a handful of test customers or a degenerate fit gives).
+CHANCE_LEVELS: dict[str, float] = {"churn_auc": 0.5, "clv_gini": 0.0}
+
+
+def no_better_than_chance(challenger: dict[str, float]) -> list[str]:
+    """The gate metrics on which ``challenger`` is not better than chance (NaN counts as not)."""
+    return [
+        f"{metric} {challenger[metric]:.4f} (must exceed {level:g})"
+        for metric, level in CHANCE_LEVELS.items()
+        if metric in challenger and not challenger[metric] > level
+    ]
 
 
 def lock_path(tracking_uri: str, purpose: str = "gate") -> Path:
@@ -338,16 +359,30 @@ def promote(
     force: bool = False,
     log=print,
 ) -> PromotionDecision:
-    """Give ``version`` the champion alias if it is not worse than ``project``'s champion
-    re-scored by ``evaluate_champion`` on the challenger's test customers (``NotComparable``:
-    kept unless ``force``). Read, evaluation and alias move happen under the gate lock."""
+    """Give ``version`` the champion alias if it ranks better than chance (``CHANCE_LEVELS``) and is
+    not worse than ``project``'s champion re-scored by ``evaluate_champion`` on the challenger's
+    test customers (``NotComparable``: kept unless ``force``). Read, evaluation and alias move
+    happen under the gate lock."""
     client = MlflowClient(tracking_uri=tracking_uri)
     name = pair_model_name(project)
     for metric, value in challenger.items():
         client.set_model_version_tag(name, version, f"test_{metric}", f"{value:.6f}")
     with gate_lock(tracking_uri, log=log):
         current = champion_version(client, project)
-        if current is None:
+        chance = no_better_than_chance(challenger)
+        if chance:
+            why = "no better than chance on this run's test customers: " + ", ".join(chance)
+            decision = PromotionDecision(
+                project,
+                name,
+                version,
+                force,
+                force,
+                f"FORCED: promoted although {why}" if force else f"{why}; not promoted",
+                challenger,
+                champion_version=current,
+            )
+        elif current is None:
             decision = PromotionDecision(
                 project, name, version, True, force, "no champion yet", challenger
             )
