@@ -93,7 +93,9 @@ app.add_typer(experiment_app, name="experiment")
 
 def _fail(message: str) -> NoReturn:
     """The one way a command stops on a user error: one line on stderr, exit code 2."""
-    typer.secho(f"error: {' '.join(message.split())}", fg=typer.colors.RED, err=True)
+    first, *details = message.strip().splitlines() or [""]  # details: e.g. ingest's top reasons
+    text = "\n".join([" ".join(first.split()), *(line.rstrip() for line in details)])
+    typer.secho(f"error: {text}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
 
 
@@ -365,7 +367,9 @@ EngineOption = Annotated[
     str,
     typer.Option(
         "--engine",
-        help="Where features are computed: duckdb (in process) or spark (pip install '.[spark]').",
+        # "\\[": Rich would read [spark] as markup and drop it
+        help="Where features are computed: duckdb (in process) or spark "
+        "(pip install '.\\[spark]').",
     ),
 ]
 SparkMasterOption = Annotated[

@@ -113,9 +113,10 @@ def detect_order(columns: list[pd.Series], order: str | None, european: bool) ->
         example = example or str(distinct.loc[ab.index[0]])
     if day_votes or month_votes:
         day_first = day_votes >= month_votes
-        part = "day" if day_first else "month"
+        place = "first" if day_first else "second"  # the part above 12 is the day either way
         how = (
-            f"detected: {max(day_votes, month_votes):,} distinct values have a {part} part above 12"
+            f"detected: {max(day_votes, month_votes):,} distinct values have a day part above 12, "
+            f"{place}"
         )
         if day_votes and month_votes:
             how += f"; {min(day_votes, month_votes):,} contradict it and will not parse"

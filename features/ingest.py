@@ -150,6 +150,10 @@ def _inputs(
             found[col.name] = series
     if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, "status") is not None:
         found["status"] = _source_column(frame, path, table, "status", mapping, required=True)
+    if table == TRANSACTIONS:  # mapped, or a column named like it (Shopify's "Currency")
+        currency = _source_column(frame, path, table, "currency", mapping, required=False)
+        if currency is not None:
+            found["currency"] = currency
     if amount_derived:
         found["unit_price"] = _source_column(
             frame, path, table, "unit_price", mapping, required=True
@@ -248,8 +252,26 @@ def _build_table(
     if table == CUSTOMERS:
         kept = out["customer_id"].where(check.ok)  # a duplicate of a quarantined row is not one
         check.flag(kept.duplicated() & kept.notna(), "duplicate customer_id")
+    if table in (TRANSACTIONS, EVENTS):
+        _repeated_rows(source.frame, "order_id" in out, check, report)
     _map_values(table, out, mapping, check, report, strict_values)
     return _split(table, source, out, check, report)
+
+
+def _repeated_rows(
+    frame: pd.DataFrame, has_order_id: bool, check: _Validator, report: TableReport
+) -> None:
+    """Rows identical to an earlier one, order id included, are an export appended twice: never
+    revenue twice. Without an order id a repeat may be a real second purchase (CDNOW has 255 such
+    lines): kept, and reported."""
+    repeated = frame.duplicated(keep="first").to_numpy()
+    if has_order_id:
+        check.flag(repeated, "duplicate row (same as an earlier line)")
+    elif n := int((repeated & check.ok).sum()):
+        report.warnings.append(
+            f"{n:,} rows are identical to an earlier line; kept (without an order id a repeat "
+            "can be a second purchase; map order_id to quarantine true duplicates)"
+        )
 
 
 def _check_date_column(
@@ -290,8 +312,25 @@ def _amount(
         amount, currency = parse_numbers(source, numbers)
         check.flag(source.isna(), "missing amount")
         check.flag(source.notna() & amount.isna(), "amount is not a number")
+    if "currency" in inputs:
+        currency = _currency_column(inputs["currency"], currency, check)
     _check_currency(currency, amount, check, mapping, report)
     return amount
+
+
+def _currency_column(column: pd.Series, marks: pd.Series, check: _Validator) -> pd.Series:
+    """Each row's currency from a mapped column (a code or sign), else the amount's own mark;
+    a row whose column and mark disagree is quarantined."""
+    text = column.astype("string").str.strip()
+    code = text.map(
+        lambda v: v if pd.isna(v) else CURRENCIES.get(v, CURRENCIES.get(v.upper(), v.upper())),
+        na_action="ignore",
+    )
+    marks = pd.Series(marks, index=column.index, dtype="object")
+    check.flag(
+        code.notna() & marks.notna() & (code != marks), "currency column and amount disagree"
+    )
+    return code.astype("object").where(code.notna(), marks)
 
 
 def _check_currency(

@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from features.contract import CONTRACT, EVENT_TYPES, TABLES, TRANSACTIONS
 
 #: Source columns the mapping may name besides contract columns (derived into contract columns).
 #: ``status``: an order status; rows whose status means cancelled are quarantined, never revenue.
-DERIVED_INPUTS = {TRANSACTIONS: ("unit_price", "status")}
+#: ``currency``: the currency of each row's amount (a code or sign, e.g. Shopify's ``Currency``).
+DERIVED_INPUTS = {TRANSACTIONS: ("unit_price", "status", "currency")}
 #: Text columns whose values a map file may translate (``event_type`` and ``status`` have
 #: built-ins).
 VALUE_COLUMNS = {"event_type", "status", "region", "channel", "segment", "category"}
@@ -134,7 +135,10 @@ def parse_map_option(text: str) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise IngestError(f"--map: {item!r} is not of the form contract_column=Source Column")
-        pairs[key.strip()] = value.strip()
+        key, value = key.strip(), value.strip()
+        if key in pairs and pairs[key] != value:
+            raise IngestError(f"--map: {key} is mapped twice ({pairs[key]!r} and {value!r})")
+        pairs[key] = value
     return pairs
 
 
@@ -154,8 +158,12 @@ def load_mapping(
             raw = yaml.safe_load(Path(map_file).read_text(encoding="utf-8")) or {}
         except FileNotFoundError as exc:
             raise IngestError(f"mapping file {map_file} does not exist") from exc
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise IngestError(f"mapping file {map_file}: not valid UTF-8 YAML ({exc})") from exc
+        except UnicodeDecodeError as exc:
+            raise IngestError(f"mapping file {map_file}: not UTF-8 text ({exc})") from exc
+        except yaml.YAMLError as exc:
+            raise IngestError(
+                f"mapping file {map_file}: not valid YAML ({' '.join(str(exc).split())})"
+            ) from exc
         if not isinstance(raw, dict):
             raise IngestError(f"mapping file {map_file}: expected a mapping with 'columns:'")
     columns = {str(k): str(v) for k, v in (raw.get("columns") or {}).items()}
@@ -167,9 +175,30 @@ def load_mapping(
     unknown = set(formats) - set(FORMAT_KEYS)
     if unknown:
         raise TypeError(f"unknown format options {sorted(unknown)}")
-    raw.update({k: v for k, v in formats.items() if v is not None})
+    given = {k: v for k, v in formats.items() if v is not None}
+    raw.update(given)
     try:
         return ColumnMapping.model_validate(raw)
-    except ValueError as exc:
-        where = f"mapping file {map_file}" if map_file else "--map"
-        raise IngestError(f"{where}: {exc}") from exc
+    except ValidationError as exc:
+        raise IngestError(_mapping_problems(exc, given, map_file)) from exc
+
+
+def _mapping_problems(exc: ValidationError, options: dict, map_file: Path | None) -> str:
+    """One line per problem, each named by where it came from: ``--decimal``, the map file's key,
+    or ``--map``."""
+    problems = []
+    for error in exc.errors():
+        key = str(error["loc"][0]) if error["loc"] else ""
+        if key in options:
+            where = f"--{key.replace('_', '-')} {options[key]!r}"
+        elif key == "columns" and map_file is None:
+            where = "--map"
+        else:
+            where = f"mapping file {map_file}: {key}" if map_file else key
+        if error["type"] == "extra_forbidden":
+            known = ", ".join(ColumnMapping.model_fields)
+            problems.append(f"{where}: unknown key (a map file holds {known})")
+        else:
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{where}: {message}")
+    return "; ".join(problems)

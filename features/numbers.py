@@ -126,7 +126,14 @@ def detect_format(columns: list[pd.Series], sep: str | None) -> tuple[NumberForm
         how = f"detected from {votes[dec]:,} values"
         if minority:
             how += f"; {minority:,} values look like the other convention and will not parse"
-        return NumberFormat(dec, "." if dec == "," else ",", how), None
+        thousands = "." if dec == "," else ","
+        text = nums.dropna().astype(str)
+        if (
+            text.str.contains(_SPACES + r"\d{3}").any()
+            and not text.str.contains(re.escape(thousands)).any()
+        ):
+            thousands = " "  # 1 435,92: groups of three by a (narrow, no-break) space
+        return NumberFormat(dec, thousands, how), None
     if ambiguous is None:
         return NumberFormat(how="no separators in the values"), None
     dec = "," if sep == ";" else "."

@@ -357,6 +357,8 @@ def test_number_forms(text, decimal, expected, currency):
         (["1,234,567", "12"], ".", False),
         (["1,050", "2,000"], ".", True),
         (["12", "7"], ".", False),
+        (["1 435,92", "979,59"], ",", False),
+        (["1\u202f435.92", "7.5"], ".", False),
     ],
 )
 def test_number_format_detection(values, decimal, guessed):
@@ -364,6 +366,9 @@ def test_number_format_detection(values, decimal, guessed):
 
     fmt, warning = detect_format([pd.Series(values, dtype="string")], ",")
     assert fmt.decimal == decimal and (warning is not None) == guessed
+    # what is reported is what the values use: groups of three by a space say "space"
+    spaced = any(" " in v or "\u202f" in v for v in values)
+    assert (fmt.thousands == " ") == spaced
 
 
 @pytest.mark.parametrize(
@@ -556,6 +561,68 @@ def test_one_currency_per_amount_column(tmp_path, currency, kept):
     reports = ingest(tmp_path / "out", path, mapping, log=_quiet, min_accepted_share=0)
     assert reports["transactions"].accepted == kept
     assert sum(reports["transactions"].reasons.values()) == 3 - kept
+
+
+def test_a_currency_column_is_read_and_other_currencies_are_quarantined(tmp_path):
+    path = _write(
+        tmp_path / "t.csv",
+        "Email,Created at,Total,Currency\n"
+        "a@x,2024-01-01,10.00,USD\nb@x,2024-01-02,20.00,CAD\nc@x,2024-01-03,$5.00,USD\n"
+        "d@x,2024-01-04,€5.00,USD\ne@x,2024-01-05,7.00,\n",
+    )
+    mapping = load_mapping("customer_id=Email,ordered_at=Created at,amount=Total")
+    reports = ingest(tmp_path / "out", path, mapping, log=_quiet, min_accepted_share=0)
+    report = reports["transactions"]  # the column is found by its name, no mapping needed
+    assert (report.accepted, report.quarantined) == (3, 2)
+    assert report.reasons == {"currency is not USD": 1, "currency column and amount disagree": 1}
+    kept = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(kept["amount"]) == [5.0, 7.0, 10.0]  # CAD never summed with USD
+
+
+def test_a_row_exported_twice_is_quarantined_not_counted_twice(tmp_path):
+    path = _write(
+        tmp_path / "t.csv",
+        "id,order,date,amount\nA,1,2024-01-01,10\nA,2,2024-01-02,10\nA,1,2024-01-01,10\n",
+    )
+    mapping = load_mapping("customer_id=id,order_id=order,ordered_at=date")
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    assert (report.accepted, report.reasons) == (2, {"duplicate row (same as an earlier line)": 1})
+    quarantined = pd.read_parquet(quarantine_path(tmp_path / "out", "transactions"))
+    assert quarantined["source_row"].tolist() == [3]
+    # without an order id an identical line may be a second purchase: kept, and said
+    plain = _write(tmp_path / "p.csv", "id,date,amount\nA,2024-01-01,10\nA,2024-01-01,10\n")
+    report = ingest(tmp_path / "o2", plain, load_mapping("customer_id=id,ordered_at=date"),
+                    log=_quiet)["transactions"]  # fmt: skip
+    assert report.accepted == 2 and any(
+        "identical to an earlier line" in w for w in report.warnings
+    )
+
+
+@pytest.mark.parametrize(
+    ("map_option", "formats", "message"),
+    [
+        ("customer_id=a,customer_id=b", {}, "--map: customer_id is mapped twice ('a' and 'b')"),
+        ("customer_id=a", {"decimal": "x"}, "--decimal 'x': Input should be '.' or ','"),
+        ("customer_id=a", {"date_order": "ymd"}, "--date-order 'ymd': Input should be"),
+        ("currency=Currency", {}, None),  # a currency column may be mapped
+    ],
+)
+def test_mapping_errors_name_the_option_they_come_from(map_option, formats, message):
+    if message is None:
+        assert load_mapping(map_option, **formats).source_for("transactions", "currency")
+        return
+    with pytest.raises(IngestError) as error:
+        load_mapping(map_option, **formats)
+    assert str(error.value).startswith(message) and "pydantic" not in str(error.value)
+
+
+def test_a_map_file_typo_and_bad_yaml_are_named(tmp_path):
+    typo = _write(tmp_path / "typo.yaml", "columns:\n  customer_id: a\ndecmal: ','\n")
+    with pytest.raises(IngestError, match=r"typo.yaml: decmal: unknown key \(a map file holds"):
+        load_mapping(None, typo)
+    broken = _write(tmp_path / "broken.yaml", "columns:\n  bad: [\n")
+    with pytest.raises(IngestError, match="broken.yaml: not valid YAML"):
+        load_mapping(None, broken)
 
 
 def test_reingest_replaces_a_campaigns_table_added_to_the_same_out(tmp_path):
