@@ -100,7 +100,7 @@ experiment: install ## Run one experiment as an MLflow run: NAME=engagement [DAT
 	$(LIFECYCLE) experiment run $(NAME) --data $(DATA)
 
 compare: install ## Latest runs side by side -> reports/compare.html [NAMES="baseline engagement"]
-	$(LIFECYCLE) compare $(NAMES) --out reports/compare.html
+	$(LIFECYCLE) compare $(NAMES) --project $(PROJECT) --out reports/compare.html
 
 ui: install ## MLflow UI on the local store (127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000

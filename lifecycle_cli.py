@@ -889,6 +889,15 @@ def compare(
 
     # a comparison downloads a dozen small artifacts: no progress bar each (the user can set it)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if project is None and data is None:
+        from experiments.runs import RunFilter, projects_with_runs
+
+        mixed = projects_with_runs(tracking_uri, RunFilter(kind=kind))
+        if len(mixed) > 1:
+            _fail(
+                f"the store holds runs of {len(mixed)} projects ({', '.join(mixed)}): a "
+                "comparison ranks runs on one data set; pass --project NAME (or --data NAME)"
+            )
     try:
         comparison = compare_experiments(
             names or None, tracking_uri, kind=kind, data=data, project=project, n_boot=n_boot
@@ -1134,18 +1143,32 @@ def uplift(
     )
     typer.echo(format_tables(result))
     if decision is not None:
-        verdict = "PROMOTED" if decision["promoted"] else "kept champion"
+        kept = decision.get("champion_version")
+        verdict = (
+            "PROMOTED"
+            if decision["promoted"]
+            else f"kept champion v{kept}"
+            if kept
+            else "not promoted"
+        )
         typer.echo(
             f"registered {decision['model']} v{decision['version']}: {verdict}: "
             f"{decision['reason']}"
         )
         policy = decision.get("policy") or {}
         costs = ", ".join(f"{a} {c:,.2f}" for a, c in sorted((policy.get("costs") or {}).items()))
-        typer.echo(
-            "scoring with it (champion): the action with the greatest value saved over "
-            f"{policy.get('horizon_days')} days net of its cost per contact ({costs}); `lifecycle "
-            f"score --project {project}`"
-        )
+        if decision["promoted"]:
+            typer.echo(
+                "scoring with it (champion): the action with the greatest value saved over "
+                f"{policy.get('horizon_days')} days net of its cost per contact ({costs}); "
+                f"`lifecycle score --project {project}`"
+            )
+        else:
+            kept = decision.get("champion_version")
+            typer.echo(
+                f"`lifecycle score --project {project}` goes on with "
+                + (f"uplift champion v{kept}" if kept else "today's rules (no uplift champion)")
+            )
     if out is not None:
         typer.echo(f"tables: {', '.join(str(p) for p in write_tables(result, out))}")
     typer.echo(f"MLflow run {run_id} in experiment {experiment!r} ({tracking_uri})")
@@ -1166,7 +1189,11 @@ def monitor(
     ] = None,
     tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = DEFAULT_TRACKING_URI,
     history: Annotated[
-        Path, typer.Option(help="Score history root (from `lifecycle score`).")
+        Path,
+        typer.Option(
+            help="Score history root: where `lifecycle score` kept it, the score_history folder "
+            "next to its --out (its default --out data/scores.parquet: data/score_history)."
+        ),
     ] = Path("data/score_history"),
     config: Annotated[
         Path | None, typer.Option(help="Thresholds YAML (see serving/monitor_config.py).")
@@ -1213,7 +1240,10 @@ def retrain(
         str | None, typer.Option(help="Scoring and monitoring date (default: the data's end).")
     ] = None,
     tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = DEFAULT_TRACKING_URI,
-    history: Annotated[Path, typer.Option(help="Score history root.")] = Path("data/score_history"),
+    history: Annotated[
+        Path,
+        typer.Option(help="Score history root (as `lifecycle monitor --history`)."),
+    ] = Path("data/score_history"),
     monitor_config: Annotated[Path | None, typer.Option(help="Monitor thresholds YAML.")] = None,
     out: Annotated[Path, typer.Option(help="Folder for the monitor report.")] = Path(
         "reports/monitor"

@@ -122,6 +122,21 @@ def load_runs(
     return found, missing
 
 
+def projects_with_runs(tracking_uri: str, runs: RunFilter | None = None) -> list[str]:
+    """The projects that have finished runs ``runs`` matches, sorted (every run is read)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    wanted = runs or RunFilter()
+    ids = [e.experiment_id for e in client.search_experiments()]
+    found = {
+        str(run_project(run.data.tags))
+        for run in (_finished_runs(client, ids) if ids else ())
+        if wanted.matches(run.data.tags)
+    }
+    return sorted(found)
+
+
 def _experiments_by_name(
     client, names: Sequence[str] | None, project: str | None
 ) -> dict[str, list]:

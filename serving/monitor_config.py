@@ -42,8 +42,12 @@ class InputThresholds(_Pair):
     psi_alert: float = Field(0.25, gt=0)
     ks_warn: float = Field(0.1, gt=0, le=1)
     ks_alert: float = Field(0.2, gt=0, le=1)
-    median_shift_warn: float = Field(0.25, gt=0, description="non-zero median moved 1.25x")
-    median_shift_alert: float = Field(0.5, gt=0, description="non-zero median moved 1.5x")
+    median_shift_warn: float = Field(
+        0.25, gt=0, description="ratio - 1 of the non-zero median (0.25: moved 1.25x)"
+    )
+    median_shift_alert: float = Field(
+        0.5, gt=0, description="ratio - 1 of the non-zero median (0.5: moved 1.5x)"
+    )
     missing_warn: float = Field(0.05, gt=0, le=1)
     missing_alert: float = Field(0.2, gt=0, le=1)
     new_category_warn: float = Field(0.01, gt=0, le=1)

@@ -4,7 +4,6 @@ checks (``serving.monitor``), the JSON and HTML report, and their MLflow run aga
 from __future__ import annotations
 
 import json
-import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -192,6 +191,7 @@ def _metric_key(key: str) -> str:
 
 
 def write_json(report: dict, path: Path) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        json.dump(report, handle, indent=1, default=_plain)
-    Path(handle.name).replace(path)
+    """The report as JSON, replaced as a whole, readable as any file the user writes (umask)."""
+    from features.atomic_file import write_text_atomic
+
+    write_text_atomic(path, json.dumps(report, indent=1, default=_plain))

@@ -410,6 +410,8 @@ def test_lifecycle_monitor_reports_json_html_mlflow_and_exits_3_on_an_alert(trai
     )
     assert calm.exit_code == 0, calm.output
     report = json.loads((tmp_path / "calm" / "monitor.json").read_text())
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "calm").glob("monitor.*")}
+    assert modes["monitor.json"] == modes["monitor.html"]  # a service user reads both alike
     assert report["verdict"] in ("ok", "warn") and report["performance"][0]["as_of"] == "2025-09-01"
     assert dates(tmp_path / "history", PROJECT) == [date(2025, 9, 1), date(2025, 12, 31)]
 

@@ -597,6 +597,10 @@ def test_compare_command_with_project(projects_store, tmp_path):
     assert out.is_file()
     missing = CliRunner().invoke(app, [*args[:2], "nowhere", *args[3:]])
     assert missing.exit_code == 2 and "project=nowhere" in missing.output
+    # without --project the store's runs of several projects are not ranked together
+    mixed = CliRunner().invoke(app, [args[0], *args[3:]])
+    assert mixed.exit_code == 2 and "pass --project NAME" in mixed.output, mixed.output
+    assert not (tmp_path / "c.html").exists()
 
 
 # --------------------------------------------------------------------------- the template

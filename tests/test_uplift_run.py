@@ -16,6 +16,7 @@ from features.synthetic import generate
 from features.synthetic_campaigns import CampaignSpec
 from training.uplift_registry import UpliftSet, model_name
 from training.uplift_run import (
+    ORACLE,
     UpliftRunConfig,
     evaluate,
     format_tables,
@@ -130,7 +131,8 @@ def test_synthetic_campaign_has_truth_and_todays_priority(tmp_path):
     result = evaluate(data, cfg, log=lambda m: None)
     learner = result.metrics[result.metrics["model"] == "dr-learner"]
     assert learner["pehe"].notna().all() and (learner["pehe"] > 0).all()
-    oracle = result.policy[result.policy["model"] == "truth (oracle)"].set_index("action")["true"]
+    oracle = result.policy[result.policy["model"] == ORACLE].set_index("action")["true"]
+    assert all(ch.isalnum() or ch in "_-./ " for ch in ORACLE)  # kept as is in MLflow names
     rand = result.policy[result.policy["model"] == "random"].set_index("action")["true"]
     # ranking by the true effect is the best policy there is
     assert (oracle >= rand).all()
@@ -183,9 +185,11 @@ def test_cli_uplift_on_hillstrom_sample(tmp_path):
     assert result.exit_code == 0, result.output
     # spend on 3,000 customers: no trusted action, so the first version is not promoted
     assert "t-learner" in result.output
-    assert "registered hill.uplift v1: kept champion: no trusted action" in result.output, (
+    assert "registered hill.uplift v1: not promoted: no trusted action" in result.output, (
         result.output
     )
+    assert "goes on with today's rules (no uplift champion)" in result.output
+    assert "scoring with it" not in result.output  # said only of a promoted version
     assert (tmp_path / "tables" / "policy_value.csv").exists()
     assert (tmp_path / "mlruns").is_dir()  # artifacts next to the SQLite store, not in the repo
     bad = CliRunner().invoke(

@@ -384,5 +384,6 @@ def register(
         "policy": policy,
         "trusted_actions": trusted,
     }
-    log(f"promotion {name} v{version}: {'PROMOTED' if promoted else 'kept champion'}: {reason}")
+    verdict = "PROMOTED" if promoted else f"kept champion v{current}" if current else "not promoted"
+    log(f"promotion {name} v{version}: {verdict}: {reason}")
     return decision

@@ -49,6 +49,8 @@ Outcome = Literal["retained", "value"]
 TOP_SHARES = (0.1, 0.2, 0.3)
 FEATURES_FILE = "campaign_features.parquet"
 TRUTH_FILE = "campaign_truth.parquet"
+#: The ranking by the true effect (synthetic data); a name MLflow keeps as it is in metric names.
+ORACLE = "true-effect oracle"
 
 
 class UpliftRunConfig(BaseModel):
@@ -285,7 +287,7 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
                 else None
             )
             if truth is not None:
-                scores["truth (oracle)"] = truth
+                scores[ORACLE] = truth
             held[(action, outcome)] = pd.DataFrame(
                 {"y": y[test], "treated": treated[test], **scores}
             )
@@ -379,7 +381,7 @@ def _measure(action, outcome, y, treated, scores, truth, config) -> list[dict]:
             key = f"{name}|{metric}"
             if key in boot:
                 row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = boot[key]
-        if truth is not None and name not in ("truth (oracle)",):
+        if truth is not None and name != ORACLE:
             est = scores[name]
             row["pehe"] = (
                 pehe(est, truth)
