@@ -93,9 +93,7 @@ app.add_typer(experiment_app, name="experiment")
 
 def _fail(message: str) -> NoReturn:
     """The one way a command stops on a user error: one line on stderr, exit code 2."""
-    first, *details = message.strip().splitlines() or [""]  # details: e.g. ingest's top reasons
-    text = "\n".join([" ".join(first.split()), *(line.rstrip() for line in details)])
-    typer.secho(f"error: {text}", fg=typer.colors.RED, err=True)
+    typer.secho(f"error: {' '.join(message.split())}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
 
 

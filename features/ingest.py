@@ -568,20 +568,20 @@ def _require_share(built: dict[str, _Table], share: float) -> None:
     low = [b.report for b in built.values() if b.report.accepted_share < share]
     if not low:
         return
-    lines = []
+    parts = []  # one line (the CLI's errors are), its parts apart by "; "
     for r in low:
-        lines.append(
+        parts.append(
             f"{r.source_file}: {r.table}: only {r.accepted:,} of {r.rows_read:,} rows accepted "
             f"({r.accepted_share:.1%}), below --min-accepted-share {share:g}; top reasons:"
         )
         for reason, n in sorted(r.reasons.items(), key=lambda kv: -kv[1])[:3]:
-            lines.append(f"  {reason}: {n:,} rows, e.g. {r.samples[reason]}")
-        lines.extend(f"  note: {w}" for w in r.warnings)
-    lines.append(
+            parts.append(f"[{reason}: {n:,} rows, e.g. {r.samples[reason]}]")
+        parts.extend(f"[note: {w}]" for w in r.warnings)
+    parts.append(
         "nothing written (the previous --out is unchanged); fix the mapping/format options "
         "(--map, --sep, --encoding, --decimal, --date-order) or lower --min-accepted-share"
     )
-    raise IngestError("\n".join(lines))
+    raise IngestError(" ".join(parts[:-1]) + "; " + parts[-1])
 
 
 def _ingest_one(

@@ -21,16 +21,18 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
 #: Names of the bias column of a contribution frame (dropped before ranking).
 BIAS_COLUMNS = ("bias", "expected_value", "BiasTerm")
 
 Row = Mapping[str, Any]
-Phrase = Callable[[re.Match[str], Row], "str | None"]
+Phrase = Callable[[re.Match[str], Row], "Said | None"]
 
 
 def _number(row: Row, column: str) -> float | None:
@@ -52,12 +54,6 @@ def _money(x: float) -> str:
     return f"{x:,.2f}"
 
 
-def _count(n: float, singular: str, plural: str | None = None) -> str:
-    n = round(n)
-    plural = plural or f"{singular}s"
-    return f"no {plural}" if n == 0 else f"{n} {singular if n == 1 else plural}"
-
-
 def _value(value: Any) -> str:
     """Generic rendering of a feature value: integers plainly, floats with 2 decimals."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
@@ -74,163 +70,226 @@ def generic_phrase(feature: str, row: Row) -> str:
     return f"{feature} = {_value(row.get(feature))}"
 
 
+@dataclass(frozen=True)
+class Count:
+    """``n`` of a noun (``order``, ``complaint`` ...), said with the phrasebook's plural forms."""
+
+    n: float
+    noun: str
+
+
+#: A phrase before it is put into words: its key in the phrasebook and its parameters.
+Said = tuple[str, dict[str, Any]]
+
+
+def _say(key: str, **params: Any) -> Said:
+    return key, params
+
+
+class Phrasebook(BaseModel):
+    """The words of the reasons in one language (``serving/labels/reasons.<language>.yaml``):
+    ``phrases`` (key -> text with ``{parameters}``) and ``nouns`` (noun -> ``zero``/``one``/
+    ``other`` forms with ``{n}``). Every key of the English book must be there, and no other."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    language: str
+    phrases: dict[str, str]
+    nouns: dict[str, dict[Literal["zero", "one", "other"], str]]
+
+    def count(self, c: Count) -> str:
+        n = round(c.n)
+        forms = self.nouns[c.noun]
+        form = forms.get("zero") if n == 0 else forms.get("one") if n == 1 else None
+        return (form or forms["other"]).format(n=n)
+
+    def words(self, said: Said) -> str:
+        key, params = said
+        values = {k: self.count(v) if isinstance(v, Count) else v for k, v in params.items()}
+        return self.phrases[key].format(**values)
+
+
+def reasons_path(language: str) -> Path:
+    return Path(__file__).with_name("labels") / f"reasons.{language}.yaml"
+
+
+@functools.lru_cache(maxsize=8)
+def phrasebook(language: str = "en") -> Phrasebook:
+    """The reasons' words in ``language``, checked against the English book's keys."""
+    from serving.labels import LabelError, validated_yaml
+
+    path = reasons_path(language)
+    if not path.exists():
+        raise LabelError(f"no reasons phrasebook {path} for language {language!r}")
+    book = validated_yaml(path, Phrasebook, LabelError)
+    if language != "en":
+        english = phrasebook("en")
+        for section in ("phrases", "nouns"):
+            want, have = set(getattr(english, section)), set(getattr(book, section))
+            if want != have:
+                raise LabelError(
+                    f"{path}: {section}: missing {sorted(want - have)}, unknown "
+                    f"{sorted(have - want)}"
+                )
+    return book
+
+
 # --- phrases per concept -------------------------------------------------------------------------
 
 
-def _recency(m: re.Match[str], row: Row) -> str | None:
+def _recency(m: re.Match[str], row: Row) -> Said | None:
     recency, gap = _number(row, "recency_days"), _number(row, "mean_gap_days")
     if recency is None:
         return None
     if gap is None:
-        return f"only one purchase, {_days(recency)} days ago"
+        return _say("recency.one_purchase", days=_days(recency))
     if recency < gap:  # not overdue: a fact either way ("no purchase for" would read as a risk)
-        return f"last purchase {_days(recency)} days ago, usual gap {_days(gap)} days"
-    return f"no purchase for {_days(recency)} days, usually every {_days(gap)}"
+        return _say("recency.on_rhythm", days=_days(recency), gap=_days(gap))
+    return _say("recency.overdue", days=_days(recency), gap=_days(gap))
 
 
-def _rhythm(m: re.Match[str], row: Row) -> str | None:
+def _rhythm(m: re.Match[str], row: Row) -> Said | None:
     value = _number(row, m[0])
     if m[0] == "mean_gap_days":
         if value is None:
-            return "only one purchase so far"
-        return f"buys every {_days(value)} days on average"
+            return _say("rhythm.one_purchase")
+        return _say("rhythm.mean_gap", days=_days(value))
     if value is None:
         return None
-    return f"irregular buying: gaps vary by about {_days(value)} days"
+    return _say("rhythm.irregular", days=_days(value))
 
 
-def _orders_trend(m: re.Match[str], row: Row) -> str | None:
+def _orders_trend(m: re.Match[str], row: Row) -> Said | None:
     trend, recent = _number(row, "orders_trend_90d"), _number(row, "orders_90d")
     if trend is None:
         return None
     if recent is None:
-        return f"orders in the last 90 days {trend:+.0f} vs the 90 before"
+        return _say("orders_trend.change", trend=f"{trend:+.0f}")
     before = recent - trend
     if recent == before == 0:
-        return "no orders in the last 180 days"
-    if trend < 0:
-        return f"fewer orders in the last 90 days than the 90 before ({recent:.0f} vs {before:.0f})"
-    return f"orders in the last 90 days vs the 90 before: {recent:.0f} vs {before:.0f}"
+        return _say("orders_trend.none")
+    key = "orders_trend.fewer" if trend < 0 else "orders_trend.compare"
+    return _say(key, recent=f"{recent:.0f}", before=f"{before:.0f}")
 
 
-def _orders(m: re.Match[str], row: Row) -> str | None:
+def _orders(m: re.Match[str], row: Row) -> Said | None:
     if m["window"]:
         n = _number(row, m[0])
-        return None if n is None else f"{_count(n, 'order')} in the last {m['window']} days"
+        return None if n is None else _say("orders.window", orders=Count(n, "order"),
+                                           window=m["window"])  # fmt: skip
     n = _number(row, "orders_all")
     if n is None and (x := _number(row, "frequency")) is not None:
         n = x + 1
-    return None if n is None else f"{_count(n, 'purchase')} in total"
+    return None if n is None else _say("orders.total", purchases=Count(n, "purchase"))
 
 
-def _revenue_trend(m: re.Match[str], row: Row) -> str | None:
+def _revenue_trend(m: re.Match[str], row: Row) -> Said | None:
     trend, recent = _number(row, "revenue_trend_90d"), _number(row, "revenue_90d")
     if trend is None:
         return None
     if recent is None:
-        return f"revenue {'down' if trend < 0 else 'up'} {_money(abs(trend))} vs the 90 days before"
+        key = "revenue_trend.down" if trend < 0 else "revenue_trend.up"
+        return _say(key, amount=_money(abs(trend)))
     before = recent - trend
     if recent == before == 0:
-        return "no revenue in the last 180 days"
-    if trend < 0:
-        return f"revenue in the last 90 days fell from {_money(before)} to {_money(recent)}"
-    return f"revenue in the last 90 days vs the 90 before: {_money(recent)} vs {_money(before)}"
+        return _say("revenue_trend.none")
+    key = "revenue_trend.fell" if trend < 0 else "revenue_trend.compare"
+    return _say(key, recent=_money(recent), before=_money(before))
 
 
-def _spend(m: re.Match[str], row: Row) -> str | None:
+def _spend(m: re.Match[str], row: Row) -> Said | None:
     value = _number(row, m[0])
     if value is None:
         return None
     if m["window"]:
         if value == 0:
-            return f"nothing spent in the last {m['window']} days"
-        return f"spent {_money(value)} in the last {m['window']} days"
-    return {
-        "revenue_all": f"spent {_money(value)} in total",
-        "avg_order_value": f"average order value {_money(value)}",
-        "first_order_value": f"first order worth {_money(value)}",
+            return _say("spend.nothing", window=m["window"])
+        return _say("spend.window", amount=_money(value), window=m["window"])
+    key = {
+        "revenue_all": "spend.total",
+        "avg_order_value": "spend.average_order",
+        "first_order_value": "spend.first_order",
     }[m[0]]
+    return _say(key, amount=_money(value))
 
 
-def _returns(m: re.Match[str], row: Row) -> str | None:
+def _returns(m: re.Match[str], row: Row) -> Said | None:
     share = _number(row, m[0])
     if share is None or share <= 0:  # "returned 0%" explains nothing to a reader
         return None
-    return f"returned {share:.0%} of purchases by value"
+    return _say("returns.share", share=f"{share:.0%}")
 
 
-def _breadth(m: re.Match[str], row: Row) -> str | None:
+def _breadth(m: re.Match[str], row: Row) -> Said | None:
     n = _number(row, m[0])
     if n is None:
         return None
     if n == 0:
-        return "no product category on record"
-    return f"bought from {_count(n, 'category', 'categories')}"
+        return _say("breadth.none")
+    return _say("breadth.categories", categories=Count(n, "category"))
 
 
-_EVENT_NOUNS = {
-    "complaint": ("complaint", "complaints"),
-    "support_ticket": ("support ticket", "support tickets"),
-    "visit": ("visit", "visits"),
-    "login": ("login", "logins"),
-    "email_open": ("email opened", "emails opened"),
-    "email_click": ("email click", "email clicks"),
-    "survey": ("survey answered", "surveys answered"),
-    "other": ("other interaction", "other interactions"),
-}
+#: Engagement event types with a noun of their own in the phrasebook.
+_EVENT_TYPES = (
+    "complaint",
+    "support_ticket",
+    "visit",
+    "login",
+    "email_open",
+    "email_click",
+    "survey",
+    "other",
+)
 
 
-def _event_count(m: re.Match[str], row: Row) -> str | None:
+def _event_count(m: re.Match[str], row: Row) -> Said | None:
     n = _number(row, m[0])
     if n is None:
         return None
-    return f"{_count(n, *_EVENT_NOUNS[m['event']])} in the last {m['window']} days"
+    return _say("events.window", events=Count(n, m["event"]), window=m["window"])
 
 
-def _inactivity(m: re.Match[str], row: Row) -> str | None:
+def _inactivity(m: re.Match[str], row: Row) -> Said | None:
     days = _number(row, m[0])
     if days is None:
-        return "no visit, login or other interaction on record"
-    return f"no visit, login or other interaction for {_days(days)} days"
+        return _say("inactivity.never")
+    return _say("inactivity.days", days=_days(days))
 
 
-def _engagement_trend(m: re.Match[str], row: Row) -> str | None:
+def _engagement_trend(m: re.Match[str], row: Row) -> Said | None:
     trend = _number(row, m[0])
     if trend is None:
         return None
     if trend < 0:
-        return f"{abs(trend):.0f} fewer interactions in the last 30 days than in the 30 before"
-    return f"interactions in the last 30 days vs the 30 before: {trend:+.0f}"
+        return _say("engagement_trend.fewer", n=f"{abs(trend):.0f}")
+    return _say("engagement_trend.change", trend=f"{trend:+.0f}")
 
 
-def _events(m: re.Match[str], row: Row) -> str | None:
+def _events(m: re.Match[str], row: Row) -> Said | None:
     n = _number(row, m[0])
     if n is None:
         return None
     if m["window"]:
-        return f"{_count(n, 'interaction')} in the last {m['window']} days"
-    return f"{_count(n, 'interaction')} on record"
+        return _say("events.window", events=Count(n, "interaction"), window=m["window"])
+    return _say("events.total", events=Count(n, "interaction"))
 
 
-def _satisfaction(m: re.Match[str], row: Row) -> str | None:
+def _satisfaction(m: re.Match[str], row: Row) -> Said | None:
     mean, trend = _number(row, "satisfaction_mean_180d"), _number(row, "satisfaction_trend_90d")
     if mean is None:
-        return "no satisfaction survey in the last 180 days"
+        return _say("satisfaction.none")
     if trend is not None and trend < 0:
-        return (
-            f"satisfaction down {abs(trend):.1f} points in the last 90 days ({mean:.1f}/5 over 180 "
-            "days)"
-        )
-    return f"satisfaction {mean:.1f}/5 over the last 180 days"
+        return _say("satisfaction.down", drop=f"{abs(trend):.1f}", mean=f"{mean:.1f}")
+    return _say("satisfaction.mean", mean=f"{mean:.1f}")
 
 
-def _tenure(m: re.Match[str], row: Row) -> str | None:
+def _tenure(m: re.Match[str], row: Row) -> Said | None:
     days = _number(row, m[0])
     if days is None:
         return None
     if m[0] == "age_days":
-        return f"first purchase {_days(days)} days ago"
-    return f"customer for {_days(days)} days"
+        return _say("tenure.first_purchase", days=_days(days))
+    return _say("tenure.customer_for", days=_days(days))
 
 
 @dataclass(frozen=True)
@@ -246,7 +305,7 @@ def _t(concept: str, pattern: str, phrase: Phrase) -> Template:
     return Template(concept, re.compile(pattern), phrase)
 
 
-_EVENTS = "|".join(e for e in _EVENT_NOUNS if e not in ("complaint", "support_ticket"))
+_EVENTS = "|".join(e for e in _EVENT_TYPES if e not in ("complaint", "support_ticket"))
 
 #: First matching template wins. Concepts group features that say the same thing to a CRM user.
 TEMPLATES: tuple[Template, ...] = (
@@ -298,37 +357,37 @@ def concept_of(feature: str) -> str:
     return feature
 
 
-def phrase_for(feature: str, row: Row) -> str:
-    """The phrase describing ``feature`` for one customer (generic when no template fits)."""
+def _said(feature: str, row: Row) -> tuple[bool, Said | None]:
+    """Whether a template fits ``feature``, and what it says of this row (None: no data)."""
     for template in TEMPLATES:
         if match := template.pattern.match(feature):
             try:
-                phrase = template.phrase(match, row)
+                return True, template.phrase(match, row)
             except (KeyError, TypeError, ValueError):
-                phrase = None
-            return phrase or generic_phrase(feature, row)
-    return generic_phrase(feature, row)
+                return True, None
+    return False, None
 
 
-def behaviour_phrase(feature: str, row: Row) -> str | None:
+def phrase_for(feature: str, row: Row, language: str = "en") -> str:
+    """The phrase describing ``feature`` for one customer (generic when no template fits)."""
+    _, said = _said(feature, row)
+    return generic_phrase(feature, row) if said is None else phrasebook(language).words(said)
+
+
+def behaviour_phrase(feature: str, row: Row, language: str = "en") -> str | None:
     """The template phrase of a behaviour feature for one customer; None when the feature is not
     behaviour or the customer lacks the data the phrase needs."""
-    for template in TEMPLATES:
-        if match := template.pattern.match(feature):
-            try:
-                return template.phrase(match, row)
-            except (KeyError, TypeError, ValueError):
-                return None
-    return None
+    _, said = _said(feature, row)
+    return None if said is None else phrasebook(language).words(said)
 
 
-def fallback_reason(row: Row) -> str:
+def fallback_reason(row: Row, language: str = "en") -> str:
     """The reason of a customer whose contributions name no behaviour: their purchase recency
     (or purchase count), which every buyer has."""
     for feature in ("recency_days", "orders_all", "frequency"):
-        if phrase := behaviour_phrase(feature, row):
+        if phrase := behaviour_phrase(feature, row, language):
             return phrase
-    return "purchase history too short to explain the score"
+    return phrasebook(language).words(_say("fallback.too_short"))
 
 
 def reasons_from_contributions(
@@ -337,6 +396,7 @@ def reasons_from_contributions(
     top_k: int = 3,
     *,
     min_contribution: float = 0.0,
+    language: str = "en",
 ) -> list[list[str]]:
     """Up to ``top_k`` phrases per row: the concepts pushing churn up the most, strongest first.
 
@@ -375,6 +435,7 @@ def reasons_from_contributions(
         weight = leader = holder = np.zeros((len(values), 0))
 
     threshold = max(min_contribution, 0.0)
+    book = phrasebook(language)
     records = _records(features) if scored.any() else []
     reasons: list[list[str]] = []
     for i in range(len(values)):
@@ -383,29 +444,34 @@ def reasons_from_contributions(
             continue
         row = records[i]
         order = np.argsort(-weight[i], kind="stable")
-        chosen: list[str] = []
+        chosen: list[Said] = []
         for k in order:
             if weight[i, k] <= threshold or len(chosen) == top_k:
                 break
-            phrase = behaviour_phrase(columns[leader[i, k]], row)
-            if phrase and not any(_same_fact(phrase, c) for c in chosen):
-                chosen.append(phrase)
+            _, said = _said(columns[leader[i, k]], row)
+            if said and not any(_same_fact(said, c) for c in chosen):
+                chosen.append(said)
         if not chosen:  # nothing pushes churn up: what holds it down the most
             for k in np.argsort(np.abs(weight[i]) * -1, kind="stable"):
                 if weight[i, k] == 0:
                     break
-                feature = columns[(leader if weight[i, k] > 0 else holder)[i, k]]
-                if phrase := behaviour_phrase(feature, row):
-                    chosen.append(phrase)
+                _, said = _said(columns[(leader if weight[i, k] > 0 else holder)[i, k]], row)
+                if said:
+                    chosen.append(said)
                     break
-        reasons.append(chosen or [fallback_reason(row)])
+        reasons.append(
+            [book.words(c) for c in chosen] if chosen else [fallback_reason(row, language)]
+        )
     return reasons
 
 
-def _same_fact(a: str, b: str) -> bool:
-    """Two phrases opening with the same three words say one thing ("only one purchase so far",
-    "only one purchase, 24 days ago"): the second is left out."""
-    return a.replace(",", " ").split()[:3] == b.replace(",", " ").split()[:3]
+def _same_fact(a: Said, b: Said) -> bool:
+    """Two phrases whose English opens with the same three words say one thing ("only one
+    purchase so far", "only one purchase, 24 days ago"): the second is left out, in any
+    language."""
+    english = phrasebook("en")
+    first, second = english.words(a), english.words(b)
+    return first.replace(",", " ").split()[:3] == second.replace(",", " ").split()[:3]
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

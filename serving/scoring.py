@@ -167,7 +167,8 @@ def score_columns(
     )
     tier = priority_tiers(score, config.priority)
     actions = recommended_actions(stage, tier, config.actions)
-    labels = load_labels(label_language(config))
+    language = label_language(config)
+    labels = load_labels(language)
     if contributions is None:
         reasons: list[list[str]] = [[] for _ in range(n)]
     else:
@@ -176,6 +177,7 @@ def score_columns(
             rows,
             config.reasons.top_k,
             min_contribution=config.reasons.min_contribution,
+            language=language,
         )
     scored = ~prospect & ~np.isnan(p)
     if not all(
@@ -183,7 +185,8 @@ def score_columns(
     ):  # no contributions: recency says why
         records = rows.to_dict("records")
         reasons = [
-            r or ([fallback_reason(records[i])] if scored[i] else []) for i, r in enumerate(reasons)
+            r or ([fallback_reason(records[i], language)] if scored[i] else [])
+            for i, r in enumerate(reasons)
         ]
     reasons = [[] if is_prospect else r for is_prospect, r in zip(prospect, reasons, strict=True)]
     saved = np.full(n, np.nan)

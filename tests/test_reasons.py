@@ -211,8 +211,35 @@ def test_phrases(feature: str, row: dict, phrase: str) -> None:
     assert phrase_for(feature, row) == phrase
     if "=" not in phrase:
         assert behaviour_phrase(feature, row) == phrase
+        # the same fact from the Chinese phrasebook: every parameter filled, in Chinese words
+        chinese = behaviour_phrase(feature, row, "zh")
+        assert chinese and "{" not in chinese and any("\u4e00" <= ch <= "\u9fff" for ch in chinese)
     else:
         assert behaviour_phrase(feature, row) is None  # a reason is skipped, never "x = missing"
+
+
+def test_a_phrasebook_must_hold_every_phrase(tmp_path, monkeypatch) -> None:
+    import serving.reasons as reasons
+    from serving.labels import LabelError
+
+    english = reasons.reasons_path("en").read_text(encoding="utf-8")
+    broken = tmp_path / "reasons.xx.yaml"
+    broken.write_text(
+        english.replace("language: en", "language: xx").replace("  spend.total:", "  spend.totl:"),
+        encoding="utf-8",
+    )
+    shipped = reasons.reasons_path
+    monkeypatch.setattr(
+        reasons, "reasons_path", lambda lang: broken if lang == "xx" else shipped(lang)
+    )
+    reasons.phrasebook.cache_clear()
+    try:
+        with pytest.raises(
+            LabelError, match=r"missing \['spend.total'\], unknown \['spend.totl'\]"
+        ):
+            reasons.phrasebook("xx")
+    finally:
+        reasons.phrasebook.cache_clear()
 
 
 def test_concepts_group_features_that_say_the_same_thing() -> None:

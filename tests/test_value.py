@@ -279,6 +279,10 @@ def test_action_labels_in_the_language_chosen(monkeypatch: pytest.MonkeyPatch) -
         load_labels("zh").actions[a] for a in english["recommended_action"]
     ]
     assert all(not label.isascii() for label in chinese["recommended_action_label"])
+    # the reasons too, from the Chinese phrasebook, the same facts as in English
+    assert english["reasons"][1] == ["no purchase for 130 days, usually every 30"]
+    assert chinese["reasons"][1] == ["已 130 天未购买，平时每 30 天购买一次"]
+    assert [len(r) for r in chinese["reasons"]] == [len(r) for r in english["reasons"]]
     # the scoring config's language wins over the environment
     config = ScoringConfig.model_validate({"language": "en"})
     assert score(rows, p, value, None, config)["recommended_action_label"].equals(
