@@ -205,6 +205,7 @@ def _build_table(
     check = _Validator(len(frame))
     for reason in pd.unique(source.problems[pd.notna(source.problems)]):
         check.flag(source.problems == reason, str(reason))
+    check.flag(_repeated_header(frame), "repeated header row")  # two exports pasted together
     clean = check.ok.copy()
     inputs = _inputs(table, frame, path, mapping)
     numbers = _number_format(source, inputs, mapping, report, clean)
@@ -256,6 +257,16 @@ def _build_table(
         _repeated_rows(source.frame, "order_id" in out, check, report)
     _map_values(table, out, mapping, check, report, strict_values)
     return _split(table, source, out, check, report)
+
+
+def _repeated_header(frame: pd.DataFrame) -> np.ndarray:
+    """Rows that repeat the header: at least two cells, and most, equal their column's name."""
+    if frame.empty or len(frame.columns) < 2:
+        return np.zeros(len(frame), dtype=bool)
+    same = np.column_stack(
+        [frame[c].astype("string").str.strip().eq(str(c).strip()).fillna(False) for c in frame]
+    ).sum(axis=1)
+    return (same >= 2) & (same * 2 > len(frame.columns))
 
 
 def _repeated_rows(
@@ -616,6 +627,8 @@ def _log_report(report: TableReport, log) -> None:
         log(f"{t}: numbers: {report.formats['numbers']}{money}")
     if report.date_format:
         log(f"{t}: dates: {report.date_format}")
+    if "status" in report.formats:
+        log(f"{t}: status: {report.formats['status']}")
     for warning in report.warnings:
         log(f"{t}: warning: {warning}")
     if report.event_types:

@@ -47,9 +47,6 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "到访",
         "到店",
         "门店到访",
-        "拜访",
-        "上门拜访",
-        "客户拜访",
     ),
     "login": (
         "login",
@@ -211,6 +208,9 @@ NOT_ENGAGEMENT = (
     "email",
     "sms",
     "电话",
+    "拜访",  # a sales rep's visit to the customer, not the customer visiting
+    "上门拜访",
+    "客户拜访",
     "会议",
     "微信",
     "短信",

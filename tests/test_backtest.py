@@ -458,3 +458,15 @@ def test_write_result_keeps_the_previous_file_when_the_write_fails(tiny_result, 
         write_result(broken, out)
     assert out.read_text() == previous
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bt.json"]
+
+
+def test_a_weak_backtest_says_so():
+    from types import SimpleNamespace
+
+    from training.backtest import MIN_EVALUATED_CUSTOMERS, _evidence_warnings
+
+    learned, flat = SimpleNamespace(n_trees_=[40, 37]), SimpleNamespace(n_trees_=[1, 1])
+    assert _evidence_warnings(MIN_EVALUATED_CUSTOMERS, {"churn": learned}) == []
+    few = _evidence_warnings(14, {"churn": learned, "clv": flat})
+    assert len(few) == 2 and few[0].startswith("only 14 customers evaluated")
+    assert "clv model learned no correction to BTYD" in few[1]

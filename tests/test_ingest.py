@@ -579,6 +579,16 @@ def test_a_currency_column_is_read_and_other_currencies_are_quarantined(tmp_path
     assert sorted(kept["amount"]) == [5.0, 7.0, 10.0]  # CAD never summed with USD
 
 
+def test_a_header_repeated_mid_file_is_named_as_such(tmp_path):
+    path = _write(
+        tmp_path / "t.csv",
+        "id,date,amount\nA,2024-01-01,10\nid,date,amount\nB,2024-01-02,5\n",
+    )
+    report = ingest(tmp_path / "out", path, load_mapping("customer_id=id,ordered_at=date"),
+                    log=_quiet)["transactions"]  # fmt: skip
+    assert (report.accepted, report.reasons) == (2, {"repeated header row": 1})
+
+
 def test_a_row_exported_twice_is_quarantined_not_counted_twice(tmp_path):
     path = _write(
         tmp_path / "t.csv",

@@ -463,6 +463,8 @@ def backtest(
             else flat_metrics(ranges.report[model], "clv_interval_")
         )
     churn, clv = fitted.churn, fitted.clv
+    for warning in _evidence_warnings(len(evaluation), {"churn": churn, "clv": clv}):
+        log(f"warning: {warning}")
     return BacktestResult(
         dataset=dataset or Path(data_dir).name,
         experiment=cfg.name,
@@ -481,6 +483,28 @@ def backtest(
         calibration=None if calibration is None else calibration.to_dict(),
         ranges=None if ranges is None else ranges.report,
     )
+
+
+#: Fewer evaluated customers than this and a backtest's metrics are mostly noise (warned).
+MIN_EVALUATED_CUSTOMERS = 200
+
+
+def _evidence_warnings(n_customers: int, models: dict[str, OffsetModel]) -> list[str]:
+    """What makes a backtest's comparison weak: few customers, or LightGBM learning nothing on
+    top of BTYD (one tree or none per seed: its forecast is the BTYD offset)."""
+    warnings = []
+    if n_customers < MIN_EVALUATED_CUSTOMERS:
+        warnings.append(
+            f"only {n_customers:,} customers evaluated (under {MIN_EVALUATED_CUSTOMERS}): the "
+            "metrics below are mostly noise"
+        )
+    for name, model in models.items():
+        if max(model.n_trees_, default=0) <= 1:
+            warnings.append(
+                f"the {name} model learned no correction to BTYD ({model.n_trees_} trees per "
+                "seed): its column repeats the BTYD one"
+            )
+    return warnings
 
 
 @dataclass
