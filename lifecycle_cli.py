@@ -209,7 +209,7 @@ def ingest(
         typer.Option(
             help="YAML map file: columns:, values: (e.g. event_type: {Case: support_ticket}) and "
             "format keys (encoding, sep, decimal, thousands, date_format, date_order, "
-            "currency)."
+            "timezone, currency)."
         ),
     ] = None,
     date_format: Annotated[
@@ -220,6 +220,13 @@ def ingest(
         typer.Option(
             help="dmy or mdy: how to read 05/03/2024 (default: detected from the values, else "
             "reported guess)."
+        ),
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            help="Time zone of times written without an offset, e.g. Asia/Shanghai for a "
+            "Fxiaoke export (default: UTC); times with an offset keep theirs."
         ),
     ] = None,
     sep: Annotated[
@@ -289,6 +296,7 @@ def ingest(
             map_file,
             date_format,
             date_order=date_order,
+            timezone=timezone,
             sep=sep,
             encoding=encoding,
             decimal=decimal,
@@ -320,7 +328,14 @@ def ingest(
 
         try:
             columns = parse_map_option(campaigns_map) if campaigns_map else None
-            report = ingest_campaigns(out, campaigns, columns, date_format=date_format, log=_log)
+            report = ingest_campaigns(
+                out,
+                campaigns,
+                columns,
+                date_format=mapping.date_format,
+                timezone=mapping.timezone,
+                log=_log,
+            )
         except IngestError as exc:
             _fail(str(exc))
         typer.echo(

@@ -75,6 +75,7 @@ def validate_campaigns(
     *,
     date_format: str | None = None,
     date_order: str | None = None,
+    timezone: str | None = None,
     known_ids: set[str] | None = None,
     problems: np.ndarray | None = None,
     lines: np.ndarray | None = None,
@@ -131,7 +132,7 @@ def validate_campaigns(
         blank = (source.isna() | (source.str.strip() == "")).to_numpy(bool)
         if col.dtype == "timestamp":
             order = detect_order([source], date_order, european=False)
-            out[col.name], report.date_format = parse_dates(source, order, date_format)
+            out[col.name], report.date_format = parse_dates(source, order, date_format, timezone)
             flag(blank, f"missing {col.name}")
             flag(out[col.name].isna(), f"unparsable {col.name}")
             if blank.all() or out[col.name].notna().sum() < 0.5 * (~blank).sum():
@@ -226,6 +227,7 @@ def ingest_campaigns(
     columns: dict[str, str] | None = None,
     *,
     date_format: str | None = None,
+    timezone: str | None = None,
     log=print,
 ):
     """Validate a campaigns export into ``DIR/campaigns.parquet``; customers must be known when
@@ -246,6 +248,7 @@ def ingest_campaigns(
         source,
         columns,
         date_format=date_format,
+        timezone=timezone,
         known_ids=known,
         problems=read.problems,
         lines=read.lines if read.lines.any() else None,

@@ -136,17 +136,25 @@ def detect_order(columns: list[pd.Series], order: str | None, european: bool) ->
 
 
 def parse_dates(
-    values: pd.Series, order: DateOrder, date_format: str | None = None
+    values: pd.Series,
+    order: DateOrder,
+    date_format: str | None = None,
+    timezone: str | None = None,
 ) -> tuple[pd.Series, str]:
     """Parse one text date column to naive UTC ``datetime64[us]`` (NaT where unparsable) and
     describe it.
 
+    Times with an offset (``+08:00``, ``Z``) or as Unix epochs are UTC by their own mark; the
+    others are read in ``timezone`` (an IANA name such as ``Asia/Shanghai``; default UTC).
     Each distinct text is parsed once (exports repeat dates a lot).
     """
     codes, uniques = pd.factorize(values)
-    stamps, described = _parse_distinct(
+    stamps, described, marked = _parse_distinct(
         pd.Series(uniques, dtype="string", name=values.name), order, date_format
     )
+    if timezone and timezone.upper() != "UTC":
+        stamps = _from_local(stamps, marked, timezone)
+        described += f"; times without an offset read as {timezone}"
     taken = (
         stamps.to_numpy()[np.where(codes >= 0, codes, 0)]
         if len(stamps)
@@ -156,22 +164,50 @@ def parse_dates(
     return result.astype("datetime64[us]"), described
 
 
+def _from_local(stamps: pd.Series, marked: pd.Series, timezone: str) -> pd.Series:
+    """Naive local times (not ``marked`` as UTC already) converted to naive UTC; a time that a
+    daylight-saving change skips moves forward, an ambiguous one takes standard time."""
+    local = ~marked & stamps.notna()
+    if not local.any():
+        return stamps
+    utc = (
+        stamps[local]
+        .dt.tz_localize(timezone, ambiguous=False, nonexistent="shift_forward")
+        .dt.tz_convert("UTC")
+        .dt.tz_localize(None)
+    )
+    out = stamps.copy()
+    out[local] = utc.astype("datetime64[us]")
+    return out
+
+
 def _parse_distinct(
     values: pd.Series, order: DateOrder, date_format: str | None
-) -> tuple[pd.Series, str]:
+) -> tuple[pd.Series, str, pd.Series]:
+    """Stamps (naive), a description, and which values carried their own UTC mark."""
     if date_format:
         parsed = pd.to_datetime(
             values.str.strip(), format=date_format, errors="coerce", utc="%z" in date_format
         )
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-        return parsed.astype("datetime64[us]"), DESCRIPTIONS["strptime"] + f" {date_format}"
+        marked = pd.Series("%z" in date_format, index=values.index)
+        return (
+            parsed.astype("datetime64[us]"),
+            DESCRIPTIONS["strptime"] + f" {date_format}",
+            marked,
+        )
     _, parts = _extract(values)
     result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
+    marked = pd.Series(False, index=values.index)
     used: dict[str, int] = {}
     for name, found in parts.items():
         stamps, label = _assemble(name, found, order)
         result.loc[stamps.index] = stamps
+        if "tz" in found:
+            marked.loc[found.index] = found["tz"].notna().to_numpy()
+        elif isinstance(label, pd.Series):  # numbers: Unix epochs are UTC, Excel days are not
+            marked.loc[label.index] = label.isin(["epoch_s", "epoch_ms"]).to_numpy()
         counts = (
             stamps.notna().groupby(label).sum()
             if isinstance(label, pd.Series)
@@ -181,7 +217,7 @@ def _parse_distinct(
             used[lab] = used.get(lab, 0) + int(n)
     shapes = sorted(used.items(), key=lambda kv: -kv[1])
     described = ", ".join(f"{DESCRIPTIONS.get(k, k)}" for k, n in shapes if n) or "none"
-    return result, described
+    return result, described, marked
 
 
 def _ints(frame: pd.DataFrame, col: str, default: int = 0) -> pd.Series:

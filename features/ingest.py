@@ -219,7 +219,9 @@ def _build_table(
             continue
         values = inputs[col.name]
         if col.dtype == "timestamp":
-            out[col.name], described = parse_dates(values, order, mapping.date_format)
+            out[col.name], described = parse_dates(
+                values, order, mapping.date_format, mapping.timezone
+            )
             _check_date_column(out[col.name], values, clean, path, mapping.date_format)
             dates_used.append(f"{col.name}: {described}")
             check.flag(values.isna(), f"missing {col.name}")

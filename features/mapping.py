@@ -7,7 +7,8 @@ A key may be qualified with the table (``events.occurred_at=Timestamp``); an unq
 to every table that has that contract column. Contract columns that are not mapped are looked up
 under their own name. A map file (YAML) may also hold ``values:`` (source value -> contract value
 per column, e.g. ``event_type: {"Support Ticket": support_ticket}``) and the file formats
-(``encoding``, ``sep``, ``decimal``, ``thousands``, ``date_format``, ``date_order``, ``currency``);
+(``encoding``, ``sep``, ``decimal``, ``thousands``, ``date_format``, ``date_order``,
+``timezone``, ``currency``);
 command-line options win over the file.
 """
 
@@ -29,7 +30,16 @@ DERIVED_INPUTS = {TRANSACTIONS: ("unit_price", "status", "currency")}
 #: built-ins).
 VALUE_COLUMNS = {"event_type", "status", "region", "channel", "segment", "category"}
 #: Format keys a map file may hold; the CLI options of the same name override them.
-FORMAT_KEYS = ("date_format", "date_order", "decimal", "thousands", "encoding", "sep", "currency")
+FORMAT_KEYS = (
+    "date_format",
+    "date_order",
+    "timezone",
+    "decimal",
+    "thousands",
+    "encoding",
+    "sep",
+    "currency",
+)
 
 
 class IngestError(ValueError):
@@ -45,11 +55,28 @@ class ColumnMapping(BaseModel):
     values: dict[str, dict[str, str]] = Field(default_factory=dict)
     date_format: str | None = None
     date_order: Literal["dmy", "mdy"] | None = None
+    timezone: str | None = None
     decimal: Literal[".", ","] | None = None
     thousands: str | None = None
     encoding: str | None = None
     sep: str | None = None
     currency: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str | None) -> str | None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if zone is None:
+            return None
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {zone!r}; use an IANA name such as Asia/Shanghai, "
+                "Europe/Berlin or UTC"
+            ) from None
+        return zone
 
     @field_validator("values")
     @classmethod

@@ -579,6 +579,27 @@ def test_a_currency_column_is_read_and_other_currencies_are_quarantined(tmp_path
     assert sorted(kept["amount"]) == [5.0, 7.0, 10.0]  # CAD never summed with USD
 
 
+def test_times_without_an_offset_are_read_in_the_given_time_zone(tmp_path):
+    from features.dates import DateOrder, parse_dates
+
+    values = pd.Series(
+        ["2024-03-05 10:00", "2024-03-05 10:00 +01:00", "1709632800", "2024年3月5日 8时00分"],
+        dtype="string",
+    )
+    shanghai, described = parse_dates(values, DateOrder(False, "x"), timezone="Asia/Shanghai")
+    assert [str(t) for t in shanghai] == [
+        "2024-03-05 02:00:00",  # local 10:00 at UTC+8
+        "2024-03-05 09:00:00",  # its own offset wins
+        "2024-03-05 10:00:00",  # a Unix epoch is UTC
+        "2024-03-05 00:00:00",
+    ]
+    assert "read as Asia/Shanghai" in described
+    utc, _ = parse_dates(values, DateOrder(False, "x"))
+    assert str(utc[0]) == "2024-03-05 10:00:00"
+    with pytest.raises(IngestError, match="--timezone 'Mars/Base': unknown time zone"):
+        load_mapping("customer_id=id", timezone="Mars/Base")
+
+
 def test_a_header_repeated_mid_file_is_named_as_such(tmp_path):
     path = _write(
         tmp_path / "t.csv",
