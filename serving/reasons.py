@@ -89,13 +89,15 @@ def _say(key: str, **params: Any) -> Said:
 class Phrasebook(BaseModel):
     """The words of the reasons in one language (``serving/labels/reasons.<language>.yaml``):
     ``phrases`` (key -> text with ``{parameters}``) and ``nouns`` (noun -> ``zero``/``one``/
-    ``other`` forms with ``{n}``). Every key of the English book must be there, and no other."""
+    ``other`` forms with ``{n}``) and ``actions`` (campaign action -> noun phrase). Every key of
+    the English book must be there, and no other."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     language: str
     phrases: dict[str, str]
     nouns: dict[str, dict[Literal["zero", "one", "other"], str]]
+    actions: dict[str, str]  # campaign actions as noun phrases, for the uplift reasons
 
     def count(self, c: Count) -> str:
         n = round(c.n)
@@ -124,7 +126,7 @@ def phrasebook(language: str = "en") -> Phrasebook:
     book = validated_yaml(path, Phrasebook, LabelError)
     if language != "en":
         english = phrasebook("en")
-        for section in ("phrases", "nouns"):
+        for section in ("phrases", "nouns", "actions"):
             want, have = set(getattr(english, section)), set(getattr(book, section))
             if want != have:
                 raise LabelError(
@@ -482,19 +484,14 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 # --- uplift: why an action (or none) is recommended ----------------------------------------------
 
-#: Campaign actions as a noun phrase in a reason; others read "the <action> action".
-ACTION_NOUNS = {
-    "discount": "a discount",
-    "call": "a call",
-    "email": "an email",
-    "mens_email": "the men's e-mail",
-    "womens_email": "the women's e-mail",
-}
 
-
-def action_noun(action: str) -> str:
-    """A campaign action as a noun phrase ("a discount")."""
-    return ACTION_NOUNS.get(action, f"the {action.replace('_', ' ')} action")
+def action_noun(action: str, language: str = "en") -> str:
+    """A campaign action as a noun phrase ("a discount"; the phrasebook's ``actions``, else its
+    ``uplift.other_action`` with the code in words)."""
+    book = phrasebook(language)
+    if action in book.actions:
+        return book.actions[action]
+    return book.words(_say("uplift.other_action", action=action.replace("_", " ")))
 
 
 def uplift_reason(
@@ -505,33 +502,35 @@ def uplift_reason(
     *,
     pays: bool,
     retained_change: float | None = None,
+    language: str = "en",
 ) -> str:
     """Why ``action`` (the best by net value) is recommended, or why no contact is, in words:
     "a discount is expected to keep 41.20 of value over the next 90 days (cost 5.00, net 36.20)".
     Money to cents, like the other reasons; ``retained_change`` (change in the probability of a
     purchase in the window) is added in percentage points when known."""
-    noun = action_noun(action)
-    window = f"over the next {horizon_days} days"
+    book = phrasebook(language)
+    noun, days = action_noun(action, language), horizon_days
     if pays:
-        text = (
-            f"{noun} is expected to keep {_money(saved)} of value {window} (cost {_money(cost)}, "
-            f"net {_money(saved - cost)})"
+        text = book.words(
+            _say(
+                "uplift.pays",
+                action=noun,
+                saved=_money(saved),
+                days=days,
+                cost=_money(cost),
+                net=_money(saved - cost),
+            )  # fmt: skip
         )
         if (
             retained_change is not None
             and math.isfinite(retained_change)
             and round(100 * retained_change) != 0
         ):
-            text += (
-                f" and to change the chance of a purchase by {100 * retained_change:+.0f} points"
-            )
+            text += book.words(_say("uplift.retained", points=f"{100 * retained_change:+.0f}"))
         return text[0].upper() + text[1:]
     if saved > 0:
-        return (
-            f"No contact pays: the best action, {noun}, is expected to keep {_money(saved)} of "
-            f"value {window}, not more than its cost of {_money(cost)}"
-        )
-    return (
-        f"No contact: every action is expected to lose value; the least harmful, {noun}, changes "
-        f"it by {'-' if saved < 0 else ''}{_money(abs(saved))} {window}"
-    )
+        said = _say("uplift.no_pay", action=noun, saved=_money(saved), days=days, cost=_money(cost))
+    else:
+        change = f"{'-' if saved < 0 else ''}{_money(abs(saved))}"
+        said = _say("uplift.loses", action=noun, change=change, days=days)
+    return book.words(said)

@@ -195,7 +195,7 @@ def score_columns(
     if uplift is not None:
         from serving.uplift_scoring import uplift_columns
 
-        decided = uplift_columns(uplift, ~prospect)
+        decided = uplift_columns(uplift, ~prospect, language)
         on = ~prospect
         score = np.where(on, decided["priority_score"], score)
         tier = np.where(on, decided["priority_tier"], tier).astype(object)

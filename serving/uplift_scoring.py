@@ -145,10 +145,13 @@ def saved_value_json(saved_value: np.ndarray, actions: tuple[str, ...]) -> list[
     ]
 
 
-def uplift_columns(effects: UpliftEffects, eligible: np.ndarray) -> dict[str, Any]:
+def uplift_columns(
+    effects: UpliftEffects, eligible: np.ndarray, language: str = "en"
+) -> dict[str, Any]:
     """The score columns the uplift rule decides, for every row (None/NaN where not ``eligible``):
     ``priority_score``, ``priority_tier``, ``recommended_action``, ``expected_saved_value``,
-    ``saved_value_by_action``, ``uplift_model_version`` and ``reason`` (one sentence)."""
+    ``saved_value_by_action``, ``uplift_model_version`` and ``reason`` (one sentence, in
+    ``language``)."""
     from serving.reasons import uplift_reason
 
     policy = effects.policy
@@ -172,6 +175,7 @@ def uplift_columns(effects: UpliftEffects, eligible: np.ndarray) -> dict[str, An
             policy.horizon_days,
             pays=decision.recommended_action[i] != NO_ACTION,
             retained_change=retained,
+            language=language,
         )
 
     def only(values, empty):

@@ -347,3 +347,19 @@ def test_contributions_of_a_real_model_become_reasons(churn_model) -> None:
                 assert weights[concept] > 0
             else:
                 assert len(row_reasons) == 1 and weights[concept] == weights.min()
+
+
+def test_uplift_reasons_in_both_languages() -> None:
+    from serving.reasons import uplift_reason
+
+    english = uplift_reason("discount", 41.2, 5.0, 90, pays=True, retained_change=0.12)
+    assert english == (
+        "A discount is expected to keep 41.20 of value over the next 90 days (cost 5.00, net "
+        "36.20) and to change the chance of a purchase by +12 points"
+    )
+    assert uplift_reason("call", 3.0, 9.0, 90, pays=False).startswith(
+        "No contact pays: the best action, a call,"
+    )
+    assert "the sms blast action" in uplift_reason("sms_blast", -2.0, 1.0, 30, pays=False)
+    chinese = uplift_reason("discount", 41.2, 5.0, 90, pays=True, language="zh")
+    assert chinese == "折扣预计在未来 90 天保住 41.20 的价值（成本 5.00，净值 36.20）"
