@@ -256,6 +256,35 @@ def test_zoho_values_carry_no_forbidden_characters(scores: pd.DataFrame, tmp_pat
     assert rows[2]["Churn_Reasons"] == ""
 
 
+KEYS = ["A|B", "A B", 'a"quote', "a quote", "  padded  ", "padded", "two\nlines", "A<B>"]
+
+
+@pytest.mark.parametrize("name", ["zoho", "generic"])
+def test_the_key_is_never_rewritten_it_is_sent_as_is_or_rejected(
+    name: str, scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A rewritten key updates another CRM record: ``A|B`` may not become ``A B`` (a second row
+    with that key). A key the mapping cannot carry is rejected, naming the field."""
+    mapping = load_mapping(name)
+    frame = scores.head(len(KEYS)).copy()
+    frame["customer_id"] = KEYS
+    result = export_csv(frame, "s", mapping, tmp_path)
+    _, rows = read_export(result.path, name)
+    written = [r[mapping.key] for r in rows]
+    assert len(set(written)) == len(written)  # no two ids collapse into one key
+    assert set(written) <= set(KEYS)  # byte for byte
+    rejected = [json.loads(line) for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
+    assert {r["customer_id"] for r in rejected} | set(written) == set(KEYS)
+    assert all("customer_id" in r["reason"] and "never rewritten" in r["reason"] for r in rejected)
+    if name == "zoho":  # forbids " | < > in values
+        assert written == ["A B", "a quote", "  padded  ", "padded"]
+        by_id = {r["customer_id"]: r["reason"] for r in rejected}
+        assert "'|'" in by_id["A|B"] and "zoho" in by_id["A|B"] and "'<>'" in by_id["A<B>"]
+        assert "line break" in by_id["two\nlines"]
+    else:
+        assert written == [k for k in KEYS if "\n" not in k]
+
+
 def test_bad_rows_are_rejected_with_a_reason_never_dropped(
     scores: pd.DataFrame, tmp_path: Path
 ) -> None:

@@ -3,8 +3,9 @@
 A mapping is a YAML file (``serving/writeback/mappings/<crm>.yaml``). ``records`` turns a score
 frame into one JSON-typed dict per customer (numbers as floats, missing as None, labels in the
 mapping's language); the CSV writer and the webhook both send these records, so a CRM gets the
-same fields either way. Rows that cannot be exported (no or duplicate customer id, an infinite
-number, an unknown stage) are returned as rejects with the reason, never dropped silently.
+same fields either way. Rows that cannot be exported (no or duplicate customer id, a customer id
+the mapping cannot carry unchanged, an infinite number, an unknown stage) are returned as rejects
+with the reason, never dropped silently. The customer id, the record key, is never rewritten.
 """
 
 from __future__ import annotations
@@ -215,6 +216,7 @@ def records(
             rejects.append(Reject(i, cid, "customer_id appears more than once in the scores"))
             continue
         try:
+            _check_key(cid, mapping)
             record = {f.column: _value(f, row[f.source], mapping, labels) for f in mapping.fields}
         except ValueError as exc:
             rejects.append(Reject(i, cid, str(exc)))
@@ -225,9 +227,9 @@ def records(
 
 
 def _value(field: FieldSpec, value: Any, mapping: Mapping, labels: Labels) -> Any:
+    if field.source == "customer_id":
+        return str(value)  # the key as it is (``_check_key``): a rewritten key hits another record
     if _missing(value):
-        if field.source == "customer_id":
-            raise ValueError("customer_id is empty")
         return None
     kind = field.kind
     if kind in {"number", "percent"}:
@@ -276,6 +278,22 @@ def _missing(value: Any) -> bool:
 
 
 _SPACES = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _check_key(key: str, mapping: Mapping) -> None:
+    """A key the mapping cannot carry as it is raises (the row is rejected): the key is never
+    rewritten, since a changed key updates another record (or two ids collapse into one)."""
+    if bad := sorted(set(key) & set(mapping.forbidden_characters)):
+        raise ValueError(
+            f"customer_id {key!r} holds {''.join(bad)!r}, which mapping {mapping.name!r} forbids "
+            "in values; the key is never rewritten"
+        )
+    if _CONTROL.search(key):
+        raise ValueError(
+            f"customer_id {key!r} holds a line break or control character, which a single-line "
+            "key field cannot hold; the key is never rewritten"
+        )
 
 
 def _clean(text: str, mapping: Mapping) -> str:
