@@ -47,6 +47,8 @@ _WORDS = _LABELLED | {
     "churn_model_version",
     "clv_model_version",
 }
+#: Probabilities: rounded, one strictly between 0 and 1 never reads 0 or 1 (nor 0 % or 100 %).
+_PROBABILITIES = {"churn_probability"}
 _ALLOWED: dict[str, set[str]] = {
     "percent": {"churn_probability"},
     "date": {"as_of"},
@@ -236,10 +238,8 @@ def _value(field: FieldSpec, value: Any, mapping: Mapping, labels: Labels) -> An
         number = float(value)
         if not math.isfinite(number):
             raise ValueError(f"{field.source} is {number} (not a finite number)")
-        if kind == "percent":
-            if not 0.0 <= number <= 1.0:
-                raise ValueError(f"{field.source} is {number}, outside [0, 1]")
-            number *= 100.0
+        if field.source in _PROBABILITIES:
+            return _probability(number, field)
         return round(number, field.decimals) + 0.0  # + 0.0: no "-0.0"
     if kind == "date":
         return pd.Timestamp(value).strftime(mapping.date_format)
@@ -250,6 +250,19 @@ def _value(field: FieldSpec, value: Any, mapping: Mapping, labels: Labels) -> An
     if kind == "label":
         text = _label(field.source, text, labels)
     return _clean(text, mapping)
+
+
+def _probability(p: float, field: FieldSpec) -> float:
+    """A probability rounded to the field (x 100 for a percent); strictly between 0 and 1 it
+    never reads 0 or 1 (docs/scoring.md): 0.99984 is 99.9 %, not 100.0."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{field.source} is {p}, outside [0, 1]")
+    scale = 100.0 if field.kind == "percent" else 1.0
+    rounded = round(p * scale, field.decimals) + 0.0  # + 0.0: no "-0.0"
+    step = 10.0 ** -(field.decimals or 0)
+    if 0.0 < p < 1.0 and 2 * step < scale:  # whole numbers of a fraction cannot stay inside
+        rounded = round(min(max(rounded, step), scale - step), field.decimals)
+    return rounded
 
 
 def _label(source: str, code: str, labels: Labels) -> str:
