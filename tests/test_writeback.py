@@ -309,6 +309,50 @@ def test_the_key_is_never_rewritten_it_is_sent_as_is_or_rejected(
         assert written == [k for k in KEYS if "\n" not in k]
 
 
+@pytest.mark.parametrize("name", ["fxiaoke", "salesforce", "generic"])
+def test_csv_text_cells_never_read_as_a_formula(
+    name: str, scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """CSV injection: a text cell starting with = + - @ gets a leading ' (Excel/WPS open these
+    files); numbers stay numbers; a key like that is rejected, never altered (the webhook sends
+    it as it is)."""
+    mapping = load_mapping(name)
+    frame = scores.head(6).copy().reset_index(drop=True)
+    frame["reasons"] = [['=HYPERLINK("http://x.example","y")'], ["+cmd"], ["-2+3"], ["@SUM(1)"]] + [
+        ["ok"]
+    ] * 2
+    frame["recommended_action"] = ["=1+2"] + frame["recommended_action"].tolist()[1:]
+    frame.loc[0, "predicted_value"] = -5.2
+    frame.loc[5, "customer_id"] = "=cmd|' /C calc'!A0"
+    result = export_csv(frame, "s", mapping, tmp_path)
+    _, rows = read_export(result.path, name)
+    assert len(rows) == 5
+    for row in rows:
+        for f in mapping.fields:
+            cell = row[f.column]
+            if f.kind in ("number", "percent"):
+                assert cell == mapping.null_cell or re.fullmatch(r"-?\d+\.\d+", cell), cell
+            else:
+                assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (f.column, cell)
+    reasons = next(f.column for f in mapping.fields if f.source == "reasons")
+    assert [r[reasons] for r in rows[:4]] == [
+        '\'=HYPERLINK("http://x.example","y")',
+        "'+cmd",
+        "'-2+3",
+        "'@SUM(1)",
+    ]
+    value = next(f.column for f in mapping.fields if f.source == "predicted_value")
+    assert rows[0][value] == "-5.20"
+    assert [r[mapping.key] for r in rows] == frame["customer_id"].tolist()[:5]
+    (rejected,) = [
+        json.loads(line) for line in (tmp_path / "rejected.jsonl").read_text().splitlines()
+    ]
+    assert rejected["customer_id"] == frame.loc[5, "customer_id"]
+    assert "formula" in rejected["reason"] and "never rewritten" in rejected["reason"]
+    rendered, rejects = records(frame, mapping)  # the webhook: JSON, no spreadsheet
+    assert not rejects and rendered[5][mapping.key] == frame.loc[5, "customer_id"]
+
+
 def test_bad_rows_are_rejected_with_a_reason_never_dropped(
     scores: pd.DataFrame, tmp_path: Path
 ) -> None:

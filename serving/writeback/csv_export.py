@@ -67,7 +67,8 @@ def export_csv(
     """Write the changed customers (all with ``full``) to ``out`` (default
     ``state/<mapping>-<UTC time>.csv``) and record them as exported to this target."""
     with export_lock(state), Journal(state / "journal.sqlite") as journal:
-        selection = select(scores, mapping, journal.fingerprints(), full=full, state=state)
+        previous = journal.fingerprints()
+        selection = select(scores, mapping, previous, full=full, state=state, spreadsheet=True)
         if not selection.to_send:
             return CsvResult(None, selection.run_id, 0, selection.unchanged, selection.rejects)
         path = out or state / f"{mapping.name}-{now_stamp()}.csv"

@@ -194,9 +194,14 @@ class Reject:
 
 
 def records(
-    scores: pd.DataFrame, mapping: Mapping, labels: Labels | None = None
+    scores: pd.DataFrame,
+    mapping: Mapping,
+    labels: Labels | None = None,
+    *,
+    spreadsheet: bool = False,
 ) -> tuple[list[dict[str, Any]], list[Reject]]:
-    """One JSON-typed record per exportable customer (in score order), and the rejected rows."""
+    """One JSON-typed record per exportable customer (in score order), and the rejected rows;
+    ``spreadsheet``: for a file Excel/WPS may open, where a key read as a formula is rejected."""
     needed = sorted({f.source for f in mapping.fields})
     if missing := [c for c in needed if c not in scores.columns]:
         raise MappingError(
@@ -218,7 +223,7 @@ def records(
             rejects.append(Reject(i, cid, "customer_id appears more than once in the scores"))
             continue
         try:
-            _check_key(cid, mapping)
+            _check_key(cid, mapping, spreadsheet)
             record = {f.column: _value(f, row[f.source], mapping, labels) for f in mapping.fields}
         except ValueError as exc:
             rejects.append(Reject(i, cid, str(exc)))
@@ -294,9 +299,15 @@ _SPACES = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _check_key(key: str, mapping: Mapping) -> None:
+def _check_key(key: str, mapping: Mapping, spreadsheet: bool) -> None:
     """A key the mapping cannot carry as it is raises (the row is rejected): the key is never
     rewritten, since a changed key updates another record (or two ids collapse into one)."""
+    if spreadsheet and formula_like(key):
+        raise ValueError(
+            f"customer_id {key!r} starts with {key[0]!r}, which Excel/WPS read as a formula; "
+            "the key is never rewritten, so it is not written to an import file (the webhook "
+            "sends it as it is)"
+        )
     if bad := sorted(set(key) & set(mapping.forbidden_characters)):
         raise ValueError(
             f"customer_id {key!r} holds {''.join(bad)!r}, which mapping {mapping.name!r} forbids "
@@ -316,19 +327,31 @@ def _clean(text: str, mapping: Mapping) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+#: A spreadsheet (Excel, WPS, LibreOffice) reads a cell starting with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_like(text: str) -> bool:
+    """Whether a spreadsheet opening the CSV would evaluate ``text`` (CSV/formula injection)."""
+    return text.startswith(FORMULA_STARTS)
+
+
 def csv_cell(value: Any, field: FieldSpec, mapping: Mapping) -> str:
     """A record value as the CSV cell text: fixed decimals, lists joined; a missing value (or an
     empty list or text) is the mapping's ``null_cell``, so the CRM clears the field on update
-    instead of keeping a stale value (e.g. the saved value once the uplift champion is gone)."""
+    instead of keeping a stale value (e.g. the saved value once the uplift champion is gone).
+    Text a spreadsheet would run as a formula gets a leading ``'`` (numbers stay numbers); a
+    key like that is rejected by ``records(spreadsheet=True)``, never altered."""
     if value is None:
-        text = ""
-    elif isinstance(value, float):
-        text = f"{value:.{field.decimals}f}"
-    elif isinstance(value, list):
-        text = mapping.list_separator.join(value)
-    else:
-        text = str(value)
-    return text if text else mapping.null_cell
+        return mapping.null_cell
+    if isinstance(value, float):
+        return f"{value:.{field.decimals}f}"
+    text = mapping.list_separator.join(value) if isinstance(value, list) else str(value)
+    if not formula_like(text):
+        return text if text else mapping.null_cell
+    if field.source == "customer_id":
+        raise ValueError(f"customer_id {text!r} reads as a formula: reject the row, not the key")
+    return "'" + text
 
 
 def now_stamp() -> str:

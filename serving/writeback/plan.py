@@ -48,10 +48,12 @@ def select(
     *,
     full: bool,
     state: Path,
+    spreadsheet: bool = False,
 ) -> Selection:
-    """Render and select; rejected rows go to ``state/rejected.jsonl``."""
+    """Render and select (``spreadsheet``: for an import file, ``fields.records``); rejected
+    rows go to ``state/rejected.jsonl``."""
     run_id = uuid.uuid4().hex[:16]
-    rendered, rejects = records(scores, mapping)
+    rendered, rejects = records(scores, mapping, spreadsheet=spreadsheet)
     to_send = delta.changed(rendered, mapping, previous, full=full)
     if rejects:
         path = state / "rejected.jsonl"
