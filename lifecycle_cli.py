@@ -980,8 +980,6 @@ def export(
 ) -> None:
     """Write the latest scores into a CRM: an import file per CRM, or a signed, idempotent,
     resumable webhook push; by default only customers whose exported fields changed."""
-    from urllib.parse import urlsplit
-
     from serving.writeback.csv_export import CsvResult, export_csv
     from serving.writeback.fields import MappingError, load_mapping
     from serving.writeback.journal import JournalError, state_dir
@@ -992,6 +990,7 @@ def export(
         WebhookResult,
         export_webhook,
         secret_from_env,
+        url_host,
     )
 
     if to not in ("csv", "webhook"):
@@ -1002,7 +1001,7 @@ def export(
         mapping = load_mapping(crm)
         frame = load_scores(scores)
         # url is set exactly when --to webhook (checked above)
-        name = target or (mapping.name if url is None else "webhook-" + urlsplit(url).netloc)
+        name = target or (mapping.name if url is None else "webhook-" + url_host(url))
         state = state_dir(exports_dir, project, name)
         res: CsvResult | WebhookResult
         if url is None:

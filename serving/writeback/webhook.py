@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pandas as pd
@@ -70,8 +70,19 @@ def secret_from_env(name: str = SECRET_ENV) -> str:
 def check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise WebhookError(f"--url {url!r}: expected http(s)://host[:port]/path")
+        raise WebhookError(f"--url {public_url(url)!r}: expected http(s)://host[:port]/path")
     return url
+
+
+def url_host(url: str) -> str:
+    """``host[:port]`` of ``url``, without user info (``user:password@``)."""
+    return urlsplit(url).netloc.rpartition("@")[2]
+
+
+def public_url(url: str) -> str:
+    """``url`` without user info: what may be printed, logged or used as a name."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=url_host(url))) if "@" in parts.netloc else url
 
 
 def idempotency_key(project: str, target: str, run_id: str, seq: int) -> str:
@@ -167,7 +178,7 @@ def deliver(
                 return Outcome("delivered", attempt, status_code=code)
             text = response.text[:300].strip()
             if code in (401, 403):
-                return Outcome("auth", attempt, f"HTTP {code} from {url}: {text}", code)
+                return Outcome("auth", attempt, f"HTTP {code} from {public_url(url)}: {text}", code)
             if code != 429 and code < 500:
                 return Outcome("dead", attempt, f"HTTP {code} (not retried): {text}", code)
             last = f"HTTP {code}: {text}"
@@ -359,7 +370,7 @@ def _send(
     what: str,
 ) -> bool:
     """Deliver ``batches`` in order and close the run; False when the export must stop."""
-    host = urlsplit(url).netloc
+    host = url_host(url)
     bar = tqdm(
         batches,
         desc=f"{what} -> {host}",
