@@ -1052,8 +1052,9 @@ def export(
         )
     typer.echo(
         f"{project}/{name}: {res.customers_sent:,} customers in {res.delivered} batches delivered "
-        f"({res.resumed_batches} resumed from an interrupted run), {res.retries} retries, "
-        f"{res.dead} batches dead-lettered, {res.unchanged:,} customers unchanged"
+        f"({res.resumed_delivered} of them resumed from an interrupted run), {res.retries} "
+        f"retries, {res.dead} batches dead-lettered ({res.dead_customers:,} customers), "
+        f"{res.unchanged:,} customers unchanged"
     )
     if res.dead:
         typer.secho(

@@ -325,6 +325,44 @@ def test_credentials_in_the_url_are_never_printed_nor_in_the_state_folder(
     assert missing_or_stale(receiver, scores.head(30)) == 0
 
 
+def test_a_batch_dead_lettered_while_resuming_waits_for_the_next_export(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """401 on the first run (exit 2, all batches stay planned); the re-run resumes them and one
+    gets a 4xx: its customers go to the dead-letter file and are sent by the *next* export, not
+    again in the same run, and the summary counts each customer once."""
+    path = tmp_path / "scores.parquet"
+    few = scores.head(80)
+    few.to_parquet(path, index=False)
+    exports = tmp_path / "exports"
+    receiver = Receiver(SECRET)
+    with receiver.running():
+        args = webhook_args(receiver.url, path, exports)
+        wrong = cli(args, secret="not-the-receivers-secret")
+        assert wrong.communicate(timeout=120) and wrong.returncode == 2
+        receiver.reject_customers = frozenset({few["customer_id"].iloc[0]})  # batch 1 gets a 422
+        resumed = cli(args)
+        out, err = resumed.communicate(timeout=120)
+        assert resumed.returncode == 1, err
+        assert receiver.stats["rejected_422"] == 1  # not sent again in the same run
+        assert len({key for key, *_ in receiver.seen}) == 4  # the 4 planned batches, no new one
+        assert (
+            "acme/crm-hook: 60 customers in 3 batches delivered (3 of them resumed from an "
+            "interrupted run), 0 retries, 1 batches dead-lettered (20 customers), 0 customers "
+            "unchanged"
+        ) in out
+        assert "sent again by the next export" in err
+        assert missing_or_stale(receiver, few) == 20
+        receiver.reject_customers = frozenset()
+        nxt = cli(args)
+        out, err = nxt.communicate(timeout=120)
+    assert nxt.returncode == 0, err
+    assert "20 customers in 1 batches delivered (0 of them resumed" in out
+    assert "60 customers unchanged" in out
+    assert missing_or_stale(receiver, few) == 0
+    assert_keys_match_bodies(receiver)
+
+
 def run_killed_at(
     receiver: Receiver, path: Path, exports: Path, after_requests: int | None, phase: str | None
 ) -> None:

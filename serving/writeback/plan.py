@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping as MappingType
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from serving.writeback.journal import explain, now
 
 @dataclass(frozen=True)
 class Selection:
-    """The records to send with their fingerprints, and what was left out."""
+    """The records to send with their fingerprints, and what was left out (``unchanged``: the
+    customers neither selected nor sent or dead-lettered earlier in the same export)."""
 
     run_id: str
     to_send: list[tuple[dict[str, Any], str]]
@@ -49,12 +51,18 @@ def select(
     full: bool,
     state: Path,
     spreadsheet: bool = False,
+    done: MappingType[str, str] | None = None,
 ) -> Selection:
     """Render and select (``spreadsheet``: for an import file, ``fields.records``); rejected
-    rows go to ``state/rejected.jsonl``."""
+    rows go to ``state/rejected.jsonl``. ``done``: customer id -> ``"sent"`` or ``"dead"`` earlier
+    in this export (a resumed run); a dead-lettered customer waits for the next export."""
     run_id = uuid.uuid4().hex[:16]
+    done = done or {}
     rendered, rejects = records(scores, mapping, spreadsheet=spreadsheet)
-    to_send = delta.changed(rendered, mapping, previous, full=full)
+    changed = delta.changed(rendered, mapping, previous, full=full)
+    to_send = [(r, fp) for r, fp in changed if done.get(str(r[mapping.key])) != "dead"]
+    chosen = {str(r[mapping.key]) for r, _ in changed} | set(done)
+    unchanged = sum(1 for r in rendered if str(r[mapping.key]) not in chosen)
     if rejects:
         path = state / "rejected.jsonl"
         try:
@@ -70,4 +78,4 @@ def select(
                     out.write(json.dumps(line, ensure_ascii=False) + "\n")
         except OSError as exc:
             raise explain(path, exc) from None
-    return Selection(run_id, to_send, len(rendered), len(rendered) - len(to_send), rejects)
+    return Selection(run_id, to_send, len(rendered), unchanged, rejects)

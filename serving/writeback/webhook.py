@@ -233,9 +233,11 @@ class WebhookResult:
 
     runs: list[str] = field(default_factory=list)
     resumed_batches: int = 0
+    resumed_delivered: int = 0
     planned_batches: int = 0
     delivered: int = 0
     dead: int = 0
+    dead_customers: int = 0
     not_attempted: int = 0
     retries: int = 0
     customers_sent: int = 0
@@ -243,6 +245,8 @@ class WebhookResult:
     rejects: list[Reject] = field(default_factory=list)
     auth_error: str | None = None
     dead_letter: Path = Path("dead-letter.jsonl")
+    #: customer id -> "sent" or "dead": how its last batch in this export ended
+    done: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -311,7 +315,8 @@ def export_webhook(
                 result.resumed_batches += len(pending)
                 if not send(pending, run, f"resume {run.run_id}"):
                     return result
-            selection = select(scores, mapping, journal.fingerprints(), full=full, state=state)
+            previous = journal.fingerprints()
+            selection = select(scores, mapping, previous, full=full, state=state, done=result.done)
             result.unchanged, result.rejects = selection.unchanged, selection.rejects
             if not selection.to_send:
                 return result
@@ -386,7 +391,9 @@ def _send(
             if outcome.status == "delivered":
                 journal.mark_delivered(batch, outcome.attempts)
                 result.delivered += 1
+                result.resumed_delivered += int(what != "export")
                 result.customers_sent += len(batch.fingerprints)
+                result.done.update(dict.fromkeys(batch.fingerprints, "sent"))
             elif outcome.status == "auth":
                 journal.note_attempts(batch, outcome.attempts, outcome.reason)
                 result.auth_error = outcome.reason
@@ -398,6 +405,8 @@ def _send(
                 _dead_letter(result.dead_letter, batch, outcome)
                 journal.mark_dead(batch, outcome.attempts, outcome.reason)
                 result.dead += 1
+                result.dead_customers += len(batch.fingerprints)
+                result.done.update(dict.fromkeys(batch.fingerprints, "dead"))
             bar.set_postfix(retries=result.retries, dead=result.dead, refresh=False)
     finally:
         bar.close()
