@@ -931,6 +931,23 @@ def _parse_date(text: str, option: str) -> date:
         _fail(f"{option}: {text!r} is not a date of the form YYYY-MM-DD")
 
 
+def _export_project(option: str | None, scored_by: str | None, scores: Path) -> str:
+    """The export's project: ``--project``, else the one whose models scored the file; the
+    scores of another project are refused (they would overwrite this project's export state)."""
+    if option and scored_by and option != scored_by:
+        _fail(
+            f"--scores {scores} holds project {scored_by!r}'s scores, not {option!r}: export them "
+            f"with --project {scored_by}, or score {option} (lifecycle score --project {option} "
+            "--out FILE) and pass --scores FILE"
+        )
+    if option and not scored_by:
+        _log(
+            f"warning: --scores {scores} does not record which project scored it (scored before "
+            f"this was recorded, or on Spark); exported as project {option!r} unchecked"
+        )
+    return option or scored_by or "default"
+
+
 @app.command()
 def export(
     to: Annotated[
@@ -947,8 +964,12 @@ def export(
         "data/scores.parquet"
     ),
     project: Annotated[
-        str, typer.Option(help="Project name: state is kept per project and target.")
-    ] = "default",
+        str | None,
+        typer.Option(
+            help="Project name: state is kept per project and target (default: the project "
+            "whose models scored --scores, else 'default'); another project's scores are refused."
+        ),
+    ] = None,
     target: Annotated[
         str | None,
         typer.Option(help="Target name (default: the CRM for csv, the URL's host for webhook)."),
@@ -983,7 +1004,7 @@ def export(
     from serving.writeback.csv_export import CsvResult, export_csv
     from serving.writeback.fields import MappingError, load_mapping
     from serving.writeback.journal import JournalError, state_dir
-    from serving.writeback.plan import load_scores
+    from serving.writeback.plan import load_scores, scores_project
     from serving.writeback.webhook import (
         RetryPolicy,
         WebhookError,
@@ -1000,6 +1021,7 @@ def export(
     try:
         mapping = load_mapping(crm)
         frame = load_scores(scores)
+        project = _export_project(project, scores_project(frame), scores)
         # url is set exactly when --to webhook (checked above)
         name = target or (mapping.name if url is None else "webhook-" + url_host(url))
         state = state_dir(exports_dir, project, name)

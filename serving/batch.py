@@ -211,10 +211,14 @@ def predict(
 def score_snapshot(
     snapshot: pd.DataFrame, champions: Champions, as_of: date, scoring_config=None
 ) -> pd.DataFrame:
-    """The CRM fields for every row of a feature snapshot."""
-    from serving.scoring import scores_as_frame
+    """The CRM fields for every row of a feature snapshot, the champions' project in
+    ``attrs[PROJECT_ATTR]`` (so the scores file says whose models scored it)."""
+    from serving.scoring import PROJECT_ATTR, scores_as_frame
 
-    return scores_as_frame(snapshot_score_columns(snapshot, champions, as_of, scoring_config))
+    scores = scores_as_frame(snapshot_score_columns(snapshot, champions, as_of, scoring_config))
+    if champions.project:
+        scores.attrs[PROJECT_ATTR] = champions.project
+    return scores
 
 
 def snapshot_score_columns(

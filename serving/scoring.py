@@ -60,6 +60,10 @@ PEOPLE_DECIMALS: dict[str, int] = {
     "expected_saved_value": 2,
 }
 
+#: Key of ``DataFrame.attrs`` naming the project whose champion pair scored the frame (kept in
+#: the Parquet file's metadata by ``to_parquet``; ``lifecycle export`` checks it).
+PROJECT_ATTR = "lifecycle_project"
+
 #: Columns of a score frame, in order.
 SCORE_COLUMNS: tuple[str, ...] = (
     "customer_id",

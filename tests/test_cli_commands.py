@@ -95,3 +95,23 @@ def test_export_csv_writes_the_scores_then_only_what_changed(
     second = invoke(*common)
     assert "no customer changed since the last export" in second.output
     assert sorted((tmp_path / "exports").rglob("*.csv")) == written
+
+
+def test_export_refuses_another_projects_scores(writeback_scores: pd.DataFrame, tmp_path: Path):
+    """The scores file records whose models scored it (``attrs``, in the Parquet metadata):
+    ``export --project shop`` of synthetic's scores would fill shop's export state with them."""
+    scores = tmp_path / "scores.parquet"
+    frame = writeback_scores.copy()
+    frame.attrs["lifecycle_project"] = "synthetic"  # as serving.batch.score_snapshot records it
+    frame.to_parquet(scores, index=False)
+    exports = tmp_path / "exports"
+    common = ["export", "--to", "csv", "--scores", scores, "--exports-dir", exports]
+    refused = CliRunner().invoke(app, [str(a) for a in [*common, "--project", "shop"]])
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    (line,) = refused.stderr.strip().splitlines()
+    assert "'synthetic'" in line and "'shop'" in line and "--project synthetic" in line
+    assert not exports.exists()
+    own = invoke(*common)  # without --project: the project that scored the file
+    assert f"synthetic/generic: wrote {len(frame):,} customers" in own.output
+    assert [d.name for d in exports.iterdir()] == ["synthetic"]
+    invoke(*common, "--project", "synthetic", "--full")

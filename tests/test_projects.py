@@ -179,6 +179,14 @@ def test_lifecycle_score_names_the_missing_family_and_scores_with_allow_missing(
     assert "shop champion pair v1" in allowed.output
     scores = pd_read(tmp_path / "scores.parquet")
     assert len(scores) == 300 and set(scores["churn_model_version"]) == {"1"}
+    assert scores.attrs["lifecycle_project"] == "shop"  # the file says whose models scored it
+    export = ["export", "--to", "csv", "--scores", str(tmp_path / "scores.parquet")]
+    export += ["--exports-dir", str(tmp_path / "exports")]
+    other = runner.invoke(app, [*export, "--project", "synthetic"])
+    assert other.exit_code == 2 and "project 'shop'" in other.output
+    assert "'synthetic'" in other.output and not (tmp_path / "exports").exists()
+    own = runner.invoke(app, export)
+    assert own.exit_code == 0 and "shop/generic: wrote 300 customers" in own.output
     missing_project = runner.invoke(app, [*args, "--project", "nowhere"])
     assert missing_project.exit_code == 2 and "project 'nowhere'" in missing_project.output
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from serving.scoring import PROJECT_ATTR
 from serving.writeback import delta
 from serving.writeback.fields import Mapping, MappingError, Reject, records
 from serving.writeback.journal import explain, now
@@ -41,6 +42,13 @@ def load_scores(path: str | Path) -> pd.DataFrame:
         return pd.read_parquet(path)
     except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
         raise MappingError(f"--scores {path}: not a readable Parquet file ({exc})") from None
+
+
+def scores_project(scores: pd.DataFrame) -> str | None:
+    """The project whose models scored ``scores`` (None for a file that does not record it:
+    written before it was recorded, or by Spark scoring)."""
+    project = scores.attrs.get(PROJECT_ATTR)
+    return str(project) if project else None
 
 
 def select(
