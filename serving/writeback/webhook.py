@@ -7,9 +7,10 @@ secret: header ``X-Lifecycle-Signature: sha256=<hex digest of the raw body>``.
 
 Retries: timeouts, connection errors, 429 and 5xx, with exponential backoff and full jitter,
 never sooner than the receiver's ``Retry-After``; other 4xx are not retried (the batch goes to
-the dead-letter file with the reason), 401/403 stop the export (a wrong secret would fail every
-batch). The whole export is bounded by ``RetryPolicy.max_seconds``; batches not attempted by then
-stay in the journal for the next run.
+the dead-letter file with the reason; its customers go again with the next export, not later in
+the same one), 401/403 stop the export (a wrong secret would fail every batch). The whole
+export is bounded by ``RetryPolicy.max_seconds``; batches not attempted by then stay in the
+journal for the next run.
 """
 
 from __future__ import annotations
