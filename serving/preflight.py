@@ -4,14 +4,19 @@ A worker that raises during start-up is restarted by BentoML's process manager f
 ~10 s, probes hanging meanwhile). What can be known without loading the models is therefore
 checked in the serving process itself (``LifecycleService.preflight``, a BentoML deployment
 hook): the API key, the snapshot file (present, a readable Parquet file with customers at one
-cutoff), the thread setting and the MLflow store file. A failure prints one line and exits with
+cutoff), the thread setting, the MLflow store file and the address to listen on (free: else
+BentoML's process manager prints a 55-line traceback ending in ``Address already in use``). A
+failure prints one line and exits with
 status 2 before any worker starts. What needs the models (the champion pair, the snapshot's
 columns) is checked by the worker, which then stays up not ready (``/readyz`` 503 + reason).
 """
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -82,6 +87,44 @@ def preflight(environ: Mapping[str, str] = os.environ) -> None:
     check_project(settings.project)
     check_snapshot_file(settings.snapshot)
     check_tracking_store(settings.tracking_uri)
+    check_address_free(*serve_address())
+
+
+def serve_address() -> tuple[str, int]:
+    """The host and port ``bentoml serve`` is about to listen on: its ``--host`` / ``--port``
+    (or ``BENTOML_HOST`` / ``BENTOML_PORT``), else the service's configured ``http`` address."""
+    import click
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    context = click.get_current_context(silent=True)
+    params = context.params if context is not None else {}
+    host = params.get("host") or BentoMLContainer.http.host.get()
+    port = params.get("port") or BentoMLContainer.http.port.get()
+    return str(host), int(port)
+
+
+def check_address_free(host: str, port: int) -> None:
+    """Nothing listens on ``host:port`` (bound as BentoML binds it, with ``SO_REUSEADDR``: a port
+    left in TIME_WAIT by a stopped server is free)."""
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        return  # not an IP address: BentoML refuses it with its own message
+    if port == 0:
+        return
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ServiceConfigError(
+                    f"{host}:{port} is in use; stop what listens there (an earlier `bentoml "
+                    "serve`?) or choose another port (--port, or PORT= with `make serve`)"
+                ) from None
+            raise ServiceConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            ) from None
 
 
 def check_project(project: str | None) -> None:

@@ -38,6 +38,11 @@ class Readiness:
     def loaded(self, **details: Any) -> None:
         self._set({"ready": True, "status": "ready", "reason": None, **details})
 
+    def update(self, **details: Any) -> None:
+        """Add or change details of the current state (e.g. the registry's champion)."""
+        with self._lock:
+            self._body = {**self._body, **details}
+
     def failed(self, reason: str, **details: Any) -> None:
         self._set({"ready": False, "status": "failed", "reason": reason, **details})
 

@@ -47,6 +47,12 @@ CROSS_FIELD_RULES: tuple[str, ...] = (
     f"{', '.join(f'orders_{w}d' for w in DEFAULT_CONFIG.windows_days)} <= orders_all",
     "frequency <= orders_all - 1 (0 for prospects): repeat purchase days",
     "btyd_recency_days <= age_days, and btyd_recency_days = 0 when frequency is 0",
+    "recency_days <= age_days (the last purchase day is not before the first)",
+    (
+        f"{', '.join(f'orders_{w}d' for w in DEFAULT_CONFIG.windows_days)} >= 1 exactly when "
+        "recency_days <= the window (the last purchase day is in the window)"
+    ),
+    "revenue_all >= 0 for a buyer (returns never exceed purchases: returns_share <= 1)",
     (
         "first_order_value <= avg_order_value x orders_all: equal (to 1e-6) when orders_all is 1, "
         "strictly less when orders_all >= 2 (repeat purchases have a positive value)"
@@ -137,6 +143,46 @@ class CustomerFeatures(_CustomerFeatureFields):
             raise ValueError(
                 f"frequency is {value} but orders_all is {orders}: frequency counts repeat "
                 f"purchase days, at most orders_all - 1 ({max(orders - 1, 0)})"
+            )
+        return value
+
+    @field_validator("revenue_all")
+    @classmethod
+    def _buyer_revenue_not_negative(cls, value: float, info: ValidationInfo) -> float:
+        if info.data.get("is_prospect") == 0 and value < 0:
+            raise ValueError(
+                f"revenue_all is {value:g} for a buyer (is_prospect 0): returns never exceed "
+                "purchases (returns_share <= 1), so a buyer's revenue_all is at least 0"
+            )
+        return value
+
+    @field_validator("age_days")
+    @classmethod
+    def _recency_within_age(cls, value: float | None, info: ValidationInfo) -> float | None:
+        recency = info.data.get("recency_days")
+        if value is not None and recency is not None and recency > value:
+            raise ValueError(
+                f"recency_days is {recency:g}, more than age_days ({value:g}): the last purchase "
+                "day cannot be before the first"
+            )
+        return value
+
+    @field_validator(*(f"orders_{w}d" for w in DEFAULT_CONFIG.windows_days))
+    @classmethod
+    def _window_orders_match_recency(cls, value: int, info: ValidationInfo) -> int:
+        recency, name = info.data.get("recency_days"), info.field_name
+        window = int(str(name).removeprefix("orders_").removesuffix("d"))
+        if recency is None:
+            return value
+        if recency <= window and value == 0:
+            raise ValueError(
+                f"{name} is 0 but recency_days is {recency:g}: the last purchase day is within "
+                f"the {window} days, so {name} is at least 1"
+            )
+        if recency > window and value > 0:
+            raise ValueError(
+                f"{name} is {value} but recency_days is {recency:g}: no purchase day is within "
+                f"the {window} days, so {name} is 0"
             )
         return value
 
@@ -286,7 +332,9 @@ class ValidationErrorItem(BaseModel):
 class ValidationErrorBody(BaseModel):
     """A 400: the body is not valid JSON of the request schema; ``detail`` names every field."""
 
-    error: str
+    error: str = Field(
+        description='a short summary, e.g. "2 invalid fields" or "the body is not valid JSON"'
+    )
     detail: list[ValidationErrorItem]
 
 
@@ -304,3 +352,17 @@ class Readiness(BaseModel):
     snapshot_as_of: date | None = None
     snapshot_customers: int | None = None
     load_seconds: float | None = None
+    registry_champion_version: str | None = Field(
+        None,
+        description="the registry's champion version of the project (checked every 30 s by "
+        "default); null when it has none",
+    )
+    stale: bool | None = Field(
+        None,
+        description="true when the served pair is not the registry's champion: restart the "
+        "service (after `lifecycle score`) to serve it; null before the registry answered",
+    )
+    registry_checked_at: str | None = Field(None, description="when the registry last answered")
+    registry_error: str | None = Field(
+        None, description="why the last registry check failed (readiness does not change)"
+    )

@@ -16,11 +16,17 @@ cross-field rule of ``schemas.CROSS_FIELD_RULES``, more than 1,000 customers) is
 service cannot score gets an item error; one bad row never changes another row's or another
 request's answer (a batch that fails is scored again row by row). No input gives a 500.
 
-Start-up fails fast: ``bentoml serve`` checks the key and the snapshot file before starting a
-worker (``serving.preflight``: one line, exit status 2). The worker loads the champion pair and
-scores the snapshot in the background: ``/healthz`` answers at once, ``/readyz`` is 503 with the
-state and reason as JSON until ready, then 200 naming the model versions and the snapshot date
-(``serving.readiness``); a load that fails leaves it up and not ready, never restarting.
+Start-up fails fast: ``bentoml serve`` checks the key, the snapshot file and that the address is
+free before starting a worker (``serving.preflight``: one line, exit status 2). The worker loads
+the champion pair and scores the snapshot in the background: ``/healthz`` answers at once,
+``/readyz`` is 503 with the state and reason as JSON until ready, then 200 naming the model
+versions and the snapshot date (``serving.readiness``); a load that fails leaves it up and not
+ready, never restarting. The worker exits when ``bentoml serve`` is gone (``exit_with_parent``),
+even after a ``kill -9``.
+
+The champion pair is loaded once: a pair promoted later goes live when the service restarts (after
+``lifecycle score`` rebuilt the snapshot for it). Until then ``/readyz`` and ``/metrics`` report the
+registry's champion next to the served one and a ``stale`` flag (``serving.champion_watch``).
 
 Environment:
 
@@ -32,6 +38,8 @@ Environment:
 - ``LIFECYCLE_SCORING_CONFIG``: scoring rules YAML, as ``lifecycle score --scoring-config``
   (default: the scoring config stored with the champion).
 - ``LIFECYCLE_PREDICT_THREADS``: LightGBM threads per scoring call (default 1).
+- ``LIFECYCLE_REGISTRY_CHECK_SECONDS``: how often to ask the registry for the project's champion
+  (default 30).
 - ``LIFECYCLE_MONITOR_REPORT``: the last ``lifecycle monitor`` JSON, exported as gauges on
   ``/metrics`` with the champion version, snapshot age and served score histograms
   (default ``reports/monitor/monitor.json``; ``docs/prometheus/`` has alert rules).
@@ -68,6 +76,8 @@ from bentoml.validators import ContentType
 
 from serving import request_timeout
 from serving.auth import ApiKeyMiddleware, RequestLimitsMiddleware, api_key_from_env
+from serving.champion_watch import DEFAULT_INTERVAL_S, ChampionWatch, registry_champion
+from serving.error_body import ValidationSummaryMiddleware
 from serving.http_metrics import RouteMetricsMiddleware, count_customers
 from serving.openapi import OpenApiMiddleware
 from serving.readiness import STATE, ReadinessMiddleware
@@ -101,6 +111,7 @@ class Settings:
     project: str | None = None
     scoring_config: Path | None = None
     predict_threads: int = 1
+    registry_check_seconds: float = DEFAULT_INTERVAL_S
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -121,12 +132,22 @@ class Settings:
             raise ValueError(
                 f"LIFECYCLE_PREDICT_THREADS must be a whole number >= 1, got {threads!r}"
             )
+        check = environ.get("LIFECYCLE_REGISTRY_CHECK_SECONDS") or str(DEFAULT_INTERVAL_S)
+        try:
+            check_seconds = float(check)
+        except ValueError:
+            check_seconds = 0.0
+        if not check_seconds > 0:
+            raise ValueError(
+                f"LIFECYCLE_REGISTRY_CHECK_SECONDS must be a number of seconds > 0, got {check!r}"
+            )
         return cls(
             snapshot=Path(snapshot),
             tracking_uri=environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI,
             project=environ.get("LIFECYCLE_PROJECT") or None,
             scoring_config=Path(config) if config else None,
             predict_threads=int(threads),
+            registry_check_seconds=check_seconds,
         )
 
 
@@ -467,6 +488,36 @@ def watch_model_health(scorer: Scorer, project: str | None) -> None:
     )
 
 
+def watch_champion(settings: Settings, champions) -> ChampionWatch:
+    """The registry's champion next to the served one (``serving.champion_watch``), checked once,
+    exported on ``/metrics``; ``start`` it to check every ``registry_check_seconds``."""
+    from serving.http_metrics import process_metrics
+
+    lookup = registry_champion(settings.tracking_uri, champions.project)
+    watch = ChampionWatch(
+        champions.project, champions.churn_version, lookup, settings.registry_check_seconds
+    )
+    watch.check()
+    process_metrics(API_ROUTES).add_collector(watch)
+    return watch
+
+
+def exit_with_parent(interval: float = 1.0) -> None:
+    """Exit this worker when the ``bentoml serve`` process that started it is gone (killed with
+    SIGKILL it cannot stop its workers): a daemon thread compares ``os.getppid()`` with the parent
+    at start every ``interval`` seconds, so an orphan never keeps answering and holding the port."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                logger.error("the serving process (pid %d) is gone: this worker exits", parent)
+                os._exit(1)
+
+    threading.Thread(target=watch, name="lifecycle-parent-watch", daemon=True).start()
+
+
 #: Batches of ``/score/features`` up to this many rows are scored on the event loop, bigger ones
 #: in a worker thread.
 INLINE_ROWS = 64
@@ -506,6 +557,7 @@ class LifecycleService:
         for name in ("serving", "lifecycle"):
             logging.getLogger(name).setLevel(logging.INFO)
         install_log_filter()
+        exit_with_parent()
         self.scorer: Scorer | None = None
         STATE.loading()
         threading.Thread(target=self._load, name="lifecycle-loader", daemon=True).start()
@@ -535,12 +587,17 @@ class LifecycleService:
         }
         self.scorer = scorer
         watch_model_health(scorer, details["project"])
+        watch = watch_champion(settings, champions) if champions.project is not None else None
+        if watch is not None:
+            details |= watch.status()
         # Everything loaded so far lives as long as the worker: out of the collector's sight, so
         # full collections, which pause the event loop, walk less (measured under load at c=8:
         # 220-350 ms pauses before, 160-225 ms after; what requests allocate still dominates).
         gc.collect()
         gc.freeze()
         STATE.loaded(**details)
+        if watch is not None:
+            watch.start(lambda status: STATE.update(**status))
         logger.info(
             "ready: project %s, churn v%s, clv v%s; snapshot %s as of %s (%d customers); "
             "loaded in %.1f s",
@@ -618,4 +675,5 @@ _service.add_asgi_middleware(ClientErrorLogMiddleware, routes=API_ROUTES)
 _service.add_asgi_middleware(ApiKeyMiddleware)
 _service.add_asgi_middleware(RequestLimitsMiddleware)
 _service.add_asgi_middleware(ReadinessMiddleware, api_paths=API_ROUTES)
+_service.add_asgi_middleware(ValidationSummaryMiddleware)
 _service.add_asgi_middleware(OpenApiMiddleware, service=LifecycleService, api_routes=API_ROUTES)

@@ -204,6 +204,8 @@ def test_extreme_but_valid_features_score_without_error(client, snapshot):
         "revenue_365d": -1e10,
         "tenure_days": 36_500,
         "recency_days": 36_500,
+        "age_days": 36_500,  # recency_days <= age_days; no purchase day in any window
+        **{f"orders_{w}d": 0 for w in (30, 90, 180, 365)},
         "mean_gap_days": None,
         "recency_ratio": None,
         "satisfaction_mean_180d": -1000,
@@ -331,6 +333,71 @@ def test_bad_features_are_400_naming_the_field(client, snapshot, changes, field)
     response = client.post("/score/features", json=body)
     assert_names_field(response, 400, field)
     assert '"customers",1' in response.text.replace(" ", "") or "customers.1" in response.text
+
+
+def _buyer(snapshot: pd.DataFrame) -> dict:
+    """A buyer whose last purchase day is 31-1000 days ago and first over 1,000 days ago."""
+    rows = snapshot[
+        (snapshot["is_prospect"] == 0)
+        & snapshot["recency_days"].between(31, 1000)
+        & (snapshot["age_days"] > 1000)
+    ]
+    return feature_rows(rows.head(1))[0]
+
+
+@pytest.mark.parametrize(
+    ("changes", "fields"),
+    [
+        ({"recency_days": 5000, "age_days": 1096}, ("recency_days", "age_days")),
+        ({"recency_days": 3, "orders_30d": 0}, ("recency_days", "orders_30d")),
+        ({"revenue_all": -100}, ("revenue_all",)),
+    ],
+    ids=["recency-before-first-purchase", "recent-purchase-no-orders", "negative-buyer-revenue"],
+)
+def test_contradicting_features_are_400_naming_the_fields(client, snapshot, changes, fields):
+    """Rows the feature pipeline cannot produce (``CROSS_FIELD_RULES``) are refused."""
+    body = {"customers": [_customer(snapshot), {**_buyer(snapshot), **changes}]}
+    response = client.post("/score/features", json=body)
+    assert response.status_code == 400, response.text
+    detail = response.json()["detail"]
+    assert all(item["loc"][:2] == ["customers", 1] for item in detail), detail
+    for field in fields:
+        assert field in response.text, (field, response.text)
+
+
+def test_every_real_feature_row_passes_the_cross_field_rules(snapshot):
+    """The rules hold for all of the pipeline's rows (the served snapshot, buyers and prospects)."""
+    from serving.schemas import ScoreFeaturesRequest
+
+    rows = feature_rows(snapshot)
+    for start in range(0, len(rows), 1000):
+        ScoreFeaturesRequest.model_validate({"customers": rows[start : start + 1000]})
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "error"),
+    [
+        ("/score/ids", {"customer_ids": [17]}, "1 invalid field"),
+        ("/score/ids", {"customer_ids": "C1", "limit": 5}, "2 invalid fields"),
+        ("/score/ids", b'{"customer_ids": [', "the body is not valid JSON"),
+        ("/score/features", b"[1, 2]", "the body is not a JSON object"),
+    ],
+    ids=["one-field", "two-fields", "not-json", "not-an-object"],
+)
+def test_400_says_what_is_wrong_in_a_short_sentence(client, path, body, error):
+    """Not BentoML's "2 validation error for ScoreIdsRequestIODescriptor"; detail[].loc kept."""
+    if isinstance(body, bytes):
+        response = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    else:
+        response = client.post(path, json=body)
+    assert response.status_code == 400, response.text
+    payload = response.json()
+    assert payload["error"] == error, payload
+    assert "IODescriptor" not in response.text and "validation error" not in response.text
+    assert int(response.headers["content-length"]) == len(response.content)
+    if error.endswith("field") or error.endswith("fields"):
+        assert len(payload["detail"]) == int(error.split()[0])
+        assert all(item["loc"] for item in payload["detail"])
 
 
 def test_oversized_feature_batch_is_400(client, snapshot):

@@ -11,28 +11,36 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 import logging
 import re
+import shutil
+import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pandas as pd
+import psutil
 import pytest
 from service_fixtures import (  # noqa: F401 (fixtures)
     API_KEY,
     assert_same_as_batch,
     batch_scores,
     feature_rows,
+    free_port,
     run_schemathesis,
+    running_server,
     server,
     server_env,
     snapshot,
     spawn_server,
     stop,
     trained_store,
+    wait_ready,
 )
 
 from serving.schemas import CustomerFeatures
@@ -311,6 +319,129 @@ def test_misconfigured_service_exits_at_once_with_one_line(trained_store, miscon
     lines = [line for line in log.splitlines() if "cannot start" in line]
     assert len(lines) == 1 and message in lines[0], log
     assert "Traceback" not in log and API_KEY not in log
+
+
+@pytest.mark.slow
+def test_port_in_use_exits_at_once_with_one_line(trained_store):
+    """A restart while the old server still listens: one line naming the address, exit 2 (was
+    ~55 lines of process-manager traceback ending in ``Address already in use``)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        started = spawn_server(trained_store, port=port)
+        try:
+            code = started.process.wait(timeout=EXIT_BOUND_S)
+        finally:
+            stop(started.process)
+    log = started.log.read_text()
+    assert code == 2, log
+    lines = [line for line in log.splitlines() if "cannot start" in line]
+    assert len(lines) == 1 and f"127.0.0.1:{port} is in use" in lines[0], log
+    assert "Traceback" not in log and "Errno 98" not in log, log
+
+
+def _gone(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE  # exited, not yet reaped by PID 1
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.slow
+def test_worker_exits_when_bentoml_serve_is_killed(trained_store):
+    """``kill -9`` of ``bentoml serve``: its worker must not stay up under PID 1, answering and
+    holding the port; it exits within seconds."""
+    port = free_port()
+    killed = spawn_server(trained_store, port=port)
+    workers: list[psutil.Process] = []
+    try:
+        wait_ready(killed, 180)
+        workers = psutil.Process(killed.process.pid).children(recursive=True)
+        assert workers, "no worker process"
+        killed.process.kill()
+        killed.process.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (
+            all(_gone(w) for w in workers) and _port_free(port)
+        ):
+            time.sleep(0.2)
+        assert all(_gone(w) for w in workers), [w.pid for w in workers if not _gone(w)]
+        assert _port_free(port)
+        assert "the serving process" in killed.log.read_text()
+    finally:
+        stop(killed.process)
+        for worker in workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                worker.kill()
+
+
+def _promote_a_second_version(tracking_uri: str, project: str) -> str:
+    """Register the champion's model again as a new version and make it the champion."""
+    from mlflow import MlflowClient
+
+    from training.registry import CHAMPION, fluent_tracking_uri, pair_model_name
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    name = pair_model_name(project)
+    current = client.get_model_version_by_alias(name, CHAMPION)
+    with fluent_tracking_uri(tracking_uri):  # MLflow looks the logged model up there
+        new = client.create_model_version(name, current.source, run_id=current.run_id)
+    client.set_registered_model_alias(name, CHAMPION, new.version)
+    return str(new.version)
+
+
+def _readyz_until(server, condition, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(f"{server.url}/readyz", timeout=10)
+        assert response.status_code == 200, response.text  # never flaps to not ready
+        body = response.json()
+        if condition(body) or time.monotonic() > deadline:
+            return body
+        time.sleep(0.5)
+
+
+@pytest.mark.slow
+def test_readyz_and_metrics_say_when_a_newer_champion_is_promoted(trained_store, tmp_path):
+    """A pair promoted while the service runs: /readyz names the registry's champion and says
+    stale (the served pair stays until a restart); a registry that fails is reported, and the
+    service stays ready. On a copy of the store's registry (the session server's stays as is)."""
+    shutil.copy(trained_store.root / "mlflow.db", tmp_path / "mlflow.db")
+    store = dataclasses.replace(
+        trained_store, root=tmp_path, tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}"
+    )
+    env = server_env(store, LIFECYCLE_REGISTRY_CHECK_SECONDS="1")
+    with running_server(store, env=env) as running:
+        body = httpx.get(f"{running.url}/readyz").json()
+        served = body["churn_model_version"]
+        assert body["registry_champion_version"] == served and body["stale"] is False, body
+
+        promoted = _promote_a_second_version(store.tracking_uri, store.project)
+        assert promoted != served
+        body = _readyz_until(running, lambda b: b["stale"])
+        assert body["stale"] is True and body["registry_champion_version"] == promoted, body
+        assert body["ready"] is True and body["churn_model_version"] == served, body
+        metrics = httpx.get(f"{running.url}/metrics").text
+        assert f'lifecycle_champion_stale{{project="{store.project}"}} 1.0' in metrics
+        assert (
+            f'lifecycle_registry_champion_version{{project="{store.project}"}} {float(promoted)}'
+            in metrics
+        )
+        assert "this service serves v" in running.log.read_text()
+
+        with open(tmp_path / "mlflow.db", "r+b") as registry:  # the registry breaks
+            registry.write(b"\0" * 4096)
+        body = _readyz_until(running, lambda b: b["registry_error"])
+        assert body["registry_error"] and body["ready"] is True, body
+        assert body["stale"] is True and body["registry_champion_version"] == promoted, body
+        metrics = httpx.get(f"{running.url}/metrics").text
+        assert f'lifecycle_registry_check_failing{{project="{store.project}"}} 1.0' in metrics
 
 
 @pytest.mark.slow

@@ -1,0 +1,159 @@
+"""Is the served champion pair still the registry's champion?
+
+The service loads the champion pair once, at start-up; a pair promoted later (``lifecycle train``)
+goes live when the service restarts. Until then the service says it is stale: a background thread
+asks the registry for the project's champion version every ``interval`` seconds (30 by default,
+``LIFECYCLE_REGISTRY_CHECK_SECONDS``), and ``/readyz`` and ``/metrics`` answer from that cache:
+
+- ``/readyz``: ``registry_champion_version`` (null: the project has no champion any more),
+  ``stale`` (the served pair is not the registry's champion; null before the first answer),
+  ``registry_checked_at`` (the last answer) and ``registry_error`` (why the last check failed);
+- ``/metrics``: ``lifecycle_registry_champion_version``, ``lifecycle_champion_stale`` and
+  ``lifecycle_registry_check_failing`` per project.
+
+Neither staleness nor a registry error changes readiness: the served pair still scores as it did;
+a failed check keeps the last answer and reports the error.
+
+Why no reload in place: the feature snapshot is built for the champion it was scored with
+(``lifecycle score`` writes it), so a new champion needs a new snapshot first; a restart after
+``lifecycle score`` loads both.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_S = 30.0
+#: MLflow's answers for a model or an alias that does not exist: the project has no champion.
+NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
+def registry_champion(tracking_uri: str, project: str) -> Callable[[], str | None]:
+    """A look-up of ``project``'s champion version in the registry (None: it has none); any other
+    registry failure raises."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from training.registry import CHAMPION, pair_model_name
+
+    name = pair_model_name(project)
+
+    def lookup() -> str | None:
+        try:  # a client per look-up (MLflow caches its store): one that failed is not kept
+            client = MlflowClient(tracking_uri=tracking_uri)
+            return str(client.get_model_version_by_alias(name, CHAMPION).version)
+        except MlflowException as exc:
+            if exc.error_code in NOT_FOUND:
+                return None
+            raise
+
+    return lookup
+
+
+class ChampionWatch:
+    """The registry's champion version next to the served one, refreshed by ``check``."""
+
+    def __init__(
+        self,
+        project: str,
+        served_version: str,
+        lookup: Callable[[], str | None],
+        interval: float = DEFAULT_INTERVAL_S,
+    ) -> None:
+        self.project, self.served, self.lookup, self.interval = (
+            project,
+            str(served_version),
+            lookup,
+            interval,
+        )
+        self._lock = threading.Lock()
+        self._status: dict[str, Any] = {
+            "registry_champion_version": None,
+            "stale": None,
+            "registry_checked_at": None,
+            "registry_error": None,
+        }
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._status)
+
+    def check(self) -> dict[str, Any]:
+        """Ask the registry once; on failure keep the last answer and record the error."""
+        before = self.status()
+        try:
+            current = self.lookup()
+        except Exception as exc:
+            error = " ".join(str(exc).split())[:300] or type(exc).__name__
+            if before["registry_error"] is None:
+                logger.warning("registry check failed (serving v%s): %s", self.served, error)
+            return self._update(registry_error=f"{type(exc).__name__}: {error}")
+        stale = current != self.served
+        if stale and not before["stale"]:
+            logger.warning(
+                "project %s: the registry's champion is %s, this service serves v%s until it "
+                "restarts",
+                self.project,
+                f"v{current}" if current else "none",
+                self.served,
+            )
+        elif before["registry_error"] is not None:
+            logger.info("registry check works again (champion v%s)", current)
+        return self._update(
+            registry_champion_version=current,
+            stale=stale,
+            registry_checked_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            registry_error=None,
+        )
+
+    def start(self, on_check: Callable[[dict[str, Any]], None]) -> None:
+        """Check every ``interval`` seconds in a daemon thread, passing each status to
+        ``on_check``."""
+
+        def run() -> None:
+            while True:
+                time.sleep(self.interval)
+                on_check(self.check())
+
+        threading.Thread(target=run, name="lifecycle-champion-watch", daemon=True).start()
+
+    def _update(self, **changes: Any) -> dict[str, Any]:
+        with self._lock:
+            self._status.update(changes)
+            return dict(self._status)
+
+    def collect(self):
+        """Prometheus gauges of the last status (a ``prometheus_client`` custom collector)."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        status = self.status()
+        version = status["registry_champion_version"]
+        gauges = (
+            (
+                "lifecycle_registry_champion_version",
+                "Registered version of the project's champion pair in the registry (-1: none)",
+                float(version) if version and version.isdigit() else -1.0,
+            ),
+            (
+                "lifecycle_champion_stale",
+                "1 if the served pair is not the registry's champion (restart to serve it), "
+                "-1 before the first registry answer",
+                -1.0 if status["stale"] is None else float(status["stale"]),
+            ),
+            (
+                "lifecycle_registry_check_failing",
+                "1 if the last registry check failed (the stale flag is then the last known)",
+                float(status["registry_error"] is not None),
+            ),
+        )
+        for name, documentation, value in gauges:
+            gauge = GaugeMetricFamily(name, documentation, labels=["project"])
+            gauge.add_metric([self.project], value)
+            yield gauge

@@ -1,0 +1,83 @@
+"""A 400's ``error`` in words a client can read, not the name of an internal class.
+
+BentoML answers a body its request schema refuses with ``{"error": "2 validation error for
+ScoreIdsRequestIODescriptor", "detail": [...]}``: an internal class name, and "2 validation error".
+``ValidationSummaryMiddleware`` replaces that ``error`` with a short sentence (``2 invalid
+fields``, ``the body is not valid JSON``); ``detail`` (each field's ``loc``, ``msg``, ``type``) is
+kept as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from serving.auth import ASGIApp, Message, Receive, Scope, Send
+
+#: BentoML's summary of a pydantic ``ValidationError`` (``"<n> validation error for <Class>"``).
+BENTOML_SUMMARY = re.compile(r"^\d+ validation errors? for \w+$")
+#: Errors about the whole body (``loc`` empty) and what to say instead of a count.
+BODY_ERRORS = {
+    "json_invalid": "the body is not valid JSON",
+    "model_type": "the body is not a JSON object",
+    "model_attributes_type": "the body is not a JSON object",
+}
+
+
+def summary(detail: list) -> str:
+    """One short sentence for a 400's ``detail`` items: what is wrong with the body, or how many
+    fields are invalid."""
+    for item in detail:
+        if isinstance(item, dict) and not item.get("loc") and item.get("type") in BODY_ERRORS:
+            return BODY_ERRORS[item["type"]]
+    return f"{len(detail)} invalid field{'' if len(detail) == 1 else 's'}"
+
+
+def summarised(body: bytes) -> bytes:
+    """``body`` with BentoML's ``error`` replaced by ``summary``; any other body unchanged."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(payload, dict) or not isinstance(payload.get("detail"), list):
+        return body
+    error = payload.get("error")
+    if not isinstance(error, str) or not BENTOML_SUMMARY.match(error):
+        return body
+    payload["error"] = summary(payload["detail"])
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+class ValidationSummaryMiddleware:
+    """Rewrites the ``error`` of 400 answers (``summarised``); other answers pass untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def summarising_send(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start" and message["status"] == 400:
+                start = message  # held until the whole body is known (its length changes)
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = summarised(b"".join(chunks))
+            headers = [
+                (k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"
+            ]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, summarising_send)
