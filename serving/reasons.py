@@ -150,6 +150,10 @@ def _recency(m: re.Match[str], row: Row) -> Said | None:
     return _say("recency.overdue", days=_days(recency), gap=_days(gap))
 
 
+#: Gaps whose spread (standard deviation) is under this share of their mean read as regular.
+IRREGULAR_SPREAD = 0.5
+
+
 def _rhythm(m: re.Match[str], row: Row) -> Said | None:
     value = _number(row, m[0])
     if m[0] == "mean_gap_days":
@@ -158,6 +162,9 @@ def _rhythm(m: re.Match[str], row: Row) -> Said | None:
         return _say("rhythm.mean_gap", days=_days(value))
     if value is None:
         return None
+    mean = _number(row, "mean_gap_days")
+    if mean is not None and value < IRREGULAR_SPREAD * mean:  # "irregular: vary by 0 days" no
+        return _say("rhythm.steady", days=_days(value), gap=_days(mean))
     return _say("rhythm.irregular", days=_days(value))
 
 

@@ -161,6 +161,16 @@ def test_every_scored_row_has_a_reason_and_no_phrase_reads_like_code() -> None:
         ),
         ("returns_share", {"returns_share": 0.35}, "returned 35% of purchases by value"),
         (
+            "std_gap_days",
+            {"std_gap_days": 0.0, "mean_gap_days": 344.0},  # one gap: never "vary by 0 days"
+            "buys regularly: every 344 days, give or take 0",
+        ),
+        (
+            "std_gap_days",
+            {"std_gap_days": 53.0, "mean_gap_days": 69.0},
+            "irregular buying: gaps vary by about 53 days",
+        ),
+        (
             "returns_share",
             {"returns_share": 0.0},
             "returns_share = 0",
