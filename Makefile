@@ -114,8 +114,8 @@ bench-features: install ## Feature build vs a plain DuckDB scan -> reports/resul
 bench-serve: install ## Service vs in-process scoring -> reports/results/serve.json (~8 min) [UPDATE_RESULTS=1]
 	$(BIN)/python bench/bench_serve.py --out $(RESULTS)/serve.json
 
-bench-load: install ## Load harness: 60 s scenarios at c=8/32, 10-min soak, restart -> bench/results/load.json (~20 min)
-	$(BIN)/python bench/bench_load.py $(if $(LOAD_ARGS),$(LOAD_ARGS),)
+bench-load: install ## Load harness: 60 s scenarios at c=8/32, 10-min soak, restart -> reports/results/load.json (~20 min) [UPDATE_RESULTS=1]
+	$(BIN)/python bench/bench_load.py --out $(RESULTS)/load.json $(if $(LOAD_ARGS),$(LOAD_ARGS),)
 
 bench-spark: install ## DuckDB vs Spark local[2]: features 1/12 cutoffs, batch scoring -> reports/results/spark.json [SPARK_CUSTOMERS=1000000 UPDATE_RESULTS=1]
 	$(BIN)/python bench/bench_spark.py --customers $(SPARK_CUSTOMERS) --out $(RESULTS)/spark.json $(SPARK_BENCH_ARGS)

@@ -615,8 +615,11 @@ def train(
         "clv_total_ratio",
     ):
         typer.echo(f"{key:<18}{m['test_' + key]:>12.4f}{m['test_btyd_' + key]:>12.4f}")
-    for key in sorted(k for k in m if k.startswith("test_truth_")):
-        typer.echo(f"{key.removeprefix('test_'):<32}{m[key]:>10.4f}")
+    truth = sorted(k for k in m if k.startswith("test_truth_"))
+    if truth:
+        typer.echo("against the generator's truth (synthetic data):")
+    for key in truth:
+        typer.echo(f"  {key.removeprefix('test_truth_'):<28}{m[key]:>12.4f}")
 
 
 @app.command()
@@ -628,19 +631,19 @@ def tune(
         typer.Option(
             min=1,
             help="Finished trials each study should hold; a resumed study runs only the missing "
-            "ones "
-            "(default: the config's).",
+            "ones (default: the config's).",
         ),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Where to write the tuned config.")] = None,
+    project: ProjectOption = None,
 ) -> None:
-    """Tune LightGBM with Optuna (TPE + pruning, resumable SQLite study: a killed tune continues and
-    its interrupted trial is failed and retried); write the best config."""
+    """Tune LightGBM with Optuna (TPE + pruning; resumable SQLite studies per project: a killed
+    tune continues, its interrupted trial failed and retried); write the best config."""
     from training.tune import tune as run_tune
 
     cfg, data_dir = _load(config, data)
     with _plan_must_fit(config):
-        _, path = run_tune(cfg, data_dir, trials=trials, out=out, log=_log)
+        _, path = run_tune(cfg, data_dir, trials=trials, out=out, log=_log, project=project)
     typer.echo(f"tuned config: {path}  (train with: lifecycle train --config {path})")
 
 
@@ -849,7 +852,10 @@ def experiment_run(
         run = run_experiment(
             name, data=data, backtest=bt, project=project, log=_log, range_groups=range_groups
         )
-    typer.echo(f"{run.kind} run {run.run_id} in MLflow experiment {name!r}")
+    typer.echo(
+        f"{run.kind} run {run.run_id} in MLflow experiment {run.mlflow_experiment!r} "
+        "(for comparison: nothing registered, the champion unchanged)"
+    )
     for key in (
         "churn_auc",
         "churn_pr_auc",
@@ -868,7 +874,12 @@ def compare(
     names: Annotated[
         list[str] | None, typer.Argument(help="Experiments to compare (default: all in the store).")
     ] = None,
-    out: Annotated[Path, typer.Option(help="HTML report.")] = Path("reports/compare.html"),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="HTML report (default: reports/compare.html, reports/compare-KIND.html)."
+        ),
+    ] = None,
     kind: Annotated[
         str | None,
         typer.Option(
@@ -921,6 +932,7 @@ def compare(
     typer.echo("")
     for sentence in what_this_says(comparison):
         typer.echo(f"- {sentence}")
+    out = out or Path("reports/compare.html" if kind is None else f"reports/compare-{kind}.html")
     typer.echo(f"report: {write_report(comparison, out)}")
 
 

@@ -22,6 +22,7 @@ class ExperimentRun:
     kind: str  # "train" or "backtest"
     run_id: str
     metrics: dict[str, float]
+    mlflow_experiment: str = ""  # <project>/<name>
 
 
 def experiment_names(experiments_dir: Path = EXPERIMENTS_DIR) -> list[str]:
@@ -83,7 +84,12 @@ def run_experiment(
         from training.train import train
 
         result = train(cfg, data_dir, project=project, register=False, log=log)
-        return ExperimentRun(name, "train", result.run_id, dict(result.metrics))
+        from training.config import resolve_project
+
+        tracked = cfg.model_copy(update={"project": resolve_project(cfg, data_dir, project)})
+        return ExperimentRun(
+            name, "train", result.run_id, dict(result.metrics), tracked.experiment_name
+        )
 
     from training.backtest import backtest as run_backtest
     from training.backtest import log_backtest_run
@@ -100,6 +106,7 @@ def run_experiment(
         log=log,
         range_groups=range_groups,
     )
+    run_id = log_backtest_run(backtest_result, cfg)
     return ExperimentRun(
-        name, "backtest", log_backtest_run(backtest_result, cfg), backtest_result.test_metrics()
+        name, "backtest", run_id, backtest_result.test_metrics(), cfg.experiment_name
     )

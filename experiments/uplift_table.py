@@ -76,8 +76,12 @@ def interval_text(row: pd.Series, name: str, digits: int) -> str:
 
 
 def best_qini(rows: pd.DataFrame) -> pd.DataFrame:
-    """The row with the highest Qini per action and outcome (over experiments and rankings)."""
+    """The row with the highest Qini per action and outcome (over experiments and the rankings
+    one can deploy: not the oracle ranking by the true effect)."""
+    from training.uplift_run import ORACLE
+
     ranked = rows.dropna(subset=["qini"])
+    ranked = ranked[ranked["model"] != ORACLE]
     return ranked.loc[ranked.groupby(["action", "outcome"], sort=False)["qini"].idxmax()]
 
 
@@ -112,9 +116,15 @@ def format_uplift_table(runs: Mapping[str, RunRecord]) -> str:
             *lines,
             "",
             *LEGEND,
-            "runs: " + ", ".join(f"{n} {r.kind or '?'} {r.run_id[:8]}" for n, r in runs.items()),
+            "runs: " + ", ".join(_run_label(n, r) for n, r in runs.items()),
         ]
     )
+
+
+def _run_label(name: str, run: RunRecord) -> str:
+    """``name run-id``, with the run's kind when the name does not already say it."""
+    kind = run.kind or "?"
+    return f"{name} {run.run_id[:8]}" if name == kind else f"{name} {kind} {run.run_id[:8]}"
 
 
 def uplift_sentences(runs: Mapping[str, RunRecord]) -> list[str]:
@@ -132,7 +142,7 @@ def uplift_sentences(runs: Mapping[str, RunRecord]) -> list[str]:
         elif math.isfinite(high) and high < 0:
             verdict = "ranks worse than random (the interval is below 0)"
         elif math.isfinite(low):
-            verdict = "is not told from random targeting (the interval contains 0)"
+            verdict = "cannot be told apart from random targeting (the interval contains 0)"
         else:
             verdict = "has no interval to tell it from random"
         sentences.append(

@@ -474,10 +474,16 @@ def reasons_from_contributions(
     return reasons
 
 
+#: Phrases that say one fact in other words when their parameters agree.
+_SAME_FACT = frozenset({"recency.one_purchase", "tenure.first_purchase"})
+
+
 def _same_fact(a: Said, b: Said) -> bool:
     """Two phrases whose English opens with the same three words say one thing ("only one
-    purchase so far", "only one purchase, 24 days ago"): the second is left out, in any
-    language."""
+    purchase so far", "only one purchase, 24 days ago"), as do "only one purchase, 9 days ago"
+    and "first purchase 9 days ago": the second is left out, in any language."""
+    if {a[0], b[0]} <= _SAME_FACT and a[1] == b[1]:
+        return True
     english = phrasebook("en")
     first, second = english.words(a), english.words(b)
     return first.replace(",", " ").split()[:3] == second.replace(",", " ").split()[:3]

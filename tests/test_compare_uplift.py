@@ -110,3 +110,16 @@ def test_the_html_metric_table_shows_only_metrics_some_compared_run_has():
     assert "<th>CLV MAE</th>" not in metric and "<th>Brier</th>" not in metric
     assert '<td class="name">baseline</td>' in metric and "uplift</td>" not in metric
     assert '<td class="name">uplift</td>' in qini and "0.0100 [0.0020, 0.0200]" in qini
+
+
+def test_the_oracle_ranking_is_never_the_best_one():
+    import pandas as pd
+
+    from experiments.uplift_table import best_qini
+    from training.uplift_run import ORACLE
+
+    rows = pd.DataFrame(
+        {"action": ["call"] * 2, "outcome": ["value"] * 2, "model": [ORACLE, "selected"],
+         "qini": [14.6, 2.1]}
+    )  # fmt: skip
+    assert best_qini(rows)["model"].tolist() == ["selected"]

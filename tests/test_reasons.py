@@ -372,4 +372,12 @@ def test_uplift_reasons_in_both_languages() -> None:
     )
     assert "the sms blast action" in uplift_reason("sms_blast", -2.0, 1.0, 30, pays=False)
     chinese = uplift_reason("discount", 41.2, 5.0, 90, pays=True, language="zh")
-    assert chinese == "折扣预计在未来 90 天保住 41.20 的价值（成本 5.00，净值 36.20）"
+    assert chinese == "折扣预计在未来 90 天可挽回价值 41.20（成本 5.00，净收益 36.20）"
+
+
+def test_one_purchase_is_said_once() -> None:
+    features = pd.DataFrame({"recency_days": [9.0], "age_days": [9.0], "mean_gap_days": [math.nan]})
+    contributions = pd.DataFrame({"recency_days": [0.4], "age_days": [0.3]})
+    assert reasons_from_contributions(contributions, features) == [
+        ["only one purchase, 9 days ago"]
+    ]

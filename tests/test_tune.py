@@ -18,9 +18,16 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from features.synthetic import generate
-from training.config import load_config
+from training.config import load_config, resolve_project
 from training.process_owner import owner_alive, this_process
-from training.tune import FINISHED, WORKER_ATTR, fail_dead_trials, storage_for, tune
+from training.tune import (
+    FINISHED,
+    WORKER_ATTR,
+    fail_dead_trials,
+    storage_for,
+    study_name,
+    tune,
+)
 
 TINY = """\
 name: tiny
@@ -144,19 +151,20 @@ def test_tune_resumes_to_the_target_and_records_what_ran(small_data, tmp_path):
     out = tmp_path / "tuned.yaml"
     tuned, path = tune(cfg, small_data, trials=2, out=out, log=lambda _: None)
     url = cfg.tuning.storage
-    assert trials_by_state(url, "tiny-churn") == {"COMPLETE": 2}
-    assert trials_by_state(url, "tiny-clv") == {"COMPLETE": 2}
+    churn_study = study_name(resolve_project(cfg, small_data), "tiny", "churn")
+    assert trials_by_state(url, churn_study) == {"COMPLETE": 2}
+    assert trials_by_state(url, churn_study.replace("-churn", "-clv")) == {"COMPLETE": 2}
     written = yaml.safe_load(out.read_text())
     assert path == out and written["tuning"]["trials"] == 2  # not the config's 20
     assert written["name"] == "tuned"
     assert "2 trials" in written["description"]
-    churn = optuna.load_study(study_name="tiny-churn", storage=url)
+    churn = optuna.load_study(study_name=churn_study, storage=url)
     assert written["churn"]["params"]["num_leaves"] == churn.best_params["num_leaves"]
     assert load_config(out).tuning.trials == 2  # the written config loads as an experiment
 
     logs: list[str] = []
     tuned, _ = tune(cfg, small_data, trials=3, out=out, log=logs.append)
-    assert trials_by_state(url, "tiny-churn") == {"COMPLETE": 3}  # one more, not three
+    assert trials_by_state(url, churn_study) == {"COMPLETE": 3}  # one more, not three
     assert any("2 finished trials stored, running 1 more to reach 3" in line for line in logs)
     assert tuned.tuning.trials == 3 == yaml.safe_load(out.read_text())["tuning"]["trials"]
     first, second, resumed = (t.params for t in churn.trials)
@@ -169,6 +177,7 @@ def test_killed_tune_resumes_without_a_stuck_running_trial(small_data, tmp_path)
     config = tiny_config(tmp_path, n_estimators=150, early_stopping_rounds=0)
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     out = tmp_path / "tuned.yaml"
+    churn_study = study_name(Path(small_data).name, "tiny", "churn")  # project: the data's name
     command = [
         str(Path(sys.executable).with_name("lifecycle")),
         "tune",
@@ -188,14 +197,16 @@ def test_killed_tune_resumes_without_a_stuck_running_trial(small_data, tmp_path)
             command, cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT
         )
     try:
-        killed_trial = wait_for_a_trial_in_progress(tmp_path / "optuna.db", process, log)
+        killed_trial = wait_for_a_trial_in_progress(
+            tmp_path / "optuna.db", process, log, churn_study
+        )
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == -signal.SIGKILL
-    assert trials_by_state(url, "tiny-churn").get("RUNNING") == 1
+    assert trials_by_state(url, churn_study).get("RUNNING") == 1
     assert not out.exists()
 
     resumed = subprocess.run(
@@ -203,7 +214,7 @@ def test_killed_tune_resumes_without_a_stuck_running_trial(small_data, tmp_path)
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"trial {killed_trial}: its process {process.pid} is gone" in resumed.stderr
-    churn = optuna.load_study(study_name="tiny-churn", storage=url)
+    churn = optuna.load_study(study_name=churn_study, storage=url)
     states = {t.number: t.state for t in churn.get_trials()}
     assert TrialState.RUNNING not in states.values()
     assert states[killed_trial] == TrialState.FAIL
@@ -211,7 +222,7 @@ def test_killed_tune_resumes_without_a_stuck_running_trial(small_data, tmp_path)
     retried = [t for t in churn.get_trials() if t.system_attrs.get("failed_trial") == killed_trial]
     assert len(retried) == 1 and retried[0].state in FINISHED
     assert retried[0].params == churn.trials[killed_trial].params
-    assert trials_by_state(url, "tiny-clv") == {"COMPLETE": 3}
+    assert trials_by_state(url, churn_study.replace("-churn", "-clv")) == {"COMPLETE": 3}
     assert yaml.safe_load(out.read_text())["tuning"]["trials"] == 3
     # The killed run's MLflow runs (the tune and its trial in progress) are FAILED, none RUNNING.
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -223,7 +234,7 @@ def test_killed_tune_resumes_without_a_stuck_running_trial(small_data, tmp_path)
     }
 
 
-def wait_for_a_trial_in_progress(db: Path, process: subprocess.Popen, log: Path) -> int:
+def wait_for_a_trial_in_progress(db: Path, process: subprocess.Popen, log: Path, study: str) -> int:
     """Poll the study database until a churn trial of ``process`` has reported an iteration;
     return its number. Reads SQLite directly (no Optuna session beside the writer)."""
     deadline = time.monotonic() + 600
@@ -234,8 +245,9 @@ def wait_for_a_trial_in_progress(db: Path, process: subprocess.Popen, log: Path)
                 with sqlite3.connect(db, timeout=5) as con:
                     row = con.execute(
                         "select t.number from trials t join studies s on s.study_id = t.study_id "
-                        "where s.study_name = 'tiny-churn' and t.state = 'RUNNING' and exists "
-                        "(select 1 from trial_intermediate_values v where v.trial_id = t.trial_id)"
+                        "where s.study_name = ? and t.state = 'RUNNING' and exists "
+                        "(select 1 from trial_intermediate_values v where v.trial_id = t.trial_id)",
+                        (study,),
                     ).fetchone()
             except sqlite3.OperationalError:  # tables not created yet, or locked for a moment
                 row = None

@@ -534,3 +534,17 @@ def test_null_cell_may_not_break_the_csv(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({**base, "null_cell": "#N,A"}), encoding="utf-8")
     with pytest.raises(MappingError, match="null_cell"):
         load_mapping(path)
+
+
+def test_a_chinese_mapping_fed_english_reasons_says_so(scores: pd.DataFrame) -> None:
+    fxiaoke = load_mapping("fxiaoke")
+    assert fxiaoke.list_separator == "；"
+    with pytest.warns(UserWarning, match="score with LIFECYCLE_LANG=zh"):
+        records(scores.head(20), fxiaoke)  # the fixture's reasons are English
+    chinese = scores.head(20).assign(reasons=[["已 130 天未购买"]] * 20)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        records(chinese, fxiaoke)
+        records(scores.head(20), load_mapping("zoho"))  # an English mapping: nothing to say

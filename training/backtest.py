@@ -754,9 +754,10 @@ def log_backtest_run(result: BacktestResult, cfg: ExperimentConfig) -> str:
 
 def format_table(result: BacktestResult) -> str:
     """A plain table of both models' metrics (and why the totals agree, when they do)."""
-    rows = [f"{'metric':<18}{'lightgbm':>12}{'btyd':>12}"]
+    width = max(map(len, METRIC_KEYS)) + 2
+    rows = [f"{'metric':<{width}}{'lightgbm':>12}{'btyd':>12}"]
     for key in METRIC_KEYS:
-        rows.append(f"{key:<18}{result.lightgbm[key]:>12.4f}{result.btyd[key]:>12.4f}")
+        rows.append(f"{key:<{width}}{result.lightgbm[key]:>12.4f}{result.btyd[key]:>12.4f}")
     if result.calibration is not None:  # anchor_total ran: the same total by construction
         rows.append(
             "(clv_total_ratio: LightGBM's values are scaled to the BTYD total at the cutoff; the "

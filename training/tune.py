@@ -22,7 +22,7 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 from optuna_integration import LightGBMPruningCallback
 
-from training.config import ExperimentConfig, LightGBMParams, dump_config
+from training.config import ExperimentConfig, LightGBMParams, dump_config, resolve_project
 from training.dataset import TrainingData, build_training_data
 from training.models import ChurnModel, ClvModel
 from training.process_owner import owner_alive, this_process
@@ -191,6 +191,11 @@ def _clv_objective(data: TrainingData, cfg: ExperimentConfig):
     return objective
 
 
+def study_name(project: str, experiment: str, label: str) -> str:
+    """The Optuna study of one model (``churn``/``clv``) of an experiment within a project."""
+    return f"{project}/{experiment}-{label}"
+
+
 def _progress(label: str, log):
     def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         best = study.best_value if study.best_trial else float("nan")
@@ -207,10 +212,16 @@ def tune(
     trials: int | None = None,
     out: Path | None = None,
     log=print,
+    project: str | None = None,
 ) -> tuple[ExperimentConfig, Path]:
     """Run (or resume) the two studies until each holds ``trials`` finished trials; write the best
-    parameters as a new experiment config that records the trials it is the best of."""
+    parameters as a new experiment config that records the trials it is the best of.
+
+    The studies belong to the project (default: the data directory's name, as in training):
+    another data set never resumes, nor reuses the trials of, this one's."""
     trials = trials or cfg.tuning.trials
+    project = resolve_project(cfg, data_dir, project)
+    cfg = cfg.model_copy(update={"project": project})  # MLflow experiment <project>/<name>
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     experiment_id = open_experiment(cfg.tracking, cfg.experiment_name)
     # The runs of a tune that was killed are FAILED, not RUNNING forever.
@@ -222,11 +233,11 @@ def tune(
     with tracked_run(
         cfg.tracking.tracking_uri, experiment_id, run_name=f"{cfg.name}-tune", tags=owner_tags()
     ) as run:
-        mlflow.set_tags({"experiment": cfg.name, "kind": "tune"})
+        mlflow.set_tags({"experiment": cfg.name, "kind": "tune", "project": project})
         studies = (("churn", _churn_objective(data, cfg)), ("clv", _clv_objective(data, cfg)))
         for offset, (label, objective) in enumerate(studies):
             study = optuna.create_study(
-                study_name=f"{cfg.name}-{label}",
+                study_name=study_name(project, cfg.name, label),
                 storage=storage,
                 load_if_exists=True,
                 direction="minimize",
@@ -286,8 +297,8 @@ def _apply_best(
             "name": name,
             "description": (
                 f"{cfg.description.strip()} LightGBM parameters tuned with Optuna on the "
-                f"time-based validation split (studies {cfg.name}-churn: {ran['churn']} trials, "
-                f"{cfg.name}-clv: {ran['clv']} trials)."
+                f"time-based validation split (studies {studies['churn'].study_name}: "
+                f"{ran['churn']} trials, {studies['clv'].study_name}: {ran['clv']} trials)."
             ).strip(),
             "tuning": cfg.tuning.model_copy(update={"trials": min(ran.values())}),
             "churn": cfg.churn.model_copy(

@@ -583,8 +583,10 @@ def format_tables(result: UpliftResult) -> str:
         low, high = row[name + "_lo"], row[name + "_hi"]
         return f"{row[name]:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
+    names = [*result.metrics["model"], *result.policy["model"], "model"]
+    w = max(len(str(n)) for n in names) + 2  # "true-effect oracle" and "selected (...)" fit
     header = (
-        f"{'action':<14}{'outcome':<10}{'model':<18}{'qini [95% CI]':<30}{'qini - response':<30}"
+        f"{'action':<14}{'outcome':<10}{'model':<{w}}{'qini [95% CI]':<30}{'qini - response':<30}"
         f"{'uplift@20%':<28}{'pehe':>10}"
     )
     lines = [header]
@@ -592,18 +594,21 @@ def format_tables(result: UpliftResult) -> str:
         digits = 4 if r["outcome"] == "retained" else 3
         pe = f"{r['pehe']:.3f}" if "pehe" in r and pd.notna(r.get("pehe")) else ""
         lines.append(
-            f"{r['action']:<14}{r['outcome']:<10}{r['model']:<18}{iv(r, 'qini', digits):<30}"
+            f"{r['action']:<14}{r['outcome']:<10}{r['model']:<{w}}{iv(r, 'qini', digits):<30}"
             f"{iv(r, 'qini - response', digits):<30}{iv(r, 'uplift@20', digits):<28}{pe:>10}"
         )
+    truth = "true" in result.policy and result.policy["true"].notna().any()
     header = (
-        f"{'action':<14}{'outcome':<10}{'model':<18}{'contacts':>9}  {'true gain [95% CI]':<32}"
-        f"{'estimated gain [95% CI]':<32}"
+        f"{'action':<14}{'outcome':<10}{'model':<{w}}{'contacts':>9}  "
+        + (f"{'true gain [95% CI]':<32}" if truth else "")  # real data: no truth to show
+        + f"{'estimated gain [95% CI]':<32}"
     )
     lines += ["", header]
     for _, r in result.policy.iterrows():
         lines.append(
-            f"{r['action']:<14}{r['outcome']:<10}{r['model']:<18}{int(r['contacts']):>9}  "
-            f"{iv(r, 'true', 1):<32}{iv(r, 'estimated', 1):<32}"
+            f"{r['action']:<14}{r['outcome']:<10}{r['model']:<{w}}{int(r['contacts']):>9}  "
+            + (f"{iv(r, 'true', 1):<32}" if truth else "")
+            + f"{iv(r, 'estimated', 1):<32}"
         )
     if not result.selection.empty:
         lines += ["", "selected by inner cross-validation on training customers (mean inner Qini):"]

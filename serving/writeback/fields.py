@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -230,7 +231,23 @@ def records(
             continue
         seen.add(cid)
         out.append(record)
+    _warn_if_reasons_in_another_language(rows, mapping)
     return out, rejects
+
+
+def _warn_if_reasons_in_another_language(rows: list[dict[str, Any]], mapping: Mapping) -> None:
+    """A Chinese mapping fed English reasons (scored without ``LIFECYCLE_LANG=zh``) is warned of:
+    the labels follow the mapping, the reasons were worded at scoring time."""
+    if mapping.language != "zh" or "reasons" not in (rows[0] if rows else {}):
+        return
+    sample = [r["reasons"] for r in rows[:200] if isinstance(r["reasons"], (list, str))]
+    texts = [t for v in sample for t in ([v] if isinstance(v, str) else list(v))]
+    if texts and all(str(t).isascii() for t in texts):
+        warnings.warn(
+            f"mapping {mapping.name!r} is Chinese but the scores' reasons are English: score "
+            "with LIFECYCLE_LANG=zh (or language: zh) for Chinese reasons",
+            stacklevel=2,
+        )
 
 
 def _value(field: FieldSpec, value: Any, mapping: Mapping, labels: Labels) -> Any:
