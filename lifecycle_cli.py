@@ -22,6 +22,8 @@ from typer.core import TyperGroup
 from training import DEFAULT_TRACKING_URI
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from features.engine import Engine
     from features.snapshots import ValueColumn
 
@@ -72,9 +74,26 @@ def _user_error(exc: BaseException) -> str | None:
         return None
     elif isinstance(exc, (ConfigError, PlanError, IngestError, LookupError, OSError)):
         message = str(exc)
+    elif _disk_full(exc):
+        first = str(exc).strip().splitlines()[0][:200]
+        message = (
+            "the MLflow store's disk is full: free space where mlflow.db and mlruns/ live, then "
+            f"run again (the run is marked FAILED, the champion unchanged) [{first}]"
+        )
     else:
         return None
     return message
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """An MLflow/SQLite error (any wrapper) whose cause is a full disk."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen)
+        if "database or disk is full" in text or "No space left on device" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 app = typer.Typer(
@@ -799,12 +818,7 @@ def score(
     checked_feature_data()
     snapshot = feature_snapshot(source, day, champions)
     scores = score_snapshot(snapshot, champions, day, config)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    scores.to_parquet(out_file, index=False)
-    snapshot_path = out_file.with_name(out_file.stem + ".snapshot.parquet")
-    snapshot.to_parquet(snapshot_path, index=False)
-    if csv:
-        people_rows(scores).to_csv(out_file.with_suffix(".csv"), index=False)  # rounded for people
+    snapshot_path = _write_scores(out_file, scores, snapshot, people_rows(scores) if csv else None)
     if not no_history:
         from serving.score_history import write_partition
 
@@ -818,6 +832,34 @@ def score(
         f"v{champions.version}: {out_file} (features: {snapshot_path})"
     )
     typer.echo(json.dumps(summary, indent=2, default=str))
+
+
+def _write_scores(
+    out_file: Path, scores: pd.DataFrame, snapshot: pd.DataFrame, people: pd.DataFrame | None
+) -> Path:
+    """The scores, their feature snapshot and (``people``) the rounded CSV, each written beside
+    its target and renamed over it only once all three are whole: a full disk or a kill leaves the
+    previous files as they were, never a truncated one under its final name."""
+    from contextlib import ExitStack
+
+    import pyarrow as pa
+
+    from features.atomic_file import replaced_file
+
+    snapshot_path = out_file.with_name(out_file.stem + ".snapshot.parquet")
+    writes = [
+        (snapshot_path, lambda p: snapshot.to_parquet(p, index=False)),
+        (out_file, lambda p: scores.to_parquet(p, index=False)),
+    ]
+    if people is not None:
+        writes.append((out_file.with_suffix(".csv"), lambda p: people.to_csv(p, index=False)))
+    with ExitStack() as stack:
+        for target, write in writes:
+            try:
+                write(stack.enter_context(replaced_file(target)))
+            except (OSError, pa.ArrowException) as exc:
+                raise OSError(f"{target}: cannot write the scores ({exc}); none replaced") from exc
+    return snapshot_path
 
 
 @experiment_app.command("run")

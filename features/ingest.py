@@ -226,6 +226,7 @@ def _build_table(
             dates_used.append(f"{col.name}: {described}")
             check.flag(values.isna(), f"missing {col.name}")
             check.flag(out[col.name].isna(), f"unparsable {col.name}")
+            check.flag(out[col.name] > _tomorrow(), f"{col.name} in the future")
         elif col.dtype == "float":
             if table == TRANSACTIONS and col.name == "amount":
                 continue
@@ -259,6 +260,11 @@ def _build_table(
         _repeated_rows(source.frame, "order_id" in out, check, report)
     _map_values(table, out, mapping, check, report, strict_values)
     return _split(table, source, out, check, report)
+
+
+def _tomorrow() -> pd.Timestamp:
+    """The first instant no export can hold yet (UTC): a later date is a wrong row (2099)."""
+    return pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() + pd.Timedelta(days=2)
 
 
 def _repeated_header(frame: pd.DataFrame) -> np.ndarray:

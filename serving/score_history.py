@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from features.atomic_dir import replaced_directory
 
@@ -68,7 +69,13 @@ def dates(root: str | Path, project: str) -> list[date]:
     found = []
     for child in base.iterdir():
         if child.name.startswith("as_of=") and (child / "scores.parquet").exists():
-            found.append(date.fromisoformat(child.name.removeprefix("as_of=")))
+            try:
+                found.append(date.fromisoformat(child.name.removeprefix("as_of=")))
+            except ValueError:
+                raise ScoreHistoryError(
+                    f"score history {child}: not a partition this tool wrote (as_of=YYYY-MM-DD); "
+                    "move it out of the history"
+                ) from None
     return sorted(found)
 
 
@@ -82,4 +89,13 @@ def read_partition(
             f"no score history for project {project!r} as of {as_of} ({where}); "
             f"run `lifecycle score --as-of {as_of} --project {project}` first"
         )
-    return pd.read_parquet(where / "scores.parquet"), pd.read_parquet(where / "features.parquet")
+    try:
+        return (
+            pd.read_parquet(where / "scores.parquet"),
+            pd.read_parquet(where / "features.parquet"),
+        )
+    except (OSError, pa.ArrowException) as exc:
+        raise ScoreHistoryError(
+            f"score history {where}: not readable ({exc}); remove it and score that date again "
+            f"(`lifecycle score --as-of {as_of} --project {project}`)"
+        ) from exc

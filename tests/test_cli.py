@@ -393,3 +393,39 @@ def test_installed_command_answers_in_one_line(tmp_path):
         f"run `lifecycle ingest --out {none}` or `lifecycle generate --out {none}` first"
     )
     assert run.stderr.strip().splitlines() == [expected]
+
+
+def test_scores_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A disk that fills up while the CSV is written leaves the previous scores, snapshot and CSV
+    as they were (nothing half-written under a final name) and names the file."""
+    import errno
+
+    import pandas as pd
+
+    from lifecycle_cli import _write_scores
+
+    out = tmp_path / "scores.parquet"
+    old = pd.DataFrame({"customer_id": ["a"], "x": [1.0]})
+    _write_scores(out, old, old, old)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert sorted(before) == ["scores.csv", "scores.parquet", "scores.snapshot.parquet"]
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    new = pd.DataFrame({"customer_id": ["b", "c"], "x": [2.0, 3.0]})
+    with pytest.raises(OSError, match=r"scores.csv: cannot write the scores .*none replaced"):
+        _write_scores(out, new, new, new)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no .partial left
+
+
+def test_a_full_disk_under_the_mlflow_store_is_one_line():
+    from mlflow.exceptions import MlflowException
+
+    from lifecycle_cli import _user_error
+
+    full = MlflowException("(sqlite3.OperationalError) database or disk is full\n[SQL: INSERT ...]")
+    message = _user_error(full)
+    assert message and message.startswith("the MLflow store's disk is full") and "\n" not in message
+    assert _user_error(MlflowException("some bug")) is None  # other MLflow errors stay tracebacks

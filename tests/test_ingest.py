@@ -600,6 +600,24 @@ def test_times_without_an_offset_are_read_in_the_given_time_zone(tmp_path):
         load_mapping("customer_id=id", timezone="Mars/Base")
 
 
+def test_a_date_in_the_future_is_quarantined_and_a_table_holding_one_is_refused(tmp_path):
+    from training.dataset import data_bounds
+    from training.splits import PlanError
+
+    path = _write(tmp_path / "t.csv", "id,date,amount\nA,2024-01-01,10\nB,2099-06-01,5\n")
+    mapping = load_mapping("customer_id=id,ordered_at=date")
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    assert (report.accepted, report.reasons) == (1, {"ordered_at in the future": 1})
+    assert data_bounds(tmp_path / "out")[1] == pd.Timestamp("2024-01-02").date()
+    # a table written by other means: scoring and training stop, naming the date
+    table = table_path(tmp_path / "out", "transactions")
+    frame = pd.read_parquet(table)
+    frame.loc[0, "ordered_at"] = pd.Timestamp("2099-06-01")
+    frame.to_parquet(table)
+    with pytest.raises(PlanError, match="last transaction is dated 2099-06-01, after today"):
+        data_bounds(tmp_path / "out")
+
+
 def test_a_header_repeated_mid_file_is_named_as_such(tmp_path):
     path = _write(
         tmp_path / "t.csv",

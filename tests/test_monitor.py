@@ -529,3 +529,19 @@ def test_model_health_gauges_for_prometheus(tmp_path):
     assert b'lifecycle_monitor_verdict{model_version="4",project="shop"} -1.0' in generate_latest(
         none
     )
+
+
+def test_a_broken_history_partition_is_named_not_a_traceback(tmp_path):
+    from serving.score_history import ScoreHistoryError, partition, read_partition, write_partition
+
+    frame = pd.DataFrame({"customer_id": ["a"], "churn_probability": [0.5]})
+    day = date(2025, 9, 1)
+    where = write_partition(tmp_path, "p", day, frame, frame)
+    (where / "scores.parquet").write_bytes(b"PAR1 truncated")
+    with pytest.raises(ScoreHistoryError, match=r"as_of=2025-09-01: not readable .*score that"):
+        read_partition(tmp_path, "p", day)
+    odd = partition(tmp_path, "p", day).with_name("as_of=2025-13-45")
+    odd.mkdir()
+    (odd / "scores.parquet").write_bytes(b"")
+    with pytest.raises(ScoreHistoryError, match="as_of=2025-13-45: not a partition"):
+        dates(tmp_path, "p")

@@ -548,3 +548,12 @@ def test_a_chinese_mapping_fed_english_reasons_says_so(scores: pd.DataFrame) -> 
         warnings.simplefilter("error")
         records(chinese, fxiaoke)
         records(scores.head(20), load_mapping("zoho"))  # an English mapping: nothing to say
+
+
+def test_a_killed_exports_partial_file_is_cleared_by_the_next(scores: pd.DataFrame, tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    left = state / "zoho-20261203T192551Z.csv.partial"  # what a kill -9 mid-write leaves
+    left.write_text("Lifecycle_Customer_ID,Churn_Risk\nC1,")
+    result = export_csv(scores.head(5), "s", load_mapping("zoho"), state)
+    assert result.path is not None and result.path.exists() and not left.exists()

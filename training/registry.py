@@ -406,10 +406,11 @@ def promote(
                 champion,
                 current,
             )
-        client.set_model_version_tag(name, version, "promotion", decision.reason)
         pause_point("gate_decided", log)
         if decision.promoted:
             client.set_registered_model_alias(name, CHAMPION, version)
+        # after the alias: a version killed before it never claims a decision that did not happen
+        client.set_model_version_tag(name, version, "promotion", decision.reason)
     return decision
 
 

@@ -67,6 +67,8 @@ def export_csv(
     """Write the changed customers (all with ``full``) to ``out`` (default
     ``state/<mapping>-<UTC time>.csv``) and record them as exported to this target."""
     with export_lock(state), Journal(state / "journal.sqlite") as journal:
+        for stale in state.glob("*.csv.partial"):  # a killed export's; the lock says none runs
+            stale.unlink(missing_ok=True)
         previous = journal.fingerprints()
         selection = select(scores, mapping, previous, full=full, state=state, spreadsheet=True)
         if not selection.to_send:
