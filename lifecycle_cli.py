@@ -1260,7 +1260,10 @@ def uplift(
             )
     if out is not None:
         typer.echo(f"tables: {', '.join(str(p) for p in write_tables(result, out))}")
-    typer.echo(f"MLflow run {run_id} in experiment {experiment!r} ({tracking_uri})")
+    from training.config import tracked_experiment_name
+
+    where = tracked_experiment_name(project, experiment)
+    typer.echo(f"MLflow run {run_id} in experiment {where!r} ({tracking_uri})")
 
 
 @app.command()

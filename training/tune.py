@@ -191,6 +191,10 @@ def _clv_objective(data: TrainingData, cfg: ExperimentConfig):
     return objective
 
 
+#: What each study minimises, on the validation cutoff (said on every trial line).
+OBJECTIVES = {"churn": "validation log loss", "clv": "validation Tweedie deviance"}
+
+
 def study_name(project: str, experiment: str, label: str) -> str:
     """The Optuna study of one model (``churn``/``clv``) of an experiment within a project."""
     return f"{project}/{experiment}-{label}"
@@ -201,7 +205,8 @@ def _progress(label: str, log):
         best = study.best_value if study.best_trial else float("nan")
         pruned = trial.state == optuna.trial.TrialState.PRUNED
         value = "pruned" if pruned or trial.value is None else f"{trial.value:.5f}"
-        log(f"[{label}] trial {trial.number + 1}: {value} (best {best:.5f})")
+        metric = OBJECTIVES.get(label, "objective")
+        log(f"[{label}] trial {trial.number + 1}: {metric} {value} (best {best:.5f})")
 
     return callback
 

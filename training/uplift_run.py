@@ -454,6 +454,9 @@ def log_to_mlflow(
 
     # Two runs creating a new SQLite store at once race in MLflow's schema migration (both
     # failed when tried): the first touch of the store and the experiment happen under the lock.
+    from training.config import tracked_experiment_name
+
+    experiment = tracked_experiment_name(project, experiment)  # <project>/uplift, like training
     with gate_lock(tracking_uri, log=log):
         client = MlflowClient(tracking_uri=tracking_uri)
         found = client.get_experiment_by_name(experiment)
@@ -466,7 +469,9 @@ def log_to_mlflow(
         else:
             experiment_id = found.experiment_id
     with tracked_run(tracking_uri, experiment_id, run_name=f"uplift {data_dir.name}") as run:
-        mlflow.set_tags({"kind": "uplift", "data": str(data_dir)})
+        mlflow.set_tags(
+            {"kind": "uplift", "data": str(data_dir)} | ({"project": project} if project else {})
+        )
         mlflow.log_params(
             {
                 "horizon_days": config.horizon_days,
