@@ -450,13 +450,12 @@ def log_to_mlflow(
         artifact_root = Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlruns"
     from mlflow.tracking import MlflowClient
 
+    from training.config import tracked_experiment_name
     from training.registry import gate_lock, tracked_run
 
+    experiment = tracked_experiment_name(project, experiment)  # <project>/uplift, like training
     # Two runs creating a new SQLite store at once race in MLflow's schema migration (both
     # failed when tried): the first touch of the store and the experiment happen under the lock.
-    from training.config import tracked_experiment_name
-
-    experiment = tracked_experiment_name(project, experiment)  # <project>/uplift, like training
     with gate_lock(tracking_uri, log=log):
         client = MlflowClient(tracking_uri=tracking_uri)
         found = client.get_experiment_by_name(experiment)
