@@ -194,7 +194,23 @@ def _data_set(data: Path | None) -> Path | None:
                 f"data set {data}: {table}.parquet has 0 rows (nothing was accepted at "
                 f"ingest){where}"
             )
+    _no_rows_without_a_customer(data, tables)
     return data
+
+
+def _no_rows_without_a_customer(data: Path, tables) -> None:
+    """A row without ``customer_id`` (a table written by other means than ingest, which
+    quarantines them) would be dropped unseen by every feature: refuse, counting them."""
+    named = {"customers": tables.customers, "transactions": tables.transactions}
+    if tables.events is not None:
+        named["events"] = tables.events
+    for table, t in named.items():
+        n = int(t.filter(t.customer_id.isnull()).count().execute())
+        if n:
+            _fail(
+                f"data set {data}: {table}.parquet has {n:,} rows without a customer_id, which no "
+                "feature can use; run `lifecycle ingest` (it quarantines them) or drop them"
+            )
 
 
 DataDir = Annotated[

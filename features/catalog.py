@@ -32,6 +32,7 @@ COUNT = (0, 10_000_000)
 MONEY = (-1e10, 1e10)
 POSITIVE_MONEY = (0, 1e10)
 SHARE = (0, 1)
+RATIO = (0, 1e7)
 TREND = (-1e7, 1e7)
 SATISFACTION = (-1000, 1000)  # the survey's value scale
 FLAG = (0, 1)
@@ -228,8 +229,9 @@ CATALOG: tuple[Entry, ...] = (
         "float64",
         "rfm",
         "`-sum(amount<0) / sum(amount>0)` before `T` (0 if "
-        "no returns; null if returns but no positive amount)",
-        bounds=SHARE,
+        "no returns; null if returns but no positive amount; above 1 when the export holds "
+        "returns of purchases made before its first date)",
+        bounds=RATIO,
         nullable=True,
     ),
     _entry(

@@ -52,7 +52,6 @@ CROSS_FIELD_RULES: tuple[str, ...] = (
         f"{', '.join(f'orders_{w}d' for w in DEFAULT_CONFIG.windows_days)} >= 1 exactly when "
         "recency_days <= the window (the last purchase day is in the window)"
     ),
-    "revenue_all >= 0 for a buyer (returns never exceed purchases: returns_share <= 1)",
     (
         "first_order_value <= avg_order_value x orders_all: equal (to 1e-6) when orders_all is 1, "
         "strictly less when orders_all >= 2 (repeat purchases have a positive value)"
@@ -143,16 +142,6 @@ class CustomerFeatures(_CustomerFeatureFields):
             raise ValueError(
                 f"frequency is {value} but orders_all is {orders}: frequency counts repeat "
                 f"purchase days, at most orders_all - 1 ({max(orders - 1, 0)})"
-            )
-        return value
-
-    @field_validator("revenue_all")
-    @classmethod
-    def _buyer_revenue_not_negative(cls, value: float, info: ValidationInfo) -> float:
-        if info.data.get("is_prospect") == 0 and value < 0:
-            raise ValueError(
-                f"revenue_all is {value:g} for a buyer (is_prospect 0): returns never exceed "
-                "purchases (returns_share <= 1), so a buyer's revenue_all is at least 0"
             )
         return value
 

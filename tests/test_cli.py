@@ -228,6 +228,18 @@ def test_data_set_that_is_not_parquet_is_one_line(short_history, tmp_path):
     )
 
 
+def test_rows_without_a_customer_are_refused_not_dropped(tmp_path):
+    data = write_contract(
+        tmp_path / "nulls",
+        customers_frame(["a"]),
+        transactions_frame(["a", None, None], ["2024-01-02"] * 3, [5.0, 6.0, 7.0]),
+    )
+    assert_one_line_error(
+        invoke(data_set_args(data, tmp_path)["features"]),
+        "transactions.parquet has 2 rows without a customer_id",
+    )
+
+
 def test_config_data_set_is_checked_too(tmp_path):
     """Without --data, train reads the config's ``data:``; a missing one is the same one line."""
     config = tmp_path / "elsewhere.yaml"

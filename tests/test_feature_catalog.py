@@ -88,7 +88,7 @@ def test_request_model_applies_the_catalogue_bounds(service_row):
     CustomerFeatures.model_validate(service_row)
     for name, bad in (
         ("tenure_days", 40_000.0),
-        ("returns_share", 1.5),
+        ("returns_share", -0.5),
         ("visit_365d", -1),
         ("satisfaction_trend_90d", 1e4),
     ):

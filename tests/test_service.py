@@ -55,7 +55,7 @@ def test_openapi_documents_both_scoring_routes(server):
     spec = httpx.get(f"{server.url}/docs.json").json()
     assert {"/score/ids", "/score/features"} <= set(spec["paths"])
     features = spec["components"]["schemas"]["CustomerFeatures"]
-    assert features["properties"]["returns_share"]["anyOf"][0]["maximum"] == 1  # null: returns only
+    assert features["properties"]["returns_share"]["anyOf"][0]["minimum"] == 0  # null: returns only
     score = spec["components"]["schemas"]["CustomerScore"]["properties"]
     assert {"expected_saved_value", "saved_value_by_action", "uplift_model_version"} <= set(score)
 
@@ -305,7 +305,7 @@ def test_bad_id_requests_are_400_naming_the_field(client, body, field):
         ({"recency_days": ...}, "recency_days"),
         ({"visit_30d": ...}, "visit_30d"),
         ({"orders_all": -1}, "orders_all"),
-        ({"returns_share": 1.5}, "returns_share"),
+        ({"returns_share": -0.5}, "returns_share"),
         ({"is_prospect": 2}, "is_prospect"),
         ({"tenure_days": 1e9}, "tenure_days"),
         ({"btyd_p_alive": -0.1}, "btyd_p_alive"),
@@ -350,9 +350,8 @@ def _buyer(snapshot: pd.DataFrame) -> dict:
     [
         ({"recency_days": 5000, "age_days": 1096}, ("recency_days", "age_days")),
         ({"recency_days": 3, "orders_30d": 0}, ("recency_days", "orders_30d")),
-        ({"revenue_all": -100}, ("revenue_all",)),
     ],
-    ids=["recency-before-first-purchase", "recent-purchase-no-orders", "negative-buyer-revenue"],
+    ids=["recency-before-first-purchase", "recent-purchase-no-orders"],
 )
 def test_contradicting_features_are_400_naming_the_fields(client, snapshot, changes, fields):
     """Rows the feature pipeline cannot produce (``CROSS_FIELD_RULES``) are refused."""
