@@ -160,7 +160,10 @@ def _rhythm(m: re.Match[str], row: Row) -> Said | None:
         if value is None:
             return _say("rhythm.one_purchase")
         return _say("rhythm.mean_gap", days=_days(value))
-    if value is None:
+    gaps = _number(row, "frequency")  # repeat purchase days: the number of gaps
+    if gaps is None and (orders := _number(row, "orders_all")) is not None:
+        gaps = orders - 1
+    if value is None or gaps == 1:  # one gap: its spread says nothing
         return None
     mean = _number(row, "mean_gap_days")
     if mean is not None and value < IRREGULAR_SPREAD * mean:  # "irregular: vary by 0 days" no

@@ -170,6 +170,11 @@ def test_every_scored_row_has_a_reason_and_no_phrase_reads_like_code() -> None:
             {"std_gap_days": 53.0, "mean_gap_days": 69.0},
             "irregular buying: gaps vary by about 53 days",
         ),
+        (  # two purchases, one gap: no spread to speak of
+            "std_gap_days",
+            {"std_gap_days": 0.0, "mean_gap_days": 344.0, "orders_all": 2},
+            "std_gap_days = 0",
+        ),
         (
             "returns_share",
             {"returns_share": 0.0},
