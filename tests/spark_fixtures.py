@@ -15,7 +15,7 @@ SPARK_TEST_CONF = {
     "spark.ui.enabled": "false",
     "spark.sql.shuffle.partitions": "4",
     "spark.default.parallelism": "2",
-    "spark.driver.memory": "1g",
+    "spark.driver.memory": "2g",  # one JVM for the whole run: 1g ran out once (CDNOW, 12 cutoffs)
     "spark.sql.adaptive.coalescePartitions.enabled": "true",
 }
 
