@@ -75,7 +75,7 @@ def _user_error(exc: BaseException) -> str | None:
     elif isinstance(exc, (ConfigError, PlanError, IngestError, LookupError, OSError)):
         message = str(exc)
     elif _disk_full(exc):
-        first = str(exc).strip().splitlines()[0][:200]
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         message = (
             "the MLflow store's disk is full: free space where mlflow.db and mlruns/ live, then "
             f"run again (the run is marked FAILED, the champion unchanged) [{first}]"
@@ -86,7 +86,11 @@ def _user_error(exc: BaseException) -> str | None:
 
 
 def _disk_full(exc: BaseException) -> bool:
-    """An MLflow/SQLite error (any wrapper) whose cause is a full disk."""
+    """An MLflow error whose cause is a full disk (its SQLite store's, in any wrapper)."""
+    from mlflow.exceptions import MlflowException
+
+    if not isinstance(exc, MlflowException):  # e.g. typer's Exit after a handled disk error
+        return False
     seen: BaseException | None = exc
     while seen is not None:
         text = str(seen)

@@ -441,3 +441,12 @@ def test_a_full_disk_under_the_mlflow_store_is_one_line():
     message = _user_error(full)
     assert message and message.startswith("the MLflow store's disk is full") and "\n" not in message
     assert _user_error(MlflowException("some bug")) is None  # other MLflow errors stay tracebacks
+    import typer
+
+    try:  # the Exit of an error already reported (its context: a full disk) stays an Exit
+        try:
+            raise OSError(28, "database or disk is full")
+        except OSError:
+            raise typer.Exit(2) from None
+    except typer.Exit as done:
+        assert _user_error(done) is None

@@ -528,7 +528,7 @@ def test_full_disk_for_the_journal_is_a_clear_error_and_state_survives(
         scores.to_parquet(path, index=False)
         full = cli(webhook_args(receiver.url, path, tiny_disk))
         out, err = full.communicate(timeout=120)
-        assert full.returncode == 2
+        assert full.returncode == 2, err
         assert "the disk is full" in err and "journal.sqlite" in err and "resume" in err
         assert "Traceback" not in err
         state = state_dir(tiny_disk, "acme", "crm-hook")
