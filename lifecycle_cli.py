@@ -199,7 +199,29 @@ def _data_set(data: Path | None) -> Path | None:
                 f"ingest){where}"
             )
     _no_rows_without_a_customer(data, tables)
+    _not_dated_in_the_future(data, tables)
     return data
+
+
+def _latest_possible_time() -> datetime:
+    """The end of tomorrow (naive UTC): no export holds a later time, a later one is a wrong row
+    (2099 typed for 1999). The CLI's clock; features and training take their dates as arguments."""
+    from datetime import UTC, timedelta
+
+    today = datetime.now(UTC).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+    return today + timedelta(days=2)
+
+
+def _not_dated_in_the_future(data: Path, tables) -> None:
+    """A transaction dated after tomorrow (in a table written by other means than ingest, which
+    quarantines such rows) would become the data's end, and every default date would follow it."""
+    last = tables.transactions.ordered_at.max().execute()
+    if last is not None and last >= _latest_possible_time():
+        _fail(
+            f"data set {data}: its last transaction is dated {last:%Y-%m-%d}, after today: a "
+            "wrongly dated row? fix it (lifecycle ingest quarantines such rows) before scoring "
+            "or training"
+        )
 
 
 def _no_rows_without_a_customer(data: Path, tables) -> None:
@@ -351,6 +373,7 @@ def ingest(
             strict_values=strict_values,
             min_accepted_share=min_accepted_share,
             dry_run=dry_run,
+            latest=_latest_possible_time(),
         )
     except IngestError as exc:
         _fail(str(exc))
@@ -789,7 +812,6 @@ def score(
     )
     from serving.config import load_scoring_config
     from serving.scoring import people_rows, summarise
-    from training.dataset import check_window, data_bounds
 
     source = _engine_data(data, engine)
     day = _parse_date(as_of, "--as-of") if as_of else None
@@ -811,10 +833,7 @@ def score(
         with _engine(engine, spark_master) as on, building_on(BuildSettings(on)):
             _spark_paths(on, source, out)
             checked_feature_data()
-            bounds = data_bounds(source)
-            day = day or bounds[1]
-            if warning := check_window(bounds, day, None, "--as-of"):
-                _log(warning)
+            day = _scoring_day(source, day)
             done = score_on_spark(
                 on,
                 source,
@@ -831,10 +850,7 @@ def score(
         )
         return
     out_file = _local_out(out, engine)
-    bounds = data_bounds(source)
-    day = day or bounds[1]
-    if warning := check_window(bounds, day, None, "--as-of"):
-        _log(warning)
+    day = _scoring_day(source, day)
     checked_feature_data()
     snapshot = feature_snapshot(source, day, champions)
     scores = score_snapshot(snapshot, champions, day, config)
@@ -852,6 +868,17 @@ def score(
         f"v{champions.version}: {out_file} (features: {snapshot_path})"
     )
     typer.echo(json.dumps(summary, indent=2, default=str))
+
+
+def _scoring_day(source: str | Path, as_of: date | None) -> date:
+    """``--as-of``, else the day after the last transaction; a date long after the data warned."""
+    from training.dataset import check_window, data_bounds
+
+    bounds = data_bounds(source)
+    day = as_of or bounds[1]
+    if warning := check_window(bounds, day, None, "--as-of"):
+        _log(warning)
+    return day
 
 
 def _write_scores(

@@ -193,9 +193,10 @@ def _build_table(
     mapping: ColumnMapping,
     known_ids: set[str] | None,
     strict_values: bool,
+    latest: pd.Timestamp | None = None,
 ) -> _Table:
     """Validate one source file; return accepted contract rows, quarantined source rows and the
-    report."""
+    report. A time after ``latest`` is a wrong row (dated in the future)."""
     frame, path = source.frame, source.path
     report = TableReport(table=table, source_file=str(path))
     report.formats["encoding"] = source.encoding or "parquet"
@@ -226,7 +227,8 @@ def _build_table(
             dates_used.append(f"{col.name}: {described}")
             check.flag(values.isna(), f"missing {col.name}")
             check.flag(out[col.name].isna(), f"unparsable {col.name}")
-            check.flag(out[col.name] > _tomorrow(), f"{col.name} in the future")
+            if latest is not None:
+                check.flag(out[col.name] > latest, f"{col.name} in the future")
         elif col.dtype == "float":
             if table == TRANSACTIONS and col.name == "amount":
                 continue
@@ -260,11 +262,6 @@ def _build_table(
         _repeated_rows(source.frame, "order_id" in out, check, report)
     _map_values(table, out, mapping, check, report, strict_values)
     return _split(table, source, out, check, report)
-
-
-def _tomorrow() -> pd.Timestamp:
-    """The first instant no export can hold yet (UTC): a later date is a wrong row (2099)."""
-    return pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() + pd.Timedelta(days=2)
 
 
 def _repeated_header(frame: pd.DataFrame) -> np.ndarray:
@@ -340,16 +337,17 @@ def _amount(
 def _currency_column(column: pd.Series, marks: pd.Series, check: _Validator) -> pd.Series:
     """Each row's currency from a mapped column (a code or sign), else the amount's own mark;
     a row whose column and mark disagree is quarantined."""
-    text = column.astype("string").str.strip()
-    code = text.map(
-        lambda v: v if pd.isna(v) else CURRENCIES.get(v, CURRENCIES.get(v.upper(), v.upper())),
-        na_action="ignore",
-    )
+    code = column.astype("string").str.strip().map(_currency_code, na_action="ignore")
     marks = pd.Series(marks, index=column.index, dtype="object")
     check.flag(
         code.notna() & marks.notna() & (code != marks), "currency column and amount disagree"
     )
     return code.astype("object").where(code.notna(), marks)
+
+
+def _currency_code(text: str) -> str:
+    """A currency sign or code as its ISO code (``￥`` -> ``CNY``, ``usd`` -> ``USD``)."""
+    return CURRENCIES.get(text, CURRENCIES.get(text.upper(), text.upper()))
 
 
 def _check_currency(
@@ -364,7 +362,7 @@ def _check_currency(
     seen = currency[amount.notna()].value_counts()
     report.currencies = {str(k): int(v) for k, v in seen.items()}
     code = (mapping.currency or "").strip()
-    expected = CURRENCIES.get(code, CURRENCIES.get(code.upper(), code.upper())) if code else None
+    expected = _currency_code(code) if code else None
     if expected is None and len(seen) > 1:
         expected = str(seen.index[0])
         report.warnings.append(
@@ -524,11 +522,14 @@ def ingest(
     strict_values: bool = False,
     min_accepted_share: float = MIN_ACCEPTED_SHARE,
     dry_run: bool = False,
+    latest: pd.Timestamp | None = None,
 ) -> dict[str, TableReport]:
     """Ingest exports into a contract directory (replaced as a whole) and return the per-table
     counts.
 
     With ``dry_run`` everything is read, mapped, validated and reported, and nothing is written.
+    ``latest`` (naive UTC; the CLI passes the end of tomorrow): rows dated after it are
+    quarantined as in the future (a 2099 typed for 1999), never the data's end.
     """
     out_dir = Path(out_dir)
     if not 0.0 <= min_accepted_share <= 1.0:
@@ -541,14 +542,16 @@ def ingest(
     known_ids: set[str] | None = None
     if customers is not None:
         built[CUSTOMERS] = _ingest_one(
-            CUSTOMERS, Path(customers), mapping, None, log, strict_values
+            CUSTOMERS, Path(customers), mapping, None, log, strict_values, latest
         )
         known_ids = set(built[CUSTOMERS].accepted["customer_id"])
     built[TRANSACTIONS] = _ingest_one(
-        TRANSACTIONS, Path(transactions), mapping, known_ids, log, strict_values
+        TRANSACTIONS, Path(transactions), mapping, known_ids, log, strict_values, latest
     )
     if events is not None:
-        built[EVENTS] = _ingest_one(EVENTS, Path(events), mapping, known_ids, log, strict_values)
+        built[EVENTS] = _ingest_one(
+            EVENTS, Path(events), mapping, known_ids, log, strict_values, latest
+        )
     _require_share(built, min_accepted_share)
     reports = {t: b.report for t, b in built.items()}
     tables = {t: b.accepted for t, b in built.items()}
@@ -610,11 +613,12 @@ def _ingest_one(
     known_ids: set[str] | None,
     log,
     strict_values: bool,
+    latest: pd.Timestamp | None,
 ) -> _Table:
     log(f"{table}: reading {path} ...")
     source = read_source(path, mapping.encoding, mapping.sep)
     log(f"{table}: {len(source.frame):,} rows read ({', '.join(source_formats(source))})")
-    built = _build_table(table, source, mapping, known_ids, strict_values)
+    built = _build_table(table, source, mapping, known_ids, strict_values, latest)
     _log_report(built.report, log)
     return built
 

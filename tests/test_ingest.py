@@ -601,21 +601,26 @@ def test_times_without_an_offset_are_read_in_the_given_time_zone(tmp_path):
 
 
 def test_a_date_in_the_future_is_quarantined_and_a_table_holding_one_is_refused(tmp_path):
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
     from training.dataset import data_bounds
-    from training.splits import PlanError
 
     path = _write(tmp_path / "t.csv", "id,date,amount\nA,2024-01-01,10\nB,2099-06-01,5\n")
     mapping = load_mapping("customer_id=id,ordered_at=date")
-    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    latest = pd.Timestamp("2026-12-05")  # the CLI passes the end of tomorrow
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet, latest=latest)["transactions"]
     assert (report.accepted, report.reasons) == (1, {"ordered_at in the future": 1})
     assert data_bounds(tmp_path / "out")[1] == pd.Timestamp("2024-01-02").date()
-    # a table written by other means: scoring and training stop, naming the date
+    # a table written by other means: every command with --data stops, naming the date
     table = table_path(tmp_path / "out", "transactions")
     frame = pd.read_parquet(table)
     frame.loc[0, "ordered_at"] = pd.Timestamp("2099-06-01")
     frame.to_parquet(table)
-    with pytest.raises(PlanError, match="last transaction is dated 2099-06-01, after today"):
-        data_bounds(tmp_path / "out")
+    args = ["features", "--data", str(tmp_path / "out"), "--cutoff", "2024-01-01"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "f.parquet")])
+    assert result.exit_code == 2
+    assert "last transaction is dated 2099-06-01, after today" in result.output
 
 
 def test_a_header_repeated_mid_file_is_named_as_such(tmp_path):

@@ -124,19 +124,7 @@ def data_bounds(data_dir: str | Path) -> tuple[date, date]:
             ((lo, hi),) = con.execute(
                 "select min(ordered_at), max(ordered_at) from read_parquet(?)", [str(path)]
             ).fetchall()
-    _check_not_in_future(data_dir, hi.date())
     return lo.date(), hi.date() + timedelta(days=1)
-
-
-def _check_not_in_future(data_dir: str | Path, last: date) -> None:
-    """A transaction dated after tomorrow is a wrong row (2099 for 1999), not the data's end:
-    every default date (scoring, training cutoffs) would follow it."""
-    if last > date.today() + timedelta(days=1):
-        raise PlanError(
-            f"data set {data_dir}: its last transaction is dated {last}, after today "
-            f"({date.today()}): a wrongly dated row? fix it (lifecycle ingest quarantines such "
-            "rows) before scoring or training"
-        )
 
 
 def check_window(
