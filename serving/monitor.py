@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 LEVELS = ("ok", "warn", "alert")
 #: Exit code of ``lifecycle monitor`` on an alert (ok and warn exit 0; user errors exit 2).
 ALERT_EXIT_CODE = 3
+#: Causes named in the one-line summary (monitor.json and monitor.html hold them all).
+SUMMARY_CAUSES = 8
 
 
 def _level(value: float, warn: float, alert: float) -> str:
@@ -289,18 +291,25 @@ class MonitorResult:
         return ALERT_EXIT_CODE if self.verdict == "alert" else 0
 
     def summary(self) -> str:
+        """One line: the verdict, how many checks are at each level, and the worst few."""
         r = self.report
-        parts = [
-            f"monitor {r['project']} v{r['model_version']} as of {r['as_of']}: "
-            f"{r['verdict'].upper()}"
-        ]
-        if r["causes"]:
-            parts.append(
-                "; ".join(
-                    f"{c['level']}: {c['check']} {c['name']} ({c['why']})" for c in r["causes"][:8]
-                )
-            )
-        return " - ".join(parts)
+        head = f"monitor {r['project']} v{r['model_version']} as of {r['as_of']}: "
+        head += r["verdict"].upper()
+        causes = r["causes"]
+        if not causes:
+            return head
+        counts = ", ".join(
+            f"{n} at {level}"
+            for level in ("alert", "warn")
+            if (n := sum(c["level"] == level for c in causes))
+        )
+        mixed = len({c["level"] for c in causes}) > 1
+        shown = "; ".join(
+            (f"{c['level']}: " if mixed else "") + f"{c['check']} {c['name']} ({c['why']})"
+            for c in causes[:SUMMARY_CAUSES]
+        )
+        more = len(causes) - SUMMARY_CAUSES
+        return f"{head} ({counts}): {shown}" + (f"; and {more} more" if more > 0 else "")
 
 
 def verdict(

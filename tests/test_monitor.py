@@ -17,6 +17,7 @@ from service_fixtures import SMALL_LIGHTGBM
 from features.synthetic_drift import NEW_CHANNEL, inject_drift
 from serving.monitor import (
     ALERT_EXIT_CODE,
+    MonitorResult,
     drift_report,
     realized_performance,
     reference_mix,
@@ -545,3 +546,19 @@ def test_a_broken_history_partition_is_named_not_a_traceback(tmp_path):
     (odd / "scores.parquet").write_bytes(b"")
     with pytest.raises(ScoreHistoryError, match="as_of=2025-13-45: not a partition"):
         dates(tmp_path, "p")
+
+
+def test_summary_line_counts_levels_and_names_each_cause_once():
+    causes = [{"level": "alert", "check": "input", "name": "price", "why": "psi 0.412"}] + [
+        {"level": "warn", "check": "input", "name": f"f{i}", "why": "ks 0.110"} for i in range(9)
+    ]
+    report = {"project": "shop", "model_version": "3", "as_of": "2026-01-01"}
+    line = MonitorResult({**report, "verdict": "alert", "causes": causes}).summary()
+    assert line.startswith("monitor shop v3 as of 2026-01-01: ALERT (1 at alert, 9 at warn): ")
+    assert "alert: input price (psi 0.412); warn: input f0 (ks 0.110)" in line
+    assert line.endswith("; and 2 more")
+    warn_only = MonitorResult({**report, "verdict": "warn", "causes": causes[1:3]}).summary()
+    assert warn_only.endswith(": WARN (2 at warn): input f0 (ks 0.110); input f1 (ks 0.110)")
+    assert "warn: " not in warn_only
+    quiet = MonitorResult({**report, "verdict": "ok", "causes": []}).summary()
+    assert quiet == "monitor shop v3 as of 2026-01-01: OK"
