@@ -299,14 +299,15 @@ def test_wrong_secret_is_rejected_and_reported_then_resumed(scores: pd.DataFrame
 def test_credentials_in_the_url_are_never_printed_nor_in_the_state_folder(
     scores: pd.DataFrame, tmp_path: Path
 ) -> None:
-    """``http://user:pass@host:port/hook``: the target is named after host:port, and neither
-    the summary, the 401 message nor the progress bar shows the user info."""
+    """``http://user:pass@host:port/hook?token=...``: the target is named after host:port, and
+    neither the summary, the 401 message nor the progress bar shows the user info or the query's
+    token (Zapier-style hooks carry it there)."""
     path = tmp_path / "scores.parquet"
     scores.head(30).to_parquet(path, index=False)
     exports = tmp_path / "exports"
     receiver = Receiver(SECRET)
     with receiver.running():
-        url = receiver.url.replace("http://", "http://hook-user:pa55-w0rd@")
+        url = receiver.url.replace("http://", "http://hook-user:pa55-w0rd@") + "?token=t0k3n-xyz"
         host = url.split("@")[1].split("/")[0]
         args = webhook_args(url, path, exports, progress=True)
         args = args[: args.index("--target")] + args[args.index("--target") + 2 :]
@@ -314,12 +315,13 @@ def test_credentials_in_the_url_are_never_printed_nor_in_the_state_folder(
         out1, err1 = wrong.communicate(timeout=120)
         right = cli(args)
         out2, err2 = right.communicate(timeout=120)
-    assert wrong.returncode == 2 and f"HTTP 401 from http://{host}/hooks/scores" in err1
+    assert wrong.returncode == 2
+    assert f"HTTP 401 from http://{host}/hooks/scores?token=***:" in err1
     assert right.returncode == 0, err2
     assert f"acme/webhook-{host}: 30 customers" in out2
     assert f"-> {host}" in err2  # the progress bar
     for text in (out1, err1, out2, err2):
-        assert "pa55-w0rd" not in text and "hook-user" not in text
+        assert "pa55-w0rd" not in text and "hook-user" not in text and "t0k3n" not in text
     (folder,) = (exports / "acme").iterdir()
     assert folder.name == f"webhook-{host.replace(':', '_')}"
     assert missing_or_stale(receiver, scores.head(30)) == 0

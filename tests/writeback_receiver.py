@@ -134,7 +134,7 @@ class Receiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.path != receiver.path:
+                if self.path.partition("?")[0] != receiver.path:
                     self._answer(404, {"error": f"no route {self.path}"})
                     return
                 number = receiver._next()

@@ -81,9 +81,14 @@ def url_host(url: str) -> str:
 
 
 def public_url(url: str) -> str:
-    """``url`` without user info: what may be printed, logged or used as a name."""
+    """``url`` without user info (``user:password@``), with its query values masked
+    (``?token=***``) and no fragment: what may be printed, logged or used as a name."""
     parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=url_host(url))) if "@" in parts.netloc else url
+    query = "&".join(
+        f"{name}=***" if sep else name
+        for name, sep, _ in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    return urlunsplit(parts._replace(netloc=url_host(url), query=query, fragment=""))
 
 
 def idempotency_key(project: str, target: str, run_id: str, seq: int) -> str:
