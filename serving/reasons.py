@@ -461,8 +461,8 @@ def reasons_from_contributions(
             if weight[i, k] <= threshold or len(chosen) == top_k:
                 break
             _, said = _said(columns[leader[i, k]], row)
-            if said and not any(_same_fact(said, c) for c in chosen):
-                chosen.append(said)
+            if said:
+                _add_fact(chosen, said)
         if not chosen:  # nothing pushes churn up: what holds it down the most
             for k in np.argsort(np.abs(weight[i]) * -1, kind="stable"):
                 if weight[i, k] == 0:
@@ -477,19 +477,58 @@ def reasons_from_contributions(
     return reasons
 
 
-#: Phrases that say one fact in other words when their parameters agree.
-_SAME_FACT = frozenset({"recency.one_purchase", "tenure.first_purchase"})
+#: Phrases whose only content is "no purchase in the last N days".
+_QUIET_ONLY = frozenset(
+    {"spend.nothing", "orders.window", "orders_trend.none", "revenue_trend.none"}
+)
+#: Recency phrases that state the usual gap between purchases.
+_RECENCY_WITH_GAP = frozenset({"recency.on_rhythm", "recency.overdue"})
+#: What "only one purchase, N days ago" already says.
+_ONE_PURCHASE_SAID = frozenset({"rhythm.one_purchase", "tenure.first_purchase", "orders.total"})
 
 
-def _same_fact(a: Said, b: Said) -> bool:
-    """Two phrases whose English opens with the same three words say one thing ("only one
-    purchase so far", "only one purchase, 24 days ago"), as do "only one purchase, 9 days ago"
-    and "first purchase 9 days ago": the second is left out, in any language."""
-    if {a[0], b[0]} <= _SAME_FACT and a[1] == b[1]:
-        return True
-    english = phrasebook("en")
-    first, second = english.words(a), english.words(b)
-    return first.replace(",", " ").split()[:3] == second.replace(",", " ").split()[:3]
+def _quiet_days(said: Said) -> float | None:
+    """How many days without a purchase the phrase states (None: it states no such thing)."""
+    key, params = said
+    if key.startswith("recency."):
+        return float(params["days"])
+    if key in ("orders_trend.none", "revenue_trend.none"):
+        return 180.0  # "no orders / no revenue in the last 180 days"
+    if key == "spend.nothing" or (key == "orders.window" and round(params["orders"].n) == 0):
+        return float(params["window"])
+    return None
+
+
+def _implies(a: Said, b: Said) -> bool:
+    """Whether phrase ``a`` already says everything phrase ``b`` says, whatever the language:
+    "no purchase for 368 days" says "nothing spent in the last 365 days", "no purchase for 522
+    days, usually every 485" says "buys every 485 days on average", "only one purchase, 9 days
+    ago" says "first purchase 9 days ago" and "only one purchase so far"."""
+    (ka, pa), (kb, pb) = a, b
+    if kb in _QUIET_ONLY and (quiet := _quiet_days(b)) is not None:
+        said_quiet = _quiet_days(a)
+        return said_quiet is not None and said_quiet >= quiet
+    if ka in _RECENCY_WITH_GAP and kb == "rhythm.mean_gap":
+        return pb["days"] == pa["gap"]
+    if ka == "recency.one_purchase" and kb in _ONE_PURCHASE_SAID:
+        if kb == "orders.total":
+            return round(pb["purchases"].n) == 1
+        return kb == "rhythm.one_purchase" or pb == pa
+    return False
+
+
+def _add_fact(chosen: list[Said], said: Said) -> None:
+    """Add ``said`` to the reasons unless one of them already says it; a reason it says in full
+    is replaced by it in place (the stronger reason keeps the weaker one's rank)."""
+    if any(_implies(c, said) for c in chosen):
+        return
+    weaker = [j for j, c in enumerate(chosen) if _implies(said, c)]
+    if not weaker:
+        chosen.append(said)
+        return
+    chosen[weaker[0]] = said
+    for j in reversed(weaker[1:]):
+        del chosen[j]
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

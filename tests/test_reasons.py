@@ -101,7 +101,34 @@ def test_one_fact_is_said_once() -> None:
         mean_gap_days=math.nan,
         recency_days=24.0,
     )
-    assert got == ["only one purchase so far", "2 complaints in the last 30 days"]
+    # the stronger phrase takes the weaker one's rank
+    assert got == ["only one purchase, 24 days ago", "2 complaints in the last 30 days"]
+
+
+def test_a_reason_implied_by_another_is_left_out_in_any_order_and_language() -> None:
+    lapsed = {"recency_days": 368.0, "mean_gap_days": 140.0, "revenue_365d": 0.0, "orders_365d": 0}
+    contrib = {"recency_days": 0.5, "mean_gap_days": 0.4, "revenue_365d": 0.3, "complaint_30d": 0.1}
+    assert reasons(contrib, **lapsed) == [
+        "no purchase for 368 days, usually every 140",
+        "2 complaints in the last 30 days",
+    ]
+    # weaker phrases first: the recency phrase takes the first one's place, drops the second
+    weaker_first = {
+        "revenue_365d": 0.6,
+        "mean_gap_days": 0.5,
+        "recency_days": 0.4,
+        "orders_365d": 0.3,
+    }
+    assert reasons(weaker_first, 4, **lapsed) == ["no purchase for 368 days, usually every 140"]
+    zh = reasons_from_contributions(
+        pd.DataFrame([weaker_first]), pd.DataFrame([{**CUSTOMER, **lapsed}]), 4, language="zh"
+    )[0]
+    assert len(zh) == 1 and "368" in zh[0]
+    # not implied: money spent, a spread of gaps
+    recent = {**lapsed, "recency_days": 200.0, "revenue_365d": 80.0}
+    assert len(reasons({"recency_days": 0.5, "revenue_365d": 0.3}, **recent)) == 2
+    steady = {"recency_days": 0.5, "std_gap_days": 0.4}
+    assert len(reasons(steady, **lapsed, std_gap_days=20.0, frequency=5)) == 2
 
 
 def test_btyd_features_read_as_recency_against_rhythm() -> None:
