@@ -1044,7 +1044,7 @@ def _export_project(option: str | None, scored_by: str | None, scores: Path) -> 
     if option and not scored_by:
         _log(
             f"warning: --scores {scores} does not record which project scored it (scored before "
-            f"this was recorded, or on Spark); exported as project {option!r} unchecked"
+            f"this was recorded); exported as project {option!r} unchecked"
         )
     return option or scored_by or "default"
 

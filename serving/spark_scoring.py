@@ -112,7 +112,26 @@ def score_on_spark(
         scores = scores.withColumn(AS_OF_PARTITION, F.lit(f"{as_of:%Y-%m-%d}"))
         scores.write.mode("overwrite").partitionBy(AS_OF_PARTITION).parquet(str(out))
         rows = engine.spark.read.parquet(str(out)).count()
+        _write_project_marker(engine, out, project)
     return SparkScores(str(out), snapshot_dir, rows, *versions)
+
+
+def _write_project_marker(engine: Engine, out: str | Path, project: str) -> None:
+    """Record in the score directory which project scored it (``lifecycle export`` checks it),
+    through Spark's file system so that any URI Spark wrote to works."""
+    import json
+
+    from serving.scoring import PROJECT_MARKER
+
+    jvm = engine.spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(f"{str(out).rstrip('/')}/{PROJECT_MARKER}")
+    stream = path.getFileSystem(engine.spark.sparkContext._jsc.hadoopConfiguration()).create(
+        path, True
+    )
+    try:
+        stream.write(bytearray(json.dumps({"project": project}).encode("utf-8")))
+    finally:
+        stream.close()
 
 
 def score_batch(

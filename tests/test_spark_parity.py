@@ -386,6 +386,16 @@ def test_spark_scores_equal_lifecycle_score(spark_engine, tmp_path):
     assert [p.name for p in out.iterdir() if p.is_dir()] == [f"as_of_day={store.as_of}"]
     assert_equal_tables(duck, spark[list(duck.columns)])
     assert duck["churn_probability"].notna().any() and duck["reasons"].map(len).gt(0).any()
+    # the directory records its project: export refuses it under another one, takes it as is
+    exports = ["export", "--to", "csv", "--crm", "hubspot", "--scores", str(out)]
+    exports += ["--exports-dir", str(tmp_path / "exports")]
+    other = CliRunner().invoke(app, [*exports, "--project", "someone-else"])
+    assert other.exit_code == 2 and f"holds project '{store.project}'" in other.output
+    done = CliRunner().invoke(app, [*exports, "--out", str(tmp_path / "hubspot.csv")])
+    assert done.exit_code == 0, done.output
+    written = pd.read_csv(tmp_path / "hubspot.csv")
+    assert f"{store.project}/hubspot: wrote {len(duck):,} customers" in done.output
+    assert len(written) == len(duck)
 
 
 # --- bad environment and input ------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from serving.scoring import PROJECT_ATTR
+from serving.scoring import PROJECT_ATTR, PROJECT_MARKER
 from serving.writeback import delta
 from serving.writeback.fields import Mapping, MappingError, Reject, records
 from serving.writeback.journal import explain, now
@@ -39,14 +39,21 @@ def load_scores(path: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise MappingError(f"--scores {path}: no such file; run `lifecycle score` first")
     try:
-        return pd.read_parquet(path)
+        frame = pd.read_parquet(path)
     except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
         raise MappingError(f"--scores {path}: not a readable Parquet file ({exc})") from None
+    marker = path / PROJECT_MARKER  # a score directory written by Spark
+    if path.is_dir() and marker.is_file():
+        try:
+            frame.attrs[PROJECT_ATTR] = str(json.loads(marker.read_text("utf-8"))["project"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise MappingError(f"--scores {path}: unreadable {marker.name} ({exc!r})") from None
+    return frame
 
 
 def scores_project(scores: pd.DataFrame) -> str | None:
     """The project whose models scored ``scores`` (None for a file that does not record it:
-    written before it was recorded, or by Spark scoring)."""
+    written before it was recorded)."""
     project = scores.attrs.get(PROJECT_ATTR)
     return str(project) if project else None
 
