@@ -212,7 +212,7 @@ def _latest_possible_time() -> datetime:
     return today + timedelta(days=2)
 
 
-def _not_dated_in_the_future(data: Path, tables) -> None:
+def _not_dated_in_the_future(data: str | Path, tables) -> None:
     """A transaction dated after tomorrow (in a table written by other means than ingest, which
     quarantines such rows) would become the data's end, and every default date would follow it."""
     last = tables.transactions.ordered_at.max().execute()
@@ -224,7 +224,7 @@ def _not_dated_in_the_future(data: Path, tables) -> None:
         )
 
 
-def _no_rows_without_a_customer(data: Path, tables) -> None:
+def _no_rows_without_a_customer(data: str | Path, tables) -> None:
     """A row without ``customer_id`` (a table written by other means than ingest, which
     quarantines them) would be dropped unseen by every feature: refuse, counting them."""
     named = {"customers": tables.customers, "transactions": tables.transactions}
@@ -517,6 +517,16 @@ def _spark_paths(on, data: str | Path, out: str | None = None) -> None:
         )
     if out is not None and is_uri(out):
         on.reach(out, "--out")
+    if is_uri(data):  # a local directory had these checks in _data_set; a URI gets them on Spark
+        from features.snapshots import connect
+
+        with on.job(f"checking the data set {data}"):
+            try:
+                tables = connect(data, on.backend)
+            except (ValueError, OSError) as exc:
+                _fail(f"data set {data}: {' '.join(str(exc).split())}")
+            _no_rows_without_a_customer(data, tables)
+            _not_dated_in_the_future(data, tables)
 
 
 def _data_name(data: str | Path) -> str:

@@ -170,6 +170,36 @@ def test_uris_spark_cannot_reach_are_one_line_naming_the_path(
 
 
 @pytest.mark.spark
+def test_a_uri_gets_the_checks_of_a_local_data_set(spark_engine, synthetic_dir, tmp_path):
+    """Rows without a customer id and a transaction dated in 2099, in a contract read by URI: the
+    same one-line refusals as for a local directory, counted and dated, before any feature job."""
+    from lifecycle_cli import app
+
+    def refused(transactions: pd.DataFrame) -> str:
+        folder = tmp_path / f"data{len(list(tmp_path.iterdir()))}"
+        folder.mkdir()
+        for name in ("customers", "events"):
+            (folder / f"{name}.parquet").write_bytes(
+                (synthetic_dir / f"{name}.parquet").read_bytes()
+            )
+        transactions.to_parquet(folder / "transactions.parquet", index=False)
+        args = ["features", "--cutoff", "2025-06-01", "--data", f"file://{folder}"]
+        args += ["--out", str(tmp_path / "f"), "--engine", "spark", "--spark-master", "local[2]"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert result.output.count("error:") == 1 and "Traceback" not in result.output
+        assert not (tmp_path / "f").exists()
+        return " ".join(result.output.split())
+
+    tx = pd.read_parquet(synthetic_dir / "transactions.parquet")
+    nameless = tx.assign(customer_id=tx["customer_id"].where(tx.index >= 3))
+    assert "transactions.parquet has 3 rows without a customer_id" in refused(nameless)
+    late = tx.copy()
+    late.loc[late.index[0], "ordered_at"] = pd.Timestamp("2099-01-01")
+    assert "its last transaction is dated 2099-01-01, after today" in refused(late)
+
+
+@pytest.mark.spark
 def test_feature_sources_of_a_uri_are_read_on_spark(spark_engine, cdnow_dir, synthetic_dir):
     """What a data set can feed (events there, static attributes with values) is the same read
     from a URI on Spark as from the local folder's Parquet files: CDNOW has no events and empty
