@@ -17,6 +17,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -32,7 +33,23 @@ from features.config import DEFAULT_CONFIG, Family
 #: The most customers one request may carry (ids or feature rows).
 MAX_BATCH = 1000
 
-CustomerId = Annotated[str, Field(min_length=1, max_length=128, description="CRM customer id")]
+
+def _plain_id(value: str) -> str:
+    """A CRM key as it is stored: no surrounding spaces, no line breaks or other control
+    characters (a CRM would not match such an id; the export refuses them too)."""
+    if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(
+            "a customer id has no leading or trailing spaces and no control characters "
+            "(line breaks, tabs)"
+        )
+    return value
+
+
+CustomerId = Annotated[
+    str,
+    Field(min_length=1, max_length=128, description="CRM customer id"),
+    AfterValidator(_plain_id),
+]
 Category = Annotated[str, Field(min_length=1, max_length=64)]
 #: Feature families a request carries: the catalogue's, less ``calendar`` (taken from ``as_of``).
 REQUEST_FAMILIES: tuple[Family, ...] = ("static", "rfm", "engagement", "btyd")
@@ -57,8 +74,9 @@ CROSS_FIELD_RULES: tuple[str, ...] = (
         "strictly less when orders_all >= 2 (repeat purchases have a positive value)"
     ),
     (
-        "a buyer who leaves out any btyd_* field sends avg_order_value, first_order_value, "
-        "age_days and btyd_recency_days (the service derives the BTYD outputs from them)"
+        "a buyer who leaves out any btyd_* field (or sends it null) sends avg_order_value, "
+        "first_order_value, age_days and btyd_recency_days (the service derives the BTYD "
+        "outputs from them)"
     ),
 )
 #: Relative tolerance of the first_order_value = avg_order_value rule (features have 9 decimals).
@@ -119,8 +137,8 @@ class CustomerFeatures(_CustomerFeatureFields):
 
     RFM and engagement fields are required; send ``null`` where the pipeline gives null (e.g.
     ``recency_days`` of a prospect) and 0 counts for a customer without events. Static attributes
-    may be left out (unknown). BTYD fields may be left out: the service derives them from the
-    snapshot's BG/NBD + Gamma-Gamma fit, as batch scoring does. See ``CROSS_FIELD_RULES``.
+    may be left out (unknown). BTYD fields may be left out or null: the service derives them from
+    the snapshot's BG/NBD + Gamma-Gamma fit, as batch scoring does. See ``CROSS_FIELD_RULES``.
     """
 
     if TYPE_CHECKING:  # catalogue fields (made by create_model) that the checks below read
@@ -213,6 +231,11 @@ class CustomerFeatures(_CustomerFeatureFields):
             )
         return value
 
+    def sent(self, field: str) -> bool:
+        """Whether the request gave ``field`` a value: a field left out and a ``null`` are the
+        same (for the BTYD fields: derived by the service)."""
+        return field in self.model_fields_set and getattr(self, field) is not None
+
     @model_validator(mode="after")
     def _consistent(self) -> CustomerFeatures:
         if self.is_prospect == 1 and self.orders_all > 0:
@@ -229,7 +252,7 @@ class CustomerFeatures(_CustomerFeatureFields):
         if too_many:
             w, n = next(iter(too_many.items()))
             raise ValueError(f"orders_{w}d is {n}, more than orders_all ({self.orders_all})")
-        if self.is_prospect == 0 and not set(BTYD_FIELDS) <= self.model_fields_set:
+        if self.is_prospect == 0 and not all(self.sent(f) for f in BTYD_FIELDS):
             missing = [f for f in BTYD_INPUTS if getattr(self, f) is None]
             if missing:
                 raise ValueError(
@@ -249,6 +272,20 @@ class ScoreFeaturesRequest(_Body):
     """Score customers from posted feature values."""
 
     customers: list[CustomerFeatures] = Field(min_length=1, max_length=MAX_BATCH)
+
+    @field_validator("customers")
+    @classmethod
+    def _one_row_per_customer(cls, customers: list[CustomerFeatures]) -> list[CustomerFeatures]:
+        """Two rows of one customer would get two answers for one CRM record: refused."""
+        first: dict[str, int] = {}
+        for i, customer in enumerate(customers):
+            j = first.setdefault(customer.customer_id, i)
+            if j != i:
+                raise ValueError(
+                    f"customers[{i}] repeats customer_id {customer.customer_id!r} of "
+                    f"customers[{j}]: send one row per customer"
+                )
+        return customers
 
 
 class CustomerScore(BaseModel):

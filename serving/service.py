@@ -319,9 +319,7 @@ class Scorer:
         if customer.as_of is None and self.as_of is None:
             return "as_of is required: no feature snapshot is loaded to take the date from"
         if customer.is_prospect == 0 and self.btyd is None:
-            unsent = [
-                c for c in BTYD_COLUMNS if c in self.required and c not in customer.model_fields_set
-            ]
+            unsent = [c for c in BTYD_COLUMNS if c in self.required and not customer.sent(c)]
             if unsent:
                 return (
                     f"{unsent[0]} is required: the champion models use BTYD features and no "
@@ -444,7 +442,7 @@ def fill_btyd(
 ) -> pd.DataFrame:
     """BTYD columns for buyers who did not send them, from the snapshot's fit at the models'
     horizons."""
-    sent = np.array([set(BTYD_COLUMNS) <= c.model_fields_set for c in customers])
+    sent = np.array([all(c.sent(column) for column in BTYD_COLUMNS) for c in customers])
     todo = (~sent) & (features["is_prospect"].to_numpy() == 0)
     if not todo.any():
         return features
@@ -460,7 +458,7 @@ def fill_btyd(
         "btyd_expected_value": value["expected_value"],
     }
     for column, values in derived.items():
-        keep = [column in c.model_fields_set for c, t in zip(customers, todo, strict=True) if t]
+        keep = [c.sent(column) for c, t in zip(customers, todo, strict=True) if t]
         features.loc[rows.index, column] = np.where(
             keep, rows[column].to_numpy(dtype=float), np.asarray(values)
         )

@@ -151,10 +151,14 @@ def test_concurrent_single_requests_each_get_their_own_customer(server, batch_sc
 
 
 @pytest.mark.parametrize(
-    "drop", [(), BTYD_COLUMNS], ids=["all-features", "btyd-derived-by-service"]
+    "btyd", ["sent", "left-out", "null"], ids=["all-features", "btyd-left-out", "btyd-null"]
 )
-def test_posted_features_score_like_batch(client, snapshot, batch_scores, drop):
-    rows = feature_rows(snapshot.head(200), drop)
+def test_posted_features_score_like_batch(client, snapshot, batch_scores, btyd):
+    """BTYD fields left out or sent as null are derived by the service (the schema's default is
+    null: a client that serialises every field sends them so)."""
+    rows = feature_rows(snapshot.head(200), BTYD_COLUMNS if btyd == "left-out" else ())
+    if btyd == "null":
+        rows = [{**row, **dict.fromkeys(BTYD_COLUMNS)} for row in rows]
     response = client.post("/score/features", json={"customers": rows})
     assert response.status_code == 200, response.text
     results = response.json()
@@ -282,6 +286,8 @@ def _customer(snapshot: pd.DataFrame, **changes) -> dict:
         ({"customer_ids": ["C1"] * 1001}, "customer_ids"),
         ({"customer_ids": ["x" * 129]}, "customer_ids"),
         ({"customer_ids": ["C1"], "limit": 5}, "limit"),
+        ({"customer_ids": ["C1", " C0000001 "]}, "no leading or trailing spaces"),
+        ({"customer_ids": ["C0000001\n"]}, "control characters"),
     ],
     ids=[
         "string-not-list",
@@ -291,10 +297,22 @@ def _customer(snapshot: pd.DataFrame, **changes) -> dict:
         "1001-ids",
         "long-id",
         "unknown-field",
+        "id-with-spaces",
+        "id-with-line-break",
     ],
 )
 def test_bad_id_requests_are_400_naming_the_field(client, body, field):
     assert_names_field(client.post("/score/ids", json=body), 400, field)
+
+
+def test_two_rows_of_one_customer_in_a_request_are_refused(client, snapshot):
+    """Two rows of one customer would get two answers for one CRM record."""
+    first, second = feature_rows(snapshot.head(2))
+    response = client.post(
+        "/score/features",
+        json={"customers": [first, {**second, "customer_id": first["customer_id"]}]},
+    )
+    assert_names_field(response, 400, f"customers[1] repeats customer_id {first['customer_id']!r}")
 
 
 @pytest.mark.parametrize(

@@ -541,6 +541,9 @@ def test_a_chinese_mapping_fed_english_reasons_says_so(scores: pd.DataFrame) -> 
     assert fxiaoke.list_separator == "；"
     with pytest.warns(UserWarning, match="score with LIFECYCLE_LANG=zh"):
         records(scores.head(20), fxiaoke)  # the fixture's reasons are English
+    as_read = scores.head(20).assign(reasons=[np.array(["no visits in 30 days"])] * 20)
+    with pytest.warns(UserWarning, match="score with LIFECYCLE_LANG=zh"):
+        records(as_read, fxiaoke)  # a Parquet list column reads back as numpy arrays
     chinese = scores.head(20).assign(reasons=[["已 130 天未购买"]] * 20)
     import warnings
 

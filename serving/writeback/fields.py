@@ -240,7 +240,8 @@ def _warn_if_reasons_in_another_language(rows: list[dict[str, Any]], mapping: Ma
     the labels follow the mapping, the reasons were worded at scoring time."""
     if mapping.language != "zh" or "reasons" not in (rows[0] if rows else {}):
         return
-    sample = [r["reasons"] for r in rows[:200] if isinstance(r["reasons"], (list, str))]
+    sample = [r["reasons"] for r in rows[:200] if not _missing(r["reasons"])]
+    # a list, or the numpy array a Parquet list column reads back as
     texts = [t for v in sample for t in ([v] if isinstance(v, str) else list(v))]
     if texts and all(str(t).isascii() for t in texts):
         warnings.warn(
