@@ -24,8 +24,8 @@ th{background:#f3f3f3}td:first-child{text-align:left}
 img{max-width:100%}
 </style></head><body>
 <h1>Model monitor: {{ r.project }} champion v{{ r.model_version }}</h1>
-<p>As of <b>{{ r.as_of }}</b>; reference: test buyers at {{ r.reference_cutoff }}
-({{ r.reference_customers }} customers);
+<p>As of <b>{{ r.as_of }}</b>; reference: buyers at {{ r.reference_cutoff }}
+(when the pair was trained; {{ r.reference_customers }} customers);
 scored now: {{ r.customers }} customers, {{ r.scored_buyers }} buyers.</p>
 <h2 id="verdict">Verdict: <span class="badge {{ r.verdict }}">{{ r.verdict | upper }}</span></h2>
 {% if r.causes %}<table><tr><th>level</th><th>check</th><th>name</th><th>why</th></tr>

@@ -1,12 +1,13 @@
 """The monitoring reference kept with each model pair, and the drift statistics against it.
 
-At training, ``build_reference`` profiles the test buyers (the population the test metrics were
-measured on) as plain JSON: per feature, quantile bin edges with the shares in each bin and the
-missing share (numbers) or the category shares (text); the same for churn probability and
-predicted value; optionally the stage and tier mix (fitted by ``serving``); and the test metrics.
-``compare_numeric`` / ``compare_categorical`` measure a current sample against one profile: PSI
-over the reference bins, the KS distance between the binned distributions, the missing-share and
-new-category rates. Numpy only; nothing here reads files.
+At training, ``build_reference`` profiles the buyers at the data's end as the new pair scores them
+(``training.train.monitor_reference``: the population served first) as plain JSON: per feature,
+quantile bin edges with the shares in each bin and the missing share (numbers) or the category
+shares (text); the same for churn probability and predicted value; optionally the stage and tier mix
+(fitted by ``serving``); and the test metrics. ``compare_numeric`` / ``compare_categorical`` measure
+a current sample against one profile: PSI over the reference bins, the KS distance between the
+binned distributions, the missing-share and new-category rates. Numpy only; nothing here reads
+files.
 """
 
 from __future__ import annotations
@@ -241,7 +242,7 @@ def build_reference(
     horizons: Mapping[str, int],
     mix: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict:
-    """The monitoring reference of a pair from its test buyers ``frame`` and their predictions.
+    """The monitoring reference of a pair from the buyers ``frame`` and their predictions.
 
     ``metrics`` are the run's metrics (the ``test_`` ones are kept, prefix removed); ``mix`` the
     stage and tier shares of the same customers (``serving.monitor.reference_mix``), if known."""

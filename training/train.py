@@ -340,15 +340,7 @@ def train(
             scoring = scoring_thresholds(test, churn.predict_proba(test), clv.predict(test))
             mlflow.log_dict(scoring, "scoring_config.json")
             meta["monitor_reference"] = monitor_reference(
-                test,
-                data.feature_columns,
-                churn,
-                clv,
-                metrics,
-                cfg,
-                plan.test,
-                scoring,
-                reference_mix,
+                data_dir, data.feature_columns, churn, clv, metrics, cfg, scoring, reference_mix
             )
             mlflow.log_dict(meta["monitor_reference"], REFERENCE_ARTIFACT)
             version = log_pair(
@@ -383,29 +375,46 @@ def train(
 
 
 def monitor_reference(
-    test: pd.DataFrame,
+    data_dir: str | Path,
     feature_columns,
     churn: ChurnModel,
     clv: ClvModel,
     metrics: dict,
     cfg: ExperimentConfig,
-    cutoff,
     scoring: dict,
     mix: MixFitter | None,
 ) -> dict:
-    """The pair's monitoring reference (``training.reference``) from its test buyers."""
+    """The pair's monitoring reference (``training.reference``): the buyers at the data's end as
+    the pair scores them -- the population ``lifecycle score`` serves first, so drift means
+    "changed since training" -- and the test metrics, against which realized performance is
+    judged. (The test buyers sit a horizon earlier: a growing base ages between the two dates,
+    and a fresh pair monitored on its own data would be called drifted.)"""
+    from training.dataset import build_frame, data_bounds
     from training.reference import build_reference
 
-    p, value = churn.predict_proba(test), np.clip(clv.predict(test), 0, None)  # as batch scoring
+    end = data_bounds(data_dir)[1]  # the default scoring date of `lifecycle score`
+    frame = build_frame(
+        data_dir,
+        [end],
+        cfg,
+        with_labels=False,
+        progress=False,
+        churn_horizon_days=cfg.labels.churn_horizon_days,
+        value_horizon_days=cfg.labels.value_horizon_days,
+    )
+    buyers = frame[frame["is_prospect"] == 0].reset_index(drop=True)
+    absent = [c for c in feature_columns if c not in buyers.columns]  # as batch scoring does
+    buyers = buyers.assign(**{c: pd.Series(None, index=buyers.index, dtype=object) for c in absent})
+    p, value = churn.predict_proba(buyers), np.clip(clv.predict(buyers), 0, None)
     return build_reference(
-        test,
+        buyers,
         feature_columns,
         p,
         value,
         metrics,
-        cutoff=cutoff,
+        cutoff=end,
         horizons={"churn": cfg.labels.churn_horizon_days, "value": cfg.labels.value_horizon_days},
-        mix=None if mix is None else mix(test, p, value, scoring),
+        mix=None if mix is None else mix(buyers, p, value, scoring),
     )
 
 
