@@ -14,10 +14,11 @@ Each check has a level (ok, warn, alert); the verdict is the worst, with the che
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -181,15 +182,19 @@ def realized_performance(
     data_end: date,
     cfg: MonitorConfig,
     labels: dict,
+    references: Mapping[date, dict] | None = None,
 ) -> list[dict]:
     """Metrics of every kept scoring date whose churn horizon has passed by ``as_of`` (and lies
-    within the data), compared with the reference's test metrics."""
+    within the data), compared with the test metrics of the pair that scored the date:
+    ``references[day]``, else ``reference``."""
     from training.metrics import calibration_bins, churn_metrics, clv_metrics
 
-    h_churn, h_value = reference["horizons"]["churn"], reference["horizons"]["value"]
-    t, ref = cfg.performance, reference["metrics"]
-    rows = []
+    t = cfg.performance
+    rows: list[dict[str, Any]] = []
     for day, scores in sorted(history.items()):
+        scored_by = (references or {}).get(day, reference)
+        h_churn, h_value = scored_by["horizons"]["churn"], scored_by["horizons"]["value"]
+        ref = scored_by["metrics"]
         if day + timedelta(days=h_churn) > min(as_of, data_end):
             continue
         truth = outcomes(
@@ -206,6 +211,7 @@ def realized_performance(
             rows.append(
                 {
                     "as_of": str(day),
+                    "model_version": scored_by_version(scores),
                     "customers": len(buyers),
                     "level": "ok",
                     "skipped": f"fewer than {t.min_customers} scored buyers",
@@ -261,6 +267,7 @@ def realized_performance(
         rows.append(
             {
                 "as_of": str(day),
+                "model_version": scored_by_version(scores),
                 "customers": len(buyers),
                 "value_matured": value_matured,
                 "metrics": {k: float(v) for k, v in metrics.items()},
@@ -271,6 +278,14 @@ def realized_performance(
             }
         )
     return rows
+
+
+def scored_by_version(scores: pd.DataFrame) -> str | None:
+    """The churn model version that scored a date (None: several, or not recorded)."""
+    if "churn_model_version" not in scores:
+        return None
+    versions = set(scores["churn_model_version"].dropna().astype(str))
+    return versions.pop() if len(versions) == 1 else None
 
 
 # --------------------------------------------------------------------------- the verdict
@@ -387,8 +402,11 @@ def monitor(
     data_end: date,
     cfg: MonitorConfig,
     labels: dict | None = None,
+    references: Mapping[date, dict] | None = None,
 ) -> MonitorResult:
-    """The whole check for ``as_of`` (whose scores and features must be in ``history``)."""
+    """The whole check for ``as_of`` (whose scores and features must be in ``history``);
+    ``references``: per kept date, the reference of the pair that scored it (``reference``
+    otherwise)."""
     scores, features = history[as_of]
     inputs, score_rows = drift_report(reference, features, scores, cfg)
     performance = realized_performance(
@@ -399,6 +417,7 @@ def monitor(
         data_end,
         cfg,
         labels or {},
+        references,
     )
     level, causes = verdict(inputs, score_rows, performance)
     return MonitorResult(

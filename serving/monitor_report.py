@@ -65,11 +65,13 @@ scored now: {{ r.customers }} customers, {{ r.scored_buyers }} buyers.</p>
 {% endfor %}
 
 <h2 id="performance">Realized performance on matured labels</h2>
-{% if r.performance %}<table><tr><th>scored as of</th><th>buyers</th>{% for k in metric_keys %}
-<th>{{ k }}</th>{% endfor %}<th>level</th></tr>
-<tr><td>training (test)</td><td></td>{% for k in metric_keys %}
+{% if r.performance %}<p>Each date is judged against the test metrics of the version that
+scored it.</p><table><tr><th>scored as of</th><th>by</th><th>buyers</th>
+{% for k in metric_keys %}<th>{{ k }}</th>{% endfor %}<th>level</th></tr>
+<tr><td>training (test)</td><td>v{{ r.model_version }}</td><td></td>{% for k in metric_keys %}
 <td>{{ '%.3f' % r.reference.metrics.get(k, nan) }}</td>{% endfor %}<td></td></tr>
-{% for p in r.performance %}<tr><td>{{ p.as_of }}</td><td>{{ p.customers }}</td>
+{% for p in r.performance %}<tr><td>{{ p.as_of }}</td>
+<td>{% if p.model_version %}v{{ p.model_version }}{% endif %}</td><td>{{ p.customers }}</td>
 {% for k in metric_keys %}<td>
 {%- if p.metrics is defined and k in p.metrics %}{{ '%.3f' % p.metrics[k] }}{% else %}&ndash;
 {%- endif %}</td>{% endfor %}

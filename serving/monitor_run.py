@@ -67,16 +67,14 @@ def run_monitor(
         for d in dates(history_root, project)
         if d <= as_of
     }
-    # Only what this champion scored counts for its realized performance; the drift date is rescored
-    # above when another version wrote it.
-    history = {
-        d: (s, f)
-        for d, (s, f) in history.items()
-        if d == as_of or set(s["churn_model_version"].astype(str)) == {str(champions.version)}
-    }
+    # Drift is the champion's: the drift date is rescored when another version wrote it.
     if set(history[as_of][0]["churn_model_version"].astype(str)) != {str(champions.version)}:
         log(f"rescoring {as_of}: the history holds another version's scores")
         history[as_of] = score_into_history(data_dir, as_of, champions, history_root)
+    # Realized performance is every kept date's, judged against the pair that scored it: what the
+    # CRM received under an earlier champion counts too.
+    references = _references_of(history, champions, reference, tracking_uri, project, log)
+    history = {d: sf for d, sf in history.items() if d == as_of or d in references}
     labels = champions.clv_config.labels.model_dump()
     result = monitor(
         project=project,
@@ -88,6 +86,7 @@ def run_monitor(
         data_end=data_end,
         cfg=cfg,
         labels=labels,
+        references=references,
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -97,6 +96,34 @@ def run_monitor(
     result.report["mlflow_run_id"] = log_to_mlflow(result, tracking_uri, paths)
     write_json(result.report, paths["json"])
     return result, paths
+
+
+def _references_of(history, champions, reference, tracking_uri, project, log) -> dict:
+    """Per kept date, the monitoring reference of the version that scored it (dates scored by
+    several versions, or by a version without a reference, are left out, said once)."""
+    from serving.monitor import scored_by_version
+    from training.registry import load_version
+
+    loaded: dict[str, dict | None] = {str(champions.version): reference}
+    out = {}
+    for day, (scores, _) in sorted(history.items()):
+        version = scored_by_version(scores)
+        if version is None:
+            log(f"realized performance: {day} skipped (scored by several model versions)")
+            continue
+        if version not in loaded:
+            try:
+                loaded[version] = load_version(tracking_uri, project, version).meta.get(
+                    "monitor_reference"
+                )
+            except Exception as exc:  # noqa: BLE001 - a deleted version: its dates are skipped
+                log(f"realized performance: v{version} cannot be read ({type(exc).__name__})")
+                loaded[version] = None
+            if loaded[version] is None:
+                log(f"realized performance: dates scored by v{version} skipped (no reference)")
+        if loaded[version] is not None:
+            out[day] = loaded[version]
+    return out
 
 
 def _plain(value):

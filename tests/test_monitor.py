@@ -5,6 +5,7 @@ MLflow, exit codes)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date
 from pathlib import Path
@@ -320,6 +321,39 @@ def test_realized_performance_decays_when_the_churn_mechanism_changes(trained, t
         reference, {AFTER: scores}, tmp_path / "churn", date(2025, 10, 1), end, MonitorConfig(), {}
     )
     assert not_matured == []  # the 90-day horizon has not passed by October
+
+
+@pytest.mark.slow
+def test_each_date_is_judged_against_the_version_that_scored_it(trained, monkeypatch):
+    """A date scored by an earlier champion keeps its realized performance, measured against that
+    version's test metrics (it used to be dropped once another version was promoted)."""
+    from serving import monitor_run
+    from serving.batch import feature_snapshot, score_snapshot
+
+    champions, data = trained["champions"], trained["data"]
+    current = champions.meta["monitor_reference"]
+    earlier = {**current, "metrics": {**current["metrics"], "churn_auc": 0.999}}
+    scores = score_snapshot(
+        feature_snapshot(data, AFTER, champions, progress=False), champions, AFTER
+    )
+    old = scores.assign(churn_model_version="1", clv_model_version="1")
+    history = {AFTER: (old, None)}
+    monkeypatch.setattr(
+        "training.registry.load_version",
+        lambda uri, project, version: type("Pair", (), {"meta": {"monitor_reference": earlier}}),
+    )
+    promoted = dataclasses.replace(champions, churn_version="2")  # as if v2 came since
+    history[MONITORED] = (scores.assign(churn_model_version="2"), None)
+    refs = monitor_run._references_of(
+        history, promoted, current, trained["uri"], PROJECT, lambda _: None
+    )
+    assert refs == {AFTER: earlier, MONITORED: current}
+    end = date(2025, 12, 31)
+    (row,) = realized_performance(
+        current, {AFTER: old}, data, end, end, MonitorConfig(), {}, references=refs
+    )
+    assert row["model_version"] == "1" and row["reference"]["churn_auc"] == 0.999
+    assert row["level"] == "alert" and "churn_auc" in row["because"]  # 0.999 is not reached
 
 
 def _seeds_in_one_data_set(root: Path, seeds: range, n_customers: int) -> Path:
