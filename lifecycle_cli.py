@@ -22,8 +22,6 @@ from typer.core import TyperGroup
 from training import DEFAULT_TRACKING_URI
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from features.engine import Engine
     from features.snapshots import ValueColumn
 
@@ -819,6 +817,7 @@ def score(
         feature_snapshot,
         load_champions,
         score_snapshot,
+        write_scores,
     )
     from serving.config import load_scoring_config
     from serving.scoring import people_rows, summarise
@@ -864,7 +863,7 @@ def score(
     checked_feature_data()
     snapshot = feature_snapshot(source, day, champions)
     scores = score_snapshot(snapshot, champions, day, config)
-    snapshot_path = _write_scores(out_file, scores, snapshot, people_rows(scores) if csv else None)
+    snapshot_path = write_scores(out_file, scores, snapshot, people_rows(scores) if csv else None)
     if not no_history:
         from serving.score_history import write_partition
 
@@ -889,34 +888,6 @@ def _scoring_day(source: str | Path, as_of: date | None) -> date:
     if warning := check_window(bounds, day, None, "--as-of"):
         _log(warning)
     return day
-
-
-def _write_scores(
-    out_file: Path, scores: pd.DataFrame, snapshot: pd.DataFrame, people: pd.DataFrame | None
-) -> Path:
-    """The scores, their feature snapshot and (``people``) the rounded CSV, each written beside
-    its target and renamed over it only once all three are whole: a full disk or a kill leaves the
-    previous files as they were, never a truncated one under its final name."""
-    from contextlib import ExitStack
-
-    import pyarrow as pa
-
-    from features.atomic_file import replaced_file
-
-    snapshot_path = out_file.with_name(out_file.stem + ".snapshot.parquet")
-    writes = [
-        (snapshot_path, lambda p: snapshot.to_parquet(p, index=False)),
-        (out_file, lambda p: scores.to_parquet(p, index=False)),
-    ]
-    if people is not None:
-        writes.append((out_file.with_suffix(".csv"), lambda p: people.to_csv(p, index=False)))
-    with ExitStack() as stack:
-        for target, write in writes:
-            try:
-                write(stack.enter_context(replaced_file(target)))
-            except (OSError, pa.ArrowException) as exc:
-                raise OSError(f"{target}: cannot write the scores ({exc}); none replaced") from exc
-    return snapshot_path
 
 
 @experiment_app.command("run")
@@ -1400,6 +1371,13 @@ def retrain(
     state: Annotated[Path, typer.Option(help="Folder for the job's lock and step records.")] = Path(
         "data/retrain_state"
     ),
+    scores: Annotated[
+        Path,
+        typer.Option(
+            help="Scores Parquet written for `lifecycle export` and the service, with its "
+            ".snapshot.parquet and .csv (as `lifecycle score --out ... --csv`)."
+        ),
+    ] = Path("data/scores.parquet"),
 ) -> None:
     """Train -> gate -> score -> monitor as one job: one at a time (lock), resumable after a kill,
     a re-run with the same inputs does nothing new. Exit code 3 when the monitor alerts."""
@@ -1416,6 +1394,7 @@ def retrain(
         state_dir=state,
         as_of=_parse_date(as_of, "--as-of") if as_of else None,
         monitor_config=monitor_config,
+        scores=scores,
     )
     try:
         with _plan_must_fit(config):

@@ -259,3 +259,32 @@ def value_range(snapshot: pd.DataFrame, value: np.ndarray, champions: Champions)
     from training.clv_intervals import interval_groups
 
     return intervals.predict(value, interval_groups(snapshot))
+
+
+def write_scores(
+    out_file: Path, scores: pd.DataFrame, snapshot: pd.DataFrame, people: pd.DataFrame | None
+) -> Path:
+    """The scores, their feature snapshot (``<out>.snapshot.parquet``, returned) and
+    (``people``) the rounded CSV, each written beside its target and renamed over it only once
+    all three are whole: a full disk or a kill leaves the previous files as they were, never a
+    truncated one under its final name."""
+    from contextlib import ExitStack
+
+    import pyarrow as pa
+
+    from features.atomic_file import replaced_file
+
+    snapshot_path = out_file.with_name(out_file.stem + ".snapshot.parquet")
+    writes = [
+        (snapshot_path, lambda p: snapshot.to_parquet(p, index=False)),
+        (out_file, lambda p: scores.to_parquet(p, index=False)),
+    ]
+    if people is not None:
+        writes.append((out_file.with_suffix(".csv"), lambda p: people.to_csv(p, index=False)))
+    with ExitStack() as stack:
+        for target, write in writes:
+            try:
+                write(stack.enter_context(replaced_file(target)))
+            except (OSError, pa.ArrowException) as exc:
+                raise OSError(f"{target}: cannot write the scores ({exc}); none replaced") from exc
+    return snapshot_path

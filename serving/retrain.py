@@ -42,6 +42,9 @@ class RetrainSettings:
     state_dir: Path
     as_of: date | None = None
     monitor_config: Path | None = None
+    #: The scores file export and the service read (``lifecycle score --out``), with its
+    #: ``.snapshot.parquet`` and ``.csv``; None: the history only.
+    scores: Path | None = None
 
 
 @contextmanager
@@ -114,17 +117,32 @@ def retrain(settings: RetrainSettings, log=print) -> tuple[dict, int]:
         key = inputs_key(settings, as_of)
         state = State(settings.state_dir / f"{settings.project}-{key}.json")
         for step in STEPS:
-            if state.done(step):
+            done = state.done(step)
+            if done and done.get("outputs") == _outputs(settings, step):
                 log(
                     f"retrain {settings.project}: {step}: already done for these inputs ({key}), "
                     "skipped"
                 )
                 continue
-            log(f"retrain {settings.project}: {step} ...")
-            state.record(step, _STEP[step](settings, as_of, state, log))
+            if done:  # same inputs, other output folders: the step writes there too
+                log(f"retrain {settings.project}: {step}: done, but written elsewhere; again ...")
+            else:
+                log(f"retrain {settings.project}: {step} ...")
+            result = _STEP[step](settings, as_of, state, log)
+            state.record(step, {**result, "outputs": _outputs(settings, step)})
             pause_point(f"retrain_after_{step}", log)
         summary = summarise(settings.project, as_of, key, state)
     return summary, 3 if summary["verdict"] == "alert" else 0
+
+
+def _outputs(settings: RetrainSettings, step: str) -> dict[str, str] | None:
+    """Where a step writes (a step recorded with other locations is run again)."""
+    outputs: dict[str, dict[str, Path | None]] = {
+        "score": {"history": settings.history_root, "scores": settings.scores},
+        "monitor": {"history": settings.history_root, "report": settings.reports},
+    }
+    where = outputs.get(step)
+    return None if where is None else {k: str(v and Path(v).resolve()) for k, v in where.items()}
 
 
 def _features(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
@@ -185,12 +203,22 @@ def _score(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
     from serving.monitor_run import score_into_history
 
     champions = load_champions(settings.tracking_uri, settings.project)
-    scores, _ = score_into_history(settings.data_dir, as_of, champions, settings.history_root)
-    return {
+    scores, snapshot = score_into_history(
+        settings.data_dir, as_of, champions, settings.history_root
+    )
+    done = {
         "champion_version": champions.version,
         "customers": len(scores),
         "history": str(settings.history_root / settings.project / f"as_of={as_of}"),
     }
+    if settings.scores is not None:  # what export and the service read, as `lifecycle score`
+        from serving.batch import write_scores
+        from serving.scoring import people_rows
+
+        settings.scores.parent.mkdir(parents=True, exist_ok=True)
+        write_scores(settings.scores, scores, snapshot, people_rows(scores))
+        done["scores"] = str(settings.scores)
+    return done
 
 
 def _monitor(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
@@ -229,6 +257,7 @@ def summarise(project: str, as_of: date, key: str, state: State) -> dict:
         "promoted": train["promoted"],
         "reason": train["reason"],
         "champion_version": score["champion_version"],
+        "scores": score.get("scores"),
         "verdict": monitor["verdict"],
         "causes": monitor["causes"],
         "report": monitor["report"],
@@ -244,5 +273,7 @@ def summary_lines(summary: dict) -> list[str]:
         f"{summary['verdict'].upper()}",
     ]
     lines += [f"    {c['level']}: {c['check']} {c['name']} ({c['why']})" for c in summary["causes"]]
+    if summary.get("scores"):
+        lines.append(f"  scores: {summary['scores']} (for lifecycle export and the service)")
     lines.append(f"  report: {summary['report']}")
     return lines

@@ -414,11 +414,11 @@ def test_scores_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
 
     import pandas as pd
 
-    from lifecycle_cli import _write_scores
+    from serving.batch import write_scores
 
     out = tmp_path / "scores.parquet"
     old = pd.DataFrame({"customer_id": ["a"], "x": [1.0]})
-    _write_scores(out, old, old, old)
+    write_scores(out, old, old, old)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert sorted(before) == ["scores.csv", "scores.parquet", "scores.snapshot.parquet"]
 
@@ -428,7 +428,7 @@ def test_scores_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     monkeypatch.setattr(pd.DataFrame, "to_csv", full)
     new = pd.DataFrame({"customer_id": ["b", "c"], "x": [2.0, 3.0]})
     with pytest.raises(OSError, match=r"scores.csv: cannot write the scores .*none replaced"):
-        _write_scores(out, new, new, new)
+        write_scores(out, new, new, new)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no .partial left
 
 

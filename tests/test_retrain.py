@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from service_fixtures import SMALL_LIGHTGBM
@@ -98,9 +99,12 @@ def test_retrain_is_locked_resumable_after_kill_9_and_idempotent(tmp_path):
 
     resumed = _lifecycle(args, cwd=tmp_path, env=env)
     out, err = resumed.communicate(timeout=900)
-    assert resumed.returncode in (0, 3), err
+    assert resumed.returncode == 0, err  # a pair monitored on the data it was trained on
     assert "features: already done" in err and "train: already done" in err and "score ..." in err
-    assert "trained v1: PROMOTED: no champion yet" in out and "monitor verdict" in out
+    assert "trained v1: PROMOTED: no champion yet" in out and "monitor verdict OK" in out
+    scores = pd.read_parquet(tmp_path / "data" / "scores.parquet")  # for export and the service
+    assert "scores: data/scores.parquet" in out and scores["churn_model_version"].eq("1").all()
+    assert (tmp_path / "data" / "scores.csv").exists()
     assert (tmp_path / "history" / "shop").is_dir() and (
         tmp_path / "report" / "monitor.html"
     ).exists()
@@ -112,3 +116,12 @@ def test_retrain_is_locked_resumable_after_kill_9_and_idempotent(tmp_path):
         f"{step}: already done" in err_again for step in ("features", "train", "score", "monitor")
     )
     assert out_again == out  # same inputs, same outcome
+
+    elsewhere = [*args[: args.index("--out")], "--out", str(tmp_path / "report2")]
+    moved = _lifecycle(elsewhere, cwd=tmp_path, env=env)
+    out_moved, err_moved = moved.communicate(timeout=600)
+    assert moved.returncode == 0, err_moved
+    assert (
+        "train: already done" in err_moved and "monitor: done, but written elsewhere" in err_moved
+    )
+    assert (tmp_path / "report2" / "monitor.html").exists()

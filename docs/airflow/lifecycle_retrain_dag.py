@@ -33,6 +33,13 @@ with DAG(
         bash_command=ENV
         + f"lifecycle retrain --data {DATA} --project shop --config experiments/engagement.yaml "
         "--tracking-uri sqlite:////srv/lifecycle/mlflow.db --history /srv/lifecycle/score_history "
-        "--state /srv/lifecycle/retrain_state --out /srv/lifecycle/reports/monitor",
+        "--state /srv/lifecycle/retrain_state --out /srv/lifecycle/reports/monitor "
+        "--scores /srv/lifecycle/scores/shop.parquet",
     )
-    ingest >> retrain
+    export = BashOperator(
+        task_id="export",
+        bash_command=ENV
+        + "lifecycle export --to csv --crm salesforce --scores /srv/lifecycle/scores/shop.parquet "
+        "--project shop",
+    )
+    ingest >> retrain >> export
