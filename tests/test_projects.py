@@ -84,16 +84,23 @@ def test_the_champion_is_re_scored_on_the_challengers_test_customers_or_not_comp
 
     data = _training_data()
     cfg = ExperimentConfig(name="tiny", project="tiny")
-    champion = tiny_pair(5)
-    got = champion_evaluator(tmp_path, data, cfg)(champion)
+    champion, challenger = tiny_pair(5), tiny_pair(6)
+    got = champion_evaluator(tmp_path, data, cfg, challenger.churn, challenger.clv)(champion)
     test = data.split("test", buyers_only=True)
-    assert got == {
+    assert got.metrics == {
         **churn_metrics(test["churned"].to_numpy(), champion.churn.predict_proba(test)),
         **clv_metrics(test["future_value"].to_numpy(), champion.clv.predict(test)),
     }
+    # paired intervals of challenger - champion on these customers, around the point difference
+    assert set(got.differences) == {"churn_auc", "churn_brier", "clv_gini", "clv_mae"}
+    new = churn_metrics(test["churned"].to_numpy(), challenger.churn.predict_proba(test))
+    low, high = got.differences["churn_auc"]
+    assert low < new["churn_auc"] - got.metrics["churn_auc"] < high
+    itself = champion_evaluator(tmp_path, data, cfg, champion.churn, champion.clv)(champion)
+    assert all(interval == (0.0, 0.0) for interval in itself.differences.values())
     other_labels = cfg.model_copy(update={"labels": LabelConfig(churn_horizon_days=180)})
     with pytest.raises(NotComparable, match="other labels"):
-        champion_evaluator(tmp_path, data, other_labels)(champion)
+        champion_evaluator(tmp_path, data, other_labels, challenger.churn, challenger.clv)(champion)
 
 
 def _champions(families_with_data: list[str]) -> Champions:

@@ -43,6 +43,24 @@ def test_rule():
     )[0]
 
 
+def test_with_paired_intervals_only_a_difference_beyond_noise_is_worse():
+    """A newer pair 0.00003 under on AUC (well inside the noise of its test customers) was kept
+    out; with the paired interval it is worse only when the whole interval is on the worse side."""
+    gate = {"churn_auc": True, "clv_mae": False}
+    champion = {"churn_auc": 0.931040, "clv_mae": 166.0}
+    challenger = {"churn_auc": 0.931015, "clv_mae": 155.0}
+    strict, why = is_not_worse(challenger, champion, gate)
+    assert not strict and "churn_auc 0.9310 vs champion 0.9310" in why
+    noisy = {"churn_auc": (-0.004, 0.004), "clv_mae": (-15.0, -7.0)}
+    ok, why = is_not_worse(challenger, champion, gate, differences=noisy)
+    assert ok and why.endswith("(lower on churn_auc within the resampling noise)")
+    clear = {"churn_auc": (-0.012, -0.002), "clv_mae": (-15.0, -7.0)}
+    ok, why = is_not_worse(challenger, champion, gate, differences=clear)
+    assert not ok and "churn_auc 0.9310 vs champion 0.9310 (beyond noise" in why
+    mae_up = {"churn_auc": (-0.004, 0.004), "clv_mae": (2.0, 9.0)}  # lower is better: up is worse
+    assert not is_not_worse(challenger, champion, gate, differences=mae_up)[0]
+
+
 def test_gate_promotes_first_keeps_better_champion_and_force_overrides(store):
     uri = store.tracking_uri
     client = MlflowClient(tracking_uri=uri)

@@ -280,21 +280,45 @@ class PromotionDecision:
         return f"promotion {self.model} v{self.version}: {verdict}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class ChampionEvaluation:
+    """The champion re-scored on the challenger's test customers: its metrics and, per gate
+    metric, the paired bootstrap interval of (challenger - champion) on those customers."""
+
+    metrics: dict[str, float]
+    differences: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
 def is_not_worse(
     challenger: dict[str, float],
     champion: dict[str, float],
     higher_is_better: dict[str, bool],
     tolerance: float = 1e-9,
+    differences: dict[str, tuple[float, float]] | None = None,
 ) -> tuple[bool, str]:
-    """The promotion rule: every gate metric is at least as good as the champion's."""
-    worse = []
+    """The promotion rule: no gate metric is worse than the champion's. With ``differences``
+    (interval of challenger - champion on the same customers), worse means worse beyond the
+    resampling noise: the whole interval on the worse side of 0; a metric without one is
+    compared point to point."""
+    differences = differences or {}
+    worse, within = [], []
     for metric, higher in higher_is_better.items():
         new, old = challenger[metric], champion[metric]
-        if (higher and new < old - tolerance) or (not higher and new > old + tolerance):
+        if metric in differences:
+            low, high = differences[metric]
+            if (higher and high < 0) or (not higher and low > 0):
+                worse.append(
+                    f"{metric} {new:.4f} vs champion {old:.4f} (beyond noise: difference "
+                    f"[{low:+.4f}, {high:+.4f}])"
+                )
+            elif (higher and new < old) or (not higher and new > old):
+                within.append(metric)
+        elif (higher and new < old - tolerance) or (not higher and new > old + tolerance):
             worse.append(f"{metric} {new:.4f} vs champion {old:.4f}")
     if worse:
         return False, "worse on " + ", ".join(worse)
-    return True, "not worse on " + ", ".join(higher_is_better)
+    noise = f" (lower on {', '.join(within)} within the resampling noise)" if within else ""
+    return True, "not worse on " + ", ".join(higher_is_better) + noise
 
 
 #: A challenger must rank better than chance on these (metric -> value it must exceed) to become
@@ -354,14 +378,15 @@ def promote(
     project: str,
     version: str,
     challenger: dict[str, float],
-    evaluate_champion: Callable[[ModelPair], dict[str, float]],
+    evaluate_champion: Callable[[ModelPair], dict[str, float] | ChampionEvaluation],
     *,
     force: bool = False,
     log=print,
 ) -> PromotionDecision:
     """Give ``version`` the champion alias if it ranks better than chance (``CHANCE_LEVELS``) and is
     not worse than ``project``'s champion re-scored by ``evaluate_champion`` on the challenger's
-    test customers (``NotComparable``: kept unless ``force``). Read, evaluation and alias move
+    test customers -- beyond the resampling noise when it returns a ``ChampionEvaluation`` with
+    paired intervals (``NotComparable``: kept unless ``force``). Read, evaluation and alias move
     happen under the gate lock."""
     client = MlflowClient(tracking_uri=tracking_uri)
     name = pair_model_name(project)
@@ -389,8 +414,13 @@ def promote(
         else:
             champion: dict[str, float] = {}
             try:
-                champion = evaluate_champion(load_version(tracking_uri, project, current))
-                ok, why = is_not_worse(challenger, champion, GATE_METRICS)
+                evaluated = evaluate_champion(load_version(tracking_uri, project, current))
+                if not isinstance(evaluated, ChampionEvaluation):
+                    evaluated = ChampionEvaluation(evaluated)
+                champion = evaluated.metrics
+                ok, why = is_not_worse(
+                    challenger, champion, GATE_METRICS, differences=evaluated.differences
+                )
                 why = f"{why} (champion v{current} re-scored on this run's test customers)"
             except NotComparable as exc:
                 ok, why = False, f"champion v{current} is not comparable: {exc}"

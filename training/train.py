@@ -18,9 +18,11 @@ from training.clv_intervals import ValueIntervals, fit_on_frame, frame_metrics
 from training.config import ExperimentConfig, resolve_project
 from training.dataset import TrainingData, build_frame, build_training_data, data_bounds
 from training.families import fed_families
+from training.metrics import brier_score, mean_absolute_error, normalized_gini, roc_auc
 from training.models import ChurnModel, ClvModel
 from training.reference import REFERENCE_ARTIFACT
 from training.registry import (
+    ChampionEvaluation,
     NotComparable,
     PromotionDecision,
     data_fingerprint,
@@ -359,7 +361,7 @@ def train(
                 project,
                 version,
                 gate,
-                champion_evaluator(data_dir, data, cfg),
+                champion_evaluator(data_dir, data, cfg, churn, clv),
                 force=force,
                 log=log,
             )
@@ -389,7 +391,6 @@ def monitor_reference(
     "changed since training" -- and the test metrics, against which realized performance is
     judged. (The test buyers sit a horizon earlier: a growing base ages between the two dates,
     and a fresh pair monitored on its own data would be called drifted.)"""
-    from training.dataset import build_frame, data_bounds
     from training.reference import build_reference
 
     end = data_bounds(data_dir)[1]  # the default scoring date of `lifecycle score`
@@ -418,13 +419,27 @@ def monitor_reference(
     )
 
 
-def champion_evaluator(data_dir: str | Path, data: TrainingData, cfg: ExperimentConfig):
+#: Resamples of the gate's paired bootstrap, and its two-sided level (0.10: a challenger is kept
+#: out when it is worse with 95% confidence on one side).
+GATE_BOOTSTRAP = 200
+GATE_ALPHA = 0.10
+
+
+def champion_evaluator(
+    data_dir: str | Path,
+    data: TrainingData,
+    cfg: ExperimentConfig,
+    churn: ChurnModel,
+    clv: ClvModel,
+):
     """Re-scores a champion pair on this run's test buyers (same customers, same labels): directly
-    when it uses a subset of these columns, else on its own features built at the test cutoff.
+    when it uses a subset of these columns, else on its own features built at the test cutoff;
+    with the paired bootstrap interval of (challenger - champion) per gate metric, so that the
+    gate keeps a newer pair out only when it is worse beyond the noise of these customers.
     ``NotComparable`` when it predicts other label horizons or values."""
     test = data.split("test", buyers_only=True)
 
-    def evaluate_champion(champion: ModelPair) -> dict[str, float]:
+    def evaluate_champion(champion: ModelPair) -> ChampionEvaluation:
         from training.metrics import churn_metrics, clv_metrics
 
         champion_cfg = ExperimentConfig.model_validate(champion.meta["experiment"])
@@ -447,19 +462,34 @@ def champion_evaluator(data_dir: str | Path, data: TrainingData, cfg: Experiment
             frame = test[["customer_id", "churned", "future_value"]].merge(
                 own, on="customer_id", how="left", validate="one_to_one"
             )
+        y = frame["churned"].astype(int).to_numpy()
+        value = frame["future_value"].to_numpy(dtype=float)
         try:
-            return {
-                **churn_metrics(
-                    frame["churned"].astype(int).to_numpy(), champion.churn.predict_proba(frame)
-                ),
-                **clv_metrics(
-                    frame["future_value"].to_numpy(dtype=float), champion.clv.predict(frame)
-                ),
-            }
+            p_old, v_old = champion.churn.predict_proba(frame), champion.clv.predict(frame)
         except KeyError as exc:
             raise NotComparable(f"its features cannot be built from this data: {exc}") from exc
+        p_new, v_new = churn.predict_proba(test), clv.predict(test)
+        return ChampionEvaluation(
+            {**churn_metrics(y, p_old), **clv_metrics(value, v_old)},
+            {
+                "churn_auc": _paired(roc_auc, y, p_new, p_old, cfg.seed),
+                "churn_brier": _paired(brier_score, y, p_new, p_old, cfg.seed),
+                "clv_gini": _paired(normalized_gini, value, v_new, v_old, cfg.seed),
+                "clv_mae": _paired(mean_absolute_error, value, v_new, v_old, cfg.seed),
+            },
+        )
 
     return evaluate_champion
+
+
+def _paired(metric, y, new, old, seed: int) -> tuple[float, float]:
+    """Interval of metric(new) - metric(old) on the same resampled customers."""
+    from training.metrics import paired_bootstrap_difference
+
+    d = paired_bootstrap_difference(
+        metric, y, new, old, n_boot=GATE_BOOTSTRAP, seed=seed, alpha=GATE_ALPHA
+    )
+    return d.low, d.high
 
 
 def _flat_params(cfg: ExperimentConfig) -> dict[str, str]:
