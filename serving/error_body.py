@@ -1,4 +1,5 @@
-"""A 400's ``error`` in words a client can read, not the name of an internal class.
+"""A 400's ``error`` (and an overload's 503) in words a client can read, not the name of an
+internal class.
 
 BentoML answers a body its request schema refuses with ``{"error": "2 validation error for
 ScoreIdsRequestIODescriptor", "detail": [...]}``: an internal class name, and "2 validation error".
@@ -48,8 +49,28 @@ def summarised(body: bytes) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
+#: BentoML's body when its batching dispatcher sheds a request it cannot answer within the API's
+#: ``max_latency_ms`` (``ServiceUnavailable: process is overloaded``), and what a client gets.
+BENTOML_UNEXPECTED = b"An unexpected error has occurred"
+OVERLOADED = (
+    "the service is overloaded: more rows are waiting than it can score within its latency limit; "
+    "retry after the Retry-After seconds, or send fewer rows at once"
+)
+#: Seconds a shed request is told to wait.
+RETRY_AFTER_SECONDS = 5
+
+
+def overloaded(body: bytes) -> bytes | None:
+    """The body of a 503 BentoML sent for an overload, in words (None: another 503, e.g. the
+    readiness answer, which already says why)."""
+    if BENTOML_UNEXPECTED not in body:
+        return None
+    return json.dumps({"error": OVERLOADED}, separators=(",", ":")).encode()
+
+
 class ValidationSummaryMiddleware:
-    """Rewrites the ``error`` of 400 answers (``summarised``); other answers pass untouched."""
+    """Rewrites the ``error`` of 400 answers (``summarised``) and BentoML's bare 503 for an
+    overload (``overloaded``, with ``Retry-After``); other answers pass untouched."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -63,7 +84,7 @@ class ValidationSummaryMiddleware:
 
         async def summarising_send(message: Message) -> None:
             nonlocal start
-            if message["type"] == "http.response.start" and message["status"] == 400:
+            if message["type"] == "http.response.start" and message["status"] in (400, 503):
                 start = message  # held until the whole body is known (its length changes)
                 return
             if start is None or message["type"] != "http.response.body":
@@ -72,11 +93,15 @@ class ValidationSummaryMiddleware:
             chunks.append(message.get("body", b""))
             if message.get("more_body", False):
                 return
-            body = summarised(b"".join(chunks))
-            headers = [
-                (k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"
-            ]
-            headers.append((b"content-length", str(len(body)).encode()))
+            body, extra = b"".join(chunks), []
+            if start["status"] == 400:
+                body = summarised(body)
+            elif (shed := overloaded(body)) is not None:
+                body, extra = shed, [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
+                extra.append((b"content-type", b"application/json"))
+            replaced = {b"content-length"} | {k for k, _ in extra}
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in replaced]
+            headers += [*extra, (b"content-length", str(len(body)).encode())]
             await send({**start, "headers": headers})
             await send({"type": "http.response.body", "body": body})
 

@@ -52,7 +52,8 @@ def api_responses() -> dict[str, Any]:
             "content": _json("ErrorBody"),
         },
         "503": {
-            "description": "Not ready yet (or failed to load): the reason",
+            "description": "Not ready yet (or failed to load): the reason; or overloaded (more "
+            "rows waiting than can be scored within 10 s): retry after the Retry-After seconds",
             "content": _json("ErrorBody"),
         },
     }
