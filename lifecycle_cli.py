@@ -1080,6 +1080,13 @@ def export(
         str, typer.Option(help="Environment variable with the shared HMAC secret.")
     ] = "LIFECYCLE_WEBHOOK_SECRET",
     progress: Annotated[bool, typer.Option(help="Progress bar of batches on stderr.")] = True,
+    allow_older: Annotated[
+        bool,
+        typer.Option(
+            "--allow-older",
+            help="Export scores older than those already exported to this target (a rollback).",
+        ),
+    ] = False,
 ) -> None:
     """Write the latest scores into a CRM: an import file per CRM, or a signed, idempotent,
     resumable webhook push; by default only customers whose exported fields changed."""
@@ -1109,7 +1116,9 @@ def export(
         state = state_dir(exports_dir, project, name)
         res: CsvResult | WebhookResult
         if url is None:
-            res = export_csv(frame, str(scores), mapping, state, out=out, full=full)
+            res = export_csv(
+                frame, str(scores), mapping, state, out=out, full=full, allow_older=allow_older
+            )
         else:
             policy = RetryPolicy(
                 max_attempts=max_attempts, timeout=timeout, max_seconds=max_seconds
@@ -1127,6 +1136,7 @@ def export(
                 batch_size=batch_size,
                 policy=policy,
                 progress=progress,
+                allow_older=allow_older,
             )
     except (MappingError, JournalError, WebhookError) as exc:
         _fail(str(exc))

@@ -23,7 +23,7 @@ from serving.config import STAGES, TIERS, Actions
 from serving.labels import LabelError, default_action_codes, labels_path, load_labels
 from serving.writeback.csv_export import export_csv
 from serving.writeback.fields import MappingError, load_mapping, mapping_names, records
-from serving.writeback.journal import Journal
+from serving.writeback.journal import Journal, JournalError
 from serving.writeback.webhook import RetryPolicy, parse_retry_after, sign, verify
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -408,6 +408,25 @@ def test_only_customers_whose_fields_changed_are_exported_again(
     with Journal(tmp_path / "journal.sqlite") as journal:
         assert len(journal.fingerprints()) == len(scores)
         assert journal.integrity_ok()
+
+
+def test_scores_older_than_those_exported_are_refused_unless_asked(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Last week's scores exported after this week's would overwrite the CRM's newer values."""
+    mapping = load_mapping("salesforce")
+    newer = scores.assign(as_of=pd.Timestamp("2026-01-08"))
+    older = scores.assign(as_of=pd.Timestamp("2026-01-01"))
+    export_csv(newer, "s", mapping, tmp_path)
+    with pytest.raises(JournalError, match=r"as of 2026-01-01, older than the 2026-01-08 scores"):
+        export_csv(older, "s", mapping, tmp_path)
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        assert journal.latest_as_of() == "2026-01-08"  # the refusal recorded nothing
+    rollback = export_csv(older, "s", mapping, tmp_path, allow_older=True, full=True)
+    assert rollback.written == len(scores)
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        assert journal.latest_as_of() == "2026-01-08"  # the newest exported stays the mark
+    export_csv(newer, "s", mapping, tmp_path)  # the same date again: fine
 
 
 # -- signing and retry arithmetic ------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pandas as pd
 
 from serving.writeback.fields import Mapping, Reject, csv_cell, now_stamp
 from serving.writeback.journal import Journal, Run, explain, export_lock, now
-from serving.writeback.plan import select
+from serving.writeback.plan import scores_as_of, select
 
 
 @dataclass(frozen=True)
@@ -63,12 +63,16 @@ def export_csv(
     *,
     out: Path | None = None,
     full: bool = False,
+    allow_older: bool = False,
 ) -> CsvResult:
     """Write the changed customers (all with ``full``) to ``out`` (default
-    ``state/<mapping>-<UTC time>.csv``) and record them as exported to this target."""
+    ``state/<mapping>-<UTC time>.csv``) and record them as exported to this target. Scores older
+    than those already exported here are refused unless ``allow_older``."""
+    as_of = scores_as_of(scores)
     with export_lock(state), Journal(state / "journal.sqlite") as journal:
         for stale in state.glob("*.csv.partial"):  # a killed export's; the lock says none runs
             stale.unlink(missing_ok=True)
+        journal.check_as_of(as_of, f"{state.parent.name}/{state.name}", allow_older=allow_older)
         previous = journal.fingerprints()
         selection = select(scores, mapping, previous, full=full, state=state, spreadsheet=True)
         if not selection.to_send:
@@ -85,7 +89,9 @@ def export_csv(
             "done",
             now(),
         )
-        journal.record_file_export(run, {str(r[mapping.key]): fp for r, fp in selection.to_send})
+        journal.record_file_export(
+            run, {str(r[mapping.key]): fp for r, fp in selection.to_send}, as_of
+        )
         return CsvResult(
             path, selection.run_id, len(selection.to_send), selection.unchanged, selection.rejects
         )

@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at TEXT NOT NULL,
     finished_at TEXT
 );
+CREATE TABLE IF NOT EXISTS scored_as_of (
+    target TEXT PRIMARY KEY,
+    as_of TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS batches (
     run_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -204,6 +208,31 @@ class Journal:
         """Customer id -> fingerprint of what was last exported successfully."""
         return dict(self._read("SELECT customer_id, fingerprint FROM exported"))
 
+    def latest_as_of(self) -> str | None:
+        """The newest scoring date (YYYY-MM-DD) exported to this target, if any."""
+        rows = self._read("SELECT as_of FROM scored_as_of WHERE target = 'this'")
+        return rows[0][0] if rows else None
+
+    def check_as_of(self, as_of: str | None, target: str, *, allow_older: bool) -> None:
+        """Refuse scores older than those already exported here: they would overwrite the CRM's
+        newer values (``allow_older``: a deliberate rollback)."""
+        latest = self.latest_as_of()
+        if as_of and latest and as_of < latest and not allow_older:
+            raise JournalError(
+                f"these scores are as of {as_of}, older than the {latest} scores already exported "
+                f"to {target}: they would overwrite newer values in the CRM; score again, or pass "
+                "--allow-older to roll the CRM back to them"
+            )
+
+    def note_as_of(self, db: sqlite3.Connection, as_of: str | None) -> None:
+        """Inside a transaction: remember ``as_of`` when it is the newest exported here."""
+        if as_of:
+            db.execute(
+                "INSERT INTO scored_as_of VALUES ('this', ?) ON CONFLICT(target) DO UPDATE SET "
+                "as_of = MAX(as_of, excluded.as_of)",
+                (as_of,),
+            )
+
     def unfinished_runs(self) -> list[Run]:
         rows = self._read(
             "SELECT run_id, kind, mapping, scores, customers, batches, status, started_at "
@@ -229,9 +258,10 @@ class Journal:
         return self._read("PRAGMA integrity_check") == [("ok",)]
 
     # -- writing -------------------------------------------------------------------------------
-    def plan_run(self, run: Run, batches: list[Batch]) -> None:
+    def plan_run(self, run: Run, batches: list[Batch], as_of: str | None = None) -> None:
         """Record a run and all its batches (bodies and keys) in one transaction."""
         with self._tx() as db:
+            self.note_as_of(db, as_of)
             db.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, 'running', ?, NULL)",
                 (
@@ -300,10 +330,13 @@ class Journal:
             )
         return status
 
-    def record_file_export(self, run: Run, fingerprints: dict[str, str]) -> None:
+    def record_file_export(
+        self, run: Run, fingerprints: dict[str, str], as_of: str | None = None
+    ) -> None:
         """A CSV file was written: record the run and its customers' fingerprints at once."""
         stamp = now()
         with self._tx() as db:
+            self.note_as_of(db, as_of)
             db.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, 0, 'done', ?, ?)",
                 (

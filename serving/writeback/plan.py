@@ -51,6 +51,13 @@ def load_scores(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def scores_as_of(scores: pd.DataFrame) -> str | None:
+    """The scoring date of a scores table (YYYY-MM-DD; the latest when it holds several)."""
+    if "as_of" not in scores or scores["as_of"].isna().all():
+        return None
+    return str(pd.to_datetime(scores["as_of"]).max().date())
+
+
 def scores_project(scores: pd.DataFrame) -> str | None:
     """The project whose models scored ``scores`` (None for a file that does not record it:
     written before it was recorded)."""

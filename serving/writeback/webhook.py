@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from serving.writeback.fields import Mapping, Reject
 from serving.writeback.journal import Batch, Journal, Run, explain, export_lock, now
-from serving.writeback.plan import select
+from serving.writeback.plan import scores_as_of, select
 
 SECRET_ENV = "LIFECYCLE_WEBHOOK_SECRET"
 SIGNATURE_HEADER = "X-Lifecycle-Signature"
@@ -296,10 +296,13 @@ def export_webhook(
     progress: bool = True,
     rng: random.Random | None = None,
     client: httpx.Client | None = None,
+    allow_older: bool = False,
 ) -> WebhookResult:
     """Finish any interrupted run of this target, then send what changed (everyone with
-    ``full``) in batches; see the module docstring for the delivery rules."""
+    ``full``) in batches; see the module docstring for the delivery rules. Scores older than
+    those already sent here are refused unless ``allow_older``."""
     check_url(url)
+    as_of = scores_as_of(scores)
     policy = policy or RetryPolicy()
     rng = rng or random.Random()
     deadline = time.monotonic() + policy.max_seconds
@@ -321,6 +324,7 @@ def export_webhook(
                 result.resumed_batches += len(pending)
                 if not send(pending, run, f"resume {run.run_id}"):
                     return result
+            journal.check_as_of(as_of, f"{project}/{target}", allow_older=allow_older)
             previous = journal.fingerprints()
             selection = select(scores, mapping, previous, full=full, state=state, done=result.done)
             result.unchanged, result.rejects = selection.unchanged, selection.rejects
@@ -356,7 +360,7 @@ def export_webhook(
                 "running",
                 now(),
             )
-            journal.plan_run(run, batches)
+            journal.plan_run(run, batches, as_of)
             result.runs.append(run_id)
             result.planned_batches = len(batches)
             send(batches, run, "export")
