@@ -393,7 +393,8 @@ def test_only_customers_whose_fields_changed_are_exported_again(
     later = scores.copy()
     later["as_of"] = pd.Timestamp("2025-11-01")  # a new scoring day alone changes nothing
     buyers = later.index[later["churn_probability"].notna()][:5]
-    later.loc[buyers, "churn_probability"] = later.loc[buyers, "churn_probability"] * 0.5 + 0.01
+    p = later.loc[buyers, "churn_probability"]
+    later.loc[buyers, "churn_probability"] = p.where(p < 0.5, p - 0.4).where(p >= 0.5, p + 0.4)
     p = later["churn_probability"]
     tiny = later.index[(p > 0.1) & (p < 0.9)][-1]
     later.loc[tiny, "churn_probability"] += 1e-6  # below the exported precision: not a change
@@ -408,6 +409,43 @@ def test_only_customers_whose_fields_changed_are_exported_again(
     with Journal(tmp_path / "journal.sqlite") as journal:
         assert len(journal.fingerprints()) == len(scores)
         assert journal.integrity_ok()
+
+
+def test_a_week_of_ageing_alone_is_not_a_change(scores: pd.DataFrame, tmp_path: Path) -> None:
+    """Day counts in the reasons, cents of value and tenths of a point of churn risk move every
+    week; a CRM import quota should go to customers whose scores changed in substance."""
+    mapping = load_mapping("hubspot")
+    export_csv(scores, "s", mapping, tmp_path)
+    aged = scores.assign(as_of=scores["as_of"] + pd.Timedelta(days=7))
+    aged["reasons"] = [
+        [re.sub(r"\d+", lambda m: str(int(m[0]) + 7), r) for r in reasons]
+        for reasons in aged["reasons"]
+    ]
+    aged["predicted_value"] = aged["predicted_value"] * 1.001
+    aged["churn_probability"] = (aged["churn_probability"] + 0.0004).clip(upper=0.9999)
+    moved = aged.index[aged["churn_probability"].between(0.2, 0.7)][:3]
+    aged.loc[moved, "churn_probability"] += 0.05  # five points: a change
+    restaged = aged.index[aged["stage"] != "churned"][-2:]
+    aged.loc[restaged, "stage"] = "churned"
+    delta = export_csv(aged, "s", mapping, tmp_path)
+    assert delta.path is not None
+    _, rows = read_export(delta.path, "hubspot")
+    key = mapping.fields[0].column
+    expected = set(aged.loc[moved.union(restaged), "customer_id"])
+    assert {r[key] for r in rows} == expected, len(rows)
+    # a CRM that wants every tenth of a point says so in its mapping's resend rule
+    path = tmp_path / "strict.yaml"
+    base = yaml.safe_load((Path(__file__).resolve().parents[1] / "serving/writeback/mappings"
+                           / "hubspot.yaml").read_text(encoding="utf-8"))  # fmt: skip
+    path.write_text(yaml.safe_dump({**base, "resend": {"probability_points": 0.1}}))
+    strict = load_mapping(path)
+    export_csv(scores, "s", strict, tmp_path / "strict")
+    p = aged["churn_probability"]
+    nudged = aged.assign(churn_probability=p.where(~p.between(0.2, 0.7), p + 0.002))
+    assert export_csv(nudged, "s", strict, tmp_path / "strict").written > len(expected)
+    with pytest.raises(MappingError, match="resend"):
+        path.write_text(yaml.safe_dump({**base, "resend": {"points": 1}}))
+        load_mapping(path)
 
 
 def test_scores_older_than_those_exported_are_refused_unless_asked(

@@ -1,26 +1,79 @@
-"""Only what changed: a fingerprint per customer over the exported fields that count.
+"""Only what changed: per customer, the exported fields that count, compared with the last export.
 
-The fingerprint hashes the record's ``in_delta`` fields (so the score date alone does not make
-every customer resend). A customer is sent when its fingerprint differs from the one recorded at
-the last successful export to the same target, or when it was never sent.
+The state kept per customer (its "fingerprint") is the canonical JSON of the record's
+``in_delta`` fields as ``material`` sees them, so the score date alone does not make every
+customer resend, nor does a week of ageing: reasons count without their numbers ("no purchase
+for 622 days" and "... 652 days" say the same), a churn risk counts once it moved by 2 points and
+an amount once it moved by 10% of itself and at least 1.00 (the mapping's ``resend`` rule) since
+the last export -- not since last week, so a slow drift is sent once it adds up. A
+customer is sent when a field changed so, or when it was never sent. The CRM keeps the values of
+the last export, dated by its scored-on field.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
 from collections.abc import Iterable
 from collections.abc import Mapping as MappingType
 from typing import Any
 
-from serving.writeback.fields import Mapping
+from serving.writeback.fields import PROBABILITIES, FieldSpec, Mapping, ResendRule
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def _is_probability(field: FieldSpec) -> bool:
+    return field.kind == "percent" or (field.kind == "number" and field.source in PROBABILITIES)
+
+
+def material(field: FieldSpec, value: Any) -> Any:
+    """What of an exported value is compared: reasons without numbers, probabilities in points."""
+    if value is None:
+        return None
+    if field.kind == "list":
+        return [_NUMBER.sub("#", str(v)) for v in value]
+    if _is_probability(field):
+        return float(value) * (1.0 if field.kind == "percent" else 100.0)
+    if field.kind == "number":
+        return float(value)
+    return value
 
 
 def fingerprint(record: MappingType[str, Any], mapping: Mapping) -> str:
-    """SHA-256 of the canonical JSON of the record's delta fields (and the mapping's name)."""
-    payload = {"mapping": mapping.name, **{c: record[c] for c in mapping.delta_columns}}
-    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """The canonical JSON of the record's delta fields as ``material`` sees them (and the
+    mapping's name): what the next export compares with."""
+    payload = {
+        "mapping": mapping.name,
+        **{f.column: material(f, record[f.column]) for f in mapping.fields if f.in_delta},
+    }
+    return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _moved(field: FieldSpec, old: Any, new: Any, rule: ResendRule) -> bool:
+    if old is None or new is None or field.kind not in ("number", "percent"):
+        return old != new
+    if _is_probability(field):
+        return abs(new - old) >= rule.probability_points - 1e-9
+    return abs(new - old) >= max(rule.amount_share * max(abs(old), abs(new)), rule.amount_floor)
+
+
+def differs(previous: str | None, current: str, mapping: Mapping) -> bool:
+    """Whether a customer's state ``current`` changed enough since ``previous`` (None: never
+    sent; a state of another format, e.g. an older version's hash: changed)."""
+    if previous is None:
+        return True
+    try:
+        old = json.loads(previous)
+    except ValueError:
+        return True
+    new = json.loads(current)
+    if not isinstance(old, dict) or old.keys() != new.keys():
+        return True
+    fields = {f.column: f for f in mapping.fields if f.in_delta}
+    return old["mapping"] != new["mapping"] or any(
+        _moved(field, old[column], new[column], mapping.resend) for column, field in fields.items()
+    )
 
 
 def changed(
@@ -30,12 +83,12 @@ def changed(
     *,
     full: bool = False,
 ) -> list[tuple[dict[str, Any], str]]:
-    """``(record, fingerprint)`` of the customers to send: all with ``full``, else those whose
-    fingerprint is not the one in ``previous`` (customer id -> fingerprint)."""
+    """``(record, state)`` of the customers to send: all with ``full``, else those whose fields
+    changed enough since ``previous`` (customer id -> state of the last export, ``differs``)."""
     key = mapping.key
     out = []
     for record in records:
         fp = fingerprint(record, mapping)
-        if full or previous.get(str(record[key])) != fp:
+        if full or differs(previous.get(str(record[key])), fp, mapping):
             out.append((record, fp))
     return out

@@ -49,7 +49,7 @@ _WORDS = _LABELLED | {
     "clv_model_version",
 }
 #: Probabilities: rounded, one strictly between 0 and 1 never reads 0 or 1 (nor 0 % or 100 %).
-_PROBABILITIES = {"churn_probability"}
+PROBABILITIES = {"churn_probability"}
 _ALLOWED: dict[str, set[str]] = {
     "percent": {"churn_probability"},
     "date": {"as_of"},
@@ -116,6 +116,22 @@ class FieldSpec(_Model):
         return self
 
 
+class ResendRule(_Model):
+    """How far a number must move since the last export before a customer is sent again
+    (``serving.writeback.delta``); labels and reasons (without their numbers) count on any
+    change."""
+
+    probability_points: float = Field(
+        2.0, ge=0, description="churn risk: percentage points moved since the last export"
+    )
+    amount_share: float = Field(
+        0.10, ge=0, description="an amount: share of itself moved since the last export"
+    )
+    amount_floor: float = Field(
+        1.0, ge=0, description="an amount: at least this much moved (in the scores' currency)"
+    )
+
+
 class Mapping(_Model):
     """A CRM's import conventions and the fields it receives."""
 
@@ -134,6 +150,7 @@ class Mapping(_Model):
         "list): '#N/A' for Salesforce, where an empty cell leaves the old value in place",
     )
     fields: list[FieldSpec] = Field(min_length=2)
+    resend: ResendRule = Field(default_factory=ResendRule)
 
     @model_validator(mode="after")
     def _consistent(self) -> Mapping:
@@ -261,7 +278,7 @@ def _value(field: FieldSpec, value: Any, mapping: Mapping, labels: Labels) -> An
         number = float(value)
         if not math.isfinite(number):
             raise ValueError(f"{field.source} is {number} (not a finite number)")
-        if field.source in _PROBABILITIES:
+        if field.source in PROBABILITIES:
             return _probability(number, field)
         return round(number, field.decimals) + 0.0  # + 0.0: no "-0.0"
     if kind == "date":
