@@ -72,6 +72,8 @@ def _user_error(exc: BaseException) -> str | None:
         return None
     elif isinstance(exc, (ConfigError, PlanError, IngestError, LookupError, OSError)):
         message = str(exc)
+    elif (damaged := _damaged_data(exc)) is not None:
+        message = damaged
     elif _disk_full(exc):
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         message = (
@@ -81,6 +83,38 @@ def _user_error(exc: BaseException) -> str | None:
     else:
         return None
     return message
+
+
+#: The contract directories ``--data`` named in this process (``_data_set``), newest last: where
+#: to look for a damaged file when the engine fails to decode one.
+_DATA_SETS: list[Path] = []
+
+
+def _damaged_data(exc: BaseException) -> str | None:
+    """A DuckDB read that failed on a damaged Parquet file (pages garbled, footer whole: the
+    schema check of ``_data_set`` passes), naming the file when one of the data sets holds it."""
+    import duckdb
+
+    if not isinstance(exc, duckdb.Error) or isinstance(exc, duckdb.OutOfMemoryException):
+        return None
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    if not any(w in first.lower() for w in ("corrupt", "parquet", "decompress", "invalid")):
+        return None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for data in reversed(_DATA_SETS):
+        for path in sorted(data.glob("*.parquet")):
+            try:
+                pq.ParquetFile(path).read()
+            except (pa.ArrowException, OSError) as bad:
+                why = " ".join(str(bad).split())[:160]
+                return (
+                    f"data set {data}: {path.name} is damaged ({why}); "
+                    "its pages cannot be decoded. Write it again (lifecycle ingest, or copy it "
+                    "whole) and re-run"
+                )
+    return f"reading the data failed: {first} (a damaged Parquet file? write it again and re-run)"
 
 
 def _disk_full(exc: BaseException) -> bool:
@@ -198,6 +232,7 @@ def _data_set(data: Path | None) -> Path | None:
             )
     _no_rows_without_a_customer(data, tables)
     _not_dated_in_the_future(data, tables)
+    _DATA_SETS.append(data)
     return data
 
 

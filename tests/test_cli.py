@@ -450,3 +450,33 @@ def test_a_full_disk_under_the_mlflow_store_is_one_line():
             raise typer.Exit(2) from None
     except typer.Exit as done:
         assert _user_error(done) is None
+
+
+def test_a_damaged_page_under_a_whole_footer_names_the_file(tmp_path):
+    """Bytes garbled inside a column's pages (the footer intact, so the schema check passes):
+    the engine fails mid-read; the error names the file instead of a DuckDB traceback."""
+    import pyarrow.parquet as pq
+
+    ids = [f"c{i}" for i in range(3000)]
+    days = [
+        f"2023-{1 + i % 12:02d}-{1 + i % 28:02d} {i % 24:02d}:{i % 60:02d}" for i in range(3000)
+    ]
+    data = write_contract(
+        tmp_path / "damaged",
+        customers_frame(ids),
+        transactions_frame(ids, days, [float(i % 97) + 0.5 for i in range(3000)]),
+    )
+    path = data / "transactions.parquet"
+    column = next(
+        c
+        for c in (pq.ParquetFile(path).metadata.row_group(0).column(i) for i in range(3))
+        if c.path_in_schema == "ordered_at"
+    )
+    raw = bytearray(path.read_bytes())
+    start = column.data_page_offset + column.total_compressed_size // 3
+    raw[start : start + 200] = b"\x5a" * 200
+    path.write_bytes(bytes(raw))
+    result = invoke(data_set_args(data, tmp_path)["features"])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert f"data set {data}: transactions.parquet is damaged" in line
