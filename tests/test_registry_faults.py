@@ -154,13 +154,14 @@ def test_kill_9_at_any_point_leaves_the_previous_pair_serving(store):
             )
         _assert_consistent_champion(uri, client, "shop", champion)
     # the version killed at the gate, before its decision took effect, claims none: no alias, no
-    # promotion tag (the tag is written once the alias has moved, or not at all)
+    # decision in its promotion tag (written once the alias has moved; a later training that finds
+    # the run dead tags it abandoned)
     gate_version = next(
         v
         for v in client.search_model_versions(f"name='{pair_model_name('shop')}'")
         if v.run_id == killed["gate_decided"]
     )
-    assert "promotion" not in gate_version.tags
+    assert gate_version.tags.get("promotion", "abandoned").startswith("abandoned")
 
     after = Training(store, "shop")
     after.finish(timeout=900)  # the lock of the process killed in the gate is gone
@@ -171,6 +172,14 @@ def test_kill_9_at_any_point_leaves_the_previous_pair_serving(store):
         assert "is gone" in run.data.tags["lifecycle.failed_reason"]
         assert sum(f"marked run {run_id}" in line for line in lines) == 1, point
     assert len(after.decisions()) == 1
+    # versions registered by runs that died before their gate decision say so
+    tags = {
+        v.run_id: v.tags.get("promotion", "")
+        for v in client.search_model_versions(f"name='{pair_model_name('shop')}'")
+    }
+    for point in ("after_register", "gate_decided"):
+        assert tags[killed[point]].startswith("abandoned: its training died before the gate")
+    assert not tags[killed["after_alias"]].startswith("abandoned")  # decided, then killed
 
 
 def test_two_trainings_at_once_decide_one_after_the_other(store):

@@ -152,8 +152,26 @@ def fail_stale_runs(client: MlflowClient, max_age_hours: float = 48.0, log=print
         client.set_tag(run.info.run_id, "lifecycle.failed_reason", reason)
         client.set_terminated(run.info.run_id, status="FAILED")
         log(f"marked run {run.info.run_id} ({run.info.run_name}) FAILED: {reason}")
+        _tag_abandoned_versions(client, run.info.run_id, reason)
         failed.append(run.info.run_id)
     return failed
+
+
+def _tag_abandoned_versions(client: MlflowClient, run_id: str, reason: str) -> None:
+    """A version the dead run registered before its gate decision (killed between the two) says
+    so in its ``promotion`` tag, instead of standing untagged beside the decided ones."""
+    try:
+        versions = client.search_model_versions(f"run_id = '{run_id}'")
+    except MlflowException:
+        return
+    for v in versions:
+        if "promotion" not in (v.tags or {}):
+            client.set_model_version_tag(
+                v.name,
+                v.version,
+                "promotion",
+                f"abandoned: its training died before the gate ({reason})",
+            )
 
 
 def pause_point(name: str, log=print) -> None:
