@@ -1073,7 +1073,8 @@ def export(
     crm: Annotated[
         str,
         typer.Option(
-            help="Field mapping: zoho, fxiaoke, salesforce, hubspot, generic, or a YAML path."
+            help="Field mapping: zoho, zoho-cn, fxiaoke, salesforce, hubspot, generic, or a YAML "
+            "path."
         ),
     ] = "generic",
     url: Annotated[str | None, typer.Option(help="Webhook URL (with --to webhook).")] = None,

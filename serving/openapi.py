@@ -59,9 +59,28 @@ def api_responses() -> dict[str, Any]:
     }
 
 
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lifecycle")
+    except PackageNotFoundError:  # a checkout run without installing it
+        return "0.0.0+unknown"
+
+
 def complete_openapi(spec: dict[str, Any], api_routes: Iterable[str]) -> dict[str, Any]:
     """A copy of BentoML's document with the real error bodies, probes and bearer authentication."""
     spec = json.loads(json.dumps(spec))  # a copy with string keys (BentoML uses int status codes)
+    spec["info"] = {
+        **spec.get("info", {}),
+        "title": "Customer lifecycle scoring",
+        "version": _package_version(),
+        "description": "Lifecycle stage, churn probability, predicted value (with an 80% range), "
+        "retention priority and the recommended action with its reasons, per customer: by id "
+        "from the loaded snapshot (/score/ids) or from posted features (/score/features). "
+        "Bearer LIFECYCLE_API_KEY on the scoring routes; the probes are open.",
+    }
+    spec["info"].pop("contact", None)
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     for name in ("InvalidArgument", "NotFound", "InternalServerError"):
         schemas.pop(name, None)

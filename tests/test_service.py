@@ -54,6 +54,7 @@ def test_probes_metrics_and_docs_need_no_key(server, path):
 def test_openapi_documents_both_scoring_routes(server):
     spec = httpx.get(f"{server.url}/docs.json").json()
     assert {"/score/ids", "/score/features"} <= set(spec["paths"])
+    assert spec["info"]["version"] not in ("None", "") and "churn" in spec["info"]["description"]
     features = spec["components"]["schemas"]["CustomerFeatures"]
     assert features["properties"]["returns_share"]["anyOf"][0]["minimum"] == 0  # null: returns only
     score = spec["components"]["schemas"]["CustomerScore"]["properties"]

@@ -79,7 +79,7 @@ def test_labels_file_with_unknown_or_missing_keys_is_refused(tmp_path: Path) -> 
 
 # -- mappings and CSV files ------------------------------------------------------------------------
 def test_five_mappings_ship_and_cite_their_sources() -> None:
-    assert mapping_names() == ["fxiaoke", "generic", "hubspot", "salesforce", "zoho"]
+    assert mapping_names() == ["fxiaoke", "generic", "hubspot", "salesforce", "zoho", "zoho-cn"]
     for name in mapping_names():
         mapping = load_mapping(name)
         text = Path(__file__).resolve().parents[1] / "serving/writeback/mappings" / f"{name}.yaml"
