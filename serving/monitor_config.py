@@ -7,8 +7,9 @@ A YAML file (``monitor.yaml``; every key optional, unknown keys rejected) such a
     performance: {auc_drop_warn: 0.03, auc_drop_alert: 0.07}
 
 PSI: below 0.1 is the usual "no change", above 0.25 a shift worth acting on. Input drift alerts
-only when at least ``min_features_alert`` features are past the alert line (one wobbling feature
-is a warning), unless one of them is a new category rate or a missing-share jump.
+when at least ``min_features_alert`` features (default 1: any one) are past an alert line (PSI,
+KS or median shift, each only when unlikely by chance); raise it to have a single feature's shift
+reported as a warning. A new category rate or a missing-share jump alerts on its own.
 """
 
 from __future__ import annotations
@@ -60,7 +61,10 @@ class InputThresholds(_Pair):
         "this unlikely by chance (chi-square on the bins; sign test for the median)",
     )
     min_features_alert: int = Field(
-        1, ge=1, description="features past psi/ks alert needed for an alert"
+        1,
+        ge=1,
+        description="features past an alert line (psi, ks or median shift) needed for an input "
+        "alert; fewer are warnings (a new category or missing-share jump alerts on its own)",
     )
 
 

@@ -1,7 +1,7 @@
 """``lifecycle retrain``: features at the new cutoff -> train -> gate -> score -> monitor, as one
 job.
 
-- **One at a time**: an OS file lock per project in the state folder; a second run exits at once
+- **One at a time**: an OS file lock per project and MLflow store; a second run exits at once
   with a message naming the running process (released when that process dies, even by kill -9).
 - **Resumable and safe to re-run**: each finished step is recorded in a state file keyed by the
   inputs (a hash of the data files, the config and the scoring date). A run with the same inputs
@@ -47,11 +47,19 @@ class RetrainSettings:
     scores: Path | None = None
 
 
+def retrain_lock_path(tracking_uri: str, project: str) -> Path:
+    """One lock per MLflow store and project (next to a SQLite store), whatever ``--state`` each
+    run is given: two retrains of one project on one store would both train and promote."""
+    from training.registry import lock_path
+
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in project)
+    return lock_path(tracking_uri, f"retrain-{safe}")
+
+
 @contextmanager
-def retrain_lock(state_dir: Path, project: str) -> Iterator[None]:
-    """Hold ``<state_dir>/<project>.lock`` or raise ``RetrainBusy`` naming its holder."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / f"{project}.lock"
+def retrain_lock(path: Path, project: str) -> Iterator[None]:
+    """Hold the lock file ``path`` or raise ``RetrainBusy`` naming its holder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -112,9 +120,10 @@ def retrain(settings: RetrainSettings, log=print) -> tuple[dict, int]:
     from training.dataset import data_bounds
     from training.registry import pause_point
 
-    with retrain_lock(settings.state_dir, settings.project):
+    with retrain_lock(retrain_lock_path(settings.tracking_uri, settings.project), settings.project):
         as_of = settings.as_of or data_bounds(settings.data_dir)[1]
         key = inputs_key(settings, as_of)
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
         state = State(settings.state_dir / f"{settings.project}-{key}.json")
         for step in STEPS:
             done = state.done(step)

@@ -88,10 +88,12 @@ def test_retrain_is_locked_resumable_after_kill_9_and_idempotent(tmp_path):
     first = _lifecycle(args, cwd=tmp_path, env={**env, "LIFECYCLE_PAUSE_AT": "retrain_after_train"})
     try:
         _wait_for(first, "paused at retrain_after_train")
-        second = _lifecycle(args, cwd=tmp_path, env=env)
+        elsewhere = [*args[: args.index("--state")], "--state", str(tmp_path / "state2")]
+        elsewhere += args[args.index("--state") + 2 :]
+        second = _lifecycle(elsewhere, cwd=tmp_path, env=env)  # another state folder, same store
         _, err = second.communicate(timeout=300)
         assert second.returncode == 2 and "another retrain of project 'shop' is running" in err
-        assert f"pid {first.pid}" in err
+        assert f"pid {first.pid}" in err and "mlflow.db.retrain-shop.lock" in err
     finally:
         first.send_signal(signal.SIGKILL)
         first.communicate()
