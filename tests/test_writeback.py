@@ -411,6 +411,25 @@ def test_only_customers_whose_fields_changed_are_exported_again(
         assert journal.integrity_ok()
 
 
+def test_field_lengths_the_crm_holds_are_kept(scores: pd.DataFrame) -> None:
+    """Salesforce text fields hold 255 characters: a longer key rejects the row (never shortened),
+    longer reasons lose their last items, a single over-long reason is cut with an ellipsis."""
+    mapping = load_mapping("salesforce")
+    rows = scores.head(3).copy()
+    rows["customer_id"] = rows["customer_id"].astype(object)
+    rows.iloc[0, rows.columns.get_loc("customer_id")] = "K" * 300
+    rows["reasons"] = pd.Series(
+        [["a" * 10], ["b" * 120, "c" * 120, "d" * 120], ["e" * 400]], index=rows.index
+    )
+    out, rejects = records(rows, mapping)
+    assert [r.customer_id for r in rejects] == ["K" * 300]
+    assert "300 characters" in rejects[0].reason and "never shortened" in rejects[0].reason
+    reasons = {r["Lifecycle_Customer_ID__c"]: r["Churn_Reasons__c"] for r in out}
+    assert reasons[rows["customer_id"].iloc[1]] == ["b" * 120, "c" * 120]  # 242 with "; "
+    (cut,) = reasons[rows["customer_id"].iloc[2]]
+    assert len(cut) == 255 and cut.endswith("…")
+
+
 def test_a_week_of_ageing_alone_is_not_a_change(scores: pd.DataFrame, tmp_path: Path) -> None:
     """Day counts in the reasons, cents of value and tenths of a point of churn risk move every
     week; a CRM import quota should go to customers whose scores changed in substance."""

@@ -83,6 +83,12 @@ class FieldSpec(_Model):
     kind: Kind = "text"
     decimals: int | None = Field(None, ge=0, le=9)
     in_delta: bool = Field(True, description="a change of this field makes the customer resend")
+    max_length: int | None = Field(
+        None,
+        ge=2,
+        description="characters the CRM field holds (Salesforce and Zoho text: 255): a longer "
+        "key rejects the row, a longer text or list is shortened (a list by its last items)",
+    )
 
     @field_validator("source")
     @classmethod
@@ -270,7 +276,35 @@ def _warn_if_reasons_in_another_language(rows: list[dict[str, Any]], mapping: Ma
 
 def _value(field: FieldSpec, value: Any, mapping: Mapping, labels: Labels) -> Any:
     if field.source == "customer_id":
-        return str(value)  # the key as it is (``_check_key``): a rewritten key hits another record
+        key = str(value)  # the key as it is (``_check_key``): a rewritten key hits another record
+        if field.max_length and len(key) > field.max_length:
+            raise ValueError(
+                f"customer_id is {len(key)} characters; {mapping.name}'s key field "
+                f"{field.column} holds {field.max_length} and the key is never shortened"
+            )
+        return key
+    return _fitted(field, _plain_value(field, value, mapping, labels), mapping)
+
+
+def _fitted(field: FieldSpec, value: Any, mapping: Mapping) -> Any:
+    """``value`` within the field's ``max_length``: a list loses its last items (a first item
+    too long is cut), a text is cut; a cut ends in an ellipsis."""
+    limit = field.max_length
+    if not limit or value is None:
+        return value
+    if isinstance(value, list):
+        kept = list(value)
+        while len(kept) > 1 and len(mapping.list_separator.join(kept)) > limit:
+            kept.pop()
+        return [_cut(kept[0], limit)] if kept and len(kept[0]) > limit else kept
+    return _cut(value, limit) if isinstance(value, str) else value
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _plain_value(field: FieldSpec, value: Any, mapping: Mapping, labels: Labels) -> Any:
     if _missing(value):
         return None
     kind = field.kind
