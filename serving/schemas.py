@@ -337,6 +337,11 @@ class ScoreResult(BaseModel):
     customer_id: str
     score: CustomerScore | None = None
     error: str | None = None
+    notes: list[str] = Field(
+        default_factory=list,
+        description="what the score was made without: attributes the models use that the row "
+        "left out or sent as null (scored as unknown)",
+    )
 
 
 class ErrorBody(BaseModel):

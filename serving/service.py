@@ -183,6 +183,11 @@ class Scorer:
         self.required = required_columns(champions)
         derived = {*CALENDAR_COLUMNS, *BTYD_COLUMNS}  # from as_of, from the snapshot's BTYD fit
         self.unsupported = sorted(set(self.required) - set(CustomerFeatures.model_fields) - derived)
+        from features import catalog
+
+        static = set(catalog.family_columns("static"))
+        #: Customer attributes the models read: a row without them is scored, with a note.
+        self.attributes = [c for c in self.required if c in static]
         self.as_of: date | None = None
         self.btyd = None
         self._positions: dict[str, int] = {}  # customer_id -> row of _scores (a dict: O(1) per id)
@@ -280,6 +285,12 @@ class Scorer:
                 )
                 scored = [self._score_alone(customers[i]) for i in scorable]
             for i, result in zip(scorable, scored, strict=True):
+                unknown = [c for c in self.attributes if not customers[i].sent(c)]
+                if unknown and result.score is not None:
+                    result.notes.append(
+                        f"scored without {', '.join(unknown)} (left out or null): the models "
+                        "treat them as unknown, which can move the score"
+                    )
                 results[i] = result
         return cast(list[ScoreResult], results)  # every position is filled above
 

@@ -172,6 +172,17 @@ def test_posted_features_score_like_batch(client, snapshot, batch_scores, btyd):
         )
 
 
+def test_a_row_without_the_customer_attributes_is_scored_with_a_note(client, snapshot):
+    """Region, channel and segment may be left out (unknown); the answer says the score was made
+    without them, since they can move it."""
+    full, bare = feature_rows(snapshot.head(2))
+    bare = {k: v for k, v in bare.items() if k not in ("region", "channel", "segment")}
+    results = client.post("/score/features", json={"customers": [full, bare]}).json()
+    assert results[0]["notes"] == [] and results[1]["error"] is None
+    (note,) = results[1]["notes"]
+    assert note.startswith("scored without region, channel, segment (left out or null)")
+
+
 def test_posted_features_take_as_of_from_the_row(client, snapshot):
     rows = feature_rows(snapshot.head(2))
     rows[0]["as_of"] = "2025-06-30"
