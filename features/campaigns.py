@@ -321,3 +321,14 @@ def campaign_outcomes(data_dir: str | Path, horizon_days: int, as_of=None) -> pd
     out["value"] = out["value"].where(given, out["m_value"])
     out = out.drop(columns=["m_retained", "m_value"])
     return out.loc[out["retained"].notna()].reset_index(drop=True)
+
+
+def measuring_rows(frame: pd.DataFrame, action: str) -> np.ndarray:
+    """Which campaign rows measure ``action``: its treated customers and the control customers of
+    the same campaigns (another campaign's controls were sent at another time, to another
+    audience, so they are no counterfactual for this one)."""
+    campaigns = frame.loc[
+        (frame["action"] == action) & (frame["arm"] == TREATED), "campaign_id"
+    ].unique()
+    same = frame["campaign_id"].isin(campaigns)
+    return (same & ((frame["action"] == action) | (frame["arm"] == CONTROL))).to_numpy()

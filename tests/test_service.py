@@ -128,7 +128,13 @@ def test_unknown_id_is_an_item_error_not_a_failed_batch(client, batch_scores):
     assert response.status_code == 200, response.text
     first, unknown, last = response.json()
     assert (
-        unknown == {"customer_id": "NO-SUCH-CUSTOMER", "score": None, "error": unknown["error"]}
+        unknown
+        == {
+            "customer_id": "NO-SUCH-CUSTOMER",
+            "score": None,
+            "error": unknown["error"],
+            "notes": [],
+        }
         and "unknown customer_id" in unknown["error"]
     )
     assert first["score"]["customer_id"] == known[0] and last["score"]["customer_id"] == known[1]

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from features.hillstrom import ingest_hillstrom
 from features.synthetic import generate
 from features.synthetic_campaigns import CampaignSpec
+from training.splits import PlanError
 from training.uplift_registry import UpliftSet, model_name
 from training.uplift_run import (
     ORACLE,
@@ -44,7 +45,7 @@ def hillstrom(tmp_path_factory):
 
 
 def test_hillstrom_sample_runs_tracks_and_registers_behind_the_qini_gate(hillstrom, tmp_path):
-    cfg = _config(horizon_days=14, outcomes=["retained"])
+    cfg = _config(horizon_days=14, outcomes=["retained", "value"])
     data = load_campaign_data(hillstrom, cfg, log=lambda m: None)
     assert not data.has_priority and not data.has_truth
     result = evaluate(data, cfg, log=lambda m: None)
@@ -63,14 +64,14 @@ def test_hillstrom_sample_runs_tracks_and_registers_behind_the_qini_gate(hillstr
     run_id, first = log_to_mlflow(
         result, cfg, hillstrom, uri, "uplift-test", data=data, project="hill"
     )
-    # 900 held-out customers: no e-mail's visit ranking is told from random (Qini interval
+    # 900 held-out customers: no e-mail's spend ranking is told from random (Qini interval
     # contains 0), so no action is trusted and the first version is NOT promoted (evidence gate)
     gate = first["policy"]["gate"]
-    assert gate["outcome"] == "retained" and set(gate["qini"]) == {
-        "uplift_retained_mens_email",
-        "uplift_retained_womens_email",
+    assert gate["outcome"] == "value" and set(gate["qini"]) >= {
+        "uplift_value_mens_email",
+        "uplift_value_womens_email",
     }
-    lows = [low for _, low, _ in gate["qini"].values()]
+    lows = [low for k, (_, low, _) in gate["qini"].items() if k.startswith("uplift_value_")]
     assert first["trusted_actions"] == [] and max(lows) <= 0
     assert not first["promoted"] and first["reason"].startswith("no trusted action")
     assert "no champion yet" in first["reason"] and "trusted actions: none" in first["reason"]
@@ -94,8 +95,10 @@ def test_hillstrom_sample_runs_tracks_and_registers_behind_the_qini_gate(hillstr
     assert not second["promoted"] and "re-scored" in second["reason"]
     assert second["champion"] == pytest.approx(second["challenger"])
     # models that learnt noise (outcomes shuffled) are worse: the champion stays
+    shuffle = np.random.default_rng(0).permutation(len(data.frame))
     noisy = data.frame.assign(
-        retained=np.random.default_rng(0).permutation(data.frame["retained"].to_numpy())
+        retained=data.frame["retained"].to_numpy()[shuffle],
+        value=data.frame["value"].to_numpy()[shuffle],
     )
     data_noisy = type(data)(noisy, data.columns, False, False)
     worse = evaluate(data_noisy, cfg, log=lambda m: None)
@@ -142,6 +145,69 @@ def test_synthetic_campaign_has_truth_and_todays_priority(tmp_path):
         "dr-learner",
         "response model",
     }
+
+
+def test_a_version_without_value_models_is_never_champion(hillstrom, tmp_path):
+    """Scores rank by the value an action saves: a retention-only version, even forced, would
+    leave every later `lifecycle score` of the project without a value model."""
+    cfg = _config(horizon_days=14, outcomes=["retained"])
+    data = load_campaign_data(hillstrom, cfg, log=lambda m: None)
+    result = evaluate(data, cfg, log=lambda m: None)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    _, forced = log_to_mlflow(
+        result, cfg, hillstrom, uri, "uplift-test", data=data, project="hill", force=True
+    )
+    assert not forced["promoted"] and forced["reason"].startswith("no value model")
+    assert not MlflowClient(uri).get_registered_model(model_name("hill")).aliases
+
+
+def _two_campaigns(tmp_path: Path) -> Path:
+    """A campaign with a holdout (email) and one without (push), sent at a time of day."""
+    from features.campaigns import campaigns_path, typed_campaigns
+
+    rng = np.random.default_rng(3)
+    ids = [f"C{i:04d}" for i in range(1200)]
+    customers = pd.DataFrame({"customer_id": ids, "signup_at": pd.Timestamp("2024-01-01")})
+    tx = pd.DataFrame(
+        {
+            "customer_id": rng.choice(ids, 6000),
+            "ordered_at": pd.Timestamp("2024-02-01")
+            + pd.to_timedelta(rng.integers(0, 600, 6000), unit="D"),
+            "amount": rng.gamma(2.0, 30.0, 6000).round(2),
+        }
+    )
+    arm = np.where(rng.random(1200) < 0.5, "control", "treated")
+    camp = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "sent_at": pd.Timestamp("2025-03-03 10:34"),
+            "campaign_id": np.where(np.arange(1200) < 600, "spring-email", "spring-push"),
+            "action": np.where(np.arange(1200) < 600, "email", "push"),
+            "arm": np.where(np.arange(1200) < 600, arm, "treated"),
+            "cost": 0.1,
+        }
+    )
+    camp.loc[camp["arm"] == "control", "action"] = "none"
+    out = tmp_path / "two"
+    out.mkdir()
+    customers.to_parquet(out / "customers.parquet", index=False)
+    tx.to_parquet(out / "transactions.parquet", index=False)
+    typed_campaigns(camp).to_parquet(campaigns_path(out), index=False)
+    return out
+
+
+def test_each_action_is_measured_against_its_own_campaigns_controls(tmp_path):
+    data_dir = _two_campaigns(tmp_path)
+    cfg = _config(horizon_days=30, outcomes=["retained", "value"], priority_cutoffs=2)
+    said: list[str] = []
+    data = load_campaign_data(data_dir, cfg, log=said.append)  # a send time of day is fine
+    assert (data.frame["sent_at"] == pd.Timestamp("2025-03-03")).all()
+    result = evaluate(data, cfg, log=said.append)
+    assert set(result.metrics["action"]) == {"email"}  # push had no holdout of its own
+    assert any("action push: campaign(s) spring-push have no control group" in m for m in said)
+    alone = data.frame[data.frame["campaign_id"] == "spring-push"]
+    with pytest.raises(PlanError, match="no action can be measured"):
+        evaluate(type(data)(alone, data.columns, False, data.has_priority), cfg, log=said.append)
 
 
 def test_run_config_rejects_unknown_keys(tmp_path):

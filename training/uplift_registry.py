@@ -37,6 +37,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from features.campaigns import measuring_rows
 from training.models import FeatureEncoder
 from training.registry import CHAMPION, gate_lock, is_not_worse
 from training.uplift import member_effect
@@ -174,7 +175,7 @@ def held_out_qini(models: UpliftSet, frame: pd.DataFrame) -> dict[str, float]:
     scores = models.predict(test)
     out = {}
     for key, spec in models.index.items():
-        rows = (test["action"] == spec["action"]) | (test["arm"] == "control")
+        rows = measuring_rows(test, spec["action"])
         out[f"qini_{key}"] = qini_coefficient(
             test.loc[rows, spec["outcome"]],
             test.loc[rows, "arm"] == "treated",
@@ -196,7 +197,7 @@ def held_out_qini_intervals(
     scores = models.predict(test)
     out = {}
     for key, spec in models.index.items():
-        rows = ((test["action"] == spec["action"]) | (test["arm"] == "control")).to_numpy()
+        rows = measuring_rows(test, spec["action"])
         y = test.loc[rows, spec["outcome"]].to_numpy(float)
         treated = (test.loc[rows, "arm"] == "treated").to_numpy()
         score = scores.loc[rows, key].to_numpy(float)
@@ -368,6 +369,13 @@ def register(
             )
         if force and not promoted:
             promoted, reason = True, f"FORCED: promoted although {reason}"
+        if gate_outcome(fitted) != "value":  # scores rank by saved value: never a champion
+            promoted, reason = (
+                False,
+                "no value model (outcomes without value): scoring ranks by the value an action "
+                "saves, so this version cannot be champion, even forced; fit with outcomes "
+                f"[retained, value]; {reason}",
+            )
         reason = f"{reason}; {evidence}"
         client.set_model_version_tag(name, version, "promotion", reason)
         client.set_model_version_tag(name, version, "trusted_actions", ",".join(trusted) or "none")

@@ -25,7 +25,14 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.atomic_file import write_text_atomic
-from features.campaigns import CONTROL, NO_ACTION, TREATED, campaign_outcomes
+from features.campaigns import (
+    CONTROL,
+    NO_ACTION,
+    TREATED,
+    campaign_outcomes,
+    load_campaigns,
+    measuring_rows,
+)
 from training.models import FeatureEncoder
 from training.uplift import (
     Learner,
@@ -123,10 +130,18 @@ def load_campaign_data(
     """Campaign rows with outcomes (mature windows only), features at send time, truth if any."""
     data_dir = Path(data_dir)
     rows = campaign_outcomes(data_dir, config.horizon_days, as_of)
+    for campaign in sorted(set(load_campaigns(data_dir)["campaign_id"]) - set(rows["campaign_id"])):
+        log(
+            f"campaign {campaign}: its {config.horizon_days}-day outcome window is not over by the "
+            "data's end: left out (its outcomes are not known yet)"
+        )
     if rows.empty:
         raise ValueError(
             f"{data_dir}: no campaign row has a mature outcome window of {config.horizon_days} days"
         )
+    # features as of the start of the send day (a send time would not be a snapshot cutoff; the
+    # outcome window above starts at the send time itself)
+    rows["sent_at"] = pd.to_datetime(rows["sent_at"]).dt.normalize()
     keys = ["customer_id", "campaign_id"]
     if (data_dir / FEATURES_FILE).exists():
         feats = pd.read_parquet(data_dir / FEATURES_FILE)
@@ -206,6 +221,30 @@ def todays_priority(
     return pd.concat(out, ignore_index=True)
 
 
+#: Fewer control customers than this in an action's campaigns: said, the effects will be noisy.
+MIN_CONTROL = 200
+
+
+def action_rows(frame: pd.DataFrame, action: str, log=print) -> pd.DataFrame | None:
+    """The rows that measure ``action`` (``features.campaigns.measuring_rows``); None, said,
+    when its campaigns have no control group."""
+    rows = frame[measuring_rows(frame, action)].reset_index(drop=True)
+    control = int((rows["arm"] == CONTROL).sum())
+    names = ", ".join(sorted(map(str, rows["campaign_id"].unique())))
+    if control == 0:
+        log(
+            f"action {action}: campaign(s) {names} have no control group, so its effect cannot be "
+            "measured: left out (send a random holdout next time)"
+        )
+        return None
+    if control < MIN_CONTROL:
+        log(
+            f"warning: action {action}: only {control} control customers in campaign(s) {names} "
+            f"({control / len(rows):.1%}); its effect estimates will be noisy"
+        )
+    return rows
+
+
 def _known_propensity(rows: pd.DataFrame) -> np.ndarray:
     """Design probability of the action among action + control rows, per campaign."""
     share = rows.groupby("campaign_id")["arm"].transform(lambda a: (a == TREATED).mean())
@@ -222,7 +261,9 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
     models: dict[tuple[str, str, str], UpliftModel] = {}
     held: dict[tuple[str, str], pd.DataFrame] = {}
     for action in actions:
-        rows = frame[(frame["action"] == action) | (frame["arm"] == CONTROL)].reset_index(drop=True)
+        rows = action_rows(frame, action, log)
+        if rows is None:
+            continue
         treated = (rows["arm"] == TREATED).to_numpy()
         train, test = ~rows["held_out"].to_numpy(), rows["held_out"].to_numpy()
         cost = float(rows.loc[treated, "cost"].fillna(0).mean()) if "cost" in rows else 0.0
@@ -305,6 +346,13 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
                 test,
                 config,
             )
+    if not models:
+        from training.splits import PlanError
+
+        raise PlanError(
+            "no action can be measured: every campaign lacks a control group (customers picked "
+            "at random and not contacted); uplift needs one per campaign"
+        )
     counts = {
         "rows": len(frame),
         "held_out": int(frame["held_out"].sum()),
