@@ -396,6 +396,27 @@ def ingest(
             decimal=decimal,
             thousands=thousands,
         )
+        if campaigns is not None:  # checked before the other tables replace the old ones
+            from features.campaigns import ingest_campaigns
+            from features.mapping import parse_map_option
+
+            preflight = ingest_campaigns(
+                out,
+                campaigns,
+                parse_map_option(campaigns_map) if campaigns_map else None,
+                date_format=mapping.date_format,
+                date_order=mapping.date_order,
+                timezone=mapping.timezone,
+                min_accepted_share=min_accepted_share,
+                check_customers=False,
+                write=False,
+                log=lambda _: None,
+            )
+            if dry_run:
+                _log(
+                    f"campaigns (dry run): {preflight.accepted:,} of {preflight.rows_read:,} rows "
+                    "would be accepted before the customer check"
+                )
         reports = run_ingest(
             out,
             transactions,
@@ -428,7 +449,9 @@ def ingest(
                 campaigns,
                 columns,
                 date_format=mapping.date_format,
+                date_order=mapping.date_order,
                 timezone=mapping.timezone,
+                min_accepted_share=min_accepted_share,
                 log=_log,
             )
         except IngestError as exc:

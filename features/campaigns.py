@@ -60,7 +60,23 @@ ARM_VALUES = {
     "false": CONTROL,
     "holdout": CONTROL,
     "hold-out": CONTROL,
+    "hold out": CONTROL,
+    "control group": CONTROL,
+    "not contacted": CONTROL,
+    "test": TREATED,
+    "exposed": TREATED,
 }
+#: Arm texts read as treated by their first word ("Treatment A", "Variant 2", "Test B").
+TREATED_PREFIXES = ("treatment", "treated", "variant", "test")
+
+
+def arm_of(text: pd.Series) -> pd.Series:
+    """``treated`` / ``control`` of arm texts (case-insensitive, ``ARM_VALUES`` or a treated
+    prefix such as "Treatment A"); NA for anything else."""
+    lower = text.str.strip().str.lower()
+    arm = lower.map(ARM_VALUES)
+    prefixed = lower.str.split(r"[\s_\-:]+", n=1, regex=True).str[0].isin(TREATED_PREFIXES)
+    return arm.where(arm.notna() | ~prefixed.fillna(False), TREATED).astype("string")
 
 
 def campaigns_path(data_dir: str | Path) -> Path:
@@ -150,9 +166,16 @@ def validate_campaigns(
             out[col.name] = text.where(text != "", pd.NA)
             if col.required:
                 flag(out[col.name].isna(), f"missing {col.name}")
-    arm_text = out["arm"].str.lower()
-    out["arm"] = arm_text.map(ARM_VALUES).astype("string")
-    flag(arm_text.notna() & out["arm"].isna(), "unknown arm (expected treated or control)")
+    arm_text = out["arm"]
+    out["arm"] = arm_of(arm_text)
+    unknown_arm = (arm_text.notna() & out["arm"].isna()).to_numpy(bool)
+    if unknown_arm.any():
+        seen = ", ".join(repr(v) for v in arm_text[unknown_arm].value_counts().index[:3])
+        flag(
+            unknown_arm,
+            f"unknown arm {seen} (expected treated or control: e.g. Treatment A, Variant, "
+            "Control, Holdout)",
+        )
     if "action" not in out:
         out["action"] = pd.Series(pd.NA, index=out.index, dtype="string")
     action = out["action"].str.lower()
@@ -227,18 +250,26 @@ def ingest_campaigns(
     columns: dict[str, str] | None = None,
     *,
     date_format: str | None = None,
+    date_order: str | None = None,
     timezone: str | None = None,
+    min_accepted_share: float = 0.0,
+    check_customers: bool = True,
+    write: bool = True,
     log=print,
 ):
     """Validate a campaigns export into ``DIR/campaigns.parquet``; customers must be known when
-    ``DIR/customers.parquet`` exists. Returns the :class:`features.ingest.TableReport`."""
+    ``DIR/customers.parquet`` exists (and ``check_customers``). Too small an accepted share is an
+    ``IngestError`` and nothing is written; ``write=False`` only validates (a preflight before
+    the other tables are replaced, or a dry run). Returns the
+    :class:`features.ingest.TableReport`."""
     from features.csv_source import read_source
+    from features.mapping import IngestError
 
     source = Path(source)
     customers = table_path(data_dir, "customers")
     known = (
         set(pd.read_parquet(customers, columns=["customer_id"])["customer_id"].astype(str))
-        if customers.exists()
+        if check_customers and customers.exists()
         else None
     )
     log(f"campaigns: reading {source} ...")
@@ -248,11 +279,23 @@ def ingest_campaigns(
         source,
         columns,
         date_format=date_format,
+        date_order=date_order,
         timezone=timezone,
         known_ids=known,
         problems=read.problems,
         lines=read.lines if read.lines.any() else None,
     )
+    if report.rows_read and report.accepted < min_accepted_share * report.rows_read:
+        top = "; ".join(
+            f"{k}: {v:,}" for k, v in sorted(report.reasons.items(), key=lambda kv: -kv[1])[:3]
+        )
+        raise IngestError(
+            f"{source}: campaigns: only {report.accepted:,} of {report.rows_read:,} rows accepted "
+            f"({report.accepted / report.rows_read:.1%}), below --min-accepted-share "
+            f"{min_accepted_share:g}; top reasons: {top}; nothing written"
+        )
+    if not write:
+        return report
     write_campaigns(data_dir, accepted, quarantined, report)
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.reasons.items())) or "none"
     log(f"campaigns: {report.accepted:,} accepted, {report.quarantined:,} quarantined [{detail}]")

@@ -71,7 +71,8 @@ def test_bad_rows_are_quarantined_with_reasons_and_counted(tmp_path):
     report = ingest_campaigns(data, source, columns, log=lambda m: None)
     assert (report.rows_read, report.accepted, report.quarantined) == (9, 2, 7)
     assert report.reasons == {
-        "unknown arm (expected treated or control)": 1,
+        "unknown arm 'maybe' (expected treated or control: e.g. Treatment A, Variant, Control, "
+        "Holdout)": 1,
         "unknown customer_id": 1,
         "duplicate customer_id in campaign": 1,
         "unparsable sent_at": 1,
@@ -207,3 +208,62 @@ def test_cli_ingest_with_campaigns(tmp_path):
     assert result.exit_code == 0, result.output
     assert "campaigns: 3 rows read, 2 accepted, 1 quarantined" in result.output
     assert len(load_campaigns(out)) == 2
+
+
+def test_arm_words_marketing_tools_use_are_read(tmp_path):
+    from features.campaigns import arm_of
+
+    words = pd.Series(["Treatment A", "Variant 2", "test_b", "Holdout", "Control", "hold out", "?"])
+    assert arm_of(words.astype("string")).tolist() == [
+        "treated",
+        "treated",
+        "treated",
+        "control",
+        "control",
+        "control",
+        pd.NA,
+    ]
+    path = _export(tmp_path, "customer_id,sent_at,campaign_id,action,arm\nA,2024-03-01,c,x,Maybe")
+    _, quarantined, _ = validate_campaigns(pd.read_csv(path, dtype=str), path)
+    assert "unknown arm 'Maybe' (expected treated or control" in quarantined["reason"].iloc[0]
+
+
+def test_campaign_dates_follow_the_date_order_asked(tmp_path):
+    data = _contract_dir(tmp_path)
+    path = _export(
+        tmp_path,
+        "customer_id,sent_at,campaign_id,action,arm\nA,03/02/2024,c,email,treated\n"
+        "B,03/02/2024,c,,control\n",
+    )
+    ingest_campaigns(data, path, date_order="dmy", log=lambda _: None)
+    assert (load_campaigns(data)["sent_at"] == pd.Timestamp("2024-02-03")).all()
+
+
+def test_a_failed_campaigns_ingest_changes_nothing(tmp_path):
+    """A campaigns export that cannot be read (a mapped column missing, too few rows accepted)
+    fails before the other tables are replaced: the previous ingest stays whole."""
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
+
+    tx = tmp_path / "tx.csv"
+    tx.write_text("customer_id,ordered_at,amount\nA,2024-02-01,10\nB,2024-02-03,5\n")
+    camp = _export(
+        tmp_path,
+        "Cust,Sent,campaign_id,action,arm\nA,2024-03-01,c1,call,Treatment A\n"
+        "B,2024-03-01,c1,,Holdout\n",
+    )
+    out = tmp_path / "data"
+    args = ["ingest", "--transactions", str(tx), "--out", str(out), "--campaigns", str(camp)]
+    first = CliRunner().invoke(app, [*args, "--campaigns-map", "customer_id=Cust,sent_at=Sent"])
+    assert first.exit_code == 0, first.output
+    before = {p.name: p.read_bytes() for p in out.glob("*.parquet")}
+    assert "campaigns.parquet" in before
+    tx.write_text("customer_id,ordered_at,amount\nA,2024-02-01,10\nZ,2024-02-03,5\n")
+    typo = CliRunner().invoke(app, [*args, "--campaigns-map", "customer_id=Cust,sent_at=Send"])
+    assert typo.exit_code == 2 and "column 'Send' (mapped to campaigns.sent_at)" in typo.output
+    camp.write_text("Cust,Sent,campaign_id,action,arm\nA,2024-03-01,c1,call,Maybe\n"
+                    "B,2024-03-01,c1,,Perhaps\n")  # fmt: skip
+    few = CliRunner().invoke(app, [*args, "--campaigns-map", "customer_id=Cust,sent_at=Sent"])
+    assert few.exit_code == 2 and "only 0 of 2 rows accepted" in few.output
+    assert {p.name: p.read_bytes() for p in out.glob("*.parquet")} == before
