@@ -16,6 +16,7 @@ TRIALS ?= 20
 TUNE_CONFIG ?= experiments/btyd-features.yaml
 AS_OF ?=
 OUT ?= data/scores.parquet
+KIND ?= train
 DATA_OUT ?= data/cdnow
 CDNOW ?= $(firstword $(wildcard ../shared/data/cdnow/CDNOW_master.txt) tests/data/cdnow/CDNOW_master.txt)
 HOST ?= 127.0.0.1
@@ -99,8 +100,8 @@ serve: install ## Scoring service (BentoML): LIFECYCLE_API_KEY=... [HOST=127.0.0
 experiment: install ## Run one experiment as an MLflow run: NAME=engagement [DATA=...]
 	$(LIFECYCLE) experiment run $(NAME) --data $(DATA)
 
-compare: install ## Latest runs side by side -> reports/compare.html [NAMES="baseline engagement"]
-	$(LIFECYCLE) compare $(NAMES) --project $(PROJECT) --out reports/compare.html
+compare: install ## Latest runs side by side -> reports/compare.html [NAMES="baseline engagement" KIND=train|backtest]
+	$(LIFECYCLE) compare $(NAMES) --project $(PROJECT) --kind $(KIND) --out reports/compare.html
 
 ui: install ## MLflow UI on the local store (127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000

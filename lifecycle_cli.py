@@ -1056,6 +1056,16 @@ def compare(
         )
     except LookupError as exc:
         _fail(str(exc))
+    kinds = sorted({r.kind or "?" for r in comparison.runs.values()})
+    if kind is None and len(kinds) > 1:
+        by_kind = "; ".join(
+            f"{k}: {', '.join(n for n, r in comparison.runs.items() if (r.kind or '?') == k)}"
+            for k in kinds
+        )
+        _fail(
+            f"the latest runs are of several kinds ({by_kind}): a training run's test window and "
+            f"a backtest's are different targets; pass --kind {' or --kind '.join(kinds)}"
+        )
     typer.echo(format_table(comparison))
     typer.echo("")
     for sentence in what_this_says(comparison):

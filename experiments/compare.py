@@ -10,6 +10,7 @@ sentences that explain a comparison are in :mod:`experiments.narrative`.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -154,6 +155,36 @@ _ASPECTS: tuple[tuple[str, str, Callable[[RunRecord], str | None], str], ...] = 
 )  # fmt: skip
 
 
+def _test_data(run: RunRecord) -> str | None:
+    """A digest of the customers a run was tested on and their outcomes (None: no predictions)."""
+    p = run.predictions
+    if p is None or not {"customer_id", "churned", "future_value"} <= set(p.columns):
+        return None
+    rows = p[["customer_id", "churned", "future_value"]].astype(str).sort_values("customer_id")
+    text = "\n".join(rows.agg("|".join, axis=1))
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _different_test_data(runs: Mapping[str, RunRecord]) -> list[str]:
+    """Runs tested at the same cutoffs over the same horizon should have seen the same customers
+    and outcomes; when they did not, the data changed between them (regenerated, re-ingested, or
+    another folder of the same name)."""
+    groups: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for name, run in runs.items():
+        digest = _test_data(run)
+        if digest is not None:
+            key = (", ".join(run.test_cutoffs), run.horizon or "")
+            groups.setdefault(key, {}).setdefault(digest, []).append(name)
+    return [
+        "runs tested at the same cutoff and horizon saw different customers or outcomes ("
+        + "; ".join(f"{join_names(names)}: test data {d}" for d, names in by_digest.items())
+        + "): the data changed between them (regenerated, re-ingested or another folder of the "
+        "same name); their metrics are not comparable"
+        for by_digest in groups.values()
+        if len(by_digest) > 1
+    ]
+
+
 def consistency_warnings(runs: Mapping[str, RunRecord]) -> list[str]:
     """What makes the runs not like for like: kind, data set, test cutoff, label horizon."""
     out: list[str] = []
@@ -166,6 +197,7 @@ def consistency_warnings(runs: Mapping[str, RunRecord]) -> list[str]:
                 f"{join_names(names)} {preposition}{v}" for v, names in groups.items()
             )
             out.append(f"{what} ({described}){consequence}")
+    out.extend(_different_test_data(runs))
     out.extend(
         f"{name}: unreadable artifact {what}" for name, r in runs.items() for what in r.unreadable
     )

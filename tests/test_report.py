@@ -22,6 +22,7 @@ from experiments.compare import (
     best_per_column,
     build_comparison,
     compare_experiments,
+    consistency_warnings,
     format_table,
     metric_table,
 )
@@ -514,6 +515,22 @@ def test_paired_frame_requires_same_customers_cutoff_and_outcomes():
     assert paired_frame(a, a.assign(future_value=a["future_value"] + 1)) is None
 
 
+def test_runs_tested_on_changed_data_are_said_not_comparable():
+    """Same cutoff and horizon, but other customers or outcomes: the data set changed between the
+    runs (regenerated in place, or another folder of the same name)."""
+    same = _hand_predictions([0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1])
+    runs = {
+        "a": _from_predictions("a", same),
+        "b": _from_predictions("b", same.assign(churn_probability=same["churn_probability"] / 2)),
+        "c": _from_predictions("c", same.assign(future_value=same["future_value"] * 2)),
+    }
+    (warning,) = [w for w in consistency_warnings(runs) if "different customers" in w]
+    assert "a and b: test data" in warning and "c: test data" in warning
+    assert "not comparable" in warning
+    runs.pop("c")
+    assert not [w for w in consistency_warnings(runs) if "different customers" in w]
+
+
 # --------------------------------------------------------------------------- projects
 
 
@@ -601,6 +618,37 @@ def test_compare_command_with_project(projects_store, tmp_path):
     mixed = CliRunner().invoke(app, [args[0], *args[3:]])
     assert mixed.exit_code == 2 and "pass --project NAME" in mixed.output, mixed.output
     assert not (tmp_path / "c.html").exists()
+
+
+def test_compare_refuses_to_rank_a_training_run_with_a_backtest(tmp_path):
+    """A training run's test window and a backtest's are different targets: without --kind the
+    latest runs of both kinds are refused, naming them; with --kind each is ranked alone."""
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(tracking_uri=uri)
+    t0 = 1_760_000_000_000
+    _tagged_run(client, "shop/baseline", t0, 0.80, data="shop", project="shop")
+    _tagged_run(client, "shop/tuned", t0 + 1_000, 0.95, data="shop", project="shop",
+                kind="backtest")  # fmt: skip
+    args = [
+        "compare",
+        "--project",
+        "shop",
+        "--tracking-uri",
+        uri,
+        "--out",
+        str(tmp_path / "c.html"),
+    ]
+    mixed = CliRunner().invoke(app, args)
+    assert (
+        mixed.exit_code == 2 and "several kinds (backtest: tuned; train: baseline)" in mixed.output
+    )
+    assert "pass --kind backtest or --kind train" in mixed.output
+    alone = CliRunner().invoke(app, [*args, "--kind", "train"])
+    assert alone.exit_code == 0 and "tuned" not in alone.output, alone.output
 
 
 # --------------------------------------------------------------------------- the template
