@@ -166,6 +166,15 @@ def test_uplift_champion_is_registered_with_costs_window_and_tiers(store, scored
         gate["qini"][f"uplift_value_{a}"][1] <= 0 for a in set(policy.actions) - set(trusted)
     )
     assert f"trusted actions: {', '.join(trusted)} (value Qini" in store.decision["reason"]
+    # the tiers are cut on the net value of the actions scoring may recommend (cut on every
+    # action's, a version trusting only a cheaper one put every customer in P4)
+    from training.uplift_registry import net_value_tiers
+
+    train = store.campaign.frame[~store.campaign.frame["held_out"]]
+    effects = champions.uplift.effects(train.drop_duplicates("customer_id"))
+    mask = np.array([a in trusted for a in policy.actions])
+    net = (effects.saved_value - policy.cost_array())[:, mask].max(axis=1)
+    assert policy.tiers == pytest.approx(net_value_tiers(net))
 
 
 def test_recommended_action_and_priority_follow_the_saved_value_net_of_cost(store, scored):

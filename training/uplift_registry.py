@@ -267,13 +267,22 @@ def net_value_tiers(
 
 
 def scoring_policy(
-    models: UpliftSet, frame: pd.DataFrame, *, horizon_days: int, features: dict | None
+    models: UpliftSet,
+    frame: pd.DataFrame,
+    *,
+    horizon_days: int,
+    features: dict | None,
+    trusted: list[str] | None = None,
 ) -> dict:
-    """What scoring needs besides the models (see the module docstring), from the training rows."""
+    """What scoring needs besides the models (see the module docstring), from the training rows.
+    The tiers are cut on the net value of the actions scoring may recommend (``trusted``; None:
+    all): cut on every action's, a version trusting a cheaper action put everyone in P4."""
     costs = action_costs(frame)
     train = frame[~frame["held_out"]] if "held_out" in frame else frame
     value = {
-        spec["action"]: key for key, spec in models.index.items() if spec["outcome"] == "value"
+        spec["action"]: key
+        for key, spec in models.index.items()
+        if spec["outcome"] == "value" and (trusted is None or spec["action"] in trusted)
     }
     tiers = net_value_tiers(np.array([]))
     if value and len(train):
@@ -306,9 +315,11 @@ def register(
     with tempfile.TemporaryDirectory() as tmp:
         data_path = save_models(models, Path(tmp) / "uplift")
         fitted = UpliftSet(data_path)
-        policy = scoring_policy(fitted, frame, horizon_days=horizon_days, features=features)
         intervals = held_out_qini_intervals(fitted, frame)
         trusted = trusted_actions(fitted, intervals)
+        policy = scoring_policy(
+            fitted, frame, horizon_days=horizon_days, features=features, trusted=trusted or None
+        )
         evidence = _evidence(fitted, intervals, trusted)
         policy["trusted_actions"] = trusted
         policy["gate"] = {
