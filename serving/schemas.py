@@ -13,6 +13,7 @@ here as well, so that the OpenAPI document describes every body the service send
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -34,10 +35,18 @@ from features.config import DEFAULT_CONFIG, Family
 MAX_BATCH = 1000
 
 
+#: Spaces (``str.isspace``) that may not open or close an id, and the control characters no id
+#: holds; written out (no ``\s``) so that the OpenAPI pattern means the same in every regex
+#: dialect a client or a test generator uses.
+_SPACES = r" \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_CONTROLS = r"\u0000-\u001f\u007f"
+PLAIN_ID = f"^[^{_SPACES}{_CONTROLS}]([^{_CONTROLS}]*[^{_SPACES}{_CONTROLS}])?$"
+
+
 def _plain_id(value: str) -> str:
     """A CRM key as it is stored: no surrounding spaces, no line breaks or other control
     characters (a CRM would not match such an id; the export refuses them too)."""
-    if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if not re.fullmatch(PLAIN_ID, value):
         raise ValueError(
             "a customer id has no leading or trailing spaces and no control characters "
             "(line breaks, tabs)"
@@ -47,7 +56,12 @@ def _plain_id(value: str) -> str:
 
 CustomerId = Annotated[
     str,
-    Field(min_length=1, max_length=128, description="CRM customer id"),
+    Field(
+        min_length=1,
+        max_length=128,
+        description="CRM customer id",
+        json_schema_extra={"pattern": PLAIN_ID},
+    ),
     AfterValidator(_plain_id),
 ]
 Category = Annotated[str, Field(min_length=1, max_length=64)]
