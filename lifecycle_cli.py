@@ -1056,6 +1056,12 @@ def compare(
         )
     except LookupError as exc:
         _fail(str(exc))
+    if comparison.missing:  # a name given that has no run: a typo, or not run yet
+        _fail(
+            f"no finished run for {', '.join(comparison.missing)} (other filters: "
+            f"{'project ' + project if project else 'none'}); compared would be only "
+            f"{', '.join(comparison.runs)}: check the name, or run `lifecycle experiment run NAME`"
+        )
     kinds = sorted({r.kind or "?" for r in comparison.runs.values()})
     if kind is None and len(kinds) > 1:
         by_kind = "; ".join(

@@ -649,6 +649,9 @@ def test_compare_refuses_to_rank_a_training_run_with_a_backtest(tmp_path):
     assert "pass --kind backtest or --kind train" in mixed.output
     alone = CliRunner().invoke(app, [*args, "--kind", "train"])
     assert alone.exit_code == 0 and "tuned" not in alone.output, alone.output
+    # a name with no run (a typo) is an error, not a warning under a one-run "comparison"
+    typo = CliRunner().invoke(app, [args[0], "baseline", "basline", *args[1:], "--kind", "train"])
+    assert typo.exit_code == 2 and "no finished run for basline" in typo.output, typo.output
 
 
 # --------------------------------------------------------------------------- the template
