@@ -1359,9 +1359,15 @@ def uplift(
         )
         policy = decision.get("policy") or {}
         costs = ", ".join(f"{a} {c:,.2f}" for a, c in sorted((policy.get("costs") or {}).items()))
-        if decision["promoted"]:
+        if decision["promoted"] and not decision.get("trusted_actions"):
             typer.echo(
-                "scoring with it (champion): the action with the greatest value saved over "
+                "champion, but it trusts no action (forced past the evidence gate): "
+                f"`lifecycle score --project {project}` keeps today's rules"
+            )
+        elif decision["promoted"]:
+            typer.echo(
+                "scoring with it (champion): the trusted action "
+                f"({', '.join(decision['trusted_actions'])}) with the greatest value saved over "
                 f"{policy.get('horizon_days')} days net of its cost per contact ({costs}); "
                 f"`lifecycle score --project {project}`"
             )

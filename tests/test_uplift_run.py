@@ -281,3 +281,26 @@ def test_write_tables_keeps_each_previous_file_when_the_disk_fills_up(tmp_path):
     with file_size_limit(2048), pytest.raises(OSError):
         write_tables(result(500), tmp_path)
     assert {p.name: p.read_text() for p in tmp_path.iterdir()} == before
+
+
+def test_the_gate_says_when_retention_has_evidence_but_value_does_not():
+    """A clear effect on purchases whose value ranking is still noise: the decision says so,
+    instead of only "no evidence the models rank better than random"."""
+    from types import SimpleNamespace
+
+    from training.uplift_registry import _evidence
+
+    models = SimpleNamespace(
+        index={
+            "uplift_retained_discount": {"action": "discount", "outcome": "retained"},
+            "uplift_value_discount": {"action": "discount", "outcome": "value"},
+        }
+    )
+    intervals = {
+        "uplift_retained_discount": (0.037, 0.0244, 0.0514),
+        "uplift_value_discount": (5.1, -1.2, 11.0),
+    }
+    said = _evidence(models, intervals, [])
+    assert said.startswith("trusted actions: none (value Qini")
+    assert "the retention ranking is better than random for discount 0.037 [0.0244, 0.0514]" in said
+    assert "retention ranking" not in _evidence(models, intervals, ["discount"])

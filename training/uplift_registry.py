@@ -239,10 +239,25 @@ def _evidence(
         for key, spec in sorted(models.index.items())
         if spec["outcome"] == outcome
     )
-    return (
+    said = (
         f"trusted actions: {', '.join(trusted) or 'none'} ({outcome} Qini on held-out customers "
         f"[{GATE_LEVEL:.0%} interval]: {shown})"
     )
+    clear = [  # an effect on purchases the value ranking did not carry: worth knowing
+        f"{spec['action']} {intervals[key][0]:.4g} [{intervals[key][1]:.4g}, "
+        f"{intervals[key][2]:.4g}]"
+        for key, spec in sorted(models.index.items())
+        if spec["outcome"] == "retained"
+        and outcome == "value"
+        and spec["action"] not in trusted
+        and intervals[key][1] > 0
+    ]
+    if clear:
+        said += (
+            f"; the retention ranking is better than random for {', '.join(clear)}, but the "
+            "value ranking, which scoring uses, is not (yet): more campaign customers would tell"
+        )
+    return said
 
 
 def action_costs(frame: pd.DataFrame) -> dict[str, float]:
