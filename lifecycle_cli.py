@@ -75,14 +75,20 @@ def _user_error(exc: BaseException) -> str | None:
     elif (damaged := _damaged_data(exc)) is not None:
         message = damaged
     elif _disk_full(exc):
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         message = (
             "the MLflow store's disk is full: free space where mlflow.db and mlruns/ live, then "
-            f"run again (the run is marked FAILED, the champion unchanged) [{first}]"
+            f"run again (the run is marked FAILED, the champion unchanged) [{_first_line(exc)}]"
         )
     else:
         return None
     return message
+
+
+def _first_line(exc: BaseException) -> str:
+    """The exception's first meaningful line, for an error message (its class when empty)."""
+    from features.engine import one_line
+
+    return one_line(exc, 200) or type(exc).__name__
 
 
 #: The contract directories ``--data`` named in this process (``_data_set``), newest last: where
@@ -97,7 +103,7 @@ def _damaged_data(exc: BaseException) -> str | None:
 
     if not isinstance(exc, duckdb.Error) or isinstance(exc, duckdb.OutOfMemoryException):
         return None
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    first = _first_line(exc)
     if not any(w in first.lower() for w in ("corrupt", "parquet", "decompress", "invalid")):
         return None
     import pyarrow as pa

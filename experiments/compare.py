@@ -160,9 +160,9 @@ def _test_data(run: RunRecord) -> str | None:
     p = run.predictions
     if p is None or not {"customer_id", "churned", "future_value"} <= set(p.columns):
         return None
-    rows = p[["customer_id", "churned", "future_value"]].astype(str).sort_values("customer_id")
-    text = "\n".join(rows.agg("|".join, axis=1))
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
+    rows = p[["customer_id", "churned", "future_value"]].sort_values("customer_id", kind="stable")
+    hashed = pd.util.hash_pandas_object(rows, index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()[:10]
 
 
 def _different_test_data(runs: Mapping[str, RunRecord]) -> list[str]:

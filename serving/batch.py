@@ -144,7 +144,7 @@ def feature_snapshot(
     """Features of every known customer as of ``as_of`` (BTYD columns at the models' horizons).
     Model columns the data cannot produce (e.g. an attribute the customers table lacks) are
     missing values; ``check_feature_data`` says whether that is acceptable."""
-    from training.dataset import build_frame
+    from training.dataset import build_frame, with_model_columns
 
     snapshot = build_frame(
         data_dir,
@@ -162,10 +162,7 @@ def feature_snapshot(
             f"data set {data_dir}: no customer signed up or bought before {as_of}: nothing to "
             "score; use a later --as-of"
         )
-    absent = [c for c in champions.feature_columns if c not in snapshot.columns]
-    return snapshot.assign(
-        **{c: pd.Series(None, index=snapshot.index, dtype=object) for c in absent}
-    )
+    return with_model_columns(snapshot, champions.feature_columns)
 
 
 def set_prediction_threads(champions, threads: int) -> None:

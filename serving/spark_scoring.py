@@ -32,6 +32,7 @@ from training.dataset import (
     add_calendar_columns,
     apply_btyd,
     fit_btyd,
+    with_model_columns,
 )
 
 AS_OF_PARTITION = "as_of_day"
@@ -143,8 +144,7 @@ def score_batch(
     batch = batch.reset_index(drop=True)
     batch["cutoff"] = pd.to_datetime(batch["cutoff"]).astype("datetime64[us]")
     batch = apply_btyd(add_calendar_columns(batch), models, *horizons)
-    absent = [c for c in champions.feature_columns if c not in batch.columns]  # as feature_snapshot
-    batch = batch.assign(**{c: pd.Series(None, index=batch.index, dtype=object) for c in absent})
+    batch = with_model_columns(batch, champions.feature_columns)  # as feature_snapshot
     scores = score_snapshot(batch, champions, as_of, config)
     scores["as_of"] = pd.to_datetime(scores["as_of"]).astype("datetime64[us]")
     return scores

@@ -158,6 +158,14 @@ def check_window(
     return None
 
 
+def with_model_columns(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """``frame`` with every model column in ``columns``: one the data cannot produce (e.g. an
+    attribute the customers table lacks) is a missing value for every row, as batch scoring,
+    Spark scoring and the monitoring reference all give it to the models."""
+    absent = [c for c in columns if c not in frame.columns]
+    return frame.assign(**{c: pd.Series(None, index=frame.index, dtype=object) for c in absent})
+
+
 def build_frame(
     data_dir: str | Path,
     cutoffs: list[date],

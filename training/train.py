@@ -16,9 +16,21 @@ from mlflow.tracking import MlflowClient
 from training.bundle import ModelPair
 from training.clv_intervals import ValueIntervals, fit_on_frame, frame_metrics
 from training.config import ExperimentConfig, resolve_project
-from training.dataset import TrainingData, build_frame, build_training_data, data_bounds
+from training.dataset import (
+    TrainingData,
+    build_frame,
+    build_training_data,
+    data_bounds,
+    with_model_columns,
+)
 from training.families import fed_families
-from training.metrics import brier_score, mean_absolute_error, normalized_gini, roc_auc
+from training.metrics import (
+    brier_score,
+    mean_absolute_error,
+    normalized_gini,
+    paired_bootstrap_difference,
+    roc_auc,
+)
 from training.models import ChurnModel, ClvModel
 from training.reference import REFERENCE_ARTIFACT
 from training.registry import (
@@ -404,9 +416,9 @@ def monitor_reference(
         churn_horizon_days=cfg.labels.churn_horizon_days,
         value_horizon_days=cfg.labels.value_horizon_days,
     )
-    buyers = frame[frame["is_prospect"] == 0].reset_index(drop=True)
-    absent = [c for c in feature_columns if c not in buyers.columns]  # as batch scoring does
-    buyers = buyers.assign(**{c: pd.Series(None, index=buyers.index, dtype=object) for c in absent})
+    buyers = with_model_columns(
+        frame[frame["is_prospect"] == 0].reset_index(drop=True), feature_columns
+    )
     p, value = churn.predict_proba(buyers), np.clip(clv.predict(buyers), 0, None)
     return build_reference(
         buyers,
@@ -485,8 +497,6 @@ def champion_evaluator(
 
 def _paired(metric, y, new, old, seed: int) -> tuple[float, float]:
     """Interval of metric(new) - metric(old) on the same resampled customers."""
-    from training.metrics import paired_bootstrap_difference
-
     d = paired_bootstrap_difference(
         metric, y, new, old, n_boot=GATE_BOOTSTRAP, seed=seed, alpha=GATE_ALPHA
     )

@@ -393,8 +393,6 @@ def register(
                 False,
                 f"no trusted action, no evidence the models rank better than random; {reason}",
             )
-        if force and not promoted:
-            promoted, reason = True, f"FORCED: promoted although {reason}"
         if gate_outcome(fitted) != "value":  # scores rank by saved value: never a champion
             promoted, reason = (
                 False,
@@ -402,6 +400,8 @@ def register(
                 "saves, so this version cannot be champion, even forced; fit with outcomes "
                 f"[retained, value]; {reason}",
             )
+        elif force and not promoted:
+            promoted, reason = True, f"FORCED: promoted although {reason}"
         reason = f"{reason}; {evidence}"
         client.set_model_version_tag(name, version, "promotion", reason)
         client.set_model_version_tag(name, version, "trusted_actions", ",".join(trusted) or "none")
