@@ -42,6 +42,9 @@ class StageRules(_Config):
     declining_min_prev_orders: int = Field(3, ge=1, description="prev 90 d orders for that rule")
     new_days: float = Field(90.0, ge=0, description="first purchase less than this many days ago")
     new_max_orders: int = Field(2, ge=1, description="or at most this many purchase days")
+    new_max_age_days: float = Field(
+        365.0, ge=0, description="...while the first purchase is less than this many days ago"
+    )
     growing_min_growth: float = Field(0.25, gt=0, description="growth of orders or revenue vs prev")
 
     @model_validator(mode="after")
@@ -50,6 +53,11 @@ class StageRules(_Config):
             raise ValueError(
                 f"declining_ratio must be < churned_ratio, got {self.declining_ratio} >= "
                 f"{self.churned_ratio}"
+            )
+        if self.new_max_age_days < self.new_days:
+            raise ValueError(
+                f"new_max_age_days must be >= new_days, got {self.new_max_age_days} < "
+                f"{self.new_days}"
             )
         if self.declining_probability > self.churned_probability:
             raise ValueError(

@@ -107,7 +107,10 @@ def assign_stages(
         orders_90d <= rules.declining_orders_share * orders_prev
     )
     declining = overdue | at_risk | complaining | falling
-    new = (x["age_days"] < rules.new_days) | (x["orders_all"] <= rules.new_max_orders)
+    age = x["age_days"]
+    new = (age < rules.new_days) | (
+        (x["orders_all"] <= rules.new_max_orders) & (age < rules.new_max_age_days)
+    )
     more_orders = (orders_trend >= 1) & (
         growth(orders_90d, orders_prev) >= rules.growing_min_growth
     )

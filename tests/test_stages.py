@@ -89,8 +89,12 @@ def test_one_customer_per_stage() -> None:
         # new: first purchase < 90 days ago, or at most 2 purchase days
         ({"age_days": 89.0}, 0.1, "new"),
         ({"age_days": 90.0}, 0.1, "mature"),
-        ({"orders_all": 2}, 0.1, "new"),
-        ({"orders_all": 3}, 0.1, "mature"),
+        ({"orders_all": 2, "age_days": 200.0}, 0.1, "new"),
+        ({"orders_all": 3, "age_days": 200.0}, 0.1, "mature"),
+        # ... but not after a year: two purchases two years apart, on rhythm, are no newcomer
+        ({"orders_all": 2, "age_days": 364.0, "mean_gap_days": 300.0}, 0.1, "new"),
+        ({"orders_all": 2, "age_days": 365.0, "mean_gap_days": 300.0}, 0.1, "mature"),
+        ({"orders_all": 2, "age_days": 730.0, "mean_gap_days": 600.0}, 0.1, "mature"),
         # growing: +25% orders (at least one more) or +25% revenue with no fewer orders
         ({"orders_90d": 4, "orders_trend_90d": 1.0}, 0.1, "growing"),  # 3 -> 4
         ({"orders_90d": 5, "orders_trend_90d": 1.0}, 0.1, "growing"),  # 4 -> 5: +25%
@@ -252,6 +256,8 @@ def test_config_loads_from_yaml(tmp_path) -> None:
     assert ScoringConfig.from_yaml(round_trip) == config
     with pytest.raises(ValueError, match="no top-level key 'serving'"):
         ScoringConfig.from_yaml(path, key="serving")
+    with pytest.raises(ValidationError, match="new_max_age_days must be >= new_days"):
+        StageRules(new_days=400.0)
     (tmp_path / "bad.yaml").write_text("stages:\n  new_dayz: 30\n")
     with pytest.raises(ValidationError, match="new_dayz"):
         ScoringConfig.from_yaml(tmp_path / "bad.yaml")
