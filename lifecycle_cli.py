@@ -405,6 +405,7 @@ def ingest(
         if campaigns is not None:  # checked before the other tables replace the old ones
             from features.campaigns import ingest_campaigns
             from features.mapping import parse_map_option
+            from features.numbers import forced_format
 
             preflight = ingest_campaigns(
                 out,
@@ -414,6 +415,7 @@ def ingest(
                 date_order=mapping.date_order,
                 timezone=mapping.timezone,
                 min_accepted_share=min_accepted_share,
+                number_format=forced_format(mapping.decimal, mapping.thousands),
                 check_customers=False,
                 write=False,
                 log=lambda _: None,
@@ -447,6 +449,7 @@ def ingest(
     if campaigns is not None and not dry_run:
         from features.campaigns import ingest_campaigns
         from features.mapping import parse_map_option
+        from features.numbers import forced_format
 
         try:
             columns = parse_map_option(campaigns_map) if campaigns_map else None
@@ -458,6 +461,7 @@ def ingest(
                 date_order=mapping.date_order,
                 timezone=mapping.timezone,
                 min_accepted_share=min_accepted_share,
+                number_format=forced_format(mapping.decimal, mapping.thousands),
                 log=_log,
             )
         except IngestError as exc:

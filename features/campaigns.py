@@ -95,19 +95,23 @@ def validate_campaigns(
     known_ids: set[str] | None = None,
     problems: np.ndarray | None = None,
     lines: np.ndarray | None = None,
+    number_format=None,
+    sep: str | None = None,
 ):
     """Validate a campaigns source frame (all columns text).
 
     ``columns`` maps contract column -> source column (unmapped ones are looked up by their own
     name); ``problems`` are structural reasons per record found while reading (they win), and
-    ``lines`` the physical line of each record. Returns ``(accepted, quarantined, report)``;
+    ``lines`` the physical line of each record. Numbers (``cost``, given outcomes) are read in
+    ``number_format`` (a :class:`features.numbers.NumberFormat`), else in the convention their
+    values show (``5,00`` or ``5.00``, as for amounts). Returns ``(accepted, quarantined, report)``;
     ``report`` is a :class:`features.ingest.TableReport` with ``accepted + quarantined ==
     rows_read``.
     """
     from features.dates import detect_order, parse_dates
     from features.ingest import TableReport
     from features.mapping import IngestError
-    from features.numbers import parse_numbers
+    from features.numbers import detect_format, parse_numbers
 
     columns = dict(columns or {})
     unknown = sorted(set(columns) - set(COLUMN_NAMES))
@@ -117,6 +121,16 @@ def validate_campaigns(
             f"expected some of {list(COLUMN_NAMES)}"
         )
     report = TableReport(table=CAMPAIGNS, source_file=str(path))
+    if number_format is None:
+        numbers = [
+            frame[columns.get(c.name, c.name)].astype("string").dropna()
+            for c in COLUMNS
+            if c.dtype == "float" and columns.get(c.name, c.name) in frame.columns
+        ]
+        number_format, warning = detect_format(numbers, sep)
+        if warning:
+            report.warnings.append(warning)
+    report.formats["numbers"] = number_format.describe()
     n = len(frame)
     reason = (
         np.full(n, None, dtype=object)
@@ -157,7 +171,7 @@ def validate_campaigns(
                     f"column; found e.g. {list(source.dropna().head(3))}"
                 )
         elif col.dtype == "float":
-            out[col.name] = parse_numbers(source)[0]
+            out[col.name] = parse_numbers(source, number_format)[0]
             flag(~blank & out[col.name].isna().to_numpy(bool), f"{col.name} is not a number")
         else:
             text = source.str.strip()
@@ -194,10 +208,11 @@ def validate_campaigns(
             out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), "unknown customer_id"
         )
     key = out[["customer_id", "campaign_id"]]
-    flag(
-        key.duplicated().to_numpy() & key.notna().all(axis=1).to_numpy() & pd.isna(reason),
-        "duplicate customer_id in campaign",
-    )
+    keyed = key.notna().all(axis=1).to_numpy() & pd.isna(reason)
+    arms = out["arm"].where(keyed).groupby([out["customer_id"], out["campaign_id"]])
+    both_arms = (arms.transform("nunique") > 1).to_numpy(bool) & keyed
+    flag(both_arms, "customer in both arms of the campaign (treated and control)")
+    flag(key.duplicated().to_numpy() & keyed & pd.isna(reason), "duplicate customer_id in campaign")
     ok = pd.isna(reason)
     quarantined = frame.loc[~ok].astype("string")
     quarantined.insert(0, "reason", pd.Series(reason[~ok], index=quarantined.index, dtype="string"))
@@ -255,6 +270,7 @@ def ingest_campaigns(
     min_accepted_share: float = 0.0,
     check_customers: bool = True,
     write: bool = True,
+    number_format=None,
     log=print,
 ):
     """Validate a campaigns export into ``DIR/campaigns.parquet``; customers must be known when
@@ -284,6 +300,8 @@ def ingest_campaigns(
         known_ids=known,
         problems=read.problems,
         lines=read.lines if read.lines.any() else None,
+        number_format=number_format,
+        sep=read.sep,
     )
     if report.rows_read and report.accepted < min_accepted_share * report.rows_read:
         top = "; ".join(
@@ -299,6 +317,8 @@ def ingest_campaigns(
     write_campaigns(data_dir, accepted, quarantined, report)
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.reasons.items())) or "none"
     log(f"campaigns: {report.accepted:,} accepted, {report.quarantined:,} quarantined [{detail}]")
+    for warning in report.warnings:
+        log(f"campaigns: warning: {warning}")
     return report
 
 

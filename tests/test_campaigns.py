@@ -267,3 +267,34 @@ def test_a_failed_campaigns_ingest_changes_nothing(tmp_path):
     few = CliRunner().invoke(app, [*args, "--campaigns-map", "customer_id=Cust,sent_at=Sent"])
     assert few.exit_code == 2 and "only 0 of 2 rows accepted" in few.output
     assert {p.name: p.read_bytes() for p in out.glob("*.parquet")} == before
+
+
+def test_costs_with_a_decimal_comma_and_a_currency_mark_are_read(tmp_path):
+    data = _contract_dir(tmp_path)
+    path = _export(
+        tmp_path,
+        "customer_id;sent_at;campaign_id;action;arm;cost\n"
+        'A;2024-03-01;c;call;treated;"€5,00"\nB;2024-03-01;c;;control;0,00\n'
+        "C;2024-03-01;c;call;treated;12,50 €\n",
+    )
+    report = ingest_campaigns(data, path, log=lambda _: None)
+    assert report.quarantined == 0, report.reasons
+    assert "decimal ','" in report.formats["numbers"], report.formats
+    costs = load_campaigns(data).set_index("customer_id")["cost"]
+    assert costs.to_dict() == {"A": 5.0, "B": 0.0, "C": 12.5}
+
+
+def test_a_customer_in_both_arms_is_quarantined_as_such_not_as_a_duplicate(tmp_path):
+    path = _export(
+        tmp_path,
+        "customer_id,sent_at,campaign_id,action,arm\nA,2024-03-01,c,call,treated\n"
+        "A,2024-03-01,c,,control\nB,2024-03-01,c,call,treated\nB,2024-03-01,c,call,treated\n"
+        "C,2024-03-01,c,,control\n",
+    )
+    accepted, quarantined, report = validate_campaigns(pd.read_csv(path, dtype=str), path)
+    assert accepted["customer_id"].tolist() == ["B", "C"]
+    assert report.reasons == {
+        "customer in both arms of the campaign (treated and control)": 2,
+        "duplicate customer_id in campaign": 1,
+    }
+    assert quarantined["source_row"].tolist() == [1, 2, 4]
