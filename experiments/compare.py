@@ -88,14 +88,15 @@ def metric_table(runs: Mapping[str, RunRecord]) -> pd.DataFrame:
 
 
 def best_per_column(table: pd.DataFrame) -> dict[str, str]:
-    """Column -> experiment with the best value (first row on a tie; NaN never wins)."""
+    """Column -> experiment with the best value (first row on a tie; NaN never wins; a column
+    with fewer than two values has no best: one run is not a comparison)."""
     best: dict[str, str] = {}
     for spec in METRICS:
         if spec.column not in table:
             continue
         values = table[spec.column]
         scored = [(spec.score(v), i) for i, v in enumerate(values) if math.isfinite(v)]
-        if scored:
+        if len(scored) >= 2:
             top = max(score for score, _ in scored)
             best[spec.column] = str(values.index[min(i for score, i in scored if score == top)])
     return best

@@ -6,7 +6,8 @@ marked, noise flags), ``gains`` (cumulative gains of all experiments on one plot
 value), ``calibration`` (all experiments on one plot), ``deciles`` (predicted vs actual value per
 experiment), ``importance`` (feature-importance differences), ``uplift`` (Qini and uplift plots,
 Qini and policy-value tables of the compared runs that are uplift runs: ``lifecycle uplift``,
-compared with ``--kind uplift``), ``data`` (cutoffs and row counts each run saw).
+compared with ``--kind uplift``), ``data`` (cutoffs and row counts each run saw, and the logged
+settings that differ between runs).
 """
 
 from __future__ import annotations
@@ -459,6 +460,28 @@ def _data_row(name: str, run: RunRecord) -> dict:
     }
 
 
+#: Longest parameter value shown in the settings table (longer ones end in "...").
+PARAM_TEXT = 80
+
+
+def settings_that_differ(runs: dict[str, RunRecord]) -> tuple[list[str], list[dict]]:
+    """The logged parameters whose value is not the same in every run (a missing one counts as
+    a value): the experiment names and one row per parameter, ``{"param", "values"}``."""
+    names = list(runs)
+    if len(names) < 2:
+        return names, []
+    rows = []
+    for param in sorted({p for run in runs.values() for p in run.params}):
+        values = [runs[n].params.get(param) for n in names]
+        if len(set(values)) > 1:
+            shown = [
+                "-" if v is None else v if len(v) <= PARAM_TEXT else v[: PARAM_TEXT - 3] + "..."
+                for v in values
+            ]
+            rows.append({"param": param, "values": shown})
+    return names, rows
+
+
 # --------------------------------------------------------------------------- page
 
 
@@ -487,6 +510,7 @@ def render_report(comparison: Comparison, title: str = "Experiment comparison") 
             importance=_importance(comparison),
             uplift=_uplift(comparison),
             data_rows=[_data_row(name, run) for name, run in comparison.runs.items()],
+            settings=settings_that_differ(comparison.runs),
         )
     )
 

@@ -1,5 +1,5 @@
-"""``lifecycle retrain``: features at the new cutoff -> train -> gate -> score -> monitor, as one
-job.
+"""``lifecycle retrain``: plan the cutoffs the new data allows -> train -> gate -> score ->
+monitor, as one job.
 
 - **One at a time**: an OS file lock per project and MLflow store; a second run exits at once
   with a message naming the running process (released when that process dies, even by kill -9).
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-STEPS = ("features", "train", "score", "monitor")
+STEPS = ("plan", "train", "score", "monitor")
 
 
 class RetrainBusy(RuntimeError):
@@ -154,7 +154,7 @@ def _outputs(settings: RetrainSettings, step: str) -> dict[str, str] | None:
     return None if where is None else {k: str(v and Path(v).resolve()) for k, v in where.items()}
 
 
-def _features(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
+def _plan(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
     """The cutoff plan the data allows (fails here, before any training, when it cannot hold it)."""
     from training.config import load_config
     from training.train import plan_for
@@ -252,7 +252,7 @@ def _monitor(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
     }
 
 
-_STEP = {"features": _features, "train": _train, "score": _score, "monitor": _monitor}
+_STEP = {"plan": _plan, "train": _train, "score": _score, "monitor": _monitor}
 
 
 def summarise(project: str, as_of: date, key: str, state: State) -> dict:

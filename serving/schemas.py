@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -107,6 +108,18 @@ def _rules_text() -> str:
     return "Cross-field rules (a row breaking one is a 400): " + "; ".join(CROSS_FIELD_RULES) + "."
 
 
+def _not_a_boolean(value: object) -> object:
+    """Counts and measures are numbers: ``true``/``false`` there is a client's mapping error (lax
+    validation would read it as 1/0). Numbers sent as text ("5") are read: CRM webhooks send
+    them."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
+
+
+Number = BeforeValidator(_not_a_boolean)
+
+
 def feature_field(feature: catalog.Feature) -> tuple[object, object]:
     """The type and field of one catalogued feature in a request: its bounds, null where the
     pipeline gives null, and left out (None) for the optional families."""
@@ -118,10 +131,12 @@ def feature_field(feature: catalog.Feature) -> tuple[object, object]:
     elif feature.dtype.startswith("int"):
         low, high = feature.bounds or (None, None)
         kind = Annotated[
-            int, Field(ge=None if low is None else int(low), le=None if high is None else int(high))
+            int,
+            Field(ge=None if low is None else int(low), le=None if high is None else int(high)),
+            Number,
         ]
     else:
-        kind = Annotated[float, Field(ge=feature.ge, le=feature.le)]
+        kind = Annotated[float, Field(ge=feature.ge, le=feature.le), Number]
     optional = feature.family in OPTIONAL_FAMILIES
     if feature.nullable or optional:
         kind = kind | None
@@ -150,7 +165,8 @@ class CustomerFeatures(_CustomerFeatureFields):
     """One customer's row of the feature table (``docs/schema.md`` section 3, default windows).
 
     RFM and engagement fields are required; send ``null`` where the pipeline gives null (e.g.
-    ``recency_days`` of a prospect) and 0 counts for a customer without events. Static attributes
+    ``recency_days`` of a prospect) and 0 counts for a customer without events. Numbers may come
+    as text ("5"); ``true``/``false`` are read only for 0/1 flags. Static attributes
     may be left out (unknown). BTYD fields may be left out or null: the service derives them from
     the snapshot's BG/NBD + Gamma-Gamma fit, as batch scoring does. See ``CROSS_FIELD_RULES``.
     """

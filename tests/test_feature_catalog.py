@@ -5,6 +5,7 @@ the feature code and the experiment YAMLs."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,18 @@ def test_request_model_applies_the_catalogue_bounds(service_row):
         with pytest.raises(ValidationError) as info:
             CustomerFeatures.model_validate({**service_row, name: bad})
         assert info.value.errors()[0]["loc"][0] == name
+
+
+def test_booleans_are_refused_for_counts_and_measures_but_read_for_flags(service_row):
+    for name in ("visit_365d", "recency_days"):
+        with pytest.raises(ValidationError, match="expected a number, got true") as info:
+            CustomerFeatures.model_validate_json(json.dumps({**service_row, name: True}))
+        assert info.value.errors()[0]["loc"][0] == name
+    text_numbers = {**service_row, "visit_365d": "3", "revenue_all": "120.5"}
+    parsed = CustomerFeatures.model_validate_json(json.dumps(text_numbers))
+    assert (parsed.visit_365d, parsed.revenue_all) == (3, 120.5)
+    flag = {**service_row, "is_prospect": False}
+    assert CustomerFeatures.model_validate_json(json.dumps(flag)).is_prospect == 0
 
 
 def test_schema_doc_table_is_the_catalogue():

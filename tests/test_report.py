@@ -335,6 +335,20 @@ def _record(name: str, **metrics: float) -> RunRecord:
     return RunRecord(name, run_id=f"{name}-run", metrics=logged, kind="train")
 
 
+def test_the_data_section_lists_the_settings_that_differ():
+    from experiments.report import PARAM_TEXT, settings_that_differ
+
+    a, b = _record("a"), _record("b")
+    a.params = {"lightgbm.num_leaves": "31", "horizon_days": "90", "features": "x" * 200}
+    b.params = {"lightgbm.num_leaves": "15", "horizon_days": "90", "seed": "1"}
+    names, rows = settings_that_differ({"a": a, "b": b})
+    assert names == ["a", "b"]
+    assert [r["param"] for r in rows] == ["features", "lightgbm.num_leaves", "seed"]
+    assert rows[0]["values"][1] == "-" and len(rows[0]["values"][0]) == PARAM_TEXT
+    assert rows[1]["values"] == ["31", "15"] and rows[2]["values"] == ["-", "1"]
+    assert settings_that_differ({"a": a}) == (["a"], [])
+
+
 def test_best_value_marking_on_hand_made_numbers():
     runs = {
         "a": _record(
@@ -382,6 +396,14 @@ def test_best_value_marking_on_hand_made_numbers():
         "clv_total_ratio": "b",  # |0.95 - 1| = 0.05 < |1.10 - 1| = 0.10 < |1.30 - 1| = 0.30
         "train_seconds": "c",  # lower is better
     }
+    alone = metric_table({"a": runs["a"]})
+    assert best_per_column(alone) == {}, "one run is not a comparison: nothing is marked best"
+    assert (
+        best_per_column(table.assign(clv_spearman=[float("nan"), 0.5, float("nan")])).get(
+            "clv_spearman"
+        )
+        is None
+    )
     comparison = build_comparison(runs)
     # No predictions: nothing is flagged as noise, but the gaps are reported as unchecked.
     assert not any(check.within_noise for check in comparison.noise_flags.values())

@@ -115,7 +115,7 @@ def test_retrain_is_locked_resumable_after_kill_9_and_idempotent(tmp_path):
     out_again, err_again = again.communicate(timeout=600)
     assert again.returncode == resumed.returncode
     assert all(
-        f"{step}: already done" in err_again for step in ("features", "train", "score", "monitor")
+        f"{step}: already done" in err_again for step in ("plan", "train", "score", "monitor")
     )
     assert out_again == out  # same inputs, same outcome
 
