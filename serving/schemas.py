@@ -337,7 +337,14 @@ class CustomerScore(BaseModel):
         None, description="upper end of the predicted value's range; null without ranges"
     )
     value_segment: str
-    priority_score: float
+    value_at_risk: float = Field(
+        description="expected value lost if nothing is done: churn_probability x value if "
+        "retained (0 for prospects)"
+    )
+    priority_score: float = Field(
+        description="the ranking of retention work: value_at_risk, or with an uplift champion "
+        "the recommended action's expected saved value net of its cost"
+    )
     priority_tier: Literal["P1", "P2", "P3", "P4"]
     recommended_action: str
     recommended_action_label: str = Field(

@@ -56,6 +56,7 @@ PEOPLE_DECIMALS: dict[str, int] = {
     "predicted_value": 2,
     "predicted_value_low": 2,
     "predicted_value_high": 2,
+    "value_at_risk": 2,
     "priority_score": 2,
     "expected_saved_value": 2,
 }
@@ -77,6 +78,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "predicted_value_low",
     "predicted_value_high",
     "value_segment",
+    "value_at_risk",
     "priority_score",
     "priority_tier",
     "recommended_action",
@@ -172,6 +174,7 @@ def score_columns(
     score = priority_scores(
         p, value, config.priority, is_prospect=prospect, retained_value=retained
     )
+    at_risk = score  # stays churn x value when an uplift champion re-ranks by saved value
     tier = priority_tiers(score, config.priority)
     actions = recommended_actions(stage, tier, config.actions)
     language = label_language(config)
@@ -225,6 +228,7 @@ def score_columns(
         "predicted_value_low": low,
         "predicted_value_high": high,
         "value_segment": value_segments(x["revenue_365d"], value, config.value_matrix),
+        "value_at_risk": at_risk,
         "priority_score": score,
         "priority_tier": tier,
         "recommended_action": actions,

@@ -197,6 +197,14 @@ def test_recommended_action_and_priority_follow_the_saved_value_net_of_cost(stor
         net.max(axis=1).where(pays, 0.0).to_numpy()
     )
     assert set(s["recommended_action"]) <= {*policy.trusted, NO_ACTION}
+    # the value at risk keeps its meaning (churn x value) while the priority follows saved value
+    from serving.config import ScoringConfig
+    from serving.value import priority_scores
+
+    config = ScoringConfig.model_validate(champions.scoring)
+    at_risk = priority_scores(s["churn_probability"], s["predicted_value"], config.priority)
+    assert s["value_at_risk"].to_numpy() == pytest.approx(at_risk, rel=1e-9)
+    assert not np.allclose(s["value_at_risk"], s["priority_score"])
     chosen = saved.to_numpy()[np.arange(len(s)), saved.columns.get_indexer(best)]
     assert s["expected_saved_value"].to_numpy() == pytest.approx(np.where(pays, chosen, 0.0))
     assert (s["uplift_model_version"] == champions.uplift.policy.version).all()

@@ -179,6 +179,7 @@ def test_score_frame_rows() -> None:
 
     assert steady["stage"] == "mature" and steady["value_segment"] == "champions"
     assert steady["priority_score"] == pytest.approx(0.1 * 200 / 0.9)  # 22.2 -> P3
+    assert steady["value_at_risk"] == steady["priority_score"]  # no campaign data: the same
     assert steady["priority_tier"] == "P3"
     assert steady["recommended_action"] == "loyalty_referral.targeted_campaign"
     assert steady["recommended_action_label"] == (

@@ -636,3 +636,15 @@ def test_a_killed_exports_partial_file_is_cleared_by_the_next(scores: pd.DataFra
     left.write_text("Lifecycle_Customer_ID,Churn_Risk\nC1,")
     result = export_csv(scores.head(5), "s", load_mapping("zoho"), state)
     assert result.path is not None and result.path.exists() and not left.exists()
+
+
+def test_a_scores_file_from_before_value_at_risk_still_exports(tmp_path):
+    from serving.writeback.plan import with_value_at_risk
+
+    old = pd.DataFrame({"customer_id": ["a", "b"], "priority_score": [12.5, 0.0]})
+    old.attrs["lifecycle_project"] = "shop"
+    derived = with_value_at_risk(old)
+    assert derived["value_at_risk"].tolist() == [12.5, 0.0]
+    assert derived.attrs["lifecycle_project"] == "shop"
+    reranked = old.assign(uplift_model_version=["3", None])  # priority was net saved value
+    assert "value_at_risk" not in with_value_at_risk(reranked)

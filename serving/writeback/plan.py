@@ -48,7 +48,22 @@ def load_scores(path: str | Path) -> pd.DataFrame:
             frame.attrs[PROJECT_ATTR] = str(json.loads(marker.read_text("utf-8"))["project"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise MappingError(f"--scores {path}: unreadable {marker.name} ({exc!r})") from None
-    return frame
+    return with_value_at_risk(frame)
+
+
+def with_value_at_risk(scores: pd.DataFrame) -> pd.DataFrame:
+    """Scores written before ``value_at_risk`` was a column: it was ``priority_score`` unless an
+    uplift champion re-ranked the rows (then it is left absent:
+    such a file must be scored again)."""
+    if "value_at_risk" in scores or "priority_score" not in scores:
+        return scores
+    decided = scores.get("uplift_model_version")
+    if decided is not None and decided.notna().any():
+        return scores
+    attrs = dict(scores.attrs)
+    out = scores.assign(value_at_risk=scores["priority_score"])
+    out.attrs.update(attrs)
+    return out
 
 
 def scores_as_of(scores: pd.DataFrame) -> str | None:
