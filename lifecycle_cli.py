@@ -798,6 +798,14 @@ def backtest(
     project: ProjectOption = None,
     engine: EngineOption = "duckdb",
     spark_master: SparkMasterOption = None,
+    allow_partial_window: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial-window",
+            help="Run although the outcome window runs past the end of the data (recorded in "
+            "the JSON; its customers count as churned for the missing days).",
+        ),
+    ] = False,
 ) -> None:
     """Fit on data before the cutoff; compare LightGBM with BG/NBD + Gamma-Gamma on the horizon."""
     from training.backtest import backtest as run_backtest
@@ -824,6 +832,7 @@ def backtest(
             dataset=dataset,
             log=_log,
             range_groups=range_groups,
+            allow_partial_window=allow_partial_window,
         )
     write_result(result, out)
     typer.echo(format_table(result))

@@ -46,6 +46,12 @@ class StageRules(_Config):
         365.0, ge=0, description="...while the first purchase is less than this many days ago"
     )
     growing_min_growth: float = Field(0.25, gt=0, description="growth of orders or revenue vs prev")
+    churn_horizon_days: float | None = Field(
+        None,
+        gt=0,
+        description="the churn model's horizon (set by training): the model's probability counts "
+        "only beyond what the customer's own rhythm implies over it",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> StageRules:

@@ -431,10 +431,19 @@ def range_groups(
 
 
 def fit_scoring_thresholds(
-    features: pd.DataFrame, churn_probability: ArrayLike, predicted_value: ArrayLike
+    features: pd.DataFrame,
+    churn_probability: ArrayLike,
+    predicted_value: ArrayLike,
+    churn_horizon_days: float | None = None,
 ) -> dict:
     """The scoring config of a new model pair as plain JSON: the defaults with the data-dependent
-    thresholds fitted on its reference batch (``calibrate_config``). Training stores it with the
-    pair (``training.train.train(scoring_thresholds=...)``), so batch and online scoring agree."""
+    thresholds fitted on its reference batch (``calibrate_config``) and the churn model's
+    horizon. Training stores it with the pair (``training.train.train(scoring_thresholds=...)``),
+    so batch and online scoring agree."""
     config = calibrate_config(ScoringConfig(), features, churn_probability, predicted_value)
+    if churn_horizon_days is not None:
+        stages = config.stages.model_dump()
+        config = config.model_copy(
+            update={"stages": StageRules(**{**stages, "churn_horizon_days": churn_horizon_days})}
+        )
     return config.model_dump(mode="json")

@@ -59,6 +59,17 @@ def _rhythm(x: dict[str, np.ndarray], rules: StageRules) -> np.ndarray:
     return x["recency_days"] / _usual_gap(x["mean_gap_days"], rules)
 
 
+def rhythm_no_purchase(x: dict[str, np.ndarray], rules: StageRules) -> np.ndarray:
+    """The chance that a customer buying at their usual rate (exponential gaps) makes no purchase
+    within the churn model's horizon: exp(-horizon / usual gap); 0 when the horizon is unknown.
+
+    A slow buyer (usual gap 256 days, horizon 90) has 0.70 of it while perfectly on rhythm: a
+    churn probability of 0.59 says nothing new about them, so it does not make them declining."""
+    if rules.churn_horizon_days is None:
+        return np.zeros(len(x["recency_days"]))
+    return np.exp(-rules.churn_horizon_days / _usual_gap(x["mean_gap_days"], rules))
+
+
 def growth(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
     """Relative change (current - previous) / previous; +inf from nothing to something, 0 if both
     0."""
@@ -99,7 +110,7 @@ def assign_stages(
     lapsed = (ratio >= rules.churned_ratio) & (recency >= rules.churned_min_days)
     churned = lapsed | ((p >= rules.churned_probability) & (ratio >= rules.declining_ratio))
     overdue = ratio >= rules.declining_ratio
-    at_risk = p >= rules.declining_probability
+    at_risk = (p >= rules.declining_probability) & (p > rhythm_no_purchase(x, rules))
     complaining = (complaints >= rules.declining_min_complaints) & (
         (orders_trend < 0) | (revenue_trend < 0)
     )

@@ -251,6 +251,14 @@ def tiny_result(tiny_data):
     )
 
 
+def test_an_outcome_window_past_the_end_of_the_data_is_refused_unless_allowed(tiny_data):
+    from training.splits import PlanError
+
+    with pytest.raises(PlanError, match=r"not fully observed.*--allow-partial-window") as info:
+        backtest(tiny_data, date(2024, 11, 1), 91, _config(), log=lambda *_: None)
+    assert "Use a cutoff up to 2024-10-0" in str(info.value)
+
+
 def test_backtest_json_schema(tiny_result, tmp_path):
     cutoff = date(2024, 10, 1)
     result = tiny_result
@@ -274,7 +282,9 @@ def test_backtest_json_schema(tiny_result, tmp_path):
         "models",
         "calibration",
         "ranges",
+        "partial_window",
     ]
+    assert payload["partial_window"] is None
     assert payload["dataset"] == "tiny"
     assert (
         re.fullmatch(r"\d{4}-\d{2}-\d{2}", payload["cutoff"]) and payload["cutoff"] == "2024-10-01"

@@ -139,6 +139,18 @@ def test_population_gap_is_configurable() -> None:
     assert stage(rules=StageRules(default_gap_days=30.0), **one_purchase) == "declining"
 
 
+def test_a_slow_buyer_on_rhythm_is_not_declining_for_a_probability_their_rhythm_implies() -> None:
+    # buys every 256 days, last 6 days ago: over a 90-day horizon exp(-90/256) = 0.70 of such
+    # customers make no purchase while perfectly on rhythm
+    slow = {"mean_gap_days": 256.0, "recency_days": 6.0, "orders_90d": 1, "orders_trend_90d": 0.0}
+    timed = StageRules(churn_horizon_days=90.0)
+    assert stage(0.59, rules=timed, **slow) == "mature"
+    assert stage(0.75, rules=timed, **slow) == "declining"  # worse than the rhythm says
+    assert stage(0.59, **slow) == "declining"  # horizon unknown (pairs stored before): as before
+    # a monthly buyer at 0.5 is declining either way (their rhythm implies exp(-3) = 0.05)
+    assert stage(0.5, rules=timed) == "declining"
+
+
 def test_gap_floor_keeps_one_shopping_episode_from_reading_as_a_rhythm() -> None:
     # two purchases on consecutive days (gap 1): 10 days of silence is not 10 gaps overdue
     assert stage(mean_gap_days=1.0, recency_days=10.0) == "mature"
@@ -216,6 +228,11 @@ def test_stages_agree_with_the_model_and_the_rhythm(rows: list[tuple[dict, float
     assert stages.isin(STAGES).all()
     high_risk = p >= RULES.declining_probability
     assert not stages[high_risk].isin(["mature", "growing"]).any()
+    # with the churn horizon known, only a probability beyond the customer's own rhythm counts
+    timed = StageRules(churn_horizon_days=90.0)
+    gap = np.maximum(np.nan_to_num(frame["mean_gap_days"], nan=timed.default_gap_days), 7.0)
+    beyond = high_risk & (p > np.exp(-90.0 / gap))
+    assert not assign_stages(frame, p, timed)[beyond].isin(["mature", "growing"]).any()
     overdue = ratio >= RULES.declining_ratio
     assert stages[overdue].isin(["declining", "churned"]).all()
     # row-wise: each customer alone gets the stage it gets in the batch

@@ -41,7 +41,7 @@ from training.dataset import (
 )
 from training.metrics import expected_calibration_error, roc_auc
 from training.models import FeatureEncoder, lgb_callbacks, lgb_kwargs, logit, sigmoid
-from training.splits import CutoffPlan, plan_cutoffs
+from training.splits import CutoffPlan, PlanError, plan_cutoffs
 from training.train import evaluate, truth_check
 
 METRIC_KEYS = (
@@ -349,6 +349,7 @@ class BacktestResult:
     rows: SplitRows
     calibration: dict | None = None  # the pseudo-backtest recalibration (HorizonCalibration)
     ranges: dict | None = None  # predicted-value range coverage (training.clv_intervals)
+    partial_window: str | None = None  # why the outcome window is not fully observed, if allowed
 
     @property
     def n_customers(self) -> int:
@@ -373,6 +374,7 @@ class BacktestResult:
             "models": {"lightgbm": self.lightgbm, "btyd": self.btyd},
             "calibration": self.calibration,
             "ranges": self.ranges,
+            "partial_window": self.partial_window,
         }
 
     def totals(self) -> dict[str, float]:
@@ -411,6 +413,7 @@ def backtest(
     log=print,
     calibrate: Calibrate = DEFAULT_CALIBRATION,
     range_groups=None,
+    allow_partial_window: bool = False,
 ) -> BacktestResult:
     """Fit on snapshots before ``cutoff``, forecast ``[cutoff, cutoff + horizon_days)``, score both
     models on the customers with a purchase before the cutoff.
@@ -420,10 +423,12 @@ def backtest(
     (:func:`calibrate_on_pseudo_backtest`); unless ``none``, the CLV total is also kept at the BTYD
     level. ``range_groups`` (features, churn probability, value -> labels, e.g.
     ``serving.scoring.range_groups``) breaks the coverage of the predicted-value ranges down by
-    stage and value segment.
+    stage and value segment. An outcome window the data does not fully cover is a ``PlanError``
+    (its customers would count as churned and spend nothing for the missing days) unless
+    ``allow_partial_window``, which warns and records it in the result.
     """
     started = time.perf_counter()
-    plan = _plan(data_dir, cutoff, horizon_days, cfg, log)
+    plan, partial = _plan(data_dir, cutoff, horizon_days, cfg, log, allow_partial_window)
     _log_plan(plan, dataset or data_dir, log)
     fitted = fit_and_forecast(data_dir, plan, cfg)
     evaluation, churn_probability, value = fitted.evaluation, fitted.churn_probability, fitted.value
@@ -482,6 +487,7 @@ def backtest(
         rows=_split_rows(fitted.fit_frame, plan, len(evaluation)),
         calibration=None if calibration is None else calibration.to_dict(),
         ranges=None if ranges is None else ranges.report,
+        partial_window=partial,
     )
 
 
@@ -610,12 +616,24 @@ def _ece(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def _plan(
-    data_dir: str | Path, cutoff: date, horizon_days: int, cfg: ExperimentConfig, log
-) -> BacktestPlan:
+    data_dir: str | Path,
+    cutoff: date,
+    horizon_days: int,
+    cfg: ExperimentConfig,
+    log,
+    allow_partial_window: bool = False,
+) -> tuple[BacktestPlan, str | None]:
     bounds = data_bounds(data_dir)
-    if warning := check_window(bounds, cutoff, horizon_days, "the backtest cutoff"):
+    warning = check_window(bounds, cutoff, horizon_days, "the backtest cutoff")
+    if warning and not allow_partial_window:
+        latest = bounds[1] - timedelta(days=horizon_days)
+        raise PlanError(
+            f"{warning.removeprefix('warning: ')}; its metrics would be wrong. Use a cutoff up "
+            f"to {latest} or a shorter --horizon-days, or pass --allow-partial-window"
+        )
+    if warning:
         log(warning)
-    return plan_backtest(bounds[0], cutoff, horizon_days, cfg)
+    return plan_backtest(bounds[0], cutoff, horizon_days, cfg), warning
 
 
 def _log_plan(plan: BacktestPlan, dataset: object, log) -> None:

@@ -49,9 +49,9 @@ from training.registry import (
 from training.splits import CutoffPlan, plan_cutoffs
 
 #: Fits the scoring thresholds of a pair from reference features (the test buyers), their churn
-#: probabilities and predicted values; returns plain JSON. Scoring rules live in ``serving``, so
-#: the caller passes it in (``serving.scoring.fit_scoring_thresholds``).
-ThresholdFitter = Callable[[pd.DataFrame, np.ndarray, np.ndarray], dict]
+#: probabilities, predicted values and the churn horizon; returns plain JSON. Scoring rules live
+#: in ``serving``, so the caller passes it in (``serving.scoring.fit_scoring_thresholds``).
+ThresholdFitter = Callable[[pd.DataFrame, np.ndarray, np.ndarray, float], dict]
 #: The stage and tier shares of the test buyers under a pair's scoring thresholds, for the
 #: monitoring reference (``serving.monitor.reference_mix``): features, probabilities, values,
 #: thresholds.
@@ -352,7 +352,12 @@ def train(
                 "data_fingerprint": fingerprint,
             }
             assert scoring_thresholds is not None  # register=True requires it (checked above)
-            scoring = scoring_thresholds(test, churn.predict_proba(test), clv.predict(test))
+            scoring = scoring_thresholds(
+                test,
+                churn.predict_proba(test),
+                clv.predict(test),
+                cfg.labels.churn_horizon_days,
+            )
             mlflow.log_dict(scoring, "scoring_config.json")
             meta["monitor_reference"] = monitor_reference(
                 data_dir, data.feature_columns, churn, clv, metrics, cfg, scoring, reference_mix
