@@ -55,3 +55,25 @@ def test_test_cutoff_past_the_data_is_rejected():
 def test_too_little_history_is_rejected():
     with pytest.raises(ValueError, match="not enough history"):
         plan_cutoffs(date(2023, 1, 1), date(2023, 8, 1), 90, 3, 30)
+
+
+def test_training_says_when_the_baseline_beats_the_models_and_when_cutoffs_were_dropped():
+    from datetime import date
+
+    from training.splits import plan_cutoffs
+    from training.train import behind_the_baseline
+
+    metrics = {
+        "test_churn_auc": 0.8359,
+        "test_btyd_churn_auc": 0.8584,
+        "test_churn_brier": 0.14,
+        "test_btyd_churn_brier": 0.15,
+        "test_clv_gini": 0.5644,
+        "test_btyd_clv_gini": 0.618,
+    }
+    assert behind_the_baseline(metrics) == [
+        "churn_auc 0.8359 vs 0.8584",
+        "clv_gini 0.5644 vs 0.618",
+    ]
+    plan = plan_cutoffs(date(2009, 12, 1), date(2011, 12, 10), 180, 12, 30)
+    assert plan.dropped == 12 - len(plan.train) > 0

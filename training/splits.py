@@ -18,6 +18,7 @@ class CutoffPlan:
     valid: date
     test: date
     horizon_days: int
+    dropped: int = 0  # training cutoffs asked for that fell before the data had enough history
 
     def all(self) -> list[date]:
         return [*self.train, self.valid, self.test]
@@ -60,7 +61,8 @@ def plan_cutoffs(
     ``data_end`` is the first day with no data (exclusive). The test cutoff defaults to the latest
     first-of-month whose label window ``[T, T+H)`` is inside the data. Validation is one horizon
     earlier, the last training cutoff one horizon before validation, then every ``step_days`` back.
-    Training cutoffs with less than ``min_history_days`` of history are dropped.
+    Training cutoffs with less than ``min_history_days`` of history are dropped (the plan's
+    ``dropped`` counts them, for the caller to say).
     """
     h = timedelta(days=horizon_days)
     if test_cutoff is None:
@@ -76,11 +78,20 @@ def plan_cutoffs(
     train = [last_train - timedelta(days=step_days * i) for i in range(n_train)]
     train = sorted(t for t in train if (t - data_start).days >= min_history_days)
     if not train:
+        need = (data_end - last_train).days + min_history_days
         raise PlanError(
             f"not enough history for training: the last training cutoff would be {last_train}, "
-            f"data start {data_start}, horizon {horizon_days} days; use shorter horizons or more "
-            "data"
+            f"data start {data_start}, horizon {horizon_days} days (training needs {need} days "
+            f"of data at this horizon, the data holds {(data_end - data_start).days}); shorten "
+            "labels.churn_horizon_days and labels.value_horizon_days in the experiment YAML, or "
+            "bring more data"
         )
-    plan = CutoffPlan(train=tuple(train), valid=valid, test=test_cutoff, horizon_days=horizon_days)
+    plan = CutoffPlan(
+        train=tuple(train),
+        valid=valid,
+        test=test_cutoff,
+        horizon_days=horizon_days,
+        dropped=n_train - len(train),
+    )
     plan.check()
     return plan

@@ -3,6 +3,7 @@ gate."""
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -169,6 +170,28 @@ def split_metrics(
     return metrics
 
 
+#: Test metrics compared with the BTYD baseline's after training: name -> higher is better.
+BASELINE_CHECKS: dict[str, bool] = {
+    "churn_auc": True,
+    "churn_brier": False,
+    "clv_gini": True,
+    "clv_spearman": True,
+}
+
+
+def behind_the_baseline(metrics: dict[str, float]) -> list[str]:
+    """The test metrics on which the BTYD baseline is better than the models (e.g. "churn_auc
+    0.836 vs 0.858")."""
+    behind = []
+    for name, higher in BASELINE_CHECKS.items():
+        ours, base = metrics.get(f"test_{name}"), metrics.get(f"test_btyd_{name}")
+        if ours is None or base is None or not np.isfinite([ours, base]).all():
+            continue
+        if (base > ours) if higher else (base < ours):
+            behind.append(f"{name} {ours:.4g} vs {base:.4g}")
+    return behind
+
+
 def truth_check(
     data_dir: str | Path, part: pd.DataFrame, probability: np.ndarray, horizon_days: int
 ) -> dict:
@@ -289,6 +312,14 @@ def train(
         f"project {project}: cutoffs: train {[str(c) for c in plan.train]}, valid {plan.valid}, "
         f"test {plan.test}"
     )
+    if plan.dropped:
+        months = ", ".join(calendar.month_abbr[m] for m in sorted({c.month for c in plan.train}))
+        log(
+            f"note: {plan.dropped} of {cfg.snapshots.n_train} training cutoffs "
+            "(snapshots.n_train) fall too early in the data (under 60 days of history before "
+            f"them) and are left out; the {len(plan.train)} left cover {months} only: seasons "
+            "outside them are not learnt"
+        )
     data = build_training_data(data_dir, plan, cfg, progress=progress)
     log(f"snapshot table: {len(data.frame):,} rows, {len(data.feature_columns)} features")
     with tracked_run(cfg.tracking.tracking_uri, experiment_id, run_name=f"{cfg.name}-train") as run:
@@ -328,6 +359,12 @@ def train(
             }
         )
         mlflow.log_metrics(metrics)
+        if behind := behind_the_baseline(metrics):
+            log(
+                f"warning: on the test customers the BG/NBD + Gamma-Gamma baseline beats the "
+                f"models on {', '.join(behind)}: check the data and the config before using "
+                "this pair (a first version is champion without a comparison)"
+            )
         log_plots(data, churn, clv)
         log_predictions(prediction_table(test, churn, clv))
         mlflow.log_dict(
