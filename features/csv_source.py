@@ -289,8 +289,8 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
     footer = _footer(body, len(header)) if text.endswith(("\n", "\r")) else 0
     if footer:
         notes.append(
-            f"footer skipped ({footer} single-value lines after the last row, a report footer "
-            f"such as {body[-footer][0].strip()!r})"
+            f"footer skipped ({footer} lines after the last row: a report footer or totals "
+            f"line such as {','.join(body[-footer])[:60]!r})"
         )
         body, body_spans = body[:-footer], body_spans[:-footer]
     if not body:
@@ -333,17 +333,25 @@ def _preamble(records: list[list[str]]) -> int:
     return n if n and sum(1 for f in header if f.strip()) >= 3 else 0
 
 
+#: First cells of a report's totals line ("Total,,,1359123,,8471629.46"), lower case.
+TOTALS_WORDS = frozenset(
+    {"total", "totals", "grand total", "sum", "summe", "gesamt", "totaal", "合计", "总计"}
+)
+
+
 def _footer(body: list[list[str]], width: int) -> int:
     """Trailing lines of one value each (a report's totals/copyright footer, as Salesforce
-    writes)."""
+    writes), or whose first cell is a totals word (a spreadsheet's totals row)."""
     if width < 3:
         return 0
+
+    def is_footer(fields: list[str]) -> bool:
+        if len(fields) < width and sum(1 for f in fields if f.strip()) == 1:
+            return True
+        return bool(fields) and fields[0].strip().rstrip(":").lower() in TOTALS_WORDS
+
     n = 0
-    while (
-        n < len(body) - 1
-        and len(body[-1 - n]) < width
-        and sum(1 for f in body[-1 - n] if f.strip()) == 1
-    ):
+    while n < len(body) - 1 and is_footer(body[-1 - n]):
         n += 1
     return n
 

@@ -687,3 +687,25 @@ def test_reingest_replaces_a_campaigns_table_added_to_the_same_out(tmp_path):
     ingest(tmp_path, EXPORTS / "truncated" / "transactions.csv", load_mapping(None), log=_quiet)
     assert not (tmp_path / "campaigns.parquet").exists()
     _consistent(tmp_path)
+
+
+def test_a_totals_line_at_the_end_is_a_footer_not_a_row_without_a_customer(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text(
+        "Invoice,Customer ID,InvoiceDate,Price,Country\n"
+        "536365,13085.0,2010-12-01,2.55,United Kingdom\n"
+        ",,2010-12-01,1.00,United Kingdom\n"  # a guest row: quarantined, counted
+        "536366,13086.0,2010-12-02,3.39,France\n"
+        "Total,,,6.94,\n"
+    )
+    reports = ingest(
+        tmp_path / "out",
+        path,
+        load_mapping("customer_id=Customer ID,ordered_at=InvoiceDate,amount=Price"),
+        log=_quiet,
+        min_accepted_share=0,
+    )
+    r = reports["transactions"]
+    assert (r.rows_read, r.accepted, r.quarantined) == (3, 2, 1), r.reasons
+    assert r.formats["footer"].startswith("skipped (1 lines after the last row"), r.formats
+    assert "'Total,,,6.94,'" in r.formats["footer"]
