@@ -102,7 +102,7 @@ def test_retrain_is_locked_resumable_after_kill_9_and_idempotent(tmp_path):
     resumed = _lifecycle(args, cwd=tmp_path, env=env)
     out, err = resumed.communicate(timeout=900)
     assert resumed.returncode == 0, err  # a pair monitored on the data it was trained on
-    assert "features: already done" in err and "train: already done" in err and "score ..." in err
+    assert "plan: already done" in err and "train: already done" in err and "score ..." in err
     assert "trained v1: PROMOTED: no champion yet" in out and "monitor verdict OK" in out
     scores = pd.read_parquet(tmp_path / "data" / "scores.parquet")  # for export and the service
     assert "scores: data/scores.parquet" in out and scores["churn_model_version"].eq("1").all()
