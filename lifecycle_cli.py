@@ -402,29 +402,20 @@ def ingest(
             decimal=decimal,
             thousands=thousands,
         )
-        if campaigns is not None:  # checked before the other tables replace the old ones
-            from features.campaigns import ingest_campaigns
+        campaigns_source = None
+        if campaigns is not None:  # written with the other tables, in the same swap
+            from features.campaigns import CampaignsSource
             from features.mapping import parse_map_option
             from features.numbers import forced_format
 
-            preflight = ingest_campaigns(
-                out,
+            campaigns_source = CampaignsSource(
                 campaigns,
                 parse_map_option(campaigns_map) if campaigns_map else None,
                 date_format=mapping.date_format,
                 date_order=mapping.date_order,
                 timezone=mapping.timezone,
-                min_accepted_share=min_accepted_share,
                 number_format=forced_format(mapping.decimal, mapping.thousands),
-                check_customers=False,
-                write=False,
-                log=lambda _: None,
             )
-            if dry_run:
-                _log(
-                    f"campaigns (dry run): {preflight.accepted:,} of {preflight.rows_read:,} rows "
-                    "would be accepted before the customer check"
-                )
         reports = run_ingest(
             out,
             transactions,
@@ -436,9 +427,11 @@ def ingest(
             min_accepted_share=min_accepted_share,
             dry_run=dry_run,
             latest=_latest_possible_time(),
+            campaigns=campaigns_source,
         )
     except IngestError as exc:
         _fail(str(exc))
+    campaign_report = reports.pop("campaigns", None)
     total_read = sum(r.rows_read for r in reports.values())
     total_q = sum(r.quarantined for r in reports.values())
     where = f"dry run, nothing written to {out}" if dry_run else f"ingested into {out}"
@@ -446,26 +439,8 @@ def ingest(
         f"{where}: {total_read:,} rows read, {total_read - total_q:,} accepted, {total_q:,} "
         "quarantined"
     )
-    if campaigns is not None and not dry_run:
-        from features.campaigns import ingest_campaigns
-        from features.mapping import parse_map_option
-        from features.numbers import forced_format
-
-        try:
-            columns = parse_map_option(campaigns_map) if campaigns_map else None
-            report = ingest_campaigns(
-                out,
-                campaigns,
-                columns,
-                date_format=mapping.date_format,
-                date_order=mapping.date_order,
-                timezone=mapping.timezone,
-                min_accepted_share=min_accepted_share,
-                number_format=forced_format(mapping.decimal, mapping.thousands),
-                log=_log,
-            )
-        except IngestError as exc:
-            _fail(str(exc))
+    if campaign_report is not None:
+        report = campaign_report
         typer.echo(
             f"campaigns: {report.rows_read:,} rows read, {report.accepted:,} accepted, "
             f"{report.quarantined:,} quarantined"

@@ -20,7 +20,7 @@ the counts go to ``manifest.json``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import duckdb
@@ -246,61 +246,60 @@ def typed_campaigns(frame: pd.DataFrame) -> pd.DataFrame:
 def write_campaigns(
     data_dir: str | Path, accepted: pd.DataFrame, quarantined: pd.DataFrame, report
 ) -> None:
-    """Write the accepted and quarantined rows and add the counts to ``manifest.json``."""
+    """Write the accepted and quarantined rows and add the counts to ``manifest.json``; each file
+    is replaced whole (a kill leaves the old or the new one, never half of one)."""
+    from features.atomic_file import replaced_file, write_text_atomic
+
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    accepted.to_parquet(campaigns_path(data_dir), index=False)
-    qpath = quarantine_path(data_dir, CAMPAIGNS)
-    qpath.parent.mkdir(parents=True, exist_ok=True)
-    quarantined.to_parquet(qpath, index=False)
+    with replaced_file(quarantine_path(data_dir, CAMPAIGNS)) as tmp:
+        quarantined.to_parquet(tmp, index=False)
+    with replaced_file(campaigns_path(data_dir)) as tmp:
+        accepted.to_parquet(tmp, index=False)
     manifest_file = data_dir / "manifest.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
     manifest.setdefault("tables", {})[CAMPAIGNS] = asdict(report)
-    manifest_file.write_text(json.dumps(manifest, indent=2, default=str))
+    write_text_atomic(manifest_file, json.dumps(manifest, indent=2, default=str))
 
 
-def ingest_campaigns(
-    data_dir: str | Path,
-    source: str | Path,
-    columns: dict[str, str] | None = None,
-    *,
-    date_format: str | None = None,
-    date_order: str | None = None,
-    timezone: str | None = None,
+@dataclass(frozen=True)
+class CampaignsSource:
+    """A campaigns export and how to read it (``columns``: contract column -> source column;
+    ``number_format``: a :class:`features.numbers.NumberFormat`, None to detect)."""
+
+    path: Path
+    columns: dict[str, str] | None = None
+    date_format: str | None = None
+    date_order: str | None = None
+    timezone: str | None = None
+    number_format: object = None
+
+
+def read_campaigns(
+    source: CampaignsSource,
+    known_ids: set[str] | None,
     min_accepted_share: float = 0.0,
-    check_customers: bool = True,
-    write: bool = True,
-    number_format=None,
     log=print,
 ):
-    """Validate a campaigns export into ``DIR/campaigns.parquet``; customers must be known when
-    ``DIR/customers.parquet`` exists (and ``check_customers``). Too small an accepted share is an
-    ``IngestError`` and nothing is written; ``write=False`` only validates (a preflight before
-    the other tables are replaced, or a dry run). Returns the
-    :class:`features.ingest.TableReport`."""
+    """Read and validate a campaigns export: ``(accepted, quarantined, report)``; too small an
+    accepted share is an ``IngestError`` (nothing is written by the callers then)."""
     from features.csv_source import read_source
     from features.mapping import IngestError
 
-    source = Path(source)
-    customers = table_path(data_dir, "customers")
-    known = (
-        set(pd.read_parquet(customers, columns=["customer_id"])["customer_id"].astype(str))
-        if check_customers and customers.exists()
-        else None
-    )
-    log(f"campaigns: reading {source} ...")
-    read = read_source(source)
+    path = Path(source.path)
+    log(f"campaigns: reading {path} ...")
+    read = read_source(path)
     accepted, quarantined, report = validate_campaigns(
         read.frame,
-        source,
-        columns,
-        date_format=date_format,
-        date_order=date_order,
-        timezone=timezone,
-        known_ids=known,
+        path,
+        source.columns,
+        date_format=source.date_format,
+        date_order=source.date_order,
+        timezone=source.timezone,
+        known_ids=known_ids,
         problems=read.problems,
         lines=read.lines if read.lines.any() else None,
-        number_format=number_format,
+        number_format=source.number_format,
         sep=read.sep,
     )
     if report.rows_read and report.accepted < min_accepted_share * report.rows_read:
@@ -308,17 +307,42 @@ def ingest_campaigns(
             f"{k}: {v:,}" for k, v in sorted(report.reasons.items(), key=lambda kv: -kv[1])[:3]
         )
         raise IngestError(
-            f"{source}: campaigns: only {report.accepted:,} of {report.rows_read:,} rows accepted "
+            f"{path}: campaigns: only {report.accepted:,} of {report.rows_read:,} rows accepted "
             f"({report.accepted / report.rows_read:.1%}), below --min-accepted-share "
-            f"{min_accepted_share:g}; top reasons: {top}; nothing written"
+            f"{min_accepted_share:g}; top reasons: {top}; nothing written (the previous "
+            "contract directory is unchanged)"
         )
-    if not write:
-        return report
-    write_campaigns(data_dir, accepted, quarantined, report)
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.reasons.items())) or "none"
     log(f"campaigns: {report.accepted:,} accepted, {report.quarantined:,} quarantined [{detail}]")
     for warning in report.warnings:
         log(f"campaigns: warning: {warning}")
+    return accepted, quarantined, report
+
+
+def ingest_campaigns(
+    data_dir: str | Path,
+    source: str | Path | CampaignsSource,
+    columns: dict[str, str] | None = None,
+    *,
+    min_accepted_share: float = 0.0,
+    log=print,
+    **reading,
+):
+    """Validate a campaigns export into an existing contract directory's ``campaigns.parquet``
+    (customers must be known when ``DIR/customers.parquet`` exists). ``lifecycle ingest
+    --campaigns`` does not use this: it writes campaigns with the other tables in one swap
+    (``features.ingest.ingest(campaigns=...)``). ``reading``: the other fields of
+    :class:`CampaignsSource`. Returns the :class:`features.ingest.TableReport`."""
+    if not isinstance(source, CampaignsSource):
+        source = CampaignsSource(Path(source), columns, **reading)
+    customers = table_path(data_dir, "customers")
+    known = (
+        set(pd.read_parquet(customers, columns=["customer_id"])["customer_id"].astype(str))
+        if customers.exists()
+        else None
+    )
+    accepted, quarantined, report = read_campaigns(source, known, min_accepted_share, log)
+    write_campaigns(data_dir, accepted, quarantined, report)
     return report
 
 

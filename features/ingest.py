@@ -43,7 +43,6 @@ MIN_PARSABLE_SHARE = 0.5
 MIN_ACCEPTED_SHARE = 0.5
 UNMAPPED = "unmapped event_type"
 #: Everything ingest writes into ``--out`` (anything else there makes ingest refuse the directory).
-#: (``campaigns.parquet`` is added after the swap by ``lifecycle ingest --campaigns``.)
 OWNED = {f"{t}.parquet" for t in TABLES} | {"campaigns.parquet", "quarantine", "manifest.json"}
 NUMBER_INPUTS = ("amount", "unit_price", "quantity", "margin", "value")
 
@@ -523,9 +522,14 @@ def ingest(
     min_accepted_share: float = MIN_ACCEPTED_SHARE,
     dry_run: bool = False,
     latest: pd.Timestamp | None = None,
+    campaigns=None,
 ) -> dict[str, TableReport]:
     """Ingest exports into a contract directory (replaced as a whole) and return the per-table
     counts.
+
+    ``campaigns`` (a :class:`features.campaigns.CampaignsSource`) is validated against the new
+    customers and written in the same swap: a failing campaigns file leaves the previous
+    directory whole, and a kill never leaves new tables beside old campaigns.
 
     With ``dry_run`` everything is read, mapped, validated and reported, and nothing is written.
     ``latest`` (naive UTC; the CLI passes the end of tomorrow): rows dated after it are
@@ -561,9 +565,22 @@ def ingest(
             f"customers: derived {len(tables[CUSTOMERS]):,} customers from first contact "
             "(no customers file given)"
         )
+    campaign_rows = None
+    if campaigns is not None:
+        from features.campaigns import CAMPAIGNS, read_campaigns
+
+        known = set(tables[CUSTOMERS]["customer_id"].astype(str))
+        campaign_rows = read_campaigns(campaigns, known, min_accepted_share, log)
+        reports[CAMPAIGNS] = campaign_rows[2]
     if dry_run:
         return reports
     with replaced_directory(out_dir, OWNED) as staging:
+        if campaign_rows is not None:
+            from features.campaigns import campaigns_path
+
+            accepted, quarantined, _ = campaign_rows
+            _write(accepted, campaigns_path(staging))
+            _write(quarantined, quarantine_path(staging, CAMPAIGNS))
         for table, frame in tables.items():
             _write(_to_contract_types(frame, table), table_path(staging, table))
         for table, b in built.items():

@@ -151,6 +151,11 @@ def parse_numbers(
     """Parse text numbers; returns (floats, NaN where not a number) and the currency code per
     value."""
     codes, uniques = pd.factorize(values)
+    if len(uniques) == 0:  # every value null (an empty optional column)
+        return (
+            pd.Series(np.nan, index=values.index, dtype="float64"),
+            pd.Series(pd.NA, index=values.index, dtype="string"),
+        )
     parsed, currency = _parse_distinct(pd.Series(uniques, dtype="string"), fmt or NumberFormat())
     present = codes >= 0
     number = np.where(present, parsed.to_numpy(dtype="float64", na_value=np.nan)[codes], np.nan)

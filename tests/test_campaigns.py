@@ -3,6 +3,7 @@ ingest."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -267,6 +268,39 @@ def test_a_failed_campaigns_ingest_changes_nothing(tmp_path):
     few = CliRunner().invoke(app, [*args, "--campaigns-map", "customer_id=Cust,sent_at=Sent"])
     assert few.exit_code == 2 and "only 0 of 2 rows accepted" in few.output
     assert {p.name: p.read_bytes() for p in out.glob("*.parquet")} == before
+    # customers the new tables do not know: found before the swap, so nothing changes either
+    camp.write_text("Cust,Sent,campaign_id,action,arm\nX,2024-03-01,c1,call,treated\n"
+                    "Y,2024-03-01,c1,,control\n")  # fmt: skip
+    unknown = CliRunner().invoke(
+        app, [*args, "--campaigns-map", "customer_id=Cust,sent_at=Sent", "--min-accepted-share",
+              "0.5"]
+    )  # fmt: skip
+    assert unknown.exit_code == 2 and "unknown customer_id: 2" in unknown.output, unknown.output
+    assert "previous contract directory is unchanged" in unknown.output
+    assert {p.name: p.read_bytes() for p in out.glob("*.parquet")} == before
+    assert "campaigns" in json.loads((out / "manifest.json").read_text())["tables"]
+
+
+def test_generated_campaigns_with_an_empty_outcome_column_ingest(tmp_path):
+    """``generate --campaigns`` writes ``retained``/``value`` columns that are all null (outcomes
+    come from transactions); re-ingesting that file read them as numbers and crashed."""
+    data = _contract_dir(tmp_path)
+    source = tmp_path / "campaigns.parquet"
+    pd.DataFrame(
+        {
+            "customer_id": ["A", "B"],
+            "sent_at": pd.to_datetime(["2024-03-01"] * 2),
+            "campaign_id": ["c"] * 2,
+            "action": ["call", None],
+            "arm": ["treated", "control"],
+            "cost": [2.0, None],
+            "retained": [None, None],
+            "value": [None, None],
+        }
+    ).astype({"retained": "float64", "value": "float64"}).to_parquet(source, index=False)
+    report = ingest_campaigns(data, source, log=lambda _: None)
+    assert (report.accepted, report.quarantined) == (2, 0), report.reasons
+    assert load_campaigns(data)["retained"].isna().all()
 
 
 def test_costs_with_a_decimal_comma_and_a_currency_mark_are_read(tmp_path):

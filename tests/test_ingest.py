@@ -709,3 +709,53 @@ def test_a_totals_line_at_the_end_is_a_footer_not_a_row_without_a_customer(tmp_p
     assert (r.rows_read, r.accepted, r.quarantined) == (3, 2, 1), r.reasons
     assert r.formats["footer"].startswith("skipped (1 lines after the last row"), r.formats
     assert "'Total,,,6.94,'" in r.formats["footer"]
+
+
+CAMPAIGN_INGEST_SCRIPT = (
+    "import sys; from pathlib import Path; from features.ingest import ingest; "
+    "from features.campaigns import CampaignsSource; from features.mapping import load_mapping; "
+    "src = Path(sys.argv[2]); ingest(sys.argv[1], src / 'transactions.parquet', load_mapping(None),"
+    " customers=src / 'customers.parquet', events=src / 'events.parquet', log=lambda m: None, "
+    "campaigns=CampaignsSource(src / 'campaigns.parquet'))"
+)
+
+
+def test_kill_9_during_an_ingest_with_campaigns_never_mixes_tables_and_campaigns(tmp_path):
+    """Campaigns are validated against the new customers and written in the same swap as the
+    other tables: a kill leaves the previous directory (its campaigns included) or the new one."""
+    from features.campaigns import CampaignsSource
+    from features.synthetic import generate
+    from features.synthetic_campaigns import CampaignSpec
+
+    spec = CampaignSpec(sent_at="2025-06-01", horizon_days=90, seed=0)
+    sources = {}
+    for name, n, seed in (("a", 300, 0), ("b", 3000, 1)):
+        sources[name] = tmp_path / name
+        generate(sources[name], n, seed=seed, end="2026-01-01", progress=False, campaigns=spec)
+    out = tmp_path / "out"
+    src = sources["a"]
+    ingest(out, src / "transactions.parquet", load_mapping(None), customers=src /
+           "customers.parquet", events=src / "events.parquet", log=_quiet,
+           campaigns=CampaignsSource(src / "campaigns.parquet"))  # fmt: skip
+    first = _consistent(out)
+    assert first["customers"] == 300 and first["tables"]["campaigns"]["accepted"] > 0
+    seen, killed_while_staging = set(), 0
+    for delay in (0.0, 0.3, 1.0, 2.0):
+        before = set(_staging(out))
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CAMPAIGN_INGEST_SCRIPT, str(out), str(sources["b"])],
+            cwd=Path(__file__).parent.parent,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        while proc.poll() is None and not set(_staging(out)) - before:
+            time.sleep(0.001)
+        time.sleep(delay)
+        killed_while_staging += proc.poll() is None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        manifest = _consistent(out)  # every file, campaigns included, of one manifest
+        customers = set(pd.read_parquet(table_path(out, "customers"))["customer_id"])
+        assert set(pd.read_parquet(table_path(out, "campaigns"))["customer_id"]) <= customers
+        seen.add(manifest["customers"])
+    assert seen <= {300, 3000} and killed_while_staging >= 1
