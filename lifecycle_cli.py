@@ -1095,6 +1095,13 @@ def _export_project(option: str | None, scored_by: str | None, scores: Path) -> 
             f"warning: --scores {scores} does not record which project scored it (scored before "
             f"this was recorded); exported as project {option!r} unchecked"
         )
+    if not option and not scored_by and scores.is_dir():
+        from serving.scoring import PROJECT_MARKER
+
+        _fail(
+            f"--scores {scores} is a Spark score directory without {PROJECT_MARKER} (written "
+            "before it was recorded): name the project that scored it with --project"
+        )
     return option or scored_by or "default"
 
 

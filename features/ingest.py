@@ -130,6 +130,30 @@ def _normalise_ids(values: pd.Series) -> pd.Series:
     return ids.where(ids != "", pd.NA)
 
 
+def _id_rewrites(raw: pd.Series, ids: pd.Series) -> str | None:
+    """How many ids were read other than written (``"13085.0"`` -> ``"13085"``, spaces)."""
+    changed = raw.notna() & ids.notna() & (raw != ids)
+    if not changed.any():
+        return None
+    first, n = changed.idxmax(), int(changed.sum())
+    return (
+        f"{n:,} value{'s' if n != 1 else ''} read as plain ids, e.g. {raw[first]!r} -> "
+        f"{ids[first]!r} (a float column's .0, surrounding spaces)"
+    )
+
+
+def _scientific_ids(raw: pd.Series) -> str | None:
+    """A warning for ids a spreadsheet turned into scientific notation (``1.3085E+4``): their
+    digits may be lost, and they cannot be matched to the CRM's ids."""
+    odd = raw.str.strip().str.fullmatch(r"\d(\.\d+)?[eE]\+?\d+").fillna(False)
+    if not odd.any():
+        return None
+    return (
+        f"{int(odd.sum()):,} customer ids look like a spreadsheet's scientific notation, e.g. "
+        f"{raw[odd.idxmax()]!r}: kept as written; export the id column as text"
+    )
+
+
 def _inputs(
     table: str, frame: pd.DataFrame, path: Path, mapping: ColumnMapping
 ) -> dict[str, pd.Series]:
@@ -237,6 +261,10 @@ def _build_table(
             out[col.name] = (
                 _normalise_ids(values) if col.name == "customer_id" else values.str.strip()
             )
+            if col.name == "customer_id" and (rewritten := _id_rewrites(values, out[col.name])):
+                report.formats["customer_id"] = rewritten
+            if col.name == "customer_id" and (odd := _scientific_ids(values)):
+                report.warnings.append(odd)
             if col.required:
                 check.flag(out[col.name].isna(), f"missing {col.name}")
     if time_inputs:
@@ -658,6 +686,8 @@ def _log_report(report: TableReport, log) -> None:
         log(f"{t}: dates: {report.date_format}")
     if "status" in report.formats:
         log(f"{t}: status: {report.formats['status']}")
+    if "customer_id" in report.formats:
+        log(f"{t}: customer_id: {report.formats['customer_id']}")
     for warning in report.warnings:
         log(f"{t}: warning: {warning}")
     if report.event_types:

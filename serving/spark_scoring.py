@@ -111,10 +111,26 @@ def score_on_spark(
 
         scores = features.mapInPandas(score_partition, schema)
         scores = scores.withColumn(AS_OF_PARTITION, F.lit(f"{as_of:%Y-%m-%d}"))
-        scores.write.mode("overwrite").partitionBy(AS_OF_PARTITION).parquet(str(out))
-        rows = engine.spark.read.parquet(str(out)).count()
-        _write_project_marker(engine, out, project)
+        staging = f"{str(out).rstrip('/')}.staging"
+        scores.write.mode("overwrite").partitionBy(AS_OF_PARTITION).parquet(staging)
+        rows = engine.spark.read.parquet(staging).count()
+        _write_project_marker(engine, staging, project)
+        _publish(engine, staging, str(out))
     return SparkScores(str(out), snapshot_dir, rows, *versions)
+
+
+def _publish(engine: Engine, staging: str, out: str) -> None:
+    """Put the finished score directory (data, ``_SUCCESS`` and project marker) in place of the
+    previous one: a kill before this leaves the previous scores, a kill inside it (between the
+    delete and the rename) no directory, never one without its marker or half written."""
+    jvm = engine.spark.sparkContext._jvm
+    conf = engine.spark.sparkContext._jsc.hadoopConfiguration()
+    source, target = jvm.org.apache.hadoop.fs.Path(staging), jvm.org.apache.hadoop.fs.Path(out)
+    fs = target.getFileSystem(conf)
+    if fs.exists(target):
+        fs.delete(target, True)
+    if not fs.rename(source, target):
+        raise OSError(f"could not move the scores from {staging} to {out}")
 
 
 def _write_project_marker(engine: Engine, out: str | Path, project: str) -> None:

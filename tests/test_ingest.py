@@ -759,3 +759,26 @@ def test_kill_9_during_an_ingest_with_campaigns_never_mixes_tables_and_campaigns
         assert set(pd.read_parquet(table_path(out, "campaigns"))["customer_id"]) <= customers
         seen.add(manifest["customers"])
     assert seen <= {300, 3000} and killed_while_staging >= 1
+
+
+def test_ids_read_other_than_written_are_counted_and_scientific_ids_warned(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text(
+        "id,date,amount\n13085.0,2024-01-01,3\n 13085 ,2024-01-02,4\n13086,2024-01-03,5\n"
+        "1.3085E+4,2024-01-04,6\n"
+    )
+    logged: list[str] = []
+    reports = ingest(
+        tmp_path / "out",
+        path,
+        load_mapping("customer_id=id,ordered_at=date,amount=amount"),
+        log=logged.append,
+    )
+    r = reports["transactions"]
+    assert r.formats["customer_id"].startswith(
+        "1 value read as plain ids, e.g. '13085.0' -> '13085'"
+    )
+    assert any("scientific notation, e.g. '1.3085E+4'" in w for w in r.warnings), r.warnings
+    assert any(line.startswith("transactions: customer_id: 1 value read") for line in logged)
+    ids = pd.read_parquet(table_path(tmp_path / "out", "transactions"))["customer_id"]
+    assert sorted(ids.unique()) == ["1.3085E+4", "13085", "13086"]

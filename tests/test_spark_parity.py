@@ -426,6 +426,15 @@ def test_spark_scores_equal_lifecycle_score(spark_engine, tmp_path):
     written = pd.read_csv(tmp_path / "hubspot.csv")
     assert f"{store.project}/hubspot: wrote {len(duck):,} customers" in done.output
     assert len(written) == len(duck)
+    assert not Path(f"{out}.staging").exists()  # written aside, then moved in place whole
+    # a directory without its marker (written before markers) needs --project; one without
+    # _SUCCESS (a run that did not finish) is refused
+    (out / "_lifecycle_project.json").unlink()
+    unmarked = CliRunner().invoke(app, exports)
+    assert unmarked.exit_code == 2 and "name the project that scored it" in unmarked.output
+    (out / "_SUCCESS").unlink()
+    cut = CliRunner().invoke(app, [*exports, "--project", store.project])
+    assert cut.exit_code == 2 and "incomplete Spark score directory" in cut.output, cut.output
 
 
 # --- bad environment and input ------------------------------------------------------------------

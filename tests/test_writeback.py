@@ -648,3 +648,20 @@ def test_a_scores_file_from_before_value_at_risk_still_exports(tmp_path):
     assert derived.attrs["lifecycle_project"] == "shop"
     reranked = old.assign(uplift_model_version=["3", None])  # priority was net saved value
     assert "value_at_risk" not in with_value_at_risk(reranked)
+
+
+def test_one_server_spelled_differently_is_one_export_target():
+    """The target's journal is named by the URL's host: spellings of one server share it (two
+    journals would send everything twice, under different idempotency keys)."""
+    from serving.writeback.webhook import public_url, url_host
+
+    same = [
+        "http://localhost:8765/hooks",
+        "http://LOCALHOST:8765/hooks",
+        "http://user:pw@localhost.:8765/hooks",
+    ]
+    assert {url_host(u) for u in same} == {"localhost:8765"}
+    assert url_host("https://API.Example.com:443/x") == url_host("https://api.example.com/x")
+    assert url_host("https://api.example.com:8443/x") == "api.example.com:8443"
+    assert url_host("http://[::1]:80/x") == "[::1]"
+    assert public_url("http://u:p@Host.com:80/h?token=s") == "http://host.com/h?token=***"

@@ -43,6 +43,11 @@ def load_scores(path: str | Path) -> pd.DataFrame:
     except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
         raise MappingError(f"--scores {path}: not a readable Parquet file ({exc})") from None
     marker = path / PROJECT_MARKER  # a score directory written by Spark
+    if path.is_dir() and not (path / "_SUCCESS").exists():
+        raise MappingError(
+            f"--scores {path}: an incomplete Spark score directory (no _SUCCESS: the scoring "
+            "run did not finish); score again"
+        )
     if path.is_dir() and marker.is_file():
         try:
             frame.attrs[PROJECT_ATTR] = str(json.loads(marker.read_text("utf-8"))["project"])

@@ -75,9 +75,26 @@ def check_url(url: str) -> str:
     return url
 
 
+#: Ports a URL implies when it names none.
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def url_host(url: str) -> str:
-    """``host[:port]`` of ``url``, without user info (``user:password@``)."""
-    return urlsplit(url).netloc.rpartition("@")[2]
+    """``host[:port]`` of ``url`` as one name per server: without user info
+    (``user:password@``), the host in lower case without a trailing dot, the port only when it is
+    not the scheme's default (``HTTPS://API.Example.com.:443`` -> ``api.example.com``). It names
+    the export target, whose journal keeps what was sent."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # not a number: keep the text as it is
+        return parts.netloc.rpartition("@")[2].lower()
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    if port is not None and port != DEFAULT_PORTS.get(parts.scheme.lower()):
+        host = f"{host}:{port}"
+    return host
 
 
 def public_url(url: str) -> str:
