@@ -13,6 +13,7 @@ Reading (encoding, separator, row structure) is :mod:`features.csv_source`; numb
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -94,11 +95,28 @@ class _Validator:
 
 
 def _find(frame: pd.DataFrame, name: str) -> str | None:
-    """A source column by exact name, else by loose name (case, width, spacing) when unique."""
+    """A source column by exact name, else by loose name (case, width, spacing), else with
+    spaces, underscores and hyphens ignored ("CustomerID" for "Customer ID"), when unique."""
     if name in frame.columns:
         return name
-    loose = [c for c in frame.columns if fold_name(c) == fold_name(name)]
-    return loose[0] if len(loose) == 1 else None
+    for fold in (fold_name, _bare_name):
+        loose = [c for c in frame.columns if fold(str(c)) == fold(name)]
+        if len(loose) == 1:
+            return loose[0]
+    return None
+
+
+def _bare_name(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "", fold_name(name))
+
+
+def _did_you_mean(frame: pd.DataFrame, name: str) -> str:
+    """ " (did you mean 'Customer ID'?)" for the closest column name, or ""."""
+    import difflib
+
+    names = {_bare_name(str(c)): str(c) for c in frame.columns}
+    close = difflib.get_close_matches(_bare_name(name), list(names), n=1, cutoff=0.6)
+    return f" (did you mean {names[close[0]]!r}?)" if close else ""
 
 
 def _source_column(
@@ -111,8 +129,8 @@ def _source_column(
         return frame[found]
     if mapped is not None:
         raise IngestError(
-            f"{path}: column {mapped!r} (mapped to {table}.{column}) not found; "
-            f"columns in the file: {list(frame.columns)}"
+            f"{path}: column {mapped!r} (mapped to {table}.{column}) not found"
+            f"{_did_you_mean(frame, mapped)}; columns in the file: {list(frame.columns)}"
         )
     if required:
         raise IngestError(

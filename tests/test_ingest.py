@@ -782,3 +782,22 @@ def test_ids_read_other_than_written_are_counted_and_scientific_ids_warned(tmp_p
     assert any(line.startswith("transactions: customer_id: 1 value read") for line in logged)
     ids = pd.read_parquet(table_path(tmp_path / "out", "transactions"))["customer_id"]
     assert sorted(ids.unique()) == ["1.3085E+4", "13085", "13086"]
+
+
+def test_a_mapped_name_without_its_spaces_finds_the_column_and_a_typo_gets_a_suggestion(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("Customer ID,Invoice Date,Price\n13085,2024-01-01,3\n")
+    reports = ingest(
+        tmp_path / "out",
+        path,
+        load_mapping("customer_id=CustomerID,ordered_at=invoice_date,amount=Price"),
+        log=_quiet,
+    )
+    assert reports["transactions"].accepted == 1
+    with pytest.raises(IngestError, match=r"'Custmer ID' .*not found \(did you mean 'Customer ID'"):
+        ingest(
+            tmp_path / "out",
+            path,
+            load_mapping("customer_id=Custmer ID,ordered_at=Invoice Date,amount=Price"),
+            log=_quiet,
+        )
