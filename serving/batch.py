@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from training.config import ExperimentConfig
+from training.train import MIN_PROSPECT_ROWS
 
 if TYPE_CHECKING:
     from serving.uplift_scoring import UpliftChampion
@@ -182,8 +183,9 @@ def set_prediction_threads(champions, threads: int) -> None:
 def predict(
     snapshot: pd.DataFrame, champions: Champions
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """Churn probability (NaN for prospects: the churn model only knows buyers), predicted value,
-    and the churn model's per-feature contributions."""
+    """Churn probability (NaN for prospects: the churn model only knows buyers), predicted value
+    (for prospects, the training prospects' mean when the pair saw too few of them to learn,
+    ``training.train.MIN_PROSPECT_ROWS``), and the churn model's per-feature contributions."""
     buyers = (snapshot["is_prospect"] == 0).to_numpy()
     probability = np.full(len(snapshot), np.nan)
     contributions = np.zeros((len(snapshot), len(champions.churn.columns)))
@@ -194,6 +196,9 @@ def predict(
             champions.churn.predict_with_contribution_array(snapshot[buyers])
         )
     value = np.clip(champions.clv.predict(snapshot), 0, None)
+    learnt = champions.meta.get("prospects")
+    if learnt is not None and learnt["rows"] < MIN_PROSPECT_ROWS and not buyers.all():
+        value = np.where(buyers, value, max(float(learnt["mean_future_value"]), 0.0))
     return (
         probability,
         value,

@@ -98,7 +98,9 @@ def error_fields(body: bytes) -> str:
 
 
 class QuietClientErrors(logging.Filter):
-    """Drop BentoML's records of client errors (the 4xx line is ``ClientErrorLogMiddleware``'s)."""
+    """Drop BentoML's records of client errors (the 4xx line is ``ClientErrorLogMiddleware``'s),
+    and make an overload's 503 one line: shedding load is the service working as documented,
+    not an error with two chained tracebacks per request."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not record.exc_info or record.exc_info[1] is None:
@@ -109,6 +111,11 @@ class QuietClientErrors(logging.Filter):
         if isinstance(exc, ValidationError):
             return False
         status = getattr(getattr(exc, "error_code", None), "value", None)
+        if status == 503:
+            record.msg, record.args = "request shed with 503 (overloaded: %s)", (str(exc),)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+            return True
         return not (isinstance(status, int) and 400 <= status < 500)
 
 

@@ -52,3 +52,27 @@ def test_the_readiness_503_and_other_answers_pass_untouched():
         ready,
     )
     assert _through_middleware(200, b'[{"customer_id":"C1"}]')[2] == b'[{"customer_id":"C1"}]'
+
+
+def test_the_request_log_drops_client_errors_and_makes_an_overload_one_line():
+    import logging
+    import sys
+
+    from bentoml.exceptions import BadInput, InternalServerError, ServiceUnavailable
+
+    from serving.request_log import QuietClientErrors
+
+    def record(exc: Exception) -> logging.LogRecord:
+        try:
+            raise exc
+        except Exception:
+            info = sys.exc_info()
+        return logging.LogRecord("bentoml", logging.ERROR, __file__, 1, "boom", (), info)
+
+    quiet = QuietClientErrors()
+    assert not quiet.filter(record(BadInput("bad row")))
+    shed = record(ServiceUnavailable("process is overloaded"))
+    assert quiet.filter(shed) and shed.exc_info is None and shed.levelno == logging.WARNING
+    assert shed.getMessage() == "request shed with 503 (overloaded: process is overloaded)"
+    crash = record(InternalServerError("bug"))
+    assert quiet.filter(crash) and crash.exc_info is not None  # a real error keeps its traceback

@@ -202,3 +202,25 @@ def pd_read(path):
     import pandas as pd
 
     return pd.read_parquet(path)
+
+
+def test_prospects_a_pair_saw_too_few_of_get_the_training_prospects_mean_value():
+    """A pair trained on data with hardly any prospects has not learnt them (a prospect's
+    missing recency falls on LightGBM's default side of a split): their value is the mean the
+    training prospects went on to have; with enough of them, the model's."""
+    from registry_fixtures import customers
+
+    from serving.batch import predict
+    from training.train import MIN_PROSPECT_ROWS
+
+    frame = customers(n=6, seed=1).assign(is_prospect=[0, 0, 0, 1, 1, 0])
+    frame.loc[frame["is_prospect"] == 1, ["recency_days", "orders_all"]] = [np.nan, 0]
+    few = _champions(["rfm", "static"])
+    few.meta["prospects"] = {"rows": 3, "mean_future_value": 12.5}
+    _, value, _ = predict(frame, few)
+    model_value = np.clip(few.clv.predict(frame), 0, None)
+    prospect = frame["is_prospect"].to_numpy() == 1
+    assert value[prospect].tolist() == [12.5, 12.5]
+    assert value[~prospect] == pytest.approx(model_value[~prospect])
+    few.meta["prospects"] = {"rows": MIN_PROSPECT_ROWS, "mean_future_value": 12.5}
+    assert predict(frame, few)[1] == pytest.approx(model_value)

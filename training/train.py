@@ -179,6 +179,21 @@ BASELINE_CHECKS: dict[str, bool] = {
 }
 
 
+#: Fewer training prospects than this and the CLV model has not learnt them: a prospect's
+#: features (no recency, no orders) fall on whichever side of a split LightGBM defaults to, and
+#: one with a single free line was valued like the best buyers. Scoring then gives prospects
+#: the mean value training prospects went on to have.
+MIN_PROSPECT_ROWS = 200
+
+
+def prospect_baseline(data: TrainingData) -> dict:
+    """The training prospects: how many, and the mean value they had over the horizon."""
+    train = data.split("train")
+    prospects = train[train["is_prospect"] == 1]
+    mean = float(prospects["future_value"].mean()) if len(prospects) else 0.0
+    return {"rows": int(len(prospects)), "mean_future_value": mean}
+
+
 def behind_the_baseline(metrics: dict[str, float]) -> list[str]:
     """The test metrics on which the BTYD baseline is better than the models (e.g. "churn_auc
     0.836 vs 0.858")."""
@@ -387,6 +402,7 @@ def train(
                     data_dir, cfg.features.families, data.feature_columns
                 ),
                 "data_fingerprint": fingerprint,
+                "prospects": prospect_baseline(data),
             }
             assert scoring_thresholds is not None  # register=True requires it (checked above)
             scoring = scoring_thresholds(
