@@ -66,6 +66,8 @@ class TableReport:
     event_types: dict[str, int] = field(default_factory=dict)
     value_mapping: list[dict] = field(default_factory=list)
     unmapped: list[dict] = field(default_factory=list)
+    #: transactions: the amount (as read) of the quarantined rows per reason, where it parsed
+    quarantined_amount: dict[str, float] = field(default_factory=dict)
 
     @property
     def accepted_share(self) -> float:
@@ -513,6 +515,10 @@ def _split(
         first = int(bad[int(np.flatnonzero(reasons.to_numpy() == reason)[0])])
         where = f"line {source.lines[first]}" if source.lines[first] else f"row {first + 1}"
         report.samples[str(reason)] = f"{where}: {source.raw_record(first)}"
+    if table == TRANSACTIONS and "amount" in out and len(bad):
+        amounts = pd.Series(out["amount"].to_numpy(dtype="float64", na_value=np.nan)[bad])
+        by_reason = amounts.groupby(reasons.to_numpy()).sum(min_count=1).dropna()
+        report.quarantined_amount = {str(k): round(float(v), 2) for k, v in by_reason.items()}
     assert report.accepted + report.quarantined == report.rows_read
     return _Table(accepted, quarantined, report)
 
@@ -723,3 +729,6 @@ def _log_report(report: TableReport, log) -> None:
             log(f"  {item['source']!r} x {item['rows']:,}: {item['hint']}")
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.reasons.items())) or "none"
     log(f"{t}: {report.accepted:,} accepted, {report.quarantined:,} quarantined [{detail}]")
+    if report.quarantined_amount:
+        amounts = ", ".join(f"{k}: {v:,.2f}" for k, v in sorted(report.quarantined_amount.items()))
+        log(f"{t}: amount in the quarantined rows [{amounts}]")

@@ -801,3 +801,25 @@ def test_a_mapped_name_without_its_spaces_finds_the_column_and_a_typo_gets_a_sug
             load_mapping("customer_id=Custmer ID,ordered_at=Invoice Date,amount=Price"),
             log=_quiet,
         )
+
+
+def test_the_amount_of_quarantined_transactions_is_reported_per_reason(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text(
+        "order,id,date,amount\n1,A,2024-01-01,3.50\n1,A,2024-01-01,3.50\n2,,2024-01-02,10\n"
+        "3,B,2024-01-03,x\n"
+    )
+    logged: list[str] = []
+    reports = ingest(
+        tmp_path / "out",
+        path,
+        load_mapping("customer_id=id,ordered_at=date,amount=amount,order_id=order"),
+        log=logged.append,
+        min_accepted_share=0,
+    )
+    r = reports["transactions"]
+    assert r.quarantined_amount == {
+        "duplicate row (same as an earlier line)": 3.5,
+        "missing customer_id": 10.0,
+    }, r.reasons
+    assert any("amount in the quarantined rows [duplicate row" in line for line in logged)
