@@ -128,15 +128,17 @@ def _read_parquet(path: Path) -> SourceFile:
 def _refuse_binary(path: Path, raw: bytes) -> None:
     head = raw[:8]
     kinds = (
-        (b"\x1f\x8b", "gzip-compressed; decompress it first (gunzip)"),
-        (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook?); save the sheet as CSV"),
-        (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook; save the sheet as CSV"),
-        (b"BZh", "bzip2-compressed; decompress it first"),
-        (b"\xfd7zXZ", "xz-compressed; decompress it first"),
+        (b"\x1f\x8b", "gzip-compressed", "decompress it first (gunzip)"),
+        (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook?)", "save the sheet as CSV (UTF-8)"),
+        (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook", "save the sheet as CSV (UTF-8)"),
+        (b"BZh", "bzip2-compressed", "decompress it first"),
+        (b"\xfd7zXZ", "xz-compressed", "decompress it first"),
     )
-    for magic, what in kinds:
+    for magic, what, fix in kinds:
         if head.startswith(magic):
-            raise IngestError(f"{path}: is {what}, not a CSV text export")
+            raise IngestError(
+                f"{path}: is {what}, not a CSV text file or Parquet; {fix} and ingest that"
+            )
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return  # UTF-16 with a byte-order mark: decoded below
     if b"\x00" in raw[:65536]:

@@ -194,7 +194,7 @@ def log_pair(pair: ModelPair, project: str, example: pd.DataFrame) -> str:
     example = example.astype(
         {c: "float64" for c in example.columns if pd.api.types.is_integer_dtype(example[c])}
     )
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, quiet_model_logging():
         data_path = save_pair(pair, Path(tmp) / "pair")
         info = mlflow.pyfunc.log_model(
             name="pair",
@@ -206,6 +206,19 @@ def log_pair(pair: ModelPair, project: str, example: pd.DataFrame) -> str:
             registered_model_name=pair_model_name(project),
         )
     return str(info.registered_model_version)
+
+
+@contextmanager
+def quiet_model_logging():
+    """MLflow's "INFO mlflow.pyfunc: Validating input example against model signature" line
+    between a training's own progress lines: logged only when it is a warning or worse."""
+    logger = logging.getLogger("mlflow.pyfunc")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _pinned_requirements() -> list[str]:

@@ -39,7 +39,7 @@ from mlflow.tracking import MlflowClient
 
 from features.campaigns import measuring_rows
 from training.models import FeatureEncoder
-from training.registry import CHAMPION, gate_lock, is_not_worse
+from training.registry import CHAMPION, gate_lock, is_not_worse, quiet_model_logging
 from training.uplift import member_effect
 from training.uplift_metrics import bootstrap, qini_coefficient
 
@@ -346,15 +346,16 @@ def register(
         }
         (data_path / POLICY_FILE).write_text(json.dumps(policy, indent=1))
         challenger_set = UpliftSet(data_path)
-        info = mlflow.pyfunc.log_model(
-            name="uplift",
-            loader_module="training.uplift_registry",
-            data_path=str(data_path),
-            input_example=example,
-            registered_model_name=name,
-            code_paths=None,
-            pip_requirements=["lightgbm", "pandas", "numpy"],
-        )
+        with quiet_model_logging():
+            info = mlflow.pyfunc.log_model(
+                name="uplift",
+                loader_module="training.uplift_registry",
+                data_path=str(data_path),
+                input_example=example,
+                registered_model_name=name,
+                code_paths=None,
+                pip_requirements=["lightgbm", "pandas", "numpy"],
+            )
         challenger = held_out_qini(challenger_set, frame)
     version = str(info.registered_model_version)
     with gate_lock(tracking_uri, log=log):
