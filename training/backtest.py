@@ -639,7 +639,9 @@ def _plan(
 def _log_plan(plan: BacktestPlan, dataset: object, log) -> None:
     log(
         f"backtest {dataset} at {plan.cutoff}, H={plan.horizon_days}d: training horizon "
-        f"{plan.train_horizon_days}d, select on train cutoffs "
+        f"{plan.train_horizon_days}d (models fitted on {plan.train_horizon_days}-day outcomes, "
+        f"about a third of H so that more windows fit before the cutoff, and extended to "
+        f"{plan.horizon_days} days), select on train cutoffs "
         f"{[str(c) for c in plan.select.train]} "
         f"-> valid {plan.select.valid}, refit on {len(plan.refit)} cutoffs "
         f"{plan.refit[0]}..{plan.refit[-1]}"
