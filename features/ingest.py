@@ -143,11 +143,20 @@ def _source_column(
     return None
 
 
+#: An integer id that went through a float column (``"17850.0"``): read as ``"17850"``.
+FLOAT_ID = r"^(\d+)\.0+$"
+
+
 def _normalise_ids(values: pd.Series) -> pd.Series:
     """Strip ids; ``"17850.0"`` (an integer id that went through a float column) becomes
     ``"17850"``."""
-    ids = values.str.strip().str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+    ids = values.str.strip().str.replace(FLOAT_ID, r"\1", regex=True)
     return ids.where(ids != "", pd.NA)
+
+
+def plain_id(value: str) -> str:
+    """One id as ingest stores it (:func:`_normalise_ids`): stripped, without a float's ``.0``."""
+    return re.sub(FLOAT_ID, r"\1", value.strip())
 
 
 def _id_rewrites(raw: pd.Series, ids: pd.Series) -> str | None:

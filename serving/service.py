@@ -242,7 +242,11 @@ class Scorer:
                 "<scores>.snapshot.parquet of `lifecycle score`, or post features",
                 error_code=HTTPStatus.NOT_FOUND,
             )
-        positions = [self._positions.get(cid, -1) for cid in customer_ids]
+        from features.ingest import plain_id
+
+        positions = [  # "12347.0" as a CRM's float field sends it: the id ingest stored
+            self._positions.get(cid, self._positions.get(plain_id(cid), -1)) for cid in customer_ids
+        ]
         return [
             ScoreResult(customer_id=cid, score=CustomerScore(**self._scores[i]))
             if i >= 0
