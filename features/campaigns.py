@@ -222,6 +222,11 @@ def validate_campaigns(
     accepted = typed_campaigns(out.loc[ok])
     report.rows_read, report.accepted, report.quarantined = n, len(accepted), int((~ok).sum())
     report.reasons = {str(k): int(v) for k, v in pd.Series(reason[~ok]).value_counts().items()}
+    where = ("row", np.arange(1, n + 1)) if lines is None else ("line", np.asarray(lines))
+    for why in report.reasons:  # the first row of each reason, as the other tables report it
+        first = int(np.flatnonzero(reason == why)[0])
+        cells = ",".join("" if pd.isna(v) else str(v) for v in frame.iloc[first].tolist())
+        report.samples[why] = f"{where[0]} {where[1][first]}: {cells}"
     return accepted, quarantined, report
 
 
@@ -314,6 +319,8 @@ def read_campaigns(
         )
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.reasons.items())) or "none"
     log(f"campaigns: {report.accepted:,} accepted, {report.quarantined:,} quarantined [{detail}]")
+    for why, sample in report.samples.items():
+        log(f"campaigns: e.g. {why}: {sample}")
     for warning in report.warnings:
         log(f"campaigns: warning: {warning}")
     return accepted, quarantined, report

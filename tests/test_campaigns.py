@@ -332,3 +332,6 @@ def test_a_customer_in_both_arms_is_quarantined_as_such_not_as_a_duplicate(tmp_p
         "duplicate customer_id in campaign": 1,
     }
     assert quarantined["source_row"].tolist() == [1, 2, 4]
+    assert (
+        report.samples["duplicate customer_id in campaign"] == "row 4: B,2024-03-01,c,call,treated"
+    )
