@@ -1380,10 +1380,26 @@ def uplift(
             )
     if out is not None:
         typer.echo(f"tables: {', '.join(str(p) for p in write_tables(result, out))}")
+    _warn_unlabelled_actions(campaign.frame["action"])
     from training.config import tracked_experiment_name
 
     where = tracked_experiment_name(project, experiment)
     typer.echo(f"MLflow run {run_id} in experiment {where!r} ({tracking_uri})")
+
+
+def _warn_unlabelled_actions(actions) -> None:
+    """Name the campaign actions without plain words in a language, and how to add them."""
+    from serving.labels import LABELS_DIR_ENV, unlabelled_actions
+
+    codes = {str(a) for a in actions.dropna().unique()}
+    for language in ("en", "zh"):
+        if missing := unlabelled_actions(codes, language):
+            _log(
+                f"note: actions {missing} have no {language} label: recommended_action_label and "
+                f"the CRM exports show the code; put labels in $"
+                + LABELS_DIR_ENV
+                + f"/actions.{language}.yaml (actions: {{{missing[0]}: ...}}, see docs/scoring.md)"
+            )
 
 
 @app.command()

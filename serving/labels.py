@@ -7,6 +7,8 @@ that every stage, tier and value segment has a label and rejects unknown keys.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -113,13 +115,57 @@ def labels_path(language: str) -> Path:
     return LABELS_DIR / f"actions.{language}.yaml"
 
 
-@lru_cache(maxsize=8)
+#: Environment variable naming a folder of your own ``actions.<language>.yaml`` label files,
+#: merged over the shipped ones: labels for your campaigns' actions, or your own wording.
+LABELS_DIR_ENV = "LIFECYCLE_LABELS_DIR"
+
+
 def load_labels(language: str = "en", path: str | Path | None = None) -> Labels:
-    """The labels of ``language`` (from ``path`` when given, else the shipped file)."""
+    """The labels of ``language`` (from ``path`` when given, else the shipped file with the
+    entries of ``$LIFECYCLE_LABELS_DIR/actions.<language>.yaml`` over it)."""
+    return _load_labels(language, path, None if path else os.environ.get(LABELS_DIR_ENV))
+
+
+@lru_cache(maxsize=8)
+def _load_labels(language: str, path: str | Path | None, extra_dir: str | None) -> Labels:
     file = Path(path) if path is not None else labels_path(language)
     if not file.exists():
         raise LabelError(f"{file}: no labels file for language {language!r}")
     labels = validated_yaml(file, Labels, LabelError)
     if path is None and labels.language != language:
         raise LabelError(f"{file}: says language {labels.language!r}, expected {language!r}")
+    if extra_dir:
+        labels = _with_own_labels(labels, Path(extra_dir) / file.name)
     return labels
+
+
+def _with_own_labels(labels: Labels, own: Path) -> Labels:
+    """``labels`` with the sections of ``own`` (a partial labels file) merged over them."""
+    if not own.exists():
+        return labels
+    data = yaml.safe_load(own.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise LabelError(f"{own}: must be a mapping, got {type(data).__name__}")
+    merged = labels.model_dump()
+    for section, entries in data.items():
+        if section == "language" and entries != labels.language:
+            raise LabelError(f"{own}: says language {entries!r}, expected {labels.language!r}")
+        if isinstance(merged.get(section), dict) and isinstance(entries, dict):
+            merged[section] = {**merged[section], **{str(k): str(v) for k, v in entries.items()}}
+        elif section not in ("language", "compose"):
+            raise LabelError(
+                f"{own}: {section!r} is not a labels section (expected some of "
+                f"{[k for k, v in merged.items() if isinstance(v, dict)]})"
+            )
+        elif section == "compose":
+            merged["compose"] = entries
+    try:
+        return Labels.model_validate(merged)
+    except ValidationError as exc:
+        raise LabelError(f"{own}: {one_line(exc)}") from None
+
+
+def unlabelled_actions(actions: Iterable[str], language: str) -> list[str]:
+    """The action codes ``language``'s labels (yours included) have no words for."""
+    labels = load_labels(language)
+    return sorted({a for a in actions if labels.action(a) == a})

@@ -665,3 +665,26 @@ def test_one_server_spelled_differently_is_one_export_target():
     assert url_host("https://api.example.com:8443/x") == "api.example.com:8443"
     assert url_host("http://[::1]:80/x") == "[::1]"
     assert public_url("http://u:p@Host.com:80/h?token=s") == "http://host.com/h?token=***"
+
+
+def test_your_own_labels_are_merged_over_the_shipped_ones(tmp_path, monkeypatch):
+    from serving.labels import LABELS_DIR_ENV, LabelError, unlabelled_actions
+
+    assert unlabelled_actions(["sms_coupon", "discount"], "en") == ["sms_coupon"]
+    (tmp_path / "actions.en.yaml").write_text(
+        "actions:\n  sms_coupon: SMS coupon\nstages:\n  declining: At risk\n"
+    )
+    monkeypatch.setenv(LABELS_DIR_ENV, str(tmp_path))
+    en = load_labels("en")
+    assert en.action("sms_coupon") == "SMS coupon" and en.stage("declining") == "At risk"
+    assert en.stage("churned") == "Churned"  # the rest stays the shipped wording
+    assert unlabelled_actions(["sms_coupon"], "en") == []
+    assert unlabelled_actions(["sms_coupon"], "zh") == ["sms_coupon"]  # no zh file given
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "actions.en.yaml").write_text("stages:\n  dormant: Sleeping\n")
+    monkeypatch.setenv(LABELS_DIR_ENV, str(bad))
+    with pytest.raises(
+        LabelError, match=r"bad.actions.en.yaml: .*stages: unknown keys \['dormant'\]"
+    ):
+        load_labels("en")
