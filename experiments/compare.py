@@ -230,10 +230,12 @@ def compare_experiments(
     filters = f" ({wanted.describe()})" if wanted.describe() else ""
     if not runs:
         asked = ", ".join(names) if names else "any experiment"
-        raise LookupError(
-            f"no finished run{filters} for {asked} in {tracking_uri}; "
-            "run `lifecycle experiment run NAME` first"
+        how = (
+            "run `lifecycle uplift --data DIR` first"
+            if kind == "uplift"
+            else "run `lifecycle experiment run NAME` first"
         )
+        raise LookupError(f"no finished run{filters} for {asked} in {tracking_uri}; {how}")
     warnings = [f"no finished run{filters} for {', '.join(missing)}"] if missing else []
     return build_comparison(
         runs, n_boot=n_boot, seed=seed, warnings=warnings, missing=missing,

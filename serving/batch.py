@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from training.config import ExperimentConfig
-from training.train import MIN_PROSPECT_ROWS
 
 if TYPE_CHECKING:
     from serving.uplift_scoring import UpliftChampion
@@ -196,6 +195,8 @@ def predict(
             champions.churn.predict_with_contribution_array(snapshot[buyers])
         )
     value = np.clip(champions.clv.predict(snapshot), 0, None)
+    from training.train import MIN_PROSPECT_ROWS  # training.train imports mlflow: not at import
+
     learnt = champions.meta.get("prospects")
     if learnt is not None and learnt["rows"] < MIN_PROSPECT_ROWS and not buyers.all():
         value = np.where(buyers, value, max(float(learnt["mean_future_value"]), 0.0))
@@ -275,8 +276,12 @@ def write_scores(
     import pyarrow as pa
 
     from features.atomic_file import replaced_file
+    from serving.scoring import PROJECT_ATTR
 
     snapshot_path = out_file.with_name(out_file.stem + ".snapshot.parquet")
+    if scores.attrs.get(PROJECT_ATTR):  # the service checks it against the project it serves
+        snapshot = snapshot.copy(deep=False)
+        snapshot.attrs[PROJECT_ATTR] = scores.attrs[PROJECT_ATTR]
     writes = [
         (snapshot_path, lambda p: snapshot.to_parquet(p, index=False)),
         (out_file, lambda p: scores.to_parquet(p, index=False)),

@@ -204,9 +204,18 @@ class Scorer:
     def from_settings(cls, settings: Settings) -> Scorer:
         from serving.batch import set_prediction_threads
         from serving.config import load_scoring_config
+        from serving.scoring import PROJECT_ATTR
 
         champions = load_champion_pair(settings.tracking_uri, settings.project)
         snapshot = pd.read_parquet(settings.snapshot)
+        scored_for = snapshot.attrs.get(PROJECT_ATTR)
+        if scored_for and champions.project and scored_for != champions.project:
+            raise ValueError(
+                f"the snapshot {settings.snapshot} was built for project {scored_for!r}, not "
+                f"{champions.project!r} which this service serves: set LIFECYCLE_PROJECT="
+                f"{scored_for}, or score {champions.project} (lifecycle score --project "
+                f"{champions.project}) and point LIFECYCLE_SNAPSHOT at its snapshot"
+            )
         config = load_scoring_config(settings.scoring_config) if settings.scoring_config else None
         scorer = cls(champions, config, snapshot)  # the snapshot is scored on every core
         set_prediction_threads(champions, settings.predict_threads)

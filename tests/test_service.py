@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from service_fixtures import (  # noqa: F401 (fixtures)
     API_KEY,
+    PROJECT,
     assert_same_as_batch,
     batch_scores,
     feature_rows,
@@ -528,3 +529,28 @@ def test_posted_rows_make_the_frame_pandas_infers_from_them(snapshot) -> None:
     assert frame["cutoff"].dt.date.tolist()[:5] == [
         date(2024, 2, 29) if i % 4 == 0 else default for i in range(5)
     ]
+
+
+def test_a_snapshot_scored_for_another_project_is_refused_naming_both(trained_store, tmp_path):
+    """``lifecycle score --project syn`` overwrote data/scores.snapshot.parquet; a service of
+    project ``synthetic`` then served syn's customers with synthetic's models, ready and silent."""
+    from serving.scoring import PROJECT_ATTR
+    from serving.service import Scorer, Settings
+
+    other = pd.read_parquet(trained_store.snapshot)
+    other.attrs[PROJECT_ATTR] = "someone-else"
+    path = tmp_path / "other.snapshot.parquet"
+    other.to_parquet(path, index=False)
+    settings = Settings(path, trained_store.tracking_uri, PROJECT)
+    with pytest.raises(ValueError, match="built for project 'someone-else', not"):
+        Scorer.from_settings(settings)
+    # lifecycle score records the project in the snapshot it writes, as in the scores
+    from serving.batch import write_scores
+
+    scores = pd.read_parquet(trained_store.scores)
+    scores.attrs[PROJECT_ATTR] = PROJECT
+    written = write_scores(tmp_path / "s.parquet", scores, other.head(3), None)
+    assert pd.read_parquet(written).attrs[PROJECT_ATTR] == PROJECT
+    other.attrs[PROJECT_ATTR] = PROJECT
+    other.to_parquet(path, index=False)
+    assert Scorer.from_settings(settings).customers == len(other)

@@ -487,7 +487,8 @@ def log_to_mlflow(
     """One MLflow run: the config, every measured number (point and interval) and the tables.
 
     A new experiment keeps its artifacts in ``artifact_root``, by default ``mlruns`` next to a
-    SQLite tracking store. With ``project`` (and ``data``), the models of ``uplift.learner`` (or
+    SQLite tracking store. The run is filed under ``project``, else the data directory's name.
+    With ``project`` (and ``data``), the models of ``uplift.learner`` (or
     of the first learner fitted, when that one was not) are registered as ``<project>.uplift``
     behind the Qini gate (``training.uplift_registry``); returns the run id and the promotion
     decision (None when nothing was registered).
@@ -501,7 +502,10 @@ def log_to_mlflow(
     from training.config import tracked_experiment_name
     from training.registry import gate_lock, tracked_run
 
-    experiment = tracked_experiment_name(project, experiment)  # <project>/uplift, like training
+    # the run belongs to a project (for compare) even when nothing is registered: --project, else
+    # the data directory's name, as training names it
+    tracked = project or Path(data_dir).resolve().name
+    experiment = tracked_experiment_name(tracked, experiment)  # <project>/uplift, like training
     # Two runs creating a new SQLite store at once race in MLflow's schema migration (both
     # failed when tried): the first touch of the store and the experiment happen under the lock.
     with gate_lock(tracking_uri, log=log):
@@ -516,9 +520,7 @@ def log_to_mlflow(
         else:
             experiment_id = found.experiment_id
     with tracked_run(tracking_uri, experiment_id, run_name=f"uplift {data_dir.name}") as run:
-        mlflow.set_tags(
-            {"kind": "uplift", "data": str(data_dir)} | ({"project": project} if project else {})
-        )
+        mlflow.set_tags({"kind": "uplift", "data": str(data_dir), "project": tracked})
         mlflow.log_params(
             {
                 "horizon_days": config.horizon_days,
