@@ -689,6 +689,18 @@ def train(
             "hash; logged to MLflow); BTYD fits use the same sample.",
         ),
     ] = 1.0,
+    churn_horizon_days: Annotated[
+        int | None,
+        typer.Option(
+            min=7, max=730, help="Override the config's labels.churn_horizon_days (short data)."
+        ),
+    ] = None,
+    value_horizon_days: Annotated[
+        int | None,
+        typer.Option(
+            min=7, max=1095, help="Override the config's labels.value_horizon_days (short data)."
+        ),
+    ] = None,
 ) -> None:
     """Train churn and CLV models on rolling snapshots; track in MLflow; apply promotion gate."""
     from serving.monitor import reference_mix
@@ -697,6 +709,16 @@ def train(
     from training.train import train as run_train
 
     cfg, data_dir = _load(config, data, engine)
+    horizons = {
+        k: v
+        for k, v in (
+            ("churn_horizon_days", churn_horizon_days),
+            ("value_horizon_days", value_horizon_days),
+        )
+        if v is not None
+    }
+    if horizons:  # logged with the run's config like any other setting
+        cfg = cfg.model_copy(update={"labels": cfg.labels.model_copy(update=horizons)})
     if force:
         _log("--force: the promotion gate is overridden; a worse model may become champion")
     with _plan_must_fit(config), _engine(engine, spark_master) as on:

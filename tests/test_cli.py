@@ -274,6 +274,9 @@ def test_plan_that_does_not_fit_names_the_config(short_history, tmp_path):
         ],
     ):
         assert_one_line_error(invoke(args), "short.yaml", "not enough history")
+    shorter = ["--churn-horizon-days", "14", "--value-horizon-days", "21"]
+    result = invoke(["train", "--config", str(config), "--data", str(short_history), *shorter])
+    assert_one_line_error(result, "short.yaml", "horizon 21 days")  # the override is the plan's
 
 
 @pytest.mark.parametrize(

@@ -83,8 +83,8 @@ def plan_cutoffs(
             f"not enough history for training: the last training cutoff would be {last_train}, "
             f"data start {data_start}, horizon {horizon_days} days (training needs {need} days "
             f"of data at this horizon, the data holds {(data_end - data_start).days}); shorten "
-            "labels.churn_horizon_days and labels.value_horizon_days in the experiment YAML, or "
-            "bring more data"
+            "labels.churn_horizon_days and labels.value_horizon_days in the experiment YAML (or "
+            "`lifecycle train --churn-horizon-days N --value-horizon-days N`), or bring more data"
         )
     plan = CutoffPlan(
         train=tuple(train),
