@@ -1404,8 +1404,9 @@ def uplift(
         typer.echo(f"tables: {', '.join(str(p) for p in write_tables(result, out))}")
     _warn_unlabelled_actions(campaign.frame["action"])
     from training.config import tracked_experiment_name
+    from training.uplift_run import run_project
 
-    where = tracked_experiment_name(project, experiment)
+    where = tracked_experiment_name(run_project(project, data), experiment)
     typer.echo(f"MLflow run {run_id} in experiment {where!r} ({tracking_uri})")
 
 

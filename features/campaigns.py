@@ -109,7 +109,7 @@ def validate_campaigns(
     rows_read``.
     """
     from features.dates import detect_order, parse_dates
-    from features.ingest import TableReport
+    from features.ingest import TableReport, normalise_ids
     from features.mapping import IngestError
     from features.numbers import detect_format, parse_numbers
 
@@ -174,9 +174,7 @@ def validate_campaigns(
             out[col.name] = parse_numbers(source, number_format)[0]
             flag(~blank & out[col.name].isna().to_numpy(bool), f"{col.name} is not a number")
         else:
-            text = source.str.strip()
-            if col.name == "customer_id":
-                text = text.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+            text = normalise_ids(source) if col.name == "customer_id" else source.str.strip()
             out[col.name] = text.where(text != "", pd.NA)
             if col.required:
                 flag(out[col.name].isna(), f"missing {col.name}")
@@ -289,7 +287,7 @@ def read_campaigns(
     """Read and validate a campaigns export: ``(accepted, quarantined, report)``; too small an
     accepted share is an ``IngestError`` (nothing is written by the callers then)."""
     from features.csv_source import read_source
-    from features.mapping import IngestError
+    from features.ingest import require_share
 
     path = Path(source.path)
     log(f"campaigns: reading {path} ...")
@@ -307,16 +305,7 @@ def read_campaigns(
         number_format=source.number_format,
         sep=read.sep,
     )
-    if report.rows_read and report.accepted < min_accepted_share * report.rows_read:
-        top = "; ".join(
-            f"{k}: {v:,}" for k, v in sorted(report.reasons.items(), key=lambda kv: -kv[1])[:3]
-        )
-        raise IngestError(
-            f"{path}: campaigns: only {report.accepted:,} of {report.rows_read:,} rows accepted "
-            f"({report.accepted / report.rows_read:.1%}), below --min-accepted-share "
-            f"{min_accepted_share:g}; top reasons: {top}; nothing written (the previous "
-            "contract directory is unchanged)"
-        )
+    require_share([report], min_accepted_share)
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.reasons.items())) or "none"
     log(f"campaigns: {report.accepted:,} accepted, {report.quarantined:,} quarantined [{detail}]")
     for why, sample in report.samples.items():

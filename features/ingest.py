@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -147,7 +148,7 @@ def _source_column(
 FLOAT_ID = r"^(\d+)\.0+$"
 
 
-def _normalise_ids(values: pd.Series) -> pd.Series:
+def normalise_ids(values: pd.Series) -> pd.Series:
     """Strip ids; ``"17850.0"`` (an integer id that went through a float column) becomes
     ``"17850"``."""
     ids = values.str.strip().str.replace(FLOAT_ID, r"\1", regex=True)
@@ -155,7 +156,7 @@ def _normalise_ids(values: pd.Series) -> pd.Series:
 
 
 def plain_id(value: str) -> str:
-    """One id as ingest stores it (:func:`_normalise_ids`): stripped, without a float's ``.0``."""
+    """One id as ingest stores it (:func:`normalise_ids`): stripped, without a float's ``.0``."""
     return re.sub(FLOAT_ID, r"\1", value.strip())
 
 
@@ -288,7 +289,7 @@ def _build_table(
             check.flag(values.notna() & out[col.name].isna(), f"{col.name} is not a number")
         else:
             out[col.name] = (
-                _normalise_ids(values) if col.name == "customer_id" else values.str.strip()
+                normalise_ids(values) if col.name == "customer_id" else values.str.strip()
             )
             if col.name == "customer_id" and (rewritten := _id_rewrites(values, out[col.name])):
                 report.formats["customer_id"] = rewritten
@@ -617,7 +618,7 @@ def ingest(
         built[EVENTS] = _ingest_one(
             EVENTS, Path(events), mapping, known_ids, log, strict_values, latest
         )
-    _require_share(built, min_accepted_share)
+    require_share([b.report for b in built.values()], min_accepted_share)
     reports = {t: b.report for t, b in built.items()}
     tables = {t: b.accepted for t, b in built.items()}
     if customers is None:
@@ -662,10 +663,10 @@ def ingest(
     return reports
 
 
-def _require_share(built: dict[str, _Table], share: float) -> None:
-    """Fail loudly, with the top reasons and a sample source row each, when too little was
-    accepted."""
-    low = [b.report for b in built.values() if b.report.accepted_share < share]
+def require_share(reports: Iterable[TableReport], share: float) -> None:
+    """Fail loudly, with the top reasons and a sample source row each, when too little of a table
+    was accepted (campaigns included)."""
+    low = [r for r in reports if r.accepted_share < share]
     if not low:
         return
     parts = []  # one line (the CLI's errors are), its parts apart by "; "

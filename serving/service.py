@@ -253,8 +253,10 @@ class Scorer:
             )
         from features.ingest import plain_id
 
-        positions = [  # "12347.0" as a CRM's float field sends it: the id ingest stored
-            self._positions.get(cid, self._positions.get(plain_id(cid), -1)) for cid in customer_ids
+        found = [self._positions.get(cid) for cid in customer_ids]
+        positions = [  # else "12347.0" as a CRM's float field sends it: the id ingest stored
+            i if i is not None else self._positions.get(plain_id(cid), -1)
+            for cid, i in zip(customer_ids, found, strict=True)
         ]
         return [
             ScoreResult(customer_id=cid, score=CustomerScore(**self._scores[i]))

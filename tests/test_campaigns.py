@@ -276,7 +276,7 @@ def test_a_failed_campaigns_ingest_changes_nothing(tmp_path):
               "0.5"]
     )  # fmt: skip
     assert unknown.exit_code == 2 and "unknown customer_id: 2" in unknown.output, unknown.output
-    assert "previous contract directory is unchanged" in unknown.output
+    assert "nothing written (the previous --out is unchanged)" in unknown.output
     assert {p.name: p.read_bytes() for p in out.glob("*.parquet")} == before
     assert "campaigns" in json.loads((out / "manifest.json").read_text())["tables"]
 

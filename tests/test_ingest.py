@@ -826,10 +826,10 @@ def test_the_amount_of_quarantined_transactions_is_reported_per_reason(tmp_path)
 
 
 def test_plain_id_is_the_id_ingest_stores():
-    from features.ingest import _normalise_ids, plain_id
+    from features.ingest import normalise_ids, plain_id
 
     raw = pd.Series(["12347.0", " 12347 ", "12347.00", "12347.5", "C0000001", "1.3085E+4"])
-    stored = _normalise_ids(raw.astype("string")).tolist()
+    stored = normalise_ids(raw.astype("string")).tolist()
     assert [plain_id(v) for v in raw] == stored == [
         "12347", "12347", "12347", "12347.5", "C0000001", "1.3085E+4"
     ]  # fmt: skip

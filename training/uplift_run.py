@@ -471,6 +471,12 @@ def _policy(
     return out
 
 
+def run_project(project: str | None, data_dir: str | Path) -> str:
+    """The project an uplift run is filed under (for compare), even when nothing is registered:
+    ``project``, else the data directory's name, as training names it."""
+    return project or Path(data_dir).resolve().name
+
+
 def log_to_mlflow(
     result: UpliftResult,
     config: UpliftRunConfig,
@@ -502,9 +508,7 @@ def log_to_mlflow(
     from training.config import tracked_experiment_name
     from training.registry import gate_lock, tracked_run
 
-    # the run belongs to a project (for compare) even when nothing is registered: --project, else
-    # the data directory's name, as training names it
-    tracked = project or Path(data_dir).resolve().name
+    tracked = run_project(project, data_dir)
     experiment = tracked_experiment_name(tracked, experiment)  # <project>/uplift, like training
     # Two runs creating a new SQLite store at once race in MLflow's schema migration (both
     # failed when tried): the first touch of the store and the experiment happen under the lock.

@@ -65,10 +65,7 @@ def with_value_at_risk(scores: pd.DataFrame) -> pd.DataFrame:
     decided = scores.get("uplift_model_version")
     if decided is not None and decided.notna().any():
         return scores
-    attrs = dict(scores.attrs)
-    out = scores.assign(value_at_risk=scores["priority_score"])
-    out.attrs.update(attrs)
-    return out
+    return scores.assign(value_at_risk=scores["priority_score"])  # attrs (the project) kept
 
 
 def scores_as_of(scores: pd.DataFrame) -> str | None:
