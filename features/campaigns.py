@@ -287,11 +287,12 @@ def read_campaigns(
     """Read and validate a campaigns export: ``(accepted, quarantined, report)``; too small an
     accepted share is an ``IngestError`` (nothing is written by the callers then)."""
     from features.csv_source import read_source
-    from features.ingest import require_share
+    from features.ingest import log_report, require_share, source_formats
 
     path = Path(source.path)
     log(f"campaigns: reading {path} ...")
     read = read_source(path)
+    log(f"campaigns: {len(read.frame):,} rows read ({', '.join(source_formats(read))})")
     accepted, quarantined, report = validate_campaigns(
         read.frame,
         path,
@@ -306,12 +307,9 @@ def read_campaigns(
         sep=read.sep,
     )
     require_share([report], min_accepted_share)
-    detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.reasons.items())) or "none"
-    log(f"campaigns: {report.accepted:,} accepted, {report.quarantined:,} quarantined [{detail}]")
+    log_report(report, log)
     for why, sample in report.samples.items():
         log(f"campaigns: e.g. {why}: {sample}")
-    for warning in report.warnings:
-        log(f"campaigns: warning: {warning}")
     return accepted, quarantined, report
 
 

@@ -678,9 +678,10 @@ def require_share(reports: Iterable[TableReport], share: float) -> None:
         for reason, n in sorted(r.reasons.items(), key=lambda kv: -kv[1])[:3]:
             parts.append(f"[{reason}: {n:,} rows, e.g. {r.samples[reason]}]")
         parts.extend(f"[note: {w}]" for w in r.warnings)
+    maps = "--campaigns-map" if {r.table for r in low} == {"campaigns"} else "--map"
     parts.append(
         "nothing written (the previous --out is unchanged); fix the mapping/format options "
-        "(--map, --sep, --encoding, --decimal, --date-order) or lower --min-accepted-share"
+        f"({maps}, --sep, --encoding, --decimal, --date-order) or lower --min-accepted-share"
     )
     raise IngestError(" ".join(parts[:-1]) + "; " + parts[-1])
 
@@ -698,7 +699,7 @@ def _ingest_one(
     source = read_source(path, mapping.encoding, mapping.sep)
     log(f"{table}: {len(source.frame):,} rows read ({', '.join(source_formats(source))})")
     built = _build_table(table, source, mapping, known_ids, strict_values, latest)
-    _log_report(built.report, log)
+    log_report(built.report, log)
     return built
 
 
@@ -707,7 +708,8 @@ def source_formats(source: SourceFile) -> list[str]:
     return [f"encoding {source.encoding or 'parquet'}", *source.notes]
 
 
-def _log_report(report: TableReport, log) -> None:
+def log_report(report: TableReport, log) -> None:
+    """The progress lines of one validated table: formats found, warnings, counts per reason."""
     t = report.table
     if "numbers" in report.formats:
         money = (

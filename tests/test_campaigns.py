@@ -267,6 +267,7 @@ def test_a_failed_campaigns_ingest_changes_nothing(tmp_path):
                     "B,2024-03-01,c1,,Perhaps\n")  # fmt: skip
     few = CliRunner().invoke(app, [*args, "--campaigns-map", "customer_id=Cust,sent_at=Sent"])
     assert few.exit_code == 2 and "only 0 of 2 rows accepted" in few.output
+    assert "options (--campaigns-map," in " ".join(few.output.split())  # the option to fix
     assert {p.name: p.read_bytes() for p in out.glob("*.parquet")} == before
     # customers the new tables do not know: found before the swap, so nothing changes either
     camp.write_text("Cust,Sent,campaign_id,action,arm\nX,2024-03-01,c1,call,treated\n"

@@ -306,3 +306,31 @@ def test_tied_forecasts_leave_no_bin_without_customers():
     assert all(c >= 50 for c in intervals.groups[ALL].counts)
     low, high = intervals.predict(np.r_[predicted, 0.5, 1.0, 1e9])
     assert np.isfinite(low).all() and np.isfinite(high).all()
+
+
+def test_the_registered_pair_learnt_from_the_latest_windows_that_end_by_the_test_cutoff(
+    trained_store,
+):
+    """``snapshots.refit_latest``: the champion is fitted again on cutoffs one horizon later than
+    the selection fit, the last at the validation cutoff; every label window it learnt from ends
+    by the test cutoff it is measured on."""
+    from datetime import date, timedelta
+
+    from mlflow.tracking import MlflowClient
+
+    from serving.batch import load_champions
+
+    client = MlflowClient(tracking_uri=trained_store.tracking_uri)
+    (run,) = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], "tags.kind = 'train'"
+    )
+    with open(client.download_artifacts(run.info.run_id, "data_fingerprint.json")) as file:
+        fingerprint = json.load(file)
+    cutoffs = {k: [date.fromisoformat(c) for c in v] for k, v in fingerprint["cutoffs"].items()}
+    (valid,), (test,) = cutoffs["valid"], cutoffs["test"]
+    horizon = timedelta(days=180)
+    assert max(cutoffs["refit"]) == valid and min(cutoffs["refit"]) > max(cutoffs["train"])
+    assert all(c + horizon <= test for c in cutoffs["refit"])
+    assert fingerprint["rows"]["refit"] > 0
+    pair = load_champions(trained_store.tracking_uri, trained_store.project)
+    assert pair.meta["experiment"]["snapshots"]["refit_latest"] is True

@@ -152,3 +152,42 @@ def test_isotonic_calibration_has_no_plateaus() -> None:
     assert calibrator.x[0] >= logit(raw).min() and calibrator.x[-1] <= logit(raw).max()
     again = Calibrator.from_dict(json.loads(json.dumps(calibrator.to_dict())))
     assert np.array_equal(again.apply(probe), p)
+
+
+@pytest.mark.parametrize(("kind", "calibration"), [("tweedie", "isotonic"), ("two_part", "none")])
+def test_a_refit_keeps_the_selected_trees_and_calibrates_on_out_of_fold_scores(
+    kind: str, calibration: str
+) -> None:
+    from registry_fixtures import customers, tiny_pair
+
+    from training.models import Calibrator, ChurnModel, ClvModel
+
+    pair = tiny_pair(kind=kind, calibration=calibration)
+    later = customers(900, seed=9)
+    churn = pair.churn.refitted(later, later["churned"])
+    clv = pair.clv.refitted(later, later["future_value"])
+    selected = pair.churn.booster_.best_iteration or pair.churn.booster_.current_iteration()
+    assert churn.booster_.current_iteration() == max(selected, 10)
+    for name, booster in clv.boosters_.items():
+        old = pair.clv.boosters_[name]
+        assert booster.current_iteration() == max(old.best_iteration or old.current_iteration(), 10)
+    # fitted on the later rows: other predictions
+    assert not np.allclose(churn.raw_probability(later), pair.churn.raw_probability(later))
+    assert not np.allclose(clv.predict(later), pair.clv.predict(later))
+    if calibration == "none":
+        assert churn.calibrator_ is None
+    else:
+        # calibrated on scores of customers each fold model did not see, not on its own fit
+        in_sample = Calibrator.fit(calibration, churn.raw_probability(later), later["churned"])
+        assert churn.calibrator_.to_dict() != in_sample.to_dict()
+        assert churn.calibrator_.to_dict() != pair.churn.calibrator_.to_dict()
+        p = churn.predict_proba(later)
+        assert abs(p.mean() - later["churned"].mean()) < 0.02  # calibrated in the large
+    state, boosters = churn.to_state()
+    np.testing.assert_array_equal(
+        ChurnModel.from_state(state, boosters).predict_proba(later), churn.predict_proba(later)
+    )
+    state, boosters = clv.to_state()
+    np.testing.assert_array_equal(
+        ClvModel.from_state(state, boosters).predict(later), clv.predict(later)
+    )

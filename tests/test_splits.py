@@ -37,6 +37,23 @@ def test_no_label_window_reaches_a_later_split(span_days, horizon, n_train, step
     assert plan.test + h <= end
     assert plan.test not in plan.train and plan.valid not in plan.train
     assert list(plan.train) == sorted(set(plan.train))
+    final = plan_cutoffs(start, end, horizon, n_train, step, refit=True)
+    assert final.train == plan.train and final.valid == plan.valid and final.test == plan.test
+    assert max(final.refit) == plan.valid and len(final.refit) >= len(plan.train)
+    assert all(t + h <= plan.test for t in final.refit)
+    assert (min(final.refit) - start).days >= 60
+
+
+def test_the_final_fit_moves_the_training_layout_one_horizon_later():
+    plan = plan_cutoffs(
+        date(2023, 1, 1), date(2026, 1, 1), 180, n_train=3, step_days=30, refit=True
+    )
+    assert plan.refit == (date(2024, 11, 3), date(2024, 12, 3), date(2025, 1, 2))
+    assert plan.all() == sorted([*plan.train, *plan.refit, plan.test])  # valid is the last refit
+    assert [plan.split_of(c) for c in plan.refit] == ["refit", "refit", "valid"]
+    leaky = CutoffPlan(plan.train, plan.valid, plan.test, 180, refit=(date(2025, 2, 1),))
+    with pytest.raises(ValueError, match="refit cutoff 2025-02-01 \\+ 180 days reaches the test"):
+        leaky.check()
 
 
 def test_leaky_plan_is_rejected():

@@ -24,13 +24,21 @@ class _Strict(BaseModel):
 class SnapshotConfig(_Strict):
     """Rolling cutoffs. Test is the latest cutoff whose label window is fully observed; the
     validation cutoff lies one label horizon earlier, and training cutoffs end one label horizon
-    before validation, so no label window used for fitting overlaps a later split."""
+    before validation, so no label window used for fitting overlaps a later split. The final
+    refit (``refit_latest``) moves the training cutoffs one horizon later: its windows end by the
+    test cutoff."""
 
     test_cutoff: date | None = Field(None, description="default: last complete horizon in the data")
     n_train: int = Field(
         12, ge=1, le=60, description="a year of monthly cutoffs covers every season"
     )
     step_days: int = Field(30, ge=1, le=366)
+    refit_latest: bool = Field(
+        True,
+        description="after choosing the number of trees on the validation cutoff, fit the final "
+        "models again on n_train cutoffs ending at it (label windows ending by the test cutoff): "
+        "the pair learns from data one horizon more recent, and is still tested on unseen windows",
+    )
 
 
 class LabelConfig(_Strict):

@@ -106,6 +106,13 @@ class TrainingData:
         part = self.frame[self.frame["split"] == name]
         return part[part["is_prospect"] == 0] if buyers_only else part
 
+    def final_fit(self, buyers_only: bool = False) -> pd.DataFrame:
+        """The rows the final models are fitted on: the plan's refit cutoffs, else ``train``."""
+        if not self.plan.refit:
+            return self.split("train", buyers_only)
+        part = self.frame[self.frame["cutoff"].isin(pd.to_datetime(list(self.plan.refit)))]
+        return part[part["is_prospect"] == 0] if buyers_only else part
+
 
 def data_bounds(data_dir: str | Path) -> tuple[date, date]:
     """First transaction day and the day after the last one (exclusive end)."""

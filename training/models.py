@@ -290,13 +290,28 @@ class Calibrator:
         )
 
 
+#: Customer groups of the out-of-fold scores a refitted churn model is calibrated on.
+REFIT_CALIBRATION_FOLDS = 3
+
+
+def _no_early_stopping(params: LightGBMParams, booster: lgb.Booster) -> LightGBMParams:
+    """``params`` with the number of trees ``booster`` kept (its best iteration under early
+    stopping) and no early stopping: a refit has no validation split to stop on."""
+    trees = booster.best_iteration or booster.current_iteration()
+    # at least the 10 trees the config allows, so the stored parameters load again
+    return params.model_copy(
+        update={"n_estimators": max(int(trees), 10), "early_stopping_rounds": 0}
+    )
+
+
 def load_booster(text: str) -> lgb.Booster:
     """A booster from LightGBM's own text format (``Booster.model_to_string``); no pickle."""
     return lgb.Booster(model_str=text)
 
 
 class ChurnModel:
-    """P(no purchase within the horizon) from LightGBM, calibrated on the validation split.
+    """P(no purchase within the horizon) from LightGBM, calibrated on the validation split (a
+    refit: on out-of-fold scores).
 
     Predictions go through ``booster_`` (a plain ``lightgbm.Booster``), so a model rebuilt from
     its booster text and JSON state (``to_state`` / ``from_state``) predicts exactly the same.
@@ -341,6 +356,34 @@ class ChurnModel:
             self.calibration, self.raw_probability(valid), np.asarray(y_valid)
         )
         return self
+
+    def refitted(self, frame: pd.DataFrame, y, folds: int = REFIT_CALIBRATION_FOLDS) -> ChurnModel:
+        """The same model fitted again on ``frame`` (later snapshots) with the number of trees
+        this one selected. Its calibration is fitted anew, on out-of-fold scores: ``folds``
+        models, each fitted without one group of customers, score that group. (This model's
+        calibrator also corrected the drift from its training to its validation windows, which
+        the refit has learnt: applied to the refit, it counted that drift twice.)"""
+        y = np.asarray(y).astype(int)
+        model = self._refit_booster(frame, y)
+        model.calibrator_ = None
+        if self.calibration != "none":
+            fold = pd.util.hash_array(frame["customer_id"].astype(str).to_numpy(object)) % folds
+            out_of_fold = np.empty(len(frame))
+            for k in range(folds):
+                held = fold == k
+                part = self._refit_booster(frame[~held], y[~held])
+                out_of_fold[held] = part.raw_probability(frame[held])
+            model.calibrator_ = Calibrator.fit(self.calibration, out_of_fold, y)
+        return model
+
+    def _refit_booster(self, frame: pd.DataFrame, y: np.ndarray) -> ChurnModel:
+        model = ChurnModel(self.columns, _no_early_stopping(self.params, self.booster_))
+        model.calibration, model.seed = self.calibration, self.seed
+        model.encoder_ = FeatureEncoder(self.columns).fit(frame)
+        classifier = lgb.LGBMClassifier(objective="binary", **lgb_kwargs(model.params, self.seed))
+        classifier.fit(model.encoder_.transform(frame), y)
+        model.classifier_, model.booster_ = classifier, classifier.booster_
+        return model
 
     def raw_probability(self, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.booster_.predict(self.encoder_.matrix(frame)))
@@ -480,6 +523,36 @@ class ClvModel:
         )
         self.boosters_ = {"buyer": self.buyer_.booster_, "spend": self.spend_.booster_}
         return self
+
+    def refitted(self, frame: pd.DataFrame, y) -> ClvModel:
+        """The same model fitted again on ``frame`` (later snapshots), each booster with the
+        number of trees this one selected."""
+        params = {name: _no_early_stopping(self.params, b) for name, b in self.boosters_.items()}
+        model = ClvModel(
+            self.columns,
+            params["value" if self.kind == "tweedie" else "buyer"],
+            kind=self.kind,
+            tweedie_variance_power=self.tweedie_variance_power,
+            seed=self.seed,
+        )
+        model.encoder_ = FeatureEncoder(self.columns).fit(frame)
+        x = model.encoder_.transform(frame)
+        y = np.clip(np.asarray(y, dtype=float), 0, None)
+        if self.kind == "tweedie":
+            regressor = lgb.LGBMRegressor(
+                objective="tweedie",
+                tweedie_variance_power=self.tweedie_variance_power,
+                **lgb_kwargs(params["value"], self.seed),
+            )
+            model.boosters_ = {"value": regressor.fit(x, y).booster_}
+            return model
+        buyer = lgb.LGBMClassifier(objective="binary", **lgb_kwargs(params["buyer"], self.seed))
+        spend = lgb.LGBMRegressor(objective="gamma", **lgb_kwargs(params["spend"], self.seed))
+        model.boosters_ = {
+            "buyer": buyer.fit(x, y > 0).booster_,
+            "spend": spend.fit(x[y > 0], y[y > 0]).booster_,
+        }
+        return model
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Expected value per row over the horizon the model was trained on."""

@@ -19,17 +19,24 @@ class CutoffPlan:
     test: date
     horizon_days: int
     dropped: int = 0  # training cutoffs asked for that fell before the data had enough history
+    #: Cutoffs of the final fit (empty: the models fitted on ``train`` are final): the training
+    #: layout moved one horizon later, up to the validation cutoff, so that its label windows
+    #: end by the test cutoff.
+    refit: tuple[date, ...] = ()
 
     def all(self) -> list[date]:
-        return [*self.train, self.valid, self.test]
+        return sorted({*self.train, *self.refit, self.valid, self.test})
 
     def split_of(self, cutoff: date) -> str:
+        """The split a cutoff's rows belong to: ``refit`` only for cutoffs in no other split."""
         if cutoff == self.test:
             return "test"
         if cutoff == self.valid:
             return "valid"
         if cutoff in self.train:
             return "train"
+        if cutoff in self.refit:
+            return "refit"
         raise KeyError(f"cutoff {cutoff} is not in the plan")
 
     def check(self) -> None:
@@ -45,6 +52,11 @@ class CutoffPlan:
                 f"validation cutoff {self.valid} + {self.horizon_days} days reaches the test "
                 f"cutoff {self.test}"
             )
+        if self.refit and max(self.refit) + h > self.test:
+            raise ValueError(
+                f"refit cutoff {max(self.refit)} + {self.horizon_days} days reaches the test "
+                f"cutoff {self.test}"
+            )
 
 
 def plan_cutoffs(
@@ -55,6 +67,7 @@ def plan_cutoffs(
     step_days: int,
     test_cutoff: date | None = None,
     min_history_days: int = 60,
+    refit: bool = False,
 ) -> CutoffPlan:
     """Plan cutoffs back from the test cutoff.
 
@@ -62,7 +75,9 @@ def plan_cutoffs(
     first-of-month whose label window ``[T, T+H)`` is inside the data. Validation is one horizon
     earlier, the last training cutoff one horizon before validation, then every ``step_days`` back.
     Training cutoffs with less than ``min_history_days`` of history are dropped (the plan's
-    ``dropped`` counts them, for the caller to say).
+    ``dropped`` counts them, for the caller to say). With ``refit``, the plan also holds the
+    cutoffs of a final fit: ``n_train`` cutoffs ``step_days`` apart ending at the validation
+    cutoff (their label windows end by the test cutoff).
     """
     h = timedelta(days=horizon_days)
     if test_cutoff is None:
@@ -92,6 +107,15 @@ def plan_cutoffs(
         test=test_cutoff,
         horizon_days=horizon_days,
         dropped=n_train - len(train),
+        refit=tuple(
+            sorted(
+                c
+                for c in (valid - timedelta(days=step_days * i) for i in range(n_train))
+                if (c - data_start).days >= min_history_days
+            )
+        )
+        if refit
+        else (),
     )
     plan.check()
     return plan

@@ -77,7 +77,11 @@ class TrainResult:
         }
 
 
-def plan_for(data_dir: str | Path, cfg: ExperimentConfig) -> CutoffPlan:
+def plan_for(
+    data_dir: str | Path, cfg: ExperimentConfig, *, refit: bool | None = None
+) -> CutoffPlan:
+    """The cutoffs of a training run; ``refit`` (default: the config's ``refit_latest``) adds
+    those of the final fit."""
     start, end = data_bounds(data_dir)
     horizon = max(cfg.labels.churn_horizon_days, cfg.labels.value_horizon_days)
     return plan_cutoffs(
@@ -87,6 +91,7 @@ def plan_for(data_dir: str | Path, cfg: ExperimentConfig) -> CutoffPlan:
         cfg.snapshots.n_train,
         cfg.snapshots.step_days,
         cfg.snapshots.test_cutoff,
+        refit=cfg.snapshots.refit_latest if refit is None else refit,
     )
 
 
@@ -130,11 +135,26 @@ def fit_models(
     return churn, clv
 
 
+def refit_on_latest(
+    data: TrainingData, churn: ChurnModel, clv: ClvModel
+) -> tuple[ChurnModel, ClvModel]:
+    """The models fitted again on the plan's refit cutoffs with the trees they selected (the
+    same models when the plan has none)."""
+    if not data.plan.refit:
+        return churn, clv
+    buyers, everyone = data.final_fit(buyers_only=True), data.final_fit()
+    return (
+        churn.refitted(buyers, buyers["churned"].astype(int)),
+        clv.refitted(everyone, everyone["future_value"]),
+    )
+
+
 def fit_value_intervals(
     data: TrainingData, clv: ClvModel, cfg: ExperimentConfig
 ) -> ValueIntervals | None:
     """Conformal ranges of the CLV model, calibrated on the validation split (every customer,
-    prospects included; its outcome windows end before the test cutoff)."""
+    prospects included; its outcome windows end before the test cutoff). ``clv`` is the model
+    fitted before the validation cutoff: the refitted one has seen those outcomes."""
     valid = data.split("valid")
     return fit_on_frame(
         valid,
@@ -188,7 +208,7 @@ MIN_PROSPECT_ROWS = 200
 
 def prospect_baseline(data: TrainingData) -> dict:
     """The training prospects: how many, and the mean value they had over the horizon."""
-    train = data.split("train")
+    train = data.final_fit()
     prospects = train[train["is_prospect"] == 1]
     mean = float(prospects["future_value"].mean()) if len(prospects) else 0.0
     return {"rows": int(len(prospects)), "mean_future_value": mean}
@@ -353,12 +373,14 @@ def train(
             "train": [str(c) for c in plan.train],
             "valid": [str(plan.valid)],
             "test": [str(plan.test)],
+            **({"refit": [str(c) for c in plan.refit]} if plan.refit else {}),
         }
         fingerprint = data_fingerprint(data.frame, cutoffs)
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
         fit_started = time.perf_counter()
         churn, clv = fit_models(data, cfg)
         intervals = fit_value_intervals(data, clv, cfg)
+        churn, clv = refit_on_latest(data, churn, clv)
         metrics = {"fit_seconds": time.perf_counter() - fit_started}
         pause_point("after_fit", log)
         for split in ("valid", "test"):

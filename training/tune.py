@@ -231,7 +231,7 @@ def tune(
     experiment_id = open_experiment(cfg.tracking, cfg.experiment_name)
     # The runs of a tune that was killed are FAILED, not RUNNING forever.
     fail_stale_runs(MlflowClient(tracking_uri=cfg.tracking.tracking_uri), log=log)
-    data = build_training_data(data_dir, plan_for(data_dir, cfg), cfg)
+    data = build_training_data(data_dir, plan_for(data_dir, cfg, refit=False), cfg)
     storage = storage_for(cfg.tuning.storage)
     best: dict[str, optuna.Study] = {}
     started = time.perf_counter()
