@@ -164,6 +164,7 @@ def _plan(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
         "train_cutoffs": [str(c) for c in plan.train],
         "valid_cutoff": str(plan.valid),
         "test_cutoff": str(plan.test),
+        "refit_cutoffs": [str(c) for c in plan.refit],
         "as_of": str(as_of),
     }
 
