@@ -20,6 +20,7 @@ import pandas as pd
 from experiments.metric_specs import METRIC_BY_COLUMN, METRICS
 from experiments.noise import NoiseCheck, NoiseEstimator
 from experiments.runs import DEFAULT_TRACKING_URI, RunFilter, RunRecord, load_runs
+from training import BTYD_ANCHOR
 
 BEST_MARK, NOISE_MARK = "*", "~"
 
@@ -87,15 +88,23 @@ def metric_table(runs: Mapping[str, RunRecord]) -> pd.DataFrame:
     )
 
 
-def best_per_column(table: pd.DataFrame) -> dict[str, str]:
+def best_per_column(
+    table: pd.DataFrame, unranked: Mapping[str, set[str]] | None = None
+) -> dict[str, str]:
     """Column -> experiment with the best value (first row on a tie; NaN never wins; a column
-    with fewer than two values has no best: one run is not a comparison)."""
+    with fewer than two values has no best: one run is not a comparison). ``unranked``: column
+    -> experiments whose value there is not the model's choice (shown, never best)."""
     best: dict[str, str] = {}
     for spec in METRICS:
         if spec.column not in table:
             continue
         values = table[spec.column]
-        scored = [(spec.score(v), i) for i, v in enumerate(values) if math.isfinite(v)]
+        skip = (unranked or {}).get(spec.column, set())
+        scored = [
+            (spec.score(v), i)
+            for i, v in enumerate(values)
+            if math.isfinite(v) and values.index[i] not in skip
+        ]
         if len(scored) >= 2:
             top = max(score for score, _ in scored)
             best[spec.column] = str(values.index[min(i for score, i in scored if score == top)])
@@ -115,7 +124,8 @@ def build_comparison(
     """The table, the best per column and a noise check of every other run against that best."""
     runs = dict(runs)
     table = metric_table(runs)
-    best = best_per_column(table)
+    anchored = {n for n, r in runs.items() if r.params.get("clv_total") == BTYD_ANCHOR}
+    best = best_per_column(table, {"clv_total_ratio": anchored})
     noise = NoiseEstimator(runs, n_boot, seed, alpha)
     return Comparison(
         table=table,
@@ -123,10 +133,30 @@ def build_comparison(
         noise_flags=_noise_flags(table, best, noise),
         runs=runs,
         noise=noise,
-        warnings=[*warnings, *consistency_warnings(runs)],
+        warnings=[*warnings, *consistency_warnings(runs), *backtest_warnings(runs, anchored)],
         missing=list(missing),
         tracking_uri=tracking_uri,
     )
+
+
+def backtest_warnings(runs: Mapping[str, RunRecord], anchored: set[str]) -> list[str]:
+    """What a backtest run's own settings say about its numbers: a CLV total scaled to the
+    BTYD total (not ranked), an outcome window the data does not fully cover."""
+    warnings = []
+    if anchored:
+        names = join_names(sorted(anchored))
+        warnings.append(
+            f"total ratio of {names}: LightGBM's values are scaled to the BG/NBD + Gamma-Gamma "
+            "total at the cutoff (the backtest's default), so it is BTYD's total, not a model's; "
+            "shown, not ranked"
+        )
+    for name, run in runs.items():
+        if reason := run.params.get("partial_window"):
+            warnings.append(
+                f"{name}: backtest run with --allow-partial-window: {reason}; its churn labels "
+                "count the days after the data as no purchase"
+            )
+    return warnings
 
 
 def _noise_flags(

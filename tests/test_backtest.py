@@ -447,6 +447,7 @@ def test_logged_backtest_is_found_by_its_project(tmp_path):
     )
     assert run.importance == result.importance and len(run.predictions) == n
     assert run.params["horizon_days"] == "91" and run.horizon == "91 d"
+    assert run.params["clv_total"] == "model" and "partial_window" not in run.params  # no anchor
     with pytest.raises(LookupError, match="project=tiny"):
         compare_experiments(["tiny"], uri, project="tiny")
 

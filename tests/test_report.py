@@ -415,6 +415,32 @@ def test_best_value_marking_on_hand_made_numbers():
     assert "90.0*" in row_c and "38.00*" in row_c and " - " in row_c + " "
 
 
+def test_a_backtest_total_scaled_to_btyd_is_shown_not_ranked_and_partial_windows_are_said():
+    """A backtest's LightGBM total is BTYD's by construction (``anchor_total``): ranking runs by
+    it would crown whichever happened to come first; a run on a partly observed window says so."""
+    from dataclasses import replace
+
+    from training import BTYD_ANCHOR
+
+    runs = {
+        "a": _record("a", clv_total_ratio=0.81, churn_auc=0.76),
+        "b": _record("b", clv_total_ratio=0.81, churn_auc=0.75),
+        "c": _record("c", clv_total_ratio=0.95, churn_auc=0.70),
+    }
+    assert build_comparison(runs).best["clv_total_ratio"] == "c"
+    anchored = {n: replace(r, params={"clv_total": BTYD_ANCHOR}) for n, r in runs.items()}
+    anchored["c"] = replace(
+        runs["c"], params={"clv_total": "model", "partial_window": "the data ends 1997-12-01"}
+    )
+    comparison = build_comparison(anchored)
+    assert "clv_total_ratio" not in comparison.best  # only c is ranked: one run is no comparison
+    assert comparison.best["churn_auc"] == "a"
+    assert comparison.table.at["a", "clv_total_ratio"] == pytest.approx(0.81)  # still shown
+    said = " ".join(comparison.warnings)
+    assert "total ratio of a and b" in said and "not ranked" in said
+    assert "c: backtest run with --allow-partial-window: the data ends 1997-12-01" in said
+
+
 def _hand_predictions(churn_probability: list[float], cutoff: str = TEST_CUTOFF) -> pd.DataFrame:
     """Eight customers repeated 25 times: churners are customers 0-3."""
     base = np.array(churn_probability * 25, dtype=float)

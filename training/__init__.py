@@ -5,3 +5,7 @@ the registry with its promotion gate (``docs/architecture.md``)."""
 #: experiment's ``tracking.tracking_uri``): a SQLite file in the working directory. Declared here,
 #: free of imports, so that the CLI's option defaults cost nothing to import.
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+#: The ``clv_total`` parameter of a backtest run whose LightGBM CLV total was scaled to the BTYD
+#: total (``training.calibration.anchor_total``): the comparison shows that total, never ranks it.
+BTYD_ANCHOR = "btyd_anchor"

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from features.atomic_file import write_text_atomic
+from training import BTYD_ANCHOR
 from training.calibration import LogOddsCalibration, anchor_total
 from training.clv_intervals import flat_metrics, missing_range_metrics, ranges_for_backtest
 from training.config import ExperimentConfig, LightGBMParams
@@ -762,6 +763,9 @@ def log_backtest_run(result: BacktestResult, cfg: ExperimentConfig) -> str:
                 "horizon_days": summary["horizon_days"],
                 "train_horizon_days": summary["train_horizon_days"],
                 "features.families": ",".join(cfg.features.families),
+                # anchor_total ran: the LightGBM total is BTYD's by construction
+                "clv_total": "model" if result.calibration is None else BTYD_ANCHOR,
+                **({"partial_window": result.partial_window} if result.partial_window else {}),
             }
         )
         mlflow.log_metrics({**result.test_metrics(), "train_job_seconds": result.seconds})

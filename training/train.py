@@ -380,11 +380,12 @@ def train(
         fit_started = time.perf_counter()
         churn, clv = fit_models(data, cfg)
         intervals = fit_value_intervals(data, clv, cfg)
+        # validation metrics of the models chosen on it: the refit has learnt its outcomes
+        metrics = split_metrics(data, churn, clv, "valid")
         churn, clv = refit_on_latest(data, churn, clv)
-        metrics = {"fit_seconds": time.perf_counter() - fit_started}
+        metrics["fit_seconds"] = time.perf_counter() - fit_started
         pause_point("after_fit", log)
-        for split in ("valid", "test"):
-            metrics.update(split_metrics(data, churn, clv, split))
+        metrics.update(split_metrics(data, churn, clv, "test"))
         test = data.split("test", buyers_only=True)
         metrics.update(frame_metrics(test, clv.predict(test), intervals, "test_clv_interval_"))
         metrics.update(
