@@ -88,6 +88,33 @@ def _with_predictions(comparison: Comparison) -> dict[str, pd.DataFrame]:
     return {n: r.predictions for n, r in comparison.runs.items() if r.predictions is not None}
 
 
+#: Runs drawn in one plot at most (curves) or charted one by one (deciles): past a handful the
+#: lines cannot be told apart; the others stay in the table.
+MAX_PLOTTED = 8
+
+
+def _plotted(
+    comparison: Comparison, frames: dict[str, pd.DataFrame], column: str
+) -> tuple[dict[str, pd.DataFrame], str]:
+    """The ``MAX_PLOTTED`` runs best on ``column`` (all when fewer), and a caption sentence
+    naming the runs left out ("" when none)."""
+    if len(frames) <= MAX_PLOTTED:
+        return frames, ""
+    spec = METRIC_BY_COLUMN[column]
+    values = comparison.table[column] if column in comparison.table else pd.Series(dtype=float)
+
+    def rank(name: str) -> float:
+        value = values.get(name, float("nan"))
+        return spec.score(value) if math.isfinite(value) else -math.inf
+
+    kept = sorted(frames, key=rank, reverse=True)[:MAX_PLOTTED]
+    left = [n for n in frames if n not in kept]
+    return (
+        {n: frames[n] for n in frames if n in kept},
+        f" The {MAX_PLOTTED} runs best on {spec.label} are drawn; left out: {_some(left)}.",
+    )
+
+
 def _shared_test_set(frames: dict[str, pd.DataFrame]) -> bool:
     items = list(frames.values())
     return len(items) > 0 and all(paired_frame(items[0], other) is not None for other in items[1:])
@@ -199,9 +226,12 @@ def _gains(comparison: Comparison) -> dict:
     shared = _shared_test_set(frames)
     parts: list[Image | str] = []
     for target, score, btyd, title, ylabel in _GAINS:
+        drawn, left_out = _plotted(
+            comparison, frames, "churn_auc" if target == "churned" else "clv_gini"
+        )
         curves = {
             name: (f[target].to_numpy(float), f[score].to_numpy(float))
-            for name, f in frames.items()
+            for name, f in drawn.items()
             if f[target].sum() > 0
         }
         first = next(iter(frames.values()))
@@ -215,7 +245,7 @@ def _gains(comparison: Comparison) -> dict:
         parts.append(_image(
             fig, f"Cumulative gains of {title}, all experiments",
             f"Share of {title} captured when targeting the top x% of customers by each "
-            "experiment's score; the dashed diagonal is random targeting.",
+            "experiment's score; the dashed diagonal is random targeting." + left_out,
         ))  # fmt: skip
     return {"note_only": None, "parts": parts, "shared": shared}
 
@@ -226,6 +256,7 @@ def _calibration(comparison: Comparison) -> Image | str:
     frames = _with_predictions(comparison)
     if not frames:
         return "No run has test predictions, so no calibration curves can be drawn."
+    frames, left_out = _plotted(comparison, frames, "churn_brier")
     fig = Figure(figsize=(7, 5.5), layout="constrained")
     ax = fig.add_subplot()
     for name, frame in frames.items():
@@ -237,7 +268,8 @@ def _calibration(comparison: Comparison) -> Image | str:
         fig,
         "Calibration curves of all experiments",
         "Observed churn rate against the mean predicted probability in 10 equal-count bins; "
-        "points on the dashed diagonal are perfectly calibrated. ECE: expected calibration error.",
+        "points on the dashed diagonal are perfectly calibrated. ECE: expected calibration error."
+        + left_out,
     )
 
 
@@ -247,13 +279,17 @@ def _deciles(comparison: Comparison) -> list[tuple[str, Image]] | str:
     frames = _with_predictions(comparison)
     if not frames:
         return "No run has test predictions, so no decile charts can be drawn."
-    charts = []
+    frames, left_out = _plotted(comparison, frames, "clv_gini")
+    charts: list[tuple[str, Image]] = []
     for name, frame in frames.items():
         fig = decile_plot(
             frame["future_value"].to_numpy(float), frame["predicted_value"].to_numpy(float)
         )
         fig.axes[0].set_title(f"{name}: predicted vs actual value by decile")
-        caption = "Customers ranked by predicted value; decile 1 holds the highest predictions."
+        caption = (
+            "Customers ranked by predicted value; decile 1 holds the highest predictions."
+            + ("" if charts else left_out)  # said once, under the first chart
+        )
         charts.append((name, _image(fig, f"Decile chart of {name}", caption)))
     return charts
 

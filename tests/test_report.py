@@ -773,3 +773,26 @@ def test_a_truncated_artifact_is_a_warning_not_a_crash(tmp_path):
     out = write_report(comparison, tmp_path / "report.html")
     assert "unreadable artifact predictions/test.parquet" in out.read_text(encoding="utf-8")
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_past_eight_runs_the_plots_draw_the_best_and_name_the_others(tmp_path):
+    """Thirty curves in one plot cannot be told apart: curve plots and decile charts keep the
+    runs best on the plot's metric and the caption names the ones left out (the table keeps
+    all)."""
+    from experiments.report import MAX_PLOTTED
+
+    rng = np.random.default_rng(0)
+    base = np.array([0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1])
+    runs = {}
+    for i in range(MAX_PLOTTED + 3):  # run-00 is the most accurate, run-10 the least
+        noisy = np.clip(base + rng.normal(0, 0.05 * i, 8), 0.01, 0.99)
+        runs[f"run-{i:02d}"] = _from_predictions(f"run-{i:02d}", _hand_predictions(list(noisy)))
+    comparison = build_comparison(runs, n_boot=20)
+    page = write_report(comparison, tmp_path / "compare.html").read_text(encoding="utf-8")
+    sections = dict(re.findall(r'<section id="(\w+)">(.*?)</section>', page, flags=re.DOTALL))
+    charts = re.findall(r'<img alt="Decile chart of ([^"]+)"', sections["deciles"])
+    assert len(charts) == MAX_PLOTTED and len(set(charts)) == MAX_PLOTTED
+    worst = min(comparison.table.index, key=lambda n: comparison.table.at[n, "clv_gini"])
+    assert worst not in charts and "left out: " in sections["deciles"]
+    assert f"The {MAX_PLOTTED} runs best on Brier are drawn; left out:" in sections["calibration"]
+    assert "run-10" in sections["table"]  # the table keeps every run
