@@ -167,10 +167,10 @@ def test_a_refit_keeps_the_selected_trees_and_calibrates_on_out_of_fold_scores(
     churn = pair.churn.refitted(later, later["churned"])
     clv = pair.clv.refitted(later, later["future_value"])
     selected = pair.churn.booster_.best_iteration or pair.churn.booster_.current_iteration()
-    assert churn.booster_.current_iteration() == max(selected, 10)
+    assert churn.booster_.current_iteration() == selected
     for name, booster in clv.boosters_.items():
         old = pair.clv.boosters_[name]
-        assert booster.current_iteration() == max(old.best_iteration or old.current_iteration(), 10)
+        assert booster.current_iteration() == (old.best_iteration or old.current_iteration())
     # fitted on the later rows: other predictions
     assert not np.allclose(churn.raw_probability(later), pair.churn.raw_probability(later))
     assert not np.allclose(clv.predict(later), pair.clv.predict(later))
@@ -191,3 +191,27 @@ def test_a_refit_keeps_the_selected_trees_and_calibrates_on_out_of_fold_scores(
     np.testing.assert_array_equal(
         ClvModel.from_state(state, boosters).predict(later), clv.predict(later)
     )
+    # a model loaded from text (best_iteration -1) refits with all its trees
+    loaded = ChurnModel.from_state(*pair.churn.to_state())
+    assert loaded.refitted(later, later["churned"]).booster_.current_iteration() == (
+        pair.churn.booster_.current_iteration()
+    )
+
+
+def test_a_refit_whose_fold_saw_one_class_is_left_uncalibrated() -> None:
+    """Churners all in one customer group: the model fitted without that group has never seen a
+    churner, its scores rank nothing, and a calibration on them would be wrong (a sigmoid fitted
+    on such scores came out with a negative slope, reversing the ranking)."""
+    from registry_fixtures import customers, tiny_pair
+
+    from training.models import REFIT_CALIBRATION_FOLDS, Calibrator
+
+    pair = tiny_pair()
+    rows = customers(60, seed=2)
+    fold = pd.util.hash_array(rows["customer_id"].to_numpy(object)) % REFIT_CALIBRATION_FOLDS
+    rows["churned"] = (fold == 0).astype(int)
+    assert pair.churn.refitted(rows, rows["churned"]).calibrator_ is None
+    rng = np.random.default_rng(0)
+    y = rng.random(500) < 0.5
+    reversed_scores = np.where(y, 0.2, 0.8) + rng.normal(0, 0.05, 500)
+    assert Calibrator.fit("sigmoid", np.clip(reversed_scores, 0.01, 0.99), y) is None

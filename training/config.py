@@ -51,7 +51,7 @@ class LabelConfig(_Strict):
 class LightGBMParams(_Strict):
     """The LightGBM parameters we tune; everything else stays at LightGBM's defaults."""
 
-    n_estimators: int = Field(400, ge=10, le=5000)
+    n_estimators: int = Field(400, ge=1, le=5000)
     learning_rate: float = Field(0.05, gt=0.0, le=1.0)
     num_leaves: int = Field(31, ge=2, le=1024)
     min_child_samples: int = Field(50, ge=1)

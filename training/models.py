@@ -262,6 +262,8 @@ class Calibrator:
                 coef=slope,
             )
         platt = LogisticRegression().fit(logit(raw).reshape(-1, 1), y)
+        if platt.coef_[0, 0] <= 0:  # scores that do not rank: a map would reverse or flatten them
+            return None
         return cls("sigmoid", coef=float(platt.coef_[0, 0]), intercept=float(platt.intercept_[0]))
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
@@ -297,11 +299,9 @@ REFIT_CALIBRATION_FOLDS = 3
 def _no_early_stopping(params: LightGBMParams, booster: lgb.Booster) -> LightGBMParams:
     """``params`` with the number of trees ``booster`` kept (its best iteration under early
     stopping) and no early stopping: a refit has no validation split to stop on."""
-    trees = booster.best_iteration or booster.current_iteration()
-    # at least the 10 trees the config allows, so the stored parameters load again
-    return params.model_copy(
-        update={"n_estimators": max(int(trees), 10), "early_stopping_rounds": 0}
-    )
+    best = booster.best_iteration  # 0 without early stopping, -1 once loaded from text
+    trees = best if best > 0 else booster.current_iteration()
+    return params.model_copy(update={"n_estimators": int(trees), "early_stopping_rounds": 0})
 
 
 def load_booster(text: str) -> lgb.Booster:
@@ -366,8 +366,11 @@ class ChurnModel:
         y = np.asarray(y).astype(int)
         model = self._refit_booster(frame, y)
         model.calibrator_ = None
-        if self.calibration != "none":
-            fold = pd.util.hash_array(frame["customer_id"].astype(str).to_numpy(object)) % folds
+        fold = pd.util.hash_array(frame["customer_id"].astype(str).to_numpy(object)) % folds
+        # a fold model that saw one class scores nothing: no calibration beats a wrong one
+        if self.calibration != "none" and all(
+            len(np.unique(y[fold != k])) == 2 for k in range(folds)
+        ):
             out_of_fold = np.empty(len(frame))
             for k in range(folds):
                 held = fold == k

@@ -76,8 +76,8 @@ def plan_cutoffs(
     earlier, the last training cutoff one horizon before validation, then every ``step_days`` back.
     Training cutoffs with less than ``min_history_days`` of history are dropped (the plan's
     ``dropped`` counts them, for the caller to say). With ``refit``, the plan also holds the
-    cutoffs of a final fit: ``n_train`` cutoffs ``step_days`` apart ending at the validation
-    cutoff (their label windows end by the test cutoff).
+    cutoffs of a final fit: the training cutoffs moved one horizon later (the last is the
+    validation cutoff; their label windows end by the test cutoff).
     """
     h = timedelta(days=horizon_days)
     if test_cutoff is None:
@@ -107,15 +107,7 @@ def plan_cutoffs(
         test=test_cutoff,
         horizon_days=horizon_days,
         dropped=n_train - len(train),
-        refit=tuple(
-            sorted(
-                c
-                for c in (valid - timedelta(days=step_days * i) for i in range(n_train))
-                if (c - data_start).days >= min_history_days
-            )
-        )
-        if refit
-        else (),
+        refit=tuple(t + h for t in train) if refit else (),
     )
     plan.check()
     return plan

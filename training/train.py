@@ -7,6 +7,7 @@ import calendar
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import mlflow
@@ -376,6 +377,8 @@ def train(
             **({"refit": [str(c) for c in plan.refit]} if plan.refit else {}),
         }
         fingerprint = data_fingerprint(data.frame, cutoffs)
+        if plan.refit:  # rows by split count a cutoff once; the final fit reuses some
+            fingerprint["rows"]["final_fit"] = int(len(data.final_fit()))
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
         fit_started = time.perf_counter()
         churn, clv = fit_models(data, cfg)
@@ -537,6 +540,12 @@ def champion_evaluator(
         from training.metrics import churn_metrics, clv_metrics
 
         champion_cfg = ExperimentConfig.model_validate(champion.meta["experiment"])
+        champion_test = champion.meta.get("test_cutoff")
+        if champion_test and date.fromisoformat(champion_test) > data.plan.test:
+            raise NotComparable(
+                f"it was tested at {champion_test}, after this run's test cutoff "
+                f"{data.plan.test}: it was fitted on outcomes inside this run's test window"
+            )
         if champion_cfg.labels != cfg.labels:
             raise NotComparable(
                 f"it was trained on other labels ({champion_cfg.labels.model_dump()}, "
