@@ -634,6 +634,23 @@ def _check_cutoffs(source: str | Path, cutoffs: list[date], horizon_days: int | 
 
 
 ConfigPath = Annotated[Path, typer.Option("--config", help="Experiment YAML (see experiments/).")]
+TrackingUriOption = Annotated[
+    str,
+    typer.Option(
+        "--tracking-uri",
+        envvar="MLFLOW_TRACKING_URI",
+        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).",
+    ),
+]
+ConfigTrackingUriOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        envvar="MLFLOW_TRACKING_URI",
+        help="MLflow tracking URI; overrides the config's tracking.tracking_uri (default: "
+        "MLFLOW_TRACKING_URI, else the config's, else sqlite:///mlflow.db).",
+    ),
+]
 ProjectOption = Annotated[
     str | None,
     typer.Option(
@@ -650,11 +667,18 @@ OptionalData = Annotated[
 ]
 
 
-def _load(config: Path, data: str | Path | None, engine: str = "duckdb"):
-    """The experiment config (a ConfigError is a user error) and its checked data set."""
+def _load(
+    config: Path, data: str | Path | None, engine: str = "duckdb", tracking_uri: str | None = None
+):
+    """The experiment config (a ConfigError is a user error; ``tracking_uri`` replaces its
+    store) and its checked data set."""
     from training.config import load_config
 
     cfg = load_config(config)
+    if tracking_uri:
+        cfg = cfg.model_copy(
+            update={"tracking": cfg.tracking.model_copy(update={"tracking_uri": tracking_uri})}
+        )
     data_dir = data or cfg.data
     if data_dir is None:
         _fail(f"{config}: no data directory: pass --data or set 'data:' in the config")
@@ -701,6 +725,7 @@ def train(
             min=7, max=1095, help="Override the config's labels.value_horizon_days (short data)."
         ),
     ] = None,
+    tracking_uri: ConfigTrackingUriOption = None,
 ) -> None:
     """Train churn and CLV models on rolling snapshots; track in MLflow; apply promotion gate."""
     from serving.monitor import reference_mix
@@ -708,7 +733,7 @@ def train(
     from training.dataset import BuildSettings, building_on, log_build_settings
     from training.train import train as run_train
 
-    cfg, data_dir = _load(config, data, engine)
+    cfg, data_dir = _load(config, data, engine, tracking_uri)
     horizons = {
         k: v
         for k, v in (
@@ -738,7 +763,7 @@ def train(
             )
         log_build_settings(result.run_id, settings, tracking_uri=cfg.tracking.tracking_uri)
     m = result.metrics
-    typer.echo(f"run {result.run_id} ({result.seconds:.0f} s)")
+    typer.echo(f"run {result.run_id} ({result.seconds:.0f} s) in {cfg.tracking.tracking_uri}")
     typer.echo(f"{'test metric':<18}{'lightgbm':>12}{'btyd':>12}")
     for key in (
         "churn_auc",
@@ -771,12 +796,13 @@ def tune(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Where to write the tuned config.")] = None,
     project: ProjectOption = None,
+    tracking_uri: ConfigTrackingUriOption = None,
 ) -> None:
     """Tune LightGBM with Optuna (TPE + pruning; resumable SQLite studies per project: a killed
     tune continues, its interrupted trial failed and retried); write the best config."""
     from training.tune import tune as run_tune
 
-    cfg, data_dir = _load(config, data)
+    cfg, data_dir = _load(config, data, tracking_uri=tracking_uri)
     with _plan_must_fit(config):
         _, path = run_tune(cfg, data_dir, trials=trials, out=out, log=_log, project=project)
     typer.echo(f"tuned config: {path}  (train with: lifecycle train --config {path})")
@@ -803,6 +829,7 @@ def backtest(
             "the JSON; its customers count as churned for the missing days).",
         ),
     ] = False,
+    tracking_uri: ConfigTrackingUriOption = None,
 ) -> None:
     """Fit on data before the cutoff; compare LightGBM with BG/NBD + Gamma-Gamma on the horizon."""
     from training.backtest import backtest as run_backtest
@@ -810,7 +837,7 @@ def backtest(
     from training.config import resolve_project
     from training.dataset import BuildSettings, building_on
 
-    cfg, data_dir = _load(config, data, engine)
+    cfg, data_dir = _load(config, data, engine, tracking_uri)
     cfg = cfg.model_copy(update={"project": resolve_project(cfg, data_dir, project)})
     with (
         _plan_must_fit(f"backtest at {cutoff} over {horizon_days} days"),
@@ -852,7 +879,7 @@ def score(
     scoring_config: Annotated[
         Path | None, typer.Option(help="YAML with stage rules, tiers and actions.")
     ] = None,
-    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = DEFAULT_TRACKING_URI,
+    tracking_uri: TrackingUriOption = DEFAULT_TRACKING_URI,
     project: Annotated[
         str | None,
         typer.Option(
@@ -975,6 +1002,7 @@ def experiment_run(
         int | None, typer.Option(min=1, help="Backtest horizon (with --backtest-cutoff).")
     ] = None,
     project: ProjectOption = None,
+    tracking_uri: ConfigTrackingUriOption = None,
 ) -> None:
     """Run one experiment as an MLflow run in the MLflow experiment PROJECT/NAME; registers none."""
     from experiments.runner import run_experiment
@@ -994,7 +1022,13 @@ def experiment_run(
         from serving.scoring import range_groups  # coverage of the value ranges per stage/segment
 
         run = run_experiment(
-            name, data=data, backtest=bt, project=project, log=_log, range_groups=range_groups
+            name,
+            data=data,
+            backtest=bt,
+            project=project,
+            log=_log,
+            range_groups=range_groups,
+            tracking_uri=tracking_uri,
         )
     typer.echo(
         f"{run.kind} run {run.run_id} in MLflow experiment {run.mlflow_experiment!r} "
@@ -1046,7 +1080,7 @@ def compare(
     n_boot: Annotated[
         int, typer.Option(min=20, help="Bootstrap resamples for the noise check.")
     ] = 200,
-    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = DEFAULT_TRACKING_URI,
+    tracking_uri: TrackingUriOption = DEFAULT_TRACKING_URI,
 ) -> None:
     """Latest run of each experiment side by side (best marked, noise flagged), an HTML report."""
     import os
@@ -1316,7 +1350,7 @@ def uplift(
         Path | None, typer.Option(help="First ingest this Hillstrom CSV into --data.")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the measured tables (CSV).")] = None,
-    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = DEFAULT_TRACKING_URI,
+    tracking_uri: TrackingUriOption = DEFAULT_TRACKING_URI,
     experiment: Annotated[str, typer.Option(help="MLflow experiment of the run.")] = "uplift",
     project: Annotated[
         str | None,
@@ -1438,7 +1472,7 @@ def monitor(
     as_of: Annotated[
         str | None, typer.Option(help="Monitored date YYYY-MM-DD (default: the data's end).")
     ] = None,
-    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = DEFAULT_TRACKING_URI,
+    tracking_uri: TrackingUriOption = DEFAULT_TRACKING_URI,
     history: Annotated[
         Path,
         typer.Option(
@@ -1490,7 +1524,7 @@ def retrain(
     as_of: Annotated[
         str | None, typer.Option(help="Scoring and monitoring date (default: the data's end).")
     ] = None,
-    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")] = DEFAULT_TRACKING_URI,
+    tracking_uri: TrackingUriOption = DEFAULT_TRACKING_URI,
     history: Annotated[
         Path,
         typer.Option(help="Score history root (as `lifecycle monitor --history`)."),

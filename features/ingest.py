@@ -308,6 +308,7 @@ def _build_table(
         out["amount"] = _amount(inputs, out, check, numbers, mapping, report)
         if "status" in inputs:
             _cancelled(inputs["status"], out, check, mapping, report)
+        report.warnings.extend(_amount_notes(inputs, out, check.ok))
     if known_ids is not None:
         check.flag(
             out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), "unknown customer_id"
@@ -319,6 +320,36 @@ def _build_table(
         _repeated_rows(source.frame, "order_id" in out, check, report)
     _map_values(table, out, mapping, check, report, strict_values)
     return _split(table, source, out, check, report)
+
+
+#: Share of accepted lines with a quantity other than 1 past which an ``amount`` column named
+#: like a price is probably a unit price.
+PRICE_LIKE_QUANTITY_SHARE = 0.05
+
+
+def _amount_notes(inputs: dict[str, pd.Series], out: pd.DataFrame, ok: np.ndarray) -> list[str]:
+    """What the accepted amounts say that a user should know: returns or cancellations kept as
+    negative amounts, and an ``amount`` that looks like a unit price beside quantities."""
+    notes = []
+    negative = ok & (out["amount"] < 0).to_numpy()
+    if n := int(negative.sum()):
+        example = f", e.g. order {out['order_id'][negative].iloc[0]!r}" if "order_id" in out else ""
+        notes.append(
+            f"{n:,} accepted rows have a negative amount (returns or cancellations{example}): "
+            "kept as returns, they lower the customer's spend; map a status column to "
+            "quarantine cancelled orders instead"
+        )
+    source = inputs.get("amount")
+    if source is not None and "quantity" in inputs and "price" in fold_name(str(source.name)):
+        other = ok & (out["quantity"].notna() & (out["quantity"] != 1)).to_numpy()
+        if ok.any() and other.sum() > PRICE_LIKE_QUANTITY_SHARE * ok.sum():
+            notes.append(
+                f"amount comes from {source.name!r} while {other.sum() / ok.sum():.0%} of the "
+                f"rows have a quantity other than 1 ({inputs['quantity'].name!r}): if "
+                f"{source.name!r} is a unit price, map unit_price={source.name} instead "
+                "(amount = quantity x unit_price)"
+            )
+    return notes
 
 
 def _repeated_header(frame: pd.DataFrame) -> np.ndarray:

@@ -326,6 +326,31 @@ def test_compare_on_an_empty_store_is_one_line(tmp_path):
     assert not (tmp_path / "c.html").exists()
 
 
+def test_the_mlflow_store_comes_from_the_option_or_mlflow_tracking_uri(
+    short_history, tmp_path, monkeypatch
+):
+    """Every command that tracks takes ``--tracking-uri``, defaulting to MLFLOW_TRACKING_URI (as
+    the service does): ``train`` used to write ./mlflow.db whatever the environment said."""
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "short.yaml"
+    config.write_text("name: short\ndescription: too little data\n")
+    from_env = tmp_path / "from-env.db"
+    train = ["train", "--config", str(config), "--data", str(short_history)]
+    result = invoke(train, MLFLOW_TRACKING_URI=f"sqlite:///{from_env}")
+    assert_one_line_error(result, "not enough history")  # after the store was opened
+    assert from_env.exists() and not Path("mlflow.db").exists()
+    flag = tmp_path / "flag.db"
+    result = invoke([*train, "--tracking-uri", f"sqlite:///{flag}"], MLFLOW_TRACKING_URI="x://")
+    assert_one_line_error(result, "not enough history")
+    assert flag.exists()
+    empty = tmp_path / "empty.db"
+    compare = ["compare", "--out", str(tmp_path / "c.html")]
+    assert_one_line_error(invoke(compare, MLFLOW_TRACKING_URI=f"sqlite:///{empty}"), "run")
+    assert empty.exists()
+    for command in ("train", "tune", "backtest", "score", "compare", "monitor"):
+        assert "--tracking-uri" in invoke([command, "--help"]).output, command
+
+
 def test_ingest_of_a_missing_export_fails_without_a_traceback(tmp_path):
     result = invoke(
         ["ingest", "--transactions", str(tmp_path / "orders.csv"), "--out", str(tmp_path / "out")]

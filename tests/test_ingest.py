@@ -71,6 +71,20 @@ def test_invoice_amount_is_quantity_times_unit_price_and_cancellations_are_retur
     assert pd.Timestamp("2010-12-01 08:58") in set(tx["ordered_at"])
 
 
+def test_returns_are_said_and_a_price_mapped_as_the_amount_is_questioned(tmp_path):
+    """A new user's retail export: cancellation lines were kept as returns without a word, and
+    ``amount=UnitPrice`` (the unit price taken as the line amount) passed silently."""
+    reports = ingest(tmp_path, DATA / "invoice_lines.csv", load_mapping(INVOICE_MAP), log=_quiet)
+    said = " ".join(reports["transactions"].warnings)
+    assert "4 accepted rows have a negative amount (returns or cancellations, e.g. order 'C" in said
+    assert "unit price" not in said  # quantity x unit_price: nothing to question
+    as_amount = INVOICE_MAP.replace("unit_price=UnitPrice", "amount=UnitPrice")
+    reports = ingest(tmp_path, DATA / "invoice_lines.csv", load_mapping(as_amount), log=_quiet)
+    said = " ".join(reports["transactions"].warnings)
+    assert "amount comes from 'UnitPrice' while" in said
+    assert "map unit_price=UnitPrice instead" in said
+
+
 @pytest.mark.skipif(not CDNOW.exists(), reason="shared CDNOW data not present")
 def test_cdnow_ingest(tmp_path):
     reports = ingest(tmp_path, CDNOW, load_mapping(CDNOW_MAP), log=_quiet)

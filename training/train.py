@@ -216,15 +216,15 @@ def prospect_baseline(data: TrainingData) -> dict:
 
 
 def behind_the_baseline(metrics: dict[str, float]) -> list[str]:
-    """The test metrics on which the BTYD baseline is better than the models (e.g. "churn_auc
-    0.836 vs 0.858")."""
+    """The test metrics on which the BTYD baseline is better than the models (e.g. "churn_auc:
+    models 0.836, baseline 0.858")."""
     behind = []
     for name, higher in BASELINE_CHECKS.items():
         ours, base = metrics.get(f"test_{name}"), metrics.get(f"test_btyd_{name}")
         if ours is None or base is None or not np.isfinite([ours, base]).all():
             continue
         if (base > ours) if higher else (base < ours):
-            behind.append(f"{name} {ours:.4g} vs {base:.4g}")
+            behind.append(f"{name}: models {ours:.4g}, baseline {base:.4g}")
     return behind
 
 
@@ -348,6 +348,12 @@ def train(
         f"project {project}: cutoffs: train {[str(c) for c in plan.train]}, valid {plan.valid}, "
         f"test {plan.test}"
     )
+    if plan.refit:
+        log(
+            f"final fit: the trees chosen on {plan.valid} are fitted again on the "
+            f"{len(plan.refit)} cutoffs {plan.refit[0]} .. {plan.refit[-1]} (the training "
+            "cutoffs one horizon later; snapshots.refit_latest)"
+        )
     if plan.dropped:
         months = ", ".join(calendar.month_abbr[m] for m in sorted({c.month for c in plan.train}))
         log(
