@@ -646,9 +646,8 @@ ConfigTrackingUriOption = Annotated[
     str | None,
     typer.Option(
         "--tracking-uri",
-        envvar="MLFLOW_TRACKING_URI",
-        help="MLflow tracking URI; overrides the config's tracking.tracking_uri (default: "
-        "MLFLOW_TRACKING_URI, else the config's, else sqlite:///mlflow.db).",
+        help="MLflow tracking URI (default: the config's tracking.tracking_uri, else "
+        "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).",
     ),
 ]
 ProjectOption = Annotated[
@@ -667,15 +666,23 @@ OptionalData = Annotated[
 ]
 
 
+def _store(cfg, tracking_uri: str | None) -> str | None:
+    """The MLflow store a config-driven command uses instead of the config's default: the
+    --tracking-uri given, else MLFLOW_TRACKING_URI unless the YAML names its own store."""
+    if tracking_uri or "tracking_uri" in cfg.tracking.model_fields_set:
+        return tracking_uri
+    return os.environ.get("MLFLOW_TRACKING_URI")
+
+
 def _load(
     config: Path, data: str | Path | None, engine: str = "duckdb", tracking_uri: str | None = None
 ):
-    """The experiment config (a ConfigError is a user error; ``tracking_uri`` replaces its
-    store) and its checked data set."""
+    """The experiment config (a ConfigError is a user error) and its checked data set. Its MLflow
+    store: ``tracking_uri`` (--tracking-uri), else the YAML's, else MLFLOW_TRACKING_URI."""
     from training.config import load_config
 
     cfg = load_config(config)
-    if tracking_uri:
+    if tracking_uri := _store(cfg, tracking_uri):
         cfg = cfg.model_copy(
             update={"tracking": cfg.tracking.model_copy(update={"tracking_uri": tracking_uri})}
         )
@@ -1014,10 +1021,12 @@ def experiment_run(
         if backtest_cutoff and horizon_days is not None  # both or neither, checked above
         else None
     )
-    if data is None:  # the experiment's own data set gets the checks of --data
-        from experiments.runner import load_experiment
+    from experiments.runner import load_experiment
 
-        data = _data_set(load_experiment(name).data)
+    experiment = load_experiment(name)
+    if data is None:  # the experiment's own data set gets the checks of --data
+        data = _data_set(experiment.data)
+    tracking_uri = _store(experiment, tracking_uri)
     with _plan_must_fit(f"experiments/{name}.yaml"):
         from serving.scoring import range_groups  # coverage of the value ranges per stage/segment
 

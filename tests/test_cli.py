@@ -330,7 +330,8 @@ def test_the_mlflow_store_comes_from_the_option_or_mlflow_tracking_uri(
     short_history, tmp_path, monkeypatch
 ):
     """Every command that tracks takes ``--tracking-uri``, defaulting to MLFLOW_TRACKING_URI (as
-    the service does): ``train`` used to write ./mlflow.db whatever the environment said."""
+    the service does; for config-driven commands after the YAML's own store): ``train`` used to
+    write ./mlflow.db whatever the environment said."""
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "short.yaml"
     config.write_text("name: short\ndescription: too little data\n")
@@ -343,6 +344,11 @@ def test_the_mlflow_store_comes_from_the_option_or_mlflow_tracking_uri(
     result = invoke([*train, "--tracking-uri", f"sqlite:///{flag}"], MLFLOW_TRACKING_URI="x://")
     assert_one_line_error(result, "not enough history")
     assert flag.exists()
+    # a store the YAML names is the config's choice: the environment does not move it
+    own = tmp_path / "own.db"
+    config.write_text(f"name: short\ntracking:\n  tracking_uri: sqlite:///{own}\n")
+    assert_one_line_error(invoke(train, MLFLOW_TRACKING_URI="x://"), "not enough history")
+    assert own.exists()
     empty = tmp_path / "empty.db"
     compare = ["compare", "--out", str(tmp_path / "c.html")]
     assert_one_line_error(invoke(compare, MLFLOW_TRACKING_URI=f"sqlite:///{empty}"), "run")
