@@ -125,12 +125,13 @@ def build_comparison(
     runs = dict(runs)
     table = metric_table(runs)
     anchored = {n for n, r in runs.items() if r.params.get("clv_total") == BTYD_ANCHOR}
-    best = best_per_column(table, {"clv_total_ratio": anchored})
+    unranked = {"clv_total_ratio": anchored}
+    best = best_per_column(table, unranked)
     noise = NoiseEstimator(runs, n_boot, seed, alpha)
     return Comparison(
         table=table,
         best=best,
-        noise_flags=_noise_flags(table, best, noise),
+        noise_flags=_noise_flags(table, best, noise, unranked),
         runs=runs,
         noise=noise,
         warnings=[*warnings, *consistency_warnings(runs), *backtest_warnings(runs, anchored)],
@@ -160,14 +161,21 @@ def backtest_warnings(runs: Mapping[str, RunRecord], anchored: set[str]) -> list
 
 
 def _noise_flags(
-    table: pd.DataFrame, best: dict[str, str], noise: NoiseEstimator
+    table: pd.DataFrame,
+    best: dict[str, str],
+    noise: NoiseEstimator,
+    unranked: Mapping[str, set[str]],
 ) -> dict[tuple[str, str], NoiseCheck]:
     flags: dict[tuple[str, str], NoiseCheck] = {}
     for column, winner in best.items():
         spec = METRIC_BY_COLUMN[column]
         for experiment in table.index:
             value = table.at[experiment, column]
-            if experiment == winner or not math.isfinite(value):
+            if (
+                experiment == winner
+                or not math.isfinite(value)
+                or experiment in unranked.get(column, set())
+            ):
                 continue
             if spec.function is None and value != table.at[winner, column]:
                 continue  # e.g. training time: no resampling noise to speak of

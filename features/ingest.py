@@ -308,7 +308,6 @@ def _build_table(
         out["amount"] = _amount(inputs, out, check, numbers, mapping, report)
         if "status" in inputs:
             _cancelled(inputs["status"], out, check, mapping, report)
-        report.warnings.extend(_amount_notes(inputs, out, check.ok))
     if known_ids is not None:
         check.flag(
             out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), "unknown customer_id"
@@ -319,12 +318,15 @@ def _build_table(
     if table in (TRANSACTIONS, EVENTS):
         _repeated_rows(source.frame, "order_id" in out, check, report)
     _map_values(table, out, mapping, check, report, strict_values)
+    if table == TRANSACTIONS:  # on the rows accepted in the end
+        report.warnings.extend(_amount_notes(inputs, out, check.ok))
     return _split(table, source, out, check, report)
 
 
 #: Share of accepted lines with a quantity other than 1 past which an ``amount`` column named
-#: like a price is probably a unit price.
+#: like a price (and not like a total) is probably a unit price.
 PRICE_LIKE_QUANTITY_SHARE = 0.05
+LINE_TOTAL_WORDS = ("total", "line", "sum", "extended", "amount", "gross", "net")
 
 
 def _amount_notes(inputs: dict[str, pd.Series], out: pd.DataFrame, ok: np.ndarray) -> list[str]:
@@ -336,11 +338,17 @@ def _amount_notes(inputs: dict[str, pd.Series], out: pd.DataFrame, ok: np.ndarra
         example = f", e.g. order {out['order_id'][negative].iloc[0]!r}" if "order_id" in out else ""
         notes.append(
             f"{n:,} accepted rows have a negative amount (returns or cancellations{example}): "
-            "kept as returns, they lower the customer's spend; map a status column to "
-            "quarantine cancelled orders instead"
+            "kept as returns, they lower the customer's spend"
+            + ("" if "status" in inputs else "; map a status column to quarantine cancelled orders")
         )
     source = inputs.get("amount")
-    if source is not None and "quantity" in inputs and "price" in fold_name(str(source.name)):
+    name = fold_name(str(source.name)) if source is not None else ""
+    if (
+        source is not None
+        and "quantity" in inputs
+        and "price" in name
+        and not any(word in name for word in LINE_TOTAL_WORDS)
+    ):
         other = ok & (out["quantity"].notna() & (out["quantity"] != 1)).to_numpy()
         if ok.any() and other.sum() > PRICE_LIKE_QUANTITY_SHARE * ok.sum():
             notes.append(

@@ -196,9 +196,10 @@ def log_to_mlflow(result: MonitorResult, tracking_uri: str, paths: dict[str, Pat
 def _create_experiment(client, name: str, tracking_uri: str) -> str:
     from mlflow.exceptions import MlflowException
 
-    root = None
-    if tracking_uri.startswith("sqlite:///"):
-        root = (Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlruns").resolve().as_uri()
+    from training.config import artifacts_beside
+
+    beside = artifacts_beside(tracking_uri)
+    root = None if beside is None else beside.resolve().as_uri()
     try:
         return client.create_experiment(name, artifact_location=root)
     except MlflowException:

@@ -172,7 +172,7 @@ def _plan(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
 def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
     from serving.monitor import reference_mix
     from serving.scoring import fit_scoring_thresholds
-    from training.config import load_config
+    from training.config import load_config, tracking_for
     from training.train import train
 
     cfg = load_config(settings.config, tracking=tracking_for(settings.tracking_uri))
@@ -196,16 +196,6 @@ def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
         "test_churn_auc": result.metrics.get("test_churn_auc"),
         "test_clv_gini": result.metrics.get("test_clv_gini"),
     }
-
-
-def tracking_for(tracking_uri: str) -> dict:
-    """The tracking section for ``tracking_uri``: a SQLite store keeps its artifacts beside it."""
-    if tracking_uri.startswith("sqlite:///"):
-        return {
-            "tracking_uri": tracking_uri,
-            "artifact_root": str(Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlruns"),
-        }
-    return {"tracking_uri": tracking_uri}
 
 
 def _score(settings: RetrainSettings, as_of: date, state: State, log) -> dict:

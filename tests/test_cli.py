@@ -340,6 +340,12 @@ def test_the_mlflow_store_comes_from_the_option_or_mlflow_tracking_uri(
     result = invoke(train, MLFLOW_TRACKING_URI=f"sqlite:///{from_env}")
     assert_one_line_error(result, "not enough history")  # after the store was opened
     assert from_env.exists() and not Path("mlflow.db").exists()
+    from mlflow.tracking import MlflowClient
+
+    (made,) = [
+        e for e in MlflowClient(f"sqlite:///{from_env}").search_experiments() if e.name != "Default"
+    ]
+    assert made.artifact_location == (tmp_path / "mlruns").resolve().as_uri()  # beside the store
     flag = tmp_path / "flag.db"
     result = invoke([*train, "--tracking-uri", f"sqlite:///{flag}"], MLFLOW_TRACKING_URI="x://")
     assert_one_line_error(result, "not enough history")

@@ -83,6 +83,13 @@ def test_returns_are_said_and_a_price_mapped_as_the_amount_is_questioned(tmp_pat
     said = " ".join(reports["transactions"].warnings)
     assert "amount comes from 'UnitPrice' while" in said
     assert "map unit_price=UnitPrice instead" in said
+    # a line total named like a price is not questioned (its advice would multiply twice)
+    totals = pd.read_csv(DATA / "invoice_lines.csv", dtype=str, keep_default_na=False)
+    totals["Total Price"] = totals["UnitPrice"]
+    totals.to_csv(tmp_path / "totals.csv", index=False)
+    as_total = INVOICE_MAP.replace("unit_price=UnitPrice", "amount=Total Price")
+    reports = ingest(tmp_path / "t", tmp_path / "totals.csv", load_mapping(as_total), log=_quiet)
+    assert "unit price" not in " ".join(reports["transactions"].warnings)
 
 
 @pytest.mark.skipif(not CDNOW.exists(), reason="shared CDNOW data not present")

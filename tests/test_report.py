@@ -434,6 +434,10 @@ def test_a_backtest_total_scaled_to_btyd_is_shown_not_ranked_and_partial_windows
     )
     comparison = build_comparison(anchored)
     assert "clv_total_ratio" not in comparison.best  # only c is ranked: one run is no comparison
+    both = {**anchored, "d": replace(runs["c"], experiment="d", params={"clv_total": "model"})}
+    ranked = build_comparison(both)
+    assert ranked.best["clv_total_ratio"] == "c"  # of the two unanchored totals, tied: the first
+    assert not any(k == ("a", "clv_total_ratio") for k in ranked.noise_flags)  # never "near best"
     assert comparison.best["churn_auc"] == "a"
     assert comparison.table.at["a", "clv_total_ratio"] == pytest.approx(0.81)  # still shown
     said = " ".join(comparison.warnings)

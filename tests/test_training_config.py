@@ -41,6 +41,21 @@ def test_round_trip(tmp_path):
     assert load_config(tmp_path / "copy.yaml") == cfg
 
 
+def test_a_dumped_config_names_no_store(tmp_path):
+    """A tuned config is trained wherever its user tracks: pinning the tune's store (and
+    ``sqlite:///mlflow.db`` by default) made MLFLOW_TRACKING_URI ignored for it afterwards."""
+    cfg = load_config(
+        EXPERIMENTS / "engagement.yaml",
+        tracking={"tracking_uri": "sqlite:////scratch/tune.db", "experiment": "mine"},
+    )
+    dump_config(cfg, tmp_path / "tuned.yaml")
+    again = load_config(tmp_path / "tuned.yaml")
+    assert "tracking_uri" not in again.tracking.model_fields_set
+    assert again.tracking.experiment == "mine"
+    for shipped in EXPERIMENTS.glob("*.yaml"):
+        assert "tracking_uri" not in shipped.read_text(), shipped
+
+
 def test_missing_file():
     with pytest.raises(ConfigError, match="does not exist"):
         load_config("nope.yaml")

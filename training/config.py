@@ -93,8 +93,23 @@ class TuningConfig(_Strict):
 
 class TrackingConfig(_Strict):
     tracking_uri: str = DEFAULT_TRACKING_URI
-    artifact_root: Path = Path("mlruns")
+    artifact_root: Path | None = Field(
+        Path("mlruns"), description="None: the tracking server's own default artifact location"
+    )
     experiment: str | None = Field(None, description="default: the experiment name")
+
+
+def artifacts_beside(tracking_uri: str) -> Path | None:
+    """Where a store keeps new experiments' artifacts by default: ``mlruns`` beside a SQLite
+    file; None (the tracking server's own default) for any other store."""
+    if tracking_uri.startswith("sqlite:///"):
+        return Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlruns"
+    return None
+
+
+def tracking_for(tracking_uri: str) -> dict:
+    """The tracking section for ``tracking_uri`` with its artifacts where the store keeps them."""
+    return {"tracking_uri": tracking_uri, "artifact_root": artifacts_beside(tracking_uri)}
 
 
 class ExperimentConfig(_Strict):
@@ -183,6 +198,9 @@ def load_config(path: str | Path, **overrides) -> ExperimentConfig:
 
 
 def dump_config(config: ExperimentConfig, path: str | Path) -> None:
-    """Write a config back as YAML (used by tuning to save the best parameters)."""
+    """Write a config back as YAML (used by tuning to save the best parameters). The MLflow store
+    is left out: a tuned config is trained wherever its user tracks, not where it was tuned."""
     data = config.model_dump(mode="json", exclude_none=True)
+    if experiment := data.pop("tracking", {}).get("experiment"):
+        data["tracking"] = {"experiment": experiment}
     Path(path).write_text(yaml.safe_dump(data, sort_keys=False))

@@ -63,6 +63,8 @@ def open_experiment(tracking: TrackingConfig, experiment: str) -> str:
         found = client.get_experiment_by_name(experiment)
         if found is not None:
             return found.experiment_id
+        if tracking.artifact_root is None:  # the tracking server's own default
+            return client.create_experiment(experiment)
         root = Path(tracking.artifact_root).resolve()
         root.mkdir(parents=True, exist_ok=True)
         return client.create_experiment(experiment, artifact_location=root.as_uri())

@@ -500,14 +500,13 @@ def log_to_mlflow(
     decision (None when nothing was registered).
     """
     import mlflow
-
-    if artifact_root is None and tracking_uri.startswith("sqlite:///"):
-        artifact_root = Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlruns"
     from mlflow.tracking import MlflowClient
 
-    from training.config import tracked_experiment_name
+    from training.config import artifacts_beside, tracked_experiment_name
     from training.registry import gate_lock, tracked_run
 
+    if artifact_root is None:
+        artifact_root = artifacts_beside(tracking_uri)
     tracked = run_project(project, data_dir)
     experiment = tracked_experiment_name(tracked, experiment)  # <project>/uplift, like training
     # Two runs creating a new SQLite store at once race in MLflow's schema migration (both
