@@ -674,27 +674,16 @@ def _store(cfg, tracking_uri: str | None) -> str | None:
     return os.environ.get("MLFLOW_TRACKING_URI")
 
 
-def _tracking(tracking, tracking_uri: str):
-    """``tracking`` moved to ``tracking_uri``, its artifacts with it (beside a SQLite file, the
-    server's default elsewhere) unless the YAML placed them."""
-    from training.config import tracking_for
-
-    moved = tracking_for(tracking_uri)
-    if "artifact_root" in tracking.model_fields_set:
-        del moved["artifact_root"]
-    return tracking.model_copy(update=moved)
-
-
 def _load(
     config: Path, data: str | Path | None, engine: str = "duckdb", tracking_uri: str | None = None
 ):
     """The experiment config (a ConfigError is a user error) and its checked data set. Its MLflow
     store: ``tracking_uri`` (--tracking-uri), else the YAML's, else MLFLOW_TRACKING_URI."""
-    from training.config import load_config
+    from training.config import load_config, moved_to
 
     cfg = load_config(config)
     if tracking_uri := _store(cfg, tracking_uri):
-        cfg = cfg.model_copy(update={"tracking": _tracking(cfg.tracking, tracking_uri)})
+        cfg = cfg.model_copy(update={"tracking": moved_to(cfg.tracking, tracking_uri)})
     data_dir = data or cfg.data
     if data_dir is None:
         _fail(f"{config}: no data directory: pass --data or set 'data:' in the config")

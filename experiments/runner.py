@@ -35,17 +35,15 @@ def load_experiment(
 ):
     """The typed config of ``<experiments_dir>/<name>.yaml``, tracked in the MLflow experiment
     ``name``."""
-    from training.config import ConfigError, load_config, tracking_for
+    from training.config import ConfigError, load_config, moved_to
 
     path = Path(experiments_dir) / f"{name}.yaml"
     if not path.exists():
         known = ", ".join(experiment_names(experiments_dir)) or "none"
         raise ConfigError(f"{path}: no such experiment (known: {known})")
     cfg = load_config(path)
-    moved = tracking_for(tracking_uri) if tracking_uri else {}
-    if "artifact_root" in cfg.tracking.model_fields_set:  # the YAML placed its artifacts
-        moved.pop("artifact_root", None)
-    tracking = cfg.tracking.model_copy(update={"experiment": name, **moved})
+    tracking = moved_to(cfg.tracking, tracking_uri) if tracking_uri else cfg.tracking
+    tracking = tracking.model_copy(update={"experiment": name})
     return cfg.model_copy(update={"tracking": tracking})
 
 

@@ -139,13 +139,13 @@ def log_to_mlflow(result: MonitorResult, tracking_uri: str, paths: dict[str, Pat
     model version gets ``monitor.verdict`` / ``monitor.as_of`` / ``monitor.run_id`` tags."""
     from mlflow.tracking import MlflowClient
 
-    from training.registry import pair_model_name
+    from training.config import TrackingConfig, tracking_for
+    from training.registry import open_experiment, pair_model_name
 
     r = result.report
     client = MlflowClient(tracking_uri=tracking_uri)
     name = f"{r['project']}/{MONITOR_EXPERIMENT}"
-    found = client.get_experiment_by_name(name)
-    experiment_id = found.experiment_id if found else _create_experiment(client, name, tracking_uri)
+    experiment_id = open_experiment(TrackingConfig(**tracking_for(tracking_uri)), name)
     run = client.create_run(
         experiment_id,
         run_name=f"monitor-{r['as_of']}",
@@ -191,19 +191,6 @@ def log_to_mlflow(result: MonitorResult, tracking_uri: str, paths: dict[str, Pat
     }.items():
         client.set_model_version_tag(model, r["model_version"], key, value)
     return run_id
-
-
-def _create_experiment(client, name: str, tracking_uri: str) -> str:
-    from mlflow.exceptions import MlflowException
-
-    from training.config import artifacts_beside
-
-    beside = artifacts_beside(tracking_uri)
-    root = None if beside is None else beside.resolve().as_uri()
-    try:
-        return client.create_experiment(name, artifact_location=root)
-    except MlflowException:
-        return client.get_experiment_by_name(name).experiment_id
 
 
 def _finite(value) -> bool:

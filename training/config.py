@@ -36,8 +36,9 @@ class SnapshotConfig(_Strict):
     refit_latest: bool = Field(
         True,
         description="after choosing the number of trees on the validation cutoff, fit the final "
-        "models again on n_train cutoffs ending at it (label windows ending by the test cutoff): "
-        "the pair learns from data one horizon more recent, and is still tested on unseen windows",
+        "models again on the training cutoffs moved one horizon later, the last at it (label "
+        "windows ending by the test cutoff): the pair learns from data one horizon more recent, "
+        "and is still tested on unseen windows",
     )
 
 
@@ -110,6 +111,15 @@ def artifacts_beside(tracking_uri: str) -> Path | None:
 def tracking_for(tracking_uri: str) -> dict:
     """The tracking section for ``tracking_uri`` with its artifacts where the store keeps them."""
     return {"tracking_uri": tracking_uri, "artifact_root": artifacts_beside(tracking_uri)}
+
+
+def moved_to(tracking: TrackingConfig, tracking_uri: str) -> TrackingConfig:
+    """``tracking`` moved to the store ``tracking_uri``, its artifacts with it
+    (:func:`tracking_for`) unless the YAML placed them (``artifact_root`` set)."""
+    moved = tracking_for(tracking_uri)
+    if "artifact_root" in tracking.model_fields_set:
+        del moved["artifact_root"]
+    return tracking.model_copy(update=moved)
 
 
 class ExperimentConfig(_Strict):

@@ -103,15 +103,19 @@ class TrainingData:
     plan: CutoffPlan
 
     def split(self, name: str, buyers_only: bool = False) -> pd.DataFrame:
-        part = self.frame[self.frame["split"] == name]
-        return part[part["is_prospect"] == 0] if buyers_only else part
+        return self._rows(self.frame["split"] == name, buyers_only)
 
     def final_fit(self, buyers_only: bool = False) -> pd.DataFrame:
         """The rows the final models are fitted on: the plan's refit cutoffs, else ``train``."""
         if not self.plan.refit:
             return self.split("train", buyers_only)
-        part = self.frame[self.frame["cutoff"].isin(pd.to_datetime(list(self.plan.refit)))]
-        return part[part["is_prospect"] == 0] if buyers_only else part
+        refit = self.frame["cutoff"].isin(pd.to_datetime(list(self.plan.refit)))
+        return self._rows(refit, buyers_only)
+
+    def _rows(self, selected: pd.Series, buyers_only: bool) -> pd.DataFrame:
+        if buyers_only:
+            selected = selected & (self.frame["is_prospect"] == 0)
+        return self.frame[selected]
 
 
 def data_bounds(data_dir: str | Path) -> tuple[date, date]:
