@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+import training  # noqa: F401  (its OpenMP wait policy is set before any test loads LightGBM)
+
 REPO = Path(__file__).resolve().parents[1]
 
 

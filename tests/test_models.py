@@ -215,3 +215,26 @@ def test_a_refit_whose_fold_saw_one_class_is_left_uncalibrated() -> None:
     y = rng.random(500) < 0.5
     reversed_scores = np.where(y, 0.2, 0.8) + rng.normal(0, 0.05, 500)
     assert Calibrator.fit("sigmoid", np.clip(reversed_scores, 0.01, 0.99), y) is None
+
+
+@pytest.mark.parametrize(("chosen", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_lightgbm_threads_sleep_while_they_wait_unless_the_user_chose(chosen, expected) -> None:
+    """Spinning OpenMP threads made a fit beside a busy core 25 times slower (bench_contention);
+    the setting must be in the environment before LightGBM loads libgomp."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if chosen:
+        env["OMP_WAIT_POLICY"] = chosen
+    code = (
+        "import sys, training.models, os; "
+        "assert 'lightgbm' in sys.modules; print(os.environ['OMP_WAIT_POLICY'])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == expected

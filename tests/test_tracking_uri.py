@@ -75,7 +75,7 @@ def test_the_default_store_is_declared_once():
         for node in ast.walk(ast.parse(p.read_text()))
         if isinstance(node, ast.Constant) and node.value == "sqlite:///mlflow.db"
     ]
-    assert holders == ["training/__init__.py:7"]
+    assert holders == ["training/__init__.py:9"]
     assert TrackingConfig().tracking_uri == DEFAULT_TRACKING_URI
 
 
