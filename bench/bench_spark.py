@@ -117,8 +117,8 @@ def small_config(root: Path, seed: int):
         ROOT / "experiments" / "btyd-features.yaml",
         seed=seed,
         tracking={"tracking_uri": store_uri(root), "artifact_root": str(root / "mlruns")},
-        churn={"params": SMALL_LIGHTGBM},
-        clv={"params": SMALL_LIGHTGBM},
+        churn={"params": SMALL_LIGHTGBM, "offset": "btyd"},  # a key replaces the YAML's
+        clv={"params": SMALL_LIGHTGBM, "offset": "btyd"},
         snapshots={"n_train": 3},
     )
 

@@ -86,8 +86,8 @@ def prepare_store(root: Path, n_customers: int = 1500, seed: int = 7) -> Trained
         data=None,
         seed=seed,
         tracking={"tracking_uri": tracking_uri, "artifact_root": str(root / "mlruns")},
-        churn={"params": SMALL_LIGHTGBM},
-        clv={"params": SMALL_LIGHTGBM},
+        churn={"params": SMALL_LIGHTGBM, "offset": "btyd"},  # a key replaces the YAML's
+        clv={"params": SMALL_LIGHTGBM, "offset": "btyd"},
         snapshots={"n_train": 3},
     )
     options = {}

@@ -854,3 +854,27 @@ def test_plain_id_is_the_id_ingest_stores():
     assert [plain_id(v) for v in raw] == stored == [
         "12347", "12347", "12347", "12347.5", "C0000001", "1.3085E+4"
     ]  # fmt: skip
+
+
+def test_the_shipped_retail_export_ingests_with_only_its_guest_lines_quarantined(tmp_path):
+    """``bench/retail_export.py`` (the Online Retail II-shaped export docs/results.md measures):
+    guest lines quarantined, cancellations kept as returns, amounts quantity x unit price."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "retail_export", DATA.parents[1] / "bench/retail_export.py"
+    )
+    retail = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(retail)
+    lines, truth = retail.simulate(seed=1, n_customers=300, drift=False)
+    lines.to_csv(tmp_path / "retail.csv", index=False, float_format="%.2f")
+    reports = ingest(
+        tmp_path / "data", tmp_path / "retail.csv", load_mapping(retail.INGEST_MAP), log=_quiet
+    )
+    guest = lines["Customer ID"].eq("")
+    assert reports["transactions"].quarantined == guest.sum() > 0
+    tx = pd.read_parquet(table_path(tmp_path / "data", "transactions"))
+    assert tx["customer_id"].nunique() == len(truth) == 300
+    kept = lines[~guest]
+    assert tx["amount"].sum() == pytest.approx((kept["Quantity"] * kept["Price"].round(2)).sum())
+    assert (tx.loc[tx["order_id"].str.startswith("C"), "amount"] < 0).all()

@@ -41,7 +41,15 @@ from training.dataset import (
     model_columns,
 )
 from training.metrics import expected_calibration_error, roc_auc
-from training.models import FeatureEncoder, lgb_callbacks, lgb_kwargs, logit, sigmoid
+from training.models import (
+    OFFSET_FLOOR,
+    FeatureEncoder,
+    btyd_offset,
+    lgb_callbacks,
+    lgb_kwargs,
+    logit,
+    sigmoid,
+)
 from training.splits import CutoffPlan, PlanError, plan_cutoffs
 from training.train import evaluate, truth_check
 
@@ -75,8 +83,6 @@ MIN_HISTORY_DAYS = 84
 #: LightGBM fits per model, with seeds ``cfg.seed + i``, whose forecasts are averaged (bagging:
 #: one fit's row and feature subsampling moves the backtest by noise; docs/results.md).
 N_SEEDS = 5
-
-_FLOOR = 1e-3  # smallest BTYD expected value used as an offset (log scale)
 
 
 def train_horizon(cfg: ExperimentConfig, horizon_days: int, history_days: int) -> int:
@@ -276,12 +282,8 @@ class OffsetModel:
 def _offsets(frame: pd.DataFrame, kind: str) -> np.ndarray:
     """The BTYD offset of each row, shifted per snapshot to its observed level (so the trees learn
     who BTYD over- or under-rates, not how busy the weeks after that cutoff were)."""
-    if kind == "churn":
-        base = logit(frame["btyd_p_no_purchase"].to_numpy(dtype=float))
-        target = frame["churned"].to_numpy(dtype=float)
-    else:
-        base = np.log(np.maximum(frame["btyd_expected_value"].to_numpy(dtype=float), _FLOOR))
-        target = np.clip(frame["future_value"].to_numpy(dtype=float), 0, None)
+    base = btyd_offset(frame, "churn" if kind == "churn" else "value")
+    target = _target(frame, "churned" if kind == "churn" else "future_value").astype(float)
     return _level_shift(base, frame["cutoff"].to_numpy(), target, kind)
 
 
@@ -669,9 +671,9 @@ def forecast_at_cutoff(
         evaluation.drop(columns=list(BTYD_COLUMNS)), h, h
     )  # the models' columns
     p0_short = short["btyd_p_no_purchase"].to_numpy(dtype=float)
-    ev_short = np.maximum(short["btyd_expected_value"].to_numpy(dtype=float), _FLOOR)
+    ev_short = np.maximum(short["btyd_expected_value"].to_numpy(dtype=float), OFFSET_FLOOR)
     p0_long = evaluation["btyd_p_no_purchase"].to_numpy(dtype=float)
-    ev_long = np.maximum(evaluation["btyd_expected_value"].to_numpy(dtype=float), _FLOOR)
+    ev_long = np.maximum(evaluation["btyd_expected_value"].to_numpy(dtype=float), OFFSET_FLOOR)
     churn_probability = np.mean(
         [
             extend_churn_probability(sigmoid(z + logit(p0_short)), p0_short, p0_long)

@@ -64,14 +64,23 @@ class LightGBMParams(_Strict):
     n_jobs: int = Field(2, ge=-1, description="LightGBM threads (-1: all cores); not tuned")
 
 
+#: What a model starts from: nothing (``none``) or the BG/NBD + Gamma-Gamma forecast at the same
+#: horizon (``btyd``: the trees learn who it over- or under-rates; needs the ``btyd`` features).
+Offset = Literal["none", "btyd"]
+
+
 class ChurnModelConfig(_Strict):
     params: LightGBMParams = LightGBMParams()
     calibration: Literal["isotonic", "sigmoid", "none"] = "isotonic"
+    offset: Offset = Field("none", description="btyd: learn a correction to BG/NBD's log-odds")
 
 
 class ClvModelConfig(_Strict):
     kind: Literal["tweedie", "two_part"] = "tweedie"
     tweedie_variance_power: float = Field(1.5, gt=1.0, lt=2.0)
+    offset: Offset = Field(
+        "none", description="btyd: learn a correction to log BG/NBD x Gamma-Gamma (tweedie only)"
+    )
     params: LightGBMParams = LightGBMParams()
     interval_level: float = Field(
         0.8,
@@ -149,6 +158,14 @@ class ExperimentConfig(_Strict):
             raise ValueError(
                 "features.families must include 'rfm' (the models need purchase history)"
             )
+        for field, offset in (("churn", self.churn.offset), ("clv", self.clv.offset)):
+            if offset == "btyd" and "btyd" not in self.features.families:
+                raise ValueError(
+                    f"{field}.offset: btyd starts from the BTYD features: add 'btyd' to "
+                    "features.families"
+                )
+        if self.clv.offset == "btyd" and self.clv.kind != "tweedie":
+            raise ValueError("clv.offset: btyd needs clv.kind tweedie (a log link)")
         return self
 
     @property

@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from training.config import LightGBMParams
+from training.config import LightGBMParams, Offset
 
 #: Frames of at most this many rows take ``FeatureEncoder.matrix``'s numpy path (online requests).
 SMALL_FRAME_ROWS = 64
@@ -183,6 +183,66 @@ def sigmoid(z) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=float)))
 
 
+#: The BTYD forecast a model may start from (``offset: btyd``), by model kind.
+OFFSET_COLUMNS = {"churn": "btyd_p_no_purchase", "value": "btyd_expected_value"}
+#: Smallest BTYD expected value used as an offset (log scale).
+OFFSET_FLOOR = 1e-3
+
+
+def btyd_offset(frame: pd.DataFrame, kind: Literal["churn", "value"]) -> np.ndarray:
+    """BTYD's forecast of each row on the model's link scale: log-odds of P(no purchase)
+    (``churn``) or log of the expected value (``value``); NaN where BTYD has none (prospects) or
+    where the column holds no usable number (text, infinite, a probability outside [0, 1])."""
+    values = pd.to_numeric(frame[OFFSET_COLUMNS[kind]], errors="coerce").to_numpy(dtype=float)
+    if kind == "churn":
+        values = np.where((values >= 0) & (values <= 1), values, np.nan)
+        return logit(values)
+    values = np.where(np.isfinite(values), values, np.nan)
+    return np.log(np.maximum(values, OFFSET_FLOOR))
+
+
+@dataclass(frozen=True)
+class BtydOffset:
+    """Where a model with ``offset: btyd`` starts: BTYD's forecast (:func:`btyd_offset`), the
+    trees learn the correction. Rows without a forecast start at ``fill`` (the link of the mean
+    outcome of such rows when fitted); ``mean`` (over the rows fitted) is the part of the offset
+    that contributions count as bias, the rest is the BTYD column's contribution."""
+
+    kind: Literal["churn", "value"]
+    fill: float
+    mean: float
+
+    @classmethod
+    def fit(cls, kind: Literal["churn", "value"], frame: pd.DataFrame, y) -> BtydOffset:
+        raw, y = btyd_offset(frame, kind), np.asarray(y, dtype=float)
+        missing = np.isnan(raw)
+        rate = float(np.mean(y[missing] if missing.any() else y)) if len(y) else 0.0
+        fill = float(logit(rate)) if kind == "churn" else float(np.log(max(rate, OFFSET_FLOOR)))
+        values = np.where(missing, fill, raw)
+        return cls(kind, fill, float(values.mean()) if len(values) else fill)
+
+    def values(self, frame: pd.DataFrame) -> np.ndarray:
+        raw = btyd_offset(frame, self.kind)
+        return np.where(np.isnan(raw), self.fill, raw)
+
+    def add_to_contributions(self, values: np.ndarray, frame: pd.DataFrame, columns: list[str]):
+        """Count the offset in ``pred_contrib`` output ``values`` (last column: bias), in place."""
+        offset = self.values(frame)
+        column = OFFSET_COLUMNS[self.kind]
+        if column in columns:
+            values[:, columns.index(column)] += offset - self.mean
+            values[:, -1] += self.mean
+        else:
+            values[:, -1] += offset
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> BtydOffset | None:
+        return None if data is None else cls(data["kind"], float(data["fill"]), float(data["mean"]))
+
+
 #: Calibrated churn probabilities stay inside these bounds (a validation split cannot make a
 #: churn certain); serving reports how many customers sit at them.
 PROBABILITY_BOUNDS = (1e-6, 1 - 1e-6)
@@ -309,9 +369,18 @@ def load_booster(text: str) -> lgb.Booster:
     return lgb.Booster(model_str=text)
 
 
+def _offset_for(kind: Literal["churn", "value"], offset: Offset, frame: pd.DataFrame, y):
+    return BtydOffset.fit(kind, frame, y) if offset == "btyd" else None
+
+
+def _init_score(offset: BtydOffset | None, frame: pd.DataFrame) -> np.ndarray | None:
+    return None if offset is None else offset.values(frame)
+
+
 class ChurnModel:
     """P(no purchase within the horizon) from LightGBM, calibrated on the validation split (a
-    refit: on out-of-fold scores).
+    refit: on out-of-fold scores). With ``offset="btyd"`` the trees learn a correction to
+    BG/NBD's log-odds (:class:`BtydOffset`).
 
     Predictions go through ``booster_`` (a plain ``lightgbm.Booster``), so a model rebuilt from
     its booster text and JSON state (``to_state`` / ``from_state``) predicts exactly the same.
@@ -323,11 +392,13 @@ class ChurnModel:
         params: LightGBMParams | None = None,
         *,
         calibration: Literal["isotonic", "sigmoid", "none"] = "isotonic",
+        offset: Offset = "none",
         seed: int = 0,
     ):
         self.columns = list(columns)
         self.params = params or LightGBMParams()
         self.calibration = calibration
+        self.offset = offset
         self.seed = seed
 
     def fit(
@@ -340,14 +411,17 @@ class ChurnModel:
     ) -> ChurnModel:
         self.encoder_ = FeatureEncoder(self.columns).fit(train)
         x_train, x_valid = self.encoder_.transform(train), self.encoder_.transform(valid)
+        self.offset_ = _offset_for("churn", self.offset, train, y_train)
         self.classifier_ = lgb.LGBMClassifier(
             objective="binary", **lgb_kwargs(self.params, self.seed)
         )
         self.classifier_.fit(
             x_train,
             np.asarray(y_train),
+            init_score=_init_score(self.offset_, train),
             eval_X=x_valid,
             eval_y=np.asarray(y_valid),
+            eval_init_score=None if self.offset_ is None else [self.offset_.values(valid)],
             eval_metric="binary_logloss",
             callbacks=lgb_callbacks(self.params, callbacks),
         )
@@ -381,15 +455,22 @@ class ChurnModel:
 
     def _refit_booster(self, frame: pd.DataFrame, y: np.ndarray) -> ChurnModel:
         model = ChurnModel(self.columns, _no_early_stopping(self.params, self.booster_))
-        model.calibration, model.seed = self.calibration, self.seed
+        model.calibration, model.offset, model.seed = self.calibration, self.offset, self.seed
         model.encoder_ = FeatureEncoder(self.columns).fit(frame)
+        model.offset_ = _offset_for("churn", self.offset, frame, y)
         classifier = lgb.LGBMClassifier(objective="binary", **lgb_kwargs(model.params, self.seed))
-        classifier.fit(model.encoder_.transform(frame), y)
+        classifier.fit(
+            model.encoder_.transform(frame), y, init_score=_init_score(model.offset_, frame)
+        )
         model.classifier_, model.booster_ = classifier, classifier.booster_
         return model
 
     def raw_probability(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.booster_.predict(self.encoder_.matrix(frame)))
+        """The booster's probability before calibration (offset included)."""
+        x = self.encoder_.matrix(frame)
+        if self.offset_ is None:
+            return np.asarray(self.booster_.predict(x))
+        return sigmoid(self.booster_.predict(x, raw_score=True) + self.offset_.values(frame))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated churn probability per row."""
@@ -397,10 +478,14 @@ class ChurnModel:
         return raw if self.calibrator_ is None else self.calibrator_.apply(raw)
 
     def _contributions_with_bias(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.booster_.predict(self.encoder_.matrix(frame), pred_contrib=True))
+        values = np.asarray(self.booster_.predict(self.encoder_.matrix(frame), pred_contrib=True))
+        if self.offset_ is not None:
+            self.offset_.add_to_contributions(values, frame, self.columns)
+        return values
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """LightGBM's per-feature contributions to the raw churn score (log-odds), bias excluded."""
+        """LightGBM's per-feature contributions to the raw churn score (log-odds), bias excluded
+        (with a BTYD offset: its deviation from the mean counts for the BTYD column)."""
         values = self._contributions_with_bias(frame)
         return pd.DataFrame(values[:, :-1], columns=self.columns, index=frame.index)
 
@@ -434,6 +519,7 @@ class ChurnModel:
             "seed": self.seed,
             "encoder": self.encoder_.to_dict(),
             "calibrator": None if self.calibrator_ is None else self.calibrator_.to_dict(),
+            "offset": None if self.offset_ is None else self.offset_.to_dict(),
         }
         return state, {"booster": self.booster_.model_to_string()}
 
@@ -443,9 +529,11 @@ class ChurnModel:
             state["columns"],
             LightGBMParams.model_validate(state["params"]),
             calibration=state["calibration"],
+            offset="none" if state.get("offset") is None else "btyd",
             seed=state["seed"],
         )
         model.encoder_ = FeatureEncoder.from_dict(state["encoder"])
+        model.offset_ = BtydOffset.from_dict(state.get("offset"))  # pairs before it: none
         model.booster_ = load_booster(boosters["booster"])
         model.calibrator_ = (
             None if state["calibrator"] is None else Calibrator.from_dict(state["calibrator"])
@@ -459,7 +547,9 @@ def _gain(booster: lgb.Booster) -> pd.Series:
 
 
 class ClvModel:
-    """Expected value within the horizon: one Tweedie regressor, or P(buy) x E[value | buy].
+    """Expected value within the horizon: one Tweedie regressor, or P(buy) x E[value | buy]. With
+    ``offset="btyd"`` (Tweedie only) the trees learn a correction to the log of BG/NBD x
+    Gamma-Gamma's expected value (:class:`BtydOffset`).
 
     Targets below zero (net returns) are clipped to zero: a customer cannot be worth less than
     nothing to a retention budget.
@@ -472,12 +562,16 @@ class ClvModel:
         *,
         kind: Literal["tweedie", "two_part"] = "tweedie",
         tweedie_variance_power: float = 1.5,
+        offset: Offset = "none",
         seed: int = 0,
     ):
+        if offset != "none" and kind != "tweedie":
+            raise ValueError(f"a {offset} offset needs the tweedie CLV model, not {kind}")
         self.columns = list(columns)
         self.params = params or LightGBMParams()
         self.kind = kind
         self.tweedie_variance_power = tweedie_variance_power
+        self.offset = offset
         self.seed = seed
 
     def fit(
@@ -493,6 +587,7 @@ class ClvModel:
         y_train = np.clip(np.asarray(y_train, dtype=float), 0, None)
         y_valid = np.clip(np.asarray(y_valid, dtype=float), 0, None)
         kwargs = lgb_kwargs(self.params, self.seed)
+        self.offset_ = _offset_for("value", self.offset, train, y_train)
         if self.kind == "tweedie":
             self.regressor_ = lgb.LGBMRegressor(
                 objective="tweedie", tweedie_variance_power=self.tweedie_variance_power, **kwargs
@@ -500,8 +595,10 @@ class ClvModel:
             self.regressor_.fit(
                 x_train,
                 y_train,
+                init_score=_init_score(self.offset_, train),
                 eval_X=x_valid,
                 eval_y=y_valid,
+                eval_init_score=None if self.offset_ is None else [self.offset_.values(valid)],
                 eval_metric="tweedie",
                 callbacks=lgb_callbacks(self.params, callbacks),
             )
@@ -536,18 +633,21 @@ class ClvModel:
             params["value" if self.kind == "tweedie" else "buyer"],
             kind=self.kind,
             tweedie_variance_power=self.tweedie_variance_power,
+            offset=self.offset,
             seed=self.seed,
         )
         model.encoder_ = FeatureEncoder(self.columns).fit(frame)
         x = model.encoder_.transform(frame)
         y = np.clip(np.asarray(y, dtype=float), 0, None)
+        model.offset_ = _offset_for("value", self.offset, frame, y)
         if self.kind == "tweedie":
             regressor = lgb.LGBMRegressor(
                 objective="tweedie",
                 tweedie_variance_power=self.tweedie_variance_power,
                 **lgb_kwargs(params["value"], self.seed),
             )
-            model.boosters_ = {"value": regressor.fit(x, y).booster_}
+            init_score = _init_score(model.offset_, frame)
+            model.boosters_ = {"value": regressor.fit(x, y, init_score=init_score).booster_}
             return model
         buyer = lgb.LGBMClassifier(objective="binary", **lgb_kwargs(params["buyer"], self.seed))
         spend = lgb.LGBMRegressor(objective="gamma", **lgb_kwargs(params["spend"], self.seed))
@@ -560,6 +660,9 @@ class ClvModel:
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Expected value per row over the horizon the model was trained on."""
         x = self.encoder_.matrix(frame)
+        if self.offset_ is not None:
+            margin = self.boosters_["value"].predict(x, raw_score=True) + self.offset_.values(frame)
+            return np.exp(margin)
         if self.kind == "tweedie":
             return np.asarray(self.boosters_["value"].predict(x))
         buyer, spend = self.boosters_["buyer"].predict(x), self.boosters_["spend"].predict(x)
@@ -581,6 +684,7 @@ class ClvModel:
             "tweedie_variance_power": self.tweedie_variance_power,
             "seed": self.seed,
             "encoder": self.encoder_.to_dict(),
+            "offset": None if self.offset_ is None else self.offset_.to_dict(),
         }
         return state, {name: b.model_to_string() for name, b in self.boosters_.items()}
 
@@ -591,8 +695,10 @@ class ClvModel:
             LightGBMParams.model_validate(state["params"]),
             kind=state["kind"],
             tweedie_variance_power=state["tweedie_variance_power"],
+            offset="none" if state.get("offset") is None else "btyd",
             seed=state["seed"],
         )
         model.encoder_ = FeatureEncoder.from_dict(state["encoder"])
+        model.offset_ = BtydOffset.from_dict(state.get("offset"))  # pairs before it: none
         model.boosters_ = {name: load_booster(text) for name, text in boosters.items()}
         return model

@@ -115,7 +115,11 @@ def fit_models(
     """Fit churn (buyers only) and CLV (everyone) on train, early-stopping/calibrating on valid."""
     train_b, valid_b = data.split("train", buyers_only=True), data.split("valid", buyers_only=True)
     churn = ChurnModel(
-        data.feature_columns, cfg.churn.params, calibration=cfg.churn.calibration, seed=cfg.seed
+        data.feature_columns,
+        cfg.churn.params,
+        calibration=cfg.churn.calibration,
+        offset=cfg.churn.offset,
+        seed=cfg.seed,
     )
     churn.fit(
         train_b,
@@ -130,6 +134,7 @@ def fit_models(
         cfg.clv.params,
         kind=cfg.clv.kind,
         tweedie_variance_power=cfg.clv.tweedie_variance_power,
+        offset=cfg.clv.offset,
         seed=cfg.seed,
     )
     clv.fit(train, train["future_value"], valid, valid["future_value"], callbacks=clv_callbacks)

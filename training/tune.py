@@ -130,7 +130,13 @@ def _churn_objective(data: TrainingData, cfg: ExperimentConfig):
     def objective(trial: optuna.Trial) -> float:
         params = suggest_params(trial, cfg.churn.params)
         with nested_run(run_name=f"churn-trial-{trial.number}", tags=owner_tags()):
-            model = ChurnModel(data.feature_columns, params, calibration="none", seed=cfg.seed)
+            model = ChurnModel(
+                data.feature_columns,
+                params,
+                calibration="none",
+                offset=cfg.churn.offset,
+                seed=cfg.seed,
+            )
             model.fit(
                 train,
                 train["churned"].astype(int),
@@ -167,6 +173,7 @@ def _clv_objective(data: TrainingData, cfg: ExperimentConfig):
                 params,
                 kind="tweedie",
                 tweedie_variance_power=power,
+                offset=cfg.clv.offset,
                 seed=cfg.seed,
             )
             model.fit(
