@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import training  # noqa: F401  (its OpenMP wait policy is set before any test loads LightGBM)
+import training  # noqa: F401  (its OpenMP spin count is set before any test loads LightGBM)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,9 +12,14 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 #: total (``training.calibration.anchor_total``): the comparison shows that total, never ranks it.
 BTYD_ANCHOR = "btyd_anchor"
 
-# LightGBM's OpenMP threads sleep instead of spinning while they wait, unless the user chose
-# otherwise: on a machine where anything else runs (another fit, the service, Spark), spinning
-# threads made a two-thread fit 25 times slower (``make bench``: bench/results/contention.json).
-# libgomp reads it when LightGBM first loads it, and every import of LightGBM here comes after
-# this package's.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+#: How long LightGBM's OpenMP threads (GNU libgomp, what the Linux wheels link) spin before they
+#: sleep while waiting for each other, unless the environment chose (``OMP_WAIT_POLICY`` or
+#: ``GOMP_SPINCOUNT``). libgomp's own default spins 300 times longer: beside another fit on the
+#: same two cores a 100,000-row fit took 23.6 s with it and 3.0 s with this, alone 1.47 s and
+#: 1.61 s (never spinning, ``OMP_WAIT_POLICY=PASSIVE``: 2.7 s and 2.3 s; ``make bench-contention``).
+#: Read when LightGBM first loads libgomp, which every import of LightGBM here does after this
+#: package's.
+OPENMP_SPIN_COUNT = "1000"
+
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN_COUNT)
