@@ -210,6 +210,22 @@ def test_logodds_calibration_fixes_a_miscalibrated_extension():
     assert abs(same.slope - 1) < 0.1 and abs(same.intercept) < 0.1
 
 
+def test_a_map_that_does_not_pay_out_of_fold_is_not_applied():
+    """Calibrated forecasts of 300 customers: the fitted map mostly fits noise, and out of fold it
+    raises the log loss, so the forecast is left alone; a miscalibrated one is always mapped."""
+    noise_only = [
+        LogOddsCalibration.fit(*_miscalibrated(300, s, 1.0, 0.0)[::-2]) for s in range(10)
+    ]
+    assert sum(c.is_identity for c in noise_only) >= 7
+    assert all(c.out_of_fold_gain <= 0 for c in noise_only if c.is_identity)
+    for seed in range(5):
+        y, _, p = _miscalibrated(4000, seed, 1.6, 0.8)
+        mapped = LogOddsCalibration.fit(p, y)
+        assert not mapped.is_identity and mapped.out_of_fold_gain > 0.05
+    unchecked = LogOddsCalibration.fit(*_miscalibrated(300, 0, 1.0, 0.0)[::-2], cross_check=False)
+    assert not unchecked.is_identity and unchecked.out_of_fold_gain is None
+
+
 def test_logodds_calibration_needs_enough_rows_of_each_outcome():
     y, _, p = _miscalibrated(80, 0, 1.6, 0.8)
     assert LogOddsCalibration.fit(p, y).is_identity  # fewer than MIN_ROWS
@@ -371,8 +387,9 @@ def test_backtest_ignores_data_from_the_cutoff_on(tiny_data, tiny_result, tmp_pa
     for column in ("predicted_value_low", "predicted_value_high"):  # ranges: no look-ahead either
         pd.testing.assert_series_equal(a[column], b[column])
     assert not np.allclose(a["future_value"], b["future_value"])
-    assert first.calibration == second.calibration and not LogOddsCalibration(
-        first.calibration["intercept"], first.calibration["slope"]).is_identity  # fmt: skip
+    # the recalibration (fitted and checked out of fold on the pseudo-backtest) saw nothing later
+    assert first.calibration == second.calibration
+    assert first.calibration["out_of_fold_gain"] is not None
 
 
 def test_recalibration_learns_from_the_pseudo_backtest_window(tiny_data, tiny_result, tmp_path):

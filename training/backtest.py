@@ -562,6 +562,14 @@ class HorizonCalibration:
         }
 
 
+def _kept(calibration: LogOddsCalibration) -> str:
+    gain = calibration.out_of_fold_gain
+    if gain is None:
+        return ""
+    verdict = "applied" if gain > 0 else "not applied"
+    return f" ({verdict}: out-of-fold log-loss gain of the fitted map {gain:+.5f})"
+
+
 def calibrate_on_pseudo_backtest(
     data_dir: str | Path,
     data_start: date,
@@ -601,7 +609,8 @@ def calibrate_on_pseudo_backtest(
     log(
         f"pseudo-backtest at {pseudo.cutoff}, H'={pseudo.horizon_days}d "
         f"(h'={pseudo.train_horizon_days}d): "
-        f"churn log-odds x {calibration.slope:.3f} + {calibration.intercept:.3f}, "
+        f"churn log-odds x {calibration.slope:.3f} + {calibration.intercept:.3f}"
+        f"{_kept(calibration)}, "
         f"ECE {metrics['ece_before']:.4f} -> {metrics['ece_after']:.4f}"
     )
     return HorizonCalibration(
