@@ -121,6 +121,28 @@ def test_an_offset_model_is_stored_refitted_and_read_back_exactly() -> None:
     assert ChurnModel.from_state(state, boosters).offset_ is None
 
 
+def test_a_pair_with_an_offset_is_written_in_a_format_older_readers_refuse(tmp_path) -> None:
+    """Code that reads format 1 ignores the offset and predicts the correction alone (a buyers'
+    mean value of 0.37 for 236.7): a pair with an offset is format 2, which it refuses."""
+    import json
+
+    from training.bundle import BundleError, ModelPair, load_pair, save_pair
+
+    churn, clv, train = _fit(trees=20)
+    save_pair(ModelPair(churn, clv, {"project": "x"}), tmp_path / "offset")
+    meta = json.loads((tmp_path / "offset" / "meta.json").read_text())
+    assert meta["format"] == 2
+    loaded = load_pair(tmp_path / "offset")
+    np.testing.assert_array_equal(loaded.clv.predict(train), clv.predict(train))
+    plain_churn, plain_clv, _ = _fit(trees=20, offset="none")
+    save_pair(ModelPair(plain_churn, plain_clv, {"project": "x"}), tmp_path / "plain")
+    assert json.loads((tmp_path / "plain" / "meta.json").read_text())["format"] == 1
+    assert load_pair(tmp_path / "plain").churn.offset_ is None
+    (tmp_path / "plain" / "meta.json").write_text(json.dumps({**meta, "format": 3}))
+    with pytest.raises(BundleError, match="format 3, this code reads 1 and 2"):
+        load_pair(tmp_path / "plain")
+
+
 def test_a_btyd_value_that_is_no_number_starts_at_the_fill_not_at_infinity() -> None:
     """A posted or corrupted BTYD column (text, infinite, a probability above 1) must not become
     an infinite prediction: such rows start where prospects do."""
@@ -137,6 +159,30 @@ def test_a_btyd_value_that_is_no_number_starts_at_the_fill_not_at_infinity() -> 
     value = clv.predict(rows)
     assert np.isfinite(value).all() and (value >= 0).all()
     assert value_start[3] == np.log(OFFSET_FLOOR)  # a negative forecast: nothing, not unknown
+
+
+@pytest.mark.parametrize("calibration", ["sigmoid", "none"])  # isotonic: its reported clip
+def test_buyers_btyd_calls_all_but_gone_keep_their_order_after_calibration(calibration) -> None:
+    """BG/NBD puts long-dormant buyers at P(no purchase) = 1 - 1e-9 and beyond: their offset is at
+    the log-odds a probability keeps apart (13.8), and the trees add more. Calibrated through the
+    probability they all tied; through the log-odds each keeps its own score."""
+    frame = _customers(4000, 0)
+    rng = np.random.default_rng(3)
+    dormant = frame.index[frame["btyd_p_no_purchase"].notna()][:600]
+    frame.loc[dormant, "btyd_p_no_purchase"] = 1 - 10.0 ** -rng.uniform(7, 14, len(dormant))
+    frame.loc[dormant, "churned"] = 1
+    train, valid = frame.iloc[:3000], frame.iloc[3000:]
+    churn = ChurnModel(COLUMNS, _params(40), calibration=calibration, offset="btyd")
+    churn.fit(train, train["churned"], valid, valid["churned"])
+    margin = churn.raw_margin(frame.loc[dormant])
+    beyond = margin > logit(1 - 1e-6)
+    rows, margin = frame.loc[dormant][beyond], margin[beyond]
+    assert len(rows) > 200 and pd.Series(margin).nunique() > 50
+    p = churn.predict_proba(rows)
+    assert pd.Series(p).nunique() > 0.9 * pd.Series(margin).nunique()  # no tie at the clip
+    assert (np.diff(p[np.argsort(margin)]) >= 0).all()  # in the order of the log-odds
+    probability, _ = churn.predict_with_contribution_array(rows)
+    np.testing.assert_allclose(probability, p, rtol=0, atol=1e-12)
 
 
 def test_an_offset_needs_the_btyd_features_and_a_log_link(tmp_path) -> None:

@@ -255,3 +255,12 @@ def wait_for_a_trial_in_progress(db: Path, process: subprocess.Popen, log: Path,
                 return int(row[0])
         time.sleep(0.02)
     raise AssertionError("no trial started within 600 s: " + log.read_text()[-3000:])
+
+
+def test_a_model_with_an_offset_is_tuned_in_a_study_of_its_own():
+    """The same experiment name with and without ``offset: btyd`` is two objectives: resuming the
+    study of one for the other mixed their losses and handed over its best parameters."""
+    plain = study_name("shop", "btyd-features", "churn")
+    assert plain == "shop/btyd-features-churn"  # studies stored before keep their name
+    assert study_name("shop", "btyd-features", "churn", "btyd") == f"{plain}-btyd-offset"
+    assert study_name("shop", "btyd-features", "churn", "none") == plain

@@ -28,7 +28,10 @@ import pandas as pd
 from training.clv_intervals import ValueIntervals, interval_groups
 from training.models import ChurnModel, ClvModel
 
-FORMAT_VERSION = 1
+#: The format a pair is written in: 2 when a model starts from an offset (code that reads only 1
+#: would predict from the trees alone, a correction without what it corrects), else 1.
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 _MODELS: dict[str, type[ChurnModel] | type[ClvModel]] = {"churn": ChurnModel, "clv": ClvModel}
 
 
@@ -64,7 +67,10 @@ def save_pair(pair: ModelPair, directory: str | Path) -> Path:
     """Write ``pair`` into ``directory`` (created; must not hold another pair)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    _write_json(directory / "meta.json", {"format": FORMAT_VERSION, **pair.meta})
+    with_offset = any(getattr(m, "offset_", None) is not None for m in (pair.churn, pair.clv))
+    _write_json(
+        directory / "meta.json", {"format": FORMAT_VERSION if with_offset else 1, **pair.meta}
+    )
     if pair.scoring is not None:
         _write_json(directory / "scoring.json", pair.scoring)
     for name, model in (("churn", pair.churn), ("clv", pair.clv)):
@@ -83,10 +89,10 @@ def load_pair(directory: str | Path) -> ModelPair:
     """Read a pair written by ``save_pair``."""
     directory = Path(directory)
     meta = _read_json(directory / "meta.json")
-    if meta.get("format") != FORMAT_VERSION:
+    if meta.get("format") not in READABLE_FORMATS:
         raise BundleError(
             f"{directory / 'meta.json'}: format {meta.get('format')!r}, this code reads "
-            f"{FORMAT_VERSION}; retrain with `lifecycle train`"
+            f"{' and '.join(map(str, READABLE_FORMATS))}; retrain with `lifecycle train`"
         )
     models: dict[str, Any] = {}
     for name, cls in _MODELS.items():

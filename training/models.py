@@ -264,7 +264,7 @@ def _pool_knots(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray
     return np.asarray(xs), np.asarray(ys)
 
 
-def _smooth_isotonic(raw: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def _smooth_isotonic(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Knots of an isotonic calibration without flat steps, and the slope of its tails.
 
     Isotonic regression (PAV) pools the validation rows into blocks of increasing churn rate; each
@@ -274,8 +274,8 @@ def _smooth_isotonic(raw: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nda
     log-odds, beyond them it continues with the slope of Platt scaling (at least 0.1): strictly
     increasing in the raw score, so customers tie only when their raw scores do.
     """
-    order = np.argsort(raw, kind="stable")
-    z, target = logit(raw)[order], y[order].astype(float)
+    order = np.argsort(z, kind="stable")
+    z, target = z[order], y[order].astype(float)
     fitted = IsotonicRegression(out_of_bounds="clip").fit_transform(z, target)
     starts = np.r_[0, np.flatnonzero(np.diff(fitted) != 0) + 1]
     counts = np.diff(np.r_[starts, len(z)]).astype(float)
@@ -310,18 +310,24 @@ class Calibrator:
     @classmethod
     def fit(cls, kind: str, raw: np.ndarray, y: np.ndarray) -> Calibrator | None:
         """Fit on validation scores ``raw`` and outcomes ``y``; None for ``none`` or one class."""
+        return cls.fit_logit(kind, logit(raw), y)
+
+    @classmethod
+    def fit_logit(cls, kind: str, z: np.ndarray, y: np.ndarray) -> Calibrator | None:
+        """``fit`` on the log-odds ``z`` of the scores (unclipped: a model with an offset may
+        score beyond what a probability in float64 can tell apart)."""
         if kind == "none" or len(np.unique(y)) < 2:
             return None
-        raw, y = np.asarray(raw, dtype=float), np.asarray(y)
+        z, y = np.asarray(z, dtype=float), np.asarray(y)
         if kind == "isotonic":
-            knots_x, knots_y, slope = _smooth_isotonic(raw, y)
+            knots_x, knots_y, slope = _smooth_isotonic(z, y)
             return cls(
                 "isotonic_logit",
                 x=tuple(map(float, knots_x)),
                 y=tuple(map(float, knots_y)),
                 coef=slope,
             )
-        platt = LogisticRegression().fit(logit(raw).reshape(-1, 1), y)
+        platt = LogisticRegression().fit(z.reshape(-1, 1), y)
         if platt.coef_[0, 0] <= 0:  # scores that do not rank: a map would reverse or flatten them
             return None
         return cls("sigmoid", coef=float(platt.coef_[0, 0]), intercept=float(platt.intercept_[0]))
@@ -329,14 +335,21 @@ class Calibrator:
     def apply(self, raw: np.ndarray) -> np.ndarray:
         if self.kind == "isotonic":
             return np.interp(np.asarray(raw, dtype=float), self.x, self.y)
+        return self.apply_logit(logit(raw))
+
+    def apply_logit(self, z: np.ndarray) -> np.ndarray:
+        """``apply`` to scores given as log-odds (unclipped)."""
+        z = np.asarray(z, dtype=float)
+        if self.kind == "isotonic":
+            return self.apply(sigmoid(z))
         if self.kind == "isotonic_logit":
-            z, x = logit(raw), np.asarray(self.x)
+            x = np.asarray(self.x)
             y = logit(np.asarray(self.y))
             out = np.interp(z, x, y)
             out = np.where(z < x[0], y[0] + self.coef * (z - x[0]), out)
             out = np.where(z > x[-1], y[-1] + self.coef * (z - x[-1]), out)
             return np.clip(sigmoid(out), *PROBABILITY_BOUNDS)
-        return sigmoid(self.coef * logit(raw) + self.intercept)
+        return sigmoid(self.coef * z + self.intercept)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -426,9 +439,7 @@ class ChurnModel:
             callbacks=lgb_callbacks(self.params, callbacks),
         )
         self.booster_ = self.classifier_.booster_
-        self.calibrator_ = Calibrator.fit(
-            self.calibration, self.raw_probability(valid), np.asarray(y_valid)
-        )
+        self.calibrator_ = self._fit_calibrator(self._scores(valid), np.asarray(y_valid))
         return self
 
     def refitted(self, frame: pd.DataFrame, y, folds: int = REFIT_CALIBRATION_FOLDS) -> ChurnModel:
@@ -449,8 +460,8 @@ class ChurnModel:
             for k in range(folds):
                 held = fold == k
                 part = self._refit_booster(frame[~held], y[~held])
-                out_of_fold[held] = part.raw_probability(frame[held])
-            model.calibrator_ = Calibrator.fit(self.calibration, out_of_fold, y)
+                out_of_fold[held] = part._scores(frame[held])
+            model.calibrator_ = model._fit_calibrator(out_of_fold, y)
         return model
 
     def _refit_booster(self, frame: pd.DataFrame, y: np.ndarray) -> ChurnModel:
@@ -467,13 +478,36 @@ class ChurnModel:
 
     def raw_probability(self, frame: pd.DataFrame) -> np.ndarray:
         """The booster's probability before calibration (offset included)."""
-        x = self.encoder_.matrix(frame)
         if self.offset_ is None:
-            return np.asarray(self.booster_.predict(x))
-        return sigmoid(self.booster_.predict(x, raw_score=True) + self.offset_.values(frame))
+            return np.asarray(self.booster_.predict(self.encoder_.matrix(frame)))
+        return sigmoid(self.raw_margin(frame))
+
+    def raw_margin(self, frame: pd.DataFrame) -> np.ndarray:
+        """The log-odds before calibration: the trees' raw score plus the offset, unclipped."""
+        margin = np.asarray(self.booster_.predict(self.encoder_.matrix(frame), raw_score=True))
+        return margin if self.offset_ is None else margin + self.offset_.values(frame)
+
+    def _scores(self, frame: pd.DataFrame) -> np.ndarray:
+        """What the calibration maps: the probability, or with an offset the log-odds (an offset
+        can take buyers BTYD calls gone beyond the log-odds a probability keeps apart, 13.8)."""
+        return self.raw_probability(frame) if self.offset_ is None else self.raw_margin(frame)
+
+    def _fit_calibrator(self, scores: np.ndarray, y: np.ndarray) -> Calibrator | None:
+        if self.offset_ is None:
+            return Calibrator.fit(self.calibration, scores, y)
+        return Calibrator.fit_logit(self.calibration, scores, y)
+
+    def _calibrated(self, margin: np.ndarray) -> np.ndarray:
+        """Calibrated probability from the log-odds of :meth:`raw_margin`."""
+        if self.offset_ is None:  # as pairs without an offset always were: through the probability
+            raw = sigmoid(margin)
+            return raw if self.calibrator_ is None else self.calibrator_.apply(raw)
+        return sigmoid(margin) if self.calibrator_ is None else self.calibrator_.apply_logit(margin)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated churn probability per row."""
+        if self.offset_ is not None:
+            return self._calibrated(self.raw_margin(frame))
         raw = self.raw_probability(frame)
         return raw if self.calibrator_ is None else self.calibrator_.apply(raw)
 
@@ -499,9 +533,7 @@ class ChurnModel:
         """``predict_with_contributions`` with the contributions as an array (columns in the
         order of ``columns``): no frame to build, for the few rows of online scoring."""
         values = self._contributions_with_bias(frame)
-        raw = sigmoid(values.sum(axis=1))
-        probability = raw if self.calibrator_ is None else self.calibrator_.apply(raw)
-        return probability, values[:, :-1]
+        return self._calibrated(values.sum(axis=1)), values[:, :-1]
 
     def feature_importance(self) -> pd.Series:
         return _gain(self.booster_)

@@ -202,9 +202,12 @@ def _clv_objective(data: TrainingData, cfg: ExperimentConfig):
 OBJECTIVES = {"churn": "validation log loss", "clv": "validation Tweedie deviance"}
 
 
-def study_name(project: str, experiment: str, label: str) -> str:
-    """The Optuna study of one model (``churn``/``clv``) of an experiment within a project."""
-    return f"{project}/{experiment}-{label}"
+def study_name(project: str, experiment: str, label: str, offset: str = "none") -> str:
+    """The Optuna study of one model (``churn``/``clv``) of an experiment within a project. A model
+    with an offset is another objective: its study is another one (resuming a study of the model
+    without it would mix their losses and could hand its parameters to the offset model)."""
+    name = f"{project}/{experiment}-{label}"
+    return name if offset == "none" else f"{name}-{offset}-offset"
 
 
 def _progress(label: str, log):
@@ -249,7 +252,12 @@ def tune(
         studies = (("churn", _churn_objective(data, cfg)), ("clv", _clv_objective(data, cfg)))
         for offset, (label, objective) in enumerate(studies):
             study = optuna.create_study(
-                study_name=study_name(project, cfg.name, label),
+                study_name=study_name(
+                    project,
+                    cfg.name,
+                    label,
+                    cfg.churn.offset if label == "churn" else cfg.clv.offset,
+                ),
                 storage=storage,
                 load_if_exists=True,
                 direction="minimize",
