@@ -220,17 +220,62 @@ def prospect_baseline(data: TrainingData) -> dict:
     return {"rows": int(len(prospects)), "mean_future_value": mean}
 
 
-def behind_the_baseline(metrics: dict[str, float]) -> list[str]:
+#: Paired bootstrap resamples of the test customers behind "the baseline beats the models"
+#: (drawn only for a metric where the baseline is ahead).
+BASELINE_RESAMPLES = 200
+
+
+def behind_the_baseline(
+    metrics: dict[str, float], noise: Callable[[str], tuple[float, float]] | None = None
+) -> tuple[list[str], list[str]]:
     """The test metrics on which the BTYD baseline is better than the models (e.g. "churn_auc:
-    models 0.836, baseline 0.858")."""
-    behind = []
+    models 0.836, baseline 0.858"): those beyond noise, and those within it. ``noise(name)`` is
+    the 95% paired bootstrap interval of models minus baseline (:func:`baseline_noise`); without
+    it every difference counts as beyond noise."""
+    beyond: list[str] = []
+    within: list[str] = []
     for name, higher in BASELINE_CHECKS.items():
         ours, base = metrics.get(f"test_{name}"), metrics.get(f"test_btyd_{name}")
         if ours is None or base is None or not np.isfinite([ours, base]).all():
             continue
         if (base > ours) if higher else (base < ours):
-            behind.append(f"{name}: models {ours:.4g}, baseline {base:.4g}")
-    return behind
+            text = f"{name}: models {ours:.4g}, baseline {base:.4g}"
+            low, high = noise(name) if noise is not None else (np.nan, np.nan)
+            (within if low <= 0 <= high else beyond).append(text)
+    return beyond, within
+
+
+def baseline_noise(
+    test: pd.DataFrame, churn_probability: np.ndarray, value: np.ndarray
+) -> Callable[[str], tuple[float, float]]:
+    """For :func:`behind_the_baseline`: the paired bootstrap interval of a ``BASELINE_CHECKS``
+    metric, models minus BTYD, on the test buyers ``test`` (the rows of ``split_metrics``)."""
+    from training.metrics import (
+        brier_score,
+        normalized_gini,
+        paired_bootstrap_difference,
+        roc_auc,
+        spearman,
+    )
+
+    churned = test["churned"].astype(int).to_numpy()
+    actual = test["future_value"].to_numpy(dtype=float)
+    pairs = {
+        "churn_auc": (roc_auc, churned, churn_probability, test["btyd_p_no_purchase"]),
+        "churn_brier": (brier_score, churned, churn_probability, test["btyd_p_no_purchase"]),
+        "clv_gini": (normalized_gini, actual, value, test["btyd_expected_value"]),
+        "clv_spearman": (spearman, actual, value, test["btyd_expected_value"]),
+    }
+
+    def noise(name: str) -> tuple[float, float]:
+        metric, target, ours, base = pairs[name]
+        base = np.asarray(base, dtype=float)
+        difference = paired_bootstrap_difference(
+            metric, target, np.asarray(ours, dtype=float), base, n_boot=BASELINE_RESAMPLES
+        )
+        return difference.low, difference.high
+
+    return noise
 
 
 def truth_check(
@@ -411,11 +456,19 @@ def train(
             }
         )
         mlflow.log_metrics(metrics)
-        if behind := behind_the_baseline(metrics):
+        noise = baseline_noise(test, churn.predict_proba(test), clv.predict(test))
+        behind, level = behind_the_baseline(metrics, noise)
+        if behind:
             log(
                 f"warning: on the test customers the BG/NBD + Gamma-Gamma baseline beats the "
-                f"models on {', '.join(behind)}: check the data and the config before using "
-                "this pair (a first version is champion without a comparison)"
+                f"models beyond noise on {', '.join(behind)}: check the data and the config "
+                "before using this pair (a first version is champion without a comparison)"
+            )
+        if level:
+            log(
+                f"level with the BG/NBD + Gamma-Gamma baseline on {', '.join(level)} (the "
+                "baseline is ahead within the noise of the test customers: 95% paired bootstrap "
+                "interval of the difference contains 0)"
             )
         log_plots(data, churn, clv)
         log_predictions(prediction_table(test, churn, clv))
