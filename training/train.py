@@ -446,17 +446,18 @@ def train(
         pause_point("after_fit", log)
         metrics.update(split_metrics(data, churn, clv, "test"))
         test = data.split("test", buyers_only=True)
-        metrics.update(frame_metrics(test, clv.predict(test), intervals, "test_clv_interval_"))
+        test_probability, test_value = churn.predict_proba(test), clv.predict(test)
+        metrics.update(frame_metrics(test, test_value, intervals, "test_clv_interval_"))
         metrics.update(
             {
                 f"test_{k}": v
                 for k, v in truth_check(
-                    data_dir, test, churn.predict_proba(test), cfg.labels.churn_horizon_days
+                    data_dir, test, test_probability, cfg.labels.churn_horizon_days
                 ).items()
             }
         )
         mlflow.log_metrics(metrics)
-        noise = baseline_noise(test, churn.predict_proba(test), clv.predict(test))
+        noise = baseline_noise(test, test_probability, test_value)
         behind, level = behind_the_baseline(metrics, noise)
         if behind:
             log(
