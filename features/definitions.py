@@ -448,3 +448,21 @@ def label_columns(base: ir.Table) -> dict[str, ir.Value]:
         "future_orders": orders,
         "future_value": base.future_value.fill_null(0.0).cast("float64"),
     }
+
+
+def monthly_purchase_days(transactions: ir.Table, before: datetime) -> ir.Table:
+    """Per calendar month before ``before``: ``repeat_days``, the purchase days of customers who
+    first bought in an earlier month, and ``new_buyers``, the customers who first bought in it
+    (the purchase seasonality of a base, ``training.seasonality``)."""
+    rows = purchase_rows(transactions.filter(transactions.ordered_at < before))
+    days = rows.filter(rows.opens_purchase_day).select("customer_id", "day")
+    days = days.mutate(month=days.day.truncate("M"))
+    days = days.mutate(first_month=days.month.min().over(group_by="customer_id"))
+    return (
+        days.group_by("month")
+        .aggregate(
+            repeat_days=count_if(days.first_month < days.month),
+            new_buyers=days.customer_id.nunique(where=days.first_month == days.month),
+        )
+        .order_by("month")
+    )

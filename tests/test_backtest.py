@@ -298,6 +298,7 @@ def test_backtest_json_schema(tiny_result, tmp_path):
         "models",
         "calibration",
         "ranges",
+        "seasonality",
         "partial_window",
     ]
     assert payload["partial_window"] is None
@@ -452,6 +453,8 @@ def test_logged_backtest_is_found_by_its_project(tmp_path):
         lightgbm=metrics, btyd={"churn_auc": 0.7, "clv_gini": 0.3}, predictions=predictions,
         importance={"churn": {"recency_days": 3.0}, "clv": {"monetary_365d": 2.0}},
         rows=SplitRows(train=10, valid=5, refit=20, test=n),
+        seasonality={"coefficients": [0.2, 0.1], "months": 20, "p_value": 1e-6, "reason": "",
+                     "effective_days": 97.34},
     )  # fmt: skip
     run_id = log_backtest_run(result, cfg)  # gives the process its tracking URI back
     comparison = compare_experiments(["tiny"], uri, kind="backtest", project="shop", n_boot=20)
@@ -465,6 +468,7 @@ def test_logged_backtest_is_found_by_its_project(tmp_path):
     assert run.importance == result.importance and len(run.predictions) == n
     assert run.params["horizon_days"] == "91" and run.horizon == "91 d"
     assert run.params["clv_total"] == "model" and "partial_window" not in run.params  # no anchor
+    assert run.params["churn_seasonal_days"] == "97.3"  # the window in seasonal days
     with pytest.raises(LookupError, match="project=tiny"):
         compare_experiments(["tiny"], uri, project="tiny")
 

@@ -5,8 +5,10 @@ labels over a shorter horizon ``h`` (about a third of ``H``, :func:`train_horizo
 all end by the cutoff (:func:`plan_backtest`). The BTYD forecasts are the offsets
 (``init_score``), shifted per snapshot to its observed level (:func:`_level_shift`); each model is
 fitted with :data:`N_SEEDS` seeds and averaged; at the cutoff the correction is carried from ``h``
-to ``H`` (:func:`extend_horizon`, :func:`extend_churn_probability`). The extended churn
-probability is recalibrated on a pseudo-backtest whose outcome window ends by the cutoff
+to ``H`` (:func:`extend_horizon`, :func:`extend_churn_probability`), the churn one to ``H`` days
+of the base's purchase seasonality when the history shows one (``training.seasonality``). The
+extended churn probability is recalibrated on a pseudo-backtest whose outcome window ends by the
+cutoff
 (:func:`calibrate_on_pseudo_backtest`, ``training.calibration``) and the CLV total is kept at the
 BTYD level (:func:`training.calibration.anchor_total`).
 
@@ -50,6 +52,7 @@ from training.models import (
     logit,
     sigmoid,
 )
+from training.seasonality import NO_SEASONALITY, Seasonality, seasonality_of
 from training.splits import CutoffPlan, PlanError, plan_cutoffs
 from training.train import evaluate, truth_check
 
@@ -352,6 +355,7 @@ class BacktestResult:
     rows: SplitRows
     calibration: dict | None = None  # the pseudo-backtest recalibration (HorizonCalibration)
     ranges: dict | None = None  # predicted-value range coverage (training.clv_intervals)
+    seasonality: dict | None = None  # the purchase seasonality the churn extension used
     partial_window: str | None = None  # why the outcome window is not fully observed, if allowed
 
     @property
@@ -377,6 +381,7 @@ class BacktestResult:
             "models": {"lightgbm": self.lightgbm, "btyd": self.btyd},
             "calibration": self.calibration,
             "ranges": self.ranges,
+            "seasonality": self.seasonality,
             "partial_window": self.partial_window,
         }
 
@@ -417,6 +422,7 @@ def backtest(
     calibrate: Calibrate = DEFAULT_CALIBRATION,
     range_groups=None,
     allow_partial_window: bool = False,
+    seasonal: bool = True,
 ) -> BacktestResult:
     """Fit on snapshots before ``cutoff``, forecast ``[cutoff, cutoff + horizon_days)``, score both
     models on the customers with a purchase before the cutoff.
@@ -428,18 +434,22 @@ def backtest(
     ``serving.scoring.range_groups``) breaks the coverage of the predicted-value ranges down by
     stage and value segment. An outcome window the data does not fully cover is a ``PlanError``
     (its customers would count as churned and spend nothing for the missing days) unless
-    ``allow_partial_window``, which warns and records it in the result.
+    ``allow_partial_window``, which warns and records it in the result. ``seasonal``: carry the
+    churn forecast to H in the base's seasonal time (``training.seasonality``, found before the
+    cutoff; calendar days when none is found or when False).
     """
     started = time.perf_counter()
     plan, partial = _plan(data_dir, cutoff, horizon_days, cfg, log, allow_partial_window)
     _log_plan(plan, dataset or data_dir, log)
-    fitted = fit_and_forecast(data_dir, plan, cfg)
+    season = seasonality_of(data_dir, cutoff) if seasonal else Seasonality(reason="switched off")
+    log(season.describe(cutoff, horizon_days))
+    fitted = fit_and_forecast(data_dir, plan, cfg, season)
     evaluation, churn_probability, value = fitted.evaluation, fitted.churn_probability, fitted.value
     calibration = None
     if calibrate != "none":
         start, _ = data_bounds(data_dir)
         calibration = calibrate_on_pseudo_backtest(
-            data_dir, start, plan, cfg, fit_slope=calibrate == "logodds", log=log
+            data_dir, start, plan, cfg, fit_slope=calibrate == "logodds", log=log, season=season
         )
         churn_probability = calibration.calibration.apply(churn_probability)
         value = anchor_total(value, evaluation["btyd_expected_value"].to_numpy(dtype=float))
@@ -490,6 +500,10 @@ def backtest(
         rows=_split_rows(fitted.fit_frame, plan, len(evaluation)),
         calibration=None if calibration is None else calibration.to_dict(),
         ranges=None if ranges is None else ranges.report,
+        seasonality={
+            **season.to_dict(),
+            "effective_days": season.effective_days(cutoff, horizon_days),
+        },
         partial_window=partial,
     )
 
@@ -529,15 +543,21 @@ class Forecast:
     columns: list[str]
 
 
-def fit_and_forecast(data_dir: str | Path, plan: BacktestPlan, cfg: ExperimentConfig) -> Forecast:
-    """Fit both offset models on the plan's snapshots and forecast over H at its cutoff."""
+def fit_and_forecast(
+    data_dir: str | Path,
+    plan: BacktestPlan,
+    cfg: ExperimentConfig,
+    season: Seasonality = NO_SEASONALITY,
+) -> Forecast:
+    """Fit both offset models on the plan's snapshots and forecast over H at its cutoff (the
+    churn forecast over H in ``season``'s effective days)."""
     fit_frame = _customer_snapshots(
         data_dir, sorted(set(plan.refit) | set(plan.select.train)), cfg, plan.train_horizon_days
     )
     columns = model_columns(fit_frame, cfg)
     churn, clv = fit_offset_models(fit_frame, plan, columns, cfg)
     evaluation = _customer_snapshots(data_dir, [plan.cutoff], cfg, plan.horizon_days)
-    churn_probability, value = forecast_at_cutoff(evaluation, churn, clv, plan)
+    churn_probability, value = forecast_at_cutoff(evaluation, churn, clv, plan, season)
     return Forecast(evaluation, churn_probability, value, churn, clv, fit_frame, columns)
 
 
@@ -578,11 +598,14 @@ def calibrate_on_pseudo_backtest(
     *,
     fit_slope: bool = True,
     log=print,
+    season: Seasonality = NO_SEASONALITY,
 ) -> HorizonCalibration:
     """Fit the churn recalibration of ``plan`` on the pseudo-backtest of
     :func:`pseudo_backtest_plan`: the whole pipeline (fit on h', extend to H') at
     ``cutoff - H'``, and a :class:`~training.calibration.LogOddsCalibration` of its outcomes over
-    ``[cutoff - H', cutoff)`` on its forecasts. Identity when no pseudo-backtest fits."""
+    ``[cutoff - H', cutoff)`` on its forecasts. Identity when no pseudo-backtest fits. ``season``
+    (found before the backtest's cutoff) counts the pseudo-backtest's window as the backtest
+    counts its own."""
     pseudo = pseudo_backtest_plan(data_start, plan.cutoff, plan.horizon_days, cfg)
     if pseudo is None:
         log(f"no pseudo-backtest fits before {plan.cutoff}: churn probability not recalibrated")
@@ -590,7 +613,7 @@ def calibrate_on_pseudo_backtest(
     end = pseudo.cutoff + timedelta(days=pseudo.horizon_days)
     if end > plan.cutoff:  # never: pseudo_backtest_plan checks it; the guard against look-ahead
         raise ValueError(f"pseudo-backtest outcomes end {end}, after the cutoff {plan.cutoff}")
-    fitted = fit_and_forecast(data_dir, pseudo, cfg)
+    fitted = fit_and_forecast(data_dir, pseudo, cfg, season)
     y = fitted.evaluation["churned"].astype(int).to_numpy()
     calibration = LogOddsCalibration.fit(fitted.churn_probability, y, fit_slope=fit_slope)
     evaluation = fitted.evaluation
@@ -671,10 +694,15 @@ def _customer_snapshots(
 
 
 def forecast_at_cutoff(
-    evaluation: pd.DataFrame, churn: OffsetModel, clv: OffsetModel, plan: BacktestPlan
+    evaluation: pd.DataFrame,
+    churn: OffsetModel,
+    clv: OffsetModel,
+    plan: BacktestPlan,
+    season: Seasonality = NO_SEASONALITY,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Churn probability and value over H per customer: each seed's correction of the BTYD forecast
-    over h, carried to H, then averaged over the seeds."""
+    over h, carried to H (the churn one to H effective days of ``season``), then averaged over
+    the seeds."""
     h, horizon_days = plan.train_horizon_days, plan.horizon_days
     short = add_btyd_columns(
         evaluation.drop(columns=list(BTYD_COLUMNS)), h, h
@@ -682,6 +710,10 @@ def forecast_at_cutoff(
     p0_short = short["btyd_p_no_purchase"].to_numpy(dtype=float)
     ev_short = np.maximum(short["btyd_expected_value"].to_numpy(dtype=float), OFFSET_FLOOR)
     p0_long = evaluation["btyd_p_no_purchase"].to_numpy(dtype=float)
+    if season.found:
+        effective = season.effective_days(plan.cutoff, horizon_days)
+        seasonal = add_btyd_columns(evaluation.drop(columns=list(BTYD_COLUMNS)), effective, h)
+        p0_long = seasonal["btyd_p_no_purchase"].to_numpy(dtype=float)
     ev_long = np.maximum(evaluation["btyd_expected_value"].to_numpy(dtype=float), OFFSET_FLOOR)
     churn_probability = np.mean(
         [
@@ -777,6 +809,7 @@ def log_backtest_run(result: BacktestResult, cfg: ExperimentConfig) -> str:
                 # anchor_total ran: the LightGBM total is BTYD's by construction
                 "clv_total": "model" if result.calibration is None else BTYD_ANCHOR,
                 **({"partial_window": result.partial_window} if result.partial_window else {}),
+                **_seasonality_params(result.seasonality),
             }
         )
         mlflow.log_metrics({**result.test_metrics(), "train_job_seconds": result.seconds})
@@ -785,6 +818,13 @@ def log_backtest_run(result: BacktestResult, cfg: ExperimentConfig) -> str:
         mlflow.log_dict(summary, "backtest.json")
         log_predictions(result.predictions)
         return run.info.run_id
+
+
+def _seasonality_params(seasonality: dict | None) -> dict[str, object]:
+    """The churn window in seasonal days, when a seasonality was used (MLflow params)."""
+    if not seasonality or not seasonality["coefficients"]:
+        return {}
+    return {"churn_seasonal_days": round(seasonality["effective_days"], 1)}
 
 
 def format_table(result: BacktestResult) -> str:

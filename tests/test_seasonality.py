@@ -1,0 +1,150 @@
+"""Purchase seasonality: the monthly counts by hand, a known peak found, none invented, no
+look-ahead, and the backtest's churn extension counting the window in seasonal days."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import ibis
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.definitions import monthly_purchase_days
+from training.seasonality import MIN_MONTHS, YEAR_DAYS, fit_seasonality, seasonality_of
+
+PEAK = date(2001, 12, 14).timetuple().tm_yday
+
+
+def _months(n_months: int, amplitude: float, seed: int, start: str = "2022-01-01") -> pd.DataFrame:
+    """Monthly repeat purchase days of a base growing by ~150 customers a month whose per-day rate
+    decays as it ages, times ``1 + amplitude * cos(day of year - 14 Dec)``."""
+    rng = np.random.default_rng(seed)
+    months = pd.date_range(start, periods=n_months, freq="MS")
+    new = rng.poisson(150, n_months)
+    base = np.concatenate([[0], np.cumsum(new)[:-1]])
+    days = np.array([m.days_in_month for m in months])
+    mid = np.array([(m + pd.Timedelta(days=15)).day_of_year for m in months])
+    season = 1 + amplitude * np.cos(2 * np.pi * (mid - PEAK) / YEAR_DAYS)
+    rate = 0.01 * np.exp(-0.02 * np.arange(n_months))
+    repeat = rng.poisson(base * days * rate * season)
+    return pd.DataFrame({"month": months, "repeat_days": repeat, "new_buyers": new})
+
+
+def test_monthly_purchase_days_by_hand():
+    rows = [  # customer, ordered_at, amount
+        ("a", "2024-01-05 10:00", 20.0),  # a's first purchase: a new buyer of January
+        (
+            "a",
+            "2024-01-20 10:00",
+            5.0,
+        ),  # same month as the first: not a repeat of an established one
+        ("a", "2024-02-03 09:00", 7.0),  # one purchase day, two rows
+        ("a", "2024-02-03 18:00", 8.0),
+        ("a", "2024-02-10 12:00", -7.0),  # a return: no purchase
+        ("b", "2024-02-15 12:00", 30.0),  # b's first purchase
+        ("b", "2024-03-02 12:00", 30.0),  # on the cutoff's day or later: not seen
+    ]
+    frame = pd.DataFrame(rows, columns=["customer_id", "ordered_at", "amount"])
+    frame["ordered_at"] = pd.to_datetime(frame["ordered_at"])
+    table = monthly_purchase_days(ibis.memtable(frame), datetime(2024, 3, 2)).to_pandas()
+    assert table["month"].dt.strftime("%Y-%m").tolist() == ["2024-01", "2024-02"]
+    assert table["repeat_days"].tolist() == [0, 1]
+    assert table["new_buyers"].tolist() == [1, 1]
+
+
+def test_a_known_seasonal_peak_is_found():
+    season = fit_seasonality(_months(30, 0.3, seed=1), date(2024, 7, 1))
+    assert season.found, season.reason
+    assert season.p_value < 1e-4
+    peaks = [season.factor(date(2023, 12, 14)), season.factor(date(2024, 6, 14))]
+    assert peaks[0] / peaks[1] == pytest.approx(1.3 / 0.7, rel=0.15)
+    # a window holding December counts more days of the average rate than one holding June
+    assert (
+        season.effective_days(date(2024, 10, 1), 91)
+        > 91
+        > season.effective_days(date(2024, 4, 1), 91)
+    )
+    assert "around" in season.describe() and "p=" in season.describe()
+
+
+def test_the_factor_averages_one_over_the_customer_days_before():
+    """Effective days are days of the rate BG/NBD saw: over a year of constant exposure right
+    before the window's start, a year-long window counts about a year."""
+    months = _months(30, 0.3, seed=2)
+    months["new_buyers"] = 0
+    months.loc[0, "new_buyers"] = 1_000  # one cohort: the same customer-days every month
+    season = fit_seasonality(months.assign(repeat_days=_months(30, 0.3, seed=2)["repeat_days"]),
+                             date(2024, 7, 1))  # fmt: skip
+    start = date(2024, 7, 1)
+    assert season.found
+    assert season.effective_days(start, 365) == pytest.approx(365, rel=0.03)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_no_seasonality_is_invented_in_a_base_without_one(seed):
+    season = fit_seasonality(_months(30, 0.0, seed=seed), date(2024, 7, 1))
+    assert not season.found
+    assert "no seasonal pattern beyond noise" in season.reason
+    assert season.effective_days(date(2024, 7, 1), 180) == 180
+
+
+def test_too_little_history_finds_none_and_says_why():
+    season = fit_seasonality(_months(12, 0.5, seed=0), date(2023, 1, 1))
+    assert not season.found
+    assert f"needs {MIN_MONTHS}" in season.reason and "11 complete months" in season.reason
+    assert season.effective_days(date(2023, 1, 1), 90) == 90
+    assert season.describe().startswith("no purchase seasonality used")
+
+
+def test_an_incomplete_last_month_is_not_used():
+    months = _months(20, 0.3, seed=4)
+    cut = date(2023, 8, 15)  # mid-August 2023: months up to July are complete
+    season = fit_seasonality(months, cut)
+    assert season.months == 18  # January 2022 has no established customers yet
+
+
+@pytest.fixture(scope="module")
+def two_years(tmp_path_factory) -> Path:
+    from features.synthetic import generate
+
+    out = tmp_path_factory.mktemp("two_years")
+    generate(out, 600, seed=5, start="2023-01-01", end="2024-12-31", progress=False)
+    return out
+
+
+def test_seasonality_sees_nothing_from_the_cutoff_on(two_years, tmp_path):
+    cutoff = date(2024, 9, 1)
+    altered = tmp_path / "altered"
+    altered.mkdir()
+    for path in two_years.glob("*.parquet"):
+        frame = pd.read_parquet(path)
+        if path.name == "transactions.parquet":  # drop every other purchase from the cutoff on
+            late = frame["ordered_at"] >= pd.Timestamp(cutoff)
+            frame = frame[~(late & (np.arange(len(frame)) % 2 == 0))]
+        frame.to_parquet(altered / path.name, index=False)
+    first, second = seasonality_of(two_years, cutoff), seasonality_of(altered, cutoff)
+    assert first.found, first.reason  # the generator's December peak
+    assert first == second
+
+
+def test_backtest_counts_its_window_in_seasonal_days(two_years):
+    """A window over the December peak counts more than its calendar days: BTYD's P(no purchase)
+    over it is lower for every customer, and so is the extended churn probability."""
+    from tests.test_backtest import _config
+    from training.backtest import backtest
+
+    quiet = {"dataset": "two-years", "log": lambda *_: None, "calibrate": "none"}
+    seasonal = backtest(two_years, date(2024, 10, 1), 91, _config(), **quiet)
+    calendar = backtest(two_years, date(2024, 10, 1), 91, _config(), seasonal=False, **quiet)
+    assert seasonal.seasonality["coefficients"] and seasonal.seasonality["effective_days"] > 91
+    assert calendar.seasonality["effective_days"] == 91
+    assert calendar.seasonality["reason"] == "switched off"
+    a = seasonal.predictions["churn_probability"].to_numpy()
+    b = calendar.predictions["churn_probability"].to_numpy()
+    assert np.all(a <= b + 1e-12) and np.mean(a < b) > 0.9
+    pd.testing.assert_series_equal(  # the value forecast and the BTYD baseline are untouched
+        seasonal.predictions["predicted_value"], calendar.predictions["predicted_value"]
+    )
+    assert seasonal.btyd["churn_auc"] == calendar.btyd["churn_auc"]
