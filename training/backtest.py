@@ -452,7 +452,7 @@ def backtest(
             data_dir, start, plan, cfg, fit_slope=calibrate == "logodds", log=log, season=season
         )
         churn_probability = calibration.calibration.apply(churn_probability)
-        value = anchor_total(value, evaluation["btyd_expected_value"].to_numpy(dtype=float))
+        value = anchor_total(value, fitted.btyd_value)
     predictions = _predictions_frame(evaluation, churn_probability, value)
     lightgbm = _score(predictions, "churn_probability", "predicted_value")
     btyd = _score_btyd(predictions, evaluation)
@@ -470,6 +470,7 @@ def backtest(
         log=log,
         pseudo=None if calibration is None else calibration.forecast,
         anchored=calibrate != "none",
+        season=season,
         range_groups=range_groups,
     )
     if ranges is not None:
@@ -537,6 +538,7 @@ class Forecast:
     evaluation: pd.DataFrame  # features and outcomes over H at the plan's cutoff (customers)
     churn_probability: np.ndarray  # extended to H, averaged over the seeds, not recalibrated
     value: np.ndarray
+    btyd_value: np.ndarray  # BTYD's expected value over H (seasonal days): the level of the total
     churn: OffsetModel
     clv: OffsetModel
     fit_frame: pd.DataFrame
@@ -549,16 +551,18 @@ def fit_and_forecast(
     cfg: ExperimentConfig,
     season: Seasonality = NO_SEASONALITY,
 ) -> Forecast:
-    """Fit both offset models on the plan's snapshots and forecast over H at its cutoff (the
-    churn forecast over H in ``season``'s effective days)."""
+    """Fit both offset models on the plan's snapshots and forecast over H at its cutoff (H counted
+    in ``season``'s effective days)."""
     fit_frame = _customer_snapshots(
         data_dir, sorted(set(plan.refit) | set(plan.select.train)), cfg, plan.train_horizon_days
     )
     columns = model_columns(fit_frame, cfg)
     churn, clv = fit_offset_models(fit_frame, plan, columns, cfg)
     evaluation = _customer_snapshots(data_dir, [plan.cutoff], cfg, plan.horizon_days)
-    churn_probability, value = forecast_at_cutoff(evaluation, churn, clv, plan, season)
-    return Forecast(evaluation, churn_probability, value, churn, clv, fit_frame, columns)
+    churn_probability, value, btyd_value = forecast_at_cutoff(evaluation, churn, clv, plan, season)
+    return Forecast(
+        evaluation, churn_probability, value, btyd_value, churn, clv, fit_frame, columns
+    )
 
 
 @dataclass(frozen=True)
@@ -699,22 +703,23 @@ def forecast_at_cutoff(
     clv: OffsetModel,
     plan: BacktestPlan,
     season: Seasonality = NO_SEASONALITY,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Churn probability and value over H per customer: each seed's correction of the BTYD forecast
-    over h, carried to H (the churn one to H effective days of ``season``), then averaged over
-    the seeds."""
+    over h, carried to H (counted in ``season``'s effective days), then averaged over the seeds;
+    and BTYD's own expected value over that H."""
     h, horizon_days = plan.train_horizon_days, plan.horizon_days
     short = add_btyd_columns(
         evaluation.drop(columns=list(BTYD_COLUMNS)), h, h
     )  # the models' columns
     p0_short = short["btyd_p_no_purchase"].to_numpy(dtype=float)
     ev_short = np.maximum(short["btyd_expected_value"].to_numpy(dtype=float), OFFSET_FLOOR)
-    p0_long = evaluation["btyd_p_no_purchase"].to_numpy(dtype=float)
+    effective = season.effective_days(plan.cutoff, horizon_days)
+    long = evaluation
     if season.found:
-        effective = season.effective_days(plan.cutoff, horizon_days)
-        seasonal = add_btyd_columns(evaluation.drop(columns=list(BTYD_COLUMNS)), effective, h)
-        p0_long = seasonal["btyd_p_no_purchase"].to_numpy(dtype=float)
-    ev_long = np.maximum(evaluation["btyd_expected_value"].to_numpy(dtype=float), OFFSET_FLOOR)
+        long = add_btyd_columns(evaluation.drop(columns=list(BTYD_COLUMNS)), effective, effective)
+    p0_long = long["btyd_p_no_purchase"].to_numpy(dtype=float)
+    btyd_value = long["btyd_expected_value"].to_numpy(dtype=float)
+    ev_long = np.maximum(btyd_value, OFFSET_FLOOR)
     churn_probability = np.mean(
         [
             extend_churn_probability(sigmoid(z + logit(p0_short)), p0_short, p0_long)
@@ -724,12 +729,12 @@ def forecast_at_cutoff(
     )
     value = np.mean(
         [
-            extend_horizon(np.exp(z) * ev_short, ev_short, ev_long, horizon_days / h)
+            extend_horizon(np.exp(z) * ev_short, ev_short, ev_long, effective / h)
             for z in clv.predict_raw(short)
         ],
         axis=0,
     )
-    return churn_probability, value
+    return churn_probability, value, btyd_value
 
 
 def _predictions_frame(
@@ -835,8 +840,9 @@ def format_table(result: BacktestResult) -> str:
         rows.append(f"{key:<{width}}{result.lightgbm[key]:>12.4f}{result.btyd[key]:>12.4f}")
     if result.calibration is not None:  # anchor_total ran: the same total by construction
         rows.append(
-            "(clv_total_ratio: LightGBM's values are scaled to the BTYD total at the cutoff; the "
-            "models decide who is worth more, not the level)"
+            "(clv_total_ratio: LightGBM's values are scaled to the BTYD total at the cutoff, over "
+            "H counted in the base's seasonal days when it has a seasonality; the models decide "
+            "who is worth more, not the level)"
         )
     return "\n".join(rows)
 

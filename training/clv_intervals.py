@@ -38,6 +38,8 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
+from training.seasonality import NO_SEASONALITY, Seasonality
+
 #: Default nominal coverage of a range (``clv.interval_level``).
 DEFAULT_LEVEL = 0.8
 #: A bin holds at least this many calibration customers (fewer: fewer bins).
@@ -538,10 +540,12 @@ def ranges_for_backtest(
     anchored: bool,
     range_groups=None,
     log=print,
+    season: Seasonality = NO_SEASONALITY,
 ) -> BacktestRanges | None:
     """The ranges of a backtest (``training.backtest``): calibrated on its pseudo-backtest
     ``pseudo`` (a ``Forecast`` whose outcomes end by the cutoff; fitted here when None), with the
-    LightGBM total anchored to BTYD's as at the cutoff when ``anchored``. ``range_groups``
+    LightGBM total anchored to BTYD's as at the cutoff when ``anchored`` (over H counted in
+    ``season``'s effective days). ``range_groups``
     (features, churn probability, value -> labels per grouping) adds coverage per stage and value
     segment. None (and a log line) when no pseudo-backtest fits before the cutoff."""
     from training.backtest import fit_and_forecast, pseudo_backtest_plan
@@ -557,7 +561,7 @@ def ranges_for_backtest(
     if pseudo_plan.cutoff + timedelta(days=pseudo_plan.horizon_days) > plan.cutoff:
         raise ValueError(f"range calibration outcomes end after the cutoff {plan.cutoff}")
     if pseudo is None:
-        pseudo = fit_and_forecast(data_dir, pseudo_plan, cfg)
+        pseudo = fit_and_forecast(data_dir, pseudo_plan, cfg, season)
     needed = min_calibration_rows(cfg.clv.interval_level)
     if len(pseudo.evaluation) < needed:
         log(
@@ -567,9 +571,7 @@ def ranges_for_backtest(
         return None
     pseudo_value = pseudo.value
     if anchored:
-        pseudo_value = anchor_total(
-            pseudo_value, pseudo.evaluation["btyd_expected_value"].to_numpy(dtype=float)
-        )
+        pseudo_value = anchor_total(pseudo_value, pseudo.btyd_value)
     groupings = None if range_groups is None else range_groups(evaluation, churn_probability, value)
     ranges = backtest_ranges(
         pseudo.evaluation,
