@@ -17,6 +17,9 @@ import pandas as pd
 
 from features.mapping import IngestError
 
+#: The mean length of a Gregorian year in days (the period of annual seasonality).
+YEAR_DAYS = 365.2425
+
 _AMPM = r"AM|PM|am|pm|a\.m\.|p\.m\.|上午|下午|晚上|凌晨|早上|中午"
 _TIME = (
     rf"(?:,?(?:\s+|T|\s*(?={_AMPM}))(?:(?P<ampm1>{_AMPM})\s*)?(?P<H>\d{{1,2}})[:时点](?P<M>\d{{2}})"

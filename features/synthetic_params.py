@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 
 from features.contract import EVENT_TYPES
+from features.dates import YEAR_DAYS
 
-#: Length of the seasonal cycle in days.
-YEAR_DAYS = 365.2425
 #: Day of the year (0 = 1 January) on which the purchase rate peaks: mid-December.
 SEASONAL_PEAK_DAY = 348.0
 _EPOCH = pd.Timestamp("1970-01-01")

@@ -114,6 +114,28 @@ def test_training_frames_are_equal_at_twelve_cutoffs(spark_engine, synthetic_dir
 
 
 @pytest.mark.spark
+def test_purchase_seasonality_is_the_same_on_both_engines(spark_engine, synthetic_dir):
+    """The monthly repeat purchase days behind ``training.seasonality`` and the fit on them."""
+    from datetime import date, datetime
+
+    from features.definitions import monthly_purchase_days
+    from training.dataset import BuildSettings, building_on
+    from training.seasonality import seasonality_of
+
+    before = datetime(2025, 7, 1)
+    duck = monthly_purchase_days(connect(synthetic_dir).transactions, before).to_pandas()
+    spark = monthly_purchase_days(
+        connect(synthetic_dir, spark_engine.backend).transactions, before
+    ).to_pandas()
+    duck["month"], spark["month"] = pd.to_datetime(duck["month"]), pd.to_datetime(spark["month"])
+    pd.testing.assert_frame_equal(duck, spark, check_dtype=False)
+    assert len(duck) == 30 and duck["repeat_days"].sum() > 0
+    with building_on(BuildSettings(spark_engine)):
+        on_spark = seasonality_of(synthetic_dir, date(2025, 7, 1))
+    assert on_spark == seasonality_of(synthetic_dir, date(2025, 7, 1))
+
+
+@pytest.mark.spark
 def test_cli_features_on_spark_read_and_write_uris(spark_engine, synthetic_dir, tmp_path):
     """``lifecycle features --engine spark --data file://... --out file://...``: the contract read
     through Spark's Hadoop file systems, Parquet partitioned by cutoff day written by Spark."""

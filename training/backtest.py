@@ -36,10 +36,11 @@ from training.clv_intervals import flat_metrics, missing_range_metrics, ranges_f
 from training.config import ExperimentConfig, LightGBMParams
 from training.dataset import (
     BTYD_COLUMNS,
-    add_btyd_columns,
+    apply_btyd,
     build_frame,
     check_window,
     data_bounds,
+    fit_btyd,
     model_columns,
 )
 from training.metrics import expected_calibration_error, roc_auc
@@ -708,15 +709,13 @@ def forecast_at_cutoff(
     over h, carried to H (counted in ``season``'s effective days), then averaged over the seeds;
     and BTYD's own expected value over that H."""
     h, horizon_days = plan.train_horizon_days, plan.horizon_days
-    short = add_btyd_columns(
-        evaluation.drop(columns=list(BTYD_COLUMNS)), h, h
-    )  # the models' columns
+    history = evaluation.drop(columns=list(BTYD_COLUMNS))
+    btyd = fit_btyd(history)
+    short = apply_btyd(history, btyd, h, h)  # the models' columns
     p0_short = short["btyd_p_no_purchase"].to_numpy(dtype=float)
     ev_short = np.maximum(short["btyd_expected_value"].to_numpy(dtype=float), OFFSET_FLOOR)
     effective = season.effective_days(plan.cutoff, horizon_days)
-    long = evaluation
-    if season.found:
-        long = add_btyd_columns(evaluation.drop(columns=list(BTYD_COLUMNS)), effective, effective)
+    long = apply_btyd(history, btyd, effective, effective) if season.found else evaluation
     p0_long = long["btyd_p_no_purchase"].to_numpy(dtype=float)
     btyd_value = long["btyd_expected_value"].to_numpy(dtype=float)
     ev_long = np.maximum(btyd_value, OFFSET_FLOOR)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -136,6 +136,20 @@ def data_bounds(data_dir: str | Path) -> tuple[date, date]:
                 "select min(ordered_at), max(ordered_at) from read_parquet(?)", [str(path)]
             ).fetchall()
     return lo.date(), hi.date() + timedelta(days=1)
+
+
+def monthly_purchases(data_dir: str | Path, before: date) -> pd.DataFrame:
+    """``features.definitions.monthly_purchase_days`` of the data directory before ``before``
+    (every customer, on the engine of :func:`build_settings`)."""
+    from features.definitions import monthly_purchase_days
+    from features.snapshots import connect
+
+    settings = build_settings()
+    backend = settings.engine.backend if settings.engine is not None else None
+    with _on_engine(settings, f"monthly purchases of {data_dir}"):
+        tables = connect(data_dir, backend)
+        stamp = datetime.combine(before, datetime.min.time())
+        return monthly_purchase_days(tables.transactions, stamp).to_pandas()
 
 
 def check_window(

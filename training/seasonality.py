@@ -4,12 +4,13 @@ BG/NBD counts time in days, every day alike: its P(no purchase within H days) is
 window that holds December as for one that holds June. A base that buys more in December does not
 churn alike in both. Month by month before the cutoff, the repeat purchase days of established
 customers (who first bought in an earlier month) per customer-day are fitted by a quasi-Poisson
-regression on a quadratic trend (the growth and ageing of the base) plus annual harmonics. When
-the harmonics explain more than noise (F-test at :data:`SIGNIFICANCE`, at least
-:data:`MIN_MONTHS` complete months), a window ``[T, T + H)`` counts as the integral of the seasonal
-factor ``s(t)`` over it: ``H`` *effective days*, measured in days of the average rate BG/NBD saw
-before ``T`` (the factor's mean over the base's customer-days before ``T`` is 1). Without them,
-effective days are calendar days.
+regression on a quadratic trend (the growth and ageing of the base) plus annual harmonics. A
+seasonality is used when the harmonics explain more than noise (F-test at :data:`SIGNIFICANCE`,
+at least :data:`MIN_MONTHS` complete months) and the two halves of the history, fitted apart,
+put the peak in the same place (:data:`HALVES_AGREE`): a season recurs, a drift or a one-off
+shift of the rate does not. Then a window ``[T, T + H)`` counts as the integral of the seasonal
+factor over it: *effective days*, in days of the factor's mean over the base's customer-days
+before ``T``. Without one, effective days are calendar days.
 
 Evidence (generator with known seasonality, an export without any): ``docs/results.md``, section
 "Seasonality".
@@ -17,23 +18,30 @@ Evidence (generator with known seasonality, an export without any): ``docs/resul
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-#: Complete months of repeat purchases needed before seasonality is looked for (a year and a
-#: quarter: every season once, and enough beyond it to tell a season from a trend).
-MIN_MONTHS = 15
-#: A harmonic is kept when its F-test p-value is under this (1%: a base without seasonality gets
-#: none, docs/results.md).
+from features.dates import YEAR_DAYS
+
+#: Complete months of repeat purchases needed before seasonality is looked for (each half of the
+#: history then spans ten months or more: docs/results.md).
+MIN_MONTHS = 20
+#: A harmonic is kept when its F-test p-value is under this.
 SIGNIFICANCE = 0.01
+#: The first harmonic fitted on each half of the history (with its own linear trend): the cosine
+#: of the angle between the two (cos, sin) pairs must exceed this (peaks within 45 degrees, about
+#: six weeks, of each other). False seasonalities on simulated bases: docs/results.md.
+HALVES_AGREE = 0.7
 #: Annual harmonics tried, the first, then the second (a sharper peak), each only if significant.
 MAX_HARMONICS = 2
+#: The trend of the rate (growth and ageing of the base): a quadratic in time.
 TREND_DEGREE = 2
-YEAR_DAYS = 365.2425
+#: The origin of the harmonics' phase.
+_ORIGIN = date(2000, 1, 1).toordinal()
 
 
 @dataclass(frozen=True)
@@ -41,15 +49,16 @@ class Seasonality:
     """The fitted seasonal factor of the purchase rate (none: ``coefficients == ()``).
 
     ``coefficients`` are the cos/sin pairs of the harmonics of the day of the year;
-    ``exposure`` the customer-days of the base per month (ordinal of the month's first day,
-    customer-days), which normalises the factor to the rate BG/NBD saw before a date.
+    ``exposure`` the customer-days of the base per month (ordinal of the month's middle,
+    customer-days), which normalises the factor to the mean rate before a date; ``p_value`` is
+    the first harmonic's.
     """
 
     coefficients: tuple[float, ...] = ()
     months: int = 0
     p_value: float | None = None
     reason: str = ""
-    exposure: tuple[tuple[int, float], ...] = field(default=(), repr=False)
+    exposure: tuple[tuple[float, float], ...] = field(default=(), repr=False)
 
     @property
     def found(self) -> bool:
@@ -57,20 +66,16 @@ class Seasonality:
 
     def _shape(self, days: np.ndarray) -> np.ndarray:
         """exp(harmonics) at ``days`` (ordinals), unnormalised."""
-        angle = 2 * np.pi * (days - date(2000, 1, 1).toordinal()) / YEAR_DAYS
-        log_factor = np.zeros(len(days))
-        for k in range(len(self.coefficients) // 2):
-            cos, sin = self.coefficients[2 * k], self.coefficients[2 * k + 1]
-            log_factor += cos * np.cos((k + 1) * angle) + sin * np.sin((k + 1) * angle)
-        return np.exp(log_factor)
+        return np.exp(_harmonics(days, len(self.coefficients) // 2) @ np.array(self.coefficients))
 
     def _level_before(self, day: date) -> float:
-        """The factor's mean over the base's customer-days before ``day`` (1 without history)."""
+        """The factor's mean over the base's customer-days of the months whose middle is before
+        ``day`` (over the year before ``day`` when there are none)."""
         months = [(m, w) for m, w in self.exposure if m < day.toordinal() and w > 0]
         if not months:
             return float(self._shape(np.arange(day.toordinal() - 365, day.toordinal())).mean())
         weights = np.array([w for _, w in months])
-        mids = np.array([m + 15 for m, _ in months], dtype=float)
+        mids = np.array([m for m, _ in months], dtype=float)
         return float(np.average(self._shape(mids), weights=weights))
 
     def effective_days(self, start: date, days: float) -> float:
@@ -86,8 +91,8 @@ class Seasonality:
             return 1.0
         return float(self._shape(np.array([day.toordinal() + 0.5]))[0] / self._level_before(day))
 
-    def describe(self, start: date | None = None, days: int | None = None) -> str:
-        """One line for the log."""
+    def describe(self, start: date | None = None, days: float | None = None) -> str:
+        """One line for the log (peak and trough relative to the year's mean)."""
         if not self.found:
             return f"no purchase seasonality used ({self.reason})"
         ordinals = date(2001, 1, 1).toordinal() + np.arange(365) + 0.5
@@ -101,7 +106,7 @@ class Seasonality:
             f"{peak:%d %b}, x{shape.min():.2f} around {low:%d %b}"
         )
         if start is not None and days is not None:
-            text += f"; [{start}, +{days}d) counts as {self.effective_days(start, days):.1f} days"
+            text += f"; [{start}, +{days:g}d) counts as {self.effective_days(start, days):.1f} days"
         return text
 
     def to_dict(self) -> dict:
@@ -122,65 +127,101 @@ def fit_seasonality(months: pd.DataFrame, before: date) -> Seasonality:
     per calendar month with a purchase, as ``features.definitions.monthly_purchase_days``);
     only months complete before ``before`` are used."""
     table = _exposure_table(months, before)
-    exposure = tuple(
-        (m.toordinal(), float(w)) for m, w in zip(table["month"], table["exposure"], strict=True)
-    )
-    usable = table[table["exposure"] > 0]
-    n = len(usable)
+    mids = [m.toordinal() + _days_in(m) / 2 for m in table["month"]]
+    exposure = tuple(zip(mids, table["exposure"].astype(float), strict=True))
+    usable = table["exposure"].to_numpy() > 0
+    n = int(usable.sum())
+    none = Seasonality(months=n, exposure=exposure)
     if n < MIN_MONTHS:
         reason = f"{n} complete months of repeat purchases before {before}, needs {MIN_MONTHS}"
-        return Seasonality(months=n, reason=reason, exposure=exposure)
-    y = usable["repeat_days"].to_numpy(dtype=float)
-    offset = np.log(usable["exposure"].to_numpy(dtype=float))
-    mid = np.array([m.toordinal() + 15 for m in usable["month"]], dtype=float)
-    years = (mid - mid.min()) / YEAR_DAYS
-    trend = np.column_stack([years**j for j in range(TREND_DEGREE + 1)])
-    angle = 2 * np.pi * (mid - date(2000, 1, 1).toordinal()) / YEAR_DAYS
-    fitted, kept, p_value = _poisson(trend, y, offset), 0, None
+        return replace(none, reason=reason)
+    y = table["repeat_days"].to_numpy(dtype=float)[usable]
+    offset = np.log(table["exposure"].to_numpy(dtype=float)[usable])
+    mid = np.array(mids)[usable]
+    trend = _trend(mid, TREND_DEGREE)
+    fitted, p_first = _poisson(trend, y, offset), None
     for k in range(1, MAX_HARMONICS + 1):
-        harmonic = np.column_stack([np.cos(k * angle), np.sin(k * angle)])
-        design = np.column_stack([fitted.design, harmonic])
-        if n - design.shape[1] < 3:
-            break
-        wider = _poisson(design, y, offset)
+        wider = _poisson(np.column_stack([trend, _harmonics(mid, k)]), y, offset)
         p = _f_test(fitted, wider, y)
-        if not p < SIGNIFICANCE:
-            if k == 1:
-                reason = f"no seasonal pattern beyond noise in {n} months (p={p:.2g})"
-                return Seasonality(months=n, p_value=p, reason=reason, exposure=exposure)
+        if k == 1:
+            p_first = p
+        if not (p < SIGNIFICANCE and wider.converged):
             break
-        fitted, kept, p_value = wider, k, p
+        fitted = wider
+    kept = fitted.design.shape[1] - trend.shape[1]
+    if not kept:
+        reason = f"no seasonal pattern beyond noise in {n} months (p={p_first:.2g})"
+        return replace(none, p_value=p_first, reason=reason)
+    agreement = _halves_agreement(mid, y, offset)
+    if not agreement > HALVES_AGREE:
+        reason = (
+            f"a pattern in {n} months (p={p_first:.2g}) that the two halves of the history do "
+            f"not repeat (agreement {agreement:.2f}, needs {HALVES_AGREE})"
+        )
+        return replace(none, p_value=p_first, reason=reason)
     coefficients = tuple(float(c) for c in fitted.beta[trend.shape[1] :])
-    return Seasonality(coefficients, n, p_value, "", exposure) if kept else Seasonality(months=n)
+    return replace(none, coefficients=coefficients, p_value=p_first)
 
 
 def seasonality_of(data_dir: str | Path, before: date) -> Seasonality:
-    """:func:`fit_seasonality` on the data directory's transactions before ``before`` (on the
-    engine of ``training.dataset.build_settings``)."""
-    from features.definitions import monthly_purchase_days
-    from features.snapshots import connect
-    from training.dataset import build_settings
+    """:func:`fit_seasonality` on the data directory's transactions before ``before``."""
+    from training.dataset import monthly_purchases
 
-    settings = build_settings()
-    backend = settings.engine.backend if settings.engine is not None else None
-    tables = connect(data_dir, backend)
-    stamp = datetime.combine(before, datetime.min.time())
-    months = monthly_purchase_days(tables.transactions, stamp).to_pandas()
-    return fit_seasonality(months, before)
+    return fit_seasonality(monthly_purchases(data_dir, before), before)
 
 
 def _exposure_table(months: pd.DataFrame, before: date) -> pd.DataFrame:
-    """Complete months before ``before`` with their established base's customer-days."""
+    """Complete months before ``before`` with their established base's customer-days; a month
+    without any purchase (absent from ``months``) counts, with none."""
     table = months.copy()
-    table["month"] = pd.to_datetime(table["month"]).dt.date
-    table = table.sort_values("month").reset_index(drop=True)
+    if table.empty:
+        return pd.DataFrame(columns=["month", "repeat_days", "new_buyers", "exposure"]).astype(
+            {"repeat_days": int, "new_buyers": int, "exposure": float}
+        )
+    stamps = pd.to_datetime(table["month"]).dt.to_period("M").dt.to_timestamp()
+    table = table.assign(month=stamps).groupby("month")[["repeat_days", "new_buyers"]].sum()
+    last = pd.Timestamp(before).to_period("M").to_timestamp() - pd.offsets.MonthBegin(1)
+    every = pd.date_range(table.index.min(), max(last, table.index.max()), freq="MS", name="month")
+    table = table.reindex(every, fill_value=0).reset_index()
+    table["month"] = table["month"].dt.date
     # customers who first bought in an earlier month (of the whole history, not just these rows)
     table["base"] = table["new_buyers"].cumsum().shift(1, fill_value=0)
-    ends = [(pd.Timestamp(m) + pd.offsets.MonthBegin(1)).date() for m in table["month"]]
-    table["days"] = [(e - m).days for m, e in zip(table["month"], ends, strict=True)]
-    table["exposure"] = table["base"] * table["days"]
-    complete = np.array([e <= before for e in ends], dtype=bool)
+    days = np.array([_days_in(m) for m in table["month"]])
+    table["exposure"] = table["base"] * days
+    complete = np.array(
+        [m.toordinal() + d <= before.toordinal() for m, d in zip(table["month"], days, strict=True)]
+    )
     return table[complete].reset_index(drop=True)
+
+
+def _days_in(month: date) -> int:
+    return (pd.Timestamp(month) + pd.offsets.MonthBegin(1)).date().toordinal() - month.toordinal()
+
+
+def _trend(mid: np.ndarray, degree: int) -> np.ndarray:
+    years = (mid - mid.min()) / YEAR_DAYS
+    return np.column_stack([years**j for j in range(degree + 1)])
+
+
+def _harmonics(days: np.ndarray, k: int) -> np.ndarray:
+    """cos and sin of the first ``k`` annual harmonics at ``days`` (ordinals)."""
+    angle = 2 * np.pi * (np.asarray(days, dtype=float) - _ORIGIN) / YEAR_DAYS
+    return np.column_stack(
+        [f(j * angle) for j in range(1, k + 1) for f in (np.cos, np.sin)]
+    ).reshape(len(angle), 2 * k)
+
+
+def _halves_agreement(mid: np.ndarray, y: np.ndarray, offset: np.ndarray) -> float:
+    """Cosine of the angle between the first harmonic fitted on each half of the months (each
+    with its own linear trend): 1 when both put the peak on the same day."""
+    half = len(y) // 2
+    pairs = []
+    for part in (slice(None, half), slice(half, None)):
+        design = np.column_stack([_trend(mid[part], 1), _harmonics(mid[part], 1)])
+        pairs.append(_poisson(design, y[part], offset[part]).beta[2:])
+    a, b = pairs
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b) / norm if norm > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -188,22 +229,24 @@ class _Fit:
     design: np.ndarray
     beta: np.ndarray
     mu: np.ndarray
+    converged: bool
 
 
 def _poisson(design: np.ndarray, y: np.ndarray, offset: np.ndarray) -> _Fit:
     """Poisson regression with a log link by iteratively reweighted least squares."""
     beta = np.zeros(design.shape[1])
     beta[0] = np.log(max(y.sum(), 0.5) / np.exp(offset).sum())
+    converged = False
     for _ in range(100):
         mu = np.exp(np.clip(design @ beta + offset, -50, 50))
         z = design @ beta + (y - mu) / mu
         gram = design.T @ (mu[:, None] * design)
         step = np.linalg.lstsq(gram, design.T @ (mu * z), rcond=None)[0]
-        done = np.max(np.abs(step - beta)) < 1e-10
+        converged = bool(np.max(np.abs(step - beta)) < 1e-10)
         beta = step
-        if done:
+        if converged:
             break
-    return _Fit(design, beta, np.exp(np.clip(design @ beta + offset, -50, 50)))
+    return _Fit(design, beta, np.exp(np.clip(design @ beta + offset, -50, 50)), converged)
 
 
 def _deviance(y: np.ndarray, mu: np.ndarray) -> float:
