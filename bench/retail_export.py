@@ -26,6 +26,9 @@ Generative model (per customer, BG/NBD + Gamma-Gamma shaped):
 --variant drift: 40% of customers (flag drawn independently) halve their purchase rate from
 2024-01-01 on. Every customer has its own random streams, so year 2023 is identical in both
 variants for the same seed.
+--variant seasonal: the purchase rate follows a gift shop's year (:func:`season`): a sharp peak in
+mid-November (x1.8 of the year's mean), x0.8 from January to August; purchases are thinned from
+the peak rate, so the customers' own parameters are those of the plain variant.
 
 Also writes <out stem>_truth.csv: per customer lambda, p, mean spend, drift flag, death time.
 """
@@ -45,7 +48,6 @@ INGEST_MAP = (
 )
 START = pd.Timestamp("2023-01-01")
 END = pd.Timestamp("2025-01-01")  # exclusive: last purchase on 2024-12-31
-DAYS = (END - START).days  # 731
 YEAR2 = (pd.Timestamp("2024-01-01") - START).days  # 365
 FIRST_INVOICE = 489434
 
@@ -268,20 +270,37 @@ class LineMaker:
         return out
 
 
-def shop_time(rng: np.random.Generator, day_float: float) -> pd.Timestamp:
+def shop_time(rng: np.random.Generator, day_float: float, end: pd.Timestamp = END) -> pd.Timestamp:
     """A trading timestamp on the day of day_float: no Saturdays, 07:00-20:00, minute precision."""
     day = int(np.floor(day_float))
     date = START + pd.Timedelta(days=day)
     if date.day_of_week == 5:  # Saturday -> Friday or Sunday
         step = -1 if rng.random() < 0.5 else 1
-        if not START <= date + pd.Timedelta(days=step) < END:
+        if not START <= date + pd.Timedelta(days=step) < end:
             step = -step
         date = date + pd.Timedelta(days=step)
     minutes = int(np.clip(rng.normal(12.6, 2.3), 7.0, 19.98) * 60)
     return date + pd.Timedelta(minutes=minutes)
 
 
-def simulate(seed: int, n_customers: int, drift: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+#: --variant seasonal: day of the year of the peak, its width (sd, days), the floor and the bump.
+PEAK_DAY, PEAK_WIDTH, FLOOR, BUMP = 320.0, 30.0, 0.75, 1.0
+
+
+def season(day: float) -> float:
+    """The seasonal multiplier of the purchase rate on ``day`` (days since START), mean 1."""
+    doy = (START + pd.Timedelta(days=float(day))).day_of_year - 1 + (day % 1)
+    distance = min(abs(doy - PEAK_DAY), 365.0 - abs(doy - PEAK_DAY))
+    mean = FLOOR + BUMP * np.sqrt(2 * np.pi) * PEAK_WIDTH / 365.0
+    return float((FLOOR + BUMP * np.exp(-0.5 * (distance / PEAK_WIDTH) ** 2)) / mean)
+
+
+def simulate(
+    seed: int, n_customers: int, drift: bool, seasonal: bool = False, years: int = 2
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Invoice lines and per-customer truth over ``years`` from START (2: to END)."""
+    end = START + pd.DateOffset(years=years)
+    days = (end - START).days
     root = np.random.SeedSequence(seed)
     g = np.random.default_rng(root.spawn(1)[0])  # population-level draws
     cat = make_catalogue(np.random.default_rng(np.random.SeedSequence([seed, 1])))
@@ -294,7 +313,7 @@ def simulate(seed: int, n_customers: int, drift: bool) -> tuple[pd.DataFrame, pd
     # acquisition day: truncated exponential (scale 400 days) over the two years
     u = g.random(n_customers)
     scale = 400.0
-    t0 = -scale * np.log(1 - u * (1 - np.exp(-DAYS / scale)))
+    t0 = -scale * np.log(1 - u * (1 - np.exp(-days / scale)))
     lam = g.gamma(0.8, 1 / 25.0, n_customers)
     p_drop = g.beta(1.2, 4.0, n_customers)
     nu = g.gamma(3.5, 1 / 100.0, n_customers)
@@ -305,6 +324,7 @@ def simulate(seed: int, n_customers: int, drift: bool) -> tuple[pd.DataFrame, pd
     invoices = []  # (time, customer id or "", country, [(row, qty)], cancel_of or None)
     truth = []
     p_guest = 0.03 / 0.97
+    peak = max(season(d) for d in np.arange(0.0, 366.0, 0.5)) if seasonal else 1.0
     for i in range(n_customers):
         r_time, r_spend, r_cancel, r_guest = (
             np.random.default_rng(s) for s in np.random.SeedSequence([seed, 3, i]).spawn(4)
@@ -313,31 +333,33 @@ def simulate(seed: int, n_customers: int, drift: bool) -> tuple[pd.DataFrame, pd
         t, alive, death = t0[i], True, np.nan
         while True:
             rate = lam[i] / (2.0 if drift_flag[i] and t >= YEAR2 else 1.0)
-            gap = r_time.exponential(1 / rate)
+            gap = r_time.exponential(1 / (rate * peak))
             if drift_flag[i] and t < YEAR2 <= t + gap:
                 t = float(YEAR2)  # memoryless: restart at the switch with the halved rate
                 continue
             t += gap
-            if t >= DAYS:
+            if t >= days:
                 break
+            if seasonal and r_time.random() * peak >= season(t):
+                continue  # thinned: no purchase at this point of the year
             times.append(t)
             if r_time.random() < p_drop[i]:
                 alive, death = False, t
                 break
         cid = str(ids[i])
         for t in times:
-            ts = shop_time(r_spend, t)
+            ts = shop_time(r_spend, t, end)
             spend = r_spend.gamma(gg_p, 1 / nu[i])
             lines = maker.lines(r_spend, spend)
             inv = (ts, cid, countries[i], lines, None)
             invoices.append(inv)
             if r_cancel.random() < 0.02:
                 back = r_cancel.exponential(3.0)
-                if t + back < DAYS:
-                    cts = shop_time(r_cancel, t + back)
+                if t + back < days:
+                    cts = shop_time(r_cancel, t + back, end)
                     if cts <= ts:
                         cts = ts + pd.Timedelta(minutes=int(r_cancel.integers(5, 240)))
-                    if cts < END:
+                    if cts < end:
                         k = int(r_cancel.integers(1, len(lines) + 1))
                         pick = r_cancel.choice(len(lines), k, replace=False)
                         ret = []
@@ -348,9 +370,9 @@ def simulate(seed: int, n_customers: int, drift: bool) -> tuple[pd.DataFrame, pd
                         invoices.append((cts, cid, countries[i], ret, len(invoices) - 1))
             if r_guest.random() < p_guest:  # a guest order around the same time
                 lo_day = float(YEAR2) if t >= YEAR2 else 0.0  # stay in the purchase's year
-                hi_day = float(YEAR2) - 1e-6 if t < YEAR2 else DAYS - 1e-6
+                hi_day = float(YEAR2) - 1e-6 if t < YEAR2 else days - 1e-6
                 gt = min(max(t + r_guest.normal(0, 10), lo_day), hi_day)
-                gts = shop_time(r_guest, gt)
+                gts = shop_time(r_guest, gt, end)
                 gspend = r_guest.gamma(gg_p, 1 / r_guest.gamma(3.5, 1 / 100.0))
                 gc = (
                     "United Kingdom"
@@ -414,7 +436,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--seed", type=int, default=29)
     ap.add_argument("--customers", type=int, default=3000)
-    ap.add_argument("--variant", choices=["plain", "drift"], default="plain")
+    ap.add_argument("--variant", choices=["plain", "drift", "seasonal"], default="plain")
+    ap.add_argument("--years", type=int, default=2, help="years of trading from 2023-01-01")
     ap.add_argument("--out", type=Path, help="the CSV to write")
     ap.add_argument("--print-map", action="store_true", help="print ingest's --map and stop")
     a = ap.parse_args()
@@ -424,7 +447,9 @@ def main() -> None:
     if a.out is None:
         ap.error("--out is required")
     out = a.out
-    df, truth = simulate(a.seed, a.customers, a.variant == "drift")
+    df, truth = simulate(
+        a.seed, a.customers, a.variant == "drift", a.variant == "seasonal", a.years
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False, float_format="%.2f")
     truth.to_csv(out.with_name(out.stem + "_truth.csv"), index=False)

@@ -5,12 +5,11 @@ labels over a shorter horizon ``h`` (about a third of ``H``, :func:`train_horizo
 all end by the cutoff (:func:`plan_backtest`). The BTYD forecasts are the offsets
 (``init_score``), shifted per snapshot to its observed level (:func:`_level_shift`); each model is
 fitted with :data:`N_SEEDS` seeds and averaged; at the cutoff the correction is carried from ``h``
-to ``H`` (:func:`extend_horizon`, :func:`extend_churn_probability`), the churn one to ``H`` days
-of the base's purchase seasonality when the history shows one (``training.seasonality``). The
-extended churn probability is recalibrated on a pseudo-backtest whose outcome window ends by the
-cutoff
-(:func:`calibrate_on_pseudo_backtest`, ``training.calibration``) and the CLV total is kept at the
-BTYD level (:func:`training.calibration.anchor_total`).
+to ``H`` (:func:`extend_horizon`, :func:`extend_churn_probability`), the churn one along BG/NBD
+on the base's seasonal clock when the history shows a seasonality (``training.seasonality``).
+The extended churn probability is recalibrated on a pseudo-backtest whose outcome window ends
+by the cutoff (:func:`calibrate_on_pseudo_backtest`, ``training.calibration``) and the CLV total
+is kept at the BTYD level (:func:`training.calibration.anchor_total`).
 
 The method step by step and the pseudo-backtest evidence behind each choice:
 ``docs/results.md``, section "Pseudo-backtest evidence".
@@ -31,12 +30,14 @@ import pandas as pd
 
 from features.atomic_file import write_text_atomic
 from training import BTYD_ANCHOR
+from training.btyd import BTYDModel
 from training.calibration import LogOddsCalibration, anchor_total
 from training.clv_intervals import flat_metrics, missing_range_metrics, ranges_for_backtest
 from training.config import ExperimentConfig, LightGBMParams
 from training.dataset import (
     BTYD_COLUMNS,
     apply_btyd,
+    btyd_summary,
     build_frame,
     check_window,
     data_bounds,
@@ -453,7 +454,7 @@ def backtest(
             data_dir, start, plan, cfg, fit_slope=calibrate == "logodds", log=log, season=season
         )
         churn_probability = calibration.calibration.apply(churn_probability)
-        value = anchor_total(value, fitted.btyd_value)
+        value = anchor_total(value, evaluation["btyd_expected_value"].to_numpy(dtype=float))
     predictions = _predictions_frame(evaluation, churn_probability, value)
     lightgbm = _score(predictions, "churn_probability", "predicted_value")
     btyd = _score_btyd(predictions, evaluation)
@@ -539,7 +540,6 @@ class Forecast:
     evaluation: pd.DataFrame  # features and outcomes over H at the plan's cutoff (customers)
     churn_probability: np.ndarray  # extended to H, averaged over the seeds, not recalibrated
     value: np.ndarray
-    btyd_value: np.ndarray  # BTYD's expected value over H (seasonal days): the level of the total
     churn: OffsetModel
     clv: OffsetModel
     fit_frame: pd.DataFrame
@@ -552,18 +552,16 @@ def fit_and_forecast(
     cfg: ExperimentConfig,
     season: Seasonality = NO_SEASONALITY,
 ) -> Forecast:
-    """Fit both offset models on the plan's snapshots and forecast over H at its cutoff (H counted
-    in ``season``'s effective days)."""
+    """Fit both offset models on the plan's snapshots and forecast over H at its cutoff (the
+    churn forecast by BG/NBD on ``season``'s clock)."""
     fit_frame = _customer_snapshots(
         data_dir, sorted(set(plan.refit) | set(plan.select.train)), cfg, plan.train_horizon_days
     )
     columns = model_columns(fit_frame, cfg)
     churn, clv = fit_offset_models(fit_frame, plan, columns, cfg)
     evaluation = _customer_snapshots(data_dir, [plan.cutoff], cfg, plan.horizon_days)
-    churn_probability, value, btyd_value = forecast_at_cutoff(evaluation, churn, clv, plan, season)
-    return Forecast(
-        evaluation, churn_probability, value, btyd_value, churn, clv, fit_frame, columns
-    )
+    churn_probability, value = forecast_at_cutoff(evaluation, churn, clv, plan, season)
+    return Forecast(evaluation, churn_probability, value, churn, clv, fit_frame, columns)
 
 
 @dataclass(frozen=True)
@@ -704,21 +702,23 @@ def forecast_at_cutoff(
     clv: OffsetModel,
     plan: BacktestPlan,
     season: Seasonality = NO_SEASONALITY,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Churn probability and value over H per customer: each seed's correction of the BTYD forecast
-    over h, carried to H (counted in ``season``'s effective days), then averaged over the seeds;
-    and BTYD's own expected value over that H."""
+    over h, carried to H (the churn one by BG/NBD on ``season``'s clock), then averaged over the
+    seeds."""
     h, horizon_days = plan.train_horizon_days, plan.horizon_days
     history = evaluation.drop(columns=list(BTYD_COLUMNS))
     btyd = fit_btyd(history)
     short = apply_btyd(history, btyd, h, h)  # the models' columns
     p0_short = short["btyd_p_no_purchase"].to_numpy(dtype=float)
     ev_short = np.maximum(short["btyd_expected_value"].to_numpy(dtype=float), OFFSET_FLOOR)
-    effective = season.effective_days(plan.cutoff, horizon_days)
-    long = apply_btyd(history, btyd, effective, effective) if season.found else evaluation
-    p0_long = long["btyd_p_no_purchase"].to_numpy(dtype=float)
-    btyd_value = long["btyd_expected_value"].to_numpy(dtype=float)
-    ev_long = np.maximum(btyd_value, OFFSET_FLOOR)
+    p0_long = evaluation["btyd_p_no_purchase"].to_numpy(dtype=float)
+    if season.found:  # BG/NBD on the seasonal clock
+        summary = season.warp(btyd_summary(history), plan.cutoff)
+        effective = season.effective_days(plan.cutoff, horizon_days)
+        long = BTYDModel().fit(summary).predict(summary, effective)
+        p0_long = long["p_no_purchase"].to_numpy(dtype=float)
+    ev_long = np.maximum(evaluation["btyd_expected_value"].to_numpy(dtype=float), OFFSET_FLOOR)
     churn_probability = np.mean(
         [
             extend_churn_probability(sigmoid(z + logit(p0_short)), p0_short, p0_long)
@@ -728,12 +728,12 @@ def forecast_at_cutoff(
     )
     value = np.mean(
         [
-            extend_horizon(np.exp(z) * ev_short, ev_short, ev_long, effective / h)
+            extend_horizon(np.exp(z) * ev_short, ev_short, ev_long, horizon_days / h)
             for z in clv.predict_raw(short)
         ],
         axis=0,
     )
-    return churn_probability, value, btyd_value
+    return churn_probability, value
 
 
 def _predictions_frame(
@@ -839,9 +839,8 @@ def format_table(result: BacktestResult) -> str:
         rows.append(f"{key:<{width}}{result.lightgbm[key]:>12.4f}{result.btyd[key]:>12.4f}")
     if result.calibration is not None:  # anchor_total ran: the same total by construction
         rows.append(
-            "(clv_total_ratio: LightGBM's values are scaled to the BTYD total at the cutoff, over "
-            "H counted in the base's seasonal days when it has a seasonality; the models decide "
-            "who is worth more, not the level)"
+            "(clv_total_ratio: LightGBM's values are scaled to the BTYD total at the cutoff; the "
+            "models decide who is worth more, not the level)"
         )
     return "\n".join(rows)
 

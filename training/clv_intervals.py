@@ -544,8 +544,8 @@ def ranges_for_backtest(
 ) -> BacktestRanges | None:
     """The ranges of a backtest (``training.backtest``): calibrated on its pseudo-backtest
     ``pseudo`` (a ``Forecast`` whose outcomes end by the cutoff; fitted here when None), with the
-    LightGBM total anchored to BTYD's as at the cutoff when ``anchored`` (over H counted in
-    ``season``'s effective days). ``range_groups``
+    LightGBM total anchored to BTYD's as at the cutoff when ``anchored`` (``season``: the
+    seasonality of the churn forecast). ``range_groups``
     (features, churn probability, value -> labels per grouping) adds coverage per stage and value
     segment. None (and a log line) when no pseudo-backtest fits before the cutoff."""
     from training.backtest import fit_and_forecast, pseudo_backtest_plan
@@ -571,7 +571,9 @@ def ranges_for_backtest(
         return None
     pseudo_value = pseudo.value
     if anchored:
-        pseudo_value = anchor_total(pseudo_value, pseudo.btyd_value)
+        pseudo_value = anchor_total(
+            pseudo_value, pseudo.evaluation["btyd_expected_value"].to_numpy(dtype=float)
+        )
     groupings = None if range_groups is None else range_groups(evaluation, churn_probability, value)
     ranges = backtest_ranges(
         pseudo.evaluation,

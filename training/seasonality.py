@@ -8,9 +8,10 @@ regression on a quadratic trend (the growth and ageing of the base) plus annual 
 seasonality is used when the harmonics explain more than noise (F-test at :data:`SIGNIFICANCE`,
 at least :data:`MIN_MONTHS` complete months) and the two halves of the history, fitted apart,
 put the peak in the same place (:data:`HALVES_AGREE`): a season recurs, a drift or a one-off
-shift of the rate does not. Then a window ``[T, T + H)`` counts as the integral of the seasonal
-factor over it: *effective days*, in days of the factor's mean over the base's customer-days
-before ``T``. Without one, effective days are calendar days.
+shift of the rate does not. Then time runs on a seasonal clock (:meth:`Seasonality.clock`, days
+of the year's mean rate): BG/NBD is fitted on each customer's age and recency measured on it and
+forecasts a window ``[T, T + H)`` over its *effective days*. Without one, the clock is the
+calendar.
 
 Evidence (generator with known seasonality, an export without any): ``docs/results.md``, section
 "Seasonality".
@@ -18,7 +19,7 @@ Evidence (generator with known seasonality, an export without any): ``docs/resul
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -48,62 +49,70 @@ _ORIGIN = date(2000, 1, 1).toordinal()
 class Seasonality:
     """The fitted seasonal factor of the purchase rate (none: ``coefficients == ()``).
 
-    ``coefficients`` are the cos/sin pairs of the harmonics of the day of the year;
-    ``exposure`` the customer-days of the base per month (ordinal of the month's middle,
-    customer-days), which normalises the factor to the mean rate before a date; ``p_value`` is
-    the first harmonic's.
+    ``coefficients`` are the cos/sin pairs of the harmonics of the day of the year (the factor is
+    normalised to a mean of 1 over the year); ``p_value`` is the first harmonic's.
     """
 
     coefficients: tuple[float, ...] = ()
     months: int = 0
     p_value: float | None = None
     reason: str = ""
-    exposure: tuple[tuple[float, float], ...] = field(default=(), repr=False)
 
     @property
     def found(self) -> bool:
         return bool(self.coefficients)
 
-    def _shape(self, days: np.ndarray) -> np.ndarray:
-        """exp(harmonics) at ``days`` (ordinals), unnormalised."""
-        return np.exp(_harmonics(days, len(self.coefficients) // 2) @ np.array(self.coefficients))
+    def factor(self, days: np.ndarray) -> np.ndarray:
+        """The purchase rate at ``days`` (ordinals) relative to the year's mean."""
+        days = np.asarray(days, dtype=float)
+        if not self.found:
+            return np.ones_like(days)
+        k = len(self.coefficients) // 2
+        year = _harmonics(_ORIGIN + np.arange(365) + 0.5, k) @ np.array(self.coefficients)
+        return (
+            np.exp(_harmonics(days.ravel(), k) @ np.array(self.coefficients)).reshape(days.shape)
+            / np.exp(year).mean()
+        )
 
-    def _level_before(self, day: date) -> float:
-        """The factor's mean over the base's customer-days of the months whose middle is before
-        ``day`` (over the year before ``day`` when there are none)."""
-        months = [(m, w) for m, w in self.exposure if m < day.toordinal() and w > 0]
-        if not months:
-            return float(self._shape(np.arange(day.toordinal() - 365, day.toordinal())).mean())
-        weights = np.array([w for _, w in months])
-        mids = np.array([m for m, _ in months], dtype=float)
-        return float(np.average(self._shape(mids), weights=weights))
+    def clock(self, days: np.ndarray) -> np.ndarray:
+        """Seasonal time at ``days`` (ordinals, fractions allowed): the factor's integral from a
+        fixed origin, in days of the year's mean rate (calendar days without a seasonality)."""
+        days = np.asarray(days, dtype=float)
+        if not self.found or days.size == 0:
+            return days.copy()
+        lo, hi = int(np.floor(days.min())), int(np.ceil(days.max())) + 1
+        grid = np.arange(lo, hi + 1, dtype=float)
+        cumulative = np.concatenate([[0.0], np.cumsum(self.factor(grid[:-1] + 0.5))])
+        return lo + np.interp(days, grid, cumulative)
+
+    def warp(self, summary: pd.DataFrame, cutoff: date) -> pd.DataFrame:
+        """A BTYD summary at ``cutoff`` (``btyd_recency_days``: first to last purchase,
+        ``age_days``: first purchase to the cutoff) on the seasonal clock."""
+        end = float(cutoff.toordinal())
+        first = end - summary["age_days"].to_numpy(dtype=float)
+        last = first + summary["btyd_recency_days"].to_numpy(dtype=float)
+        start, latest, now = np.split(
+            self.clock(np.concatenate([first, last, [end]])), [len(first), 2 * len(first)]
+        )
+        return summary.assign(btyd_recency_days=latest - start, age_days=now[0] - start)
 
     def effective_days(self, start: date, days: float) -> float:
-        """``[start, start + days)`` in days of the average rate before ``start``."""
-        if not self.found:
-            return float(days)
-        ordinals = start.toordinal() + np.arange(int(round(days))) + 0.5
-        return float(self._shape(ordinals).sum() / self._level_before(start))
-
-    def factor(self, day: date) -> float:
-        """The purchase rate on ``day`` relative to the average before it."""
-        if not self.found:
-            return 1.0
-        return float(self._shape(np.array([day.toordinal() + 0.5]))[0] / self._level_before(day))
+        """``[start, start + days)`` in days of the year's mean rate."""
+        ends = self.clock(np.array([start.toordinal(), start.toordinal() + float(days)]))
+        return float(ends[1] - ends[0])
 
     def describe(self, start: date | None = None, days: float | None = None) -> str:
         """One line for the log (peak and trough relative to the year's mean)."""
         if not self.found:
             return f"no purchase seasonality used ({self.reason})"
-        ordinals = date(2001, 1, 1).toordinal() + np.arange(365) + 0.5
-        shape = self._shape(ordinals)
-        shape = shape / shape.mean()
-        peak = date(2001, 1, 1) + timedelta(days=int(shape.argmax()))
-        low = date(2001, 1, 1) + timedelta(days=int(shape.argmin()))
+        first = date(2001, 1, 1)
+        year = self.factor(first.toordinal() + np.arange(365) + 0.5)
+        peak = first + timedelta(days=int(year.argmax()))
+        low = first + timedelta(days=int(year.argmin()))
         text = (
             f"purchase seasonality ({len(self.coefficients) // 2} harmonic(s), {self.months} "
-            f"months, p={self.p_value:.1e}): rate x{shape.max():.2f} around "
-            f"{peak:%d %b}, x{shape.min():.2f} around {low:%d %b}"
+            f"months, p={self.p_value:.1e}): rate x{year.max():.2f} around "
+            f"{peak:%d %b}, x{year.min():.2f} around {low:%d %b}"
         )
         if start is not None and days is not None:
             text += f"; [{start}, +{days:g}d) counts as {self.effective_days(start, days):.1f} days"
@@ -128,10 +137,9 @@ def fit_seasonality(months: pd.DataFrame, before: date) -> Seasonality:
     only months complete before ``before`` are used."""
     table = _exposure_table(months, before)
     mids = [m.toordinal() + _days_in(m) / 2 for m in table["month"]]
-    exposure = tuple(zip(mids, table["exposure"].astype(float), strict=True))
     usable = table["exposure"].to_numpy() > 0
     n = int(usable.sum())
-    none = Seasonality(months=n, exposure=exposure)
+    none = Seasonality(months=n)
     if n < MIN_MONTHS:
         reason = f"{n} complete months of repeat purchases before {before}, needs {MIN_MONTHS}"
         return replace(none, reason=reason)
