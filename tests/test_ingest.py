@@ -878,3 +878,23 @@ def test_the_shipped_retail_export_ingests_with_only_its_guest_lines_quarantined
     kept = lines[~guest]
     assert tx["amount"].sum() == pytest.approx((kept["Quantity"] * kept["Price"].round(2)).sum())
     assert (tx.loc[tx["order_id"].str.startswith("C"), "amount"] < 0).all()
+
+
+def test_the_seasonal_retail_export_buys_most_in_november():
+    """``--variant seasonal`` thins the same customers' purchases to a gift shop's year: far more
+    invoices per day in November than in June; the plain variant is the default, unchanged."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "retail_export", DATA.parents[1] / "bench/retail_export.py"
+    )
+    retail = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(retail)
+    lines, _ = retail.simulate(seed=2, n_customers=400, drift=False, seasonal=True, years=3)
+    invoices = lines[~lines["Invoice"].str.startswith("C")].drop_duplicates("Invoice")
+    month = pd.to_datetime(invoices["InvoiceDate"]).dt.month
+    assert (month == 11).sum() / 30 > 1.6 * (month == 6).sum() / 30
+    assert pd.to_datetime(invoices["InvoiceDate"]).max() >= pd.Timestamp("2025-12-01")
+    plain, _ = retail.simulate(seed=2, n_customers=50, drift=False)
+    again, _ = retail.simulate(seed=2, n_customers=50, drift=False, seasonal=False, years=2)
+    pd.testing.assert_frame_equal(plain, again)

@@ -36,12 +36,11 @@ from training.clv_intervals import flat_metrics, missing_range_metrics, ranges_f
 from training.config import ExperimentConfig, LightGBMParams
 from training.dataset import (
     BTYD_COLUMNS,
-    apply_btyd,
+    add_btyd_columns,
     btyd_summary,
     build_frame,
     check_window,
     data_bounds,
-    fit_btyd,
     model_columns,
 )
 from training.metrics import expected_calibration_error, roc_auc
@@ -708,8 +707,7 @@ def forecast_at_cutoff(
     seeds."""
     h, horizon_days = plan.train_horizon_days, plan.horizon_days
     history = evaluation.drop(columns=list(BTYD_COLUMNS))
-    btyd = fit_btyd(history)
-    short = apply_btyd(history, btyd, h, h)  # the models' columns
+    short = add_btyd_columns(history, h, h)  # the models' columns
     p0_short = short["btyd_p_no_purchase"].to_numpy(dtype=float)
     ev_short = np.maximum(short["btyd_expected_value"].to_numpy(dtype=float), OFFSET_FLOOR)
     p0_long = evaluation["btyd_p_no_purchase"].to_numpy(dtype=float)

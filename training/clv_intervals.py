@@ -544,10 +544,10 @@ def ranges_for_backtest(
 ) -> BacktestRanges | None:
     """The ranges of a backtest (``training.backtest``): calibrated on its pseudo-backtest
     ``pseudo`` (a ``Forecast`` whose outcomes end by the cutoff; fitted here when None), with the
-    LightGBM total anchored to BTYD's as at the cutoff when ``anchored`` (``season``: the
-    seasonality of the churn forecast). ``range_groups``
-    (features, churn probability, value -> labels per grouping) adds coverage per stage and value
-    segment. None (and a log line) when no pseudo-backtest fits before the cutoff."""
+    LightGBM total anchored to BTYD's as at the cutoff when ``anchored``; ``season`` is the
+    backtest's seasonality, for a pseudo-backtest fitted here. ``range_groups`` (features, churn
+    probability, value -> labels per grouping) adds coverage per stage and value segment. None
+    (and a log line) when no pseudo-backtest fits before the cutoff."""
     from training.backtest import fit_and_forecast, pseudo_backtest_plan
     from training.calibration import anchor_total
     from training.dataset import data_bounds
