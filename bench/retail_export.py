@@ -13,7 +13,7 @@ Columns (as in the UCI / Kaggle file):
 One row per invoice line, Price is the UNIT price, line revenue = Quantity x Price.
 
 Generative model (per customer, BG/NBD + Gamma-Gamma shaped):
-  * first purchase t0 over 2023-01-01 .. 2024-12-31, density ~ exp(-day / 400) (more early);
+  * first purchase t0 over 2023-01-01 .. 2024-12-31 (--years 2), density ~ exp(-day / 400);
   * repeat purchases: Poisson with rate lambda ~ Gamma(shape 0.8, scale 1/25 per day)
     (mean one purchase every ~31 days, median every ~2 months);
   * after each repeat purchase the customer drops out with probability p ~ Beta(1.2, 4);
@@ -270,7 +270,7 @@ class LineMaker:
         return out
 
 
-def shop_time(rng: np.random.Generator, day_float: float, end: pd.Timestamp = END) -> pd.Timestamp:
+def shop_time(rng: np.random.Generator, day_float: float, end: pd.Timestamp) -> pd.Timestamp:
     """A trading timestamp on the day of day_float: no Saturdays, 07:00-20:00, minute precision."""
     day = int(np.floor(day_float))
     date = START + pd.Timedelta(days=day)
@@ -310,7 +310,7 @@ def simulate(
     countries = g.choice(
         list(COUNTRIES), n_customers, p=np.array(list(COUNTRIES.values())) / sum(COUNTRIES.values())
     )
-    # acquisition day: truncated exponential (scale 400 days) over the two years
+    # acquisition day: truncated exponential (scale 400 days) over the years simulated
     u = g.random(n_customers)
     scale = 400.0
     t0 = -scale * np.log(1 - u * (1 - np.exp(-days / scale)))
@@ -369,7 +369,8 @@ def simulate(
                             ret.append((row, -qq))
                         invoices.append((cts, cid, countries[i], ret, len(invoices) - 1))
             if r_guest.random() < p_guest:  # a guest order around the same time
-                lo_day = float(YEAR2) if t >= YEAR2 else 0.0  # stay in the purchase's year
+                # stay on the purchase's side of 2024-01-01 (the drift's switch)
+                lo_day = float(YEAR2) if t >= YEAR2 else 0.0
                 hi_day = float(YEAR2) - 1e-6 if t < YEAR2 else days - 1e-6
                 gt = min(max(t + r_guest.normal(0, 10), lo_day), hi_day)
                 gts = shop_time(r_guest, gt, end)

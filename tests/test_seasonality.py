@@ -78,8 +78,11 @@ def test_the_seasonal_clock_counts_a_year_as_a_year():
     a quarter over the peak more than one over the trough."""
     season = fit_seasonality(_months(30, 0.3, seed=2, cohort=True), date(2024, 7, 1))
     assert season.found
-    for start in (date(2024, 1, 1), date(2024, 5, 17), date(2024, 10, 3)):
+    for start in (date(2024, 1, 1), date(2024, 5, 17), date(2024, 10, 3), date(1997, 3, 5)):
         assert season.effective_days(start, 365) == pytest.approx(365, abs=0.5)
+        assert season.effective_days(start, 10 * YEAR_DAYS) == pytest.approx(10 * YEAR_DAYS)
+    day = date(2025, 1, 1).toordinal()  # one clock, whatever else is asked with it
+    assert season.clock([day])[0] == pytest.approx(season.clock([day - 1000, day])[1])
     assert (
         season.effective_days(date(2024, 11, 1), 91)
         > 100
@@ -170,7 +173,7 @@ def test_a_wandering_or_shifting_rate_is_seldom_taken_for_a_season():
     wander = np.mean([fit_seasonality(_drifting(s), cut).found for s in range(60)])
     drop = np.mean([fit_seasonality(_drifting(s, step=18), cut).found for s in range(60)])
     real = np.mean([fit_seasonality(_months(30, 0.15, seed=s), cut).found for s in range(60)])
-    assert wander <= 0.2 and drop <= 0.35 and real >= 0.95, (wander, drop, real)
+    assert wander <= 0.15 and drop <= 0.2 and real >= 0.95, (wander, drop, real)
     reasons = [fit_seasonality(_drifting(s, step=18), cut).reason for s in range(20)]
     assert any("the two halves of the history do not repeat" in r for r in reasons)
 

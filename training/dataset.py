@@ -266,7 +266,7 @@ def repeat_monetary_value(frame: pd.DataFrame) -> pd.Series:
 
 
 def add_btyd_columns(
-    frame: pd.DataFrame, churn_horizon_days: float, value_horizon_days: float
+    frame: pd.DataFrame, churn_horizon_days: int, value_horizon_days: int
 ) -> pd.DataFrame:
     """Fit BG/NBD + Gamma-Gamma at each cutoff (on that cutoff's history only) and add its
     outputs."""
@@ -299,7 +299,7 @@ def fit_btyd(frame: pd.DataFrame) -> dict:
 
 
 def apply_btyd(
-    frame: pd.DataFrame, models: dict, churn_horizon_days: float, value_horizon_days: float
+    frame: pd.DataFrame, models: dict, churn_horizon_days: int, value_horizon_days: int
 ) -> pd.DataFrame:
     """The BTYD columns of ``frame``'s buyers from models fitted by :func:`fit_btyd` (row by row:
     a batch of rows gets what the whole table would)."""
