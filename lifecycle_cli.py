@@ -834,6 +834,15 @@ def backtest(
             "the JSON; its customers count as churned for the missing days).",
         ),
     ] = False,
+    seasonality: Annotated[
+        bool,
+        typer.Option(
+            "--seasonality/--no-seasonality",
+            help="Carry the churn forecast to H on the base's purchase seasonality when the "
+            "history before the cutoff shows one (logged; JSON 'seasonality'); "
+            "--no-seasonality: calendar days.",
+        ),
+    ] = True,
     tracking_uri: ConfigTrackingUriOption = None,
 ) -> None:
     """Fit on data before the cutoff; compare LightGBM with BG/NBD + Gamma-Gamma on the horizon."""
@@ -862,6 +871,7 @@ def backtest(
             log=_log,
             range_groups=range_groups,
             allow_partial_window=allow_partial_window,
+            seasonal=seasonality,
         )
     write_result(result, out)
     typer.echo(format_table(result))

@@ -223,3 +223,26 @@ def test_backtest_counts_its_window_in_seasonal_days(two_years):
         seasonal.predictions["predicted_value"], calendar.predictions["predicted_value"]
     )
     assert seasonal.btyd == calendar.btyd
+
+
+def test_the_backtest_command_can_switch_the_seasonality_off(two_years, tmp_path):
+    """``lifecycle backtest --no-seasonality`` runs on calendar days and says so in its JSON."""
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
+    from tests.test_backtest import _config
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(_config().model_dump(mode="json", exclude_defaults=True)))
+    args = ["backtest", "--data", str(two_years), "--cutoff", "2024-10-01", "--horizon-days", "91"]
+    args += ["--config", str(config)]
+    for flag, name in (("--no-seasonality", "off.json"), ("--seasonality", "on.json")):
+        result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / name), flag])
+        assert result.exit_code == 0, result.output
+    off = json.loads((tmp_path / "off.json").read_text())["seasonality"]
+    on = json.loads((tmp_path / "on.json").read_text())["seasonality"]
+    assert off["reason"] == "switched off" and off["effective_days"] == 91
+    assert on["coefficients"] and on["effective_days"] > 91
