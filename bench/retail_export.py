@@ -285,14 +285,16 @@ def shop_time(rng: np.random.Generator, day_float: float, end: pd.Timestamp) -> 
 
 #: --variant seasonal: day of the year of the peak, its width (sd, days), the floor and the bump.
 PEAK_DAY, PEAK_WIDTH, FLOOR, BUMP = 320.0, 30.0, 0.75, 1.0
+#: The year's mean of the unnormalised multiplier, and the normalised multiplier at the peak.
+SEASON_MEAN = FLOOR + BUMP * np.sqrt(2 * np.pi) * PEAK_WIDTH / 365.0
+SEASON_PEAK = (FLOOR + BUMP) / SEASON_MEAN
 
 
 def season(day: float) -> float:
     """The seasonal multiplier of the purchase rate on ``day`` (days since START), mean 1."""
     doy = (START + pd.Timedelta(days=float(day))).day_of_year - 1 + (day % 1)
     distance = min(abs(doy - PEAK_DAY), 365.0 - abs(doy - PEAK_DAY))
-    mean = FLOOR + BUMP * np.sqrt(2 * np.pi) * PEAK_WIDTH / 365.0
-    return float((FLOOR + BUMP * np.exp(-0.5 * (distance / PEAK_WIDTH) ** 2)) / mean)
+    return float((FLOOR + BUMP * np.exp(-0.5 * (distance / PEAK_WIDTH) ** 2)) / SEASON_MEAN)
 
 
 def simulate(
@@ -324,7 +326,7 @@ def simulate(
     invoices = []  # (time, customer id or "", country, [(row, qty)], cancel_of or None)
     truth = []
     p_guest = 0.03 / 0.97
-    peak = max(season(d) for d in np.arange(0.0, 366.0, 0.5)) if seasonal else 1.0
+    peak = SEASON_PEAK if seasonal else 1.0
     for i in range(n_customers):
         r_time, r_spend, r_cancel, r_guest = (
             np.random.default_rng(s) for s in np.random.SeedSequence([seed, 3, i]).spawn(4)

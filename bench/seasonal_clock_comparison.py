@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from training.backtest import _customer_snapshots, backtest
-from training.btyd import BTYDModel
+from training.backtest import _customer_snapshots, backtest, p_no_purchase_on_clock
 from training.config import load_config
-from training.dataset import BTYD_COLUMNS, btyd_summary
+from training.dataset import BTYD_COLUMNS
 from training.metrics import expected_calibration_error, log_loss, roc_auc
 from training.seasonality import seasonality_of
 
@@ -33,12 +32,8 @@ CHURN = ("churn_auc", "churn_brier", "churn_log_loss", "churn_ece", "truth_ece_v
 def seasonal_btyd(data_dir: str, cutoff: date, horizon_days: int, cfg) -> dict[str, float]:
     """Churn metrics of BG/NBD refitted on the seasonal clock at ``cutoff``."""
     evaluation = _customer_snapshots(data_dir, [cutoff], cfg, horizon_days)
-    season = seasonality_of(data_dir, cutoff)
-    summary = season.warp(btyd_summary(evaluation.drop(columns=list(BTYD_COLUMNS))), cutoff)
-    forecast = (
-        BTYDModel().fit(summary).predict(summary, season.effective_days(cutoff, horizon_days))
-    )
-    p = forecast["p_no_purchase"].to_numpy()
+    history = evaluation.drop(columns=list(BTYD_COLUMNS))
+    p = p_no_purchase_on_clock(history, seasonality_of(data_dir, cutoff), cutoff, horizon_days)
     y = evaluation["churned"].astype(int).to_numpy()
     return {
         "churn_auc": float(roc_auc(y, p)),

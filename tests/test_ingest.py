@@ -856,9 +856,8 @@ def test_plain_id_is_the_id_ingest_stores():
     ]  # fmt: skip
 
 
-def test_the_shipped_retail_export_ingests_with_only_its_guest_lines_quarantined(tmp_path):
-    """``bench/retail_export.py`` (the Online Retail II-shaped export docs/results.md measures):
-    guest lines quarantined, cancellations kept as returns, amounts quantity x unit price."""
+def _retail_export():
+    """``bench/retail_export.py`` as a module (bench/ is not a package)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
@@ -866,6 +865,13 @@ def test_the_shipped_retail_export_ingests_with_only_its_guest_lines_quarantined
     )
     retail = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(retail)
+    return retail
+
+
+def test_the_shipped_retail_export_ingests_with_only_its_guest_lines_quarantined(tmp_path):
+    """``bench/retail_export.py`` (the Online Retail II-shaped export docs/results.md measures):
+    guest lines quarantined, cancellations kept as returns, amounts quantity x unit price."""
+    retail = _retail_export()
     lines, truth = retail.simulate(seed=1, n_customers=300, drift=False)
     lines.to_csv(tmp_path / "retail.csv", index=False, float_format="%.2f")
     reports = ingest(
@@ -883,13 +889,7 @@ def test_the_shipped_retail_export_ingests_with_only_its_guest_lines_quarantined
 def test_the_seasonal_retail_export_buys_most_in_november():
     """``--variant seasonal`` thins the same customers' purchases to a gift shop's year: far more
     invoices per day in November than in June; the plain variant is the default, unchanged."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "retail_export", DATA.parents[1] / "bench/retail_export.py"
-    )
-    retail = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(retail)
+    retail = _retail_export()
     lines, _ = retail.simulate(seed=2, n_customers=400, drift=False, seasonal=True, years=3)
     invoices = lines[~lines["Invoice"].str.startswith("C")].drop_duplicates("Invoice")
     month = pd.to_datetime(invoices["InvoiceDate"]).dt.month

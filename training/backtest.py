@@ -711,11 +711,8 @@ def forecast_at_cutoff(
     p0_short = short["btyd_p_no_purchase"].to_numpy(dtype=float)
     ev_short = np.maximum(short["btyd_expected_value"].to_numpy(dtype=float), OFFSET_FLOOR)
     p0_long = evaluation["btyd_p_no_purchase"].to_numpy(dtype=float)
-    if season.found:  # BG/NBD on the seasonal clock
-        summary = season.warp(btyd_summary(history), plan.cutoff)
-        effective = season.effective_days(plan.cutoff, horizon_days)
-        long = BTYDModel().fit(summary).predict(summary, effective)
-        p0_long = long["p_no_purchase"].to_numpy(dtype=float)
+    if season.found:
+        p0_long = p_no_purchase_on_clock(history, season, plan.cutoff, horizon_days)
     ev_long = np.maximum(evaluation["btyd_expected_value"].to_numpy(dtype=float), OFFSET_FLOOR)
     churn_probability = np.mean(
         [
@@ -732,6 +729,18 @@ def forecast_at_cutoff(
         axis=0,
     )
     return churn_probability, value
+
+
+def p_no_purchase_on_clock(
+    history: pd.DataFrame, season: Seasonality, cutoff: date, horizon_days: int
+) -> np.ndarray:
+    """BG/NBD's P(no purchase in ``[cutoff, cutoff + horizon_days)``) per customer of ``history``
+    (buyers' feature rows at ``cutoff``), fitted and forecast on ``season``'s clock."""
+    summary = season.warp(btyd_summary(history), cutoff)
+    forecast = (
+        BTYDModel().fit(summary).predict(summary, season.effective_days(cutoff, horizon_days))
+    )
+    return forecast["p_no_purchase"].to_numpy(dtype=float)
 
 
 def _predictions_frame(
