@@ -26,12 +26,14 @@ from training.backtest import (
     log_backtest_run,
     plan_backtest,
     pseudo_backtest_plan,
+    pseudo_window,
     totals_markdown,
     train_horizon,
     write_result,
 )
 from training.calibration import LogOddsCalibration, anchor_total
 from training.config import ExperimentConfig, load_config
+from training.seasonality import NO_SEASONALITY, Seasonality
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 SMALL_LGB = {
@@ -149,8 +151,11 @@ def test_no_training_label_window_reaches_the_cutoff(
     assert list(plan.refit) == sorted(set(plan.refit))
     # the pseudo-backtest that recalibrates the churn probability: every outcome it fits on,
     # its own training windows included, ends by the cutoff
-    pseudo = pseudo_backtest_plan(start, cutoff, horizon, cfg)
-    if pseudo is not None:
+    # (in the latest window, or a year earlier in the same season when the base has one)
+    for season in (NO_SEASONALITY, Seasonality(coefficients=(0.2, 0.1))):
+        pseudo = pseudo_backtest_plan(start, cutoff, horizon, cfg, season)
+        if pseudo is None:
+            continue
         assert pseudo.cutoff + timedelta(days=pseudo.horizon_days) <= cutoff
         assert all(
             t + timedelta(days=pseudo.train_horizon_days) <= pseudo.cutoff for t in pseudo.refit
@@ -160,6 +165,8 @@ def test_no_training_label_window_reaches_the_cutoff(
         assert (
             abs(pseudo.horizon_days / pseudo.train_horizon_days - ratio) <= RATIO_TOLERANCE * ratio
         )
+        if not season.found:
+            assert pseudo_window(pseudo, cutoff) == "latest" or pseudo.horizon_days == 364
 
 
 def test_cdnow_pseudo_backtest_plan_by_hand():
@@ -174,6 +181,26 @@ def test_cdnow_pseudo_backtest_plan_by_hand():
     long = pseudo_backtest_plan(date(2020, 1, 1), date(2022, 1, 1), 91, cfg)
     assert (long.cutoff, long.horizon_days) == (date(2022, 1, 1) - timedelta(days=91), 91)
     assert pseudo_backtest_plan(date(1997, 1, 1), date(1997, 3, 1), 56, cfg) is None
+
+
+def test_a_seasonal_base_is_checked_in_the_same_season_a_year_earlier():
+    """With a purchase seasonality the pseudo-backtest starts 52 weeks before the cutoff (its
+    window in the backtest window's season) with the longest horizon that ends by the cutoff;
+    without one, or when the history is too short for it, the latest window as before."""
+    cfg = load_config(EXPERIMENTS / "cdnow.yaml")
+    season = Seasonality(coefficients=(0.3, 0.0), months=24)
+    start, cutoff = date(2023, 1, 1), date(2025, 7, 1)
+    same = pseudo_backtest_plan(start, cutoff, 180, cfg, season)
+    assert (same.cutoff, same.horizon_days) == (cutoff - timedelta(days=364), 180)
+    assert pseudo_window(same, cutoff) == "same_season"
+    latest = pseudo_backtest_plan(start, cutoff, 180, cfg)
+    assert (latest.cutoff, latest.horizon_days) == (cutoff - timedelta(days=180), 180)
+    assert pseudo_window(latest, cutoff) == "latest"
+    # a horizon longer than a year cannot end by the cutoff from a year earlier
+    assert pseudo_window(pseudo_backtest_plan(start, cutoff, 400, cfg, season), cutoff) == "latest"
+    # a year earlier (2024-07-02) there is a month of history: the latest window
+    short = pseudo_backtest_plan(date(2024, 6, 1), cutoff, 180, cfg, season)
+    assert (short.cutoff, pseudo_window(short, cutoff)) == (cutoff - timedelta(days=180), "latest")
 
 
 # --------------------------------------------------------------------------- recalibration

@@ -222,7 +222,17 @@ def test_backtest_counts_its_window_in_seasonal_days(two_years):
     pd.testing.assert_series_equal(
         seasonal.predictions["predicted_value"], calendar.predictions["predicted_value"]
     )
-    assert seasonal.btyd == calendar.btyd
+    # the BTYD metrics are the same but for its ranges, calibrated in another window (below)
+    ranges = "clv_interval_"
+    assert {k: v for k, v in seasonal.btyd.items() if not k.startswith(ranges)} == {
+        k: v for k, v in calendar.btyd.items() if not k.startswith(ranges)
+    }
+    # the ranges are calibrated in the same season a year earlier, on calendar days in the latest
+    # window before the cutoff; both windows end by the cutoff
+    assert seasonal.ranges["calibration"]["pseudo_cutoff"] == "2023-10-03"  # 52 weeks earlier
+    assert seasonal.ranges["calibration"]["pseudo_window"] == "same_season"
+    assert calendar.ranges["calibration"]["pseudo_cutoff"] == "2024-07-02"  # 91 days earlier
+    assert calendar.ranges["calibration"]["pseudo_window"] == "latest"
 
 
 def test_the_backtest_command_can_switch_the_seasonality_off(two_years, tmp_path):

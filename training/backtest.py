@@ -84,6 +84,12 @@ RATIO_TOLERANCE = 0.25
 #: a quarter has been seen, and has had a chance to repeat). Evidence: docs/results.md.
 MIN_HISTORY_DAYS = 84
 
+#: With a purchase seasonality, the pseudo-backtest starts this many days (52 weeks) before the
+#: cutoff: its window lies in the backtest window's season, so the recalibration and the ranges
+#: fitted there carry no other season's level. Evidence: docs/results.md, "Calibrated a year
+#: earlier".
+SEASON_LAG_DAYS = 364
+
 #: LightGBM fits per model, with seeds ``cfg.seed + i``, whose forecasts are averaged (bagging:
 #: one fit's row and feature subsampling moves the backtest by noise; docs/results.md).
 N_SEEDS = 5
@@ -148,19 +154,41 @@ def plan_backtest(
 
 
 def pseudo_backtest_plan(
-    data_start: date, cutoff: date, horizon_days: int, cfg: ExperimentConfig
+    data_start: date,
+    cutoff: date,
+    horizon_days: int,
+    cfg: ExperimentConfig,
+    season: Seasonality = NO_SEASONALITY,
 ) -> BacktestPlan | None:
     """The plan of the pseudo-backtest that checks a backtest's extension before the cutoff.
 
-    The longest horizon ``H'`` <= ``H`` (in whole weeks) whose pseudo-cutoff ``cutoff - H'`` leaves
-    room for a plan (:func:`plan_backtest`) and whose training horizon keeps the backtest's ratio
-    ``H/h`` within :data:`RATIO_TOLERANCE`. Its outcome window ends by the cutoff. None when no
-    horizon of at least two weeks fits.
+    The longest horizon ``H'`` <= ``H`` (in whole weeks) whose pseudo-cutoff leaves room for a
+    plan (:func:`plan_backtest`) and whose training horizon keeps the backtest's ratio ``H/h``
+    within :data:`RATIO_TOLERANCE`. Its outcome window ends by the cutoff. The pseudo-cutoff is
+    ``cutoff - H'`` (the latest window), or, when ``season`` found a purchase seasonality before
+    the cutoff and ``H`` is at most a year, :data:`SEASON_LAG_DAYS` before the cutoff (the same
+    season a year earlier) if the history holds that window. None when no horizon of at least two
+    weeks fits.
     """
+    if season.found and horizon_days <= SEASON_LAG_DAYS:
+        a_year_earlier = _pseudo_plan(
+            data_start, cutoff, horizon_days, cfg, lambda h: cutoff - timedelta(SEASON_LAG_DAYS)
+        )
+        if a_year_earlier is not None:
+            return a_year_earlier
+    return _pseudo_plan(data_start, cutoff, horizon_days, cfg, lambda h: cutoff - timedelta(h))
+
+
+def _pseudo_plan(
+    data_start: date, cutoff: date, horizon_days: int, cfg: ExperimentConfig, start_of
+) -> BacktestPlan | None:
+    """:func:`pseudo_backtest_plan` with the pseudo-cutoff ``start_of(H')``."""
     ratio = horizon_days / train_horizon(cfg, horizon_days, (cutoff - data_start).days)
     candidates = [horizon_days] + list(range(7 * (horizon_days // 7), 13, -7))
     for pseudo_h in dict.fromkeys(c for c in candidates if 14 <= c <= horizon_days):
-        pseudo_cutoff = cutoff - timedelta(days=pseudo_h)
+        pseudo_cutoff = start_of(pseudo_h)
+        if pseudo_cutoff + timedelta(days=pseudo_h) > cutoff:
+            continue
         history = (pseudo_cutoff - data_start).days
         if history <= MIN_HISTORY_DAYS // 2:
             continue
@@ -168,11 +196,9 @@ def pseudo_backtest_plan(
         if abs(pseudo_h / h - ratio) > RATIO_TOLERANCE * ratio:
             continue
         try:
-            plan = plan_backtest(data_start, pseudo_cutoff, pseudo_h, cfg)
+            return plan_backtest(data_start, pseudo_cutoff, pseudo_h, cfg)
         except ValueError:  # PlanError included: not enough history
             continue
-        if pseudo_cutoff + timedelta(days=pseudo_h) <= cutoff:
-            return plan
     return None
 
 
@@ -572,6 +598,7 @@ class HorizonCalibration:
     pseudo_horizon_days: int | None = None
     pseudo_train_horizon_days: int | None = None
     pseudo_metrics: dict | None = None  # ECE before/after, churn rate, CLV total ratios
+    pseudo_window: str | None = None  # "latest" or "same_season" (:func:`pseudo_window`)
     forecast: Forecast | None = field(default=None, repr=False, compare=False)  # for the CLV ranges
 
     def to_dict(self) -> dict:
@@ -581,6 +608,7 @@ class HorizonCalibration:
             "pseudo_horizon_days": self.pseudo_horizon_days,
             "pseudo_train_horizon_days": self.pseudo_train_horizon_days,
             "pseudo_metrics": self.pseudo_metrics,
+            "pseudo_window": self.pseudo_window,
         }
 
 
@@ -603,12 +631,12 @@ def calibrate_on_pseudo_backtest(
     season: Seasonality = NO_SEASONALITY,
 ) -> HorizonCalibration:
     """Fit the churn recalibration of ``plan`` on the pseudo-backtest of
-    :func:`pseudo_backtest_plan`: the whole pipeline (fit on h', extend to H') at
-    ``cutoff - H'``, and a :class:`~training.calibration.LogOddsCalibration` of its outcomes over
-    ``[cutoff - H', cutoff)`` on its forecasts. Identity when no pseudo-backtest fits. ``season``
-    (found before the backtest's cutoff) counts the pseudo-backtest's window as the backtest
-    counts its own."""
-    pseudo = pseudo_backtest_plan(data_start, plan.cutoff, plan.horizon_days, cfg)
+    :func:`pseudo_backtest_plan`: the whole pipeline (fit on h', extend to H') at its cutoff
+    ``C'`` (``cutoff - H'``, or a year earlier with a seasonality), and a
+    :class:`~training.calibration.LogOddsCalibration` of its outcomes over ``[C', C' + H')`` on its
+    forecasts. Identity when no pseudo-backtest fits. ``season`` (found before the backtest's
+    cutoff) places the pseudo-backtest's window and counts it as the backtest counts its own."""
+    pseudo = pseudo_backtest_plan(data_start, plan.cutoff, plan.horizon_days, cfg, season)
     if pseudo is None:
         log(f"no pseudo-backtest fits before {plan.cutoff}: churn probability not recalibrated")
         return HorizonCalibration(LogOddsCalibration())
@@ -631,8 +659,11 @@ def calibrate_on_pseudo_backtest(
         "clv_total_ratio": float(fitted.value.sum() / actual) if actual > 0 else float("nan"),
         "btyd_clv_total_ratio": float(btyd_total / actual) if actual > 0 else float("nan"),
     }
+    window = pseudo_window(pseudo, plan.cutoff)
     log(
-        f"pseudo-backtest at {pseudo.cutoff}, H'={pseudo.horizon_days}d "
+        f"pseudo-backtest at {pseudo.cutoff}"
+        f"{' (the same season a year earlier)' if window == 'same_season' else ''}, "
+        f"H'={pseudo.horizon_days}d "
         f"(h'={pseudo.train_horizon_days}d): "
         f"churn log-odds x {calibration.slope:.3f} + {calibration.intercept:.3f}"
         f"{_kept(calibration)}, "
@@ -644,8 +675,15 @@ def calibrate_on_pseudo_backtest(
         pseudo.horizon_days,
         pseudo.train_horizon_days,
         metrics,
+        window,
         forecast=fitted,
     )
+
+
+def pseudo_window(pseudo: BacktestPlan, cutoff: date) -> str:
+    """``same_season`` when the pseudo-backtest starts :data:`SEASON_LAG_DAYS` before ``cutoff``
+    (:func:`pseudo_backtest_plan` with a seasonality), else ``latest``."""
+    return "same_season" if (cutoff - pseudo.cutoff).days == SEASON_LAG_DAYS else "latest"
 
 
 def _ece(y: np.ndarray, p: np.ndarray) -> float:

@@ -4,7 +4,8 @@ A backtest fits its models on a label horizon ``h`` shorter than the horizon ``H
 and carries the forecast to ``H`` along the BTYD curve (``training.backtest``). Whether that
 extension is calibrated cannot be checked on the evaluation window. It is checked on a
 *pseudo-backtest*: the same pipeline at a pseudo-cutoff ``C' = cutoff - H'`` over a horizon ``H'``
-(with ``H'/h'`` about ``H/h``), whose outcome window ``[C', C' + H')`` ends by the cutoff. A
+(with ``H'/h'`` about ``H/h``; with a purchase seasonality ``C'`` is 52 weeks before the cutoff, in
+the same season), whose outcome window ``[C', C' + H')`` ends by the cutoff. A
 logistic fit of those outcomes on the log-odds of the pseudo-backtest's forecasts
 (:class:`LogOddsCalibration`) is then applied to the forecast at the cutoff.
 

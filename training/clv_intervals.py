@@ -25,7 +25,8 @@ cover less. :func:`attainable_coverage` is that floor; reports compare coverage 
 
 Where it is calibrated: training (``training.train``) on the validation split (labels end before
 the test cutoff; coverage is reported on the test split); a backtest (``training.backtest``) on its
-pseudo-backtest (the same pipeline at ``cutoff - H'``, outcomes ending by the cutoff, horizon ratio
+pseudo-backtest (the same pipeline at ``cutoff - H'``, or 52 weeks before the cutoff when the base
+has a purchase seasonality; outcomes ending by the cutoff, horizon ratio
 about the backtest's). Stored as JSON with the pair (``training.bundle``), never pickled.
 """
 
@@ -548,12 +549,12 @@ def ranges_for_backtest(
     backtest's seasonality, for a pseudo-backtest fitted here. ``range_groups`` (features, churn
     probability, value -> labels per grouping) adds coverage per stage and value segment. None
     (and a log line) when no pseudo-backtest fits before the cutoff."""
-    from training.backtest import fit_and_forecast, pseudo_backtest_plan
+    from training.backtest import fit_and_forecast, pseudo_backtest_plan, pseudo_window
     from training.calibration import anchor_total
     from training.dataset import data_bounds
 
     pseudo_plan = pseudo_backtest_plan(
-        data_bounds(data_dir)[0], plan.cutoff, plan.horizon_days, cfg
+        data_bounds(data_dir)[0], plan.cutoff, plan.horizon_days, cfg, season
     )
     if pseudo_plan is None:
         log(f"no pseudo-backtest fits before {plan.cutoff}: no predicted-value ranges")
@@ -587,6 +588,7 @@ def ranges_for_backtest(
         groupings=groupings,
     )
     ranges.report["calibration"]["pseudo_cutoff"] = pseudo_plan.cutoff.isoformat()
+    ranges.report["calibration"]["pseudo_window"] = pseudo_window(pseudo_plan, plan.cutoff)
     report = ranges.report["lightgbm"]
     log(
         f"predicted-value ranges ({cfg.clv.interval_level:.0%}, calibrated at {pseudo_plan.cutoff} "
