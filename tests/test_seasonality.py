@@ -3,6 +3,7 @@ look-ahead, and the backtest's churn extension counting the window in seasonal d
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -71,6 +72,32 @@ def test_a_known_seasonal_peak_is_found():
         > season.effective_days(date(2024, 4, 1), 91)
     )
     assert "around" in season.describe() and "p=" in season.describe()
+
+
+@pytest.mark.parametrize(
+    ("failing_columns", "found", "reason"),
+    [
+        (7, True, ""),  # the second harmonic (3 trend + 4): kept with the first
+        (5, False, "the seasonal fit did not converge"),  # the first harmonic
+        (4, False, "whose fit on a half did not converge"),  # the halves check (2 + 2)
+    ],
+)
+def test_a_fit_that_does_not_converge(monkeypatch, failing_columns, found, reason):
+    """A higher harmonic whose fit fails leaves the lower ones; a failing first harmonic or
+    halves check finds none and says so."""
+    from training import seasonality
+
+    real = seasonality._poisson
+
+    def failing(design, y, offset):
+        fit = real(design, y, offset)
+        return replace(fit, converged=fit.converged and design.shape[1] != failing_columns)
+
+    monkeypatch.setattr(seasonality, "_poisson", failing)
+    season = fit_seasonality(_months(30, 0.3, seed=1), date(2024, 7, 1))
+    assert season.found is found and reason in season.reason, season
+    if found:
+        assert len(season.coefficients) == 2  # one harmonic: cos and sin
 
 
 def test_the_seasonal_clock_counts_a_year_as_a_year():

@@ -155,9 +155,9 @@ def fit_seasonality(months: pd.DataFrame, before: date) -> Seasonality:
         p = _f_test(fitted, wider, y)
         if k == 1:
             p_first = p
-        if not wider.converged:
+        if not wider.converged and k == 1:
             return replace(none, reason=f"the seasonal fit did not converge in {n} months")
-        if not p < SIGNIFICANCE:
+        if not (wider.converged and p < SIGNIFICANCE):  # a higher harmonic that fails: k - 1
             break
         fitted = wider
     kept = fitted.design.shape[1] - trend.shape[1]
@@ -165,6 +165,9 @@ def fit_seasonality(months: pd.DataFrame, before: date) -> Seasonality:
         reason = f"no seasonal pattern beyond noise in {n} months (p={p_first:.2g})"
         return replace(none, p_value=p_first, reason=reason)
     agreement = _halves_agreement(mid, y, offset)
+    if np.isnan(agreement):
+        reason = f"a pattern in {n} months (p={p_first:.2g}) whose fit on a half did not converge"
+        return replace(none, p_value=p_first, reason=reason)
     if not agreement > HALVES_AGREE:
         reason = (
             f"a pattern in {n} months (p={p_first:.2g}) that the two halves of the history do "
@@ -225,12 +228,16 @@ def _harmonics(days: np.ndarray, k: int) -> np.ndarray:
 
 def _halves_agreement(mid: np.ndarray, y: np.ndarray, offset: np.ndarray) -> float:
     """Cosine of the angle between the first harmonic fitted on each half of the months (each
-    with its own linear trend): 1 when both put the peak on the same day."""
+    with its own linear trend): 1 when both put the peak on the same day; NaN when a half's fit
+    does not converge."""
     half = len(y) // 2
     pairs = []
     for part in (slice(None, half), slice(half, None)):
         design = np.column_stack([_trend(mid[part], 1), _harmonics(mid[part], 1)])
-        pairs.append(_poisson(design, y[part], offset[part]).beta[2:])
+        fit = _poisson(design, y[part], offset[part])
+        if not fit.converged:
+            return float("nan")
+        pairs.append(fit.beta[2:])
     a, b = pairs
     norm = float(np.linalg.norm(a) * np.linalg.norm(b))
     return float(a @ b) / norm if norm > 0 else 0.0
