@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from training.backtest import (
     METRIC_KEYS,
     RATIO_TOLERANCE,
+    SEASON_LAG_DAYS,
     BacktestResult,
     SplitRows,
     _level_shift,
@@ -165,8 +166,14 @@ def test_no_training_label_window_reaches_the_cutoff(
         assert (
             abs(pseudo.horizon_days / pseudo.train_horizon_days - ratio) <= RATIO_TOLERANCE * ratio
         )
-        if not season.found:
-            assert pseudo_window(pseudo, cutoff) == "latest" or pseudo.horizon_days == 364
+        assert pseudo_window(pseudo, cutoff, season) == (
+            "same_season"
+            if season.found and (cutoff - pseudo.cutoff).days == SEASON_LAG_DAYS
+            else "latest"
+        )
+        if pseudo_window(pseudo, cutoff, season) == "same_season":
+            latest = pseudo_backtest_plan(start, cutoff, horizon, cfg)
+            assert latest is None or 2 * pseudo.horizon_days >= latest.horizon_days
 
 
 def test_cdnow_pseudo_backtest_plan_by_hand():
@@ -192,15 +199,29 @@ def test_a_seasonal_base_is_checked_in_the_same_season_a_year_earlier():
     start, cutoff = date(2023, 1, 1), date(2025, 7, 1)
     same = pseudo_backtest_plan(start, cutoff, 180, cfg, season)
     assert (same.cutoff, same.horizon_days) == (cutoff - timedelta(days=364), 180)
-    assert pseudo_window(same, cutoff) == "same_season"
+    assert pseudo_window(same, cutoff, season) == "same_season"
     latest = pseudo_backtest_plan(start, cutoff, 180, cfg)
     assert (latest.cutoff, latest.horizon_days) == (cutoff - timedelta(days=180), 180)
-    assert pseudo_window(latest, cutoff) == "latest"
+    assert pseudo_window(latest, cutoff, NO_SEASONALITY) == "latest"
     # a horizon longer than a year cannot end by the cutoff from a year earlier
-    assert pseudo_window(pseudo_backtest_plan(start, cutoff, 400, cfg, season), cutoff) == "latest"
+    longer = pseudo_backtest_plan(start, cutoff, 400, cfg, season)
+    assert pseudo_window(longer, cutoff, season) == "latest"
+    # a year-long backtest without a seasonality starts 364 days back too, but is the latest window
+    year = pseudo_backtest_plan(start, cutoff, 364, cfg)
+    assert (cutoff - year.cutoff).days == 364
+    assert pseudo_window(year, cutoff, NO_SEASONALITY) == "latest"
     # a year earlier (2024-07-02) there is a month of history: the latest window
     short = pseudo_backtest_plan(date(2024, 6, 1), cutoff, 180, cfg, season)
-    assert (short.cutoff, pseudo_window(short, cutoff)) == (cutoff - timedelta(days=180), "latest")
+    assert (short.cutoff, pseudo_window(short, cutoff, season)) == (
+        cutoff - timedelta(days=180), "latest")  # fmt: skip
+    # a year earlier there is room for a 56-day window only, under half the latest 180 days: the
+    # latest; with room for 91 days, the same season
+    for start, same_h in ((date(2024, 3, 8), None), (date(2024, 2, 17), 91)):
+        chosen = pseudo_backtest_plan(start, cutoff, 180, cfg, season)
+        if same_h is None:
+            assert (chosen.cutoff, chosen.horizon_days) == (cutoff - timedelta(days=180), 180)
+        else:
+            assert (chosen.cutoff, chosen.horizon_days) == (cutoff - timedelta(days=364), same_h)
 
 
 # --------------------------------------------------------------------------- recalibration

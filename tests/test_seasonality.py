@@ -77,14 +77,15 @@ def test_a_known_seasonal_peak_is_found():
 @pytest.mark.parametrize(
     ("failing_columns", "found", "reason"),
     [
-        (7, True, ""),  # the second harmonic (3 trend + 4): kept with the first
+        (None, True, ""),  # every harmonic significant (patched F-test): two kept
+        (7, True, ""),  # the second harmonic (3 trend + 4) fails: the first is kept
         (5, False, "the seasonal fit did not converge"),  # the first harmonic
         (4, False, "whose fit on a half did not converge"),  # the halves check (2 + 2)
     ],
 )
 def test_a_fit_that_does_not_converge(monkeypatch, failing_columns, found, reason):
-    """A higher harmonic whose fit fails leaves the lower ones; a failing first harmonic or
-    halves check finds none and says so."""
+    """A higher harmonic whose fit fails leaves the lower ones, even when it would be
+    significant; a failing first harmonic or halves check finds none and says so."""
     from training import seasonality
 
     real = seasonality._poisson
@@ -94,10 +95,11 @@ def test_a_fit_that_does_not_converge(monkeypatch, failing_columns, found, reaso
         return replace(fit, converged=fit.converged and design.shape[1] != failing_columns)
 
     monkeypatch.setattr(seasonality, "_poisson", failing)
+    monkeypatch.setattr(seasonality, "_f_test", lambda *_: 0.0)  # every harmonic significant
     season = fit_seasonality(_months(30, 0.3, seed=1), date(2024, 7, 1))
     assert season.found is found and reason in season.reason, season
-    if found:
-        assert len(season.coefficients) == 2  # one harmonic: cos and sin
+    if found:  # cos and sin per harmonic kept
+        assert len(season.coefficients) == (4 if failing_columns is None else 2)
 
 
 def test_the_seasonal_clock_counts_a_year_as_a_year():
@@ -279,7 +281,37 @@ def test_the_backtest_command_can_switch_the_seasonality_off(two_years, tmp_path
     for flag, name in (("--no-seasonality", "off.json"), ("--seasonality", "on.json")):
         result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / name), flag])
         assert result.exit_code == 0, result.output
-    off = json.loads((tmp_path / "off.json").read_text())["seasonality"]
-    on = json.loads((tmp_path / "on.json").read_text())["seasonality"]
+    results = {name: json.loads((tmp_path / f"{name}.json").read_text()) for name in ("off", "on")}
+    off, on = results["off"]["seasonality"], results["on"]["seasonality"]
     assert off["reason"] == "switched off" and off["effective_days"] == 91
     assert on["coefficients"] and on["effective_days"] > 91
+    # the recalibration and the ranges use one pseudo-backtest: a year earlier with the seasonality
+    for name, window, cutoff in (
+        ("on", "same_season", "2023-10-03"),
+        ("off", "latest", "2024-07-02"),
+    ):
+        result = results[name]
+        assert result["calibration"]["pseudo_window"] == window
+        assert result["calibration"]["pseudo_cutoff"] == cutoff
+        assert result["ranges"]["calibration"]["pseudo_window"] == window
+        assert result["ranges"]["calibration"]["pseudo_cutoff"] == cutoff
+
+
+def test_ranges_refuse_a_pseudo_backtest_from_another_window(two_years):
+    """The ranges of a seasonal backtest are calibrated on the same-season pseudo-backtest; one
+    fitted in another window (here the latest) is refused, not used under the wrong name."""
+    from tests.test_backtest import _config
+    from training.backtest import Forecast, plan_backtest, pseudo_backtest_plan
+    from training.clv_intervals import ranges_for_backtest
+    from training.dataset import data_bounds
+
+    start, cutoff, cfg = data_bounds(two_years)[0], date(2024, 10, 1), _config()
+    season = seasonality_of(two_years, cutoff)
+    latest = pseudo_backtest_plan(start, cutoff, 91, cfg)
+    assert season.found and latest != pseudo_backtest_plan(start, cutoff, 91, cfg, season)
+    other = Forecast(pd.DataFrame(), np.array([]), np.array([]), None, None, None, [], latest)
+    plan = plan_backtest(start, cutoff, 91, cfg)
+    with pytest.raises(ValueError, match="not the one the ranges"):
+        ranges_for_backtest(
+            two_years, plan, cfg, pd.DataFrame(), [], [], pseudo=other, anchored=True, season=season
+        )

@@ -86,8 +86,8 @@ MIN_HISTORY_DAYS = 84
 
 #: With a purchase seasonality, the pseudo-backtest starts this many days (52 weeks) before the
 #: cutoff: its window lies in the backtest window's season, so the recalibration and the ranges
-#: fitted there carry no other season's level. Evidence: docs/results.md, "Calibrated a year
-#: earlier".
+#: fitted there carry no other season's level. Evidence: docs/results.md, "Calibrated in the
+#: same season a year earlier".
 SEASON_LAG_DAYS = 364
 
 #: LightGBM fits per model, with seeds ``cfg.seed + i``, whose forecasts are averaged (bagging:
@@ -162,21 +162,24 @@ def pseudo_backtest_plan(
 ) -> BacktestPlan | None:
     """The plan of the pseudo-backtest that checks a backtest's extension before the cutoff.
 
-    The longest horizon ``H'`` <= ``H`` (in whole weeks) whose pseudo-cutoff leaves room for a
-    plan (:func:`plan_backtest`) and whose training horizon keeps the backtest's ratio ``H/h``
-    within :data:`RATIO_TOLERANCE`. Its outcome window ends by the cutoff. The pseudo-cutoff is
-    ``cutoff - H'`` (the latest window), or, when ``season`` found a purchase seasonality before
-    the cutoff and ``H`` is at most a year, :data:`SEASON_LAG_DAYS` before the cutoff (the same
-    season a year earlier) if the history holds that window. None when no horizon of at least two
-    weeks fits.
+    The longest horizon ``H'`` <= ``H`` (``H``, else whole weeks) whose pseudo-cutoff leaves room
+    for a plan (:func:`plan_backtest`) and whose training horizon keeps the backtest's ratio
+    ``H/h`` within :data:`RATIO_TOLERANCE`. Its outcome window ends by the cutoff. The
+    pseudo-cutoff is ``cutoff - H'`` (the latest window), or, when ``season`` found a purchase
+    seasonality before the cutoff and ``H`` is at most a year, :data:`SEASON_LAG_DAYS` before the
+    cutoff (the same season a year earlier) if the history holds that window with at least half
+    the latest window's ``H'``. None when no horizon of at least two weeks fits.
     """
+    latest = _pseudo_plan(data_start, cutoff, horizon_days, cfg, lambda h: cutoff - timedelta(h))
     if season.found and horizon_days <= SEASON_LAG_DAYS:
         a_year_earlier = _pseudo_plan(
             data_start, cutoff, horizon_days, cfg, lambda h: cutoff - timedelta(SEASON_LAG_DAYS)
         )
-        if a_year_earlier is not None:
+        if a_year_earlier is not None and (
+            latest is None or 2 * a_year_earlier.horizon_days >= latest.horizon_days
+        ):
             return a_year_earlier
-    return _pseudo_plan(data_start, cutoff, horizon_days, cfg, lambda h: cutoff - timedelta(h))
+    return latest
 
 
 def _pseudo_plan(
@@ -569,6 +572,7 @@ class Forecast:
     clv: OffsetModel
     fit_frame: pd.DataFrame
     columns: list[str]
+    plan: BacktestPlan | None = None
 
 
 def fit_and_forecast(
@@ -586,7 +590,7 @@ def fit_and_forecast(
     churn, clv = fit_offset_models(fit_frame, plan, columns, cfg)
     evaluation = _customer_snapshots(data_dir, [plan.cutoff], cfg, plan.horizon_days)
     churn_probability, value = forecast_at_cutoff(evaluation, churn, clv, plan, season)
-    return Forecast(evaluation, churn_probability, value, churn, clv, fit_frame, columns)
+    return Forecast(evaluation, churn_probability, value, churn, clv, fit_frame, columns, plan)
 
 
 @dataclass(frozen=True)
@@ -659,7 +663,7 @@ def calibrate_on_pseudo_backtest(
         "clv_total_ratio": float(fitted.value.sum() / actual) if actual > 0 else float("nan"),
         "btyd_clv_total_ratio": float(btyd_total / actual) if actual > 0 else float("nan"),
     }
-    window = pseudo_window(pseudo, plan.cutoff)
+    window = pseudo_window(pseudo, plan.cutoff, season)
     log(
         f"pseudo-backtest at {pseudo.cutoff}"
         f"{' (the same season a year earlier)' if window == 'same_season' else ''}, "
@@ -680,10 +684,11 @@ def calibrate_on_pseudo_backtest(
     )
 
 
-def pseudo_window(pseudo: BacktestPlan, cutoff: date) -> str:
-    """``same_season`` when the pseudo-backtest starts :data:`SEASON_LAG_DAYS` before ``cutoff``
-    (:func:`pseudo_backtest_plan` with a seasonality), else ``latest``."""
-    return "same_season" if (cutoff - pseudo.cutoff).days == SEASON_LAG_DAYS else "latest"
+def pseudo_window(pseudo: BacktestPlan, cutoff: date, season: Seasonality) -> str:
+    """``same_season`` when the base has a seasonality and the pseudo-backtest starts
+    :data:`SEASON_LAG_DAYS` before ``cutoff`` (:func:`pseudo_backtest_plan`), else ``latest``."""
+    lag = (cutoff - pseudo.cutoff).days
+    return "same_season" if season.found and lag == SEASON_LAG_DAYS else "latest"
 
 
 def _ece(y: np.ndarray, p: np.ndarray) -> float:

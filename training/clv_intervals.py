@@ -563,6 +563,11 @@ def ranges_for_backtest(
         raise ValueError(f"range calibration outcomes end after the cutoff {plan.cutoff}")
     if pseudo is None:
         pseudo = fit_and_forecast(data_dir, pseudo_plan, cfg, season)
+    elif pseudo.plan is not None and pseudo.plan != pseudo_plan:
+        raise ValueError(
+            f"the pseudo-backtest given (cutoff {pseudo.plan.cutoff}) is not the one the ranges "
+            f"of this backtest are calibrated on (cutoff {pseudo_plan.cutoff})"
+        )
     needed = min_calibration_rows(cfg.clv.interval_level)
     if len(pseudo.evaluation) < needed:
         log(
@@ -588,7 +593,7 @@ def ranges_for_backtest(
         groupings=groupings,
     )
     ranges.report["calibration"]["pseudo_cutoff"] = pseudo_plan.cutoff.isoformat()
-    ranges.report["calibration"]["pseudo_window"] = pseudo_window(pseudo_plan, plan.cutoff)
+    ranges.report["calibration"]["pseudo_window"] = pseudo_window(pseudo_plan, plan.cutoff, season)
     report = ranges.report["lightgbm"]
     log(
         f"predicted-value ranges ({cfg.clv.interval_level:.0%}, calibrated at {pseudo_plan.cutoff} "
