@@ -23,6 +23,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from training.config import ExperimentConfig
 
 STEPS = ("plan", "train", "score", "monitor")
 
@@ -169,13 +173,22 @@ def _plan(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
     }
 
 
+def retrain_config(settings: RetrainSettings) -> ExperimentConfig:
+    """The experiment config a retrain trains with: the YAML's, moved to the retrain's MLflow
+    store (its experiment name and an ``artifact_root`` it sets are kept; ``lifecycle train``
+    moves a config the same way for ``--tracking-uri``)."""
+    from training.config import load_config, moved_to
+
+    cfg = load_config(settings.config)
+    return cfg.model_copy(update={"tracking": moved_to(cfg.tracking, settings.tracking_uri)})
+
+
 def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
     from serving.monitor import reference_mix
     from serving.scoring import fit_scoring_thresholds
-    from training.config import load_config, tracking_for
     from training.train import train
 
-    cfg = load_config(settings.config, tracking=tracking_for(settings.tracking_uri))
+    cfg = retrain_config(settings)
     result = train(
         cfg,
         settings.data_dir,

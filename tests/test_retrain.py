@@ -127,3 +127,24 @@ def test_retrain_is_locked_resumable_after_kill_9_and_idempotent(tmp_path):
         "train: already done" in err_moved and "monitor: done, but written elsewhere" in err_moved
     )
     assert (tmp_path / "report2" / "monitor.html").exists()
+
+
+def test_a_retrain_keeps_the_configs_tracking_settings_in_its_own_store(tmp_path):
+    """The retrain's store replaces the YAML's, but not the YAML's experiment name or artifact
+    location (they were dropped: runs landed in another experiment than ``lifecycle train``'s)."""
+    from serving.retrain import RetrainSettings, retrain_config
+
+    config = tmp_path / "prod.yaml"
+    tracking = {"tracking_uri": "sqlite:///elsewhere.db", "experiment": "churn-prod"}
+    config.write_text(yaml.safe_dump({"name": "prod", "tracking": tracking}))
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    settings = RetrainSettings(
+        config, tmp_path, "shop", store, tmp_path / "h", tmp_path / "r", tmp_path / "s"
+    )
+    cfg = retrain_config(settings)
+    assert cfg.tracking.tracking_uri == store
+    assert cfg.tracking.experiment == "churn-prod"
+    assert cfg.tracking.artifact_root == tmp_path / "mlruns"  # beside the retrain's store
+    placed = {**tracking, "artifact_root": "/data/artifacts"}
+    config.write_text(yaml.safe_dump({"name": "prod", "tracking": placed}))
+    assert retrain_config(settings).tracking.artifact_root == Path("/data/artifacts")
