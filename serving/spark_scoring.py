@@ -4,7 +4,8 @@ What runs where:
 
 1. driver: reads the champions' versions and configs from the MLflow registry (small);
 2. executors: compute the feature snapshot from the Ibis definitions and write it as Parquet
-   (``features.snapshots.write_snapshots``, partitioned by ``cutoff_day``);
+   (``features.snapshots.write_snapshots``, partitioned by ``cutoff_day``) beside the scores'
+   place, moved in with them once they are written;
 3. driver: fits BG/NBD + Gamma-Gamma on the buyers' seven summary columns (optionally a stable
    customer-hash sample of them) -- the only rows that reach the driver;
 4. executors: ``mapInPandas`` over Arrow batches of the snapshot; each Python worker loads the
@@ -89,10 +90,13 @@ def score_on_spark(
     champions = load_champions_for(tracking_uri, project)
     cfg = champions.snapshot_config()
     snapshot_dir = snapshot_path(out)
-    write_snapshots(engine, data_dir, [as_of], snapshot_dir, config=cfg.features, progress=progress)
+    snapshot_staging = f"{snapshot_dir}.staging"  # published with the scores, never before
+    write_snapshots(
+        engine, data_dir, [as_of], snapshot_staging, config=cfg.features, progress=progress
+    )
     with engine.job(f"scoring {data_dir} as of {as_of}"):
-        features = engine.spark.read.parquet(snapshot_dir).drop("cutoff_day")
-        models = _fit_btyd_on_driver(engine, snapshot_dir, btyd_sample_fraction)
+        features = engine.spark.read.parquet(snapshot_staging).drop("cutoff_day")
+        models = _fit_btyd_on_driver(engine, snapshot_staging, btyd_sample_fraction)
         horizons = (
             champions.churn_config.labels.churn_horizon_days,
             champions.clv_config.labels.value_horizon_days,
@@ -115,14 +119,17 @@ def score_on_spark(
         scores.write.mode("overwrite").partitionBy(AS_OF_PARTITION).parquet(staging)
         rows = engine.spark.read.parquet(staging).count()
         _write_project_marker(engine, staging, project)
+        _publish(engine, snapshot_staging, snapshot_dir)
         _publish(engine, staging, str(out))
     return SparkScores(str(out), snapshot_dir, rows, *versions)
 
 
 def _publish(engine: Engine, staging: str, out: str) -> None:
-    """Put the finished score directory (data, ``_SUCCESS`` and project marker) in place of the
-    previous one: a kill before this leaves the previous scores, a kill inside it (between the
-    delete and the rename) no directory, never one without its marker or half written."""
+    """Put a finished directory (the scores with ``_SUCCESS`` and project marker, or their feature
+    snapshot) in place of the previous one: a kill before this leaves the previous one, a kill
+    inside it (between the delete and the rename) no directory, never one half written. The
+    snapshot is published just before its scores: a failure while either is written or scored
+    leaves both previous ones."""
     jvm = engine.spark.sparkContext._jvm
     conf = engine.spark.sparkContext._jsc.hadoopConfiguration()
     source, target = jvm.org.apache.hadoop.fs.Path(staging), jvm.org.apache.hadoop.fs.Path(out)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -398,7 +399,7 @@ def test_customer_sample_is_the_same_on_both_engines(spark_engine, cdnow_dir):
 
 
 @pytest.mark.spark
-def test_spark_scores_equal_lifecycle_score(spark_engine, tmp_path):
+def test_spark_scores_equal_lifecycle_score(spark_engine, tmp_path, monkeypatch):
     """The registered champions score on the executors (mapInPandas) exactly as in process:
     ``lifecycle score --engine spark`` with the data and the output as ``file://`` URIs (the
     default scoring day and the feature sources read on Spark)."""
@@ -410,25 +411,11 @@ def test_spark_scores_equal_lifecycle_score(spark_engine, tmp_path):
 
     store = prepare_store(tmp_path / "store", n_customers=600)
     out = tmp_path / "spark-scores"
+    args = ["score", "--engine", "spark", "--spark-master", "local[2]"]
+    args += ["--data", f"file://{store.data_dir}", "--out", f"file://{out}"]
+    args += ["--tracking-uri", store.tracking_uri, "--project", store.project]
     try:
-        result = CliRunner().invoke(
-            app,
-            [
-                "score",
-                "--engine",
-                "spark",
-                "--spark-master",
-                "local[2]",
-                "--data",
-                f"file://{store.data_dir}",
-                "--out",
-                f"file://{out}",
-                "--tracking-uri",
-                store.tracking_uri,
-                "--project",
-                store.project,
-            ],
-        )
+        result = CliRunner().invoke(app, args)
     finally:
         mlflow.set_tracking_uri(None)
     assert result.exit_code == 0, result.output
@@ -449,6 +436,27 @@ def test_spark_scores_equal_lifecycle_score(spark_engine, tmp_path):
     assert f"{store.project}/hubspot: wrote {len(duck):,} customers" in done.output
     assert len(written) == len(duck)
     assert not Path(f"{out}.staging").exists()  # written aside, then moved in place whole
+    snapshot = tmp_path / "spark-scores.snapshot.parquet"
+    assert not Path(f"{snapshot}.staging").exists()
+    scored = sorted(p.name for p in snapshot.iterdir() if p.is_dir())
+    assert scored == [f"cutoff_day={store.as_of}"]
+    # a run that fails after its snapshot is written (here fitting BTYD) leaves the previous
+    # scores and their snapshot as they were, not a new snapshot beside the old scores
+    import serving.spark_scoring as spark_scoring
+
+    def full_disk(*_):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(spark_scoring, "_fit_btyd_on_driver", full_disk)
+    earlier = store.as_of - timedelta(days=7)
+    try:
+        failed = CliRunner().invoke(app, [*args, "--as-of", str(earlier)])
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert failed.exit_code != 0
+    assert sorted(p.name for p in snapshot.iterdir() if p.is_dir()) == scored
+    assert_equal_tables(read_scores(out), spark)
+    monkeypatch.undo()
     # a directory without its marker (written before markers) needs --project; one without
     # _SUCCESS (a run that did not finish) is refused
     (out / "_lifecycle_project.json").unlink()
