@@ -125,19 +125,26 @@ def score_on_spark(
 
 
 def _publish(engine: Engine, staging: str, out: str) -> None:
-    """Put a finished directory (the scores with ``_SUCCESS`` and project marker, or their feature
-    snapshot) in place of the previous one: a kill before this leaves the previous one, a kill
-    inside it (between the delete and the rename) no directory, never one half written. The
-    snapshot is published just before its scores: a failure while either is written or scored
-    leaves both previous ones."""
+    """Put a finished directory (the scores with their project marker, or their feature
+    snapshot) in place of the previous one, its ``_SUCCESS`` written last: a kill before this
+    leaves the previous one; a kill inside it no directory (HDFS, local, ABFS: the rename is one
+    step) or, on stores whose rename copies object by object (s3a, gs), a partial one without
+    ``_SUCCESS``, which readers refuse. The snapshot is published just before its scores: a
+    failure while either is written or scored leaves both previous ones."""
     jvm = engine.spark.sparkContext._jvm
     conf = engine.spark.sparkContext._jsc.hadoopConfiguration()
-    source, target = jvm.org.apache.hadoop.fs.Path(staging), jvm.org.apache.hadoop.fs.Path(out)
+    hadoop_path = jvm.org.apache.hadoop.fs.Path
+    source, target = hadoop_path(staging), hadoop_path(out)
     fs = target.getFileSystem(conf)
+    success = fs.exists(hadoop_path(source, "_SUCCESS"))
+    if success:  # a copying rename could move it before the data
+        fs.delete(hadoop_path(source, "_SUCCESS"), False)
     if fs.exists(target):
         fs.delete(target, True)
     if not fs.rename(source, target):
-        raise OSError(f"could not move the scores from {staging} to {out}")
+        raise OSError(f"could not move {staging} to {out}")
+    if success:
+        fs.create(hadoop_path(target, "_SUCCESS"), True).close()
 
 
 def _write_project_marker(engine: Engine, out: str | Path, project: str) -> None:

@@ -454,7 +454,10 @@ def test_spark_scores_equal_lifecycle_score(spark_engine, tmp_path, monkeypatch)
     finally:
         mlflow.set_tracking_uri(None)
     assert failed.exit_code != 0
+    assert "No space left on device" in f"{failed.output}{failed.exception}"
     assert sorted(p.name for p in snapshot.iterdir() if p.is_dir()) == scored
+    # the new snapshot was written, aside: the next run overwrites it
+    assert (Path(f"{snapshot}.staging") / f"cutoff_day={earlier}").is_dir()
     assert_equal_tables(read_scores(out), spark)
     monkeypatch.undo()
     # a directory without its marker (written before markers) needs --project; one without
