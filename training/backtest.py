@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -183,7 +184,11 @@ def pseudo_backtest_plan(
 
 
 def _pseudo_plan(
-    data_start: date, cutoff: date, horizon_days: int, cfg: ExperimentConfig, start_of
+    data_start: date,
+    cutoff: date,
+    horizon_days: int,
+    cfg: ExperimentConfig,
+    start_of: Callable[[int], date],
 ) -> BacktestPlan | None:
     """:func:`pseudo_backtest_plan` with the pseudo-cutoff ``start_of(H')``."""
     ratio = horizon_days / train_horizon(cfg, horizon_days, (cutoff - data_start).days)
