@@ -63,6 +63,7 @@ def test_retrain_is_locked_resumable_after_kill_9_and_idempotent(tmp_path):
                 "snapshots": {"n_train": 2},
                 "churn": {"params": SMALL},
                 "clv": {"params": SMALL},
+                "tracking": {"experiment": "nightly"},  # kept in the retrain's own store
             }
         )
     )
@@ -110,6 +111,11 @@ def test_retrain_is_locked_resumable_after_kill_9_and_idempotent(tmp_path):
     assert (tmp_path / "history" / "shop").is_dir() and (
         tmp_path / "report" / "monitor.html"
     ).exists()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    training = client.get_experiment_by_name("shop/nightly")  # the YAML's experiment, in the store
+    assert training is not None and client.search_runs([training.experiment_id])
 
     again = _lifecycle(args, cwd=tmp_path, env=env)
     out_again, err_again = again.communicate(timeout=600)
