@@ -18,6 +18,7 @@ What runs where:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -91,37 +92,54 @@ def score_on_spark(
     cfg = champions.snapshot_config()
     snapshot_dir = snapshot_path(out)
     snapshot_staging = f"{snapshot_dir}.staging"  # published with the scores, never before
-    write_snapshots(
-        engine, data_dir, [as_of], snapshot_staging, config=cfg.features, progress=progress
-    )
-    with engine.job(f"scoring {data_dir} as of {as_of}"):
-        features = engine.spark.read.parquet(snapshot_staging).drop("cutoff_day")
-        models = _fit_btyd_on_driver(engine, snapshot_staging, btyd_sample_fraction)
-        horizons = (
-            champions.churn_config.labels.churn_horizon_days,
-            champions.clv_config.labels.value_horizon_days,
+    staging = f"{str(out).rstrip('/')}.staging"
+    try:
+        write_snapshots(
+            engine, data_dir, [as_of], snapshot_staging, config=cfg.features, progress=progress
         )
-        config = _scoring_config(champions, scoring_config)
-        versions = _versions(champions)
-        sample = features.limit(_SCHEMA_ROWS).toPandas()
-        schema = _spark_schema(score_batch(sample, champions, models, horizons, as_of, config))
+        with engine.job(f"scoring {data_dir} as of {as_of}"):
+            features = engine.spark.read.parquet(snapshot_staging).drop("cutoff_day")
+            models = _fit_btyd_on_driver(engine, snapshot_staging, btyd_sample_fraction)
+            horizons = (
+                champions.churn_config.labels.churn_horizon_days,
+                champions.clv_config.labels.value_horizon_days,
+            )
+            config = _scoring_config(champions, scoring_config)
+            versions = _versions(champions)
+            sample = features.limit(_SCHEMA_ROWS).toPandas()
+            schema = _spark_schema(score_batch(sample, champions, models, horizons, as_of, config))
 
-        def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-            worker = _worker_champions(tracking_uri, project, versions)
-            for batch in batches:
-                yield score_batch(batch, worker, models, horizons, as_of, config)
+            def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+                worker = _worker_champions(tracking_uri, project, versions)
+                for batch in batches:
+                    yield score_batch(batch, worker, models, horizons, as_of, config)
 
-        from pyspark.sql import functions as F
+            from pyspark.sql import functions as F
 
-        scores = features.mapInPandas(score_partition, schema)
-        scores = scores.withColumn(AS_OF_PARTITION, F.lit(f"{as_of:%Y-%m-%d}"))
-        staging = f"{str(out).rstrip('/')}.staging"
-        scores.write.mode("overwrite").partitionBy(AS_OF_PARTITION).parquet(staging)
-        rows = engine.spark.read.parquet(staging).count()
-        _write_project_marker(engine, staging, project)
-        _publish(engine, snapshot_staging, snapshot_dir)
-        _publish(engine, staging, str(out))
+            scores = features.mapInPandas(score_partition, schema)
+            scores = scores.withColumn(AS_OF_PARTITION, F.lit(f"{as_of:%Y-%m-%d}"))
+            scores.write.mode("overwrite").partitionBy(AS_OF_PARTITION).parquet(staging)
+            rows = engine.spark.read.parquet(staging).count()
+            _write_project_marker(engine, staging, project)
+            _publish(engine, snapshot_staging, snapshot_dir)
+            _publish(engine, staging, str(out))
+    except BaseException:
+        _remove_aside(engine, snapshot_staging, staging)  # a failed run leaves no debris
+        raise
     return SparkScores(str(out), snapshot_dir, rows, *versions)
+
+
+def _remove_aside(engine: Engine, *paths: str) -> None:
+    """Delete the directories a failed run wrote aside; best effort, so that the failure being
+    raised is the one reported."""
+    with suppress(Exception):
+        jvm = engine.spark.sparkContext._jvm
+        conf = engine.spark.sparkContext._jsc.hadoopConfiguration()
+        for text in paths:
+            path = jvm.org.apache.hadoop.fs.Path(text)
+            fs = path.getFileSystem(conf)
+            if fs.exists(path):
+                fs.delete(path, True)
 
 
 def _publish(engine: Engine, staging: str, out: str) -> None:
