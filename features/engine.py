@@ -106,6 +106,12 @@ class Engine:
         finally:
             conf.set("spark.sql.session.timeZone", zone)
 
+    def hadoop_file(self, path: str | os.PathLike) -> tuple[Any, Any]:
+        """The Hadoop file system that holds ``path`` (any URI Spark reads) and ``path`` as its
+        ``org.apache.hadoop.fs.Path``, through the session's Hadoop configuration."""
+        hadoop = self.spark._jvm.org.apache.hadoop.fs.Path(str(path))
+        return hadoop.getFileSystem(self.spark._jsc.hadoopConfiguration()), hadoop
+
     def reach(self, path: str | os.PathLike, option: str) -> bool:
         """Whether anything is at ``path`` (a folder or a URI Spark's Hadoop file systems read:
         ``file://``, ``hdfs://``, ``s3a://``, ``gs://``, ``abfss://``, ...), asked before any job
@@ -120,8 +126,8 @@ class Engine:
             )
         text = str(path)
         try:
-            hadoop = self.spark._jvm.org.apache.hadoop.fs.Path(text)
-            return bool(hadoop.getFileSystem(self.spark._jsc.hadoopConfiguration()).exists(hadoop))
+            fs, hadoop = self.hadoop_file(text)
+            return bool(fs.exists(hadoop))
         except Exception as exc:
             if not is_spark_error(exc):
                 raise

@@ -133,11 +133,8 @@ def _remove_aside(engine: Engine, *paths: str) -> None:
     """Delete the directories a failed run wrote aside; best effort, so that the failure being
     raised is the one reported."""
     with suppress(Exception):
-        jvm = engine.spark.sparkContext._jvm
-        conf = engine.spark.sparkContext._jsc.hadoopConfiguration()
         for text in paths:
-            path = jvm.org.apache.hadoop.fs.Path(text)
-            fs = path.getFileSystem(conf)
+            fs, path = engine.hadoop_file(text)
             if fs.exists(path):
                 fs.delete(path, True)
 
@@ -149,20 +146,18 @@ def _publish(engine: Engine, staging: str, out: str) -> None:
     step) or, on stores whose rename copies object by object (s3a, gs), a partial one without
     ``_SUCCESS``, which readers refuse. The snapshot is published just before its scores: a
     failure while either is written or scored leaves both previous ones."""
-    jvm = engine.spark.sparkContext._jvm
-    conf = engine.spark.sparkContext._jsc.hadoopConfiguration()
-    hadoop_path = jvm.org.apache.hadoop.fs.Path
-    source, target = hadoop_path(staging), hadoop_path(out)
-    fs = target.getFileSystem(conf)
-    success = fs.exists(hadoop_path(source, "_SUCCESS"))
+    fs, target = engine.hadoop_file(out)
+    _, source = engine.hadoop_file(staging)
+    _, staged_success = engine.hadoop_file(f"{staging.rstrip('/')}/_SUCCESS")
+    success = fs.exists(staged_success)
     if success:  # a copying rename could move it before the data
-        fs.delete(hadoop_path(source, "_SUCCESS"), False)
+        fs.delete(staged_success, False)
     if fs.exists(target):
         fs.delete(target, True)
     if not fs.rename(source, target):
         raise OSError(f"could not move {staging} to {out}")
     if success:
-        fs.create(hadoop_path(target, "_SUCCESS"), True).close()
+        fs.create(engine.hadoop_file(f"{out.rstrip('/')}/_SUCCESS")[1], True).close()
 
 
 def _write_project_marker(engine: Engine, out: str | Path, project: str) -> None:
@@ -172,11 +167,8 @@ def _write_project_marker(engine: Engine, out: str | Path, project: str) -> None
 
     from serving.scoring import PROJECT_MARKER
 
-    jvm = engine.spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(f"{str(out).rstrip('/')}/{PROJECT_MARKER}")
-    stream = path.getFileSystem(engine.spark.sparkContext._jsc.hadoopConfiguration()).create(
-        path, True
-    )
+    fs, path = engine.hadoop_file(f"{str(out).rstrip('/')}/{PROJECT_MARKER}")
+    stream = fs.create(path, True)
     try:
         stream.write(bytearray(json.dumps({"project": project}).encode("utf-8")))
     finally:
