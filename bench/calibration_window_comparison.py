@@ -32,7 +32,7 @@ from training.backtest import (
     plan_backtest,
     pseudo_backtest_plan,
 )
-from training.calibration import LogOddsCalibration, anchor_total
+from training.calibration import LogOddsCalibration
 from training.clv_intervals import MIN_GROUP_ROWS, backtest_ranges
 from training.config import load_config
 from training.dataset import data_bounds
@@ -53,8 +53,7 @@ OFF = 0.03  # a group is "off" when its coverage is this far from max(level, att
 
 def _forecast(data_dir, plan, cfg, season):
     fitted = fit_and_forecast(data_dir, plan, cfg, season)
-    btyd = fitted.evaluation["btyd_expected_value"].to_numpy(dtype=float)
-    return fitted, anchor_total(fitted.value, btyd)
+    return fitted, fitted.anchored_value()
 
 
 def windows(data_dir, cutoff: date, horizon: int, cfg, season) -> dict:

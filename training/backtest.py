@@ -487,7 +487,7 @@ def backtest(
             data_dir, start, plan, cfg, fit_slope=calibrate == "logodds", log=log, season=season
         )
         churn_probability = calibration.calibration.apply(churn_probability)
-        value = anchor_total(value, evaluation["btyd_expected_value"].to_numpy(dtype=float))
+        value = fitted.anchored_value()
     predictions = _predictions_frame(evaluation, churn_probability, value)
     lightgbm = _score(predictions, "churn_probability", "predicted_value")
     btyd = _score_btyd(predictions, evaluation)
@@ -578,6 +578,12 @@ class Forecast:
     fit_frame: pd.DataFrame
     columns: list[str]
     plan: BacktestPlan | None = None
+
+    def anchored_value(self) -> np.ndarray:
+        """``value`` scaled to BTYD's expected total over the same customers (``anchor_total``:
+        the correction decides who is worth more, BTYD the level)."""
+        btyd = self.evaluation["btyd_expected_value"].to_numpy(dtype=float)
+        return anchor_total(self.value, btyd)
 
 
 def fit_and_forecast(

@@ -550,7 +550,6 @@ def ranges_for_backtest(
     probability, value -> labels per grouping) adds coverage per stage and value segment. None
     (and a log line) when no pseudo-backtest fits before the cutoff."""
     from training.backtest import fit_and_forecast, pseudo_backtest_plan, pseudo_window
-    from training.calibration import anchor_total
     from training.dataset import data_bounds
 
     pseudo_plan = pseudo_backtest_plan(
@@ -575,11 +574,7 @@ def ranges_for_backtest(
             f"for predicted-value ranges (at least {needed})"
         )
         return None
-    pseudo_value = pseudo.value
-    if anchored:
-        pseudo_value = anchor_total(
-            pseudo_value, pseudo.evaluation["btyd_expected_value"].to_numpy(dtype=float)
-        )
+    pseudo_value = pseudo.anchored_value() if anchored else pseudo.value
     groupings = None if range_groups is None else range_groups(evaluation, churn_probability, value)
     ranges = backtest_ranges(
         pseudo.evaluation,
