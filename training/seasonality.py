@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -71,8 +72,12 @@ class Seasonality:
         days = np.asarray(days, dtype=float)
         if not self.found:
             return np.ones_like(days)
-        year = self._shape(_ORIGIN + (np.arange(_STEPS) + 0.5) * YEAR_DAYS / _STEPS)
-        return self._shape(days.ravel()).reshape(days.shape) / year.mean()
+        return self._shape(days.ravel()).reshape(days.shape) / self._year_mean
+
+    @cached_property
+    def _year_mean(self) -> float:
+        """The unnormalised factor's mean over a year (computed once, not per call)."""
+        return float(self._shape(_ORIGIN + (np.arange(_STEPS) + 0.5) * YEAR_DAYS / _STEPS).mean())
 
     def clock(self, days: np.ndarray) -> np.ndarray:
         """Seasonal time at ``days`` (ordinals, fractions allowed): the factor's integral from
