@@ -94,6 +94,16 @@ def _on_engine(settings: BuildSettings, what: str):
     return settings.engine.job(what) if settings.engine is not None else nullcontext()
 
 
+@contextmanager
+def _contract_tables(settings: BuildSettings, data_dir: str | Path, what: str):
+    """The data directory's contract tables on the engine of ``settings``, inside its job
+    ``what`` (DuckDB without one)."""
+    from features.snapshots import connect
+
+    with _on_engine(settings, what):
+        yield connect(data_dir, settings.engine.backend if settings.engine is not None else None)
+
+
 @dataclass
 class TrainingData:
     """The stacked snapshot table with a ``split`` column, and the model's feature columns."""
@@ -122,10 +132,8 @@ def data_bounds(data_dir: str | Path) -> tuple[date, date]:
     """First transaction day and the day after the last one (exclusive end)."""
     settings = build_settings()
     if settings.engine is not None and settings.engine.is_spark:
-        from features.snapshots import connect
-
-        with _on_engine(settings, f"reading {data_dir}"):
-            times = connect(data_dir, settings.engine.backend).transactions.ordered_at
+        with _contract_tables(settings, data_dir, f"reading {data_dir}") as tables:
+            times = tables.transactions.ordered_at
             bounds = times.min().name("lo"), times.max().name("hi")
             row = times.as_table().aggregate([*bounds]).to_pandas().iloc[0]
         lo, hi = pd.Timestamp(row["lo"]), pd.Timestamp(row["hi"])
@@ -142,12 +150,9 @@ def monthly_purchases(data_dir: str | Path, before: date) -> pd.DataFrame:
     """``features.definitions.monthly_purchase_days`` of the data directory before ``before``
     (every customer, on the engine of :func:`build_settings`)."""
     from features.definitions import monthly_purchase_days
-    from features.snapshots import connect
 
     settings = build_settings()
-    backend = settings.engine.backend if settings.engine is not None else None
-    with _on_engine(settings, f"monthly purchases of {data_dir}"):
-        tables = connect(data_dir, backend)
+    with _contract_tables(settings, data_dir, f"monthly purchases of {data_dir}") as tables:
         stamp = datetime.combine(before, datetime.min.time())
         return monthly_purchase_days(tables.transactions, stamp).to_pandas()
 
@@ -205,7 +210,7 @@ def build_frame(
 
     Built on the engine of :func:`build_settings` (DuckDB unless inside :func:`building_on`) and
     only for the customers in its sample."""
-    from features.snapshots import build_snapshots, connect, label_table, sample_customers
+    from features.snapshots import build_snapshots, label_table, sample_customers
 
     settings = build_settings()
     fraction = settings.sample_fraction
@@ -218,9 +223,7 @@ def build_frame(
         sample_fraction=fraction,
     )
     if with_labels:
-        backend = settings.engine.backend if settings.engine is not None else None
-        with _on_engine(settings, f"labels from {data_dir}"):
-            tables = connect(data_dir, backend)
+        with _contract_tables(settings, data_dir, f"labels from {data_dir}") as tables:
             churn = sample_customers(label_table(tables, cutoffs, churn_horizon_days), fraction)
             churn = churn.to_pandas()[["customer_id", "cutoff", "churned"]]
             value = label_table(
