@@ -12,6 +12,7 @@ from training.uplift_metrics import (
     policy_value_true,
     qini_coefficient,
     qini_curve,
+    top_k,
     uplift_at_top,
 )
 
@@ -76,6 +77,27 @@ def test_policy_values_and_pehe():
     # top 2 by score: one treated (10) and one control (2): 2 * (10 - 2)
     assert policy_value_estimated(y, t, score, 2) == 16.0
     assert pehe(np.array([1.0, 2.0]), np.array([1.0, 4.0])) == pytest.approx(np.sqrt(2.0))
+
+
+def test_a_floor_makes_the_budget_a_cap():
+    """With a floor only customers whose estimated effect is above it are contacted: a budget
+    is not spent on customers the ranking itself expects to lose."""
+    true = np.array([5.0, -3.0, 1.0, -2.0])
+    estimate = np.array([0.9, 0.2, -0.1, -0.5])
+    assert list(top_k(estimate, 3)) == [0, 1, 2]
+    assert list(top_k(estimate, 3, floor=0.0)) == [0, 1]
+    assert list(top_k(estimate, 3, floor=0.5)) == [0]
+    assert policy_value_true(true, estimate, 3) == 3.0
+    assert policy_value_true(true, estimate, 3, floor=0.5) == 5.0
+    # nobody pays: nobody is contacted and nothing is gained (not NaN)
+    assert policy_value_true(true, estimate, 3, floor=1.0) == 0.0
+    y = np.array([10.0, 2.0, 4.0, 0.0])
+    t = np.array([True, False, True, False])
+    # the two contacted (above 0): one treated (10), one control (2): 2 * (10 - 2)
+    assert policy_value_estimated(y, t, estimate, 3, floor=0.0) == 16.0
+    assert policy_value_estimated(y, t, estimate, 3, floor=1.0) == 0.0
+    # one customer contacted, no control among them: no estimate
+    assert np.isnan(policy_value_estimated(y, t, estimate, 3, floor=0.5))
 
 
 def test_bootstrap_interval_covers_point_and_is_paired():

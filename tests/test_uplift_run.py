@@ -18,6 +18,7 @@ from training.splits import PlanError
 from training.uplift_registry import UpliftSet, model_name
 from training.uplift_run import (
     ORACLE,
+    PAYING_ONLY,
     UpliftRunConfig,
     evaluate,
     format_tables,
@@ -145,6 +146,22 @@ def test_synthetic_campaign_has_truth_and_todays_priority(tmp_path):
         "dr-learner",
         "response model",
     }
+    # the budget as a cap: only customers whose (estimated) effect is above a contact's cost
+    paying = result.policy.set_index(["model", "action"])
+    for action, cost in result.policy.groupby("action")["cost"].first().items():
+        k = paying.loc[("random", action), "contacts"]
+        capped = paying.loc[(ORACLE + PAYING_ONLY, action)]
+        assert 0 <= capped["contacts"] <= k
+        per_contact = cost / k
+        assert capped["cost"] == pytest.approx(per_contact * capped["contacts"])
+        # contacting only those whose true effect beats the cost keeps more net of cost
+        gross = paying.loc[(ORACLE, action), "true"]
+        assert capped["true"] - capped["cost"] >= gross - cost - 1e-9
+    assert not any(
+        m.startswith(("random", "priority_score", "response model")) and m.endswith(PAYING_ONLY)
+        for m in result.policy["model"]
+    )
+    assert all(ch.isalnum() or ch in "_-./ " for ch in PAYING_ONLY)  # kept in MLflow names
 
 
 def test_a_version_without_value_models_is_never_champion(hillstrom, tmp_path):

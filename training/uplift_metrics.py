@@ -11,7 +11,9 @@
 - **PEHE**: root mean squared error of estimated vs true effects (synthetic data).
 - **Policy value** at a budget of ``k`` contacts: outcome gained by contacting the top ``k``;
   from truth (sum of true effects) or estimated from the held-out arms
-  (``k * (mean_t - mean_c)`` among the top ``k``).
+  (``k * (mean_t - mean_c)`` among the top ``k``). With a ``floor`` the budget is a cap: only
+  customers whose score (an estimated effect) is above it are contacted, at most ``k``, as
+  scoring does when it recommends no action that does not pay.
 
 Intervals: percentile bootstrap over customers, resampled within each arm (then shuffled, so
 that ties keep no arm order); several metrics
@@ -77,24 +79,30 @@ def pehe(estimated, true) -> float:
     return float(np.sqrt(np.mean((estimated - true) ** 2)))
 
 
-def top_k(score, k: int) -> np.ndarray:
-    """Indices of the ``k`` highest scores (stable: ties keep their order)."""
-    return np.argsort(-np.asarray(score, float), kind="stable")[:k]
+def top_k(score, k: int, floor: float | None = None) -> np.ndarray:
+    """Indices of the ``k`` highest scores (stable: ties keep their order); with ``floor``, only
+    scores above it (fewer than ``k`` when fewer are)."""
+    score = np.asarray(score, float)
+    top = np.argsort(-score, kind="stable")[:k]
+    return top if floor is None else top[score[top] > floor]
 
 
-def policy_value_true(true_effect, score, k: int) -> float:
-    """Sum of the true effects of the ``k`` customers with the highest score."""
-    return float(np.asarray(true_effect, float)[top_k(score, k)].sum())
+def policy_value_true(true_effect, score, k: int, floor: float | None = None) -> float:
+    """Sum of the true effects of the customers contacted (``top_k``)."""
+    return float(np.asarray(true_effect, float)[top_k(score, k, floor)].sum())
 
 
-def policy_value_estimated(y, treated, score, k: int) -> float:
-    """``k * (mean_t - mean_c)`` among the top ``k`` by score (randomized arms)."""
+def policy_value_estimated(y, treated, score, k: int, floor: float | None = None) -> float:
+    """``m * (mean_t - mean_c)`` among the ``m`` customers contacted (``top_k``; randomized
+    arms); 0 when nobody is."""
     y, treated, score = _arrays(y, treated, score)
-    top = top_k(score, k)
+    top = top_k(score, k, floor)
+    if len(top) == 0:
+        return 0.0
     t, c = y[top][treated[top]], y[top][~treated[top]]
     if len(t) == 0 or len(c) == 0:
         return float("nan")
-    return float(k * (t.mean() - c.mean()))
+    return float(len(top) * (t.mean() - c.mean()))
 
 
 def bootstrap(

@@ -48,6 +48,7 @@ from training.uplift_metrics import (
     policy_value_estimated,
     policy_value_true,
     qini_coefficient,
+    top_k,
     uplift_at_top,
 )
 from training.uplift_select import Selection, SelectionConfig, select_uplift
@@ -443,32 +444,57 @@ def _measure(action, outcome, y, treated, scores, truth, config) -> list[dict]:
 def _policy(
     action, outcome, cost, y, treated, scores, truth, data, rows, test, config
 ) -> list[dict]:
-    """Outcome gained at a budget of ``budget_share`` of the held-out customers, per ranking."""
+    """Outcome gained at a budget of ``budget_share`` of the held-out customers, per ranking.
+
+    Every ranking contacts its top ``k``. A ranking by estimated effect (a learner, the selected
+    model, the oracle) is also measured with the budget as a cap (``<name> - paying only``):
+    only the customers whose estimated effect is above the cost of a contact (value; above 0
+    for retention) are contacted, at most ``k``, which is what scoring recommends.
+    """
     n = len(y)
     k = max(1, round(config.budget_share * n))
     rng = np.random.default_rng(config.uplift.seed)
     random_score = rng.random(n)
     ranked = {**{m: s for m, s in scores.items() if m != "treat everyone"}, "random": random_score}
+    floor = cost if outcome == "value" else 0.0
+    capped = {f"{m}{PAYING_ONLY}": s for m, s in ranked.items() if _is_effect(m)}
 
     def metrics(idx: np.ndarray) -> dict[str, float]:
         kk = max(1, round(config.budget_share * len(idx)))
         out = {}
-        for name, s in ranked.items():
-            out[f"{name}|estimated"] = policy_value_estimated(y[idx], treated[idx], s[idx], kk)
+        for name, s in [*ranked.items(), *capped.items()]:
+            cap = floor if name in capped else None
+            out[f"{name}|estimated"] = policy_value_estimated(y[idx], treated[idx], s[idx], kk, cap)
             if truth is not None:
-                out[f"{name}|true"] = policy_value_true(truth[idx], s[idx], kk)
+                out[f"{name}|true"] = policy_value_true(truth[idx], s[idx], kk, cap)
         return out
 
     boot = bootstrap(metrics, treated, n_boot=config.n_boot, seed=config.uplift.seed + 1)
     out = []
-    for name in ranked:
-        row = {"action": action, "outcome": outcome, "model": name, "contacts": k, "cost": cost * k}
+    for name, s in [*ranked.items(), *capped.items()]:
+        contacts = len(top_k(s, k, floor)) if name in capped else k
+        row = {
+            "action": action,
+            "outcome": outcome,
+            "model": name,
+            "contacts": contacts,
+            "cost": cost * contacts,
+        }
         for kind in ("true", "estimated"):
             key = f"{name}|{kind}"
             if key in boot:
                 row[kind], row[f"{kind}_lo"], row[f"{kind}_hi"] = boot[key]
         out.append(row)
     return out
+
+
+#: Suffix of a policy row whose budget is a cap: only customers whose effect pays are contacted.
+PAYING_ONLY = " - paying only"
+
+
+def _is_effect(name: str) -> bool:
+    """Whether a ranking's scores are estimated effects (so a cost can be set against them)."""
+    return name.endswith("-learner") or name in (SELECTED, ORACLE)
 
 
 def run_project(project: str | None, data_dir: str | Path) -> str:
