@@ -29,6 +29,12 @@ variants for the same seed.
 --variant seasonal: the purchase rate follows a gift shop's year (:func:`season`): a sharp peak in
 mid-November (x1.8 of the year's mean), x0.8 from January to August; purchases are thinned from
 the peak rate, so the customers' own parameters are those of the plain variant.
+--variant seasonal-acquisition: purchases as in the plain variant (no season), but customers are
+acquired in a season: each simulated customer is kept with probability season(first purchase) /
+peak (about half are), so first purchases peak in mid-November at x1.8. A base that looks
+seasonal month by month (more freshly acquired, still active customers after each November)
+without any season in when its customers buy: the false season ``training.seasonality`` must
+not find.
 
 Also writes <out stem>_truth.csv: per customer lambda, p, mean spend, drift flag, death time.
 """
@@ -298,7 +304,12 @@ def season(day: float) -> float:
 
 
 def simulate(
-    seed: int, n_customers: int, drift: bool, seasonal: bool = False, years: int = 2
+    seed: int,
+    n_customers: int,
+    drift: bool,
+    seasonal: bool = False,
+    years: int = 2,
+    seasonal_acquisition: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Invoice lines and per-customer truth over ``years`` from START (2: to END)."""
     end = START + pd.DateOffset(years=years)
@@ -327,7 +338,11 @@ def simulate(
     truth = []
     p_guest = 0.03 / 0.97
     peak = SEASON_PEAK if seasonal else 1.0
-    for i in range(n_customers):
+    acquired = np.ones(n_customers, dtype=bool)
+    if seasonal_acquisition:  # its own stream: the customers kept are those of the plain variant
+        keep = np.random.default_rng(np.random.SeedSequence([seed, 4])).random(n_customers)
+        acquired = keep * SEASON_PEAK < np.array([season(t) for t in t0])
+    for i in np.flatnonzero(acquired):
         r_time, r_spend, r_cancel, r_guest = (
             np.random.default_rng(s) for s in np.random.SeedSequence([seed, 3, i]).spawn(4)
         )
@@ -439,7 +454,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--seed", type=int, default=29)
     ap.add_argument("--customers", type=int, default=3000)
-    ap.add_argument("--variant", choices=["plain", "drift", "seasonal"], default="plain")
+    ap.add_argument(
+        "--variant",
+        choices=["plain", "drift", "seasonal", "seasonal-acquisition"],
+        default="plain",
+    )
     ap.add_argument("--years", type=int, default=2, help="years of trading from 2023-01-01")
     ap.add_argument("--out", type=Path, help="the CSV to write")
     ap.add_argument("--print-map", action="store_true", help="print ingest's --map and stop")
@@ -451,7 +470,12 @@ def main() -> None:
         ap.error("--out is required")
     out = a.out
     df, truth = simulate(
-        a.seed, a.customers, a.variant == "drift", a.variant == "seasonal", a.years
+        a.seed,
+        a.customers,
+        a.variant == "drift",
+        a.variant == "seasonal",
+        a.years,
+        seasonal_acquisition=a.variant == "seasonal-acquisition",
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False, float_format="%.2f")

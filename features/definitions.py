@@ -451,18 +451,20 @@ def label_columns(base: ir.Table) -> dict[str, ir.Value]:
 
 
 def monthly_purchase_days(transactions: ir.Table, before: datetime) -> ir.Table:
-    """Per calendar month before ``before``: ``repeat_days``, the purchase days of customers who
-    first bought in an earlier month, and ``new_buyers``, the customers who first bought in it
-    (the purchase seasonality of a base, ``training.seasonality``)."""
+    """Per calendar month before ``before`` and acquisition cohort (``first_month``, the month of
+    the customers' first purchase): ``repeat_days``, the cohort's purchase days in that month
+    when it is a later one, and ``new_buyers``, the cohort's size in its own month (0 in later
+    ones). Summed over cohorts: a month's repeat purchase days of established customers and its
+    new buyers (the purchase seasonality of a base, ``training.seasonality``)."""
     rows = purchase_rows(transactions.filter(transactions.ordered_at < before))
     days = rows.filter(rows.opens_purchase_day).select("customer_id", "day")
     days = days.mutate(month=days.day.truncate("M"))
     days = days.mutate(first_month=days.month.min().over(group_by="customer_id"))
     return (
-        days.group_by("month")
+        days.group_by(["month", "first_month"])
         .aggregate(
             repeat_days=count_if(days.first_month < days.month),
             new_buyers=days.customer_id.nunique(where=days.first_month == days.month),
         )
-        .order_by("month")
+        .order_by(["month", "first_month"])
     )

@@ -54,9 +54,11 @@ def test_monthly_purchase_days_by_hand():
     frame = pd.DataFrame(rows, columns=["customer_id", "ordered_at", "amount"])
     frame["ordered_at"] = pd.to_datetime(frame["ordered_at"])
     table = monthly_purchase_days(ibis.memtable(frame), datetime(2024, 3, 2)).to_pandas()
-    assert table["month"].dt.strftime("%Y-%m").tolist() == ["2024-01", "2024-02"]
-    assert table["repeat_days"].tolist() == [0, 1]
-    assert table["new_buyers"].tolist() == [1, 1]
+    # one row per month and acquisition cohort: January's (a), February's (b)
+    assert table["month"].dt.strftime("%Y-%m").tolist() == ["2024-01", "2024-02", "2024-02"]
+    assert table["first_month"].dt.strftime("%Y-%m").tolist() == ["2024-01", "2024-01", "2024-02"]
+    assert table["repeat_days"].tolist() == [0, 1, 0]
+    assert table["new_buyers"].tolist() == [1, 0, 1]
 
 
 def test_a_known_seasonal_peak_is_found():
@@ -180,6 +182,66 @@ def test_months_without_purchases_before_the_cutoff_count_too():
     months = _months(30, 0.3, seed=8)
     quiet = months[months["month"] < pd.Timestamp("2024-04-01")]  # nothing in April-June 2024
     assert fit_seasonality(quiet, date(2024, 7, 1)).months == 29
+
+
+def _cohorts(n_months: int, amplitude: float, seed: int, acquisition: float) -> pd.DataFrame:
+    """Cohort rows (as ``monthly_purchase_days``) of a base acquiring ~150 customers a month times
+    ``1 + acquisition * cos(day of year - 14 Dec)``, each cohort buying at a rate that falls with
+    its age (fresh customers are active, then some drop out: 0.01 x (0.3 + 0.7 exp(-age / 4))),
+    times ``1 + amplitude * cos(...)`` in calendar time (the purchase season)."""
+    rng = np.random.default_rng(seed)
+    months = pd.date_range("2022-01-01", periods=n_months, freq="MS")
+    mid = np.array([(m + pd.Timedelta(days=15)).day_of_year for m in months])
+    wave = np.cos(2 * np.pi * (mid - PEAK) / YEAR_DAYS)
+    sizes = rng.poisson(150 * (1 + acquisition * wave))
+    rows = []
+    for c in range(n_months):
+        rows.append((months[c], months[c], 0, sizes[c]))
+        for m in range(c + 1, n_months):
+            rate = 0.01 * (0.3 + 0.7 * np.exp(-(m - c) / 4))
+            mean = sizes[c] * months[m].days_in_month * rate * (1 + amplitude * wave[m])
+            rows.append((months[m], months[c], rng.poisson(mean), 0))
+    return pd.DataFrame(rows, columns=["month", "first_month", "repeat_days", "new_buyers"])
+
+
+def test_customers_acquired_in_a_season_are_not_a_purchase_season():
+    """A base that acquires its customers in winter holds more fresh, active customers after
+    each winter: month by month it looks seasonal (the monthly fit alone finds a season in 90% of
+    these bases) though nobody buys by the season. Fitting each cohort's rate by its age finds
+    none; a real purchase season of amplitude 0.15 is still found in every base, whether or not
+    its customers are acquired in a season."""
+    cut = date(2024, 7, 1)
+    acquired = [_cohorts(30, 0.0, seed=s, acquisition=0.8) for s in range(40)]
+    monthly_only = np.mean(
+        [fit_seasonality(m.drop(columns="first_month"), cut).found for m in acquired]
+    )
+    assert monthly_only >= 0.8, monthly_only  # the false season the cohort check is for
+    found = [fit_seasonality(m, cut) for m in acquired]
+    assert not any(s.found for s in found)
+    assert any(
+        "the age of the customers acquired in each month explains" in s.reason for s in found
+    )
+    for acquisition in (0.8, 0.0):
+        real = [fit_seasonality(_cohorts(30, 0.15, s, acquisition), cut) for s in range(20)]
+        assert all(s.found for s in real), acquisition
+    # and the monthly totals of cohort rows are the months the fit has always used
+    one = _cohorts(30, 0.15, seed=0, acquisition=0.0)
+    assert fit_seasonality(one, cut) == fit_seasonality(one.drop(columns="first_month"), cut)
+
+
+def test_a_cohort_check_that_does_not_converge_finds_none(monkeypatch):
+    from training import seasonality
+
+    real = seasonality._poisson
+    n_base = seasonality.TREND_DEGREE + 1 + seasonality.AGE_TERMS  # the cohort fit's design
+
+    def failing(design, y, offset):
+        fit = real(design, y, offset)
+        return replace(fit, converged=fit.converged and design.shape[1] != n_base + 2)
+
+    monkeypatch.setattr(seasonality, "_poisson", failing)
+    season = fit_seasonality(_cohorts(30, 0.3, seed=1, acquisition=0.0), date(2024, 7, 1))
+    assert not season.found and "explains (p=nan" in season.reason, season.reason
 
 
 def _drifting(seed: int, n: int = 30, step: int | None = None) -> pd.DataFrame:

@@ -128,9 +128,12 @@ def test_purchase_seasonality_is_the_same_on_both_engines(spark_engine, syntheti
     spark = monthly_purchase_days(
         connect(synthetic_dir, spark_engine.backend).transactions, before
     ).to_pandas()
-    duck["month"], spark["month"] = pd.to_datetime(duck["month"]), pd.to_datetime(spark["month"])
+    for frame in (duck, spark):
+        for column in ("month", "first_month"):
+            frame[column] = pd.to_datetime(frame[column])
     pd.testing.assert_frame_equal(duck, spark, check_dtype=False)
-    assert len(duck) == 30 and duck["repeat_days"].sum() > 0
+    assert duck["month"].nunique() == 30 and duck["repeat_days"].sum() > 0
+    assert duck["first_month"].nunique() > 1  # one row per month and acquisition cohort
     with building_on(BuildSettings(spark_engine)):
         on_spark = seasonality_of(synthetic_dir, date(2025, 7, 1))
     assert on_spark == seasonality_of(synthetic_dir, date(2025, 7, 1))

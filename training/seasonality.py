@@ -8,10 +8,13 @@ regression on a quadratic trend (the growth and ageing of the base) plus annual 
 seasonality is used when the harmonics explain more than noise (F-test at :data:`SIGNIFICANCE`,
 at least :data:`MIN_MONTHS` complete months) and the two halves of the history, fitted apart,
 put the peak in the same place (:data:`HALVES_AGREE`): a season recurs, a drift or a one-off
-shift of the rate does not. Then time runs on a seasonal clock (:meth:`Seasonality.clock`, days
-of the year's mean rate): BG/NBD is fitted on each customer's age and recency measured on it and
-forecasts a window ``[T, T + H)`` over its *effective days*. Without one, the clock is the
-calendar.
+shift of the rate does not. The harmonics must also stay significant when each acquisition
+cohort's rate is allowed to change with its age (``_cohort_check``): a base that acquires its
+customers in one season holds more freshly acquired, still active customers some months of the
+year, which raises its monthly rate without any season in when customers buy. Then time runs
+on a seasonal clock (:meth:`Seasonality.clock`, days of the year's mean rate): BG/NBD is fitted
+on each customer's age and recency measured on it and forecasts a window ``[T, T + H)`` over its
+*effective days*. Without one, the clock is the calendar.
 
 Evidence (two generators with known seasonality, exports without any): ``docs/results.md``,
 section "The churn window on the base's seasonal clock".
@@ -38,6 +41,9 @@ SIGNIFICANCE = 0.01
 #: of the angle between the two (cos, sin) pairs must exceed this (peaks within 45 degrees, about
 #: six weeks, of each other). False seasonalities on simulated bases: docs/results.md.
 HALVES_AGREE = 0.7
+#: The rate of an acquisition cohort as a function of its age a (months since its first month):
+#: log a and (log a)^2 beside the calendar trend, in the cohort check.
+AGE_TERMS = 2
 #: Annual harmonics tried, the first, then the second (a sharper peak), each only if significant.
 MAX_HARMONICS = 2
 #: The trend of the rate (growth and ageing of the base): a quadratic in time.
@@ -139,9 +145,11 @@ NO_SEASONALITY = Seasonality(reason="not looked for")
 
 
 def fit_seasonality(months: pd.DataFrame, before: date) -> Seasonality:
-    """Fit :class:`Seasonality` on ``months`` (``month``, ``repeat_days``, ``new_buyers``, one row
-    per calendar month with a purchase, as ``features.definitions.monthly_purchase_days``);
-    only months complete before ``before`` are used."""
+    """Fit :class:`Seasonality` on ``months`` (``month``, ``first_month``, ``repeat_days``,
+    ``new_buyers``: one row per calendar month and acquisition cohort with a purchase, as
+    ``features.definitions.monthly_purchase_days``); only months complete before ``before`` are
+    used. Without ``first_month`` (monthly totals only) there are no cohorts to check, and a
+    season is taken on the monthly fit and the halves alone."""
     table = _exposure_table(months, before)
     mids = [m.toordinal() + _days_in(m) / 2 for m in table["month"]]
     usable = table["exposure"].to_numpy() > 0
@@ -179,6 +187,14 @@ def fit_seasonality(months: pd.DataFrame, before: date) -> Seasonality:
             f"not repeat (agreement {agreement:.2f}, needs {HALVES_AGREE})"
         )
         return replace(none, p_value=p_first, reason=reason)
+    if "first_month" in months:
+        p_cohorts = _cohort_check(_cohort_cells(months, before), kept // 2)
+        if not p_cohorts < SIGNIFICANCE:  # NaN: a fit that did not converge finds none
+            reason = (
+                f"a pattern in {n} months (p={p_first:.2g}) that the age of the customers "
+                f"acquired in each month explains (p={p_cohorts:.2g} once it is fitted)"
+            )
+            return replace(none, p_value=p_first, reason=reason)
     coefficients = tuple(float(c) for c in fitted.beta[trend.shape[1] :])
     return replace(none, coefficients=coefficients, p_value=p_first)
 
@@ -212,6 +228,53 @@ def _exposure_table(months: pd.DataFrame, before: date) -> pd.DataFrame:
         [m.toordinal() + d <= before.toordinal() for m, d in zip(table["month"], days, strict=True)]
     )
     return table[complete].reset_index(drop=True)
+
+
+def _cohort_cells(months: pd.DataFrame, before: date) -> pd.DataFrame:
+    """One row per complete month before ``before`` and earlier acquisition cohort:
+    ``repeat_days`` (0 when absent), ``exposure`` (cohort size x days of the month), ``age``
+    (months since the cohort's first month, 1 or more) and ``mid`` (the month's middle)."""
+    table = months.assign(
+        month=pd.to_datetime(months["month"]).dt.to_period("M"),
+        first_month=pd.to_datetime(months["first_month"]).dt.to_period("M"),
+    )
+    sizes = table[table["month"] == table["first_month"]].groupby("first_month")["new_buyers"].sum()
+    sizes = sizes[sizes > 0]
+    months_done = [
+        pd.Period(m, "M")
+        for m in _exposure_table(months.drop(columns="first_month"), before)["month"]
+    ]
+    if sizes.empty or not months_done:
+        return pd.DataFrame(columns=["repeat_days", "exposure", "age", "mid"], dtype=float)
+    grid = pd.MultiIndex.from_product([months_done, sizes.index], names=["month", "first_month"])
+    cells = (
+        table.groupby(["month", "first_month"])["repeat_days"].sum().reindex(grid, fill_value=0)
+    ).reset_index()
+    cells["age"] = [(m - c).n for m, c in zip(cells["month"], cells["first_month"], strict=True)]
+    cells = cells[cells["age"] >= 1].reset_index(drop=True)
+    days = cells["month"].dt.days_in_month.to_numpy(dtype=float)
+    cells["exposure"] = sizes.reindex(cells["first_month"]).to_numpy(dtype=float) * days
+    cells["mid"] = cells["month"].dt.start_time.map(date.toordinal).to_numpy(float) + days / 2
+    return cells[["repeat_days", "exposure", "age", "mid"]]
+
+
+def _cohort_check(cells: pd.DataFrame, harmonics: int) -> float:
+    """p-value of ``harmonics`` annual harmonics on the cohort cells, beside the calendar trend
+    and a function of the cohort's age (:data:`AGE_TERMS`); NaN when a fit does not converge."""
+    if len(cells) <= TREND_DEGREE + 1 + AGE_TERMS + 2 * harmonics:
+        return float("nan")
+    y = cells["repeat_days"].to_numpy(dtype=float)
+    offset = np.log(cells["exposure"].to_numpy(dtype=float))
+    mid = cells["mid"].to_numpy(dtype=float)
+    log_age = np.log(cells["age"].to_numpy(dtype=float))
+    base = np.column_stack(
+        [_trend(mid, TREND_DEGREE), *(log_age**j for j in range(1, AGE_TERMS + 1))]
+    )
+    narrow = _poisson(base, y, offset)
+    wide = _poisson(np.column_stack([base, _harmonics(mid, harmonics)]), y, offset)
+    if not (narrow.converged and wide.converged):
+        return float("nan")
+    return _f_test(narrow, wide, y)
 
 
 def _days_in(month: date) -> int:
