@@ -11,7 +11,7 @@ DATA ?= data/synthetic
 PROJECT ?= $(notdir $(DATA))
 CUSTOMERS ?= 20000
 SEED ?= 0
-CONFIG ?= experiments/baseline.yaml
+CONFIG ?= experiments/btyd-features.yaml
 TRIALS ?= 20
 TUNE_CONFIG ?= experiments/btyd-features.yaml
 AS_OF ?=
@@ -72,7 +72,7 @@ ingest-cdnow: install ## Ingest CDNOW into DATA_OUT (default data/cdnow)
 generate: install ## Generate synthetic data: CUSTOMERS=20000 SEED=0 DATA=data/synthetic
 	$(LIFECYCLE) generate --customers $(CUSTOMERS) --seed $(SEED) --out $(DATA)
 
-train: install ## Train and register churn + CLV models: CONFIG=experiments/baseline.yaml DATA=...
+train: install ## Train and register churn + CLV models: CONFIG=experiments/btyd-features.yaml DATA=...
 	$(LIFECYCLE) train --config $(CONFIG) --data $(DATA) --project $(PROJECT)
 
 tune: install ## Optuna study (resumable, optuna.db) -> reports/results/tuned.yaml [UPDATE_RESULTS=1: experiments/]

@@ -634,6 +634,10 @@ def _check_cutoffs(source: str | Path, cutoffs: list[date], horizon_days: int | 
 
 
 ConfigPath = Annotated[Path, typer.Option("--config", help="Experiment YAML (see experiments/).")]
+#: The config of train, tune, backtest and retrain: RFM, engagement, static and calendar features
+#: with BG/NBD + Gamma-Gamma as features and as the models' starting point (docs/results.md);
+#: found in the working directory, else shipped with the code (``training.config.config_file``).
+DEFAULT_CONFIG = Path("experiments/btyd-features.yaml")
 TrackingUriOption = Annotated[
     str,
     typer.Option(
@@ -692,7 +696,7 @@ def _load(
 
 @app.command()
 def train(
-    config: ConfigPath = Path("experiments/baseline.yaml"),
+    config: ConfigPath = DEFAULT_CONFIG,
     data: Annotated[
         str | None,
         typer.Option(
@@ -789,7 +793,7 @@ def train(
 
 @app.command()
 def tune(
-    config: ConfigPath = Path("experiments/baseline.yaml"),
+    config: ConfigPath = DEFAULT_CONFIG,
     data: OptionalData = None,
     trials: Annotated[
         int | None,
@@ -821,7 +825,7 @@ def backtest(
     ],
     horizon_days: Annotated[int, typer.Option(min=1, help="Evaluate on [cutoff, cutoff + H).")],
     out: Annotated[Path, typer.Option(help="Output JSON file.")],
-    config: ConfigPath = Path("experiments/btyd-features.yaml"),
+    config: ConfigPath = DEFAULT_CONFIG,
     dataset: Annotated[str | None, typer.Option(help="Name of the data set in the JSON.")] = None,
     project: ProjectOption = None,
     engine: EngineOption = "duckdb",
@@ -1533,7 +1537,7 @@ def monitor(
 @app.command()
 def retrain(
     data: DataDir,
-    config: ConfigPath = Path("experiments/engagement.yaml"),
+    config: ConfigPath = DEFAULT_CONFIG,
     project: Annotated[
         str | None,
         typer.Option("--project", help="Project to retrain (default: the data directory's name)."),

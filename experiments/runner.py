@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-EXPERIMENTS_DIR = Path(__file__).resolve().parent
+from training.config import SHIPPED_EXPERIMENTS as EXPERIMENTS_DIR
 
 
 @dataclass(frozen=True)

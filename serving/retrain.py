@@ -88,13 +88,15 @@ def retrain_lock(path: Path, project: str) -> Iterator[None]:
 
 def inputs_key(settings: RetrainSettings, as_of: date) -> str:
     """Hash of what decides the outcome: data files, config text, scoring date, project."""
+    from training.config import config_file
+
     digest = hashlib.sha256()
     for path in sorted(settings.data_dir.glob("*.parquet")):
         digest.update(path.name.encode())
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
-    digest.update(Path(settings.config).read_bytes())
+    digest.update(config_file(settings.config).read_bytes())
     if settings.monitor_config:
         digest.update(Path(settings.monitor_config).read_bytes())
     digest.update(f"{as_of}|{settings.project}|{settings.tracking_uri}".encode())

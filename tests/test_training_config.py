@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from training.config import ConfigError, dump_config, load_config
+from training.config import ConfigError, config_file, dump_config, load_config
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
@@ -59,3 +59,36 @@ def test_a_dumped_config_names_no_store(tmp_path):
 def test_missing_file():
     with pytest.raises(ConfigError, match="does not exist"):
         load_config("nope.yaml")
+
+
+def test_a_shipped_experiment_is_found_from_any_folder(tmp_path, monkeypatch):
+    """The commands' default ``experiments/btyd-features.yaml`` is relative: run from the user's
+    own folder (not the repository) it is the shipped file, unless that folder has its own."""
+    monkeypatch.chdir(tmp_path)
+    assert config_file("experiments/btyd-features.yaml") == EXPERIMENTS / "btyd-features.yaml"
+    assert load_config("experiments/btyd-features.yaml") == load_config(
+        EXPERIMENTS / "btyd-features.yaml"
+    )
+    own = tmp_path / "experiments" / "btyd-features.yaml"
+    own.parent.mkdir()
+    own.write_text("name: mine\ndescription: the user's own\n")
+    assert load_config("experiments/btyd-features.yaml").name == "mine"  # theirs wins
+    with pytest.raises(ConfigError, match="experiments/nope.yaml: config file does not exist"):
+        load_config("experiments/nope.yaml")
+    assert config_file("other/btyd-features.yaml") == Path("other/btyd-features.yaml")
+
+
+def test_the_commands_default_config_works_outside_the_repository(tmp_path, monkeypatch):
+    """``lifecycle train`` from another folder reads the default config (it failed with
+    "experiments/baseline.yaml: config file does not exist") and goes on to the data."""
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import DEFAULT_CONFIG, app
+
+    monkeypatch.chdir(tmp_path)
+    assert not DEFAULT_CONFIG.exists() and config_file(DEFAULT_CONFIG).is_file()
+    for command in ("train", "tune", "retrain"):
+        result = CliRunner().invoke(app, [command, "--data", str(tmp_path / "missing")])
+        assert result.exit_code == 2, result.output
+        assert "config file does not exist" not in result.output
+        assert "missing" in result.output, result.output

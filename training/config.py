@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from features.config import FeatureConfig
 from training import DEFAULT_TRACKING_URI
 
+#: The experiment YAMLs shipped with the code (``experiments/`` of the repository).
+SHIPPED_EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
 #: A project name: letters, digits, ``_``, ``.`` and ``-`` (it becomes part of registered model and
 #: MLflow experiment names).
 PROJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -201,9 +204,21 @@ class ConfigError(ValueError):
     """An experiment config file cannot be used; the message names the file and the field."""
 
 
-def load_config(path: str | Path, **overrides) -> ExperimentConfig:
-    """Read and validate an experiment YAML; ``overrides`` replace top-level keys."""
+def config_file(path: str | Path) -> Path:
+    """``path``; a relative ``experiments/<name>.yaml`` that the working directory does not hold
+    is the shipped experiment of that name, so the commands' default configs work from any
+    folder, not only from the repository."""
     path = Path(path)
+    if path.exists() or path.is_absolute() or path.parts[:1] != ("experiments",):
+        return path
+    shipped = SHIPPED_EXPERIMENTS.joinpath(*path.parts[1:])
+    return shipped if shipped.is_file() else path
+
+
+def load_config(path: str | Path, **overrides) -> ExperimentConfig:
+    """Read and validate an experiment YAML (:func:`config_file`); ``overrides`` replace
+    top-level keys."""
+    path = config_file(path)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError as exc:
