@@ -2,9 +2,10 @@
 
 A CSV export is decoded strictly (a wrong encoding is a one-line error naming the file and
 ``--encoding``, never replacement characters), its separator is sniffed with quotes respected, and
-every data record keeps its physical line number. Records whose field count differs from the header,
-and a last record cut off by a truncated file, carry a *structural problem* that ingest turns into a
-quarantine reason.
+every data record keeps its physical line number. Records whose field count differs from the
+header, a line whose quote does not close its field (the lines after it are read on their own,
+not swallowed into one field), and a last record cut off by a truncated file, carry a
+*structural problem* that ingest turns into a quarantine reason.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ ENCODING_HINT = (
 )
 FIELD_COUNT = "field count differs from header"
 TRUNCATED = "truncated last line"
+UNCLOSED_QUOTE = 'a quote (") in this line does not close its field'  # later lines read again
 SNIFF_LINES = 200
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 
@@ -257,25 +259,20 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
             f"{path}: cannot tell the column separator (tried comma, semicolon, tab, pipe "
             "and whitespace); pass --sep"
         )
-    records, spans = [], []
-    reader = (
-        _split(chosen, lines)
-        if chosen == WHITESPACE
-        else csv.reader(iter(lines), delimiter=chosen, quotechar='"', doublequote=True)
-    )
-    csv.field_size_limit(1 << 30)
-    consumed = 0
-    try:
-        for fields in reader:
-            start = consumed
-            consumed = consumed + 1 if chosen == WHITESPACE else reader.line_num
-            if fields and any(f.strip() for f in fields):
-                records.append(fields)
-                spans.append((start, consumed))
-    except csv.Error as exc:
-        raise IngestError(
-            f"{path}: line {consumed + 1}: not readable as CSV ({exc}); check --sep"
-        ) from exc
+    records, spans = _records(path, lines, chosen, 0)
+    unclosed = set()  # span starts of records whose quote does not close their field
+    i = 0
+    while i < len(records):
+        start, end = spans[i]
+        if end - start > 1 and _misquoted(lines, spans[i], chosen):
+            # A quote opened in this line does not close its field: csv read the next lines (up
+            # to a later stray quote, or the end) into it. The line is one bad record; the lines
+            # after it are read again.
+            records[i] = next(csv.reader([lines[start]], delimiter=chosen))
+            spans[i] = (start, start + 1)
+            unclosed.add(start)
+            records[i + 1 :], spans[i + 1 :] = _records(path, lines[start + 1 :], chosen, start + 1)
+        i += 1
     if not records:
         raise IngestError(f"{path}: file is empty; expected a header and at least one row")
     notes = [f"separator {_sep_name(chosen)}" + ("" if sep else " (detected)")]
@@ -303,10 +300,13 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
     for i, fields in enumerate(body):
         if len(fields) > width and not any(f.strip() for f in fields[width:]):
             fields = fields[:width]  # trailing empty fields (a spreadsheet artefact)
-        if len(fields) != width:
+        row: list[str | None] = list(fields)
+        if len(row) != width:
             problems[i] = FIELD_COUNT
-            fields = (fields + [None] * width)[:width]
-        rows.append(fields)
+            row = (row + [None] * width)[:width]
+        if body_spans[i][0] in unclosed:
+            problems[i] = UNCLOSED_QUOTE
+        rows.append(row)
     if _cut_at_end(text, lines, body_spans[-1], chosen):
         problems[-1] = TRUNCATED
     frame = pd.DataFrame(rows, columns=header, dtype="string")
@@ -323,6 +323,56 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
         _raw_lines=lines,
         _record_spans=body_spans,
     )
+
+
+def _records(
+    path: Path, lines: list[str], sep: str, offset: int
+) -> tuple[list[list[str]], list[tuple[int, int]]]:
+    """The non-blank records of ``lines`` and the span of physical lines of each (from
+    ``offset``)."""
+    records, spans = [], []
+    reader = (
+        _split(sep, lines)
+        if sep == WHITESPACE
+        else csv.reader(iter(lines), delimiter=sep, quotechar='"', doublequote=True)
+    )
+    csv.field_size_limit(1 << 30)
+    consumed = 0
+    try:
+        for fields in reader:
+            start = consumed
+            consumed = consumed + 1 if sep == WHITESPACE else reader.line_num
+            if fields and any(f.strip() for f in fields):
+                records.append(fields)
+                spans.append((offset + start, offset + consumed))
+    except csv.Error as exc:
+        raise IngestError(
+            f"{path}: line {offset + consumed + 1}: not readable as CSV ({exc}); check --sep"
+        ) from exc
+    return records, spans
+
+
+def _strict_error(lines: list[str], span: tuple[int, int], sep: str) -> str | None:
+    """The error of a strict CSV reading of the record on ``lines[span]``, None when it reads
+    cleanly (its quotes open and close fields as CSV says)."""
+    if sep == WHITESPACE:
+        return None
+    try:
+        for _ in csv.reader(iter(lines[span[0] : span[1]]), delimiter=sep, strict=True):
+            pass
+    except csv.Error as exc:
+        return str(exc)
+    return None
+
+
+def _misquoted(lines: list[str], span: tuple[int, int], sep: str) -> bool:
+    """A record whose quote does not close its field: it never closes, or text follows it."""
+    return _strict_error(lines, span, sep) is not None
+
+
+def _unclosed(lines: list[str], span: tuple[int, int], sep: str) -> bool:
+    """A record that ends inside a quoted field."""
+    return "unexpected end of data" in (_strict_error(lines, span, sep) or "")
 
 
 def _preamble(records: list[list[str]]) -> int:
@@ -360,12 +410,8 @@ def _footer(body: list[list[str]], width: int) -> int:
 
 def _cut_at_end(text: str, lines: list[str], span: tuple[int, int], sep: str) -> bool:
     """A file that stops without a line end, or inside a quoted field, lost the end of its last
-    row."""
-    if not text.endswith(("\n", "\r")):
-        return True
-    if sep == WHITESPACE:
-        return False
-    return "".join(lines[span[0] : span[1]]).count('"') % 2 == 1
+    row (a literal ``"`` inside an unquoted field, ``27" monitor``, is no open quote)."""
+    return not text.endswith(("\n", "\r")) or _unclosed(lines, span, sep)
 
 
 def _unique(names: list[str]) -> list[str]:

@@ -898,3 +898,49 @@ def test_the_seasonal_retail_export_buys_most_in_november():
     plain, _ = retail.simulate(seed=2, n_customers=50, drift=False)
     again, _ = retail.simulate(seed=2, n_customers=50, drift=False, seasonal=False, years=2)
     pd.testing.assert_frame_equal(plain, again)
+
+
+def _transactions(tmp_path: Path, text: str | bytes, name: str = "t.csv"):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    out = tmp_path / "out"
+    report = ingest(out, path, load_mapping(None), log=_quiet)["transactions"]
+    tx = pd.read_parquet(table_path(out, "transactions"))
+    q = quarantine_path(out, "transactions")
+    return report, tx, (pd.read_parquet(q) if q.exists() else None)
+
+
+def test_a_quote_that_does_not_close_hides_no_rows(tmp_path):
+    """A line whose quote never closes made csv read every line after it into one field: 1,000
+    rows became "600 read, 1 quarantined (truncated last line)". Now that line alone is
+    quarantined and the lines after it are rows again; a stray quote closed by a later one hides
+    the lines in between no more; a quoted field over several lines stays one row."""
+    lines = ["customer_id,ordered_at,amount,note"]
+    lines += [
+        f'{i},2024-01-13,{i},"27 inch' if i == 600 else f"{i},2024-01-13,{i},ok"
+        for i in range(1, 1001)
+    ]
+    report, tx, q = _transactions(tmp_path, "\n".join(lines) + "\n")
+    assert (report.rows_read, report.accepted, report.quarantined) == (1000, 999, 1)
+    assert q["reason"].tolist() == ['a quote (") in this line does not close its field']
+    assert q["source_line"].tolist() == [601] and 1000.0 in set(tx["amount"])
+    text = (
+        "customer_id,ordered_at,amount,note\n"
+        '1,2024-01-13,5,"a\n2,2024-01-14,6,x\n3,2024-01-15,7,"b\n4,2024-01-16,8,y\n'
+        '5,2024-01-17,9,"two\nlines"\n'
+    )
+    report, tx, q = _transactions(tmp_path / "stray", text)
+    assert (report.rows_read, report.accepted, report.quarantined) == (5, 3, 2)
+    assert sorted(tx["amount"]) == [6.0, 8.0, 9.0] and q["source_line"].tolist() == [2, 4]
+
+
+def test_a_literal_quote_in_the_last_row_is_not_a_truncated_file(tmp_path):
+    """``27" monitor`` (a quote inside an unquoted field is a character) on the last line was
+    taken for a file cut inside a quoted field."""
+    text = 'customer_id,ordered_at,amount,note\n1,2024-01-13,5,x\n2,2024-01-14,6,27" monitor\n'
+    report, tx, q = _transactions(tmp_path, text)
+    assert (report.accepted, report.quarantined) == (2, 0) and q.empty
+    # a last line cut inside a quoted field still is
+    report, tx, q = _transactions(tmp_path / "cut", text + '3,2024-01-15,7,"a note cut\n')
+    assert q["reason"].tolist() == ["truncated last line"] and report.accepted == 2
