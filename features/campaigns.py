@@ -27,7 +27,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from features.contract import Column, quarantine_path, table_path
+from features.contract import Column, quarantine_path, quarantine_rows, table_path
 
 CAMPAIGNS = "campaigns"
 TREATED, CONTROL = "treated", "control"
@@ -212,11 +212,9 @@ def validate_campaigns(
     flag(both_arms, "customer in both arms of the campaign (treated and control)")
     flag(key.duplicated().to_numpy() & keyed & pd.isna(reason), "duplicate customer_id in campaign")
     ok = pd.isna(reason)
-    quarantined = frame.loc[~ok].astype("string")
-    quarantined.insert(0, "reason", pd.Series(reason[~ok], index=quarantined.index, dtype="string"))
     rows = np.flatnonzero(~ok) + 1 if lines is None else np.asarray(lines)[~ok]
-    quarantined.insert(0, "source_row", rows.astype("int64"))
-    quarantined.insert(0, "source_file", str(path))
+    quarantined = quarantine_rows(frame.loc[~ok].astype("string"), path, rows, reason[~ok])
+    quarantined["reason"] = quarantined["reason"].astype("string")
     accepted = typed_campaigns(out.loc[ok])
     report.rows_read, report.accepted, report.quarantined = n, len(accepted), int((~ok).sum())
     report.reasons = {str(k): int(v) for k, v in pd.Series(reason[~ok]).value_counts().items()}

@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 CUSTOMERS = "customers"
 TRANSACTIONS = "transactions"
 EVENTS = "events"
@@ -84,3 +87,22 @@ def table_path(data_dir: str | Path, table: str) -> Path:
 def quarantine_path(data_dir: str | Path, table: str) -> Path:
     """Path of a table's quarantine file (rejected rows with a ``reason`` column)."""
     return Path(data_dir) / "quarantine" / f"{table}.parquet"
+
+
+#: The columns a quarantine file puts before the source row: where it came from and why.
+QUARANTINE_COLUMNS = ("source_file", "source_row", "source_line", "reason")
+
+
+def quarantine_rows(source: pd.DataFrame, path, rows, reasons, lines=None) -> pd.DataFrame:
+    """Quarantined source rows as read, behind ``source_file``, ``source_row`` (1-based),
+    ``source_line`` (the physical line, when known) and ``reason``. A source column with one of
+    those names (a returns export's ``reason``) is kept as ``<name> (in the file)``."""
+    out = source.rename(
+        columns={c: f"{c} (in the file)" for c in source if c in QUARANTINE_COLUMNS}
+    )
+    out.insert(0, "reason", pd.Series(np.asarray(reasons, dtype=object), index=out.index))
+    if lines is not None:
+        out.insert(0, "source_line", np.asarray(lines, dtype="int64"))
+    out.insert(0, "source_row", np.asarray(rows, dtype="int64"))
+    out.insert(0, "source_file", str(path))
+    return out

@@ -31,6 +31,7 @@ from features.contract import (
     TIME_COLUMN,
     TRANSACTIONS,
     quarantine_path,
+    quarantine_rows,
     table_path,
 )
 from features.csv_source import SourceFile, fold_name, read_source
@@ -549,11 +550,9 @@ def _split(
 ) -> _Table:
     ok = check.ok
     bad = np.flatnonzero(~ok)
-    quarantined = source.frame.loc[~ok].copy()
-    quarantined.insert(0, "reason", check.reason[~ok])
-    quarantined.insert(0, "source_line", source.lines[~ok])
-    quarantined.insert(0, "source_row", (bad + 1).astype("int64"))
-    quarantined.insert(0, "source_file", str(source.path))
+    quarantined = quarantine_rows(
+        source.frame.loc[~ok], source.path, bad + 1, check.reason[~ok], source.lines[~ok]
+    )
     accepted = out.loc[ok].reset_index(drop=True)
     report.rows_read = len(source.frame)
     report.accepted = len(accepted)

@@ -100,6 +100,24 @@ def test_bad_rows_are_quarantined_with_reasons_and_counted(tmp_path):
     assert '"campaigns"' in manifest
 
 
+def test_a_campaign_export_with_its_own_reason_column_ingests(tmp_path):
+    data = _contract_dir(tmp_path)
+    lines = [
+        "Cust,Sent,Campaign,Group,reason",
+        "A,2024-03-01,c1,control,x",
+        "Z,2024-03-01,c1,control,y",
+    ]
+    columns = {"customer_id": "Cust", "sent_at": "Sent", "campaign_id": "Campaign", "arm": "Group"}
+    report = ingest_campaigns(
+        data, _export(tmp_path, "\n".join(lines)), columns, log=lambda m: None
+    )
+    assert (report.accepted, report.quarantined) == (1, 1)
+    quarantine = pd.read_parquet(data / "quarantine" / "campaigns.parquet")
+    assert quarantine[["reason", "reason (in the file)"]].values.tolist() == [
+        ["unknown customer_id", "y"]
+    ]
+
+
 def test_unusable_file_names_file_and_column(tmp_path):
     source = _export(tmp_path, "customer_id,sent_at,campaign_id\nA,2024-03-01,c1\n")
     frame = pd.read_csv(source, dtype="string")

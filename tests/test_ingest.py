@@ -944,3 +944,17 @@ def test_a_literal_quote_in_the_last_row_is_not_a_truncated_file(tmp_path):
     # a last line cut inside a quoted field still is
     report, tx, q = _transactions(tmp_path / "cut", text + '3,2024-01-15,7,"a note cut\n')
     assert q["reason"].tolist() == ["truncated last line"] and report.accepted == 2
+
+
+def test_a_source_column_named_like_a_quarantine_column_is_kept(tmp_path):
+    """A returns export's own ``reason`` column (or ``source_file``, ...) crashed ingest with a
+    traceback ("cannot insert reason, already exists"), even with no bad row."""
+    text = (
+        "customer_id,ordered_at,amount,reason,source_line\n"
+        "1,2024-01-01,10,gift,a\n2,2024-01-02,5,,b\n3,not a date,7,damaged,c\n"
+    )
+    report, tx, q = _transactions(tmp_path, text)
+    assert (report.accepted, report.quarantined) == (2, 1)
+    assert q["reason"].tolist() == ["unparsable ordered_at"] and q["source_line"].tolist() == [4]
+    assert q["reason (in the file)"].tolist() == ["damaged"]
+    assert q["source_line (in the file)"].tolist() == ["c"]
