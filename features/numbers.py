@@ -5,8 +5,8 @@ One number format holds for a whole file (a file comes from one locale). It is d
 values when they say it unambiguously (``1.234,56``, ``12,50``, ``1,234,567``, ``1,050.00``) and
 otherwise assumed and reported as a guess; ``--decimal``/``--thousands`` force it. Per value:
 ``$1,234.56``, ``USD 2,000.00``, ``€ 45.00``, ``￥12,800.00``, ``3,500元``, ``1.2万``, ``(25.00)``,
-``25.00-``, ``1 234,56`` and ``1'234.50`` all parse; a value whose digit grouping contradicts the
-format is not a number (and its row is quarantined).
+``25.00-``, ``1 234,56``, ``1'234.50`` and ``₹1,23,456.00`` (Indian grouping) all parse; a value
+whose digit grouping contradicts the format is not a number (and its row is quarantined).
 """
 
 from __future__ import annotations
@@ -172,6 +172,8 @@ def _parse_distinct(values: pd.Series, fmt: NumberFormat) -> tuple[pd.Series, pd
     d = re.escape(fmt.decimal)
     seps = "".join(sorted({re.escape(s) for s in (fmt.thousands, " ", "'") if s}))
     grouped = rf"\d{{1,3}}(?:[{seps}]\d{{3}})+" if seps else None
+    if fmt.thousands == ",":  # Indian grouping (lakh, crore): 1,23,456.00 and 12,00,000
+        grouped = rf"(?:{grouped}|\d{{1,2}}(?:,\d{{2}})+,\d{{3}})"
     plain = rf"(?:\d+|{grouped})" if grouped else r"\d+"
     valid = num.str.fullmatch(rf"{plain}(?:{d}\d*)?|{d}\d+").fillna(False).astype(bool)
     digits = num.str.replace(rf"[{seps}]", "", regex=True).str.replace(

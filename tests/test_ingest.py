@@ -351,6 +351,9 @@ def test_full_disk_is_a_clear_error_and_the_old_output_stays(tmp_path):
         ("1 234,56 €", ",", 1234.56, "EUR"),
         ("1\u00a0234,56", ",", 1234.56, None),
         ("-45,00", ",", -45.0, None),
+        ("₹1,23,456.00", ".", 123456.0, "INR"),  # Indian grouping: lakh
+        ("INR 12,00,00,000", ".", 120000000.0, "INR"),  # twelve crore
+        ("1,23,4567", ".", None, None),  # neither grouping
         ("1,50", ".", None, None),  # grouping contradicts a decimal point: not a number
         ("(25.00", ".", None, None),
         ("USD 5 EUR", ".", None, None),
