@@ -184,23 +184,40 @@ def _looks_like_gbk(raw: bytes) -> str | None:
     """Text decoded as GB18030 when (nearly) all its non-ASCII characters are common GB2312 Chinese.
 
     Western single-byte text (latin-1/cp1252) decoded as GBK yields rare characters outside GB2312,
-    so it is not mistaken for Chinese; such a file needs ``--encoding``.
+    or Chinese characters inside Latin words, so it is not mistaken for Chinese; such a file
+    needs ``--encoding``.
     """
     try:
         text = raw.decode("gb18030")
     except UnicodeDecodeError:
         return None
-    wide = [ch for ch in text if ord(ch) > 127]
+    wide = [i for i, ch in enumerate(text) if ord(ch) > 127]
     if not wide:
         return None
     common = 0
-    for ch in wide:
+    for i in wide:
         try:
-            ch.encode("gb2312")
+            text[i].encode("gb2312")
             common += 1
         except UnicodeEncodeError:
             pass
+    # Latin letters read as GBK pair up into Chinese characters inside Latin words ("Conceição"
+    # reads "Concei玢o"); Chinese text puts them next to each other or to punctuation.
+    inside_words = sum(
+        0 < i < len(text) - 1 and _latin(text[i - 1]) and _latin(text[i + 1]) for i in wide
+    )
+    if inside_words > MAX_INSIDE_WORDS * len(wide):
+        return None
     return text if common >= 0.98 * len(wide) else None
+
+
+#: Share of "Chinese" characters between two Latin letters above which GBK is not taken: Western
+#: text decoded as GBK.
+MAX_INSIDE_WORDS = 0.25
+
+
+def _latin(ch: str) -> bool:
+    return ch.isascii() and ch.isalpha()
 
 
 def _clean_header(name: str) -> str:

@@ -355,3 +355,21 @@ def test_dry_run_reports_the_same_counts_and_writes_nothing(tmp_path):
         t: (w["read"], w["accepted"]) for t, w in expected["tables"].items()
     }
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_latin_1_portuguese_is_not_taken_for_chinese(tmp_path):
+    """``ção`` in Latin-1 is two bytes that also make one GB2312 character: "Conceição" was read
+    as "Concei玢o" (detected gb18030, exit 0). Chinese characters inside Latin words mean the
+    file is not GBK: the one-line encoding error, then --encoding reads it."""
+    from features.csv_source import read_source
+
+    path = tmp_path / "clientes.csv"
+    names = ["Conceição", "Assunção", "Anunciação", "Encarnação"]
+    text = "customer_id,region\n" + "".join(f"{i},{n}\n" for i, n in enumerate(names))
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(IngestError, match=r"clientes\.csv: not UTF-8 text .*--encoding"):
+        read_source(path)
+    assert read_source(path, encoding="latin-1").frame["region"].tolist() == names
+    chinese = tmp_path / "客户.csv"  # Chinese next to Latin letters is still Chinese
+    chinese.write_bytes("编号,产品\n1,iPhone手机壳\n2,T恤\n3,A型号\n".encode("gbk"))
+    assert read_source(chinese).frame["产品"].tolist() == ["iPhone手机壳", "T恤", "A型号"]
