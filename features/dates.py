@@ -20,6 +20,18 @@ from features.mapping import IngestError
 #: The mean length of a Gregorian year in days (the period of annual seasonality).
 YEAR_DAYS = 365.2425
 
+
+def placeholder_dates(stamps: pd.Series) -> tuple[pd.Series, str]:
+    """Where ``stamps`` are what exporting systems write for a missing date, and the reason: on
+    or before 1900-01-01 (Excel's day 0 and 1, SQL Server's 1753-01-01, 0001-01-01) or on
+    1970-01-01, a day either side for time zones (the Unix epoch, a date stored as 0)."""
+    early = stamps < pd.Timestamp("1900-01-02")
+    epoch = (stamps >= pd.Timestamp("1969-12-31")) & (stamps < pd.Timestamp("1970-01-03"))
+    return (early | epoch).fillna(False).astype(bool), (
+        "a placeholder for a missing date (on or before 1900-01-01, or the Unix epoch 1970-01-01)"
+    )
+
+
 _AMPM = r"AM|PM|am|pm|a\.m\.|p\.m\.|上午|下午|晚上|凌晨|早上|中午"
 _TIME = (
     rf"(?:,?(?:\s+|T|\s*(?={_AMPM}))(?:(?P<ampm1>{_AMPM})\s*)?(?P<H>\d{{1,2}})[:时点](?P<M>\d{{2}})"

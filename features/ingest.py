@@ -35,7 +35,7 @@ from features.contract import (
     table_path,
 )
 from features.csv_source import SourceFile, fold_name, read_source
-from features.dates import detect_order, parse_dates
+from features.dates import detect_order, parse_dates, placeholder_dates
 from features.mapping import VALUE_COLUMNS, ColumnMapping, IngestError
 from features.numbers import CURRENCIES, NumberFormat, detect_format, forced_format, parse_numbers
 from features.values import OTHER, STATUS_SYNONYMS, ValueMapping, map_values
@@ -283,6 +283,8 @@ def _build_table(
             check.flag(out[col.name].isna(), f"unparsable {col.name}")
             if latest is not None:
                 check.flag(out[col.name] > latest, f"{col.name} in the future")
+            placeholder, why = placeholder_dates(out[col.name])
+            check.flag(placeholder.to_numpy(), f"{col.name} is {why}")
         elif col.dtype == "float":
             if table == TRANSACTIONS and col.name == "amount":
                 continue

@@ -961,3 +961,22 @@ def test_a_source_column_named_like_a_quarantine_column_is_kept(tmp_path):
     assert q["reason"].tolist() == ["unparsable ordered_at"] and q["source_line"].tolist() == [4]
     assert q["reason (in the file)"].tolist() == ["damaged"]
     assert q["source_line (in the file)"].tolist() == ["c"]
+
+
+def test_placeholder_dates_are_quarantined_not_taken_for_orders(tmp_path):
+    """Systems write 1900-01-01, 1899-12-30 (Excel's day 0) or 1970-01-01 (a date stored as 0)
+    for a missing date: accepted, they made decades-old orders and customers."""
+    text = "customer_id,ordered_at,amount\n" + "".join(
+        f"{i},{d},10\n"
+        for i, d in enumerate(
+            ["2024-01-05", "1900-01-01", "1899-12-30", "1970-01-01 00:00:00", "2024-02-01"]
+            + ["1969-06-30", "1999-01-01", "2001-01-01"]
+        )
+    )
+    report, tx, q = _transactions(tmp_path, text)
+    assert report.accepted == 5 and set(tx["ordered_at"].dt.year) == {2024, 1969, 1999, 2001}
+    assert q["reason"].unique().tolist() == [
+        "ordered_at is a placeholder for a missing date (on or before 1900-01-01, or the Unix "
+        "epoch 1970-01-01)"
+    ]
+    assert q["source_line"].tolist() == [3, 4, 5]
