@@ -119,12 +119,20 @@ def _read_parquet(path: Path) -> SourceFile:
         frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         raise IngestError(f"{path}: not a readable Parquet file ({exc})") from exc
+    for col in frame.columns[[pd.api.types.is_float_dtype(t) for t in frame.dtypes]]:
+        # as text without exponents, which the number parser (like a CSV export) does not read:
+        # 1e-05 -> 0.00001, 1e+16 -> 10000000000000000
+        frame[col] = frame[col].map(_positional, na_action="ignore").astype("object")
     frame = frame.astype("string")
     frame.columns = [_clean_header(str(c)) for c in frame.columns]
     if frame.empty:
         raise IngestError(f"{path}: file has a header but no rows; expected at least one row")
     n = len(frame)
     return SourceFile(path, frame, np.full(n, None, dtype=object), np.zeros(n, dtype="int64"))
+
+
+def _positional(value: float) -> str:
+    return np.format_float_positional(value, trim="-") if np.isfinite(value) else str(value)
 
 
 def _refuse_binary(path: Path, raw: bytes) -> None:

@@ -980,3 +980,23 @@ def test_placeholder_dates_are_quarantined_not_taken_for_orders(tmp_path):
         "epoch 1970-01-01)"
     ]
     assert q["source_line"].tolist() == [3, 4, 5]
+
+
+def test_a_typed_parquet_export_keeps_small_and_large_amounts(tmp_path):
+    """Float columns of a Parquet export were read as text like "1e-05", which the number parser
+    refuses: the rows were quarantined as "amount is not a number"."""
+    import numpy as np
+
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["1", "2", "3", "4"],
+            "ordered_at": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"]),
+            "amount": np.array([1e-05, 1e16, 12.5, 3.0]),
+        }
+    )
+    path = tmp_path / "orders.parquet"
+    frame.to_parquet(path)
+    reports = ingest(tmp_path / "out", path, load_mapping(None), log=_quiet)
+    assert reports["transactions"].quarantined == 0
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert tx["amount"].tolist() == [1e-05, 1e16, 12.5, 3.0]
