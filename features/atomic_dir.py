@@ -78,11 +78,13 @@ def check_replaceable(
     label: str = "--out",
     error: type[Exception] = IngestError,
 ) -> None:
-    """Refuse an ``out`` that holds anything this writer did not write (it would be deleted)."""
+    """Refuse an ``out`` that holds anything this writer did not write (it would be deleted):
+    ``owned`` are the paths it writes, relative to ``out`` (``quarantine/events.parquet``); the
+    folders on their way may hold nothing else."""
     if out.exists() and not out.is_dir():
         raise error(f"{label} {out}: exists and is not a directory")
     if out.is_dir():
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in owned)
+        foreign = _foreign(out, owned)
         if foreign:
             raise error(
                 f"{label} {out}: holds files {writer} did not write ({', '.join(foreign[:5])}"
@@ -90,6 +92,20 @@ def check_replaceable(
                 "choose "
                 "an empty or new directory or move those files"
             )
+
+
+def _foreign(out: Path, owned: set[str]) -> list[str]:
+    """What ``out`` holds that is neither an owned path nor a folder on the way to one."""
+    folders = {"/".join(p.split("/")[:i]) for p in owned for i in range(1, p.count("/") + 1)}
+    found, pending = [], [out]
+    while pending:
+        for path in sorted(pending.pop().iterdir()):
+            rel = path.relative_to(out).as_posix()
+            if path.is_dir() and not path.is_symlink() and rel in folders:
+                pending.append(path)
+            elif rel not in owned or path.is_dir():
+                found.append(rel)
+    return sorted(found)
 
 
 @contextmanager

@@ -46,7 +46,9 @@ MIN_PARSABLE_SHARE = 0.5
 MIN_ACCEPTED_SHARE = 0.5
 UNMAPPED = "unmapped event_type"
 #: Everything ingest writes into ``--out`` (anything else there makes ingest refuse the directory).
-OWNED = {f"{t}.parquet" for t in TABLES} | {"campaigns.parquet", "quarantine", "manifest.json"}
+OWNED = {
+    f"{folder}{t}.parquet" for t in (*TABLES, "campaigns") for folder in ("", "quarantine/")
+} | {"manifest.json"}
 NUMBER_INPUTS = ("amount", "unit_price", "quantity", "margin", "value")
 
 

@@ -254,6 +254,20 @@ def test_out_with_foreign_files_is_refused_before_reading(tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def test_foreign_files_inside_the_quarantine_folder_are_refused_too(tmp_path):
+    """Only the top level was checked: a re-run deleted ``quarantine/mine/important.txt``."""
+    ingest(tmp_path, EXPORTS / "truncated" / "transactions.csv", load_mapping(None), log=_quiet)
+    mine = tmp_path / "quarantine" / "mine" / "important.txt"
+    mine.parent.mkdir()
+    mine.write_text("keep me")
+    with pytest.raises(IngestError, match=r"holds files ingest did not write \(quarantine/mine\)"):
+        ingest(tmp_path, EXPORTS / "truncated" / "transactions.csv", load_mapping(None), log=_quiet)
+    assert mine.read_text() == "keep me"
+    mine.unlink()
+    mine.parent.rmdir()
+    ingest(tmp_path, EXPORTS / "truncated" / "transactions.csv", load_mapping(None), log=_quiet)
+
+
 @pytest.mark.skipif(not CDNOW.exists(), reason="shared CDNOW data not present")
 def test_kill_9_mid_write_leaves_the_previous_output_whole(tmp_path):
     out = tmp_path / "out"
