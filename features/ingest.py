@@ -500,7 +500,7 @@ def _cancelled(
             + "; map them under values: {status: ...} if they are cancellations"
         )
     report.formats["status"] = ", ".join(
-        f"{s!r} -> {t or 'completed'}"
+        f"{s!r} -> {t if isinstance(t, str) and t else 'completed'}"
         for s, t in zip(table["source"], table["target"], strict=True)
     )
     check.flag(mapped == "cancelled", "cancelled order")

@@ -1014,3 +1014,16 @@ def test_a_typed_parquet_export_keeps_small_and_large_amounts(tmp_path):
     assert reports["transactions"].quarantined == 0
     tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
     assert tx["amount"].tolist() == [1e-05, 1e16, 12.5, 3.0]
+
+
+def test_an_unknown_order_status_is_reported_as_read_completed(tmp_path):
+    """The status line said ``'refunded' -> nan`` for a status it does not know."""
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "customer_id,ordered_at,amount,state\n1,2024-01-01,10,paid\n2,2024-01-02,5,refunded\n"
+    )
+    report = ingest(tmp_path / "out", path, load_mapping("status=state"), log=_quiet)[
+        "transactions"
+    ]
+    assert "'refunded' -> completed" in report.formats["status"]
+    assert "nan" not in report.formats["status"]
