@@ -43,6 +43,8 @@ FIELD_COUNT = "field count differs from header"
 TRUNCATED = "truncated last line"
 UNCLOSED_QUOTE = 'a quote (") in this line does not close its field'  # later lines read again
 SNIFF_LINES = 200
+#: ``frame.attrs`` key: the header names that occur more than once.
+REPEATED = "repeated_header_names"
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 
 
@@ -308,7 +310,8 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
             f"{next(f for f in records[0] if f.strip()).strip()!r})"
         )
         records, spans = records[title:], spans[title:]
-    header = _unique([_clean_header(h) for h in records[0]])
+    names = [_clean_header(h) for h in records[0]]
+    header = _unique(names)
     body, body_spans = records[1:], spans[1:]
     footer = _footer(body, len(header)) if text.endswith(("\n", "\r")) else 0
     if footer:
@@ -337,6 +340,8 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
     frame = pd.DataFrame(rows, columns=header, dtype="string")
     for col in frame.columns:
         frame[col] = frame[col].str.strip().replace("", pd.NA)
+    # a name the header holds more than once (read as name, name.1, ...): no column is taken by it
+    frame.attrs[REPEATED] = sorted({n for n in names if n and names.count(n) > 1})
     starts = np.array([s + 1 for s, _ in body_spans], dtype="int64")
     return SourceFile(
         path,

@@ -34,7 +34,7 @@ from features.contract import (
     quarantine_rows,
     table_path,
 )
-from features.csv_source import SourceFile, fold_name, read_source
+from features.csv_source import REPEATED, SourceFile, fold_name, read_source
 from features.dates import detect_order, parse_dates, placeholder_dates
 from features.mapping import VALUE_COLUMNS, ColumnMapping, IngestError
 from features.numbers import CURRENCIES, NumberFormat, detect_format, forced_format, parse_numbers
@@ -131,6 +131,12 @@ def _source_column(
     """The source values for a contract column, or a clear error when a required one is missing."""
     mapped = mapping.source_for(table, column)
     found = _find(frame, mapped or column)
+    if found is not None and mapped is None and found in frame.attrs.get(REPEATED, ()):
+        raise IngestError(
+            f"{path}: the header has more than one column {found!r}, so {table}.{column} could "
+            f'be either; rename one in the file, or map the one to use (--map "{column}={found}" '
+            f'is the first, --map "{column}={found}.1" the second)'
+        )
     if found is not None:
         return frame[found]
     if mapped is not None:

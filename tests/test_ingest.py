@@ -1027,3 +1027,16 @@ def test_an_unknown_order_status_is_reported_as_read_completed(tmp_path):
     ]
     assert "'refunded' -> completed" in report.formats["status"]
     assert "nan" not in report.formats["status"]
+
+
+def test_a_column_the_header_names_twice_is_not_picked_silently(tmp_path):
+    """Two ``amount`` columns (e.g. net and gross exported under one name): the first was used
+    without a word. Now ingest stops and says how to choose; a mapping chooses."""
+    path = tmp_path / "orders.csv"
+    path.write_text("customer_id,ordered_at,amount,amount\n1,2024-01-01,10,12\n2,2024-01-02,5,6\n")
+    with pytest.raises(IngestError, match=r"more than one column 'amount'.*amount=amount\.1"):
+        ingest(tmp_path / "out", path, load_mapping(None), log=_quiet)
+    ingest(tmp_path / "out", path, load_mapping("amount=amount.1"), log=_quiet)
+    assert pd.read_parquet(table_path(tmp_path / "out", "transactions"))["amount"].sum() == 18.0
+    ingest(tmp_path / "out", path, load_mapping("amount=amount"), log=_quiet)
+    assert pd.read_parquet(table_path(tmp_path / "out", "transactions"))["amount"].sum() == 15.0
