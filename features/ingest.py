@@ -83,6 +83,8 @@ class _Table:
     accepted: pd.DataFrame
     quarantined: pd.DataFrame
     report: TableReport
+    #: customer ids (as stored) of the quarantined rows that no accepted row has
+    quarantined_ids: frozenset[str] = frozenset()
 
 
 class _Validator:
@@ -167,6 +169,23 @@ def normalise_ids(values: pd.Series) -> pd.Series:
 def plain_id(value: str) -> str:
     """One id as ingest stores it (:func:`normalise_ids`): stripped, without a float's ``.0``."""
     return re.sub(FLOAT_ID, r"\1", value.strip())
+
+
+def _case_twins(ids: pd.Series) -> str | None:
+    """A warning when customer ids differ only in letter case (``Bob@Example.com`` and
+    ``bob@example.com``): kept apart, since ids such as Salesforce's are case-sensitive."""
+    distinct = pd.Series(ids.dropna().unique(), dtype="string")
+    folded = distinct.str.casefold()
+    twins = distinct[folded.duplicated(keep=False)]
+    if twins.empty:
+        return None
+    pair = twins[folded[twins.index] == folded[twins.index[0]]].tolist()[:2]
+    groups = int(folded[twins.index].nunique())
+    return (
+        f"{groups:,} customer id(s) written in more than one letter case (e.g. {pair[0]!r} and "
+        f"{pair[1]!r}) are kept as different customers (ids can be case-sensitive); if they are "
+        "one customer (e-mail addresses), lower-case them in the export"
+    )
 
 
 def _id_rewrites(raw: pd.Series, ids: pd.Series) -> str | None:
@@ -256,9 +275,11 @@ def _build_table(
     known_ids: set[str] | None,
     strict_values: bool,
     latest: pd.Timestamp | None = None,
+    quarantined_ids: frozenset[str] = frozenset(),
 ) -> _Table:
     """Validate one source file; return accepted contract rows, quarantined source rows and the
-    report. A time after ``latest`` is a wrong row (dated in the future)."""
+    report. A time after ``latest`` is a wrong row (dated in the future); a customer id of
+    ``quarantined_ids`` is one whose customer row was quarantined (not an unknown one)."""
     frame, path = source.frame, source.path
     report = TableReport(table=table, source_file=str(path))
     report.formats["encoding"] = source.encoding or "parquet"
@@ -306,6 +327,13 @@ def _build_table(
                 report.formats["customer_id"] = rewritten
             if col.name == "customer_id" and (odd := _scientific_ids(values)):
                 report.warnings.append(odd)
+            defines_customers = table == CUSTOMERS or (table == TRANSACTIONS and known_ids is None)
+            if (
+                col.name == "customer_id"
+                and defines_customers
+                and (twins := _case_twins(out[col.name]))
+            ):
+                report.warnings.append(twins)
             if col.required:
                 check.flag(out[col.name].isna(), f"missing {col.name}")
     if time_inputs:
@@ -320,6 +348,10 @@ def _build_table(
         if "status" in inputs:
             _cancelled(inputs["status"], out, check, mapping, report)
     if known_ids is not None:
+        check.flag(
+            out["customer_id"].isin(quarantined_ids),
+            "customer_id quarantined in the customers file",
+        )
         check.flag(
             out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), "unknown customer_id"
         )
@@ -578,7 +610,9 @@ def _split(
         by_reason = amounts.groupby(reasons.to_numpy()).sum(min_count=1).dropna()
         report.quarantined_amount = {str(k): round(float(v), 2) for k, v in by_reason.items()}
     assert report.accepted + report.quarantined == report.rows_read
-    return _Table(accepted, quarantined, report)
+    ids = out["customer_id"] if "customer_id" in out else pd.Series(dtype="string")
+    rejected = frozenset(ids[~ok].dropna()) - frozenset(ids[ok].dropna())
+    return _Table(accepted, quarantined, report, rejected)
 
 
 def _derive_customers(transactions: pd.DataFrame, events: pd.DataFrame | None) -> pd.DataFrame:
@@ -654,17 +688,19 @@ def ingest(
         check_replaceable(out_dir.absolute(), OWNED)
     built: dict[str, _Table] = {}
     known_ids: set[str] | None = None
+    rejected: frozenset[str] = frozenset()
     if customers is not None:
         built[CUSTOMERS] = _ingest_one(
             CUSTOMERS, Path(customers), mapping, None, log, strict_values, latest
         )
         known_ids = set(built[CUSTOMERS].accepted["customer_id"])
+        rejected = built[CUSTOMERS].quarantined_ids
     built[TRANSACTIONS] = _ingest_one(
-        TRANSACTIONS, Path(transactions), mapping, known_ids, log, strict_values, latest
+        TRANSACTIONS, Path(transactions), mapping, known_ids, log, strict_values, latest, rejected
     )
     if events is not None:
         built[EVENTS] = _ingest_one(
-            EVENTS, Path(events), mapping, known_ids, log, strict_values, latest
+            EVENTS, Path(events), mapping, known_ids, log, strict_values, latest, rejected
         )
     require_share([b.report for b in built.values()], min_accepted_share)
     reports = {t: b.report for t, b in built.items()}
@@ -742,11 +778,12 @@ def _ingest_one(
     log,
     strict_values: bool,
     latest: pd.Timestamp | None,
+    quarantined_ids: frozenset[str] = frozenset(),
 ) -> _Table:
     log(f"{table}: reading {path} ...")
     source = read_source(path, mapping.encoding, mapping.sep)
     log(f"{table}: {len(source.frame):,} rows read ({', '.join(source_formats(source))})")
-    built = _build_table(table, source, mapping, known_ids, strict_values, latest)
+    built = _build_table(table, source, mapping, known_ids, strict_values, latest, quarantined_ids)
     log_report(built.report, log)
     return built
 

@@ -1040,3 +1040,33 @@ def test_a_column_the_header_names_twice_is_not_picked_silently(tmp_path):
     assert pd.read_parquet(table_path(tmp_path / "out", "transactions"))["amount"].sum() == 18.0
     ingest(tmp_path / "out", path, load_mapping("amount=amount"), log=_quiet)
     assert pd.read_parquet(table_path(tmp_path / "out", "transactions"))["amount"].sum() == 15.0
+
+
+def test_ids_in_two_letter_cases_are_kept_apart_with_a_warning(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "customer_id,ordered_at,amount\nbob@example.com,2024-01-01,10\n"
+        "Bob@Example.com,2024-01-02,5\nBOB@EXAMPLE.COM ,2024-01-03,7\nann@x.org,2024-01-04,1\n"
+    )
+    report = ingest(tmp_path / "out", path, load_mapping(None), log=_quiet)["transactions"]
+    assert report.accepted == 4
+    assert len(pd.read_parquet(table_path(tmp_path / "out", "customers"))) == 4
+    (warning,) = [w for w in report.warnings if "letter case" in w]
+    assert warning.startswith("1 customer id(s) written in more than one letter case")
+
+
+def test_rows_of_a_quarantined_customer_say_so(tmp_path):
+    """Transactions of a customer whose customer row was quarantined were "unknown customer_id"."""
+    customers = tmp_path / "customers.csv"
+    customers.write_text("customer_id,signup_at\nA,2024-01-01\nB,\nC,2024-01-01\n")
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "customer_id,ordered_at,amount\nA,2024-02-01,10\nB,2024-02-01,5\nC,2024-02-02,3\n"
+        "Z,2024-02-03,1\nA,2024-02-04,2\n"
+    )
+    reports = ingest(tmp_path / "out", orders, load_mapping(None), customers=customers, log=_quiet)
+    assert reports["customers"].reasons == {"missing signup_at": 1}
+    assert reports["transactions"].reasons == {
+        "customer_id quarantined in the customers file": 1,
+        "unknown customer_id": 1,
+    }
