@@ -245,31 +245,81 @@ def test_client_error_goes_to_the_dead_letter_file_and_is_sent_next_time(
 
 
 def test_total_time_is_bounded_and_the_rest_resumes(scores: pd.DataFrame, tmp_path: Path):
+    """A receiver failing past the time bound: the batch being retried when the bound comes stays
+    planned with the batches after it (it was dead-lettered, so its customers went again later
+    under another key, which no receiver can tell from new data); the next run resumes them all
+    with their keys and bytes."""
     receiver = Receiver(SECRET, Faults(rate=1.0, kinds=("500",)))
     bounded = RetryPolicy(
         max_attempts=1000, base_delay=0.05, max_delay=0.2, timeout=0.5, max_seconds=1.5
     )
     with receiver.running():
         stuck = send(scores, tmp_path, receiver.url, batch_size=50, policy=bounded)
-        assert not stuck.ok and stuck.delivered == 0
-        assert stuck.dead >= 1 and stuck.not_attempted >= 1
-        assert stuck.dead + stuck.not_attempted == stuck.planned_batches
-        for line in stuck.dead_letter.read_text().splitlines():
-            reason = json.loads(line)["reason"]
-            assert "time limit" in reason and ("HTTP 500" in reason or "timeout" in reason)
+        assert not stuck.ok and stuck.delivered == 0 and stuck.dead == 0
+        assert stuck.not_attempted == stuck.planned_batches and stuck.retries >= 1
+        assert not stuck.dead_letter.exists()
         receiver.faults.rate = 0.0
         healed = send(scores, tmp_path, receiver.url, batch_size=50, policy=FAST)
-    assert healed.ok and healed.resumed_batches == stuck.not_attempted
-    assert healed.planned_batches == stuck.dead  # dead-lettered customers go out again
+    assert healed.ok and healed.resumed_batches == stuck.planned_batches
+    assert healed.planned_batches == 0  # nothing left to send again under a new key
     missing = missing_or_stale(receiver, scores)
     assert missing == 0
     assert_keys_match_bodies(receiver)
+    assert receiver.stats["same_content_new_key"] == 0
     record(
         "receiver down (500s) past the time bound, then healed",
         receiver,
         stuck.retries + healed.retries,
         missing,
     )
+
+
+def test_an_answer_dripped_a_byte_at_a_time_cannot_hold_the_export(
+    scores: pd.DataFrame, tmp_path: Path
+):
+    """httpx's timeout bounds each read, not the answer: a receiver sending one byte every 0.1 s
+    held the export past --timeout and --max-seconds (killed after 60 s). Each attempt now takes
+    at most its timeout; the batch the bound stops stays planned and goes again with its key (the
+    receiver, which had stored it, drops the repeat)."""
+    receiver = Receiver(SECRET, Faults(rate=1.0, kinds=("drip",), drip_seconds=0.1))
+    bounded = RetryPolicy(
+        max_attempts=100, base_delay=0.05, max_delay=0.1, timeout=0.5, max_seconds=2
+    )
+    with receiver.running():
+        started = time.monotonic()
+        stuck = send(scores, tmp_path, receiver.url, batch_size=50, policy=bounded)
+        elapsed = time.monotonic() - started
+        assert elapsed < 2 + 0.5 + 1.5, elapsed  # the bound, one attempt's timeout, slack
+        assert not stuck.ok and stuck.dead == 0 and stuck.not_attempted >= 1, (
+            stuck.dead_letter.read_text()[:600] if stuck.dead_letter.exists() else ""
+        )
+        receiver.faults.rate = 0.0
+        healed = send(scores, tmp_path, receiver.url, batch_size=50, policy=FAST)
+    assert healed.ok and missing_or_stale(receiver, scores) == 0
+    assert_keys_match_bodies(receiver)
+    assert receiver.stats["duplicates_dropped"] >= 1 and receiver.stats["same_content_new_key"] == 0
+
+
+def test_a_retry_after_past_the_time_bound_leaves_the_batches_planned(
+    scores: pd.DataFrame, tmp_path: Path
+):
+    """429 with a Retry-After longer than what is left of --max-seconds dead-lettered every batch
+    within seconds (each POSTed once, at once). Now the export stops at the first and leaves them
+    all planned for the next run."""
+    receiver = Receiver(SECRET, Faults(rate=1.0, kinds=("429",), retry_after="30"))
+    bounded = RetryPolicy(
+        max_attempts=8, base_delay=0.05, max_delay=0.1, timeout=0.5, max_seconds=3
+    )
+    with receiver.running():
+        started = time.monotonic()
+        stuck = send(scores, tmp_path, receiver.url, batch_size=50, policy=bounded)
+        assert time.monotonic() - started < 3
+        assert stuck.dead == 0 and stuck.not_attempted == stuck.planned_batches > 1
+        assert receiver.stats["requests"] == 1  # the rest were not sent into the rate limit
+        receiver.faults.rate = 0.0
+        healed = send(scores, tmp_path, receiver.url, batch_size=50, policy=FAST)
+    assert healed.ok and healed.resumed_batches == stuck.planned_batches
+    assert missing_or_stale(receiver, scores) == 0
 
 
 # -- real processes: wrong secret, kill -9, concurrency, full disk ---------------------------------

@@ -1,6 +1,7 @@
 """A real webhook receiver on loopback for the write-back tests: it verifies the signature,
 drops duplicates by idempotency key, keeps the latest fields per customer, and misbehaves at
-random (seeded): 500, 429 with Retry-After, slow answers, dropped connections before or after
+random (seeded): 500, 429 with Retry-After, slow answers, answers dripped a byte at a time
+(``drip``, not among the random kinds), dropped connections before or after
 applying the batch.
 
 ``Receiver`` runs a ``ThreadingHTTPServer`` on 127.0.0.1 (port 0) in a thread. ``on_request``
@@ -37,6 +38,7 @@ class Faults:
     kinds: tuple[str, ...] = FAULT_KINDS
     slow_seconds: float = 1.0
     retry_after: str = "1"
+    drip_seconds: float = 0.1  # "drip": the batch is stored, then the answer comes a byte a time
 
 
 @dataclass
@@ -184,6 +186,18 @@ class Receiver:
                 status = receiver._apply(key, body, payload)
                 if hook:
                     hook(number, "applied")
+                if fault == "drip":
+                    data = json.dumps({"status": status, "padding": "x" * 200}).encode()
+                    with suppress(OSError):
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(data)))
+                        self.end_headers()
+                        for byte in data:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(receiver.faults.drip_seconds)
+                    return
                 if fault == "slow":
                     time.sleep(receiver.faults.slow_seconds)
                 if fault == "drop_after":

@@ -9,8 +9,10 @@ Retries: timeouts, connection errors, 429 and 5xx, with exponential backoff and 
 never sooner than the receiver's ``Retry-After``; other 4xx are not retried (the batch goes to
 the dead-letter file with the reason; its customers go again with the next export, not later in
 the same one), 401/403 stop the export (a wrong secret would fail every batch). The whole
-export is bounded by ``RetryPolicy.max_seconds``; batches not attempted by then stay in the
-journal for the next run.
+export is bounded by ``RetryPolicy.max_seconds`` (each attempt too, its answer included); a
+batch the bound stops, before or between its attempts (a ``Retry-After`` past it) or during
+one, stays in the journal with the batches after it, for the next run: never dead-lettered, so
+never sent again under another key.
 """
 
 from __future__ import annotations
@@ -167,7 +169,10 @@ def deliver(
     rng: random.Random,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Outcome:
-    """POST one batch until it is accepted, fails for good, or the time bound is reached."""
+    """POST one batch until it is accepted, fails for good, or the time bound is reached. A
+    batch the time bound stops (before its first attempt, during one, or before a retry the
+    receiver asked to wait for, e.g. a ``Retry-After`` past the bound) is ``out_of_time``: it
+    stays planned, to go out again with the same key and bytes."""
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         KEY_HEADER: batch.idempotency_key,
@@ -178,34 +183,32 @@ def deliver(
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            if attempt == 0:
-                return Outcome("out_of_time", 0, "not attempted: the export time limit was reached")
-            return Outcome("dead", attempt, f"export time limit reached; last error: {last}")
+            reason = "export time limit reached" + (f"; last error: {last}" if last else "")
+            return Outcome("out_of_time", attempt, reason)
         attempt += 1
         retry_after = None
         code = None
         try:
-            response = client.post(
+            code, text, retry_header = _post(
+                client,
                 url,
-                content=batch.body,
-                headers={**headers, ATTEMPT_HEADER: str(batch.attempts + attempt)},
-                timeout=min(policy.timeout, remaining),
+                batch.body,
+                {**headers, ATTEMPT_HEADER: str(batch.attempts + attempt)},
+                min(policy.timeout, remaining),
             )
         except httpx.TimeoutException as exc:
             last = f"timeout ({type(exc).__name__})"
         except httpx.TransportError as exc:
             last = f"connection error ({type(exc).__name__}: {exc})"
         else:
-            code = response.status_code
             if 200 <= code < 300:
                 return Outcome("delivered", attempt, status_code=code)
-            text = response.text[:300].strip()
             if code in (401, 403):
                 return Outcome("auth", attempt, f"HTTP {code} from {public_url(url)}: {text}", code)
             if code != 429 and code < 500:
                 return Outcome("dead", attempt, f"HTTP {code} (not retried): {text}", code)
             last = f"HTTP {code}: {text}"
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            retry_after = parse_retry_after(retry_header)
         if attempt >= policy.max_attempts:
             return Outcome("dead", attempt, f"gave up after {attempt} attempts; last: {last}", code)
         delay = policy.backoff(attempt, rng)
@@ -213,13 +216,35 @@ def deliver(
             delay = max(delay, retry_after)
         if time.monotonic() + delay >= deadline:
             return Outcome(
-                "dead",
+                "out_of_time",
                 attempt,
                 f"export time limit would pass before the next attempt (wait {delay:.1f} s); "
                 f"last: {last}",
                 code,
             )
         sleep(delay)
+
+
+def _post(
+    client: httpx.Client, url: str, body: bytes, headers: dict[str, str], seconds: float
+) -> tuple[int, str, str | None]:
+    """One POST that takes at most about ``seconds`` in all: httpx's timeout bounds each step
+    (connect, each read), so a receiver dripping its answer byte by byte would hold the export
+    past any limit; the answer is read in chunks against a deadline. Returns the status code,
+    the start of the answer's text and its ``Retry-After``."""
+    stop = time.monotonic() + seconds
+    with client.stream("POST", url, content=body, headers=headers, timeout=seconds) as response:
+        read = bytearray()
+        for chunk in response.iter_bytes():
+            read += chunk[: max(0, ANSWER_BYTES - len(read))]
+            if time.monotonic() > stop:
+                raise httpx.ReadTimeout(f"the answer took more than {seconds:.1f} s in all")
+        text = read.decode(response.encoding or "utf-8", errors="replace")[:300].strip()
+        return response.status_code, text, response.headers.get("Retry-After")
+
+
+#: How much of a receiver's answer is kept (for the error message): the rest is read and dropped.
+ANSWER_BYTES = 4096
 
 
 def batch_body(
@@ -426,6 +451,8 @@ def _send(
                 result.auth_error = outcome.reason
                 return False
             elif outcome.status == "out_of_time":
+                if outcome.attempts:  # tried, cut short: planned still, its attempts counted
+                    journal.note_attempts(batch, outcome.attempts, outcome.reason)
                 result.not_attempted = sum(1 for _ in journal.pending_batches(run.run_id))
                 return False
             else:
