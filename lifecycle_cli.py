@@ -1251,6 +1251,7 @@ def export(
         RetryPolicy,
         WebhookError,
         WebhookResult,
+        check_url,
         export_webhook,
         secret_from_env,
         url_host,
@@ -1261,6 +1262,8 @@ def export(
     if (to == "webhook") != (url is not None):
         _fail("--url is required with --to webhook, and only with it")
     try:
+        if url is not None:
+            check_url(url)  # before its host names the target
         mapping = load_mapping(crm)
         frame = load_scores(scores)
         project = _export_project(project, scores_project(frame), scores)
@@ -1296,7 +1299,7 @@ def export(
     if res.rejects:
         _log(
             f"{len(res.rejects):,} score rows not exported (reasons in "
-            f"{state / 'rejected.jsonl'}), e.g. {res.rejects[0].customer_id}: "
+            f"{state / 'rejected.jsonl'}), e.g. {res.rejects[0].customer_id!r}: "
             f"{res.rejects[0].reason}"
         )
     if isinstance(res, CsvResult):

@@ -97,7 +97,15 @@ def one_line(exc: ValidationError) -> str:
 
 def validated_yaml(file: Path, model: type[_M], error: type[Exception]) -> _M:
     """The YAML mapping in ``file`` as ``model``; ``error`` naming the file and the field if not."""
-    data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"{file}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at {exc.start}); save "
+            "it as UTF-8"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise error(f"{file}: not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
         raise error(f"{file}: must be a mapping, got {type(data).__name__}")
     try:

@@ -188,6 +188,13 @@ class Scorer:
         static = set(catalog.family_columns("static"))
         #: Customer attributes the models read: a row without them is scored, with a note.
         self.attributes = [c for c in self.required if c in static]
+        #: The values of each attribute the models learnt; another one is unknown to them.
+        self.known_values: dict[str, set[str]] = {}
+        for model in (champions.churn, champions.clv):
+            learnt = getattr(getattr(model, "encoder_", None), "categories_", {})
+            for column in self.attributes:
+                if column in learnt:
+                    self.known_values.setdefault(column, set()).update(map(str, learnt[column]))
         self.as_of: date | None = None
         self.btyd = None
         self._positions: dict[str, int] = {}  # customer_id -> row of _scores (a dict: O(1) per id)
@@ -300,14 +307,30 @@ class Scorer:
                 )
                 scored = [self._score_alone(customers[i]) for i in scorable]
             for i, result in zip(scorable, scored, strict=True):
-                unknown = [c for c in self.attributes if not customers[i].sent(c)]
-                if unknown and result.score is not None:
-                    result.notes.append(
-                        f"scored without {', '.join(unknown)} (left out or null): the models "
-                        "treat them as unknown, which can move the score"
-                    )
+                if result.score is not None:
+                    result.notes += self._attribute_notes(customers[i])
                 results[i] = result
         return cast(list[ScoreResult], results)  # every position is filled above
+
+    def _attribute_notes(self, customer: CustomerFeatures) -> list[str]:
+        """Why the models treat some of the customer's attributes as unknown: left out or null,
+        or a value they never saw (``"atlantis"``, ``"SOUTH"`` for ``"south"``)."""
+        notes = []
+        missing = [c for c in self.attributes if not customer.sent(c)]
+        if missing:
+            notes.append(
+                f"scored without {', '.join(missing)} (left out or null): the models treat them "
+                "as unknown, which can move the score"
+            )
+        for column, known in self.known_values.items():
+            value = getattr(customer, column, None)
+            if customer.sent(column) and value is not None and str(value) not in known:
+                shown = ", ".join(sorted(known)[:8]) + (", ..." if len(known) > 8 else "")
+                notes.append(
+                    f"{column} {value!r} is not a value the models learnt ({shown}): treated as "
+                    "unknown, which can move the score"
+                )
+        return notes
 
     def _score_rows(self, rows: Sequence[CustomerFeatures]) -> list[ScoreResult]:
         features = features_frame(rows, self.required, self.as_of)

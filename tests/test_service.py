@@ -190,6 +190,18 @@ def test_a_row_without_the_customer_attributes_is_scored_with_a_note(client, sna
     assert note.startswith("scored without region, channel, segment (left out or null)")
 
 
+def test_an_attribute_value_the_models_never_saw_is_scored_with_a_note(client, snapshot):
+    """``region: "atlantis"`` (or ``"SOUTH"`` for ``"south"``) moved the score like a missing
+    region, but without the note a missing one gets."""
+    (row,) = feature_rows(snapshot.head(1))
+    odd = {**row, "customer_id": "odd-region", "region": "atlantis"}
+    results = client.post("/score/features", json={"customers": [row, odd]}).json()
+    assert results[0]["notes"] == [] and results[1]["error"] is None
+    (note,) = results[1]["notes"]
+    assert note.startswith("region 'atlantis' is not a value the models learnt (")
+    assert str(row["region"]) in note
+
+
 def test_posted_features_take_as_of_from_the_row(client, snapshot):
     rows = feature_rows(snapshot.head(2))
     rows[0]["as_of"] = "2025-06-30"

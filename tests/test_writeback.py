@@ -91,6 +91,9 @@ def test_five_mappings_ship_and_cite_their_sources() -> None:
             assert url in comments, f"{name}: {url} not cited in the comments"
 
 
+MAPPINGS_DIR_PATH = Path(__file__).resolve().parents[1] / "serving" / "writeback" / "mappings"
+
+
 def test_mapping_errors_name_the_file_and_field(tmp_path: Path) -> None:
     with pytest.raises(MappingError, match="no such mapping.*zoho"):
         load_mapping("pipedrive")
@@ -102,6 +105,20 @@ def test_mapping_errors_name_the_file_and_field(tmp_path: Path) -> None:
     bad.write_text(yaml.safe_dump(data))
     with pytest.raises(MappingError, match=r"bad\.yaml.*'risk'.*kind 'date'"):
         load_mapping(bad)
+    data["fields"][-1] = {"column": "risk\nscore", "source": "churn_probability"}
+    bad.write_text(yaml.safe_dump(data))  # a header cell over two lines
+    with pytest.raises(MappingError, match=r"bad\.yaml.*'risk\\nscore'.*line break"):
+        load_mapping(bad)
+    chinese = tmp_path / "gbk.yaml"  # saved in the Windows Chinese code page
+    chinese.write_bytes(
+        (MAPPINGS_DIR_PATH / "fxiaoke.yaml").read_text(encoding="utf-8").encode("gb18030")
+    )
+    with pytest.raises(MappingError, match=r"gbk\.yaml: not UTF-8 text .*save it as UTF-8"):
+        load_mapping(chinese)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\nfields: [\n")
+    with pytest.raises(MappingError, match=r"broken\.yaml: not valid YAML"):
+        load_mapping(broken)
 
 
 def test_mapping_sources_are_the_score_columns(tmp_path: Path, scores: pd.DataFrame) -> None:
@@ -280,7 +297,21 @@ def test_zoho_values_carry_no_forbidden_characters(scores: pd.DataFrame, tmp_pat
     assert rows[2]["Churn_Reasons"] == ""
 
 
-KEYS = ["A|B", "A B", 'a"quote', "a quote", "  padded  ", "padded", "two\nlines", "A<B>"]
+KEYS = [
+    "A|B",
+    "A B",
+    'a"quote',
+    "a quote",
+    "  padded  ",
+    "padded",
+    "two\nlines",
+    "A<B>",
+    "M\u0085nel",  # NEL, a C1 control: a line break to some readers
+    "G\u2028ls",  # the Unicode line separator
+]
+#: Keys every mapping rejects: line breaks and control characters, and surrounding spaces (CRM
+#: imports trim them, so the row would update another record).
+UNCARRIED = {"  padded  ", "two\nlines", "M\u0085nel", "G\u2028ls"}
 
 
 @pytest.mark.parametrize("name", ["zoho", "generic"])
@@ -300,13 +331,14 @@ def test_the_key_is_never_rewritten_it_is_sent_as_is_or_rejected(
     rejected = [json.loads(line) for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
     assert {r["customer_id"] for r in rejected} | set(written) == set(KEYS)
     assert all("customer_id" in r["reason"] and "never rewritten" in r["reason"] for r in rejected)
+    by_id = {r["customer_id"]: r["reason"] for r in rejected}
+    assert all("line break" in by_id[k] for k in UNCARRIED - {"  padded  "})
+    assert "space" in by_id["  padded  "]
     if name == "zoho":  # forbids " | < > in values
-        assert written == ["A B", "a quote", "  padded  ", "padded"]
-        by_id = {r["customer_id"]: r["reason"] for r in rejected}
+        assert written == ["A B", "a quote", "padded"]
         assert "'|'" in by_id["A|B"] and "zoho" in by_id["A|B"] and "'<>'" in by_id["A<B>"]
-        assert "line break" in by_id["two\nlines"]
     else:
-        assert written == [k for k in KEYS if "\n" not in k]
+        assert written == [k for k in KEYS if k not in UNCARRIED]
 
 
 @pytest.mark.parametrize("name", ["fxiaoke", "salesforce", "generic"])
@@ -541,6 +573,14 @@ def test_export_command_checks_its_options(scores: pd.DataFrame, tmp_path: Path)
         env={"LIFECYCLE_WEBHOOK_SECRET": ""},
     )
     assert no_secret.exit_code == 2 and "LIFECYCLE_WEBHOOK_SECRET" in no_secret.output
+    for url in ("http://[::1/x", "http://127.0.0.1:99999/x", "http://host:0/x", "ftp://h/x"):
+        bad_url = runner.invoke(
+            app,
+            ["export", "--to", "webhook", "--url", url, "--scores", str(path)],
+            env={"LIFECYCLE_WEBHOOK_SECRET": "s" * 32},
+        )
+        assert bad_url.exit_code == 2 and "expected http(s)://host[:port]/path" in bad_url.output
+        assert "Traceback" not in bad_url.output
     missing = runner.invoke(
         app, ["export", "--to", "csv", "--scores", str(tmp_path / "no.parquet")]
     )

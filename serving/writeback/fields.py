@@ -90,6 +90,17 @@ class FieldSpec(_Model):
         "key rejects the row, a longer text or list is shortened (a list by its last items)",
     )
 
+    @field_validator("column")
+    @classmethod
+    def _one_line_name(cls, column: str) -> str:
+        """A CRM field name: one line, no surrounding spaces (a header cell, a JSON key)."""
+        if _CONTROL.search(column) or column != column.strip():
+            raise ValueError(
+                f"column {column!r}: a field name holds no line break, control character or "
+                "surrounding space"
+            )
+        return column
+
     @field_validator("source")
     @classmethod
     def _score_column(cls, source: str, info: ValidationInfo) -> str:
@@ -365,7 +376,9 @@ def _missing(value: Any) -> bool:
 
 
 _SPACES = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Control characters and line breaks: C0, DEL, C1 (U+0085 NEL among them) and the Unicode line
+#: and paragraph separators, which some CRMs and spreadsheets break lines at.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _check_key(key: str, mapping: Mapping, spreadsheet: bool) -> None:
@@ -386,6 +399,11 @@ def _check_key(key: str, mapping: Mapping, spreadsheet: bool) -> None:
         raise ValueError(
             f"customer_id {key!r} holds a line break or control character, which a single-line "
             "key field cannot hold; the key is never rewritten"
+        )
+    if key != key.strip():
+        raise ValueError(
+            f"customer_id {key!r} starts or ends with a space, which CRM imports trim (the key "
+            "would name another record); the key is never rewritten"
         )
 
 

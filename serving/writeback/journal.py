@@ -69,6 +69,16 @@ class ExportLocked(JournalError):
     """Another export to the same project and target is running."""
 
 
+def json_line(record: dict) -> str:
+    """``record`` as one JSON line (with its newline) that stays one line for any reader: the
+    characters some split lines at (U+0085, U+2028, U+2029; Python's ``str.splitlines``) are
+    escaped, as JSON allows, while other text stays readable (Chinese ids)."""
+    text = json.dumps(record, ensure_ascii=False)
+    for ch in ("\u0085", "\u2028", "\u2029"):
+        text = text.replace(ch, f"\\u{ord(ch):04x}")
+    return text + "\n"
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 

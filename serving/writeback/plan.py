@@ -18,7 +18,7 @@ import pandas as pd
 from serving.scoring import PROJECT_ATTR, PROJECT_MARKER
 from serving.writeback import delta
 from serving.writeback.fields import Mapping, MappingError, Reject, records
-from serving.writeback.journal import explain, now
+from serving.writeback.journal import explain, json_line, now
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def select(
                         "customer_id": r.customer_id,
                         "reason": r.reason,
                     }
-                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                    out.write(json_line(line))
         except OSError as exc:
             raise explain(path, exc) from None
     return Selection(run_id, to_send, len(rendered), unchanged, rejects)

@@ -36,7 +36,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from serving.writeback.fields import Mapping, Reject
-from serving.writeback.journal import Batch, Journal, Run, explain, export_lock, now
+from serving.writeback.journal import Batch, Journal, Run, explain, export_lock, json_line, now
 from serving.writeback.plan import scores_as_of, select
 
 SECRET_ENV = "LIFECYCLE_WEBHOOK_SECRET"
@@ -71,9 +71,15 @@ def secret_from_env(name: str = SECRET_ENV) -> str:
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise WebhookError(f"--url {public_url(url)!r}: expected http(s)://host[:port]/path")
+    """``url`` if it is an http(s) URL with a host and, if given, a port in 1-65535."""
+    expected = "expected http(s)://host[:port]/path"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError: not a number, or out of range
+    except ValueError as exc:  # not printed: it may hold credentials
+        raise WebhookError(f"--url: not a usable URL ({exc}); {expected}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        raise WebhookError(f"--url {public_url(url)!r}: {expected}")
     return url
 
 
@@ -315,7 +321,7 @@ def _dead_letter(path: Path, batch: Batch, outcome: Outcome) -> None:
     }
     try:
         with open(path, "a", encoding="utf-8") as out:
-            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            out.write(json_line(line))
             out.flush()
             os.fsync(out.fileno())
     except OSError as exc:
