@@ -139,8 +139,10 @@ def normalized_gini(actual: ArrayLike, predicted: ArrayLike) -> float:
     ``nan`` when ``actual`` is constant or sums to 0.
     """
     actual_, predicted_ = _actual_and_predicted(actual, predicted)
+    if len(actual_) == 0 or np.ptp(actual_) == 0:  # nothing to order (a subscription's 9.99s)
+        return float("nan")
     best = _gini(actual_, actual_)
-    if not np.isfinite(best) or best == 0:
+    if not np.isfinite(best) or best <= 1e-12:  # float noise, not an ordering (gave 3.0)
         return float("nan")
     return _gini(actual_, predicted_) / best
 

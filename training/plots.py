@@ -113,7 +113,21 @@ def gains_plot(
     """
     named = _named_curves(curves, score)
     figure, ax = figure_and_axes(ax, (6, 5))
+    empty = [
+        name for name, (actual, _) in named.items() if not np.nansum(np.asarray(actual, float))
+    ]
+    if empty:  # nobody churned (or spent): there is nothing a ranking could capture
+        ax.text(
+            0.5,
+            0.5,
+            f"no gains curve for {', '.join(empty)}: these customers hold no churner or value",
+            ha="center",
+            va="center",
+            wrap=True,
+        )
     for name, (actual, model_score) in named.items():
+        if name in empty:
+            continue
         targeted, captured = gains_curve(actual, model_score)
         top = float(np.interp(TOP_FRACTION, targeted, captured))
         ax.plot(targeted, captured, label=f"{name} (top 10%: {top:.0%})")
