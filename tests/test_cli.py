@@ -520,3 +520,36 @@ def test_a_damaged_page_under_a_whole_footer_names_the_file(tmp_path):
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
     (line,) = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert f"data set {data}: transactions.parquet is damaged" in line
+
+
+def _no_buyers(root: Path) -> Path:
+    """Eighteen months of orders that are all of amount 0 (no purchase), 120 customers."""
+    ids = [f"c{i}" for i in range(120)]
+    days = pd.date_range("2023-01-01", "2024-06-30", freq="7D")
+    rows = [(c, d) for i, c in enumerate(ids) for d in days[i % 7 :: 11]]
+    return write_contract(
+        root,
+        customers_frame(ids),
+        transactions_frame(
+            [c for c, _ in rows], [str(d.date()) for _, d in rows], [0.0] * len(rows)
+        ),
+    )
+
+
+def test_data_without_a_purchase_or_a_cutoff_before_the_data_is_one_line(tmp_path):
+    """Orders all of amount 0, or a backtest cutoff at or before the first day, crashed in
+    LightGBM ("Input data must be 2 dimensional and non empty") with a traceback."""
+    data = _no_buyers(tmp_path / "zero")
+    shorter = ["--churn-horizon-days", "30", "--value-horizon-days", "30"]
+    config = str(REPO / "experiments" / "btyd-features.yaml")
+    backtest = ["backtest", "--data", str(data), "--horizon-days", "30"]
+    backtest += ["--out", str(tmp_path / "b.json"), "--config", config]
+    for args, needle in (
+        (["train", "--config", config, "--data", str(data), *shorter], "amount above 0"),
+        ([*backtest, "--cutoff", "2024-03-01"], "amount above 0"),
+        ([*backtest, "--cutoff", "2022-06-01"], "not after the data's first day"),
+    ):
+        result = invoke(args)
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        last = result.stderr.strip().splitlines()[-1]  # after the progress lines
+        assert last.startswith("error: ") and needle in last, last

@@ -49,6 +49,7 @@ from training.models import (
     OFFSET_FLOOR,
     FeatureEncoder,
     btyd_offset,
+    check_rows,
     lgb_callbacks,
     lgb_kwargs,
     logit,
@@ -134,6 +135,11 @@ def plan_backtest(
 ) -> BacktestPlan:
     """Training horizon and cutoffs for a backtest at ``cutoff``: select on train -> valid,
     refit on every weekly snapshot whose label window ends by the cutoff."""
+    if cutoff <= data_start:
+        raise PlanError(
+            f"cutoff {cutoff} is not after the data's first day {data_start}: a backtest learns "
+            "from the history before its cutoff; use a later cutoff"
+        )
     h = train_horizon(cfg, horizon_days, (cutoff - data_start).days)
     step = max(1, min(cfg.snapshots.step_days, h))
     select = plan_cutoffs(
@@ -279,6 +285,7 @@ class OffsetModel:
         self, train: pd.DataFrame, y_train, offset_train, valid: pd.DataFrame, y_valid, offset_valid
     ) -> list[int]:
         """Early-stop each seed on the validation snapshot; returns the numbers of trees."""
+        check_rows(self.kind, train, valid)
         encoder = FeatureEncoder(self.columns).fit(train)
         x_train, x_valid = encoder.transform(train), encoder.transform(valid)
         self.n_trees_ = []

@@ -288,6 +288,15 @@ def fit_btyd(frame: pd.DataFrame) -> dict:
     from training.btyd import BTYDModel
 
     buyers = frame[frame["is_prospect"] == 0]
+    if buyers.empty and len(frame):  # nothing bought yet, or every amount 0
+        cutoffs = pd.to_datetime(frame["cutoff"])
+        raise PlanError(
+            f"cutoffs {cutoffs.min().date()}..{cutoffs.max().date()}: none of their "
+            f"{frame['customer_id'].nunique():,} customers has a purchase (an order with an "
+            "amount above 0) before them; BG/NBD + Gamma-Gamma (the baseline and the models' "
+            "offset) and the models learn from buyers: use a later date or more history, and "
+            "check that the amounts were read"
+        )
     models = {}
     for cutoff, part in buyers.groupby("cutoff", sort=True):
         summary = btyd_summary(part)

@@ -390,6 +390,23 @@ def _init_score(offset: BtydOffset | None, frame: pd.DataFrame) -> np.ndarray | 
     return None if offset is None else offset.values(frame)
 
 
+def check_rows(model: str, train: pd.DataFrame, valid: pd.DataFrame) -> None:
+    """A fit without training or validation rows is a plan that does not fit the data (cutoffs
+    before any purchase), said as such; LightGBM's own error names neither."""
+    from training.splits import PlanError
+
+    for name, rows in (("training", train), ("validation", valid)):
+        if len(rows) == 0:
+            cutoffs = ""
+            if "cutoff" in train and len(train):
+                cutoffs = f" (training cutoffs from {pd.Timestamp(train['cutoff'].min()).date()})"
+            raise PlanError(
+                f"the {model} model has no {name} rows: no customer with a purchase before its "
+                f"cutoffs{cutoffs}; use a later date or more history, and check that the amounts "
+                "were read (orders of amount 0 are no purchase)"
+            )
+
+
 class ChurnModel:
     """P(no purchase within the horizon) from LightGBM, calibrated on the validation split (a
     refit: on out-of-fold scores). With ``offset="btyd"`` the trees learn a correction to
@@ -422,6 +439,7 @@ class ChurnModel:
         y_valid,
         callbacks: list | None = None,
     ) -> ChurnModel:
+        check_rows("churn", train, valid)
         self.encoder_ = FeatureEncoder(self.columns).fit(train)
         x_train, x_valid = self.encoder_.transform(train), self.encoder_.transform(valid)
         self.offset_ = _offset_for("churn", self.offset, train, y_train)
@@ -614,6 +632,7 @@ class ClvModel:
         y_valid,
         callbacks: list | None = None,
     ) -> ClvModel:
+        check_rows("CLV", train, valid)
         self.encoder_ = FeatureEncoder(self.columns).fit(train)
         x_train, x_valid = self.encoder_.transform(train), self.encoder_.transform(valid)
         y_train = np.clip(np.asarray(y_train, dtype=float), 0, None)
