@@ -553,3 +553,23 @@ def test_data_without_a_purchase_or_a_cutoff_before_the_data_is_one_line(tmp_pat
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
         last = result.stderr.strip().splitlines()[-1]  # after the progress lines
         assert last.startswith("error: ") and needle in last, last
+
+
+def test_customers_after_the_last_transaction_are_named_when_scoring(tmp_path, capsys):
+    """A customers export pulled after the orders: its newest customers fell outside the default
+    scoring date (the day after the last transaction) without a word."""
+    from lifecycle_cli import _scoring_day
+
+    customers = customers_frame(["a", "b", "c", "d"])
+    customers.loc[2:, "signup_at"] = pd.Timestamp("2023-03-05")  # after the last order
+    data = write_contract(
+        tmp_path / "late",
+        customers,
+        transactions_frame(["a", "b"], ["2023-01-01", "2023-03-01"], [10.0, 20.0]),
+    )
+    assert str(_scoring_day(data, None)) == "2023-03-02"
+    assert "warning: 2 customers of the customers table first appear on or after 2023-03-02" in (
+        capsys.readouterr().err
+    )
+    _scoring_day(data, pd.Timestamp("2023-03-10").date())  # asked for: no warning
+    assert "first appear" not in capsys.readouterr().err

@@ -146,6 +146,15 @@ def data_bounds(data_dir: str | Path) -> tuple[date, date]:
     return lo.date(), hi.date() + timedelta(days=1)
 
 
+def customers_from(data_dir: str | Path, day: date) -> int:
+    """How many customers of the customers table first appear on or after ``day`` (a customers
+    export pulled after the transactions): a scoring date before them leaves them out."""
+    with _contract_tables(build_settings(), data_dir, f"customers of {data_dir}") as tables:
+        signup = tables.customers.signup_at
+        stamp = datetime.combine(day, datetime.min.time())
+        return int(tables.customers.filter(signup >= stamp).count().to_pandas())
+
+
 def monthly_purchases(data_dir: str | Path, before: date) -> pd.DataFrame:
     """``features.definitions.monthly_purchase_days`` of the data directory before ``before``
     (every customer, on the engine of :func:`build_settings`)."""
