@@ -550,3 +550,18 @@ def test_a_weak_backtest_says_so():
     few = _evidence_warnings(14, {"churn": learned, "clv": flat})
     assert len(few) == 2 and few[0].startswith("only 14 customers evaluated")
     assert "clv model learned no correction to BTYD" in few[1]
+
+
+def test_the_result_json_is_strict_json(tmp_path):
+    """A metric without a value (no churner in the window) was written as a bare NaN, which
+    JavaScript's JSON.parse and other strict readers refuse; it is null."""
+    import json
+    from types import SimpleNamespace
+
+    from training.backtest import write_result
+
+    summary = {"lightgbm": {"churn_auc": float("nan"), "clv_mae": 1.5}, "x": [float("inf"), 2]}
+    write_result(SimpleNamespace(summary=lambda: summary), tmp_path / "r.json")
+    text = (tmp_path / "r.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"lightgbm": {"churn_auc": None, "clv_mae": 1.5}, "x": [None, 2]}

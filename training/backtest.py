@@ -18,6 +18,7 @@ The method step by step and the pseudo-backtest evidence behind each choice:
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -852,8 +853,20 @@ def _split_rows(fit_frame: pd.DataFrame, plan: BacktestPlan, n_test: int) -> Spl
 
 def write_result(result: BacktestResult, out: str | Path) -> None:
     """Write the result JSON to ``out`` atomically: a killed or failed write (full disk) leaves
-    the previous complete file, never a truncated one."""
-    write_text_atomic(out, json.dumps(result.summary(), indent=2))
+    the previous complete file, never a truncated one. A metric without a value (NaN: e.g. no
+    churner in the window) is ``null``: ``NaN`` is not JSON, and strict readers refuse it."""
+    write_text_atomic(out, json.dumps(_finite_or_null(result.summary()), indent=2, allow_nan=False))
+
+
+def _finite_or_null(value):
+    """``value`` with every NaN or infinite float, at any depth, as None."""
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_null(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def log_backtest_run(result: BacktestResult, cfg: ExperimentConfig) -> str:
