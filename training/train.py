@@ -16,7 +16,12 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from training.bundle import ModelPair
-from training.clv_intervals import ValueIntervals, fit_on_frame, frame_metrics
+from training.clv_intervals import (
+    ValueIntervals,
+    fit_on_frame,
+    frame_metrics,
+    min_calibration_rows,
+)
 from training.config import ExperimentConfig, resolve_project
 from training.dataset import (
     TrainingData,
@@ -439,6 +444,13 @@ def train(
         fit_started = time.perf_counter()
         churn, clv = fit_models(data, cfg)
         intervals = fit_value_intervals(data, clv, cfg)
+        if intervals is None:
+            needed = min_calibration_rows(cfg.clv.interval_level)
+            log(
+                f"note: {len(data.split('valid')):,} validation customers, too few to calibrate "
+                f"predicted-value ranges (at least {needed}): scores carry no "
+                "predicted_value_low/high (empty) for this pair"
+            )
         # validation metrics of the models chosen on it: the refit has learnt its outcomes
         metrics = split_metrics(data, churn, clv, "valid")
         churn, clv = refit_on_latest(data, churn, clv)
