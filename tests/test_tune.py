@@ -161,6 +161,8 @@ def test_tune_resumes_to_the_target_and_records_what_ran(small_data, tmp_path):
     churn = optuna.load_study(study_name=churn_study, storage=url)
     assert written["churn"]["params"]["num_leaves"] == churn.best_params["num_leaves"]
     assert load_config(out).tuning.trials == 2  # the written config loads as an experiment
+    # it trains on the data it was tuned on (it kept the base config's `data:`, another set)
+    assert Path(written["data"]) == Path(small_data).resolve() == load_config(out).data
 
     logs: list[str] = []
     tuned, _ = tune(cfg, small_data, trials=3, out=out, log=logs.append)
