@@ -783,12 +783,20 @@ def train(
         "clv_gini",
         "clv_total_ratio",
     ):
-        typer.echo(f"{key:<18}{m['test_' + key]:>12.4f}{m['test_btyd_' + key]:>12.4f}")
+        model, btyd = (_metric_cell(m[f"test_{who}{key}"]) for who in ("", "btyd_"))
+        typer.echo(f"{key:<18}{model:>12} {btyd:>11}")
     truth = sorted(k for k in m if k.startswith("test_truth_"))
     if truth:
         typer.echo("against the generator's truth (synthetic data):")
     for key in truth:
         typer.echo(f"  {key.removeprefix('test_truth_'):<28}{m[key]:>12.4f}")
+
+
+def _metric_cell(value: float) -> str:
+    """A metric for the table: 4 decimals, fewer for large money (a rupiah MAE) so that columns
+    never run together."""
+    text = f"{value:.4f}"
+    return text if len(text) <= 11 else f"{value:.4g}" if abs(value) >= 1e11 else f"{value:.0f}"
 
 
 @app.command()

@@ -29,8 +29,8 @@ COUNTED_EVENT_TYPES = (*EVENT_TYPES, "other")
 
 DAYS = (0, 36_500)  # at most 100 years
 COUNT = (0, 10_000_000)
-MONEY = (-1e10, 1e10)
-POSITIVE_MONEY = (0, 1e10)
+MONEY = (-1e13, 1e13)  # ten trillion: a lifetime in rupiah or dong fits
+POSITIVE_MONEY = (0, 1e13)
 SHARE = (0, 1)
 RATIO = (0, 1e7)
 TREND = (-1e7, 1e7)

@@ -573,3 +573,12 @@ def test_customers_after_the_last_transaction_are_named_when_scoring(tmp_path, c
     )
     _scoring_day(data, pd.Timestamp("2023-03-10").date())  # asked for: no warning
     assert "first appear" not in capsys.readouterr().err
+
+
+def test_the_metric_table_keeps_large_money_in_its_columns():
+    """A rupiah shop's MAE (2,828,576.93) and BTYD's ran together: 2828576.93444616802.9370."""
+    from lifecycle_cli import _metric_cell
+
+    assert _metric_cell(0.93881) == "0.9388" and _metric_cell(6802.937) == "6802.9370"
+    assert _metric_cell(2828576.934446168) == "2828577"
+    assert all(len(_metric_cell(v)) <= 11 for v in (2.8e9, 2.76e10, 1.2e14, -3.3e12))
