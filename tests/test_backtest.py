@@ -565,3 +565,16 @@ def test_the_result_json_is_strict_json(tmp_path):
     text = (tmp_path / "r.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"lightgbm": {"churn_auc": None, "clv_mae": 1.5}, "x": [None, 2]}
+
+
+def test_a_window_without_churners_or_buyers_says_why_its_metrics_are_empty():
+    from datetime import date
+
+    from training.backtest import _window_warnings
+
+    frame = pd.DataFrame({"churned": [1, 1, 1]})
+    (closed,) = _window_warnings(frame, date(2024, 12, 1), 30)
+    assert closed.startswith("no evaluated customer bought in [2024-12-01, +30d)")
+    (busy,) = _window_warnings(frame.assign(churned=0), date(2024, 12, 1), 30)
+    assert "churn AUC has no value" in busy
+    assert _window_warnings(pd.DataFrame({"churned": [0, 1]}), date(2024, 12, 1), 30) == []

@@ -527,6 +527,8 @@ def backtest(
     churn, clv = fitted.churn, fitted.clv
     for warning in _evidence_warnings(len(evaluation), {"churn": churn, "clv": clv}):
         log(f"warning: {warning}")
+    for warning in _window_warnings(evaluation, cutoff, horizon_days):
+        log(f"warning: {warning}")
     return BacktestResult(
         dataset=dataset or Path(data_dir).name,
         experiment=cfg.name,
@@ -572,6 +574,21 @@ def _evidence_warnings(n_customers: int, models: dict[str, OffsetModel]) -> list
                 "seed): its column repeats the BTYD one"
             )
     return warnings
+
+
+def _window_warnings(evaluation: pd.DataFrame, cutoff: date, horizon_days: int) -> list[str]:
+    """Why metrics of the window have no value (null in the JSON): nobody or everybody
+    churned (no ranking to judge), or nobody bought (a shop closed, an export cut short)."""
+    window = f"[{cutoff}, +{horizon_days}d)"
+    churned = evaluation["churned"].astype(bool)
+    if len(churned) and churned.all():
+        return [
+            f"no evaluated customer bought in {window}: churn AUC, Spearman and Gini have no "
+            "value; if the shop was closed or the export stops early, choose another window"
+        ]
+    if len(churned) and not churned.any():
+        return [f"every evaluated customer bought in {window}: churn AUC has no value"]
+    return []
 
 
 @dataclass
