@@ -115,6 +115,10 @@ def test_mapping_errors_name_the_file_and_field(tmp_path: Path) -> None:
     )
     with pytest.raises(MappingError, match=r"gbk\.yaml: not UTF-8 text .*save it as UTF-8"):
         load_mapping(chinese)
+    data["fields"][-1] = {"column": "customer_id", "source": "customer_id"}
+    bad.write_text(yaml.safe_dump(data))  # two fields, one CRM column
+    with pytest.raises(MappingError, match=r"bad\.yaml.*more than one field writes.*customer_id"):
+        load_mapping(bad)
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: x\nfields: [\n")
     with pytest.raises(MappingError, match=r"broken\.yaml: not valid YAML"):

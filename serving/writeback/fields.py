@@ -173,7 +173,7 @@ class Mapping(_Model):
     def _consistent(self) -> Mapping:
         columns = [f.column for f in self.fields]
         if dupes := sorted({c for c in columns if columns.count(c) > 1}):
-            raise ValueError(f"columns used twice: {dupes}")
+            raise ValueError(f"fields: more than one field writes the column(s) {dupes}")
         keys = [f for f in self.fields if f.source == "customer_id"]
         if len(keys) != 1:
             raise ValueError("exactly one field must have source customer_id (the record key)")
