@@ -60,6 +60,21 @@ OVERLOADED = (
 RETRY_AFTER_SECONDS = 5
 
 
+def route_error(status: int, method: str, path: str, body: bytes) -> bytes | None:
+    """A JSON body for a plain-text 404 or 405 (Starlette's ``Not Found``), naming the route
+    and the routes there are; None when the body is JSON already."""
+    try:
+        json.loads(body)
+        return None
+    except ValueError:
+        pass
+    what = f"no route {method} {path}" if status == 404 else f"{method} is not allowed on {path}"
+    routes = (
+        "POST /score/ids, POST /score/features, GET /healthz /livez /readyz /metrics /docs.json"
+    )
+    return json.dumps({"error": f"{what}; routes: {routes}"}, separators=(",", ":")).encode()
+
+
 def overloaded(body: bytes) -> bytes | None:
     """The body of a 503 BentoML sent for an overload, in words (None: another 503, e.g. the
     readiness answer, which already says why)."""
@@ -68,9 +83,14 @@ def overloaded(body: bytes) -> bytes | None:
     return json.dumps({"error": OVERLOADED}, separators=(",", ":")).encode()
 
 
+#: Answers whose body is rewritten: 400 (summarised), 404/405 (JSON), 503 (overload).
+HELD = (400, 404, 405, 503)
+
+
 class ValidationSummaryMiddleware:
-    """Rewrites the ``error`` of 400 answers (``summarised``) and BentoML's bare 503 for an
-    overload (``overloaded``, with ``Retry-After``); other answers pass untouched."""
+    """Rewrites the ``error`` of 400 answers (``summarised``), a plain-text 404 or 405 as JSON
+    (``route_error``) and BentoML's bare 503 for an overload (``overloaded``, with
+    ``Retry-After``); other answers pass untouched."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -84,7 +104,7 @@ class ValidationSummaryMiddleware:
 
         async def summarising_send(message: Message) -> None:
             nonlocal start
-            if message["type"] == "http.response.start" and message["status"] in (400, 503):
+            if message["type"] == "http.response.start" and message["status"] in HELD:
                 start = message  # held until the whole body is known (its length changes)
                 return
             if start is None or message["type"] != "http.response.body":
@@ -96,6 +116,10 @@ class ValidationSummaryMiddleware:
             body, extra = b"".join(chunks), []
             if start["status"] == 400:
                 body = summarised(body)
+            elif start["status"] in (404, 405):
+                routed = route_error(start["status"], scope["method"], scope["path"], body)
+                if routed is not None:
+                    body, extra = routed, [(b"content-type", b"application/json")]
             elif (shed := overloaded(body)) is not None:
                 body, extra = shed, [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
                 extra.append((b"content-type", b"application/json"))

@@ -490,8 +490,14 @@ def test_huge_body_is_413(client):
     assert response.status_code == 413, response.text
 
 
-def test_wrong_method_is_405(client):
-    assert client.get("/score/ids").status_code == 405
+def test_wrong_method_is_405_and_an_unknown_route_404_both_in_json(client):
+    """They were Starlette's plain text (``Method Not Allowed``), unlike every other error."""
+    wrong = client.get("/score/ids")
+    assert wrong.status_code == 405 and wrong.headers["content-type"] == "application/json"
+    assert wrong.json()["error"].startswith("GET is not allowed on /score/ids; routes: POST")
+    missing = client.post("/score/everyone", json={})
+    assert missing.status_code == 404, missing.text
+    assert missing.json()["error"].startswith("no route POST /score/everyone; routes:")
 
 
 def test_fuzzing_the_openapi_spec_finds_no_server_error(server, tmp_path):
