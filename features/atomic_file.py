@@ -9,12 +9,15 @@ the temporary file of a writer killed with -9 is removed by the next write once 
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
@@ -29,6 +32,27 @@ def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> P
         finally:
             os.close(fd)
     return Path(path)
+
+
+def write_json_atomic(
+    path: str | Path, value: Any, *, default: Callable[[Any], Any] | None = None, indent: int = 1
+) -> Path:
+    """Write ``value`` as strict JSON atomically: a NaN or infinite float, at any depth, is
+    ``null`` (``NaN`` is not JSON: JavaScript's ``JSON.parse`` and other strict readers refuse
+    it); ``default`` turns other objects into JSON values (numpy scalars, dates)."""
+
+    def clean(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {key: clean(v) for key, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [clean(v) for v in item]
+        if isinstance(item, float):
+            return item if math.isfinite(item) else None
+        if item is None or isinstance(item, str | int | bool) or default is None:
+            return item
+        return clean(default(item))
+
+    return write_text_atomic(path, json.dumps(clean(value), indent=indent, allow_nan=False))
 
 
 @contextmanager

@@ -38,9 +38,9 @@ scored now: {{ r.customers }} customers, {{ r.scored_buyers }} buyers.</p>
 <img alt="PSI per feature" src="data:image/png;base64,{{ psi_png }}">
 <table><tr><th>feature</th><th>PSI</th><th>KS</th><th>p (bins)</th><th>median shift</th>
 <th>missing</th><th>missing change</th><th>new categories</th><th>level</th></tr>
-{% for f in r.input_drift %}<tr><td>{{ f.feature }}</td><td>{{ '%.3f' % f.psi }}</td>
-<td>{{ '%.3f' % f.ks }}</td>
-<td>{{ '%.1e' % f.p_value }}</td><td>{{ '%.2f' % f.median_shift }}</td>
+{% for f in r.input_drift %}<tr><td>{{ f.feature }}</td><td>{{ f.psi | number('%.3f') }}</td>
+<td>{{ f.ks | number('%.3f') }}</td>
+<td>{{ f.p_value | number('%.1e') }}</td><td>{{ f.median_shift | number('%.2f') }}</td>
 <td>{{ '%.3f' % f.missing }}</td><td>{{ '%+.3f' % f.missing_change }}</td>
 <td>{{ '%.3f' % f.new_category_rate }}
 {%- if f.get('new_categories') %} ({{ f.new_categories | join(', ') }}){% endif %}</td>
@@ -53,7 +53,7 @@ scored now: {{ r.customers }} customers, {{ r.scored_buyers }} buyers.</p>
 <h2 id="score-drift">Score drift</h2>
 <img alt="score distributions" src="data:image/png;base64,{{ scores_png }}">
 <table><tr><th>score</th><th>PSI</th><th>level</th></tr>
-{% for s in r.score_drift %}<tr><td>{{ s.score }}</td><td>{{ '%.3f' % s.psi }}</td>
+{% for s in r.score_drift %}<tr><td>{{ s.score }}</td><td>{{ s.psi | number('%.3f') }}</td>
 <td class="{{ s.level }}">{{ s.level }}</td></tr>{% endfor %}
 </table>
 {% for s in r.score_drift if s.reference is defined %}<h3>{{ s.score }}</h3>
@@ -187,6 +187,14 @@ def _calibration_png(report: dict) -> str | None:
     return figure_to_base64(fig)
 
 
+def _number(value, fmt: str) -> str:
+    """A number for the page; a value that could not be measured (no current data) says so."""
+    try:
+        return fmt % value if np.isfinite(value) else "no data"
+    except TypeError:
+        return "no data" if value is None else str(value)
+
+
 def render_html(report: dict) -> str:
     """The page for ``report`` (``serving.monitor.MonitorResult.report``)."""
     import json
@@ -194,6 +202,7 @@ def render_html(report: dict) -> str:
     from jinja2 import Environment, StrictUndefined
 
     env = Environment(autoescape=True, undefined=StrictUndefined)
+    env.filters["number"] = _number
     top = [r for r in report["input_drift"] if np.isfinite(r["psi"])][:4]
     histograms = [
         (

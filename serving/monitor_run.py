@@ -3,7 +3,6 @@ checks (``serving.monitor``), the JSON and HTML report, and their MLflow run aga
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 
@@ -47,7 +46,7 @@ def run_monitor(
     and logs both to MLflow (experiment ``<project>/monitor``, tagged with the model version)."""
     from serving.batch import load_champions
     from serving.monitor_report import render_html
-    from training.dataset import data_bounds
+    from training.dataset import check_window, data_bounds
 
     cfg = cfg or MonitorConfig()
     champions = load_champions(tracking_uri, project)
@@ -57,8 +56,11 @@ def run_monitor(
             f"project {project!r}: champion pair v{champions.version} has no monitoring "
             f"reference ({REFERENCE_ARTIFACT}); retrain it with `lifecycle train`"
         )
-    data_end = data_bounds(data_dir)[1]
+    bounds = data_bounds(data_dir)
+    data_end = bounds[1]
     as_of = as_of or data_end
+    if warning := check_window(bounds, as_of, None, "--as-of"):  # as `lifecycle score` says
+        log(f"{warning} (its drift and realized performance measure that gap)")
     if as_of not in dates(history_root, project):
         log(f"scoring {project} as of {as_of} into the history ({history_root})")
         score_into_history(data_dir, as_of, champions, history_root)
@@ -206,7 +208,8 @@ def _metric_key(key: str) -> str:
 
 
 def write_json(report: dict, path: Path) -> None:
-    """The report as JSON, replaced as a whole, readable as any file the user writes (umask)."""
-    from features.atomic_file import write_text_atomic
+    """The report as strict JSON (a PSI without data is null, not NaN), replaced as a whole,
+    readable as any file the user writes (umask)."""
+    from features.atomic_file import write_json_atomic
 
-    write_text_atomic(path, json.dumps(report, indent=1, default=_plain))
+    write_json_atomic(path, report, default=_plain)

@@ -133,18 +133,25 @@ def retrain(settings: RetrainSettings, log=print) -> tuple[dict, int]:
         state = State(settings.state_dir / f"{settings.project}-{key}.json")
         for step in STEPS:
             done = state.done(step)
-            if done and done.get("outputs") == _outputs(settings, step):
+            same_place = bool(done) and done.get("outputs") == _outputs(settings, step)
+            if same_place and done.get("written") == _written(settings, step):
                 log(
                     f"retrain {settings.project}: {step}: already done for these inputs ({key}), "
                     "skipped"
                 )
                 continue
-            if done:  # same inputs, other output folders: the step writes there too
+            if same_place:  # its files are gone, or another run (another date) replaced them
+                log(
+                    f"retrain {settings.project}: {step}: done, but its output is gone or was "
+                    "replaced since; again ..."
+                )
+            elif done:  # same inputs, other output folders: the step writes there too
                 log(f"retrain {settings.project}: {step}: done, but written elsewhere; again ...")
             else:
                 log(f"retrain {settings.project}: {step} ...")
             result = _STEP[step](settings, as_of, state, log)
-            state.record(step, {**result, "outputs": _outputs(settings, step)})
+            record = {**result, "outputs": _outputs(settings, step)}
+            state.record(step, {**record, "written": _written(settings, step)})
             pause_point(f"retrain_after_{step}", log)
         summary = summarise(settings.project, as_of, key, state)
     return summary, 3 if summary["verdict"] == "alert" else 0
@@ -158,6 +165,25 @@ def _outputs(settings: RetrainSettings, step: str) -> dict[str, str] | None:
     }
     where = outputs.get(step)
     return None if where is None else {k: str(v and Path(v).resolve()) for k, v in where.items()}
+
+
+def _written(settings: RetrainSettings, step: str) -> dict[str, str] | None:
+    """Size and modification time of the files a step leaves for users (the scores file, the
+    monitor report): a step whose files are gone or were rewritten since is not done."""
+    files = {
+        "score": [Path(settings.scores)],
+        "monitor": [Path(settings.reports) / "monitor.json"],
+    }.get(step)
+    if files is None:
+        return None
+    stamps = {}
+    for path in files:
+        try:
+            stat = path.stat()
+            stamps[str(path.resolve())] = f"{stat.st_size}:{stat.st_mtime_ns}"
+        except OSError:
+            stamps[str(path.resolve())] = "missing"
+    return stamps
 
 
 def _plan(settings: RetrainSettings, as_of: date, state: State, log) -> dict:

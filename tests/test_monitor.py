@@ -476,6 +476,14 @@ def test_lifecycle_monitor_reports_json_html_mlflow_and_exits_3_on_an_alert(trai
     assert modes["monitor.json"] == modes["monitor.html"]  # a service user reads both alike
     assert report["verdict"] in ("ok", "warn") and report["performance"][0]["as_of"] == "2025-09-01"
     assert dates(tmp_path / "history", PROJECT) == [date(2025, 9, 1), date(2025, 12, 31)]
+    late = runner.invoke(  # far past the data: its drift is the gap, and it says so
+        app,
+        ["monitor", "--data", str(data), "--as-of", "2027-01-01", *common]
+        + ["--history", str(tmp_path / "history_late"), "--out", str(tmp_path / "late")],
+    )
+    assert (
+        "warning: the data ends" in late.output and "days before --as-of 2027-01-01" in late.output
+    )
 
     inject_drift(data, tmp_path / "drifted", "new_channel", AFTER)
     alarmed = runner.invoke(
@@ -623,3 +631,19 @@ def test_summary_line_counts_levels_and_names_each_cause_once():
     assert "warn: " not in warn_only
     quiet = MonitorResult({**report, "verdict": "ok", "causes": []}).summary()
     assert quiet == "monitor shop v3 as of 2026-01-01: OK"
+
+
+def test_a_report_with_an_unmeasured_psi_is_strict_json_and_says_no_data(tmp_path):
+    """A feature without any current value has no PSI: monitor.json held a bare NaN (not JSON)
+    and the page printed "nan"."""
+    import json
+
+    from serving.monitor_report import _number
+    from serving.monitor_run import write_json
+
+    write_json(
+        {"input_drift": [{"feature": "survey_90d", "psi": float("nan")}]}, tmp_path / "m.json"
+    )
+    text = (tmp_path / "m.json").read_text()
+    assert "NaN" not in text and json.loads(text)["input_drift"][0]["psi"] is None
+    assert _number(float("nan"), "%.3f") == "no data" and _number(0.1234, "%.3f") == "0.123"

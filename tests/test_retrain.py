@@ -134,6 +134,15 @@ def test_retrain_is_locked_resumable_after_kill_9_and_idempotent(tmp_path):
     )
     assert (tmp_path / "report2" / "monitor.html").exists()
 
+    # the scores file removed (or replaced by another run): the step is not done any more
+    (tmp_path / "data" / "scores.parquet").unlink()
+    gone = _lifecycle(args, cwd=tmp_path, env=env)
+    out_gone, err_gone = gone.communicate(timeout=600)
+    assert gone.returncode == 0, err_gone
+    assert "train: already done" in err_gone
+    assert "score: done, but its output is gone or was replaced since; again" in err_gone
+    assert (tmp_path / "data" / "scores.parquet").exists()
+
 
 def test_a_retrain_keeps_the_configs_tracking_settings_in_its_own_store(tmp_path):
     """The retrain's store replaces the YAML's, but not the YAML's experiment name or artifact

@@ -17,8 +17,6 @@ The method step by step and the pseudo-backtest evidence behind each choice:
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -30,7 +28,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.atomic_file import write_text_atomic
+from features.atomic_file import write_json_atomic
 from training import BTYD_ANCHOR
 from training.btyd import BTYDModel
 from training.calibration import LogOddsCalibration, anchor_total
@@ -871,19 +869,8 @@ def _split_rows(fit_frame: pd.DataFrame, plan: BacktestPlan, n_test: int) -> Spl
 def write_result(result: BacktestResult, out: str | Path) -> None:
     """Write the result JSON to ``out`` atomically: a killed or failed write (full disk) leaves
     the previous complete file, never a truncated one. A metric without a value (NaN: e.g. no
-    churner in the window) is ``null``: ``NaN`` is not JSON, and strict readers refuse it."""
-    write_text_atomic(out, json.dumps(_finite_or_null(result.summary()), indent=2, allow_nan=False))
-
-
-def _finite_or_null(value):
-    """``value`` with every NaN or infinite float, at any depth, as None."""
-    if isinstance(value, dict):
-        return {k: _finite_or_null(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite_or_null(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    churner in the window) is ``null`` (``features.atomic_file.write_json_atomic``)."""
+    write_json_atomic(out, result.summary(), indent=2)
 
 
 def log_backtest_run(result: BacktestResult, cfg: ExperimentConfig) -> str:
