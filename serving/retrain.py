@@ -133,8 +133,8 @@ def retrain(settings: RetrainSettings, log=print) -> tuple[dict, int]:
         state = State(settings.state_dir / f"{settings.project}-{key}.json")
         for step in STEPS:
             done = state.done(step)
-            same_place = bool(done) and done.get("outputs") == _outputs(settings, step)
-            if same_place and done.get("written") == _written(settings, step):
+            same_place = done is not None and done.get("outputs") == _outputs(settings, step)
+            if done is not None and same_place and done.get("written") == _written(settings, step):
                 log(
                     f"retrain {settings.project}: {step}: already done for these inputs ({key}), "
                     "skipped"
@@ -171,7 +171,7 @@ def _written(settings: RetrainSettings, step: str) -> dict[str, str] | None:
     """Size and modification time of the files a step leaves for users (the scores file, the
     monitor report): a step whose files are gone or were rewritten since is not done."""
     files = {
-        "score": [Path(settings.scores)],
+        "score": [] if settings.scores is None else [Path(settings.scores)],
         "monitor": [Path(settings.reports) / "monitor.json"],
     }.get(step)
     if files is None:
