@@ -5,7 +5,8 @@ monitor, as one job.
   with a message naming the running process (released when that process dies, even by kill -9).
 - **Resumable and safe to re-run**: each finished step is recorded in a state file keyed by the
   inputs (a hash of the data files, the config and the scoring date). A run with the same inputs
-  skips the steps already done (a finished job only prints its summary again); a run killed in the
+  skips the steps already done (a finished job only prints its summary again), unless the files a
+  step left (scores, monitor report) are gone or were replaced since; a run killed in the
   middle goes on from the first unfinished step (a killed training run is marked FAILED in MLflow
   by the next training, ``training.registry.fail_stale_runs``).
 - **Summary**: what was promoted and why, the monitor verdict and its causes.
