@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
+
 from serving.monitor import MonitorResult, monitor
 from serving.monitor_config import MonitorConfig
 from serving.score_history import dates, read_partition, write_partition
@@ -28,6 +30,24 @@ def score_into_history(
     scores = score_snapshot(snapshot, champions, day)
     write_partition(history_root, champions.project, day, scores, snapshot)
     return scores, snapshot
+
+
+def _same_features(kept: pd.DataFrame, data_dir: str | Path, day: date, champions) -> bool:
+    """Whether the feature snapshot kept for ``day`` is the one ``data_dir`` gives now (same
+    customers, same values up to float noise)."""
+    from serving.batch import feature_snapshot
+
+    now = feature_snapshot(data_dir, day, champions, progress=False)
+    columns = [c for c in now.columns if c in kept.columns]
+    if len(now) != len(kept) or len(columns) != len(now.columns):
+        return False
+    a = now[columns].sort_values("customer_id", ignore_index=True)
+    b = kept[columns].sort_values("customer_id", ignore_index=True)
+    try:
+        pd.testing.assert_frame_equal(a, b, check_dtype=False, check_exact=False, rtol=1e-9)
+    except AssertionError:
+        return False
+    return True
 
 
 def run_monitor(
@@ -61,7 +81,8 @@ def run_monitor(
     as_of = as_of or data_end
     if warning := check_window(bounds, as_of, None, "--as-of"):  # as `lifecycle score` says
         log(f"{warning} (its drift and realized performance measure that gap)")
-    if as_of not in dates(history_root, project):
+    fresh = as_of not in dates(history_root, project)
+    if fresh:
         log(f"scoring {project} as of {as_of} into the history ({history_root})")
         score_into_history(data_dir, as_of, champions, history_root)
     history = {
@@ -69,9 +90,14 @@ def run_monitor(
         for d in dates(history_root, project)
         if d <= as_of
     }
-    # Drift is the champion's: the drift date is rescored when another version wrote it.
+    # Drift is the champion's on this data: the drift date is rescored when another version
+    # wrote it, or when it was scored from other data (a corrected re-export with the same end,
+    # another data set under the project's name): its features are not what the data gives now.
     if set(history[as_of][0]["churn_model_version"].astype(str)) != {str(champions.version)}:
         log(f"rescoring {as_of}: the history holds another version's scores")
+        history[as_of] = score_into_history(data_dir, as_of, champions, history_root)
+    elif not fresh and not _same_features(history[as_of][1], data_dir, as_of, champions):
+        log(f"rescoring {as_of}: the history was scored from other data than {data_dir}")
         history[as_of] = score_into_history(data_dir, as_of, champions, history_root)
     # Realized performance is every kept date's, judged against the pair that scored it: what the
     # CRM received under an earlier champion counts too.

@@ -535,6 +535,16 @@ def test_lifecycle_monitor_reports_json_html_mlflow_and_exits_3_on_an_alert(trai
         and version.tags["monitor.run_id"] == run.info.run_id
     )
 
+    # the same date and history, now the undrifted data (a corrected re-export): the kept scores
+    # came from the drifted data, so they are scored again, not judged against this data
+    corrected = runner.invoke(
+        app,
+        ["monitor", "--data", str(data), "--as-of", "2025-12-01", *common]
+        + ["--history", str(tmp_path / "history2"), "--out", str(tmp_path / "corrected")],
+    )
+    assert "rescoring 2025-12-01: the history was scored from other data" in corrected.output
+    assert corrected.exit_code != ALERT_EXIT_CODE, corrected.output
+
 
 def test_model_health_gauges_for_prometheus(tmp_path):
     from prometheus_client import CollectorRegistry, generate_latest
