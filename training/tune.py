@@ -22,6 +22,7 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 from optuna_integration import LightGBMPruningCallback
 
+from features.engine import is_uri
 from training.config import ExperimentConfig, LightGBMParams, dump_config, resolve_project
 from training.dataset import TrainingData, build_training_data
 from training.models import ChurnModel, ClvModel
@@ -291,7 +292,7 @@ def tune(
         mlflow.log_metric("tune_seconds", time.perf_counter() - started)
         out = Path(out or Path("experiments") / f"{cfg.name}-tuned.yaml")
         tuned = _apply_best(cfg, best, name=out.stem)
-        if not _is_uri(data_dir):  # trained on what it was tuned on (the base config's data or
+        if not is_uri(data_dir):  # trained on what it was tuned on (the base config's data or
             # --data): `lifecycle train --config tuned.yaml` found the base config's data set
             tuned = tuned.model_copy(update={"data": Path(data_dir).resolve()})
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -302,10 +303,6 @@ def tune(
             f"(run {run.info.run_id})"
         )
     return tuned, out
-
-
-def _is_uri(data_dir: str | Path) -> bool:
-    return "://" in str(data_dir)
 
 
 def _apply_best(
