@@ -214,7 +214,6 @@ def validate_campaigns(
     ok = pd.isna(reason)
     rows = np.flatnonzero(~ok) + 1 if lines is None else np.asarray(lines)[~ok]
     quarantined = quarantine_rows(frame.loc[~ok].astype("string"), path, rows, reason[~ok])
-    quarantined["reason"] = quarantined["reason"].astype("string")
     accepted = typed_campaigns(out.loc[ok])
     report.rows_read, report.accepted, report.quarantined = n, len(accepted), int((~ok).sum())
     report.reasons = {str(k): int(v) for k, v in pd.Series(reason[~ok]).value_counts().items()}

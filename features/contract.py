@@ -100,7 +100,7 @@ def quarantine_rows(source: pd.DataFrame, path, rows, reasons, lines=None) -> pd
     out = source.rename(
         columns={c: f"{c} (in the file)" for c in source if c in QUARANTINE_COLUMNS}
     )
-    out.insert(0, "reason", pd.Series(np.asarray(reasons, dtype=object), index=out.index))
+    out.insert(0, "reason", pd.Series(np.asarray(reasons, dtype=object), out.index, "string"))
     if lines is not None:
         out.insert(0, "source_line", np.asarray(lines, dtype="int64"))
     out.insert(0, "source_row", np.asarray(rows, dtype="int64"))

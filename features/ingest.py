@@ -610,8 +610,10 @@ def _split(
         by_reason = amounts.groupby(reasons.to_numpy()).sum(min_count=1).dropna()
         report.quarantined_amount = {str(k): round(float(v), 2) for k, v in by_reason.items()}
     assert report.accepted + report.quarantined == report.rows_read
-    ids = out["customer_id"] if "customer_id" in out else pd.Series(dtype="string")
-    rejected = frozenset(ids[~ok].dropna()) - frozenset(ids[ok].dropna())
+    rejected: frozenset[str] = frozenset()
+    if table == CUSTOMERS:  # what the transactions and events of these customers are told
+        ids = out["customer_id"]
+        rejected = frozenset(ids[~ok].dropna()) - frozenset(ids[ok].dropna())
     return _Table(accepted, quarantined, report, rejected)
 
 
