@@ -21,23 +21,27 @@ class NoReference(LookupError):
 
 
 def score_into_history(
-    data_dir: str | Path, day: date, champions, history_root: str | Path, progress: bool = False
+    data_dir: str | Path,
+    day: date,
+    champions,
+    history_root: str | Path,
+    progress: bool = False,
+    snapshot: pd.DataFrame | None = None,
 ):
-    """Score every customer as of ``day`` with ``champions`` and keep the scores and features."""
+    """Score every customer as of ``day`` with ``champions`` and keep the scores and features
+    (``snapshot``: the feature snapshot of ``data_dir`` at ``day``, when already built)."""
     from serving.batch import feature_snapshot, score_snapshot
 
-    snapshot = feature_snapshot(data_dir, day, champions, progress=progress)
+    if snapshot is None:
+        snapshot = feature_snapshot(data_dir, day, champions, progress=progress)
     scores = score_snapshot(snapshot, champions, day)
     write_partition(history_root, champions.project, day, scores, snapshot)
     return scores, snapshot
 
 
-def _same_features(kept: pd.DataFrame, data_dir: str | Path, day: date, champions) -> bool:
-    """Whether the feature snapshot kept for ``day`` is the one ``data_dir`` gives now (same
+def _same_features(kept: pd.DataFrame, now: pd.DataFrame) -> bool:
+    """Whether the feature snapshot kept for a day is ``now``, the one the data gives (same
     customers, same values up to float noise)."""
-    from serving.batch import feature_snapshot
-
-    now = feature_snapshot(data_dir, day, champions, progress=False)
     columns = [c for c in now.columns if c in kept.columns]
     if len(now) != len(kept) or len(columns) != len(now.columns):
         return False
@@ -64,7 +68,7 @@ def run_monitor(
     """Monitor ``project``'s champion as of ``as_of`` (default: the data's end). The date is scored
     first when the history lacks it. Writes ``monitor.json`` and ``monitor.html`` into ``out_dir``
     and logs both to MLflow (experiment ``<project>/monitor``, tagged with the model version)."""
-    from serving.batch import load_champions
+    from serving.batch import feature_snapshot, load_champions
     from serving.monitor_report import render_html
     from training.dataset import check_window, data_bounds
 
@@ -96,9 +100,13 @@ def run_monitor(
     if set(history[as_of][0]["churn_model_version"].astype(str)) != {str(champions.version)}:
         log(f"rescoring {as_of}: the history holds another version's scores")
         history[as_of] = score_into_history(data_dir, as_of, champions, history_root)
-    elif not fresh and not _same_features(history[as_of][1], data_dir, as_of, champions):
-        log(f"rescoring {as_of}: the history was scored from other data than {data_dir}")
-        history[as_of] = score_into_history(data_dir, as_of, champions, history_root)
+    elif not fresh:
+        now = feature_snapshot(data_dir, as_of, champions, progress=False)
+        if not _same_features(history[as_of][1], now):
+            log(f"rescoring {as_of}: the history was scored from other data than {data_dir}")
+            history[as_of] = score_into_history(
+                data_dir, as_of, champions, history_root, snapshot=now
+            )
     # Realized performance is every kept date's, judged against the pair that scored it: what the
     # CRM received under an earlier champion counts too.
     references = _references_of(history, champions, reference, tracking_uri, project, log)

@@ -151,8 +151,14 @@ def retrain(settings: RetrainSettings, log=print) -> tuple[dict, int]:
             else:
                 log(f"retrain {settings.project}: {step} ...")
             result = _STEP[step](settings, as_of, state, log)
-            record = {**result, "outputs": _outputs(settings, step)}
-            state.record(step, {**record, "written": _written(settings, step)})
+            state.record(
+                step,
+                {
+                    **result,
+                    "outputs": _outputs(settings, step),
+                    "written": _written(settings, step),
+                },
+            )
             pause_point(f"retrain_after_{step}", log)
         summary = summarise(settings.project, as_of, key, state)
     return summary, 3 if summary["verdict"] == "alert" else 0
