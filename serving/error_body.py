@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 
-from serving.auth import ASGIApp, Message, Receive, Scope, Send
+from serving.auth import PROBE_PATHS, ASGIApp, Message, Receive, Scope, Send
 
 #: BentoML's summary of a pydantic ``ValidationError`` (``"<n> validation error for <Class>"``).
 BENTOML_SUMMARY = re.compile(r"^\d+ validation errors? for \w+$")
@@ -60,18 +61,19 @@ OVERLOADED = (
 RETRY_AFTER_SECONDS = 5
 
 
-def route_error(status: int, method: str, path: str, body: bytes) -> bytes | None:
+def route_error(
+    status: int, method: str, path: str, body: bytes, api_routes: Iterable[str]
+) -> bytes | None:
     """A JSON body for a plain-text 404 or 405 (Starlette's ``Not Found``), naming the route
-    and the routes there are; None when the body is JSON already."""
+    and the routes there are (``api_routes``, POST, and ``PROBE_PATHS``); None when the body is
+    JSON already."""
     try:
         json.loads(body)
         return None
     except ValueError:
         pass
     what = f"no route {method} {path}" if status == 404 else f"{method} is not allowed on {path}"
-    routes = (
-        "POST /score/ids, POST /score/features, GET /healthz /livez /readyz /metrics /docs.json"
-    )
+    routes = ", ".join([*(f"POST {r}" for r in api_routes), "GET " + " ".join(PROBE_PATHS)])
     return json.dumps({"error": f"{what}; routes: {routes}"}, separators=(",", ":")).encode()
 
 
@@ -92,8 +94,9 @@ class ValidationSummaryMiddleware:
     (``route_error``) and BentoML's bare 503 for an overload (``overloaded``, with
     ``Retry-After``); other answers pass untouched."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, api_routes: Iterable[str] = ()) -> None:
         self.app = app
+        self.api_routes = tuple(api_routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -117,7 +120,9 @@ class ValidationSummaryMiddleware:
             if start["status"] == 400:
                 body = summarised(body)
             elif start["status"] in (404, 405):
-                routed = route_error(start["status"], scope["method"], scope["path"], body)
+                routed = route_error(
+                    start["status"], scope["method"], scope["path"], body, self.api_routes
+                )
                 if routed is not None:
                     body, extra = routed, [(b"content-type", b"application/json")]
             elif (shed := overloaded(body)) is not None:

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Iterable
 
-from serving.auth import ASGIApp, Message, Receive, Scope, Send, send_json
+from serving.auth import PROBE_PATHS, ASGIApp, Message, Receive, Scope, Send, send_json
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class RouteMetricsMiddleware:
 
     def __init__(self, app: ASGIApp, routes: Iterable[str] = ()) -> None:
         self.app = app
-        self.route_list = (*routes, "/metrics", "/healthz", "/livez", "/readyz", "/docs.json", "/")
+        self.route_list = (*routes, *PROBE_PATHS, "/")
 
     @property
     def metrics(self) -> RouteMetrics:
@@ -155,9 +155,7 @@ class RouteMetricsMiddleware:
 def process_metrics(routes: Iterable[str] = ()) -> RouteMetrics:
     """This process's metrics (created on first use with ``routes``, the service's templates)."""
     if RouteMetricsMiddleware._metrics is None:
-        RouteMetricsMiddleware._metrics = RouteMetrics(
-            (*routes, "/metrics", "/healthz", "/livez", "/readyz", "/docs.json", "/")
-        )
+        RouteMetricsMiddleware._metrics = RouteMetrics((*routes, *PROBE_PATHS, "/"))
     return RouteMetricsMiddleware._metrics
 
 
