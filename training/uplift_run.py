@@ -433,9 +433,7 @@ def _measure(action, outcome, y, treated, scores, truth, config) -> list[dict]:
         if truth is not None and name != ORACLE:
             est = scores[name]
             row["pehe"] = (
-                pehe(est, truth)
-                if name.endswith("learner") or name in ("treat everyone", SELECTED)
-                else np.nan
+                pehe(est, truth) if _is_effect(name) or name == "treat everyone" else np.nan
             )
         rows.append(row)
     return rows
@@ -457,13 +455,14 @@ def _policy(
     random_score = rng.random(n)
     ranked = {**{m: s for m, s in scores.items() if m != "treat everyone"}, "random": random_score}
     floor = cost if outcome == "value" else 0.0
-    capped = {f"{m}{PAYING_ONLY}": s for m, s in ranked.items() if _is_effect(m)}
+    # (name, scores, floor): every ranking's top k, then the effect rankings' paying top k
+    policies: list[tuple[str, np.ndarray, float | None]] = [(m, s, None) for m, s in ranked.items()]
+    policies += [(f"{m}{PAYING_ONLY}", s, floor) for m, s in ranked.items() if _is_effect(m)]
 
     def metrics(idx: np.ndarray) -> dict[str, float]:
         kk = max(1, round(config.budget_share * len(idx)))
         out = {}
-        for name, s in [*ranked.items(), *capped.items()]:
-            cap = floor if name in capped else None
+        for name, s, cap in policies:
             out[f"{name}|estimated"] = policy_value_estimated(y[idx], treated[idx], s[idx], kk, cap)
             if truth is not None:
                 out[f"{name}|true"] = policy_value_true(truth[idx], s[idx], kk, cap)
@@ -471,8 +470,8 @@ def _policy(
 
     boot = bootstrap(metrics, treated, n_boot=config.n_boot, seed=config.uplift.seed + 1)
     out = []
-    for name, s in [*ranked.items(), *capped.items()]:
-        contacts = len(top_k(s, k, floor)) if name in capped else k
+    for name, s, cap in policies:
+        contacts = k if cap is None else len(top_k(s, k, cap))
         row = {
             "action": action,
             "outcome": outcome,
