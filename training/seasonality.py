@@ -188,7 +188,7 @@ def fit_seasonality(months: pd.DataFrame, before: date) -> Seasonality:
         )
         return replace(none, p_value=p_first, reason=reason)
     if "first_month" in months:
-        p_cohorts = _cohort_check(_cohort_cells(months, before), kept // 2)
+        p_cohorts = _cohort_check(_cohort_cells(months, table["month"]), kept // 2)
         if not p_cohorts < SIGNIFICANCE:  # NaN: a fit that did not converge finds none
             reason = (
                 f"a pattern in {n} months (p={p_first:.2g}) that the age of the customers "
@@ -230,20 +230,18 @@ def _exposure_table(months: pd.DataFrame, before: date) -> pd.DataFrame:
     return table[complete].reset_index(drop=True)
 
 
-def _cohort_cells(months: pd.DataFrame, before: date) -> pd.DataFrame:
-    """One row per complete month before ``before`` and earlier acquisition cohort:
-    ``repeat_days`` (0 when absent), ``exposure`` (cohort size x days of the month), ``age``
-    (months since the cohort's first month, 1 or more) and ``mid`` (the month's middle)."""
+def _cohort_cells(months: pd.DataFrame, complete: pd.Series) -> pd.DataFrame:
+    """One row per month of ``complete`` (the complete months, ``_exposure_table``) and earlier
+    acquisition cohort: ``repeat_days`` (0 when absent), ``exposure`` (cohort size x days of the
+    month), ``age`` (months since the cohort's first month, 1 or more) and ``mid`` (the month's
+    middle)."""
     table = months.assign(
         month=pd.to_datetime(months["month"]).dt.to_period("M"),
         first_month=pd.to_datetime(months["first_month"]).dt.to_period("M"),
     )
     sizes = table[table["month"] == table["first_month"]].groupby("first_month")["new_buyers"].sum()
     sizes = sizes[sizes > 0]
-    months_done = [
-        pd.Period(m, "M")
-        for m in _exposure_table(months.drop(columns="first_month"), before)["month"]
-    ]
+    months_done = [pd.Period(m, "M") for m in complete]
     if sizes.empty or not months_done:
         return pd.DataFrame(columns=["repeat_days", "exposure", "age", "mid"], dtype=float)
     grid = pd.MultiIndex.from_product([months_done, sizes.index], names=["month", "first_month"])
