@@ -1126,6 +1126,10 @@ def compare(
 
     # a comparison downloads a dozen small artifacts: no progress bar each (the user can set it)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from experiments.runs import COMPARED_KINDS
+
+    if kind is not None and kind not in COMPARED_KINDS:
+        _fail(f"--kind {kind!r}: runs are compared by kind {', '.join(COMPARED_KINDS)}")
     if project is None and data is None:
         from experiments.runs import RunFilter, projects_with_runs
 

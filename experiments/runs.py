@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 KINDS_WITH_TEST_METRICS = ("train", "backtest")
+#: The run kinds a comparison can be restricted to (``compare --kind``).
+COMPARED_KINDS = (*KINDS_WITH_TEST_METRICS, "uplift")
 _PAGE = 200
 T = TypeVar("T")
 

@@ -60,6 +60,7 @@ def replaced_file(path: str | Path) -> Iterator[Path]:
     """The temporary path to write ``path``'s new content to; synced to disk and renamed over
     ``path`` when the block ends without an error, removed when it raises."""
     path = Path(path)
+    check_file_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
@@ -71,6 +72,22 @@ def replaced_file(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def check_file_target(path: Path) -> None:
+    """Refuse, naming the path, a file target that is a folder, or whose parent is a file
+    (the raw OS errors name a temporary file or say only "File exists")."""
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{path}: is a folder; this output is one file: give a file path inside it or another"
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(
+                    f"{path}: {parent} is a file, not a folder: choose another output path"
+                )
+            return
 
 
 def _remove_stale(path: Path) -> None:

@@ -89,3 +89,18 @@ def test_kill_9_mid_write_keeps_the_previous_file_and_the_next_write_cleans_up(t
     write_text_atomic(out, '{"run": "next"}')
     assert json.loads(out.read_text()) == {"run": "next"}
     assert _listing(tmp_path) == ["result.json"]
+
+
+def test_a_folder_or_a_file_parent_as_target_is_refused_naming_the_path(tmp_path):
+    folder = tmp_path / "out"
+    (folder / "kept.txt").parent.mkdir()
+    (folder / "kept.txt").write_text("mine")
+    with pytest.raises(IsADirectoryError, match=r"out: is a folder; this output is one file"):
+        write_text_atomic(folder, "x")
+    assert _listing(folder) == ["kept.txt"]  # no temporary left inside or beside it
+    assert _listing(tmp_path) == ["out"]
+    blocker = tmp_path / "plain.txt"
+    blocker.write_text("a file")
+    with pytest.raises(NotADirectoryError, match=r"plain.txt is a file, not a folder"):
+        write_text_atomic(blocker / "deeper" / "result.json", "x")
+    assert blocker.read_text() == "a file"

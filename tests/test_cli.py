@@ -326,6 +326,13 @@ def test_compare_on_an_empty_store_is_one_line(tmp_path):
     assert not (tmp_path / "c.html").exists()
 
 
+def test_compare_refuses_an_unknown_kind_before_reading_the_store(tmp_path):
+    store = tmp_path / "never.db"
+    result = invoke(["compare", "--kind", "trian", "--tracking-uri", f"sqlite:///{store}"])
+    assert_one_line_error(result, "--kind 'trian'", "train, backtest, uplift")
+    assert not store.exists()
+
+
 def test_the_mlflow_store_comes_from_the_option_or_mlflow_tracking_uri(
     short_history, tmp_path, monkeypatch
 ):
