@@ -100,7 +100,8 @@ class PriorityTiers(_Config):
         0.1,
         gt=0,
         le=1,
-        description="floor on 1 - churn_probability when deriving value if retained",
+        description="floor on 1 - P(no purchase within the value horizon) when deriving value if "
+        "retained",
     )
     p1_from: float = 100.0
     p2_from: float = 40.0

@@ -338,8 +338,8 @@ class CustomerScore(BaseModel):
     )
     value_segment: str
     value_at_risk: float = Field(
-        description="expected value lost if nothing is done: churn_probability x value if "
-        "retained (0 for prospects)"
+        description="expected value lost if nothing is done: P(no purchase within the value "
+        "horizon) x value if retained (0 for prospects; docs/scoring.md section 4)"
     )
     priority_score: float = Field(
         description="the ranking of retention work: value_at_risk, or with an uplift champion "

@@ -35,6 +35,7 @@ from serving.reasons import fallback_reason, reasons_from_contributions
 from serving.stages import STAGE_COLUMNS, assign_stages, check_columns, fit_default_gap_days
 from serving.value import (
     VALUE_SEGMENTS,
+    churn_within_value_horizon,
     fit_priority_tiers,
     fit_value_matrix,
     priority_scores,
@@ -172,7 +173,11 @@ def score_columns(
 
     stage = assign_stages(rows, p, config.stages).to_numpy()
     score = priority_scores(
-        p, value, config.priority, is_prospect=prospect, retained_value=retained
+        churn_within_value_horizon(rows, p),
+        value,
+        config.priority,
+        is_prospect=prospect,
+        retained_value=retained,
     )
     at_risk = score  # stays churn x value when an uplift champion re-ranks by saved value
     tier = priority_tiers(score, config.priority)
@@ -352,13 +357,16 @@ def summarise(scores: pd.DataFrame) -> dict[str, object]:
     check_columns(
         scores, ("stage", "priority_tier", "value_segment", "priority_score"), "summarise"
     )
-    at_risk = scores.groupby("priority_tier")["priority_score"].sum()
+    # value at risk is priority_score unless an uplift champion ranks by saved value (and in
+    # score files written before value_at_risk was a column)
+    risk = "value_at_risk" if "value_at_risk" in scores.columns else "priority_score"
+    at_risk = scores.groupby("priority_tier")[risk].sum()
     summary: dict[str, object] = {
         "customers": len(scores),
         "customers_per_stage": {s: int((scores["stage"] == s).sum()) for s in STAGES},
         "customers_per_tier": {t: int((scores["priority_tier"] == t).sum()) for t in TIERS},
         "value_at_risk_per_tier": {t: round(float(at_risk.get(t, 0.0)), 2) for t in TIERS},
-        "value_at_risk": round(float(scores["priority_score"].sum()), 2),
+        "value_at_risk": round(float(scores[risk].sum()), 2),
         "customers_per_value_segment": {
             v: int((scores["value_segment"] == v).sum()) for v in VALUE_SEGMENTS.values()
         },
@@ -400,7 +408,9 @@ def calibrate_config(
     p = _aligned(churn_probability, len(rows), "churn_probability")
     value = _aligned(predicted_value, len(rows), "predicted_value")
     buyers = pd.to_numeric(rows["is_prospect"], errors="coerce").fillna(0).to_numpy() != 1
-    score = priority_scores(p[buyers], value[buyers], config.priority)
+    score = priority_scores(
+        churn_within_value_horizon(rows[buyers], p[buyers]), value[buyers], config.priority
+    )
     gap = fit_default_gap_days(rows[buyers])
     return ScoringConfig(
         stages=StageRules(**{**config.stages.model_dump(), "default_gap_days": gap}),

@@ -92,7 +92,7 @@ from serving.schemas import (
 )
 from serving.scoring import score_records
 from training import DEFAULT_TRACKING_URI
-from training.dataset import BTYD_COLUMNS, CALENDAR_COLUMNS
+from training.dataset import BTYD_COLUMNS, CALENDAR_COLUMNS, VALUE_HORIZON_P0
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +204,9 @@ class Scorer:
             self.as_of = pd.Timestamp(snapshot["cutoff"].iloc[0]).date()
             self._positions = {cid: i for i, cid in enumerate(snapshot["customer_id"])}
             self._scores = score_records(self.score_columns(snapshot, self.as_of))
-            if set(BTYD_COLUMNS) & set(self.required):
+            labels = (champions.churn_config.labels, champions.clv_config.labels)
+            longer_value = labels[0].churn_horizon_days != labels[1].value_horizon_days
+            if set(BTYD_COLUMNS) & set(self.required) or longer_value:  # value at risk's horizon
                 self.btyd = fit_btyd(snapshot)
 
     @classmethod
@@ -490,16 +492,20 @@ def fill_btyd(
     features: pd.DataFrame, customers: Sequence[CustomerFeatures], btyd, champions
 ) -> pd.DataFrame:
     """BTYD columns for buyers who did not send them, from the snapshot's fit at the models'
-    horizons."""
-    sent = np.array([all(c.sent(column) for column in BTYD_COLUMNS) for c in customers])
-    todo = (~sent) & (features["is_prospect"].to_numpy() == 0)
-    if not todo.any():
-        return features
+    horizons, and ``VALUE_HORIZON_P0`` for every buyer (the value at risk's horizon: a row that
+    sends the BTYD columns batch scoring gave it is scored as batch scoring scored it)."""
+    buyers = features["is_prospect"].to_numpy() == 0
+    horizons = (
+        champions.churn_config.labels.churn_horizon_days,
+        champions.clv_config.labels.value_horizon_days,
+    )
+    sent = [all(c.sent(column) for column in BTYD_COLUMNS) for c in customers]
+    if not buyers.any() or (horizons[0] == horizons[1] and all(sent)):
+        return features  # nothing to derive
     features = features.copy()
-    rows = features[todo]
+    rows = features[buyers]
     summary = btyd_summary(rows)
-    churn = btyd.predict(summary, champions.churn_config.labels.churn_horizon_days)
-    value = btyd.predict(summary, champions.clv_config.labels.value_horizon_days)
+    churn, value = (btyd.predict(summary, days) for days in horizons)
     derived = {
         "btyd_expected_purchases": churn["expected_purchases"],
         "btyd_p_alive": churn["p_alive"],
@@ -507,10 +513,12 @@ def fill_btyd(
         "btyd_expected_value": value["expected_value"],
     }
     for column, values in derived.items():
-        keep = [c.sent(column) for c, t in zip(customers, todo, strict=True) if t]
+        keep = [c.sent(column) for c, b in zip(customers, buyers, strict=True) if b]
         features.loc[rows.index, column] = np.where(
             keep, rows[column].to_numpy(dtype=float), np.asarray(values)
         )
+    features[VALUE_HORIZON_P0] = np.nan
+    features.loc[rows.index, VALUE_HORIZON_P0] = np.asarray(value["p_no_purchase"], dtype=float)
     return features
 
 

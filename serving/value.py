@@ -67,6 +67,35 @@ def value_if_retained(
     return value / np.maximum(1.0 - p, retained_share_floor)
 
 
+def churn_within_value_horizon(features: pd.DataFrame, churn_probability: ArrayLike) -> np.ndarray:
+    """P(no purchase within the value horizon) of each row: the churn model's log-odds shift from
+    BG/NBD at the churn horizon (``btyd_p_no_purchase``) applied to BG/NBD at the value horizon
+    (``training.dataset.VALUE_HORIZON_P0``), as the backtest carries a churn probability to a
+    longer horizon. The churn probability itself where the two horizons are one, and where the
+    rows lack either BTYD forecast (prospects, a request that sent its own BTYD columns)."""
+    from training.backtest import extend_churn_probability
+    from training.dataset import VALUE_HORIZON_P0
+
+    p = _floats(churn_probability)
+    if VALUE_HORIZON_P0 not in features or "btyd_p_no_purchase" not in features:
+        return p
+    p0_churn = pd.to_numeric(features["btyd_p_no_purchase"], errors="coerce").to_numpy(float)
+    p0_value = pd.to_numeric(features[VALUE_HORIZON_P0], errors="coerce").to_numpy(float)
+    usable = (
+        np.isfinite(p)
+        & (p0_churn >= 0)
+        & (p0_churn <= 1)
+        & (p0_value >= 0)
+        & (p0_value <= 1)
+        & (p0_churn != p0_value)
+    )
+    if not usable.any():
+        return p
+    out = p.copy()
+    out[usable] = extend_churn_probability(p[usable], p0_churn[usable], p0_value[usable])
+    return out
+
+
 def priority_scores(
     churn_probability: ArrayLike,
     predicted_value: ArrayLike,
@@ -75,7 +104,9 @@ def priority_scores(
     is_prospect: ArrayLike | None = None,
     retained_value: ArrayLike | None = None,
 ) -> np.ndarray:
-    """Expected value at risk = churn_probability x value if retained.
+    """Expected value at risk = churn_probability x value if retained; ``churn_probability``
+    over the value horizon (:func:`churn_within_value_horizon` of the scored rows), so that
+    E[value] = (1 - p) E[value | stays] holds.
 
     ``retained_value`` (e.g. E[spend | buy] of a two-part CLV model) replaces the derivation from
     predicted_value when given. Prospects and customers without a churn probability have 0 at risk.

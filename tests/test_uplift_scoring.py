@@ -199,10 +199,13 @@ def test_recommended_action_and_priority_follow_the_saved_value_net_of_cost(stor
     assert set(s["recommended_action"]) <= {*policy.trusted, NO_ACTION}
     # the value at risk keeps its meaning (churn x value) while the priority follows saved value
     from serving.config import ScoringConfig
-    from serving.value import priority_scores
+    from serving.value import churn_within_value_horizon, priority_scores
 
     config = ScoringConfig.model_validate(champions.scoring)
-    at_risk = priority_scores(s["churn_probability"], s["predicted_value"], config.priority)
+    over_value_horizon = churn_within_value_horizon(
+        snapshot[buyers].reset_index(drop=True), s["churn_probability"]
+    )
+    at_risk = priority_scores(over_value_horizon, s["predicted_value"], config.priority)
     assert s["value_at_risk"].to_numpy() == pytest.approx(at_risk, rel=1e-9)
     assert not np.allclose(s["value_at_risk"], s["priority_score"])
     chosen = saved.to_numpy()[np.arange(len(s)), saved.columns.get_indexer(best)]
@@ -335,7 +338,12 @@ def test_noise_is_not_promoted_and_forced_past_the_gate_scores_stay_todays(store
 
 def test_without_an_uplift_champion_todays_rules_remain(store, scored):
     from serving.config import ScoringConfig
-    from serving.value import priority_scores, priority_tiers, recommended_actions
+    from serving.value import (
+        churn_within_value_horizon,
+        priority_scores,
+        priority_tiers,
+        recommended_actions,
+    )
 
     _, _, with_uplift = scored
     plain = load_champions(store.uri, PLAIN)
@@ -350,6 +358,7 @@ def test_without_an_uplift_champion_todays_rules_remain(store, scored):
     config = ScoringConfig.model_validate(plain.scoring)
     p, value = scores["churn_probability"], scores["predicted_value"]
     prospect = snapshot["is_prospect"].to_numpy() == 1
+    p = churn_within_value_horizon(snapshot, p)  # value at risk's horizon (docs/scoring.md 4)
     expected = priority_scores(p, value, config.priority, is_prospect=prospect)
     assert scores["priority_score"].to_numpy() == pytest.approx(expected)
     tiers = priority_tiers(expected, config.priority)
@@ -410,8 +419,15 @@ def test_the_service_returns_the_uplift_fields_by_id_and_for_posted_features(sco
 
 def test_summary_and_csv_carry_the_uplift_decision(scored):
     _, _, scores = scored
-    summary = summarise(scores)["uplift"]
+    whole = summarise(scores)
+    summary = whole["uplift"]
     decided = scores[scores["uplift_model_version"].notna()]
+    # value at risk stays churn x value: priority_score is the net saved value here
+    assert whole["value_at_risk"] == pytest.approx(scores["value_at_risk"].sum(), abs=0.01)
+    assert whole["value_at_risk"] != pytest.approx(scores["priority_score"].sum(), abs=1)
+    assert sum(whole["value_at_risk_per_tier"].values()) == pytest.approx(
+        whole["value_at_risk"], abs=0.05
+    )
     assert summary["customers"] == len(decided)
     assert sum(summary["customers_per_action"].values()) == len(decided)
     assert summary["net_saved_value"] == pytest.approx(decided["priority_score"].sum(), abs=0.01)

@@ -71,6 +71,37 @@ def test_priority_is_expected_value_at_risk() -> None:
     assert given.tolist() == [75.0]
 
 
+def test_value_at_risk_carries_churn_to_the_value_horizon() -> None:
+    """With BG/NBD's P(no purchase) at both horizons, value at risk takes the churn probability
+    over the value horizon (the model's log-odds shift kept); the churn probability itself when
+    the horizons are one or a row lacks either forecast."""
+    from serving.value import churn_within_value_horizon
+    from training.dataset import VALUE_HORIZON_P0
+
+    p = np.array([0.8, 0.5, 0.5, 0.3, math.nan])
+    rows = pd.DataFrame(
+        {
+            "btyd_p_no_purchase": [0.8, 0.6, 0.4, math.nan, 0.5],
+            VALUE_HORIZON_P0: [0.5, 0.6, 0.2, 0.2, 0.3],
+        }
+    )
+    carried = churn_within_value_horizon(rows, p)
+    # row 0: the model agrees with BG/NBD at 90 days, so it takes BG/NBD's 0.5 over 180 days
+    # row 2: log-odds 0 - logit(0.4) + logit(0.2) -> 0.2 x 0.6 / (0.2 x 0.6 + 0.8 x 0.4) = 0.2727
+    assert carried[:4] == pytest.approx([0.5, 0.5, 0.12 / 0.44, 0.3])
+    assert math.isnan(carried[4])
+    assert np.array_equal(
+        churn_within_value_horizon(rows.drop(columns=[VALUE_HORIZON_P0]), p), p, equal_nan=True
+    )
+    scores = score(feature_rows(), [0.8, 0.8, math.nan], [100.0] * 3, None)
+    at_90_only = scores["value_at_risk"].iloc[0]
+    assert at_90_only == pytest.approx(0.8 * 100 / 0.2)  # no BTYD columns: the churn horizon
+    rows = feature_rows().assign(btyd_p_no_purchase=0.8, **{VALUE_HORIZON_P0: 0.5})
+    scores = score(rows, [0.8, 0.8, math.nan], [100.0] * 3, None)
+    assert scores["value_at_risk"].iloc[0] == pytest.approx(0.5 * 100 / 0.5)
+    assert scores["churn_probability"].iloc[0] == 0.8  # what is shown stays the churn horizon's
+
+
 def test_tiers_at_their_boundaries() -> None:
     scores = [100.0, 99.99, 40.0, 39.99, 10.0, 9.99, 0.0, math.nan]
     assert priority_tiers(scores, TIERS_CONFIG).tolist() == [
@@ -366,6 +397,38 @@ def test_a_trained_pair_scores_without_spikes_and_with_behaviour_reasons(trained
     text = " | ".join(" | ".join(r) for r in reasons)
     for word in ("cutoff_month", "segment", "region", "channel", " = ", "btyd"):
         assert word not in text, word
+
+
+def test_churn_over_the_value_horizon_matches_who_buys_nothing_in_it(trained_store) -> None:  # noqa: F811
+    """Value at risk = p x value / (1 - p) needs p over the value horizon (180 days) while the
+    churn model's is over 90: scored at a date whose next 180 days no model saw, the carried
+    probability's mean is the share of buyers who bought nothing in those days, the churn
+    model's own is well above it."""
+    from datetime import timedelta
+
+    from serving.batch import feature_snapshot, load_champions, predict
+    from serving.value import churn_within_value_horizon
+
+    champions = load_champions(trained_store.tracking_uri, trained_store.project)
+    horizon = champions.clv_config.labels.value_horizon_days
+    assert champions.churn_config.labels.churn_horizon_days < horizon
+    as_of = trained_store.as_of - timedelta(days=horizon)  # after the test cutoff: unseen
+    snapshot = feature_snapshot(trained_store.data_dir, as_of, champions, progress=False)
+    p, _, _ = predict(snapshot, champions)
+    buyers = snapshot["is_prospect"].to_numpy() == 0
+    orders = pd.read_parquet(trained_store.data_dir / "transactions.parquet")
+    start = pd.Timestamp(as_of)
+    window = orders[
+        (orders["ordered_at"] >= start)
+        & (orders["ordered_at"] < start + pd.Timedelta(days=horizon))
+        & (orders["amount"] > 0)
+    ]
+    silent = ~snapshot["customer_id"].astype(str).isin(set(window["customer_id"].astype(str)))
+    actual = float(silent[buyers].mean())
+    carried = float(churn_within_value_horizon(snapshot, p)[buyers].mean())
+    own = float(p[buyers].mean())
+    assert abs(carried - actual) < 0.03, (carried, actual, own)
+    assert own - actual > 2 * abs(carried - actual), (carried, actual, own)
 
 
 def test_score_records_are_the_frame_rows_as_the_service_answers_them() -> None:

@@ -22,6 +22,10 @@ from training.splits import CutoffPlan, PlanError
 
 CALENDAR_COLUMNS = catalog.family_columns("calendar")
 BTYD_COLUMNS = catalog.family_columns("btyd")
+#: BG/NBD P(no purchase) over the value horizon: not a model input (the catalogue's is over the
+#: churn horizon); scoring carries the churn probability to the value horizon with it, for the
+#: value at risk (``serving.value.churn_within_value_horizon``).
+VALUE_HORIZON_P0 = "btyd_p_no_purchase_value_horizon"
 BTYD_INPUTS = (
     "cutoff",
     "is_prospect",
@@ -322,10 +326,10 @@ def fit_btyd(frame: pd.DataFrame) -> dict:
 def apply_btyd(
     frame: pd.DataFrame, models: dict, churn_horizon_days: int, value_horizon_days: int
 ) -> pd.DataFrame:
-    """The BTYD columns of ``frame``'s buyers from models fitted by :func:`fit_btyd` (row by row:
-    a batch of rows gets what the whole table would)."""
+    """The BTYD columns of ``frame``'s buyers (and :data:`VALUE_HORIZON_P0`) from models fitted
+    by :func:`fit_btyd` (row by row: a batch of rows gets what the whole table would)."""
     frame = frame.copy()
-    for col in BTYD_COLUMNS:
+    for col in (*BTYD_COLUMNS, VALUE_HORIZON_P0):
         frame[col] = np.nan
     for cutoff, part in frame[frame["is_prospect"] == 0].groupby("cutoff", sort=True):
         model = models.get(pd.Timestamp(cutoff))
@@ -340,6 +344,7 @@ def apply_btyd(
         frame.loc[part.index, "btyd_p_alive"] = np.asarray(churn_pred["p_alive"])
         frame.loc[part.index, "btyd_p_no_purchase"] = np.asarray(churn_pred["p_no_purchase"])
         frame.loc[part.index, "btyd_expected_value"] = np.asarray(value_pred["expected_value"])
+        frame.loc[part.index, VALUE_HORIZON_P0] = np.asarray(value_pred["p_no_purchase"])
     return frame
 
 
