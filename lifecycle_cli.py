@@ -12,7 +12,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, cast
 
@@ -245,7 +245,7 @@ def _data_set(data: Path | None) -> Path | None:
 def _latest_possible_time() -> datetime:
     """The end of tomorrow (naive UTC): no export holds a later time, a later one is a wrong row
     (2099 typed for 1999). The CLI's clock; features and training take their dates as arguments."""
-    from datetime import UTC, timedelta
+    from datetime import UTC
 
     today = datetime.now(UTC).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
     return today + timedelta(days=2)
@@ -1414,7 +1414,10 @@ def uplift(
     )
 
     if hillstrom is not None:
-        ingest_hillstrom(data, hillstrom, log=_log)
+        try:
+            ingest_hillstrom(data, hillstrom, log=_log)
+        except (ValueError, OSError) as exc:  # IngestError included
+            _fail(str(exc))
     elif not data.is_dir() or not any(data.iterdir()):
         state = "the directory is empty" if data.is_dir() else "the directory does not exist"
         _fail(
@@ -1423,11 +1426,21 @@ def uplift(
             "--out DIR ... --campaigns FILE`, `lifecycle generate --campaigns ...` or `lifecycle "
             "uplift --hillstrom CSV`"
         )
+    as_of_day = _parse_date(as_of, "--as-of") if as_of else None
+    if as_of_day is not None and (data / "transactions.parquet").exists():
+        from training.dataset import data_bounds
+
+        end = data_bounds(data)[1]
+        if as_of_day > end:
+            _log(
+                f"warning: --as-of {as_of_day} is after the data's last purchase day "
+                f"({end - timedelta(days=1)}): outcome windows that end by {as_of_day} count as "
+                "over, with no purchase after that day; right only if the export covers up to "
+                "--as-of (leave it out to measure up to the data's end)"
+            )
     try:
         cfg = load_run_config(config, horizon_days=horizon_days, n_boot=n_boot)
-        campaign = load_campaign_data(
-            data, cfg, _parse_date(as_of, "--as-of") if as_of else None, log=_log
-        )
+        campaign = load_campaign_data(data, cfg, as_of_day, log=_log)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     result = evaluate(campaign, cfg, log=_log)
@@ -1478,7 +1491,7 @@ def uplift(
             )
     if out is not None:
         typer.echo(f"tables: {', '.join(str(p) for p in write_tables(result, out))}")
-    _warn_unlabelled_actions(campaign.frame["action"])
+    _warn_unlabelled_actions(result.metrics["action"])  # the measured ones
     from training.config import tracked_experiment_name
     from training.uplift_run import run_project
 
@@ -1575,9 +1588,12 @@ def retrain(
     out: Annotated[Path, typer.Option(help="Folder for the monitor report.")] = Path(
         "reports/monitor"
     ),
-    state: Annotated[Path, typer.Option(help="Folder for the job's lock and step records.")] = Path(
-        "data/retrain_state"
-    ),
+    state: Annotated[
+        Path,
+        typer.Option(
+            help="Folder for the job's step records (the lock is beside the MLflow store)."
+        ),
+    ] = Path("data/retrain_state"),
     scores: Annotated[
         Path,
         typer.Option(

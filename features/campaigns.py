@@ -65,17 +65,35 @@ ARM_VALUES = {
     "not contacted": CONTROL,
     "test": TREATED,
     "exposed": TREATED,
+    "1.0": TREATED,
+    "0.0": CONTROL,
+    "no contact": CONTROL,
+    "not treated": CONTROL,
+    "实验组": TREATED,
+    "处理组": TREATED,
+    "对照组": CONTROL,
+    "控制组": CONTROL,
 }
 #: Arm texts read as treated by their first word ("Treatment A", "Variant 2", "Test B").
 TREATED_PREFIXES = ("treatment", "treated", "variant", "test")
+#: A word that makes an arm's name control wherever it stands ("Control A", "control_1",
+#: "Holdout Group", "Test Control": it wins over a treated first word).
+CONTROL_WORD = r"(?<![a-z])(?:control|hold[\s_-]?out|untreated)(?![a-z])"
+#: Texts that mean "no value" in an optional number column (cost, given outcomes).
+MISSING_TEXTS = frozenset(
+    {"n/a", "na", "#n/a", "null", "none", "nan", "-", "--", "\u2013", "\u2014"}
+)
 
 
 def arm_of(text: pd.Series) -> pd.Series:
-    """``treated`` / ``control`` of arm texts (case-insensitive, ``ARM_VALUES`` or a treated
-    prefix such as "Treatment A"); NA for anything else."""
+    """``treated`` / ``control`` of arm texts (case-insensitive): ``ARM_VALUES``, else a control
+    word anywhere (``CONTROL_WORD``: "Control A", "Test Control"), else a treated first word
+    ("Treatment A"); NA for anything else."""
     lower = text.str.strip().str.lower()
     arm = lower.map(ARM_VALUES)
+    control = lower.str.contains(CONTROL_WORD, regex=True).fillna(False).astype(bool)
     prefixed = lower.str.split(r"[\s_\-:]+", n=1, regex=True).str[0].isin(TREATED_PREFIXES)
+    arm = arm.where(arm.notna() | ~control, CONTROL)
     return arm.where(arm.notna() | ~prefixed.fillna(False), TREATED).astype("string")
 
 
@@ -143,6 +161,7 @@ def validate_campaigns(
         reason[mask] = why
 
     out = pd.DataFrame(index=frame.index)
+    not_number: dict[str, np.ndarray] = {}  # flagged once the arm is known
     for col in COLUMNS:
         name = columns.get(col.name, col.name)
         if name not in frame.columns:
@@ -170,9 +189,10 @@ def validate_campaigns(
                     f"{path}: column {name!r} (campaigns.{col.name}) is not a usable date "
                     f"column; found e.g. {list(source.dropna().head(3))}"
                 )
-        elif col.dtype == "float":
-            out[col.name] = parse_numbers(source, number_format)[0]
-            flag(~blank & out[col.name].isna().to_numpy(bool), f"{col.name} is not a number")
+        elif col.dtype == "float":  # optional: a spreadsheet's "N/A" or "-" is a missing one
+            missing = blank | source.str.strip().str.lower().isin(MISSING_TEXTS).to_numpy(bool)
+            out[col.name] = parse_numbers(source.mask(missing), number_format)[0]
+            not_number[col.name] = ~missing & out[col.name].isna().to_numpy(bool)
         else:
             text = normalise_ids(source) if col.name == "customer_id" else source.str.strip()
             out[col.name] = text.where(text != "", pd.NA)
@@ -197,6 +217,8 @@ def validate_campaigns(
         treated & (action.isna() | (action == NO_ACTION)).fillna(True).to_numpy(bool),
         "missing action on a treated row",
     )
+    for name, bad in not_number.items():  # a control row's cost is not read
+        flag(bad & (treated | (name != "cost")), f"{name} is not a number")
     if "cost" in out:
         flag(out["cost"] < 0, "negative cost")
     if "retained" in out:
@@ -352,9 +374,9 @@ def campaign_outcomes(data_dir: str | Path, horizon_days: int, as_of=None) -> pd
     """Campaign rows with ``retained`` and ``value`` over ``[sent_at, sent_at + horizon_days)``.
 
     Rows whose outcomes were given directly keep them. Otherwise outcomes come from
-    ``transactions`` strictly before ``as_of`` (default: the day after the last transaction);
-    rows whose window is not over by ``as_of`` are dropped (``mature`` is False for them in the
-    count printed by callers). Adds ``window_end``.
+    ``transactions`` strictly before ``as_of`` (default: the day after the last transaction;
+    a later one says the export covers up to it); rows whose window is not over by then are
+    dropped (callers name them). Adds ``window_end``.
     """
     if horizon_days <= 0:
         raise ValueError(f"horizon_days must be positive, got {horizon_days!r}")
@@ -399,6 +421,15 @@ def campaign_outcomes(data_dir: str | Path, horizon_days: int, as_of=None) -> pd
     out["value"] = out["value"].where(given, out["m_value"])
     out = out.drop(columns=["m_retained", "m_value"])
     return out.loc[out["retained"].notna()].reset_index(drop=True)
+
+
+def action_costs(frame: pd.DataFrame) -> dict[str, float]:
+    """Cost per contact of each action: the mean ``cost`` of its treated rows that give one (0
+    when none does; a missing cost is not a free contact)."""
+    treated = frame[frame["arm"] == TREATED]
+    cost = treated["cost"] if "cost" in treated else pd.Series(np.nan, index=treated.index)
+    means = cost.astype(float).groupby(treated["action"]).mean().fillna(0.0)
+    return {str(a): float(c) for a, c in means.items()}
 
 
 def measuring_rows(frame: pd.DataFrame, action: str) -> np.ndarray:

@@ -35,6 +35,10 @@ SEGMENTS = {
 }
 FEATURES = ("recency", "history", "mens", "womens", "zip_code", "newbie", "channel")
 FEATURES_FILE = "campaign_features.parquet"
+#: What a Hillstrom ingest leaves in its folder (a re-run may replace it).
+WRITTEN = frozenset(
+    {"customers.parquet", "campaigns.parquet", FEATURES_FILE, "manifest.json", "quarantine"}
+)
 DEFAULT_SOURCE = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "hillstrom" / "hillstrom_train.csv"
 )
@@ -65,10 +69,23 @@ def campaigns_export(source: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def ingest_hillstrom(out_dir: str | Path, source: str | Path = DEFAULT_SOURCE, log=print):
-    """Write customers, campaigns (through the campaigns validation) and campaign features."""
+    """Write customers, campaigns (through the campaigns validation) and campaign features into
+    ``out_dir``: a new folder, an empty one or an earlier Hillstrom ingest (another data set's
+    tables would be half replaced: refused, naming them)."""
+    from features.mapping import IngestError
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise IngestError(f"{out}: is a file; --data names the folder the data set goes to")
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in WRITTEN) if out.is_dir() else []
+    if foreign:
+        raise IngestError(
+            f"{out}: holds another data set's files ({', '.join(foreign[:4])}"
+            f"{', ...' if len(foreign) > 4 else ''}); --hillstrom writes a data set of its own: "
+            "give a new or empty folder"
+        )
     export, raw = campaigns_export(source)
+    out.mkdir(parents=True, exist_ok=True)
     customers = pd.DataFrame(
         {
             "customer_id": export["customer_id"].astype("string"),

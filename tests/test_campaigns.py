@@ -197,6 +197,21 @@ def test_hillstrom_ingests_through_the_campaigns_table(tmp_path):
     assert len(features) == 48_000 and features["history"].notna().all()
 
 
+def test_hillstrom_refuses_another_data_sets_folder_and_a_wrong_file(tmp_path):
+    """--hillstrom into a folder holding another data set half replaced it (customers and
+    campaigns swapped, its transactions kept); a CSV without Hillstrom's columns left an empty
+    folder behind."""
+    data = _contract_dir(tmp_path)
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    with pytest.raises(IngestError, match=r"holds another data set's files \(transactions"):
+        ingest_hillstrom(data, DEFAULT_SOURCE, log=lambda m: None)
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before
+    wrong = _export(tmp_path, "customer_id,sent_at\nA,2024-03-01")
+    with pytest.raises(ValueError, match="missing Hillstrom columns"):
+        ingest_hillstrom(tmp_path / "new", wrong, log=lambda m: None)
+    assert not (tmp_path / "new").exists()
+
+
 def test_cli_ingest_with_campaigns(tmp_path):
     from typer.testing import CliRunner
 
@@ -242,6 +257,21 @@ def test_arm_words_marketing_tools_use_are_read(tmp_path):
         "control",
         pd.NA,
     ]
+    # a control word wins wherever it stands; a treated one counts as the first word only
+    more = {
+        "Test Control": "control",
+        "Control A": "control",
+        "Control-2": "control",
+        "control_1": "control",
+        "Holdout Group": "control",
+        "对照组": "control",
+        "0.0": "control",
+        "实验组": "treated",
+        "1.0": "treated",
+        "uncontrolled": pd.NA,
+        "Group Test": pd.NA,
+    }
+    assert arm_of(pd.Series(list(more), dtype="string")).tolist() == list(more.values())
     path = _export(tmp_path, "customer_id,sent_at,campaign_id,action,arm\nA,2024-03-01,c,x,Maybe")
     _, quarantined, _ = validate_campaigns(pd.read_csv(path, dtype=str), path)
     assert "unknown arm 'Maybe' (expected treated or control" in quarantined["reason"].iloc[0]
@@ -335,6 +365,28 @@ def test_costs_with_a_decimal_comma_and_a_currency_mark_are_read(tmp_path):
     assert "decimal ','" in report.formats["numbers"], report.formats
     costs = load_campaigns(data).set_index("customer_id")["cost"]
     assert costs.to_dict() == {"A": 5.0, "B": 0.0, "C": 12.5}
+
+
+def test_a_missing_cost_is_missing_and_a_control_rows_cost_is_not_read(tmp_path):
+    """Spreadsheet blanks ("N/A", "-", "null") in the optional cost are a missing cost, not a
+    quarantined row; text in a control row's cost (never read) keeps the row; an action's cost is
+    the mean of the treated rows that give one, not a missing cost counted as a free contact."""
+    from features.campaigns import action_costs
+
+    data = _contract_dir(tmp_path)
+    path = _export(
+        tmp_path,
+        "customer_id,sent_at,campaign_id,action,arm,cost\n"
+        "A,2024-03-01,c,call,treated,N/A\nB,2024-03-01,c,,control,n/a\n"
+        "C,2024-03-01,c,call,treated,8\nA,2024-03-02,d,call,treated,-\n"
+        "B,2024-03-02,d,,control,free\nC,2024-03-02,d,call,treated,four\n",
+    )
+    report = ingest_campaigns(data, path, log=lambda _: None)
+    assert report.reasons == {"cost is not a number": 1}  # C's 'four' on a treated row
+    rows = load_campaigns(data)
+    assert len(rows) == 5 and rows["cost"].notna().sum() == 1
+    assert action_costs(rows) == {"call": 8.0}
+    assert action_costs(rows.assign(cost=float("nan"))) == {"call": 0.0}
 
 
 def test_a_customer_in_both_arms_is_quarantined_as_such_not_as_a_duplicate(tmp_path):

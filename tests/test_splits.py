@@ -87,13 +87,16 @@ def test_training_says_when_the_baseline_beats_the_models_and_when_cutoffs_were_
         "test_btyd_churn_brier": 0.15,
         "test_clv_gini": 0.5644,
         "test_btyd_clv_gini": 0.618,
+        "test_clv_mae": 11.26,  # lower is better: the baseline's 10.98 is ahead
+        "test_btyd_clv_mae": 10.98,
     }
     behind = [
         "churn_auc: models 0.8359, baseline 0.8584",
         "clv_gini: models 0.5644, baseline 0.618",
+        "clv_mae: models 11.26, baseline 10.98",
     ]
     assert behind_the_baseline(metrics) == (behind, [])  # no noise given: every difference counts
-    intervals = {"churn_auc": (-0.03, -0.01), "clv_gini": (-0.09, 0.02)}
+    intervals = {"churn_auc": (-0.03, -0.01), "clv_gini": (-0.09, 0.02), "clv_mae": (-0.1, 0.9)}
     assert behind_the_baseline(metrics, intervals.__getitem__) == (behind[:1], behind[1:])
     plan = plan_cutoffs(date(2009, 12, 1), date(2011, 12, 10), 180, 12, 30)
     assert plan.dropped == 12 - len(plan.train) > 0

@@ -227,6 +227,84 @@ def test_each_action_is_measured_against_its_own_campaigns_controls(tmp_path):
         evaluate(type(data)(alone, data.columns, False, data.has_priority), cfg, log=said.append)
 
 
+def test_early_tiny_and_unfinished_campaigns_are_said_not_fatal(tmp_path):
+    """A campaign sent two weeks into the data (no history for today's priority), an action with
+    three customers, and one sent over six weeks whose last windows are not over: each is said,
+    and the run measures what it can instead of stopping (or crashing) on the first."""
+    from features.campaigns import campaigns_path, typed_campaigns
+
+    data_dir = _two_campaigns(tmp_path)  # purchases 2024-02-01 .. 2025-09-23
+    rng = np.random.default_rng(5)
+    ids = [f"C{i:04d}" for i in range(1200)]
+    early = pd.DataFrame(
+        {
+            "customer_id": ids[:400],
+            "sent_at": pd.Timestamp("2024-02-15"),
+            "campaign_id": "early-email",
+            "action": "email",
+            "arm": np.where(rng.random(400) < 0.5, "control", "treated"),
+        }
+    )
+    tiny = pd.DataFrame(
+        {
+            "customer_id": ids[400:403],
+            "sent_at": pd.Timestamp("2025-03-03"),
+            "campaign_id": "vip-call",
+            "action": "vip",
+            "arm": ["treated", "treated", "control"],
+        }
+    )
+    spread = pd.DataFrame(
+        {
+            "customer_id": ids[500:1100],
+            "sent_at": pd.Timestamp("2025-08-01") + pd.to_timedelta(np.arange(600) % 42, unit="D"),
+            "campaign_id": "late-sms",
+            "action": "sms",
+            "arm": np.where(rng.random(600) < 0.5, "control", "treated"),
+        }
+    )
+    camp = pd.concat([early, tiny, spread], ignore_index=True)
+    camp.loc[camp["arm"] == "control", "action"] = "none"
+    typed_campaigns(camp).to_parquet(campaigns_path(data_dir), index=False)
+    cfg = _config(horizon_days=30, outcomes=["retained", "value"], priority_cutoffs=2)
+    said: list[str] = []
+    data = load_campaign_data(data_dir, cfg, log=said.append)
+    late = [m for m in said if m.startswith("warning: campaign late-sms: ")]
+    assert len(late) == 1 and "of its 600 customers (sent 2025-08-25..2025-09-11" in late[0], said
+    assert "once the data reaches 2025-10-11" in late[0]
+    matured = data.frame[data.frame["campaign_id"] == "late-sms"]
+    assert 0 < len(matured) < 600 and (matured["sent_at"] <= pd.Timestamp("2025-08-24")).all()
+    assert any(
+        m.startswith("uplift: campaign early-email (first sent 2024-02-15): today's priority ")
+        and "measured without the priority_score baseline" in m
+        for m in said
+    ), said
+    result = evaluate(data, cfg, log=said.append)
+    assert set(result.metrics["action"]) == {"email", "sms"}
+    assert any(m.startswith("action vip: too few customers to fit or measure") for m in said)
+    by_action = result.policy.groupby("action")["model"].apply(set)
+    assert "priority_score" not in by_action["email"] and "priority_score" in by_action["sms"]
+
+
+def test_a_champion_on_other_features_is_not_compared_and_nothing_crashes(hillstrom, tmp_path):
+    """A project's champion fitted on Hillstrom's features cannot score a platform data set's
+    customers: the gate says so (no KeyError traceback, no version left without a decision)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = _config(horizon_days=14, outcomes=["retained", "value"])
+    data = load_campaign_data(hillstrom, cfg, log=lambda m: None)
+    result = evaluate(data, cfg, log=lambda m: None)
+    log_to_mlflow(result, cfg, hillstrom, uri, "u", data=data, project="mix", force=True)
+    two = _two_campaigns(tmp_path)
+    cfg = _config(horizon_days=30, outcomes=["retained", "value"], priority_cutoffs=2)
+    data = load_campaign_data(two, cfg, log=lambda m: None)
+    result = evaluate(data, cfg, log=lambda m: None)
+    _, decision = log_to_mlflow(result, cfg, two, uri, "u", data=data, project="mix")
+    assert not decision["promoted"] and decision["version"] == "2"
+    assert "champion v1 cannot be re-scored on this run's customers (" in decision["reason"]
+    version = MlflowClient(uri).get_model_version(model_name("mix"), "2")
+    assert version.tags["promotion"] == decision["reason"]
+
+
 def test_run_config_rejects_unknown_keys(tmp_path):
     path = tmp_path / "u.yaml"
     path.write_text("horizon_days: 14\nlearner: dr\n")

@@ -207,6 +207,7 @@ BASELINE_CHECKS: dict[str, bool] = {
     "churn_brier": False,
     "clv_gini": True,
     "clv_spearman": True,
+    "clv_mae": False,
 }
 
 
@@ -257,6 +258,7 @@ def baseline_noise(
     metric, models minus BTYD, on the test buyers ``test`` (the rows of ``split_metrics``)."""
     from training.metrics import (
         brier_score,
+        mean_absolute_error,
         normalized_gini,
         paired_bootstrap_difference,
         roc_auc,
@@ -270,6 +272,7 @@ def baseline_noise(
         "churn_brier": (brier_score, churned, churn_probability, test["btyd_p_no_purchase"]),
         "clv_gini": (normalized_gini, actual, value, test["btyd_expected_value"]),
         "clv_spearman": (spearman, actual, value, test["btyd_expected_value"]),
+        "clv_mae": (mean_absolute_error, actual, value, test["btyd_expected_value"]),
     }
 
     def noise(name: str) -> tuple[float, float]:

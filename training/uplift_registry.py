@@ -37,7 +37,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from features.campaigns import measuring_rows
+from features.campaigns import action_costs, measuring_rows
 from training.models import FeatureEncoder
 from training.registry import CHAMPION, gate_lock, is_not_worse, quiet_model_logging
 from training.uplift import member_effect
@@ -260,13 +260,6 @@ def _evidence(
     return said
 
 
-def action_costs(frame: pd.DataFrame) -> dict[str, float]:
-    """Cost per contact of each action: the mean ``cost`` of its treated rows (0 when not given)."""
-    treated = frame[frame["arm"] == "treated"]
-    cost = treated["cost"] if "cost" in treated else pd.Series(0.0, index=treated.index)
-    return {str(a): float(c) for a, c in cost.fillna(0.0).groupby(treated["action"]).mean().items()}
-
-
 def net_value_tiers(
     net: np.ndarray, shares: tuple[float, float, float] = TIER_SHARES
 ) -> dict[str, float]:
@@ -373,9 +366,20 @@ def register(
                 )
             )
             data_dir = next(root.rglob("uplift.json")).parent
-            champion = held_out_qini(UpliftSet(data_dir), frame)
+            unreadable: str | None = None
+            try:
+                champion = held_out_qini(UpliftSet(data_dir), frame)
+            except KeyError as exc:  # it read features this data set does not have
+                champion, unreadable = {}, str(exc).strip("'\"")[:200]
             shared = sorted(set(challenger) & set(champion))
-            if not shared:
+            if unreadable is not None:
+                promoted, reason = (
+                    False,
+                    f"champion v{current} cannot be re-scored on this run's customers "
+                    f"({unreadable}: another data set's features), so the two are not compared; "
+                    "--force replaces it",
+                )
+            elif not shared:
                 promoted, reason = (
                     False,
                     f"champion v{current} has no model for these actions/outcomes",

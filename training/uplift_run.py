@@ -29,6 +29,7 @@ from features.campaigns import (
     CONTROL,
     NO_ACTION,
     TREATED,
+    action_costs,
     campaign_outcomes,
     load_campaigns,
     measuring_rows,
@@ -131,11 +132,7 @@ def load_campaign_data(
     """Campaign rows with outcomes (mature windows only), features at send time, truth if any."""
     data_dir = Path(data_dir)
     rows = campaign_outcomes(data_dir, config.horizon_days, as_of)
-    for campaign in sorted(set(load_campaigns(data_dir)["campaign_id"]) - set(rows["campaign_id"])):
-        log(
-            f"campaign {campaign}: its {config.horizon_days}-day outcome window is not over by the "
-            "data's end: left out (its outcomes are not known yet)"
-        )
+    _say_immature(load_campaigns(data_dir), rows, config.horizon_days, log)
     if rows.empty:
         raise ValueError(
             f"{data_dir}: no campaign row has a mature outcome window of {config.horizon_days} days"
@@ -174,6 +171,31 @@ def load_campaign_data(
     return CampaignData(frame, columns, has_truth, has_priority, feature_config)
 
 
+def _say_immature(campaigns: pd.DataFrame, kept: pd.DataFrame, horizon_days: int, log) -> None:
+    """Name the campaigns, wholly or in part, whose outcome windows are not over (left out)."""
+    counts = kept.groupby("campaign_id").size()
+    for campaign, sent in campaigns.groupby("campaign_id"):
+        measured = int(counts.get(campaign, 0))
+        if measured == len(sent):
+            continue
+        over = (sent["sent_at"].max() + pd.Timedelta(days=horizon_days)).date()
+        if measured == 0:
+            log(
+                f"campaign {campaign}: its {horizon_days}-day outcome window is not over by the "
+                f"data's end: left out (its outcomes are known once the data reaches {over})"
+            )
+            continue
+        done = set(kept.loc[kept["campaign_id"] == campaign, "customer_id"])
+        late = sent[~sent["customer_id"].isin(done)]
+        arms = ", ".join(f"{a} {n:,}" for a, n in late["arm"].value_counts().sort_index().items())
+        log(
+            f"warning: campaign {campaign}: {len(late):,} of its {len(sent):,} customers (sent "
+            f"{late['sent_at'].min():%Y-%m-%d}..{late['sent_at'].max():%Y-%m-%d}; {arms}) have "
+            f"an outcome window not over by the data's end: measured on the other {measured:,} "
+            f"only (all of them once the data reaches {over})"
+        )
+
+
 def todays_priority(
     data_dir: Path, rows: pd.DataFrame, config: UpliftRunConfig, log=print
 ) -> pd.DataFrame:
@@ -189,26 +211,39 @@ def todays_priority(
 
     columns = feature_columns()
     out = []
-    for (campaign, sent_at), group in rows.groupby(["campaign_id", "sent_at"]):
+    for campaign, group in rows.groupby("campaign_id"):
+        # models trained before the campaign's first send day (one pair per campaign, however
+        # many days it was sent over), applied to each row's features at its own send day
+        sent_at = group["sent_at"].min()
         step = pd.Timedelta(days=config.horizon_days)
         cutoffs = [sent_at - step * k for k in range(config.priority_cutoffs, 0, -1)]
         log(
             f"uplift: today's priority for {campaign}: churn and CLV models on cutoffs "
             f"{cutoffs[0]:%Y-%m-%d}..{cutoffs[-1]:%Y-%m-%d}"
         )
-        snaps = build_snapshots(data_dir, cutoffs, horizon_days=config.horizon_days, progress=False)
-        snaps = snaps[snaps["churned"].notna()]
-        train, valid = snaps[snaps["cutoff"] < cutoffs[-1]], snaps[snaps["cutoff"] == cutoffs[-1]]
-        params = LightGBMParams(n_jobs=config.uplift.n_jobs)
-        churn = ChurnModel(columns, params, seed=config.uplift.seed).fit(
-            train, train["churned"].astype(int), valid, valid["churned"].astype(int)
-        )
-        clv = ClvModel(columns, params, seed=config.uplift.seed).fit(
-            train, train["future_value"], valid, valid["future_value"]
-        )
         g = group.reset_index(drop=True)
-        p = churn.predict_proba(g)
-        value = np.clip(clv.predict(g), 0, None)
+        p = value = np.full(len(g), np.nan)
+        try:
+            snaps = build_snapshots(
+                data_dir, cutoffs, horizon_days=config.horizon_days, progress=False
+            )
+            snaps = snaps[snaps["churned"].notna()]
+            last = snaps["cutoff"] == cutoffs[-1]
+            train, valid = snaps[snaps["cutoff"] < cutoffs[-1]], snaps[last]
+            params = LightGBMParams(n_jobs=config.uplift.n_jobs)
+            churn = ChurnModel(columns, params, seed=config.uplift.seed).fit(
+                train, train["churned"].astype(int), valid, valid["churned"].astype(int)
+            )
+            clv = ClvModel(columns, params, seed=config.uplift.seed).fit(
+                train, train["future_value"], valid, valid["future_value"]
+            )
+            p, value = churn.predict_proba(g), np.clip(clv.predict(g), 0, None)
+        except ValueError as exc:  # PlanError included: too little history before the campaign
+            log(
+                f"uplift: campaign {campaign} (first sent {sent_at:%Y-%m-%d}): today's priority "
+                f"cannot be computed ({str(exc).split(';')[0].strip()[:200]}); its actions are "
+                "measured without the priority_score baseline"
+            )
         out.append(
             pd.DataFrame(
                 {
@@ -224,11 +259,14 @@ def todays_priority(
 
 #: Fewer control customers than this in an action's campaigns: said, the effects will be noisy.
 MIN_CONTROL = 200
+#: Fewer training customers of an arm than this: the action is left out, said (its learners
+#: cross-fit on folds of each arm; a handful of customers cannot be split, nor tell an effect).
+MIN_ARM_TRAINING = 10
 
 
 def action_rows(frame: pd.DataFrame, action: str, log=print) -> pd.DataFrame | None:
     """The rows that measure ``action`` (``features.campaigns.measuring_rows``); None, said,
-    when its campaigns have no control group."""
+    when its campaigns have no control group or too few customers of an arm to fit and measure."""
     rows = frame[measuring_rows(frame, action)].reset_index(drop=True)
     control = int((rows["arm"] == CONTROL).sum())
     names = ", ".join(sorted(map(str, rows["campaign_id"].unique())))
@@ -238,10 +276,32 @@ def action_rows(frame: pd.DataFrame, action: str, log=print) -> pd.DataFrame | N
             "measured: left out (send a random holdout next time)"
         )
         return None
+    counts = {
+        arm: (
+            int(((rows["arm"] == arm) & ~rows["held_out"]).sum()),
+            int(((rows["arm"] == arm) & rows["held_out"]).sum()),
+        )
+        for arm in (TREATED, CONTROL)
+    }
+    if any(fit < MIN_ARM_TRAINING or held < 1 for fit, held in counts.values()):
+        shown = "; ".join(f"{arm} {fit} + {held}" for arm, (fit, held) in counts.items())
+        log(
+            f"action {action}: too few customers to fit or measure its effect in campaign(s) "
+            f"{names} (training + held-out: {shown}; each arm needs {MIN_ARM_TRAINING} + 1): "
+            "left out"
+        )
+        return None
     if control < MIN_CONTROL:
         log(
             f"warning: action {action}: only {control} control customers in campaign(s) {names} "
             f"({control / len(rows):.1%}); its effect estimates will be noisy"
+        )
+    treated = rows[rows["arm"] == TREATED]
+    if "cost" in rows and treated["cost"].notna().any() and treated["cost"].isna().any():
+        log(
+            f"warning: action {action}: {int(treated['cost'].isna().sum()):,} of {len(treated):,} "
+            f"contacts give no cost; its cost per contact is the mean of the others "
+            f"({action_costs(rows)[action]:,.2f})"
         )
     return rows
 
@@ -267,7 +327,7 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
             continue
         treated = (rows["arm"] == TREATED).to_numpy()
         train, test = ~rows["held_out"].to_numpy(), rows["held_out"].to_numpy()
-        cost = float(rows.loc[treated, "cost"].fillna(0).mean()) if "cost" in rows else 0.0
+        cost = action_costs(rows).get(action, 0.0)
         known = _known_propensity(rows)[train]
         known_mode = config.uplift.propensity == "known"
         if known_mode:
@@ -282,7 +342,7 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
                 rows[train], treated[train], y[train], data.columns, config.uplift
             )
             scores["response model"] = response(rows[test])
-            if data.has_priority:
+            if data.has_priority and rows["priority_score"].notna().all():
                 scores["priority_score"] = rows.loc[test, "priority_score"].to_numpy(float)
             for learner in config.learners:
                 cfg = config.uplift.model_copy(update={"learner": learner})
