@@ -243,3 +243,34 @@ def test_plots_render_headless_without_touching_pyplot():
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_chinese_labels_take_an_installed_cjk_font_or_are_said_once(monkeypatch):
+    """Action names in Chinese: an installed CJK font is put behind DejaVu Sans for those texts
+    only; without one, the boxes are one warning per process, not one per glyph and plot."""
+    import warnings
+
+    from matplotlib.figure import Figure
+
+    from training import plots
+
+    def chinese_figure() -> tuple[Figure, object, object]:
+        fig = Figure()
+        ax = fig.add_subplot()
+        return fig, ax.set_title("优惠券"), ax.set_xlabel("call")
+
+    monkeypatch.setattr(plots, "CJK_FONTS", ("No Such Font", "DejaVu Serif"))  # one installed
+    fig, title, latin = chinese_figure()
+    plots._with_cjk_fallback(fig)
+    assert title.get_fontfamily() == ["DejaVu Sans", "DejaVu Serif"]
+    assert latin.get_fontfamily() != ["DejaVu Sans", "DejaVu Serif"]
+
+    monkeypatch.setattr(plots, "CJK_FONTS", ("No Such Font",))
+    monkeypatch.setattr(plots, "_MISSING_GLYPHS_SAID", [])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            assert plots.figure_to_png_bytes(chinese_figure()[0]).startswith(plots.PNG_SIGNATURE)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1, messages
+    assert messages[0].startswith("plots: 3 characters (优券惠) have no installed font")

@@ -247,11 +247,68 @@ def _close(figure: Figure) -> None:
         sys.modules["matplotlib.pyplot"].close(figure)
 
 
+#: Installed fonts tried, in order, for characters DejaVu Sans (matplotlib's own) lacks: the
+#: Chinese action names and segments of a Fxiaoke or Zoho CN export.
+CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Microsoft YaHei",
+    "SimHei",
+    "PingFang SC",
+    "Heiti SC",
+    "Arial Unicode MS",
+)
+_MISSING_GLYPHS_SAID: list[bool] = []  # the boxes are said once per process, not per glyph
+
+
+def _with_cjk_fallback(fig: Figure) -> None:
+    """Texts beyond Latin script drawn with DejaVu Sans, then the first installed ``CJK_FONTS``
+    (matplotlib falls back glyph by glyph along the family list)."""
+    from matplotlib import font_manager
+    from matplotlib.text import Text
+
+    texts = [t for t in fig.findobj(Text) if any(ord(ch) > 0x2FFF for ch in t.get_text())]
+    if not texts:
+        return
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    fallback = [name for name in CJK_FONTS if name in installed]
+    for text in texts:
+        text.set_fontfamily(["DejaVu Sans", *fallback])
+
+
 def figure_to_png_bytes(fig: Figure, dpi: int = 100) -> bytes:
-    """Render ``fig`` to PNG bytes (Agg, no display needed) and close it."""
+    """Render ``fig`` to PNG bytes (Agg, no display needed) and close it. Chinese text takes an
+    installed CJK font; without one it shows as boxes, said once instead of once per glyph."""
+    import warnings
+
+    _with_cjk_fallback(fig)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.filterwarnings("always", message=r"Glyph \d+ .* missing from font")
+        fig.savefig(buffer, format="png", dpi=dpi)
     _close(fig)
+    missing = [w for w in caught if "missing from font" in str(w.message)]
+    for other in caught:
+        if other not in missing:
+            warnings.warn_explicit(
+                other.message, other.category, other.filename, other.lineno, source=other.source
+            )
+    if missing and not _MISSING_GLYPHS_SAID:
+        import re
+
+        _MISSING_GLYPHS_SAID.append(True)
+        glyphs = sorted(
+            {chr(int(n)) for w in missing for n in re.findall(r"Glyph (\d+)", str(w.message))}
+        )
+        shown = "".join(glyphs[:8]) + ("..." if len(glyphs) > 8 else "")
+        warnings.warn(
+            f"plots: {len(glyphs)} characters ({shown}) have no installed font and show as "
+            "boxes; install a CJK font such as "
+            f"{CJK_FONTS[0]} (Linux: fonts-noto-cjk) for readable Chinese labels",
+            stacklevel=2,
+        )
     return buffer.getvalue()
 
 
