@@ -115,8 +115,10 @@ def validate_campaigns(
     lines: np.ndarray | None = None,
     number_format=None,
     sep: str | None = None,
+    latest=None,
 ):
-    """Validate a campaigns source frame (all columns text).
+    """Validate a campaigns source frame (all columns text). A ``sent_at`` after ``latest`` is a
+    wrong row (dated in the future), as in the other tables.
 
     ``columns`` maps contract column -> source column (unmapped ones are looked up by their own
     name); ``problems`` are structural reasons per record found while reading (they win), and
@@ -184,6 +186,8 @@ def validate_campaigns(
             out[col.name], report.date_format = parse_dates(source, order, date_format, timezone)
             flag(blank, f"missing {col.name}")
             flag(out[col.name].isna(), f"unparsable {col.name}")
+            if latest is not None:
+                flag(out[col.name] > latest, f"{col.name} in the future")
             if blank.all() or out[col.name].notna().sum() < 0.5 * (~blank).sum():
                 raise IngestError(
                     f"{path}: column {name!r} (campaigns.{col.name}) is not a usable date "
@@ -302,9 +306,11 @@ def read_campaigns(
     known_ids: set[str] | None,
     min_accepted_share: float = 0.0,
     log=print,
+    latest=None,
 ):
     """Read and validate a campaigns export: ``(accepted, quarantined, report)``; too small an
-    accepted share is an ``IngestError`` (nothing is written by the callers then)."""
+    accepted share is an ``IngestError`` (nothing is written by the callers then). ``latest``:
+    see :func:`validate_campaigns`."""
     from features.csv_source import read_source
     from features.ingest import log_report, require_share, source_formats
 
@@ -324,6 +330,7 @@ def read_campaigns(
         lines=read.lines if read.lines.any() else None,
         number_format=source.number_format,
         sep=read.sep,
+        latest=latest,
     )
     require_share([report], min_accepted_share)
     log_report(report, log)

@@ -718,7 +718,7 @@ def ingest(
         from features.campaigns import CAMPAIGNS, read_campaigns
 
         known = set(tables[CUSTOMERS]["customer_id"].astype(str))
-        campaign_rows = read_campaigns(campaigns, known, min_accepted_share, log)
+        campaign_rows = read_campaigns(campaigns, known, min_accepted_share, log, latest)
         reports[CAMPAIGNS] = campaign_rows[2]
     if dry_run:
         return reports

@@ -222,7 +222,8 @@ def test_cli_ingest_with_campaigns(tmp_path):
     camp = _export(
         tmp_path,
         "Cust,Sent,campaign_id,action,arm\nA,2024-03-01,c1,call,treated\n"
-        "B,2024-03-01,c1,,control\nQ,2024-03-01,c1,call,treated\n",
+        "B,2024-03-01,c1,,control\nQ,2024-03-01,c1,call,treated\n"
+        "A,2099-03-01,c2,call,treated\n",  # a typo for 2019-03-01: in the future, as in orders
     )
     out = tmp_path / "data"
     result = CliRunner().invoke(
@@ -240,7 +241,8 @@ def test_cli_ingest_with_campaigns(tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "campaigns: 3 rows read, 2 accepted, 1 quarantined" in result.output
+    assert "campaigns: 4 rows read, 2 accepted, 2 quarantined" in result.output
+    assert "sent_at in the future: 1" in result.output
     assert len(load_campaigns(out)) == 2
 
 
