@@ -1551,6 +1551,8 @@ def monitor(
         cfg = load_monitor_config(config)
     except (OSError, ValueError) as exc:
         _fail(str(exc))
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {out}: is a file; it names the folder monitor.json and monitor.html go to")
     result, paths = run_monitor(
         data_dir=data,
         as_of=_parse_date(as_of, "--as-of") if as_of else None,

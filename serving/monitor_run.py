@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.atomic_file import write_text_atomic
 from serving.monitor import MonitorResult, monitor
 from serving.monitor_config import MonitorConfig
 from serving.score_history import dates, read_partition, write_partition
@@ -128,7 +129,7 @@ def run_monitor(
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "monitor.json", "html": out / "monitor.html"}
     write_json(result.report, paths["json"])
-    paths["html"].write_text(render_html(result.report))
+    write_text_atomic(paths["html"], render_html(result.report))  # a kill leaves the last page
     result.report["mlflow_run_id"] = log_to_mlflow(result, tracking_uri, paths)
     write_json(result.report, paths["json"])
     return result, paths

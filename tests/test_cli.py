@@ -589,3 +589,13 @@ def test_the_metric_table_keeps_large_money_in_its_columns():
     assert _metric_cell(0.93881) == "0.9388" and _metric_cell(6802.937) == "6802.9370"
     assert _metric_cell(2828576.934446168) == "2828577"
     assert all(len(_metric_cell(v)) <= 11 for v in (2.8e9, 2.76e10, 1.2e14, -3.3e12))
+
+
+def test_monitor_out_naming_a_file_is_refused_before_any_work(short_history, tmp_path):
+    """--out is monitor's folder: a file there was a raw "[Errno 17] File exists" after the whole
+    monitoring run (drift, rescoring) had been done."""
+    taken = tmp_path / "report.json"
+    taken.write_text("mine")
+    result = invoke(["monitor", "--data", str(short_history), "--out", str(taken)])
+    assert_one_line_error(result, f"--out {taken}: is a file")
+    assert taken.read_text() == "mine"
