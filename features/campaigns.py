@@ -79,6 +79,12 @@ TREATED_PREFIXES = ("treatment", "treated", "variant", "test")
 #: A word that makes an arm's name control wherever it stands ("Control A", "control_1",
 #: "Holdout Group", "Test Control": it wins over a treated first word).
 CONTROL_WORD = r"(?<![a-z])(?:control|hold[\s_-]?out|untreated)(?![a-z])"
+#: ... unless negated or contrasted ("non-control", "not control", "Treatment (vs control)"):
+#: such a name is neither arm for sure, so it is quarantined as an unknown arm.
+NEGATED_CONTROL = (
+    r"(?<![a-z])(?:non|not|no|vs\.?|versus|against)[\s_-]*(?:the\s+)?"
+    r"(?:control|hold[\s_-]?out)(?![a-z])"
+)
 #: Texts that mean "no value" in an optional number column (cost, given outcomes).
 MISSING_TEXTS = frozenset(
     {"n/a", "na", "#n/a", "null", "none", "nan", "-", "--", "\u2013", "\u2014"}
@@ -88,13 +94,14 @@ MISSING_TEXTS = frozenset(
 def arm_of(text: pd.Series) -> pd.Series:
     """``treated`` / ``control`` of arm texts (case-insensitive): ``ARM_VALUES``, else a control
     word anywhere (``CONTROL_WORD``: "Control A", "Test Control"), else a treated first word
-    ("Treatment A"); NA for anything else."""
+    ("Treatment A"); NA for anything else, a negated control word included ("non-control")."""
     lower = text.str.strip().str.lower()
     arm = lower.map(ARM_VALUES)
     control = lower.str.contains(CONTROL_WORD, regex=True).fillna(False).astype(bool)
+    negated = lower.str.contains(NEGATED_CONTROL, regex=True).fillna(False).astype(bool)
     prefixed = lower.str.split(r"[\s_\-:]+", n=1, regex=True).str[0].isin(TREATED_PREFIXES)
-    arm = arm.where(arm.notna() | ~control, CONTROL)
-    return arm.where(arm.notna() | ~prefixed.fillna(False), TREATED).astype("string")
+    arm = arm.where(arm.notna() | ~control | negated, CONTROL)
+    return arm.where(arm.notna() | ~prefixed.fillna(False) | negated, TREATED).astype("string")
 
 
 def campaigns_path(data_dir: str | Path) -> Path:

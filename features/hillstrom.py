@@ -35,9 +35,11 @@ SEGMENTS = {
 }
 FEATURES = ("recency", "history", "mens", "womens", "zip_code", "newbie", "channel")
 FEATURES_FILE = "campaign_features.parquet"
-#: What a Hillstrom ingest leaves in its folder (a re-run may replace it).
+#: What a Hillstrom ingest leaves in its folder, a killed one's staged file included (a re-run
+#: may replace them); hidden files (.DS_Store) are not a data set's either.
+STAGED = "hillstrom_campaigns.csv"
 WRITTEN = frozenset(
-    {"customers.parquet", "campaigns.parquet", FEATURES_FILE, "manifest.json", "quarantine"}
+    {"customers.parquet", "campaigns.parquet", FEATURES_FILE, "manifest.json", "quarantine", STAGED}
 )
 DEFAULT_SOURCE = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "hillstrom" / "hillstrom_train.csv"
@@ -77,7 +79,13 @@ def ingest_hillstrom(out_dir: str | Path, source: str | Path = DEFAULT_SOURCE, l
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise IngestError(f"{out}: is a file; --data names the folder the data set goes to")
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in WRITTEN) if out.is_dir() else []
+    foreign = (
+        sorted(
+            p.name for p in out.iterdir() if p.name not in WRITTEN and not p.name.startswith(".")
+        )
+        if out.is_dir()
+        else []
+    )
     if foreign:
         raise IngestError(
             f"{out}: holds another data set's files ({', '.join(foreign[:4])}"
@@ -99,7 +107,7 @@ def ingest_hillstrom(out_dir: str | Path, source: str | Path = DEFAULT_SOURCE, l
     )
     customers["signup_at"] = customers["signup_at"].astype("datetime64[us]")
     customers.to_parquet(out / "customers.parquet", index=False)
-    staged = out / "hillstrom_campaigns.csv"
+    staged = out / STAGED
     export.to_csv(staged, index=False)
     try:
         report = ingest_campaigns(out, staged, log=log)

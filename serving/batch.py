@@ -228,16 +228,12 @@ def snapshot_score_columns(
     snapshot: pd.DataFrame, champions: Champions, as_of: date, scoring_config=None
 ) -> dict:
     """``score_snapshot`` as columns (``serving.scoring.score_columns``), before any frame."""
-    from serving.config import ScoringConfig
+    from serving.config import stored_scoring_config
     from serving.scoring import score_columns
 
     probability, value, contributions = predict(snapshot, champions)
     if scoring_config is None:
-        scoring_config = (
-            ScoringConfig.model_validate(champions.scoring)
-            if champions.scoring
-            else ScoringConfig()
-        )
+        scoring_config = stored_scoring_config(champions.scoring)
     uplift = champions.uplift.effects(snapshot) if champions.uplift is not None else None
     return score_columns(
         snapshot,

@@ -103,6 +103,12 @@ class PriorityTiers(_Config):
         description="floor on 1 - P(no purchase within the value horizon) when deriving value if "
         "retained",
     )
+    value_horizon_churn: bool = Field(
+        True,
+        description="value at risk takes the churn probability carried to the value horizon "
+        "(docs/scoring.md section 4); false: the churn model's own horizon, as the tier "
+        "thresholds of pairs registered before 2026-12-04 were fitted (stored_scoring_config)",
+    )
     p1_from: float = 100.0
     p2_from: float = 40.0
     p3_from: float = 10.0
@@ -202,6 +208,19 @@ class ScoringConfig(_Config):
     def to_yaml(self) -> str:
         """The config as YAML (round-trips through ``from_yaml``)."""
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def stored_scoring_config(scoring: dict | None) -> ScoringConfig:
+    """The scoring config stored with a champion pair (the defaults when it has none). A pair
+    stored before ``priority.value_horizon_churn`` existed fitted its tier thresholds on value
+    at risk at the churn horizon: it keeps that, so its tiers and its monitoring reference's
+    tier mix still match until it is retrained."""
+    if not scoring:
+        return ScoringConfig()
+    priority = scoring.get("priority")
+    if isinstance(priority, dict) and "value_horizon_churn" not in priority:
+        scoring = {**scoring, "priority": {**priority, "value_horizon_churn": False}}
+    return ScoringConfig.model_validate(scoring)
 
 
 def load_scoring_config(path: str | Path | None = None) -> ScoringConfig:

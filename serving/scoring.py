@@ -173,7 +173,7 @@ def score_columns(
 
     stage = assign_stages(rows, p, config.stages).to_numpy()
     score = priority_scores(
-        churn_within_value_horizon(rows, p),
+        churn_within_value_horizon(rows, p) if config.priority.value_horizon_churn else p,
         value,
         config.priority,
         is_prospect=prospect,
@@ -408,16 +408,21 @@ def calibrate_config(
     p = _aligned(churn_probability, len(rows), "churn_probability")
     value = _aligned(predicted_value, len(rows), "predicted_value")
     buyers = pd.to_numeric(rows["is_prospect"], errors="coerce").fillna(0).to_numpy() != 1
-    score = priority_scores(
-        churn_within_value_horizon(rows[buyers], p[buyers]), value[buyers], config.priority
+    at_risk_p = (
+        churn_within_value_horizon(rows[buyers], p[buyers])
+        if config.priority.value_horizon_churn
+        else p[buyers]
     )
+    score = priority_scores(at_risk_p, value[buyers], config.priority)
     gap = fit_default_gap_days(rows[buyers])
     return ScoringConfig(
         stages=StageRules(**{**config.stages.model_dump(), "default_gap_days": gap}),
         value_matrix=fit_value_matrix(
             rows.loc[buyers, "revenue_365d"], value[buyers], value_quantiles
         ),
-        priority=fit_priority_tiers(score, tier_shares, config.priority.retained_share_floor),
+        priority=fit_priority_tiers(
+            score, tier_shares, config.priority.retained_share_floor
+        ).model_copy(update={"value_horizon_churn": config.priority.value_horizon_churn}),
         actions=config.actions,
         reasons=config.reasons,
         language=config.language,

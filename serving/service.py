@@ -203,11 +203,13 @@ class Scorer:
             snapshot = check_snapshot(snapshot, self.required)
             self.as_of = pd.Timestamp(snapshot["cutoff"].iloc[0]).date()
             self._positions = {cid: i for i, cid in enumerate(snapshot["customer_id"])}
-            self._scores = score_records(self.score_columns(snapshot, self.as_of))
             labels = (champions.churn_config.labels, champions.clv_config.labels)
             longer_value = labels[0].churn_horizon_days != labels[1].value_horizon_days
             if set(BTYD_COLUMNS) & set(self.required) or longer_value:  # value at risk's horizon
                 self.btyd = fit_btyd(snapshot)
+            if longer_value and VALUE_HORIZON_P0 not in snapshot:  # an older or Spark snapshot
+                snapshot = with_value_horizon_p0(snapshot, self.btyd, champions)
+            self._scores = score_records(self.score_columns(snapshot, self.as_of))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Scorer:
@@ -488,19 +490,45 @@ def btyd_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
+def with_value_horizon_p0(snapshot: pd.DataFrame, btyd, champions) -> pd.DataFrame:
+    """A snapshot written without ``VALUE_HORIZON_P0`` (before it was a column, or by Spark
+    scoring for a pair without BTYD features) given it, and ``btyd_p_no_purchase`` where it has
+    none, from the snapshot's BG/NBD fit: the value at risk of ``/score/ids`` is then the one
+    ``/score/features`` and batch scoring give."""
+    buyers = snapshot["is_prospect"].to_numpy() == 0
+    snapshot = snapshot.copy()
+    snapshot[VALUE_HORIZON_P0] = np.nan
+    if not buyers.any():
+        return snapshot
+    summary = btyd_summary(snapshot[buyers])
+    labels = (champions.churn_config.labels, champions.clv_config.labels)
+    churn = btyd.predict(summary, labels[0].churn_horizon_days)["p_no_purchase"]
+    value = btyd.predict(summary, labels[1].value_horizon_days)["p_no_purchase"]
+    if "btyd_p_no_purchase" not in snapshot:
+        snapshot["btyd_p_no_purchase"] = np.nan
+    own = pd.to_numeric(snapshot["btyd_p_no_purchase"], errors="coerce")
+    derived = np.asarray(churn, dtype=float)
+    kept = own[buyers].to_numpy(dtype=float)
+    snapshot.loc[buyers, "btyd_p_no_purchase"] = np.where(np.isnan(kept), derived, kept)
+    snapshot.loc[buyers, VALUE_HORIZON_P0] = np.asarray(value, dtype=float)
+    return snapshot
+
+
 def fill_btyd(
     features: pd.DataFrame, customers: Sequence[CustomerFeatures], btyd, champions
 ) -> pd.DataFrame:
     """BTYD columns for buyers who did not send them, from the snapshot's fit at the models'
-    horizons, and ``VALUE_HORIZON_P0`` for every buyer (the value at risk's horizon: a row that
-    sends the BTYD columns batch scoring gave it is scored as batch scoring scored it)."""
+    horizons, and, when the value horizon is longer than the churn one, ``VALUE_HORIZON_P0`` for
+    every buyer (the value at risk's horizon: a row that sends the BTYD columns batch scoring
+    gave it is scored as batch scoring scored it)."""
     buyers = features["is_prospect"].to_numpy() == 0
     horizons = (
         champions.churn_config.labels.churn_horizon_days,
         champions.clv_config.labels.value_horizon_days,
     )
     sent = [all(c.sent(column) for column in BTYD_COLUMNS) for c in customers]
-    if not buyers.any() or (horizons[0] == horizons[1] and all(sent)):
+    longer_value = horizons[0] != horizons[1]
+    if not buyers.any() or (all(sent) and not longer_value):
         return features  # nothing to derive
     features = features.copy()
     rows = features[buyers]
@@ -517,8 +545,9 @@ def fill_btyd(
         features.loc[rows.index, column] = np.where(
             keep, rows[column].to_numpy(dtype=float), np.asarray(values)
         )
-    features[VALUE_HORIZON_P0] = np.nan
-    features.loc[rows.index, VALUE_HORIZON_P0] = np.asarray(value["p_no_purchase"], dtype=float)
+    if longer_value:  # one horizon: value at risk takes the churn probability as it is
+        features[VALUE_HORIZON_P0] = np.nan
+        features.loc[rows.index, VALUE_HORIZON_P0] = np.asarray(value["p_no_purchase"], dtype=float)
     return features
 
 

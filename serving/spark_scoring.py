@@ -212,11 +212,11 @@ def _versions(champions) -> tuple[str, str]:
 
 
 def _scoring_config(champions, scoring_config):
-    from serving.config import ScoringConfig
+    from serving.config import stored_scoring_config
 
     if scoring_config is not None:
         return scoring_config
-    return ScoringConfig.model_validate(champions.scoring) if champions.scoring else ScoringConfig()
+    return stored_scoring_config(champions.scoring)
 
 
 def _worker_champions(tracking_uri: str, project: str, versions: tuple[str, str]):

@@ -71,8 +71,8 @@ def churn_within_value_horizon(features: pd.DataFrame, churn_probability: ArrayL
     """P(no purchase within the value horizon) of each row: the churn model's log-odds shift from
     BG/NBD at the churn horizon (``btyd_p_no_purchase``) applied to BG/NBD at the value horizon
     (``training.dataset.VALUE_HORIZON_P0``), as the backtest carries a churn probability to a
-    longer horizon. The churn probability itself where the two horizons are one, and where the
-    rows lack either BTYD forecast (prospects, a request that sent its own BTYD columns)."""
+    longer horizon. The churn probability itself where the two horizons are one (the two columns
+    equal, or the value-horizon one absent) and where a row lacks either forecast (prospects)."""
     from training.backtest import extend_churn_probability
     from training.dataset import VALUE_HORIZON_P0
 

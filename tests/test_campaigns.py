@@ -272,6 +272,10 @@ def test_arm_words_marketing_tools_use_are_read(tmp_path):
         "1.0": "treated",
         "uncontrolled": pd.NA,
         "Group Test": pd.NA,
+        "non-control": pd.NA,  # negated or contrasted: neither arm for sure, so quarantined
+        "not control": pd.NA,
+        "Treatment (vs control)": pd.NA,
+        "Test vs. holdout": pd.NA,
     }
     assert arm_of(pd.Series(list(more), dtype="string")).tolist() == list(more.values())
     path = _export(tmp_path, "customer_id,sent_at,campaign_id,action,arm\nA,2024-03-01,c,x,Maybe")

@@ -164,11 +164,18 @@ def service_row(training_frame) -> dict:
 
 
 def test_computed_columns_have_the_catalogue_dtypes_nulls_and_bounds(training_frame):
+    from training.dataset import VALUE_HORIZON_P0
+
     frame = training_frame
     features = catalog.features(FeatureConfig(families=ALL_FAMILIES))
-    assert [c for c in frame.columns if c not in ("customer_id", "cutoff")] == [
+    # beside the features, not a model input: BG/NBD P(no purchase) over the value horizon
+    assert [c for c in frame.columns if c not in ("customer_id", "cutoff", VALUE_HORIZON_P0)] == [
         f.name for f in features
     ]
+    beside = frame[VALUE_HORIZON_P0]
+    assert str(beside.dtype) == "float64" and beside.dropna().between(0, 1).all()
+    buyers = frame["is_prospect"] == 0
+    assert beside[buyers].notna().all() and beside[~buyers].isna().all()
     assert frame["is_prospect"].sum() > 0 and frame["events_all"].max() > 0  # a varied sample
     for f in features:
         column = frame[f.name]

@@ -264,6 +264,12 @@ def test_chinese_labels_take_an_installed_cjk_font_or_are_said_once(monkeypatch)
     plots._with_cjk_fallback(fig)
     assert title.get_fontfamily() == ["DejaVu Sans", "DejaVu Serif"]
     assert latin.get_fontfamily() != ["DejaVu Sans", "DejaVu Serif"]
+    bars = Figure()
+    axes = bars.add_subplot()
+    axes.barh(["电话", "email"], [1.0, 2.0])  # categorical: tick texts exist once drawn
+    plots._with_cjk_fallback(bars)
+    ticks = {t.get_text(): t.get_fontfamily() for t in axes.get_yticklabels()}
+    assert ticks["电话"] == ["DejaVu Sans", "DejaVu Serif"] and ticks["email"] != ticks["电话"]
 
     monkeypatch.setattr(plots, "CJK_FONTS", ("No Such Font",))
     monkeypatch.setattr(plots, "_MISSING_GLYPHS_SAID", [])

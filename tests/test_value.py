@@ -431,6 +431,79 @@ def test_churn_over_the_value_horizon_matches_who_buys_nothing_in_it(trained_sto
     assert own - actual > 2 * abs(carried - actual), (carried, actual, own)
 
 
+def test_every_path_gives_one_value_at_risk_and_older_pairs_keep_theirs(trained_store) -> None:  # noqa: F811
+    """/score/ids from a snapshot written before the value-horizon column (or by Spark without
+    BTYD columns), /score/features and batch scoring give a customer one value at risk; a pair
+    whose stored scoring config predates the column keeps value at risk at the churn horizon,
+    as its tier thresholds were fitted."""
+    from serving.batch import load_champions, predict
+    from serving.config import stored_scoring_config
+    from serving.service import Scorer
+    from training.dataset import VALUE_HORIZON_P0
+
+    champions = load_champions(trained_store.tracking_uri, trained_store.project)
+    batch = pd.read_parquet(trained_store.scores).set_index("customer_id")
+    snapshot = pd.read_parquet(trained_store.snapshot)
+    assert VALUE_HORIZON_P0 in snapshot
+    buyers = snapshot.loc[snapshot["is_prospect"] == 0, "customer_id"].head(300).tolist()
+    for old in (snapshot.drop(columns=[VALUE_HORIZON_P0]),):  # written before the column
+        by_id = Scorer(champions, None, old).score_ids(buyers)
+        got = [r.score.value_at_risk for r in by_id]
+        assert got == pytest.approx(batch.loc[buyers, "value_at_risk"].tolist(), rel=1e-9)
+        tiers = [r.score.priority_tier for r in by_id]
+        assert tiers == batch.loc[buyers, "priority_tier"].tolist()
+
+    stored = dict(champions.scoring)
+    assert stored["priority"]["value_horizon_churn"] is True  # a pair trained now
+    before = {
+        **stored,
+        "priority": {k: v for k, v in stored["priority"].items() if k != "value_horizon_churn"},
+    }
+    assert stored_scoring_config(before).priority.value_horizon_churn is False
+    assert stored_scoring_config(stored).priority.value_horizon_churn is True
+    p, value, contributions = predict(snapshot, champions)
+    older = score_frame(
+        snapshot, p, value, contributions, stored_scoring_config(before), "2024-01-01", "-", "-"
+    )
+    rows = (snapshot["is_prospect"] == 0).to_numpy()
+    assert older["value_at_risk"].to_numpy()[rows] == pytest.approx(
+        priority_scores(p[rows], value[rows], stored_scoring_config(before).priority)
+    )
+    assert not np.allclose(
+        older["value_at_risk"].to_numpy()[rows], batch["value_at_risk"].to_numpy()[rows]
+    )
+
+
+def test_with_one_horizon_a_posted_row_scores_alike_alone_or_in_a_batch(trained_store) -> None:  # noqa: F811
+    """Churn and value over one horizon: a row that sends its own BTYD columns keeps its churn
+    probability for value at risk whatever rows come with it (another row that leaves a BTYD
+    field out made the service carry it between two numbers that should be one)."""
+    from dataclasses import replace
+
+    from serving.batch import load_champions
+    from serving.schemas import CustomerFeatures
+    from serving.service import Scorer
+
+    champions = load_champions(trained_store.tracking_uri, trained_store.project)
+    horizon = champions.churn_config.labels.churn_horizon_days
+    labels = champions.clv_config.labels.model_copy(update={"value_horizon_days": horizon})
+    one = replace(champions, clv_config=champions.clv_config.model_copy(update={"labels": labels}))
+    snapshot = pd.read_parquet(trained_store.snapshot)
+    scorer = Scorer(one, None, snapshot)
+    fields = [c for c in CustomerFeatures.model_fields if c in snapshot.columns]
+    rows = snapshot[snapshot["is_prospect"] == 0].head(2)[fields]
+    posted = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    own = {**posted[0], "btyd_p_no_purchase": round(posted[0]["btyd_p_no_purchase"], 2)}
+    other = {**posted[1], "btyd_p_alive": None}  # derived by the service
+    alone = scorer.score_features([CustomerFeatures(**own)])[0].score
+    together = scorer.score_features([CustomerFeatures(**own), CustomerFeatures(**other)])[0].score
+    assert together.value_at_risk == pytest.approx(alone.value_at_risk, rel=1e-12)
+    p = alone.churn_probability
+    assert alone.value_at_risk == pytest.approx(
+        p * max(alone.predicted_value, 0) / max(1 - p, 0.1), rel=1e-9
+    )
+
+
 def test_score_records_are_the_frame_rows_as_the_service_answers_them() -> None:
     """Records built straight from the score columns (online scoring) equal the score frame's rows
     converted one by one: dates, NaN as None, reasons as lists, at every row and column."""

@@ -269,6 +269,7 @@ def _with_cjk_fallback(fig: Figure) -> None:
     from matplotlib import font_manager
     from matplotlib.text import Text
 
+    fig.draw_without_rendering()  # tick labels of categorical axes get their text when drawn
     texts = [t for t in fig.findobj(Text) if any(ord(ch) > 0x2FFF for ch in t.get_text())]
     if not texts:
         return
@@ -283,10 +284,10 @@ def figure_to_png_bytes(fig: Figure, dpi: int = 100) -> bytes:
     installed CJK font; without one it shows as boxes, said once instead of once per glyph."""
     import warnings
 
-    _with_cjk_fallback(fig)
     buffer = io.BytesIO()
     with warnings.catch_warnings(record=True) as caught:
         warnings.filterwarnings("always", message=r"Glyph \d+ .* missing from font")
+        _with_cjk_fallback(fig)
         fig.savefig(buffer, format="png", dpi=dpi)
     _close(fig)
     missing = [w for w in caught if "missing from font" in str(w.message)]

@@ -369,7 +369,9 @@ def register(
             unreadable: str | None = None
             try:
                 champion = held_out_qini(UpliftSet(data_dir), frame)
-            except KeyError as exc:  # it read features this data set does not have
+            except KeyError as exc:
+                if "feature columns missing" not in str(exc):
+                    raise  # a bug, not another data set's champion
                 champion, unreadable = {}, str(exc).strip("'\"")[:200]
             shared = sorted(set(challenger) & set(champion))
             if unreadable is not None:
