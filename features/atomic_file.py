@@ -92,8 +92,14 @@ def check_file_target(path: Path) -> None:
 
 def _remove_stale(path: Path) -> None:
     """Temporary files of this target left by writers that no longer run (killed with -9)."""
-    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)-[0-9a-f]+\.partial$")
-    for entry in path.parent.iterdir():
+    remove_stale_partials(path.parent, re.escape(path.name))
+
+
+def remove_stale_partials(folder: Path, names: str) -> None:
+    """Temporary files in ``folder`` of targets whose names match the regex ``names``, left by
+    writers that no longer run (for targets named anew by each run, e.g. with a time stamp)."""
+    pattern = re.compile(rf"^\.(?:{names})\.(\d+)-[0-9a-f]+\.partial$")
+    for entry in folder.iterdir():
         found = pattern.match(entry.name)
         if found and not process_alive(int(found.group(1))):
             entry.unlink(missing_ok=True)

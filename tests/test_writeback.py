@@ -676,10 +676,35 @@ def test_a_chinese_mapping_fed_english_reasons_says_so(scores: pd.DataFrame) -> 
 def test_a_killed_exports_partial_file_is_cleared_by_the_next(scores: pd.DataFrame, tmp_path):
     state = tmp_path / "state"
     state.mkdir()
-    left = state / "zoho-20261203T192551Z.csv.partial"  # what a kill -9 mid-write leaves
+    older = state / "zoho-20261203T192551Z.csv.partial"  # what a kill -9 mid-write left before
+    older.write_text("Lifecycle_Customer_ID,Churn_Risk\nC1,")
+    dead = 2**22 + 12345  # above Linux's default pid_max: no such process
+    left = state / f".zoho-20261203T192551Z.csv.{dead}-0a1b2c3d.partial"  # and now
     left.write_text("Lifecycle_Customer_ID,Churn_Risk\nC1,")
     result = export_csv(scores.head(5), "s", load_mapping("zoho"), state)
-    assert result.path is not None and result.path.exists() and not left.exists()
+    assert result.path is not None and result.path.exists()
+    assert not older.exists() and not left.exists()
+
+
+def test_two_exports_to_one_out_file_each_write_a_whole_file(scores: pd.DataFrame, tmp_path):
+    """Two exports with other mappings (other locks) to one --out shared a fixed temporary
+    name: the file could hold one's header over rows of both, and the run said it succeeded."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from serving.writeback.csv_export import write_csv
+
+    out = tmp_path / "crm.csv"
+    mappings = [load_mapping("hubspot"), load_mapping("generic")]
+    rows = {m.name: records(scores, m, spreadsheet=True)[0] for m in mappings}
+    expected = {}
+    for m in mappings:
+        write_csv(rows[m.name], m, out)
+        expected[m.name] = out.read_bytes()
+    for _ in range(5):
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda m: write_csv(rows[m.name], m, out), mappings * 3))
+        assert out.read_bytes() in expected.values()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["crm.csv"]
 
 
 def test_a_scores_file_from_before_value_at_risk_still_exports(tmp_path):

@@ -7,12 +7,12 @@ fingerprints recorded, so a killed export never counts a customer as exported wi
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from features.atomic_file import remove_stale_partials, replaced_file
 from serving.writeback.fields import Mapping, Reject, csv_cell, now_stamp
 from serving.writeback.journal import Journal, Run, explain, export_lock, now
 from serving.writeback.plan import scores_as_of, select
@@ -28,16 +28,16 @@ class CsvResult:
 
 
 def write_csv(rows: list[dict], mapping: Mapping, path: Path) -> None:
-    """Write ``rows`` (records of ``mapping``) as the CRM's import file, atomically."""
-    tmp = path.with_name(path.name + ".partial")
+    """Write ``rows`` (records of ``mapping``) as the CRM's import file, atomically: through a
+    temporary file of this writer's own (``features.atomic_file.replaced_file``), so that two
+    exports to one ``--out`` each leave a whole file, never one interleaved from both."""
     encoding = (
         "utf-8-sig"
         if mapping.file.bom and mapping.file.encoding == "utf-8"
         else (mapping.file.encoding)
     )
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", encoding=encoding, newline="") as out:
+        with replaced_file(path) as tmp, open(tmp, "x", encoding=encoding, newline="") as out:
             writer = csv.writer(
                 out,
                 delimiter=mapping.file.delimiter,
@@ -47,11 +47,7 @@ def write_csv(rows: list[dict], mapping: Mapping, path: Path) -> None:
             writer.writerow(mapping.columns)
             for row in rows:
                 writer.writerow([csv_cell(row[f.column], f, mapping) for f in mapping.fields])
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
+    except OSError as exc:  # the temporary file is gone, the previous ``path`` untouched
         raise explain(path, exc) from None
 
 
@@ -70,8 +66,9 @@ def export_csv(
     than those already exported here are refused unless ``allow_older``."""
     as_of = scores_as_of(scores)
     with export_lock(state), Journal(state / "journal.sqlite") as journal:
-        for stale in state.glob("*.csv.partial"):  # a killed export's; the lock says none runs
-            stale.unlink(missing_ok=True)
+        for stale in state.glob("*.csv.partial"):  # a killed older version's; the lock says
+            stale.unlink(missing_ok=True)  # none runs
+        remove_stale_partials(state, r".+\.csv")  # a killed export's, of a time-stamped name
         journal.check_as_of(as_of, f"{state.parent.name}/{state.name}", allow_older=allow_older)
         previous = journal.fingerprints()
         selection = select(scores, mapping, previous, full=full, state=state, spreadsheet=True)
