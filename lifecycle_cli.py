@@ -58,6 +58,7 @@ def _user_error(exc: BaseException) -> str | None:
     from pydantic import ValidationError
 
     from features.mapping import IngestError
+    from training.bundle import BundleError
     from training.config import ConfigError
     from training.splits import PlanError
 
@@ -70,7 +71,7 @@ def _user_error(exc: BaseException) -> str | None:
         message = f"not valid YAML: {exc}"
     elif isinstance(exc, (KeyError, IndexError)):  # LookupErrors that are bugs, not user errors
         return None
-    elif isinstance(exc, (ConfigError, PlanError, IngestError, LookupError, OSError)):
+    elif isinstance(exc, (ConfigError, PlanError, IngestError, BundleError, LookupError, OSError)):
         message = str(exc)
     elif (damaged := _damaged_data(exc)) is not None:
         message = damaged

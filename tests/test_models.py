@@ -95,6 +95,39 @@ def test_a_pair_saved_as_plain_files_predicts_exactly_as_in_memory(
     assert loaded.meta["project"] == "tiny" and loaded.scoring == pair.scoring
 
 
+def test_a_damaged_model_file_is_one_error_naming_it_not_a_crash(tmp_path) -> None:
+    """A truncated LightGBM file made LightGBM's C++ loader abort the process (exit 134, no
+    Python error): it is refused before LightGBM reads it, by its digest, and for a pair saved
+    before digests by its sections; a cut JSON file or one with a missing key names the file."""
+    import json
+
+    from registry_fixtures import tiny_pair
+
+    from training.bundle import BundleError, load_pair, save_pair
+
+    save_pair(tiny_pair(), tmp_path / "pair")
+    booster = tmp_path / "pair" / "churn" / "booster.txt"
+    whole = booster.read_text()
+    booster.write_text(whole[: whole.index("\nTree=1\n")] + "\n")  # cut at a tree boundary
+    with pytest.raises(BundleError, match=r"booster.txt: the LightGBM model is damaged \(its"):
+        load_pair(tmp_path / "pair")
+    state_file = tmp_path / "pair" / "churn" / "model.json"
+    state = json.loads(state_file.read_text())
+    state.pop("sha256")  # as a pair saved before digests
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(BundleError, match=r"damaged or truncated \(1 trees, its header"):
+        load_pair(tmp_path / "pair")
+    booster.write_text(whole)
+    assert load_pair(tmp_path / "pair").churn is not None  # whole again: loads
+    del state["columns"]
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(BundleError, match=r"model.json: not a model this code wrote"):
+        load_pair(tmp_path / "pair")
+    state_file.write_text(json.dumps(state)[:40])
+    with pytest.raises(BundleError, match=r"model.json: "):
+        load_pair(tmp_path / "pair")
+
+
 def test_plain_calibrators_match_scikit_learn() -> None:
     from sklearn.isotonic import IsotonicRegression
     from sklearn.linear_model import LogisticRegression

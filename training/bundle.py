@@ -18,6 +18,7 @@ runs. ``_load_pyfunc`` lets MLflow's ``pyfunc`` load the same directory (``loade
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +78,8 @@ def save_pair(pair: ModelPair, directory: str | Path) -> Path:
         state, boosters = model.to_state()
         part = directory / name
         part.mkdir(exist_ok=True)
-        _write_json(part / "model.json", {**state, "boosters": sorted(boosters)})
+        digests = {b: hashlib.sha256(t.encode()).hexdigest() for b, t in boosters.items()}
+        _write_json(part / "model.json", {**state, "boosters": sorted(boosters), "sha256": digests})
         for booster, text in boosters.items():
             (part / f"{booster}.txt").write_text(text)
     if pair.intervals is not None:
@@ -96,15 +98,21 @@ def load_pair(directory: str | Path) -> ModelPair:
         )
     models: dict[str, Any] = {}
     for name, cls in _MODELS.items():
-        state = _read_json(directory / name / "model.json")
+        state_path = directory / name / "model.json"
+        state = _read_json(state_path)
+        digests = state.pop("sha256", {})  # pairs saved before digests have none
         boosters = {}
-        for booster in state.pop("boosters"):
+        for booster in state.pop("boosters", []):
             path = directory / name / f"{booster}.txt"
             try:
                 boosters[booster] = path.read_text()
-            except OSError as exc:
+            except (OSError, UnicodeDecodeError) as exc:
                 raise BundleError(f"{path}: cannot read the LightGBM model: {exc}") from exc
-        models[name] = cls.from_state(state, boosters)
+            check_booster_text(path, boosters[booster], digests.get(booster))
+        try:
+            models[name] = cls.from_state(state, boosters)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"{state_path}: not a model this code wrote ({exc!r})") from exc
     scoring_path = directory / "scoring.json"
     scoring = _read_json(scoring_path) if scoring_path.exists() else None
     intervals_path = directory / "clv" / "intervals.json"
@@ -115,6 +123,31 @@ def load_pair(directory: str | Path) -> ModelPair:
         except ValueError as exc:
             raise BundleError(f"{intervals_path}: {exc}") from exc
     return ModelPair(models["churn"], models["clv"], meta, scoring, intervals)
+
+
+def check_booster_text(path: Path, text: str, sha256: str | None) -> None:
+    """Refuse a damaged LightGBM model file before LightGBM reads it: a truncated one makes its
+    C++ loader abort the whole process (no Python error to catch). Checked: the digest saved
+    with it, when there is one; the sections LightGBM writes (one per tree, then the ends)."""
+    if sha256 is not None and hashlib.sha256(text.encode()).hexdigest() != sha256:
+        raise BundleError(
+            f"{path}: the LightGBM model is damaged (its content does not match the digest saved "
+            "with it); register a new version (`lifecycle train`, `--force` past a damaged "
+            "champion)"
+        )
+    sizes = next((line for line in text.splitlines() if line.startswith("tree_sizes=")), None)
+    trees = text.count("\nTree=")
+    if (
+        sizes is None
+        or len(sizes.split("=", 1)[1].split()) != trees
+        or "\nend of trees\n" not in text
+        or "\nend of parameters\n" not in text
+    ):
+        raise BundleError(
+            f"{path}: the LightGBM model is damaged or truncated ({trees} trees, its header "
+            "lists another number or its end is missing); register a new version (`lifecycle "
+            "train`, `--force` past a damaged champion)"
+        )
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -29,7 +29,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from training.bundle import ModelPair, load_pair, save_pair
+from training.bundle import BundleError, ModelPair, load_pair, save_pair
 from training.config import TrackingConfig
 from training.process_owner import owner_alive, this_process
 
@@ -457,6 +457,8 @@ def promote(
                 why = f"{why} (champion v{current} re-scored on this run's test customers)"
             except NotComparable as exc:
                 ok, why = False, f"champion v{current} is not comparable: {exc}"
+            except BundleError as exc:  # a damaged champion: only --force replaces it
+                ok, why = False, f"champion v{current} cannot be loaded ({exc})"
             reason = f"FORCED: promoted although {why}" if force and not ok else why
             decision = PromotionDecision(
                 project,
