@@ -53,7 +53,17 @@ def tiny_pair(
         "families_with_data": ["rfm", "static"],
     }
     return ModelPair(
-        churn, clv, meta, scoring={"priority": {"p1_from": 90.0, "p2_from": 30.0, "p3_from": 5.0}}
+        churn,
+        clv,
+        meta,
+        scoring={
+            "priority": {
+                "p1_from": 90.0,
+                "p2_from": 30.0,
+                "p3_from": 5.0,
+                "value_horizon_churn": True,  # as a pair trained now stores it
+            }
+        },
     )
 
 

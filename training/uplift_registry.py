@@ -108,12 +108,19 @@ class UpliftSet:
     """Loaded uplift models: ``predict(frame)`` -> one ``uplift_<outcome>_<action>`` column each."""
 
     def __init__(self, path: str | Path):
+        from training.bundle import BundleError, check_booster_text
+
         path = Path(path)
-        self.index = json.loads((path / "uplift.json").read_text())
+
+        def read_json(file: Path) -> dict:
+            try:
+                return json.loads(file.read_text())
+            except (OSError, ValueError) as exc:
+                raise BundleError(f"{file}: {exc}") from exc
+
+        self.index = read_json(path / "uplift.json")
         policy_file = path / POLICY_FILE
-        self.policy: dict | None = (
-            json.loads(policy_file.read_text()) if policy_file.exists() else None
-        )
+        self.policy: dict | None = read_json(policy_file) if policy_file.exists() else None
         self.boosters = {}
         for spec in self.index.values():
             # versions written before ensembles and two-part values: one learner's "parts"
@@ -122,9 +129,13 @@ class UpliftSet:
             parts = [p for member in spec["members"].values() for p in member.values()]
             for part in [*parts, spec["scale"]]:
                 if part is not None and "booster" in part:
-                    self.boosters[part["booster"]] = lgb.Booster(
-                        model_file=str(path / part["booster"])
-                    )
+                    file = path / part["booster"]
+                    try:
+                        text = file.read_text()
+                    except (OSError, UnicodeDecodeError) as exc:
+                        raise BundleError(f"{file}: cannot read the LightGBM model: {exc}") from exc
+                    check_booster_text(file, text, None)  # a truncated one aborts LightGBM
+                    self.boosters[part["booster"]] = lgb.Booster(model_str=text)
 
     def _part(self, part: dict | None, x: pd.DataFrame) -> np.ndarray | None:
         if part is None:
