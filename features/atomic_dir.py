@@ -128,6 +128,9 @@ def replaced_directory(
         parent.mkdir(parents=True, exist_ok=True)
         _remove_stale(parent, out.name, writer)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.{writer}-{os.getpid()}-", dir=parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would stay the folder's: as a mkdir
     except OSError as exc:
         raise error(
             f"{label} {out}: cannot create a directory next to it ({exc.strerror})"

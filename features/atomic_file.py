@@ -23,14 +23,20 @@ from typing import Any
 def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
     """Write ``text`` to ``path`` atomically (parent folders are created); return the path."""
     data = text.encode(encoding)
-    with replaced_file(path) as tmp:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
+    try:
+        with replaced_file(path) as tmp:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+    except OSError as exc:
+        if exc.filename is not None or isinstance(exc, (IsADirectoryError, NotADirectoryError)):
+            raise
+        # a full disk's ENOSPC carries no file name: say which file was not written
+        raise type(exc)(exc.errno, f"{exc.strerror}: {path} not written (kept as it was)") from exc
     return Path(path)
 
 

@@ -37,6 +37,7 @@ def test_disk_full_mid_write_keeps_the_previous_complete_file(tmp_path):
     with file_size_limit(4096), pytest.raises(OSError) as failed:
         write_text_atomic(out, big)
     assert failed.value.errno == errno.EFBIG
+    assert f"{out} not written (kept as it was)" in str(failed.value)  # the error names it
     assert out.read_text() == previous
     assert _listing(tmp_path) == ["result.json"]
 
@@ -104,3 +105,16 @@ def test_a_folder_or_a_file_parent_as_target_is_refused_naming_the_path(tmp_path
     with pytest.raises(NotADirectoryError, match=r"plain.txt is a file, not a folder"):
         write_text_atomic(blocker / "deeper" / "result.json", "x")
     assert blocker.read_text() == "a file"
+
+
+def test_a_replaced_directory_has_the_mode_of_a_plain_mkdir(tmp_path):
+    """The staging folder came from mkdtemp (0700) and kept that mode once renamed into place:
+    another account (the service, a scheduler) could not read an ingest's --out."""
+    from features.atomic_dir import replaced_directory
+
+    out = tmp_path / "data"
+    with replaced_directory(out, {"t.txt"}) as staging:
+        (staging / "t.txt").write_text("x")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert stat.S_IMODE(out.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)

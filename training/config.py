@@ -245,4 +245,6 @@ def dump_config(config: ExperimentConfig, path: str | Path) -> None:
     data = config.model_dump(mode="json", exclude_none=True)
     if experiment := data.pop("tracking", {}).get("experiment"):
         data["tracking"] = {"experiment": experiment}
-    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+    from features.atomic_file import write_text_atomic
+
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))  # a full disk: the old file
