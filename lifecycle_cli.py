@@ -80,9 +80,30 @@ def _user_error(exc: BaseException) -> str | None:
             "the MLflow store's disk is full: free space where mlflow.db and mlruns/ live, then "
             f"run again (the run is marked FAILED, the champion unchanged) [{_first_line(exc)}]"
         )
+    elif (broken := _in_chain(exc, DAMAGED_SQLITE)) is not None:
+        message = (
+            f"a SQLite database this command uses is damaged ({broken}): restore it from a "
+            "backup (the MLflow store: mlflow.db with mlruns/; tuning: optuna.db), or point "
+            "--tracking-uri (MLFLOW_TRACKING_URI) at another store"
+        )
     else:
         return None
     return message
+
+
+#: What SQLite says of a damaged database file (truncated, overwritten).
+DAMAGED_SQLITE = ("database disk image is malformed", "file is not a database")
+
+
+def _in_chain(exc: BaseException, needles: tuple[str, ...]) -> str | None:
+    """The first of ``needles`` found in ``exc`` or the exceptions it was raised from."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen)
+        if found := next((n for n in needles if n in text), None):
+            return found
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -130,13 +151,8 @@ def _disk_full(exc: BaseException) -> bool:
 
     if not isinstance(exc, MlflowException):  # e.g. typer's Exit after a handled disk error
         return False
-    seen: BaseException | None = exc
-    while seen is not None:
-        text = str(seen)
-        if "database or disk is full" in text or "No space left on device" in text:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    full = ("database or disk is full", "No space left on device", "disk I/O error")
+    return _in_chain(exc, full) is not None
 
 
 app = typer.Typer(

@@ -26,6 +26,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from features.atomic_file import write_json_atomic
+
 if TYPE_CHECKING:
     from training.config import ExperimentConfig
 
@@ -108,18 +110,26 @@ class State:
     """The steps done for one set of inputs, in ``<state_dir>/<project>-<key>.json`` (written
     atomically after each step)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, log=print):
         self.path = path
-        self.data = json.loads(path.read_text()) if path.exists() else {"steps": {}}
+        self.data: dict = {"steps": {}}
+        if path.exists():
+            try:
+                self.data = json.loads(path.read_text())
+                assert isinstance(self.data.get("steps"), dict)
+            except (ValueError, AssertionError, AttributeError) as exc:
+                log(
+                    f"warning: {path}: the job's step records are damaged ({type(exc).__name__}): "
+                    "every step runs again (training registers a new version, the gate decides)"
+                )
+                self.data = {"steps": {}}
 
     def done(self, step: str) -> dict | None:
         return self.data["steps"].get(step)
 
     def record(self, step: str, result: dict) -> None:
         self.data["steps"][step] = {**result, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        tmp = self.path.with_suffix(f".tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(self.data, indent=1, default=str))
-        os.replace(tmp, self.path)
+        write_json_atomic(self.path, self.data, default=str)  # synced before the rename
 
 
 def retrain(settings: RetrainSettings, log=print) -> tuple[dict, int]:
@@ -131,7 +141,7 @@ def retrain(settings: RetrainSettings, log=print) -> tuple[dict, int]:
         as_of = settings.as_of or data_bounds(settings.data_dir)[1]
         key = inputs_key(settings, as_of)
         settings.state_dir.mkdir(parents=True, exist_ok=True)
-        state = State(settings.state_dir / f"{settings.project}-{key}.json")
+        state = State(settings.state_dir / f"{settings.project}-{key}.json", log)
         for step in STEPS:
             done = state.done(step)
             same_place = done is not None and done.get("outputs") == _outputs(settings, step)

@@ -599,3 +599,10 @@ def test_monitor_out_naming_a_file_is_refused_before_any_work(short_history, tmp
     result = invoke(["monitor", "--data", str(short_history), "--out", str(taken)])
     assert_one_line_error(result, f"--out {taken}: is a file")
     assert taken.read_text() == "mine"
+
+
+def test_a_damaged_mlflow_store_is_one_line_not_a_traceback(tmp_path):
+    store = tmp_path / "mlflow.db"
+    store.write_bytes(b"SQLite format 3\x00" + b"\x00" * 84 + b"garbage" * 200)  # cut and garbled
+    result = invoke(["compare", "--kind", "train", "--tracking-uri", f"sqlite:///{store}"])
+    assert_one_line_error(result, "a SQLite database this command uses is damaged", "backup")

@@ -163,3 +163,20 @@ def test_a_retrain_keeps_the_configs_tracking_settings_in_its_own_store(tmp_path
     placed = {**tracking, "artifact_root": "/data/artifacts"}
     config.write_text(yaml.safe_dump({"name": "prod", "tracking": placed}))
     assert retrain_config(settings).tracking.artifact_root == Path("/data/artifacts")
+
+
+def test_damaged_step_records_run_every_step_again_with_a_warning(tmp_path):
+    """An empty or cut state file (a power loss before the rename was synced) was a traceback;
+    the records are now written synced, and a damaged one means: do every step again, said."""
+    from serving.retrain import State
+
+    path = tmp_path / "shop-abc.json"
+    said: list[str] = []
+    for damaged in ("", '{"steps": {"plan": {"cut', "[1, 2]"):
+        path.write_text(damaged)
+        state = State(path, said.append)
+        assert state.done("plan") is None
+        assert said.pop().startswith(f"warning: {path}: the job's step records are damaged")
+    state.record("plan", {"cutoffs": 3})
+    assert State(path, said.append).done("plan")["cutoffs"] == 3 and not said
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shop-abc.json"]
