@@ -1008,14 +1008,14 @@ def score(
     checked_feature_data()
     snapshot = feature_snapshot(source, day, champions)
     scores = score_snapshot(snapshot, champions, day, config)
-    snapshot_path = write_scores(out_file, scores, snapshot, people_rows(scores) if csv else None)
-    if not no_history:
+    if not no_history:  # first: a history that cannot be written leaves --out as it was
         from serving.score_history import write_partition
 
         kept = write_partition(
             history or out_file.parent / "score_history", project, day, scores, snapshot
         )
         _log(f"kept in the score history: {kept}")
+    snapshot_path = write_scores(out_file, scores, snapshot, people_rows(scores) if csv else None)
     summary = summarise(scores)
     typer.echo(
         f"scored {len(scores):,} customers as of {day} with the {champions.project} champion pair "

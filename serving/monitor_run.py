@@ -177,7 +177,7 @@ def log_to_mlflow(result: MonitorResult, tracking_uri: str, paths: dict[str, Pat
     from mlflow.tracking import MlflowClient
 
     from training.config import TrackingConfig, tracking_for
-    from training.registry import open_experiment, pair_model_name
+    from training.registry import open_experiment, owner_tags, pair_model_name
 
     r = result.report
     client = MlflowClient(tracking_uri=tracking_uri)
@@ -193,6 +193,7 @@ def log_to_mlflow(result: MonitorResult, tracking_uri: str, paths: dict[str, Pat
             "model": pair_model_name(r["project"]),
             "as_of": r["as_of"],
             "verdict": r["verdict"],
+            **owner_tags(),  # a monitor killed mid-log: the next command marks its run FAILED
         },
     )
     run_id = run.info.run_id
