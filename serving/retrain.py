@@ -233,6 +233,13 @@ def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
     from serving.scoring import fit_scoring_thresholds
     from training.train import train
 
+    inputs = state.path.stem  # <project>-<inputs key>
+    if (decided := decided_version(settings.tracking_uri, settings.project, inputs)) is not None:
+        log(
+            f"retrain {settings.project}: train: v{decided['version']} was trained and decided "
+            "for these inputs by a run stopped before it could record it: kept, not trained again"
+        )
+        return decided
     cfg = retrain_config(settings)
     result = train(
         cfg,
@@ -242,6 +249,7 @@ def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
         reference_mix=reference_mix,
         progress=False,
         log=log,
+        tags={INPUTS_TAG: inputs},
     )
     decision = result.decision
     assert decision is not None  # train(register=True) always decides
@@ -254,6 +262,44 @@ def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
         "test_churn_auc": result.metrics.get("test_churn_auc"),
         "test_clv_gini": result.metrics.get("test_clv_gini"),
     }
+
+
+#: The run tag naming the retrain job inputs a training run was for.
+INPUTS_TAG = "lifecycle.retrain_inputs"
+
+
+def decided_version(tracking_uri: str, project: str, inputs: str) -> dict | None:
+    """The train step's record of a version a killed job trained for ``inputs`` and the gate
+    decided (its promotion tag set, or the champion alias on it); None when there is none."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from training.registry import champion_version, pair_model_name
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        versions = client.search_model_versions(f"name='{pair_model_name(project)}'")
+    except MlflowException:
+        return None
+    champion = champion_version(client, project)
+    for version in sorted(versions, key=lambda v: -int(v.version)):
+        number = str(version.version)
+        decided = "promotion" in version.tags or number == champion
+        if not decided or not version.run_id:
+            continue
+        run = client.get_run(version.run_id)
+        if run.data.tags.get(INPUTS_TAG) != inputs:
+            continue
+        return {
+            "run_id": version.run_id,
+            "version": number,
+            "promoted": number == champion,
+            "reason": version.tags.get("promotion", "champion (decided before the stop)"),
+            "champion_before": None,
+            "test_churn_auc": run.data.metrics.get("test_churn_auc"),
+            "test_clv_gini": run.data.metrics.get("test_clv_gini"),
+        }
+    return None
 
 
 def _score(settings: RetrainSettings, as_of: date, state: State, log) -> dict:

@@ -180,3 +180,31 @@ def test_damaged_step_records_run_every_step_again_with_a_warning(tmp_path):
     state.record("plan", {"cutoffs": 3})
     assert State(path, said.append).done("plan")["cutoffs"] == 3 and not said
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shop-abc.json"]
+
+
+def test_a_version_decided_before_a_kill_is_kept_not_trained_again(tmp_path):
+    """A job killed after the gate moved the alias but before the train step was recorded
+    trained and registered a second version on its re-run; the re-run now finds the version its
+    inputs produced (run tag) and keeps it."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+    from registry_fixtures import register, tiny_pair, tracking
+
+    from serving.retrain import INPUTS_TAG, decided_version
+    from training.registry import promote
+
+    config = tracking(tmp_path)
+    uri = config.tracking_uri
+    assert decided_version(uri, "shop", "shop-abc") is None  # no model yet
+    version = register(tiny_pair(project="shop"), "shop", config)
+    client = MlflowClient(uri)
+    run_id = client.get_model_version("shop.churn-clv", version).run_id
+    client.set_tag(run_id, INPUTS_TAG, "shop-abc")
+    client.log_metric(run_id, "test_churn_auc", 0.81)
+    assert decided_version(uri, "shop", "shop-abc") is None  # registered, not decided yet
+    promote(uri, "shop", version, {"churn_auc": 0.81}, lambda c: {}, log=lambda m: None)
+    found = decided_version(uri, "shop", "shop-abc")
+    assert found is not None and found["version"] == version and found["promoted"] is True
+    assert found["run_id"] == run_id and found["test_churn_auc"] == 0.81
+    assert decided_version(uri, "shop", "shop-other-inputs") is None
+    mlflow.set_tracking_uri(None)

@@ -384,11 +384,13 @@ def train(
     progress: bool = True,
     log=print,
     reference_mix: MixFitter | None = None,
+    tags: dict[str, str] | None = None,
 ) -> TrainResult:
     """Run one training job end to end and return its metrics and promotion decision.
 
     ``project`` (default: the config's, else the data directory's name) namespaces the MLflow
     experiment, the registered pair and its champion. Registering needs ``scoring_thresholds``.
+    ``tags`` go on the run beside its own (e.g. the retrain job's inputs).
     """
     if register and scoring_thresholds is None:
         raise ValueError(
@@ -431,6 +433,7 @@ def train(
                 "data": Path(data_dir).name,
                 "data_path": str(Path(data_dir).resolve()),
                 **owner_tags(),
+                **(tags or {}),
             }
         )
         mlflow.log_params(_flat_params(cfg))
