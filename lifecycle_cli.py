@@ -988,6 +988,11 @@ def score(
             _spark_paths(on, source, out)
             checked_feature_data()
             day = _scoring_day(source, day)
+            if not no_history:
+                _log(
+                    "note: --engine spark keeps no score history (the scores stay on the cluster); "
+                    "`lifecycle monitor` scores the dates it compares itself"
+                )
             done = score_on_spark(
                 on,
                 source,

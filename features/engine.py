@@ -17,7 +17,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -143,6 +143,106 @@ class Engine:
                 f"{fix}, or check the path and its credentials"
             ) from exc
 
+    def check_replaceable(self, out: str, owned: tuple[str, ...], option: str = "--out") -> None:
+        """Before a job replaces the directory ``out`` as a whole: nothing is there, or a
+        directory holding only what such a job writes (names starting with ``owned``, Hadoop's
+        ``_SUCCESS`` and checksum files). A file, a data set or any other file of the user's
+        (which the replacement would delete) is an :class:`EngineError` naming it; so is a file
+        where a parent folder should be."""
+        fs, path = self.hadoop_file(out)
+        if not fs.exists(path):
+            parent = path.getParent()
+            while parent is not None and not fs.exists(parent):
+                parent = parent.getParent()
+            if parent is not None and not fs.getFileStatus(parent).isDirectory():
+                raise EngineError(f"{option} {out}: {parent} is a file, not a folder")
+            return
+        if not fs.getFileStatus(path).isDirectory():
+            raise EngineError(
+                f"{option} {out}: is a file, and Spark writes a directory there (replacing "
+                "what is there): give a new path"
+            )
+        foreign = []
+        for child in fs.listStatus(path):
+            name = str(child.getPath().getName())
+            base = name.removeprefix(".").removesuffix(".crc")
+            if base != "_SUCCESS" and not base.startswith(owned):
+                foreign.append(name)
+        if foreign:
+            shown = ", ".join(sorted(foreign)[:4]) + (", ..." if len(foreign) > 4 else "")
+            raise EngineError(
+                f"{option} {out}: holds files this command did not write ({shown}); Spark "
+                "replaces the whole directory: give a new path or an empty folder"
+            )
+
+    def staging_path(self, out: str) -> str:
+        """A run's own directory beside ``out`` to write into before :meth:`publish`
+        (``<out>.staging-<pid>-<token>``; concurrent runs never share one). Those of runs that
+        were killed on this machine (their pid gone) are removed first, on a local file system;
+        elsewhere they stay until removed by hand (no pid can be checked there)."""
+        import secrets
+
+        from features.atomic_file import process_alive
+
+        text = str(out).rstrip("/")
+        fs, path = self.hadoop_file(text)
+        parent = path.getParent()
+        if parent is not None and fs.getUri().getScheme() == "file" and fs.exists(parent):
+            prefix = f"{path.getName()}.staging-"
+            for child in fs.listStatus(parent):
+                name = str(child.getPath().getName())
+                pid = name.removeprefix(prefix).split("-", 1)[0]
+                if name.startswith(prefix) and pid.isdigit() and not process_alive(int(pid)):
+                    fs.delete(child.getPath(), True)
+        return f"{text}.staging-{os.getpid()}-{secrets.token_hex(4)}"
+
+    def publish(self, staging: str, out: str) -> None:
+        """Put a finished directory in place of the previous one, its ``_SUCCESS`` written
+        last: a kill before this leaves the previous one; a kill inside it no directory (HDFS,
+        local, ABFS: the rename is one step) or, on stores whose rename copies object by object
+        (s3a, gs), a partial one without ``_SUCCESS``, which readers refuse."""
+        fs, target = self.hadoop_file(out)
+        _, source = self.hadoop_file(staging)
+        _, staged_success = self.hadoop_file(f"{staging.rstrip('/')}/_SUCCESS")
+        success = fs.exists(staged_success)
+        if success:  # a copying rename could move it before the data
+            fs.delete(staged_success, False)
+        if fs.exists(target):
+            fs.delete(target, True)
+        if not fs.rename(source, target):
+            raise OSError(f"could not move {staging} to {out}")
+        if success:
+            fs.create(self.hadoop_file(f"{out.rstrip('/')}/_SUCCESS")[1], True).close()
+
+    def publish_together(self, *moves: tuple[str, str]) -> None:
+        """:meth:`publish` each ``(staging, out)`` in turn, holding a lock on the folder of the
+        first ``out`` when it is local: two runs to one place leave one run's set (scores with
+        their snapshot), never one's scores beside the other's snapshot. (Elsewhere there is no
+        lock to hold: run one scoring per place at a time.)"""
+        import fcntl
+
+        fs, path = self.hadoop_file(moves[0][1])
+        parent = path.getParent()
+        local = fs.getUri().getScheme() == "file" and parent is not None
+        fd = os.open(str(parent.toUri().getPath()), os.O_RDONLY | os.O_DIRECTORY) if local else None
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            for staging, out in moves:
+                self.publish(staging, out)
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    def remove_quietly(self, *paths: str) -> None:
+        """Delete directories a failed run wrote aside; best effort, so that the failure being
+        raised is the one reported."""
+        with suppress(Exception):
+            for text in paths:
+                fs, path = self.hadoop_file(text)
+                if fs.exists(path):
+                    fs.delete(path, True)
+
     def parquet_facts(self, path: str, columns: tuple[str, ...] = ()) -> ParquetFacts | None:
         """Rows and non-null counts of ``columns`` of the Parquet at ``path`` on Spark, in one
         job (None when nothing is there): what the local checks read from Parquet footers."""
@@ -222,7 +322,10 @@ def spark_session(
         raise EngineError(
             f"Spark did not start ({one_line(exc)}); check Java 17 and --spark-master"
         ) from exc
-    session.sparkContext.setLogLevel("ERROR")
+    # Spark's ERROR lines carry Java stacks (an executor's failed task: 70 lines) before the one
+    # error line the CLI prints from the exception; LIFECYCLE_DEBUG=1 shows them
+    debug = os.environ.get("LIFECYCLE_DEBUG") == "1"
+    session.sparkContext.setLogLevel("ERROR" if debug else "FATAL")
     return session
 
 

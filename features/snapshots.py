@@ -332,7 +332,7 @@ def build_snapshots(
             engine, data_dir, cutoffs, horizon_days, config, value, annual_discount_rate,
             sample_fraction,
         ) as (what, expr),
-        _step(f"features{labelled} for {what}", progress),
+        timed_step(f"features{labelled} for {what}", progress),
     ):  # fmt: skip
         if engine is not None and engine.is_spark:
             frame = rounded(expr).to_pandas()
@@ -382,17 +382,33 @@ def write_snapshots(
     with _snapshot_expr(
         engine, data_dir, cutoffs, horizon_days, config, value, annual_discount_rate
     ) as (what, expr):
-        with _step(f"features for {what} -> {out}", progress):
+        with timed_step(f"features for {what} -> {out}", progress):
             write = _write_partitioned if engine.is_spark else _write_file
             return write(engine, rounded(expr), out)
 
 
 def _write_partitioned(engine: Engine, expr: ir.Table, out: str | Path) -> WrittenSnapshots:
+    """Written aside (a run's own staging directory), then put in place of what ``out`` held,
+    which must be an earlier feature output (``Engine.check_replaceable``): a kill or a failure
+    leaves the previous one, and nothing of the user's is deleted."""
+    out = str(out).rstrip("/")
+    engine.check_replaceable(out, (f"{CUTOFF_PARTITION}=",))
+    staging = engine.staging_path(out)
     expr = expr.mutate(**{CUTOFF_PARTITION: expr.cutoff.strftime("%Y-%m-%d")})
     frame = engine.dataframe(expr)
-    frame.write.mode("overwrite").partitionBy(CUTOFF_PARTITION).parquet(str(out))
-    rows = engine.spark.read.parquet(str(out)).count()
-    return WrittenSnapshots(str(out), rows, len(expr.columns) - 1)
+    try:
+        frame.write.mode("overwrite").partitionBy(CUTOFF_PARTITION).parquet(staging)
+        try:
+            rows = engine.spark.read.parquet(staging).count()
+        except Exception as exc:  # no row at all: Spark wrote no file to read a schema from
+            if "UNABLE_TO_INFER_SCHEMA" not in str(exc):
+                raise
+            rows = 0
+        engine.publish(staging, out)
+    except BaseException:
+        engine.remove_quietly(staging)
+        raise
+    return WrittenSnapshots(out, rows, len(expr.columns) - 1)
 
 
 def _write_file(duckdb: Engine, expr: ir.Table, out: str | Path) -> WrittenSnapshots:
@@ -498,7 +514,7 @@ def _warn_if_censored(tables: Tables, stamps: list[pd.Timestamp], horizon_days: 
 
 
 @contextmanager
-def _step(message: str, enabled: bool) -> Iterator[None]:
+def timed_step(message: str, enabled: bool) -> Iterator[None]:
     """Print ``message ...`` and, when done, the elapsed seconds (to stderr)."""
     start = time.perf_counter()
     if enabled:

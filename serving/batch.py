@@ -156,13 +156,18 @@ def feature_snapshot(
         value_horizon_days=champions.clv_config.labels.value_horizon_days,
     )
     if snapshot.empty:
-        from training.splits import PlanError
-
-        raise PlanError(
-            f"data set {data_dir}: no customer signed up or bought before {as_of}: nothing to "
-            "score; use a later --as-of"
-        )
+        raise nothing_to_score(data_dir, as_of)
     return with_model_columns(snapshot, champions.feature_columns)
+
+
+def nothing_to_score(data_dir, as_of) -> Exception:
+    """The error of a scoring date before every customer (on either engine)."""
+    from training.splits import PlanError
+
+    return PlanError(
+        f"data set {data_dir}: no customer signed up or bought before {as_of}: nothing to "
+        "score; use a later --as-of"
+    )
 
 
 def set_prediction_threads(champions, threads: int) -> None:

@@ -18,7 +18,6 @@ What runs where:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from features.engine import Engine
-from features.snapshots import sample_customers
+from features.snapshots import CUTOFF_PARTITION, sample_customers, timed_step
 from serving.batch import set_prediction_threads
 from training.dataset import (
     BTYD_INPUTS,
@@ -87,19 +86,31 @@ def score_on_spark(
     columns' models on that share of buyers (by customer hash) instead of all of them.
     """
     from features.snapshots import write_snapshots
+    from serving.scoring import PROJECT_MARKER
 
     champions = load_champions_for(tracking_uri, project)
     cfg = champions.snapshot_config()
     snapshot_dir = snapshot_path(out)
-    snapshot_staging = f"{snapshot_dir}.staging"  # published with the scores, never before
-    staging = f"{str(out).rstrip('/')}.staging"
+    # what is there must be an earlier Spark scoring's: replacing deletes the whole directory
+    engine.check_replaceable(str(out), (f"{AS_OF_PARTITION}=", PROJECT_MARKER))
+    engine.check_replaceable(snapshot_dir, (f"{CUTOFF_PARTITION}=",), "--out's snapshot")
+    # each run's own staging directories: a concurrent run never deletes them
+    snapshot_staging = engine.staging_path(snapshot_dir)  # published with the scores, not before
+    staging = engine.staging_path(str(out))
     try:
-        write_snapshots(
+        written = write_snapshots(
             engine, data_dir, [as_of], snapshot_staging, config=cfg.features, progress=progress
         )
+        if written.rows == 0:
+            from serving.batch import nothing_to_score
+
+            raise nothing_to_score(data_dir, as_of)
         with engine.job(f"scoring {data_dir} as of {as_of}"):
             features = engine.spark.read.parquet(snapshot_staging).drop("cutoff_day")
-            models = _fit_btyd_on_driver(engine, snapshot_staging, btyd_sample_fraction)
+            with timed_step(
+                f"BG/NBD + Gamma-Gamma on the driver ({written.rows:,} customers)", progress
+            ):
+                models = _fit_btyd_on_driver(engine, snapshot_staging, btyd_sample_fraction)
             horizons = (
                 champions.churn_config.labels.churn_horizon_days,
                 champions.clv_config.labels.value_horizon_days,
@@ -118,46 +129,17 @@ def score_on_spark(
 
             scores = features.mapInPandas(score_partition, schema)
             scores = scores.withColumn(AS_OF_PARTITION, F.lit(f"{as_of:%Y-%m-%d}"))
-            scores.write.mode("overwrite").partitionBy(AS_OF_PARTITION).parquet(staging)
-            rows = engine.spark.read.parquet(staging).count()
-            _write_project_marker(engine, staging, project)
-            _publish(engine, snapshot_staging, snapshot_dir)
-            _publish(engine, staging, str(out))
+            with timed_step(
+                f"scoring {written.rows:,} customers on the executors -> {out}", progress
+            ):
+                scores.write.mode("overwrite").partitionBy(AS_OF_PARTITION).parquet(staging)
+                rows = engine.spark.read.parquet(staging).count()
+                _write_project_marker(engine, staging, project)
+                engine.publish_together((snapshot_staging, snapshot_dir), (staging, str(out)))
     except BaseException:
-        _remove_aside(engine, snapshot_staging, staging)  # a failed run leaves no debris
+        engine.remove_quietly(snapshot_staging, staging)  # a failed run leaves no debris
         raise
     return SparkScores(str(out), snapshot_dir, rows, *versions)
-
-
-def _remove_aside(engine: Engine, *paths: str) -> None:
-    """Delete the directories a failed run wrote aside; best effort, so that the failure being
-    raised is the one reported."""
-    with suppress(Exception):
-        for text in paths:
-            fs, path = engine.hadoop_file(text)
-            if fs.exists(path):
-                fs.delete(path, True)
-
-
-def _publish(engine: Engine, staging: str, out: str) -> None:
-    """Put a finished directory (the scores with their project marker, or their feature
-    snapshot) in place of the previous one, its ``_SUCCESS`` written last: a kill before this
-    leaves the previous one; a kill inside it no directory (HDFS, local, ABFS: the rename is one
-    step) or, on stores whose rename copies object by object (s3a, gs), a partial one without
-    ``_SUCCESS``, which readers refuse. The snapshot is published just before its scores: a
-    failure while either is written or scored leaves both previous ones."""
-    fs, target = engine.hadoop_file(out)
-    _, source = engine.hadoop_file(staging)
-    _, staged_success = engine.hadoop_file(f"{staging.rstrip('/')}/_SUCCESS")
-    success = fs.exists(staged_success)
-    if success:  # a copying rename could move it before the data
-        fs.delete(staged_success, False)
-    if fs.exists(target):
-        fs.delete(target, True)
-    if not fs.rename(source, target):
-        raise OSError(f"could not move {staging} to {out}")
-    if success:
-        fs.create(engine.hadoop_file(f"{out.rstrip('/')}/_SUCCESS")[1], True).close()
 
 
 def _write_project_marker(engine: Engine, out: str | Path, project: str) -> None:
@@ -202,6 +184,8 @@ def _fit_btyd_on_driver(engine: Engine, snapshot_dir: str, fraction: float) -> d
     snapshot = engine.backend.read_parquet(snapshot_dir)
     buyers = sample_customers(snapshot.filter(snapshot.is_prospect == 0), fraction)
     frame = buyers.select(*BTYD_INPUTS).to_pandas()
+    if frame.empty:  # nobody bought before the date: fit_btyd says so, as on DuckDB
+        frame = snapshot.select("customer_id", *BTYD_INPUTS).to_pandas()
     frame["cutoff"] = pd.to_datetime(frame["cutoff"]).astype("datetime64[us]")
     return fit_btyd(frame)
 
@@ -212,11 +196,14 @@ def _versions(champions) -> tuple[str, str]:
 
 
 def _scoring_config(champions, scoring_config):
+    """The scoring config the executors apply, its label language decided here on the driver
+    (an executor's environment may not carry the driver's LIFECYCLE_LANG)."""
     from serving.config import stored_scoring_config
+    from serving.scoring import label_language
 
-    if scoring_config is not None:
-        return scoring_config
-    return stored_scoring_config(champions.scoring)
+    if scoring_config is None:
+        scoring_config = stored_scoring_config(champions.scoring)
+    return scoring_config.model_copy(update={"language": label_language(scoring_config)})
 
 
 def _worker_champions(tracking_uri: str, project: str, versions: tuple[str, str]):

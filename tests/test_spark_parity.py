@@ -162,6 +162,24 @@ def test_cli_features_on_spark_read_and_write_uris(spark_engine, synthetic_dir, 
     assert partitions == [f"cutoff_day={c}" for c in cutoffs]
     duck = build_snapshots(synthetic_dir, cutoffs, horizon_days=30, progress=False)
     assert_equal_tables(duck, read_snapshots(out)[list(duck.columns)])
+    # run again over its own output: replaced (written aside first); over a folder of the
+    # user's: refused, nothing deleted (it deleted the data set given as --out)
+    again = CliRunner().invoke(app, [*args, "--engine", "spark", "--spark-master", "local[2]"])
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == partitions
+    assert not list(tmp_path.glob("*.staging*"))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    args_mine = [*args[: args.index("--out")], "--out", f"file://{mine}"]
+    args_mine += args[args.index("--out") + 2 :]
+    refused = CliRunner().invoke(
+        app, [*args_mine, "--engine", "spark", "--spark-master", "local[2]"]
+    )
+    assert refused.exit_code == 2 and "holds files this command did not write (notes.txt)" in (
+        refused.output
+    ), refused.output
+    assert (mine / "notes.txt").read_text() == "keep"
 
 
 @pytest.mark.spark
@@ -438,9 +456,8 @@ def test_spark_scores_equal_lifecycle_score(spark_engine, tmp_path, monkeypatch)
     written = pd.read_csv(tmp_path / "hubspot.csv")
     assert f"{store.project}/hubspot: wrote {len(duck):,} customers" in done.output
     assert len(written) == len(duck)
-    assert not Path(f"{out}.staging").exists()  # written aside, then moved in place whole
+    assert not list(tmp_path.glob("*.staging*"))  # written aside, then moved in place whole
     snapshot = tmp_path / "spark-scores.snapshot.parquet"
-    assert not Path(f"{snapshot}.staging").exists()
     scored = sorted(p.name for p in snapshot.iterdir() if p.is_dir())
     assert scored == [f"cutoff_day={store.as_of}"]
     # a run that fails after its snapshot is written (here fitting BTYD) leaves the previous
@@ -460,9 +477,27 @@ def test_spark_scores_equal_lifecycle_score(spark_engine, tmp_path, monkeypatch)
     assert "No space left on device" in f"{failed.output}{failed.exception}"
     assert sorted(p.name for p in snapshot.iterdir() if p.is_dir()) == scored
     # what it wrote aside is gone
-    assert not Path(f"{snapshot}.staging").exists() and not Path(f"{out}.staging").exists()
+    assert not list(tmp_path.glob("*.staging*"))
     assert_equal_tables(read_scores(out), spark)
     monkeypatch.undo()
+    # an --out that is not an earlier Spark scoring's is refused before any job: replacing it
+    # deleted the data set itself (--out = --data), a user's folder, a DuckDB scores file
+    before = sorted(p.name for p in store.data_dir.iterdir())
+    plain = tmp_path / "duck.parquet"
+    plain.write_bytes(b"a DuckDB scores file")
+    for target, said in (
+        (store.data_dir, "holds files this command did not write (customers.parquet"),
+        (plain, "is a file, and Spark writes a directory there"),
+    ):
+        args_out = [*args[: args.index("--out")], "--out", f"file://{target}"]
+        args_out += args[args.index("--out") + 2 :]
+        try:
+            refused = CliRunner().invoke(app, args_out)
+        finally:
+            mlflow.set_tracking_uri(None)
+        assert refused.exit_code == 2 and said in refused.output, refused.output
+    assert sorted(p.name for p in store.data_dir.iterdir()) == before
+    assert plain.read_bytes() == b"a DuckDB scores file"
     # a directory without its marker (written before markers) needs --project; one without
     # _SUCCESS (a run that did not finish) is refused
     (out / "_lifecycle_project.json").unlink()
