@@ -1009,6 +1009,11 @@ def score(
         )
         return
     out_file = _local_out(out, engine)
+    from features.atomic_file import check_file_target
+    from serving.batch import score_files
+
+    for target in score_files(out_file, csv):  # before any work, and before the history
+        check_file_target(target)
     day = _scoring_day(source, day)
     checked_feature_data()
     snapshot = feature_snapshot(source, day, champions)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from features.atomic_file import process_alive
+from features.atomic_file import current_umask, process_alive
 from features.mapping import IngestError
 
 _AT_FDCWD = -100
@@ -128,9 +128,8 @@ def replaced_directory(
         parent.mkdir(parents=True, exist_ok=True)
         _remove_stale(parent, out.name, writer)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.{writer}-{os.getpid()}-", dir=parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would stay the folder's: as a mkdir
+        # mkdtemp's 0700 would stay the folder's: a plain mkdir's mode (setgid kept)
+        staging.chmod((staging.stat().st_mode & 0o7000) | (0o777 & ~current_umask()))
     except OSError as exc:
         raise error(
             f"{label} {out}: cannot create a directory next to it ({exc.strerror})"

@@ -111,11 +111,26 @@ def remove_stale_partials(folder: Path, names: str) -> None:
             entry.unlink(missing_ok=True)
 
 
+def current_umask() -> int:
+    """The process's umask, read without setting it (``os.umask`` sets it, for a moment
+    process-wide: another thread's file could be created with the wrong mode)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # no /proc (macOS): the only way there is
+    os.umask(mask)
+    return mask
+
+
 def process_alive(pid: int) -> bool:
     """Whether a process with this pid runs (one of another user counts as running)."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):  # no such pid, or no pid at all
         return False
     except PermissionError:
         return True

@@ -14,7 +14,9 @@ install or fix.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import socket
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -186,15 +188,15 @@ class Engine:
 
         text = str(out).rstrip("/")
         fs, path = self.hadoop_file(text)
-        parent = path.getParent()
+        parent = fs.makeQualified(path).getParent()
+        host = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())  # a shared mount's other hosts
         if parent is not None and fs.getUri().getScheme() == "file" and fs.exists(parent):
-            prefix = f"{path.getName()}.staging-"
+            mine = re.compile(rf"^{re.escape(path.getName())}\.staging-(\d+)-[0-9a-f]+-{host}$")
             for child in fs.listStatus(parent):
-                name = str(child.getPath().getName())
-                pid = name.removeprefix(prefix).split("-", 1)[0]
-                if name.startswith(prefix) and pid.isdigit() and not process_alive(int(pid)):
+                found = mine.match(str(child.getPath().getName()))
+                if found and not process_alive(int(found.group(1))):
                     fs.delete(child.getPath(), True)
-        return f"{text}.staging-{os.getpid()}-{secrets.token_hex(4)}"
+        return f"{text}.staging-{os.getpid()}-{secrets.token_hex(4)}-{host}"
 
     def publish(self, staging: str, out: str) -> None:
         """Put a finished directory in place of the previous one, its ``_SUCCESS`` written
@@ -222,7 +224,7 @@ class Engine:
         import fcntl
 
         fs, path = self.hadoop_file(moves[0][1])
-        parent = path.getParent()
+        parent = fs.makeQualified(path).getParent()  # absolute: a bare relative name has ""
         local = fs.getUri().getScheme() == "file" and parent is not None
         fd = os.open(str(parent.toUri().getPath()), os.O_RDONLY | os.O_DIRECTORY) if local else None
         try:

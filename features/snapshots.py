@@ -404,7 +404,7 @@ def _write_partitioned(engine: Engine, expr: ir.Table, out: str | Path) -> Writt
             if "UNABLE_TO_INFER_SCHEMA" not in str(exc):
                 raise
             rows = 0
-        engine.publish(staging, out)
+        engine.publish_together((staging, out))  # under the folder's lock, as scores are
     except BaseException:
         engine.remove_quietly(staging)
         raise

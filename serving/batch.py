@@ -265,6 +265,12 @@ def value_range(snapshot: pd.DataFrame, value: np.ndarray, champions: Champions)
     return intervals.predict(value, interval_groups(snapshot))
 
 
+def score_files(out_file: Path, csv: bool) -> list[Path]:
+    """What :func:`write_scores` replaces: the snapshot, the scores, (``csv``) the CSV."""
+    files = [out_file.with_name(out_file.stem + ".snapshot.parquet"), out_file]
+    return [*files, out_file.with_suffix(".csv")] if csv else files
+
+
 def write_scores(
     out_file: Path, scores: pd.DataFrame, snapshot: pd.DataFrame, people: pd.DataFrame | None
 ) -> Path:
@@ -279,7 +285,7 @@ def write_scores(
     from features.atomic_file import replaced_file
     from serving.scoring import PROJECT_ATTR
 
-    snapshot_path = out_file.with_name(out_file.stem + ".snapshot.parquet")
+    snapshot_path, *_ = score_files(out_file, people is not None)
     if scores.attrs.get(PROJECT_ATTR):  # the service checks it against the project it serves
         snapshot = snapshot.copy(deep=False)
         snapshot.attrs[PROJECT_ATTR] = scores.attrs[PROJECT_ATTR]
@@ -288,7 +294,8 @@ def write_scores(
         (out_file, lambda p: scores.to_parquet(p, index=False)),
     ]
     if people is not None:
-        writes.append((out_file.with_suffix(".csv"), lambda p: people.to_csv(p, index=False)))
+        csv_file = score_files(out_file, True)[2]
+        writes.append((csv_file, lambda p: people.to_csv(p, index=False)))
     with ExitStack() as stack:
         for target, write in writes:
             try:

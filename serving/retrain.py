@@ -116,11 +116,13 @@ class State:
         if path.exists():
             try:
                 self.data = json.loads(path.read_text())
-                assert isinstance(self.data.get("steps"), dict)
-            except (ValueError, AssertionError, AttributeError) as exc:
+                if not isinstance(self.data, dict) or not isinstance(self.data.get("steps"), dict):
+                    raise ValueError("not the job's records")
+            except ValueError as exc:
                 log(
                     f"warning: {path}: the job's step records are damaged ({type(exc).__name__}): "
-                    "every step runs again (training registers a new version, the gate decides)"
+                    "every step runs again (a version the gate already decided for these inputs "
+                    "is kept, not trained again)"
                 )
                 self.data = {"steps": {}}
 
@@ -287,7 +289,10 @@ def decided_version(tracking_uri: str, project: str, inputs: str) -> dict | None
         decided = "promotion" in version.tags or number == champion
         if not decided or not version.run_id:
             continue
-        run = client.get_run(version.run_id)
+        try:
+            run = client.get_run(version.run_id)
+        except MlflowException:  # its run was deleted and collected (mlflow gc)
+            continue
         if run.data.tags.get(INPUTS_TAG) != inputs:
             continue
         return {

@@ -112,9 +112,13 @@ def test_a_replaced_directory_has_the_mode_of_a_plain_mkdir(tmp_path):
     another account (the service, a scheduler) could not read an ingest's --out."""
     from features.atomic_dir import replaced_directory
 
-    out = tmp_path / "data"
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o2775)  # a group-shared folder: folders made in it inherit setgid
+    out = shared / "data"
     with replaced_directory(out, {"t.txt"}) as staging:
         (staging / "t.txt").write_text("x")
-    plain = tmp_path / "plain"
+    plain = shared / "plain"
     plain.mkdir()
     assert stat.S_IMODE(out.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+    assert out.stat().st_mode & stat.S_ISGID

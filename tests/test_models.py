@@ -128,6 +128,22 @@ def test_a_damaged_model_file_is_one_error_naming_it_not_a_crash(tmp_path) -> No
         load_pair(tmp_path / "pair")
 
 
+def test_old_lightgbm_files_that_lightgbm_reads_are_not_refused(tmp_path) -> None:
+    """A model written before LightGBM 2.1 (no tree_sizes line) or saved without its
+    parameters section loads in LightGBM: the sections check lets it through."""
+    import lightgbm as lgb
+    from registry_fixtures import tiny_pair
+
+    from training.bundle import check_booster_text
+
+    text = tiny_pair().churn.booster_.model_to_string()
+    old = "\n".join(line for line in text.splitlines() if not line.startswith("tree_sizes="))
+    bare = text[: text.index("\nparameters:")] + "\n"
+    for variant in (old, bare):
+        check_booster_text(tmp_path / "b.txt", variant, None)
+        assert lgb.Booster(model_str=variant).num_trees() == text.count("\nTree=")
+
+
 def test_plain_calibrators_match_scikit_learn() -> None:
     from sklearn.isotonic import IsotonicRegression
     from sklearn.linear_model import LogisticRegression

@@ -98,6 +98,14 @@ def test_two_part_value_and_ensemble_recover_the_effect_and_register_as_plain_fi
     predicted = loaded.predict(new_x)
     for (action, _), model in models.items():
         np.testing.assert_allclose(predicted[f"uplift_value_{action}"], model.predict(new_x))
+    # a file damaged inside a tree (its sections whole) made LightGBM abort the process: the
+    # digest saved with it refuses it first, naming it
+    from training.bundle import BundleError
+
+    damaged = next((tmp_path / "saved").glob("*.txt"))
+    damaged.write_text(damaged.read_text().replace("leaf_value=", "leaf_valu=", 1))
+    with pytest.raises(BundleError, match=rf"{damaged.name}: the LightGBM model is damaged"):
+        UpliftSet(tmp_path / "saved")
     with pytest.raises(ValueError, match="value outcomes"):
         fit_uplift(x, t, visited, COLUMNS, UpliftConfig(transform="positive_part", **SMALL))
     for transform in ("retained", "retained_mean"):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import lightgbm as lgb
 import pandas as pd
 
 from training.clv_intervals import ValueIntervals, interval_groups
@@ -111,7 +112,7 @@ def load_pair(directory: str | Path) -> ModelPair:
             check_booster_text(path, boosters[booster], digests.get(booster))
         try:
             models[name] = cls.from_state(state, boosters)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, lgb.basic.LightGBMError) as exc:
             raise BundleError(f"{state_path}: not a model this code wrote ({exc!r})") from exc
     scoring_path = directory / "scoring.json"
     scoring = _read_json(scoring_path) if scoring_path.exists() else None
@@ -137,12 +138,8 @@ def check_booster_text(path: Path, text: str, sha256: str | None) -> None:
         )
     sizes = next((line for line in text.splitlines() if line.startswith("tree_sizes=")), None)
     trees = text.count("\nTree=")
-    if (
-        sizes is None
-        or len(sizes.split("=", 1)[1].split()) != trees
-        or "\nend of trees\n" not in text
-        or "\nend of parameters\n" not in text
-    ):
+    listed = trees if sizes is None else len(sizes.split("=", 1)[1].split())  # LightGBM < 2.1
+    if listed != trees or "\nend of trees" not in text:
         raise BundleError(
             f"{path}: the LightGBM model is damaged or truncated ({trees} trees, its header "
             "lists another number or its end is missing); register a new version (`lifecycle "

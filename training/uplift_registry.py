@@ -25,6 +25,7 @@ is an MLflow pyfunc (loader: this module) whose ``predict`` returns one column
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from pathlib import Path
@@ -80,7 +81,8 @@ def save_models(
                 return {"constant": part.constant_}
             file = f"{key}.{name}.txt"
             part.model_.booster_.save_model(str(path / file))
-            return {"booster": file, "binary": part.binary}
+            digest = hashlib.sha256((path / file).read_text().encode()).hexdigest()
+            return {"booster": file, "binary": part.binary, "sha256": digest}
 
         members = {
             learner: {
@@ -134,8 +136,11 @@ class UpliftSet:
                         text = file.read_text()
                     except (OSError, UnicodeDecodeError) as exc:
                         raise BundleError(f"{file}: cannot read the LightGBM model: {exc}") from exc
-                    check_booster_text(file, text, None)  # a truncated one aborts LightGBM
-                    self.boosters[part["booster"]] = lgb.Booster(model_str=text)
+                    check_booster_text(file, text, part.get("sha256"))  # a damaged one aborts
+                    try:  # LightGBM (versions saved before digests: the sections are checked)
+                        self.boosters[part["booster"]] = lgb.Booster(model_str=text)
+                    except lgb.basic.LightGBMError as exc:
+                        raise BundleError(f"{file}: not a LightGBM model ({exc})") from exc
 
     def _part(self, part: dict | None, x: pd.DataFrame) -> np.ndarray | None:
         if part is None:
