@@ -229,7 +229,10 @@ class Engine:
         fd = os.open(str(parent.toUri().getPath()), os.O_RDONLY | os.O_DIRECTORY) if local else None
         try:
             if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except OSError:  # NFS emulates flock with locks a read-only fd cannot take
+                    pass  # publish unlocked, as on the stores that have no lock at all
             for staging, out in moves:
                 self.publish(staging, out)
         finally:
