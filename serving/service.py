@@ -227,6 +227,7 @@ class Scorer:
                 f"{scored_for}, or score {champions.project} (lifecycle score --project "
                 f"{champions.project}) and point LIFECYCLE_SNAPSHOT at its snapshot"
             )
+        _warn_if_scores_disagree(Path(settings.snapshot), snapshot)
         config = load_scoring_config(settings.scoring_config) if settings.scoring_config else None
         scorer = cls(champions, config, snapshot)  # the snapshot is scored on every core
         set_prediction_threads(champions, settings.predict_threads)
@@ -379,6 +380,35 @@ class Scorer:
                     "snapshot is loaded to derive them from"
                 )
         return None
+
+
+def _warn_if_scores_disagree(snapshot_file: Path, snapshot: pd.DataFrame) -> None:
+    """Say when the scores file beside the snapshot (what ``lifecycle export`` sends) is of
+    another date: a ``lifecycle score`` stopped between replacing the two, and the service and
+    the export would give the CRM numbers of two dates."""
+    import pyarrow.parquet as pq
+
+    name = snapshot_file.name
+    if not name.endswith(".snapshot.parquet") or snapshot.empty:
+        return
+    scores_file = snapshot_file.with_name(name.removesuffix(".snapshot.parquet") + ".parquet")
+    try:
+        as_of = pq.read_table(scores_file, columns=["as_of"]).column("as_of")
+    except (OSError, KeyError, ValueError):  # no scores file beside it, or not ours
+        return
+    days = {pd.Timestamp(v).date() for v in as_of.unique().to_pylist() if v is not None}
+    served = pd.Timestamp(snapshot["cutoff"].iloc[0]).date()
+    if days and days != {served}:
+        logger.warning(
+            "%s is as of %s but its scores file %s is as of %s: a `lifecycle score` was stopped "
+            "between replacing the two; the service answers for %s, `lifecycle export` sends the "
+            "other date: run `lifecycle score` again",
+            snapshot_file,
+            served,
+            scores_file,
+            ", ".join(map(str, sorted(days))),
+            served,
+        )
 
 
 def required_columns(champions) -> list[str]:

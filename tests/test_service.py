@@ -572,3 +572,27 @@ def test_a_snapshot_scored_for_another_project_is_refused_naming_both(trained_st
     other.attrs[PROJECT_ATTR] = PROJECT
     other.to_parquet(path, index=False)
     assert Scorer.from_settings(settings).customers == len(other)
+
+
+def test_a_scores_file_of_another_date_beside_the_snapshot_is_said(trained_store, tmp_path, caplog):
+    """A `lifecycle score` killed between its renames left the new scores beside the old
+    snapshot: the service (snapshot) and the export (scores) gave the CRM two dates, unsaid."""
+    import logging
+
+    from serving.service import Scorer, Settings
+
+    snapshot = pd.read_parquet(trained_store.snapshot)
+    path = tmp_path / "scores.snapshot.parquet"
+    snapshot.to_parquet(path, index=False)
+    scores = pd.read_parquet(trained_store.scores)
+    scores.to_parquet(tmp_path / "scores.parquet", index=False)
+    settings = Settings(path, trained_store.tracking_uri, PROJECT)
+    with caplog.at_level(logging.WARNING, logger="serving.service"):
+        Scorer.from_settings(settings)
+    assert not [r for r in caplog.records if "was stopped between" in r.getMessage()]
+    later = scores.assign(as_of=pd.Timestamp(trained_store.as_of) + pd.Timedelta(days=7))
+    later.to_parquet(tmp_path / "scores.parquet", index=False)
+    with caplog.at_level(logging.WARNING, logger="serving.service"):
+        Scorer.from_settings(settings)
+    (said,) = [r.getMessage() for r in caplog.records if "was stopped between" in r.getMessage()]
+    assert f"is as of {trained_store.as_of} but its scores file" in said
