@@ -298,7 +298,8 @@ def decided_version(tracking_uri: str, project: str, inputs: str) -> dict | None
         return {
             "run_id": version.run_id,
             "version": number,
-            "promoted": number == champion,
+            # the gate's own record; without it (killed between alias and tags) the alias
+            "promoted": version.tags.get("promoted", str(number == champion).lower()) == "true",
             "reason": version.tags.get("promotion", "champion (decided before the stop)"),
             "champion_before": None,
             "test_churn_auc": run.data.metrics.get("test_churn_auc"),

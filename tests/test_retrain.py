@@ -207,4 +207,7 @@ def test_a_version_decided_before_a_kill_is_kept_not_trained_again(tmp_path):
     assert found is not None and found["version"] == version and found["promoted"] is True
     assert found["run_id"] == run_id and found["test_churn_auc"] == 0.81
     assert decided_version(uri, "shop", "shop-other-inputs") is None
+    later = register(tiny_pair(project="shop"), "shop", config)  # the champion moves on
+    client.set_registered_model_alias("shop.churn-clv", "champion", later)
+    assert decided_version(uri, "shop", "shop-abc")["promoted"] is True  # the gate's record
     mlflow.set_tracking_uri(None)

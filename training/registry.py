@@ -475,6 +475,7 @@ def promote(
         if decision.promoted:
             client.set_registered_model_alias(name, CHAMPION, version)
         # after the alias: a version killed before it never claims a decision that did not happen
+        client.set_model_version_tag(name, version, "promoted", str(decision.promoted).lower())
         client.set_model_version_tag(name, version, "promotion", decision.reason)
     return decision
 
