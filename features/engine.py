@@ -179,8 +179,8 @@ class Engine:
 
     def staging_path(self, out: str) -> str:
         """A run's own directory beside ``out`` to write into before :meth:`publish`
-        (``<out>.staging-<pid>-<token>``; concurrent runs never share one). Those of runs that
-        were killed on this machine (their pid gone) are removed first, on a local file system;
+        (``<out>.staging-<pid>-<token>-<host>``; concurrent runs never share one). Those of this
+        host's runs that were killed (their pid gone) are removed first, on a local file system;
         elsewhere they stay until removed by hand (no pid can be checked there)."""
         import secrets
 

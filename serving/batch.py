@@ -285,7 +285,8 @@ def write_scores(
     from features.atomic_file import replaced_file
     from serving.scoring import PROJECT_ATTR
 
-    snapshot_path, *_ = score_files(out_file, people is not None)
+    files = score_files(out_file, people is not None)  # snapshot, scores[, CSV]
+    snapshot_path = files[0]
     if scores.attrs.get(PROJECT_ATTR):  # the service checks it against the project it serves
         snapshot = snapshot.copy(deep=False)
         snapshot.attrs[PROJECT_ATTR] = scores.attrs[PROJECT_ATTR]
@@ -294,8 +295,7 @@ def write_scores(
         (out_file, lambda p: scores.to_parquet(p, index=False)),
     ]
     if people is not None:
-        csv_file = score_files(out_file, True)[2]
-        writes.append((csv_file, lambda p: people.to_csv(p, index=False)))
+        writes.append((files[2], lambda p: people.to_csv(p, index=False)))
     with ExitStack() as stack:
         for target, write in writes:
             try:

@@ -125,6 +125,12 @@ def label_language(config: ScoringConfig) -> str:
     return language
 
 
+def _churn_at_risk(rows: pd.DataFrame, p: np.ndarray, config: ScoringConfig) -> np.ndarray:
+    """The churn probability value at risk takes: over the value horizon, unless the config
+    keeps the churn model's own (``priority.value_horizon_churn``: pairs stored before it)."""
+    return churn_within_value_horizon(rows, p) if config.priority.value_horizon_churn else p
+
+
 def score_columns(
     features: pd.DataFrame,
     churn_probability: ArrayLike,
@@ -173,7 +179,7 @@ def score_columns(
 
     stage = assign_stages(rows, p, config.stages).to_numpy()
     score = priority_scores(
-        churn_within_value_horizon(rows, p) if config.priority.value_horizon_churn else p,
+        _churn_at_risk(rows, p, config),
         value,
         config.priority,
         is_prospect=prospect,
@@ -408,12 +414,9 @@ def calibrate_config(
     p = _aligned(churn_probability, len(rows), "churn_probability")
     value = _aligned(predicted_value, len(rows), "predicted_value")
     buyers = pd.to_numeric(rows["is_prospect"], errors="coerce").fillna(0).to_numpy() != 1
-    at_risk_p = (
-        churn_within_value_horizon(rows[buyers], p[buyers])
-        if config.priority.value_horizon_churn
-        else p[buyers]
+    score = priority_scores(
+        _churn_at_risk(rows[buyers], p[buyers], config), value[buyers], config.priority
     )
-    score = priority_scores(at_risk_p, value[buyers], config.priority)
     gap = fit_default_gap_days(rows[buyers])
     return ScoringConfig(
         stages=StageRules(**{**config.stages.model_dump(), "default_gap_days": gap}),

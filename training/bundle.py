@@ -91,7 +91,7 @@ def save_pair(pair: ModelPair, directory: str | Path) -> Path:
 def load_pair(directory: str | Path) -> ModelPair:
     """Read a pair written by ``save_pair``."""
     directory = Path(directory)
-    meta = _read_json(directory / "meta.json")
+    meta = read_json(directory / "meta.json")
     if meta.get("format") not in READABLE_FORMATS:
         raise BundleError(
             f"{directory / 'meta.json'}: format {meta.get('format')!r}, this code reads "
@@ -100,30 +100,37 @@ def load_pair(directory: str | Path) -> ModelPair:
     models: dict[str, Any] = {}
     for name, cls in _MODELS.items():
         state_path = directory / name / "model.json"
-        state = _read_json(state_path)
+        state = read_json(state_path)
         digests = state.pop("sha256", {})  # pairs saved before digests have none
         boosters = {}
         for booster in state.pop("boosters", []):
             path = directory / name / f"{booster}.txt"
-            try:
-                boosters[booster] = path.read_text()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise BundleError(f"{path}: cannot read the LightGBM model: {exc}") from exc
-            check_booster_text(path, boosters[booster], digests.get(booster))
+            boosters[booster] = read_booster(path, digests.get(booster))
         try:
             models[name] = cls.from_state(state, boosters)
         except (KeyError, TypeError, ValueError, lgb.basic.LightGBMError) as exc:
             raise BundleError(f"{state_path}: not a model this code wrote ({exc!r})") from exc
     scoring_path = directory / "scoring.json"
-    scoring = _read_json(scoring_path) if scoring_path.exists() else None
+    scoring = read_json(scoring_path) if scoring_path.exists() else None
     intervals_path = directory / "clv" / "intervals.json"
     intervals = None
     if intervals_path.exists():
         try:
-            intervals = ValueIntervals.from_dict(_read_json(intervals_path))
+            intervals = ValueIntervals.from_dict(read_json(intervals_path))
         except ValueError as exc:
             raise BundleError(f"{intervals_path}: {exc}") from exc
     return ModelPair(models["churn"], models["clv"], meta, scoring, intervals)
+
+
+def read_booster(path: Path, sha256: str | None) -> str:
+    """The text of a saved LightGBM model, checked (:func:`check_booster_text`) before any
+    LightGBM reads it."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path}: cannot read the LightGBM model: {exc}") from exc
+    check_booster_text(path, text, sha256)
+    return text
 
 
 def check_booster_text(path: Path, text: str, sha256: str | None) -> None:
@@ -151,10 +158,11 @@ def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
+    """A bundle's JSON file; a missing or damaged one is a :class:`BundleError` naming it."""
     try:
         return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # a cut file, one not in UTF-8
         raise BundleError(f"{path}: {exc}") from exc
 
 

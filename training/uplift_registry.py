@@ -110,16 +110,9 @@ class UpliftSet:
     """Loaded uplift models: ``predict(frame)`` -> one ``uplift_<outcome>_<action>`` column each."""
 
     def __init__(self, path: str | Path):
-        from training.bundle import BundleError, check_booster_text
+        from training.bundle import BundleError, read_booster, read_json
 
         path = Path(path)
-
-        def read_json(file: Path) -> dict:
-            try:
-                return json.loads(file.read_text())
-            except (OSError, ValueError) as exc:
-                raise BundleError(f"{file}: {exc}") from exc
-
         self.index = read_json(path / "uplift.json")
         policy_file = path / POLICY_FILE
         self.policy: dict | None = read_json(policy_file) if policy_file.exists() else None
@@ -132,12 +125,8 @@ class UpliftSet:
             for part in [*parts, spec["scale"]]:
                 if part is not None and "booster" in part:
                     file = path / part["booster"]
+                    text = read_booster(file, part.get("sha256"))  # a damaged one aborts LightGBM
                     try:
-                        text = file.read_text()
-                    except (OSError, UnicodeDecodeError) as exc:
-                        raise BundleError(f"{file}: cannot read the LightGBM model: {exc}") from exc
-                    check_booster_text(file, text, part.get("sha256"))  # a damaged one aborts
-                    try:  # LightGBM (versions saved before digests: the sections are checked)
                         self.boosters[part["booster"]] = lgb.Booster(model_str=text)
                     except lgb.basic.LightGBMError as exc:
                         raise BundleError(f"{file}: not a LightGBM model ({exc})") from exc
