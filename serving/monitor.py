@@ -330,7 +330,9 @@ class MonitorResult:
 def verdict(
     inputs: list[dict], scores: list[dict], performance: list[dict]
 ) -> tuple[str, list[dict]]:
-    """The worst level of all checks, and the checks at warn or alert (worst first)."""
+    """The worst level of all checks, and the checks at warn or alert (worst first). Dates scored
+    by a version the champion replaced are not causes: what they measured led to the retraining,
+    and alerting on them after it would never end."""
     causes = []
     for r in inputs:
         if r["level"] != "ok":
@@ -353,7 +355,7 @@ def verdict(
                 }
             )
     for r in performance:
-        if r["level"] != "ok":
+        if r["level"] != "ok" and not r.get("replaced"):
             causes.append(
                 {
                     "check": "performance",
@@ -419,6 +421,8 @@ def monitor(
         labels or {},
         references,
     )
+    for row in performance:  # judged and shown; the verdict is about the champion
+        row["replaced"] = row["model_version"] not in (None, str(model_version))
     level, causes = verdict(inputs, score_rows, performance)
     return MonitorResult(
         {

@@ -64,6 +64,8 @@ class ModelHealthCollector:
             report = json.loads(self.monitor_report.read_text())
         except (OSError, json.JSONDecodeError):
             return None, None
+        if report.get("project") not in (None, self.project) and self.project != "default":
+            return None, None  # another project's monitor wrote the file: not this pair's health
         return report, (self.clock() - self.monitor_report.stat().st_mtime) / 86400
 
     def collect(self):

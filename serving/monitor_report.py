@@ -66,17 +66,20 @@ scored now: {{ r.customers }} customers, {{ r.scored_buyers }} buyers.</p>
 
 <h2 id="performance">Realized performance on matured labels</h2>
 {% if r.performance %}<p>Each date is judged against the test metrics of the version that
-scored it.</p><table><tr><th>scored as of</th><th>by</th><th>buyers</th>
+scored it; dates scored by a version the champion replaced are shown, not counted in the
+verdict.</p><table><tr><th>scored as of</th><th>by</th><th>buyers</th>
 {% for k in metric_keys %}<th>{{ k }}</th>{% endfor %}<th>level</th></tr>
-<tr><td>training (test)</td><td>v{{ r.model_version }}</td><td></td>{% for k in metric_keys %}
-<td>{{ '%.3f' % r.reference.metrics.get(k, nan) }}</td>{% endfor %}<td></td></tr>
+{% for version, metrics in trained %}<tr><td>training (test)</td><td>v{{ version }}</td><td></td>
+{% for k in metric_keys %}<td>{{ metrics.get(k) | number('%.3f') }}</td>{% endfor %}<td></td></tr>
+{% endfor %}
 {% for p in r.performance %}<tr><td>{{ p.as_of }}</td>
-<td>{% if p.model_version %}v{{ p.model_version }}{% endif %}</td><td>{{ p.customers }}</td>
+<td>{% if p.model_version %}v{{ p.model_version }}{% endif %}
+{%- if p.replaced %} (replaced){% endif %}</td><td>{{ p.customers }}</td>
 {% for k in metric_keys %}<td>
 {%- if p.metrics is defined and k in p.metrics %}{{ '%.3f' % p.metrics[k] }}{% else %}&ndash;
 {%- endif %}</td>{% endfor %}
 <td class="{{ p.level }}">{{ p.level }}{% if p.skipped is defined %} ({{ p.skipped }}){% endif %}
-</td></tr>{% endfor %}</table>
+{%- if p.replaced %} (not in the verdict){% endif %}</td></tr>{% endfor %}</table>
 {% if calibration_png %}
 <img alt="calibration on matured labels" src="data:image/png;base64,{{ calibration_png }}">
 {% endif %}
@@ -195,6 +198,17 @@ def _number(value, fmt: str) -> str:
         return "no data" if value is None else str(value)
 
 
+def _trained(report: dict) -> list[tuple[str, dict]]:
+    """The test metrics each date is judged against: the champion's, then each earlier version's
+    that scored a shown date (its row's reference)."""
+    rows = [(str(report["model_version"]), report["reference"]["metrics"])]
+    for p in report["performance"]:
+        version = p.get("model_version")
+        if version and "reference" in p and version not in {v for v, _ in rows}:
+            rows.append((version, p["reference"]))
+    return rows
+
+
 def render_html(report: dict) -> str:
     """The page for ``report`` (``serving.monitor.MonitorResult.report``)."""
     import json
@@ -222,6 +236,6 @@ def render_html(report: dict) -> str:
         scores_png=_scores_png(report),
         calibration_png=_calibration_png(report),
         metric_keys=METRIC_KEYS,
-        nan=float("nan"),
+        trained=_trained(report),
         thresholds=json.dumps(report["thresholds"], indent=1),
     )

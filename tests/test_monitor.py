@@ -354,6 +354,30 @@ def test_each_date_is_judged_against_the_version_that_scored_it(trained, monkeyp
     )
     assert row["model_version"] == "1" and row["reference"]["churn_auc"] == 0.999
     assert row["level"] == "alert" and "churn_auc" in row["because"]  # 0.999 is not reached
+    # v1 was replaced: its date is shown, judged against v1's test metrics, and not a cause of
+    # the verdict (every monitor and retrain after a retraining exited 3 on it)
+    from serving.monitor import monitor
+    from serving.monitor_report import render_html
+
+    features = feature_snapshot(data, MONITORED, champions, progress=False)
+    now = score_snapshot(features, champions, MONITORED).assign(churn_model_version="2")
+    result = monitor(
+        project=PROJECT,
+        model_version="2",
+        reference=current,
+        as_of=MONITORED,
+        history={AFTER: (old, None), MONITORED: (now, features)},
+        data_dir=data,
+        data_end=end,
+        cfg=MonitorConfig(),
+        references=refs,
+    )
+    (judged,) = result.report["performance"]
+    assert judged["replaced"] and judged["level"] == "alert"
+    assert not [c for c in result.report["causes"] if c["check"] == "performance"]
+    page = render_html(result.report)
+    assert "v1 (replaced)" in page and "(not in the verdict)" in page
+    assert "<td>training (test)</td><td>v1</td>" in page and "0.999" in page
 
 
 def _seeds_in_one_data_set(root: Path, seeds: range, n_customers: int) -> Path:
@@ -598,6 +622,18 @@ def test_model_health_gauges_for_prometheus(tmp_path):
     assert (
         samples[("lifecycle_served_predicted_value_bucket", (("le", "+Inf"), ("project", "shop")))]
         == 4
+    )
+    # another project's report (every project's monitor writes reports/monitor by default): not
+    # this pair's health (its verdict and PSI were served under this project's labels)
+    report.write_text(json.dumps({"project": "other", "model_version": "4", "verdict": "alert"}))
+    other = CollectorRegistry()
+    other.register(
+        ModelHealthCollector(
+            "shop", "4", date(2025, 12, 1), [0.1], [1.0], report, clock=lambda: now
+        )
+    )
+    assert b'lifecycle_monitor_verdict{model_version="4",project="shop"} -1.0' in generate_latest(
+        other
     )
     report.unlink()
     none = CollectorRegistry()
