@@ -37,10 +37,17 @@ class _OneLineUserErrors(TyperGroup):
         try:
             return super().invoke(ctx)
         except Exception as exc:
+            if _spark_interrupted():  # Ctrl-C: what failed after it followed from it
+                raise typer.Exit(130) from exc
             message = _user_error(exc)
             if message is None or os.environ.get("LIFECYCLE_DEBUG") == "1":
                 raise
             _fail(message)
+
+
+def _spark_interrupted() -> bool:
+    engine = sys.modules.get("features.engine")  # not imported here: Spark runs have loaded it
+    return engine is not None and engine.interrupted()
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -13,11 +13,14 @@ install or fix.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -106,7 +109,8 @@ class Engine:
             with spark_job(what):
                 yield
         finally:
-            conf.set("spark.sql.session.timeZone", zone)
+            if not interrupted():  # py4j's connection went with the interrupted call
+                conf.set("spark.sql.session.timeZone", zone)
 
     def hadoop_file(self, path: str | os.PathLike) -> tuple[Any, Any]:
         """The Hadoop file system that holds ``path`` (any URI Spark reads) and ``path`` as its
@@ -313,16 +317,17 @@ def spark_session(
     if not submitted:
         require_java()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = pyspark.sql.SparkSession.builder.appName(app_name)
     if master is None and not submitted:
         master = "local[*]"
-    if master is not None:
-        builder = builder.master(master)
+    options = {"spark.app.name": app_name, **({"spark.master": master} if master else {})}
     # getOrCreate also applies these to a session that already runs (conf winning)
-    for key, value in session_settings(master, conf).items():
-        builder = builder.config(key, value)
+    options |= session_settings(master, conf)
+    _interrupt_plainly()
     try:
-        session = builder.getOrCreate()
+        # the context first (its start installs PySpark's Ctrl-C handler), then the session
+        pyspark.SparkContext.getOrCreate(pyspark.SparkConf().setAll(options.items()))
+        _interrupt_plainly()
+        session = pyspark.sql.SparkSession.builder.config(map=options).getOrCreate()
     except Exception as exc:  # the JVM did not start: a broken Java, a bad master URL
         raise EngineError(
             f"Spark did not start ({one_line(exc)}); check Java 17 and --spark-master"
@@ -332,6 +337,38 @@ def spark_session(
     debug = os.environ.get("LIFECYCLE_DEBUG") == "1"
     session.sparkContext.setLogLevel("ERROR" if debug else "FATAL")
     return session
+
+
+def _interrupt_plainly() -> None:
+    """Ctrl-C raises ``KeyboardInterrupt`` at once, as without Spark (the CLI exits 130).
+
+    PySpark's own handler (installed with the SparkContext, meant for a shell that lives on)
+    cancels the jobs over py4j from inside the handler, re-entering the py4j call the main thread
+    waits on: two py4j tracebacks, then the job's error ("failed on Spark", exit 2) instead of the
+    interrupt. Here the jobs end with the JVM when the process exits."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _interrupted)
+
+
+_INTERRUPT = threading.Event()
+
+
+def interrupted() -> bool:
+    """True once Ctrl-C stopped this process's Spark work: py4j calls after it may fail (the
+    connection of the interrupted call is gone), and their errors are not the news."""
+    return _INTERRUPT.is_set()
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    _INTERRUPT.set()
+    # py4j logs its clean-up of the interrupted call as tracebacks (one on the root logger)
+    logging.getLogger("py4j").setLevel(logging.CRITICAL + 1)
+    logging.getLogger().addFilter(_not_py4j_interrupt)
+    raise KeyboardInterrupt
+
+
+def _not_py4j_interrupt(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("KeyboardInterrupt while sending command")
 
 
 def session_settings(master: str | None, conf: Mapping[str, str] | None = None) -> dict[str, str]:

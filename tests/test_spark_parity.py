@@ -183,6 +183,46 @@ def test_cli_features_on_spark_read_and_write_uris(spark_engine, synthetic_dir, 
 
 
 @pytest.mark.spark
+def test_ctrl_c_during_a_spark_job_exits_130_and_keeps_the_previous_output(
+    spark_engine, synthetic_dir, tmp_path
+):
+    """Ctrl-C while Spark works: exit 130 and nothing else said, as without Spark (PySpark's own
+    handler cancelled the jobs over py4j from inside the handler: two py4j tracebacks, then
+    "failed on Spark", exit 2); the previous output stays whole, no staging folder is left."""
+    import signal
+    import subprocess
+    import time
+
+    from lifecycle_cli import app
+
+    out = tmp_path / "features"
+    args = ["features", "--data", str(synthetic_dir), "--horizon-days", "30", "--out", str(out)]
+    args += ["--engine", "spark", "--spark-master", "local[2]"]
+    first = CliRunner().invoke(app, [*args, "--cutoff", str(SYNTHETIC_CUTOFFS[-1])])
+    assert first.exit_code == 0, first.output
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    busy = [*args, *(a for c in SYNTHETIC_CUTOFFS for a in ("--cutoff", str(c)))]
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from lifecycle_cli import app; app()", *busy],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    said = []
+    while process.stderr is not None and not any("features for" in s for s in said):
+        said.append(process.stderr.readline())
+        assert said[-1], "".join(said)  # the job's progress line came before the end
+    time.sleep(2)  # into the job (at once, Python code of ours still ran: no py4j call to hit)
+    assert process.poll() is None, "the job ended before Ctrl-C"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=180)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "failed on Spark" not in err, err
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    assert not list(tmp_path.glob("*.staging*"))
+
+
+@pytest.mark.spark
 def test_uris_spark_cannot_reach_are_one_line_naming_the_path(
     spark_engine, synthetic_dir, tmp_path
 ):
