@@ -271,6 +271,18 @@ def score_files(out_file: Path, csv: bool) -> list[Path]:
     return [*files, out_file.with_suffix(".csv")] if csv else files
 
 
+def scored_as_of(path: Path) -> date | None:
+    """The latest ``as_of`` of a scores file already there (None: no file, or not one of ours)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        latest = pq.read_table(path, columns=["as_of"]).column("as_of").to_pandas().max()
+    except (OSError, KeyError, ValueError, pa.ArrowException):
+        return None
+    return None if pd.isna(latest) else pd.Timestamp(latest).date()
+
+
 def write_scores(
     out_file: Path, scores: pd.DataFrame, snapshot: pd.DataFrame, people: pd.DataFrame | None
 ) -> Path:

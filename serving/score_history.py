@@ -87,7 +87,8 @@ def read_partition(
     if not (where / "scores.parquet").exists():
         raise FileNotFoundError(
             f"no score history for project {project!r} as of {as_of} ({where}); "
-            f"run `lifecycle score --as-of {as_of} --project {project}` first"
+            f"run `lifecycle score --as-of {as_of} --project {project} --history {root} --out "
+            "<a scratch file>` first (its default --out is the scores file the CRM reads)"
         )
     try:
         return (
@@ -97,5 +98,6 @@ def read_partition(
     except (OSError, pa.ArrowException) as exc:
         raise ScoreHistoryError(
             f"score history {where}: not readable ({exc}); remove it and score that date again "
-            f"(`lifecycle score --as-of {as_of} --project {project}`)"
+            f"(`lifecycle score --as-of {as_of} --project {project} --history {root} --out "
+            "<a scratch file>`)"
         ) from exc

@@ -193,6 +193,12 @@ def test_lifecycle_score_names_the_missing_family_and_scores_with_allow_missing(
     scores = pd_read(tmp_path / "scores.parquet")
     assert len(scores) == 300 and set(scores["churn_model_version"]) == {"1"}
     assert scores.attrs["lifecycle_project"] == "shop"  # the file says whose models scored it
+    latest = pd_read(tmp_path / "scores.parquet")["as_of"].max().date()
+    older = runner.invoke(app, [*args, "--allow-missing", "--as-of", "2025-06-01"])
+    assert older.exit_code == 0, older.output  # a backfill over the file the CRM reads: said
+    assert f"holds scores as of {latest}; they are replaced by older ones" in older.output
+    again = runner.invoke(app, [*args, "--allow-missing"])
+    assert again.exit_code == 0 and "replaced by older" not in again.output
     export = ["export", "--to", "csv", "--scores", str(tmp_path / "scores.parquet")]
     export += ["--exports-dir", str(tmp_path / "exports")]
     other = runner.invoke(app, [*export, "--project", "synthetic"])
