@@ -1265,7 +1265,10 @@ def export(
     ] = None,
     target: Annotated[
         str | None,
-        typer.Option(help="Target name (default: the CRM for csv, the URL's host for webhook)."),
+        typer.Option(
+            help="Target name (default: the CRM for csv; for webhook the URL's host, with a "
+            "hash of its path and query)."
+        ),
     ] = None,
     full: Annotated[
         bool,
@@ -1310,9 +1313,9 @@ def export(
         WebhookError,
         WebhookResult,
         check_url,
+        default_target,
         export_webhook,
         secret_from_env,
-        url_host,
     )
 
     if to not in ("csv", "webhook"):
@@ -1326,7 +1329,7 @@ def export(
         frame = load_scores(scores)
         project = _export_project(project, scores_project(frame), scores)
         # url is set exactly when --to webhook (checked above)
-        name = target or (mapping.name if url is None else "webhook-" + url_host(url))
+        name = target or (mapping.name if url is None else default_target(url))
         state = state_dir(exports_dir, project, name)
         res: CsvResult | WebhookResult
         if url is None:
