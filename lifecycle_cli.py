@@ -1387,6 +1387,14 @@ def export(
         f"retries, {res.dead} batches dead-lettered ({res.dead_customers:,} customers), "
         f"{res.unchanged:,} customers unchanged"
     )
+    if res.rejected_ids:
+        shown = ", ".join(res.rejected_ids[:5]) + (", ..." if len(res.rejected_ids) > 5 else "")
+        typer.secho(
+            f"{len(res.rejected_ids):,} customers rejected by the receiver, each dead-lettered "
+            f"alone (the others of their batches go on): {shown}",
+            fg=typer.colors.RED,
+            err=True,
+        )
     if res.dead:
         typer.secho(
             f"{res.dead} batches failed for good: see {res.dead_letter}; their customers are "

@@ -225,23 +225,27 @@ def httpx_client():
 def test_client_error_goes_to_the_dead_letter_file_and_is_sent_next_time(
     scores: pd.DataFrame, tmp_path: Path
 ) -> None:
+    """A 422 for one record: the batch is split down to that customer, who goes to the
+    dead-letter file alone (by id); the other 19 of its batch are delivered."""
     poison = scores["customer_id"].iloc[50]
     receiver = Receiver(SECRET, reject_customers=frozenset({poison}))
     with receiver.running():
         first = send(scores, tmp_path, receiver.url, batch_size=20, policy=FAST)
-        assert first.dead == 1 and not first.ok
-        assert receiver.stats["rejected_422"] == 1  # a 422 is not retried
+        assert first.dead == 1 and not first.ok and first.rejected_ids == [poison]
+        assert first.retries == 0  # a 422 is not retried: each half is sent once
+        assert receiver.stats["rejected_422"] == first.dead_customers + 4  # 20, 10, 5, 2, 1
         dead = [json.loads(line) for line in first.dead_letter.read_text().splitlines()]
         assert len(dead) == 1 and dead[0]["reason"].startswith("HTTP 422 (not retried)")
-        assert poison in dead[0]["customer_ids"] and dead[0]["attempts"] == 1
-        assert len(dead[0]["body"]["customers"]) == 20
-        assert missing_or_stale(receiver, scores) == 20
+        assert dead[0]["customer_ids"] == [poison] and dead[0]["attempts"] == 1
+        assert len(dead[0]["body"]["customers"]) == 1
+        assert missing_or_stale(receiver, scores) == 1
         receiver.reject_customers = frozenset()
         second = send(scores, tmp_path, receiver.url, batch_size=20, policy=FAST)
-    assert second.ok and second.customers_sent == 20  # only the dead batch's customers
+    assert second.ok and second.customers_sent == 1  # only the rejected customer
     missing = missing_or_stale(receiver, scores)
     assert missing == 0
-    record("422 for one batch, then healed", receiver, first.retries + second.retries, missing)
+    assert_keys_match_bodies(receiver)
+    record("422 for one record, then healed", receiver, first.retries + second.retries, missing)
 
 
 def test_total_time_is_bounded_and_the_rest_resumes(scores: pd.DataFrame, tmp_path: Path):
@@ -391,36 +395,37 @@ def test_a_batch_dead_lettered_while_resuming_waits_for_the_next_export(
     scores: pd.DataFrame, tmp_path: Path
 ) -> None:
     """401 on the first run (exit 2, all batches stay planned); the re-run resumes them and one
-    gets a 4xx: its customers go to the dead-letter file and are sent by the *next* export, not
-    again in the same run, and the summary counts each customer once."""
+    record gets a 4xx: its batch is split, the customer goes to the dead-letter file and is sent
+    by the *next* export, not again in the same run, and the summary counts each customer once."""
     path = tmp_path / "scores.parquet"
     few = scores.head(80)
     few.to_parquet(path, index=False)
     exports = tmp_path / "exports"
     receiver = Receiver(SECRET)
+    poison = few["customer_id"].iloc[0]
     with receiver.running():
         args = webhook_args(receiver.url, path, exports)
         wrong = cli(args, secret="not-the-receivers-secret")
         assert wrong.communicate(timeout=120) and wrong.returncode == 2
-        receiver.reject_customers = frozenset({few["customer_id"].iloc[0]})  # batch 1 gets a 422
+        receiver.reject_customers = frozenset({poison})  # batch 1 gets a 422
         resumed = cli(args)
         out, err = resumed.communicate(timeout=120)
         assert resumed.returncode == 1, err
-        assert receiver.stats["rejected_422"] == 1  # not sent again in the same run
-        assert len({key for key, *_ in receiver.seen}) == 4  # the 4 planned batches, no new one
+        assert receiver.stats["rejected_422"] == 5  # 20, 10, 5, 2, 1: the halves with it
         assert (
-            "acme/crm-hook: 60 customers in 3 batches delivered (3 of them resumed from an "
-            "interrupted run), 0 retries, 1 batches dead-lettered (20 customers), 0 customers "
+            "acme/crm-hook: 79 customers in 7 batches delivered (7 of them resumed from an "
+            "interrupted run), 0 retries, 1 batches dead-lettered (1 customers), 0 customers "
             "unchanged"
         ) in out
-        assert "sent again by the next export" in err
-        assert missing_or_stale(receiver, few) == 20
+        assert "1 customers rejected by the receiver, each dead-lettered alone" in err
+        assert poison in err and "sent again by the next export" in err
+        assert missing_or_stale(receiver, few) == 1
         receiver.reject_customers = frozenset()
         nxt = cli(args)
         out, err = nxt.communicate(timeout=120)
     assert nxt.returncode == 0, err
-    assert "20 customers in 1 batches delivered (0 of them resumed" in out
-    assert "60 customers unchanged" in out
+    assert "1 customers in 1 batches delivered (0 of them resumed" in out
+    assert "79 customers unchanged" in out
     assert missing_or_stale(receiver, few) == 0
     assert_keys_match_bodies(receiver)
 
@@ -499,6 +504,43 @@ def test_kill_9_at_several_points_then_rerun_leaves_nothing_missing(
         missing,
         kills=4,
     )
+
+
+def test_rejected_records_are_isolated_across_kill_9_without_duplicates(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Two records the receiver rejects in one batch, kill -9 while its halves are sent, then
+    re-runs: the halves resume under their own keys and bytes, the two customers are
+    dead-lettered alone and every other customer is delivered once."""
+    path = tmp_path / "scores.parquet"
+    exports = tmp_path / "exports"
+    few = scores.head(100)
+    few.to_parquet(path, index=False)
+    poison = frozenset(few["customer_id"].iloc[[45, 47]])  # both in batch 3 (rows 40-59)
+    receiver = Receiver(SECRET, reject_customers=poison)
+    with receiver.running():
+        run_killed_at(receiver, path, exports, 4, "received")  # batch 3's first half
+        run_killed_at(receiver, path, exports, 2, "applied")  # applied, its answer lost
+        rerun = cli(webhook_args(receiver.url, path, exports))
+        out, err = rerun.communicate(timeout=120)
+        assert rerun.returncode == 1, err
+        assert "2 customers rejected by the receiver, each dead-lettered alone" in err
+        with Journal(state_dir(exports, "acme", "crm-hook") / "journal.sqlite") as journal:
+            assert not journal.unfinished_runs()
+            assert set(journal.fingerprints()) == set(few["customer_id"]) - poison
+        dead = [json.loads(line) for line in (state_dir(exports, "acme", "crm-hook") /
+                "dead-letter.jsonl").read_text().splitlines()]  # fmt: skip
+        assert sorted(i for d in dead for i in d["customer_ids"]) == sorted(poison)
+        assert missing_or_stale(receiver, few) == 2
+        receiver.reject_customers = frozenset()
+        healed = cli(webhook_args(receiver.url, path, exports))
+        out, err = healed.communicate(timeout=120)
+    assert healed.returncode == 0, err
+    assert "2 customers in 1 batches delivered" in out
+    assert missing_or_stale(receiver, few) == 0
+    assert receiver.stats["same_content_new_key"] == 0
+    assert_keys_match_bodies(receiver)
+    record("2 rejected records in one batch, kill -9 x2 while splitting", receiver, 0, 0, kills=2)
 
 
 def test_kill_9_at_random_points(scores: pd.DataFrame, tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """Export state per project and target: a lock, and a SQLite journal that makes exports resumable.
 
 ``data/exports/<project>/<target>/`` holds ``journal.sqlite`` (what was last exported per
-customer, and every planned batch with its exact body and idempotency key until it is delivered
-or dead-lettered), ``export.lock`` (one export per target at a time) and ``dead-letter.jsonl``.
+customer, and every planned batch with its exact body and idempotency key until it is delivered,
+dead-lettered or split in two halves planned in its place), ``export.lock`` (one export per
+target at a time) and ``dead-letter.jsonl``.
 
 Every change is one SQLite transaction: a kill -9 or a full disk leaves the journal at its last
 committed state, never half-written. A batch is planned (body and key stored) before it is sent,
@@ -167,6 +168,13 @@ class Run:
     started_at: str
 
 
+def _insert_pending(db: sqlite3.Connection, batches: list[Batch]) -> None:
+    db.executemany(
+        "INSERT INTO batches VALUES (?, ?, ?, ?, ?, 'pending', 0, NULL)",
+        [(b.run_id, b.seq, b.idempotency_key, json.dumps(b.fingerprints), b.body) for b in batches],
+    )
+
+
 class Journal:
     """The SQLite journal of one project and target (open it while holding the lock)."""
 
@@ -284,13 +292,7 @@ class Journal:
                     run.started_at,
                 ),
             )
-            db.executemany(
-                "INSERT INTO batches VALUES (?, ?, ?, ?, ?, 'pending', 0, NULL)",
-                [
-                    (b.run_id, b.seq, b.idempotency_key, json.dumps(b.fingerprints), b.body)
-                    for b in batches
-                ],
-            )
+            _insert_pending(db, batches)
 
     def mark_delivered(self, batch: Batch, attempts: int) -> None:
         """The batch reached the receiver: its customers' fingerprints become the export state."""
@@ -317,6 +319,22 @@ class Journal:
                 "body = x'' WHERE run_id = ? AND seq = ?",
                 (attempts, reason, batch.run_id, batch.seq),
             )
+
+    def next_seq(self, run_id: str) -> int:
+        """The sequence number after the run's last batch (for the halves of a split batch)."""
+        return int(self._read("SELECT MAX(seq) FROM batches WHERE run_id = ?", (run_id,))[0][0]) + 1
+
+    def split(self, batch: Batch, halves: list[Batch], attempts: int, reason: str) -> None:
+        """The receiver rejected some of the batch's records: it is closed as ``split`` and its
+        halves (their own keys and bodies) are planned in its place, in one transaction, so a
+        re-run resumes the halves, never the whole batch again."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE batches SET status = 'split', attempts = attempts + ?, last_error = ?, "
+                "body = x'' WHERE run_id = ? AND seq = ?",
+                (attempts, reason, batch.run_id, batch.seq),
+            )
+            _insert_pending(db, halves)
 
     def note_attempts(self, batch: Batch, attempts: int, error: str) -> None:
         """Attempts so far of a batch that stays pending (e.g. the receiver refused the key)."""

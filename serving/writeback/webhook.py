@@ -6,9 +6,12 @@ duplicates by the ``Idempotency-Key`` header. The body is signed with HMAC-SHA25
 secret: header ``X-Lifecycle-Signature: sha256=<hex digest of the raw body>``.
 
 Retries: timeouts, connection errors, 429 and 5xx, with exponential backoff and full jitter,
-never sooner than the receiver's ``Retry-After``; other 4xx are not retried (the batch goes to
-the dead-letter file with the reason; its customers go again with the next export, not later in
-the same one), 401/403 stop the export (a wrong secret would fail every batch). The whole
+never sooner than the receiver's ``Retry-After``; other 4xx are not retried, 401/403 stop the
+export (a wrong secret would fail every batch). A batch another 4xx rejects is split in two
+halves, each with its own key, planned in its place (``Journal.split``), and so on down to the
+single customers the receiver rejects (up to ``MAX_ISOLATED`` per export): the rest is
+delivered, and what fails for good goes to the dead-letter file with the reason (its customers
+go again with the next export, not later in the same one). The whole
 export is bounded by ``RetryPolicy.max_seconds`` (each attempt too, its answer included); a
 batch the bound stops, before or between its attempts (a ``Retry-After`` past it) or during
 one, stays in the journal with the batches after it, for the next run: never dead-lettered, so
@@ -24,6 +27,7 @@ import os
 import random
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -165,7 +169,14 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-Status = Literal["delivered", "dead", "auth", "out_of_time"]
+Status = Literal["delivered", "rejected", "dead", "auth", "out_of_time"]
+
+#: A 4xx a retry cannot fix: the receiver refused some record of the batch (split it), except
+#: 401/403 (the secret), 408 and 429 (retried).
+_NOT_A_RECORD = {401, 403, 408, 429}
+#: Single customers isolated by splitting rejected batches, per export: past it (a receiver that
+#: rejects every record, e.g. a wrong path) rejected batches are dead-lettered whole.
+MAX_ISOLATED = 100
 
 
 @dataclass(frozen=True)
@@ -224,6 +235,8 @@ def deliver(
                 return Outcome("delivered", attempt, status_code=code)
             if code in (401, 403):
                 return Outcome("auth", attempt, f"HTTP {code} from {public_url(url)}: {text}", code)
+            if 400 <= code < 500 and code not in _NOT_A_RECORD:
+                return Outcome("rejected", attempt, f"HTTP {code} (not retried): {text}", code)
             if code != 429 and code < 500:
                 return Outcome("dead", attempt, f"HTTP {code} (not retried): {text}", code)
             last = f"HTTP {code}: {text}"
@@ -278,20 +291,45 @@ def batch_body(
     key: str,
 ) -> bytes:
     """The JSON body of one batch (no NaN: missing values are null)."""
-    payload = {
-        "idempotency_key": key,
-        "project": project,
-        "target": target,
-        "mapping": mapping.name,
-        "run_id": run_id,
-        "sequence": seq,
-        "batches_in_run": total,
-        "created_at": now(),
-        "key_field": mapping.key,
-        "fields": mapping.columns,
-        "customers": rows,
-    }
+    return _json_body(
+        {
+            "idempotency_key": key,
+            "project": project,
+            "target": target,
+            "mapping": mapping.name,
+            "run_id": run_id,
+            "sequence": seq,
+            "batches_in_run": total,
+            "created_at": now(),
+            "key_field": mapping.key,
+            "fields": mapping.columns,
+            "customers": rows,
+        }
+    )
+
+
+def _json_body(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def halves(batch: Batch, seq: int) -> list[Batch]:
+    """The two halves of a batch the receiver rejected, as batches ``seq`` and ``seq + 1`` of
+    its run: the same records and fields, each half under a key derived from the batch's (the
+    same on every run) and marked ``split_from`` the batch's sequence."""
+    payload = json.loads(batch.body)
+    rows, id_field = payload["customers"], payload["key_field"]
+    middle = len(rows) // 2
+    out = []
+    for i, part in enumerate((rows[:middle], rows[middle:])):
+        key = hashlib.sha256(f"{batch.idempotency_key}/{i}".encode()).hexdigest()[:32]
+        body = _json_body(
+            payload
+            | {"idempotency_key": key, "sequence": seq + i, "split_from": batch.seq}
+            | {"customers": part}
+        )
+        fps = {str(r[id_field]): batch.fingerprints[str(r[id_field])] for r in part}
+        out.append(Batch(batch.run_id, seq + i, key, fps, body))
+    return out
 
 
 @dataclass
@@ -305,6 +343,8 @@ class WebhookResult:
     delivered: int = 0
     dead: int = 0
     dead_customers: int = 0
+    #: the single customers the receiver rejected (a 4xx for a batch of one), in order
+    rejected_ids: list[str] = field(default_factory=list)
     not_attempted: int = 0
     retries: int = 0
     customers_sent: int = 0
@@ -431,6 +471,15 @@ def export_webhook(
             client.close()
 
 
+def _splits(outcome: Outcome, batch: Batch, result: WebhookResult) -> bool:
+    """Whether a batch the receiver rejected is split to isolate the records it refuses."""
+    return (
+        outcome.status == "rejected"
+        and len(batch.fingerprints) > 1
+        and len(result.rejected_ids) < MAX_ISOLATED
+    )
+
+
 def _send(
     journal: Journal,
     batches: list[Batch],
@@ -447,8 +496,9 @@ def _send(
 ) -> bool:
     """Deliver ``batches`` in order and close the run; False when the export must stop."""
     host = url_host(url)
+    queue = deque(batches)
     bar = tqdm(
-        batches,
+        total=len(batches),
         desc=f"{what} -> {host}",
         unit="batch",
         file=sys.stderr,
@@ -456,9 +506,17 @@ def _send(
         leave=True,
     )
     try:
-        for batch in bar:
+        while queue:
+            batch = queue.popleft()
             outcome = deliver(client, url, batch, secret, policy, deadline, rng)
             result.retries += max(0, outcome.attempts - 1)
+            if _splits(outcome, batch, result):
+                parts = halves(batch, journal.next_seq(run.run_id))
+                journal.split(batch, parts, outcome.attempts, outcome.reason)
+                queue.extendleft(reversed(parts))
+                bar.total += 1
+                bar.refresh()
+                continue
             if outcome.status == "delivered":
                 journal.mark_delivered(batch, outcome.attempts)
                 result.delivered += 1
@@ -480,6 +538,9 @@ def _send(
                 result.dead += 1
                 result.dead_customers += len(batch.fingerprints)
                 result.done.update(dict.fromkeys(batch.fingerprints, "dead"))
+                if outcome.status == "rejected" and len(batch.fingerprints) == 1:
+                    result.rejected_ids.extend(batch.fingerprints)
+            bar.update(1)
             bar.set_postfix(retries=result.retries, dead=result.dead, refresh=False)
     finally:
         bar.close()
