@@ -550,6 +550,46 @@ def test_retry_after_and_backoff() -> None:
         assert max(delays) > cap / 2  # jitter spreads over the range
 
 
+def _answering(*answers: tuple[int, dict[str, str]]):
+    """A client whose receiver gives ``answers`` (status, headers) in turn, then 200."""
+    import httpx
+
+    queue = list(answers)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        code, headers = queue.pop(0) if queue else (200, {})
+        return httpx.Response(code, headers=headers, text="answer")
+
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def _deliver_once(client, url: str = "http://crm.example.com/hook?token=s3cr3t"):
+    import time
+
+    from serving.writeback.journal import Batch
+    from serving.writeback.webhook import deliver
+
+    batch = Batch("run", 1, "key-1", {"C1": "fp"}, b'{"customers": []}')
+    fast = RetryPolicy(base_delay=0.0, max_delay=0.0, timeout=1.0)
+    return deliver(client, url, batch, "s" * 32, fast, time.monotonic() + 30, random.Random(0))
+
+
+def test_408_is_retried_and_a_redirect_names_where_it_points() -> None:
+    """408 Request Timeout is retried like a 5xx; a 3xx is not followed (a POST is never
+    redirected silently) and says its Location, an http -> https one as a --url to correct."""
+    retried = _deliver_once(_answering((408, {})))
+    assert retried.status == "delivered" and retried.attempts == 2
+    to_https = _deliver_once(
+        _answering((301, {"Location": "https://crm.example.com/hook?token=s3cr3t"}))
+    )
+    assert to_https.status == "dead" and to_https.attempts == 1
+    assert "redirects http to https (https://crm.example.com/hook?token=***)" in to_https.reason
+    assert "correct --url to https" in to_https.reason and "s3cr3t" not in to_https.reason
+    moved = _deliver_once(_answering((308, {"Location": "/v2/hook"})))
+    assert moved.status == "dead"
+    assert "HTTP 308 redirect to http://crm.example.com/v2/hook (not followed" in moved.reason
+
+
 # -- the command line --------------------------------------------------------------------------
 def test_export_command_checks_its_options(scores: pd.DataFrame, tmp_path: Path) -> None:
     from lifecycle_cli import app

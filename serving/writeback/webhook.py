@@ -5,17 +5,17 @@ byte the same on every attempt (and after a kill -9 and a re-run), so the receiv
 duplicates by the ``Idempotency-Key`` header. The body is signed with HMAC-SHA256 under a shared
 secret: header ``X-Lifecycle-Signature: sha256=<hex digest of the raw body>``.
 
-Retries: timeouts, connection errors, 429 and 5xx, with exponential backoff and full jitter,
+Retries: timeouts, connection errors, 408, 429 and 5xx, with exponential backoff and full jitter,
 never sooner than the receiver's ``Retry-After``; other 4xx are not retried, 401/403 stop the
-export (a wrong secret would fail every batch). A batch another 4xx rejects is split in two
-halves, each with its own key, planned in its place (``Journal.split``), and so on down to the
-single customers the receiver rejects (up to ``MAX_ISOLATED`` per export): the rest is
-delivered, and what fails for good goes to the dead-letter file with the reason (its customers
-go again with the next export, not later in the same one). The whole
-export is bounded by ``RetryPolicy.max_seconds`` (each attempt too, its answer included); a
-batch the bound stops, before or between its attempts (a ``Retry-After`` past it) or during
-one, stays in the journal with the batches after it, for the next run: never dead-lettered, so
-never sent again under another key.
+export (a wrong secret would fail every batch), a redirect is not followed (dead-lettered with
+its ``Location``). A batch another 4xx rejects is split in two halves, each with its own key,
+planned in its place (``Journal.split``), and so on down to the single customers the receiver
+rejects (up to ``MAX_ISOLATED`` per export): the rest is delivered, and what fails for good goes
+to the dead-letter file with the reason (its customers go again with the next export, not later
+in the same one). The whole export is bounded by ``RetryPolicy.max_seconds`` (each attempt too,
+its answer included); a batch the bound stops, before or between its attempts (a
+``Retry-After`` past it) or during one, stays in the journal with the batches after it, for the
+next run: never dead-lettered, so never sent again under another key.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 import pandas as pd
@@ -219,7 +219,7 @@ def deliver(
         retry_after = None
         code = None
         try:
-            code, text, retry_header = _post(
+            code, text, retry_header, location = _post(
                 client,
                 url,
                 batch.body,
@@ -235,10 +235,11 @@ def deliver(
                 return Outcome("delivered", attempt, status_code=code)
             if code in (401, 403):
                 return Outcome("auth", attempt, f"HTTP {code} from {public_url(url)}: {text}", code)
-            if 400 <= code < 500 and code not in _NOT_A_RECORD:
-                return Outcome("rejected", attempt, f"HTTP {code} (not retried): {text}", code)
-            if code != 429 and code < 500:
-                return Outcome("dead", attempt, f"HTTP {code} (not retried): {text}", code)
+            if 300 <= code < 400:
+                return Outcome("dead", attempt, redirect_reason(code, url, location, text), code)
+            if code < 400 or (code < 500 and code not in _NOT_A_RECORD):
+                status: Status = "dead" if code < 400 else "rejected"
+                return Outcome(status, attempt, f"HTTP {code} (not retried): {text}", code)
             last = f"HTTP {code}: {text}"
             retry_after = parse_retry_after(retry_header)
         if attempt >= policy.max_attempts:
@@ -257,13 +258,31 @@ def deliver(
         sleep(delay)
 
 
+def redirect_reason(code: int, url: str, location: str | None, text: str) -> str:
+    """Why a 3xx answer is not followed (a POST is never redirected silently), naming where it
+    points: an http URL the receiver moves to https is a ``--url`` to correct."""
+    if not location:
+        return f"HTTP {code} redirect without a Location (not followed): {text}"
+    target = urljoin(url, location)
+    old, new = urlsplit(url), urlsplit(target)
+    if old.scheme == "http" and new.scheme == "https" and old.hostname == new.hostname:
+        return (
+            f"HTTP {code}: the receiver redirects http to https ({public_url(target)}); "
+            "correct --url to https (a POST is not redirected)"
+        )
+    return (
+        f"HTTP {code} redirect to {public_url(target)} (not followed: a POST is not redirected; "
+        "correct --url if that is the receiver)"
+    )
+
+
 def _post(
     client: httpx.Client, url: str, body: bytes, headers: dict[str, str], seconds: float
-) -> tuple[int, str, str | None]:
+) -> tuple[int, str, str | None, str | None]:
     """One POST that takes at most about ``seconds`` in all: httpx's timeout bounds each step
     (connect, each read), so a receiver dripping its answer byte by byte would hold the export
     past any limit; the answer is read in chunks against a deadline. Returns the status code,
-    the start of the answer's text and its ``Retry-After``."""
+    the start of the answer's text, its ``Retry-After`` and its ``Location``."""
     stop = time.monotonic() + seconds
     with client.stream("POST", url, content=body, headers=headers, timeout=seconds) as response:
         read = bytearray()
@@ -272,7 +291,8 @@ def _post(
             if time.monotonic() > stop:
                 raise httpx.ReadTimeout(f"the answer took more than {seconds:.1f} s in all")
         text = read.decode(response.encoding or "utf-8", errors="replace")[:300].strip()
-        return response.status_code, text, response.headers.get("Retry-After")
+        answer = response.headers
+        return response.status_code, text, answer.get("Retry-After"), answer.get("Location")
 
 
 #: How much of a receiver's answer is kept (for the error message): the rest is read and dropped.
