@@ -1240,6 +1240,22 @@ def _export_project(option: str | None, scored_by: str | None, scores: Path) -> 
     return option or scored_by or "default"
 
 
+def _why_stopped(
+    batches: int, customers: int, retry_after: float | None, max_seconds: float
+) -> str:
+    """Why a webhook export left batches for the next run, and how many customers wait."""
+    left = f"{batches} batches ({customers:,} customers) not sent"
+    if retry_after is None:
+        why, then = f"time limit of {max_seconds:.0f} s reached", "to resume"
+    else:
+        why = (
+            f"the receiver asked to wait {retry_after:.0f} s (Retry-After), past the time limit "
+            f"of {max_seconds:.0f} s"
+        )
+        then = "once that wait is over"
+    return f"{why}: {left}; run the same command again {then}"
+
+
 @app.command()
 def export(
     to: Annotated[
@@ -1403,12 +1419,8 @@ def export(
             err=True,
         )
     if res.not_attempted:
-        typer.secho(
-            f"time limit of {max_seconds:.0f} s reached: {res.not_attempted} batches not sent; "
-            "run the same command again to resume",
-            fg=typer.colors.RED,
-            err=True,
-        )
+        why = _why_stopped(res.not_attempted, res.waiting_customers, res.retry_after, max_seconds)
+        typer.secho(why, fg=typer.colors.RED, err=True)
     if not res.ok:
         raise typer.Exit(code=1)
 

@@ -326,6 +326,38 @@ def test_a_retry_after_past_the_time_bound_leaves_the_batches_planned(
     assert missing_or_stale(receiver, scores) == 0
 
 
+def test_a_wait_the_receiver_asks_for_is_named_and_a_resumed_customer_counted_once(
+    scores: pd.DataFrame, tmp_path: Path
+):
+    """429 with Retry-After: 120 under --max-seconds 3: the summary names the receiver's wait
+    (not only "time limit reached") and counts the customers left waiting. The next run resumes
+    them with the old scores, then sends the 15 whose new scores changed: each counted once."""
+    path = tmp_path / "scores.parquet"
+    exports = tmp_path / "exports"
+    few = scores.head(100)
+    few.to_parquet(path, index=False)
+    receiver = Receiver(SECRET, Faults(rate=1.0, kinds=("429",), retry_after="120"))
+    with receiver.running():
+        stuck = cli(webhook_args(receiver.url, path, exports, "--max-seconds", "3"))
+        out, err = stuck.communicate(timeout=120)
+        assert stuck.returncode == 1, err
+        assert (
+            "the receiver asked to wait 120 s (Retry-After), past the time limit of 3 s: "
+            "5 batches (100 customers) not sent"
+        ) in err
+        later = few.copy()
+        changed = later.index[later["churn_probability"].notna()][:15]
+        later.loc[changed, "recommended_action"] = "win_back.account_manager_call"
+        later.to_parquet(path, index=False)
+        receiver.faults.rate = 0.0
+        healed = cli(webhook_args(receiver.url, path, exports))
+        out, err = healed.communicate(timeout=120)
+    assert healed.returncode == 0, err
+    assert receiver.stats["customers_applied"] == 115  # 100 resumed, then 15 changed
+    assert "acme/crm-hook: 100 customers in 6 batches delivered (5 of them resumed" in out
+    assert missing_or_stale(receiver, later) == 0
+
+
 # -- real processes: wrong secret, kill -9, concurrency, full disk ---------------------------------
 def test_wrong_secret_is_rejected_and_reported_then_resumed(scores: pd.DataFrame, tmp_path: Path):
     path = tmp_path / "scores.parquet"

@@ -187,6 +187,8 @@ class Outcome:
     attempts: int
     reason: str = ""
     status_code: int | None = None
+    #: out of time because the receiver asked to wait this long (``Retry-After``, seconds)
+    retry_after: float | None = None
 
 
 def deliver(
@@ -248,12 +250,14 @@ def deliver(
         if retry_after is not None:
             delay = max(delay, retry_after)
         if time.monotonic() + delay >= deadline:
+            asked = retry_after if retry_after is not None and retry_after >= delay else None
             return Outcome(
                 "out_of_time",
                 attempt,
-                f"export time limit would pass before the next attempt (wait {delay:.1f} s); "
-                f"last: {last}",
+                f"export time limit would pass before the next attempt (wait {delay:.1f} s"
+                f"{', the receiver asked so' if asked is not None else ''}); last: {last}",
                 code,
+                asked,
             )
         sleep(delay)
 
@@ -362,18 +366,30 @@ class WebhookResult:
     planned_batches: int = 0
     delivered: int = 0
     dead: int = 0
-    dead_customers: int = 0
     #: the single customers the receiver rejected (a 4xx for a batch of one), in order
     rejected_ids: list[str] = field(default_factory=list)
     not_attempted: int = 0
+    #: customers in the batches left for the next run (``not_attempted``)
+    waiting_customers: int = 0
+    #: the wait the receiver asked for (``Retry-After``, seconds) that stopped the export
+    retry_after: float | None = None
     retries: int = 0
-    customers_sent: int = 0
     unchanged: int = 0
     rejects: list[Reject] = field(default_factory=list)
     auth_error: str | None = None
     dead_letter: Path = Path("dead-letter.jsonl")
     #: customer id -> "sent" or "dead": how its last batch in this export ended
     done: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def customers_sent(self) -> int:
+        """Customers delivered, each once (a resumed batch and a new one may both hold one)."""
+        return sum(1 for status in self.done.values() if status == "sent")
+
+    @property
+    def dead_customers(self) -> int:
+        """Customers whose last batch in this export was dead-lettered, each once."""
+        return sum(1 for status in self.done.values() if status == "dead")
 
     @property
     def ok(self) -> bool:
@@ -541,7 +557,6 @@ def _send(
                 journal.mark_delivered(batch, outcome.attempts)
                 result.delivered += 1
                 result.resumed_delivered += int(what != "export")
-                result.customers_sent += len(batch.fingerprints)
                 result.done.update(dict.fromkeys(batch.fingerprints, "sent"))
             elif outcome.status == "auth":
                 journal.note_attempts(batch, outcome.attempts, outcome.reason)
@@ -550,13 +565,15 @@ def _send(
             elif outcome.status == "out_of_time":
                 if outcome.attempts:  # tried, cut short: planned still, its attempts counted
                     journal.note_attempts(batch, outcome.attempts, outcome.reason)
-                result.not_attempted = sum(1 for _ in journal.pending_batches(run.run_id))
+                pending = journal.pending_batches(run.run_id)
+                result.not_attempted = len(pending)
+                result.waiting_customers = sum(len(b.fingerprints) for b in pending)
+                result.retry_after = outcome.retry_after
                 return False
             else:
                 _dead_letter(result.dead_letter, batch, outcome)
                 journal.mark_dead(batch, outcome.attempts, outcome.reason)
                 result.dead += 1
-                result.dead_customers += len(batch.fingerprints)
                 result.done.update(dict.fromkeys(batch.fingerprints, "dead"))
                 if outcome.status == "rejected" and len(batch.fingerprints) == 1:
                     result.rejected_ids.extend(batch.fingerprints)
