@@ -447,6 +447,39 @@ def test_only_customers_whose_fields_changed_are_exported_again(
         assert journal.integrity_ok()
 
 
+def test_a_column_written_otherwise_is_resent_for_everyone(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Churn risk as a percent (99.9) then as a fraction (0.9990), 1 decimal then 2, another
+    date format: the same values in points, but the CRM column would be left mixed, so everyone
+    is sent again. A state kept before column formats were recorded resends nobody."""
+    mapping = load_mapping("salesforce")
+
+    def changed(column: str, **update):
+        fields = [f.model_copy(update=update) if f.column == column else f for f in mapping.fields]
+        return mapping.model_copy(update={"fields": fields})
+
+    assert export_csv(scores, "s", mapping, tmp_path).written == len(scores)
+    assert export_csv(scores, "s", mapping, tmp_path).written == 0
+    fraction = changed("Churn_Risk__c", kind="number", decimals=4)
+    assert export_csv(scores, "s", fraction, tmp_path).written == len(scores)
+    assert export_csv(scores, "s", fraction, tmp_path).written == 0
+    finer = changed("Predicted_Value__c", decimals=3)
+    assert export_csv(scores, "s", finer, tmp_path).written == len(scores)
+    dated = finer.model_copy(update={"date_format": "%d/%m/%Y"})  # a field out of the delta
+    assert export_csv(scores, "s", dated, tmp_path).written == len(scores)
+    with Journal(tmp_path / "journal.sqlite") as journal:  # as an older version kept it
+        old = {c: json.loads(fp) for c, fp in journal.fingerprints().items()}
+        journal.db.executemany(
+            "UPDATE exported SET fingerprint = ? WHERE customer_id = ?",
+            [
+                (json.dumps({k: v for k, v in fp.items() if k != " formats"}), c)
+                for c, fp in old.items()
+            ],
+        )
+    assert export_csv(scores, "s", dated, tmp_path).written == 0
+
+
 def test_field_lengths_the_crm_holds_are_kept(scores: pd.DataFrame) -> None:
     """Salesforce text fields hold 255 characters: a longer key rejects the row (never shortened),
     longer reasons lose their last items, a single over-long reason is cut with an ellipsis."""

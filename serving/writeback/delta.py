@@ -8,10 +8,16 @@ an amount once it moved by 10% of itself and at least 1.00 (the mapping's ``rese
 the last export -- not since last week, so a slow drift is sent once it adds up. A
 customer is sent when a field changed so, or when it was never sent. The CRM keeps the values of
 the last export, dated by its scored-on field.
+
+The state also keeps a hash of how the columns are written (``column_formats``: source, kind,
+decimals, date format, label language, list separator): a change of it resends everyone, as a
+new column does, so the CRM column is never left half in the old format (99.9 beside 0.9990). A
+state from before this was kept compares without it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -40,11 +46,31 @@ def material(field: FieldSpec, value: Any) -> Any:
     return value
 
 
-def fingerprint(record: MappingType[str, Any], mapping: Mapping) -> str:
-    """The canonical JSON of the record's delta fields as ``material`` sees them (and the
-    mapping's name): what the next export compares with."""
+#: The state's key for ``column_formats`` (a column name never starts with a space).
+FORMATS = " formats"
+
+
+def column_formats(mapping: Mapping) -> str:
+    """A short hash of how every column is written (in the delta or not), in field order."""
+    by_kind = {
+        "date": mapping.date_format,
+        "label": mapping.language,
+        "list": mapping.list_separator,
+    }
+    how = [
+        [f.column, f.source, f.kind, str(f.decimals), by_kind.get(f.kind, "")]
+        for f in mapping.fields
+    ]
+    return hashlib.sha256(json.dumps(how).encode("utf-8")).hexdigest()[:12]
+
+
+def fingerprint(record: MappingType[str, Any], mapping: Mapping, formats: str | None = None) -> str:
+    """The canonical JSON of the record's delta fields as ``material`` sees them, the mapping's
+    name and its ``column_formats`` (``formats``, if already computed): what the next export
+    compares with."""
     payload = {
         "mapping": mapping.name,
+        FORMATS: formats if formats is not None else column_formats(mapping),
         **{f.column: material(f, record[f.column]) for f in mapping.fields if f.in_delta},
     }
     return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -60,7 +86,8 @@ def _moved(field: FieldSpec, old: Any, new: Any, rule: ResendRule) -> bool:
 
 def differs(previous: str | None, current: str, mapping: Mapping) -> bool:
     """Whether a customer's state ``current`` changed enough since ``previous`` (None: never
-    sent; a state of another format, e.g. an older version's hash: changed)."""
+    sent; a state of another format, e.g. an older version's hash: changed; a column added or
+    written otherwise: changed)."""
     if previous is None:
         return True
     try:
@@ -68,8 +95,11 @@ def differs(previous: str | None, current: str, mapping: Mapping) -> bool:
     except ValueError:
         return True
     new = json.loads(current)
-    if not isinstance(old, dict) or old.keys() != new.keys():
+    if not isinstance(old, dict):
         return True
+    old_formats, new_formats = old.pop(FORMATS, None), new.pop(FORMATS)
+    if old.keys() != new.keys() or old_formats not in (None, new_formats):
+        return True  # a new column, or one written otherwise: everyone has it to resend
     fields = {f.column: f for f in mapping.fields if f.in_delta}
     return old["mapping"] != new["mapping"] or any(
         _moved(field, old[column], new[column], mapping.resend) for column, field in fields.items()
@@ -86,9 +116,10 @@ def changed(
     """``(record, state)`` of the customers to send: all with ``full``, else those whose fields
     changed enough since ``previous`` (customer id -> state of the last export, ``differs``)."""
     key = mapping.key
+    formats = column_formats(mapping)
     out = []
     for record in records:
-        fp = fingerprint(record, mapping)
+        fp = fingerprint(record, mapping, formats)
         if full or differs(previous.get(str(record[key])), fp, mapping):
             out.append((record, fp))
     return out
