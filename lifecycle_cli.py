@@ -1379,6 +1379,12 @@ def export(
             f"{state / 'rejected.jsonl'}), e.g. {res.rejects[0].customer_id!r}: "
             f"{res.rejects[0].reason}"
         )
+    if res.gone:
+        _log(
+            f"{res.gone:,} customers exported before are not in these scores: deleted or merged "
+            f"in the source? (listed in {state / 'journal.sqlite'}, table not_in_scores; no "
+            "deletion is sent)"
+        )
     if isinstance(res, CsvResult):
         if res.path is None:
             typer.echo(

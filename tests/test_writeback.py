@@ -683,6 +683,29 @@ def test_export_command_checks_its_options(scores: pd.DataFrame, tmp_path: Path)
     assert list((tmp_path / "exports" / "acme" / "hubspot").glob("hubspot-*.csv"))
 
 
+def test_customers_exported_before_but_gone_from_the_scores_are_counted_and_listed(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Customers exported before who are not in these scores (deleted or merged in the source)
+    are counted in the summary and listed in the journal; no deletion is sent."""
+    from lifecycle_cli import app
+
+    path, exports = tmp_path / "scores.parquet", tmp_path / "exports"
+    args = ["export", "--to", "csv", "--crm", "hubspot", "--scores", str(path)]
+    args += ["--project", "acme", "--exports-dir", str(exports)]
+    scores.head(30).to_parquet(path, index=False)
+    assert CliRunner().invoke(app, args).exit_code == 0
+    scores.head(30).iloc[5:].to_parquet(path, index=False)
+    later = CliRunner().invoke(app, args)
+    assert later.exit_code == 0, later.output
+    assert (
+        "5 customers exported before are not in these scores: deleted or merged in the source?"
+    ) in later.output
+    with Journal(exports / "acme" / "hubspot" / "journal.sqlite") as journal:
+        assert journal.not_in_scores() == sorted(scores["customer_id"].head(5))
+        assert len(journal.fingerprints()) == 30  # kept: no deletion
+
+
 def _bulk_upsert(crm: dict[str, dict[str, str | None]], rows: list[dict[str, str]], key: str):
     """Apply an import file as Salesforce Bulk API upserts do: an empty cell keeps the field,
     ``#N/A`` sets it to null, any other cell replaces it."""

@@ -25,6 +25,8 @@ class CsvResult:
     written: int
     unchanged: int
     rejects: list[Reject] = field(default_factory=list)
+    #: customers exported here before who are not in the scores (``Journal.not_in_scores``)
+    gone: int = 0
 
 
 def write_csv(rows: list[dict], mapping: Mapping, path: Path) -> None:
@@ -70,10 +72,12 @@ def export_csv(
             stale.unlink(missing_ok=True)  # none runs
         remove_stale_partials(state, r".+\.csv")  # a killed export's, of a time-stamped name
         journal.check_as_of(as_of, f"{state.parent.name}/{state.name}", allow_older=allow_older)
-        previous = journal.fingerprints()
-        selection = select(scores, mapping, previous, full=full, state=state, spreadsheet=True)
+        selection = select(scores, mapping, journal, full=full, state=state, spreadsheet=True)
+        gone = len(selection.gone)
         if not selection.to_send:
-            return CsvResult(None, selection.run_id, 0, selection.unchanged, selection.rejects)
+            return CsvResult(
+                None, selection.run_id, 0, selection.unchanged, selection.rejects, gone
+            )
         path = out or state / f"{mapping.name}-{now_stamp()}.csv"
         write_csv([record for record, _ in selection.to_send], mapping, path)
         run = Run(
@@ -90,5 +94,10 @@ def export_csv(
             run, {str(r[mapping.key]): fp for r, fp in selection.to_send}, as_of
         )
         return CsvResult(
-            path, selection.run_id, len(selection.to_send), selection.unchanged, selection.rejects
+            path,
+            selection.run_id,
+            len(selection.to_send),
+            selection.unchanged,
+            selection.rejects,
+            gone,
         )

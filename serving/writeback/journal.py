@@ -2,8 +2,9 @@
 
 ``data/exports/<project>/<target>/`` holds ``journal.sqlite`` (what was last exported per
 customer, and every planned batch with its exact body and idempotency key until it is delivered,
-dead-lettered or split in two halves planned in its place), ``export.lock`` (one export per
-target at a time) and ``dead-letter.jsonl``.
+dead-lettered or split in two halves planned in its place; the customers exported before who are
+not in the latest scores), ``export.lock`` (one export per target at a time) and
+``dead-letter.jsonl``.
 
 Every change is one SQLite transaction: a kill -9 or a full disk leaves the journal at its last
 committed state, never half-written. A batch is planned (body and key stored) before it is sent,
@@ -47,6 +48,11 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS scored_as_of (
     target TEXT PRIMARY KEY,
     as_of TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS not_in_scores (
+    customer_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    noted_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS batches (
     run_id TEXT NOT NULL,
@@ -293,6 +299,21 @@ class Journal:
                 ),
             )
             _insert_pending(db, batches)
+
+    def note_not_in_scores(self, run_id: str, customer_ids: list[str]) -> None:
+        """Replace the list of customers exported here before who are not in the scores of the
+        latest export (deleted or merged in the source?): kept, never sent a deletion."""
+        stamp = now()
+        with self._tx() as db:
+            db.execute("DELETE FROM not_in_scores")
+            db.executemany(
+                "INSERT INTO not_in_scores VALUES (?, ?, ?)",
+                [(cid, run_id, stamp) for cid in customer_ids],
+            )
+
+    def not_in_scores(self) -> list[str]:
+        """The customers ``note_not_in_scores`` listed last."""
+        return [r[0] for r in self._read("SELECT customer_id FROM not_in_scores ORDER BY 1")]
 
     def mark_delivered(self, batch: Batch, attempts: int) -> None:
         """The batch reached the receiver: its customers' fingerprints become the export state."""

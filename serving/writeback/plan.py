@@ -18,19 +18,21 @@ import pandas as pd
 from serving.scoring import PROJECT_ATTR, PROJECT_MARKER
 from serving.writeback import delta
 from serving.writeback.fields import Mapping, MappingError, Reject, records
-from serving.writeback.journal import explain, json_line, now
+from serving.writeback.journal import Journal, explain, json_line, now
 
 
 @dataclass(frozen=True)
 class Selection:
     """The records to send with their fingerprints, and what was left out (``unchanged``: the
-    customers neither selected nor sent or dead-lettered earlier in the same export)."""
+    customers neither selected nor sent or dead-lettered earlier in the same export; ``gone``:
+    the customers exported to this target before who are not in the scores)."""
 
     run_id: str
     to_send: list[tuple[dict[str, Any], str]]
     scored: int
     unchanged: int
     rejects: list[Reject]
+    gone: list[str]
 
 
 def load_scores(path: str | Path) -> pd.DataFrame:
@@ -85,18 +87,23 @@ def scores_project(scores: pd.DataFrame) -> str | None:
 def select(
     scores: pd.DataFrame,
     mapping: Mapping,
-    previous: dict[str, str],
+    journal: Journal,
     *,
     full: bool,
     state: Path,
     spreadsheet: bool = False,
     done: MappingType[str, str] | None = None,
 ) -> Selection:
-    """Render and select (``spreadsheet``: for an import file, ``fields.records``); rejected
-    rows go to ``state/rejected.jsonl``. ``done``: customer id -> ``"sent"`` or ``"dead"`` earlier
-    in this export (a resumed run); a dead-lettered customer waits for the next export."""
+    """Render and select against what ``journal`` recorded as exported (``spreadsheet``: for an
+    import file, ``fields.records``); rejected rows go to ``state/rejected.jsonl``, the customers
+    exported before who are not in the scores to the journal. ``done``: customer id -> ``"sent"``
+    or ``"dead"`` earlier in this export (a resumed run); a dead-lettered customer waits for the
+    next export."""
     run_id = uuid.uuid4().hex[:16]
     done = done or {}
+    previous = journal.fingerprints()
+    gone = sorted(set(previous) - set(scores["customer_id"].dropna().astype(str)))
+    journal.note_not_in_scores(run_id, gone)
     rendered, rejects = records(scores, mapping, spreadsheet=spreadsheet)
     changed = delta.changed(rendered, mapping, previous, full=full)
     to_send = [(r, fp) for r, fp in changed if done.get(str(r[mapping.key])) != "dead"]
@@ -117,4 +124,4 @@ def select(
                     out.write(json_line(line))
         except OSError as exc:
             raise explain(path, exc) from None
-    return Selection(run_id, to_send, len(rendered), unchanged, rejects)
+    return Selection(run_id, to_send, len(rendered), unchanged, rejects, gone)

@@ -375,6 +375,8 @@ class WebhookResult:
     retry_after: float | None = None
     retries: int = 0
     unchanged: int = 0
+    #: customers exported here before who are not in the scores (``Journal.not_in_scores``)
+    gone: int = 0
     rejects: list[Reject] = field(default_factory=list)
     auth_error: str | None = None
     dead_letter: Path = Path("dead-letter.jsonl")
@@ -462,9 +464,9 @@ def export_webhook(
                 if not send(pending, run, f"resume {run.run_id}"):
                     return result
             journal.check_as_of(as_of, f"{project}/{target}", allow_older=allow_older)
-            previous = journal.fingerprints()
-            selection = select(scores, mapping, previous, full=full, state=state, done=result.done)
+            selection = select(scores, mapping, journal, full=full, state=state, done=result.done)
             result.unchanged, result.rejects = selection.unchanged, selection.rejects
+            result.gone = len(selection.gone)
             if not selection.to_send:
                 return result
             run_id = selection.run_id
