@@ -1392,8 +1392,14 @@ def export(
                 "unchanged); no file written (--full to write everyone)"
             )
         else:
+            files = (
+                str(res.path)
+                if len(res.paths) == 1
+                else f"{len(res.paths)} files of at most {mapping.max_rows_per_file:,} rows "
+                f"(the CRM's limit per file): {', '.join(map(str, res.paths))}"
+            )
             typer.echo(
-                f"{project}/{name}: wrote {res.written:,} customers to {res.path} "
+                f"{project}/{name}: wrote {res.written:,} customers to {files} "
                 f"({res.unchanged:,} unchanged, not written)"
             )
         return

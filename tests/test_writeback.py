@@ -417,6 +417,33 @@ def test_bad_rows_are_rejected_with_a_reason_never_dropped(
     assert [json.loads(line)["row"] for line in lines] == sorted(reasons)
 
 
+def test_an_export_past_the_crms_rows_per_file_is_written_in_parts(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Zoho Bulk Write takes 25,000 records per CSV, the Salesforce Data Import Wizard 50,000:
+    past a mapping's ``max_rows_per_file`` the export is name.part-001.csv, ... each with the
+    header; under it, one file of the plain name."""
+    assert load_mapping("zoho").max_rows_per_file == 25_000
+    assert load_mapping("zoho-cn").max_rows_per_file == 25_000
+    assert load_mapping("salesforce").max_rows_per_file == 50_000
+    mapping = load_mapping("hubspot").model_copy(update={"max_rows_per_file": 10})
+    few = scores.head(25)
+    parts = export_csv(few, "s", mapping, tmp_path / "a", out=tmp_path / "out.csv")
+    assert [p.name for p in parts.paths] == [f"out.part-00{i}.csv" for i in (1, 2, 3)]
+    assert not (tmp_path / "out.csv").exists()
+    got = [read_export(p, "hubspot")[1] for p in parts.paths]
+    assert [len(rows) for rows in got] == [10, 10, 5]
+    key = mapping.key
+    assert [r[key] for rows in got for r in rows] == list(few["customer_id"])
+    one = export_csv(few.head(10), "s", mapping, tmp_path / "b", out=tmp_path / "one.csv")
+    assert one.paths == [tmp_path / "one.csv"]
+    path = MAPPINGS_DIR_PATH / "hubspot.yaml"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(path.read_text(encoding="utf-8") + "max_rows_per_file: 0\n", encoding="utf-8")
+    with pytest.raises(MappingError, match="max_rows_per_file"):
+        load_mapping(bad)
+
+
 def test_only_customers_whose_fields_changed_are_exported_again(
     scores: pd.DataFrame, tmp_path: Path
 ) -> None:

@@ -20,13 +20,27 @@ from serving.writeback.plan import scores_as_of, select
 
 @dataclass(frozen=True)
 class CsvResult:
-    path: Path | None
+    #: the files written: one, or the parts of ``part_paths`` (none: nothing changed)
+    paths: list[Path]
     run_id: str
     written: int
     unchanged: int
     rejects: list[Reject] = field(default_factory=list)
     #: customers exported here before who are not in the scores (``Journal.not_in_scores``)
     gone: int = 0
+
+    @property
+    def path(self) -> Path | None:
+        """The file written (the first part of several), None when nothing changed."""
+        return self.paths[0] if self.paths else None
+
+
+def part_paths(path: Path, rows: int, max_rows: int | None) -> list[Path]:
+    """``[path]``, or ``name.part-001.csv``, ... beside it when ``rows`` exceed ``max_rows``."""
+    if not max_rows or rows <= max_rows:
+        return [path]
+    parts = -(-rows // max_rows)
+    return [path.with_name(f"{path.stem}.part-{i:03d}{path.suffix}") for i in range(1, parts + 1)]
 
 
 def write_csv(rows: list[dict], mapping: Mapping, path: Path) -> None:
@@ -64,8 +78,9 @@ def export_csv(
     allow_older: bool = False,
 ) -> CsvResult:
     """Write the changed customers (all with ``full``) to ``out`` (default
-    ``state/<mapping>-<UTC time>.csv``) and record them as exported to this target. Scores older
-    than those already exported here are refused unless ``allow_older``."""
+    ``state/<mapping>-<UTC time>.csv``; in parts past the mapping's ``max_rows_per_file``) and
+    record them as exported to this target. Scores older than those already exported here are
+    refused unless ``allow_older``."""
     as_of = scores_as_of(scores)
     with export_lock(state), Journal(state / "journal.sqlite") as journal:
         for stale in state.glob("*.csv.partial"):  # a killed older version's; the lock says
@@ -75,11 +90,13 @@ def export_csv(
         selection = select(scores, mapping, journal, full=full, state=state, spreadsheet=True)
         gone = len(selection.gone)
         if not selection.to_send:
-            return CsvResult(
-                None, selection.run_id, 0, selection.unchanged, selection.rejects, gone
-            )
+            return CsvResult([], selection.run_id, 0, selection.unchanged, selection.rejects, gone)
+        rows = [record for record, _ in selection.to_send]
         path = out or state / f"{mapping.name}-{now_stamp()}.csv"
-        write_csv([record for record, _ in selection.to_send], mapping, path)
+        paths = part_paths(path, len(rows), mapping.max_rows_per_file)
+        size = mapping.max_rows_per_file or len(rows)
+        for i, part in enumerate(paths):
+            write_csv(rows[i * size : (i + 1) * size], mapping, part)
         run = Run(
             selection.run_id,
             "csv",
@@ -94,7 +111,7 @@ def export_csv(
             run, {str(r[mapping.key]): fp for r, fp in selection.to_send}, as_of
         )
         return CsvResult(
-            path,
+            paths,
             selection.run_id,
             len(selection.to_send),
             selection.unchanged,

@@ -168,6 +168,12 @@ class Mapping(_Model):
     )
     fields: list[FieldSpec] = Field(min_length=2)
     resend: ResendRule = Field(default_factory=ResendRule)
+    max_rows_per_file: int | None = Field(
+        None,
+        ge=1,
+        description="customers the CRM's importer takes per file: more are written to "
+        "name.part-001.csv, name.part-002.csv, ... (unset: one file)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Mapping:
