@@ -11,6 +11,7 @@ import json
 import math
 import random
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -442,6 +443,30 @@ def test_an_export_past_the_crms_rows_per_file_is_written_in_parts(
     bad.write_text(path.read_text(encoding="utf-8") + "max_rows_per_file: 0\n", encoding="utf-8")
     with pytest.raises(MappingError, match="max_rows_per_file"):
         load_mapping(bad)
+
+
+def test_ids_excel_would_change_are_warned_of_where_the_workflow_opens_excel(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Fxiaoke's file is saved as .xlsx in Excel/WPS (Zoho CN's is checked there): ids Excel
+    changes are counted once per export, with an example and what to do."""
+    from serving.writeback.fields import excel_changes
+
+    changed = ["00012345", "123456789012345678", "2025-01-02", "1E5", "3/4", "12:30"]
+    kept = ["C0000001", "12345", "123456789012345", "A-1", "1.5", "x00012345"]
+    assert all(map(excel_changes, changed)) and not any(map(excel_changes, kept))
+    few = scores.head(12).assign(customer_id=changed + kept)
+    with pytest.warns(UserWarning) as caught:
+        export_csv(few, "s", load_mapping("fxiaoke"), tmp_path / "fx")
+    (warning,) = [w for w in caught if "Excel/WPS" in str(w.message)]
+    assert "6 customer ids in this fxiaoke file would be changed" in str(warning.message)
+    assert "e.g. '00012345'" in str(warning.message)
+    assert "import the CSV directly" in str(warning.message)
+    assert "set the 外部客户编号 column to Text" in str(warning.message)
+    assert load_mapping("zoho-cn").opened_in_spreadsheet
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        export_csv(few, "s", load_mapping("zoho"), tmp_path / "zoho")  # imported as CSV
 
 
 def test_only_customers_whose_fields_changed_are_exported_again(

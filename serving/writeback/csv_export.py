@@ -7,13 +7,14 @@ fingerprints recorded, so a killed export never counts a customer as exported wi
 from __future__ import annotations
 
 import csv
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from features.atomic_file import remove_stale_partials, replaced_file
-from serving.writeback.fields import Mapping, Reject, csv_cell, now_stamp
+from serving.writeback.fields import Mapping, Reject, csv_cell, excel_changes, now_stamp
 from serving.writeback.journal import Journal, Run, explain, export_lock, now
 from serving.writeback.plan import scores_as_of, select
 
@@ -67,6 +68,21 @@ def write_csv(rows: list[dict], mapping: Mapping, path: Path) -> None:
         raise explain(path, exc) from None
 
 
+def _warn_of_ids_excel_changes(ids: list[str], mapping: Mapping) -> None:
+    """Once per export, for a mapping whose workflow opens the file in Excel/WPS: how many
+    customer ids Excel would change (``fields.excel_changes``), with an example."""
+    changed = [i for i in ids if excel_changes(i)]
+    if mapping.opened_in_spreadsheet and changed:
+        warnings.warn(
+            f"{len(changed):,} customer ids in this {mapping.name} file would be changed by "
+            f"Excel/WPS opening it (e.g. {changed[0]!r}: leading zeros, more than 15 digits, "
+            "dates and 1E5 become numbers or dates), and the import would then miss their "
+            "records: import the CSV directly, or open it with Data > From Text/CSV and set "
+            f"the {mapping.key} column to Text before saving",
+            stacklevel=3,
+        )
+
+
 def export_csv(
     scores: pd.DataFrame,
     scores_name: str,
@@ -97,6 +113,7 @@ def export_csv(
         size = mapping.max_rows_per_file or len(rows)
         for i, part in enumerate(paths):
             write_csv(rows[i * size : (i + 1) * size], mapping, part)
+        _warn_of_ids_excel_changes([str(r[mapping.key]) for r in rows], mapping)
         run = Run(
             selection.run_id,
             "csv",

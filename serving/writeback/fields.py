@@ -168,6 +168,11 @@ class Mapping(_Model):
     )
     fields: list[FieldSpec] = Field(min_length=2)
     resend: ResendRule = Field(default_factory=ResendRule)
+    opened_in_spreadsheet: bool = Field(
+        False,
+        description="the import workflow opens the CSV in Excel/WPS (Fxiaoke, Zoho CN): customer "
+        "ids Excel would change (00012345, more than 15 digits, 2025-01-02, 1E5) are warned of",
+    )
     max_rows_per_file: int | None = Field(
         None,
         ge=1,
@@ -427,6 +432,22 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def formula_like(text: str) -> bool:
     """Whether a spreadsheet opening the CSV would evaluate ``text`` (CSV/formula injection)."""
     return text.startswith(FORMULA_STARTS)
+
+
+#: Ids Excel/WPS change when they open a CSV: leading zeros dropped, more than 15 digits
+#: rounded, dates, times and fractions converted, ``1E5`` read as a number.
+_EXCEL_CHANGES = re.compile(
+    r"0\d+"  # leading zeros
+    r"|\d{16,}"  # past Excel's 15 significant digits
+    r"|\d+(\.\d+)?[eE][+-]?\d+"  # scientific notation
+    r"|\d{1,4}[-/]\d{1,2}([-/]\d{1,4})?"  # dates, fractions
+    r"|\d{1,2}:\d{2}(:\d{2})?"  # times
+)
+
+
+def excel_changes(key: str) -> bool:
+    """Whether Excel/WPS opening the CSV would show (and save) ``key`` as another value."""
+    return _EXCEL_CHANGES.fullmatch(key.strip()) is not None
 
 
 def csv_cell(value: Any, field: FieldSpec, mapping: Mapping) -> str:
