@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from serving.monitor_config import MonitorConfig
-from training.reference import compare, compare_numeric, psi
+from training.reference import compare, compare_numeric, psi, seen_variation
 
 if TYPE_CHECKING:
     from features.snapshots import ValueColumn
@@ -79,20 +79,30 @@ def mix_of(scores: pd.DataFrame) -> dict:
 # --------------------------------------------------------------------------- drift
 
 
-def input_drift(reference: dict, features: pd.DataFrame, cfg: MonitorConfig) -> list[dict]:
-    """One row per monitored feature: PSI, KS, missing and new-category rates and their level."""
+def input_drift(
+    reference: dict, features: pd.DataFrame, cfg: MonitorConfig, as_of: date | None = None
+) -> list[dict]:
+    """One row per monitored feature: PSI, KS, missing and new-category rates and their level.
+    The warn lines of PSI, KS and median shift never sit below how far the trained-on data already
+    moved (``training.reference.seen_variation``: the same season a year before ``as_of``, and as
+    long before the reference), times ``1 + variation_slack``."""
     t = cfg.input
+    seen_of = seen_variation(reference, as_of) if as_of is not None else {}
     rows = []
     for name, ref in reference["features"].items():
         values = (
             features[name] if name in features.columns else pd.Series(np.nan, index=features.index)
         )
         stats = compare(ref, values)
+        seen = seen_of.get(name, {})
         real = stats["p_value"] <= t.p_value_max  # not a small sample's chance wobble
+        slack = t.variation_slack
         causes = {
-            "psi": _level(stats["psi"], t.psi_warn, t.psi_alert) if real else "ok",
-            "ks": _level(stats["ks"], t.ks_warn, t.ks_alert) if real else "ok",
-            "median_shift": _level(stats["median_shift"], t.median_shift_warn, t.median_shift_alert)
+            "psi": _beyond(stats, seen, "psi", t.psi_warn, t.psi_alert, slack) if real else "ok",
+            "ks": _beyond(stats, seen, "ks", t.ks_warn, t.ks_alert, slack) if real else "ok",
+            "median_shift": _beyond(
+                stats, seen, "median_shift", t.median_shift_warn, t.median_shift_alert, slack
+            )
             if stats["median_p_value"] <= t.p_value_max
             else "ok",
             "missing": _level(abs(stats["missing_change"]), t.missing_warn, t.missing_alert),
@@ -104,6 +114,7 @@ def input_drift(reference: dict, features: pd.DataFrame, cfg: MonitorConfig) -> 
             {
                 "feature": name,
                 **stats,
+                "seen_before_training": seen,
                 "level": _worst(causes.values()),
                 "because": [
                     k for k, v in causes.items() if v != "ok" and v == _worst(causes.values())
@@ -117,6 +128,14 @@ def input_drift(reference: dict, features: pd.DataFrame, cfg: MonitorConfig) -> 
         for r in alerts:
             r["level"] = "warn"
     return rows
+
+
+def _beyond(stats: dict, seen: dict, stat: str, warn: float, alert: float, slack: float) -> str:
+    """The level of ``stats[stat]`` with a warn line never below ``seen[stat]`` (how far the data
+    the pair was trained on already moved) times ``1 + slack``; the alert line keeps its distance
+    above the warn line."""
+    lifted = max(warn, seen.get(stat, 0.0) * (1.0 + slack))
+    return _level(stats[stat], lifted, alert + lifted - warn)
 
 
 def score_drift(reference: dict, scores: pd.DataFrame, cfg: MonitorConfig) -> list[dict]:
@@ -384,13 +403,18 @@ def _stat(row: dict, key: str) -> float:
 
 
 def drift_report(
-    reference: dict, features: pd.DataFrame, scores: pd.DataFrame, cfg: MonitorConfig
+    reference: dict,
+    features: pd.DataFrame,
+    scores: pd.DataFrame,
+    cfg: MonitorConfig,
+    as_of: date | None = None,
 ) -> tuple[list[dict], list[dict]]:
     """Input and score drift of one scoring date's buyers (prospects have no churn score and were
     not in the reference)."""
     buyers = scores["churn_probability"].notna().to_numpy()
     feature_buyers = features.set_index("customer_id").reindex(scores.loc[buyers, "customer_id"])
-    return input_drift(reference, feature_buyers, cfg), score_drift(reference, scores[buyers], cfg)
+    inputs = input_drift(reference, feature_buyers, cfg, as_of)
+    return inputs, score_drift(reference, scores[buyers], cfg)
 
 
 def monitor(
@@ -410,7 +434,7 @@ def monitor(
     ``references``: per kept date, the reference of the pair that scored it (``reference``
     otherwise)."""
     scores, features = history[as_of]
-    inputs, score_rows = drift_report(reference, features, scores, cfg)
+    inputs, score_rows = drift_report(reference, features, scores, cfg, as_of)
     performance = realized_performance(
         reference,
         {d: s for d, (s, _) in history.items() if d <= as_of},

@@ -60,6 +60,14 @@ class InputThresholds(_Pair):
         description="a PSI, KS or median shift counts only when "
         "this unlikely by chance (chi-square on the bins; sign test for the median)",
     )
+    variation_slack: float = Field(
+        0.25,
+        ge=0,
+        description="a PSI, KS or median shift warns only beyond (1 + this) x how far the data the "
+        "pair was trained on already moved from the reference: the same season a year earlier, "
+        "and as long before training (seasons and a base that ages move features without any "
+        "change in the world)",
+    )
     min_features_alert: int = Field(
         1,
         ge=1,

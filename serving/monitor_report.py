@@ -11,6 +11,8 @@ from itertools import pairwise
 
 import numpy as np
 
+from serving.monitor import LEVELS
+
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Monitor {{ r.project }} v{{ r.model_version }} as of {{ r.as_of }}</title>
@@ -107,7 +109,11 @@ def _psi_png(report: dict) -> str:
     t = report["thresholds"]["input"]
     for line, style in ((t["psi_warn"], ":"), (t["psi_alert"], "--")):
         ax.axvline(line, color="k", linestyle=style, linewidth=1)
-    ax.set_xlabel("PSI vs reference (dotted: warn, dashed: alert)")
+    ax.set_xlabel(
+        "PSI vs reference (dotted: warn, dashed: alert); colour: the feature's level by any "
+        "statistic (PSI, KS, median shift)",
+        fontsize=8,
+    )
     ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
     return figure_to_base64(fig)
@@ -217,7 +223,11 @@ def render_html(report: dict) -> str:
 
     env = Environment(autoescape=True, undefined=StrictUndefined)
     env.filters["number"] = _number
-    top = [r for r in report["input_drift"] if np.isfinite(r["psi"])][:4]
+    # the features the verdict names first (an alert by median shift has a small PSI), then PSI
+    top = sorted(
+        (r for r in report["input_drift"] if np.isfinite(r["psi"])),
+        key=lambda r: (-LEVELS.index(r["level"]), -r["psi"]),
+    )[:4]
     histograms = [
         (
             r["feature"],

@@ -55,6 +55,78 @@ def test_psi_and_ks_are_small_on_the_same_distribution_and_large_on_a_shift():
     assert len(reference["shares"]) == 10 and sum(reference["shares"]) == pytest.approx(1.0)
 
 
+def test_counts_get_no_median_shift_and_ties_at_the_median_are_no_shift():
+    """A count's median jumps between whole numbers (4 -> 5 read as a 25% shift), and the sign
+    test treated the share above a tied median as one half: an unchanged count (frequency) gave
+    p = 7e-6 with no shift at all."""
+    rng = np.random.default_rng(1)
+
+    def logins() -> pd.Series:  # most customers a few, a long tail: ~190 distinct, median 2
+        return pd.Series(np.r_[rng.poisson(2, 19_000), rng.integers(20, 200, 1000)])
+
+    reference = numeric_profile(logins())
+    assert reference["counts"] and reference["distinct"] >= 50 and reference["median_nonzero"] == 2
+    assert compare_numeric(reference, logins() + 1)["median_shift"] == 0.0  # PSI and KS see it
+    legacy = {k: v for k, v in reference.items() if k not in ("counts", "above_median_share")}
+    assert compare_numeric(legacy, logins() + 1)["median_shift"] == 0.5  # an older reference
+    assert compare_numeric(reference, logins())["median_p_value"] > 0.001
+    assert compare_numeric(legacy, logins())["median_p_value"] < 1e-6
+    money = numeric_profile(rng.lognormal(3, 1, 5000).round())  # whole yuan are still money
+    assert not money["counts"]
+    assert compare_numeric(money, rng.lognormal(3.5, 1, 5000).round())["median_shift"] > 0.5
+
+
+def test_lines_never_sit_below_how_far_the_trained_on_data_already_moved():
+    """Kept months before training: a feature the same season a year earlier was a PSI of 0.4
+    from the reference (a summer) is not drift at 0.4 next summer, and a feature that moved as
+    much in as many months before training (a base that ages) is not drift either; beyond that by
+    the usual distance it is. Other features, and dates no kept month stands for, keep the
+    lines."""
+    from serving.monitor import input_drift
+    from training.reference import seen_variation, variation
+
+    rng = np.random.default_rng(2)
+    n = 4000
+
+    def month(k: int) -> pd.DataFrame:  # k months after 2024-01-01; the reference is 2025-01-01
+        return pd.DataFrame(
+            {
+                "cutoff": pd.Timestamp("2024-01-01") + pd.DateOffset(months=k),
+                "summer": rng.lognormal(3.6 if 5 <= k <= 7 else 3.0, 1, n),
+                "aging": rng.lognormal(3.0 - 0.15 * (12 - k), 1, n),
+                "steady": rng.lognormal(3, 1, n),
+            }
+        )
+
+    reference_buyers = month(12).drop(columns="cutoff")
+    features = {c: numeric_profile(reference_buyers[c]) for c in reference_buyers}
+    earlier = pd.concat([*(month(k) for k in range(1, 12)), month(0).head(50)])
+    reference = {"cutoff": "2025-01-01", "features": features}
+    reference["variation"] = variation(features, earlier)
+    assert "2024-01-01" not in reference["variation"]["months"]  # 50 buyers say nothing
+    june = seen_variation(reference, date(2025, 6, 10))  # June 2024; and 2024-07-25: August
+    assert june["summer"]["psi"] > 0.25 and june["aging"]["psi"] > 0.25 > june["steady"]["psi"]
+    assert seen_variation(reference, date(2026, 3, 1)) == {}  # no kept month stands for it
+    cfg = MonitorConfig()
+    now = pd.DataFrame(
+        {
+            "summer": rng.lognormal(3.6, 1, n),
+            "aging": rng.lognormal(3.75, 1, n),  # as much in five months as before training
+            "steady": rng.lognormal(3, 1, n),
+        }
+    )
+    rows = {r["feature"]: r for r in input_drift(reference, now, cfg, date(2025, 6, 1))}
+    assert min(rows[f]["psi"] for f in ("summer", "aging")) > cfg.input.psi_alert
+    assert {f: r["level"] for f, r in rows.items()} == dict.fromkeys(rows, "ok")
+    beyond = now.assign(summer=rng.lognormal(4.5, 1, n), steady=rng.lognormal(3.6, 1, n))
+    rows = {r["feature"]: r for r in input_drift(reference, beyond, cfg, date(2025, 6, 1))}
+    assert rows["summer"]["level"] == "alert" and rows["steady"]["level"] == "alert"
+    winter = {r["feature"]: r["level"] for r in input_drift(reference, now, cfg, date(2025, 2, 1))}
+    assert winter["summer"] == "alert"  # a summer in February: February 2024 was the reference's
+    older = input_drift({"features": features}, now, cfg, date(2025, 6, 1))  # no kept months
+    assert {r["feature"]: r["level"] for r in older}["summer"] == "alert"
+
+
 def test_missing_share_and_categories_the_reference_never_saw():
     reference = profile(pd.Series(["web", "store", "app", None] * 250))
     assert reference["kind"] == "categorical" and reference["missing"] == pytest.approx(0.25)
@@ -228,7 +300,7 @@ def _drift(champions, data_dir: Path, day: date, cfg: MonitorConfig | None = Non
     scores = score_snapshot(snapshot, champions, day)
     return (
         *drift_report(
-            champions.meta["monitor_reference"], snapshot, scores, cfg or MonitorConfig()
+            champions.meta["monitor_reference"], snapshot, scores, cfg or MonitorConfig(), day
         ),
         scores,
     )

@@ -43,8 +43,10 @@ def numeric_profile(values, n_bins: int = N_BINS) -> dict:
         "min": float(present.min()),
         "max": float(present.max()),
         "median_nonzero": _median_nonzero(present),
+        "above_median_share": _above_median_share(present),
         "distinct": len(np.unique(present)),
         "negative_share": float((present < 0).mean()),
+        "counts": bool(pd.api.types.is_integer_dtype(pd.Series(values).dtype)),
     }
 
 
@@ -60,15 +62,29 @@ def _median_nonzero(present: np.ndarray) -> float | None:
     return float(np.median(nonzero)) if len(nonzero) else None
 
 
+def _above_median_share(present: np.ndarray) -> float | None:
+    """Of the non-zero values not equal to their median, the share above it (0.5 for continuous
+    values; a count's median holds many values, so above and below need not balance)."""
+    nonzero = present[present != 0]
+    if not len(nonzero):
+        return None
+    median = np.median(nonzero)
+    above, below = int((nonzero > median).sum()), int((nonzero < median).sum())
+    return above / (above + below) if above + below else None
+
+
 def median_shift(reference: Mapping, present: np.ndarray) -> float:
     """How far the median of the non-zero values moved, as a symmetric ratio minus one
-    (``exp(|log(current / reference)|) - 1``: 0.5 is 1.5x up or down); 0 for counts, signed
-    quantities or medians of different sign. Catches a shift of scale (prices) that PSI, dominated
-    by the spread between customers, sees only faintly."""
+    (``exp(|log(current / reference)|) - 1``: 0.5 is 1.5x up or down); 0 for counts (integer
+    columns, or fewer distinct values than :data:`CONTINUOUS_MIN_DISTINCT`: their median jumps
+    between whole numbers, 4 -> 5 is 0.25), signed quantities or medians of different sign.
+    Catches a shift of scale (prices) that PSI, dominated by the spread between customers, sees
+    only faintly."""
     ref = reference.get("median_nonzero")
     if (
         not ref
         or ref < 0
+        or reference.get("counts", False)
         or reference.get("distinct", 0) < CONTINUOUS_MIN_DISTINCT
         or reference.get("negative_share", 1.0) > MAX_NEGATIVE_SHARE
     ):
@@ -136,8 +152,9 @@ def shift_p_value(reference_shares, reference_n: float, current_shares, current_
 
 
 def median_p_value(reference: Mapping, present: np.ndarray) -> float:
-    """Sign test: p-value that the non-zero values still fall above the reference's non-zero median
-    half of the time (needs no reference sample, only its median)."""
+    """Sign test: p-value that the non-zero values off the reference's non-zero median still fall
+    above it as often as the reference's did (half the time unless values tie at the median;
+    needs no reference sample, only its median and that share)."""
     from scipy.stats import binomtest
 
     ref = reference.get("median_nonzero")
@@ -145,7 +162,11 @@ def median_p_value(reference: Mapping, present: np.ndarray) -> float:
     if ref is None or len(nonzero) == 0:
         return 1.0
     above, below = int((nonzero > ref).sum()), int((nonzero < ref).sum())
-    return float(binomtest(above, above + below, 0.5).pvalue) if above + below else 1.0
+    share = reference.get("above_median_share")
+    share = 0.5 if share is None else share  # a reference written before the share was kept
+    if not above + below or not 0 < share < 1:
+        return 1.0
+    return float(binomtest(above, above + below, share).pvalue)
 
 
 def _present_n(reference: Mapping) -> float:
@@ -231,6 +252,56 @@ def monitored_features(feature_columns) -> list[str]:
     return [c for c in feature_columns if c not in CALENDAR_COLUMNS]
 
 
+#: How far back the reference looks for the data's own changes (monthly cutoffs).
+VARIATION_MONTHS = 12
+#: An earlier month with fewer buyers says little about the variation (PSI of a few hundred
+#: customers wobbles).
+VARIATION_MIN_BUYERS = 200
+VARIATION_STATS = ("psi", "ks", "median_shift")
+#: How near a kept month must be to the date it stands for (:func:`seen_variation`).
+SAME_SEASON_DAYS = 16
+
+
+def variation(features: Mapping[str, Mapping], earlier: pd.DataFrame) -> dict:
+    """How far each monitored feature of each month before the reference date (``earlier``: its
+    buyers, a ``cutoff`` column; months with fewer than :data:`VARIATION_MIN_BUYERS` are left
+    out) was from the reference: PSI, KS and median shift, per month."""
+    months = {}
+    for cutoff, part in earlier.groupby("cutoff", sort=True):
+        if len(part) < VARIATION_MIN_BUYERS:
+            continue
+        months[str(pd.Timestamp(cutoff).date())] = {
+            name: {
+                k: float(v) if np.isfinite(v := compare(ref, part[name])[k]) else 0.0
+                for k in VARIATION_STATS
+            }
+            for name, ref in features.items()
+            if name in part.columns
+        }
+    return {"months": months}
+
+
+def seen_variation(reference: Mapping, as_of) -> dict[str, dict[str, float]]:
+    """Per feature and statistic, how far the data the pair was trained on already moved from the
+    reference in two kept months: the same season a year before ``as_of`` (seasons), and as long
+    before the reference as ``as_of`` is after it (a base that ages, a pool of lapsed buyers that
+    grows); the larger of the two. A month counts within :data:`SAME_SEASON_DAYS` of its date; no
+    kept month (a reference older than the variation, a date over a year away): ``{}``."""
+    months = (reference.get("variation") or {}).get("months", {})
+    if not months:  # a reference written before the months were kept
+        return {}
+    day, cutoff = pd.Timestamp(as_of), pd.Timestamp(reference["cutoff"])
+    found = [
+        months[min(near, key=lambda m: abs((pd.Timestamp(m) - target).days))]
+        for target in (day - pd.DateOffset(years=1), cutoff - (day - cutoff))
+        if (near := [m for m in months if abs((pd.Timestamp(m) - target).days) <= SAME_SEASON_DAYS])
+    ]
+    return {
+        name: {k: max(month[name][k] for month in found if name in month) for k in VARIATION_STATS}
+        for name in {n for month in found for n in month}
+    }
+
+
 def build_reference(
     frame: pd.DataFrame,
     feature_columns,
@@ -241,19 +312,23 @@ def build_reference(
     cutoff,
     horizons: Mapping[str, int],
     mix: Mapping[str, Mapping[str, float]] | None = None,
+    earlier: pd.DataFrame | None = None,
 ) -> dict:
     """The monitoring reference of a pair from the buyers ``frame`` and their predictions.
 
     ``metrics`` are the run's metrics (the ``test_`` ones are kept, prefix removed); ``mix`` the
-    stage and tier shares of the same customers (``serving.monitor.reference_mix``), if known."""
+    stage and tier shares of the same customers (``serving.monitor.reference_mix``), if known;
+    ``earlier`` the buyers of the months before (a ``cutoff`` column), for :func:`variation`."""
+    features = {
+        c: profile(frame[c]) for c in monitored_features(feature_columns) if c in frame.columns
+    }
     return {
         "format": REFERENCE_FORMAT,
         "cutoff": str(pd.Timestamp(cutoff).date()),
         "customers": len(frame),
         "horizons": dict(horizons),
-        "features": {
-            c: profile(frame[c]) for c in monitored_features(feature_columns) if c in frame.columns
-        },
+        "features": features,
+        "variation": None if earlier is None else variation(features, earlier),
         "scores": {
             "churn_probability": numeric_profile(churn_probability),
             "predicted_value": numeric_profile(predicted_value),

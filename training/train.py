@@ -571,21 +571,24 @@ def monitor_reference(
     "changed since training" -- and the test metrics, against which realized performance is
     judged. (The test buyers sit a horizon earlier: a growing base ages between the two dates,
     and a fresh pair monitored on its own data would be called drifted.)"""
-    from training.reference import build_reference
+    from training.reference import VARIATION_MONTHS, build_reference
 
-    end = data_bounds(data_dir)[1]  # the default scoring date of `lifecycle score`
+    start, end = data_bounds(data_dir)  # end: the default scoring date of `lifecycle score`
+    months = [end - pd.DateOffset(months=k) for k in range(VARIATION_MONTHS, 0, -1)]
     frame = build_frame(
         data_dir,
-        [end],
+        [*(m.date() for m in months if m.date() > start), end],
         cfg,
         with_labels=False,
         progress=False,
         churn_horizon_days=cfg.labels.churn_horizon_days,
         value_horizon_days=cfg.labels.value_horizon_days,
     )
-    buyers = with_model_columns(
+    frame = with_model_columns(
         frame[frame["is_prospect"] == 0].reset_index(drop=True), feature_columns
     )
+    at_end = (pd.to_datetime(frame["cutoff"]) == pd.Timestamp(end)).to_numpy()
+    buyers, earlier = frame[at_end].reset_index(drop=True), frame[~at_end]
     p, value = churn.predict_proba(buyers), np.clip(clv.predict(buyers), 0, None)
     return build_reference(
         buyers,
@@ -596,6 +599,7 @@ def monitor_reference(
         cutoff=end,
         horizons={"churn": cfg.labels.churn_horizon_days, "value": cfg.labels.value_horizon_days},
         mix=None if mix is None else mix(buyers, p, value, scoring),
+        earlier=earlier,
     )
 
 
