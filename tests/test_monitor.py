@@ -698,25 +698,16 @@ def test_model_health_gauges_for_prometheus(tmp_path):
     # another project's report (every project's monitor writes reports/monitor by default): not
     # this pair's health (its verdict and PSI were served under this project's labels)
     report.write_text(json.dumps({"project": "other", "model_version": "4", "verdict": "alert"}))
-    other = CollectorRegistry()
-    other.register(
-        ModelHealthCollector(
-            "shop", "4", date(2025, 12, 1), [0.1], [1.0], report, clock=lambda: now
+    for _ in ("another project's report", "no report"):
+        served = CollectorRegistry()
+        served.register(
+            ModelHealthCollector(
+                "shop", "4", date(2025, 12, 1), [0.1], [1.0], report, clock=lambda: now
+            )
         )
-    )
-    assert b'lifecycle_monitor_verdict{model_version="4",project="shop"} -1.0' in generate_latest(
-        other
-    )
-    report.unlink()
-    none = CollectorRegistry()
-    none.register(
-        ModelHealthCollector(
-            "shop", "4", date(2025, 12, 1), [0.1], [1.0], report, clock=lambda: now
-        )
-    )
-    assert b'lifecycle_monitor_verdict{model_version="4",project="shop"} -1.0' in generate_latest(
-        none
-    )
+        none = b'lifecycle_monitor_verdict{model_version="4",project="shop"} -1.0'
+        assert none in generate_latest(served)
+        report.unlink(missing_ok=True)
 
 
 def test_a_broken_history_partition_is_named_not_a_traceback(tmp_path):
