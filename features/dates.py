@@ -10,6 +10,7 @@ UTC. Whether ``05/03/2024`` is 5 March or 3 May is decided once per file from th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,15 +118,15 @@ def detect_order(columns: list[pd.Series], order: str | None, european: bool) ->
     day_votes = month_votes = 0
     example = None
     for column in columns:
-        distinct = pd.Series(column.dropna().unique(), dtype="string")
-        _, parts = _extract(distinct)
-        ab = parts.get("dmy_or_mdy")
-        if ab is None or ab.empty:
-            continue
-        a, b = ab["a"].astype(int), ab["b"].astype(int)
-        day_votes += int((a > 12).sum())
-        month_votes += int((b > 12).sum())
-        example = example or str(distinct.loc[ab.index[0]])
+        for distinct in _blocks(pd.Series(column.dropna().unique(), dtype="string")):
+            _, parts = _extract(distinct)
+            ab = parts.get("dmy_or_mdy")
+            if ab is None or ab.empty:
+                continue
+            a, b = ab["a"].astype(int), ab["b"].astype(int)
+            day_votes += int((a > 12).sum())
+            month_votes += int((b > 12).sum())
+            example = example or str(distinct.loc[ab.index[0]])
     if day_votes or month_votes:
         day_first = day_votes >= month_votes
         place = "first" if day_first else "second"  # the part above 12 is the day either way
@@ -212,27 +213,40 @@ def _parse_distinct(
             DESCRIPTIONS["strptime"] + f" {date_format}",
             marked,
         )
-    _, parts = _extract(values)
     result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
     marked = pd.Series(False, index=values.index)
-    used: dict[str, int] = {}
-    for name, found in parts.items():
-        stamps, label = _assemble(name, found, order)
-        result.loc[stamps.index] = stamps
-        if "tz" in found:
-            marked.loc[found.index] = found["tz"].notna().to_numpy()
-        elif isinstance(label, pd.Series):  # numbers: Unix epochs are UTC, Excel days are not
-            marked.loc[label.index] = label.isin(["epoch_s", "epoch_ms"]).to_numpy()
-        counts = (
-            stamps.notna().groupby(label).sum()
-            if isinstance(label, pd.Series)
-            else {label: stamps.notna().sum()}
-        )
-        for lab, n in dict(counts).items():
-            used[lab] = used.get(lab, 0) + int(n)
-    shapes = sorted(used.items(), key=lambda kv: -kv[1])
-    described = ", ".join(f"{DESCRIPTIONS.get(k, k)}" for k, n in shapes if n) or "none"
+    used: dict[tuple[int, str], int] = {}  # (shape's place in SHAPES, label): values parsed
+    for block in _blocks(values):
+        _, parts = _extract(block)
+        for name, found in parts.items():
+            stamps, label = _assemble(name, found, order)
+            result.loc[stamps.index] = stamps
+            if "tz" in found:
+                marked.loc[found.index] = found["tz"].notna().to_numpy()
+            elif isinstance(label, pd.Series):  # numbers: Unix epochs are UTC, Excel days are not
+                marked.loc[label.index] = label.isin(["epoch_s", "epoch_ms"]).to_numpy()
+            counts = (
+                stamps.notna().groupby(label).sum()
+                if isinstance(label, pd.Series)
+                else {label: stamps.notna().sum()}
+            )
+            for lab, n in dict(counts).items():
+                key = (list(SHAPES).index(name), lab)
+                used[key] = used.get(key, 0) + int(n)
+    shapes = sorted(sorted(used.items()), key=lambda kv: -kv[1])  # ties: in SHAPES order
+    described = ", ".join(f"{DESCRIPTIONS.get(k, k)}" for (_, k), n in shapes if n) or "none"
     return result, described, marked
+
+
+#: Distinct values matched at once: the regex parts of a block are alive together.
+BLOCK_VALUES = 100_000
+
+
+def _blocks(values: pd.Series) -> Iterator[pd.Series]:
+    """``values`` in consecutive blocks of at most ``BLOCK_VALUES`` (each value is read on its
+    own, so blocks only bound the memory)."""
+    for lo in range(0, len(values), BLOCK_VALUES):
+        yield values.iloc[lo : lo + BLOCK_VALUES]
 
 
 def _ints(frame: pd.DataFrame, col: str, default: int = 0) -> pd.Series:
