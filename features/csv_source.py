@@ -14,11 +14,14 @@ import codecs
 import csv
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.mapping import IngestError
 
@@ -60,11 +63,11 @@ class SourceFile:
     sep: str | None = None
     notes: list[str] = field(default_factory=list)
     _raw_lines: list[str] = field(default_factory=list, repr=False)
-    _record_spans: list[tuple[int, int]] = field(default_factory=list, repr=False)
+    _record_spans: np.ndarray | list = field(default_factory=list, repr=False)  # (n, 2)
 
     def raw_record(self, index: int) -> str:
         """The source text of data record ``index`` (0-based), as it stands in the file."""
-        if not self._record_spans:
+        if not len(self._record_spans):
             return ", ".join(f"{k}={v}" for k, v in self.frame.iloc[index].items())
         start, end = self._record_spans[index]
         return "".join(self._raw_lines[start:end]).rstrip("\r\n")
@@ -111,6 +114,7 @@ def read_source(path: Path, encoding: str | None = None, sep: str | None = None)
         return _read_parquet(path)
     _refuse_binary(path, raw)
     text, used = _decode(path, raw, check_encoding(encoding))
+    del raw  # as large as the text: not kept while the text is parsed
     source = _parse_text(path, text, normalise_sep(sep))
     source.encoding = used
     return source
@@ -286,21 +290,10 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
             f"{path}: cannot tell the column separator (tried comma, semicolon, tab, pipe "
             "and whitespace); pass --sep"
         )
-    records, spans = _records(path, lines, chosen, 0)
-    unclosed = set()  # span starts of records whose quote does not close their field
-    i = 0
-    while i < len(records):
-        start, end = spans[i]
-        if end - start > 1 and _misquoted(lines, spans[i], chosen):
-            # A quote opened in this line does not close its field: csv read the next lines (up
-            # to a later stray quote, or the end) into it. The line is one bad record; the lines
-            # after it are read again.
-            records[i] = next(csv.reader([lines[start]], delimiter=chosen))
-            spans[i] = (start, start + 1)
-            unclosed.add(start)
-            records[i + 1 :], spans[i + 1 :] = _records(path, lines[start + 1 :], chosen, start + 1)
-        i += 1
-    if not records:
+    records, unclosed = _read_again_after_misquotes(
+        path, lines, _records(path, lines, chosen, 0), chosen
+    )
+    if not len(records):
         raise IngestError(f"{path}: file is empty; expected a header and at least one row")
     notes = [f"separator {_sep_name(chosen)}" + ("" if sep else " (detected)")]
     title = _preamble(records)
@@ -309,58 +302,201 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
             f"title skipped ({title} single-value lines before the header, such as "
             f"{next(f for f in records[0] if f.strip()).strip()!r})"
         )
-        records, spans = records[title:], spans[title:]
+        records = records[title:]
     names = [_clean_header(h) for h in records[0]]
     header = _unique(names)
-    body, body_spans = records[1:], spans[1:]
+    body = records[1:]
     footer = _footer(body, len(header)) if text.endswith(("\n", "\r")) else 0
     if footer:
         notes.append(
             f"footer skipped ({footer} lines after the last row: a report footer or totals "
             f"line such as {','.join(body[-footer])[:60]!r})"
         )
-        body, body_spans = body[:-footer], body_spans[:-footer]
-    if not body:
+        body = body[: len(body) - footer]
+    if not len(body):
         raise IngestError(f"{path}: file has a header but no rows; expected at least one row")
-    width = len(header)
-    problems = np.full(len(body), None, dtype=object)
-    rows = []
-    for i, fields in enumerate(body):
-        if len(fields) > width and not any(f.strip() for f in fields[width:]):
-            fields = fields[:width]  # trailing empty fields (a spreadsheet artefact)
-        row: list[str | None] = list(fields)
-        if len(row) != width:
-            problems[i] = FIELD_COUNT
-            row = (row + [None] * width)[:width]
-        if body_spans[i][0] in unclosed:
-            problems[i] = UNCLOSED_QUOTE
-        rows.append(row)
-    if _cut_at_end(text, lines, body_spans[-1], chosen):
+    spans = body.spans
+    problems = _field_count_problems(body, len(header))
+    problems[np.isin(spans[:, 0], list(unclosed))] = UNCLOSED_QUOTE
+    if _cut_at_end(text, lines, tuple(spans[-1]), chosen):
         problems[-1] = TRUNCATED
-    frame = pd.DataFrame(rows, columns=header, dtype="string")
+    frame = pd.DataFrame(
+        {name: pd.arrays.ArrowStringArray(body.column(j)) for j, name in enumerate(header)},
+        index=pd.RangeIndex(len(body)),
+    )
+    del body, records
     for col in frame.columns:
         frame[col] = frame[col].str.strip().replace("", pd.NA)
     # a name the header holds more than once (read as name, name.1, ...): no column is taken by it
     frame.attrs[REPEATED] = sorted({n for n in names if n and names.count(n) > 1})
-    starts = np.array([s + 1 for s, _ in body_spans], dtype="int64")
     return SourceFile(
         path,
         frame,
         problems,
-        starts,
+        spans[:, 0] + 1,
         sep=chosen,
         notes=notes,
         _raw_lines=lines,
-        _record_spans=body_spans,
+        _record_spans=spans,
     )
 
 
-def _records(
-    path: Path, lines: list[str], sep: str, offset: int
-) -> tuple[list[list[str]], list[tuple[int, int]]]:
+def _read_again_after_misquotes(
+    path: Path, lines: list[str], records: _Records, sep: str
+) -> tuple[_Records, set[int]]:
+    """A record whose quote does not close its field (csv read the next lines, up to a later
+    stray quote or the end, into it) is its first line alone: one bad record; the lines after
+    it are read again. Also returns the first lines of such records."""
+    unclosed: set[int] = set()
+    i = 0
+    while True:
+        spans = records.spans
+        multi = i + np.flatnonzero(spans[i:, 1] - spans[i:, 0] > 1)
+        bad = next((k for k in multi if _misquoted(lines, tuple(spans[k]), sep)), None)
+        if bad is None:
+            return records, unclosed
+        start = int(spans[bad, 0])
+        alone = next(csv.reader([lines[start]], delimiter=sep))
+        records = _Records(
+            [
+                *records[:bad].blocks,
+                _Block.of([alone], [_filled(alone)], [(start, start + 1)]),
+                *_records(path, lines[start + 1 :], sep, start + 1).blocks,
+            ]
+        )
+        unclosed.add(start)
+        i = int(bad) + 1
+
+
+def _field_count_problems(body: _Records, width: int) -> np.ndarray:
+    """``FIELD_COUNT`` for each record of another field count than the header (trailing empty
+    fields, a spreadsheet artefact, do not count), else None."""
+    counts, filled = body.counts, body.filled
+    trimmed = (counts > width) & (filled <= width)
+    problems = np.full(len(counts), None, dtype=object)
+    problems[(counts != width) & ~trimmed] = FIELD_COUNT
+    return problems
+
+
+#: Records per block of :class:`_Records` (the Python strings of one block are alive at once).
+BLOCK_RECORDS = 65_536
+
+
+@dataclass
+class _Block:
+    """Consecutive records, compact: their fields one after another in one Arrow array."""
+
+    fields: pa.Array  # large_string
+    counts: np.ndarray  # fields per record
+    filled: np.ndarray  # fields per record up to its last non-blank one
+    spans: np.ndarray  # (records, 2): first physical line and the one after the record
+
+    @classmethod
+    def of(
+        cls, records: list[list[str]], filled: list[int], spans: list[tuple[int, int]]
+    ) -> _Block:
+        return cls(
+            pa.array([f for fields in records for f in fields], type=pa.large_string()),
+            np.array([len(fields) for fields in records], dtype="int64"),
+            np.array(filled, dtype="int64"),
+            np.array(spans, dtype="int64").reshape(-1, 2),
+        )
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    @property
+    def firsts(self) -> np.ndarray:
+        """Position in ``fields`` of each record's first field."""
+        return np.cumsum(self.counts) - self.counts
+
+    def record(self, i: int) -> list[str]:
+        return self.fields.slice(self.firsts[i], self.counts[i]).to_pylist()
+
+    def slice(self, lo: int, hi: int) -> _Block:
+        firsts = self.firsts
+        begin = firsts[lo] if lo < len(self) else len(self.fields)
+        end = firsts[hi] if hi < len(self) else len(self.fields)
+        return _Block(
+            self.fields.slice(begin, end - begin),
+            self.counts[lo:hi],
+            self.filled[lo:hi],
+            self.spans[lo:hi],
+        )
+
+    def column(self, j: int) -> pa.Array:
+        """Field ``j`` of each record (null where a record has fewer fields)."""
+        return self.fields.take(pa.array(self.firsts + j, mask=self.counts <= j))
+
+
+def _filled(fields: list[str]) -> int:
+    """The field count without trailing blank fields (0: a blank record)."""
+    n = len(fields)
+    while n and not fields[n - 1].strip():
+        n -= 1
+    return n
+
+
+class _Records(Sequence[list[str]]):
+    """The records of a file as a sequence of field lists, stored in :class:`_Block`\\ s."""
+
+    def __init__(self, blocks: list[_Block]):
+        self.blocks = [b for b in blocks if len(b)]
+        self._ends = np.cumsum([len(b) for b in self.blocks], dtype="int64")
+
+    def __len__(self) -> int:
+        return int(self._ends[-1]) if len(self._ends) else 0
+
+    @overload
+    def __getitem__(self, i: int) -> list[str]: ...
+    @overload
+    def __getitem__(self, i: slice) -> _Records: ...
+    def __getitem__(self, i: int | slice) -> list[str] | _Records:
+        if isinstance(i, slice):
+            lo, hi, _ = i.indices(len(self))
+            return _Records([self._block_slice(b, lo, hi) for b in range(len(self.blocks))])
+        i = i + len(self) if i < 0 else i
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        b = int(np.searchsorted(self._ends, i, side="right"))
+        return self.blocks[b].record(i - self._begin(b))
+
+    def _begin(self, b: int) -> int:
+        return int(self._ends[b - 1]) if b else 0
+
+    def _block_slice(self, b: int, lo: int, hi: int) -> _Block:
+        begin = self._begin(b)
+        block = self.blocks[b]
+        return block.slice(min(max(lo - begin, 0), len(block)), min(max(hi - begin, 0), len(block)))
+
+    def _joined(self, name: str) -> np.ndarray:
+        parts = [getattr(b, name) for b in self.blocks]
+        return np.concatenate(parts) if parts else np.empty(0, dtype="int64")
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self._joined("counts")
+
+    @property
+    def filled(self) -> np.ndarray:
+        return self._joined("filled")
+
+    @property
+    def spans(self) -> np.ndarray:
+        return self._joined("spans").reshape(-1, 2)
+
+    def column(self, j: int) -> pa.ChunkedArray:
+        """Field ``j`` of each record (null where a record has fewer fields)."""
+        return pa.chunked_array([b.column(j) for b in self.blocks], type=pa.large_string())
+
+
+def _records(path: Path, lines: list[str], sep: str, offset: int) -> _Records:
     """The non-blank records of ``lines`` and the span of physical lines of each (from
     ``offset``)."""
-    records, spans = [], []
+    blocks: list[_Block] = []
+    records: list[list[str]] = []
+    filled: list[int] = []
+    spans: list[tuple[int, int]] = []
     reader = (
         _split(sep, lines)
         if sep == WHITESPACE
@@ -372,14 +508,18 @@ def _records(
         for fields in reader:
             start = consumed
             consumed = consumed + 1 if sep == WHITESPACE else reader.line_num
-            if fields and any(f.strip() for f in fields):
+            if n := _filled(fields):
                 records.append(fields)
+                filled.append(n)
                 spans.append((offset + start, offset + consumed))
+                if len(records) == BLOCK_RECORDS:
+                    blocks.append(_Block.of(records, filled, spans))
+                    records, filled, spans = [], [], []
     except csv.Error as exc:
         raise IngestError(
             f"{path}: line {offset + consumed + 1}: not readable as CSV ({exc}); check --sep"
         ) from exc
-    return records, spans
+    return _Records([*blocks, _Block.of(records, filled, spans)])
 
 
 def _strict_error(lines: list[str], span: tuple[int, int], sep: str) -> str | None:
@@ -405,7 +545,7 @@ def _unclosed(lines: list[str], span: tuple[int, int], sep: str) -> bool:
     return "unexpected end of data" in (_strict_error(lines, span, sep) or "")
 
 
-def _preamble(records: list[list[str]]) -> int:
+def _preamble(records: Sequence[list[str]]) -> int:
     """Leading lines of one value each before a header of several (a sheet title saved with the
     data)."""
     n = 0
@@ -421,7 +561,7 @@ TOTALS_WORDS = frozenset(
 )
 
 
-def _footer(body: list[list[str]], width: int) -> int:
+def _footer(body: Sequence[list[str]], width: int) -> int:
     """Trailing lines of one value each (a report's totals/copyright footer, as Salesforce
     writes), or whose first cell is a totals word (a spreadsheet's totals row)."""
     if width < 3:
