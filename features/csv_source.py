@@ -14,8 +14,9 @@ import codecs
 import csv
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import overload
 
@@ -62,7 +63,7 @@ class SourceFile:
     encoding: str | None = None
     sep: str | None = None
     notes: list[str] = field(default_factory=list)
-    _raw_lines: list[str] = field(default_factory=list, repr=False)
+    _raw_lines: Sequence[str] = field(default_factory=list, repr=False)
     _record_spans: np.ndarray | list = field(default_factory=list, repr=False)  # (n, 2)
 
     def raw_record(self, index: int) -> str:
@@ -243,13 +244,13 @@ def fold_name(name: str) -> str:
     return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", name)).strip().casefold()
 
 
-def _split(sep: str, lines: list[str]):
+def _split(sep: str, lines: Iterable[str]):
     if sep == WHITESPACE:
         return ([*line.split()] for line in lines)
     return csv.reader(lines, delimiter=sep, quotechar='"', doublequote=True)
 
 
-def sniff_separator(lines: list[str]) -> str | None:
+def sniff_separator(lines: Sequence[str]) -> str | None:
     """The separator whose quoted-aware split gives the header's field count on most sample rows."""
     sample = [line for line in lines[:SNIFF_LINES] if line.strip()]
     if not sample:
@@ -271,19 +272,47 @@ def sniff_separator(lines: list[str]) -> str | None:
     return best if best_score[0] >= 0.5 else None
 
 
-def _lines(text: str) -> list[str]:
-    """Physical lines, broken only at ``\n`` (or a lone ``\r``), as CSV readers do.
+class _Lines(Sequence[str]):
+    """Physical lines of a text, broken only at ``\\n`` (or a lone ``\\r``), as CSV readers do.
 
     ``str.splitlines`` would also break at U+2028, U+0085 and form feeds, which occur inside
-    text fields copied from the web or Word.
+    text fields copied from the web or Word. A line is cut from the text when it is used (a list
+    of lines would hold each as a string of its own); a slice is a view of the same text.
     """
-    end = "\n" if "\n" in text or "\r" not in text else "\r"
-    parts = text.split(end)
-    return [part + end for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+    def __init__(self, text: str, bounds: np.ndarray | None = None):
+        if bounds is None:
+            end = "\n" if "\n" in text or "\r" not in text else "\r"
+            ends = np.fromiter((m.end() for m in re.finditer(end, text)), dtype="int64")
+            bounds = np.concatenate([np.zeros(1, "int64"), ends])
+            if bounds[-1] < len(text):  # a last line without a line end
+                bounds = np.append(bounds, len(text))
+        self.text, self.bounds = text, bounds  # line i is text[bounds[i] : bounds[i + 1]]
+
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> _Lines: ...
+    def __getitem__(self, i: int | slice) -> str | _Lines:
+        if isinstance(i, slice):
+            lo, hi, _ = i.indices(len(self))
+            return _Lines(self.text, self.bounds[lo : max(lo, hi) + 1])
+        i = i + len(self) if i < 0 else i
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self.text[self.bounds[i] : self.bounds[i + 1]]
+
+    def __iter__(self) -> Iterator[str]:
+        for lo in range(0, len(self), BLOCK_RECORDS):
+            bounds = self.bounds[lo : lo + BLOCK_RECORDS + 1].tolist()
+            yield from (self.text[a:b] for a, b in pairwise(bounds))
 
 
 def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
-    lines = _lines(text)
+    lines = _Lines(text)
     chosen = sep or sniff_separator(lines)
     if chosen is None:
         raise IngestError(
@@ -342,7 +371,7 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
 
 
 def _read_again_after_misquotes(
-    path: Path, lines: list[str], records: _Records, sep: str
+    path: Path, lines: Sequence[str], records: _Records, sep: str
 ) -> tuple[_Records, set[int]]:
     """A record whose quote does not close its field (csv read the next lines, up to a later
     stray quote or the end, into it) is its first line alone: one bad record; the lines after
@@ -490,7 +519,7 @@ class _Records(Sequence[list[str]]):
         return pa.chunked_array([b.column(j) for b in self.blocks], type=pa.large_string())
 
 
-def _records(path: Path, lines: list[str], sep: str, offset: int) -> _Records:
+def _records(path: Path, lines: Sequence[str], sep: str, offset: int) -> _Records:
     """The non-blank records of ``lines`` and the span of physical lines of each (from
     ``offset``)."""
     blocks: list[_Block] = []
@@ -522,7 +551,7 @@ def _records(path: Path, lines: list[str], sep: str, offset: int) -> _Records:
     return _Records([*blocks, _Block.of(records, filled, spans)])
 
 
-def _strict_error(lines: list[str], span: tuple[int, int], sep: str) -> str | None:
+def _strict_error(lines: Sequence[str], span: tuple[int, int], sep: str) -> str | None:
     """The error of a strict CSV reading of the record on ``lines[span]``, None when it reads
     cleanly (its quotes open and close fields as CSV says)."""
     if sep == WHITESPACE:
@@ -535,12 +564,12 @@ def _strict_error(lines: list[str], span: tuple[int, int], sep: str) -> str | No
     return None
 
 
-def _misquoted(lines: list[str], span: tuple[int, int], sep: str) -> bool:
+def _misquoted(lines: Sequence[str], span: tuple[int, int], sep: str) -> bool:
     """A record whose quote does not close its field: it never closes, or text follows it."""
     return _strict_error(lines, span, sep) is not None
 
 
-def _unclosed(lines: list[str], span: tuple[int, int], sep: str) -> bool:
+def _unclosed(lines: Sequence[str], span: tuple[int, int], sep: str) -> bool:
     """A record that ends inside a quoted field."""
     return "unexpected end of data" in (_strict_error(lines, span, sep) or "")
 
@@ -578,7 +607,7 @@ def _footer(body: Sequence[list[str]], width: int) -> int:
     return n
 
 
-def _cut_at_end(text: str, lines: list[str], span: tuple[int, int], sep: str) -> bool:
+def _cut_at_end(text: str, lines: Sequence[str], span: tuple[int, int], sep: str) -> bool:
     """A file that stops without a line end, or inside a quoted field, lost the end of its last
     row (a literal ``"`` inside an unquoted field, ``27" monitor``, is no open quote)."""
     return not text.endswith(("\n", "\r")) or _unclosed(lines, span, sep)
