@@ -303,7 +303,8 @@ def _assemble(
     stamps = stamps.where(ok)
     if "frac" in found:
         frac = pd.to_numeric("0." + found["frac"].fillna("0"), errors="coerce").fillna(0.0)
-        stamps = stamps + pd.to_timedelta(frac, unit="s")
+        # in microseconds: nanoseconds would put a 9999-12-31 placeholder out of range
+        stamps = stamps + pd.to_timedelta(frac, unit="s").astype("timedelta64[us]")
     if "tz" in found:
         stamps = stamps - _offsets(found["tz"])
     return stamps.astype("datetime64[us]"), label
@@ -325,7 +326,8 @@ def _numeric_dates(num: pd.Series) -> tuple[pd.Series, pd.Series]:
     seconds = (num >= 1e9) & (num < 1e10)
     millis = (num >= 1e12) & (num < 1e13)
     stamps = pd.Series(pd.NaT, index=num.index, dtype="datetime64[us]")
-    stamps[excel] = EXCEL_ORIGIN + pd.to_timedelta(num[excel].round(6), unit="D")
+    # whole seconds (a serial's fraction of a day is a time): stored in microseconds losslessly
+    stamps[excel] = EXCEL_ORIGIN + pd.to_timedelta((num[excel] * 86_400).round(), unit="s")
     stamps[seconds] = pd.to_datetime(num[seconds], unit="s")
     stamps[millis] = pd.to_datetime(num[millis], unit="ms")
     label = pd.Series(

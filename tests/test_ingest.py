@@ -996,6 +996,24 @@ def test_placeholder_dates_are_quarantined_not_taken_for_orders(tmp_path):
     assert q["source_line"].tolist() == [3, 4, 5]
 
 
+def test_fractional_times_beside_a_far_future_date_and_excel_times_do_not_crash(tmp_path):
+    """A fraction of a second was added in nanoseconds, which a 9999-12-31 placeholder in the same
+    column put out of range, and an Excel serial's time (45356.58) did not fit microseconds: both
+    ended ingest with a pandas traceback."""
+    text = "customer_id,ordered_at,amount\n1,2024-03-05 14:02:11.250,10\n2,9999-12-31 00:00:00,5\n"
+    report, tx, _ = _transactions(tmp_path / "far", text + "3,2024-03-06 10:00:00,7\n")
+    # (the CLI quarantines 9999 as a date in the future; the library is given no end here)
+    assert report.accepted == 3 and sorted(tx["ordered_at"].dt.year) == [2024, 2024, 9999]
+    assert pd.Timestamp("2024-03-05 14:02:11.25") in set(tx["ordered_at"])
+    excel = "customer_id,ordered_at,amount\n1,45356.58,10\n2,45357.25,5\n3,45358,7\n"
+    report, tx, _ = _transactions(tmp_path / "excel", excel)
+    assert report.accepted == 3 and tx["ordered_at"].tolist() == [
+        pd.Timestamp("2024-03-05 13:55:12"),
+        pd.Timestamp("2024-03-06 06:00:00"),
+        pd.Timestamp("2024-03-07"),
+    ]
+
+
 def test_a_typed_parquet_export_keeps_small_and_large_amounts(tmp_path):
     """Float columns of a Parquet export were read as text like "1e-05", which the number parser
     refuses: the rows were quarantined as "amount is not a number"."""
