@@ -984,7 +984,7 @@ def test_placeholder_dates_are_quarantined_not_taken_for_orders(tmp_path):
         f"{i},{d},10\n"
         for i, d in enumerate(
             ["2024-01-05", "1900-01-01", "1899-12-30", "1970-01-01 00:00:00", "2024-02-01"]
-            + ["1969-06-30", "1999-01-01", "2001-01-01"]
+            + ["1969-06-30", "1999-01-01", "2001-01-01", "0001-01-01"]  # 0001: was read as 2001
         )
     )
     report, tx, q = _transactions(tmp_path, text)
@@ -993,7 +993,7 @@ def test_placeholder_dates_are_quarantined_not_taken_for_orders(tmp_path):
         "ordered_at is a placeholder for a missing date (on or before 1900-01-01, or the Unix "
         "epoch 1970-01-01)"
     ]
-    assert q["source_line"].tolist() == [3, 4, 5]
+    assert q["source_line"].tolist() == [3, 4, 5, 10]
 
 
 def test_fractional_times_beside_a_far_future_date_and_excel_times_do_not_crash(tmp_path):
