@@ -71,7 +71,7 @@ def run_monitor(
     and logs both to MLflow (experiment ``<project>/monitor``, tagged with the model version)."""
     from serving.batch import feature_snapshot, load_champions
     from serving.monitor_report import render_html
-    from training.dataset import check_window, data_bounds
+    from training.dataset import check_window, data_bounds, orders_lag
 
     cfg = cfg or MonitorConfig()
     champions = load_champions(tracking_uri, project)
@@ -83,6 +83,8 @@ def run_monitor(
         )
     bounds = data_bounds(data_dir)
     data_end = bounds[1]
+    if as_of is None and (lag := orders_lag(data_dir, data_end)):
+        log(lag)
     as_of = as_of or data_end
     if warning := check_window(bounds, as_of, None, "--as-of"):  # as `lifecycle score` says
         log(f"{warning} (its drift and realized performance measure that gap)")

@@ -582,6 +582,36 @@ def test_customers_after_the_last_transaction_are_named_when_scoring(tmp_path, c
     assert "first appear" not in capsys.readouterr().err
 
 
+def test_events_running_weeks_past_the_last_order_are_named_when_scoring(tmp_path, capsys):
+    """An orders export cut short (a month missing) while the events run on: the default date
+    (the day after the last order) was scored and monitored without a word."""
+    from lifecycle_cli import _scoring_day
+
+    data = write_contract(
+        tmp_path / "cut",
+        customers_frame(["a", "b"]),
+        transactions_frame(["a", "b"], ["2023-01-01", "2023-03-01"], [10.0, 20.0]),
+    )
+    events = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "occurred_at": pd.to_datetime(["2023-03-10", "2023-04-02"]).astype("datetime64[us]"),
+            "event_type": ["visit", "visit"],
+        }
+    )
+    events.to_parquet(data / "events.parquet", index=False)
+    assert str(_scoring_day(data, None)) == "2023-03-02"
+    said = capsys.readouterr().err
+    assert (
+        "the transactions end 2023-03-02 (the day after the last one) but the events run to "
+        in (said)
+        and "2023-04-02" in said
+    )
+    events.assign(occurred_at=pd.Timestamp("2023-03-10")).to_parquet(data / "events.parquet")
+    _scoring_day(data, None)  # a week of events after the last order: a quiet week, not said
+    assert "events run to" not in capsys.readouterr().err
+
+
 def test_the_metric_table_keeps_large_money_in_its_columns():
     """A rupiah shop's MAE (2,828,576.93) and BTYD's ran together: 2828576.93444616802.9370."""
     from lifecycle_cli import _metric_cell

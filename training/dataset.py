@@ -159,6 +159,27 @@ def customers_from(data_dir: str | Path, day: date) -> int:
         return int(tables.customers.filter(signup >= stamp).count().to_pandas())
 
 
+#: Events this long past the last order: the orders export looks cut short, not the business quiet.
+ORDERS_LAG_DAYS = 14
+
+
+def orders_lag(data_dir: str | Path, end: date) -> str | None:
+    """A warning when the events run :data:`ORDERS_LAG_DAYS` or more past ``end`` (the day after
+    the last transaction): an orders export missing its latest weeks, while scoring and
+    monitoring take the data's end from the orders."""
+    with _contract_tables(build_settings(), data_dir, f"events of {data_dir}") as tables:
+        if tables.events is None:
+            return None
+        last = tables.events.occurred_at.max().to_pandas()
+    if pd.isna(last) or (pd.Timestamp(last).date() - end).days < ORDERS_LAG_DAYS:
+        return None
+    return (
+        f"warning: the transactions end {end} (the day after the last one) but the events run "
+        f"to {pd.Timestamp(last).date()}: is the orders export missing its latest weeks? The "
+        "date scored and monitored is the transactions' end unless --as-of says otherwise"
+    )
+
+
 def monthly_purchases(data_dir: str | Path, before: date) -> pd.DataFrame:
     """``features.definitions.monthly_purchase_days`` of the data directory before ``before``
     (every customer, on the engine of :func:`build_settings`)."""
