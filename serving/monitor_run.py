@@ -175,7 +175,8 @@ def _plain(value):
 
 def log_to_mlflow(result: MonitorResult, tracking_uri: str, paths: dict[str, Path]) -> str:
     """One run in ``<project>/monitor`` with the verdict, the PSI values and both reports; the
-    model version gets ``monitor.verdict`` / ``monitor.as_of`` / ``monitor.run_id`` tags."""
+    model version gets ``monitor.verdict`` / ``monitor.as_of`` / ``monitor.run_id`` tags, unless
+    it holds them for a later date (a past date monitored again leaves the latest verdict)."""
     from mlflow.tracking import MlflowClient
 
     from training.config import TrackingConfig, tracking_for
@@ -224,6 +225,9 @@ def log_to_mlflow(result: MonitorResult, tracking_uri: str, paths: dict[str, Pat
         client.set_terminated(run_id, "FAILED")
         raise
     model = pair_model_name(r["project"])
+    tags = client.get_model_version(model, r["model_version"]).tags
+    if r["as_of"] < tags.get("monitor.as_of", ""):  # a backfill: the latest date's verdict stays
+        return run_id
     for key, value in {
         "monitor.verdict": r["verdict"],
         "monitor.as_of": r["as_of"],

@@ -626,10 +626,11 @@ def test_lifecycle_monitor_reports_json_html_mlflow_and_exits_3_on_an_alert(trai
         "monitor.html",
     }
     version = client.get_model_version(f"{PROJECT}.churn-clv", alarm["model_version"])
-    assert (
-        version.tags["monitor.verdict"] == "alert"
-        and version.tags["monitor.run_id"] == run.info.run_id
-    )
+    # the version's tags keep the latest date monitored (2027-01-01 above), not the last run's
+    latest = json.loads((tmp_path / "late" / "monitor.json").read_text())
+    assert version.tags["monitor.as_of"] == "2027-01-01"
+    assert version.tags["monitor.verdict"] == latest["verdict"]
+    assert version.tags["monitor.run_id"] == latest["mlflow_run_id"] != run.info.run_id
 
     # the same date and history, now the undrifted data (a corrected re-export): the kept scores
     # came from the drifted data, so they are scored again, not judged against this data
