@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import ibis
 from ibis.backends import BaseBackend
@@ -65,6 +65,16 @@ CONNECTORS: dict[str, str] = {
     "abfss": "org.apache.hadoop:hadoop-azure",
     "wasbs": "org.apache.hadoop:hadoop-azure",
 }
+
+
+class Move(NamedTuple):
+    """A finished directory ``staging`` to put in place of ``out``, which may hold only what such
+    a job writes (``owned`` name prefixes; ``option`` names ``out`` in the refusal)."""
+
+    staging: str
+    out: str
+    owned: tuple[str, ...]
+    option: str = "--out"
 
 
 @dataclass(frozen=True)
@@ -202,11 +212,15 @@ class Engine:
                     fs.delete(child.getPath(), True)
         return f"{text}.staging-{os.getpid()}-{secrets.token_hex(4)}-{host}"
 
-    def publish(self, staging: str, out: str) -> None:
+    def publish(self, move: Move) -> None:
         """Put a finished directory in place of the previous one, its ``_SUCCESS`` written
         last: a kill before this leaves the previous one; a kill inside it no directory (HDFS,
         local, ABFS: the rename is one step) or, on stores whose rename copies object by object
-        (s3a, gs), a partial one without ``_SUCCESS``, which readers refuse."""
+        (s3a, gs), a partial one without ``_SUCCESS``, which readers refuse. What ``out`` holds
+        is checked again first (:meth:`check_replaceable`): files put there since the job's
+        start are not deleted."""
+        staging, out = move.staging, move.out
+        self.check_replaceable(out, move.owned, move.option)
         fs, target = self.hadoop_file(out)
         _, source = self.hadoop_file(staging)
         _, staged_success = self.hadoop_file(f"{staging.rstrip('/')}/_SUCCESS")
@@ -220,14 +234,14 @@ class Engine:
         if success:
             fs.create(self.hadoop_file(f"{out.rstrip('/')}/_SUCCESS")[1], True).close()
 
-    def publish_together(self, *moves: tuple[str, str]) -> None:
-        """:meth:`publish` each ``(staging, out)`` in turn, holding a lock on the folder of the
-        first ``out`` when it is local: two runs to one place leave one run's set (scores with
-        their snapshot), never one's scores beside the other's snapshot. (Elsewhere there is no
-        lock to hold: run one scoring per place at a time.)"""
+    def publish_together(self, *moves: Move) -> None:
+        """:meth:`publish` each move in turn, holding a lock on the folder of the first ``out``
+        when it is local: two runs to one place leave one run's set (scores with their snapshot),
+        never one's scores beside the other's snapshot. (Elsewhere there is no lock to hold: run
+        one scoring per place at a time.)"""
         import fcntl
 
-        fs, path = self.hadoop_file(moves[0][1])
+        fs, path = self.hadoop_file(moves[0].out)
         parent = fs.makeQualified(path).getParent()  # absolute: a bare relative name has ""
         local = fs.getUri().getScheme() == "file" and parent is not None
         fd = os.open(str(parent.toUri().getPath()), os.O_RDONLY | os.O_DIRECTORY) if local else None
@@ -237,8 +251,8 @@ class Engine:
                     fcntl.flock(fd, fcntl.LOCK_EX)
                 except OSError:  # NFS emulates flock with locks a read-only fd cannot take
                     pass  # publish unlocked, as on the stores that have no lock at all
-            for staging, out in moves:
-                self.publish(staging, out)
+            for move in moves:
+                self.publish(move)
         finally:
             if fd is not None:
                 os.close(fd)

@@ -34,7 +34,7 @@ from features.contract import (
     required_columns,
     table_path,
 )
-from features.engine import Engine, is_spark_error, is_uri, open_engine
+from features.engine import Engine, Move, is_spark_error, is_uri, open_engine
 
 CutoffLike: TypeAlias = date | datetime | str | pd.Timestamp
 ValueColumn = Literal["revenue", "margin"]
@@ -391,8 +391,8 @@ def _write_partitioned(engine: Engine, expr: ir.Table, out: str | Path) -> Writt
     """Written aside (a run's own staging directory), then put in place of what ``out`` held,
     which must be an earlier feature output (``Engine.check_replaceable``): a kill or a failure
     leaves the previous one, and nothing of the user's is deleted."""
-    out = str(out).rstrip("/")
-    engine.check_replaceable(out, (f"{CUTOFF_PARTITION}=",))
+    out, owned = str(out).rstrip("/"), (f"{CUTOFF_PARTITION}=",)
+    engine.check_replaceable(out, owned)
     staging = engine.staging_path(out)
     expr = expr.mutate(**{CUTOFF_PARTITION: expr.cutoff.strftime("%Y-%m-%d")})
     frame = engine.dataframe(expr)
@@ -404,7 +404,7 @@ def _write_partitioned(engine: Engine, expr: ir.Table, out: str | Path) -> Writt
             if "UNABLE_TO_INFER_SCHEMA" not in str(exc):
                 raise
             rows = 0
-        engine.publish_together((staging, out))  # under the folder's lock, as scores are
+        engine.publish_together(Move(staging, out, owned))  # under the folder's lock
     except BaseException:
         engine.remove_quietly(staging)
         raise

@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from features.engine import Engine
+from features.engine import Engine, Move
 from features.snapshots import CUTOFF_PARTITION, sample_customers, timed_step
 from serving.batch import set_prediction_threads
 from training.dataset import (
@@ -92,8 +92,12 @@ def score_on_spark(
     cfg = champions.snapshot_config()
     snapshot_dir = snapshot_path(out)
     # what is there must be an earlier Spark scoring's: replacing deletes the whole directory
-    engine.check_replaceable(str(out), (f"{AS_OF_PARTITION}=", PROJECT_MARKER))
-    engine.check_replaceable(snapshot_dir, (f"{CUTOFF_PARTITION}=",), "--out's snapshot")
+    scores_owned, snapshot_owned = (
+        (f"{AS_OF_PARTITION}=", PROJECT_MARKER),
+        (f"{CUTOFF_PARTITION}=",),
+    )
+    engine.check_replaceable(str(out), scores_owned)
+    engine.check_replaceable(snapshot_dir, snapshot_owned, "--out's snapshot")
     # each run's own staging directories: a concurrent run never deletes them
     snapshot_staging = engine.staging_path(snapshot_dir)  # published with the scores, not before
     staging = engine.staging_path(str(out))
@@ -135,7 +139,10 @@ def score_on_spark(
                 scores.write.mode("overwrite").partitionBy(AS_OF_PARTITION).parquet(staging)
                 rows = engine.spark.read.parquet(staging).count()
                 _write_project_marker(engine, staging, project)
-                engine.publish_together((snapshot_staging, snapshot_dir), (staging, str(out)))
+                engine.publish_together(
+                    Move(snapshot_staging, snapshot_dir, snapshot_owned, "--out's snapshot"),
+                    Move(staging, str(out), scores_owned),
+                )
     except BaseException:
         engine.remove_quietly(snapshot_staging, staging)  # a failed run leaves no debris
         raise

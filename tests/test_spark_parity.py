@@ -223,6 +223,26 @@ def test_ctrl_c_during_a_spark_job_exits_130_and_keeps_the_previous_output(
 
 
 @pytest.mark.spark
+def test_what_out_holds_is_checked_again_when_the_output_is_put_in_place(spark_engine, tmp_path):
+    """A file put into --out while the job ran (after the check at its start) is not deleted
+    with the previous output: the move refuses, naming it."""
+    from features.engine import Move
+
+    out, staging = tmp_path / "features", tmp_path / "features.staging-1-ab-host"
+    for folder in (out, staging):
+        (folder / "cutoff_day=2025-01-01").mkdir(parents=True)
+        (folder / "cutoff_day=2025-01-01" / "part-0.parquet").write_text("x")
+    spark_engine.check_replaceable(str(out), ("cutoff_day=",))  # at the job's start: fine
+    (out / "notes.txt").write_text("keep")  # meanwhile
+    with pytest.raises(EngineError, match=r"holds files this command did not write \(notes.txt\)"):
+        spark_engine.publish_together(Move(str(staging), str(out), ("cutoff_day=",)))
+    assert (out / "notes.txt").read_text() == "keep" and staging.exists()
+    (out / "notes.txt").unlink()
+    spark_engine.publish_together(Move(str(staging), str(out), ("cutoff_day=",)))
+    assert not staging.exists() and (out / "cutoff_day=2025-01-01" / "part-0.parquet").exists()
+
+
+@pytest.mark.spark
 def test_uris_spark_cannot_reach_are_one_line_naming_the_path(
     spark_engine, synthetic_dir, tmp_path
 ):
