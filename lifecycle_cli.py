@@ -526,12 +526,13 @@ SparkMasterOption = Annotated[
 def _engine(name: str, spark_master: str | None) -> Iterator[Engine]:
     """The engine of ``--engine``; environment problems and failed Spark jobs are one-line
     errors."""
-    from features.engine import EngineError, open_engine
+    from features.engine import EngineError, open_engine, plain_interrupts
 
-    try:
-        yield open_engine(name, master=spark_master)
-    except EngineError as exc:
-        _fail(str(exc))
+    with plain_interrupts():
+        try:
+            yield open_engine(name, master=spark_master)
+        except EngineError as exc:
+            _fail(str(exc))
 
 
 EngineData = Annotated[

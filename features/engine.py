@@ -336,11 +336,11 @@ def spark_session(
     options = {"spark.app.name": app_name, **({"spark.master": master} if master else {})}
     # getOrCreate also applies these to a session that already runs (conf winning)
     options |= session_settings(master, conf)
-    _interrupt_plainly()
     try:
         # the context first (its start installs PySpark's Ctrl-C handler), then the session
         pyspark.SparkContext.getOrCreate(pyspark.SparkConf().setAll(options.items()))
-        _interrupt_plainly()
+        if _PLAIN.is_set():  # inside plain_interrupts: PySpark's handler replaced ours
+            signal.signal(signal.SIGINT, _interrupted)
         session = pyspark.sql.SparkSession.builder.config(map=options).getOrCreate()
     except Exception as exc:  # the JVM did not start: a broken Java, a bad master URL
         raise EngineError(
@@ -353,17 +353,31 @@ def spark_session(
     return session
 
 
-def _interrupt_plainly() -> None:
-    """Ctrl-C raises ``KeyboardInterrupt`` at once, as without Spark (the CLI exits 130).
+@contextmanager
+def plain_interrupts() -> Iterator[None]:
+    """For a command's duration: Ctrl-C raises ``KeyboardInterrupt`` at once, as without Spark
+    (the CLI exits 130); the previous handler is restored after.
 
     PySpark's own handler (installed with the SparkContext, meant for a shell that lives on)
     cancels the jobs over py4j from inside the handler, re-entering the py4j call the main thread
     waits on: two py4j tracebacks, then the job's error ("failed on Spark", exit 2) instead of the
-    interrupt. Here the jobs end with the JVM when the process exits."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _interrupted)
+    interrupt. Here the jobs end with the JVM when the process exits. Outside it (a notebook, a
+    test run) PySpark's handler stays."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    _INTERRUPT.clear()
+    _PLAIN.set()
+    signal.signal(signal.SIGINT, _interrupted)
+    try:
+        yield
+    finally:
+        _PLAIN.clear()
+        signal.signal(signal.SIGINT, previous)
 
 
+_PLAIN = threading.Event()  # inside plain_interrupts
 _INTERRUPT = threading.Event()
 
 

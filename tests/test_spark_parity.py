@@ -198,8 +198,10 @@ def test_ctrl_c_during_a_spark_job_exits_130_and_keeps_the_previous_output(
     out = tmp_path / "features"
     args = ["features", "--data", str(synthetic_dir), "--horizon-days", "30", "--out", str(out)]
     args += ["--engine", "spark", "--spark-master", "local[2]"]
+    handler = signal.getsignal(signal.SIGINT)
     first = CliRunner().invoke(app, [*args, "--cutoff", str(SYNTHETIC_CUTOFFS[-1])])
     assert first.exit_code == 0, first.output
+    assert signal.getsignal(signal.SIGINT) is handler  # the command's own handler is undone
     before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
     busy = [*args, *(a for c in SYNTHETIC_CUTOFFS for a in ("--cutoff", str(c)))]
     process = subprocess.Popen(
