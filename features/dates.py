@@ -22,14 +22,21 @@ from features.mapping import IngestError
 YEAR_DAYS = 365.2425
 
 
+#: On or after this, a date is the "no end" placeholder (SQL's 9999-12-31), a day early for
+#: time zones; nothing converts it to UTC (a day later would be year 10000).
+LAST_DAY = pd.Timestamp("9999-12-30")
+
+
 def placeholder_dates(stamps: pd.Series) -> tuple[pd.Series, str]:
     """Where ``stamps`` are what exporting systems write for a missing date, and the reason: on
-    or before 1900-01-01 (Excel's day 0 and 1, SQL Server's 1753-01-01, 0001-01-01) or on
-    1970-01-01, a day either side for time zones (the Unix epoch, a date stored as 0)."""
+    or before 1900-01-01 (Excel's day 0 and 1, SQL Server's 1753-01-01, 0001-01-01), on
+    1970-01-01, a day either side for time zones (the Unix epoch, a date stored as 0), or on
+    9999-12-31 (SQL's "no end")."""
     early = stamps < pd.Timestamp("1900-01-02")
     epoch = (stamps >= pd.Timestamp("1969-12-31")) & (stamps < pd.Timestamp("1970-01-03"))
-    return (early | epoch).fillna(False).astype(bool), (
-        "a placeholder for a missing date (on or before 1900-01-01, or the Unix epoch 1970-01-01)"
+    return (early | epoch | (stamps >= LAST_DAY)).fillna(False).astype(bool), (
+        "a placeholder for a missing date (on or before 1900-01-01, the Unix epoch 1970-01-01, "
+        "or 9999-12-31)"
     )
 
 
@@ -183,7 +190,7 @@ def parse_dates(
 def _from_local(stamps: pd.Series, marked: pd.Series, timezone: str) -> pd.Series:
     """Naive local times (not ``marked`` as UTC already) converted to naive UTC; a time that a
     daylight-saving change skips moves forward, an ambiguous one takes standard time."""
-    local = ~marked & stamps.notna()
+    local = ~marked & stamps.notna() & (stamps < LAST_DAY)
     if not local.any():
         return stamps
     utc = (
@@ -308,7 +315,7 @@ def _assemble(
         # in microseconds: nanoseconds would put a 9999-12-31 placeholder out of range
         stamps = stamps + pd.to_timedelta(frac, unit="s").astype("timedelta64[us]")
     if "tz" in found:
-        stamps = stamps - _offsets(found["tz"])
+        stamps = stamps.where(stamps >= LAST_DAY, stamps - _offsets(found["tz"]))
     return stamps.astype("datetime64[us]"), label
 
 

@@ -990,21 +990,30 @@ def test_placeholder_dates_are_quarantined_not_taken_for_orders(tmp_path):
     report, tx, q = _transactions(tmp_path, text)
     assert report.accepted == 5 and set(tx["ordered_at"].dt.year) == {2024, 1969, 1999, 2001}
     assert q["reason"].unique().tolist() == [
-        "ordered_at is a placeholder for a missing date (on or before 1900-01-01, or the Unix "
-        "epoch 1970-01-01)"
+        "ordered_at is a placeholder for a missing date (on or before 1900-01-01, the Unix "
+        "epoch 1970-01-01, or 9999-12-31)"
     ]
     assert q["source_line"].tolist() == [3, 4, 5, 10]
 
 
 def test_fractional_times_beside_a_far_future_date_and_excel_times_do_not_crash(tmp_path):
     """A fraction of a second was added in nanoseconds, which a 9999-12-31 placeholder in the same
-    column put out of range, and an Excel serial's time (45356.58) did not fit microseconds: both
-    ended ingest with a pandas traceback."""
-    text = "customer_id,ordered_at,amount\n1,2024-03-05 14:02:11.250,10\n2,9999-12-31 00:00:00,5\n"
-    report, tx, _ = _transactions(tmp_path / "far", text + "3,2024-03-06 10:00:00,7\n")
-    # (the CLI quarantines 9999 as a date in the future; the library is given no end here)
-    assert report.accepted == 3 and sorted(tx["ordered_at"].dt.year) == [2024, 2024, 9999]
-    assert pd.Timestamp("2024-03-05 14:02:11.25") in set(tx["ordered_at"])
+    column put out of range; in a time zone or with an offset that placeholder went past year
+    9999; an Excel serial's time (45356.58) did not fit microseconds: each ended ingest with a
+    pandas traceback. The placeholder is quarantined as one."""
+    rows = ["2024-03-05 14:02:11.250", "9999-12-31 23:59:59", "9999-12-31 23:59:59-05:00"]
+    text = "customer_id,ordered_at,amount\n" + "".join(f"{i},{d},5\n" for i, d in enumerate(rows))
+    for zone in (None, "America/New_York"):
+        path = tmp_path / f"far-{zone}".replace("/", "-")
+        path.mkdir()
+        (path / "t.csv").write_text(text + "9,2024-03-06 10:00:00,7\n")
+        mapping = load_mapping(None, timezone=zone)
+        report = ingest(path / "out", path / "t.csv", mapping, log=_quiet)["transactions"]
+        tx = pd.read_parquet(table_path(path / "out", "transactions"))
+        q = pd.read_parquet(quarantine_path(path / "out", "transactions"))
+        assert report.accepted == 2 and q["source_line"].tolist() == [3, 4], zone
+        assert q["reason"].str.contains("placeholder for a missing date").all()
+        assert tx["ordered_at"].dt.year.tolist() == [2024, 2024]
     excel = "customer_id,ordered_at,amount\n1,45356.58,10\n2,45357.25,5\n3,45358,7\n"
     report, tx, _ = _transactions(tmp_path / "excel", excel)
     assert report.accepted == 3 and tx["ordered_at"].tolist() == [
