@@ -438,6 +438,17 @@ def test_an_export_past_the_crms_rows_per_file_is_written_in_parts(
     assert [r[key] for rows in got for r in rows] == list(few["customer_id"])
     one = export_csv(few.head(10), "s", mapping, tmp_path / "b", out=tmp_path / "one.csv")
     assert one.paths == [tmp_path / "one.csv"]
+    # the same --out again, fewer rows: an earlier export's parts are not left beside the new
+    # file (an import reading out.* would load their older scores), and the other way round
+    fewer = export_csv(few.head(8), "s", mapping, tmp_path / "c", out=tmp_path / "out.csv")
+    assert (
+        sorted(p.name for p in tmp_path.glob("out*.csv"))
+        == ["out.csv"]
+        == [p.name for p in fewer.paths]
+    )
+    more = export_csv(few.head(15), "s", mapping, tmp_path / "d", out=tmp_path / "out.csv")
+    assert sorted(p.name for p in tmp_path.glob("out*.csv")) == [p.name for p in more.paths]
+    assert len(more.paths) == 2
     path = MAPPINGS_DIR_PATH / "hubspot.yaml"
     bad = tmp_path / "bad.yaml"
     bad.write_text(path.read_text(encoding="utf-8") + "max_rows_per_file: 0\n", encoding="utf-8")

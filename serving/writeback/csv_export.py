@@ -7,6 +7,7 @@ fingerprints recorded, so a killed export never counts a customer as exported wi
 from __future__ import annotations
 
 import csv
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,16 @@ def part_paths(path: Path, rows: int, max_rows: int | None) -> list[Path]:
         return [path]
     parts = -(-rows // max_rows)
     return [path.with_name(f"{path.stem}.part-{i:03d}{path.suffix}") for i in range(1, parts + 1)]
+
+
+def remove_other_parts(path: Path, written: list[Path]) -> None:
+    """Remove what an earlier export to the same ``path`` left that this one did not replace:
+    ``name.csv`` beside this export's parts, or parts past its count. An import picking them up
+    would load older scores for customers this export does not hold."""
+    part = re.compile(rf"^{re.escape(path.stem)}\.part-\d{{3}}{re.escape(path.suffix)}$")
+    for other in path.parent.iterdir():
+        if (other == path or part.match(other.name)) and other not in written:
+            other.unlink(missing_ok=True)
 
 
 def write_csv(rows: list[dict], mapping: Mapping, path: Path) -> None:
@@ -113,6 +124,7 @@ def export_csv(
         size = mapping.max_rows_per_file or len(rows)
         for i, part in enumerate(paths):
             write_csv(rows[i * size : (i + 1) * size], mapping, part)
+        remove_other_parts(path, paths)
         _warn_of_ids_excel_changes([str(r[mapping.key]) for r in rows], mapping)
         run = Run(
             selection.run_id,
