@@ -1412,6 +1412,11 @@ def export(
             "the receiver's shared secret; the batches stay in the journal and the next run "
             "resumes them"
         )
+    if res.route_error:
+        _fail(
+            f"no receiver at this URL: {res.route_error}. Check --url (its path); the batches "
+            "stay in the journal and the next run resumes them"
+        )
     typer.echo(
         f"{project}/{name}: {res.customers_sent:,} customers in {res.delivered} batches delivered "
         f"({res.resumed_delivered} of them resumed from an interrupted run), {res.retries} "

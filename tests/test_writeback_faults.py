@@ -248,6 +248,23 @@ def test_client_error_goes_to_the_dead_letter_file_and_is_sent_next_time(
     record("422 for one record, then healed", receiver, first.retries + second.retries, missing)
 
 
+def test_a_url_without_a_receiver_stops_the_export_and_the_batches_wait(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A 404 (a wrong path) is about the URL, not the customers: it was split as if they were
+    refused (200 requests for 347 customers, 100 named as rejected). The export stops at the
+    first answer like a wrong secret, and the corrected URL resumes every batch."""
+    receiver = Receiver(SECRET)
+    with receiver.running():
+        wrong = send(scores, tmp_path, receiver.url + "-typo", batch_size=20, policy=FAST)
+        assert not wrong.ok and wrong.route_error and wrong.route_error.startswith("HTTP 404")
+        assert wrong.dead == 0 and not wrong.rejected_ids and not wrong.dead_letter.exists()
+        assert receiver.stats["batches_applied"] == 0
+        fixed = send(scores, tmp_path, receiver.url, batch_size=20, policy=FAST)
+    assert fixed.ok and fixed.resumed_batches == wrong.planned_batches
+    assert missing_or_stale(receiver, scores) == 0
+
+
 def test_total_time_is_bounded_and_the_rest_resumes(scores: pd.DataFrame, tmp_path: Path):
     """A receiver failing past the time bound: the batch being retried when the bound comes stays
     planned with the batches after it (it was dead-lettered, so its customers went again later

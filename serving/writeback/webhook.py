@@ -169,11 +169,13 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-Status = Literal["delivered", "rejected", "dead", "auth", "out_of_time"]
+Status = Literal["delivered", "rejected", "dead", "auth", "route", "out_of_time"]
 
-#: A 4xx a retry cannot fix: the receiver refused some record of the batch (split it), except
-#: 401/403 (the secret), 408 and 429 (retried).
-_NOT_A_RECORD = {401, 403, 408, 429}
+#: Answers that refuse what a batch holds (some record of it): the batch is split to find which.
+#: Other 4xx are about the request (401/403 the secret, 404/405/410 the URL: the export stops;
+#: 408 and 429 are retried; the rest dead-letter the batch whole).
+RECORD_CODES = {400, 413, 422}
+ROUTE_CODES = {404, 405, 410}
 #: Single customers isolated by splitting rejected batches, per export: past it (a receiver that
 #: rejects every record, e.g. a wrong path) rejected batches are dead-lettered whole.
 MAX_ISOLATED = 100
@@ -237,10 +239,14 @@ def deliver(
                 return Outcome("delivered", attempt, status_code=code)
             if code in (401, 403):
                 return Outcome("auth", attempt, f"HTTP {code} from {public_url(url)}: {text}", code)
-            if 300 <= code < 400:
+            if code in ROUTE_CODES:
+                return Outcome(
+                    "route", attempt, f"HTTP {code} from {public_url(url)}: {text}", code
+                )
+            if code < 400:  # a redirect, or an answer outside the protocol
                 return Outcome("dead", attempt, redirect_reason(code, url, location, text), code)
-            if code < 400 or (code < 500 and code not in _NOT_A_RECORD):
-                status: Status = "dead" if code < 400 else "rejected"
+            if code < 500 and code not in (408, 429):
+                status: Status = "rejected" if code in RECORD_CODES else "dead"
                 return Outcome(status, attempt, f"HTTP {code} (not retried): {text}", code)
             last = f"HTTP {code}: {text}"
             retry_after = parse_retry_after(retry_header)
@@ -379,6 +385,8 @@ class WebhookResult:
     gone: int = 0
     rejects: list[Reject] = field(default_factory=list)
     auth_error: str | None = None
+    #: the receiver answered 404/405/410: the URL is not the receiver's (the export stopped)
+    route_error: str | None = None
     dead_letter: Path = Path("dead-letter.jsonl")
     #: customer id -> "sent" or "dead": how its last batch in this export ended
     done: dict[str, str] = field(default_factory=dict, repr=False)
@@ -395,7 +403,7 @@ class WebhookResult:
 
     @property
     def ok(self) -> bool:
-        return not (self.dead or self.not_attempted or self.auth_error)
+        return not (self.dead or self.not_attempted or self.auth_error or self.route_error)
 
 
 def _dead_letter(path: Path, batch: Batch, outcome: Outcome) -> None:
@@ -560,9 +568,10 @@ def _send(
                 result.delivered += 1
                 result.resumed_delivered += int(what != "export")
                 result.done.update(dict.fromkeys(batch.fingerprints, "sent"))
-            elif outcome.status == "auth":
+            elif outcome.status in ("auth", "route"):  # every batch would fail alike
                 journal.note_attempts(batch, outcome.attempts, outcome.reason)
-                result.auth_error = outcome.reason
+                result.auth_error = outcome.reason if outcome.status == "auth" else None
+                result.route_error = outcome.reason if outcome.status == "route" else None
                 return False
             elif outcome.status == "out_of_time":
                 if outcome.attempts:  # tried, cut short: planned still, its attempts counted
