@@ -280,7 +280,7 @@ def _assemble(
         day, month = _ints(found, "d"), _ints(found, "m")
     year = _ints(found, "y")
     # a century for two-digit years only: 0001-01-01 (a placeholder) is not 2001
-    short = found["y"].str.len().le(2).fillna(False) if "y" in found else year.lt(0)
+    short = found["y"].str.len().le(2).fillna(False)  # every date shape has a year
     year = year.where(~short, np.where(year < 70, 2000 + year, 1900 + year))
     hour = _ints(found, "H")
     ampm = found.get("ampm1", pd.Series(dtype="string")).fillna(

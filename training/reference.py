@@ -286,7 +286,8 @@ def seen_variation(reference: Mapping, as_of) -> dict[str, dict[str, float]]:
     reference in two kept months: the same season a year before ``as_of`` (seasons), and as long
     before the reference as ``as_of`` is after it (a base that ages, a pool of lapsed buyers that
     grows); the larger of the two. A month counts within :data:`SAME_SEASON_DAYS` of its date; no
-    kept month (a reference older than the variation, a date over a year away): ``{}``."""
+    kept month for either (a reference without them, a date more than about a year after the
+    reference): ``{}``."""
     months = (reference.get("variation") or {}).get("months", {})
     if not months:  # a reference written before the months were kept
         return {}
