@@ -464,13 +464,14 @@ def test_ids_excel_would_change_are_warned_of_where_the_workflow_opens_excel(
     from serving.writeback.fields import excel_changes
 
     changed = ["00012345", "123456789012345678", "2025-01-02", "1E5", "3/4", "12:30"]
-    kept = ["C0000001", "12345", "123456789012345", "A-1", "1.5", "x00012345"]
+    changed += ["123456789012", "12-2024", "3-Mar", "Jan-25"]  # 1.23457E+11, dates
+    kept = ["C0000001", "12345", "12345678901", "A-1", "1.5", "x00012345", "123-45", "Market-2024"]
     assert all(map(excel_changes, changed)) and not any(map(excel_changes, kept))
-    few = scores.head(12).assign(customer_id=changed + kept)
+    few = scores.head(18).assign(customer_id=changed + kept)
     with pytest.warns(UserWarning) as caught:
         export_csv(few, "s", load_mapping("fxiaoke"), tmp_path / "fx")
     (warning,) = [w for w in caught if "Excel/WPS" in str(w.message)]
-    assert "6 customer ids in this fxiaoke file would be changed" in str(warning.message)
+    assert "10 customer ids in this fxiaoke file would be changed" in str(warning.message)
     assert "e.g. '00012345'" in str(warning.message)
     assert "import the CSV directly" in str(warning.message)
     assert "set the 外部客户编号 column to Text" in str(warning.message)

@@ -436,12 +436,21 @@ def formula_like(text: str) -> bool:
 
 #: Ids Excel/WPS change when they open a CSV: leading zeros dropped, more than 15 digits
 #: rounded, dates, times and fractions converted, ``1E5`` read as a number.
+_DAY = r"(0?[1-9]|[12]\d|3[01])"
+_MONTH_NAME = (
+    r"(jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t(ember)?)?"
+    r"|oct(ober)?|nov(ember)?|dec(ember)?)"
+)
 _EXCEL_CHANGES = re.compile(
     r"0\d+"  # leading zeros
-    r"|\d{16,}"  # past Excel's 15 significant digits
+    r"|\d{12,}"  # shown as 1.23457E+11 (and past 15 digits rounded); saved so from a re-save
     r"|\d+(\.\d+)?[eE][+-]?\d+"  # scientific notation
-    r"|\d{1,4}[-/]\d{1,2}([-/]\d{1,4})?"  # dates, fractions
-    r"|\d{1,2}:\d{2}(:\d{2})?"  # times
+    rf"|{_DAY}[-/]{_DAY}([-/]\d{{1,4}})?"  # day and month either way (3/4, 12-31-2024), fractions
+    r"|\d{4}[-/](0?[1-9]|1[0-2])([-/]\d{1,2})?"  # 2025-01, 2025-01-02
+    r"|(0?[1-9]|1[0-2])[-/]\d{4}"  # 12-2024
+    rf"|{_DAY}[-/ ]?{_MONTH_NAME}([-/ ]?\d{{1,4}})?|{_MONTH_NAME}[-/ ]?\d{{1,4}}"  # 3-Mar, Jan-25
+    r"|\d{1,2}:\d{2}(:\d{2})?",  # times
+    re.IGNORECASE,
 )
 
 
