@@ -1286,7 +1286,7 @@ def export(
         str | None,
         typer.Option(
             help="Target name (default: the CRM for csv; for webhook the URL's host, with a "
-            "hash of its path and query)."
+            "hash of its path)."
         ),
     ] = None,
     full: Annotated[

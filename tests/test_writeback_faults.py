@@ -403,10 +403,10 @@ def test_credentials_in_the_url_are_never_printed_nor_in_the_state_folder(
     scores: pd.DataFrame, tmp_path: Path
 ) -> None:
     """``http://user:pass@host:port/hook?token=...``: the target is named after host:port and a
-    hash of the path and query, and neither the summary, the 401 message, the progress bar nor
-    the state folder shows the user info or the query's token (Zapier-style hooks carry it
-    there). A second hook on the same host (another token) is another target: its customers are
-    sent too, not found "unchanged" in the first hook's journal."""
+    hash of the path, and neither the summary, the 401 message, the progress bar nor the state
+    folder shows the user info or the query's token (Zapier-style hooks carry it there). A second
+    hook on the same host (another path) is another target: its customers are sent too, not
+    found "unchanged" in the first hook's journal; a rotated token is the same target."""
     path = tmp_path / "scores.parquet"
     scores.head(30).to_parquet(path, index=False)
     exports = tmp_path / "exports"
@@ -420,17 +420,24 @@ def test_credentials_in_the_url_are_never_printed_nor_in_the_state_folder(
         out1, err1 = wrong.communicate(timeout=120)
         right = cli(args)
         out2, err2 = right.communicate(timeout=120)
-        other = cli([url.replace("t0k3n-xyz", "0th3r-hook") if a == url else a for a in args])
+        receiver.path = "/hooks/other"  # a second hook on the same host
+        other_url = url.replace("/hooks/scores", "/hooks/other")
+        other = cli([other_url if a == url else a for a in args])
         out3, err3 = other.communicate(timeout=120)
+        receiver.path = "/hooks/scores"
+        rotated = cli([url.replace("t0k3n-xyz", "r0tat3d") if a == url else a for a in args])
+        out4, err4 = rotated.communicate(timeout=120)
     assert wrong.returncode == 2
     assert f"HTTP 401 from http://{host}/hooks/scores?token=***:" in err1
     assert right.returncode == 0, err2
     assert other.returncode == 0, err3
     assert re.search(r": 30 customers in 2 batches delivered", out3), out3
+    assert rotated.returncode == 0 and "30 customers unchanged" in out4, out4 + err4
     assert re.search(rf"acme/webhook-{re.escape(host)}-[0-9a-f]{{10}}: 30 customers", out2)
     assert f"-> {host}" in err2  # the progress bar
-    for text in (out1, err1, out2, err2, out3, err3):
+    for text in (out1, err1, out2, err2, out3, err3, out4, err4):
         assert "pa55-w0rd" not in text and "hook-user" not in text and "t0k3n" not in text
+        assert "r0tat3d" not in text
     folders = sorted(p.name for p in (exports / "acme").iterdir())
     assert len(folders) == 2 and all(
         re.fullmatch(rf"webhook-{re.escape(host.replace(':', '_'))}-[0-9a-f]{{10}}", f)

@@ -111,15 +111,15 @@ def url_host(url: str) -> str:
 
 def default_target(url: str) -> str:
     """The export target a webhook URL names by default: ``webhook-<host[:port]>``, and for a
-    URL with a path other than ``/`` or with a query a short hash of them, so that hooks sharing a
-    host (Zapier, Make, n8n) keep separate journals while no path or query (which may hold a
-    secret) is written into the folder name."""
-    parts = urlsplit(url)
+    URL with a path other than ``/`` a short hash of the path (a trailing ``/`` aside), so that
+    hooks sharing a host (Zapier, Make, n8n) keep separate journals while no path (which may hold
+    a secret) is written into the folder name. The query is left out: a rotated ``?token=``
+    keeps the target and its pending batches."""
+    path = urlsplit(url).path.rstrip("/")
     name = "webhook-" + url_host(url)
-    if parts.path in ("", "/") and not parts.query:
+    if not path:
         return name  # the name of the versions before the path counted: their state is kept
-    where = (parts.path or "/") + ("?" + parts.query if parts.query else "")
-    return f"{name}-{hashlib.sha256(where.encode('utf-8')).hexdigest()[:10]}"
+    return f"{name}-{hashlib.sha256(path.encode('utf-8')).hexdigest()[:10]}"
 
 
 def public_url(url: str) -> str:
