@@ -43,6 +43,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from features.atomic_file import replaced_file
 from features.synthetic_activity import draw_events, draw_transactions
 from features.synthetic_arrow import (
     SCHEMAS,
@@ -116,7 +117,10 @@ def generate(
     next_order_number = 1
     began = time.perf_counter()
     with ExitStack() as stack:
-        writers = {t: stack.enter_context(pq.ParquetWriter(paths[t], SCHEMAS[t])) for t in TABLES}
+        # written aside, renamed over the tables at the end: an interrupted run leaves the
+        # previous data set (or none), never empty tables that read as a data set
+        aside = {t: stack.enter_context(replaced_file(paths[t])) for t in TABLES}
+        writers = {t: stack.enter_context(pq.ParquetWriter(aside[t], SCHEMAS[t])) for t in TABLES}
         chunks = range(0, n_customers, chunk_size)
         for k, first in enumerate(
             tqdm(chunks, desc="generating", unit="chunk", file=sys.stderr, disable=not progress)

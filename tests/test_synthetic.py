@@ -107,6 +107,28 @@ def test_deterministic_by_seed(tmp_path):
     assert not first["transactions"].equals(other["transactions"])
 
 
+def test_an_interrupted_run_leaves_the_previous_data_set(tmp_path, monkeypatch):
+    """Tables were written in place chunk by chunk: Ctrl-C left empty tables that read as a data
+    set ("nothing was accepted at ingest"). They are written aside and renamed at the end."""
+    import features.synthetic as synthetic
+
+    out = tmp_path / "data"
+    generate(out, 300, 1, progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real, calls = synthetic.draw_events, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the second chunk
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(synthetic, "draw_events", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        generate(out, 600, 2, chunk_size=300, progress=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no partial file either
+
+
 def test_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="n_customers"):
         generate(tmp_path, 0, progress=False)
