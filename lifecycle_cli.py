@@ -1018,12 +1018,12 @@ def score(
         return
     out_file = _local_out(out, engine)
     from features.atomic_file import check_file_target
-    from serving.batch import score_files, scored_as_of
+    from serving.batch import score_files, scored_days
 
     for target in score_files(out_file, csv):  # before any work, and before the history
         check_file_target(target)
     day = _scoring_day(source, day)
-    if (held := scored_as_of(out_file)) is not None and held > day:
+    if (held := max(scored_days(out_file), default=day)) > day:
         _log(
             f"warning: {out_file} holds scores as of {held}; they are replaced by older ones "
             f"(as of {day}), which `lifecycle export` and the service then read. To fill the "

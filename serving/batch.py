@@ -271,16 +271,16 @@ def score_files(out_file: Path, csv: bool) -> list[Path]:
     return [*files, out_file.with_suffix(".csv")] if csv else files
 
 
-def scored_as_of(path: Path) -> date | None:
-    """The latest ``as_of`` of a scores file already there (None: no file, or not one of ours)."""
+def scored_days(path: Path) -> set[date]:
+    """The ``as_of`` dates of a scores file already there (none: no file, or not one of ours)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        latest = pq.read_table(path, columns=["as_of"]).column("as_of").to_pandas().max()
+        as_of = pq.read_table(path, columns=["as_of"]).column("as_of")
     except (OSError, KeyError, ValueError, pa.ArrowException):
-        return None
-    return None if pd.isna(latest) else pd.Timestamp(latest).date()
+        return set()
+    return {pd.Timestamp(v).date() for v in as_of.unique().to_pylist() if v is not None}
 
 
 def write_scores(

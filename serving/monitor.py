@@ -88,6 +88,7 @@ def input_drift(
     long before the reference), times ``1 + variation_slack``."""
     t = cfg.input
     seen_of = seen_variation(reference, as_of) if as_of is not None else {}
+    slack = t.variation_slack
     rows = []
     for name, ref in reference["features"].items():
         values = (
@@ -96,7 +97,6 @@ def input_drift(
         stats = compare(ref, values)
         seen = seen_of.get(name, {})
         real = stats["p_value"] <= t.p_value_max  # not a small sample's chance wobble
-        slack = t.variation_slack
         causes = {
             "psi": _beyond(stats, seen, "psi", t.psi_warn, t.psi_alert, slack) if real else "ok",
             "ks": _beyond(stats, seen, "ks", t.ks_warn, t.ks_alert, slack) if real else "ok",

@@ -386,17 +386,13 @@ def _warn_if_scores_disagree(snapshot_file: Path, snapshot: pd.DataFrame) -> Non
     """Say when the scores file beside the snapshot (what ``lifecycle export`` sends) is of
     another date: a ``lifecycle score`` stopped between replacing the two, and the service and
     the export would give the CRM numbers of two dates."""
-    import pyarrow.parquet as pq
+    from serving.batch import scored_days
 
     name = snapshot_file.name
     if not name.endswith(".snapshot.parquet") or snapshot.empty:
         return
     scores_file = snapshot_file.with_name(name.removesuffix(".snapshot.parquet") + ".parquet")
-    try:
-        as_of = pq.read_table(scores_file, columns=["as_of"]).column("as_of")
-    except (OSError, KeyError, ValueError):  # no scores file beside it, or not ours
-        return
-    days = {pd.Timestamp(v).date() for v in as_of.unique().to_pylist() if v is not None}
+    days = scored_days(scores_file)  # none: no scores file beside it, or not ours
     served = pd.Timestamp(snapshot["cutoff"].iloc[0]).date()
     if days and days != {served}:
         logger.warning(

@@ -42,8 +42,8 @@ def numeric_profile(values, n_bins: int = N_BINS) -> dict:
         "n": len(x),
         "min": float(present.min()),
         "max": float(present.max()),
-        "median_nonzero": _median_nonzero(present),
-        "above_median_share": _above_median_share(present),
+        "median_nonzero": (median := _median_nonzero(present)),
+        "above_median_share": _above_share(present, median),
         "distinct": len(np.unique(present)),
         "negative_share": float((present < 0).mean()),
         "counts": bool(pd.api.types.is_integer_dtype(pd.Series(values).dtype)),
@@ -62,14 +62,18 @@ def _median_nonzero(present: np.ndarray) -> float | None:
     return float(np.median(nonzero)) if len(nonzero) else None
 
 
-def _above_median_share(present: np.ndarray) -> float | None:
-    """Of the non-zero values not equal to their median, the share above it (0.5 for continuous
-    values; a count's median holds many values, so above and below need not balance)."""
+def _sides(present: np.ndarray, median: float) -> tuple[int, int]:
+    """How many non-zero values lie above ``median``, and how many below."""
     nonzero = present[present != 0]
-    if not len(nonzero):
+    return int((nonzero > median).sum()), int((nonzero < median).sum())
+
+
+def _above_share(present: np.ndarray, median: float | None) -> float | None:
+    """Of the non-zero values off their ``median``, the share above it (0.5 for continuous
+    values; a count's median holds many values, so above and below need not balance)."""
+    if median is None:
         return None
-    median = np.median(nonzero)
-    above, below = int((nonzero > median).sum()), int((nonzero < median).sum())
+    above, below = _sides(present, median)
     return above / (above + below) if above + below else None
 
 
@@ -158,10 +162,9 @@ def median_p_value(reference: Mapping, present: np.ndarray) -> float:
     from scipy.stats import binomtest
 
     ref = reference.get("median_nonzero")
-    nonzero = present[present != 0]
-    if ref is None or len(nonzero) == 0:
+    if ref is None:
         return 1.0
-    above, below = int((nonzero > ref).sum()), int((nonzero < ref).sum())
+    above, below = _sides(present, ref)
     share = reference.get("above_median_share")
     share = 0.5 if share is None else share  # a reference written before the share was kept
     if not above + below or not 0 < share < 1:
