@@ -1414,7 +1414,7 @@ def export(
         )
     if res.route_error:
         _fail(
-            f"no receiver at this URL: {res.route_error}. Check --url (its path); the batches "
+            f"no receiver at this URL: {res.route_error}. Check --url; the batches "
             "stay in the journal and the next run resumes them"
         )
     typer.echo(

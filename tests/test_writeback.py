@@ -679,11 +679,11 @@ def test_408_is_retried_and_a_redirect_names_where_it_points() -> None:
     to_https = _deliver_once(
         _answering((301, {"Location": "https://crm.example.com/hook?token=s3cr3t"}))
     )
-    assert to_https.status == "dead" and to_https.attempts == 1
+    assert to_https.status == "route" and to_https.attempts == 1
     assert "redirects http to https (https://crm.example.com/hook?token=***)" in to_https.reason
     assert "correct --url to https" in to_https.reason and "s3cr3t" not in to_https.reason
     moved = _deliver_once(_answering((308, {"Location": "/v2/hook"})))
-    assert moved.status == "dead"
+    assert moved.status == "route"
     assert "HTTP 308 redirect to http://crm.example.com/v2/hook (not followed" in moved.reason
 
 

@@ -265,6 +265,35 @@ def test_a_url_without_a_receiver_stops_the_export_and_the_batches_wait(
     assert missing_or_stale(receiver, scores) == 0
 
 
+def test_a_redirect_stops_the_export_at_the_first_answer(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A receiver moved to https answers every batch with 301: each batch was dead-lettered in
+    turn (18 requests, every customer in the dead-letter file, exit 0 but for the count). The
+    export stops at the first answer naming the https URL, and the corrected URL resumes every
+    batch with its key."""
+    import httpx
+
+    asked: list[str] = []
+
+    def moved(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        https = str(request.url.copy_with(scheme="https"))
+        return httpx.Response(301, headers={"Location": https}, text="Moved Permanently")
+
+    receiver = Receiver(SECRET)
+    with receiver.running():
+        http_url = receiver.url
+        client = httpx.Client(transport=httpx.MockTransport(moved))
+        wrong = send(scores, tmp_path, http_url, batch_size=20, policy=FAST, client=client)
+        assert len(asked) == 1 and wrong.planned_batches > 1
+        assert not wrong.ok and wrong.route_error and "correct --url to https" in wrong.route_error
+        assert wrong.dead == 0 and not wrong.dead_letter.exists()
+        fixed = send(scores, tmp_path, receiver.url, batch_size=20, policy=FAST)
+    assert fixed.ok and fixed.resumed_batches == wrong.planned_batches
+    assert missing_or_stale(receiver, scores) == 0
+
+
 def test_total_time_is_bounded_and_the_rest_resumes(scores: pd.DataFrame, tmp_path: Path):
     """A receiver failing past the time bound: the batch being retried when the bound comes stays
     planned with the batches after it (it was dead-lettered, so its customers went again later

@@ -6,16 +6,16 @@ duplicates by the ``Idempotency-Key`` header. The body is signed with HMAC-SHA25
 secret: header ``X-Lifecycle-Signature: sha256=<hex digest of the raw body>``.
 
 Retries: timeouts, connection errors, 408, 429 and 5xx, with exponential backoff and full jitter,
-never sooner than the receiver's ``Retry-After``; other 4xx are not retried, 401/403 stop the
-export (a wrong secret would fail every batch), a redirect is not followed (dead-lettered with
-its ``Location``). A batch another 4xx rejects is split in two halves, each with its own key,
-planned in its place (``Journal.split``), and so on down to the single customers the receiver
-rejects (up to ``MAX_ISOLATED`` per export): the rest is delivered, and what fails for good goes
-to the dead-letter file with the reason (its customers go again with the next export, not later
-in the same one). The whole export is bounded by ``RetryPolicy.max_seconds`` (each attempt too,
-its answer included); a batch the bound stops, before or between its attempts (a
-``Retry-After`` past it) or during one, stays in the journal with the batches after it, for the
-next run: never dead-lettered, so never sent again under another key.
+never sooner than the receiver's ``Retry-After``; other 4xx are not retried, 401/403 stop the export
+(a wrong secret would fail every batch), and so do 404/405/410 and a redirect (not followed: its
+``Location`` is named), which are about the URL and would meet every batch. A batch another 4xx
+rejects is split in two halves, each with its own key, planned in its place (``Journal.split``), and
+so on down to the single customers the receiver rejects (up to ``MAX_ISOLATED`` per export): the
+rest is delivered, and what fails for good goes to the dead-letter file with the reason (its
+customers go again with the next export, not later in the same one). The whole export is bounded by
+``RetryPolicy.max_seconds`` (each attempt too, its answer included); a batch the bound stops, before
+or between its attempts (a ``Retry-After`` past it) or during one, stays in the journal with the
+batches after it, for the next run: never dead-lettered, so never sent again under another key.
 """
 
 from __future__ import annotations
@@ -172,8 +172,8 @@ def parse_retry_after(value: str | None) -> float | None:
 Status = Literal["delivered", "rejected", "dead", "auth", "route", "out_of_time"]
 
 #: Answers that refuse what a batch holds (some record of it): the batch is split to find which.
-#: Other 4xx are about the request (401/403 the secret, 404/405/410 the URL: the export stops;
-#: 408 and 429 are retried; the rest dead-letter the batch whole).
+#: Other 4xx are about the request (401/403 the secret, 404/405/410 and 3xx the URL: the export
+#: stops; 408 and 429 are retried; the rest dead-letter the batch whole).
 RECORD_CODES = {400, 413, 422}
 ROUTE_CODES = {404, 405, 410}
 #: Single customers isolated by splitting rejected batches, per export: past it (a receiver that
@@ -243,8 +243,10 @@ def deliver(
                 return Outcome(
                     "route", attempt, f"HTTP {code} from {public_url(url)}: {text}", code
                 )
-            if code < 400:  # a redirect, or an answer outside the protocol
-                return Outcome("dead", attempt, redirect_reason(code, url, location, text), code)
+            if 300 <= code < 400:  # about the URL, as a 404: every batch would meet it
+                return Outcome("route", attempt, redirect_reason(code, url, location, text), code)
+            if code < 400:  # an answer outside the protocol
+                return Outcome("dead", attempt, f"HTTP {code} (not retried): {text}", code)
             if code < 500 and code not in (408, 429):
                 status: Status = "rejected" if code in RECORD_CODES else "dead"
                 return Outcome(status, attempt, f"HTTP {code} (not retried): {text}", code)
@@ -385,7 +387,8 @@ class WebhookResult:
     gone: int = 0
     rejects: list[Reject] = field(default_factory=list)
     auth_error: str | None = None
-    #: the receiver answered 404/405/410: the URL is not the receiver's (the export stopped)
+    #: the receiver answered 404/405/410 or a redirect: the URL is not the receiver's (the
+    #: export stopped)
     route_error: str | None = None
     dead_letter: Path = Path("dead-letter.jsonl")
     #: customer id -> "sent" or "dead": how its last batch in this export ended
