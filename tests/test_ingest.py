@@ -101,6 +101,23 @@ def test_cdnow_ingest(tmp_path):
     assert tx["ordered_at"].min() == pd.Timestamp("1997-01-01")
     assert tx["ordered_at"].max() == pd.Timestamp("1998-06-30")
     assert tx["amount"].sum() == pytest.approx(2_500_315.63, abs=0.01)
+    assert not any("almost no rows" in w for w in reports["transactions"].warnings)
+
+
+def test_a_month_missing_from_the_export_is_named(tmp_path):
+    """An export whose May holds no orders (or a handful) was accepted without a word: every
+    customer then looks quiet in May, and monitoring later calls it drift. Accepted as it is,
+    and named; the first and last months (partial) never are."""
+    days = pd.date_range("2024-01-03", "2024-09-12", freq="D")
+    kept = days[(days.month != 5) | (days.day == 7)]
+    lines = [f"C{i % 40},{day.date()},{10 + i % 7}" for i, day in enumerate(kept.repeat(3))]
+    path = _write(tmp_path / "t.csv", "id,date,amount\n" + "\n".join(lines) + "\n")
+    report = ingest(tmp_path / "out", path, load_mapping("customer_id=id,ordered_at=date"),
+                    log=_quiet)["transactions"]  # fmt: skip
+    assert report.accepted == len(lines)
+    gaps = [w for w in report.warnings if "almost no rows" in w]
+    assert len(gaps) == 1 and "2024-05 (3 rows, about 92 around it)" in gaps[0]
+    assert "2024-01" not in gaps[0] and "2024-09" not in gaps[0]
 
 
 def _write(path: Path, text: str) -> Path:
