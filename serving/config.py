@@ -14,6 +14,8 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from training.priority import RETAINED_SHARE_FLOOR
+
 Stage = Literal["prospect", "new", "growing", "mature", "declining", "churned"]
 Tier = Literal["P1", "P2", "P3", "P4"]
 Level = Literal["low", "mid", "high"]
@@ -97,7 +99,7 @@ class PriorityTiers(_Config):
     """Value at risk (priority_score) from which a customer is in each tier; below p3_from: P4."""
 
     retained_share_floor: float = Field(
-        0.1,
+        RETAINED_SHARE_FLOOR,
         gt=0,
         le=1,
         description="floor on 1 - P(no purchase within the value horizon) when deriving value if "

@@ -43,6 +43,7 @@ from serving.value import (
     recommended_actions,
     value_segments,
 )
+from training.priority import TIER_SHARES
 
 if TYPE_CHECKING:
     from serving.uplift_scoring import UpliftEffects
@@ -401,7 +402,7 @@ def calibrate_config(
     predicted_value: ArrayLike,
     *,
     value_quantiles: tuple[float, float] = (0.5, 0.8),
-    tier_shares: tuple[float, float, float] = (0.05, 0.15, 0.30),
+    tier_shares: tuple[float, float, float] = TIER_SHARES,
 ) -> ScoringConfig:
     """A copy of ``config`` with the data-dependent numbers fitted on a reference batch of buyers.
 

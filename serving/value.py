@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from serving.config import Actions, PriorityTiers, ValueMatrix
+from training.priority import TIER_SHARES, value_if_retained
 
 ArrayLike: TypeAlias = Sequence[float] | np.ndarray | pd.Series
 
@@ -51,20 +52,6 @@ def value_segments(
     return np.array(
         [VALUE_SEGMENTS[c, p] for c, p in zip(current, potential, strict=True)], dtype=object
     )
-
-
-def value_if_retained(
-    churn_probability: ArrayLike, predicted_value: ArrayLike, retained_share_floor: float
-) -> np.ndarray:
-    """E[value | the customer stays] = predicted_value / max(1 - churn_probability, floor).
-
-    predicted_value is an unconditional expectation; a churned customer buys nothing within the
-    horizon, so E[V] = (1 - p) E[V | stays]. The floor bounds the blow-up as p -> 1. Negative and
-    missing predicted values count as 0.
-    """
-    p = np.nan_to_num(_floats(churn_probability), nan=0.0)
-    value = np.clip(np.nan_to_num(_floats(predicted_value), nan=0.0), 0.0, None)
-    return value / np.maximum(1.0 - p, retained_share_floor)
 
 
 def churn_within_value_horizon(features: pd.DataFrame, churn_probability: ArrayLike) -> np.ndarray:
@@ -169,7 +156,7 @@ def fit_value_matrix(
 
 def fit_priority_tiers(
     priority_score: ArrayLike,
-    shares: tuple[float, float, float] = (0.05, 0.15, 0.30),
+    shares: tuple[float, float, float] = TIER_SHARES,
     retained_share_floor: float = PriorityTiers().retained_share_floor,
 ) -> PriorityTiers:
     """Tier thresholds so that, among customers with value at risk, the top ``shares[0]`` are P1,

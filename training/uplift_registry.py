@@ -40,6 +40,7 @@ from mlflow.tracking import MlflowClient
 
 from features.campaigns import action_costs, measuring_rows
 from training.models import FeatureEncoder
+from training.priority import TIER_SHARES
 from training.registry import CHAMPION, gate_lock, is_not_worse, quiet_model_logging
 from training.uplift import member_effect
 from training.uplift_metrics import bootstrap, qini_coefficient
@@ -59,8 +60,6 @@ def _key(action: str, outcome: str) -> str:
     return f"uplift_{outcome}_{action}"
 
 
-#: Shares of the customers with a positive best net saved value in tiers P1, P2, P3.
-TIER_SHARES = (0.05, 0.15, 0.30)
 POLICY_FILE = "policy.json"
 
 

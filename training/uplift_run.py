@@ -35,6 +35,7 @@ from features.campaigns import (
     measuring_rows,
 )
 from training.models import FeatureEncoder
+from training.priority import value_if_retained
 from training.uplift import (
     Learner,
     UpliftConfig,
@@ -203,7 +204,8 @@ def todays_priority(
 
     Churn (calibrated) and CLV (Tweedie) LightGBM models are fit on snapshots every
     ``horizon_days`` before the campaign (labels end at ``sent_at``: nothing after it is read);
-    priority = p x value / max(1 - p, 0.05), the expected value at risk.
+    priority = p x ``training.priority.value_if_retained``, the expected value at risk, as
+    scoring computes it (with the default floor).
     """
     from features.snapshots import build_snapshots, feature_columns
     from training.config import LightGBMParams
@@ -250,7 +252,7 @@ def todays_priority(
                     "customer_id": g["customer_id"],
                     "campaign_id": campaign,
                     "churn_probability": p,
-                    "priority_score": p * value / np.maximum(1 - p, 0.05),
+                    "priority_score": p * value_if_retained(p, value),
                 }
             )
         )
