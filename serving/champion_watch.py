@@ -12,7 +12,10 @@ asks the registry for the project's champion version every ``interval`` seconds 
   ``lifecycle_registry_check_failing`` per project.
 
 Neither staleness nor a registry error changes readiness: the served pair still scores as it did;
-a failed check keeps the last answer and reports the error.
+a failed check keeps the last answer and reports the error. A SQLite store is read through a
+fresh read-only connection on every check: MLflow keeps one connection per store for the life of
+the process, which went on reading a store moved away, replaced or overwritten and called it
+current (and, opened anew where the file was removed, creates an empty store there).
 
 Why no reload in place: the feature snapshot is built for the champion it was scored with
 (``lifecycle score`` writes it), so a new champion needs a new snapshot first; a restart after
@@ -22,10 +25,13 @@ Why no reload in place: the feature snapshot is built for the champion it was sc
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -41,9 +47,11 @@ def registry_champion(tracking_uri: str, project: str) -> Callable[[], str | Non
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from training.registry import CHAMPION, pair_model_name
+    from training.registry import CHAMPION, pair_model_name, sqlite_store
 
     name = pair_model_name(project)
+    if (path := sqlite_store(tracking_uri)) is not None:
+        return lambda: sqlite_champion(path, name, CHAMPION)
 
     def lookup() -> str | None:
         try:  # a client per look-up (MLflow caches its store): one that failed is not kept
@@ -55,6 +63,22 @@ def registry_champion(tracking_uri: str, project: str) -> Callable[[], str | Non
             raise
 
     return lookup
+
+
+def sqlite_champion(path: Path, model: str, alias: str) -> str | None:
+    """The version ``alias`` of ``model`` points to in the SQLite store at ``path`` (None: no such
+    alias), read through a new read-only connection: a missing file raises (it is never created),
+    and so does a file that is no longer a store."""
+    from training.registry import require_store
+
+    require_store(f"sqlite:///{path}")
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    with closing(sqlite3.connect(uri, uri=True, timeout=5)) as store:
+        row = store.execute(
+            "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
+            (model, alias),
+        ).fetchone()
+    return None if row is None else str(row[0])
 
 
 class ChampionWatch:

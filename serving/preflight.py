@@ -65,13 +65,12 @@ def check_snapshot_file(path: Path) -> None:
 
 def check_tracking_store(uri: str) -> None:
     """A ``sqlite:///`` store must exist (else there is no champion to load)."""
-    if uri.startswith("sqlite:///"):
-        path = Path(uri.removeprefix("sqlite:///"))
-        if not path.is_file():
-            raise ServiceConfigError(
-                f"MLFLOW_TRACKING_URI={uri}: no such MLflow store; train first (`lifecycle train`) "
-                "or point MLFLOW_TRACKING_URI at the store with the champion pair"
-            )
+    from training.registry import require_store
+
+    try:
+        require_store(uri)
+    except LookupError as exc:
+        raise ServiceConfigError(str(exc)) from None
 
 
 def preflight(environ: Mapping[str, str] = os.environ) -> None:

@@ -55,6 +55,27 @@ class Readiness:
 STATE = Readiness()
 
 
+class ReadinessGauge:
+    """``lifecycle_ready`` on ``/metrics`` from the worker's start (a ``prometheus_client``
+    custom collector): a service whose load failed answers ``/metrics`` and ``/healthz`` with 200,
+    and without this gauge its model gauges were simply absent, which no alert rule saw."""
+
+    def __init__(self, project: str, state: Readiness | None = None) -> None:
+        self.project, self.state = project, state or STATE
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        gauge = GaugeMetricFamily(
+            "lifecycle_ready",
+            "1 when the service scores (champion pair and snapshot loaded), 0 while it loads or "
+            "after a load that failed (/readyz says why)",
+            labels=["project"],
+        )
+        gauge.add_metric([self.project], float(self.state.ready))
+        yield gauge
+
+
 class ReadinessMiddleware:
     """``GET /readyz`` as JSON (200 ready, 503 otherwise); 503 on ``api_paths`` until ready."""
 

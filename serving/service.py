@@ -670,6 +670,11 @@ class LifecycleService:
         exit_with_parent()
         self.scorer: Scorer | None = None
         STATE.loading()
+        from serving.http_metrics import process_metrics
+        from serving.readiness import ReadinessGauge
+
+        project = os.environ.get("LIFECYCLE_PROJECT") or "default"
+        process_metrics(API_ROUTES).add_collector(ReadinessGauge(project))
         threading.Thread(target=self._load, name="lifecycle-loader", daemon=True).start()
 
     def _load(self) -> None:

@@ -67,6 +67,12 @@ def test_each_project_has_its_own_champion_and_gate(tmp_path):
         LookupError, match=r"project 'west' has no champion.*north \(v1\), south \(v1\)"
     ):
         load_champions(uri, "west")
+    # a store moved away: said, and no empty store is made in its place (a service worker
+    # restarted after the move created one, which every later start then read as "no champion")
+    gone = tmp_path / "moved-away.db"
+    with pytest.raises(LookupError, match=r"no MLflow store at .*moved-away\.db.*moved or deleted"):
+        load_champions(f"sqlite:///{gone}", "north")
+    assert not gone.exists()
 
 
 def _training_data() -> TrainingData:

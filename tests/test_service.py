@@ -8,8 +8,10 @@ Session fixtures (``service_fixtures``) train into a temporary MLflow store, sco
 
 from __future__ import annotations
 
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from pathlib import Path
 
 import httpx
 import pandas as pd
@@ -67,6 +69,9 @@ def test_metrics_count_scoring_requests(client):
     assert 'endpoint="/score/ids"' in client.get("/metrics").text
 
 
+ALERT_RULES = Path(__file__).parents[1] / "docs" / "prometheus" / "lifecycle_alerts.yml"
+
+
 def test_metrics_carry_the_served_pairs_health(client, batch_scores):
     """Champion version, snapshot age and the served score histograms, for Prometheus alert rules
     (docs/prometheus/lifecycle_alerts.yml); no monitor report yet: verdict -1."""
@@ -78,6 +83,11 @@ def test_metrics_carry_the_served_pairs_health(client, batch_scores):
         for line in text.splitlines()
     )
     assert "lifecycle_snapshot_age_days" in text
+    assert 'lifecycle_ready{project="' in text and any(
+        line.startswith("lifecycle_ready{") and line.endswith(" 1.0") for line in text.splitlines()
+    )
+    for rule in ("lifecycle_ready == 0", "lifecycle_registry_check_failing == 1"):
+        assert rule in ALERT_RULES.read_text()  # the rules read gauges the service exports
     buyers = int(batch_scores["churn_probability"].notna().sum())
     count = [
         line
@@ -488,6 +498,40 @@ def test_huge_body_is_413(client):
         headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 413, response.text
+
+
+def test_a_gzip_body_and_a_byte_order_mark_are_read(client, batch_scores):
+    """Salesforce Apex (``setCompressed(true)``) sends gzip: it was refused as "not valid JSON",
+    as was JSON after a UTF-8 byte order mark; a bomb stops at the body limit; an encoding the
+    service does not read is named."""
+    import gzip
+    import json
+
+    ids = batch_scores.index[:3].tolist()
+    body = json.dumps({"customer_ids": ids}).encode()
+    json_type = {"Content-Type": "application/json"}
+    for sent, headers in (
+        (gzip.compress(body), {**json_type, "Content-Encoding": "gzip"}),
+        (zlib.compress(body), {**json_type, "Content-Encoding": "deflate"}),
+        (b"\xef\xbb\xbf" + body, json_type),
+    ):
+        response = client.post("/score/ids", content=sent, headers=headers)
+        assert response.status_code == 200, response.text
+        assert [r["customer_id"] for r in response.json()] == ids
+    bomb = gzip.compress(b'{"customer_ids": ["' + b"x" * 20_000_000 + b'"]}')
+    assert len(bomb) < 100_000
+    response = client.post(
+        "/score/ids", content=bomb, headers={**json_type, "Content-Encoding": "gzip"}
+    )
+    assert response.status_code == 413, response.text
+    broken = client.post(
+        "/score/ids", content=body, headers={**json_type, "Content-Encoding": "gzip"}
+    )
+    assert broken.status_code == 400 and "not valid gzip" in broken.json()["error"]
+    brotli = client.post(
+        "/score/ids", content=body, headers={**json_type, "Content-Encoding": "br"}
+    )
+    assert brotli.status_code == 415 and "'br' is not supported" in brotli.json()["error"]
 
 
 def test_wrong_method_is_405_and_an_unknown_route_404_both_in_json(client):

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import re
 import shutil
 import socket
@@ -192,6 +193,23 @@ def test_client_error_is_one_line_without_body_or_traceback(server, snapshot):
     assert "Traceback" not in new and "ERROR" not in new
 
 
+def test_field_names_a_client_sent_cannot_forge_or_flood_a_log_line() -> None:
+    """An unknown field is named in the log as the client spelt it: a name holding a newline
+    wrote a forged log line of its own, and one of 50,000 characters a line that long."""
+    import json
+
+    from serving.request_log import error_fields
+
+    forged = "x\n2026-12-05T01:50:00+0000 [ERROR] [fake] injected line"
+    body = json.dumps({"detail": [{"loc": ["body", forged]}, {"loc": ["body", "k" * 50_000]}]})
+    said = error_fields(body.encode())
+    assert "\n" not in said and said.startswith("body.x\\n2026-12-05T01:50:00+0000 [ERRO")
+    assert len(said) < 200 and "(50,000 chars)" in said
+    assert error_fields(b'{"detail": [{"loc": ["customers", 1, "recency_days"]}]}') == (
+        "customers.1.recency_days"
+    )
+
+
 def test_unauthorised_and_junk_paths_log_no_path_contents(server):
     before = server.log.stat().st_size
     httpx.post(f"{server.url}/score/ids", json={"customer_ids": ["SECRET-ID-1"]})
@@ -273,7 +291,7 @@ def _misconfigurations(trained_store) -> dict[str, tuple[dict[str, str], str]]:
         "truncated-snapshot": ({"LIFECYCLE_SNAPSHOT": str(truncated)}, "not a readable Parquet"),
         "no-mlflow-store": (
             {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'nothing-here.db'}"},
-            "no such MLflow store",
+            "no MLflow store at",
         ),
     }
 
@@ -435,13 +453,25 @@ def test_readyz_and_metrics_say_when_a_newer_champion_is_promoted(trained_store,
         )
         assert "this service serves v" in running.log.read_text()
 
-        with open(tmp_path / "mlflow.db", "r+b") as registry:  # the registry breaks
-            registry.write(b"\0" * 4096)
+        # the store replaced by another file (a restored backup, whose champion is the served
+        # pair): MLflow's cached connection kept reading the old file and said stale forever
+        shutil.copy(trained_store.root / "mlflow.db", tmp_path / "restored.db")
+        os.replace(tmp_path / "restored.db", tmp_path / "mlflow.db")
+        body = _readyz_until(running, lambda b: b["stale"] is False)
+        assert body["registry_champion_version"] == served and body["registry_error"] is None, body
+
+        with open(tmp_path / "mlflow.db", "r+b") as registry:  # overwritten: no longer a store
+            registry.write(b"GARBAGE!")
         body = _readyz_until(running, lambda b: b["registry_error"])
         assert body["registry_error"] and body["ready"] is True, body
-        assert body["stale"] is True and body["registry_champion_version"] == promoted, body
+        assert body["stale"] is False and body["registry_champion_version"] == served, body
         metrics = httpx.get(f"{running.url}/metrics").text
         assert f'lifecycle_registry_check_failing{{project="{store.project}"}} 1.0' in metrics
+
+        os.replace(tmp_path / "mlflow.db", tmp_path / "moved.db")  # moved away: said, not created
+        body = _readyz_until(running, lambda b: "no MLflow store at" in str(b["registry_error"]))
+        assert "no MLflow store at" in body["registry_error"] and body["ready"] is True, body
+        assert not (tmp_path / "mlflow.db").exists()
 
 
 @pytest.mark.slow
@@ -489,6 +519,9 @@ def test_no_champion_stays_up_not_ready_with_the_reason_and_metrics_of_its_own(
         theirs = httpx.get(f"{server.url}/metrics", timeout=10).text
         ids_200 = 'lifecycle_http_requests_total{endpoint="/score/ids",method="POST",status="200"}'
         assert ids_200 in theirs and ids_200 not in mine
+        # a service up but not scoring says so to Prometheus (its model gauges are absent)
+        assert 'lifecycle_ready{project="no-such-project"} 0.0' in mine
+        assert "lifecycle_ready{" in theirs and "no-such-project" not in theirs
     finally:
         stop(other.process)
 

@@ -254,9 +254,28 @@ def load_version(tracking_uri: str, project: str, version: str) -> ModelPair:
     return load_pair(root / flavor["data"])
 
 
+def sqlite_store(tracking_uri: str) -> Path | None:
+    """The file of a ``sqlite:///`` store; None for any other store."""
+    prefix = "sqlite:///"
+    return Path(tracking_uri.removeprefix(prefix)) if tracking_uri.startswith(prefix) else None
+
+
+def require_store(tracking_uri: str) -> None:
+    """LookupError when a SQLite store's file does not exist: MLflow would create an empty store
+    there, and every later process would read it as "nothing was ever trained"."""
+    path = sqlite_store(tracking_uri)
+    if path is not None and not path.is_file():
+        raise LookupError(
+            f"no MLflow store at {path} (MLFLOW_TRACKING_URI={tracking_uri}; moved or deleted?): "
+            "train first (`lifecycle train`) or point MLFLOW_TRACKING_URI at the store with the "
+            "champion pair"
+        )
+
+
 def load_champion_pair(tracking_uri: str, project: str) -> tuple[ModelPair, str]:
     """``project``'s champion pair and its version. LookupError naming the project and the
-    projects that have a champion when there is none."""
+    projects that have a champion when there is none, or the store when it does not exist."""
+    require_store(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri)
     found = champion_version(client, project)
     if found is None:
@@ -373,8 +392,8 @@ def lock_path(tracking_uri: str, purpose: str = "gate") -> Path:
     """A lock file of a store: next to a SQLite store (``mlflow.db.gate.lock``), else one per store
     URI in the temp folder (a tracking server shared by several machines needs its own
     serialization)."""
-    if tracking_uri.startswith("sqlite:///"):
-        return Path(tracking_uri.removeprefix("sqlite:///") + f".{purpose}.lock")
+    if (store := sqlite_store(tracking_uri)) is not None:
+        return store.with_name(f"{store.name}.{purpose}.lock")
     digest = hashlib.sha256(tracking_uri.encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"lifecycle-{purpose}-{digest}.lock"
 
