@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 import os
+import zlib
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
@@ -134,11 +135,18 @@ class ApiKeyMiddleware:
         await self.app(scope, receive, send)
 
 
+#: ``Content-Encoding`` values of a request body the service decompresses (Apex's
+#: ``setCompressed(true)`` and many middlewares send gzip); ``identity`` is none.
+BODY_ENCODINGS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
+
+
 class RequestLimitsMiddleware:
     """API requests must be JSON and at most ``max_body_bytes``: 415 or 413 otherwise.
 
     BentoML would otherwise hand other media types (form data, pickles) to its own parsers,
-    whose errors are 500s. The body is read here, checked, and replayed to the application.
+    whose errors are 500s. The body is read here, checked, and replayed to the application: a
+    gzip or deflate body decompressed (at most ``max_body_bytes`` of it: it was refused as "not
+    valid JSON"), a UTF-8 byte order mark before the JSON dropped.
     """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES) -> None:
@@ -157,6 +165,14 @@ class RequestLimitsMiddleware:
                 send, 415, {"error": f"Content-Type must be application/json, got {media_type!r}"}
             )
             return
+        coding = (_header(scope, b"content-encoding") or "identity").strip().lower()
+        if coding not in ("identity", *BODY_ENCODINGS):
+            await send_json(
+                send,
+                415,
+                {"error": f"Content-Encoding {coding!r} is not supported; send gzip or none"},
+            )
+            return
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._too_large(send)
@@ -173,7 +189,19 @@ class RequestLimitsMiddleware:
                 return
             if not message.get("more_body", False):
                 break
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+        body = b"".join(chunks)
+        if coding in BODY_ENCODINGS:
+            inflater = zlib.decompressobj(BODY_ENCODINGS[coding])
+            try:
+                body = inflater.decompress(body, self.max_body_bytes + 1)
+            except zlib.error as exc:
+                await send_json(send, 400, {"error": f"the body is not valid {coding}: {exc}"})
+                return
+            if len(body) > self.max_body_bytes:
+                await self._too_large(send)
+                return
+            scope = _without_headers(scope, (b"content-encoding", b"content-length"))
+        await self.app(scope, _replay(body.removeprefix(UTF8_BOM), receive), send)
 
     async def _too_large(self, send: Send) -> None:
         await send_json(
@@ -184,6 +212,15 @@ class RequestLimitsMiddleware:
                 "send at most 1,000 customers per request"
             },
         )
+
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _without_headers(scope: Scope, names: tuple[bytes, ...]) -> Scope:
+    """``scope`` without the headers ``names`` (the decompressed body has another length)."""
+    kept = [(k, v) for k, v in scope.get("headers", ()) if k.lower() not in names]
+    return {**scope, "headers": kept}
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

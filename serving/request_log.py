@@ -81,6 +81,17 @@ class ClientErrorLogMiddleware:
         )
 
 
+#: Characters of one part of a field's path kept in the log (a client names unknown fields).
+MAX_PART = 40
+
+
+def _loggable(part: object) -> str:
+    """One part of a field path as the client sent it, safe for a log line: control characters
+    escaped (a name holding a newline forged a log line of its own) and cut at ``MAX_PART``."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(part))
+    return text if len(text) <= MAX_PART else text[:MAX_PART] + f"...({len(text):,} chars)"
+
+
 def error_fields(body: bytes) -> str:
     """The ``loc`` of each ``detail`` item of a 400 body, dotted (``customers.1.recency_days``)."""
     try:
@@ -92,7 +103,7 @@ def error_fields(body: bytes) -> str:
     locs = []
     for item in detail[:MAX_FIELDS]:
         loc = item.get("loc") if isinstance(item, dict) else None
-        locs.append(".".join(str(part) for part in loc) if loc else "body")
+        locs.append(".".join(_loggable(part) for part in loc) if loc else "body")
     more = f" (+{len(detail) - MAX_FIELDS} more)" if len(detail) > MAX_FIELDS else ""
     return ",".join(locs) + more
 
