@@ -143,6 +143,7 @@ def retrain(settings: RetrainSettings, log=print) -> tuple[dict, int]:
         as_of = settings.as_of or data_bounds(settings.data_dir)[1]
         if settings.as_of is None and (lag := orders_lag(settings.data_dir, as_of)):
             log(lag)
+        check_not_a_rollback(settings, as_of)
         key = inputs_key(settings, as_of)
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         state = State(settings.state_dir / f"{settings.project}-{key}.json", log)
@@ -176,6 +177,36 @@ def retrain(settings: RetrainSettings, log=print) -> tuple[dict, int]:
             pause_point(f"retrain_after_{step}", log)
         summary = summarise(settings.project, as_of, key, state)
     return summary, 3 if summary["verdict"] == "alert" else 0
+
+
+def check_not_a_rollback(settings: RetrainSettings, as_of: date) -> None:
+    """PlanError when the scores file or the score history already holds a later date: a job of
+    an earlier date run after a later one (a scheduler's retry, a backfill, an export cut short)
+    promoted a pair trained on less, put older scores where export and the service read them, and
+    rewrote the history's record of what the CRM was sent for that date."""
+    from serving import score_history
+    from serving.batch import scored_days
+    from training.splits import PlanError
+
+    held = {
+        "scores file": scored_days(Path(settings.scores)) if settings.scores else set(),
+        "score history": set(score_history.dates(settings.history_root, settings.project)),
+    }
+    later = {where: max(days) for where, days in held.items() if days and max(days) > as_of}
+    if later:
+        where = "; ".join(f"the {k} holds {v}" for k, v in later.items())
+        why = (
+            "A job of an earlier date run after a later one changes nothing now"
+            if settings.as_of
+            else f"The data now ends {as_of} (the day after its last order): is the orders "
+            "export cut short? Without --as-of the date is the data's end"
+        )
+        raise PlanError(
+            f"retrain as of {as_of} would roll project {settings.project!r} back: {where}. {why}"
+            "; to score a past date "
+            f"without replacing what the CRM reads: lifecycle score --as-of {as_of} --history "
+            f"{settings.history_root} --out <scratch folder>/scores.parquet"
+        )
 
 
 def _outputs(settings: RetrainSettings, step: str) -> dict[str, str] | None:

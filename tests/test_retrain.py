@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -142,6 +143,19 @@ def test_retrain_is_locked_resumable_after_kill_9_and_idempotent(tmp_path):
     assert "train: already done" in err_gone
     assert "score: done, but its output is gone or was replaced since; again" in err_gone
     assert (tmp_path / "data" / "scores.parquet").exists()
+
+    # an earlier date after a later one (a scheduler's retry, a backfill): refused before any
+    # step; it trained and promoted a pair on less data and put older scores in the CRM's file
+    scores = pd.read_parquet(tmp_path / "data" / "scores.parquet")
+    day = pd.Timestamp(scores["as_of"].iloc[0]).date()
+    stamp = (tmp_path / "data" / "scores.parquet").stat().st_mtime_ns
+    earlier = _lifecycle([*args, "--as-of", str(day - timedelta(days=7))], cwd=tmp_path, env=env)
+    out_earlier, err_earlier = earlier.communicate(timeout=600)
+    assert earlier.returncode == 2, err_earlier
+    assert f"would roll project 'shop' back: the scores file holds {day}" in err_earlier
+    assert "score history holds" in err_earlier and "lifecycle score --as-of" in err_earlier
+    assert "train ..." not in err_earlier
+    assert (tmp_path / "data" / "scores.parquet").stat().st_mtime_ns == stamp
 
 
 def test_a_retrain_keeps_the_configs_tracking_settings_in_its_own_store(tmp_path):
