@@ -97,8 +97,8 @@ serve: install ## Scoring service (BentoML): LIFECYCLE_API_KEY=... [HOST=127.0.0
 	  LIFECYCLE_PROJECT=$${LIFECYCLE_PROJECT:-$(PROJECT)} \
 	  $(BIN)/bentoml serve serving.service:LifecycleService --host $(HOST) --port $(PORT)
 
-experiment: install ## Run one experiment as an MLflow run: NAME=engagement [DATA=...]
-	$(LIFECYCLE) experiment run $(NAME) --data $(DATA)
+experiment: install ## Run one experiment as an MLflow run: NAME=engagement [DATA=...; default: the YAML's data]
+	$(LIFECYCLE) experiment run $(NAME) $(if $(filter-out file,$(origin DATA)),--data $(DATA))
 
 compare: install ## Latest runs side by side -> reports/compare.html [NAMES="baseline engagement" KIND=train|backtest]
 	$(LIFECYCLE) compare $(NAMES) --project $(PROJECT) --kind $(KIND) --out reports/compare.html
