@@ -88,6 +88,11 @@ def test_a_tracked_run_logs_to_its_store_and_gives_the_process_back_its_uri(tmp_
     )
     experiment_id = open_experiment(tracking, "shop/tracking")
     assert open_experiment(tracking, "shop/tracking") == experiment_id  # found, not created again
+    MlflowClient(tracking.tracking_uri).delete_experiment(experiment_id)
+    # deleted in the UI: one line saying how to restore it, not MLflow's traceback after training
+    with pytest.raises(LookupError, match=r"'shop/tracking' \(id \d+\) was deleted; restore it"):
+        open_experiment(tracking, "shop/tracking")
+    MlflowClient(tracking.tracking_uri).restore_experiment(experiment_id)
     assert mlflow.get_tracking_uri() == before  # opening an experiment moved nothing
     with tracked_run(tracking.tracking_uri, experiment_id, run_name="outer") as run:
         assert mlflow.get_tracking_uri() == tracking.tracking_uri

@@ -77,6 +77,7 @@ def test_hillstrom_sample_runs_tracks_and_registers_behind_the_qini_gate(hillstr
     assert not first["promoted"] and first["reason"].startswith("no trusted action")
     assert "no champion yet" in first["reason"] and "trusted actions: none" in first["reason"]
     client = MlflowClient(uri)
+    assert client.get_run(run_id).data.tags["data"] == hillstrom.name  # a name, as in training
     assert (
         client.get_model_version(model_name("hill"), first["version"]).tags["trusted_actions"]
         == "none"

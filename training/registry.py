@@ -61,6 +61,14 @@ def open_experiment(tracking: TrackingConfig, experiment: str) -> str:
     with store_lock(tracking.tracking_uri, "init"):
         client = MlflowClient(tracking_uri=tracking.tracking_uri)
         found = client.get_experiment_by_name(experiment)
+        if found is not None and found.lifecycle_stage == "deleted":
+            raise LookupError(
+                f"the MLflow experiment {experiment!r} (id {found.experiment_id}) was deleted; "
+                f"restore it (MLFLOW_TRACKING_URI={tracking.tracking_uri} mlflow experiments "
+                f"restore --experiment-id {found.experiment_id}), remove it for good (mlflow gc "
+                "--backend-store-uri ...), or log under another name (tracking.experiment in "
+                "the YAML)"
+            )
         if found is not None:
             return found.experiment_id
         if tracking.artifact_root is None:  # the tracking server's own default

@@ -587,30 +587,18 @@ def log_to_mlflow(
     decision (None when nothing was registered).
     """
     import mlflow
-    from mlflow.tracking import MlflowClient
 
-    from training.config import artifacts_beside, tracked_experiment_name
-    from training.registry import gate_lock, tracked_run
+    from training.config import TrackingConfig, artifacts_beside, tracked_experiment_name
+    from training.registry import open_experiment, tracked_run
 
     if artifact_root is None:
         artifact_root = artifacts_beside(tracking_uri)
     tracked = run_project(project, data_dir)
     experiment = tracked_experiment_name(tracked, experiment)  # <project>/uplift, like training
-    # Two runs creating a new SQLite store at once race in MLflow's schema migration (both
-    # failed when tried): the first touch of the store and the experiment happen under the lock.
-    with gate_lock(tracking_uri, log=log):
-        client = MlflowClient(tracking_uri=tracking_uri)
-        found = client.get_experiment_by_name(experiment)
-        if found is None:
-            kwargs: dict[str, Any] = {}
-            if artifact_root is not None:
-                artifact_root.mkdir(parents=True, exist_ok=True)
-                kwargs["artifact_location"] = artifact_root.resolve().as_uri()
-            experiment_id = client.create_experiment(experiment, **kwargs)
-        else:
-            experiment_id = found.experiment_id
+    tracking = TrackingConfig(tracking_uri=tracking_uri, artifact_root=artifact_root)
+    experiment_id = open_experiment(tracking, experiment)
     with tracked_run(tracking_uri, experiment_id, run_name=f"uplift {data_dir.name}") as run:
-        mlflow.set_tags({"kind": "uplift", "data": str(data_dir), "project": tracked})
+        mlflow.set_tags({"kind": "uplift", "data": data_dir.name, "project": tracked})
         mlflow.log_params(
             {
                 "horizon_days": config.horizon_days,
