@@ -30,8 +30,11 @@ class Comparison:
     """The comparison table and everything needed to explain it.
 
     ``table``: one row per experiment (index), one column per ``METRICS`` column.
-    ``best``: column -> experiment holding the best value (first in table order on a tie).
-    ``noise_flags``: (experiment, column) -> ``NoiseCheck`` against that column's best.
+    ``groups``: the runs measured on the same target (data set, test cutoffs, horizon), the
+    reference run's group first; runs are ranked only within their group.
+    ``winners``: (experiment, column) -> the best of the experiment's group in that column.
+    ``best``: column -> the best of the reference run's group (first in table order on a tie).
+    ``noise_flags``: (experiment, column) -> ``NoiseCheck`` against its group's best.
     ``runs``: experiment -> ``RunRecord``.
     """
 
@@ -43,6 +46,16 @@ class Comparison:
     warnings: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     tracking_uri: str | None = None
+    groups: list[list[str]] = field(default_factory=list)
+    winners: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def reference(self) -> str:
+        return reference_run(self.runs)
+
+    def comparable(self, experiment: str) -> list[str]:
+        """The runs measured on the same target as ``experiment`` (itself included)."""
+        return next((g for g in self.groups if experiment in g), [experiment])
 
     @property
     def n_boot(self) -> int:
@@ -53,7 +66,7 @@ class Comparison:
         return self.noise.alpha
 
     def is_best(self, experiment: str, column: str) -> bool:
-        return self.best.get(column) == experiment
+        return self.winners.get((experiment, column), self.best.get(column)) == experiment
 
     def within_noise(self, experiment: str, column: str) -> bool:
         check = self.noise_flags.get((experiment, column))
@@ -67,6 +80,11 @@ class Comparison:
         """Paired check of a run's model against the BG/NBD baseline scored on the same
         customers."""
         return self.noise.against_btyd(experiment, METRIC_BY_COLUMN[column])
+
+
+def reference_run(runs: Mapping[str, RunRecord]) -> str:
+    """The run the others are read against: ``baseline``, else the first run ("" when none)."""
+    return "baseline" if "baseline" in runs else next(iter(runs), "")
 
 
 def join_names(names: Sequence[str]) -> str:
@@ -121,23 +139,58 @@ def build_comparison(
     missing: Sequence[str] = (),
     tracking_uri: str | None = None,
 ) -> Comparison:
-    """The table, the best per column and a noise check of every other run against that best."""
+    """The table, the best per column among comparable runs and a noise check of every other run
+    against its group's best."""
     runs = dict(runs)
     table = metric_table(runs)
     anchored = {n for n, r in runs.items() if r.params.get("clv_total") == BTYD_ANCHOR}
     unranked = {"clv_total_ratio": anchored}
-    best = best_per_column(table, unranked)
+    reference = reference_run(runs)
+    groups = comparable_groups(runs, reference)
+    winners = {
+        (experiment, column): winner
+        for group in groups
+        for column, winner in best_per_column(table.loc[group], unranked).items()
+        for experiment in group
+    }
     noise = NoiseEstimator(runs, n_boot, seed, alpha)
     return Comparison(
         table=table,
-        best=best,
-        noise_flags=_noise_flags(table, best, noise, unranked),
+        best={c: w for (e, c), w in winners.items() if e == reference},
+        noise_flags=_noise_flags(table, winners, noise, unranked),
         runs=runs,
         noise=noise,
         warnings=[*warnings, *consistency_warnings(runs), *backtest_warnings(runs, anchored)],
         missing=list(missing),
         tracking_uri=tracking_uri,
+        groups=groups,
+        winners=winners,
     )
+
+
+def target_of(run: RunRecord) -> tuple[str, str, str]:
+    """What a run's test metrics measure: data set, test cutoffs, horizon ("" when unknown)."""
+    return run.data or "", ", ".join(run.test_cutoffs), run.horizon or ""
+
+
+def _same_target(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    return all(x == y or not x or not y for x, y in zip(a, b, strict=True))
+
+
+def comparable_groups(runs: Mapping[str, RunRecord], reference: str) -> list[list[str]]:
+    """Runs grouped by the target their metrics measure (an unknown part matches any), in table
+    order, the ``reference`` run's group first: a 180-day churn AUC is not better than a 90-day
+    one, it answers another question."""
+    groups: list[tuple[tuple[str, str, str], list[str]]] = []
+    for name in sorted(runs, key=lambda n: n != reference):
+        target = target_of(runs[name])
+        group = next((g for t, g in groups if _same_target(t, target)), None)
+        if group is None:
+            groups.append((target, [name]))
+        else:
+            group.append(name)
+    order = list(runs)
+    return [sorted(g, key=order.index) for _, g in groups]
 
 
 def backtest_warnings(runs: Mapping[str, RunRecord], anchored: set[str]) -> list[str]:
@@ -162,35 +215,37 @@ def backtest_warnings(runs: Mapping[str, RunRecord], anchored: set[str]) -> list
 
 def _noise_flags(
     table: pd.DataFrame,
-    best: dict[str, str],
+    winners: Mapping[tuple[str, str], str],
     noise: NoiseEstimator,
     unranked: Mapping[str, set[str]],
 ) -> dict[tuple[str, str], NoiseCheck]:
+    """Each ranked value against the best of its group (not the best of another target)."""
     flags: dict[tuple[str, str], NoiseCheck] = {}
-    for column, winner in best.items():
+    for (experiment, column), winner in winners.items():
         spec = METRIC_BY_COLUMN[column]
-        for experiment in table.index:
-            value = table.at[experiment, column]
-            if (
-                experiment == winner
-                or not math.isfinite(value)
-                or experiment in unranked.get(column, set())
-            ):
-                continue
-            if spec.function is None and value != table.at[winner, column]:
-                continue  # e.g. training time: no resampling noise to speak of
-            flags[(experiment, column)] = noise.check(experiment, winner, spec)
+        value = table.at[experiment, column]
+        if (
+            experiment == winner
+            or not math.isfinite(value)
+            or experiment in unranked.get(column, set())
+        ):
+            continue
+        if spec.function is None and value != table.at[winner, column]:
+            continue  # e.g. training time: no resampling noise to speak of
+        flags[(experiment, column)] = noise.check(experiment, winner, spec)
     return flags
 
 
 _ASPECTS: tuple[tuple[str, str, Callable[[RunRecord], str | None], str], ...] = (
     ("runs of different kinds are compared", "", lambda r: r.kind,
      "; pass a kind to compare like with like"),
-    ("runs saw different data sets", "", lambda r: r.data, ""),
+    ("runs saw different data sets", "", lambda r: r.data,
+     "; each is ranked only against runs on the same data set"),
     ("runs were tested at different cutoffs", "at ", lambda r: ", ".join(r.test_cutoffs),
-     "; their noise is compared with separate intervals, not paired"),
+     "; each is ranked only against runs tested at the same cutoffs"),
     ("runs predict over different horizons", "over ", lambda r: r.horizon,
-     "; their metrics measure different targets"),
+     "; their metrics measure different targets: each is ranked only against runs over the "
+     "same horizon"),
 )  # fmt: skip
 
 
@@ -284,6 +339,11 @@ def compare_experiments(
 # --------------------------------------------------------------------------- text table
 
 
+def ranked_separately(comparison: Comparison) -> str:
+    """``a and b | c``: the groups of runs ranked against each other."""
+    return " | ".join(join_names(group) for group in comparison.groups)
+
+
 def cell_text(comparison: Comparison, experiment: str, column: str) -> tuple[str, str]:
     """The formatted value and its mark (``*`` best, ``~`` within noise of the best, or '')."""
     value = comparison.table.at[experiment, column]
@@ -342,8 +402,9 @@ def format_metric_table(comparison: Comparison, experiments: Sequence[str]) -> s
 def _legend(comparison: Comparison) -> list[str]:
     runs = ", ".join(f"{n} {r.kind or '?'} {r.run_id[:8]}" for n, r in comparison.runs.items())
     best = (
-        f"{BEST_MARK} best per column (higher AUC, PR-AUC, Spearman, Gini; lower Brier, MAE, "
-        "time; total ratio closest to 1)"
+        f"{BEST_MARK} best per column among runs on the same target (data set, test cutoffs, "
+        "horizon): higher AUC, PR-AUC, Spearman, Gini; lower Brier, MAE, time; total ratio "
+        "closest to 1"
     )
     noise = (
         f"{NOISE_MARK} within run-to-run noise of the best ({1 - comparison.alpha:.0%} bootstrap "
@@ -353,6 +414,11 @@ def _legend(comparison: Comparison) -> list[str]:
     return [
         best,
         noise,
+        *(
+            [f"ranked separately: {ranked_separately(comparison)}"]
+            if len(comparison.groups) > 1
+            else []
+        ),
         f"runs: {runs}",
         *(f"warning: {w}" for w in comparison.warnings),
     ]

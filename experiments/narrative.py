@@ -4,35 +4,60 @@ from __future__ import annotations
 
 import math
 
-from experiments.compare import Comparison, join_names
+from experiments.compare import Comparison, join_names, target_of
 from experiments.metric_specs import METRIC_BY_COLUMN
 from experiments.noise import NoiseCheck
+from experiments.runs import RunRecord
 
 #: The columns the sentences talk about: one for churn, one for customer value.
 HEADLINE_COLUMNS = ("churn_auc", "clv_gini")
 
 
 def what_this_says(comparison: Comparison, reference: str | None = None) -> list[str]:
-    """The best per headline column, each run against ``reference`` (default ``baseline`` or the
-    first run), the winner against BG/NBD, calibration and total, and the warnings; for uplift
-    runs, the best ranking per action and outcome against random targeting."""
+    """The best per headline column among the runs comparable with ``reference`` (default
+    ``baseline`` or the first run), each of them against it, the runs measured on another target,
+    the winner against BG/NBD, calibration and total, and the warnings; for uplift runs, the best
+    ranking per action and outcome against random targeting."""
     from experiments.uplift_table import uplift_sentences
 
     uplift = {n: r for n, r in comparison.runs.items() if r.kind == "uplift"}
     sentences = uplift_sentences(uplift) if uplift else []
     sentences += [s for column in HEADLINE_COLUMNS if (s := _best_sentence(comparison, column))]
-    reference = reference or (
-        "baseline" if "baseline" in comparison.runs else next(iter(comparison.runs))
-    )
+    reference = reference or comparison.reference
+    comparable = comparison.comparable(reference)
     sentences += [
-        s for experiment in comparison.runs
+        s for experiment in comparable
         if experiment != reference and (s := _versus_sentence(comparison, experiment, reference))
     ]  # fmt: skip
-    optional = (_btyd_sentence(comparison), _calibration_sentence(comparison))
+    optional = (
+        _other_targets_sentence(comparison, reference),
+        _btyd_sentence(comparison),
+        _calibration_sentence(comparison),
+    )
     sentences += [s for s in optional if s]
     if comparison.warnings:
         sentences.append("Read with care: " + "; ".join(comparison.warnings) + ".")
     return sentences
+
+
+def _other_targets_sentence(comparison: Comparison, reference: str) -> str | None:
+    """The runs not ranked against ``reference``: their numbers answer another question."""
+    others = [e for e in comparison.runs if e not in comparison.comparable(reference)]
+    others = [e for e in others if comparison.runs[e].kind != "uplift"]
+    if not others:
+        return None
+    described = "; ".join(f"{e}: {_target_text(comparison.runs[e])}" for e in others)
+    return (
+        f"Measured on another target than {reference} ({_target_text(comparison.runs[reference])})"
+        f", so not ranked against it: {described}; the table marks the best among runs on the "
+        "same target."
+    )
+
+
+def _target_text(run: RunRecord) -> str:
+    data, cutoffs, horizon = target_of(run)
+    parts = (("data set ", data), ("test cutoff ", cutoffs), ("over ", horizon))
+    return ", ".join(f"{what}{value}" for what, value in parts if value) or "target unknown"
 
 
 def _fmt(value: float, digits: int) -> str:
@@ -46,7 +71,8 @@ def _best_sentence(comparison: Comparison, column: str) -> str | None:
         return None
     spec = METRIC_BY_COLUMN[column]
     flags = comparison.noise_flags
-    others = [e for e in comparison.runs if e != winner and (e, column) in flags]
+    group = comparison.comparable(winner)
+    others = [e for e in group if e != winner and (e, column) in flags]
     close = [e for e in others if comparison.within_noise(e, column)]
     unchecked = [e for e in others if flags[(e, column)].within_noise is None]
     text = f"Best {spec.label}: {winner} ({_fmt(comparison.table.at[winner, column], spec.digits)})"
@@ -57,7 +83,8 @@ def _best_sentence(comparison: Comparison, column: str) -> str | None:
         return text + f", but {join_names(close)} {verb} within noise of it."
     if unchecked:
         return text + f"; the gap to {join_names(unchecked)} could not be checked against noise."
-    return text + ", ahead of every other experiment beyond noise."
+    same = " on the same target" if len(comparison.groups) > 1 else ""
+    return text + f", ahead of every other experiment{same} beyond noise."
 
 
 def _versus_sentence(comparison: Comparison, experiment: str, reference: str) -> str | None:
@@ -68,14 +95,7 @@ def _versus_sentence(comparison: Comparison, experiment: str, reference: str) ->
     ]  # fmt: skip
     if not parts:
         return None
-    run, ref = comparison.runs[experiment], comparison.runs[reference]
-    caveat = (
-        f" Not like for like: {experiment} is measured over {run.horizon}, "
-        f"{reference} over {ref.horizon}."
-        if run.horizon and ref.horizon and run.horizon != ref.horizon
-        else ""
-    )
-    return f"{experiment} vs {reference}: " + "; ".join(parts) + "." + caveat
+    return f"{experiment} vs {reference}: " + "; ".join(parts) + "."
 
 
 def _versus_part(

@@ -22,7 +22,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from experiments.compare import BEST_MARK, NOISE_MARK, Comparison, cell_text
+from experiments.compare import (
+    BEST_MARK,
+    NOISE_MARK,
+    Comparison,
+    cell_text,
+    ranked_separately,
+)
 from experiments.metric_specs import METRIC_BY_COLUMN, METRICS
 from experiments.narrative import what_this_says
 from experiments.noise import paired_frame
@@ -538,6 +544,7 @@ def render_report(comparison: Comparison, title: str = "Experiment comparison") 
             confidence=f"{1 - comparison.alpha:.0%}",
             n_boot=comparison.n_boot,
             warnings=comparison.warnings,
+            ranked_separately=ranked_separately(comparison) if len(comparison.groups) > 1 else "",
             summary=what_this_says(comparison),
             table=_table(comparison),
             gains=_gains(comparison),

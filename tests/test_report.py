@@ -277,10 +277,11 @@ def test_missing_experiment_is_reported(store):
 def test_comparison_on_logged_runs(comparison):
     assert comparison.best["churn_auc"] == "engagement"
     assert comparison.best["train_seconds"] == "baseline"
-    # baseline and btyd-features scored the same customers: paired; horizon-180 another cutoff:
-    # intervals.
+    # baseline and btyd-features scored the same customers: paired; horizon-180 another cutoff
+    # and horizon: ranked on its own, never against engagement.
     assert comparison.noise_flags[("baseline", "churn_auc")].method == "paired"
-    assert comparison.noise_flags[("horizon-180", "churn_auc")].method == "intervals"
+    assert not [key for key in comparison.noise_flags if key[0] == "horizon-180"]
+    assert comparison.groups == [["baseline", "engagement", "btyd-features"], ["horizon-180"]]
     assert any("different cutoffs" in w for w in comparison.warnings)
     assert any(
         "different horizons" in w and "horizon-180 over churn 180 d" in w
@@ -496,8 +497,9 @@ def test_noise_flags_on_hand_made_predictions():
         "best": _from_predictions("best", _hand_predictions(perfect)),
         "close": _from_predictions("close", _hand_predictions(one_swap)),
         "worse": _from_predictions("worse", _hand_predictions(inverted)),
-        "elsewhere": _from_predictions(
-            "elsewhere", _hand_predictions(one_swap, cutoff="2025-03-01")
+        "elsewhere": _from_predictions(  # other customers at the same cutoff: not paired
+            "elsewhere",
+            _hand_predictions(one_swap).assign(customer_id=lambda f: "x" + f.index.astype(str)),
         ),
     }
     assert runs["close"].metrics["test_churn_auc"] == pytest.approx(1 - 1 / 16, abs=2e-3)
@@ -800,3 +802,43 @@ def test_past_eight_runs_the_plots_draw_the_best_and_name_the_others(tmp_path):
     assert worst not in charts and "left out: " in sections["deciles"]
     assert f"The {MAX_PLOTTED} runs best on Brier are drawn; left out:" in sections["calibration"]
     assert "run-10" in sections["table"]  # the table keeps every run
+
+
+def _on_target(record: RunRecord, horizon: int, cutoff: str = TEST_CUTOFF) -> RunRecord:
+    record.data = "synthetic"
+    record.fingerprint = {"cutoffs": {"test": [cutoff]}}
+    record.params = {"labels.churn_horizon_days": str(horizon)}
+    return record
+
+
+def test_runs_over_another_horizon_are_not_ranked_against_the_reference():
+    """A 180-day churn AUC is higher because the question is easier, not because the model is
+    better: horizon-180 is neither marked best over baseline/engagement nor in their sentences."""
+    runs = {
+        "baseline": _on_target(_record("baseline", churn_auc=0.70, clv_gini=0.50), 90),
+        "engagement": _on_target(_record("engagement", churn_auc=0.75, clv_gini=0.40), 90),
+        "horizon-180": _on_target(
+            _record("horizon-180", churn_auc=0.90, clv_gini=0.70), 180, "2025-03-01"
+        ),
+    }
+    comparison = build_comparison(runs)
+    assert comparison.groups == [["baseline", "engagement"], ["horizon-180"]]
+    assert comparison.best == {"churn_auc": "engagement", "clv_gini": "baseline"}
+    assert not comparison.is_best("horizon-180", "churn_auc")
+    assert not [key for key in comparison.noise_flags if "horizon-180" in key]
+    row = next(line for line in format_table(comparison).splitlines() if line.startswith("hori"))
+    assert "*" not in row and "~" not in row
+    assert "ranked separately: baseline and engagement | horizon-180" in format_table(comparison)
+    said = what_this_says(comparison)
+    assert said[0].startswith("Best churn AUC: engagement (0.750)")
+    assert not [s for s in said if s.startswith("horizon-180 vs")]
+    (other,) = [s for s in said if s.startswith("Measured on another target")]
+    assert "than baseline (data set synthetic, test cutoff 2025-06-01, over churn 90 d)" in other
+    assert "against it: horizon-180: data set synthetic, test cutoff 2025-03-01" in other
+    # two runs of the other horizon are ranked against each other
+    runs["h180-b"] = _on_target(_record("h180-b", churn_auc=0.95, clv_gini=0.6), 180, "2025-03-01")
+    both = build_comparison(runs)
+    assert both.is_best("h180-b", "churn_auc") and both.is_best("horizon-180", "clv_gini")
+    assert both.best["churn_auc"] == "engagement"
+    page = render_report(comparison)
+    assert "ranked separately: baseline and engagement | horizon-180" in page
