@@ -319,7 +319,7 @@ def compare_experiments(
     Raises LookupError when no experiment has a matching run.
     """
     wanted = RunFilter(kind=kind, data=data, project=project)
-    runs, missing = load_runs(names, tracking_uri, wanted)
+    runs, missing, unfinished = load_runs(names, tracking_uri, wanted)
     filters = f" ({wanted.describe()})" if wanted.describe() else ""
     if not runs:
         asked = ", ".join(names) if names else "any experiment"
@@ -328,8 +328,10 @@ def compare_experiments(
             if kind == "uplift"
             else "run `lifecycle experiment run NAME` first"
         )
-        raise LookupError(f"no finished run{filters} for {asked} in {tracking_uri}; {how}")
+        why = "".join(f"; {note}" for note in unfinished)
+        raise LookupError(f"no finished run{filters} for {asked} in {tracking_uri}{why}; {how}")
     warnings = [f"no finished run{filters} for {', '.join(missing)}"] if missing else []
+    warnings += unfinished
     return build_comparison(
         runs, n_boot=n_boot, seed=seed, warnings=warnings, missing=missing,
         tracking_uri=tracking_uri,

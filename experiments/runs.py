@@ -101,9 +101,10 @@ def load_runs(
     names: Sequence[str] | None,
     tracking_uri: str = DEFAULT_TRACKING_URI,
     runs: RunFilter | None = None,
-) -> tuple[dict[str, RunRecord], list[str]]:
+) -> tuple[dict[str, RunRecord], list[str], list[str]]:
     """The latest finished matching run of each experiment (all experiments, oldest first, when
-    ``names`` is None). Returns the runs and the asked-for names without one.
+    ``names`` is None). Returns the runs, the asked-for names without one, and a warning per
+    experiment whose newest matching run did not finish (failed, killed or still running).
 
     A name is looked up without its project prefix: ``baseline`` is the MLflow experiment
     ``baseline`` and every ``<project>/baseline`` (only ``<project>`` when the filter names one);
@@ -115,13 +116,34 @@ def load_runs(
     wanted = runs or RunFilter()
     found: dict[str, RunRecord] = {}
     missing: list[str] = []
+    unfinished: list[str] = []
     for name, experiments in _experiments_by_name(client, names, wanted.project).items():
-        run = _latest_run(client, experiments, wanted)
+        newest, run = _newest_and_finished(client, experiments, wanted)
+        if newest is not None and newest is not run:
+            unfinished.append(_unfinished_warning(name, newest, run))
         if run is not None:
             found[name] = _record(client, name, run)
         elif names is not None:
             missing.append(name)
-    return found, missing
+    return found, missing, unfinished
+
+
+def _started(run) -> str:
+    return datetime.fromtimestamp(run.info.start_time / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _unfinished_warning(name: str, newest, shown) -> str:
+    """Says that the run shown under ``name`` is not its newest: the newest failed or was killed."""
+    status = newest.info.status
+    if status == "RUNNING":
+        status = "RUNNING: still running, or killed before it could be marked"
+    said = (
+        f"{name}: its newest run {newest.info.run_id[:8]} (started {_started(newest)}) did not "
+        f"finish ({status})"
+    )
+    if shown is None:
+        return f"{said}; it has no finished run, so it is not compared"
+    return f"{said}; shown instead: the older run {shown.info.run_id[:8]} ({_started(shown)})"
 
 
 def projects_with_runs(tracking_uri: str, runs: RunFilter | None = None) -> list[str]:
@@ -158,22 +180,35 @@ def _experiments_by_name(
     }
 
 
-def _latest_run(client, experiments: list, runs: RunFilter):
-    """The newest finished run of ``experiments`` that ``runs`` matches, or None."""
+def _newest_and_finished(client, experiments: list, runs: RunFilter) -> tuple:
+    """The newest run of ``experiments`` that ``runs`` matches, whatever its status, and the
+    newest finished one (the same run when the newest finished); None when there is none."""
     if not experiments:
-        return None
+        return None, None
     ids = [e.experiment_id for e in experiments]
+    newest = None
     # tags are matched in Python, not in the filter string: no quoting of data names or paths
-    return next((r for r in _finished_runs(client, ids) if runs.matches(r.data.tags)), None)
+    for run in _runs(client, ids):
+        if not runs.matches(run.data.tags):
+            continue
+        newest = newest or run
+        if run.info.status == "FINISHED":
+            return newest, run
+    return newest, None
 
 
 def _finished_runs(client, experiment_ids: list[str]) -> Iterator:
     """Finished runs of the experiments, newest first, a page at a time."""
+    return _runs(client, experiment_ids, "attributes.status = 'FINISHED'")
+
+
+def _runs(client, experiment_ids: list[str], where: str = "") -> Iterator:
+    """Runs of the experiments (all statuses unless ``where`` says), newest first, by pages."""
     page_token = None
     while True:
         page = client.search_runs(
             experiment_ids,
-            "attributes.status = 'FINISHED'",
+            where,
             order_by=["attributes.start_time DESC"],
             max_results=_PAGE,
             page_token=page_token,

@@ -639,7 +639,7 @@ def test_a_run_without_a_project_tag_belongs_to_its_data_sets_project(projects_s
     legacy = client.get_run(ids["legacy"])
     assert "project" not in legacy.data.tags
     # the legacy run is the only baseline run of project "shop" once shop/baseline is excluded
-    runs, missing = load_runs(["baseline"], uri, RunFilter(project="shop", data="shop"))
+    runs, missing, _ = load_runs(["baseline"], uri, RunFilter(project="shop", data="shop"))
     assert runs["baseline"].run_id == ids["shop"] and not missing
     assert RunFilter(project="shop").matches({"kind": "train", "data": "shop"})
     assert not RunFilter(project="crm").matches({"kind": "train", "data": "shop"})
@@ -842,3 +842,27 @@ def test_runs_over_another_horizon_are_not_ranked_against_the_reference():
     assert both.best["churn_auc"] == "engagement"
     page = render_report(comparison)
     assert "ranked separately: baseline and engagement | horizon-180" in page
+
+
+def test_a_newest_run_that_did_not_finish_is_said_with_the_run_shown_instead(store, tmp_path):
+    """baseline's newest train run FAILED: the older finished run is shown under its name, and
+    the text and HTML reports say so; an experiment whose only run was killed (left RUNNING) is
+    named instead of vanishing."""
+    comparison = compare_experiments(["baseline", "engagement"], store["uri"], kind="train")
+    (said,) = [w for w in comparison.warnings if w.startswith("baseline: its newest run")]
+    assert "did not finish (FAILED)" in said
+    assert f"shown instead: the older run {store['ids']['baseline'][:8]}" in said
+    assert f"warning: {said}" in format_table(comparison)
+    assert f"Warning: {said}" in render_report(comparison)
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(tracking_uri=uri)
+    _tagged_run(client, "baseline", 1_760_000_000_000, 0.8, data="shop")
+    killed = client.create_experiment("engagement")
+    client.create_run(killed, start_time=1_760_000_100_000, tags={"kind": "train", "data": "shop"})
+    every = compare_experiments(None, uri, n_boot=20)
+    assert list(every.runs) == ["baseline"]
+    (gone,) = [w for w in every.warnings if w.startswith("engagement:")]
+    assert "(RUNNING: still running, or killed" in gone and "it is not compared" in gone
+    with pytest.raises(LookupError, match="engagement: its newest run .* not compared"):
+        compare_experiments(["engagement"], uri)
