@@ -866,3 +866,27 @@ def test_a_newest_run_that_did_not_finish_is_said_with_the_run_shown_instead(sto
     assert "(RUNNING: still running, or killed" in gone and "it is not compared" in gone
     with pytest.raises(LookupError, match="engagement: its newest run .* not compared"):
         compare_experiments(["engagement"], uri)
+
+
+def test_compare_without_a_store_says_so_and_creates_none(tmp_path, monkeypatch):
+    """In a folder without mlflow.db, compare used to create an empty 954 KB store (and the
+    missing folder of --tracking-uri) and then say "no finished run"; a folder URI (MLflow's file
+    backend) ended in a traceback."""
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    here = CliRunner().invoke(app, ["compare"])
+    assert here.exit_code == 2 and "no MLflow store at mlflow.db" in here.output, here.output
+    assert "nothing was trained there" in here.output
+    elsewhere = CliRunner().invoke(
+        app, ["compare", "baseline", "--tracking-uri", f"sqlite:///{tmp_path}/nonexist/x.db"]
+    )
+    assert elsewhere.exit_code == 2 and f"no MLflow store at {tmp_path}/nonexist/x.db" in (
+        elsewhere.output
+    )
+    folder = CliRunner().invoke(app, ["compare", "--tracking-uri", "mlruns"])
+    assert folder.exit_code == 2 and "is a folder (MLflow's file backend)" in folder.output
+    assert list(tmp_path.iterdir()) == []
