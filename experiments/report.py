@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,7 @@ SECTIONS = (
     ("data", "The data each run saw"),
 )
 TEMPLATE = "compare.html.j2"
+T = TypeVar("T")
 
 #: (target, model score, BG/NBD score, what is captured, y label) of the two gains plots.
 _GAINS = (
@@ -94,31 +96,52 @@ def _with_predictions(comparison: Comparison) -> dict[str, pd.DataFrame]:
     return {n: r.predictions for n, r in comparison.runs.items() if r.predictions is not None}
 
 
-#: Runs drawn in one plot at most (curves) or charted one by one (deciles): past a handful the
-#: lines cannot be told apart; the others stay in the table.
+#: Runs drawn in one plot at most (curves, bars) or charted one by one (deciles): past a handful
+#: the lines cannot be told apart; the others stay in the table.
 MAX_PLOTTED = 8
+#: The BG/NBD curve's colour: apart from the experiments' (matplotlib's C0..C7).
+BTYD_COLOR = "black"
 
 
-def _plotted(
-    comparison: Comparison, frames: dict[str, pd.DataFrame], column: str
-) -> tuple[dict[str, pd.DataFrame], str]:
-    """The ``MAX_PLOTTED`` runs best on ``column`` (all when fewer), and a caption sentence
-    naming the runs left out ("" when none)."""
-    if len(frames) <= MAX_PLOTTED:
-        return frames, ""
-    spec = METRIC_BY_COLUMN[column]
-    values = comparison.table[column] if column in comparison.table else pd.Series(dtype=float)
+@dataclass(frozen=True)
+class Plotted:
+    """The runs every plot draws, one colour each (the same in every plot), and a caption
+    sentence naming the runs left out ("" when none)."""
 
-    def rank(name: str) -> float:
-        value = values.get(name, float("nan"))
-        return spec.score(value) if math.isfinite(value) else -math.inf
+    names: list[str]
+    colors: dict[str, str]
+    left_out: str
 
-    kept = sorted(frames, key=rank, reverse=True)[:MAX_PLOTTED]
-    left = [n for n in frames if n not in kept]
-    return (
-        {n: frames[n] for n in frames if n in kept},
-        f" The {MAX_PLOTTED} runs best on {spec.label} are drawn; left out: {_some(left)}.",
-    )
+    def keep(self, items: dict[str, T]) -> dict[str, T]:
+        return {name: item for name, item in items.items() if name in self.colors}
+
+
+def plotted_runs(comparison: Comparison) -> Plotted:
+    """The reference run and the runs best on churn AUC (then Gini), ``MAX_PLOTTED`` in all, in
+    table order: one set for every plot, so a run is not drawn in one plot and missing from the
+    next, and its colour does not move."""
+    names = [n for n, r in comparison.runs.items() if r.kind != "uplift"]
+    left = ""
+    if len(names) > MAX_PLOTTED:
+        reference = comparison.reference
+        ranked = sorted((n for n in names if n != reference), key=lambda n: _rank(comparison, n))
+        kept = {reference, *ranked[: MAX_PLOTTED - (reference in names)]}
+        left = (
+            f" Drawn: the reference run {reference} and the runs best on churn AUC (then Gini), "
+            f"{MAX_PLOTTED} in all; left out: {_some([n for n in names if n not in kept])}."
+        )
+        names = [n for n in names if n in kept]
+    return Plotted(names, {n: f"C{i}" for i, n in enumerate(names)}, left)
+
+
+def _rank(comparison: Comparison, name: str) -> tuple[float, ...]:
+    """Sort key: best first on churn AUC, then Gini; a missing value last."""
+    key = []
+    for column in ("churn_auc", "clv_gini"):
+        value = comparison.table.at[name, column] if column in comparison.table else float("nan")
+        score = METRIC_BY_COLUMN[column].score(value)
+        key.append(-score if math.isfinite(score) else math.inf)
+    return tuple(key)
 
 
 def _shared_test_set(frames: dict[str, pd.DataFrame]) -> bool:
@@ -223,7 +246,7 @@ def _btyd_rows(comparison: Comparison, columns: list[str]) -> list[dict]:
 # --------------------------------------------------------------------------- plots
 
 
-def _gains(comparison: Comparison) -> dict:
+def _gains(comparison: Comparison, plotted: Plotted) -> dict:
     from training.plots import gains_plot
 
     frames = _with_predictions(comparison)
@@ -232,12 +255,9 @@ def _gains(comparison: Comparison) -> dict:
     shared = _shared_test_set(frames)
     parts: list[Image | str] = []
     for target, score, btyd, title, ylabel in _GAINS:
-        drawn, left_out = _plotted(
-            comparison, frames, "churn_auc" if target == "churned" else "clv_gini"
-        )
         curves = {
             name: (f[target].to_numpy(float), f[score].to_numpy(float))
-            for name, f in drawn.items()
+            for name, f in plotted.keep(frames).items()
             if f[target].sum() > 0
         }
         first = next(iter(frames.values()))
@@ -246,79 +266,78 @@ def _gains(comparison: Comparison) -> dict:
         if not curves:
             parts.append(f"No {title} in the test sets: no gains curve.")
             continue
-        fig = gains_plot(curves, ylabel=ylabel)
+        colors = {**plotted.colors, "BG/NBD baseline": BTYD_COLOR}
+        fig = gains_plot(curves, ylabel=ylabel, colors=colors)
         fig.axes[0].set_title(f"Cumulative gains: {title} (ranked by the model's score)")
         parts.append(_image(
             fig, f"Cumulative gains of {title}, all experiments",
             f"Share of {title} captured when targeting the top x% of customers by each "
-            "experiment's score; the dashed diagonal is random targeting." + left_out,
+            "experiment's score; the dashed diagonal is random targeting." + plotted.left_out,
         ))  # fmt: skip
     return {"note_only": None, "parts": parts, "shared": shared}
 
 
-def _calibration(comparison: Comparison) -> Image | str:
+def _calibration(comparison: Comparison, plotted: Plotted) -> Image | str:
     from training.plots import calibration_plot
 
     frames = _with_predictions(comparison)
     if not frames:
         return "No run has test predictions, so no calibration curves can be drawn."
-    frames, left_out = _plotted(comparison, frames, "churn_brier")
     fig = Figure(figsize=(7, 5.5), layout="constrained")
     ax = fig.add_subplot()
-    for name, frame in frames.items():
+    for name, frame in plotted.keep(frames).items():
         calibration_plot(
             frame["churned"].to_numpy(int), frame["churn_probability"].to_numpy(float),
-            ax=ax, label=name, show_histogram=False,
+            ax=ax, label=name, show_histogram=False, color=plotted.colors[name],
         )  # fmt: skip
     return _image(
         fig,
         "Calibration curves of all experiments",
         "Observed churn rate against the mean predicted probability in 10 equal-count bins; "
         "points on the dashed diagonal are perfectly calibrated. ECE: expected calibration error."
-        + left_out,
+        + plotted.left_out,
     )
 
 
-def _deciles(comparison: Comparison) -> list[tuple[str, Image]] | str:
+def _deciles(comparison: Comparison, plotted: Plotted) -> list[tuple[str, Image]] | str:
     from training.plots import decile_plot
 
     frames = _with_predictions(comparison)
     if not frames:
         return "No run has test predictions, so no decile charts can be drawn."
-    frames, left_out = _plotted(comparison, frames, "clv_gini")
     charts: list[tuple[str, Image]] = []
-    for name, frame in frames.items():
+    for name, frame in plotted.keep(frames).items():
         fig = decile_plot(
             frame["future_value"].to_numpy(float), frame["predicted_value"].to_numpy(float)
         )
         fig.axes[0].set_title(f"{name}: predicted vs actual value by decile")
         caption = (
             "Customers ranked by predicted value; decile 1 holds the highest predictions."
-            + ("" if charts else left_out)  # said once, under the first chart
+            + ("" if charts else plotted.left_out)  # said once, under the first chart
         )
         charts.append((name, _image(fig, f"Decile chart of {name}", caption)))
     return charts
 
 
-def _importance(comparison: Comparison) -> list[dict | str]:
+def _importance(comparison: Comparison, plotted: Plotted) -> list[dict | str]:
     from training.plots import importance_diff_plot
 
     parts: list[dict | str] = []
     for model, label in (("churn", "churn model"), ("clv", "customer-value model")):
         series = {
             name: pd.Series(run.importance[model], dtype=float)
-            for name, run in comparison.runs.items()
+            for name, run in plotted.keep(comparison.runs).items()
             if run.importance and run.importance.get(model)
         }
         if not series:
             parts.append(f"No feature importance logged for the {label}.")
             continue
-        fig = importance_diff_plot(series, top=10)
+        fig = importance_diff_plot(series, top=10, colors=plotted.colors)
         fig.axes[0].set_title(f"Feature importance of the {label} (share of total gain)")
         figure = _image(
             fig, f"Feature-importance differences, {label}",
             "Each experiment's importances as shares of its total; a feature an experiment "
-            "does not use counts as 0.",
+            "does not use counts as 0." + plotted.left_out,
         )  # fmt: skip
         parts.append({"figure": figure, "changes": _importance_changes(series)})
     return parts
@@ -529,6 +548,7 @@ def settings_that_differ(runs: dict[str, RunRecord]) -> tuple[list[str], list[di
 
 def render_report(comparison: Comparison, title: str = "Experiment comparison") -> str:
     """The report as one HTML string."""
+    plotted = plotted_runs(comparison)
     return (
         _environment()
         .get_template(TEMPLATE)
@@ -547,10 +567,10 @@ def render_report(comparison: Comparison, title: str = "Experiment comparison") 
             ranked_separately=ranked_separately(comparison) if len(comparison.groups) > 1 else "",
             summary=what_this_says(comparison),
             table=_table(comparison),
-            gains=_gains(comparison),
-            calibration=_calibration(comparison),
-            deciles=_deciles(comparison),
-            importance=_importance(comparison),
+            gains=_gains(comparison, plotted),
+            calibration=_calibration(comparison, plotted),
+            deciles=_deciles(comparison, plotted),
+            importance=_importance(comparison, plotted),
             uplift=_uplift(comparison),
             data_rows=[_data_row(name, run) for name, run in comparison.runs.items()],
             settings=settings_that_differ(comparison.runs),

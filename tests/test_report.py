@@ -781,10 +781,14 @@ def test_a_truncated_artifact_is_a_warning_not_a_crash(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
 
 
-def test_past_eight_runs_the_plots_draw_the_best_and_name_the_others(tmp_path):
-    """Thirty curves in one plot cannot be told apart: curve plots and decile charts keep the
-    runs best on the plot's metric and the caption names the ones left out (the table keeps
-    all)."""
+def test_past_eight_runs_every_plot_draws_the_same_runs_in_the_same_colours(tmp_path, monkeypatch):
+    """Thirty curves in one plot cannot be told apart: every plot keeps the same runs, the
+    reference run (baseline, here the least accurate) and the best on churn AUC, each in one
+    colour everywhere; the captions name the runs left out and the table keeps all. Before, each
+    plot kept its own set (baseline in none), colours moved, importance bars had no cap."""
+    import matplotlib.colors as mcolors
+
+    import experiments.report as report
     from experiments.report import MAX_PLOTTED
 
     rng = np.random.default_rng(0)
@@ -793,15 +797,38 @@ def test_past_eight_runs_the_plots_draw_the_best_and_name_the_others(tmp_path):
     for i in range(MAX_PLOTTED + 3):  # run-00 is the most accurate, run-10 the least
         noisy = np.clip(base + rng.normal(0, 0.05 * i, 8), 0.01, 0.99)
         runs[f"run-{i:02d}"] = _from_predictions(f"run-{i:02d}", _hand_predictions(list(noisy)))
+    runs["baseline"] = _from_predictions("baseline", _hand_predictions(list(base[::-1])))
+    for i, run in enumerate(runs.values()):
+        run.importance = {"churn": {f"f{i}": 1.0, "recency_days": 2.0}, "clv": {"x": 1.0}}
     comparison = build_comparison(runs, n_boot=20)
+    figures = []
+    original = report._image
+    monkeypatch.setattr(
+        report, "_image", lambda fig, *a: (figures.append(fig), original(fig, *a))[1]
+    )
     page = write_report(comparison, tmp_path / "compare.html").read_text(encoding="utf-8")
     sections = dict(re.findall(r'<section id="(\w+)">(.*?)</section>', page, flags=re.DOTALL))
     charts = re.findall(r'<img alt="Decile chart of ([^"]+)"', sections["deciles"])
-    assert len(charts) == MAX_PLOTTED and len(set(charts)) == MAX_PLOTTED
-    worst = min(comparison.table.index, key=lambda n: comparison.table.at[n, "clv_gini"])
-    assert worst not in charts and "left out: " in sections["deciles"]
-    assert f"The {MAX_PLOTTED} runs best on Brier are drawn; left out:" in sections["calibration"]
+    plotted = report.plotted_runs(comparison)
+    assert charts == plotted.names and len(charts) == MAX_PLOTTED and "baseline" in charts
+    left = sorted(set(runs) - set(charts))
+    assert len(left) == 4 and "run-10" in left  # the least accurate after baseline
+    for section in ("gains", "calibration", "deciles", "importance"):
+        assert "Drawn: the reference run baseline" in sections[section], section
+        assert f"left out: {', '.join(sorted(left, key=list(runs).index))}." in sections[section]
     assert "run-10" in sections["table"]  # the table keeps every run
+    drawn: dict[str, set[str]] = {}
+    for fig in figures:
+        ax = fig.axes[0]
+        items = [*ax.get_lines(), *(c.patches[0] for c in ax.containers)]
+        for item in items:
+            name = str(item.get_label()).split(" (")[0]
+            if name in runs:
+                color = item.get_color() if hasattr(item, "get_xdata") else item.get_facecolor()
+                drawn.setdefault(name, set()).add(mcolors.to_hex(color))
+    assert set(drawn) == set(plotted.names)
+    assert all(len(colours) == 1 for colours in drawn.values()), drawn
+    assert len({next(iter(c)) for c in drawn.values()}) == MAX_PLOTTED
 
 
 def _on_target(record: RunRecord, horizon: int, cutoff: str = TEST_CUTOFF) -> RunRecord:

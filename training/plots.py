@@ -58,12 +58,13 @@ def calibration_plot(
     n_bins: int = 10,
     strategy: BinStrategy = "quantile",
     show_histogram: bool = True,
+    color: str | None = None,
 ) -> Figure:
     """Reliability curve (observed churn rate vs mean predicted probability per bin).
 
     Draws the diagonal of perfect calibration and, on a twin axis, a histogram of the
     predicted probabilities. To overlay several models on one ``ax``, pass
-    ``show_histogram=False`` after the first.
+    ``show_histogram=False`` after the first; ``color`` keeps a model's colour across plots.
     """
     table = calibration_bins(y, p, n_bins=n_bins, strategy=strategy)
     ece = expected_calibration_error(y, p, n_bins=n_bins, strategy=strategy)
@@ -75,6 +76,7 @@ def calibration_plot(
         table["observed_rate"],
         marker="o",
         label=f"{label or 'model'} (ECE {ece:.3f})",
+        color=color,
     )
     if show_histogram:
         _probability_histogram(ax, np.asarray(p, dtype=float))
@@ -105,11 +107,13 @@ def gains_plot(
     ax: Axes | None = None,
     *,
     ylabel: str = "Share of churners / value captured",
+    colors: Mapping[str, str] | None = None,
 ) -> Figure:
     """Cumulative gains of one or several models against the random baseline.
 
     ``curves`` is ``{name: (actual_or_labels, score)}`` for several models or
-    experiments, or the actual values/labels with ``score`` given for a single model.
+    experiments, or the actual values/labels with ``score`` given for a single model;
+    ``colors`` (name -> colour) keeps an experiment's colour across plots.
     """
     named = _named_curves(curves, score)
     figure, ax = figure_and_axes(ax, (6, 5))
@@ -130,7 +134,8 @@ def gains_plot(
             continue
         targeted, captured = gains_curve(actual, model_score)
         top = float(np.interp(TOP_FRACTION, targeted, captured))
-        ax.plot(targeted, captured, label=f"{name} (top 10%: {top:.0%})")
+        color = (colors or {}).get(name)
+        ax.plot(targeted, captured, label=f"{name} (top 10%: {top:.0%})", color=color)
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random")
     _unit_square(ax)
     ax.axvline(TOP_FRACTION, color="grey", linewidth=0.8, alpha=0.5)
@@ -209,12 +214,14 @@ def importance_diff_plot(
     ax: Axes | None = None,
     *,
     normalize: bool = True,
+    colors: Mapping[str, str] | None = None,
 ) -> Figure:
     """Grouped horizontal bars comparing feature importance across experiments.
 
     Features are the ``top`` by largest importance in any experiment; a feature an
     experiment lacks counts as 0. With ``normalize`` each experiment is scaled to shares of
-    its total absolute importance, so models of different size compare.
+    its total absolute importance, so models of different size compare. ``colors``
+    (name -> colour) keeps an experiment's colour across plots.
     """
     if not importances:
         raise ValueError("importances must contain at least one experiment")
@@ -232,6 +239,7 @@ def importance_diff_plot(
             table[name].to_numpy(dtype=float),
             height,
             label=str(name),
+            color=(colors or {}).get(str(name)),
         )
     ax.set_yticks(base, [str(name) for name in table.index])
     ax.set_xlabel("Share of total importance" if normalize else "Importance")
