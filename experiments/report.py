@@ -13,6 +13,7 @@ settings that differ between runs).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -306,10 +307,13 @@ def _deciles(comparison: Comparison, plotted: Plotted) -> list[tuple[str, Image]
     if not frames:
         return "No run has test predictions, so no decile charts can be drawn."
     charts: list[tuple[str, Image]] = []
-    for name, frame in plotted.keep(frames).items():
+    drawn = plotted.keep(frames)
+    ylim = shared_decile_range(drawn.values())
+    for name, frame in drawn.items():
         fig = decile_plot(
-            frame["future_value"].to_numpy(float), frame["predicted_value"].to_numpy(float)
-        )
+            frame["future_value"].to_numpy(float), frame["predicted_value"].to_numpy(float),
+            ylabel=_value_axis(comparison.runs[name]), ylim=ylim,
+        )  # fmt: skip
         fig.axes[0].set_title(f"{name}: predicted vs actual value by decile")
         caption = (
             "Customers ranked by predicted value; decile 1 holds the highest predictions."
@@ -317,6 +321,30 @@ def _deciles(comparison: Comparison, plotted: Plotted) -> list[tuple[str, Image]
         )
         charts.append((name, _image(fig, f"Decile chart of {name}", caption)))
     return charts
+
+
+def shared_decile_range(frames: Iterable[pd.DataFrame]) -> tuple[float, float] | None:
+    """One y-range for the decile charts shown side by side: on each chart's own scale a run
+    with small values looked as tall as one with large ones."""
+    from training.metrics import decile_table
+
+    means = [
+        decile_table(f["future_value"], f["predicted_value"])[["mean_predicted", "mean_actual"]]
+        for f in frames
+    ]
+    values = np.concatenate([m.to_numpy(float).ravel() for m in means]) if means else np.array([])
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return None
+    low, high = min(0.0, float(values.min())), max(0.0, float(values.max()))
+    pad = 0.05 * (high - low) or 1.0
+    return low - (pad if low < 0 else 0.0), high + pad
+
+
+def _value_axis(run: RunRecord) -> str:
+    """The decile charts' y label, with the horizon the value is summed over when logged."""
+    days = run.params.get("labels.value_horizon_days") or run.params.get("horizon_days")
+    return f"Mean value per customer, next {days} days" if days else "Mean value per customer"
 
 
 def _importance(comparison: Comparison, plotted: Plotted) -> list[dict | str]:

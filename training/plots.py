@@ -162,8 +162,16 @@ def _named_curves(
     return {"model": (curves, score)}
 
 
-def decile_plot(actual: ArrayLike, predicted: ArrayLike, ax: Axes | None = None) -> Figure:
-    """Bars of mean predicted and mean actual value per decile (1 = highest predicted)."""
+def decile_plot(
+    actual: ArrayLike,
+    predicted: ArrayLike,
+    ax: Axes | None = None,
+    *,
+    ylabel: str = "Mean value per customer",
+    ylim: tuple[float, float] | None = None,
+) -> Figure:
+    """Bars of mean predicted and mean actual value per decile (1 = highest predicted).
+    ``ylim``: a y-range shared with the charts shown beside it, so bar heights compare."""
     table = decile_table(actual, predicted)
     figure, ax = figure_and_axes(ax, (7, 4.5))
     width = 0.4
@@ -171,7 +179,9 @@ def decile_plot(actual: ArrayLike, predicted: ArrayLike, ax: Axes | None = None)
     ax.bar(table["decile"] + width / 2, table["mean_actual"], width, label="mean actual")
     ax.set_xticks(table["decile"])
     ax.set_xlabel("Decile of predicted value (1 = highest)")
-    ax.set_ylabel("Mean value per customer")
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.set_title("Predicted vs actual value by decile")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend()
