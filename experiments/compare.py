@@ -22,7 +22,13 @@ from experiments.noise import NoiseCheck, NoiseEstimator
 from experiments.runs import DEFAULT_TRACKING_URI, RunFilter, RunRecord, load_runs
 from training import BTYD_ANCHOR
 
-BEST_MARK, NOISE_MARK = "*", "~"
+BEST_MARK, NOISE_MARK, UNCHECKED_MARK = "*", "~", "?"
+#: Which way each column ranks, as the legends say it.
+RANKING = (
+    "higher AUC, PR-AUC, Spearman, Gini; lower Brier, CLV MAE, range coverage error (distance of "
+    "the value ranges' coverage from their nominal level), range width and training time; total "
+    "ratio (predicted / actual total value) closest to 1"
+)
 
 
 @dataclass
@@ -347,12 +353,16 @@ def ranked_separately(comparison: Comparison) -> str:
 
 
 def cell_text(comparison: Comparison, experiment: str, column: str) -> tuple[str, str]:
-    """The formatted value and its mark (``*`` best, ``~`` within noise of the best, or '')."""
+    """The formatted value and its mark (``*`` best, ``~`` within noise of the best, ``?`` the
+    gap to the best not checked: no test predictions; '' beyond noise or not ranked)."""
     value = comparison.table.at[experiment, column]
     spec = METRIC_BY_COLUMN[column]
     text = "-" if not math.isfinite(value) else f"{value:.{spec.digits}f}"
     if comparison.is_best(experiment, column):
         return text, BEST_MARK
+    check = comparison.noise_flags.get((experiment, column))
+    if check is not None and check.within_noise is None:
+        return text, UNCHECKED_MARK
     return text, NOISE_MARK if comparison.within_noise(experiment, column) else ""
 
 
@@ -403,24 +413,16 @@ def format_metric_table(comparison: Comparison, experiments: Sequence[str]) -> s
 
 def _legend(comparison: Comparison) -> list[str]:
     runs = ", ".join(f"{n} {r.kind or '?'} {r.run_id[:8]}" for n, r in comparison.runs.items())
-    best = (
-        f"{BEST_MARK} best per column among runs on the same target (data set, test cutoffs, "
-        "horizon): higher AUC, PR-AUC, Spearman, Gini; lower Brier, MAE, time; total ratio "
-        "closest to 1"
-    )
-    noise = (
-        f"{NOISE_MARK} within run-to-run noise of the best ({1 - comparison.alpha:.0%} bootstrap "
-        f"interval of the difference on the test customers contains 0, {comparison.n_boot} "
-        "resamples)"
-    )
-    return [
-        best,
-        noise,
-        *(
-            [f"ranked separately: {ranked_separately(comparison)}"]
-            if len(comparison.groups) > 1
-            else []
-        ),
-        f"runs: {runs}",
-        *(f"warning: {w}" for w in comparison.warnings),
-    ]
+    marks = []
+    if comparison.winners:  # one run, or one per target, is not a ranking: no marks to explain
+        marks = [
+            f"{BEST_MARK} best per column among runs on the same target (data set, test cutoffs, "
+            f"horizon): {RANKING}",
+            f"{NOISE_MARK} within run-to-run noise of the best ({1 - comparison.alpha:.0%} "
+            f"bootstrap interval of the difference on the test customers contains 0, "
+            f"{comparison.n_boot} resamples); {UNCHECKED_MARK} noise not checked (no test "
+            "predictions); range columns and time are not checked against noise",
+        ]
+        if len(comparison.groups) > 1:
+            marks.append(f"ranked separately: {ranked_separately(comparison)}")
+    return [*marks, f"runs: {runs}", *(f"warning: {w}" for w in comparison.warnings)]

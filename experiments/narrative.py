@@ -126,16 +126,18 @@ def _verdict(check: NoiseCheck, ahead: bool) -> str:
 
 
 def _btyd_sentence(comparison: Comparison) -> str | None:
-    """The churn winner's LightGBM against BG/NBD + Gamma-Gamma on its own test customers."""
-    winner = comparison.best.get("churn_auc")
+    """The churn winner's LightGBM (a lone run's) against BG/NBD + Gamma-Gamma on its own test
+    customers."""
+    alone = comparison.reference if len(comparison.runs) == 1 else None
+    winner = comparison.best.get("churn_auc", alone)
     if winner is None:
         return None
     parts = []
     for column in HEADLINE_COLUMNS:
         check = comparison.against_btyd(winner, column)
-        if check is None:
-            continue
         btyd = comparison.runs[winner].metrics.get(f"test_btyd_{column}", float("nan"))
+        if check is None or not math.isfinite(btyd):  # "0.800 vs n/a (within noise)" says nothing
+            continue
         model = _fmt(comparison.table.at[winner, column], 3)
         parts.append(f"{METRIC_BY_COLUMN[column].label} {model} vs {_fmt(btyd, 3)} "
                      f"({_btyd_verdict(check)})")  # fmt: skip

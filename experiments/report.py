@@ -27,6 +27,8 @@ from matplotlib.figure import Figure
 from experiments.compare import (
     BEST_MARK,
     NOISE_MARK,
+    RANKING,
+    UNCHECKED_MARK,
     Comparison,
     cell_text,
     ranked_separately,
@@ -211,7 +213,7 @@ def _table_row(comparison: Comparison, experiment: str, columns: list[str]) -> d
         text, mark = cell_text(comparison, experiment, column)
         check = comparison.noise_flags.get((experiment, column))
         title = "best in this column" if mark == BEST_MARK else (check.describe() if check else "")
-        css = {BEST_MARK: "best", NOISE_MARK: "noise"}.get(mark, "")
+        css = {BEST_MARK: "best", NOISE_MARK: "noise", UNCHECKED_MARK: "unchecked"}.get(mark, "")
         cells.append({"text": text, "mark": mark, "css": css, "title": title})
     kind = comparison.runs[experiment].kind or "?"
     return {"name": experiment, "kind": kind, "cells": cells}
@@ -589,6 +591,9 @@ def render_report(comparison: Comparison, title: str = "Experiment comparison") 
             headings=dict(SECTIONS),
             best_mark=BEST_MARK,
             noise_mark=NOISE_MARK,
+            unchecked_mark=UNCHECKED_MARK,
+            ranking=RANKING,
+            ranked=bool(comparison.winners),
             confidence=f"{1 - comparison.alpha:.0%}",
             n_boot=comparison.n_boot,
             warnings=comparison.warnings,

@@ -939,3 +939,42 @@ def test_decile_charts_share_one_y_range_and_name_the_value_horizon(monkeypatch)
     assert large_ax.get_ylim()[1] >= 400  # the large run's top decile fits
     assert small_ax.get_ylabel() == "Mean value per customer, next 180 days"
     assert large_ax.get_ylabel() == "Mean value per customer, next 365 days"
+
+
+def test_legends_say_how_every_column_ranks_and_which_gaps_were_not_checked():
+    """The range columns had no direction in the legend; a run without test predictions showed
+    no mark, as if beyond noise; a one-run report explained */~ marks it did not have and
+    showed an empty "What this says"."""
+    runs = {
+        "a": _record("a", churn_auc=0.80, clv_interval_coverage_error=0.05, clv_interval_width=9),
+        "b": _record("b", churn_auc=0.85, clv_interval_coverage_error=0.02, clv_interval_width=7),
+    }
+    comparison = build_comparison(runs)
+    text = format_table(comparison)
+    assert "lower Brier, CLV MAE, range coverage error (distance of" in text
+    assert "range width and training time" in text
+    row_a = next(line for line in text.splitlines() if line.startswith("a "))
+    assert "0.800?" in row_a  # no predictions/test.parquet: the gap is not checked
+    assert "? noise not checked (no test predictions)" in text
+    page = render_report(comparison)
+    assert 'class="unchecked"' in page and "range coverage error (distance of" in page
+
+    alone = build_comparison({"a": runs["a"]})
+    lone_text = format_table(alone)
+    assert "best per column" not in lone_text and "within run-to-run noise" not in lone_text
+    assert "runs: a train" in lone_text
+    lone_page = render_report(alone)
+    assert "best per column" not in lone_page
+    summary = re.search(r'<section id="summary">(.*?)</section>', lone_page, re.DOTALL)
+    assert summary and "<li>" in summary.group(1)  # the missing-predictions warning at least
+    bare = RunRecord("a", "a-run", {"test_churn_auc": 0.8}, kind="train")
+    bare.predictions = _hand_predictions([0.5] * 8).drop(
+        columns=["btyd_p_no_purchase", "btyd_expected_value"]
+    )
+    assert what_this_says(build_comparison({"a": bare})) == []
+    summary = re.search(
+        r'<section id="summary">(.*?)</section>',
+        render_report(build_comparison({"a": bare})),
+        re.DOTALL,
+    )
+    assert summary and "One run and nothing to rank it against" in summary.group(1)
