@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import urlparse
 
 import pandas as pd
 
@@ -98,27 +97,6 @@ def run_project(tags: dict[str, str]) -> str | None:
     return tags.get("project") or tags.get("data")
 
 
-def require_store(tracking_uri: str) -> None:
-    """LookupError when ``tracking_uri`` names no store this project writes: a ``sqlite:///`` file
-    that does not exist (MLflow would create an empty one, and its missing folder, and then find
-    no run), or a folder path (MLflow's file backend, which this MLflow refuses)."""
-    scheme = urlparse(tracking_uri).scheme
-    if tracking_uri.startswith("sqlite:///"):
-        path = Path(tracking_uri.removeprefix("sqlite:///"))
-        if not path.is_file():
-            raise LookupError(
-                f"no MLflow store at {path} (tracking URI {tracking_uri}): nothing was trained "
-                "there; run from the folder that holds mlflow.db or pass --tracking-uri "
-                "sqlite:///PATH/mlflow.db"
-            )
-    elif scheme in ("", "file"):
-        raise LookupError(
-            f"tracking URI {tracking_uri} is a folder (MLflow's file backend), not a store runs "
-            "are tracked in: pass --tracking-uri sqlite:///PATH/mlflow.db (mlruns/ beside it "
-            "holds only the runs' artifacts)"
-        )
-
-
 def load_runs(
     names: Sequence[str] | None,
     tracking_uri: str = DEFAULT_TRACKING_URI,
@@ -133,6 +111,8 @@ def load_runs(
     a name with a ``/`` is taken as the exact MLflow experiment name.
     """
     from mlflow.tracking import MlflowClient
+
+    from training.registry import require_store
 
     require_store(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri)
@@ -172,6 +152,8 @@ def _unfinished_warning(name: str, newest, shown) -> str:
 def projects_with_runs(tracking_uri: str, runs: RunFilter | None = None) -> list[str]:
     """The projects that have finished runs ``runs`` matches, sorted (every run is read)."""
     from mlflow.tracking import MlflowClient
+
+    from training.registry import require_store
 
     require_store(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri)

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from urllib.parse import urlparse
 
 import mlflow
 import numpy as np
@@ -269,14 +270,22 @@ def sqlite_store(tracking_uri: str) -> Path | None:
 
 
 def require_store(tracking_uri: str) -> None:
-    """LookupError when a SQLite store's file does not exist: MLflow would create an empty store
-    there, and every later process would read it as "nothing was ever trained"."""
+    """LookupError when ``tracking_uri`` names no store: a ``sqlite:///`` file that does not exist
+    (MLflow would create an empty store there, and its missing folder, and every later process
+    would read it as "nothing was ever trained"), or a folder (MLflow's file backend, which this
+    MLflow refuses with a traceback)."""
     path = sqlite_store(tracking_uri)
     if path is not None and not path.is_file():
         raise LookupError(
-            f"no MLflow store at {path} (MLFLOW_TRACKING_URI={tracking_uri}; moved or deleted?): "
-            "train first (`lifecycle train`) or point MLFLOW_TRACKING_URI at the store with the "
-            "champion pair"
+            f"no MLflow store at {path} ({tracking_uri}; moved or deleted?): train first "
+            "(`lifecycle train`), or give the store that holds the runs and the champion pair "
+            "(--tracking-uri or MLFLOW_TRACKING_URI, e.g. sqlite:///PATH/mlflow.db)"
+        )
+    if path is None and urlparse(tracking_uri).scheme in ("", "file"):
+        raise LookupError(
+            f"tracking URI {tracking_uri} is a folder (MLflow's file backend), not a store runs "
+            "are tracked in: pass --tracking-uri sqlite:///PATH/mlflow.db (mlruns/ beside it "
+            "holds only the runs' artifacts)"
         )
 
 
