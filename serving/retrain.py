@@ -274,6 +274,7 @@ def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
             f"retrain {settings.project}: train: v{decided['version']} was trained and decided "
             "for these inputs by a run stopped before it could record it: kept, not trained again"
         )
+        finish_kept_run(settings.tracking_uri, decided["run_id"])
         return decided
     cfg = retrain_config(settings)
     result = train(
@@ -301,6 +302,18 @@ def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
 
 #: The run tag naming the retrain job inputs a training run was for.
 INPUTS_TAG = "lifecycle.retrain_inputs"
+
+
+def finish_kept_run(tracking_uri: str, run_id: str) -> None:
+    """Close the training run of a version a stopped job registered and the gate decided: left
+    RUNNING, the next training marked it FAILED ("process ... is gone") while its version served
+    as champion. (Called under the retrain lock: no live job owns the run.)"""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    if client.get_run(run_id).info.status == "RUNNING":
+        client.set_tag(run_id, "lifecycle.finished_by", "a resumed retrain kept its version")
+        client.set_terminated(run_id, status="FINISHED")
 
 
 def decided_version(tracking_uri: str, project: str, inputs: str) -> dict | None:

@@ -204,7 +204,7 @@ def test_a_version_decided_before_a_kill_is_kept_not_trained_again(tmp_path):
     from mlflow.tracking import MlflowClient
     from registry_fixtures import register, tiny_pair, tracking
 
-    from serving.retrain import INPUTS_TAG, decided_version
+    from serving.retrain import INPUTS_TAG, decided_version, finish_kept_run
     from training.registry import promote
 
     config = tracking(tmp_path)
@@ -220,6 +220,10 @@ def test_a_version_decided_before_a_kill_is_kept_not_trained_again(tmp_path):
     found = decided_version(uri, "shop", "shop-abc")
     assert found is not None and found["version"] == version and found["promoted"] is True
     assert found["run_id"] == run_id and found["test_churn_auc"] == 0.81
+    client.update_run(run_id, status="RUNNING")  # killed after the alias moved, before its end
+    finish_kept_run(uri, run_id)  # kept: finished, not marked FAILED by the next training
+    assert client.get_run(run_id).info.status == "FINISHED"
+    finish_kept_run(uri, run_id)  # a finished run stays as it is
     assert decided_version(uri, "shop", "shop-other-inputs") is None
     later = register(tiny_pair(project="shop"), "shop", config)  # the champion moves on
     client.set_registered_model_alias("shop.churn-clv", "champion", later)
