@@ -1050,14 +1050,14 @@ def score(
 
 def _scoring_day(source: str | Path, as_of: date | None) -> date:
     """``--as-of``, else the day after the last transaction; a date long after the data warned."""
-    from training.dataset import check_window, customers_from, data_bounds, orders_lag
+    from training.dataset import check_window, customers_from, data_bounds, export_warnings
 
     bounds = data_bounds(source)
     day = as_of or bounds[1]
     if warning := check_window(bounds, day, None, "--as-of"):
         _log(warning)
-    if as_of is None and (lag := orders_lag(source, day)):
-        _log(lag)
+    for said in export_warnings(source, day, bounds[1]):
+        _log(said)
     if as_of is None and (later := customers_from(source, day)):
         _log(
             f"warning: {later:,} customers of the customers table first appear on or after "

@@ -36,6 +36,7 @@ from features.contract import (
 )
 from features.csv_source import REPEATED, SourceFile, fold_name, read_source
 from features.dates import detect_order, parse_dates, placeholder_dates
+from features.gaps import month_gaps
 from features.mapping import VALUE_COLUMNS, ColumnMapping, IngestError
 from features.numbers import CURRENCIES, NumberFormat, detect_format, forced_format, parse_numbers
 from features.values import OTHER, STATUS_SYNONYMS, ValueMapping, map_values
@@ -404,41 +405,6 @@ def _amount_notes(inputs: dict[str, pd.Series], out: pd.DataFrame, ok: np.ndarra
                 "(amount = quantity x unit_price)"
             )
     return notes
-
-
-#: A month inside the data with fewer rows than this share of the median of the two months on
-#: each side (themselves at least ``GAP_MIN_ROWS``) is named as a possible gap in the export.
-GAP_SHARE = 0.2
-GAP_MIN_ROWS = 50
-
-
-def month_gaps(dates: pd.Series) -> str | None:
-    """A warning naming the months inside the data's span that hold (almost) no rows while the
-    months around them are full: a month missing from an export reads as every customer going
-    quiet, and later as drift. The first and last months (often partial) are never named."""
-    stamps = pd.DatetimeIndex(dates.dropna())
-    if stamps.tz is not None:
-        stamps = stamps.tz_localize(None)
-    if stamps.empty:
-        return None
-    months = stamps.to_numpy().astype("datetime64[M]")
-    counts = pd.Series(months).value_counts()
-    span = pd.date_range(months.min(), months.max(), freq="MS").to_numpy().astype("datetime64[M]")
-    rows = counts.reindex(span, fill_value=0).to_numpy()
-    thin = []
-    for i in range(1, len(rows) - 1):
-        around = np.concatenate([rows[max(0, i - 2) : i], rows[i + 1 : i + 3]])
-        usual = float(np.median(around))
-        if usual >= GAP_MIN_ROWS and rows[i] < GAP_SHARE * usual:
-            thin.append(f"{str(span[i])} ({rows[i]:,} rows, about {usual:,.0f} around it)")
-    if not thin:
-        return None
-    shown = "; ".join(thin[:6]) + (f"; and {len(thin) - 6} more" if len(thin) > 6 else "")
-    return (
-        f"months with almost no rows inside the data: {shown}. Is a month missing from the "
-        "export? Customers would look inactive then; re-export the months, or ignore this if "
-        "the business was closed"
-    )
 
 
 def _repeated_header(frame: pd.DataFrame) -> np.ndarray:

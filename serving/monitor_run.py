@@ -71,7 +71,7 @@ def run_monitor(
     and logs both to MLflow (experiment ``<project>/monitor``, tagged with the model version)."""
     from serving.batch import feature_snapshot, load_champions
     from serving.monitor_report import render_html
-    from training.dataset import check_window, data_bounds, orders_lag
+    from training.dataset import check_window, data_bounds, export_warnings
 
     cfg = cfg or MonitorConfig()
     champions = load_champions(tracking_uri, project)
@@ -83,9 +83,9 @@ def run_monitor(
         )
     bounds = data_bounds(data_dir)
     data_end = bounds[1]
-    if as_of is None and (lag := orders_lag(data_dir, data_end)):
-        log(lag)
     as_of = as_of or data_end
+    for said in export_warnings(data_dir, as_of, data_end):
+        log(said)
     if warning := check_window(bounds, as_of, None, "--as-of"):  # as `lifecycle score` says
         log(f"{warning} (its drift and realized performance measure that gap)")
     fresh = as_of not in dates(history_root, project)

@@ -136,13 +136,14 @@ class State:
 
 def retrain(settings: RetrainSettings, log=print) -> tuple[dict, int]:
     """Run (or resume) the job; return its summary and exit code (the monitor's: 3 on alert)."""
-    from training.dataset import data_bounds, orders_lag
+    from training.dataset import data_bounds, export_warnings
     from training.registry import pause_point
 
     with retrain_lock(retrain_lock_path(settings.tracking_uri, settings.project), settings.project):
-        as_of = settings.as_of or data_bounds(settings.data_dir)[1]
-        if settings.as_of is None and (lag := orders_lag(settings.data_dir, as_of)):
-            log(lag)
+        data_end = data_bounds(settings.data_dir)[1]
+        as_of = settings.as_of or data_end
+        for said in export_warnings(settings.data_dir, as_of, data_end):
+            log(said)
         check_not_a_rollback(settings, as_of)
         key = inputs_key(settings, as_of)
         settings.state_dir.mkdir(parents=True, exist_ok=True)

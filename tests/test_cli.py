@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -611,6 +612,26 @@ def test_events_running_weeks_past_the_last_order_are_named_when_scoring(tmp_pat
     events.assign(occurred_at=pd.Timestamp("2023-03-10")).to_parquet(data / "events.parquet")
     _scoring_day(data, None)  # a week of events after the last order: a quiet week, not said
     assert "events run to" not in capsys.readouterr().err
+
+
+def test_a_week_missing_from_the_orders_is_named_when_scoring(tmp_path, capsys):
+    """A week of orders missing mid-export (about 30 a week around it) or at its end was
+    scored, monitored and retrained on without a word: those customers simply looked quiet."""
+    from lifecycle_cli import _scoring_day
+
+    days = pd.date_range("2024-01-01", "2024-06-30 18:00", freq="5h")
+    ids = [f"c{i % 40}" for i in range(len(days))]
+    orders = transactions_frame(ids, [str(d) for d in days], [10.0] * len(days))
+    gap = (orders["ordered_at"] >= "2024-05-06") & (orders["ordered_at"] < "2024-05-13")
+    data = write_contract(tmp_path / "gap", customers_frame(sorted(set(ids))), orders[~gap])
+    assert str(_scoring_day(data, None)) == "2024-07-01"
+    said = capsys.readouterr().err
+    assert "weeks with almost no orders before 2024-07-01 (2024-05-06..2024-05-12: 0 orders" in said
+    _scoring_day(data, date(2024, 7, 8))  # a scheduled date a week on: the last week is empty
+    assert "2024-07-01..2024-07-07: 0 orders" in capsys.readouterr().err
+    whole = write_contract(tmp_path / "whole", customers_frame(sorted(set(ids))), orders)
+    _scoring_day(whole, None)
+    assert "almost no orders" not in capsys.readouterr().err
 
 
 def test_the_metric_table_keeps_large_money_in_its_columns():

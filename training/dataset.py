@@ -180,6 +180,25 @@ def orders_lag(data_dir: str | Path, end: date) -> str | None:
     )
 
 
+def export_warnings(data_dir: str | Path, day: date, data_end: date) -> list[str]:
+    """What the data say about their own export before ``day``, the date scored or monitored:
+    weeks with almost no orders (``features.gaps.week_gaps``; not for a date more than 30 days
+    past the data's end, which :func:`check_window` names) and, when the date is the data's end,
+    events running past the orders (:func:`orders_lag`)."""
+    from features.gaps import RECENT_WEEKS, week_gaps
+
+    said = [orders_lag(data_dir, day)] if day == data_end else []
+    if (day - data_end).days > 30:
+        return [s for s in said if s]
+    stamp = datetime.combine(day, datetime.min.time())
+    with _contract_tables(build_settings(), data_dir, f"orders of {data_dir}") as tables:
+        when = tables.transactions.ordered_at
+        recent = when >= stamp - timedelta(days=7 * RECENT_WEEKS)
+        days = tables.transactions.filter(recent & (when < stamp)).select("ordered_at")
+        said.append(week_gaps(days.to_pandas()["ordered_at"], pd.Timestamp(stamp)))
+    return [s for s in said if s]
+
+
 def monthly_purchases(data_dir: str | Path, before: date) -> pd.DataFrame:
     """``features.definitions.monthly_purchase_days`` of the data directory before ``before``
     (every customer, on the engine of :func:`build_settings`)."""

@@ -1,0 +1,91 @@
+"""Periods of an export with almost no rows while the periods around them are full.
+
+A month (or, near the scoring date, a week) missing from an export reads as every customer going
+quiet: churn rises, recency jumps, and monitoring later calls it drift. Ingest names such months
+in the data; score, monitor and retrain name such weeks before the date they work at.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: A period with fewer rows than this share of the median of the periods around it is thin.
+GAP_SHARE = 0.2
+#: Periods around it must hold at least this many rows (a month, at ingest) for it to count.
+GAP_MIN_ROWS = 50
+
+
+def thin_periods(
+    rows: np.ndarray, min_rows: float, share: float = GAP_SHARE, last_open: bool = False
+) -> list[tuple[int, float]]:
+    """``(index, usual rows)`` of the periods holding under ``share`` of the median of the two
+    periods on each side (that median at least ``min_rows``). The first period is never named,
+    nor the last one unless ``last_open`` (then judged against the periods before it)."""
+    thin = []
+    stop = len(rows) if last_open else len(rows) - 1
+    for i in range(1, stop):
+        around = np.concatenate([rows[max(0, i - 2) : i], rows[i + 1 : i + 3]])
+        if last_open and i == len(rows) - 1:
+            around = rows[max(0, i - 4) : i]
+        usual = float(np.median(around))
+        if usual >= min_rows and rows[i] < share * usual:
+            thin.append((i, usual))
+    return thin
+
+
+def month_gaps(dates: pd.Series) -> str | None:
+    """A warning naming the months inside the data's span that hold (almost) no rows while the
+    months around them are full. The first and last months (often partial) are never named."""
+    stamps = pd.DatetimeIndex(dates.dropna())
+    if stamps.tz is not None:
+        stamps = stamps.tz_localize(None)
+    if stamps.empty:
+        return None
+    months = stamps.to_numpy().astype("datetime64[M]")
+    counts = pd.Series(months).value_counts()
+    span = pd.date_range(months.min(), months.max(), freq="MS").to_numpy().astype("datetime64[M]")
+    rows = counts.reindex(span, fill_value=0).to_numpy()
+    thin = [
+        f"{str(span[i])} ({rows[i]:,} rows, about {usual:,.0f} around it)"
+        for i, usual in thin_periods(rows, GAP_MIN_ROWS)
+    ]
+    if not thin:
+        return None
+    shown = "; ".join(thin[:6]) + (f"; and {len(thin) - 6} more" if len(thin) > 6 else "")
+    return (
+        f"months with almost no rows inside the data: {shown}. Is a month missing from the "
+        "export? Customers would look inactive then; re-export the months, or ignore this if "
+        "the business was closed"
+    )
+
+
+#: Weeks before the scoring date checked for gaps, and the orders a week must usually hold.
+RECENT_WEEKS = 26
+WEEK_MIN_ORDERS = 20
+
+
+def week_gaps(order_days: pd.Series, before: pd.Timestamp) -> str | None:
+    """A warning naming the weeks of the last :data:`RECENT_WEEKS` before ``before`` (weeks
+    counted back from it) whose orders are almost none while the weeks around them are full; the
+    latest week is judged against the four before it (an export cut short)."""
+    stamps = pd.DatetimeIndex(order_days.dropna())
+    if stamps.tz is not None:
+        stamps = stamps.tz_localize(None)
+    days = (before.normalize() - stamps.normalize()).days
+    weeks = days[(days > 0) & (days <= 7 * RECENT_WEEKS)]
+    back = np.asarray((weeks - 1) // 7)  # 0: the week just before ``before``
+    rows = np.bincount(RECENT_WEEKS - 1 - back, minlength=RECENT_WEEKS)
+    thin = thin_periods(rows, WEEK_MIN_ORDERS, last_open=True)
+    if not thin:
+        return None
+    said = []
+    for i, usual in thin:
+        start = before - pd.Timedelta(days=7 * (RECENT_WEEKS - i))
+        end = start + pd.Timedelta(days=6)
+        said.append(f"{start:%Y-%m-%d}..{end:%Y-%m-%d}: {rows[i]:,} orders, about {usual:,.0f}")
+    return (
+        f"warning: weeks with almost no orders before {before:%Y-%m-%d} ({'; '.join(said)} a "
+        "week around them): a gap in the orders export? Customers look quiet in those days; "
+        "re-export them, or ignore this if the business was closed"
+    )
