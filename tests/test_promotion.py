@@ -99,6 +99,24 @@ def test_gate_promotes_first_keeps_better_champion_and_force_overrides(store):
     assert tags["promotion"] == forced.reason and float(tags["test_clv_mae"]) == 25.0
 
 
+def test_a_pair_identical_to_the_champion_is_not_promoted_unless_forced(store):
+    """Weekly retrains inside one month's cutoffs trained the same pair again; the gate called
+    it not worse and moved the alias each week (3 of 4 retrains): every service said stale and
+    the monitoring reference moved to data the models never learnt from."""
+    uri = store.tracking_uri
+    client = MlflowClient(tracking_uri=uri)
+    first = register(tiny_pair(0, project="shop"), "shop", store)
+    promote(uri, "shop", first, METRICS, lambda c: pytest.fail("no champion to re-score"))
+    again = register(tiny_pair(0, project="shop"), "shop", store)  # the same windows and rows
+    kept = promote(uri, "shop", again, METRICS, lambda c: pytest.fail("nothing to re-score"))
+    assert not kept.promoted and kept.reason.startswith(f"identical to the champion v{first}")
+    assert champion_version(client, "shop") == first
+    other = register(tiny_pair(1, project="shop"), "shop", store)  # other rows: the gate judges
+    assert promote(uri, "shop", other, METRICS, lambda c: METRICS).promoted
+    forced = promote(uri, "shop", again, METRICS, lambda c: METRICS, force=True)
+    assert forced.promoted and champion_version(client, "shop") == again
+
+
 @pytest.mark.parametrize(
     ("metrics", "named"),
     [

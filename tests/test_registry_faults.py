@@ -5,6 +5,7 @@ each get exactly one gate decision, taken one after the other."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -45,19 +46,26 @@ def store(tmp_path_factory):
 
 
 class Training:
-    """A `lifecycle train` subprocess whose stderr lines are collected as they come."""
+    """A `lifecycle train` subprocess whose stderr lines are collected as they come. Each one
+    trains with a seed of its own: a pair identical to the champion is never promoted, and these
+    trainings must differ for the alias to move."""
+
+    seeds = itertools.count(1)
 
     def __init__(self, store: Path, project: str, pause_at: str | None = None):
         env = {k: v for k, v in os.environ.items() if k != PAUSE_AT_ENV}
         if pause_at:
             env[PAUSE_AT_ENV] = pause_at
         self.lines: list[str] = []
+        seed = next(self.seeds)
+        config = store / f"small-{seed}.yaml"
+        config.write_text((store / "small.yaml").read_text() + f"seed: {seed}\n")
         self.process = subprocess.Popen(
             [
                 str(LIFECYCLE),
                 "train",
                 "--config",
-                str(store / "small.yaml"),
+                str(config),
                 "--data",
                 str(store / "shop"),
                 "--project",

@@ -88,6 +88,22 @@ def save_pair(pair: ModelPair, directory: str | Path) -> Path:
     return directory
 
 
+def models_digest(pair: ModelPair) -> str:
+    """One digest of what ``pair`` predicts and decides with: both models (boosters, calibration,
+    offsets), the value ranges and the scoring thresholds; not its meta (run, dates, monitoring
+    reference). Two trainings on the same windows and rows give the same digest."""
+    digest = hashlib.sha256()
+    for model in (pair.churn, pair.clv):
+        state, boosters = model.to_state()
+        digest.update(json.dumps(state, sort_keys=True, default=str).encode())
+        for name in sorted(boosters):
+            digest.update(boosters[name].encode())
+    ranges = pair.intervals.to_dict() if pair.intervals is not None else None
+    for part in (ranges, pair.scoring):
+        digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
 def load_pair(directory: str | Path) -> ModelPair:
     """Read a pair written by ``save_pair``."""
     directory = Path(directory)

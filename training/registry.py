@@ -30,7 +30,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from training.bundle import BundleError, ModelPair, load_pair, save_pair
+from training.bundle import BundleError, ModelPair, load_pair, models_digest, save_pair
 from training.config import TrackingConfig
 from training.process_owner import owner_alive, this_process
 
@@ -442,6 +442,23 @@ def gate_lock(tracking_uri: str, log=print):
     )
 
 
+def identical_to(tracking_uri: str, project: str, version: str, champion: str) -> str | None:
+    """Why ``version`` is not promoted when it predicts exactly as the ``champion`` does (the
+    same training windows and rows: a weekly retrain inside one month's cutoffs). Moving the
+    alias to such a copy told every service to restart for nothing and reset the monitoring
+    reference to data the models never learnt from. None when they differ or cannot be read."""
+    try:
+        ours, theirs = (load_version(tracking_uri, project, v) for v in (version, champion))
+    except BundleError:
+        return None
+    if models_digest(ours) != models_digest(theirs):
+        return None
+    return (
+        f"identical to the champion v{champion} (same models, calibration and thresholds: "
+        "trained on the same windows and rows); the champion stays"
+    )
+
+
 def promote(
     tracking_uri: str,
     project: str,
@@ -479,6 +496,10 @@ def promote(
         elif current is None:
             decision = PromotionDecision(
                 project, name, version, True, force, "no champion yet", challenger
+            )
+        elif not force and (same := identical_to(tracking_uri, project, version, current)):
+            decision = PromotionDecision(
+                project, name, version, False, False, same, challenger, champion_version=current
             )
         else:
             champion: dict[str, float] = {}
