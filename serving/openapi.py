@@ -16,7 +16,8 @@ from serving.auth import ASGIApp, Receive, Scope, Send
 
 REF = "#/components/schemas/{model}"
 TEXT = {"text/plain": {"schema": {"type": "string"}}}
-PROMETHEUS_TEXT = {"text/plain; version=0.0.4; charset=utf-8": {"schema": {"type": "string"}}}
+#: ``prometheus_client.CONTENT_TYPE_LATEST``, what ``/metrics`` answers with.
+PROMETHEUS_TEXT = {"text/plain; version=1.0.0; charset=utf-8": {"schema": {"type": "string"}}}
 
 
 def _json(model: str) -> dict[str, Any]:
@@ -68,6 +69,16 @@ def _package_version() -> str:
         return "0.0.0+unknown"
 
 
+def request_examples() -> dict[str, dict[str, Any]]:
+    """Request bodies that score as they stand, per route (the ids are in ``make run``'s data)."""
+    from serving.schemas import FEATURES_EXAMPLE
+
+    return {
+        "/score/ids": {"customer_ids": ["C0000001", "C0000002"]},
+        "/score/features": {"customers": [FEATURES_EXAMPLE]},
+    }
+
+
 def complete_openapi(spec: dict[str, Any], api_routes: Iterable[str]) -> dict[str, Any]:
     """A copy of BentoML's document with the real error bodies, probes and bearer authentication."""
     spec = json.loads(json.dumps(spec))  # a copy with string keys (BentoML uses int status codes)
@@ -89,11 +100,15 @@ def complete_openapi(spec: dict[str, Any], api_routes: Iterable[str]) -> dict[st
         "bearerAuth": {"type": "http", "scheme": "bearer", "description": "LIFECYCLE_API_KEY"}
     }
     paths = spec.setdefault("paths", {})
+    examples = request_examples()
     for route in api_routes:
         operation = paths[route]["post"]
         operation["responses"] = {"200": operation["responses"]["200"], **api_responses()}
         operation["security"] = [{"bearerAuth": []}]
         operation["requestBody"]["required"] = True
+        example = examples.get(route)
+        if example is not None:  # what "Try it out" sends: the schema's own guess is refused
+            operation["requestBody"]["content"]["application/json"]["example"] = example
     probes = {
         "/healthz": {"200": {"description": "The process is up", "content": TEXT}},
         "/livez": {"200": {"description": "The process is up", "content": TEXT}},

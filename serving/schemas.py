@@ -292,6 +292,59 @@ class CustomerFeatures(_CustomerFeatureFields):
         return self
 
 
+#: A buyer's row that passes every rule (3 orders, the last 40 days ago, BTYD fields left out for
+#: the service to derive): the OpenAPI document's example of ``/score/features``, tested to score.
+FEATURES_EXAMPLE: dict[str, object] = {
+    "customer_id": "C0000042",
+    "is_prospect": 0,
+    "tenure_days": 210.0,
+    "orders_all": 3,
+    "revenue_all": 150.0,
+    "frequency": 2,
+    "recency_days": 40.0,
+    "age_days": 200.0,
+    "btyd_recency_days": 160.0,
+    **{f"orders_{w}d": n for w, n in ((30, 0), (90, 1), (180, 2), (365, 3))},
+    **{f"revenue_{w}d": v for w, v in ((30, 0.0), (90, 50.0), (180, 100.0), (365, 150.0))},
+    "avg_order_value": 50.0,
+    "first_order_value": 45.0,
+    "mean_gap_days": 80.0,
+    "std_gap_days": 20.0,
+    "recency_ratio": 0.5,
+    "orders_trend_90d": 0.0,
+    "revenue_trend_90d": 0.0,
+    "returns_share": 0.0,
+    "category_breadth": 2,
+    **{
+        f"{kind}_{w}d": n
+        for w, counts in (
+            (30, (2, 1, 3, 1, 0, 0, 0, 0)),
+            (90, (5, 2, 8, 2, 1, 0, 1, 0)),
+            (365, (20, 6, 30, 6, 2, 1, 2, 1)),
+        )  # fmt: skip
+        for kind, n in zip(
+            (
+                "visit",
+                "login",
+                "email_open",
+                "email_click",
+                "support_ticket",
+                "complaint",
+                "survey",
+                "other",
+            ),  # fmt: skip
+            counts,
+            strict=True,
+        )
+    },
+    "events_all": 80,
+    "days_since_last_event": 3.0,
+    "satisfaction_mean_180d": 4.0,
+    "satisfaction_trend_90d": 0.0,
+    "engagement_trend_30d": 0.0,
+}
+
+
 class ScoreIdsRequest(_Body):
     """Score customers of the loaded feature snapshot by id."""
 

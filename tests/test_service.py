@@ -62,6 +62,23 @@ def test_openapi_documents_both_scoring_routes(server):
     assert features["properties"]["returns_share"]["anyOf"][0]["minimum"] == 0  # null: returns only
     score = spec["components"]["schemas"]["CustomerScore"]["properties"]
     assert {"expected_saved_value", "saved_value_by_action", "uplift_model_version"} <= set(score)
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    metrics = spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert (
+        list(metrics)
+        == [CONTENT_TYPE_LATEST]
+        == [httpx.get(f"{server.url}/metrics").headers["content-type"]]
+    )
+    # "Try it out" sends the document's example: it scores as it stands (Swagger's own guess
+    # from the schema, zeros and "string", was refused with 4 invalid fields)
+    with server.client() as client:
+        for route in ("/score/ids", "/score/features"):
+            body = spec["paths"][route]["post"]["requestBody"]["content"]["application/json"]
+            answer = client.post(route, json=body["example"])
+            assert answer.status_code == 200, (route, answer.text)
+        [scored] = answer.json()
+        assert scored["error"] is None and scored["score"]["churn_probability"] is not None
 
 
 def test_metrics_count_scoring_requests(client):
