@@ -101,6 +101,13 @@ class PerformanceThresholds(_Pair):
     min_customers: int = Field(
         100, ge=1, description="matured dates with fewer scored buyers are skipped"
     )
+    lookback_days: int = Field(
+        365,
+        ge=1,
+        description="kept scoring dates up to this many days before the monitored date are "
+        "read and judged (each costs its outcomes' computation: a weekly history grew the "
+        "monitor step by 0.2 s a week, without bound)",
+    )
 
 
 class MonitorConfig(_Config):

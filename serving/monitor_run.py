@@ -3,7 +3,7 @@ checks (``serving.monitor``), the JSON and HTML report, and their MLflow run aga
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -92,10 +92,11 @@ def run_monitor(
     if fresh:
         log(f"scoring {project} as of {as_of} into the history ({history_root})")
         score_into_history(data_dir, as_of, champions, history_root)
+    oldest = as_of - timedelta(days=cfg.performance.lookback_days)
     history = {
         d: read_partition(history_root, project, d)
         for d in dates(history_root, project)
-        if d <= as_of
+        if oldest <= d <= as_of
     }
     # Drift is the champion's on this data: the drift date is rescored when another version
     # wrote it, or when it was scored from other data (a corrected re-export with the same end,

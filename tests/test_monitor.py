@@ -572,6 +572,16 @@ def test_lifecycle_monitor_reports_json_html_mlflow_and_exits_3_on_an_alert(trai
     assert modes["monitor.json"] == modes["monitor.html"]  # a service user reads both alike
     assert report["verdict"] in ("ok", "warn") and report["performance"][0]["as_of"] == "2025-09-01"
     assert dates(tmp_path / "history", PROJECT) == [date(2025, 9, 1), date(2025, 12, 31)]
+    # the dates judged are bounded (each costs its outcomes: a weekly history grew without end)
+    (tmp_path / "short.yaml").write_text("performance: {lookback_days: 60}\n")
+    short = runner.invoke(
+        app,
+        ["monitor", "--data", str(data), "--as-of", "2025-12-31", *common]
+        + ["--history", str(tmp_path / "history"), "--out", str(tmp_path / "short")]
+        + ["--config", str(tmp_path / "short.yaml")],
+    )
+    assert short.exit_code in (0, 3), short.output
+    assert json.loads((tmp_path / "short" / "monitor.json").read_text())["performance"] == []
     late = runner.invoke(  # far past the data: its drift is the gap, and it says so
         app,
         ["monitor", "--data", str(data), "--as-of", "2027-01-01", *common]
