@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -278,6 +278,7 @@ def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
         finish_kept_run(settings.tracking_uri, decided["run_id"])
         return decided
     cfg = retrain_config(settings)
+    watched = champion_monitor_tags(settings.tracking_uri, settings.project)
     result = train(
         cfg,
         settings.data_dir,
@@ -290,7 +291,12 @@ def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
     )
     decision = result.decision
     assert decision is not None  # train(register=True) always decides
-    return {
+    plan = state.done("plan") or {}
+    cutoffs = plan.get("refit_cutoffs") or [plan.get("test_cutoff")]
+    learnt_until = date.fromisoformat(max(c for c in cutoffs if c)) + timedelta(
+        days=cfg.labels.churn_horizon_days
+    )
+    done = {
         "run_id": result.run_id,
         "version": decision.version,
         "promoted": decision.promoted,
@@ -299,6 +305,41 @@ def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
         "test_churn_auc": result.metrics.get("test_churn_auc"),
         "test_clv_gini": result.metrics.get("test_clv_gini"),
     }
+    if decision.promoted and (note := unlearnt_change(watched, decision.version, learnt_until)):
+        log(note)
+        done["note"] = note
+    return done
+
+
+def champion_monitor_tags(tracking_uri: str, project: str) -> dict[str, str]:
+    """The current champion's version and last monitor verdict and date (its ``monitor.*``
+    tags); empty when there is no champion."""
+    from mlflow.tracking import MlflowClient
+
+    from training.registry import champion_version, pair_model_name
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    version = champion_version(client, project)
+    if version is None:
+        return {}
+    tags = client.get_model_version(pair_model_name(project), version).tags
+    return {"version": version, **{k: v for k, v in tags.items() if k.startswith("monitor.")}}
+
+
+def unlearnt_change(watched: dict[str, str], version: str, learnt_until: date) -> str | None:
+    """What a promotion after a WARN or ALERT does not fix, in words: the new pair's drift
+    reference is the data at its training date, changed data included, so the monitor reads the
+    change as normal; but its labels end ``learnt_until``, before the monitored date, so it never
+    learnt from the change. (Promotion reset the verdict to OK without a word.)"""
+    verdict, day = watched.get("monitor.verdict"), watched.get("monitor.as_of")
+    if verdict not in ("warn", "alert") or not day or date.fromisoformat(day) <= learnt_until:
+        return None
+    return (
+        f"note: v{version} replaces v{watched['version']}, monitored {verdict.upper()} on {day}; "
+        f"v{version} learnt from outcomes up to {learnt_until}, before that date: the change the "
+        "monitor saw is now in its drift reference (so drift reads it as normal) but not in what "
+        "it learnt; realized performance will tell once the horizon after the change has passed"
+    )
 
 
 #: The run tag naming the retrain job inputs a training run was for.
@@ -413,6 +454,7 @@ def summarise(project: str, as_of: date, key: str, state: State) -> dict:
         "trained_version": train["version"],
         "promoted": train["promoted"],
         "reason": train["reason"],
+        "note": train.get("note"),
         "champion_version": score["champion_version"],
         "scores": score.get("scores"),
         "verdict": monitor["verdict"],
@@ -430,6 +472,8 @@ def summary_lines(summary: dict) -> list[str]:
         f"{summary['verdict'].upper()}",
     ]
     lines += [f"    {c['level']}: {c['check']} {c['name']} ({c['why']})" for c in summary["causes"]]
+    if summary.get("note"):
+        lines.append(f"  {summary['note']}")
     if summary.get("scores"):
         lines.append(f"  scores: {summary['scores']} (for lifecycle export and the service)")
     lines.append(f"  report: {summary['report']}")

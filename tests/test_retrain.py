@@ -229,3 +229,19 @@ def test_a_version_decided_before_a_kill_is_kept_not_trained_again(tmp_path):
     client.set_registered_model_alias("shop.churn-clv", "champion", later)
     assert decided_version(uri, "shop", "shop-abc")["promoted"] is True  # the gate's record
     mlflow.set_tracking_uri(None)
+
+
+def test_a_promotion_after_an_alert_says_what_the_new_pair_never_learnt() -> None:
+    """After drift, a retrain promoted a pair whose labels ended before the change: the monitor
+    then read the change as normal (the new reference holds it) and said OK, without a word."""
+    from datetime import date
+
+    from serving.retrain import unlearnt_change
+
+    alerted = {"version": "8", "monitor.verdict": "alert", "monitor.as_of": "2026-05-18"}
+    note = unlearnt_change(alerted, "22", date(2025, 12, 1))
+    assert note is not None and "v22 replaces v8, monitored ALERT on 2026-05-18" in note
+    assert "learnt from outcomes up to 2025-12-01" in note
+    assert unlearnt_change(alerted, "22", date(2026, 6, 1)) is None  # it learnt from after it
+    assert unlearnt_change({**alerted, "monitor.verdict": "ok"}, "22", date(2025, 12, 1)) is None
+    assert unlearnt_change({}, "1", date(2025, 12, 1)) is None  # no champion before
