@@ -173,6 +173,14 @@ class ReasonsConfig(_Config):
 
     top_k: int = Field(3, ge=0)
     min_contribution: float = Field(0.0, ge=0)
+    low_risk_below: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="a customer whose churn probability is under this (4 in 5 stay) is explained "
+        "by what holds the risk down, e.g. 'last purchase 5 days ago, usual gap 15 days'; from "
+        "it up, by what raises it (what a retention team acts on)",
+    )
 
 
 class ScoringConfig(_Config):

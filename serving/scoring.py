@@ -200,6 +200,8 @@ def score_columns(
             config.reasons.top_k,
             min_contribution=config.reasons.min_contribution,
             language=language,
+            probability=p,
+            low_risk_below=config.reasons.low_risk_below,
         )
     scored = ~prospect & ~np.isnan(p)
     if not all(

@@ -71,6 +71,28 @@ def test_only_concepts_pushing_churn_up() -> None:
     ]
 
 
+def test_a_low_risk_customer_is_explained_by_what_holds_the_risk_down() -> None:
+    """A customer at 2% got "11 orders in the last 180 days" as a churn reason (the trees' small
+    upward correction beside a recency holding the risk far down): under ``low_risk_below``, and
+    safer than the model's average, the reasons are what keeps the risk low, strongest first."""
+    features = pd.DataFrame([{**CUSTOMER, "visit_30d": 3}] * 3)
+    contrib = pd.DataFrame(
+        {
+            "recency_days": [-2.0, -2.0, -2.0],
+            "complaint_30d": [0.3, 0.3, 0.3],
+            "visit_30d": [-0.5, -0.5, -0.5],
+            "tenure_days": [0.1, 0.1, 2.5],
+        }
+    )
+    low, mid, above_average = reasons_from_contributions(
+        contrib, features, probability=np.array([0.02, 0.35, 0.1]), low_risk_below=0.2
+    )
+    assert low == ["no purchase for 120 days, usually every 30", "3 visits in the last 30 days"]
+    assert mid == ["2 complaints in the last 30 days", "customer for 800 days"]  # risk drivers
+    # at 10% but its contributions add up above the model's average: what raises it
+    assert above_average == ["customer for 800 days", "2 complaints in the last 30 days"]
+
+
 def test_strongest_feature_of_a_concept_picks_the_window() -> None:
     got = reasons({"complaint_30d": 0.1, "complaint_90d": 0.5}, complaint_90d=3)
     assert got == ["3 complaints in the last 90 days"]
@@ -361,6 +383,13 @@ def test_contributions_of_a_real_model_become_reasons(churn_model) -> None:
         }
     )
     lapsing, loyal = reasons_from_contributions(model.contributions(customers), customers)
+    safe = reasons_from_contributions(
+        model.contributions(customers),
+        customers,
+        probability=model.predict_proba(customers),
+        low_risk_below=0.5,
+    )[1]
+    assert safe[0] == "last purchase 5 days ago, usual gap 30 days", safe
     assert lapsing[:2] == [
         "no purchase for 200 days, usually every 30",
         "3 complaints in the last 30 days",
