@@ -1069,7 +1069,13 @@ def _scoring_day(source: str | Path, as_of: date | None) -> date:
 
 @experiment_app.command("run")
 def experiment_run(
-    name: Annotated[str, typer.Argument(help="Experiment name: experiments/NAME.yaml.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="Experiment: NAME (experiments/NAME.yaml here, else the shipped one) or the "
+            "path of a YAML file."
+        ),
+    ],
     data: OptionalData = None,
     backtest_cutoff: Annotated[
         str | None, typer.Option(help="Backtest instead of training: YYYY-MM-DD.")
@@ -1090,13 +1096,13 @@ def experiment_run(
         if backtest_cutoff and horizon_days is not None  # both or neither, checked above
         else None
     )
-    from experiments.runner import load_experiment
+    from experiments.runner import experiment_file, load_experiment
 
     experiment = load_experiment(name)
     if data is None:  # the experiment's own data set gets the checks of --data
         data = _data_set(experiment.data)
     tracking_uri = _store(experiment, tracking_uri)
-    with _plan_must_fit(f"experiments/{name}.yaml"):
+    with _plan_must_fit(str(experiment_file(name))):
         from serving.scoring import range_groups  # coverage of the value ranges per stage/segment
 
         run = run_experiment(

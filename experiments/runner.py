@@ -30,20 +30,43 @@ def experiment_names(experiments_dir: Path = EXPERIMENTS_DIR) -> list[str]:
     return sorted(p.stem for p in Path(experiments_dir).glob("*.yaml"))
 
 
+def experiment_file(name: str, experiments_dir: Path = EXPERIMENTS_DIR) -> Path:
+    """The YAML of experiment ``name``: a path to a YAML file as given (``reports/results/
+    tuned.yaml``, ``my-crm.yaml``), else ``NAME.yaml`` in the working directory's
+    ``experiments/`` (the user's own), then in ``experiments_dir`` (the shipped ones)."""
+    from training.config import ConfigError
+
+    if name.endswith((".yaml", ".yml")) or "/" in name:
+        path = Path(name)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such experiment file")
+        return path
+    folders = [Path("experiments"), Path(experiments_dir)]
+    for folder in folders:
+        if (folder / f"{name}.yaml").is_file():
+            return folder / f"{name}.yaml"
+    known = sorted({n for folder in folders for n in experiment_names(folder)})
+    raise ConfigError(
+        f"{Path(experiments_dir) / f'{name}.yaml'}: no such experiment (known: "
+        f"{', '.join(known) or 'none'}; or give the path of a YAML file)"
+    )
+
+
+def experiment_name(name: str) -> str:
+    """The MLflow experiment an experiment is tracked in: its name, or its file's stem."""
+    return Path(name).stem if name.endswith((".yaml", ".yml")) or "/" in name else name
+
+
 def load_experiment(
     name: str, experiments_dir: Path = EXPERIMENTS_DIR, tracking_uri: str | None = None
 ):
-    """The typed config of ``<experiments_dir>/<name>.yaml``, tracked in the MLflow experiment
-    ``name``."""
-    from training.config import ConfigError, load_config, moved_to
+    """The typed config of experiment ``name`` (``experiment_file``), tracked in the MLflow
+    experiment ``experiment_name(name)``."""
+    from training.config import load_config, moved_to
 
-    path = Path(experiments_dir) / f"{name}.yaml"
-    if not path.exists():
-        known = ", ".join(experiment_names(experiments_dir)) or "none"
-        raise ConfigError(f"{path}: no such experiment (known: {known})")
-    cfg = load_config(path)
+    cfg = load_config(experiment_file(name, experiments_dir))
     tracking = moved_to(cfg.tracking, tracking_uri) if tracking_uri else cfg.tracking
-    tracking = tracking.model_copy(update={"experiment": name})
+    tracking = tracking.model_copy(update={"experiment": experiment_name(name)})
     return cfg.model_copy(update={"tracking": tracking})
 
 
@@ -68,6 +91,7 @@ def run_experiment(
     from training.config import ConfigError
 
     cfg = load_experiment(name, experiments_dir, tracking_uri)
+    name = experiment_name(name)
     data_dir = Path(data) if data is not None else cfg.data
     if data_dir is None:
         raise ConfigError(f"{name}: no data directory: pass data or set 'data:' in {name}.yaml")

@@ -112,3 +112,26 @@ def test_unknown_experiment_and_missing_data_are_named(workspace):
         load_experiment("nope", workspace / "experiments")
     with pytest.raises(FileNotFoundError, match="transactions.parquet"):
         run_experiment("engagement", experiments_dir=workspace / "experiments")
+
+
+def test_an_experiment_of_ones_own_folder_or_a_yaml_path_runs(workspace, tmp_path, monkeypatch):
+    """`experiment run my-crm` from a project folder looked only in the shipped experiments/, and
+    a path (`reports/results/tuned.yaml`, what `lifecycle tune` writes) became
+    experiments/experiments/....yaml.yaml."""
+    own = tmp_path / "project"
+    (own / "experiments").mkdir(parents=True)
+    shipped = (workspace / "experiments" / "engagement.yaml").read_text()
+    (own / "experiments" / "my-crm.yaml").write_text(shipped)
+    (own / "tuned.yaml").write_text(shipped)
+    monkeypatch.chdir(own)
+    mine = load_experiment("my-crm", workspace / "experiments")
+    assert mine.tracking.experiment == "my-crm"
+    by_path = load_experiment("tuned.yaml", workspace / "experiments")
+    assert by_path.tracking.experiment == "tuned"
+    assert load_experiment("engagement", workspace / "experiments").tracking.experiment == (
+        "engagement"
+    )  # the shipped one, found after the working directory's
+    with pytest.raises(ConfigError, match="no such experiment.*engagement.*my-crm"):
+        load_experiment("nope", workspace / "experiments")
+    with pytest.raises(ConfigError, match="missing.yaml: no such experiment file"):
+        load_experiment("missing.yaml", workspace / "experiments")
