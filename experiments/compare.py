@@ -2,8 +2,9 @@
 
 ``compare_experiments`` loads the latest finished run of each named MLflow experiment
 (:mod:`experiments.runs`), builds one row per experiment (:data:`~experiments.metric_specs.METRICS`
-columns), marks the best value of each column and checks whether the others are within
-run-to-run noise of it (:mod:`experiments.noise`). ``build_comparison`` and everything after it
+columns), marks the best value of each column among the runs on the same target (data set,
+test cutoffs, horizon) and checks whether the others of that group are within run-to-run noise
+of it (:mod:`experiments.noise`). ``build_comparison`` and everything after it
 are plain functions of ``RunRecord`` objects, so they can be tested on hand-made numbers; the
 sentences that explain a comparison are in :mod:`experiments.narrative`.
 """
