@@ -188,14 +188,18 @@ def comparable_groups(runs: Mapping[str, RunRecord], reference: str) -> list[lis
     """Runs grouped by the target their metrics measure (an unknown part matches any), in table
     order, the ``reference`` run's group first: a 180-day churn AUC is not better than a 90-day
     one, it answers another question."""
-    groups: list[tuple[tuple[str, str, str], list[str]]] = []
+    groups: list[tuple[list[str], list[str]]] = []
     for name in sorted(runs, key=lambda n: n != reference):
         target = target_of(runs[name])
-        group = next((g for t, g in groups if _same_target(t, target)), None)
-        if group is None:
-            groups.append((target, [name]))
-        else:
-            group.append(name)
+        found = next(((t, g) for t, g in groups if _same_target(tuple(t), target)), None)
+        if found is None:
+            groups.append((list(target), [name]))
+            continue
+        known, group = found
+        group.append(name)
+        # what a member knows of the target binds the group: a run without a data tag joined
+        # by a cdnow run is a cdnow group, which a synthetic run does not join
+        known[:] = [k or t for k, t in zip(known, target, strict=True)]
     order = list(runs)
     return [sorted(g, key=order.index) for _, g in groups]
 

@@ -870,6 +870,15 @@ def test_runs_over_another_horizon_are_not_ranked_against_the_reference():
     page = render_report(comparison)
     assert "ranked separately: baseline and engagement | horizon-180" in page
 
+    # a reference without tags joined by a cdnow run is a cdnow group: a synthetic run on
+    # another test cutoff is not ranked against them (it was: an unknown part matched anything)
+    plain = _record("baseline", churn_auc=0.70, clv_gini=0.50)
+    cdnow = _on_target(_record("a", churn_auc=0.72, clv_gini=0.5), 90, "1998-01-01")
+    cdnow.data = "cdnow"
+    other = _on_target(_record("b", churn_auc=0.90, clv_gini=0.5), 90)
+    mixed = build_comparison({"baseline": plain, "a": cdnow, "b": other})
+    assert mixed.groups == [["baseline", "a"], ["b"]]
+
 
 def test_a_newest_run_that_did_not_finish_is_said_with_the_run_shown_instead(store, tmp_path):
     """baseline's newest train run FAILED: the older finished run is shown under its name, and
