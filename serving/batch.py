@@ -283,6 +283,24 @@ def scored_days(path: Path) -> set[date]:
     return {pd.Timestamp(v).date() for v in as_of.unique().to_pylist() if v is not None}
 
 
+def scored_project(path: Path) -> str | None:
+    """The project recorded in a scores file's Parquet metadata (pandas keeps ``attrs`` there);
+    None when absent, unreadable or not recorded."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from serving.scoring import PROJECT_ATTR
+
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(b"PANDAS_ATTRS")
+        project = json.loads(raw).get(PROJECT_ATTR) if raw else None
+    except (OSError, ValueError, AttributeError, pa.ArrowException):
+        return None
+    return str(project) if project else None
+
+
 def write_scores(
     out_file: Path, scores: pd.DataFrame, snapshot: pd.DataFrame, people: pd.DataFrame | None
 ) -> Path:

@@ -186,11 +186,13 @@ def check_not_a_rollback(settings: RetrainSettings, as_of: date) -> None:
     promoted a pair trained on less, put older scores where export and the service read them, and
     rewrote the history's record of what the CRM was sent for that date."""
     from serving import score_history
-    from serving.batch import scored_days
+    from serving.batch import scored_days, scored_project
     from training.splits import PlanError
 
+    scores = Path(settings.scores) if settings.scores else None
+    ours = scores is not None and scored_project(scores) in (None, settings.project)
     held = {
-        "scores file": scored_days(Path(settings.scores)) if settings.scores else set(),
+        "scores file": scored_days(scores) if scores is not None and ours else set(),
         "score history": set(score_history.dates(settings.history_root, settings.project)),
     }
     later = {where: max(days) for where, days in held.items() if days and max(days) > as_of}
@@ -204,9 +206,8 @@ def check_not_a_rollback(settings: RetrainSettings, as_of: date) -> None:
         )
         raise PlanError(
             f"retrain as of {as_of} would roll project {settings.project!r} back: {where}. {why}"
-            "; to score a past date "
-            f"without replacing what the CRM reads: lifecycle score --as-of {as_of} --history "
-            f"{settings.history_root} --out <scratch folder>/scores.parquet"
+            "; to score a past date without replacing what the CRM reads or the history "
+            f"holds: lifecycle score --as-of {as_of} --out <scratch folder>/scores.parquet"
         )
 
 
@@ -292,7 +293,9 @@ def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
     decision = result.decision
     assert decision is not None  # train(register=True) always decides
     plan = state.done("plan") or {}
-    cutoffs = plan.get("refit_cutoffs") or [plan.get("test_cutoff")]
+    # the latest outcomes the pair learnt from: its refit windows', else its validation window's
+    # (early stopping and calibration), never the test window's
+    cutoffs = plan.get("refit_cutoffs") or [plan.get("valid_cutoff")]
     learnt_until = date.fromisoformat(max(c for c in cutoffs if c)) + timedelta(
         days=cfg.labels.churn_horizon_days
     )
@@ -349,11 +352,14 @@ INPUTS_TAG = "lifecycle.retrain_inputs"
 def finish_kept_run(tracking_uri: str, run_id: str) -> None:
     """Close the training run of a version a stopped job registered and the gate decided: left
     RUNNING, the next training marked it FAILED ("process ... is gone") while its version served
-    as champion. (Called under the retrain lock: no live job owns the run.)"""
+    as champion; one a training in between marked so is closed too. (Called under the retrain
+    lock: no live job owns the run.)"""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
-    if client.get_run(run_id).info.status == "RUNNING":
+    run = client.get_run(run_id)
+    # RUNNING, or FAILED by a training in between that found its process gone
+    if run.info.status == "RUNNING" or "lifecycle.failed_reason" in run.data.tags:
         client.set_tag(run_id, "lifecycle.finished_by", "a resumed retrain kept its version")
         client.set_terminated(run_id, status="FINISHED")
 

@@ -224,6 +224,14 @@ def test_a_version_decided_before_a_kill_is_kept_not_trained_again(tmp_path):
     finish_kept_run(uri, run_id)  # kept: finished, not marked FAILED by the next training
     assert client.get_run(run_id).info.status == "FINISHED"
     finish_kept_run(uri, run_id)  # a finished run stays as it is
+    from training.registry import fail_stale_runs, owner_tags
+
+    client.update_run(run_id, status="RUNNING")
+    for key, value in {**owner_tags(), "lifecycle.pid": "999999999"}.items():  # process gone
+        client.set_tag(run_id, key, value)
+    assert fail_stale_runs(client, log=lambda m: None) == [run_id]  # a training in between
+    finish_kept_run(uri, run_id)
+    assert client.get_run(run_id).info.status == "FINISHED"
     assert decided_version(uri, "shop", "shop-other-inputs") is None
     later = register(tiny_pair(project="shop"), "shop", config)  # the champion moves on
     client.set_registered_model_alias("shop.churn-clv", "champion", later)
@@ -245,3 +253,33 @@ def test_a_promotion_after_an_alert_says_what_the_new_pair_never_learnt() -> Non
     assert unlearnt_change(alerted, "22", date(2026, 6, 1)) is None  # it learnt from after it
     assert unlearnt_change({**alerted, "monitor.verdict": "ok"}, "22", date(2025, 12, 1)) is None
     assert unlearnt_change({}, "1", date(2025, 12, 1)) is None  # no champion before
+
+
+def test_a_later_scores_file_of_another_project_is_no_rollback(tmp_path) -> None:
+    """`--scores` defaults to data/scores.parquet for every project: another project's later
+    scores there refused this one's retrain as "would roll back ... export cut short?"."""
+    from datetime import date
+
+    from serving.retrain import RetrainSettings, check_not_a_rollback
+    from serving.scoring import PROJECT_ATTR
+    from training.splits import PlanError
+
+    scores = tmp_path / "scores.parquet"
+    frame = pd.DataFrame({"customer_id": ["a"], "as_of": [pd.Timestamp("2026-01-01")]})
+    frame.attrs[PROJECT_ATTR] = "cdnow"
+    frame.to_parquet(scores)
+    settings = RetrainSettings(
+        config=tmp_path / "c.yaml",
+        data_dir=tmp_path,
+        project="shop",
+        tracking_uri="sqlite:///x.db",
+        history_root=tmp_path / "history",
+        reports=tmp_path / "r",
+        state_dir=tmp_path / "s",
+        scores=scores,
+    )
+    check_not_a_rollback(settings, date(2025, 6, 1))  # another project's file: not this one's
+    frame.attrs[PROJECT_ATTR] = "shop"
+    frame.to_parquet(scores)
+    with pytest.raises(PlanError, match="the scores file holds 2026-01-01"):
+        check_not_a_rollback(settings, date(2025, 6, 1))
