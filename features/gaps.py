@@ -20,16 +20,19 @@ def thin_periods(
     rows: np.ndarray, min_rows: float, share: float = GAP_SHARE, last_open: bool = False
 ) -> list[tuple[int, float]]:
     """``(index, usual rows)`` of the periods holding under ``share`` of the median of the two
-    periods on each side (that median at least ``min_rows``). The first period is never named,
-    nor the last one unless ``last_open`` (then judged against the periods before it)."""
+    periods on each side, the periods on each side full (median at least ``min_rows``): a quiet
+    start (a launch, the weeks before the data begin) is no gap. The first period is never named,
+    nor the last one unless ``last_open`` (then judged against the four periods before it)."""
     thin = []
     stop = len(rows) if last_open else len(rows) - 1
     for i in range(1, stop):
-        around = np.concatenate([rows[max(0, i - 2) : i], rows[i + 1 : i + 3]])
+        before, after = rows[max(0, i - 2) : i], rows[i + 1 : i + 3]
         if last_open and i == len(rows) - 1:
-            around = rows[max(0, i - 4) : i]
-        usual = float(np.median(around))
-        if usual >= min_rows and rows[i] < share * usual:
+            before = after = rows[max(0, i - 4) : i]
+        if min(np.median(before), np.median(after)) < min_rows:
+            continue
+        usual = float(np.median(np.concatenate([before, after])))
+        if rows[i] < share * usual:
             thin.append((i, usual))
     return thin
 

@@ -632,6 +632,14 @@ def test_a_week_missing_from_the_orders_is_named_when_scoring(tmp_path, capsys):
     whole = write_contract(tmp_path / "whole", customers_frame(sorted(set(ids))), orders)
     _scoring_day(whole, None)
     assert "almost no orders" not in capsys.readouterr().err
+    # a date soon after the data begin: the empty weeks before them are no gap (CDNOW at
+    # 1997-03-01 read "1996-12-21..1996-12-27: 0 orders, about 348 a week"); nor is a launch
+    from features.gaps import month_gaps, week_gaps
+
+    assert week_gaps(orders["ordered_at"], pd.Timestamp("2024-02-15")) is None
+    ramp = pd.Series(pd.to_datetime(["2024-01-20"] * 8 + ["2024-02-10"] * 70 + ["2024-03-10"] * 400
+                                    + ["2024-04-10"] * 520 + ["2024-05-10"] * 510))  # fmt: skip
+    assert month_gaps(ramp) is None
 
 
 def test_the_metric_table_keeps_large_money_in_its_columns():
