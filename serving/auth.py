@@ -200,6 +200,9 @@ class RequestLimitsMiddleware:
             if len(body) > self.max_body_bytes:
                 await self._too_large(send)
                 return
+            if not inflater.eof:  # cut short: said as such, not as invalid JSON
+                await send_json(send, 400, {"error": f"the body is not valid {coding}: truncated"})
+                return
             scope = _without_headers(scope, (b"content-encoding", b"content-length"))
         await self.app(scope, _replay(body.removeprefix(UTF8_BOM), receive), send)
 

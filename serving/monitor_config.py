@@ -106,7 +106,7 @@ class PerformanceThresholds(_Pair):
         ge=1,
         description="kept scoring dates up to this many days before the monitored date are "
         "read and judged (each costs its outcomes' computation: a weekly history grew the "
-        "monitor step by 0.2 s a week, without bound)",
+        "monitor step by 0.2 s a week, without bound); at least the value horizon",
     )
 
 

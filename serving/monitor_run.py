@@ -92,7 +92,9 @@ def run_monitor(
     if fresh:
         log(f"scoring {project} as of {as_of} into the history ({history_root})")
         score_into_history(data_dir, as_of, champions, history_root)
-    oldest = as_of - timedelta(days=cfg.performance.lookback_days)
+    # never so short that no kept date's value horizon can have passed
+    value_days = champions.clv_config.labels.value_horizon_days
+    oldest = as_of - timedelta(days=max(cfg.performance.lookback_days, value_days))
     history = {
         d: read_partition(history_root, project, d)
         for d in dates(history_root, project)

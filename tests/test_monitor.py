@@ -572,7 +572,11 @@ def test_lifecycle_monitor_reports_json_html_mlflow_and_exits_3_on_an_alert(trai
     assert modes["monitor.json"] == modes["monitor.html"]  # a service user reads both alike
     assert report["verdict"] in ("ok", "warn") and report["performance"][0]["as_of"] == "2025-09-01"
     assert dates(tmp_path / "history", PROJECT) == [date(2025, 9, 1), date(2025, 12, 31)]
-    # the dates judged are bounded (each costs its outcomes: a weekly history grew without end)
+    # the dates judged are bounded (each costs its outcomes: a weekly history grew without end),
+    # never below the value horizon: a date older than it is left out, 2025-09-01 is not
+    older = ["--as-of", "2025-03-01", "--out", str(tmp_path / "older.parquet")]
+    assert runner.invoke(app, ["score", "--data", str(data), *common, *older]
+                         + ["--history", str(tmp_path / "history")]).exit_code == 0  # fmt: skip
     (tmp_path / "short.yaml").write_text("performance: {lookback_days: 60}\n")
     short = runner.invoke(
         app,
@@ -581,7 +585,8 @@ def test_lifecycle_monitor_reports_json_html_mlflow_and_exits_3_on_an_alert(trai
         + ["--config", str(tmp_path / "short.yaml")],
     )
     assert short.exit_code in (0, 3), short.output
-    assert json.loads((tmp_path / "short" / "monitor.json").read_text())["performance"] == []
+    judged = json.loads((tmp_path / "short" / "monitor.json").read_text())["performance"]
+    assert [row["as_of"] for row in judged] == ["2025-09-01"]
     late = runner.invoke(  # far past the data: its drift is the gap, and it says so
         app,
         ["monitor", "--data", str(data), "--as-of", "2027-01-01", *common]

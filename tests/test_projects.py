@@ -73,6 +73,12 @@ def test_each_project_has_its_own_champion_and_gate(tmp_path):
     with pytest.raises(LookupError, match=r"no MLflow store at .*moved-away\.db.*moved or deleted"):
         load_champions(f"sqlite:///{gone}", "north")
     assert not gone.exists()
+    from training.registry import require_store
+
+    require_store(f"{uri}?timeout=30")  # an option of the SQLite URI is not part of the file
+    require_store("databricks")  # a scheme-less URI MLflow knows, not a folder
+    with pytest.raises(LookupError, match="is a folder"):
+        require_store(str(tmp_path))
 
 
 def _training_data() -> TrainingData:

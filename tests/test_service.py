@@ -545,6 +545,12 @@ def test_a_gzip_body_and_a_byte_order_mark_are_read(client, batch_scores):
         "/score/ids", content=body, headers={**json_type, "Content-Encoding": "gzip"}
     )
     assert broken.status_code == 400 and "not valid gzip" in broken.json()["error"]
+    cut = client.post(
+        "/score/ids",
+        content=gzip.compress(body)[:-12],
+        headers={**json_type, "Content-Encoding": "gzip"},
+    )
+    assert cut.status_code == 400 and "not valid gzip: truncated" in cut.json()["error"]
     brotli = client.post(
         "/score/ids", content=body, headers={**json_type, "Content-Encoding": "br"}
     )

@@ -266,7 +266,13 @@ def load_version(tracking_uri: str, project: str, version: str) -> ModelPair:
 def sqlite_store(tracking_uri: str) -> Path | None:
     """The file of a ``sqlite:///`` store; None for any other store."""
     prefix = "sqlite:///"
-    return Path(tracking_uri.removeprefix(prefix)) if tracking_uri.startswith(prefix) else None
+    if not tracking_uri.startswith(prefix):
+        return None
+    return Path(tracking_uri.removeprefix(prefix).split("?", 1)[0])  # ?timeout=30: options
+
+
+#: Tracking URIs without a scheme that name a store, not a folder.
+SCHEMELESS_STORES = ("databricks", "databricks-uc")
 
 
 def require_store(tracking_uri: str) -> None:
@@ -281,7 +287,9 @@ def require_store(tracking_uri: str) -> None:
             "(`lifecycle train`), or give the store that holds the runs and the champion pair "
             "(--tracking-uri or MLFLOW_TRACKING_URI, e.g. sqlite:///PATH/mlflow.db)"
         )
-    if path is None and urlparse(tracking_uri).scheme in ("", "file"):
+    scheme = urlparse(tracking_uri).scheme
+    folder = scheme == "file" or (scheme == "" and tracking_uri not in SCHEMELESS_STORES)
+    if path is None and folder:
         raise LookupError(
             f"tracking URI {tracking_uri} is a folder (MLflow's file backend), not a store runs "
             "are tracked in: pass --tracking-uri sqlite:///PATH/mlflow.db (mlruns/ beside it "
