@@ -310,11 +310,16 @@ def _deciles(comparison: Comparison, plotted: Plotted) -> list[tuple[str, Image]
         return "No run has test predictions, so no decile charts can be drawn."
     charts: list[tuple[str, Image]] = []
     drawn = plotted.keep(frames)
-    ylim = shared_decile_range(drawn.values())
+    # one y-range per group of runs on the same target: a CDNOW run's values beside a synthetic
+    # one's would squash one of them
+    ylims = {
+        name: shared_decile_range(f for n, f in drawn.items() if n in comparison.comparable(name))
+        for name in drawn
+    }
     for name, frame in drawn.items():
         fig = decile_plot(
             frame["future_value"].to_numpy(float), frame["predicted_value"].to_numpy(float),
-            ylabel=_value_axis(comparison.runs[name]), ylim=ylim,
+            ylabel=_value_axis(comparison.runs[name]), ylim=ylims[name],
         )  # fmt: skip
         fig.axes[0].set_title(f"{name}: predicted vs actual value by decile")
         caption = (

@@ -930,24 +930,33 @@ def test_compare_without_a_store_says_so_and_creates_none(tmp_path, monkeypatch)
 
 def test_decile_charts_share_one_y_range_and_name_the_value_horizon(monkeypatch):
     """Side by side on their own y-scales, a run whose values are ten times smaller looked as
-    tall as the other; the axis did not say over how many days the value is summed."""
+    tall as the other; the axis did not say over how many days the value is summed. Runs on
+    different targets (another horizon, another data set) keep ranges of their own."""
     import experiments.report as report
 
     small = _hand_predictions([0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1])
     large = small.assign(future_value=small["future_value"] * 10)
     large = large.assign(predicted_value=large["predicted_value"] * 10)
     runs = {"small": _from_predictions("small", small), "large": _from_predictions("large", large)}
-    runs["small"].params = {"labels.value_horizon_days": "180"}
-    runs["large"].params = {"horizon_days": "365"}  # a backtest's one horizon
+    for run in runs.values():
+        run.params = {"labels.value_horizon_days": "180"}
     figures = []
     monkeypatch.setattr(report, "_image", lambda fig, *a: figures.append(fig))
-    comparison = build_comparison(runs, n_boot=20)
-    report._deciles(comparison, report.plotted_runs(comparison))
-    small_ax, large_ax = (fig.axes[0] for fig in figures)
+
+    def axes(runs):
+        figures.clear()
+        comparison = build_comparison(runs, n_boot=20)
+        report._deciles(comparison, report.plotted_runs(comparison))
+        return [fig.axes[0] for fig in figures]
+
+    small_ax, large_ax = axes(runs)
     assert small_ax.get_ylim() == large_ax.get_ylim()
     assert large_ax.get_ylim()[1] >= 400  # the large run's top decile fits
     assert small_ax.get_ylabel() == "Mean value per customer, next 180 days"
+    runs["large"].params = {"horizon_days": "365"}  # a backtest's one horizon: another target
+    small_ax, large_ax = axes(runs)
     assert large_ax.get_ylabel() == "Mean value per customer, next 365 days"
+    assert small_ax.get_ylim()[1] < 100 <= large_ax.get_ylim()[1]
 
 
 def test_legends_say_how_every_column_ranks_and_which_gaps_were_not_checked():
