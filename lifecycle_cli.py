@@ -1695,7 +1695,7 @@ def retrain(
 ) -> None:
     """Train -> gate -> score -> monitor as one job: one at a time (lock), resumable after a kill,
     a re-run with the same inputs does nothing new. Exit code 3 when the monitor alerts."""
-    from serving.retrain import RetrainBusy, RetrainSettings, summary_lines
+    from serving.retrain import RetrainBusy, RetrainSettings, RollbackRefused, summary_lines
     from serving.retrain import retrain as run_retrain
 
     settings = RetrainSettings(
@@ -1713,7 +1713,7 @@ def retrain(
     try:
         with _plan_must_fit(config):
             summary, code = run_retrain(settings, log=_log)
-    except RetrainBusy as exc:
+    except (RetrainBusy, RollbackRefused) as exc:
         _fail(str(exc))
     typer.echo("\n".join(summary_lines(summary)))
     raise typer.Exit(code=code)

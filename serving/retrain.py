@@ -38,6 +38,10 @@ class RetrainBusy(RuntimeError):
     """Another retrain of the same project holds the lock."""
 
 
+class RollbackRefused(RuntimeError):
+    """The scores file or the history already holds a later date than this job's."""
+
+
 @dataclass
 class RetrainSettings:
     config: Path
@@ -181,13 +185,12 @@ def retrain(settings: RetrainSettings, log=print) -> tuple[dict, int]:
 
 
 def check_not_a_rollback(settings: RetrainSettings, as_of: date) -> None:
-    """PlanError when the scores file or the score history already holds a later date: a job of
-    an earlier date run after a later one (a scheduler's retry, a backfill, an export cut short)
+    """RollbackRefused when the scores file or the score history already holds a later date: a job
+    of an earlier date run after a later one (a scheduler's retry, a backfill, an export cut short)
     promoted a pair trained on less, put older scores where export and the service read them, and
     rewrote the history's record of what the CRM was sent for that date."""
     from serving import score_history
     from serving.batch import scored_days, scored_project
-    from training.splits import PlanError
 
     scores = Path(settings.scores) if settings.scores else None
     ours = scores is not None and scored_project(scores) in (None, settings.project)
@@ -204,7 +207,7 @@ def check_not_a_rollback(settings: RetrainSettings, as_of: date) -> None:
             else f"The data now ends {as_of} (the day after its last order): is the orders "
             "export cut short? Without --as-of the date is the data's end"
         )
-        raise PlanError(
+        raise RollbackRefused(
             f"retrain as of {as_of} would roll project {settings.project!r} back: {where}. {why}"
             "; to score a past date without replacing what the CRM reads or the history "
             f"holds: lifecycle score --as-of {as_of} --out <scratch folder>/scores.parquet"

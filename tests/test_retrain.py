@@ -152,7 +152,11 @@ def test_retrain_is_locked_resumable_after_kill_9_and_idempotent(tmp_path):
     earlier = _lifecycle([*args, "--as-of", str(day - timedelta(days=7))], cwd=tmp_path, env=env)
     out_earlier, err_earlier = earlier.communicate(timeout=600)
     assert earlier.returncode == 2, err_earlier
-    assert f"would roll project 'shop' back: the scores file holds {day}" in err_earlier
+    assert (
+        f"error: retrain as of {day - timedelta(days=7)} would roll project 'shop' back: the "
+        in (err_earlier)
+    )
+    assert f"the scores file holds {day}" in err_earlier
     assert "score history holds" in err_earlier and "lifecycle score --as-of" in err_earlier
     assert "train ..." not in err_earlier
     assert (tmp_path / "data" / "scores.parquet").stat().st_mtime_ns == stamp
@@ -260,9 +264,8 @@ def test_a_later_scores_file_of_another_project_is_no_rollback(tmp_path) -> None
     scores there refused this one's retrain as "would roll back ... export cut short?"."""
     from datetime import date
 
-    from serving.retrain import RetrainSettings, check_not_a_rollback
+    from serving.retrain import RetrainSettings, RollbackRefused, check_not_a_rollback
     from serving.scoring import PROJECT_ATTR
-    from training.splits import PlanError
 
     scores = tmp_path / "scores.parquet"
     frame = pd.DataFrame({"customer_id": ["a"], "as_of": [pd.Timestamp("2026-01-01")]})
@@ -281,5 +284,5 @@ def test_a_later_scores_file_of_another_project_is_no_rollback(tmp_path) -> None
     check_not_a_rollback(settings, date(2025, 6, 1))  # another project's file: not this one's
     frame.attrs[PROJECT_ATTR] = "shop"
     frame.to_parquet(scores)
-    with pytest.raises(PlanError, match="the scores file holds 2026-01-01"):
+    with pytest.raises(RollbackRefused, match="the scores file holds 2026-01-01"):
         check_not_a_rollback(settings, date(2025, 6, 1))
