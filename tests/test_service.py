@@ -551,6 +551,14 @@ def test_a_gzip_body_and_a_byte_order_mark_are_read(client, batch_scores):
         headers={**json_type, "Content-Encoding": "gzip"},
     )
     assert cut.status_code == 400 and "not valid gzip: truncated" in cut.json()["error"]
+    with client.stream(  # the answer is compressed for a client that accepts gzip
+        "POST", "/score/ids", json={"customer_ids": batch_scores.index[:200].tolist()},
+        headers={"Accept-Encoding": "gzip"},
+    ) as many:  # fmt: skip
+        sent = b"".join(many.iter_raw())
+    assert many.status_code == 200 and many.headers["content-encoding"] == "gzip"
+    answer = gzip.decompress(sent)
+    assert len(json.loads(answer)) == 200 and len(answer) > 5 * len(sent)
     brotli = client.post(
         "/score/ids", content=body, headers={**json_type, "Content-Encoding": "br"}
     )
