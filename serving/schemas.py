@@ -31,6 +31,7 @@ from pydantic import (
 
 from features import catalog
 from features.config import DEFAULT_CONFIG, Family
+from features.contract import EVENT_TYPES
 
 #: The most customers one request may carry (ids or feature rows).
 MAX_BATCH = 1000
@@ -322,20 +323,7 @@ FEATURES_EXAMPLE: dict[str, object] = {
             (90, (5, 2, 8, 2, 1, 0, 1, 0)),
             (365, (20, 6, 30, 6, 2, 1, 2, 1)),
         )  # fmt: skip
-        for kind, n in zip(
-            (
-                "visit",
-                "login",
-                "email_open",
-                "email_click",
-                "support_ticket",
-                "complaint",
-                "survey",
-                "other",
-            ),  # fmt: skip
-            counts,
-            strict=True,
-        )
+        for kind, n in zip((*EVENT_TYPES, "other"), counts, strict=True)
     },
     "events_all": 80,
     "days_since_last_event": 3.0,
