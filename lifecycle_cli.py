@@ -1692,6 +1692,14 @@ def retrain(
             ".snapshot.parquet and .csv (as `lifecycle score --out ... --csv`)."
         ),
     ] = Path("data/scores.parquet"),
+    keep_history_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Remove score history dates older than this many days at the end (default: "
+            "keep all; the monitor judges the last 365 days).",
+        ),
+    ] = None,
 ) -> None:
     """Train -> gate -> score -> monitor as one job: one at a time (lock), resumable after a kill,
     a re-run with the same inputs does nothing new. Exit code 3 when the monitor alerts."""
@@ -1709,6 +1717,7 @@ def retrain(
         as_of=_parse_date(as_of, "--as-of") if as_of else None,
         monitor_config=monitor_config,
         scores=scores,
+        keep_history_days=keep_history_days,
     )
     try:
         with _plan_must_fit(config):

@@ -61,6 +61,25 @@ def write_partition(
     return target
 
 
+def prune(root: str | Path, project: str, before: date) -> list[date]:
+    """Remove ``project``'s partitions dated before ``before``; return their dates. Each is
+    renamed out of the history first (one atomic step), then deleted: a kill leaves a hidden
+    folder, never a partition half gone."""
+    import secrets
+    import shutil
+
+    removed = []
+    for day in dates(root, project):
+        if day >= before:
+            break
+        target = partition(root, project, day)
+        trash = target.with_name(f".pruned-{target.name}-{secrets.token_hex(4)}")
+        target.rename(trash)
+        shutil.rmtree(trash, ignore_errors=True)
+        removed.append(day)
+    return removed
+
+
 def dates(root: str | Path, project: str) -> list[date]:
     """The scoring dates kept for ``project`` (complete partitions only), oldest first."""
     base = Path(root) / project

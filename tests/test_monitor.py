@@ -199,6 +199,14 @@ def test_score_history_partitions_are_replaced_whole_and_a_failed_write_leaves_t
     ]
     with pytest.raises(FileNotFoundError, match="lifecycle score --as-of 2024-01-01"):
         read_partition(tmp_path, "shop", date(2024, 1, 1))
+    # retention (retrain --keep-history-days): older dates go, renamed out first (a kill leaves
+    # a hidden folder the history does not list, never half a partition)
+    from serving.score_history import prune
+
+    (tmp_path / "shop" / ".pruned-as_of=2024-12-01-dead").mkdir()  # a killed prune's leftover
+    assert prune(tmp_path, "shop", date(2025, 2, 1)) == [date(2025, 1, 1)]
+    assert dates(tmp_path, "shop") == [date(2025, 3, 1)]
+    assert prune(tmp_path, "shop", date(2025, 2, 1)) == []
 
 
 def test_injected_drift_changes_only_what_it_says_after_the_date(tmp_path):

@@ -286,3 +286,32 @@ def test_a_later_scores_file_of_another_project_is_no_rollback(tmp_path) -> None
     frame.to_parquet(scores)
     with pytest.raises(RollbackRefused, match="the scores file holds 2026-01-01"):
         check_not_a_rollback(settings, date(2025, 6, 1))
+
+
+def test_keep_history_days_removes_the_older_dates_and_says_so(tmp_path) -> None:
+    """Without retention a weekly history grew by about 170 bytes per customer a week."""
+    from datetime import date
+
+    from serving.retrain import RetrainSettings, _prune_history
+    from serving.score_history import dates, write_partition
+
+    frame = pd.DataFrame({"customer_id": ["a"], "churn_probability": [0.1]})
+    for day in (date(2025, 1, 5), date(2025, 6, 1), date(2025, 12, 1)):
+        write_partition(tmp_path / "history", "shop", day, frame, frame[["customer_id"]])
+    settings = RetrainSettings(
+        config=tmp_path / "c.yaml",
+        data_dir=tmp_path,
+        project="shop",
+        tracking_uri="sqlite:///x.db",
+        history_root=tmp_path / "history",
+        reports=tmp_path / "r",
+        state_dir=tmp_path / "s",
+        keep_history_days=200,
+    )
+    said: list[str] = []
+    _prune_history(settings, date(2025, 12, 1), said.append)
+    assert dates(tmp_path / "history", "shop") == [date(2025, 6, 1), date(2025, 12, 1)]
+    assert said == [
+        "retrain shop: removed 1 score history dates before 2025-05-15 (2025-01-05..2025-01-05; "
+        "--keep-history-days 200)"
+    ]
