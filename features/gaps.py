@@ -37,12 +37,16 @@ def thin_periods(
     return thin
 
 
+def _naive(stamps: pd.Series) -> pd.DatetimeIndex:
+    """The non-null timestamps, without their time zone (periods are counted on the clock)."""
+    index = pd.DatetimeIndex(stamps.dropna())
+    return index.tz_localize(None) if index.tz is not None else index
+
+
 def month_gaps(dates: pd.Series) -> str | None:
     """A warning naming the months inside the data's span that hold (almost) no rows while the
     months around them are full. The first and last months (often partial) are never named."""
-    stamps = pd.DatetimeIndex(dates.dropna())
-    if stamps.tz is not None:
-        stamps = stamps.tz_localize(None)
+    stamps = _naive(dates)
     if stamps.empty:
         return None
     months = stamps.to_numpy().astype("datetime64[M]")
@@ -72,9 +76,7 @@ def week_gaps(order_days: pd.Series, before: pd.Timestamp) -> str | None:
     """A warning naming the weeks of the last :data:`RECENT_WEEKS` before ``before`` (weeks
     counted back from it) whose orders are almost none while the weeks around them are full; the
     latest week is judged against the four before it (an export cut short)."""
-    stamps = pd.DatetimeIndex(order_days.dropna())
-    if stamps.tz is not None:
-        stamps = stamps.tz_localize(None)
+    stamps = _naive(order_days)
     days = (before.normalize() - stamps.normalize()).days
     weeks = days[(days > 0) & (days <= 7 * RECENT_WEEKS)]
     back = np.asarray((weeks - 1) // 7)  # 0: the week just before ``before``

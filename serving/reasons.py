@@ -460,7 +460,6 @@ def reasons_from_contributions(
     if probability is not None and features_only:
         p = np.asarray(probability, dtype=float)
         low = (p < low_risk_below) & (np.nansum(raw[:, features_only], axis=1) <= 0)
-    riskier = ~low
     book = phrasebook(language)
     records = _records(features) if scored.any() else []
     reasons: list[list[str]] = []
@@ -469,8 +468,8 @@ def reasons_from_contributions(
             reasons.append([])
             continue
         row = records[i]
-        sign = 1.0 if riskier[i] else -1.0
-        picked = leader if riskier[i] else holder
+        sign = -1.0 if low[i] else 1.0
+        picked = holder if low[i] else leader
         chosen: list[Said] = []
         for k in np.argsort(-sign * weight[i], kind="stable"):
             if sign * weight[i, k] <= threshold or len(chosen) == top_k:

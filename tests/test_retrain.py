@@ -259,19 +259,11 @@ def test_a_promotion_after_an_alert_says_what_the_new_pair_never_learnt() -> Non
     assert unlearnt_change({}, "1", date(2025, 12, 1)) is None  # no champion before
 
 
-def test_a_later_scores_file_of_another_project_is_no_rollback(tmp_path) -> None:
-    """`--scores` defaults to data/scores.parquet for every project: another project's later
-    scores there refused this one's retrain as "would roll back ... export cut short?"."""
-    from datetime import date
+def _settings(tmp_path: Path, **overrides):
+    """Retrain settings of project ``shop`` under ``tmp_path`` (nothing is trained with them)."""
+    from serving.retrain import RetrainSettings
 
-    from serving.retrain import RetrainSettings, RollbackRefused, check_not_a_rollback
-    from serving.scoring import PROJECT_ATTR
-
-    scores = tmp_path / "scores.parquet"
-    frame = pd.DataFrame({"customer_id": ["a"], "as_of": [pd.Timestamp("2026-01-01")]})
-    frame.attrs[PROJECT_ATTR] = "cdnow"
-    frame.to_parquet(scores)
-    settings = RetrainSettings(
+    return RetrainSettings(
         config=tmp_path / "c.yaml",
         data_dir=tmp_path,
         project="shop",
@@ -279,8 +271,23 @@ def test_a_later_scores_file_of_another_project_is_no_rollback(tmp_path) -> None
         history_root=tmp_path / "history",
         reports=tmp_path / "r",
         state_dir=tmp_path / "s",
-        scores=scores,
+        **overrides,
     )
+
+
+def test_a_later_scores_file_of_another_project_is_no_rollback(tmp_path) -> None:
+    """`--scores` defaults to data/scores.parquet for every project: another project's later
+    scores there refused this one's retrain as "would roll back ... export cut short?"."""
+    from datetime import date
+
+    from serving.retrain import RollbackRefused, check_not_a_rollback
+    from serving.scoring import PROJECT_ATTR
+
+    scores = tmp_path / "scores.parquet"
+    frame = pd.DataFrame({"customer_id": ["a"], "as_of": [pd.Timestamp("2026-01-01")]})
+    frame.attrs[PROJECT_ATTR] = "cdnow"
+    frame.to_parquet(scores)
+    settings = _settings(tmp_path, scores=scores)
     check_not_a_rollback(settings, date(2025, 6, 1))  # another project's file: not this one's
     frame.attrs[PROJECT_ATTR] = "shop"
     frame.to_parquet(scores)
@@ -292,22 +299,13 @@ def test_keep_history_days_removes_the_older_dates_and_says_so(tmp_path) -> None
     """Without retention a weekly history grew by about 170 bytes per customer a week."""
     from datetime import date
 
-    from serving.retrain import RetrainSettings, _prune_history
+    from serving.retrain import _prune_history
     from serving.score_history import dates, write_partition
 
     frame = pd.DataFrame({"customer_id": ["a"], "churn_probability": [0.1]})
     for day in (date(2025, 1, 5), date(2025, 6, 1), date(2025, 12, 1)):
         write_partition(tmp_path / "history", "shop", day, frame, frame[["customer_id"]])
-    settings = RetrainSettings(
-        config=tmp_path / "c.yaml",
-        data_dir=tmp_path,
-        project="shop",
-        tracking_uri="sqlite:///x.db",
-        history_root=tmp_path / "history",
-        reports=tmp_path / "r",
-        state_dir=tmp_path / "s",
-        keep_history_days=200,
-    )
+    settings = _settings(tmp_path, keep_history_days=200)
     said: list[str] = []
     _prune_history(settings, date(2025, 12, 1), said.append)
     assert dates(tmp_path / "history", "shop") == [date(2025, 6, 1), date(2025, 12, 1)]
