@@ -421,11 +421,12 @@ def test_bad_rows_are_rejected_with_a_reason_never_dropped(
 def test_an_export_past_the_crms_rows_per_file_is_written_in_parts(
     scores: pd.DataFrame, tmp_path: Path
 ) -> None:
-    """Zoho Bulk Write takes 25,000 records per CSV, the Salesforce Data Import Wizard 50,000:
+    """Zoho's import wizard takes 10,000 records a batch (Standard Edition; Bulk Write 25,000),
+    the Salesforce Data Import Wizard 50,000:
     past a mapping's ``max_rows_per_file`` the export is name.part-001.csv, ... each with the
     header; under it, one file of the plain name."""
-    assert load_mapping("zoho").max_rows_per_file == 25_000
-    assert load_mapping("zoho-cn").max_rows_per_file == 25_000
+    assert load_mapping("zoho").max_rows_per_file == 10_000
+    assert load_mapping("zoho-cn").max_rows_per_file == 10_000
     assert load_mapping("salesforce").max_rows_per_file == 50_000
     mapping = load_mapping("hubspot").model_copy(update={"max_rows_per_file": 10})
     few = scores.head(25)
@@ -511,6 +512,43 @@ def test_only_customers_whose_fields_changed_are_exported_again(
         assert journal.integrity_ok()
 
 
+def test_files_still_at_out_are_written_again_not_lost(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """An export to a fixed ``--out`` whose earlier files are still there (perhaps never
+    imported: the journal counted their customers as exported on writing) writes their
+    customers again beside the changes; once the files are moved away, only the changes. Before,
+    the earlier parts were deleted and their customers never sent again without ``--full``."""
+    mapping = load_mapping("salesforce").model_copy(update={"max_rows_per_file": 7})
+    state, out = tmp_path / "state", tmp_path / "crm" / "to-import.csv"
+    out.parent.mkdir()
+    first = export_csv(scores, "s", mapping, state, out=out)
+    assert len(first.paths) > 1 and first.carried == 0 and not first.replaced
+    later = scores.copy()
+    buyers = later.index[later["churn_probability"].notna()][:3]
+    later.loc[buyers, "priority_tier"] = [
+        "P1" if t != "P1" else "P2" for t in later.loc[buyers, "priority_tier"]
+    ]
+    again = export_csv(later, "s", mapping, state, out=out)
+    key = mapping.key
+    written = [r[key] for p in again.paths for r in read_export(p, "salesforce")[1]]
+    assert sorted(written) == sorted(scores["customer_id"])  # nobody lost
+    assert again.carried == len(scores) and sorted(again.replaced) == sorted(first.paths)
+    assert sorted(out.parent.iterdir()) == sorted(again.paths)
+    for path in again.paths:  # imported, then moved away: only the changes from now on
+        path.rename(tmp_path / path.name)
+    final = later.copy()
+    final.loc[buyers[:1], "priority_tier"] = "P3"
+    last = export_csv(final, "s", mapping, state, out=out)
+    assert last.carried == 0 and last.written == 1
+    assert [r[key] for r in read_export(last.path, "salesforce")[1]] == list(
+        final.loc[buyers[:1], "customer_id"]
+    )
+    other = tmp_path / "crm" / "notes.csv"  # a file of the same name without the key column
+    other.write_text("a,b\n1,2\n", encoding="utf-8")
+    assert export_csv(final, "s", mapping, state, out=other).carried == 0
+
+
 def test_a_column_written_otherwise_is_resent_for_everyone(
     scores: pd.DataFrame, tmp_path: Path
 ) -> None:
@@ -561,6 +599,37 @@ def test_field_lengths_the_crm_holds_are_kept(scores: pd.DataFrame) -> None:
     assert reasons[rows["customer_id"].iloc[1]] == ["b" * 120, "c" * 120]  # 242 with "; "
     (cut,) = reasons[rows["customer_id"].iloc[2]]
     assert len(cut) == 255 and cut.endswith("…")
+
+
+def test_fxiaoke_text_fields_keep_to_their_lengths(scores: pd.DataFrame) -> None:
+    """Fxiaoke's single-line text holds 100 characters (the unique key, the labels), multi-line
+    2,000 (the reasons): a 256-character id was written and reasons over 100 characters would
+    have been refused or cut at import."""
+    mapping = load_mapping("fxiaoke")
+    lengths = {f.source: f.max_length for f in mapping.fields if f.kind in ("text", "label")}
+    assert lengths == dict.fromkeys(lengths, 100) and lengths["customer_id"] == 100
+    assert next(f.max_length for f in mapping.fields if f.source == "reasons") == 2000
+    rows = scores.head(2).copy()
+    rows["customer_id"] = ["K" * 101, "ok"]
+    _, rejects = records(rows, mapping)
+    assert [r.customer_id for r in rejects] == ["K" * 101]
+
+
+def test_keys_the_crm_would_misread_are_rejected_or_warned_of(scores: pd.DataFrame) -> None:
+    """``#N/A`` is Salesforce's null cell: as a key the row would have none (rejected). Ids that
+    differ only in capitals are one record where the key field ignores case (warned of)."""
+    mapping = load_mapping("salesforce")
+    rows = scores.head(4).copy()
+    rows["customer_id"] = ["#N/A", "c1", "C1", "d2"]
+    with pytest.warns(
+        UserWarning, match=r"1 customer ids differ .* only in capitals.*'C1' and 'c1'"
+    ):
+        out, rejects = records(rows, mapping, spreadsheet=True)
+    assert [r.customer_id for r in rejects] == ["#N/A"] and "null_cell" in rejects[0].reason
+    assert [r[mapping.key] for r in out] == ["c1", "C1", "d2"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        records(rows.tail(2), mapping)
 
 
 def test_a_week_of_ageing_alone_is_not_a_change(scores: pd.DataFrame, tmp_path: Path) -> None:

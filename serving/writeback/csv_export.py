@@ -30,6 +30,10 @@ class CsvResult:
     rejects: list[Reject] = field(default_factory=list)
     #: customers exported here before who are not in the scores (``Journal.not_in_scores``)
     gone: int = 0
+    #: an earlier export's files still at ``out`` (``pending_keys``), replaced by this one
+    replaced: list[Path] = field(default_factory=list)
+    #: customers of ``replaced`` written again in this export, changed or not
+    carried: int = 0
 
     @property
     def path(self) -> Path | None:
@@ -45,14 +49,58 @@ def part_paths(path: Path, rows: int, max_rows: int | None) -> list[Path]:
     return [path.with_name(f"{path.stem}.part-{i:03d}{path.suffix}") for i in range(1, parts + 1)]
 
 
+def export_files(path: Path) -> list[Path]:
+    """The files an export to ``path`` may have left: ``path`` and its ``name.part-NNN`` parts."""
+    if not path.parent.is_dir():
+        return []
+    part = re.compile(rf"^{re.escape(path.stem)}\.part-\d{{3}}{re.escape(path.suffix)}$")
+    return sorted(p for p in path.parent.iterdir() if p == path or part.match(p.name))
+
+
+def fresh_path(state: Path, name: str) -> Path:
+    """``state/<name>-<UTC time>.csv``, suffixed ``-2``, ``-3``, ... past an export of the same
+    second (it would replace that export's file)."""
+    stamp = now_stamp()
+    path = state / f"{name}-{stamp}.csv"
+    n = 1
+    while export_files(path):
+        n += 1
+        path = state / f"{name}-{stamp}-{n}.csv"
+    return path
+
+
 def remove_other_parts(path: Path, written: list[Path]) -> None:
     """Remove what an earlier export to the same ``path`` left that this one did not replace:
     ``name.csv`` beside this export's parts, or parts past its count. An import picking them up
     would load older scores for customers this export does not hold."""
-    part = re.compile(rf"^{re.escape(path.stem)}\.part-\d{{3}}{re.escape(path.suffix)}$")
-    for other in path.parent.iterdir():
-        if (other == path or part.match(other.name)) and other not in written:
+    for other in export_files(path):
+        if other not in written:
             other.unlink(missing_ok=True)
+
+
+def pending_keys(path: Path, mapping: Mapping) -> tuple[set[str], list[Path]]:
+    """The customer ids in the files an earlier export left at ``path`` (with this mapping's key
+    column), and those files. A file still there may never have been imported: the journal
+    counted its customers as exported when it was written, so replacing it with the changes
+    since then alone would lose them for good. Unreadable files and files without the key
+    column (not an export of this mapping) hold none."""
+    encoding = "utf-8-sig" if mapping.file.encoding == "utf-8" else mapping.file.encoding
+    keys: set[str] = set()
+    files = []
+    for other in export_files(path):
+        try:
+            with open(other, encoding=encoding, newline="") as handle:
+                reader = csv.reader(handle, delimiter=mapping.file.delimiter)
+                header = next(reader, [])
+                if mapping.key not in header:
+                    continue
+                column = header.index(mapping.key)
+                found = {row[column] for row in reader if len(row) > column and row[column]}
+        except (OSError, UnicodeDecodeError, csv.Error):
+            continue
+        keys |= found - {mapping.null_cell}
+        files.append(other)
+    return keys, files
 
 
 def write_csv(rows: list[dict], mapping: Mapping, path: Path) -> None:
@@ -106,20 +154,25 @@ def export_csv(
 ) -> CsvResult:
     """Write the changed customers (all with ``full``) to ``out`` (default
     ``state/<mapping>-<UTC time>.csv``; in parts past the mapping's ``max_rows_per_file``) and
-    record them as exported to this target. Scores older than those already exported here are
-    refused unless ``allow_older``."""
+    record them as exported to this target; the customers of an earlier export's files still at
+    ``out`` are written again (``pending_keys``). Scores older than those already exported here
+    are refused unless ``allow_older``."""
     as_of = scores_as_of(scores)
     with export_lock(state), Journal(state / "journal.sqlite") as journal:
         for stale in state.glob("*.csv.partial"):  # a killed older version's; the lock says
             stale.unlink(missing_ok=True)  # none runs
         remove_stale_partials(state, r".+\.csv")  # a killed export's, of a time-stamped name
         journal.check_as_of(as_of, f"{state.parent.name}/{state.name}", allow_older=allow_older)
-        selection = select(scores, mapping, journal, full=full, state=state, spreadsheet=True)
+        path = out or fresh_path(state, mapping.name)
+        pending, replaced = pending_keys(path, mapping)
+        selection = select(
+            scores, mapping, journal, full=full, state=state, spreadsheet=True, resend=pending
+        )
         gone = len(selection.gone)
         if not selection.to_send:
             return CsvResult([], selection.run_id, 0, selection.unchanged, selection.rejects, gone)
         rows = [record for record, _ in selection.to_send]
-        path = out or state / f"{mapping.name}-{now_stamp()}.csv"
+        carried = sum(str(r[mapping.key]) in pending for r in rows)
         paths = part_paths(path, len(rows), mapping.max_rows_per_file)
         size = mapping.max_rows_per_file or len(rows)
         for i, part in enumerate(paths):
@@ -146,4 +199,6 @@ def export_csv(
             selection.unchanged,
             selection.rejects,
             gone,
+            replaced,
+            carried,
         )

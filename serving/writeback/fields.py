@@ -277,7 +277,27 @@ def records(
         seen.add(cid)
         out.append(record)
     _warn_if_reasons_in_another_language(rows, mapping)
+    _warn_of_keys_differing_in_case(seen)
     return out, rejects
+
+
+def _warn_of_keys_differing_in_case(keys: set[str]) -> None:
+    """Customer ids that differ only in capitals (``c1``, ``C1``) are two customers here, but one
+    record in a CRM whose unique field ignores case (a Salesforce External ID unless "case
+    sensitive" is set): one's scores would overwrite the other's."""
+    folded: dict[str, str] = {}
+    clashes = []
+    for key in sorted(keys):
+        if (other := folded.setdefault(key.casefold(), key)) != key:
+            clashes.append((other, key))
+    if clashes:
+        warnings.warn(
+            f"{len(clashes):,} customer ids differ from another only in capitals (e.g. "
+            f"{clashes[0][0]!r} and {clashes[0][1]!r}): a CRM whose unique key field ignores "
+            "case would update one record with both customers' scores; make the field case "
+            "sensitive (Salesforce: External ID, Unique, case sensitive)",
+            stacklevel=3,
+        )
 
 
 def _warn_if_reasons_in_another_language(rows: list[dict[str, Any]], mapping: Mapping) -> None:
@@ -415,6 +435,11 @@ def _check_key(key: str, mapping: Mapping, spreadsheet: bool) -> None:
         raise ValueError(
             f"customer_id {key!r} starts or ends with a space, which CRM imports trim (the key "
             "would name another record); the key is never rewritten"
+        )
+    if spreadsheet and key == mapping.null_cell:
+        raise ValueError(
+            f"customer_id {key!r} is mapping {mapping.name!r}'s null_cell, which the import reads "
+            "as no value: the row would have no key; the key is never rewritten"
         )
 
 

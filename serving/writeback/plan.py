@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Collection
 from collections.abc import Mapping as MappingType
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,18 +94,22 @@ def select(
     state: Path,
     spreadsheet: bool = False,
     done: MappingType[str, str] | None = None,
+    resend: Collection[str] = (),
 ) -> Selection:
     """Render and select against what ``journal`` recorded as exported (``spreadsheet``: for an
     import file, ``fields.records``); rejected rows go to ``state/rejected.jsonl``, the customers
     exported before who are not in the scores to the journal. ``done``: customer id -> ``"sent"``
     or ``"dead"`` earlier in this export (a resumed run); a dead-lettered customer waits for the
-    next export."""
+    next export. ``resend``: customer ids sent whether they changed or not."""
     run_id = uuid.uuid4().hex[:16]
     done = done or {}
     previous = journal.fingerprints()
     gone = sorted(set(previous) - set(scores["customer_id"].dropna().astype(str)))
     journal.note_not_in_scores(run_id, gone)
     rendered, rejects = records(scores, mapping, spreadsheet=spreadsheet)
+    if resend:
+        resend = set(resend)
+        previous = {k: v for k, v in previous.items() if k not in resend}
     changed = delta.changed(rendered, mapping, previous, full=full)
     to_send = [(r, fp) for r, fp in changed if done.get(str(r[mapping.key])) != "dead"]
     chosen = {str(r[mapping.key]) for r, _ in changed} | set(done)
