@@ -20,7 +20,7 @@ the counts go to ``manifest.json``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import duckdb
@@ -123,9 +123,11 @@ def validate_campaigns(
     number_format=None,
     sep: str | None = None,
     latest=None,
+    day_first: bool | None = None,
 ):
     """Validate a campaigns source frame (all columns text). A ``sent_at`` after ``latest`` is a
-    wrong row (dated in the future), as in the other tables.
+    wrong row (dated in the future), as in the other tables. ``day_first``: the day/month order
+    the other tables of the export showed, followed when these dates cannot tell theirs.
 
     ``columns`` maps contract column -> source column (unmapped ones are looked up by their own
     name); ``problems`` are structural reasons per record found while reading (they win), and
@@ -189,8 +191,16 @@ def validate_campaigns(
         source = frame[name].astype("string")
         blank = (source.isna() | (source.str.strip() == "")).to_numpy(bool)
         if col.dtype == "timestamp":
-            order = detect_order([source], date_order, european=False)
+            european = number_format.decimal == "," or sep == ";"
+            order = detect_order([source], date_order, european=european)
+            if order.how == "assumed" and day_first is not None:
+                how = "as the other tables of the export showed"
+                order = replace(order, day_first=day_first, how=how, warning=None)
+            elif order.warning:
+                report.warnings.append(order.warning)
             out[col.name], report.date_format = parse_dates(source, order, date_format, timezone)
+            if order.how != "not needed":
+                report.date_format = f"{report.date_format} [day/month order {order.how}]"
             flag(blank, f"missing {col.name}")
             flag(out[col.name].isna(), f"unparsable {col.name}")
             if latest is not None:
@@ -228,8 +238,18 @@ def validate_campaigns(
         treated & (action.isna() | (action == NO_ACTION)).fillna(True).to_numpy(bool),
         "missing action on a treated row",
     )
-    for name, bad in not_number.items():  # a control row's cost is not read
-        flag(bad & (treated | (name != "cost")), f"{name} is not a number")
+    for name, bad in not_number.items():
+        if name != "cost":  # a given outcome: the row cannot be measured without it
+            flag(bad, f"{name} is not a number")
+        elif (unread := bad & treated).any():  # a control row's cost is never read
+            # quarantining a contact for its cost would drop treated rows only (the arms then
+            # differ by how the cost was typed): the contact is kept with a missing cost
+            example = frame.loc[unread, columns.get("cost", "cost")].iloc[0]
+            report.warnings.append(
+                f"cost is not a number in {int(unread.sum()):,} contacted rows (e.g. "
+                f"{example!r}): read as missing; an action's cost per contact is the mean of the "
+                "costs given"
+            )
     if "cost" in out:
         flag(out["cost"] < 0, "negative cost")
     if "retained" in out:
@@ -314,10 +334,11 @@ def read_campaigns(
     min_accepted_share: float = 0.0,
     log=print,
     latest=None,
+    day_first: bool | None = None,
 ):
     """Read and validate a campaigns export: ``(accepted, quarantined, report)``; too small an
-    accepted share is an ``IngestError`` (nothing is written by the callers then). ``latest``:
-    see :func:`validate_campaigns`."""
+    accepted share is an ``IngestError`` (nothing is written by the callers then). ``latest``,
+    ``day_first``: see :func:`validate_campaigns`."""
     from features.csv_source import read_source
     from features.ingest import log_report, require_share, source_formats
 
@@ -338,6 +359,7 @@ def read_campaigns(
         number_format=source.number_format,
         sep=read.sep,
         latest=latest,
+        day_first=day_first,
     )
     require_share([report], min_accepted_share)
     log_report(report, log)
@@ -387,7 +409,8 @@ def load_campaigns(data_dir: str | Path) -> pd.DataFrame:
 def campaign_outcomes(data_dir: str | Path, horizon_days: int, as_of=None) -> pd.DataFrame:
     """Campaign rows with ``retained`` and ``value`` over ``[sent_at, sent_at + horizon_days)``.
 
-    Rows whose outcomes were given directly keep them. Otherwise outcomes come from
+    Rows whose outcomes were given directly keep them, but for windows not over by an ``as_of``
+    given (a cutoff: their outcomes are the future of it). Otherwise outcomes come from
     ``transactions`` strictly before ``as_of`` (default: the day after the last transaction;
     a later one says the export covers up to it); rows whose window is not over by then are
     dropped (callers name them). Adds ``window_end``.
@@ -397,6 +420,9 @@ def campaign_outcomes(data_dir: str | Path, horizon_days: int, as_of=None) -> pd
     camp = load_campaigns(data_dir)
     camp["window_end"] = camp["sent_at"] + pd.Timedelta(days=horizon_days)
     given = camp["retained"].notna() & camp["value"].notna()
+    if as_of is not None:
+        future = given & (camp["window_end"] > pd.Timestamp(as_of))
+        camp, given = camp.loc[~future], given.loc[~future]
     if given.all():
         return camp.reset_index(drop=True)
     tx_path = table_path(data_dir, "transactions")

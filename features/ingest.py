@@ -73,6 +73,10 @@ class TableReport:
     unmapped: list[dict] = field(default_factory=list)
     #: transactions: the amount (as read) of the quarantined rows per reason, where it parsed
     quarantined_amount: dict[str, float] = field(default_factory=dict)
+    #: the day/month order of ``a/b/yyyy`` dates when the values told it (or it was forced);
+    #: None when it was assumed or not needed. A campaigns file of the same export that cannot
+    #: tell its own follows it.
+    day_first: bool | None = None
 
     @property
     def accepted_share(self) -> float:
@@ -344,6 +348,8 @@ def _build_table(
         report.formats["dates"] = report.date_format
         if order.warning:
             report.warnings.append(order.warning)
+        if order.how.startswith(("detected", "forced")):
+            report.day_first = order.day_first
     if table == TRANSACTIONS:
         out["amount"] = _amount(inputs, out, check, numbers, mapping, report)
         if "status" in inputs:
@@ -722,7 +728,15 @@ def ingest(
         from features.campaigns import CAMPAIGNS, read_campaigns
 
         known = set(tables[CUSTOMERS]["customer_id"].astype(str))
-        campaign_rows = read_campaigns(campaigns, known, min_accepted_share, log, latest)
+        told = [b.report.day_first for b in built.values() if b.report.day_first is not None]
+        campaign_rows = read_campaigns(
+            campaigns,
+            known,
+            min_accepted_share,
+            log,
+            latest,
+            day_first=told[0] if len(set(told)) == 1 else None,
+        )
         reports[CAMPAIGNS] = campaign_rows[2]
     if dry_run:
         return reports

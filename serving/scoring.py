@@ -219,7 +219,7 @@ def score_columns(
     if uplift is not None:
         from serving.uplift_scoring import uplift_columns
 
-        decided = uplift_columns(uplift, ~prospect, language)
+        decided = uplift_columns(uplift, ~prospect, language, churn_probability=p)
         on = ~prospect
         score = np.where(on, decided["priority_score"], score)
         tier = np.where(on, decided["priority_tier"], tier).astype(object)

@@ -58,7 +58,7 @@ def test_bad_rows_are_quarantined_with_reasons_and_counted(tmp_path):
         "B,not a date,c2,call,treated,5",  # unparsable date
         "C,2024-03-01,c2,,treated,5",  # treated without an action
         "C,2024-03-01,c3,email,treated,-1",  # negative cost
-        "C,2024-03-01,c4,email,treated,x",  # cost is not a number
+        "C,2024-03-01,c4,email,treated,x",  # cost is not a number: kept, cost missing
     ]
     source = _export(tmp_path, "\n".join(lines))
     columns = {
@@ -70,7 +70,7 @@ def test_bad_rows_are_quarantined_with_reasons_and_counted(tmp_path):
         "cost": "Cost",
     }
     report = ingest_campaigns(data, source, columns, log=lambda m: None)
-    assert (report.rows_read, report.accepted, report.quarantined) == (9, 2, 7)
+    assert (report.rows_read, report.accepted, report.quarantined) == (9, 3, 6)
     assert report.reasons == {
         "unknown arm 'maybe' (expected treated or control: e.g. Treatment A, Variant, Control, "
         "Holdout)": 1,
@@ -79,23 +79,16 @@ def test_bad_rows_are_quarantined_with_reasons_and_counted(tmp_path):
         "unparsable sent_at": 1,
         "missing action on a treated row": 1,
         "negative cost": 1,
-        "cost is not a number": 1,
     }
     accepted = load_campaigns(data)
     assert accepted[["customer_id", "action", "arm"]].values.tolist() == [
         ["A", "discount", "treated"],
         ["B", "none", "control"],
+        ["C", "email", "treated"],
     ]
+    assert accepted["cost"].isna().tolist() == [False, True, True]
     quarantine = pd.read_parquet(data / "quarantine" / "campaigns.parquet")
-    assert len(quarantine) == 7 and set(quarantine["source_row"]) == {
-        4,
-        5,
-        6,
-        7,
-        8,
-        9,
-        10,
-    }  # file lines
+    assert len(quarantine) == 6 and set(quarantine["source_row"]) == {4, 5, 6, 7, 8, 9}
     manifest = (data / "manifest.json").read_text()
     assert '"campaigns"' in manifest
 
@@ -180,6 +173,9 @@ def test_outcomes_given_directly_are_kept(tmp_path):
         ["A", 1.0, 12.5],
         ["B", 0.0, 0.0],
     ]
+    # a cutoff before the window's end: those outcomes are its future (they were all read)
+    assert campaign_outcomes(data, horizon_days=14, as_of="2024-03-14").empty
+    assert len(campaign_outcomes(data, horizon_days=14, as_of="2024-03-15")) == 2
 
 
 @pytest.mark.skipif(
@@ -294,6 +290,39 @@ def test_campaign_dates_follow_the_date_order_asked(tmp_path):
     assert (load_campaigns(data)["sent_at"] == pd.Timestamp("2024-02-03")).all()
 
 
+def test_ambiguous_campaign_dates_follow_the_export_or_are_warned_of(tmp_path):
+    """``01.05.2025`` fits both orders. Beside orders whose dates showed day first (``25.04``),
+    the campaigns read it as 1 May; alone, the guess is said in the report (it was silently
+    read as 5 January)."""
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
+
+    tx = tmp_path / "tx.csv"
+    tx.write_text("customer_id;ordered_at;amount\nA;25.04.2025;10,00\nB;02.04.2025;5,50\n")
+    camp = _export(
+        tmp_path,
+        "customer_id;sent_at;campaign_id;action;arm\nA;01.05.2025;c1;call;treated\n"
+        "B;01.05.2025;c1;;control\n",
+    )
+    out = tmp_path / "data"
+    args = ["ingest", "--transactions", str(tx), "--out", str(out), "--campaigns", str(camp)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (load_campaigns(out)["sent_at"] == pd.Timestamp("2025-05-01")).all()
+    assert "day/month order as the other tables of the export showed" in result.output
+    (tmp_path / "alone").mkdir()
+    alone = _contract_dir(tmp_path / "alone")
+    path = _export(
+        tmp_path / "alone",
+        "customer_id,sent_at,campaign_id,action,arm\nA,01.05.2024,c,email,treated\n"
+        "B,01.05.2024,c,,control\n",
+    )
+    said: list[str] = []
+    ingest_campaigns(alone, path, log=said.append)
+    assert any("fit both dd/mm/yyyy and mm/dd/yyyy" in line for line in said), said
+
+
 def test_a_failed_campaigns_ingest_changes_nothing(tmp_path):
     """A campaigns export that cannot be read (a mapped column missing, too few rows accepted)
     fails before the other tables are replaced: the previous ingest stays whole."""
@@ -388,9 +417,12 @@ def test_a_missing_cost_is_missing_and_a_control_rows_cost_is_not_read(tmp_path)
         "B,2024-03-02,d,,control,free\nC,2024-03-02,d,call,treated,four\n",
     )
     report = ingest_campaigns(data, path, log=lambda _: None)
-    assert report.reasons == {"cost is not a number": 1}  # C's 'four' on a treated row
+    assert report.reasons == {}  # C's 'four' on a treated row: a missing cost, said
+    assert any(
+        "cost is not a number in 1 contacted rows (e.g. 'four')" in w for w in report.warnings
+    )
     rows = load_campaigns(data)
-    assert len(rows) == 5 and rows["cost"].notna().sum() == 1
+    assert len(rows) == 6 and rows["cost"].notna().sum() == 1
     assert action_costs(rows) == {"call": 8.0}
     assert action_costs(rows.assign(cost=float("nan"))) == {"call": 0.0}
 

@@ -65,6 +65,28 @@ def test_propensity_check_flags_confounded_assignment_and_estimated_mode_fits():
     assert spearmanr(model.predict(x), tau).statistic > 0.5
 
 
+def test_the_assignment_check_sees_a_targeted_campaign_of_a_few_hundred():
+    """With the outcome models' 100 customers per leaf the check could not split a campaign of
+    250 (each fold fit on 166: AUC exactly 0.5, "looks randomized") though its contacts were
+    picked by ``b``; a random assignment of the same size is not flagged."""
+    from training.models import FeatureEncoder
+
+    flagged = []
+    for seed in range(4):
+        x, _, _, _, _ = _randomized(250, 10 + seed)
+        enc = FeatureEncoder(["a", "b", "group"]).fit(x)
+        rng = np.random.default_rng(seed)
+        targeted = (x["b"] + 0.15 * rng.random(250) > 0.55).to_numpy()
+        _, check = check_propensity(enc.transform(x), targeted, UpliftConfig(), known=0.5)
+        assert check.auc > 0.8 and not check.looks_randomized
+        assert "classifier tells them apart" in (check.untrusted_because() or "")
+        random = rng.random(250) < 0.5
+        _, fair = check_propensity(enc.transform(x), random, UpliftConfig(), known=0.5)
+        flagged.append(not fair.looks_randomized)
+        assert 0.0 < fair.null_se < 0.06
+    assert not any(flagged)
+
+
 def test_bad_inputs_are_refused():
     x, t, y, _, _ = _randomized(200, 3)
     with pytest.raises(ValueError, match="both treated and control"):

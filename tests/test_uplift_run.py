@@ -62,9 +62,16 @@ def test_hillstrom_sample_runs_tracks_and_registers_behind_the_qini_gate(hillstr
     assert "dr-learner" in format_tables(result)
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    from training.registry import owner_tags
+
+    client = MlflowClient(uri)
+    killed = client.create_run(client.create_experiment("hill/uplift")).info.run_id
+    for key, value in {**owner_tags(), "lifecycle.pid": "999999999"}.items():  # process gone
+        MlflowClient(uri).set_tag(killed, key, value)
     run_id, first = log_to_mlflow(
         result, cfg, hillstrom, uri, "uplift-test", data=data, project="hill"
     )
+    assert MlflowClient(uri).get_run(killed).info.status == "FAILED"  # a killed uplift run
     # 900 held-out customers: no e-mail's spend ranking is told from random (Qini interval
     # contains 0), so no action is trusted and the first version is NOT promoted (evidence gate)
     gate = first["policy"]["gate"]
@@ -400,3 +407,35 @@ def test_the_gate_says_when_retention_has_evidence_but_value_does_not():
     assert said.startswith("trusted actions: none (value Qini")
     assert "the retention ranking is better than random for discount 0.037 [0.0244, 0.0514]" in said
     assert "retention ranking" not in _evidence(models, intervals, ["discount"])
+
+
+def test_a_targeted_campaign_is_measured_but_never_trusted(tmp_path):
+    """Contacts picked among the customers who bought least lately, the most recent buyers as
+    control: the Qini of such a split measures who was picked; the action is said untrusted and
+    the gate never trusts it, whatever its interval."""
+    from types import SimpleNamespace
+
+    from training.uplift_registry import trusted_actions
+
+    data_dir = _two_campaigns(tmp_path)
+    from features.campaigns import campaigns_path
+
+    camp = pd.read_parquet(campaigns_path(data_dir))
+    tx = pd.read_parquet(data_dir / "transactions.parquet")
+    last = tx[tx["ordered_at"] < "2025-03-03"].groupby("customer_id")["ordered_at"].max()
+    email = camp["campaign_id"] == "spring-email"
+    lapsed = camp["customer_id"].map(last).rank(pct=True) < 0.5
+    camp.loc[email, "arm"] = np.where(lapsed[email], "treated", "control")
+    camp.loc[email, "action"] = np.where(lapsed[email], "email", "none")
+    camp.to_parquet(campaigns_path(data_dir), index=False)
+    cfg = _config(horizon_days=30, outcomes=["retained", "value"], priority_cutoffs=2)
+    said: list[str] = []
+    result = evaluate(load_campaign_data(data_dir, cfg, log=said.append), cfg, log=said.append)
+    assert list(result.untrusted) == ["email"]
+    assert any("warning: action email: the contacted and the control" in m for m in said)
+    row = result.propensity[result.propensity["learner"] == ""].iloc[0]
+    assert not row["looks_randomized"] and row["propensity_auc"] > 0.8
+    models = SimpleNamespace(index={"uplift_value_email": {"action": "email", "outcome": "value"}})
+    sure = {"uplift_value_email": (9.5, 2.5, 17.7)}
+    assert trusted_actions(models, sure) == ["email"]
+    assert trusted_actions(models, sure, result.untrusted) == []

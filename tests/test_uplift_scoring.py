@@ -125,6 +125,24 @@ def test_decide_picks_the_greatest_net_value_or_none():
         decide(saved, np.array([5.0, 12.0]), ("discount", "call"))
 
 
+def test_a_reason_never_states_an_impossible_change_in_the_chance_of_a_purchase():
+    """A customer with a churn probability of 0.05 can gain at most 5 points of purchase chance;
+    the learner's +82 (a difference of noisy fits) was said as it was."""
+    from serving.uplift_scoring import UpliftEffects, UpliftPolicy, uplift_columns
+
+    policy = UpliftPolicy(
+        "3", ("discount",), {"discount": 5.0}, 90, {"p1_from": 1.0, "p2_from": 0.5, "p3_from": 0.1}
+    )
+    effects = UpliftEffects(
+        np.array([[300.0], [300.0], [300.0]]), np.array([[0.82], [-0.9], [0.3]]), policy
+    )
+    p = np.array([0.05, 0.6, np.nan])
+    said = uplift_columns(effects, np.ones(3, bool), churn_probability=p)["reason"]
+    assert "by +5 points" in said[0]
+    assert "by -40 points" in said[1]
+    assert "by +30 points" in said[2]  # no churn probability: the model's change, within [-1, 1]
+
+
 def test_uplift_by_decile_recovers_an_effect_that_grows_with_the_score():
     from training.uplift_plots import qini_plot, uplift_by_decile, uplift_plot
 

@@ -90,6 +90,16 @@ class UpliftConfig(BaseModel):
     )
 
 
+#: An assignment looks randomized while the check's AUC stays under this, or within
+#: ``CHECK_SIGMAS`` standard errors of 0.5 (the Mann-Whitney null: a few hundred customers give
+#: AUCs of 0.55 by chance).
+RANDOM_AUC_BELOW = 0.55
+CHECK_SIGMAS = 3.0
+#: With an estimated propensity, more customers than this share outside the clip range means
+#: the arms barely overlap: the effect would be extrapolated, not measured.
+OVERLAP_CLIPPED_MAX = 0.10
+
+
 @dataclass(frozen=True)
 class PropensityCheck:
     """How treatment assignment looks: AUC of a cross-fitted classifier, and overlap."""
@@ -98,10 +108,36 @@ class PropensityCheck:
     auc: float
     clipped_share: float  # share of customers whose propensity was clipped
     source: str  # "known" | "estimated"
+    customers: int = 0  # checked (treated and control)
+
+    @property
+    def null_se(self) -> float:
+        """Standard error of the AUC when assignment is random (Mann-Whitney)."""
+        n1 = self.treated_share * self.customers
+        n0 = self.customers - n1
+        return float(np.sqrt((n0 + n1 + 1) / (12 * n0 * n1))) if n0 >= 1 and n1 >= 1 else 0.0
 
     @property
     def looks_randomized(self) -> bool:
-        return self.auc < 0.55
+        return not (self.auc >= RANDOM_AUC_BELOW and self.auc > 0.5 + CHECK_SIGMAS * self.null_se)
+
+    def untrusted_because(self) -> str | None:
+        """Why effects measured on this assignment cannot be trusted, in words (None: they can):
+        a known propensity needs a randomized look, an estimated one overlap of the arms."""
+        if self.source == "known" and not self.looks_randomized:
+            return (
+                f"the contacted and the control customers differ: a classifier tells them apart "
+                f"with AUC {self.auc:.3f} (random assignment: about 0.5), so the difference in "
+                "outcomes is partly who was picked, not the action; if contacts were targeted, "
+                "fit with uplift: {propensity: estimated}"
+            )
+        if self.source == "estimated" and self.clipped_share > OVERLAP_CLIPPED_MAX:
+            return (
+                f"{self.clipped_share:.0%} of the customers had (almost) no chance of being in "
+                "the other arm (estimated propensity outside the clip range): the effect would "
+                "be extrapolated, not measured"
+            )
+        return None
 
 
 def _lgb(config: UpliftConfig, kind: str, seed_offset: int = 0):
@@ -227,14 +263,23 @@ def check_propensity(
     x = EncodedRows.of(x)
     est = np.zeros(len(x))
     for k, (train, test) in enumerate(folds):
-        clf = _Outcome(True, config, 10 * k + 3).fit(x.iloc[train], treated[train].astype(float))
+        # leaves small enough to split a campaign of a few hundred customers (with the
+        # outcome models' 100 per leaf, a fit on under 200 rows is a constant: AUC 0.5)
+        fit = config.model_copy(
+            update={"min_child_samples": min(config.min_child_samples, max(5, len(train) // 20))}
+        )
+        clf = _Outcome(True, fit, 10 * k + 3).fit(x.iloc[train], treated[train].astype(float))
         est[test] = clf.predict(x.iloc[test])
     auc = roc_auc(treated, est)  # nan with one arm
     used = est if known is None else np.broadcast_to(np.asarray(known, float), est.shape).copy()
     lo, hi = config.propensity_clip, 1 - config.propensity_clip
     clipped = float(np.mean((used < lo) | (used > hi)))
     check = PropensityCheck(
-        float(treated.mean()), auc, clipped, "estimated" if known is None else "known"
+        float(treated.mean()),
+        auc,
+        clipped,
+        "estimated" if known is None else "known",
+        len(treated),
     )
     return np.clip(used, lo, hi), check
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -222,14 +223,18 @@ def gate_outcome(models: UpliftSet) -> str:
 
 
 def trusted_actions(
-    models: UpliftSet, intervals: dict[str, tuple[float, float, float]]
+    models: UpliftSet,
+    intervals: dict[str, tuple[float, float, float]],
+    untrusted: Collection[str] = (),
 ) -> list[str]:
-    """Actions whose model of the gate outcome has a Qini interval entirely above 0 (sorted)."""
+    """Actions whose model of the gate outcome has a Qini interval entirely above 0 (sorted),
+    but for ``untrusted`` ones (whose assignment was not random: the Qini of a targeted campaign
+    measures who was picked as much as what the action did)."""
     outcome = gate_outcome(models)
     return sorted(
         spec["action"]
         for key, spec in models.index.items()
-        if spec["outcome"] == outcome and intervals[key][1] > 0
+        if spec["outcome"] == outcome and intervals[key][1] > 0 and spec["action"] not in untrusted
     )
 
 
@@ -317,10 +322,13 @@ def register(
     log=print,
     horizon_days: int = 90,
     features: dict | None = None,
+    untrusted: dict[str, str] | None = None,
 ) -> dict:
     """Log the models (and their scoring policy) in the active MLflow run, register them, and
     apply the Qini gate. ``features``: the feature configuration the models read (None: the
-    data set's own campaign features)."""
+    data set's own campaign features); ``untrusted``: action -> why it is never trusted (its
+    assignment check)."""
+    untrusted = untrusted or {}
     client = MlflowClient(tracking_uri=tracking_uri)
     name = model_name(project)
     example = frame[columns].head(5)
@@ -328,12 +336,17 @@ def register(
         data_path = save_models(models, Path(tmp) / "uplift")
         fitted = UpliftSet(data_path)
         intervals = held_out_qini_intervals(fitted, frame)
-        trusted = trusted_actions(fitted, intervals)
+        trusted = trusted_actions(fitted, intervals, untrusted)
         policy = scoring_policy(
             fitted, frame, horizon_days=horizon_days, features=features, trusted=trusted or None
         )
         evidence = _evidence(fitted, intervals, trusted)
+        if untrusted:
+            evidence += "; not trusted whatever their Qini: " + "; ".join(
+                f"{action} ({why})" for action, why in sorted(untrusted.items())
+            )
         policy["trusted_actions"] = trusted
+        policy["untrusted_actions"] = untrusted
         policy["gate"] = {
             "outcome": gate_outcome(fitted),
             "n_boot": GATE_BOOT,

@@ -116,6 +116,8 @@ class UpliftResult:
     held_out_scores: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
     #: every candidate's inner-fold Qini per action and outcome (training customers only)
     selection: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: action -> why its effects cannot be trusted (``PropensityCheck.untrusted_because``)
+    untrusted: dict[str, str] = field(default_factory=dict)
 
 
 def held_out(customer_id: pd.Series, share: float) -> np.ndarray:
@@ -133,7 +135,7 @@ def load_campaign_data(
     """Campaign rows with outcomes (mature windows only), features at send time, truth if any."""
     data_dir = Path(data_dir)
     rows = campaign_outcomes(data_dir, config.horizon_days, as_of)
-    _say_immature(load_campaigns(data_dir), rows, config.horizon_days, log)
+    _say_immature(load_campaigns(data_dir), rows, config.horizon_days, log, as_of)
     if rows.empty:
         raise ValueError(
             f"{data_dir}: no campaign row has a mature outcome window of {config.horizon_days} days"
@@ -172,8 +174,11 @@ def load_campaign_data(
     return CampaignData(frame, columns, has_truth, has_priority, feature_config)
 
 
-def _say_immature(campaigns: pd.DataFrame, kept: pd.DataFrame, horizon_days: int, log) -> None:
+def _say_immature(
+    campaigns: pd.DataFrame, kept: pd.DataFrame, horizon_days: int, log, as_of=None
+) -> None:
     """Name the campaigns, wholly or in part, whose outcome windows are not over (left out)."""
+    end = "the data's end" if as_of is None else f"{pd.Timestamp(as_of):%Y-%m-%d} (--as-of)"
     counts = kept.groupby("campaign_id").size()
     for campaign, sent in campaigns.groupby("campaign_id"):
         measured = int(counts.get(campaign, 0))
@@ -182,8 +187,8 @@ def _say_immature(campaigns: pd.DataFrame, kept: pd.DataFrame, horizon_days: int
         over = (sent["sent_at"].max() + pd.Timedelta(days=horizon_days)).date()
         if measured == 0:
             log(
-                f"campaign {campaign}: its {horizon_days}-day outcome window is not over by the "
-                f"data's end: left out (its outcomes are known once the data reaches {over})"
+                f"campaign {campaign}: its {horizon_days}-day outcome window is not over by "
+                f"{end}: left out (its outcomes are known once the data reaches {over})"
             )
             continue
         done = set(kept.loc[kept["campaign_id"] == campaign, "customer_id"])
@@ -192,7 +197,7 @@ def _say_immature(campaigns: pd.DataFrame, kept: pd.DataFrame, horizon_days: int
         log(
             f"warning: campaign {campaign}: {len(late):,} of its {len(sent):,} customers (sent "
             f"{late['sent_at'].min():%Y-%m-%d}..{late['sent_at'].max():%Y-%m-%d}; {arms}) have "
-            f"an outcome window not over by the data's end: measured on the other {measured:,} "
+            f"an outcome window not over by {end}: measured on the other {measured:,} "
             f"only (all of them once the data reaches {over})"
         )
 
@@ -321,6 +326,7 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
         a for a in frame.loc[frame["arm"] == TREATED, "action"].unique() if a != NO_ACTION
     )
     metric_rows, policy_rows, prop_rows, selection_tables = [], [], [], []
+    untrusted: dict[str, str] = {}
     models: dict[tuple[str, str, str], UpliftModel] = {}
     held: dict[tuple[str, str], pd.DataFrame] = {}
     for action in actions:
@@ -332,10 +338,14 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
         cost = action_costs(rows).get(action, 0.0)
         known = _known_propensity(rows)[train]
         known_mode = config.uplift.propensity == "known"
-        if known_mode:
-            x_train = FeatureEncoder(data.columns).fit(rows[train]).transform(rows[train])
-            _, check = check_propensity(x_train, treated[train], config.uplift, known=known)
-            prop_rows.append(_check_row(action, check))
+        x_train = FeatureEncoder(data.columns).fit(rows[train]).transform(rows[train])
+        _, check = check_propensity(
+            x_train, treated[train], config.uplift, known=known if known_mode else None
+        )
+        prop_rows.append(_check_row(action, check))
+        if (why := check.untrusted_because()) is not None:
+            untrusted[action] = why
+            log(f"warning: action {action}: {why}; its effects will not be trusted for scoring")
         chosen_for: dict[str, Selection] = {}  # outcome -> its selection (value reuses retention's)
         for outcome in config.outcomes:
             y = rows[outcome].to_numpy(float)
@@ -433,6 +443,7 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
         counts,
         held,
         pd.DataFrame() if selection is None else selection,
+        untrusted,
     )
 
 
@@ -462,6 +473,7 @@ def _check_row(action: str, check, outcome: str = "", learner: str = "") -> dict
         "treated_share": check.treated_share,
         "propensity_auc": check.auc,
         "clipped_share": check.clipped_share,
+        "customers": check.customers,
         "looks_randomized": check.looks_randomized,
     }
 
@@ -587,9 +599,10 @@ def log_to_mlflow(
     decision (None when nothing was registered).
     """
     import mlflow
+    from mlflow.tracking import MlflowClient
 
     from training.config import TrackingConfig, artifacts_beside, tracked_experiment_name
-    from training.registry import open_experiment, tracked_run
+    from training.registry import fail_stale_runs, open_experiment, tracked_run
 
     if artifact_root is None:
         artifact_root = artifacts_beside(tracking_uri)
@@ -597,6 +610,8 @@ def log_to_mlflow(
     experiment = tracked_experiment_name(tracked, experiment)  # <project>/uplift, like training
     tracking = TrackingConfig(tracking_uri=tracking_uri, artifact_root=artifact_root)
     experiment_id = open_experiment(tracking, experiment)
+    # a killed uplift run stayed RUNNING for good: marked FAILED, as training does
+    fail_stale_runs(MlflowClient(tracking_uri=tracking_uri), log=log)
     with tracked_run(tracking_uri, experiment_id, run_name=f"uplift {data_dir.name}") as run:
         mlflow.set_tags({"kind": "uplift", "data": data_dir.name, "project": tracked})
         mlflow.log_params(
@@ -650,6 +665,7 @@ def log_to_mlflow(
                     log=log,
                     horizon_days=config.horizon_days,
                     features=data.feature_config,
+                    untrusted=result.untrusted,
                 )
                 mlflow.log_dict(decision, "promotion.json")
         return run.info.run_id, decision
