@@ -979,7 +979,7 @@ def score(
     day = _parse_date(as_of, "--as-of") if as_of else None
     project = project or _data_name(source)
     champions = load_champions(tracking_uri, project)
-    config = load_scoring_config(scoring_config) if scoring_config else None
+    config = load_scoring_config(scoring_config, champions.scoring) if scoring_config else None
 
     def checked_feature_data() -> None:
         try:

@@ -27,7 +27,7 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
 
-def _exchange(a: Path, b: Path) -> bool:
+def exchange(a: Path, b: Path) -> bool:
     """Atomically exchange two paths (Linux renameat2); False where unsupported."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -141,7 +141,7 @@ def replaced_directory(
             check_replaceable(out, owned, writer=writer, label=label, error=error)
             if not out.exists():
                 os.rename(staging, out)
-            elif _exchange(staging, out):
+            elif exchange(staging, out):
                 shutil.rmtree(staging, ignore_errors=True)  # now holds the previous output
             else:
                 old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{os.getpid()}-", dir=parent))

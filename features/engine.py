@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import ibis
@@ -206,33 +207,61 @@ class Engine:
         host = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())  # a shared mount's other hosts
         if parent is not None and fs.getUri().getScheme() == "file" and fs.exists(parent):
             mine = re.compile(rf"^{re.escape(path.getName())}\.staging-(\d+)-[0-9a-f]+-{host}$")
+            aside = re.compile(rf"^{re.escape(path.getName())}\.replaced-(\d+)$")
             for child in fs.listStatus(parent):
-                found = mine.match(str(child.getPath().getName()))
+                name = str(child.getPath().getName())
+                found = mine.match(name)
                 if found and not process_alive(int(found.group(1))):
+                    fs.delete(child.getPath(), True)
+                # the previous output a killed publish moved aside, once a whole one is in place
+                old = aside.match(name)
+                if old and fs.exists(path) and not process_alive(int(old.group(1))):
                     fs.delete(child.getPath(), True)
         return f"{text}.staging-{os.getpid()}-{secrets.token_hex(4)}-{host}"
 
     def publish(self, move: Move) -> None:
-        """Put a finished directory in place of the previous one, its ``_SUCCESS`` written
-        last: a kill before this leaves the previous one; a kill inside it no directory (HDFS,
-        local, ABFS: the rename is one step) or, on stores whose rename copies object by object
-        (s3a, gs), a partial one without ``_SUCCESS``, which readers refuse. What ``out`` holds
-        is checked again first (:meth:`check_replaceable`): files put there since the job's
-        start are not deleted."""
+        """Put a finished directory in place of the previous one. What ``out`` holds is checked
+        again first (:meth:`check_replaceable`): files put there since the job's start are not
+        deleted. On a local file system the two directories are exchanged in one step
+        (``renameat2``): a reader sees the old output or the new one, each with its
+        ``_SUCCESS``. Elsewhere the old output loses its ``_SUCCESS`` first (readers refuse it
+        from then on), is renamed aside, the new one renamed in and its ``_SUCCESS`` written
+        last, and only then is the old one deleted: a kill at any point leaves a whole output
+        (at ``out``, or aside at ``<out>.replaced-...`` while ``out`` is missing), never a
+        directory deleted before its replacement is in place. (Deleting first showed readers a
+        partial output that still had ``_SUCCESS``, and a kill then lost both.)"""
+        from features.atomic_dir import exchange
+
         staging, out = move.staging, move.out
         self.check_replaceable(out, move.owned, move.option)
         fs, target = self.hadoop_file(out)
         _, source = self.hadoop_file(staging)
+        local = fs.getUri().getScheme() == "file"
+        if local and fs.exists(target):
+            here, there = (
+                Path(str(fs.makeQualified(p).toUri().getPath())) for p in (source, target)
+            )
+            if exchange(here, there):
+                fs.delete(source, True)  # the previous output, now at the staging name
+                return
         _, staged_success = self.hadoop_file(f"{staging.rstrip('/')}/_SUCCESS")
         success = fs.exists(staged_success)
         if success:  # a copying rename could move it before the data
             fs.delete(staged_success, False)
+        aside = None
         if fs.exists(target):
-            fs.delete(target, True)
+            _, old_success = self.hadoop_file(f"{out.rstrip('/')}/_SUCCESS")
+            fs.delete(old_success, False)
+            aside = self.hadoop_file(f"{out.rstrip('/')}.replaced-{os.getpid()}")[1]
+            fs.delete(aside, True)  # an earlier run of this pid's, killed there
+            if not fs.rename(target, aside):
+                raise OSError(f"could not move the previous {out} aside")
         if not fs.rename(source, target):
             raise OSError(f"could not move {staging} to {out}")
         if success:
             fs.create(self.hadoop_file(f"{out.rstrip('/')}/_SUCCESS")[1], True).close()
+        if aside is not None:
+            fs.delete(aside, True)
 
     def publish_together(self, *moves: Move) -> None:
         """:meth:`publish` each move in turn, holding a lock on the folder of the first ``out``
@@ -336,6 +365,11 @@ def spark_session(
     options = {"spark.app.name": app_name, **({"spark.master": master} if master else {})}
     # getOrCreate also applies these to a session that already runs (conf winning)
     options |= session_settings(master, conf)
+    # Spark's ERROR lines carry Java stacks (an executor's failed task: 70 lines; a master it
+    # cannot reach: three traces in a minute) before the one error line the CLI prints from the
+    # exception; LIFECYCLE_DEBUG=1 shows them. Set at startup, not only once the session runs.
+    debug = os.environ.get("LIFECYCLE_DEBUG") == "1"
+    options.setdefault("spark.log.level", "ERROR" if debug else "FATAL")
     try:
         # the context first (its start installs PySpark's Ctrl-C handler), then the session
         pyspark.SparkContext.getOrCreate(pyspark.SparkConf().setAll(options.items()))
@@ -343,13 +377,12 @@ def spark_session(
             signal.signal(signal.SIGINT, _interrupted)
         session = pyspark.sql.SparkSession.builder.config(map=options).getOrCreate()
     except Exception as exc:  # the JVM did not start: a broken Java, a bad master URL
+        where = f" with master {master!r}" if master else ""
         raise EngineError(
-            f"Spark did not start ({one_line(exc)}); check Java 17 and --spark-master"
+            f"Spark did not start{where} ({one_line(exc)}); check Java 17 and that the master "
+            "is reachable (--spark-master); LIFECYCLE_DEBUG=1 shows Spark's log"
         ) from exc
-    # Spark's ERROR lines carry Java stacks (an executor's failed task: 70 lines) before the one
-    # error line the CLI prints from the exception; LIFECYCLE_DEBUG=1 shows them
-    debug = os.environ.get("LIFECYCLE_DEBUG") == "1"
-    session.sparkContext.setLogLevel("ERROR" if debug else "FATAL")
+    session.sparkContext.setLogLevel(options["spark.log.level"])
     return session
 
 

@@ -73,24 +73,40 @@ WEEK_MIN_ORDERS = 20
 
 
 def week_gaps(order_days: pd.Series, before: pd.Timestamp) -> str | None:
-    """A warning naming the weeks of the last :data:`RECENT_WEEKS` before ``before`` (weeks
-    counted back from it) whose orders are almost none while the weeks around them are full; the
-    latest week is judged against the four before it (an export cut short)."""
+    """A warning naming the weeks of the last :data:`RECENT_WEEKS` before ``before`` whose orders
+    are almost none while the weeks around them are full; the latest week is judged against the
+    four before it (an export cut short). Weeks are counted back from ``before`` and, failing
+    that, from each of the six days before it: a 7-day gap that does not start on the scoring
+    date's weekday falls across two counted weeks, each keeping half its orders."""
     stamps = _naive(order_days)
+    found = [
+        _thin_weeks(stamps, before - pd.Timedelta(days=shift), last_open=shift == 0)
+        for shift in range(7)
+    ]
+    # the counting that fits the gap best: its thinnest week the emptiest (the first on a tie)
+    _, said = min(((r, s) for r, s in found if s), default=(0.0, []), key=lambda f: f[0])
+    if not said:
+        return None
+    return (
+        f"warning: weeks with almost no orders before {before:%Y-%m-%d} "
+        f"({'; '.join(said)} a week around them): a gap in the orders export? Customers "
+        "look quiet in those days; re-export them, or ignore this if the business was closed"
+    )
+
+
+def _thin_weeks(
+    stamps: pd.DatetimeIndex, before: pd.Timestamp, last_open: bool
+) -> tuple[float, list[str]]:
+    """The thin weeks (``thin_periods``) of the :data:`RECENT_WEEKS` counted back from
+    ``before``, in words, and the least share of its usual orders one of them holds."""
     days = (before.normalize() - stamps.normalize()).days
     weeks = days[(days > 0) & (days <= 7 * RECENT_WEEKS)]
     back = np.asarray((weeks - 1) // 7)  # 0: the week just before ``before``
     rows = np.bincount(RECENT_WEEKS - 1 - back, minlength=RECENT_WEEKS)
-    thin = thin_periods(rows, WEEK_MIN_ORDERS, last_open=True)
-    if not thin:
-        return None
-    said = []
-    for i, usual in thin:
+    said, least = [], 1.0
+    for i, usual in thin_periods(rows, WEEK_MIN_ORDERS, last_open=last_open):
         start = before - pd.Timedelta(days=7 * (RECENT_WEEKS - i))
         end = start + pd.Timedelta(days=6)
         said.append(f"{start:%Y-%m-%d}..{end:%Y-%m-%d}: {rows[i]:,} orders, about {usual:,.0f}")
-    return (
-        f"warning: weeks with almost no orders before {before:%Y-%m-%d} ({'; '.join(said)} a "
-        "week around them): a gap in the orders export? Customers look quiet in those days; "
-        "re-export them, or ignore this if the business was closed"
-    )
+        least = min(least, rows[i] / usual)
+    return least, said

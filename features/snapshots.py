@@ -396,6 +396,9 @@ def _write_partitioned(engine: Engine, expr: ir.Table, out: str | Path) -> Writt
     staging = engine.staging_path(out)
     expr = expr.mutate(**{CUTOFF_PARTITION: expr.cutoff.strftime("%Y-%m-%d")})
     frame = engine.dataframe(expr)
+    # a naive timestamp, as the data's and DuckDB's: Spark's zone-aware TIMESTAMP (Parquet
+    # INT96) showed a reader in another session zone 2025-08-31 17:00 for 2025-09-01
+    frame = frame.withColumn("cutoff", frame["cutoff"].cast("timestamp_ntz"))
     try:
         frame.write.mode("overwrite").partitionBy(CUTOFF_PARTITION).parquet(staging)
         try:

@@ -229,7 +229,11 @@ class Scorer:
                 f"{champions.project}) and point LIFECYCLE_SNAPSHOT at its snapshot"
             )
         _warn_if_scores_disagree(Path(settings.snapshot), snapshot)
-        config = load_scoring_config(settings.scoring_config) if settings.scoring_config else None
+        config = (
+            load_scoring_config(settings.scoring_config, champions.scoring)
+            if settings.scoring_config
+            else None
+        )
         scorer = cls(champions, config, snapshot)  # the snapshot is scored on every core
         set_prediction_threads(champions, settings.predict_threads)
         return scorer

@@ -632,6 +632,13 @@ def test_a_week_missing_from_the_orders_is_named_when_scoring(tmp_path, capsys):
     whole = write_contract(tmp_path / "whole", customers_frame(sorted(set(ids))), orders)
     _scoring_day(whole, None)
     assert "almost no orders" not in capsys.readouterr().err
+    # a 7-day gap from a Thursday: counted back from a Monday it split across two weeks,
+    # each keeping half its orders, and was not named
+    from features.gaps import week_gaps
+
+    across = (orders["ordered_at"] >= "2024-05-09") & (orders["ordered_at"] < "2024-05-16")
+    said = week_gaps(orders.loc[~across, "ordered_at"], pd.Timestamp("2024-07-01"))
+    assert said is not None and "(2024-05-09..2024-05-15: 0 orders" in said
     # a date soon after the data begin: the empty weeks before them are no gap (CDNOW at
     # 1997-03-01 read "1996-12-21..1996-12-27: 0 orders, about 348 a week"); nor is a launch
     from features.gaps import month_gaps, week_gaps

@@ -162,6 +162,24 @@ def test_cli_features_on_spark_read_and_write_uris(spark_engine, synthetic_dir, 
     assert partitions == [f"cutoff_day={c}" for c in cutoffs]
     duck = build_snapshots(synthetic_dir, cutoffs, horizon_days=30, progress=False)
     assert_equal_tables(duck, read_snapshots(out)[list(duck.columns)])
+    # the cutoff is a naive timestamp as DuckDB writes it (not Spark's zone-aware INT96): a
+    # Spark reader in another session zone sees the same day
+    import pyarrow.parquet as pq
+
+    part = next((out / f"cutoff_day={cutoffs[0]}").glob("*.parquet"))
+    assert pq.read_schema(part).field("cutoff").type.tz is None
+    assert (
+        pq.ParquetFile(part)
+        .schema.column(pq.ParquetFile(part).schema_arrow.get_field_index("cutoff"))
+        .physical_type
+        == "INT64"
+    )
+    spark_engine.spark.conf.set("spark.sql.session.timeZone", "America/Los_Angeles")
+    try:
+        seen = spark_engine.spark.read.parquet(str(out)).select("cutoff").distinct().toPandas()
+    finally:
+        spark_engine.spark.conf.set("spark.sql.session.timeZone", "UTC")
+    assert sorted(seen["cutoff"].dt.strftime("%Y-%m-%d %H:%M")) == [f"{c} 00:00" for c in cutoffs]
     # run again over its own output: replaced (written aside first); over a folder of the
     # user's: refused, nothing deleted (it deleted the data set given as --out)
     again = CliRunner().invoke(app, [*args, "--engine", "spark", "--spark-master", "local[2]"])
@@ -242,6 +260,61 @@ def test_what_out_holds_is_checked_again_when_the_output_is_put_in_place(spark_e
     (out / "notes.txt").unlink()
     spark_engine.publish_together(Move(str(staging), str(out), ("cutoff_day=",)))
     assert not staging.exists() and (out / "cutoff_day=2025-01-01" / "part-0.parquet").exists()
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("exchange", [True, False])
+def test_the_previous_output_is_never_deleted_before_the_new_one_is_in_place(
+    spark_engine, tmp_path, monkeypatch, exchange
+):
+    """Publishing deleted the old output, then renamed the new one in: readers saw a partial
+    directory that still had ``_SUCCESS``, and a kill in between lost both. Locally the two are
+    exchanged in one step; elsewhere (``exchange`` unavailable) the old one loses its
+    ``_SUCCESS`` first and is moved aside, then deleted once the new one is in place."""
+    import features.atomic_dir
+    from features.engine import Move
+
+    if not exchange:
+        monkeypatch.setattr(features.atomic_dir, "exchange", lambda a, b: False)
+    out, staging = tmp_path / "features", tmp_path / "features.staging-1-ab-host"
+    for folder, day in ((out, "2025-01-01"), (staging, "2025-02-01")):
+        (folder / f"cutoff_day={day}").mkdir(parents=True)
+        (folder / f"cutoff_day={day}" / "part-0.parquet").write_text(day)
+        (folder / "_SUCCESS").write_text("")
+    steps: list[tuple[str, str]] = []
+    real = type(spark_engine).hadoop_file
+
+    class Recording:
+        def __init__(self, fs):
+            self.fs = fs
+
+        def __getattr__(self, name):
+            return getattr(self.fs, name)
+
+        def delete(self, path, recursive):
+            steps.append(("delete", str(path.getName())))
+            return self.fs.delete(path, recursive)
+
+        def rename(self, source, target):
+            steps.append(("rename", f"{source.getName()}->{target.getName()}"))
+            return self.fs.rename(source, target)
+
+    def recorded(self, text):
+        fs, path = real(self, text)
+        return Recording(fs), path
+
+    monkeypatch.setattr(type(spark_engine), "hadoop_file", recorded)  # a frozen dataclass
+    spark_engine.publish(Move(str(staging), str(out), ("cutoff_day=",)))
+    shown = sorted(p.name for p in out.iterdir() if not p.name.endswith(".crc"))  # Hadoop's
+    assert shown == ["_SUCCESS", "cutoff_day=2025-02-01"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features"]  # nothing left aside
+    assert ("delete", "features") not in steps, steps  # never deleted in place
+    if not exchange:
+        moved_in = steps.index(("rename", "features.staging-1-ab-host->features"))
+        aside = f"features.replaced-{os.getpid()}"
+        assert steps.index(("rename", f"features->{aside}")) < moved_in, steps
+        assert steps[-1] == ("delete", aside), steps  # deleted once the new one is in place
+        assert ("delete", "_SUCCESS") in steps[: steps.index(("rename", f"features->{aside}"))]
 
 
 @pytest.mark.spark

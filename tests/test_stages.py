@@ -288,3 +288,29 @@ def test_load_scoring_config_reads_an_experiment_or_a_bare_file(tmp_path) -> Non
     assert load_scoring_config(experiment).reasons.top_k == 5
     assert load_scoring_config(bare).priority.p1_from == 500
     assert load_scoring_config(None) == ScoringConfig()
+
+
+def test_a_scoring_file_is_set_over_the_pairs_fitted_thresholds(tmp_path) -> None:
+    """``language: zh`` changes the language only: the pair's fitted gap and tier thresholds
+    stay (the file replaced the whole config, and 424 of 1,500 customers changed tier)."""
+    stored = ScoringConfig().model_dump()
+    stored["stages"]["default_gap_days"] = 33.2
+    stored["priority"].update(p1_from=163.7, p2_from=60.7, p3_from=25.1)
+    zh = tmp_path / "zh.yaml"
+    zh.write_text("language: zh\n")
+    got = load_scoring_config(zh, stored)
+    assert got.language == "zh" and got.stages.default_gap_days == 33.2
+    assert (got.priority.p1_from, got.priority.p2_from, got.priority.p3_from) == (
+        163.7,
+        60.7,
+        25.1,
+    )
+    tiers = tmp_path / "tiers.yaml"
+    tiers.write_text("priority: {p1_from: 500}\n")  # one key of a section: the rest stay
+    assert load_scoring_config(tiers, stored).priority.p2_from == 60.7
+    assert load_scoring_config(tiers, stored).priority.p1_from == 500
+    assert load_scoring_config(None, stored).priority.p1_from == 163.7
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("priority: {p1_fro: 5}\n")
+    with pytest.raises(ValidationError, match="p1_fro"):
+        load_scoring_config(bad, stored)

@@ -1,9 +1,9 @@
-"""Example Airflow DAG: the nightly retrain job of one project (an example, not a dependency).
+"""Example Airflow DAG: the weekly retrain job of one project (an example, not a dependency).
 
 Copy into your Airflow ``dags/`` folder and set the paths. ``lifecycle retrain`` holds its own
 lock (a second run exits with a message) and resumes a killed run, so Airflow retries are safe;
 it exits 3 when the monitor alerts, which fails the task and triggers Airflow's alerting.
-A separate daily ``lifecycle monitor`` task catches drift between retrains.
+A daily ``lifecycle monitor`` (the second DAG below) catches drift between retrains.
 """
 
 from datetime import datetime, timedelta
@@ -43,3 +43,17 @@ with DAG(
         "--project shop",
     )
     ingest >> retrain >> export
+
+with DAG(
+    dag_id="lifecycle_monitor_shop",
+    schedule="0 6 * * *",  # daily 06:00, after the CRM's nightly export
+    start_date=datetime(2026, 1, 5),
+    catchup=False,
+    max_active_runs=1,
+) as monitor_dag:
+    BashOperator(  # exit 3 on ALERT fails the task: Airflow's alerting tells someone
+        task_id="monitor",
+        bash_command=ENV + f"lifecycle monitor --data {DATA} --project shop "
+        "--tracking-uri sqlite:////srv/lifecycle/mlflow.db --history /srv/lifecycle/score_history "
+        "--out /srv/lifecycle/reports/monitor",
+    )
