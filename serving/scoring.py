@@ -333,6 +333,14 @@ def people_rows(scores: pd.DataFrame) -> pd.DataFrame:
         )
     if "reasons" in out.columns:
         out["reasons"] = out["reasons"].map(lambda r: " | ".join(r) if r is not None else "")
+    if "saved_value_by_action" in out.columns:  # money to cents inside the JSON text too
+        out["saved_value_by_action"] = out["saved_value_by_action"].map(
+            lambda text: (
+                json.dumps({a: round(v, 2) + 0.0 for a, v in json.loads(text).items()})
+                if isinstance(text, str)
+                else text
+            )
+        )
     return out
 
 

@@ -453,6 +453,10 @@ def test_summary_and_csv_carry_the_uplift_decision(scored):
     assert (
         csv["expected_saved_value"].dropna() == csv["expected_saved_value"].dropna().round(2)
     ).all()
+    by_action = [json.loads(t) for t in csv["saved_value_by_action"].dropna()]
+    assert by_action and all(v == round(v, 2) for d in by_action for v in d.values())  # cents
+    full = [json.loads(t) for t in scores["saved_value_by_action"].dropna()]
+    assert any(v != round(v, 2) for d in full for v in d.values())  # the Parquet keeps them
 
 
 # --- the report
