@@ -1395,12 +1395,12 @@ def export(
             "deletion is sent)"
         )
     if isinstance(res, CsvResult):
-        if res.carried:
+        if res.replaced:
             _log(
                 f"{len(res.replaced)} file(s) of an earlier export were still at {out}: they may "
-                f"never have been imported, so their {res.carried:,} customers are written again "
-                "with these scores (move or delete the files once imported, and only the "
-                "changes are written)"
+                f"never have been imported, so their {res.carried:,} customers in these scores "
+                "are written again with them (move or delete the files once imported, and only "
+                "the changes are written)"
             )
         if res.path is None:
             typer.echo(

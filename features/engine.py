@@ -54,6 +54,10 @@ LOCAL_SPARK_DEFAULTS: dict[str, str] = {
 }
 
 
+#: Hadoop file system schemes whose directory rename copies object by object.
+COPYING_RENAME = frozenset({"s3a", "s3", "s3n", "gs"})
+
+
 class EngineError(RuntimeError):
     """The engine cannot run: a one-line message naming what to install or fix."""
 
@@ -225,11 +229,13 @@ class Engine:
         deleted. On a local file system the two directories are exchanged in one step
         (``renameat2``): a reader sees the old output or the new one, each with its
         ``_SUCCESS``. Elsewhere the old output loses its ``_SUCCESS`` first (readers refuse it
-        from then on), is renamed aside, the new one renamed in and its ``_SUCCESS`` written
-        last, and only then is the old one deleted: a kill at any point leaves a whole output
-        (at ``out``, or aside at ``<out>.replaced-...`` while ``out`` is missing), never a
-        directory deleted before its replacement is in place. (Deleting first showed readers a
-        partial output that still had ``_SUCCESS``, and a kill then lost both.)"""
+        from then on). Where a rename is one step (HDFS, ABFS) it is then renamed aside, the new
+        one renamed in with its ``_SUCCESS`` written last, and the old one deleted only then: a
+        kill leaves a whole output, at ``out`` or aside at ``<out>.replaced-<pid>`` (remove it by
+        hand once ``out`` is back). On stores whose rename copies object by object (s3a, gs)
+        the old output is deleted and the new one copied in: a kill inside leaves a partial
+        output without ``_SUCCESS``, which readers refuse. (Deleting first everywhere showed
+        readers a partial output that still had ``_SUCCESS``, and a kill then lost both.)"""
         from features.atomic_dir import exchange
 
         staging, out = move.staging, move.out
@@ -252,10 +258,13 @@ class Engine:
         if fs.exists(target):
             _, old_success = self.hadoop_file(f"{out.rstrip('/')}/_SUCCESS")
             fs.delete(old_success, False)
-            aside = self.hadoop_file(f"{out.rstrip('/')}.replaced-{os.getpid()}")[1]
-            fs.delete(aside, True)  # an earlier run of this pid's, killed there
-            if not fs.rename(target, aside):
-                raise OSError(f"could not move the previous {out} aside")
+            if str(fs.getUri().getScheme()) in COPYING_RENAME:  # a copy aside: no safer
+                fs.delete(target, True)
+            else:
+                aside = self.hadoop_file(f"{out.rstrip('/')}.replaced-{os.getpid()}")[1]
+                fs.delete(aside, True)  # an earlier run of this pid's, killed there
+                if not fs.rename(target, aside):
+                    raise OSError(f"could not move the previous {out} aside")
         if not fs.rename(source, target):
             raise OSError(f"could not move {staging} to {out}")
         if success:

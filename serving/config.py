@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from training.priority import RETAINED_SHARE_FLOOR
 
@@ -246,18 +246,34 @@ def load_scoring_config(
         return ScoringConfig() if stored is None else stored_scoring_config(stored)
     data = yaml.safe_load(Path(path).read_text())
     key = "scoring" if isinstance(data, dict) and "scoring" in data else None
-    own = ScoringConfig.from_yaml(path, key=key)  # the file alone: its errors name it
     if stored is None:
-        return own
+        return ScoringConfig.from_yaml(path, key=key)
     given = (data[key] if key else data) or {}
+    if not isinstance(given, dict):
+        raise TypeError(f"{path}: the scoring config must be a mapping, got {type(given).__name__}")
     base = stored_scoring_config(stored).model_dump()
-    return ScoringConfig.model_validate(_merged(base, given))
+    try:  # the merged config only: 500/200/50 is valid though 50 is above the default 40
+        return ScoringConfig.model_validate(_merged(base, given))
+    except ValidationError as exc:
+        from training.config import ConfigError
+
+        said = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(
+            f"{path}, set over the champion pair's stored scoring config: {said}"
+        ) from None
 
 
 def _merged(base: dict, over: dict) -> dict:
-    """``over`` set on ``base``: nested mappings key by key, anything else replaced."""
+    """``over`` set on ``base``: nested mappings key by key, anything else replaced; a null
+    keeps ``base``'s value (the documented block's ``churn_horizon_days: null`` would otherwise
+    unset the horizon training stored)."""
     out = dict(base)
     for key, value in over.items():
+        if value is None:
+            continue
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merged(out[key], value)
         else:

@@ -312,5 +312,12 @@ def test_a_scoring_file_is_set_over_the_pairs_fitted_thresholds(tmp_path) -> Non
     assert load_scoring_config(None, stored).priority.p1_from == 163.7
     bad = tmp_path / "bad.yaml"
     bad.write_text("priority: {p1_fro: 5}\n")
-    with pytest.raises(ValidationError, match="p1_fro"):
+    with pytest.raises(ValueError, match=r"bad.yaml, set over .*priority.p1_fro"):
         load_scoring_config(bad, stored)
+    lower = tmp_path / "lower.yaml"  # valid over the pair's 163.7 / 60.7, not over 100 / 40
+    lower.write_text("priority: {p3_from: 50}\n")
+    assert load_scoring_config(lower, stored).priority.p3_from == 50
+    copied = tmp_path / "copied.yaml"  # the documented block's nulls keep the stored values
+    stored["stages"]["churn_horizon_days"] = 90
+    copied.write_text("stages: {churn_horizon_days: null}\nlanguage: null\n")
+    assert load_scoring_config(copied, stored).stages.churn_horizon_days == 90

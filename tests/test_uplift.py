@@ -87,6 +87,32 @@ def test_the_assignment_check_sees_a_targeted_campaign_of_a_few_hundred():
     assert not any(flagged)
 
 
+def test_random_designs_that_are_lopsided_or_pooled_are_not_flagged():
+    """A 10% holdout drawn at random with an estimated propensity clips many customers (a model
+    of 200 trees puts them past 0.98) but shows no confounding: trusted. Two randomized campaigns
+    of one action with different treated shares, told apart by a feature: the known design
+    propensity explains the classifier's AUC, so the pool is not called targeted."""
+    from training.models import FeatureEncoder
+
+    for seed in (0, 1):  # 600 customers: a propensity fit with small leaves clipped 20%
+        rng = np.random.default_rng(seed)
+        x, _, _, _, _ = _randomized(600, 20 + seed)
+        lopsided = rng.random(600) < 0.9
+        enc = FeatureEncoder(["a", "b", "group"]).fit(x)
+        _, est = check_propensity(enc.transform(x), lopsided, UpliftConfig(propensity="estimated"))
+        assert est.source == "estimated" and est.untrusted_because() is None, est
+    rng = np.random.default_rng(5)
+    x, _, _, _, _ = _randomized(1500, 20)
+    enc = FeatureEncoder(["a", "b", "group"]).fit(x)
+    north = (x["group"] == "north").to_numpy()
+    share = np.where(north, 0.5, 0.9)  # campaign A 50/50, campaign B 90/10
+    pooled = rng.random(1500) < share
+    _, known = check_propensity(enc.transform(x), pooled, UpliftConfig(), known=share)
+    assert known.design_auc > 0.6 and known.looks_randomized, known
+    _, blind = check_propensity(enc.transform(x), pooled, UpliftConfig(), known=0.7)
+    assert not blind.looks_randomized  # without the design, the campaigns look targeted
+
+
 def test_bad_inputs_are_refused():
     x, t, y, _, _ = _randomized(200, 3)
     with pytest.raises(ValueError, match="both treated and control"):

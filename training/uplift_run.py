@@ -373,8 +373,6 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
                 )
                 models[(action, outcome, learner)] = model
                 scores[f"{learner}-learner"] = model.predict(rows[test])
-                if model.propensity_check_ is not None:
-                    prop_rows.append(_check_row(action, model.propensity_check_, outcome, learner))
             if config.selection is not None:
                 retained = rows["retained"].to_numpy(float) if "retained" in rows else None
                 chosen = select_uplift(
@@ -602,7 +600,7 @@ def log_to_mlflow(
     from mlflow.tracking import MlflowClient
 
     from training.config import TrackingConfig, artifacts_beside, tracked_experiment_name
-    from training.registry import fail_stale_runs, open_experiment, tracked_run
+    from training.registry import fail_stale_runs, open_experiment, owner_tags, tracked_run
 
     if artifact_root is None:
         artifact_root = artifacts_beside(tracking_uri)
@@ -612,7 +610,9 @@ def log_to_mlflow(
     experiment_id = open_experiment(tracking, experiment)
     # a killed uplift run stayed RUNNING for good: marked FAILED, as training does
     fail_stale_runs(MlflowClient(tracking_uri=tracking_uri), log=log)
-    with tracked_run(tracking_uri, experiment_id, run_name=f"uplift {data_dir.name}") as run:
+    with tracked_run(
+        tracking_uri, experiment_id, run_name=f"uplift {data_dir.name}", tags=owner_tags()
+    ) as run:
         mlflow.set_tags({"kind": "uplift", "data": data_dir.name, "project": tracked})
         mlflow.log_params(
             {

@@ -288,7 +288,7 @@ def _warn_of_keys_differing_in_case(keys: set[str]) -> None:
     folded: dict[str, str] = {}
     clashes = []
     for key in sorted(keys):
-        if (other := folded.setdefault(key.casefold(), key)) != key:
+        if (other := folded.setdefault(key.lower(), key)) != key:  # not casefold: ß is not ss
             clashes.append((other, key))
     if clashes:
         warnings.warn(
