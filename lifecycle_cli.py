@@ -66,14 +66,11 @@ def _user_error(exc: BaseException) -> str | None:
 
     from features.mapping import IngestError
     from training.bundle import BundleError
-    from training.config import ConfigError
+    from training.config import ConfigError, validation_problems
     from training.splits import PlanError
 
     if isinstance(exc, ValidationError):
-        message = f"{exc.title}: " + "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        message = f"{exc.title}: {validation_problems(exc)}"
     elif isinstance(exc, yaml.YAMLError):
         message = f"not valid YAML: {exc}"
     elif isinstance(exc, (KeyError, IndexError)):  # LookupErrors that are bugs, not user errors

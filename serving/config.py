@@ -255,14 +255,11 @@ def load_scoring_config(
     try:  # the merged config only: 500/200/50 is valid though 50 is above the default 40
         return ScoringConfig.model_validate(_merged(base, given))
     except ValidationError as exc:
-        from training.config import ConfigError
+        from training.config import ConfigError, validation_problems
 
-        said = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors()
-        )
         raise ConfigError(
-            f"{path}, set over the champion pair's stored scoring config: {said}"
+            f"{path}, set over the champion pair's stored scoring config: "
+            f"{validation_problems(exc)}"
         ) from None
 
 

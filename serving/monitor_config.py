@@ -127,10 +127,6 @@ def load_monitor_config(path: str | Path | None) -> MonitorConfig:
     try:
         return MonitorConfig.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(
-            f"{path}: "
-            + "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-                for err in exc.errors()
-            )
-        ) from exc
+        from training.config import validation_problems
+
+        raise ValueError(f"{path}: {validation_problems(exc)}") from exc

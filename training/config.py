@@ -204,6 +204,14 @@ class ConfigError(ValueError):
     """An experiment config file cannot be used; the message names the file and the field."""
 
 
+def validation_problems(exc: ValidationError) -> str:
+    """A pydantic error as one line: ``where: what; ...`` (``(top level)`` for the whole)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+        for err in exc.errors()
+    )
+
+
 def config_file(path: str | Path) -> Path:
     """``path``; a relative ``experiments/<name>.yaml`` that the working directory does not hold
     is the shipped experiment of that name, so the commands' default configs work from any
@@ -232,11 +240,7 @@ def load_config(path: str | Path, **overrides) -> ExperimentConfig:
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from exc
+        raise ConfigError(f"{path}: {validation_problems(exc)}") from exc
 
 
 def dump_config(config: ExperimentConfig, path: str | Path) -> None:
