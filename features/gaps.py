@@ -79,10 +79,8 @@ def week_gaps(order_days: pd.Series, before: pd.Timestamp) -> str | None:
     that, from each of the six days before it: a 7-day gap that does not start on the scoring
     date's weekday falls across two counted weeks, each keeping half its orders."""
     stamps = _naive(order_days)
-    found = [
-        _thin_weeks(stamps, before - pd.Timedelta(days=shift), last_open=shift == 0)
-        for shift in range(7)
-    ]
+    days = np.asarray((before.normalize() - stamps.normalize()).days)  # once, not per counting
+    found = [_thin_weeks(days, before, shift) for shift in range(7)]
     # the counting that fits the gap best: its thinnest week the emptiest (the first on a tie)
     _, said = min(((r, s) for r, s in found if s), default=(0.0, []), key=lambda f: f[0])
     if not said:
@@ -94,17 +92,18 @@ def week_gaps(order_days: pd.Series, before: pd.Timestamp) -> str | None:
     )
 
 
-def _thin_weeks(
-    stamps: pd.DatetimeIndex, before: pd.Timestamp, last_open: bool
-) -> tuple[float, list[str]]:
-    """The thin weeks (``thin_periods``) of the :data:`RECENT_WEEKS` counted back from
-    ``before``, in words, and the least share of its usual orders one of them holds."""
-    days = (before.normalize() - stamps.normalize()).days
+def _thin_weeks(days: np.ndarray, before: pd.Timestamp, shift: int) -> tuple[float, list[str]]:
+    """The thin weeks (``thin_periods``) of the :data:`RECENT_WEEKS` counted back from ``shift``
+    days before ``before`` (``days``: each order's days before ``before``), in words, and the
+    least share of its usual orders one of them holds. Only the counting from ``before`` itself
+    judges its last week (an export cut short)."""
+    before = before - pd.Timedelta(days=shift)
+    days = days - shift
     weeks = days[(days > 0) & (days <= 7 * RECENT_WEEKS)]
-    back = np.asarray((weeks - 1) // 7)  # 0: the week just before ``before``
+    back = (weeks - 1) // 7  # 0: the week just before ``before``
     rows = np.bincount(RECENT_WEEKS - 1 - back, minlength=RECENT_WEEKS)
     said, least = [], 1.0
-    for i, usual in thin_periods(rows, WEEK_MIN_ORDERS, last_open=last_open):
+    for i, usual in thin_periods(rows, WEEK_MIN_ORDERS, last_open=shift == 0):
         start = before - pd.Timedelta(days=7 * (RECENT_WEEKS - i))
         end = start + pd.Timedelta(days=6)
         said.append(f"{start:%Y-%m-%d}..{end:%Y-%m-%d}: {rows[i]:,} orders, about {usual:,.0f}")
