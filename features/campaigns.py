@@ -137,7 +137,7 @@ def validate_campaigns(
     ``report`` is a :class:`features.ingest.TableReport` with ``accepted + quarantined ==
     rows_read``.
     """
-    from features.dates import detect_order, parse_dates
+    from features.dates import detect_order, european_file, parse_dates
     from features.ingest import TableReport, normalise_ids
     from features.mapping import IngestError
     from features.numbers import detect_format, parse_numbers
@@ -191,16 +191,15 @@ def validate_campaigns(
         source = frame[name].astype("string")
         blank = (source.isna() | (source.str.strip() == "")).to_numpy(bool)
         if col.dtype == "timestamp":
-            european = number_format.decimal == "," or sep == ";"
+            european = european_file(number_format.decimal, sep)
             order = detect_order([source], date_order, european=european)
             if order.how == "assumed" and day_first is not None:
                 how = "as the other tables of the export showed"
                 order = replace(order, day_first=day_first, how=how, warning=None)
             elif order.warning:
                 report.warnings.append(order.warning)
-            out[col.name], report.date_format = parse_dates(source, order, date_format, timezone)
-            if order.how != "not needed":
-                report.date_format = f"{report.date_format} [day/month order {order.how}]"
+            out[col.name], formats = parse_dates(source, order, date_format, timezone)
+            report.date_format = order.described(formats)
             flag(blank, f"missing {col.name}")
             flag(out[col.name].isna(), f"unparsable {col.name}")
             if latest is not None:

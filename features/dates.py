@@ -96,6 +96,20 @@ class DateOrder:
     how: str
     warning: str | None = None
 
+    @property
+    def told(self) -> bool:
+        """The values told the order (or it was forced): not a guess, not moot."""
+        return self.how.startswith(("detected", "forced"))
+
+    def described(self, formats: str) -> str:
+        """``formats`` with how the order was chosen, where it mattered."""
+        return formats if self.how == "not needed" else f"{formats} [day/month order {self.how}]"
+
+
+def european_file(decimal: str, sep: str | None) -> bool:
+    """A decimal-comma or semicolon file: where an undecided ``a/b/yyyy`` is read day first."""
+    return decimal == "," or sep == ";"
+
 
 def _extract(values: pd.Series) -> tuple[pd.Series, dict[str, pd.DataFrame]]:
     text = values.str.strip()

@@ -35,7 +35,7 @@ from features.contract import (
     table_path,
 )
 from features.csv_source import REPEATED, SourceFile, fold_name, read_source
-from features.dates import detect_order, parse_dates, placeholder_dates
+from features.dates import detect_order, european_file, parse_dates, placeholder_dates
 from features.gaps import month_gaps
 from features.mapping import VALUE_COLUMNS, ColumnMapping, IngestError
 from features.numbers import CURRENCIES, NumberFormat, detect_format, forced_format, parse_numbers
@@ -299,7 +299,7 @@ def _build_table(
     inputs = _inputs(table, frame, path, mapping)
     numbers = _number_format(source, inputs, mapping, report, clean)
     time_inputs = [c.name for c in CONTRACT[table] if c.dtype == "timestamp" and c.name in inputs]
-    european = numbers.decimal == "," or source.sep == ";"
+    european = european_file(numbers.decimal, source.sep)
     order = detect_order([inputs[c][clean] for c in time_inputs], mapping.date_order, european)
     out = pd.DataFrame(index=frame.index)
     dates_used = []
@@ -342,13 +342,11 @@ def _build_table(
             if col.required:
                 check.flag(out[col.name].isna(), f"missing {col.name}")
     if time_inputs:
-        report.date_format = "; ".join(dates_used) + (
-            f" [day/month order {order.how}]" if order.how != "not needed" else ""
-        )
+        report.date_format = order.described("; ".join(dates_used))
         report.formats["dates"] = report.date_format
         if order.warning:
             report.warnings.append(order.warning)
-        if order.how.startswith(("detected", "forced")):
+        if order.told:
             report.day_first = order.day_first
     if table == TRANSACTIONS:
         out["amount"] = _amount(inputs, out, check, numbers, mapping, report)
