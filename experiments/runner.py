@@ -30,13 +30,19 @@ def experiment_names(experiments_dir: Path = EXPERIMENTS_DIR) -> list[str]:
     return sorted(p.stem for p in Path(experiments_dir).glob("*.yaml"))
 
 
+def _is_path(name: str) -> bool:
+    """``name`` names a YAML file (``my-crm.yaml``, ``reports/results/tuned.yaml``), not an
+    experiment of a folder."""
+    return name.endswith((".yaml", ".yml")) or "/" in name
+
+
 def experiment_file(name: str, experiments_dir: Path = EXPERIMENTS_DIR) -> Path:
     """The YAML of experiment ``name``: a path to a YAML file as given (``reports/results/
     tuned.yaml``, ``my-crm.yaml``), else ``NAME.yaml`` in the working directory's
     ``experiments/`` (the user's own), then in ``experiments_dir`` (the shipped ones)."""
     from training.config import ConfigError
 
-    if name.endswith((".yaml", ".yml")) or "/" in name:
+    if _is_path(name):
         path = Path(name)
         if not path.is_file():
             raise ConfigError(f"{path}: no such experiment file")
@@ -54,7 +60,7 @@ def experiment_file(name: str, experiments_dir: Path = EXPERIMENTS_DIR) -> Path:
 
 def experiment_name(name: str) -> str:
     """The MLflow experiment an experiment is tracked in: its name, or its file's stem."""
-    return Path(name).stem if name.endswith((".yaml", ".yml")) or "/" in name else name
+    return Path(name).stem if _is_path(name) else name
 
 
 def load_experiment(

@@ -462,11 +462,13 @@ def score_label(key: str) -> str:
     return key if key == SELECTED else f"{key}-learner"
 
 
-def _check_row(action: str, check, outcome: str = "", learner: str = "") -> dict:
+def _check_row(action: str, check) -> dict:
+    """The assignment check of an action, a row of ``propensity_check.csv`` (``outcome`` and
+    ``learner`` stay in the table, empty: the check is the action's, whatever is fitted)."""
     return {
         "action": action,
-        "outcome": outcome,
-        "learner": learner,
+        "outcome": "",
+        "learner": "",
         "source": check.source,
         "treated_share": check.treated_share,
         "propensity_auc": check.auc,
