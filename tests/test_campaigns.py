@@ -46,6 +46,17 @@ def _export(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def _ingest_args(tmp_path: Path, orders: str, campaigns: str) -> tuple[list[str], Path, Path, Path]:
+    """``lifecycle ingest`` arguments for an orders export and a campaigns export written from
+    text; the orders file, the campaigns file and the output folder."""
+    tx = tmp_path / "tx.csv"
+    tx.write_text(orders)
+    camp = _export(tmp_path, campaigns)
+    out = tmp_path / "data"
+    args = ["ingest", "--transactions", str(tx), "--out", str(out), "--campaigns", str(camp)]
+    return args, tx, camp, out
+
+
 def test_bad_rows_are_quarantined_with_reasons_and_counted(tmp_path):
     data = _contract_dir(tmp_path)
     lines = [
@@ -213,29 +224,14 @@ def test_cli_ingest_with_campaigns(tmp_path):
 
     from lifecycle_cli import app
 
-    tx = tmp_path / "tx.csv"
-    tx.write_text("customer_id,ordered_at,amount\nA,2024-02-01,10\nB,2024-02-03,5\n")
-    camp = _export(
+    args, _, _, out = _ingest_args(
         tmp_path,
+        "customer_id,ordered_at,amount\nA,2024-02-01,10\nB,2024-02-03,5\n",
         "Cust,Sent,campaign_id,action,arm\nA,2024-03-01,c1,call,treated\n"
         "B,2024-03-01,c1,,control\nQ,2024-03-01,c1,call,treated\n"
         "A,2099-03-01,c2,call,treated\n",  # a typo for 2019-03-01: in the future, as in orders
     )
-    out = tmp_path / "data"
-    result = CliRunner().invoke(
-        app,
-        [
-            "ingest",
-            "--transactions",
-            str(tx),
-            "--out",
-            str(out),
-            "--campaigns",
-            str(camp),
-            "--campaigns-map",
-            "customer_id=Cust,sent_at=Sent",
-        ],
-    )
+    result = CliRunner().invoke(app, [*args, "--campaigns-map", "customer_id=Cust,sent_at=Sent"])
     assert result.exit_code == 0, result.output
     assert "campaigns: 4 rows read, 2 accepted, 2 quarantined" in result.output
     assert "sent_at in the future: 1" in result.output
@@ -298,15 +294,12 @@ def test_ambiguous_campaign_dates_follow_the_export_or_are_warned_of(tmp_path):
 
     from lifecycle_cli import app
 
-    tx = tmp_path / "tx.csv"
-    tx.write_text("customer_id;ordered_at;amount\nA;25.04.2025;10,00\nB;02.04.2025;5,50\n")
-    camp = _export(
+    args, _, _, out = _ingest_args(
         tmp_path,
+        "customer_id;ordered_at;amount\nA;25.04.2025;10,00\nB;02.04.2025;5,50\n",
         "customer_id;sent_at;campaign_id;action;arm\nA;01.05.2025;c1;call;treated\n"
         "B;01.05.2025;c1;;control\n",
     )
-    out = tmp_path / "data"
-    args = ["ingest", "--transactions", str(tx), "--out", str(out), "--campaigns", str(camp)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert (load_campaigns(out)["sent_at"] == pd.Timestamp("2025-05-01")).all()
@@ -330,15 +323,12 @@ def test_a_failed_campaigns_ingest_changes_nothing(tmp_path):
 
     from lifecycle_cli import app
 
-    tx = tmp_path / "tx.csv"
-    tx.write_text("customer_id,ordered_at,amount\nA,2024-02-01,10\nB,2024-02-03,5\n")
-    camp = _export(
+    args, tx, camp, out = _ingest_args(
         tmp_path,
+        "customer_id,ordered_at,amount\nA,2024-02-01,10\nB,2024-02-03,5\n",
         "Cust,Sent,campaign_id,action,arm\nA,2024-03-01,c1,call,Treatment A\n"
         "B,2024-03-01,c1,,Holdout\n",
     )
-    out = tmp_path / "data"
-    args = ["ingest", "--transactions", str(tx), "--out", str(out), "--campaigns", str(camp)]
     first = CliRunner().invoke(app, [*args, "--campaigns-map", "customer_id=Cust,sent_at=Sent"])
     assert first.exit_code == 0, first.output
     before = {p.name: p.read_bytes() for p in out.glob("*.parquet")}
