@@ -257,7 +257,7 @@ def _data_set(data: Path | None) -> Path | None:
                 f"data set {data}: {table}.parquet has 0 rows (nothing was accepted at "
                 f"ingest){where}"
             )
-    _no_rows_without_a_customer(data, tables)
+    _all_rows_usable(data, tables)
     _not_dated_in_the_future(data, tables)
     _DATA_SETS.append(data)
     return data
@@ -284,19 +284,20 @@ def _not_dated_in_the_future(data: str | Path, tables) -> None:
         )
 
 
-def _no_rows_without_a_customer(data: str | Path, tables) -> None:
-    """A row without ``customer_id`` (a table written by other means than ingest, which
-    quarantines them) would be dropped unseen by every feature: refuse, counting them."""
-    named = {"customers": tables.customers, "transactions": tables.transactions}
-    if tables.events is not None:
-        named["events"] = tables.events
-    for table, t in named.items():
-        n = int(t.filter(t.customer_id.isnull()).count().execute())
-        if n:
-            _fail(
-                f"data set {data}: {table}.parquet has {n:,} rows without a customer_id, which no "
-                "feature can use; run `lifecycle ingest` (it quarantines them) or drop them"
-            )
+def _all_rows_usable(data: str | Path, tables) -> None:
+    """Refuse a contract with rows no feature can use (a table written by other means than
+    ingest, which quarantines them): they would be left out unseen or stop scoring midway. One
+    line, naming each table, reason, count and a first row."""
+    from features.unusable_rows import unusable_rows
+
+    found = unusable_rows(tables.customers, tables.transactions, tables.events)
+    if found:
+        _fail(
+            f"data set {data}: rows no feature can use: "
+            + "; ".join(u.described() for u in found)
+            + ". Run `lifecycle ingest` (it quarantines such rows) or fix the job that writes "
+            "the tables; nothing was computed"
+        )
 
 
 DataDir = Annotated[
@@ -588,7 +589,7 @@ def _spark_paths(on, data: str | Path, out: str | None = None) -> None:
                 tables = connect(data, on.backend)
             except (ValueError, OSError) as exc:
                 _fail(f"data set {data}: {' '.join(str(exc).split())}")
-            _no_rows_without_a_customer(data, tables)
+            _all_rows_usable(data, tables)
             _not_dated_in_the_future(data, tables)
 
 

@@ -229,16 +229,47 @@ def test_data_set_that_is_not_parquet_is_one_line(short_history, tmp_path):
     )
 
 
-def test_rows_without_a_customer_are_refused_not_dropped(tmp_path):
-    data = write_contract(
-        tmp_path / "nulls",
-        customers_frame(["a"]),
-        transactions_frame(["a", None, None], ["2024-01-02"] * 3, [5.0, 6.0, 7.0]),
-    )
-    assert_one_line_error(
+def test_rows_no_feature_can_use_are_refused_not_dropped(tmp_path):
+    """A contract written by other means than ingest: rows without a customer, of a customer the
+    customers table does not know, without a date, with a NaN or infinite amount, and events
+    without a type are each counted in the one error line, with a first row to look up; before,
+    all but the first were left out of every feature unseen and an infinite amount stopped scoring
+    inside the value model."""
+    ids = ["a", None, None, "ghost", "a", "a", "a"]
+    days = ["2024-01-02"] * 4 + [None, "2024-01-03", "2024-01-04"]
+    tx = transactions_frame(ids, days, [5.0, 6.0, 7.0, 8.0, 9.0, float("nan"), float("inf")])
+    data = write_contract(tmp_path / "nulls", customers_frame(["a"]), tx)
+    pd.DataFrame(
+        {
+            "customer_id": ["a", "a"],
+            "occurred_at": pd.to_datetime(["2024-01-02"] * 2).astype("datetime64[us]"),
+            "event_type": pd.Series(["visit", None], dtype=str),
+        }
+    ).to_parquet(data / "events.parquet", index=False)
+    line = assert_one_line_error(
         invoke(data_set_args(data, tmp_path)["features"]),
-        "transactions.parquet has 2 rows without a customer_id",
+        "transactions.parquet: 2 row(s) with no customer_id",
+        "transactions.parquet: 1 row(s) with no ordered_at (e.g. customer_id='a', ordered_at=null",
+        "transactions.parquet: 2 row(s) with an amount that is missing or not a finite number",
+        "amount=nan",
+        "transactions.parquet: 1 row(s) with a customer_id not in customers.parquet (e.g. "
+        "customer_id='ghost'",
+        "events.parquet: 1 row(s) with no event_type",
+        "lifecycle ingest",
     )
+    assert "customers.parquet" not in line.split("rows no feature can use")[1].split("not in")[0]
+
+
+def test_a_clean_contract_has_no_unusable_rows(tmp_path):
+    """The generator's contract (events, margins, static attributes) passes the check: no false
+    alarm on usable rows."""
+    from features.snapshots import connect
+    from features.synthetic import generate
+    from features.unusable_rows import unusable_rows
+
+    generate(tmp_path / "data", 300, 3)
+    tables = connect(tmp_path / "data")
+    assert unusable_rows(tables.customers, tables.transactions, tables.events) == []
 
 
 def test_config_data_set_is_checked_too(tmp_path):

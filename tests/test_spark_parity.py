@@ -350,8 +350,9 @@ def test_uris_spark_cannot_reach_are_one_line_naming_the_path(
 
 @pytest.mark.spark
 def test_a_uri_gets_the_checks_of_a_local_data_set(spark_engine, synthetic_dir, tmp_path):
-    """Rows without a customer id and a transaction dated in 2099, in a contract read by URI: the
-    same one-line refusals as for a local directory, counted and dated, before any feature job."""
+    """Rows without a customer id, of an unknown customer or with an infinite amount, and a
+    transaction dated in 2099, in a contract read by URI: the same one-line refusals as for a
+    local directory, counted and dated, before any feature job."""
     from lifecycle_cli import app
 
     def refused(transactions: pd.DataFrame) -> str:
@@ -371,8 +372,16 @@ def test_a_uri_gets_the_checks_of_a_local_data_set(spark_engine, synthetic_dir, 
         return " ".join(result.output.split())
 
     tx = pd.read_parquet(synthetic_dir / "transactions.parquet")
-    nameless = tx.assign(customer_id=tx["customer_id"].where(tx.index >= 3))
-    assert "transactions.parquet has 3 rows without a customer_id" in refused(nameless)
+    broken = tx.assign(customer_id=tx["customer_id"].where(tx.index >= 3))
+    broken.loc[broken.index[3], "amount"] = float("inf")
+    broken.loc[broken.index[4:6], "customer_id"] = "ghost"
+    message = refused(broken)
+    assert "transactions.parquet: 3 row(s) with no customer_id" in message
+    assert "1 row(s) with an amount that is missing or not a finite number" in message
+    assert "amount=inf" in message
+    assert (
+        "2 row(s) with a customer_id not in customers.parquet (e.g. customer_id='ghost'" in message
+    )
     late = tx.copy()
     late.loc[late.index[0], "ordered_at"] = pd.Timestamp("2099-01-01")
     assert "its last transaction is dated 2099-01-01, after today" in refused(late)
