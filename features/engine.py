@@ -106,8 +106,9 @@ class Engine:
 
     @contextmanager
     def job(self, what: str) -> Iterator[None]:
-        """Run Spark work: failures become one-line :class:`EngineError` naming ``what``, and
-        the session time zone is UTC for the duration (then restored).
+        """Run Spark work: failures become one-line :class:`EngineError` naming ``what``, a
+        line every half minute tells its progress (:mod:`features.spark_progress`), and the
+        session time zone is UTC for the duration (then restored).
 
         The contract's timestamps are naive UTC (``TIMESTAMP_NTZ``); several Spark functions
         (``timestampdiff``, ``date_format``) convert them to instants through the session time
@@ -117,11 +118,13 @@ class Engine:
         if not self.is_spark:
             yield
             return
+        from features.spark_progress import reporting
+
         conf = self.spark.conf
         zone = conf.get("spark.sql.session.timeZone")
         conf.set("spark.sql.session.timeZone", "UTC")
         try:
-            with spark_job(what):
+            with spark_job(what), reporting(self.spark, what):
                 yield
         finally:
             if not interrupted():  # py4j's connection went with the interrupted call

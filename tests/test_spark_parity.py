@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -797,3 +798,46 @@ def test_sampling_fraction_and_engine_are_logged_on_the_run(tmp_path):
     assert params["data_sample_fraction"] == "0.2" and params["data_engine"] == "duckdb"
     with pytest.raises(ValueError, match="sample fraction"):
         BuildSettings(None, 1.5)
+
+
+@pytest.mark.spark
+def test_a_long_spark_job_reports_its_tasks_while_it_runs(spark_engine):
+    """Lines while the work runs (how long, tasks done of the running stages), none after it,
+    one reporter however deep the jobs nest; a tracker that fails ends the lines, not the job."""
+    from features.spark_progress import reporting
+
+    lines: list[str] = []
+    spark = spark_engine.spark
+    with reporting(spark, "counting", period=0.3, write=lines.append):
+        with reporting(spark, "nested", period=0.05, write=lines.append):
+            total = spark.range(0, 30_000_000, numPartitions=40).selectExpr("sum(id % 7)").first()
+    after = len(lines)
+    assert total[0] > 0 and lines, "no progress line for a job of several seconds"
+    assert all(line.startswith("counting: running for ") for line in lines), lines
+    assert any(" of 40 tasks done" in line for line in lines), lines
+    time.sleep(0.7)
+    assert len(lines) == after  # the reporter stopped with the work
+
+    class Gone:
+        @property
+        def sparkContext(self):
+            raise RuntimeError("session stopped")
+
+    with reporting(Gone(), "gone", period=0.05, write=lines.append):
+        time.sleep(0.3)
+    assert len(lines) == after
+
+
+def test_a_progress_line_names_the_work_time_and_tasks():
+    from types import SimpleNamespace
+
+    from features.spark_progress import progress_line
+
+    stage = SimpleNamespace(numTasks=400, numCompletedTasks=120, numFailedTasks=3)
+    assert progress_line("features for 1 cutoff(s)", 125.0, [stage, stage]) == (
+        "features for 1 cutoff(s): running for 2.1 min; 2 stage(s) at work, 240 of 800 tasks "
+        "done, 6 failed and retried"
+    )
+    assert progress_line("scoring", 31.0, []) == (
+        "scoring: running for 31 s (on the driver, or between stages)"
+    )
