@@ -56,15 +56,40 @@ def _plain_id(value: str) -> str:
     return value
 
 
+#: The longest id taken: a CRM key, an e-mail address (up to 254 characters) or a URN.
+MAX_ID_LENGTH = 512
 CustomerId = Annotated[
     str,
     Field(
         min_length=1,
-        max_length=128,
+        max_length=MAX_ID_LENGTH,
         description="CRM customer id",
         json_schema_extra={"pattern": PLAIN_ID},
     ),
     AfterValidator(_plain_id),
+]
+#: An id to look up: surrounding spaces are allowed and ignored, as ingest trims them (a CRM
+#: field with a trailing space still finds its customer); control characters are not.
+LOOKUP_ID = f"^[^{_CONTROLS}]*[^{_SPACES}{_CONTROLS}][^{_CONTROLS}]*$"
+
+
+def _lookup_id(value: str) -> str:
+    if not re.fullmatch(LOOKUP_ID, value):
+        raise ValueError(
+            "a customer id has no control characters (line breaks, tabs) and is not only spaces"
+        )
+    return value
+
+
+LookupId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        description="CRM customer id (surrounding spaces are ignored, as ingest trims them)",
+        json_schema_extra={"pattern": LOOKUP_ID},
+    ),
+    AfterValidator(_lookup_id),
 ]
 Category = Annotated[str, Field(min_length=1, max_length=64)]
 #: Feature families a request carries: the catalogue's, less ``calendar`` (taken from ``as_of``).
@@ -336,7 +361,7 @@ FEATURES_EXAMPLE: dict[str, object] = {
 class ScoreIdsRequest(_Body):
     """Score customers of the loaded feature snapshot by id."""
 
-    customer_ids: list[CustomerId] = Field(min_length=1, max_length=MAX_BATCH)
+    customer_ids: list[LookupId] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class ScoreFeaturesRequest(_Body):

@@ -236,6 +236,7 @@ class Scorer:
         )
         scorer = cls(champions, config, snapshot)  # the snapshot is scored on every core
         set_prediction_threads(champions, settings.predict_threads)
+        _warn_if_served_differs(Path(settings.snapshot), scorer)
         return scorer
 
     @property
@@ -409,6 +410,65 @@ def _warn_if_scores_disagree(snapshot_file: Path, snapshot: pd.DataFrame) -> Non
             scores_file,
             ", ".join(map(str, sorted(days))),
             served,
+        )
+
+
+#: What a CRM user compares between the nightly scores file and ``/score/ids``.
+COMPARED_COLUMNS = (
+    "churn_model_version",
+    "clv_model_version",
+    "stage",
+    "priority_tier",
+    "recommended_action",
+    "recommended_action_label",
+)
+
+
+def _warn_if_served_differs(snapshot_file: Path, scorer: Scorer) -> None:
+    """Say when the scores file beside the snapshot, of the same date, holds other answers than
+    the service gives for its customers: a champion promoted (or a scoring config or
+    ``LIFECYCLE_LANG`` changed) since ``lifecycle score`` wrote them, and the service restarted
+    before the next score. The CRM would get one pair's answers from the export and another's
+    from the service for the same customer and date."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    name = snapshot_file.name
+    if not name.endswith(".snapshot.parquet") or scorer.as_of is None:
+        return
+    scores_file = snapshot_file.with_name(name.removesuffix(".snapshot.parquet") + ".parquet")
+    try:
+        written = pq.read_table(scores_file, columns=["customer_id", "as_of", *COMPARED_COLUMNS])
+    except (OSError, KeyError, ValueError, pa.ArrowException):
+        return  # no scores file beside it, or not ours
+    frame = written.to_pandas()
+    if frame.empty or {pd.Timestamp(v).date() for v in frame["as_of"].dropna()} != {scorer.as_of}:
+        return  # another date: _warn_if_scores_disagree says so
+    differ: dict[str, int] = {}
+    example = None
+    for row in frame.itertuples(index=False):
+        i = scorer._positions.get(row.customer_id)
+        if i is None:
+            continue
+        served = scorer._scores[i]
+        for column in COMPARED_COLUMNS:
+            if str(getattr(row, column)) != str(served[column]):
+                differ[column] = differ.get(column, 0) + 1
+                example = example or (row.customer_id, column, getattr(row, column), served[column])
+    if differ:
+        cid, column, there, here = cast(tuple, example)
+        logger.warning(
+            "the scores file %s (what `lifecycle export` sends) disagrees with what this service "
+            "answers for the same customers as of %s (%s; e.g. %s: %s %r there, %r here): the "
+            "champion, the scoring config or LIFECYCLE_LANG changed since `lifecycle score` "
+            "wrote it; run `lifecycle score` and restart the service",
+            scores_file,
+            scorer.as_of,
+            ", ".join(f"{column} {n:,}" for column, n in differ.items()),
+            cid,
+            column,
+            there,
+            here,
         )
 
 

@@ -168,6 +168,20 @@ def test_unknown_id_is_an_item_error_not_a_failed_batch(client, batch_scores):
     assert first["score"]["customer_id"] == known[0] and last["score"]["customer_id"] == known[1]
 
 
+def test_an_id_with_the_spaces_ingest_trims_finds_its_customer(client, batch_scores):
+    """A CRM field with a trailing space (or a no-break space around it) is the customer ingest
+    stored without them; the answer keeps the id as sent, in the request's order. Before, the
+    whole batch of 1,000 was a 400; a long id (an e-mail address) is taken too."""
+    known = batch_scores.index[:2].tolist()
+    sent = [f"{known[0]} ", f"\u00a0{known[1]}", "x" * 300]
+    response = client.post("/score/ids", json={"customer_ids": sent})
+    assert response.status_code == 200, response.text
+    first, second, long = response.json()
+    assert [first["customer_id"], second["customer_id"]] == sent[:2]
+    assert first["score"]["customer_id"] == known[0] and second["score"]["customer_id"] == known[1]
+    assert long["score"] is None and "unknown customer_id" in long["error"]
+
+
 def test_concurrent_single_requests_each_get_their_own_customer(server, batch_scores):
     ids = batch_scores.index[:48].tolist()
 
@@ -342,9 +356,9 @@ def _customer(snapshot: pd.DataFrame, **changes) -> dict:
         ({}, "customer_ids"),
         ({"customer_ids": []}, "customer_ids"),
         ({"customer_ids": ["C1"] * 1001}, "customer_ids"),
-        ({"customer_ids": ["x" * 129]}, "customer_ids"),
+        ({"customer_ids": ["x" * 513]}, "customer_ids"),
         ({"customer_ids": ["C1"], "limit": 5}, "limit"),
-        ({"customer_ids": ["C1", " C0000001 "]}, "no leading or trailing spaces"),
+        ({"customer_ids": ["C1", " \u00a0 "]}, "not only spaces"),
         ({"customer_ids": ["C0000001\n"]}, "control characters"),
     ],
     ids=[
@@ -355,7 +369,7 @@ def _customer(snapshot: pd.DataFrame, **changes) -> dict:
         "1001-ids",
         "long-id",
         "unknown-field",
-        "id-with-spaces",
+        "id-of-spaces",
         "id-with-line-break",
     ],
 )
@@ -671,3 +685,35 @@ def test_a_scores_file_of_another_date_beside_the_snapshot_is_said(trained_store
         Scorer.from_settings(settings)
     (said,) = [r.getMessage() for r in caplog.records if "was stopped between" in r.getMessage()]
     assert f"is as of {trained_store.as_of} but its scores file" in said
+
+
+def test_a_scores_file_of_another_pair_beside_the_snapshot_is_said(trained_store, tmp_path, caplog):
+    """A champion promoted after `lifecycle score` and a service restarted before the next one:
+    the service answered with the new pair, the export sent the old one's scores of the same date,
+    unsaid (every customer differed; 96 of 3,000 stages, 518 actions on a synthetic run)."""
+    import logging
+
+    from serving.service import Scorer, Settings
+
+    snapshot = pd.read_parquet(trained_store.snapshot)
+    path = tmp_path / "scores.snapshot.parquet"
+    snapshot.to_parquet(path, index=False)
+    scores = pd.read_parquet(trained_store.scores)
+    scores.to_parquet(tmp_path / "scores.parquet", index=False)
+    settings = Settings(path, trained_store.tracking_uri, PROJECT)
+    with caplog.at_level(logging.WARNING, logger="serving.service"):
+        Scorer.from_settings(settings)
+    assert not [r for r in caplog.records if "disagrees with what this service" in r.getMessage()]
+    older = scores.assign(churn_model_version="0")
+    older.loc[older.index[0], "stage"] = (
+        "churned" if scores["stage"].iloc[0] != "churned" else "new"
+    )
+    older.to_parquet(tmp_path / "scores.parquet", index=False)
+    with caplog.at_level(logging.WARNING, logger="serving.service"):
+        Scorer.from_settings(settings)
+    (said,) = [
+        r.getMessage()
+        for r in caplog.records
+        if "disagrees with what this service" in r.getMessage()
+    ]
+    assert f"churn_model_version {len(scores):,}" in said and "stage 1" in said
