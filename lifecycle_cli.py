@@ -311,11 +311,21 @@ DataDir = Annotated[
 @app.command()
 def ingest(
     transactions: Annotated[
-        Path, typer.Option(help="Transactions export (CSV, TSV, whitespace or Parquet).")
+        list[Path],
+        typer.Option(
+            help="Transactions export (CSV, TSV, whitespace or Parquet). Repeat it, or quote a "
+            "pattern ('orders_*.csv'), for several exports, oldest first: a later file's orders "
+            "replace an earlier one's, rows repeated across files are kept once."
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Output contract directory (replaced as a whole).")],
-    customers: Annotated[Path | None, typer.Option(help="Customers export.")] = None,
-    events: Annotated[Path | None, typer.Option(help="Engagement events export.")] = None,
+    customers: Annotated[
+        list[Path] | None,
+        typer.Option(help="Customers export (repeatable, oldest first: the latest record wins)."),
+    ] = None,
+    events: Annotated[
+        list[Path] | None, typer.Option(help="Engagement events export (repeatable).")
+    ] = None,
     map: Annotated[
         str | None,
         typer.Option(

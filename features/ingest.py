@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -51,6 +51,8 @@ OWNED = {
     f"{folder}{t}.parquet" for t in (*TABLES, "campaigns") for folder in ("", "quarantine/")
 } | {"manifest.json"}
 NUMBER_INPUTS = ("amount", "unit_price", "quantity", "margin", "value")
+#: A table's export: one file, or several (a list; a quoted pattern such as ``orders_*.csv``).
+Files = str | Path | Sequence[str | Path]
 
 
 @dataclass
@@ -90,6 +92,9 @@ class _Table:
     report: TableReport
     #: customer ids (as stored) of the quarantined rows that no accepted row has
     quarantined_ids: frozenset[str] = frozenset()
+    #: where each accepted row came from: its 1-based data row and physical line in the file
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))
+    lines: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))
 
 
 class _Validator:
@@ -622,7 +627,7 @@ def _split(
     if table == CUSTOMERS:  # what the transactions and events of these customers are told
         ids = out["customer_id"]
         rejected = frozenset(ids[~ok].dropna()) - frozenset(ids[ok].dropna())
-    return _Table(accepted, quarantined, report, rejected)
+    return _Table(accepted, quarantined, report, rejected, np.flatnonzero(ok) + 1, source.lines[ok])
 
 
 def _derive_customers(transactions: pd.DataFrame, events: pd.DataFrame | None) -> pd.DataFrame:
@@ -667,10 +672,10 @@ def _to_contract_types(frame: pd.DataFrame, table: str) -> pd.DataFrame:
 
 def ingest(
     out_dir: str | Path,
-    transactions: str | Path,
+    transactions: Files,
     mapping: ColumnMapping,
-    customers: str | Path | None = None,
-    events: str | Path | None = None,
+    customers: Files | None = None,
+    events: Files | None = None,
     log=print,
     strict_values: bool = False,
     min_accepted_share: float = MIN_ACCEPTED_SHARE,
@@ -679,7 +684,8 @@ def ingest(
     campaigns=None,
 ) -> dict[str, TableReport]:
     """Ingest exports into a contract directory (replaced as a whole) and return the per-table
-    counts.
+    counts. A table may come as several files (a path or a list; a quoted pattern is expanded):
+    each is validated alone, then they are put together as :mod:`features.export_files` says.
 
     ``campaigns`` (a :class:`features.campaigns.CampaignsSource`) is validated against the new
     customers and written in the same swap: a failing campaigns file leaves the previous
@@ -699,20 +705,29 @@ def ingest(
     built: dict[str, _Table] = {}
     known_ids: set[str] | None = None
     rejected: frozenset[str] = frozenset()
+    per_file: list[TableReport] = []
     if customers is not None:
-        built[CUSTOMERS] = _ingest_one(
-            CUSTOMERS, Path(customers), mapping, None, log, strict_values, latest
+        built[CUSTOMERS] = _ingest_files(
+            CUSTOMERS, customers, mapping, None, log, strict_values, latest, per_file=per_file
         )
         known_ids = set(built[CUSTOMERS].accepted["customer_id"])
         rejected = built[CUSTOMERS].quarantined_ids
-    built[TRANSACTIONS] = _ingest_one(
-        TRANSACTIONS, Path(transactions), mapping, known_ids, log, strict_values, latest, rejected
+    built[TRANSACTIONS] = _ingest_files(
+        TRANSACTIONS,
+        transactions,
+        mapping,
+        known_ids,
+        log,
+        strict_values,
+        latest,
+        rejected,
+        per_file,
     )
     if events is not None:
-        built[EVENTS] = _ingest_one(
-            EVENTS, Path(events), mapping, known_ids, log, strict_values, latest, rejected
+        built[EVENTS] = _ingest_files(
+            EVENTS, events, mapping, known_ids, log, strict_values, latest, rejected, per_file
         )
-    require_share([b.report for b in built.values()], min_accepted_share)
+    require_share(per_file, min_accepted_share)  # each file on its own
     reports = {t: b.report for t, b in built.items()}
     tables = {t: b.accepted for t, b in built.items()}
     if customers is None:
@@ -738,6 +753,8 @@ def ingest(
         reports[CAMPAIGNS] = campaign_rows[2]
     if dry_run:
         return reports
+    if shrunk := _history_shrinks(out_dir, tables[TRANSACTIONS]):
+        log(f"transactions: warning: {shrunk}")
     with replaced_directory(out_dir, OWNED) as staging:
         if campaign_rows is not None:
             from features.campaigns import campaigns_path
@@ -765,6 +782,35 @@ def ingest(
     return reports
 
 
+#: A new ingest starting this many days after the one it replaces is said to shrink the history.
+SHRINK_DAYS = 30
+
+
+def _history_shrinks(out_dir: Path, accepted: pd.DataFrame) -> str | None:
+    """A warning when the transactions replacing an earlier ingest of ``out_dir`` begin
+    :data:`SHRINK_DAYS` or more after the earlier ones did: an increment (a month, the last 30
+    days) ingested alone replaces the whole history, since ``--out`` is replaced as a whole."""
+    old_path = table_path(out_dir, TRANSACTIONS)
+    if accepted.empty or not old_path.is_file():
+        return None
+    try:
+        old = pd.read_parquet(old_path, columns=["ordered_at"])["ordered_at"]
+    except Exception:  # an unreadable earlier output is replaced without a comparison
+        return None
+    if old.empty:
+        return None
+    old_start, new_start = old.min(), accepted["ordered_at"].min()
+    if (new_start - old_start) < pd.Timedelta(days=SHRINK_DAYS):
+        return None
+    return (
+        f"{out_dir} held {len(old):,} transactions from {old_start.date()} to "
+        f"{old.max().date()}; this ingest replaces them with {len(accepted):,} from "
+        f"{new_start.date()} to {accepted['ordered_at'].max().date()}: the history before "
+        f"{new_start.date()} is gone (--out is replaced as a whole; to add a period, give "
+        "every period's file: --transactions older.csv --transactions newer.csv)"
+    )
+
+
 def require_share(reports: Iterable[TableReport], share: float) -> None:
     """Fail loudly, with the top reasons and a sample source row each, when too little of a table
     was accepted (campaigns included)."""
@@ -786,6 +832,103 @@ def require_share(reports: Iterable[TableReport], share: float) -> None:
         f"({maps}, --sep, --encoding, --decimal, --date-order) or lower --min-accepted-share"
     )
     raise IngestError(" ".join(parts[:-1]) + "; " + parts[-1])
+
+
+def _ingest_files(
+    table: str,
+    files: Files,
+    mapping: ColumnMapping,
+    known_ids: set[str] | None,
+    log,
+    strict_values: bool,
+    latest: pd.Timestamp | None,
+    quarantined_ids: frozenset[str] = frozenset(),
+    per_file: list[TableReport] | None = None,
+) -> _Table:
+    """One table from one or several export files; each file's report is added to ``per_file``."""
+    from features.export_files import expand_files
+
+    paths = expand_files([files] if isinstance(files, str | Path) else files, f"--{table}")
+    parts = [
+        _ingest_one(table, path, mapping, known_ids, log, strict_values, latest, quarantined_ids)
+        for path in paths
+    ]
+    if per_file is not None:
+        per_file += [p.report for p in parts]
+    if len(parts) == 1:
+        return parts[0]
+    combined = _combined(table, parts)
+    r = combined.report
+    detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(r.reasons.items())) or "none"
+    log(
+        f"{table}: {len(parts)} files together: {r.rows_read:,} rows read, {r.accepted:,} "
+        f"accepted, {r.quarantined:,} quarantined [{detail}]"
+    )
+    return combined
+
+
+def _combined(table: str, parts: list[_Table]) -> _Table:
+    """Several files' validated rows as one table: rows a later file replaces are quarantined
+    (:func:`features.export_files.replaced_by_later_files`); counts and formats are summed."""
+    from features.export_files import replaced_by_later_files
+
+    reasons = replaced_by_later_files(table, [p.accepted for p in parts])
+    report = TableReport(table=table, source_file=", ".join(p.report.source_file for p in parts))
+    accepted, quarantined = [], []
+    for part, reason in zip(parts, reasons, strict=True):
+        gone = pd.notna(reason)
+        accepted.append(part.accepted.loc[~gone])
+        quarantined.append(part.quarantined)
+        if gone.any():
+            quarantined.append(
+                quarantine_rows(
+                    part.accepted.loc[gone].astype("string"),
+                    part.report.source_file,
+                    part.rows[gone],
+                    reason[gone],
+                    part.lines[gone],
+                )
+            )
+        _add_counts(report, part.report, reason[gone])
+    report.accepted = sum(len(a) for a in accepted)
+    report.quarantined = report.rows_read - report.accepted
+    told = {p.report.day_first for p in parts if p.report.day_first is not None}
+    report.day_first = told.pop() if len(told) == 1 else None
+    kept = pd.concat(accepted, ignore_index=True)
+    dropped = frozenset().union(*(p.quarantined_ids for p in parts))
+    return _Table(
+        kept,
+        pd.concat(quarantined, ignore_index=True),
+        report,
+        dropped - frozenset(kept["customer_id"].dropna()),
+    )
+
+
+def _add_counts(total: TableReport, one: TableReport, replaced: np.ndarray) -> None:
+    """Add one file's report (and its rows a later file replaces) to the table's."""
+    name = Path(one.source_file).name
+    total.rows_read += one.rows_read
+    for reason, n in one.reasons.items():
+        total.reasons[reason] = total.reasons.get(reason, 0) + n
+        total.samples.setdefault(reason, f"{name} {one.samples.get(reason, '')}".strip())
+    for reason, n in pd.Series(replaced, dtype="object").value_counts().items():
+        total.reasons[str(reason)] = total.reasons.get(str(reason), 0) + int(n)
+        total.samples.setdefault(str(reason), name)
+    for key, value in one.formats.items():
+        seen = total.formats.get(key)
+        total.formats[key] = value if seen in (None, value) else f"{seen} | {value}"
+    if one.date_format and total.date_format not in (None, one.date_format):
+        total.date_format = f"{total.date_format} | {one.date_format}"
+    else:
+        total.date_format = one.date_format or total.date_format
+    total.warnings += [f"{name}: {w}" for w in one.warnings]
+    for counts, more in ((total.currencies, one.currencies), (total.event_types, one.event_types)):
+        for key, n in more.items():
+            counts[key] = counts.get(key, 0) + n
+    for key, amount in one.quarantined_amount.items():
+        total.quarantined_amount[key] = round(total.quarantined_amount.get(key, 0.0) + amount, 2)
+    total.value_mapping += [m for m in one.value_mapping if m not in total.value_mapping]
+    total.unmapped += one.unmapped
 
 
 def _ingest_one(

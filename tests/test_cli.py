@@ -645,6 +645,28 @@ def test_events_running_weeks_past_the_last_order_are_named_when_scoring(tmp_pat
     assert "events run to" not in capsys.readouterr().err
 
 
+def test_a_history_of_one_month_is_named_when_scoring(tmp_path, capsys):
+    """The last month's orders ingested alone (ingest replaces --out whole) were scored with a
+    pair trained on years: most customers became prospects, without a word."""
+    from lifecycle_cli import _scoring_day
+
+    customers = customers_frame(["a", "b", "c"])
+    customers["signup_at"] = pd.Timestamp("2022-01-01")
+    month = transactions_frame(["a", "b"], ["2023-02-01", "2023-02-20"], [10.0, 20.0])
+    _scoring_day(write_contract(tmp_path / "month", customers, month), None)
+    said = capsys.readouterr().err
+    assert (
+        "warning: the transactions begin 2023-02-01, only 20 days before 2023-02-21, while 3 "
+        "customers signed up more than 30 days before the first transaction" in said
+    )
+    years = transactions_frame(["a", "b"], ["2022-01-05", "2023-02-20"], [10.0, 20.0])
+    _scoring_day(write_contract(tmp_path / "years", customers, years), None)
+    assert "transactions begin" not in capsys.readouterr().err
+    young = customers.assign(signup_at=pd.Timestamp("2023-01-20"))  # a business a month old
+    _scoring_day(write_contract(tmp_path / "young", young, month), None)
+    assert "transactions begin" not in capsys.readouterr().err
+
+
 def test_a_week_missing_from_the_orders_is_named_when_scoring(tmp_path, capsys):
     """A week of orders missing mid-export (about 30 a week around it) or at its end was
     scored, monitored and retrained on without a word: those customers simply looked quiet."""
@@ -704,3 +726,25 @@ def test_a_damaged_mlflow_store_is_one_line_not_a_traceback(tmp_path):
     store.write_bytes(b"SQLite format 3\x00" + b"\x00" * 84 + b"garbage" * 200)  # cut and garbled
     result = invoke(["compare", "--kind", "train", "--tracking-uri", f"sqlite:///{store}"])
     assert_one_line_error(result, "a SQLite database this command uses is damaged", "backup")
+
+
+def test_ingest_takes_several_exports_of_a_table(tmp_path):
+    """`--transactions` repeated, or a quoted pattern: every file is read (before, a repeated
+    option kept the last file only, exit 0); a pattern matching nothing is one line."""
+    for month, rows in (("01", "a,2024-01-05,10\nb,2024-01-20,20\n"), ("02", "a,2024-02-03,30\n")):
+        (tmp_path / f"orders_{month}.csv").write_text("customer_id,ordered_at,amount\n" + rows)
+    first, second = (str(tmp_path / f"orders_{m}.csv") for m in ("01", "02"))
+    for args in (
+        ["--transactions", first, "--transactions", second],
+        ["--transactions", str(tmp_path / "orders_*.csv")],
+    ):
+        result = invoke(["ingest", *args, "--out", str(tmp_path / "out")])
+        assert result.exit_code == 0, result.output
+        assert "2 files together: 3 rows read, 3 accepted, 0 quarantined" in result.stderr
+        assert len(pd.read_parquet(tmp_path / "out" / "transactions.parquet")) == 3
+    assert_one_line_error(
+        invoke(
+            ["ingest", "--transactions", str(tmp_path / "x_*.csv"), "--out", str(tmp_path / "o")]
+        ),
+        "x_*.csv: the pattern matches no file",
+    )

@@ -120,6 +120,131 @@ def test_a_month_missing_from_the_export_is_named(tmp_path):
     assert "2024-01" not in gaps[0] and "2024-09" not in gaps[0]
 
 
+def test_an_increment_ingested_alone_says_it_replaces_the_history(tmp_path):
+    """The last month's export ingested into the --out of the full history replaced three
+    years of orders with one month without a word; scores then counted from that month."""
+    days = pd.date_range("2024-01-01", "2024-06-30", freq="D")
+    lines = [f"C{i % 40},{day.date()},{10 + i % 7}" for i, day in enumerate(days)]
+    mapping = load_mapping("customer_id=id,ordered_at=date")
+    full = _write(tmp_path / "full.csv", "id,date,amount\n" + "\n".join(lines) + "\n")
+    june = _write(tmp_path / "june.csv", "id,date,amount\n" + "\n".join(lines[-30:]) + "\n")
+    said: list[str] = []
+    ingest(tmp_path / "out", full, mapping, log=said.append)
+    ingest(tmp_path / "out", full, mapping, log=said.append)  # the same history again: no word
+    assert not any("is gone" in s for s in said)
+    ingest(tmp_path / "out", june, mapping, log=said.append)
+    assert [s for s in said if "is gone" in s] == [
+        f"transactions: warning: {tmp_path / 'out'} held 182 transactions from 2024-01-01 to "
+        "2024-06-30; this ingest replaces them with 30 from 2024-06-01 to 2024-06-30: the "
+        "history before 2024-06-01 is gone (--out is replaced as a whole; to add a period, "
+        "give every period's file: --transactions older.csv --transactions newer.csv)"
+    ]
+    assert len(pd.read_parquet(table_path(tmp_path / "out", "transactions"))) == 30
+
+
+def test_several_exports_with_order_ids_are_one_history(tmp_path):
+    """Two monthly files, a "last 30 days" export overlapping them and a re-export correcting an
+    order: each order once, with the newest file's lines (an order of two invoice lines stays two
+    lines); every replaced row is quarantined with its reason. Before, a repeated --transactions
+    kept the last file only, and concatenated overlapping exports counted orders twice."""
+    header = "order,id,date,amount\n"
+    jan = _write(tmp_path / "jan.csv", header + "O1,a,2024-01-05,10\nO2,b,2024-01-20,20\n")
+    feb = _write(
+        tmp_path / "feb.csv", header + "O3,a,2024-02-03,30\nO4,b,2024-02-10,5\nO4,b,2024-02-10,6\n"
+    )
+    last30 = _write(  # overlaps January's O2 and February; corrects O3
+        tmp_path / "last30.csv",
+        header
+        + "O2,b,2024-01-20,20\nO3,a,2024-02-03,33\nO4,b,2024-02-10,5\n"
+        + "O4,b,2024-02-10,6\nO5,c,2024-02-15,7\n",
+    )
+    mapping = load_mapping("order_id=order,customer_id=id,ordered_at=date")
+    said: list[str] = []
+    reports = ingest(tmp_path / "out", [jan, feb, last30], mapping, log=said.append)
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(zip(tx.order_id, tx.amount, strict=True)) == [
+        ("O1", 10.0),
+        ("O2", 20.0),
+        ("O3", 33.0),
+        ("O4", 5.0),
+        ("O4", 6.0),
+        ("O5", 7.0),
+    ]
+    report = reports["transactions"]
+    assert (report.rows_read, report.accepted, report.quarantined) == (10, 6, 4)
+    quarantined = pd.read_parquet(quarantine_path(tmp_path / "out", "transactions"))
+    assert (
+        quarantined["reason"].tolist()
+        == ["order_id in a later file (its lines there replace these)"] * 4
+    )
+    assert set(quarantined["source_file"]) == {str(jan), str(feb)}
+    assert "transactions: 3 files together: 10 rows read, 6 accepted, 4 quarantined" in " ".join(
+        said
+    )
+
+
+def test_overlapping_exports_without_order_ids_keep_each_row_once(tmp_path):
+    """CDNOW-like lines (no order id): a row that an earlier file has too is the same row exported
+    twice, but a file's own identical rows are real repeat purchases and stay; a later file keeps
+    only the copies beyond what an earlier file had. Mostly-overlapping exports do not fail the
+    accepted-share check (each file is judged alone)."""
+    header = "id,date,amount\n"
+    first = _write(
+        tmp_path / "w1.csv", header + "a,2024-01-05,10\na,2024-01-05,10\nb,2024-01-06,4\n"
+    )
+    second = _write(  # repeats all of w1, plus a third identical purchase of a, and a new row
+        tmp_path / "w2.csv",
+        header
+        + "a,2024-01-05,10\na,2024-01-05,10\na,2024-01-05,10\nb,2024-01-06,4\nc,2024-01-09,8\n",
+    )
+    third = _write(tmp_path / "w3.csv", header + "c,2024-01-09,8\nb,2024-01-06,4\n")
+    mapping = load_mapping("customer_id=id,ordered_at=date")
+    reports = ingest(tmp_path / "out", [first, second, third], mapping, log=lambda _: None)
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(zip(tx.customer_id, tx.amount, strict=True)) == [
+        ("a", 10.0),
+        ("a", 10.0),
+        ("a", 10.0),
+        ("b", 4.0),
+        ("c", 8.0),
+    ]
+    assert reports["transactions"].reasons == {
+        "same row in an earlier file (overlapping exports)": 5
+    }
+
+
+def test_a_later_customers_export_replaces_a_customers_record(tmp_path):
+    header = "id,signup,region\n"
+    old = _write(tmp_path / "c1.csv", header + "a,2023-01-01,north\nb,2023-02-01,south\n")
+    new = _write(tmp_path / "c2.csv", header + "b,2023-02-01,east\nc,2023-03-01,west\n")
+    orders = _write(tmp_path / "o.csv", "id,date,amount\na,2024-01-05,10\nc,2024-01-06,3\n")
+    mapping = load_mapping("customer_id=id,signup_at=signup,ordered_at=date")
+    ingest(tmp_path / "out", orders, mapping, customers=[old, new], log=lambda _: None)
+    customers = pd.read_parquet(table_path(tmp_path / "out", "customers"))
+    assert dict(zip(customers.customer_id, customers.region, strict=True)) == {
+        "a": "north",
+        "b": "east",
+        "c": "west",
+    }
+    (reason,) = pd.read_parquet(quarantine_path(tmp_path / "out", "customers"))["reason"]
+    assert reason == "customer_id in a later file (its record there replaces this one)"
+
+
+def test_a_pattern_of_exports_is_its_files_in_name_order(tmp_path):
+    from features.export_files import expand_files
+
+    for name in ("orders_2024-02.csv", "orders_2024-01.csv", "other.csv"):
+        _write(tmp_path / name, "x\n")
+    assert [p.name for p in expand_files([str(tmp_path / "orders_*.csv")], "--transactions")] == [
+        "orders_2024-01.csv",
+        "orders_2024-02.csv",
+    ]
+    with pytest.raises(
+        IngestError, match=r"--transactions .*nothing_\*\.csv: the pattern matches no file"
+    ):
+        expand_files([str(tmp_path / "nothing_*.csv")], "--transactions")
+
+
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path

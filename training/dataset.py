@@ -180,6 +180,38 @@ def orders_lag(data_dir: str | Path, end: date) -> str | None:
     )
 
 
+#: Features look back this far (the longest default window): a shorter history is named.
+SHORT_HISTORY_DAYS = 365
+#: Customers signed up this long before the first transaction hint at an export cut at its start.
+EARLY_SIGNUP_DAYS = 30
+
+
+def short_history(data_dir: str | Path, day: date) -> str | None:
+    """A warning when the transactions begin less than :data:`SHORT_HISTORY_DAYS` before ``day``
+    while customers signed up well before them: an export of the latest period ingested alone
+    (ingest replaces ``--out`` whole), so every customer's history starts at the export's start.
+    A young business (no customer older than its orders) is not warned of."""
+    start = data_bounds(data_dir)[0]
+    span = (day - start).days
+    if span >= SHORT_HISTORY_DAYS or span < 0:
+        return None
+    stamp = datetime.combine(start - timedelta(days=EARLY_SIGNUP_DAYS), datetime.min.time())
+    with _contract_tables(build_settings(), data_dir, f"customers of {data_dir}") as tables:
+        earlier = int(
+            tables.customers.filter(tables.customers.signup_at < stamp).count().to_pandas()
+        )
+    if not earlier:
+        return None
+    return (
+        f"warning: the transactions begin {start}, only {span} days before {day}, while "
+        f"{earlier:,} customers signed up more than {EARLY_SIGNUP_DAYS} days before the first "
+        f"transaction: is this an export of the latest period only? recency, frequency and spend "
+        f"count from {start} only (the features look back up to {SHORT_HISTORY_DAYS} days); "
+        "`lifecycle ingest` replaces --out whole, so give it every period's file "
+        "(--transactions older.csv --transactions newer.csv)"
+    )
+
+
 def export_warnings(data_dir: str | Path, day: date, data_end: date) -> list[str]:
     """What the data say about their own export before ``day``, the date scored or monitored:
     weeks with almost no orders (``features.gaps.week_gaps``; not for a date more than 30 days
@@ -188,6 +220,7 @@ def export_warnings(data_dir: str | Path, day: date, data_end: date) -> list[str
     from features.gaps import RECENT_WEEKS, week_gaps
 
     said = [orders_lag(data_dir, day)] if day == data_end else []
+    said.append(short_history(data_dir, day))
     if (day - data_end).days > 30:
         return [s for s in said if s]
     stamp = datetime.combine(day, datetime.min.time())

@@ -1,0 +1,94 @@
+"""Several export files of one table, read as one: monthly files, overlapping "last 30 days"
+exports, a corrected re-export.
+
+Each file is validated on its own (its own encoding, separator, number and date formats); then
+the files are put together in the order given, later files being newer exports:
+
+- an order (``order_id``) found in a later file is that file's lines only: a re-export corrects
+  an order, and overlapping exports repeat it (invoice lines share an order id, so lines are
+  never matched one by one);
+- a row without an order id (and every event) that repeats a row of an earlier file, value for
+  value, is the same row exported twice: a later file keeps only the copies beyond the most any
+  earlier file had (a file's own repeats can be real second purchases, as ingest keeps them);
+- a customer found in a later file is that file's record (the newest export of the customer).
+
+Rows a later file replaces are quarantined with the reason, never dropped unseen.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.contract import CUSTOMERS, TRANSACTIONS, contract_columns
+from features.mapping import IngestError
+
+ORDER_IN_LATER_FILE = "order_id in a later file (its lines there replace these)"
+ROW_IN_EARLIER_FILE = "same row in an earlier file (overlapping exports)"
+CUSTOMER_IN_LATER_FILE = "customer_id in a later file (its record there replaces this one)"
+#: The reasons of this module: rows a later file replaces are not errors of the export, so they
+#: do not count against ``--min-accepted-share``.
+REASONS = (ORDER_IN_LATER_FILE, ROW_IN_EARLIER_FILE, CUSTOMER_IN_LATER_FILE)
+_GLOB = set("*?[")
+
+
+def expand_files(values: Sequence[str | Path], option: str) -> list[Path]:
+    """The files an option names, in the order given; a quoted pattern (``'orders_*.csv'``) is
+    its files in name order. A pattern that matches nothing is an :class:`IngestError`."""
+    files: list[Path] = []
+    for value in values:
+        text = str(value)
+        if _GLOB & set(text) and not Path(text).exists():
+            found = sorted(glob.glob(text))
+            if not found:
+                raise IngestError(f"{option} {text}: the pattern matches no file")
+            files += [Path(f) for f in found]
+        else:
+            files.append(Path(text))
+    return files
+
+
+def replaced_by_later_files(table: str, parts: Sequence[pd.DataFrame]) -> list[np.ndarray]:
+    """For each file's accepted contract rows (in the order given), the reason each row is replaced
+    by another file (None for a row kept)."""
+    frame = pd.concat(
+        [p.assign(_part=i, _row=np.arange(len(p))) for i, p in enumerate(parts)],
+        ignore_index=True,
+    )
+    reason = np.full(len(frame), None, dtype=object)
+    if table == CUSTOMERS:
+        later = frame.groupby("customer_id")["_part"].transform("max")
+        reason[(frame["_part"] < later).to_numpy()] = CUSTOMER_IN_LATER_FILE
+    else:
+        identified = np.zeros(len(frame), dtype=bool)
+        if table == TRANSACTIONS and "order_id" in frame:
+            identified = frame["order_id"].notna().to_numpy()
+            ordered = frame.loc[identified]
+            later = ordered.groupby("order_id")["_part"].transform("max")
+            replaced = np.flatnonzero(identified)[(ordered["_part"] < later).to_numpy()]
+            reason[replaced] = ORDER_IN_LATER_FILE
+        reason[np.flatnonzero(~identified)[_repeats(frame.loc[~identified], table)]] = (
+            ROW_IN_EARLIER_FILE
+        )
+    return [reason[(frame["_part"] == i).to_numpy()] for i in range(len(parts))]
+
+
+def _repeats(frame: pd.DataFrame, table: str) -> np.ndarray:
+    """Rows repeating an earlier file's row value for value, beyond that file's own count."""
+    if frame.empty:
+        return np.zeros(0, dtype=bool)
+    values = [c for c in contract_columns(table) if c in frame]
+    key = pd.util.hash_pandas_object(frame[values], index=False).to_numpy()
+    rows = pd.DataFrame({"key": key, "part": frame["_part"].to_numpy()})
+    rows["copy"] = rows.groupby(["key", "part"]).cumcount()
+    per_file = rows.groupby(["key", "part"]).size().rename("n").reset_index()
+    per_file = per_file.sort_values(["key", "part"])
+    per_file["before"] = (
+        per_file.groupby("key")["n"].cummax().groupby(per_file["key"]).shift(1).fillna(0)
+    )
+    rows = rows.merge(per_file[["key", "part", "before"]], on=["key", "part"], how="left")
+    return (rows["copy"] < rows["before"]).to_numpy()
