@@ -222,6 +222,29 @@ def _scientific_ids(raw: pd.Series) -> str | None:
     )
 
 
+def _lookalike_columns(
+    table: str, frame: pd.DataFrame, inputs: dict[str, pd.Series], mapping: ColumnMapping
+) -> list[str]:
+    """Warnings for an optional contract column left empty while an unused column of the file
+    holds its name (``sales_region`` for ``region``: an export whose column was renamed)."""
+    used = {s.name for s in inputs.values()}
+    said = []
+    for col in CONTRACT[table]:
+        if col.required or col.name in inputs or mapping.source_for(table, col.name):
+            continue
+        alike = [
+            str(c)
+            for c in frame.columns
+            if c not in used and _bare_name(col.name.replace("_", "")) in _bare_name(str(c))
+        ]
+        if alike:
+            said.append(
+                f"no column {col.name} (optional, left empty), but {alike[0]!r} looks like it: "
+                f'map it with --map "{table}.{col.name}={alike[0]}" if it is'
+            )
+    return said
+
+
 def _inputs(
     table: str, frame: pd.DataFrame, path: Path, mapping: ColumnMapping
 ) -> dict[str, pd.Series]:
@@ -302,6 +325,7 @@ def _build_table(
     check.flag(_repeated_header(frame), "repeated header row")  # two exports pasted together
     clean = check.ok.copy()
     inputs = _inputs(table, frame, path, mapping)
+    report.warnings += _lookalike_columns(table, frame, inputs, mapping)
     numbers = _number_format(source, inputs, mapping, report, clean)
     time_inputs = [c.name for c in CONTRACT[table] if c.dtype == "timestamp" and c.name in inputs]
     european = european_file(numbers.decimal, source.sep)

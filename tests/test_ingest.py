@@ -245,6 +245,20 @@ def test_a_pattern_of_exports_is_its_files_in_name_order(tmp_path):
         expand_files([str(tmp_path / "nothing_*.csv")], "--transactions")
 
 
+def test_a_renamed_optional_column_is_named_not_left_empty_unseen(tmp_path):
+    """A customers export whose `region` became `sales_region`: region was empty for everyone
+    with 0 quarantined and no word; now a warning names the column that looks like it."""
+    customers = _write(tmp_path / "c.csv", "id,signup,sales_region,tier\na,2023-01-01,north,1\n")
+    orders = _write(tmp_path / "o.csv", "id,date,amount\na,2024-01-05,10\n")
+    mapping = load_mapping("customer_id=id,signup_at=signup,ordered_at=date")
+    reports = ingest(tmp_path / "out", orders, mapping, customers=customers, log=lambda _: None)
+    assert reports["customers"].warnings == [
+        "no column region (optional, left empty), but 'sales_region' looks like it: map it with "
+        '--map "customers.region=sales_region" if it is'
+    ]
+    assert reports["transactions"].warnings == []
+
+
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
