@@ -1040,12 +1040,23 @@ def score(
     checked_feature_data()
     snapshot = feature_snapshot(source, day, champions)
     scores = score_snapshot(snapshot, champions, day, config)
+    from serving.action_hold import held_scores
+    from serving.config import stored_scoring_config
+
+    history_root = history or out_file.parent / "score_history"
+    scores, said = held_scores(
+        scores,
+        snapshot,
+        config or stored_scoring_config(champions.scoring),
+        history_root,
+        project,
+        day,
+    )
+    _log(said)
     if not no_history:  # first: a history that cannot be written leaves --out as it was
         from serving.score_history import write_partition
 
-        kept = write_partition(
-            history or out_file.parent / "score_history", project, day, scores, snapshot
-        )
+        kept = write_partition(history_root, project, day, scores, snapshot)
         _log(f"kept in the score history: {kept}")
     snapshot_path = write_scores(out_file, scores, snapshot, people_rows(scores) if csv else None)
     summary = summarise(scores)

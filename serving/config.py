@@ -183,6 +183,28 @@ class ReasonsConfig(_Config):
     )
 
 
+class HoldConfig(_Config):
+    """Tier hysteresis of batch scoring (``serving.action_hold``): a customer keeps the previous
+    scoring's tier (and action) while the priority is past the tier line by less than ``margin``
+    (relative), the stage is unchanged and no complaint is new. 0 turns it off."""
+
+    margin: float = Field(
+        0.5,
+        ge=0,
+        description="relative distance past a tier line needed to change tier: up from line b at "
+        "b x (1 + margin), down below b / (1 + margin)",
+    )
+    once: bool = Field(
+        True,
+        description="hold a tier change for one scoring only: when the previous scoring's own "
+        "priority was already in the new tier, the tier changes (a lasting move is late by one "
+        "scoring at most)",
+    )
+    within_days: int = Field(
+        14, ge=1, description="only a scoring at most this many days old is held over"
+    )
+
+
 class ScoringConfig(_Config):
     """Everything the pure scoring step needs besides features and model outputs."""
 
@@ -191,6 +213,7 @@ class ScoringConfig(_Config):
     priority: PriorityTiers = Field(default_factory=PriorityTiers)
     actions: Actions = Field(default_factory=Actions)
     reasons: ReasonsConfig = Field(default_factory=ReasonsConfig)
+    hold: HoldConfig = Field(default_factory=HoldConfig)
     language: Literal["en", "zh"] | None = Field(
         None,
         description="language of recommended_action_label (serving/labels/actions.<language>.yaml);"

@@ -36,6 +36,17 @@ def score_into_history(
     if snapshot is None:
         snapshot = feature_snapshot(data_dir, day, champions, progress=progress)
     scores = score_snapshot(snapshot, champions, day)
+    from serving.action_hold import held_scores
+    from serving.config import stored_scoring_config
+
+    scores, _ = held_scores(
+        scores,
+        snapshot,
+        stored_scoring_config(champions.scoring),
+        history_root,
+        champions.project,
+        day,
+    )
     write_partition(history_root, champions.project, day, scores, snapshot)
     return scores, snapshot
 

@@ -24,6 +24,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -603,3 +604,29 @@ def uplift_reason(
         change = f"{'-' if saved < 0 else ''}{_money(abs(saved))}"
         said = _say("uplift.loses", action=noun, change=change, days=days)
     return book.words(said)
+
+
+def hold_reason(
+    tier: str,
+    previous: date,
+    score: float,
+    line: float,
+    limit: float,
+    up: bool,
+    language: str = "en",
+    once: bool = True,
+) -> str:
+    """Why a customer keeps the previous scoring's tier (``serving.action_hold``): "P2 kept from
+    the scoring of 2025-12-04: priority 75.10 rose past the tier line 71.86 but not to 107.79;
+    if it stays past the line, the next scoring changes the tier ..." (money to cents, like the
+    other reasons; ``once``: whether the next scoring changes it, ``HoldConfig.once``)."""
+    said = _say(
+        "hold.kept_up" if up else "hold.kept_down",
+        tier=tier,
+        date=previous.isoformat(),
+        score=_money(score),
+        line=_money(line),
+        limit=_money(limit),
+    )
+    book = phrasebook(language)
+    return book.words(said) + book.words(_say("hold.once" if once else "hold.band"))

@@ -439,6 +439,7 @@ def calibrate_config(
         ).model_copy(update={"value_horizon_churn": config.priority.value_horizon_churn}),
         actions=config.actions,
         reasons=config.reasons,
+        hold=config.hold,
         language=config.language,
     )
 

@@ -113,6 +113,9 @@ class Settings:
     scoring_config: Path | None = None
     predict_threads: int = 1
     registry_check_seconds: float = DEFAULT_INTERVAL_S
+    #: The score history whose previous scoring the tier hold reads (``serving.action_hold``), as
+    #: ``lifecycle score`` did: by default ``score_history`` beside the snapshot.
+    score_history: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -149,6 +152,9 @@ class Settings:
             scoring_config=Path(config) if config else None,
             predict_threads=int(threads),
             registry_check_seconds=check_seconds,
+            score_history=Path(
+                environ.get("LIFECYCLE_SCORE_HISTORY") or Path(snapshot).parent / "score_history"
+            ),
         )
 
 
@@ -178,7 +184,13 @@ class Scorer:
     (``serving.batch.score_snapshot``), and ``/score/ids`` looks them up.
     """
 
-    def __init__(self, champions, config=None, snapshot: pd.DataFrame | None = None) -> None:
+    def __init__(
+        self,
+        champions,
+        config=None,
+        snapshot: pd.DataFrame | None = None,
+        score_history: Path | None = None,
+    ) -> None:
         self.champions = champions
         self.config = config  # None: the scoring config stored with the champion, as batch scoring
         self.required = required_columns(champions)
@@ -210,7 +222,25 @@ class Scorer:
                 self.btyd = fit_btyd(snapshot)
             if longer_value and VALUE_HORIZON_P0 not in snapshot:  # an older or Spark snapshot
                 snapshot = with_value_horizon_p0(snapshot, self.btyd, champions)
-            self._scores = score_records(self.score_columns(snapshot, self.as_of))
+            self._scores = score_records(self.held(snapshot, score_history))
+
+    def held(self, snapshot: pd.DataFrame, score_history: Path | None) -> pd.DataFrame | dict:
+        """The snapshot's scores with the tier hold of ``lifecycle score`` (the same previous
+        scoring, read from ``score_history``): the service answers what the scores file holds."""
+        assert self.as_of is not None
+        columns = self.score_columns(snapshot, self.as_of)
+        if score_history is None:
+            return columns
+        from serving.action_hold import held_scores
+        from serving.config import stored_scoring_config
+
+        config = self.config or stored_scoring_config(self.champions.scoring)
+        project = getattr(self.champions, "project", None)
+        frame, said = held_scores(
+            pd.DataFrame(columns), snapshot, config, score_history, project, self.as_of
+        )
+        logger.info("%s", said)
+        return frame
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Scorer:
@@ -234,7 +264,7 @@ class Scorer:
             if settings.scoring_config
             else None
         )
-        scorer = cls(champions, config, snapshot)  # the snapshot is scored on every core
+        scorer = cls(champions, config, snapshot, settings.score_history)  # on every core
         set_prediction_threads(champions, settings.predict_threads)
         _warn_if_served_differs(Path(settings.snapshot), scorer)
         return scorer
@@ -461,7 +491,8 @@ def _warn_if_served_differs(snapshot_file: Path, scorer: Scorer) -> None:
             "the scores file %s (what `lifecycle export` sends) disagrees with what this service "
             "answers for the same customers as of %s (%s; e.g. %s: %s %r there, %r here): the "
             "champion, the scoring config or LIFECYCLE_LANG changed since `lifecycle score` "
-            "wrote it; run `lifecycle score` and restart the service",
+            "wrote it, or the tier hold read another score history (LIFECYCLE_SCORE_HISTORY); "
+            "run `lifecycle score` and restart the service",
             scores_file,
             scorer.as_of,
             ", ".join(f"{column} {n:,}" for column, n in differ.items()),

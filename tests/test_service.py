@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -717,3 +717,63 @@ def test_a_scores_file_of_another_pair_beside_the_snapshot_is_said(trained_store
         if "disagrees with what this service" in r.getMessage()
     ]
     assert f"churn_model_version {len(scores):,}" in said and "stage 1" in said
+
+
+def test_the_service_holds_the_tiers_lifecycle_score_held(trained_store, tmp_path, caplog):
+    """With a previous scoring in the score history, batch scoring keeps the tier of customers
+    whose priority only grazed a tier line (docs/scoring.md 4b); the service, reading the same
+    history at start-up, answers those kept tiers and actions, not the rule's: the scores file
+    and /score/ids agree, and the start-up check finds nothing to say."""
+    import logging
+
+    from serving.action_hold import held_scores
+    from serving.batch import load_champions
+    from serving.config import TIERS, stored_scoring_config
+    from serving.score_history import write_partition
+    from serving.service import Scorer, Settings
+
+    snapshot = pd.read_parquet(trained_store.snapshot)
+    scores = pd.read_parquet(trained_store.scores)
+    champions = load_champions(trained_store.tracking_uri, PROJECT)
+    config = stored_scoring_config(champions.scoring)
+    lines = dict(
+        zip(
+            TIERS[:3],
+            (config.priority.p1_from, config.priority.p2_from, config.priority.p3_from),
+            strict=True,
+        )
+    )
+    # a week earlier these customers sat just under their tier's line, one tier lower
+    previous = scores.copy()
+    grazing = []
+    for i, (tier, priority) in enumerate(
+        zip(scores.priority_tier, scores.priority_score, strict=True)
+    ):
+        if tier in lines and scores.stage.iloc[i] != "prospect" and priority < lines[tier] * 1.2:
+            previous.loc[previous.index[i], "priority_tier"] = TIERS[TIERS.index(tier) + 1]
+            previous.loc[previous.index[i], "priority_score"] = lines[tier] * 0.9
+            grazing.append(scores.customer_id.iloc[i])
+    assert len(grazing) >= 5
+    history = tmp_path / "score_history"
+    write_partition(history, PROJECT, trained_store.as_of - timedelta(days=7), previous, snapshot)
+    held, said = held_scores(scores, snapshot, config, history, PROJECT, trained_store.as_of)
+    assert f"{len(grazing):,} customers keep their tier" in said
+    path = tmp_path / "scores.snapshot.parquet"
+    snapshot.to_parquet(path, index=False)
+    held.to_parquet(tmp_path / "scores.parquet", index=False)  # what lifecycle score wrote
+    settings = Settings(path, trained_store.tracking_uri, PROJECT, score_history=history)
+    with caplog.at_level(logging.WARNING, logger="serving.service"):
+        scorer = Scorer.from_settings(settings)
+    served = {r.customer_id: r.score for r in scorer.score_ids(list(held.customer_id))}
+    for row in held.itertuples():
+        assert (
+            served[row.customer_id].priority_tier,
+            served[row.customer_id].recommended_action,
+        ) == (
+            row.priority_tier,
+            row.recommended_action,
+        )
+    assert {served[c].priority_tier for c in grazing} != {
+        scores.set_index("customer_id").priority_tier[c] for c in grazing
+    }
+    assert not [r for r in caplog.records if "disagrees with what this service" in r.getMessage()]

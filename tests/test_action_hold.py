@@ -1,0 +1,173 @@
+"""Tier hysteresis of batch scoring (serving.action_hold): a priority grazing a tier line keeps
+last scoring's tier and action; real changes are never held."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from serving.action_hold import Previous, held_scores, hold_tiers, previous_scoring
+from serving.config import HoldConfig, PriorityTiers, ScoringConfig
+from serving.score_history import write_partition
+from serving.value import priority_tiers
+
+# lines: P1 from 100, P2 from 40, P3 from 10; margin 0.5: up past 40 needs 60, down needs < 26.67
+CONFIG = ScoringConfig(
+    priority=PriorityTiers(p1_from=100.0, p2_from=40.0, p3_from=10.0),
+    hold=HoldConfig(margin=0.5),
+)
+DAY, LAST = date(2025, 12, 11), date(2025, 12, 4)
+
+
+def scores(rows: list[tuple], version: str = "3", config: ScoringConfig = CONFIG) -> pd.DataFrame:
+    """Score rows (customer_id, stage, priority) as score_frame makes them (the rules' tier)."""
+    ids, stages, priority = zip(*rows, strict=True)
+    tiers = priority_tiers(list(priority), config.priority)
+    return pd.DataFrame(
+        {
+            "customer_id": list(ids),
+            "stage": list(stages),
+            "priority_score": list(priority),
+            "priority_tier": tiers,
+            "recommended_action": [
+                config.actions.action(s, t) for s, t in zip(stages, tiers, strict=True)
+            ],
+            "recommended_action_label": ["label"] * len(ids),
+            "reasons": [["no purchase for 80 days, usually every 30"] for _ in ids],
+            "churn_model_version": version,
+            "clv_model_version": version,
+            "uplift_model_version": [None] * len(ids),
+        }
+    )
+
+
+def features(ids: list[str], complaints: list[int] | None = None) -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": ids, "complaint_30d": complaints or [0] * len(ids)})
+
+
+def previous(rows: list[tuple], complaints: list[int] | None = None, **kw) -> Previous:
+    before = scores(rows, **kw)
+    return Previous(LAST, before, features(list(before["customer_id"]), complaints))
+
+
+def test_a_priority_grazing_a_line_keeps_last_tier_action_and_says_so() -> None:
+    before = previous([("up", "declining", 35.0), ("down", "mature", 45.0)])
+    now = scores([("up", "declining", 50.0), ("down", "mature", 30.0)])
+    out, n = hold_tiers(now, features(["up", "down"]), before, CONFIG)
+    assert n == 2
+    assert list(out["priority_tier"]) == ["P3", "P2"]  # the rules say P2, P3
+    assert list(out["recommended_action"]) == [
+        "survey_service_recovery.targeted_campaign",
+        "loyalty_referral.personal_email",
+    ]
+    assert list(out["priority_score"]) == [50.0, 30.0]  # the score is the new one
+    assert out.loc[0, "recommended_action_label"] != "label"  # relabelled for the kept action
+    first = out.loc[0, "reasons"][0]
+    assert first.startswith("P3 kept from the scoring of 2025-12-04: priority 50.00 rose past")
+    assert "40.00" in first and "60.00" in first
+    assert out.loc[1, "reasons"][0].startswith("P2 kept from the scoring of 2025-12-04")
+    assert "fell below the tier line 40.00 but not below 26.67" in out.loc[1, "reasons"][0]
+    assert first.endswith(
+        "if it stays past the line, the next scoring changes the tier (a stage "
+        "change or a new complaint changes it at once)"
+    )
+    assert out.loc[0, "reasons"][1:] == ["no purchase for 80 days, usually every 30"]
+    assert list(now["priority_tier"]) == ["P2", "P3"]  # the input is not changed
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "why"),
+    [
+        (("c", "declining", 35.0), ("c", "declining", 61.0), "past the margin upwards"),
+        (("c", "declining", 45.0), ("c", "declining", 26.0), "past the margin downwards"),
+        (("c", "mature", 35.0), ("c", "declining", 45.0), "a stage change"),
+        (("c", "declining", 95.0), ("c", "declining", 9.0), "a jump over a whole tier"),
+        (("c", "declining", 35.0), ("c", "declining", 38.0), "no tier change at all"),
+    ],
+)
+def test_real_changes_are_never_held(before: tuple, after: tuple, why: str) -> None:
+    now = scores([after])
+    out, n = hold_tiers(now, features(["c"]), previous([before]), CONFIG)
+    assert n == 0, why
+    pd.testing.assert_frame_equal(out, now)
+
+
+def test_a_new_complaint_changes_the_tier_at_once() -> None:
+    now = scores([("c", "declining", 45.0), ("d", "declining", 45.0)])
+    before = previous([("c", "declining", 35.0), ("d", "declining", 35.0)], complaints=[0, 1])
+    out, n = hold_tiers(now, features(["c", "d"], complaints=[1, 1]), before, CONFIG)
+    assert n == 1  # c complained since; d's complaint is the one already known
+    assert list(out["priority_tier"]) == ["P2", "P3"]
+
+
+def test_a_lasting_move_is_late_by_one_scoring_at_most() -> None:
+    # the previous scoring's own priority (38) was already in P3, the tier it sent was P2 (held)
+    before = previous([("c", "mature", 38.0)])
+    before.scores.loc[0, "priority_tier"] = "P2"
+    out, n = hold_tiers(scores([("c", "mature", 37.0)]), features(["c"]), before, CONFIG)
+    assert n == 0 and out.loc[0, "priority_tier"] == "P3"
+    # without `once` it is a plain hysteresis band: held while inside it
+    sticky = CONFIG.model_copy(update={"hold": HoldConfig(margin=0.5, once=False)})
+    out, n = hold_tiers(scores([("c", "mature", 37.0)]), features(["c"]), before, sticky)
+    assert n == 1 and out.loc[0, "priority_tier"] == "P2"
+    assert out.loc[0, "reasons"][0].endswith(
+        "; a stage change or a new complaint changes the tier at once"
+    )
+
+
+def test_no_history_another_model_or_margin_zero_hold_nothing() -> None:
+    now = scores([("c", "declining", 45.0)])
+    assert hold_tiers(now, features(["c"]), None, CONFIG)[1] == 0
+    other = previous([("c", "declining", 35.0)], version="2")
+    assert hold_tiers(now, features(["c"]), other, CONFIG)[1] == 0
+    off = CONFIG.model_copy(update={"hold": HoldConfig(margin=0)})
+    assert hold_tiers(now, features(["c"]), previous([("c", "declining", 35.0)]), off)[1] == 0
+    # a customer new since the last scoring, a prospect, an uplift-decided row
+    now = scores([("new", "declining", 45.0), ("p", "prospect", 0.0), ("u", "declining", 45.0)])
+    now["uplift_model_version"] = [None, None, "4"]
+    before = previous([("p", "prospect", 0.0), ("u", "declining", 35.0)])
+    assert hold_tiers(now, features(["new", "p", "u"]), before, CONFIG)[1] == 0
+
+
+def test_the_hold_is_deterministic_and_in_the_scoring_language() -> None:
+    before = previous([("c", "declining", 35.0)])
+    now = scores([("c", "declining", 45.0)])
+    a, _ = hold_tiers(now, features(["c"]), before, CONFIG)
+    b, _ = hold_tiers(now.copy(), features(["c"]), before, CONFIG)
+    pd.testing.assert_frame_equal(a, b)
+    zh = CONFIG.model_copy(update={"language": "zh"})
+    out, _ = hold_tiers(now, features(["c"]), before, zh)
+    assert out.loc[0, "reasons"][0].startswith("沿用 2025-12-04 评分的 P3")
+
+
+def test_previous_scoring_comes_from_the_history(tmp_path) -> None:
+    root = tmp_path / "history"
+    assert previous_scoring(root, "shop", DAY, 14) is None  # first run: no history
+    first = scores([("c", "declining", 35.0)])
+    write_partition(root, "shop", LAST, first, features(["c"]))
+    write_partition(root, "shop", DAY, scores([("c", "declining", 99.0)]), features(["c"]))
+    found = previous_scoring(root, "shop", DAY, 14)  # strictly before: a re-run ignores itself
+    assert found is not None and found.as_of == LAST
+    assert list(found.scores["priority_tier"]) == ["P3"]
+    assert previous_scoring(root, "shop", date(2026, 1, 1), 14) is None  # too old
+    out, said = held_scores(
+        scores([("c", "declining", 45.0)]), features(["c"]), CONFIG, root, "shop", DAY
+    )
+    assert out.loc[0, "priority_tier"] == "P3" and "1 customers keep their tier" in said
+    write_partition(root, "shop", LAST, scores([("c", "declining", 35.0)], "2"), features(["c"]))
+    out, said = held_scores(
+        scores([("c", "declining", 45.0)]), features(["c"]), CONFIG, root, "shop", DAY
+    )
+    assert out.loc[0, "priority_tier"] == "P2" and "another model version" in said
+
+
+def test_an_unreadable_history_scores_every_tier_as_the_rules_say(tmp_path) -> None:
+    root = tmp_path / "history"
+    write_partition(root, "shop", LAST, scores([("c", "declining", 35.0)]), features(["c"]))
+    (root / "shop" / f"as_of={LAST}" / "scores.parquet").write_bytes(b"not parquet")
+    now = scores([("c", "declining", 45.0)])
+    out, said = held_scores(now, features(["c"]), CONFIG, root, "shop", DAY)
+    pd.testing.assert_frame_equal(out, now)
+    assert said.startswith("warning: tier hold off, the score history cannot be read")
