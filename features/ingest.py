@@ -872,11 +872,15 @@ def _ingest_files(
     """One table from one or several export files; each file's report is added to ``per_file``."""
     from features.export_files import expand_files
 
-    paths = expand_files([files] if isinstance(files, str | Path) else files, f"--{table}")
-    parts = [
-        _ingest_one(table, path, mapping, known_ids, log, strict_values, latest, quarantined_ids)
-        for path in paths
-    ]
+    parts = []
+    for path in expand_files([files] if isinstance(files, str | Path) else files, f"--{table}"):
+        log(f"{table}: reading {path} ...")
+        source = read_source(path, mapping.encoding, mapping.sep)
+        log(f"{table}: {len(source.frame):,} rows read ({', '.join(source_formats(source))})")
+        parts.append(
+            _build_table(table, source, mapping, known_ids, strict_values, latest, quarantined_ids)
+        )
+        log_report(parts[-1].report, log)
     if per_file is not None:
         per_file += [p.report for p in parts]
     if len(parts) == 1:
@@ -953,24 +957,6 @@ def _add_counts(total: TableReport, one: TableReport, replaced: np.ndarray) -> N
         total.quarantined_amount[key] = round(total.quarantined_amount.get(key, 0.0) + amount, 2)
     total.value_mapping += [m for m in one.value_mapping if m not in total.value_mapping]
     total.unmapped += one.unmapped
-
-
-def _ingest_one(
-    table: str,
-    path: Path,
-    mapping: ColumnMapping,
-    known_ids: set[str] | None,
-    log,
-    strict_values: bool,
-    latest: pd.Timestamp | None,
-    quarantined_ids: frozenset[str] = frozenset(),
-) -> _Table:
-    log(f"{table}: reading {path} ...")
-    source = read_source(path, mapping.encoding, mapping.sep)
-    log(f"{table}: {len(source.frame):,} rows read ({', '.join(source_formats(source))})")
-    built = _build_table(table, source, mapping, known_ids, strict_values, latest, quarantined_ids)
-    log_report(built.report, log)
-    return built
 
 
 def source_formats(source: SourceFile) -> list[str]:

@@ -668,14 +668,9 @@ def test_a_scores_file_of_another_date_beside_the_snapshot_is_said(trained_store
     snapshot: the service (snapshot) and the export (scores) gave the CRM two dates, unsaid."""
     import logging
 
-    from serving.service import Scorer, Settings
+    from serving.service import Scorer
 
-    snapshot = pd.read_parquet(trained_store.snapshot)
-    path = tmp_path / "scores.snapshot.parquet"
-    snapshot.to_parquet(path, index=False)
-    scores = pd.read_parquet(trained_store.scores)
-    scores.to_parquet(tmp_path / "scores.parquet", index=False)
-    settings = Settings(path, trained_store.tracking_uri, PROJECT)
+    settings, scores = _scores_beside_a_snapshot(trained_store, tmp_path)
     with caplog.at_level(logging.WARNING, logger="serving.service"):
         Scorer.from_settings(settings)
     assert not [r for r in caplog.records if "was stopped between" in r.getMessage()]
@@ -693,14 +688,9 @@ def test_a_scores_file_of_another_pair_beside_the_snapshot_is_said(trained_store
     unsaid (every customer differed; 96 of 3,000 stages, 518 actions on a synthetic run)."""
     import logging
 
-    from serving.service import Scorer, Settings
+    from serving.service import Scorer
 
-    snapshot = pd.read_parquet(trained_store.snapshot)
-    path = tmp_path / "scores.snapshot.parquet"
-    snapshot.to_parquet(path, index=False)
-    scores = pd.read_parquet(trained_store.scores)
-    scores.to_parquet(tmp_path / "scores.parquet", index=False)
-    settings = Settings(path, trained_store.tracking_uri, PROJECT)
+    settings, scores = _scores_beside_a_snapshot(trained_store, tmp_path)
     with caplog.at_level(logging.WARNING, logger="serving.service"):
         Scorer.from_settings(settings)
     assert not [r for r in caplog.records if "disagrees with what this service" in r.getMessage()]
@@ -777,3 +767,15 @@ def test_the_service_holds_the_tiers_lifecycle_score_held(trained_store, tmp_pat
         scores.set_index("customer_id").priority_tier[c] for c in grazing
     }
     assert not [r for r in caplog.records if "disagrees with what this service" in r.getMessage()]
+
+
+def _scores_beside_a_snapshot(trained_store, folder: Path):
+    """The store's snapshot and scores file copied into ``folder`` as `lifecycle score` leaves
+    them; the service's settings for that snapshot and the scores frame."""
+    from serving.service import Settings
+
+    path = folder / "scores.snapshot.parquet"
+    pd.read_parquet(trained_store.snapshot).to_parquet(path, index=False)
+    scores = pd.read_parquet(trained_store.scores)
+    scores.to_parquet(folder / "scores.parquet", index=False)
+    return Settings(path, trained_store.tracking_uri, PROJECT), scores
