@@ -114,6 +114,8 @@ def hold_mask(
         upper = min(a[i], b[i])  # the higher tier of the two (P1 = 0): its line separates them
         boundary = _tier_line(upper, config)
         up = b[i] < a[i]
+        if up and not config.hold.escalations:
+            continue  # a customer turning more urgent gets the more urgent contact at once
         inside = score[i] < boundary * (1 + margin) if up else score[i] >= boundary / (1 + margin)
         if inside:
             held[i], kept[i], line[i] = True, prev_tier[i], boundary

@@ -184,12 +184,13 @@ class ReasonsConfig(_Config):
 
 
 class HoldConfig(_Config):
-    """Tier hysteresis of batch scoring (``serving.action_hold``): a customer keeps the previous
-    scoring's tier (and action) while the priority is past the tier line by less than ``margin``
-    (relative), the stage is unchanged and no complaint is new. 0 turns it off."""
+    """Tier hysteresis of batch scoring (``serving.action_hold``): a customer moving to a less
+    urgent tier keeps the previous scoring's tier (and action) while the priority is past the tier
+    line by less than ``margin`` (relative), the stage is unchanged and no complaint is new; an
+    escalation is sent at once. 0 turns it off."""
 
     margin: float = Field(
-        0.5,
+        0.25,
         ge=0,
         description="relative distance past a tier line needed to change tier: up from line b at "
         "b x (1 + margin), down below b / (1 + margin)",
@@ -202,6 +203,11 @@ class HoldConfig(_Config):
     )
     within_days: int = Field(
         14, ge=1, description="only a scoring at most this many days old is held over"
+    )
+    escalations: bool = Field(
+        False,
+        description="hold a move to a more urgent tier too (default: only a move to a less "
+        "urgent one is held, an escalation is sent at once)",
     )
 
 

@@ -16,7 +16,7 @@ from serving.value import priority_tiers
 # lines: P1 from 100, P2 from 40, P3 from 10; margin 0.5: up past 40 needs 60, down needs < 26.67
 CONFIG = ScoringConfig(
     priority=PriorityTiers(p1_from=100.0, p2_from=40.0, p3_from=10.0),
-    hold=HoldConfig(margin=0.5),
+    hold=HoldConfig(margin=0.5, escalations=True),
 )
 DAY, LAST = date(2025, 12, 11), date(2025, 12, 4)
 
@@ -109,12 +109,26 @@ def test_a_lasting_move_is_late_by_one_scoring_at_most() -> None:
     out, n = hold_tiers(scores([("c", "mature", 37.0)]), features(["c"]), before, CONFIG)
     assert n == 0 and out.loc[0, "priority_tier"] == "P3"
     # without `once` it is a plain hysteresis band: held while inside it
-    sticky = CONFIG.model_copy(update={"hold": HoldConfig(margin=0.5, once=False)})
+    sticky = CONFIG.model_copy(
+        update={"hold": HoldConfig(margin=0.5, once=False, escalations=True)}
+    )
     out, n = hold_tiers(scores([("c", "mature", 37.0)]), features(["c"]), before, sticky)
     assert n == 1 and out.loc[0, "priority_tier"] == "P2"
     assert out.loc[0, "reasons"][0].endswith(
         "; a stage change or a new complaint changes the tier at once"
     )
+
+
+def test_by_default_an_escalation_is_sent_at_once_and_only_a_calming_down_waits() -> None:
+    """The default holds only a move to a less urgent tier: a customer turning more urgent gets
+    the more urgent contact that week (on CDNOW, a cohort ageing one way, most lasting moves were
+    real; delaying escalations would delay the calls that keep customers)."""
+    default = CONFIG.model_copy(update={"hold": HoldConfig()})
+    before = previous([("up", "declining", 35.0), ("down", "mature", 45.0)])
+    now = scores([("up", "declining", 45.0), ("down", "mature", 35.0)])
+    out, n = hold_tiers(now, features(["up", "down"]), before, default)
+    assert n == 1 and list(out["priority_tier"]) == ["P2", "P2"]  # up: P3 -> P2 at once
+    assert HoldConfig().margin == 0.25 and not HoldConfig().escalations
 
 
 def test_no_history_another_model_or_margin_zero_hold_nothing() -> None:
