@@ -95,7 +95,14 @@ def input_drift(
             features[name] if name in features.columns else pd.Series(np.nan, index=features.index)
         )
         stats = compare(ref, values)
-        seen = seen_of.get(name, {})
+        seen = dict(seen_of.get(name, {}))
+        # the same months a year earlier moved the median this way by as much (signed: a price
+        # rise against a seasonal fall is no less a change)
+        along = seen.pop(
+            "median_shift_up" if stats["median_direction"] > 0 else "median_shift_down", 0.0
+        )
+        seen.pop("median_shift_up", None), seen.pop("median_shift_down", None)
+        seen["median_shift"] = max(seen.get("median_shift", 0.0), along)
         real = stats["p_value"] <= t.p_value_max  # not a small sample's chance wobble
         causes = {
             "psi": _beyond(stats, seen, "psi", t.psi_warn, t.psi_alert, slack) if real else "ok",

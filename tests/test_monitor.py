@@ -780,3 +780,47 @@ def test_a_report_with_an_unmeasured_psi_is_strict_json_and_says_no_data(tmp_pat
     text = (tmp_path / "m.json").read_text()
     assert "NaN" not in text and json.loads(text)["input_drift"][0]["psi"] is None
     assert _number(float("nan"), "%.3f") == "no data" and _number(0.1234, "%.3f") == "0.123"
+
+
+def test_lines_follow_the_same_months_a_year_earlier_in_their_direction():
+    """A base that ages while a season comes round: a year before the monitored date, recency
+    was back near the reference (season up, a base a year younger), so the month a year earlier
+    said nothing of the summer's rise; the same months a year earlier (a year before the
+    reference to a year before the date) rose as much, and the rise is not drift. A median that
+    moves against the way it moved then (a price rise in a season whose spend fell) is."""
+    from serving.monitor import input_drift
+    from training.reference import seen_variation, variation
+
+    rng = np.random.default_rng(3)
+    n = 4000
+
+    def month(k: int) -> pd.DataFrame:  # k months after 2024-01-01; the reference is 2025-01-01
+        summer = 0.5 if 5 <= k % 12 <= 8 else 0.0
+        return pd.DataFrame(
+            {
+                "cutoff": pd.Timestamp("2024-01-01") + pd.DateOffset(months=k),
+                "recency": rng.lognormal(3.0 + summer + 0.5 * k / 12, 0.6, n),
+                "spend": rng.lognormal(3.0 - summer, 0.6, n),
+            }
+        )
+
+    reference_buyers = month(12).drop(columns="cutoff")
+    features = {c: numeric_profile(reference_buyers[c]) for c in reference_buyers}
+    earlier = pd.concat([month(k) for k in range(12)])
+    reference = {"cutoff": "2025-01-01", "features": features}
+    reference["variation"] = variation(features, earlier)
+    cfg = MonitorConfig()
+    august = month(19).drop(columns="cutoff")  # a summer in a base 7 months older
+    old = {r["feature"]: r for r in input_drift(reference, august, cfg, date(2025, 8, 1))}
+    assert old["recency"]["level"] == "alert"  # the month a year earlier said nothing of it
+    reference["variation"] = variation(
+        features, earlier, cutoff=date(2025, 1, 1), current=reference_buyers
+    )
+    assert reference["variation"]["year_before"]["cutoff"] == "2024-01-01"
+    seen = seen_variation(reference, date(2025, 8, 1))
+    assert seen["recency"]["median_shift_up"] > 0.5 and seen["spend"]["median_shift_down"] > 0.3
+    rows = {r["feature"]: r for r in input_drift(reference, august, cfg, date(2025, 8, 1))}
+    assert rows["recency"]["median_shift"] > cfg.input.median_shift_alert
+    assert rows["recency"]["level"] != "alert" and rows["spend"]["level"] == "ok"
+    # spend fell over those months: a rise is judged without that fall's allowance
+    assert "median_shift_up" not in seen["spend"] and "median_shift_down" not in seen["recency"]

@@ -99,6 +99,14 @@ def median_shift(reference: Mapping, present: np.ndarray) -> float:
     return float(np.exp(abs(np.log(cur / ref))) - 1.0)
 
 
+def median_direction(reference: Mapping, present: np.ndarray) -> int:
+    """Which way the non-zero median moved from the reference's: 1 up, -1 down, 0 neither (or no
+    median shift measured)."""
+    if not median_shift(reference, present):
+        return 0
+    return 1 if (_median_nonzero(present) or 0.0) > reference["median_nonzero"] else -1
+
+
 def categorical_profile(values) -> dict:
     """Share of each category among present values, and the missing share."""
     s = pd.Series(values, dtype=object)
@@ -197,6 +205,7 @@ def compare_numeric(reference: Mapping, values) -> dict:
         if len(ref)
         else 1.0,
         "median_shift": median_shift(reference, present),
+        "median_direction": median_direction(reference, present),
         "median_p_value": median_p_value(reference, present),
         "missing": missing,
         "missing_change": missing - float(reference["missing"]),
@@ -229,6 +238,7 @@ def compare_categorical(reference: Mapping, values) -> dict:
             np.append(ref, 0.0), _present_n(reference), np.append(cur, new_rate), len(present)
         ),
         "median_shift": 0.0,
+        "median_direction": 0,
         "median_p_value": 1.0,
         "missing": missing,
         "missing_change": missing - float(reference["missing"]),
@@ -265,45 +275,105 @@ VARIATION_STATS = ("psi", "ks", "median_shift")
 SAME_SEASON_DAYS = 16
 
 
-def variation(features: Mapping[str, Mapping], earlier: pd.DataFrame) -> dict:
+def variation(
+    features: Mapping[str, Mapping],
+    earlier: pd.DataFrame,
+    *,
+    cutoff=None,
+    current: pd.DataFrame | None = None,
+) -> dict:
     """How far each monitored feature of each month before the reference date (``earlier``: its
     buyers, a ``cutoff`` column; months with fewer than :data:`VARIATION_MIN_BUYERS` are left
-    out) was from the reference: PSI, KS and median shift, per month."""
+    out) was from the reference: PSI, KS and median shift, per month.
+
+    With ``cutoff`` (the reference date) and ``current`` (the reference buyers), also how far each
+    later month and the reference buyers were from the buyers a year before ``cutoff``
+    (``year_before``): the move of the same months a year earlier, from the same starting season
+    and base age as the pair's own start. A month a year earlier measured against the reference
+    mixes a year of aging with the season (recency that rises every summer, in a base a year
+    younger, can land near the reference and tell nothing of the summer's rise)."""
     months = {}
-    for cutoff, part in earlier.groupby("cutoff", sort=True):
+    for day, part in earlier.groupby("cutoff", sort=True):
         if len(part) < VARIATION_MIN_BUYERS:
             continue
-        months[str(pd.Timestamp(cutoff).date())] = {
-            name: {
-                k: float(v) if np.isfinite(v := compare(ref, part[name])[k]) else 0.0
-                for k in VARIATION_STATS
-            }
-            for name, ref in features.items()
-            if name in part.columns
-        }
-    return {"months": months}
+        months[str(pd.Timestamp(day).date())] = _distances(features, part)
+    found: dict = {"months": months}
+    if cutoff is None:
+        return found
+    start = pd.Timestamp(cutoff) - pd.DateOffset(years=1)
+    parts = {pd.Timestamp(d): part for d, part in earlier.groupby("cutoff", sort=True)}
+    if current is not None:
+        parts[pd.Timestamp(cutoff)] = current
+    near = [d for d in parts if abs((d - start).days) <= SAME_SEASON_DAYS]
+    if not near:
+        return found
+    first = min(near, key=lambda d: abs((d - start).days))
+    if len(parts[first]) < VARIATION_MIN_BUYERS:
+        return found
+    base = {name: profile(parts[first][name]) for name in features if name in parts[first]}
+    found["year_before"] = {
+        "cutoff": str(first.date()),
+        "months": {
+            str(d.date()): _distances(base, part, signed=True)
+            for d, part in sorted(parts.items())
+            if d > first and len(part) >= VARIATION_MIN_BUYERS
+        },
+    }
+    return found
+
+
+def _distances(features: Mapping[str, Mapping], part: pd.DataFrame, signed: bool = False) -> dict:
+    """PSI, KS and median shift of ``part`` against each profile; ``signed``: the median shift
+    negative when the median fell."""
+    found = {}
+    for name, ref in features.items():
+        if name not in part.columns:
+            continue
+        stats = compare(ref, part[name])
+        found[name] = {k: float(v) if np.isfinite(v := stats[k]) else 0.0 for k in VARIATION_STATS}
+        if signed and stats["median_direction"] < 0:
+            found[name]["median_shift"] = -found[name]["median_shift"]
+    return found
 
 
 def seen_variation(reference: Mapping, as_of) -> dict[str, dict[str, float]]:
-    """Per feature and statistic, how far the data the pair was trained on already moved from the
-    reference in two kept months: the same season a year before ``as_of`` (seasons), and as long
-    before the reference as ``as_of`` is after it (a base that ages, a pool of lapsed buyers that
-    grows); the larger of the two. A month counts within :data:`SAME_SEASON_DAYS` of its date; no
-    kept month for either (a reference without them, a date more than about a year after the
-    reference): ``{}``."""
-    months = (reference.get("variation") or {}).get("months", {})
-    if not months:  # a reference written before the months were kept
+    """Per feature and statistic, how far the data the pair was trained on already moved: from the
+    reference to the same season a year before ``as_of`` (seasons), and to as long before the
+    reference as ``as_of`` is after it (a base that ages, a pool of lapsed buyers that grows); and
+    over the same months a year earlier (from a year before the reference to a year before
+    ``as_of``: season and aging together, as they move from the pair's start to ``as_of``); the
+    largest. A month counts within :data:`SAME_SEASON_DAYS` of its date; no kept month for any (a
+    reference without them, a date more than about a year after the reference): ``{}``."""
+    kept = reference.get("variation") or {}
+    months = kept.get("months", {})
+    lagged = (kept.get("year_before") or {}).get("months", {})
+    if not months and not lagged:  # a reference written before the months were kept
         return {}
     day, cutoff = pd.Timestamp(as_of), pd.Timestamp(reference["cutoff"])
-    found = [
-        months[min(near, key=lambda m: abs((pd.Timestamp(m) - target).days))]
-        for target in (day - pd.DateOffset(years=1), cutoff - (day - cutoff))
-        if (near := [m for m in months if abs((pd.Timestamp(m) - target).days) <= SAME_SEASON_DAYS])
+    targets = [
+        (months, day - pd.DateOffset(years=1)),
+        (months, cutoff - (day - cutoff)),
+        (lagged, day - pd.DateOffset(years=1)),
     ]
-    return {
-        name: {k: max(month[name][k] for month in found if name in month) for k in VARIATION_STATS}
-        for name in {n for month in found for n in month}
-    }
+    found = [
+        (
+            kept_months is lagged,
+            kept_months[min(near, key=lambda m: abs((pd.Timestamp(m) - t).days))],
+        )
+        for kept_months, t in targets
+        if (near := [m for m in kept_months if abs((pd.Timestamp(m) - t).days) <= SAME_SEASON_DAYS])
+    ]
+    seen: dict[str, dict[str, float]] = {}
+    for same_lag, month in found:
+        for name, stats in month.items():
+            mine = seen.setdefault(name, dict.fromkeys(VARIATION_STATS, 0.0))
+            for k in VARIATION_STATS:
+                if same_lag and k == "median_shift":  # signed: judged against a move that way
+                    key = "median_shift_up" if stats[k] > 0 else "median_shift_down"
+                    mine[key] = max(mine.get(key, 0.0), abs(stats[k]))
+                else:
+                    mine[k] = max(mine[k], stats[k])
+    return seen
 
 
 def build_reference(
@@ -332,7 +402,9 @@ def build_reference(
         "customers": len(frame),
         "horizons": dict(horizons),
         "features": features,
-        "variation": None if earlier is None else variation(features, earlier),
+        "variation": None
+        if earlier is None
+        else variation(features, earlier, cutoff=cutoff, current=frame),
         "scores": {
             "churn_probability": numeric_profile(churn_probability),
             "predicted_value": numeric_profile(predicted_value),
