@@ -26,6 +26,11 @@ import pyarrow as pa
 
 from features.mapping import IngestError
 
+
+class EmptyExport(IngestError):
+    """An export with no rows (0 bytes, or a header only): one of several files may be skipped."""
+
+
 #: Separators the sniffer tries (a whitespace-aligned file is the fallback).
 SEPARATORS = (",", ";", "\t", "|")
 WHITESPACE = "whitespace"
@@ -110,7 +115,7 @@ def read_source(path: Path, encoding: str | None = None, sep: str | None = None)
     except OSError as exc:
         raise IngestError(f"{path}: cannot be read ({exc.strerror})") from exc
     if not raw.strip():
-        raise IngestError(f"{path}: file is empty; expected a header and at least one row")
+        raise EmptyExport(f"{path}: file is empty; expected a header and at least one row")
     if path.suffix.lower() in PARQUET_SUFFIXES or raw[:4] == b"PAR1":
         return _read_parquet(path)
     _refuse_binary(path, raw)
@@ -133,7 +138,7 @@ def _read_parquet(path: Path) -> SourceFile:
     frame = frame.astype("string")
     frame.columns = [_clean_header(str(c)) for c in frame.columns]
     if frame.empty:
-        raise IngestError(f"{path}: file has a header but no rows; expected at least one row")
+        raise EmptyExport(f"{path}: file has a header but no rows; expected at least one row")
     n = len(frame)
     return SourceFile(path, frame, np.full(n, None, dtype=object), np.zeros(n, dtype="int64"))
 
@@ -323,7 +328,7 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
         path, lines, _records(path, lines, chosen, 0), chosen
     )
     if not len(records):
-        raise IngestError(f"{path}: file is empty; expected a header and at least one row")
+        raise EmptyExport(f"{path}: file is empty; expected a header and at least one row")
     notes = [f"separator {_sep_name(chosen)}" + ("" if sep else " (detected)")]
     title = _preamble(records)
     if title:
@@ -343,7 +348,7 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
         )
         body = body[: len(body) - footer]
     if not len(body):
-        raise IngestError(f"{path}: file has a header but no rows; expected at least one row")
+        raise EmptyExport(f"{path}: file has a header but no rows; expected at least one row")
     spans = body.spans
     problems = _field_count_problems(body, len(header))
     problems[np.isin(spans[:, 0], list(unclosed))] = UNCLOSED_QUOTE

@@ -18,6 +18,7 @@ Rows a later file replaces are quarantined with the reason, never dropped unseen
 from __future__ import annotations
 
 import glob
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def expand_files(values: Sequence[str | Path], option: str) -> list[Path]:
     for value in values:
         text = str(value)
         if _GLOB & set(text) and not Path(text).exists():
-            found = sorted(glob.glob(text))
+            found = sorted(glob.glob(text), key=_natural)
             if not found:
                 raise IngestError(f"{option} {text}: the pattern matches no file")
             files += [Path(f) for f in found]
@@ -52,9 +53,46 @@ def expand_files(values: Sequence[str | Path], option: str) -> list[Path]:
     return files
 
 
-def replaced_by_later_files(table: str, parts: Sequence[pd.DataFrame]) -> list[np.ndarray]:
+def _natural(name: str) -> list:
+    """A file name's sort key with its numbers as numbers: ``orders_2025-9`` before ``-10``."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def order_warnings(table: str, parts: Sequence[pd.DataFrame], names: Sequence[str]) -> list[str]:
+    """What the files' contents say against the rules: a file whose rows end before an earlier
+    file's (given newest first? a later file's orders replace an earlier one's), and files that
+    disagree on having order ids (rows with and without one are never matched, so the overlap of
+    such files would count twice)."""
+    said = []
+    time = {"customers": None, "transactions": "ordered_at", "events": "occurred_at"}[table]
+    ends = [p[time].max() if time and len(p) else pd.NaT for p in parts]
+    for before, after, name, earlier in zip(ends, ends[1:], names[1:], names, strict=False):
+        if pd.notna(before) and pd.notna(after) and after < before:
+            said.append(
+                f"{name} ends {after:%Y-%m-%d}, before {earlier} ({before:%Y-%m-%d}) given ahead "
+                "of it: files are read oldest first, a later file's orders replacing an earlier "
+                "one's; give them in the order they were exported"
+            )
+    if table == TRANSACTIONS:
+        has = ["order_id" in p and bool(p["order_id"].notna().any()) for p in parts if len(p)]
+        if any(has) and not all(has):
+            said.append(
+                "some files have order ids and some do not: rows are matched across files by "
+                "order id, or value for value without one, so an order in a file of each kind "
+                "counts twice; export every period with the order id column"
+            )
+    return said
+
+
+def replaced_by_later_files(
+    table: str,
+    parts: Sequence[pd.DataFrame],
+    cancelled: Sequence[frozenset[str]] | None = None,
+) -> list[np.ndarray]:
     """For each file's accepted contract rows (in the order given), the reason each row is replaced
-    by another file (None for a row kept)."""
+    by another file (None for a row kept). ``cancelled``: per file, the order ids it quarantined
+    as cancelled; an earlier file's lines of such an order are replaced too (a re-export that
+    cancels an order must not leave its earlier lines as revenue)."""
     frame = pd.concat(
         [p.assign(_part=i, _row=np.arange(len(p))) for i, p in enumerate(parts)],
         ignore_index=True,
@@ -69,6 +107,9 @@ def replaced_by_later_files(table: str, parts: Sequence[pd.DataFrame]) -> list[n
             identified = frame["order_id"].notna().to_numpy()
             ordered = frame.loc[identified]
             later = ordered.groupby("order_id")["_part"].transform("max")
+            for i, ids in enumerate(cancelled or ()):
+                if ids:
+                    later = later.where(~ordered["order_id"].isin(ids), np.maximum(later, i))
             replaced = np.flatnonzero(identified)[(ordered["_part"] < later).to_numpy()]
             reason[replaced] = ORDER_IN_LATER_FILE
         reason[np.flatnonzero(~identified)[_repeats(frame.loc[~identified], table)]] = (

@@ -34,7 +34,7 @@ from features.contract import (
     quarantine_rows,
     table_path,
 )
-from features.csv_source import REPEATED, SourceFile, fold_name, read_source
+from features.csv_source import REPEATED, EmptyExport, SourceFile, fold_name, read_source
 from features.dates import detect_order, european_file, parse_dates, placeholder_dates
 from features.gaps import month_gaps
 from features.mapping import VALUE_COLUMNS, ColumnMapping, IngestError
@@ -95,6 +95,9 @@ class _Table:
     #: where each accepted row came from: its 1-based data row and physical line in the file
     rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))
     lines: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))
+    #: order ids (as stored) of the file's cancelled orders: a later file's cancellation
+    #: replaces an earlier file's lines of the order as its accepted lines would
+    cancelled_orders: frozenset[str] = frozenset()
 
 
 class _Validator:
@@ -651,7 +654,18 @@ def _split(
     if table == CUSTOMERS:  # what the transactions and events of these customers are told
         ids = out["customer_id"]
         rejected = frozenset(ids[~ok].dropna()) - frozenset(ids[ok].dropna())
-    return _Table(accepted, quarantined, report, rejected, np.flatnonzero(ok) + 1, source.lines[ok])
+    cancelled: frozenset[str] = frozenset()
+    if table == TRANSACTIONS and "order_id" in out:
+        cancelled = frozenset(out.loc[check.reason == "cancelled order", "order_id"].dropna())
+    return _Table(
+        accepted,
+        quarantined,
+        report,
+        rejected,
+        np.flatnonzero(ok) + 1,
+        source.lines[ok],
+        cancelled,
+    )
 
 
 def _derive_customers(transactions: pd.DataFrame, events: pd.DataFrame | None) -> pd.DataFrame:
@@ -870,12 +884,19 @@ def _ingest_files(
     per_file: list[TableReport] | None = None,
 ) -> _Table:
     """One table from one or several export files; each file's report is added to ``per_file``."""
-    from features.export_files import expand_files
+    from features.export_files import expand_files, order_warnings
 
-    parts = []
-    for path in expand_files([files] if isinstance(files, str | Path) else files, f"--{table}"):
+    paths = expand_files([files] if isinstance(files, str | Path) else files, f"--{table}")
+    parts: list[_Table] = []
+    for path in paths:
         log(f"{table}: reading {path} ...")
-        source = read_source(path, mapping.encoding, mapping.sep)
+        try:
+            source = read_source(path, mapping.encoding, mapping.sep)
+        except EmptyExport as exc:  # a week without orders among several exports: not an error
+            if len(paths) == 1 or (path == paths[-1] and not parts):
+                raise
+            log(f"{table}: warning: {exc}; skipped, the other files are read")
+            continue
         log(f"{table}: {len(source.frame):,} rows read ({', '.join(source_formats(source))})")
         parts.append(
             _build_table(table, source, mapping, known_ids, strict_values, latest, quarantined_ids)
@@ -887,6 +908,10 @@ def _ingest_files(
         return parts[0]
     combined = _combined(table, parts)
     r = combined.report
+    names = [Path(p.report.source_file).name for p in parts]
+    for warning in order_warnings(table, [p.accepted for p in parts], names):
+        r.warnings.append(warning)
+        log(f"{table}: warning: {warning}")
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(r.reasons.items())) or "none"
     log(
         f"{table}: {len(parts)} files together: {r.rows_read:,} rows read, {r.accepted:,} "
@@ -900,7 +925,9 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
     (:func:`features.export_files.replaced_by_later_files`); counts and formats are summed."""
     from features.export_files import replaced_by_later_files
 
-    reasons = replaced_by_later_files(table, [p.accepted for p in parts])
+    reasons = replaced_by_later_files(
+        table, [p.accepted for p in parts], [p.cancelled_orders for p in parts]
+    )
     report = TableReport(table=table, source_file=", ".join(p.report.source_file for p in parts))
     accepted, quarantined = [], []
     for part, reason in zip(parts, reasons, strict=True):

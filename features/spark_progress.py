@@ -24,14 +24,14 @@ _REPORTING = threading.local()
 
 def progress_line(what: str, elapsed: float, stages: list[Any]) -> str:
     """One progress line from the running stages' infos (``SparkStageInfo``: ``numTasks``,
-    ``numCompletedTasks``, ``numFailedTasks``)."""
+    ``numCompletedTasks``, ``numFailedTasks``: failed attempts, retried or not)."""
     took = f"{elapsed / 60:.1f} min" if elapsed >= 90 else f"{elapsed:.0f} s"
     if not stages:
         return f"{what}: running for {took} (on the driver, or between stages)"
     done = sum(s.numCompletedTasks for s in stages)
     total = sum(s.numTasks for s in stages)
     failed = sum(s.numFailedTasks for s in stages)
-    retried = f", {failed:,} failed and retried" if failed else ""
+    retried = f", {failed:,} failed" if failed else ""
     return (
         f"{what}: running for {took}; {len(stages)} stage(s) at work, "
         f"{done:,} of {total:,} tasks done{retried}"

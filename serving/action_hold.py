@@ -56,7 +56,9 @@ def previous_scoring(
     earlier = [d for d in dates(history_root, project) if d < as_of]
     if not earlier or (as_of - earlier[-1]).days > within_days:
         return None
-    scores, features = read_partition(history_root, project, earlier[-1])
+    scores, features = read_partition(
+        history_root, project, earlier[-1], ["customer_id", COMPLAINT_COLUMN]
+    )
     return Previous(earlier[-1], scores, features)
 
 
@@ -214,7 +216,9 @@ def held_scores(
 def _same_versions(before: pd.DataFrame, now: pd.DataFrame) -> bool:
     """Whether both scorings are of one churn and one CLV model version, the same."""
     return all(
-        c in before.columns and set(before[c].astype(str)) == set(now[c].astype(str))
+        c in before.columns
+        and set(map(str, pd.unique(before[c].to_numpy(dtype=object))))
+        == set(map(str, pd.unique(now[c].to_numpy(dtype=object))))
         for c in ("churn_model_version", "clv_model_version")
         if c in now.columns
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from features.atomic_dir import replaced_directory
 
@@ -99,9 +100,10 @@ def dates(root: str | Path, project: str) -> list[date]:
 
 
 def read_partition(
-    root: str | Path, project: str, as_of: date
+    root: str | Path, project: str, as_of: date, feature_columns: list[str] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Scores and features of one date; FileNotFoundError naming the partition when absent."""
+    """Scores and features of one date (``feature_columns``: only those of them that exist);
+    FileNotFoundError naming the partition when absent."""
     where = partition(root, project, as_of)
     if not (where / "scores.parquet").exists():
         raise FileNotFoundError(
@@ -112,7 +114,7 @@ def read_partition(
     try:
         return (
             pd.read_parquet(where / "scores.parquet"),
-            pd.read_parquet(where / "features.parquet"),
+            _read_features(where / "features.parquet", feature_columns),
         )
     except (OSError, pa.ArrowException) as exc:
         raise ScoreHistoryError(
@@ -120,3 +122,10 @@ def read_partition(
             f"(`lifecycle score --as-of {as_of} --project {project} --history {root} --out "
             "<a scratch file>`)"
         ) from exc
+
+
+def _read_features(path: Path, columns: list[str] | None) -> pd.DataFrame:
+    if columns is None:
+        return pd.read_parquet(path)
+    present = set(pq.read_schema(path).names)
+    return pd.read_parquet(path, columns=[c for c in columns if c in present])

@@ -472,19 +472,23 @@ def _warn_if_served_differs(snapshot_file: Path, scorer: Scorer) -> None:
     except (OSError, KeyError, ValueError, pa.ArrowException):
         return  # no scores file beside it, or not ours
     frame = written.to_pandas()
-    if frame.empty or {pd.Timestamp(v).date() for v in frame["as_of"].dropna()} != {scorer.as_of}:
+    if frame.empty or {d.date() for d in pd.to_datetime(frame["as_of"].dropna().unique())} != {
+        scorer.as_of
+    }:
         return  # another date: _warn_if_scores_disagree says so
+    position = frame["customer_id"].map(scorer._positions)
+    frame = frame[position.notna()].reset_index(drop=True)
+    rows = [scorer._scores[i] for i in position.dropna().astype("int64")]
     differ: dict[str, int] = {}
     example = None
-    for row in frame.itertuples(index=False):
-        i = scorer._positions.get(row.customer_id)
-        if i is None:
-            continue
-        served = scorer._scores[i]
-        for column in COMPARED_COLUMNS:
-            if str(getattr(row, column)) != str(served[column]):
-                differ[column] = differ.get(column, 0) + 1
-                example = example or (row.customer_id, column, getattr(row, column), served[column])
+    for column in COMPARED_COLUMNS:  # column by column: a million customers in seconds
+        there = frame[column].astype(str).to_numpy(dtype=object)
+        here = np.array([str(r[column]) for r in rows], dtype=object)
+        off = there != here
+        if off.any():
+            differ[column] = int(off.sum())
+            j = int(off.argmax())
+            example = example or (frame.at[j, "customer_id"], column, there[j], here[j])
     if differ:
         cid, column, there, here = cast(tuple, example)
         logger.warning(

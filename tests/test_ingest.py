@@ -239,6 +239,12 @@ def test_a_pattern_of_exports_is_its_files_in_name_order(tmp_path):
         "orders_2024-01.csv",
         "orders_2024-02.csv",
     ]
+    for name in ("orders_2025-9.csv", "orders_2025-10.csv"):  # numbers sort as numbers
+        _write(tmp_path / name, "x\n")
+    assert [p.name for p in expand_files([str(tmp_path / "orders_2025-*.csv")], "-")] == [
+        "orders_2025-9.csv",
+        "orders_2025-10.csv",
+    ]
     with pytest.raises(
         IngestError, match=r"--transactions .*nothing_\*\.csv: the pattern matches no file"
     ):
@@ -257,6 +263,27 @@ def test_a_renamed_optional_column_is_named_not_left_empty_unseen(tmp_path):
         '--map "customers.region=sales_region" if it is'
     ]
     assert reports["transactions"].warnings == []
+
+
+def test_several_exports_given_against_the_rules_are_named(tmp_path):
+    """Files given newest first (a later file's orders replace an earlier one's, so an older
+    export would undo a correction), files that disagree on having order ids (never matched:
+    their overlap counts twice), and a week without orders among several files (skipped, not a
+    failed ingest)."""
+    newer = _write(tmp_path / "b.csv", "order,id,date,amount\nO2,a,2024-02-05,12\n")
+    older = _write(tmp_path / "a.csv", "order,id,date,amount\nO1,a,2024-01-05,10\n")
+    without = _write(tmp_path / "c.csv", "order,id,date,amount\n,a,2024-03-05,7\n")
+    empty = _write(tmp_path / "week.csv", "order,id,date,amount\n")
+    mapping = load_mapping("order_id=order,customer_id=id,ordered_at=date")
+    said: list[str] = []
+    reports = ingest(tmp_path / "out", [newer, empty, older, without], mapping, log=said.append)
+    warnings = reports["transactions"].warnings
+    assert any(w.startswith("a.csv ends 2024-01-05, before b.csv (2024-02-05)") for w in warnings)
+    assert any("some files have order ids and some do not" in w for w in warnings)
+    assert any("week.csv: file has a header but no rows" in s and "skipped" in s for s in said)
+    assert reports["transactions"].accepted == 3
+    with pytest.raises(IngestError, match="header but no rows"):  # nothing but empty files
+        ingest(tmp_path / "out2", [empty, empty], mapping, log=lambda _: None)
 
 
 def _write(path: Path, text: str) -> Path:
@@ -1253,3 +1280,23 @@ def test_rows_of_a_quarantined_customer_say_so(tmp_path):
         "customer_id quarantined in the customers file": 1,
         "unknown customer_id": 1,
     }
+
+
+def test_a_later_export_cancelling_an_order_removes_its_earlier_lines(tmp_path):
+    """A re-export with the order now cancelled: the cancellation is quarantined in the later
+    file, and the earlier file's paid lines of that order must not stay revenue (before: they
+    did, 20.00 counted for an order the shop cancelled)."""
+    header = "order,id,date,amount,status\n"
+    first = _write(
+        tmp_path / "a.csv", header + "O1,a,2024-01-05,10,paid\nO2,b,2024-02-05,20,paid\n"
+    )
+    later = _write(tmp_path / "b.csv", header + "O2,b,2024-02-05,20,cancelled\n")
+    mapping = load_mapping("order_id=order,customer_id=id,ordered_at=date,status=status")
+    ingest(tmp_path / "out", [first, later], mapping, log=lambda *_: None, min_accepted_share=0)
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert list(tx.order_id) == ["O1"]
+    reasons = pd.read_parquet(quarantine_path(tmp_path / "out", "transactions"))["reason"]
+    assert sorted(reasons) == [
+        "cancelled order",
+        "order_id in a later file (its lines there replace these)",
+    ]

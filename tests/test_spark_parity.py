@@ -836,7 +836,7 @@ def test_a_progress_line_names_the_work_time_and_tasks():
     stage = SimpleNamespace(numTasks=400, numCompletedTasks=120, numFailedTasks=3)
     assert progress_line("features for 1 cutoff(s)", 125.0, [stage, stage]) == (
         "features for 1 cutoff(s): running for 2.1 min; 2 stage(s) at work, 240 of 800 tasks "
-        "done, 6 failed and retried"
+        "done, 6 failed"
     )
     assert progress_line("scoring", 31.0, []) == (
         "scoring: running for 31 s (on the driver, or between stages)"
