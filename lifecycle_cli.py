@@ -1059,6 +1059,10 @@ def score(
         kept = write_partition(history_root, project, day, scores, snapshot)
         _log(f"kept in the score history: {kept}")
     snapshot_path = write_scores(out_file, scores, snapshot, people_rows(scores) if csv else None)
+    if not no_history:  # the CRM reads these now: the next week's tier hold compares with them
+        from serving.score_history import mark_sent
+
+        mark_sent(history_root, project, day)
     summary = summarise(scores)
     typer.echo(
         f"scored {len(scores):,} customers as of {day} with the {champions.project} champion pair "

@@ -70,7 +70,7 @@ def order_warnings(table: str, parts: Sequence[pd.DataFrame], names: Sequence[st
         if pd.notna(before) and pd.notna(after) and after < before:
             said.append(
                 f"{name} ends {after:%Y-%m-%d}, before {earlier} ({before:%Y-%m-%d}) given ahead "
-                "of it: files are read oldest first, a later file's orders replacing an earlier "
+                "of it: files are read oldest first, a later file's rows replacing an earlier "
                 "one's; give them in the order they were exported"
             )
     if table == TRANSACTIONS:
@@ -81,7 +81,34 @@ def order_warnings(table: str, parts: Sequence[pd.DataFrame], names: Sequence[st
                 "order id, or value for value without one, so an order in a file of each kind "
                 "counts twice; export every period with the order id column"
             )
+        elif all(has) and (missing := _missing_from_later(parts)):
+            orders, amount = missing
+            said.append(
+                f"{orders:,} orders of earlier files (amount {amount:,.2f}) are dated within the "
+                "days a later file covers but are not in it: deleted or voided in the CRM since? "
+                "they are kept; export with a status column (cancelled orders are quarantined) or "
+                "remove them"
+            )
     return said
+
+
+def _missing_from_later(parts: Sequence[pd.DataFrame]) -> tuple[int, float] | None:
+    """Orders of earlier files dated between a later file's first and last order but absent from
+    it and from every file after it: an overlapping export that no longer lists them."""
+    flagged: dict[str, float] = {}
+    later: set = set()
+    for k in range(len(parts) - 1, 0, -1):
+        part = parts[k]
+        later |= set(part["order_id"].dropna())
+        if part.empty:
+            continue
+        lo, hi = part["ordered_at"].min(), part["ordered_at"].max()
+        for earlier in parts[:k]:
+            inside = earlier["ordered_at"].between(lo, hi) & earlier["order_id"].notna()
+            gone = earlier.loc[inside & ~earlier["order_id"].isin(later)]
+            for order, amount in gone.groupby("order_id")["amount"].sum().items():
+                flagged[order] = amount
+    return (len(flagged), float(sum(flagged.values()))) if flagged else None
 
 
 def replaced_by_later_files(

@@ -49,11 +49,12 @@ class Previous:
 def previous_scoring(
     history_root: str | Path, project: str, as_of: date, within_days: int
 ) -> Previous | None:
-    """The latest scoring of ``project`` in the history strictly before ``as_of`` and at most
+    """The latest scoring of ``project`` that went out (``score_history.mark_sent``: not a
+    monitor's own scoring of a mid-week date) strictly before ``as_of`` and at most
     ``within_days`` before it; None when there is none."""
-    from serving.score_history import dates, read_partition
+    from serving.score_history import read_partition, sent_dates
 
-    earlier = [d for d in dates(history_root, project) if d < as_of]
+    earlier = [d for d in sent_dates(history_root, project) if d < as_of]
     if not earlier or (as_of - earlier[-1]).days > within_days:
         return None
     scores, features = read_partition(

@@ -28,9 +28,11 @@ def score_into_history(
     history_root: str | Path,
     progress: bool = False,
     snapshot: pd.DataFrame | None = None,
+    log=None,
 ):
     """Score every customer as of ``day`` with ``champions`` and keep the scores and features
-    (``snapshot``: the feature snapshot of ``data_dir`` at ``day``, when already built)."""
+    (``snapshot``: the feature snapshot of ``data_dir`` at ``day``, when already built); ``log``
+    is given the tier hold's line (how many customers kept their tier, or why none did)."""
     from serving.batch import feature_snapshot, score_snapshot
 
     if snapshot is None:
@@ -39,7 +41,7 @@ def score_into_history(
     from serving.action_hold import held_scores
     from serving.config import stored_scoring_config
 
-    scores, _ = held_scores(
+    scores, said = held_scores(
         scores,
         snapshot,
         stored_scoring_config(champions.scoring),
@@ -47,6 +49,8 @@ def score_into_history(
         champions.project,
         day,
     )
+    if log is not None:
+        log(said)
     write_partition(history_root, champions.project, day, scores, snapshot)
     return scores, snapshot
 
@@ -102,7 +106,7 @@ def run_monitor(
     fresh = as_of not in dates(history_root, project)
     if fresh:
         log(f"scoring {project} as of {as_of} into the history ({history_root})")
-        score_into_history(data_dir, as_of, champions, history_root)
+        score_into_history(data_dir, as_of, champions, history_root, log=log)
     # never so short that no kept date's value horizon can have passed
     value_days = champions.clv_config.labels.value_horizon_days
     oldest = as_of - timedelta(days=max(cfg.performance.lookback_days, value_days))
@@ -116,13 +120,13 @@ def run_monitor(
     # another data set under the project's name): its features are not what the data gives now.
     if set(history[as_of][0]["churn_model_version"].astype(str)) != {str(champions.version)}:
         log(f"rescoring {as_of}: the history holds another version's scores")
-        history[as_of] = score_into_history(data_dir, as_of, champions, history_root)
+        history[as_of] = score_into_history(data_dir, as_of, champions, history_root, log=log)
     elif not fresh:
         now = feature_snapshot(data_dir, as_of, champions, progress=False)
         if not _same_features(history[as_of][1], now):
             log(f"rescoring {as_of}: the history was scored from other data than {data_dir}")
             history[as_of] = score_into_history(
-                data_dir, as_of, champions, history_root, snapshot=now
+                data_dir, as_of, champions, history_root, snapshot=now, log=log
             )
     # Realized performance is every kept date's, judged against the pair that scored it: what the
     # CRM received under an earlier champion counts too.

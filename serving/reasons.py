@@ -617,9 +617,10 @@ def hold_reason(
     once: bool = True,
 ) -> str:
     """Why a customer keeps the previous scoring's tier (``serving.action_hold``): "P2 kept from
-    the scoring of 2025-12-04: priority 75.10 rose past the tier line 71.86 but not to 107.79;
-    if it stays past the line, the next scoring changes the tier ..." (money to cents, like the
-    other reasons; ``once``: whether the next scoring changes it, ``HoldConfig.once``)."""
+    2025-12-04: priority 60.10 is just under the tier line 71.86 (over 57.49), for one scoring"
+    (money to cents, like the other reasons; short, without the "; " a CRM field's reasons are
+    joined with: a Text(255) field keeps another reason beside it; ``once``:
+    ``HoldConfig.once``)."""
     said = _say(
         "hold.kept_up" if up else "hold.kept_down",
         tier=tier,

@@ -431,7 +431,7 @@ def _score(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
 
     champions = load_champions(settings.tracking_uri, settings.project)
     scores, snapshot = score_into_history(
-        settings.data_dir, as_of, champions, settings.history_root
+        settings.data_dir, as_of, champions, settings.history_root, log=log
     )
     done = {
         "champion_version": champions.version,
@@ -443,7 +443,10 @@ def _score(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
         from serving.scoring import people_rows
 
         settings.scores.parent.mkdir(parents=True, exist_ok=True)
+        from serving.score_history import mark_sent
+
         write_scores(settings.scores, scores, snapshot, people_rows(scores))
+        mark_sent(settings.history_root, settings.project, as_of)  # the tier hold's last sent
         done["scores"] = str(settings.scores)
     return done
 

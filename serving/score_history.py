@@ -36,6 +36,10 @@ KEPT_COLUMNS = (
 )
 #: The files of a partition: what the CRM received, and the feature snapshot it came from.
 FILES = ("scores.parquet", "features.parquet")
+#: A partition's mark that its scores went out (the scores file export and the service read was
+#: written from them); monitor's own scoring of a date is not marked. The tier hold compares with
+#: the last marked scoring only: what the CRM holds.
+SENT = "sent"
 
 
 def partition(root: str | Path, project: str, as_of: date) -> Path:
@@ -53,13 +57,24 @@ def write_partition(
     partition directory."""
     target = partition(root, project, as_of)
     with replaced_directory(
-        target, set(FILES), writer="history", label="score history", error=ScoreHistoryError
+        target, {*FILES, SENT}, writer="history", label="score history", error=ScoreHistoryError
     ) as staging:
         scores[[c for c in KEPT_COLUMNS if c in scores.columns]].to_parquet(
             staging / FILES[0], index=False
         )
         features.to_parquet(staging / FILES[1], index=False)
     return target
+
+
+def mark_sent(root: str | Path, project: str, as_of: date) -> None:
+    """Mark a written partition as sent, once the scores file made from it is in place (a run
+    killed between the two leaves the date unmarked: the CRM never got it)."""
+    (partition(root, project, as_of) / SENT).touch()
+
+
+def sent_dates(root: str | Path, project: str) -> list[date]:
+    """The dates of :func:`dates` whose scores went out (:func:`mark_sent`), oldest first."""
+    return [d for d in dates(root, project) if (partition(root, project, d) / SENT).exists()]
 
 
 def prune(root: str | Path, project: str, before: date) -> list[date]:

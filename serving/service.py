@@ -240,6 +240,22 @@ class Scorer:
             pd.DataFrame(columns), snapshot, config, score_history, project, self.as_of
         )
         logger.info("%s", said)
+        if project and config.hold.margin > 0:
+            from serving.score_history import partition
+
+            if not (partition(score_history, project, self.as_of) / "scores.parquet").exists():
+                # `lifecycle score` (and monitor/retrain) keep every scoring in their history:
+                # one without the snapshot's own date is not the history that scored it, and
+                # the customers that scoring held get the rule's tier here
+                logger.warning(
+                    "tier hold: %s holds no scoring of %s as of %s, the snapshot's date, so it "
+                    "is not the score history `lifecycle score` (or retrain) wrote with it: "
+                    "the tiers it kept are not kept here; set LIFECYCLE_SCORE_HISTORY to that "
+                    "run's --history (unless it was scored with --no-history)",
+                    score_history,
+                    project,
+                    self.as_of,
+                )
         return frame
 
     @classmethod

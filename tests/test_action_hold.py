@@ -10,7 +10,7 @@ import pytest
 
 from serving.action_hold import Previous, held_scores, hold_tiers, previous_scoring
 from serving.config import HoldConfig, PriorityTiers, ScoringConfig
-from serving.score_history import write_partition
+from serving.score_history import mark_sent, write_partition
 from serving.value import priority_tiers
 
 # lines: P1 from 100, P2 from 40, P3 from 10; margin 0.5: up past 40 needs 60, down needs < 26.67
@@ -65,14 +65,15 @@ def test_a_priority_grazing_a_line_keeps_last_tier_action_and_says_so() -> None:
     assert list(out["priority_score"]) == [50.0, 30.0]  # the score is the new one
     assert out.loc[0, "recommended_action_label"] != "label"  # relabelled for the kept action
     first = out.loc[0, "reasons"][0]
-    assert first.startswith("P3 kept from the scoring of 2025-12-04: priority 50.00 rose past")
-    assert "40.00" in first and "60.00" in first
-    assert out.loc[1, "reasons"][0].startswith("P2 kept from the scoring of 2025-12-04")
-    assert "fell below the tier line 40.00 but not below 26.67" in out.loc[1, "reasons"][0]
-    assert first.endswith(
-        "if it stays past the line, the next scoring changes the tier (a stage "
-        "change or a new complaint changes it at once)"
+    assert first == (
+        "P3 kept from 2025-12-04: priority 50.00 is just over the tier line 40.00 (under 60.00), "
+        "for one scoring"
     )
+    assert out.loc[1, "reasons"][0] == (
+        "P2 kept from 2025-12-04: priority 30.00 is just under the tier line 40.00 (over 26.67), "
+        "for one scoring"
+    )
+    assert "; " not in first and len(first) < 120  # fits a Text(255) field beside a reason
     assert out.loc[0, "reasons"][1:] == ["no purchase for 80 days, usually every 30"]
     assert list(now["priority_tier"]) == ["P2", "P3"]  # the input is not changed
 
@@ -114,9 +115,7 @@ def test_a_lasting_move_is_late_by_one_scoring_at_most() -> None:
     )
     out, n = hold_tiers(scores([("c", "mature", 37.0)]), features(["c"]), before, sticky)
     assert n == 1 and out.loc[0, "priority_tier"] == "P2"
-    assert out.loc[0, "reasons"][0].endswith(
-        "; a stage change or a new complaint changes the tier at once"
-    )
+    assert out.loc[0, "reasons"][0].endswith(", while it stays there")
 
 
 def test_by_default_an_escalation_is_sent_at_once_and_only_a_calming_down_waits() -> None:
@@ -153,7 +152,7 @@ def test_the_hold_is_deterministic_and_in_the_scoring_language() -> None:
     pd.testing.assert_frame_equal(a, b)
     zh = CONFIG.model_copy(update={"language": "zh"})
     out, _ = hold_tiers(now, features(["c"]), before, zh)
-    assert out.loc[0, "reasons"][0].startswith("沿用 2025-12-04 评分的 P3")
+    assert out.loc[0, "reasons"][0].startswith("沿用 2025-12-04 的 P3：")
 
 
 def test_previous_scoring_comes_from_the_history(tmp_path) -> None:
@@ -161,7 +160,14 @@ def test_previous_scoring_comes_from_the_history(tmp_path) -> None:
     assert previous_scoring(root, "shop", DAY, 14) is None  # first run: no history
     first = scores([("c", "declining", 35.0)])
     write_partition(root, "shop", LAST, first, features(["c"]))
+    assert previous_scoring(root, "shop", DAY, 14) is None  # written, never sent (killed before)
+    mark_sent(root, "shop", LAST)
     write_partition(root, "shop", DAY, scores([("c", "declining", 99.0)]), features(["c"]))
+    mark_sent(root, "shop", DAY)
+    # a monitor's own scoring of a mid-week date, never exported, is not what the CRM holds
+    monday = date(2025, 12, 8)
+    write_partition(root, "shop", monday, scores([("c", "declining", 5.0)]), features(["c"]))
+    assert previous_scoring(root, "shop", date(2025, 12, 9), 14).as_of == LAST
     found = previous_scoring(root, "shop", DAY, 14)  # strictly before: a re-run ignores itself
     assert found is not None and found.as_of == LAST
     assert list(found.scores["priority_tier"]) == ["P3"]
@@ -171,6 +177,7 @@ def test_previous_scoring_comes_from_the_history(tmp_path) -> None:
     )
     assert out.loc[0, "priority_tier"] == "P3" and "1 customers keep their tier" in said
     write_partition(root, "shop", LAST, scores([("c", "declining", 35.0)], "2"), features(["c"]))
+    mark_sent(root, "shop", LAST)
     out, said = held_scores(
         scores([("c", "declining", 45.0)]), features(["c"]), CONFIG, root, "shop", DAY
     )
@@ -180,6 +187,7 @@ def test_previous_scoring_comes_from_the_history(tmp_path) -> None:
 def test_an_unreadable_history_scores_every_tier_as_the_rules_say(tmp_path) -> None:
     root = tmp_path / "history"
     write_partition(root, "shop", LAST, scores([("c", "declining", 35.0)]), features(["c"]))
+    mark_sent(root, "shop", LAST)
     (root / "shop" / f"as_of={LAST}" / "scores.parquet").write_bytes(b"not parquet")
     now = scores([("c", "declining", 45.0)])
     out, said = held_scores(now, features(["c"]), CONFIG, root, "shop", DAY)

@@ -286,6 +286,21 @@ def test_several_exports_given_against_the_rules_are_named(tmp_path):
         ingest(tmp_path / "out2", [empty, empty], mapping, log=lambda _: None)
 
 
+def test_orders_an_overlapping_export_no_longer_lists_are_named(tmp_path):
+    """A "last 30 days" export that no longer lists an order of the previous one (deleted in the
+    CRM): the order stays revenue, but the count and amount are in a warning (before: silent)."""
+    header = "order,id,date,amount\n"
+    first = _write(tmp_path / "w1.csv", header + "O1,a,2024-01-05,10\nO2,a,2024-01-10,20\n")
+    second = _write(tmp_path / "w2.csv", header + "O1,a,2024-01-05,10\nO3,a,2024-01-12,5\n")
+    mapping = load_mapping("order_id=order,customer_id=id,ordered_at=date")
+    reports = ingest(tmp_path / "out", [first, second], mapping, log=lambda _: None)
+    assert any(
+        w.startswith("1 orders of earlier files (amount 20.00) are dated within the days a later")
+        for w in reports["transactions"].warnings
+    )
+    assert reports["transactions"].accepted == 3  # O1 once, O2 kept, O3
+
+
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path

@@ -719,7 +719,7 @@ def test_the_service_holds_the_tiers_lifecycle_score_held(trained_store, tmp_pat
     from serving.action_hold import held_scores
     from serving.batch import load_champions
     from serving.config import TIERS, stored_scoring_config
-    from serving.score_history import write_partition
+    from serving.score_history import mark_sent, write_partition
     from serving.service import Scorer, Settings
 
     snapshot = pd.read_parquet(trained_store.snapshot)
@@ -750,6 +750,7 @@ def test_the_service_holds_the_tiers_lifecycle_score_held(trained_store, tmp_pat
     assert len(grazing) >= 5
     history = tmp_path / "score_history"
     write_partition(history, PROJECT, trained_store.as_of - timedelta(days=7), previous, snapshot)
+    mark_sent(history, PROJECT, trained_store.as_of - timedelta(days=7))
     held, said = held_scores(scores, snapshot, config, history, PROJECT, trained_store.as_of)
     assert f"{len(grazing):,} customers keep their tier" in said
     path = tmp_path / "scores.snapshot.parquet"
@@ -783,3 +784,32 @@ def _scores_beside_a_snapshot(trained_store, folder: Path):
     scores = pd.read_parquet(trained_store.scores)
     scores.to_parquet(folder / "scores.parquet", index=False)
     return Settings(path, trained_store.tracking_uri, PROJECT), scores
+
+
+def test_a_score_history_without_the_snapshots_date_is_named(trained_store, tmp_path, caplog):
+    """`lifecycle score` keeps each scoring in its history: a history without the snapshot's own
+    date (the Airflow example's --history beside, not under, the scores folder) is not the one
+    that scored it, and the tiers it held would differ here: start-up says so in a WARNING naming
+    LIFECYCLE_SCORE_HISTORY; a history holding that date gets no such line."""
+    import dataclasses
+    import logging
+
+    from serving.score_history import write_partition
+    from serving.service import Scorer
+
+    settings, scores = _scores_beside_a_snapshot(trained_store, tmp_path)
+    elsewhere = tmp_path / "not_the_history"
+    with caplog.at_level(logging.WARNING, logger="serving.service"):
+        Scorer.from_settings(dataclasses.replace(settings, score_history=elsewhere))
+    said = [
+        r.getMessage() for r in caplog.records if "LIFECYCLE_SCORE_HISTORY to" in r.getMessage()
+    ]
+    assert len(said) == 1 and str(elsewhere) in said[0]
+    assert trained_store.as_of.isoformat() in said[0]
+    caplog.clear()
+    history = tmp_path / "score_history"
+    snapshot = pd.read_parquet(settings.snapshot)
+    write_partition(history, PROJECT, trained_store.as_of, scores, snapshot)
+    with caplog.at_level(logging.WARNING, logger="serving.service"):
+        Scorer.from_settings(dataclasses.replace(settings, score_history=history))
+    assert not [r for r in caplog.records if "LIFECYCLE_SCORE_HISTORY to" in r.getMessage()]

@@ -4,6 +4,13 @@ Copy into your Airflow ``dags/`` folder and set the paths. ``lifecycle retrain``
 lock (a second run exits with a message) and resumes a killed run, so Airflow retries are safe;
 it exits 3 when the monitor alerts, which fails the task and triggers Airflow's alerting.
 A daily ``lifecycle monitor`` (the second DAG below) catches drift between retrains.
+
+The service reads what the retrain wrote, and only at start-up: run it with
+``LIFECYCLE_SNAPSHOT=/srv/lifecycle/scores/shop.snapshot.parquet`` and
+``LIFECYCLE_SCORE_HISTORY=/srv/lifecycle/score_history`` (the retrain's ``--history``: by default
+the service looks beside the snapshot, finds no history and gives the customers the tier hold kept
+another tier than the export sends), and restart it after each retrain (a new snapshot is not
+loaded in place, and ``/readyz`` calls it stale only when the champion changed).
 """
 
 from datetime import datetime, timedelta
