@@ -210,7 +210,9 @@ def held_scores(
         )
     return out, (
         f"tier hold: {n:,} customers keep their tier of {previous.as_of} (priority within "
-        f"{config.hold.margin:.0%} of a tier line, same stage, no new complaint)"
+        f"{config.hold.margin:.0%} of a tier line, "
+        f"{'either way' if config.hold.escalations else 'towards a less urgent tier'}, same "
+        "stage, no new complaint)"
     )
 
 
