@@ -1062,7 +1062,8 @@ def score(
     if not no_history:  # the CRM reads these now: the next week's tier hold compares with them
         from serving.score_history import mark_sent
 
-        mark_sent(history_root, project, day)
+        if trouble := mark_sent(history_root, project, day):
+            _log(trouble)
     summary = summarise(scores)
     typer.echo(
         f"scored {len(scores):,} customers as of {day} with the {champions.project} champion pair "

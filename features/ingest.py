@@ -909,7 +909,9 @@ def _ingest_files(
     combined = _combined(table, parts)
     r = combined.report
     names = [Path(p.report.source_file).name for p in parts]
-    for warning in order_warnings(table, [p.accepted for p in parts], names):
+    for warning in order_warnings(
+        table, [p.accepted for p in parts], names, [p.cancelled_orders for p in parts]
+    ):
         r.warnings.append(warning)
         log(f"{table}: warning: {warning}")
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(r.reasons.items())) or "none"

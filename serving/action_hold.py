@@ -199,8 +199,9 @@ def held_scores(
         return scores, f"warning: tier hold off, the score history cannot be read: {exc}"
     if previous is None:
         return scores, (
-            f"tier hold: no scoring of {project} in the {config.hold.within_days} days before "
-            f"{as_of} in {history_root}: every tier as scored"
+            f"tier hold: no scoring of {project} marked sent in the {config.hold.within_days} "
+            f"days before {as_of} in {history_root} (a date scored only by monitor, or by a "
+            "release before 2026-12-05, is not): every tier as scored"
         )
     out, n = hold_tiers(scores, features, previous, config)
     if n == 0 and not _same_versions(previous.scores, scores):

@@ -446,7 +446,8 @@ def _score(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
         from serving.score_history import mark_sent
 
         write_scores(settings.scores, scores, snapshot, people_rows(scores))
-        mark_sent(settings.history_root, settings.project, as_of)  # the tier hold's last sent
+        if trouble := mark_sent(settings.history_root, settings.project, as_of):
+            log(trouble)  # the tier hold's last sent date stays the one before
         done["scores"] = str(settings.scores)
     return done
 

@@ -54,8 +54,11 @@ def write_partition(
     root: str | Path, project: str, as_of: date, scores: pd.DataFrame, features: pd.DataFrame
 ) -> Path:
     """Write one date's scores and features atomically (``features.atomic_dir``); return the
-    partition directory."""
+    partition directory. A date already sent stays marked (a monitor rescoring it after the data
+    were corrected): the CRM holds that date's tiers, and the tier hold must not fall back to an
+    older scoring it has since replaced."""
     target = partition(root, project, as_of)
+    sent = (target / SENT).exists()
     with replaced_directory(
         target, {*FILES, SENT}, writer="history", label="score history", error=ScoreHistoryError
     ) as staging:
@@ -63,13 +66,25 @@ def write_partition(
             staging / FILES[0], index=False
         )
         features.to_parquet(staging / FILES[1], index=False)
+        if sent:
+            (staging / SENT).touch()
     return target
 
 
-def mark_sent(root: str | Path, project: str, as_of: date) -> None:
+def mark_sent(root: str | Path, project: str, as_of: date) -> str | None:
     """Mark a written partition as sent, once the scores file made from it is in place (a run
-    killed between the two leaves the date unmarked: the CRM never got it)."""
-    (partition(root, project, as_of) / SENT).touch()
+    killed between the two leaves the date unmarked: the CRM never got it). A mark that cannot be
+    written (no inode left, the partition replaced meanwhile) is a warning, returned: the scores
+    are in place, only the next tier hold compares with an older date."""
+    try:
+        (partition(root, project, as_of) / SENT).touch()
+    except OSError as exc:
+        return (
+            f"warning: the scores are written, but {partition(root, project, as_of)} could not be "
+            f"marked sent ({exc.strerror or exc}): the next scoring's tier hold compares with an "
+            "older date"
+        )
+    return None
 
 
 def sent_dates(root: str | Path, project: str) -> list[date]:

@@ -161,6 +161,8 @@ def test_previous_scoring_comes_from_the_history(tmp_path) -> None:
     first = scores([("c", "declining", 35.0)])
     write_partition(root, "shop", LAST, first, features(["c"]))
     assert previous_scoring(root, "shop", DAY, 14) is None  # written, never sent (killed before)
+    said = mark_sent(root, "shop", date(2020, 1, 1))  # no such partition: a warning, no crash
+    assert said is not None and said.startswith("warning: the scores are written, but")
     mark_sent(root, "shop", LAST)
     write_partition(root, "shop", DAY, scores([("c", "declining", 99.0)]), features(["c"]))
     mark_sent(root, "shop", DAY)
@@ -193,3 +195,16 @@ def test_an_unreadable_history_scores_every_tier_as_the_rules_say(tmp_path) -> N
     out, said = held_scores(now, features(["c"]), CONFIG, root, "shop", DAY)
     pd.testing.assert_frame_equal(out, now)
     assert said.startswith("warning: tier hold off, the score history cannot be read")
+
+
+def test_a_sent_date_rescored_by_the_monitor_stays_the_one_compared_with(tmp_path) -> None:
+    """The CRM got P3 on LAST; a monitor rescoring LAST (corrected data) dropped the mark, and the
+    next week held P2 "kept from" the week before, an escalation the CRM was never sent."""
+    root, week_before = tmp_path / "history", date(2025, 11, 27)
+    write_partition(root, "shop", week_before, scores([("c", "declining", 45.0)]), features(["c"]))
+    mark_sent(root, "shop", week_before)
+    write_partition(root, "shop", LAST, scores([("c", "declining", 20.0)]), features(["c"]))
+    mark_sent(root, "shop", LAST)
+    write_partition(root, "shop", LAST, scores([("c", "declining", 21.0)]), features(["c"]))
+    found = previous_scoring(root, "shop", DAY, 14)
+    assert found is not None and found.as_of == LAST

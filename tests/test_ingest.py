@@ -1315,3 +1315,22 @@ def test_a_later_export_cancelling_an_order_removes_its_earlier_lines(tmp_path):
         "cancelled order",
         "order_id in a later file (its lines there replace these)",
     ]
+
+
+def test_an_order_a_later_export_cancels_is_not_named_as_no_longer_listed(tmp_path):
+    """The later file lists the order as cancelled (quarantined there, its earlier lines
+    replaced): not "deleted in the CRM? kept" (before: warned with its amount, advising the
+    status column the export already had)."""
+    header = "order,id,date,amount,status\n"
+    first = _write(
+        tmp_path / "a.csv", header + "O1,a,2024-01-05,10,paid\nO2,b,2024-02-05,20,paid\n"
+    )
+    later = _write(
+        tmp_path / "b.csv",
+        header + "O1,a,2024-01-05,10,paid\nO2,b,2024-02-05,20,cancelled\nO3,b,2024-02-10,5,paid\n",
+    )
+    mapping = load_mapping("order_id=order,customer_id=id,ordered_at=date,status=status")
+    reports = ingest(
+        tmp_path / "out", [first, later], mapping, log=lambda *_: None, min_accepted_share=0
+    )
+    assert not any("no longer" in w or "not in it" in w for w in reports["transactions"].warnings)
