@@ -808,13 +808,22 @@ def test_a_long_spark_job_reports_its_tasks_while_it_runs(spark_engine):
 
     lines: list[str] = []
     spark = spark_engine.spark
+
+    def slow_one(_: int) -> int:  # nested: pickled by value for the executors
+        import time
+
+        time.sleep(0.5)
+        return 1
+
     with reporting(spark, "counting", period=0.3, write=lines.append):
         with reporting(spark, "nested", period=0.05, write=lines.append):
-            total = spark.range(0, 30_000_000, numPartitions=40).selectExpr("sum(id % 7)").first()
+            # 8 tasks that each sleep 0.5 s on 2 cores: at least 2 s however warm the JVM is
+            # (a 30M-row sum finished inside one period in CI)
+            total = spark.sparkContext.parallelize(range(8), 8).map(slow_one).sum()
     after = len(lines)
-    assert total[0] > 0 and lines, "no progress line for a job of several seconds"
+    assert total == 8 and lines, "no progress line for a job of at least 2 seconds"
     assert all(line.startswith("counting: running for ") for line in lines), lines
-    assert any(" of 40 tasks done" in line for line in lines), lines
+    assert any(" of 8 tasks done" in line for line in lines), lines
     time.sleep(0.7)
     assert len(lines) == after  # the reporter stopped with the work
 
