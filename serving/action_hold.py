@@ -74,19 +74,20 @@ def hold_mask(
     features: pd.DataFrame,
     previous: Previous | None,
     config: ScoringConfig,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Which rows keep the previous tier: (held, kept tier, tier line) per row of ``scores``
-    (``features`` aligned with ``scores`` by ``customer_id``)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Which rows keep the previous tier: (held, kept tier, tier line, the priority past which
+    the tier would change) per row of ``scores`` (``features`` aligned with ``scores`` by
+    ``customer_id``)."""
     n = len(scores)
     held = np.zeros(n, dtype=bool)
     kept = scores["priority_tier"].to_numpy(dtype=object).copy()
-    line = np.full(n, np.nan)
+    line, limit = np.full(n, np.nan), np.full(n, np.nan)
     margin = config.hold.margin
     if previous is None or margin <= 0 or n == 0:
-        return held, kept, line
+        return held, kept, line, limit
     before = previous.scores
     if not _same_versions(before, scores):
-        return held, kept, line  # another model pair: its tiers are another ranking
+        return held, kept, line, limit  # another model pair: its tiers are another ranking
     ids = scores["customer_id"].astype(str)
     prev = before.assign(customer_id=before["customer_id"].astype(str)).set_index("customer_id")
     prev = prev[~prev.index.duplicated()].reindex(ids)
@@ -119,10 +120,10 @@ def hold_mask(
         up = b[i] < a[i]
         if up and not config.hold.escalations:
             continue  # a customer turning more urgent gets the more urgent contact at once
-        inside = score[i] < boundary * (1 + margin) if up else score[i] >= boundary / (1 + margin)
-        if inside:
-            held[i], kept[i], line[i] = True, prev_tier[i], boundary
-    return held, kept, line
+        band = boundary * (1 + margin) if up else boundary / (1 + margin)
+        if score[i] < band if up else score[i] >= band:
+            held[i], kept[i], line[i], limit[i] = True, prev_tier[i], boundary, band
+    return held, kept, line, limit
 
 
 def _feature(features: pd.DataFrame, ids: pd.Series, column: str) -> np.ndarray:
@@ -144,7 +145,7 @@ def hold_tiers(
 ) -> tuple[pd.DataFrame, int]:
     """``scores`` with the tier, action, label and a first reason of the held rows replaced
     (``hold_mask``); and how many were held."""
-    held, kept, line = hold_mask(scores, features, previous, config)
+    held, kept, line, limit = hold_mask(scores, features, previous, config)
     if not held.any():
         return scores, 0
     from serving.labels import load_labels
@@ -166,10 +167,15 @@ def hold_tiers(
         tiers[i] = kept[i]
         actions[i] = config.actions.action(stage[i], kept[i])
         action_labels[i] = labels.action(actions[i])
-        up = score[i] >= line[i]
-        limit = line[i] * (1 + config.hold.margin) if up else line[i] / (1 + config.hold.margin)
         why = hold_reason(
-            kept[i], previous.as_of, score[i], line[i], limit, up, language, config.hold.once
+            kept[i],
+            previous.as_of,
+            score[i],
+            line[i],
+            limit[i],
+            limit[i] > line[i],  # held below a band above the line: the priority rose past it
+            language,
+            config.hold.once,
         )
         reasons[i] = [why, *list(reasons[i])]
     out["priority_tier"] = tiers
