@@ -434,16 +434,24 @@ class Scorer:
         return None
 
 
+def _scores_file_beside(snapshot_file: Path) -> Path | None:
+    """The scores file `lifecycle score` wrote beside ``<scores>.snapshot.parquet``; None for a
+    snapshot not named that way."""
+    name = snapshot_file.name
+    if not name.endswith(".snapshot.parquet"):
+        return None
+    return snapshot_file.with_name(name.removesuffix(".snapshot.parquet") + ".parquet")
+
+
 def _warn_if_scores_disagree(snapshot_file: Path, snapshot: pd.DataFrame) -> None:
     """Say when the scores file beside the snapshot (what ``lifecycle export`` sends) is of
     another date: a ``lifecycle score`` stopped between replacing the two, and the service and
     the export would give the CRM numbers of two dates."""
     from serving.batch import scored_days
 
-    name = snapshot_file.name
-    if not name.endswith(".snapshot.parquet") or snapshot.empty:
+    scores_file = _scores_file_beside(snapshot_file)
+    if scores_file is None or snapshot.empty:
         return
-    scores_file = snapshot_file.with_name(name.removesuffix(".snapshot.parquet") + ".parquet")
     days = scored_days(scores_file)  # none: no scores file beside it, or not ours
     served = pd.Timestamp(snapshot["cutoff"].iloc[0]).date()
     if days and days != {served}:
@@ -479,19 +487,17 @@ def _warn_if_served_differs(snapshot_file: Path, scorer: Scorer) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    name = snapshot_file.name
-    if not name.endswith(".snapshot.parquet") or scorer.as_of is None:
+    from serving.batch import scored_days
+
+    scores_file = _scores_file_beside(snapshot_file)
+    if scores_file is None or scorer.as_of is None:
         return
-    scores_file = snapshot_file.with_name(name.removesuffix(".snapshot.parquet") + ".parquet")
+    if scored_days(scores_file) != {scorer.as_of}:
+        return  # no scores file, not ours, or another date: _warn_if_scores_disagree says so
     try:
-        written = pq.read_table(scores_file, columns=["customer_id", "as_of", *COMPARED_COLUMNS])
+        frame = pq.read_table(scores_file, columns=["customer_id", *COMPARED_COLUMNS]).to_pandas()
     except (OSError, KeyError, ValueError, pa.ArrowException):
-        return  # no scores file beside it, or not ours
-    frame = written.to_pandas()
-    if frame.empty or {d.date() for d in pd.to_datetime(frame["as_of"].dropna().unique())} != {
-        scorer.as_of
-    }:
-        return  # another date: _warn_if_scores_disagree says so
+        return  # not a scores file of ours
     position = frame["customer_id"].map(scorer._positions)
     frame = frame[position.notna()].reset_index(drop=True)
     rows = [scorer._scores[i] for i in position.dropna().astype("int64")]
