@@ -35,6 +35,13 @@ from features.contract import (
     table_path,
 )
 from features.csv_source import REPEATED, EmptyExport, SourceFile, fold_name, read_source
+from features.customer_emails import (
+    CUSTOMER_EMAIL,
+    EMAIL,
+    EmailIndex,
+    email_column,
+    unknown_ids_are_emails,
+)
 from features.dates import detect_order, european_file, parse_dates, placeholder_dates
 from features.gaps import month_gaps
 from features.mapping import VALUE_COLUMNS, ColumnMapping, IngestError
@@ -98,6 +105,21 @@ class _Table:
     #: order ids (as stored) of the file's cancelled orders: a later file's cancellation
     #: replaces an earlier file's lines of the order as its accepted lines would
     cancelled_orders: frozenset[str] = frozenset()
+    #: customers: the column of e-mail addresses (mapped to customer_email, or found), if any
+    email_column: str | None = None
+
+
+@dataclass(frozen=True)
+class _KnownCustomers:
+    """What the rows of the transactions and events files are checked against."""
+
+    ids: set[str]
+    #: ids (as stored) of the customers file's quarantined rows that no accepted row has
+    quarantined: frozenset[str] = frozenset()
+    #: the accepted customers by e-mail, when the customers file's e-mail column is mapped
+    emails: EmailIndex | None = None
+    #: the customers file's e-mail column (mapped, or found), for a hint
+    email_column: str | None = None
 
 
 class _Validator:
@@ -174,14 +196,17 @@ FLOAT_ID = r"^(\d+)\.0+$"
 
 def normalise_ids(values: pd.Series) -> pd.Series:
     """Strip ids; ``"17850.0"`` (an integer id that went through a float column) becomes
-    ``"17850"``."""
+    ``"17850"``; an id that is an e-mail address is lower-cased (``Ana@Example.com`` is
+    ``ana@example.com``: one customer whichever way it was typed)."""
     ids = values.str.strip().str.replace(FLOAT_ID, r"\1", regex=True)
+    ids = ids.where(~ids.str.fullmatch(EMAIL).fillna(False).astype(bool), ids.str.lower())
     return ids.where(ids != "", pd.NA)
 
 
 def plain_id(value: str) -> str:
-    """One id as ingest stores it (:func:`normalise_ids`): stripped, without a float's ``.0``."""
-    return re.sub(FLOAT_ID, r"\1", value.strip())
+    """One id as ingest stores it (:func:`normalise_ids`)."""
+    value = re.sub(FLOAT_ID, r"\1", value.strip())
+    return value.lower() if re.fullmatch(EMAIL, value) else value
 
 
 def _case_twins(ids: pd.Series) -> str | None:
@@ -196,8 +221,8 @@ def _case_twins(ids: pd.Series) -> str | None:
     groups = int(folded[twins.index].nunique())
     return (
         f"{groups:,} customer id(s) written in more than one letter case (e.g. {pair[0]!r} and "
-        f"{pair[1]!r}) are kept as different customers (ids can be case-sensitive); if they are "
-        "one customer (e-mail addresses), lower-case them in the export"
+        f"{pair[1]!r}) are kept as different customers (ids can be case-sensitive, e-mail "
+        "addresses are not); if they are one customer, write them alike in the export"
     )
 
 
@@ -209,7 +234,7 @@ def _id_rewrites(raw: pd.Series, ids: pd.Series) -> str | None:
     first, n = changed.idxmax(), int(changed.sum())
     return (
         f"{n:,} value{'s' if n != 1 else ''} read as plain ids, e.g. {raw[first]!r} -> "
-        f"{ids[first]!r} (a float column's .0, surrounding spaces)"
+        f"{ids[first]!r} (a float column's .0, surrounding spaces, an e-mail's capitals)"
     )
 
 
@@ -253,6 +278,8 @@ def _inputs(
 ) -> dict[str, pd.Series]:
     """Source series per contract column (and derived input) of a table."""
     found: dict[str, pd.Series] = {}
+    if (email := _email_input(table, frame, path, mapping)) is not None:
+        found[CUSTOMER_EMAIL] = email
     amount_derived = (
         table == TRANSACTIONS
         and mapping.source_for(TRANSACTIONS, "amount") is None
@@ -260,6 +287,8 @@ def _inputs(
     )
     for col in CONTRACT[table]:
         required = col.required and not (amount_derived and col.name == "amount")
+        if col.name == "customer_id" and table != CUSTOMERS and CUSTOMER_EMAIL in found:
+            required = False  # found by e-mail where it is not given
         if amount_derived and col.name == "amount":
             continue
         series = _source_column(frame, path, table, col.name, mapping, required)
@@ -281,6 +310,18 @@ def _inputs(
                 f"quantity; columns in the file: {list(frame.columns)}"
             )
     return found
+
+
+def _email_input(
+    table: str, frame: pd.DataFrame, path: Path, mapping: ColumnMapping
+) -> pd.Series | None:
+    """The e-mail addresses customers are matched by (:mod:`features.customer_emails`): required
+    where mapped for this table (or for the customers file); an unqualified ``customer_email``
+    applies to the other files that have the column."""
+    if mapping.source_for(table, CUSTOMER_EMAIL) is None:
+        return None
+    required = table == CUSTOMERS or f"{table}.{CUSTOMER_EMAIL}" in mapping.columns
+    return _source_column(frame, path, table, CUSTOMER_EMAIL, mapping, required)
 
 
 def _number_format(
@@ -308,14 +349,13 @@ def _build_table(
     table: str,
     source: SourceFile,
     mapping: ColumnMapping,
-    known_ids: set[str] | None,
+    known: _KnownCustomers | None,
     strict_values: bool,
     latest: pd.Timestamp | None = None,
-    quarantined_ids: frozenset[str] = frozenset(),
 ) -> _Table:
     """Validate one source file; return accepted contract rows, quarantined source rows and the
-    report. A time after ``latest`` is a wrong row (dated in the future); a customer id of
-    ``quarantined_ids`` is one whose customer row was quarantined (not an unknown one)."""
+    report. A time after ``latest`` is a wrong row (dated in the future); rows of transactions
+    and events are checked against the ``known`` customers (None: no customers file)."""
     frame, path = source.frame, source.path
     report = TableReport(table=table, source_file=str(path))
     report.formats["encoding"] = source.encoding or "parquet"
@@ -334,6 +374,7 @@ def _build_table(
     european = european_file(numbers.decimal, source.sep)
     order = detect_order([inputs[c][clean] for c in time_inputs], mapping.date_order, european)
     out = pd.DataFrame(index=frame.index)
+    out["customer_id"] = pd.Series(pd.NA, index=frame.index, dtype="string")
     dates_used = []
     for col in CONTRACT[table]:
         if col.name not in inputs:
@@ -364,15 +405,19 @@ def _build_table(
                 report.formats["customer_id"] = rewritten
             if col.name == "customer_id" and (odd := _scientific_ids(values)):
                 report.warnings.append(odd)
-            defines_customers = table == CUSTOMERS or (table == TRANSACTIONS and known_ids is None)
+            defines_customers = table == CUSTOMERS or (table == TRANSACTIONS and known is None)
             if (
                 col.name == "customer_id"
                 and defines_customers
                 and (twins := _case_twins(out[col.name]))
             ):
                 report.warnings.append(twins)
-            if col.required:
+            if col.required and not (col.name == "customer_id" and CUSTOMER_EMAIL in inputs):
                 check.flag(out[col.name].isna(), f"missing {col.name}")
+    if CUSTOMER_EMAIL in inputs and table == CUSTOMERS:  # for the index; not written
+        out[CUSTOMER_EMAIL] = inputs[CUSTOMER_EMAIL].astype("string")
+    elif CUSTOMER_EMAIL in inputs:
+        _found_by_email(table, path, out, inputs[CUSTOMER_EMAIL], known, check, report)
     if time_inputs:
         report.date_format = order.described("; ".join(dates_used))
         report.formats["dates"] = report.date_format
@@ -384,14 +429,19 @@ def _build_table(
         out["amount"] = _amount(inputs, out, check, numbers, mapping, report)
         if "status" in inputs:
             _cancelled(inputs["status"], out, check, mapping, report)
-    if known_ids is not None:
+    if known is not None:
         check.flag(
-            out["customer_id"].isin(quarantined_ids),
+            out["customer_id"].isin(known.quarantined),
             "customer_id quarantined in the customers file",
         )
-        check.flag(
-            out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), "unknown customer_id"
+        unknown = out["customer_id"].notna() & ~out["customer_id"].isin(known.ids)
+        check.flag(unknown, "unknown customer_id")
+        id_column = inputs["customer_id"].name if "customer_id" in inputs else None
+        hint = unknown_ids_are_emails(
+            table, out.loc[unknown, "customer_id"], id_column, known.email_column
         )
+        if hint and CUSTOMER_EMAIL not in inputs:
+            report.warnings.append(hint)
     if table == CUSTOMERS:
         kept = out["customer_id"].where(check.ok)  # a duplicate of a quarantined row is not one
         check.flag(kept.duplicated() & kept.notna(), "duplicate customer_id")
@@ -403,7 +453,47 @@ def _build_table(
     when = {TRANSACTIONS: "ordered_at", EVENTS: "occurred_at"}.get(table)
     if when in out and (gaps := month_gaps(out[when][check.ok])):
         report.warnings.append(gaps)
-    return _split(table, source, out, check, report)
+    table_out = _split(table, source, out, check, report)
+    if table == CUSTOMERS:
+        id_column = inputs["customer_id"].name
+        table_out.email_column = (
+            str(inputs[CUSTOMER_EMAIL].name)
+            if CUSTOMER_EMAIL in inputs
+            else email_column(frame, {str(id_column)})
+        )
+        if CUSTOMER_EMAIL in inputs and table_out.email_column:
+            shared = EmailIndex.of(table_out.accepted, table_out.email_column).shared_note()
+            report.warnings += [shared] if shared else []
+    return table_out
+
+
+def _found_by_email(
+    table: str,
+    path: Path,
+    out: pd.DataFrame,
+    emails: pd.Series,
+    known: _KnownCustomers | None,
+    check: _Validator,
+    report: TableReport,
+) -> None:
+    """Rows whose customer_id is not a known customer take the customer of their e-mail."""
+    if known is None or known.emails is None:
+        raise IngestError(
+            f"{path}: {table}.customer_email is mapped (customers found by e-mail), but "
+            + (
+                "no customers file was given: give --customers with an e-mail column"
+                if known is None
+                else "the customers file's e-mail column is not: map customers.customer_email="
+                f"{known.email_column or '<its e-mail column>'}"
+            )
+        )
+    out["customer_id"], reason, n = known.emails.match(out["customer_id"], emails, known.ids)
+    for why in pd.unique(reason.dropna()):
+        check.flag(reason == why, str(why))
+    report.formats[CUSTOMER_EMAIL] = (
+        f"{n:,} rows found by e-mail ({str(emails.name)!r} = the customers file's "
+        f"{known.emails.column!r}, compared without case)"
+    )
 
 
 #: Share of accepted lines with a quantity other than 1 past which an ``amount`` column named
@@ -741,29 +831,19 @@ def ingest(
     if not dry_run:
         check_replaceable(out_dir.absolute(), OWNED)
     built: dict[str, _Table] = {}
-    known_ids: set[str] | None = None
-    rejected: frozenset[str] = frozenset()
+    known: _KnownCustomers | None = None
     per_file: list[TableReport] = []
     if customers is not None:
         built[CUSTOMERS] = _ingest_files(
-            CUSTOMERS, customers, mapping, None, log, strict_values, latest, per_file=per_file
+            CUSTOMERS, customers, mapping, None, log, strict_values, latest, per_file
         )
-        known_ids = set(built[CUSTOMERS].accepted["customer_id"])
-        rejected = built[CUSTOMERS].quarantined_ids
+        known = _known_customers(built[CUSTOMERS])
     built[TRANSACTIONS] = _ingest_files(
-        TRANSACTIONS,
-        transactions,
-        mapping,
-        known_ids,
-        log,
-        strict_values,
-        latest,
-        rejected,
-        per_file,
+        TRANSACTIONS, transactions, mapping, known, log, strict_values, latest, per_file
     )
     if events is not None:
         built[EVENTS] = _ingest_files(
-            EVENTS, events, mapping, known_ids, log, strict_values, latest, rejected, per_file
+            EVENTS, events, mapping, known, log, strict_values, latest, per_file
         )
     require_share(per_file, min_accepted_share)  # each file on its own
     reports = {t: b.report for t, b in built.items()}
@@ -778,11 +858,11 @@ def ingest(
     if campaigns is not None:
         from features.campaigns import CAMPAIGNS, read_campaigns
 
-        known = set(tables[CUSTOMERS]["customer_id"].astype(str))
+        customer_ids = set(tables[CUSTOMERS]["customer_id"].astype(str))
         told = [b.report.day_first for b in built.values() if b.report.day_first is not None]
         campaign_rows = read_campaigns(
             campaigns,
-            known,
+            customer_ids,
             min_accepted_share,
             log,
             latest,
@@ -818,6 +898,16 @@ def ingest(
             json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
         )
     return reports
+
+
+def _known_customers(customers: _Table) -> _KnownCustomers:
+    accepted = customers.accepted
+    emails = None
+    if CUSTOMER_EMAIL in accepted and customers.email_column is not None:
+        emails = EmailIndex.of(accepted, customers.email_column)
+    return _KnownCustomers(
+        set(accepted["customer_id"]), customers.quarantined_ids, emails, customers.email_column
+    )
 
 
 #: A new ingest starting this many days after the one it replaces is said to shrink the history.
@@ -876,11 +966,10 @@ def _ingest_files(
     table: str,
     files: Files,
     mapping: ColumnMapping,
-    known_ids: set[str] | None,
+    known: _KnownCustomers | None,
     log,
     strict_values: bool,
     latest: pd.Timestamp | None,
-    quarantined_ids: frozenset[str] = frozenset(),
     per_file: list[TableReport] | None = None,
 ) -> _Table:
     """One table from one or several export files; each file's report is added to ``per_file``."""
@@ -898,9 +987,7 @@ def _ingest_files(
             log(f"{table}: warning: {exc}; skipped, the other files are read")
             continue
         log(f"{table}: {len(source.frame):,} rows read ({', '.join(source_formats(source))})")
-        parts.append(
-            _build_table(table, source, mapping, known_ids, strict_values, latest, quarantined_ids)
-        )
+        parts.append(_build_table(table, source, mapping, known, strict_values, latest))
         log_report(parts[-1].report, log)
     if per_file is not None:
         per_file += [p.report for p in parts]
@@ -958,6 +1045,7 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
         pd.concat(quarantined, ignore_index=True),
         report,
         dropped - frozenset(kept["customer_id"].dropna()),
+        email_column=next((p.email_column for p in parts if p.email_column), None),
     )
 
 
@@ -1007,8 +1095,9 @@ def log_report(report: TableReport, log) -> None:
         log(f"{t}: dates: {report.date_format}")
     if "status" in report.formats:
         log(f"{t}: status: {report.formats['status']}")
-    if "customer_id" in report.formats:
-        log(f"{t}: customer_id: {report.formats['customer_id']}")
+    for key in ("customer_id", CUSTOMER_EMAIL):
+        if key in report.formats:
+            log(f"{t}: {key}: {report.formats[key]}")
     for warning in report.warnings:
         log(f"{t}: warning: {warning}")
     if report.event_types:

@@ -20,12 +20,18 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from features.contract import CONTRACT, EVENT_TYPES, TABLES, TRANSACTIONS
+from features.contract import CONTRACT, CUSTOMERS, EVENT_TYPES, EVENTS, TABLES, TRANSACTIONS
+from features.customer_emails import CUSTOMER_EMAIL
 
 #: Source columns the mapping may name besides contract columns (derived into contract columns).
 #: ``status``: an order status; rows whose status means cancelled are quarantined, never revenue.
 #: ``currency``: the currency of each row's amount (a code or sign, e.g. Shopify's ``Currency``).
-DERIVED_INPUTS = {TRANSACTIONS: ("unit_price", "status", "currency")}
+#: ``customer_email``: an e-mail address customers are matched by (:mod:`features.customer_emails`).
+DERIVED_INPUTS = {
+    CUSTOMERS: (CUSTOMER_EMAIL,),
+    TRANSACTIONS: ("unit_price", "status", "currency", CUSTOMER_EMAIL),
+    EVENTS: (CUSTOMER_EMAIL,),
+}
 #: Text columns whose values a map file may translate (``event_type`` and ``status`` have
 #: built-ins).
 VALUE_COLUMNS = {"event_type", "status", "region", "channel", "segment", "category"}

@@ -116,6 +116,7 @@ def test_corpus_covers_the_export_kinds():
         "invoice_returns",
         "truncated",
         "latin1",
+        "klaviyo",
     } <= set(CASES)
     raw = (EXPORTS / "fxiaoke" / "销售订单.csv").read_bytes()
     with pytest.raises(UnicodeDecodeError):

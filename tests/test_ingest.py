@@ -1066,8 +1066,10 @@ def test_plain_id_is_the_id_ingest_stores():
 
     raw = pd.Series(["12347.0", " 12347 ", "12347.00", "12347.5", "C0000001", "1.3085E+4"])
     stored = normalise_ids(raw.astype("string")).tolist()
+    raw = pd.concat([raw, pd.Series([" Ana@Example.COM", "AbC"])], ignore_index=True)
+    stored = normalise_ids(raw.astype("string")).tolist()
     assert [plain_id(v) for v in raw] == stored == [
-        "12347", "12347", "12347", "12347.5", "C0000001", "1.3085E+4"
+        "12347", "12347", "12347", "12347.5", "C0000001", "1.3085E+4", "ana@example.com", "AbC"
     ]  # fmt: skip
 
 
@@ -1267,17 +1269,126 @@ def test_a_column_the_header_names_twice_is_not_picked_silently(tmp_path):
     assert pd.read_parquet(table_path(tmp_path / "out", "transactions"))["amount"].sum() == 15.0
 
 
-def test_ids_in_two_letter_cases_are_kept_apart_with_a_warning(tmp_path):
+def test_e_mail_ids_are_one_customer_whatever_their_case_other_ids_stay_apart(tmp_path):
+    """Salesforce-like ids are case-sensitive (kept apart, with a warning); e-mail addresses are
+    not: ``Bob@Example.com`` and ``bob@example.com`` were two customers."""
     path = tmp_path / "orders.csv"
     path.write_text(
         "customer_id,ordered_at,amount\nbob@example.com,2024-01-01,10\n"
         "Bob@Example.com,2024-01-02,5\nBOB@EXAMPLE.COM ,2024-01-03,7\nann@x.org,2024-01-04,1\n"
+        "0015g00000AbCdE,2024-01-05,2\n0015g00000abcde,2024-01-06,3\n"
     )
     report = ingest(tmp_path / "out", path, load_mapping(None), log=_quiet)["transactions"]
-    assert report.accepted == 4
-    assert len(pd.read_parquet(table_path(tmp_path / "out", "customers"))) == 4
+    assert report.accepted == 6
+    customers = pd.read_parquet(table_path(tmp_path / "out", "customers"))["customer_id"]
+    assert sorted(customers) == [
+        "0015g00000AbCdE",
+        "0015g00000abcde",
+        "ann@x.org",
+        "bob@example.com",
+    ]
+    assert "'Bob@Example.com' -> 'bob@example.com'" in report.formats["customer_id"]
     (warning,) = [w for w in report.warnings if "letter case" in w]
     assert warning.startswith("1 customer id(s) written in more than one letter case")
+    assert "'0015g00000AbCdE'" in warning
+
+
+def _crm_with_newsletter(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A CRM's customers (own ids, an e-mail column) and orders, and a newsletter tool's opens
+    keyed by e-mail."""
+    customers = _write(
+        tmp_path / "contacts.csv",
+        "Record ID,Email,Create Date\n51,ana@example.com,2023-11-02\n"
+        "52,Ben@Example.com,2023-11-20\n53,,2023-12-01\n54,shared@example.com,2023-12-02\n"
+        "55,Shared@example.com ,2023-12-03\n",
+    )
+    orders = _write(
+        tmp_path / "deals.csv", "Contact,Close Date,Amount\n51,2024-01-10,100\n52,2024-01-11,50\n"
+    )
+    opens = _write(
+        tmp_path / "opens.csv",
+        "Email Address,Activity,Timestamp\nana@example.com,open,2024-02-01\n"
+        " ANA@example.com,click,2024-02-02\nben@example.com,open,2024-02-03\n"
+        "nobody@example.com,open,2024-02-03\nshared@example.com,open,2024-02-04\n"
+        ",open,2024-02-05\n",
+    )
+    return customers, orders, opens
+
+
+def test_events_of_another_tool_find_their_customers_by_e_mail(tmp_path):
+    customers, orders, opens = _crm_with_newsletter(tmp_path)
+    columns = (
+        "customers.customer_id=Record ID,signup_at=Create Date,transactions.customer_id=Contact,"
+        "ordered_at=Close Date,amount=Amount,occurred_at=Timestamp,event_type=Activity,"
+    )
+    values = {"values": {"event_type": {"open": "email_open", "click": "email_click"}}}
+    logged: list[str] = []
+    with pytest.raises(IngestError) as err:  # keyed by e-mail, the ids are unknown: a hint
+        ingest(
+            tmp_path / "out",
+            orders,
+            load_mapping(columns + "events.customer_id=Email Address").model_copy(update=values),
+            customers=customers,
+            events=opens,
+            log=logged.append,
+        )
+    assert "unknown customer ids are e-mail addresses" in str(err.value)
+    assert '--map "customers.customer_email=Email,events.customer_email=Email Address"' in str(
+        err.value
+    )
+    mapping = load_mapping(
+        columns + "customers.customer_email=Email,events.customer_email=Email Address"
+    ).model_copy(update=values)
+    out = tmp_path / "out"
+    reports = ingest(out, orders, mapping, customers=customers, events=opens, log=logged.append)
+    events = pd.read_parquet(table_path(out, "events"))
+    assert events["customer_id"].tolist() == ["51", "51", "52"]  # case and spaces ignored
+    r = reports["events"]
+    assert r.reasons == {
+        "no customer with this e-mail": 1,
+        "e-mail of several customers": 1,
+        "missing customer_id and customer_email": 1,
+    }
+    assert r.accepted + r.quarantined == r.rows_read == 6
+    assert (
+        "3 rows found by e-mail ('Email Address' = the customers file's 'Email'"
+        in (r.formats["customer_email"])
+    )
+    assert any("events: customer_email: 3 rows found by e-mail" in line for line in logged)
+    assert "customer_email" not in pd.read_parquet(table_path(out, "customers")).columns
+    quarantined = pd.read_parquet(quarantine_path(out, "events"))
+    assert set(quarantined["Email Address"].fillna("")) == {
+        "nobody@example.com", "shared@example.com", ""
+    }  # fmt: skip
+
+
+def test_matching_by_e_mail_needs_the_customers_e_mail_column(tmp_path):
+    customers, orders, opens = _crm_with_newsletter(tmp_path)
+    columns = (
+        "customers.customer_id=Record ID,signup_at=Create Date,transactions.customer_id=Contact,"
+        "ordered_at=Close Date,amount=Amount,occurred_at=Timestamp,event_type=Activity,"
+        "events.customer_email=Email Address"
+    )
+    with pytest.raises(IngestError, match=r"map customers.customer_email=Email$"):
+        ingest(
+            tmp_path / "out",
+            orders,
+            load_mapping(columns),
+            customers=customers,
+            events=opens,
+            log=_quiet,
+        )
+    with pytest.raises(IngestError, match="no customers file was given"):
+        ingest(tmp_path / "out", orders, load_mapping(columns), events=opens, log=_quiet)
+    with pytest.raises(IngestError, match=r"column 'Mail' \(mapped to customers.customer_email"):
+        ingest(
+            tmp_path / "out",
+            orders,
+            load_mapping(columns + ",customers.customer_email=Mail"),
+            customers=customers,
+            events=opens,
+            log=_quiet,
+        )
 
 
 def test_rows_of_a_quarantined_customer_say_so(tmp_path):

@@ -1,0 +1,117 @@
+"""Customers found by e-mail address: exports of other tools than the CRM (a newsletter tool's
+opens, a help desk's tickets, a shop's orders) name the customer by e-mail, not by the CRM's id.
+
+Map the customers file's e-mail column (``customers.customer_email=Email``) and the other file's
+(``events.customer_email=Email Address``): each row whose ``customer_id`` is not given takes the
+id of the customer with that e-mail. Addresses are compared without surrounding spaces and letter
+case (``Ana@Example.com `` is ``ana@example.com``). A row whose address no accepted customer has,
+or more than one customer has, is quarantined with that reason. The addresses are used to match
+only: the contract tables do not keep them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+#: The source input (mapped like a contract column) holding a customer's e-mail address.
+CUSTOMER_EMAIL = "customer_email"
+#: An e-mail address, once stripped: something@domain.tld, no spaces.
+EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s.]+"
+#: Share of a column's filled values that must look like addresses for it to be taken as e-mails.
+EMAIL_COLUMN_SHARE = 0.8
+NO_SUCH_EMAIL = "no customer with this e-mail"
+SHARED_EMAIL = "e-mail of several customers"
+MISSING_BOTH = "missing customer_id and customer_email"
+
+
+def folded(values: pd.Series) -> pd.Series:
+    """Addresses as compared: stripped and lower-cased; anything else (or empty) is NA."""
+    text = values.astype("string").str.strip().str.lower()
+    return text.where(text.str.fullmatch(EMAIL).fillna(False).astype(bool), pd.NA)
+
+
+def is_email(values: pd.Series) -> pd.Series:
+    """Whether each (stripped) value is an e-mail address; NA is not."""
+    return values.astype("string").str.strip().str.fullmatch(EMAIL).fillna(False).astype(bool)
+
+
+def email_column(frame: pd.DataFrame, skip: set[str]) -> str | None:
+    """The column of ``frame`` (other than ``skip``) that holds e-mail addresses, if exactly one
+    has them in at least :data:`EMAIL_COLUMN_SHARE` of its filled values."""
+    found = []
+    for column in frame.columns:
+        if column in skip:
+            continue
+        filled = frame[column].dropna()
+        filled = filled[filled.astype("string").str.strip() != ""]
+        if len(filled) and is_email(filled).mean() >= EMAIL_COLUMN_SHARE:
+            found.append(str(column))
+    return found[0] if len(found) == 1 else None
+
+
+@dataclass(frozen=True)
+class EmailIndex:
+    """Accepted customers by folded e-mail address."""
+
+    ids: dict[str, str]
+    #: addresses two or more customers give: matching one of them would be a guess
+    shared: frozenset[str]
+    #: the customers file's e-mail column, for the report
+    column: str
+
+    @classmethod
+    def of(cls, customers: pd.DataFrame, column: str) -> EmailIndex:
+        """From accepted customers holding a ``customer_email`` column beside ``customer_id``."""
+        pairs = pd.DataFrame(
+            {"email": folded(customers[CUSTOMER_EMAIL]), "id": customers["customer_id"]}
+        ).dropna()
+        pairs = pairs.drop_duplicates()
+        counts = pairs["email"].value_counts()
+        shared = frozenset(counts.index[counts > 1])
+        unique = pairs[~pairs["email"].isin(shared)]
+        return cls(dict(zip(unique["email"], unique["id"], strict=True)), shared, column)
+
+    def shared_note(self) -> str | None:
+        """A warning naming addresses that several customers give, if any."""
+        if not self.shared:
+            return None
+        return (
+            f"{len(self.shared):,} e-mail address(es) in {self.column!r} belong to more than one "
+            f"customer (e.g. {min(self.shared)!r}): rows of other files naming a customer by such "
+            "an address are quarantined"
+        )
+
+    def match(
+        self, ids: pd.Series, emails: pd.Series, known: set[str]
+    ) -> tuple[pd.Series, pd.Series, int]:
+        """Each row's customer: its id where that names a known customer, else the customer of its
+        e-mail. Return the ids, each row's reason for a quarantine (NA where none is due here: an
+        unknown id without an e-mail is left to the unknown-id check) and how many rows were
+        found by e-mail."""
+        address = folded(emails)
+        by_email = address.map(self.ids).astype("string")
+        need = ids.isna() | ~ids.isin(known)
+        found = need & by_email.notna()
+        reason = pd.Series(pd.NA, index=ids.index, dtype="object")
+        reason[ids.isna() & address.isna()] = MISSING_BOTH
+        reason[need & address.notna() & by_email.isna()] = NO_SUCH_EMAIL
+        reason[need & address.isin(self.shared)] = SHARED_EMAIL
+        return ids.where(~found, by_email), reason, int(found.sum())
+
+
+def unknown_ids_are_emails(
+    table: str, unknown: pd.Series, id_column: str | None, customers_email: str | None
+) -> str | None:
+    """A hint when most unknown customer ids of a file are e-mail addresses: the file names its
+    customers by e-mail while the customers file has other ids."""
+    if unknown.empty or is_email(unknown).mean() < EMAIL_COLUMN_SHARE:
+        return None
+    source = id_column or "<this file's e-mail column>"
+    return (
+        f"{len(unknown):,} unknown customer ids are e-mail addresses (e.g. {unknown.iloc[0]!r}): "
+        "to find these customers by the customers file's e-mail column, map both: "
+        f'--map "customers.customer_email={customers_email or "<its e-mail column>"},'
+        f'{table}.customer_email={source}"'
+    )
