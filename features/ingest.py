@@ -44,7 +44,7 @@ from features.customer_emails import (
 )
 from features.dates import detect_order, european_file, parse_dates, placeholder_dates
 from features.gaps import month_gaps
-from features.mapping import VALUE_COLUMNS, ColumnMapping, IngestError
+from features.mapping import VALUE_COLUMNS, ColumnMapping, FileMapping, IngestError
 from features.numbers import CURRENCIES, NumberFormat, detect_format, forced_format, parse_numbers
 from features.values import OTHER, STATUS_SYNONYMS, ValueMapping, map_values
 
@@ -163,7 +163,7 @@ def _did_you_mean(frame: pd.DataFrame, name: str) -> str:
 
 
 def _source_column(
-    frame: pd.DataFrame, path: Path, table: str, column: str, mapping: ColumnMapping, required: bool
+    frame: pd.DataFrame, path: Path, table: str, column: str, mapping: FileMapping, required: bool
 ) -> pd.Series | None:
     """The source values for a contract column, or a clear error when a required one is missing."""
     mapped = mapping.source_for(table, column)
@@ -251,7 +251,7 @@ def _scientific_ids(raw: pd.Series) -> str | None:
 
 
 def _lookalike_columns(
-    table: str, frame: pd.DataFrame, inputs: dict[str, pd.Series], mapping: ColumnMapping
+    table: str, frame: pd.DataFrame, inputs: dict[str, pd.Series], mapping: FileMapping
 ) -> list[str]:
     """Warnings for an optional contract column left empty while an unused column of the file
     holds its name (``sales_region`` for ``region``: an export whose column was renamed)."""
@@ -274,7 +274,7 @@ def _lookalike_columns(
 
 
 def _inputs(
-    table: str, frame: pd.DataFrame, path: Path, mapping: ColumnMapping
+    table: str, frame: pd.DataFrame, path: Path, mapping: FileMapping
 ) -> dict[str, pd.Series]:
     """Source series per contract column (and derived input) of a table."""
     found: dict[str, pd.Series] = {}
@@ -313,7 +313,7 @@ def _inputs(
 
 
 def _email_input(
-    table: str, frame: pd.DataFrame, path: Path, mapping: ColumnMapping
+    table: str, frame: pd.DataFrame, path: Path, mapping: FileMapping
 ) -> pd.Series | None:
     """The e-mail addresses customers are matched by (:mod:`features.customer_emails`): required
     where mapped for this table (or for the customers file); an unqualified ``customer_email``
@@ -327,7 +327,7 @@ def _email_input(
 def _number_format(
     source: SourceFile,
     inputs: dict[str, pd.Series],
-    mapping: ColumnMapping,
+    mapping: FileMapping,
     report: TableReport,
     clean: np.ndarray,
 ) -> NumberFormat:
@@ -348,7 +348,7 @@ def _number_format(
 def _build_table(
     table: str,
     source: SourceFile,
-    mapping: ColumnMapping,
+    mapping: FileMapping,
     known: _KnownCustomers | None,
     strict_values: bool,
     latest: pd.Timestamp | None = None,
@@ -581,7 +581,7 @@ def _amount(
     out: pd.DataFrame,
     check: _Validator,
     numbers: NumberFormat,
-    mapping: ColumnMapping,
+    mapping: FileMapping,
     report: TableReport,
 ) -> pd.Series:
     """``amount`` directly, or ``quantity x unit_price`` when the mapping gives those instead."""
@@ -623,7 +623,7 @@ def _check_currency(
     currency: pd.Series,
     amount: pd.Series,
     check: _Validator,
-    mapping: ColumnMapping,
+    mapping: FileMapping,
     report: TableReport,
 ) -> None:
     """One currency per amount column: rows marked with another one are quarantined (never
@@ -646,7 +646,7 @@ def _cancelled(
     status: pd.Series,
     out: pd.DataFrame,
     check: _Validator,
-    mapping: ColumnMapping,
+    mapping: FileMapping,
     report: TableReport,
 ) -> None:
     """Quarantine cancelled orders; a blank status takes its order's status (Shopify's later
@@ -677,7 +677,7 @@ def _cancelled(
 def _map_values(
     table: str,
     out: pd.DataFrame,
-    mapping: ColumnMapping,
+    mapping: FileMapping,
     check: _Validator,
     report: TableReport,
     strict_values: bool,
@@ -830,6 +830,10 @@ def ingest(
         )
     if not dry_run:
         check_replaceable(out_dir.absolute(), OWNED)
+    given = ((CUSTOMERS, customers), (TRANSACTIONS, transactions), (EVENTS, events))
+    mapping.check_sections_used(
+        [path for table, files in given if files is not None for path in _paths(table, files)]
+    )
     built: dict[str, _Table] = {}
     known: _KnownCustomers | None = None
     per_file: list[TableReport] = []
@@ -973,21 +977,22 @@ def _ingest_files(
     per_file: list[TableReport] | None = None,
 ) -> _Table:
     """One table from one or several export files; each file's report is added to ``per_file``."""
-    from features.export_files import expand_files, order_warnings
+    from features.export_files import order_warnings
 
-    paths = expand_files([files] if isinstance(files, str | Path) else files, f"--{table}")
+    paths = _paths(table, files)
     parts: list[_Table] = []
     for path in paths:
         log(f"{table}: reading {path} ...")
+        file_mapping = mapping.for_file(path)
         try:
-            source = read_source(path, mapping.encoding, mapping.sep)
+            source = read_source(path, file_mapping.encoding, file_mapping.sep)
         except EmptyExport as exc:  # a week without orders among several exports: not an error
             if len(paths) == 1 or (path == paths[-1] and not parts):
                 raise
             log(f"{table}: warning: {exc}; skipped, the other files are read")
             continue
         log(f"{table}: {len(source.frame):,} rows read ({', '.join(source_formats(source))})")
-        parts.append(_build_table(table, source, mapping, known, strict_values, latest))
+        parts.append(_build_table(table, source, file_mapping, known, strict_values, latest))
         log_report(parts[-1].report, log)
     if per_file is not None:
         per_file += [p.report for p in parts]
@@ -995,18 +1000,29 @@ def _ingest_files(
         return parts[0]
     combined = _combined(table, parts)
     r = combined.report
-    names = [Path(p.report.source_file).name for p in parts]
-    for warning in order_warnings(
-        table, [p.accepted for p in parts], names, [p.cancelled_orders for p in parts]
-    ):
-        r.warnings.append(warning)
-        log(f"{table}: warning: {warning}")
+    sources: dict[str | None, list[_Table]] = {}  # files of one section: exports of one tool
+    for part in parts:
+        sources.setdefault(mapping.section_for(Path(part.report.source_file)), []).append(part)
+    for same in sources.values():
+        names = [Path(p.report.source_file).name for p in same]
+        for warning in order_warnings(
+            table, [p.accepted for p in same], names, [p.cancelled_orders for p in same]
+        ):
+            r.warnings.append(warning)
+            log(f"{table}: warning: {warning}")
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(r.reasons.items())) or "none"
     log(
         f"{table}: {len(parts)} files together: {r.rows_read:,} rows read, {r.accepted:,} "
         f"accepted, {r.quarantined:,} quarantined [{detail}]"
     )
     return combined
+
+
+def _paths(table: str, files: Files) -> list[Path]:
+    """A table's export files, patterns expanded (:func:`features.export_files.expand_files`)."""
+    from features.export_files import expand_files
+
+    return expand_files([files] if isinstance(files, str | Path) else files, f"--{table}")
 
 
 def _combined(table: str, parts: list[_Table]) -> _Table:

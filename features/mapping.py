@@ -8,12 +8,17 @@ to every table that has that contract column. Contract columns that are not mapp
 under their own name. A map file (YAML) may also hold ``values:`` (source value -> contract value
 per column, e.g. ``event_type: {"Support Ticket": support_ticket}``) and the file formats
 (``encoding``, ``sep``, ``decimal``, ``thousands``, ``date_format``, ``date_order``,
-``timezone``, ``currency``);
-command-line options win over the file.
+``timezone``, ``currency``); command-line options win over the file.
+
+A map file's ``files:`` section holds the mapping of particular files (a name or a pattern of
+names), for a table fed by several tools whose exports name their columns differently (a
+newsletter's opens and a help desk's tickets as events): what a file's section says of a column,
+its values or a format wins over the rest of the map file and the options for that file.
 """
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 from typing import Literal
 
@@ -52,8 +57,9 @@ class IngestError(ValueError):
     """A source file cannot be used at all; the message names the file, column and expectation."""
 
 
-class ColumnMapping(BaseModel):
-    """Typed mapping config (from ``--map`` or a YAML file); unknown keys are rejected."""
+class FileMapping(BaseModel):
+    """Typed mapping config (from ``--map`` or a YAML file's top level or one of its ``files:``
+    sections); unknown keys are rejected."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -126,6 +132,27 @@ class ColumnMapping(BaseModel):
                 )
         return columns
 
+    def overridden_by(self, section: FileMapping) -> FileMapping:
+        """This mapping with a file's section on top: a column (qualified or not) or a value
+        column the section names, and each format it sets, is the section's."""
+
+        def column(key: str) -> str:
+            return key.rpartition(".")[2]
+
+        named = {column(k) for k in section.columns}
+        valued = {column(k) for k in section.values}
+        formats = {k: getattr(section, k) for k in FORMAT_KEYS if getattr(section, k) is not None}
+        return FileMapping.model_validate(
+            {
+                **self.model_dump(include=set(FileMapping.model_fields)),
+                **formats,
+                "columns": {k: v for k, v in self.columns.items() if column(k) not in named}
+                | section.columns,
+                "values": {k: v for k, v in self.values.items() if column(k) not in valued}
+                | section.values,
+            }
+        )
+
     def source_for(self, table: str, column: str) -> str | None:
         """The source column mapped to a contract column of a table, if any."""
         return self.columns.get(f"{table}.{column}", self.columns.get(column))
@@ -136,6 +163,43 @@ class ColumnMapping(BaseModel):
             str(k): str(v)
             for k, v in self.values.get(f"{table}.{column}", self.values.get(column, {})).items()
         }
+
+
+class ColumnMapping(FileMapping):
+    """The mapping of an ingest: :class:`FileMapping` plus the ``files:`` sections."""
+
+    files: dict[str, FileMapping] = Field(default_factory=dict)
+
+    def section_for(self, path: Path) -> str | None:
+        """The ``files:`` section of a file (matched on its name, or its path, exactly or as a
+        pattern), if any; an error when two match."""
+        sections = [key for key in self.files if _names(key, path)]
+        if len(sections) > 1:
+            raise IngestError(
+                f"{path}: the map file's files: sections {sections} all match it; keep one per file"
+            )
+        return sections[0] if sections else None
+
+    def for_file(self, path: Path) -> FileMapping:
+        """The mapping one file is read with: its ``files:`` section on top of the rest."""
+        base = FileMapping.model_validate(self.model_dump(exclude={"files"}))
+        section = self.section_for(path)
+        return base if section is None else base.overridden_by(self.files[section])
+
+    def check_sections_used(self, paths: list[Path]) -> None:
+        """IngestError for a ``files:`` section that matches none of the files given (a typo
+        would leave its file mapped as the others are)."""
+        for key in self.files:
+            if not any(_names(key, p) for p in paths):
+                names = ", ".join(p.name for p in paths)
+                raise IngestError(
+                    f"map file files: {key!r} matches none of the files given ({names}); "
+                    "a section is a file's name or a pattern such as 'tickets_*.csv'"
+                )
+
+
+def _names(key: str, path: Path) -> bool:
+    return any(fnmatch.fnmatchcase(text, key) for text in (path.name, str(path)))
 
 
 def _targets(table: str) -> list[str]:
@@ -222,6 +286,8 @@ def _mapping_problems(exc: ValidationError, options: dict, map_file: Path | None
     problems = []
     for error in exc.errors():
         key = str(error["loc"][0]) if error["loc"] else ""
+        if key == "files":  # a section's key: files: 'tickets.csv': columns
+            key = ": ".join(str(part) for part in error["loc"][:3])
         if key in options:
             where = f"--{key.replace('_', '-')} {options[key]!r}"
         elif key == "columns" and map_file is None:

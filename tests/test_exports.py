@@ -35,7 +35,10 @@ def _case(name: str) -> tuple[Path, dict]:
 def _run(folder: Path, expected: dict, out: Path, *, mapping=None, options=None, **formats):
     """Ingest a case's files with its ``map.yaml`` (or ``mapping``); ``options`` go to ``ingest``
     (``strict_values``, ``dry_run``), ``formats`` to ``load_mapping``."""
-    files = {k: folder / v for k, v in expected["files"].items()}
+    files = {  # a table of several files (tools) is a list
+        k: [folder / f for f in v] if isinstance(v, list) else folder / v
+        for k, v in expected["files"].items()
+    }
     mapping = mapping or load_mapping(None, folder / "map.yaml", **formats)
     return ingest(
         out,

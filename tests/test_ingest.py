@@ -1445,3 +1445,41 @@ def test_an_order_a_later_export_cancels_is_not_named_as_no_longer_listed(tmp_pa
         tmp_path / "out", [first, later], mapping, log=lambda *_: None, min_accepted_share=0
     )
     assert not any("no longer" in w or "not in it" in w for w in reports["transactions"].warnings)
+
+
+def test_a_files_section_maps_one_tool_s_export_its_own_way(tmp_path):
+    """Events of two tools: each file read with its own columns and values; a section matching
+    no file, or two sections matching one file, is an error; files of different tools are not
+    checked against each other's dates (only exports of one tool are successive)."""
+    orders = _write(tmp_path / "orders.csv", "customer_id,ordered_at,amount\nA,2024-01-01,5\n")
+    web = _write(tmp_path / "web.csv", "cid,ts,what\nA,2024-03-01,pageview\nA,2024-03-02,login\n")
+    desk = _write(tmp_path / "desk_1.csv", "Requester,Created,Kind\nA,2024-01-05,problem\n")
+    text = (
+        "columns: {events.customer_id: cid, occurred_at: ts, event_type: what}\n"
+        "values: {event_type: {pageview: visit}}\n"
+        "files:\n"
+        "  desk_*.csv:\n"
+        "    columns: {customer_id: Requester, occurred_at: Created, event_type: Kind}\n"
+        "    values: {event_type: {problem: complaint}}\n"
+    )
+    map_file = _write(tmp_path / "map.yaml", text)
+    logged: list[str] = []
+    reports = ingest(
+        tmp_path / "out",
+        orders,
+        load_mapping(None, map_file),
+        events=[web, desk],
+        log=logged.append,
+    )
+    events = pd.read_parquet(table_path(tmp_path / "out", "events"))
+    assert sorted(events["event_type"]) == ["complaint", "login", "visit"]
+    assert reports["events"].accepted == 3
+    assert not any("ends 2024-01-05, before" in line for line in logged)
+    with pytest.raises(IngestError, match=r"files: 'desk_\*.csv' matches none of the files"):
+        ingest(tmp_path / "out", orders, load_mapping(None, map_file), events=web, log=_quiet)
+    _write(map_file, text + "  'desk_1.*':\n    columns: {event_type: Kind}\n")
+    with pytest.raises(IngestError, match=r"sections \['desk_\*.csv', 'desk_1.\*'\] all match"):
+        ingest(tmp_path / "out", orders, load_mapping(None, map_file), events=desk, log=_quiet)
+    _write(map_file, text + "    sep: ';'\n    colums: {}\n")
+    with pytest.raises(IngestError, match=r"files: desk_\*.csv: colums: unknown key"):
+        load_mapping(None, map_file)
