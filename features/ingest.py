@@ -38,6 +38,7 @@ from features.csv_source import REPEATED, EmptyExport, SourceFile, fold_name, re
 from features.customer_emails import (
     CUSTOMER_EMAIL,
     EMAIL,
+    NO_SUCH_EMAIL,
     EmailIndex,
     email_column,
     unknown_ids_are_emails,
@@ -955,8 +956,15 @@ def require_share(reports: Iterable[TableReport], share: float) -> None:
             f"{r.source_file}: {r.table}: only {r.accepted:,} of {r.rows_read:,} rows accepted "
             f"({r.accepted_share:.1%}), below --min-accepted-share {share:g}; top reasons:"
         )
-        for reason, n in sorted(r.reasons.items(), key=lambda kv: -kv[1])[:3]:
+        top = sorted(r.reasons.items(), key=lambda kv: -kv[1])[:3]
+        for reason, n in top:
             parts.append(f"[{reason}: {n:,} rows, e.g. {r.samples[reason]}]")
+        if top and top[0][0] == NO_SUCH_EMAIL:
+            parts.append(
+                "[note: a newsletter's or help desk's list also holds people who are not "
+                "customers; if these are such, --min-accepted-share 0 keeps the customers' rows "
+                "(the others stay in the quarantine)]"
+            )
         parts.extend(f"[note: {w}]" for w in r.warnings)
     maps = "--campaigns-map" if {r.table for r in low} == {"campaigns"} else "--map"
     parts.append(

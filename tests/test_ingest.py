@@ -1483,3 +1483,31 @@ def test_a_files_section_maps_one_tool_s_export_its_own_way(tmp_path):
     _write(map_file, text + "    sep: ';'\n    colums: {}\n")
     with pytest.raises(IngestError, match=r"files: desk_\*.csv: colums: unknown key"):
         load_mapping(None, map_file)
+
+
+def test_a_list_of_mostly_non_customers_is_explained(tmp_path):
+    """A newsletter list holds subscribers who never bought: under --min-accepted-share the
+    error says so and how to keep the customers' rows."""
+    customers, orders, _ = _crm_with_newsletter(tmp_path)
+    opens = _write(
+        tmp_path / "opens.csv",
+        "Email Address,Timestamp,Activity\nana@example.com,2024-02-01,open\n"
+        + "".join(f"subscriber{i}@example.com,2024-02-02,open\n" for i in range(5)),
+    )
+    mapping = load_mapping(
+        "customers.customer_id=Record ID,signup_at=Create Date,transactions.customer_id=Contact,"
+        "ordered_at=Close Date,amount=Amount,occurred_at=Timestamp,customers.customer_email=Email,"
+        "events.customer_email=Email Address,event_type=Activity"
+    )
+    with pytest.raises(IngestError, match="also holds people who are not customers"):
+        ingest(tmp_path / "out", orders, mapping, customers=customers, events=opens, log=_quiet)
+    reports = ingest(
+        tmp_path / "out",
+        orders,
+        mapping,
+        customers=customers,
+        events=opens,
+        log=_quiet,
+        min_accepted_share=0,
+    )
+    assert (reports["events"].accepted, reports["events"].quarantined) == (1, 5)
