@@ -124,6 +124,7 @@ def validate_campaigns(
     sep: str | None = None,
     latest=None,
     day_first: bool | None = None,
+    emails=None,
 ):
     """Validate a campaigns source frame (all columns text). A ``sent_at`` after ``latest`` is a
     wrong row (dated in the future), as in the other tables. ``day_first``: the day/month order
@@ -135,19 +136,33 @@ def validate_campaigns(
     ``number_format`` (a :class:`features.numbers.NumberFormat`), else in the convention their
     values show (``5,00`` or ``5.00``, as for amounts). Returns ``(accepted, quarantined, report)``;
     ``report`` is a :class:`features.ingest.TableReport` with ``accepted + quarantined ==
-    rows_read``.
+    rows_read``. ``emails`` (a :class:`features.customer_emails.EmailIndex`): the customers by
+    e-mail, for a file mapping ``customer_email`` (an e-mail tool's test, keyed by address).
     """
+    from features.customer_emails import CUSTOMER_EMAIL
     from features.dates import detect_order, european_file, parse_dates
     from features.ingest import TableReport, normalise_ids
     from features.mapping import IngestError
     from features.numbers import detect_format, parse_numbers
 
     columns = dict(columns or {})
-    unknown = sorted(set(columns) - set(COLUMN_NAMES))
+    unknown = sorted(set(columns) - set(COLUMN_NAMES) - {CUSTOMER_EMAIL})
     if unknown:
         raise IngestError(
             f"{path}: campaigns mapping keys {unknown} are not campaigns columns; "
-            f"expected some of {list(COLUMN_NAMES)}"
+            f"expected some of {[*COLUMN_NAMES, CUSTOMER_EMAIL]}"
+        )
+    by_email = CUSTOMER_EMAIL in columns
+    if by_email and columns[CUSTOMER_EMAIL] not in frame.columns:
+        raise IngestError(
+            f"{path}: column {columns[CUSTOMER_EMAIL]!r} (mapped to campaigns.customer_email) not "
+            f"found; columns in the file: {list(frame.columns)}"
+        )
+    if by_email and emails is None:
+        raise IngestError(
+            f"{path}: campaigns.customer_email is mapped (customers found by e-mail), but the "
+            "customers file's e-mail column is not: give --customers and map "
+            "customers.customer_email=<its e-mail column>"
         )
     report = TableReport(table=CAMPAIGNS, source_file=str(path))
     if number_format is None:
@@ -175,6 +190,9 @@ def validate_campaigns(
     not_number: dict[str, np.ndarray] = {}  # flagged once the arm is known
     for col in COLUMNS:
         name = columns.get(col.name, col.name)
+        if name not in frame.columns and col.name == "customer_id" and by_email:
+            out["customer_id"] = pd.Series(pd.NA, index=frame.index, dtype="string")
+            continue
         if name not in frame.columns:
             if col.name in columns:
                 raise IngestError(
@@ -216,8 +234,19 @@ def validate_campaigns(
         else:
             text = normalise_ids(source) if col.name == "customer_id" else source.str.strip()
             out[col.name] = text.where(text != "", pd.NA)
-            if col.required:
+            if col.required and not (col.name == "customer_id" and by_email):
                 flag(out[col.name].isna(), f"missing {col.name}")
+    if by_email:
+        source = frame[columns[CUSTOMER_EMAIL]]
+        out["customer_id"], why, found = emails.match(
+            out["customer_id"], source, known_ids or set()
+        )
+        for text in pd.unique(why.dropna()):
+            flag((why == text).to_numpy(bool), str(text))
+        report.formats[CUSTOMER_EMAIL] = (
+            f"{found:,} rows found by e-mail ({str(source.name)!r} = the customers file's "
+            f"{emails.column!r}, compared without case)"
+        )
     arm_text = out["arm"]
     out["arm"] = arm_of(arm_text)
     unknown_arm = (arm_text.notna() & out["arm"].isna()).to_numpy(bool)
@@ -334,6 +363,7 @@ def read_campaigns(
     log=print,
     latest=None,
     day_first: bool | None = None,
+    emails=None,
 ):
     """Read and validate a campaigns export: ``(accepted, quarantined, report)``; too small an
     accepted share is an ``IngestError`` (nothing is written by the callers then). ``latest``,
@@ -358,6 +388,7 @@ def read_campaigns(
         number_format=source.number_format,
         sep=read.sep,
         latest=latest,
+        emails=emails,
         day_first=day_first,
     )
     require_share([report], min_accepted_share)

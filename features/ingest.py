@@ -872,6 +872,7 @@ def ingest(
             log,
             latest,
             day_first=told[0] if len(set(told)) == 1 else None,
+            emails=known.emails if known is not None else None,
         )
         reports[CAMPAIGNS] = campaign_rows[2]
     if dry_run:

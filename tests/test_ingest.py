@@ -1511,3 +1511,54 @@ def test_a_list_of_mostly_non_customers_is_explained(tmp_path):
         min_accepted_share=0,
     )
     assert (reports["events"].accepted, reports["events"].quarantined) == (1, 5)
+
+
+def test_a_campaign_of_an_e_mail_tool_finds_its_customers_by_e_mail(tmp_path):
+    from features.campaigns import CampaignsSource, campaigns_path
+
+    customers, orders, _ = _crm_with_newsletter(tmp_path)
+    test = _write(
+        tmp_path / "ab_test.csv",
+        "Recipient,Sent,Campaign,Group,Offer\nANA@example.com,2024-02-01,spring,Variant,discount\n"
+        "ben@example.com,2024-02-01,spring,Holdout,\nghost@example.com,2024-02-01,spring,Holdout,\n",
+    )
+    campaign_map = {
+        "customer_email": "Recipient",
+        "sent_at": "Sent",
+        "campaign_id": "Campaign",
+        "arm": "Group",
+        "action": "Offer",
+    }
+    mapping = load_mapping(
+        "customers.customer_id=Record ID,signup_at=Create Date,transactions.customer_id=Contact,"
+        "ordered_at=Close Date,amount=Amount"
+    )
+    out = tmp_path / "out"
+    with pytest.raises(IngestError, match="customers file's e-mail column is not"):
+        ingest(
+            out,
+            orders,
+            mapping,
+            customers=customers,
+            campaigns=CampaignsSource(test, campaign_map),
+            log=_quiet,
+        )
+    mapping = mapping.model_copy(
+        update={"columns": {**mapping.columns, "customers.customer_email": "Email"}}
+    )
+    reports = ingest(
+        out,
+        orders,
+        mapping,
+        customers=customers,
+        campaigns=CampaignsSource(test, campaign_map),
+        log=_quiet,
+        min_accepted_share=0,
+    )
+    campaigns = pd.read_parquet(campaigns_path(out))
+    assert dict(zip(campaigns["customer_id"], campaigns["arm"], strict=True)) == {
+        "51": "treated",
+        "52": "control",
+    }
+    assert reports["campaigns"].reasons == {"no customer with this e-mail": 1}
+    assert "2 rows found by e-mail ('Recipient'" in reports["campaigns"].formats["customer_email"]
