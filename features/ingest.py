@@ -200,7 +200,11 @@ def normalise_ids(values: pd.Series) -> pd.Series:
     ``"17850"``; an id that is an e-mail address is lower-cased (``Ana@Example.com`` is
     ``ana@example.com``: one customer whichever way it was typed)."""
     ids = values.str.strip().str.replace(FLOAT_ID, r"\1", regex=True)
-    ids = ids.where(~ids.str.fullmatch(EMAIL).fillna(False).astype(bool), ids.str.lower())
+    at = ids.str.contains("@", regex=False).fillna(False).to_numpy(bool)  # cheap first
+    if at.any():
+        email = np.zeros(len(ids), dtype=bool)
+        email[at] = ids[at].str.fullmatch(EMAIL).fillna(False).to_numpy(bool)
+        ids = ids.mask(email, ids.str.lower())
     return ids.where(ids != "", pd.NA)
 
 
