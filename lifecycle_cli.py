@@ -324,7 +324,11 @@ def ingest(
         typer.Option(help="Customers export (repeatable, oldest first: the latest record wins)."),
     ] = None,
     events: Annotated[
-        list[Path] | None, typer.Option(help="Engagement events export (repeatable).")
+        list[Path] | None,
+        typer.Option(
+            help="Engagement events export (repeatable: one per tool, e.g. newsletter opens and "
+            "help-desk tickets; a map file's files: section maps each its own way)."
+        ),
     ] = None,
     map: Annotated[
         str | None,
@@ -339,9 +343,11 @@ def ingest(
     map_file: Annotated[
         Path | None,
         typer.Option(
-            help="YAML map file: columns:, values: (e.g. event_type: {Case: support_ticket}) and "
+            help="YAML map file: columns:, values: (e.g. event_type: {Case: support_ticket}), "
             "format keys (encoding, sep, decimal, thousands, date_format, date_order, "
-            "timezone, currency)."
+            "timezone, currency) and files: (a file name or pattern -> its own columns:, "
+            "values:, formats, for exports of other tools). customer_email (mapped for the "
+            "customers file and another file) finds that file's customers by e-mail."
         ),
     ] = None,
     date_format: Annotated[
