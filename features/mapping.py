@@ -134,12 +134,16 @@ class FileMapping(BaseModel):
 
     def overridden_by(self, section: FileMapping) -> FileMapping:
         """This mapping with a file's section on top: a column (qualified or not) or a value
-        column the section names, and each format it sets, is the section's."""
+        column the section names, and each format it sets, is the section's; a section naming
+        ``customer_email`` and no ``customer_id`` leaves the id column unmapped (looked up by its
+        own name only)."""
 
         def column(key: str) -> str:
             return key.rpartition(".")[2]
 
         named = {column(k) for k in section.columns}
+        if CUSTOMER_EMAIL in named:  # a file naming customers by e-mail has no id column
+            named.add("customer_id")
         valued = {column(k) for k in section.values}
         formats = {k: getattr(section, k) for k in FORMAT_KEYS if getattr(section, k) is not None}
         return FileMapping.model_validate(

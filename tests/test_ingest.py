@@ -1562,3 +1562,33 @@ def test_a_campaign_of_an_e_mail_tool_finds_its_customers_by_e_mail(tmp_path):
     }
     assert reports["campaigns"].reasons == {"no customer with this e-mail": 1}
     assert "2 rows found by e-mail ('Recipient'" in reports["campaigns"].formats["customer_email"]
+
+
+def test_a_section_naming_customers_by_e_mail_drops_the_inherited_id_column(tmp_path):
+    """Web events keyed by the CRM id and newsletter opens keyed by address, one map file: the
+    opens file has no id column, and its section maps customer_email only."""
+    customers, orders, opens = _crm_with_newsletter(tmp_path)
+    web = _write(tmp_path / "web.csv", "cid,ts,what\n51,2024-03-01,visit\n52,2024-03-02,login\n")
+    text = (
+        "columns: {customers.customer_id: Record ID, customers.customer_email: Email, "
+        "signup_at: Create Date, transactions.customer_id: Contact, ordered_at: Close Date, "
+        "amount: Amount, events.customer_id: cid, occurred_at: ts, event_type: what}\n"
+        "files:\n"
+        "  opens.csv:\n"
+        "    columns: {events.customer_email: Email Address, occurred_at: Timestamp, "
+        "event_type: Activity}\n"
+        "    values: {event_type: {open: email_open, click: email_click}}\n"
+    )
+    mapping = load_mapping(None, _write(tmp_path / "map.yaml", text))
+    reports = ingest(
+        tmp_path / "out",
+        orders,
+        mapping,
+        customers=customers,
+        events=[web, opens],
+        log=_quiet,
+        min_accepted_share=0,
+    )
+    events = pd.read_parquet(table_path(tmp_path / "out", "events"))
+    assert sorted(events["customer_id"]) == ["51", "51", "51", "52", "52"]
+    assert reports["events"].accepted == 5
