@@ -24,11 +24,22 @@ EMAIL_COLUMN_SHARE = 0.8
 NO_SUCH_EMAIL = "no customer with this e-mail"
 SHARED_EMAIL = "e-mail of several customers"
 MISSING_BOTH = "missing customer_id and customer_email"
+NOT_AN_EMAIL = "customer_email is not an e-mail address"
+QUARANTINED_EMAIL = "e-mail of a customer quarantined in the customers file"
+#: A mail client's or help desk's ``Ana Silva <ana@example.com>`` and a ``mailto:`` link: the
+#: address is the part inside.
+WRAPPED = r"^(?:[^<>]*<\s*(?:mailto:)?([^<>]*?)\s*>|mailto:(.*))$"
 
 
 def folded(values: pd.Series) -> pd.Series:
-    """Addresses as compared: stripped and lower-cased; anything else (or empty) is NA."""
+    """Addresses as compared: stripped and lower-cased (the address inside a display name's
+    ``<...>`` or a ``mailto:``); anything else (or empty) is NA."""
     text = values.astype("string").str.strip().str.lower()
+    wrapped = (text.str.contains("<", regex=False) | text.str.startswith("mailto:")).fillna(False)
+    if wrapped.any():
+        inner = text[wrapped].str.extract(WRAPPED)
+        text = text.copy()
+        text[wrapped] = inner[0].fillna(inner[1]).fillna(text[wrapped])
     return text.where(text.str.fullmatch(EMAIL).fillna(False).astype(bool), pd.NA)
 
 
@@ -60,6 +71,8 @@ class EmailIndex:
     shared: frozenset[str]
     #: the customers file's e-mail column, for the report
     column: str
+    #: addresses of the customers file's quarantined rows that no accepted customer has
+    quarantined: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, customers: pd.DataFrame, column: str) -> EmailIndex:
@@ -95,8 +108,11 @@ class EmailIndex:
         need = ids.isna() | ~ids.isin(known)
         found = need & by_email.notna()
         reason = pd.Series(pd.NA, index=ids.index, dtype="object")
+        filled = (emails.astype("string").str.strip().fillna("") != "").to_numpy(bool)
         reason[ids.isna() & address.isna()] = MISSING_BOTH
+        reason[ids.isna() & address.isna() & filled] = NOT_AN_EMAIL
         reason[need & address.notna() & by_email.isna()] = NO_SUCH_EMAIL
+        reason[need & address.isin(self.quarantined) & by_email.isna()] = QUARANTINED_EMAIL
         reason[need & address.isin(self.shared)] = SHARED_EMAIL
         return ids.where(~found, by_email), reason, int(found.sum())
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,7 @@ from features.customer_emails import (
     NO_SUCH_EMAIL,
     EmailIndex,
     email_column,
+    folded,
     unknown_ids_are_emails,
 )
 from features.dates import detect_order, european_file, parse_dates, placeholder_dates
@@ -296,6 +297,12 @@ def _inputs(
             required = False  # found by e-mail where it is not given
         if amount_derived and col.name == "amount":
             continue
+        if (
+            col.name == "customer_id"
+            and not required
+            and _unqualified_absent(frame, table, col.name, mapping)
+        ):
+            continue  # an e-mail-only file under an unqualified customer_id mapping
         series = _source_column(frame, path, table, col.name, mapping, required)
         if series is not None:
             found[col.name] = series
@@ -326,7 +333,20 @@ def _email_input(
     if mapping.source_for(table, CUSTOMER_EMAIL) is None:
         return None
     required = table == CUSTOMERS or f"{table}.{CUSTOMER_EMAIL}" in mapping.columns
+    if not required and _unqualified_absent(frame, table, CUSTOMER_EMAIL, mapping):
+        return None
     return _source_column(frame, path, table, CUSTOMER_EMAIL, mapping, required)
+
+
+def _unqualified_absent(frame: pd.DataFrame, table: str, column: str, mapping: FileMapping) -> bool:
+    """Whether ``column`` is mapped only unqualified (for every table) to a source column this
+    file does not have: such a mapping is not this file's."""
+    mapped = mapping.source_for(table, column)
+    return (
+        mapped is not None
+        and f"{table}.{column}" not in mapping.columns
+        and _find(frame, mapped) is None
+    )
 
 
 def _number_format(
@@ -492,7 +512,9 @@ def _found_by_email(
                 f"{known.email_column or '<its e-mail column>'}"
             )
         )
-    out["customer_id"], reason, n = known.emails.match(out["customer_id"], emails, known.ids)
+    out["customer_id"], reason, n = known.emails.match(  # a quarantined customer's id is kept
+        out["customer_id"], emails, known.ids | known.quarantined
+    )
     for why in pd.unique(reason.dropna()):
         check.flag(reason == why, str(why))
     report.formats[CUSTOMER_EMAIL] = (
@@ -883,6 +905,8 @@ def ingest(
         return reports
     if shrunk := _history_shrinks(out_dir, tables[TRANSACTIONS]):
         log(f"transactions: warning: {shrunk}")
+    if lowered := _ids_lowered(out_dir):
+        log(f"customers: warning: {lowered}")
     with replaced_directory(out_dir, OWNED) as staging:
         if campaign_rows is not None:
             from features.campaigns import campaigns_path
@@ -915,6 +939,9 @@ def _known_customers(customers: _Table) -> _KnownCustomers:
     emails = None
     if CUSTOMER_EMAIL in accepted and customers.email_column is not None:
         emails = EmailIndex.of(accepted, customers.email_column)
+        if customers.email_column in customers.quarantined:  # source rows: their own column
+            held = folded(customers.quarantined[customers.email_column]).dropna()
+            emails = replace(emails, quarantined=frozenset(held) - set(emails.ids) - emails.shared)
     return _KnownCustomers(
         set(accepted["customer_id"]), customers.quarantined_ids, emails, customers.email_column
     )
@@ -946,6 +973,28 @@ def _history_shrinks(out_dir: Path, accepted: pd.DataFrame) -> str | None:
         f"{new_start.date()} to {accepted['ordered_at'].max().date()}: the history before "
         f"{new_start.date()} is gone (--out is replaced as a whole; to add a period, give "
         "every period's file: --transactions older.csv --transactions newer.csv)"
+    )
+
+
+def _ids_lowered(out_dir: Path) -> str | None:
+    """A warning when the ingest being replaced holds e-mail ids with capitals (ingested before
+    such ids were lower-cased): those customers' scores are kept under other ids from now on."""
+    old_path = table_path(out_dir, CUSTOMERS)
+    if not old_path.is_file():
+        return None
+    try:
+        old = pd.read_parquet(old_path, columns=["customer_id"])["customer_id"].astype("string")
+    except Exception:  # an unreadable earlier output is replaced without a comparison
+        return None
+    changed = old[(normalise_ids(old) != old).fillna(False)]
+    if changed.empty:
+        return None
+    first = str(changed.iloc[0])
+    return (
+        f"{out_dir} held {len(changed):,} customer ids that are e-mail addresses with capitals "
+        f"(e.g. {first!r}); they are lower-cased now ({plain_id(first)!r}): the score history "
+        "and kept tiers (hold) of these customers start again under the new ids, and scores "
+        "sent to a CRM name them in lower case"
     )
 
 
@@ -1013,6 +1062,11 @@ def _ingest_files(
         return parts[0]
     combined = _combined(table, parts)
     r = combined.report
+    if CUSTOMER_EMAIL in combined.accepted and combined.email_column:  # an address in two files
+        shared = EmailIndex.of(combined.accepted, combined.email_column).shared_note()
+        if shared and not any(shared in w for p in parts for w in p.report.warnings):
+            r.warnings.append(shared)
+            log(f"{table}: warning: {shared}")
     sources: dict[str | None, list[_Table]] = {}  # files of one section: exports of one tool
     for part in parts:
         sources.setdefault(mapping.section_for(Path(part.report.source_file)), []).append(part)

@@ -1592,3 +1592,120 @@ def test_a_section_naming_customers_by_e_mail_drops_the_inherited_id_column(tmp_
     events = pd.read_parquet(table_path(tmp_path / "out", "events"))
     assert sorted(events["customer_id"]) == ["51", "51", "51", "52", "52"]
     assert reports["events"].accepted == 5
+
+
+def test_unqualified_customer_id_and_email_fit_files_without_those_columns(tmp_path):
+    """``customer_id=Id,customer_email=Email`` (unqualified, as other columns are mapped): a deals
+    file without an Email column keeps its ids, and an e-mail-only events file without an Id
+    column finds its customers by e-mail; neither is an error."""
+    customers = _write(
+        tmp_path / "c.csv",
+        "Id,Email,Signup\n51,ana@example.com,2023-11-02\n52,b@x.com,2023-11-03\n",
+    )
+    orders = _write(tmp_path / "o.csv", "Id,Date,Amount\n51,2024-01-10,100\n52,2024-01-11,50\n")
+    opens = _write(
+        tmp_path / "e.csv",
+        "Email,Activity,When\nANA@example.com,open,2024-02-01\nb@x.com,open,2024-02-02\n",
+    )
+    mapping = load_mapping(
+        "customer_id=Id,customer_email=Email,signup_at=Signup,ordered_at=Date,amount=Amount,"
+        "occurred_at=When,event_type=Activity"
+    )
+    out = tmp_path / "out"
+    reports = ingest(out, orders, mapping, customers=customers, events=opens, log=_quiet)
+    assert reports["transactions"].accepted == 2
+    assert "customer_email" not in reports["transactions"].formats
+    events = pd.read_parquet(table_path(out, "events"))
+    assert events["customer_id"].tolist() == ["51", "52"]
+
+
+def test_e_mail_cells_with_a_display_name_or_mailto_find_their_customer(tmp_path):
+    """``Ana Silva <ana@example.com>`` (a mail client's or help desk's form) and
+    ``mailto:ana@example.com`` name the address inside; a filled cell that is no address is
+    quarantined as such, not as a missing e-mail."""
+    customers = _write(
+        tmp_path / "c.csv",
+        "Id,Email,Signup\n51,Ana Silva <ana@example.com>,2023-11-02\n52,b@x.com,2023-11-03\n",
+    )
+    orders = _write(tmp_path / "o.csv", "Id,Date,Amount\n51,2024-01-10,100\n")
+    opens = _write(
+        tmp_path / "e.csv",
+        "Email,Activity,When\nana@example.com,open,2024-02-01\n"
+        '"Ben <B@X.com>",open,2024-02-02\nmailto:b@x.com,open,2024-02-03\n'
+        "b@x.com; ana@example.com,open,2024-02-04\n,open,2024-02-05\n",
+    )
+    mapping = load_mapping(
+        "customer_id=Id,customers.customer_email=Email,events.customer_email=Email,"
+        "signup_at=Signup,ordered_at=Date,amount=Amount,occurred_at=When,event_type=Activity"
+    )
+    out = tmp_path / "out"
+    reports = ingest(
+        out, orders, mapping, customers=customers, events=opens, log=_quiet, min_accepted_share=0
+    )
+    events = pd.read_parquet(table_path(out, "events"))
+    assert events["customer_id"].tolist() == ["51", "52", "52"]
+    assert reports["events"].reasons == {
+        "customer_email is not an e-mail address": 1,
+        "missing customer_id and customer_email": 1,
+    }
+
+
+def test_rows_naming_a_quarantined_customer_by_id_or_e_mail_say_so(tmp_path):
+    """A customer whose customer row was quarantined (a bad signup date): a row giving its id
+    keeps the reason it had before e-mails were matched, and a row giving only its address is
+    not told that no customer has that address."""
+    customers = _write(
+        tmp_path / "c.csv",
+        "Id,Email,Signup\n1,ana@x.com,2023-01-01\n2,ben@x.com,not a date\n3,cy@x.com,2023-01-01\n",
+    )
+    orders = _write(
+        tmp_path / "o.csv",
+        "Id,Email,Date,Amount\n1,,2024-01-01,10\n2,ben@x.com,2024-01-02,11\n,Ben@x.com,2024-01-03,12\n",
+    )
+    mapping = load_mapping(
+        "customer_id=Id,customer_email=Email,signup_at=Signup,ordered_at=Date,amount=Amount"
+    )
+    reports = ingest(
+        tmp_path / "out", orders, mapping, customers=customers, log=_quiet, min_accepted_share=0
+    )
+    assert reports["transactions"].reasons == {
+        "customer_id quarantined in the customers file": 1,
+        "e-mail of a customer quarantined in the customers file": 1,
+    }
+
+
+def test_re_ingest_over_e_mail_ids_with_capitals_warns_that_they_change(tmp_path):
+    """A directory ingested before e-mail ids were lower-cased: its customers' score history and
+    tier holds are keyed by the old ids, so replacing it says so."""
+    orders = _write(tmp_path / "o.csv", "Id,Date,Amount\nBob@Example.com,2024-01-10,100\n")
+    mapping = load_mapping("customer_id=Id,ordered_at=Date,amount=Amount")
+    out = tmp_path / "out"
+    ingest(out, orders, mapping, log=_quiet)
+    old = pd.read_parquet(table_path(out, "customers"))
+    old.assign(customer_id="Bob@Example.com").to_parquet(table_path(out, "customers"))
+    logged: list[str] = []
+    ingest(out, orders, mapping, log=logged.append)
+    assert any(
+        "1 customer ids that are e-mail addresses with capitals (e.g. 'Bob@Example.com')" in line
+        for line in logged
+    )
+    logged.clear()
+    ingest(out, orders, mapping, log=logged.append)  # once only: the ids are lower-case now
+    assert not any("with capitals" in line for line in logged)
+
+
+def test_an_address_of_customers_in_two_customers_files_is_warned_of(tmp_path):
+    first = _write(tmp_path / "c1.csv", "Id,Email,Signup\n1,home@x.com,2023-01-01\n")
+    second = _write(tmp_path / "c2.csv", "Id,Email,Signup\n2,Home@x.com,2023-02-01\n")
+    orders = _write(tmp_path / "o.csv", "Id,Date,Amount\n1,2024-01-10,100\n2,2024-01-11,50\n")
+    mapping = load_mapping(
+        "customer_id=Id,customers.customer_email=Email,signup_at=Signup,ordered_at=Date,"
+        "amount=Amount"
+    )
+    logged: list[str] = []
+    reports = ingest(
+        tmp_path / "out", orders, mapping, customers=[first, second], log=logged.append
+    )
+    note = "1 e-mail address(es) in 'Email' belong to more than one customer (e.g. 'home@x.com')"
+    assert any(note in w for w in reports["customers"].warnings)
+    assert any(note in line for line in logged)
