@@ -238,9 +238,10 @@ def validate_campaigns(
                 flag(out[col.name].isna(), f"missing {col.name}")
     if by_email:
         source = frame[columns[CUSTOMER_EMAIL]]
-        out["customer_id"], why, found = emails.match(
+        out["customer_id"], why, found, disagree = emails.match(
             out["customer_id"], source, known_ids or set()
         )
+        report.warnings += [disagree] if disagree else []
         for text in pd.unique(why.dropna()):
             flag((why == text).to_numpy(bool), str(text))
         report.formats[CUSTOMER_EMAIL] = (

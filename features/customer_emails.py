@@ -98,11 +98,11 @@ class EmailIndex:
 
     def match(
         self, ids: pd.Series, emails: pd.Series, known: set[str]
-    ) -> tuple[pd.Series, pd.Series, int]:
+    ) -> tuple[pd.Series, pd.Series, int, str | None]:
         """Each row's customer: its id where that names a known customer, else the customer of its
         e-mail. Return the ids, each row's reason for a quarantine (NA where none is due here: an
-        unknown id without an e-mail is left to the unknown-id check) and how many rows were
-        found by e-mail."""
+        unknown id without an e-mail is left to the unknown-id check), how many rows were found
+        by e-mail, and a warning when ids and addresses name different customers."""
         address = folded(emails)
         by_email = address.map(self.ids).astype("string")
         need = ids.isna() | ~ids.isin(known)
@@ -114,7 +114,24 @@ class EmailIndex:
         reason[need & address.notna() & by_email.isna()] = NO_SUCH_EMAIL
         reason[need & address.isin(self.quarantined) & by_email.isna()] = QUARANTINED_EMAIL
         reason[need & address.isin(self.shared)] = SHARED_EMAIL
-        return ids.where(~found, by_email), reason, int(found.sum())
+        return ids.where(~found, by_email), reason, int(found.sum()), _disagree(ids, by_email, need)
+
+
+def _disagree(ids: pd.Series, by_email: pd.Series, need: pd.Series) -> str | None:
+    """A warning counting rows whose id and address name different customers: the id was kept
+    where it is a customer's, the address's customer taken where the id is unknown (a shop's
+    own customer numbers beside the CRM's ids would go to the wrong customers unseen)."""
+    both = ids.notna() & by_email.notna() & (ids != by_email).fillna(False)
+    kept, moved = int((both & ~need).sum()), int((both & need).sum())
+    if not kept and not moved:
+        return None
+    first = both.to_numpy(bool).argmax()
+    return (
+        f"{kept + moved:,} rows name one customer by id and another by e-mail (e.g. id "
+        f"{ids.iloc[first]!r}, e-mail of {by_email.iloc[first]!r}): {kept:,} kept their id (a "
+        f"customer), {moved:,} with an unknown id went to the e-mail's customer; if the ids are "
+        "another system's, map customer_email only"
+    )
 
 
 def unknown_ids_are_emails(

@@ -512,9 +512,10 @@ def _found_by_email(
                 f"{known.email_column or '<its e-mail column>'}"
             )
         )
-    out["customer_id"], reason, n = known.emails.match(  # a quarantined customer's id is kept
+    out["customer_id"], reason, n, disagree = known.emails.match(  # a quarantined id is kept
         out["customer_id"], emails, known.ids | known.quarantined
     )
+    report.warnings += [disagree] if disagree else []
     for why in pd.unique(reason.dropna()):
         check.flag(reason == why, str(why))
     report.formats[CUSTOMER_EMAIL] = (

@@ -203,7 +203,11 @@ class ColumnMapping(FileMapping):
 
 
 def _names(key: str, path: Path) -> bool:
-    return any(fnmatch.fnmatchcase(text, key) for text in (path.name, str(path)))
+    """Whether a section key names a file: its name or path, as a pattern, in any letter case
+    (``tickets_*.csv`` finds ``Tickets_1.CSV``, as Windows would)."""
+    return any(
+        fnmatch.fnmatchcase(text.casefold(), key.casefold()) for text in (path.name, str(path))
+    )
 
 
 def _targets(table: str) -> list[str]:

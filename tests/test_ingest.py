@@ -1709,3 +1709,34 @@ def test_an_address_of_customers_in_two_customers_files_is_warned_of(tmp_path):
     note = "1 e-mail address(es) in 'Email' belong to more than one customer (e.g. 'home@x.com')"
     assert any(note in w for w in reports["customers"].warnings)
     assert any(note in line for line in logged)
+
+
+def test_ids_and_addresses_naming_different_customers_are_warned_of(tmp_path):
+    customers, _, _ = _crm_with_newsletter(tmp_path)
+    orders = _write(
+        tmp_path / "shop.csv",
+        "Contact,Email,Close Date,Amount\n51,ana@example.com,2024-01-10,100\n"
+        "52,ana@example.com,2024-01-11,50\n9001,ben@example.com,2024-01-12,20\n",
+    )
+    mapping = load_mapping(
+        "customers.customer_id=Record ID,customers.customer_email=Email,signup_at=Create Date,"
+        "transactions.customer_id=Contact,transactions.customer_email=Email,"
+        "ordered_at=Close Date,amount=Amount"
+    )
+    out = tmp_path / "out"
+    report = ingest(out, orders, mapping, customers=customers, log=_quiet)["transactions"]
+    (warning,) = [w for w in report.warnings if "by id and another by e-mail" in w]
+    assert warning.startswith("2 rows name one customer by id and another by e-mail")
+    assert "1 kept their id (a customer), 1 with an unknown id went to the e-mail's customer" in (
+        warning
+    )
+    orders = pd.read_parquet(table_path(out, "transactions"))
+    assert orders["customer_id"].tolist() == ["51", "52", "52"]
+
+
+def test_a_section_key_finds_its_file_in_any_letter_case(tmp_path):
+    from features.mapping import ColumnMapping
+
+    mapping = ColumnMapping.model_validate({"files": {"tickets_*.csv": {"sep": ";"}}})
+    assert mapping.for_file(tmp_path / "Tickets_1.CSV").sep == ";"
+    assert mapping.for_file(tmp_path / "orders.csv").sep is None
