@@ -1,7 +1,8 @@
 """Is the served champion pair still the registry's champion?
 
-The service loads the champion pair once, at start-up; a pair promoted later (``lifecycle train``)
-goes live when the service restarts. Until then the service says it is stale: a background thread
+The service serves the pair its feature snapshot was scored with; a pair promoted later
+(``lifecycle train``) goes live once ``lifecycle score`` scored with it (``serving.scoring_watch``
+loads that scoring in place). Until then the service says it is stale: a background thread
 asks the registry for the project's champion version every ``interval`` seconds (30 by default,
 ``LIFECYCLE_REGISTRY_CHECK_SECONDS``), and ``/readyz`` and ``/metrics`` answer from that cache:
 
@@ -17,9 +18,9 @@ fresh read-only connection on every check: MLflow keeps one connection per store
 the process, which went on reading a store moved away, replaced or overwritten and called it
 current (and, opened anew where the file was removed, creates an empty store there).
 
-Why no reload in place: the feature snapshot is built for the champion it was scored with
-(``lifecycle score`` writes it), so a new champion needs a new snapshot first; a restart after
-``lifecycle score`` loads both.
+Why the pair alone is not reloaded: the feature snapshot is built for the champion it was scored
+with (``lifecycle score`` writes it), so a new champion needs a new snapshot first; the scoring
+watch loads both once ``lifecycle score`` wrote them.
 """
 
 from __future__ import annotations
@@ -122,8 +123,8 @@ class ChampionWatch:
         stale = current != self.served
         if stale and not before["stale"]:
             logger.warning(
-                "project %s: the registry's champion is %s, this service serves v%s until it "
-                "restarts",
+                "project %s: the registry's champion is %s, this service serves v%s until "
+                "`lifecycle score` scores with it",
                 self.project,
                 f"v{current}" if current else "none",
                 self.served,
@@ -167,7 +168,7 @@ class ChampionWatch:
             ),
             (
                 "lifecycle_champion_stale",
-                "1 if the served pair is not the registry's champion (restart to serve it), "
+                "1 if the served pair is not the registry's champion (lifecycle score serves it), "
                 "-1 before the first registry answer",
                 -1.0 if status["stale"] is None else float(status["stale"]),
             ),

@@ -486,6 +486,7 @@ class Readiness(BaseModel):
     snapshot_as_of: date | None = None
     snapshot_customers: int | None = None
     load_seconds: float | None = None
+    loaded_at: str | None = Field(None, description="when the served scoring was loaded (UTC)")
     registry_champion_version: str | None = Field(
         None,
         description="the registry's champion version of the project (checked every 30 s by "
@@ -493,10 +494,23 @@ class Readiness(BaseModel):
     )
     stale: bool | None = Field(
         None,
-        description="true when the served pair is not the registry's champion: restart the "
-        "service (after `lifecycle score`) to serve it; null before the registry answered",
+        description="true when the served pair is not the registry's champion (`lifecycle "
+        "score` with it serves it), or a newer scoring on disk is not served "
+        "(`newer_scoring`); null before the registry answered",
     )
     registry_checked_at: str | None = Field(None, description="when the registry last answered")
     registry_error: str | None = Field(
         None, description="why the last registry check failed (readiness does not change)"
     )
+    hot_reload: bool | None = Field(
+        None, description="a newer scoring on disk is loaded in place (LIFECYCLE_RELOAD)"
+    )
+    newer_scoring: dict[str, str | None] | None = Field(
+        None,
+        description="the scoring on disk not served yet: as_of, churn_model_version, "
+        "clv_model_version; null when the served one is the latest",
+    )
+    reload_error: str | None = Field(
+        None, description="why the scoring on disk is not served (the old one is, still ready)"
+    )
+    reloads: int | None = Field(None, description="scorings loaded in place since start-up")
