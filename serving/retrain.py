@@ -330,6 +330,7 @@ def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
         "champion_before": decision.champion_version,
         "test_churn_auc": result.metrics.get("test_churn_auc"),
         "test_clv_gini": result.metrics.get("test_clv_gini"),
+        "repeated": result.repeated,
     }
     if decision.promoted and (note := unlearnt_change(watched, decision.version, learnt_until)):
         log(note)
@@ -487,6 +488,7 @@ def summarise(project: str, as_of: date, key: str, state: State) -> dict:
         "trained_version": train["version"],
         "promoted": train["promoted"],
         "reason": train["reason"],
+        "repeated": train.get("repeated", False),
         "note": train.get("note"),
         "champion_version": score["champion_version"],
         "scores": score.get("scores"),
@@ -500,7 +502,9 @@ def summary_lines(summary: dict) -> list[str]:
     verb = "PROMOTED" if summary["promoted"] else "not promoted"
     lines = [
         f"retrain {summary['project']} as of {summary['as_of']} (inputs {summary['inputs']})",
-        f"  trained v{summary['trained_version']}: {verb}: {summary['reason']}",
+        f"  nothing trained: {summary['reason']}"
+        if summary.get("repeated")
+        else f"  trained v{summary['trained_version']}: {verb}: {summary['reason']}",
         f"  champion v{summary['champion_version']} scored; monitor verdict "
         f"{summary['verdict'].upper()}",
     ]

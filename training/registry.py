@@ -33,6 +33,7 @@ from mlflow.tracking import MlflowClient
 from training.bundle import BundleError, ModelPair, load_pair, models_digest, save_pair
 from training.config import TrackingConfig
 from training.process_owner import owner_alive, this_process
+from training.same_training import CHAMPION_AT_DECISION
 
 CHAMPION = "champion"
 PAIR_SUFFIX = ".churn-clv"
@@ -66,9 +67,10 @@ def open_experiment(tracking: TrackingConfig, experiment: str) -> str:
             raise LookupError(
                 f"the MLflow experiment {experiment!r} (id {found.experiment_id}) was deleted; "
                 f"restore it (MLFLOW_TRACKING_URI={tracking.tracking_uri} mlflow experiments "
-                f"restore --experiment-id {found.experiment_id}), remove it for good (mlflow gc "
-                "--backend-store-uri ...), or log under another name (tracking.experiment in "
-                "the YAML)"
+                f"restore --experiment-id {found.experiment_id}), remove it for good "
+                f"(MLFLOW_TRACKING_URI={tracking.tracking_uri} mlflow gc --backend-store-uri "
+                f"{tracking.tracking_uri} --experiment-ids {found.experiment_id}), or log under "
+                "another name (tracking.experiment in the YAML)"
             )
         if found is not None:
             return found.experiment_id
@@ -541,6 +543,7 @@ def promote(
             client.set_registered_model_alias(name, CHAMPION, version)
         # after the alias: a version killed before it never claims a decision that did not happen
         client.set_model_version_tag(name, version, "promoted", str(decision.promoted).lower())
+        client.set_model_version_tag(name, version, CHAMPION_AT_DECISION, current or "")
         client.set_model_version_tag(name, version, "promotion", decision.reason)
     return decision
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from training.bundle import ModelPair
@@ -49,10 +50,12 @@ from training.registry import (
     log_pair,
     open_experiment,
     owner_tags,
+    pair_model_name,
     pause_point,
     promote,
     tracked_run,
 )
+from training.same_training import TRAINING_DIGEST, Repeat, repeated_version, training_digest
 from training.splits import CutoffPlan, plan_cutoffs
 
 #: Fits the scoring thresholds of a pair from reference features (the test buyers), their churn
@@ -72,6 +75,8 @@ class TrainResult:
     project: str | None = None
     decision: PromotionDecision | None = None
     seconds: float = 0.0
+    #: nothing was fitted: the training would have repeated the decided ``decision.version``
+    repeated: bool = False
 
     def summary(self) -> dict:
         return {
@@ -424,6 +429,20 @@ def train(
         )
     data = build_training_data(data_dir, plan, cfg, progress=progress)
     log(f"snapshot table: {len(data.frame):,} rows, {len(data.feature_columns)} features")
+    cutoffs = {
+        "train": [str(c) for c in plan.train],
+        "valid": [str(plan.valid)],
+        "test": [str(plan.test)],
+        **({"refit": [str(c) for c in plan.refit]} if plan.refit else {}),
+    }
+    fingerprint = data_fingerprint(data.frame, cutoffs)
+    if plan.refit:  # rows by split count a cutoff once; the final fit reuses some
+        fingerprint["rows"]["final_fit"] = int(len(data.final_fit()))
+    digest = training_digest(fingerprint, cfg.model_dump(mode="json"))
+    if register and not force:
+        repeat = repeated_version(cfg.tracking.tracking_uri, pair_model_name(project), digest)
+        if repeat is not None:
+            return _repeated(cfg.tracking.tracking_uri, project, repeat, started, log)
     with tracked_run(cfg.tracking.tracking_uri, experiment_id, run_name=f"{cfg.name}-train") as run:
         mlflow.set_tags(
             {
@@ -437,15 +456,6 @@ def train(
             }
         )
         mlflow.log_params(_flat_params(cfg))
-        cutoffs = {
-            "train": [str(c) for c in plan.train],
-            "valid": [str(plan.valid)],
-            "test": [str(plan.test)],
-            **({"refit": [str(c) for c in plan.refit]} if plan.refit else {}),
-        }
-        fingerprint = data_fingerprint(data.frame, cutoffs)
-        if plan.refit:  # rows by split count a cutoff once; the final fit reuses some
-            fingerprint["rows"]["final_fit"] = int(len(data.final_fit()))
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
         fit_started = time.perf_counter()
         churn, clv = fit_models(data, cfg)
@@ -530,6 +540,9 @@ def train(
                 project,
                 test[data.feature_columns].head(5),
             )
+            MlflowClient(tracking_uri=cfg.tracking.tracking_uri).set_model_version_tag(
+                pair_model_name(project), version, TRAINING_DIGEST, digest
+            )
             pause_point("after_register", log)
             gate = {
                 k.removeprefix("test_"): v
@@ -554,6 +567,31 @@ def train(
         )
         mlflow.log_metric("train_job_seconds", result.seconds)
     return result
+
+
+def _repeated(tracking_uri: str, project: str, repeat: Repeat, started: float, log) -> TrainResult:
+    """The result of a training that would repeat ``repeat``: its version's decision, its run's
+    metrics; nothing fitted, logged or registered."""
+    metrics: dict[str, float] = {}
+    try:
+        if repeat.run_id:
+            run = MlflowClient(tracking_uri=tracking_uri).get_run(repeat.run_id)
+            metrics = dict(run.data.metrics)
+    except MlflowException:  # its run was deleted and collected (mlflow gc)
+        pass
+    decision = PromotionDecision(
+        project,
+        pair_model_name(project),
+        repeat.version,
+        False,
+        False,
+        repeat.why(),
+        champion_version=repeat.champion,
+    )
+    log(decision.line())
+    return TrainResult(
+        repeat.run_id or "", metrics, project, decision, time.perf_counter() - started, True
+    )
 
 
 def monitor_reference(

@@ -1,0 +1,96 @@
+"""A training that would repeat a decided one (same table, config and code) fits and registers
+nothing: a weekly retrain inside one month's cutoffs registered a byte-identical copy 39 weeks
+in 52 (helper's year of weekly retrains)."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow.tracking import MlflowClient
+from registry_fixtures import register, tiny_pair, tracking
+from service_fixtures import REPO, SMALL_LIGHTGBM
+
+from training.registry import CHAMPION, pair_model_name
+from training.same_training import (
+    CHAMPION_AT_DECISION,
+    TRAINING_DIGEST,
+    repeated_version,
+    training_digest,
+)
+
+
+def _config(root, seed: int = 5):
+    from training.config import load_config
+
+    return load_config(
+        REPO / "experiments" / "btyd-features.yaml",
+        data=None,
+        seed=seed,
+        tracking={"tracking_uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_root": str(root)},
+        churn={"params": SMALL_LIGHTGBM},
+        clv={"params": SMALL_LIGHTGBM},
+        snapshots={"n_train": 2},
+    )
+
+
+@pytest.mark.slow
+def test_training_the_same_table_again_fits_and_registers_nothing(tmp_path):
+    from features.synthetic import generate
+    from serving.scoring import fit_scoring_thresholds
+    from training.train import train
+
+    data = tmp_path / "shop"
+    generate(data, 900, 3, progress=False)
+    options = {"project": "shop", "scoring_thresholds": fit_scoring_thresholds, "progress": False}
+    said: list[str] = []
+    first = train(_config(tmp_path), data, log=said.append, **options)
+    assert first.decision is not None and first.decision.promoted
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = lambda: client.search_runs(  # noqa: E731
+        [e.experiment_id for e in client.search_experiments()], max_results=100
+    )
+    before = len(runs())
+    again = train(_config(tmp_path), data, log=said.append, **options)
+    decision = again.decision
+    assert decision is not None and not decision.promoted and decision.version == "1"
+    assert decision.reason.startswith("same training table, config and code as the champion v1")
+    assert again.run_id == first.run_id
+    assert {k: again.metrics[k] for k in first.metrics} == pytest.approx(first.metrics)
+    assert len(client.search_model_versions(f"name='{pair_model_name('shop')}'")) == 1
+    assert len(runs()) == before  # no run, no artifacts
+    assert any("not fitted or registered again" in line for line in said)
+    other = train(_config(tmp_path, seed=6), data, log=said.append, **options)  # config differs
+    assert other.decision is not None and other.decision.version == "2"
+    forced = train(_config(tmp_path), data, log=said.append, force=True, **options)
+    assert forced.decision is not None and forced.decision.version == "3"
+
+
+def test_a_repeat_stands_only_against_the_champion_it_was_decided_against(tmp_path):
+    store = tracking(tmp_path)
+    client = MlflowClient(tracking_uri=store.tracking_uri)
+    name = pair_model_name("shop")
+    first = register(tiny_pair(0, project="shop"), "shop", store)
+    client.set_registered_model_alias(name, CHAMPION, first)
+    rejected = register(tiny_pair(1, project="shop"), "shop", store)
+    for version, digest, champion in ((first, "A", ""), (rejected, "B", first)):
+        client.set_model_version_tag(name, version, TRAINING_DIGEST, digest)
+        client.set_model_version_tag(name, version, CHAMPION_AT_DECISION, champion)
+        client.set_model_version_tag(name, version, "promotion", f"decided {version}")
+    repeat = repeated_version(store.tracking_uri, name, "B")
+    assert repeat is not None and repeat.version == rejected and repeat.champion == first
+    assert repeat.why().startswith(f"same training table, config and code as v{rejected}, ")
+    assert repeated_version(store.tracking_uri, name, "A").version == first  # the champion
+    assert repeated_version(store.tracking_uri, name, "C") is None
+    newer = register(tiny_pair(2, project="shop"), "shop", store)
+    client.set_registered_model_alias(name, CHAMPION, newer)
+    assert repeated_version(store.tracking_uri, name, "B") is None  # another champion: judge again
+    assert repeated_version(store.tracking_uri, name, "A") is None  # no longer the champion
+    assert repeated_version(store.tracking_uri, "nothing.churn-clv", "A") is None
+
+
+def test_the_digest_follows_table_and_fitted_config_not_where_it_is_logged():
+    table = {"sha256_of_row_hashes": "x", "rows": {"train": 3}}
+    config = {"seed": 1, "tracking": {"tracking_uri": "sqlite:///a.db"}, "data": "a"}
+    same = training_digest(table, {**config, "tracking": {"tracking_uri": "sqlite:///b"}})
+    assert training_digest(table, config) == same
+    assert training_digest(table, {**config, "seed": 2}) != same
+    assert training_digest({**table, "sha256_of_row_hashes": "y"}, config) != same
