@@ -1765,5 +1765,39 @@ def retrain(
     raise typer.Exit(code=code)
 
 
+@app.command()
+def prune(
+    project: Annotated[str, typer.Option("--project", help="Project whose store to prune.")],
+    tracking_uri: TrackingUriOption = DEFAULT_TRACKING_URI,
+    keep_versions: Annotated[
+        int, typer.Option(min=1, help="Newest registered versions kept whatever they are.")
+    ] = 4,
+    keep_monitor_runs: Annotated[int, typer.Option(min=1, help="Newest monitor runs kept.")] = 4,
+    dry_run: Annotated[bool, typer.Option(help="Say what would go; remove nothing.")] = False,
+) -> None:
+    """Remove what a year of retrains leaves in the MLflow store: versions the gate never promoted
+    (with their runs and stored pairs) but the newest, and older monitor runs; the champion and
+    every former champion stay. Then mlflow gc of what was removed and VACUUM of a SQLite store."""
+    from serving.retention import plan_prune
+    from serving.retention import prune as run_prune
+    from training.registry import require_store
+
+    try:
+        require_store(tracking_uri)
+    except LookupError as exc:
+        _fail(str(exc))
+    plan = plan_prune(tracking_uri, project, keep_versions, keep_monitor_runs)
+    for line in plan.lines():
+        _log(line)
+    if dry_run:
+        _log("prune: --dry-run: nothing removed")
+        return
+    try:
+        freed = run_prune(tracking_uri, plan, log=_log)
+    except RuntimeError as exc:
+        _fail(str(exc))
+    typer.echo(f"prune {project}: {freed / 1e6:,.1f} MB freed")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

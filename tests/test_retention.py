@@ -1,0 +1,88 @@
+"""lifecycle prune: what a year of retrains leaves in the store goes, what scoring, the monitor
+and a running training need stays."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from registry_fixtures import register, tiny_pair, tracking
+
+from serving.retention import plan_prune, prune
+from training.registry import CHAMPION, load_version, open_experiment, pair_model_name
+
+LIFECYCLE = [sys.executable, "-c", "from lifecycle_cli import app; app()"]
+
+
+def _store_with_a_year(tmp_path):
+    """v1 champion then replaced by v3; v2, v4, v5 rejected; v6 waiting for the gate; v7, v8
+    newest (rejected); 6 monitor runs, the oldest named by v3's monitor.run_id."""
+    store = tracking(tmp_path)
+    client = MlflowClient(tracking_uri=store.tracking_uri)
+    name = pair_model_name("shop")
+    decided = {"1": "true", "2": "false", "3": "true", "4": "false", "5": "false", "7": "false"}
+    decided["8"] = "false"
+    for seed in range(8):
+        version = register(tiny_pair(seed % 3, project="shop"), "shop", store)
+        if version in decided:
+            client.set_model_version_tag(name, version, "promoted", decided[version])
+            client.set_model_version_tag(name, version, "promotion", f"decided v{version}")
+    client.set_registered_model_alias(name, CHAMPION, "3")
+    experiment = open_experiment(store, "shop/monitor")
+    runs = [client.create_run(experiment).info.run_id for _ in range(6)]
+    for run_id in runs:
+        client.log_text(run_id, "x" * 1000, "monitor.html")
+        client.set_terminated(run_id)
+    client.set_model_version_tag(name, "3", "monitor.run_id", runs[0])
+    return store, client, name, runs
+
+
+def test_prune_removes_never_promoted_versions_and_old_monitor_runs_only(tmp_path):
+    store, client, name, runs = _store_with_a_year(tmp_path)
+    gone = {v: client.get_model_version(name, v) for v in ("2", "4", "5")}
+    plan = plan_prune(store.tracking_uri, "shop", keep_versions=2, keep_monitor_runs=2)
+    assert sorted(plan.versions) == ["2", "4", "5"]  # not v1/v3 (champions), v6 (at the gate)
+    assert sorted(plan.kept_versions, key=int) == ["1", "3", "6", "7", "8"]
+    assert set(plan.monitor_runs) == set(runs[1:4])  # the oldest is named by v3: kept
+    freed = prune(store.tracking_uri, plan, log=lambda _: None)
+    assert freed > 0
+    left = {str(v.version) for v in client.search_model_versions(f"name='{name}'")}
+    assert left == {"1", "3", "6", "7", "8"}
+    assert all((store.artifact_root / run_id).exists() for run_id in (runs[0], runs[4]))
+    for run_id in [v.run_id for v in gone.values()] + runs[1:4]:  # their files gone too
+        assert not (store.artifact_root / run_id).exists()
+        with pytest.raises(MlflowException):
+            client.get_run(run_id)
+    assert load_version(store.tracking_uri, "shop", "3").meta is not None  # champion loads
+    assert load_version(store.tracking_uri, "shop", "1").meta is not None  # former champion
+    again = plan_prune(store.tracking_uri, "shop", keep_versions=2, keep_monitor_runs=2)
+    assert again.versions == [] and again.monitor_runs == []
+    prune(store.tracking_uri, plan, log=lambda _: None)  # a killed prune's plan again: harmless
+
+
+def test_prune_cli_dry_run_changes_nothing_and_names_what_would_go(tmp_path):
+    store, client, name, _ = _store_with_a_year(tmp_path)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    args = ["prune", "--project", "shop", "--tracking-uri", store.tracking_uri]
+    done = subprocess.run(
+        [*LIFECYCLE, *args, "--keep-versions", "2", "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "3 versions never promoted (v5, v4, v2)" in done.stderr
+    assert len(client.search_model_versions(f"name='{name}'")) == 8
+    missing = subprocess.run(
+        [*LIFECYCLE, "prune", "--project", "shop", "--tracking-uri", "sqlite:///nowhere.db"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert missing.returncode == 2 and "no MLflow store at" in missing.stderr
