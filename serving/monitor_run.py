@@ -234,8 +234,7 @@ def log_to_mlflow(result: MonitorResult, tracking_uri: str, paths: dict[str, Pat
             for key, value in row.get("metrics", {}).items():
                 if _finite(value):
                     metrics[f"realized.{row['as_of']}.{key}"] = value
-        for key, value in metrics.items():
-            client.log_metric(run_id, _metric_key(key), float(value))
+        _log_metrics(client, run_id, metrics)
         for path in paths.values():
             client.log_artifact(run_id, str(path))
         client.set_terminated(run_id, "FINISHED")
@@ -253,6 +252,19 @@ def log_to_mlflow(result: MonitorResult, tracking_uri: str, paths: dict[str, Pat
     }.items():
         client.set_model_version_tag(model, r["model_version"], key, value)
     return run_id
+
+
+def _log_metrics(client, run_id: str, metrics: dict[str, float]) -> None:
+    """Log ``metrics`` in batches (MLflow takes 1,000 a call): one call per metric took 9 s for
+    the 456 metrics of a year's realized performance (helper's year of weekly retrains)."""
+    import time
+
+    from mlflow.entities import Metric
+
+    stamp = int(time.time() * 1000)
+    rows = [Metric(_metric_key(k), float(v), stamp, 0) for k, v in metrics.items()]
+    for start in range(0, len(rows), 1000):
+        client.log_batch(run_id, metrics=rows[start : start + 1000])
 
 
 def _finite(value) -> bool:

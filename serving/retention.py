@@ -118,8 +118,11 @@ def prune(tracking_uri: str, plan: PrunePlan, log: Callable[[str], None] = print
             _quietly(client.delete_logged_model, model_id)
     _collect(tracking_uri, plan, log)
     if (store := sqlite_store(tracking_uri)) is not None:
-        with sqlite3.connect(store) as connection:
-            connection.execute("VACUUM")
+        try:  # VACUUM writes a copy of the store first: a full disk refuses it
+            with sqlite3.connect(store) as connection:
+                connection.execute("VACUUM")
+        except sqlite3.Error as exc:
+            log(f"prune {plan.project}: warning: {store} not compacted ({exc}); it works as it is")
     return max(0, before - _store_bytes(tracking_uri))
 
 
