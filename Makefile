@@ -32,7 +32,7 @@ TUNED := $(if $(filter 1,$(UPDATE_RESULTS)),experiments/tuned.yaml,reports/resul
 export MPLBACKEND := Agg
 
 .PHONY: help install run test test-fast lint check ingest-cdnow generate features train tune backtest \
-        score monitor retrain serve experiment compare ui optuna-dashboard bench bench-features bench-serve bench-contention bench-load bench-spark clean
+        score monitor retrain serve experiment compare ui optuna-dashboard bench bench-features bench-serve bench-contention bench-load bench-spark bench-reload clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -120,6 +120,9 @@ bench-load: install ## Load harness: 60 s scenarios at c=8/32, 10-min soak, rest
 
 bench-spark: install ## DuckDB vs Spark local[2]: features 1/12 cutoffs, batch scoring -> reports/results/spark.json [SPARK_CUSTOMERS=1000000 UPDATE_RESULTS=1]
 	$(BIN)/python bench/bench_spark.py --customers $(SPARK_CUSTOMERS) --out $(RESULTS)/spark.json $(SPARK_BENCH_ARGS)
+
+bench-reload: install ## Service hot reload of a newer scoring at 20,000 customers: time, RSS, latency -> reports/results/reload.json (~3 min) [UPDATE_RESULTS=1]
+	$(BIN)/python bench/bench_reload.py --out $(RESULTS)/reload.json
 
 bench-contention: install ## A LightGBM fit quiet vs beside a busy core, OpenMP threads sleeping vs spinning -> reports/results/contention.json (~3 min) [UPDATE_RESULTS=1]
 	$(BIN)/python bench/bench_contention.py --out $(RESULTS)/contention.json

@@ -11,7 +11,9 @@ it, ``--served`` (what the server starts with) and ``--newer`` (a later scoring)
   the peak RSS during it and the RSS after;
 - latency p50/p99 of the requests sent during the reloads and outside them.
 
-``python bench/bench_reload.py --store S --served DIR --newer DIR`` prints JSON.
+``python bench/bench_reload.py --out reports/results/reload.json`` prepares a store of
+``--customers`` (20,000) and the two scorings (a week apart) in a temporary folder (about a
+minute); ``--store S --served DIR --newer DIR`` uses prepared ones. ``make bench-reload``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import asyncio
 import dataclasses
 import json
 import shutil
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -35,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from service_fixtures import existing_store, server_env, spawn_server, stop, wait_ready  # noqa: E402
+
+from bench._common import ROOT, machine, write_results  # noqa: E402
 
 FILES = ("scores.parquet", "scores.snapshot.parquet")  # the order lifecycle score renames them
 
@@ -87,16 +93,66 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
     }
 
 
+def prepared(root: Path, customers: int) -> tuple[Path, Path, Path]:
+    """A store of ``customers`` and two ``lifecycle score`` outputs a week apart in ``root``."""
+    from datetime import timedelta
+
+    from service_fixtures import prepare_store
+
+    store = prepare_store(root / "store", n_customers=customers)
+    folders = []
+    for name, day in (("served", store.as_of - timedelta(days=7)), ("newer", store.as_of)):
+        out = root / name / FILES[0]
+        out.parent.mkdir(parents=True)
+        command = [sys.executable, "-c", "from lifecycle_cli import app; app()", "score"]
+        command += ["--data", str(store.data_dir), "--out", str(out), "--as-of", str(day)]
+        command += ["--project", store.project, "--tracking-uri", store.tracking_uri]
+        command += ["--history", str(root / "served" / "score_history")]
+        subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+        folders.append(out.parent)
+    return root / "store", folders[0], folders[1]
+
+
+def table(result: dict) -> str:
+    """The figures people read."""
+    r, lat = result["reloads"], result["latency"]
+    return (
+        f"{result['customers']:,} customers: start-up load {result['startup']['load_seconds']} s, "
+        f"reload {np.mean([x['load_seconds'] for x in r]):.2f} s "
+        f"({result['reload_over_startup']}x start-up); peak RSS start-up "
+        f"{result['startup']['peak_rss_mb']} MB, during reloads "
+        f"{max(x['peak_rss_mb'] for x in r)} MB; /score/ids p50/p99 without reload "
+        f"{lat['without_reload']}, during {lat['during_reload']}; non-200: {lat['non_200']}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--store", type=Path, required=True)
-    parser.add_argument("--served", type=Path, required=True)
-    parser.add_argument("--newer", type=Path, required=True)
+    parser.add_argument("--store", type=Path)
+    parser.add_argument("--served", type=Path)
+    parser.add_argument("--newer", type=Path)
+    parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--reloads", type=int, default=3)
     parser.add_argument("--quiet-seconds", type=float, default=15.0)
     parser.add_argument("--check-seconds", default="1")
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench_reload_") as scratch:
+        if args.store is None:
+            print(f"preparing {args.customers:,} customers ...", file=sys.stderr, flush=True)
+            args.store, args.served, args.newer = prepared(Path(scratch), args.customers)
+        result = measure(args)
+    result["machine"] = machine()
+    if args.out is not None:
+        write_results(args.out, result, began, table)
+    else:
+        print(json.dumps(result, indent=1))
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Serve ``args.served``, rename ``args.newer`` over it ``args.reloads`` times; the figures."""
     store = existing_store(args.store)
     assert store is not None, f"no store in {args.store}"
     store = dataclasses.replace(store, root=args.served, snapshot=args.served / FILES[1])
@@ -164,7 +220,7 @@ def main() -> None:
             "without_reload": percentiles([r[1] for r in outside]),
             "non_200": sum(r[2] != 200 for r in requests),
         }
-        print(json.dumps(result, indent=1))
+        return result
     finally:
         sampler.done.set()
         stop(server.process)
