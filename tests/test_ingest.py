@@ -1293,6 +1293,13 @@ def test_e_mail_ids_are_one_customer_whatever_their_case_other_ids_stay_apart(tm
     assert "'0015g00000AbCdE'" in warning
 
 
+#: The columns of _crm_with_newsletter's contacts and deals.
+CRM_COLUMNS = (
+    "customers.customer_id=Record ID,signup_at=Create Date,transactions.customer_id=Contact,"
+    "ordered_at=Close Date,amount=Amount"
+)
+
+
 def _crm_with_newsletter(tmp_path: Path) -> tuple[Path, Path, Path]:
     """A CRM's customers (own ids, an e-mail column) and orders, and a newsletter tool's opens
     keyed by e-mail."""
@@ -1317,10 +1324,7 @@ def _crm_with_newsletter(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 def test_events_of_another_tool_find_their_customers_by_e_mail(tmp_path):
     customers, orders, opens = _crm_with_newsletter(tmp_path)
-    columns = (
-        "customers.customer_id=Record ID,signup_at=Create Date,transactions.customer_id=Contact,"
-        "ordered_at=Close Date,amount=Amount,occurred_at=Timestamp,event_type=Activity,"
-    )
+    columns = CRM_COLUMNS + ",occurred_at=Timestamp,event_type=Activity,"
     values = {"values": {"event_type": {"open": "email_open", "click": "email_click"}}}
     logged: list[str] = []
     with pytest.raises(IngestError) as err:  # keyed by e-mail, the ids are unknown: a hint
@@ -1365,8 +1369,7 @@ def test_events_of_another_tool_find_their_customers_by_e_mail(tmp_path):
 def test_matching_by_e_mail_needs_the_customers_e_mail_column(tmp_path):
     customers, orders, opens = _crm_with_newsletter(tmp_path)
     columns = (
-        "customers.customer_id=Record ID,signup_at=Create Date,transactions.customer_id=Contact,"
-        "ordered_at=Close Date,amount=Amount,occurred_at=Timestamp,event_type=Activity,"
+        CRM_COLUMNS + ",occurred_at=Timestamp,event_type=Activity,"
         "events.customer_email=Email Address"
     )
     with pytest.raises(IngestError, match=r"map customers.customer_email=Email$"):
@@ -1495,8 +1498,7 @@ def test_a_list_of_mostly_non_customers_is_explained(tmp_path):
         + "".join(f"subscriber{i}@example.com,2024-02-02,open\n" for i in range(5)),
     )
     mapping = load_mapping(
-        "customers.customer_id=Record ID,signup_at=Create Date,transactions.customer_id=Contact,"
-        "ordered_at=Close Date,amount=Amount,occurred_at=Timestamp,customers.customer_email=Email,"
+        CRM_COLUMNS + ",occurred_at=Timestamp,customers.customer_email=Email,"
         "events.customer_email=Email Address,event_type=Activity"
     )
     with pytest.raises(IngestError, match="also holds people who are not customers"):
@@ -1529,10 +1531,7 @@ def test_a_campaign_of_an_e_mail_tool_finds_its_customers_by_e_mail(tmp_path):
         "arm": "Group",
         "action": "Offer",
     }
-    mapping = load_mapping(
-        "customers.customer_id=Record ID,signup_at=Create Date,transactions.customer_id=Contact,"
-        "ordered_at=Close Date,amount=Amount"
-    )
+    mapping = load_mapping(CRM_COLUMNS)
     out = tmp_path / "out"
     with pytest.raises(IngestError, match="customers file's e-mail column is not"):
         ingest(
