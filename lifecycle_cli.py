@@ -809,7 +809,8 @@ def train(
                 log=_log,
                 reference_mix=reference_mix,
             )
-        log_build_settings(result.run_id, settings, tracking_uri=cfg.tracking.tracking_uri)
+        if not result.repeated:  # a repeat's run is the decided version's: not this build's
+            log_build_settings(result.run_id, settings, tracking_uri=cfg.tracking.tracking_uri)
     m = result.metrics
     typer.echo(f"run {result.run_id} ({result.seconds:.0f} s) in {cfg.tracking.tracking_uri}")
     typer.echo(f"{'test metric':<18}{'lightgbm':>12}{'btyd':>12}")
@@ -822,7 +823,11 @@ def train(
         "clv_gini",
         "clv_total_ratio",
     ):
-        model, btyd = (_metric_cell(m[f"test_{who}{key}"]) for who in ("", "btyd_"))
+        # a repeat's metrics are its decided version's run's: gone when that run was collected
+        model, btyd = (
+            _metric_cell(m[f"test_{who}{key}"]) if f"test_{who}{key}" in m else "-"
+            for who in ("", "btyd_")
+        )
         typer.echo(f"{key:<18}{model:>12} {btyd:>11}")
     truth = sorted(k for k in m if k.startswith("test_truth_"))
     if truth:
@@ -1777,7 +1782,8 @@ def prune(
 ) -> None:
     """Remove what a year of retrains leaves in the MLflow store: versions the gate never promoted
     (with their runs and stored pairs) but the newest, and older monitor runs; the champion and
-    every former champion stay. Then mlflow gc of what was removed and VACUUM of a SQLite store."""
+    every former champion stay. What it removed is deleted for good (only that) and a SQLite
+    store compacted."""
     from serving.retention import plan_prune
     from serving.retention import prune as run_prune
     from training.registry import require_store

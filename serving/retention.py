@@ -13,18 +13,17 @@ retrains). ``lifecycle prune`` removes, under the promotion gate's lock:
 - monitor runs but the ``keep_monitor_runs`` newest and those a version's ``monitor.run_id``
   names;
 
-then deletes what it removed for good (``mlflow gc`` of those runs and pairs: their rows and
-artifact files) and compacts a SQLite store (``VACUUM``). A version still waiting for the gate
-(a training running now) is never touched. A kill before ``mlflow gc`` leaves deleted runs in
-MLflow's bin (``mlflow gc`` empties it); every removal is one MLflow call, safe to repeat.
+then deletes for good what it removed, and only that (their rows and artifact files, as
+``mlflow gc`` does; ``mlflow gc`` itself would also empty every experiment and logged model the
+user deleted), and compacts a SQLite store (``VACUUM``). A version still waiting for the gate (a
+training running now) is never touched. Runs and pairs go before their versions, so a prune
+killed midway plans the rest again; monitor runs deleted before a kill stay in MLflow's bin.
 """
 
 from __future__ import annotations
 
 import shutil
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,7 +78,11 @@ def plan_prune(
     for position, v in enumerate(versions):
         tags = v.tags or {}
         decided = "promotion" in tags  # else a training is at the gate right now
-        never_champion = tags.get("promoted") != "true" and str(v.version) != champion
+        # "promoted" is recorded since a later gate: a version decided without it may be a
+        # former champion and stays; one whose training died before the gate never was
+        promoted = tags.get("promoted", "")
+        abandoned = not promoted and tags.get("promotion", "").startswith("abandoned:")
+        never_champion = (promoted == "false" or abandoned) and str(v.version) != champion
         if position < keep_versions or not decided or not never_champion:
             plan.kept_versions.append(str(v.version))
             continue
@@ -110,12 +113,14 @@ def prune(tracking_uri: str, plan: PrunePlan, log: Callable[[str], None] = print
     name = pair_model_name(plan.project)
     before = _store_bytes(tracking_uri)
     with gate_lock(tracking_uri, log=log):
-        for version in plan.versions:
-            _quietly(client.delete_model_version, name, version)
+        # the versions last: a prune killed before them plans them, their runs and pairs again
+        # (killed after them, their runs and pairs were named by nothing any more)
         for run_id in (*plan.version_runs, *plan.monitor_runs):
             _quietly(client.delete_run, run_id)
         for model_id in plan.logged_models:
             _quietly(client.delete_logged_model, model_id)
+        for version in plan.versions:
+            _quietly(client.delete_model_version, name, version)
     _collect(tracking_uri, plan, log)
     if (store := sqlite_store(tracking_uri)) is not None:
         try:  # VACUUM writes a copy of the store first: a full disk refuses it
@@ -127,38 +132,58 @@ def prune(tracking_uri: str, plan: PrunePlan, log: Callable[[str], None] = print
 
 
 def _collect(tracking_uri: str, plan: PrunePlan, log) -> None:
-    """``mlflow gc`` of the deleted runs and stored pairs (and of runs an earlier, killed prune
-    deleted): their rows and artifact files go for good."""
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "gc",
-        "--backend-store-uri",
-        tracking_uri,
-        "--tracking-uri",
-        tracking_uri,
-    ]
+    """Delete the runs and stored pairs of ``plan`` for good: their rows and artifact files
+    (what ``mlflow gc`` does, for these only: ``mlflow gc --run-ids`` also hard-deletes every
+    deleted experiment of the store, and without ``--logged-model-ids`` every deleted logged
+    model, so what the user deleted would no longer be restorable)."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+    from mlflow.tracking._tracking_service.utils import _get_store
+
     client = MlflowClient(tracking_uri=tracking_uri)
+    store = _get_store(tracking_uri)
     runs = [r for r in (*plan.version_runs, *plan.monitor_runs) if _exists(client.get_run, r)]
-    models = [m for m in plan.logged_models if _exists(client.get_logged_model, m)]
+    # a deleted logged model is found only with allow_deleted (the client never finds it)
+    models = [m for m in plan.logged_models if _exists(_deleted_model_of(store), m)]
     if not runs and not models:  # collected already (a plan carried out twice)
         return
-    folders = [_local(client.get_run(r).info.artifact_uri) for r in runs]
-    folders += [_local(client.get_logged_model(m).artifact_location) for m in models]
-    if runs:  # only these: runs or experiments the user deleted stay restorable
-        command += ["--run-ids", ",".join(runs)]
-    if models:
-        command += ["--logged-model-ids", ",".join(models)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"mlflow gc failed ({last}); the deleted runs stay until a new prune")
-    for folder in folders:  # gc leaves each run's and pair's emptied folders behind
+    if not hasattr(store, "_hard_delete_run") or not hasattr(store, "_hard_delete_logged_model"):
+        log(
+            f"prune {plan.project}: warning: {tracking_uri} cannot delete runs for good from "
+            "here; the deleted runs stay in MLflow's bin (`mlflow gc --run-ids ...` on the "
+            "server's backend store empties it)"
+        )
+        return
+    folders = []
+    try:
+        for run_id in runs:
+            run = client.get_run(run_id)
+            if run.info.lifecycle_stage != "deleted":  # only what this prune deleted
+                continue
+            get_artifact_repository(run.info.artifact_uri).delete_artifacts()
+            store._hard_delete_run(run_id)
+            folders.append(_local(run.info.artifact_uri))
+        deleted_models = set(store._get_deleted_logged_models()) if models else set()
+        for model_id in models:
+            if model_id not in deleted_models:  # only what this prune deleted
+                continue
+            model = store.get_logged_model(model_id, allow_deleted=True)
+            get_artifact_repository(model.artifact_location).delete_artifacts()
+            store._hard_delete_logged_model(model_id)
+            folders.append(_local(model.artifact_location))
+    except (MlflowException, OSError) as exc:
+        raise RuntimeError(
+            f"deleting for good failed ({exc}); the deleted runs stay until a new prune"
+        ) from exc
+    for folder in folders:  # the emptied folders of each run and pair
         root = folder.parent if folder is not None and folder.name == "artifacts" else folder
         if root is not None and root.is_dir() and not any(p.is_file() for p in root.rglob("*")):
             shutil.rmtree(root)
-    log(f"prune {plan.project}: mlflow gc removed the deleted runs and stored pairs for good")
+    log(f"prune {plan.project}: the deleted runs and stored pairs are removed for good")
+
+
+def _deleted_model_of(store) -> Callable[[str], object]:
+    """A store's logged-model getter that finds deleted ones too."""
+    return lambda model_id: store.get_logged_model(model_id, allow_deleted=True)
 
 
 def _local(uri: str | None) -> Path | None:

@@ -86,3 +86,60 @@ def test_prune_cli_dry_run_changes_nothing_and_names_what_would_go(tmp_path):
         check=False,
     )
     assert missing.returncode == 2 and "no MLflow store at" in missing.stderr
+
+
+def test_prune_leaves_what_the_user_deleted_restorable(tmp_path):
+    """mlflow gc given only --run-ids also hard-deletes every deleted experiment (and, given no
+    --logged-model-ids, every deleted logged model): prune must not collect what it did not
+    delete."""
+    from mlflow.entities import ViewType
+
+    store, client, name, _ = _store_with_a_year(tmp_path)
+    other = open_experiment(store, "other/kept")  # another project's experiment, deleted by hand
+    run_in_other = client.create_run(other).info.run_id
+    client.set_terminated(run_in_other)
+    client.delete_experiment(other)
+    mine = open_experiment(store, "shop/scratch")
+    deleted_run = client.create_run(mine).info.run_id  # a run the user deleted on purpose
+    client.set_terminated(deleted_run)
+    client.delete_run(deleted_run)
+    # only monitor runs to prune (no versions): gc is given --run-ids and no --logged-model-ids
+    plan = plan_prune(store.tracking_uri, "shop", keep_versions=8, keep_monitor_runs=2)
+    assert plan.versions == [] and plan.monitor_runs
+    prune(store.tracking_uri, plan, log=lambda _: None)
+    assert client.get_experiment(other).lifecycle_stage == "deleted"  # still there: restorable
+    client.restore_experiment(other)
+    assert client.get_run(run_in_other).info.run_id == run_in_other
+    assert client.get_run(deleted_run).info.lifecycle_stage == "deleted"
+    assert client.search_experiments(ViewType.ALL)
+
+
+def test_prune_keeps_former_champions_of_a_store_older_than_the_promoted_tag(tmp_path):
+    """Versions decided before the gate tagged 'promoted' carry only 'promotion': a former
+    champion among them must not be taken for a version never promoted."""
+    store, client, name, _ = _store_with_a_year(tmp_path)
+    client.delete_model_version_tag(name, "1", "promoted")  # v1: a former champion, old store
+    client.set_model_version_tag(name, "1", "promotion", "no champion yet")
+    plan = plan_prune(store.tracking_uri, "shop", keep_versions=2, keep_monitor_runs=2)
+    assert "1" not in plan.versions
+
+
+def test_a_prune_killed_between_its_deletions_is_finished_by_the_next(tmp_path, monkeypatch):
+    """A kill after a version went and before its run did left that run (and its stored pair)
+    active and no longer named by any version: no later prune found it."""
+    store, client, name, _ = _store_with_a_year(tmp_path)
+    plan = plan_prune(store.tracking_uri, "shop", keep_versions=2, keep_monitor_runs=2)
+    runs = list(plan.version_runs)
+
+    def killed(*_):
+        raise SystemExit("kill -9")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(MlflowClient, "delete_run", killed)
+        with pytest.raises(SystemExit):
+            prune(store.tracking_uri, plan, log=lambda _: None)
+    again = plan_prune(store.tracking_uri, "shop", keep_versions=2, keep_monitor_runs=2)
+    prune(store.tracking_uri, again, log=lambda _: None)
+    for run_id in runs:
+        with pytest.raises(MlflowException):
+            client.get_run(run_id)

@@ -4,6 +4,8 @@ in 52 (helper's year of weekly retrains)."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from mlflow.tracking import MlflowClient
 from registry_fixtures import register, tiny_pair, tracking
@@ -94,3 +96,78 @@ def test_the_digest_follows_table_and_fitted_config_not_where_it_is_logged():
     assert training_digest(table, config) == same
     assert training_digest(table, {**config, "seed": 2}) != same
     assert training_digest({**table, "sha256_of_row_hashes": "y"}, config) != same
+
+
+def test_lifecycle_train_reports_a_repeat_whose_run_is_gone_or_was_built_another_way(
+    tmp_path, monkeypatch
+):
+    """`lifecycle train` recorded the engine on the run it got back: on a repeat that is the
+    decided version's run, which the user may have deleted (or mlflow gc collected), or which
+    was built on another engine (MLflow refuses to change a param): a traceback after 'not
+    fitted or registered again'. Its metrics may be gone too."""
+    from typer.testing import CliRunner
+
+    import lifecycle_cli
+    import training.train
+    from training.registry import PromotionDecision
+    from training.train import TrainResult
+
+    store = tracking(tmp_path)
+    client = MlflowClient(tracking_uri=store.tracking_uri)
+    experiment = client.create_experiment("shop/x")
+    run_id = client.create_run(experiment).info.run_id
+    client.log_param(run_id, "data_engine", "spark")  # the decided version was built on Spark
+    client.delete_run(run_id)  # and its run deleted in the MLflow UI
+    decision = PromotionDecision("shop", "shop.churn-clv", "1", False, False, "same", None, None)
+    repeat = TrainResult(run_id, {}, "shop", decision, 0.1, True)
+    monkeypatch.setattr(training.train, "train", lambda *a, **k: repeat)
+    config = tmp_path / "c.yaml"
+    config.write_text("name: small\n")
+    monkeypatch.setattr(lifecycle_cli, "_load", lambda *a, **k: (_config(tmp_path), tmp_path))
+    done = CliRunner().invoke(lifecycle_cli.app, ["train", "--config", str(config)])
+    assert done.exit_code == 0, done.output
+    assert "churn_auc" in done.output
+
+
+def _digest_of_copy(root):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("copied", root / "training" / "same_training.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["copied"] = module  # dataclasses look their module up
+    try:
+        spec.loader.exec_module(module)
+        return module.code_digest()
+    finally:
+        del sys.modules["copied"]
+
+
+def test_the_code_digest_covers_the_scoring_thresholds_and_monitor_reference_code(tmp_path):
+    """train() registers thresholds (serving.scoring.fit_scoring_thresholds) and a monitoring
+    reference (serving.monitor) with the pair: a change there must fit again, or the champion
+    keeps the old thresholds until the data changes."""
+    import shutil
+
+    for package in ("features", "training", "serving"):
+        shutil.copytree(REPO / package, tmp_path / package)
+    before = _digest_of_copy(tmp_path)
+    scoring = tmp_path / "serving" / "scoring.py"
+    scoring.write_text(scoring.read_text() + "\n# thresholds fitted another way\n")
+    assert _digest_of_copy(tmp_path) != before
+
+
+def test_a_decision_against_a_champion_that_could_not_be_loaded_is_judged_again(tmp_path):
+    """'champion vN cannot be loaded' may pass (an artifact store away for a while): the same
+    training must meet the gate again, not inherit that decision."""
+    store = tracking(tmp_path)
+    client = MlflowClient(tracking_uri=store.tracking_uri)
+    name = pair_model_name("shop")
+    first = register(tiny_pair(0, project="shop"), "shop", store)
+    client.set_registered_model_alias(name, CHAMPION, first)
+    rejected = register(tiny_pair(1, project="shop"), "shop", store)
+    client.set_model_version_tag(name, rejected, TRAINING_DIGEST, "B")
+    client.set_model_version_tag(name, rejected, CHAMPION_AT_DECISION, first)
+    client.set_model_version_tag(
+        name, rejected, "promotion", f"champion v{first} cannot be loaded (files missing)"
+    )
+    assert repeated_version(store.tracking_uri, name, "B") is None

@@ -28,13 +28,14 @@ NOT_FITTED = ("tracking", "data", "project")
 
 
 def code_digest() -> str:
-    """Hash of the feature and training code and of LightGBM's version: an upgrade that changes
-    either fits again."""
+    """Hash of the feature, training and serving code (the scoring thresholds and monitoring
+    reference registered with a pair are fitted there) and of LightGBM's version: an upgrade
+    that changes either fits again."""
     import lightgbm
 
     digest = hashlib.sha256(lightgbm.__version__.encode())
     here = Path(__file__).parent
-    for package in (here.parent / "features", here):
+    for package in (here.parent / "features", here, here.parent / "serving"):
         for path in sorted(package.glob("*.py")):
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
@@ -85,6 +86,8 @@ def repeated_version(tracking_uri: str, model: str, digest: str) -> Repeat | Non
     for v in sorted(versions, key=lambda v: -int(v.version)):
         tags = v.tags or {}
         if tags.get(TRAINING_DIGEST) != digest or "promotion" not in tags:
+            continue
+        if "cannot be loaded" in tags["promotion"]:  # the champion may load now: judge again
             continue
         number = str(v.version)
         if number == champion or tags.get(CHAMPION_AT_DECISION) == champion:
