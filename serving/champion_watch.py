@@ -82,7 +82,24 @@ def sqlite_champion(path: Path, model: str, alias: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-class ChampionWatch:
+class WatchStatus:
+    """A status that requests read and one check thread writes, under one lock."""
+
+    def __init__(self, status: dict[str, Any]) -> None:
+        self._lock = threading.Lock()
+        self._status = status
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._status)
+
+    def _update(self, **changes: Any) -> dict[str, Any]:
+        with self._lock:
+            self._status.update(changes)
+            return dict(self._status)
+
+
+class ChampionWatch(WatchStatus):
     """The registry's champion version next to the served one, refreshed by ``check``."""
 
     def __init__(
@@ -98,17 +115,14 @@ class ChampionWatch:
             lookup,
             interval,
         )
-        self._lock = threading.Lock()
-        self._status: dict[str, Any] = {
-            "registry_champion_version": None,
-            "stale": None,
-            "registry_checked_at": None,
-            "registry_error": None,
-        }
-
-    def status(self) -> dict[str, Any]:
-        with self._lock:
-            return dict(self._status)
+        super().__init__(
+            {
+                "registry_champion_version": None,
+                "stale": None,
+                "registry_checked_at": None,
+                "registry_error": None,
+            }
+        )
 
     def check(self) -> dict[str, Any]:
         """Ask the registry once; on failure keep the last answer and record the error."""
@@ -120,8 +134,7 @@ class ChampionWatch:
             if before["registry_error"] is None:
                 logger.warning("registry check failed (serving v%s): %s", self.served, error)
             return self._update(registry_error=f"{type(exc).__name__}: {error}")
-        stale = current != self.served
-        if stale and not before["stale"]:
+        if current != self.served and not before["stale"]:
             logger.warning(
                 "project %s: the registry's champion is %s, this service serves v%s until "
                 "`lifecycle score` scores with it",
@@ -131,12 +144,22 @@ class ChampionWatch:
             )
         elif before["registry_error"] is not None:
             logger.info("registry check works again (champion v%s)", current)
-        return self._update(
-            registry_champion_version=current,
-            stale=stale,
-            registry_checked_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            registry_error=None,
-        )
+        with self._lock:  # stale against what is served now: a reload may have swapped meanwhile
+            self._status.update(
+                registry_champion_version=current,
+                stale=current != self.served,
+                registry_checked_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                registry_error=None,
+            )
+            return dict(self._status)
+
+    def serve(self, version: str) -> None:
+        """The service now serves pair ``version`` (a reload swapped it in): ``stale`` follows at
+        once from the last answer of the registry."""
+        with self._lock:
+            self.served = version
+            if self._status["registry_checked_at"] is not None:
+                self._status["stale"] = self._status["registry_champion_version"] != version
 
     def start(self, on_check: Callable[[dict[str, Any]], None]) -> None:
         """Check every ``interval`` seconds in a daemon thread, passing each status to
@@ -148,11 +171,6 @@ class ChampionWatch:
                 on_check(self.check())
 
         threading.Thread(target=run, name="lifecycle-champion-watch", daemon=True).start()
-
-    def _update(self, **changes: Any) -> dict[str, Any]:
-        with self._lock:
-            self._status.update(changes)
-            return dict(self._status)
 
     def collect(self):
         """Prometheus gauges of the last status (a ``prometheus_client`` custom collector)."""

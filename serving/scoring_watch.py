@@ -32,6 +32,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from serving.champion_watch import WatchStatus
+
 logger = logging.getLogger(__name__)
 
 #: A file as last seen: inode, modification time (ns) and size; None when there is none.
@@ -96,7 +98,7 @@ def read_on_disk(snapshot: Path, scores: Path | None) -> OnDisk:
     return OnDisk(as_of, days, pairs.pop())
 
 
-class ScoringWatch:
+class ScoringWatch(WatchStatus):
     """The scoring on disk next to the served one; ``check`` loads and swaps a newer one in."""
 
     def __init__(
@@ -122,17 +124,9 @@ class ScoringWatch:
         self.load, self.swap, self.champion = load, swap, champion
         self.interval, self.enabled = interval, enabled
         self._tried: tuple | None = None  # the files (and champion) whose load failed
-        self._lock = threading.Lock()
-        self._status: dict[str, Any] = {
-            "hot_reload": enabled,
-            "newer_scoring": None,
-            "reload_error": None,
-            "reloads": 0,
-        }
-
-    def status(self) -> dict[str, Any]:
-        with self._lock:
-            return dict(self._status)
+        super().__init__(
+            {"hot_reload": enabled, "newer_scoring": None, "reload_error": None, "reloads": 0}
+        )
 
     def check(self) -> dict[str, Any]:
         """Compare the files with the served ones once; load and swap a newer scoring in."""
@@ -190,7 +184,11 @@ class ScoringWatch:
                 newer, f"loaded pair v{loaded[0]} as of {scorer.as_of}, not the scoring on disk"
             )
         seconds = time.monotonic() - started
-        self.swap(scorer, seconds)
+        try:
+            self.swap(scorer, seconds)
+        except Exception as exc:  # before the scorer was assigned: the old one is served
+            self._tried = key
+            return self._failed(newer, f"the new scoring could not be swapped in: {_says(exc)}")
         self.served, self.served_as_of = stamps, disk.as_of
         logger.info(
             "reloaded: pair v%s, snapshot as of %s (%.1f s)", loaded[0], disk.as_of, seconds
@@ -217,11 +215,6 @@ class ScoringWatch:
         if reason != self.status()["reload_error"]:
             logger.warning("not reloaded (serving as of %s): %s", self.served_as_of, reason)
         return self._update(newer_scoring=newer, reload_error=reason)
-
-    def _update(self, **changes: Any) -> dict[str, Any]:
-        with self._lock:
-            self._status.update(changes)
-            return dict(self._status)
 
     def collect(self):
         """Prometheus series of the last status (a ``prometheus_client`` custom collector)."""

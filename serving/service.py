@@ -928,7 +928,7 @@ class LifecycleService:
         if self._health is not None:
             self._health.collector = health
         if self._champion_watch is not None:
-            self._champion_watch.served = str(scorer.champions.churn_version)
+            self._champion_watch.serve(str(scorer.champions.churn_version))
             self._champion_watch.check()
         STATE.update(**served_details(scorer, seconds))
         # The new scorer joins what start-up froze. The old one is freed by reference counting

@@ -364,3 +364,32 @@ def test_an_older_scoring_or_one_of_another_pair_is_not_loaded(tmp_path):
     write_scoring(tmp_path, date(2025, 1, 8))
     status = watch.check()
     assert status["newer_scoring"]["as_of"] == "2025-01-08" and status["reload_error"] is None
+
+
+def test_a_swap_that_fails_is_said_and_not_retried_until_the_files_change(tmp_path):
+    """Review: a swap raising (e.g. building its metrics) looped a full load every check with
+    nothing on /readyz."""
+    write_scoring(tmp_path, date(2025, 1, 1))
+    loads: list[int] = []
+    watch, _ = scoring_watch(tmp_path, lambda: loads.append(1) or loaded(date(2025, 1, 8)))
+
+    def failing_swap(scorer, seconds):
+        raise RuntimeError("metrics collector broke")
+
+    watch.swap = failing_swap
+    write_scoring(tmp_path, date(2025, 1, 8))
+    for _ in range(3):
+        status = watch.check()
+    assert len(loads) == 1 and "could not be swapped in" in status["reload_error"], status
+
+
+def test_stale_follows_a_reload_at_once():
+    """Review: a champion check in flight against the old served version overwrote stale=False
+    after a reload; now stale is set against what is served when the answer is written."""
+    from serving.champion_watch import ChampionWatch
+
+    watch = ChampionWatch(PROJECT, "1", lambda: "2", interval=3600)
+    assert watch.check()["stale"] is True
+    watch.serve("2")
+    assert watch.status()["stale"] is False
+    assert watch.check()["stale"] is False
