@@ -97,7 +97,7 @@ def data_set_args(data: Path, tmp: Path) -> dict[str, list[str]]:
 
 
 #: Commands that do not read a contract directory, with their own user-error case.
-OTHER_COMMANDS = {"ingest", "generate", "compare", "export"}
+OTHER_COMMANDS = {"ingest", "generate", "compare", "export", "prune"}  # prune: test_retention
 
 
 def invoke(args: list[str], **env: str):
