@@ -127,6 +127,8 @@ class ScoringWatch(WatchStatus):
         super().__init__(
             {"hot_reload": enabled, "newer_scoring": None, "reload_error": None, "reloads": 0}
         )
+        #: told each status worth showing at once (``start`` sets the service's readiness here)
+        self.on_status: Callable[[dict[str, Any]], None] = lambda status: None
 
     def check(self) -> dict[str, Any]:
         """Compare the files with the served ones once; load and swap a newer scoring in."""
@@ -166,7 +168,7 @@ class ScoringWatch(WatchStatus):
         key = (stamps, champion)
         if key == self._tried:
             return self.status()  # failed before: wait until the files or the champion change
-        self._update(newer_scoring=newer)
+        self.on_status(self._update(newer_scoring=newer))  # said while it loads
         started = time.monotonic()
         try:
             scorer = self.load()
@@ -200,6 +202,8 @@ class ScoringWatch(WatchStatus):
     def start(self, on_check: Callable[[dict[str, Any]], None]) -> None:
         """Check every ``interval`` seconds in a daemon thread, passing each status to
         ``on_check``."""
+
+        self.on_status = on_check
 
         def run() -> None:
             while True:

@@ -530,7 +530,8 @@ def _warn_if_served_differs(snapshot_file: Path, scorer: Scorer) -> None:
             "answers for the same customers as of %s (%s; e.g. %s: %s %r there, %r here): the "
             "champion, the scoring config or LIFECYCLE_LANG changed since `lifecycle score` "
             "wrote it, or the tier hold read another score history (LIFECYCLE_SCORE_HISTORY); "
-            "run `lifecycle score` and restart the service",
+            "run `lifecycle score` (a running service loads it in place; with "
+            "LIFECYCLE_RELOAD=0, restart it)",
             scores_file,
             scorer.as_of,
             ", ".join(f"{column} {n:,}" for column, n in differ.items()),

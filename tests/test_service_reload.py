@@ -393,3 +393,17 @@ def test_stale_follows_a_reload_at_once():
     watch.serve("2")
     assert watch.status()["stale"] is False
     assert watch.check()["stale"] is False
+
+
+def test_newer_scoring_is_said_while_it_loads(tmp_path):
+    """Walkthrough: /readyz said newer_scoring null for the whole 26 s of a reload."""
+    write_scoring(tmp_path, date(2025, 1, 1))
+    said: list[dict] = []
+    watch, _ = scoring_watch(
+        tmp_path, lambda: said[-1]["newer_scoring"] and loaded(date(2025, 1, 8))
+    )
+    watch.on_status = said.append
+    write_scoring(tmp_path, date(2025, 1, 8))
+    status = watch.check()
+    assert said and said[0]["newer_scoring"]["as_of"] == "2025-01-08"  # before the load ended
+    assert status["newer_scoring"] is None and status["reloads"] == 1
