@@ -204,6 +204,10 @@ def held_scores(
     except ScoreHistoryError as exc:  # scoring goes on; the history's own error says what to do
         return scores, f"warning: tier hold off, the score history cannot be read: {exc}"
     if previous is None:
+        from serving.score_history import dates
+
+        if not [d for d in dates(history_root, project) if d < as_of]:  # a first scoring
+            return scores, f"tier hold: no earlier scoring of {project}: every tier as scored"
         return scores, (
             f"tier hold: no scoring of {project} marked sent in the {config.hold.within_days} "
             f"days before {as_of} in {history_root} (a date scored only by monitor, or by a "

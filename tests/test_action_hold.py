@@ -208,3 +208,15 @@ def test_a_sent_date_rescored_by_the_monitor_stays_the_one_compared_with(tmp_pat
     write_partition(root, "shop", LAST, scores([("c", "declining", 21.0)]), features(["c"]))
     found = previous_scoring(root, "shop", DAY, 14)
     assert found is not None and found.as_of == LAST
+
+
+def test_a_first_scoring_says_so_briefly_an_unsent_history_says_why(tmp_path) -> None:
+    """Walkthrough: every first scoring (make run's too) printed the long 'no scoring marked sent'
+    line about monitor dates and releases."""
+    root = tmp_path / "history"
+    now = scores([("c", "declining", 45.0)])
+    _, said = held_scores(now, features(["c"]), CONFIG, root, "shop", DAY)
+    assert said == "tier hold: no earlier scoring of shop: every tier as scored"
+    write_partition(root, "shop", LAST, scores([("c", "declining", 35.0)]), features(["c"]))
+    _, said = held_scores(now, features(["c"]), CONFIG, root, "shop", DAY)  # not marked sent
+    assert said.startswith("tier hold: no scoring of shop marked sent")
