@@ -175,6 +175,13 @@ class ScoringWatch(WatchStatus):
         except ValueError as exc:  # a check (or Parquet) refused these files: until they change
             self._tried = key
             return self._failed(newer, f"the new scoring failed a check: {_says(exc)}")
+        except MemoryError:  # two scorings do not fit: trying each interval would only repeat it
+            self._tried = key
+            return self._failed(
+                newer,
+                "the new scoring does not fit in memory beside the served one: restart the "
+                "service to load it alone",
+            )
         except Exception as exc:  # e.g. the registry busy or unreadable: tried again next time
             return self._failed(newer, f"the new scoring could not be loaded: {_says(exc)}")
         if file_stamps(self.snapshot, self.scores) != stamps:

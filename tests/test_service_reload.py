@@ -407,3 +407,19 @@ def test_newer_scoring_is_said_while_it_loads(tmp_path):
     status = watch.check()
     assert said and said[0]["newer_scoring"]["as_of"] == "2025-01-08"  # before the load ended
     assert status["newer_scoring"] is None and status["reloads"] == 1
+
+
+def test_a_scoring_that_does_not_fit_in_memory_is_tried_once_and_says_restart(tmp_path):
+    """Review: a MemoryError was retried every interval (two scorings held at once)."""
+    write_scoring(tmp_path, date(2025, 1, 1))
+    loads: list[int] = []
+
+    def too_big():
+        loads.append(1)
+        raise MemoryError
+
+    watch, swapped = scoring_watch(tmp_path, too_big)
+    write_scoring(tmp_path, date(2025, 1, 8))
+    for _ in range(3):
+        status = watch.check()
+    assert len(loads) == 1 and swapped == [] and "restart the service" in status["reload_error"]
