@@ -486,9 +486,6 @@ def _build_table(
             if CUSTOMER_EMAIL in inputs
             else email_column(frame, {str(id_column)})
         )
-        if CUSTOMER_EMAIL in inputs and table_out.email_column:
-            shared = EmailIndex.of(table_out.accepted, table_out.email_column).shared_note()
-            report.warnings += [shared] if shared else []
     return table_out
 
 
@@ -869,7 +866,7 @@ def ingest(
         built[CUSTOMERS] = _ingest_files(
             CUSTOMERS, customers, mapping, None, log, strict_values, latest, per_file
         )
-        known = _known_customers(built[CUSTOMERS])
+        known = _known_customers(built[CUSTOMERS], log)
     built[TRANSACTIONS] = _ingest_files(
         TRANSACTIONS, transactions, mapping, known, log, strict_values, latest, per_file
     )
@@ -935,7 +932,9 @@ def ingest(
     return reports
 
 
-def _known_customers(customers: _Table) -> _KnownCustomers:
+def _known_customers(customers: _Table, log) -> _KnownCustomers:
+    """The accepted customers (of all customers files) the other tables are checked against; their
+    e-mail index is built once, here, and an address several of them give is warned of."""
     accepted = customers.accepted
     emails = None
     if CUSTOMER_EMAIL in accepted and customers.email_column is not None:
@@ -943,6 +942,9 @@ def _known_customers(customers: _Table) -> _KnownCustomers:
         if customers.email_column in customers.quarantined:  # source rows: their own column
             held = folded(customers.quarantined[customers.email_column]).dropna()
             emails = replace(emails, quarantined=frozenset(held) - set(emails.ids) - emails.shared)
+        if shared := emails.shared_note():  # within a file or across customers files
+            customers.report.warnings.append(shared)
+            log(f"{CUSTOMERS}: warning: {shared}")
     return _KnownCustomers(
         set(accepted["customer_id"]), customers.quarantined_ids, emails, customers.email_column
     )
@@ -1063,11 +1065,6 @@ def _ingest_files(
         return parts[0]
     combined = _combined(table, parts)
     r = combined.report
-    if CUSTOMER_EMAIL in combined.accepted and combined.email_column:  # an address in two files
-        shared = EmailIndex.of(combined.accepted, combined.email_column).shared_note()
-        if shared and not any(shared in w for p in parts for w in p.report.warnings):
-            r.warnings.append(shared)
-            log(f"{table}: warning: {shared}")
     sources: dict[str | None, list[_Table]] = {}  # files of one section: exports of one tool
     for part in parts:
         sources.setdefault(mapping.section_for(Path(part.report.source_file)), []).append(part)
