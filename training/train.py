@@ -438,7 +438,8 @@ def train(
     fingerprint = data_fingerprint(data.frame, cutoffs)
     if plan.refit:  # rows by split count a cutoff once; the final fit reuses some
         fingerprint["rows"]["final_fit"] = int(len(data.final_fit()))
-    digest = training_digest(fingerprint, cfg.model_dump(mode="json"))
+    # what a registered pair was trained on (read and hashed only when one is registered)
+    digest = training_digest(fingerprint, cfg.model_dump(mode="json")) if register else ""
     if register and not force:
         repeat = repeated_version(cfg.tracking.tracking_uri, pair_model_name(project), digest)
         if repeat is not None:
