@@ -27,6 +27,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from mlflow.exceptions import MlflowException
@@ -141,9 +142,11 @@ def _collect(tracking_uri: str, plan: PrunePlan, log) -> None:
 
     client = MlflowClient(tracking_uri=tracking_uri)
     store = _get_store(tracking_uri)
-    runs = [r for r in (*plan.version_runs, *plan.monitor_runs) if _exists(client.get_run, r)]
+    found = (_found(client.get_run, r) for r in (*plan.version_runs, *plan.monitor_runs))
+    runs = [run for run in found if run is not None]
     # a deleted logged model is found only with allow_deleted (the client never finds it)
-    models = [m for m in plan.logged_models if _exists(_deleted_model_of(store), m)]
+    found = (_found(_deleted_model_of(store), m) for m in plan.logged_models)
+    models = [model for model in found if model is not None]
     if not runs and not models:  # collected already (a plan carried out twice)
         return
     if not hasattr(store, "_hard_delete_run") or not hasattr(store, "_hard_delete_logged_model"):
@@ -155,20 +158,18 @@ def _collect(tracking_uri: str, plan: PrunePlan, log) -> None:
         return
     folders = []
     try:
-        for run_id in runs:
-            run = client.get_run(run_id)
+        for run in runs:
             if run.info.lifecycle_stage != "deleted":  # only what this prune deleted
                 continue
             get_artifact_repository(run.info.artifact_uri).delete_artifacts()
-            store._hard_delete_run(run_id)
+            store._hard_delete_run(run.info.run_id)
             folders.append(_local(run.info.artifact_uri))
         deleted_models = set(store._get_deleted_logged_models()) if models else set()
-        for model_id in models:
-            if model_id not in deleted_models:  # only what this prune deleted
+        for model in models:
+            if model.model_id not in deleted_models:  # only what this prune deleted
                 continue
-            model = store.get_logged_model(model_id, allow_deleted=True)
             get_artifact_repository(model.artifact_location).delete_artifacts()
-            store._hard_delete_logged_model(model_id)
+            store._hard_delete_logged_model(model.model_id)
             folders.append(_local(model.artifact_location))
     except (MlflowException, OSError) as exc:
         raise RuntimeError(
@@ -196,13 +197,12 @@ def _local(uri: str | None) -> Path | None:
     return Path(unquote(parsed.path))
 
 
-def _exists(get: Callable[[str], object], key: str) -> bool:
-    """Whether a run or logged model is still in the store (deleted or not)."""
+def _found(get: Callable[[str], Any], key: str) -> Any:
+    """A run or logged model still in the store (deleted or not), else None."""
     try:
-        get(key)
+        return get(key)
     except MlflowException:
-        return False
-    return True
+        return None
 
 
 def _quietly(call: Callable[..., object], *args: str) -> None:
