@@ -66,13 +66,18 @@ def test_training_the_same_table_again_fits_and_registers_nothing(tmp_path):
     assert forced.decision is not None and forced.decision.version == "3"
 
 
-def test_a_repeat_stands_only_against_the_champion_it_was_decided_against(tmp_path):
+def _champion_and_another(tmp_path):
+    """A store with v1 champion of ``shop`` and v2 registered beside it (undecided)."""
     store = tracking(tmp_path)
     client = MlflowClient(tracking_uri=store.tracking_uri)
     name = pair_model_name("shop")
     first = register(tiny_pair(0, project="shop"), "shop", store)
     client.set_registered_model_alias(name, CHAMPION, first)
-    rejected = register(tiny_pair(1, project="shop"), "shop", store)
+    return store, client, name, first, register(tiny_pair(1, project="shop"), "shop", store)
+
+
+def test_a_repeat_stands_only_against_the_champion_it_was_decided_against(tmp_path):
+    store, client, name, first, rejected = _champion_and_another(tmp_path)
     for version, digest, champion in ((first, "A", ""), (rejected, "B", first)):
         client.set_model_version_tag(name, version, TRAINING_DIGEST, digest)
         client.set_model_version_tag(name, version, CHAMPION_AT_DECISION, champion)
@@ -159,12 +164,7 @@ def test_the_code_digest_covers_the_scoring_thresholds_and_monitor_reference_cod
 def test_a_decision_against_a_champion_that_could_not_be_loaded_is_judged_again(tmp_path):
     """'champion vN cannot be loaded' may pass (an artifact store away for a while): the same
     training must meet the gate again, not inherit that decision."""
-    store = tracking(tmp_path)
-    client = MlflowClient(tracking_uri=store.tracking_uri)
-    name = pair_model_name("shop")
-    first = register(tiny_pair(0, project="shop"), "shop", store)
-    client.set_registered_model_alias(name, CHAMPION, first)
-    rejected = register(tiny_pair(1, project="shop"), "shop", store)
+    store, client, name, first, rejected = _champion_and_another(tmp_path)
     client.set_model_version_tag(name, rejected, TRAINING_DIGEST, "B")
     client.set_model_version_tag(name, rejected, CHAMPION_AT_DECISION, first)
     client.set_model_version_tag(
