@@ -418,6 +418,43 @@ def test_bad_rows_are_rejected_with_a_reason_never_dropped(
     assert [json.loads(line)["row"] for line in lines] == sorted(reasons)
 
 
+@pytest.mark.filterwarnings("ignore:mapping .* is Chinese:UserWarning")
+@pytest.mark.parametrize(
+    ("name", "cell"),
+    # Salesforce Bulk API: "Empty field values are ignored when you update records. To set a
+    # field value to null, use a field value of #N/A." Zoho Bulk Write (ignore_empty false, the
+    # default): "The system updates records in CRM with empty values in the given file column."
+    [("salesforce", "#N/A"), ("zoho", ""), ("zoho-cn", ""), ("hubspot", ""), ("fxiaoke", "")],
+)
+def test_an_action_tier_or_reasons_gone_empty_is_resent_as_the_cell_that_clears_it(
+    name: str, cell: str, scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A customer exported with a next action, a tier and reasons, whose action and tier become
+    none and reasons empty, is sent again with the mapping's ``null_cell`` in those columns: a
+    stale "call this customer" must be cleared in the CRM, not left from last week's import."""
+    mapping = load_mapping(name)
+    few = scores.head(5).copy()
+    first = export_csv(few, "s", mapping, tmp_path / "state", out=tmp_path / "a.csv")
+    cid = few["customer_id"].iloc[0]
+    _, rows = read_export(first.path, name)
+    columns = {f.source: f.column for f in mapping.fields}
+    gone = ["recommended_action", "priority_tier", "reasons"]
+    before = next(r for r in rows if r[mapping.key] == cid)
+    assert all(before[columns[s]] not in ("", "#N/A") for s in gone)
+    later = few.copy()
+    later["recommended_action"] = later["recommended_action"].astype(object)
+    later["priority_tier"] = later["priority_tier"].astype(object)
+    later.loc[later["customer_id"] == cid, ["recommended_action", "priority_tier"]] = None
+    later["reasons"] = [
+        [] if c == cid else r for c, r in zip(later["customer_id"], later["reasons"], strict=True)
+    ]
+    second = export_csv(later, "s", mapping, tmp_path / "state", out=tmp_path / "b.csv")
+    _, rows = read_export(second.path, name)
+    assert [r[mapping.key] for r in rows] == [cid]  # only the changed customer
+    assert mapping.null_cell == cell
+    assert [rows[0][columns[s]] for s in gone] == [cell] * 3
+
+
 def test_an_export_past_the_crms_rows_per_file_is_written_in_parts(
     scores: pd.DataFrame, tmp_path: Path
 ) -> None:
@@ -428,6 +465,8 @@ def test_an_export_past_the_crms_rows_per_file_is_written_in_parts(
     assert load_mapping("zoho").max_rows_per_file == 10_000
     assert load_mapping("zoho-cn").max_rows_per_file == 10_000
     assert load_mapping("salesforce").max_rows_per_file == 50_000
+    # knowledge.hubspot.com "Set up import files": "a limit of 1,048,576 rows per file"
+    assert load_mapping("hubspot").max_rows_per_file == 1_048_576
     mapping = load_mapping("hubspot").model_copy(update={"max_rows_per_file": 10})
     few = scores.head(25)
     parts = export_csv(few, "s", mapping, tmp_path / "a", out=tmp_path / "out.csv")
