@@ -1029,6 +1029,7 @@ def score(
                 scoring_config=config,
                 project=project,
             )
+        _log(done.hold)
         typer.echo(
             f"scored {done.rows:,} customers as of {day} on Spark with churn "
             f"v{done.churn_version}, clv v{done.clv_version}: {done.scores} (features: "

@@ -215,16 +215,23 @@ def held_scores(
         )
     out, n = hold_tiers(scores, features, previous, config)
     if n == 0 and not _same_versions(previous.scores, scores):
-        return out, (
-            f"tier hold: the scoring of {previous.as_of} is of another model version: every "
-            "tier as scored"
-        )
-    return out, (
-        f"tier hold: {n:,} customers keep their tier of {previous.as_of} (priority within "
+        return out, other_versions_line(previous.as_of)
+    return out, held_line(n, previous.as_of, config)
+
+
+def held_line(n: int, previous: date, config: ScoringConfig) -> str:
+    """The log line of a hold that compared with the scoring of ``previous``."""
+    return (
+        f"tier hold: {n:,} customers keep their tier of {previous} (priority within "
         f"{config.hold.margin:.0%} of a tier line, "
         f"{'either way' if config.hold.escalations else 'towards a less urgent tier'}, same "
         "stage, no new complaint)"
     )
+
+
+def other_versions_line(previous: date) -> str:
+    """The log line when the previous scoring is of another model pair (nothing held)."""
+    return f"tier hold: the scoring of {previous} is of another model version: every tier as scored"
 
 
 def _same_versions(before: pd.DataFrame, now: pd.DataFrame) -> bool:

@@ -11,8 +11,9 @@ What runs where:
 4. executors: ``mapInPandas`` over Arrow batches of the snapshot; each Python worker loads the
    same registered champions (once, cached per worker, versions checked against the driver's),
    adds the calendar and BTYD columns and applies ``serving.batch.score_snapshot`` -- the code
-   of ``lifecycle score`` -- to the batch; the scores are written as Parquet partitioned by
-   ``as_of_day``. Nothing is collected to the driver.
+   of ``lifecycle score`` -- to the batch, and the tier hold against the scoring ``out`` held
+   (``serving.spark_hold``); the scores are written as Parquet partitioned by ``as_of_day``.
+   Nothing is collected to the driver.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pandas as pd
 
 from features.engine import Engine, Move
 from features.snapshots import CUTOFF_PARTITION, sample_customers, timed_step
+from serving.action_hold import held_line
 from serving.batch import set_prediction_threads
 from training.dataset import (
     BTYD_INPUTS,
@@ -51,6 +53,7 @@ class SparkScores:
     rows: int
     churn_version: str
     clv_version: str
+    hold: str = ""  # what the tier hold did (``serving.spark_hold``), for the log
 
 
 def snapshot_path(out: str | Path) -> str:
@@ -87,6 +90,7 @@ def score_on_spark(
     """
     from features.snapshots import write_snapshots
     from serving.scoring import PROJECT_MARKER
+    from serving.spark_hold import find_previous, kept_frame, previous_path, with_previous
 
     champions = load_champions_for(tracking_uri, project)
     cfg = champions.snapshot_config()
@@ -98,9 +102,12 @@ def score_on_spark(
     )
     engine.check_replaceable(str(out), scores_owned)
     engine.check_replaceable(snapshot_dir, snapshot_owned, "--out's snapshot")
+    kept_dir, kept_owned = previous_path(str(out)), (f"{AS_OF_PARTITION}=", PROJECT_MARKER)
+    engine.check_replaceable(kept_dir, kept_owned, "--out's previous scoring")
     # each run's own staging directories: a concurrent run never deletes them
     snapshot_staging = engine.staging_path(snapshot_dir)  # published with the scores, not before
     staging = engine.staging_path(str(out))
+    kept_staging = engine.staging_path(kept_dir)
     try:
         written = write_snapshots(
             engine, data_dir, [as_of], snapshot_staging, config=cfg.features, progress=progress
@@ -121,13 +128,23 @@ def score_on_spark(
             )
             config = _scoring_config(champions, scoring_config)
             versions = _versions(champions)
+            previous, keep, hold = find_previous(
+                engine, str(out), snapshot_dir, project, as_of, config, versions
+            )
+            features = with_previous(features, previous)
+            before = previous.as_of if previous is not None else None
             sample = features.limit(_SCHEMA_ROWS).toPandas()
-            schema = _spark_schema(score_batch(sample, champions, models, horizons, as_of, config))
+            schema = _spark_schema(
+                score_batch(sample, champions, models, horizons, as_of, config, before)[0]
+            )
+            held = engine.spark.sparkContext.accumulator(0)
 
             def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
                 worker = _worker_champions(tracking_uri, project, versions)
                 for batch in batches:
-                    yield score_batch(batch, worker, models, horizons, as_of, config)
+                    scores, n = score_batch(batch, worker, models, horizons, as_of, config, before)
+                    held.add(n)
+                    yield scores
 
             from pyspark.sql import functions as F
 
@@ -139,14 +156,24 @@ def score_on_spark(
                 scores.write.mode("overwrite").partitionBy(AS_OF_PARTITION).parquet(staging)
                 rows = engine.spark.read.parquet(staging).count()
                 _write_project_marker(engine, staging, project)
-                engine.publish_together(
+                moves = [
                     Move(snapshot_staging, snapshot_dir, snapshot_owned, "--out's snapshot"),
                     Move(staging, str(out), scores_owned),
-                )
+                ]
+                if keep is not None:  # the scoring replaced here: what a re-run compares with
+                    kept = kept_frame(keep[1], keep[0])
+                    kept.write.mode("overwrite").partitionBy(AS_OF_PARTITION).parquet(kept_staging)
+                    _write_project_marker(engine, kept_staging, project)
+                    # first: killed after it, --out still holds the scoring it copies
+                    moves.insert(0, Move(kept_staging, kept_dir, kept_owned, "--out's previous"))
+                engine.publish_together(*moves)
+            if previous is not None:
+                hold = held_line(held.value, previous.as_of, config)
     except BaseException:
-        engine.remove_quietly(snapshot_staging, staging)  # a failed run leaves no debris
+        # a failed run leaves no debris
+        engine.remove_quietly(snapshot_staging, staging, kept_staging)
         raise
-    return SparkScores(str(out), snapshot_dir, rows, *versions)
+    return SparkScores(str(out), snapshot_dir, rows, *versions, hold=hold)
 
 
 def _write_project_marker(engine: Engine, out: str | Path, project: str) -> None:
@@ -165,18 +192,31 @@ def _write_project_marker(engine: Engine, out: str | Path, project: str) -> None
 
 
 def score_batch(
-    batch: pd.DataFrame, champions, models: dict, horizons: tuple[int, int], as_of: date, config
-) -> pd.DataFrame:
-    """One Arrow batch of the snapshot -> its scores, with the code of ``lifecycle score``."""
+    batch: pd.DataFrame,
+    champions,
+    models: dict,
+    horizons: tuple[int, int],
+    as_of: date,
+    config,
+    previous_as_of: date | None = None,
+) -> tuple[pd.DataFrame, int]:
+    """One Arrow batch of the snapshot -> its scores, with the code of ``lifecycle score``, and
+    how many of them kept their tier of the scoring of ``previous_as_of``, whose columns the
+    batch carries (``serving.spark_hold``)."""
+    from serving.action_hold import hold_tiers
     from serving.batch import score_snapshot
+    from serving.spark_hold import split_batch
 
-    batch = batch.reset_index(drop=True)
+    batch, previous = split_batch(batch.reset_index(drop=True), previous_as_of)
     batch["cutoff"] = pd.to_datetime(batch["cutoff"]).astype("datetime64[us]")
     batch = apply_btyd(add_calendar_columns(batch), models, *horizons)
     batch = with_model_columns(batch, champions.feature_columns)  # as feature_snapshot
     scores = score_snapshot(batch, champions, as_of, config)
+    held = 0
+    if previous is not None:
+        scores, held = hold_tiers(scores, batch, previous, config)
     scores["as_of"] = pd.to_datetime(scores["as_of"]).astype("datetime64[us]")
-    return scores
+    return scores, held
 
 
 def read_scores(path: str | Path) -> pd.DataFrame:

@@ -653,6 +653,57 @@ def test_spark_scores_equal_lifecycle_score(spark_engine, tmp_path, monkeypatch)
     assert cut.exit_code == 2 and "incomplete Spark score directory" in cut.output, cut.output
 
 
+@pytest.mark.spark
+def test_spark_scoring_holds_tiers_as_lifecycle_score_does(spark_engine, tmp_path):
+    """Two weekly scorings on Spark keep the tiers ``lifecycle score`` keeps with its score
+    history (serving.action_hold): the previous scoring is the one --out holds, and a re-run of
+    a date compares with the scoring before it (kept as <out>.previous.parquet)."""
+    import re
+
+    import mlflow
+    from service_fixtures import prepare_store
+
+    from lifecycle_cli import app
+    from serving.spark_scoring import read_scores
+
+    store = prepare_store(tmp_path / "store", n_customers=600)
+    common = ["--data", str(store.data_dir), "--tracking-uri", store.tracking_uri]
+    common += ["--project", store.project]
+    spark_args = ["score", "--engine", "spark", "--spark-master", "local[2]", *common]
+    spark_out = tmp_path / "spark-scores"
+    week = store.as_of - timedelta(days=7)
+
+    def run(args: list[str]) -> str:
+        try:
+            result = CliRunner().invoke(app, args)
+        finally:
+            mlflow.set_tracking_uri(None)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def held(output: str) -> int:
+        return int(re.search(r"tier hold: ([\d,]+) customers keep", output)[1].replace(",", ""))
+
+    duck_out = tmp_path / "duck.parquet"
+    for day in (week, store.as_of):
+        said = run(["score", *common, "--as-of", str(day), "--out", str(duck_out)])
+    duck_held = held(said)
+    duck = pd.read_parquet(duck_out).sort_values("customer_id", ignore_index=True)
+
+    first = run([*spark_args, "--as-of", str(week), "--out", str(spark_out)])
+    assert f"tier hold: no earlier scoring of {store.project} in {spark_out}" in first
+    second = run([*spark_args, "--as-of", str(store.as_of), "--out", str(spark_out)])
+    assert duck_held > 0 and held(second) == duck_held, second
+    assert_equal_tables(duck, read_scores(spark_out)[list(duck.columns)])
+    kept = tmp_path / "spark-scores.previous.parquet"
+    assert sorted(p.name for p in kept.iterdir() if p.is_dir()) == [f"as_of_day={week}"]
+    # a re-run of the date compares with the week before, not with itself
+    again = run([*spark_args, "--as-of", str(store.as_of), "--out", str(spark_out)])
+    assert held(again) == duck_held
+    assert_equal_tables(duck, read_scores(spark_out)[list(duck.columns)])
+    assert sorted(p.name for p in kept.iterdir() if p.is_dir()) == [f"as_of_day={week}"]
+
+
 # --- bad environment and input ------------------------------------------------------------------
 
 
