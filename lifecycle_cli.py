@@ -344,7 +344,7 @@ def ingest(
         Path | None,
         typer.Option(
             help="YAML map file: columns:, values: (e.g. event_type: {Case: support_ticket}), "
-            "format keys (encoding, sep, decimal, thousands, date_format, date_order, "
+            "format keys (encoding, sep, sheet, decimal, thousands, date_format, date_order, "
             "timezone, currency) and files: (a file name or pattern -> its own columns:, "
             "values:, formats, for exports of other tools). customer_email (mapped for the "
             "customers file and another file) finds that file's customers by e-mail."
@@ -378,6 +378,13 @@ def ingest(
         typer.Option(
             help="Text encoding: utf-8, utf-8-sig, gbk, gb18030, latin-1, cp1252 (default: UTF-8, "
             "BOM or GBK detected)."
+        ),
+    ] = None,
+    sheet: Annotated[
+        str | None,
+        typer.Option(
+            help="Sheet of a workbook export (.xlsx, .xls, .ods) to read (default: the first "
+            "that holds anything)."
         ),
     ] = None,
     decimal: Annotated[
@@ -436,6 +443,7 @@ def ingest(
             date_order=date_order,
             timezone=timezone,
             sep=sep,
+            sheet=sheet,
             encoding=encoding,
             decimal=decimal,
             thousands=thousands,

@@ -68,6 +68,7 @@ class SourceFile:
     encoding: str | None = None
     sep: str | None = None
     notes: list[str] = field(default_factory=list)
+    kind: str = "csv"  # or "parquet", "workbook" (``features.workbook_source``)
     _raw_lines: Sequence[str] = field(default_factory=list, repr=False)
     _record_spans: np.ndarray | list = field(default_factory=list, repr=False)  # (n, 2)
 
@@ -103,8 +104,11 @@ def check_encoding(encoding: str | None) -> str | None:
     return encoding
 
 
-def read_source(path: Path, encoding: str | None = None, sep: str | None = None) -> SourceFile:
-    """Read a CSV/TSV/whitespace or Parquet export with every column as text."""
+def read_source(
+    path: Path, encoding: str | None = None, sep: str | None = None, sheet: str | None = None
+) -> SourceFile:
+    """Read a CSV/TSV/whitespace, Parquet or workbook export (``sheet``: which one) with every
+    column as text."""
     path = Path(path)
     if not path.exists():
         raise IngestError(f"{path}: file does not exist")
@@ -118,6 +122,11 @@ def read_source(path: Path, encoding: str | None = None, sep: str | None = None)
         raise EmptyExport(f"{path}: file is empty; expected a header and at least one row")
     if path.suffix.lower() in PARQUET_SUFFIXES or raw[:4] == b"PAR1":
         return _read_parquet(path)
+    from features.workbook_source import is_workbook, read_workbook
+
+    if is_workbook(path, raw[:8]):
+        del raw
+        return read_workbook(path, sheet)
     _refuse_binary(path, raw)
     text, used = _decode(path, raw, check_encoding(encoding))
     del raw  # as large as the text: not kept while the text is parsed
@@ -140,7 +149,9 @@ def _read_parquet(path: Path) -> SourceFile:
     if frame.empty:
         raise EmptyExport(f"{path}: file has a header but no rows; expected at least one row")
     n = len(frame)
-    return SourceFile(path, frame, np.full(n, None, dtype=object), np.zeros(n, dtype="int64"))
+    return SourceFile(
+        path, frame, np.full(n, None, dtype=object), np.zeros(n, dtype="int64"), kind="parquet"
+    )
 
 
 def _positional(value: float) -> str:
@@ -151,8 +162,12 @@ def _refuse_binary(path: Path, raw: bytes) -> None:
     head = raw[:8]
     kinds = (
         (b"\x1f\x8b", "gzip-compressed", "decompress it first (gunzip)"),
-        (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook?)", "save the sheet as CSV (UTF-8)"),
-        (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook", "save the sheet as CSV (UTF-8)"),
+        (
+            b"PK\x03\x04",
+            "a ZIP archive",
+            "if it is a workbook, give it its name ending (.xlsx, .ods), which is read as one; "
+            "else unzip it",
+        ),
         (b"BZh", "bzip2-compressed", "decompress it first"),
         (b"\xfd7zXZ", "xz-compressed", "decompress it first"),
     )

@@ -383,7 +383,7 @@ def _build_table(
     and events are checked against the ``known`` customers (None: no customers file)."""
     frame, path = source.frame, source.path
     report = TableReport(table=table, source_file=str(path))
-    report.formats["encoding"] = source.encoding or "parquet"
+    report.formats["encoding"] = source.encoding or source.kind
     for note in source.notes:
         key, _, text = note.partition(" ")
         report.formats[key] = text
@@ -758,7 +758,11 @@ def _split(
     for reason, n in reasons.value_counts().items():
         report.reasons[str(reason)] = int(n)
         first = int(bad[int(np.flatnonzero(reasons.to_numpy() == reason)[0])])
-        where = f"line {source.lines[first]}" if source.lines[first] else f"row {first + 1}"
+        where = (
+            f"{'row' if source.kind == 'workbook' else 'line'} {source.lines[first]}"
+            if source.lines[first]
+            else f"row {first + 1}"
+        )
         report.samples[str(reason)] = f"{where}: {source.raw_record(first)}"
     if table == TRANSACTIONS and "amount" in out and len(bad):
         amounts = pd.Series(out["amount"].to_numpy(dtype="float64", na_value=np.nan)[bad])
@@ -1050,7 +1054,7 @@ def _ingest_files(
         log(f"{table}: reading {path} ...")
         file_mapping = mapping.for_file(path)
         try:
-            source = read_source(path, file_mapping.encoding, file_mapping.sep)
+            source = read_source(path, file_mapping.encoding, file_mapping.sep, file_mapping.sheet)
         except EmptyExport as exc:  # a week without orders among several exports: not an error
             if len(paths) == 1 or (path == paths[-1] and not parts):
                 raise
@@ -1159,7 +1163,7 @@ def _add_counts(total: TableReport, one: TableReport, replaced: np.ndarray) -> N
 
 def source_formats(source: SourceFile) -> list[str]:
     """How a source file was read, for the progress log."""
-    return [f"encoding {source.encoding or 'parquet'}", *source.notes]
+    return [f"encoding {source.encoding}" if source.encoding else source.kind, *source.notes]
 
 
 def log_report(report: TableReport, log) -> None:

@@ -7,7 +7,7 @@ A key may be qualified with the table (``events.occurred_at=Timestamp``); an unq
 to every table that has that contract column. Contract columns that are not mapped are looked up
 under their own name. A map file (YAML) may also hold ``values:`` (source value -> contract value
 per column, e.g. ``event_type: {"Support Ticket": support_ticket}``) and the file formats
-(``encoding``, ``sep``, ``decimal``, ``thousands``, ``date_format``, ``date_order``,
+(``encoding``, ``sep``, ``sheet``, ``decimal``, ``thousands``, ``date_format``, ``date_order``,
 ``timezone``, ``currency``); command-line options win over the file.
 
 A map file's ``files:`` section holds the mapping of particular files (a name or a pattern of
@@ -49,6 +49,7 @@ FORMAT_KEYS = (
     "thousands",
     "encoding",
     "sep",
+    "sheet",
     "currency",
 )
 
@@ -72,6 +73,7 @@ class FileMapping(BaseModel):
     thousands: str | None = None
     encoding: str | None = None
     sep: str | None = None
+    sheet: str | None = None  # a workbook's sheet to read (default: the first with anything)
     currency: str | None = None
 
     @field_validator("timezone")

@@ -114,6 +114,7 @@ def test_corpus_covers_the_export_kinds():
         "hubspot",
         "zoho",
         "fxiaoke",
+        "fxiaoke_xlsx",
         "shopify",
         "excel_de",
         "invoice_returns",
@@ -290,8 +291,8 @@ def test_cli_end_to_end_hubspot_lists_values_that_landed_in_other(tmp_path):
         (b"\x1f\x8b\x08\x00" + bytes(range(256)), "is gzip-compressed"),
         (
             b"PK\x03\x04" + bytes(40),
-            "ZIP archive (an .xlsx workbook?), not a CSV text file or Parquet; save the sheet as "
-            "CSV (UTF-8) and ingest that",
+            "a ZIP archive, not a CSV text file or Parquet; if it is a workbook, give it its "
+            "name ending (.xlsx, .ods)",
         ),
         (b"id,date,amount\n\x00\x01\x02\x03\xff\xfe\n", "binary data"),
         ("Kunde,Datum,Betrag\nMüller,2024-03-01,12\n".encode("latin-1"), "--encoding"),

@@ -1,0 +1,135 @@
+"""Reading an Excel or OpenDocument workbook export (.xlsx, .xlsm, .xlsb, .xls, .ods) as text.
+
+Several CRMs export to Excel by default (Fxiaoke, Zoho CN, Salesforce reports), and a CSV saved
+again from Excel is where many exports go wrong; so a workbook is read as it is, with
+``python-calamine``. Its cells are typed, and each becomes the text a CSV export of it would
+hold, so that the same mapping, parsers and quarantine apply:
+
+- a number: ``1001`` for a whole one (Excel keeps every number as a float: an id typed as a
+  number must not become ``1001.0``), else its shortest exact decimal (``12.3``, ``0.00001``);
+- a date cell: ``2025-03-04``, a date-time cell ``2025-03-04 13:05:07`` (no day/month order to
+  guess); a time-only cell ``13:05:07``;
+- a true/false cell: ``true`` / ``false``; text as it is; an empty cell is missing.
+
+The header is the first non-empty row; a record's ``line`` is its row number in the sheet (as
+Excel shows it), so a quarantined row can be found there. Wholly empty rows are skipped; a
+value in a column without a header is a structural problem (quarantined, like a CSV line with
+more fields than the header). The sheet read is the one named by the mapping's ``sheet:``, else
+the first sheet that holds anything; the others are named in a note.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.csv_source import EmptyExport, SourceFile, _clean_header, _positional
+from features.mapping import IngestError
+
+#: File name endings read as workbooks.
+WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}
+NO_HEADER = "a value in a column without a header"
+
+
+def is_workbook(path: Path, head: bytes) -> bool:
+    """Whether ``path`` is a workbook: by its ending, or an .xls's signature (a ZIP without a
+    workbook ending is not guessed at: it may be a zipped CSV)."""
+    return path.suffix.lower() in WORKBOOK_SUFFIXES or head.startswith(b"\xd0\xcf\x11\xe0")
+
+
+def read_workbook(path: Path, sheet: str | None = None) -> SourceFile:
+    """One sheet of a workbook with every column as text (module docstring)."""
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+    except (CalamineError, OSError, ValueError) as exc:
+        raise IngestError(f"{path}: not a readable workbook ({exc})") from exc
+    names = list(book.sheet_names)
+    if sheet is not None and sheet not in names:
+        raise IngestError(
+            f"{path}: no sheet {sheet!r} (sheets: {', '.join(map(repr, names))}); "
+            "fix the mapping's sheet:"
+        )
+    chosen, rows, start = None, [], (0, 0)
+    for name in [sheet] if sheet is not None else names:
+        found = book.get_sheet_by_name(name)
+        cells = found.to_python()
+        if any(any(v != "" for v in row) for row in cells):
+            top, left = found.start or (0, 0)
+            chosen, rows, start = name, cells, (int(top), int(left))
+            break
+    if chosen is None:
+        where = f"sheet {sheet!r}" if sheet is not None else "every sheet"
+        raise EmptyExport(f"{path}: {where} is empty; expected a header and at least one row")
+    return _source(path, chosen, names, rows, start)
+
+
+def _source(
+    path: Path, sheet: str, names: list[str], rows: list[list], start: tuple[int, int]
+) -> SourceFile:
+    """The header row, the data rows as text, their sheet row numbers and problems (``start``:
+    the 0-based row and column of the sheet's first used cell, where ``rows`` begin)."""
+    top, left = start
+    first = next(i for i, row in enumerate(rows) if any(v != "" for v in row))
+    header = [_cell_text(v) or "" for v in rows[first]]
+    body = [(top + i + 1, row) for i, row in enumerate(rows) if i > first]
+    body = [(n, row) for n, row in body if any(v != "" for v in row)]
+    if not body:
+        raise EmptyExport(f"{path}: sheet {sheet!r} has a header but no rows")
+    named = [i for i, h in enumerate(header) if h.strip()]
+    unnamed = [i for i, h in enumerate(header) if not h.strip()]
+    columns = {_clean_header(header[i]): [_cell_text(row[i]) for _, row in body] for i in named}
+    if len(columns) < len(named):
+        raise IngestError(
+            f"{path}: sheet {sheet!r} has repeated column names in its header row "
+            f"(row {top + first + 1}); rename them in the sheet"
+        )
+    frame = pd.DataFrame(columns, dtype="string")
+    problems = np.full(len(body), None, dtype=object)
+    for k, (_, row) in enumerate(body):
+        stray = [i for i in unnamed if row[i] != ""]
+        if stray:
+            problems[k] = f"{NO_HEADER} ({_column_letter(left + stray[0])})"
+    lines = np.array([n for n, _ in body], dtype="int64")
+    note = f"sheet {sheet!r}"
+    if len(names) > 1:
+        others = ", ".join(repr(n) for n in names if n != sheet)
+        note += f" (not read: {others}; --sheet or the mapping's sheet: picks another)"
+    return SourceFile(path, frame, problems, lines, notes=[note], kind="workbook")
+
+
+def _cell_text(value: object) -> str | None:
+    """A typed cell as the text a CSV export of it holds (module docstring); None if empty."""
+    if value == "" or value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 2**53:
+            return str(int(value))
+        return _positional(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ", timespec="seconds" if not value.microsecond else "auto")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return str(value.total_seconds())
+    return str(value)
+
+
+def _column_letter(index: int) -> str:
+    """Excel's name of the 0-based column ``index`` (0 -> A, 27 -> AB)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return f"column {letters}"

@@ -1,0 +1,123 @@
+"""Workbook exports (.xlsx and the other formats python-calamine reads) read as the text a CSV
+export of them holds; the fxiaoke_xlsx corpus case runs the whole ingest on one."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import xlsxwriter
+
+from features.csv_source import EmptyExport, read_source
+from features.mapping import IngestError
+
+LIFECYCLE = [sys.executable, "-c", "from lifecycle_cli import app; app()"]
+
+
+def workbook(path: Path, sheets: dict[str, list[tuple[int, int, object]]]) -> Path:
+    """Write cells (row, column, value), 0-based, typed as given, one sheet per key."""
+    wb = xlsxwriter.Workbook(path)
+    stamp = wb.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    for name, cells in sheets.items():
+        sheet = wb.add_worksheet(name)
+        for r, c, value in cells:
+            if isinstance(value, datetime):
+                sheet.write_datetime(r, c, value, stamp)
+            elif isinstance(value, date):
+                sheet.write_datetime(r, c, datetime(value.year, value.month, value.day), stamp)
+            else:
+                sheet.write(r, c, value)
+    wb.close()
+    return path
+
+
+def row(r: int, values: list, c0: int = 0) -> list[tuple[int, int, object]]:
+    return [(r, c0 + i, v) for i, v in enumerate(values) if v is not None]
+
+
+def test_typed_cells_read_as_the_text_of_a_csv_export(tmp_path):
+    cells = row(0, ["customer_id", "ordered_at", "amount", "paid"])
+    cells += row(1, [1001, datetime(2025, 3, 4, 13, 5, 7), 12.3, True])
+    cells += row(2, ["00124", date(2025, 3, 5), 0.00001, False])
+    cells += row(3, [123456789012, "2025-03-06", 1e16, None])
+    source = read_source(workbook(tmp_path / "orders.xlsx", {"Orders": cells}))
+    frame = source.frame
+    # an id typed as a number is not 1001.0; text ids keep their zeros; no exponents
+    assert frame["customer_id"].tolist() == ["1001", "00124", "123456789012"]
+    assert frame["ordered_at"].tolist() == ["2025-03-04 13:05:07", "2025-03-05", "2025-03-06"]
+    assert frame["amount"].tolist() == ["12.3", "0.00001", "10000000000000000"]
+    assert frame["paid"].tolist()[:2] == ["true", "false"] and pd.isna(frame["paid"][2])
+    assert all(str(t) == "string" for t in frame.dtypes)
+    assert source.kind == "workbook" and source.notes == ["sheet 'Orders'"]
+
+
+def test_rows_are_numbered_as_the_sheet_shows_them_and_empty_rows_skipped(tmp_path):
+    # the table starts at B3; row 5 is empty; a value typed beside the table (F6) has no header
+    cells = row(2, ["customer_id", "amount"], c0=1) + row(3, ["a", 1], c0=1)
+    cells += row(5, ["b", 2], c0=1) + [(5, 5, "note")] + row(6, ["c", 3], c0=1)
+    source = read_source(workbook(tmp_path / "t.xlsx", {"S": cells}))
+    assert source.frame["customer_id"].tolist() == ["a", "b", "c"]
+    assert source.lines.tolist() == [4, 6, 7]
+    assert source.problems.tolist() == [
+        None,
+        "a value in a column without a header (column F)",
+        None,
+    ]
+
+
+def test_the_sheet_is_chosen_by_name_else_the_first_that_holds_anything(tmp_path):
+    path = workbook(
+        tmp_path / "book.xlsx",
+        {
+            "Cover": [],
+            "Orders": row(0, ["customer_id"]) + row(1, ["a"]),
+            "Returns": row(0, ["customer_id"]) + row(1, ["b"]) + row(2, ["c"]),
+        },
+    )
+    first = read_source(path)
+    assert first.frame["customer_id"].tolist() == ["a"]
+    assert first.notes == [
+        "sheet 'Orders' (not read: 'Cover', 'Returns'; --sheet or the mapping's sheet: picks "
+        "another)"
+    ]
+    assert read_source(path, sheet="Returns").frame["customer_id"].tolist() == ["b", "c"]
+    with pytest.raises(IngestError, match=r"no sheet 'Orderz' \(sheets: 'Cover', 'Orders'"):
+        read_source(path, sheet="Orderz")
+    with pytest.raises(EmptyExport, match="sheet 'Cover' is empty"):
+        read_source(path, sheet="Cover")
+    header_only = workbook(tmp_path / "h.xlsx", {"S": row(0, ["customer_id", "amount"])})
+    with pytest.raises(EmptyExport, match="has a header but no rows"):
+        read_source(header_only)
+
+
+def test_a_broken_workbook_and_repeated_headers_are_one_line_errors(tmp_path):
+    broken = tmp_path / "orders.xlsx"
+    broken.write_bytes(b"PK\x03\x04" + bytes(100))
+    with pytest.raises(IngestError, match="orders.xlsx: not a readable workbook"):
+        read_source(broken)
+    twice = workbook(tmp_path / "twice.xlsx", {"S": row(0, ["id", "id"]) + row(1, [1, 2])})
+    with pytest.raises(IngestError, match=r"repeated column names in its header row \(row 1\)"):
+        read_source(twice)
+
+
+def test_cli_ingests_a_workbook_sheet_with_quarantine_rows_named_by_sheet_row(tmp_path):
+    cells = row(0, ["Kunde", "Datum", "Betrag"])
+    cells += row(1, ["k1", date(2024, 3, 1), 12.5]) + row(2, ["k2", date(2024, 3, 2), "n/a"])
+    path = workbook(tmp_path / "orders.xlsx", {"Info": row(0, ["exported"]), "Orders": cells})
+    out = tmp_path / "out"
+    args = ["ingest", "--transactions", str(path), "--out", str(out), "--sheet", "Orders"]
+    args += ["--map", "customer_id=Kunde,ordered_at=Datum,amount=Betrag"]
+    args += ["--min-accepted-share", "0"]
+    done = subprocess.run([*LIFECYCLE, *args], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "transactions: 2 rows read (workbook, sheet 'Orders' (not read: 'Info'" in done.stderr
+    assert "[amount is not a number: 1]" in done.stderr
+    written = pd.read_parquet(out / "transactions.parquet")
+    assert written["amount"].tolist() == [12.5]
+    assert written["ordered_at"].tolist() == [pd.Timestamp("2024-03-01")]
+    quarantined = pd.read_parquet(out / "quarantine" / "transactions.parquet")
+    assert quarantined["source_line"].tolist() == [3]  # row 3 of the sheet, as Excel shows it
