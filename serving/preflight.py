@@ -32,6 +32,13 @@ def check_snapshot_file(path: Path) -> None:
     import pyarrow.parquet as pq
 
     name = f"LIFECYCLE_SNAPSHOT={path}"
+    if path.is_dir():
+        raise ServiceConfigError(
+            f"{name}: is a directory (a `lifecycle score --engine spark` snapshot?); the service "
+            "holds its customers in memory and reads the file `lifecycle score` writes: score "
+            "the customers it answers for without --engine spark, and send Spark scores to the "
+            "CRM with `lifecycle export`"
+        )
     if not path.is_file():
         raise ServiceConfigError(
             f"{name}: no such file; run `lifecycle score` and point it at the "

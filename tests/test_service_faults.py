@@ -557,3 +557,15 @@ def test_schemathesis_all_checks_find_no_server_error_and_no_schema_mismatch(ser
     assert selected and tested, run.stdout[-3000:]
     # every route of the document: both scoring routes and the four probes
     assert int(tested.group(1)) == int(selected.group(2)) >= 6, run.stdout[-3000:]
+
+
+def test_a_spark_snapshot_directory_is_refused_with_what_to_do_instead(tmp_path):
+    """A Spark scoring's snapshot is a directory of partitions: the service says it reads the
+    file `lifecycle score` writes, and that Spark scores go to the CRM by export."""
+    from serving.preflight import ServiceConfigError, check_snapshot_file
+
+    spark_snapshot = tmp_path / "scores.snapshot.parquet"
+    (spark_snapshot / "cutoff_day=2025-12-31").mkdir(parents=True)
+    with pytest.raises(ServiceConfigError, match="is a directory") as refused:
+        check_snapshot_file(spark_snapshot)
+    assert "lifecycle export" in str(refused.value) and "\n" not in str(refused.value)
