@@ -113,31 +113,44 @@ def read_source(
     if not path.exists():
         raise IngestError(f"{path}: file does not exist")
     if path.is_dir():
-        raise IngestError(f"{path}: is a directory; expected an export file (CSV or Parquet)")
+        raise IngestError(
+            f"{path}: is a directory; expected an export file (CSV, Parquet or a workbook)"
+        )
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise IngestError(f"{path}: cannot be read ({exc.strerror})") from exc
     if not raw.strip():
         raise EmptyExport(f"{path}: file is empty; expected a header and at least one row")
-    if path.suffix.lower() in PARQUET_SUFFIXES or raw[:4] == b"PAR1":
-        return _read_parquet(path)
+    from features.packed_files import unpack
     from features.workbook_source import is_workbook, read_workbook
 
-    if is_workbook(path, raw[:8]):
-        del raw
-        return read_workbook(path, sheet)
-    _refuse_binary(path, raw)
-    text, used = _decode(path, raw, check_encoding(encoding))
-    del raw  # as large as the text: not kept while the text is parsed
-    source = _parse_text(path, text, normalise_sep(sep))
-    source.encoding = used
+    unpacked = unpack(path, raw)
+    del raw
+    packed, name = unpacked.packed, Path(unpacked.name)
+    if not unpacked.raw.strip():
+        raise EmptyExport(f"{path}: the file packed in it is empty; expected a header and rows")
+    content = unpacked.raw if packed else None  # else Parquet and workbooks read the path
+    if name.suffix.lower() in PARQUET_SUFFIXES or unpacked.raw[:4] == b"PAR1":
+        source = _read_parquet(path, content)
+    elif is_workbook(name.name, unpacked.raw[:8]):
+        source = read_workbook(path, sheet, content)
+    else:
+        _refuse_binary(path, unpacked.raw)
+        text, used = _decode(path, unpacked.raw, check_encoding(encoding))
+        del unpacked, content  # as large as the text: not kept while the text is parsed
+        source = _parse_text(path, text, normalise_sep(sep))
+        source.encoding = used
+    if packed:
+        source.notes.insert(0, f"packed {packed}")
     return source
 
 
-def _read_parquet(path: Path) -> SourceFile:
+def _read_parquet(path: Path, content: bytes | None = None) -> SourceFile:
+    import io
+
     try:
-        frame = pd.read_parquet(path)
+        frame = pd.read_parquet(path if content is None else io.BytesIO(content))
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         raise IngestError(f"{path}: not a readable Parquet file ({exc})") from exc
     for col in frame.columns[[pd.api.types.is_float_dtype(t) for t in frame.dtypes]]:
@@ -161,13 +174,7 @@ def _positional(value: float) -> str:
 def _refuse_binary(path: Path, raw: bytes) -> None:
     head = raw[:8]
     kinds = (
-        (b"\x1f\x8b", "gzip-compressed", "decompress it first (gunzip)"),
-        (
-            b"PK\x03\x04",
-            "a ZIP archive",
-            "if it is a workbook, give it its name ending (.xlsx, .ods), which is read as one; "
-            "else unzip it",
-        ),
+        (b"\x1f\x8b", "gzip-compressed twice", "decompress it first (gunzip)"),
         (b"BZh", "bzip2-compressed", "decompress it first"),
         (b"\xfd7zXZ", "xz-compressed", "decompress it first"),
     )

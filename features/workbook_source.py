@@ -34,18 +34,28 @@ WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}
 NO_HEADER = "a value in a column without a header"
 
 
-def is_workbook(path: Path, head: bytes) -> bool:
-    """Whether ``path`` is a workbook: by its ending, or an .xls's signature (a ZIP without a
-    workbook ending is not guessed at: it may be a zipped CSV)."""
-    return path.suffix.lower() in WORKBOOK_SUFFIXES or head.startswith(b"\xd0\xcf\x11\xe0")
+def is_workbook(name: str, head: bytes) -> bool:
+    """Whether a file named ``name`` starting with ``head`` is a workbook: by its ending, an
+    .xls's signature, or a ZIP archive (``features.packed_files.unpack`` passes on only those
+    that are Office or OpenDocument files)."""
+    return Path(name).suffix.lower() in WORKBOOK_SUFFIXES or head.startswith(
+        (b"\xd0\xcf\x11\xe0", b"PK\x03\x04")
+    )
 
 
-def read_workbook(path: Path, sheet: str | None = None) -> SourceFile:
-    """One sheet of a workbook with every column as text (module docstring)."""
+def read_workbook(path: Path, sheet: str | None = None, content: bytes | None = None) -> SourceFile:
+    """One sheet of a workbook with every column as text (module docstring); ``content``: its
+    bytes when they are not ``path``'s own (unpacked from an archive)."""
+    import io
+
     from python_calamine import CalamineError, CalamineWorkbook
 
     try:
-        book = CalamineWorkbook.from_path(str(path))
+        book = (
+            CalamineWorkbook.from_path(str(path))
+            if content is None
+            else CalamineWorkbook.from_filelike(io.BytesIO(content))
+        )
     except (CalamineError, OSError, ValueError) as exc:
         raise IngestError(f"{path}: not a readable workbook ({exc})") from exc
     names = list(book.sheet_names)

@@ -288,11 +288,11 @@ def test_cli_end_to_end_hubspot_lists_values_that_landed_in_other(tmp_path):
 @pytest.mark.parametrize(
     "content, expected",
     [
-        (b"\x1f\x8b\x08\x00" + bytes(range(256)), "is gzip-compressed"),
+        (b"\x1f\x8b\x08\x00" + bytes(range(256)), "gzip-compressed file that does not decompress"),
         (
             b"PK\x03\x04" + bytes(40),
-            "a ZIP archive, not a CSV text file or Parquet; if it is a workbook, give it its "
-            "name ending (.xlsx, .ods)",
+            "not a whole ZIP archive (File is not a zip file): a cut download? fetch the export "
+            "again",
         ),
         (b"id,date,amount\n\x00\x01\x02\x03\xff\xfe\n", "binary data"),
         ("Kunde,Datum,Betrag\nMüller,2024-03-01,12\n".encode("latin-1"), "--encoding"),
