@@ -448,11 +448,20 @@ def test_an_action_tier_or_reasons_gone_empty_is_resent_as_the_cell_that_clears_
     later["reasons"] = [
         [] if c == cid else r for c, r in zip(later["customer_id"], later["reasons"], strict=True)
     ]
-    second = export_csv(later, "s", mapping, tmp_path / "state", out=tmp_path / "b.csv")
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        second = export_csv(later, "s", mapping, tmp_path / "state", out=tmp_path / "b.csv")
     _, rows = read_export(second.path, name)
     assert [r[mapping.key] for r in rows] == [cid]  # only the changed customer
     assert mapping.null_cell == cell
     assert [rows[0][columns[s]] for s in gone] == [cell] * 3
+    # where the CRM's docs do not say that import clears a field, the export says what to check
+    told = [str(w.message) for w in said if "went empty" in str(w.message)]
+    if mapping.empty_cell_clears:
+        assert told == []
+    else:
+        assert len(told) == 1 and f"check that customer {cid!r} has no" in told[0]
+        assert "recommended_action" in told[0] or columns["recommended_action"] in told[0]
 
 
 def test_an_export_past_the_crms_rows_per_file_is_written_in_parts(

@@ -142,6 +142,23 @@ def _warn_of_ids_excel_changes(ids: list[str], mapping: Mapping) -> None:
         )
 
 
+def _warn_of_fields_to_clear(emptied: dict[str, list[str]], mapping: Mapping) -> None:
+    """Once per export, when fields went empty for some customers and the mapping's import is not
+    documented to clear a field from its ``null_cell``: which, how many, one customer to check."""
+    if not emptied or mapping.empty_cell_clears:
+        return
+    column, ids = max(emptied.items(), key=lambda item: len(item[1]))
+    counts = ", ".join(f"{c} {len(i):,}" for c, i in emptied.items())
+    cell = repr(mapping.null_cell) if mapping.null_cell else "an empty cell"
+    warnings.warn(
+        f"fields went empty since the last export to {mapping.name} ({counts}) and are written "
+        f"as {cell}; whether {mapping.crm}'s import clears a field from it on update is not "
+        f"verified (README, 'empty cell on update'): after this import, check that customer "
+        f"{ids[0]!r} has no {column} in the CRM, else last export's value is still there",
+        stacklevel=3,
+    )
+
+
 def export_csv(
     scores: pd.DataFrame,
     scores_name: str,
@@ -179,6 +196,7 @@ def export_csv(
             write_csv(rows[i * size : (i + 1) * size], mapping, part)
         remove_other_parts(path, paths)
         _warn_of_ids_excel_changes([str(r[mapping.key]) for r in rows], mapping)
+        _warn_of_fields_to_clear(selection.emptied, mapping)
         run = Run(
             selection.run_id,
             "csv",

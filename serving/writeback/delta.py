@@ -106,6 +106,28 @@ def differs(previous: str | None, current: str, mapping: Mapping) -> bool:
     )
 
 
+def emptied(previous: str | None, current: str) -> list[str]:
+    """The columns that held a value in the state ``previous`` and hold none in ``current``
+    (a next action gone, reasons gone): what the import has to clear."""
+    if previous is None:
+        return []
+    try:
+        old, new = json.loads(previous), json.loads(current)
+    except ValueError:
+        return []
+    if not isinstance(old, dict):
+        return []
+    return [
+        column
+        for column, value in new.items()
+        if column not in (FORMATS, "mapping") and _blank(value) and not _blank(old.get(column))
+    ]
+
+
+def _blank(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
 def changed(
     records: Iterable[dict[str, Any]],
     mapping: Mapping,

@@ -166,6 +166,12 @@ class Mapping(_Model):
         description="the CSV cell that clears a field on update (a missing value, an empty "
         "list): '#N/A' for Salesforce, where an empty cell leaves the old value in place",
     )
+    empty_cell_clears: bool | None = Field(
+        None,
+        description="whether the CRM's import clears a field from null_cell on update, as its "
+        "documentation says (sources); unset: not verified, and an export whose fields went "
+        "empty for some customers says to check one of them in the CRM",
+    )
     fields: list[FieldSpec] = Field(min_length=2)
     resend: ResendRule = Field(default_factory=ResendRule)
     opened_in_spreadsheet: bool = Field(

@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Collection
 from collections.abc import Mapping as MappingType
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ class Selection:
     unchanged: int
     rejects: list[Reject]
     gone: list[str]
+    #: column -> ids of the customers sent whose value there went empty (``delta.emptied``)
+    emptied: dict[str, list[str]] = field(default_factory=dict)
 
 
 def load_scores(path: str | Path) -> pd.DataFrame:
@@ -129,4 +131,9 @@ def select(
                     out.write(json_line(line))
         except OSError as exc:
             raise explain(path, exc) from None
-    return Selection(run_id, to_send, len(rendered), unchanged, rejects, gone)
+    emptied: dict[str, list[str]] = {}
+    for record, fp in to_send:
+        key = str(record[mapping.key])
+        for column in delta.emptied(previous.get(key), fp):
+            emptied.setdefault(column, []).append(key)
+    return Selection(run_id, to_send, len(rendered), unchanged, rejects, gone, emptied)
