@@ -133,7 +133,7 @@ def read_source(
     content = unpacked.raw if packed else None  # else Parquet and workbooks read the path
     if name.suffix.lower() in PARQUET_SUFFIXES or unpacked.raw[:4] == b"PAR1":
         source = _read_parquet(path, content)
-    elif is_workbook(name.name, unpacked.raw[:8]):
+    elif is_workbook(unpacked.raw[:8]):
         source = read_workbook(path, sheet, content)
     else:
         _refuse_binary(path, unpacked.raw)

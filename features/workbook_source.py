@@ -26,21 +26,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.csv_source import EmptyExport, SourceFile, _clean_header, _positional
+from features.csv_source import EmptyExport, SourceFile, _clean_header, _positional, _preamble
 from features.mapping import IngestError
 
 #: File name endings read as workbooks.
 WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}
 NO_HEADER = "a value in a column without a header"
+ZIP_SIGNATURE, OLE_SIGNATURE = b"PK\x03\x04", b"\xd0\xcf\x11\xe0"
 
 
-def is_workbook(name: str, head: bytes) -> bool:
-    """Whether a file named ``name`` starting with ``head`` is a workbook: by its ending, an
-    .xls's signature, or a ZIP archive (``features.packed_files.unpack`` passes on only those
-    that are Office or OpenDocument files)."""
-    return Path(name).suffix.lower() in WORKBOOK_SUFFIXES or head.startswith(
-        (b"\xd0\xcf\x11\xe0", b"PK\x03\x04")
-    )
+def is_workbook(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is a workbook, by its content: an .xls's signature,
+    or a ZIP archive (``features.packed_files.unpack`` passes on only those named or made as
+    workbooks). A text file with a workbook ending (the tab-separated or HTML ``.xls`` of many
+    "Export to Excel" buttons) is not one: it is read as text."""
+    return head.startswith((OLE_SIGNATURE, ZIP_SIGNATURE))
 
 
 def read_workbook(path: Path, sheet: str | None = None, content: bytes | None = None) -> SourceFile:
@@ -51,21 +51,25 @@ def read_workbook(path: Path, sheet: str | None = None, content: bytes | None = 
     from python_calamine import CalamineError, CalamineWorkbook
 
     try:
-        book = (
-            CalamineWorkbook.from_path(str(path))
-            if content is None
-            else CalamineWorkbook.from_filelike(io.BytesIO(content))
-        )
+        # by content: an .xlsx saved as .xls is read too
+        if content is not None:
+            book = CalamineWorkbook.from_filelike(io.BytesIO(content))
+        else:
+            with open(path, "rb") as handle:
+                book = CalamineWorkbook.from_filelike(handle)
     except (CalamineError, OSError, ValueError) as exc:
         raise IngestError(f"{path}: not a readable workbook ({exc})") from exc
     names = list(book.sheet_names)
+    hidden = _hidden_sheets(book)
     if sheet is not None and sheet not in names:
         raise IngestError(
             f"{path}: no sheet {sheet!r} (sheets: {', '.join(map(repr, names))}); "
             "fix the mapping's sheet:"
         )
     chosen, rows, start = None, [], (0, 0)
-    for name in [sheet] if sheet is not None else names:
+    # by default a visible sheet first: a hidden one is a lookup list or a macro's scratch
+    order = [n for n in names if n not in hidden] + [n for n in names if n in hidden]
+    for name in [sheet] if sheet is not None else order:
         found = book.get_sheet_by_name(name)
         cells = found.to_python()
         if any(any(v != "" for v in row) for row in cells):
@@ -75,16 +79,35 @@ def read_workbook(path: Path, sheet: str | None = None, content: bytes | None = 
     if chosen is None:
         where = f"sheet {sheet!r}" if sheet is not None else "every sheet"
         raise EmptyExport(f"{path}: {where} is empty; expected a header and at least one row")
-    return _source(path, chosen, names, rows, start)
+    return _source(path, chosen, names, rows, start, hidden)
+
+
+def _hidden_sheets(book) -> set[str]:
+    """The names of the workbook's hidden sheets (none when it does not say)."""
+    try:
+        from python_calamine import SheetVisibleEnum
+
+        return {m.name for m in book.sheets_metadata if m.visible != SheetVisibleEnum.Visible}
+    except (AttributeError, ImportError):  # pragma: no cover - a calamine without metadata
+        return set()
 
 
 def _source(
-    path: Path, sheet: str, names: list[str], rows: list[list], start: tuple[int, int]
+    path: Path,
+    sheet: str,
+    names: list[str],
+    rows: list[list],
+    start: tuple[int, int],
+    hidden: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> SourceFile:
     """The header row, the data rows as text, their sheet row numbers and problems (``start``:
-    the 0-based row and column of the sheet's first used cell, where ``rows`` begin)."""
+    the 0-based row and column of the sheet's first used cell, where ``rows`` begin). Rows of
+    one value each above a header of several (a title such as 客户列表 merged across the top,
+    an "exported at" line) are skipped, as in a CSV export, and said in a note."""
     top, left = start
-    first = next(i for i, row in enumerate(rows) if any(v != "" for v in row))
+    filled = [i for i, row in enumerate(rows) if any(v != "" for v in row)]
+    title = _preamble([[_cell_text(v) or "" for v in rows[i]] for i in filled[:8]])
+    first = filled[title]
     header = [_cell_text(v) or "" for v in rows[first]]
     body = [(top + i + 1, row) for i, row in enumerate(rows) if i > first]
     body = [(n, row) for n, row in body if any(v != "" for v in row)]
@@ -105,11 +128,20 @@ def _source(
         if stray:
             problems[k] = f"{NO_HEADER} ({_column_letter(left + stray[0])})"
     lines = np.array([n for n, _ in body], dtype="int64")
-    note = f"sheet {sheet!r}"
+    note = f"sheet {sheet!r}" + (" (hidden)" if sheet in hidden else "")
     if len(names) > 1:
-        others = ", ".join(repr(n) for n in names if n != sheet)
+        others = ", ".join(
+            repr(n) + (" (hidden)" if n in hidden else "") for n in names if n != sheet
+        )
         note += f" (not read: {others}; --sheet or the mapping's sheet: picks another)"
-    return SourceFile(path, frame, problems, lines, notes=[note], kind="workbook")
+    notes = [note]
+    if title:
+        shown = next(t for v in rows[filled[0]] if (t := _cell_text(v)))
+        notes.append(
+            f"title skipped ({title} single-value rows above the header in row "
+            f"{top + first + 1}, such as {shown.strip()!r})"
+        )
+    return SourceFile(path, frame, problems, lines, notes=notes, kind="workbook")
 
 
 def _cell_text(value: object) -> str | None:

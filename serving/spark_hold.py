@@ -62,11 +62,11 @@ def find_previous(
     Candidates: the scoring ``out`` holds (a whole one, of ``project``), else the one kept in
     ``.previous``; the latest strictly before ``as_of`` and at most ``hold.within_days`` before
     it, of the same churn and CLV model versions."""
-    if config.hold.margin <= 0:
-        return None, None, "tier hold: off"
     in_out = _scoring_at(engine, out, project, snapshot_dir)
-    kept = _scoring_at(engine, previous_path(out), project, None)
     keep = in_out if in_out is not None and in_out[0] < as_of else None
+    if config.hold.margin <= 0:  # the replaced scoring is still kept: a re-run may hold again
+        return None, keep, "tier hold: off"
+    kept = _scoring_at(engine, previous_path(out), project, None)
     found = next((c for c in (in_out, kept) if c is not None and c[0] < as_of), None)
     if found is None:
         return (
@@ -121,20 +121,27 @@ def _scoring_at(
         columns.append(COMPLAINT_COLUMN)
     frame = frame.select(*columns)
     if snapshot_dir is not None and COMPLAINT_COLUMN not in columns:
-        snapshot = _complaints(engine, snapshot_dir)
+        snapshot = _complaints(engine, snapshot_dir, days[-1])
         if snapshot is not None:
             frame = frame.join(snapshot, on="customer_id", how="left")
     return days[-1], frame
 
 
-def _complaints(engine: Engine, snapshot_dir: str) -> Any:
-    """``customer_id`` and ``complaint_30d`` of a scoring's snapshot (None without them)."""
-    fs, where = engine.hadoop_file(snapshot_dir)
+def _complaints(engine: Engine, snapshot_dir: str, day: date) -> Any:
+    """``customer_id`` and ``complaint_30d`` of the snapshot of the scoring of ``day`` (None
+    without them, or when the snapshot beside the scores is of another date: a run killed
+    between publishing its snapshot and its scores; its complaints would hide new ones)."""
+    from pyspark.sql import functions as F
+
+    from features.snapshots import CUTOFF_PARTITION
+
+    fs, where = engine.hadoop_file(f"{snapshot_dir.rstrip('/')}/{CUTOFF_PARTITION}={day}")
     if not fs.exists(where):
         return None
     snapshot = engine.spark.read.parquet(snapshot_dir)
     if COMPLAINT_COLUMN not in snapshot.columns:
         return None
+    snapshot = snapshot.filter(F.col(CUTOFF_PARTITION) == day.isoformat())
     return snapshot.select("customer_id", COMPLAINT_COLUMN).dropDuplicates(["customer_id"])
 
 

@@ -704,6 +704,64 @@ def test_spark_scoring_holds_tiers_as_lifecycle_score_does(spark_engine, tmp_pat
     assert sorted(p.name for p in kept.iterdir() if p.is_dir()) == [f"as_of_day={week}"]
 
 
+@pytest.mark.spark
+def test_spark_hold_keeps_the_scoring_a_run_without_hold_replaces_and_no_other_dates_complaints(
+    spark_engine, tmp_path
+):
+    """A run with the hold off still keeps the scoring it replaces as <out>.previous.parquet (a
+    re-run of its date with the hold on compared with the one before that, 14 days back, and
+    held other customers); and the complaints of the scoring --out holds come from its own
+    date's snapshot, not from a snapshot of another date beside it (a run killed between
+    publishing its snapshot and its scores), whose complaints would hide new ones."""
+    import shutil
+
+    import mlflow
+    from service_fixtures import prepare_store
+
+    from lifecycle_cli import app
+    from serving.action_hold import COMPLAINT_COLUMN
+    from serving.spark_hold import _scoring_at
+    from serving.spark_scoring import snapshot_path
+
+    store = prepare_store(tmp_path / "store", n_customers=600)
+    common = ["--data", str(store.data_dir), "--tracking-uri", store.tracking_uri]
+    common += ["--project", store.project]
+    out = tmp_path / "spark-scores"
+    spark_args = ["score", "--engine", "spark", "--spark-master", "local[2]", *common]
+    spark_args += ["--out", str(out)]
+    off = tmp_path / "off.yaml"
+    off.write_text("hold:\n  margin: 0\n")
+    w2, w1, w0 = (store.as_of - timedelta(days=d) for d in (14, 7, 0))
+    kept, snapshot = tmp_path / "spark-scores.previous.parquet", Path(snapshot_path(out))
+
+    def run(args: list[str]) -> str:
+        try:
+            result = CliRunner().invoke(app, args)
+        finally:
+            mlflow.set_tracking_uri(None)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def kept_days() -> list[str]:
+        return sorted(p.name for p in kept.iterdir() if p.is_dir())
+
+    run([*spark_args, "--as-of", str(w2)])
+    run([*spark_args, "--as-of", str(w1)])
+    shutil.copytree(snapshot, tmp_path / "w1-snapshot")
+    assert kept_days() == [f"as_of_day={w2}"]
+    assert "tier hold: off" in run([*spark_args, "--as-of", str(w0), "--scoring-config", str(off)])
+    assert kept_days() == [f"as_of_day={w1}"]
+    again = run([*spark_args, "--as-of", str(w0)])
+    assert f"customers keep their tier of {w1}" in again, again
+
+    day, frame = _scoring_at(spark_engine, str(out), store.project, str(snapshot))
+    assert day == w0 and COMPLAINT_COLUMN in frame.columns  # its own snapshot: its complaints
+    shutil.rmtree(snapshot)
+    shutil.copytree(tmp_path / "w1-snapshot", snapshot)  # the snapshot of another date
+    day, frame = _scoring_at(spark_engine, str(out), store.project, str(snapshot))
+    assert day == w0 and COMPLAINT_COLUMN not in frame.columns
+
+
 # --- bad environment and input ------------------------------------------------------------------
 
 

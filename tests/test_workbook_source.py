@@ -121,3 +121,54 @@ def test_cli_ingests_a_workbook_sheet_with_quarantine_rows_named_by_sheet_row(tm
     assert written["ordered_at"].tolist() == [pd.Timestamp("2024-03-01")]
     quarantined = pd.read_parquet(out / "quarantine" / "transactions.parquet")
     assert quarantined["source_line"].tolist() == [3]  # row 3 of the sheet, as Excel shows it
+
+
+def test_a_title_above_the_header_is_skipped_as_in_a_csv_export(tmp_path):
+    # Chinese CRM exports: a title (客户列表) merged across the top, an "exported at" line, then
+    # the header; read as the header, every row was quarantined and no mapped column found
+    wb = xlsxwriter.Workbook(tmp_path / "客户.xlsx")
+    sheet = wb.add_worksheet("客户列表")
+    sheet.merge_range(0, 0, 0, 2, "客户列表")
+    sheet.write(1, 0, "导出时间: 2024-03-05 10:00")
+    sheet.write_row(3, 0, ["客户编号", "下单日期", "订单金额"])
+    sheet.write_row(4, 0, ["C1", "2024-03-01", 100])
+    wb.close()
+    source = read_source(tmp_path / "客户.xlsx")
+    assert source.frame.columns.tolist() == ["客户编号", "下单日期", "订单金额"]
+    assert source.frame["客户编号"].tolist() == ["C1"] and source.lines.tolist() == [5]
+    assert source.problems.tolist() == [None]
+    assert source.notes[1] == (
+        "title skipped (2 single-value rows above the header in row 4, such as '客户列表')"
+    )
+
+
+def test_a_hidden_sheet_is_not_read_by_default(tmp_path):
+    wb = xlsxwriter.Workbook(tmp_path / "book.xlsx")
+    lookup = wb.add_worksheet("lookup")
+    lookup.write_row(0, 0, ["code", "name"])
+    lookup.write_row(1, 0, ["A", "x"])
+    lookup.hide()
+    orders = wb.add_worksheet("Orders")
+    orders.write_row(0, 0, ["customer_id"])
+    orders.write_row(1, 0, ["c1"])
+    orders.activate()
+    wb.close()
+    source = read_source(tmp_path / "book.xlsx")
+    assert source.frame["customer_id"].tolist() == ["c1"]
+    assert source.notes == [
+        "sheet 'Orders' (not read: 'lookup' (hidden); --sheet or the mapping's sheet: picks "
+        "another)"
+    ]
+    assert read_source(tmp_path / "book.xlsx", sheet="lookup").frame["code"].tolist() == ["A"]
+
+
+def test_a_text_file_named_xls_is_read_as_text_and_a_renamed_xlsx_as_a_workbook(tmp_path):
+    # "Export to Excel" buttons often write tab-separated text named .xls (read before
+    # workbooks were); an .xlsx renamed .xls is read by its content
+    (tmp_path / "export.xls").write_text("customer_id\tamount\nc1\t12.5\n", encoding="utf-8")
+    text = read_source(tmp_path / "export.xls")
+    assert text.kind == "csv" and text.frame["amount"].tolist() == ["12.5"]
+    book = workbook(tmp_path / "real.xlsx", {"S": row(0, ["customer_id"]) + row(1, ["c1"])})
+    renamed = tmp_path / "renamed.xls"
+    renamed.write_bytes(book.read_bytes())
+    assert read_source(renamed).frame["customer_id"].tolist() == ["c1"]
