@@ -111,6 +111,27 @@ def european_file(decimal: str, sep: str | None) -> bool:
     return decimal == "," or sep == ";"
 
 
+#: Year-month-day dates and times as databases and most exports write them, without an offset:
+#: parsed by pandas' ISO 8601 parser in C rather than shape by shape (10x faster at a million
+#: distinct times); anything else (an offset, a comma fraction, a leap second, ``2024-1-5``)
+#: takes the shapes. Fractions to microseconds only: the parser would switch to nanoseconds,
+#: which cannot hold a 0001-01-01 placeholder.
+_ISO = (
+    r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    r"(?:[ T](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?)?$"
+)
+
+
+def _iso(values: pd.Series) -> np.ndarray:
+    """Which of ``values`` are plain ISO dates or date-times (:data:`_ISO`), by Arrow's regex
+    engine over the whole column at once."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array(values.to_numpy(dtype=object, na_value=None), type=pa.string())
+    return np.asarray(pc.match_substring_regex(text, _ISO).fill_null(False), dtype=bool)
+
+
 def _extract(values: pd.Series) -> tuple[pd.Series, dict[str, pd.DataFrame]]:
     text = values.str.strip()
     kind = pd.Series(pd.NA, index=values.index, dtype="string")
@@ -140,7 +161,7 @@ def detect_order(columns: list[pd.Series], order: str | None, european: bool) ->
     example = None
     for column in columns:
         for distinct in _blocks(pd.Series(column.dropna().unique(), dtype="string")):
-            _, parts = _extract(distinct)
+            _, parts = _extract(distinct[~_iso(distinct)])  # an ISO date has its order
             ab = parts.get("dmy_or_mdy")
             if ab is None or ab.empty:
                 continue
@@ -238,6 +259,14 @@ def _parse_distinct(
     marked = pd.Series(False, index=values.index)
     used: dict[tuple[int, str], int] = {}  # (shape's place in SHAPES, label): values parsed
     for block in _blocks(values):
+        iso = _iso(block)
+        if iso.any():
+            plain = block[iso]
+            stamps = pd.to_datetime(plain.to_numpy(dtype=object), format="ISO8601", errors="coerce")
+            result.loc[plain.index] = np.asarray(stamps, dtype="datetime64[us]")
+            key = (list(SHAPES).index("ymd"), "ymd")
+            used[key] = used.get(key, 0) + int(stamps.notna().sum())
+            block = block[~iso]
         _, parts = _extract(block)
         for name, found in parts.items():
             stamps, label = _assemble(name, found, order)
@@ -325,9 +354,12 @@ def _assemble(
     stamps = pd.to_datetime(assembled, errors="coerce").astype("datetime64[us]")
     stamps = stamps.where(ok)
     if "frac" in found:
-        frac = pd.to_numeric("0." + found["frac"].fillna("0"), errors="coerce").fillna(0.0)
-        # in microseconds: nanoseconds would put a 9999-12-31 placeholder out of range
-        stamps = stamps + pd.to_timedelta(frac, unit="s").astype("timedelta64[us]")
+        # whole microseconds from the digits (0.000065 s as a float is 64.99... us): in
+        # microseconds, since nanoseconds would put a 9999-12-31 placeholder out of range
+        micros = pd.to_numeric(found["frac"].fillna("0").str.ljust(6, "0").str[:6])
+        stamps = stamps + pd.to_timedelta(micros.astype("int64"), unit="us").astype(
+            "timedelta64[us]"
+        )
     if "tz" in found:
         stamps = stamps.where(stamps >= LAST_DAY, stamps - _offsets(found["tz"]))
     return stamps.astype("datetime64[us]"), label

@@ -636,6 +636,40 @@ def test_date_forms(text, expected):
     )
 
 
+def test_plain_iso_dates_parse_as_the_shapes_parse_them(monkeypatch):
+    """The C-speed path for plain ISO dates and times (``features.dates._ISO``) gives what the
+    shape-by-shape parser gives: valid, impossible (Feb 30, hour 24), placeholder (0001-01-01,
+    9999-12-31) and fractional values, random ones too; the description and the day/month
+    order detection are unchanged."""
+    import numpy as np
+
+    from features import dates
+
+    rng = np.random.default_rng(3)
+    stamps = pd.Timestamp("1990-01-01") + pd.to_timedelta(
+        rng.integers(0, 40 * 365 * 86400, 500), "s"
+    )
+    values = [t.strftime("%Y-%m-%d") for t in stamps[:100]]
+    values += [t.strftime("%Y-%m-%d %H:%M:%S") for t in stamps[100:300]]
+    values += [t.strftime("%Y-%m-%dT%H:%M") for t in stamps[300:400]]
+    values += [
+        t.strftime("%Y-%m-%d %H:%M:%S.") + f"{i:06d}"[: 1 + i % 6]
+        for i, t in enumerate(stamps[400:])
+    ]
+    values += ["2024-02-30", "2023-02-29", "2024-02-29", "2024-04-31", "2024-01-01 24:00"]
+    values += ["0001-01-01", "9999-12-31", "9999-12-31 23:59:59", "1900-01-01", "2024-1-5"]
+    values += ["2024-03-05 14:02:60", "2024-03-05T14:02:11Z", "05/03/2024", " 2024-03-05 ", None]
+    column = pd.Series(values, dtype="string")
+    order = dates.detect_order([column], None, False)
+    fast, said = dates.parse_dates(column, order)
+    assert dates._iso(column).sum() >= 500  # the fast path took the plain ones
+    monkeypatch.setattr(dates, "_iso", lambda v: np.zeros(len(v), dtype=bool))
+    assert dates.detect_order([column], None, False) == order
+    slow, said_slow = dates.parse_dates(column, order)
+    pd.testing.assert_series_equal(fast, slow)
+    assert said == said_slow and fast.notna().sum() > 500
+
+
 @pytest.mark.parametrize(
     "values, day_first, guessed",
     [
