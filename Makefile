@@ -32,7 +32,7 @@ TUNED := $(if $(filter 1,$(UPDATE_RESULTS)),experiments/tuned.yaml,reports/resul
 export MPLBACKEND := Agg
 
 .PHONY: help install run test test-fast lint check ingest-cdnow generate features train tune backtest \
-        score monitor retrain serve experiment compare ui optuna-dashboard bench bench-features bench-serve bench-contention bench-load bench-spark bench-reload clean
+        score monitor retrain serve experiment compare ui optuna-dashboard bench bench-features bench-ingest bench-serve bench-contention bench-load bench-spark bench-reload clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -112,6 +112,9 @@ optuna-dashboard: install ## Optuna dashboard of the tuning studies (127.0.0.1:8
 bench-features: install ## Feature build vs a plain DuckDB scan -> reports/results/features.json [UPDATE_RESULTS=1]
 	$(BIN)/python bench/bench_features.py --out $(RESULTS)/features.json
 
+bench-ingest: install ## Ingest of 1M-row exports (ISO, dd/mm/yyyy, a 200k-row workbook) vs reading the CSV -> reports/results/ingest.json (~3 min) [UPDATE_RESULTS=1]
+	$(BIN)/python bench/bench_ingest.py --out $(RESULTS)/ingest.json
+
 bench-serve: install ## Service vs in-process scoring -> reports/results/serve.json (~8 min) [UPDATE_RESULTS=1]
 	$(BIN)/python bench/bench_serve.py --out $(RESULTS)/serve.json
 
@@ -127,7 +130,7 @@ bench-reload: install ## Service hot reload of a newer scoring at 20,000 custome
 bench-contention: install ## A LightGBM fit quiet vs beside a busy core, OpenMP threads sleeping vs spinning -> reports/results/contention.json (~3 min) [UPDATE_RESULTS=1]
 	$(BIN)/python bench/bench_contention.py --out $(RESULTS)/contention.json
 
-bench: bench-features bench-serve bench-contention ## All benchmarks
+bench: bench-features bench-ingest bench-serve bench-contention ## All benchmarks
 
 clean: ## Remove generated data, MLflow store and caches (keeps .venv)
 	rm -rf data mlflow.db optuna.db reports .pytest_cache

@@ -125,11 +125,43 @@ _ISO = (
 def _iso(values: pd.Series) -> np.ndarray:
     """Which of ``values`` are plain ISO dates or date-times (:data:`_ISO`), by Arrow's regex
     engine over the whole column at once."""
+    import pyarrow.compute as pc
+
+    return np.asarray(pc.match_substring_regex(_arrow(values), _ISO).fill_null(False), dtype=bool)
+
+
+#: ``dd/mm/yyyy`` or ``mm/dd/yyyy`` (``-`` or ``.`` too), optionally with ``HH:MM[:SS]`` after a
+#: space or ``T``: the plain part of the ``dmy_or_mdy`` shape, cut by Arrow's regex engine (RE2,
+#: in C++) instead of pandas' per-value ``str.extract``; AM/PM, offsets and fractions take the
+#: shape.
+_DAY_MONTH = (
+    r"^(?P<a>\d{1,2})[-/.](?P<b>\d{1,2})[-/.](?P<y>\d{4}|\d{2})"
+    r"(?:[ T](?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?$"
+)
+
+
+def _day_month(values: pd.Series) -> tuple[np.ndarray, pd.DataFrame]:
+    """Which of ``values`` are plain day/month dates (:data:`_DAY_MONTH`), and their parts as
+    ``_extract`` gives them for the ``dmy_or_mdy`` shape (absent parts missing)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    text = pa.array(values.to_numpy(dtype=object, na_value=None), type=pa.string())
-    return np.asarray(pc.match_substring_regex(text, _ISO).fill_null(False), dtype=bool)
+    text = _arrow(values)
+    hit = np.asarray(pc.match_substring_regex(text, _DAY_MONTH).fill_null(False), dtype=bool)
+    if not hit.any():
+        return hit, pd.DataFrame()
+    parts = pc.extract_regex(text.filter(pa.array(hit)), _DAY_MONTH)
+    found = pd.DataFrame(
+        {name: parts.field(name).to_numpy(zero_copy_only=False) for name in "abyHMS"},
+        index=values.index[hit],
+    ).astype("string")
+    return hit, found.mask(found == "")  # an optional part that is absent: missing
+
+
+def _arrow(values: pd.Series):
+    import pyarrow as pa
+
+    return pa.array(values.to_numpy(dtype=object, na_value=None), type=pa.string())
 
 
 def _extract(values: pd.Series) -> tuple[pd.Series, dict[str, pd.DataFrame]]:
@@ -161,14 +193,15 @@ def detect_order(columns: list[pd.Series], order: str | None, european: bool) ->
     example = None
     for column in columns:
         for distinct in _blocks(pd.Series(column.dropna().unique(), dtype="string")):
-            _, parts = _extract(distinct[~_iso(distinct)])  # an ISO date has its order
-            ab = parts.get("dmy_or_mdy")
-            if ab is None or ab.empty:
-                continue
-            a, b = ab["a"].astype(int), ab["b"].astype(int)
-            day_votes += int((a > 12).sum())
-            month_votes += int((b > 12).sum())
-            example = example or str(distinct.loc[ab.index[0]])
+            plain, found = _day_month(distinct)
+            _, parts = _extract(distinct[~_iso(distinct) & ~plain])  # an ISO date has its order
+            for ab in (found, parts.get("dmy_or_mdy")):
+                if ab is None or ab.empty:
+                    continue
+                a, b = ab["a"].astype(int), ab["b"].astype(int)
+                day_votes += int((a > 12).sum())
+                month_votes += int((b > 12).sum())
+                example = example or str(distinct.loc[ab.index[0]])
     if day_votes or month_votes:
         day_first = day_votes >= month_votes
         place = "first" if day_first else "second"  # the part above 12 is the day either way
@@ -267,6 +300,13 @@ def _parse_distinct(
             key = (list(SHAPES).index("ymd"), "ymd")
             used[key] = used.get(key, 0) + int(stamps.notna().sum())
             block = block[~iso]
+        plain, found = _day_month(block)
+        if plain.any():
+            stamps, label = _assemble("dmy_or_mdy", found, order)
+            result.loc[stamps.index] = stamps
+            key = (list(SHAPES).index("dmy_or_mdy"), str(label))
+            used[key] = used.get(key, 0) + int(stamps.notna().sum())
+            block = block[~plain]
         _, parts = _extract(block)
         for name, found in parts.items():
             stamps, label = _assemble(name, found, order)

@@ -658,16 +658,23 @@ def test_plain_iso_dates_parse_as_the_shapes_parse_them(monkeypatch):
     ]
     values += ["2024-02-30", "2023-02-29", "2024-02-29", "2024-04-31", "2024-01-01 24:00"]
     values += ["0001-01-01", "9999-12-31", "9999-12-31 23:59:59", "1900-01-01", "2024-1-5"]
-    values += ["2024-03-05 14:02:60", "2024-03-05T14:02:11Z", "05/03/2024", " 2024-03-05 ", None]
+    values += ["2024-03-05 14:02:60", "2024-03-05T14:02:11Z", " 2024-03-05 ", None]
+    # day/month first: plain ones, impossible ones, two-digit years, and ones for the shapes
+    values += [t.strftime("%d/%m/%Y %H:%M") for t in stamps[:100]]
+    values += [t.strftime("%d.%m.%y") for t in stamps[100:150]]
+    values += ["31/02/2024", "13/13/2024", "05/03/2024 24:00", "05/03/2024 2:02 PM", "5-3-2024"]
+    values += ["05/03/2024 14:02:11+01:00", "05/03/2024T14:02", "05/03/2024 14:02:11.5"]
     column = pd.Series(values, dtype="string")
     order = dates.detect_order([column], None, False)
     fast, said = dates.parse_dates(column, order)
-    assert dates._iso(column).sum() >= 500  # the fast path took the plain ones
+    assert dates._iso(column).sum() >= 500  # the fast paths took the plain ones
+    assert dates._day_month(column)[0].sum() >= 150
     monkeypatch.setattr(dates, "_iso", lambda v: np.zeros(len(v), dtype=bool))
+    monkeypatch.setattr(dates, "_day_month", lambda v: (np.zeros(len(v), bool), pd.DataFrame()))
     assert dates.detect_order([column], None, False) == order
     slow, said_slow = dates.parse_dates(column, order)
     pd.testing.assert_series_equal(fast, slow)
-    assert said == said_slow and fast.notna().sum() > 500
+    assert said == said_slow and fast.notna().sum() > 650
 
 
 @pytest.mark.parametrize(
