@@ -69,6 +69,7 @@ class SourceFile:
     sep: str | None = None
     notes: list[str] = field(default_factory=list)
     kind: str = "csv"  # or "parquet", "workbook" (``features.workbook_source``)
+    warnings: list[str] = field(default_factory=list)  # said with the table's report
     _raw_lines: Sequence[str] = field(default_factory=list, repr=False)
     _record_spans: np.ndarray | list = field(default_factory=list, repr=False)  # (n, 2)
 

@@ -387,6 +387,7 @@ def _build_table(
     for note in source.notes:
         key, _, text = note.partition(" ")
         report.formats[key] = text
+    report.warnings.extend(source.warnings)
     check = _Validator(len(frame))
     for reason in pd.unique(source.problems[pd.notna(source.problems)]):
         check.flag(source.problems == reason, str(reason))

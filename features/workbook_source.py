@@ -9,7 +9,9 @@ hold, so that the same mapping, parsers and quarantine apply:
   number must not become ``1001.0``), else its shortest exact decimal (``12.3``, ``0.00001``);
 - a date cell: ``2025-03-04``, a date-time cell ``2025-03-04 13:05:07`` (no day/month order to
   guess); a time-only cell ``13:05:07``;
-- a true/false cell: ``true`` / ``false``; text as it is; an empty cell is missing.
+- a true/false cell: ``true`` / ``false``; text as it is; an empty cell is missing, and so is
+  a formula's error (``#N/A``, ``#DIV/0!``: python-calamine gives no error text);
+- a whole number of more than 15 digits is warned of: Excel rounded it (an id typed as a number).
 
 The header is the first non-empty row; a record's ``line`` is its row number in the sheet (as
 Excel shows it), so a quarantined row can be found there. Wholly empty rows are skipped; a
@@ -141,7 +143,34 @@ def _source(
             f"title skipped ({title} single-value rows above the header in row "
             f"{top + first + 1}, such as {shown.strip()!r})"
         )
-    return SourceFile(path, frame, problems, lines, notes=notes, kind="workbook")
+    said = [_rounded_numbers(header[i].strip(), [row[i] for _, row in body]) for i in named]
+    warnings = [w for w in said if w]
+    return SourceFile(path, frame, problems, lines, notes=notes, kind="workbook", warnings=warnings)
+
+
+#: Excel keeps 15 significant digits: a longer number typed into a cell lost the rest.
+_EXACT_DIGITS = 15
+
+
+def _rounded_numbers(column: str, cells: list) -> str | None:
+    """A warning when number cells of ``column`` have more digits than Excel keeps (an id typed
+    as a number, 123456789012345678, is stored as 123456789012345700): the file holds the
+    rounded number, and ids that differed only past the 15th digit became one."""
+    long = [
+        v
+        for v in cells
+        if isinstance(v, float | int)
+        and not isinstance(v, bool)
+        and abs(v) >= 10**_EXACT_DIGITS
+        and float(v).is_integer()
+    ]
+    if not long:
+        return None
+    return (
+        f"column {column!r}: {len(long):,} numbers of more than {_EXACT_DIGITS} digits (e.g. "
+        f"{_cell_text(long[0])}), which Excel stores rounded to {_EXACT_DIGITS} digits: if these "
+        "are ids, their last digits are lost; export the column as text"
+    )
 
 
 def _cell_text(value: object) -> str | None:

@@ -172,3 +172,21 @@ def test_a_text_file_named_xls_is_read_as_text_and_a_renamed_xlsx_as_a_workbook(
     renamed = tmp_path / "renamed.xls"
     renamed.write_bytes(book.read_bytes())
     assert read_source(renamed).frame["customer_id"].tolist() == ["c1"]
+
+
+def test_numbers_longer_than_excel_keeps_are_warned_of(tmp_path):
+    """An id typed as a number past 15 digits is stored rounded by Excel: the ingest reads what
+    the file holds and says that its last digits are lost."""
+    cells = row(0, ["Customer ID", "amount"])
+    cells += (
+        row(1, [123456789012345678, 5]) + row(2, [12345, 6]) + row(3, ["123456789012345678", 7])
+    )
+    source = read_source(workbook(tmp_path / "ids.xlsx", {"S": cells}))
+    assert source.frame["Customer ID"].tolist() == [
+        "123456789012345700",  # what the file stores (15 digits): the last ones are gone
+        "12345",
+        "123456789012345678",  # typed as text: kept
+    ]
+    assert len(source.warnings) == 1
+    assert source.warnings[0].startswith("column 'Customer ID': 1 numbers of more than 15 digits")
+    assert "export the column as text" in source.warnings[0]
