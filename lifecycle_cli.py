@@ -5,10 +5,12 @@ Imports of heavy libraries happen inside the commands, so ``lifecycle --help`` i
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import sys
+import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,8 +33,12 @@ class _OneLineUserErrors(TyperGroup):
     stderr and exit code 2, never a traceback. ``LIFECYCLE_DEBUG=1`` shows the traceback."""
 
     def invoke(self, ctx):
-        # MLflow announces creating and migrating its store tables on every new store: noise here.
-        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+        # MLflow announces creating and migrating its store tables on every new store: noise here;
+        # and it logs every database error it re-raises (a full disk: ~90 lines of SQL and
+        # traceback) before the one line below says what happened (LIFECYCLE_DEBUG=1: both).
+        debug = os.environ.get("LIFECYCLE_DEBUG") == "1"
+        level = logging.WARNING if debug else logging.CRITICAL
+        logging.getLogger("mlflow.store.db.utils").setLevel(level)
         warnings.showwarning = _show_warning
         try:
             return super().invoke(ctx)
@@ -75,15 +81,16 @@ def _user_error(exc: BaseException) -> str | None:
         message = f"not valid YAML: {exc}"
     elif isinstance(exc, (KeyError, IndexError)):  # LookupErrors that are bugs, not user errors
         return None
+    elif (full := _disk_full(exc)) is not None:  # before OSError: MLflow's do not name a path
+        message = (
+            f"the disk of the MLflow store {_store_place()} is full ({full}): free space where "
+            "mlflow.db and mlruns/ live, then run again (the champion is unchanged; a run cut "
+            "short is marked FAILED, at the latest by the next `lifecycle train`)"
+        )
     elif isinstance(exc, (ConfigError, PlanError, IngestError, BundleError, LookupError, OSError)):
         message = str(exc)
     elif (damaged := _damaged_data(exc)) is not None:
         message = damaged
-    elif _disk_full(exc):
-        message = (
-            "the MLflow store's disk is full: free space where mlflow.db and mlruns/ live, then "
-            f"run again (the run is marked FAILED, the champion unchanged) [{_first_line(exc)}]"
-        )
     elif (broken := _in_chain(exc, DAMAGED_SQLITE)) is not None:
         message = (
             f"a SQLite database this command uses is damaged ({broken}): restore it from a "
@@ -149,14 +156,42 @@ def _damaged_data(exc: BaseException) -> str | None:
     return f"reading the data failed: {first} (a damaged Parquet file? write it again and re-run)"
 
 
-def _disk_full(exc: BaseException) -> bool:
-    """An MLflow error whose cause is a full disk (its SQLite store's, in any wrapper)."""
+def _disk_full(exc: BaseException) -> str | None:
+    """What a full disk of the MLflow store said: an MLflow error caused by one (its SQLite
+    store's, in any wrapper), or an ENOSPC that MLflow's artifact store raised without naming
+    the file (an OSError naming its file says where itself); None for anything else."""
     from mlflow.exceptions import MlflowException
 
-    if not isinstance(exc, MlflowException):  # e.g. typer's Exit after a handled disk error
-        return False
-    full = ("database or disk is full", "No space left on device", "disk I/O error")
-    return _in_chain(exc, full) is not None
+    if isinstance(exc, MlflowException):  # not e.g. typer's Exit after a handled disk error
+        return _in_chain(
+            exc, ("database or disk is full", "No space left on device", "disk I/O error")
+        )
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and exc.filename is None:
+        frames = traceback.extract_tb(exc.__traceback__)
+        if any(f"{os.sep}mlflow{os.sep}" in frame.filename for frame in frames):
+            return exc.strerror or "No space left on device"
+    return None
+
+
+#: The MLflow stores the command named (--tracking-uri or its config's), newest last.
+_STORES: list[str] = []
+
+
+def _tracking_store(value: str | None) -> str | None:
+    """Option callback: remember the store, for a message about its disk."""
+    if value:
+        _STORES.append(value)
+    return value
+
+
+def _store_place() -> str:
+    """Where the command's MLflow store lives, for a message: the SQLite file's folder."""
+    from training.registry import sqlite_store
+
+    if not _STORES:
+        return "(sqlite:///mlflow.db unless --tracking-uri says otherwise)"
+    path = sqlite_store(_STORES[-1])
+    return f"in {os.path.abspath(path.parent)}" if path is not None else _STORES[-1]
 
 
 app = typer.Typer(
@@ -690,6 +725,7 @@ TrackingUriOption = Annotated[
     typer.Option(
         "--tracking-uri",
         envvar="MLFLOW_TRACKING_URI",
+        callback=_tracking_store,
         help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).",
     ),
 ]
@@ -697,6 +733,7 @@ ConfigTrackingUriOption = Annotated[
     str | None,
     typer.Option(
         "--tracking-uri",
+        callback=_tracking_store,
         help="MLflow tracking URI (default: the config's tracking.tracking_uri, else "
         "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).",
     ),
@@ -735,6 +772,7 @@ def _load(
     cfg = load_config(config)
     if tracking_uri := _store(cfg, tracking_uri):
         cfg = cfg.model_copy(update={"tracking": moved_to(cfg.tracking, tracking_uri)})
+    _tracking_store(cfg.tracking.tracking_uri)  # the store a full disk's message names
     data_dir = data or cfg.data
     if data_dir is None:
         _fail(f"{config}: no data directory: pass --data or set 'data:' in the config")

@@ -519,7 +519,7 @@ def test_a_full_disk_under_the_mlflow_store_is_one_line():
 
     full = MlflowException("(sqlite3.OperationalError) database or disk is full\n[SQL: INSERT ...]")
     message = _user_error(full)
-    assert message and message.startswith("the MLflow store's disk is full") and "\n" not in message
+    assert message and message.startswith("the disk of the MLflow store ") and "\n" not in message
     assert _user_error(MlflowException("some bug")) is None  # other MLflow errors stay tracebacks
     import typer
 

@@ -211,3 +211,77 @@ def test_two_trainings_at_once_decide_one_after_the_other(store):
     assert all(
         client.get_model_version(pair_model_name("race"), v).tags.get("promotion") for v in versions
     )
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 6 MiB tmpfs at ``tmp_path / "disk"`` (skipped where mounting is not allowed)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(disk)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        # lazy: this process may still hold the SQLite store open (MLflow caches its engine)
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)
+
+
+def _fill(disk: Path, leave: int) -> Path:
+    """A file taking all the free space of ``disk`` but ``leave`` bytes."""
+    filler = disk / "filler"
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    with filler.open("wb") as out:
+        out.write(b"\0" * max(free - leave, 0))
+    return filler
+
+
+def test_a_full_store_disk_is_one_line_naming_it_and_the_champion_stays(store, small_disk):
+    """A training whose MLflow store fills up -- in its SQLite database (a few KiB free) or while
+    writing the run's artifacts (more free) -- stops with one line naming the store's folder,
+    without MLflow's logged SQL and traceback; the champion stays and loads, and the next
+    training with space promotes."""
+    uri = f"sqlite:///{small_disk / 'store' / 'mlflow.db'}"
+    config = small_disk.parent / "full.yaml"
+    config.write_text(
+        (store / "small.yaml").read_text().split("tracking:")[0]
+        + f"tracking:\n  tracking_uri: {uri}\n"
+    )
+
+    def train(seed: int) -> subprocess.CompletedProcess:
+        seeded = small_disk.parent / f"full-{seed}.yaml"
+        seeded.write_text(config.read_text() + f"seed: {seed}\n")
+        return subprocess.run(
+            [str(LIFECYCLE), "train", "--config", str(seeded), "--data", str(store / "shop")],
+            cwd=small_disk.parent,
+            capture_output=True,
+            text=True,
+            env={k: v for k, v in os.environ.items() if k != "LIFECYCLE_DEBUG"},
+            timeout=600,
+        )
+
+    first = train(1)
+    assert first.returncode == 0, first.stderr[-3000:]
+    client = MlflowClient(tracking_uri=uri)
+    champion = load_champions(uri, "shop").version
+    artifacts = sum(
+        f.stat().st_size for f in (small_disk / "store" / "mlruns").rglob("*") if f.is_file()
+    )
+    for seed, leave in ((2, 8 * 1024), (3, artifacts // 3)):
+        filler = _fill(small_disk, leave)
+        failed = train(seed)
+        filler.unlink()
+        assert failed.returncode == 2, failed.stderr[-3000:]
+        last = failed.stderr.strip().splitlines()[-1]
+        assert last.startswith(
+            f"error: the disk of the MLflow store in {small_disk / 'store'} is full"
+        )
+        assert "Traceback" not in failed.stderr and "[SQL:" not in failed.stderr
+        _assert_consistent_champion(uri, client, "shop", champion)
+    assert train(4).returncode == 0
+    assert load_champions(uri, "shop").version != champion
