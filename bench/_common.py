@@ -63,6 +63,46 @@ def feature_payload(rows: pd.DataFrame) -> list[dict]:
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
+def run_measured(command: list[str], env: dict[str, str], what: str) -> dict:
+    """Run ``command`` (``env`` on top of this one's) from the repository root: its stdout, wall
+    time and the peak RSS of its process tree (a Spark driver's JVM included), sampled every
+    50 ms. Its stderr (progress lines) goes to this one's. A failure stops the benchmark, naming
+    ``what``."""
+    import subprocess
+    import threading
+
+    import psutil
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        env={**os.environ, **env},
+        text=True,
+        cwd=ROOT,
+    )
+    peak = [0]
+
+    def sample() -> None:
+        parent = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                procs = [parent, *parent.children(recursive=True)]
+                peak[0] = max(peak[0], sum(p.memory_info().rss for p in procs))
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    stdout, _ = proc.communicate()
+    seconds = time.perf_counter() - start
+    watcher.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"{what} failed (exit {proc.returncode})")
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak[0] / 2**20), "stdout": stdout}
+
+
 def write_results(out: Path, results: dict, started: float, table: Callable[[dict], str]) -> dict:
     """Record the run's seconds, write ``results`` as JSON to ``out`` and print its table."""
     results["seconds"] = time.perf_counter() - started

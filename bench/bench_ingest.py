@@ -24,19 +24,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from bench._common import DATA_ROOT, ROOT, log, machine, write_results  # noqa: E402
+from bench._common import DATA_ROOT, ROOT, log, machine, run_measured, write_results  # noqa: E402
 
 MAP = (
     "customer_id=Customer,signup_at=Created,order_id=Order ID,ordered_at=Order Date,"
@@ -113,36 +110,12 @@ def commands(folder: Path, scratch: Path) -> dict[str, list[str]]:
     }
 
 
-def timed(command: list[str], out: Path) -> tuple[float, float]:
+def timed(command: list[str], out: Path, kind: str) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one run of ``command`` (``--out`` added for ingest)."""
     if "ingest" in command:
         command = [*command, "--out", str(out)]
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    peak = 0.0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        handle = psutil.Process(process.pid)
-        while not done.is_set():
-            try:
-                peak = max(peak, handle.memory_info().rss / 2**20)
-            except psutil.Error:
-                break
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, err = process.communicate()
-    seconds = time.perf_counter() - start
-    done.set()
-    sampler.join()
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[:4])} ... failed: {err[-2000:]}")
-    return seconds, peak
+    run = run_measured(command, {}, kind)
+    return run["seconds"], run["peak_rss_mb"]
 
 
 def table(results: dict) -> str:
@@ -175,7 +148,7 @@ def main() -> None:
     runs: dict[str, list[tuple[float, float]]] = {}
     for round_ in range(1, args.repeat + 1):
         for kind, command in commands(folder, scratch).items():
-            seconds, peak = timed(command, scratch)
+            seconds, peak = timed(command, scratch, kind)
             runs.setdefault(kind, []).append((seconds, peak))
             log(f"round {round_}/{args.repeat}: {kind} {seconds:.2f} s, {peak:.0f} MB")
     kinds = {

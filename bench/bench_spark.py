@@ -35,9 +35,7 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -45,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from bench._common import ensure_data, log, machine  # noqa: E402 -- after the sys.path line above
+from bench._common import ensure_data, log, machine, run_measured  # noqa: E402 -- after the sys.path line above
 from features.atomic_file import write_text_atomic  # noqa: E402
 
 DATA_ROOT = ROOT / "bench" / "data"  # --data-root
@@ -208,7 +206,9 @@ def train_sampled(root: Path, n_customers: int, seed: int, fraction: float) -> d
     if not Path(command[0]).exists():
         command[:1] = [sys.executable, str(ROOT / "lifecycle_cli.py")]
     run = run_measured(
-        command, {"PYSPARK_SUBMIT_ARGS": TRAIN_SUBMIT_ARGS}, what=f"train at {fraction:.0%}"
+        command,
+        {"PYSPARK_PYTHON": sys.executable, "PYSPARK_SUBMIT_ARGS": TRAIN_SUBMIT_ARGS},
+        what=f"train at {fraction:.0%}",
     )
     run_id = next(
         line.split()[1] for line in run.pop("stdout").splitlines() if line.startswith("run ")
@@ -270,7 +270,7 @@ def measure(kind: str, data: Path, tracking_uri: str, scratch: Path) -> dict:
         f"print(json.dumps(run_kind({kind!r}, Path({str(data)!r}), Path({str(out)!r}), "
         f"{tracking_uri!r})))"
     )
-    run = run_measured([sys.executable, "-c", code], {}, what=kind)
+    run = run_measured([sys.executable, "-c", code], {"PYSPARK_PYTHON": sys.executable}, kind)
     return {
         "seconds": run["seconds"],
         "rows_out": int(run["stdout"].strip().splitlines()[-1]),
@@ -289,35 +289,6 @@ def summarize(runs: list[dict], input_rows: int) -> dict:
         "input_rows_per_s": round(input_rows / median),
         "runs_s": [run["seconds"] for run in runs],
     }
-
-
-def run_measured(command: list[str], env: dict[str, str], what: str) -> dict:
-    """Run ``command``; its stdout, wall time and peak RSS of its process tree (driver + JVM)."""
-    import psutil
-
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, **env}
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, env=env, text=True, cwd=ROOT)
-    peak = [0]
-
-    def sample() -> None:
-        parent = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            try:
-                procs = [parent, *parent.children(recursive=True)]
-                peak[0] = max(peak[0], sum(p.memory_info().rss for p in procs))
-            except psutil.Error:
-                pass
-            time.sleep(0.05)
-
-    watcher = threading.Thread(target=sample, daemon=True)
-    watcher.start()
-    stdout, _ = proc.communicate()
-    seconds = time.perf_counter() - start
-    watcher.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"{what} failed (exit {proc.returncode})")
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak[0] / 2**20), "stdout": stdout}
 
 
 def main() -> None:

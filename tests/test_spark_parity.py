@@ -653,6 +653,20 @@ def test_spark_scores_equal_lifecycle_score(spark_engine, tmp_path, monkeypatch)
     assert cut.exit_code == 2 and "incomplete Spark score directory" in cut.output, cut.output
 
 
+def _cli_ok(args: list[str]) -> str:
+    """The output of a ``lifecycle`` command that must succeed (MLflow's URI reset after it)."""
+    import mlflow
+
+    from lifecycle_cli import app
+
+    try:
+        result = CliRunner().invoke(app, args)
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
 @pytest.mark.spark
 def test_spark_scoring_holds_tiers_as_lifecycle_score_does(spark_engine, tmp_path):
     """Two weekly scorings on Spark keep the tiers ``lifecycle score`` keeps with its score
@@ -660,10 +674,8 @@ def test_spark_scoring_holds_tiers_as_lifecycle_score_does(spark_engine, tmp_pat
     a date compares with the scoring before it (kept as <out>.previous.parquet)."""
     import re
 
-    import mlflow
     from service_fixtures import prepare_store
 
-    from lifecycle_cli import app
     from serving.spark_scoring import read_scores
 
     store = prepare_store(tmp_path / "store", n_customers=600)
@@ -673,32 +685,24 @@ def test_spark_scoring_holds_tiers_as_lifecycle_score_does(spark_engine, tmp_pat
     spark_out = tmp_path / "spark-scores"
     week = store.as_of - timedelta(days=7)
 
-    def run(args: list[str]) -> str:
-        try:
-            result = CliRunner().invoke(app, args)
-        finally:
-            mlflow.set_tracking_uri(None)
-        assert result.exit_code == 0, result.output
-        return result.output
-
     def held(output: str) -> int:
         return int(re.search(r"tier hold: ([\d,]+) customers keep", output)[1].replace(",", ""))
 
     duck_out = tmp_path / "duck.parquet"
     for day in (week, store.as_of):
-        said = run(["score", *common, "--as-of", str(day), "--out", str(duck_out)])
+        said = _cli_ok(["score", *common, "--as-of", str(day), "--out", str(duck_out)])
     duck_held = held(said)
     duck = pd.read_parquet(duck_out).sort_values("customer_id", ignore_index=True)
 
-    first = run([*spark_args, "--as-of", str(week), "--out", str(spark_out)])
+    first = _cli_ok([*spark_args, "--as-of", str(week), "--out", str(spark_out)])
     assert f"tier hold: no earlier scoring of {store.project} in {spark_out}" in first
-    second = run([*spark_args, "--as-of", str(store.as_of), "--out", str(spark_out)])
+    second = _cli_ok([*spark_args, "--as-of", str(store.as_of), "--out", str(spark_out)])
     assert duck_held > 0 and held(second) == duck_held, second
     assert_equal_tables(duck, read_scores(spark_out)[list(duck.columns)])
     kept = tmp_path / "spark-scores.previous.parquet"
     assert sorted(p.name for p in kept.iterdir() if p.is_dir()) == [f"as_of_day={week}"]
     # a re-run of the date compares with the week before, not with itself
-    again = run([*spark_args, "--as-of", str(store.as_of), "--out", str(spark_out)])
+    again = _cli_ok([*spark_args, "--as-of", str(store.as_of), "--out", str(spark_out)])
     assert held(again) == duck_held
     assert_equal_tables(duck, read_scores(spark_out)[list(duck.columns)])
     assert sorted(p.name for p in kept.iterdir() if p.is_dir()) == [f"as_of_day={week}"]
@@ -715,10 +719,8 @@ def test_spark_hold_keeps_the_scoring_a_run_without_hold_replaces_and_no_other_d
     publishing its snapshot and its scores), whose complaints would hide new ones."""
     import shutil
 
-    import mlflow
     from service_fixtures import prepare_store
 
-    from lifecycle_cli import app
     from serving.action_hold import COMPLAINT_COLUMN
     from serving.spark_hold import _scoring_at
     from serving.spark_scoring import snapshot_path
@@ -734,24 +736,18 @@ def test_spark_hold_keeps_the_scoring_a_run_without_hold_replaces_and_no_other_d
     w2, w1, w0 = (store.as_of - timedelta(days=d) for d in (14, 7, 0))
     kept, snapshot = tmp_path / "spark-scores.previous.parquet", Path(snapshot_path(out))
 
-    def run(args: list[str]) -> str:
-        try:
-            result = CliRunner().invoke(app, args)
-        finally:
-            mlflow.set_tracking_uri(None)
-        assert result.exit_code == 0, result.output
-        return result.output
-
     def kept_days() -> list[str]:
         return sorted(p.name for p in kept.iterdir() if p.is_dir())
 
-    run([*spark_args, "--as-of", str(w2)])
-    run([*spark_args, "--as-of", str(w1)])
+    _cli_ok([*spark_args, "--as-of", str(w2)])
+    _cli_ok([*spark_args, "--as-of", str(w1)])
     shutil.copytree(snapshot, tmp_path / "w1-snapshot")
     assert kept_days() == [f"as_of_day={w2}"]
-    assert "tier hold: off" in run([*spark_args, "--as-of", str(w0), "--scoring-config", str(off)])
+    assert "tier hold: off" in _cli_ok(
+        [*spark_args, "--as-of", str(w0), "--scoring-config", str(off)]
+    )
     assert kept_days() == [f"as_of_day={w1}"]
-    again = run([*spark_args, "--as-of", str(w0)])
+    again = _cli_ok([*spark_args, "--as-of", str(w0)])
     assert f"customers keep their tier of {w1}" in again, again
 
     day, frame = _scoring_at(spark_engine, str(out), store.project, str(snapshot))
