@@ -96,6 +96,7 @@ from serving.schemas import (
     ScoreIdsRequest,
     ScoreResult,
 )
+from serving.score_table import ScoreTable
 from serving.scoring import score_records
 from serving.scoring_watch import ScoringWatch, file_stamps
 from training import DEFAULT_TRACKING_URI
@@ -223,7 +224,7 @@ class Scorer:
         self.as_of: date | None = None
         self.btyd = None
         self._positions: dict[str, int] = {}  # customer_id -> row of _scores (a dict: O(1) per id)
-        self._scores: list[dict] = []
+        self._scores: Sequence[dict] = []  # a ScoreTable once a snapshot is scored
         if snapshot is not None:
             snapshot = check_snapshot(snapshot, self.required)
             self.as_of = pd.Timestamp(snapshot["cutoff"].iloc[0]).date()
@@ -234,7 +235,7 @@ class Scorer:
                 self.btyd = fit_btyd(snapshot)
             if longer_value and VALUE_HORIZON_P0 not in snapshot:  # an older or Spark snapshot
                 snapshot = with_value_horizon_p0(snapshot, self.btyd, champions)
-            self._scores = score_records(self.held(snapshot, score_history))
+            self._scores = ScoreTable(self.held(snapshot, score_history))
 
     def held(self, snapshot: pd.DataFrame, score_history: Path | None) -> pd.DataFrame | dict:
         """The snapshot's scores with the tier hold of ``lifecycle score`` (the same previous
@@ -303,13 +304,11 @@ class Scorer:
 
     def served_scores(self) -> tuple[np.ndarray, np.ndarray]:
         """Churn probability (NaN for prospects) and predicted value of every snapshot customer."""
-        churn = [
-            np.nan if r["churn_probability"] is None else r["churn_probability"]
-            for r in self._scores
-        ]
-        return np.asarray(churn, dtype=float), np.asarray(
-            [r["predicted_value"] for r in self._scores], dtype=float
-        )
+        if not isinstance(self._scores, ScoreTable):
+            return np.array([]), np.array([])
+        churn = pd.to_numeric(pd.Series(self._scores.column("churn_probability")))
+        value = pd.to_numeric(pd.Series(self._scores.column("predicted_value")))
+        return churn.to_numpy(dtype=float, na_value=np.nan), value.to_numpy(dtype=float)
 
     def score_columns(self, features: pd.DataFrame, as_of: date) -> dict:
         """Batch scoring of feature rows (``serving.batch.score_snapshot``, nothing else), as
@@ -334,8 +333,10 @@ class Scorer:
             i if i is not None else self._positions.get(plain_id(cid), -1)
             for cid, i in zip(customer_ids, found, strict=True)
         ]
+        known = [i for i in positions if i >= 0]
+        records = iter(self._scores.records(known) if known else [])  # type: ignore[attr-defined]
         return [
-            ScoreResult(customer_id=cid, score=CustomerScore(**self._scores[i]))
+            ScoreResult(customer_id=cid, score=CustomerScore(**next(records)))
             if i >= 0
             else ScoreResult(
                 customer_id=cid,
@@ -512,12 +513,13 @@ def _warn_if_served_differs(snapshot_file: Path, scorer: Scorer) -> None:
         return  # not a scores file of ours
     position = frame["customer_id"].map(scorer._positions)
     frame = frame[position.notna()].reset_index(drop=True)
-    rows = [scorer._scores[i] for i in position.dropna().astype("int64")]
+    rows = position.dropna().astype("int64").to_numpy()
+    table = cast(ScoreTable, scorer._scores)
     differ: dict[str, int] = {}
     example = None
     for column in COMPARED_COLUMNS:  # column by column: a million customers in seconds
         there = frame[column].astype(str).to_numpy(dtype=object)
-        here = np.array([str(r[column]) for r in rows], dtype=object)
+        here = np.array([str(v) for v in table.column(column)[rows]], dtype=object)
         off = there != here
         if off.any():
             differ[column] = int(off.sum())

@@ -1,0 +1,42 @@
+"""The service's compact score columns give the records ``score_records`` gives, row for row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from service_fixtures import batch_scores, trained_store  # noqa: F401 (fixtures)
+
+from serving.score_table import ScoreTable
+from serving.scoring import score_records
+
+
+def test_every_row_is_the_record_score_records_gives(batch_scores):  # noqa: F811
+    scores = batch_scores.copy()
+    scores.loc[scores.index[:3], "reasons"] = pd.Series([[], ["one"], ["a; b", "c"]]).values
+    table, records = ScoreTable(scores), score_records(scores)
+    assert len(table) == len(records) > 100
+    assert list(table) == records  # iteration, in blocks
+    assert table[-1] == records[-1] and table[2:5] == records[2:5]
+    rows = [5, 0, 5, len(records) - 1]
+    assert table.records(rows) == [records[i] for i in rows]
+    assert [r["reasons"] for r in table.records([0, 1, 2])] == [[], ["one"], ["a; b", "c"]]
+    with pytest.raises(IndexError):
+        table[len(records)]
+    churn = pd.to_numeric(pd.Series(table.column("churn_probability"))).to_numpy(float)
+    np.testing.assert_array_equal(churn, scores["churn_probability"].to_numpy(float))
+
+
+def test_columns_as_the_service_scores_them_a_date_for_every_row():
+    columns = {
+        "customer_id": ["a", "b"],
+        "as_of": pd.Timestamp("2025-12-31"),  # one value for all, as score_columns gives it
+        "stage": np.array(["new", "mature"], dtype=object),
+        "churn_probability": np.array([np.nan, 0.25]),
+        "reasons": [["first purchase 3 days ago"], []],
+        "saved_value_by_action": [None, '{"call": 12.5}'],
+        "uplift_model_version": [None, None],
+    }
+    assert ScoreTable(columns).records([0, 1]) == score_records(
+        {**columns, "as_of": [columns["as_of"]] * 2}
+    )
