@@ -44,13 +44,11 @@ def previous_path(out: str) -> str:
 
 @dataclass(frozen=True)
 class SparkPrevious:
-    """The previous scoring found for a run: its date, its hold columns as a Spark DataFrame
-    (``customer_id``, :data:`HOLD_COLUMNS`, ``complaint_30d`` when its snapshot had it), and
-    whether it is the scoring ``out`` holds now (which the run keeps as ``.previous``)."""
+    """The previous scoring found for a run: its date and its hold columns as a Spark DataFrame
+    (``customer_id``, :data:`HOLD_COLUMNS`, ``complaint_30d`` when its snapshot had it)."""
 
     as_of: date
     frame: Any
-    in_out: bool
 
 
 def find_previous(
@@ -72,18 +70,15 @@ def find_previous(
         return (
             None,
             None,
-            (f"tier hold: no earlier scoring of {project} in {out}: every tier as scored"),
+            f"tier hold: no earlier scoring of {project} in {out}: every tier as scored",
         )
     day, frame = found
     if (as_of - day).days > config.hold.within_days:
-        return (
-            None,
-            keep,
-            (
-                f"tier hold: the scoring of {project} in {out} is of {day}, more than "
-                f"{config.hold.within_days} days before {as_of}: every tier as scored"
-            ),
+        said = (
+            f"tier hold: the scoring of {project} in {out} is of {day}, more than "
+            f"{config.hold.within_days} days before {as_of}: every tier as scored"
         )
+        return None, keep, said
     with engine.job(f"reading the model versions of the scoring of {day}"):
         found_versions = {
             (str(r[0]), str(r[1]))
@@ -91,8 +86,7 @@ def find_previous(
         }
     if found_versions != {tuple(map(str, versions))}:
         return None, keep, other_versions_line(day)
-    previous = SparkPrevious(day, frame, in_out is not None and found is in_out)
-    return previous, keep, ""
+    return SparkPrevious(day, frame), keep, ""
 
 
 def _scoring_at(
