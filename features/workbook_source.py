@@ -28,7 +28,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.csv_source import EmptyExport, SourceFile, _clean_header, _positional, _preamble
+from features.csv_source import (
+    REPEATED,
+    EmptyExport,
+    SourceFile,
+    _clean_header,
+    _positional,
+    _preamble,
+    _unique,
+)
 from features.mapping import IngestError
 
 #: File name endings read as workbooks.
@@ -117,13 +125,17 @@ def _source(
         raise EmptyExport(f"{path}: sheet {sheet!r} has a header but no rows")
     named = [i for i, h in enumerate(header) if h.strip()]
     unnamed = [i for i, h in enumerate(header) if not h.strip()]
-    columns = {_clean_header(header[i]): [_cell_text(row[i]) for _, row in body] for i in named}
-    if len(columns) < len(named):
-        raise IngestError(
-            f"{path}: sheet {sheet!r} has repeated column names in its header row "
-            f"(row {top + first + 1}); rename them in the sheet"
-        )
-    frame = pd.DataFrame(columns, dtype="string")
+    names_read = [_clean_header(header[i]) for i in named]
+    frame = pd.DataFrame(
+        {  # as a CSV export is read: a repeated name as name, name.1; texts stripped
+            name: [_cell_text(row[i]) for _, row in body]
+            for name, i in zip(_unique(names_read), named, strict=True)
+        },
+        dtype="string",
+    )
+    for column in frame.columns:
+        frame[column] = frame[column].str.strip().replace("", pd.NA)
+    frame.attrs[REPEATED] = sorted({n for n in names_read if names_read.count(n) > 1})
     problems = np.full(len(body), None, dtype=object)
     for k, (_, row) in enumerate(body):
         stray = [i for i in unnamed if row[i] != ""]

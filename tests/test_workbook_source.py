@@ -94,14 +94,19 @@ def test_the_sheet_is_chosen_by_name_else_the_first_that_holds_anything(tmp_path
         read_source(header_only)
 
 
-def test_a_broken_workbook_and_repeated_headers_are_one_line_errors(tmp_path):
+def test_a_broken_workbook_is_one_line_and_headers_read_as_in_a_csv(tmp_path):
     broken = tmp_path / "orders.xlsx"
     broken.write_bytes(b"PK\x03\x04" + bytes(100))
     with pytest.raises(IngestError, match="orders.xlsx: not a readable workbook"):
         read_source(broken)
-    twice = workbook(tmp_path / "twice.xlsx", {"S": row(0, ["id", "id"]) + row(1, [1, 2])})
-    with pytest.raises(IngestError, match=r"repeated column names in its header row \(row 1\)"):
-        read_source(twice)
+    # a repeated name is name, name.1 (taken only when mapped), texts stripped, as in a CSV
+    cells = row(0, ["id", "note", "note"]) + row(1, [1, " a ", "   "])
+    twice = read_source(workbook(tmp_path / "twice.xlsx", {"S": cells}))
+    as_csv = tmp_path / "twice.csv"
+    as_csv.write_text("id,note,note\n1, a ,   \n")
+    csv = read_source(as_csv)
+    pd.testing.assert_frame_equal(twice.frame, csv.frame)
+    assert twice.frame.attrs == csv.frame.attrs == {"repeated_header_names": ["note"]}
 
 
 def test_cli_ingests_a_workbook_sheet_with_quarantine_rows_named_by_sheet_row(tmp_path):
