@@ -179,8 +179,16 @@ def _source_column(
     if found is not None:
         return frame[found]
     if mapped is not None:
+        section = mapping.inherited_from_top(table, column)
+        inherited = (
+            f" (from the map file's top-level columns:, which files: {section!r} inherits as it "
+            f"does not name {column}; map {column} in the sections of the files that have "
+            f"{mapped!r} instead of at the top level)"
+            if section is not None
+            else ""
+        )
         raise IngestError(
-            f"{path}: column {mapped!r} (mapped to {table}.{column}) not found"
+            f"{path}: column {mapped!r} (mapped to {table}.{column}) not found{inherited}"
             f"{_did_you_mean(frame, mapped)}; columns in the file: {list(frame.columns)}"
         )
     if required:

@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
 
 from features.contract import CONTRACT, CUSTOMERS, EVENT_TYPES, EVENTS, TABLES, TRANSACTIONS
 from features.customer_emails import CUSTOMER_EMAIL
@@ -75,6 +82,10 @@ class FileMapping(BaseModel):
     sep: str | None = None
     sheet: str | None = None  # a workbook's sheet to read (default: the first with anything)
     currency: str | None = None
+    #: For a file's mapping (:meth:`overridden_by`): its ``files:`` section's key, and the
+    #: ``columns:`` keys it took from the rest of the map file (an error about one says so).
+    _section: str | None = PrivateAttr(default=None)
+    _inherited: frozenset[str] = PrivateAttr(default=frozenset())
 
     @field_validator("timezone")
     @classmethod
@@ -148,7 +159,7 @@ class FileMapping(BaseModel):
             named.add("customer_id")
         valued = {column(k) for k in section.values}
         formats = {k: getattr(section, k) for k in FORMAT_KEYS if getattr(section, k) is not None}
-        return FileMapping.model_validate(
+        merged = FileMapping.model_validate(
             {
                 **self.model_dump(include=set(FileMapping.model_fields)),
                 **formats,
@@ -158,6 +169,16 @@ class FileMapping(BaseModel):
                 | section.values,
             }
         )
+        merged._inherited = frozenset(k for k in self.columns if column(k) not in named)
+        return merged
+
+    def inherited_from_top(self, table: str, column: str) -> str | None:
+        """The ``files:`` section whose file takes ``table.column``'s source name from the map
+        file's top level (the section does not name it), else None."""
+        if self._section is None:
+            return None
+        key = f"{table}.{column}" if f"{table}.{column}" in self.columns else column
+        return self._section if key in self._inherited else None
 
     def source_for(self, table: str, column: str) -> str | None:
         """The source column mapped to a contract column of a table, if any."""
@@ -190,7 +211,11 @@ class ColumnMapping(FileMapping):
         """The mapping one file is read with: its ``files:`` section on top of the rest."""
         base = FileMapping.model_validate(self.model_dump(exclude={"files"}))
         section = self.section_for(path)
-        return base if section is None else base.overridden_by(self.files[section])
+        if section is None:
+            return base
+        mapping = base.overridden_by(self.files[section])
+        mapping._section = section
+        return mapping
 
     def check_sections_used(self, paths: list[Path]) -> None:
         """IngestError for a ``files:`` section that matches none of the files given (a typo

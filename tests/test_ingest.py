@@ -1529,6 +1529,41 @@ def test_a_files_section_maps_one_tool_s_export_its_own_way(tmp_path):
         load_mapping(None, map_file)
 
 
+def test_a_column_a_files_section_inherits_and_its_file_lacks_says_where_it_came_from(tmp_path):
+    """Orders of two CRMs: the top level maps the Fxiaoke workbook's columns (category included),
+    the HubSpot deals get a files: section without a category. The section inherits the top
+    level's category column, which the deals lack: the error says the name came from the top
+    level and how to keep it to the file that has it."""
+    fx = _write(tmp_path / "orders.csv", "客户编号,下单日期,金额,产品分类\nA,2024-01-01,5,五金\n")
+    deals = _write(tmp_path / "deals.csv", "Contact,Close Date,Amount\nB,2024-01-02,7\n")
+    map_file = _write(
+        tmp_path / "map.yaml",
+        "columns: {customer_id: 客户编号, ordered_at: 下单日期, amount: 金额, category: 产品分类}\n"
+        "files:\n"
+        "  deals.csv:\n"
+        "    columns: {customer_id: Contact, ordered_at: Close Date, amount: Amount}\n",
+    )
+    with pytest.raises(IngestError) as err:
+        ingest(tmp_path / "out", [fx, deals], load_mapping(None, map_file), log=_quiet)
+    said = str(err.value)
+    assert "column '产品分类' (mapped to transactions.category) not found" in said
+    assert "from the map file's top-level columns:" in said
+    assert "files: 'deals.csv'" in said
+    # a column the file's own section names is not said to come from the top level
+    _write(
+        map_file,
+        "columns: {customer_id: 客户编号, ordered_at: 下单日期, amount: 金额}\n"
+        "files:\n"
+        "  deals.csv:\n"
+        "    columns: {customer_id: Contact, ordered_at: Close Date, amount: Amount,\n"
+        "              category: Kind}\n",
+    )
+    with pytest.raises(IngestError) as err:
+        ingest(tmp_path / "out", [fx, deals], load_mapping(None, map_file), log=_quiet)
+    assert "'Kind' (mapped to transactions.category) not found" in str(err.value)
+    assert "top-level" not in str(err.value)
+
+
 def test_a_list_of_mostly_non_customers_is_explained(tmp_path):
     """A newsletter list holds subscribers who never bought: under --min-accepted-share the
     error says so and how to keep the customers' rows."""

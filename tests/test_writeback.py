@@ -950,6 +950,24 @@ def test_a_chinese_mapping_fed_english_reasons_says_so(scores: pd.DataFrame) -> 
         records(scores.head(20), load_mapping("zoho"))  # an English mapping: nothing to say
 
 
+def test_an_english_mapping_fed_chinese_reasons_says_so(scores: pd.DataFrame) -> None:
+    """Scored with LIFECYCLE_LANG=zh for a Fxiaoke export, the same scores exported to HubSpot put
+    English labels beside Chinese reasons: said, as the other way round is."""
+    chinese = scores.head(20).assign(
+        reasons=[np.array(["已 130 天未购买", "成为客户已 900 天"])] * 20
+    )
+    for name in ("hubspot", "salesforce", "zoho", "generic"):
+        with pytest.warns(
+            UserWarning, match=f"mapping '{name}' is English but the scores' reasons"
+        ):
+            records(chinese, load_mapping(name))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        records(scores.head(20), load_mapping("hubspot"))  # English reasons: nothing to say
+        accented = scores.head(20).assign(reasons=[["average order 45,00 €, Café Müller"]] * 20)
+        records(accented, load_mapping("hubspot"))  # non-ASCII is not Chinese
+
+
 def test_a_killed_exports_partial_file_is_cleared_by_the_next(scores: pd.DataFrame, tmp_path):
     state = tmp_path / "state"
     state.mkdir()

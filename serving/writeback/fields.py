@@ -307,19 +307,35 @@ def _warn_of_keys_differing_in_case(keys: set[str]) -> None:
 
 
 def _warn_if_reasons_in_another_language(rows: list[dict[str, Any]], mapping: Mapping) -> None:
-    """A Chinese mapping fed English reasons (scored without ``LIFECYCLE_LANG=zh``) is warned of:
-    the labels follow the mapping, the reasons were worded at scoring time."""
-    if mapping.language != "zh" or "reasons" not in (rows[0] if rows else {}):
+    """Reasons in another language than the mapping's labels are warned of: a Chinese mapping fed
+    English reasons (scored without ``LIFECYCLE_LANG=zh``), or an English one fed Chinese reasons
+    (the scores of a Fxiaoke export sent to HubSpot too): the labels follow the mapping, the
+    reasons were worded at scoring time."""
+    if "reasons" not in (rows[0] if rows else {}):
         return
     sample = [r["reasons"] for r in rows[:200] if not _missing(r["reasons"])]
     # a list, or the numpy array a Parquet list column reads back as
-    texts = [t for v in sample for t in ([v] if isinstance(v, str) else list(v))]
-    if texts and all(str(t).isascii() for t in texts):
+    texts = [str(t) for v in sample for t in ([v] if isinstance(v, str) else list(v))]
+    if not texts:
+        return
+    if mapping.language == "zh" and all(t.isascii() for t in texts):
         warnings.warn(
             f"mapping {mapping.name!r} is Chinese but the scores' reasons are English: score "
             "with LIFECYCLE_LANG=zh (or language: zh) for Chinese reasons",
             stacklevel=2,
         )
+    elif mapping.language == "en" and any(_CJK.search(t) for t in texts):
+        warnings.warn(
+            f"mapping {mapping.name!r} is English but the scores' reasons are Chinese (scored "
+            "with LIFECYCLE_LANG=zh or language: zh): its labels are English, its reasons "
+            "Chinese; for English reasons, score with LIFECYCLE_LANG=en into another --out, with "
+            "the same --history (the tier hold reads it), and export that file (--scores)",
+            stacklevel=2,
+        )
+
+
+#: Chinese characters (CJK unified ideographs and their punctuation), as Chinese reasons hold.
+_CJK = re.compile("[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 
 
 def _value(field: FieldSpec, value: Any, mapping: Mapping, labels: Labels) -> Any:
