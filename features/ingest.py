@@ -706,6 +706,8 @@ def _cancelled(
         for s, t in zip(table["source"], table["target"], strict=True)
     )
     check.flag(mapped == "cancelled", "cancelled order")
+    # refunded whole: not revenue; a refund row of its own (amount <= 0) is a return, kept
+    check.flag((mapped == "refunded") & (out["amount"] > 0).fillna(False), "refunded order")
 
 
 def _map_values(
@@ -784,7 +786,8 @@ def _split(
         rejected = frozenset(ids[~ok].dropna()) - frozenset(ids[ok].dropna())
     cancelled: frozenset[str] = frozenset()
     if table == TRANSACTIONS and "order_id" in out:
-        cancelled = frozenset(out.loc[check.reason == "cancelled order", "order_id"].dropna())
+        gone = np.isin(check.reason, ["cancelled order", "refunded order"])
+        cancelled = frozenset(out.loc[gone, "order_id"].dropna())
     return _Table(
         accepted,
         quarantined,

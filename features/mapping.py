@@ -34,6 +34,7 @@ from pydantic import (
 
 from features.contract import CONTRACT, CUSTOMERS, EVENT_TYPES, EVENTS, TABLES, TRANSACTIONS
 from features.customer_emails import CUSTOMER_EMAIL
+from features.values import ORDER_STATUSES
 
 #: Source columns the mapping may name besides contract columns (derived into contract columns).
 #: ``status``: an order status; rows whose status means cancelled are quarantined, never revenue.
@@ -120,10 +121,10 @@ class FileMapping(BaseModel):
                         f"values: {key}: {wrong} -- event types must be one of {list(allowed)}"
                     )
             if column == "status":
-                wrong = {k: v for k, v in table.items() if v not in ("completed", "cancelled")}
+                wrong = {k: v for k, v in table.items() if v not in ORDER_STATUSES}
                 if wrong:
                     raise ValueError(
-                        f"values: {key}: {wrong} -- statuses must be completed or cancelled"
+                        f"values: {key}: {wrong} -- statuses must be one of {ORDER_STATUSES}"
                     )
         return values
 

@@ -150,9 +150,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
-#: Order statuses: ``cancelled`` rows are quarantined (never revenue); anything else is a completed
-#: sale.
-ORDER_STATUSES = ("completed", "cancelled")
+#: Order statuses: ``cancelled`` rows are quarantined (never revenue); a ``refunded`` order with a
+#: positive amount was refunded whole and is quarantined too, while a refund booked as a row of its
+#: own (a negative amount) is kept as the return it is; anything else is a completed sale (a
+#: partial refund included: the order was a sale).
+ORDER_STATUSES = ("completed", "cancelled", "refunded")
 STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
     "cancelled": (
         "cancelled",
@@ -183,6 +185,7 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "delivered",
         "authorized",
         "partially refunded",
+        "部分退款",
         "已完成",
         "完成",
         "已付款",
@@ -190,8 +193,16 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "已签收",
         "成交",
         "赢单",
-        "已退款",
+    ),
+    "refunded": (
+        "refunded",
         "refund",
+        "fully refunded",
+        "已退款",
+        "退款",
+        "全额退款",
+        "退款成功",
+        "退款完成",
     ),
 }
 

@@ -1288,13 +1288,42 @@ def test_an_unknown_order_status_is_reported_as_read_completed(tmp_path):
     """The status line said ``'refunded' -> nan`` for a status it does not know."""
     path = tmp_path / "orders.csv"
     path.write_text(
-        "customer_id,ordered_at,amount,state\n1,2024-01-01,10,paid\n2,2024-01-02,5,refunded\n"
+        "customer_id,ordered_at,amount,state\n1,2024-01-01,10,paid\n2,2024-01-02,5,on hold\n"
     )
     report = ingest(tmp_path / "out", path, load_mapping("status=state"), log=_quiet)[
         "transactions"
     ]
-    assert "'refunded' -> completed" in report.formats["status"]
+    assert "'on hold' -> completed" in report.formats["status"]
     assert "nan" not in report.formats["status"]
+
+
+def test_an_order_refunded_whole_is_not_revenue_and_a_refund_row_is_a_return(tmp_path):
+    """A refunded order keeping its positive amount (Fxiaoke's 已退款, Shopify's refunded) was
+    counted as a sale: it is quarantined; a refund booked as a row of its own (a negative amount)
+    is the return it is, and a partial refund leaves the order a sale. A later file that says an
+    order was refunded takes the earlier file's lines of it away, as a cancellation does."""
+    first = tmp_path / "orders_1.csv"
+    first.write_text(
+        "order_id,customer_id,ordered_at,amount,status\n"
+        "A,1,2024-01-01,100,已完成\n"
+        "B,1,2024-01-02,80,已退款\n"
+        "C,2,2024-01-03,-30,refund\n"
+        "D,2,2024-01-04,50,partially refunded\n"
+        "E,3,2024-01-05,70,completed\n"
+    )
+    later = tmp_path / "orders_2.csv"
+    later.write_text("order_id,customer_id,ordered_at,amount,status\nE,3,2024-01-05,70,Refunded\n")
+    mapping = load_mapping("status=status")
+    reports = ingest(tmp_path / "out", [first, later], mapping, log=_quiet, min_accepted_share=0)
+    report = reports["transactions"]
+    assert "'已退款' -> refunded" in report.formats["status"]
+    written = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(written["order_id"]) == ["A", "C", "D"]
+    assert written["amount"].sum() == pytest.approx(120.0)
+    quarantined = pd.read_parquet(quarantine_path(tmp_path / "out", "transactions"))
+    reasons = dict(zip(quarantined["order_id"], quarantined["reason"], strict=True))
+    assert reasons["B"] == "refunded order"
+    assert list(reasons).count("E") == 1  # the earlier line of E, replaced by the refund
 
 
 def test_a_column_the_header_names_twice_is_not_picked_silently(tmp_path):
