@@ -15,7 +15,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +40,71 @@ def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> P
     return Path(path)
 
 
+def write_texts_atomic(texts: dict[str | Path, str], encoding: str = "utf-8") -> list[Path]:
+    """Replace several files as one result (a report in two formats): every new content is
+    written to its temporary file and synced before any file is renamed, so a full disk or a
+    failed write leaves all of them as they were, never some of one run and some of another
+    (a kill between the renames, microseconds apart, can still)."""
+    items = [(Path(path), text.encode(encoding)) for path, text in texts.items()]
+    done: list[Path] = []
+    path = items[0][0] if items else Path()
+    try:
+        with ExitStack() as stack:
+            staged = []
+            for path, data in items:
+                tmp = stack.enter_context(_staged_file(path))
+                _write_all(tmp, data)
+                _fsync_file(tmp)
+                staged.append((tmp, path))
+            for tmp, path in staged:
+                os.replace(tmp, path)
+                done.append(path)
+    except OSError as exc:
+        if exc.filename is not None or isinstance(exc, (IsADirectoryError, NotADirectoryError)):
+            raise
+        kept = [str(p) for p, _ in items if p not in done]
+        said = f"{' and '.join(kept)} kept as they were" if len(kept) > 1 else "kept as it was"
+        raise type(exc)(exc.errno, f"{exc.strerror}: {path} not written ({said})") from exc
+    for folder in dict.fromkeys(p.parent for p in done):
+        _fsync_dir(folder)
+    return done
+
+
+@contextmanager
+def _staged_file(path: Path) -> Iterator[Path]:
+    """``replaced_file``'s temporary path, left to the caller to rename; removed if still there
+    when the block ends."""
+    check_file_target(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_all(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 def write_json_atomic(
     path: str | Path, value: Any, *, default: Callable[[Any], Any] | None = None, indent: int = 1
 ) -> Path:
-    """Write ``value`` as strict JSON atomically: a NaN or infinite float, at any depth, is
-    ``null`` (``NaN`` is not JSON: JavaScript's ``JSON.parse`` and other strict readers refuse
-    it); ``default`` turns other objects into JSON values (numpy scalars, dates)."""
+    """Write ``value`` as strict JSON atomically (``json_text``)."""
+    return write_text_atomic(path, json_text(value, default=default, indent=indent))
+
+
+def json_text(value: Any, *, default: Callable[[Any], Any] | None = None, indent: int = 1) -> str:
+    """``value`` as strict JSON: a NaN or infinite float, at any depth, is ``null`` (``NaN`` is
+    not JSON: JavaScript's ``JSON.parse`` and other strict readers refuse it); ``default`` turns
+    other objects into JSON values (numpy scalars, dates)."""
 
     def clean(item: Any) -> Any:
         if isinstance(item, dict):
@@ -58,7 +117,7 @@ def write_json_atomic(
             return item
         return clean(default(item))
 
-    return write_text_atomic(path, json.dumps(clean(value), indent=indent, allow_nan=False))
+    return json.dumps(clean(value), indent=indent, allow_nan=False)
 
 
 @contextmanager

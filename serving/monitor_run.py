@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.atomic_file import write_text_atomic
+from features.atomic_file import write_texts_atomic
 from serving.monitor import MonitorResult, monitor
 from serving.monitor_config import MonitorConfig
 from serving.score_history import dates, read_partition, write_partition
@@ -148,8 +148,10 @@ def run_monitor(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "monitor.json", "html": out / "monitor.html"}
-    write_json(result.report, paths["json"])
-    write_text_atomic(paths["html"], render_html(result.report))  # a kill leaves the last page
+    # one run's pair or the last one's: a full disk for the page keeps the last JSON as well
+    write_texts_atomic(
+        {paths["json"]: report_json(result.report), paths["html"]: render_html(result.report)}
+    )
     result.report["mlflow_run_id"] = log_to_mlflow(result, tracking_uri, paths)
     write_json(result.report, paths["json"])
     return result, paths
@@ -277,6 +279,13 @@ def _metric_key(key: str) -> str:
     import re
 
     return re.sub(r"[^A-Za-z0-9_\-./ ]", "_", key)
+
+
+def report_json(report: dict) -> str:
+    """The report as strict JSON text (``write_json``'s)."""
+    from features.atomic_file import json_text
+
+    return json_text(report, default=_plain)
 
 
 def write_json(report: dict, path: Path) -> None:

@@ -122,3 +122,19 @@ def test_a_replaced_directory_has_the_mode_of_a_plain_mkdir(tmp_path):
     plain.mkdir()
     assert stat.S_IMODE(out.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
     assert out.stat().st_mode & stat.S_ISGID
+
+
+def test_a_pair_is_replaced_together_or_not_at_all(tmp_path):
+    """The second file failing (past a file-size limit) leaves the first one as it was too."""
+    from features.atomic_file import write_texts_atomic
+
+    small, big = tmp_path / "r.json", tmp_path / "r.html"
+    write_texts_atomic({small: "old json", big: "old html"})
+    with file_size_limit(4096), pytest.raises(OSError) as failed:
+        write_texts_atomic({small: "new json", big: "y" * 10_000})
+    assert failed.value.errno == errno.EFBIG
+    assert f"{big} not written ({small} and {big} kept as they were)" in str(failed.value)
+    assert (small.read_text(), big.read_text()) == ("old json", "old html")
+    assert _listing(tmp_path) == ["r.html", "r.json"]
+    write_texts_atomic({small: "new json", big: "new html"})
+    assert (small.read_text(), big.read_text()) == ("new json", "new html")

@@ -824,3 +824,52 @@ def test_lines_follow_the_same_months_a_year_earlier_in_their_direction():
     assert rows["recency"]["level"] != "alert" and rows["spend"]["level"] == "ok"
     # spend fell over those months: a rise is judged without that fall's allowance
     assert "median_shift_up" not in seen["spend"] and "median_shift_down" not in seen["recency"]
+
+
+def test_a_full_disk_leaves_monitor_json_and_html_of_the_same_run(trained, tmp_path):
+    """monitor.json (75 KB here) fits on the nearly full disk, monitor.html (240 KB) does not:
+    neither is replaced, so the two files never come from different runs."""
+    import errno
+    import os
+    import subprocess
+
+    from serving.monitor_run import run_monitor
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        out = disk / "mon"
+        kwargs = {
+            "data_dir": trained["data"],
+            "as_of": MONITORED,
+            "project": PROJECT,
+            "tracking_uri": trained["uri"],
+            "history_root": tmp_path / "history",
+            "out_dir": out,
+            "log": lambda _: None,
+        }
+        _, paths = run_monitor(**kwargs)
+        before = {kind: path.read_bytes() for kind, path in paths.items()}
+        assert len(before["json"]) < 150_000 < len(before["html"])
+        free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+        with open(disk / "filler", "wb") as filler:
+            filler.write(b"\0" * (free - 150_000))
+        with pytest.raises(OSError) as failed:
+            run_monitor(**kwargs)
+        assert failed.value.errno == errno.ENOSPC
+        assert "not written" in str(failed.value)
+        assert {kind: path.read_bytes() for kind, path in paths.items()} == before
+        assert sorted(p.name for p in out.iterdir()) == ["monitor.html", "monitor.json"]
+        (disk / "filler").unlink()
+        _, paths = run_monitor(**kwargs)
+        report = json.loads(paths["json"].read_text())
+        assert report["mlflow_run_id"] != json.loads(before["json"])["mlflow_run_id"]
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)

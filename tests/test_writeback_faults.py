@@ -760,3 +760,61 @@ def test_webhook_clears_a_score_field_that_became_missing(
     assert later.ok and later.customers_sent == len(scores)
     assert len(receiver.state) == len(scores)
     assert all(column in r and r[column] is None for r in receiver.state.values())
+
+
+def _fill(disk: Path) -> None:
+    """Take every free byte of ``disk`` (a tmpfs)."""
+    fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        for size in (65536, 4096, 1):
+            try:
+                while os.write(fd, b"\0" * size):
+                    pass
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+
+
+def test_a_csv_file_the_full_disk_refuses_leaves_the_journal_untouched(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The import file on a full disk: the error names the file, not the journal, and the journal
+    (on another disk) is byte for byte what it was: nothing is recorded, not even the customers
+    missing from the new scores, until a file is written."""
+    from serving.writeback.csv_export import export_csv
+    from serving.writeback.journal import JournalError
+
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    disk = tmp_path / "full"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        mapping, state = load_mapping("hubspot"), tmp_path / "state"
+        export_csv(scores.head(30), "s", mapping, state, out=tmp_path / "first.csv")
+        journal = (state / "journal.sqlite").read_bytes()
+        _fill(disk)
+        with pytest.raises(JournalError) as failed:
+            export_csv(scores.head(30).iloc[5:], "s", mapping, state, full=True, out=disk / "x.csv")
+        message = str(failed.value)
+        assert message.startswith(f"{disk / 'x.csv'}: the disk is full")
+        assert "journal could not be written" not in message
+        assert "nothing is recorded as exported" in message
+        assert (state / "journal.sqlite").read_bytes() == journal
+        assert sorted(p.name for p in disk.iterdir()) == ["filler"]
+        (disk / "filler").unlink()
+        again = export_csv(
+            scores.head(30).iloc[5:], "s", mapping, state, full=True, out=disk / "x.csv"
+        )
+        assert again.written == 25 and again.gone == 5
+        with Journal(state / "journal.sqlite") as after:
+            assert after.not_in_scores() == sorted(scores["customer_id"].head(5))
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from features.atomic_file import remove_stale_partials, replaced_file
 from serving.writeback.fields import Mapping, Reject, csv_cell, excel_changes, now_stamp
-from serving.writeback.journal import Journal, Run, explain, export_lock, now
+from serving.writeback.journal import Journal, JournalError, Run, disk_full, export_lock, now
 from serving.writeback.plan import scores_as_of, select
 
 
@@ -124,7 +124,19 @@ def write_csv(rows: list[dict], mapping: Mapping, path: Path) -> None:
             for row in rows:
                 writer.writerow([csv_cell(row[f.column], f, mapping) for f in mapping.fields])
     except OSError as exc:  # the temporary file is gone, the previous ``path`` untouched
-        raise explain(path, exc) from None
+        raise file_error(path, exc) from None
+
+
+def file_error(path: Path, exc: OSError) -> JournalError:
+    """A one-line error for an import file that could not be written: the journal records an
+    export only after its files are written, so nothing of this one is recorded."""
+    if disk_full(exc):
+        return JournalError(
+            f"{path}: the disk is full, the export file could not be written "
+            f"({exc.strerror or exc}); nothing is recorded as exported (the journal is as it "
+            "was). Free space and run the same `lifecycle export` again."
+        )
+    return JournalError(f"{path}: the export file could not be written ({exc})")
 
 
 def _warn_of_ids_excel_changes(ids: list[str], mapping: Mapping) -> None:
@@ -183,10 +195,18 @@ def export_csv(
         path = out or fresh_path(state, mapping.name)
         pending, replaced = pending_keys(path, mapping)
         selection = select(
-            scores, mapping, journal, full=full, state=state, spreadsheet=True, resend=pending
-        )
+            scores,
+            mapping,
+            journal,
+            full=full,
+            state=state,
+            spreadsheet=True,
+            resend=pending,
+            note_gone=False,  # recorded with the file, once it is written: a failed write
+        )  # leaves the journal as it was
         gone = len(selection.gone)
         if not selection.to_send:
+            journal.note_not_in_scores(selection.run_id, selection.gone)
             return CsvResult([], selection.run_id, 0, selection.unchanged, selection.rejects, gone)
         rows = [record for record, _ in selection.to_send]
         carried = sum(str(r[mapping.key]) in pending for r in rows)
@@ -208,7 +228,7 @@ def export_csv(
             now(),
         )
         journal.record_file_export(
-            run, {str(r[mapping.key]): fp for r, fp in selection.to_send}, as_of
+            run, {str(r[mapping.key]): fp for r, fp in selection.to_send}, as_of, selection.gone
         )
         return CsvResult(
             paths,

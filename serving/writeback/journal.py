@@ -103,7 +103,7 @@ def state_dir(exports_dir: str | Path, project: str, target: str) -> Path:
     return Path(exports_dir) / safe_name(project) / safe_name(target)
 
 
-def _disk_full(exc: BaseException) -> bool:
+def disk_full(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     return "disk is full" in str(exc) or "disk full" in str(exc)
@@ -111,7 +111,7 @@ def _disk_full(exc: BaseException) -> bool:
 
 def explain(path: Path, exc: BaseException) -> JournalError:
     """A one-line error for a failed journal read or write."""
-    if _disk_full(exc):
+    if disk_full(exc):
         return JournalError(
             f"{path}: the disk is full, the export journal could not be written ({exc}); "
             "the journal keeps its last committed state. Free space and run the same "
@@ -172,6 +172,15 @@ class Run:
     batches: int
     status: str
     started_at: str
+
+
+def _replace_not_in_scores(
+    db: sqlite3.Connection, run_id: str, customer_ids: list[str], stamp: str
+) -> None:
+    db.execute("DELETE FROM not_in_scores")
+    db.executemany(
+        "INSERT INTO not_in_scores VALUES (?, ?, ?)", [(cid, run_id, stamp) for cid in customer_ids]
+    )
 
 
 def _insert_pending(db: sqlite3.Connection, batches: list[Batch]) -> None:
@@ -303,13 +312,8 @@ class Journal:
     def note_not_in_scores(self, run_id: str, customer_ids: list[str]) -> None:
         """Replace the list of customers exported here before who are not in the scores of the
         latest export (deleted or merged in the source?): kept, never sent a deletion."""
-        stamp = now()
         with self._tx() as db:
-            db.execute("DELETE FROM not_in_scores")
-            db.executemany(
-                "INSERT INTO not_in_scores VALUES (?, ?, ?)",
-                [(cid, run_id, stamp) for cid in customer_ids],
-            )
+            _replace_not_in_scores(db, run_id, customer_ids, now())
 
     def not_in_scores(self) -> list[str]:
         """The customers ``note_not_in_scores`` listed last."""
@@ -380,12 +384,19 @@ class Journal:
         return status
 
     def record_file_export(
-        self, run: Run, fingerprints: dict[str, str], as_of: str | None = None
+        self,
+        run: Run,
+        fingerprints: dict[str, str],
+        as_of: str | None = None,
+        gone: list[str] | None = None,
     ) -> None:
-        """A CSV file was written: record the run and its customers' fingerprints at once."""
+        """A CSV file was written: record the run, its customers' fingerprints and (``gone``)
+        the customers not in its scores (``note_not_in_scores``) at once."""
         stamp = now()
         with self._tx() as db:
             self.note_as_of(db, as_of)
+            if gone is not None:
+                _replace_not_in_scores(db, run.run_id, gone, stamp)
             db.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, 0, 'done', ?, ?)",
                 (

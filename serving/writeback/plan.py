@@ -97,17 +97,20 @@ def select(
     spreadsheet: bool = False,
     done: MappingType[str, str] | None = None,
     resend: Collection[str] = (),
+    note_gone: bool = True,
 ) -> Selection:
     """Render and select against what ``journal`` recorded as exported (``spreadsheet``: for an
     import file, ``fields.records``); rejected rows go to ``state/rejected.jsonl``, the customers
     exported before who are not in the scores to the journal. ``done``: customer id -> ``"sent"``
     or ``"dead"`` earlier in this export (a resumed run); a dead-lettered customer waits for the
-    next export. ``resend``: customer ids sent whether they changed or not."""
+    next export. ``resend``: customer ids sent whether they changed or not. ``note_gone=False``
+    leaves the journal untouched: the caller records ``gone`` itself (with the export's file)."""
     run_id = uuid.uuid4().hex[:16]
     done = done or {}
     previous = journal.fingerprints()
     gone = sorted(set(previous) - set(scores["customer_id"].dropna().astype(str)))
-    journal.note_not_in_scores(run_id, gone)
+    if note_gone:
+        journal.note_not_in_scores(run_id, gone)
     rendered, rejects = records(scores, mapping, spreadsheet=spreadsheet)
     if resend:
         resend = set(resend)
