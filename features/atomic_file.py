@@ -22,22 +22,7 @@ from typing import Any
 
 def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
     """Write ``text`` to ``path`` atomically (parent folders are created); return the path."""
-    data = text.encode(encoding)
-    try:
-        with replaced_file(path) as tmp:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-            finally:
-                os.close(fd)
-    except OSError as exc:
-        if exc.filename is not None or isinstance(exc, (IsADirectoryError, NotADirectoryError)):
-            raise
-        # a full disk's ENOSPC carries no file name: say which file was not written
-        raise type(exc)(exc.errno, f"{exc.strerror}: {path} not written (kept as it was)") from exc
-    return Path(path)
+    return write_texts_atomic({path: text}, encoding)[0]
 
 
 def write_texts_atomic(texts: dict[str | Path, str], encoding: str = "utf-8") -> list[Path]:
@@ -125,17 +110,10 @@ def replaced_file(path: str | Path) -> Iterator[Path]:
     """The temporary path to write ``path``'s new content to; synced to disk and renamed over
     ``path`` when the block ends without an error, removed when it raises."""
     path = Path(path)
-    check_file_target(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
-    try:
+    with _staged_file(path) as tmp:
         yield tmp
         _fsync_file(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     _fsync_dir(path.parent)
 
 
