@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from cdnow_data import cdnow_file
+from small_disk import mount_tmpfs
 
 from features.contract import quarantine_path, table_path
 from features.ingest import ingest
@@ -515,15 +516,7 @@ def test_two_ingests_into_the_same_out_at_once_never_mix(tmp_path):
 
 @pytest.mark.skipif(not CDNOW.exists(), reason="shared CDNOW data not present")
 def test_full_disk_is_a_clear_error_and_the_old_output_stays(tmp_path):
-    disk = tmp_path / "full"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    disk = mount_tmpfs(tmp_path / "full", "200k")
     try:
         out = disk / "out"
         ingest(out, EXPORTS / "truncated" / "transactions.csv", load_mapping(None), log=_quiet)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from service_fixtures import SMALL_LIGHTGBM
+from small_disk import mount_tmpfs
 
 from features.synthetic_drift import NEW_CHANNEL, inject_drift
 from serving.monitor import (
@@ -835,15 +836,7 @@ def test_a_full_disk_leaves_monitor_json_and_html_of_the_same_run(trained, tmp_p
 
     from serving.monitor_run import run_monitor
 
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    disk = mount_tmpfs(tmp_path / "disk", "2m")
     try:
         out = disk / "mon"
         kwargs = {

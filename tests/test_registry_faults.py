@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+from small_disk import mount_tmpfs
 
 from serving.batch import load_champions
 from training.registry import PAUSE_AT_ENV, pair_model_name
@@ -216,15 +217,7 @@ def test_two_trainings_at_once_decide_one_after_the_other(store):
 @pytest.fixture
 def small_disk(tmp_path):
     """A 6 MiB tmpfs at ``tmp_path / "disk"`` (skipped where mounting is not allowed)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(disk)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    disk = mount_tmpfs(tmp_path / "disk", "6m")
     try:
         yield disk
     finally:

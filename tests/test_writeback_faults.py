@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from small_disk import mount_tmpfs
 from writeback_receiver import Faults, Receiver
 
 from serving.writeback.fields import load_mapping
@@ -688,15 +689,7 @@ def test_a_second_export_to_the_same_target_is_refused(scores: pd.DataFrame, tmp
 def tiny_disk() -> Path:
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a tmpfs needs root")
-    FULL_DISK.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(FULL_DISK)],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    mount_tmpfs(FULL_DISK, "1m")
     try:
         yield FULL_DISK
     finally:
@@ -787,15 +780,7 @@ def test_a_csv_file_the_full_disk_refuses_leaves_the_journal_untouched(
 
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a tmpfs needs root")
-    disk = tmp_path / "full"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    disk = mount_tmpfs(tmp_path / "full", "200k")
     try:
         mapping, state = load_mapping("hubspot"), tmp_path / "state"
         export_csv(scores.head(30), "s", mapping, state, out=tmp_path / "first.csv")
