@@ -157,9 +157,9 @@ def _read_parquet(path: Path, content: bytes | None = None) -> SourceFile:
     for col in frame.columns[[pd.api.types.is_float_dtype(t) for t in frame.dtypes]]:
         # as text without exponents, which the number parser (like a CSV export) does not read:
         # 1e-05 -> 0.00001, 1e+16 -> 10000000000000000
-        frame[col] = frame[col].map(_positional, na_action="ignore").astype("object")
+        frame[col] = frame[col].map(positional_text, na_action="ignore").astype("object")
     frame = frame.astype("string")
-    frame.columns = [_clean_header(str(c)) for c in frame.columns]
+    frame.columns = [clean_header(str(c)) for c in frame.columns]
     if frame.empty:
         raise EmptyExport(f"{path}: file has a header but no rows; expected at least one row")
     n = len(frame)
@@ -168,7 +168,8 @@ def _read_parquet(path: Path, content: bytes | None = None) -> SourceFile:
     )
 
 
-def _positional(value: float) -> str:
+def positional_text(value: float) -> str:
+    """A float as a CSV export writes it, without an exponent (1e-05 -> 0.00001)."""
     return np.format_float_positional(value, trim="-") if np.isfinite(value) else str(value)
 
 
@@ -263,7 +264,8 @@ def _latin(ch: str) -> bool:
     return ch.isascii() and ch.isalpha()
 
 
-def _clean_header(name: str) -> str:
+def clean_header(name: str) -> str:
+    """A header name without a byte-order mark, no-break spaces or outer spaces."""
     return name.replace("\ufeff", "").replace("\u00a0", " ").strip()
 
 
@@ -289,7 +291,7 @@ def sniff_separator(lines: Sequence[str]) -> str | None:
             rows = [r for r in _split(sep, sample) if r]
         except csv.Error:
             continue
-        rows = rows[_preamble(rows) :]
+        rows = rows[title_rows(rows) :]
         if not rows or len(rows[0]) < 2:
             continue
         header, data = len(rows[0]), rows[1:-1] if len(rows) > 2 else rows[1:]
@@ -353,15 +355,15 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
     if not len(records):
         raise EmptyExport(f"{path}: file is empty; expected a header and at least one row")
     notes = [f"separator {_sep_name(chosen)}" + ("" if sep else " (detected)")]
-    title = _preamble(records)
+    title = title_rows(records)
     if title:
         notes.append(
             f"title skipped ({title} single-value lines before the header, such as "
             f"{next(f for f in records[0] if f.strip()).strip()!r})"
         )
         records = records[title:]
-    names = [_clean_header(h) for h in records[0]]
-    header = _unique(names)
+    names = [clean_header(h) for h in records[0]]
+    header = unique_names(names)
     body = records[1:]
     footer = _footer(body, len(header)) if text.endswith(("\n", "\r")) else 0
     if footer:
@@ -602,7 +604,7 @@ def _unclosed(lines: Sequence[str], span: tuple[int, int], sep: str) -> bool:
     return "unexpected end of data" in (_strict_error(lines, span, sep) or "")
 
 
-def _preamble(records: Sequence[list[str]]) -> int:
+def title_rows(records: Sequence[list[str]]) -> int:
     """Leading lines of one value each before a header of several (a sheet title saved with the
     data)."""
     n = 0
@@ -641,7 +643,9 @@ def _cut_at_end(text: str, lines: Sequence[str], span: tuple[int, int], sep: str
     return not text.endswith(("\n", "\r")) or _unclosed(lines, span, sep)
 
 
-def _unique(names: list[str]) -> list[str]:
+def unique_names(names: list[str]) -> list[str]:
+    """Header names made unique as pandas reads them (``name``, ``name.1``; a blank one
+    ``column_<i>``)."""
     seen: dict[str, int] = {}
     out = []
     for i, name in enumerate(names):

@@ -195,13 +195,16 @@ def detect_order(columns: list[pd.Series], order: str | None, european: bool) ->
         for distinct in _blocks(pd.Series(column.dropna().unique(), dtype="string")):
             plain, found = _day_month(distinct)
             _, parts = _extract(distinct[~_iso(distinct) & ~plain])  # an ISO date has its order
+            firsts = []
             for ab in (found, parts.get("dmy_or_mdy")):
                 if ab is None or ab.empty:
                     continue
                 a, b = ab["a"].astype(int), ab["b"].astype(int)
                 day_votes += int((a > 12).sum())
                 month_votes += int((b > 12).sum())
-                example = example or str(distinct.loc[ab.index[0]])
+                firsts.append(ab.index[0])
+            if example is None and firsts:  # the first such value, whichever path read it
+                example = str(distinct.loc[min(firsts)])
     if day_votes or month_votes:
         day_first = day_votes >= month_votes
         place = "first" if day_first else "second"  # the part above 12 is the day either way
@@ -423,8 +426,10 @@ def _numeric_dates(num: pd.Series) -> tuple[pd.Series, pd.Series]:
     stamps = pd.Series(pd.NaT, index=num.index, dtype="datetime64[us]")
     # whole seconds (a serial's fraction of a day is a time): stored in microseconds losslessly
     stamps[excel] = EXCEL_ORIGIN + pd.to_timedelta((num[excel] * 86_400).round(), unit="s")
-    stamps[seconds] = pd.to_datetime(num[seconds], unit="s")
-    stamps[millis] = pd.to_datetime(num[millis], unit="ms")
+    # rounded before they are stored: a fraction past microseconds (time.time()'s
+    # 1709647331.1234567) is nanoseconds, which a microsecond column refuses (TypeError)
+    stamps[seconds] = pd.to_datetime(num[seconds], unit="s").dt.round("s")
+    stamps[millis] = pd.to_datetime(num[millis], unit="ms").dt.round("s")
     label = pd.Series(
         np.select([excel, seconds, millis], ["excel", "epoch_s", "epoch_ms"], "number"),
         index=num.index,

@@ -706,8 +706,15 @@ def _cancelled(
         for s, t in zip(table["source"], table["target"], strict=True)
     )
     check.flag(mapped == "cancelled", "cancelled order")
-    # refunded whole: not revenue; a refund row of its own (amount <= 0) is a return, kept
-    check.flag((mapped == "refunded") & (out["amount"] > 0).fillna(False), "refunded order")
+    # refunded whole: not revenue; a refund row of its own (amount <= 0) is a return, kept --
+    # unless its order is one refunded whole here: the sale it returns is not counted, so its
+    # refund rows (and zero lines) are not either (else the order nets to minus its amount)
+    refunded = (mapped == "refunded").fillna(False).to_numpy(dtype=bool)
+    whole = refunded & (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
+    if "order_id" in out:
+        orders = out["order_id"][whole].dropna()
+        whole |= refunded & out["order_id"].isin(orders).fillna(False).to_numpy(dtype=bool)
+    check.flag(whole, "refunded order")
 
 
 def _map_values(

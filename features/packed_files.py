@@ -21,8 +21,10 @@ from pathlib import Path, PurePosixPath
 
 from features.mapping import IngestError
 
-#: Extra file names archives carry that are no export (macOS resource forks, hidden files).
+#: Extra file names archives carry that are no export (macOS resource forks, hidden files),
+#: in any folder of the archive.
 _NOT_EXPORTS = ("__MACOSX/", "Thumbs.db")
+_NOT_EXPORT_NAMES = frozenset({"Thumbs.db", "desktop.ini", "Desktop.ini"})
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ def unpack(path: Path, raw: bytes) -> Unpacked:
         (b"BZh", "bzip2", bz2.decompress, (OSError, EOFError, ValueError)),
         (b"\xfd7zXZ", "xz", lzma.decompress, (lzma.LZMAError, EOFError)),
     )
+    name = path.name
     for magic, kind, decompress, errors in streams:
         if raw.startswith(magic):
             try:
@@ -56,8 +59,13 @@ def unpack(path: Path, raw: bytes) -> Unpacked:
             name = path.stem if path.suffix.lower() in {".gz", ".bz2", ".xz"} else path.name
             return Unpacked(inner, name, kind)
     if raw.startswith(b"PK\x03\x04") and not _is_workbook(path, raw):
-        return _only_member(path, raw)
-    return Unpacked(raw, path.name)
+        member = _only_member(path, raw)
+        # a ZIP of one .csv.gz (a folder of warehouse unloads zipped): the member unpacked too
+        if any(member.raw.startswith(magic) for magic, *_ in streams):
+            nested = unpack(Path(f"{path}:{member.name}"), member.raw)  # named in messages
+            return Unpacked(nested.raw, Path(nested.name).name, f"{member.packed}, {nested.packed}")
+        return member
+    return Unpacked(raw, name)
 
 
 def _is_workbook(path: Path, raw: bytes) -> bool:
@@ -84,8 +92,12 @@ def _only_member(path: Path, raw: bytes) -> Unpacked:
                 for info in archive.infolist()
                 if not info.is_dir()
                 and not info.filename.startswith(_NOT_EXPORTS)
+                and "/__MACOSX/" not in f"/{info.filename}"
+                and PurePosixPath(info.filename).name not in _NOT_EXPORT_NAMES
                 and not PurePosixPath(info.filename).name.startswith(".")
             ]
+            for info in members:  # names without the UTF-8 flag: as Chinese Windows wrote them
+                info.filename = _member_name(info)
             if len(members) != 1:
                 shown = ", ".join(m.filename for m in members[:5])
                 more = f", ... ({len(members)} files)" if len(members) > 5 else ""
@@ -106,3 +118,21 @@ def _only_member(path: Path, raw: bytes) -> Unpacked:
     except NotImplementedError as exc:  # a compression method zipfile lacks
         raise IngestError(f"{path}: the ZIP archive uses {exc}; unzip it first") from exc
     return Unpacked(inner, PurePosixPath(member.filename).name, f"zip ({member.filename})")
+
+
+def _member_name(info: zipfile.ZipInfo) -> str:
+    """A member's name as written: ``zipfile`` reads a name without the UTF-8 flag as CP437,
+    while zip tools write UTF-8 without the flag, or the system's code page (GBK on Chinese
+    Windows: ``客户.csv`` read as ``┐═╗º.csv``)."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        raw = info.filename.encode("cp437")
+    except UnicodeEncodeError:
+        return info.filename
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return info.filename

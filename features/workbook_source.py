@@ -32,10 +32,10 @@ from features.csv_source import (
     REPEATED,
     EmptyExport,
     SourceFile,
-    _clean_header,
-    _positional,
-    _preamble,
-    _unique,
+    clean_header,
+    positional_text,
+    title_rows,
+    unique_names,
 )
 from features.mapping import IngestError
 
@@ -116,7 +116,7 @@ def _source(
     an "exported at" line) are skipped, as in a CSV export, and said in a note."""
     top, left = start
     filled = [i for i, row in enumerate(rows) if any(v != "" for v in row)]
-    title = _preamble([[_cell_text(v) or "" for v in rows[i]] for i in filled[:8]])
+    title = title_rows([[_cell_text(v) or "" for v in rows[i]] for i in filled[:8]])
     first = filled[title]
     header = [_cell_text(v) or "" for v in rows[first]]
     body = [(top + i + 1, row) for i, row in enumerate(rows) if i > first]
@@ -125,11 +125,11 @@ def _source(
         raise EmptyExport(f"{path}: sheet {sheet!r} has a header but no rows")
     named = [i for i, h in enumerate(header) if h.strip()]
     unnamed = [i for i, h in enumerate(header) if not h.strip()]
-    names_read = [_clean_header(header[i]) for i in named]
+    names_read = [clean_header(header[i]) for i in named]
     frame = pd.DataFrame(
         {  # as a CSV export is read: a repeated name as name, name.1; texts stripped
             name: [_cell_text(row[i]) for _, row in body]
-            for name, i in zip(_unique(names_read), named, strict=True)
+            for name, i in zip(unique_names(names_read), named, strict=True)
         },
         dtype="string",
     )
@@ -196,7 +196,7 @@ def _cell_text(value: object) -> str | None:
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 2**53:
             return str(int(value))
-        return _positional(value)
+        return positional_text(value)
     if isinstance(value, dt.datetime):
         if value.time() == dt.time(0):
             return value.date().isoformat()

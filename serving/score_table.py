@@ -61,7 +61,14 @@ class ScoreTable(Sequence[dict[str, Any]]):
     def _take(self, name: str, index: np.ndarray) -> Any:
         values = self._columns[name]
         if name == "reasons":
-            return [[] if text == "" else text.split(_REASONS_SEP) for text in values[index]]
+            return [
+                list(text)
+                if isinstance(text, tuple)
+                else []
+                if text == ""
+                else text.split(_REASONS_SEP)
+                for text in values[index]
+            ]
         if isinstance(values, pd.Categorical):
             return values.take(index).to_numpy(dtype=object, na_value=None)
         return values[index]
@@ -74,9 +81,9 @@ def _compact(name: str, values: Any, n: int) -> Any:
     if not isinstance(values, pd.Series | np.ndarray | list):
         values = [values] * n
     if name == "reasons":
-        return np.array(
-            [_REASONS_SEP.join(map(str, r)) if r is not None else "" for r in values], dtype=object
-        )
+        joined = np.empty(n, dtype=object)
+        joined[:] = [_joined_reasons(r) for r in values]
+        return joined
     if name == "as_of":  # score_records reads its values' .date()
         return np.asarray(pd.to_datetime(pd.Series(values)).tolist(), dtype=object)
     array = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
@@ -87,3 +94,14 @@ def _compact(name: str, values: Any, n: int) -> Any:
     if name != "customer_id" and len(distinct) <= max(16, len(objects) // 100):
         return pd.Categorical(objects)
     return objects
+
+
+def _joined_reasons(reasons: Any) -> str | tuple:
+    """A customer's reasons as one string, or as a tuple where a string would not split back
+    into them (an empty reason, one holding the separator)."""
+    if reasons is None:
+        return ""
+    texts = list(reasons)
+    if all(isinstance(t, str) and t and _REASONS_SEP not in t for t in texts):
+        return _REASONS_SEP.join(texts)
+    return tuple(texts)

@@ -1837,3 +1837,51 @@ def test_a_section_key_finds_its_file_in_any_letter_case(tmp_path):
     mapping = ColumnMapping.model_validate({"files": {"tickets_*.csv": {"sep": ";"}}})
     assert mapping.for_file(tmp_path / "Tickets_1.CSV").sep == ";"
     assert mapping.for_file(tmp_path / "orders.csv").sep is None
+
+
+def test_the_refund_row_of_an_order_refunded_whole_goes_with_its_sale(tmp_path):
+    """An order whose sale row says refunded (quarantined) and whose refund row of its own says
+    so too: the refund row was kept as a return of a sale never counted, the customer's spend
+    lowered by the order's amount (-80 for an order of 80). A refund row of an order not refunded
+    whole in the file stays a return."""
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id,customer_id,ordered_at,amount,status\n"
+        "A,1,2024-01-01,100,已完成\n"
+        "B,1,2024-01-02,80,已退款\n"
+        "B,1,2024-01-09,-80,已退款\n"
+        "C,2,2024-01-03,50,completed\n"
+        "C,2,2024-01-10,-50,refunded\n"
+    )
+    report = ingest(
+        tmp_path / "out", path, load_mapping("status=status"), log=_quiet, min_accepted_share=0
+    )["transactions"]
+    written = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(written["order_id"]) == ["A", "C", "C"]
+    assert written["amount"].sum() == pytest.approx(100.0)
+    assert report.reasons == {"refunded order": 2}
+
+
+def test_unix_times_with_a_fraction_past_microseconds_parse():
+    """``1709647331.1234567`` (time.time() as text) or milliseconds with a fraction stopped
+    ingest with a TypeError: pandas gave nanoseconds, which the microsecond column refused."""
+    from features.dates import detect_order, parse_dates
+
+    column = pd.Series(["1709647331.1234567", "1709647331123.4", "1709647331"], dtype="string")
+    stamps, _ = parse_dates(column, detect_order([column], None, False))
+    assert stamps.tolist() == [pd.Timestamp("2024-03-05 14:02:11")] * 3
+
+
+def test_the_day_month_example_is_the_first_such_value_whichever_path_reads_it(monkeypatch):
+    """The order warning's example was a value of the fast path even when an earlier one (with
+    AM/PM, read by the shapes) came first: not what the shape parser named."""
+    import numpy as np
+
+    from features import dates
+
+    column = pd.Series(["5/3/24 2:02 PM", "05/03/2024", "06/04/2024"], dtype="string")
+    fast = dates.detect_order([column], None, False)
+    monkeypatch.setattr(dates, "_iso", lambda v: np.zeros(len(v), dtype=bool))
+    monkeypatch.setattr(dates, "_day_month", lambda v: (np.zeros(len(v), bool), pd.DataFrame()))
+    assert fast == dates.detect_order([column], None, False)
+    assert "'5/3/24 2:02 PM'" in str(fast.warning)

@@ -102,3 +102,37 @@ def test_cli_ingests_a_gzipped_export_with_quarantine_naming_the_packed_file(tmp
 def _write(path, data: bytes):
     path.write_bytes(data)
     return path
+
+
+def test_a_zip_of_one_compressed_csv_reads_as_the_csv(tmp_path):
+    """A ZIP holding one .csv.gz (a folder of warehouse unloads zipped) was refused as 'gzip-
+    compressed twice'; a cut one inside is named with its archive."""
+    plain = read_source(_write(tmp_path / "orders.csv", CSV))
+    packed = read_source(zipped(tmp_path / "orders.zip", {"out/orders.csv.gz": gzip.compress(CSV)}))
+    pd.testing.assert_frame_equal(packed.frame, plain.frame)
+    assert packed.notes[0] == "packed zip (out/orders.csv.gz), gzip"
+    cut = zipped(tmp_path / "cut.zip", {"orders.csv.gz": gzip.compress(CSV)[:20]})
+    with pytest.raises(IngestError, match=r"cut\.zip:orders\.csv\.gz: a gzip-compressed file"):
+        read_source(cut)
+
+
+def test_a_zip_member_named_in_the_code_page_of_chinese_windows_is_named_as_written(tmp_path):
+    """Windows' 'send to compressed folder' writes names in GBK without the UTF-8 flag: the
+    member was reported as '┐═╗º.csv'."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("abcd.csv", CSV)
+    raw = buffer.getvalue().replace(b"abcd.csv", "客户.csv".encode("gbk"))
+    source = read_source(_write(tmp_path / "export.zip", raw))
+    assert source.notes[0] == "packed zip (客户.csv)"
+    assert len(source.frame) == 2
+
+
+def test_thumbs_db_and_desktop_ini_in_a_zipped_folder_are_no_export(tmp_path):
+    """Skipped at the archive's top only: a zipped folder with Windows' Thumbs.db was refused
+    as an archive of two files."""
+    path = zipped(
+        tmp_path / "export.zip",
+        {"export/orders.csv": CSV, "export/Thumbs.db": b"\0\0", "export/desktop.ini": b"[x]"},
+    )
+    assert len(read_source(path).frame) == 2

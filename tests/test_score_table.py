@@ -40,3 +40,30 @@ def test_columns_as_the_service_scores_them_a_date_for_every_row():
     assert ScoreTable(columns).records([0, 1]) == score_records(
         {**columns, "as_of": [columns["as_of"]] * 2}
     )
+
+
+def test_reasons_a_joined_string_would_not_give_back_are_kept_as_they_are():
+    """An empty reason read back as no reason ([""] -> []), a reason holding the separator as
+    two; both are the records score_records gives."""
+    columns = {
+        "customer_id": ["a", "b", "c", "d"],
+        "reasons": [[""], ["one\x1ftwo"], ["x", ""], ["plain", "two"]],
+    }
+    assert ScoreTable(columns).records([0, 1, 2, 3]) == score_records(columns)
+
+
+def test_an_id_twice_in_one_request_gets_its_score_twice_in_order(trained_store, batch_scores):  # noqa: F811
+    """``score_ids`` builds the records of the known ids at once and hands them out in order:
+    a repeated id and an unknown one between must not shift them."""
+    from service_fixtures import PROJECT
+
+    from serving.service import Scorer, Settings
+
+    scorer = Scorer.from_settings(
+        Settings(trained_store.snapshot, trained_store.tracking_uri, PROJECT)
+    )
+    a, b = batch_scores["customer_id"].iloc[:2]
+    results = scorer.score_ids([a, "nobody", a, b, a])
+    assert [r.score.customer_id if r.score else None for r in results] == [a, None, a, b, a]
+    assert results[0].score == results[2].score == results[4].score
+    assert results[1].error and "unknown customer_id" in results[1].error
