@@ -27,6 +27,7 @@ import pandas as pd
 
 from features.contract import CUSTOMERS, TRANSACTIONS, contract_columns
 from features.mapping import IngestError
+from features.values import REFUNDED_ORDER
 
 ORDER_IN_LATER_FILE = "order_id in a later file (its lines there replace these)"
 ROW_IN_EARLIER_FILE = "same row in an earlier file (overlapping exports)"
@@ -149,11 +150,15 @@ def replaced_by_later_files(
     table: str,
     parts: Sequence[pd.DataFrame],
     cancelled: Sequence[frozenset[str]] | None = None,
+    refunds: Sequence[frozenset[str]] | None = None,
 ) -> list[np.ndarray]:
     """For each file's accepted contract rows (in the order given), the reason each row is replaced
     by another file (None for a row kept). ``cancelled``: per file, the order ids it quarantined
     as cancelled; an earlier file's lines of such an order are replaced too (a re-export that
-    cancels an order must not leave its earlier lines as revenue)."""
+    cancels an order must not leave its earlier lines as revenue). ``refunds``: per file, the
+    order ids it holds only refund rows of; where an earlier file has such an order, its lines
+    there are replaced as usual and the refund rows go too (the sale was refunded: neither
+    counts; the refund alone would leave the order at minus its amount)."""
     frame = pd.concat(
         [p.assign(_part=i, _row=np.arange(len(p))) for i, p in enumerate(parts)],
         ignore_index=True,
@@ -173,6 +178,10 @@ def replaced_by_later_files(
                     later = later.where(~ordered["order_id"].isin(ids), np.maximum(later, i))
             replaced = np.flatnonzero(identified)[(ordered["_part"] < later).to_numpy()]
             reason[replaced] = ORDER_IN_LATER_FILE
+            for i, ids in enumerate(refunds or ()):
+                earlier = set(ordered.loc[ordered["_part"] < i, "order_id"])
+                refunding = ordered["order_id"].isin(ids & earlier) & (ordered["_part"] == i)
+                reason[np.flatnonzero(identified)[refunding.to_numpy()]] = REFUNDED_ORDER
         reason[np.flatnonzero(~identified)[_repeats(frame.loc[~identified], table)]] = (
             ROW_IN_EARLIER_FILE
         )

@@ -48,7 +48,7 @@ from features.dates import detect_order, european_file, parse_dates, placeholder
 from features.gaps import month_gaps
 from features.mapping import VALUE_COLUMNS, ColumnMapping, FileMapping, IngestError
 from features.numbers import CURRENCIES, NumberFormat, detect_format, forced_format, parse_numbers
-from features.values import OTHER, STATUS_SYNONYMS, ValueMapping, map_values
+from features.values import OTHER, REFUNDED_ORDER, STATUS_SYNONYMS, ValueMapping, map_values
 
 #: A date column in which fewer than this share of values parse is unusable (not a row problem).
 MIN_PARSABLE_SHARE = 0.5
@@ -107,6 +107,9 @@ class _Table:
     #: order ids (as stored) of the file's cancelled orders: a later file's cancellation
     #: replaces an earlier file's lines of the order as its accepted lines would
     cancelled_orders: frozenset[str] = frozenset()
+    #: order ids (as stored) the file holds only refund rows of: where an earlier file has the
+    #: order's sale, the sale is replaced and these go with it (the order was refunded)
+    refund_orders: frozenset[str] = frozenset()
     #: customers: the column of e-mail addresses (mapped to customer_email, or found), if any
     email_column: str | None = None
 
@@ -459,10 +462,11 @@ def _build_table(
             report.warnings.append(order.warning)
         if order.told:
             report.day_first = order.day_first
+    refund_rows = np.zeros(len(frame), dtype=bool)  # refunds booked as rows of their own
     if table == TRANSACTIONS:
         out["amount"] = _amount(inputs, out, check, numbers, mapping, report)
         if "status" in inputs:
-            _cancelled(inputs["status"], out, check, mapping, report)
+            refund_rows = _cancelled(inputs["status"], out, check, mapping, report)
     if known is not None:
         check.flag(
             out["customer_id"].isin(known.quarantined),
@@ -488,6 +492,11 @@ def _build_table(
     if when in out and (gaps := month_gaps(out[when][check.ok])):
         report.warnings.append(gaps)
     table_out = _split(table, source, out, check, report)
+    if table == TRANSACTIONS and "order_id" in out and refund_rows.any():
+        # orders this file holds only refund rows of: a later file refunding an earlier sale
+        kept = out.loc[check.ok, "order_id"]
+        only = pd.Series(refund_rows[check.ok], index=kept.index).groupby(kept).all()
+        table_out.refund_orders = frozenset(only.index[only.to_numpy(dtype=bool)])
     if table == CUSTOMERS:
         id_column = inputs["customer_id"].name
         table_out.email_column = (
@@ -682,9 +691,10 @@ def _cancelled(
     check: _Validator,
     mapping: FileMapping,
     report: TableReport,
-) -> None:
-    """Quarantine cancelled orders; a blank status takes its order's status (Shopify's later
-    lines)."""
+) -> np.ndarray:
+    """Quarantine cancelled orders and orders refunded whole; a blank status takes its order's
+    status (Shopify's later lines). Returns which rows are refunds booked as rows of their own
+    (kept as returns)."""
     status = status.str.strip()
     if "order_id" in out:
         status = status.fillna(status.groupby(out["order_id"]).transform("first"))
@@ -714,7 +724,8 @@ def _cancelled(
     if "order_id" in out:
         orders = out["order_id"][whole].dropna()
         whole |= refunded & out["order_id"].isin(orders).fillna(False).to_numpy(dtype=bool)
-    check.flag(whole, "refunded order")
+    check.flag(whole, REFUNDED_ORDER)
+    return refunded & ~whole
 
 
 def _map_values(
@@ -793,7 +804,7 @@ def _split(
         rejected = frozenset(ids[~ok].dropna()) - frozenset(ids[ok].dropna())
     cancelled: frozenset[str] = frozenset()
     if table == TRANSACTIONS and "order_id" in out:
-        gone = np.isin(check.reason, ["cancelled order", "refunded order"])
+        gone = np.isin(check.reason, ["cancelled order", REFUNDED_ORDER])
         cancelled = frozenset(out.loc[gone, "order_id"].dropna())
     return _Table(
         accepted,
@@ -1119,7 +1130,10 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
     from features.export_files import replaced_by_later_files
 
     reasons = replaced_by_later_files(
-        table, [p.accepted for p in parts], [p.cancelled_orders for p in parts]
+        table,
+        [p.accepted for p in parts],
+        [p.cancelled_orders for p in parts],
+        [p.refund_orders for p in parts],
     )
     report = TableReport(table=table, source_file=", ".join(p.report.source_file for p in parts))
     accepted, quarantined = [], []

@@ -155,6 +155,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 #: own (a negative amount) is kept as the return it is; anything else is a completed sale (a
 #: partial refund included: the order was a sale).
 ORDER_STATUSES = ("completed", "cancelled", "refunded")
+#: The quarantine reason of an order refunded whole (and of its refund rows).
+REFUNDED_ORDER = "refunded order"
 STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
     "cancelled": (
         "cancelled",

@@ -1885,3 +1885,25 @@ def test_the_day_month_example_is_the_first_such_value_whichever_path_reads_it(m
     monkeypatch.setattr(dates, "_day_month", lambda v: (np.zeros(len(v), bool), pd.DataFrame()))
     assert fast == dates.detect_order([column], None, False)
     assert "'5/3/24 2:02 PM'" in str(fast.warning)
+
+
+def test_a_later_file_holding_only_the_refund_of_an_earlier_sale_leaves_neither(tmp_path):
+    """Week 1 holds a sale, week 2 only its refund row: the later-file rule replaced the sale by
+    the refund (-70 for an order of 70); the order was refunded, so neither counts. A refund row
+    of an order no earlier file holds stays the return it is."""
+    first = tmp_path / "orders_1.csv"
+    first.write_text(
+        "order_id,customer_id,ordered_at,amount,status\n"
+        "E,3,2024-01-05,70,completed\nF,3,2024-01-06,40,completed\n"
+    )
+    later = tmp_path / "orders_2.csv"
+    later.write_text(
+        "order_id,customer_id,ordered_at,amount,status\n"
+        "E,3,2024-01-12,-70,refunded\nG,3,2024-01-13,-15,refunded\nH,3,2024-01-14,25,completed\n"
+    )
+    mapping = load_mapping("status=status")
+    reports = ingest(tmp_path / "out", [first, later], mapping, log=_quiet, min_accepted_share=0)
+    written = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(written["order_id"]) == ["F", "G", "H"]
+    assert written["amount"].sum() == pytest.approx(40 - 15 + 25)
+    assert reports["transactions"].reasons["refunded order"] == 1
