@@ -48,7 +48,15 @@ from features.dates import detect_order, european_file, parse_dates, placeholder
 from features.gaps import month_gaps
 from features.mapping import VALUE_COLUMNS, ColumnMapping, FileMapping, IngestError
 from features.numbers import CURRENCIES, NumberFormat, detect_format, forced_format, parse_numbers
-from features.values import OTHER, REFUNDED_ORDER, STATUS_SYNONYMS, ValueMapping, map_values
+from features.values import (
+    CANCELLED_ORDER,
+    NO_SALE,
+    OTHER,
+    REFUNDED_ORDER,
+    STATUS_SYNONYMS,
+    ValueMapping,
+    map_values,
+)
 
 #: A date column in which fewer than this share of values parse is unusable (not a row problem).
 MIN_PARSABLE_SHARE = 0.5
@@ -90,8 +98,16 @@ class TableReport:
     day_first: bool | None = None
 
     @property
+    def judged_rows(self) -> int:
+        """The rows ``--min-accepted-share`` judges: all but cancelled and refunded orders, which
+        the export says are no sale (a file of cancellations is read right, not misread)."""
+        return self.rows_read - sum(self.reasons.get(r, 0) for r in NO_SALE)
+
+    @property
     def accepted_share(self) -> float:
-        return self.accepted / self.rows_read if self.rows_read else 0.0
+        if self.rows_read and not self.judged_rows:
+            return 1.0  # every row an order the export says is no sale
+        return self.accepted / self.judged_rows if self.judged_rows else 0.0
 
 
 @dataclass
@@ -715,7 +731,7 @@ def _cancelled(
         f"{s!r} -> {t if isinstance(t, str) and t else 'completed'}"
         for s, t in zip(table["source"], table["target"], strict=True)
     )
-    check.flag(mapped == "cancelled", "cancelled order")
+    check.flag(mapped == "cancelled", CANCELLED_ORDER)
     # refunded whole: not revenue; a refund row of its own (amount <= 0) is a return, kept --
     # unless its order is one refunded whole here: the sale it returns is not counted, so its
     # refund rows (and zero lines) are not either (else the order nets to minus its amount)
@@ -804,7 +820,7 @@ def _split(
         rejected = frozenset(ids[~ok].dropna()) - frozenset(ids[ok].dropna())
     cancelled: frozenset[str] = frozenset()
     if table == TRANSACTIONS and "order_id" in out:
-        gone = np.isin(check.reason, ["cancelled order", REFUNDED_ORDER])
+        gone = np.isin(check.reason, NO_SALE)
         cancelled = frozenset(out.loc[gone, "order_id"].dropna())
     return _Table(
         accepted,
@@ -1044,10 +1060,18 @@ def require_share(reports: Iterable[TableReport], share: float) -> None:
     parts = []  # one line (the CLI's errors are), its parts apart by "; "
     for r in low:
         parts.append(
-            f"{r.source_file}: {r.table}: only {r.accepted:,} of {r.rows_read:,} rows accepted "
-            f"({r.accepted_share:.1%}), below --min-accepted-share {share:g}; top reasons:"
+            f"{r.source_file}: {r.table}: only {r.accepted:,} of {r.judged_rows:,} rows accepted "
+            f"({r.accepted_share:.1%}), below --min-accepted-share {share:g}"
+            + (
+                f" ({r.rows_read - r.judged_rows:,} cancelled or refunded orders aside)"
+                if r.judged_rows < r.rows_read
+                else ""
+            )
+            + "; top reasons:"
         )
-        top = sorted(r.reasons.items(), key=lambda kv: -kv[1])[:3]
+        top = sorted(
+            ((k, v) for k, v in r.reasons.items() if k not in NO_SALE), key=lambda kv: -kv[1]
+        )[:3]
         for reason, n in top:
             parts.append(f"[{reason}: {n:,} rows, e.g. {r.samples[reason]}]")
         if top and top[0][0] == NO_SUCH_EMAIL:

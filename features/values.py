@@ -155,8 +155,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 #: own (a negative amount) is kept as the return it is; anything else is a completed sale (a
 #: partial refund included: the order was a sale).
 ORDER_STATUSES = ("completed", "cancelled", "refunded")
-#: The quarantine reason of an order refunded whole (and of its refund rows).
+#: The quarantine reasons of an order the export says is no sale: cancelled, or refunded whole
+#: (with its refund rows). ``--min-accepted-share`` does not count them: they were read right.
+CANCELLED_ORDER = "cancelled order"
 REFUNDED_ORDER = "refunded order"
+NO_SALE = (CANCELLED_ORDER, REFUNDED_ORDER)
 STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
     "cancelled": (
         "cancelled",

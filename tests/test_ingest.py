@@ -1907,3 +1907,29 @@ def test_a_later_file_holding_only_the_refund_of_an_earlier_sale_leaves_neither(
     assert sorted(written["order_id"]) == ["F", "G", "H"]
     assert written["amount"].sum() == pytest.approx(40 - 15 + 25)
     assert reports["transactions"].reasons["refunded order"] == 1
+
+
+def test_cancelled_and_refunded_orders_do_not_count_against_the_accepted_share(tmp_path):
+    """--min-accepted-share catches a misread file; a week of mostly cancelled or refunded
+    orders is read right and passes. Rows that did not read still count, and the error says how
+    many orders were set aside."""
+    head = "order_id,customer_id,ordered_at,amount,status\n"
+    cancellations = _write(
+        tmp_path / "week.csv",
+        head + "A,1,2024-01-01,10,cancelled\nB,1,2024-01-02,20,cancelled\n"
+        "C,2,2024-01-03,30,refunded\nD,2,2024-01-04,40,completed\n",
+    )
+    mapping = load_mapping("status=status")
+    report = ingest(tmp_path / "out", cancellations, mapping, log=_quiet)["transactions"]
+    assert (report.accepted, report.judged_rows, report.accepted_share) == (1, 1, 1.0)
+    misread = _write(
+        tmp_path / "misread.csv",
+        head + "A,1,2024-01-01,10,cancelled\nB,1,2024-01-02,20,cancelled\n"
+        "C,2,someday,30,completed\nD,2,2024-01-04,40,completed\nE,2,never,5,completed\n",
+    )
+    with pytest.raises(IngestError) as err:
+        ingest(tmp_path / "out2", misread, mapping, log=_quiet)
+    said = str(err.value)
+    assert "only 1 of 3 rows accepted (33.3%)" in said
+    assert "(2 cancelled or refunded orders aside)" in said
+    assert "[unparsable ordered_at: 2 rows" in said and "[cancelled order" not in said
