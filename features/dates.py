@@ -10,6 +10,7 @@ UTC. Whether ``05/03/2024`` is 5 March or 3 May is decided once per file from th
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -293,22 +294,20 @@ def _parse_distinct(
         )
     result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
     marked = pd.Series(False, index=values.index)
-    used: dict[tuple[int, str], int] = {}  # (shape's place in SHAPES, label): values parsed
+    used: Counter[tuple[int, str]] = Counter()  # (shape's place in SHAPES, label): values parsed
     for block in _blocks(values):
         iso = _iso(block)
         if iso.any():
             plain = block[iso]
             stamps = pd.to_datetime(plain.to_numpy(dtype=object), format="ISO8601", errors="coerce")
             result.loc[plain.index] = np.asarray(stamps, dtype="datetime64[us]")
-            key = (list(SHAPES).index("ymd"), "ymd")
-            used[key] = used.get(key, 0) + int(stamps.notna().sum())
+            used[(list(SHAPES).index("ymd"), "ymd")] += int(stamps.notna().sum())
             block = block[~iso]
         plain, found = _day_month(block)
         if plain.any():
             stamps, label = _assemble("dmy_or_mdy", found, order)
             result.loc[stamps.index] = stamps
-            key = (list(SHAPES).index("dmy_or_mdy"), str(label))
-            used[key] = used.get(key, 0) + int(stamps.notna().sum())
+            used[(list(SHAPES).index("dmy_or_mdy"), str(label))] += int(stamps.notna().sum())
             block = block[~plain]
         _, parts = _extract(block)
         for name, found in parts.items():
@@ -324,8 +323,7 @@ def _parse_distinct(
                 else {label: stamps.notna().sum()}
             )
             for lab, n in dict(counts).items():
-                key = (list(SHAPES).index(name), lab)
-                used[key] = used.get(key, 0) + int(n)
+                used[(list(SHAPES).index(name), lab)] += int(n)
     shapes = sorted(sorted(used.items()), key=lambda kv: -kv[1])  # ties: in SHAPES order
     described = ", ".join(f"{DESCRIPTIONS.get(k, k)}" for (_, k), n in shapes if n) or "none"
     return result, described, marked

@@ -105,9 +105,9 @@ class TableReport:
 
     @property
     def accepted_share(self) -> float:
-        if self.rows_read and not self.judged_rows:
-            return 1.0  # every row an order the export says is no sale
-        return self.accepted / self.judged_rows if self.judged_rows else 0.0
+        if not self.judged_rows:  # no rows, or every row an order the export says is no sale
+            return 1.0 if self.rows_read else 0.0
+        return self.accepted / self.judged_rows
 
 
 @dataclass

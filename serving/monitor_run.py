@@ -282,15 +282,15 @@ def _metric_key(key: str) -> str:
 
 
 def report_json(report: dict) -> str:
-    """The report as strict JSON text (``write_json``'s)."""
+    """The report as strict JSON text: a PSI without data is null, not NaN."""
     from features.atomic_file import json_text
 
     return json_text(report, default=_plain)
 
 
 def write_json(report: dict, path: Path) -> None:
-    """The report as strict JSON (a PSI without data is null, not NaN), replaced as a whole,
-    readable as any file the user writes (umask)."""
-    from features.atomic_file import write_json_atomic
+    """The report as strict JSON (``report_json``), replaced as a whole, readable as any file
+    the user writes (umask)."""
+    from features.atomic_file import write_text_atomic
 
-    write_json_atomic(path, report, default=_plain)
+    write_text_atomic(path, report_json(report))

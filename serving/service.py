@@ -224,7 +224,7 @@ class Scorer:
         self.as_of: date | None = None
         self.btyd = None
         self._positions: dict[str, int] = {}  # customer_id -> row of _scores (a dict: O(1) per id)
-        self._scores: Sequence[dict] = []  # a ScoreTable once a snapshot is scored
+        self._scores = ScoreTable({"customer_id": []})  # the snapshot's, once it is scored
         if snapshot is not None:
             snapshot = check_snapshot(snapshot, self.required)
             self.as_of = pd.Timestamp(snapshot["cutoff"].iloc[0]).date()
@@ -304,7 +304,7 @@ class Scorer:
 
     def served_scores(self) -> tuple[np.ndarray, np.ndarray]:
         """Churn probability (NaN for prospects) and predicted value of every snapshot customer."""
-        if not isinstance(self._scores, ScoreTable):
+        if not len(self._scores):
             return np.array([]), np.array([])
         churn = pd.to_numeric(pd.Series(self._scores.column("churn_probability")))
         value = pd.to_numeric(pd.Series(self._scores.column("predicted_value")))
@@ -333,8 +333,7 @@ class Scorer:
             i if i is not None else self._positions.get(plain_id(cid), -1)
             for cid, i in zip(customer_ids, found, strict=True)
         ]
-        known = [i for i in positions if i >= 0]
-        records = iter(self._scores.records(known) if known else [])  # type: ignore[attr-defined]
+        records = iter(self._scores.records([i for i in positions if i >= 0]))
         return [
             ScoreResult(customer_id=cid, score=CustomerScore(**next(records)))
             if i >= 0
@@ -514,12 +513,11 @@ def _warn_if_served_differs(snapshot_file: Path, scorer: Scorer) -> None:
     position = frame["customer_id"].map(scorer._positions)
     frame = frame[position.notna()].reset_index(drop=True)
     rows = position.dropna().astype("int64").to_numpy()
-    table = cast(ScoreTable, scorer._scores)
     differ: dict[str, int] = {}
     example = None
     for column in COMPARED_COLUMNS:  # column by column: a million customers in seconds
         there = frame[column].astype(str).to_numpy(dtype=object)
-        here = np.array([str(v) for v in table.column(column)[rows]], dtype=object)
+        here = np.array([str(v) for v in scorer._scores.column(column)[rows]], dtype=object)
         off = there != here
         if off.any():
             differ[column] = int(off.sum())
