@@ -1116,7 +1116,9 @@ def score(
 
         kept = write_partition(history_root, project, day, scores, snapshot)
         _log(f"kept in the score history: {kept}")
-    snapshot_path = write_scores(out_file, scores, snapshot, people_rows(scores) if csv else None)
+    snapshot_path = write_scores(
+        out_file, scores, snapshot, people_rows(scores) if csv else None, source
+    )
     if not no_history:  # the CRM reads these now: the next week's tier hold compares with them
         from serving.score_history import mark_sent
 
@@ -1408,12 +1410,28 @@ def export(
             help="Export scores older than those already exported to this target (a rollback).",
         ),
     ] = False,
+    customers_from: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--customers-from",
+            help="Only customers whose export file (as ingested) matches this name or pattern, "
+            "e.g. 'hubspot_*.csv': one CRM's customers of a project fed by several. Repeatable.",
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Contract directory the scores came from (default: the one the scoring "
+            "recorded); read for --customers-from."
+        ),
+    ] = None,
 ) -> None:
     """Write the latest scores into a CRM: an import file per CRM, or a signed, idempotent,
     resumable webhook push; by default only customers whose exported fields changed."""
     from serving.writeback.csv_export import CsvResult, export_csv
     from serving.writeback.fields import MappingError, load_mapping
     from serving.writeback.journal import JournalError, state_dir
+    from serving.writeback.origins import keep_from, mixed_tools_note, scored_data
     from serving.writeback.plan import load_scores, scores_project
     from serving.writeback.webhook import (
         RetryPolicy,
@@ -1435,6 +1453,12 @@ def export(
         mapping = load_mapping(crm)
         frame = load_scores(scores)
         project = _export_project(project, scores_project(frame), scores)
+        data_dir = scored_data(frame, data)
+        if customers_from:
+            frame, said = keep_from(frame, customers_from, data_dir)
+            _log(said)
+        elif note := mixed_tools_note(frame, data_dir, mapping.name):
+            _log(note)
         # url is set exactly when --to webhook (checked above)
         name = target or (mapping.name if url is None else default_target(url))
         state = state_dir(exports_dir, project, name)

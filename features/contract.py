@@ -54,6 +54,15 @@ CONTRACT: dict[str, tuple[Column, ...]] = {
     ),
 }
 
+#: Column of ``customers.parquet`` (beside the contract's) naming the export file each customer's
+#: record came from (its customers file, else the file of its first order or event), so that
+#: scores go back only into the CRM the customer came from. Written by ingest; features skip it.
+EXPORT_FILE = "export_file"
+
+#: Key of ``manifest.json``: each of those files' name -> the ``files:`` section of the map file
+#: that read it (None: the map file's top level). Files of different sections are different tools.
+CUSTOMER_FILES = "customer_files"
+
 #: Engagement event types the features know by name. Other types are kept and counted as ``other``.
 EVENT_TYPES = (
     "visit",

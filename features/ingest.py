@@ -24,9 +24,11 @@ import pandas as pd
 from features.atomic_dir import check_replaceable, replaced_directory
 from features.contract import (
     CONTRACT,
+    CUSTOMER_FILES,
     CUSTOMERS,
     EVENT_TYPES,
     EVENTS,
+    EXPORT_FILE,
     TABLES,
     TIME_COLUMN,
     TRANSACTIONS,
@@ -834,15 +836,14 @@ def _split(
 
 
 def _derive_customers(transactions: pd.DataFrame, events: pd.DataFrame | None) -> pd.DataFrame:
-    """Customers table when no customers file is given: first contact = first transaction/event."""
-    parts = [
-        transactions[["customer_id", "ordered_at"]].rename(columns={"ordered_at": "signup_at"})
-    ]
+    """Customers table when no customers file is given: first contact = first transaction/event
+    (its file is the customer's ``EXPORT_FILE``)."""
+    columns = ["customer_id", "signup_at", EXPORT_FILE]
+    parts = [transactions.rename(columns={"ordered_at": "signup_at"})[columns]]
     if events is not None:
-        parts.append(
-            events[["customer_id", "occurred_at"]].rename(columns={"occurred_at": "signup_at"})
-        )
-    first = pd.concat(parts).groupby("customer_id", as_index=False)["signup_at"].min()
+        parts.append(events.rename(columns={"occurred_at": "signup_at"})[columns])
+    rows = pd.concat(parts, ignore_index=True).sort_values(["signup_at"], kind="stable")
+    first = rows.groupby("customer_id", as_index=False, sort=True).first()
     for col in ("region", "channel", "segment"):
         first[col] = pd.Series(pd.NA, index=first.index, dtype="string")
     return first
@@ -866,6 +867,8 @@ def _to_contract_types(frame: pd.DataFrame, table: str) -> pd.DataFrame:
         columns[col.name] = (
             values.astype(kind) if col.dtype != "float" else pd.to_numeric(values).astype(kind)
         )
+    if table == CUSTOMERS and EXPORT_FILE in frame:
+        columns[EXPORT_FILE] = frame[EXPORT_FILE].astype("string")
     return (
         pd.DataFrame(columns)
         .sort_values([TIME_COLUMN[table], "customer_id"], kind="stable")
@@ -912,17 +915,27 @@ def ingest(
     built: dict[str, _Table] = {}
     known: _KnownCustomers | None = None
     per_file: list[TableReport] = []
+    origins: dict[str, str | None] = {}  # the files customers come from -> their section
     if customers is not None:
         built[CUSTOMERS] = _ingest_files(
-            CUSTOMERS, customers, mapping, None, log, strict_values, latest, per_file
+            CUSTOMERS, customers, mapping, None, log, strict_values, latest, per_file, origins
         )
         known = _known_customers(built[CUSTOMERS], log)
+    first_contact = None if customers is not None else origins
     built[TRANSACTIONS] = _ingest_files(
-        TRANSACTIONS, transactions, mapping, known, log, strict_values, latest, per_file
+        TRANSACTIONS,
+        transactions,
+        mapping,
+        known,
+        log,
+        strict_values,
+        latest,
+        per_file,
+        first_contact,
     )
     if events is not None:
         built[EVENTS] = _ingest_files(
-            EVENTS, events, mapping, known, log, strict_values, latest, per_file
+            EVENTS, events, mapping, known, log, strict_values, latest, per_file, first_contact
         )
     require_share(per_file, min_accepted_share)  # each file on its own
     reports = {t: b.report for t, b in built.items()}
@@ -975,6 +988,7 @@ def ingest(
         manifest = {
             "tables": {t: asdict(r) for t, r in reports.items()},
             "customers": len(tables[CUSTOMERS]),
+            CUSTOMER_FILES: origins,
         }
         (staging / "manifest.json").write_text(
             json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
@@ -1098,8 +1112,11 @@ def _ingest_files(
     strict_values: bool,
     latest: pd.Timestamp | None,
     per_file: list[TableReport] | None = None,
+    origins: dict[str, str | None] | None = None,
 ) -> _Table:
-    """One table from one or several export files; each file's report is added to ``per_file``."""
+    """One table from one or several export files; each file's report is added to ``per_file``.
+    With ``origins`` each accepted row carries its file (column ``EXPORT_FILE``) and each file
+    is recorded there with its ``files:`` section."""
     from features.export_files import order_warnings
 
     paths = _paths(table, files)
@@ -1115,7 +1132,11 @@ def _ingest_files(
             log(f"{table}: warning: {exc}; skipped, the other files are read")
             continue
         log(f"{table}: {len(source.frame):,} rows read ({', '.join(source_formats(source))})")
-        parts.append(_build_table(table, source, file_mapping, known, strict_values, latest))
+        part = _build_table(table, source, file_mapping, known, strict_values, latest)
+        if origins is not None:
+            origins[str(path)] = mapping.section_for(path)
+            part = replace(part, accepted=part.accepted.assign(**{EXPORT_FILE: str(path)}))
+        parts.append(part)
         log_report(parts[-1].report, log)
     if per_file is not None:
         per_file += [p.report for p in parts]
@@ -1168,7 +1189,9 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
         if gone.any():
             quarantined.append(
                 quarantine_rows(
-                    part.accepted.loc[gone].astype("string"),
+                    part.accepted.loc[gone]
+                    .drop(columns=EXPORT_FILE, errors="ignore")
+                    .astype("string"),
                     part.report.source_file,
                     part.rows[gone],
                     reason[gone],

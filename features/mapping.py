@@ -201,7 +201,7 @@ class ColumnMapping(FileMapping):
     def section_for(self, path: Path) -> str | None:
         """The ``files:`` section of a file (matched on its name, or its path, exactly or as a
         pattern), if any; an error when two match."""
-        sections = [key for key in self.files if _names(key, path)]
+        sections = [key for key in self.files if names_file(key, path)]
         if len(sections) > 1:
             raise IngestError(
                 f"{path}: the map file's files: sections {sections} all match it; keep one per file"
@@ -222,7 +222,7 @@ class ColumnMapping(FileMapping):
         """IngestError for a ``files:`` section that matches none of the files given (a typo
         would leave its file mapped as the others are)."""
         for key in self.files:
-            if not any(_names(key, p) for p in paths):
+            if not any(names_file(key, p) for p in paths):
                 names = ", ".join(p.name for p in paths)
                 raise IngestError(
                     f"map file files: {key!r} matches none of the files given ({names}); "
@@ -230,7 +230,7 @@ class ColumnMapping(FileMapping):
                 )
 
 
-def _names(key: str, path: Path) -> bool:
+def names_file(key: str, path: Path) -> bool:
     """Whether a section key names a file: its name or path, as a pattern, in any letter case
     (``tickets_*.csv`` finds ``Tickets_1.CSV``, as Windows would)."""
     return any(

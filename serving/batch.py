@@ -302,20 +302,28 @@ def scored_project(path: Path) -> str | None:
 
 
 def write_scores(
-    out_file: Path, scores: pd.DataFrame, snapshot: pd.DataFrame, people: pd.DataFrame | None
+    out_file: Path,
+    scores: pd.DataFrame,
+    snapshot: pd.DataFrame,
+    people: pd.DataFrame | None,
+    data_dir: str | Path | None = None,
 ) -> Path:
     """The scores, their feature snapshot (``<out>.snapshot.parquet``, returned) and
     (``people``) the rounded CSV, each written beside its target and renamed over it only once
     all three are whole: a full disk or a kill leaves the previous files as they were, never a
-    truncated one under its final name."""
+    truncated one under its final name. ``data_dir`` (the contract directory scored) is recorded
+    in the scores' metadata."""
     from contextlib import ExitStack
 
     import pyarrow as pa
 
     from features.atomic_file import replaced_file
-    from serving.scoring import PROJECT_ATTR
+    from serving.scoring import DATA_ATTR, PROJECT_ATTR
 
     files = score_files(out_file, people is not None)  # snapshot, scores[, CSV]
+    if data_dir is not None:
+        scores = scores.copy(deep=False)
+        scores.attrs[DATA_ATTR] = str(Path(data_dir).absolute())
     snapshot_path = files[0]
     if scores.attrs.get(PROJECT_ATTR):  # the service checks it against the project it serves
         snapshot = snapshot.copy(deep=False)

@@ -446,7 +446,7 @@ def _score(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
         settings.scores.parent.mkdir(parents=True, exist_ok=True)
         from serving.score_history import mark_sent
 
-        write_scores(settings.scores, scores, snapshot, people_rows(scores))
+        write_scores(settings.scores, scores, snapshot, people_rows(scores), settings.data_dir)
         if trouble := mark_sent(settings.history_root, settings.project, as_of):
             log(trouble)  # the tier hold's last sent date stays the one before
         done["scores"] = str(settings.scores)

@@ -66,6 +66,9 @@ PEOPLE_DECIMALS: dict[str, int] = {
 #: Key of ``DataFrame.attrs`` naming the project whose champion pair scored the frame (kept in
 #: the Parquet file's metadata by ``to_parquet``; ``lifecycle export`` checks it).
 PROJECT_ATTR = "lifecycle_project"
+#: Key of ``DataFrame.attrs`` naming the contract directory (absolute) the scores were computed
+#: from: ``lifecycle export --customers-from`` reads which export file each customer came from.
+DATA_ATTR = "lifecycle_data"
 #: The same record in a score directory written by Spark (which keeps no pandas metadata): a JSON
 #: file ``{"project": ...}`` that Parquet readers skip (leading underscore).
 PROJECT_MARKER = "_lifecycle_project.json"

@@ -108,6 +108,7 @@ def test_retrain_is_locked_resumable_after_kill_9_and_idempotent(tmp_path):
     assert "trained v1: PROMOTED: no champion yet" in out and "monitor verdict OK" in out
     scores = pd.read_parquet(tmp_path / "data" / "scores.parquet")  # for export and the service
     assert "scores: data/scores.parquet" in out and scores["churn_model_version"].eq("1").all()
+    assert scores.attrs["lifecycle_data"] == str(data.absolute())
     assert (tmp_path / "data" / "scores.csv").exists()
     assert (tmp_path / "history" / "shop").is_dir() and (
         tmp_path / "report" / "monitor.html"

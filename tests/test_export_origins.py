@@ -1,0 +1,155 @@
+"""A project fed by two CRMs: each CRM's export gets its own customers only (``--customers-from``),
+and scores of several tools sent to one CRM are warned of."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from features.contract import EXPORT_FILE
+from serving.scoring import DATA_ATTR
+
+EXPORTS = Path(__file__).parent / "data" / "exports"
+FXIAOKE, HUBSPOT = EXPORTS / "fxiaoke_xlsx", EXPORTS / "hubspot"
+
+
+def _ingest(folder: Path, *args: str) -> CliRunner:
+    from lifecycle_cli import app
+
+    result = CliRunner().invoke(app, ["ingest", *args, "--out", str(folder / "data")])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def two_crms(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Fxiaoke workbooks and HubSpot CSVs ingested together, each tool in its files: section."""
+    folder = tmp_path_factory.mktemp("two-crms")
+    for f in [*FXIAOKE.glob("*.xlsx"), *HUBSPOT.glob("*.csv")]:
+        shutil.copy(f, folder / f.name)
+    fxiaoke = yaml.safe_load((FXIAOKE / "map.yaml").read_text("utf-8"))
+    hubspot = yaml.safe_load((HUBSPOT / "map.yaml").read_text("utf-8"))
+    (folder / "map.yaml").write_text(
+        yaml.safe_dump({"files": {"*.xlsx": fxiaoke, "*.csv": hubspot}}, allow_unicode=True),
+        encoding="utf-8",
+    )
+    tables = {"customers": ("客户.xlsx", "contacts.csv")}
+    tables |= {"transactions": ("销售订单.xlsx", "deals.csv")}
+    tables |= {"events": ("跟进记录.xlsx", "activities.csv")}
+    args = [f"--{t}={folder / name}" for t, names in tables.items() for name in names]
+    _ingest(folder, *args, "--map-file", str(folder / "map.yaml"))
+    return folder
+
+
+def _scores(folder: Path, writeback_scores: pd.DataFrame, data: Path | None) -> Path:
+    """Scores for the ingested customers (their ids on realistic score rows)."""
+    ids = pd.read_parquet(folder / "data" / "customers.parquet")["customer_id"].tolist()
+    scores = writeback_scores.head(len(ids)).copy()
+    scores["customer_id"] = ids
+    if data is not None:
+        scores.attrs[DATA_ATTR] = str(data)
+    path = folder / "scores.parquet"
+    scores.to_parquet(path, index=False)
+    return path
+
+
+def _export(scores: Path, folder: Path, *args: str):
+    from lifecycle_cli import app
+
+    out = folder / "out.csv"
+    result = CliRunner().invoke(
+        app,
+        ["export", "--to", "csv", "--scores", str(scores), "--project", "p", "--out", str(out)]
+        + ["--exports-dir", str(folder / "exports"), "--full", *args],
+    )
+    return result, out
+
+
+def test_ingest_records_each_customers_export_file_and_its_section(two_crms: Path) -> None:
+    customers = pd.read_parquet(two_crms / "data" / "customers.parquet")
+    files = customers.set_index("customer_id")[EXPORT_FILE].map(lambda f: Path(f).name)
+    assert files.to_dict() == {
+        **{i: "客户.xlsx" for i in customers["customer_id"] if not i.isdigit()},
+        **{i: "contacts.csv" for i in customers["customer_id"] if i.isdigit()},
+    }
+    assert set(files) == {"客户.xlsx", "contacts.csv"}
+    manifest = json.loads((two_crms / "data" / "manifest.json").read_text("utf-8"))
+    sections = {Path(f).name: s for f, s in manifest["customer_files"].items()}
+    assert sections == {"客户.xlsx": "*.xlsx", "contacts.csv": "*.csv"}
+
+
+def test_derived_customers_carry_the_file_of_their_first_contact(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text(
+        "customer_id,ordered_at,amount\nc1,2024-01-05,10\nc2,2024-02-01,5\n", encoding="utf-8"
+    )
+    (tmp_path / "b.csv").write_text(
+        "customer_id,ordered_at,amount\nc1,2024-03-01,7\nc3,2024-01-01,9\nc2,2024-01-20,4\n",
+        encoding="utf-8",
+    )
+    _ingest(
+        tmp_path,
+        "--transactions",
+        str(tmp_path / "a.csv"),
+        "--transactions",
+        str(tmp_path / "b.csv"),
+    )
+    customers = pd.read_parquet(tmp_path / "data" / "customers.parquet")
+    files = customers.set_index("customer_id")[EXPORT_FILE].map(lambda f: Path(f).name)
+    assert files.to_dict() == {"c1": "a.csv", "c2": "b.csv", "c3": "b.csv"}
+    transactions = pd.read_parquet(tmp_path / "data" / "transactions.parquet")
+    assert EXPORT_FILE not in transactions  # only customers carry it
+
+
+def test_each_crm_gets_its_own_customers(two_crms: Path, writeback_scores, tmp_path) -> None:
+    scores = _scores(two_crms, writeback_scores, two_crms / "data")
+    customers = pd.read_parquet(two_crms / "data" / "customers.parquet")
+    hubspot_ids = {i for i in customers["customer_id"] if i.isdigit()}
+    result, out = _export(scores, tmp_path, "--crm", "hubspot", "--customers-from", "contacts*")
+    assert result.exit_code == 0, result.output
+    assert f"{len(hubspot_ids)} of {len(customers)} scored customers, from " in result.output
+    sent = pd.read_csv(out, dtype=str)
+    assert set(sent.iloc[:, 0]) == hubspot_ids
+    fx, out_fx = _export(scores, tmp_path / "fx", "--crm", "fxiaoke", "--customers-from", "*.XLSX")
+    assert fx.exit_code == 0, fx.output
+    sent_fx = pd.read_csv(out_fx, dtype=str, encoding="utf-8-sig")
+    assert set(sent_fx.iloc[:, 0]) == set(customers["customer_id"]) - hubspot_ids
+
+
+def test_scores_of_two_tools_sent_to_one_crm_are_warned_of(
+    two_crms: Path, writeback_scores, tmp_path
+) -> None:
+    scores = _scores(two_crms, writeback_scores, two_crms / "data")
+    result, out = _export(scores, tmp_path, "--crm", "hubspot")
+    assert result.exit_code == 0, result.output
+    assert "come from exports of different tools (" in result.output
+    assert "--customers-from " in result.output
+    assert len(pd.read_csv(out)) == len(pd.read_parquet(scores))  # warned, not filtered
+
+
+def test_a_pattern_matching_no_file_or_unknown_origins_is_an_error(
+    two_crms: Path, writeback_scores, tmp_path
+) -> None:
+    scores = _scores(two_crms, writeback_scores, two_crms / "data")
+    result, out = _export(scores, tmp_path, "--customers-from", "salesforce*")
+    assert result.exit_code == 2
+    assert "'salesforce*': matches none of the export files" in result.output
+    assert "contacts.csv: 5" in result.output and not out.exists()
+    unrecorded = _scores(two_crms, writeback_scores, None)
+    result, _ = _export(unrecorded, tmp_path, "--customers-from", "contacts*")
+    assert result.exit_code == 2 and "give --data DIR" in result.output
+    given, out = _export(
+        unrecorded, tmp_path, "--customers-from", "contacts*", "--data", str(two_crms / "data")
+    )
+    assert given.exit_code == 0, given.output
+    old = tmp_path / "old"
+    shutil.copytree(two_crms / "data", old)
+    frame = pd.read_parquet(old / "customers.parquet").drop(columns=EXPORT_FILE)
+    frame.to_parquet(old / "customers.parquet", index=False)
+    result, _ = _export(unrecorded, tmp_path, "--customers-from", "x", "--data", str(old))
+    assert result.exit_code == 2 and "ingest the exports again" in result.output
