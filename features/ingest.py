@@ -938,6 +938,9 @@ def ingest(
             EVENTS, events, mapping, known, log, strict_values, latest, per_file, first_contact
         )
     require_share(per_file, min_accepted_share)  # each file on its own
+    if EVENTS in built and (silent := _files_without_events(built)):
+        built[EVENTS].report.warnings.append(silent)
+        log(f"{EVENTS}: warning: {silent}")
     reports = {t: b.report for t, b in built.items()}
     tables = {t: b.accepted for t, b in built.items()}
     if customers is None:
@@ -1016,6 +1019,25 @@ def _known_customers(customers: _Table, log) -> _KnownCustomers:
 
 #: A new ingest starting this many days after the one it replaces is said to shrink the history.
 SHRINK_DAYS = 30
+
+
+def _files_without_events(built: dict[str, _Table]) -> str | None:
+    """A customers file none of whose customers has an event while another file's customers do:
+    that tool's activity was not exported, so its customers' engagement reads as none."""
+    if CUSTOMERS not in built or EXPORT_FILE not in built[CUSTOMERS].accepted:
+        return None
+    customers = built[CUSTOMERS].accepted
+    engaged = customers["customer_id"].isin(set(built[EVENTS].accepted["customer_id"]))
+    per_file = engaged.groupby(customers[EXPORT_FILE].astype(str), sort=True).agg(["sum", "size"])
+    silent = per_file[per_file["sum"] == 0]
+    if silent.empty or len(silent) == len(per_file):
+        return None
+    named = ", ".join(f"{Path(f).name} ({n:,} customers)" for f, n in silent["size"].items())
+    return (
+        f"no customer of {named} has an event, while the other customers files' do: if that "
+        "tool's activity was not exported, its customers' engagement reads as none (no visits, "
+        "no tickets) in the features and the reasons; give its activity export with --events"
+    )
 
 
 def _history_shrinks(out_dir: Path, accepted: pd.DataFrame) -> str | None:

@@ -19,10 +19,10 @@ EXPORTS = Path(__file__).parent / "data" / "exports"
 FXIAOKE, HUBSPOT = EXPORTS / "fxiaoke_xlsx", EXPORTS / "hubspot"
 
 
-def _ingest(folder: Path, *args: str) -> CliRunner:
+def _ingest(folder: Path, *args: str):
     from lifecycle_cli import app
 
-    result = CliRunner().invoke(app, ["ingest", *args, "--out", str(folder / "data")])
+    result = CliRunner().invoke(app, ["ingest", *args])
     assert result.exit_code == 0, result.output
     return result
 
@@ -39,12 +39,16 @@ def two_crms(tmp_path_factory: pytest.TempPathFactory) -> Path:
         yaml.safe_dump({"files": {"*.xlsx": fxiaoke, "*.csv": hubspot}}, allow_unicode=True),
         encoding="utf-8",
     )
+    _ingest(folder, *_two_crm_args(folder), "--out", str(folder / "data"))
+    return folder
+
+
+def _two_crm_args(folder: Path) -> list[str]:
     tables = {"customers": ("客户.xlsx", "contacts.csv")}
     tables |= {"transactions": ("销售订单.xlsx", "deals.csv")}
     tables |= {"events": ("跟进记录.xlsx", "activities.csv")}
     args = [f"--{t}={folder / name}" for t, names in tables.items() for name in names]
-    _ingest(folder, *args, "--map-file", str(folder / "map.yaml"))
-    return folder
+    return [*args, "--map-file", str(folder / "map.yaml")]
 
 
 def _scores(folder: Path, writeback_scores: pd.DataFrame, data: Path | None) -> Path:
@@ -92,13 +96,8 @@ def test_derived_customers_carry_the_file_of_their_first_contact(tmp_path: Path)
         "customer_id,ordered_at,amount\nc1,2024-03-01,7\nc3,2024-01-01,9\nc2,2024-01-20,4\n",
         encoding="utf-8",
     )
-    _ingest(
-        tmp_path,
-        "--transactions",
-        str(tmp_path / "a.csv"),
-        "--transactions",
-        str(tmp_path / "b.csv"),
-    )
+    a, b = str(tmp_path / "a.csv"), str(tmp_path / "b.csv")
+    _ingest(tmp_path, "--transactions", a, "--transactions", b, "--out", str(tmp_path / "data"))
     customers = pd.read_parquet(tmp_path / "data" / "customers.parquet")
     files = customers.set_index("customer_id")[EXPORT_FILE].map(lambda f: Path(f).name)
     assert files.to_dict() == {"c1": "a.csv", "c2": "b.csv", "c3": "b.csv"}
@@ -153,3 +152,14 @@ def test_a_pattern_matching_no_file_or_unknown_origins_is_an_error(
     frame.to_parquet(old / "customers.parquet", index=False)
     result, _ = _export(unrecorded, tmp_path, "--customers-from", "x", "--data", str(old))
     assert result.exit_code == 2 and "ingest the exports again" in result.output
+
+
+def test_a_customers_file_whose_tool_sent_no_events_is_warned_of(two_crms: Path) -> None:
+    both = _ingest(two_crms, *_two_crm_args(two_crms), "--out", str(two_crms / "again"))
+    assert "has an event" not in both.output  # each tool's activity came
+    args = [a for a in _two_crm_args(two_crms) if "跟进记录" not in a]  # no Fxiaoke follow-ups
+    result = _ingest(two_crms, *args, "--out", str(two_crms / "without"))
+    assert "events: warning: no customer of 客户.xlsx (5 customers) has an event" in result.output
+    assert "give its activity export with --events" in result.output
+    manifest = json.loads((two_crms / "without" / "manifest.json").read_text("utf-8"))
+    assert any("客户.xlsx (5 customers)" in w for w in manifest["tables"]["events"]["warnings"])
