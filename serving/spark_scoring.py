@@ -155,7 +155,7 @@ def score_on_spark(
             ):
                 scores.write.mode("overwrite").partitionBy(AS_OF_PARTITION).parquet(staging)
                 rows = engine.spark.read.parquet(staging).count()
-                _write_project_marker(engine, staging, project)
+                _write_project_marker(engine, staging, project, data_dir)
                 moves = [
                     Move(snapshot_staging, snapshot_dir, snapshot_owned, "--out's snapshot"),
                     Move(staging, str(out), scores_owned),
@@ -163,7 +163,7 @@ def score_on_spark(
                 if keep is not None:  # the scoring replaced here: what a re-run compares with
                     kept = kept_frame(keep[1], keep[0])
                     kept.write.mode("overwrite").partitionBy(AS_OF_PARTITION).parquet(kept_staging)
-                    _write_project_marker(engine, kept_staging, project)
+                    _write_project_marker(engine, kept_staging, project, data_dir)
                     # first: killed after it, --out still holds the scoring it copies
                     moves.insert(0, Move(kept_staging, kept_dir, kept_owned, "--out's previous"))
                 engine.publish_together(*moves)
@@ -176,17 +176,18 @@ def score_on_spark(
     return SparkScores(str(out), snapshot_dir, rows, *versions, hold=hold)
 
 
-def _write_project_marker(engine: Engine, out: str | Path, project: str) -> None:
-    """Record in the score directory which project scored it (``lifecycle export`` checks it),
-    through Spark's file system so that any URI Spark wrote to works."""
+def _write_project_marker(engine: Engine, out: str | Path, project: str, data_dir) -> None:
+    """Record in the score directory which project scored it (``lifecycle export`` checks it)
+    and from which data, through Spark's file system so that any URI Spark wrote to works."""
     import json
 
     from serving.scoring import PROJECT_MARKER
 
+    data = str(data_dir) if "://" in str(data_dir) else str(Path(data_dir).absolute())
     fs, path = engine.hadoop_file(f"{str(out).rstrip('/')}/{PROJECT_MARKER}")
     stream = fs.create(path, True)
     try:
-        stream.write(bytearray(json.dumps({"project": project}).encode("utf-8")))
+        stream.write(bytearray(json.dumps({"project": project, "data": data}).encode("utf-8")))
     finally:
         stream.close()
 

@@ -601,6 +601,10 @@ def test_spark_scores_equal_lifecycle_score(spark_engine, tmp_path, monkeypatch)
     written = pd.read_csv(tmp_path / "hubspot.csv")
     assert f"{store.project}/hubspot: wrote {len(duck):,} customers" in done.output
     assert len(written) == len(duck)
+    from serving.writeback.plan import load_scores
+
+    recorded = load_scores(out).attrs["lifecycle_data"]  # for export --customers-from
+    assert Path(recorded.removeprefix("file:")) == store.data_dir.absolute()
     assert not list(tmp_path.glob("*.staging*"))  # written aside, then moved in place whole
     snapshot = tmp_path / "spark-scores.snapshot.parquet"
     scored = sorted(p.name for p in snapshot.iterdir() if p.is_dir())

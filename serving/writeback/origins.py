@@ -66,7 +66,7 @@ def keep_from(
     if data_dir is None:
         raise MappingError(
             "--customers-from: these scores do not record the data directory they were "
-            "computed from (Spark scores, or scored before it was recorded): give --data DIR"
+            "computed from (scored before it was recorded): give --data DIR"
         )
     files, _ = customer_files(data_dir)
     ids = scores["customer_id"].astype(str)

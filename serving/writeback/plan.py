@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from serving.scoring import PROJECT_ATTR, PROJECT_MARKER
+from serving.scoring import DATA_ATTR, PROJECT_ATTR, PROJECT_MARKER
 from serving.writeback import delta
 from serving.writeback.fields import Mapping, MappingError, Reject, records
 from serving.writeback.journal import Journal, explain, json_line, now
@@ -55,8 +55,11 @@ def load_scores(path: str | Path) -> pd.DataFrame:
         )
     if path.is_dir() and marker.is_file():
         try:
-            frame.attrs[PROJECT_ATTR] = str(json.loads(marker.read_text("utf-8"))["project"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            recorded = json.loads(marker.read_text("utf-8"))
+            frame.attrs[PROJECT_ATTR] = str(recorded["project"])
+            if recorded.get("data"):  # written since the data directory was recorded
+                frame.attrs[DATA_ATTR] = str(recorded["data"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise MappingError(f"--scores {path}: unreadable {marker.name} ({exc!r})") from None
     return with_value_at_risk(frame)
 
