@@ -371,10 +371,11 @@ def _importance(comparison: Comparison, plotted: Plotted) -> list[dict | str]:
         fig.axes[0].set_title(f"Feature importance of the {label} (share of total gain)")
         figure = _image(
             fig, f"Feature-importance differences, {label}",
-            "Each experiment's importances as shares of its total; a feature an experiment "
-            "does not use counts as 0." + plotted.left_out,
+            f"The {label}: each experiment's importances as shares of its total; a feature an "
+            "experiment does not use counts as 0." + plotted.left_out,
         )  # fmt: skip
-        parts.append({"figure": figure, "changes": _importance_changes(series)})
+        changes = [f"{label}: {change}" for change in _importance_changes(series)]
+        parts.append({"figure": figure, "changes": changes})
     return parts
 
 

@@ -324,6 +324,10 @@ def test_report_has_every_section_and_image(comparison, tmp_path):
     )
     assert "engagement vs baseline" in sections["summary"]
     assert "baseline does not have: complaints_90d" in sections["importance"]  # engagement only
+    # Each figure's caption and notes say which model they are about (the two looked alike).
+    for label in ("churn model", "customer-value model"):
+        assert f"<figcaption>The {label}: each experiment" in sections["importance"]
+    assert "<li>churn model: baseline does not have: complaints_90d" in sections["importance"]
 
 
 # --------------------------------------------------------------------------- hand-made numbers
