@@ -53,6 +53,7 @@ from features.numbers import CURRENCIES, NumberFormat, detect_format, forced_for
 from features.values import (
     CANCELLED_ORDER,
     NO_SALE,
+    OPEN_ORDER,
     OTHER,
     REFUNDED_ORDER,
     STATUS_SYNONYMS,
@@ -727,13 +728,15 @@ def _cancelled(
             + ", ".join(
                 f"{s!r} {n}" for s, n in zip(unknown["source"], unknown["rows"], strict=True)
             )
-            + "; map them under values: {status: ...} if they are cancellations"
+            + "; map them under values: {status: ...} to cancelled, refunded or open (a deal "
+            "not won yet, an order not paid) if they are no sale"
         )
     report.formats["status"] = ", ".join(
         f"{s!r} -> {t if isinstance(t, str) and t else 'completed'}"
         for s, t in zip(table["source"], table["target"], strict=True)
     )
     check.flag(mapped == "cancelled", CANCELLED_ORDER)
+    check.flag(mapped == "open", OPEN_ORDER)
     # refunded whole: not revenue; a refund row of its own (amount <= 0) is a return, kept --
     # unless its order is one refunded whole here: the sale it returns is not counted, so its
     # refund rows (and zero lines) are not either (else the order nets to minus its amount)
@@ -1099,7 +1102,7 @@ def require_share(reports: Iterable[TableReport], share: float) -> None:
             f"{r.source_file}: {r.table}: only {r.accepted:,} of {r.judged_rows:,} rows accepted "
             f"({r.accepted_share:.1%}), below --min-accepted-share {share:g}"
             + (
-                f" ({r.rows_read - r.judged_rows:,} cancelled or refunded orders aside)"
+                f" ({r.rows_read - r.judged_rows:,} cancelled, refunded or open orders aside)"
                 if r.judged_rows < r.rows_read
                 else ""
             )

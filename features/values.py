@@ -153,13 +153,16 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 #: Order statuses: ``cancelled`` rows are quarantined (never revenue); a ``refunded`` order with a
 #: positive amount was refunded whole and is quarantined too, while a refund booked as a row of its
 #: own (a negative amount) is kept as the return it is; anything else is a completed sale (a
-#: partial refund included: the order was a sale).
-ORDER_STATUSES = ("completed", "cancelled", "refunded")
-#: The quarantine reasons of an order the export says is no sale: cancelled, or refunded whole
-#: (with its refund rows). ``--min-accepted-share`` does not count them: they were read right.
+#: partial refund included: the order was a sale). An ``open`` row is a deal not won yet or an
+#: order not paid yet (a Deals export's pipeline stages): quarantined, not revenue (yet); the
+#: export that has it won or paid brings it in.
+ORDER_STATUSES = ("completed", "cancelled", "refunded", "open")
+#: The quarantine reasons of an order the export says is no sale: cancelled, refunded whole
+#: (with its refund rows), or open. ``--min-accepted-share`` does not count them: read right.
 CANCELLED_ORDER = "cancelled order"
 REFUNDED_ORDER = "refunded order"
-NO_SALE = (CANCELLED_ORDER, REFUNDED_ORDER)
+OPEN_ORDER = "open deal or unpaid order"
+NO_SALE = (CANCELLED_ORDER, REFUNDED_ORDER, OPEN_ORDER)
 STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
     "cancelled": (
         "cancelled",
@@ -170,6 +173,8 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "declined",
         "failed",
         "closed lost",
+        "closedlost",  # HubSpot's internal deal stage
+        "closed lost to competition",  # Zoho CRM
         "lost",
         "已取消",
         "取消",
@@ -184,6 +189,7 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "complete",
         "paid",
         "closed won",
+        "closedwon",
         "won",
         "fulfilled",
         "shipped",
@@ -208,6 +214,50 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "全额退款",
         "退款成功",
         "退款完成",
+    ),
+    # the open stages of the default deal pipelines (Salesforce and Zoho CRM opportunities,
+    # HubSpot deals, labels and internal names; Fxiaoke 商机) and unpaid orders
+    "open": (
+        "open",
+        "pending",
+        "pending payment",
+        "awaiting payment",
+        "unpaid",
+        "not paid",
+        "draft",
+        "in progress",
+        "quote",
+        "quoted",
+        "prospecting",
+        "qualification",
+        "needs analysis",
+        "value proposition",
+        "identify decision makers",
+        "id. decision makers",
+        "perception analysis",
+        "proposal/price quote",
+        "negotiation/review",
+        "appointment scheduled",
+        "appointmentscheduled",
+        "qualified to buy",
+        "qualifiedtobuy",
+        "presentation scheduled",
+        "presentationscheduled",
+        "decision maker bought-in",
+        "decisionmakerboughtin",
+        "contract sent",
+        "contractsent",
+        "验证客户",
+        "需求确定",
+        "方案/报价",
+        "谈判审核",
+        "商务谈判",
+        "进行中",
+        "跟进中",
+        "待付款",
+        "未付款",
+        "待支付",
+        "草稿",
     ),
 }
 

@@ -1931,5 +1931,34 @@ def test_cancelled_and_refunded_orders_do_not_count_against_the_accepted_share(t
         ingest(tmp_path / "out2", misread, mapping, log=_quiet)
     said = str(err.value)
     assert "only 1 of 3 rows accepted (33.3%)" in said
-    assert "(2 cancelled or refunded orders aside)" in said
+    assert "(2 cancelled, refunded or open orders aside)" in said
     assert "[unparsable ordered_at: 2 rows" in said and "[cancelled order" not in said
+
+
+def test_open_deals_of_a_deals_export_are_not_revenue_until_won(tmp_path):
+    """A Deals export holds the pipeline: its open stages (Zoho's and Salesforce's, HubSpot's
+    labels and internal names, Fxiaoke's 商机 stages) are quarantined as no sale yet, not read as
+    completed sales; the export that has the deal won brings it in."""
+    head = "Deal Id,Contact Id,Closing Date,Grand Total,Stage\n"
+    first = _write(
+        tmp_path / "deals_1.csv",
+        head + "D1,c1,2024-01-05,100,Closed Won\nD2,c1,2024-01-09,5000,Qualification\n"
+        "D3,c2,2024-01-10,7000,Negotiation/Review\nD4,c2,2024-01-11,30,closedwon\n"
+        "D5,c3,2024-01-12,40,appointmentscheduled\nD6,c3,2024-01-12,50,谈判审核\n"
+        "D7,c3,2024-01-13,60,Closed Lost\nD8,c3,2024-01-14,70,Proposal/Price Quote\n",
+    )
+    mapping = load_mapping(
+        "order_id=Deal Id,customer_id=Contact Id,ordered_at=Closing Date,amount=Grand Total,"
+        "status=Stage"
+    )
+    report = ingest(tmp_path / "out", first, mapping, log=_quiet)["transactions"]
+    assert report.reasons == {"open deal or unpaid order": 5, "cancelled order": 1}
+    assert (report.accepted, report.judged_rows, report.accepted_share) == (2, 2, 1.0)
+    assert not any("read as completed" in w for w in report.warnings)  # every stage known
+    assert "'Negotiation/Review' -> open" in report.formats["status"]
+    kept = pd.read_parquet(tmp_path / "out" / "transactions.parquet")
+    assert sorted(kept["order_id"]) == ["D1", "D4"] and kept["amount"].sum() == 130
+    won = _write(tmp_path / "deals_2.csv", head + "D2,c1,2024-01-20,5000,Closed Won\n")
+    ingest(tmp_path / "out2", [first, won], mapping, log=_quiet)
+    kept = pd.read_parquet(tmp_path / "out2" / "transactions.parquet")
+    assert sorted(kept["order_id"]) == ["D1", "D2", "D4"]  # won in the later export
