@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import glob
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -64,11 +65,14 @@ def order_warnings(
     parts: Sequence[pd.DataFrame],
     names: Sequence[str],
     cancelled: Sequence[frozenset[str]] | None = None,
+    unread: Sequence[Mapping[str, str]] | None = None,
 ) -> list[str]:
     """What the files' contents say against the rules: a file whose rows end before an earlier
-    file's (given newest first? a later file's orders replace an earlier one's), and files that
+    file's (given newest first? a later file's orders replace an earlier one's), files that
     disagree on having order ids (rows with and without one are never matched, so the overlap of
-    such files would count twice)."""
+    such files would count twice), and orders an overlapping later file no longer lists, or lists
+    only in rows it quarantined (``unread``: per file, order id -> the reason of its rows there,
+    for orders none of whose rows there was accepted)."""
     said = []
     time = {"customers": None, "transactions": "ordered_at", "events": "occurred_at"}[table]
     ends = [p[time].max() if time and len(p) else pd.NaT for p in parts]
@@ -87,25 +91,37 @@ def order_warnings(
                 "order id, or value for value without one, so an order in a file of each kind "
                 "counts twice; export every period with the order id column"
             )
-        elif all(has) and (missing := _missing_from_later(parts, cancelled)):
-            orders, amount = missing
-            said.append(
-                f"{orders:,} orders of earlier files (amount {amount:,.2f}) are dated within the "
-                "days a later file covers but are not in it: deleted or voided in the CRM since? "
-                "they are kept; export with a status column (cancelled orders are quarantined) or "
-                "remove them"
-            )
+        elif all(has) and (missing := _missing_from_later(parts, cancelled, unread)):
+            (orders, amount), (held, held_amount, reasons) = missing
+            if orders:
+                said.append(
+                    f"{orders:,} orders of earlier files (amount {amount:,.2f}) are dated within "
+                    "the days a later file covers but are not in it: deleted or voided in the CRM "
+                    "since? they are kept; export with a status column (cancelled orders are "
+                    "quarantined) or remove them"
+                )
+            if held:
+                why = ", ".join(f"{r}: {n:,}" for r, n in reasons.most_common())
+                said.append(
+                    f"{held:,} orders of earlier files (amount {held_amount:,.2f}) are in a later "
+                    f"file only in rows it quarantined ({why}): the earlier file's rows are kept; "
+                    "the later file's are in the quarantine with their line"
+                )
     return said
 
 
 def _missing_from_later(
-    parts: Sequence[pd.DataFrame], cancelled: Sequence[frozenset[str]] | None = None
-) -> tuple[int, float] | None:
+    parts: Sequence[pd.DataFrame],
+    cancelled: Sequence[frozenset[str]] | None = None,
+    unread: Sequence[Mapping[str, str]] | None = None,
+) -> tuple[tuple[int, float], tuple[int, float, Counter[str]]] | None:
     """Orders whose kept lines (those of the last file listing them) are dated between a later
-    file's first and last order: an overlapping export that no longer lists them. An order a
-    later file cancels (``cancelled``: per file, the ids it quarantined as cancelled) is listed
-    there. One pass per file over the orders dated within its days (52 weekly files of 1M rows:
-    seconds, not the hours comparing every pair of files with ``isin`` took)."""
+    file's first and last order: an overlapping export that no longer lists them (orders,
+    amount), and of those the ones a later file lists only in quarantined rows (orders, amount,
+    their reasons there). An order a later file cancels (``cancelled``: per file, the ids it
+    quarantined as no sale) is listed there. One pass per file over the orders dated within its
+    days (52 weekly files of 1M rows: seconds, not the hours comparing every pair of files with
+    ``isin`` took)."""
     frames = [
         p.loc[p["order_id"].notna(), ["order_id", "ordered_at", "amount"]].assign(_part=i)
         for i, p in enumerate(parts)
@@ -142,8 +158,20 @@ def _missing_from_later(
         return None
     flagged = np.zeros(len(uniques), dtype=bool)
     flagged[codes[kept[gone]]] = True
-    lines = kept[flagged[codes[kept]]]
-    return int(flagged.sum()), float(frame["amount"].to_numpy()[lines].sum())
+    held = np.zeros(len(uniques), dtype=bool)  # listed later, in quarantined rows only
+    reasons: Counter[str] = Counter()
+    for i, listed in enumerate(unread or ()):
+        if not listed:
+            continue
+        at = index.get_indexer(list(listed))
+        for order_id, position in zip(listed, at, strict=True):
+            if position >= 0 and flagged[position] and last[position] < i and not held[position]:
+                held[position] = True
+                reasons[listed[order_id]] += 1
+    amounts = frame["amount"].to_numpy()
+    missing = flagged & ~held
+    sums = [float(amounts[kept[m[codes[kept]]]].sum()) for m in (missing, held)]
+    return (int(missing.sum()), sums[0]), (int(held.sum()), sums[1], reasons)
 
 
 def replaced_by_later_files(

@@ -129,6 +129,9 @@ class _Table:
     #: order ids (as stored) the file holds only refund rows of: where an earlier file has the
     #: order's sale, the sale is replaced and these go with it (the order was refunded)
     refund_orders: frozenset[str] = frozenset()
+    #: order id -> reason, of the orders the file lists only in rows it quarantined (not as no
+    #: sale): a later file's row that did not read is not an order it no longer lists
+    unread_orders: dict[str, str] = field(default_factory=dict)
     #: customers: the column of e-mail addresses (mapped to customer_email, or found), if any
     email_column: str | None = None
 
@@ -824,9 +827,15 @@ def _split(
         ids = out["customer_id"]
         rejected = frozenset(ids[~ok].dropna()) - frozenset(ids[ok].dropna())
     cancelled: frozenset[str] = frozenset()
+    unread: dict[str, str] = {}
     if table == TRANSACTIONS and "order_id" in out:
         gone = np.isin(check.reason, NO_SALE)
         cancelled = frozenset(out.loc[gone, "order_id"].dropna())
+        held = pd.Series(check.reason, index=out.index)[~ok & ~gone]
+        held = held.groupby(out.loc[held.index, "order_id"]).first()
+        unread = {
+            str(k): str(v) for k, v in held.drop(accepted["order_id"], errors="ignore").items()
+        }
     return _Table(
         accepted,
         quarantined,
@@ -835,6 +844,7 @@ def _split(
         np.flatnonzero(ok) + 1,
         source.lines[ok],
         cancelled,
+        unread_orders=unread,
     )
 
 
@@ -1175,7 +1185,11 @@ def _ingest_files(
     for same in sources.values():
         names = [Path(p.report.source_file).name for p in same]
         for warning in order_warnings(
-            table, [p.accepted for p in same], names, [p.cancelled_orders for p in same]
+            table,
+            [p.accepted for p in same],
+            names,
+            [p.cancelled_orders for p in same],
+            [p.unread_orders for p in same],
         ):
             r.warnings.append(warning)
             log(f"{table}: warning: {warning}")

@@ -1962,3 +1962,23 @@ def test_open_deals_of_a_deals_export_are_not_revenue_until_won(tmp_path):
     ingest(tmp_path / "out2", [first, won], mapping, log=_quiet)
     kept = pd.read_parquet(tmp_path / "out2" / "transactions.parquet")
     assert sorted(kept["order_id"]) == ["D1", "D2", "D4"]  # won in the later export
+
+
+def test_an_order_a_later_export_lists_in_a_quarantined_row_is_not_called_missing(tmp_path):
+    """The later file lists O2 with its total left blank: O2 is there (quarantined, missing
+    amount), not "deleted or voided in the CRM"; the earlier row is kept, and said so."""
+    header = "order,id,date,amount\n"
+    first = _write(tmp_path / "w1.csv", header + "O1,a,2024-01-05,10\nO2,a,2024-01-10,60\n")
+    second = _write(
+        tmp_path / "w2.csv", header + "O1,a,2024-01-05,10\nO2,a,2024-01-10,\nO3,a,2024-01-12,5\n"
+    )
+    mapping = load_mapping("order_id=order,customer_id=id,ordered_at=date")
+    report = ingest(tmp_path / "out", [first, second], mapping, log=_quiet)["transactions"]
+    assert not any("not in it: deleted or voided" in w for w in report.warnings), report.warnings
+    assert any(
+        w.startswith("1 orders of earlier files (amount 60.00) are in a later file only in rows it")
+        and "(missing amount: 1)" in w
+        for w in report.warnings
+    ), report.warnings
+    kept = pd.read_parquet(tmp_path / "out" / "transactions.parquet")
+    assert sorted(kept["order_id"]) == ["O1", "O2", "O3"] and kept["amount"].sum() == 75
