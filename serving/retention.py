@@ -17,7 +17,9 @@ then deletes for good what it removed, and only that (their rows and artifact fi
 ``mlflow gc`` does; ``mlflow gc`` itself would also empty every experiment and logged model the
 user deleted), and compacts a SQLite store (``VACUUM``). A version still waiting for the gate (a
 training running now) is never touched. Runs and pairs go before their versions, so a prune
-killed midway plans the rest again; monitor runs deleted before a kill stay in MLflow's bin.
+killed midway plans the rest again. Each run and pair is tagged ``lifecycle.pruned`` before it is
+deleted: what a prune killed after its deletions left in MLflow's bin (no version names it any
+more, and deleted runs are not searched) is found by that tag and deleted for good by the next.
 """
 
 from __future__ import annotations
@@ -30,10 +32,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from serving.monitor_run import MONITOR_EXPERIMENT
+
+#: The tag a prune sets on each run and stored pair it is about to delete.
+PRUNED_TAG = "lifecycle.pruned"
 
 
 @dataclass
@@ -46,6 +52,9 @@ class PrunePlan:
     logged_models: list[str] = field(default_factory=list)
     monitor_runs: list[str] = field(default_factory=list)
     kept_versions: list[str] = field(default_factory=list)
+    #: Runs and stored pairs a prune cut short deleted but did not remove for good.
+    left_runs: list[str] = field(default_factory=list)
+    left_models: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """The plan for people."""
@@ -55,7 +64,14 @@ class PrunePlan:
             f"prune {self.project}: {len(self.versions)} versions never promoted ({versions}) "
             f"with their training runs and stored pairs; kept: {kept}",
             f"prune {self.project}: {len(self.monitor_runs)} older monitor runs",
-        ]
+        ] + (
+            [
+                f"prune {self.project}: {len(self.left_runs)} runs and {len(self.left_models)} "
+                "stored pairs a prune cut short deleted, not yet removed for good"
+            ]
+            if self.left_runs or self.left_models
+            else []
+        )
 
 
 def plan_prune(
@@ -102,7 +118,36 @@ def plan_prune(
         plan.monitor_runs = [
             r.info.run_id for r in runs[keep_monitor_runs:] if r.info.run_id not in named
         ]
+    _plan_left_over(client, tracking_uri, project, plan)
     return plan
+
+
+def _plan_left_over(client: MlflowClient, tracking_uri: str, project: str, plan: PrunePlan) -> None:
+    """Add the runs and stored pairs of ``project`` an earlier prune tagged and deleted but was
+    stopped before removing for good (a kill, a full disk)."""
+    from mlflow.tracking._tracking_service.utils import _get_store
+
+    experiments = [
+        e.experiment_id
+        for e in client.search_experiments(view_type=ViewType.ALL)
+        if e.name.startswith(f"{project}/")
+    ]
+    if experiments:
+        left = client.search_runs(
+            experiments,
+            f"tags.`{PRUNED_TAG}` = 'true'",
+            run_view_type=ViewType.DELETED_ONLY,
+            max_results=5000,
+        )
+        plan.left_runs = [r.info.run_id for r in left]
+    store = _get_store(tracking_uri)
+    if not hasattr(store, "_get_deleted_logged_models"):
+        return
+    for model_id in store._get_deleted_logged_models():
+        model = _found(_deleted_model_of(store), model_id)
+        if model is not None and (model.tags or {}).get(PRUNED_TAG) == "true":
+            if model.experiment_id in experiments:
+                plan.left_models.append(model_id)
 
 
 def prune(tracking_uri: str, plan: PrunePlan, log: Callable[[str], None] = print) -> int:
@@ -116,6 +161,11 @@ def prune(tracking_uri: str, plan: PrunePlan, log: Callable[[str], None] = print
     with gate_lock(tracking_uri, log=log):
         # the versions last: a prune killed before them plans them, their runs and pairs again
         # (killed after them, their runs and pairs were named by nothing any more)
+        # tagged first: what is deleted but not yet removed for good is found again by the tag
+        for run_id in (*plan.version_runs, *plan.monitor_runs):
+            _tagged(client.set_tag, run_id, PRUNED_TAG, "true")
+        for model_id in plan.logged_models:
+            _tagged(client.set_logged_model_tags, model_id, {PRUNED_TAG: "true"})
         for run_id in (*plan.version_runs, *plan.monitor_runs):
             _quietly(client.delete_run, run_id)
         for model_id in plan.logged_models:
@@ -142,10 +192,14 @@ def _collect(tracking_uri: str, plan: PrunePlan, log) -> None:
 
     client = MlflowClient(tracking_uri=tracking_uri)
     store = _get_store(tracking_uri)
-    found = (_found(client.get_run, r) for r in (*plan.version_runs, *plan.monitor_runs))
+    named = dict.fromkeys((*plan.version_runs, *plan.monitor_runs, *plan.left_runs))
+    found = (_found(client.get_run, r) for r in named)
     runs = [run for run in found if run is not None]
     # a deleted logged model is found only with allow_deleted (the client never finds it)
-    found = (_found(_deleted_model_of(store), m) for m in plan.logged_models)
+    found = (
+        _found(_deleted_model_of(store), m)
+        for m in dict.fromkeys((*plan.logged_models, *plan.left_models))
+    )
     models = [model for model in found if model is not None]
     if not runs and not models:  # collected already (a plan carried out twice)
         return
@@ -203,6 +257,15 @@ def _found(get: Callable[[str], Any], key: str) -> Any:
         return get(key)
     except MlflowException:
         return None
+
+
+def _tagged(call: Callable[..., object], *args: Any) -> None:
+    """The pruned tag on a run or pair; one gone already (deleted or removed by a killed prune)
+    keeps the tag it had, if any."""
+    try:
+        call(*args)
+    except MlflowException:
+        pass
 
 
 def _quietly(call: Callable[..., object], *args: str) -> None:

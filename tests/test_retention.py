@@ -143,3 +143,37 @@ def test_a_prune_killed_between_its_deletions_is_finished_by_the_next(tmp_path, 
     for run_id in runs:
         with pytest.raises(MlflowException):
             client.get_run(run_id)
+
+
+def test_a_prune_killed_after_its_deletions_is_removed_for_good_by_the_next(tmp_path, monkeypatch):
+    """A kill after the runs, pairs and versions were deleted but before they were removed for
+    good left them in MLflow's bin for ever: no version names them any more and deleted runs are
+    not searched, so the next prune planned nothing and freed nothing."""
+    store, client, name, _ = _store_with_a_year(tmp_path)
+    plan = plan_prune(store.tracking_uri, "shop", keep_versions=2, keep_monitor_runs=2)
+    runs = [*plan.version_runs, *plan.monitor_runs]
+    delete_version = MlflowClient.delete_model_version
+
+    def killed_after(self, model, version):
+        delete_version(self, model, version)
+        if version == plan.versions[-1]:  # the last deletion done: killed before the collection
+            raise SystemExit("kill -9")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(MlflowClient, "delete_model_version", killed_after)
+        with pytest.raises(SystemExit):
+            prune(store.tracking_uri, plan, log=lambda _: None)
+    assert all(client.get_run(r).info.lifecycle_stage == "deleted" for r in runs)  # in the bin
+    again = plan_prune(store.tracking_uri, "shop", keep_versions=2, keep_monitor_runs=2)
+    assert again.versions == [] and sorted(again.left_runs) == sorted(runs)
+    assert sorted(again.left_models) == sorted(plan.logged_models)
+    said = []
+    assert prune(store.tracking_uri, again, log=said.append) > 0
+    assert any("removed for good" in line for line in said)
+    for run_id in runs:
+        with pytest.raises(MlflowException):
+            client.get_run(run_id)
+        assert not (store.artifact_root / run_id).exists()
+    assert load_version(store.tracking_uri, "shop", "3").meta is not None  # champion loads
+    final = plan_prune(store.tracking_uri, "shop", keep_versions=2, keep_monitor_runs=2)
+    assert final.left_runs == [] and final.left_models == []
