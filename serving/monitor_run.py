@@ -90,6 +90,7 @@ def run_monitor(
 
     cfg = cfg or MonitorConfig()
     champions = load_champions(tracking_uri, project)
+    _close_killed_runs(tracking_uri, log)
     reference = champions.meta.get("monitor_reference")
     if not reference:
         raise NoReference(
@@ -155,6 +156,16 @@ def run_monitor(
     result.report["mlflow_run_id"] = log_to_mlflow(result, tracking_uri, paths)
     write_json(result.report, paths["json"])
     return result, paths
+
+
+def _close_killed_runs(tracking_uri: str, log) -> None:
+    """Runs left RUNNING by a killed command (a monitor killed while logging its report: a
+    retrain resumed after it trains nothing, so no training marks it) are marked FAILED."""
+    from mlflow.tracking import MlflowClient
+
+    from training.registry import fail_stale_runs
+
+    fail_stale_runs(MlflowClient(tracking_uri=tracking_uri), log=log)
 
 
 def _references_of(history, champions, reference, tracking_uri, project, log) -> dict:

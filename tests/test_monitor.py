@@ -605,6 +605,14 @@ def test_lifecycle_monitor_reports_json_html_mlflow_and_exits_3_on_an_alert(trai
         "warning: the data ends" in late.output and "days before --as-of 2027-01-01" in late.output
     )
 
+    # a monitor killed while logging leaves its run RUNNING: the next monitor marks it FAILED
+    from training.registry import owner_tags
+
+    client = MlflowClient(tracking_uri=uri)
+    killed = json.loads((tmp_path / "calm" / "monitor.json").read_text())["mlflow_run_id"]
+    client.update_run(killed, status="RUNNING")
+    for key, value in {**owner_tags(), "lifecycle.pid": "999999999"}.items():  # process gone
+        client.set_tag(killed, key, value)
     inject_drift(data, tmp_path / "drifted", "new_channel", AFTER)
     alarmed = runner.invoke(
         app,
@@ -623,6 +631,8 @@ def test_lifecycle_monitor_reports_json_html_mlflow_and_exits_3_on_an_alert(trai
     )
     assert alarmed.exit_code == ALERT_EXIT_CODE, alarmed.output
     assert "ALERT" in alarmed.output and "channel" in alarmed.output
+    assert client.get_run(killed).info.status == "FAILED"
+    assert f"marked run {killed}" in alarmed.output
     html = (tmp_path / "alarm" / "monitor.html").read_text()
     for section in (
         'id="verdict"',
@@ -638,7 +648,6 @@ def test_lifecycle_monitor_reports_json_html_mlflow_and_exits_3_on_an_alert(trai
         and "https://" not in html
     )
     alarm = json.loads((tmp_path / "alarm" / "monitor.json").read_text())
-    client = MlflowClient(tracking_uri=uri)
     run = client.get_run(alarm["mlflow_run_id"])
     assert (
         run.data.tags["verdict"] == "alert"
