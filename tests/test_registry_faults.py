@@ -278,3 +278,34 @@ def test_a_full_store_disk_is_one_line_naming_it_and_the_champion_stays(store, s
         _assert_consistent_champion(uri, client, "shop", champion)
     assert train(4).returncode == 0
     assert load_champions(uri, "shop").version != champion
+
+
+def test_a_champion_whose_stored_files_are_gone_is_one_line_naming_them(tmp_path):
+    """A store moved without its artifact folder: the champion cannot be read, said in one line
+    with where it was looked for, not MLflow's traceback."""
+    import shutil
+
+    from registry_fixtures import register, tiny_pair, tracking
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
+    from training.registry import promote
+
+    store = tracking(tmp_path)
+    version = register(tiny_pair(0, project="shop"), "shop", store)
+    metrics = {"churn_auc": 0.8, "clv_gini": 0.5, "clv_mae": 10.0}
+    promote(store.tracking_uri, "shop", version, metrics, lambda c: metrics)
+    load_champions(store.tracking_uri, "shop")  # readable while the files are there
+    shutil.rmtree(store.artifact_root)
+    with pytest.raises(LookupError, match="its stored pair cannot be read at"):
+        load_champions(store.tracking_uri, "shop")
+    from features.synthetic import generate
+
+    generate(tmp_path / "shop", 200, 3, progress=False)
+    result = CliRunner().invoke(
+        app,
+        ["score", "--data", str(tmp_path / "shop"), "--tracking-uri", store.tracking_uri]
+        + ["--out", str(tmp_path / "s.parquet")],
+    )
+    assert result.exit_code == 2 and "its stored pair cannot be read at" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

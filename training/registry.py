@@ -255,13 +255,18 @@ def champion_version(client: MlflowClient, project: str) -> str | None:
 def load_version(tracking_uri: str, project: str, version: str) -> ModelPair:
     """Read one registered pair version from the store (JSON and LightGBM text only)."""
     client = MlflowClient(tracking_uri=tracking_uri)
-    root = Path(
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=client.get_model_version_download_uri(pair_model_name(project), version),
-            tracking_uri=tracking_uri,
+    uri = client.get_model_version_download_uri(pair_model_name(project), version)
+    try:
+        root = Path(
+            mlflow.artifacts.download_artifacts(artifact_uri=uri, tracking_uri=tracking_uri)
         )
-    )
-    flavor = yaml.safe_load((root / "MLmodel").read_text())["flavors"]["python_function"]
+        flavor = yaml.safe_load((root / "MLmodel").read_text())["flavors"]["python_function"]
+    except (MlflowException, FileNotFoundError) as exc:  # a store moved without its artifacts
+        raise LookupError(
+            f"project {project!r} v{version}: its stored pair cannot be read at {uri} "
+            f"({str(exc).splitlines()[0]}); the store's artifact folder (mlruns/ beside "
+            "mlflow.db) was moved or deleted? move it back beside the store, or train again"
+        ) from None
     return load_pair(root / flavor["data"])
 
 
