@@ -314,3 +314,50 @@ def test_keep_history_days_removes_the_older_dates_and_says_so(tmp_path) -> None
         "retrain shop: removed 1 score history dates before 2025-05-15 (2025-01-05..2025-01-05; "
         "--keep-history-days 200)"
     ]
+
+
+def test_a_promotion_says_how_far_the_new_drift_reference_moved(tmp_path) -> None:
+    """Weekly promotions re-base the monitor: a price rise that lands in the new reference reads as
+    normal from then on. The promotion says what moved (median of a continuous feature, a
+    category's share of buyers), keeps it on the version, and says nothing of what did not move."""
+    import numpy as np
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+    from registry_fixtures import register, tiny_pair, tracking
+
+    from serving.retrain import reference_moved
+    from training.reference import profile, reference_moves
+    from training.registry import pair_model_name
+
+    rng = np.random.default_rng(3)
+    spend = rng.gamma(2.0, 50.0, 2000)
+    region = pd.Series(rng.choice(["east", "west", "north"], 2000, p=[0.4, 0.2, 0.4]))
+
+    def reference(scale: float, west: bool) -> dict:
+        regions = region if west else region.replace("west", "east")
+        return {
+            "cutoff": "2025-11-03" if west else "2025-12-01",
+            "features": {
+                "revenue_30d": profile(spend * scale),
+                "region": profile(regions),
+                "orders_90d": profile(pd.Series(rng.integers(0, 5, 2000))),  # a count: no median
+            },
+        }
+
+    before, after = reference(1.0, True), reference(1.5, False)
+    moves = reference_moves(before, after)
+    assert moves[0].startswith("region 'west': ") and moves[0].endswith("-> 0.0% of buyers")
+    assert any(m.startswith("revenue_30d: median of buyers") and "(x1.50)" in m for m in moves)
+    assert not any("orders_90d" in m for m in moves)
+    assert reference_moves(before, before) == []  # nothing moved: nothing said
+    store = tracking(tmp_path)
+    versions = []
+    for ref in (before, after):
+        pair = tiny_pair(0, project="shop")
+        pair.meta["monitor_reference"] = ref
+        versions.append(register(pair, "shop", store))
+    note = reference_moved(store.tracking_uri, "shop", *versions)
+    assert note is not None and note.startswith(f"note: v{versions[1]}'s drift reference")
+    assert "as of 2025-12-01) differs from v1's (as of 2025-11-03)" in note
+    tags = MlflowClient(store.tracking_uri).get_model_version(pair_model_name("shop"), versions[1])
+    assert tags.tags["monitor.reference_moved"] == note

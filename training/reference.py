@@ -416,3 +416,44 @@ def build_reference(
             if k.startswith("test_") and not k.startswith(("test_btyd_", "test_truth_"))
         },
     }
+
+
+#: What :func:`reference_moves` leaves unsaid: a median that moved less than this (as
+#: :func:`median_shift` measures it), a category share that moved fewer points than this.
+MOVE_MIN_MEDIAN = 0.05
+MOVE_MIN_SHARE = 0.02
+
+
+def reference_moves(old: Mapping, new: Mapping, top: int = 3) -> list[str]:
+    """How the buyers of a new pair's reference differ from those of the pair it replaces, in
+    words, largest first: the median of continuous features (as :func:`median_shift` judges
+    them), the share of each category. A promotion makes the new reference the monitor's
+    baseline, so a change between the two is read as normal from then on; this says what it is."""
+    moves: list[tuple[float, str]] = []
+    for name, was in (old.get("features") or {}).items():
+        now = (new.get("features") or {}).get(name)
+        if not now or now.get("kind") != was.get("kind"):
+            continue
+        if was["kind"] == "numeric":
+            before, after = was.get("median_nonzero"), now.get("median_nonzero")
+            shift = median_shift(was, np.array([after])) if after is not None else 0.0
+            if shift >= MOVE_MIN_MEDIAN:
+                moves.append(
+                    (
+                        shift,
+                        f"{name}: median of buyers {before:,.2f} -> {after:,.2f} "
+                        f"(x{after / before:.2f})",
+                    )
+                )
+        else:
+            shares_before, shares_after = was.get("shares", {}), now.get("shares", {})
+            for category in sorted({*shares_before, *shares_after}):
+                a, b = shares_before.get(category, 0.0), shares_after.get(category, 0.0)
+                if abs(b - a) >= MOVE_MIN_SHARE:
+                    moves.append(
+                        (
+                            abs(b - a) / max(a, b),
+                            f"{name} {category!r}: {a:.1%} -> {b:.1%} of buyers",
+                        )
+                    )
+    return [said for _, said in sorted(moves, key=lambda m: -m[0])[:top]]
