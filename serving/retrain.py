@@ -335,45 +335,9 @@ def _train(settings: RetrainSettings, as_of: date, state: State, log) -> dict:
     if decision.promoted and (note := unlearnt_change(watched, decision.version, learnt_until)):
         log(note)
         done["note"] = note
-    if decision.promoted and decision.champion_version:
-        moved = reference_moved(
-            settings.tracking_uri, settings.project, decision.champion_version, decision.version
-        )
-        if moved:
-            log(moved)
-            done["reference_moved"] = moved
+    if result.reference_moved:
+        done["reference_moved"] = result.reference_moved
     return done
-
-
-def reference_moved(tracking_uri: str, project: str, before: str, after: str) -> str | None:
-    """A note of how the promoted pair's drift reference differs from the one it replaces (the
-    monitor measures drift from the new one on: what changed in between reads as normal); it is
-    also kept as the version's ``monitor.reference_moved`` tag. None when nothing moved much, or
-    a reference cannot be read."""
-    from mlflow.tracking import MlflowClient
-
-    from training.reference import reference_moves
-    from training.registry import load_version, pair_model_name
-
-    try:
-        old, new = (
-            load_version(tracking_uri, project, v).meta.get("monitor_reference") or {}
-            for v in (before, after)
-        )
-    except LookupError:
-        return None
-    moves = reference_moves(old, new)
-    if not moves:
-        return None
-    note = (
-        f"note: v{after}'s drift reference (buyers as of {new.get('cutoff')}) differs from "
-        f"v{before}'s (as of {old.get('cutoff')}): {'; '.join(moves)}. The monitor measures "
-        f"drift from v{after}'s on, so this change reads as normal from now"
-    )
-    MlflowClient(tracking_uri=tracking_uri).set_model_version_tag(
-        pair_model_name(project), after, "monitor.reference_moved", note[:5000]
-    )
-    return note
 
 
 def champion_monitor_tags(tracking_uri: str, project: str) -> dict[str, str]:

@@ -325,9 +325,8 @@ def test_a_promotion_says_how_far_the_new_drift_reference_moved(tmp_path) -> Non
     from mlflow.tracking import MlflowClient
     from registry_fixtures import register, tiny_pair, tracking
 
-    from serving.retrain import reference_moved
     from training.reference import profile, reference_moves
-    from training.registry import pair_model_name
+    from training.registry import pair_model_name, reference_moved
 
     rng = np.random.default_rng(3)
     spend = rng.gamma(2.0, 50.0, 2000)

@@ -270,6 +270,34 @@ def load_version(tracking_uri: str, project: str, version: str) -> ModelPair:
     return load_pair(root / flavor["data"])
 
 
+def reference_moved(tracking_uri: str, project: str, before: str, after: str) -> str | None:
+    """A note of how the promoted pair's drift reference differs from the one it replaces (the
+    monitor measures drift from the new one on: what changed in between reads as normal); it is
+    also kept as the version's ``monitor.reference_moved`` tag. None when nothing moved much, or
+    a reference cannot be read."""
+    from training.reference import reference_moves
+
+    try:
+        old, new = (
+            load_version(tracking_uri, project, v).meta.get("monitor_reference") or {}
+            for v in (before, after)
+        )
+    except LookupError:
+        return None
+    moves = reference_moves(old, new)
+    if not moves:
+        return None
+    note = (
+        f"note: v{after}'s drift reference (buyers as of {new.get('cutoff')}) differs from "
+        f"v{before}'s (as of {old.get('cutoff')}): {'; '.join(moves)}. The monitor measures "
+        f"drift from v{after}'s on, so this change reads as normal from now"
+    )
+    MlflowClient(tracking_uri=tracking_uri).set_model_version_tag(
+        pair_model_name(project), after, "monitor.reference_moved", note[:5000]
+    )
+    return note
+
+
 def sqlite_store(tracking_uri: str) -> Path | None:
     """The file of a ``sqlite:///`` store; None for any other store."""
     prefix = "sqlite:///"

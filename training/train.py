@@ -53,6 +53,7 @@ from training.registry import (
     pair_model_name,
     pause_point,
     promote,
+    reference_moved,
     tracked_run,
 )
 from training.same_training import TRAINING_DIGEST, Repeat, repeated_version, training_digest
@@ -77,6 +78,8 @@ class TrainResult:
     seconds: float = 0.0
     #: nothing was fitted: the training would have repeated the decided ``decision.version``
     repeated: bool = False
+    #: a promotion's note of how the new drift reference differs from the replaced one's
+    reference_moved: str | None = None
 
     def summary(self) -> dict:
         return {
@@ -509,7 +512,7 @@ def train(
             },
             "feature_importance.json",
         )
-        decision = None
+        decision, moved = None, None
         if register:
             meta = {
                 "project": project,
@@ -563,8 +566,19 @@ def train(
             mlflow.log_dict(decision.to_dict(), "promotion.json")
             mlflow.log_metric("promoted", float(decision.promoted))
             log(decision.line())
+            if decision.promoted and decision.champion_version:
+                moved = reference_moved(
+                    cfg.tracking.tracking_uri, project, decision.champion_version, version
+                )
+                if moved:
+                    log(moved)
         result = TrainResult(
-            run.info.run_id, metrics, project, decision, time.perf_counter() - started
+            run.info.run_id,
+            metrics,
+            project,
+            decision,
+            time.perf_counter() - started,
+            reference_moved=moved,
         )
         mlflow.log_metric("train_job_seconds", result.seconds)
     return result
