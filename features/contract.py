@@ -102,16 +102,61 @@ def quarantine_path(data_dir: str | Path, table: str) -> Path:
 QUARANTINE_COLUMNS = ("source_file", "source_row", "source_line", "reason")
 
 
-def quarantine_rows(source: pd.DataFrame, path, rows, reasons, lines=None) -> pd.DataFrame:
+#: Column of a contract table's quarantine: the row's customer id as ingest read it (mapped and
+#: cleaned, as the contract would hold it), where there is one.
+QUARANTINED_ID = "customer_id (as ingested)"
+
+
+def quarantine_rows(
+    source: pd.DataFrame, path, rows, reasons, lines=None, ids=None
+) -> pd.DataFrame:
     """Quarantined source rows as read, behind ``source_file``, ``source_row`` (1-based),
-    ``source_line`` (the physical line, when known) and ``reason``. A source column with one of
-    those names (a returns export's ``reason``) is kept as ``<name> (in the file)``."""
+    ``source_line`` (the physical line, when known), ``reason`` and (``ids``) the customer id
+    as ingested. A source column with one of those names (a returns export's ``reason``) is
+    kept as ``<name> (in the file)``."""
     out = source.rename(
-        columns={c: f"{c} (in the file)" for c in source if c in QUARANTINE_COLUMNS}
+        columns={
+            c: f"{c} (in the file)" for c in source if c in (*QUARANTINE_COLUMNS, QUARANTINED_ID)
+        }
     )
+    if ids is not None:
+        out.insert(0, QUARANTINED_ID, pd.Series(np.asarray(ids, dtype=object), out.index, "string"))
     out.insert(0, "reason", pd.Series(np.asarray(reasons, dtype=object), out.index, "string"))
     if lines is not None:
         out.insert(0, "source_line", np.asarray(lines, dtype="int64"))
     out.insert(0, "source_row", np.asarray(rows, dtype="int64"))
     out.insert(0, "source_file", str(path))
+    return out
+
+
+def quarantined_customers(data_dir: str | Path) -> dict[str, str]:
+    """Customer id -> why ingest set its record aside (reason, file and line), for the ids of the
+    customers (or, without a customers file, transactions) quarantine that no accepted customer
+    has; empty when the directory holds no such quarantine (or one written before ids were kept)."""
+    customers = table_path(data_dir, CUSTOMERS)
+    try:
+        accepted = set(pd.read_parquet(customers, columns=["customer_id"])["customer_id"])
+    except (OSError, ValueError, KeyError):
+        return {}
+    out: dict[str, str] = {}
+    # customers derived from transactions (no customers file, no customers quarantine): a
+    # customer none of whose transactions was accepted does not exist
+    table = CUSTOMERS if quarantine_path(data_dir, CUSTOMERS).exists() else TRANSACTIONS
+    try:
+        rows = pd.read_parquet(quarantine_path(data_dir, table))
+    except (OSError, ValueError):
+        return out
+    if QUARANTINED_ID in rows:
+        rows = rows[rows[QUARANTINED_ID].notna() & ~rows[QUARANTINED_ID].isin(accepted)]
+        lines = rows.get("source_line", rows["source_row"])
+        for cid, reason, file, line, row in zip(
+            rows[QUARANTINED_ID],
+            rows["reason"],
+            rows["source_file"],
+            pd.to_numeric(lines, errors="coerce").fillna(0).astype(int),
+            rows["source_row"],
+            strict=True,
+        ):
+            where = f"line {line}" if line else f"row {row}"
+            out.setdefault(str(cid), f"{reason} ({Path(str(file)).name} {where})")
     return out

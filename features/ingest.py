@@ -801,7 +801,12 @@ def _split(
     ok = check.ok
     bad = np.flatnonzero(~ok)
     quarantined = quarantine_rows(
-        source.frame.loc[~ok], source.path, bad + 1, check.reason[~ok], source.lines[~ok]
+        source.frame.loc[~ok],
+        source.path,
+        bad + 1,
+        check.reason[~ok],
+        source.lines[~ok],
+        out["customer_id"].to_numpy(dtype=object)[~ok] if "customer_id" in out else None,
     )
     accepted = out.loc[ok].reset_index(drop=True)
     report.rows_read = len(source.frame)

@@ -325,9 +325,10 @@ def write_scores(
         scores = scores.copy(deep=False)
         scores.attrs[DATA_ATTR] = str(Path(data_dir).absolute())
     snapshot_path = files[0]
-    if scores.attrs.get(PROJECT_ATTR):  # the service checks it against the project it serves
-        snapshot = snapshot.copy(deep=False)
-        snapshot.attrs[PROJECT_ATTR] = scores.attrs[PROJECT_ATTR]
+    snapshot = snapshot.copy(deep=False)
+    for key in (PROJECT_ATTR, DATA_ATTR):  # the service checks the project, names quarantines
+        if scores.attrs.get(key):
+            snapshot.attrs[key] = scores.attrs[key]
     writes = [
         (snapshot_path, lambda p: snapshot.to_parquet(p, index=False)),
         (out_file, lambda p: scores.to_parquet(p, index=False)),

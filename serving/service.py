@@ -97,7 +97,7 @@ from serving.schemas import (
     ScoreResult,
 )
 from serving.score_table import ScoreTable
-from serving.scoring import score_records
+from serving.scoring import DATA_ATTR, score_records
 from serving.scoring_watch import ScoringWatch, file_stamps
 from training import DEFAULT_TRACKING_URI
 from training.dataset import BTYD_COLUMNS, CALENDAR_COLUMNS, VALUE_HORIZON_P0
@@ -225,6 +225,12 @@ class Scorer:
         self.btyd = None
         self._positions: dict[str, int] = {}  # customer_id -> row of _scores (a dict: O(1) per id)
         self._scores = ScoreTable({"customer_id": []})  # the snapshot's, once it is scored
+        #: customer id -> why ingest set its record aside, for ids not in the snapshot
+        self.quarantined: dict[str, str] = {}
+        if snapshot is not None and (data := snapshot.attrs.get(DATA_ATTR)):
+            from features.contract import quarantined_customers
+
+            self.quarantined = quarantined_customers(data)
         if snapshot is not None:
             snapshot = check_snapshot(snapshot, self.required)
             self.as_of = pd.Timestamp(snapshot["cutoff"].iloc[0]).date()
@@ -317,6 +323,14 @@ class Scorer:
 
         return snapshot_score_columns(features, self.champions, as_of, self.config)
 
+    def unknown(self, customer_id: str) -> str:
+        """The error of an id not in the snapshot, with why ingest set it aside if it did."""
+        said = f"unknown customer_id: not in the feature snapshot of {self.as_of}"
+        from features.ingest import plain_id
+
+        why = self.quarantined.get(customer_id) or self.quarantined.get(plain_id(customer_id))
+        return f"{said}; ingest quarantined its record: {why}" if why else said
+
     def score_ids(self, customer_ids: Sequence[str]) -> list[ScoreResult]:
         """One result per id, in order: the snapshot customer's score, or an error for an unknown
         id."""
@@ -337,10 +351,7 @@ class Scorer:
         return [
             ScoreResult(customer_id=cid, score=CustomerScore(**next(records)))
             if i >= 0
-            else ScoreResult(
-                customer_id=cid,
-                error=f"unknown customer_id: not in the feature snapshot of {self.as_of}",
-            )
+            else ScoreResult(customer_id=cid, error=self.unknown(cid))
             for cid, i in zip(customer_ids, positions, strict=True)
         ]
 

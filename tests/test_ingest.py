@@ -337,6 +337,10 @@ def test_customers_file_unknown_and_duplicate_ids_are_quarantined(tmp_path):
     for r in reports.values():
         assert r.accepted + r.quarantined == r.rows_read
     assert list(pd.read_parquet(table_path(out, "customers"))["region"]) == ["north", "south"]
+    # the service names why an id it does not know was set aside (B's duplicate is not: B is in)
+    from features.contract import quarantined_customers
+
+    assert quarantined_customers(out) == {"C": "unparsable signup_at (c.csv line 5)"}
 
 
 @pytest.mark.parametrize(

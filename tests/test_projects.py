@@ -206,6 +206,8 @@ def test_lifecycle_score_names_the_missing_family_and_scores_with_allow_missing(
     assert len(scores) == 300 and set(scores["churn_model_version"]) == {"1"}
     assert scores.attrs["lifecycle_project"] == "shop"  # the file says whose models scored it
     assert scores.attrs["lifecycle_data"] == str(data.absolute())  # and from which data
+    snapshot = pd_read(tmp_path / "scores.snapshot.parquet")  # the service reads its quarantine
+    assert snapshot.attrs["lifecycle_data"] == str(data.absolute())
     latest = pd_read(tmp_path / "scores.parquet")["as_of"].max().date()
     older = runner.invoke(app, [*args, "--allow-missing", "--as-of", "2025-06-01"])
     assert older.exit_code == 0, older.output  # a backfill over the file the CRM reads: said

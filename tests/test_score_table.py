@@ -67,3 +67,21 @@ def test_an_id_twice_in_one_request_gets_its_score_twice_in_order(trained_store,
     assert [r.score.customer_id if r.score else None for r in results] == [a, None, a, b, a]
     assert results[0].score == results[2].score == results[4].score
     assert results[1].error and "unknown customer_id" in results[1].error
+
+
+def test_an_id_ingest_quarantined_is_named_so_not_only_unknown(trained_store, batch_scores):  # noqa: F811
+    """A CRM contact whose record ingest set aside (a blank created date) is not in the snapshot;
+    the service says why, from the quarantine of the data the scores came from."""
+    from service_fixtures import PROJECT
+
+    from serving.service import Scorer, Settings
+
+    scorer = Scorer.from_settings(
+        Settings(trained_store.snapshot, trained_store.tracking_uri, PROJECT)
+    )
+    scorer.quarantined = {"z-9": "missing signup_at (contacts.csv line 12)"}
+    quarantined, unknown = scorer.score_ids(["z-9", "nobody"])
+    assert quarantined.error and quarantined.error.endswith(
+        "; ingest quarantined its record: missing signup_at (contacts.csv line 12)"
+    )
+    assert unknown.error and "quarantined" not in unknown.error
