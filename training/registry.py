@@ -183,7 +183,7 @@ def _tag_abandoned_versions(client: MlflowClient, run_id: str, reason: str) -> N
                 v.name,
                 v.version,
                 "promotion",
-                f"abandoned: its training died before the gate ({reason})",
+                f"abandoned: its training died before the gate recorded a decision ({reason})",
             )
 
 
