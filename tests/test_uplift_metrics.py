@@ -7,6 +7,7 @@ import pytest
 
 from training.uplift_metrics import (
     bootstrap,
+    contact_weights,
     pehe,
     policy_value_estimated,
     policy_value_true,
@@ -115,3 +116,26 @@ def test_bootstrap_interval_covers_point_and_is_paired():
     assert out["same"] == (0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="lengths differ"):
         qini_coefficient(y, t[:10], y)
+
+
+def test_a_ranking_that_ties_everyone_is_valued_as_random_contacts_not_the_first_rows():
+    """A model that learnt nothing (one score for all) contacts at random: its policy value is
+    the budget's share of everyone's, whatever order the rows are in (it was the first k rows,
+    the oldest customer ids, so a constant model could look like the best or worst ranking and
+    its point estimate fall outside its own bootstrap interval)."""
+    rng = np.random.default_rng(0)
+    n, k = 1000, 200
+    t = rng.random(n) < 0.5
+    effect = np.where(np.arange(n) < k, 1.0, 0.0)  # only the first rows respond
+    y = (rng.random(n) < 0.2 + 0.5 * effect * t).astype(float)
+    const = np.zeros(n)
+    assert policy_value_true(effect, const, k) == pytest.approx(effect.sum() * k / n)
+    assert policy_value_true(effect[::-1], const, k) == pytest.approx(effect.sum() * k / n)
+    overall = y[t].mean() - y[~t].mean()
+    assert policy_value_estimated(y, t, const, k) == pytest.approx(k * overall)
+    assert policy_value_estimated(y[::-1], t[::-1], const, k) == pytest.approx(k * overall)
+    # ties only at the edge share the last places; a floor still excludes what does not pay
+    score = np.array([3.0, 2.0, 2.0, 2.0, 1.0])
+    assert list(contact_weights(score, 2)) == pytest.approx([1, 1 / 3, 1 / 3, 1 / 3, 0])
+    assert list(contact_weights(score, 4, floor=1.5)) == pytest.approx([1, 1, 1, 1, 0])
+    assert contact_weights(score, 2, floor=5.0).sum() == 0

@@ -87,22 +87,44 @@ def top_k(score, k: int, floor: float | None = None) -> np.ndarray:
     return top if floor is None else top[score[top] > floor]
 
 
+def contact_weights(score, k: int, floor: float | None = None) -> np.ndarray:
+    """Each customer's chance of being among the ``top_k`` contacted when tied scores come in a
+    random order: 1 above the ``k``-th score, the free places shared by the scores tied with it
+    (a constant score contacts everyone with chance ``k / n``), 0 below, and 0 at or under
+    ``floor``. Unlike ``top_k`` it does not depend on the order of the rows, so a ranking that
+    ties everyone is valued as contacting at random, not as contacting the first rows."""
+    score = np.asarray(score, float)
+    weights = np.zeros(len(score))
+    top = top_k(score, k, floor)
+    if len(top) == 0:
+        return weights
+    last = score[top[-1]]
+    eligible = np.ones(len(score), bool) if floor is None else score > floor
+    above = eligible & (score > last)
+    tied = eligible & (score == last)
+    weights[above] = 1.0
+    weights[tied] = (len(top) - int(above.sum())) / int(tied.sum())
+    return weights
+
+
 def policy_value_true(true_effect, score, k: int, floor: float | None = None) -> float:
-    """Sum of the true effects of the customers contacted (``top_k``)."""
-    return float(np.asarray(true_effect, float)[top_k(score, k, floor)].sum())
+    """Sum of the true effects of the customers contacted (``contact_weights``: ties at the
+    budget's edge share its last places)."""
+    return float((np.asarray(true_effect, float) * contact_weights(score, k, floor)).sum())
 
 
 def policy_value_estimated(y, treated, score, k: int, floor: float | None = None) -> float:
     """``m * (mean_t - mean_c)`` among the ``m`` customers contacted (``top_k``; randomized
-    arms); 0 when nobody is."""
+    arms; customers tied at the budget's edge weighted by ``contact_weights``); 0 when nobody
+    is."""
     y, treated, score = _arrays(y, treated, score)
-    top = top_k(score, k, floor)
-    if len(top) == 0:
+    w = contact_weights(score, k, floor)
+    if w.sum() == 0:
         return 0.0
-    t, c = y[top][treated[top]], y[top][~treated[top]]
-    if len(t) == 0 or len(c) == 0:
+    wt, wc = w * treated, w * ~treated
+    if wt.sum() == 0 or wc.sum() == 0:
         return float("nan")
-    return float(len(top) * (t.mean() - c.mean()))
+    return float(w.sum() * ((wt * y).sum() / wt.sum() - (wc * y).sum() / wc.sum()))
 
 
 def bootstrap(
