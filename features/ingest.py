@@ -159,6 +159,18 @@ class _Validator:
         mask = np.asarray(pd.Series(bad).fillna(False), dtype=bool) & pd.isna(self.reason)
         self.reason[mask] = reason
 
+    def no_sale(self, bad: pd.Series | np.ndarray, reason: str) -> None:
+        """Flag rows the export says are no sale (cancelled, open), taking over a missing or
+        unreadable value's reason: an open deal has no close date yet, and is no misread row
+        (what ``--min-accepted-share`` counts)."""
+        taken = pd.Series(self.reason, dtype="object").fillna("")
+        value_problem = taken.str.startswith(("missing ", "unparsable ")) | taken.str.endswith(
+            " is not a number"
+        )
+        mask = np.asarray(pd.Series(bad).fillna(False), dtype=bool) & value_problem.to_numpy()
+        self.reason[mask] = reason
+        self.flag(bad, reason)
+
     @property
     def ok(self) -> np.ndarray:
         return pd.isna(self.reason)
@@ -727,7 +739,7 @@ def _cancelled(
     unknown = table[table["target"].isna()]
     if not unknown.empty:
         report.warnings.append(
-            "order statuses read as completed (not known as cancelled): "
+            "order statuses read as completed (not known as cancelled, refunded or open): "
             + ", ".join(
                 f"{s!r} {n}" for s, n in zip(unknown["source"], unknown["rows"], strict=True)
             )
@@ -738,8 +750,8 @@ def _cancelled(
         f"{s!r} -> {t if isinstance(t, str) and t else 'completed'}"
         for s, t in zip(table["source"], table["target"], strict=True)
     )
-    check.flag(mapped == "cancelled", CANCELLED_ORDER)
-    check.flag(mapped == "open", OPEN_ORDER)
+    check.no_sale(mapped == "cancelled", CANCELLED_ORDER)
+    check.no_sale(mapped == "open", OPEN_ORDER)
     # refunded whole: not revenue; a refund row of its own (amount <= 0) is a return, kept --
     # unless its order is one refunded whole here: the sale it returns is not counted, so its
     # refund rows (and zero lines) are not either (else the order nets to minus its amount)
@@ -956,6 +968,18 @@ def ingest(
             EVENTS, events, mapping, known, log, strict_values, latest, per_file, first_contact
         )
     require_share(per_file, min_accepted_share)  # each file on its own
+    if (sales := built[TRANSACTIONS].report).accepted == 0 and sales.rows_read:
+        aside = ", ".join(f"{r}: {n:,}" for r, n in sales.reasons.items())
+        hint = (
+            " If a status means a paid order in this export, map it: values: {status: "
+            "{<status>: completed}}"
+            if any(r in NO_SALE for r in sales.reasons)
+            else ""
+        )
+        raise IngestError(
+            f"{sales.source_file}: transactions: no sale left, every row was set aside ({aside}): "
+            f"nothing to learn from; nothing written.{hint}"
+        )
     if EVENTS in built and (silent := _files_without_events(built)):
         built[EVENTS].report.warnings.append(silent)
         log(f"{EVENTS}: warning: {silent}")

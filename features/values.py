@@ -216,16 +216,16 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "退款完成",
     ),
     # the open stages of the default deal pipelines (Salesforce and Zoho CRM opportunities,
-    # HubSpot deals, labels and internal names; Fxiaoke 商机) and unpaid orders
+    # HubSpot deals, labels and internal names; Fxiaoke 商机) and unpaid orders. Not "open",
+    # "pending", "in progress", 进行中: a paid order in some exports (a confirmed Zoho Books
+    # sales order is Open, Squarespace's fulfilment Pending is paid); read as completed with a
+    # warning naming them, they are mapped to open by a map file where they mean that.
     "open": (
-        "open",
-        "pending",
         "pending payment",
         "awaiting payment",
         "unpaid",
         "not paid",
         "draft",
-        "in progress",
         "quote",
         "quoted",
         "prospecting",
@@ -252,7 +252,6 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "方案/报价",
         "谈判审核",
         "商务谈判",
-        "进行中",
         "跟进中",
         "待付款",
         "未付款",

@@ -1986,3 +1986,36 @@ def test_an_order_a_later_export_lists_in_a_quarantined_row_is_not_called_missin
     ), report.warnings
     kept = pd.read_parquet(tmp_path / "out" / "transactions.parquet")
     assert sorted(kept["order_id"]) == ["O1", "O2", "O3"] and kept["amount"].sum() == 75
+
+
+def test_an_export_of_no_sale_at_all_stops_and_ambiguous_statuses_are_named(tmp_path):
+    """Squarespace's fulfilment Pending is a paid order, Zoho Books' Open a confirmed one: such
+    words are read as sales with a warning naming them, never quarantined unseen. A file whose
+    every row is no sale (all cancelled or open) stops with the count, not an empty contract."""
+    head = "Order ID,Email,Paid at,Fulfillment Status,Total\n"
+    orders = _write(
+        tmp_path / "squarespace.csv",
+        head + "1,a,2024-03-01,PENDING,10\n2,b,2024-03-02,PENDING,20\n"
+        "3,a,2024-03-03,FULFILLED,30\n4,b,2024-03-04,Qualification,40\n",
+    )
+    mapping = load_mapping(
+        "order_id=Order ID,customer_id=Email,ordered_at=Paid at,amount=Total,"
+        "status=Fulfillment Status"
+    )
+    report = ingest(tmp_path / "out", orders, mapping, log=_quiet)["transactions"]
+    assert report.reasons == {"open deal or unpaid order": 1}  # Qualification, a pipeline stage
+    said = [w for w in report.warnings if "read as completed" in w]
+    assert len(said) == 1 and "'PENDING' 2" in said[0] and "open" in said[0], report.warnings
+    pipeline = _write(
+        tmp_path / "deals.csv",
+        "Deal,Contact,Close,Amount,Stage\nD1,a,,100,Qualification\nD2,b,2024-01-02,5,Closed Lost\n",
+    )
+    deals = load_mapping(
+        "order_id=Deal,customer_id=Contact,ordered_at=Close,amount=Amount,status=Stage"
+    )
+    with pytest.raises(IngestError) as err:
+        ingest(tmp_path / "out2", pipeline, deals, log=_quiet)
+    said = str(err.value)
+    assert "no sale left, every row was set aside" in said
+    assert "open deal or unpaid order: 1" in said and "cancelled order: 1" in said  # not "missing"
+    assert not (tmp_path / "out2").exists()
