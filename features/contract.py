@@ -54,9 +54,10 @@ CONTRACT: dict[str, tuple[Column, ...]] = {
     ),
 }
 
-#: Column of ``customers.parquet`` (beside the contract's) naming the export file each customer's
-#: record came from (its customers file, else the file of its first order or event), so that
-#: scores go back only into the CRM the customer came from. Written by ingest; features skip it.
+#: Column of ``customers.parquet`` (beside the contract's) naming the export files (absolute
+#: paths, one per line) that list each customer: its customers files, the one of its record last;
+#: without a customers file, the file of its first order or event. Scores go back only into the
+#: CRM the customer came from. Written by ingest; features skip it.
 EXPORT_FILE = "export_file"
 
 #: Key of ``manifest.json``: each of those files' name -> the ``files:`` section of the map file

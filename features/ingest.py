@@ -872,8 +872,9 @@ def _derive_customers(transactions: pd.DataFrame, events: pd.DataFrame | None) -
     parts = [transactions.rename(columns={"ordered_at": "signup_at"})[columns]]
     if events is not None:
         parts.append(events.rename(columns={"occurred_at": "signup_at"})[columns])
-    rows = pd.concat(parts, ignore_index=True).sort_values(["signup_at"], kind="stable")
-    first = rows.groupby("customer_id", as_index=False, sort=True).first()
+    rows = pd.concat(parts, ignore_index=True)
+    first = rows.loc[rows.groupby("customer_id", sort=True)["signup_at"].idxmin()]
+    first = first.reset_index(drop=True)
     for col in ("region", "channel", "segment"):
         first[col] = pd.Series(pd.NA, index=first.index, dtype="string")
     return first
@@ -1070,7 +1071,9 @@ def _files_without_events(built: dict[str, _Table]) -> str | None:
         return None
     customers = built[CUSTOMERS].accepted
     engaged = customers["customer_id"].isin(set(built[EVENTS].accepted["customer_id"]))
-    per_file = engaged.groupby(customers[EXPORT_FILE].astype(str), sort=True).agg(["sum", "size"])
+    files = customers[EXPORT_FILE].astype(str).str.split("\n")
+    engaged = pd.Series(engaged.to_numpy(), index=files.index).repeat(files.str.len())
+    per_file = engaged.groupby(files.explode().to_numpy(), sort=True).agg(["sum", "size"])
     silent = per_file[per_file["sum"] == 0]
     if silent.empty or len(silent) == len(per_file):
         return None
@@ -1198,8 +1201,9 @@ def _ingest_files(
         log(f"{table}: {len(source.frame):,} rows read ({', '.join(source_formats(source))})")
         part = _build_table(table, source, file_mapping, known, strict_values, latest)
         if origins is not None:
-            origins[str(path)] = mapping.section_for(path)
-            part = replace(part, accepted=part.accepted.assign(**{EXPORT_FILE: str(path)}))
+            origins[str(path.absolute())] = mapping.section_for(path)
+            where = str(path.absolute())
+            part = replace(part, accepted=part.accepted.assign(**{EXPORT_FILE: where}))
         parts.append(part)
         log_report(parts[-1].report, log)
     if per_file is not None:
@@ -1207,6 +1211,23 @@ def _ingest_files(
     if len(parts) == 1:
         return parts[0]
     combined = _combined(table, parts)
+    if origins is not None and table == CUSTOMERS:  # each file listing the customer, its own last
+        listed = pd.concat([p.accepted[["customer_id", EXPORT_FILE]] for p in parts])
+        listed = listed.drop_duplicates()
+        last = combined.accepted[["customer_id", EXPORT_FILE]]
+        listed = pd.concat(
+            [
+                listed.merge(last, how="left", indicator=True).query("_merge == 'left_only'")[
+                    ["customer_id", EXPORT_FILE]
+                ],
+                last,
+            ]
+        )
+        files = listed.groupby("customer_id", sort=False)[EXPORT_FILE].agg("\n".join)
+        accepted = combined.accepted.assign(
+            **{EXPORT_FILE: combined.accepted["customer_id"].map(files)}
+        )
+        combined = replace(combined, accepted=accepted)
     r = combined.report
     sources: dict[str | None, list[_Table]] = {}  # files of one section: exports of one tool
     for part in parts:

@@ -111,7 +111,8 @@ def test_each_crm_gets_its_own_customers(two_crms: Path, writeback_scores, tmp_p
     hubspot_ids = {i for i in customers["customer_id"] if i.isdigit()}
     result, out = _export(scores, tmp_path, "--crm", "hubspot", "--customers-from", "contacts*")
     assert result.exit_code == 0, result.output
-    assert f"{len(hubspot_ids)} of {len(customers)} scored customers, from " in result.output
+    said = f"{len(hubspot_ids)} of {len(customers)} scored customers, from contacts.csv: 5"
+    assert said in result.output
     sent = pd.read_csv(out, dtype=str)
     assert set(sent.iloc[:, 0]) == hubspot_ids
     fx, out_fx = _export(scores, tmp_path / "fx", "--crm", "fxiaoke", "--customers-from", "*.XLSX")
@@ -163,3 +164,43 @@ def test_a_customers_file_whose_tool_sent_no_events_is_warned_of(two_crms: Path)
     assert "give its activity export with --events" in result.output
     manifest = json.loads((two_crms / "without" / "manifest.json").read_text("utf-8"))
     assert any("客户.xlsx (5 customers)" in w for w in manifest["tables"]["events"]["warnings"])
+
+
+def test_a_customer_of_both_crms_goes_to_both_and_patterns_name_folders(
+    tmp_path: Path, writeback_scores, monkeypatch
+) -> None:
+    """C3 is in both CRMs' customers files (the later record wins at ingest): each CRM still gets
+    it. Files ingested by relative paths are found by their folder, their absolute path or their
+    name; two files of one name are told apart by path in what is said."""
+    for crm, ids in (("a", ("C1", "C2", "C3")), ("b", ("C3", "C4", "C5"))):
+        (tmp_path / crm).mkdir()
+        (tmp_path / crm / "customers.csv").write_text(
+            "customer_id,signup_at\n"
+            + "".join(f"{i},2024-01-0{n + 1}\n" for n, i in enumerate(ids)),
+            encoding="utf-8",
+        )
+        (tmp_path / crm / "orders.csv").write_text(
+            "customer_id,ordered_at,amount\n" + "".join(f"{i},2024-02-01,10\n" for i in ids),
+            encoding="utf-8",
+        )
+    monkeypatch.chdir(tmp_path)
+    _ingest(
+        tmp_path,
+        *("--customers", "a/customers.csv", "--customers", "b/customers.csv"),
+        *("--transactions", "a/orders.csv", "--transactions", "b/orders.csv"),
+        *("--out", "data"),
+    )
+    scores = _scores(tmp_path, writeback_scores, tmp_path / "data")
+    for pattern, want in (
+        ("a/*", {"C1", "C2", "C3"}),
+        (str(tmp_path / "b" / "customers.csv"), {"C3", "C4", "C5"}),
+        ("B/Customers.CSV", {"C3", "C4", "C5"}),
+        ("customers.csv", {"C1", "C2", "C3", "C4", "C5"}),
+    ):
+        result, out = _export(
+            scores, tmp_path / pattern.replace("/", "_"), "--customers-from", pattern
+        )
+        assert result.exit_code == 0, result.output
+        assert set(pd.read_csv(out, dtype=str).iloc[:, 0]) == want, pattern
+    said = _export(scores, tmp_path / "said", "--customers-from", "a/*")[0].output
+    assert f"3 of 5 scored customers, from {tmp_path / 'a' / 'customers.csv'}: 3" in said, said

@@ -274,7 +274,7 @@ def reference_moved(tracking_uri: str, project: str, before: str, after: str) ->
     """A note of how the promoted pair's drift reference differs from the one it replaces (the
     monitor measures drift from the new one on: what changed in between reads as normal); it is
     also kept as the version's ``monitor.reference_moved`` tag. None when nothing moved much, or
-    a reference cannot be read."""
+    a reference cannot be read: a note never fails the promotion it follows."""
     from training.reference import reference_moves
 
     try:
@@ -282,9 +282,9 @@ def reference_moved(tracking_uri: str, project: str, before: str, after: str) ->
             load_version(tracking_uri, project, v).meta.get("monitor_reference") or {}
             for v in (before, after)
         )
-    except LookupError:
+        moves = reference_moves(old, new)
+    except (LookupError, MlflowException, OSError, ValueError, TypeError, KeyError):
         return None
-    moves = reference_moves(old, new)
     if not moves:
         return None
     note = (
@@ -292,9 +292,12 @@ def reference_moved(tracking_uri: str, project: str, before: str, after: str) ->
         f"v{before}'s (as of {old.get('cutoff')}): {'; '.join(moves)}. The monitor measures "
         f"drift from v{after}'s on, so this change reads as normal from now"
     )
-    MlflowClient(tracking_uri=tracking_uri).set_model_version_tag(
-        pair_model_name(project), after, "monitor.reference_moved", note[:5000]
-    )
+    try:
+        MlflowClient(tracking_uri=tracking_uri).set_model_version_tag(
+            pair_model_name(project), after, "monitor.reference_moved", note[:5000]
+        )
+    except (MlflowException, OSError):
+        pass  # said in the log all the same
     return note
 
 

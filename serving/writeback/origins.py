@@ -11,9 +11,10 @@ sections (different tools) are warned of.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from features.contract import CUSTOMER_FILES, CUSTOMERS, EXPORT_FILE, table_path
@@ -32,8 +33,8 @@ def scored_data(scores: pd.DataFrame, data: Path | None) -> Path | None:
 
 
 def customer_files(data_dir: Path) -> tuple[pd.Series, dict[str, str | None]]:
-    """Each customer's export file (indexed by customer id) and each file's ``files:`` section
-    (None: the map file's top level), from an ingested contract directory."""
+    """The export files listing each customer (a list, indexed by customer id) and each file's
+    ``files:`` section (None: the map file's top level), from an ingested contract directory."""
     path = table_path(data_dir, CUSTOMERS)
     try:
         frame = pd.read_parquet(path)
@@ -49,13 +50,30 @@ def customer_files(data_dir: Path) -> tuple[pd.Series, dict[str, str | None]]:
         sections = dict(manifest.get(CUSTOMER_FILES) or {})
     except (OSError, ValueError):
         sections = {}
-    files = frame.set_index(frame["customer_id"].astype(str))[EXPORT_FILE].astype("string")
+    listed = frame[EXPORT_FILE].astype("string").fillna("").str.split("\n")
+    files = pd.Series(listed.to_numpy(), index=frame["customer_id"].astype(str).to_numpy())
     return files, sections
 
 
-def _counts(files: pd.Series) -> str:
-    counts = files.value_counts()
-    return ", ".join(f"{name}: {n:,}" for name, n in counts.items())
+def matches(pattern: str, file: str) -> bool:
+    """Whether ``pattern`` names ``file`` (an absolute path): its name, its whole path, or its
+    last folders and name (``hubspot/*.csv``), as a pattern, in any letter case."""
+    path = Path(file)
+    tails = ["/".join(path.parts[-k:]) for k in range(1, len(path.parts) + 1)]
+    return names_file(pattern, path) or any(names_file(pattern, Path(t)) for t in tails)
+
+
+def _counts(files: pd.Series, among: Collection[str] = ()) -> str:
+    """Customers per file (a customer listed in two files counts in both), by file name, or by
+    path where two of these files or of ``among`` share a name."""
+    counts = files.explode().dropna().value_counts()
+    names = [Path(str(f)).name for f in {*counts.index, *among}]
+    return ", ".join(
+        f"{name if names.count(name) == 1 else file}: {n:,}"
+        for name, file, n in zip(
+            [Path(str(f)).name for f in counts.index], counts.index, counts.to_numpy(), strict=True
+        )
+    )
 
 
 def keep_from(
@@ -70,20 +88,23 @@ def keep_from(
         )
     files, _ = customer_files(data_dir)
     ids = scores["customer_id"].astype(str)
-    of_scores = files.reindex(ids)
+    of_scores = files.reindex(ids.to_numpy())
     known = of_scores.dropna()
-    matched = {p: [f for f in known.unique() if names_file(p, Path(f))] for p in patterns}
+    every = sorted({f for listed in known for f in listed})
+    matched = {p: {f for f in every if matches(p, f)} for p in patterns}
     if unmatched := [p for p, found in matched.items() if not found]:
         raise MappingError(
             f"--customers-from {unmatched[0]!r}: matches none of the export files the scored "
             f"customers came from ({_counts(known)}; in {data_dir})"
         )
-    chosen = {f for found in matched.values() for f in found}
-    keep = of_scores.isin(chosen).to_numpy()
+    chosen = set().union(*matched.values())
+    keep = np.array(
+        [isinstance(listed, list) and not chosen.isdisjoint(listed) for listed in of_scores]
+    )
     kept = scores.loc[keep]
     said = (
         f"--customers-from: {int(keep.sum()):,} of {len(scores):,} scored customers, from "
-        f"{_counts(of_scores[keep])}"
+        f"{_counts(of_scores[keep].map(lambda listed: [f for f in listed if f in chosen]), every)}"
     )
     if missing := int(of_scores.isna().sum()):
         said += f"; {missing:,} scored customers are not in {data_dir} (left out)"
@@ -99,11 +120,11 @@ def mixed_tools_note(scores: pd.DataFrame, data_dir: Path | None, crm: str) -> s
         files, sections = customer_files(data_dir)
     except MappingError:
         return None
-    of_scores = files.reindex(scores["customer_id"].astype(str)).dropna()
-    used = of_scores.unique()
+    of_scores = files.reindex(scores["customer_id"].astype(str).to_numpy()).dropna()
+    used = {f for listed in of_scores for f in listed}
     if len({sections.get(f) for f in used}) < 2:
         return None
-    first = Path(str(of_scores.value_counts().index[0])).name
+    first = Path(str(of_scores.explode().value_counts().index[0])).name
     return (
         f"warning: the scored customers come from exports of different tools "
         f"({_counts(of_scores)}); all are written for {crm}, where an import that creates "
