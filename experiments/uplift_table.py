@@ -127,8 +127,23 @@ def _run_label(name: str, run: RunRecord) -> str:
     return f"{name} {run.run_id[:8]}" if name == kind else f"{name} {kind} {run.run_id[:8]}"
 
 
+def _verdict(r: pd.Series) -> str:
+    low, high = r["qini_lo"], r["qini_hi"]
+    if math.isfinite(low) and low > 0:
+        return "ranks better than random (the interval is above 0)"
+    if math.isfinite(high) and high < 0:
+        return "ranks worse than random (the interval is below 0)"
+    if math.isfinite(low):
+        return "cannot be told apart from random targeting (the interval contains 0)"
+    return "has no interval to tell it from random"
+
+
 def uplift_sentences(runs: Mapping[str, RunRecord]) -> list[str]:
-    """Per action and outcome: the best ranking by Qini and whether it is told from random."""
+    """Per action and outcome: the best ranking by Qini and whether it is told from random; when
+    it was picked among several on the same customers, that this flatters it, and what the
+    ranking the run deploys (``selected``, the one its evidence gate judged) says."""
+    from training.uplift_run import ORACLE, SELECTED
+
     rows = uplift_rows(runs)
     if rows.empty:
         return []
@@ -136,18 +151,28 @@ def uplift_sentences(runs: Mapping[str, RunRecord]) -> list[str]:
     several = len(runs) > 1
     for _, r in best_qini(rows).iterrows():
         where = f" ({r['experiment']})" if several else ""
-        low, high = r["qini_lo"], r["qini_hi"]
-        if math.isfinite(low) and low > 0:
-            verdict = "ranks better than random (the interval is above 0)"
-        elif math.isfinite(high) and high < 0:
-            verdict = "ranks worse than random (the interval is below 0)"
-        elif math.isfinite(low):
-            verdict = "cannot be told apart from random targeting (the interval contains 0)"
-        else:
-            verdict = "has no interval to tell it from random"
-        sentences.append(
-            f"{r['action']}, {r['outcome']}: best Qini "
-            f"{interval_text(r, 'qini', qini_digits(r['outcome']))} "
-            f"by {r['model']}{where}, which {verdict}."
+        digits = qini_digits(r["outcome"])
+        same = rows[
+            (rows["action"] == r["action"])
+            & (rows["outcome"] == r["outcome"])
+            & (rows["model"] != ORACLE)
+            & rows["qini"].notna()
+        ]
+        said = (
+            f"{r['action']}, {r['outcome']}: best Qini {interval_text(r, 'qini', digits)} "
+            f"by {r['model']}{where}, which {_verdict(r)}"
         )
+        if len(same) > 1:
+            said += (
+                f"; the best of {len(same)} rankings measured on the same customers, which "
+                "flatters it"
+            )
+        deployed = same[(same["experiment"] == r["experiment"]) & (same["model"] == SELECTED)]
+        if r["model"] != SELECTED and not deployed.empty:
+            d = deployed.iloc[0]
+            said += (
+                f". The ranking the run deploys ({SELECTED}, the one its evidence gate judged): "
+                f"Qini {interval_text(d, 'qini', digits)}, which {_verdict(d)}"
+            )
+        sentences.append(said + ".")
     return sentences

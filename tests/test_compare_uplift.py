@@ -59,7 +59,8 @@ def test_compare_kind_uplift_prints_qini_and_policy_value(tmp_path):
     assert "1.500 [-0.500, 3.000]*" in rows[("uplift-a", "email", "value", "t-learner")]
     assert (
         "- email, retained: best Qini 0.0040 [0.0010, 0.0070] by t-learner (uplift-a), which "
-        "ranks better than random (the interval is above 0)." in lines
+        "ranks better than random (the interval is above 0); the best of 4 rankings measured "
+        "on the same customers, which flatters it." in lines
     )
     assert any("email, value: best Qini 1.500" in s and "contains 0" in s for s in lines)
     page = (tmp_path / "c.html").read_text(encoding="utf-8")
@@ -123,3 +124,31 @@ def test_the_oracle_ranking_is_never_the_best_one():
          "qini": [14.6, 2.1]}
     )  # fmt: skip
     assert best_qini(rows)["model"].tolist() == ["selected"]
+
+
+def test_the_sentence_names_the_deployed_ranking_when_another_scored_higher():
+    """A no-effect campaign: of six rankings one has an interval above 0 by luck; the sentence
+    says it was picked among six, and what the deployed (selected) ranking, which the gate
+    judged, says (walkthrough: "sms ranks better than random" while the gate trusted none)."""
+    from experiments.uplift_table import uplift_sentences
+
+    metrics = {}
+    for model, (q, lo, hi) in {
+        "t-learner": (5.0, -2.0, 11.0),
+        "x-learner": (3.0, -4.0, 9.0),
+        "dr-learner": (14.3, 0.3, 33.5),
+        "selected": (11.7, -0.4, 26.2),
+        "response model": (2.0, -5.0, 8.0),
+        "treat everyone": (0.0, 0.0, 0.0),
+    }.items():
+        for column, value in (("qini", q), ("qini_lo", lo), ("qini_hi", hi)):
+            metrics[f"sms.value.{model}.{column}"] = value
+    run = RunRecord("uplift", "a" * 32, metrics, kind="uplift")
+    (said,) = uplift_sentences({"uplift": run})
+    assert said.startswith("sms, value: best Qini 14.300 [0.300, 33.500] by dr-learner")
+    assert "the best of 6 rankings measured on the same customers, which flatters it" in said
+    assert said.endswith(
+        "The ranking the run deploys (selected, the one its evidence gate judged): Qini 11.700 "
+        "[-0.400, 26.200], which cannot be told apart from random targeting (the interval "
+        "contains 0)."
+    )
