@@ -293,6 +293,7 @@ def validate_campaigns(
     both_arms = (arms.transform("nunique") > 1).to_numpy(bool) & keyed
     flag(both_arms, "customer in both arms of the campaign (treated and control)")
     flag(key.duplicated().to_numpy() & keyed & pd.isna(reason), "duplicate customer_id in campaign")
+    report.warnings += _several_sends(out)
     ok = pd.isna(reason)
     rows = np.flatnonzero(~ok) + 1 if lines is None else np.asarray(lines)[~ok]
     quarantined = quarantine_rows(frame.loc[~ok].astype("string"), path, rows, reason[~ok])
@@ -305,6 +306,39 @@ def validate_campaigns(
         cells = ",".join("" if pd.isna(v) else str(v) for v in frame.iloc[first].tolist())
         report.samples[why] = f"{where[0]} {where[1][first]}: {cells}"
     return accepted, quarantined, report
+
+
+#: A campaign whose sends span more than this many days is warned of as several sends.
+ONE_SEND_DAYS = 28
+
+
+def _several_sends(out: pd.DataFrame) -> list[str]:
+    """Campaign ids sent over more than :data:`ONE_SEND_DAYS` (a "Newsletter" id for a January
+    SMS and an April e-mail): each action is compared with the whole campaign's control
+    customers, and a customer of both sends lands in both arms or twice."""
+    rows = out[out["campaign_id"].notna() & out["sent_at"].notna()]
+    if rows.empty:
+        return []
+    spans = rows.groupby("campaign_id")["sent_at"].agg(["min", "max"])
+    wide = spans[spans["max"] - spans["min"] > pd.Timedelta(days=ONE_SEND_DAYS)]
+    said = []
+    for campaign, span in wide.head(3).iterrows():
+        one = rows[rows["campaign_id"] == campaign]
+        sent = one["action"].where(one["arm"] != CONTROL, "control").fillna("?")
+        sends = one["sent_at"].groupby(sent.to_numpy()).agg(["min", "max"])
+        parts = ", ".join(
+            f"{action} {a:%Y-%m-%d}" + ("" if a.date() == b.date() else f"..{b:%Y-%m-%d}")
+            for action, (a, b) in sends.iterrows()
+        )
+        said.append(
+            f"campaign {campaign!r} was sent from {span['min']:%Y-%m-%d} to {span['max']:%Y-%m-%d} "
+            f"({parts}): one id for several sends? Each action is compared with the control "
+            "customers of its whole campaign, and a customer of two sends is quarantined (both "
+            "arms, or twice); give each send its own campaign_id"
+        )
+    if len(wide) > 3:
+        said.append(f"... and {len(wide) - 3} more campaign ids sent over more than 28 days")
+    return said
 
 
 def typed_campaigns(frame: pd.DataFrame) -> pd.DataFrame:

@@ -434,3 +434,24 @@ def test_a_customer_in_both_arms_is_quarantined_as_such_not_as_a_duplicate(tmp_p
     assert (
         report.samples["duplicate customer_id in campaign"] == "row 4: B,2024-03-01,c,call,treated"
     )
+
+
+def test_one_campaign_id_for_two_sends_is_warned_of(tmp_path):
+    """ "Newsletter" names a January SMS and an April e-mail: its customers of both sends land in
+    both arms or twice; the warning names the campaign, its dates per action and what to do. A
+    campaign sent over a week is one send."""
+    path = _export(
+        tmp_path,
+        "customer_id,sent_at,campaign_id,action,arm\nA,2025-01-06,Newsletter,sms,treated\n"
+        "B,2025-01-06,Newsletter,,control\nA,2025-04-01,Newsletter,email,treated\n"
+        "C,2025-04-01,Newsletter,email,treated\nD,2025-03-01,Spring,call,treated\n"
+        "E,2025-03-07,Spring,,control\n",
+    )
+    _, _, report = validate_campaigns(pd.read_csv(path, dtype=str), path)
+    said = [w for w in report.warnings if "one id for several sends" in w]
+    assert len(said) == 1, report.warnings
+    assert said[0].startswith(
+        "campaign 'Newsletter' was sent from 2025-01-06 to 2025-04-01 (control 2025-01-06, "
+        "email 2025-04-01, sms 2025-01-06): one id for several sends?"
+    )
+    assert "give each send its own campaign_id" in said[0]
