@@ -391,6 +391,12 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
                 log(f"uplift: {action} vs control, {outcome}: selected {chosen.chosen.label}")
                 models[(action, outcome, SELECTED)] = chosen.model
                 scores[SELECTED] = chosen.model.predict(rows[test])
+                if len(same := np.unique(scores[SELECTED])) == 1:
+                    log(
+                        f"uplift: {action} vs control, {outcome}: the selected model gives every "
+                        f"customer the same estimate ({same[0]:.4g}): no difference between "
+                        "customers was learnt, so it ranks no better than random contact"
+                    )
                 selection_tables.append(chosen.table.assign(action=action, outcome=outcome))
             truth_col = f"tau_{outcome}_{action}"
             truth = (
