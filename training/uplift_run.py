@@ -214,16 +214,20 @@ def todays_priority(
     """
     from features.snapshots import build_snapshots, feature_columns
     from training.config import LightGBMParams
+    from training.dataset import data_bounds
     from training.models import ChurnModel, ClvModel
 
     columns = feature_columns()
+    first_day = pd.Timestamp(data_bounds(data_dir)[0])
     out = []
     for campaign, group in rows.groupby("campaign_id"):
         # models trained before the campaign's first send day (one pair per campaign, however
-        # many days it was sent over), applied to each row's features at its own send day
+        # many days it was sent over), applied to each row's features at its own send day;
+        # cutoffs before the data's first order hold nobody and are left out
         sent_at = group["sent_at"].min()
         step = pd.Timedelta(days=config.horizon_days)
         cutoffs = [sent_at - step * k for k in range(config.priority_cutoffs, 0, -1)]
+        cutoffs = [c for c in cutoffs if c > first_day] or cutoffs[-1:]
         log(
             f"uplift: today's priority for {campaign}: churn and CLV models on cutoffs "
             f"{cutoffs[0]:%Y-%m-%d}..{cutoffs[-1]:%Y-%m-%d}"
