@@ -2019,3 +2019,21 @@ def test_an_export_of_no_sale_at_all_stops_and_ambiguous_statuses_are_named(tmp_
     assert "no sale left, every row was set aside" in said
     assert "open deal or unpaid order: 1" in said and "cancelled order: 1" in said  # not "missing"
     assert not (tmp_path / "out2").exists()
+
+
+def test_a_quarantine_the_service_cannot_read_names_nothing_and_stops_nothing(tmp_path):
+    """The service reads the quarantine only to say why an id is unknown: a damaged or older
+    quarantine (no id column) gives no reason, never an error at start-up."""
+    from features.contract import quarantined_customers
+
+    data = tmp_path / "data"
+    (data / "quarantine").mkdir(parents=True)
+    pd.DataFrame({"customer_id": ["A"]}).to_parquet(data / "customers.parquet")
+    assert quarantined_customers(data) == {}  # no quarantine at all
+    (data / "quarantine" / "customers.parquet").write_bytes(b"PAR1 cut short")
+    assert quarantined_customers(data) == {}
+    pd.DataFrame(
+        {"reason": ["missing signup_at"], "source_file": ["c.csv"], "source_row": [3]}
+    ).to_parquet(data / "quarantine" / "customers.parquet")
+    assert quarantined_customers(data) == {}  # written before ids were kept
+    assert quarantined_customers(tmp_path / "nowhere") == {}

@@ -316,7 +316,7 @@ def test_keep_history_days_removes_the_older_dates_and_says_so(tmp_path) -> None
     ]
 
 
-def test_a_promotion_says_how_far_the_new_drift_reference_moved(tmp_path) -> None:
+def test_a_promotion_says_how_far_the_new_drift_reference_moved(tmp_path, monkeypatch) -> None:
     """Weekly promotions re-base the monitor: a price rise that lands in the new reference reads as
     normal from then on. The promotion says what moved (median of a continuous feature, a
     category's share of buyers), keeps it on the version, and says nothing of what did not move."""
@@ -360,3 +360,12 @@ def test_a_promotion_says_how_far_the_new_drift_reference_moved(tmp_path) -> Non
     assert "as of 2025-12-01) differs from v1's (as of 2025-11-03)" in note
     tags = MlflowClient(store.tracking_uri).get_model_version(pair_model_name("shop"), versions[1])
     assert tags.tags["monitor.reference_moved"] == note
+    # a note never fails the promotion it follows: a store that refuses the tag still says it
+    from mlflow.exceptions import MlflowException
+
+    def refused(*_args, **_kwargs):
+        raise MlflowException("database is locked")
+
+    monkeypatch.setattr(MlflowClient, "set_model_version_tag", refused)
+    assert reference_moved(store.tracking_uri, "shop", *versions) == note
+    assert reference_moved(store.tracking_uri, "shop", versions[0], "99") is None  # no such one
