@@ -324,7 +324,9 @@ def _several_sends(out: pd.DataFrame) -> list[str]:
     said = []
     for campaign, span in wide.head(3).iterrows():
         one = rows[rows["campaign_id"] == campaign]
-        sent = one["action"].where(one["arm"] != CONTROL, "control").fillna("?")
+        arm = one["arm"].astype("object")  # an unknown or missing arm is neither
+        sent = one["action"].astype("object").where(arm == TREATED, "unknown arm")
+        sent = sent.where(arm != CONTROL, "control").fillna("?")
         sends = one["sent_at"].groupby(sent.to_numpy()).agg(["min", "max"])
         parts = ", ".join(
             f"{action} {a:%Y-%m-%d}" + ("" if a.date() == b.date() else f"..{b:%Y-%m-%d}")

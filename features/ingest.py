@@ -160,12 +160,16 @@ class _Validator:
         self.reason[mask] = reason
 
     def no_sale(self, bad: pd.Series | np.ndarray, reason: str) -> None:
-        """Flag rows the export says are no sale (cancelled, open), taking over a missing or
-        unreadable value's reason: an open deal has no close date yet, and is no misread row
-        (what ``--min-accepted-share`` counts)."""
+        """Flag rows the export says are no sale (cancelled, open), taking over a missing,
+        unreadable, placeholder or future value's reason: an open deal has no close date yet (or
+        a CRM's 1970-01-01 for none), and is no misread row (what ``--min-accepted-share``
+        counts); a later file's cancellation then replaces an earlier file's lines whatever
+        date the cancelled row carries."""
         taken = pd.Series(self.reason, dtype="object").fillna("")
-        value_problem = taken.str.startswith(("missing ", "unparsable ")) | taken.str.endswith(
-            " is not a number"
+        value_problem = (
+            taken.str.startswith(("missing ", "unparsable "))
+            | taken.str.endswith((" is not a number", " in the future"))
+            | taken.str.contains(" is a placeholder for a missing ", regex=False)
         )
         mask = np.asarray(pd.Series(bad).fillna(False), dtype=bool) & value_problem.to_numpy()
         self.reason[mask] = reason

@@ -455,3 +455,16 @@ def test_one_campaign_id_for_two_sends_is_warned_of(tmp_path):
         "email 2025-04-01, sms 2025-01-06): one id for several sends?"
     )
     assert "give each send its own campaign_id" in said[0]
+
+
+def test_a_row_of_unknown_arm_is_not_dated_as_the_control_of_a_several_sends_campaign(tmp_path):
+    """The several-sends warning dates each arm's sends: a row whose arm is missing or unknown (it
+    is quarantined) is not called control."""
+    path = _export(
+        tmp_path,
+        "customer_id,sent_at,campaign_id,action,arm\nA,2025-01-06,N,sms,treated\n"
+        "B,2025-01-06,N,,bogus\nC,2025-04-01,N,email,treated\nD,2025-04-01,N,,control\n",
+    )
+    _, _, report = validate_campaigns(pd.read_csv(path, dtype=str), path)
+    (said,) = [w for w in report.warnings if "one id for several sends" in w]
+    assert "(control 2025-04-01, email 2025-04-01, sms 2025-01-06, unknown arm 2025-01-06)" in said

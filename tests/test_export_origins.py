@@ -204,3 +204,27 @@ def test_a_customer_of_both_crms_goes_to_both_and_patterns_name_folders(
         assert set(pd.read_csv(out, dtype=str).iloc[:, 0]) == want, pattern
     said = _export(scores, tmp_path / "said", "--customers-from", "a/*")[0].output
     assert f"3 of 5 scored customers, from {tmp_path / 'a' / 'customers.csv'}: 3" in said, said
+
+
+def test_the_suggested_pattern_keeps_one_file_when_two_crms_share_a_file_name(tmp_path) -> None:
+    """Two CRMs' files are both called contacts.csv: the warning's --customers-from names the
+    folder too, and that pattern keeps one file's customers, as the warning says."""
+    import re
+
+    from features.contract import table_path
+    from serving.writeback.origins import keep_from, mixed_tools_note
+
+    hub, zoho = "/data/hubspot/contacts.csv", "/data/zoho/Contacts.csv"
+    ids = [f"c{i}" for i in range(6)]
+    pd.DataFrame({"customer_id": ids, EXPORT_FILE: [hub] * 4 + [zoho] * 2}).to_parquet(
+        table_path(tmp_path, "customers")
+    )
+    (tmp_path / "manifest.json").write_text(
+        json.dumps({"customer_files": {hub: "hubspot", zoho: "zoho"}}), encoding="utf-8"
+    )
+    scores = pd.DataFrame({"customer_id": ids, "score": 0.5})
+    note = mixed_tools_note(scores, tmp_path, "hubspot")
+    (pattern,) = re.findall(r"--customers-from '([^']+)'", note)
+    assert pattern == "hubspot/contacts.csv"
+    kept, _ = keep_from(scores, [pattern], tmp_path)
+    assert kept["customer_id"].tolist() == ids[:4]

@@ -2037,3 +2037,52 @@ def test_a_quarantine_the_service_cannot_read_names_nothing_and_stops_nothing(tm
     ).to_parquet(data / "quarantine" / "customers.parquet")
     assert quarantined_customers(data) == {}  # written before ids were kept
     assert quarantined_customers(tmp_path / "nowhere") == {}
+
+
+def test_a_later_files_cancellation_dated_with_a_placeholder_or_the_future_still_cancels(tmp_path):
+    """A CRM writes 1970-01-01 (or a typo'd 2099) for a cancelled order's missing date: the row is
+    no sale (not a misread one), and the earlier export's line of that order is replaced, as it is
+    for a blank date."""
+    head = "Order,Cust,Date,Total,Status\n"
+    jan = _write(
+        tmp_path / "jan.csv",
+        head + "O1,a,2024-01-01,10,paid\nO2,b,2024-01-02,20,paid\nO3,c,2024-01-03,30,paid\n",
+    )
+    mapping = load_mapping("order_id=Order,customer_id=Cust,ordered_at=Date,amount=Total,status=Status")
+    for date in ("", "1970-01-01", "2099-01-01"):
+        feb = _write(
+            tmp_path / "feb.csv",
+            head + f"O4,a,2024-02-01,7,paid\nO5,b,2024-02-02,8,paid\nO1,a,{date},10,cancelled\n",
+        )
+        out = tmp_path / f"out{date}"
+        report = ingest(out, [jan, feb], mapping, log=_quiet, latest=pd.Timestamp("2025-01-01"))
+        assert report["transactions"].reasons["cancelled order"] == 1, (date, report)
+        kept = pd.read_parquet(table_path(out, "transactions"))
+        assert sorted(kept["order_id"]) == ["O2", "O3", "O4", "O5"], date
+
+
+def test_the_quarantined_customers_name_each_ids_first_row_with_file_and_line(tmp_path):
+    """The service's reason per quarantined id: its first quarantined row, with file and line
+    (or row, without a line); ids some accepted row has are not named."""
+    from features.contract import (
+        QUARANTINED_ID,
+        quarantine_path,
+        quarantined_customers,
+        table_path,
+    )
+
+    pd.DataFrame({"customer_id": ["ok"]}).to_parquet(table_path(tmp_path, "customers"))
+    quarantine_path(tmp_path, "customers").parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(
+        {
+            "source_file": ["/x/C.csv", "/x/C.csv", "/y/D.csv", "/x/C.csv"],
+            "source_row": [1, 2, 3, 4],
+            "source_line": pd.array([2, 3, None, 5], dtype="Int64"),
+            "reason": ["missing signup_at", "duplicate", "missing signup_at", "missing x"],
+            QUARANTINED_ID: pd.array(["a", "a", "b", "ok"], dtype="string"),
+        }
+    ).to_parquet(quarantine_path(tmp_path, "customers"))
+    assert quarantined_customers(tmp_path) == {
+        "a": "missing signup_at (C.csv line 2)",
+        "b": "missing signup_at (D.csv row 3)",
+    }

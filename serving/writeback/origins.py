@@ -63,6 +63,19 @@ def matches(pattern: str, file: str) -> bool:
     return names_file(pattern, path) or any(names_file(pattern, Path(t)) for t in tails)
 
 
+def _pattern_for(file: str, among: Collection[str]) -> str:
+    """The shortest tail of ``file`` (its name, else its last folders and name) that
+    :func:`matches` none of the other files ``among``: two CRMs' ``contacts.csv`` are told apart
+    by their folders."""
+    parts = Path(file).parts
+    others = [f for f in among if f != file]
+    for k in range(1, len(parts) + 1):
+        tail = "/".join(parts[-k:]).replace("//", "/")
+        if not any(matches(tail, f) for f in others):
+            return tail
+    return file
+
+
 def _counts(files: pd.Series, among: Collection[str] = ()) -> str:
     """Customers per file (a customer listed in two files counts in both), by file name, or by
     path where two of these files or of ``among`` share a name."""
@@ -124,7 +137,7 @@ def mixed_tools_note(scores: pd.DataFrame, data_dir: Path | None, crm: str) -> s
     used = {f for listed in of_scores for f in listed}
     if len({sections.get(f) for f in used}) < 2:
         return None
-    first = Path(str(of_scores.explode().value_counts().index[0])).name
+    first = _pattern_for(str(of_scores.explode().value_counts().index[0]), used)
     return (
         f"warning: the scored customers come from exports of different tools "
         f"({_counts(of_scores)}); all are written for {crm}, where an import that creates "
