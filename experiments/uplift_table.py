@@ -142,7 +142,7 @@ def uplift_sentences(runs: Mapping[str, RunRecord]) -> list[str]:
     """Per action and outcome: the best ranking by Qini and whether it is told from random; when
     it was picked among several on the same customers, that this flatters it, and what the
     ranking the run deploys (``selected``, the one its evidence gate judged) says."""
-    from training.uplift_run import ORACLE, SELECTED
+    from training.uplift_run import ORACLE, SELECTED, TREAT_EVERYONE
 
     rows = uplift_rows(runs)
     if rows.empty:
@@ -153,18 +153,21 @@ def uplift_sentences(runs: Mapping[str, RunRecord]) -> list[str]:
         where = f" ({r['experiment']})" if several else ""
         digits = qini_digits(r["outcome"])
         same = rows[
-            (rows["action"] == r["action"])
+            (rows["experiment"] == r["experiment"])
+            & (rows["action"] == r["action"])
             & (rows["outcome"] == r["outcome"])
-            & (rows["model"] != ORACLE)
             & rows["qini"].notna()
         ]
+        # the rankings the run measured on its held-out customers: not the oracle, the copy of
+        # one of them it deploys, or treating everyone (Qini 0 by definition)
+        rankings = same[~same["model"].isin([ORACLE, SELECTED, TREAT_EVERYONE])]
         said = (
             f"{r['action']}, {r['outcome']}: best Qini {interval_text(r, 'qini', digits)} "
             f"by {r['model']}{where}, which {_verdict(r)}"
         )
-        if len(same) > 1:
+        if r["model"] != SELECTED and len(rankings) > 1:
             said += (
-                f"; the best of {len(same)} rankings measured on the same customers, which "
+                f"; the best of {len(rankings)} rankings measured on the same customers, which "
                 "flatters it"
             )
         deployed = same[(same["experiment"] == r["experiment"]) & (same["model"] == SELECTED)]

@@ -468,3 +468,16 @@ def test_a_row_of_unknown_arm_is_not_dated_as_the_control_of_a_several_sends_cam
     _, _, report = validate_campaigns(pd.read_csv(path, dtype=str), path)
     (said,) = [w for w in report.warnings if "one id for several sends" in w]
     assert "(control 2025-04-01, email 2025-04-01, sms 2025-01-06, unknown arm 2025-01-06)" in said
+
+
+def test_a_send_date_typo_set_aside_does_not_make_a_campaign_of_several_sends(tmp_path):
+    path = _export(
+        tmp_path,
+        "customer_id,sent_at,campaign_id,action,arm\nA,2025-01-06,Spring,sms,treated\n"
+        "B,2025-01-06,Spring,,control\nC,2099-01-06,Spring,sms,treated\n",
+    )
+    _, _, report = validate_campaigns(
+        pd.read_csv(path, dtype=str), path, latest=pd.Timestamp("2025-12-31")
+    )
+    assert report.reasons == {"sent_at in the future": 1}, report.reasons
+    assert not any("several sends" in w for w in report.warnings), report.warnings

@@ -228,3 +228,20 @@ def test_the_suggested_pattern_keeps_one_file_when_two_crms_share_a_file_name(tm
     assert pattern == "hubspot/contacts.csv"
     kept, _ = keep_from(scores, [pattern], tmp_path)
     assert kept["customer_id"].tolist() == ids[:4]
+
+
+def test_a_customer_without_a_recorded_file_is_matched_by_no_pattern(tmp_path, writeback_scores):
+    from serving.writeback.origins import keep_from
+
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.DataFrame(
+        {"customer_id": ["a", "b"], EXPORT_FILE: ["/x/hubspot/contacts.csv", None]}
+    ).to_parquet(data / "customers.parquet")
+    scores = writeback_scores.head(2).assign(customer_id=["a", "b"])
+    kept, said = keep_from(scores, ["*"], data)
+    assert kept["customer_id"].tolist() == ["a"]
+    assert said == (
+        "--customers-from: 1 of 2 scored customers, from contacts.csv: 1; 1 scored customers "
+        f"have no export file in {data} (left out)"
+    )

@@ -2048,7 +2048,9 @@ def test_a_later_files_cancellation_dated_with_a_placeholder_or_the_future_still
         tmp_path / "jan.csv",
         head + "O1,a,2024-01-01,10,paid\nO2,b,2024-01-02,20,paid\nO3,c,2024-01-03,30,paid\n",
     )
-    mapping = load_mapping("order_id=Order,customer_id=Cust,ordered_at=Date,amount=Total,status=Status")
+    mapping = load_mapping(
+        "order_id=Order,customer_id=Cust,ordered_at=Date,amount=Total,status=Status"
+    )
     for date in ("", "1970-01-01", "2099-01-01"):
         feb = _write(
             tmp_path / "feb.csv",

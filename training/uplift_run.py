@@ -61,6 +61,8 @@ FEATURES_FILE = "campaign_features.parquet"
 TRUTH_FILE = "campaign_truth.parquet"
 #: The ranking by the true effect (synthetic data); a name MLflow keeps as it is in metric names.
 ORACLE = "true-effect oracle"
+#: The baseline that contacts everyone (its Qini is 0 by definition).
+TREAT_EVERYONE = "treat everyone"
 
 
 class UpliftRunConfig(BaseModel):
@@ -353,7 +355,7 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
         chosen_for: dict[str, Selection] = {}  # outcome -> its selection (value reuses retention's)
         for outcome in config.outcomes:
             y = rows[outcome].to_numpy(float)
-            scores: dict[str, np.ndarray] = {"treat everyone": np.zeros(int(test.sum()))}
+            scores: dict[str, np.ndarray] = {TREAT_EVERYONE: np.zeros(int(test.sum()))}
             response = fit_response(
                 rows[train], treated[train], y[train], data.columns, config.uplift
             )
@@ -516,9 +518,7 @@ def _measure(action, outcome, y, treated, scores, truth, config) -> list[dict]:
                 row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = boot[key]
         if truth is not None and name != ORACLE:
             est = scores[name]
-            row["pehe"] = (
-                pehe(est, truth) if _is_effect(name) or name == "treat everyone" else np.nan
-            )
+            row["pehe"] = pehe(est, truth) if _is_effect(name) or name == TREAT_EVERYONE else np.nan
         rows.append(row)
     return rows
 
@@ -537,7 +537,7 @@ def _policy(
     k = max(1, round(config.budget_share * n))
     rng = np.random.default_rng(config.uplift.seed)
     random_score = rng.random(n)
-    ranked = {**{m: s for m, s in scores.items() if m != "treat everyone"}, "random": random_score}
+    ranked = {**{m: s for m, s in scores.items() if m != TREAT_EVERYONE}, "random": random_score}
     floor = cost if outcome == "value" else 0.0
     # (name, scores, floor): every ranking's top k, then the effect rankings' paying top k
     policies: list[tuple[str, np.ndarray, float | None]] = [(m, s, None) for m, s in ranked.items()]

@@ -50,7 +50,7 @@ def customer_files(data_dir: Path) -> tuple[pd.Series, dict[str, str | None]]:
         sections = dict(manifest.get(CUSTOMER_FILES) or {})
     except (OSError, ValueError):
         sections = {}
-    listed = frame[EXPORT_FILE].astype("string").fillna("").str.split("\n")
+    listed = frame[EXPORT_FILE].astype("string").str.split("\n")  # NA: no file recorded
     files = pd.Series(listed.to_numpy(), index=frame["customer_id"].astype(str).to_numpy())
     return files, sections
 
@@ -120,7 +120,7 @@ def keep_from(
         f"{_counts(of_scores[keep].map(lambda listed: [f for f in listed if f in chosen]), every)}"
     )
     if missing := int(of_scores.isna().sum()):
-        said += f"; {missing:,} scored customers are not in {data_dir} (left out)"
+        said += f"; {missing:,} scored customers have no export file in {data_dir} (left out)"
     return kept, said
 
 
