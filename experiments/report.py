@@ -40,6 +40,7 @@ from experiments.runs import RunRecord
 from experiments.uplift_table import LEGEND as UPLIFT_LEGEND
 from experiments.uplift_table import (
     best_qini,
+    contacts_text,
     format_uplift_table,
     interval_text,
     qini_digits,
@@ -199,6 +200,7 @@ def _uplift_table(runs: dict[str, RunRecord]) -> dict | None:
                 "qini": interval_text(r, "qini", digits),
                 "mark": BEST_MARK if i in best else "",
                 "top20": "-" if pd.isna(r["uplift_20"]) else f"{r['uplift_20']:.{digits}f}",
+                "contacts": contacts_text(r),
                 "true": interval_text(r, "true", 1),
                 "estimated": interval_text(r, "estimated", 1),
             }

@@ -18,7 +18,15 @@ import pandas as pd
 from experiments.runs import RunRecord
 
 QINI_COLUMNS = ("qini", "qini_lo", "qini_hi", "uplift_20")
-POLICY_COLUMNS = ("true", "true_lo", "true_hi", "estimated", "estimated_lo", "estimated_hi")
+POLICY_COLUMNS = (
+    "contacts",
+    "true",
+    "true_lo",
+    "true_hi",
+    "estimated",
+    "estimated_lo",
+    "estimated_hi",
+)
 KEYS = ["experiment", "action", "outcome", "model"]
 BEST_MARK = "*"
 LEGEND = (
@@ -75,6 +83,12 @@ def interval_text(row: pd.Series, name: str, digits: int) -> str:
     return f"{value:,.{digits}f} [{low:,.{digits}f}, {high:,.{digits}f}]"
 
 
+def contacts_text(row: pd.Series) -> str:
+    """The customers a gain is for (its budget), ``-`` where a run did not log it."""
+    n = row.get("contacts")
+    return "-" if n is None or pd.isna(n) else f"{int(n):,}"
+
+
 def best_qini(rows: pd.DataFrame) -> pd.DataFrame:
     """The row with the highest Qini per action and outcome (over experiments and the rankings
     one can deploy: not the oracle ranking by the true effect)."""
@@ -97,14 +111,17 @@ def format_uplift_table(runs: Mapping[str, RunRecord]) -> str:
     best = set(best_qini(rows).index)
     with_truth = int(rows["true"].notna().any())
     header = ["experiment", "action", "outcome", "model", "qini [95% CI]", "uplift@20%"]
-    header += ["true gain [95% CI]"] * with_truth + ["estimated gain [95% CI]"]
+    header += ["contacts"] + ["true gain [95% CI]"] * with_truth + ["estimated gain [95% CI]"]
     table = []
     for i, r in rows.iterrows():
         digits = qini_digits(r["outcome"])
         qini = interval_text(r, "qini", digits) + (BEST_MARK if i in best else " ")
         uplift = "-" if pd.isna(r["uplift_20"]) else f"{r['uplift_20']:.{digits}f}"
         gains = [interval_text(r, "true", 1)] * with_truth + [interval_text(r, "estimated", 1)]
-        table.append([r["experiment"], r["action"], r["outcome"], r["model"], qini, uplift, *gains])
+        table.append(
+            [r["experiment"], r["action"], r["outcome"], r["model"], qini, uplift]
+            + [contacts_text(r), *gains]
+        )
     widths = [max(len(h), *(len(t[c]) for t in table)) for c, h in enumerate(header)]
     lines = ["  ".join(f"{h:<{w}}" for h, w in zip(header, widths, strict=True)).rstrip()]
     lines.append("-" * len(lines[0]))

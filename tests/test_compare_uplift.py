@@ -55,6 +55,7 @@ def test_compare_kind_uplift_prints_qini_and_policy_value(tmp_path):
     rows = {tuple(line.split()[:4]): line for line in lines if line.startswith("uplift-")}
     best = rows[("uplift-a", "email", "retained", "t-learner")]
     assert "0.0040 [0.0010, 0.0070]*" in best and "12.5 [3.0, 20.0]" in best
+    assert "contacts" in lines[0] and " 100 " in best  # the budget the gain is for
     assert "0.0020 [-0.0010, 0.0050] " in rows[("uplift-b", "email", "retained", "t-learner")]
     assert "1.500 [-0.500, 3.000]*" in rows[("uplift-a", "email", "value", "t-learner")]
     assert (
@@ -67,7 +68,7 @@ def test_compare_kind_uplift_prints_qini_and_policy_value(tmp_path):
     assert "churn AUC" not in table and '<td class="" title="">-' not in table  # no empty rows
     assert table.count('<tr><td class="name">uplift-') == 6  # 2 runs x 3 rankings
     assert '0.0040 [0.0010, 0.0070]<span class="mark">*</span>' in table
-    assert "12.5 [3.0, 20.0]" in table
+    assert "12.5 [3.0, 20.0]" in table and "<th>contacts</th>" in table and "<td>100</td>" in table
 
 
 def test_a_mixed_comparison_keeps_the_metric_table_and_adds_the_uplift_table():

@@ -641,7 +641,15 @@ def log_to_mlflow(
             (result.metrics, ("qini", "qini_lo", "qini_hi", "uplift@20", "pehe")),
             (
                 result.policy,
-                ("true", "true_lo", "true_hi", "estimated", "estimated_lo", "estimated_hi"),
+                (
+                    "contacts",
+                    "true",
+                    "true_lo",
+                    "true_hi",
+                    "estimated",
+                    "estimated_lo",
+                    "estimated_hi",
+                ),
             ),
         ):
             prefix = "policy." if table is result.policy else ""
