@@ -58,6 +58,8 @@ SECTIONS = (
     ("uplift", "Uplift: who is worth contacting"),
     ("data", "The data each run saw"),
 )
+#: The sections about churn and value models (left out when only uplift runs are compared).
+MODEL_SECTIONS = ("gains", "calibration", "deciles", "importance")
 TEMPLATE = "compare.html.j2"
 T = TypeVar("T")
 
@@ -587,6 +589,11 @@ def settings_that_differ(runs: dict[str, RunRecord]) -> tuple[list[str], list[di
 def render_report(comparison: Comparison, title: str = "Experiment comparison") -> str:
     """The report as one HTML string."""
     plotted = plotted_runs(comparison)
+    # uplift runs only: no churn or value model to plot, so no empty sections saying so
+    uplift_only = bool(comparison.runs) and all(
+        r.kind == "uplift" for r in comparison.runs.values()
+    )
+    sections = [s for s in SECTIONS if not (uplift_only and s[0] in MODEL_SECTIONS)]
     return (
         _environment()
         .get_template(TEMPLATE)
@@ -595,8 +602,8 @@ def render_report(comparison: Comparison, title: str = "Experiment comparison") 
             names=", ".join(comparison.runs),
             tracking_uri=comparison.tracking_uri,
             generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            sections=SECTIONS,
-            headings=dict(SECTIONS),
+            sections=sections,
+            headings=dict(sections),
             best_mark=BEST_MARK,
             noise_mark=NOISE_MARK,
             unchecked_mark=UNCHECKED_MARK,

@@ -64,6 +64,10 @@ def test_compare_kind_uplift_prints_qini_and_policy_value(tmp_path):
     )
     assert any("email, value: best Qini 1.500" in s and "contains 0" in s for s in lines)
     page = (tmp_path / "c.html").read_text(encoding="utf-8")
+    # uplift runs only: no empty churn / value sections ("no decile charts can be drawn")
+    assert 'id="uplift"' in page and 'id="table"' in page
+    assert not any(f'id="{s}"' in page for s in ("gains", "calibration", "deciles", "importance"))
+    assert 'href="#deciles"' not in page
     table = page.split('<section id="table">')[1].split("</section>")[0]
     assert "churn AUC" not in table and '<td class="" title="">-' not in table  # no empty rows
     assert table.count('<tr><td class="name">uplift-') == 6  # 2 runs x 3 rankings
