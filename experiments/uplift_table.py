@@ -16,17 +16,10 @@ from collections.abc import Mapping
 import pandas as pd
 
 from experiments.runs import RunRecord
+from training.uplift_metrics import POLICY_METRICS
 
 QINI_COLUMNS = ("qini", "qini_lo", "qini_hi", "uplift_20")
-POLICY_COLUMNS = (
-    "contacts",
-    "true",
-    "true_lo",
-    "true_hi",
-    "estimated",
-    "estimated_lo",
-    "estimated_hi",
-)
+POLICY_COLUMNS = POLICY_METRICS
 KEYS = ["experiment", "action", "outcome", "model"]
 BEST_MARK = "*"
 LEGEND = (

@@ -28,6 +28,18 @@ import numpy as np
 
 from training.arrays import as_1d_float
 
+#: The columns of the policy-value table logged as metrics (``policy.<action>.<outcome>.<model>.
+#: <column>``, ``training.uplift_run``; ``experiments.uplift_table`` reads them back).
+POLICY_METRICS = (
+    "contacts",
+    "true",
+    "true_lo",
+    "true_hi",
+    "estimated",
+    "estimated_lo",
+    "estimated_hi",
+)
+
 
 def _arrays(y, treated, score):
     y, score = as_1d_float(y, "y"), as_1d_float(score, "score")  # 1-d, no NaN or inf

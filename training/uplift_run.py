@@ -45,6 +45,7 @@ from training.uplift import (
     fit_uplift,
 )
 from training.uplift_metrics import (
+    POLICY_METRICS,
     bootstrap,
     pehe,
     policy_value_estimated,
@@ -639,18 +640,7 @@ def log_to_mlflow(
         metrics = {}
         for table, value_cols in (
             (result.metrics, ("qini", "qini_lo", "qini_hi", "uplift@20", "pehe")),
-            (
-                result.policy,
-                (
-                    "contacts",
-                    "true",
-                    "true_lo",
-                    "true_hi",
-                    "estimated",
-                    "estimated_lo",
-                    "estimated_hi",
-                ),
-            ),
+            (result.policy, POLICY_METRICS),
         ):
             prefix = "policy." if table is result.policy else ""
             for _, r in table.iterrows():
