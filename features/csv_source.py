@@ -285,7 +285,7 @@ def sniff_separator(lines: Sequence[str]) -> str | None:
     sample = [line for line in lines[:SNIFF_LINES] if line.strip()]
     if not sample:
         return None
-    best, best_score = None, (0.0, 0)
+    best, best_score = None, (0.0, False, 0)
     for sep in (*SEPARATORS, WHITESPACE):
         try:
             rows = [r for r in _split(sep, sample) if r]
@@ -296,7 +296,9 @@ def sniff_separator(lines: Sequence[str]) -> str | None:
             continue
         header, data = len(rows[0]), rows[1:-1] if len(rows) > 2 else rows[1:]
         share = float(np.mean([len(r) == header for r in data])) if data else 1.0
-        score = (round(share, 2), header)
+        # whitespace is the fallback: on an equal share a delimiter wins, also with fewer
+        # fields ("Account ID,Created Date" / "id,3/5/2024 2:22 PM" split on spaces into 3)
+        score = (round(share, 2), sep != WHITESPACE, header)
         if score > best_score:
             best, best_score = sep, score
     return best if best_score[0] >= 0.5 else None

@@ -325,6 +325,18 @@ def _lookalike_columns(
                 f"no column {col.name} (optional, left empty), but {alike[0]!r} looks like it: "
                 f'map it with --map "{table}.{col.name}={alike[0]}" if it is'
             )
+    if table == TRANSACTIONS and "currency" not in inputs:
+        # Salesforce reports of a multi-currency org: "Amount Currency" (or the record's
+        # "Opportunity Currency") beside plain amounts; unread, a EUR row is summed as USD
+        codes = [
+            str(c) for c in frame.columns if c not in used and "currency" in _bare_name(str(c))
+        ]
+        if codes:
+            said.append(
+                f"amounts read without a currency column, but {codes[0]!r} looks like one: rows "
+                "in another currency would be summed with the rest; map it with "
+                f'--map "transactions.currency={codes[0]}" if it is'
+            )
     return said
 
 

@@ -266,6 +266,32 @@ def test_a_renamed_optional_column_is_named_not_left_empty_unseen(tmp_path):
     assert reports["transactions"].warnings == []
 
 
+def test_an_unread_currency_column_is_named(tmp_path):
+    """A Salesforce report of a multi-currency org: plain amounts beside "Amount Currency".
+    The EUR deal was summed as dollars with no word; now a warning names the column, and
+    mapped it quarantines the EUR row."""
+    orders = _write(
+        tmp_path / "o.csv",
+        "Account ID,Close Date,Amount Currency,Amount\n"
+        'a,4/13/2024,USD,"1,000.00"\na,5/14/2024,EUR,"500,000.00"\na,6/15/2024,USD,"3,000.00"\n',
+    )
+    mapping = load_mapping("customer_id=Account ID,ordered_at=Close Date,amount=Amount")
+    reports = ingest(tmp_path / "out", orders, mapping, log=_quiet)
+    assert reports["transactions"].warnings == [
+        "amounts read without a currency column, but 'Amount Currency' looks like one: rows "
+        "in another currency would be summed with the rest; map it with "
+        '--map "transactions.currency=Amount Currency" if it is'
+    ]
+    mapped = load_mapping(
+        "customer_id=Account ID,ordered_at=Close Date,amount=Amount,currency=Amount Currency"
+    )
+    reports = ingest(tmp_path / "out2", orders, mapped, log=_quiet)
+    assert reports["transactions"].reasons == {"currency is not USD": 1}
+    assert reports["transactions"].warnings == [
+        w for w in reports["transactions"].warnings if "looks like one" not in w
+    ]
+
+
 def test_several_exports_given_against_the_rules_are_named(tmp_path):
     """Files given newest first (a later file's orders replace an earlier one's, so an older
     export would undo a correction), files that disagree on having order ids (never matched:
@@ -737,6 +763,12 @@ def test_values_section_is_validated(tmp_path):
         ('id,name,amount\n1,"Globex, Inc.",3\n2,"A; B",4\n', ","),
         ("id|date|amount\n1|2024-01-01|3\n", "|"),
         (" id  date amount\n 1 20240101 3\n", "whitespace"),
+        # two comma columns whose values hold spaces as evenly as the header (Salesforce)
+        (
+            "Account ID,Created Date\n0015g00000AbCdEAA1,3/5/2024 2:22 PM\n"
+            "0015g00000AbCdFAA1,3/6/2024 9:05 AM\n",
+            ",",
+        ),
     ],
 )
 def test_separator_sniffer_respects_quotes(text, sep):
