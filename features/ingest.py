@@ -293,6 +293,43 @@ def _id_rewrites(raw: pd.Series, ids: pd.Series) -> str | None:
     )
 
 
+_SALESFORCE_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def salesforce_long_id(short: str) -> str:
+    """The 18-character form of a 15-character Salesforce id: three characters that encode which
+    letters of each five are upper case (what reports drop and the API and Data Loader keep)."""
+    suffix = ""
+    for start in range(0, 15, 5):
+        bits = sum(1 << i for i, c in enumerate(short[start : start + 5]) if "A" <= c <= "Z")
+        suffix += _SALESFORCE_SUFFIX[bits]
+    return short + suffix
+
+
+def _salesforce_ids(ids: pd.Series, known: set[str]) -> tuple[pd.Series, str] | None:
+    """Ids of another length of Salesforce's two (a report's 15 characters beside the Data
+    Export's 18, or the reverse) put in the form the customers have; None when there is none."""
+    unknown = ids.notna() & ~ids.isin(known)
+    text = ids[unknown].astype(str)
+    short = text[text.str.fullmatch(r"[A-Za-z0-9]{15}")]
+    long = text[text.str.fullmatch(r"[A-Za-z0-9]{15}[A-Z0-5]{3}")]
+    found = pd.concat(
+        [
+            short.map(salesforce_long_id),
+            long.where(long.map(lambda i: salesforce_long_id(i[:15]) == i)).str[:15],
+        ]
+    )
+    found = found[found.isin(known)]
+    if found.empty:
+        return None
+    before = ids.loc[found.index[0]]
+    said = (
+        f"{len(found):,} Salesforce ids of {len(before)} characters matched to the customers' "
+        f"{len(found.iloc[0])}-character form (e.g. {before!r} -> {found.iloc[0]!r})"
+    )
+    return ids.where(~ids.index.isin(found.index), found.reindex(ids.index)), said
+
+
 def _scientific_ids(raw: pd.Series) -> str | None:
     """A warning for ids a spreadsheet turned into scientific notation (``1.3085E+4``): their
     digits may be lost, and they cannot be matched to the CRM's ids."""
@@ -518,6 +555,9 @@ def _build_table(
         if "status" in inputs:
             refund_rows = _cancelled(inputs["status"], out, check, mapping, report)
     if known is not None:
+        if long_or_short := _salesforce_ids(out["customer_id"], known.ids):
+            out["customer_id"], said = long_or_short
+            report.formats["salesforce ids"] = said
         check.flag(
             out["customer_id"].isin(known.quarantined),
             "customer_id quarantined in the customers file",
@@ -1365,7 +1405,7 @@ def log_report(report: TableReport, log) -> None:
         log(f"{t}: dates: {report.date_format}")
     if "status" in report.formats:
         log(f"{t}: status: {report.formats['status']}")
-    for key in ("customer_id", CUSTOMER_EMAIL):
+    for key in ("customer_id", "salesforce ids", CUSTOMER_EMAIL):
         if key in report.formats:
             log(f"{t}: {key}: {report.formats[key]}")
     for warning in report.warnings:

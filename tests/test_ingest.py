@@ -2120,3 +2120,33 @@ def test_the_quarantined_customers_name_each_ids_first_row_with_file_and_line(tm
         "a": "missing signup_at (C.csv line 2)",
         "b": "missing signup_at (D.csv row 3)",
     }
+
+
+def test_salesforce_report_ids_of_15_characters_find_the_18_character_customers(tmp_path):
+    """A Salesforce report gives 15-character ids, the Data Export and Data Loader 18: the same
+    record (the last three characters encode the case of the first fifteen). Opportunities by
+    report beside Accounts by Data Export were all "unknown customer_id"."""
+    from features.ingest import salesforce_long_id
+
+    assert salesforce_long_id("001A0000006Vm9r") == "001A0000006Vm9rIAC"  # Salesforce's example
+    accounts = _write(
+        tmp_path / "Accounts.csv",
+        "Account ID,Created Date\n001A0000006Vm9rIAC,2024-01-05\n0015g00000OhbVrAAJ,2024-01-06\n",
+    )
+    opportunities = _write(
+        tmp_path / "Opportunities.csv",
+        "Opportunity ID,Account ID,Close Date,Amount\nO1,001A0000006Vm9r,2024-02-01,10\n"
+        "O2,0015g00000OhbVr,2024-02-02,20\nO3,0015g00000OhbVR,2024-02-03,30\n",  # case differs
+    )
+    mapping = load_mapping(
+        "customer_id=Account ID,signup_at=Created Date,order_id=Opportunity ID,"
+        "ordered_at=Close Date,amount=Amount"
+    )
+    reports = ingest(tmp_path / "out", opportunities, mapping, customers=accounts, log=_quiet)
+    tx = reports["transactions"]
+    assert (tx.accepted, tx.reasons) == (2, {"unknown customer_id": 1})  # another record's id
+    assert tx.formats["salesforce ids"].startswith(
+        "2 Salesforce ids of 15 characters matched to the customers' 18-character form"
+    )
+    kept = pd.read_parquet(tmp_path / "out" / "transactions.parquet")
+    assert sorted(kept["customer_id"]) == ["0015g00000OhbVrAAJ", "001A0000006Vm9rIAC"]
