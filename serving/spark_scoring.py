@@ -119,7 +119,8 @@ def score_on_spark(
         with engine.job(f"scoring {data_dir} as of {as_of}"):
             features = engine.spark.read.parquet(snapshot_staging).drop("cutoff_day")
             with timed_step(
-                f"BG/NBD + Gamma-Gamma on the driver ({written.rows:,} customers)", progress
+                f"BG/NBD + Gamma-Gamma on the driver (the buyers of {written.rows:,} customers)",
+                progress,
             ):
                 models = _fit_btyd_on_driver(engine, snapshot_staging, btyd_sample_fraction)
             horizons = (
