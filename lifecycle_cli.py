@@ -1337,7 +1337,7 @@ def _why_stopped(
     batches: int, customers: int, retry_after: float | None, max_seconds: float
 ) -> str:
     """Why a webhook export left batches for the next run, and how many customers wait."""
-    left = f"{batches} batches ({customers:,} customers) not sent"
+    left = f"{batches} batches ({customers:,} customers) not delivered (waiting in the journal)"
     if retry_after is None:
         why, then = f"time limit of {max_seconds:.0f} s reached", "to resume"
     else:

@@ -390,7 +390,7 @@ def test_a_wait_the_receiver_asks_for_is_named_and_a_resumed_customer_counted_on
         assert stuck.returncode == 1, err
         assert (
             "the receiver asked to wait 120 s (Retry-After), past the time limit of 3 s: "
-            "5 batches (100 customers) not sent"
+            "5 batches (100 customers) not delivered (waiting in the journal)"
         ) in err
         later = few.copy()
         changed = later.index[later["churn_probability"].notna()][:15]
