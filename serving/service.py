@@ -323,6 +323,22 @@ class Scorer:
 
         return snapshot_score_columns(features, self.champions, as_of, self.config)
 
+    def position_of_other_form(self, customer_id: str) -> int:
+        """The row of an id sent in another form of a stored one (-1: none): ``12347.0`` as a
+        CRM's float field sends ``12347``, a Salesforce record's 15-character id beside its
+        18-character one (or the reverse)."""
+        import re
+
+        from features.ingest import plain_id, salesforce_long_id
+
+        forms = [plain_id(customer_id)]
+        if re.fullmatch(r"[A-Za-z0-9]{15}", customer_id):
+            forms.append(salesforce_long_id(customer_id))
+        elif re.fullmatch(r"[A-Za-z0-9]{15}[A-Z0-5]{3}", customer_id):
+            if salesforce_long_id(customer_id[:15]) == customer_id:
+                forms.append(customer_id[:15])
+        return next((self._positions[f] for f in forms if f in self._positions), -1)
+
     def unknown(self, customer_id: str) -> str:
         """The error of an id not in the snapshot, with why ingest set it aside if it did."""
         said = f"unknown customer_id: not in the feature snapshot of {self.as_of}"
@@ -340,11 +356,9 @@ class Scorer:
                 "<scores>.snapshot.parquet of `lifecycle score`, or post features",
                 error_code=HTTPStatus.NOT_FOUND,
             )
-        from features.ingest import plain_id
-
         found = [self._positions.get(cid) for cid in customer_ids]
-        positions = [  # else "12347.0" as a CRM's float field sends it: the id ingest stored
-            i if i is not None else self._positions.get(plain_id(cid), -1)
+        positions = [
+            i if i is not None else self.position_of_other_form(cid)
             for cid, i in zip(customer_ids, found, strict=True)
         ]
         records = iter(self._scores.records([i for i in positions if i >= 0]))

@@ -85,3 +85,27 @@ def test_an_id_ingest_quarantined_is_named_so_not_only_unknown(trained_store, ba
         "; ingest quarantined its record: missing signup_at (contacts.csv line 12)"
     )
     assert unknown.error and "quarantined" not in unknown.error
+
+
+def test_a_salesforce_id_in_its_other_form_finds_its_customer(trained_store):  # noqa: F811
+    """A Flow or Apex sends 18-character ids, a report 15: the service finds the record stored
+    in either form (the 18 encode the case of the 15), not a case-different one."""
+    import pandas as pd
+    from service_fixtures import PROJECT
+
+    from serving.batch import load_champions
+    from serving.service import Scorer
+
+    snapshot = pd.read_parquet(trained_store.snapshot)
+    ids = snapshot["customer_id"].astype(str).tolist()
+    ids[0], ids[1] = "001A0000006Vm9rIAC", "0015g00000OhbVr"
+    scorer = Scorer(
+        load_champions(trained_store.tracking_uri, PROJECT),
+        snapshot=snapshot.assign(customer_id=ids),
+    )
+    short, long, other = scorer.score_ids(
+        ["001A0000006Vm9r", "0015g00000OhbVrAAJ", "001a0000006Vm9r"]
+    )
+    assert short.score is not None and short.score.customer_id == "001A0000006Vm9rIAC"
+    assert long.score is not None and long.score.customer_id == "0015g00000OhbVr"
+    assert other.score is None and other.error and "unknown customer_id" in other.error
