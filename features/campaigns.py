@@ -284,6 +284,11 @@ def validate_campaigns(
     if "retained" in out:
         flag(out["retained"].notna() & ~out["retained"].isin([0.0, 1.0]), "retained is not 0 or 1")
     if known_ids is not None:
+        from features.ingest import match_salesforce_ids
+
+        if other_form := match_salesforce_ids(out["customer_id"], known_ids):
+            out["customer_id"], said = other_form  # a report's 15 characters beside the 18
+            report.warnings.append(said)
         flag(
             out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), "unknown customer_id"
         )

@@ -306,7 +306,7 @@ def salesforce_long_id(short: str) -> str:
     return short + suffix
 
 
-def _salesforce_ids(ids: pd.Series, known: set[str]) -> tuple[pd.Series, str] | None:
+def match_salesforce_ids(ids: pd.Series, known: set[str]) -> tuple[pd.Series, str] | None:
     """Ids of another length of Salesforce's two (a report's 15 characters beside the Data
     Export's 18, or the reverse) put in the form the customers have; None when there is none."""
     unknown = ids.notna() & ~ids.isin(known)
@@ -555,7 +555,7 @@ def _build_table(
         if "status" in inputs:
             refund_rows = _cancelled(inputs["status"], out, check, mapping, report)
     if known is not None:
-        if long_or_short := _salesforce_ids(out["customer_id"], known.ids):
+        if long_or_short := match_salesforce_ids(out["customer_id"], known.ids):
             out["customer_id"], said = long_or_short
             report.formats["salesforce ids"] = said
         check.flag(

@@ -481,3 +481,17 @@ def test_a_send_date_typo_set_aside_does_not_make_a_campaign_of_several_sends(tm
     )
     assert report.reasons == {"sent_at in the future": 1}, report.reasons
     assert not any("several sends" in w for w in report.warnings), report.warnings
+
+
+def test_campaign_rows_with_15_character_salesforce_ids_find_their_customers(tmp_path):
+    path = _export(
+        tmp_path,
+        "customer_id,sent_at,campaign_id,action,arm\n001A0000006Vm9r,2025-01-06,c,call,treated\n"
+        "0015g00000OhbVrAAJ,2025-01-06,c,,control\n001a0000006Vm9r,2025-01-06,c,call,treated\n",
+    )
+    accepted, _, report = validate_campaigns(
+        pd.read_csv(path, dtype=str), path, known_ids={"001A0000006Vm9rIAC", "0015g00000OhbVrAAJ"}
+    )
+    assert sorted(accepted["customer_id"]) == ["0015g00000OhbVrAAJ", "001A0000006Vm9rIAC"]
+    assert report.reasons == {"unknown customer_id": 1}  # another record's id (case differs)
+    assert any("1 Salesforce ids of 15 characters matched" in w for w in report.warnings)
