@@ -181,6 +181,14 @@ class ReasonsConfig(_Config):
         "by what holds the risk down, e.g. 'last purchase 5 days ago, usual gap 15 days'; from "
         "it up, by what raises it (what a retention team acts on)",
     )
+    offset_share: float = Field(
+        0.5,
+        ge=0,
+        description="a customer explained by what raises the risk also hears the behaviour "
+        "holding it down most ('but 2 visits in the last 30 days') when it weighs at least this "
+        "share of the strongest raising it: why a long-quiet customer is declining, not churned; "
+        "0 leaves it out",
+    )
 
 
 class HoldConfig(_Config):

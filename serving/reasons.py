@@ -415,10 +415,14 @@ def reasons_from_contributions(
     language: str = "en",
     probability: np.ndarray | None = None,
     low_risk_below: float = 0.0,
+    offset_share: float = 0.0,
 ) -> list[list[str]]:
     """Up to ``top_k`` phrases per row, strongest first: the concepts pushing churn up the most;
     for a low-risk customer (``probability`` under ``low_risk_below``, and contributions adding up
-    below 0: safer than the model's average), those holding it down the most.
+    below 0: safer than the model's average), those holding it down the most. A customer
+    explained by what pushes the risk up also gets, last, the concept holding it down most
+    ("but 2 visits in the last 30 days") when it weighs at least ``offset_share`` of the
+    strongest push (0: never): why a long-quiet customer is declining, not churned.
 
     ``contributions`` holds one column per model feature (a bias column named in ``BIAS_COLUMNS``
     is ignored) and is aligned by position with ``features``. A row of NaN (no churn score, e.g.
@@ -486,9 +490,14 @@ def reasons_from_contributions(
                 if said:
                     chosen.append(said)
                     break
-        reasons.append(
-            [book.words(c) for c in chosen] if chosen else [fallback_reason(row, language)]
-        )
+        words = [book.words(c) for c in chosen] if chosen else [fallback_reason(row, language)]
+        if offset_share > 0 and not low[i] and chosen and len(concepts):
+            k = int(np.argmin(weight[i]))
+            if weight[i, k] < 0 and -weight[i, k] >= offset_share * max(weight[i].max(), 0.0):
+                _, said = _said(columns[holder[i, k]], row)
+                if said and said not in chosen and _reads_as_offset(said):
+                    words.append(book.words(_say("offset.but", fact=book.words(said))))
+        reasons.append(words)
     return reasons
 
 
@@ -500,6 +509,35 @@ _QUIET_ONLY = frozenset(
 _RECENCY_WITH_GAP = frozenset({"recency.on_rhythm", "recency.overdue"})
 #: What "only one purchase, N days ago" already says.
 _ONE_PURCHASE_SAID = frozenset({"rhythm.one_purchase", "tenure.first_purchase", "orders.total"})
+
+
+#: Phrases that read as what holds a risk down ("but 7 visits in the last 90 days"); a
+#: holding-down fact worded as an absence ("no purchase for 27 days, usually every 19": short of
+#: the customer's own gaps) would read as one more risk after a "but".
+_OFFSET_PHRASES = frozenset(
+    {
+        "recency.on_rhythm",
+        "rhythm.steady",
+        "rhythm.mean_gap",
+        "orders.window",
+        "orders.total",
+        "revenue_trend.up",
+        "spend.window",
+        "spend.total",
+        "breadth.categories",
+        "events.window",
+        "events.total",
+        "satisfaction.mean",
+        "tenure.customer_for",
+    }
+)
+
+
+def _reads_as_offset(said: Said) -> bool:
+    """Whether a phrase, put after "but", reads as holding the risk down: one of
+    :data:`_OFFSET_PHRASES`, its counts above 0."""
+    key, params = said
+    return key in _OFFSET_PHRASES and all(v.n > 0 for v in params.values() if isinstance(v, Count))
 
 
 def _quiet_days(said: Said) -> float | None:

@@ -205,6 +205,7 @@ def score_columns(
             language=language,
             probability=p,
             low_risk_below=config.reasons.low_risk_below,
+            offset_share=config.reasons.offset_share,
         )
     scored = ~prospect & ~np.isnan(p)
     if not all(

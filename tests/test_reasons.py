@@ -442,3 +442,31 @@ def test_one_purchase_is_said_once() -> None:
     assert reasons_from_contributions(contributions, features) == [
         ["only one purchase, 9 days ago"]
     ]
+
+
+def test_a_customer_at_risk_also_hears_what_holds_the_risk_down_when_it_weighs() -> None:
+    """A long-quiet customer scored declining, not churned, after one visit: the reasons listed
+    only what raised the risk. The behaviour holding it down most comes last, after "but", when it
+    weighs half the strongest push; never a fact worded as an absence, never at offset 0."""
+    features = pd.DataFrame([{**CUSTOMER, "visit_30d": 2}] * 4)
+    contrib = pd.DataFrame(
+        {
+            "recency_days": [1.0, 1.0, 1.0, 1.0],
+            "complaint_30d": [0.4, 0.4, 0.4, 0.4],
+            "visit_30d": [-0.6, -0.3, -0.6, 0.0],
+            "orders_trend_90d": [0.0, 0.0, 0.0, -0.9],  # holds the risk down, but "fewer orders"
+        }
+    )
+    weighs, light, off, absence = (
+        reasons_from_contributions(contrib.iloc[[i]], features.iloc[[i]], 3, offset_share=share)[0]
+        for i, share in enumerate((0.5, 0.5, 0.0, 0.5))
+    )
+    pushed = ["no purchase for 120 days, usually every 30", "2 complaints in the last 30 days"]
+    assert weighs == [*pushed, "but 2 visits in the last 30 days"]
+    assert light == pushed  # 0.3 < half of 1.0
+    assert off == pushed
+    assert absence == pushed  # "but fewer orders in the last 90 days ..." would read as a risk
+    zh = reasons_from_contributions(
+        contrib.iloc[[0]], features.iloc[[0]], 3, language="zh", offset_share=0.5
+    )[0]
+    assert zh[-1].startswith("但") and "访问" in zh[-1]
