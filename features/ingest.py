@@ -553,7 +553,9 @@ def _build_table(
     if table == TRANSACTIONS:
         out["amount"] = _amount(inputs, out, check, numbers, mapping, report)
         if "status" in inputs:
-            refund_rows = _cancelled(inputs["status"], out, check, mapping, report)
+            # a repeated header's 'Deal Stage' is no status to map or warn of
+            status = inputs["status"].where(clean)
+            refund_rows = _cancelled(status, out, check, mapping, report)
     if known is not None:
         if long_or_short := match_salesforce_ids(out["customer_id"], known.ids):
             out["customer_id"], said = long_or_short
@@ -731,7 +733,10 @@ def _amount(
         check.flag(source.isna(), "missing amount")
         check.flag(source.notna() & amount.isna(), "amount is not a number")
     if "currency" in inputs:
-        currency = _currency_column(inputs["currency"], currency, check)
+        column = inputs["currency"].astype("string").str.strip().replace("", pd.NA)
+        if "order_id" in out:  # a blank currency takes its order's (Shopify's later lines)
+            column = column.fillna(column.groupby(out["order_id"]).transform("first"))
+        currency = _currency_column(column, currency, check)
     _check_currency(currency, amount, check, mapping, report)
     return amount
 

@@ -2150,3 +2150,29 @@ def test_salesforce_report_ids_of_15_characters_find_the_18_character_customers(
     )
     kept = pd.read_parquet(tmp_path / "out" / "transactions.parquet")
     assert sorted(kept["customer_id"]) == ["0015g00000OhbVrAAJ", "001A0000006Vm9rIAC"]
+
+
+def test_a_shopify_orders_later_lines_take_its_currency_and_a_repeated_header_no_status(tmp_path):
+    """Shopify writes the order's fields (Currency, Financial Status) on its first line only:
+    the USD order's second line was summed as EUR. A header repeated mid-file was quarantined,
+    yet its 'Financial Status' was listed as a status read as completed, with advice to map it."""
+    orders = _write(
+        tmp_path / "orders.csv",
+        "Name,Email,Financial Status,Currency,Created at,Lineitem quantity,Lineitem price\n"
+        "#1,a@x.com,paid,EUR,2024-03-05 10:00:00 +0100,1,10.00\n"
+        "#2,b@x.com,paid,EUR,2024-03-06 10:00:00 +0100,1,20.00\n"
+        "#3,a@x.com,paid,USD,2024-03-07 10:00:00 +0100,1,30.00\n"
+        "#3,a@x.com,,,2024-03-07 10:00:00 +0100,1,40.00\n"
+        "Name,Email,Financial Status,Currency,Created at,Lineitem quantity,Lineitem price\n"
+        "#4,b@x.com,paid,EUR,2024-03-09 10:00:00 +0100,1,60.00\n",
+    )
+    mapping = load_mapping(
+        "customer_id=Email,ordered_at=Created at,quantity=Lineitem quantity,"
+        "unit_price=Lineitem price,order_id=Name,status=Financial Status"
+    )
+    report = ingest(tmp_path / "out", orders, mapping, log=_quiet)["transactions"]
+    assert report.reasons == {"currency is not EUR": 2, "repeated header row": 1}
+    assert report.formats["status"] == "'paid' -> completed"
+    assert not [w for w in report.warnings if "read as completed" in w]
+    accepted = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(accepted["amount"]) == [10.0, 20.0, 60.0]
