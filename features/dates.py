@@ -43,8 +43,10 @@ def placeholder_dates(stamps: pd.Series) -> tuple[pd.Series, str]:
 
 _AMPM = r"AM|PM|am|pm|a\.m\.|p\.m\.|上午|下午|晚上|凌晨|早上|中午"
 _TIME = (
-    rf"(?:,?(?:\s+|T|\s*(?={_AMPM}))(?:(?P<ampm1>{_AMPM})\s*)?(?P<H>\d{{1,2}})[:时点](?P<M>\d{{2}})"
-    r"(?:[:分](?P<S>\d{2})(?:[.,](?P<frac>\d{1,9}))?秒?)?分?"
+    rf"(?:,?(?:\s+|T|\s*(?={_AMPM}))(?:(?P<ampm1>{_AMPM})\s*)?(?P<H>\d{{1,2}})"
+    # 14:02, 14时02分, 9时5分 (Chinese minutes and seconds need no leading zero), 14时 / 14点
+    r"(?::(?P<M>\d{2})|[时点](?:(?P<Mzh>\d{1,2})(?!\d))?)"
+    r"(?:(?::|(?<=\d)分)(?P<S>\d{2}|(?<=分)\d(?!\d))(?:[.,](?P<frac>\d{1,9}))?秒?)?分?"
     rf"\s*(?P<ampm2>{_AMPM})?)?"
 )
 _TZ = r"\s*(?P<tz>Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?"
@@ -367,6 +369,7 @@ def _assemble(
     short = found["y"].str.len().le(2).fillna(False)  # every date shape has a year
     year = year.where(~short, np.where(year < 70, 2000 + year, 1900 + year))
     hour = _ints(found, "H")
+    minute = _ints(found, "M") + _ints(found, "Mzh")  # one of the two is there, or neither
     ampm = found.get("ampm1", pd.Series(dtype="string")).fillna(
         found.get("ampm2", pd.Series(dtype="string"))
     )
@@ -374,21 +377,14 @@ def _assemble(
     pm = ampm.isin(["pm", "p.m.", "下午", "晚上"]) & (hour < 12)
     am12 = ampm.isin(["am", "a.m.", "上午", "凌晨", "早上"]) & (hour == 12)
     hour = hour + np.where(pm.fillna(False), 12, 0) - np.where(am12.fillna(False), 12, 0)
-    ok = (
-        (month >= 1)
-        & (month <= 12)
-        & (day >= 1)
-        & (day <= 31)
-        & (hour <= 23)
-        & (_ints(found, "M") <= 59)
-    )
+    ok = (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31) & (hour <= 23) & (minute <= 59)
     assembled = pd.DataFrame(
         {
             "year": year.where(ok, 2000),
             "month": month.where(ok, 1),
             "day": day.where(ok, 1),
             "hour": hour.where(ok, 0),
-            "minute": _ints(found, "M").where(ok, 0),
+            "minute": minute.where(ok, 0),
             "second": _ints(found, "S").clip(upper=59).where(ok, 0),
         }
     )

@@ -120,13 +120,33 @@ def label_language(config: ScoringConfig) -> str:
     en."""
     if config.language is not None:
         return config.language
-    language = os.environ.get(LANGUAGE_ENV, "").strip() or "en"
+    from training.config import ConfigError  # a user error: one `error:` line, exit code 2
+
+    given = os.environ.get(LANGUAGE_ENV, "").strip() or "en"
+    language = _language_tag(given)
     if not labels_path(language).exists():
-        raise ValueError(
-            f"{LANGUAGE_ENV}={language!r}: no labels file {labels_path(language)} (languages: en, "
-            "zh)"
+        raise ConfigError(
+            f"{LANGUAGE_ENV}={given!r}: no labels file {labels_path(language)} (languages: en, zh)"
         )
     return language
+
+
+#: Region and script variants read as the shipped language (a locale such as zh_CN.UTF-8 as
+#: LANG spells it); Traditional Chinese (zh-TW, zh-HK, zh-Hant) is not Simplified: no fallback.
+_LANGUAGE_VARIANTS = {"zh-cn": "zh", "zh-sg": "zh", "zh-hans": "zh", "zh-hans-cn": "zh"}
+
+
+def _language_tag(given: str) -> str:
+    """``LIFECYCLE_LANG`` as a labels language: ``zh``, ``zh-CN``, ``zh_CN.UTF-8`` and
+    ``zh-Hans`` are ``zh``; ``en_US`` is ``en``; anything else as given."""
+    if labels_path(given).exists():
+        return given
+    tag = given.split(".", 1)[0].split("@", 1)[0].replace("_", "-").lower()
+    if tag in _LANGUAGE_VARIANTS:
+        return _LANGUAGE_VARIANTS[tag]
+    if tag.startswith("en-") or tag == "en":
+        return "en"
+    return given
 
 
 def _churn_at_risk(rows: pd.DataFrame, p: np.ndarray, config: ScoringConfig) -> np.ndarray:

@@ -331,6 +331,22 @@ def test_action_labels_in_the_language_chosen(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv(LANGUAGE_ENV, "fr")
     with pytest.raises(ValueError, match="LIFECYCLE_LANG='fr': no labels file"):
         score(rows, p, value, None)
+    # a locale as LANG spells it is its language; Traditional Chinese is not Simplified, and
+    # an unknown language is a user error (one `error:` line from the CLI, not a traceback)
+    from training.config import ConfigError
+
+    for locale in ("zh_CN.UTF-8", "zh-CN", "zh-Hans"):
+        monkeypatch.setenv(LANGUAGE_ENV, locale)
+        assert score(rows, p, value, None)["recommended_action_label"].equals(
+            chinese["recommended_action_label"]
+        )
+    monkeypatch.setenv(LANGUAGE_ENV, "en_US.UTF-8")
+    assert score(rows, p, value, None)["recommended_action_label"].equals(
+        english["recommended_action_label"]
+    )
+    monkeypatch.setenv(LANGUAGE_ENV, "zh-TW")
+    with pytest.raises(ConfigError, match="LIFECYCLE_LANG='zh-TW': no labels file"):
+        score(rows, p, value, None)
     with pytest.raises(ValueError, match="language"):
         ScoringConfig.model_validate({"language": "fr"})
 
@@ -395,7 +411,10 @@ def test_a_trained_pair_scores_without_spikes_and_with_behaviour_reasons(trained
     assert summary["scored"] == scored.sum() and summary["distinct"] == p.nunique()
     assert summary["at_upper_bound"] == int((p >= 1 - 1e-6).sum())
     reasons = scores["reasons"].map(list)
-    assert reasons[scored].map(len).between(1, 3).all()
+    drivers = reasons.map(lambda r: [x for x in r if not x.startswith("but ")])
+    assert drivers[scored].map(len).between(1, 3).all()  # top_k, and at most one "but ..." after
+    assert reasons.map(lambda r: sum(x.startswith("but ") for x in r) <= 1).all()
+    assert reasons.map(lambda r: all(not x.startswith("but ") for x in r[:-1])).all()
     assert reasons[~scored].map(len).eq(0).all()
     text = " | ".join(" | ".join(r) for r in reasons)
     for word in ("cutoff_month", "segment", "region", "channel", " = ", "btyd"):
