@@ -49,7 +49,7 @@ def test_top_drivers_in_words_strongest_first() -> None:
     assert reasons(contrib) == [
         "no purchase for 120 days, usually every 30",
         "2 complaints in the last 30 days",
-        "fewer orders in the last 90 days than the 90 before (1 vs 4)",
+        "fewer days with an order in the last 90 days than the 90 before (1 vs 4)",
     ]
     assert reasons(contrib, top_k=1) == ["no purchase for 120 days, usually every 30"]
 
@@ -189,8 +189,8 @@ def test_every_scored_row_has_a_reason_and_no_phrase_reads_like_code() -> None:
         ("recency_ratio", {"recency_days": 75.0}, "only one purchase, 75 days ago"),
         ("mean_gap_days", {"mean_gap_days": 120.0}, "buys every 120 days on average"),
         ("orders_90d", {"orders_90d": 0}, "no orders in the last 90 days"),
-        ("orders_all", {"orders_all": 1}, "1 purchase in total"),
-        ("frequency", {"frequency": 3}, "4 purchases in total"),
+        ("orders_all", {"orders_all": 1}, "purchases on 1 day in total"),
+        ("frequency", {"frequency": 3}, "purchases on 4 days in total"),
         (
             "revenue_trend_90d",
             {"revenue_trend_90d": -80.0, "revenue_90d": 40.0},
@@ -465,7 +465,7 @@ def test_a_customer_at_risk_also_hears_what_holds_the_risk_down_when_it_weighs()
     assert weighs == [*pushed, "but 2 visits in the last 30 days"]
     assert light == pushed  # 0.3 < half of 1.0
     assert off == pushed
-    assert absence == pushed  # "but fewer orders in the last 90 days ..." would read as a risk
+    assert absence == pushed  # "but fewer days with an order ..." would read as a risk
     zh = reasons_from_contributions(
         contrib.iloc[[0]], features.iloc[[0]], 3, language="zh", offset_share=0.5
     )[0]
