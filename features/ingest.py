@@ -245,10 +245,18 @@ def _source_column(
 FLOAT_ID = r"^(\d+)\.0+$"
 
 
+#: Full-width ASCII (``６００１``, typed with a Chinese or Japanese input method) as ASCII.
+_FULL_WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
 def normalise_ids(values: pd.Series) -> pd.Series:
-    """Strip ids; ``"17850.0"`` (an integer id that went through a float column) becomes
-    ``"17850"``; an id that is an e-mail address is lower-cased (``Ana@Example.com`` is
-    ``ana@example.com``: one customer whichever way it was typed)."""
+    """Strip ids; full-width digits and letters (``６００１``) are ASCII; ``"17850.0"`` (an
+    integer id that went through a float column) becomes ``"17850"``; an id that is an e-mail
+    address is lower-cased (``Ana@Example.com`` is ``ana@example.com``: one customer whichever
+    way it was typed)."""
+    wide = values.str.contains("[\uff01-\uff5e\u3000]", regex=True).fillna(False).to_numpy(bool)
+    if wide.any():
+        values = values.mask(wide, values.str.translate(_FULL_WIDTH))
     ids = values.str.strip().str.replace(FLOAT_ID, r"\1", regex=True)
     at = ids.str.contains("@", regex=False).fillna(False).to_numpy(bool)  # cheap first
     if at.any():
@@ -260,7 +268,7 @@ def normalise_ids(values: pd.Series) -> pd.Series:
 
 def plain_id(value: str) -> str:
     """One id as ingest stores it (:func:`normalise_ids`)."""
-    value = re.sub(FLOAT_ID, r"\1", value.strip())
+    value = re.sub(FLOAT_ID, r"\1", value.translate(_FULL_WIDTH).strip())
     return value.lower() if re.fullmatch(EMAIL, value) else value
 
 

@@ -2182,3 +2182,21 @@ def test_a_shopify_orders_later_lines_take_its_currency_and_a_repeated_header_no
     assert not [w for w in report.warnings if "read as completed" in w]
     accepted = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
     assert sorted(accepted["amount"]) == [10.0, 20.0, 60.0]
+
+
+def test_full_width_ids_are_the_ascii_ids(tmp_path):
+    """客户编号 typed with a Chinese input method (６００１) is customer 6001 of the orders file:
+    it was 'unknown customer_id'."""
+    customers = _write(
+        tmp_path / "c.csv", "客户编号,创建时间\n６００１,2024-01-05\n6002,2024-01-06\n"
+    )
+    orders = _write(
+        tmp_path / "o.csv", "客户编号,下单日期,金额\n6001,2024-02-01,10\n６００２,2024-02-02,20\n"
+    )
+    mapping = load_mapping(
+        "customer_id=客户编号,signup_at=创建时间,ordered_at=下单日期,amount=金额"
+    )
+    reports = ingest(tmp_path / "out", orders, mapping, customers=customers, log=_quiet)
+    assert reports["transactions"].accepted == 2 and reports["customers"].accepted == 2
+    stored = pd.read_parquet(tmp_path / "out" / "customers.parquet")["customer_id"]
+    assert sorted(stored) == ["6001", "6002"]
