@@ -348,7 +348,8 @@ def ingest(
     transactions: Annotated[
         list[Path],
         typer.Option(
-            help="Transactions export (CSV, TSV, whitespace or Parquet). Repeat it, or quote a "
+            help="Transactions export (CSV, TSV, whitespace, Parquet or a workbook; .gz, .bz2, "
+            ".xz or a .zip of one). Repeat it, or quote a "
             "pattern ('orders_*.csv'), for several exports, oldest first: a later file's orders "
             "replace an earlier one's, rows repeated across files are kept once."
         ),
@@ -465,10 +466,19 @@ def ingest(
             "--map)."
         ),
     ] = None,
+    unquoted: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
 ) -> None:
     """Validate CRM exports into contract tables; bad rows go to DIR/quarantine with a reason."""
     from features.ingest import ingest as run_ingest
     from features.mapping import IngestError, load_mapping
+
+    if unquoted:  # an unquoted pattern: the shell gave the option its first file, the rest loose
+        more = f" and {len(unquoted) - 1} more" if len(unquoted) > 1 else ""
+        _fail(
+            f"{unquoted[0]}{more}: files given without an option (an unquoted pattern such as "
+            "--transactions deals_*.csv, expanded by the shell?): quote the pattern "
+            "(--transactions 'deals_*.csv') or repeat the option for each file"
+        )
 
     try:
         mapping = load_mapping(

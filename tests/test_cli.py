@@ -748,3 +748,8 @@ def test_ingest_takes_several_exports_of_a_table(tmp_path):
         ),
         "x_*.csv: the pattern matches no file",
     )
+    # the pattern unquoted: the shell gives --transactions its first file, the rest loose
+    assert_one_line_error(
+        invoke(["ingest", "--transactions", first, second, "--out", str(tmp_path / "o")]),
+        "orders_02.csv: files given without an option (an unquoted pattern",
+    )
