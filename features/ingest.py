@@ -695,7 +695,12 @@ def _repeated_rows(
     repeated = frame.duplicated(keep="first").to_numpy()
     if has_order_id:
         check.flag(repeated, "duplicate row (same as an earlier line)")
-    elif n := int((repeated & check.ok).sum()):
+    elif (n := int((repeated & check.ok).sum())) and report.table == EVENTS:
+        report.warnings.append(
+            f"{n:,} rows are identical to an earlier line; kept (two visits or opens can share "
+            "a time); remove them from the export if the tool wrote them twice"
+        )
+    elif n:
         report.warnings.append(
             f"{n:,} rows are identical to an earlier line; kept (without an order id a repeat "
             "can be a second purchase; map order_id to quarantine true duplicates)"

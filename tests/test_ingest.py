@@ -960,8 +960,14 @@ def test_a_row_exported_twice_is_quarantined_not_counted_twice(tmp_path):
     report = ingest(tmp_path / "o2", plain, load_mapping("customer_id=id,ordered_at=date"),
                     log=_quiet)["transactions"]  # fmt: skip
     assert report.accepted == 2 and any(
-        "identical to an earlier line" in w for w in report.warnings
+        "identical to an earlier line" in w and "map order_id" in w for w in report.warnings
     )
+    # events have no order id to map: the advice is what can be done (Chinese walkthrough)
+    events = _write(tmp_path / "e.csv", "id,ts,kind\nA,2024-01-01,visit\nA,2024-01-01,visit\n")
+    mapping = load_mapping("customer_id=id,ordered_at=date,occurred_at=ts,event_type=kind")
+    reports = ingest(tmp_path / "o3", plain, mapping, events=events, log=_quiet)
+    said = [w for w in reports["events"].warnings if "identical to an earlier line" in w]
+    assert said and "order_id" not in said[0] and "remove them from the export" in said[0]
 
 
 @pytest.mark.parametrize(
