@@ -1127,10 +1127,36 @@ def _known_customers(customers: _Table, log) -> _KnownCustomers:
             held = folded(customers.quarantined[customers.email_column]).dropna()
             emails = replace(emails, quarantined=frozenset(held) - set(emails.ids) - emails.shared)
         if shared := emails.shared_note():  # within a file or across customers files
+            shared += _same_person_in_two_tools(accepted, emails.shared)
             customers.report.warnings.append(shared)
             log(f"{CUSTOMERS}: warning: {shared}")
     return _KnownCustomers(
         set(accepted["customer_id"]), customers.quarantined_ids, emails, customers.email_column
+    )
+
+
+def _same_person_in_two_tools(accepted: pd.DataFrame, shared: frozenset[str]) -> str:
+    """What to add to the shared-address warning when the customers sharing an address come from
+    different customers files (a person in HubSpot and in Shopify): how to make them one."""
+    if EXPORT_FILE not in accepted:
+        return ""
+    rows = accepted.assign(_email=folded(accepted[CUSTOMER_EMAIL]))
+    rows = rows[rows["_email"].isin(shared)]
+    files = rows.groupby("_email")[EXPORT_FILE].nunique()
+    across = files[files > 1]
+    if across.empty:
+        return ""
+    email = str(min(across.index))
+    named = rows[rows["_email"] == email]
+    who = ", ".join(
+        f"{cid!r} in {Path(str(f).rsplit(chr(10), 1)[-1]).name}"
+        for cid, f in zip(named["customer_id"], named[EXPORT_FILE], strict=True)
+    )
+    return (
+        f"; {len(across):,} of them are customers of different files (e.g. {email!r}: {who}): "
+        "the same person in two tools is two customers here; to make them one, use the e-mail "
+        "as the customer id in each customers file (map customers.customer_id to the e-mail "
+        "column in each file's files: section)"
     )
 
 

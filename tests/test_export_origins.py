@@ -245,3 +245,49 @@ def test_a_customer_without_a_recorded_file_is_matched_by_no_pattern(tmp_path, w
         "--customers-from: 1 of 2 scored customers, from contacts.csv: 1; 1 scored customers "
         f"have no export file in {data} (left out)"
     )
+
+
+def test_a_person_in_two_tools_is_said_with_both_files_and_how_to_make_them_one(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "hubspot_contacts.csv").write_text(
+        "Record ID,Email,Create Date\n101,ana@x.com,2024-01-05\n102,ben@x.com,2024-01-06\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "shopify_customers.csv").write_text(
+        "Email,Created at\nAna@X.com,2024-02-01\ncleo@x.com,2024-02-02\n", encoding="utf-8"
+    )
+    (tmp_path / "orders.csv").write_text(
+        "Email,Created at,Total\nana@x.com,2024-03-01,10\ncleo@x.com,2024-03-02,20\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "map.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "files": {
+                    "hubspot_*": {"columns": {"customers.customer_id": "Record ID",
+                                              "customers.customer_email": "Email",
+                                              "signup_at": "Create Date"}},
+                    "shopify_*": {"columns": {"customers.customer_id": "Email",
+                                              "customers.customer_email": "Email",
+                                              "signup_at": "Created at"}},
+                    "orders.csv": {"columns": {"transactions.customer_email": "Email",
+                                               "ordered_at": "Created at", "amount": "Total"}},
+                }
+            }
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    result = _ingest(
+        tmp_path,
+        *("--customers", str(tmp_path / "hubspot_contacts.csv")),
+        *("--customers", str(tmp_path / "shopify_customers.csv")),
+        *("--transactions", str(tmp_path / "orders.csv")),
+        *("--map-file", str(tmp_path / "map.yaml"), "--out", str(tmp_path / "data")),
+        "--min-accepted-share",
+        "0",
+    )
+    said = next(line for line in result.output.splitlines() if "belong to more than one" in line)
+    assert "1 of them are customers of different files (e.g. 'ana@x.com': '101' in " in said
+    assert "hubspot_contacts.csv" in said and "shopify_customers.csv" in said
+    assert "use the e-mail as the customer id in each customers file" in said
