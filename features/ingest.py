@@ -233,9 +233,15 @@ def _source_column(
             f"{_did_you_mean(frame, mapped)}; columns in the file: {list(frame.columns)}"
         )
     if required:
+        hint = f'add a mapping like --map "{column}=<Source Column>"'
+        if column == "customer_id" and table != CUSTOMERS and (at := email_column(frame, set())):
+            hint = (  # a tool that names people by address (Zendesk, Klaviyo)
+                f"its column {at!r} holds e-mail addresses: to find the customers by them, map "
+                f'--map "{table}.customer_email={at}" with the customers file\'s '
+                "customers.customer_email"
+            )
         raise IngestError(
-            f"{path}: no column for required contract column {table}.{column}; "
-            f'add a mapping like --map "{column}=<Source Column>"; '
+            f"{path}: no column for required contract column {table}.{column}; {hint}; "
             f"columns in the file: {list(frame.columns)}"
         )
     return None

@@ -2206,3 +2206,21 @@ def test_full_width_ids_are_the_ascii_ids(tmp_path):
     assert reports["transactions"].accepted == 2 and reports["customers"].accepted == 2
     stored = pd.read_parquet(tmp_path / "out" / "customers.parquet")["customer_id"]
     assert sorted(stored) == ["6001", "6002"]
+
+
+def test_an_events_file_naming_people_by_address_says_to_map_the_address(tmp_path):
+    """A Klaviyo file has no customer id, only an e-mail column: the error says to map it as
+    events.customer_email (it said "--map customer_id=<Source Column>": one more failed run)."""
+    customers = _write(tmp_path / "c.csv", "id,created,mail\nA,2024-01-05,ana@x.com\n")
+    orders = _write(tmp_path / "o.csv", "id,date,amount\nA,2024-02-01,10\n")
+    events = _write(tmp_path / "klaviyo.csv", "Email,When,Type\nana@x.com,2024-01-01,visit\n")
+    mapping = load_mapping(
+        "customers.customer_id=id,transactions.customer_id=id,signup_at=created,ordered_at=date,"
+        "occurred_at=When,event_type=Type"
+    )
+    with pytest.raises(IngestError) as err:
+        ingest(tmp_path / "out", orders, mapping, customers=customers, events=events, log=_quiet)
+    said = str(err.value)
+    assert "klaviyo.csv: no column for required contract column events.customer_id" in said
+    assert "its column 'Email' holds e-mail addresses" in said
+    assert '--map "events.customer_email=Email"' in said
