@@ -355,7 +355,7 @@ def test_a_promotion_says_how_far_the_new_drift_reference_moved(tmp_path, monkey
         pair = tiny_pair(0, project="shop")
         pair.meta["monitor_reference"] = ref
         versions.append(register(pair, "shop", store))
-    note = reference_moved(store.tracking_uri, "shop", *versions)
+    note = reference_moved(store.tracking_uri, "shop", *versions, after)
     assert note is not None and note.startswith(f"note: v{versions[1]}'s drift reference")
     assert "as of 2025-12-01) differs from v1's (as of 2025-11-03)" in note
     tags = MlflowClient(store.tracking_uri).get_model_version(pair_model_name("shop"), versions[1])
@@ -367,5 +367,5 @@ def test_a_promotion_says_how_far_the_new_drift_reference_moved(tmp_path, monkey
         raise MlflowException("database is locked")
 
     monkeypatch.setattr(MlflowClient, "set_model_version_tag", refused)
-    assert reference_moved(store.tracking_uri, "shop", *versions) == note
-    assert reference_moved(store.tracking_uri, "shop", versions[0], "99") is None  # no such one
+    assert reference_moved(store.tracking_uri, "shop", *versions, after) == note
+    assert reference_moved(store.tracking_uri, "shop", "99", versions[1], after) is None  # gone

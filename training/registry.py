@@ -15,7 +15,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -270,18 +270,18 @@ def load_version(tracking_uri: str, project: str, version: str) -> ModelPair:
     return load_pair(root / flavor["data"])
 
 
-def reference_moved(tracking_uri: str, project: str, before: str, after: str) -> str | None:
-    """A note of how the promoted pair's drift reference differs from the one it replaces (the
-    monitor measures drift from the new one on: what changed in between reads as normal); it is
-    also kept as the version's ``monitor.reference_moved`` tag. None when nothing moved much, or
-    a reference cannot be read: a note never fails the promotion it follows."""
+def reference_moved(
+    tracking_uri: str, project: str, before: str, after: str, new: Mapping
+) -> str | None:
+    """A note of how the promoted pair's drift reference ``new`` (version ``after``) differs
+    from that of version ``before``, which it replaces (the monitor measures drift from the new
+    one on: what changed in between reads as normal); it is also kept as the version's
+    ``monitor.reference_moved`` tag. None when nothing moved much, or the replaced pair cannot
+    be read: a note never fails the promotion it follows."""
     from training.reference import reference_moves
 
     try:
-        old, new = (
-            load_version(tracking_uri, project, v).meta.get("monitor_reference") or {}
-            for v in (before, after)
-        )
+        old = load_version(tracking_uri, project, before).meta.get("monitor_reference") or {}
         moves = reference_moves(old, new)
     except (LookupError, MlflowException, OSError, ValueError, TypeError, KeyError):
         return None

@@ -567,8 +567,12 @@ def train(
             mlflow.log_metric("promoted", float(decision.promoted))
             log(decision.line())
             if decision.promoted and decision.champion_version:
-                moved = reference_moved(
-                    cfg.tracking.tracking_uri, project, decision.champion_version, version
+                moved = reference_moved(  # the new reference is in hand, not loaded again
+                    cfg.tracking.tracking_uri,
+                    project,
+                    decision.champion_version,
+                    version,
+                    meta["monitor_reference"],
                 )
                 if moved:
                     log(moved)
