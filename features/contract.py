@@ -59,6 +59,8 @@ CONTRACT: dict[str, tuple[Column, ...]] = {
 #: without a customers file, the file of its first order or event. Scores go back only into the
 #: CRM the customer came from. Written by ingest; features skip it.
 EXPORT_FILE = "export_file"
+#: How :data:`EXPORT_FILE` joins a customer's files.
+EXPORT_FILES_SEP = "\n"
 
 #: Key of ``manifest.json``: each of those files' name -> the ``files:`` section of the map file
 #: that read it (None: the map file's top level). Files of different sections are different tools.
@@ -92,6 +94,12 @@ def contract_columns(table: str) -> list[str]:
 def table_path(data_dir: str | Path, table: str) -> Path:
     """Path of a contract table inside a contract directory."""
     return Path(data_dir) / f"{table}.parquet"
+
+
+def export_files(values: pd.Series) -> pd.Series:
+    """:data:`EXPORT_FILE` values as lists of files, the one of the customer's record last (NA
+    where none is recorded)."""
+    return values.astype("string").str.split(EXPORT_FILES_SEP)
 
 
 def quarantine_path(data_dir: str | Path, table: str) -> Path:

@@ -29,9 +29,11 @@ from features.contract import (
     EVENT_TYPES,
     EVENTS,
     EXPORT_FILE,
+    EXPORT_FILES_SEP,
     TABLES,
     TIME_COLUMN,
     TRANSACTIONS,
+    export_files,
     quarantine_path,
     quarantine_rows,
     table_path,
@@ -320,19 +322,28 @@ def salesforce_long_id(short: str) -> str:
     return short + suffix
 
 
+#: What a Salesforce id looks like: 15 case-sensitive characters, and the 3 of the 18-character
+#: form (no other id is turned into one: the checksum must fit).
+_SALESFORCE_ID = r"[A-Za-z0-9]{15}(?:[A-Z0-5]{3})?"
+
+
+def salesforce_other_form(value: str) -> str | None:
+    """The other form of a Salesforce id: the 18 characters of a 15, the 15 of an 18 whose
+    last three fit; None for anything else."""
+    if not re.fullmatch(_SALESFORCE_ID, value):
+        return None
+    if len(value) == 15:
+        return salesforce_long_id(value)
+    return value[:15] if salesforce_long_id(value[:15]) == value else None
+
+
 def match_salesforce_ids(ids: pd.Series, known: set[str]) -> tuple[pd.Series, str] | None:
     """Ids of another length of Salesforce's two (a report's 15 characters beside the Data
     Export's 18, or the reverse) put in the form the customers have; None when there is none."""
     unknown = ids.notna() & ~ids.isin(known)
     text = ids[unknown].astype(str)
-    short = text[text.str.fullmatch(r"[A-Za-z0-9]{15}")]
-    long = text[text.str.fullmatch(r"[A-Za-z0-9]{15}[A-Z0-5]{3}")]
-    found = pd.concat(
-        [
-            short.map(salesforce_long_id),
-            long.where(long.map(lambda i: salesforce_long_id(i[:15]) == i)).str[:15],
-        ]
-    )
+    text = text[text.str.fullmatch(_SALESFORCE_ID)]  # vectorised first: few are Salesforce ids
+    found = text.map(salesforce_other_form).dropna()
     found = found[found.isin(known)]
     if found.empty:
         return None
@@ -752,9 +763,7 @@ def _amount(
         check.flag(source.isna(), "missing amount")
         check.flag(source.notna() & amount.isna(), "amount is not a number")
     if "currency" in inputs:
-        column = inputs["currency"].astype("string").str.strip().replace("", pd.NA)
-        if "order_id" in out:  # a blank currency takes its order's (Shopify's later lines)
-            column = column.fillna(column.groupby(out["order_id"]).transform("first"))
+        column = _order_field(inputs["currency"], out, blank_is_missing=True)
         currency = _currency_column(column, currency, check)
     _check_currency(currency, amount, check, mapping, report)
     return amount
@@ -799,6 +808,18 @@ def _check_currency(
         check.flag(currency.notna() & (currency != expected), f"currency is not {expected}")
 
 
+def _order_field(values: pd.Series, out: pd.DataFrame, blank_is_missing: bool = False) -> pd.Series:
+    """An order-level field (status, currency), stripped; a missing cell takes its order's first
+    value (Shopify writes them on an order's first line only). ``blank_is_missing``: an empty
+    cell counts as missing too."""
+    values = values.astype("string").str.strip()
+    if blank_is_missing:
+        values = values.replace("", pd.NA)
+    if "order_id" in out:
+        values = values.fillna(values.groupby(out["order_id"]).transform("first"))
+    return values
+
+
 def _cancelled(
     status: pd.Series,
     out: pd.DataFrame,
@@ -809,9 +830,7 @@ def _cancelled(
     """Quarantine cancelled orders and orders refunded whole; a blank status takes its order's
     status (Shopify's later lines). Returns which rows are refunds booked as rows of their own
     (kept as returns)."""
-    status = status.str.strip()
-    if "order_id" in out:
-        status = status.fillna(status.groupby(out["order_id"]).transform("first"))
+    status = _order_field(status, out)
     values = ValueMapping(
         mapping.values_for(TRANSACTIONS, "status"), builtin=True, synonyms=STATUS_SYNONYMS
     )
@@ -1155,8 +1174,8 @@ def _same_person_in_two_tools(accepted: pd.DataFrame, shared: frozenset[str]) ->
     email = str(min(across.index))
     named = rows[rows["_email"] == email]
     who = ", ".join(
-        f"{cid!r} in {Path(str(f).rsplit(chr(10), 1)[-1]).name}"
-        for cid, f in zip(named["customer_id"], named[EXPORT_FILE], strict=True)
+        f"{cid!r} in {Path(str(files[-1])).name}"
+        for cid, files in zip(named["customer_id"], export_files(named[EXPORT_FILE]), strict=True)
     )
     return (
         f"; {len(across):,} of them are customers of different files (e.g. {email!r}: {who}): "
@@ -1177,7 +1196,7 @@ def _files_without_events(built: dict[str, _Table]) -> str | None:
         return None
     customers = built[CUSTOMERS].accepted
     engaged = customers["customer_id"].isin(set(built[EVENTS].accepted["customer_id"]))
-    files = customers[EXPORT_FILE].astype(str).str.split("\n")
+    files = export_files(customers[EXPORT_FILE])
     engaged = pd.Series(engaged.to_numpy(), index=files.index).repeat(files.str.len())
     per_file = engaged.groupby(files.explode().to_numpy(), sort=True).agg(["sum", "size"])
     silent = per_file[per_file["sum"] == 0]
@@ -1329,7 +1348,7 @@ def _ingest_files(
                 last,
             ]
         )
-        files = listed.groupby("customer_id", sort=False)[EXPORT_FILE].agg("\n".join)
+        files = listed.groupby("customer_id", sort=False)[EXPORT_FILE].agg(EXPORT_FILES_SEP.join)
         accepted = combined.accepted.assign(
             **{EXPORT_FILE: combined.accepted["customer_id"].map(files)}
         )

@@ -327,16 +327,9 @@ class Scorer:
         """The row of an id sent in another form of a stored one (-1: none): ``12347.0`` as a
         CRM's float field sends ``12347``, a Salesforce record's 15-character id beside its
         18-character one (or the reverse)."""
-        import re
+        from features.ingest import plain_id, salesforce_other_form
 
-        from features.ingest import plain_id, salesforce_long_id
-
-        forms = [plain_id(customer_id)]
-        if re.fullmatch(r"[A-Za-z0-9]{15}", customer_id):
-            forms.append(salesforce_long_id(customer_id))
-        elif re.fullmatch(r"[A-Za-z0-9]{15}[A-Z0-5]{3}", customer_id):
-            if salesforce_long_id(customer_id[:15]) == customer_id:
-                forms.append(customer_id[:15])
+        forms = [plain_id(customer_id), salesforce_other_form(customer_id)]
         return next((self._positions[f] for f in forms if f in self._positions), -1)
 
     def unknown(self, customer_id: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.contract import CUSTOMER_FILES, CUSTOMERS, EXPORT_FILE, table_path
+from features.contract import CUSTOMER_FILES, CUSTOMERS, EXPORT_FILE, export_files, table_path
 from features.mapping import names_file
 from serving.scoring import DATA_ATTR
 from serving.writeback.fields import MappingError
@@ -50,7 +50,7 @@ def customer_files(data_dir: Path) -> tuple[pd.Series, dict[str, str | None]]:
         sections = dict(manifest.get(CUSTOMER_FILES) or {})
     except (OSError, ValueError):
         sections = {}
-    listed = frame[EXPORT_FILE].astype("string").str.split("\n")  # NA: no file recorded
+    listed = export_files(frame[EXPORT_FILE])  # NA: no file recorded
     files = pd.Series(listed.to_numpy(), index=frame["customer_id"].astype(str).to_numpy())
     return files, sections
 
