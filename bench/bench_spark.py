@@ -204,7 +204,7 @@ def train_sampled(root: Path, n_customers: int, seed: int, fraction: float) -> d
         "--no-register",
     ]
     if not Path(command[0]).exists():
-        command[:1] = [sys.executable, str(ROOT / "lifecycle_cli.py")]
+        command[:1] = [sys.executable, "-m", "lifecycle_cli"]
     run = run_measured(
         command,
         {"PYSPARK_PYTHON": sys.executable, "PYSPARK_SUBMIT_ARGS": TRAIN_SUBMIT_ARGS},

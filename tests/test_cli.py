@@ -15,7 +15,8 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from lifecycle_cli import _user_error, app
+from lifecycle_cli import app
+from lifecycle_cli.errors import user_error
 from training.config import ConfigError
 from training.splits import PlanError
 
@@ -448,10 +449,10 @@ def test_debug_shows_the_traceback(short_history, tmp_path):
 
 
 def test_only_user_errors_become_one_line():
-    assert _user_error(ConfigError("a.yaml: x: bad")) == "a.yaml: x: bad"
-    assert _user_error(PlanError("not enough history")) == "not enough history"
-    assert _user_error(FileNotFoundError("f.csv: missing")) == "f.csv: missing"
-    assert _user_error(LookupError("no champion")) == "no champion"
+    assert user_error(ConfigError("a.yaml: x: bad")) == "a.yaml: x: bad"
+    assert user_error(PlanError("not enough history")) == "not enough history"
+    assert user_error(FileNotFoundError("f.csv: missing")) == "f.csv: missing"
+    assert user_error(LookupError("no champion")) == "no champion"
     for bug in (
         KeyError("k"),
         IndexError(0),
@@ -459,7 +460,7 @@ def test_only_user_errors_become_one_line():
         ZeroDivisionError(),
         AttributeError("a"),
     ):
-        assert _user_error(bug) is None
+        assert user_error(bug) is None
 
 
 @pytest.mark.slow
@@ -515,12 +516,12 @@ def test_scores_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
 def test_a_full_disk_under_the_mlflow_store_is_one_line():
     from mlflow.exceptions import MlflowException
 
-    from lifecycle_cli import _user_error
+    from lifecycle_cli.errors import user_error
 
     full = MlflowException("(sqlite3.OperationalError) database or disk is full\n[SQL: INSERT ...]")
-    message = _user_error(full)
+    message = user_error(full)
     assert message and message.startswith("the disk of the MLflow store ") and "\n" not in message
-    assert _user_error(MlflowException("some bug")) is None  # other MLflow errors stay tracebacks
+    assert user_error(MlflowException("some bug")) is None  # other MLflow errors stay tracebacks
     import typer
 
     try:  # the Exit of an error already reported (its context: a full disk) stays an Exit
@@ -529,7 +530,7 @@ def test_a_full_disk_under_the_mlflow_store_is_one_line():
         except OSError:
             raise typer.Exit(2) from None
     except typer.Exit as done:
-        assert _user_error(done) is None
+        assert user_error(done) is None
 
 
 def test_a_damaged_page_under_a_whole_footer_names_the_file(tmp_path):
@@ -598,7 +599,7 @@ def test_data_without_a_purchase_or_a_cutoff_before_the_data_is_one_line(tmp_pat
 def test_customers_after_the_last_transaction_are_named_when_scoring(tmp_path, capsys):
     """A customers export pulled after the orders: its newest customers fell outside the default
     scoring date (the day after the last transaction) without a word."""
-    from lifecycle_cli import _scoring_day
+    from lifecycle_cli.score_commands import _scoring_day
 
     customers = customers_frame(["a", "b", "c", "d"])
     customers.loc[2:, "signup_at"] = pd.Timestamp("2023-03-05")  # after the last order
@@ -618,7 +619,7 @@ def test_customers_after_the_last_transaction_are_named_when_scoring(tmp_path, c
 def test_events_running_weeks_past_the_last_order_are_named_when_scoring(tmp_path, capsys):
     """An orders export cut short (a month missing) while the events run on: the default date
     (the day after the last order) was scored and monitored without a word."""
-    from lifecycle_cli import _scoring_day
+    from lifecycle_cli.score_commands import _scoring_day
 
     data = write_contract(
         tmp_path / "cut",
@@ -648,7 +649,7 @@ def test_events_running_weeks_past_the_last_order_are_named_when_scoring(tmp_pat
 def test_a_history_of_one_month_is_named_when_scoring(tmp_path, capsys):
     """The last month's orders ingested alone (ingest replaces --out whole) were scored with a
     pair trained on years: most customers became prospects, without a word."""
-    from lifecycle_cli import _scoring_day
+    from lifecycle_cli.score_commands import _scoring_day
 
     customers = customers_frame(["a", "b", "c"])
     customers["signup_at"] = pd.Timestamp("2022-01-01")
@@ -670,7 +671,7 @@ def test_a_history_of_one_month_is_named_when_scoring(tmp_path, capsys):
 def test_a_week_missing_from_the_orders_is_named_when_scoring(tmp_path, capsys):
     """A week of orders missing mid-export (about 30 a week around it) or at its end was
     scored, monitored and retrained on without a word: those customers simply looked quiet."""
-    from lifecycle_cli import _scoring_day
+    from lifecycle_cli.score_commands import _scoring_day
 
     days = pd.date_range("2024-01-01", "2024-06-30 18:00", freq="5h")
     ids = [f"c{i % 40}" for i in range(len(days))]
@@ -704,7 +705,7 @@ def test_a_week_missing_from_the_orders_is_named_when_scoring(tmp_path, capsys):
 
 def test_the_metric_table_keeps_large_money_in_its_columns():
     """A rupiah shop's MAE (2,828,576.93) and BTYD's ran together: 2828576.93444616802.9370."""
-    from lifecycle_cli import _metric_cell
+    from lifecycle_cli.model_commands import _metric_cell
 
     assert _metric_cell(0.93881) == "0.9388" and _metric_cell(6802.937) == "6802.9370"
     assert _metric_cell(2828576.934446168) == "2828577"

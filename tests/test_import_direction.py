@@ -42,7 +42,7 @@ def module_name(path: Path, root: Path = REPO) -> str:
 
 def project_files(root: Path = REPO) -> list[Path]:
     """Every module of the project's packages and the CLI (not bench/, tests/, docs/)."""
-    files = [root / "lifecycle_cli.py"]
+    files: list[Path] = []
     for package in LAYERS:
         if (root / package).is_dir():
             files += sorted((root / package).rglob("*.py"))

@@ -113,6 +113,7 @@ def test_lifecycle_train_reports_a_repeat_whose_run_is_gone_or_was_built_another
     from typer.testing import CliRunner
 
     import lifecycle_cli
+    import lifecycle_cli.model_commands
     import training.train
     from training.registry import PromotionDecision
     from training.train import TrainResult
@@ -128,7 +129,11 @@ def test_lifecycle_train_reports_a_repeat_whose_run_is_gone_or_was_built_another
     monkeypatch.setattr(training.train, "train", lambda *a, **k: repeat)
     config = tmp_path / "c.yaml"
     config.write_text("name: small\n")
-    monkeypatch.setattr(lifecycle_cli, "_load", lambda *a, **k: (_config(tmp_path), tmp_path))
+    monkeypatch.setattr(
+        lifecycle_cli.model_commands,
+        "config_and_data",
+        lambda *a, **k: (_config(tmp_path), tmp_path),
+    )
     done = CliRunner().invoke(lifecycle_cli.app, ["train", "--config", str(config)])
     assert done.exit_code == 0, done.output
     assert "churn_auc" in done.output

@@ -19,12 +19,9 @@ from training.registry import nested_run, open_experiment, tracked_run
 
 REPO = Path(__file__).resolve().parents[1]
 LIBRARY = [
-    REPO / "lifecycle_cli.py",
-    *(
-        p
-        for pkg in ("features", "training", "serving", "experiments")
-        for p in sorted((REPO / pkg).rglob("*.py"))
-    ),
+    p
+    for pkg in ("features", "training", "serving", "experiments", "lifecycle_cli")
+    for p in sorted((REPO / pkg).rglob("*.py"))
 ]
 #: The benchmark scripts: they pass their store's URI explicitly too.
 BENCH = sorted((REPO / "bench").glob("*.py"))

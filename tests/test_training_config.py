@@ -83,7 +83,8 @@ def test_the_commands_default_config_works_outside_the_repository(tmp_path, monk
     "experiments/baseline.yaml: config file does not exist") and goes on to the data."""
     from typer.testing import CliRunner
 
-    from lifecycle_cli import DEFAULT_CONFIG, app
+    from lifecycle_cli import app
+    from lifecycle_cli.options import DEFAULT_CONFIG
 
     monkeypatch.chdir(tmp_path)
     assert not DEFAULT_CONFIG.exists() and config_file(DEFAULT_CONFIG).is_file()

@@ -1,0 +1,297 @@
+"""``lifecycle ingest``, ``generate`` and ``features``: CRM exports into contract tables, a
+synthetic data set, point-in-time features."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, cast
+
+import typer
+
+from lifecycle_cli.errors import fail, log
+from lifecycle_cli.options import (
+    EngineData,
+    EngineOption,
+    SparkMasterOption,
+    check_cutoffs,
+    engine_data,
+    latest_possible_time,
+    local_out,
+    parse_date,
+    running_on,
+    spark_paths,
+)
+
+if TYPE_CHECKING:
+    from features.snapshots import ValueColumn
+
+
+def ingest(
+    transactions: Annotated[
+        list[Path],
+        typer.Option(
+            help="Transactions export (CSV, TSV, whitespace, Parquet or a workbook; .gz, .bz2, "
+            ".xz or a .zip of one). Repeat it, or quote a "
+            "pattern ('orders_*.csv'), for several exports, oldest first: a later file's orders "
+            "replace an earlier one's, rows repeated across files are kept once."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Output contract directory (replaced as a whole).")],
+    customers: Annotated[
+        list[Path] | None,
+        typer.Option(help="Customers export (repeatable, oldest first: the latest record wins)."),
+    ] = None,
+    events: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Engagement events export (repeatable: one per tool, e.g. newsletter opens and "
+            "help-desk tickets; a map file's files: section maps each its own way)."
+        ),
+    ] = None,
+    map: Annotated[
+        str | None,
+        typer.Option(
+            "--map",
+            help='Column mapping, e.g. "customer_id=Customer '
+            'ID,ordered_at=InvoiceDate,quantity=Quantity,unit_price=UnitPrice"; quote names '
+            'holding commas: amount="Umsatz (EUR, netto)". '
+            "Keys may be qualified: events.occurred_at=...",
+        ),
+    ] = None,
+    map_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML map file: columns:, values: (e.g. event_type: {Case: support_ticket}), "
+            "format keys (encoding, sep, sheet, decimal, thousands, date_format, date_order, "
+            "timezone, currency) and files: (a file name or pattern -> its own columns:, "
+            "values:, formats, for exports of other tools). customer_email (mapped for the "
+            "customers file and another file) finds that file's customers by e-mail."
+        ),
+    ] = None,
+    date_format: Annotated[
+        str | None, typer.Option(help="strptime format of the date columns (default: detected).")
+    ] = None,
+    date_order: Annotated[
+        str | None,
+        typer.Option(
+            help="dmy or mdy: how to read 05/03/2024 (default: detected from the values, else "
+            "reported guess)."
+        ),
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            help="Time zone of times written without an offset, e.g. Asia/Shanghai for a "
+            "Fxiaoke export (default: UTC); times with an offset keep theirs."
+        ),
+    ] = None,
+    sep: Annotated[
+        str | None,
+        typer.Option(
+            help="Column separator: , ; tab | whitespace (default: sniffed, quotes respected)."
+        ),
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            help="Text encoding: utf-8, utf-8-sig, gbk, gb18030, latin-1, cp1252 (default: UTF-8, "
+            "BOM or GBK detected)."
+        ),
+    ] = None,
+    sheet: Annotated[
+        str | None,
+        typer.Option(
+            help="Sheet of a workbook export (.xlsx, .xls, .ods) to read (default: the first "
+            "that holds anything)."
+        ),
+    ] = None,
+    decimal: Annotated[
+        str | None, typer.Option(help="Decimal separator . or , (default: detected).")
+    ] = None,
+    thousands: Annotated[
+        str | None,
+        typer.Option(help="Thousands separator , . space ' or none (default: detected)."),
+    ] = None,
+    strict_values: Annotated[
+        bool,
+        typer.Option(
+            "--strict-values",
+            help="Quarantine events whose type maps to no contract type (default: count them as "
+            "other).",
+        ),
+    ] = False,
+    min_accepted_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Fail (and write nothing) when a table accepts a smaller share of its rows.",
+        ),
+    ] = 0.5,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Read, map, validate and report; write nothing (to try a map file)."
+        ),
+    ] = False,
+    campaigns: Annotated[
+        Path | None,
+        typer.Option(
+            help="Campaigns export (customer_id, sent_at, campaign_id, action, arm, cost) for "
+            "uplift."
+        ),
+    ] = None,
+    campaigns_map: Annotated[
+        str | None,
+        typer.Option(
+            help='Campaigns column mapping, e.g. "arm=Group,sent_at=Send Date" (same syntax as '
+            "--map)."
+        ),
+    ] = None,
+    unquoted: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
+) -> None:
+    """Validate CRM exports into contract tables; bad rows go to DIR/quarantine with a reason."""
+    from features.ingest import ingest as run_ingest
+    from features.mapping import IngestError, load_mapping
+
+    if unquoted:  # an unquoted pattern: the shell gave the option its first file, the rest loose
+        more = f" and {len(unquoted) - 1} more" if len(unquoted) > 1 else ""
+        fail(
+            f"{unquoted[0]}{more}: files given without an option (an unquoted pattern such as "
+            "--transactions deals_*.csv, expanded by the shell?): quote the pattern "
+            "(--transactions 'deals_*.csv') or repeat the option for each file"
+        )
+
+    try:
+        mapping = load_mapping(
+            map,
+            map_file,
+            date_format,
+            date_order=date_order,
+            timezone=timezone,
+            sep=sep,
+            sheet=sheet,
+            encoding=encoding,
+            decimal=decimal,
+            thousands=thousands,
+        )
+        campaigns_source = None
+        if campaigns is not None:  # written with the other tables, in the same swap
+            from features.campaigns import CampaignsSource
+            from features.mapping import parse_map_option
+            from features.numbers import forced_format
+
+            campaigns_source = CampaignsSource(
+                campaigns,
+                parse_map_option(campaigns_map) if campaigns_map else None,
+                date_format=mapping.date_format,
+                date_order=mapping.date_order,
+                timezone=mapping.timezone,
+                number_format=forced_format(mapping.decimal, mapping.thousands),
+            )
+        reports = run_ingest(
+            out,
+            transactions,
+            mapping,
+            customers=customers,
+            events=events,
+            log=log,
+            strict_values=strict_values,
+            min_accepted_share=min_accepted_share,
+            dry_run=dry_run,
+            latest=latest_possible_time(),
+            campaigns=campaigns_source,
+        )
+    except IngestError as exc:
+        fail(str(exc))
+    campaign_report = reports.pop("campaigns", None)
+    total_read = sum(r.rows_read for r in reports.values())
+    total_q = sum(r.quarantined for r in reports.values())
+    where = f"dry run, nothing written to {out}" if dry_run else f"ingested into {out}"
+    typer.echo(
+        f"{where}: {total_read:,} rows read, {total_read - total_q:,} accepted, {total_q:,} "
+        "quarantined"
+    )
+    if campaign_report is not None:
+        report = campaign_report
+        typer.echo(
+            f"campaigns: {report.rows_read:,} rows read, {report.accepted:,} accepted, "
+            f"{report.quarantined:,} quarantined"
+        )
+
+
+def generate(
+    out: Annotated[Path, typer.Option(help="Output contract directory.")],
+    customers: Annotated[int, typer.Option(min=1, help="Number of customers.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    start: Annotated[str, typer.Option(help="First day of the simulated period.")] = "2023-01-01",
+    end: Annotated[
+        str, typer.Option(help="End of the simulated period (exclusive: no data on or after it).")
+    ] = "2026-01-01",
+    campaigns: Annotated[
+        bool,
+        typer.Option(
+            "--campaigns",
+            help="Add a randomized retention campaign (email, discount, call vs control) sent 120 "
+            "days "
+            "before --end, with a 90-day window; true effects in campaign_truth.parquet.",
+        ),
+    ] = False,
+) -> None:
+    """Generate a synthetic CRM data set with ground truth (truth.parquet)."""
+    from features.synthetic import generate as run_generate
+
+    spec = None
+    if campaigns:
+        from features.synthetic_campaigns import CampaignSpec
+
+        sent = date.fromordinal(parse_date(end, "--end").toordinal() - 120)
+        spec = CampaignSpec(sent_at=str(sent), campaign_id=f"retention-{sent:%Y-%m}", seed=seed)
+    summary = run_generate(out, customers, seed, start=start, end=end, campaigns=spec)
+    typer.echo(json.dumps(summary.to_dict(), indent=2, default=str))
+
+
+def features(
+    data: EngineData,
+    cutoff: Annotated[list[str], typer.Option(help="Cutoff date(s) YYYY-MM-DD; repeat to stack.")],
+    out: Annotated[
+        str, typer.Option(help="Output Parquet file (--engine spark: a directory or URI).")
+    ],
+    horizon_days: Annotated[
+        int | None, typer.Option(min=1, help="Add labels over [T, T+H).")
+    ] = None,
+    value: Annotated[str, typer.Option(help="Value label: revenue or margin.")] = "revenue",
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
+) -> None:
+    """Compute point-in-time features (and labels) at one or more cutoffs.
+
+    With --engine spark, OUT is a Parquet directory partitioned by cutoff_day, written by Spark."""
+    from features.snapshots import write_snapshots
+
+    if value not in ("revenue", "margin"):
+        fail(f"--value {value!r}: expected revenue or margin")
+    label = cast("ValueColumn", value)
+    source = engine_data(data, engine)
+    cutoffs = [parse_date(c, "--cutoff") for c in cutoff]
+    if engine != "duckdb":
+        from training.dataset import BuildSettings, building_on
+
+        with running_on(engine, spark_master) as spark, building_on(BuildSettings(spark)):
+            spark_paths(spark, source, out)
+            check_cutoffs(source, cutoffs, horizon_days)
+            written = write_snapshots(
+                spark, source, cutoffs, out, horizon_days=horizon_days, value=label
+            )
+        typer.echo(
+            f"wrote {written.rows:,} rows x {written.columns} columns to {out} (Spark, by "
+            "cutoff_day)"
+        )
+        return
+    check_cutoffs(source, cutoffs, horizon_days)
+    written = write_snapshots(
+        None, source, cutoffs, local_out(out, engine), horizon_days=horizon_days, value=label
+    )
+    typer.echo(f"wrote {written.rows:,} rows x {written.columns} columns to {out}")
