@@ -140,8 +140,9 @@ def validate_campaigns(
     e-mail, for a file mapping ``customer_email`` (an e-mail tool's test, keyed by address).
     """
     from features.customer_emails import CUSTOMER_EMAIL
+    from features.customer_ids import normalise_ids
     from features.dates import detect_order, european_file, parse_dates
-    from features.ingest import TableReport, normalise_ids
+    from features.ingest import TableReport
     from features.mapping import IngestError
     from features.numbers import detect_format, parse_numbers
 
@@ -284,7 +285,7 @@ def validate_campaigns(
     if "retained" in out:
         flag(out["retained"].notna() & ~out["retained"].isin([0.0, 1.0]), "retained is not 0 or 1")
     if known_ids is not None:
-        from features.ingest import match_salesforce_ids
+        from features.customer_ids import match_salesforce_ids
 
         if other_form := match_salesforce_ids(out["customer_id"], known_ids):
             out["customer_id"], said = other_form  # a report's 15 characters beside the 18

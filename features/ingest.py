@@ -33,7 +33,6 @@ from features.contract import (
     TABLES,
     TIME_COLUMN,
     TRANSACTIONS,
-    export_files,
     quarantine_path,
     quarantine_rows,
     table_path,
@@ -41,15 +40,27 @@ from features.contract import (
 from features.csv_source import REPEATED, EmptyExport, SourceFile, fold_name, read_source
 from features.customer_emails import (
     CUSTOMER_EMAIL,
-    EMAIL,
     NO_SUCH_EMAIL,
     EmailIndex,
     email_column,
     folded,
     unknown_ids_are_emails,
 )
+from features.customer_ids import (
+    case_twins,
+    id_rewrites,
+    match_salesforce_ids,
+    normalise_ids,
+    scientific_ids,
+)
 from features.dates import detect_order, european_file, parse_dates, placeholder_dates
 from features.gaps import month_gaps
+from features.ingest_warnings import (
+    files_without_events,
+    history_shrinks,
+    ids_lowered,
+    same_person_in_two_tools,
+)
 from features.mapping import VALUE_COLUMNS, ColumnMapping, FileMapping, IngestError
 from features.numbers import CURRENCIES, NumberFormat, detect_format, forced_format, parse_numbers
 from features.values import (
@@ -249,124 +260,6 @@ def _source_column(
     return None
 
 
-#: An integer id that went through a float column (``"17850.0"``): read as ``"17850"``.
-FLOAT_ID = r"^(\d+)\.0+$"
-
-
-#: Full-width ASCII (``６００１``, typed with a Chinese or Japanese input method) as ASCII.
-_FULL_WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
-
-
-def normalise_ids(values: pd.Series) -> pd.Series:
-    """Strip ids; full-width digits and letters (``６００１``) are ASCII; ``"17850.0"`` (an
-    integer id that went through a float column) becomes ``"17850"``; an id that is an e-mail
-    address is lower-cased (``Ana@Example.com`` is ``ana@example.com``: one customer whichever
-    way it was typed)."""
-    wide = values.str.contains("[\uff01-\uff5e\u3000]", regex=True).fillna(False).to_numpy(bool)
-    if wide.any():
-        values = values.mask(wide, values.str.translate(_FULL_WIDTH))
-    ids = values.str.strip().str.replace(FLOAT_ID, r"\1", regex=True)
-    at = ids.str.contains("@", regex=False).fillna(False).to_numpy(bool)  # cheap first
-    if at.any():
-        email = np.zeros(len(ids), dtype=bool)
-        email[at] = ids[at].str.fullmatch(EMAIL).fillna(False).to_numpy(bool)
-        ids = ids.mask(email, ids.str.lower())
-    return ids.where(ids != "", pd.NA)
-
-
-def plain_id(value: str) -> str:
-    """One id as ingest stores it (:func:`normalise_ids`)."""
-    value = re.sub(FLOAT_ID, r"\1", value.translate(_FULL_WIDTH).strip())
-    return value.lower() if re.fullmatch(EMAIL, value) else value
-
-
-def _case_twins(ids: pd.Series) -> str | None:
-    """A warning when customer ids differ only in letter case (``Bob@Example.com`` and
-    ``bob@example.com``): kept apart, since ids such as Salesforce's are case-sensitive."""
-    distinct = pd.Series(ids.dropna().unique(), dtype="string")
-    folded = distinct.str.casefold()
-    twins = distinct[folded.duplicated(keep=False)]
-    if twins.empty:
-        return None
-    pair = twins[folded[twins.index] == folded[twins.index[0]]].tolist()[:2]
-    groups = int(folded[twins.index].nunique())
-    return (
-        f"{groups:,} customer id(s) written in more than one letter case (e.g. {pair[0]!r} and "
-        f"{pair[1]!r}) are kept as different customers (ids can be case-sensitive, e-mail "
-        "addresses are not); if they are one customer, write them alike in the export"
-    )
-
-
-def _id_rewrites(raw: pd.Series, ids: pd.Series) -> str | None:
-    """How many ids were read other than written (``"13085.0"`` -> ``"13085"``, spaces)."""
-    changed = raw.notna() & ids.notna() & (raw != ids)
-    if not changed.any():
-        return None
-    first, n = changed.idxmax(), int(changed.sum())
-    return (
-        f"{n:,} value{'s' if n != 1 else ''} read as plain ids, e.g. {raw[first]!r} -> "
-        f"{ids[first]!r} (a float column's .0, surrounding spaces, an e-mail's capitals)"
-    )
-
-
-_SALESFORCE_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-
-
-def salesforce_long_id(short: str) -> str:
-    """The 18-character form of a 15-character Salesforce id: three characters that encode which
-    letters of each five are upper case (what reports drop and the API and Data Loader keep)."""
-    suffix = ""
-    for start in range(0, 15, 5):
-        bits = sum(1 << i for i, c in enumerate(short[start : start + 5]) if "A" <= c <= "Z")
-        suffix += _SALESFORCE_SUFFIX[bits]
-    return short + suffix
-
-
-#: What a Salesforce id looks like: 15 case-sensitive characters, and the 3 of the 18-character
-#: form (no other id is turned into one: the checksum must fit).
-_SALESFORCE_ID = r"[A-Za-z0-9]{15}(?:[A-Z0-5]{3})?"
-
-
-def salesforce_other_form(value: str) -> str | None:
-    """The other form of a Salesforce id: the 18 characters of a 15, the 15 of an 18 whose
-    last three fit; None for anything else."""
-    if not re.fullmatch(_SALESFORCE_ID, value):
-        return None
-    if len(value) == 15:
-        return salesforce_long_id(value)
-    return value[:15] if salesforce_long_id(value[:15]) == value else None
-
-
-def match_salesforce_ids(ids: pd.Series, known: set[str]) -> tuple[pd.Series, str] | None:
-    """Ids of another length of Salesforce's two (a report's 15 characters beside the Data
-    Export's 18, or the reverse) put in the form the customers have; None when there is none."""
-    unknown = ids.notna() & ~ids.isin(known)
-    text = ids[unknown].astype(str)
-    text = text[text.str.fullmatch(_SALESFORCE_ID)]  # vectorised first: few are Salesforce ids
-    found = text.map(salesforce_other_form).dropna()
-    found = found[found.isin(known)]
-    if found.empty:
-        return None
-    before = ids.loc[found.index[0]]
-    said = (
-        f"{len(found):,} Salesforce ids of {len(before)} characters matched to the customers' "
-        f"{len(found.iloc[0])}-character form (e.g. {before!r} -> {found.iloc[0]!r})"
-    )
-    return ids.where(~ids.index.isin(found.index), found.reindex(ids.index)), said
-
-
-def _scientific_ids(raw: pd.Series) -> str | None:
-    """A warning for ids a spreadsheet turned into scientific notation (``1.3085E+4``): their
-    digits may be lost, and they cannot be matched to the CRM's ids."""
-    odd = raw.str.strip().str.fullmatch(r"\d(\.\d+)?[eE]\+?\d+").fillna(False)
-    if not odd.any():
-        return None
-    return (
-        f"{int(odd.sum()):,} customer ids look like a spreadsheet's scientific notation, e.g. "
-        f"{raw[odd.idxmax()]!r}: kept as written; export the id column as text"
-    )
-
-
 def _lookalike_columns(
     table: str, frame: pd.DataFrame, inputs: dict[str, pd.Series], mapping: FileMapping
 ) -> list[str]:
@@ -550,15 +443,15 @@ def _build_table(
             out[col.name] = (
                 normalise_ids(values) if col.name == "customer_id" else values.str.strip()
             )
-            if col.name == "customer_id" and (rewritten := _id_rewrites(values, out[col.name])):
+            if col.name == "customer_id" and (rewritten := id_rewrites(values, out[col.name])):
                 report.formats["customer_id"] = rewritten
-            if col.name == "customer_id" and (odd := _scientific_ids(values)):
+            if col.name == "customer_id" and (odd := scientific_ids(values)):
                 report.warnings.append(odd)
             defines_customers = table == CUSTOMERS or (table == TRANSACTIONS and known is None)
             if (
                 col.name == "customer_id"
                 and defines_customers
-                and (twins := _case_twins(out[col.name]))
+                and (twins := case_twins(out[col.name]))
             ):
                 report.warnings.append(twins)
             if col.required and not (col.name == "customer_id" and CUSTOMER_EMAIL in inputs):
@@ -1080,7 +973,11 @@ def ingest(
             f"{sales.source_file}: transactions: no sale left, every row was set aside ({aside}): "
             f"nothing to learn from; nothing written.{hint}"
         )
-    if EVENTS in built and (silent := _files_without_events(built)):
+    if (
+        EVENTS in built
+        and CUSTOMERS in built
+        and (silent := files_without_events(built[CUSTOMERS].accepted, built[EVENTS].accepted))
+    ):
         built[EVENTS].report.warnings.append(silent)
         log(f"{EVENTS}: warning: {silent}")
     reports = {t: b.report for t, b in built.items()}
@@ -1109,9 +1006,9 @@ def ingest(
         reports[CAMPAIGNS] = campaign_rows[2]
     if dry_run:
         return reports
-    if shrunk := _history_shrinks(out_dir, tables[TRANSACTIONS]):
+    if shrunk := history_shrinks(out_dir, tables[TRANSACTIONS]):
         log(f"transactions: warning: {shrunk}")
-    if lowered := _ids_lowered(out_dir):
+    if lowered := ids_lowered(out_dir):
         log(f"customers: warning: {lowered}")
     with replaced_directory(out_dir, OWNED) as staging:
         if campaign_rows is not None:
@@ -1152,108 +1049,11 @@ def _known_customers(customers: _Table, log) -> _KnownCustomers:
             held = folded(customers.quarantined[customers.email_column]).dropna()
             emails = replace(emails, quarantined=frozenset(held) - set(emails.ids) - emails.shared)
         if shared := emails.shared_note():  # within a file or across customers files
-            shared += _same_person_in_two_tools(accepted, emails.shared)
+            shared += same_person_in_two_tools(accepted, emails.shared)
             customers.report.warnings.append(shared)
             log(f"{CUSTOMERS}: warning: {shared}")
     return _KnownCustomers(
         set(accepted["customer_id"]), customers.quarantined_ids, emails, customers.email_column
-    )
-
-
-def _same_person_in_two_tools(accepted: pd.DataFrame, shared: frozenset[str]) -> str:
-    """What to add to the shared-address warning when the customers sharing an address come from
-    different customers files (a person in HubSpot and in Shopify): how to make them one."""
-    if EXPORT_FILE not in accepted:
-        return ""
-    rows = accepted.assign(_email=folded(accepted[CUSTOMER_EMAIL]))
-    rows = rows[rows["_email"].isin(shared)]
-    files = rows.groupby("_email")[EXPORT_FILE].nunique()
-    across = files[files > 1]
-    if across.empty:
-        return ""
-    email = str(min(across.index))
-    named = rows[rows["_email"] == email]
-    who = ", ".join(
-        f"{cid!r} in {Path(str(files[-1])).name}"
-        for cid, files in zip(named["customer_id"], export_files(named[EXPORT_FILE]), strict=True)
-    )
-    return (
-        f"; {len(across):,} of them are customers of different files (e.g. {email!r}: {who}): "
-        "the same person in two tools is two customers here; to make them one, use the e-mail "
-        "as the customer id in each customers file (map customers.customer_id to the e-mail "
-        "column in each file's files: section)"
-    )
-
-
-#: A new ingest starting this many days after the one it replaces is said to shrink the history.
-SHRINK_DAYS = 30
-
-
-def _files_without_events(built: dict[str, _Table]) -> str | None:
-    """A customers file none of whose customers has an event while another file's customers do:
-    that tool's activity was not exported, so its customers' engagement reads as none."""
-    if CUSTOMERS not in built or EXPORT_FILE not in built[CUSTOMERS].accepted:
-        return None
-    customers = built[CUSTOMERS].accepted
-    engaged = customers["customer_id"].isin(set(built[EVENTS].accepted["customer_id"]))
-    files = export_files(customers[EXPORT_FILE])
-    engaged = pd.Series(engaged.to_numpy(), index=files.index).repeat(files.str.len())
-    per_file = engaged.groupby(files.explode().to_numpy(), sort=True).agg(["sum", "size"])
-    silent = per_file[per_file["sum"] == 0]
-    if silent.empty or len(silent) == len(per_file):
-        return None
-    named = ", ".join(f"{Path(f).name} ({n:,} customers)" for f, n in silent["size"].items())
-    return (
-        f"no customer of {named} has an event, while the other customers files' do: if that "
-        "tool's activity was not exported, its customers' engagement reads as none (no visits, "
-        "no tickets) in the features and the reasons; give its activity export with --events"
-    )
-
-
-def _history_shrinks(out_dir: Path, accepted: pd.DataFrame) -> str | None:
-    """A warning when the transactions replacing an earlier ingest of ``out_dir`` begin
-    :data:`SHRINK_DAYS` or more after the earlier ones did: an increment (a month, the last 30
-    days) ingested alone replaces the whole history, since ``--out`` is replaced as a whole."""
-    old_path = table_path(out_dir, TRANSACTIONS)
-    if accepted.empty or not old_path.is_file():
-        return None
-    try:
-        old = pd.read_parquet(old_path, columns=["ordered_at"])["ordered_at"]
-    except Exception:  # an unreadable earlier output is replaced without a comparison
-        return None
-    if old.empty:
-        return None
-    old_start, new_start = old.min(), accepted["ordered_at"].min()
-    if (new_start - old_start) < pd.Timedelta(days=SHRINK_DAYS):
-        return None
-    return (
-        f"{out_dir} held {len(old):,} transactions from {old_start.date()} to "
-        f"{old.max().date()}; this ingest replaces them with {len(accepted):,} from "
-        f"{new_start.date()} to {accepted['ordered_at'].max().date()}: the history before "
-        f"{new_start.date()} is gone (--out is replaced as a whole; to add a period, give "
-        "every period's file: --transactions older.csv --transactions newer.csv)"
-    )
-
-
-def _ids_lowered(out_dir: Path) -> str | None:
-    """A warning when the ingest being replaced holds e-mail ids with capitals (ingested before
-    such ids were lower-cased): those customers' scores are kept under other ids from now on."""
-    old_path = table_path(out_dir, CUSTOMERS)
-    if not old_path.is_file():
-        return None
-    try:
-        old = pd.read_parquet(old_path, columns=["customer_id"])["customer_id"].astype("string")
-    except Exception:  # an unreadable earlier output is replaced without a comparison
-        return None
-    changed = old[(normalise_ids(old) != old).fillna(False)]
-    if changed.empty:
-        return None
-    first = str(changed.iloc[0])
-    return (
-        f"{out_dir} held {len(changed):,} customer ids that are e-mail addresses with capitals "
-        f"(e.g. {first!r}); they are lower-cased now ({plain_id(first)!r}): the score history "
-        "and kept tiers (hold) of these customers start again under the new ids, and scores "
-        "sent to a CRM name them in lower case"
     )
 
 

@@ -327,7 +327,7 @@ class Scorer:
         """The row of an id sent in another form of a stored one (-1: none): ``12347.0`` as a
         CRM's float field sends ``12347``, a Salesforce record's 15-character id beside its
         18-character one (or the reverse)."""
-        from features.ingest import plain_id, salesforce_other_form
+        from features.customer_ids import plain_id, salesforce_other_form
 
         forms = [plain_id(customer_id), salesforce_other_form(customer_id)]
         return next((self._positions[f] for f in forms if f in self._positions), -1)
@@ -335,7 +335,7 @@ class Scorer:
     def unknown(self, customer_id: str) -> str:
         """The error of an id not in the snapshot, with why ingest set it aside if it did."""
         said = f"unknown customer_id: not in the feature snapshot of {self.as_of}"
-        from features.ingest import plain_id
+        from features.customer_ids import plain_id
 
         why = self.quarantined.get(customer_id) or self.quarantined.get(plain_id(customer_id))
         return f"{said}; ingest quarantined its record: {why}" if why else said

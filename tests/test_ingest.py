@@ -1144,7 +1144,7 @@ def test_the_amount_of_quarantined_transactions_is_reported_per_reason(tmp_path)
 
 
 def test_plain_id_is_the_id_ingest_stores():
-    from features.ingest import normalise_ids, plain_id
+    from features.customer_ids import normalise_ids, plain_id
 
     raw = pd.Series(["12347.0", " 12347 ", "12347.00", "12347.5", "C0000001", "1.3085E+4"])
     stored = normalise_ids(raw.astype("string")).tolist()
@@ -2138,7 +2138,7 @@ def test_salesforce_report_ids_of_15_characters_find_the_18_character_customers(
     """A Salesforce report gives 15-character ids, the Data Export and Data Loader 18: the same
     record (the last three characters encode the case of the first fifteen). Opportunities by
     report beside Accounts by Data Export were all "unknown customer_id"."""
-    from features.ingest import salesforce_long_id
+    from features.customer_ids import salesforce_long_id
 
     assert salesforce_long_id("001A0000006Vm9r") == "001A0000006Vm9rIAC"  # Salesforce's example
     accounts = _write(

@@ -1,0 +1,129 @@
+"""Customer ids as ingest stores them: stripped, full-width characters as ASCII, a float column's
+``.0`` dropped, e-mail addresses lower-cased; Salesforce's 15- and 18-character forms of one id;
+and the warnings about ids a user should look at (letter-case twins, spreadsheet notation)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from features.customer_emails import EMAIL
+
+#: An integer id that went through a float column (``"17850.0"``): read as ``"17850"``.
+FLOAT_ID = r"^(\d+)\.0+$"
+
+
+#: Full-width ASCII (``６００１``, typed with a Chinese or Japanese input method) as ASCII.
+_FULL_WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
+def normalise_ids(values: pd.Series) -> pd.Series:
+    """Strip ids; full-width digits and letters (``６００１``) are ASCII; ``"17850.0"`` (an
+    integer id that went through a float column) becomes ``"17850"``; an id that is an e-mail
+    address is lower-cased (``Ana@Example.com`` is ``ana@example.com``: one customer whichever
+    way it was typed)."""
+    wide = values.str.contains("[\uff01-\uff5e\u3000]", regex=True).fillna(False).to_numpy(bool)
+    if wide.any():
+        values = values.mask(wide, values.str.translate(_FULL_WIDTH))
+    ids = values.str.strip().str.replace(FLOAT_ID, r"\1", regex=True)
+    at = ids.str.contains("@", regex=False).fillna(False).to_numpy(bool)  # cheap first
+    if at.any():
+        email = np.zeros(len(ids), dtype=bool)
+        email[at] = ids[at].str.fullmatch(EMAIL).fillna(False).to_numpy(bool)
+        ids = ids.mask(email, ids.str.lower())
+    return ids.where(ids != "", pd.NA)
+
+
+def plain_id(value: str) -> str:
+    """One id as ingest stores it (:func:`normalise_ids`)."""
+    value = re.sub(FLOAT_ID, r"\1", value.translate(_FULL_WIDTH).strip())
+    return value.lower() if re.fullmatch(EMAIL, value) else value
+
+
+def case_twins(ids: pd.Series) -> str | None:
+    """A warning when customer ids differ only in letter case (``Bob@Example.com`` and
+    ``bob@example.com``): kept apart, since ids such as Salesforce's are case-sensitive."""
+    distinct = pd.Series(ids.dropna().unique(), dtype="string")
+    folded = distinct.str.casefold()
+    twins = distinct[folded.duplicated(keep=False)]
+    if twins.empty:
+        return None
+    pair = twins[folded[twins.index] == folded[twins.index[0]]].tolist()[:2]
+    groups = int(folded[twins.index].nunique())
+    return (
+        f"{groups:,} customer id(s) written in more than one letter case (e.g. {pair[0]!r} and "
+        f"{pair[1]!r}) are kept as different customers (ids can be case-sensitive, e-mail "
+        "addresses are not); if they are one customer, write them alike in the export"
+    )
+
+
+def id_rewrites(raw: pd.Series, ids: pd.Series) -> str | None:
+    """How many ids were read other than written (``"13085.0"`` -> ``"13085"``, spaces)."""
+    changed = raw.notna() & ids.notna() & (raw != ids)
+    if not changed.any():
+        return None
+    first, n = changed.idxmax(), int(changed.sum())
+    return (
+        f"{n:,} value{'s' if n != 1 else ''} read as plain ids, e.g. {raw[first]!r} -> "
+        f"{ids[first]!r} (a float column's .0, surrounding spaces, an e-mail's capitals)"
+    )
+
+
+_SALESFORCE_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def salesforce_long_id(short: str) -> str:
+    """The 18-character form of a 15-character Salesforce id: three characters that encode which
+    letters of each five are upper case (what reports drop and the API and Data Loader keep)."""
+    suffix = ""
+    for start in range(0, 15, 5):
+        bits = sum(1 << i for i, c in enumerate(short[start : start + 5]) if "A" <= c <= "Z")
+        suffix += _SALESFORCE_SUFFIX[bits]
+    return short + suffix
+
+
+#: What a Salesforce id looks like: 15 case-sensitive characters, and the 3 of the 18-character
+#: form (no other id is turned into one: the checksum must fit).
+_SALESFORCE_ID = r"[A-Za-z0-9]{15}(?:[A-Z0-5]{3})?"
+
+
+def salesforce_other_form(value: str) -> str | None:
+    """The other form of a Salesforce id: the 18 characters of a 15, the 15 of an 18 whose
+    last three fit; None for anything else."""
+    if not re.fullmatch(_SALESFORCE_ID, value):
+        return None
+    if len(value) == 15:
+        return salesforce_long_id(value)
+    return value[:15] if salesforce_long_id(value[:15]) == value else None
+
+
+def match_salesforce_ids(ids: pd.Series, known: set[str]) -> tuple[pd.Series, str] | None:
+    """Ids of another length of Salesforce's two (a report's 15 characters beside the Data
+    Export's 18, or the reverse) put in the form the customers have; None when there is none."""
+    unknown = ids.notna() & ~ids.isin(known)
+    text = ids[unknown].astype(str)
+    text = text[text.str.fullmatch(_SALESFORCE_ID)]  # vectorised first: few are Salesforce ids
+    found = text.map(salesforce_other_form).dropna()
+    found = found[found.isin(known)]
+    if found.empty:
+        return None
+    before = ids.loc[found.index[0]]
+    said = (
+        f"{len(found):,} Salesforce ids of {len(before)} characters matched to the customers' "
+        f"{len(found.iloc[0])}-character form (e.g. {before!r} -> {found.iloc[0]!r})"
+    )
+    return ids.where(~ids.index.isin(found.index), found.reindex(ids.index)), said
+
+
+def scientific_ids(raw: pd.Series) -> str | None:
+    """A warning for ids a spreadsheet turned into scientific notation (``1.3085E+4``): their
+    digits may be lost, and they cannot be matched to the CRM's ids."""
+    odd = raw.str.strip().str.fullmatch(r"\d(\.\d+)?[eE]\+?\d+").fillna(False)
+    if not odd.any():
+        return None
+    return (
+        f"{int(odd.sum()):,} customer ids look like a spreadsheet's scientific notation, e.g. "
+        f"{raw[odd.idxmax()]!r}: kept as written; export the id column as text"
+    )

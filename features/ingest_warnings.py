@@ -1,0 +1,110 @@
+"""What ingest warns of about the data set as a whole: against the other files of the same ingest
+(a customers file without events, one person in two tools) and against the ingest it replaces (a
+shorter history, ids written otherwise now)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from features.contract import CUSTOMERS, EXPORT_FILE, TRANSACTIONS, export_files, table_path
+from features.customer_emails import CUSTOMER_EMAIL, folded
+from features.customer_ids import normalise_ids, plain_id
+
+
+def same_person_in_two_tools(accepted: pd.DataFrame, shared: frozenset[str]) -> str:
+    """What to add to the shared-address warning when the customers sharing an address come from
+    different customers files (a person in HubSpot and in Shopify): how to make them one."""
+    if EXPORT_FILE not in accepted:
+        return ""
+    rows = accepted.assign(_email=folded(accepted[CUSTOMER_EMAIL]))
+    rows = rows[rows["_email"].isin(shared)]
+    files = rows.groupby("_email")[EXPORT_FILE].nunique()
+    across = files[files > 1]
+    if across.empty:
+        return ""
+    email = str(min(across.index))
+    named = rows[rows["_email"] == email]
+    who = ", ".join(
+        f"{cid!r} in {Path(str(files[-1])).name}"
+        for cid, files in zip(named["customer_id"], export_files(named[EXPORT_FILE]), strict=True)
+    )
+    return (
+        f"; {len(across):,} of them are customers of different files (e.g. {email!r}: {who}): "
+        "the same person in two tools is two customers here; to make them one, use the e-mail "
+        "as the customer id in each customers file (map customers.customer_id to the e-mail "
+        "column in each file's files: section)"
+    )
+
+
+#: A new ingest starting this many days after the one it replaces is said to shrink the history.
+SHRINK_DAYS = 30
+
+
+def files_without_events(customers: pd.DataFrame, events: pd.DataFrame) -> str | None:
+    """A customers file none of whose ``customers`` has one of the ``events`` while another file's
+    customers do: that tool's activity was not exported, so its customers' engagement reads as
+    none (accepted rows of both tables)."""
+    if EXPORT_FILE not in customers:
+        return None
+    engaged = customers["customer_id"].isin(set(events["customer_id"]))
+    files = export_files(customers[EXPORT_FILE])
+    engaged = pd.Series(engaged.to_numpy(), index=files.index).repeat(files.str.len())
+    per_file = engaged.groupby(files.explode().to_numpy(), sort=True).agg(["sum", "size"])
+    silent = per_file[per_file["sum"] == 0]
+    if silent.empty or len(silent) == len(per_file):
+        return None
+    named = ", ".join(f"{Path(f).name} ({n:,} customers)" for f, n in silent["size"].items())
+    return (
+        f"no customer of {named} has an event, while the other customers files' do: if that "
+        "tool's activity was not exported, its customers' engagement reads as none (no visits, "
+        "no tickets) in the features and the reasons; give its activity export with --events"
+    )
+
+
+def history_shrinks(out_dir: Path, accepted: pd.DataFrame) -> str | None:
+    """A warning when the transactions replacing an earlier ingest of ``out_dir`` begin
+    :data:`SHRINK_DAYS` or more after the earlier ones did: an increment (a month, the last 30
+    days) ingested alone replaces the whole history, since ``--out`` is replaced as a whole."""
+    old_path = table_path(out_dir, TRANSACTIONS)
+    if accepted.empty or not old_path.is_file():
+        return None
+    try:
+        old = pd.read_parquet(old_path, columns=["ordered_at"])["ordered_at"]
+    except Exception:  # an unreadable earlier output is replaced without a comparison
+        return None
+    if old.empty:
+        return None
+    old_start, new_start = old.min(), accepted["ordered_at"].min()
+    if (new_start - old_start) < pd.Timedelta(days=SHRINK_DAYS):
+        return None
+    return (
+        f"{out_dir} held {len(old):,} transactions from {old_start.date()} to "
+        f"{old.max().date()}; this ingest replaces them with {len(accepted):,} from "
+        f"{new_start.date()} to {accepted['ordered_at'].max().date()}: the history before "
+        f"{new_start.date()} is gone (--out is replaced as a whole; to add a period, give "
+        "every period's file: --transactions older.csv --transactions newer.csv)"
+    )
+
+
+def ids_lowered(out_dir: Path) -> str | None:
+    """A warning when the ingest being replaced holds e-mail ids with capitals (ingested before
+    such ids were lower-cased): those customers' scores are kept under other ids from now on."""
+    old_path = table_path(out_dir, CUSTOMERS)
+    if not old_path.is_file():
+        return None
+    try:
+        old = pd.read_parquet(old_path, columns=["customer_id"])["customer_id"].astype("string")
+    except Exception:  # an unreadable earlier output is replaced without a comparison
+        return None
+    changed = old[(normalise_ids(old) != old).fillna(False)]
+    if changed.empty:
+        return None
+    first = str(changed.iloc[0])
+    return (
+        f"{out_dir} held {len(changed):,} customer ids that are e-mail addresses with capitals "
+        f"(e.g. {first!r}); they are lower-cased now ({plain_id(first)!r}): the score history "
+        "and kept tiers (hold) of these customers start again under the new ids, and scores "
+        "sent to a CRM name them in lower case"
+    )
