@@ -10,6 +10,7 @@ import typer
 
 from lifecycle_cli.errors import fail, log, plan_must_fit
 from lifecycle_cli.options import (
+    HEADLINE_METRICS,
     ConfigTrackingUriOption,
     OptionalData,
     ProjectOption,
@@ -71,15 +72,7 @@ def experiment_run(
         f"{run.kind} run {run.run_id} in MLflow experiment {run.mlflow_experiment!r} "
         "(for comparison: nothing registered, the champion unchanged)"
     )
-    for key in (
-        "churn_auc",
-        "churn_pr_auc",
-        "churn_brier",
-        "clv_mae",
-        "clv_spearman",
-        "clv_gini",
-        "clv_total_ratio",
-    ):
+    for key in HEADLINE_METRICS:
         if f"test_{key}" in run.metrics:
             typer.echo(f"  {key:<18}{run.metrics['test_' + key]:>10.4f}")
 

@@ -11,6 +11,7 @@ import typer
 from lifecycle_cli.errors import log, plan_must_fit
 from lifecycle_cli.options import (
     DEFAULT_CONFIG,
+    HEADLINE_METRICS,
     ConfigPath,
     ConfigTrackingUriOption,
     EngineData,
@@ -105,15 +106,7 @@ def train(
     m = result.metrics
     typer.echo(f"run {result.run_id} ({result.seconds:.0f} s) in {cfg.tracking.tracking_uri}")
     typer.echo(f"{'test metric':<18}{'lightgbm':>12}{'btyd':>12}")
-    for key in (
-        "churn_auc",
-        "churn_pr_auc",
-        "churn_brier",
-        "clv_mae",
-        "clv_spearman",
-        "clv_gini",
-        "clv_total_ratio",
-    ):
+    for key in HEADLINE_METRICS:
         # a repeat's metrics are its decided version's run's: gone when that run was collected
         model, btyd = (
             _metric_cell(m[f"test_{who}{key}"]) if f"test_{who}{key}" in m else "-"

@@ -288,6 +288,17 @@ OptionalData = Annotated[
     ),
 ]
 
+#: The test metrics ``train`` and ``experiment run`` print (MLflow has them all, ``test_`` first).
+HEADLINE_METRICS = (
+    "churn_auc",
+    "churn_pr_auc",
+    "churn_brier",
+    "clv_mae",
+    "clv_spearman",
+    "clv_gini",
+    "clv_total_ratio",
+)
+
 
 def chosen_store(cfg, tracking_uri: str | None) -> str | None:
     """The MLflow store a config-driven command uses instead of the config's default: the
