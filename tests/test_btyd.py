@@ -740,3 +740,35 @@ def test_btyd_model_checks_name_the_column(cdnow_days_summary):
         model.predict(s, -1)
     with pytest.raises(ValueError, match="annual_discount_rate must be >= 0"):
         model.predict(s, 30, annual_discount_rate=-0.1)
+
+
+def test_gamma_gamma_without_a_population_mean_falls_back_to_the_repeat_buyers_mean():
+    """Subscription invoices: one amount per customer (no spread within a customer) and seat
+    counts from 3 to 100, a tenth of the customers annual. The fit drives p up and q below 1,
+    where the prior has no mean: a customer without a repeat invoice (an annual payer in its
+    first year) got an infinite expected spend, and `lifecycle train` stopped on the
+    baseline's infinite expected value. It is the repeat buyers' mean spend instead."""
+    rng = np.random.default_rng(0)
+    n = 400
+    seats = rng.choice([3, 5, 10, 20, 25, 50, 100], n)
+    annual = rng.random(n) < 0.35
+    x = np.where(annual, rng.integers(1, 4, n), rng.integers(1, 40, n)).astype(float)
+    zbar = seats * 30.0 * np.where(annual, 10.2, 1.0)
+    model = GammaGammaFitter().fit(x, zbar)
+    assert model.params_["q"] <= 1  # the case: no population mean
+    assert model.population_mean_spend() == pytest.approx(zbar.mean())
+    spend = model.conditional_expected_average_profit([0, 1, 5], [0.0, 300.0, 300.0])
+    assert np.all(np.isfinite(spend)) and spend[0] == pytest.approx(zbar.mean())
+    history = pd.DataFrame(
+        {
+            "frequency": x,
+            "btyd_recency_days": np.minimum(x * 30.0, 380.0),
+            "age_days": 400.0,
+            "monetary_value": zbar,
+        }
+    )
+    first_year = pd.DataFrame(
+        {"frequency": [0.0], "btyd_recency_days": [0.0], "age_days": [200.0]}
+    ).assign(monetary_value=0.0)
+    predicted = BTYDModel().fit(history).predict(first_year, 180)
+    assert np.isfinite(predicted["expected_value"]).all(), predicted

@@ -138,6 +138,10 @@ class GammaGammaFitter:
         self.params_ = dict(zip(PARAM_NAMES, (float(p) for p in params), strict=True))
         self.log_likelihood_ = float((weights * gamma_gamma_log_likelihood(params, ux, um)).sum())
         self.n_customers_ = int(used.sum())
+        # the repeat buyers' mean spend: what a customer without a repeat purchase is expected
+        # to spend when the fit has no population mean (q <= 1; subscription invoices of one
+        # amount each and seat counts from 3 to 100 drive p up and q below 1)
+        self.sample_mean_spend_ = float(np.average(um, weights=weights))
         self.converged_ = bool(res.success)
         self.n_iter_ = int(res.nit)
         return self
@@ -151,20 +155,24 @@ class GammaGammaFitter:
         return p, q, v
 
     def population_mean_spend(self) -> float:
-        """E[Z] = p v / (q - 1) for a customer with no repeat purchase yet (inf if q <= 1)."""
+        """E[Z] = p v / (q - 1) for a customer with no repeat purchase yet; if q <= 1 (the
+        fitted prior has no mean) the repeat buyers' mean spend the model was fitted on (inf for
+        parameters set by hand)."""
         p, q, v = self._params()
-        return p * v / (q - 1) if q > 1 else np.inf
+        return p * v / (q - 1) if q > 1 else getattr(self, "sample_mean_spend_", np.inf)
 
     def conditional_expected_average_profit(self, frequency, monetary_value) -> np.ndarray:
         """E[mean transaction value | x, zbar] = (v + x zbar) p / (p x + q - 1).
 
         A weighted mean of the population mean ``p v / (q - 1)`` and the customer's own ``zbar``,
         with weight ``p x / (p x + q - 1)`` on the latter. For ``x = 0`` it is the population mean
-        (``inf`` if ``q <= 1``: the population mean does not exist).
+        (:meth:`population_mean_spend`: the fitted repeat buyers' mean spend if ``q <= 1``, where
+        the prior's mean does not exist; a training then neither stops on an infinite baseline
+        nor gives the models an infinite feature).
         """
         p, q, v = self._params()
         x, m = check_gamma_gamma_inputs(frequency, monetary_value)
         denom = p * x + q - 1
         with np.errstate(divide="ignore", invalid="ignore"):
             out = (v + x * m) * p / denom
-        return np.where(denom > 0, out, np.inf)
+        return np.where(denom > 0, out, self.population_mean_spend())
