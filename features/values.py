@@ -292,8 +292,14 @@ def fold(value: str) -> str:
     return text.strip("_").replace("e_mail", "email")
 
 
+#: Contract values whose own name is no synonym of them: a bare ``open`` status is a paid order
+#: in some exports (Zoho Books' confirmed sales order), read as completed with a warning like
+#: ``pending`` (the comment of ``STATUS_SYNONYMS["open"]``); ``values:`` maps it to open.
+NOT_OWN_SYNONYM = frozenset({"open"})
+
+
 def _builtin(synonyms: dict[str, tuple[str, ...]]) -> dict[str, str]:
-    table = {fold(t): t for t in synonyms}
+    table = {fold(t): t for t in synonyms if t not in NOT_OWN_SYNONYM}
     for target, names in synonyms.items():
         for name in names:
             table[fold(name)] = target

@@ -2224,3 +2224,28 @@ def test_an_events_file_naming_people_by_address_says_to_map_the_address(tmp_pat
     assert "klaviyo.csv: no column for required contract column events.customer_id" in said
     assert "its column 'Email' holds e-mail addresses" in said
     assert '--map "events.customer_email=Email"' in said
+
+
+def test_a_bare_open_status_is_read_as_a_sale_with_a_warning_as_documented(tmp_path):
+    """README: `open`, `pending`, `in progress` are paid orders in some exports (a confirmed Zoho
+    Books sales order is Open): read as completed with a warning naming them. The contract value's
+    own name matched it as a built-in synonym, so every Open order was quarantined as `open deal
+    or unpaid order` without that warning; `values: {status: {open: open}}` still says it is."""
+    orders = _write(
+        tmp_path / "salesorders.csv",
+        "SO,Customer,Date,Status,Total\nS1,a,2024-03-01,Open,10\nS2,b,2024-03-02,Closed,20\n"
+        "S3,a,2024-03-03,Draft,30\n",
+    )
+    columns = "order_id=SO,customer_id=Customer,ordered_at=Date,amount=Total,status=Status"
+    report = ingest(tmp_path / "out", orders, load_mapping(columns), log=_quiet)["transactions"]
+    assert report.reasons == {"open deal or unpaid order": 1}, report.reasons  # the draft
+    said = [w for w in report.warnings if "read as completed" in w]
+    assert len(said) == 1 and "'Open' 1" in said[0], report.warnings
+    kept = pd.read_parquet(tmp_path / "out" / "transactions.parquet")
+    assert sorted(kept["order_id"]) == ["S1", "S2"]
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text(
+        f"columns: {{{columns.replace('=', ': ')}}}\nvalues: {{status: {{open: open}}}}\n"
+    )
+    report = ingest(tmp_path / "out2", orders, load_mapping(None, mapping), log=_quiet)
+    assert report["transactions"].reasons == {"open deal or unpaid order": 2}
