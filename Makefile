@@ -31,7 +31,7 @@ RESULTS := $(if $(filter 1,$(UPDATE_RESULTS)),bench/results,reports/results)
 TUNED := $(if $(filter 1,$(UPDATE_RESULTS)),experiments/tuned.yaml,reports/results/tuned.yaml)
 export MPLBACKEND := Agg
 
-.PHONY: help install run test test-fast lint check ingest-cdnow generate features train tune backtest \
+.PHONY: help install run test test-fast lint check ingest-cdnow generate train tune backtest \
         score monitor retrain serve experiment compare ui optuna-dashboard bench bench-features bench-ingest bench-serve bench-contention bench-load bench-spark bench-reload clean
 
 help: ## Show this help

@@ -138,7 +138,13 @@ def tune(
             "ones (default: the config's).",
         ),
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Where to write the tuned config.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to write the tuned config (default: experiments/NAME-tuned.yaml, NAME the "
+            "config's name; `make tune`: reports/results/tuned.yaml)."
+        ),
+    ] = None,
     project: ProjectOption = None,
     tracking_uri: ConfigTrackingUriOption = None,
 ) -> None:

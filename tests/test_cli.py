@@ -754,3 +754,10 @@ def test_ingest_takes_several_exports_of_a_table(tmp_path):
         invoke(["ingest", "--transactions", first, second, "--out", str(tmp_path / "o")]),
         "orders_02.csv: files given without an option (an unquoted pattern",
     )
+
+
+def test_tune_help_names_where_the_tuned_config_goes():
+    """Without --out, `lifecycle tune` writes experiments/<name>-tuned.yaml
+    (``training.tune.tune``); its help said only "Where to write the tuned config."."""
+    out = next(p for p in commands()["tune"].params if p.name == "out")
+    assert "experiments/NAME-tuned.yaml" in (out.help or "")
