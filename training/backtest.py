@@ -31,6 +31,7 @@ import pandas as pd
 from features.atomic_file import write_json_atomic
 from training import BTYD_ANCHOR
 from training.btyd import BTYDModel
+from training.cadence import billing_cycle_note
 from training.calibration import LogOddsCalibration, anchor_total
 from training.clv_intervals import flat_metrics, missing_range_metrics, ranges_for_backtest
 from training.config import ExperimentConfig, LightGBMParams
@@ -527,6 +528,8 @@ def backtest(
         log(f"warning: {warning}")
     for warning in _window_warnings(evaluation, cutoff, horizon_days):
         log(f"warning: {warning}")
+    if cycles := billing_cycle_note(evaluation, horizon_days):
+        log(f"note: {cycles}")
     return BacktestResult(
         dataset=dataset or Path(data_dir).name,
         experiment=cfg.name,

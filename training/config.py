@@ -45,8 +45,12 @@ class SnapshotConfig(_Strict):
     )
 
 
+#: The longest churn horizon (days) a config takes.
+MAX_CHURN_HORIZON_DAYS = 730
+
+
 class LabelConfig(_Strict):
-    churn_horizon_days: int = Field(90, ge=7, le=730)
+    churn_horizon_days: int = Field(90, ge=7, le=MAX_CHURN_HORIZON_DAYS)
     value_horizon_days: int = Field(180, ge=7, le=1095)
     value: Literal["revenue", "margin"] = "revenue"
     annual_discount_rate: float = Field(0.0, ge=0.0, le=1.0)

@@ -17,6 +17,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from training.bundle import ModelPair
+from training.cadence import billing_cycle_note
 from training.clv_intervals import (
     ValueIntervals,
     fit_on_frame,
@@ -432,6 +433,8 @@ def train(
         )
     data = build_training_data(data_dir, plan, cfg, progress=progress)
     log(f"snapshot table: {len(data.frame):,} rows, {len(data.feature_columns)} features")
+    if cycles := billing_cycle_note(data.split("test"), cfg.labels.churn_horizon_days):
+        log(f"note: {cycles}")
     cutoffs = {
         "train": [str(c) for c in plan.train],
         "valid": [str(plan.valid)],

@@ -1,0 +1,53 @@
+"""A billing base (subscriptions, invoices) on cycles longer than the churn horizon is told that
+'churned' (no purchase in H days) is true of its customers while they stay."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from training.cadence import billing_cycle_note
+
+
+def customers(n: int, mean_gap: float, spread: float, orders: int = 4) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "orders_all": np.full(n, orders),
+            "mean_gap_days": np.full(n, mean_gap),
+            "std_gap_days": np.full(n, spread * mean_gap),
+        }
+    )
+
+
+def test_annual_invoices_beside_monthly_ones_are_noted_with_the_horizon_to_use():
+    base = pd.concat([customers(300, 30.4, 0.05), customers(40, 365.0, 0.01)])
+    note = billing_cycle_note(base, 90)
+    assert note is not None
+    assert "340 of the 340 customers" in note and "40 of them every 90 days or more" in note
+    assert "median every 365 days" in note and "--churn-horizon-days 365" in note
+    assert billing_cycle_note(base, 400) is None  # the horizon covers the longest cycle
+
+
+def test_shoppers_with_irregular_gaps_are_not_a_billing_base():
+    """Many shoppers buy less often than the horizon; their gaps vary, and a long gap is not a
+    renewal that is due: no note (CDNOW and synthetic: 6 to 17% regular)."""
+    rng = np.random.default_rng(0)
+    gaps = rng.gamma(1.5, 80.0, 2_000)
+    shoppers = pd.DataFrame(
+        {
+            "orders_all": 4,
+            "mean_gap_days": gaps,
+            "std_gap_days": gaps * rng.uniform(0.3, 1.2, 2_000),
+        }
+    )
+    regular = customers(150, 120.0, 0.1)
+    assert billing_cycle_note(pd.concat([shoppers, regular]), 90) is None
+
+
+def test_too_few_long_cycles_or_missing_columns_say_nothing():
+    assert (
+        billing_cycle_note(pd.concat([customers(300, 30, 0.05), customers(5, 365, 0)]), 90) is None
+    )
+    assert billing_cycle_note(customers(100, 365, 0.0, orders=2), 90) is None  # one gap: no cycle
+    assert billing_cycle_note(pd.DataFrame({"orders_all": [4]}), 90) is None
+    assert billing_cycle_note(customers(0, 30, 0), 90) is None

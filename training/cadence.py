@@ -1,0 +1,50 @@
+"""Billing cycles against the churn horizon: a base whose customers pay on a regular cycle
+(subscriptions, invoices) longer than the horizon reads as churning while it stays.
+
+"Churned" is "no purchase in the next H days" (``labels.churn_horizon_days``). That is the right
+question for shoppers, whose gaps vary; for an annual invoice it is true for most of the year of a
+customer who renews. What tells a billing base from a shopping one is regularity: on invoices most
+customers with three or more purchase days have gaps within a quarter of their mean; on CDNOW and
+synthetic shoppers 6 to 17% do (measured at two cutoffs each), on a B2B invoice export 88%.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from training.config import MAX_CHURN_HORIZON_DAYS
+
+#: A customer's gaps are a cycle when their spread is at most this share of their mean.
+REGULAR_SPREAD = 0.25
+#: A base is billed on cycles when at least this share of its customers with 3+ purchase days is.
+BILLING_SHARE = 0.5
+#: Fewer customers on a cycle longer than the horizon than this are not worth a note.
+MIN_LONG_CYCLES = 20
+
+
+def billing_cycle_note(rows: pd.DataFrame, churn_horizon_days: int) -> str | None:
+    """A note when ``rows`` (features at one cutoff: ``orders_all``, ``mean_gap_days``,
+    ``std_gap_days``) look like a billing base and some of its customers pay on a cycle at least
+    as long as the churn horizon; None otherwise."""
+    if rows.empty or not {"orders_all", "mean_gap_days", "std_gap_days"} <= set(rows):
+        return None
+    three = rows[rows["orders_all"] >= 3]
+    regular = three[three["std_gap_days"] <= REGULAR_SPREAD * three["mean_gap_days"]]
+    if three.empty or len(regular) < BILLING_SHARE * len(three):
+        return None
+    long = regular[regular["mean_gap_days"] >= churn_horizon_days]
+    if len(long) < MIN_LONG_CYCLES:
+        return None
+    cycle = float(long["mean_gap_days"].median())
+    horizon = min(math.ceil(float(long["mean_gap_days"].quantile(0.9))), MAX_CHURN_HORIZON_DAYS)
+    return (
+        f"{len(regular):,} of the {len(three):,} customers with 3 or more purchase days buy on a "
+        f"regular cycle, as subscriptions and invoices do, and {len(long):,} of them every "
+        f"{churn_horizon_days} days or more (median every {cycle:.0f} days): 'churned' means no "
+        f"purchase in the next {churn_horizon_days} days, which is true of them while they stay, "
+        "so their churn probability and stage read as leaving. For billing data, train with a "
+        f"churn horizon of at least the longest cycle (e.g. --churn-horizon-days {horizon}, or "
+        "labels.churn_horizon_days in the config; docs/scoring.md, 'Subscriptions and invoices')"
+    )
