@@ -27,7 +27,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from features.contract import Column, quarantine_path, quarantine_rows, table_path
+from features.contract import (
+    UNKNOWN_CUSTOMER,
+    Column,
+    quarantine_path,
+    quarantine_rows,
+    table_path,
+)
 
 CAMPAIGNS = "campaigns"
 TREATED, CONTROL = "treated", "control"
@@ -290,9 +296,7 @@ def validate_campaigns(
         if other_form := match_salesforce_ids(out["customer_id"], known_ids):
             out["customer_id"], said = other_form  # a report's 15 characters beside the 18
             report.warnings.append(said)
-        flag(
-            out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), "unknown customer_id"
-        )
+        flag(out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), UNKNOWN_CUSTOMER)
     key = out[["customer_id", "campaign_id"]]
     keyed = key.notna().all(axis=1).to_numpy() & pd.isna(reason)
     arms = out["arm"].where(keyed).groupby([out["customer_id"], out["campaign_id"]])

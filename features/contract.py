@@ -114,6 +114,8 @@ QUARANTINE_COLUMNS = ("source_file", "source_row", "source_line", "reason")
 #: Column of a contract table's quarantine: the row's customer id as ingest read it (mapped and
 #: cleaned, as the contract would hold it), where there is one.
 QUARANTINED_ID = "customer_id (as ingested)"
+#: The quarantine reason of a row whose customer the customers table does not hold.
+UNKNOWN_CUSTOMER = "unknown customer_id"
 
 
 def quarantine_rows(

@@ -33,6 +33,7 @@ from features.contract import (
     TABLES,
     TIME_COLUMN,
     TRANSACTIONS,
+    UNKNOWN_CUSTOMER,
     quarantine_path,
     quarantine_rows,
     table_path,
@@ -56,6 +57,7 @@ from features.customer_ids import (
 from features.dates import detect_order, european_file, parse_dates, placeholder_dates
 from features.gaps import month_gaps
 from features.ingest_warnings import (
+    buyers_without_sales,
     files_without_events,
     history_shrinks,
     ids_lowered,
@@ -483,7 +485,7 @@ def _build_table(
             "customer_id quarantined in the customers file",
         )
         unknown = out["customer_id"].notna() & ~out["customer_id"].isin(known.ids)
-        check.flag(unknown, "unknown customer_id")
+        check.flag(unknown, UNKNOWN_CUSTOMER)
         id_column = inputs["customer_id"].name if "customer_id" in inputs else None
         hint = unknown_ids_are_emails(
             table, out.loc[unknown, "customer_id"], id_column, known.email_column
@@ -973,6 +975,10 @@ def ingest(
             f"{sales.source_file}: transactions: no sale left, every row was set aside ({aside}): "
             f"nothing to learn from; nothing written.{hint}"
         )
+    sold = built[TRANSACTIONS]
+    if unsold := buyers_without_sales(sold.accepted, sold.quarantined):
+        sold.report.warnings.append(unsold)
+        log(f"{TRANSACTIONS}: warning: {unsold}")
     if (
         EVENTS in built
         and CUSTOMERS in built

@@ -8,9 +8,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.contract import CUSTOMERS, EXPORT_FILE, TRANSACTIONS, export_files, table_path
+from features.contract import (
+    CUSTOMERS,
+    EXPORT_FILE,
+    QUARANTINED_ID,
+    TRANSACTIONS,
+    UNKNOWN_CUSTOMER,
+    export_files,
+    table_path,
+)
 from features.customer_emails import CUSTOMER_EMAIL, folded
 from features.customer_ids import normalise_ids, plain_id
+from features.values import NO_SALE
 
 
 def same_person_in_two_tools(accepted: pd.DataFrame, shared: frozenset[str]) -> str:
@@ -107,4 +116,28 @@ def ids_lowered(out_dir: Path) -> str | None:
         f"(e.g. {first!r}); they are lower-cased now ({plain_id(first)!r}): the score history "
         "and kept tiers (hold) of these customers start again under the new ids, and scores "
         "sent to a CRM name them in lower case"
+    )
+
+
+def buyers_without_sales(accepted: pd.DataFrame, quarantined: pd.DataFrame) -> str | None:
+    """A warning naming the customers whose every transaction was quarantined for a problem of
+    the data (another currency, an amount or date that does not read; not a cancelled, refunded
+    or open order, which is no sale): the contract holds no purchase of theirs, so they are
+    scored as prospects (or not at all), though they bought."""
+    if quarantined.empty or QUARANTINED_ID not in quarantined:
+        return None
+    unread = quarantined[~quarantined["reason"].isin(NO_SALE)]
+    unread = unread[unread[QUARANTINED_ID].notna()]
+    unread = unread[~unread[QUARANTINED_ID].isin(set(accepted["customer_id"].dropna()))]
+    unread = unread[unread["reason"] != UNKNOWN_CUSTOMER]  # not customers of the data set
+    if unread.empty:
+        return None
+    first = unread.drop_duplicates(QUARANTINED_ID)
+    why = first["reason"].value_counts()
+    reasons = ", ".join(f"{reason}: {n:,}" for reason, n in why.head(3).items())
+    return (
+        f"{len(first):,} customers bought but none of their transactions was accepted "
+        f"({reasons}; e.g. {str(first[QUARANTINED_ID].iloc[0])!r}): the data set holds no "
+        "purchase of theirs, so they are scored as prospects, or not at all without a customers "
+        "file; fix those rows (the quarantine file names each) if they are customers to score"
     )

@@ -292,6 +292,34 @@ def test_an_unread_currency_column_is_named(tmp_path):
     ]
 
 
+def test_customers_whose_every_order_was_quarantined_are_named(tmp_path):
+    """A Stripe export billing some customers in EUR: their invoices are quarantined (another
+    currency) and the customers, who paid for years, were scored as prospects with no word. Now
+    a warning counts them by reason; a customer whose only order was cancelled bought nothing and
+    one unknown to the customers file is not a customer: neither is counted."""
+    customers = _write(tmp_path / "c.csv", "id,created\na,2023-01-02\nb,2023-01-02\nc,2023-01-02\n")
+    orders = _write(
+        tmp_path / "o.csv",
+        "id,order,customer,date,currency,amount,status\n"
+        "1,o1,a,2024-01-05,USD,100,paid\n2,o2,b,2024-01-05,EUR,90,paid\n"
+        "3,o3,b,2024-02-05,EUR,90,paid\n4,o4,c,2024-02-05,USD,50,cancelled\n"
+        "5,o5,zz,2024-02-05,USD,50,paid\n6,o6,a,2024-03-05,USD,100,paid\n"
+        + "".join(f"{7 + i},p{i},a,2024-04-{i + 1:02d},USD,10,paid\n" for i in range(4)),
+    )
+    mapping = load_mapping(
+        "customers.customer_id=id,signup_at=created,transactions.customer_id=customer,"
+        "order_id=order,ordered_at=date,currency=currency,amount=amount,status=status"
+    )
+    said: list[str] = []
+    reports = ingest(tmp_path / "out", orders, mapping, customers=customers, log=said.append)
+    warning = (
+        "1 customers bought but none of their transactions was accepted (currency is not USD: 1; "
+        "e.g. 'b'): the data set holds no purchase of theirs, so they are scored as prospects"
+    )
+    assert any(w.startswith(warning) for w in reports["transactions"].warnings)
+    assert any(line.startswith(f"transactions: warning: {warning}") for line in said)
+
+
 def test_several_exports_given_against_the_rules_are_named(tmp_path):
     """Files given newest first (a later file's orders replace an earlier one's, so an older
     export would undo a correction), files that disagree on having order ids (never matched:
