@@ -1030,12 +1030,15 @@ request_timeout.install()
 # Outermost first: count and log every answer (401s included), then authenticate, then limit
 # the body, then hold API calls until ready; /readyz and /docs.json are answered here.
 _service.add_asgi_middleware(RouteMetricsMiddleware, routes=API_ROUTES)
+# Answers compressed for a client that accepts gzip (a 1,000-customer answer: 880 KB of JSON),
+# outside every layer that reads or rewrites an answer's body (the client-error log, the 400
+# summary, the 404/503 wording): inside them, a 400 of 1,000 bytes or more reached them
+# compressed and went out as BentoML's "N validation error for ...IODescriptor". Large bodies
+# are compressed in a worker thread, not on the event loop.
+_service.add_asgi_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
 _service.add_asgi_middleware(ClientErrorLogMiddleware, routes=API_ROUTES)
 _service.add_asgi_middleware(ApiKeyMiddleware)
 _service.add_asgi_middleware(RequestLimitsMiddleware)
 _service.add_asgi_middleware(ReadinessMiddleware, api_paths=API_ROUTES)
 _service.add_asgi_middleware(ValidationSummaryMiddleware, api_routes=API_ROUTES)
 _service.add_asgi_middleware(OpenApiMiddleware, service=LifecycleService, api_routes=API_ROUTES)
-# Answers compressed for a client that accepts gzip (a 1,000-customer answer: 880 KB of JSON);
-# large bodies are compressed in a worker thread, not on the event loop.
-_service.add_asgi_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)

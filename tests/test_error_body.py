@@ -76,3 +76,64 @@ def test_the_request_log_drops_client_errors_and_makes_an_overload_one_line():
     assert shed.getMessage() == "request shed with 503 (overloaded: process is overloaded)"
     crash = record(InternalServerError("bug"))
     assert quiet.filter(crash) and crash.exc_info is not None  # a real error keeps its traceback
+
+
+def test_a_client_accepting_gzip_gets_the_summary_and_the_log_names_the_fields(caplog):
+    """Every HTTP client (httpx, requests, Java's, curl --compressed) sends ``Accept-Encoding:
+    gzip``. The service's gzip layer sat inside the summary and the client-error log, so a 400 of
+    1,000 bytes or more (10 wrong ids) reached them compressed: the client read BentoML's "10
+    validation error for ScoreIdsRequestIODescriptor" and the log line named no field. The
+    middlewares are composed here in the service's own order."""
+    import gzip
+    import logging
+
+    from starlette.middleware.gzip import GZipMiddleware
+
+    from serving.request_log import ClientErrorLogMiddleware
+    from serving.service import LifecycleService
+
+    detail = [
+        {"type": "string_type", "loc": ["customer_ids", i], "msg": "Input should be a valid string"}
+        for i in range(10)
+    ]
+    bentoml_400 = json.dumps(
+        {"error": "10 validation error for ScoreIdsRequestIODescriptor", "detail": detail}
+    ).encode()
+    assert len(bentoml_400) >= 1000  # large enough for the gzip layer
+
+    async def bentoml_app(scope, receive, send):
+        headers = [(b"content-type", b"application/json")]
+        headers.append((b"content-length", str(len(bentoml_400)).encode()))
+        await send({"type": "http.response.start", "status": 400, "headers": headers})
+        await send({"type": "http.response.body", "body": bentoml_400})
+
+    wanted = (GZipMiddleware, ValidationSummaryMiddleware, ClientErrorLogMiddleware)
+    stack = [(cls, opts) for cls, opts in LifecycleService.middlewares if cls in wanted]
+    assert len(stack) == len(wanted)
+    app = bentoml_app
+    for cls, opts in reversed(stack):  # the first added is the outermost (Starlette's order)
+        app = cls(app, **opts)
+
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/score/ids",
+        "headers": [(b"accept-encoding", b"gzip")],
+    }
+    with caplog.at_level(logging.WARNING, logger="serving.request_log"):
+        asyncio.run(app(scope, receive, send))
+    start = sent[0]
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    if dict(start["headers"]).get(b"content-encoding") == b"gzip":
+        body = gzip.decompress(body)
+    assert start["status"] == 400
+    assert json.loads(body)["error"] == "10 invalid fields"
+    assert "fields=customer_ids.0,customer_ids.1" in caplog.text
