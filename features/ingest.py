@@ -234,6 +234,8 @@ def _source_column(
         )
     if found is not None:
         return frame[found]
+    if mapped is not None and mapped.startswith(CONSTANT):
+        return _constant(path, table, column, mapped, frame.index)
     if mapped is not None:
         section = mapping.inherited_from_top(table, column)
         inherited = (
@@ -260,6 +262,25 @@ def _source_column(
             f"columns in the file: {list(frame.columns)}"
         )
     return None
+
+
+#: A mapped source written ``=VALUE`` (and no column of that name) is VALUE on every row: a
+#: tickets export without a type column is ``event_type: "=support_ticket"``.
+CONSTANT = "="
+#: Columns that identify or date a row: one value for every row of a file would be wrong.
+NOT_CONSTANT = frozenset({"customer_id", "customer_email", "order_id", *TIME_COLUMN.values()})
+
+
+def _constant(path: Path, table: str, column: str, mapped: str, index: pd.Index) -> pd.Series:
+    """The values of a contract column mapped to a constant (``=VALUE``)."""
+    value = mapped.removeprefix(CONSTANT).strip()
+    if column in NOT_CONSTANT or not value:
+        what = "an id or a time differs from row to row" if value else "no value after '='"
+        raise IngestError(
+            f"{path}: {table}.{column} mapped to {mapped!r}: a value for every row ('=VALUE') "
+            f"cannot be used here ({what}); map the column of the file that holds it"
+        )
+    return pd.Series(value, index=index, dtype="string")
 
 
 def _lookalike_columns(

@@ -320,6 +320,29 @@ def test_customers_whose_every_order_was_quarantined_are_named(tmp_path):
     assert any(line.startswith(f"transactions: warning: {warning}") for line in said)
 
 
+def test_a_column_the_export_lacks_can_be_one_value_for_every_row(tmp_path):
+    """A help-desk tickets export has no type column (every row is a ticket): ``event_type``
+    mapped to ``=support_ticket`` is that value on each row. An id or a time cannot be one
+    value for every row: a clear error naming the file and the column."""
+    orders = _write(tmp_path / "o.csv", "customer,date,amount\na,2024-01-05,100\nb,2024-02-05,90\n")
+    tickets = _write(
+        tmp_path / "t.csv", "Company,Created,Priority\na,2024-02-01,High\nb,2024-02-03,Low\n"
+    )
+    mapping = load_mapping(
+        "customer_id=customer,ordered_at=date,amount=amount,events.customer_id=Company,"
+        "occurred_at=Created,event_type==support_ticket"
+    )
+    ingest(tmp_path / "out", orders, mapping, events=tickets, log=_quiet)
+    events = pd.read_parquet(table_path(tmp_path / "out", "events"))
+    assert events["event_type"].tolist() == ["support_ticket", "support_ticket"]
+    dated = load_mapping(
+        "customer_id=customer,ordered_at=date,amount=amount,events.customer_id=Company,"
+        "occurred_at==2024-01-01,event_type==support_ticket"
+    )
+    with pytest.raises(IngestError, match=r"t\.csv: events\.occurred_at mapped to '=2024-01-01'"):
+        ingest(tmp_path / "out2", orders, dated, events=tickets, log=_quiet)
+
+
 def test_several_exports_given_against_the_rules_are_named(tmp_path):
     """Files given newest first (a later file's orders replace an earlier one's, so an older
     export would undo a correction), files that disagree on having order ids (never matched:
