@@ -127,3 +127,49 @@ def scientific_ids(raw: pd.Series) -> str | None:
         f"{int(odd.sum()):,} customer ids look like a spreadsheet's scientific notation, e.g. "
         f"{raw[odd.idxmax()]!r}: kept as written; export the id column as text"
     )
+
+
+#: A customers column is another id of theirs when at least this share of its values is distinct
+#: (and it is filled on most rows): a CRM's record id beside a billing system's customer id.
+OTHER_ID_DISTINCT = 0.9
+#: A file's unknown ids are another column's when at least this share of them are its values.
+OTHER_ID_SHARE = 0.8
+#: At most this many such columns are kept per customers file.
+OTHER_ID_COLUMNS = 12
+
+
+def other_id_columns(frame: pd.DataFrame, skip: set[str]) -> dict[str, frozenset[str]]:
+    """The values of the columns of a customers file (but ``skip``: its id and e-mail columns)
+    that could be another id of its customers, by column name."""
+    found: dict[str, frozenset[str]] = {}
+    for name in frame.columns:
+        if str(name) in skip or len(found) >= OTHER_ID_COLUMNS:
+            continue
+        values = frame[name].astype("string").str.strip()
+        present = values[values.notna() & (values != "")]
+        if len(present) < 0.5 * len(frame) or present.nunique() < OTHER_ID_DISTINCT * len(present):
+            continue
+        found[str(name)] = frozenset(normalise_ids(present).dropna())
+    return found
+
+
+def unknown_ids_of_another_column(
+    table: str, unknown: pd.Series, columns: dict[str, frozenset[str]]
+) -> str | None:
+    """A hint when most unknown customer ids of a file are the values of another column of the
+    customers file: the file names its customers by another id (a help desk's company record id
+    where the customers' id is the billing system's)."""
+    distinct = pd.Series(unknown.dropna().unique(), dtype="string")
+    if distinct.empty or not columns:
+        return None
+    shares = {name: float(distinct.isin(values).mean()) for name, values in columns.items()}
+    name = max(shares, key=lambda n: shares[n])
+    if shares[name] < OTHER_ID_SHARE:
+        return None
+    example = str(distinct[distinct.isin(columns[name])].iloc[0])
+    return (
+        f"{len(distinct):,} unknown customer ids of this file are values of the customers file's "
+        f"column {name!r} (e.g. {example!r}), not of its id column: this {table} file names "
+        f"customers by another id. Map customers.customer_id={name} if every file names them so, "
+        "or export this file with the id the customers file uses"
+    )

@@ -52,7 +52,9 @@ from features.customer_ids import (
     id_rewrites,
     match_salesforce_ids,
     normalise_ids,
+    other_id_columns,
     scientific_ids,
+    unknown_ids_of_another_column,
 )
 from features.dates import detect_order, european_file, parse_dates, placeholder_dates
 from features.gaps import month_gaps
@@ -149,6 +151,8 @@ class _Table:
     unread_orders: dict[str, str] = field(default_factory=dict)
     #: customers: the column of e-mail addresses (mapped to customer_email, or found), if any
     email_column: str | None = None
+    #: customers: the values of the file's other columns that could be ids of its customers
+    other_ids: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,8 @@ class _KnownCustomers:
     emails: EmailIndex | None = None
     #: the customers file's e-mail column (mapped, or found), for a hint
     email_column: str | None = None
+    #: the customers file's other columns that could be ids (``other_id_columns``), for a hint
+    other_ids: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 class _Validator:
@@ -513,6 +519,12 @@ def _build_table(
         )
         if hint and CUSTOMER_EMAIL not in inputs:
             report.warnings.append(hint)
+        elif unknown.any() and CUSTOMER_EMAIL not in inputs:
+            other = unknown_ids_of_another_column(
+                table, out.loc[unknown, "customer_id"], known.other_ids
+            )
+            if other:
+                report.warnings.append(other)
     if table == CUSTOMERS:
         kept = out["customer_id"].where(check.ok)  # a duplicate of a quarantined row is not one
         check.flag(kept.duplicated() & kept.notna(), "duplicate customer_id")
@@ -537,6 +549,7 @@ def _build_table(
             if CUSTOMER_EMAIL in inputs
             else email_column(frame, {str(id_column)})
         )
+        table_out.other_ids = other_id_columns(frame, {str(id_column), str(table_out.email_column)})
     return table_out
 
 
@@ -1080,7 +1093,11 @@ def _known_customers(customers: _Table, log) -> _KnownCustomers:
             customers.report.warnings.append(shared)
             log(f"{CUSTOMERS}: warning: {shared}")
     return _KnownCustomers(
-        set(accepted["customer_id"]), customers.quarantined_ids, emails, customers.email_column
+        set(accepted["customer_id"]),
+        customers.quarantined_ids,
+        emails,
+        customers.email_column,
+        customers.other_ids,
     )
 
 
@@ -1252,6 +1269,10 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
         report,
         dropped - frozenset(kept["customer_id"].dropna()),
         email_column=next((p.email_column for p in parts if p.email_column), None),
+        other_ids={
+            name: frozenset().union(*(p.other_ids.get(name, frozenset()) for p in parts))
+            for name in {n for p in parts for n in p.other_ids}
+        },
     )
 
 

@@ -343,6 +343,38 @@ def test_a_column_the_export_lacks_can_be_one_value_for_every_row(tmp_path):
         ingest(tmp_path / "out2", orders, dated, events=tickets, log=_quiet)
 
 
+def test_a_file_naming_customers_by_another_id_column_says_which(tmp_path):
+    """HubSpot companies keyed by their Stripe customer id, and HubSpot tickets keyed by the
+    company's Record ID: every ticket was an 'unknown customer_id' with no word of why. The
+    error now names the customers file's column the ids are values of."""
+    companies = _write(
+        tmp_path / "companies.csv",
+        "Record ID,Name,Stripe Customer ID,Create Date\n"
+        + "".join(f"{9000 + i},Firm {i},cus_{i:04d},2023-01-02\n" for i in range(10)),
+    )
+    invoices = _write(
+        tmp_path / "invoices.csv",
+        "customer,created,amount_paid\n"
+        + "".join(f"cus_{i:04d},2024-01-{i + 1:02d},100\n" for i in range(10)),
+    )
+    tickets = _write(
+        tmp_path / "tickets.csv",
+        "Company ID,Created\n" + "".join(f"{9000 + i},2024-02-{i + 1:02d}\n" for i in range(6)),
+    )
+    mapping = load_mapping(
+        "customers.customer_id=Stripe Customer ID,signup_at=Create Date,"
+        "transactions.customer_id=customer,ordered_at=created,amount=amount_paid,"
+        "events.customer_id=Company ID,occurred_at=Created,event_type==support_ticket"
+    )
+    with pytest.raises(IngestError) as failed:
+        ingest(tmp_path / "out", invoices, mapping, customers=companies, events=tickets, log=_quiet)
+    assert (
+        "6 unknown customer ids of this file are values of the customers file's column "
+        "'Record ID' (e.g. '9000'), not of its id column: this events file names customers by "
+        "another id" in str(failed.value)
+    )
+
+
 def test_several_exports_given_against_the_rules_are_named(tmp_path):
     """Files given newest first (a later file's orders replace an earlier one's, so an older
     export would undo a correction), files that disagree on having order ids (never matched:
