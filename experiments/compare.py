@@ -180,6 +180,13 @@ def target_of(run: RunRecord) -> tuple[str, str, str]:
     return run.data or "", ", ".join(run.test_cutoffs), run.horizon or ""
 
 
+def target_key(run: RunRecord) -> tuple[str, str, str, str]:
+    """``target_of`` and the digest of the test customers and outcomes ("" without predictions):
+    two folders of the same name (or data regenerated in place) tested at the same cutoff and
+    horizon are other targets, not runs to rank against each other."""
+    return (*target_of(run), _test_data(run) or "")
+
+
 def _same_target(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return all(x == y or not x or not y for x, y in zip(a, b, strict=True))
 
@@ -190,7 +197,7 @@ def comparable_groups(runs: Mapping[str, RunRecord], reference: str) -> list[lis
     one, it answers another question."""
     groups: list[tuple[list[str], list[str]]] = []
     for name in sorted(runs, key=lambda n: n != reference):
-        target = target_of(runs[name])
+        target = target_key(runs[name])
         found = next(((t, g) for t, g in groups if _same_target(tuple(t), target)), None)
         if found is None:
             groups.append((list(target), [name]))
@@ -284,7 +291,8 @@ def _different_test_data(runs: Mapping[str, RunRecord]) -> list[str]:
         "runs tested at the same cutoff and horizon saw different customers or outcomes ("
         + "; ".join(f"{join_names(names)}: test data {d}" for d, names in by_digest.items())
         + "): the data changed between them (regenerated, re-ingested or another folder of the "
-        "same name); their metrics are not comparable"
+        "same name); their metrics are not comparable: each is ranked only against runs on the "
+        "same test data"
         for by_digest in groups.values()
         if len(by_digest) > 1
     ]

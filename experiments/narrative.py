@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from experiments.compare import Comparison, join_names, target_of
+from experiments.compare import Comparison, join_names, target_key, target_of
 from experiments.metric_specs import METRIC_BY_COLUMN
 from experiments.noise import NoiseCheck
 from experiments.runs import RunRecord
@@ -46,7 +46,8 @@ def _other_targets_sentence(comparison: Comparison, reference: str) -> str | Non
     others = [e for e in others if comparison.runs[e].kind != "uplift"]
     if not others:
         return None
-    described = "; ".join(f"{e}: {_target_text(comparison.runs[e])}" for e in others)
+    ref = comparison.runs[reference]
+    described = "; ".join(f"{e}: {_target_text(comparison.runs[e], ref)}" for e in others)
     return (
         f"Measured on another target than {reference} ({_target_text(comparison.runs[reference])})"
         f", so not ranked against it: {described}; the table marks the best among runs on the "
@@ -54,10 +55,15 @@ def _other_targets_sentence(comparison: Comparison, reference: str) -> str | Non
     )
 
 
-def _target_text(run: RunRecord) -> str:
+def _target_text(run: RunRecord, reference: RunRecord | None = None) -> str:
     data, cutoffs, horizon = target_of(run)
     parts = (("data set ", data), ("test cutoff ", cutoffs), ("over ", horizon))
-    return ", ".join(f"{what}{value}" for what, value in parts if value) or "target unknown"
+    text = ", ".join(f"{what}{value}" for what, value in parts if value) or "target unknown"
+    if reference is not None and target_of(reference) == target_of(run):
+        # named, tested and labelled alike: only the customers or outcomes tell them apart
+        mine, theirs = target_key(run)[-1], target_key(reference)[-1]
+        text += f", but other test customers or outcomes (test data {mine}, not {theirs})"
+    return text
 
 
 def _fmt(value: float, digits: int) -> str:

@@ -515,7 +515,10 @@ def test_noise_flags_on_hand_made_predictions():
     )  # every resample loses
     worse = comparison.noise_flags[("worse", "churn_auc")]
     assert worse.method == "paired" and worse.high < 0 and worse.within_noise is False
-    elsewhere = comparison.noise_flags[("elsewhere", "churn_auc")]
+    # other customers at the same cutoff and horizon are another target: not ranked against the
+    # best (no flag), but an explicit check between them uses separate intervals
+    assert ("elsewhere", "churn_auc") not in comparison.noise_flags
+    elsewhere = comparison.check("elsewhere", "best", "churn_auc")
     assert elsewhere.method == "intervals"
     # Separate intervals of 1.0 (no spread) and ~0.94 do not overlap here either.
     assert elsewhere.within_noise is False
@@ -587,6 +590,33 @@ def test_runs_tested_on_changed_data_are_said_not_comparable():
     assert "not comparable" in warning
     runs.pop("c")
     assert not [w for w in consistency_warnings(runs) if "different customers" in w]
+
+
+def test_runs_tested_on_changed_data_are_not_ranked_against_each_other():
+    """The warning says their metrics are not comparable, so the table and the sentences do not
+    compare them either: a run on another folder of the same name (or regenerated data) at the
+    same cutoff and horizon is ranked in a group of its own, like a run on another horizon."""
+    same = _hand_predictions([0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1])
+    runs = {
+        "baseline": _from_predictions("baseline", same.assign(churn_probability=0.5)),
+        "engagement": _from_predictions("engagement", same),
+        "elsewhere": _from_predictions(
+            "elsewhere", same.assign(future_value=same["future_value"] * 2)
+        ),
+    }
+    for run in runs.values():
+        run.data = "synthetic"
+    comparison = build_comparison(runs, n_boot=50)
+    assert comparison.groups == [["baseline", "engagement"], ["elsewhere"]]
+    assert not [key for key in comparison.noise_flags if "elsewhere" in key]
+    row = next(line for line in format_table(comparison).splitlines() if line.startswith("else"))
+    assert "*" not in row and "~" not in row
+    said = what_this_says(comparison)
+    assert not [s for s in said if s.startswith("elsewhere vs")]
+    (other,) = [s for s in said if s.startswith("Measured on another target")]
+    assert (
+        "elsewhere: data set synthetic, test cutoff 2025-06-01, but other test customers" in other
+    )
 
 
 # --------------------------------------------------------------------------- projects
@@ -939,8 +969,8 @@ def test_decile_charts_share_one_y_range_and_name_the_value_horizon(monkeypatch)
     import experiments.report as report
 
     small = _hand_predictions([0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1])
-    large = small.assign(future_value=small["future_value"] * 10)
-    large = large.assign(predicted_value=large["predicted_value"] * 10)
+    # same customers and outcomes (one target), predictions ten times larger
+    large = small.assign(predicted_value=small["predicted_value"] * 10)
     runs = {"small": _from_predictions("small", small), "large": _from_predictions("large", large)}
     for run in runs.values():
         run.params = {"labels.value_horizon_days": "180"}
@@ -955,7 +985,7 @@ def test_decile_charts_share_one_y_range_and_name_the_value_horizon(monkeypatch)
 
     small_ax, large_ax = axes(runs)
     assert small_ax.get_ylim() == large_ax.get_ylim()
-    assert large_ax.get_ylim()[1] >= 400  # the large run's top decile fits
+    assert large_ax.get_ylim()[1] >= 360  # the large run's top decile fits
     assert small_ax.get_ylabel() == "Mean value per customer, next 180 days"
     runs["large"].params = {"horizon_days": "365"}  # a backtest's one horizon: another target
     small_ax, large_ax = axes(runs)
