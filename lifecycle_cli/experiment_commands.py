@@ -137,12 +137,16 @@ def compare(
             names or None, tracking_uri, kind=kind, data=data, project=project, n_boot=n_boot
         )
     except LookupError as exc:
-        fail(str(exc))
-    if comparison.missing:  # a name given that has no run: a typo, or not run yet
+        fail(f"{exc}{_uplift_hint(names or [], tracking_uri, kind, data, project)}")
+    if comparison.missing:  # a name given that has no run: a typo, not run yet, another kind
+        from experiments.runs import RunFilter
+
+        filters = RunFilter(kind=kind, data=data, project=project).describe() or "none"
         fail(
-            f"no finished run for {', '.join(comparison.missing)} (other filters: "
-            f"{'project ' + project if project else 'none'}); compared would be only "
+            f"no finished run for {', '.join(comparison.missing)} (filters: {filters}; without "
+            f"--kind: train and backtest runs); compared would be only "
             f"{', '.join(comparison.runs)}: check the name, or run `lifecycle experiment run NAME`"
+            + _uplift_hint(comparison.missing, tracking_uri, kind, data, project)
         )
     kinds = sorted({r.kind or "?" for r in comparison.runs.values()})
     if kind is None and len(kinds) > 1:
@@ -160,3 +164,21 @@ def compare(
         typer.echo(f"- {sentence}")
     out = out or Path("reports/compare.html" if kind is None else f"reports/compare-{kind}.html")
     typer.echo(f"report: {write_report(comparison, out)}")
+
+
+def _uplift_hint(
+    names: list[str], tracking_uri: str, kind: str | None, data: str | None, project: str | None
+) -> str:
+    """What to add to "no finished run for NAME" when NAME has uplift runs, which a comparison
+    without ``--kind uplift`` leaves out."""
+    if kind is not None or not names:
+        return ""
+    from experiments.runs import RunFilter, load_runs
+
+    uplift = load_runs(names, tracking_uri, RunFilter("uplift", data, project))[0]
+    if not uplift:
+        return ""
+    return (
+        f"; {', '.join(uplift)} finished as uplift runs, which are compared with uplift runs "
+        "only: pass --kind uplift"
+    )

@@ -58,6 +58,13 @@ def test_compare_kind_uplift_prints_qini_and_policy_value(tmp_path):
     assert "contacts" in lines[0] and " 100 " in best  # the budget the gain is for
     assert "0.0020 [-0.0010, 0.0050] " in rows[("uplift-b", "email", "retained", "t-learner")]
     assert "1.500 [-0.500, 3.000]*" in rows[("uplift-a", "email", "value", "t-learner")]
+
+    # named without --kind: the default (train and backtest runs) left them out, and said only
+    # "no finished run ... run `lifecycle experiment run NAME`"
+    named = CliRunner().invoke(app, ["compare", "uplift-a", "--tracking-uri", uri])
+    assert named.exit_code == 2
+    assert "uplift-a finished as uplift runs" in named.output, named.output
+    assert "pass --kind uplift" in named.output
     assert (
         "- email, retained: best Qini 0.0040 [0.0010, 0.0070] by t-learner (uplift-a), which "
         "ranks better than random (the interval is above 0)." in lines  # its only ranking
