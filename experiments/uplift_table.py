@@ -84,11 +84,13 @@ def contacts_text(row: pd.Series) -> str:
 
 def best_qini(rows: pd.DataFrame) -> pd.DataFrame:
     """The row with the highest Qini per action and outcome (over experiments and the rankings
-    one can deploy: not the oracle ranking by the true effect)."""
-    from training.uplift_run import ORACLE
+    one can deploy: not the oracle ranking by the true effect, nor treating everyone, the
+    baseline whose Qini is 0 by definition, which would be 'best' whenever every ranking's
+    point estimate is below 0)."""
+    from training.uplift_run import ORACLE, TREAT_EVERYONE
 
     ranked = rows.dropna(subset=["qini"])
-    ranked = ranked[ranked["model"] != ORACLE]
+    ranked = ranked[~ranked["model"].isin([ORACLE, TREAT_EVERYONE])]
     return ranked.loc[ranked.groupby(["action", "outcome"], sort=False)["qini"].idxmax()]
 
 

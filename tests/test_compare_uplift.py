@@ -137,6 +137,21 @@ def test_the_oracle_ranking_is_never_the_best_one():
     assert best_qini(rows)["model"].tolist() == ["selected"]
 
 
+def test_treating_everyone_is_never_the_best_ranking():
+    """Its Qini is 0 by definition: when every learner's point estimate was below 0, the
+    comparison named "best Qini 0.0000 [0.0000, 0.0000] by treat everyone" and starred it."""
+    import pandas as pd
+
+    from experiments.uplift_table import best_qini
+    from training.uplift_run import TREAT_EVERYONE
+
+    rows = pd.DataFrame(
+        {"action": ["call"] * 3, "outcome": ["retained"] * 3,
+         "model": [TREAT_EVERYONE, "t-learner", "selected"], "qini": [0.0, -0.002, -0.001]}
+    )  # fmt: skip
+    assert best_qini(rows)["model"].tolist() == ["selected"]
+
+
 def test_the_sentence_names_the_deployed_ranking_when_another_scored_higher():
     """A no-effect campaign: of six rankings one has an interval above 0 by luck; the sentence
     says it was picked among six, and what the deployed (selected) ranking, which the gate
