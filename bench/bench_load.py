@@ -6,7 +6,7 @@ shares the machine's cores) and measures, in one run:
 - scenarios: single-customer requests on ``/score/ids`` and ``/score/features`` at concurrency
   8 and 32, ``--scenario-seconds`` each (60 by default): p50/p90/p99/max latency, throughput,
   errors (non-200 answers, item errors, timeouts, connection errors);
-- in-process scoring of the same requests (``serving.service.Scorer``, loaded here from the same
+- in-process scoring of the same requests (``serving.scorer.Scorer``, loaded here from the same
   store) and the ratio service / in-process; one 1,000-customer ``/score/features`` call against
   the in-process time of the same rows;
 - a soak (``--soak-seconds``, 600 by default) at concurrency 8 on both routes with the server's
@@ -607,7 +607,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from serving.service import Scorer, Settings
+    from serving.scorer import Scorer, Settings
 
     args = parse_args(argv)
     levels = [int(c) for c in args.concurrency.split(",")]

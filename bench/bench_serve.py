@@ -437,7 +437,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     from serving.batch import set_prediction_threads
-    from serving.service import Scorer, load_champion_pair
+    from serving.scorer import Scorer, load_champion_pair
 
     args = parse_args(argv)
     started = time.perf_counter()

@@ -83,7 +83,7 @@ def check_tracking_store(uri: str) -> None:
 def preflight(environ: Mapping[str, str] = os.environ) -> None:
     """Everything that can be checked before loading models; raises ``ServiceConfigError``."""
     from serving.auth import AuthConfigError, api_key_from_env
-    from serving.service import Settings
+    from serving.scorer import Settings
 
     try:
         api_key_from_env(environ)

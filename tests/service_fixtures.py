@@ -72,7 +72,7 @@ def prepare_store(root: Path, n_customers: int = 1500, seed: int = 7) -> Trained
 
     from features.synthetic import generate
     from serving.batch import feature_snapshot, score_snapshot
-    from serving.service import load_champion_pair
+    from serving.scorer import load_champion_pair
     from training.config import load_config
     from training.dataset import data_bounds
     from training.train import train

@@ -203,7 +203,7 @@ def test_the_served_default_pair_starts_from_btyd(trained_store) -> None:  # noq
     Spikes and reasons of that pair: ``test_value``."""
     from service_fixtures import PROJECT
 
-    from serving.service import load_champion_pair
+    from serving.scorer import load_champion_pair
 
     pair = load_champion_pair(trained_store.tracking_uri, PROJECT)
     assert pair.churn.offset_ is not None and pair.clv.offset_ is not None

@@ -57,7 +57,7 @@ def test_an_id_twice_in_one_request_gets_its_score_twice_in_order(trained_store,
     a repeated id and an unknown one between must not shift them."""
     from service_fixtures import PROJECT
 
-    from serving.service import Scorer, Settings
+    from serving.scorer import Scorer, Settings
 
     scorer = Scorer.from_settings(
         Settings(trained_store.snapshot, trained_store.tracking_uri, PROJECT)
@@ -74,7 +74,7 @@ def test_an_id_ingest_quarantined_is_named_so_not_only_unknown(trained_store, ba
     the service says why, from the quarantine of the data the scores came from."""
     from service_fixtures import PROJECT
 
-    from serving.service import Scorer, Settings
+    from serving.scorer import Scorer, Settings
 
     scorer = Scorer.from_settings(
         Settings(trained_store.snapshot, trained_store.tracking_uri, PROJECT)
@@ -94,7 +94,7 @@ def test_a_salesforce_id_in_its_other_form_finds_its_customer(trained_store):  #
     from service_fixtures import PROJECT
 
     from serving.batch import load_champions
-    from serving.service import Scorer
+    from serving.scorer import Scorer
 
     snapshot = pd.read_parquet(trained_store.snapshot)
     ids = snapshot["customer_id"].astype(str).tolist()

@@ -29,7 +29,8 @@ from service_fixtures import (  # noqa: F401 (fixtures)
 )
 
 from serving.auth import AuthConfigError, api_key_from_env, bearer_token
-from serving.service import BTYD_COLUMNS, LifecycleService
+from serving.service import LifecycleService
+from training.dataset import BTYD_COLUMNS
 
 # --- helpers -------------------------------------------------------------------------------------
 
@@ -607,7 +608,7 @@ def test_posted_rows_make_the_frame_pandas_infers_from_them(snapshot) -> None:
     import numpy as np
 
     from serving.schemas import ScoreFeaturesRequest
-    from serving.service import features_frame
+    from serving.scorer import features_frame
     from training.dataset import add_calendar_columns
 
     rows = feature_rows(snapshot.head(40))
@@ -641,8 +642,8 @@ def test_posted_rows_make_the_frame_pandas_infers_from_them(snapshot) -> None:
 def test_a_snapshot_scored_for_another_project_is_refused_naming_both(trained_store, tmp_path):
     """``lifecycle score --project syn`` overwrote data/scores.snapshot.parquet; a service of
     project ``synthetic`` then served syn's customers with synthetic's models, ready and silent."""
+    from serving.scorer import Scorer, Settings
     from serving.scoring import PROJECT_ATTR
-    from serving.service import Scorer, Settings
 
     other = pd.read_parquet(trained_store.snapshot)
     other.attrs[PROJECT_ATTR] = "someone-else"
@@ -668,7 +669,7 @@ def test_a_scores_file_of_another_date_beside_the_snapshot_is_said(trained_store
     snapshot: the service (snapshot) and the export (scores) gave the CRM two dates, unsaid."""
     import logging
 
-    from serving.service import Scorer
+    from serving.scorer import Scorer
 
     settings, scores = _scores_beside_a_snapshot(trained_store, tmp_path)
     with caplog.at_level(logging.WARNING, logger="serving.service"):
@@ -688,7 +689,7 @@ def test_a_scores_file_of_another_pair_beside_the_snapshot_is_said(trained_store
     unsaid (every customer differed; 96 of 3,000 stages, 518 actions on a synthetic run)."""
     import logging
 
-    from serving.service import Scorer
+    from serving.scorer import Scorer
 
     settings, scores = _scores_beside_a_snapshot(trained_store, tmp_path)
     with caplog.at_level(logging.WARNING, logger="serving.service"):
@@ -720,7 +721,7 @@ def test_the_service_holds_the_tiers_lifecycle_score_held(trained_store, tmp_pat
     from serving.batch import load_champions
     from serving.config import TIERS, stored_scoring_config
     from serving.score_history import mark_sent, write_partition
-    from serving.service import Scorer, Settings
+    from serving.scorer import Scorer, Settings
 
     snapshot = pd.read_parquet(trained_store.snapshot)
     scores = pd.read_parquet(trained_store.scores)
@@ -777,7 +778,7 @@ def test_the_service_holds_the_tiers_lifecycle_score_held(trained_store, tmp_pat
 def _scores_beside_a_snapshot(trained_store, folder: Path):
     """The store's snapshot and scores file copied into ``folder`` as `lifecycle score` leaves
     them; the service's settings for that snapshot and the scores frame."""
-    from serving.service import Settings
+    from serving.scorer import Settings
 
     path = folder / "scores.snapshot.parquet"
     pd.read_parquet(trained_store.snapshot).to_parquet(path, index=False)
@@ -795,7 +796,7 @@ def test_a_score_history_without_the_snapshots_date_is_named(trained_store, tmp_
     import logging
 
     from serving.score_history import write_partition
-    from serving.service import Scorer
+    from serving.scorer import Scorer
 
     settings, scores = _scores_beside_a_snapshot(trained_store, tmp_path)
     elsewhere = tmp_path / "not_the_history"

@@ -127,7 +127,7 @@ def test_a_row_that_fails_scoring_is_an_item_error_and_the_others_score(
 ):
     """In process, real champions: a row that bypassed validation (the schema would refuse it)
     breaks the batch; the fallback scores every other row alone, to the same numbers."""
-    from serving.service import Scorer, Settings
+    from serving.scorer import Scorer, Settings
 
     scorer = Scorer.from_settings(
         Settings(

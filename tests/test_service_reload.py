@@ -253,7 +253,7 @@ def test_with_reload_off_readyz_says_stale_and_the_old_scoring_is_served(
 
 
 def test_reload_setting_is_0_or_1(tmp_path):
-    from serving.service import Settings
+    from serving.scorer import Settings
 
     env = {"LIFECYCLE_SNAPSHOT": str(tmp_path / "scores.snapshot.parquet")}
     assert Settings.from_env(env).reload is True

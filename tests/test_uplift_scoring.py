@@ -403,7 +403,7 @@ def test_without_an_uplift_champion_todays_rules_remain(store, scored):
 
 def test_the_service_returns_the_uplift_fields_by_id_and_for_posted_features(scored):
     from serving.schemas import CustomerFeatures
-    from serving.service import Scorer
+    from serving.scorer import Scorer
 
     champions, snapshot, scores = scored
     scorer = Scorer(champions, None, snapshot)

@@ -460,7 +460,7 @@ def test_every_path_gives_one_value_at_risk_and_older_pairs_keep_theirs(trained_
     as its tier thresholds were fitted."""
     from serving.batch import load_champions, predict
     from serving.config import stored_scoring_config
-    from serving.service import Scorer
+    from serving.scorer import Scorer
     from training.dataset import VALUE_HORIZON_P0
 
     champions = load_champions(trained_store.tracking_uri, trained_store.project)
@@ -504,7 +504,7 @@ def test_with_one_horizon_a_posted_row_scores_alike_alone_or_in_a_batch(trained_
 
     from serving.batch import load_champions
     from serving.schemas import CustomerFeatures
-    from serving.service import Scorer
+    from serving.scorer import Scorer
 
     champions = load_champions(trained_store.tracking_uri, trained_store.project)
     horizon = champions.churn_config.labels.churn_horizon_days
