@@ -316,6 +316,9 @@ def config_and_data(
     from training.config import load_config, moved_to
 
     cfg = load_config(config)
+    from serving.config import check_scoring_section
+
+    check_scoring_section(cfg.scoring, config)
     if tracking_uri := chosen_store(cfg, tracking_uri):
         cfg = cfg.model_copy(update={"tracking": moved_to(cfg.tracking, tracking_uri)})
     tracking_store(cfg.tracking.tracking_uri)  # the store a full disk's message names

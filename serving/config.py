@@ -288,16 +288,30 @@ def load_scoring_config(
     given = (data[key] if key else data) or {}
     if not isinstance(given, dict):
         raise TypeError(f"{path}: the scoring config must be a mapping, got {type(given).__name__}")
-    base = stored_scoring_config(stored).model_dump()
-    try:  # the merged config only: 500/200/50 is valid though 50 is above the default 40
-        return ScoringConfig.model_validate(_merged(base, given))
+    return scoring_set_over(
+        stored_scoring_config(stored),
+        given,
+        f"{path}, set over the champion pair's stored scoring config",
+    )
+
+
+def check_scoring_section(scoring: dict, config: str | Path) -> None:
+    """An experiment config's ``scoring:`` checked before any work (training stores it with the
+    pair it registers: a bad key found then would cost the training)."""
+    if scoring:
+        scoring_set_over(ScoringConfig(), scoring, f"{config}: scoring")
+
+
+def scoring_set_over(base: ScoringConfig, given: dict, where: str) -> ScoringConfig:
+    """``given`` (a scoring config's keys, e.g. an experiment YAML's ``scoring:``) set over
+    ``base`` section by section and checked as a whole (500/200/50 is valid though 50 is above the
+    default 40); an unknown key or a bad value is a ``ConfigError`` naming ``where``."""
+    try:
+        return ScoringConfig.model_validate(_merged(base.model_dump(), given))
     except ValidationError as exc:
         from training.config import ConfigError, validation_problems
 
-        raise ConfigError(
-            f"{path}, set over the champion pair's stored scoring config: "
-            f"{validation_problems(exc)}"
-        ) from None
+        raise ConfigError(f"{where}: {validation_problems(exc)}") from None
 
 
 def _merged(base: dict, over: dict) -> dict:

@@ -143,9 +143,12 @@ class State:
 
 def retrain(settings: RetrainSettings, log=print) -> tuple[dict, int]:
     """Run (or resume) the job; return its summary and exit code (the monitor's: 3 on alert)."""
+    from serving.config import check_scoring_section
+    from training.config import load_config
     from training.dataset import data_bounds, export_warnings
     from training.registry import pause_point
 
+    check_scoring_section(load_config(settings.config).scoring, settings.config)
     with retrain_lock(retrain_lock_path(settings.tracking_uri, settings.project), settings.project):
         data_end = data_bounds(settings.data_dir)[1]
         as_of = settings.as_of or data_end

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from serving.columns import float_columns
-from serving.config import STAGES, TIERS, ScoringConfig, StageRules
+from serving.config import STAGES, TIERS, ScoringConfig, StageRules, scoring_set_over
 from serving.labels import labels_path, load_labels
 from serving.reasons import fallback_reason, reasons_from_contributions
 from serving.stages import STAGE_COLUMNS, assign_stages, check_columns, fit_default_gap_days
@@ -489,15 +489,23 @@ def fit_scoring_thresholds(
     churn_probability: ArrayLike,
     predicted_value: ArrayLike,
     churn_horizon_days: float | None = None,
+    overrides: dict | None = None,
 ) -> dict:
     """The scoring config of a new model pair as plain JSON: the defaults with the data-dependent
     thresholds fitted on its reference batch (``calibrate_config``) and the churn model's
     horizon. Training stores it with the pair (``training.train.train(scoring_thresholds=...)``),
-    so batch and online scoring agree."""
-    config = calibrate_config(ScoringConfig(), features, churn_probability, predicted_value)
+    so batch and online scoring agree. ``overrides`` (the experiment config's ``scoring:``) are
+    set over the defaults before fitting, so the fit follows its rules, and over the fitted
+    config after, so a number it names (``stages.default_gap_days``, ``priority.p1``) is kept
+    as given rather than fitted."""
+    where = "the experiment config's scoring:"
+    start = scoring_set_over(ScoringConfig(), overrides, where) if overrides else ScoringConfig()
+    config = calibrate_config(start, features, churn_probability, predicted_value)
     if churn_horizon_days is not None:
         stages = config.stages.model_dump()
         config = config.model_copy(
             update={"stages": StageRules(**{**stages, "churn_horizon_days": churn_horizon_days})}
         )
+    if overrides:
+        config = scoring_set_over(config, overrides, where)
     return config.model_dump(mode="json")

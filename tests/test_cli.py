@@ -761,3 +761,31 @@ def test_tune_help_names_where_the_tuned_config_goes():
     (``training.tune.tune``); its help said only "Where to write the tuned config."."""
     out = next(p for p in commands()["tune"].params if p.name == "out")
     assert "experiments/NAME-tuned.yaml" in (out.help or "")
+
+
+@pytest.mark.parametrize("command", ["train", "retrain"])
+def test_a_bad_scoring_section_stops_before_any_training(tmp_path, command):
+    """The experiment YAML's ``scoring:`` is stored with the pair training registers; a key the
+    scoring config does not have is one error line naming the file and the key, before the
+    training (not after minutes of fitting)."""
+    config = tmp_path / "mine.yaml"
+    config.write_text(
+        CONFIG.read_text() + "scoring:\n  stages: {default_gap: 365}\n", encoding="utf-8"
+    )
+    data = tmp_path / "shop"
+    write_contract(
+        data,
+        pd.DataFrame({"customer_id": ["a"], "signup_at": pd.to_datetime(["2024-01-01"])}),
+        pd.DataFrame(
+            {
+                "customer_id": ["a"],
+                "ordered_at": pd.to_datetime(["2024-02-01"]),
+                "amount": [10.0],
+            }
+        ),
+    )
+    args = [command, "--config", str(config), "--data", str(data)]
+    if command == "retrain":
+        args += ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
+        args += ["--state", str(tmp_path / "state"), "--out", str(tmp_path / "monitor")]
+    assert_one_line_error(invoke(args), "mine.yaml: scoring", "stages.default_gap")

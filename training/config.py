@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -158,6 +158,13 @@ class ExperimentConfig(_Strict):
     clv: ClvModelConfig = ClvModelConfig()
     tuning: TuningConfig = TuningConfig()
     tracking: TrackingConfig = TrackingConfig()
+    scoring: dict[str, Any] = Field(
+        default_factory=dict,
+        description="keys of the scoring config stored with a registered pair "
+        "(serving.config.ScoringConfig: stages, value_matrix, priority, actions, reasons, hold, "
+        "language), set over the defaults before the thresholds are fitted and over the fitted "
+        "ones after: a number named here is kept, not fitted (checked by the serving side)",
+    )
 
     @model_validator(mode="after")
     def _rfm_required(self) -> ExperimentConfig:

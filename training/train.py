@@ -63,7 +63,7 @@ from training.splits import CutoffPlan, plan_cutoffs
 #: Fits the scoring thresholds of a pair from reference features (the test buyers), their churn
 #: probabilities, predicted values and the churn horizon; returns plain JSON. Scoring rules live
 #: in ``serving``, so the caller passes it in (``serving.scoring.fit_scoring_thresholds``).
-ThresholdFitter = Callable[[pd.DataFrame, np.ndarray, np.ndarray, float], dict]
+ThresholdFitter = Callable[[pd.DataFrame, np.ndarray, np.ndarray, float, dict], dict]
 #: The stage and tier shares of the test buyers under a pair's scoring thresholds, for the
 #: monitoring reference (``serving.monitor.reference_mix``): features, probabilities, values,
 #: thresholds.
@@ -536,6 +536,7 @@ def train(
                 churn.predict_proba(test),
                 clv.predict(test),
                 cfg.labels.churn_horizon_days,
+                cfg.scoring,
             )
             mlflow.log_dict(scoring, "scoring_config.json")
             meta["monitor_reference"] = monitor_reference(
