@@ -27,7 +27,7 @@ MIN_KEY_LENGTH = 16
 #: The service's own GET routes besides the API: metrics, probes and the OpenAPI document.
 PROBE_PATHS = ("/metrics", "/healthz", "/livez", "/readyz", "/docs.json")
 #: Paths served without a key: probes, metrics, the OpenAPI document and its UI.
-PUBLIC_PATHS = frozenset({"/", *PROBE_PATHS, "/schema.json"})
+PUBLIC_PATHS = frozenset({"/", "/docs", *PROBE_PATHS, "/schema.json"})
 PUBLIC_PREFIXES = ("/static_content/",)
 #: Largest request body accepted (1,000 customers with every feature is about 2 MB).
 MAX_BODY_BYTES = 8 * 1024 * 1024

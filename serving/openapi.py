@@ -129,7 +129,9 @@ def complete_openapi(spec: dict[str, Any], api_routes: Iterable[str]) -> dict[st
 
 
 class OpenApiMiddleware:
-    """``GET /docs.json``: the completed document (built once per process)."""
+    """``GET /docs.json``: the completed document (built once per process); ``GET /docs``, where
+    an integrator looks for the interactive page, is sent to it (BentoML's Swagger UI at ``/``,
+    which reads ``/docs.json``)."""
 
     def __init__(self, app: ASGIApp, service: Any = None, api_routes: Iterable[str] = ()) -> None:
         self.app = app
@@ -138,6 +140,16 @@ class OpenApiMiddleware:
         self._payload: bytes | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/docs" and scope["method"] == "GET":
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 308,
+                    "headers": [(b"location", b"/"), (b"content-length", b"0")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
         if scope["type"] != "http" or scope["path"] != "/docs.json" or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return

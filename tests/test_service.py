@@ -55,6 +55,16 @@ def test_probes_metrics_and_docs_need_no_key(server, path):
         assert anonymous.get(path).status_code == 200
 
 
+def test_the_interactive_docs_are_at_the_root_and_docs_leads_there(server):
+    """An integrator opening /docs got 401 without a key and 404 with one: the Swagger UI is at
+    /, reading /docs.json."""
+    with server.client(api_key=None) as anonymous:
+        page = anonymous.get("/")
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        moved = anonymous.get("/docs", follow_redirects=False)
+        assert moved.status_code == 308 and moved.headers["location"] == "/"
+
+
 def test_openapi_documents_both_scoring_routes(server):
     spec = httpx.get(f"{server.url}/docs.json").json()
     assert {"/score/ids", "/score/features"} <= set(spec["paths"])
