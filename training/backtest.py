@@ -528,7 +528,7 @@ def backtest(
         log(f"warning: {warning}")
     for warning in _window_warnings(evaluation, cutoff, horizon_days):
         log(f"warning: {warning}")
-    if cycles := billing_cycle_note(evaluation, horizon_days):
+    if cycles := billing_cycle_note(evaluation, horizon_days, backtest=True):
         log(f"note: {cycles}")
     return BacktestResult(
         dataset=dataset or Path(data_dir).name,

@@ -22,29 +22,47 @@ REGULAR_SPREAD = 0.25
 BILLING_SHARE = 0.5
 #: Fewer customers on a cycle longer than the horizon than this are not worth a note.
 MIN_LONG_CYCLES = 20
+#: A cycle of g days is longer than the horizon H when a customer who stays is labelled churned
+#: at this share of cutoffs or more ((g - H) / g): an annual cycle of 365.5 days (a leap year, an
+#: invoice a day late) is covered by H = 365, the horizon docs/scoring.md advises.
+LONGER_SHARE = 0.05
 
 
-def billing_cycle_note(rows: pd.DataFrame, churn_horizon_days: int) -> str | None:
+def billing_cycle_note(
+    rows: pd.DataFrame, churn_horizon_days: int, backtest: bool = False
+) -> str | None:
     """A note when ``rows`` (features at one cutoff: ``orders_all``, ``mean_gap_days``,
-    ``std_gap_days``) look like a billing base and some of its customers pay on a cycle at least
-    as long as the churn horizon; None otherwise."""
+    ``std_gap_days``) look like a billing base and some of its customers pay on a cycle longer
+    than the churn horizon; None otherwise. ``backtest``: the advice names the backtest's option
+    (its horizon is ``--horizon-days``) instead of training's."""
     if rows.empty or not {"orders_all", "mean_gap_days", "std_gap_days"} <= set(rows):
         return None
     three = rows[rows["orders_all"] >= 3]
     regular = three[three["std_gap_days"] <= REGULAR_SPREAD * three["mean_gap_days"]]
     if three.empty or len(regular) < BILLING_SHARE * len(three):
         return None
-    long = regular[regular["mean_gap_days"] >= churn_horizon_days]
+    long = regular[regular["mean_gap_days"] * (1 - LONGER_SHARE) >= churn_horizon_days]
     if len(long) < MIN_LONG_CYCLES:
         return None
     cycle = float(long["mean_gap_days"].median())
-    horizon = min(math.ceil(float(long["mean_gap_days"].quantile(0.9))), MAX_CHURN_HORIZON_DAYS)
+    # whole days of the longest common cycle: 365 for yearly invoices (365.5 with a leap year)
+    horizon = min(math.floor(float(long["mean_gap_days"].quantile(0.9))), MAX_CHURN_HORIZON_DAYS)
+    advice = (
+        f"backtest billing data at a horizon of at least the longest cycle (--horizon-days "
+        f"{horizon})"
+        if backtest
+        else "train with a churn horizon of at least the longest cycle (e.g. "
+        f"--churn-horizon-days {horizon} --value-horizon-days {horizon}, or labels: in the "
+        "config); and where customers with one invoice so far pay on that cycle, set "
+        f"scoring: {{stages: {{default_gap_days: {horizon}}}}} in the config (their usual gap "
+        "is otherwise the median of all repeat customers')"
+    )
     return (
         f"{len(regular):,} of the {len(three):,} customers with 3 or more purchase days buy on a "
-        f"regular cycle, as subscriptions and invoices do, and {len(long):,} of them every "
-        f"{churn_horizon_days} days or more (median every {cycle:.0f} days): 'churned' means no "
-        f"purchase in the next {churn_horizon_days} days, which is true of them while they stay, "
-        "so their churn probability and stage read as leaving. For billing data, train with a "
-        f"churn horizon of at least the longest cycle (e.g. --churn-horizon-days {horizon}, or "
-        "labels.churn_horizon_days in the config; docs/scoring.md, 'Subscriptions and invoices')"
+        f"regular cycle, as subscriptions and invoices do, and {len(long):,} of them on a cycle "
+        f"longer than {churn_horizon_days} days (median every {cycle:.0f} days): 'churned' means "
+        f"no purchase in the next {churn_horizon_days} days, which is true of them while they "
+        "stay, so their churn probability and stage read as leaving, and test metrics at this "
+        f"horizon measure that question. For billing data, {advice}; docs/scoring.md, "
+        "'Subscriptions and invoices'"
     )
