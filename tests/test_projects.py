@@ -113,6 +113,10 @@ def test_the_champion_is_re_scored_on_the_challengers_test_customers_or_not_comp
     other_labels = cfg.model_copy(update={"labels": LabelConfig(churn_horizon_days=180)})
     with pytest.raises(NotComparable, match="other labels"):
         champion_evaluator(tmp_path, data, other_labels, challenger.churn, challenger.clv)(champion)
+    # other labels are named before another test cutoff: the question changed, whatever the dates
+    champion.meta["test_cutoff"] = "2025-02-01"
+    with pytest.raises(NotComparable, match=r"other labels \(churn_horizon_days 90 vs 180"):
+        champion_evaluator(tmp_path, data, other_labels, challenger.churn, challenger.clv)(champion)
     # a champion tested later than this run was fitted on outcomes in this run's test window
     champion.meta["test_cutoff"] = "2025-02-01"  # this run tests at 2025-01-01
     with pytest.raises(NotComparable, match="tested at 2025-02-01, after this run's test cutoff"):

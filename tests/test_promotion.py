@@ -92,6 +92,8 @@ def test_gate_promotes_first_keeps_better_champion_and_force_overrides(store):
 
     d3 = promote(uri, "shop", worse, METRICS, not_comparable)
     assert not d3.promoted and "not comparable: other labels" in d3.reason
+    # a horizon changed on purpose (billing data): the user is told how to serve the new pair
+    assert "train it again with --force" in d3.reason
     forced = promote(uri, "shop", worse, {**METRICS, "clv_mae": 25.0}, champion_scores, force=True)
     assert forced.promoted and forced.forced and forced.reason.startswith("FORCED")
     assert champion_version(client, "shop") == worse

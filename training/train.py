@@ -688,16 +688,17 @@ def champion_evaluator(
         from training.metrics import churn_metrics, clv_metrics
 
         champion_cfg = ExperimentConfig.model_validate(champion.meta["experiment"])
+        if champion_cfg.labels != cfg.labels:  # first: another question, whatever its cutoffs
+            theirs, mine = champion_cfg.labels.model_dump(), cfg.labels.model_dump()
+            differ = ", ".join(
+                f"{k} {theirs[k]} vs {mine[k]}" for k in mine if theirs[k] != mine[k]
+            )
+            raise NotComparable(f"it was trained on other labels ({differ} in this run)")
         champion_test = champion.meta.get("test_cutoff")
         if champion_test and date.fromisoformat(champion_test) > data.plan.test:
             raise NotComparable(
                 f"it was tested at {champion_test}, after this run's test cutoff "
                 f"{data.plan.test}: it was fitted on outcomes inside this run's test window"
-            )
-        if champion_cfg.labels != cfg.labels:
-            raise NotComparable(
-                f"it was trained on other labels ({champion_cfg.labels.model_dump()}, "
-                f"this run: {cfg.labels.model_dump()})"
             )
         frame = test
         if not {*champion.churn.columns, *champion.clv.columns} <= set(test.columns):
