@@ -2332,3 +2332,38 @@ def test_a_bare_open_status_is_read_as_a_sale_with_a_warning_as_documented(tmp_p
     )
     report = ingest(tmp_path / "out2", orders, load_mapping(None, mapping), log=_quiet)
     assert report["transactions"].reasons == {"open deal or unpaid order": 2}
+
+
+def test_german_french_and_woocommerce_statuses_are_known(tmp_path):
+    """A German (Shopware, JTL) or French (PrestaShop) shop's orders export read 'storniert',
+    'zurückerstattet', 'annulée' and 'remboursée' as completed sales (a warning only): cancelled
+    and refunded orders were revenue. Bare 'offen' and 'en attente' stay read as completed with the
+    warning, as 'open' and 'pending' are."""
+    path = tmp_path / "Bestellungen.csv"
+    path.write_text(
+        "Bestellnummer;Kundennummer;Bestelldatum;Betrag;Status\n"
+        "1;K1;01.03.2024;10,00;abgeschlossen\n"
+        "2;K1;02.03.2024;20,00;storniert\n"
+        "3;K2;03.03.2024;30,00;zurückerstattet\n"
+        "4;K2;04.03.2024;40,00;Annulée\n"
+        "5;K3;05.03.2024;50,00;remboursée\n"
+        "6;K3;06.03.2024;60,00;payée\n"
+        "7;K3;07.03.2024;70,00;wc-cancelled\n"
+        "8;K3;08.03.2024;80,00;Zahlung ausstehend\n"
+        "9;K3;09.03.2024;90,00;offen\n",
+        encoding="utf-8",
+    )
+    mapping = load_mapping(
+        "order_id=Bestellnummer,customer_id=Kundennummer,ordered_at=Bestelldatum,"
+        "amount=Betrag,status=Status"
+    )
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(tx["order_id"].tolist()) == ["1", "6", "9"]
+    assert tx["amount"].sum() == 160.0
+    assert report.reasons == {
+        "cancelled order": 3,
+        "refunded order": 2,
+        "open deal or unpaid order": 1,
+    }
+    assert "'offen' -> completed" in report.formats["status"]
