@@ -367,7 +367,7 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
     names = [clean_header(h) for h in records[0]]
     header = unique_names(names)
     body = records[1:]
-    footer = _footer(body, len(header)) if text.endswith(("\n", "\r")) else 0
+    footer = footer_rows(body, len(header)) if text.endswith(("\n", "\r")) else 0
     if footer:
         notes.append(
             f"footer skipped ({footer} lines after the last row: a report footer or totals "
@@ -622,7 +622,7 @@ TOTALS_WORDS = frozenset(
 )
 
 
-def _footer(body: Sequence[list[str]], width: int) -> int:
+def footer_rows(body: Sequence[list[str]], width: int) -> int:
     """Trailing lines of one value each (a report's totals/copyright footer, as Salesforce
     writes), or whose first cell is a totals word (a spreadsheet's totals row)."""
     if width < 3:

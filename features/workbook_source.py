@@ -33,6 +33,7 @@ from features.csv_source import (
     EmptyExport,
     SourceFile,
     clean_header,
+    footer_rows,
     positional_text,
     title_rows,
     unique_names,
@@ -121,6 +122,16 @@ def _source(
     header = [_cell_text(v) or "" for v in rows[first]]
     body = [(top + i + 1, row) for i, row in enumerate(rows) if i > first]
     body = [(n, row) for n, row in body if any(v != "" for v in row)]
+    # a totals row below the data ("Summe" and a =SUM(...)), as a CSV export's footer is skipped
+    footer = footer_rows([[_cell_text(v) or "" for v in row] for _, row in body[-5:]], len(header))
+    footer_note = None
+    if footer:
+        shown = [_cell_text(v) or "" for v in body[-footer][1]]
+        footer_note = (
+            f"footer skipped ({footer} row(s) from row {body[-footer][0]}: a totals row such as "
+            f"{' | '.join(t for t in shown if t)[:60]!r})"
+        )
+        body = body[: len(body) - footer]
     if not body:
         raise EmptyExport(f"{path}: sheet {sheet!r} has a header but no rows")
     named = [i for i, h in enumerate(header) if h.strip()]
@@ -149,6 +160,8 @@ def _source(
         )
         note += f" (not read: {others}; --sheet or the mapping's sheet: picks another)"
     notes = [note]
+    if footer_note:
+        notes.append(footer_note)
     if title:
         shown = next(t for v in rows[filled[0]] if (t := _cell_text(v)))
         notes.append(

@@ -195,3 +195,24 @@ def test_numbers_longer_than_excel_keeps_are_warned_of(tmp_path):
     assert len(source.warnings) == 1
     assert source.warnings[0].startswith("column 'Customer ID': 1 numbers of more than 15 digits")
     assert "export the column as text" in source.warnings[0]
+
+
+def test_a_totals_row_below_the_data_is_skipped_as_in_a_csv_export(tmp_path):
+    # an Excel copy of a shop's orders with "Summe" and =SUM(...) under the last order: the CSV
+    # export's totals line was skipped, the workbook's row was read as an order (quarantined as
+    # "missing ordered_at" holding the whole file's revenue, and 'Summe' named as a customer)
+    wb = xlsxwriter.Workbook(tmp_path / "Bestellungen.xlsx")
+    sheet = wb.add_worksheet("Bestellungen")
+    sheet.write_row(0, 0, ["Kundennummer", "Bestelldatum", "Gesamtbetrag (brutto)"])
+    sheet.write_row(1, 0, ["K1", "2025-01-02", 100])
+    sheet.write_row(2, 0, ["K2", "2025-01-03", 50])
+    sheet.write(4, 0, "Summe")
+    sheet.write_formula(4, 2, "=SUM(C2:C3)", None, 150)
+    wb.close()
+    source = read_source(tmp_path / "Bestellungen.xlsx")
+    assert source.frame["Kundennummer"].tolist() == ["K1", "K2"]
+    assert source.lines.tolist() == [2, 3]
+    assert (
+        source.notes[1]
+        == "footer skipped (1 row(s) from row 5: a totals row such as 'Summe | 150')"
+    )
