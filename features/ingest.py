@@ -69,10 +69,13 @@ from features.mapping import VALUE_COLUMNS, ColumnMapping, FileMapping, IngestEr
 from features.numbers import CURRENCIES, NumberFormat, detect_format, forced_format, parse_numbers
 from features.values import (
     CANCELLED_ORDER,
+    IGNORE,
     NO_SALE,
+    NOT_AN_ACTION,
     OPEN_ORDER,
     OTHER,
     REFUNDED_ORDER,
+    SET_ASIDE,
     STATUS_SYNONYMS,
     ValueMapping,
     map_values,
@@ -119,9 +122,10 @@ class TableReport:
 
     @property
     def judged_rows(self) -> int:
-        """The rows ``--min-accepted-share`` judges: all but cancelled and refunded orders, which
-        the export says are no sale (a file of cancellations is read right, not misread)."""
-        return self.rows_read - sum(self.reasons.get(r, 0) for r in NO_SALE)
+        """The rows ``--min-accepted-share`` judges: all but those the export itself sets aside
+        (cancelled, refunded or open orders; a newsletter's sends and bounces): a file of
+        cancellations is read right, not misread."""
+        return self.rows_read - sum(self.reasons.get(r, 0) for r in SET_ASIDE)
 
     @property
     def accepted_share(self) -> float:
@@ -813,10 +817,11 @@ def _map_values(
             continue
         values = ValueMapping(explicit, builtin=True)
         mapped, table_ = map_values(out[column], values)
+        check.no_sale((mapped == IGNORE).fillna(False).to_numpy(bool), NOT_AN_ACTION)
         unmapped = out[column].notna() & mapped.isna()
         if strict_values:
             check.flag(unmapped, UNMAPPED)
-        considered = check.ok | (check.reason == UNMAPPED)
+        considered = check.ok | np.isin(check.reason, (UNMAPPED, NOT_AN_ACTION))
         counts = out.loc[considered, column].value_counts()
         table_["rows"] = table_["source"].map(counts).fillna(0).astype("int64")
         table_ = table_[table_["rows"] > 0]
@@ -1113,14 +1118,16 @@ def require_share(reports: Iterable[TableReport], share: float) -> None:
             f"{r.source_file}: {r.table}: only {r.accepted:,} of {r.judged_rows:,} rows accepted "
             f"({r.accepted_share:.1%}), below --min-accepted-share {share:g}"
             + (
-                f" ({r.rows_read - r.judged_rows:,} cancelled, refunded or open orders aside)"
+                f" ({r.rows_read - r.judged_rows:,} rows aside: "
+                + ", ".join(f"{k} {v:,}" for k, v in r.reasons.items() if k in SET_ASIDE)
+                + ")"
                 if r.judged_rows < r.rows_read
                 else ""
             )
             + "; top reasons:"
         )
         top = sorted(
-            ((k, v) for k, v in r.reasons.items() if k not in NO_SALE), key=lambda kv: -kv[1]
+            ((k, v) for k, v in r.reasons.items() if k not in SET_ASIDE), key=lambda kv: -kv[1]
         )[:3]
         for reason, n in top:
             parts.append(f"[{reason}: {n:,} rows, e.g. {r.samples[reason]}]")

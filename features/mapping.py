@@ -34,7 +34,7 @@ from pydantic import (
 
 from features.contract import CONTRACT, CUSTOMERS, EVENT_TYPES, EVENTS, TABLES, TRANSACTIONS
 from features.customer_emails import CUSTOMER_EMAIL
-from features.values import ORDER_STATUSES
+from features.values import IGNORE, ORDER_STATUSES
 
 #: Source columns the mapping may name besides contract columns (derived into contract columns).
 #: ``status``: an order status; rows whose status means cancelled are quarantined, never revenue.
@@ -114,7 +114,7 @@ class FileMapping(BaseModel):
                     f"values: {key!r}: values can be mapped for {sorted(VALUE_COLUMNS)}"
                 )
             if column == "event_type":
-                allowed = (*EVENT_TYPES, "other")
+                allowed = (*EVENT_TYPES, "other", IGNORE)
                 wrong = {k: v for k, v in table.items() if v not in allowed}
                 if wrong:
                     raise ValueError(

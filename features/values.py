@@ -71,6 +71,19 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "open email",
         "marketing email opened",
         "email read",
+        # a newsletter tool's activity export (Mailchimp, Brevo, Klaviyo), in English, German,
+        # French and Dutch: its rows are all e-mail, so a bare "opened" is an e-mail opened
+        "open",
+        "opened",
+        "opens",
+        "unique open",
+        "unique opens",
+        "geöffnet",
+        "e-mail geöffnet",
+        "ouvert",
+        "ouverture",
+        "email ouvert",
+        "geopend",
         "邮件打开",
         "打开邮件",
         "已打开邮件",
@@ -87,6 +100,17 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "clicked link",
         "link click",
         "marketing email clicked",
+        "click",
+        "clicked",
+        "clicks",
+        "unique click",
+        "unique clicks",
+        "geklickt",
+        "klick",
+        "cliqué",
+        "clique",
+        "clic",
+        "geklikt",
         "邮件点击",
         "点击邮件",
         "邮件链接点击",
@@ -150,6 +174,51 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: The value-mapping target of an event the sender did, not the customer (a newsletter's sends,
+#: deliveries and bounces: most rows of a Brevo or Mailchimp activity export): quarantined as
+#: :data:`NOT_AN_ACTION`, never engagement ("other" is engagement of an unnamed kind).
+IGNORE = "ignore"
+NOT_AN_ACTION = "not a customer action (sent, delivered or bounced)"
+SENDER_EVENTS = (
+    "sent",
+    "send",
+    "sends",
+    "delivered",
+    "delivery",
+    "deliveries",
+    "processed",
+    "request",
+    "requests",
+    "deferred",
+    "bounce",
+    "bounced",
+    "bounces",
+    "hard bounce",
+    "soft bounce",
+    "hardbounce",
+    "softbounce",
+    "blocked",
+    "dropped",
+    "email sent",
+    "sent email",
+    "email delivered",
+    "zugestellt",
+    "versendet",
+    "gesendet",
+    "versandt",
+    "envoyé",
+    "envoye",
+    "délivré",
+    "delivre",
+    "afgeleverd",
+    "verzonden",
+    "已发送",
+    "已送达",
+    "发送成功",
+    "退信",
+)
+
+
 #: Order statuses: ``cancelled`` rows are quarantined (never revenue); a ``refunded`` order with a
 #: positive amount was refunded whole and is quarantined too, while a refund booked as a row of its
 #: own (a negative amount) is kept as the return it is; anything else is a completed sale (a
@@ -163,6 +232,9 @@ CANCELLED_ORDER = "cancelled order"
 REFUNDED_ORDER = "refunded order"
 OPEN_ORDER = "open deal or unpaid order"
 NO_SALE = (CANCELLED_ORDER, REFUNDED_ORDER, OPEN_ORDER)
+#: The quarantine reasons of rows the export itself sets aside (no sale, not a customer action):
+#: read right, so ``--min-accepted-share`` does not judge them.
+SET_ASIDE = (*NO_SALE, NOT_AN_ACTION)
 STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
     "cancelled": (
         "cancelled",
@@ -329,8 +401,6 @@ NOT_ENGAGEMENT = (
     "meeting",
     "note",
     "task",
-    "email sent",
-    "sent email",
     "email",
     "sms",
     "电话",
@@ -344,6 +414,10 @@ NOT_ENGAGEMENT = (
     "任务",
     "邮件",
 )
+
+
+#: The event-type synonyms ingest maps by: the contract types' and the sender's events.
+EVENT_SYNONYMS = {**SYNONYMS, IGNORE: SENDER_EVENTS}
 
 
 def fold(value: str) -> str:
@@ -384,7 +458,7 @@ class ValueMapping:
     def __post_init__(self) -> None:
         self._folded = {fold(k): v for k, v in self.explicit.items()}
         self._known = (
-            _builtin(self.synonyms if self.synonyms is not None else SYNONYMS)
+            _builtin(self.synonyms if self.synonyms is not None else EVENT_SYNONYMS)
             if self.builtin
             else {}
         )

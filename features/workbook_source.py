@@ -126,10 +126,10 @@ def _source(
     footer = footer_rows([[_cell_text(v) or "" for v in row] for _, row in body[-5:]], len(header))
     footer_note = None
     if footer:
-        shown = [_cell_text(v) or "" for v in body[-footer][1]]
+        cells = [_cell_text(v) or "" for v in body[-footer][1]]
         footer_note = (
             f"footer skipped ({footer} row(s) from row {body[-footer][0]}: a totals row such as "
-            f"{' | '.join(t for t in shown if t)[:60]!r})"
+            f"{' | '.join(c for c in cells if c)[:60]!r})"
         )
         body = body[: len(body) - footer]
     if not body:

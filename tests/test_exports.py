@@ -157,22 +157,26 @@ def test_values_section_maps_what_the_builtin_normaliser_does_not(tmp_path):
     mapping = load_mapping(None, tmp_path / "map.yaml")
     reports = _run(folder, expected, tmp_path / "out", mapping=mapping)
     ev = reports["events"]
-    assert ev.event_types["support_ticket"] == 3 and ev.event_types["other"] == 1
-    assert [u["source"] for u in ev.unmapped] == ["Email Sent"]
+    assert ev.event_types["support_ticket"] == 3 and ev.event_types["other"] == 0
+    assert ev.unmapped == []  # Email Sent: a rep's send, set aside as no customer action
     how = {m["source"]: m["how"] for m in ev.value_mapping}
     assert how["Suport Ticket"] == "values:" and how["Login"] == "built-in"
+    assert how["Email Sent"] == "built-in"
 
 
 def test_strict_values_quarantines_unmapped_event_types(tmp_path):
     folder, expected = _case("hubspot")
     reports = _run(folder, expected, tmp_path, options={"strict_values": True})
     ev = reports["events"]
-    assert ev.reasons == {"unmapped event_type": 3, "unknown customer_id": 1}
+    assert ev.reasons == {
+        "unmapped event_type": 2,
+        "not a customer action (sent, delivered or bounced)": 1,
+        "unknown customer_id": 1,
+    }
     assert ev.accepted == 9 and ev.event_types["other"] == 0
     q = pd.read_parquet(quarantine_path(tmp_path, "events"))
     assert set(q.loc[q["reason"] == "unmapped event_type", "Activity type"]) == {
         "Call",
-        "Email Sent",
         "Suport Ticket",
     }
 
@@ -182,8 +186,8 @@ def test_unmapped_values_get_a_hint(tmp_path):
     reports = _run(folder, expected, tmp_path)
     hints = {u["source"]: u["hint"] for u in reports["events"].unmapped}
     assert "support_ticket" in hints["Suport Ticket"] and "values:" in hints["Suport Ticket"]
-    assert "kept as other" in hints["Call"] and "kept as other" in hints["Email Sent"]
-    assert "email_open" not in hints["Email Sent"]
+    assert "kept as other" in hints["Call"] and "email_open" not in hints["Call"]
+    assert "Email Sent" not in hints  # a send is no customer action: set aside, not 'other'
 
 
 def test_gbk_export_forced_encodings(tmp_path):
@@ -279,10 +283,10 @@ def test_cli_end_to_end_hubspot_lists_values_that_landed_in_other(tmp_path):
     assert (
         "events: event_type: visit 2, login 1, email_open 2, email_click 0, support_ticket 1, "
         "complaint 1, "
-        "survey 2, other 3" in result.stderr
+        "survey 2, other 2" in result.stderr
     )
     assert "'Suport Ticket' x 1: looks like 'support ticket' (support_ticket)" in result.stderr
-    assert "28 rows read, 23 accepted, 5 quarantined" in result.stdout
+    assert "28 rows read, 22 accepted, 6 quarantined" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -375,6 +375,31 @@ def test_a_file_naming_customers_by_another_id_column_says_which(tmp_path):
     )
 
 
+def test_a_newsletters_sends_and_bounces_are_no_engagement(tmp_path):
+    """A Brevo activity export is mostly "Zugestellt" (delivered): they were kept as 'other' and
+    counted as engagement (a customer who never opens a mail looked recently engaged), and
+    --strict-values, the only way out, failed the run on the share. Sends, deliveries and bounces
+    are now set aside as no customer action (not judged by --min-accepted-share); opens and clicks
+    by their bare names are known."""
+    orders = _write(tmp_path / "o.csv", "customer,date,amount\na,2024-01-05,100\nb,2024-02-05,90\n")
+    activity = _write(
+        tmp_path / "brevo.csv",
+        "Kunde,Datum,Ereignis\n"
+        + "".join(f"{c},2024-03-0{i + 1},Zugestellt\n" for i, c in enumerate("abab"))
+        + "a,2024-03-02,Geöffnet\nb,2024-03-03,clicked\na,2024-03-04,Hard bounce\n",
+    )
+    mapping = load_mapping(
+        "customer_id=customer,ordered_at=date,amount=amount,events.customer_id=Kunde,"
+        "occurred_at=Datum,event_type=Ereignis"
+    )
+    reports = ingest(tmp_path / "out", orders, mapping, events=activity, log=_quiet)
+    events = reports["events"]
+    assert events.reasons == {"not a customer action (sent, delivered or bounced)": 5}
+    assert events.accepted == 2 and events.judged_rows == 2 and events.accepted_share == 1.0
+    stored = pd.read_parquet(table_path(tmp_path / "out", "events"))
+    assert sorted(stored["event_type"]) == ["email_click", "email_open"]
+
+
 def test_several_exports_given_against_the_rules_are_named(tmp_path):
     """Files given newest first (a later file's orders replace an earlier one's, so an older
     export would undo a correction), files that disagree on having order ids (never matched:
@@ -2062,7 +2087,7 @@ def test_cancelled_and_refunded_orders_do_not_count_against_the_accepted_share(t
         ingest(tmp_path / "out2", misread, mapping, log=_quiet)
     said = str(err.value)
     assert "only 1 of 3 rows accepted (33.3%)" in said
-    assert "(2 cancelled, refunded or open orders aside)" in said
+    assert "(2 rows aside: cancelled order 2)" in said
     assert "[unparsable ordered_at: 2 rows" in said and "[cancelled order" not in said
 
 
