@@ -156,7 +156,7 @@ class _Table:
     #: customers: the column of e-mail addresses (mapped to customer_email, or found), if any
     email_column: str | None = None
     #: customers: the values of the file's other columns that could be ids of its customers
-    other_ids: dict[str, frozenset[str]] = field(default_factory=dict)
+    other_ids: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ class _KnownCustomers:
     #: the customers file's e-mail column (mapped, or found), for a hint
     email_column: str | None = None
     #: the customers file's other columns that could be ids (``other_id_columns``), for a hint
-    other_ids: dict[str, frozenset[str]] = field(default_factory=dict)
+    other_ids: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class _Validator:
@@ -553,7 +553,8 @@ def _build_table(
             if CUSTOMER_EMAIL in inputs
             else email_column(frame, {str(id_column)})
         )
-        table_out.other_ids = other_id_columns(frame, {str(id_column), str(table_out.email_column)})
+        mapped = {str(v.name) for v in inputs.values()}  # signup date, region...: no other ids
+        table_out.other_ids = other_id_columns(frame, {*mapped, str(table_out.email_column)})
     return table_out
 
 
@@ -1015,7 +1016,8 @@ def ingest(
             f"nothing to learn from; nothing written.{hint}"
         )
     sold = built[TRANSACTIONS]
-    if unsold := buyers_without_sales(sold.accepted, sold.quarantined):
+    customers = built[CUSTOMERS].accepted["customer_id"] if CUSTOMERS in built else None
+    if unsold := buyers_without_sales(sold.accepted, sold.quarantined, customers):
         sold.report.warnings.append(unsold)
         log(f"{TRANSACTIONS}: warning: {unsold}")
     if (
@@ -1277,7 +1279,9 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
         dropped - frozenset(kept["customer_id"].dropna()),
         email_column=next((p.email_column for p in parts if p.email_column), None),
         other_ids={
-            name: frozenset().union(*(p.other_ids.get(name, frozenset()) for p in parts))
+            name: np.unique(
+                np.concatenate([p.other_ids[name] for p in parts if name in p.other_ids])
+            )
             for name in {n for p in parts for n in p.other_ids}
         },
     )

@@ -119,25 +119,41 @@ def ids_lowered(out_dir: Path) -> str | None:
     )
 
 
-def buyers_without_sales(accepted: pd.DataFrame, quarantined: pd.DataFrame) -> str | None:
+def buyers_without_sales(
+    accepted: pd.DataFrame, quarantined: pd.DataFrame, customers: pd.Series | None = None
+) -> str | None:
     """A warning naming the customers whose every transaction was quarantined for a problem of
     the data (another currency, an amount or date that does not read; not a cancelled, refunded
     or open order, which is no sale): the contract holds no purchase of theirs, so they are
-    scored as prospects (or not at all), though they bought."""
+    scored as prospects (or not at all), though they bought. With a customers file, only its
+    accepted ``customers`` are such buyers: a row of an unknown id or e-mail, or of a customer
+    the customers file quarantined, names no customer the data set scores."""
     if quarantined.empty or QUARANTINED_ID not in quarantined:
         return None
     unread = quarantined[~quarantined["reason"].isin(NO_SALE)]
     unread = unread[unread[QUARANTINED_ID].notna()]
-    unread = unread[~unread[QUARANTINED_ID].isin(set(accepted["customer_id"].dropna()))]
     unread = unread[unread["reason"] != UNKNOWN_CUSTOMER]  # not customers of the data set
+    # membership against the few quarantined ids, not millions of accepted ones (an isin with
+    # a value set of a million ids takes seconds)
+    ids = unread[QUARANTINED_ID].astype("string")
+    unread = unread[~ids.isin(_among(accepted["customer_id"], ids))]
+    if customers is not None:
+        unread = unread[unread[QUARANTINED_ID].astype("string").isin(_among(customers, ids))]
     if unread.empty:
         return None
     first = unread.drop_duplicates(QUARANTINED_ID)
     why = first["reason"].value_counts()
     reasons = ", ".join(f"{reason}: {n:,}" for reason, n in why.head(3).items())
     return (
-        f"{len(first):,} customers bought but none of their transactions was accepted "
+        f"{len(first):,} customer{'s' if len(first) != 1 else ''} bought but none of their "
+        "transactions was accepted "
         f"({reasons}; e.g. {str(first[QUARANTINED_ID].iloc[0])!r}): the data set holds no "
         "purchase of theirs, so they are scored as prospects, or not at all without a customers "
         "file; fix those rows (the quarantine file names each) if they are customers to score"
     )
+
+
+def _among(values: pd.Series, ids: pd.Series) -> list[str]:
+    """The distinct ``ids`` that are among ``values`` (a large column, ``ids`` a few)."""
+    values = values.astype("string")
+    return values[values.isin(ids.unique())].unique().tolist()
