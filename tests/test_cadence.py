@@ -64,3 +64,11 @@ def test_too_few_long_cycles_or_missing_columns_say_nothing():
     assert billing_cycle_note(customers(100, 365, 0.0, orders=2), 90) is None  # one gap: no cycle
     assert billing_cycle_note(pd.DataFrame({"orders_all": [4]}), 90) is None
     assert billing_cycle_note(customers(0, 30, 0), 90) is None
+
+
+def test_a_backtest_is_told_its_own_option_not_trains():
+    """backtest takes --horizon-days, not --churn-horizon-days (refused as no such option)."""
+    base = pd.concat([customers(300, 30.4, 0.05), customers(40, 365.0, 0.01)])
+    note = billing_cycle_note(base, 90, backtest=True)
+    assert note is not None and "--horizon-days 365" in note
+    assert "--churn-horizon-days" not in note and "scoring:" not in note
