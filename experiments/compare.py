@@ -298,8 +298,56 @@ def _different_test_data(runs: Mapping[str, RunRecord]) -> list[str]:
     ]
 
 
+def _other_folders(runs: Mapping[str, RunRecord]) -> list[str]:
+    """Runs whose data tag (the folder's base name) is the same but which read other folders:
+    ``data/syn`` and ``other/syn`` are both ``syn``."""
+    by_data: dict[str, dict[str, list[str]]] = {}
+    for name, run in runs.items():
+        if run.data and run.data_path:
+            by_data.setdefault(run.data, {}).setdefault(run.data_path, []).append(name)
+    return [
+        f"runs on data set {data} read different folders ("
+        + "; ".join(f"{join_names(names)} from {path}" for path, names in by_path.items())
+        + f"): {data} is only the folder's name, so they may not have seen the same data"
+        for data, by_path in by_data.items()
+        if len(by_path) > 1
+    ]
+
+
+def _table_settings(run: RunRecord) -> str:
+    """What builds a run's training table besides the data: its cutoffs, features and labels."""
+    cutoffs = (run.fingerprint or {}).get("cutoffs", {})
+    params = {k: v for k, v in run.params.items() if k.startswith(("features.", "labels."))}
+    return repr((run.data, sorted(cutoffs.items()), sorted(params.items())))
+
+
+def _other_tables(runs: Mapping[str, RunRecord]) -> list[str]:
+    """Runs on the same data name with the same cutoffs, features and labels should have built
+    the same training table (``data_fingerprint.json``, ``sha256_of_row_hashes``); another
+    digest means the data (or the feature code) changed between them. Not said again for runs
+    whose test data already differ (:func:`_different_test_data` says it)."""
+    groups: dict[str, dict[str, list[str]]] = {}
+    for name, run in runs.items():
+        digest = (run.fingerprint or {}).get("sha256_of_row_hashes")
+        if run.data and digest:
+            groups.setdefault(_table_settings(run), {}).setdefault(digest, []).append(name)
+    out = []
+    for by_digest in groups.values():
+        names = [n for group in by_digest.values() for n in group]
+        tested = {_test_data(runs[n]) for n in names} - {None}
+        if len(by_digest) > 1 and len(tested) <= 1:
+            out.append(
+                f"runs on data set {runs[names[0]].data} with the same cutoffs, features and "
+                "labels built different training tables ("
+                + "; ".join(f"{join_names(n)}: {d[:10]}" for d, n in by_digest.items())
+                + "): the data (or the feature code) changed between them"
+            )
+    return out
+
+
 def consistency_warnings(runs: Mapping[str, RunRecord]) -> list[str]:
-    """What makes the runs not like for like: kind, data set, test cutoff, label horizon."""
+    """What makes the runs not like for like: kind, data set (name, folder, training table), test
+    cutoff, label horizon."""
     out: list[str] = []
     for what, preposition, value_of, consequence in _ASPECTS:
         groups: dict[str, list[str]] = {}
@@ -310,7 +358,9 @@ def consistency_warnings(runs: Mapping[str, RunRecord]) -> list[str]:
                 f"{join_names(names)} {preposition}{v}" for v, names in groups.items()
             )
             out.append(f"{what} ({described}){consequence}")
+    out.extend(_other_folders(runs))
     out.extend(_different_test_data(runs))
+    out.extend(_other_tables(runs))
     out.extend(
         f"{name}: unreadable artifact {what}" for name, r in runs.items() for what in r.unreadable
     )

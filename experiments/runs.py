@@ -1,7 +1,7 @@
 """Finding the runs to compare in an MLflow store, through a client built on an explicit URI.
 
 Training and backtest runs share one layout: tags ``kind``, ``data`` (and ``project`` when the
-run was tracked for one), ``test_*`` metrics, ``data_fingerprint.json``,
+run was tracked for one; training runs also ``data_path``), ``test_*`` metrics, ``data_fingerprint.json``,
 ``feature_importance.json`` and ``predictions/test.parquet``. Nothing here sets process-wide
 MLflow state.
 """
@@ -45,6 +45,7 @@ class RunRecord:
     importance: dict[str, dict[str, float]] | None = None
     predictions: pd.DataFrame | None = None
     project: str | None = None
+    data_path: str | None = None  # the folder read (tag ``data_path``; ``data`` is its base name)
     unreadable: list[str] = field(default_factory=list)  # artifacts that exist but cannot be read
 
     @property
@@ -236,6 +237,7 @@ def _record(client, experiment_name: str, run) -> RunRecord:
             kind=tags.get("kind"),
             data=tags.get("data"),
             project=run_project(tags),
+            data_path=tags.get("data_path"),
             start_time=datetime.fromtimestamp(run.info.start_time / 1000, tz=UTC),
             params=dict(run.data.params),
             fingerprint=artifacts.read("data_fingerprint.json", _read_json),

@@ -1030,3 +1030,33 @@ def test_legends_say_how_every_column_ranks_and_which_gaps_were_not_checked():
         re.DOTALL,
     )
     assert summary and "One run and nothing to rank it against" in summary.group(1)
+
+
+def test_a_run_on_another_folder_of_the_same_name_is_warned_about():
+    """``data`` is only the folder's base name: a run on other/syn beside runs on data/syn had no
+    warning. Runs with the same cutoffs, features and labels that built different training tables
+    (``sha256_of_row_hashes``) read changed data; other feature sets build other tables by
+    design, so they are not compared."""
+
+    def run(name: str, path: str, digest: str, families: str = "rfm", days: int = 90) -> RunRecord:
+        record = _on_target(_record(name, churn_auc=0.8), days)
+        record.data_path, record.params["features.families"] = path, families
+        record.fingerprint = {"cutoffs": {"test": [TEST_CUTOFF]}, "sha256_of_row_hashes": digest}
+        return record
+
+    runs = {"baseline": run("baseline", "/w/data/synthetic", "aaa"),
+            "wide": run("wide", "/w/data/synthetic", "bbb", "rfm, engagement"),
+            "h180": run("h180", "/w/other/synthetic", "ccc", "rfm, engagement", 180)}  # fmt: skip
+    (said,) = [w for w in consistency_warnings(runs) if "different folders" in w]
+    assert said == (
+        "runs on data set synthetic read different folders (baseline and wide from "
+        "/w/data/synthetic; h180 from /w/other/synthetic): synthetic is only the folder's name, "
+        "so they may not have seen the same data"
+    )
+    assert not [w for w in consistency_warnings(runs) if "training tables" in w]
+    runs["again"] = run("again", "/w/data/synthetic", "ddd")  # baseline's settings, other table
+    (table,) = [w for w in consistency_warnings(runs) if "training tables" in w]
+    assert "same cutoffs, features and labels built different training tables" in table
+    assert "(baseline: aaa; again: ddd)" in table
+    same = {n: run(n, "/w/data/synthetic", "aaa") for n in ("a", "b")}
+    assert not [w for w in consistency_warnings(same) if "folders" in w or "tables" in w]
