@@ -125,16 +125,22 @@ class Plotted:
 def plotted_runs(comparison: Comparison) -> Plotted:
     """The reference run and the runs best on churn AUC (then Gini), ``MAX_PLOTTED`` in all, in
     table order: one set for every plot, so a run is not drawn in one plot and missing from the
-    next, and its colour does not move."""
+    next, and its colour does not move. The runs on the reference's target come first: a churn
+    AUC over another horizon is not ranked against theirs (the table does not rank it either)."""
     names = [n for n, r in comparison.runs.items() if r.kind != "uplift"]
     left = ""
     if len(names) > MAX_PLOTTED:
         reference = comparison.reference
-        ranked = sorted((n for n in names if n != reference), key=lambda n: _rank(comparison, n))
+        same = set(comparison.comparable(reference))
+        ranked = sorted(
+            (n for n in names if n != reference),
+            key=lambda n: (n not in same, *_rank(comparison, n)),
+        )
         kept = {reference, *ranked[: MAX_PLOTTED - (reference in names)]}
         left = (
-            f" Drawn: the reference run {reference} and the runs best on churn AUC (then Gini), "
-            f"{MAX_PLOTTED} in all; left out: {_some([n for n in names if n not in kept])}."
+            f" Drawn: the reference run {reference} and the runs on its target best on churn AUC "
+            f"(then Gini), then the best of the others, {MAX_PLOTTED} in all; left out: "
+            f"{_some([n for n in names if n not in kept])}."
         )
         names = [n for n in names if n in kept]
     return Plotted(names, {n: f"C{i}" for i, n in enumerate(names)}, left)

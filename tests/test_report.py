@@ -1060,3 +1060,19 @@ def test_a_run_on_another_folder_of_the_same_name_is_warned_about():
     assert "(baseline: aaa; again: ddd)" in table
     same = {n: run(n, "/w/data/synthetic", "aaa") for n in ("a", "b")}
     assert not [w for w in consistency_warnings(same) if "folders" in w or "tables" in w]
+
+
+def test_the_plotted_runs_are_chosen_on_the_references_target_first():
+    """Past eight runs the plots kept the best on churn AUC across horizons, which the table
+    refuses to rank: eight 180-day runs (an easier question, higher AUC) pushed out the 90-day
+    runs baseline is compared with."""
+    from experiments.report import MAX_PLOTTED, plotted_runs
+
+    runs = {"baseline": _on_target(_record("baseline", churn_auc=0.70), 90)}
+    runs |= {f"h{i}": _on_target(_record(f"h{i}", churn_auc=0.9), 180, "2025-03-01")
+             for i in range(MAX_PLOTTED)}  # fmt: skip
+    runs |= {n: _on_target(_record(n, churn_auc=0.75), 90) for n in ("engagement", "tuned")}
+    plotted = plotted_runs(build_comparison(runs))
+    assert plotted.names[:1] == ["baseline"] and len(plotted.names) == MAX_PLOTTED
+    assert {"engagement", "tuned"} <= set(plotted.names)
+    assert plotted.left_out.endswith("left out: h5, h6, h7.")
