@@ -2,8 +2,8 @@
 
 The page is ``templates/compare.html.j2`` (Jinja2, autoescaped); this module computes what it
 shows. Sections (each an ``<section id=...>``): ``summary`` (what this says), ``table`` (best
-marked, noise flags), ``gains`` (cumulative gains of all experiments on one plot, churn and
-value), ``calibration`` (all experiments on one plot), ``deciles`` (predicted vs actual value per
+marked, noise flags), ``gains`` (cumulative gains, churn and value, one plot per target as the
+table ranks them, with the perfect ranking), ``calibration`` (all experiments on one plot), ``deciles`` (predicted vs actual value per
 experiment), ``importance`` (feature-importance differences), ``uplift`` (Qini and uplift plots,
 Qini and policy-value tables of the compared runs that are uplift runs: ``lifecycle uplift``,
 compared with ``--kind uplift``), ``data`` (cutoffs and row counts each run saw, and the logged
@@ -32,6 +32,7 @@ from experiments.compare import (
     Comparison,
     cell_text,
     ranked_separately,
+    target_of,
 )
 from experiments.metric_specs import METRIC_BY_COLUMN, METRICS
 from experiments.narrative import what_this_says
@@ -260,34 +261,91 @@ def _btyd_rows(comparison: Comparison, columns: list[str]) -> list[dict]:
 
 
 def _gains(comparison: Comparison, plotted: Plotted) -> dict:
-    from training.plots import gains_plot
-
+    """One churn and one value plot per target (data set, test cutoffs, horizon), the
+    reference's first: a 180-day run's churn base rate differs from a 90-day run's, so its curve
+    answers another question, as in the table."""
     frames = _with_predictions(comparison)
     if not frames:
         return {"note_only": "No run has test predictions, so no gains curves can be drawn."}
+    drawn = plotted.keep(frames)
+    groups = [[n for n in g if n in drawn] for g in comparison.groups]
+    groups = [g for g in groups if g] or [list(drawn)]
+    parts: list[Image | str] = []
+    shared = True
+    for group in groups:
+        members = {n: drawn[n] for n in group}
+        shared = shared and _shared_test_set(members)
+        target = _target_words(comparison.runs[group[0]]) if len(groups) > 1 else ""
+        parts += _gains_plots(members, plotted, target)
+    if len(groups) > 1:
+        parts.append(
+            "One plot per target (data set, test cutoffs, horizon), as the table ranks them: "
+            "over another horizon the share of churners differs, and with it what a ranking can "
+            "capture, so curves of different targets are not compared."
+        )
+    return {"note_only": None, "parts": parts, "shared": shared}
+
+
+def _target_words(run: RunRecord) -> str:
+    data, cutoffs, horizon = target_of(run)
+    said = (("data set ", data), ("test cutoff ", cutoffs), ("over ", horizon))
+    return ", ".join(f"{what}{value}" for what, value in said if value) or "target unknown"
+
+
+def _gains_plots(frames: dict[str, pd.DataFrame], plotted: Plotted, target: str) -> list:
+    """The churn and value gains plots of runs on one target, with the BG/NBD baseline (when
+    they scored the same customers) and the perfect ranking of the first run's test customers."""
+    from training.metrics import TOP_FRACTION, gains_curve
+    from training.plots import gains_plot
+
     shared = _shared_test_set(frames)
     parts: list[Image | str] = []
-    for target, score, btyd, title, ylabel in _GAINS:
+    for outcome, score, btyd, title, ylabel in _GAINS:
         curves = {
-            name: (f[target].to_numpy(float), f[score].to_numpy(float))
-            for name, f in plotted.keep(frames).items()
-            if f[target].sum() > 0
+            name: (f[outcome].to_numpy(float), f[score].to_numpy(float))
+            for name, f in frames.items()
+            if f[outcome].sum() > 0
         }
         first = next(iter(frames.values()))
-        if shared and btyd in first and np.isfinite(first[btyd]).all() and first[target].sum() > 0:
-            curves["BG/NBD baseline"] = (first[target].to_numpy(float), first[btyd].to_numpy(float))
+        ok = shared and btyd in first and np.isfinite(first[btyd]).all()
+        if ok and first[outcome].sum() > 0:
+            curves["BG/NBD baseline"] = (first[outcome].to_numpy(float), first[btyd].to_numpy(float))
         if not curves:
-            parts.append(f"No {title} in the test sets: no gains curve.")
+            parts.append(f"No {title} in the test sets{f' ({target})' if target else ''}: "
+                         "no gains curve.")  # fmt: skip
             continue
         colors = {**plotted.colors, "BG/NBD baseline": BTYD_COLOR}
         fig = gains_plot(curves, ylabel=ylabel, colors=colors)
-        fig.axes[0].set_title(f"Cumulative gains: {title} (ranked by the model's score)")
+        ax = fig.axes[0]
+        actual = next(iter(curves.values()))[0]
+        rate = float(np.mean(actual > 0)) if outcome == "churned" else 0.0
+        if rate > TOP_FRACTION:  # the top 10% holds at most 10% / rate of the churners
+            for line in ax.get_lines():
+                name = str(line.get_label()).rsplit(" (top ", 1)[0]
+                if name in curves:
+                    y, s = curves[name]
+                    at = float(np.interp(np.mean(y > 0), *gains_curve(y, s)))
+                    line.set_label(f"{name} ({np.mean(y > 0):.0%} churned; top "
+                                   f"{np.mean(y > 0):.0%}: {at:.0%})")  # fmt: skip
+        perfect = "perfect ranking" + (f" ({rate:.0%} churned)" if rate else "")
+        ax.plot(*gains_curve(actual, actual), linestyle=":", color="grey", label=perfect)
+        ax.legend(loc="lower right")
+        ax.set_title(f"Cumulative gains: {title}" + (f"\n{target}" if target else ""),
+                     fontsize=10 if target else None)  # fmt: skip
+        at_rate = (
+            f" With {rate:.0%} of the customers churning, the top 10% can hold at most "
+            f"{TOP_FRACTION / rate:.0%} of the churners: the legend gives the share captured in "
+            f"the top {rate:.0%} instead (100% for a perfect ranking)."
+            if rate > TOP_FRACTION
+            else ""
+        )
         parts.append(_image(
-            fig, f"Cumulative gains of {title}, all experiments",
+            fig, f"Cumulative gains of {title}" + (f", {target}" if target else ", all experiments"),
             f"Share of {title} captured when targeting the top x% of customers by each "
-            "experiment's score; the dashed diagonal is random targeting." + plotted.left_out,
+            "experiment's score; the dashed diagonal is random targeting, the dotted curve a "
+            "perfect ranking of the test customers." + at_rate + plotted.left_out,
         ))  # fmt: skip
-    return {"note_only": None, "parts": parts, "shared": shared}
+    return parts
 
 
 def _calibration(comparison: Comparison, plotted: Plotted) -> Image | str:

@@ -304,7 +304,7 @@ def test_report_has_every_section_and_image(comparison, tmp_path):
         sid: re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,([^"]+)"', body)
         for sid, body in sections.items()
     }
-    assert len(images["gains"]) == 2  # churners and value, all experiments on each
+    assert len(images["gains"]) == 4  # churners and value per target: horizon-180 on its own
     assert len(images["calibration"]) == 1
     assert [alt for alt, _ in images["deciles"]] == [
         f"Decile chart of {n}" for n in comparison.runs
@@ -1076,3 +1076,37 @@ def test_the_plotted_runs_are_chosen_on_the_references_target_first():
     assert plotted.names[:1] == ["baseline"] and len(plotted.names) == MAX_PLOTTED
     assert {"engagement", "tuned"} <= set(plotted.names)
     assert plotted.left_out.endswith("left out: h5, h6, h7.")
+
+
+def test_gains_plots_keep_each_target_apart_and_show_the_perfect_ranking(monkeypatch):
+    """One gains plot held 90-day and 180-day runs: the 180-day run looked best only because
+    fewer of its customers churned, and with 50% churners every legend read "top 10%: 20%" (the
+    most a ranking can capture there). Now one plot per target, a perfect-ranking curve, and
+    the share captured in the top (churn rate)% when the churn rate is above 10%."""
+    import experiments.report as report
+
+    figures = []
+    monkeypatch.setattr(report, "_image", lambda fig, *a: figures.append((fig, a)))
+    good, worse = [0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1], [0.9, 0.8, 0.4, 0.6, 0.7, 0.3, 0.2, 0.1]
+    later = _hand_predictions(good, "2025-03-01")
+    later["churned"] = np.array([1, 1, 0, 0, 0, 0, 0, 0] * 25)  # 25% churned over 180 days
+    runs = {
+        "baseline": _on_target(_from_predictions("baseline", _hand_predictions(worse)), 90),
+        "engagement": _on_target(_from_predictions("engagement", _hand_predictions(good)), 90),
+        "horizon-180": _on_target(_from_predictions("horizon-180", later), 180, "2025-03-01"),
+    }
+    comparison = build_comparison(runs, n_boot=20)
+    gains = report._gains(comparison, report.plotted_runs(comparison))
+    assert len(figures) == 4 and "One plot per target" in gains["parts"][-1]
+    legends = [[t.get_text() for t in fig.axes[0].get_legend().get_texts()] for fig, _ in figures]
+    churn_90, value_90, churn_180, _ = legends
+    assert [t.split(" (")[0] for t in churn_90] == [
+        "baseline", "engagement", "BG/NBD baseline", "random", "perfect ranking"]  # fmt: skip
+    assert "engagement (50% churned; top 50%: 100%)" in churn_90
+    assert "perfect ranking (50% churned)" in churn_90
+    assert [t.split(" (")[0] for t in churn_180][0] == "horizon-180"
+    assert "horizon-180 (25% churned; top 25%: 100%)" in churn_180
+    assert "perfect ranking" in value_90 and any("top 10%" in t for t in value_90)
+    title = figures[2][0].axes[0].get_title()
+    assert "over churn 180 d" in title and "test cutoff 2025-03-01" in title
+    assert "the legend gives the share captured in the top 50% instead" in figures[0][1][1]
