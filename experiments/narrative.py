@@ -6,7 +6,7 @@ import math
 
 from experiments.compare import Comparison, join_names, target_key, target_of
 from experiments.metric_specs import METRIC_BY_COLUMN
-from experiments.noise import NoiseCheck
+from experiments.noise import NoiseCheck, shown_digits
 from experiments.runs import RunRecord
 
 #: The columns the sentences talk about: one for churn, one for customer value.
@@ -116,9 +116,14 @@ def _versus_part(
     interval = (
         ""
         if check.method in ("tie", "unavailable")
-        else f" ({1 - comparison.alpha:.0%} interval {check.low:+.3f} to {check.high:+.3f})"
+        else f" ({1 - comparison.alpha:.0%} interval {_bounds(check.low, check.high)})"
     )
     return f"{spec.label} {delta:+.3f}{interval}, {_verdict(check, ahead)}"
+
+
+def _bounds(low: float, high: float) -> str:
+    d = shown_digits((low, high))
+    return f"{low:+.{d}f} to {high:+.{d}f}"
 
 
 def _verdict(check: NoiseCheck, ahead: bool) -> str:

@@ -56,11 +56,19 @@ class NoiseCheck:
             self.method, "separate bootstrap intervals"
         )
         verdict = "within noise" if self.within_noise else "beyond noise"
-        d = spec.digits + 1
+        d = shown_digits((self.difference, self.low, self.high), spec.digits + 1)
         return (
             f"{self.experiment} - {self.best}{scale}: {self.difference:+.{d}f} "
             f"[{self.low:+.{d}f}, {self.high:+.{d}f}], {how}: {verdict}"
         )
+
+
+def shown_digits(values: tuple[float, ...], digits: int = 3, most: int = 6) -> int:
+    """``digits``, or more when a value that is not 0 would show as 0 (``-0.000``: an interval
+    "-0.006 to -0.000" read as touching 0 although it is beyond noise)."""
+    while digits < most and any(v != 0 and round(v, digits) == 0 for v in values):
+        digits += 1
+    return digits
 
 
 def contains_zero(low: float, high: float) -> bool | None:

@@ -36,7 +36,7 @@ from experiments.compare import (
 )
 from experiments.metric_specs import METRIC_BY_COLUMN, METRICS
 from experiments.narrative import what_this_says
-from experiments.noise import paired_frame
+from experiments.noise import paired_frame, shown_digits
 from experiments.runs import RunRecord
 from experiments.uplift_table import LEGEND as UPLIFT_LEGEND
 from experiments.uplift_table import (
@@ -232,14 +232,15 @@ def _table_row(comparison: Comparison, experiment: str, columns: list[str]) -> d
 
 def _check_row(experiment: str, column: str, check) -> dict:
     verdict = {True: "within noise", False: "beyond noise", None: "not checked"}
+    d = shown_digits((check.difference, check.low, check.high), 4)
     return {
         "label": METRIC_BY_COLUMN[column].label,
         "experiment": experiment,
         "best": check.best,
         "method": check.method,
-        "difference": f"{check.difference:+.4f}",
-        "low": f"{check.low:+.4f}",
-        "high": f"{check.high:+.4f}",
+        "difference": f"{check.difference:+.{d}f}",
+        "low": f"{check.low:+.{d}f}",
+        "high": f"{check.high:+.{d}f}",
         "verdict": verdict[check.within_noise],
     }
 

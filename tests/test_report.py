@@ -1110,3 +1110,22 @@ def test_gains_plots_keep_each_target_apart_and_show_the_perfect_ranking(monkeyp
     title = figures[2][0].axes[0].get_title()
     assert "over churn 180 d" in title and "test cutoff 2025-03-01" in title
     assert "the legend gives the share captured in the top 50% instead" in figures[0][1][1]
+
+
+def test_an_interval_bound_near_zero_is_not_shown_as_zero():
+    """"churn AUC -0.003 (95% interval -0.006 to -0.000), worse beyond noise" read as touching 0:
+    a bound that rounds to 0 gets more digits, in the sentence and the noise-check table."""
+    from experiments.noise import NoiseCheck
+    from experiments.report import _check_row
+
+    runs = {"baseline": _record("baseline", churn_auc=0.800),
+            "other": _record("other", churn_auc=0.797)}  # fmt: skip
+    comparison = build_comparison(runs)
+    check = NoiseCheck("other", "churn_auc", "baseline", "paired", -0.003, -0.0061, -0.00021, False)
+    comparison.noise._checks[("other", "baseline", "churn_auc")] = check
+    (said,) = [s for s in what_this_says(comparison) if s.startswith("other vs baseline")]
+    assert "churn AUC -0.003 (95% interval -0.0061 to -0.0002), worse beyond noise" in said
+    near = NoiseCheck("other", "churn_auc", "baseline", "paired", -0.003, -0.0061, -0.00002, False)
+    row = _check_row("other", "churn_auc", near)
+    assert (row["low"], row["high"]) == ("-0.00610", "-0.00002")
+    assert "[-0.00610, -0.00002]" in near.describe()  # the table cell's title
