@@ -27,8 +27,9 @@ BEST_MARK, NOISE_MARK, UNCHECKED_MARK = "*", "~", "?"
 #: Which way each column ranks, as the legends say it.
 RANKING = (
     "higher AUC, PR-AUC, Spearman, Gini; lower Brier, CLV MAE, range coverage error (distance of "
-    "the value ranges' coverage from their nominal level), range width and training time; total "
-    "ratio (predicted / actual total value) closest to 1"
+    "the value ranges' coverage from their nominal level) and range width; total ratio "
+    "(predicted / actual total value) closest to 1; train s (wall time of the training job, which "
+    "on a shared machine measures the load as much as the model) is shown, not ranked"
 )
 
 
@@ -121,7 +122,7 @@ def best_per_column(
     -> experiments whose value there is not the model's choice (shown, never best)."""
     best: dict[str, str] = {}
     for spec in METRICS:
-        if spec.column not in table:
+        if spec.column not in table or not spec.ranked:
             continue
         values = table[spec.column]
         skip = (unranked or {}).get(spec.column, set())
@@ -249,7 +250,7 @@ def _noise_flags(
         ):
             continue
         if spec.function is None and value != table.at[winner, column]:
-            continue  # e.g. training time: no resampling noise to speak of
+            continue  # e.g. the range columns: no resampling noise to speak of
         flags[(experiment, column)] = noise.check(experiment, winner, spec)
     return flags
 
@@ -484,7 +485,7 @@ def _legend(comparison: Comparison) -> list[str]:
             f"{NOISE_MARK} within run-to-run noise of the best ({1 - comparison.alpha:.0%} "
             f"bootstrap interval of the difference on the test customers contains 0, "
             f"{comparison.n_boot} resamples); {UNCHECKED_MARK} noise not checked (no test "
-            "predictions); range columns and time are not checked against noise",
+            "predictions); range columns are not checked against noise",
         ]
         if len(comparison.groups) > 1:
             marks.append(f"ranked separately: {ranked_separately(comparison)}")
