@@ -417,14 +417,15 @@ def ranked_separately(comparison: Comparison) -> str:
 
 
 def cell_text(comparison: Comparison, experiment: str, column: str) -> tuple[str, str]:
-    """The formatted value and its mark (``*`` best, ``~`` within noise of the best, ``?`` the
-    gap to the best not checked: no test predictions; '' beyond noise or not ranked)."""
+    """The formatted value and its mark (``*`` best or tied with it exactly, ``~`` within noise
+    of the best, ``?`` the gap to the best not checked: no test predictions; '' beyond noise or
+    not ranked). A tie is not "within noise": the range columns are not checked against noise."""
     value = comparison.table.at[experiment, column]
     spec = METRIC_BY_COLUMN[column]
     text = "-" if not math.isfinite(value) else f"{value:.{spec.digits}f}"
-    if comparison.is_best(experiment, column):
-        return text, BEST_MARK
     check = comparison.noise_flags.get((experiment, column))
+    if comparison.is_best(experiment, column) or (check is not None and check.method == "tie"):
+        return text, BEST_MARK
     if check is not None and check.within_noise is None:
         return text, UNCHECKED_MARK
     return text, NOISE_MARK if comparison.within_noise(experiment, column) else ""
@@ -481,7 +482,7 @@ def _legend(comparison: Comparison) -> list[str]:
     if comparison.winners:  # one run, or one per target, is not a ranking: no marks to explain
         marks = [
             f"{BEST_MARK} best per column among runs on the same target (data set, test cutoffs, "
-            f"horizon): {RANKING}",
+            f"horizon; an exact tie shares it): {RANKING}",
             f"{NOISE_MARK} within run-to-run noise of the best ({1 - comparison.alpha:.0%} "
             f"bootstrap interval of the difference on the test customers contains 0, "
             f"{comparison.n_boot} resamples); {UNCHECKED_MARK} noise not checked (no test "

@@ -79,9 +79,13 @@ def _best_sentence(comparison: Comparison, column: str) -> str | None:
     flags = comparison.noise_flags
     group = comparison.comparable(winner)
     others = [e for e in group if e != winner and (e, column) in flags]
+    tied = [e for e in others if flags[(e, column)].method == "tie"]
+    others = [e for e in others if e not in tied]
     close = [e for e in others if comparison.within_noise(e, column)]
     unchecked = [e for e in others if flags[(e, column)].within_noise is None]
     text = f"Best {spec.label}: {winner} ({_fmt(comparison.table.at[winner, column], spec.digits)})"
+    if tied:
+        text += f", tied with {join_names(tied)}"
     if not others:
         return text + "."
     if close:

@@ -223,7 +223,7 @@ def _table_row(comparison: Comparison, experiment: str, columns: list[str]) -> d
     for column in columns:
         text, mark = cell_text(comparison, experiment, column)
         check = comparison.noise_flags.get((experiment, column))
-        title = "best in this column" if mark == BEST_MARK else (check.describe() if check else "")
+        title = check.describe() if check else "best in this column" if mark == BEST_MARK else ""
         css = {BEST_MARK: "best", NOISE_MARK: "noise", UNCHECKED_MARK: "unchecked"}.get(mark, "")
         cells.append({"text": text, "mark": mark, "css": css, "title": title})
     kind = comparison.runs[experiment].kind or "?"

@@ -521,13 +521,13 @@ def test_noise_flags_on_hand_made_predictions():
     assert elsewhere.method == "intervals"
     # Separate intervals of 1.0 (no spread) and ~0.94 do not overlap here either.
     assert elsewhere.within_noise is False
-    # Equal scores on the same customers: a tie, within noise, marked ~ in the table.
+    # Equal scores on the same customers: a tie (within noise), sharing the best mark.
     runs["twin"] = _from_predictions("twin", _hand_predictions(perfect))
     comparison = build_comparison(runs, n_boot=50)
     twin = comparison.noise_flags[("twin", "churn_auc")]
     assert twin.method == "tie" and twin.within_noise is True
     row = next(line for line in format_table(comparison).splitlines() if line.startswith("twin "))
-    assert "1.000~" in row
+    assert "1.000*" in row
 
 
 def test_small_gap_is_within_noise_but_large_gap_is_not():
@@ -1130,3 +1130,21 @@ def test_an_interval_bound_near_zero_is_not_shown_as_zero():
     row = _check_row("other", "churn_auc", near)
     assert (row["low"], row["high"]) == ("-0.00610", "-0.00002")
     assert "[-0.00610, -0.00002]" in near.describe()  # the table cell's title
+
+
+def test_an_exact_tie_shares_the_best_mark_and_is_not_said_within_noise():
+    """A range coverage error equal to the best's was marked ``~`` (within noise) although the
+    legend says the range columns are not checked against noise; the sentence said a run tied
+    on churn AUC was "within noise" of the best."""
+    runs = {
+        n: _record(n, churn_auc=0.80, clv_interval_coverage_error=e, clv_interval_width=9)
+        for n, e in (("a", 0.04), ("b", 0.04), ("c", 0.05))
+    }
+    comparison = build_comparison(runs)
+    text = format_table(comparison)
+    row_b = next(line for line in text.splitlines() if line.startswith("b "))
+    assert "0.040*" in row_b and "~" not in row_b and "0.800*" in row_b
+    assert "an exact tie shares it" in text
+    assert what_this_says(comparison)[0] == "Best churn AUC: a (0.800), tied with b and c."
+    page = render_report(comparison)
+    assert 'title="b ties a"' in page and "an exact tie shares it" in page
