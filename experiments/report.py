@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -31,6 +31,7 @@ from experiments.compare import (
     UNCHECKED_MARK,
     Comparison,
     cell_text,
+    join_names,
     ranked_separately,
     target_of,
 )
@@ -443,9 +444,26 @@ def _importance(comparison: Comparison, plotted: Plotted) -> list[dict | str]:
             f"The {label}: each experiment's importances as shares of its total; a feature an "
             "experiment does not use counts as 0." + plotted.left_out,
         )  # fmt: skip
+        offset = [n for n in series if _has_offset(comparison.runs[n], model)]
+        if offset:
+            forecast, inputs = (
+                ("BG/NBD", "recency and frequency") if model == "churn"
+                else ("BG/NBD + Gamma-Gamma", "recency, frequency and spend")
+            )  # fmt: skip
+            verb = "starts" if len(offset) == 1 else "start"
+            figure = replace(figure, caption=f"{figure.caption} {join_names(offset)} {verb} from "
+                f"the {forecast} forecast (offset): the bars show only the correction the trees "
+                f"learn on top of it; the offset, not drawn, carries the BTYD part ({inputs}), "
+                "so those features look less important than they are.")  # fmt: skip
         changes = [f"{label}: {change}" for change in _importance_changes(series)]
         parts.append({"figure": figure, "changes": changes})
     return parts
+
+
+def _has_offset(run: RunRecord, model: str) -> bool:
+    """The model learnt a correction to the BTYD forecast (``churn.offset``/``clv.offset: btyd``;
+    a backtest's models always do)."""
+    return run.kind == "backtest" or run.params.get(f"{model}.offset") == "btyd"
 
 
 def _importance_changes(series: dict[str, pd.Series]) -> list[str]:

@@ -1148,3 +1148,25 @@ def test_an_exact_tie_shares_the_best_mark_and_is_not_said_within_noise():
     assert what_this_says(comparison)[0] == "Best churn AUC: a (0.800), tied with b and c."
     page = render_report(comparison)
     assert 'title="b ties a"' in page and "an exact tie shares it" in page
+
+
+def test_importance_captions_say_the_offset_carries_the_btyd_part():
+    """btyd-features' bars leave out its BTYD offset, so recency looked unimportant beside
+    baseline's; the caption did not say the offset carries that part."""
+    import experiments.report as report
+
+    runs = {n: _from_predictions(n, _hand_predictions([0.5] * 8)) for n in ("baseline", "btyd")}
+    for run in runs.values():
+        run.importance = {"churn": {"recency_days": 1.0, "x": 1.0}, "clv": {"x": 1.0}}
+    runs["btyd"].params = {"churn.offset": "btyd", "clv.offset": "btyd"}
+    comparison = build_comparison(runs, n_boot=20)
+    churn, clv = report._importance(comparison, report.plotted_runs(comparison))
+    assert "btyd starts from the BG/NBD forecast (offset): the bars show only the correction" in (
+        churn["figure"].caption
+    )
+    assert "carries the BTYD part (recency and frequency)" in churn["figure"].caption
+    assert "from the BG/NBD + Gamma-Gamma forecast" in clv["figure"].caption
+    assert "baseline" not in churn["figure"].caption.split("(offset)")[0]
+    runs["btyd"].params = {}
+    plain = build_comparison(runs, n_boot=20)
+    assert "offset" not in report._importance(plain, report.plotted_runs(plain))[0]["figure"].caption
