@@ -419,9 +419,13 @@ def shared_decile_range(frames: Iterable[pd.DataFrame]) -> tuple[float, float] |
 
 
 def _value_axis(run: RunRecord) -> str:
-    """The decile charts' y label, with the horizon the value is summed over when logged."""
+    """The decile charts' y label: the value (revenue or margin, as logged), its currency (the
+    run's ``currency`` param when it logs one, else the data's) and the horizon it is summed
+    over when logged."""
     days = run.params.get("labels.value_horizon_days") or run.params.get("horizon_days")
-    return f"Mean value per customer, next {days} days" if days else "Mean value per customer"
+    what = run.params.get("labels.value", "value")
+    currency = run.params.get("currency") or "data's currency"
+    return f"Mean {what} per customer ({currency})" + (f", next {days} days" if days else "")
 
 
 def _importance(comparison: Comparison, plotted: Plotted) -> list[dict | str]:

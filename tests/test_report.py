@@ -963,7 +963,8 @@ def test_compare_without_a_store_says_so_and_creates_none(tmp_path, monkeypatch)
 
 def test_decile_charts_share_one_y_range_and_name_the_value_horizon(monkeypatch):
     """Side by side on their own y-scales, a run whose values are ten times smaller looked as
-    tall as the other; the axis did not say over how many days the value is summed. Runs on
+    tall as the other; the axis did not say over how many days the value is summed, nor in what
+    unit (the data's currency, or the run's when it logs one). Runs on
     different targets (another horizon, another data set) keep ranges of their own."""
     import experiments.report as report
 
@@ -985,10 +986,12 @@ def test_decile_charts_share_one_y_range_and_name_the_value_horizon(monkeypatch)
     small_ax, large_ax = axes(runs)
     assert small_ax.get_ylim() == large_ax.get_ylim()
     assert large_ax.get_ylim()[1] >= 360  # the large run's top decile fits
-    assert small_ax.get_ylabel() == "Mean value per customer, next 180 days"
+    assert small_ax.get_ylabel() == "Mean value per customer (data's currency), next 180 days"
     runs["large"].params = {"horizon_days": "365"}  # a backtest's one horizon: another target
     small_ax, large_ax = axes(runs)
-    assert large_ax.get_ylabel() == "Mean value per customer, next 365 days"
+    assert large_ax.get_ylabel() == "Mean value per customer (data's currency), next 365 days"
+    runs["large"].params = {"labels.value": "margin", "currency": "EUR"}
+    assert axes(runs)[1].get_ylabel() == "Mean margin per customer (EUR)"
     assert small_ax.get_ylim()[1] < 100 <= large_ax.get_ylim()[1]
 
 
