@@ -3,11 +3,11 @@
 The page is ``templates/compare.html.j2`` (Jinja2, autoescaped); this module computes what it
 shows. Sections (each an ``<section id=...>``): ``summary`` (what this says), ``table`` (best
 marked, noise flags), ``gains`` (cumulative gains, churn and value, one plot per target as the
-table ranks them, with the perfect ranking), ``calibration`` (all experiments on one plot), ``deciles`` (predicted vs actual value per
-experiment), ``importance`` (feature-importance differences), ``uplift`` (Qini and uplift plots,
-Qini and policy-value tables of the compared runs that are uplift runs: ``lifecycle uplift``,
-compared with ``--kind uplift``), ``data`` (cutoffs and row counts each run saw, and the logged
-settings that differ between runs).
+table ranks them, with the perfect ranking), ``calibration`` (all experiments on one plot),
+``deciles`` (predicted vs actual value per experiment), ``importance`` (feature-importance
+differences), ``uplift`` (Qini and uplift plots, Qini and policy-value tables of the compared
+runs that are uplift runs: ``lifecycle uplift``, compared with ``--kind uplift``), ``data``
+(cutoffs and row counts each run saw, and the logged settings that differ between runs).
 """
 
 from __future__ import annotations
@@ -309,9 +309,9 @@ def _gains_plots(frames: dict[str, pd.DataFrame], plotted: Plotted, target: str)
             if f[outcome].sum() > 0
         }
         first = next(iter(frames.values()))
-        ok = shared and btyd in first and np.isfinite(first[btyd]).all()
-        if ok and first[outcome].sum() > 0:
-            curves["BG/NBD baseline"] = (first[outcome].to_numpy(float), first[btyd].to_numpy(float))
+        actual = first[outcome].to_numpy(float)
+        if shared and btyd in first and np.isfinite(first[btyd]).all() and actual.sum() > 0:
+            curves["BG/NBD baseline"] = (actual, first[btyd].to_numpy(float))
         if not curves:
             parts.append(f"No {title} in the test sets{f' ({target})' if target else ''}: "
                          "no gains curve.")  # fmt: skip
@@ -322,13 +322,13 @@ def _gains_plots(frames: dict[str, pd.DataFrame], plotted: Plotted, target: str)
         actual = next(iter(curves.values()))[0]
         rate = float(np.mean(actual > 0)) if outcome == "churned" else 0.0
         if rate > TOP_FRACTION:  # the top 10% holds at most 10% / rate of the churners
-            for line in ax.get_lines():
+            for line in ax.get_lines():  # gains_plot labels them "name (top 10%: x)"
                 name = str(line.get_label()).rsplit(" (top ", 1)[0]
                 if name in curves:
-                    y, s = curves[name]
-                    at = float(np.interp(np.mean(y > 0), *gains_curve(y, s)))
-                    line.set_label(f"{name} ({np.mean(y > 0):.0%} churned; top "
-                                   f"{np.mean(y > 0):.0%}: {at:.0%})")  # fmt: skip
+                    churned, score_ = curves[name]
+                    own = float(np.mean(churned > 0))
+                    at = float(np.interp(own, *gains_curve(churned, score_)))
+                    line.set_label(f"{name} ({own:.0%} churned; top {own:.0%}: {at:.0%})")
         perfect = "perfect ranking" + (f" ({rate:.0%} churned)" if rate else "")
         ax.plot(*gains_curve(actual, actual), linestyle=":", color="grey", label=perfect)
         ax.legend(loc="lower right")
@@ -341,8 +341,9 @@ def _gains_plots(frames: dict[str, pd.DataFrame], plotted: Plotted, target: str)
             if rate > TOP_FRACTION
             else ""
         )
+        alt = f"Cumulative gains of {title}, " + (target or "all experiments")
         parts.append(_image(
-            fig, f"Cumulative gains of {title}" + (f", {target}" if target else ", all experiments"),
+            fig, alt,
             f"Share of {title} captured when targeting the top x% of customers by each "
             "experiment's score; the dashed diagonal is random targeting, the dotted curve a "
             "perfect ranking of the test customers." + at_rate + plotted.left_out,

@@ -1,9 +1,9 @@
 """Finding the runs to compare in an MLflow store, through a client built on an explicit URI.
 
 Training and backtest runs share one layout: tags ``kind``, ``data`` (and ``project`` when the
-run was tracked for one; training runs also ``data_path``), ``test_*`` metrics, ``data_fingerprint.json``,
-``feature_importance.json`` and ``predictions/test.parquet``. Nothing here sets process-wide
-MLflow state.
+run was tracked for one; training runs also ``data_path``), ``test_*`` metrics,
+``data_fingerprint.json``, ``feature_importance.json`` and ``predictions/test.parquet``. Nothing
+here sets process-wide MLflow state.
 """
 
 from __future__ import annotations
