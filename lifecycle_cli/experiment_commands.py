@@ -143,8 +143,9 @@ def compare(
 
         filters = RunFilter(kind=kind, data=data, project=project).describe() or "none"
         fail(
-            f"no finished run for {', '.join(comparison.missing)} (filters: {filters}; without "
-            f"--kind: train and backtest runs); compared would be only "
+            f"no finished run for {', '.join(comparison.missing)} (filters: {filters}"
+            + ("; without --kind: train and backtest runs" if kind is None else "")
+            + f"); compared would be only "
             f"{', '.join(comparison.runs)}: check the name, or run `lifecycle experiment run NAME`"
             + _uplift_hint(comparison.missing, tracking_uri, kind, data, project)
         )
