@@ -536,7 +536,7 @@ def _build_table(
         _repeated_rows(source.frame, "order_id" in out, check, report)
     _map_values(table, out, mapping, check, report, strict_values)
     if table == TRANSACTIONS:  # on the rows accepted in the end
-        report.warnings.extend(_amount_notes(inputs, out, check.ok))
+        report.warnings.extend(_amount_notes(inputs, out, check.ok, list(frame.columns)))
     when = {TRANSACTIONS: "ordered_at", EVENTS: "occurred_at"}.get(table)
     if when in out and (gaps := month_gaps(out[when][check.ok])):
         report.warnings.append(gaps)
@@ -593,13 +593,42 @@ def _found_by_email(
 #: Share of accepted lines with a quantity other than 1 past which an ``amount`` column named
 #: like a price (and not like a total) is probably a unit price.
 PRICE_LIKE_QUANTITY_SHARE = 0.05
+#: Zero amounts are worth a note from this share of the accepted rows.
+ZERO_AMOUNT_SHARE = 0.005
 LINE_TOTAL_WORDS = ("total", "line", "sum", "extended", "amount", "gross", "net")
 
 
-def _amount_notes(inputs: dict[str, pd.Series], out: pd.DataFrame, ok: np.ndarray) -> list[str]:
+#: Words of a column name that holds money (another amount column a zero amount may be in).
+MONEY_WORDS = ("amount", "total", "due", "price", "value", "revenue", "betrag", "montant", "金额")
+
+
+def _amount_notes(
+    inputs: dict[str, pd.Series], out: pd.DataFrame, ok: np.ndarray, columns: list
+) -> list[str]:
     """What the accepted amounts say that a user should know: returns or cancellations kept as
-    negative amounts, and an ``amount`` that looks like a unit price beside quantities."""
+    negative amounts, rows of amount 0 (no purchase: an unpaid invoice's 'amount paid'), and an
+    ``amount`` that looks like a unit price beside quantities."""
     notes = []
+    zero = ok & (out["amount"] == 0).fillna(False).to_numpy(bool)
+    if (n := int(zero.sum())) and n >= ZERO_AMOUNT_SHARE * ok.sum():
+        statuses = ""
+        if "status" in inputs:
+            top = pd.Series(inputs["status"].to_numpy()[zero], dtype="string").value_counts()
+            top = top.head(3)
+            statuses = " (status " + ", ".join(f"{s!r}: {c:,}" for s, c in top.items()) + ")"
+        used = str(inputs["amount"].name) if "amount" in inputs else None
+        others = [
+            str(c)
+            for c in columns
+            if str(c) != used and any(w in fold_name(str(c)) for w in MONEY_WORDS)
+        ]
+        where = f" (this file's other money columns: {others})" if others else ""
+        notes.append(
+            f"{n:,} accepted rows have an amount of 0{statuses}: a purchase counts only with an "
+            "amount above 0, so they are no activity of their customers; if they are orders "
+            "(an invoice issued and not paid yet), map the amount column that holds their "
+            f"value{where}"
+        )
     negative = ok & (out["amount"] < 0).to_numpy()
     if n := int(negative.sum()):
         example = f", e.g. order {out['order_id'][negative].iloc[0]!r}" if "order_id" in out else ""

@@ -488,6 +488,27 @@ def test_another_id_column_is_held_compactly_and_found_across_customers_files(tm
         )
 
 
+def test_orders_of_amount_zero_are_named_with_the_files_other_money_columns(tmp_path):
+    """Stripe invoices mapped by 'Amount Paid': an open invoice (issued, not due yet) is read as
+    completed but its amount is 0, and a purchase counts only above 0, so active monthly payers
+    looked 64 days silent (B2B walkthrough): the note names the statuses and 'Amount Due'."""
+    rows = "".join(
+        f"in_{i},cus_{i % 5},2024-0{1 + i % 6}-10,{'open' if i % 10 == 0 else 'paid'},"
+        f"{0 if i % 10 == 0 else 100},100\n"
+        for i in range(60)
+    )
+    invoices = _write(
+        tmp_path / "i.csv", "id,customer,created,status,amount_paid,amount_due\n" + rows
+    )
+    mapping = load_mapping(
+        "customer_id=customer,order_id=id,ordered_at=created,status=status,amount=amount_paid"
+    )
+    reports = ingest(tmp_path / "out", invoices, mapping, log=_quiet)
+    note = next(w for w in reports["transactions"].warnings if "amount of 0" in w)
+    assert note.startswith("6 accepted rows have an amount of 0 (status 'open': 6)")
+    assert "this file's other money columns: ['amount_due']" in note
+
+
 def test_several_exports_given_against_the_rules_are_named(tmp_path):
     """Files given newest first (a later file's orders replace an earlier one's, so an older
     export would undo a correction), files that disagree on having order ids (never matched:
