@@ -15,11 +15,12 @@ from features.contract import (
     TRANSACTIONS,
     UNKNOWN_CUSTOMER,
     export_files,
+    quarantine_path,
     table_path,
 )
 from features.customer_emails import CUSTOMER_EMAIL, folded
 from features.customer_ids import normalise_ids, plain_id
-from features.values import NO_SALE
+from features.values import NO_SALE, SET_ASIDE
 
 
 def same_person_in_two_tools(accepted: pd.DataFrame, shared: frozenset[str]) -> str:
@@ -157,3 +158,29 @@ def _among(values: pd.Series, ids: pd.Series) -> list[str]:
     """The distinct ``ids`` that are among ``values`` (a large column, ``ids`` a few)."""
     values = values.astype("string")
     return values[values.isin(ids.unique())].unique().tolist()
+
+
+def prospects_who_bought(data_dir: str | Path, prospects: pd.Series) -> str | None:
+    """At scoring: the ``prospects`` (customer ids scored as never having bought) with
+    transactions ingest quarantined for a problem of the data (another currency, an unreadable
+    amount): they bought, yet get a prospect's first-purchase action, and a CRM export sends it."""
+    path = quarantine_path(data_dir, TRANSACTIONS)
+    if prospects.empty or not path.is_file():
+        return None
+    try:
+        rows = pd.read_parquet(path, columns=[QUARANTINED_ID, "reason"])
+    except (OSError, ValueError, KeyError):  # a quarantine written before ids were kept
+        return None
+    rows = rows[~rows["reason"].isin(SET_ASIDE) & (rows["reason"] != UNKNOWN_CUSTOMER)]
+    rows = rows[rows[QUARANTINED_ID].isin(set(prospects.astype(str)))]
+    if rows.empty:
+        return None
+    first = rows.drop_duplicates(QUARANTINED_ID)
+    why = ", ".join(f"{r}: {n:,}" for r, n in first["reason"].value_counts().head(3).items())
+    n = len(first)
+    return (
+        f"{n:,} customer{'s' if n != 1 else ''} scored as prospect{'s' if n != 1 else ''} "
+        f"bought, but ingest quarantined every transaction of theirs ({why}; e.g. "
+        f"{str(first[QUARANTINED_ID].iloc[0])!r}): they get a first-purchase action, which a CRM "
+        f"export sends; fix those rows ({path}) and ingest again"
+    )

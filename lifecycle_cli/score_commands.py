@@ -169,6 +169,12 @@ def score(
 
         if trouble := mark_sent(history_root, project, day):
             log(trouble)
+    from features.ingest_warnings import prospects_who_bought
+
+    if bought := prospects_who_bought(
+        source, scores.loc[scores["stage"] == "prospect", "customer_id"]
+    ):
+        log(f"warning: {bought}")
     summary = summarise(scores)
     typer.echo(
         f"scored {len(scores):,} customers as of {day} with the {champions.project} champion pair "

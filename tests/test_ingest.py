@@ -318,6 +318,15 @@ def test_customers_whose_every_order_was_quarantined_are_named(tmp_path):
     )
     assert any(w.startswith(warning) for w in reports["transactions"].warnings)
     assert any(line.startswith(f"transactions: warning: {warning}") for line in said)
+    # and at scoring, where 'b' is a prospect (a CRM export would send it a first-purchase offer)
+    from features.ingest_warnings import prospects_who_bought
+
+    told = prospects_who_bought(tmp_path / "out", pd.Series(["b", "c"]))
+    assert told is not None and told.startswith(
+        "1 customer scored as prospect bought, but ingest quarantined every transaction of theirs "
+        "(currency is not USD: 1; e.g. 'b')"
+    )
+    assert prospects_who_bought(tmp_path / "out", pd.Series(["c"])) is None  # c: cancelled only
 
 
 def test_rows_of_no_customer_of_the_data_set_are_not_buyers_without_sales(tmp_path):
