@@ -188,6 +188,45 @@ def unknown_ids_of_another_column(
     return (
         f"{len(distinct):,} unknown customer ids of this file are values of the customers file's "
         f"column {name!r} (e.g. {example!r}), not of its id column: this {table} file names "
-        f"customers by another id. Map customers.customer_id={name} if every file names them so, "
-        "or export this file with the id the customers file uses"
+        f"customers by another id: map customers.customer_alias={name} (rows naming a customer by "
+        "either id are then that customer's)"
     )
+
+
+#: The source input (mapped for the customers file only) holding another id of each customer: a
+#: CRM's record id beside the billing system's customer id the customers are keyed by. Rows of
+#: other files whose id is no customer's but one's alias are that customer's.
+CUSTOMER_ALIAS = "customer_alias"
+
+
+def alias_index(ids: pd.Series, aliases: pd.Series) -> tuple[pd.Series, str | None]:
+    """Customer id by alias (``aliases`` as read, normalised like ids), and a note naming aliases
+    several customers give (left out: matching them would be a guess)."""
+    pairs = pd.DataFrame({"alias": normalise_ids(aliases.astype("string")), "id": ids})
+    pairs = pairs.dropna().drop_duplicates()
+    shared = pairs["alias"].duplicated(keep=False)
+    note = None
+    if shared.any():
+        first = pairs.loc[shared, "alias"].iloc[0]
+        note = (
+            f"{pairs.loc[shared, 'alias'].nunique():,} customer_alias values belong to more than "
+            f"one customer (e.g. {first!r}): rows of other files naming a customer by such a "
+            "value stay unknown"
+        )
+    unique = pairs[~shared]
+    index = pd.Series(unique["id"].to_numpy(), index=unique["alias"].to_numpy(), dtype="string")
+    return index, note
+
+
+def match_aliases(ids: pd.Series, known: set[str], aliases: pd.Series) -> tuple[pd.Series, int]:
+    """Ids that are no known customer's but a customer's alias, replaced by that customer's id;
+    and how many rows were."""
+    need = ids.notna() & ~ids.isin(known)
+    if not need.any() or aliases.empty:
+        return ids, 0
+    found = ids[need].map(aliases).dropna()
+    if found.empty:
+        return ids, 0
+    out = ids.copy()
+    out.loc[found.index] = found
+    return out, len(found)

@@ -48,8 +48,11 @@ from features.customer_emails import (
     unknown_ids_are_emails,
 )
 from features.customer_ids import (
+    CUSTOMER_ALIAS,
+    alias_index,
     case_twins,
     id_rewrites,
+    match_aliases,
     match_salesforce_ids,
     normalise_ids,
     other_id_columns,
@@ -157,6 +160,9 @@ class _Table:
     email_column: str | None = None
     #: customers: the values of the file's other columns that could be ids of its customers
     other_ids: dict[str, np.ndarray] = field(default_factory=dict)
+    #: customers: customer id by the value of the column mapped to customer_alias, if any
+    aliases: pd.Series | None = None
+    alias_column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +178,9 @@ class _KnownCustomers:
     email_column: str | None = None
     #: the customers file's other columns that could be ids (``other_id_columns``), for a hint
     other_ids: dict[str, np.ndarray] = field(default_factory=dict)
+    #: customer id by alias (the customers file's column mapped to customer_alias), if mapped
+    aliases: pd.Series | None = None
+    alias_column: str | None = None
 
 
 class _Validator:
@@ -335,6 +344,10 @@ def _inputs(
     found: dict[str, pd.Series] = {}
     if (email := _email_input(table, frame, path, mapping)) is not None:
         found[CUSTOMER_EMAIL] = email
+    if table == CUSTOMERS and mapping.source_for(CUSTOMERS, CUSTOMER_ALIAS) is not None:
+        alias = _source_column(frame, path, CUSTOMERS, CUSTOMER_ALIAS, mapping, True)
+        assert alias is not None  # required: an error names the mapped column when it is absent
+        found[CUSTOMER_ALIAS] = alias
     amount_derived = (
         table == TRANSACTIONS
         and mapping.source_for(TRANSACTIONS, "amount") is None
@@ -515,6 +528,13 @@ def _build_table(
             out["customer_id"].isin(known.quarantined),
             "customer_id quarantined in the customers file",
         )
+        if known.aliases is not None:
+            out["customer_id"], n = match_aliases(out["customer_id"], known.ids, known.aliases)
+            if n:
+                report.formats[CUSTOMER_ALIAS] = (
+                    f"{n:,} rows found by the customers file's {known.alias_column!r} "
+                    "(customer_alias)"
+                )
         unknown = out["customer_id"].notna() & ~out["customer_id"].isin(known.ids)
         check.flag(unknown, UNKNOWN_CUSTOMER)
         id_column = inputs["customer_id"].name if "customer_id" in inputs else None
@@ -553,6 +573,14 @@ def _build_table(
             if CUSTOMER_EMAIL in inputs
             else email_column(frame, {str(id_column)})
         )
+        if CUSTOMER_ALIAS in inputs:
+            ok = check.ok
+            aliases, shared = alias_index(
+                out.loc[ok, "customer_id"], inputs[CUSTOMER_ALIAS][ok].reset_index(drop=True)
+            )
+            table_out.aliases, table_out.alias_column = aliases, str(inputs[CUSTOMER_ALIAS].name)
+            if shared:
+                report.warnings.append(shared)
         mapped = {str(v.name) for v in inputs.values()}  # signup date, region...: no other ids
         table_out.other_ids = other_id_columns(frame, {*mapped, str(table_out.email_column)})
     return table_out
@@ -1134,6 +1162,8 @@ def _known_customers(customers: _Table, log) -> _KnownCustomers:
         emails,
         customers.email_column,
         customers.other_ids,
+        customers.aliases,
+        customers.alias_column,
     )
 
 
@@ -1307,6 +1337,8 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
         report,
         dropped - frozenset(kept["customer_id"].dropna()),
         email_column=next((p.email_column for p in parts if p.email_column), None),
+        aliases=_combined_aliases(parts),
+        alias_column=next((p.alias_column for p in parts if p.alias_column), None),
         other_ids={
             name: np.unique(
                 np.concatenate([p.other_ids[name] for p in parts if name in p.other_ids])
@@ -1314,6 +1346,16 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
             for name in {n for p in parts for n in p.other_ids}
         },
     )
+
+
+def _combined_aliases(parts: list[_Table]) -> pd.Series | None:
+    """The customers files' aliases as one index: a later file's record of an alias wins, as its
+    customer records do."""
+    indexes = [p.aliases for p in parts if p.aliases is not None]
+    if not indexes:
+        return None
+    both = pd.concat(indexes)
+    return both[~both.index.duplicated(keep="last")]
 
 
 def _add_counts(total: TableReport, one: TableReport, replaced: np.ndarray) -> None:

@@ -34,6 +34,7 @@ from pydantic import (
 
 from features.contract import CONTRACT, CUSTOMERS, EVENT_TYPES, EVENTS, TABLES, TRANSACTIONS
 from features.customer_emails import CUSTOMER_EMAIL
+from features.customer_ids import CUSTOMER_ALIAS
 from features.values import IGNORE, ORDER_STATUSES
 
 #: Source columns the mapping may name besides contract columns (derived into contract columns).
@@ -41,7 +42,7 @@ from features.values import IGNORE, ORDER_STATUSES
 #: ``currency``: the currency of each row's amount (a code or sign, e.g. Shopify's ``Currency``).
 #: ``customer_email``: an e-mail address customers are matched by (:mod:`features.customer_emails`).
 DERIVED_INPUTS = {
-    CUSTOMERS: (CUSTOMER_EMAIL,),
+    CUSTOMERS: (CUSTOMER_EMAIL, CUSTOMER_ALIAS),
     TRANSACTIONS: ("unit_price", "status", "currency", CUSTOMER_EMAIL),
     EVENTS: (CUSTOMER_EMAIL,),
 }
