@@ -249,8 +249,8 @@ def export(
     crm: Annotated[
         str,
         typer.Option(
-            help="Field mapping: zoho, zoho-cn, fxiaoke, salesforce, hubspot, generic, or a YAML "
-            "path."
+            help="Field mapping: zoho, zoho-cn, fxiaoke, salesforce, hubspot, hubspot-companies, "
+            "generic, or a YAML path."
         ),
     ] = "generic",
     url: Annotated[str | None, typer.Option(help="Webhook URL (with --to webhook).")] = None,

@@ -79,8 +79,21 @@ def test_labels_file_with_unknown_or_missing_keys_is_refused(tmp_path: Path) -> 
 
 
 # -- mappings and CSV files ------------------------------------------------------------------------
-def test_five_mappings_ship_and_cite_their_sources() -> None:
-    assert mapping_names() == ["fxiaoke", "generic", "hubspot", "salesforce", "zoho", "zoho-cn"]
+def test_the_mappings_ship_and_cite_their_sources() -> None:
+    assert mapping_names() == [
+        "fxiaoke",
+        "generic",
+        "hubspot",
+        "hubspot-companies",
+        "salesforce",
+        "zoho",
+        "zoho-cn",
+    ]
+    # B2B: the same company properties, imported as companies
+    assert load_mapping("hubspot-companies").module == "companies"
+    assert [f.column for f in load_mapping("hubspot-companies").fields] == [
+        f.column for f in load_mapping("hubspot").fields
+    ]
     for name in mapping_names():
         mapping = load_mapping(name)
         text = Path(__file__).resolve().parents[1] / "serving/writeback/mappings" / f"{name}.yaml"
