@@ -382,29 +382,38 @@ def test_a_column_the_export_lacks_can_be_one_value_for_every_row(tmp_path):
         ingest(tmp_path / "out2", orders, dated, events=tickets, log=_quiet)
 
 
+#: HubSpot companies keyed by their Stripe customer id, Stripe invoices, and HubSpot tickets
+#: naming the company's Record ID (a B2B walkthrough's exports).
+B2B_MAP = (
+    "customers.customer_id=Stripe Customer ID,signup_at=Create Date,"
+    "transactions.customer_id=customer,ordered_at=created,amount=amount_paid,"
+    "events.customer_id=Company ID,occurred_at=Created,event_type==support_ticket"
+)
+
+
+def _companies(path: Path, numbers: range, extra: str = "") -> Path:
+    rows = "".join(f"{9000 + i},Firm {i},cus_{i:04d},2023-01-02\n" for i in numbers)
+    return _write(path, "Record ID,Name,Stripe Customer ID,Create Date\n" + rows + extra)
+
+
+def _invoices(path: Path, n: int) -> Path:
+    rows = "".join(f"cus_{i:04d},2024-01-{i + 1:02d},100\n" for i in range(n))
+    return _write(path, "customer,created,amount_paid\n" + rows)
+
+
+def _tickets(path: Path, companies: list[str]) -> Path:
+    rows = "".join(f"{c},2024-02-{i + 1:02d}\n" for i, c in enumerate(companies))
+    return _write(path, "Company ID,Created\n" + rows)
+
+
 def test_a_file_naming_customers_by_another_id_column_says_which(tmp_path):
     """HubSpot companies keyed by their Stripe customer id, and HubSpot tickets keyed by the
     company's Record ID: every ticket was an 'unknown customer_id' with no word of why. The
     error now names the customers file's column the ids are values of."""
-    companies = _write(
-        tmp_path / "companies.csv",
-        "Record ID,Name,Stripe Customer ID,Create Date\n"
-        + "".join(f"{9000 + i},Firm {i},cus_{i:04d},2023-01-02\n" for i in range(10)),
-    )
-    invoices = _write(
-        tmp_path / "invoices.csv",
-        "customer,created,amount_paid\n"
-        + "".join(f"cus_{i:04d},2024-01-{i + 1:02d},100\n" for i in range(10)),
-    )
-    tickets = _write(
-        tmp_path / "tickets.csv",
-        "Company ID,Created\n" + "".join(f"{9000 + i},2024-02-{i + 1:02d}\n" for i in range(6)),
-    )
-    mapping = load_mapping(
-        "customers.customer_id=Stripe Customer ID,signup_at=Create Date,"
-        "transactions.customer_id=customer,ordered_at=created,amount=amount_paid,"
-        "events.customer_id=Company ID,occurred_at=Created,event_type==support_ticket"
-    )
+    companies = _companies(tmp_path / "companies.csv", range(10))
+    invoices = _invoices(tmp_path / "invoices.csv", 10)
+    tickets = _tickets(tmp_path / "tickets.csv", [str(9000 + i) for i in range(6)])
+    mapping = load_mapping(B2B_MAP)
     with pytest.raises(IngestError) as failed:
         ingest(tmp_path / "out", invoices, mapping, customers=companies, events=tickets, log=_quiet)
     assert (
@@ -463,29 +472,11 @@ def test_another_id_column_is_held_compactly_and_found_across_customers_files(tm
     unknown = pd.Series(["9000", "9001", "9002", "elsewhere"], dtype="string")
     assert unknown_ids_of_another_column("events", unknown[:3], found) is not None
     assert unknown_ids_of_another_column("events", unknown, found) is None  # 3 of 4 < 80%
-    header = "Record ID,Name,Stripe Customer ID,Create Date\n"
-    first = _write(
-        tmp_path / "companies1.csv",
-        header + "".join(f"{9000 + i},Firm {i},cus_{i:04d},2023-01-02\n" for i in range(10)),
-    )
-    second = _write(
-        tmp_path / "companies2.csv",
-        header + "".join(f"{9000 + i},Firm {i},cus_{i:04d},2023-01-02\n" for i in range(10, 20)),
-    )
-    invoices = _write(
-        tmp_path / "invoices.csv",
-        "customer,created,amount_paid\n"
-        + "".join(f"cus_{i:04d},2024-01-{i + 1:02d},100\n" for i in range(20)),
-    )
-    tickets = _write(
-        tmp_path / "tickets.csv",
-        "Company ID,Created\n" + "".join(f"{9005 + i},2024-02-{i + 1:02d}\n" for i in range(10)),
-    )
-    mapping = load_mapping(
-        "customers.customer_id=Stripe Customer ID,signup_at=Create Date,"
-        "transactions.customer_id=customer,ordered_at=created,amount=amount_paid,"
-        "events.customer_id=Company ID,occurred_at=Created,event_type==support_ticket"
-    )
+    first = _companies(tmp_path / "companies1.csv", range(10))
+    second = _companies(tmp_path / "companies2.csv", range(10, 20))
+    invoices = _invoices(tmp_path / "invoices.csv", 20)
+    tickets = _tickets(tmp_path / "tickets.csv", [str(9005 + i) for i in range(10)])
+    mapping = load_mapping(B2B_MAP)
     with pytest.raises(IngestError, match="values of the customers file's column 'Record ID'"):
         ingest(
             tmp_path / "out",
@@ -522,29 +513,14 @@ def test_other_files_may_name_customers_by_the_customers_files_alias_column(tmp_
     """HubSpot companies keyed by their Stripe id (the invoices') and tickets naming the
     company's Record ID: with customers.customer_alias mapped to Record ID the tickets are the
     companies', by either id (the B2B walkthrough re-keyed them with pandas)."""
-    companies = _write(
-        tmp_path / "companies.csv",
-        "Record ID,Stripe Customer ID,Create Date\n"
-        + "".join(f"{9000 + i},cus_{i:04d},2023-01-02\n" for i in range(10))
-        + "9000,cus_0010,2023-01-02\n",  # a record id two companies give: a guess, left out
+    # a record id two companies give: a guess, left out
+    companies = _companies(
+        tmp_path / "companies.csv", range(10), "9000,Other,cus_0010,2023-01-02\n"
     )
-    invoices = _write(
-        tmp_path / "invoices.csv",
-        "customer,created,amount_paid\n"
-        + "".join(f"cus_{i:04d},2024-01-{i + 1:02d},100\n" for i in range(11)),
-    )
-    tickets = _write(
-        tmp_path / "tickets.csv",
-        "Company ID,Created\n"
-        + "".join(f"{9001 + i},2024-02-{i + 1:02d}\n" for i in range(9))
-        + "cus_0003,2024-03-01\n9000,2024-03-02\n",
-    )
-    mapping = load_mapping(
-        "customers.customer_id=Stripe Customer ID,customers.customer_alias=Record ID,"
-        "signup_at=Create Date,transactions.customer_id=customer,ordered_at=created,"
-        "amount=amount_paid,events.customer_id=Company ID,occurred_at=Created,"
-        "event_type==support_ticket"
-    )
+    invoices = _invoices(tmp_path / "invoices.csv", 11)
+    record_ids = [str(9001 + i) for i in range(9)]
+    tickets = _tickets(tmp_path / "tickets.csv", [*record_ids, "cus_0003", "9000"])
+    mapping = load_mapping(B2B_MAP + ",customers.customer_alias=Record ID")
     reports = ingest(
         tmp_path / "out", invoices, mapping, customers=companies, events=tickets, log=_quiet
     )

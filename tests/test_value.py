@@ -277,6 +277,16 @@ def test_summary_counts_stages_and_value_at_risk() -> None:
     assert summary["value_at_risk"] == round(0.85 * 20 / 0.15 + 200 / 9, 2)
 
 
+def reference_batch(n: int = 2000) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Buyers with spread gaps, revenue, churn probabilities and predicted values."""
+    rng = np.random.default_rng(0)
+    rows = pd.concat([feature_rows().iloc[[0]]] * n, ignore_index=True)
+    rows["customer_id"] = [f"c{i}" for i in range(n)]
+    rows["mean_gap_days"] = rng.gamma(2.0, 25.0, n)
+    rows["revenue_365d"] = rng.gamma(1.0, 100.0, n)
+    return rows, rng.uniform(0, 1, n), rng.gamma(1.0, 50.0, n)
+
+
 def test_the_experiment_configs_scoring_section_is_kept_as_given_over_the_fit() -> None:
     """An experiment YAML's ``scoring:`` is stored with the pair: a number it names is kept, not
     fitted (a billing base's one-invoice customers pay yearly: default_gap_days 365, not the
@@ -285,13 +295,7 @@ def test_the_experiment_configs_scoring_section_is_kept_as_given_over_the_fit() 
     from serving.scoring import fit_scoring_thresholds
     from training.config import ConfigError
 
-    rng = np.random.default_rng(0)
-    n = 2000
-    rows = pd.concat([feature_rows().iloc[[0]]] * n, ignore_index=True)
-    rows["customer_id"] = [f"c{i}" for i in range(n)]
-    rows["mean_gap_days"] = rng.gamma(2.0, 25.0, n)
-    rows["revenue_365d"] = rng.gamma(1.0, 100.0, n)
-    p, value = rng.uniform(0, 1, n), rng.gamma(1.0, 50.0, n)
+    rows, p, value = reference_batch()
 
     fitted = fit_scoring_thresholds(rows, p, value, 90)
     given = fit_scoring_thresholds(
@@ -306,13 +310,7 @@ def test_the_experiment_configs_scoring_section_is_kept_as_given_over_the_fit() 
 
 
 def test_calibrated_config_scores_the_reference_batch_in_the_intended_shares() -> None:
-    rng = np.random.default_rng(0)
-    n = 2000
-    rows = pd.concat([feature_rows().iloc[[0]]] * n, ignore_index=True)
-    rows["customer_id"] = [f"c{i}" for i in range(n)]
-    rows["mean_gap_days"] = rng.gamma(2.0, 25.0, n)
-    rows["revenue_365d"] = rng.gamma(1.0, 100.0, n)
-    p, value = rng.uniform(0, 1, n), rng.gamma(1.0, 50.0, n)
+    rows, p, value = reference_batch()
 
     config = calibrate_config(ScoringConfig(), rows, p, value)
     assert config.stages.default_gap_days == pytest.approx(np.median(rows["mean_gap_days"]))
