@@ -94,6 +94,13 @@ def test_gate_promotes_first_keeps_better_champion_and_force_overrides(store):
     assert not d3.promoted and "not comparable: other labels" in d3.reason
     # a horizon changed on purpose (billing data): the user is told how to serve the new pair
     assert "train it again with --force" in d3.reason
+    # forced, the new pair is served: the reason (printed, and the version's tag) names why the
+    # gate could not judge, and neither says the champion stays nor to train with --force again
+    moved = promote(uri, "shop", worse, METRICS, not_comparable, force=True)
+    assert moved.promoted and moved.reason == (
+        f"FORCED: promoted although champion v{first} is not comparable: other labels"
+    )
+    client.set_registered_model_alias(pair_model_name("shop"), CHAMPION, first)
     forced = promote(uri, "shop", worse, {**METRICS, "clv_mae": 25.0}, champion_scores, force=True)
     assert forced.promoted and forced.forced and forced.reason.startswith("FORCED")
     assert champion_version(client, "shop") == worse

@@ -559,14 +559,13 @@ def promote(
                 )
                 why = f"{why} (champion v{current} re-scored on this run's test customers)"
             except NotComparable as exc:
-                ok, why = (
-                    False,
-                    (
-                        f"champion v{current} is not comparable: {exc}; the gate cannot judge the "
-                        "pair, so the champion stays: to serve this one (e.g. a horizon changed on "
-                        "purpose), train it again with --force"
-                    ),
-                )
+                # what to do is said only where the champion stays: a forced promotion is done
+                ok, why = False, f"champion v{current} is not comparable: {exc}"
+                if not force:
+                    why += (
+                        "; the gate cannot judge the pair, so the champion stays: to serve this "
+                        "one (e.g. a horizon changed on purpose), train it again with --force"
+                    )
             except BundleError as exc:  # a damaged champion: only --force replaces it
                 ok, why = False, f"champion v{current} cannot be loaded ({exc})"
             reason = f"FORCED: promoted although {why}" if force and not ok else why
