@@ -1404,7 +1404,7 @@ def log_report(report: TableReport, log) -> None:
         log(f"{t}: dates: {report.date_format}")
     if "status" in report.formats:
         log(f"{t}: status: {report.formats['status']}")
-    for key in ("customer_id", "salesforce ids", CUSTOMER_EMAIL):
+    for key in ("customer_id", "salesforce ids", CUSTOMER_ALIAS, CUSTOMER_EMAIL):
         if key in report.formats:
             log(f"{t}: {key}: {report.formats[key]}")
     for warning in report.warnings:
