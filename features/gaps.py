@@ -109,3 +109,34 @@ def _thin_weeks(days: np.ndarray, before: pd.Timestamp, shift: int) -> tuple[flo
         said.append(f"{start:%Y-%m-%d}..{end:%Y-%m-%d}: {rows[i]:,} orders, about {usual:,.0f}")
         least = min(least, rows[i] / usual)
     return least, said
+
+
+#: Days back from the data's end searched for the last day with a usual number of orders, and
+#: the days before them whose median is the usual number of orders a day.
+TAIL_DAYS, USUAL_DAYS = 14, 28
+
+
+def thin_tail(order_days: pd.Series, end: pd.Timestamp) -> str | None:
+    """When the data's last days hold almost no orders after a day with a usual number of them:
+    a few rows dated after the export was taken (a retried payment, a credit note, a scheduled
+    invoice) move the default scoring date, the day after the last transaction (``end``), past
+    it, and every customer billed on the days between looks late. Words naming the last usual
+    day and the date to score at; ``None`` unless at least two thin days follow it."""
+    stamps = _naive(order_days)
+    days = np.asarray((end.normalize() - stamps.normalize()).days)  # 1: the last day
+    reach = TAIL_DAYS + USUAL_DAYS
+    counts = np.bincount(days[(days > 0) & (days <= reach)], minlength=reach + 1)
+    usual = float(np.median(counts[TAIL_DAYS + 1 :]))
+    if usual * 7 < WEEK_MIN_ORDERS:
+        return None
+    back = next((b for b in range(1, TAIL_DAYS + 1) if counts[b] >= GAP_SHARE * usual), None)
+    if back is None or back < 3:
+        return None
+    last = end.normalize() - pd.Timedelta(days=back)
+    return (
+        f"or was the export taken about {last + pd.Timedelta(days=1):%Y-%m-%d}? The orders thin "
+        f"out after {last:%Y-%m-%d} ({int(counts[1:back].sum()):,} on the {back - 1} days after "
+        f"it, about {usual:,.0f} a day before), and without --as-of the date is the day after "
+        "the last transaction: customers due on the days between look late; then pass "
+        f"--as-of {last + pd.Timedelta(days=1):%Y-%m-%d}"
+    )

@@ -703,6 +703,32 @@ def test_a_week_missing_from_the_orders_is_named_when_scoring(tmp_path, capsys):
     assert month_gaps(ramp) is None
 
 
+def test_a_few_rows_past_the_export_day_are_named_with_the_date_to_score_at(tmp_path, capsys):
+    """Stripe invoices exported on 2025-12-15 held four rows dated up to 2025-12-20 (retried
+    payments, credit notes): the default date, the day after the last transaction, scored 43
+    monthly payers due on the days between as declining; the warning said only 're-export'."""
+    from lifecycle_cli.score_commands import _scoring_day
+
+    days = pd.date_range("2024-01-01", "2024-06-30 23:00", freq="h")
+    late = [f"2024-07-0{d} 10:00:00" for d in (3, 5, 7, 9)]
+    ids = [f"c{i % 40}" for i in range(len(days) + len(late))]
+    orders = transactions_frame(ids, [str(d) for d in days] + late, [10.0] * len(ids))
+    data = write_contract(tmp_path / "late", customers_frame(sorted(set(ids))), orders)
+    assert str(_scoring_day(data, None)) == "2024-07-10"
+    said = capsys.readouterr().err
+    assert "weeks with almost no orders before 2024-07-10" in said
+    assert (
+        "or was the export taken about 2024-07-01? The orders thin out after 2024-06-30 (4 on "
+        "the 9 days after it, about 24 a day before)"
+        in said
+        and said.rstrip().endswith("then pass --as-of 2024-07-01")
+    )
+    _scoring_day(data, date(2024, 7, 1))  # the date it says: no gap before it
+    assert "almost no orders" not in capsys.readouterr().err
+    _scoring_day(data, date(2024, 7, 12))  # a date given: its last week is thin, no default moved
+    assert "almost no orders" in (said := capsys.readouterr().err) and "--as-of" not in said
+
+
 def test_the_metric_table_keeps_large_money_in_its_columns():
     """A rupiah shop's MAE (2,828,576.93) and BTYD's ran together: 2828576.93444616802.9370."""
     from lifecycle_cli.model_commands import _metric_cell

@@ -217,7 +217,7 @@ def export_warnings(data_dir: str | Path, day: date, data_end: date) -> list[str
     weeks with almost no orders (``features.gaps.week_gaps``; not for a date more than 30 days
     past the data's end, which :func:`check_window` names) and, when the date is the data's end,
     events running past the orders (:func:`orders_lag`)."""
-    from features.gaps import RECENT_WEEKS, week_gaps
+    from features.gaps import RECENT_WEEKS, thin_tail, week_gaps
 
     said = [orders_lag(data_dir, day)] if day == data_end else []
     said.append(short_history(data_dir, day))
@@ -228,7 +228,11 @@ def export_warnings(data_dir: str | Path, day: date, data_end: date) -> list[str
         when = tables.transactions.ordered_at
         recent = when >= stamp - timedelta(days=7 * RECENT_WEEKS)
         days = tables.transactions.filter(recent & (when < stamp)).select("ordered_at")
-        said.append(week_gaps(days.to_pandas()["ordered_at"], pd.Timestamp(stamp)))
+        orders = days.to_pandas()["ordered_at"]
+        weeks = week_gaps(orders, pd.Timestamp(stamp))
+        if weeks and day == data_end and (tail := thin_tail(orders, pd.Timestamp(stamp))):
+            weeks = f"{weeks}; {tail}"  # the default date: a few rows past the export's day
+        said.append(weeks)
     return [s for s in said if s]
 
 
