@@ -351,6 +351,12 @@ def export(
             log(said)
         elif note := mixed_tools_note(frame, data_dir, mapping.name):
             log(note)
+        if data_dir is not None and "stage" in frame:  # said at scoring too; the CRM gets it now
+            from features.ingest_warnings import prospects_who_bought
+
+            prospects = frame.loc[frame["stage"] == "prospect", "customer_id"]
+            if bought := prospects_who_bought(data_dir, prospects):
+                log(f"warning: {bought}")
         # url is set exactly when --to webhook (checked above)
         name = target or (mapping.name if url is None else default_target(url))
         state = state_dir(exports_dir, project, name)
