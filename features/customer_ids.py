@@ -202,7 +202,11 @@ CUSTOMER_ALIAS = "customer_alias"
 def alias_index(ids: pd.Series, aliases: pd.Series) -> tuple[pd.Series, str | None]:
     """Customer id by alias (``aliases`` as read, normalised like ids), and a note naming aliases
     several customers give (left out: matching them would be a guess)."""
-    pairs = pd.DataFrame({"alias": normalise_ids(aliases.astype("string")), "id": ids})
+    if len(ids) != len(aliases):
+        raise ValueError(f"alias_index: {len(ids)} ids, {len(aliases)} aliases")
+    pairs = pd.DataFrame(  # by position: the ids of the accepted rows keep their row labels
+        {"alias": normalise_ids(aliases.astype("string")).to_numpy(), "id": ids.to_numpy()}
+    )
     pairs = pairs.dropna().drop_duplicates()
     shared = pairs["alias"].duplicated(keep=False)
     note = None
@@ -216,6 +220,22 @@ def alias_index(ids: pd.Series, aliases: pd.Series) -> tuple[pd.Series, str | No
     unique = pairs[~shared]
     index = pd.Series(unique["id"].to_numpy(), index=unique["alias"].to_numpy(), dtype="string")
     return index, note
+
+
+def aliases_that_are_ids(aliases: pd.Series, ids: set[str]) -> str | None:
+    """A note naming customer_alias values that are also another customer's id (two id systems
+    numbering from 1): a row naming such a value is the customer with that id, never the alias's,
+    and nothing else would say so."""
+    other = aliases.index.isin(list(ids)) & (aliases.index.to_numpy() != aliases.to_numpy())
+    if not other.any():
+        return None
+    alias, owner = aliases.index[other][0], aliases[other].iloc[0]
+    return (
+        f"{int(other.sum()):,} customer_alias values are also the customer_id of another customer "
+        f"(e.g. {alias!r}: the alias of {owner!r} and the id of customer {alias!r}): rows of other "
+        "files naming such a value are matched to the customer with that id, not by the alias; "
+        "if they mean the alias's customer, export them with the customers file's id"
+    )
 
 
 def match_aliases(ids: pd.Series, known: set[str], aliases: pd.Series) -> tuple[pd.Series, int]:

@@ -50,6 +50,7 @@ from features.customer_emails import (
 from features.customer_ids import (
     CUSTOMER_ALIAS,
     alias_index,
+    aliases_that_are_ids,
     case_twins,
     id_rewrites,
     match_aliases,
@@ -208,6 +209,12 @@ class _Validator:
         mask = np.asarray(pd.Series(bad).fillna(False), dtype=bool) & value_problem.to_numpy()
         self.reason[mask] = reason
         self.flag(bad, reason)
+
+    def not_an_action(self, bad: pd.Series | np.ndarray, reason: str) -> None:
+        """Flag what the sender did (a newsletter's send, a bounce) whatever else was found: a
+        send to a subscriber who is no customer (an unknown id) is set aside as the send it is,
+        not judged by ``--min-accepted-share`` as a misread row (it would never be accepted)."""
+        self.reason[np.asarray(pd.Series(bad).fillna(False), dtype=bool)] = reason
 
     @property
     def ok(self) -> np.ndarray:
@@ -875,7 +882,7 @@ def _map_values(
             continue
         values = ValueMapping(explicit, builtin=True)
         mapped, table_ = map_values(out[column], values)
-        check.no_sale((mapped == IGNORE).fillna(False).to_numpy(bool), NOT_AN_ACTION)
+        check.not_an_action((mapped == IGNORE).fillna(False).to_numpy(bool), NOT_AN_ACTION)
         unmapped = out[column].notna() & mapped.isna()
         if strict_values:
             check.flag(unmapped, UNMAPPED)
@@ -1156,8 +1163,12 @@ def _known_customers(customers: _Table, log) -> _KnownCustomers:
             shared += same_person_in_two_tools(accepted, emails.shared)
             customers.report.warnings.append(shared)
             log(f"{CUSTOMERS}: warning: {shared}")
+    ids = set(accepted["customer_id"])
+    if customers.aliases is not None and (both := aliases_that_are_ids(customers.aliases, ids)):
+        customers.report.warnings.append(both)
+        log(f"{CUSTOMERS}: warning: {both}")
     return _KnownCustomers(
-        set(accepted["customer_id"]),
+        ids,
         customers.quarantined_ids,
         emails,
         customers.email_column,
