@@ -298,8 +298,18 @@ def load_scoring_config(
 def check_scoring_section(scoring: dict, config: str | Path) -> None:
     """An experiment config's ``scoring:`` checked before any work (training stores it with the
     pair it registers: a bad key found then would cost the training)."""
-    if scoring:
-        scoring_set_over(ScoringConfig(), scoring, f"{config}: scoring")
+    if not scoring:
+        return
+    stages = scoring.get("stages")
+    if isinstance(stages, dict) and stages.get("churn_horizon_days") is not None:
+        from training.config import ConfigError
+
+        raise ConfigError(
+            f"{config}: scoring: stages.churn_horizon_days is the churn model's horizon, which "
+            "training stores from labels.churn_horizon_days: set labels.churn_horizon_days "
+            "(a different number here would read the model's probabilities over another horizon)"
+        )
+    scoring_set_over(ScoringConfig(), scoring, f"{config}: scoring")
 
 
 def scoring_set_over(base: ScoringConfig, given: dict, where: str) -> ScoringConfig:

@@ -498,14 +498,14 @@ def fit_scoring_thresholds(
     set over the defaults before fitting, so the fit follows its rules, and over the fitted
     config after, so a number it names (``stages.default_gap_days``, ``priority.p1``) is kept
     as given rather than fitted."""
-    where = "the experiment config's scoring:"
+    where = "the experiment config's scoring"
     start = scoring_set_over(ScoringConfig(), overrides, where) if overrides else ScoringConfig()
     config = calibrate_config(start, features, churn_probability, predicted_value)
-    if churn_horizon_days is not None:
+    if overrides:
+        config = scoring_set_over(config, overrides, f"{where}, set over the fitted thresholds")
+    if churn_horizon_days is not None:  # the model's own, whatever the overrides say
         stages = config.stages.model_dump()
         config = config.model_copy(
             update={"stages": StageRules(**{**stages, "churn_horizon_days": churn_horizon_days})}
         )
-    if overrides:
-        config = scoring_set_over(config, overrides, where)
     return config.model_dump(mode="json")

@@ -309,6 +309,30 @@ def test_the_experiment_configs_scoring_section_is_kept_as_given_over_the_fit() 
         fit_scoring_thresholds(rows, p, value, 90, {"stages": {"default_gap": 365}})
 
 
+def test_the_scoring_section_cannot_move_the_churn_models_horizon() -> None:
+    """``scoring: {stages: {churn_horizon_days: 30}}`` over a 90-day churn model was stored as the
+    pair's horizon (set over the fitted config after the horizon): the stage rules then read the
+    model's 90-day probabilities as 30-day ones. The check says to set labels.churn_horizon_days;
+    the fit keeps the model's horizon whatever it is given."""
+    from serving.config import check_scoring_section
+    from serving.scoring import fit_scoring_thresholds
+    from training.config import ConfigError
+
+    rng = np.random.default_rng(0)
+    n = 500
+    rows = pd.concat([feature_rows().iloc[[0]]] * n, ignore_index=True)
+    rows["customer_id"] = [f"c{i}" for i in range(n)]
+    rows["mean_gap_days"] = rng.gamma(2.0, 25.0, n)
+    rows["revenue_365d"] = rng.gamma(1.0, 100.0, n)
+    p, value = rng.uniform(0, 1, n), rng.gamma(1.0, 50.0, n)
+    moved = {"stages": {"churn_horizon_days": 30}}
+    assert fit_scoring_thresholds(rows, p, value, 90, moved)["stages"]["churn_horizon_days"] == 90
+    with pytest.raises(ConfigError, match=r"mine.yaml: scoring: stages.churn_horizon_days .*"
+                       r"labels.churn_horizon_days"):  # fmt: skip
+        check_scoring_section(moved, "mine.yaml")
+    check_scoring_section({"stages": {"churn_horizon_days": None}}, "mine.yaml")  # the docs' block
+
+
 def test_calibrated_config_scores_the_reference_batch_in_the_intended_shares() -> None:
     rows, p, value = reference_batch()
 
