@@ -628,6 +628,8 @@ def _found_by_email(
 #: Share of accepted lines with a quantity other than 1 past which an ``amount`` column named
 #: like a price (and not like a total) is probably a unit price.
 PRICE_LIKE_QUANTITY_SHARE = 0.05
+#: Words of a column name that holds no money although it has a money word ('Due Date').
+NOT_MONEY_WORDS = ("date", "time", "quantity", "qty", "count", "id", "currency")
 #: Zero amounts are worth a note from this share of the accepted rows.
 ZERO_AMOUNT_SHARE = 0.005
 LINE_TOTAL_WORDS = ("total", "line", "sum", "extended", "amount", "gross", "net")
@@ -655,7 +657,9 @@ def _amount_notes(
         others = [
             str(c)
             for c in columns
-            if str(c) != used and any(w in fold_name(str(c)) for w in MONEY_WORDS)
+            if str(c) != used
+            and any(w in fold_name(str(c)) for w in MONEY_WORDS)
+            and not any(w in fold_name(str(c)) for w in NOT_MONEY_WORDS)
         ]
         where = f" (this file's other money columns: {others})" if others else ""
         notes.append(
@@ -1348,7 +1352,7 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
         report,
         dropped - frozenset(kept["customer_id"].dropna()),
         email_column=next((p.email_column for p in parts if p.email_column), None),
-        aliases=_combined_aliases(parts),
+        aliases=_combined_aliases(parts, report),
         alias_column=next((p.alias_column for p in parts if p.alias_column), None),
         other_ids={
             name: np.unique(
@@ -1359,13 +1363,20 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
     )
 
 
-def _combined_aliases(parts: list[_Table]) -> pd.Series | None:
+def _combined_aliases(parts: list[_Table], report: TableReport) -> pd.Series | None:
     """The customers files' aliases as one index: a later file's record of an alias wins, as its
-    customer records do."""
+    customer records do; an alias two files give to different customers is warned of."""
     indexes = [p.aliases for p in parts if p.aliases is not None]
     if not indexes:
         return None
     both = pd.concat(indexes)
+    pairs = pd.DataFrame({"alias": both.index, "id": both.to_numpy()}).drop_duplicates()
+    if (moved := pairs["alias"].duplicated(keep=False)).any():
+        first = pairs[moved].iloc[0]["alias"]
+        report.warnings.append(
+            f"{pairs.loc[moved, 'alias'].nunique():,} customer_alias values name different "
+            f"customers in different customers files (e.g. {first!r}): the later file's is used"
+        )
     return both[~both.index.duplicated(keep="last")]
 
 

@@ -179,16 +179,14 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 #: :data:`NOT_AN_ACTION`, never engagement ("other" is engagement of an unnamed kind).
 IGNORE = "ignore"
 NOT_AN_ACTION = "not a customer action (sent, delivered or bounced)"
+#: (Not the bare words a help desk or shop may use for its own events: "request", "delivery",
+#: "blocked", "invalid"; map those with values: {event_type: {X: ignore}} where they are sends.)
 SENDER_EVENTS = (
     "sent",
     "send",
     "sends",
     "delivered",
-    "delivery",
-    "deliveries",
     "processed",
-    "request",
-    "requests",
     "deferred",
     "bounce",
     "bounced",
@@ -197,7 +195,6 @@ SENDER_EVENTS = (
     "soft bounce",
     "hardbounce",
     "softbounce",
-    "blocked",
     "dropped",
     "email sent",
     "sent email",
@@ -212,7 +209,6 @@ SENDER_EVENTS = (
     "softbounces",
     "hard bounces",
     "soft bounces",
-    "invalid",
     "invalid email",
     "zugestellt",
     "versendet",

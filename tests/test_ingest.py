@@ -605,6 +605,31 @@ def test_other_files_may_name_customers_by_the_customers_files_alias_column(tmp_
     assert "customer_alias" not in pd.read_parquet(table_path(tmp_path / "out", "customers"))
 
 
+def test_an_alias_two_customers_files_give_to_different_customers_is_warned_of(tmp_path):
+    """Record ID 9000 is cus_0000 in one companies file and cus_0010 in a later one: the later
+    file's is used, as its customer records are, and a warning says so (it was silent)."""
+    first = _companies(tmp_path / "c1.csv", range(10))
+    second = _write(
+        tmp_path / "c2.csv",
+        "Record ID,Name,Stripe Customer ID,Create Date\n9000,X,cus_0010,2023-01-02\n",
+    )
+    reports = ingest(
+        tmp_path / "out",
+        _invoices(tmp_path / "invoices.csv", 11),
+        load_mapping(B2B_MAP + ",customers.customer_alias=Record ID"),
+        customers=[first, second],
+        events=_tickets(tmp_path / "tickets.csv", ["9000"]),
+        log=_quiet,
+    )
+    assert any(
+        "1 customer_alias values name different customers in different customers files "
+        "(e.g. '9000')" in w
+        for w in reports["customers"].warnings
+    )
+    events = pd.read_parquet(table_path(tmp_path / "out", "events"))
+    assert events["customer_id"].tolist() == ["cus_0010"]
+
+
 def test_several_exports_given_against_the_rules_are_named(tmp_path):
     """Files given newest first (a later file's orders replace an earlier one's, so an older
     export would undo a correction), files that disagree on having order ids (never matched:
