@@ -78,7 +78,11 @@ def retrain(
     config: ConfigPath = DEFAULT_CONFIG,
     project: Annotated[
         str | None,
-        typer.Option("--project", help="Project to retrain (default: the data directory's name)."),
+        typer.Option(
+            "--project",
+            help="Project to retrain (default: the config's project:, else the data "
+            "directory's name).",
+        ),
     ] = None,
     as_of: Annotated[
         str | None, typer.Option(help="Scoring and monitoring date (default: the data's end).")
@@ -118,11 +122,15 @@ def retrain(
     a re-run with the same inputs does nothing new. Exit code 3 when the monitor alerts."""
     from serving.retrain import RetrainBusy, RetrainSettings, RollbackRefused, summary_lines
     from serving.retrain import retrain as run_retrain
+    from training.config import load_config, resolve_project
 
+    # as `lifecycle train` names it: a config's project: was ignored, so a retrain of the config
+    # `train` registered under project: trained, promoted and locked another project (the data
+    # directory's), beside the champion it was scheduled to refresh
     settings = RetrainSettings(
         config=config,
         data_dir=data,
-        project=project or data.resolve().name,
+        project=resolve_project(load_config(config), data, project),
         tracking_uri=tracking_uri,
         history_root=history,
         reports=out,

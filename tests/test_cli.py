@@ -815,3 +815,37 @@ def test_a_bad_scoring_section_stops_before_any_training(tmp_path, command):
         args += ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
         args += ["--state", str(tmp_path / "state"), "--out", str(tmp_path / "monitor")]
     assert_one_line_error(invoke(args), "mine.yaml: scoring", "stages.default_gap")
+
+
+def test_retrain_takes_the_project_of_its_config_as_train_does(tmp_path, monkeypatch):
+    """README: the project is --project, else the config's project:, else the data directory's
+    name. `lifecycle retrain --config x.yaml` ignored project: and retrained a project named
+    after the data directory: another champion, another lock, beside the one `lifecycle train
+    --config x.yaml` had registered."""
+    import serving.retrain
+
+    seen: list[str] = []
+
+    def fake_retrain(settings, log):
+        seen.append(settings.project)
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(serving.retrain, "retrain", fake_retrain)
+    config = tmp_path / "mine.yaml"
+    config.write_text(CONFIG.read_text() + "project: crm-main\n", encoding="utf-8")
+    data = tmp_path / "shop"
+    write_contract(
+        data,
+        pd.DataFrame({"customer_id": ["a"], "signup_at": pd.to_datetime(["2024-01-01"])}),
+        pd.DataFrame(
+            {"customer_id": ["a"], "ordered_at": pd.to_datetime(["2024-02-01"]), "amount": [1.0]}
+        ),
+    )
+    base = ["retrain", "--config", str(config), "--data", str(data)]
+    base += ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
+    invoke(base)
+    invoke([*base, "--project", "other"])
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(CONFIG.read_text(), encoding="utf-8")
+    invoke([*base[:2], str(plain), *base[3:]])
+    assert seen == ["crm-main", "other", "shop"]
