@@ -567,6 +567,8 @@ def _build_table(
     when = {TRANSACTIONS: "ordered_at", EVENTS: "occurred_at"}.get(table)
     if when in out and (gaps := month_gaps(out[when][check.ok])):
         report.warnings.append(gaps)
+    if table == EVENTS and (only_sends := _only_sends(check, report)):
+        report.warnings.append(only_sends)
     table_out = _split(table, source, out, check, report)
     if table == TRANSACTIONS and "order_id" in out and refund_rows.any():
         # orders this file holds only refund rows of: a later file refunding an earlier sale
@@ -591,6 +593,25 @@ def _build_table(
         mapped = {str(v.name) for v in inputs.values()}  # signup date, region...: no other ids
         table_out.other_ids = other_id_columns(frame, {*mapped, str(table_out.email_column)})
     return table_out
+
+
+def _only_sends(check: _Validator, report: TableReport) -> str | None:
+    """A warning for an events file none of whose rows is a customer action: every row kept from
+    the quarantine by a problem of its own is a send, delivery or bounce (a mailing tool's
+    delivery log, or a status column mapped as the type). Such a file adds no engagement at all,
+    and ``--min-accepted-share`` does not judge rows set aside, so without this it passes
+    silently."""
+    aside = int(np.sum(check.reason == NOT_AN_ACTION))
+    if not aside or np.any(check.ok):
+        return None
+    names = [repr(r["source"]) for r in report.value_mapping if r["target"] == IGNORE][:3]
+    return (
+        f"no row of this file is a customer action ({aside:,} sends, deliveries or bounces set "
+        f"aside: {', '.join(names)}), so it adds no engagement; if "
+        "its type column holds the customers' own actions (opens, clicks) under these names, "
+        "map them: values: {event_type: {<name>: email_open}}; if the type column mapped is a "
+        "delivery status, map the column holding the event instead"
+    )
 
 
 def _found_by_email(

@@ -512,6 +512,35 @@ def test_aliases_pair_with_their_own_customers_after_a_quarantined_customers_row
     )
 
 
+def test_an_events_file_of_nothing_but_sends_is_warned_of(tmp_path):
+    """A mailing tool's delivery log (or a status column mapped as the type) whose every row is a
+    send or delivery: all set aside, not judged by --min-accepted-share, so the ingest passed
+    with an empty events table and no word; the file is now named in a warning. A file with one
+    customer action among its sends is not."""
+    orders = _write(tmp_path / "o.csv", "customer,date,amount\na,2024-01-05,100\nb,2024-02-05,90\n")
+    sends = _write(
+        tmp_path / "sends.csv",
+        "customer,date,type\n"
+        + "".join(f"{c},2024-03-0{i + 1},delivered\n" for i, c in enumerate("abab"))
+        + "a,2024-03-06,Sent\n",
+    )
+    mixed = _write(tmp_path / "mixed.csv", "customer,date,type\na,2024-03-01,delivered\n"
+                   "b,2024-03-02,opened\n")  # fmt: skip
+    mapping = load_mapping(
+        "customer_id=customer,ordered_at=date,amount=amount,occurred_at=date,event_type=type"
+    )
+    said: list[str] = []
+    reports = ingest(tmp_path / "out", orders, mapping, events=sends, log=said.append)
+    assert reports["events"].accepted == 0
+    warned = [line for line in said if "no row of this file is a customer action" in line]
+    assert len(warned) == 1 and warned[0].startswith("events: warning: ")
+    assert "5 sends, deliveries or bounces set aside: 'delivered', 'Sent'" in warned[0]
+    assert any("no row of this file" in w for w in reports["events"].warnings)  # the manifest
+    said.clear()
+    ingest(tmp_path / "out2", orders, mapping, events=mixed, log=said.append)
+    assert not any("no row of this file is a customer action" in line for line in said)
+
+
 def test_another_id_column_is_held_compactly_and_found_across_customers_files(tmp_path):
     """The customers file's other id-like columns are kept through the whole ingest for the hint:
     as sets of strings that was ~100 MB a column per million customers (8 columns of a CRM
@@ -591,9 +620,10 @@ def test_other_files_may_name_customers_by_the_customers_files_alias_column(tmp_
     )
     events = reports["events"]
     assert events.accepted == 10 and events.reasons == {"unknown customer_id": 1}  # 9000
-    # printed, as the README shows it (the walkthrough's ingest said nothing of the 3,494 rows)
-    assert "events: customer_alias: 9 rows found by the customers file's 'Record ID'" in "\n".join(
-        said
+    # said on the console too, as the README shows (it was only in the manifest)
+    assert (
+        "events: customer_alias: 9 rows found by the customers file's 'Record ID' "
+        "(customer_alias)" in said
     )
     assert events.formats["customer_alias"] == (
         "9 rows found by the customers file's 'Record ID' (customer_alias)"
