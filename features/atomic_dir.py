@@ -154,10 +154,8 @@ def replaced_directory(
         raise
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise error(
-            f"{label} {out}: cannot write the output ({_describe(exc)}); "
-            "the previous output is unchanged"
-        ) from exc
+        kept = "the previous output is unchanged" if out.exists() else "nothing was written"
+        raise error(f"{label} {out}: cannot write the output ({_describe(exc)}); {kept}") from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

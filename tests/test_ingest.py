@@ -927,6 +927,10 @@ def test_full_disk_is_a_clear_error_and_the_old_output_stays(tmp_path):
         assert (out / "manifest.json").read_bytes() == previous
         _consistent(out)
         assert not _staging(out)
+        # a first output: there is no previous one to keep (the message said there was)
+        with pytest.raises(IngestError, match="nothing was written"):
+            ingest(disk / "fresh", CDNOW, load_mapping(CDNOW_MAP), log=_quiet)
+        assert not (disk / "fresh").exists()
     finally:
         subprocess.run(["umount", str(disk)], check=True)
 

@@ -93,3 +93,10 @@ def test_the_commands_default_config_works_outside_the_repository(tmp_path, monk
         assert result.exit_code == 2, result.output
         assert "config file does not exist" not in result.output
         assert "missing" in result.output, result.output
+
+
+def test_an_empty_scoring_section_is_no_keys():
+    """``scoring:`` with nothing under it (YAML null) was refused as 'not a valid dictionary'."""
+    from training.config import ExperimentConfig
+
+    assert ExperimentConfig.model_validate({"name": "x", "scoring": None}).scoring == {}

@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from features.config import FeatureConfig
 from training import DEFAULT_TRACKING_URI
@@ -165,6 +172,12 @@ class ExperimentConfig(_Strict):
         "language), set over the defaults before the thresholds are fitted and over the fitted "
         "ones after: a number named here is kept, not fitted (checked by the serving side)",
     )
+
+    @field_validator("scoring", mode="before")
+    @classmethod
+    def _empty_scoring(cls, value: Any) -> Any:
+        """``scoring:`` written with nothing under it (YAML null) is no keys."""
+        return {} if value is None else value
 
     @model_validator(mode="after")
     def _rfm_required(self) -> ExperimentConfig:
