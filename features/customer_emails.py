@@ -105,7 +105,7 @@ class EmailIndex:
         by e-mail, and a warning when ids and addresses name different customers."""
         address = folded(emails)
         by_email = address.map(self.ids).astype("string")
-        need = ids.isna() | ~ids.isin(known)
+        need = ids.isna() | ~ids.astype(object).isin(known)  # as customer_ids.among: faster
         found = need & by_email.notna()
         reason = pd.Series(pd.NA, index=ids.index, dtype="object")
         filled = (emails.astype("string").str.strip().fillna("") != "").to_numpy(bool)

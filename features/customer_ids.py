@@ -74,6 +74,12 @@ def id_rewrites(raw: pd.Series, ids: pd.Series) -> str | None:
 _SALESFORCE_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
 
+def among(ids: pd.Series, known: set[str] | frozenset[str]) -> pd.Series:
+    """``ids.isin(known)``, 3x faster: pandas' isin of Arrow-backed strings against a large set is
+    slower than of objects (2M rows against 0.9M ids: 4.8 s, as objects 1.5 s)."""
+    return ids.astype(object).isin(known)
+
+
 def salesforce_long_id(short: str) -> str:
     """The 18-character form of a 15-character Salesforce id: three characters that encode which
     letters of each five are upper case (what reports drop and the API and Data Loader keep)."""
@@ -102,7 +108,7 @@ def salesforce_other_form(value: str) -> str | None:
 def match_salesforce_ids(ids: pd.Series, known: set[str]) -> tuple[pd.Series, str] | None:
     """Ids of another length of Salesforce's two (a report's 15 characters beside the Data
     Export's 18, or the reverse) put in the form the customers have; None when there is none."""
-    unknown = ids.notna() & ~ids.isin(known)
+    unknown = ids.notna() & ~among(ids, known)
     text = ids[unknown].astype(str)
     text = text[text.str.fullmatch(_SALESFORCE_ID)]  # vectorised first: few are Salesforce ids
     found = text.map(salesforce_other_form).dropna()
@@ -241,7 +247,7 @@ def aliases_that_are_ids(aliases: pd.Series, ids: set[str]) -> str | None:
 def match_aliases(ids: pd.Series, known: set[str], aliases: pd.Series) -> tuple[pd.Series, int]:
     """Ids that are no known customer's but a customer's alias, replaced by that customer's id;
     and how many rows were."""
-    need = ids.notna() & ~ids.isin(known)
+    need = ids.notna() & ~among(ids, known)
     if not need.any() or aliases.empty:
         return ids, 0
     found = ids[need].map(aliases).dropna()

@@ -51,6 +51,7 @@ from features.customer_ids import (
     CUSTOMER_ALIAS,
     alias_index,
     aliases_that_are_ids,
+    among,
     case_twins,
     id_rewrites,
     match_aliases,
@@ -542,7 +543,7 @@ def _build_table(
                     f"{n:,} rows found by the customers file's {known.alias_column!r} "
                     "(customer_alias)"
                 )
-        unknown = out["customer_id"].notna() & ~out["customer_id"].isin(known.ids)
+        unknown = out["customer_id"].notna() & ~among(out["customer_id"], known.ids)
         check.flag(unknown, UNKNOWN_CUSTOMER)
         id_column = inputs["customer_id"].name if "customer_id" in inputs else None
         hint = unknown_ids_are_emails(
