@@ -926,6 +926,9 @@ def _map_values(
             for r in records
             if r["target"] is None
         ]
+        if strict_values:  # the hints' "kept as other" is not what happened to them
+            for item in report.unmapped:
+                item["hint"] = item["hint"].replace("kept as other", "quarantined")
         out[column] = mapped.fillna(OTHER)
         final = out.loc[check.ok, column].value_counts()
         report.event_types = {t: int(final.get(t, 0)) for t in (*EVENT_TYPES, OTHER)}

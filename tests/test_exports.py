@@ -179,6 +179,8 @@ def test_strict_values_quarantines_unmapped_event_types(tmp_path):
         "Call",
         "Suport Ticket",
     }
+    call = next(u["hint"] for u in ev.unmapped if u["source"] == "Call")
+    assert "quarantined" in call and "kept as other" not in call  # as --strict-values did
 
 
 def test_unmapped_values_get_a_hint(tmp_path):
