@@ -370,8 +370,9 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
     footer = footer_rows(body, len(header)) if text.endswith(("\n", "\r")) else 0
     if footer:
         notes.append(
-            f"footer skipped ({footer} lines after the last row: a report footer or totals "
-            f"line such as {','.join(body[-footer])[:60]!r})"
+            f"footer skipped ({footer} line{'s' if footer != 1 else ''} after the last row: a "
+            "report footer or totals line such as "
+            f"{(chosen if len(chosen) == 1 else ' ').join(body[-footer])[:60]!r})"
         )
         body = body[: len(body) - footer]
     if not len(body):

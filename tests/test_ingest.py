@@ -1397,7 +1397,7 @@ def test_a_totals_line_at_the_end_is_a_footer_not_a_row_without_a_customer(tmp_p
     )
     r = reports["transactions"]
     assert (r.rows_read, r.accepted, r.quarantined) == (3, 2, 1), r.reasons
-    assert r.formats["footer"].startswith("skipped (1 lines after the last row"), r.formats
+    assert r.formats["footer"].startswith("skipped (1 line after the last row"), r.formats
     assert "'Total,,,6.94,'" in r.formats["footer"]
 
 
