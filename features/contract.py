@@ -116,6 +116,8 @@ QUARANTINE_COLUMNS = ("source_file", "source_row", "source_line", "reason")
 QUARANTINED_ID = "customer_id (as ingested)"
 #: The quarantine reason of a row whose customer the customers table does not hold.
 UNKNOWN_CUSTOMER = "unknown customer_id"
+#: The quarantine reason of a line that repeats the header (two exports pasted together): no row.
+REPEATED_HEADER = "repeated header row"
 
 
 def quarantine_rows(

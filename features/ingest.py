@@ -30,6 +30,7 @@ from features.contract import (
     EVENTS,
     EXPORT_FILE,
     EXPORT_FILES_SEP,
+    REPEATED_HEADER,
     TABLES,
     TIME_COLUMN,
     TRANSACTIONS,
@@ -461,7 +462,7 @@ def _build_table(
     check = _Validator(len(frame))
     for reason in pd.unique(source.problems[pd.notna(source.problems)]):
         check.flag(source.problems == reason, str(reason))
-    check.flag(_repeated_header(frame), "repeated header row")  # two exports pasted together
+    check.flag(_repeated_header(frame), REPEATED_HEADER)  # two exports pasted together
     clean = check.ok.copy()
     inputs = _inputs(table, frame, path, mapping)
     report.warnings += _lookalike_columns(table, frame, inputs, mapping)

@@ -12,6 +12,7 @@ from features.contract import (
     CUSTOMERS,
     EXPORT_FILE,
     QUARANTINED_ID,
+    REPEATED_HEADER,
     TRANSACTIONS,
     UNKNOWN_CUSTOMER,
     export_files,
@@ -133,7 +134,8 @@ def buyers_without_sales(
         return None
     unread = quarantined[~quarantined["reason"].isin(NO_SALE)]
     unread = unread[unread[QUARANTINED_ID].notna()]
-    unread = unread[unread["reason"] != UNKNOWN_CUSTOMER]  # not customers of the data set
+    # not customers of the data set, and a pasted header line (its id cell is the column's name)
+    unread = unread[~unread["reason"].isin((UNKNOWN_CUSTOMER, REPEATED_HEADER))]
     # membership against the few quarantined ids, not millions of accepted ones (an isin with
     # a value set of a million ids takes seconds)
     ids = unread[QUARANTINED_ID].astype("string")
@@ -171,7 +173,7 @@ def prospects_who_bought(data_dir: str | Path, prospects: pd.Series) -> str | No
         rows = pd.read_parquet(path, columns=[QUARANTINED_ID, "reason"])
     except (OSError, ValueError, KeyError):  # a quarantine written before ids were kept
         return None
-    rows = rows[~rows["reason"].isin(SET_ASIDE) & (rows["reason"] != UNKNOWN_CUSTOMER)]
+    rows = rows[~rows["reason"].isin((*SET_ASIDE, UNKNOWN_CUSTOMER, REPEATED_HEADER))]
     rows = rows[rows[QUARANTINED_ID].isin(set(prospects.astype(str)))]
     if rows.empty:
         return None
