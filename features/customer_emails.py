@@ -32,9 +32,10 @@ WRAPPED = r"^(?:[^<>]*<\s*(?:mailto:)?([^<>]*?)\s*>|mailto:(.*))$"
 
 
 def folded(values: pd.Series) -> pd.Series:
-    """Addresses as compared: stripped and lower-cased (the address inside a display name's
-    ``<...>`` or a ``mailto:``); anything else (or empty) is NA."""
-    text = values.astype("string").str.strip().str.lower()
+    """Addresses as compared: stripped and case-folded (``JÜRGEN.GROSSMANN@X.NL`` is
+    ``Jürgen.Großmann@x.nl``; the address inside a display name's ``<...>`` or a ``mailto:``);
+    anything else (or empty) is NA."""
+    text = values.astype("string").str.strip().str.casefold()
     wrapped = (text.str.contains("<", regex=False) | text.str.startswith("mailto:")).fillna(False)
     if wrapped.any():
         inner = text[wrapped].str.extract(WRAPPED)
