@@ -317,18 +317,11 @@ def _gains_plots(frames: dict[str, pd.DataFrame], plotted: Plotted, target: str)
                          "no gains curve.")  # fmt: skip
             continue
         colors = {**plotted.colors, "BG/NBD baseline": BTYD_COLOR}
-        fig = gains_plot(curves, ylabel=ylabel, colors=colors)
-        ax = fig.axes[0]
         actual = next(iter(curves.values()))[0]
         rate = float(np.mean(actual > 0)) if outcome == "churned" else 0.0
-        if rate > TOP_FRACTION:  # the top 10% holds at most 10% / rate of the churners
-            for line in ax.get_lines():  # gains_plot labels them "name (top 10%: x)"
-                name = str(line.get_label()).rsplit(" (top ", 1)[0]
-                if name in curves:
-                    churned, score_ = curves[name]
-                    own = float(np.mean(churned > 0))
-                    at = float(np.interp(own, *gains_curve(churned, score_)))
-                    line.set_label(f"{name} ({own:.0%} churned; top {own:.0%}: {at:.0%})")
+        # the top 10% holds at most 10% / rate of the churners
+        fig = gains_plot(curves, ylabel=ylabel, colors=colors, at_base_rate=rate > TOP_FRACTION)
+        ax = fig.axes[0]
         perfect = "perfect ranking" + (f" ({rate:.0%} churned)" if rate else "")
         ax.plot(*gains_curve(actual, actual), linestyle=":", color="grey", label=perfect)
         ax.legend(loc="lower right")

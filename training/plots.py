@@ -108,12 +108,15 @@ def gains_plot(
     *,
     ylabel: str = "Share of churners / value captured",
     colors: Mapping[str, str] | None = None,
+    at_base_rate: bool = False,
 ) -> Figure:
     """Cumulative gains of one or several models against the random baseline.
 
     ``curves`` is ``{name: (actual_or_labels, score)}`` for several models or
     experiments, or the actual values/labels with ``score`` given for a single model;
-    ``colors`` (name -> colour) keeps an experiment's colour across plots.
+    ``colors`` (name -> colour) keeps an experiment's colour across plots. Each curve's label
+    gives the share captured in the top 10%, or with ``at_base_rate`` in the top (its own churn
+    rate): where most customers churn, the top 10% can hold only a few of them.
     """
     named = _named_curves(curves, score)
     figure, ax = figure_and_axes(ax, (6, 5))
@@ -133,9 +136,14 @@ def gains_plot(
         if name in empty:
             continue
         targeted, captured = gains_curve(actual, model_score)
-        top = float(np.interp(TOP_FRACTION, targeted, captured))
-        color = (colors or {}).get(name)
-        ax.plot(targeted, captured, label=f"{name} (top 10%: {top:.0%})", color=color)
+        if at_base_rate:
+            rate = float(np.mean(np.asarray(actual, float) > 0))
+            at = float(np.interp(rate, targeted, captured))
+            label = f"{name} ({rate:.0%} churned; top {rate:.0%}: {at:.0%})"
+        else:
+            top = float(np.interp(TOP_FRACTION, targeted, captured))
+            label = f"{name} (top 10%: {top:.0%})"
+        ax.plot(targeted, captured, label=label, color=(colors or {}).get(name))
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random")
     _unit_square(ax)
     ax.axvline(TOP_FRACTION, color="grey", linewidth=0.8, alpha=0.5)
