@@ -21,7 +21,7 @@ from features.contract import (
 )
 from features.customer_emails import CUSTOMER_EMAIL, folded
 from features.customer_ids import normalise_ids, plain_id
-from features.values import NO_SALE, SET_ASIDE
+from features.values import SET_ASIDE
 
 
 def same_person_in_two_tools(accepted: pd.DataFrame, shared: frozenset[str]) -> str:
@@ -121,6 +121,26 @@ def ids_lowered(out_dir: Path) -> str | None:
     )
 
 
+#: Quarantine reasons of transaction rows that are no unread purchase of a customer of the data
+#: set: rows the export sets aside (no sale), an unknown customer, a pasted header line (its id
+#: cell is the column's name).
+NOT_A_PURCHASE = (*SET_ASIDE, UNKNOWN_CUSTOMER, REPEATED_HEADER)
+
+
+def _unread_purchases(quarantined: pd.DataFrame) -> pd.DataFrame:
+    """The quarantined transaction rows that are a customer's purchase ingest could not use
+    (another currency, an amount or date that does not read), with the customer's id."""
+    rows = quarantined[~quarantined["reason"].isin(NOT_A_PURCHASE)]
+    return rows[rows[QUARANTINED_ID].notna()]
+
+
+def _first_reasons(rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Each customer's first row of ``rows``, and the top three reasons among them in words."""
+    first = rows.drop_duplicates(QUARANTINED_ID)
+    why = ", ".join(f"{r}: {n:,}" for r, n in first["reason"].value_counts().head(3).items())
+    return first, why
+
+
 def buyers_without_sales(
     accepted: pd.DataFrame, quarantined: pd.DataFrame, customers: pd.Series | None = None
 ) -> str | None:
@@ -132,10 +152,7 @@ def buyers_without_sales(
     the customers file quarantined, names no customer the data set scores."""
     if quarantined.empty or QUARANTINED_ID not in quarantined:
         return None
-    unread = quarantined[~quarantined["reason"].isin(NO_SALE)]
-    unread = unread[unread[QUARANTINED_ID].notna()]
-    # not customers of the data set, and a pasted header line (its id cell is the column's name)
-    unread = unread[~unread["reason"].isin((UNKNOWN_CUSTOMER, REPEATED_HEADER))]
+    unread = _unread_purchases(quarantined)
     # membership against the few quarantined ids, not millions of accepted ones (an isin with
     # a value set of a million ids takes seconds)
     ids = unread[QUARANTINED_ID].astype("string")
@@ -144,9 +161,7 @@ def buyers_without_sales(
         unread = unread[unread[QUARANTINED_ID].astype("string").isin(_among(customers, ids))]
     if unread.empty:
         return None
-    first = unread.drop_duplicates(QUARANTINED_ID)
-    why = first["reason"].value_counts()
-    reasons = ", ".join(f"{reason}: {n:,}" for reason, n in why.head(3).items())
+    first, reasons = _first_reasons(unread)
     return (
         f"{len(first):,} customer{'s' if len(first) != 1 else ''} bought but none of their "
         "transactions was accepted "
@@ -173,12 +188,11 @@ def prospects_who_bought(data_dir: str | Path, prospects: pd.Series) -> str | No
         rows = pd.read_parquet(path, columns=[QUARANTINED_ID, "reason"])
     except (OSError, ValueError, KeyError):  # a quarantine written before ids were kept
         return None
-    rows = rows[~rows["reason"].isin((*SET_ASIDE, UNKNOWN_CUSTOMER, REPEATED_HEADER))]
+    rows = _unread_purchases(rows)
     rows = rows[rows[QUARANTINED_ID].isin(set(prospects.astype(str)))]
     if rows.empty:
         return None
-    first = rows.drop_duplicates(QUARANTINED_ID)
-    why = ", ".join(f"{r}: {n:,}" for r, n in first["reason"].value_counts().head(3).items())
+    first, why = _first_reasons(rows)
     n = len(first)
     return (
         f"{n:,} customer{'s' if n != 1 else ''} scored as prospect{'s' if n != 1 else ''} "
