@@ -651,7 +651,8 @@ def _found_by_email(
 #: Share of accepted lines with a quantity other than 1 past which an ``amount`` column named
 #: like a price (and not like a total) is probably a unit price.
 PRICE_LIKE_QUANTITY_SHARE = 0.05
-#: Words of a column name that holds no money although it has a money word ('Due Date').
+#: Words of a column name that holds no money although it has a money word ('Due Date'): whole
+#: words ('id' is in 'Amount Paid').
 NOT_MONEY_WORDS = ("date", "time", "quantity", "qty", "count", "id", "currency")
 #: Zero amounts are worth a note from this share of the accepted rows.
 ZERO_AMOUNT_SHARE = 0.005
@@ -682,7 +683,7 @@ def _amount_notes(
             for c in columns
             if str(c) != used
             and any(w in fold_name(str(c)) for w in MONEY_WORDS)
-            and not any(w in fold_name(str(c)) for w in NOT_MONEY_WORDS)
+            and not set(re.split(r"[\W_]+", fold_name(str(c)))) & set(NOT_MONEY_WORDS)
         ]
         where = f" (this file's other money columns: {others})" if others else ""
         notes.append(
