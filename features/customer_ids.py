@@ -232,7 +232,8 @@ def aliases_that_are_ids(aliases: pd.Series, ids: set[str]) -> str | None:
     """A note naming customer_alias values that are also another customer's id (two id systems
     numbering from 1): a row naming such a value is the customer with that id, never the alias's,
     and nothing else would say so."""
-    other = aliases.index.isin(list(ids)) & (aliases.index.to_numpy() != aliases.to_numpy())
+    named = among(pd.Series(aliases.index, dtype="string"), ids).to_numpy(bool)
+    other = named & (aliases.index.to_numpy() != aliases.to_numpy())
     if not other.any():
         return None
     alias, owner = aliases.index[other][0], aliases[other].iloc[0]
