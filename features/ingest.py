@@ -841,9 +841,17 @@ def _order_field(values: pd.Series, out: pd.DataFrame, blank_is_missing: bool = 
     values = values.astype("string").str.strip()
     if blank_is_missing:
         values = values.replace("", pd.NA)
-    if "order_id" in out:
+    if "order_id" in out and not _written_per_line(values, out["order_id"]):
         values = values.fillna(values.groupby(out["order_id"]).transform("first"))
     return values
+
+
+def _written_per_line(values: pd.Series, orders: pd.Series) -> bool:
+    """Whether some order has a value on a line after a blank one: the field is then each
+    line's own (a till's voided line flagged VOID among blank ones), not its order's written
+    on the first line only (Shopify), so a blank cell is not filled from the order."""
+    blank_before = values.isna().astype("int8").groupby(orders).cummax().eq(1)
+    return bool((values.notna() & blank_before).any())
 
 
 def _cancelled(

@@ -2675,3 +2675,30 @@ def test_addresses_are_compared_case_folded():
 
     got = folded(pd.Series(["JÜRGEN.GROSSMANN@ZIGGO.NL", " Jürgen.Großmann@ziggo.nl "]))
     assert got.iloc[0] == got.iloc[1] == "jürgen.grossmann@ziggo.nl"
+
+
+def test_a_voided_line_of_a_receipt_cancels_that_line_only(tmp_path):
+    """A POS export flags each voided line VOID and leaves the others blank: the blank lines took
+    their receipt's 'VOID' (as Shopify's later lines take the first line's status), so one voided
+    espresso cancelled the whole receipt. A receipt voided whole is still cancelled whole."""
+    tickets = _write(
+        tmp_path / "tickets.csv",
+        "Bon;Zeit;Karte;Artikel;Menge;Preis;Status\n"
+        "R1;05.03.2024 08:00;000042;Cappuccino;1;3,40;\n"
+        "R1;05.03.2024 08:00;000042;Croissant;1;2,50;\n"
+        "R1;05.03.2024 08:00;000042;Espresso;1;2,20;VOID\n"
+        "R2;06.03.2024 08:00;000042;Tee;1;2,80;VOID\n"
+        "R2;06.03.2024 08:00;000042;Bagel;1;6,90;VOID\n"
+        "R3;07.03.2024 08:00;000042;Tee;2;2,80;\n",
+    )
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text(
+        "columns: {customer_id: Karte, ordered_at: Zeit, order_id: Bon, quantity: Menge,"
+        " unit_price: Preis, status: Status}\nvalues: {status: {VOID: cancelled}}\n"
+    )
+    report = ingest(tmp_path / "out", tickets, load_mapping(None, mapping), log=_quiet)
+    report = report["transactions"]
+    assert report.reasons == {"cancelled order": 3}
+    accepted = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(accepted["amount"]) == [2.5, 3.4, 5.6]
+    assert set(accepted["customer_id"]) == {"000042"}
