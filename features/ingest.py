@@ -562,7 +562,7 @@ def _build_table(
         kept = out["customer_id"].where(check.ok)  # a duplicate of a quarantined row is not one
         check.flag(kept.duplicated() & kept.notna(), "duplicate customer_id")
     if table in (TRANSACTIONS, EVENTS):
-        _repeated_rows(source.frame, "order_id" in out, check, report)
+        _repeated_rows(source.frame, out.get("order_id"), check, report)
     _map_values(table, out, mapping, check, report, strict_values)
     if table == TRANSACTIONS:  # on the rows accepted in the end
         report.warnings.extend(_amount_notes(inputs, out, check.ok, list(frame.columns)))
@@ -730,14 +730,25 @@ def _repeated_header(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _repeated_rows(
-    frame: pd.DataFrame, has_order_id: bool, check: _Validator, report: TableReport
+    frame: pd.DataFrame, orders: pd.Series | None, check: _Validator, report: TableReport
 ) -> None:
     """Rows identical to an earlier one, order id included, are an export appended twice: never
-    revenue twice. Without an order id a repeat may be a real second purchase (CDNOW has 255 such
-    lines): kept, and reported."""
+    revenue twice; but a line repeated within its order's own lines, beside lines that are not,
+    is an item scanned again (a till writes a line per scan): kept, and reported. Without an
+    order id a repeat may be a real second purchase (CDNOW has 255 such lines): kept, and
+    reported."""
     repeated = frame.duplicated(keep="first").to_numpy()
-    if has_order_id:
-        check.flag(repeated, "duplicate row (same as an earlier line)")
+    if orders is not None:
+        again = repeated & _scanned_again(frame, orders)
+        check.flag(repeated & ~again, "duplicate row (same as an earlier line)")
+        if n := int((again & check.ok).sum()):
+            example = orders.to_numpy()[again & check.ok][0]
+            report.warnings.append(
+                f"{n:,} lines repeat an earlier line of their own order beside lines that do "
+                f"not (e.g. order {str(example)!r}): kept as items scanned again (a till writes "
+                "one line per scan); an order written twice whole, or a line repeated elsewhere "
+                "in the file, is quarantined as a duplicate row"
+            )
     elif (n := int((repeated & check.ok).sum())) and report.table == EVENTS:
         report.warnings.append(
             f"{n:,} rows are identical to an earlier line; kept (two visits or opens can share "
@@ -748,6 +759,20 @@ def _repeated_rows(
             f"{n:,} rows are identical to an earlier line; kept (without an order id a repeat "
             "can be a second purchase; map order_id to quarantine true duplicates)"
         )
+
+
+def _scanned_again(frame: pd.DataFrame, orders: pd.Series) -> np.ndarray:
+    """Rows within the same run of their order's lines as the first row identical to them,
+    in a run whose distinct lines are not all repeated equally (a receipt with two croissant
+    lines and one coffee; not A1 A2 A1 A2, an order written twice)."""
+    order = pd.Series(orders.astype("string").fillna("").to_numpy())
+    line = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    key = pd.DataFrame({"line": line, "run": order.ne(order.shift()).cumsum().to_numpy()})
+    same_run = key["run"].eq(key.groupby("line")["run"].transform("first"))
+    copies = key.groupby(["run", "line"])["line"].transform("size")
+    by_run = copies.groupby(key["run"])
+    uneven = by_run.transform("min").ne(by_run.transform("max"))
+    return (same_run & uneven).to_numpy()
 
 
 def _check_date_column(

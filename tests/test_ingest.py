@@ -2702,3 +2702,26 @@ def test_a_voided_line_of_a_receipt_cancels_that_line_only(tmp_path):
     accepted = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
     assert sorted(accepted["amount"]) == [2.5, 3.4, 5.6]
     assert set(accepted["customer_id"]) == {"000042"}
+
+
+def test_an_item_scanned_twice_on_a_receipt_is_kept_an_order_written_twice_is_not(tmp_path):
+    path = _write(
+        tmp_path / "t.csv",
+        "receipt,card,date,item,amount\n"
+        "R1,A,2024-01-01,croissant,2.50\nR1,A,2024-01-01,croissant,2.50\n"
+        "R1,A,2024-01-01,coffee,3.00\n"
+        "R2,B,2024-01-02,tea,2.00\nR2,B,2024-01-02,cake,4.00\n"
+        "R2,B,2024-01-02,tea,2.00\nR2,B,2024-01-02,cake,4.00\n"
+        "R3,A,2024-01-03,tea,2.00\nR1,A,2024-01-01,coffee,3.00\n",
+    )
+    mapping = load_mapping("customer_id=card,order_id=receipt,ordered_at=date,category=item")
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    # R1's second croissant is a second item; R2 written twice whole and R1's coffee appended
+    # after another receipt are copies
+    assert (report.accepted, report.reasons) == (
+        6,
+        {"duplicate row (same as an earlier line)": 3},
+    )
+    assert any("1 lines repeat an earlier line of their own order" in w for w in report.warnings)
+    quarantined = pd.read_parquet(quarantine_path(tmp_path / "out", "transactions"))
+    assert quarantined["source_row"].tolist() == [6, 7, 9]
