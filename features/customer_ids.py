@@ -1,6 +1,7 @@
 """Customer ids as ingest stores them: stripped, full-width characters as ASCII, a float column's
-``.0`` dropped, e-mail addresses lower-cased; Salesforce's 15- and 18-character forms of one id;
-and the warnings about ids a user should look at (letter-case twins, spreadsheet notation)."""
+``.0`` dropped, e-mail addresses and UUIDs lower-cased; Salesforce's 15- and 18-character forms
+of one id; and the warnings about ids a user should look at (letter-case twins, spreadsheet
+notation)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ from features.customer_emails import EMAIL
 FLOAT_ID = r"^(\d+)\.0+$"
 
 
+#: A UUID (8-4-4-4-12 hex digits): case-insensitive (RFC 4122), stored lower-case, as an iOS
+#: app's upper-case ``UUID().uuidString`` and its backend's lower-case ids are one customer.
+UUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+
+
 #: Full-width ASCII (``６００１``, typed with a Chinese or Japanese input method) as ASCII.
 _FULL_WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
@@ -23,7 +29,7 @@ def normalise_ids(values: pd.Series) -> pd.Series:
     """Strip ids; full-width digits and letters (``６００１``) are ASCII; ``"17850.0"`` (an
     integer id that went through a float column) becomes ``"17850"``; an id that is an e-mail
     address is lower-cased (``Ana@Example.com`` is ``ana@example.com``: one customer whichever
-    way it was typed)."""
+    way it was typed), and so is a UUID."""
     wide = values.str.contains("[\uff01-\uff5e\u3000]", regex=True).fillna(False).to_numpy(bool)
     if wide.any():
         values = values.mask(wide, values.str.translate(_FULL_WIDTH))
@@ -33,13 +39,18 @@ def normalise_ids(values: pd.Series) -> pd.Series:
         email = np.zeros(len(ids), dtype=bool)
         email[at] = ids[at].str.fullmatch(EMAIL).fillna(False).to_numpy(bool)
         ids = ids.mask(email, ids.str.lower())
+    dashed = ids.str.len().eq(36).fillna(False).to_numpy(bool)  # cheap first
+    if dashed.any():
+        uuid = np.zeros(len(ids), dtype=bool)
+        uuid[dashed] = ids[dashed].str.fullmatch(UUID).fillna(False).to_numpy(bool)
+        ids = ids.mask(uuid, ids.str.lower())
     return ids.where(ids != "", pd.NA)
 
 
 def plain_id(value: str) -> str:
     """One id as ingest stores it (:func:`normalise_ids`)."""
     value = re.sub(FLOAT_ID, r"\1", value.translate(_FULL_WIDTH).strip())
-    return value.lower() if re.fullmatch(EMAIL, value) else value
+    return value.lower() if re.fullmatch(EMAIL, value) or re.fullmatch(UUID, value) else value
 
 
 def case_twins(ids: pd.Series) -> str | None:
@@ -67,7 +78,7 @@ def id_rewrites(raw: pd.Series, ids: pd.Series) -> str | None:
     first, n = changed.idxmax(), int(changed.sum())
     return (
         f"{n:,} value{'s' if n != 1 else ''} read as plain ids, e.g. {raw[first]!r} -> "
-        f"{ids[first]!r} (a float column's .0, surrounding spaces, an e-mail's capitals)"
+        f"{ids[first]!r} (a float column's .0, surrounding spaces, capitals of an e-mail or UUID)"
     )
 
 

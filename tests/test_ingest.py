@@ -1530,10 +1530,12 @@ def test_plain_id_is_the_id_ingest_stores():
 
     raw = pd.Series(["12347.0", " 12347 ", "12347.00", "12347.5", "C0000001", "1.3085E+4"])
     stored = normalise_ids(raw.astype("string")).tolist()
-    raw = pd.concat([raw, pd.Series([" Ana@Example.COM", "AbC"])], ignore_index=True)
+    uuid = "6310FDE6-8B6C-4344-B82D-2B30D3C8FFE0"
+    raw = pd.concat([raw, pd.Series([" Ana@Example.COM", "AbC", uuid])], ignore_index=True)
     stored = normalise_ids(raw.astype("string")).tolist()
     assert [plain_id(v) for v in raw] == stored == [
-        "12347", "12347", "12347", "12347.5", "C0000001", "1.3085E+4", "ana@example.com", "AbC"
+        "12347", "12347", "12347", "12347.5", "C0000001", "1.3085E+4", "ana@example.com", "AbC",
+        uuid.lower(),
     ]  # fmt: skip
 
 
@@ -1784,6 +1786,26 @@ def test_e_mail_ids_are_one_customer_whatever_their_case_other_ids_stay_apart(tm
     (warning,) = [w for w in report.warnings if "letter case" in w]
     assert warning.startswith("1 customer id(s) written in more than one letter case")
     assert "'0015g00000AbCdE'" in warning
+
+
+def test_uuid_ids_are_one_customer_whatever_their_case(tmp_path):
+    """UUIDs are case-insensitive (RFC 4122): an iOS app's ``UUID().uuidString`` is upper case
+    where the backend writes it lower case; the store's purchases were all unknown customers."""
+    customers = _write(
+        tmp_path / "users.csv",
+        "user_id,created_at\n6310fde6-8b6c-4344-b82d-2b30d3c8ffe0,2024-01-01T10:00:00Z\n",
+    )
+    orders = _write(
+        tmp_path / "purchases.csv",
+        "user_id,purchase_date,price\n6310FDE6-8B6C-4344-B82D-2B30D3C8FFE0,2024-02-01,4.99\n"
+        "6310fde6-8b6c-4344-b82d-2b30d3c8ffe0,2024-03-01,9.99\n",
+    )
+    mapping = load_mapping("customer_id=user_id,signup_at=created_at,ordered_at=purchase_date,"
+                           "amount=price")  # fmt: skip
+    report = ingest(tmp_path / "out", orders, mapping, customers=customers, log=_quiet)
+    assert report["transactions"].accepted == 2, report["transactions"].reasons
+    stored = pd.read_parquet(table_path(tmp_path / "out", "transactions"))["customer_id"]
+    assert set(stored) == {"6310fde6-8b6c-4344-b82d-2b30d3c8ffe0"}
 
 
 #: The columns of _crm_with_newsletter's contacts and deals.
@@ -2213,7 +2235,8 @@ def test_re_ingest_over_e_mail_ids_with_capitals_warns_that_they_change(tmp_path
     logged: list[str] = []
     ingest(out, orders, mapping, log=logged.append)
     assert any(
-        "1 customer ids that are e-mail addresses with capitals (e.g. 'Bob@Example.com')" in line
+        "1 customer ids that are e-mail addresses or UUIDs with capitals (e.g. 'Bob@Example.com')"
+        in line
         for line in logged
     )
     logged.clear()
