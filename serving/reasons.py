@@ -269,6 +269,8 @@ def _inactivity(m: re.Match[str], row: Row) -> Said | None:
     days = _number(row, m[0])
     if days is None:
         return _say("inactivity.never")
+    if days < 1:  # not "no interaction for 0 days"
+        return _say("inactivity.recent")
     return _say("inactivity.days", days=_days(days))
 
 

@@ -245,6 +245,11 @@ def test_every_scored_row_has_a_reason_and_no_phrase_reads_like_code() -> None:
             {"days_since_last_event": 45.0},
             "no visit, login or other interaction for 45 days",
         ),
+        (  # an app opened on the scoring day: no "no interaction for 0 days"
+            "days_since_last_event",
+            {"days_since_last_event": 0.0},
+            "a visit, login or other interaction in the last day",
+        ),
         (
             "days_since_last_event",
             {"days_since_last_event": math.nan},
