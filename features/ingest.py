@@ -75,6 +75,8 @@ from features.mapping import VALUE_COLUMNS, ColumnMapping, FileMapping, IngestEr
 from features.numbers import CURRENCIES, NumberFormat, detect_format, forced_format, parse_numbers
 from features.values import (
     CANCELLED_ORDER,
+    EXCLUDED,
+    EXCLUDED_CUSTOMER,
     IGNORE,
     NO_SALE,
     NOT_AN_ACTION,
@@ -147,6 +149,8 @@ class _Table:
     report: TableReport
     #: customer ids (as stored) of the quarantined rows that no accepted row has
     quarantined_ids: frozenset[str] = frozenset()
+    #: customers: those of them whose rows the map file's ``exclude:`` set aside (a test account)
+    excluded_ids: frozenset[str] = frozenset()
     #: where each accepted row came from: its 1-based data row and physical line in the file
     rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))
     lines: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))
@@ -175,6 +179,8 @@ class _KnownCustomers:
     ids: set[str]
     #: ids (as stored) of the customers file's quarantined rows that no accepted row has
     quarantined: frozenset[str] = frozenset()
+    #: the quarantined ones whose rows the map file excludes: their other rows are set aside too
+    excluded: frozenset[str] = frozenset()
     #: the accepted customers by e-mail, when the customers file's e-mail column is mapped
     emails: EmailIndex | None = None
     #: the customers file's e-mail column (mapped, or found), for a hint
@@ -212,10 +218,11 @@ class _Validator:
         self.reason[mask] = reason
         self.flag(bad, reason)
 
-    def not_an_action(self, bad: pd.Series | np.ndarray, reason: str) -> None:
-        """Flag what the sender did (a newsletter's send, a bounce) whatever else was found: a
-        send to a subscriber who is no customer (an unknown id) is set aside as the send it is,
-        not judged by ``--min-accepted-share`` as a misread row (it would never be accepted)."""
+    def set_aside(self, bad: pd.Series | np.ndarray, reason: str) -> None:
+        """Flag rows to set aside whatever else was found (what the sender did, a newsletter's
+        send or bounce; a row the map file excludes): a send to a subscriber who is no customer
+        (an unknown id) is set aside as the send it is, not judged by ``--min-accepted-share`` as
+        a misread row (it would never be accepted)."""
         self.reason[np.asarray(pd.Series(bad).fillna(False), dtype=bool)] = reason
 
     @property
@@ -463,6 +470,7 @@ def _build_table(
     for reason in pd.unique(source.problems[pd.notna(source.problems)]):
         check.flag(source.problems == reason, str(reason))
     check.flag(_repeated_header(frame), REPEATED_HEADER)  # two exports pasted together
+    _exclude(table, frame, path, mapping, check, report)
     clean = check.ok.copy()
     inputs = _inputs(table, frame, path, mapping)
     report.warnings += _lookalike_columns(table, frame, inputs, mapping)
@@ -533,6 +541,7 @@ def _build_table(
         if long_or_short := match_salesforce_ids(out["customer_id"], known.ids):
             out["customer_id"], said = long_or_short
             report.formats["salesforce ids"] = said
+        check.set_aside(out["customer_id"].isin(known.excluded), EXCLUDED_CUSTOMER)
         check.flag(
             out["customer_id"].isin(known.quarantined),
             "customer_id quarantined in the customers file",
@@ -717,6 +726,34 @@ def _amount_notes(
                 "(amount = quantity x unit_price)"
             )
     return notes
+
+
+def _exclude(
+    table: str,
+    frame: pd.DataFrame,
+    path: Path,
+    mapping: FileMapping,
+    check: _Validator,
+    report: TableReport,
+) -> None:
+    """Set aside the rows the map file's ``exclude:`` names (whatever else is wrong with them),
+    saying per column how many; a column a table-qualified key names must be in the file."""
+    said = []
+    for name, (values, named) in mapping.excluded_in(table).items():
+        column = _find(frame, name)
+        if column is None:
+            if named:
+                raise IngestError(
+                    f"{path}: exclude: column {name!r} not found{_did_you_mean(frame, name)}; "
+                    f"columns: {list(frame.columns)}"
+                )
+            continue
+        cells = frame[column].astype("string").str.strip().str.casefold()
+        hit = cells.isin([v.strip().casefold() for v in values]).fillna(False).to_numpy(bool)
+        check.set_aside(hit, EXCLUDED)
+        said.append(f"{int(hit.sum()):,} rows with {column!r} in {values}")
+    if said:
+        report.formats["exclude"] = "; ".join(said)
 
 
 def _repeated_header(frame: pd.DataFrame) -> np.ndarray:
@@ -943,7 +980,7 @@ def _map_values(
             continue
         values = ValueMapping(explicit, builtin=True)
         mapped, table_ = map_values(out[column], values)
-        check.not_an_action((mapped == IGNORE).fillna(False).to_numpy(bool), NOT_AN_ACTION)
+        check.set_aside((mapped == IGNORE).fillna(False).to_numpy(bool), NOT_AN_ACTION)
         unmapped = out[column].notna() & mapped.isna()
         if strict_values:
             check.flag(unmapped, UNMAPPED)
@@ -1002,9 +1039,11 @@ def _split(
         report.quarantined_amount = {str(k): round(float(v), 2) for k, v in by_reason.items()}
     assert report.accepted + report.quarantined == report.rows_read
     rejected: frozenset[str] = frozenset()
+    excluded: frozenset[str] = frozenset()
     if table == CUSTOMERS:  # what the transactions and events of these customers are told
         ids = out["customer_id"]
         rejected = frozenset(ids[~ok].dropna()) - frozenset(ids[ok].dropna())
+        excluded = frozenset(ids[check.reason == EXCLUDED].dropna()) & rejected
     cancelled: frozenset[str] = frozenset()
     unread: dict[str, str] = {}
     if table == TRANSACTIONS and "order_id" in out:
@@ -1020,6 +1059,7 @@ def _split(
         quarantined,
         report,
         rejected,
+        excluded,
         np.flatnonzero(ok) + 1,
         source.lines[ok],
         cancelled,
@@ -1234,6 +1274,7 @@ def _known_customers(customers: _Table, log) -> _KnownCustomers:
     return _KnownCustomers(
         ids,
         customers.quarantined_ids,
+        customers.excluded_ids,
         emails,
         customers.email_column,
         customers.other_ids,
@@ -1411,6 +1452,8 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
         pd.concat(quarantined, ignore_index=True),
         report,
         dropped - frozenset(kept["customer_id"].dropna()),
+        frozenset().union(*(p.excluded_ids for p in parts))
+        - frozenset(kept["customer_id"].dropna()),
         email_column=next((p.email_column for p in parts if p.email_column), None),
         aliases=_combined_aliases(parts, report),
         alias_column=next((p.alias_column for p in parts if p.alias_column), None),

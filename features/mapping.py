@@ -84,6 +84,10 @@ class FileMapping(BaseModel):
     sep: str | None = None
     sheet: str | None = None  # a workbook's sheet to read (default: the first with anything)
     currency: str | None = None
+    #: Rows to set aside by a source column's value (``Environment: [Sandbox]``, an app store's
+    #: test purchases; ``transactions.Item: [Tip]``): quarantined as :data:`EXCLUDED`, counted,
+    #: not judged by ``--min-accepted-share``; values match ignoring case and outer spaces.
+    exclude: dict[str, list[str]] = Field(default_factory=dict)
     #: For a file's mapping (:meth:`overridden_by`): its ``files:`` section's key, and the
     #: ``columns:`` keys it took from the rest of the map file (an error about one says so).
     _section: str | None = PrivateAttr(default=None)
@@ -169,6 +173,7 @@ class FileMapping(BaseModel):
                 | section.columns,
                 "values": {k: v for k, v in self.values.items() if column(k) not in valued}
                 | section.values,
+                "exclude": self.exclude | section.exclude,
             }
         )
         merged._inherited = frozenset(k for k in self.columns if column(k) not in named)
@@ -185,6 +190,19 @@ class FileMapping(BaseModel):
     def source_for(self, table: str, column: str) -> str | None:
         """The source column mapped to a contract column of a table, if any."""
         return self.columns.get(f"{table}.{column}", self.columns.get(column))
+
+    def excluded_in(self, table: str) -> dict[str, tuple[list[str], bool]]:
+        """The ``exclude:`` entries of a table: source column -> (values, named for this table:
+        a column a table-qualified key names must exist; an unqualified one is looked for)."""
+        found: dict[str, tuple[list[str], bool]] = {}
+        for key, values in self.exclude.items():
+            t, dot, column = key.partition(".")
+            if dot and t in TABLES:
+                if t == table:
+                    found[column] = ([str(v) for v in values], True)
+            elif key not in found:
+                found[key] = ([str(v) for v in values], False)
+        return found
 
     def values_for(self, table: str, column: str) -> dict[str, str]:
         """The ``values:`` section of a contract column (table-qualified key wins)."""

@@ -242,7 +242,11 @@ OPEN_ORDER = "open deal or unpaid order"
 NO_SALE = (CANCELLED_ORDER, REFUNDED_ORDER, OPEN_ORDER)
 #: The quarantine reasons of rows the export itself sets aside (no sale, not a customer action):
 #: read right, so ``--min-accepted-share`` does not judge them.
-SET_ASIDE = (*NO_SALE, NOT_AN_ACTION)
+#: The quarantine reasons of a row the map file's ``exclude:`` names (a test purchase, a tip),
+#: and of the other rows of a customer whose record it names (a test account).
+EXCLUDED = "excluded by the map file"
+EXCLUDED_CUSTOMER = "customer excluded by the map file"
+SET_ASIDE = (*NO_SALE, NOT_AN_ACTION, EXCLUDED, EXCLUDED_CUSTOMER)
 STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
     "cancelled": (
         "cancelled",

@@ -2748,3 +2748,36 @@ def test_an_item_scanned_twice_on_a_receipt_is_kept_an_order_written_twice_is_no
     assert any("1 lines repeat an earlier line of their own order" in w for w in report.warnings)
     quarantined = pd.read_parquet(quarantine_path(tmp_path / "out", "transactions"))
     assert quarantined["source_row"].tolist() == [6, 7, 9]
+
+
+def test_the_map_files_exclude_sets_aside_test_purchases_and_test_accounts(tmp_path):
+    customers = _write(
+        tmp_path / "users.csv",
+        "user,created,is_test\nA,2024-01-01,false\nB,2024-01-01,false\nQA,2024-01-01,TRUE\n",
+    )
+    tx = _write(
+        tmp_path / "purchases.csv",
+        "user,order,date,amount,environment\nA,1,2024-02-01,10,Production\n"
+        "B,2,2024-02-02,5, sandbox \nQA,3,2024-02-03,99,Production\nQA,4,2024-02-04,9,\n",
+    )
+    text = (
+        "columns: {customer_id: user, signup_at: created, order_id: order, ordered_at: date}\n"
+        "exclude: {customers.is_test: ['true'], environment: [Sandbox]}\n"
+    )
+    mapping = load_mapping(None, _write(tmp_path / "map.yaml", text))
+    reports = ingest(tmp_path / "out", tx, mapping, customers=customers, log=_quiet)
+    people, sales = reports["customers"], reports["transactions"]
+    assert (people.accepted, people.reasons) == (2, {"excluded by the map file": 1})
+    assert (sales.accepted, sales.reasons) == (
+        1,
+        {"customer excluded by the map file": 2, "excluded by the map file": 1},
+    )
+    assert sales.accepted_share == 1.0  # set aside, not judged by --min-accepted-share
+    assert "1 rows with 'environment' in ['Sandbox']" in sales.formats["exclude"]
+    accepted = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert accepted["customer_id"].tolist() == ["A"]
+    # a column a table-qualified key names must be in that table's file
+    text = text.replace("environment:", "transactions.enviroment:")
+    mapping = load_mapping(None, _write(tmp_path / "map.yaml", text))
+    with pytest.raises(IngestError, match=r"purchases.csv: exclude: column 'enviroment' not fou"):
+        ingest(tmp_path / "out2", tx, mapping, customers=customers, log=_quiet)
