@@ -955,8 +955,30 @@ def _cancelled(
     if "order_id" in out:
         orders = out["order_id"][whole].dropna()
         whole |= refunded & out["order_id"].isin(orders).fillna(False).to_numpy(dtype=bool)
+    if "order_id" in out:
+        whole |= _sales_refunded(out, whole, ~refunded & check.ok)
     check.flag(whole, REFUNDED_ORDER)
     return refunded & ~whole
+
+
+def _sales_refunded(out: pd.DataFrame, refund: np.ndarray, sale: np.ndarray) -> np.ndarray:
+    """The ``sale`` rows a positive ``refund`` row of the same order and amount refunds (an app
+    store books a refund as a row of its own beside the sale, with the sale's transaction id and
+    amount): as many of each order's sales of that amount as it has such refunds, first first.
+    A line refunded on its own row (a line status) has no such twin, and stays alone."""
+    positive = (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
+    if not (refund & positive).any():
+        return np.zeros(len(out), dtype=bool)
+    key = pd.DataFrame(
+        {"order": out["order_id"].astype("string"), "amount": out["amount"].round(2)}
+    )
+    at = np.flatnonzero(sale & positive & key["order"].notna().to_numpy())
+    sales = key.iloc[at]
+    refunds = key[refund & positive].groupby(["order", "amount"]).size().rename("refunds")
+    wanted = sales.join(refunds, on=["order", "amount"])["refunds"].fillna(0).to_numpy()
+    hit = np.zeros(len(out), dtype=bool)
+    hit[at] = sales.groupby(["order", "amount"]).cumcount().to_numpy() < wanted
+    return hit
 
 
 def _map_values(

@@ -2781,3 +2781,26 @@ def test_the_map_files_exclude_sets_aside_test_purchases_and_test_accounts(tmp_p
     mapping = load_mapping(None, _write(tmp_path / "map.yaml", text))
     with pytest.raises(IngestError, match=r"purchases.csv: exclude: column 'enviroment' not fou"):
         ingest(tmp_path / "out2", tx, mapping, customers=customers, log=_quiet)
+
+
+def test_a_refund_row_of_its_own_beside_the_sale_takes_the_sale_with_it(tmp_path):
+    # an app store: the refund is a row with the sale's transaction id, amount and a refund flag
+    path = _write(
+        tmp_path / "t.csv",
+        "txn,user,date,price,is_refund\nT1,A,2024-01-01,9.99,false\nT2,A,2024-01-05,4.99,false\n"
+        "T1,A,2024-01-20,9.99,true\nT3,B,2024-01-02,2.50,false\nT3,B,2024-01-02,2.50,false\n"
+        "T3,B,2024-01-09,2.50,true\n",
+    )
+    text = (
+        "columns: {customer_id: user, order_id: txn, ordered_at: date, amount: price, "
+        "status: is_refund}\nvalues: {status: {'true': refunded, 'false': completed}}\n"
+    )
+    mapping = load_mapping(None, _write(tmp_path / "map.yaml", text))
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    assert (report.accepted, report.reasons) == (2, {"refunded order": 4})
+    accepted = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    # A's T1 sale goes with its refund, T2 stays; one of B's two lines of T3 was refunded
+    assert accepted.groupby("customer_id")["amount"].sum().round(2).to_dict() == {
+        "A": 4.99,
+        "B": 2.5,
+    }
