@@ -853,8 +853,7 @@ def _amount(
     if "currency" in inputs:
         column = _order_field(inputs["currency"], out, blank_is_missing=True)
         currency = _currency_column(column, currency, check)
-    _check_currency(currency, amount, check, mapping, report)
-    return amount
+    return _check_currency(currency, amount, check, mapping, report)
 
 
 def _currency_column(column: pd.Series, marks: pd.Series, check: _Validator) -> pd.Series:
@@ -879,21 +878,41 @@ def _check_currency(
     check: _Validator,
     mapping: FileMapping,
     report: TableReport,
-) -> None:
-    """One currency per amount column: rows marked with another one are quarantined (never
-    summed)."""
+) -> pd.Series:
+    """One currency per amount column: rows marked with another one are converted at the map
+    file's ``currency_rates``, or else quarantined (never summed as they are). Returns the
+    amounts in the kept currency."""
     seen = currency[amount.notna()].value_counts()
     report.currencies = {str(k): int(v) for k, v in seen.items()}
     code = (mapping.currency or "").strip()
     expected = _currency_code(code) if code else None
+    if mapping.currency_rates and expected is None:
+        raise IngestError(
+            f"{report.source_file}: currency_rates need the currency they convert to: set "
+            "currency: in the map file (e.g. currency: USD)"
+        )
     if expected is None and len(seen) > 1:
         expected = str(seen.index[0])
         report.warnings.append(
             f"amounts in several currencies {report.currencies}; kept {expected}, "
-            "quarantined the others (set currency: in the map file to choose)"
+            "quarantined the others (set currency: in the map file to choose, and "
+            "currency_rates: {EUR: 1.08, ...} there to convert the others at a fixed rate)"
         )
-    if expected is not None:
-        check.flag(currency.notna() & (currency != expected), f"currency is not {expected}")
+    if expected is None:
+        return amount
+    rates = {_currency_code(k): float(v) for k, v in mapping.currency_rates.items()}
+    rate = currency.map(rates).astype("float64").where(currency != expected)
+    converted = rate.notna() & amount.notna()
+    if converted.any():
+        counts = currency[converted].value_counts()
+        report.formats["currency_rates"] = (
+            ", ".join(f"{k} {n:,} rows x {rates[str(k)]:g}" for k, n in counts.items())
+            + f" into {expected}"
+        )
+    check.flag(
+        currency.notna() & (currency != expected) & rate.isna(), f"currency is not {expected}"
+    )
+    return amount.where(~converted, (amount * rate).round(6))
 
 
 def _order_field(values: pd.Series, out: pd.DataFrame, blank_is_missing: bool = False) -> pd.Series:

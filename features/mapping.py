@@ -8,7 +8,8 @@ to every table that has that contract column. Contract columns that are not mapp
 under their own name. A map file (YAML) may also hold ``values:`` (source value -> contract value
 per column, e.g. ``event_type: {"Support Ticket": support_ticket}``) and the file formats
 (``encoding``, ``sep``, ``sheet``, ``decimal``, ``thousands``, ``date_format``, ``date_order``,
-``timezone``, ``currency``); command-line options win over the file.
+``timezone``, ``currency``), ``currency_rates:`` (other currencies converted at a fixed rate) and
+``exclude:`` (rows set aside by a source column's value); command-line options win over the file.
 
 A map file's ``files:`` section holds the mapping of particular files (a name or a pattern of
 names), for a table fed by several tools whose exports name their columns differently (a
@@ -88,6 +89,9 @@ class FileMapping(BaseModel):
     #: test purchases; ``transactions.Item: [Tip]``): quarantined as :data:`EXCLUDED`, counted,
     #: not judged by ``--min-accepted-share``; values match ignoring case and outer spaces.
     exclude: dict[str, list[str]] = Field(default_factory=dict)
+    #: The value of one unit of another currency in ``currency`` (``{EUR: 1.08}`` with
+    #: ``currency: USD``): rows in it are converted at that fixed rate instead of quarantined.
+    currency_rates: dict[str, float] = Field(default_factory=dict)
     #: For a file's mapping (:meth:`overridden_by`): its ``files:`` section's key, and the
     #: ``columns:`` keys it took from the rest of the map file (an error about one says so).
     _section: str | None = PrivateAttr(default=None)
@@ -108,6 +112,14 @@ class FileMapping(BaseModel):
                 "Europe/Berlin or UTC"
             ) from None
         return zone
+
+    @field_validator("currency_rates")
+    @classmethod
+    def _positive_rates(cls, rates: dict[str, float]) -> dict[str, float]:
+        wrong = {k: v for k, v in rates.items() if not v > 0}
+        if wrong:
+            raise ValueError(f"currency_rates: {wrong} -- a rate is a number above 0")
+        return rates
 
     @field_validator("values")
     @classmethod
@@ -174,6 +186,7 @@ class FileMapping(BaseModel):
                 "values": {k: v for k, v in self.values.items() if column(k) not in valued}
                 | section.values,
                 "exclude": self.exclude | section.exclude,
+                "currency_rates": self.currency_rates | section.currency_rates,
             }
         )
         merged._inherited = frozenset(k for k in self.columns if column(k) not in named)

@@ -2804,3 +2804,26 @@ def test_a_refund_row_of_its_own_beside_the_sale_takes_the_sale_with_it(tmp_path
         "A": 4.99,
         "B": 2.5,
     }
+
+
+def test_currency_rates_convert_other_currencies_instead_of_quarantining_them(tmp_path):
+    orders = _write(
+        tmp_path / "o.csv",
+        "user,date,price,currency\na,2024-01-01,10.00,USD\na,2024-01-02,10.00,eur\n"
+        "b,2024-01-03,1000,JPY\nb,2024-01-04,5.00,GBP\n",
+    )
+    text = (
+        "columns: {customer_id: user, ordered_at: date, amount: price}\n"
+        "currency: USD\ncurrency_rates: {EUR: 1.08, jpy: 0.0067}\n"
+    )
+    mapping = load_mapping(None, _write(tmp_path / "map.yaml", text))
+    report = ingest(tmp_path / "out", orders, mapping, log=_quiet)["transactions"]
+    assert report.reasons == {"currency is not USD": 1}  # GBP: no rate given
+    assert report.formats["currency_rates"] == "EUR 1 rows x 1.08, JPY 1 rows x 0.0067 into USD"
+    accepted = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert accepted["amount"].round(2).tolist() == [10.0, 10.8, 6.7]
+    with pytest.raises(IngestError, match=r"o.csv: currency_rates need the currency they conv"):
+        ingest(tmp_path / "o2", orders, load_mapping(None, _write(
+            tmp_path / "map.yaml", text.replace("currency: USD\n", ""))), log=_quiet)  # fmt: skip
+    with pytest.raises(ValueError, match=r"currency_rates: \{'EUR': 0.0\} -- a rate is a number"):
+        load_mapping(None, _write(tmp_path / "map.yaml", text.replace("1.08", "0")))
