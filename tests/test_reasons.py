@@ -243,17 +243,17 @@ def test_every_scored_row_has_a_reason_and_no_phrase_reads_like_code() -> None:
         (
             "days_since_last_event",
             {"days_since_last_event": 45.0},
-            "no visit, login or other interaction for 45 days",
+            "no interaction besides purchases for 45 days",
         ),
         (  # an app opened on the scoring day: no "no interaction for 0 days"
             "days_since_last_event",
             {"days_since_last_event": 0.0},
-            "a visit, login or other interaction in the last day",
+            "an interaction besides purchases in the last day",
         ),
         (
             "days_since_last_event",
             {"days_since_last_event": math.nan},
-            "no visit, login or other interaction on record",
+            "no interaction besides purchases on record (visits, logins, e-mails, tickets)",
         ),
         (
             "engagement_trend_30d",
@@ -263,12 +263,12 @@ def test_every_scored_row_has_a_reason_and_no_phrase_reads_like_code() -> None:
         (
             "satisfaction_mean_180d",
             {"satisfaction_mean_180d": 2.1, "satisfaction_trend_90d": -1.2},
-            "satisfaction down 1.2 points in the last 90 days (2.1/5 over 180 days)",
+            "survey score down 1.2 points in the last 90 days (average 2.1 over 180 days)",
         ),
         (
             "satisfaction_trend_90d",
             {"satisfaction_mean_180d": 4.0},
-            "satisfaction 4.0/5 over the last 180 days",
+            "average survey score 4.0 over the last 180 days",
         ),
         ("satisfaction_mean_180d", {}, "no satisfaction survey in the last 180 days"),
         ("age_days", {"age_days": 40.0}, "first purchase 40 days ago"),
