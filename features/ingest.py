@@ -1355,6 +1355,12 @@ def require_share(reports: Iterable[TableReport], share: float) -> None:
                 "customers; if these are such, --min-accepted-share 0 keeps the customers' rows "
                 "(the others stay in the quarantine)]"
             )
+        if top and top[0][0] == "missing customer_id" and r.table == TRANSACTIONS:
+            parts.append(
+                "[note: a till's or shop's sales to guests without a customer account or loyalty "
+                "card name no customer; if these are such, --min-accepted-share 0 keeps the "
+                "customers' rows (the others stay in the quarantine, counted)]"
+            )
         parts.extend(f"[note: {w}]" for w in r.warnings)
     maps = "--campaigns-map" if {r.table for r in low} == {"campaigns"} else "--map"
     parts.append(

@@ -2827,3 +2827,13 @@ def test_currency_rates_convert_other_currencies_instead_of_quarantining_them(tm
             tmp_path / "map.yaml", text.replace("currency: USD\n", ""))), log=_quiet)  # fmt: skip
     with pytest.raises(ValueError, match=r"currency_rates: \{'EUR': 0.0\} -- a rate is a number"):
         load_mapping(None, _write(tmp_path / "map.yaml", text.replace("1.08", "0")))
+
+
+def test_a_till_export_mostly_of_guests_without_a_card_is_told_what_they_may_be(tmp_path):
+    path = _write(
+        tmp_path / "t.csv",
+        "card,date,amount\n,2024-01-01,3\n,2024-01-01,4\n,2024-01-02,2\n0007,2024-01-02,5\n",
+    )
+    with pytest.raises(IngestError, match=r"sales to guests without a customer account or loyal"):
+        ingest(tmp_path / "out", path, load_mapping("customer_id=card,ordered_at=date"),
+               log=_quiet)  # fmt: skip
