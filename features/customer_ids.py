@@ -216,6 +216,41 @@ def unknown_ids_of_another_column(
 CUSTOMER_ALIAS = "customer_alias"
 
 
+#: The source input (mapped for the customers file only) naming, on a record merged into another
+#: (a loyalty card replaced, a duplicate contact merged), the customer it was merged into: the
+#: record is set aside and rows of other files naming it are the surviving customer's.
+MERGED_INTO = "merged_into"
+
+
+def merged_records(ids: pd.Series, into: pd.Series, ok: np.ndarray) -> tuple[pd.Series, str | None]:
+    """Surviving customer id by merged record's id: each ``ok`` record whose ``into`` (as read)
+    names another ``ok`` record that is merged into nothing, followed along chains (A into B, B
+    into C: both are C's); and a note naming the records whose ``into`` names no such customer
+    (kept as customers of their own)."""
+    target = normalise_ids(into.astype("string")).fillna("").to_numpy(dtype=object)
+    own = ids.astype("string").fillna("").to_numpy(dtype=object)
+    wants = ok & (target != "") & (target != own)
+    step = dict(zip(own[wants], target[wants], strict=True))
+    survivors = set(own[ok & ~wants])
+    survivor = {}
+    for old in step:
+        seen, at = {old}, step[old]
+        while at in step and at not in seen:  # a cycle (A into B, B into A) merges nothing
+            seen.add(at)
+            at = step[at]
+        if at in survivors:
+            survivor[old] = at
+    lost = [old for old in step if old not in survivor]
+    note = None
+    if lost:
+        note = (
+            f"{len(lost):,} records are merged into a customer the customers file does not hold "
+            f"as one of its own (e.g. {lost[0]!r} into {step[lost[0]]!r}): kept as customers of "
+            "their own"
+        )
+    return pd.Series(survivor, dtype="string"), note
+
+
 def alias_index(ids: pd.Series, aliases: pd.Series) -> tuple[pd.Series, str | None]:
     """Customer id by alias (``aliases`` as read, normalised like ids), and a note naming aliases
     several customers give (left out: matching them would be a guess)."""

@@ -50,6 +50,7 @@ from features.customer_emails import (
 )
 from features.customer_ids import (
     CUSTOMER_ALIAS,
+    MERGED_INTO,
     alias_index,
     aliases_that_are_ids,
     among,
@@ -57,6 +58,7 @@ from features.customer_ids import (
     id_rewrites,
     match_aliases,
     match_salesforce_ids,
+    merged_records,
     normalise_ids,
     other_id_columns,
     scientific_ids,
@@ -78,6 +80,7 @@ from features.values import (
     EXCLUDED,
     EXCLUDED_CUSTOMER,
     IGNORE,
+    MERGED,
     NO_SALE,
     NOT_AN_ACTION,
     OPEN_ORDER,
@@ -360,10 +363,11 @@ def _inputs(
     found: dict[str, pd.Series] = {}
     if (email := _email_input(table, frame, path, mapping)) is not None:
         found[CUSTOMER_EMAIL] = email
-    if table == CUSTOMERS and mapping.source_for(CUSTOMERS, CUSTOMER_ALIAS) is not None:
-        alias = _source_column(frame, path, CUSTOMERS, CUSTOMER_ALIAS, mapping, True)
-        assert alias is not None  # required: an error names the mapped column when it is absent
-        found[CUSTOMER_ALIAS] = alias
+    for other_id in (CUSTOMER_ALIAS, MERGED_INTO):
+        if table == CUSTOMERS and mapping.source_for(CUSTOMERS, other_id) is not None:
+            column = _source_column(frame, path, CUSTOMERS, other_id, mapping, True)
+            assert column is not None  # required: an error names the mapped column when absent
+            found[other_id] = column
     amount_derived = (
         table == TRANSACTIONS
         and mapping.source_for(TRANSACTIONS, "amount") is None
@@ -550,8 +554,7 @@ def _build_table(
             out["customer_id"], n = match_aliases(out["customer_id"], known.ids, known.aliases)
             if n:
                 report.formats[CUSTOMER_ALIAS] = (
-                    f"{n:,} rows found by the customers file's {known.alias_column!r} "
-                    "(customer_alias)"
+                    f"{n:,} rows found by the customers file's {known.alias_column}"
                 )
         unknown = out["customer_id"].notna() & ~among(out["customer_id"], known.ids)
         check.flag(unknown, UNKNOWN_CUSTOMER)
@@ -570,6 +573,16 @@ def _build_table(
     if table == CUSTOMERS:
         kept = out["customer_id"].where(check.ok)  # a duplicate of a quarantined row is not one
         check.flag(kept.duplicated() & kept.notna(), "duplicate customer_id")
+        merged = pd.Series(dtype="string")
+        if MERGED_INTO in inputs:
+            merged, lost = merged_records(out["customer_id"], inputs[MERGED_INTO], check.ok)
+            check.flag(out["customer_id"].isin(merged.index), MERGED)
+            report.warnings.extend([lost] if lost else [])
+            if len(merged):
+                report.formats[MERGED_INTO] = (
+                    f"{len(merged):,} records merged into another customer: rows of other files "
+                    "naming them are the surviving customer's"
+                )
     if table in (TRANSACTIONS, EVENTS):
         _repeated_rows(source.frame, out.get("order_id"), check, report)
     _map_values(table, out, mapping, check, report, strict_values)
@@ -598,9 +611,17 @@ def _build_table(
             aliases, shared = alias_index(
                 out.loc[ok, "customer_id"], inputs[CUSTOMER_ALIAS][ok].reset_index(drop=True)
             )
-            table_out.aliases, table_out.alias_column = aliases, str(inputs[CUSTOMER_ALIAS].name)
+            table_out.aliases = aliases
+            table_out.alias_column = f"{str(inputs[CUSTOMER_ALIAS].name)!r} ({CUSTOMER_ALIAS})"
             if shared:
                 report.warnings.append(shared)
+        if len(merged):  # a merged record's id names its survivor, as an alias does
+            both = (
+                pd.concat([merged, table_out.aliases]) if table_out.aliases is not None else merged
+            )
+            table_out.aliases = both[~both.index.duplicated()]
+            column = f"{str(inputs[MERGED_INTO].name)!r} ({MERGED_INTO})"
+            table_out.alias_column = " or ".join(filter(None, [table_out.alias_column, column]))
         mapped = {str(v.name) for v in inputs.values()}  # signup date, region...: no other ids
         table_out.other_ids = other_id_columns(frame, {*mapped, str(table_out.email_column)})
     return table_out
@@ -1084,6 +1105,7 @@ def _split(
     if table == CUSTOMERS:  # what the transactions and events of these customers are told
         ids = out["customer_id"]
         rejected = frozenset(ids[~ok].dropna()) - frozenset(ids[ok].dropna())
+        rejected -= frozenset(ids[check.reason == MERGED].dropna())  # found as their survivor
         excluded = frozenset(ids[check.reason == EXCLUDED].dropna()) & rejected
     cancelled: frozenset[str] = frozenset()
     unread: dict[str, str] = {}

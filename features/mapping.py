@@ -35,7 +35,7 @@ from pydantic import (
 
 from features.contract import CONTRACT, CUSTOMERS, EVENT_TYPES, EVENTS, TABLES, TRANSACTIONS
 from features.customer_emails import CUSTOMER_EMAIL
-from features.customer_ids import CUSTOMER_ALIAS
+from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
 from features.values import IGNORE, ORDER_STATUSES
 
 #: Source columns the mapping may name besides contract columns (derived into contract columns).
@@ -43,7 +43,7 @@ from features.values import IGNORE, ORDER_STATUSES
 #: ``currency``: the currency of each row's amount (a code or sign, e.g. Shopify's ``Currency``).
 #: ``customer_email``: an e-mail address customers are matched by (:mod:`features.customer_emails`).
 DERIVED_INPUTS = {
-    CUSTOMERS: (CUSTOMER_EMAIL, CUSTOMER_ALIAS),
+    CUSTOMERS: (CUSTOMER_EMAIL, CUSTOMER_ALIAS, MERGED_INTO),
     TRANSACTIONS: ("unit_price", "status", "currency", CUSTOMER_EMAIL),
     EVENTS: (CUSTOMER_EMAIL,),
 }

@@ -246,7 +246,9 @@ NO_SALE = (CANCELLED_ORDER, REFUNDED_ORDER, OPEN_ORDER)
 #: and of the other rows of a customer whose record it names (a test account).
 EXCLUDED = "excluded by the map file"
 EXCLUDED_CUSTOMER = "customer excluded by the map file"
-SET_ASIDE = (*NO_SALE, NOT_AN_ACTION, EXCLUDED, EXCLUDED_CUSTOMER)
+#: The quarantine reason of a customers-file record merged into another (``merged_into``).
+MERGED = "merged into another customer"
+SET_ASIDE = (*NO_SALE, NOT_AN_ACTION, EXCLUDED, EXCLUDED_CUSTOMER, MERGED)
 STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
     "cancelled": (
         "cancelled",

@@ -2837,3 +2837,36 @@ def test_a_till_export_mostly_of_guests_without_a_card_is_told_what_they_may_be(
     with pytest.raises(IngestError, match=r"sales to guests without a customer account or loyal"):
         ingest(tmp_path / "out", path, load_mapping("customer_id=card,ordered_at=date"),
                log=_quiet)  # fmt: skip
+
+
+def test_a_card_merged_into_another_is_set_aside_and_its_visits_are_the_new_cards(tmp_path):
+    members = _write(
+        tmp_path / "members.csv",
+        "card,joined,merged_into\n0900,2023-01-01,0901\n0901,2024-09-01,\n0902,2023-02-01,\n"
+        "0800,2023-03-01,0900\n0700,2023-04-01,0999\n",
+    )
+    tickets = _write(
+        tmp_path / "tickets.csv",
+        "card,date,amount\n0900,2024-01-05,3\n0800,2024-02-05,4\n0901,2024-10-01,5\n"
+        "0902,2024-10-02,6\n0700,2024-10-03,2\n",
+    )
+    mapping = load_mapping(
+        "customer_id=card,signup_at=joined,ordered_at=date,customers.merged_into=merged_into"
+    )
+    reports = ingest(tmp_path / "out", tickets, mapping, customers=members, log=_quiet)
+    people = reports["customers"]
+    # 0800 into 0900 into 0901: both are 0901's; 0700 names no card of the file: kept
+    assert (people.accepted, people.reasons) == (3, {"merged into another customer": 2})
+    assert any("1 records are merged into a customer the customers file does not hold" in w
+               for w in people.warnings)  # fmt: skip
+    sales = reports["transactions"]
+    assert (sales.accepted, sales.reasons) == (5, {})
+    assert sales.formats["customer_alias"] == (
+        "2 rows found by the customers file's 'merged_into' (merged_into)"
+    )
+    stored = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert stored.groupby("customer_id")["amount"].sum().to_dict() == {
+        "0700": 2.0,
+        "0901": 12.0,
+        "0902": 6.0,
+    }
