@@ -1110,6 +1110,8 @@ def test_day_month_order_detection(values, day_first, guessed):
         ("CASE", "support_ticket"),
         ("Page View", "visit"),
         ("web-visit", "visit"),
+        ("app_open", "visit"),  # a mobile app's analytics (it was hinted as 'open', email_open)
+        ("Session Start", "visit"),
         ("Email: Opened", "email_open"),
         ("E-mail opened", "email_open"),
         ("ＮＰＳ", "survey"),
