@@ -642,8 +642,15 @@ def test_events_running_weeks_past_the_last_order_are_named_when_scoring(tmp_pat
         and "2023-04-02" in said
     )
     events.assign(occurred_at=pd.Timestamp("2023-03-10")).to_parquet(data / "events.parquet")
-    _scoring_day(data, None)  # a week of events after the last order: a quiet week, not said
-    assert "events run to" not in capsys.readouterr().err
+    _scoring_day(data, None)  # a week of events after the last order: a quiet week, not warned
+    said = capsys.readouterr().err
+    assert "events run to" not in said
+    # but the events left out are counted (an app's last days of opens after sparse purchases)
+    assert (
+        "note: 2 events dated 2023-03-02 .. 2023-03-10 are on or after the date scored, "
+        "2023-03-02 (the day after the last transaction), and are not used; --as-of 2023-03-11 "
+        "uses them"
+    ) in said
 
 
 def test_a_history_of_one_month_is_named_when_scoring(tmp_path, capsys):

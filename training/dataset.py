@@ -166,16 +166,31 @@ ORDERS_LAG_DAYS = 14
 def orders_lag(data_dir: str | Path, end: date) -> str | None:
     """A warning when the events run :data:`ORDERS_LAG_DAYS` or more past ``end`` (the day after
     the last transaction): an orders export missing its latest weeks, while scoring and
-    monitoring take the data's end from the orders."""
+    monitoring take the data's end from the orders; a note when they run past it by less (an
+    app's events of the last days after its sparse purchases): how many are left out."""
     with _contract_tables(build_settings(), data_dir, f"events of {data_dir}") as tables:
         if tables.events is None:
             return None
-        last = tables.events.occurred_at.max().to_pandas()
-    if pd.isna(last) or (pd.Timestamp(last).date() - end).days < ORDERS_LAG_DAYS:
+        when = tables.events.occurred_at
+        stamp = datetime.combine(end, datetime.min.time())
+        row = (
+            tables.events.aggregate(last=when.max(), after=(when >= stamp).sum())
+            .to_pandas()
+            .iloc[0]
+        )
+    last, after = row["last"], row["after"]
+    if pd.isna(last) or pd.isna(after) or not int(after):
         return None
+    last_day = pd.Timestamp(last).date()
+    if (last_day - end).days < ORDERS_LAG_DAYS:
+        return (
+            f"note: {int(after):,} events dated {end} .. {last_day} are on or after the date "
+            f"scored, {end} (the day after the last transaction), and are not used; --as-of "
+            f"{last_day + timedelta(days=1)} uses them"
+        )
     return (
         f"warning: the transactions end {end} (the day after the last one) but the events run "
-        f"to {pd.Timestamp(last).date()}: is the orders export missing its latest weeks? The "
+        f"to {last_day}: is the orders export missing its latest weeks? The "
         "date scored and monitored is the transactions' end unless --as-of says otherwise"
     )
 
