@@ -159,6 +159,7 @@ def validate_campaigns(
             f"{path}: campaigns mapping keys {unknown} are not campaigns columns; "
             f"expected some of {[*COLUMN_NAMES, CUSTOMER_EMAIL]}"
         )
+    frame = _with_constants(frame, path, columns)
     by_email = CUSTOMER_EMAIL in columns
     if by_email and columns[CUSTOMER_EMAIL] not in frame.columns:
         raise IngestError(
@@ -320,6 +321,20 @@ def validate_campaigns(
         cells = ",".join("" if pd.isna(v) else str(v) for v in frame.iloc[first].tolist())
         report.samples[why] = f"{where[0]} {where[1][first]}: {cells}"
     return accepted, quarantined, report
+
+
+def _with_constants(frame: pd.DataFrame, path: Path, columns: dict[str, str]) -> pd.DataFrame:
+    """``frame`` with a column for each contract column mapped to one value (``=VALUE``, no
+    column of that name: a one-send export's ``campaign_id``, ``action`` or ``cost``), as in the
+    other tables; an id or a send time cannot be one value (an error)."""
+    from features.ingest import CONSTANT, _constant
+
+    added = {
+        name: _constant(path, CAMPAIGNS, column, name, frame.index)
+        for column, name in columns.items()
+        if name.startswith(CONSTANT) and name not in frame.columns
+    }
+    return frame.assign(**added) if added else frame
 
 
 #: A campaign whose sends span more than this many days is warned of as several sends.

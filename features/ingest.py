@@ -306,7 +306,9 @@ def _source_column(
 #: tickets export without a type column is ``event_type: "=support_ticket"``.
 CONSTANT = "="
 #: Columns that identify or date a row: one value for every row of a file would be wrong.
-NOT_CONSTANT = frozenset({"customer_id", "customer_email", "order_id", *TIME_COLUMN.values()})
+NOT_CONSTANT = frozenset(
+    {"customer_id", "customer_email", "order_id", "sent_at", *TIME_COLUMN.values()}
+)
 
 
 def _constant(path: Path, table: str, column: str, mapped: str, index: pd.Index) -> pd.Series:

@@ -495,3 +495,23 @@ def test_campaign_rows_with_15_character_salesforce_ids_find_their_customers(tmp
     assert sorted(accepted["customer_id"]) == ["0015g00000OhbVrAAJ", "001A0000006Vm9rIAC"]
     assert report.reasons == {"unknown customer_id": 1}  # another record's id (case differs)
     assert any("1 Salesforce ids of 15 characters matched" in w for w in report.warnings)
+
+
+def test_a_one_campaign_export_maps_campaign_action_and_cost_to_one_value(tmp_path):
+    """An e-mail tool's export of one send has no campaign or channel column: ``=VALUE`` gives
+    every row that value, as for the other tables; ids and send times cannot be one value."""
+    path = _export(
+        tmp_path,
+        "Contact ID,Send Time,Variant\nA,2024-03-01,Variant A\nB,2024-03-01,Holdout\n",
+    )
+    frame = pd.read_csv(path, dtype=str)
+    columns = {"customer_id": "Contact ID", "sent_at": "Send Time", "arm": "Variant"}
+    constants = {"campaign_id": "=Winback Jun", "action": "=sms", "cost": "=0,12"}
+    accepted, _, report = validate_campaigns(frame, path, columns | constants)
+    assert report.quarantined == 0, report.reasons
+    rows = accepted.set_index("customer_id")
+    assert rows["campaign_id"].tolist() == ["Winback Jun"] * 2
+    assert rows["action"].to_dict() == {"A": "sms", "B": "none"}
+    assert rows.loc["A", "cost"] == 0.12
+    with pytest.raises(IngestError, match="cannot be used here"):
+        validate_campaigns(frame, path, columns | {"sent_at": "=2024-03-01"})
