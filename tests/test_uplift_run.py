@@ -439,3 +439,26 @@ def test_a_targeted_campaign_is_measured_but_never_trusted(tmp_path):
     sure = {"uplift_value_email": (9.5, 2.5, 17.7)}
     assert trusted_actions(models, sure) == ["email"]
     assert trusted_actions(models, sure, result.untrusted) == []
+
+
+def test_an_action_beside_a_campaign_of_controls_only_is_told_how_to_use_them():
+    """An e-mail tool's global control group comes as a campaign of its own: the action whose
+    campaign has no holdout is left out, and told that campaign holds controls only."""
+    from training.uplift_run import action_rows
+
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["A", "B", "C", "D"],
+            "campaign_id": ["Reactivation SMS", "Reactivation SMS", "Global Control Group", "x"],
+            "action": ["sms", "sms", "none", "email"],
+            "arm": ["treated", "treated", "control", "treated"],
+        }
+    )
+    said: list[str] = []
+    assert action_rows(frame, "sms", log=said.append) is None
+    assert "campaign(s) Reactivation SMS have no control group" in said[0]
+    assert "'Global Control Group' hold control customers only" in said[0]
+    assert "campaign_id==<one name>" in said[0]
+    said.clear()
+    assert action_rows(frame[frame["customer_id"] != "C"], "sms", log=said.append) is None
+    assert "control customers only" not in said[0] and "send a random holdout" in said[0]

@@ -287,7 +287,7 @@ def action_rows(frame: pd.DataFrame, action: str, log=print) -> pd.DataFrame | N
     if control == 0:
         log(
             f"action {action}: campaign(s) {names} have no control group, so its effect cannot be "
-            "measured: left out (send a random holdout next time)"
+            f"measured: left out ({_holdout_hint(frame)})"
         )
         return None
     counts = {
@@ -318,6 +318,21 @@ def action_rows(frame: pd.DataFrame, action: str, log=print) -> pd.DataFrame | N
             f"({action_costs(rows)[action]:,.2f})"
         )
     return rows
+
+
+def _holdout_hint(frame: pd.DataFrame) -> str:
+    """What to do about an action without a holdout: use the campaigns of control customers only
+    (an e-mail tool's global control group, exported as a campaign of its own), if any."""
+    treated = frame.groupby("campaign_id")["arm"].agg(lambda a: (a == TREATED).any())
+    alone = sorted(map(str, treated.index[~treated]))
+    if not alone:
+        return "send a random holdout next time"
+    return (
+        f"campaign(s) {', '.join(map(repr, alone))} hold control customers only: if they were "
+        "held out of this send (a global control group), give their rows and its rows one "
+        'campaign id, e.g. --campaigns-map "campaign_id==<one name>" when the export holds '
+        "this send and that group only"
+    )
 
 
 def _known_propensity(rows: pd.DataFrame) -> np.ndarray:
