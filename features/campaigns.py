@@ -303,7 +303,7 @@ def validate_campaigns(
     arms = out["arm"].where(keyed).groupby([out["customer_id"], out["campaign_id"]])
     both_arms = (arms.transform("nunique") > 1).to_numpy(bool) & keyed
     flag(both_arms, "customer in both arms of the campaign (treated and control)")
-    flag(key.duplicated().to_numpy() & keyed & pd.isna(reason), "duplicate customer_id in campaign")
+    flag(_later_sends(key, out["sent_at"]) & keyed, "duplicate customer_id in campaign")
     # rows set aside for their date (a 2099 typo) do not widen a send; those of a customer sent
     # twice are what a reused id causes
     dated = pd.Series(reason, dtype="object").fillna("")
@@ -321,6 +321,15 @@ def validate_campaigns(
         cells = ",".join("" if pd.isna(v) else str(v) for v in frame.iloc[first].tolist())
         report.samples[why] = f"{where[0]} {where[1][first]}: {cells}"
     return accepted, quarantined, report
+
+
+def _later_sends(key: pd.DataFrame, sent_at: pd.Series) -> np.ndarray:
+    """True on a row whose ``key`` an earlier send has (in file order on the same time): the
+    first send, the one the campaign measures, is kept whatever order the export lists them in."""
+    order = np.argsort(sent_at.to_numpy(), kind="stable")
+    later = np.zeros(len(key), dtype=bool)
+    later[order] = key.iloc[order].duplicated().to_numpy()
+    return later
 
 
 def _with_constants(frame: pd.DataFrame, path: Path, columns: dict[str, str]) -> pd.DataFrame:

@@ -515,3 +515,17 @@ def test_a_one_campaign_export_maps_campaign_action_and_cost_to_one_value(tmp_pa
     assert rows.loc["A", "cost"] == 0.12
     with pytest.raises(IngestError, match="cannot be used here"):
         validate_campaigns(frame, path, columns | {"sent_at": "=2024-03-01"})
+
+
+def test_a_customer_sent_twice_keeps_the_first_send_whatever_the_file_order(tmp_path):
+    """An export not in time order (a resend in October listed before the June send): the June
+    send, whose window is the one measured, is kept; the later one is the duplicate."""
+    path = _export(
+        tmp_path,
+        "customer_id,sent_at,campaign_id,action,arm\nA,2024-10-03,c,sms,treated\n"
+        "A,2024-06-01,c,sms,treated\nB,2024-06-01,c,,control\n",
+    )
+    accepted, quarantined, report = validate_campaigns(pd.read_csv(path, dtype=str), path)
+    assert report.reasons == {"duplicate customer_id in campaign": 1}
+    assert accepted.set_index("customer_id").loc["A", "sent_at"] == pd.Timestamp("2024-06-01")
+    assert quarantined["source_row"].tolist() == [1]
