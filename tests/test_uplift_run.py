@@ -228,6 +228,7 @@ def test_each_action_is_measured_against_its_own_campaigns_controls(tmp_path):
     said: list[str] = []
     data = load_campaign_data(data_dir, cfg, log=said.append)  # a send time of day is fine
     assert (data.frame["sent_at"] == pd.Timestamp("2025-03-03")).all()
+    assert any("has no events: the uplift models see purchases only" in m for m in said)
     result = evaluate(data, cfg, log=said.append)
     assert set(result.metrics["action"]) == {"email"}  # push had no holdout of its own
     assert any("action push: campaign(s) spring-push have no control group" in m for m in said)

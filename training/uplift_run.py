@@ -34,6 +34,7 @@ from features.campaigns import (
     load_campaigns,
     measuring_rows,
 )
+from features.contract import table_path
 from training.models import FeatureEncoder
 from training.priority import value_if_retained
 from training.uplift import (
@@ -158,6 +159,13 @@ def load_campaign_data(
 
         columns = feature_columns()
         feature_config = DEFAULT_CONFIG.model_dump(mode="json")
+        if not table_path(data_dir, "events").exists():
+            log(
+                f"warning: {data_dir} has no events: the uplift models see purchases only, so an "
+                "effect that depends on engagement (a call that keeps customers who stopped "
+                "visiting or opening e-mails) may not show; ingest the events export with "
+                "--events if there is one"
+            )
         parts = []
         for sent_at, group in rows.groupby("sent_at"):
             snap = build_snapshots(data_dir, [sent_at], progress=False)
