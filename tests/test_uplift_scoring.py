@@ -525,3 +525,54 @@ def test_the_export_sends_the_uplift_fields(scored, tmp_path):
     assert result.written == len(scores)
     header = result.path.read_text(encoding="utf-8").splitlines()[0].split(",")
     assert {"expected_saved_value", "saved_value_by_action", "uplift_model_version"} <= set(header)
+
+
+def test_saved_values_are_scaled_to_what_the_held_out_upper_half_kept(store, scored):
+    """A value model promising 15 per customer in its upper half where 5 was kept scales its
+    saved values by a third: the promise of a call was 30.42 where 17.36 was kept, so the net
+    value in the scores (and a CRM's budget) was inflated."""
+    from types import SimpleNamespace
+
+    from serving.uplift_scoring import UpliftChampion
+    from training.uplift_registry import value_scales
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    treated = np.arange(n) % 2 == 0
+    frame = pd.DataFrame(
+        {
+            "held_out": True,
+            "campaign_id": "spring",
+            "action": np.where(treated, "call", "none"),
+            "arm": np.where(treated, "treated", "control"),
+            "score": rng.uniform(0, 20, n),
+            "value": rng.normal(50, 1, n) + 5.0 * treated,
+        }
+    )
+    models = SimpleNamespace(
+        index={"uplift_value_call": {"action": "call", "outcome": "value"}},
+        predict=lambda rows: pd.DataFrame({"uplift_value_call": rows["score"]}, index=rows.index),
+    )
+    check = value_scales(models, frame)["call"]
+    assert check["predicted"] == pytest.approx(15, abs=0.3)
+    assert check["kept"] == pytest.approx(5, abs=0.2)
+    assert check["scale"] == pytest.approx(1 / 3, abs=0.02)
+    frame["value"] = rng.normal(50, 1, n) + 30.0 * treated  # kept more than promised: never > 1
+    assert value_scales(models, frame)["call"]["scale"] == 1.0
+    # registered with the version, and applied by scoring to every action's saved value
+    champions, snapshot, _ = scored
+    policy = store.decision["policy"]
+    assert set(policy["value_scale"]) == {"call", "discount", "email"}
+    assert all(0 <= s <= 1 for s in policy["value_scale"].values())
+    uplift = champions.uplift
+    original = uplift.models.policy
+    try:
+        uplift.models.policy = {**original, "value_scale": {}}
+        raw = UpliftChampion(uplift.models, "1").effects(snapshot).saved_value
+        uplift.models.policy = {**original, "value_scale": {"discount": 0.5}}
+        half = UpliftChampion(uplift.models, "1").effects(snapshot).saved_value
+    finally:
+        uplift.models.policy = original
+    d = list(uplift.policy.actions).index("discount")
+    assert half[:, d] == pytest.approx(raw[:, d] * 0.5)
+    assert np.delete(half, d, axis=1) == pytest.approx(np.delete(raw, d, axis=1))
