@@ -49,7 +49,20 @@ _TIME = (
     r"(?:(?::|(?<=\d)分)(?P<S>\d{2}|(?<=分)\d(?!\d))(?:[.,](?P<frac>\d{1,9}))?秒?)?分?"
     rf"\s*(?P<ampm2>{_AMPM})?)?"
 )
-_TZ = r"\s*(?P<tz>Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?"
+#: Zone abbreviations an export writes after a time, as minutes east of UTC: only those that
+#: name one offset (not CST, China or US Central; not IST, India, Ireland or Israel).
+TZ_ABBREVIATIONS = {
+    "WET": 0, "WEST": 60, "BST": 60, "CET": 60, "CEST": 120, "EET": 120, "EEST": 180,
+    "MSK": 180, "SGT": 480, "HKT": 480, "AWST": 480, "JST": 540, "KST": 540, "ACST": 570,
+    "ACDT": 630, "AEST": 600, "AEDT": 660, "NZST": 720, "NZDT": 780, "HST": -600,
+    "AKST": -540, "AKDT": -480, "PST": -480, "PDT": -420, "MST": -420, "MDT": -360,
+    "CDT": -300, "EST": -300, "EDT": -240,
+}  # fmt: skip
+_ABBREVIATIONS = "|".join(sorted(TZ_ABBREVIATIONS, key=len, reverse=True))
+_TZ = (
+    r"\s*(?P<tz>Z|(?:UTC|GMT)\s*[+-]\d{1,2}(?::?\d{2})?|UTC|GMT|[+-]\d{2}(?::?\d{2})?"
+    rf"|{_ABBREVIATIONS})?"
+)
 _MONTHS = {
     m: i + 1
     for i, m in enumerate(
@@ -403,12 +416,14 @@ def _assemble(
 
 
 def _offsets(tz: pd.Series) -> pd.Series:
-    """UTC offsets of ``Z``/``+0100``/``-05:00`` marks as timedeltas (zero when absent)."""
-    m = tz.str.extract(r"(?P<s>[+-])(?P<h>\d{2}):?(?P<m>\d{2})?")
+    """UTC offsets of ``Z``/``+0100``/``-05:00``/``GMT+2``/``CEST`` marks as timedeltas (zero
+    when absent)."""
+    m = tz.str.extract(r"(?P<s>[+-])(?P<h>\d{1,2})(?::?(?P<m>\d{2}))?$")
     minutes = pd.to_numeric(m["h"], errors="coerce").fillna(0) * 60 + pd.to_numeric(
         m["m"], errors="coerce"
     ).fillna(0)
     minutes = minutes.where(m["s"] != "-", -minutes)
+    minutes = minutes + pd.to_numeric(tz.map(TZ_ABBREVIATIONS), errors="coerce").fillna(0)
     return pd.to_timedelta(minutes, unit="min")
 
 

@@ -1209,6 +1209,7 @@ def ingest(
     given = ((CUSTOMERS, customers), (TRANSACTIONS, transactions), (EVENTS, events))
     mapping.check_sections_used(
         [path for table, files in given if files is not None for path in _paths(table, files)]
+        + ([Path(campaigns.path)] if campaigns is not None else [])
     )
     built: dict[str, _Table] = {}
     known: _KnownCustomers | None = None

@@ -183,13 +183,14 @@ def ingest(
             from features.mapping import parse_map_option
             from features.numbers import forced_format
 
+            formats = mapping.for_file(Path(campaigns))  # its files: section, if any
             campaigns_source = CampaignsSource(
                 campaigns,
                 parse_map_option(campaigns_map) if campaigns_map else None,
-                date_format=mapping.date_format,
-                date_order=mapping.date_order,
-                timezone=mapping.timezone,
-                number_format=forced_format(mapping.decimal, mapping.thousands),
+                date_format=formats.date_format,
+                date_order=formats.date_order,
+                timezone=formats.timezone,
+                number_format=forced_format(formats.decimal, formats.thousands),
             )
         reports = run_ingest(
             out,

@@ -529,3 +529,26 @@ def test_a_customer_sent_twice_keeps_the_first_send_whatever_the_file_order(tmp_
     assert report.reasons == {"duplicate customer_id in campaign": 1}
     assert accepted.set_index("customer_id").loc["A", "sent_at"] == pd.Timestamp("2024-06-01")
     assert quarantined["source_row"].tolist() == [1]
+
+
+def test_the_campaigns_file_takes_its_own_formats_from_a_files_section(tmp_path):
+    """A mailing tool writes local send times where the shop writes UTC: a map file's files:
+    section naming the campaigns export sets its time zone (it was refused as matching none of
+    the files given, and --timezone would have applied to every table)."""
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
+
+    args, _, camp, out = _ingest_args(
+        tmp_path,
+        "customer_id,ordered_at,amount\nA,2024-02-01 10:00,10\nB,2024-02-03 10:00,5\n",
+        "customer_id,sent_at,campaign_id,action,arm\nA,2024-03-01 01:30,c1,call,treated\n"
+        "B,2024-03-01 01:30,c1,,control\n",
+    )
+    (tmp_path / "map.yaml").write_text(f"files:\n  {camp.name}: {{timezone: Europe/Berlin}}\n")
+    result = CliRunner().invoke(app, [*args, "--map-file", str(tmp_path / "map.yaml")])
+    assert result.exit_code == 0, result.output
+    assert (load_campaigns(out)["sent_at"] == pd.Timestamp("2024-03-01 00:30")).all()
+    assert pd.read_parquet(out / "transactions.parquet")["ordered_at"].min() == pd.Timestamp(
+        "2024-02-01 10:00"
+    )
