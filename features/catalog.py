@@ -177,7 +177,8 @@ CATALOG: tuple[Entry, ...] = (
         "avg_order_value",
         "float64",
         "rfm",
-        "mean over purchase days of that day's positive amount (null for prospects)",
+        "mean over purchase days of that day's purchase (its positive amount, net of its discount "
+        "lines when the day sums above 0; null for prospects)",
         bounds=POSITIVE_MONEY,
         nullable=True,
     ),
@@ -185,7 +186,7 @@ CATALOG: tuple[Entry, ...] = (
         "first_order_value",
         "float64",
         "rfm",
-        "positive amount on the first purchase day (null for prospects)",
+        "the first purchase day's purchase, net of its discount lines (null for prospects)",
         bounds=POSITIVE_MONEY,
         nullable=True,
     ),
@@ -228,7 +229,9 @@ CATALOG: tuple[Entry, ...] = (
         "returns_share",
         "float64",
         "rfm",
-        "`-sum(amount<0) / sum(amount>0)` before `T` (0 if "
+        "returns over purchases before `T`: `-sum(amount<0)` of days that do not sum above 0 (a "
+        "negative row of a day that does is a discount line of its purchase) over the purchase "
+        "days' value (0 if "
         "no returns; null if returns but no positive amount; above 1 when the export holds "
         "returns of purchases made before its first date)",
         bounds=RATIO,

@@ -190,25 +190,35 @@ def population(
 def purchase_rows(transactions: ir.Table) -> ir.Table:
     """Transactions annotated with their place in the customer's sequence of purchase days.
 
-    Adds ``day`` (date), ``is_purchase`` (``amount > 0``), ``opens_purchase_day`` (the first
-    purchase row of its calendar day, so counting these counts purchase days), ``gap_days``
-    (on those rows: days since the previous purchase day, null for the first one) and
-    ``on_first_purchase_day``. All of it depends only on earlier rows, so it holds at any cutoff.
+    Adds ``day`` (date), ``is_purchase`` (``amount > 0``), ``is_discount`` (a negative row on a
+    day whose rows sum above 0: a till's discount line, part of that day's purchase, not a
+    return), ``opens_purchase_day`` (the first purchase row of its calendar day, so counting these
+    counts purchase days), ``gap_days`` (on those rows: days since the previous purchase day, null
+    for the first one) and ``on_first_purchase_day`` (its purchase and discount rows). All of it
+    depends only on rows of the same day or earlier, so it holds at any cutoff on a day's start.
     """
     rows = transactions.mutate(
         day=transactions.ordered_at.date(), is_purchase=transactions.amount > 0
     )
     by_time = ibis.window(group_by=[rows.customer_id, rows.is_purchase], order_by=rows.ordered_at)
+    by_day = ibis.window(group_by=[rows.customer_id, rows.day])
     # the window values as columns first: used inline, each use compiles to its own window function
     rows = rows.mutate(
-        previous_day=rows.day.lag().over(by_time), first_day=rows.day.first().over(by_time)
+        previous_day=rows.day.lag().over(by_time),
+        first_day=rows.day.first().over(by_time),
+        day_net=rows.amount.sum().over(by_day),
     )
     opens = rows.is_purchase & (rows.previous_day.isnull() | (rows.previous_day < rows.day))
+    discount = (rows.amount < 0) & (rows.day_net > 0)
+    by_customer = ibis.window(group_by=rows.customer_id)
+    first_purchase_day = when(rows.is_purchase, rows.day).min().over(by_customer)
     return rows.mutate(
+        is_discount=discount,
         opens_purchase_day=opens,
         gap_days=when(opens, rows.day.delta(rows.previous_day, unit="day")),
-        on_first_purchase_day=rows.is_purchase & (rows.day == rows.first_day),
-    ).drop("previous_day", "first_day")
+        on_first_purchase_day=(rows.is_purchase & (rows.day == rows.first_day))
+        | (discount & (rows.day == first_purchase_day)),
+    ).drop("previous_day", "first_day", "day_net")
 
 
 def transaction_aggregates(stacked: ir.Table, windows: Sequence[int] | None) -> ir.Table:
@@ -227,8 +237,8 @@ def transaction_aggregates(stacked: ir.Table, windows: Sequence[int] | None) -> 
     return stacked.group_by(KEY).aggregate(
         **firsts,
         orders_all=count_if(opens),
-        positive_all=sum_if(amount, purchase),
-        negative_all=sum_if(amount, ~purchase),
+        positive_all=sum_if(amount, purchase | stacked.is_discount),  # net of discounts
+        negative_all=sum_if(amount, ~purchase & ~stacked.is_discount),  # returns
         last_purchase_day=when(purchase, stacked.day).max(),
         first_order_value=sum_if(amount, stacked.on_first_purchase_day),
         std_gap_days=stacked.gap_days.std(how="pop"),

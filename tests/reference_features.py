@@ -71,12 +71,17 @@ def _records_by_customer(frame: pd.DataFrame | None, columns: list[str]) -> dict
 
 
 def _purchase_days(tx: list[dict]) -> dict[pd.Timestamp, float]:
-    """Calendar day -> sum of that day's positive amounts, for days with a positive amount."""
+    """Calendar day -> that day's purchase value, for days with a positive amount: the day's
+    net when above 0 (its negative rows are discounts), else its positive amounts (they are
+    returns)."""
     values: dict[pd.Timestamp, float] = {}
     for r in tx:
         if r["amount"] > 0:
             day = r["ordered_at"].normalize()
             values[day] = values.get(day, 0.0) + r["amount"]
+    for day in values:
+        net = sum(r["amount"] for r in tx if r["ordered_at"].normalize() == day)
+        values[day] = net if net > 0 else values[day]
     return dict(sorted(values.items()))
 
 
@@ -110,8 +115,14 @@ def _rfm(
         out[f"orders_{w}d"] = orders_between(w)
         out[f"revenue_{w}d"] = revenue_between(w)
     gaps = [_days(b - a) for a, b in pairwise(day_list)]
-    positive = sum(r["amount"] for r in tx if r["amount"] > 0)
-    negative = sum(r["amount"] for r in tx if r["amount"] < 0)
+    net = {d: sum(r["amount"] for r in tx if r["ordered_at"].normalize() == d) for d in days}
+    discount_days = {d for d, v in net.items() if v > 0}
+    positive = sum(days.values())  # net of a purchase day's discounts
+    negative = sum(  # returns: negative rows of days that are no purchase above 0
+        r["amount"]
+        for r in tx
+        if r["amount"] < 0 and r["ordered_at"].normalize() not in discount_days
+    )
     mean_gap = _mean(gaps)
     categories = {r["category"] for r in tx if r["amount"] > 0 and r["category"] is not None}
     out |= {

@@ -198,6 +198,32 @@ def test_rfm_by_hand(tiny_features):
     assert np.isnan(c.mean_gap_days) and np.isnan(c.std_gap_days) and np.isnan(c.recency_ratio)
 
 
+def test_a_discount_line_is_part_of_its_days_purchase_not_a_return(tmp_path):
+    """A till writes a loyalty discount as a negative line of the receipt: it lowers that day's
+    purchase, and the returns share counts only negative rows of days without a purchase above
+    0 (a café's discounts read 'returned 2% of purchases by value')."""
+    customers = pd.DataFrame({"customer_id": ["G"], "signup_at": ts("2024-01-01")})
+    transactions = pd.DataFrame(
+        [
+            ("G", "2024-01-10 09:00", 4.0),  # coffee and croissant, 0.50 off
+            ("G", "2024-01-10 09:00", 3.0),
+            ("G", "2024-01-10 09:01", -0.5),
+            ("G", "2024-02-10 09:00", 5.0),  # a return of 2.00 on a later day: a return
+            ("G", "2024-02-12 12:00", -2.0),
+            ("G", "2024-03-01 10:00", 1.0),  # an exchange: 1.00 bought, 6.00 returned that day
+            ("G", "2024-03-01 10:05", -6.0),
+        ],
+        columns=["customer_id", "ordered_at", "amount"],
+    )
+    transactions["ordered_at"] = ts(*transactions["ordered_at"])
+    g = features_at(write_contract(tmp_path, customers, transactions), [T]).iloc[0]
+    assert g.orders_all == 3
+    assert g.first_order_value == pytest.approx(6.5)
+    assert g.avg_order_value == pytest.approx((6.5 + 5.0 + 1.0) / 3)
+    assert g.revenue_all == pytest.approx(4.5)
+    assert g.returns_share == pytest.approx(8.0 / 12.5)
+
+
 def test_prospects_by_hand(tiny_features):
     b = tiny_features.loc["B"]  # no transactions at all
     assert (b.is_prospect, b.tenure_days, b.orders_all, b.revenue_all, b.frequency) == (
