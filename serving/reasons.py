@@ -266,7 +266,11 @@ def _event_count(m: re.Match[str], row: Row) -> Said | None:
 
 
 def _inactivity(m: re.Match[str], row: Row) -> Said | None:
-    days = _number(row, m[0])
+    return _last_interaction(row)
+
+
+def _last_interaction(row: Row) -> Said:
+    days = _number(row, "days_since_last_event")
     if days is None:
         return _say("inactivity.never")
     if days < 1:  # not "no interaction for 0 days"
@@ -397,6 +401,19 @@ def behaviour_phrase(feature: str, row: Row, language: str = "en") -> str | None
     behaviour or the customer lacks the data the phrase needs."""
     _, said = _said(feature, row)
     return None if said is None else phrasebook(language).words(said)
+
+
+def prospect_reasons(row: Row, language: str = "en") -> list[str]:
+    """What a CRM user can read of a prospect (no purchase yet, no churn score): how long ago
+    they signed up and, where the data set has events, their last interaction; an app's active
+    non-buyer and one gone for a year read alike without it."""
+    book = phrasebook(language)
+    said = []
+    if (days := _number(row, "tenure_days")) is not None:
+        said.append(book.words(_say("tenure.signed_up", days=_days(days))))
+    if "days_since_last_event" in row:
+        said.append(book.words(_last_interaction(row)))
+    return said
 
 
 def fallback_reason(row: Row, language: str = "en") -> str:

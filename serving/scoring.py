@@ -3,7 +3,7 @@
 Every rule is row-wise with thresholds from the config, so scoring one customer alone gives the
 same row as scoring them in a batch. Prospects (never bought) have no churn score: the caller
 passes ``churn_probability`` NaN for them; they get stage ``prospect``, priority 0, tier P4,
-the first-purchase action and no reasons.
+the first-purchase action and, as reasons, when they signed up and their last interaction.
 
 Precision: the score frame (and the Parquet scores file, the service and the CRM write-back,
 which re-rank and re-format it) keeps churn_probability, predicted_value and priority_score at
@@ -236,7 +236,14 @@ def score_columns(
             r or ([fallback_reason(records[i], language)] if scored[i] else [])
             for i, r in enumerate(reasons)
         ]
-    reasons = [[] if is_prospect else r for is_prospect, r in zip(prospect, reasons, strict=True)]
+    if prospect.any():  # no churn drivers: when they signed up and last came by, in words
+        from serving.reasons import prospect_reasons
+
+        records = rows.to_dict("records")
+        reasons = [
+            prospect_reasons(records[i], language) if prospect[i] else r
+            for i, r in enumerate(reasons)
+        ]
     saved = np.full(n, np.nan)
     by_action: list[str | None] = [None] * n
     uplift_version: list[str | None] = [None] * n

@@ -475,3 +475,18 @@ def test_a_customer_at_risk_also_hears_what_holds_the_risk_down_when_it_weighs()
         contrib.iloc[[0]], features.iloc[[0]], 3, language="zh", offset_share=0.5
     )[0]
     assert zh[-1].startswith("但") and "访问" in zh[-1]
+
+
+def test_a_prospect_reads_when_they_signed_up_and_last_came_by():
+    """An app's non-buyers all read alike (no churn score, no reasons): the active one and the
+    one gone for a year are told apart in words, in both languages."""
+    from serving.reasons import prospect_reasons
+
+    active = {"tenure_days": 40.2, "days_since_last_event": 0.3}
+    gone = {"tenure_days": 400.0, "days_since_last_event": 365.0}
+    assert prospect_reasons(active) == [
+        "signed up 40 days ago, no purchase yet",
+        "an interaction besides purchases in the last day",
+    ]
+    assert prospect_reasons(gone, "zh") == ["注册 400 天，尚未购买", "已 365 天除购买外无互动"]
+    assert prospect_reasons({"tenure_days": 3.0}) == ["signed up 3 days ago, no purchase yet"]

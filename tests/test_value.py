@@ -465,7 +465,9 @@ def test_a_trained_pair_scores_without_spikes_and_with_behaviour_reasons(trained
     assert drivers[scored].map(len).between(1, 3).all()  # top_k, and at most one "but ..." after
     assert reasons.map(lambda r: sum(x.startswith("but ") for x in r) <= 1).all()
     assert reasons.map(lambda r: all(not x.startswith("but ") for x in r[:-1])).all()
-    assert reasons[~scored].map(len).eq(0).all()
+    # prospects: when they signed up, and their last interaction (the data set has events)
+    assert reasons[~scored].map(len).eq(2).all()
+    assert reasons[~scored].map(lambda r: r[0].startswith("signed up ")).all()
     text = " | ".join(" | ".join(r) for r in reasons)
     for word in ("cutoff_month", "segment", "region", "channel", " = ", "btyd"):
         assert word not in text, word
