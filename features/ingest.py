@@ -823,16 +823,37 @@ def _repeated_rows(
 
 def _scanned_again(frame: pd.DataFrame, orders: pd.Series) -> np.ndarray:
     """Rows within the same run of their order's lines as the first row identical to them,
-    in a run whose distinct lines are not all repeated equally (a receipt with two croissant
-    lines and one coffee; not A1 A2 A1 A2, an order written twice)."""
+    among the first ``n / k`` of the ``n`` copies the run holds of their line, ``k`` being the
+    greatest common divisor of the run's counts of its distinct lines: a receipt with two
+    croissant lines and one coffee keeps both croissants (``k`` 1); A1 A2 A1 A2, or a receipt
+    with a second croissant written twice whole (A A C A A C, a join fan-out), is the order
+    written ``k`` times, and keeps one copy of it."""
+    again = np.zeros(len(frame), dtype=bool)
+    involved = frame.duplicated(keep=False).to_numpy()  # lines the file holds more than once
+    if not involved.any():
+        return again
     order = pd.Series(orders.astype("string").fillna("").to_numpy())
-    line = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    key = pd.DataFrame({"line": line, "run": order.ne(order.shift()).cumsum().to_numpy()})
+    run = order.ne(order.shift()).cumsum().to_numpy()
+    line = pd.util.hash_pandas_object(frame[involved], index=False).to_numpy()
+    key = pd.DataFrame({"line": line, "run": run[involved]})
     same_run = key["run"].eq(key.groupby("line")["run"].transform("first"))
-    copies = key.groupby(["run", "line"])["line"].transform("size")
-    by_run = copies.groupby(key["run"])
-    uneven = by_run.transform("min").ne(by_run.transform("max"))
-    return (same_run & uneven).to_numpy()
+    copies = key.groupby(["run", "line"])["line"].transform("size").to_numpy()
+    once = pd.Series(~involved).groupby(run).any()  # a run with a line the file holds once
+    times = _run_gcd(copies, key["run"]).where(~key["run"].map(once).to_numpy(bool), 1)
+    first = key.groupby(["run", "line"]).cumcount().to_numpy() < copies // times.to_numpy()
+    again[involved] = (same_run & first).to_numpy()
+    return again
+
+
+def _run_gcd(copies: np.ndarray, run: pd.Series) -> pd.Series:
+    """Each row's run's greatest common divisor of ``copies`` (a few rounds of group minima)."""
+    gcd = pd.Series(copies, index=run.index).groupby(run).transform("min")
+    while True:
+        step = pd.Series(np.gcd(gcd.to_numpy(), copies), index=run.index)
+        step = step.groupby(run).transform("min")
+        if step.equals(gcd):
+            return gcd
+        gcd = step
 
 
 def _check_date_column(

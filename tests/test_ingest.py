@@ -2759,6 +2759,24 @@ def test_an_item_scanned_twice_on_a_receipt_is_kept_an_order_written_twice_is_no
     assert quarantined["source_row"].tolist() == [6, 7, 9]
 
 
+def test_a_receipt_with_an_item_scanned_twice_written_twice_whole_is_kept_once(tmp_path):
+    """A join fan-out (a receipt paid by card and cash) writes each line twice: a receipt with
+    two croissants and a coffee came as 4 croissant lines and 2 coffee lines, all kept (16.00
+    for an 8.00 receipt), as its counts were uneven."""
+    rows = ["R1,A,2024-01-01,croissant,2.50"] * 2 + ["R1,A,2024-01-01,coffee,3.00"]
+    path = _write(
+        tmp_path / "t.csv",
+        "receipt,card,date,item,amount\n"
+        + "\n".join(rows + rows + ["R2,B,2024-01-02,tea,2.00"] * 2 + ["R2,B,2024-01-02,cake,4.00"])
+        + "\n",
+    )
+    mapping = load_mapping("customer_id=card,order_id=receipt,ordered_at=date,category=item")
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    assert report.reasons == {"duplicate row (same as an earlier line)": 3}
+    accepted = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert accepted.groupby("order_id")["amount"].sum().to_dict() == {"R1": 8.0, "R2": 8.0}
+
+
 def test_the_map_files_exclude_sets_aside_test_purchases_and_test_accounts(tmp_path):
     customers = _write(
         tmp_path / "users.csv",
