@@ -50,6 +50,7 @@ from features.customer_emails import (
 )
 from features.customer_ids import (
     CUSTOMER_ALIAS,
+    FLOAT_ID,
     MERGED_INTO,
     alias_index,
     aliases_that_are_ids,
@@ -771,12 +772,19 @@ def _exclude(
                     f"columns: {list(frame.columns)}"
                 )
             continue
-        cells = frame[column].astype("string").str.strip().str.casefold()
-        hit = cells.isin([v.strip().casefold() for v in values]).fillna(False).to_numpy(bool)
+        cells = _excluded_text(frame[column].astype("string"))
+        hit = cells.isin(_excluded_text(pd.Series(values, dtype="string")))
+        hit = hit.fillna(False).to_numpy(bool)
         check.set_aside(hit, EXCLUDED)
         said.append(f"{int(hit.sum()):,} rows with {column!r} in {values}")
     if said:
         report.formats["exclude"] = "; ".join(said)
+
+
+def _excluded_text(values: pd.Series) -> pd.Series:
+    """Cells or ``exclude:`` values as compared: case and outer spaces ignored, a whole number
+    with or without a float column's ``.0`` (``3`` in a map file is a CSV's ``3.0``)."""
+    return values.str.strip().str.casefold().str.replace(FLOAT_ID, r"\1", regex=True)
 
 
 def _repeated_header(frame: pd.DataFrame) -> np.ndarray:
@@ -1622,7 +1630,15 @@ def log_report(report: TableReport, log) -> None:
         log(f"{t}: dates: {report.date_format}")
     if "status" in report.formats:
         log(f"{t}: status: {report.formats['status']}")
-    for key in ("customer_id", "salesforce ids", CUSTOMER_ALIAS, CUSTOMER_EMAIL):
+    for key in (
+        "customer_id",
+        "salesforce ids",
+        CUSTOMER_ALIAS,
+        CUSTOMER_EMAIL,
+        MERGED_INTO,
+        "exclude",
+        "currency_rates",
+    ):
         if key in report.formats:
             log(f"{t}: {key}: {report.formats[key]}")
     for warning in report.warnings:

@@ -64,6 +64,13 @@ FORMAT_KEYS = (
 )
 
 
+def _as_text(value: object) -> object:
+    """A YAML scalar as the text a cell holds (``True`` -> ``'true'``, ``3`` -> ``'3'``)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if isinstance(value, int | float) else value
+
+
 class IngestError(ValueError):
     """A source file cannot be used at all; the message names the file, column and expectation."""
 
@@ -87,7 +94,8 @@ class FileMapping(BaseModel):
     currency: str | None = None
     #: Rows to set aside by a source column's value (``Environment: [Sandbox]``, an app store's
     #: test purchases; ``transactions.Item: [Tip]``): quarantined as :data:`EXCLUDED`, counted,
-    #: not judged by ``--min-accepted-share``; values match ignoring case and outer spaces.
+    #: not judged by ``--min-accepted-share``; values match ignoring case, outer spaces and a
+    #: float column's ``.0``.
     exclude: dict[str, list[str]] = Field(default_factory=dict)
     #: The value of one unit of another currency in ``currency`` (``{EUR: 1.08}`` with
     #: ``currency: USD``): rows in it are converted at that fixed rate instead of quarantined.
@@ -112,6 +120,18 @@ class FileMapping(BaseModel):
                 "Europe/Berlin or UTC"
             ) from None
         return zone
+
+    @field_validator("exclude", mode="before")
+    @classmethod
+    def _excluded_as_text(cls, exclude: object) -> object:
+        """YAML's ``[true]`` and ``[3]`` (a flag column, a store number) are the values as text,
+        ``'true'`` and ``'3'``; a single value is a list of one."""
+        if not isinstance(exclude, dict):
+            return exclude
+        return {
+            key: [_as_text(v) for v in (values if isinstance(values, list) else [values])]
+            for key, values in exclude.items()
+        }
 
     @field_validator("currency_rates")
     @classmethod

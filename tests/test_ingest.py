@@ -2810,6 +2810,32 @@ def test_the_map_files_exclude_sets_aside_test_purchases_and_test_accounts(tmp_p
         ingest(tmp_path / "out2", tx, mapping, customers=customers, log=_quiet)
 
 
+def test_exclude_takes_yaml_numbers_and_booleans_and_a_float_columns_whole_numbers(tmp_path):
+    """``is_test: [true]`` and ``store: [3]`` were refused ('Input should be a valid string'),
+    and ``'3'`` matched no row of a CSV whose store column pandas wrote as ``3.0`` (a workbook's
+    did): the store's rows were kept without a word on the console."""
+    customers = _write(
+        tmp_path / "users.csv", "user,created,is_test\nA,2024-01-01,FALSE\nQA,2024-01-01,TRUE\n"
+    )
+    tx = _write(
+        tmp_path / "purchases.csv",
+        "user,order,date,amount,store\nA,1,2024-02-01,10,1.0\nA,2,2024-02-02,5,3.0\n"
+        "QA,3,2024-02-03,99,1.0\n",
+    )
+    text = (
+        "columns: {customer_id: user, signup_at: created, order_id: order, ordered_at: date}\n"
+        "exclude: {customers.is_test: [true], transactions.store: 3}\n"
+    )
+    mapping = load_mapping(None, _write(tmp_path / "map.yaml", text))
+    said: list[str] = []
+    reports = ingest(tmp_path / "out", tx, mapping, customers=customers, log=said.append)
+    assert reports["transactions"].reasons == {
+        "customer excluded by the map file": 1,
+        "excluded by the map file": 1,
+    }
+    assert "transactions: exclude: 1 rows with 'store' in ['3']" in said
+
+
 def test_a_refund_row_of_its_own_beside_the_sale_takes_the_sale_with_it(tmp_path):
     # an app store: the refund is a row with the sale's transaction id, amount and a refund flag
     path = _write(
