@@ -132,8 +132,9 @@ def dates(root: str | Path, project: str) -> list[date]:
 def read_partition(
     root: str | Path, project: str, as_of: date, feature_columns: list[str] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Scores and features of one date (``feature_columns``: only those of them that exist);
-    FileNotFoundError naming the partition when absent."""
+    """Scores and features of one date (``feature_columns``: only those of them that exist),
+    their ids as ingest stores them now (a date kept before UUIDs were lower-cased still finds its
+    customers); FileNotFoundError naming the partition when absent."""
     where = partition(root, project, as_of)
     if not (where / "scores.parquet").exists():
         raise FileNotFoundError(
@@ -143,8 +144,8 @@ def read_partition(
         )
     try:
         return (
-            pd.read_parquet(where / "scores.parquet"),
-            _read_features(where / "features.parquet", feature_columns),
+            _plain_ids(pd.read_parquet(where / "scores.parquet")),
+            _plain_ids(_read_features(where / "features.parquet", feature_columns)),
         )
     except (OSError, pa.ArrowException) as exc:
         raise ScoreHistoryError(
@@ -152,6 +153,16 @@ def read_partition(
             f"(`lifecycle score --as-of {as_of} --project {project} --history {root} --out "
             "<a scratch file>`)"
         ) from exc
+
+
+def _plain_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its customer ids as ingest stores them (``features.customer_ids``)."""
+    if "customer_id" not in frame.columns:
+        return frame
+    from features.customer_ids import normalise_ids
+
+    ids = frame["customer_id"].astype("string")
+    return frame.assign(customer_id=normalise_ids(ids).astype(frame["customer_id"].dtype))
 
 
 def _read_features(path: Path, columns: list[str] | None) -> pd.DataFrame:

@@ -220,3 +220,19 @@ def test_a_first_scoring_says_so_briefly_an_unsent_history_says_why(tmp_path) ->
     write_partition(root, "shop", LAST, scores([("c", "declining", 35.0)]), features(["c"]))
     _, said = held_scores(now, features(["c"]), CONFIG, root, "shop", DAY)  # not marked sent
     assert said.startswith("tier hold: no scoring of shop marked sent")
+
+
+def test_a_history_kept_before_uuids_were_lower_cased_still_holds_their_tiers(tmp_path) -> None:
+    """A scoring kept under an iOS app's upper-case UUIDs (ingested before ingest lower-cased
+    them) is the same customers' previous scoring: the hold and the monitor find them."""
+    root, upper = tmp_path / "history", "6310FDE6-0C2B-4B7A-9E1D-3F5A2B8C9D01"
+    write_partition(root, "shop", LAST, scores([(upper, "declining", 35.0)]), features([upper]))
+    mark_sent(root, "shop", LAST)
+    lower = upper.lower()
+    found = previous_scoring(root, "shop", DAY, 14)
+    assert found is not None and list(found.scores["customer_id"]) == [lower]
+    assert list(found.features["customer_id"]) == [lower]
+    out, said = held_scores(
+        scores([(lower, "declining", 45.0)]), features([lower]), CONFIG, root, "shop", DAY
+    )
+    assert out.loc[0, "priority_tier"] == "P3" and "1 customers keep their tier" in said
