@@ -101,7 +101,7 @@ def history_shrinks(out_dir: Path, accepted: pd.DataFrame) -> str | None:
 
 def ids_lowered(out_dir: Path) -> str | None:
     """A warning when the ingest being replaced holds e-mail or UUID ids with capitals (ingested
-    before such ids were lower-cased): the CRM is sent those customers under other ids now."""
+    before such ids were lower-cased): said, with what carries over."""
     old_path = table_path(out_dir, CUSTOMERS)
     if not old_path.is_file():
         return None
@@ -116,9 +116,8 @@ def ids_lowered(out_dir: Path) -> str | None:
     return (
         f"{out_dir} held {len(changed):,} customer ids that are e-mail addresses or UUIDs with "
         f"capitals (e.g. {first!r}); they are lower-cased now ({plain_id(first)!r}): their "
-        "score history and kept tiers (hold) carry over, but scores sent to a CRM name them in "
-        "lower case, which a CRM keyed by the old form does not match (change the key field of "
-        "those records in the CRM before the next import)"
+        "score history and kept tiers (hold) carry over, and lifecycle export sends those it "
+        "sent before under the form it sent (the CRM's records stay keyed as they were)"
     )
 
 

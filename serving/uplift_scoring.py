@@ -312,6 +312,14 @@ def load_uplift_champion(tracking_uri: str, project: str | None) -> UpliftChampi
             version,
         )
         return None
+    if "value_scale" not in (champion.models.policy or {}):
+        logger.warning(
+            "uplift champion %s v%s was registered before saved values were scaled to what "
+            "held-out customers kept (its promises ran about 1.75x high on synthetic data): "
+            "run `lifecycle uplift` again to register a version with value_scale",
+            name,
+            version,
+        )
     logger.info(
         "uplift champion %s v%s: actions %s", name, version, ", ".join(champion.policy.actions)
     )

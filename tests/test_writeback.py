@@ -1082,3 +1082,27 @@ def test_your_own_labels_are_merged_over_the_shipped_ones(tmp_path, monkeypatch)
         LabelError, match=r"bad.actions.en.yaml: .*stages: unknown keys \['dormant'\]"
     ):
         load_labels("en")
+
+
+def test_customers_sent_under_an_upper_case_uuid_keep_that_key_after_ingest_lowers_it(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """An upgrade that lower-cases UUID ids (ingest does since 2026-12-05) made every customer a
+    new CRM record ('2,968 customers exported before are not in these scores'): the export sends
+    a customer under the form of its id the target was sent before, and says so."""
+    mapping = load_mapping("hubspot")
+    before = scores.copy()
+    uuids = [f"{i:08X}-AAAA-4BBB-8CCC-{i:012X}" for i in range(len(before))]
+    before["customer_id"] = uuids
+    first = export_csv(before, "s", mapping, tmp_path)
+    assert first.written == len(before)
+    now = before.assign(customer_id=[u.lower() for u in uuids])
+    with pytest.warns(UserWarning, match=r"customers are sent under the id this target was sent"):
+        again = export_csv(now, "s", mapping, tmp_path)
+    assert (again.written, again.unchanged, again.gone) == (0, len(before), 0)
+    changed = now.copy()
+    changed.loc[0, "priority_tier"] = "P1" if changed.loc[0, "priority_tier"] != "P1" else "P2"
+    with pytest.warns(UserWarning):
+        delta = export_csv(changed, "s", mapping, tmp_path)
+    _, rows = read_export(delta.path, "hubspot")
+    assert [r["lifecycle_customer_id"] for r in rows] == [uuids[0]]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+import warnings
 from collections.abc import Collection
 from collections.abc import Mapping as MappingType
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.customer_ids import plain_id
 from serving.scoring import DATA_ATTR, PROJECT_ATTR, PROJECT_MARKER
 from serving.writeback import delta
 from serving.writeback.fields import Mapping, MappingError, Reject, records
@@ -90,6 +92,30 @@ def scores_project(scores: pd.DataFrame) -> str | None:
     return str(project) if project else None
 
 
+def keys_sent_before(scores: pd.DataFrame, previous: Collection[str]) -> pd.DataFrame:
+    """``scores`` with each customer this target was sent before under another form of its id
+    (an upper-case UUID or e-mail address, which ingest now stores lower-cased) named as it was
+    sent: the CRM's records are keyed by that form, so a new one would make every customer a new
+    record and leave the old ones stale. Said once per export."""
+    ids = scores["customer_id"].astype("string")
+    now = set(ids.dropna())
+    before = {
+        plain: old
+        for old in previous
+        if old not in now and (plain := plain_id(old)) != old and plain in now
+    }
+    if not before:
+        return scores
+    example = next(iter(before.items()))
+    warnings.warn(
+        f"{len(before):,} customers are sent under the id this target was sent before (e.g. "
+        f"{example[1]!r}), not as ingest now stores it ({example[0]!r}: UUIDs and e-mail "
+        "addresses are lower-cased): the CRM's records stay keyed as they were",
+        stacklevel=3,
+    )
+    return scores.assign(customer_id=ids.map(lambda i: before.get(i, i)).astype(object))
+
+
 def select(
     scores: pd.DataFrame,
     mapping: Mapping,
@@ -111,6 +137,7 @@ def select(
     run_id = uuid.uuid4().hex[:16]
     done = done or {}
     previous = journal.fingerprints()
+    scores = keys_sent_before(scores, previous)
     gone = sorted(set(previous) - set(scores["customer_id"].dropna().astype(str)))
     if note_gone:
         journal.note_not_in_scores(run_id, gone)
