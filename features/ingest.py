@@ -1024,31 +1024,59 @@ def _cancelled(
     refunded = (mapped == "refunded").fillna(False).to_numpy(dtype=bool)
     whole = refunded & (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
     if "order_id" in out:
+        sales = ~refunded & check.ok
+        partial = _partial_refunds(out, whole, sales)
+        out.loc[partial, "amount"] = -out.loc[partial, "amount"]  # a return of part of it
+        whole &= ~partial
         orders = out["order_id"][whole].dropna()
         whole |= refunded & out["order_id"].isin(orders).fillna(False).to_numpy(dtype=bool)
-    if "order_id" in out:
-        whole |= _sales_refunded(out, whole, ~refunded & check.ok)
+        whole |= _sales_refunded(out, whole, sales)
     check.flag(whole, REFUNDED_ORDER)
     return refunded & ~whole
+
+
+def _partial_refunds(out: pd.DataFrame, refund: np.ndarray, sale: np.ndarray) -> np.ndarray:
+    """The positive ``refund`` rows that give back part of their order: it has ``sale`` rows
+    summing to more, none of the refund's amount (a 5.00 refund row beside a 9.99 sale): booked as
+    a return of that amount, not as the order refunded whole."""
+    has_order = out["order_id"].notna().to_numpy()
+    if not (refund & has_order).any():
+        return np.zeros(len(out), dtype=bool)
+    order = out["order_id"].astype("string")
+    amount = out["amount"].round(2)
+    sold = sale & has_order & (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
+    total = amount[sold].groupby(order[sold]).sum()
+    same = pd.MultiIndex.from_arrays([order[sold], amount[sold]])
+    pairs = pd.MultiIndex.from_arrays([order, amount])
+    more = order.map(total).astype("float64").fillna(0).to_numpy() > amount.to_numpy()
+    twin = pairs.isin(same)
+    return refund & has_order & more & ~twin
 
 
 def _sales_refunded(out: pd.DataFrame, refund: np.ndarray, sale: np.ndarray) -> np.ndarray:
     """The ``sale`` rows a positive ``refund`` row of the same order and amount refunds (an app
     store books a refund as a row of its own beside the sale, with the sale's transaction id and
-    amount): as many of each order's sales of that amount as it has such refunds, first first.
-    A line refunded on its own row (a line status) has no such twin, and stays alone."""
+    amount, dated after it): as many of each order's earlier sales of that amount as it has such
+    refunds, first first. A line refunded on its receipt (the same time) takes no twin with it
+    (a till's second scan of the item stays a sale)."""
     positive = (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
     if not (refund & positive).any():
         return np.zeros(len(out), dtype=bool)
     key = pd.DataFrame(
-        {"order": out["order_id"].astype("string"), "amount": out["amount"].round(2)}
+        {
+            "order": out["order_id"].astype("string"),
+            "amount": out["amount"].round(2),
+            "at": out["ordered_at"],
+        }
     )
+    by = ["order", "amount"]
+    refunds = key[refund & positive].groupby(by)["at"].agg(["size", "max"])
     at = np.flatnonzero(sale & positive & key["order"].notna().to_numpy())
-    sales = key.iloc[at]
-    refunds = key[refund & positive].groupby(["order", "amount"]).size().rename("refunds")
-    wanted = sales.join(refunds, on=["order", "amount"])["refunds"].fillna(0).to_numpy()
+    sales = key.iloc[at].join(refunds, on=by)
+    earlier = (sales["at"] < sales["max"]).fillna(False).to_numpy(dtype=bool)
+    rank = sales[earlier].groupby(by).cumcount().to_numpy()
     hit = np.zeros(len(out), dtype=bool)
-    hit[at] = sales.groupby(["order", "amount"]).cumcount().to_numpy() < wanted
+    hit[at[earlier]] = rank < sales["size"].to_numpy()[earlier]
     return hit
 
 

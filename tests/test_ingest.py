@@ -2923,3 +2923,26 @@ def test_a_card_merged_into_another_is_set_aside_and_its_visits_are_the_new_card
         "0901": 12.0,
         "0902": 6.0,
     }
+
+
+def test_a_partial_refund_row_is_a_return_and_a_refunded_scan_takes_no_twin(tmp_path):
+    """A 5.00 refund row beside a 9.99 sale gives back part of it (it was read as the order
+    refunded whole, keeping the full 9.99); a croissant refunded on its receipt, beside a second
+    croissant scanned at the same time, takes only itself."""
+    path = _write(
+        tmp_path / "t.csv",
+        "txn,user,date,price,status\nT1,A,2024-01-01 10:00,9.99,paid\n"
+        "T1,A,2024-01-09 10:00,5.00,refunded\n"
+        "R3,B,2024-01-02 09:00,2.50,paid\nR3,B,2024-01-02 09:00,2.50,refunded\n"
+        "R3,B,2024-01-02 09:00,3.00,paid\n",
+    )
+    mapping = load_mapping(
+        "customer_id=user,order_id=txn,ordered_at=date,amount=price,status=status"
+    )
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    assert (report.accepted, report.reasons) == (4, {"refunded order": 1})
+    accepted = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert accepted.groupby("customer_id")["amount"].sum().round(2).to_dict() == {
+        "A": 4.99,
+        "B": 5.5,
+    }
