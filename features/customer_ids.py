@@ -222,16 +222,19 @@ CUSTOMER_ALIAS = "customer_alias"
 MERGED_INTO = "merged_into"
 
 
-def merged_records(ids: pd.Series, into: pd.Series, ok: np.ndarray) -> tuple[pd.Series, str | None]:
-    """Surviving customer id by merged record's id: each ``ok`` record whose ``into`` (as read)
-    names another ``ok`` record that is merged into nothing, followed along chains (A into B, B
-    into C: both are C's); and a note naming the records whose ``into`` names no such customer
-    (kept as customers of their own)."""
+def merge_requests(ids: pd.Series, into: pd.Series, ok: np.ndarray) -> dict[str, str]:
+    """Merged record's id -> the id it names as merged into (normalised), for each ``ok``
+    record naming another."""
     target = normalise_ids(into.astype("string")).fillna("").to_numpy(dtype=object)
     own = ids.astype("string").fillna("").to_numpy(dtype=object)
     wants = ok & (target != "") & (target != own)
-    step = dict(zip(own[wants], target[wants], strict=True))
-    survivors = set(own[ok & ~wants])
+    return dict(zip(own[wants], target[wants], strict=True))
+
+
+def resolve_merges(step: dict[str, str], survivors: set[str]) -> tuple[dict[str, str], str | None]:
+    """Surviving customer id by merged record's id, following chains (A into B, B into C: both
+    are C's) to one of ``survivors``; and a note naming the records whose chain ends at no
+    survivor (kept as customers of their own)."""
     survivor = {}
     for old in step:
         seen, at = {old}, step[old]
@@ -246,8 +249,18 @@ def merged_records(ids: pd.Series, into: pd.Series, ok: np.ndarray) -> tuple[pd.
         note = (
             f"{len(lost):,} records are merged into a customer the customers file does not hold "
             f"as one of its own (e.g. {lost[0]!r} into {step[lost[0]]!r}): kept as customers of "
-            "their own"
+            "their own, unless another customers file given holds it"
         )
+    return survivor, note
+
+
+def merged_records(ids: pd.Series, into: pd.Series, ok: np.ndarray) -> tuple[pd.Series, str | None]:
+    """Surviving customer id by merged record's id within one customers file: each ``ok``
+    record whose ``into`` (as read) names another ``ok`` record merged into nothing, or a chain
+    ending at one (:func:`resolve_merges`); and the note of those merged into none."""
+    step = merge_requests(ids, into, ok)
+    own = ids.astype("string").fillna("").to_numpy(dtype=object)
+    survivor, note = resolve_merges(step, set(own[ok]) - set(step))
     return pd.Series(survivor, dtype="string"), note
 
 

@@ -59,9 +59,11 @@ from features.customer_ids import (
     id_rewrites,
     match_aliases,
     match_salesforce_ids,
+    merge_requests,
     merged_records,
     normalise_ids,
     other_id_columns,
+    resolve_merges,
     scientific_ids,
     unknown_ids_of_another_column,
 )
@@ -174,6 +176,8 @@ class _Table:
     #: customers: customer id by the value of the column mapped to customer_alias, if any
     aliases: pd.Series | None = None
     alias_column: str | None = None
+    #: customers: merged record's id -> the id it names as merged into (``merged_into``)
+    merge_requests: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -577,7 +581,9 @@ def _build_table(
         kept = out["customer_id"].where(check.ok)  # a duplicate of a quarantined row is not one
         check.flag(kept.duplicated() & kept.notna(), "duplicate customer_id")
         merged = pd.Series(dtype="string")
+        requests: dict[str, str] = {}
         if MERGED_INTO in inputs:
+            requests = merge_requests(out["customer_id"], inputs[MERGED_INTO], check.ok)
             merged, lost = merged_records(out["customer_id"], inputs[MERGED_INTO], check.ok)
             check.flag(out["customer_id"].isin(merged.index), MERGED)
             report.warnings.extend([lost] if lost else [])
@@ -618,6 +624,7 @@ def _build_table(
             table_out.alias_column = f"{str(inputs[CUSTOMER_ALIAS].name)!r} ({CUSTOMER_ALIAS})"
             if shared:
                 report.warnings.append(shared)
+        table_out.merge_requests = requests
         if len(merged):  # a merged record's id names its survivor, as an alias does
             both = (
                 pd.concat([merged, table_out.aliases]) if table_out.aliases is not None else merged
@@ -1552,6 +1559,7 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
         [p.refund_orders for p in parts],
     )
     report = TableReport(table=table, source_file=", ".join(p.report.source_file for p in parts))
+    merges = _merges_across_files(parts, reasons, report) if table == CUSTOMERS else {}
     accepted, quarantined = [], []
     for part, reason in zip(parts, reasons, strict=True):
         gone = pd.notna(reason)
@@ -1580,11 +1588,11 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
         kept,
         pd.concat(quarantined, ignore_index=True),
         report,
-        dropped - frozenset(kept["customer_id"].dropna()),
+        dropped - frozenset(kept["customer_id"].dropna()) - frozenset(merges),
         frozenset().union(*(p.excluded_ids for p in parts))
         - frozenset(kept["customer_id"].dropna()),
         email_column=next((p.email_column for p in parts if p.email_column), None),
-        aliases=_combined_aliases(parts, report),
+        aliases=_combined_aliases(parts, report, merges),
         alias_column=next((p.alias_column for p in parts if p.alias_column), None),
         other_ids={
             name: np.unique(
@@ -1595,10 +1603,44 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
     )
 
 
-def _combined_aliases(parts: list[_Table], report: TableReport) -> pd.Series | None:
+def _merges_across_files(
+    parts: list[_Table], reasons: list[np.ndarray], report: TableReport
+) -> dict[str, str]:
+    """Merges the customers files ask for, across files: the latest file listing an id says
+    whether it is merged (a June export merging a card a January export still lists), and a
+    survivor may be in another file (a delta export merging into a card of the full one). The
+    accepted records of merged ids get ``reasons`` :data:`MERGED`; returns surviving id by
+    merged id (the chains followed)."""
+    if not any(p.merge_requests for p in parts):
+        return {}
+    step: dict[str, str] = {}
+    for part in parts:
+        for listed in (*part.accepted["customer_id"].dropna(), *part.merge_requests):
+            step.pop(str(listed), None)
+        step.update(part.merge_requests)
+    kept = {
+        str(i)
+        for part, reason in zip(parts, reasons, strict=True)
+        for i in part.accepted["customer_id"][pd.isna(reason)].dropna()
+    }
+    merges, lost = resolve_merges(step, kept - set(step))
+    for part, reason in zip(parts, reasons, strict=True):
+        hit = part.accepted["customer_id"].isin(merges).to_numpy() & pd.isna(reason)
+        reason[hit] = MERGED
+    if lost:
+        report.warnings.append(lost)
+    return merges
+
+
+def _combined_aliases(
+    parts: list[_Table], report: TableReport, merges: dict[str, str] | None = None
+) -> pd.Series | None:
     """The customers files' aliases as one index: a later file's record of an alias wins, as its
-    customer records do; an alias two files give to different customers is warned of."""
+    customer records do; an alias two files give to different customers is warned of; a merged
+    record's id (``merges``) names its survivor."""
     indexes = [p.aliases for p in parts if p.aliases is not None]
+    if merges:
+        indexes.append(pd.Series(merges, dtype="string"))
     if not indexes:
         return None
     both = pd.concat(indexes)

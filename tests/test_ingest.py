@@ -2946,3 +2946,28 @@ def test_a_partial_refund_row_is_a_return_and_a_refunded_scan_takes_no_twin(tmp_
         "A": 4.99,
         "B": 5.5,
     }
+
+
+def test_merges_hold_across_customers_files(tmp_path):
+    """June's export merges card A into B while January's still lists A; a delta export merges
+    C into D, which only the full export holds: both are merged (A scored churned beside B, and
+    C was 'merged into a customer the customers file does not hold')."""
+    jan = _write(tmp_path / "jan.csv", "card,joined,merged_into\nA,2023-01-01,\nD,2023-01-01,\n")
+    jun = _write(
+        tmp_path / "jun.csv",
+        "card,joined,merged_into\nA,2023-01-01,B\nB,2024-06-01,\nC,2024-06-01,D\n",
+    )
+    tickets = _write(
+        tmp_path / "t.csv",
+        "card,date,amount\nA,2024-01-05,3\nB,2024-07-01,5\nC,2024-07-02,6\nD,2024-07-03,2\n",
+    )
+    mapping = load_mapping(
+        "customer_id=card,signup_at=joined,ordered_at=date,customers.merged_into=merged_into"
+    )
+    reports = ingest(tmp_path / "out", tickets, mapping, customers=[jan, jun], log=_quiet,
+                     min_accepted_share=0)  # fmt: skip
+    customers = pd.read_parquet(table_path(tmp_path / "out", "customers"))
+    assert sorted(customers["customer_id"]) == ["B", "D"]
+    assert reports["transactions"].accepted == 4
+    stored = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert stored.groupby("customer_id")["amount"].sum().to_dict() == {"B": 8.0, "D": 8.0}
