@@ -13,8 +13,6 @@ rule (:func:`decide`):
   every action). An untrusted action counts as not paying; its saved value is still reported;
 - ``recommended_action`` = the trusted action with the greatest net value, or ``none`` when no
   trusted action's net value is positive (ties: the first action in alphabetical order);
-- saved value = the value model's effect x the action's ``value_scale`` (``policy.json``): the
-  share of the promise its held-out upper half kept (``training.uplift_registry.value_scales``);
 - ``expected_saved_value`` = the recommended action's saved value (0 for ``none``);
 - ``priority_score`` = its net value (0 for ``none``); ``priority_tier`` from the thresholds
   stored with the version (shares of the training customers' positive net values);
@@ -37,7 +35,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +61,6 @@ class UpliftPolicy:
     tiers: Mapping[str, float]  # p1_from, p2_from, p3_from on the net saved value
     features: dict | None = None  # feature configuration the models read (None: campaign features)
     trusted: tuple[str, ...] | None = None  # actions that may be recommended (None: all)
-    #: per action, the share of its predicted saved value held-out customers kept (``value_scale``
-    #: of ``policy.json``, ``training.uplift_registry.value_scales``; 1 when absent)
-    value_scale: Mapping[str, float] = field(default_factory=dict)
 
     def cost_array(self) -> np.ndarray:
         return np.array([float(self.costs.get(a, 0.0)) for a in self.actions])
@@ -236,7 +231,6 @@ class UpliftChampion:
                 if "trusted_actions" not in policy  # before the evidence gate: all
                 else tuple(a for a in value_actions if a in policy["trusted_actions"])
             ),
-            value_scale={a: float(v) for a, v in (policy.get("value_scale") or {}).items()},
         )
 
     @property
@@ -263,10 +257,7 @@ class UpliftChampion:
         rows = features.reset_index(drop=True)
         predicted = self.models.predict(rows)
         saved = np.column_stack(
-            [
-                predicted[f"uplift_value_{a}"].to_numpy(float) * self.policy.value_scale.get(a, 1.0)
-                for a in self.policy.actions
-            ]
+            [predicted[f"uplift_value_{a}"].to_numpy(float) for a in self.policy.actions]
         )
         retained = np.column_stack(  # a change of a probability: within [-1, 1]
             [
@@ -312,14 +303,6 @@ def load_uplift_champion(tracking_uri: str, project: str | None) -> UpliftChampi
             version,
         )
         return None
-    if "value_scale" not in (champion.models.policy or {}):
-        logger.warning(
-            "uplift champion %s v%s was registered before saved values were scaled to what "
-            "held-out customers kept (its promises ran about 1.75x high on synthetic data): "
-            "run `lifecycle uplift` again to register a version with value_scale",
-            name,
-            version,
-        )
     logger.info(
         "uplift champion %s v%s: actions %s", name, version, ", ".join(champion.policy.actions)
     )

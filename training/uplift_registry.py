@@ -215,45 +215,6 @@ def held_out_qini_intervals(
     return out
 
 
-#: Fewer held-out customers than this in an arm of the upper half: no value scale is measured.
-MIN_SCALE_ARM = 20
-
-
-def value_scales(models: UpliftSet, frame: pd.DataFrame) -> dict[str, dict[str, float | None]]:
-    """Per action with a value model: what its saved values promise against what they kept, on
-    the held-out customers it rates in its upper half (those a budget contacts first): the mean
-    predicted saved value, the observed difference of mean value between the contacted and the
-    control customers there, and ``scale`` = observed / predicted within [0, 1] (1 when the
-    predicted is not above 0 or an arm has fewer than :data:`MIN_SCALE_ARM` customers). A
-    learner's effect is a difference of two noisy fits, and the customers it rates highest are
-    partly those it over-rates: the held-out promise of a call was 30.42 where 17.36 was kept."""
-    test = frame[frame["held_out"]]
-    scores = models.predict(test)
-    out = {}
-    for key, spec in models.index.items():
-        if spec["outcome"] != "value":
-            continue
-        rows = measuring_rows(test, spec["action"])
-        y = test.loc[rows, "value"].to_numpy(float)
-        treated = (test.loc[rows, "arm"] == "treated").to_numpy()
-        score = scores.loc[rows, key].to_numpy(float)
-        upper = score >= np.median(score) if len(score) else np.zeros(0, bool)
-        predicted = float(score[upper].mean()) if upper.any() else 0.0
-        kept: float | None = None
-        scale = 1.0
-        if min((upper & treated).sum(), (upper & ~treated).sum()) >= MIN_SCALE_ARM:
-            kept = float(y[upper & treated].mean() - y[upper & ~treated].mean())
-            if predicted > 0:
-                scale = float(np.clip(kept / predicted, 0.0, 1.0))
-        out[spec["action"]] = {
-            "scale": scale,
-            "predicted": predicted,
-            "kept": kept,
-            "customers": int(upper.sum()),
-        }
-    return out
-
-
 def gate_outcome(models: UpliftSet) -> str:
     """The outcome scoring decides with: ``value`` when the version has value models."""
     return (
@@ -340,26 +301,14 @@ def scoring_policy(
         for key, spec in models.index.items()
         if spec["outcome"] == "value" and (trusted is None or spec["action"] in trusted)
     }
-    scales = value_scales(models, frame) if "held_out" in frame else {}
     tiers = net_value_tiers(np.array([]))
     if value and len(train):
         scores = models.predict(train.drop_duplicates("customer_id"))
         net = np.column_stack(
-            [
-                scores[key].to_numpy(float) * scales.get(a, {}).get("scale", 1.0)
-                - costs.get(a, 0.0)
-                for a, key in value.items()
-            ]
+            [scores[key].to_numpy(float) - costs.get(a, 0.0) for a, key in value.items()]
         )
         tiers = net_value_tiers(net.max(axis=1))
-    return {
-        "costs": costs,
-        "horizon_days": int(horizon_days),
-        "features": features,
-        "tiers": tiers,
-        "value_scale": {a: v["scale"] for a, v in scales.items()},
-        "value_check": scales,
-    }
+    return {"costs": costs, "horizon_days": int(horizon_days), "features": features, "tiers": tiers}
 
 
 def register(
@@ -392,14 +341,6 @@ def register(
             fitted, frame, horizon_days=horizon_days, features=features, trusted=trusted or None
         )
         evidence = _evidence(fitted, intervals, trusted)
-        for action, check in policy["value_check"].items():
-            if check["kept"] is not None:
-                log(
-                    f"uplift: {action}: on the held-out customers its value model rates in the "
-                    f"upper half, predicted saved value {check['predicted']:.2f} per customer, "
-                    f"kept {check['kept']:.2f}: scores scale its saved values by "
-                    f"{check['scale']:.2f}"
-                )
         if untrusted:
             evidence += "; not trusted whatever their Qini: " + "; ".join(
                 f"{action} ({why})" for action, why in sorted(untrusted.items())
