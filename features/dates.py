@@ -263,8 +263,13 @@ def parse_dates(
         pd.Series(uniques, dtype="string", name=values.name), order, date_format
     )
     if timezone and timezone.upper() != "UTC":
-        stamps = _from_local(stamps, marked, timezone)
-        described += f"; times without an offset read as {timezone}"
+        # a date without a time is a calendar day, not local midnight: read as 2023-05-31 22:00
+        # UTC, a Berlin signup of 01.06.2023 moved to the day before
+        timed = _has_time(pd.Series(uniques, dtype="string"))
+        stamps = _from_local(stamps, marked | ~timed, timezone)
+        described += (
+            f"; times without an offset read as {timezone} (dates without a time as the day)"
+        )
     taken = (
         stamps.to_numpy()[np.where(codes >= 0, codes, 0)]
         if len(stamps)
@@ -272,6 +277,14 @@ def parse_dates(
     )
     result = pd.Series(taken, index=values.index, dtype="datetime64[us]").where(codes >= 0)
     return result.astype("datetime64[us]"), described
+
+
+def _has_time(values: pd.Series) -> np.ndarray:
+    """Which texts hold a time of day (``14:02``, ``14时``, ``下午2点``, an Excel day's fraction),
+    not a date alone."""
+    clock = values.str.contains(r"\d[:时点]|[时点]\d|上午|下午|晚上|凌晨|早上|中午", regex=True)
+    fraction = values.str.fullmatch(r"\s*\d{5}\.\d*[1-9]\d*\s*")
+    return (clock.fillna(False) | fraction.fillna(False)).to_numpy(dtype=bool)
 
 
 def _from_local(stamps: pd.Series, marked: pd.Series, timezone: str) -> pd.Series:

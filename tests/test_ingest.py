@@ -2971,3 +2971,31 @@ def test_merges_hold_across_customers_files(tmp_path):
     assert reports["transactions"].accepted == 4
     stored = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
     assert stored.groupby("customer_id")["amount"].sum().to_dict() == {"B": 8.0, "D": 8.0}
+
+
+def test_a_date_without_a_time_stays_its_calendar_day_in_a_local_time_zone():
+    """With --timezone Europe/Berlin a signup of 01.06.2023 was local midnight, stored as
+    2023-05-31 22:00 UTC: the day before. A date alone is the day; a time is converted."""
+    from features.dates import DateOrder, parse_dates
+
+    values = pd.Series(
+        [
+            "01.06.2023",
+            "2023-06-01 10:00",
+            "2024年3月5日",
+            "2024年3月5日 下午2时",
+            "45356",
+            "45356.5",
+        ],
+        dtype="string",
+    )
+    parsed, said = parse_dates(values, DateOrder(True, "forced"), timezone="Europe/Berlin")
+    assert parsed.tolist() == [
+        pd.Timestamp("2023-06-01 00:00"),
+        pd.Timestamp("2023-06-01 08:00"),
+        pd.Timestamp("2024-03-05 00:00"),
+        pd.Timestamp("2024-03-05 13:00"),
+        pd.Timestamp("2024-03-05 00:00"),
+        pd.Timestamp("2024-03-05 11:00"),
+    ]
+    assert "dates without a time as the day" in said
