@@ -102,6 +102,8 @@ class Phrasebook(BaseModel):
     phrases: dict[str, str]
     nouns: dict[str, dict[Literal["zero", "one", "other"], str]]
     actions: dict[str, str]  # campaign actions as noun phrases, for the uplift reasons
+    #: a number's unit in the plural -> its singular, said of 1 ("1 days" -> "1 day")
+    singulars: dict[str, str] = {}
 
     def count(self, c: Count) -> str:
         n = round(c.n)
@@ -112,7 +114,10 @@ class Phrasebook(BaseModel):
     def words(self, said: Said) -> str:
         key, params = said
         values = {k: self.count(v) if isinstance(v, Count) else v for k, v in params.items()}
-        return self.phrases[key].format(**values)
+        text = self.phrases[key].format(**values)
+        for plural, singular in self.singulars.items():
+            text = re.sub(rf"(?<![\d.,]){re.escape(plural)}\b", singular, text)
+        return text
 
 
 def reasons_path(language: str) -> Path:

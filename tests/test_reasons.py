@@ -490,3 +490,11 @@ def test_a_prospect_reads_when_they_signed_up_and_last_came_by():
     ]
     assert prospect_reasons(gone, "zh") == ["注册 400 天，尚未购买", "已 365 天除购买外无互动"]
     assert prospect_reasons({"tenure_days": 3.0}) == ["signed up 3 days ago, no purchase yet"]
+
+
+def test_one_day_is_said_in_the_singular():
+    from serving.reasons import prospect_reasons
+
+    assert prospect_reasons({"tenure_days": 1.2})[0] == "signed up 1 day ago, no purchase yet"
+    assert prospect_reasons({"tenure_days": 21.0})[0] == "signed up 21 days ago, no purchase yet"
+    assert prospect_reasons({"tenure_days": 1.0}, "zh")[0] == "注册 1 天，尚未购买"
