@@ -838,11 +838,10 @@ def _repeated_rows(
 
 def _scanned_again(frame: pd.DataFrame, orders: pd.Series) -> np.ndarray:
     """Rows within the same run of their order's lines as the first row identical to them,
-    among the first ``n / k`` of the ``n`` copies the run holds of their line, ``k`` being the
-    greatest common divisor of the run's counts of its distinct lines: a receipt with two
-    croissant lines and one coffee keeps both croissants (``k`` 1); A1 A2 A1 A2, or a receipt
-    with a second croissant written twice whole (A A C A A C, a join fan-out), is the order
-    written ``k`` times, and keeps one copy of it."""
+    except the copies of an order written whole several times: a run that is one block of two or
+    more different lines repeated (A C A C; A A C A A C, a join fan-out) keeps its first block.
+    Repeated scans (A A: two coffees; A A C C; a croissant scanned twice beside a coffee) are
+    kept, as is a run holding a line the file holds once."""
     again = np.zeros(len(frame), dtype=bool)
     involved = frame.duplicated(keep=False).to_numpy()  # lines the file holds more than once
     if not involved.any():
@@ -851,24 +850,29 @@ def _scanned_again(frame: pd.DataFrame, orders: pd.Series) -> np.ndarray:
     run = order.ne(order.shift()).cumsum().to_numpy()
     line = pd.util.hash_pandas_object(frame[involved], index=False).to_numpy()
     key = pd.DataFrame({"line": line, "run": run[involved]})
-    same_run = key["run"].eq(key.groupby("line")["run"].transform("first"))
-    copies = key.groupby(["run", "line"])["line"].transform("size").to_numpy()
+    same_run = key["run"].eq(key.groupby("line")["run"].transform("first")).to_numpy()
     once = pd.Series(~involved).groupby(run).any()  # a run with a line the file holds once
-    times = _run_gcd(copies, key["run"]).where(~key["run"].map(once).to_numpy(bool), 1)
-    first = key.groupby(["run", "line"]).cumcount().to_numpy() < copies // times.to_numpy()
-    again[involved] = (same_run & first).to_numpy()
+    repeats = key.duplicated(["run", "line"]).groupby(key["run"]).transform("any")
+    candidate = (~key["run"].map(once).to_numpy(bool)) & repeats.to_numpy()
+    copy = np.zeros(len(key), dtype=bool)
+    at = np.flatnonzero(candidate)
+    runs, lines = key["run"].to_numpy()[at], key["line"].to_numpy()[at]
+    for part in np.split(np.arange(len(at)), np.flatnonzero(np.diff(runs)) + 1):
+        if (block := _repeated_block(lines[part])) is not None:
+            copy[at[part[block:]]] = True
+    again[involved] = same_run & ~copy
     return again
 
 
-def _run_gcd(copies: np.ndarray, run: pd.Series) -> pd.Series:
-    """Each row's run's greatest common divisor of ``copies`` (a few rounds of group minima)."""
-    gcd = pd.Series(copies, index=run.index).groupby(run).transform("min")
-    while True:
-        step = pd.Series(np.gcd(gcd.to_numpy(), copies), index=run.index)
-        step = step.groupby(run).transform("min")
-        if step.equals(gcd):
-            return gcd
-        gcd = step
+def _repeated_block(seq: np.ndarray) -> int | None:
+    """The length of the block of two or more different lines that ``seq`` repeats whole
+    (``A C A C``: 2), None when it is no such repetition (``A A``, ``A A C C``)."""
+    n = len(seq)
+    for k in range(2, n + 1):
+        p = n // k
+        if n % k == 0 and len(set(seq[:p].tolist())) >= 2 and (seq.reshape(k, p) == seq[:p]).all():
+            return p
+    return None
 
 
 def _check_date_column(
