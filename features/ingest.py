@@ -780,12 +780,26 @@ def _exclude(
                 )
             continue
         cells = _excluded_text(frame[column].astype("string"))
-        hit = cells.isin(_excluded_text(pd.Series(values, dtype="string")))
-        hit = hit.fillna(False).to_numpy(bool)
+        wanted = _excluded_text(pd.Series(values, dtype="string"))
+        hit = cells.isin(wanted).fillna(False).to_numpy(bool)
         check.set_aside(hit, EXCLUDED)
+        unmatched = [v for v, w in zip(values, wanted, strict=True) if not cells.eq(w).any()]
         said.append(f"{int(hit.sum()):,} rows with {column!r} in {values}")
+        said[-1] += _unmatched_note(unmatched, cells)
     if said:
         report.formats["exclude"] = "; ".join(said)
+
+
+def _unmatched_note(unmatched: list[str], cells: pd.Series) -> str:
+    """Names ``exclude:`` values no row holds; a number there, beside cells with leading zeros,
+    was likely unquoted in YAML (``000142`` is read as octal ``98``)."""
+    if not unmatched:
+        return ""
+    note = f" (no row holds {', '.join(repr(v) for v in unmatched)}"
+    if any(v.isdigit() for v in unmatched) and cells.str.match(r"0\d").fillna(False).any():
+        note += "; quote values with leading zeros in the map file, '000142': unquoted, YAML "
+        note += "reads them as other numbers"
+    return note + ")"
 
 
 def _excluded_text(values: pd.Series) -> pd.Series:

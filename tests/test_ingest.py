@@ -2836,6 +2836,28 @@ def test_exclude_takes_yaml_numbers_and_booleans_and_a_float_columns_whole_numbe
     assert "transactions: exclude: 1 rows with 'store' in ['3']" in said
 
 
+def test_exclude_names_a_value_no_row_holds_and_says_to_quote_leading_zeros(tmp_path):
+    """``Card: [000142, 009901]`` in YAML is ``98`` (octal) and ``'009901'``: the staff card
+    000142 was kept, and the report said only ``1 rows with 'Card' in ['98', '009901']``."""
+    customers = _write(
+        tmp_path / "members.csv", "Card,Joined\n000142,2024-01-01\n009901,2024-01-01\n"
+    )
+    tx = _write(
+        tmp_path / "till.csv",
+        "Receipt,Card,Time,Amount\n1,000142,2024-02-01,3.20\n2,009901,2024-02-02,2.50\n",
+    )
+    text = (
+        "columns: {customer_id: Card, signup_at: Joined, order_id: Receipt, ordered_at: Time}\n"
+        "exclude: {transactions.Card: [000142, 009901]}\n"
+    )
+    mapping = load_mapping(None, _write(tmp_path / "map.yaml", text))
+    said: list[str] = []
+    ingest(tmp_path / "out", tx, mapping, customers=customers, log=said.append)
+    line = next(s for s in said if s.startswith("transactions: exclude:"))
+    assert "no row holds '98'" in line
+    assert "quote" in line and "leading zeros" in line
+
+
 def test_a_refund_row_of_its_own_beside_the_sale_takes_the_sale_with_it(tmp_path):
     # an app store: the refund is a row with the sale's transaction id, amount and a refund flag
     path = _write(
