@@ -779,7 +779,7 @@ def _exclude(
                     f"columns: {list(frame.columns)}"
                 )
             continue
-        cells = _excluded_text(frame[column].astype("string"))
+        cells = _excluded_text(frame[column].astype("string").fillna(""))  # "" names a blank
         wanted = _excluded_text(pd.Series(values, dtype="string"))
         hit = cells.isin(wanted).fillna(False).to_numpy(bool)
         check.set_aside(hit, EXCLUDED)
@@ -833,10 +833,10 @@ def _repeated_rows(
         if n := int((again & check.ok).sum()):
             example = orders.to_numpy()[again & check.ok][0]
             report.warnings.append(
-                f"{n:,} lines repeat an earlier line of their own order beside lines that do "
-                f"not (e.g. order {str(example)!r}): kept as items scanned again (a till writes "
-                "one line per scan); an order written twice whole, or a line repeated elsewhere "
-                "in the file, is quarantined as a duplicate row"
+                f"{n:,} lines repeat an earlier line of their own order (e.g. order "
+                f"{str(example)!r}): kept as items scanned again (a till writes one line per "
+                "scan); an order of several lines written twice whole, or a line repeated "
+                "elsewhere in the file, is quarantined as a duplicate row"
             )
     elif (n := int((repeated & check.ok).sum())) and report.table == EVENTS:
         report.warnings.append(
@@ -1465,8 +1465,8 @@ def require_share(reports: Iterable[TableReport], share: float) -> None:
         if top and top[0][0] == "missing customer_id" and r.table == TRANSACTIONS:
             parts.append(
                 "[note: a till's or shop's sales to guests without a customer account or loyalty "
-                "card name no customer; if these are such, --min-accepted-share 0 keeps the "
-                "customers' rows (the others stay in the quarantine, counted)]"
+                "card name no customer; if these are such, set them aside in the map file with "
+                "exclude: {<the id column>: ['']} (counted, not judged)]"
             )
         parts.extend(f"[note: {w}]" for w in r.warnings)
     maps = "--campaigns-map" if {r.table for r in low} == {"campaigns"} else "--map"

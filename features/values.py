@@ -298,6 +298,9 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "completed",
         "complete",
         "paid",
+        "purchase",  # an app store's transaction type beside "refund"
+        "purchased",
+        "sale",
         "closed won",
         "closedwon",
         "won",

@@ -3041,3 +3041,17 @@ def test_a_receipt_of_two_coffees_keeps_both(tmp_path):
     assert (report.accepted, report.reasons) == (8, {"duplicate row (same as an earlier line)": 2})
     stored = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
     assert stored.groupby("customer_id")["amount"].sum().to_dict() == {"A": 20.0, "B": 6.0}
+
+
+def test_exclude_of_a_blank_sets_aside_a_tills_guests(tmp_path):
+    """Guests without a card: exclude: {card: [""]} sets their lines aside, so a café whose
+    sales are mostly to guests ingests without turning --min-accepted-share off."""
+    path = _write(
+        tmp_path / "t.csv",
+        "card,date,amount\n,2024-01-01,3\n,2024-01-01,4\n,2024-01-02,2\n0007,2024-01-02,5\n",
+    )
+    text = "columns: {customer_id: card, ordered_at: date}\nexclude: {card: ['']}\n"
+    mapping = load_mapping(None, _write(tmp_path / "map.yaml", text))
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    assert (report.accepted, report.reasons) == (1, {"excluded by the map file": 3})
+    assert report.accepted_share == 1.0
