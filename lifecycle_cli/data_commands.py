@@ -66,8 +66,11 @@ def ingest(
             help="YAML map file: columns:, values: (e.g. event_type: {Case: support_ticket}), "
             "format keys (encoding, sep, sheet, decimal, thousands, date_format, date_order, "
             "timezone, currency) and files: (a file name or pattern -> its own columns:, "
-            "values:, formats, for exports of other tools). customer_email (mapped for the "
-            "customers file and another file) finds that file's customers by e-mail."
+            "values:, formats, for exports of other tools); exclude: (rows set aside by a "
+            "column's value: {Environment: [Sandbox], customers.is_test: ['true']}) and "
+            "currency_rates: ({EUR: 1.08} with currency: USD). customer_email (mapped for the "
+            "customers file and another file) finds that file's customers by e-mail; "
+            "customers.customer_alias and customers.merged_into name a customer's other ids."
         ),
     ] = None,
     date_format: Annotated[

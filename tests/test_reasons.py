@@ -243,7 +243,7 @@ def test_every_scored_row_has_a_reason_and_no_phrase_reads_like_code() -> None:
         (
             "days_since_last_event",
             {"days_since_last_event": 45.0},
-            "no interaction besides purchases for 45 days",
+            "last interaction besides purchases 45 days ago",
         ),
         (  # an app opened on the scoring day: no "no interaction for 0 days"
             "days_since_last_event",
@@ -488,7 +488,7 @@ def test_a_prospect_reads_when_they_signed_up_and_last_came_by():
         "signed up 40 days ago, no purchase yet",
         "an interaction besides purchases in the last day",
     ]
-    assert prospect_reasons(gone, "zh") == ["注册 400 天，尚未购买", "已 365 天除购买外无互动"]
+    assert prospect_reasons(gone, "zh") == ["注册 400 天，尚未购买", "除购买外最近一次互动在 365 天前"]
     assert prospect_reasons({"tenure_days": 3.0}) == ["signed up 3 days ago, no purchase yet"]
 
 
