@@ -733,12 +733,20 @@ def _amount_notes(
             f"value{where}"
         )
     negative = ok & (out["amount"] < 0).to_numpy()
-    if n := int(negative.sum()):
-        example = f", e.g. order {out['order_id'][negative].iloc[0]!r}" if "order_id" in out else ""
+    discounts = negative & _on_a_purchase_day(out, ok)
+    if n := int((negative & ~discounts).sum()):
+        returns = negative & ~discounts
+        example = f", e.g. order {out['order_id'][returns].iloc[0]!r}" if "order_id" in out else ""
         notes.append(
             f"{n:,} accepted rows have a negative amount (returns or cancellations{example}): "
             "kept as returns, they lower the customer's spend"
             + ("" if "status" in inputs else "; map a status column to quarantine cancelled orders")
+        )
+    if n := int(discounts.sum()):
+        notes.append(
+            f"{n:,} accepted rows with a negative amount are on a day whose rows of the same "
+            "customer sum above 0: read as part of that day's purchase (a discount line or a "
+            "same-day cancellation: the day's value is net of them), not as returns"
         )
     source = inputs.get("amount")
     name = fold_name(str(source.name)) if source is not None else ""
@@ -806,6 +814,17 @@ def _excluded_text(values: pd.Series) -> pd.Series:
     """Cells or ``exclude:`` values as compared: case and outer spaces ignored, a whole number
     with or without a float column's ``.0`` (``3`` in a map file is a CSV's ``3.0``)."""
     return values.str.strip().str.casefold().str.replace(FLOAT_ID, r"\1", regex=True)
+
+
+def _on_a_purchase_day(out: pd.DataFrame, ok: np.ndarray) -> np.ndarray:
+    """Rows on a day whose ``ok`` rows of the same customer sum above 0 (as the features read a
+    negative row there: a discount line of that day's purchase, ``features.definitions``)."""
+    if not {"customer_id", "ordered_at"} <= set(out.columns):
+        return np.zeros(len(out), dtype=bool)
+    day = out["ordered_at"].dt.floor("D")
+    amount = out["amount"].where(ok, 0.0)
+    net = amount.groupby([out["customer_id"], day], dropna=False).transform("sum")
+    return (net > 0).fillna(False).to_numpy(dtype=bool)
 
 
 def _repeated_header(frame: pd.DataFrame) -> np.ndarray:
