@@ -292,11 +292,12 @@ def validate_campaigns(
     if "retained" in out:
         flag(out["retained"].notna() & ~out["retained"].isin([0.0, 1.0]), "retained is not 0 or 1")
     if known_ids is not None:
-        from features.customer_ids import match_salesforce_ids
+        from features.customer_ids import match_leading_zeros, match_salesforce_ids
 
-        if other_form := match_salesforce_ids(out["customer_id"], known_ids):
-            out["customer_id"], said = other_form  # a report's 15 characters beside the 18
-            report.warnings.append(said)
+        for match in (match_salesforce_ids, match_leading_zeros):  # 15 characters beside 18;
+            if other_form := match(out["customer_id"], known_ids):  # 000142 beside 142
+                out["customer_id"], said = other_form
+                report.warnings.append(said)
         flag(out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), UNKNOWN_CUSTOMER)
     key = out[["customer_id", "campaign_id"]]
     keyed = key.notna().all(axis=1).to_numpy() & pd.isna(reason)

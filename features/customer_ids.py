@@ -134,6 +134,30 @@ def match_salesforce_ids(ids: pd.Series, known: set[str]) -> tuple[pd.Series, st
     return ids.where(~ids.index.isin(found.index), found.reindex(ids.index)), said
 
 
+def match_leading_zeros(ids: pd.Series, known: set[str]) -> tuple[pd.Series, str] | None:
+    """Digit ids that are a known customer's once leading zeros are dropped on both sides (a
+    spreadsheet kept the card 000142 as the number 142 in one export) put in the form the
+    customers have; None when there is none. A form two customers share is left unknown."""
+    unknown = ids.notna() & ~among(ids, known)
+    text = ids[unknown].astype(str)
+    text = text[text.str.fullmatch(r"\d+")]
+    if text.empty:
+        return None
+    digits = pd.Series([k for k in known if k.isdigit()], dtype=object)
+    bare = digits.str.lstrip("0")
+    single = ~bare.duplicated(keep=False)
+    index = pd.Series(digits[single].to_numpy(), index=bare[single].to_numpy())
+    found = text.str.lstrip("0").map(index).dropna()
+    if found.empty:
+        return None
+    before = ids.loc[found.index[0]]
+    said = (
+        f"{len(found):,} ids matched a customer's id by their leading zeros (e.g. {before!r} -> "
+        f"{found.iloc[0]!r}): a spreadsheet drops them from a number column; export ids as text"
+    )
+    return ids.where(~ids.index.isin(found.index), found.reindex(ids.index)), said
+
+
 def scientific_ids(raw: pd.Series) -> str | None:
     """A warning for ids a spreadsheet turned into scientific notation (``1.3085E+4``): their
     digits may be lost, and they cannot be matched to the CRM's ids."""

@@ -58,6 +58,7 @@ from features.customer_ids import (
     case_twins,
     id_rewrites,
     match_aliases,
+    match_leading_zeros,
     match_salesforce_ids,
     merge_requests,
     merged_records,
@@ -552,6 +553,9 @@ def _build_table(
         if long_or_short := match_salesforce_ids(out["customer_id"], known.ids):
             out["customer_id"], said = long_or_short
             report.formats["salesforce ids"] = said
+        if zeros := match_leading_zeros(out["customer_id"], known.ids):
+            out["customer_id"], said = zeros
+            report.formats["leading zeros"] = said
         check.set_aside(out["customer_id"].isin(known.excluded), EXCLUDED_CUSTOMER)
         check.flag(
             out["customer_id"].isin(known.quarantined),
@@ -1740,6 +1744,7 @@ def log_report(report: TableReport, log) -> None:
     for key in (
         "customer_id",
         "salesforce ids",
+        "leading zeros",
         CUSTOMER_ALIAS,
         CUSTOMER_EMAIL,
         MERGED_INTO,
