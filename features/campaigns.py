@@ -337,10 +337,10 @@ def _with_constants(frame: pd.DataFrame, path: Path, columns: dict[str, str]) ->
     """``frame`` with a column for each contract column mapped to one value (``=VALUE``, no
     column of that name: a one-send export's ``campaign_id``, ``action`` or ``cost``), as in the
     other tables; an id or a send time cannot be one value (an error)."""
-    from features.ingest import CONSTANT, _constant
+    from features.ingest import CONSTANT, constant_column
 
     added = {
-        name: _constant(path, CAMPAIGNS, column, name, frame.index)
+        name: constant_column(path, CAMPAIGNS, column, name, frame.index)
         for column, name in columns.items()
         if name.startswith(CONSTANT) and name not in frame.columns
     }

@@ -279,7 +279,7 @@ def _source_column(
     if found is not None:
         return frame[found]
     if mapped is not None and mapped.startswith(CONSTANT):
-        return _constant(path, table, column, mapped, frame.index)
+        return constant_column(path, table, column, mapped, frame.index)
     if mapped is not None:
         section = mapping.inherited_from_top(table, column)
         inherited = (
@@ -317,7 +317,7 @@ NOT_CONSTANT = frozenset(
 )
 
 
-def _constant(path: Path, table: str, column: str, mapped: str, index: pd.Index) -> pd.Series:
+def constant_column(path: Path, table: str, column: str, mapped: str, index: pd.Index) -> pd.Series:
     """The values of a contract column mapped to a constant (``=VALUE``)."""
     value = mapped.removeprefix(CONSTANT).strip()
     if column in NOT_CONSTANT or not value:

@@ -488,7 +488,10 @@ def test_a_prospect_reads_when_they_signed_up_and_last_came_by():
         "signed up 40 days ago, no purchase yet",
         "an interaction besides purchases in the last day",
     ]
-    assert prospect_reasons(gone, "zh") == ["注册 400 天，尚未购买", "除购买外最近一次互动在 365 天前"]
+    assert prospect_reasons(gone, "zh") == [
+        "注册 400 天，尚未购买",
+        "除购买外最近一次互动在 365 天前",
+    ]
     assert prospect_reasons({"tenure_days": 3.0}) == ["signed up 3 days ago, no purchase yet"]
 
 
