@@ -119,9 +119,7 @@ def salesforce_other_form(value: str) -> str | None:
 def match_salesforce_ids(ids: pd.Series, known: set[str]) -> tuple[pd.Series, str] | None:
     """Ids of another length of Salesforce's two (a report's 15 characters beside the Data
     Export's 18, or the reverse) put in the form the customers have; None when there is none."""
-    unknown = ids.notna() & ~among(ids, known)
-    text = ids[unknown].astype(str)
-    text = text[text.str.fullmatch(_SALESFORCE_ID)]  # vectorised first: few are Salesforce ids
+    text = _unknown_text(ids, known, _SALESFORCE_ID)  # vectorised first: few are Salesforce ids
     found = text.map(salesforce_other_form).dropna()
     found = found[found.isin(known)]
     if found.empty:
@@ -131,16 +129,25 @@ def match_salesforce_ids(ids: pd.Series, known: set[str]) -> tuple[pd.Series, st
         f"{len(found):,} Salesforce ids of {len(before)} characters matched to the customers' "
         f"{len(found.iloc[0])}-character form (e.g. {before!r} -> {found.iloc[0]!r})"
     )
-    return ids.where(~ids.index.isin(found.index), found.reindex(ids.index)), said
+    return _replaced(ids, found), said
+
+
+def _unknown_text(ids: pd.Series, known: set[str], shape: str) -> pd.Series:
+    """The ids that are no ``known`` customer's and have the ``shape`` (a regex), as text."""
+    text = ids[ids.notna() & ~among(ids, known)].astype(str)
+    return text[text.str.fullmatch(shape)]
+
+
+def _replaced(ids: pd.Series, found: pd.Series) -> pd.Series:
+    """``ids`` with those at ``found``'s labels replaced by its values."""
+    return ids.where(~ids.index.isin(found.index), found.reindex(ids.index))
 
 
 def match_leading_zeros(ids: pd.Series, known: set[str]) -> tuple[pd.Series, str] | None:
     """Digit ids that are a known customer's once leading zeros are dropped on both sides (a
     spreadsheet kept the card 000142 as the number 142 in one export) put in the form the
     customers have; None when there is none. A form two customers share is left unknown."""
-    unknown = ids.notna() & ~among(ids, known)
-    text = ids[unknown].astype(str)
-    text = text[text.str.fullmatch(r"\d+")]
+    text = _unknown_text(ids, known, r"\d+")
     if text.empty:
         return None
     digits = pd.Series([k for k in known if k.isdigit()], dtype=object)
@@ -155,7 +162,7 @@ def match_leading_zeros(ids: pd.Series, known: set[str]) -> tuple[pd.Series, str
         f"{len(found):,} ids matched a customer's id by their leading zeros (e.g. {before!r} -> "
         f"{found.iloc[0]!r}): a spreadsheet drops them from a number column; export ids as text"
     )
-    return ids.where(~ids.index.isin(found.index), found.reindex(ids.index)), said
+    return _replaced(ids, found), said
 
 
 def scientific_ids(raw: pd.Series) -> str | None:
