@@ -22,7 +22,7 @@ import datetime as dt
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
@@ -31,7 +31,7 @@ import pandas as pd
 from serving.columns import float_columns
 from serving.config import STAGES, TIERS, ScoringConfig, StageRules, scoring_set_over
 from serving.labels import labels_path, load_labels
-from serving.reasons import fallback_reason, reasons_from_contributions
+from serving.reasons import fallback_reason, prospect_reasons, reasons_from_contributions
 from serving.stages import STAGE_COLUMNS, assign_stages, check_columns, fit_default_gap_days
 from serving.value import (
     VALUE_SEGMENTS,
@@ -149,6 +149,15 @@ def _language_tag(given: str) -> str:
     return given
 
 
+def _said_of(
+    rows: pd.DataFrame, where: np.ndarray, say: Callable[[dict[str, Any]], list[str]]
+) -> dict[int, list[str]]:
+    """``say`` of each row where ``where`` holds, by position: only those rows are made dicts
+    (a batch of a million rows with a few prospects converts the few)."""
+    at = np.flatnonzero(where)
+    return dict(zip(at.tolist(), map(say, rows.iloc[at].to_dict("records")), strict=True))
+
+
 def _churn_at_risk(rows: pd.DataFrame, p: np.ndarray, config: ScoringConfig) -> np.ndarray:
     """The churn probability value at risk takes: over the value horizon, unless the config
     keeps the churn model's own (``priority.value_horizon_churn``: pairs stored before it)."""
@@ -228,22 +237,11 @@ def score_columns(
             offset_share=config.reasons.offset_share,
         )
     scored = ~prospect & ~np.isnan(p)
-    if not all(
-        r for r, s in zip(reasons, scored, strict=True) if s
-    ):  # no contributions: recency says why
-        records = rows.to_dict("records")
-        reasons = [
-            r or ([fallback_reason(records[i], language)] if scored[i] else [])
-            for i, r in enumerate(reasons)
-        ]
-    if prospect.any():  # no churn drivers: when they signed up and last came by, in words
-        from serving.reasons import prospect_reasons
-
-        records = rows.to_dict("records")
-        reasons = [
-            prospect_reasons(records[i], language) if prospect[i] else r
-            for i, r in enumerate(reasons)
-        ]
+    unexplained = scored & ~np.array([bool(r) for r in reasons], dtype=bool)
+    said = _said_of(rows, unexplained, lambda row: [fallback_reason(row, language)])  # recency
+    # prospects have no churn drivers: when they signed up and last came by, in words
+    said |= _said_of(rows, prospect, lambda row: prospect_reasons(row, language))
+    reasons = [said.get(i, r) for i, r in enumerate(reasons)]
     saved = np.full(n, np.nan)
     by_action: list[str | None] = [None] * n
     uplift_version: list[str | None] = [None] * n
