@@ -285,16 +285,6 @@ def resolve_merges(step: dict[str, str], survivors: set[str]) -> tuple[dict[str,
     return survivor, note
 
 
-def merged_records(ids: pd.Series, into: pd.Series, ok: np.ndarray) -> tuple[pd.Series, str | None]:
-    """Surviving customer id by merged record's id within one customers file: each ``ok``
-    record whose ``into`` (as read) names another ``ok`` record merged into nothing, or a chain
-    ending at one (:func:`resolve_merges`); and the note of those merged into none."""
-    step = merge_requests(ids, into, ok)
-    own = ids.astype("string").fillna("").to_numpy(dtype=object)
-    survivor, note = resolve_merges(step, set(own[ok]) - set(step))
-    return pd.Series(survivor, dtype="string"), note
-
-
 def alias_index(ids: pd.Series, aliases: pd.Series) -> tuple[pd.Series, str | None]:
     """Customer id by alias (``aliases`` as read, normalised like ids), and a note naming aliases
     several customers give (left out: matching them would be a guess)."""

@@ -61,7 +61,6 @@ from features.customer_ids import (
     match_leading_zeros,
     match_salesforce_ids,
     merge_requests,
-    merged_records,
     normalise_ids,
     other_id_columns,
     resolve_merges,
@@ -588,7 +587,9 @@ def _build_table(
         requests: dict[str, str] = {}
         if MERGED_INTO in inputs:
             requests = merge_requests(out["customer_id"], inputs[MERGED_INTO], check.ok)
-            merged, lost = merged_records(out["customer_id"], inputs[MERGED_INTO], check.ok)
+            listed = set(out["customer_id"][check.ok].dropna())
+            survivors, lost = resolve_merges(requests, listed - set(requests))
+            merged = pd.Series(survivors, dtype="string")
             check.flag(out["customer_id"].isin(merged.index), MERGED)
             report.warnings.extend([lost] if lost else [])
             if len(merged):
@@ -845,8 +846,8 @@ def _repeated_rows(
     frame: pd.DataFrame, orders: pd.Series | None, check: _Validator, report: TableReport
 ) -> None:
     """Rows identical to an earlier one, order id included, are an export appended twice: never
-    revenue twice; but a line repeated within its order's own lines, beside lines that are not,
-    is an item scanned again (a till writes a line per scan): kept, and reported. Without an
+    revenue twice; but a line repeated within its order's own run of lines is an item scanned
+    again (a till writes a line per scan; :func:`_scanned_again`): kept, and reported. Without an
     order id a repeat may be a real second purchase (CDNOW has 255 such lines): kept, and
     reported."""
     repeated = frame.duplicated(keep="first").to_numpy()
@@ -1625,13 +1626,13 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
     report.day_first = told.pop() if len(told) == 1 else None
     kept = pd.concat(accepted, ignore_index=True)
     dropped = frozenset().union(*(p.quarantined_ids for p in parts))
+    kept_ids = frozenset(kept["customer_id"].dropna())
     return _Table(
         kept,
         pd.concat(quarantined, ignore_index=True),
         report,
-        dropped - frozenset(kept["customer_id"].dropna()) - frozenset(merges),
-        frozenset().union(*(p.excluded_ids for p in parts))
-        - frozenset(kept["customer_id"].dropna()),
+        dropped - kept_ids - frozenset(merges),
+        frozenset().union(*(p.excluded_ids for p in parts)) - kept_ids,
         email_column=next((p.email_column for p in parts if p.email_column), None),
         aliases=_combined_aliases(parts, report, merges),
         alias_column=next((p.alias_column for p in parts if p.alias_column), None),
