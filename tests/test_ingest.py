@@ -707,6 +707,11 @@ def test_orders_an_overlapping_export_no_longer_lists_are_named(tmp_path):
     assert reports["transactions"].accepted == 3  # O1 once, O2 kept, O3
 
 
+def _spend(out: Path) -> pd.Series:
+    """Each customer's sum of the accepted transaction amounts in ``out``."""
+    return pd.read_parquet(table_path(out, "transactions")).groupby("customer_id")["amount"].sum()
+
+
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
@@ -2874,9 +2879,8 @@ def test_a_refund_row_of_its_own_beside_the_sale_takes_the_sale_with_it(tmp_path
     mapping = load_mapping(None, _write(tmp_path / "map.yaml", text))
     report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
     assert (report.accepted, report.reasons) == (2, {"refunded order": 4})
-    accepted = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
     # A's T1 sale goes with its refund, T2 stays; one of B's two lines of T3 was refunded
-    assert accepted.groupby("customer_id")["amount"].sum().round(2).to_dict() == {
+    assert _spend(tmp_path / "out").round(2).to_dict() == {
         "A": 4.99,
         "B": 2.5,
     }
@@ -2940,8 +2944,7 @@ def test_a_card_merged_into_another_is_set_aside_and_its_visits_are_the_new_card
     assert sales.formats["customer_alias"] == (
         "2 rows found by the customers file's 'merged_into' (merged_into)"
     )
-    stored = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
-    assert stored.groupby("customer_id")["amount"].sum().to_dict() == {
+    assert _spend(tmp_path / "out").to_dict() == {
         "0700": 2.0,
         "0901": 12.0,
         "0902": 6.0,
@@ -2964,8 +2967,7 @@ def test_a_partial_refund_row_is_a_return_and_a_refunded_scan_takes_no_twin(tmp_
     )
     report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
     assert (report.accepted, report.reasons) == (4, {"refunded order": 1})
-    accepted = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
-    assert accepted.groupby("customer_id")["amount"].sum().round(2).to_dict() == {
+    assert _spend(tmp_path / "out").round(2).to_dict() == {
         "A": 4.99,
         "B": 5.5,
     }
@@ -2992,8 +2994,7 @@ def test_merges_hold_across_customers_files(tmp_path):
     customers = pd.read_parquet(table_path(tmp_path / "out", "customers"))
     assert sorted(customers["customer_id"]) == ["B", "D"]
     assert reports["transactions"].accepted == 4
-    stored = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
-    assert stored.groupby("customer_id")["amount"].sum().to_dict() == {"B": 8.0, "D": 8.0}
+    assert _spend(tmp_path / "out").to_dict() == {"B": 8.0, "D": 8.0}
 
 
 def test_a_date_without_a_time_stays_its_calendar_day_in_a_local_time_zone():
@@ -3040,8 +3041,7 @@ def test_a_receipt_of_two_coffees_keeps_both(tmp_path):
     mapping = load_mapping("customer_id=card,order_id=receipt,ordered_at=date,category=item")
     report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
     assert (report.accepted, report.reasons) == (8, {"duplicate row (same as an earlier line)": 2})
-    stored = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
-    assert stored.groupby("customer_id")["amount"].sum().to_dict() == {"A": 20.0, "B": 6.0}
+    assert _spend(tmp_path / "out").to_dict() == {"A": 20.0, "B": 6.0}
 
 
 def test_exclude_of_a_blank_sets_aside_a_tills_guests(tmp_path):
