@@ -29,7 +29,12 @@ from serving.schemas import (
 from serving.score_table import ScoreTable
 from serving.scoring import DATA_ATTR, score_records
 from training import DEFAULT_TRACKING_URI
-from training.dataset import BTYD_COLUMNS, CALENDAR_COLUMNS, VALUE_HORIZON_P0
+from training.dataset import (
+    BTYD_COLUMNS,
+    CALENDAR_COLUMNS,
+    VALUE_HORIZON_P0,
+    btyd_summary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -586,15 +591,6 @@ def fit_btyd(snapshot: pd.DataFrame):
     from training.btyd import BTYDModel
 
     return BTYDModel().fit(btyd_summary(snapshot[snapshot["is_prospect"] == 0]))
-
-
-def btyd_summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """The BTYD inputs of feature rows (see ``training.dataset.add_btyd_columns``)."""
-    from training.dataset import repeat_monetary_value
-
-    summary = frame[["frequency", "btyd_recency_days", "age_days"]].astype(float).copy()
-    summary["monetary_value"] = repeat_monetary_value(frame).fillna(0.0).clip(lower=0.0)
-    return summary
 
 
 def with_value_horizon_p0(snapshot: pd.DataFrame, btyd, champions) -> pd.DataFrame:
