@@ -48,6 +48,16 @@ class StageRules(_Config):
         365.0, ge=0, description="...while the first purchase is less than this many days ago"
     )
     growing_min_growth: float = Field(0.25, gt=0, description="growth of orders or revenue vs prev")
+    basket_min_orders: int = Field(
+        3, ge=1, description="orders in the previous 90 d before a bigger basket counts as growth"
+    )
+    trend_max_chance: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="order counts rise or fall (growing, orders halved) only when a steady buyer "
+        "would split them so unevenly with at most this chance (1: any change counts)",
+    )
     churn_horizon_days: float | None = Field(
         None,
         gt=0,

@@ -78,6 +78,26 @@ def growth(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
     return np.where(previous > 0, rel, np.where(current > previous, np.inf, 0.0))
 
 
+def basket(revenue: np.ndarray, orders: np.ndarray) -> np.ndarray:
+    """Revenue per order (0 without orders)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(orders > 0, revenue / orders, 0.0)
+
+
+def trend_chances(current: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The chances that a customer buying at a steady rate splits their orders of the last two
+    90-day windows at least this much towards the last one (up) or the one before (down).
+
+    Of n = current + previous orders, a steady rate puts each in either window with chance 1/2
+    (the exact conditional test of two Poisson counts): up = P(Binomial(n, 1/2) >= current),
+    down = P(Binomial(n, 1/2) <= current). 3 -> 4 orders has up = 0.5: noise, not growth."""
+    from scipy.stats import binom
+
+    current = np.maximum(np.round(current), 0)
+    n = current + np.maximum(np.round(previous), 0)
+    return binom.sf(current - 1, n, 0.5), binom.cdf(current, n, 0.5)
+
+
 def assign_stages(
     features: pd.DataFrame, churn_probability: Sequence[float] | np.ndarray, rules: StageRules
 ) -> pd.Series:
@@ -114,19 +134,31 @@ def assign_stages(
     complaining = (complaints >= rules.declining_min_complaints) & (
         (orders_trend < 0) | (revenue_trend < 0)
     )
-    falling = (orders_prev >= rules.declining_min_prev_orders) & (
-        orders_90d <= rules.declining_orders_share * orders_prev
+    up, down = trend_chances(orders_90d, orders_prev)
+    falling = (
+        (orders_prev >= rules.declining_min_prev_orders)
+        & (orders_90d <= rules.declining_orders_share * orders_prev)
+        & (down <= rules.trend_max_chance)
     )
     declining = overdue | at_risk | complaining | falling
     age = x["age_days"]
     new = (age < rules.new_days) | (
         (x["orders_all"] <= rules.new_max_orders) & (age < rules.new_max_age_days)
     )
-    more_orders = (orders_trend >= 1) & (
-        growth(orders_90d, orders_prev) >= rules.growing_min_growth
+    more_orders = (
+        (orders_trend >= 1)
+        & (growth(orders_90d, orders_prev) >= rules.growing_min_growth)
+        & (up <= rules.trend_max_chance)
     )
-    more_revenue = (orders_trend >= 0) & (
-        growth(revenue_90d, revenue_90d - revenue_trend) >= rules.growing_min_growth
+    more_revenue = (
+        (orders_trend >= 0)
+        & (orders_prev >= rules.basket_min_orders)
+        & (
+            growth(
+                basket(revenue_90d, orders_90d), basket(revenue_90d - revenue_trend, orders_prev)
+            )
+            >= rules.growing_min_growth
+        )
     )
     growing = more_orders | more_revenue
 
