@@ -1125,6 +1125,10 @@ def test_day_month_order_detection(values, day_first, guessed):
         ("web-visit", "visit"),
         ("app_open", "visit"),  # a mobile app's analytics (it was hinted as 'open', email_open)
         ("Session Start", "visit"),
+        ("Door Swipe", "visit"),  # a gym's access control, one row per swipe
+        ("Check-in", "visit"),
+        ("CheckIn", "visit"),
+        ("签到", "visit"),
         ("Email: Opened", "email_open"),
         ("E-mail opened", "email_open"),
         ("ＮＰＳ", "survey"),
