@@ -140,11 +140,19 @@ def read_source(
         _refuse_binary(path, unpacked.raw)
         text, used = _decode(path, unpacked.raw, check_encoding(encoding))
         del unpacked, content  # as large as the text: not kept while the text is parsed
-        source = _parse_text(path, text, normalise_sep(sep))
+        source = _parse_text_or_json(path, name, text, normalise_sep(sep))
         source.encoding = used
     if packed:
         source.notes.insert(0, f"packed {packed}")
     return source
+
+
+def _parse_text_or_json(path: Path, name: Path, text: str, sep: str | None) -> SourceFile:
+    from features.json_source import is_json_export, parse_json_export
+
+    if sep is None and is_json_export(name.name, text):
+        return parse_json_export(path, text)
+    return _parse_text(path, text, sep)
 
 
 def _read_parquet(path: Path, content: bytes | None = None) -> SourceFile:
