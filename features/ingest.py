@@ -1492,6 +1492,13 @@ def require_share(reports: Iterable[TableReport], share: float) -> None:
                 "card name no customer; if these are such, set them aside in the map file with "
                 "exclude: {<the id column>: ['']} (counted, not judged)]"
             )
+        if top and top[0][0] == "missing customer_id" and r.table == EVENTS:
+            parts.append(
+                "[note: an analytics tool's (Segment, GA4, Mixpanel) events of visitors who were "
+                "not logged in have no user id, only an anonymous one: no customer's; if these "
+                "are such, set them aside in the map file with exclude: {events.<the user id "
+                "column>: ['']} (counted, not judged)]"
+            )
         parts.extend(f"[note: {w}]" for w in r.warnings)
     maps = "--campaigns-map" if {r.table for r in low} == {"campaigns"} else "--map"
     parts.append(

@@ -8,12 +8,13 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from features.contract import quarantine_path, table_path
 from features.csv_source import read_source
 from features.ingest import ingest
 from features.json_source import NOT_AN_OBJECT
-from features.mapping import load_mapping
+from features.mapping import IngestError, load_mapping
 
 SEGMENT = [
     {"type": "track", "event": "Signed In", "userId": "u1", "timestamp": "2024-03-01T10:00:00.250Z",
@@ -70,3 +71,17 @@ def test_a_segment_export_ingests_its_users_and_sets_its_anonymous_events_aside(
     assert pd.read_parquet(quarantine_path(tmp_path / "out", "events"))["reason"].tolist() == [
         "missing customer_id"
     ]
+
+
+def test_an_analytics_feed_mostly_of_anonymous_visitors_is_told_how_to_set_them_aside(tmp_path):
+    customers = _write(tmp_path / "c.csv", "id,created\nu1,2024-01-01\n")
+    orders = _write(tmp_path / "o.csv", "id,date,total\nu1,2024-02-01,5\n")
+    anonymous = {**SEGMENT[2], "userId": None}
+    events = _write(tmp_path / "e.jsonl", _lines([SEGMENT[0], anonymous, anonymous]))
+    mapping = load_mapping(
+        "customers.customer_id=id,signup_at=created,transactions.customer_id=id,ordered_at=date,"
+        "amount=total,events.customer_id=userId,occurred_at=timestamp,event_type=event"
+    )
+    with pytest.raises(IngestError, match=r"not logged in have no user id.*exclude: \{events\."):
+        ingest(tmp_path / "out", orders, mapping, customers=customers, events=events,
+               log=lambda _: None)  # fmt: skip
