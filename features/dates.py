@@ -87,7 +87,7 @@ SHAPES = {
         rf"^(?P<mon>[A-Za-z]{{3,9}})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y>\d{{4}})"
         rf"{_TIME}{_TZ}$"
     ),
-    "number": r"^(?P<num>\d{5,13}(?:\.\d+)?)$",
+    "number": r"^(?P<num>\d{5,19}(?:\.\d+)?)$",
 }
 DESCRIPTIONS = {
     "ymd": "year-month-day (ISO 8601 or yyyy/mm/dd, yyyy年m月d日)",
@@ -99,9 +99,13 @@ DESCRIPTIONS = {
     "excel": "Excel serial days",
     "epoch_s": "Unix seconds",
     "epoch_ms": "Unix milliseconds",
+    "epoch_us": "Unix microseconds",
+    "epoch_ns": "Unix nanoseconds",
     "strptime": "the given --date-format",
 }
 EXCEL_ORIGIN = pd.Timestamp("1899-12-30")
+#: Labels of numbers read as Unix epochs (UTC by their own mark), seconds to nanoseconds.
+EPOCHS = ("epoch_s", "epoch_ms", "epoch_us", "epoch_ns")
 
 
 @dataclass
@@ -344,7 +348,7 @@ def _parse_distinct(
             if "tz" in found:
                 marked.loc[found.index] = found["tz"].notna().to_numpy()
             elif isinstance(label, pd.Series):  # numbers: Unix epochs are UTC, Excel days are not
-                marked.loc[label.index] = label.isin(["epoch_s", "epoch_ms"]).to_numpy()
+                marked.loc[label.index] = label.isin(EPOCHS).to_numpy()
             counts = (
                 stamps.notna().groupby(label).sum()
                 if isinstance(label, pd.Series)
@@ -441,10 +445,13 @@ def _offsets(tz: pd.Series) -> pd.Series:
 
 
 def _numeric_dates(num: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Excel serial days (1954..2119), Unix seconds (10 digits) or milliseconds (13 digits)."""
+    """Excel serial days (1954..2119), Unix seconds (10 digits), milliseconds (13), microseconds
+    (16: GA4's event_timestamp) or nanoseconds (19)."""
     excel = (num >= 20_000) & (num < 80_000)
     seconds = (num >= 1e9) & (num < 1e10)
     millis = (num >= 1e12) & (num < 1e13)
+    micros = (num >= 1e15) & (num < 1e16)
+    nanos = (num >= 1e18) & (num < 1e19)
     stamps = pd.Series(pd.NaT, index=num.index, dtype="datetime64[us]")
     # whole seconds (a serial's fraction of a day is a time): stored in microseconds losslessly
     stamps[excel] = EXCEL_ORIGIN + pd.to_timedelta((num[excel] * 86_400).round(), unit="s")
@@ -452,8 +459,10 @@ def _numeric_dates(num: pd.Series) -> tuple[pd.Series, pd.Series]:
     # 1709647331.1234567) is nanoseconds, which a microsecond column refuses (TypeError)
     stamps[seconds] = pd.to_datetime(num[seconds], unit="s").dt.round("s")
     stamps[millis] = pd.to_datetime(num[millis], unit="ms").dt.round("s")
+    stamps[micros] = pd.to_datetime(num[micros], unit="us").dt.round("s")
+    stamps[nanos] = pd.to_datetime(num[nanos], unit="ns").dt.round("s")
     label = pd.Series(
-        np.select([excel, seconds, millis], ["excel", "epoch_s", "epoch_ms"], "number"),
+        np.select([excel, seconds, millis, micros, nanos], ["excel", *EPOCHS], "number"),
         index=num.index,
     )
     return stamps.dt.round("s").astype("datetime64[us]"), label

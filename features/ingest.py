@@ -921,8 +921,9 @@ def _check_date_column(
     if n_present == 0 or ok < MIN_PARSABLE_SHARE * n_present:
         examples = list(values[present].head(3))
         expected = date_format or (
-            "a date such as 2024-01-31, 20240131, 01/31/2024 13:05, 2024年1月31日 "
-            "or an Excel serial day"
+            "a date such as 2024-01-31, 20240131, 01/31/2024 13:05, 2024年1月31日, "
+            "an Excel serial day, or Unix seconds, milliseconds, microseconds or nanoseconds "
+            "since 1970 (10, 13, 16 or 19 digits)"
         )
         raise IngestError(
             f"{path}: column {values.name!r} is not a usable date column "

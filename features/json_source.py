@@ -70,7 +70,9 @@ def parse_json_export(path: Path, text: str) -> SourceFile:
     body = text.lstrip()
     if body.startswith("["):
         return _from_records(path, _array(path, body), kind="json")
-    rows, problems, lines = [], [], []
+    rows: list[dict[str, str | None]] = []
+    problems: list[str | None] = []
+    lines: list[int] = []
     physical = text.split("\n")
     for number, line in enumerate(physical, start=1):
         if not line.strip():
