@@ -29,6 +29,11 @@ class Column:
     required: bool = True
 
 
+#: Optional column of ``customers``: when the customer ended the relationship (a membership or
+#: subscription cancelled, an account closed); blank while they are a customer
+#: (``features.endings``).
+ENDED_AT = "ended_at"
+
 CONTRACT: dict[str, tuple[Column, ...]] = {
     CUSTOMERS: (
         Column("customer_id", "string"),
@@ -36,6 +41,7 @@ CONTRACT: dict[str, tuple[Column, ...]] = {
         Column("region", "string", required=False),
         Column("channel", "string", required=False),
         Column("segment", "string", required=False),
+        Column(ENDED_AT, "timestamp", required=False),
     ),
     TRANSACTIONS: (
         Column("customer_id", "string"),

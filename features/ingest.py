@@ -26,6 +26,7 @@ from features.contract import (
     CONTRACT,
     CUSTOMER_FILES,
     CUSTOMERS,
+    ENDED_AT,
     EVENT_TYPES,
     EVENTS,
     EXPORT_FILE,
@@ -502,11 +503,14 @@ def _build_table(
             )
             _check_date_column(out[col.name], values, clean, path, mapping.date_format)
             dates_used.append(f"{col.name}: {described}")
+            placeholder, why = placeholder_dates(out[col.name])
+            if not col.required:  # an end date: blank or a "no end" placeholder while a customer
+                _optional_dates(out, col.name, values, placeholder, check, report)
+                continue
             check.flag(values.isna(), f"missing {col.name}")
             check.flag(out[col.name].isna(), f"unparsable {col.name}")
             if latest is not None:
                 check.flag(out[col.name] > latest, f"{col.name} in the future")
-            placeholder, why = placeholder_dates(out[col.name])
             check.flag(placeholder.to_numpy(), f"{col.name} is {why}")
         elif col.dtype == "float":
             if table == TRANSACTIONS and col.name == "amount":
@@ -911,6 +915,28 @@ def _repeated_block(seq: np.ndarray) -> int | None:
         if n % k == 0 and len(set(seq[:p].tolist())) >= 2 and (seq.reshape(k, p) == seq[:p]).all():
             return p
     return None
+
+
+def _optional_dates(
+    out: pd.DataFrame,
+    name: str,
+    values: pd.Series,
+    placeholder: pd.Series,
+    check: _Validator,
+    report: TableReport,
+) -> None:
+    """An optional date (``customers.ended_at``): blank, or a placeholder such as 9999-12-31
+    ("no end"), is no date; a value that is no date is quarantined; an end before the signup is
+    one. A date after the export is kept (a notice given, the end still to come)."""
+    check.flag(values.notna() & out[name].isna(), f"unparsable {name}")
+    out.loc[placeholder.to_numpy(), name] = pd.NaT
+    if "signup_at" in out:
+        before = (out[name] < out["signup_at"]).fillna(False).to_numpy()
+        check.flag(before, f"{name} before signup_at")
+    dated = int((out[name].notna() & check.ok).sum())
+    blank = int((placeholder & check.ok).sum())
+    said = f" ({blank:,} placeholder date(s) such as 9999-12-31 read as no end)" if blank else ""
+    report.formats[name] = f"{dated:,} rows with an end date{said}"
 
 
 def _check_date_column(
@@ -1759,6 +1785,7 @@ def log_report(report: TableReport, log) -> None:
         MERGED_INTO,
         "exclude",
         "currency_rates",
+        ENDED_AT,
     ):
         if key in report.formats:
             log(f"{t}: {key}: {report.formats[key]}")

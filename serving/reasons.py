@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from features.endings import ENDED_DAYS
+
 #: Names of the bias column of a contribution frame (dropped before ranking).
 BIAS_COLUMNS = ("bias", "expected_value", "BiasTerm")
 
@@ -419,6 +421,14 @@ def prospect_reasons(row: Row, language: str = "en") -> list[str]:
     if "days_since_last_event" in row:
         said.append(book.words(_last_interaction(row)))
     return said
+
+
+def ended_reason(row: Row, language: str = "en") -> str:
+    """The reason of a customer who ended the relationship (``features.endings``): when."""
+    days = float(row[ENDED_DAYS])
+    end = pd.Timestamp(row["cutoff"]) - pd.Timedelta(days=days) if "cutoff" in row else None
+    day = "" if end is None or pd.isna(end) else end.date().isoformat()
+    return phrasebook(language).words(_say("tenure.ended", days=_days(days), date=day))
 
 
 def fallback_reason(row: Row, language: str = "en") -> str:

@@ -31,8 +31,19 @@ import pandas as pd
 from serving.columns import float_columns
 from serving.config import STAGES, TIERS, ScoringConfig, StageRules, scoring_set_over
 from serving.labels import labels_path, load_labels
-from serving.reasons import fallback_reason, prospect_reasons, reasons_from_contributions
-from serving.stages import STAGE_COLUMNS, assign_stages, check_columns, fit_default_gap_days
+from serving.reasons import (
+    ended_reason,
+    fallback_reason,
+    prospect_reasons,
+    reasons_from_contributions,
+)
+from serving.stages import (
+    STAGE_COLUMNS,
+    assign_stages,
+    check_columns,
+    fit_default_gap_days,
+    has_ended,
+)
 from serving.value import (
     VALUE_SEGMENTS,
     churn_within_value_horizon,
@@ -209,6 +220,11 @@ def score_columns(
     )
     x = float_columns(rows, ["is_prospect", "revenue_365d"])
     prospect = np.nan_to_num(x["is_prospect"]) == 1
+    ended = ~prospect & has_ended(rows)
+    if ended.any():  # gone, by the customers table: known churn, nothing expected
+        p, value, low, high = (
+            np.where(ended, v, a) for v, a in ((1.0, p), (0.0, value), (0.0, low), (0.0, high))
+        )
 
     stage = assign_stages(rows, p, config.stages).to_numpy()
     score = priority_scores(
@@ -241,6 +257,7 @@ def score_columns(
     said = _said_of(rows, unexplained, lambda row: [fallback_reason(row, language)])  # recency
     # prospects have no churn drivers: when they signed up and last came by, in words
     said |= _said_of(rows, prospect, lambda row: prospect_reasons(row, language))
+    said |= _said_of(rows, ended, lambda row: [ended_reason(row, language)])
     reasons = [said.get(i, r) for i, r in enumerate(reasons)]
     saved = np.full(n, np.nan)
     by_action: list[str | None] = [None] * n
@@ -248,8 +265,8 @@ def score_columns(
     if uplift is not None:
         from serving.uplift_scoring import uplift_columns
 
-        decided = uplift_columns(uplift, ~prospect, language, churn_probability=p)
-        on = ~prospect
+        on = ~prospect & ~ended
+        decided = uplift_columns(uplift, on, language, churn_probability=p)
         score = np.where(on, decided["priority_score"], score)
         tier = np.where(on, decided["priority_tier"], tier).astype(object)
         actions = np.where(on, decided["recommended_action"], actions).astype(object)
@@ -418,7 +435,11 @@ def summarise(scores: pd.DataFrame) -> dict[str, object]:
         },
     }
     if "churn_probability" in scores.columns:
-        summary["churn_probability"] = churn_probability_summary(scores["churn_probability"])
+        p = pd.to_numeric(scores["churn_probability"], errors="coerce")
+        known = (p == 1.0).to_numpy()  # ended by the customers table; models stay below 1
+        if known.any():
+            summary["customers_ended"] = int(known.sum())
+        summary["churn_probability"] = churn_probability_summary(p[~known])
     if "uplift_model_version" in scores.columns and scores["uplift_model_version"].notna().any():
         decided = scores[scores["uplift_model_version"].notna()]
         summary["uplift"] = {  # priority_score is the net saved value of these customers

@@ -1,6 +1,7 @@
 """Lifecycle stage of each customer at a cutoff: explicit first-match rules (docs/scoring.md).
 
-Order: prospect -> churned -> declining -> new -> growing -> mature. The rules read the
+Order: prospect -> churned -> declining -> new -> growing -> mature; a customer who ended the
+relationship (``features.endings``) is churned. The rules read the
 customer's own purchase rhythm (recency over their usual gap), their 90-day trends, complaints,
 and the churn model's probability, so that a stage never contradicts the model.
 """
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from features.endings import ENDED_DAYS
 from serving.columns import float_column, float_columns
 from serving.config import StageRules
 
@@ -28,6 +30,14 @@ STAGE_COLUMNS: tuple[str, ...] = (
 )
 #: Read when present; absent (no engagement features, e.g. CDNOW) means no complaints.
 OPTIONAL_STAGE_COLUMNS: tuple[str, ...] = ("complaint_30d",)
+
+
+def has_ended(features: pd.DataFrame) -> np.ndarray:
+    """Whether each row's customer had ended the relationship by its cutoff
+    (``features.endings``; no such column: nobody)."""
+    if ENDED_DAYS not in features.columns:
+        return np.zeros(len(features), dtype=bool)
+    return pd.to_numeric(features[ENDED_DAYS], errors="coerce").notna().to_numpy()
 
 
 def check_columns(features: pd.DataFrame, required: Sequence[str], what: str) -> None:
@@ -113,7 +123,8 @@ def assign_stages(
 
     prospect = np.nan_to_num(x["is_prospect"]) == 1
     recency = x["recency_days"]
-    unknown = ~prospect & np.isnan(recency)
+    ended = ~prospect & has_ended(features)
+    unknown = ~prospect & ~ended & np.isnan(recency)
     if unknown.any():
         ids = features["customer_id"] if "customer_id" in features else features.index.to_series()
         raise ValueError(
@@ -163,7 +174,7 @@ def assign_stages(
     growing = more_orders | more_revenue
 
     stage = np.select(
-        [prospect, churned, declining, new, growing],
+        [prospect, churned | ended, declining, new, growing],
         ["prospect", "churned", "declining", "new", "growing"],
         default="mature",
     )

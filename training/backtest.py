@@ -37,11 +37,13 @@ from training.clv_intervals import flat_metrics, missing_range_metrics, ranges_f
 from training.config import ExperimentConfig, LightGBMParams
 from training.dataset import (
     BTYD_COLUMNS,
+    ENDED_ROWS,
     add_btyd_columns,
     btyd_summary,
     build_frame,
     check_window,
     data_bounds,
+    ended_note,
     model_columns,
 )
 from training.metrics import expected_calibration_error, roc_auc
@@ -530,6 +532,8 @@ def backtest(
         log(f"warning: {warning}")
     if cycles := billing_cycle_note(evaluation, horizon_days, backtest=True):
         log(f"note: {cycles}")
+    if said := ended_note(evaluation.attrs.get(ENDED_ROWS, 0), f"the customers at {cutoff}"):
+        log(f"note: {said}")
     return BacktestResult(
         dataset=dataset or Path(data_dir).name,
         experiment=cfg.name,

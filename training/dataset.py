@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features import catalog
-from features.contract import table_path
+from features.contract import ENDED_AT, table_path
 from training.config import ExperimentConfig
 from training.splits import CutoffPlan, PlanError
 
@@ -26,6 +26,8 @@ BTYD_COLUMNS = catalog.family_columns("btyd")
 #: churn horizon); scoring carries the churn probability to the value horizon with it, for the
 #: value at risk (``serving.value.churn_within_value_horizon``).
 VALUE_HORIZON_P0 = "btyd_p_no_purchase_value_horizon"
+#: ``attrs`` key of a labelled frame: rows left out because the customer had ended by the cutoff.
+ENDED_ROWS = "ended_rows"
 BTYD_INPUTS = (
     "cutoff",
     "is_prospect",
@@ -349,8 +351,36 @@ def build_frame(
             frame = frame.merge(
                 labels, on=["customer_id", "cutoff"], how="left", validate="one_to_one"
             )
-    frame = add_calendar_columns(frame)
-    return add_btyd_columns(frame, churn_horizon_days, value_horizon_days)
+    frame = with_ends(frame, settings, data_dir, churn_horizon_days if with_labels else None)
+    ended_rows = frame.attrs.get(ENDED_ROWS, 0)
+    frame = add_btyd_columns(add_calendar_columns(frame), churn_horizon_days, value_horizon_days)
+    frame.attrs[ENDED_ROWS] = ended_rows
+    return frame
+
+
+def with_ends(
+    frame: pd.DataFrame, settings: BuildSettings, data_dir: str | Path, horizon_days: int | None
+) -> pd.DataFrame:
+    """``frame`` with ``ENDED_DAYS`` from the customers' ends (``features.endings``; unchanged when
+    the customers table has no ``ended_at``). With labels
+    (``horizon_days``), an end within the horizon is churn, and the rows of customers who had
+    ended before their cutoff are left out (not at risk: scoring calls them churned by rule);
+    how many is in ``attrs[ENDED_ROWS]``."""
+    from features.endings import ENDED_DAYS, ended_days, ends, ends_within
+
+    with _contract_tables(settings, data_dir, f"customers' ends from {data_dir}") as tables:
+        customers = tables.customers
+        if ENDED_AT not in customers.columns:
+            return frame
+        ended_at = ends(customers.select("customer_id", ENDED_AT).to_pandas())
+    frame[ENDED_DAYS] = ended_days(frame, ended_at)
+    if horizon_days is None:
+        return frame
+    frame.loc[ends_within(frame, ended_at, horizon_days), "churned"] = 1
+    gone = frame[ENDED_DAYS].notna()
+    frame = frame[~gone].reset_index(drop=True)
+    frame.attrs[ENDED_ROWS] = int(gone.sum())
+    return frame
 
 
 def calendar_columns(cutoff: pd.Series) -> dict[str, np.ndarray]:
@@ -361,6 +391,17 @@ def calendar_columns(cutoff: pd.Series) -> dict[str, np.ndarray]:
         months = values.astype("datetime64[M]").astype("int64") % 12 + 1
         return {"cutoff_month": np.where(np.isnat(values), np.nan, months.astype("float64"))}
     return {"cutoff_month": pd.to_datetime(cutoff).dt.month.to_numpy(dtype="float64")}
+
+
+def ended_note(rows: int, where: str) -> str | None:
+    """What a run says of the rows :func:`with_ends` left out (None when there were none)."""
+    if not rows:
+        return None
+    return (
+        f"{rows:,} customer rows are left out of {where}: those customers had ended "
+        "(customers.ended_at) before the cutoff, so they are not at risk and their churn is known "
+        "(scores call them churned); an end within the horizon counts as churn"
+    )
 
 
 def add_calendar_columns(frame: pd.DataFrame) -> pd.DataFrame:

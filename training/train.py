@@ -26,10 +26,12 @@ from training.clv_intervals import (
 )
 from training.config import ExperimentConfig, resolve_project
 from training.dataset import (
+    ENDED_ROWS,
     TrainingData,
     build_frame,
     build_training_data,
     data_bounds,
+    ended_note,
     with_model_columns,
 )
 from training.families import fed_families
@@ -435,6 +437,8 @@ def train(
     log(f"snapshot table: {len(data.frame):,} rows, {len(data.feature_columns)} features")
     if cycles := billing_cycle_note(data.split("test"), cfg.labels.churn_horizon_days):
         log(f"note: {cycles}")
+    if said := ended_note(data.frame.attrs.get(ENDED_ROWS, 0), "training, validation and test"):
+        log(f"note: {said}")
     cutoffs = {
         "train": [str(c) for c in plan.train],
         "valid": [str(plan.valid)],

@@ -1,0 +1,59 @@
+"""Customers who ended the relationship: a membership cancelled, a subscription or account closed.
+
+The customers table may say when (``ended_at``, ``features.contract.ENDED_AT``). At a cutoff T a
+customer *has ended* when ``ended_at < T`` and they bought nothing after the end's day (a purchase
+after it is a return: they came back). Only ``ended_at < T`` is read for a cutoff's features;
+an end in ``[T, T + H)`` is read for labels only (a member who gives notice and pays the notice
+month has churned within the horizon although they bought in it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.contract import ENDED_AT
+
+#: Column of feature snapshots: days since a customer's end at the row's cutoff (null while a
+#: customer). Not a model input: rows of ended customers are left out of training and scored
+#: by rule.
+ENDED_DAYS = "ended_days"
+
+
+def ends(customers: pd.DataFrame) -> pd.Series:
+    """Each customer's end (``ended_at``), by ``customer_id``; empty without the column."""
+    if ENDED_AT not in customers.columns:
+        return pd.Series(dtype="datetime64[us]")
+    known = customers.dropna(subset=[ENDED_AT])
+    return pd.Series(
+        pd.to_datetime(known[ENDED_AT]).to_numpy(), index=known["customer_id"].astype(str)
+    )
+
+
+def _end_of(frame: pd.DataFrame, ended_at: pd.Series) -> pd.Series:
+    return pd.to_datetime(frame["customer_id"].astype(str).map(ended_at))
+
+
+def ended_days(frame: pd.DataFrame, ended_at: pd.Series) -> np.ndarray:
+    """Days from each row's customer's end to its cutoff, for customers who have ended by it
+    (module docstring); NaN for the others. ``frame`` has ``customer_id``, ``cutoff`` and
+    ``recency_days`` (days since the last purchase day; null without a purchase)."""
+    if ended_at.empty or frame.empty:
+        return np.full(len(frame), np.nan)
+    end = _end_of(frame, ended_at)
+    cutoff = pd.to_datetime(frame["cutoff"])
+    last_purchase = cutoff - pd.to_timedelta(pd.to_numeric(frame["recency_days"]), unit="D")
+    came_back = (last_purchase.dt.normalize() > end.dt.normalize()).fillna(False)
+    gone = (end < cutoff).fillna(False) & ~came_back
+    days = (cutoff - end).dt.total_seconds() / 86_400
+    return np.where(gone.to_numpy(), days.to_numpy(dtype=float), np.nan)
+
+
+def ends_within(frame: pd.DataFrame, ended_at: pd.Series, horizon_days: int) -> np.ndarray:
+    """Whether each row's customer ends in ``[cutoff, cutoff + horizon_days)`` (for labels)."""
+    if ended_at.empty or frame.empty:
+        return np.zeros(len(frame), dtype=bool)
+    end = _end_of(frame, ended_at)
+    cutoff = pd.to_datetime(frame["cutoff"])
+    within = (end >= cutoff) & (end < cutoff + pd.Timedelta(days=horizon_days))
+    return within.fillna(False).to_numpy(dtype=bool)

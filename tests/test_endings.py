@@ -1,0 +1,180 @@
+"""Customers who ended the relationship (``customers.ended_at``): ingest, features, labels,
+training rows and scores."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.endings import ENDED_DAYS, ended_days, ends, ends_within
+from features.ingest import ingest
+from features.mapping import load_mapping
+from serving.config import ScoringConfig
+from serving.scoring import score_frame, summarise
+
+
+def _rows(**columns) -> pd.DataFrame:
+    return pd.DataFrame(columns)
+
+
+def test_ended_by_the_cutoff_unless_they_came_back() -> None:
+    ended_at = ends(
+        _rows(
+            customer_id=["gone", "back", "later", "active", "same_day"],
+            ended_at=pd.to_datetime(
+                [
+                    "2025-03-01 00:00",
+                    "2025-01-01 00:00",
+                    "2025-05-01 00:00",
+                    None,
+                    "2025-03-20 18:00",
+                ]
+            ),
+        )
+    )
+    frame = _rows(
+        customer_id=["gone", "back", "later", "active", "same_day", "unknown"],
+        cutoff=pd.to_datetime(["2025-04-01"] * 6),
+        # last purchase: gone 2025-02-15, back 2025-03-02 (after its end), same_day on the end's day
+        recency_days=[45.0, 30.0, 10.0, 5.0, 12.0, 3.0],
+    )
+    days = ended_days(frame, ended_at)
+    assert days[0] == 31.0
+    assert np.isnan(days[1:4]).all()  # came back; ends after the cutoff; no end
+    assert days[4] == pytest.approx(11.25)  # a last payment on the end's day is before the end
+    assert np.isnan(days[5])
+    # labels: an end within [cutoff, cutoff + H) is churn, even with purchases in the window
+    assert ends_within(frame, ended_at, 30).tolist() == [False] * 6
+    assert ends_within(frame, ended_at, 31).tolist() == [False, False, True, False, False, False]
+
+
+def test_without_the_column_nobody_has_ended() -> None:
+    frame = _rows(customer_id=["a"], cutoff=pd.to_datetime(["2025-04-01"]), recency_days=[3.0])
+    assert ends(_rows(customer_id=["a"])).empty
+    assert np.isnan(ended_days(frame, ends(_rows(customer_id=["a"])))).all()
+
+
+def test_ingest_reads_an_end_date_and_keeps_blank_and_placeholder_ends(tmp_path: Path) -> None:
+    members = tmp_path / "members.csv"
+    members.write_text(
+        "Member ID,Join Date,Cancellation Date\n"
+        "M1,2024-01-05,\n"
+        "M2,2024-02-01,2025-03-31\n"
+        "M3,2024-03-01,9999-12-31\n"
+        "M4,2024-04-01,soon\n"
+        "M5,2024-05-01,2024-01-01\n"
+        "M6,2024-06-01,2099-12-31\n"
+    )
+    pay = tmp_path / "pay.csv"
+    pay.write_text("Member ID,Date,Amount\nM1,2024-01-05,40\nM2,2024-02-01,40\n")
+    out = tmp_path / "out"
+    lines: list[str] = []
+    ingest(
+        out,
+        customers=members,
+        transactions=pay,
+        mapping=load_mapping(
+            "customer_id=Member ID,signup_at=Join Date,ended_at=Cancellation Date,"
+            "ordered_at=Date,amount=Amount"
+        ),
+        log=lines.append,
+    )
+    customers = pd.read_parquet(out / "customers.parquet").set_index("customer_id")
+    assert customers.loc["M2", "ended_at"] == pd.Timestamp("2025-03-31")
+    assert pd.isna(customers.loc["M1", "ended_at"]) and pd.isna(customers.loc["M3", "ended_at"])
+    assert customers.loc["M6", "ended_at"] == pd.Timestamp("2099-12-31")  # notice: end ahead
+    quarantined = pd.read_parquet(out / "quarantine" / "customers.parquet")
+    assert sorted(quarantined["reason"]) == ["ended_at before signup_at", "unparsable ended_at"]
+    text = "\n".join(lines)
+    assert "ended_at: 2 rows with an end date (1 placeholder date(s) such as 9999-12-31" in text
+
+
+def test_an_ended_customer_is_scored_churned_with_nothing_at_risk() -> None:
+    base = {
+        "is_prospect": 0,
+        "recency_days": 20.0,
+        "mean_gap_days": 30.0,
+        "age_days": 400.0,
+        "orders_all": 12,
+        "orders_90d": 3,
+        "orders_trend_90d": 0.0,
+        "revenue_90d": 150.0,
+        "revenue_trend_90d": 0.0,
+        "complaint_30d": 0,
+        "revenue_365d": 600.0,
+        "cutoff": pd.Timestamp("2025-04-01"),
+    }
+    rows = pd.DataFrame(
+        [
+            {**base, "customer_id": "active", ENDED_DAYS: math.nan},
+            {**base, "customer_id": "cancelled", ENDED_DAYS: 20.0},
+        ]
+    )
+    scores = score_frame(
+        rows, [0.1, 0.1], [200.0, 200.0], None, ScoringConfig(), "2025-04-01", "c:1", "v:1"
+    )
+    active, cancelled = scores.to_dict("records")
+    assert active["stage"] == "mature" and active["priority_score"] > 0
+    assert cancelled["stage"] == "churned"
+    assert cancelled["churn_probability"] == 1.0 and cancelled["predicted_value"] == 0.0
+    assert cancelled["value_at_risk"] == 0.0 and cancelled["priority_tier"] == "P4"
+    assert cancelled["recommended_action"].startswith("win_back.")
+    assert cancelled["reasons"] == [
+        "ended 20 days ago (customers.ended_at 2025-03-12); no value expected unless they come back"
+    ]
+    summary = summarise(scores)
+    assert summary["customers_ended"] == 1
+    assert summary["churn_probability"]["scored"] == 1  # the model's probabilities only
+
+
+def test_training_rows_leave_out_the_ended_and_count_an_end_within_the_horizon_as_churn(
+    tmp_path: Path,
+) -> None:
+    """Monthly payers: one cancelled before the cutoff (out of the rows), one gives notice and
+    pays the notice month inside the horizon (churned by its end), one stays (retained)."""
+    from training.config import ExperimentConfig
+    from training.dataset import ENDED_ROWS, build_frame
+
+    months = pd.date_range("2024-01-05", "2025-06-05", freq="MS") + pd.Timedelta(days=4)
+    pays = {"stays": months, "notice": months[months < "2025-04-10"], "gone": months[:10]}
+    tx = "\n".join(f"{c},{d.date()},40" for c, days in pays.items() for d in days)
+    (tmp_path / "pay.csv").write_text("id,day,amount\n" + tx + "\n")
+    (tmp_path / "members.csv").write_text(
+        "id,joined,end\nstays,2024-01-01,\nnotice,2024-01-01,2025-04-20\ngone,2024-01-01,2024-12-31\n"
+    )
+    data = tmp_path / "data"
+    ingest(
+        data,
+        customers=tmp_path / "members.csv",
+        transactions=tmp_path / "pay.csv",
+        mapping=load_mapping(
+            "customer_id=id,signup_at=joined,ended_at=end,ordered_at=day,amount=amount"
+        ),
+        log=lambda _: None,
+    )
+    frame = build_frame(
+        data,
+        [pd.Timestamp("2025-03-01").date()],
+        ExperimentConfig(name="ends"),
+        churn_horizon_days=60,
+        value_horizon_days=60,
+        progress=False,
+    )
+    assert frame.attrs[ENDED_ROWS] == 1
+    labels = frame.set_index("customer_id")["churned"].to_dict()
+    assert labels == {"stays": 0, "notice": 1}  # notice bought in the window, and ended in it
+    assert frame[ENDED_DAYS].isna().all()
+    scoring = build_frame(
+        data,
+        [pd.Timestamp("2025-03-01").date()],
+        ExperimentConfig(name="ends"),
+        churn_horizon_days=60,
+        value_horizon_days=60,
+        with_labels=False,
+        progress=False,
+    ).set_index("customer_id")
+    assert scoring.loc["gone", ENDED_DAYS] == 60.0 and np.isnan(scoring.loc["stays", ENDED_DAYS])
