@@ -49,6 +49,12 @@ def ended_days(frame: pd.DataFrame, ended_at: pd.Series) -> np.ndarray:
     return np.where(gone.to_numpy(), days.to_numpy(dtype=float), np.nan)
 
 
+def own_ended_days(frame: pd.DataFrame) -> np.ndarray:
+    """:func:`ended_days` of rows that carry their customer's ``ended_at`` (a Spark batch)."""
+    own = frame[["customer_id", ENDED_AT]].drop_duplicates("customer_id")
+    return ended_days(frame, ends(own))
+
+
 def ends_within(frame: pd.DataFrame, ended_at: pd.Series, horizon_days: int) -> np.ndarray:
     """Whether each row's customer ends in ``[cutoff, cutoff + horizon_days)`` (for labels)."""
     if ended_at.empty or frame.empty:

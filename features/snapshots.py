@@ -69,7 +69,7 @@ def connect(data_dir: str | Path, backend: BaseBackend | None = None) -> Tables:
     con = backend if backend is not None else ibis.duckdb.connect()
     tables = {}
     for name in (CUSTOMERS, TRANSACTIONS, EVENTS):
-        path = _table_location(data_dir, name)
+        path = table_location(data_dir, name)
         table = _read_table(con, path, name)
         if table is None:
             continue
@@ -79,7 +79,8 @@ def connect(data_dir: str | Path, backend: BaseBackend | None = None) -> Tables:
     return Tables(con, tables[CUSTOMERS], tables[TRANSACTIONS], tables.get(EVENTS))
 
 
-def _table_location(data_dir: str | Path, name: str) -> Path | str:
+def table_location(data_dir: str | Path, name: str) -> Path | str:
+    """Where a contract table is: its path, or its URI under a URI ``data_dir`` (Spark)."""
     if is_uri(data_dir):
         return f"{str(data_dir).rstrip('/')}/{name}.parquet"
     return table_path(data_dir, name)

@@ -26,8 +26,10 @@ from typing import Any
 
 import pandas as pd
 
+from features.contract import CUSTOMERS, ENDED_AT
+from features.endings import ENDED_DAYS, own_ended_days
 from features.engine import Engine, Move
-from features.snapshots import CUTOFF_PARTITION, sample_customers, timed_step
+from features.snapshots import CUTOFF_PARTITION, sample_customers, table_location, timed_step
 from serving.action_hold import held_line
 from serving.batch import set_prediction_threads
 from training.dataset import (
@@ -118,6 +120,7 @@ def score_on_spark(
             raise nothing_to_score(data_dir, as_of)
         with engine.job(f"scoring {data_dir} as of {as_of}"):
             features = engine.spark.read.parquet(snapshot_staging).drop("cutoff_day")
+            features = _with_customer_ends(engine, features, data_dir)
             with timed_step(
                 f"BG/NBD + Gamma-Gamma on the driver (the buyers of {written.rows:,} customers)",
                 progress,
@@ -193,6 +196,15 @@ def _write_project_marker(engine: Engine, out: str | Path, project: str, data_di
         stream.close()
 
 
+def _with_customer_ends(engine: Engine, features, data_dir):
+    """The snapshot's rows with their customer's ``ended_at`` (``features.endings``), when the
+    customers table has one."""
+    customers = engine.spark.read.parquet(str(table_location(data_dir, CUSTOMERS)))
+    if ENDED_AT not in customers.columns:
+        return features
+    return features.join(customers.select("customer_id", ENDED_AT), "customer_id", "left")
+
+
 def score_batch(
     batch: pd.DataFrame,
     champions,
@@ -211,6 +223,8 @@ def score_batch(
 
     batch, previous = split_batch(batch.reset_index(drop=True), previous_as_of)
     batch["cutoff"] = pd.to_datetime(batch["cutoff"]).astype("datetime64[us]")
+    if ENDED_AT in batch.columns:
+        batch[ENDED_DAYS] = own_ended_days(batch)
     batch = apply_btyd(add_calendar_columns(batch), models, *horizons)
     batch = with_model_columns(batch, champions.feature_columns)  # as feature_snapshot
     scores = score_snapshot(batch, champions, as_of, config)

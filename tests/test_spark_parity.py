@@ -959,3 +959,39 @@ def test_a_progress_line_names_the_work_time_and_tasks():
     assert progress_line("scoring", 31.0, []) == (
         "scoring: running for 31 s (on the driver, or between stages)"
     )
+
+
+@pytest.mark.spark
+def test_spark_scores_customers_who_ended_as_lifecycle_score(spark_engine, tmp_path):
+    """Customers whose end (``customers.ended_at``) has passed are scored by rule on the
+    executors as in process: churned, probability 1, value 0, with the same reason."""
+    from service_fixtures import prepare_store
+
+    from serving.spark_scoring import read_scores
+
+    store = prepare_store(tmp_path / "store", n_customers=600)
+    as_of = pd.Timestamp(store.as_of)
+    customers = pd.read_parquet(store.data_dir / "customers.parquet")
+    last = (
+        pd.read_parquet(store.data_dir / "transactions.parquet")
+        .groupby("customer_id")["ordered_at"]
+        .max()
+    )
+    gone = last[last < as_of - pd.Timedelta(days=40)].index[:5]
+    customers["ended_at"] = pd.Series(pd.NaT, index=customers.index, dtype="datetime64[us]")
+    customers.loc[customers["customer_id"].isin(gone), "ended_at"] = as_of - pd.Timedelta(days=30)
+    customers.to_parquet(store.data_dir / "customers.parquet", index=False)
+    common = ["--tracking-uri", store.tracking_uri, "--project", store.project]
+    common += ["--as-of", str(store.as_of)]
+    duck_out, spark_out = tmp_path / "duck.parquet", tmp_path / "spark-scores"
+    _cli_ok(["score", "--data", str(store.data_dir), "--out", str(duck_out), *common])
+    spark_args = ["score", "--engine", "spark", "--spark-master", "local[2]"]
+    spark_args += ["--data", f"file://{store.data_dir}", "--out", f"file://{spark_out}"]
+    _cli_ok([*spark_args, *common])
+    duck = pd.read_parquet(duck_out).sort_values("customer_id", ignore_index=True)
+    spark = read_scores(spark_out)
+    assert_equal_tables(duck, spark[list(duck.columns)])
+    ended = duck[duck["customer_id"].isin(gone)]
+    assert len(ended) == 5 and (ended["stage"] == "churned").all()
+    assert (ended["churn_probability"] == 1.0).all() and (ended["predicted_value"] == 0).all()
+    assert ended["reasons"].map(lambda r: r[0].startswith("ended 30 days ago")).all()
