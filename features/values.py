@@ -305,6 +305,11 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "mislukt",
         "wc-cancelled",
         "wc-failed",
+        # a hotel PMS's reservation that was not stayed (Opera, Mews, Cloudbeds): the row holds
+        # the booked stay, not revenue; a no-show fee charged is its own row
+        "no-show",
+        "no show",
+        "noshow",
     ),
     "completed": (
         "completed",
@@ -355,6 +360,13 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "voltooid",
         "gedeeltelijk terugbetaald",
         "wc-completed",
+        # a hotel PMS's stayed reservation (Opera, Mews, Cloudbeds)
+        "checked out",
+        "checkedout",
+        "in house",
+        "inhouse",
+        "checked in",
+        "checkedin",
     ),
     "refunded": (
         "refunded",

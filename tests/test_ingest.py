@@ -2714,6 +2714,28 @@ def test_german_french_and_woocommerce_statuses_are_known(tmp_path):
     assert "'offen' -> completed" in report.formats["status"]
 
 
+def test_a_hotel_reservations_statuses_are_known(tmp_path):
+    """A hotel PMS's reservations export (Opera, Mews, Cloudbeds): a No-show's row holds the
+    booked stay, which was read as a completed sale (a warning only) and counted as revenue;
+    Checked out and In house stays were warned of as unknown statuses."""
+    path = _write(
+        tmp_path / "reservations.csv",
+        "Reservation ID,Guest ID,Arrival,Total Revenue,Status\n"
+        "R1,G1,2024-03-01,100.00,Checked out\n"
+        "R2,G1,2024-04-01,200.00,No-show\n"
+        "R3,G2,2024-05-01,300.00,In house\n"
+        "R4,G2,2024-05-02,400.00,No Show\n"
+        "R5,G2,2024-05-03,500.00,Cancelled\n",
+    )
+    columns = "order_id=Reservation ID,customer_id=Guest ID,ordered_at=Arrival,"
+    columns += "amount=Total Revenue,status=Status"
+    report = ingest(tmp_path / "out", path, load_mapping(columns), log=_quiet)["transactions"]
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(tx["order_id"]) == ["R1", "R3"] and tx["amount"].sum() == 400.0
+    assert report.reasons == {"cancelled order": 3}, report.reasons
+    assert not [w for w in report.warnings if "read as completed" in w], report.warnings
+
+
 def test_addresses_are_compared_case_folded():
     """A newsletter tool upper-cases addresses: 'GROSSMANN' is the customers file's 'Großmann'
     (lower-casing kept the ß apart: 142 rows quarantined as no customer with this e-mail)."""
