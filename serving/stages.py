@@ -141,7 +141,9 @@ def assign_stages(
     lapsed = (ratio >= rules.churned_ratio) & (recency >= rules.churned_min_days)
     churned = lapsed | ((p >= rules.churned_probability) & (ratio >= rules.declining_ratio))
     overdue = ratio >= rules.declining_ratio
-    at_risk = (p >= rules.declining_probability) & (p > rhythm_no_purchase(x, rules))
+    age = x["age_days"]
+    onboarding = age < rules.new_days  # too soon for the model's risk to be a decline
+    at_risk = (p >= rules.declining_probability) & (p > rhythm_no_purchase(x, rules)) & ~onboarding
     complaining = (complaints >= rules.declining_min_complaints) & (
         (orders_trend < 0) | (revenue_trend < 0)
     )
@@ -152,10 +154,7 @@ def assign_stages(
         & (down <= rules.trend_max_chance)
     )
     declining = overdue | at_risk | complaining | falling
-    age = x["age_days"]
-    new = (age < rules.new_days) | (
-        (x["orders_all"] <= rules.new_max_orders) & (age < rules.new_max_age_days)
-    )
+    new = onboarding | ((x["orders_all"] <= rules.new_max_orders) & (age < rules.new_max_age_days))
     more_orders = (
         (orders_trend >= 1)
         & (growth(orders_90d, orders_prev) >= rules.growing_min_growth)

@@ -91,6 +91,12 @@ def test_one_customer_per_stage() -> None:
         ({"orders_90d": 1, "orders_trend_90d": -1.0}, 0.1, "mature"),  # 2 -> 1: too few to judge
         # new: first purchase < 90 days ago, or at most 2 purchase days
         ({"age_days": 89.0}, 0.1, "new"),
+        # a first purchase in the last 90 days: the model's risk (most first buyers of a hotel
+        # or a one-off shop never come back) does not make a fresh customer declining
+        ({"age_days": 10.0, "orders_all": 1, "recency_days": 10.0}, 0.9, "new"),
+        ({"age_days": 89.0}, 0.9, "new"),
+        ({"age_days": 90.0}, 0.9, "declining"),
+        ({"age_days": 80.0, "recency_days": 65.0}, 0.1, "declining"),  # overdue all the same
         ({"age_days": 90.0}, 0.1, "mature"),
         ({"orders_all": 2, "age_days": 200.0}, 0.1, "new"),
         ({"orders_all": 3, "age_days": 200.0}, 0.1, "mature"),
@@ -228,7 +234,11 @@ def test_gap_floor_keeps_one_shopping_episode_from_reading_as_a_rhythm() -> None
 def test_first_matching_rule_wins() -> None:
     prospect_with_score = assign_stages(pd.DataFrame([PROSPECT]), [0.99], RULES).iloc[0]
     assert prospect_with_score == "prospect"
-    assert stage(0.6, age_days=40.0, orders_all=2) == "declining"  # model risk before onboarding
+    # model risk before onboarding, once the first purchase is 90 days old
+    assert stage(0.6, age_days=200.0, orders_all=2) == "declining"
+    assert stage(0.6, age_days=40.0, orders_all=2, complaint_30d=1, orders_trend_90d=-1.0) == (
+        "declining"  # a complaint with a fall: declining whatever the age
+    )
     assert stage(0.1, recency_days=130.0, orders_90d=5, orders_trend_90d=2.0) == "churned"
 
 
