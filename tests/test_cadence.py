@@ -72,3 +72,22 @@ def test_a_backtest_is_told_its_own_option_not_trains():
     note = billing_cycle_note(base, 90, backtest=True)
     assert note is not None and "--horizon-days 365" in note
     assert "--churn-horizon-days" not in note and "scoring:" not in note
+
+
+def test_a_membership_base_without_end_dates_is_told_to_give_them():
+    """Monthly dues: every member is on rhythm to the last payment; without customers.ended_at
+    the note says where cancellations go; with it (the ended_days column), nothing."""
+    from features.endings import ENDED_DAYS
+    from training.cadence import cancellation_note
+
+    base = customers(300, 30.4, 0.05)
+    note = cancellation_note(base)
+    assert note is not None and "300 of the 300 customers" in note
+    assert "median every 30 days" in note and "customers.ended_at" in note
+    assert cancellation_note(base.assign(**{ENDED_DAYS: np.nan})) is None
+    rng = np.random.default_rng(0)
+    gaps = rng.gamma(1.5, 80.0, 500)
+    shoppers = pd.DataFrame(
+        {"orders_all": 4, "mean_gap_days": gaps, "std_gap_days": gaps * rng.uniform(0.3, 1.2, 500)}
+    )
+    assert cancellation_note(shoppers) is None

@@ -31,7 +31,7 @@ import pandas as pd
 from features.atomic_file import write_json_atomic
 from training import BTYD_ANCHOR
 from training.btyd import BTYDModel
-from training.cadence import billing_cycle_note
+from training.cadence import billing_cycle_note, cancellation_note
 from training.calibration import LogOddsCalibration, anchor_total
 from training.clv_intervals import flat_metrics, missing_range_metrics, ranges_for_backtest
 from training.config import ExperimentConfig, LightGBMParams
@@ -533,6 +533,8 @@ def backtest(
     if cycles := billing_cycle_note(evaluation, horizon_days, backtest=True):
         log(f"note: {cycles}")
     if said := ended_note(evaluation.attrs.get(ENDED_ROWS, 0), f"the customers at {cutoff}"):
+        log(f"note: {said}")
+    if said := cancellation_note(evaluation):
         log(f"note: {said}")
     return BacktestResult(
         dataset=dataset or Path(data_dir).name,

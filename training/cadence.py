@@ -14,6 +14,7 @@ import math
 
 import pandas as pd
 
+from features.endings import ENDED_DAYS
 from training.config import MAX_CHURN_HORIZON_DAYS
 
 #: A customer's gaps are a cycle when their spread is at most this share of their mean.
@@ -35,12 +36,9 @@ def billing_cycle_note(
     ``std_gap_days``) look like a billing base and some of its customers pay on a cycle longer
     than the churn horizon; None otherwise. ``backtest``: the advice names the backtest's option
     (its horizon is ``--horizon-days``) instead of training's."""
-    if rows.empty or not {"orders_all", "mean_gap_days", "std_gap_days"} <= set(rows):
+    if (cycles := _regular_cycles(rows)) is None:
         return None
-    three = rows[rows["orders_all"] >= 3]
-    regular = three[three["std_gap_days"] <= REGULAR_SPREAD * three["mean_gap_days"]]
-    if three.empty or len(regular) < BILLING_SHARE * len(three):
-        return None
+    three, regular = cycles
     long = regular[regular["mean_gap_days"] * (1 - LONGER_SHARE) >= churn_horizon_days]
     if len(long) < MIN_LONG_CYCLES:
         return None
@@ -66,3 +64,32 @@ def billing_cycle_note(
         f"horizon measure that question. For billing data, {advice}; docs/scoring.md, "
         "'Subscriptions and invoices'"
     )
+
+
+def cancellation_note(rows: pd.DataFrame) -> str | None:
+    """A note when ``rows`` look like a billing base and the data gives no end dates
+    (``customers.ended_at``, ``features.endings``); None otherwise."""
+    if ENDED_DAYS in rows.columns or (cycles := _regular_cycles(rows)) is None:
+        return None
+    three, regular = cycles
+    return (
+        f"{len(regular):,} of the {len(three):,} customers with 3 or more purchase days pay on a "
+        f"regular cycle (median every {float(regular['mean_gap_days'].median()):.0f} days), as "
+        "memberships and subscriptions do: such a customer pays to the last day, so a "
+        "cancellation shows only once the payments stop, and one who has left reads as a "
+        "customer until then. If the export holds cancellation (end) dates, map them as "
+        "customers.ended_at: customers who have ended are then left out of training and scored "
+        "churned; docs/scoring.md, 'Subscriptions and invoices'"
+    )
+
+
+def _regular_cycles(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The customers with 3+ purchase days and those of them on a regular cycle, when the
+    latter are at least ``BILLING_SHARE`` of the former (a billing base); else None."""
+    if rows.empty or not {"orders_all", "mean_gap_days", "std_gap_days"} <= set(rows):
+        return None
+    three = rows[rows["orders_all"] >= 3]
+    regular = three[three["std_gap_days"] <= REGULAR_SPREAD * three["mean_gap_days"]]
+    if three.empty or len(regular) < BILLING_SHARE * len(three):
+        return None
+    return three, regular

@@ -17,7 +17,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from training.bundle import ModelPair
-from training.cadence import billing_cycle_note
+from training.cadence import billing_cycle_note, cancellation_note
 from training.clv_intervals import (
     ValueIntervals,
     fit_on_frame,
@@ -438,6 +438,8 @@ def train(
     if cycles := billing_cycle_note(data.split("test"), cfg.labels.churn_horizon_days):
         log(f"note: {cycles}")
     if said := ended_note(data.frame.attrs.get(ENDED_ROWS, 0), "training, validation and test"):
+        log(f"note: {said}")
+    if said := cancellation_note(data.split("test")):
         log(f"note: {said}")
     cutoffs = {
         "train": [str(c) for c in plan.train],
