@@ -63,6 +63,38 @@ def email_column(frame: pd.DataFrame, skip: set[str]) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+#: Domains of booking platforms' and marketplaces' relay addresses: a new one per booking or
+#: order, forwarded to the guest, so one person is a new address (and profile) each time.
+RELAY_DOMAINS = (
+    "guest.booking.com",
+    "m.expediapartnercentral.com",
+    "guest.airbnb.com",
+    "agoda-messaging.com",
+    "marketplace.amazon.com",
+    "marketplace.amazon.de",
+    "marketplace.amazon.co.uk",
+    "members.ebay.com",
+)
+
+
+def relay_note(emails: pd.Series, column: str) -> str | None:
+    """A warning when customers' addresses are booking platforms' or marketplaces' relay
+    addresses (``RELAY_DOMAINS``), which change per booking: a repeat guest is split."""
+    domain = folded(emails).dropna().str.rsplit("@", n=1).str[-1]
+    relayed = domain[domain.isin(RELAY_DOMAINS)]
+    if relayed.empty:
+        return None
+    top = relayed.value_counts()
+    return (
+        f"{len(relayed):,} customers' addresses in {column!r} are relay addresses of booking "
+        f"platforms or marketplaces ({', '.join(f'@{d} {n:,}' for d, n in top.items())}), which "
+        "change with each booking: a guest who books twice that way is two customers here, and a "
+        "repeat guest reads as two one-time ones. Where the export holds what stays the same (a "
+        "loyalty number, a guest profile id the property keeps), map it as "
+        "customers.customer_alias, or name the surviving profile in customers.merged_into"
+    )
+
+
 @dataclass(frozen=True)
 class EmailIndex:
     """Accepted customers by folded e-mail address."""

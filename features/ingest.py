@@ -47,6 +47,7 @@ from features.customer_emails import (
     EmailIndex,
     email_column,
     folded,
+    relay_note,
     unknown_ids_are_emails,
 )
 from features.customer_ids import (
@@ -1466,6 +1467,9 @@ def _known_customers(customers: _Table, log) -> _KnownCustomers:
             shared += same_person_in_two_tools(accepted, emails.shared)
             customers.report.warnings.append(shared)
             log(f"{CUSTOMERS}: warning: {shared}")
+        if relayed := relay_note(accepted[CUSTOMER_EMAIL], customers.email_column):
+            customers.report.warnings.append(relayed)
+            log(f"{CUSTOMERS}: warning: {relayed}")
     ids = set(accepted["customer_id"])
     if customers.aliases is not None and (both := aliases_that_are_ids(customers.aliases, ids)):
         customers.report.warnings.append(both)
