@@ -350,6 +350,15 @@ def _lookalike_columns(
                 f"no column {col.name} (optional, left empty), but {alike[0]!r} looks like it: "
                 f'map it with --map "{table}.{col.name}={alike[0]}" if it is'
             )
+    if table == CUSTOMERS and ENDED_AT not in inputs and not mapping.source_for(table, ENDED_AT):
+        ends = [str(c) for c in frame.columns if c not in used and _names_an_end(str(c))]
+        if ends:
+            said.append(
+                f"{ends[0]!r} looks like the date customers ended (a cancellation, a closed "
+                f'account): map it with --map "customers.{ENDED_AT}={ends[0]}" if it is; ended '
+                "customers are then left out of training and scored churned (blank: still a "
+                "customer)"
+            )
     if table == TRANSACTIONS and "currency" not in inputs:
         # Salesforce reports of a multi-currency org: "Amount Currency" (or the record's
         # "Opportunity Currency") beside plain amounts; unread, a EUR row is summed as USD
@@ -363,6 +372,29 @@ def _lookalike_columns(
                 f'--map "transactions.currency={codes[0]}" if it is'
             )
     return said
+
+
+#: Words of a customers file's column that may hold the date a customer ended (``ended_at``).
+END_WORDS = (
+    "cancel",
+    "churn",
+    "ended",
+    "enddate",
+    "closedat",
+    "closeddate",
+    "terminat",
+    "取消",
+    "解约",
+    "流失",
+    "退订",
+)
+#: ...unless it says what else the column is (the reason of a cancellation, who cancelled).
+NOT_A_DATE_WORDS = ("reason", "by", "type", "status", "note", "comment", "原因")
+
+
+def _names_an_end(column: str) -> bool:
+    bare = _bare_name(column)
+    return any(w in bare for w in END_WORDS) and not any(w in bare for w in NOT_A_DATE_WORDS)
 
 
 def _inputs(

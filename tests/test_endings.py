@@ -178,3 +178,32 @@ def test_training_rows_leave_out_the_ended_and_count_an_end_within_the_horizon_a
         progress=False,
     ).set_index("customer_id")
     assert scoring.loc["gone", ENDED_DAYS] == 60.0 and np.isnan(scoring.loc["stays", ENDED_DAYS])
+
+
+def test_a_cancellation_date_column_left_unmapped_is_pointed_at(tmp_path: Path) -> None:
+    members = tmp_path / "members.csv"
+    members.write_text(
+        "Member ID,Join Date,Status,Cancellation Reason,Cancellation Date\n"
+        "M1,2024-01-05,Active,,\nM2,2024-02-01,Cancelled,Moved away,2025-03-31\n"
+    )
+    pay = tmp_path / "pay.csv"
+    pay.write_text("Member ID,Date,Amount\nM1,2024-01-05,40\nM2,2024-02-01,40\n")
+    mapping = "customer_id=Member ID,signup_at=Join Date,ordered_at=Date,amount=Amount"
+    report = ingest(
+        tmp_path / "out",
+        customers=members,
+        transactions=pay,
+        mapping=load_mapping(mapping),
+        log=lambda _: None,
+    )
+    (said,) = [w for w in report["customers"].warnings if "ended" in w]
+    assert said.startswith("'Cancellation Date' looks like the date customers ended")
+    assert '--map "customers.ended_at=Cancellation Date"' in said
+    mapped = ingest(
+        tmp_path / "out",
+        customers=members,
+        transactions=pay,
+        mapping=load_mapping(mapping + ",ended_at=Cancellation Date"),
+        log=lambda _: None,
+    )
+    assert not [w for w in mapped["customers"].warnings if "looks like the date" in w]
