@@ -73,6 +73,7 @@ from features.dates import detect_order, european_file, parse_dates, placeholder
 from features.gaps import month_gaps
 from features.ingest_warnings import (
     buyers_without_sales,
+    event_warnings,
     files_without_events,
     history_shrinks,
     ids_lowered,
@@ -642,6 +643,8 @@ def _build_table(
     when = {TRANSACTIONS: "ordered_at", EVENTS: "occurred_at"}.get(table)
     if when in out and (gaps := month_gaps(out[when][check.ok])):
         report.warnings.append(gaps)
+    if table == EVENTS:
+        report.warnings += event_warnings(out[check.ok], report.value_mapping)
     if table == EVENTS and (only_sends := _only_sends(check, report)):
         report.warnings.append(only_sends)
     table_out = _split(table, source, out, check, report)

@@ -21,7 +21,7 @@ from features.contract import (
 )
 from features.customer_emails import CUSTOMER_EMAIL, folded
 from features.customer_ids import normalise_ids, plain_id
-from features.values import SET_ASIDE
+from features.values import IGNORE, PAGE_VIEW, SESSION, SET_ASIDE, visit_kind
 
 
 def same_person_in_two_tools(accepted: pd.DataFrame, shared: frozenset[str]) -> str:
@@ -46,6 +46,31 @@ def same_person_in_two_tools(accepted: pd.DataFrame, shared: frozenset[str]) -> 
         "the same person in two tools is two customers here; to make them one, use the e-mail "
         "as the customer id in each customers file (map customers.customer_id to the e-mail "
         "column in each file's files: section)"
+    )
+
+
+def event_warnings(accepted: pd.DataFrame, value_mapping: list[dict]) -> list[str]:
+    """What one events file's accepted rows and event-type mapping (``value_mapping``: records of
+    ``source``, ``target``, ``rows``) warn of."""
+    return [w for w in (visits_counted_twice(value_mapping),) if w]
+
+
+def visits_counted_twice(value_mapping: list[dict]) -> str | None:
+    """An events file mapping both a session event (one per visit: GA4's ``session_start``) and
+    page views (several per visit: ``page_view``) to visit: each visit counts 1 + its page views.
+    ``value_mapping``: the file's records (``source``, ``target``, ``rows``)."""
+    visits = [r for r in value_mapping if r["target"] == "visit" and r["rows"]]
+    sessions = [r for r in visits if visit_kind(r["source"]) == SESSION]
+    views = [r for r in visits if visit_kind(r["source"]) == PAGE_VIEW]
+    if not sessions or not views:
+        return None
+    named = ", ".join(f"{r['source']!r} x {r['rows']:,}" for r in (*sessions, *views))
+    ignore = ", ".join(f"{r['source']!r}: {IGNORE}" for r in views)
+    return (
+        f"visits counted more than once: sessions and page views both map to visit ({named}), "
+        f"so the file's {sum(r['rows'] for r in visits):,} visits count each session's page "
+        f"views too (sessions: {sum(r['rows'] for r in sessions):,}); if a visit is a session, "
+        f"set the page views aside: values: {{event_type: {{{ignore}}}}}"
     )
 
 

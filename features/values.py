@@ -495,6 +495,31 @@ def _not_engagement() -> frozenset[str]:
     return frozenset(fold(n) for n in NOT_ENGAGEMENT)
 
 
+#: An analytics tool's event of a session (one per visit: GA4's ``session_start``, an app's
+#: ``app_open``) and of a page or screen view (several per visit: ``page_view``, Mixpanel's
+#: ``$mp_web_page_view``, Segment's ``Page Viewed``): both mapped to visit count a visit 1 + its
+#: page views.
+SESSION = "session"
+PAGE_VIEW = "page view"
+_PAGE_VIEW = re.compile(
+    r"(^|_)(page_?views?|page_viewed|viewed_page|screen_?views?|screen_viewed)$"
+)
+_SESSION = re.compile(
+    r"(^|_)(sessions?|session_start(ed)?|start_session|app_(open(ed)?|launch(ed)?)"
+    r"|(web_|website_|site_|store_)?visits?)$"
+)
+
+
+def visit_kind(value: str) -> str | None:
+    """:data:`SESSION`, :data:`PAGE_VIEW` or None: what kind of visit an event name counts."""
+    key = fold(value)
+    if _PAGE_VIEW.search(key) or key in ("页面浏览", "浏览网页"):
+        return PAGE_VIEW
+    if _SESSION.search(key) or key in ("访问", "网站访问", "官网访问"):
+        return SESSION
+    return None
+
+
 @dataclass
 class ValueMapping:
     """Source value -> contract value for one column; ``builtin`` adds the column's built-in
@@ -505,6 +530,8 @@ class ValueMapping:
     synonyms: dict[str, tuple[str, ...]] | None = None
 
     def __post_init__(self) -> None:
+        #: the column's values and what they map to, as :func:`map_values` found them
+        self.found: dict[str, str | None] = {}
         self._folded = {fold(k): v for k, v in self.explicit.items()}
         self._known = (
             _builtin(self.synonyms if self.synonyms is not None else EVENT_SYNONYMS)
@@ -541,6 +568,12 @@ class ValueMapping:
         ]
         if close:
             target = self._known.get(fold(close[0]), "?")
+            if target == "visit" and (session := self._session_of(value)):
+                return (
+                    f"a page view; this file's {session!r} already counts each visit (visit), so "
+                    "as visits page views would count it again: kept as other; to set them "
+                    "aside, add to the map file: " + snippet.replace("<type>", IGNORE)
+                )
             return (
                 f"looks like {close[0]!r} ({target}); if so add to the map file: "
                 + snippet.replace("<type>", target)
@@ -549,6 +582,13 @@ class ValueMapping:
             f"no contract type is close; kept as other. If it is one of {', '.join(EVENT_TYPES)}, "
             f"add to the map file: {snippet}"
         )
+
+    def _session_of(self, value: str) -> str | None:
+        """The session event of the column mapped to visit, when ``value`` is a page view."""
+        if visit_kind(value) != PAGE_VIEW:
+            return None
+        found = (v for v, t in self.found.items() if t == "visit" and visit_kind(v) == SESSION)
+        return next(found, None)
 
 
 def map_values(values: pd.Series, mapping: ValueMapping) -> tuple[pd.Series, pd.DataFrame]:
@@ -561,6 +601,7 @@ def map_values(values: pd.Series, mapping: ValueMapping) -> tuple[pd.Series, pd.
         target, how = mapping.lookup(str(value))
         lookup[value] = target
         rows.append((str(value), target, how))
+    mapping.found = {source: target for source, target, _ in rows}
     counts = values.value_counts()
     table = pd.DataFrame(rows, columns=["source", "target", "how"])
     table["rows"] = table["source"].map(counts).fillna(0).astype("int64")

@@ -3132,3 +3132,44 @@ def test_ids_a_spreadsheet_stripped_of_leading_zeros_find_their_customers(tmp_pa
     assert (sales.accepted, sales.reasons) == (2, {"unknown customer_id": 1})
     assert any("1 ids matched a customer's id by their leading zeros (e.g. '000142' -> '142')"
                in line for line in said)  # fmt: skip
+
+
+def _events_file(tmp_path: Path, name: str, rows: list[tuple[str, str, str]]) -> Path:
+    text = "user,when,event\n" + "".join(f"{u},{w},{e}\n" for u, w, e in rows)
+    return _write(tmp_path / name, text)
+
+
+def _ingest_events(tmp_path: Path, events: Path, extra: str = "") -> dict:
+    orders = _write(tmp_path / "o.csv", "customer_id,ordered_at,amount\nA,2024-01-01,5\n")
+    mapping = load_mapping("events.customer_id=user,occurred_at=when,event_type=event" + extra)
+    return ingest(tmp_path / "out", orders, mapping, events=events, log=_quiet,
+                  min_accepted_share=0)  # fmt: skip
+
+
+def test_sessions_and_page_views_both_mapped_to_visit_are_warned_of(tmp_path):
+    """GA4 writes a session_start and a page_view per page: both are visits by default, so the
+    walkthrough's 20,410 sessions read as 91,301 visits, unsaid. Said, with both names, their
+    counts and the line that sets the page views aside; page views alone (Segment) are not."""
+    ga4 = [("A", f"2024-02-0{d}", "session_start") for d in (1, 2)]
+    ga4 += [("A", f"2024-02-0{d}", "page_view") for d in (1, 1, 1, 2, 2)]
+    events = _events_file(tmp_path, "ga4.csv", ga4)
+    said = " ".join(_ingest_events(tmp_path, events)["events"].warnings)
+    assert "'session_start' x 2, 'page_view' x 5" in said
+    assert "7 visits" in said and "values: {event_type: {'page_view': ignore}}" in said
+    segment = _events_file(tmp_path, "seg.csv", ga4[2:])
+    assert "counted more than once" not in " ".join(
+        _ingest_events(tmp_path, segment)["events"].warnings
+    )
+
+
+def test_a_page_view_is_not_hinted_as_visit_when_the_file_has_sessions(tmp_path):
+    """Mixpanel's $session_start is a visit; its $mp_web_page_view was hinted "looks like 'page
+    view' (visit); add {'$mp_web_page_view': visit}", which doubles the visits. The hint says to
+    set them aside; in a file without sessions, page views are still hinted as visits."""
+    rows = [("A", "2024-02-01", "$session_start"), ("A", "2024-02-01", "$mp_web_page_view")]
+    unmapped = _ingest_events(tmp_path, _events_file(tmp_path, "mp.csv", rows))["events"].unmapped
+    assert [u["source"] for u in unmapped] == ["$mp_web_page_view"]
+    assert "'$session_start' already counts each visit" in unmapped[0]["hint"]
+    assert "{'$mp_web_page_view': ignore}" in unmapped[0]["hint"]
+    alone = _ingest_events(tmp_path, _events_file(tmp_path, "mp2.csv", rows[1:]))["events"]
+    assert "{'$mp_web_page_view': visit}" in alone.unmapped[0]["hint"]
