@@ -90,6 +90,8 @@ from features.values import (
     NO_SALE,
     NOT_AN_ACTION,
     OPEN_ORDER,
+    ORDER,
+    ORDER_EVENT,
     OTHER,
     REFUNDED_ORDER,
     SET_ASIDE,
@@ -1214,10 +1216,11 @@ def _map_values(
         values = ValueMapping(explicit, builtin=True)
         mapped, table_ = map_values(out[column], values)
         check.set_aside((mapped == IGNORE).fillna(False).to_numpy(bool), NOT_AN_ACTION)
+        check.flag((mapped == ORDER).fillna(False).to_numpy(bool), ORDER_EVENT)
         unmapped = out[column].notna() & mapped.isna()
         if strict_values:
             check.flag(unmapped, UNMAPPED)
-        considered = check.ok | np.isin(check.reason, (UNMAPPED, NOT_AN_ACTION))
+        considered = check.ok | np.isin(check.reason, (UNMAPPED, NOT_AN_ACTION, ORDER_EVENT))
         counts = out.loc[considered, column].value_counts()
         table_["rows"] = table_["source"].map(counts).fillna(0).astype("int64")
         table_ = table_[table_["rows"] > 0]

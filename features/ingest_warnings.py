@@ -21,7 +21,7 @@ from features.contract import (
 )
 from features.customer_emails import CUSTOMER_EMAIL, folded
 from features.customer_ids import normalise_ids, plain_id
-from features.values import IGNORE, PAGE_VIEW, SESSION, SET_ASIDE, visit_kind
+from features.values import IGNORE, ORDER, OTHER, PAGE_VIEW, SESSION, SET_ASIDE, visit_kind
 
 
 def same_person_in_two_tools(accepted: pd.DataFrame, shared: frozenset[str]) -> str:
@@ -52,7 +52,22 @@ def same_person_in_two_tools(accepted: pd.DataFrame, shared: frozenset[str]) -> 
 def event_warnings(accepted: pd.DataFrame, value_mapping: list[dict]) -> list[str]:
     """What one events file's accepted rows and event-type mapping (``value_mapping``: records of
     ``source``, ``target``, ``rows``) warn of."""
-    return [w for w in (visits_counted_twice(value_mapping),) if w]
+    return [w for w in (visits_counted_twice(value_mapping), order_events(value_mapping)) if w]
+
+
+def order_events(value_mapping: list[dict]) -> str | None:
+    """An events file's purchases and refunds (Segment's ``Order Completed``), set aside: the
+    orders are the transactions file's; said with their counts and how to keep them."""
+    orders = [r for r in value_mapping if r["target"] == ORDER and r["rows"]]
+    if not orders:
+        return None
+    named = ", ".join(f"{r['source']!r} x {r['rows']:,}" for r in orders)
+    keep = ", ".join(f"{r['source']!r}: {OTHER}" for r in orders)
+    return (
+        f"{sum(r['rows'] for r in orders):,} purchase and refund events set aside ({named}): "
+        "the orders are the transactions file's, and as other events each purchase would count "
+        f"again as engagement; to keep them as other events: values: {{event_type: {{{keep}}}}}"
+    )
 
 
 def visits_counted_twice(value_mapping: list[dict]) -> str | None:

@@ -247,6 +247,54 @@ SENDER_EVENTS = (
 )
 
 
+#: The value-mapping target of an analytics tool's purchase or refund event (Segment's ``Order
+#: Completed``, GA4's ``purchase``, Mixpanel's ``Refund``): the order is the transactions file's,
+#: so the event is set aside as :data:`ORDER_EVENT` (counted, never engagement: "other" would
+#: count each purchase again as activity); ``values: {event_type: {X: other}}`` keeps it.
+ORDER = "order"
+ORDER_EVENT = "a purchase or refund (the transactions file holds the orders)"
+ORDER_EVENTS = (
+    "purchase",
+    "purchased",
+    "purchase completed",
+    "ecommerce purchase",
+    "in app purchase",
+    "order completed",
+    "completed order",
+    "order placed",
+    "placed order",
+    "order paid",
+    "checkout completed",
+    "completed checkout",
+    "refund",
+    "refunded",
+    "order refunded",
+    "purchase refunded",
+    "下单",
+    "支付成功",
+    "购买",
+    "退款",
+)
+#: The steps of a shop's checkout before the order (not orders: kept as other; the hint says so).
+CHECKOUT_STEPS = (
+    "checkout started",
+    "begin checkout",
+    "started checkout",
+    "checkout step viewed",
+    "checkout step completed",
+    "add payment info",
+    "payment info entered",
+    "add shipping info",
+    "add to cart",
+    "added to cart",
+    "product added",
+    "cart viewed",
+    "view cart",
+    "remove from cart",
+    "product removed",
+)
+
+
 #: Order statuses: ``cancelled`` rows are quarantined (never revenue); a ``refunded`` order with a
 #: positive amount was refunded whole and is quarantined too, while a refund booked as a row of its
 #: own (a negative amount) is kept as the return it is; anything else is a completed sale (a
@@ -268,7 +316,7 @@ EXCLUDED = "excluded by the map file"
 EXCLUDED_CUSTOMER = "customer excluded by the map file"
 #: The quarantine reason of a customers-file record merged into another (``merged_into``).
 MERGED = "merged into another customer"
-SET_ASIDE = (*NO_SALE, NOT_AN_ACTION, EXCLUDED, EXCLUDED_CUSTOMER, MERGED)
+SET_ASIDE = (*NO_SALE, NOT_AN_ACTION, ORDER_EVENT, EXCLUDED, EXCLUDED_CUSTOMER, MERGED)
 STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
     "cancelled": (
         "cancelled",
@@ -466,7 +514,9 @@ NOT_ENGAGEMENT = (
 
 
 #: The event-type synonyms ingest maps by: the contract types' and the sender's events.
-EVENT_SYNONYMS = {**SYNONYMS, IGNORE: SENDER_EVENTS}
+EVENT_SYNONYMS = {**SYNONYMS, IGNORE: SENDER_EVENTS, ORDER: ORDER_EVENTS}
+#: The event-type targets ingest sets aside, with the quarantine reason of each.
+SET_ASIDE_EVENTS = {IGNORE: NOT_AN_ACTION, ORDER: ORDER_EVENT}
 
 
 def fold(value: str) -> str:
@@ -493,6 +543,11 @@ def _builtin(synonyms: dict[str, tuple[str, ...]]) -> dict[str, str]:
 @functools.cache
 def _not_engagement() -> frozenset[str]:
     return frozenset(fold(n) for n in NOT_ENGAGEMENT)
+
+
+@functools.cache
+def _checkout_steps() -> frozenset[str]:
+    return frozenset(fold(n) for n in CHECKOUT_STEPS)
 
 
 #: An analytics tool's event of a session (one per visit: GA4's ``session_start``, an app's
@@ -559,6 +614,12 @@ class ValueMapping:
                 "a sales/CRM activity, not one of the engagement types the features count; kept "
                 "as "
                 f"other (to count it as one, add to the map file: {snippet})"
+            )
+        if key in _checkout_steps():
+            return (
+                "a step toward an order (cart, checkout), not an order: kept as other (counted "
+                "as engagement); the orders are the transactions file's. To leave it out, add to "
+                "the map file: " + snippet.replace("<type>", IGNORE)
             )
         names = {fold(n): n for names in SYNONYMS.values() for n in names}
         close = [names[k] for k in difflib.get_close_matches(key, list(names), n=1, cutoff=0.85)]

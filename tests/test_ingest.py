@@ -3173,3 +3173,31 @@ def test_a_page_view_is_not_hinted_as_visit_when_the_file_has_sessions(tmp_path)
     assert "{'$mp_web_page_view': ignore}" in unmapped[0]["hint"]
     alone = _ingest_events(tmp_path, _events_file(tmp_path, "mp2.csv", rows[1:]))["events"]
     assert "{'$mp_web_page_view': visit}" in alone.unmapped[0]["hint"]
+
+
+def test_an_analytics_feeds_purchases_and_refunds_are_set_aside_counted_and_keepable(tmp_path):
+    """Segment's Order Completed and Order Refunded landed in other ("no contract type is
+    close"), counting each purchase again as engagement. They are set aside as purchases the
+    transactions file holds, counted and said with the line that keeps them; a checkout step is
+    kept as other, its hint saying it is no order."""
+    rows = [("A", "2024-02-01", "Signed In"), ("A", "2024-02-01", "Order Completed")]
+    rows += [("A", "2024-02-02", "Order Completed"), ("A", "2024-02-09", "Order Refunded")]
+    rows += [("A", "2024-02-01", "Checkout Started")]
+    events = _events_file(tmp_path, "seg.csv", rows)
+    report = _ingest_events(tmp_path, events)["events"]
+    aside = "a purchase or refund (the transactions file holds the orders)"
+    assert report.reasons == {aside: 3} and report.accepted == 2
+    assert report.event_types["other"] == 1 and report.judged_rows == 2
+    said = " ".join(report.warnings)
+    assert (
+        "3 purchase and refund events set aside ('Order Completed' x 2, 'Order Refunded' x 1)"
+        in said
+    )
+    assert "values: {event_type: {'Order Completed': other, 'Order Refunded': other}}" in said
+    (step,) = report.unmapped
+    assert step["source"] == "Checkout Started" and "a step toward an order" in step["hint"]
+    keep = _write(tmp_path / "map.yaml", "values: {event_type: {Order Completed: other}}\n")
+    orders = _write(tmp_path / "o.csv", "customer_id,ordered_at,amount\nA,2024-01-01,5\n")
+    mapping = load_mapping("events.customer_id=user,occurred_at=when,event_type=event", keep)
+    kept = ingest(tmp_path / "out", orders, mapping, events=events, log=_quiet)["events"]
+    assert kept.reasons == {aside: 1} and kept.event_types["other"] == 3

@@ -58,9 +58,11 @@ def test_a_segment_export_ingests_its_users_and_sets_its_anonymous_events_aside(
     customers = _write(tmp_path / "c.csv", "id,created\nu1,2024-01-01\nu2,2024-01-02\n")
     orders = _write(tmp_path / "o.csv", "id,date,total\nu1,2024-02-01,5\n")
     events = _write(tmp_path / "segment.jsonl", _lines(SEGMENT))
+    keep = _write(tmp_path / "map.yaml", "values: {event_type: {Order Completed: other}}\n")
     mapping = load_mapping(
         "customers.customer_id=id,signup_at=created,transactions.customer_id=id,ordered_at=date,"
-        "amount=total,events.customer_id=userId,occurred_at=timestamp,event_type=event"
+        "amount=total,events.customer_id=userId,occurred_at=timestamp,event_type=event",
+        keep,
     )
     reports = ingest(tmp_path / "out", orders, mapping, customers=customers, events=events,
                      log=lambda _: None, min_accepted_share=0)  # fmt: skip
