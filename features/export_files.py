@@ -33,9 +33,12 @@ from features.values import REFUNDED_ORDER
 ORDER_IN_LATER_FILE = "order_id in a later file (its lines there replace these)"
 ROW_IN_EARLIER_FILE = "same row in an earlier file (overlapping exports)"
 CUSTOMER_IN_LATER_FILE = "customer_id in a later file (its record there replaces this one)"
+VOIDED_IN_EARLIER_FILE = (
+    "order an earlier file refunded or cancelled (this file has no status column to undo it)"
+)
 #: The reasons of this module: rows a later file replaces are not errors of the export, so they
 #: do not count against ``--min-accepted-share``.
-REASONS = (ORDER_IN_LATER_FILE, ROW_IN_EARLIER_FILE, CUSTOMER_IN_LATER_FILE)
+REASONS = (ORDER_IN_LATER_FILE, ROW_IN_EARLIER_FILE, CUSTOMER_IN_LATER_FILE, VOIDED_IN_EARLIER_FILE)
 _GLOB = set("*?[")
 
 
@@ -174,11 +177,32 @@ def _missing_from_later(
     return (int(missing.sum()), sums[0]), (int(held.sum()), sums[1], reasons)
 
 
+def voided_before(
+    parts: Sequence[pd.DataFrame], voided: Sequence[frozenset[str] | None]
+) -> list[frozenset[str]]:
+    """Per file without a status column (``voided`` None: an analytics feed's orders), the order
+    ids whose last word among the earlier files with one (``voided``: the ids each quarantined
+    as cancelled or refunded whole) is refunded or cancelled; empty for a file with a status
+    column, whose word stands (a re-export may reinstate an order)."""
+    said: set[str] = set()
+    found = []
+    for part, ids in zip(parts, voided, strict=True):
+        if ids is None:
+            found.append(frozenset(said))
+            continue
+        found.append(frozenset())
+        if "order_id" in part:
+            said -= set(part["order_id"].dropna())
+        said |= ids
+    return found
+
+
 def replaced_by_later_files(
     table: str,
     parts: Sequence[pd.DataFrame],
     cancelled: Sequence[frozenset[str]] | None = None,
     refunds: Sequence[frozenset[str]] | None = None,
+    voided: Sequence[frozenset[str] | None] | None = None,
 ) -> list[np.ndarray]:
     """For each file's accepted contract rows (in the order given), the reason each row is replaced
     by another file (None for a row kept). ``cancelled``: per file, the order ids it quarantined
@@ -186,7 +210,10 @@ def replaced_by_later_files(
     cancels an order must not leave its earlier lines as revenue). ``refunds``: per file, the
     order ids it holds only refund rows of; where an earlier file has such an order, its lines
     there are replaced as usual and the refund rows go too (the sale was refunded: neither
-    counts; the refund alone would leave the order at minus its amount)."""
+    counts; the refund alone would leave the order at minus its amount). ``voided``: per file,
+    the order ids it quarantined as cancelled or refunded whole, None for a file without a status
+    column; such a file's lines of an order an earlier file voided do not bring it back
+    (:func:`voided_before`)."""
     frame = pd.concat(
         [p.assign(_part=i, _row=np.arange(len(p))) for i, p in enumerate(parts)],
         ignore_index=True,
@@ -210,6 +237,10 @@ def replaced_by_later_files(
                 earlier = set(ordered.loc[ordered["_part"] < i, "order_id"])
                 refunding = ordered["order_id"].isin(ids & earlier) & (ordered["_part"] == i)
                 reason[np.flatnonzero(identified)[refunding.to_numpy()]] = REFUNDED_ORDER
+            for i, ids in enumerate(voided_before(parts, voided) if voided else ()):
+                gone = ordered["order_id"].isin(ids) & (ordered["_part"] == i)
+                at = np.flatnonzero(identified)[gone.to_numpy()]
+                reason[at[pd.isna(reason[at])]] = VOIDED_IN_EARLIER_FILE
         reason[np.flatnonzero(~identified)[_repeats(frame.loc[~identified], table)]] = (
             ROW_IN_EARLIER_FILE
         )
@@ -231,3 +262,40 @@ def _repeats(frame: pd.DataFrame, table: str) -> np.ndarray:
     )
     rows = rows.merge(per_file[["key", "part", "before"]], on=["key", "part"], how="left")
     return (rows["copy"] < rows["before"]).to_numpy()
+
+
+def orders_of_two_tools(
+    parts: Sequence[pd.DataFrame],
+    names: Sequence[str],
+    sections: Sequence[str | None],
+    voided: Sequence[frozenset[str] | None],
+) -> str | None:
+    """A warning when files of different ``files:`` sections (exports of different tools: a
+    shop's orders, an analytics feed's purchases) share order ids: a later file's lines of an
+    order replace an earlier file's, so each such order is the later tool's (its amount, its
+    lines); orders an earlier file voided stay out of a later file without a status column."""
+    ids = [frozenset(p["order_id"].dropna()) if "order_id" in p else frozenset() for p in parts]
+    ids = [i | (v or frozenset()) for i, v in zip(ids, voided, strict=True)]
+    pairs = [
+        (a, b, len(ids[a] & ids[b]))
+        for b in range(len(parts))
+        for a in range(b)
+        if sections[a] != sections[b]
+    ]
+    pairs = [p for p in pairs if p[2]]
+    if not pairs:
+        return None
+    a, b, n = max(pairs, key=lambda p: p[2])
+    kept_out = sum(len(ids[i] & v) for i, v in enumerate(voided_before(parts, voided)))
+    out = (
+        f"; {kept_out:,} orders an earlier file refunded or cancelled stay out (quarantined in "
+        "the later file, which has no status column)"
+        if kept_out
+        else ""
+    )
+    return (
+        f"{n:,} order ids of {names[a]} are in {names[b]} too, a file of another files: section "
+        f"(another tool's export?): a later file's lines of an order replace an earlier file's, "
+        f"so these orders are {names[b]}'s (its amounts and lines){out}; if both files list the "
+        "same orders, give only one of them (the shop's or CRM's, with its status and lines)"
+    )

@@ -168,6 +168,9 @@ class _Table:
     #: order ids (as stored) of the file's cancelled orders: a later file's cancellation
     #: replaces an earlier file's lines of the order as its accepted lines would
     cancelled_orders: frozenset[str] = frozenset()
+    #: of those, the cancelled and refunded ones (not open), None without a status column: a
+    #: later file without one does not bring them back
+    voided_orders: frozenset[str] | None = None
     #: order ids (as stored) the file holds only refund rows of: where an earlier file has the
     #: order's sale, the sale is replaced and these go with it (the order was refunded)
     refund_orders: frozenset[str] = frozenset()
@@ -1283,6 +1286,7 @@ def _split(
         excluded = frozenset(ids[check.reason == EXCLUDED].dropna()) & rejected
     cancelled: frozenset[str] = frozenset()
     unread: dict[str, str] = {}
+    voided: frozenset[str] | None = None
     if table == TRANSACTIONS and "order_id" in out:
         gone = np.isin(check.reason, NO_SALE)
         cancelled = frozenset(out.loc[gone, "order_id"].dropna())
@@ -1291,6 +1295,9 @@ def _split(
         unread = {
             str(k): str(v) for k, v in held.drop(accepted["order_id"], errors="ignore").items()
         }
+        if "status" in report.formats:
+            void = np.isin(check.reason, (CANCELLED_ORDER, REFUNDED_ORDER))
+            voided = frozenset(out.loc[void, "order_id"].dropna())
     return _Table(
         accepted,
         quarantined,
@@ -1301,6 +1308,7 @@ def _split(
         source.lines[ok],
         cancelled,
         unread_orders=unread,
+        voided_orders=voided,
     )
 
 
@@ -1650,12 +1658,28 @@ def _ingest_files(
         ):
             r.warnings.append(warning)
             log(f"{table}: warning: {warning}")
+    if table == TRANSACTIONS and (two := _orders_of_two_tools(parts, mapping)):
+        r.warnings.append(two)
+        log(f"{table}: warning: {two}")
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(r.reasons.items())) or "none"
     log(
         f"{table}: {len(parts)} files together: {r.rows_read:,} rows read, {r.accepted:,} "
         f"accepted, {r.quarantined:,} quarantined [{detail}]"
     )
     return combined
+
+
+def _orders_of_two_tools(parts: list[_Table], mapping: ColumnMapping) -> str | None:
+    """:func:`features.export_files.orders_of_two_tools` of the files' accepted rows."""
+    from features.export_files import orders_of_two_tools
+
+    paths = [Path(p.report.source_file) for p in parts]
+    return orders_of_two_tools(
+        [p.accepted for p in parts],
+        [path.name for path in paths],
+        [mapping.section_for(path) for path in paths],
+        [p.voided_orders for p in parts],
+    )
 
 
 def _paths(table: str, files: Files) -> list[Path]:
@@ -1675,6 +1699,7 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
         [p.accepted for p in parts],
         [p.cancelled_orders for p in parts],
         [p.refund_orders for p in parts],
+        [p.voided_orders for p in parts],
     )
     report = TableReport(table=table, source_file=", ".join(p.report.source_file for p in parts))
     merges = _merges_across_files(parts, reasons, report) if table == CUSTOMERS else {}

@@ -3201,3 +3201,43 @@ def test_an_analytics_feeds_purchases_and_refunds_are_set_aside_counted_and_keep
     mapping = load_mapping("events.customer_id=user,occurred_at=when,event_type=event", keep)
     kept = ingest(tmp_path / "out", orders, mapping, events=events, log=_quiet)["events"]
     assert kept.reasons == {aside: 1} and kept.event_types["other"] == 3
+
+
+def test_a_later_file_without_status_does_not_bring_back_an_order_an_earlier_one_voided(tmp_path):
+    """Shopify's orders, then an analytics feed's purchases with the same order ids (its own
+    files: section, no status column): the feed's lines replaced Shopify's, so orders Shopify
+    refunded or cancelled came back as revenue (307,845.50 for 287,940.50). They stay out,
+    counted, and the ids the two tools share are warned of; a later file with a status column
+    still has the last word."""
+    shop = _write(
+        tmp_path / "shop.csv",
+        "order,id,date,amount,status\nA,u,2024-01-05,10,paid\nB,u,2024-01-06,20,refunded\n"
+        "C,u,2024-01-07,30,cancelled\n",
+    )
+    feed = _write(
+        tmp_path / "feed.csv",
+        "oid,user,ts,revenue\nA,u,2024-01-05,10\nB,u,2024-01-06,20\nC,u,2024-01-07,30\n",
+    )
+    text = (
+        "files:\n"
+        "  shop*.csv:\n"
+        "    columns: {order_id: order, customer_id: id, ordered_at: date, status: status}\n"
+        "  feed.csv:\n"
+        "    columns: {order_id: oid, customer_id: user, ordered_at: ts, amount: revenue}\n"
+    )
+    mapping = load_mapping(None, _write(tmp_path / "map.yaml", text))
+    report = ingest(tmp_path / "out", [shop, feed], mapping, log=_quiet)["transactions"]
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert list(tx.order_id) == ["A"] and tx.amount.sum() == 10
+    voided = (
+        "order an earlier file refunded or cancelled (this file has no status column to undo it)"
+    )
+    assert report.reasons[voided] == 2
+    said = " ".join(report.warnings)
+    assert "3 order ids of shop.csv are in feed.csv too, a file of another files: section" in said
+    assert "2 orders an earlier file refunded or cancelled stay out" in said
+    again = _write(tmp_path / "shop2.csv", "order,id,date,amount,status\nB,u,2024-01-06,20,paid\n")
+    shops = load_mapping("order_id=order,customer_id=id,ordered_at=date,status=status")
+    ingest(tmp_path / "out2", [shop, again], shops, log=_quiet)
+    tx = pd.read_parquet(table_path(tmp_path / "out2", "transactions"))
+    assert sorted(tx.order_id) == ["A", "B"]
