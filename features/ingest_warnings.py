@@ -52,7 +52,48 @@ def same_person_in_two_tools(accepted: pd.DataFrame, shared: frozenset[str]) -> 
 def event_warnings(accepted: pd.DataFrame, value_mapping: list[dict]) -> list[str]:
     """What one events file's accepted rows and event-type mapping (``value_mapping``: records of
     ``source``, ``target``, ``rows``) warn of."""
-    return [w for w in (visits_counted_twice(value_mapping), order_events(value_mapping)) if w]
+    twice = visits_counted_twice(value_mapping)
+    per_day = None if twice else several_visits_a_day(accepted, value_mapping)
+    return [w for w in (twice, order_events(value_mapping), per_day) if w]
+
+
+#: Visit days of which at least this share hold several visit rows of their customer are warned
+#: of (a gym's door writing a row per swipe), given at least :data:`SEVERAL_A_DAY_MIN` of them.
+SEVERAL_A_DAY_SHARE = 0.2
+SEVERAL_A_DAY_MIN = 10
+
+
+def several_visits_a_day(accepted: pd.DataFrame, value_mapping: list[dict]) -> str | None:
+    """A warning when many of the days customers visit hold several visit rows of theirs (a
+    gym's door swipes, in and out): visits count rows, so a reason's "26 visits in the last 30
+    days" may be 16 days of visits. ``accepted``: an events file's accepted contract rows;
+    ``value_mapping``: its event types' records (``source``, ``target``), naming the rows."""
+    if not {"customer_id", "occurred_at", "event_type"} <= set(accepted.columns):
+        return None
+    visits = accepted.loc[accepted["event_type"] == "visit", ["customer_id", "occurred_at"]]
+    if visits.empty:
+        return None
+    per_day = visits.groupby(
+        [visits["customer_id"], visits["occurred_at"].dt.normalize()], observed=True
+    ).size()
+    several = per_day[per_day > 1]
+    share = len(several) / len(per_day)
+    if len(several) < SEVERAL_A_DAY_MIN or share < SEVERAL_A_DAY_SHARE:
+        return None
+    typical = several[several == int(several.median())]
+    (customer, day), n = typical.index[0], int(typical.iloc[0])
+    customers = several.index.get_level_values(0).nunique()
+    names = ", ".join(repr(r["source"]) for r in value_mapping if r["target"] == "visit")
+    return (
+        f"visits count rows: {share:.0%} of the days a customer visits ({len(several):,} of "
+        f"{len(per_day):,} days, {customers:,} customers) hold several visit rows (e.g. "
+        f"{customer!r} on {day:%Y-%m-%d}: {n}), so {len(visits):,} visits are "
+        f"{len(per_day):,} visit days and a reason's 'N visits in the last 30 days' counts "
+        f"each row of {names or 'visit'} (a door swipe in and out, each page viewed?); ingest "
+        "has no option to keep one visit per day: if a visit is a day, export one row per "
+        "customer and day, or set the other rows aside where a column tells them (exclude: "
+        "{events.<column>: [<value>]}, e.g. the exits)"
+    )
 
 
 def order_events(value_mapping: list[dict]) -> str | None:

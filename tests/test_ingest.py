@@ -3241,3 +3241,22 @@ def test_a_later_file_without_status_does_not_bring_back_an_order_an_earlier_one
     ingest(tmp_path / "out2", [shop, again], shops, log=_quiet)
     tx = pd.read_parquet(table_path(tmp_path / "out2", "transactions"))
     assert sorted(tx.order_id) == ["A", "B"]
+
+
+def test_several_visit_rows_a_day_are_warned_of_with_how_to_count_days(tmp_path):
+    """A gym's door writes a row per swipe (1-4 per visit): "26 visits in the last 30 days" for
+    16 days at the gym, unsaid. Said with the share, an example and that no option keeps one
+    visit a day; one visit row a day, or a few days with two, is not."""
+    rows = [("A", f"2024-02-{d:02d} 0{h}:00", "Door Swipe") for d in range(1, 13) for h in (7, 8)]
+    rows += [("A", f"2024-03-{d:02d} 07:00", "Door Swipe") for d in range(1, 4)]
+    said = " ".join(
+        _ingest_events(tmp_path, _events_file(tmp_path, "gym.csv", rows))["events"].warnings
+    )
+    assert "80% of the days a customer visits (12 of 15 days, 1 customers)" in said
+    assert "'A' on 2024-02-01: 2" in said and "27 visits are 15 visit days" in said
+    assert "ingest has no option to keep one visit per day" in said
+    once = [("A", f"2024-02-{d:02d} 07:00", "Door Swipe") for d in range(1, 29)] + rows[:4]
+    said = " ".join(
+        _ingest_events(tmp_path, _events_file(tmp_path, "gym2.csv", once))["events"].warnings
+    )
+    assert "visits count rows" not in said
