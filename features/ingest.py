@@ -86,6 +86,7 @@ from features.values import (
     EXCLUDED,
     EXCLUDED_CUSTOMER,
     IGNORE,
+    IGNORED_BY_MAP,
     MERGED,
     NO_SALE,
     NOT_AN_ACTION,
@@ -1218,12 +1219,23 @@ def _map_values(
             continue
         values = ValueMapping(explicit, builtin=True)
         mapped, table_ = map_values(out[column], values)
-        check.set_aside((mapped == IGNORE).fillna(False).to_numpy(bool), NOT_AN_ACTION)
+        ignored = (mapped == IGNORE).fillna(False).to_numpy(bool)
+        mine = {k: v for k, v in explicit.items() if v == IGNORE}
+        by_map = (
+            map_values(out[column], ValueMapping(mine, builtin=False))[0].eq(IGNORE)
+            if mine
+            else pd.Series(False, index=out.index)
+        )
+        by_map = by_map.fillna(False).to_numpy(bool) & ignored
+        check.set_aside(by_map, IGNORED_BY_MAP)
+        check.set_aside(ignored & ~by_map, NOT_AN_ACTION)
         check.flag((mapped == ORDER).fillna(False).to_numpy(bool), ORDER_EVENT)
         unmapped = out[column].notna() & mapped.isna()
         if strict_values:
             check.flag(unmapped, UNMAPPED)
-        considered = check.ok | np.isin(check.reason, (UNMAPPED, NOT_AN_ACTION, ORDER_EVENT))
+        considered = check.ok | np.isin(
+            check.reason, (UNMAPPED, NOT_AN_ACTION, IGNORED_BY_MAP, ORDER_EVENT)
+        )
         counts = out.loc[considered, column].value_counts()
         table_["rows"] = table_["source"].map(counts).fillna(0).astype("int64")
         table_ = table_[table_["rows"] > 0]

@@ -199,6 +199,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 #: :data:`NOT_AN_ACTION`, never engagement ("other" is engagement of an unnamed kind).
 IGNORE = "ignore"
 NOT_AN_ACTION = "not a customer action (sent, delivered or bounced)"
+#: The reason of an event the map file's ``values:`` sets aside (``{X: ignore}``): its own choice,
+#: a page view beside sessions as much as a send.
+IGNORED_BY_MAP = "set aside by the map file (values: ... ignore)"
 #: (Not the bare words a help desk or shop may use for its own events: "request", "delivery",
 #: "blocked", "invalid"; map those with values: {event_type: {X: ignore}} where they are sends.)
 SENDER_EVENTS = (
@@ -316,7 +319,15 @@ EXCLUDED = "excluded by the map file"
 EXCLUDED_CUSTOMER = "customer excluded by the map file"
 #: The quarantine reason of a customers-file record merged into another (``merged_into``).
 MERGED = "merged into another customer"
-SET_ASIDE = (*NO_SALE, NOT_AN_ACTION, ORDER_EVENT, EXCLUDED, EXCLUDED_CUSTOMER, MERGED)
+SET_ASIDE = (
+    *NO_SALE,
+    NOT_AN_ACTION,
+    IGNORED_BY_MAP,
+    ORDER_EVENT,
+    EXCLUDED,
+    EXCLUDED_CUSTOMER,
+    MERGED,
+)
 STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
     "cancelled": (
         "cancelled",

@@ -360,6 +360,30 @@ def test_rows_of_no_customer_of_the_data_set_are_not_buyers_without_sales(tmp_pa
     assert not [w for w in sales.warnings if "bought but none" in w], sales.warnings
 
 
+def test_events_the_map_file_sets_aside_are_said_to_be_its_choice(tmp_path):
+    """values: {event_type: {page_view: ignore}} (page views beside GA4's sessions) sets the rows
+    aside as the map file's choice, not as 'sent, delivered or bounced'; a built-in send keeps
+    its reason; neither counts against --min-accepted-share."""
+    orders = _write(tmp_path / "o.csv", "customer,date,amount\na,2024-01-05,100\nb,2024-02-05,90\n")
+    ga4 = _write(
+        tmp_path / "ga4.csv",
+        "user_id,event_date,event_name\n"
+        + "".join(f"a,2024-03-0{i},page_view\n" for i in range(1, 6))
+        + "a,2024-03-01,session_start\nb,2024-03-02,sent\n",
+    )
+    mapping = load_mapping(
+        "transactions.customer_id=customer,ordered_at=date,amount=amount,"
+        "events.customer_id=user_id,occurred_at=event_date,event_type=event_name"
+    )
+    mapping.values["event_type"] = {"page_view": "ignore"}
+    events = ingest(tmp_path / "out", orders, mapping, events=ga4, log=_quiet)["events"]
+    assert events.reasons == {
+        "set aside by the map file (values: ... ignore)": 5,
+        "not a customer action (sent, delivered or bounced)": 1,
+    }
+    assert events.accepted == 1
+
+
 def test_booking_platform_relay_addresses_are_warned_of(tmp_path):
     """A hotel's PMS: OTA guests come with relay addresses that change per booking
     (abc123@guest.booking.com); a repeat guest is two profiles, two one-time customers. Ingest
