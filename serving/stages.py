@@ -16,6 +16,7 @@ import pandas as pd
 from features.endings import ENDED_DAYS
 from serving.columns import float_column, float_columns
 from serving.config import StageRules
+from training.cadence import REGULAR_SPREAD
 
 STAGE_COLUMNS: tuple[str, ...] = (
     "is_prospect",
@@ -74,10 +75,21 @@ def rhythm_no_purchase(x: dict[str, np.ndarray], rules: StageRules) -> np.ndarra
     within the churn model's horizon: exp(-horizon / usual gap); 0 when the horizon is unknown.
 
     A slow buyer (usual gap 256 days, horizon 90) has 0.70 of it while perfectly on rhythm: a
-    churn probability of 0.59 says nothing new about them, so it does not make them declining."""
+    churn probability of 0.59 says nothing new about them, so it does not make them declining.
+    A customer on a regular cycle (3+ purchase days, ``std_gap_days`` within ``REGULAR_SPREAD``
+    of the gap) is not random: 1 when their next purchase is due after the horizon (an annual
+    guest who stayed last week), 0 when it is due within it."""
     if rules.churn_horizon_days is None:
         return np.zeros(len(x["recency_days"]))
-    return np.exp(-rules.churn_horizon_days / _usual_gap(x["mean_gap_days"], rules))
+    gap = _usual_gap(x["mean_gap_days"], rules)
+    chance = np.exp(-rules.churn_horizon_days / gap)
+    if "std_gap_days" not in x:
+        return chance
+    # on a regular cycle (an annual guest, an invoice): no purchase is due within the horizon
+    # when the next one falls after it (1), and one is when it falls inside (0)
+    cycle = (np.nan_to_num(x["orders_all"]) >= 3) & (x["std_gap_days"] <= REGULAR_SPREAD * gap)
+    due_after = x["recency_days"] + rules.churn_horizon_days < gap
+    return np.where(cycle, due_after.astype(float), chance)
 
 
 def growth(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
@@ -116,10 +128,11 @@ def assign_stages(
     p = np.asarray(churn_probability, dtype=float).reshape(-1)
     if len(p) != len(features):
         raise ValueError(f"churn_probability has {len(p)} values for {len(features)} feature rows")
-    optional = [c for c in OPTIONAL_STAGE_COLUMNS if c in features.columns]
+    optional = [c for c in (*OPTIONAL_STAGE_COLUMNS, "std_gap_days") if c in features.columns]
     x = float_columns(features, [*STAGE_COLUMNS, *optional])
     for c in OPTIONAL_STAGE_COLUMNS:
         x.setdefault(c, np.zeros(len(features)))
+    x.setdefault("std_gap_days", np.full(len(features), np.nan))  # unknown: not a cycle
 
     prospect = np.nan_to_num(x["is_prospect"]) == 1
     recency = x["recency_days"]

@@ -225,6 +225,23 @@ def test_a_slow_buyer_on_rhythm_is_not_declining_for_a_probability_their_rhythm_
     assert stage(0.5, rules=timed) == "declining"
 
 
+def test_a_customer_on_a_regular_cycle_is_judged_by_when_the_next_purchase_is_due() -> None:
+    """An annual hotel guest (stays every 340 +- 5 days) who checked out 2 days ago: with a
+    90-day horizon no stay is due in it, so a churn probability of 0.95 says nothing new (they
+    read declining, a hotel group's walkthrough); 300 days on, the next stay falls inside the
+    horizon and 0.95 is news. With irregular gaps the exponential rhythm applies as before."""
+    timed = StageRules(churn_horizon_days=90.0)
+    annual = {"mean_gap_days": 340.0, "std_gap_days": 5.0, "orders_all": 3, "age_days": 700.0}
+    assert stage(0.95, rules=timed, recency_days=2.0, **annual) == "mature"
+    assert stage(0.95, rules=timed, recency_days=300.0, **annual) == "declining"
+    assert stage(0.95, rules=timed, recency_days=2.0, **{**annual, "std_gap_days": 200.0}) == (
+        "declining"
+    )
+    assert stage(0.95, rules=timed, recency_days=2.0, **{**annual, "orders_all": 2}) == (
+        "declining"  # two purchases: one gap, no cycle yet (and past the first year: not new)
+    )
+
+
 def test_gap_floor_keeps_one_shopping_episode_from_reading_as_a_rhythm() -> None:
     # two purchases on consecutive days (gap 1): 10 days of silence is not 10 gaps overdue
     assert stage(mean_gap_days=1.0, recency_days=10.0) == "mature"
