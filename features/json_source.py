@@ -89,6 +89,12 @@ def parse_json_export(path: Path, text: str) -> SourceFile:
             rows.append({})
             problems.append(TRUNCATED if last and record is None else NOT_AN_OBJECT)
         lines.append(number)
+    if rows and all(problems):
+        raise IngestError(
+            f"{path}: no line is a JSON object; expected one object per line (JSON lines) or one "
+            'array of objects ([...]); a document that wraps the records ({"data": [...]}) is '
+            "not read: save the list of records itself"
+        )
     source = _from_records(path, rows, kind="json lines")
     source.problems = np.array(problems, dtype=object)
     source.lines = np.array(lines, dtype="int64")
@@ -100,6 +106,8 @@ def _array(path: Path, body: str) -> list[dict[str, str | None]]:
         records = json.loads(body)
     except ValueError as exc:
         raise IngestError(f"{path}: not valid JSON ({exc}); expected one object per line") from exc
+    if records and not any(isinstance(r, dict) for r in records):
+        raise IngestError(f"{path}: no record is a JSON object; expected an array of objects")
     return [flatten(r) if isinstance(r, dict) else {} for r in records]
 
 

@@ -87,3 +87,13 @@ def test_an_analytics_feed_mostly_of_anonymous_visitors_is_told_how_to_set_them_
     with pytest.raises(IngestError, match=r"not logged in have no user id.*exclude: \{events\."):
         ingest(tmp_path / "out", orders, mapping, customers=customers, events=events,
                log=lambda _: None)  # fmt: skip
+
+
+def test_a_json_file_with_no_object_per_line_is_refused_with_what_to_save_instead(tmp_path):
+    """A pretty-printed API dump that wraps the records (``{"data": [...]}``) has no line that is
+    an object: refused by name, not a numpy broadcast error from ingest."""
+    wrapped = _write(tmp_path / "events.json", json.dumps({"data": SEGMENT}, indent=2))
+    with pytest.raises(IngestError, match=r"events\.json: no line is a JSON object.*\[\.\.\.\]"):
+        read_source(wrapped)
+    with pytest.raises(IngestError, match=r"no record is a JSON object"):
+        read_source(_write(tmp_path / "numbers.json", "[1, 2]"))
