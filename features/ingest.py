@@ -969,11 +969,13 @@ def _optional_dates(
 ) -> None:
     """An optional date (``customers.ended_at``): blank, or a placeholder such as 9999-12-31
     ("no end"), is no date; a value that is no date is quarantined; an end before the signup is
-    one. A date after the export is kept (a notice given, the end still to come)."""
+    one (by day: a date-only end on the day of a timed signup is not). A date after the export
+    is kept (a notice given, the end still to come)."""
     check.flag(values.notna() & out[name].isna(), f"unparsable {name}")
     out.loc[placeholder.to_numpy(), name] = pd.NaT
     if "signup_at" in out:
-        before = (out[name] < out["signup_at"]).fillna(False).to_numpy()
+        days = out[name].dt.normalize() < out["signup_at"].dt.normalize()
+        before = days.fillna(False).to_numpy()
         check.flag(before, f"{name} before signup_at")
     dated = int((out[name].notna() & check.ok).sum())
     blank = int((placeholder & check.ok).sum())

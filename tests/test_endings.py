@@ -207,3 +207,28 @@ def test_a_cancellation_date_column_left_unmapped_is_pointed_at(tmp_path: Path) 
         log=lambda _: None,
     )
     assert not [w for w in mapped["customers"].warnings if "looks like the date" in w]
+
+
+def test_an_end_on_the_signup_day_is_no_end_before_the_signup(tmp_path: Path) -> None:
+    """A date-only end on the day of a timed signup (joined 10:00, cancelled that day) is not
+    before it: the member and their payment stay."""
+    members = tmp_path / "members.csv"
+    members.write_text("id,joined,end\nM1,2024-03-01 10:00,2024-03-01\nM2,2024-03-02,2024-03-01\n")
+    pay = tmp_path / "pay.csv"
+    pay.write_text("id,day,amount\nM1,2024-03-01,40\nM2,2024-03-02,40\n")
+    ingest(
+        tmp_path / "out",
+        customers=members,
+        transactions=pay,
+        mapping=load_mapping(
+            "customer_id=id,signup_at=joined,ended_at=end,ordered_at=day,amount=amount"
+        ),
+        log=lambda _: None,
+        min_accepted_share=0,
+    )
+    customers = pd.read_parquet(tmp_path / "out" / "customers.parquet")
+    assert customers["customer_id"].tolist() == ["M1"]
+    assert customers["ended_at"].tolist() == [pd.Timestamp("2024-03-01")]
+    assert pd.read_parquet(tmp_path / "out" / "transactions.parquet")["customer_id"].tolist() == [
+        "M1"
+    ]
