@@ -33,6 +33,7 @@ from training.dataset import (
     BTYD_COLUMNS,
     CALENDAR_COLUMNS,
     VALUE_HORIZON_P0,
+    btyd_buyers,
     btyd_summary,
 )
 
@@ -590,7 +591,7 @@ def fit_btyd(snapshot: pd.DataFrame):
     """BG/NBD + Gamma-Gamma fitted on the snapshot's buyers, as ``lifecycle score`` fitted them."""
     from training.btyd import BTYDModel
 
-    return BTYDModel().fit(btyd_summary(snapshot[snapshot["is_prospect"] == 0]))
+    return BTYDModel().fit(btyd_summary(btyd_buyers(snapshot)))
 
 
 def with_value_horizon_p0(snapshot: pd.DataFrame, btyd, champions) -> pd.DataFrame:

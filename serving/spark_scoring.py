@@ -125,7 +125,9 @@ def score_on_spark(
                 f"BG/NBD + Gamma-Gamma on the driver (the buyers of {written.rows:,} customers)",
                 progress,
             ):
-                models = _fit_btyd_on_driver(engine, snapshot_staging, btyd_sample_fraction)
+                models = _fit_btyd_on_driver(
+                    engine, snapshot_staging, btyd_sample_fraction, data_dir
+                )
             horizons = (
                 champions.churn_config.labels.churn_horizon_days,
                 champions.clv_config.labels.value_horizon_days,
@@ -242,14 +244,23 @@ def read_scores(path: str | Path) -> pd.DataFrame:
     return frame.sort_values("customer_id", ignore_index=True)
 
 
-def _fit_btyd_on_driver(engine: Engine, snapshot_dir: str, fraction: float) -> dict:
-    """BTYD models fitted on the buyers' summary columns (the only rows the driver sees)."""
+def _fit_btyd_on_driver(engine: Engine, snapshot_dir: str, fraction: float, data_dir) -> dict:
+    """BTYD models fitted on the buyers' summary columns (the only rows the driver sees), the
+    ended customers left out as ``training.dataset.btyd_buyers`` leaves them out."""
     snapshot = engine.backend.read_parquet(snapshot_dir)
     buyers = sample_customers(snapshot.filter(snapshot.is_prospect == 0), fraction)
-    frame = buyers.select(*BTYD_INPUTS).to_pandas()
+    columns = [*BTYD_INPUTS, "customer_id", "recency_days"]
+    customers = engine.backend.read_parquet(str(table_location(data_dir, CUSTOMERS)))
+    if ENDED_AT in customers.columns:
+        ends = customers.select(customer_id_end=customers.customer_id, ended_at=customers[ENDED_AT])
+        buyers = buyers.left_join(ends, buyers.customer_id == ends.customer_id_end)
+        columns.append(ENDED_AT)
+    frame = buyers.select(*columns).to_pandas()
     if frame.empty:  # nobody bought before the date: fit_btyd says so, as on DuckDB
         frame = snapshot.select("customer_id", *BTYD_INPUTS).to_pandas()
     frame["cutoff"] = pd.to_datetime(frame["cutoff"]).astype("datetime64[us]")
+    if ENDED_AT in frame.columns:
+        frame[ENDED_DAYS] = own_ended_days(frame)
     return fit_btyd(frame)
 
 

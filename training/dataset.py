@@ -433,11 +433,22 @@ def btyd_summary(part: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
+def btyd_buyers(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows BTYD is fitted on: buyers who have not ended (``features.endings``; training
+    leaves the ended out, so scoring's fits leave them out too and the models' inputs agree)."""
+    from features.endings import ENDED_DAYS
+
+    keep = frame["is_prospect"] == 0
+    if ENDED_DAYS in frame.columns:
+        keep &= frame[ENDED_DAYS].isna()
+    return frame[keep]
+
+
 def fit_btyd(frame: pd.DataFrame) -> dict:
     """One fitted BTYD model per cutoff, on the buyers of ``frame`` (needs ``BTYD_INPUTS``)."""
     from training.btyd import BTYDModel
 
-    buyers = frame[frame["is_prospect"] == 0]
+    buyers = btyd_buyers(frame)
     if buyers.empty and len(frame):  # nothing bought yet, or every amount 0
         cutoffs = pd.to_datetime(frame["cutoff"])
         raise PlanError(
