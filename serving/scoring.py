@@ -220,11 +220,12 @@ def score_columns(
     )
     x = float_columns(rows, ["is_prospect", "revenue_365d"])
     prospect = np.nan_to_num(x["is_prospect"]) == 1
-    ended = ~prospect & has_ended(rows)
-    if ended.any():  # gone, by the customers table: known churn, nothing expected
-        p, value, low, high = (
-            np.where(ended, v, a) for v, a in ((1.0, p), (0.0, value), (0.0, low), (0.0, high))
-        )
+    gone = has_ended(rows)  # by the customers table: nothing expected
+    ended = ~prospect & gone  # known churn
+    lost = prospect & gone  # a trial that ended unpaid: still a prospect, no churn score
+    if gone.any():
+        p = np.where(ended, 1.0, p)
+        value, low, high = (np.where(gone, 0.0, a) for a in (value, low, high))
 
     stage = assign_stages(rows, p, config.stages).to_numpy()
     score = priority_scores(
@@ -257,7 +258,7 @@ def score_columns(
     said = _said_of(rows, unexplained, lambda row: [fallback_reason(row, language)])  # recency
     # prospects have no churn drivers: when they signed up and last came by, in words
     said |= _said_of(rows, prospect, lambda row: prospect_reasons(row, language))
-    said |= _said_of(rows, ended, lambda row: [ended_reason(row, language)])
+    said |= _said_of(rows, ended | lost, lambda row: [ended_reason(row, language)])
     reasons = [said.get(i, r) for i, r in enumerate(reasons)]
     saved = np.full(n, np.nan)
     by_action: list[str | None] = [None] * n

@@ -131,6 +131,47 @@ def test_an_ended_customer_is_scored_churned_with_nothing_at_risk() -> None:
     assert summary["churn_probability"]["scored"] == 1  # the model's probabilities only
 
 
+def test_a_trial_that_ended_unpaid_is_a_prospect_worth_nothing() -> None:
+    """Training leaves ended prospects out, so their value is known: 0, not the live trials'."""
+    base = {
+        "is_prospect": 1,
+        "recency_days": math.nan,
+        "mean_gap_days": math.nan,
+        "age_days": 700.0,
+        "orders_all": 0,
+        "orders_90d": 0,
+        "orders_trend_90d": 0.0,
+        "revenue_90d": 0.0,
+        "revenue_trend_90d": 0.0,
+        "complaint_30d": 0,
+        "revenue_365d": 0.0,
+        "cutoff": pd.Timestamp("2025-04-01"),
+    }
+    rows = pd.DataFrame(
+        [
+            {**base, "customer_id": "in trial", "age_days": 5.0, ENDED_DAYS: math.nan},
+            {**base, "customer_id": "lost trial", ENDED_DAYS: 680.0},
+        ]
+    )
+    scores = score_frame(
+        rows,
+        [math.nan, math.nan],
+        [1500.0, 1500.0],
+        None,
+        ScoringConfig(),
+        "2025-04-01",
+        "c:1",
+        "v:1",
+        value_range=(np.array([0.0, 0.0]), np.array([4000.0, 4000.0])),
+    )
+    trial, lost = scores.to_dict("records")
+    assert trial["stage"] == lost["stage"] == "prospect"
+    assert trial["predicted_value"] == 1500.0
+    assert lost["predicted_value"] == lost["predicted_value_high"] == 0.0
+    assert math.isnan(lost["churn_probability"])
+    assert lost["reasons"][0].startswith("ended 680 days ago")
+
+
 def test_training_rows_leave_out_the_ended_and_count_an_end_within_the_horizon_as_churn(
     tmp_path: Path,
 ) -> None:
