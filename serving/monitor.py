@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from serving.monitor_config import MonitorConfig
+from serving.scoring import scored_by_model
 from training.reference import compare, compare_numeric, psi, seen_variation
 
 if TYPE_CHECKING:
@@ -242,7 +243,8 @@ def realized_performance(
         ref = scored_by["metrics"]
         truth = truths.get(day, pd.DataFrame(columns=["customer_id", "churned", "future_value"]))
         joined = scores.merge(truth, on="customer_id", how="inner")
-        buyers = joined[joined["churn_probability"].notna() & joined["churned"].notna()]
+        # the ended are known churn, scored by rule: the models' performance is on the others
+        buyers = joined[scored_by_model(joined) & joined["churned"].notna().to_numpy()]
         if len(buyers) < t.min_customers:
             rows.append(
                 {
@@ -427,8 +429,8 @@ def drift_report(
     as_of: date | None = None,
 ) -> tuple[list[dict], list[dict]]:
     """Input and score drift of one scoring date's buyers (prospects have no churn score and were
-    not in the reference)."""
-    buyers = scores["churn_probability"].notna().to_numpy()
+    not in the reference, nor were the ended, scored by rule)."""
+    buyers = scored_by_model(scores)
     feature_buyers = features.set_index("customer_id").reindex(scores.loc[buyers, "customer_id"])
     inputs = input_drift(reference, feature_buyers, cfg, as_of)
     return inputs, score_drift(reference, scores[buyers], cfg)
@@ -473,7 +475,7 @@ def monitor(
             "reference_cutoff": reference["cutoff"],
             "reference_customers": reference["customers"],
             "customers": len(scores),
-            "scored_buyers": int(scores["churn_probability"].notna().sum()),
+            "scored_buyers": int(scored_by_model(scores).sum()),
             "verdict": level,
             "causes": causes,
             "thresholds": cfg.model_dump(),

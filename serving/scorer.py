@@ -33,8 +33,8 @@ from training.dataset import (
     BTYD_COLUMNS,
     CALENDAR_COLUMNS,
     VALUE_HORIZON_P0,
-    btyd_buyers,
     btyd_summary,
+    buyers_at_risk,
 )
 
 logger = logging.getLogger(__name__)
@@ -591,7 +591,7 @@ def fit_btyd(snapshot: pd.DataFrame):
     """BG/NBD + Gamma-Gamma fitted on the snapshot's buyers, as ``lifecycle score`` fitted them."""
     from training.btyd import BTYDModel
 
-    return BTYDModel().fit(btyd_summary(btyd_buyers(snapshot)))
+    return BTYDModel().fit(btyd_summary(buyers_at_risk(snapshot)))
 
 
 def with_value_horizon_p0(snapshot: pd.DataFrame, btyd, champions) -> pd.DataFrame:

@@ -224,7 +224,7 @@ def score_columns(
     ended = ~prospect & gone  # known churn
     lost = prospect & gone  # a trial that ended unpaid: still a prospect, no churn score
     if gone.any():
-        p = np.where(ended, 1.0, p)
+        p = np.where(ended, ENDED_PROBABILITY, p)
         value, low, high = (np.where(gone, 0.0, a) for a in (value, low, high))
 
     stage = assign_stages(rows, p, config.stages).to_numpy()
@@ -391,6 +391,17 @@ def people_rows(scores: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: The churn probability of a buyer who has ended (``features.endings``): known, not a model's
+#: (the models' probabilities stay below 1, ``training.models.PROBABILITY_BOUNDS``).
+ENDED_PROBABILITY = 1.0
+
+
+def scored_by_model(scores: pd.DataFrame) -> np.ndarray:
+    """The score rows whose churn probability a model gave: buyers who have not ended."""
+    p = pd.to_numeric(scores["churn_probability"], errors="coerce")
+    return (p.notna() & (p != ENDED_PROBABILITY)).to_numpy()
+
+
 def churn_probability_summary(p: ArrayLike) -> dict[str, object]:
     """How churn probabilities spread: the most shared value (a spike) and the customers at the
     calibration bounds (clipped), over the customers with a score."""
@@ -437,7 +448,7 @@ def summarise(scores: pd.DataFrame) -> dict[str, object]:
     }
     if "churn_probability" in scores.columns:
         p = pd.to_numeric(scores["churn_probability"], errors="coerce")
-        known = (p == 1.0).to_numpy()  # ended by the customers table; models stay below 1
+        known = (p == ENDED_PROBABILITY).to_numpy()
         if known.any():
             summary["customers_ended"] = int(known.sum())
         summary["churn_probability"] = churn_probability_summary(p[~known])

@@ -246,7 +246,7 @@ def read_scores(path: str | Path) -> pd.DataFrame:
 
 def _fit_btyd_on_driver(engine: Engine, snapshot_dir: str, fraction: float, data_dir) -> dict:
     """BTYD models fitted on the buyers' summary columns (the only rows the driver sees), the
-    ended customers left out as ``training.dataset.btyd_buyers`` leaves them out."""
+    ended customers left out as ``training.dataset.buyers_at_risk`` leaves them out."""
     snapshot = engine.backend.read_parquet(snapshot_dir)
     buyers = sample_customers(snapshot.filter(snapshot.is_prospect == 0), fraction)
     columns = [*BTYD_INPUTS, "customer_id", "recency_days"]

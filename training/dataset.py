@@ -433,9 +433,10 @@ def btyd_summary(part: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-def btyd_buyers(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows BTYD is fitted on: buyers who have not ended (``features.endings``; training
-    leaves the ended out, so scoring's fits leave them out too and the models' inputs agree)."""
+def buyers_at_risk(frame: pd.DataFrame) -> pd.DataFrame:
+    """Buyers who have not ended (``features.endings``): the rows models and BTYD are fitted on
+    and score (training leaves the ended out, so scoring's BTYD fits and the monitoring reference
+    leave them out too, and the models' inputs agree)."""
     from features.endings import ENDED_DAYS
 
     keep = frame["is_prospect"] == 0
@@ -448,7 +449,7 @@ def fit_btyd(frame: pd.DataFrame) -> dict:
     """One fitted BTYD model per cutoff, on the buyers of ``frame`` (needs ``BTYD_INPUTS``)."""
     from training.btyd import BTYDModel
 
-    buyers = btyd_buyers(frame)
+    buyers = buyers_at_risk(frame)
     if buyers.empty and len(frame):  # nothing bought yet, or every amount 0
         cutoffs = pd.to_datetime(frame["cutoff"])
         raise PlanError(

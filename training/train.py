@@ -30,6 +30,7 @@ from training.dataset import (
     TrainingData,
     build_frame,
     build_training_data,
+    buyers_at_risk,
     data_bounds,
     ended_note,
     with_model_columns,
@@ -651,9 +652,7 @@ def monitor_reference(
         churn_horizon_days=cfg.labels.churn_horizon_days,
         value_horizon_days=cfg.labels.value_horizon_days,
     )
-    frame = with_model_columns(
-        frame[frame["is_prospect"] == 0].reset_index(drop=True), feature_columns
-    )
+    frame = with_model_columns(buyers_at_risk(frame).reset_index(drop=True), feature_columns)
     at_end = (pd.to_datetime(frame["cutoff"]) == pd.Timestamp(end)).to_numpy()
     buyers, earlier = frame[at_end].reset_index(drop=True), frame[~at_end]
     p, value = churn.predict_proba(buyers), np.clip(clv.predict(buyers), 0, None)
