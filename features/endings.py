@@ -1,10 +1,11 @@
 """Customers who ended the relationship: a membership cancelled, a subscription or account closed.
 
 The customers table may say when (``ended_at``, ``features.contract.ENDED_AT``). At a cutoff T a
-customer *has ended* when ``ended_at < T`` and they bought nothing after the end's day (a purchase
-after it is a return: they came back). Only ``ended_at < T`` is read for a cutoff's features;
-an end in ``[T, T + H)`` is read for labels only (a member who gives notice and pays the notice
-month has churned within the horizon although they bought in it).
+customer *has ended* when ``ended_at < T`` and they bought nothing after the end's day and the
+``SETTLEMENT_DAYS`` after it (a purchase later is a return: they came back). Only
+``ended_at < T`` is read for a cutoff's features; an end in ``[T, T + H)`` is read for labels
+only (a member who gives notice and pays the notice month has churned within the horizon
+although they bought in it).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import pandas as pd
 
 from features.contract import ENDED_AT
 
+#: Days after the end in which a payment settles the last bill (a failed debit retried, a final
+#: invoice) rather than bringing the customer back.
+SETTLEMENT_DAYS = 14
 #: Column of feature snapshots: days since a customer's end at the row's cutoff (null while a
 #: customer). Not a model input: rows of ended customers are left out of training and scored
 #: by rule.
@@ -43,7 +47,8 @@ def ended_days(frame: pd.DataFrame, ended_at: pd.Series) -> np.ndarray:
     end = _end_of(frame, ended_at)
     cutoff = pd.to_datetime(frame["cutoff"])
     last_purchase = cutoff - pd.to_timedelta(pd.to_numeric(frame["recency_days"]), unit="D")
-    came_back = (last_purchase.dt.normalize() > end.dt.normalize()).fillna(False)
+    settled = end.dt.normalize() + pd.Timedelta(days=SETTLEMENT_DAYS)
+    came_back = (last_purchase.dt.normalize() > settled).fillna(False)
     gone = (end < cutoff).fillna(False) & ~came_back
     days = (cutoff - end).dt.total_seconds() / 86_400
     return np.where(gone.to_numpy(), days.to_numpy(dtype=float), np.nan)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -358,7 +359,12 @@ def _lookalike_columns(
                 f'map it with --map "{table}.{col.name}={alike[0]}" if it is'
             )
     if table == CUSTOMERS and ENDED_AT not in inputs and not mapping.source_for(table, ENDED_AT):
-        ends = [str(c) for c in frame.columns if c not in used and _names_an_end(str(c))]
+        ends = [
+            str(c)
+            for c in frame.columns
+            if c not in used and _names_an_end(str(c)) and _mostly_dates(frame[c])
+        ]
+        ends.sort(key=lambda c: "end" not in _bare_name(c))  # Ended At before Canceled At
         if ends:
             said.append(
                 f"{ends[0]!r} looks like the date customers ended (a cancellation, a closed "
@@ -397,6 +403,18 @@ END_WORDS = (
 )
 #: ...unless it says what else the column is (the reason of a cancellation, who cancelled).
 NOT_A_DATE_WORDS = ("reason", "by", "type", "status", "note", "comment", "原因")
+
+
+def _mostly_dates(values: pd.Series) -> bool:
+    """Whether most filled cells of a column read as dates (a hint's check, not ingest's)."""
+    filled = values.dropna().astype(str).str.strip()
+    filled = filled[filled != ""].head(200)
+    if filled.empty:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        read = pd.to_datetime(filled, errors="coerce", format="mixed")
+    return bool(read.notna().mean() >= MIN_PARSABLE_SHARE)
 
 
 def _names_an_end(column: str) -> bool:
@@ -541,12 +559,12 @@ def _build_table(
             out[col.name], described = parse_dates(
                 values, order, mapping.date_format, mapping.timezone
             )
-            _check_date_column(out[col.name], values, clean, path, mapping.date_format)
             dates_used.append(f"{col.name}: {described}")
             placeholder, why = placeholder_dates(out[col.name])
             if not col.required:  # an end date: blank or a "no end" placeholder while a customer
                 _optional_dates(out, col.name, values, placeholder, check, report)
                 continue
+            _check_date_column(out[col.name], values, clean, path, mapping.date_format)
             check.flag(values.isna(), f"missing {col.name}")
             check.flag(out[col.name].isna(), f"unparsable {col.name}")
             if latest is not None:
@@ -967,20 +985,33 @@ def _optional_dates(
     check: _Validator,
     report: TableReport,
 ) -> None:
-    """An optional date (``customers.ended_at``): blank, or a placeholder such as 9999-12-31
-    ("no end"), is no date; a value that is no date is quarantined; an end before the signup is
-    one (by day: a date-only end on the day of a timed signup is not). A date after the export
-    is kept (a notice given, the end still to come)."""
-    check.flag(values.notna() & out[name].isna(), f"unparsable {name}")
+    """An optional date (``customers.ended_at``) where no date means "still a customer": blank,
+    a placeholder such as 9999-12-31, a word ('N/A', 'Active') and an end before the signup (by
+    day: an earlier membership's end kept after a re-join) are read as no end, counted and named;
+    the customer and their rows stay. A date after the export is kept (a notice given)."""
+    worded = (values.notna() & out[name].isna()).to_numpy()
     out.loc[placeholder.to_numpy(), name] = pd.NaT
+    before = np.zeros(len(out), dtype=bool)
     if "signup_at" in out:
         days = out[name].dt.normalize() < out["signup_at"].dt.normalize()
         before = days.fillna(False).to_numpy()
-        check.flag(before, f"{name} before signup_at")
-    dated = int((out[name].notna() & check.ok).sum())
-    blank = int((placeholder & check.ok).sum())
-    said = f" ({blank:,} placeholder date(s) such as 9999-12-31 read as no end)" if blank else ""
-    report.formats[name] = f"{dated:,} rows with an end date{said}"
+        out.loc[before, name] = pd.NaT
+    ok = check.ok
+    said = []
+    if blank := int((placeholder.to_numpy() & ok).sum()):
+        said.append(f"{blank:,} placeholder date(s) such as 9999-12-31")
+    if words := int((worded & ok).sum()):
+        top = values[worded & ok].value_counts().head(3)
+        said.append(
+            f"{words:,} value(s) that are no date ("
+            + ", ".join(f"{v!r} x {n:,}" for v, n in top.items())
+            + ")"
+        )
+    if early := int((before & ok).sum()):
+        said.append(f"{early:,} end(s) before the customer's signup (an earlier membership's?)")
+    dated = int((out[name].notna() & ok).sum())
+    tail = f"; read as no end (still a customer): {'; '.join(said)}" if said else ""
+    report.formats[name] = f"{dated:,} rows with an end date{tail}"
 
 
 def _check_date_column(

@@ -37,19 +37,21 @@ def test_ended_by_the_cutoff_unless_they_came_back() -> None:
         )
     )
     frame = _rows(
-        customer_id=["gone", "back", "later", "active", "same_day", "unknown"],
-        cutoff=pd.to_datetime(["2025-04-01"] * 6),
-        # last purchase: gone 2025-02-15, back 2025-03-02 (after its end), same_day on the end's day
-        recency_days=[45.0, 30.0, 10.0, 5.0, 12.0, 3.0],
+        customer_id=["gone", "back", "later", "active", "same_day", "unknown", "gone"],
+        cutoff=pd.to_datetime(["2025-04-01"] * 6 + ["2025-03-20"]),
+        # last purchase: gone 2025-02-15, back 2025-03-02 (after its end), same_day on the end's
+        # day; gone again at 03-20 with a failed debit retried 2025-03-10, 9 days after its end
+        recency_days=[45.0, 30.0, 10.0, 5.0, 12.0, 3.0, 10.0],
     )
     days = ended_days(frame, ended_at)
     assert days[0] == 31.0
     assert np.isnan(days[1:4]).all()  # came back; ends after the cutoff; no end
     assert days[4] == pytest.approx(11.25)  # a last payment on the end's day is before the end
     assert np.isnan(days[5])
+    assert days[6] == 19.0  # a payment within SETTLEMENT_DAYS settles the last bill
     # labels: an end within [cutoff, cutoff + H) is churn, even with purchases in the window
-    assert ends_within(frame, ended_at, 30).tolist() == [False] * 6
-    assert ends_within(frame, ended_at, 31).tolist() == [False, False, True, False, False, False]
+    assert ends_within(frame, ended_at, 30).tolist() == [False] * 7
+    assert ends_within(frame, ended_at, 31).tolist() == [False, False, True] + [False] * 4
 
 
 def test_without_the_column_nobody_has_ended() -> None:
@@ -87,10 +89,16 @@ def test_ingest_reads_an_end_date_and_keeps_blank_and_placeholder_ends(tmp_path:
     assert customers.loc["M2", "ended_at"] == pd.Timestamp("2025-03-31")
     assert pd.isna(customers.loc["M1", "ended_at"]) and pd.isna(customers.loc["M3", "ended_at"])
     assert customers.loc["M6", "ended_at"] == pd.Timestamp("2099-12-31")  # notice: end ahead
-    quarantined = pd.read_parquet(out / "quarantine" / "customers.parquet")
-    assert sorted(quarantined["reason"]) == ["ended_at before signup_at", "unparsable ended_at"]
+    # a word and an end before the signup (an earlier membership's) are no end: the member and
+    # their payments stay (quarantined, they took every payment with them)
+    assert customers.index.tolist() == ["M1", "M2", "M3", "M4", "M5", "M6"]
+    assert customers.loc[["M4", "M5"], "ended_at"].isna().all()
     text = "\n".join(lines)
-    assert "ended_at: 2 rows with an end date (1 placeholder date(s) such as 9999-12-31" in text
+    assert (
+        "ended_at: 2 rows with an end date; read as no end (still a customer): 1 placeholder "
+        "date(s) such as 9999-12-31; 1 value(s) that are no date ('soon' x 1); 1 end(s) before "
+        "the customer's signup" in text
+    )
 
 
 def test_an_ended_customer_is_scored_churned_with_nothing_at_risk() -> None:
@@ -124,7 +132,7 @@ def test_an_ended_customer_is_scored_churned_with_nothing_at_risk() -> None:
     assert cancelled["value_at_risk"] == 0.0 and cancelled["priority_tier"] == "P4"
     assert cancelled["recommended_action"].startswith("win_back.")
     assert cancelled["reasons"] == [
-        "ended 20 days ago (customers.ended_at 2025-03-12); no value expected unless they come back"
+        "ended 20 days ago (on 2025-03-12); no value expected unless they come back"
     ]
     summary = summarise(scores)
     assert summary["customers_ended"] == 1
@@ -224,8 +232,8 @@ def test_training_rows_leave_out_the_ended_and_count_an_end_within_the_horizon_a
 def test_a_cancellation_date_column_left_unmapped_is_pointed_at(tmp_path: Path) -> None:
     members = tmp_path / "members.csv"
     members.write_text(
-        "Member ID,Join Date,Status,Cancellation Reason,Cancellation Date\n"
-        "M1,2024-01-05,Active,,\nM2,2024-02-01,Cancelled,Moved away,2025-03-31\n"
+        "Member ID,Join Date,Late Cancels,Status,Cancellation Reason,Cancellation Date\n"
+        "M1,2024-01-05,0,Active,,\nM2,2024-02-01,2,Cancelled,Moved away,2025-03-31\n"
     )
     pay = tmp_path / "pay.csv"
     pay.write_text("Member ID,Date,Amount\nM1,2024-01-05,40\nM2,2024-02-01,40\n")
@@ -268,10 +276,12 @@ def test_an_end_on_the_signup_day_is_no_end_before_the_signup(tmp_path: Path) ->
         min_accepted_share=0,
     )
     customers = pd.read_parquet(tmp_path / "out" / "customers.parquet")
-    assert customers["customer_id"].tolist() == ["M1"]
-    assert customers["ended_at"].tolist() == [pd.Timestamp("2024-03-01")]
+    assert customers["customer_id"].tolist() == ["M1", "M2"]
+    assert customers["ended_at"].iloc[0] == pd.Timestamp("2024-03-01")
+    assert pd.isna(customers["ended_at"].iloc[1])  # the day before the signup: no end
     assert pd.read_parquet(tmp_path / "out" / "transactions.parquet")["customer_id"].tolist() == [
-        "M1"
+        "M1",
+        "M2",
     ]
 
 
