@@ -1706,6 +1706,8 @@ def _ingest_files(
     if table == TRANSACTIONS and (two := _orders_of_two_tools(parts, mapping)):
         r.warnings.append(two)
         log(f"{table}: warning: {two}")
+    if ENDS_CARRIED in r.formats:
+        log(f"{table}: {ENDED_AT}: {r.formats[ENDS_CARRIED]}")
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(r.reasons.items())) or "none"
     log(
         f"{table}: {len(parts)} files together: {r.rows_read:,} rows read, {r.accepted:,} "
@@ -1748,6 +1750,8 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
     )
     report = TableReport(table=table, source_file=", ".join(p.report.source_file for p in parts))
     merges = _merges_across_files(parts, reasons, report) if table == CUSTOMERS else {}
+    if table == CUSTOMERS:
+        _carry_ends(parts, report)
     accepted, quarantined = [], []
     for part, reason in zip(parts, reasons, strict=True):
         gone = pd.notna(reason)
@@ -1818,6 +1822,31 @@ def _merges_across_files(
     if lost:
         report.warnings.append(lost)
     return merges
+
+
+#: ``TableReport.formats`` key of the ends :func:`_carry_ends` kept.
+ENDS_CARRIED = "ended_at across files"
+
+
+def _carry_ends(parts: list[_Table], report: TableReport) -> None:
+    """A customers file without ``ended_at`` (a contact list beside the membership export) keeps
+    the end an earlier or later file gives its customers (the latest file with the column
+    wins): its record replaced the other's and blanked the end."""
+    dated = [p.accepted for p in parts if ENDED_AT in p.accepted.columns]
+    if not dated or len(dated) == len(parts):
+        return
+    ends = pd.concat([a[["customer_id", ENDED_AT]] for a in dated])
+    ends = ends.drop_duplicates("customer_id", keep="last").set_index("customer_id")[ENDED_AT]
+    carried = 0
+    for part in parts:
+        if ENDED_AT not in part.accepted.columns:
+            part.accepted[ENDED_AT] = part.accepted["customer_id"].map(ends)
+            carried += int(part.accepted[ENDED_AT].notna().sum())
+    if carried:
+        report.formats[ENDS_CARRIED] = (
+            f"{carried:,} customers' end dates taken from the customers file that has the "
+            "column (a file without it does not blank them)"
+        )
 
 
 def _combined_aliases(

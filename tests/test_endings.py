@@ -363,3 +363,37 @@ def test_monitoring_judges_the_models_on_the_customers_they_scored(
     monkeypatch.setattr(monitor, "score_drift", scores_seen)
     monitor.drift_report({}, scores[["customer_id"]], scores, None)  # type: ignore[arg-type]
     assert seen == {"features": ["a", "b"], "scores": ["a", "b"]}
+
+
+def test_a_second_customers_file_without_end_dates_keeps_the_first_files_ends(
+    tmp_path: Path,
+) -> None:
+    """The membership export with its cancellation dates, then a contact list without them: the
+    list's records replace the members' and blanked every end, with nothing said."""
+    members = tmp_path / "members.csv"
+    members.write_text(
+        "id,joined,end\nA1,2024-01-01,2024-06-30\nA2,2024-01-01,\nA3,2024-01-01,2024-08-31\n"
+    )
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("id,joined\nA1,2024-01-01\nA3,2024-01-01\nB1,2024-02-01\n")
+    pay = tmp_path / "pay.csv"
+    pay.write_text("id,day,amount\nA1,2024-01-05,40\nA2,2024-01-05,40\nB1,2024-02-05,40\n")
+    (tmp_path / "map.yaml").write_text(
+        "columns: {customer_id: id, signup_at: joined, ordered_at: day, amount: amount}\n"
+        "files:\n  members.csv: {columns: {customers.ended_at: end}}\n"
+    )
+    lines: list[str] = []
+    ingest(
+        tmp_path / "out",
+        customers=[members, contacts],
+        transactions=pay,
+        mapping=load_mapping(map_file=tmp_path / "map.yaml"),
+        log=lines.append,
+    )
+    ends = pd.read_parquet(tmp_path / "out" / "customers.parquet").set_index("customer_id")
+    assert ends.loc["A1", "ended_at"] == pd.Timestamp("2024-06-30")
+    assert ends.loc["A3", "ended_at"] == pd.Timestamp("2024-08-31")
+    assert ends[["ended_at"]].loc[["A2", "B1"]].isna().all().all()
+    assert any("end dates taken from the customers file that has the column" in x for x in lines), (
+        lines
+    )
