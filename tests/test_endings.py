@@ -16,6 +16,41 @@ from features.mapping import load_mapping
 from serving.config import ScoringConfig
 from serving.scoring import score_frame, summarise
 
+#: The map of the members (id, joined, end) and payments (id, day, amount) files below.
+MEMBERS_MAP = "customer_id=id,signup_at=joined,ended_at=end,ordered_at=day,amount=amount"
+
+
+def _ingested(tmp_path: Path, members: str, pay: str, **options) -> Path:
+    """A contract directory of a members file and a payments file (``MEMBERS_MAP``)."""
+    (tmp_path / "members.csv").write_text(members)
+    (tmp_path / "pay.csv").write_text(pay)
+    data = tmp_path / "data"
+    ingest(
+        data,
+        customers=tmp_path / "members.csv",
+        transactions=tmp_path / "pay.csv",
+        mapping=load_mapping(MEMBERS_MAP),
+        log=lambda _: None,
+        **options,
+    )
+    return data
+
+
+def _frame(data: Path, cutoff: str, with_labels: bool) -> pd.DataFrame:
+    """``training.dataset.build_frame`` at one cutoff, 60-day horizons."""
+    from training.config import ExperimentConfig
+    from training.dataset import build_frame
+
+    return build_frame(
+        data,
+        [pd.Timestamp(cutoff).date()],
+        ExperimentConfig(name="ends"),
+        churn_horizon_days=60,
+        value_horizon_days=60,
+        with_labels=with_labels,
+        progress=False,
+    )
+
 
 def _rows(**columns) -> pd.DataFrame:
     return pd.DataFrame(columns)
@@ -102,20 +137,9 @@ def test_ingest_reads_an_end_date_and_keeps_blank_and_placeholder_ends(tmp_path:
 
 
 def test_an_ended_customer_is_scored_churned_with_nothing_at_risk() -> None:
-    base = {
-        "is_prospect": 0,
-        "recency_days": 20.0,
-        "mean_gap_days": 30.0,
-        "age_days": 400.0,
-        "orders_all": 12,
-        "orders_90d": 3,
-        "orders_trend_90d": 0.0,
-        "revenue_90d": 150.0,
-        "revenue_trend_90d": 0.0,
-        "complaint_30d": 0,
-        "revenue_365d": 600.0,
-        "cutoff": pd.Timestamp("2025-04-01"),
-    }
+    from test_value import feature_rows  # the scoring tests' steady customer
+
+    base = {**feature_rows().iloc[0].to_dict(), "cutoff": pd.Timestamp("2025-04-01")}
     rows = pd.DataFrame(
         [
             {**base, "customer_id": "active", ENDED_DAYS: math.nan},
@@ -141,18 +165,11 @@ def test_an_ended_customer_is_scored_churned_with_nothing_at_risk() -> None:
 
 def test_a_trial_that_ended_unpaid_is_a_prospect_worth_nothing() -> None:
     """Training leaves ended prospects out, so their value is known: 0, not the live trials'."""
+    from test_value import feature_rows  # the scoring tests' prospect
+
     base = {
-        "is_prospect": 1,
-        "recency_days": math.nan,
-        "mean_gap_days": math.nan,
+        **feature_rows().iloc[2].to_dict(),
         "age_days": 700.0,
-        "orders_all": 0,
-        "orders_90d": 0,
-        "orders_trend_90d": 0.0,
-        "revenue_90d": 0.0,
-        "revenue_trend_90d": 0.0,
-        "complaint_30d": 0,
-        "revenue_365d": 0.0,
         "cutoff": pd.Timestamp("2025-04-01"),
     }
     rows = pd.DataFrame(
@@ -185,47 +202,22 @@ def test_training_rows_leave_out_the_ended_and_count_an_end_within_the_horizon_a
 ) -> None:
     """Monthly payers: one cancelled before the cutoff (out of the rows), one gives notice and
     pays the notice month inside the horizon (churned by its end), one stays (retained)."""
-    from training.config import ExperimentConfig
-    from training.dataset import ENDED_ROWS, build_frame
+    from training.dataset import ENDED_ROWS
 
     months = pd.date_range("2024-01-05", "2025-06-05", freq="MS") + pd.Timedelta(days=4)
     pays = {"stays": months, "notice": months[months < "2025-04-10"], "gone": months[:10]}
     tx = "\n".join(f"{c},{d.date()},40" for c, days in pays.items() for d in days)
-    (tmp_path / "pay.csv").write_text("id,day,amount\n" + tx + "\n")
-    (tmp_path / "members.csv").write_text(
-        "id,joined,end\nstays,2024-01-01,\nnotice,2024-01-01,2025-04-20\ngone,2024-01-01,2024-12-31\n"
+    data = _ingested(
+        tmp_path,
+        "id,joined,end\nstays,2024-01-01,\nnotice,2024-01-01,2025-04-20\ngone,2024-01-01,2024-12-31\n",
+        "id,day,amount\n" + tx + "\n",
     )
-    data = tmp_path / "data"
-    ingest(
-        data,
-        customers=tmp_path / "members.csv",
-        transactions=tmp_path / "pay.csv",
-        mapping=load_mapping(
-            "customer_id=id,signup_at=joined,ended_at=end,ordered_at=day,amount=amount"
-        ),
-        log=lambda _: None,
-    )
-    frame = build_frame(
-        data,
-        [pd.Timestamp("2025-03-01").date()],
-        ExperimentConfig(name="ends"),
-        churn_horizon_days=60,
-        value_horizon_days=60,
-        progress=False,
-    )
+    frame = _frame(data, "2025-03-01", with_labels=True)
     assert frame.attrs[ENDED_ROWS] == 1
     labels = frame.set_index("customer_id")["churned"].to_dict()
     assert labels == {"stays": 0, "notice": 1}  # notice bought in the window, and ended in it
     assert frame[ENDED_DAYS].isna().all()
-    scoring = build_frame(
-        data,
-        [pd.Timestamp("2025-03-01").date()],
-        ExperimentConfig(name="ends"),
-        churn_horizon_days=60,
-        value_horizon_days=60,
-        with_labels=False,
-        progress=False,
-    ).set_index("customer_id")
+    scoring = _frame(data, "2025-03-01", with_labels=False).set_index("customer_id")
     assert scoring.loc["gone", ENDED_DAYS] == 60.0 and np.isnan(scoring.loc["stays", ENDED_DAYS])
 
 
@@ -261,36 +253,23 @@ def test_a_cancellation_date_column_left_unmapped_is_pointed_at(tmp_path: Path) 
 def test_an_end_on_the_signup_day_is_no_end_before_the_signup(tmp_path: Path) -> None:
     """A date-only end on the day of a timed signup (joined 10:00, cancelled that day) is not
     before it: the member and their payment stay."""
-    members = tmp_path / "members.csv"
-    members.write_text("id,joined,end\nM1,2024-03-01 10:00,2024-03-01\nM2,2024-03-02,2024-03-01\n")
-    pay = tmp_path / "pay.csv"
-    pay.write_text("id,day,amount\nM1,2024-03-01,40\nM2,2024-03-02,40\n")
-    ingest(
-        tmp_path / "out",
-        customers=members,
-        transactions=pay,
-        mapping=load_mapping(
-            "customer_id=id,signup_at=joined,ended_at=end,ordered_at=day,amount=amount"
-        ),
-        log=lambda _: None,
-        min_accepted_share=0,
+    data = _ingested(
+        tmp_path,
+        "id,joined,end\nM1,2024-03-01 10:00,2024-03-01\nM2,2024-03-02,2024-03-01\n",
+        "id,day,amount\nM1,2024-03-01,40\nM2,2024-03-02,40\n",
     )
-    customers = pd.read_parquet(tmp_path / "out" / "customers.parquet")
+    customers = pd.read_parquet(data / "customers.parquet")
     assert customers["customer_id"].tolist() == ["M1", "M2"]
     assert customers["ended_at"].iloc[0] == pd.Timestamp("2024-03-01")
     assert pd.isna(customers["ended_at"].iloc[1])  # the day before the signup: no end
-    assert pd.read_parquet(tmp_path / "out" / "transactions.parquet")["customer_id"].tolist() == [
-        "M1",
-        "M2",
-    ]
+    assert pd.read_parquet(data / "transactions.parquet")["customer_id"].tolist() == ["M1", "M2"]
 
 
 def test_training_rows_get_the_btyd_features_scoring_gives_them(tmp_path: Path) -> None:
     """BG/NBD + Gamma-Gamma is fitted at a cutoff on the buyers who have not ended, in training
     as in scoring (which keeps the ended rows, scored by rule): a customer's BTYD inputs do not
     depend on whether the frame has labels (they differed by 64.8 in expected value on a gym)."""
-    from training.config import ExperimentConfig
-    from training.dataset import BTYD_COLUMNS, build_frame
+    from training.dataset import BTYD_COLUMNS
 
     rng = np.random.default_rng(3)
     pay, members = ["id,day,amount"], ["id,joined,end"]
@@ -302,28 +281,9 @@ def test_training_rows_get_the_btyd_features_scoring_gives_them(tmp_path: Path) 
         members.append(
             f"m{i},2024-01-01,{(days[-1] + pd.Timedelta(days=30)).date() if gone else ''}"
         )
-    (tmp_path / "pay.csv").write_text("\n".join(pay) + "\n")
-    (tmp_path / "members.csv").write_text("\n".join(members) + "\n")
-    data = tmp_path / "data"
-    ingest(
-        data,
-        customers=tmp_path / "members.csv",
-        transactions=tmp_path / "pay.csv",
-        mapping=load_mapping(
-            "customer_id=id,signup_at=joined,ended_at=end,ordered_at=day,amount=amount"
-        ),
-        log=lambda _: None,
-    )
+    data = _ingested(tmp_path, "\n".join(members) + "\n", "\n".join(pay) + "\n")
     built = {
-        labels: build_frame(
-            data,
-            [pd.Timestamp("2025-01-01").date()],
-            ExperimentConfig(name="ends"),
-            churn_horizon_days=60,
-            value_horizon_days=60,
-            with_labels=labels,
-            progress=False,
-        ).set_index("customer_id")
+        labels: _frame(data, "2025-01-01", with_labels=labels).set_index("customer_id")
         for labels in (True, False)
     }
     train, score = built[True], built[False]
