@@ -83,13 +83,20 @@ def rhythm_no_purchase(x: dict[str, np.ndarray], rules: StageRules) -> np.ndarra
         return np.zeros(len(x["recency_days"]))
     gap = _usual_gap(x["mean_gap_days"], rules)
     chance = np.exp(-rules.churn_horizon_days / gap)
-    if "std_gap_days" not in x:
-        return chance
     # on a regular cycle (an annual guest, an invoice): no purchase is due within the horizon
     # when the next one falls after it (1), and one is when it falls inside (0)
-    cycle = (np.nan_to_num(x["orders_all"]) >= 3) & (x["std_gap_days"] <= REGULAR_SPREAD * gap)
     due_after = x["recency_days"] + rules.churn_horizon_days < gap
-    return np.where(cycle, due_after.astype(float), chance)
+    return np.where(on_cycle(x, rules), due_after.astype(float), chance)
+
+
+def on_cycle(x: dict[str, np.ndarray], rules: StageRules) -> np.ndarray:
+    """Customers on a regular cycle: 3+ purchase days, ``std_gap_days`` within
+    ``REGULAR_SPREAD`` of the usual gap (``training.cadence`` tells a billing base so); without
+    the column, nobody."""
+    if "std_gap_days" not in x:
+        return np.zeros(len(x["recency_days"]), dtype=bool)
+    gap = _usual_gap(x["mean_gap_days"], rules)
+    return (np.nan_to_num(x["orders_all"]) >= 3) & (x["std_gap_days"] <= REGULAR_SPREAD * gap)
 
 
 def growth(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
@@ -166,7 +173,13 @@ def assign_stages(
         & (orders_90d <= rules.declining_orders_share * orders_prev)
         & (down <= rules.trend_max_chance)
     )
-    declining = overdue | at_risk | complaining | falling
+    # on a cycle the same number of payments for less (or more) money is a downgrade (or an
+    # upgrade), not the noise of a shopper's baskets
+    cycle = on_cycle(x, rules) & (orders_trend == 0) & (orders_prev >= 1)
+    billed = growth(revenue_90d, revenue_90d - revenue_trend)
+    billed_less = cycle & (billed <= -rules.growing_min_growth)
+    billed_more = cycle & (billed >= rules.growing_min_growth)
+    declining = overdue | at_risk | complaining | falling | billed_less
     new = onboarding | ((x["orders_all"] <= rules.new_max_orders) & (age < rules.new_max_age_days))
     more_orders = (
         (orders_trend >= 1)
@@ -183,7 +196,7 @@ def assign_stages(
             >= rules.growing_min_growth
         )
     )
-    growing = more_orders | more_revenue
+    growing = more_orders | more_revenue | billed_more
 
     stage = np.select(
         [prospect, churned | ended, declining, new, growing],

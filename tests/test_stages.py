@@ -242,6 +242,23 @@ def test_a_customer_on_a_regular_cycle_is_judged_by_when_the_next_purchase_is_du
     )
 
 
+def test_a_payer_on_a_cycle_who_pays_more_or_less_for_the_same_invoices_grows_or_declines() -> None:
+    """Monthly invoices (gap 30 +- 2 days): 3 invoices in each window, 300 -> 390 is an upgrade,
+    300 -> 210 a downgrade (a SaaS walkthrough: 80 payers whose revenue fell 20%+ were all
+    mature, and seat growth was rarely growing). A shopper's same baskets are too noisy for it,
+    and a payer with one invoice fewer (a window's timing) is not judged by its revenue."""
+    cycle = {"std_gap_days": 2.0, "orders_90d": 3, "orders_trend_90d": 0.0, "revenue_90d": 390.0}
+    assert stage(**cycle, revenue_trend_90d=90.0) == "growing"
+    assert stage(**{**cycle, "revenue_90d": 210.0}, revenue_trend_90d=-90.0) == "declining"
+    assert stage(**{**cycle, "revenue_90d": 240.0}, revenue_trend_90d=-60.0) == "mature"  # -20%
+    quarterly = {**cycle, "mean_gap_days": 91.0, "recency_days": 30.0, "orders_90d": 1}
+    assert stage(**{**quarterly, "revenue_90d": 130.0}, revenue_trend_90d=30.0) == "growing"
+    shopper = {**cycle, "std_gap_days": 25.0, "revenue_90d": 210.0}
+    assert stage(**shopper, revenue_trend_90d=-90.0) == "mature"
+    fewer = {**cycle, "orders_90d": 2, "orders_trend_90d": -1.0, "revenue_90d": 200.0}
+    assert stage(**fewer, revenue_trend_90d=-100.0) == "mature"
+
+
 def test_gap_floor_keeps_one_shopping_episode_from_reading_as_a_rhythm() -> None:
     # two purchases on consecutive days (gap 1): 10 days of silence is not 10 gaps overdue
     assert stage(mean_gap_days=1.0, recency_days=10.0) == "mature"
