@@ -644,7 +644,15 @@ def _build_table(
                 report.warnings.append(other)
     if table == CUSTOMERS:
         kept = out["customer_id"].where(check.ok)  # a duplicate of a quarantined row is not one
-        check.flag(kept.duplicated() & kept.notna(), "duplicate customer_id")
+        repeated = kept.duplicated() & kept.notna()
+        check.flag(repeated, "duplicate customer_id")
+        if repeated.any() and ENDED_AT in inputs:
+            report.warnings.append(
+                f"{int(repeated.sum()):,} rows repeat a customer_id of this file with an end date "
+                "column: one row per subscription or membership? The customers table holds one "
+                "row per customer (the first is kept): give each customer one row, its end blank "
+                "while any of its subscriptions is live, else the latest end"
+            )
         merged = pd.Series(dtype="string")
         requests: dict[str, str] = {}
         if MERGED_INTO in inputs:

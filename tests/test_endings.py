@@ -357,3 +357,20 @@ def test_a_second_customers_file_without_end_dates_keeps_the_first_files_ends(
     assert any("end dates taken from the customers file that has the column" in x for x in lines), (
         lines
     )
+
+
+def test_one_row_per_subscription_is_told_to_be_one_row_per_customer(tmp_path: Path) -> None:
+    """A Stripe subscriptions export as the customers file: a customer who came back has an old
+    cancelled subscription and a live one; the first was kept with its end, unsaid."""
+    data_members = "id,joined,end\nC1,2024-01-01,2024-06-30\nC1,2024-09-01,\nC2,2024-01-01,\n"
+    (tmp_path / "members.csv").write_text(data_members)
+    (tmp_path / "pay.csv").write_text("id,day,amount\nC1,2024-01-05,40\nC2,2024-01-05,40\n")
+    report = ingest(
+        tmp_path / "data",
+        customers=tmp_path / "members.csv",
+        transactions=tmp_path / "pay.csv",
+        mapping=load_mapping(MEMBERS_MAP),
+        log=lambda _: None,
+    )
+    (said,) = [w for w in report["customers"].warnings if "one row per subscription" in w]
+    assert said.startswith("1 rows repeat a customer_id") and "latest end" in said
