@@ -10,6 +10,8 @@ although they bought in it).
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 
@@ -18,6 +20,9 @@ from features.contract import ENDED_AT
 #: Days after the end in which a payment settles the last bill (a failed debit retried, a final
 #: invoice) rather than bringing the customer back.
 SETTLEMENT_DAYS = 14
+#: Column of a scoring snapshot: days from the scoring date to an end still ahead (a notice
+#: given; null otherwise), read at or after the data's end only (:func:`reads_notices`).
+ENDS_IN_DAYS = "ends_in_days"
 #: Column of feature snapshots: days since a customer's end at the row's cutoff (null while a
 #: customer). Not a model input: rows of ended customers are left out of training and scored
 #: by rule.
@@ -54,10 +59,36 @@ def ended_days(frame: pd.DataFrame, ended_at: pd.Series) -> np.ndarray:
     return np.where(gone.to_numpy(), days.to_numpy(dtype=float), np.nan)
 
 
+def ends_in_days(frame: pd.DataFrame, ended_at: pd.Series) -> np.ndarray:
+    """Days from each row's cutoff to its customer's end still ahead (a notice given), NaN for
+    the others. Read only when scoring at or after the data's end (:func:`reads_notices`): at an
+    earlier date the notice may not have been given yet."""
+    if ended_at.empty or frame.empty:
+        return np.full(len(frame), np.nan)
+    end = _end_of(frame, ended_at)
+    cutoff = pd.to_datetime(frame["cutoff"])
+    days = (end - cutoff).dt.total_seconds() / 86_400
+    return np.where((end >= cutoff).fillna(False).to_numpy(), days.to_numpy(dtype=float), np.nan)
+
+
+def reads_notices(cutoff: date, data_end: date) -> bool:
+    """Whether a scoring at ``cutoff`` reads ends still ahead: at or after the data's end (the
+    day after its last transaction), where the export's notices are what is known now."""
+    return cutoff >= data_end
+
+
 def own_ended_days(frame: pd.DataFrame) -> np.ndarray:
     """:func:`ended_days` of rows that carry their customer's ``ended_at`` (a Spark batch)."""
-    own = frame[["customer_id", ENDED_AT]].drop_duplicates("customer_id")
-    return ended_days(frame, ends(own))
+    return ended_days(frame, _own_ends(frame))
+
+
+def own_ends_in_days(frame: pd.DataFrame) -> np.ndarray:
+    """:func:`ends_in_days` of rows that carry their customer's ``ended_at`` (a Spark batch)."""
+    return ends_in_days(frame, _own_ends(frame))
+
+
+def _own_ends(frame: pd.DataFrame) -> pd.Series:
+    return ends(frame[["customer_id", ENDED_AT]].drop_duplicates("customer_id"))
 
 
 def ends_within(frame: pd.DataFrame, ended_at: pd.Series, horizon_days: int) -> np.ndarray:

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from features.endings import ENDED_DAYS
+from features.endings import ENDED_DAYS, ENDS_IN_DAYS
 
 #: Names of the bias column of a contribution frame (dropped before ranking).
 BIAS_COLUMNS = ("bias", "expected_value", "BiasTerm")
@@ -429,6 +429,14 @@ def ended_reason(row: Row, language: str = "en") -> str:
     end = pd.Timestamp(row["cutoff"]) - pd.Timedelta(days=days) if "cutoff" in row else None
     day = "" if end is None or pd.isna(end) else end.date().isoformat()
     return phrasebook(language).words(_say("tenure.ended", days=_days(days), date=day))
+
+
+def notice_reason(row: Row, language: str = "en") -> str:
+    """The reason of a customer whose end is still ahead (a notice given): when."""
+    days = float(row[ENDS_IN_DAYS])
+    end = pd.Timestamp(row["cutoff"]) + pd.Timedelta(days=days) if "cutoff" in row else None
+    day = "" if end is None or pd.isna(end) else end.date().isoformat()
+    return phrasebook(language).words(_say("tenure.ends_in", days=_days(days), date=day))
 
 
 def fallback_reason(row: Row, language: str = "en") -> str:

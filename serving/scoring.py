@@ -34,6 +34,7 @@ from serving.labels import labels_path, load_labels
 from serving.reasons import (
     ended_reason,
     fallback_reason,
+    notice_reason,
     prospect_reasons,
     reasons_from_contributions,
 )
@@ -42,6 +43,7 @@ from serving.stages import (
     assign_stages,
     check_columns,
     fit_default_gap_days,
+    gave_notice,
     has_ended,
 )
 from serving.value import (
@@ -260,6 +262,8 @@ def score_columns(
     said |= _said_of(rows, prospect, lambda row: prospect_reasons(row, language))
     said |= _said_of(rows, ended | lost, lambda row: [ended_reason(row, language)])
     reasons = [said.get(i, r) for i, r in enumerate(reasons)]
+    notice = _said_of(rows, ~gone & gave_notice(rows), lambda row: [notice_reason(row, language)])
+    reasons = [[*notice[i], *r] if i in notice else r for i, r in enumerate(reasons)]
     saved = np.full(n, np.nan)
     by_action: list[str | None] = [None] * n
     uplift_version: list[str | None] = [None] * n

@@ -27,7 +27,13 @@ from typing import Any
 import pandas as pd
 
 from features.contract import CUSTOMERS, ENDED_AT
-from features.endings import ENDED_DAYS, own_ended_days
+from features.endings import (
+    ENDED_DAYS,
+    ENDS_IN_DAYS,
+    own_ended_days,
+    own_ends_in_days,
+    reads_notices,
+)
 from features.engine import Engine, Move
 from features.snapshots import CUTOFF_PARTITION, sample_customers, table_location, timed_step
 from serving.action_hold import held_line
@@ -36,6 +42,7 @@ from training.dataset import (
     BTYD_INPUTS,
     add_calendar_columns,
     apply_btyd,
+    data_bounds,
     fit_btyd,
     with_model_columns,
 )
@@ -121,6 +128,7 @@ def score_on_spark(
         with engine.job(f"scoring {data_dir} as of {as_of}"):
             features = engine.spark.read.parquet(snapshot_staging).drop("cutoff_day")
             features = _with_customer_ends(engine, features, data_dir)
+            notices = reads_notices(as_of, data_bounds(data_dir)[1])
             with timed_step(
                 f"BG/NBD + Gamma-Gamma on the driver (the buyers of {written.rows:,} customers)",
                 progress,
@@ -141,14 +149,16 @@ def score_on_spark(
             before = previous.as_of if previous is not None else None
             sample = features.limit(_SCHEMA_ROWS).toPandas()
             schema = _spark_schema(
-                score_batch(sample, champions, models, horizons, as_of, config, before)[0]
+                score_batch(sample, champions, models, horizons, as_of, config, before, notices)[0]
             )
             held = engine.spark.sparkContext.accumulator(0)
 
             def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
                 worker = _worker_champions(tracking_uri, project, versions)
                 for batch in batches:
-                    scores, n = score_batch(batch, worker, models, horizons, as_of, config, before)
+                    scores, n = score_batch(
+                        batch, worker, models, horizons, as_of, config, before, notices
+                    )
                     held.add(n)
                     yield scores
 
@@ -215,10 +225,12 @@ def score_batch(
     as_of: date,
     config,
     previous_as_of: date | None = None,
+    notices: bool = False,
 ) -> tuple[pd.DataFrame, int]:
     """One Arrow batch of the snapshot -> its scores, with the code of ``lifecycle score``, and
     how many of them kept their tier of the scoring of ``previous_as_of``, whose columns the
-    batch carries (``serving.spark_hold``)."""
+    batch carries (``serving.spark_hold``). ``notices``: the batch's ends still ahead are read
+    (``features.endings.reads_notices``), as ``lifecycle score`` reads them."""
     from serving.action_hold import hold_tiers
     from serving.batch import score_snapshot
     from serving.spark_hold import split_batch
@@ -227,6 +239,8 @@ def score_batch(
     batch["cutoff"] = pd.to_datetime(batch["cutoff"]).astype("datetime64[us]")
     if ENDED_AT in batch.columns:
         batch[ENDED_DAYS] = own_ended_days(batch)
+        if notices:
+            batch[ENDS_IN_DAYS] = own_ends_in_days(batch)
     batch = apply_btyd(add_calendar_columns(batch), models, *horizons)
     batch = with_model_columns(batch, champions.feature_columns)  # as feature_snapshot
     scores = score_snapshot(batch, champions, as_of, config)

@@ -1,9 +1,10 @@
 """Lifecycle stage of each customer at a cutoff: explicit first-match rules (docs/scoring.md).
 
 Order: prospect -> churned -> declining -> new -> growing -> mature; a customer who ended the
-relationship (``features.endings``) is churned. The rules read the
-customer's own purchase rhythm (recency over their usual gap), their 90-day trends, complaints,
-and the churn model's probability, so that a stage never contradicts the model.
+relationship (``features.endings``) is churned, one who gave notice (an end still ahead)
+declining. The rules read the customer's own purchase rhythm (recency over their usual gap),
+their 90-day trends, complaints, and the churn model's probability, so that a stage never
+contradicts the model.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from features.endings import ENDED_DAYS
+from features.endings import ENDED_DAYS, ENDS_IN_DAYS
 from serving.columns import float_column, float_columns
 from serving.config import StageRules
 from training.cadence import REGULAR_SPREAD
@@ -36,9 +37,19 @@ OPTIONAL_STAGE_COLUMNS: tuple[str, ...] = ("complaint_30d",)
 def has_ended(features: pd.DataFrame) -> np.ndarray:
     """Whether each row's customer had ended the relationship by its cutoff
     (``features.endings``; no such column: nobody)."""
-    if ENDED_DAYS not in features.columns:
+    return _given(features, ENDED_DAYS)
+
+
+def gave_notice(features: pd.DataFrame) -> np.ndarray:
+    """Whether each row's customer has an end still ahead (``features.endings.ENDS_IN_DAYS``:
+    a notice given, read when scoring at the data's end)."""
+    return _given(features, ENDS_IN_DAYS)
+
+
+def _given(features: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in features.columns:
         return np.zeros(len(features), dtype=bool)
-    return pd.to_numeric(features[ENDED_DAYS], errors="coerce").notna().to_numpy()
+    return pd.to_numeric(features[column], errors="coerce").notna().to_numpy()
 
 
 def check_columns(features: pd.DataFrame, required: Sequence[str], what: str) -> None:
@@ -179,7 +190,8 @@ def assign_stages(
     billed = growth(revenue_90d, revenue_90d - revenue_trend)
     billed_less = cycle & (billed <= -rules.growing_min_growth)
     billed_more = cycle & (billed >= rules.growing_min_growth)
-    declining = overdue | at_risk | complaining | falling | billed_less
+    leaving = ~prospect & ~ended & gave_notice(features)  # a save-the-customer call, not upsell
+    declining = overdue | at_risk | complaining | falling | billed_less | leaving
     new = onboarding | ((x["orders_all"] <= rules.new_max_orders) & (age < rules.new_max_age_days))
     more_orders = (
         (orders_trend >= 1)

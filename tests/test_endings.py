@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.endings import ENDED_DAYS, ended_days, ends, ends_within
+from features.endings import ENDED_DAYS, ENDS_IN_DAYS, ended_days, ends, ends_within
 from features.ingest import ingest
 from features.mapping import load_mapping
 from serving.config import ScoringConfig
@@ -374,3 +374,34 @@ def test_one_row_per_subscription_is_told_to_be_one_row_per_customer(tmp_path: P
     )
     (said,) = [w for w in report["customers"].warnings if "one row per subscription" in w]
     assert said.startswith("1 rows repeat a customer_id") and "latest end" in said
+
+
+def test_a_notice_given_is_read_when_scoring_at_the_datas_end(tmp_path: Path) -> None:
+    """A member whose end is still ahead (a notice given, the export holds the date) is
+    declining with the reason first when scoring at the data's end (a gym: 17 members under
+    notice were P1 loyalty-referral calls); at an earlier date the notice is not read (it may
+    not have been given yet), and training never reads it."""
+    from serving.scoring import score_frame
+    from training.dataset import data_bounds
+
+    months = pd.date_range("2024-01-05", "2025-03-05", freq="MS") + pd.Timedelta(days=4)
+    tx = "\n".join(f"{c},{d.date()},40" for c in ("stays", "leaves") for d in months)
+    data = _ingested(
+        tmp_path,
+        "id,joined,end\nstays,2024-01-01,\nleaves,2024-01-01,2025-04-30\n",
+        "id,day,amount\n" + tx + "\n",
+    )
+    _, end = data_bounds(data)
+    assert str(end) == "2025-03-06"
+    now = _frame(data, str(end), with_labels=False).set_index("customer_id")
+    assert now.loc["leaves", ENDS_IN_DAYS] == 55.0 and np.isnan(now.loc["stays", ENDS_IN_DAYS])
+    earlier = _frame(data, "2025-02-01", with_labels=False)
+    assert earlier[ENDS_IN_DAYS].isna().all()
+    rows = now.reset_index()
+    scores = score_frame(
+        rows, [0.1, 0.1], [200.0, 200.0], None, ScoringConfig(), str(end), "c:1", "v:1"
+    ).set_index("customer_id")
+    assert scores.loc["leaves", "stage"] == "declining" and scores.loc["stays", "stage"] != (
+        "declining"
+    )
+    assert scores.loc["leaves", "reasons"][0] == "ends in 55 days (on 2025-04-30): notice given"

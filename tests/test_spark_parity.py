@@ -978,8 +978,12 @@ def test_spark_scores_customers_who_ended_as_lifecycle_score(spark_engine, tmp_p
         .max()
     )
     gone = last[last < as_of - pd.Timedelta(days=40)].index[:5]
+    leaving = last[last >= as_of - pd.Timedelta(days=10)].index[:3]  # a notice given
     customers["ended_at"] = pd.Series(pd.NaT, index=customers.index, dtype="datetime64[us]")
     customers.loc[customers["customer_id"].isin(gone), "ended_at"] = as_of - pd.Timedelta(days=30)
+    customers.loc[customers["customer_id"].isin(leaving), "ended_at"] = as_of + pd.Timedelta(
+        days=20
+    )
     customers.to_parquet(store.data_dir / "customers.parquet", index=False)
     common = ["--tracking-uri", store.tracking_uri, "--project", store.project]
     common += ["--as-of", str(store.as_of)]
@@ -995,3 +999,10 @@ def test_spark_scores_customers_who_ended_as_lifecycle_score(spark_engine, tmp_p
     assert len(ended) == 5 and (ended["stage"] == "churned").all()
     assert (ended["churn_probability"] == 1.0).all() and (ended["predicted_value"] == 0).all()
     assert ended["reasons"].map(lambda r: r[0].startswith("ended 30 days ago")).all()
+    from features.endings import reads_notices
+    from training.dataset import data_bounds
+
+    assert reads_notices(store.as_of, data_bounds(store.data_dir)[1])  # at the data's end
+    noticed = duck[duck["customer_id"].isin(leaving)]
+    assert len(noticed) == 3 and (noticed["stage"] == "declining").all()
+    assert noticed["reasons"].map(lambda r: r[0].startswith("ends in 20 days")).all()

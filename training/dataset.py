@@ -365,8 +365,17 @@ def with_ends(
     the customers table has no ``ended_at``). With labels
     (``horizon_days``), an end within the horizon is churn, and the rows of customers who had
     ended before their cutoff are left out (not at risk: scoring calls them churned by rule);
-    how many is in ``attrs[ENDED_ROWS]``."""
-    from features.endings import ENDED_DAYS, ended_days, ends, ends_within
+    how many is in ``attrs[ENDED_ROWS]``. Without labels (scoring), a cutoff at or after the
+    data's end also gets ``ENDS_IN_DAYS``: the notices the export holds."""
+    from features.endings import (
+        ENDED_DAYS,
+        ENDS_IN_DAYS,
+        ended_days,
+        ends,
+        ends_in_days,
+        ends_within,
+        reads_notices,
+    )
 
     with _contract_tables(settings, data_dir, f"customers' ends from {data_dir}") as tables:
         customers = tables.customers
@@ -375,6 +384,9 @@ def with_ends(
         ended_at = ends(customers.select("customer_id", ENDED_AT).to_pandas())
     frame[ENDED_DAYS] = ended_days(frame, ended_at)
     if horizon_days is None:
+        _, data_end = data_bounds(data_dir)
+        now = pd.to_datetime(frame["cutoff"]).dt.date.map(lambda c: reads_notices(c, data_end))
+        frame[ENDS_IN_DAYS] = np.where(now.to_numpy(bool), ends_in_days(frame, ended_at), np.nan)
         return frame
     frame.loc[ends_within(frame, ended_at, horizon_days), "churned"] = 1
     gone = frame[ENDED_DAYS].notna()
