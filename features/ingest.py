@@ -562,6 +562,10 @@ def _build_table(
             dates_used.append(f"{col.name}: {described}")
             placeholder, why = placeholder_dates(out[col.name])
             if not col.required:  # an end date: blank or a "no end" placeholder while a customer
+                # a word ('N/A', 'Active') is no end, but dates in a format not read are refused
+                dated = clean & values.astype("string").str.contains(r"\d", na=False).to_numpy()
+                if dated.any():
+                    _check_date_column(out[col.name], values, dated, path, mapping.date_format)
                 _optional_dates(out, col.name, values, placeholder, check, report)
                 continue
             _check_date_column(out[col.name], values, clean, path, mapping.date_format)

@@ -405,3 +405,18 @@ def test_a_notice_given_is_read_when_scoring_at_the_datas_end(tmp_path: Path) ->
         "declining"
     )
     assert scores.loc["leaves", "reasons"][0] == "ends in 55 days (on 2025-04-30): notice given"
+
+
+def test_an_end_date_column_in_a_format_not_read_is_refused(tmp_path: Path) -> None:
+    """Every end written '1st of March 2024': read as no end, each cancelled member was a
+    customer (exit 0, an info line); words ('Active') beside the dates stay no end."""
+    from features.ingest import IngestError
+
+    pay = "id,day,amount\nA1,2024-01-05,40\nA2,2024-01-05,40\n"
+    with pytest.raises(IngestError, match="'end' is not a usable date column"):
+        _ingested(tmp_path, "id,joined,end\nA1,2024-01-01,1st of March 2024\nA2,2024-01-01,\n", pay)
+    data = _ingested(
+        tmp_path, "id,joined,end\nA1,2024-01-01,2024-03-01\nA2,2024-01-01,Active\n", pay
+    )
+    ends = pd.read_parquet(data / "customers.parquet").set_index("customer_id")["ended_at"]
+    assert ends["A1"] == pd.Timestamp("2024-03-01") and pd.isna(ends["A2"])
