@@ -20,6 +20,9 @@ from features.contract import ENDED_AT
 #: Days after the end in which a payment settles the last bill (a failed debit retried, a final
 #: invoice) rather than bringing the customer back.
 SETTLEMENT_DAYS = 14
+#: An end at most this many days ahead is a notice; further (2099-12-31, 2100-01-01: systems'
+#: "open" dates) is no end in sight.
+NOTICE_DAYS = 366
 #: Column of a scoring snapshot: days from the scoring date to an end still ahead (a notice
 #: given; null otherwise), read at or after the data's end only (:func:`reads_notices`).
 ENDS_IN_DAYS = "ends_in_days"
@@ -60,15 +63,16 @@ def ended_days(frame: pd.DataFrame, ended_at: pd.Series) -> np.ndarray:
 
 
 def ends_in_days(frame: pd.DataFrame, ended_at: pd.Series) -> np.ndarray:
-    """Days from each row's cutoff to its customer's end still ahead (a notice given), NaN for
-    the others. Read only when scoring at or after the data's end (:func:`reads_notices`): at an
-    earlier date the notice may not have been given yet."""
+    """Days from each row's cutoff to its customer's end still ahead (a notice given, at most
+    ``NOTICE_DAYS`` ahead), NaN for the others. Read only when scoring at or after the data's
+    end (:func:`reads_notices`): at an earlier date the notice may not have been given yet."""
     if ended_at.empty or frame.empty:
         return np.full(len(frame), np.nan)
     end = _end_of(frame, ended_at)
     cutoff = pd.to_datetime(frame["cutoff"])
     days = (end - cutoff).dt.total_seconds() / 86_400
-    return np.where((end >= cutoff).fillna(False).to_numpy(), days.to_numpy(dtype=float), np.nan)
+    ahead = ((end >= cutoff) & (days <= NOTICE_DAYS)).fillna(False).to_numpy()
+    return np.where(ahead, days.to_numpy(dtype=float), np.nan)
 
 
 def reads_notices(cutoff: date, data_end: date) -> bool:

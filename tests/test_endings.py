@@ -388,13 +388,14 @@ def test_a_notice_given_is_read_when_scoring_at_the_datas_end(tmp_path: Path) ->
     tx = "\n".join(f"{c},{d.date()},40" for c in ("stays", "leaves") for d in months)
     data = _ingested(
         tmp_path,
-        "id,joined,end\nstays,2024-01-01,\nleaves,2024-01-01,2025-04-30\n",
+        "id,joined,end\nstays,2024-01-01,2099-12-31\nleaves,2024-01-01,2025-04-30\n",
         "id,day,amount\n" + tx + "\n",
     )
     _, end = data_bounds(data)
     assert str(end) == "2025-03-06"
     now = _frame(data, str(end), with_labels=False).set_index("customer_id")
-    assert now.loc["leaves", ENDS_IN_DAYS] == 55.0 and np.isnan(now.loc["stays", ENDS_IN_DAYS])
+    assert now.loc["leaves", ENDS_IN_DAYS] == 55.0
+    assert np.isnan(now.loc["stays", ENDS_IN_DAYS])  # 2099-12-31: an "open" date, no notice
     earlier = _frame(data, "2025-02-01", with_labels=False)
     assert earlier[ENDS_IN_DAYS].isna().all()
     rows = now.reset_index()
