@@ -169,8 +169,12 @@ def assign_stages(
     revenue_trend = np.nan_to_num(x["revenue_trend_90d"])
     complaints = np.nan_to_num(x["complaint_30d"])
 
+    # a customer who gave notice is one until the end, however long since they paid
+    leaving = ~prospect & ~ended & gave_notice(features)
     lapsed = (ratio >= rules.churned_ratio) & (recency >= rules.churned_min_days)
-    churned = lapsed | ((p >= rules.churned_probability) & (ratio >= rules.declining_ratio))
+    churned = (lapsed | ((p >= rules.churned_probability) & (ratio >= rules.declining_ratio))) & (
+        ~leaving
+    )
     overdue = ratio >= rules.declining_ratio
     age = x["age_days"]
     onboarding = age < rules.new_days  # too soon for the model's risk to be a decline
@@ -190,8 +194,7 @@ def assign_stages(
     billed = growth(revenue_90d, revenue_90d - revenue_trend)
     billed_less = cycle & (billed <= -rules.growing_min_growth)
     billed_more = cycle & (billed >= rules.growing_min_growth)
-    leaving = ~prospect & ~ended & gave_notice(features)  # a save-the-customer call, not upsell
-    declining = overdue | at_risk | complaining | falling | billed_less | leaving
+    declining = overdue | at_risk | complaining | falling | billed_less | leaving  # a save call
     new = onboarding | ((x["orders_all"] <= rules.new_max_orders) & (age < rules.new_max_age_days))
     more_orders = (
         (orders_trend >= 1)

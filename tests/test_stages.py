@@ -259,6 +259,17 @@ def test_a_payer_on_a_cycle_who_pays_more_or_less_for_the_same_invoices_grows_or
     assert stage(**fewer, revenue_trend_90d=-100.0) == "mature"
 
 
+def test_a_customer_under_notice_is_declining_until_the_end() -> None:
+    """An end still ahead (a notice, ``ends_in_days``): declining, never churned, however long
+    since the last payment (an annual payer who paid 360 days ago and ends in 6 days was churned,
+    with a win-back call)."""
+    from features.endings import ENDS_IN_DAYS
+
+    assert stage(**{ENDS_IN_DAYS: 30.0}) == "declining"
+    assert stage(recency_days=360.0, **{ENDS_IN_DAYS: 6.0}) == "declining"
+    assert stage(recency_days=360.0) == "churned"
+
+
 def test_gap_floor_keeps_one_shopping_episode_from_reading_as_a_rhythm() -> None:
     # two purchases on consecutive days (gap 1): 10 days of silence is not 10 gaps overdue
     assert stage(mean_gap_days=1.0, recency_days=10.0) == "mature"
