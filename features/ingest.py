@@ -1265,13 +1265,8 @@ def _map_values(
         values = ValueMapping(explicit, builtin=True)
         mapped, table_ = map_values(out[column], values)
         ignored = (mapped == IGNORE).fillna(False).to_numpy(bool)
-        mine = {k: v for k, v in explicit.items() if v == IGNORE}
-        by_map = (
-            map_values(out[column], ValueMapping(mine, builtin=False))[0].eq(IGNORE)
-            if mine
-            else pd.Series(False, index=out.index)
-        )
-        by_map = by_map.fillna(False).to_numpy(bool) & ignored
+        mine = table_.loc[(table_["target"] == IGNORE) & (table_["how"] == "values:"), "source"]
+        by_map = out[column].isin(mine).fillna(False).to_numpy(bool)  # the map file's own choice
         check.set_aside(by_map, IGNORED_BY_MAP)
         check.set_aside(ignored & ~by_map, NOT_AN_ACTION)
         check.flag((mapped == ORDER).fillna(False).to_numpy(bool), ORDER_EVENT)

@@ -425,18 +425,19 @@ def prospect_reasons(row: Row, language: str = "en") -> list[str]:
 
 def ended_reason(row: Row, language: str = "en") -> str:
     """The reason of a customer who ended the relationship (``features.endings``): when."""
-    days = float(row[ENDED_DAYS])
-    end = pd.Timestamp(row["cutoff"]) - pd.Timedelta(days=days) if "cutoff" in row else None
-    day = "" if end is None or pd.isna(end) else end.date().isoformat()
-    return phrasebook(language).words(_say("tenure.ended", days=_days(days), date=day))
+    return _end_said(row, language, "tenure.ended", -float(row[ENDED_DAYS]))
 
 
 def notice_reason(row: Row, language: str = "en") -> str:
     """The reason of a customer whose end is still ahead (a notice given): when."""
-    days = float(row[ENDS_IN_DAYS])
-    end = pd.Timestamp(row["cutoff"]) + pd.Timedelta(days=days) if "cutoff" in row else None
+    return _end_said(row, language, "tenure.ends_in", float(row[ENDS_IN_DAYS]))
+
+
+def _end_said(row: Row, language: str, key: str, offset: float) -> str:
+    """``key`` said of an end ``offset`` days from the row's cutoff (before it: negative)."""
+    end = pd.Timestamp(row["cutoff"]) + pd.Timedelta(days=offset) if "cutoff" in row else None
     day = "" if end is None or pd.isna(end) else end.date().isoformat()
-    return phrasebook(language).words(_say("tenure.ends_in", days=_days(days), date=day))
+    return phrasebook(language).words(_say(key, days=_days(abs(offset)), date=day))
 
 
 def fallback_reason(row: Row, language: str = "en") -> str:

@@ -352,10 +352,8 @@ def build_frame(
                 labels, on=["customer_id", "cutoff"], how="left", validate="one_to_one"
             )
     frame = with_ends(frame, settings, data_dir, churn_horizon_days if with_labels else None)
-    ended_rows = frame.attrs.get(ENDED_ROWS, 0)
-    frame = add_btyd_columns(add_calendar_columns(frame), churn_horizon_days, value_horizon_days)
-    frame.attrs[ENDED_ROWS] = ended_rows
-    return frame
+    frame = add_calendar_columns(frame)
+    return add_btyd_columns(frame, churn_horizon_days, value_horizon_days)
 
 
 def with_ends(
@@ -385,7 +383,8 @@ def with_ends(
     frame[ENDED_DAYS] = ended_days(frame, ended_at)
     if horizon_days is None:
         _, data_end = data_bounds(data_dir)
-        now = pd.to_datetime(frame["cutoff"]).dt.date.map(lambda c: reads_notices(c, data_end))
+        cutoffs = pd.to_datetime(frame["cutoff"])
+        now = cutoffs.map({c: reads_notices(c.date(), data_end) for c in cutoffs.unique()})
         frame[ENDS_IN_DAYS] = np.where(now.to_numpy(bool), ends_in_days(frame, ended_at), np.nan)
         return frame
     frame.loc[ends_within(frame, ended_at, horizon_days), "churned"] = 1
