@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.endings import ENDS_IN_DAYS
 from serving.config import TIERS, ScoringConfig
 
 #: Feature whose increase since the previous scoring is a new complaint (never held over).
@@ -108,6 +109,7 @@ def hold_mask(
     complaints_now = _feature(features, ids, COMPLAINT_COLUMN)
     complaints_before = _feature(previous.features, ids, COMPLAINT_COLUMN)
     candidate &= ~(complaints_now > complaints_before)
+    candidate &= ~np.isfinite(_feature(features, ids, ENDS_IN_DAYS, missing=np.nan))  # a notice
     score = pd.to_numeric(scores["priority_score"], errors="coerce").to_numpy(float)
     if config.hold.once:  # the previous scoring's own priority already on the new side: changes
         from serving.value import priority_tiers
@@ -126,15 +128,18 @@ def hold_mask(
     return held, kept, line, limit
 
 
-def _feature(features: pd.DataFrame, ids: pd.Series, column: str) -> np.ndarray:
-    """``column`` of ``features`` per id (0 where absent: no events table, a new customer)."""
+def _feature(
+    features: pd.DataFrame, ids: pd.Series, column: str, missing: float = 0.0
+) -> np.ndarray:
+    """``column`` of ``features`` per id (``missing`` where absent: no events table, a new
+    customer, no notice)."""
     if column not in features.columns:
-        return np.zeros(len(ids))
+        return np.full(len(ids), missing)
     values = features.assign(customer_id=features["customer_id"].astype(str)).drop_duplicates(
         "customer_id"
     )
     series = values.set_index("customer_id")[column].reindex(ids)
-    return pd.to_numeric(series, errors="coerce").fillna(0).to_numpy(float)
+    return pd.to_numeric(series, errors="coerce").fillna(missing).to_numpy(float)
 
 
 def hold_tiers(

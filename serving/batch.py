@@ -251,6 +251,7 @@ def snapshot_score_columns(
         clv_model_version=champions.clv_version,
         uplift=uplift,
         value_range=value_range(snapshot, value, champions),
+        value_horizon_days=champions.clv_config.labels.value_horizon_days,
     )
 
 

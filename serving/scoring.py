@@ -31,6 +31,7 @@ import pandas as pd
 from serving.columns import float_columns
 from serving.config import STAGES, TIERS, ScoringConfig, StageRules, scoring_set_over
 from serving.labels import labels_path, load_labels
+from serving.notices import ends_in, notice_terms
 from serving.reasons import (
     ended_reason,
     fallback_reason,
@@ -56,7 +57,7 @@ from serving.value import (
     recommended_actions,
     value_segments,
 )
-from training.priority import TIER_SHARES
+from training.priority import TIER_SHARES, value_if_retained
 
 if TYPE_CHECKING:
     from serving.uplift_scoring import UpliftEffects
@@ -190,6 +191,7 @@ def score_columns(
     retained_value: ArrayLike | None = None,
     uplift: UpliftEffects | None = None,
     value_range: tuple[ArrayLike, ArrayLike] | None = None,
+    value_horizon_days: float | None = None,
 ) -> dict[str, Any]:
     """The score columns (``SCORE_COLUMNS``, in order) of the feature rows: arrays or lists with
     one value per row, or one value for every row (``as_of``, the model versions). The rules
@@ -203,7 +205,8 @@ def score_columns(
     ``uplift`` (the uplift champion's effects, aligned by position) makes priority, tier and
     action of every buyer follow the value an action saves net of its cost
     (``serving.uplift_scoring``); without it those follow today's rules and the uplift columns
-    are null.
+    are null. ``value_horizon_days`` (the CLV model's) cuts the predicted value of a customer
+    under notice at the end (``serving.notices``).
     """
     check_columns(features, SCORING_COLUMNS, "score_frame")
     rows = features  # everything below is by position: the index is not read
@@ -228,10 +231,26 @@ def score_columns(
     if gone.any():
         p = np.where(ended, ENDED_PROBABILITY, p)
         value, low, high = (np.where(gone, 0.0, a) for a in (value, low, high))
+    p_at_risk = _churn_at_risk(rows, p, config)
+    days_to_end = np.where(prospect | gone, np.nan, ends_in(rows))
+    if np.isfinite(days_to_end).any():  # under notice: what the end takes (serving.notices)
+        if retained is None:
+            retained = value_if_retained(p_at_risk, value, config.priority.retained_share_floor)
+        terms = notice_terms(
+            days_to_end,
+            p,
+            (value, low, high),
+            p_at_risk,
+            retained,
+            ENDED_PROBABILITY,
+            (config.stages.churn_horizon_days, value_horizon_days),
+        )
+        p, (value, low, high) = terms.churn_probability, terms.value
+        p_at_risk, retained = terms.churn_at_risk, terms.retained_value
 
     stage = assign_stages(rows, p, config.stages).to_numpy()
     score = priority_scores(
-        _churn_at_risk(rows, p, config),
+        p_at_risk,
         value,
         config.priority,
         is_prospect=prospect,
@@ -401,7 +420,8 @@ ENDED_PROBABILITY = 1.0
 
 
 def scored_by_model(scores: pd.DataFrame) -> np.ndarray:
-    """The score rows whose churn probability a model gave: buyers who have not ended."""
+    """The score rows whose churn probability a model gave: buyers who have not ended and
+    whose notice does not end within the churn horizon (``serving.notices``)."""
     p = pd.to_numeric(scores["churn_probability"], errors="coerce")
     return (p.notna() & (p != ENDED_PROBABILITY)).to_numpy()
 
@@ -453,8 +473,11 @@ def summarise(scores: pd.DataFrame) -> dict[str, object]:
     if "churn_probability" in scores.columns:
         p = pd.to_numeric(scores["churn_probability"], errors="coerce")
         known = (p == ENDED_PROBABILITY).to_numpy()
-        if known.any():
-            summary["customers_ended"] = int(known.sum())
+        ended = known & (scores["stage"] == "churned").to_numpy()
+        if ended.any():
+            summary["customers_ended"] = int(ended.sum())
+        if (known & ~ended).any():  # an end within the churn horizon, still ahead
+            summary["customers_under_notice"] = int((known & ~ended).sum())
         summary["churn_probability"] = churn_probability_summary(p[~known])
     if "uplift_model_version" in scores.columns and scores["uplift_model_version"].notna().any():
         decided = scores[scores["uplift_model_version"].notna()]

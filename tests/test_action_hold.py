@@ -103,6 +103,17 @@ def test_a_new_complaint_changes_the_tier_at_once() -> None:
     assert list(out["priority_tier"]) == ["P2", "P3"]
 
 
+def test_a_customer_under_notice_changes_the_tier_at_once() -> None:
+    """A member declining last week gives notice: the rules raise the tier (the value after
+    the end is at risk) and the save desk must see it now, not a week late."""
+    now = scores([("c", "declining", 45.0), ("d", "declining", 45.0)])
+    before = previous([("c", "declining", 35.0), ("d", "declining", 35.0)])
+    rows = features(["c", "d"]).assign(ends_in_days=[20.0, float("nan")])
+    out, n = hold_tiers(now, rows, before, CONFIG)
+    assert n == 1  # d is held as before; c's notice is not
+    assert list(out["priority_tier"]) == ["P2", "P3"]
+
+
 def test_a_lasting_move_is_late_by_one_scoring_at_most() -> None:
     # the previous scoring's own priority (38) was already in P3, the tier it sent was P2 (held)
     before = previous([("c", "mature", 38.0)])

@@ -408,6 +408,74 @@ def test_a_notice_given_is_read_when_scoring_at_the_datas_end(tmp_path: Path) ->
     assert scores.loc["leaves", "reasons"][0] == "ends in 55 days (on 2025-04-30): notice given"
 
 
+def test_a_notice_within_the_horizon_is_certain_churn_and_its_value_after_the_end_at_risk(
+    tmp_path: Path,
+) -> None:
+    """Two members alike but one gave notice: the model's 0.1 for both put the leaver in P4
+    beside the stayer (the save desk called last). Now the leaver's churn is the ended one, the
+    value is what is paid until the end, and what would be paid after it is at risk; the model
+    still scores the stayer, and the summary counts the notice apart from the ended."""
+    from serving.scoring import score_frame, scored_by_model, summarise
+    from training.priority import value_if_retained
+
+    months = pd.date_range("2024-01-05", "2025-03-05", freq="MS") + pd.Timedelta(days=4)
+    tx = "\n".join(f"{c},{d.date()},40" for c in ("stays", "leaves") for d in months)
+    data = _ingested(
+        tmp_path,
+        "id,joined,end\nstays,2024-01-01,\nleaves,2024-01-01,2025-04-30\n",
+        "id,day,amount\n" + tx + "\n",
+    )
+    rows = _frame(data, "2025-03-06", with_labels=False)
+    config = ScoringConfig.model_validate({"stages": {"churn_horizon_days": 90}})
+    scores = score_frame(
+        rows,
+        [0.1, 0.1],
+        [480.0, 480.0],
+        None,
+        config,
+        "2025-03-06",
+        "c:1",
+        "v:1",
+        value_range=([400.0, 400.0], [560.0, 560.0]),
+        value_horizon_days=365,
+    )
+    scores = scores.set_index(rows["customer_id"].to_numpy())
+    retained = value_if_retained([0.1], [480.0])[0]
+    leaves, stays = scores.loc["leaves"], scores.loc["stays"]
+    assert leaves["churn_probability"] == 1.0 and stays["churn_probability"] == 0.1
+    assert leaves["predicted_value"] == pytest.approx(retained * 55 / 365)
+    assert leaves["predicted_value_low"] == pytest.approx(400.0 * retained * 55 / 365 / 480.0)
+    assert leaves["value_at_risk"] == pytest.approx(retained * 310 / 365)
+    assert stays["value_at_risk"] == pytest.approx(0.1 * retained)
+    assert leaves["priority_tier"] < stays["priority_tier"]  # P1 < P4: called first
+    assert scored_by_model(scores.reset_index()).tolist() == [c == "stays" for c in scores.index]
+    summary = summarise(scores.reset_index())
+    assert summary["customers_under_notice"] == 1 and "customers_ended" not in summary
+
+
+def test_a_notice_ending_after_the_churn_horizon_keeps_the_models_probability(
+    tmp_path: Path,
+) -> None:
+    """An annual member ending in 200 days pays through a 90-day churn horizon: the model's
+    probability stands, but the end within the value horizon still puts the rest at risk."""
+    from serving.scoring import score_frame
+
+    months = pd.date_range("2024-01-05", "2025-03-05", freq="MS") + pd.Timedelta(days=4)
+    tx = "\n".join(f"leaves,{d.date()},40" for d in months)
+    data = _ingested(
+        tmp_path, "id,joined,end\nleaves,2024-01-01,2025-09-22\n", "id,day,amount\n" + tx + "\n"
+    )
+    rows = _frame(data, "2025-03-06", with_labels=False)
+    config = ScoringConfig.model_validate({"stages": {"churn_horizon_days": 90}})
+    (score,) = score_frame(
+        rows, [0.1], [480.0], None, config, "2025-03-06", "c:1", "v:1", value_horizon_days=365
+    ).to_dict("records")
+    assert score["churn_probability"] == 0.1 and score["stage"] == "declining"
+    retained = 480.0 / 0.9
+    assert score["predicted_value"] == pytest.approx(retained * 200 / 365)
+    assert score["value_at_risk"] == pytest.approx(retained * 165 / 365)
+
+
 def test_an_end_date_column_in_a_format_not_read_is_refused(tmp_path: Path) -> None:
     """Every end written '1st of March 2024': read as no end, each cancelled member was a
     customer (exit 0, an info line); words ('Active') beside the dates stay no end."""
