@@ -478,6 +478,11 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "decisionmakerboughtin",
         "contract sent",
         "contractsent",
+        # Salesforce Nonprofit Success Pack's open stages: a pledge or a recurring donation's
+        # future instalment is "Pledged" until paid (then Closed Won; never paid: Closed Lost)
+        "pledged",
+        "cultivation",
+        "solicitation",
         "验证客户",
         "需求确定",
         "方案/报价",

@@ -2489,6 +2489,29 @@ def test_open_deals_of_a_deals_export_are_not_revenue_until_won(tmp_path):
     assert sorted(kept["order_id"]) == ["D1", "D2", "D4"]  # won in the later export
 
 
+def test_pledged_donations_of_a_nonprofit_export_are_not_revenue_until_paid(tmp_path):
+    """Salesforce NPSP opportunities: a major-gift pledge and a recurring donation's future
+    instalment are "Pledged" until a Closed Won payment comes; counted as gifts they double the
+    pledge's money (the pledge and its payments)."""
+    src = _write(
+        tmp_path / "opportunities.csv",
+        "Opportunity ID,Primary Contact ID,Close Date,Amount,Stage\n"
+        "O1,c1,2024-01-05,10000,Pledged\nO2,c1,2024-07-05,5000,Closed Won\n"
+        "O3,c2,2024-02-01,10,Closed Won\nO4,c2,2024-03-01,10,Pledged\n"
+        "O5,c3,2024-02-10,50,Cultivation\nO6,c3,2024-02-11,60,Solicitation\n",
+    )
+    mapping = load_mapping(
+        "order_id=Opportunity ID,customer_id=Primary Contact ID,ordered_at=Close Date,"
+        "amount=Amount,status=Stage"
+    )
+    report = ingest(tmp_path / "out", src, mapping, log=_quiet)["transactions"]
+    assert report.reasons == {"open deal or unpaid order": 4}
+    assert not any("read as completed" in w for w in report.warnings)
+    assert "'Pledged' -> open" in report.formats["status"]
+    kept = pd.read_parquet(tmp_path / "out" / "transactions.parquet")
+    assert sorted(kept["order_id"]) == ["O2", "O3"] and kept["amount"].sum() == 5010
+
+
 def test_an_order_a_later_export_lists_in_a_quarantined_row_is_not_called_missing(tmp_path):
     """The later file lists O2 with its total left blank: O2 is there (quarantined, missing
     amount), not "deleted or voided in the CRM"; the earlier row is kept, and said so."""
