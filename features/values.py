@@ -348,6 +348,8 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "已关闭",
         "输单",
         "已拒绝",
+        # Taobao/Tmall's 交易关闭: closed unpaid or after a full refund; no money kept
+        "交易关闭",
         # German, French, Dutch shop exports (Shopware, JTL, WooCommerce, PrestaShop, Lightspeed)
         # and WooCommerce's status slugs
         "storniert",
@@ -393,6 +395,13 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "已签收",
         "成交",
         "赢单",
+        # Taobao/Tmall order statuses (订单报表) of a paid order
+        "交易成功",
+        "交易完成",
+        "买家已付款，等待卖家发货",
+        "等待卖家发货",
+        "卖家已发货，等待买家确认",
+        "等待买家确认收货",
         "abgeschlossen",
         "bezahlt",
         "versandt",
@@ -490,6 +499,8 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "商务谈判",
         "跟进中",
         "待付款",
+        "等待买家付款",  # Taobao/Tmall, Youzan
+        "待买家付款",
         "未付款",
         "待支付",
         "草稿",

@@ -1823,6 +1823,27 @@ def test_an_order_refunded_whole_is_not_revenue_and_a_refund_row_is_a_return(tmp
     assert list(reasons).count("E") == 1  # the earlier line of E, replaced by the refund
 
 
+def test_taobao_order_statuses_are_known_closed_and_unpaid_are_no_sale(tmp_path):
+    """A Taobao/Tmall 订单报表's statuses: 交易关闭 (closed unpaid, or after a full refund, with
+    the paid amount still in 买家实际支付金额) and 等待买家付款 were read as completed, revenue."""
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id,customer_id,ordered_at,amount,status\n"
+        "A,1,2024-01-01,100,交易成功\n"
+        "B,1,2024-01-02,80,交易关闭\n"
+        "C,2,2024-01-03,50,等待买家付款\n"
+        "D,2,2024-01-04,70,卖家已发货，等待买家确认\n"
+    )
+    report = ingest(tmp_path / "out", path, load_mapping("status=status"), log=_quiet)[
+        "transactions"
+    ]
+    assert "'交易关闭' -> cancelled" in report.formats["status"]
+    assert "'等待买家付款' -> open" in report.formats["status"]
+    written = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(written["order_id"]) == ["A", "D"]
+    assert written["amount"].sum() == pytest.approx(170.0)
+
+
 def test_a_column_the_header_names_twice_is_not_picked_silently(tmp_path):
     """Two ``amount`` columns (e.g. net and gross exported under one name): the first was used
     without a word. Now ingest stops and says how to choose; a mapping chooses."""
