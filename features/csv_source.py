@@ -397,6 +397,7 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
     del body, records
     for col in frame.columns:
         frame[col] = frame[col].str.strip().replace("", pd.NA)
+    notes.extend(_unwrap_text_formulas(frame))
     # a name the header holds more than once (read as name, name.1, ...): no column is taken by it
     frame.attrs[REPEATED] = sorted({n for n in names if n and names.count(n) > 1})
     return SourceFile(
@@ -409,6 +410,25 @@ def _parse_text(path: Path, text: str, sep: str | None) -> SourceFile:
         _raw_lines=lines,
         _record_spans=spans,
     )
+
+
+#: A cell written as an Excel text formula, ``="2320583330808160736"`` (Taobao's and other
+#: exports' way of keeping long digit ids and leading zeros from Excel).
+TEXT_FORMULA = r'^="(.*)"$'
+
+
+def _unwrap_text_formulas(frame: pd.DataFrame) -> list[str]:
+    """The cells written ``="..."`` unwrapped in place (the id a plain re-export writes bare),
+    and a note naming the columns."""
+    wrapped = []
+    for col in frame.columns:
+        cells = frame[col]
+        if cells.str.startswith('="', na=False).any():
+            frame[col] = cells.str.replace(TEXT_FORMULA, r"\1", regex=True).replace("", pd.NA)
+            wrapped.append(col)
+    if not wrapped:
+        return []
+    return [f'Excel text formulas (="...") read as their text in {", ".join(map(repr, wrapped))}']
 
 
 def _read_again_after_misquotes(

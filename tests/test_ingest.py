@@ -1295,6 +1295,30 @@ def test_a_sheet_title_above_the_header_is_skipped_and_reported(tmp_path):
     ].sum() == pytest.approx(4300.0)
 
 
+def test_excel_text_formula_cells_are_read_as_their_text(tmp_path):
+    """Taobao writes ids as ="2320583330808160736" to keep Excel from rounding them: the
+    wrapper was kept in every id, so a plain re-export's same orders matched none of them."""
+    wrapped = tmp_path / "a.csv"
+    wrapped.write_text(
+        "订单编号,会员ID,付款时间,金额\n"
+        '="2320583330808160736",="007",2024-03-05,100\n'
+        '="2320583330808160737",="008",2024-03-06,50\n'
+    )
+    plain = tmp_path / "b.csv"
+    plain.write_text("订单编号,会员ID,付款时间,金额\n2320583330808160737,008,2024-03-06,50\n")
+    reports = ingest(
+        tmp_path / "out",
+        [wrapped, plain],
+        load_mapping("order_id=订单编号,customer_id=会员ID,ordered_at=付款时间,amount=金额"),
+        log=_quiet,
+    )
+    stored = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(stored["order_id"]) == ["2320583330808160736", "2320583330808160737"]
+    assert sorted(stored["customer_id"]) == ["007", "008"]
+    assert stored["amount"].sum() == pytest.approx(150.0)  # the re-export's order replaced, once
+    assert "'订单编号', '会员ID'" in reports["transactions"].formats["Excel"]
+
+
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
 def test_line_breaks_inside_text_fields_do_not_split_rows(tmp_path, newline):
     text = (
