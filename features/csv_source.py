@@ -215,7 +215,8 @@ def _decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
             text = raw.decode(encoding)
         except UnicodeDecodeError as exc:
             raise IngestError(
-                f"{path}: not valid {encoding} text ({_where(raw, exc)}); {ENCODING_HINT}"
+                f"{path}: not valid {encoding} text ({_where(raw, exc)}); "
+                f"{_other_encoding(raw, encoding)}"
             ) from exc
         return text.lstrip("\ufeff"), encoding
     try:
@@ -225,6 +226,16 @@ def _decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
         if gbk is not None:
             return gbk, "gb18030 (detected)"
         raise IngestError(f"{path}: not UTF-8 text ({_where(raw, exc)}); {ENCODING_HINT}") from exc
+
+
+def _other_encoding(raw: bytes, given: str) -> str:
+    """What to pass instead of the ``--encoding`` given: nothing for a UTF-8 file (detected),
+    another encoding otherwise."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"{ENCODING_HINT}, not --encoding {given}"
+    return f"the file is UTF-8: leave --encoding {given} out (UTF-8 and GBK are detected)"
 
 
 def _where(raw: bytes, exc: UnicodeDecodeError) -> str:

@@ -1295,6 +1295,22 @@ def test_a_sheet_title_above_the_header_is_skipped_and_reported(tmp_path):
     ].sum() == pytest.approx(4300.0)
 
 
+def test_a_wrong_encoding_given_is_told_what_to_pass_instead(tmp_path):
+    """--encoding gbk on a UTF-8 file was told to pass '--encoding gbk for Chinese exports',
+    the option it had given."""
+    from features.csv_source import read_source
+
+    utf8 = tmp_path / "u.csv"
+    utf8.write_bytes("编号,金额\n1,￥800.00\n".encode())
+    with pytest.raises(IngestError, match="the file is UTF-8: leave --encoding gbk out"):
+        read_source(utf8, encoding="gbk")
+    latin = tmp_path / "l.csv"
+    latin.write_bytes("id,Straße\n1,Müller\n".encode("cp1252"))
+    with pytest.raises(IngestError, match="not --encoding utf-8") as said:
+        read_source(latin, encoding="utf-8")
+    assert "--encoding cp1252" in str(said.value)
+
+
 def test_excel_text_formula_cells_are_read_as_their_text(tmp_path):
     """Taobao writes ids as ="2320583330808160736" to keep Excel from rounding them: the
     wrapper was kept in every id, so a plain re-export's same orders matched none of them."""
