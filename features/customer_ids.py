@@ -70,6 +70,27 @@ def case_twins(ids: pd.Series) -> str | None:
     )
 
 
+#: An id with a masked run (``138****1234``, ``j***@gmail.com``): a platform's way of hiding a
+#: phone number or address, which many people then share.
+MASKED = r"[*＊]{3,}|^[xX]{4,}\d{2,4}$"
+
+
+def masked_ids(ids: pd.Series, column: str) -> str | None:
+    """A warning when customer ids are masked: different customers share ``138****1234``, so
+    their purchases would be one customer's."""
+    distinct = pd.Series(ids.dropna().unique(), dtype="string")
+    masked = distinct[distinct.str.contains(MASKED, regex=True, na=False)]
+    if masked.empty:
+        return None
+    return (
+        f"{len(masked):,} of {len(distinct):,} customer ids in {column!r} are masked (e.g. "
+        f"{masked.iloc[0]!r}): different customers share a masked phone number or address, so "
+        "their purchases are read as one customer's; map an id the platform gives (a member id, "
+        "a buyer nickname), or give the masked value as customers.customer_alias beside the "
+        "customers file's real ids (an alias that several customers share is quarantined)"
+    )
+
+
 def id_rewrites(raw: pd.Series, ids: pd.Series) -> str | None:
     """How many ids were read other than written (``"13085.0"`` -> ``"13085"``, spaces)."""
     changed = raw.notna() & ids.notna() & (raw != ids)

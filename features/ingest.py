@@ -60,6 +60,7 @@ from features.customer_ids import (
     among,
     case_twins,
     id_rewrites,
+    masked_ids,
     match_aliases,
     match_leading_zeros,
     match_salesforce_ids,
@@ -587,6 +588,8 @@ def _build_table(
                 report.formats["customer_id"] = rewritten
             if col.name == "customer_id" and (odd := scientific_ids(values)):
                 report.warnings.append(odd)
+            if col.name == "customer_id" and (hidden := masked_ids(out[col.name], values.name)):
+                report.warnings.append(hidden)
             defines_customers = table == CUSTOMERS or (table == TRANSACTIONS and known is None)
             if (
                 col.name == "customer_id"

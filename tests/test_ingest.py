@@ -1311,6 +1311,25 @@ def test_a_wrong_encoding_given_is_told_what_to_pass_instead(tmp_path):
     assert "--encoding cp1252" in str(said.value)
 
 
+def test_masked_phone_numbers_as_customer_ids_are_warned_of(tmp_path):
+    """A Youzan export keyed by the buyer's masked phone: 38 members under 19 masked numbers
+    were merged into 19 customers, with nothing said."""
+    orders = tmp_path / "youzan.csv"
+    orders.write_text(
+        "买家手机号,付款时间,实付金额\n138****1234,2024-03-05,100\n138****1234,2024-03-09,80\n"
+        "139****0001,2024-03-06,50\n13900000002,2024-03-07,20\n"
+    )
+    reports = ingest(
+        tmp_path / "out",
+        orders,
+        load_mapping("customer_id=买家手机号,ordered_at=付款时间,amount=实付金额"),
+        log=_quiet,
+    )
+    (said,) = [w for w in reports["transactions"].warnings if "masked" in w]
+    assert said.startswith("2 of 3 customer ids in '买家手机号' are masked (e.g. '138****1234')")
+    assert "customers.customer_alias" in said
+
+
 def test_excel_text_formula_cells_are_read_as_their_text(tmp_path):
     """Taobao writes ids as ="2320583330808160736" to keep Excel from rounding them: the
     wrapper was kept in every id, so a plain re-export's same orders matched none of them."""
