@@ -46,6 +46,10 @@ HALVES_AGREE = 0.7
 AGE_TERMS = 2
 #: Annual harmonics tried, the first, then the second (a sharper peak), each only if significant.
 MAX_HARMONICS = 2
+#: When the first is not significant, the first 2, then 3 harmonics together, each at the
+#: significance shared among the looks: two sharp peaks half a year apart (a shop's 618 and
+#: Double 11, a charity's spring and Christmas appeals) cancel the first harmonic.
+PEAKS_HARMONICS = 3
 #: The trend of the rate (growth and ageing of the base): a quadratic in time.
 TREND_DEGREE = 2
 #: The origin of the harmonics' phase and of the seasonal clock, and the clock's steps per year.
@@ -58,7 +62,8 @@ class Seasonality:
     """The fitted seasonal factor of the purchase rate (none: ``coefficients == ()``).
 
     ``coefficients`` are the cos/sin pairs of the harmonics of the day of the year (the factor is
-    normalised to a mean of 1 over the year); ``p_value`` is the first harmonic's.
+    normalised to a mean of 1 over the year); ``p_value`` is the first harmonic's (the first two
+    together's when they were taken together: two peaks half a year apart).
     """
 
     coefficients: tuple[float, ...] = ()
@@ -174,10 +179,19 @@ def fit_seasonality(months: pd.DataFrame, before: date) -> Seasonality:
             break
         fitted = wider
     kept = fitted.design.shape[1] - trend.shape[1]
+    assert p_first is not None  # the loop ran at least once
+    first = kept > 0
+    looks = range(2, PEAKS_HARMONICS + 1)
+    for k in looks if not first else ():  # two peaks half a year apart cancel the first harmonic
+        together = _poisson(np.column_stack([trend, _harmonics(mid, k)]), y, offset)
+        p_together = _f_test(fitted, together, y)
+        if together.converged and p_together < SIGNIFICANCE / len(looks):  # more looks, less luck
+            fitted, kept, p_first = together, 2 * k, p_together
+            break
     if not kept:
         reason = f"no seasonal pattern beyond noise in {n} months (p={p_first:.2g})"
         return replace(none, p_value=p_first, reason=reason)
-    agreement = _halves_agreement(mid, y, offset)
+    agreement = _halves_agreement(mid, y, offset, 1 if first else kept // 2)
     if np.isnan(agreement):
         reason = f"a pattern in {n} months (p={p_first:.2g}) whose fit on a half did not converge"
         return replace(none, p_value=p_first, reason=reason)
@@ -292,14 +306,17 @@ def _harmonics(days: np.ndarray, k: int) -> np.ndarray:
     ).reshape(len(angle), 2 * k)
 
 
-def _halves_agreement(mid: np.ndarray, y: np.ndarray, offset: np.ndarray) -> float:
-    """Cosine of the angle between the first harmonic fitted on each half of the months (each
-    with its own linear trend): 1 when both put the peak on the same day; NaN when a half's fit
-    does not converge."""
+def _halves_agreement(
+    mid: np.ndarray, y: np.ndarray, offset: np.ndarray, harmonics: int = 1
+) -> float:
+    """Cosine of the angle between the first ``harmonics`` harmonics fitted on each half of the
+    months (each with its own linear trend): 1 when both put the peaks on the same days; NaN
+    when a half's fit does not converge. The first alone unless it was not significant (two
+    peaks half a year apart: the first two together)."""
     half = len(y) // 2
     pairs = []
     for part in (slice(None, half), slice(half, None)):
-        design = np.column_stack([_trend(mid[part], 1), _harmonics(mid[part], 1)])
+        design = np.column_stack([_trend(mid[part], 1), _harmonics(mid[part], harmonics)])
         fit = _poisson(design, y[part], offset[part])
         if not fit.converged:
             return float("nan")
