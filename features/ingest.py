@@ -1171,12 +1171,14 @@ def _cancelled(
     unknown = table[table["target"].isna()]
     if not unknown.empty:
         report.warnings.append(
-            "order statuses read as completed (not known as cancelled, refunded or open): "
+            "order statuses read as completed (not known as cancelled, refunded, open or credit "
+            "note): "
             + ", ".join(
                 f"{s!r} {n}" for s, n in zip(unknown["source"], unknown["rows"], strict=True)
             )
             + "; map them under values: {status: ...} to cancelled, refunded or open (a deal "
-            "not won yet, an order not paid) if they are no sale"
+            "not won yet, an order not paid) if they are no sale, or to credit_note (a credit "
+            "note whose positive amount is money given back)"
         )
     report.formats["status"] = ", ".join(
         f"{s!r} -> {t if isinstance(t, str) and t else 'completed'}"
@@ -1184,6 +1186,7 @@ def _cancelled(
     )
     check.no_sale(mapped == "cancelled", CANCELLED_ORDER)
     check.no_sale(mapped == "open", OPEN_ORDER)
+    _credit_notes_negative(mapped, out, report)
     # refunded whole: not revenue; a refund row of its own (amount <= 0) is a return, kept --
     # unless its order is one refunded whole here: the sale it returns is not counted, so its
     # refund rows (and zero lines) are not either (else the order nets to minus its amount)
@@ -1199,6 +1202,20 @@ def _cancelled(
         whole |= _sales_refunded(out, whole, sales)
     check.flag(whole, REFUNDED_ORDER)
     return refunded & ~whole
+
+
+def _credit_notes_negative(mapped: pd.Series, out: pd.DataFrame, report: TableReport) -> None:
+    """A credit note booked with a positive amount (an ERP's invoice lines: the document type
+    tells the sign) gives that amount back: read as negative, a return netted from revenue, never
+    a sale (counted as one it added to revenue and made the day a purchase day)."""
+    credit = (mapped == "credit_note").fillna(False).to_numpy(dtype=bool)
+    flip = credit & (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
+    if flip.any():
+        out.loc[flip, "amount"] = -out.loc[flip, "amount"]
+        report.formats["credit notes"] = (
+            f"{int(flip.sum()):,} of {int(credit.sum()):,} credit-note rows had a positive "
+            "amount: read as negative (money given back, netted from revenue)"
+        )
 
 
 def _partial_refunds(out: pd.DataFrame, refund: np.ndarray, sale: np.ndarray) -> np.ndarray:
@@ -1936,6 +1953,7 @@ def log_report(report: TableReport, log) -> None:
         MERGED_INTO,
         "exclude",
         "currency_rates",
+        "credit notes",
         ENDED_AT,
     ):
         if key in report.formats:

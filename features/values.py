@@ -307,8 +307,11 @@ CHECKOUT_STEPS = (
 #: own (a negative amount) is kept as the return it is; anything else is a completed sale (a
 #: partial refund included: the order was a sale). An ``open`` row is a deal not won yet or an
 #: order not paid yet (a Deals export's pipeline stages): quarantined, not revenue (yet); the
-#: export that has it won or paid brings it in.
-ORDER_STATUSES = ("completed", "cancelled", "refunded", "open")
+#: export that has it won or paid brings it in. A ``credit_note`` row is a document of its own
+#: that gives money back (an ERP's credit note, Gutschrift, avoir, booked in the invoice lines
+#: beside the invoices, often with a positive amount and the document type telling the sign):
+#: kept as a return, its amount read as negative.
+ORDER_STATUSES = ("completed", "cancelled", "refunded", "open", "credit_note")
 #: The quarantine reasons of an order the export says is no sale: cancelled, refunded whole
 #: (with its refund rows), or open. ``--min-accepted-share`` does not count them: read right.
 CANCELLED_ORDER = "cancelled order"
@@ -383,6 +386,16 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "purchase",  # an app store's transaction type beside "refund"
         "purchased",
         "sale",
+        # an ERP's document type for an invoice, beside its credit notes (below)
+        "invoice",
+        "inv",
+        "a/r invoice",
+        "out_invoice",
+        "rechnung",
+        "facture",
+        "fattura",
+        "factura",
+        "factuur",
         "closed won",
         "closedwon",
         "won",
@@ -458,6 +471,25 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "rembourse",
         "terugbetaald",
         "wc-refunded",
+    ),
+    # an ERP's document type for a credit note (SAP Business One's CRN / A/R Credit Memo, Odoo's
+    # out_refund, Sage's Credit Note; Gutschrift, avoir, nota di credito): money given back
+    "credit_note": (
+        "credit note",
+        "credit memo",
+        "a/r credit memo",
+        "crn",
+        "out_refund",
+        "gutschrift",
+        "rechnungskorrektur",
+        "avoir",
+        "nota di credito",
+        "nota de credito",
+        "nota de crédito",
+        "creditnota",
+        "creditfactuur",
+        "贷项通知单",
+        "红字发票",
     ),
     # the open stages of the default deal pipelines (Salesforce and Zoho CRM opportunities,
     # HubSpot deals, labels and internal names; Fxiaoke 商机) and unpaid orders. Not "open",
