@@ -51,6 +51,14 @@ class StageRules(_Config):
     basket_min_orders: int = Field(
         3, ge=1, description="orders in the previous 90 d before a bigger basket counts as growth"
     )
+    declining_basket_share: float = Field(
+        0.75,
+        gt=0,
+        le=1,
+        description="revenue per order in the last 90 d at most this share of the last 365 d's "
+        "(from basket_min_orders orders in 90 d and a year of history) is declining: still "
+        "ordering, buying less",
+    )
     trend_max_chance: float = Field(
         0.1,
         gt=0,

@@ -433,6 +433,17 @@ def notice_reason(row: Row, language: str = "en") -> str:
     return _end_said(row, language, "tenure.ends_in", float(row[ENDS_IN_DAYS]))
 
 
+def basket_reason(row: Row, language: str = "en") -> str:
+    """The reason of a buyer whose basket shrank (``serving.stages.shrinking_basket``): their
+    revenue per order in the last 90 days against the year's."""
+    now = float(row["revenue_90d"]) / float(row["orders_90d"])
+    year = float(row["revenue_365d"]) / float(row["orders_365d"])
+    drop = f"{100 * (1 - now / year):.0f}"
+    return phrasebook(language).words(
+        _say("basket.shrinking", now=_money(now), year=_money(year), drop=drop)
+    )
+
+
 def _end_said(row: Row, language: str, key: str, offset: float) -> str:
     """``key`` said of an end ``offset`` days from the row's cutoff (before it: negative)."""
     end = pd.Timestamp(row["cutoff"]) + pd.Timedelta(days=offset) if "cutoff" in row else None

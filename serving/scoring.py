@@ -33,6 +33,7 @@ from serving.config import STAGES, TIERS, ScoringConfig, StageRules, scoring_set
 from serving.labels import labels_path, load_labels
 from serving.notices import ends_in, notice_terms
 from serving.reasons import (
+    basket_reason,
     ended_reason,
     fallback_reason,
     notice_reason,
@@ -46,6 +47,7 @@ from serving.stages import (
     fit_default_gap_days,
     gave_notice,
     has_ended,
+    shrinking_basket,
 )
 from serving.value import (
     VALUE_SEGMENTS,
@@ -283,6 +285,16 @@ def score_columns(
     reasons = [said.get(i, r) for i, r in enumerate(reasons)]
     notice = _said_of(rows, ~gone & gave_notice(rows), lambda row: [notice_reason(row, language)])
     reasons = [[*notice[i], *r] if i in notice else r for i, r in enumerate(reasons)]
+    # still ordering, buying less: the first reason, as the stage says declining for it, in
+    # place of the model's last driver (the top_k first; an offset "but ..." after them stays)
+    less = (stage == "declining") & ~gone & ~gave_notice(rows)
+    less &= shrinking_basket(rows, config.stages)
+    fewer = _said_of(rows, less, lambda row: [basket_reason(row, language)])
+    k = config.reasons.top_k
+    reasons = [
+        [*fewer[i], *(r[: k - 1] + r[k:] if len(r) >= k else r)] if i in fewer else r
+        for i, r in enumerate(reasons)
+    ]
     saved = np.full(n, np.nan)
     by_action: list[str | None] = [None] * n
     uplift_version: list[str | None] = [None] * n

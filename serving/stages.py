@@ -30,6 +30,11 @@ STAGE_COLUMNS: tuple[str, ...] = (
     "revenue_90d",
     "revenue_trend_90d",
 )
+#: Read when present (the default windows have them): the basket rule, revenue per order in the
+#: last 90 days against the year's (``shrinking_basket``); absent, nobody's basket shrinks.
+BASKET_YEAR_COLUMNS: tuple[str, ...] = ("orders_365d", "revenue_365d")
+#: A year of history before the basket of the last 90 days is compared with the year's.
+BASKET_YEAR_MIN_AGE_DAYS = 365.0
 #: Read when present; absent (no engagement features, e.g. CDNOW) means no complaints.
 OPTIONAL_STAGE_COLUMNS: tuple[str, ...] = ("complaint_30d",)
 
@@ -138,6 +143,27 @@ def trend_chances(current: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray
     return binom.sf(current - 1, n, 0.5), binom.cdf(current, n, 0.5)
 
 
+def shrinking_basket(features: pd.DataFrame, rules: StageRules) -> np.ndarray:
+    """Buyers still ordering (``basket_min_orders`` or more purchase days in the last 90 days, a
+    year of history) whose revenue per order in those 90 days is at most
+    ``declining_basket_share`` of the last 365 days': a B2B account that keeps ordering but buys
+    less of the range before it leaves, which neither its recency nor its order count shows.
+    Against the year, not the 90 days before: a quarter's baskets are noisy (docs/scoring.md)."""
+    columns = ("orders_90d", "revenue_90d", "age_days", *BASKET_YEAR_COLUMNS)
+    if any(c not in features.columns for c in columns):
+        return np.zeros(len(features), dtype=bool)
+    x = float_columns(features, list(columns))
+    orders_90d = np.nan_to_num(x["orders_90d"])
+    now = basket(np.nan_to_num(x["revenue_90d"]), orders_90d)
+    year = basket(np.nan_to_num(x["revenue_365d"]), np.nan_to_num(x["orders_365d"]))
+    return (
+        (orders_90d >= rules.basket_min_orders)
+        & (np.nan_to_num(x["age_days"]) >= BASKET_YEAR_MIN_AGE_DAYS)
+        & (year > 0)
+        & (now <= rules.declining_basket_share * year)
+    )
+
+
 def assign_stages(
     features: pd.DataFrame, churn_probability: Sequence[float] | np.ndarray, rules: StageRules
 ) -> pd.Series:
@@ -194,7 +220,8 @@ def assign_stages(
     billed = growth(revenue_90d, revenue_90d - revenue_trend)
     billed_less = cycle & (billed <= -rules.growing_min_growth)
     billed_more = cycle & (billed >= rules.growing_min_growth)
-    declining = overdue | at_risk | complaining | falling | billed_less | leaving  # a save call
+    buying_less = shrinking_basket(features, rules)
+    declining = overdue | at_risk | complaining | falling | billed_less | buying_less | leaving
     new = onboarding | ((x["orders_all"] <= rules.new_max_orders) & (age < rules.new_max_age_days))
     more_orders = (
         (orders_trend >= 1)
