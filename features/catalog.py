@@ -246,6 +246,24 @@ CATALOG: tuple[Entry, ...] = (
         bounds=COUNT,
     ),
     _entry(
+        "year_ago_recency_days",
+        "float64",
+        "rfm",
+        "days from the last purchase day before `T - 365 d` to `T - 365 d`: how long the "
+        "customer had been silent at this date a year ago (null without a purchase before it)",
+        bounds=DAYS,
+        nullable=True,
+    ),
+    _entry(
+        "year_ago_return_days",
+        "float64",
+        "rfm",
+        "days from `T - 365 d` to the first purchase day in `[T - 365 d, T)`: how soon after "
+        "this date a year ago the customer bought (null without one)",
+        bounds=DAYS,
+        nullable=True,
+    ),
+    _entry(
         "{event}_{W}d",
         "int64",
         "engagement",

@@ -38,6 +38,9 @@ STATIC_COLUMNS = catalog.family_columns("static")
 TREND_DAYS = 90  # orders/revenue/satisfaction trends compare the last 90 days with the 90 before
 SATISFACTION_DAYS = 180
 ENGAGEMENT_TREND_DAYS = 30
+#: A year ago, in days: the seasonal features compare the customer's silence now with theirs at
+#: this date a year before (a beach bar closed in winter, a donor who gives in December).
+YEAR_AGO_DAYS = 365
 _MICROSECONDS_PER_DAY = 86_400_000_000
 
 
@@ -229,6 +232,7 @@ def transaction_aggregates(stacked: ir.Table, windows: Sequence[int] | None) -> 
     if windows is None:
         return stacked.group_by(KEY).aggregate(**firsts)
     amount, purchase, opens = stacked.amount, stacked.is_purchase, stacked.opens_purchase_day
+    after_year_ago = stacked.ordered_at >= stacked.cutoff - ibis.interval(days=YEAR_AGO_DAYS)
     per_window = {}
     for w in windows:
         in_window = within(stacked, "ordered_at", w)
@@ -240,6 +244,9 @@ def transaction_aggregates(stacked: ir.Table, windows: Sequence[int] | None) -> 
         positive_all=sum_if(amount, purchase | stacked.is_discount),  # net of discounts
         negative_all=sum_if(amount, ~purchase & ~stacked.is_discount),  # returns
         last_purchase_day=when(purchase, stacked.day).max(),
+        # this date a year ago: the last purchase day before it, the first one from it on
+        last_purchase_day_year_ago=when(purchase & ~after_year_ago, stacked.day).max(),
+        first_purchase_day_since_year_ago=when(purchase & after_year_ago, stacked.day).min(),
         first_order_value=sum_if(amount, stacked.on_first_purchase_day),
         std_gap_days=stacked.gap_days.std(how="pop"),
         **per_window,
@@ -277,6 +284,7 @@ def rfm_features(base: ir.Table, config: FeatureConfig) -> dict[str, ir.Value]:
     recency = whole_days(base.cutoff, base.last_purchase_day)
     btyd_recency = age - recency
     mean_gap = when(orders >= 2, btyd_recency / (orders - 1))
+    year_ago = (base.cutoff - ibis.interval(days=YEAR_AGO_DAYS)).date()
     windows = {}
     for w in config.windows_days:
         windows[f"orders_{w}d"] = base[f"orders_{w}d"].fill_null(0)
@@ -300,6 +308,12 @@ def rfm_features(base: ir.Table, config: FeatureConfig) -> dict[str, ir.Value]:
         "revenue_trend_90d": trend(base, "revenue", TREND_DAYS, 0.0),
         "returns_share": ibis.ifelse(negative < 0, -negative / positive.nullif(0), 0.0),
         "category_breadth": base.category_breadth.fill_null(0),
+        "year_ago_recency_days": year_ago.delta(base.last_purchase_day_year_ago, unit="day").cast(
+            "float64"
+        ),
+        "year_ago_return_days": base.first_purchase_day_since_year_ago.delta(
+            year_ago, unit="day"
+        ).cast("float64"),
     }
 
 

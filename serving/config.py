@@ -59,6 +59,13 @@ class StageRules(_Config):
         "(from basket_min_orders orders in 90 d and a year of history) is declining: still "
         "ordering, buying less",
     )
+    seasonal_margin: float = Field(
+        0.25,
+        ge=0,
+        description="a buyer overdue by their rhythm is on a seasonal pause (neither declining "
+        "nor churned by silence or risk) while their silence is at most 1 + this times their "
+        "silence at this date a year ago, after which they bought again",
+    )
     trend_max_chance: float = Field(
         0.1,
         gt=0,

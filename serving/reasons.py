@@ -444,6 +444,20 @@ def basket_reason(row: Row, language: str = "en") -> str:
     )
 
 
+def pause_reason(row: Row, language: str = "en") -> str:
+    """The reason of a buyer on a seasonal pause (``serving.stages.seasonal_pause``): as quiet
+    at this date a year ago, and when they bought again then."""
+    cutoff = pd.Timestamp(row["cutoff"])
+    back = cutoff - pd.Timedelta(days=365 - float(row["year_ago_return_days"]))
+    return phrasebook(language).words(
+        _say(
+            "rhythm.seasonal_pause",
+            days=f"{float(row['year_ago_recency_days']):.0f}",
+            date=back.date().isoformat(),
+        )
+    )
+
+
 def _end_said(row: Row, language: str, key: str, offset: float) -> str:
     """``key`` said of an end ``offset`` days from the row's cutoff (before it: negative)."""
     end = pd.Timestamp(row["cutoff"]) + pd.Timedelta(days=offset) if "cutoff" in row else None

@@ -37,6 +37,7 @@ from serving.reasons import (
     ended_reason,
     fallback_reason,
     notice_reason,
+    pause_reason,
     prospect_reasons,
     reasons_from_contributions,
 )
@@ -47,6 +48,7 @@ from serving.stages import (
     fit_default_gap_days,
     gave_notice,
     has_ended,
+    on_seasonal_pause,
     shrinking_basket,
 )
 from serving.value import (
@@ -290,6 +292,10 @@ def score_columns(
     less = (stage == "declining") & ~gone & ~gave_notice(rows)
     less &= shrinking_basket(rows, config.stages)
     fewer = _said_of(rows, less, lambda row: [basket_reason(row, language)])
+    # a seasonal pause: why a customer this silent is neither declining nor churned, first
+    paused = ~prospect & ~gone & ~gave_notice(rows) & ~less
+    paused &= on_seasonal_pause(rows, config.stages)
+    fewer |= _said_of(rows, paused, lambda row: [pause_reason(row, language)])
     k = config.reasons.top_k
     reasons = [
         [*fewer[i], *(r[: k - 1] + r[k:] if len(r) >= k else r)] if i in fewer else r

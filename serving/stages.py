@@ -37,6 +37,9 @@ BASKET_YEAR_COLUMNS: tuple[str, ...] = ("orders_365d", "revenue_365d")
 BASKET_YEAR_MIN_AGE_DAYS = 365.0
 #: Read when present; absent (no engagement features, e.g. CDNOW) means no complaints.
 OPTIONAL_STAGE_COLUMNS: tuple[str, ...] = ("complaint_30d",)
+#: Read when present (feature tables since 2026-12-06): the customer's silence at this date a
+#: year ago and how soon they bought after it (``seasonal_pause``); absent, no pause is seen.
+YEAR_AGO_COLUMNS: tuple[str, ...] = ("year_ago_recency_days", "year_ago_return_days")
 
 
 def has_ended(features: pd.DataFrame) -> np.ndarray:
@@ -143,6 +146,29 @@ def trend_chances(current: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray
     return binom.sf(current - 1, n, 0.5), binom.cdf(current, n, 0.5)
 
 
+def seasonal_pause(x: dict[str, np.ndarray], overdue: np.ndarray, rules: StageRules) -> np.ndarray:
+    """Buyers overdue by their rhythm who were as silent at this date a year ago (their silence
+    now at most ``1 + seasonal_margin`` times that one) and bought again after it: a beach bar
+    in winter, a donor who gives in December, a shop's Double-11 buyer in August. Their silence
+    is their season, not a decline, until it runs longer than last year's."""
+    if any(c not in x for c in YEAR_AGO_COLUMNS):
+        return np.zeros(len(overdue), dtype=bool)
+    ago, back = x["year_ago_recency_days"], x["year_ago_return_days"]
+    with np.errstate(invalid="ignore"):
+        as_quiet = x["recency_days"] <= ago * (1 + rules.seasonal_margin)
+    return overdue & np.isfinite(back) & as_quiet
+
+
+def on_seasonal_pause(features: pd.DataFrame, rules: StageRules) -> np.ndarray:
+    """:func:`seasonal_pause` of feature rows (for their reason)."""
+    if any(c not in features.columns for c in YEAR_AGO_COLUMNS):
+        return np.zeros(len(features), dtype=bool)
+    x = float_columns(features, ["recency_days", "mean_gap_days", *YEAR_AGO_COLUMNS])
+    with np.errstate(invalid="ignore"):
+        overdue = _rhythm(x, rules) >= rules.declining_ratio
+    return seasonal_pause(x, overdue, rules)
+
+
 def shrinking_basket(features: pd.DataFrame, rules: StageRules) -> np.ndarray:
     """Buyers still ordering (``basket_min_orders`` or more purchase days in the last 90 days, a
     year of history) whose revenue per order in those 90 days is at most
@@ -172,7 +198,11 @@ def assign_stages(
     p = np.asarray(churn_probability, dtype=float).reshape(-1)
     if len(p) != len(features):
         raise ValueError(f"churn_probability has {len(p)} values for {len(features)} feature rows")
-    optional = [c for c in (*OPTIONAL_STAGE_COLUMNS, "std_gap_days") if c in features.columns]
+    optional = [
+        c
+        for c in (*OPTIONAL_STAGE_COLUMNS, *YEAR_AGO_COLUMNS, "std_gap_days")
+        if c in features.columns
+    ]
     x = float_columns(features, [*STAGE_COLUMNS, *optional])
     for c in OPTIONAL_STAGE_COLUMNS:
         x.setdefault(c, np.zeros(len(features)))
@@ -197,14 +227,16 @@ def assign_stages(
 
     # a customer who gave notice is one until the end, however long since they paid
     leaving = ~prospect & ~ended & gave_notice(features)
-    lapsed = (ratio >= rules.churned_ratio) & (recency >= rules.churned_min_days)
-    churned = (lapsed | ((p >= rules.churned_probability) & (ratio >= rules.declining_ratio))) & (
-        ~leaving
-    )
     overdue = ratio >= rules.declining_ratio
+    # as silent as at this date a year ago, and back after it then: the season, not a decline
+    pause = seasonal_pause(x, overdue, rules)
+    overdue &= ~pause
+    lapsed = (ratio >= rules.churned_ratio) & (recency >= rules.churned_min_days)
+    churned = (lapsed | ((p >= rules.churned_probability) & overdue)) & ~leaving & ~pause
     age = x["age_days"]
     onboarding = age < rules.new_days  # too soon for the model's risk to be a decline
     at_risk = (p >= rules.declining_probability) & (p > rhythm_no_purchase(x, rules)) & ~onboarding
+    at_risk &= ~pause
     complaining = (complaints >= rules.declining_min_complaints) & (
         (orders_trend < 0) | (revenue_trend < 0)
     )

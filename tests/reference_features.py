@@ -136,6 +136,11 @@ def _rfm(
         "returns_share": 0.0 if negative == 0 else (-negative / positive if positive else NAN),
         "category_breadth": len(categories),
     }
+    year_ago = cutoff - 365 * DAY
+    before = [d for d in day_list if d < year_ago]
+    since = [d for d in day_list if d >= year_ago]
+    out["year_ago_recency_days"] = _days(year_ago - before[-1]) if before else NAN
+    out["year_ago_return_days"] = _days(since[0] - year_ago) if since else NAN
     return out
 
 

@@ -224,6 +224,34 @@ def test_a_discount_line_is_part_of_its_days_purchase_not_a_return(tmp_path):
     assert g.returns_share == pytest.approx(8.0 / 12.5)
 
 
+def test_a_seasonal_silence_is_measured_against_the_same_date_a_year_ago(tmp_path):
+    """A beach bar orders from May to September: on 2025-01-03 it has been silent 97 days, as
+    it had been 365 days before, on 2024-01-04 (98 days, since 2023-09-28), and that year it
+    ordered again on 2024-05-02, 119 days later. A new customer has no year ago; one silent
+    since before the year has no return."""
+    customers = pd.DataFrame(
+        {"customer_id": ["bar", "new", "gone"], "signup_at": ts(*["2023-01-01"] * 3)}
+    )
+    rows = [("bar", d, 100.0) for d in ("2023-05-10", "2023-09-28", "2024-05-02", "2024-09-28")]
+    rows += [("new", "2024-11-01 10:00", 50.0), ("gone", "2023-06-01", 80.0)]
+    transactions = pd.DataFrame(rows, columns=["customer_id", "ordered_at", "amount"])
+    transactions["ordered_at"] = ts(*transactions["ordered_at"])
+    f = features_at(write_contract(tmp_path, customers, transactions), ["2025-01-03"])
+    f = f.set_index("customer_id")
+    assert f.loc["bar", "recency_days"] == 97
+    assert (f.loc["bar", "year_ago_recency_days"], f.loc["bar", "year_ago_return_days"]) == (
+        98,
+        119,
+    )
+    assert (
+        np.isnan(f.loc["new", "year_ago_recency_days"])
+        and f.loc["new", "year_ago_return_days"] == 302
+    )
+    assert f.loc["gone", "year_ago_recency_days"] == 217 and np.isnan(
+        f.loc["gone", "year_ago_return_days"]
+    )
+
+
 def test_prospects_by_hand(tiny_features):
     b = tiny_features.loc["B"]  # no transactions at all
     assert (b.is_prospect, b.tenure_days, b.orders_all, b.revenue_all, b.frequency) == (

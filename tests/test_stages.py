@@ -444,3 +444,53 @@ def test_a_scoring_file_is_set_over_the_pairs_fitted_thresholds(tmp_path) -> Non
     stored["stages"]["churn_horizon_days"] = 90
     copied.write_text("stages: {churn_horizon_days: null}\nlanguage: null\n")
     assert load_scoring_config(copied, stored).stages.churn_horizon_days == 90
+
+
+#: A beach bar on 3 January: orders every 15 days from May to September, silent 97 days, as it
+#: had been 98 days at this date a year ago, after which it ordered again 119 days later.
+BEACH_BAR = dict(
+    recency_days=97.0,
+    mean_gap_days=15.0,
+    age_days=1000.0,
+    orders_all=60,
+    orders_90d=0,
+    orders_trend_90d=0.0,
+    revenue_90d=0.0,
+    year_ago_recency_days=98.0,
+    year_ago_return_days=119.0,
+)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.97])
+def test_a_silence_like_last_years_at_this_date_is_a_seasonal_pause(p: float) -> None:
+    """All 101 steady beach bars of a distributor were churned in January, 72 of them P1
+    win-back calls: silent 97 days with a usual gap of 15. As silent at this date last year and
+    back after it, they are mature whatever the 90-day risk; a silence well beyond last year's,
+    or a bar that did not come back last year, is churned as before."""
+    assert stage(p, **BEACH_BAR) == "mature"
+    assert stage(p, **{**BEACH_BAR, "recency_days": 130.0}) == "churned"  # 1.33 x last year's
+    assert stage(p, **{**BEACH_BAR, "year_ago_return_days": math.nan}) == "churned"
+    assert stage(p, **{**BEACH_BAR, "year_ago_recency_days": math.nan}) == "churned"
+    no_columns = {k: v for k, v in BEACH_BAR.items() if not k.startswith("year_ago")}
+    assert stage(p, **no_columns) == "churned"  # a feature table from before the columns
+
+
+def test_a_seasonal_pause_says_so_first_in_both_languages() -> None:
+    from serving.scoring import score_frame
+
+    rows = pd.DataFrame(
+        [{**STEADY, **BEACH_BAR, "revenue_365d": 3000.0, "cutoff": pd.Timestamp("2025-01-03")}]
+    )
+    for language, said in (
+        (
+            "en",
+            "as quiet at this time last year (98 days without a purchase), and back on "
+            "2024-05-02: a seasonal pause",
+        ),
+        ("zh", "去年此时同样沉寂（98 天未购买），并于 2024-05-02 回归：季节性停购"),
+    ):
+        config = ScoringConfig.model_validate({"language": language})
+        (score,) = score_frame(
+            rows, [0.9], [500.0], None, config, "2025-01-03", "c:1", "v:1"
+        ).to_dict("records")
+        assert score["stage"] == "mature" and score["reasons"][0] == said
