@@ -182,6 +182,33 @@ def _churn_at_risk(rows: pd.DataFrame, p: np.ndarray, config: ScoringConfig) -> 
     return churn_within_value_horizon(rows, p) if config.priority.value_horizon_churn else p
 
 
+def seasonal_terms(
+    rows: pd.DataFrame,
+    paused: np.ndarray,
+    p_at_risk: np.ndarray,
+    value: np.ndarray,
+    retained: np.ndarray | None,
+    config: ScoringConfig,
+    value_horizon_days: float | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The churn over the value horizon and value if retained of buyers on a seasonal pause
+    (``serving.stages.seasonal_pause``). The churn model's risk over its horizon is the season's
+    (a beach bar in January buys nothing for 90 days, p 0.998, and value if retained blew up to
+    ten times a season's); what is at risk is what they bought over the last value horizon (the
+    year's revenue, pro rata) that the value model does not expect again: the value if retained
+    is that revenue, and P(leaving) = 1 - predicted value / it, within [0, 1]."""
+    days = 365.0 if value_horizon_days is None else float(value_horizon_days)
+    revenue = np.nan_to_num(float_columns(rows, ["revenue_365d"])["revenue_365d"])
+    expected = np.clip(revenue * min(days, 365.0) / 365.0, 0.0, None)
+    share = np.divide(np.nan_to_num(value), expected, out=np.ones(len(rows)), where=expected > 0)
+    if retained is None:
+        retained = value_if_retained(p_at_risk, value, config.priority.retained_share_floor)
+    return (
+        np.where(paused, np.clip(1.0 - share, 0.0, 1.0), p_at_risk),
+        np.where(paused, expected, retained),
+    )
+
+
 def score_columns(
     features: pd.DataFrame,
     churn_probability: ArrayLike,
@@ -252,6 +279,12 @@ def score_columns(
         p, (value, low, high) = terms.churn_probability, terms.value
         p_at_risk, retained = terms.churn_at_risk, terms.retained_value
 
+    paused = ~prospect & ~gone & on_seasonal_pause(rows, config.stages)
+    if paused.any():  # at risk: what they bought in the last year that the model does not expect
+        p_at_risk, retained = seasonal_terms(
+            rows, paused, p_at_risk, value, retained, config, value_horizon_days
+        )
+
     stage = assign_stages(rows, p, config.stages).to_numpy()
     score = priority_scores(
         p_at_risk,
@@ -293,8 +326,7 @@ def score_columns(
     less &= shrinking_basket(rows, config.stages)
     fewer = _said_of(rows, less, lambda row: [basket_reason(row, language)])
     # a seasonal pause: why a customer this silent is neither declining nor churned, first
-    paused = ~prospect & ~gone & ~gave_notice(rows) & ~less
-    paused &= on_seasonal_pause(rows, config.stages)
+    paused &= ~gave_notice(rows) & ~less
     fewer |= _said_of(rows, paused, lambda row: [pause_reason(row, language)])
     k = config.reasons.top_k
     reasons = [

@@ -245,6 +245,7 @@ def assign_stages(
         (orders_prev >= rules.declining_min_prev_orders)
         & (orders_90d <= rules.declining_orders_share * orders_prev)
         & (down <= rules.trend_max_chance)
+        & ~pause  # the orders of a season that ended, as a year ago
     )
     # on a cycle the same number of payments for less (or more) money is a downgrade (or an
     # upgrade), not the noise of a shopper's baskets

@@ -468,6 +468,8 @@ def test_a_silence_like_last_years_at_this_date_is_a_seasonal_pause(p: float) ->
     back after it, they are mature whatever the 90-day risk; a silence well beyond last year's,
     or a bar that did not come back last year, is churned as before."""
     assert stage(p, **BEACH_BAR) == "mature"
+    # the season's orders, 10 in the 90 days before the last 90, fell to none: as a year ago
+    assert stage(p, **{**BEACH_BAR, "orders_trend_90d": -10.0}) == "mature"
     assert stage(p, **{**BEACH_BAR, "recency_days": 130.0}) == "churned"  # 1.33 x last year's
     assert stage(p, **{**BEACH_BAR, "year_ago_return_days": math.nan}) == "churned"
     assert stage(p, **{**BEACH_BAR, "year_ago_recency_days": math.nan}) == "churned"
@@ -494,3 +496,18 @@ def test_a_seasonal_pause_says_so_first_in_both_languages() -> None:
             rows, [0.9], [500.0], None, config, "2025-01-03", "c:1", "v:1"
         ).to_dict("records")
         assert score["stage"] == "mature" and score["reasons"][0] == said
+        # at risk: the year's 3,000 that the value model does not expect again (not 0.9 x
+        # 500 / 0.1: the season's 90-day risk blew the value if retained up)
+        assert score["value_at_risk"] == pytest.approx(3000.0 - 500.0)
+    (half,) = score_frame(
+        rows,
+        [0.9],
+        [2000.0],
+        None,
+        ScoringConfig(),
+        "2025-01-03",
+        "c:1",
+        "v:1",
+        value_horizon_days=180,
+    ).to_dict("records")
+    assert half["value_at_risk"] == 0.0  # 3,000 x 180 / 365 = 1,479 expected, 2,000 predicted
