@@ -25,7 +25,7 @@ class Column:
     """One contract column: name, logical type, and whether a value is required."""
 
     name: str
-    dtype: str  # "string" | "timestamp" | "float" | "int"
+    dtype: str  # "string" | "timestamp" | "float" | "int" | "bool"
     required: bool = True
 
 
@@ -33,6 +33,10 @@ class Column:
 #: subscription cancelled, an account closed); blank while they are a customer
 #: (``features.endings``).
 ENDED_AT = "ended_at"
+#: Optional column of ``customers``: the CRM says not to contact the customer (opted out,
+#: deceased, blocked by credit control); false when absent. Never a model input: scoring keeps
+#: the customer's scores and recommends no contact (``features.contact_flags``).
+DO_NOT_CONTACT = "do_not_contact"
 
 CONTRACT: dict[str, tuple[Column, ...]] = {
     CUSTOMERS: (
@@ -42,6 +46,7 @@ CONTRACT: dict[str, tuple[Column, ...]] = {
         Column("channel", "string", required=False),
         Column("segment", "string", required=False),
         Column(ENDED_AT, "timestamp", required=False),
+        Column(DO_NOT_CONTACT, "bool", required=False),
     ),
     TRANSACTIONS: (
         Column("customer_id", "string"),

@@ -23,10 +23,12 @@ import numpy as np
 import pandas as pd
 
 from features.atomic_dir import check_replaceable, replaced_directory
+from features.contact_flags import read_flags
 from features.contract import (
     CONTRACT,
     CUSTOMER_FILES,
     CUSTOMERS,
+    DO_NOT_CONTACT,
     ENDED_AT,
     EVENT_TYPES,
     EVENTS,
@@ -580,6 +582,9 @@ def _build_table(
                 continue
             out[col.name], _ = parse_numbers(values, numbers)
             check.flag(values.notna() & out[col.name].isna(), f"{col.name} is not a number")
+        elif col.dtype == "bool":  # do_not_contact: a few odd values are no, named
+            out[col.name], odd_flags = read_flags(values, clean, path)
+            report.warnings.extend([odd_flags] if odd_flags else [])
         else:
             out[col.name] = (
                 normalise_ids(values) if col.name == "customer_id" else values.str.strip()
@@ -693,6 +698,9 @@ def _build_table(
         only = pd.Series(refund_rows[check.ok], index=kept.index).groupby(kept).all()
         table_out.refund_orders = frozenset(only.index[only.to_numpy(dtype=bool)])
     if table == CUSTOMERS:
+        if DO_NOT_CONTACT in table_out.accepted:
+            flagged = int(table_out.accepted[DO_NOT_CONTACT].sum())
+            report.formats[DO_NOT_CONTACT] = f"{flagged:,} customers not to be contacted"
         id_column = inputs["customer_id"].name
         table_out.email_column = (
             str(inputs[CUSTOMER_EMAIL].name)
@@ -1413,6 +1421,9 @@ def _to_contract_types(frame: pd.DataFrame, table: str) -> pd.DataFrame:
             values = pd.Series(None, index=frame.index, dtype="object")
         else:
             values = frame[col.name]
+        if col.dtype == "bool":  # a flag absent (no column, another file's customer) is no
+            columns[col.name] = values.astype("boolean").fillna(False).astype(bool)
+            continue
         kind = {"string": "string", "timestamp": "datetime64[us]", "float": "float64"}[col.dtype]
         columns[col.name] = (
             values.astype(kind) if col.dtype != "float" else pd.to_numeric(values).astype(kind)
@@ -1733,8 +1744,9 @@ def _ingest_files(
     if table == TRANSACTIONS and (two := _orders_of_two_tools(parts, mapping)):
         r.warnings.append(two)
         log(f"{table}: warning: {two}")
-    if ENDS_CARRIED in r.formats:
-        log(f"{table}: {ENDED_AT}: {r.formats[ENDS_CARRIED]}")
+    for column, (key, _) in CARRIED.items():
+        if key in r.formats:
+            log(f"{table}: {column}: {r.formats[key]}")
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(r.reasons.items())) or "none"
     log(
         f"{table}: {len(parts)} files together: {r.rows_read:,} rows read, {r.accepted:,} "
@@ -1778,7 +1790,8 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
     report = TableReport(table=table, source_file=", ".join(p.report.source_file for p in parts))
     merges = _merges_across_files(parts, reasons, report) if table == CUSTOMERS else {}
     if table == CUSTOMERS:
-        _carry_ends(parts, report)
+        for column in CARRIED:
+            _carry_across_files(parts, report, column)
     accepted, quarantined = [], []
     for part, reason in zip(parts, reasons, strict=True):
         gone = pd.notna(reason)
@@ -1851,28 +1864,39 @@ def _merges_across_files(
     return merges
 
 
-#: ``TableReport.formats`` key of the ends :func:`_carry_ends` kept.
+#: ``TableReport.formats`` keys of the ends and flags :func:`_carry_across_files` kept.
 ENDS_CARRIED = "ended_at across files"
+FLAGS_CARRIED = "do_not_contact across files"
+#: The customers columns a file without them takes from the files with them: its key in
+#: ``TableReport.formats`` and what the carried values are.
+CARRIED = {
+    ENDED_AT: (ENDS_CARRIED, "end dates"),
+    DO_NOT_CONTACT: (FLAGS_CARRIED, "do-not-contact flags"),
+}
 
 
-def _carry_ends(parts: list[_Table], report: TableReport) -> None:
-    """A customers file without ``ended_at`` (a contact list beside the membership export) keeps
-    the end an earlier or later file gives its customers (the latest file with the column
-    wins): its record replaced the other's and blanked the end."""
-    dated = [p.accepted for p in parts if ENDED_AT in p.accepted.columns]
-    if not dated or len(dated) == len(parts):
+def _carry_across_files(parts: list[_Table], report: TableReport, column: str) -> None:
+    """A customers file without ``column`` (a contact list beside the membership export, without
+    its ``ended_at`` or ``do_not_contact``) keeps the value an earlier or later file gives its
+    customers (the latest file with the column wins): its record replaced the other's and would
+    have blanked the end, or dropped the flag."""
+    having = [p.accepted for p in parts if column in p.accepted.columns]
+    if not having or len(having) == len(parts):
         return
-    ends = pd.concat([a[["customer_id", ENDED_AT]] for a in dated])
-    ends = ends.drop_duplicates("customer_id", keep="last").set_index("customer_id")[ENDED_AT]
+    known = pd.concat([a[["customer_id", column]] for a in having])
+    known = known.drop_duplicates("customer_id", keep="last").set_index("customer_id")[column]
     carried = 0
     for part in parts:
-        if ENDED_AT not in part.accepted.columns:
-            part.accepted[ENDED_AT] = part.accepted["customer_id"].map(ends)
-            carried += int(part.accepted[ENDED_AT].notna().sum())
+        if column not in part.accepted.columns:
+            values = part.accepted["customer_id"].map(known)
+            part.accepted[column] = values
+            given = values.eq(True) if column == DO_NOT_CONTACT else values.notna()
+            carried += int(given.sum())
     if carried:
-        report.formats[ENDS_CARRIED] = (
-            f"{carried:,} customers' end dates taken from the customers file that has the "
-            "column (a file without it does not blank them)"
+        key, what = CARRIED[column]
+        report.formats[key] = (
+            f"{carried:,} customers' {what} taken from the customers file that has the column "
+            "(a file without it does not blank them)"
         )
 
 
@@ -1955,6 +1979,7 @@ def log_report(report: TableReport, log) -> None:
         "currency_rates",
         "credit notes",
         ENDED_AT,
+        DO_NOT_CONTACT,
     ):
         if key in report.formats:
             log(f"{t}: {key}: {report.formats[key]}")

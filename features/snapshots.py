@@ -111,6 +111,7 @@ _TYPE_CHECKS = {
     "timestamp": ("a naive (UTC) timestamp", lambda t: t.is_timestamp() and t.timezone is None),
     "float": ("a number", lambda t: t.is_numeric()),
     "int": ("a number", lambda t: t.is_numeric()),
+    "bool": ("true or false", lambda t: t.is_boolean()),
 }
 
 
@@ -253,7 +254,13 @@ def _category_breadth(transactions: ir.Table, cuts: ir.Table, last: ir.Value) ->
 
 def _empty(table: str) -> ir.Table:
     """An empty table with the contract's required columns (for an absent optional table)."""
-    types = {"string": "string", "timestamp": "timestamp", "float": "float64", "int": "int64"}
+    types = {
+        "string": "string",
+        "timestamp": "timestamp",
+        "float": "float64",
+        "int": "int64",
+        "bool": "boolean",
+    }
     schema = {c.name: types[c.dtype] for c in CONTRACT[table]}
     empty = pd.DataFrame({name: pd.Series([], dtype=object) for name in schema})
     return ibis.memtable(empty, schema=schema)

@@ -13,8 +13,9 @@ when all of these hold for the customer:
 - the priority crossed the line between them by less than the margin: moving up past line ``b``
   needs ``priority >= b x (1 + hold.margin)``, moving down needs ``priority < b / (1 + margin)``;
 - no new complaint: ``complaint_30d`` is not above the previous scoring's;
-- the tier was decided by the rules (an uplift champion's action is not held), and the
-  customer is a buyer.
+- the tier was decided by the rules (an uplift champion's action is not held), the
+  customer is a buyer, and the CRM does not say not to contact them (their action stays
+  ``do_not_contact``: a kept tier would put a contact back).
 
 ``priority_score`` stays the new one; ``priority_tier``, ``recommended_action`` and its label are
 the kept ones, and the reasons start with one sentence saying so. A pure function of the two
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from features.endings import ENDS_IN_DAYS
-from serving.config import TIERS, ScoringConfig
+from serving.config import DO_NOT_CONTACT_ACTION, TIERS, ScoringConfig
 
 #: Feature whose increase since the previous scoring is a new complaint (never held over).
 COMPLAINT_COLUMN = "complaint_30d"
@@ -106,6 +107,7 @@ def hold_mask(
     )
     if "uplift_model_version" in scores.columns:
         candidate &= scores["uplift_model_version"].isna().to_numpy()
+    candidate &= scores["recommended_action"].to_numpy(dtype=object) != DO_NOT_CONTACT_ACTION
     complaints_now = _feature(features, ids, COMPLAINT_COLUMN)
     complaints_before = _feature(previous.features, ids, COMPLAINT_COLUMN)
     candidate &= ~(complaints_now > complaints_before)

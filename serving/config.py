@@ -164,6 +164,10 @@ DEFAULT_CONTACT: dict[str, str] = {
     "P3": "targeted_campaign",
     "P4": "automated_campaign",
 }
+#: The recommended action of a customer the CRM says not to contact (``customers.do_not_contact``,
+#: ``features.contact_flags``), whatever their stage and tier and whatever an uplift champion
+#: would pick; their scores and tier stay as scored.
+DO_NOT_CONTACT_ACTION = "do_not_contact"
 
 
 class Actions(_Config):

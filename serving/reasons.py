@@ -433,6 +433,11 @@ def notice_reason(row: Row, language: str = "en") -> str:
     return _end_said(row, language, "tenure.ends_in", float(row[ENDS_IN_DAYS]))
 
 
+def do_not_contact_reason(language: str = "en") -> str:
+    """The first reason of a customer the CRM says not to contact (``customers.do_not_contact``)."""
+    return phrasebook(language).words(_say("contact.do_not_contact"))
+
+
 def basket_reason(row: Row, language: str = "en") -> str:
     """The reason of a buyer whose basket shrank (``serving.stages.shrinking_basket``): their
     revenue per order in the last 90 days against the year's."""

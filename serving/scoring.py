@@ -28,12 +28,21 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 import pandas as pd
 
+from features.contact_flags import row_flags
 from serving.columns import float_columns
-from serving.config import STAGES, TIERS, ScoringConfig, StageRules, scoring_set_over
+from serving.config import (
+    DO_NOT_CONTACT_ACTION,
+    STAGES,
+    TIERS,
+    ScoringConfig,
+    StageRules,
+    scoring_set_over,
+)
 from serving.labels import labels_path, load_labels
 from serving.notices import ends_in, notice_terms
 from serving.reasons import (
     basket_reason,
+    do_not_contact_reason,
     ended_reason,
     fallback_reason,
     notice_reason,
@@ -237,7 +246,9 @@ def score_columns(
     action of every buyer follow the value an action saves net of its cost
     (``serving.uplift_scoring``); without it those follow today's rules and the uplift columns
     are null. ``value_horizon_days`` (the CLV model's) cuts the predicted value of a customer
-    under notice at the end (``serving.notices``).
+    under notice at the end (``serving.notices``). A customer the CRM says not to contact (the
+    row's ``do_not_contact``, ``features.contact_flags``) keeps every score and the tier, with
+    action ``do_not_contact`` and a first reason saying so.
     """
     check_columns(features, SCORING_COLUMNS, "score_frame")
     rows = features  # everything below is by position: the index is not read
@@ -352,6 +363,13 @@ def score_columns(
         reasons = [
             [why, *r] if why else r for why, r in zip(decided["reason"], reasons, strict=True)
         ]
+    # the CRM says not to contact them (opted out, deceased, blocked): scores and tier as
+    # scored, for reporting; no contact, whatever the stage, tier or uplift champion says
+    flagged = row_flags(rows)
+    if flagged.any():
+        actions = np.where(flagged, DO_NOT_CONTACT_ACTION, actions).astype(object)
+        first = do_not_contact_reason(language)
+        reasons = [[first, *r] if f else r for f, r in zip(flagged, reasons, strict=True)]
 
     return {
         "customer_id": rows["customer_id"].astype(str).to_numpy(dtype=object),
@@ -529,6 +547,10 @@ def summarise(scores: pd.DataFrame) -> dict[str, object]:
         if (known & ~ended).any():  # an end within the churn horizon, still ahead
             summary["customers_under_notice"] = int((known & ~ended).sum())
         summary["churn_probability"] = churn_probability_summary(p[~known])
+    if "recommended_action" in scores.columns:
+        barred = int((scores["recommended_action"] == DO_NOT_CONTACT_ACTION).sum())
+        if barred:  # the CRM says not to contact them: their value at risk is counted above
+            summary["customers_not_to_contact"] = barred
     if "uplift_model_version" in scores.columns and scores["uplift_model_version"].notna().any():
         decided = scores[scores["uplift_model_version"].notna()]
         summary["uplift"] = {  # priority_score is the net saved value of these customers

@@ -964,7 +964,8 @@ def test_a_progress_line_names_the_work_time_and_tasks():
 @pytest.mark.spark
 def test_spark_scores_customers_who_ended_as_lifecycle_score(spark_engine, tmp_path):
     """Customers whose end (``customers.ended_at``) has passed are scored by rule on the
-    executors as in process: churned, probability 1, value 0, with the same reason."""
+    executors as in process: churned, probability 1, value 0, with the same reason; and those
+    the CRM says not to contact (``customers.do_not_contact``) get no contact there too."""
     from service_fixtures import prepare_store
 
     from serving.spark_scoring import read_scores
@@ -984,6 +985,9 @@ def test_spark_scores_customers_who_ended_as_lifecycle_score(spark_engine, tmp_p
     customers.loc[customers["customer_id"].isin(leaving), "ended_at"] = as_of + pd.Timedelta(
         days=20
     )
+    between = (last >= as_of - pd.Timedelta(days=40)) & (last < as_of - pd.Timedelta(days=10))
+    barred = last[between].index[:4]  # neither ended nor under notice
+    customers["do_not_contact"] = customers["customer_id"].isin(barred)
     customers.to_parquet(store.data_dir / "customers.parquet", index=False)
     common = ["--tracking-uri", store.tracking_uri, "--project", store.project]
     common += ["--as-of", str(store.as_of)]
@@ -1006,3 +1010,6 @@ def test_spark_scores_customers_who_ended_as_lifecycle_score(spark_engine, tmp_p
     noticed = duck[duck["customer_id"].isin(leaving)]
     assert len(noticed) == 3 and (noticed["stage"] == "declining").all()
     assert noticed["reasons"].map(lambda r: r[0].startswith("ends in 20 days")).all()
+    flagged = duck["customer_id"].isin(barred)
+    assert (duck.loc[flagged, "recommended_action"] == "do_not_contact").sum() == 4
+    assert not (duck.loc[~flagged, "recommended_action"] == "do_not_contact").any()
