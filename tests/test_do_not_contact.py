@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_runs import cli_ok
 
 from features.ingest import ingest
 from features.mapping import IngestError, load_mapping
@@ -217,21 +218,6 @@ def test_the_crm_export_carries_the_action_in_the_mappings_language() -> None:
     assert zh[1]["Next_Best_Action"].startswith("勿联系")
 
 
-def _cli_ok(args: list[str]) -> str:
-    """The output of a ``lifecycle`` command that must succeed (MLflow's URI reset after it)."""
-    import mlflow
-    from typer.testing import CliRunner
-
-    from lifecycle_cli import app
-
-    try:
-        result = CliRunner().invoke(app, args)
-    finally:
-        mlflow.set_tracking_uri(None)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 @pytest.mark.slow
 def test_lifecycle_score_recommends_no_contact_to_the_flagged_customers_of_an_export(
     tmp_path: Path,
@@ -264,8 +250,8 @@ def test_lifecycle_score_recommends_no_contact_to_the_flagged_customers_of_an_ex
         args = ["ingest", "--customers", str(exports / f"{name}.csv")]
         args += ["--transactions", str(exports / "orders.csv"), "--out", str(data)]
         args += ["--events", str(exports / "events.csv")]
-        _cli_ok(args)
-        _cli_ok(["score", "--data", str(data), "--out", str(out), *common])
+        cli_ok(args)
+        cli_ok(["score", "--data", str(data), "--out", str(out), *common])
         scored[name] = pd.read_parquet(out).sort_values("customer_id", ignore_index=True)
     plain, crm = scored["plain"], scored["crm"]
     barred = crm["customer_id"].isin(ids).to_numpy()
@@ -278,7 +264,7 @@ def test_lifecycle_score_recommends_no_contact_to_the_flagged_customers_of_an_ex
     pd.testing.assert_frame_equal(crm[~barred], plain[~barred])
     csv = tmp_path / "crm-export.csv"
     args = ["export", "--to", "csv", "--scores", str(tmp_path / "crm.parquet"), "--out", str(csv)]
-    _cli_ok([*args, "--exports-dir", str(tmp_path / "exports-state")])
+    cli_ok([*args, "--exports-dir", str(tmp_path / "exports-state")])
     sent = pd.read_csv(csv, dtype=str).set_index("customer_id")
     assert (sent.loc[ids, "recommended_action"] == "do_not_contact").all()
     assert date.fromisoformat(str(sent["as_of"].iloc[0])) == store.as_of

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_runs import cli_ok
 from spark_fixtures import cdnow_dir, spark_engine, synthetic_dir  # noqa: F401 (fixtures)
 from typer.testing import CliRunner
 
@@ -657,20 +658,6 @@ def test_spark_scores_equal_lifecycle_score(spark_engine, tmp_path, monkeypatch)
     assert cut.exit_code == 2 and "incomplete Spark score directory" in cut.output, cut.output
 
 
-def _cli_ok(args: list[str]) -> str:
-    """The output of a ``lifecycle`` command that must succeed (MLflow's URI reset after it)."""
-    import mlflow
-
-    from lifecycle_cli import app
-
-    try:
-        result = CliRunner().invoke(app, args)
-    finally:
-        mlflow.set_tracking_uri(None)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 @pytest.mark.spark
 def test_spark_scoring_holds_tiers_as_lifecycle_score_does(spark_engine, tmp_path):
     """Two weekly scorings on Spark keep the tiers ``lifecycle score`` keeps with its score
@@ -694,19 +681,19 @@ def test_spark_scoring_holds_tiers_as_lifecycle_score_does(spark_engine, tmp_pat
 
     duck_out = tmp_path / "duck.parquet"
     for day in (week, store.as_of):
-        said = _cli_ok(["score", *common, "--as-of", str(day), "--out", str(duck_out)])
+        said = cli_ok(["score", *common, "--as-of", str(day), "--out", str(duck_out)])
     duck_held = held(said)
     duck = pd.read_parquet(duck_out).sort_values("customer_id", ignore_index=True)
 
-    first = _cli_ok([*spark_args, "--as-of", str(week), "--out", str(spark_out)])
+    first = cli_ok([*spark_args, "--as-of", str(week), "--out", str(spark_out)])
     assert f"tier hold: no earlier scoring of {store.project} in {spark_out}" in first
-    second = _cli_ok([*spark_args, "--as-of", str(store.as_of), "--out", str(spark_out)])
+    second = cli_ok([*spark_args, "--as-of", str(store.as_of), "--out", str(spark_out)])
     assert duck_held > 0 and held(second) == duck_held, second
     assert_equal_tables(duck, read_scores(spark_out)[list(duck.columns)])
     kept = tmp_path / "spark-scores.previous.parquet"
     assert sorted(p.name for p in kept.iterdir() if p.is_dir()) == [f"as_of_day={week}"]
     # a re-run of the date compares with the week before, not with itself
-    again = _cli_ok([*spark_args, "--as-of", str(store.as_of), "--out", str(spark_out)])
+    again = cli_ok([*spark_args, "--as-of", str(store.as_of), "--out", str(spark_out)])
     assert held(again) == duck_held
     assert_equal_tables(duck, read_scores(spark_out)[list(duck.columns)])
     assert sorted(p.name for p in kept.iterdir() if p.is_dir()) == [f"as_of_day={week}"]
@@ -743,15 +730,15 @@ def test_spark_hold_keeps_the_scoring_a_run_without_hold_replaces_and_no_other_d
     def kept_days() -> list[str]:
         return sorted(p.name for p in kept.iterdir() if p.is_dir())
 
-    _cli_ok([*spark_args, "--as-of", str(w2)])
-    _cli_ok([*spark_args, "--as-of", str(w1)])
+    cli_ok([*spark_args, "--as-of", str(w2)])
+    cli_ok([*spark_args, "--as-of", str(w1)])
     shutil.copytree(snapshot, tmp_path / "w1-snapshot")
     assert kept_days() == [f"as_of_day={w2}"]
-    assert "tier hold: off" in _cli_ok(
+    assert "tier hold: off" in cli_ok(
         [*spark_args, "--as-of", str(w0), "--scoring-config", str(off)]
     )
     assert kept_days() == [f"as_of_day={w1}"]
-    again = _cli_ok([*spark_args, "--as-of", str(w0)])
+    again = cli_ok([*spark_args, "--as-of", str(w0)])
     assert f"customers keep their tier of {w1}" in again, again
 
     day, frame = _scoring_at(spark_engine, str(out), store.project, str(snapshot))
@@ -992,10 +979,10 @@ def test_spark_scores_customers_who_ended_as_lifecycle_score(spark_engine, tmp_p
     common = ["--tracking-uri", store.tracking_uri, "--project", store.project]
     common += ["--as-of", str(store.as_of)]
     duck_out, spark_out = tmp_path / "duck.parquet", tmp_path / "spark-scores"
-    _cli_ok(["score", "--data", str(store.data_dir), "--out", str(duck_out), *common])
+    cli_ok(["score", "--data", str(store.data_dir), "--out", str(duck_out), *common])
     spark_args = ["score", "--engine", "spark", "--spark-master", "local[2]"]
     spark_args += ["--data", f"file://{store.data_dir}", "--out", f"file://{spark_out}"]
-    _cli_ok([*spark_args, *common])
+    cli_ok([*spark_args, *common])
     duck = pd.read_parquet(duck_out).sort_values("customer_id", ignore_index=True)
     spark = read_scores(spark_out)
     assert_equal_tables(duck, spark[list(duck.columns)])
