@@ -803,6 +803,13 @@ def _amount_notes(
     ``amount`` that looks like a unit price beside quantities."""
     notes = []
     zero = ok & (out["amount"] == 0).fillna(False).to_numpy(bool)
+    paid_day = _on_a_purchase_day(out, ok)
+    if n := int((zero & paid_day).sum()):  # a sample or a free item on a paid order
+        notes.append(
+            f"{n:,} accepted rows of amount 0 are on days their customer paid for other rows "
+            "(free samples, free-of-charge items, a bundle's lines): part of that day's purchase"
+        )
+    zero &= ~paid_day
     if (n := int(zero.sum())) and n >= ZERO_AMOUNT_SHARE * ok.sum():
         statuses = ""
         if "status" in inputs:

@@ -631,6 +631,19 @@ def test_another_id_column_is_held_compactly_and_found_across_customers_files(tm
         )
 
 
+def test_free_lines_of_paid_orders_are_not_told_to_map_another_amount(tmp_path):
+    """A distributor's free samples (price 0) on paid invoices were told 'map the amount column
+    that holds their value'; they are lines of a paid order, said so, and the hint stays for
+    zero rows on days without a payment."""
+    rows = "".join(f"INV{i},A{i % 7},2024-02-{1 + i % 20:02d},{120 + i}\n" for i in range(40))
+    rows += "".join(f"INV{i},A{i % 7},2024-02-{1 + i % 20:02d},0\n" for i in range(12))
+    src = _write(tmp_path / "lines.csv", "Doc,Account,Posted,Net\n" + rows)
+    mapping = load_mapping("order_id=Doc,customer_id=Account,ordered_at=Posted,amount=Net")
+    warnings = ingest(tmp_path / "out", src, mapping, log=_quiet)["transactions"].warnings
+    (said,) = [w for w in warnings if "amount 0" in w or "amount of 0" in w]
+    assert said.startswith("12 accepted rows of amount 0 are on days their customer paid")
+
+
 def test_orders_of_amount_zero_are_named_with_the_files_other_money_columns(tmp_path):
     """Stripe invoices mapped by 'Amount Paid': an open invoice (issued, not due yet) is read as
     completed but its amount is 0, and a purchase counts only above 0, so active monthly payers
