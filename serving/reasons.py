@@ -163,6 +163,9 @@ def _recency(m: re.Match[str], row: Row) -> Said | None:
 
 #: Gaps whose spread (standard deviation) is under this share of their mean read as regular.
 IRREGULAR_SPREAD = 0.5
+#: Gaps needed before close ones read as "buys regularly" (a donor's £5k, £50k and £10k within
+#: two months read "buys regularly: every 32 days"); fewer close gaps are not said either way.
+STEADY_MIN_GAPS = 3
 
 
 def _rhythm(m: re.Match[str], row: Row) -> Said | None:
@@ -178,6 +181,8 @@ def _rhythm(m: re.Match[str], row: Row) -> Said | None:
         return None
     mean = _number(row, "mean_gap_days")
     if mean is not None and value < IRREGULAR_SPREAD * mean:  # "irregular: vary by 0 days" no
+        if gaps is not None and gaps < STEADY_MIN_GAPS:  # three gifts in two months: no habit
+            return None
         return _say("rhythm.steady", days=_days(value), gap=_days(mean))
     return _say("rhythm.irregular", days=_days(value))
 

@@ -219,6 +219,11 @@ def test_every_scored_row_has_a_reason_and_no_phrase_reads_like_code() -> None:
             {"std_gap_days": 53.0, "mean_gap_days": 69.0},
             "irregular buying: gaps vary by about 53 days",
         ),
+        (  # three gifts in two months (a major donor): two close gaps are no habit
+            "std_gap_days",
+            {"std_gap_days": 2.0, "mean_gap_days": 32.0, "orders_all": 3},
+            "std_gap_days = 2",
+        ),
         (  # two purchases, one gap: no spread to speak of
             "std_gap_days",
             {"std_gap_days": 0.0, "mean_gap_days": 344.0, "orders_all": 2},
