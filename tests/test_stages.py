@@ -511,3 +511,44 @@ def test_a_seasonal_pause_says_so_first_in_both_languages() -> None:
         value_horizon_days=180,
     ).to_dict("records")
     assert half["value_at_risk"] == 0.0  # 3,000 x 180 / 365 = 1,479 expected, 2,000 predicted
+
+
+#: A donor who gives each December (two gifts a year apart), on 1 October: 300 days since the
+#: last gift, 0.84 of the usual gap, as quiet a year ago, and that year gave again in 75 days.
+DECEMBER_DONOR = dict(
+    recency_days=300.0,
+    mean_gap_days=357.0,
+    age_days=700.0,
+    orders_all=2,
+    orders_90d=0,
+    orders_trend_90d=0.0,
+    revenue_90d=0.0,
+    year_ago_recency_days=290.0,
+    year_ago_return_days=75.0,
+)
+
+
+def test_a_yearly_giver_is_neither_declining_before_nor_after_the_gift() -> None:
+    """A re-measure of a charity's donors: the seasonal pause needed two gaps overdue, so 212
+    December givers at 0.9 gaps with a 90-day risk above 0.5 were declining; and right after
+    the gift, the 90-day risk (no gift for a year: true) made 40 of them declining. The pause
+    covers a silence of the churn horizon or more, and a gap a year ago like the usual one is
+    a yearly cycle: no gift is due within the horizon after the gift."""
+    rules = StageRules(churn_horizon_days=90)
+    assert stage(0.9, rules, **DECEMBER_DONOR) == "mature"
+    assert stage(0.9, rules, **{**DECEMBER_DONOR, "year_ago_return_days": math.nan}) == (
+        "declining"
+    )
+    just_gave = {
+        **DECEMBER_DONOR,
+        "recency_days": 4.0,
+        "orders_90d": 1,
+        "orders_trend_90d": 1.0,
+        "revenue_90d": 50.0,
+        "year_ago_recency_days": 355.0,
+        "year_ago_return_days": 4.0,
+    }
+    assert stage(0.95, rules, **just_gave) == "mature"
+    # a shopper with a long break a year ago (200 days, usually every 60) is no yearly cycle
+    shopper = {**just_gave, "mean_gap_days": 60.0, "orders_all": 8}
+    assert stage(0.95, rules, **{**shopper, "year_ago_recency_days": 196.0}) == "declining"
