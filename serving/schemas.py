@@ -97,6 +97,10 @@ REQUEST_FAMILIES: tuple[Family, ...] = ("static", "rfm", "engagement", "btyd")
 #: Families whose fields may be left out: static attributes (unknown) and the BTYD outputs (the
 #: service derives them).
 OPTIONAL_FAMILIES = ("static", "btyd")
+#: Fields added to the feature table after callers were built, which may be left out (read as
+#: null, what the pipeline gives a customer without the history): the year-ago pair
+#: (2026-12-06). A CRM webhook sending the older field set keeps scoring.
+LATER_FIELDS = ("year_ago_recency_days", "year_ago_return_days")
 
 #: Cross-field rules of ``CustomerFeatures`` (stated in its OpenAPI description).
 CROSS_FIELD_RULES: tuple[str, ...] = (
@@ -163,7 +167,7 @@ def feature_field(feature: catalog.Feature) -> tuple[object, object]:
         ]
     else:
         kind = Annotated[float, Field(ge=feature.ge, le=feature.le), Number]
-    optional = feature.family in OPTIONAL_FAMILIES
+    optional = feature.family in OPTIONAL_FAMILIES or feature.name in LATER_FIELDS
     if feature.nullable or optional:
         kind = kind | None
     return kind, Field(None if optional else ..., description=feature.description)
@@ -191,7 +195,8 @@ class CustomerFeatures(_CustomerFeatureFields):
     """One customer's row of the feature table (``docs/schema.md`` section 3, default windows).
 
     RFM and engagement fields are required; send ``null`` where the pipeline gives null (e.g.
-    ``recency_days`` of a prospect) and 0 counts for a customer without events. Numbers may come
+    ``recency_days`` of a prospect) and 0 counts for a customer without events. Fields added
+    later (``LATER_FIELDS``) may be left out: null. Numbers may come
     as text ("5"); ``true``/``false`` are read only for 0/1 flags. Static attributes
     may be left out (unknown). BTYD fields may be left out or null: the service derives them from
     the snapshot's BG/NBD + Gamma-Gamma fit, as batch scoring does. See ``CROSS_FIELD_RULES``.
@@ -341,6 +346,8 @@ FEATURES_EXAMPLE: dict[str, object] = {
     "revenue_trend_90d": 0.0,
     "returns_share": 0.0,
     "category_breadth": 2,
+    "year_ago_recency_days": None,  # first bought 200 days ago: no year ago
+    "year_ago_return_days": None,
     **{
         f"{kind}_{w}d": n
         for w, counts in (

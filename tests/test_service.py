@@ -92,6 +92,23 @@ def test_openapi_documents_both_scoring_routes(server):
         assert scored["error"] is None and scored["score"]["churn_probability"] is not None
 
 
+def test_a_caller_built_before_the_year_ago_fields_still_scores():
+    """The year-ago pair joined the feature table on 2026-12-06: a CRM webhook that sends the
+    older field set was refused with '2 invalid fields ... Field required'; left out they are
+    null, as the pipeline gives a customer without a year of history."""
+    from serving.schemas import FEATURES_EXAMPLE, LATER_FIELDS, CustomerFeatures
+
+    older = {k: v for k, v in FEATURES_EXAMPLE.items() if k not in LATER_FIELDS}
+    row = CustomerFeatures.model_validate(older)
+    assert all(getattr(row, name) is None for name in LATER_FIELDS)
+    given = CustomerFeatures.model_validate(
+        {**older, "year_ago_recency_days": 30.0, "year_ago_return_days": 12.0}
+    )
+    assert (given.year_ago_recency_days, given.year_ago_return_days) == (30.0, 12.0)
+    with pytest.raises(ValueError, match="recency_days"):
+        CustomerFeatures.model_validate({k: v for k, v in older.items() if k != "recency_days"})
+
+
 def test_metrics_count_scoring_requests(client):
     client.post("/score/ids", json={"customer_ids": ["C0000001"]})
     assert 'endpoint="/score/ids"' in client.get("/metrics").text
