@@ -36,6 +36,9 @@ RATIO = (0, 1e7)
 TREND = (-1e7, 1e7)
 SATISFACTION = (-1000, 1000)  # the survey's value scale
 FLAG = (0, 1)
+#: A year ago, in days: the year-ago features compare the customer's silence now with theirs at
+#: this date a year before (a beach bar closed in winter, a donor who gives in December).
+YEAR_AGO_DAYS = 365
 
 
 @dataclass(frozen=True)

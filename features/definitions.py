@@ -38,9 +38,6 @@ STATIC_COLUMNS = catalog.family_columns("static")
 TREND_DAYS = 90  # orders/revenue/satisfaction trends compare the last 90 days with the 90 before
 SATISFACTION_DAYS = 180
 ENGAGEMENT_TREND_DAYS = 30
-#: A year ago, in days: the seasonal features compare the customer's silence now with theirs at
-#: this date a year before (a beach bar closed in winter, a donor who gives in December).
-YEAR_AGO_DAYS = 365
 _MICROSECONDS_PER_DAY = 86_400_000_000
 
 
@@ -232,7 +229,9 @@ def transaction_aggregates(stacked: ir.Table, windows: Sequence[int] | None) -> 
     if windows is None:
         return stacked.group_by(KEY).aggregate(**firsts)
     amount, purchase, opens = stacked.amount, stacked.is_purchase, stacked.opens_purchase_day
-    after_year_ago = stacked.ordered_at >= stacked.cutoff - ibis.interval(days=YEAR_AGO_DAYS)
+    after_year_ago = stacked.ordered_at >= stacked.cutoff - ibis.interval(
+        days=catalog.YEAR_AGO_DAYS
+    )
     per_window = {}
     for w in windows:
         in_window = within(stacked, "ordered_at", w)
@@ -284,7 +283,7 @@ def rfm_features(base: ir.Table, config: FeatureConfig) -> dict[str, ir.Value]:
     recency = whole_days(base.cutoff, base.last_purchase_day)
     btyd_recency = age - recency
     mean_gap = when(orders >= 2, btyd_recency / (orders - 1))
-    year_ago = (base.cutoff - ibis.interval(days=YEAR_AGO_DAYS)).date()
+    year_ago = (base.cutoff - ibis.interval(days=catalog.YEAR_AGO_DAYS)).date()
     windows = {}
     for w in config.windows_days:
         windows[f"orders_{w}d"] = base[f"orders_{w}d"].fill_null(0)

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from features.catalog import YEAR_AGO_DAYS
 from features.endings import ENDED_DAYS, ENDS_IN_DAYS
 
 #: Names of the bias column of a contribution frame (dropped before ranking).
@@ -458,7 +459,7 @@ def pause_reason(row: Row, language: str = "en") -> str:
     """The reason of a buyer on a seasonal pause (``serving.stages.seasonal_pause``): as quiet
     at this date a year ago, and when they bought again then."""
     cutoff = pd.Timestamp(row["cutoff"])
-    back = cutoff - pd.Timedelta(days=365 - float(row["year_ago_return_days"]))
+    back = cutoff - pd.Timedelta(days=YEAR_AGO_DAYS - float(row["year_ago_return_days"]))
     return phrasebook(language).words(
         _say(
             "rhythm.seasonal_pause",

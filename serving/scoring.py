@@ -196,8 +196,7 @@ def seasonal_terms(
     paused: np.ndarray,
     p_at_risk: np.ndarray,
     value: np.ndarray,
-    retained: np.ndarray | None,
-    config: ScoringConfig,
+    retained: np.ndarray,
     value_horizon_days: float | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The churn over the value horizon and value if retained of buyers on a seasonal pause
@@ -210,8 +209,6 @@ def seasonal_terms(
     revenue = np.nan_to_num(float_columns(rows, ["revenue_365d"])["revenue_365d"])
     expected = np.clip(revenue * min(days, 365.0) / 365.0, 0.0, None)
     share = np.divide(np.nan_to_num(value), expected, out=np.ones(len(rows)), where=expected > 0)
-    if retained is None:
-        retained = value_if_retained(p_at_risk, value, config.priority.retained_share_floor)
     return (
         np.where(paused, np.clip(1.0 - share, 0.0, 1.0), p_at_risk),
         np.where(paused, expected, retained),
@@ -275,9 +272,11 @@ def score_columns(
         value, low, high = (np.where(gone, 0.0, a) for a in (value, low, high))
     p_at_risk = _churn_at_risk(rows, p, config)
     days_to_end = np.where(prospect | gone, np.nan, ends_in(rows))
+    paused = ~prospect & ~gone & on_seasonal_pause(rows, config.stages)
+    if retained is None and (paused.any() or np.isfinite(days_to_end).any()):
+        retained = value_if_retained(p_at_risk, value, config.priority.retained_share_floor)
     if np.isfinite(days_to_end).any():  # under notice: what the end takes (serving.notices)
-        if retained is None:
-            retained = value_if_retained(p_at_risk, value, config.priority.retained_share_floor)
+        assert retained is not None
         terms = notice_terms(
             days_to_end,
             p,
@@ -290,10 +289,10 @@ def score_columns(
         p, (value, low, high) = terms.churn_probability, terms.value
         p_at_risk, retained = terms.churn_at_risk, terms.retained_value
 
-    paused = ~prospect & ~gone & on_seasonal_pause(rows, config.stages)
     if paused.any():  # at risk: what they bought in the last year that the model does not expect
+        assert retained is not None
         p_at_risk, retained = seasonal_terms(
-            rows, paused, p_at_risk, value, retained, config, value_horizon_days
+            rows, paused, p_at_risk, value, retained, value_horizon_days
         )
 
     stage = assign_stages(rows, p, config.stages).to_numpy()
@@ -329,15 +328,16 @@ def score_columns(
     said |= _said_of(rows, prospect, lambda row: prospect_reasons(row, language))
     said |= _said_of(rows, ended | lost, lambda row: [ended_reason(row, language)])
     reasons = [said.get(i, r) for i, r in enumerate(reasons)]
-    notice = _said_of(rows, ~gone & gave_notice(rows), lambda row: [notice_reason(row, language)])
+    noticed = gave_notice(rows)
+    notice = _said_of(rows, ~gone & noticed, lambda row: [notice_reason(row, language)])
     reasons = [[*notice[i], *r] if i in notice else r for i, r in enumerate(reasons)]
     # still ordering, buying less: the first reason, as the stage says declining for it, in
     # place of the model's last driver (the top_k first; an offset "but ..." after them stays)
-    less = (stage == "declining") & ~gone & ~gave_notice(rows)
+    less = (stage == "declining") & ~gone & ~noticed
     less &= shrinking_basket(rows, config.stages)
     fewer = _said_of(rows, less, lambda row: [basket_reason(row, language)])
     # a seasonal pause: why a customer this silent is neither declining nor churned, first
-    paused &= ~gave_notice(rows) & ~less
+    paused &= ~noticed & ~less
     fewer |= _said_of(rows, paused, lambda row: [pause_reason(row, language)])
     k = config.reasons.top_k
     reasons = [

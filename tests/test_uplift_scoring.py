@@ -386,10 +386,12 @@ def test_without_an_uplift_champion_todays_rules_remain(store, scored):
     # a seasonal pause: last year's revenue the value model does not expect again
     from serving.scoring import seasonal_terms
     from serving.stages import on_seasonal_pause
+    from training.priority import value_if_retained
 
     paused = ~prospect & on_seasonal_pause(snapshot, config.stages)
     days = plain.clv_config.labels.value_horizon_days
-    p, retained = seasonal_terms(snapshot, paused, p, value.to_numpy(), None, config, days)
+    retained = value_if_retained(p, value, config.priority.retained_share_floor)
+    p, retained = seasonal_terms(snapshot, paused, p, value.to_numpy(), retained, days)
     expected = priority_scores(
         p, value, config.priority, is_prospect=prospect, retained_value=retained
     )

@@ -182,12 +182,13 @@ def fit_seasonality(months: pd.DataFrame, before: date) -> Seasonality:
     assert p_first is not None  # the loop ran at least once
     first = kept > 0
     looks = range(2, PEAKS_HARMONICS + 1)
-    for k in looks if not first else ():  # two peaks half a year apart cancel the first harmonic
-        together = _poisson(np.column_stack([trend, _harmonics(mid, k)]), y, offset)
-        p_together = _f_test(fitted, together, y)
-        if together.converged and p_together < SIGNIFICANCE / len(looks):  # more looks, less luck
-            fitted, kept, p_first = together, 2 * k, p_together
-            break
+    if not first:  # two peaks half a year apart cancel the first harmonic
+        for k in looks:
+            together = _poisson(np.column_stack([trend, _harmonics(mid, k)]), y, offset)
+            p_together = _f_test(fitted, together, y)
+            if together.converged and p_together < SIGNIFICANCE / len(looks):  # more looks
+                fitted, kept, p_first = together, 2 * k, p_together
+                break
     if not kept:
         reason = f"no seasonal pattern beyond noise in {n} months (p={p_first:.2g})"
         return replace(none, p_value=p_first, reason=reason)
