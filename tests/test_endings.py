@@ -376,6 +376,15 @@ def test_one_row_per_subscription_is_told_to_be_one_row_per_customer(tmp_path: P
     assert said.startswith("1 rows repeat a customer_id") and "latest end" in said
 
 
+def _monthly_members(tmp_path: Path, members: str) -> Path:
+    """Members (``id,joined,end`` rows) who each pay 40 on the 5th of every month from February
+    2024 to March 2025 (the data ends 2025-03-06), ingested."""
+    months = pd.date_range("2024-01-05", "2025-03-05", freq="MS") + pd.Timedelta(days=4)
+    ids = [line.split(",")[0] for line in members.splitlines() if line]
+    tx = "\n".join(f"{c},{d.date()},40" for c in ids for d in months)
+    return _ingested(tmp_path, "id,joined,end\n" + members, "id,day,amount\n" + tx + "\n")
+
+
 def test_a_notice_given_is_read_when_scoring_at_the_datas_end(tmp_path: Path) -> None:
     """A member whose end is still ahead (a notice given, the export holds the date) is
     declining with the reason first when scoring at the data's end (a gym: 17 members under
@@ -384,13 +393,7 @@ def test_a_notice_given_is_read_when_scoring_at_the_datas_end(tmp_path: Path) ->
     from serving.scoring import score_frame
     from training.dataset import data_bounds
 
-    months = pd.date_range("2024-01-05", "2025-03-05", freq="MS") + pd.Timedelta(days=4)
-    tx = "\n".join(f"{c},{d.date()},40" for c in ("stays", "leaves") for d in months)
-    data = _ingested(
-        tmp_path,
-        "id,joined,end\nstays,2024-01-01,2099-12-31\nleaves,2024-01-01,2025-04-30\n",
-        "id,day,amount\n" + tx + "\n",
-    )
+    data = _monthly_members(tmp_path, "stays,2024-01-01,2099-12-31\nleaves,2024-01-01,2025-04-30\n")
     _, end = data_bounds(data)
     assert str(end) == "2025-03-06"
     now = _frame(data, str(end), with_labels=False).set_index("customer_id")
@@ -418,13 +421,7 @@ def test_a_notice_within_the_horizon_is_certain_churn_and_its_value_after_the_en
     from serving.scoring import score_frame, scored_by_model, summarise
     from training.priority import value_if_retained
 
-    months = pd.date_range("2024-01-05", "2025-03-05", freq="MS") + pd.Timedelta(days=4)
-    tx = "\n".join(f"{c},{d.date()},40" for c in ("stays", "leaves") for d in months)
-    data = _ingested(
-        tmp_path,
-        "id,joined,end\nstays,2024-01-01,\nleaves,2024-01-01,2025-04-30\n",
-        "id,day,amount\n" + tx + "\n",
-    )
+    data = _monthly_members(tmp_path, "stays,2024-01-01,\nleaves,2024-01-01,2025-04-30\n")
     rows = _frame(data, "2025-03-06", with_labels=False)
     config = ScoringConfig.model_validate({"stages": {"churn_horizon_days": 90}})
     scores = score_frame(
@@ -460,11 +457,7 @@ def test_a_notice_ending_after_the_churn_horizon_keeps_the_models_probability(
     probability stands, but the end within the value horizon still puts the rest at risk."""
     from serving.scoring import score_frame
 
-    months = pd.date_range("2024-01-05", "2025-03-05", freq="MS") + pd.Timedelta(days=4)
-    tx = "\n".join(f"leaves,{d.date()},40" for d in months)
-    data = _ingested(
-        tmp_path, "id,joined,end\nleaves,2024-01-01,2025-09-22\n", "id,day,amount\n" + tx + "\n"
-    )
+    data = _monthly_members(tmp_path, "leaves,2024-01-01,2025-09-22\n")
     rows = _frame(data, "2025-03-06", with_labels=False)
     config = ScoringConfig.model_validate({"stages": {"churn_horizon_days": 90}})
     (score,) = score_frame(
