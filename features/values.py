@@ -445,6 +445,7 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "voltooid",
         "gedeeltelijk terugbetaald",
         "wc-completed",
+        "wc-processing",  # WooCommerce: paid, not yet shipped
         # a hotel PMS's stayed reservation (Opera, Mews, Cloudbeds)
         "checked out",
         "checkedout",
@@ -550,6 +551,7 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "onbetaald",
         "niet betaald",
         "wc-pending",
+        "wc-on-hold",  # WooCommerce: awaiting payment (a bank transfer, a cheque)
     ),
 }
 
