@@ -33,6 +33,14 @@ class StageRules(_Config):
     """Thresholds of the lifecycle-stage rules (first matching rule wins, see docs/scoring.md)."""
 
     default_gap_days: float = Field(60.0, gt=0, description="usual gap for one-purchase customers")
+    returned_share: float = Field(
+        0.9,
+        gt=0,
+        lt=1,
+        description="default_gap_days is fitted so that a one-purchase customer is churned "
+        "(churned_ratio gaps overdue) once this share of the customers who came back for a "
+        "second purchase had done so",
+    )
     min_gap_days: float = Field(7.0, gt=0, description="floor on the usual gap in recency ratios")
     churned_ratio: float = Field(4.0, gt=0, description="gaps overdue to count as churned")
     churned_min_days: float = Field(90.0, ge=0, description="and at least this many days silent")

@@ -577,9 +577,10 @@ def calibrate_config(
 ) -> ScoringConfig:
     """A copy of ``config`` with the data-dependent numbers fitted on a reference batch of buyers.
 
-    Fits the population default gap (median mean_gap_days), the value-matrix boundaries (quantiles
-    of revenue_365d and predicted_value) and the tier thresholds (shares of value at risk). The
-    rule thresholds (ratios, probabilities, days) are kept. Store the result; score with it.
+    Fits the usual gap of one-purchase customers (``fit_default_gap_days``), the value-matrix
+    boundaries (quantiles of revenue_365d and predicted_value) and the tier thresholds (shares of
+    value at risk). The rule thresholds (ratios, probabilities, days) are kept. Store the result;
+    score with it.
     """
     check_columns(features, SCORING_COLUMNS, "calibrate_config")
     rows = features.reset_index(drop=True)
@@ -589,7 +590,7 @@ def calibrate_config(
     score = priority_scores(
         _churn_at_risk(rows[buyers], p[buyers], config), value[buyers], config.priority
     )
-    gap = fit_default_gap_days(rows[buyers])
+    gap = fit_default_gap_days(rows[buyers], config.stages)
     return ScoringConfig(
         stages=StageRules(**{**config.stages.model_dump(), "default_gap_days": gap}),
         value_matrix=fit_value_matrix(

@@ -298,9 +298,34 @@ def assign_stages(
     return pd.Series(stage, index=features.index, name="stage", dtype=object)
 
 
-def fit_default_gap_days(features: pd.DataFrame) -> float:
-    """Population default gap: the median mean_gap_days of the repeat buyers in a batch."""
-    gaps = pd.to_numeric(features["mean_gap_days"], errors="coerce").dropna()
-    if gaps.empty:
+def fit_default_gap_days(features: pd.DataFrame, rules: StageRules) -> float:
+    """Usual gap of customers with one purchase day, fitted on a batch of buyers: the time by
+    which ``rules.returned_share`` of the customers who came back had done so, over
+    ``rules.churned_ratio``, so that a one-purchase customer reads as churned once that time has
+    passed (and declining at ``declining_ratio`` of those gaps).
+
+    The time to come back is a Kaplan-Meier estimate: a repeat buyer came back after their usual
+    gap (``mean_gap_days``), a one-purchase customer has waited ``age_days`` so far (censored);
+    those who never come back are the level the curve ends at (after its last return). The
+    median gap of the repeat buyers (before 2026-12-06) is a month where most pay monthly, and a
+    first-year annual donor read as churned four months after their gift."""
+    gaps = pd.to_numeric(features["mean_gap_days"], errors="coerce").to_numpy(dtype=float)
+    came_back = np.isfinite(gaps)
+    if not came_back.any():
         raise ValueError("fit_default_gap_days: no customer in the batch has a mean_gap_days")
-    return float(gaps.median())
+    waited = pd.to_numeric(features["age_days"], errors="coerce").to_numpy(dtype=float)
+    time = np.where(came_back, gaps, waited)
+    known = np.isfinite(time)
+    days = back_by(time[known], came_back[known], rules.returned_share)
+    return max(days / rules.churned_ratio, rules.min_gap_days)
+
+
+def back_by(time: np.ndarray, came_back: np.ndarray, share: float) -> float:
+    """Days by which ``share`` of those who ever come back are back (Kaplan-Meier with a level
+    that never comes back: the curve after its last return)."""
+    order = np.lexsort((~came_back, time))  # at equal times returns before the censored
+    time, came_back = time[order], came_back[order]
+    at_risk = len(time) - np.arange(len(time))
+    still_away = np.cumprod(np.where(came_back, 1 - 1 / at_risk, 1.0))
+    never = still_away[came_back][-1]
+    return float(time[np.argmax(still_away <= 1 - share * (1 - never))])

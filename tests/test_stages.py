@@ -316,8 +316,52 @@ def test_rhythm_ratio_and_fitted_gap() -> None:
         ]
     )
     assert rhythm_ratio(frame, RULES).tolist() == [3.0, 1.5]
-    gaps = pd.DataFrame({"mean_gap_days": [10.0, 20.0, 40.0, math.nan]})
-    assert fit_default_gap_days(gaps) == 20.0
+
+
+def _buyers(gaps: list[float], one_purchase_ages: list[float]) -> pd.DataFrame:
+    """Repeat buyers with these usual gaps, one-purchase customers first seen these days ago."""
+    repeat = [{"mean_gap_days": g, "age_days": 400.0} for g in gaps]
+    once = [{"mean_gap_days": math.nan, "age_days": a} for a in one_purchase_ages]
+    return pd.DataFrame(repeat + once)
+
+
+def test_one_purchase_gap_is_when_nine_in_ten_returners_were_back() -> None:
+    # ten came back after 10..100 days, ten never did (waited 500 days): 90% of those who came
+    # back were back by day 90, so a one-purchase customer is churned (4 gaps) at 90 days
+    returners = [10.0 * k for k in range(1, 11)]
+    assert fit_default_gap_days(_buyers(returners, [500.0] * 10), RULES) == 22.5
+    # one-purchase customers who have waited only 50 days are not yet the ones who never come
+    # back (censored): the later returns weigh as much as the earlier, and 90% is at day 100
+    assert fit_default_gap_days(_buyers(returners, [50.0] * 10), RULES) == 25.0
+    with pytest.raises(ValueError, match="no customer in the batch has a mean_gap_days"):
+        fit_default_gap_days(_buyers([], [30.0]), RULES)
+
+
+def test_annual_first_gift_in_a_monthly_base_is_not_churned_in_the_autumn() -> None:
+    # a charity: 60 monthly givers, 20 annual givers (a year between gifts), and this year's
+    # first-time annual donors, 300 days after their gift; the repeat buyers' median gap (30)
+    # made them 10 gaps overdue, churned; 90% of those who came back were back within a year
+    base = _buyers([30.0] * 60 + [365.0] * 20, [300.0] * 20)
+    gap = fit_default_gap_days(base, RULES)
+    assert gap == 365.0 / RULES.churned_ratio
+    rules = RULES.model_copy(update={"default_gap_days": gap})
+    donor = pd.DataFrame(
+        [
+            {
+                **STEADY,
+                "mean_gap_days": math.nan,
+                "orders_all": 1.0,
+                "recency_days": 300.0,
+                "age_days": 300.0,
+                "orders_90d": 0.0,
+                "orders_trend_90d": 0.0,
+                "revenue_90d": 0.0,
+                "revenue_trend_90d": 0.0,
+            }
+        ]
+    )
+    assert assign_stages(donor, [0.5], rules).tolist() == ["declining"]
+    assert assign_stages(donor, [0.5], RULES).tolist() == ["churned"]
 
 
 # --- laws ----------------------------------------------------------------------------------------

@@ -52,8 +52,9 @@ def billing_cycle_note(
         else "train with a churn horizon of at least the longest cycle (e.g. "
         f"--churn-horizon-days {horizon} --value-horizon-days {horizon}, or labels: in the "
         "config); and where customers with one invoice so far pay on that cycle, set "
-        f"scoring: {{stages: {{default_gap_days: {horizon}}}}} in the config (their usual gap "
-        "is otherwise the median of all repeat customers')"
+        f"scoring: {{stages: {{default_gap_days: {horizon}}}}} in the config (otherwise their "
+        "usual gap is fitted so that they read as churned once 90% (stages.returned_share) of "
+        "the customers who paid again had done so)"
     )
     return (
         f"{len(regular):,} of the {len(three):,} customers with 3 or more purchase days buy on a "
