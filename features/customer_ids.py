@@ -91,6 +91,37 @@ def masked_ids(ids: pd.Series, column: str) -> str | None:
     )
 
 
+#: Ids a shop or CRM writes for "no customer": WooCommerce's ``Customer User`` is 0 on a guest
+#: checkout, other exports write -1, guest, anonymous. One such id collects every guest's orders.
+PLACEHOLDER_IDS = frozenset(
+    {"0", "-1", "guest", "guests", "anonymous", "unknown", "none", "null", "n/a", "na", "-"}
+)
+#: Rows of one placeholder id worth a warning: this share of the rows with an id, and 5 rows.
+PLACEHOLDER_SHARE = 0.02
+
+
+def placeholder_ids(ids: pd.Series, column: str) -> str | None:
+    """A warning when many rows name a placeholder id (``0`` for WooCommerce's guest checkouts):
+    read as one customer, every guest's orders are one buyer's, who never churns, and the guests
+    are missing from the customer count."""
+    counts = ids.dropna().value_counts()
+    if counts.empty:
+        return None
+    folded = pd.Series(counts.index.astype(str), index=counts.index).str.strip().str.casefold()
+    held = counts[folded.isin(PLACEHOLDER_IDS).to_numpy()]
+    held = held[(held >= 5) & (held >= PLACEHOLDER_SHARE * counts.sum())]
+    if held.empty:
+        return None
+    top, n = str(held.index[0]), int(held.iloc[0])
+    return (
+        f"{n:,} of {int(counts.sum()):,} rows ({n / counts.sum():.0%}) name the customer id "
+        f"{top!r} in {column!r}, which reads as no customer (a guest checkout: WooCommerce's "
+        "'Customer User' is 0 for guests): they are read as one customer's purchases; map an id "
+        "every order has (e.g. the billing e-mail) as customer_id, or set them aside with "
+        f"exclude: {{{column}: [{top!r}]}} in the map file"
+    )
+
+
 def id_rewrites(raw: pd.Series, ids: pd.Series) -> str | None:
     """How many ids were read other than written (``"13085.0"`` -> ``"13085"``, spaces)."""
     changed = raw.notna() & ids.notna() & (raw != ids)

@@ -69,6 +69,7 @@ from features.customer_ids import (
     merge_requests,
     normalise_ids,
     other_id_columns,
+    placeholder_ids,
     resolve_merges,
     scientific_ids,
     unknown_ids_of_another_column,
@@ -595,6 +596,12 @@ def _build_table(
                 report.warnings.append(odd)
             if col.name == "customer_id" and (hidden := masked_ids(out[col.name], values.name)):
                 report.warnings.append(hidden)
+            if (
+                col.name == "customer_id"
+                and table != CUSTOMERS
+                and (guests := placeholder_ids(_named(out[col.name], clean, known), values.name))
+            ):
+                report.warnings.append(guests)
             defines_customers = table == CUSTOMERS or (table == TRANSACTIONS and known is None)
             if (
                 col.name == "customer_id"
@@ -727,6 +734,13 @@ def _build_table(
         mapped = {str(v.name) for v in inputs.values()}  # signup date, region...: no other ids
         table_out.other_ids = other_id_columns(frame, {*mapped, str(table_out.email_column)})
     return table_out
+
+
+def _named(ids: pd.Series, clean: np.ndarray, known: _KnownCustomers | None) -> pd.Series:
+    """The ids of the rows still clean that name a customer: any id without a customers file,
+    else a customer of it (an unknown id is quarantined as such)."""
+    ids = ids.where(clean)
+    return ids if known is None else ids.where(ids.isin(known.ids))
 
 
 def _only_sends(check: _Validator, report: TableReport) -> str | None:

@@ -1343,6 +1343,25 @@ def test_masked_phone_numbers_as_customer_ids_are_warned_of(tmp_path):
     assert "customers.customer_alias" in said
 
 
+def test_a_guest_placeholder_customer_id_is_warned_of(tmp_path):
+    """A WooCommerce orders export keyed by 'Customer User', which is 0 on every guest checkout:
+    799 guest orders of 107 people were read as one customer '0', with nothing said."""
+    orders = tmp_path / "woo.csv"
+    orders.write_text(
+        "Order Number,Order Date,Customer User,Billing Email,Order Total Amount\n"
+        + "".join(f"{1000 + i},2024-03-{1 + i:02d} 10:00,0,g{i}@x.com,10\n" for i in range(6))
+        + "1010,2024-03-20 10:00,17,ana@x.com,30\n1011,2024-03-21 10:00,18,ben@x.com,20\n"
+    )
+    mapping = "customer_id=Customer User,ordered_at=Order Date,amount=Order Total Amount"
+    reports = ingest(tmp_path / "out", orders, load_mapping(mapping), log=_quiet)
+    (said,) = [w for w in reports["transactions"].warnings if "reads as no customer" in w]
+    assert said.startswith("6 of 8 rows (75%) name the customer id '0' in 'Customer User'")
+    assert "exclude: {Customer User: ['0']}" in said
+    by_email = "customer_id=Billing Email,ordered_at=Order Date,amount=Order Total Amount"
+    reports = ingest(tmp_path / "out2", orders, load_mapping(by_email), log=_quiet)
+    assert not [w for w in reports["transactions"].warnings if "reads as no customer" in w]
+
+
 def test_excel_text_formula_cells_are_read_as_their_text(tmp_path):
     """Taobao writes ids as ="2320583330808160736" to keep Excel from rounding them: the
     wrapper was kept in every id, so a plain re-export's same orders matched none of them."""
