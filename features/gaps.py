@@ -67,6 +67,37 @@ def month_gaps(dates: pd.Series) -> str | None:
     )
 
 
+#: Days past the last row with a customer that rows without one must run for a warning, and the
+#: share of the rows after it that have none.
+IDS_END_DAYS, IDS_END_SHARE = 30, 0.9
+
+
+def ids_end_early(dates: pd.Series, no_customer: np.ndarray, ok: np.ndarray) -> str | None:
+    """A warning when the accepted rows end well before the file does and the rows after them
+    name no customer (a marketplace that stopped giving the buyer's id or e-mail: Amazon's
+    ``buyer-email`` blank from some month on): from that day every customer reads as gone."""
+    dated = dates.notna().to_numpy()
+    if not (ok & dated).any():
+        return None
+    stamps = pd.Series(_naive(dates[dated]), index=dates.index[dated])
+    last_ok = stamps[ok[dated]].max()
+    after = stamps > last_ok + pd.Timedelta(days=IDS_END_DAYS)
+    if not after.any():
+        return None
+    without = after & no_customer[dated]
+    n = int(without.sum())
+    if n < 10 or n < IDS_END_SHARE * int(after.sum()):
+        return None
+    return (
+        f"the rows with a customer end {last_ok:%Y-%m-%d}, but {n:,} rows dated after that, up "
+        f"to {stamps[without].max():%Y-%m-%d}, name no customer (missing or excluded id): from "
+        f"{last_ok:%Y-%m-%d} on every customer reads as gone (scoring after it reads them as "
+        "lapsing or churned). Did the export stop filling the id column (a marketplace's buyer "
+        "e-mail)? Map a column that names the buyer in every period, or score as of the last "
+        "row with one"
+    )
+
+
 #: Weeks before the scoring date checked for gaps, and the orders a week must usually hold.
 RECENT_WEEKS = 26
 WEEK_MIN_ORDERS = 20

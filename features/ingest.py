@@ -75,7 +75,7 @@ from features.customer_ids import (
     unknown_ids_of_another_column,
 )
 from features.dates import detect_order, european_file, parse_dates, placeholder_dates
-from features.gaps import month_gaps
+from features.gaps import ids_end_early, month_gaps
 from features.ingest_warnings import (
     buyers_without_sales,
     event_warnings,
@@ -694,6 +694,10 @@ def _build_table(
     when = {TRANSACTIONS: "ordered_at", EVENTS: "occurred_at"}.get(table)
     if when in out and (gaps := month_gaps(out[when][check.ok])):
         report.warnings.append(gaps)
+    if when in out:
+        no_customer = np.isin(check.reason, ["missing customer_id", EXCLUDED])
+        if ended := ids_end_early(out[when], no_customer, check.ok):
+            report.warnings.append(ended)
     if table == EVENTS:
         report.warnings += event_warnings(out[check.ok], report.value_mapping)
     if table == EVENTS and (only_sends := _only_sends(check, report)):

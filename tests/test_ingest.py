@@ -1362,6 +1362,27 @@ def test_a_guest_placeholder_customer_id_is_warned_of(tmp_path):
     assert not [w for w in reports["transactions"].warnings if "reads as no customer" in w]
 
 
+def test_customer_ids_that_stop_before_the_file_does_are_warned_of(tmp_path):
+    """An Amazon All Orders report whose buyer-email is blank from June 2024 on: with the blank
+    rows set aside, every buyer's last order was May 2024 and scoring in 2025 called all of them
+    churned, with nothing said at ingest."""
+    orders = tmp_path / "amazon.txt"
+    lines = ["amazon-order-id\tpurchase-date\titem-price\tbuyer-email"]
+    lines += [
+        f"1-{i}\t2024-0{1 + i % 5}-1{i % 9}T10:00:00+00:00\t10.00\tb{i % 4}@x" for i in range(14)
+    ]
+    lines += [f"2-{i}\t2025-0{1 + i % 9}-1{i % 9}T10:00:00+00:00\t10.00\t" for i in range(16)]
+    orders.write_text("\n".join(lines) + "\n")
+    mapping = load_mapping(
+        "customer_id=buyer-email,ordered_at=purchase-date,amount=item-price,order_id=amazon-order-id"
+    )
+    with pytest.raises(IngestError, match="the rows with a customer end 2024-05-1"):
+        ingest(tmp_path / "out", orders, mapping, log=_quiet)
+    reports = ingest(tmp_path / "out", orders, mapping, log=_quiet, min_accepted_share=0)
+    (said,) = [w for w in reports["transactions"].warnings if "rows with a customer end" in w]
+    assert "but 16 rows dated after that, up to 2025-09-18, name no customer" in said
+
+
 def test_excel_text_formula_cells_are_read_as_their_text(tmp_path):
     """Taobao writes ids as ="2320583330808160736" to keep Excel from rounding them: the
     wrapper was kept in every id, so a plain re-export's same orders matched none of them."""
