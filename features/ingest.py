@@ -192,6 +192,9 @@ class _Table:
     alias_column: str | None = None
     #: customers: merged record's id -> the id it names as merged into (``merged_into``)
     merge_requests: dict[str, str] = field(default_factory=dict)
+    #: the file's ``a/b/yyyy`` dates fit both orders and the order was assumed: another file of
+    #: the export that tells it is followed instead (:func:`_ingest_files`)
+    order_assumed: bool = False
 
 
 @dataclass(frozen=True)
@@ -529,10 +532,13 @@ def _build_table(
     known: _KnownCustomers | None,
     strict_values: bool,
     latest: pd.Timestamp | None = None,
+    day_first: bool | None = None,
 ) -> _Table:
     """Validate one source file; return accepted contract rows, quarantined source rows and the
     report. A time after ``latest`` is a wrong row (dated in the future); rows of transactions
-    and events are checked against the ``known`` customers (None: no customers file)."""
+    and events are checked against the ``known`` customers (None: no customers file).
+    ``day_first``: the day/month order the other files of the export told, followed where this
+    file's ``a/b/yyyy`` dates fit both orders."""
     frame, path = source.frame, source.path
     report = TableReport(table=table, source_file=str(path))
     report.formats["encoding"] = source.encoding or source.kind
@@ -552,6 +558,10 @@ def _build_table(
     time_inputs = [c.name for c in CONTRACT[table] if c.dtype == "timestamp" and c.name in inputs]
     european = european_file(numbers.decimal, source.sep)
     order = detect_order([inputs[c][clean] for c in time_inputs], mapping.date_order, european)
+    order_assumed = order.how == "assumed"
+    if order_assumed and day_first is not None:
+        how = "as the other files of the export showed (these dates fit both)"
+        order = replace(order, day_first=day_first, how=how, warning=None)
     out = pd.DataFrame(index=frame.index)
     out["customer_id"] = pd.Series(pd.NA, index=frame.index, dtype="string")
     dates_used = []
@@ -703,6 +713,7 @@ def _build_table(
     if table == EVENTS and (only_sends := _only_sends(check, report)):
         report.warnings.append(only_sends)
     table_out = _split(table, source, out, check, report)
+    table_out.order_assumed = order_assumed
     if table == TRANSACTIONS and "order_id" in out and refund_rows.any():
         # orders this file holds only refund rows of: a later file refunding an earlier sale
         kept = out.loc[check.ok, "order_id"]
@@ -1519,10 +1530,20 @@ def ingest(
         latest,
         per_file,
         first_contact,
+        _told_order(built),
     )
     if events is not None:
         built[EVENTS] = _ingest_files(
-            EVENTS, events, mapping, known, log, strict_values, latest, per_file, first_contact
+            EVENTS,
+            events,
+            mapping,
+            known,
+            log,
+            strict_values,
+            latest,
+            per_file,
+            first_contact,
+            _told_order(built),
         )
     require_share(per_file, min_accepted_share)  # each file on its own
     if (sales := built[TRANSACTIONS].report).accepted == 0 and sales.rows_read:
@@ -1703,14 +1724,20 @@ def _ingest_files(
     latest: pd.Timestamp | None,
     per_file: list[TableReport] | None = None,
     origins: dict[str, str | None] | None = None,
+    day_first: bool | None = None,
 ) -> _Table:
     """One table from one or several export files; each file's report is added to ``per_file``.
     With ``origins`` each accepted row carries its file (column ``EXPORT_FILE``) and each file
-    is recorded there with its ``files:`` section."""
+    is recorded there with its ``files:`` section.
+
+    A file whose ``a/b/yyyy`` dates fit both orders (a weekly export of the 1st to the 7th) is
+    read in the order the other files of this table, and ``day_first`` (the tables read before),
+    told, when they agree; it is reported once that is known."""
     from features.export_files import order_warnings
 
     paths = _paths(table, files)
     parts: list[_Table] = []
+    undecided: list[tuple[int, Path, SourceFile, FileMapping]] = []  # order assumed: read again
     for path in paths:
         log(f"{table}: reading {path} ...")
         file_mapping = mapping.for_file(path)
@@ -1725,10 +1752,23 @@ def _ingest_files(
         part = _build_table(table, source, file_mapping, known, strict_values, latest)
         if origins is not None:
             origins[str(path.absolute())] = mapping.section_for(path)
-            where = str(path.absolute())
-            part = replace(part, accepted=part.accepted.assign(**{EXPORT_FILE: where}))
+            part = _with_file(part, path)
         parts.append(part)
+        if part.order_assumed:
+            undecided.append((len(parts) - 1, path, source, file_mapping))
+            log(f"{table}: {path.name}: dates fit both dd/mm and mm/dd; read once all are read")
+            continue
         log_report(parts[-1].report, log)
+    told = {p.report.day_first for p in parts if p.report.day_first is not None}
+    told |= {day_first} if day_first is not None else set()
+    for i, path, source, file_mapping in undecided:
+        if len(told) == 1:
+            part = _build_table(
+                table, source, file_mapping, known, strict_values, latest, next(iter(told))
+            )
+            parts[i] = _with_file(part, path) if origins is not None else part
+        log(f"{table}: {path.name}:")
+        log_report(parts[i].report, log)
     if per_file is not None:
         per_file += [p.report for p in parts]
     if len(parts) == 1:
@@ -1977,6 +2017,17 @@ def _add_counts(total: TableReport, one: TableReport, replaced: np.ndarray) -> N
 def source_formats(source: SourceFile) -> list[str]:
     """How a source file was read, for the progress log."""
     return [f"encoding {source.encoding}" if source.encoding else source.kind, *source.notes]
+
+
+def _told_order(built: dict[str, _Table]) -> bool | None:
+    """The day/month order the tables read so far told, if they agree (None otherwise)."""
+    told = {b.report.day_first for b in built.values() if b.report.day_first is not None}
+    return told.pop() if len(told) == 1 else None
+
+
+def _with_file(part: _Table, path: Path) -> _Table:
+    """``part`` with its accepted rows naming their file (``EXPORT_FILE``)."""
+    return replace(part, accepted=part.accepted.assign(**{EXPORT_FILE: str(path.absolute())}))
 
 
 def log_report(report: TableReport, log) -> None:

@@ -1182,6 +1182,41 @@ def test_day_month_order_detection(values, day_first, guessed):
     assert order.day_first == day_first and (order.warning is not None) == guessed
 
 
+@pytest.mark.parametrize("with_customers", [True, False])
+def test_a_file_whose_dates_fit_both_orders_follows_the_other_files(tmp_path, with_customers):
+    """Weekly dd-mm-yyyy exports (an Indian shop): the week of the 1st to the 7th fits mm-dd
+    too; the other files (and the customers file) say day first, so it is read day first."""
+    week1 = tmp_path / "orders_2025-03_w1.csv"  # 2 and 5 March, before the week that tells
+    week1.write_text(
+        "Order ID,Order Date,Customer ID,Total\nA1,02-03-2025,c1,10\nA2,05-03-2025,c2,20\n"
+    )
+    week3 = tmp_path / "orders_2025-03_w3.csv"
+    week3.write_text("Order ID,Order Date,Customer ID,Total\nB1,18-03-2025,c1,30\n")
+    customers = None
+    if with_customers:  # signups that tell alone; the orders files then both fit both orders
+        customers = tmp_path / "customers.csv"
+        customers.write_text("Customer ID,Registered On\nc1,25-01-2025\nc2,03-02-2025\n")
+        week3.write_text("Order ID,Order Date,Customer ID,Total\nB1,08-03-2025,c1,30\n")
+    said: list[str] = []
+    mapping = load_mapping(
+        "customer_id=Customer ID,signup_at=Registered On,ordered_at=Order Date,"
+        "amount=Total,order_id=Order ID"
+    )
+    reports = ingest(
+        tmp_path / "out", [week1, week3], mapping, customers=customers, log=said.append
+    )
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions")).sort_values("order_id")
+    assert list(tx["ordered_at"].dt.strftime("%Y-%m-%d")) == [
+        "2025-03-02",
+        "2025-03-05",
+        "2025-03-18" if not with_customers else "2025-03-08",
+    ]
+    assert not any(
+        "fit both dd/mm/yyyy and mm/dd/yyyy" in w for w in reports["transactions"].warnings
+    )
+    assert any("as the other files of the export showed" in line for line in said)
+
+
 @pytest.mark.parametrize(
     "source, target",
     [
