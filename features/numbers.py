@@ -41,15 +41,27 @@ CURRENCIES = {
     "SGD": "SGD",
     "INR": "INR",
     "₹": "INR",
+    # Japanese shops (Makeshop, Rakuten's 1,234円), Brazilian (R$ 1.234,56), Indian (Rs. 1,234.00)
+    # and Swiss (Fr. 12.50) exports
+    "円": "JPY",
+    "R$": "BRL",
+    "BRL": "BRL",
+    "Rs.": "INR",
+    "Rs": "INR",
+    "Fr.": "CHF",
+    "SFr.": "CHF",
+    **{code: code for code in ("MXN", "KRW", "ZAR", "SEK", "NOK", "DKK", "PLN", "NZD", "TRY")},
 }
 MULTIPLIERS = {"万": 1e4, "亿": 1e8}
 _MARK = "|".join(re.escape(m) for m in sorted(CURRENCIES, key=len, reverse=True))
 _SPACES = "[\u00a0\u202f\u2009 ]"
 _PATTERN = re.compile(
-    rf"^(?P<sign>[-+\u2212])?\s*(?P<open>\()?\s*(?P<pre>{_MARK})?\s*(?P<sign2>[-\u2212])?\s*"
+    rf"^(?P<sign>[-+\u2212△▲])?\s*(?P<open>\()?\s*(?P<pre>{_MARK})?\s*(?P<sign2>[-\u2212])?\s*"
     rf"(?P<num>\d(?:[\d.,']|{_SPACES}(?=\d))*|[.,]\d+)\s*(?P<mult>[万亿])?\s*(?P<post>{_MARK})?\s*"
     r"(?P<close>\))?\s*(?P<trail>-)?$"
 )
+#: Minus signs: ASCII, Unicode, and the triangles of Japanese accounts (△1,234 is -1,234).
+NEGATIVE_SIGNS = ["-", "\u2212", "△", "▲"]
 THOUSANDS_CHOICES = {",": ",", ".": ".", "space": " ", " ": " ", "'": "'", "none": ""}
 
 
@@ -84,8 +96,10 @@ def forced_format(decimal: str | None, thousands: str | None) -> NumberFormat | 
 
 
 def _split_marks(values: pd.Series) -> pd.DataFrame:
-    """Sign, currency, digits and multiplier of each value (full-width forms folded first)."""
-    return values.str.normalize("NFKC").str.strip().str.extract(_PATTERN)
+    """Sign, currency, digits and multiplier of each value (full-width forms folded first; a
+    Swiss typographic apostrophe ``1’234.50`` is the ASCII one)."""
+    folded = values.str.normalize("NFKC").str.strip().str.replace("\u2019", "'", regex=False)
+    return folded.str.extract(_PATTERN)
 
 
 def _evidence(num: str) -> str | None:
@@ -181,14 +195,14 @@ def _parse_distinct(values: pd.Series, fmt: NumberFormat) -> tuple[pd.Series, pd
     )
     parsed = pd.to_numeric(digits.where(valid), errors="coerce").astype("float64")
     negative = (
-        parts["sign"].isin(["-", "\u2212"])
+        parts["sign"].isin(NEGATIVE_SIGNS)
         | parts["sign2"].notna()
         | parts["trail"].notna()
         | (parts["open"].notna() & parts["close"].notna())
     )
     unbalanced = parts["open"].notna() != parts["close"].notna()
     two_signs = (parts["sign"].notna() & parts["sign2"].notna()) | (
-        parts["open"].notna() & parts["sign"].isin(["-", "\u2212"])
+        parts["open"].notna() & parts["sign"].isin(NEGATIVE_SIGNS)
     )
     mult = parts["mult"].map(MULTIPLIERS).fillna(1.0).astype("float64")
     pre, post = parts["pre"].map(CURRENCIES), parts["post"].map(CURRENCIES)

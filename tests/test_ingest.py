@@ -1038,6 +1038,15 @@ def test_full_disk_is_a_clear_error_and_the_old_output_stays(tmp_path):
         ("-45,00", ",", -45.0, None),
         ("₹1,23,456.00", ".", 123456.0, "INR"),  # Indian grouping: lakh
         ("INR 12,00,00,000", ".", 120000000.0, "INR"),  # twelve crore
+        # Japanese, Brazilian, Indian and Swiss shops' marks
+        ("1,234円", ".", 1234.0, "JPY"),
+        ("１２，３４５円", ".", 12345.0, "JPY"),  # typed full-width
+        ("△1,234", ".", -1234.0, None),  # a Japanese account's minus
+        ("R$ 1.234,56", ",", 1234.56, "BRL"),
+        ("-R$ 12,50", ",", -12.5, "BRL"),
+        ("Rs. 1,23,456.00", ".", 123456.0, "INR"),
+        ("Fr. 1'234.50", ".", 1234.5, "CHF"),
+        ("1’234.56 CHF", ".", 1234.56, "CHF"),  # a typographic apostrophe
         ("1,23,4567", ".", None, None),  # neither grouping
         ("1,50", ".", None, None),  # grouping contradicts a decimal point: not a number
         ("(25.00", ".", None, None),
