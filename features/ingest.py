@@ -1583,14 +1583,13 @@ def ingest(
         from features.campaigns import CAMPAIGNS, read_campaigns
 
         customer_ids = set(tables[CUSTOMERS]["customer_id"].astype(str))
-        told = [b.report.day_first for b in built.values() if b.report.day_first is not None]
         campaign_rows = read_campaigns(
             campaigns,
             customer_ids,
             min_accepted_share,
             log,
             latest,
-            day_first=told[0] if len(set(told)) == 1 else None,
+            day_first=_told_order(built),
             emails=known.emails if known is not None else None,
         )
         reports[CAMPAIGNS] = campaign_rows[2]
