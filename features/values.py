@@ -378,6 +378,15 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "no-show",
         "no show",
         "noshow",
+        # Brazilian and Portuguese shops (Nuvemshop, Tray, VTEX), Japanese (Rakuten, Makeshop),
+        # Indian marketplaces' RTO: a cash-on-delivery parcel refused and returned to origin
+        "cancelado",
+        "cancelada",
+        "pedido cancelado",
+        "キャンセル",
+        "キャンセル済み",
+        "rto",
+        "return to origin",
     ),
     "completed": (
         "completed",
@@ -446,6 +455,17 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "gedeeltelijk terugbetaald",
         "wc-completed",
         "wc-processing",  # WooCommerce: paid, not yet shipped
+        "pago",
+        "paga",
+        "entregue",
+        "enviado",
+        "concluído",
+        "concluido",
+        "faturado",
+        "発送済み",
+        "出荷済み",
+        "配送完了",
+        "完了",
         # a hotel PMS's stayed reservation (Opera, Mews, Cloudbeds)
         "checked out",
         "checkedout",
@@ -472,6 +492,16 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "rembourse",
         "terugbetaald",
         "wc-refunded",
+        "reembolsado",
+        "reembolsada",
+        "estornado",
+        "devolvido",
+        "devolvida",
+        "返品",
+        "返品済み",
+        "返金",
+        "返金済み",
+        "returned",
     ),
     # an ERP's document type for a credit note (SAP Business One's CRN / A/R Credit Memo, Odoo's
     # out_refund, Sage's Credit Note; Gutschrift, avoir, nota di credito): money given back
@@ -552,6 +582,11 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "niet betaald",
         "wc-pending",
         "wc-on-hold",  # WooCommerce: awaiting payment (a bank transfer, a cheque)
+        "payment pending",
+        "aguardando pagamento",
+        "pagamento pendente",
+        "入金待ち",
+        "未入金",
     ),
 }
 
