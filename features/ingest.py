@@ -86,6 +86,7 @@ from features.ingest_warnings import (
 )
 from features.mapping import VALUE_COLUMNS, ColumnMapping, FileMapping, IngestError
 from features.numbers import CURRENCIES, NumberFormat, detect_format, forced_format, parse_numbers
+from features.refunds import REFUNDED_AMOUNT, net_of_refunds
 from features.values import (
     CANCELLED_ORDER,
     EXCLUDED,
@@ -115,7 +116,7 @@ UNMAPPED = "unmapped event_type"
 OWNED = {
     f"{folder}{t}.parquet" for t in (*TABLES, "campaigns") for folder in ("", "quarantine/")
 } | {"manifest.json"}
-NUMBER_INPUTS = ("amount", "unit_price", "quantity", "margin", "value")
+NUMBER_INPUTS = ("amount", "unit_price", REFUNDED_AMOUNT, "quantity", "margin", "value")
 #: A table's export: one file, or several (a list; a quoted pattern such as ``orders_*.csv``).
 Files = str | Path | Sequence[str | Path]
 
@@ -463,6 +464,8 @@ def _inputs(
             found[col.name] = series
     if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, "status") is not None:
         found["status"] = _source_column(frame, path, table, "status", mapping, required=True)
+    if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, REFUNDED_AMOUNT) is not None:
+        found[REFUNDED_AMOUNT] = _source_column(frame, path, table, REFUNDED_AMOUNT, mapping, True)
     if table == TRANSACTIONS:  # mapped, or a column named like it (Shopify's "Currency")
         currency = _source_column(frame, path, table, "currency", mapping, required=False)
         if currency is not None:
@@ -639,6 +642,8 @@ def _build_table(
             # a repeated header's 'Deal Stage' is no status to map or warn of
             status = inputs["status"].where(clean)
             refund_rows = _cancelled(status, out, check, mapping, report)
+        if REFUNDED_AMOUNT in inputs:
+            _net_of_refunds(inputs[REFUNDED_AMOUNT], out, check, numbers, report)
     if known is not None:
         if long_or_short := match_salesforce_ids(out["customer_id"], known.ids):
             out["customer_id"], said = long_or_short
@@ -1116,6 +1121,24 @@ def _amount(
         column = _order_field(inputs["currency"], out, blank_is_missing=True)
         currency = _currency_column(column, currency, check)
     return _check_currency(currency, amount, check, mapping, report)
+
+
+def _net_of_refunds(
+    source: pd.Series,
+    out: pd.DataFrame,
+    check: _Validator,
+    numbers: NumberFormat,
+    report: TableReport,
+) -> None:
+    """The amounts less the mapped refunds (:mod:`features.refunds`); a sale refunded whole is no
+    sale, a refund that is not a number quarantines its row."""
+    refunded, _ = parse_numbers(source, numbers)
+    check.flag(source.notna() & refunded.isna(), f"{REFUNDED_AMOUNT} is not a number")
+    refunds = net_of_refunds(out["amount"], refunded, out.get("order_id"), check.ok)
+    out["amount"] = refunds.amount
+    check.no_sale(refunds.whole, REFUNDED_ORDER)
+    if refunds.note:
+        report.formats[REFUNDED_AMOUNT] = refunds.note
 
 
 def _currency_column(column: pd.Series, marks: pd.Series, check: _Validator) -> pd.Series:

@@ -36,15 +36,17 @@ from pydantic import (
 from features.contract import CONTRACT, CUSTOMERS, EVENT_TYPES, EVENTS, TABLES, TRANSACTIONS
 from features.customer_emails import CUSTOMER_EMAIL
 from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
+from features.refunds import REFUNDED_AMOUNT
 from features.values import IGNORE, ORDER_STATUSES
 
 #: Source columns the mapping may name besides contract columns (derived into contract columns).
 #: ``status``: an order status; rows whose status means cancelled are quarantined, never revenue.
 #: ``currency``: the currency of each row's amount (a code or sign, e.g. Shopify's ``Currency``).
+#: ``refunded_amount``: money given back of each sale (:mod:`features.refunds`).
 #: ``customer_email``: an e-mail address customers are matched by (:mod:`features.customer_emails`).
 DERIVED_INPUTS = {
     CUSTOMERS: (CUSTOMER_EMAIL, CUSTOMER_ALIAS, MERGED_INTO),
-    TRANSACTIONS: ("unit_price", "status", "currency", CUSTOMER_EMAIL),
+    TRANSACTIONS: ("unit_price", "status", "currency", REFUNDED_AMOUNT, CUSTOMER_EMAIL),
     EVENTS: (CUSTOMER_EMAIL,),
 }
 #: Text columns whose values a map file may translate (``event_type`` and ``status`` have

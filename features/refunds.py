@@ -1,0 +1,81 @@
+"""Refunds given as a column of the sale (Shopify's ``Refunded Amount``, WooCommerce's ``Order
+Refund Amount``, Tmall's 退款金额): the revenue kept is the amount less what was refunded.
+
+Mapped as ``refunded_amount``. A blank cell is no refund; a negative one is read as its size
+(some exports sign money given back). With an ``order_id`` the refund is the order's: a column
+repeated on every line of an order (or given on one line) is one refund of the order, lines with
+refunds of their own add up; the order's lines keep their share of what is left. An order
+refunded whole (or more) is no sale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+REFUNDED_AMOUNT = "refunded_amount"
+#: A refund within this of the amount refunds it whole (a currency's cents rounded).
+WHOLE_TOLERANCE = 0.005
+
+
+@dataclass(frozen=True)
+class Refunds:
+    """The amounts net of refunds, the rows refunded whole, and what to tell the user."""
+
+    amount: pd.Series
+    whole: np.ndarray
+    note: str | None
+
+
+def net_of_refunds(
+    amount: pd.Series, refunded: pd.Series, order_id: pd.Series | None, ok: np.ndarray
+) -> Refunds:
+    """``amount`` less ``refunded`` (parsed numbers, NaN = none) on the rows still ``ok``, per
+    order when ``order_id`` is given (else per row)."""
+    refund = refunded.abs().where(ok).fillna(0.0)
+    given = refund > 0
+    if not given.any():
+        return Refunds(amount, np.zeros(len(amount), dtype=bool), None)
+    rows = pd.Series(np.arange(len(amount)), index=amount.index).astype("string").radd("row ")
+    key = (rows if order_id is None else order_id.astype("string").fillna(rows)).where(ok)
+    per_order = pd.DataFrame({"key": key, "refund": refund, "given": given})
+    repeated = _repeated_per_order(per_order)
+    order_refund = (
+        per_order.groupby("key")["refund"].max()
+        if repeated
+        else per_order.groupby("key")["refund"].sum()
+    )
+    sales = amount.where(ok).fillna(0.0)
+    order_total = sales.groupby(key).sum()
+    owed = key.map(order_refund).astype(float).fillna(0.0)
+    total = key.map(order_total).astype(float).fillna(0.0)
+    refunds_a_sale = (owed > 0) & (total > 0)
+    whole = refunds_a_sale & (owed >= total - WHOLE_TOLERANCE)
+    partial = refunds_a_sale & ~whole
+    kept = amount.where(~partial, amount * (1 - owed / total.where(total > 0)))
+    orders = key[partial].nunique()
+    note = (
+        f"{orders:,} {'order' if order_id is not None else 'row'}{'' if orders == 1 else 's'} "
+        "partly refunded: "
+        f"{float((amount - kept)[partial].sum()):,.2f} taken off their amounts "
+        f"({'one refund per order, repeated on its lines' if repeated else 'refunds added up'})"
+        if orders
+        else None
+    )
+    if whole.any():
+        whole_orders = key[whole].nunique()
+        note = (note + "; " if note else "") + (
+            f"{whole_orders:,} refunded whole (or more): no sale, set aside as refunded orders"
+        )
+    return Refunds(kept.round(6), whole.to_numpy(dtype=bool), note)
+
+
+def _repeated_per_order(per_order: pd.DataFrame) -> bool:
+    """Whether the refund is an order-level figure repeated on the order's lines: some order
+    gives it on two or more lines, and every such order gives the same figure on each."""
+    lines = per_order[per_order["given"] & per_order["key"].notna()]
+    counts = lines.groupby("key")["refund"].agg(["size", "nunique"])
+    several = counts[counts["size"] >= 2]
+    return bool(len(several)) and bool((several["nunique"] == 1).all())
