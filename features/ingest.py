@@ -823,6 +823,9 @@ NOT_MONEY_WORDS = ("date", "time", "quantity", "qty", "count", "id", "currency")
 #: Zero amounts are worth a note from this share of the accepted rows.
 ZERO_AMOUNT_SHARE = 0.005
 LINE_TOTAL_WORDS = ("total", "line", "sum", "extended", "amount", "gross", "net")
+#: A price column that holds the line's total by its platform's documentation, with a column
+#: only that platform's reports have: Amazon's order reports' ``item-price`` is price x quantity.
+LINE_TOTAL_PRICES = {"item-price": "amazon-order-id"}
 
 
 #: Words of a column name that holds money (another amount column a zero amount may be in).
@@ -888,6 +891,7 @@ def _amount_notes(
         and "quantity" in inputs
         and "price" in name
         and not any(word in name for word in LINE_TOTAL_WORDS)
+        and LINE_TOTAL_PRICES.get(str(source.name).strip().lower()) not in columns
     ):
         other = ok & (out["quantity"].notna() & (out["quantity"] != 1)).to_numpy()
         if ok.any() and other.sum() > PRICE_LIKE_QUANTITY_SHARE * ok.sum():
