@@ -46,7 +46,7 @@ SEP_NAMES = {
 }
 ENCODING_HINT = (
     "pass --encoding (e.g. --encoding cp1252 for Western European Windows/Excel exports, "
-    "--encoding latin-1, or --encoding gbk for Chinese exports)"
+    "--encoding latin-1, --encoding gbk for Chinese or --encoding cp932 for Japanese exports)"
 )
 FIELD_COUNT = "field count differs from header"
 TRUNCATED = "truncated last line"
@@ -100,7 +100,7 @@ def check_encoding(encoding: str | None) -> str | None:
     except LookupError as exc:
         raise IngestError(
             f"--encoding {encoding!r}: unknown encoding; use utf-8, utf-8-sig, gbk, "
-            "gb18030, latin-1 or cp1252"
+            "gb18030, cp932, latin-1 or cp1252"
         ) from exc
     return encoding
 
@@ -203,7 +203,7 @@ def _refuse_binary(path: Path, raw: bytes) -> None:
 
 
 def _decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
-    """Decode strictly; detect UTF-8 (with or without BOM), UTF-16 with BOM and GBK when
+    """Decode strictly; detect UTF-8 (with or without BOM), UTF-16 with BOM, GBK and CP932 when
     unambiguous."""
     if encoding is None:
         if raw.startswith(codecs.BOM_UTF8):
@@ -225,6 +225,9 @@ def _decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
         gbk = _looks_like_gbk(raw)
         if gbk is not None:
             return gbk, "gb18030 (detected)"
+        japanese = _looks_like_cp932(raw)
+        if japanese is not None:
+            return japanese, "cp932 (detected)"
         raise IngestError(f"{path}: not UTF-8 text ({_where(raw, exc)}); {ENCODING_HINT}") from exc
 
 
@@ -235,7 +238,7 @@ def _other_encoding(raw: bytes, given: str) -> str:
         raw.decode("utf-8")
     except UnicodeDecodeError:
         return f"{ENCODING_HINT}, not --encoding {given}"
-    return f"the file is UTF-8: leave --encoding {given} out (UTF-8 and GBK are detected)"
+    return f"the file is UTF-8: leave --encoding {given} out (UTF-8, GBK and CP932 are detected)"
 
 
 def _where(raw: bytes, exc: UnicodeDecodeError) -> str:
@@ -277,6 +280,26 @@ def _looks_like_gbk(raw: bytes) -> str | None:
 #: Share of "Chinese" characters between two Latin letters above which GBK is not taken: Western
 #: text decoded as GBK.
 MAX_INSIDE_WORDS = 0.25
+
+
+def _looks_like_cp932(raw: bytes) -> str | None:
+    """Text decoded as CP932 (Shift-JIS as Windows writes it) when it holds kana.
+
+    Chinese GB2312 text read as CP932 has no kana (its bytes are all above 0xA0), and a byte
+    CP932 leaves unassigned decodes to a private-use or control character, which Japanese
+    exports do not hold; a file of kanji alone needs ``--encoding``.
+    """
+    try:
+        text = raw.decode("cp932")
+    except UnicodeDecodeError:
+        return None
+    return text if KANA.search(text) and not UNASSIGNED_CP932.search(text) else None
+
+
+#: Hiragana and katakana (not the half-width katakana GBK bytes also read as).
+KANA = re.compile("[\u3041-\u3096\u30a1-\u30fa]")
+#: What CP932 decodes its unassigned bytes to (0x80, 0xA0, 0xFD-0xFF, the user-defined area).
+UNASSIGNED_CP932 = re.compile("[\x80-\x9f\ue000-\uf8ff]")
 
 
 def _latin(ch: str) -> bool:

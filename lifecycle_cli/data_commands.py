@@ -99,8 +99,8 @@ def ingest(
     encoding: Annotated[
         str | None,
         typer.Option(
-            help="Text encoding: utf-8, utf-8-sig, gbk, gb18030, latin-1, cp1252 (default: UTF-8, "
-            "BOM or GBK detected)."
+            help="Text encoding: utf-8, utf-8-sig, gbk, gb18030, cp932, latin-1, cp1252 (default: "
+            "UTF-8, BOM, GBK or CP932 detected)."
         ),
     ] = None,
     sheet: Annotated[

@@ -384,3 +384,26 @@ def test_latin_1_portuguese_is_not_taken_for_chinese(tmp_path):
     chinese = tmp_path / "客户.csv"  # Chinese next to Latin letters is still Chinese
     chinese.write_bytes("编号,产品\n1,iPhone手机壳\n2,T恤\n3,A型号\n".encode("gbk"))
     assert read_source(chinese).frame["产品"].tolist() == ["iPhone手机壳", "T恤", "A型号"]
+
+
+def test_a_japanese_cp932_export_is_detected_and_named_in_the_hint(tmp_path):
+    """A Rakuten/Makeshop order file in CP932 was refused as "not UTF-8" with a hint naming
+    cp1252, latin-1 and gbk, never cp932. Kana tell Japanese from Chinese, which stays GBK."""
+    from features.csv_source import read_source
+
+    rakuten = tmp_path / "rakuten_orders.csv"
+    rakuten.write_bytes(
+        "受注番号,注文日時,合計金額,注文ステータス\n"
+        'O1,2025/01/01 03:59:58,"￥10,335",発送済み\nO2,2025/01/02 07:39:08,"￥3,686",キャンセル\n'
+        "".encode("cp932")
+    )
+    source = read_source(rakuten)
+    assert source.encoding == "cp932 (detected)"
+    assert source.frame["注文ステータス"].tolist() == ["発送済み", "キャンセル"]
+    kanji_only = tmp_path / "kaiin.csv"  # no kana: not told apart, but the hint names cp932
+    kanji_only.write_bytes("会員番号,都道府県\n1,東京都\n2,大阪府\n".encode("cp932"))
+    with pytest.raises(IngestError, match="--encoding cp932 for Japanese"):
+        read_source(kanji_only)
+    chinese = tmp_path / "客户.csv"
+    chinese.write_bytes("编号,状态\n1,已完成\n2,已取消\n".encode("gbk"))
+    assert read_source(chinese).encoding == "gb18030 (detected)"
