@@ -212,7 +212,7 @@ def detect_order(columns: list[pd.Series], order: str | None, european: bool) ->
     day_votes = month_votes = 0
     example = None
     for column in columns:
-        for distinct in _blocks(pd.Series(column.dropna().unique(), dtype="string")):
+        for distinct in _blocks(_folded(pd.Series(column.dropna().unique(), dtype="string"))):
             plain, found = _day_month(distinct)
             _, parts = _extract(distinct[~_iso(distinct) & ~plain])  # an ISO date has its order
             firsts = []
@@ -263,13 +263,12 @@ def parse_dates(
     Each distinct text is parsed once (exports repeat dates a lot).
     """
     codes, uniques = pd.factorize(values)
-    stamps, described, marked = _parse_distinct(
-        pd.Series(uniques, dtype="string", name=values.name), order, date_format
-    )
+    distinct = _folded(pd.Series(uniques, dtype="string", name=values.name))
+    stamps, described, marked = _parse_distinct(distinct, order, date_format)
     if timezone and timezone.upper() != "UTC":
         # a date without a time is a calendar day, not local midnight: read as 2023-05-31 22:00
         # UTC, a Berlin signup of 01.06.2023 moved to the day before
-        timed = _has_time(pd.Series(uniques, dtype="string"))
+        timed = _has_time(distinct)
         stamps = _from_local(stamps, marked | ~timed, timezone)
         described += (
             f"; times without an offset read as {timezone} (dates without a time as the day)"
@@ -281,6 +280,13 @@ def parse_dates(
     )
     result = pd.Series(taken, index=values.index, dtype="datetime64[us]").where(codes >= 0)
     return result.astype("datetime64[us]"), described
+
+
+def _folded(values: pd.Series) -> pd.Series:
+    """``values`` with full-width forms folded (NFKC: ``２０２５/１２/２５`` is 2025/12/25), as
+    :mod:`features.numbers` folds amounts; ASCII values, nearly all, are left as they are."""
+    wide = ~values.str.isascii().fillna(True).astype(bool)
+    return values.where(~wide, values[wide].str.normalize("NFKC")) if wide.any() else values
 
 
 def _has_time(values: pd.Series) -> np.ndarray:
