@@ -85,7 +85,14 @@ from features.ingest_warnings import (
     same_person_in_two_tools,
 )
 from features.mapping import VALUE_COLUMNS, ColumnMapping, FileMapping, IngestError
-from features.numbers import CURRENCIES, NumberFormat, detect_format, forced_format, parse_numbers
+from features.numbers import (
+    CURRENCIES,
+    YEN_SIGNS,
+    NumberFormat,
+    detect_format,
+    forced_format,
+    parse_numbers,
+)
 from features.refunds import REFUNDED_AMOUNT, net_of_refunds
 from features.values import (
     CANCELLED_ORDER,
@@ -1109,21 +1116,23 @@ def _amount(
     report: TableReport,
 ) -> pd.Series:
     """``amount`` directly, or ``quantity x unit_price`` when the mapping gives those instead."""
+    texts = [inputs[c] for c in ("unit_price", "amount", "currency") if c in inputs]
+    yen = _yen(mapping, texts, report)
     if "unit_price" in inputs:
         unit = inputs["unit_price"]
-        price, currency = parse_numbers(unit, numbers)
+        price, currency = parse_numbers(unit, numbers, yen)
         check.flag(unit.isna(), "missing unit_price")
         check.flag(unit.notna() & price.isna(), "unit_price is not a number")
         check.flag(out["quantity"].isna(), "missing quantity")
         amount = (out["quantity"] * price).round(6)
     else:
         source = inputs["amount"]
-        amount, currency = parse_numbers(source, numbers)
+        amount, currency = parse_numbers(source, numbers, yen)
         check.flag(source.isna(), "missing amount")
         check.flag(source.notna() & amount.isna(), "amount is not a number")
     if "currency" in inputs:
         column = _order_field(inputs["currency"], out, blank_is_missing=True)
-        currency = _currency_column(column, currency, check)
+        currency = _currency_column(column, currency, check, yen)
     return _check_currency(currency, amount, check, mapping, report)
 
 
@@ -1145,10 +1154,29 @@ def _net_of_refunds(
         report.formats[REFUNDED_AMOUNT] = refunds.note
 
 
-def _currency_column(column: pd.Series, marks: pd.Series, check: _Validator) -> pd.Series:
-    """Each row's currency from a mapped column (a code or sign), else the amount's own mark;
-    a row whose column and mark disagree is quarantined."""
-    code = column.astype("string").str.strip().map(_currency_code, na_action="ignore")
+#: ``formats`` key of the note that a ``¥`` was read as the yuan, the map file not saying.
+YEN = "¥"
+YEN_READ_AS_CNY = (
+    "read as CNY (the yuan); if the amounts are yen, set currency: JPY in the map file"
+)
+
+
+def _yen(mapping: FileMapping, texts: list[pd.Series], report: TableReport) -> str:
+    """The code of the sign ``¥`` (the yen's and the yuan's): the map file's ``currency:`` when
+    JPY or CNY, else CNY, said in the report when ``texts`` hold the sign."""
+    said = _currency_code(mapping.currency.strip()) if mapping.currency else None
+    if said in ("JPY", "CNY"):
+        return said
+    if any(t.str.contains("|".join(YEN_SIGNS), na=False).any() for t in texts):
+        report.formats[YEN] = YEN_READ_AS_CNY
+    return "CNY"
+
+
+def _currency_column(column: pd.Series, marks: pd.Series, check: _Validator, yen: str) -> pd.Series:
+    """Each row's currency from a mapped column (a code or sign, ``¥`` as ``yen``), else the
+    amount's own mark; a row whose column and mark disagree is quarantined."""
+    column = column.astype("string").str.strip()
+    code = column.map(_currency_code, na_action="ignore").where(~column.isin(YEN_SIGNS), yen)
     marks = pd.Series(marks, index=column.index, dtype="object")
     check.flag(
         code.notna() & marks.notna() & (code != marks), "currency column and amount disagree"
@@ -2078,6 +2106,7 @@ def log_report(report: TableReport, log) -> None:
         CUSTOMER_EMAIL,
         MERGED_INTO,
         "exclude",
+        YEN,
         "currency_rates",
         "credit notes",
         ENDED_AT,

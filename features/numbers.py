@@ -19,7 +19,10 @@ import pandas as pd
 
 from features.mapping import IngestError
 
-#: Currency marks and the code they stand for (``¥`` is read as CNY, the product's Chinese exports).
+#: The sign the yen and the yuan share: read as CNY (the product's Chinese exports) unless the map
+#: file's ``currency:`` is JPY (``parse_numbers``'s ``yen``).
+YEN_SIGNS = ("¥", "￥")
+#: Currency marks and the code they stand for.
 CURRENCIES = {
     "$": "USD",
     "US$": "USD",
@@ -28,8 +31,7 @@ CURRENCIES = {
     "EUR": "EUR",
     "£": "GBP",
     "GBP": "GBP",
-    "¥": "CNY",
-    "￥": "CNY",
+    **dict.fromkeys(YEN_SIGNS, "CNY"),
     "元": "CNY",
     "CNY": "CNY",
     "RMB": "CNY",
@@ -160,17 +162,19 @@ def detect_format(columns: list[pd.Series], sep: str | None) -> tuple[NumberForm
 
 
 def parse_numbers(
-    values: pd.Series, fmt: NumberFormat | None = None
+    values: pd.Series, fmt: NumberFormat | None = None, yen: str = "CNY"
 ) -> tuple[pd.Series, pd.Series]:
     """Parse text numbers; returns (floats, NaN where not a number) and the currency code per
-    value."""
+    value (``yen``: the code of a ``¥`` mark, CNY or JPY)."""
     codes, uniques = pd.factorize(values)
     if len(uniques) == 0:  # every value null (an empty optional column)
         return (
             pd.Series(np.nan, index=values.index, dtype="float64"),
             pd.Series(pd.NA, index=values.index, dtype="string"),
         )
-    parsed, currency = _parse_distinct(pd.Series(uniques, dtype="string"), fmt or NumberFormat())
+    parsed, currency = _parse_distinct(
+        pd.Series(uniques, dtype="string"), fmt or NumberFormat(), yen
+    )
     present = codes >= 0
     number = np.where(present, parsed.to_numpy(dtype="float64", na_value=np.nan)[codes], np.nan)
     money = np.where(present, currency.to_numpy(dtype=object, na_value=None)[codes], None)
@@ -180,7 +184,7 @@ def parse_numbers(
     )
 
 
-def _parse_distinct(values: pd.Series, fmt: NumberFormat) -> tuple[pd.Series, pd.Series]:
+def _parse_distinct(values: pd.Series, fmt: NumberFormat, yen: str) -> tuple[pd.Series, pd.Series]:
     parts = _split_marks(values)
     num = parts["num"].str.replace(_SPACES, " ", regex=True)
     d = re.escape(fmt.decimal)
@@ -205,7 +209,8 @@ def _parse_distinct(values: pd.Series, fmt: NumberFormat) -> tuple[pd.Series, pd
         parts["open"].notna() & parts["sign"].isin(NEGATIVE_SIGNS)
     )
     mult = parts["mult"].map(MULTIPLIERS).fillna(1.0).astype("float64")
-    pre, post = parts["pre"].map(CURRENCIES), parts["post"].map(CURRENCIES)
+    marks = {**CURRENCIES, **dict.fromkeys(YEN_SIGNS, yen)}
+    pre, post = parts["pre"].map(marks), parts["post"].map(marks)
     clash = pre.notna() & post.notna() & (pre != post)
     currency = pre.fillna(post)
     bad = unbalanced.fillna(False) | two_signs.fillna(False) | clash.fillna(False)

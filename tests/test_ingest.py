@@ -1501,6 +1501,23 @@ def test_one_currency_per_amount_column(tmp_path, currency, kept):
     assert sum(reports["transactions"].reasons.values()) == 3 - kept
 
 
+@pytest.mark.parametrize("currency, kept", [("JPY", 3), ("CNY", 2), (None, 2)])
+def test_the_yen_sign_follows_the_currency_the_map_file_says(tmp_path, currency, kept):
+    """A Rakuten order file (￥10,335) with currency: JPY had every row quarantined as "currency
+    is not JPY": ¥ was always the yuan. It is the yen's sign too; unsaid it stays CNY, told."""
+    path = _write(
+        tmp_path / "t.csv",
+        'id,date,amount\nA,2025-01-01,"￥10,335"\nB,2025-01-02,¥3686\nC,2025-01-03,"1,200円"\n',
+    )
+    mapping = load_mapping("customer_id=id,ordered_at=date", currency=currency)
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet, min_accepted_share=0)[
+        "transactions"
+    ]
+    assert report.accepted == kept
+    said = report.formats.get("¥", "")
+    assert ("set currency: JPY in the map file" in said) == (currency is None)
+
+
 def test_a_currency_column_is_read_and_other_currencies_are_quarantined(tmp_path):
     path = _write(
         tmp_path / "t.csv",
