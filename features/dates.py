@@ -83,9 +83,9 @@ SHAPES = {
         rf"^(?P<d>\d{{1,2}})[-\s.]?(?P<mon>[A-Za-z]{{3,9}})\.?[-\s.,]*(?P<y>\d{{4}}|\d{{2}})"
         rf"{_TIME}{_TZ}$"
     ),
-    "mon_d_y": (
-        rf"^(?P<mon>[A-Za-z]{{3,9}})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y>\d{{4}})"
-        rf"{_TIME}{_TZ}$"
+    "mon_d_y": (  # Mar 5, 2024; eBay's Mar-04-25
+        rf"^(?P<mon>[A-Za-z]{{3,9}})\.?(?:\s+|-)(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+|-)"
+        rf"(?P<y>\d{{4}}|\d{{2}}){_TIME}{_TZ}$"
     ),
     "number": r"^(?P<num>\d{5,19}(?:\.\d+)?)$",
 }
@@ -95,7 +95,7 @@ DESCRIPTIONS = {
     "dmy": "dd/mm/yyyy",
     "mdy": "mm/dd/yyyy",
     "d_mon_y": "dd-Mon-yyyy",
-    "mon_d_y": "Mon dd, yyyy",
+    "mon_d_y": "Mon dd, yyyy (or Mon-dd-yy)",
     "excel": "Excel serial days",
     "epoch_s": "Unix seconds",
     "epoch_ms": "Unix milliseconds",

@@ -1099,7 +1099,9 @@ def _check_date_column(
         expected = date_format or (
             "a date such as 2024-01-31, 20240131, 01/31/2024 13:05, 2024年1月31日, "
             "an Excel serial day, or Unix seconds, milliseconds, microseconds or nanoseconds "
-            "since 1970 (10, 13, 16 or 19 digits)"
+            "since 1970 (10, 13, 16 or 19 digits); or pass --date-format (date_format: in the "
+            "map file) with the values' form, e.g. --date-format '%H:%M %d/%m/%Y' for "
+            "'14:02 05/03/2024'"
         )
         raise IngestError(
             f"{path}: column {values.name!r} is not a usable date column "

@@ -841,6 +841,7 @@ def test_customers_file_unknown_and_duplicate_ids_are_quarantined(tmp_path):
             "Customer ID,date,amount\nA,soon,3\nB,later,4\n",
             "column 'date' is not a usable date column",
         ),
+        ("Customer ID,date,amount\nA,soon,3\nB,later,4\n", "or pass --date-format (date_format:"),
     ],
 )
 def test_unusable_file_stops_with_file_and_column(tmp_path, content, message):
@@ -1131,6 +1132,7 @@ def test_number_format_detection(values, decimal, guessed):
         ("２０２５/１２/２５　１４：０２", "2025-12-25 14:02"),
         ("05-Mar-2024", "2024-03-05 00:00"),
         ("Mar 5, 2024 2:02 PM", "2024-03-05 14:02"),
+        ("Mar-04-25", "2025-03-04 00:00"),  # eBay's Sale Date
         ("20240305", "2024-03-05 00:00"),
         ("45356.5", "2024-03-05 12:00"),
         ("1709647331", "2024-03-05 14:02:11"),
