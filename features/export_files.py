@@ -197,12 +197,90 @@ def voided_before(
     return found
 
 
+def order_numberings(
+    parts: Sequence[pd.DataFrame], names: Sequence[str], sections: Sequence[str | None]
+) -> tuple[list[str | None] | None, str | None]:
+    """Per file, the numbering its order ids belong to, and a warning saying why; (None, None)
+    when all files share one. Files of different ``files:`` sections whose shared ids mostly
+    name other customers on other days (a web shop's order numbers and eBay's sales record
+    numbers, both from 1001) number their orders each their own way; sections whose shared ids
+    agree (two tools' exports of the same orders) share one."""
+    firsts = [
+        p.loc[p["order_id"].notna()].drop_duplicates("order_id").set_index("order_id")
+        if "order_id" in p
+        else p.iloc[:0]
+        for p in parts
+    ]
+    group = {s: s for s in sections}
+
+    def root(s: str | None) -> str | None:
+        while group[s] != s:
+            s = group[s]
+        return s
+
+    apart = []
+    for b in range(len(parts)):
+        for a in range(b):
+            if sections[a] == sections[b]:
+                continue
+            one, two = firsts[a], firsts[b]
+            shared = one.index.intersection(two.index)
+            if not len(shared):
+                continue
+            one, two = one.loc[shared], two.loc[shared]
+            other = (one["customer_id"] != two["customer_id"]) & (
+                one["ordered_at"].dt.floor("D") != two["ordered_at"].dt.floor("D")
+            )
+            if 2 * int(other.sum()) > len(shared):
+                apart.append((a, b, len(shared), shared[other.to_numpy()][0]))
+            else:
+                group[root(sections[b])] = root(sections[a])
+    apart = [p for p in apart if root(sections[p[0]]) != root(sections[p[1]])]
+    if not apart:
+        return None, None
+    a, b, n, example = max(apart, key=lambda p: p[2])
+    first, second = firsts[a].loc[example], firsts[b].loc[example]
+    said = (
+        f"{n:,} order ids of {names[a]} are in {names[b]} too, a file of another files: "
+        f"section, but name other customers on other days (e.g. {example!r}: "
+        f"{first['customer_id']!r} on {first['ordered_at']:%Y-%m-%d} in {names[a]}, "
+        f"{second['customer_id']!r} on {second['ordered_at']:%Y-%m-%d} in {names[b]}): each "
+        "tool numbers its own orders, so they are kept as different orders"
+    )
+    return [root(s) for s in sections], said
+
+
+def _numbered(
+    numberings: Sequence[str | None],
+    parts: Sequence[pd.DataFrame],
+    *ids: Sequence[frozenset[str] | None] | None,
+) -> tuple:
+    """``parts`` and the per-file order id sets ``ids`` with each order id keyed by its file's
+    numbering (:func:`order_numberings`): ids of different numberings are different orders."""
+
+    def key(order_ids, numbering):
+        if order_ids is None:
+            return None
+        if isinstance(order_ids, pd.Series):
+            return f"{numbering}\x1f" + order_ids.astype("string")
+        return frozenset(f"{numbering}\x1f{i}" for i in order_ids)
+
+    keyed = [
+        p.assign(order_id=key(p["order_id"], n)) if "order_id" in p else p
+        for p, n in zip(parts, numberings, strict=True)
+    ]
+    return keyed, *(
+        [key(i, n) for i, n in zip(sets, numberings, strict=True)] if sets else sets for sets in ids
+    )
+
+
 def replaced_by_later_files(
     table: str,
     parts: Sequence[pd.DataFrame],
     cancelled: Sequence[frozenset[str]] | None = None,
     refunds: Sequence[frozenset[str]] | None = None,
     voided: Sequence[frozenset[str] | None] | None = None,
+    numberings: Sequence[str | None] | None = None,
 ) -> list[np.ndarray]:
     """For each file's accepted contract rows (in the order given), the reason each row is replaced
     by another file (None for a row kept). ``cancelled``: per file, the order ids it quarantined
@@ -213,7 +291,10 @@ def replaced_by_later_files(
     counts; the refund alone would leave the order at minus its amount). ``voided``: per file,
     the order ids it quarantined as cancelled or refunded whole, None for a file without a status
     column; such a file's lines of an order an earlier file voided do not bring it back
-    (:func:`voided_before`)."""
+    (:func:`voided_before`). ``numberings``: per file, its order ids' numbering
+    (:func:`order_numberings`); ids of different numberings are different orders."""
+    if numberings is not None and table == TRANSACTIONS:
+        parts, cancelled, refunds, voided = _numbered(numberings, parts, cancelled, refunds, voided)
     frame = pd.concat(
         [p.assign(_part=i, _row=np.arange(len(p))) for i, p in enumerate(parts)],
         ignore_index=True,
@@ -269,11 +350,15 @@ def orders_of_two_tools(
     names: Sequence[str],
     sections: Sequence[str | None],
     voided: Sequence[frozenset[str] | None],
+    numberings: Sequence[str | None] | None = None,
 ) -> str | None:
     """A warning when files of different ``files:`` sections (exports of different tools: a
     shop's orders, an analytics feed's purchases) share order ids: a later file's lines of an
     order replace an earlier file's, so each such order is the later tool's (its amount, its
-    lines); orders an earlier file voided stay out of a later file without a status column."""
+    lines); orders an earlier file voided stay out of a later file without a status column.
+    Ids of different ``numberings`` (:func:`order_numberings`) are not shared."""
+    if numberings is not None:
+        parts, voided = _numbered(numberings, parts, voided)
     ids = [frozenset(p["order_id"].dropna()) if "order_id" in p else frozenset() for p in parts]
     ids = [i | (v or frozenset()) for i, v in zip(ids, voided, strict=True)]
     pairs = [

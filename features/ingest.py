@@ -1829,7 +1829,8 @@ def _ingest_files(
         per_file += [p.report for p in parts]
     if len(parts) == 1:
         return parts[0]
-    combined = _combined(table, parts)
+    numberings, apart = _order_numberings(table, parts, mapping)
+    combined = _combined(table, parts, numberings)
     if origins is not None and table == CUSTOMERS:  # each file listing the customer, its own last
         listed = pd.concat([p.accepted[["customer_id", EXPORT_FILE]] for p in parts])
         listed = listed.drop_duplicates()
@@ -1862,9 +1863,11 @@ def _ingest_files(
         ):
             r.warnings.append(warning)
             log(f"{table}: warning: {warning}")
-    if table == TRANSACTIONS and (two := _orders_of_two_tools(parts, mapping)):
-        r.warnings.append(two)
-        log(f"{table}: warning: {two}")
+    if table == TRANSACTIONS:
+        for said in (apart, _orders_of_two_tools(parts, mapping, numberings)):
+            if said:
+                r.warnings.append(said)
+                log(f"{table}: warning: {said}")
     for column, (key, _) in CARRIED.items():
         if key in r.formats:
             log(f"{table}: {column}: {r.formats[key]}")
@@ -1876,7 +1879,25 @@ def _ingest_files(
     return combined
 
 
-def _orders_of_two_tools(parts: list[_Table], mapping: ColumnMapping) -> str | None:
+def _order_numberings(
+    table: str, parts: list[_Table], mapping: ColumnMapping
+) -> tuple[list[str | None] | None, str | None]:
+    """:func:`features.export_files.order_numberings` of the files' accepted rows."""
+    from features.export_files import order_numberings
+
+    if table != TRANSACTIONS:
+        return None, None
+    paths = [Path(p.report.source_file) for p in parts]
+    return order_numberings(
+        [p.accepted for p in parts],
+        [path.name for path in paths],
+        [mapping.section_for(path) for path in paths],
+    )
+
+
+def _orders_of_two_tools(
+    parts: list[_Table], mapping: ColumnMapping, numberings: list[str | None] | None
+) -> str | None:
     """:func:`features.export_files.orders_of_two_tools` of the files' accepted rows."""
     from features.export_files import orders_of_two_tools
 
@@ -1886,6 +1907,7 @@ def _orders_of_two_tools(parts: list[_Table], mapping: ColumnMapping) -> str | N
         [path.name for path in paths],
         [mapping.section_for(path) for path in paths],
         [p.voided_orders for p in parts],
+        numberings,
     )
 
 
@@ -1896,9 +1918,12 @@ def _paths(table: str, files: Files) -> list[Path]:
     return expand_files([files] if isinstance(files, str | Path) else files, f"--{table}")
 
 
-def _combined(table: str, parts: list[_Table]) -> _Table:
+def _combined(
+    table: str, parts: list[_Table], numberings: list[str | None] | None = None
+) -> _Table:
     """Several files' validated rows as one table: rows a later file replaces are quarantined
-    (:func:`features.export_files.replaced_by_later_files`); counts and formats are summed."""
+    (:func:`features.export_files.replaced_by_later_files`, order ids keyed by ``numberings``);
+    counts and formats are summed."""
     from features.export_files import replaced_by_later_files
 
     reasons = replaced_by_later_files(
@@ -1907,6 +1932,7 @@ def _combined(table: str, parts: list[_Table]) -> _Table:
         [p.cancelled_orders for p in parts],
         [p.refund_orders for p in parts],
         [p.voided_orders for p in parts],
+        numberings,
     )
     report = TableReport(table=table, source_file=", ".join(p.report.source_file for p in parts))
     merges = _merges_across_files(parts, reasons, report) if table == CUSTOMERS else {}

@@ -3535,6 +3535,36 @@ def test_a_later_file_without_status_does_not_bring_back_an_order_an_earlier_one
     assert sorted(tx.order_id) == ["A", "B"]
 
 
+def test_order_numbers_two_tools_count_each_their_own_way_are_different_orders(tmp_path):
+    """A web shop's order numbers and eBay's sales record numbers both count up from 1001: the
+    eBay file's lines replaced the shop's orders of the same number (1,284 rows for 2,009,
+    revenue 121,830.66 for 193,167.41), with a warning to give only one file. Ids whose orders
+    name other customers on other days are kept as different orders, said; ids that agree (two
+    tools' exports of the same orders) still replace."""
+    shop = _write(
+        tmp_path / "shop.csv",
+        "order,id,date,amount\n1001,a,2024-01-05,10\n1002,b,2024-01-06,20\n",
+    )
+    ebay = _write(
+        tmp_path / "ebay.csv",
+        "srn,buyer,sold,total\n1001,c,2024-01-09,5\n1002,d,2024-01-12,7\n",
+    )
+    text = (
+        "files:\n"
+        "  shop.csv: {columns: {order_id: order, customer_id: id, ordered_at: date}}\n"
+        "  ebay.csv:\n"
+        "    columns: {order_id: srn, customer_id: buyer, ordered_at: sold, amount: total}\n"
+    )
+    mapping = load_mapping(None, _write(tmp_path / "map.yaml", text))
+    report = ingest(tmp_path / "out", [shop, ebay], mapping, log=_quiet)["transactions"]
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(tx.customer_id) == ["a", "b", "c", "d"] and tx.amount.sum() == 42
+    said = " ".join(report.warnings)
+    assert "2 order ids of shop.csv are in ebay.csv too" in said
+    assert "'1001': 'a' on 2024-01-05 in shop.csv, 'c' on 2024-01-09 in ebay.csv" in said
+    assert "kept as different orders" in said and "give only one of them" not in said
+
+
 def test_several_visit_rows_a_day_are_warned_of_with_how_to_count_days(tmp_path):
     """A gym's door writes a row per swipe (1-4 per visit): "26 visits in the last 30 days" for
     16 days at the gym, unsaid. Said with the share, an example and that no option keeps one
