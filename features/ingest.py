@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -203,6 +204,8 @@ class _Table:
     #: the file's ``a/b/yyyy`` dates fit both orders and the order was assumed: another file of
     #: the export that tells it is followed instead (:func:`_ingest_files`)
     order_assumed: bool = False
+    #: transactions: the currency its amounts are kept in (:func:`_kept_currency`), if known
+    currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -726,6 +729,8 @@ def _build_table(
         report.warnings.append(only_sends)
     table_out = _split(table, source, out, check, report)
     table_out.order_assumed = order_assumed
+    if table == TRANSACTIONS:
+        table_out.currency = _kept_currency(mapping, report.currencies)
     if table == TRANSACTIONS and "order_id" in out and refund_rows.any():
         # orders this file holds only refund rows of: a later file refunding an earlier sale
         kept = out.loc[check.ok, "order_id"]
@@ -1191,6 +1196,20 @@ def _currency_code(text: str) -> str:
     return CURRENCIES.get(text, CURRENCIES.get(text.upper(), text.upper()))
 
 
+#: What ingest does with amounts in another currency than the one kept, and how to choose.
+OTHER_CURRENCIES = (
+    "quarantined the others (set currency: in the map file to choose, and "
+    "currency_rates: {EUR: 1.08, ...} there to convert the others at a fixed rate)"
+)
+
+
+def _kept_currency(mapping: FileMapping, currencies: dict[str, int]) -> str | None:
+    """The currency a file's amounts are kept in: the map file's ``currency:``, else the one
+    most amounts are marked with (``currencies``, most first); None without either."""
+    code = (mapping.currency or "").strip()
+    return _currency_code(code) if code else next(iter(currencies), None)
+
+
 def _check_currency(
     currency: pd.Series,
     amount: pd.Series,
@@ -1203,19 +1222,17 @@ def _check_currency(
     amounts in the kept currency."""
     seen = currency[amount.notna()].value_counts()
     report.currencies = {str(k): int(v) for k, v in seen.items()}
-    code = (mapping.currency or "").strip()
-    expected = _currency_code(code) if code else None
-    if mapping.currency_rates and expected is None:
+    told = bool((mapping.currency or "").strip())
+    if mapping.currency_rates and not told:
         raise IngestError(
             f"{report.source_file}: currency_rates need the currency they convert to: set "
             "currency: in the map file (e.g. currency: USD)"
         )
-    if expected is None and len(seen) > 1:
-        expected = str(seen.index[0])
+    expected = _kept_currency(mapping, report.currencies)
+    if not told and len(seen) > 1:
         report.warnings.append(
             f"amounts in several currencies {report.currencies}; kept {expected}, "
-            "quarantined the others (set currency: in the map file to choose, and "
-            "currency_rates: {EUR: 1.08, ...} there to convert the others at a fixed rate)"
+            + OTHER_CURRENCIES
         )
     if expected is None:
         return amount
@@ -1830,7 +1847,8 @@ def _ingest_files(
     if len(parts) == 1:
         return parts[0]
     numberings, apart = _order_numberings(table, parts, mapping)
-    combined = _combined(table, parts, numberings)
+    currency, currencies = _table_currency(parts)
+    combined = _combined(table, parts, numberings, currency)
     if origins is not None and table == CUSTOMERS:  # each file listing the customer, its own last
         listed = pd.concat([p.accepted[["customer_id", EXPORT_FILE]] for p in parts])
         listed = listed.drop_duplicates()
@@ -1864,7 +1882,7 @@ def _ingest_files(
             r.warnings.append(warning)
             log(f"{table}: warning: {warning}")
     if table == TRANSACTIONS:
-        for said in (apart, _orders_of_two_tools(parts, mapping, numberings)):
+        for said in (apart, _orders_of_two_tools(parts, mapping, numberings), currencies):
             if said:
                 r.warnings.append(said)
                 log(f"{table}: warning: {said}")
@@ -1919,11 +1937,15 @@ def _paths(table: str, files: Files) -> list[Path]:
 
 
 def _combined(
-    table: str, parts: list[_Table], numberings: list[str | None] | None = None
+    table: str,
+    parts: list[_Table],
+    numberings: list[str | None] | None = None,
+    currency: str | None = None,
 ) -> _Table:
     """Several files' validated rows as one table: rows a later file replaces are quarantined
-    (:func:`features.export_files.replaced_by_later_files`, order ids keyed by ``numberings``);
-    counts and formats are summed."""
+    (:func:`features.export_files.replaced_by_later_files`, order ids keyed by ``numberings``),
+    as are those of a file in another ``currency`` than the table's; counts and formats are
+    summed."""
     from features.export_files import replaced_by_later_files
 
     reasons = replaced_by_later_files(
@@ -1934,6 +1956,9 @@ def _combined(
         [p.voided_orders for p in parts],
         numberings,
     )
+    for part, reason in zip(parts, reasons, strict=True):
+        if currency and part.currency not in (None, currency):
+            reason[pd.isna(reason)] = f"currency is not {currency}"
     report = TableReport(table=table, source_file=", ".join(p.report.source_file for p in parts))
     merges = _merges_across_files(parts, reasons, report) if table == CUSTOMERS else {}
     if table == CUSTOMERS:
@@ -1979,6 +2004,27 @@ def _combined(
             )
             for name in {n for p in parts for n in p.other_ids}
         },
+    )
+
+
+def _table_currency(parts: list[_Table]) -> tuple[str | None, str | None]:
+    """One currency per table, as per file (:func:`_check_currency`): when the files' amounts
+    are kept in different currencies, the one of most rows (the rows of the others are
+    quarantined) and a warning with each file's; (None, None) otherwise."""
+    rows: Counter[str] = Counter()
+    for part in parts:
+        if part.currency:
+            rows[part.currency] += len(part.accepted)
+    if len(rows) < 2:
+        return None, None
+    kept = rows.most_common(1)[0][0]
+    each = ", ".join(
+        f"{Path(p.report.source_file).name} {p.currency} {len(p.accepted):,}"
+        for p in parts
+        if p.currency
+    )
+    return kept, f"amounts in several currencies across files ({each}); kept {kept}, " + (
+        OTHER_CURRENCIES
     )
 
 

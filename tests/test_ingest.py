@@ -1536,6 +1536,31 @@ def test_a_currency_column_is_read_and_other_currencies_are_quarantined(tmp_path
     assert sorted(kept["amount"]) == [5.0, 7.0, 10.0]  # CAD never summed with USD
 
 
+def test_files_of_one_table_in_different_currencies_are_not_summed(tmp_path):
+    """A French shop's orders in EUR and a Swiss shop's in CHF, two files of one table: each
+    file held one currency, so their amounts were summed as one (6,411,240.74, EUR and CHF
+    together). As within a file, the currency of most rows is kept and the other file's rows
+    are quarantined, said with each file's currency; a rate in the map file converts them."""
+    fr = _write(tmp_path / "fr.csv", "id,date,amount\nA,2024-01-01,10 €\nB,2024-01-02,20 €\n")
+    ch = _write(tmp_path / "ch.csv", "id,date,amount\nC,2024-01-03,CHF 7.00\n")
+    mapping = load_mapping("customer_id=id,ordered_at=date")
+    report = ingest(tmp_path / "out", [fr, ch], mapping, log=_quiet)["transactions"]
+    assert pd.read_parquet(table_path(tmp_path / "out", "transactions")).amount.sum() == 30
+    assert report.reasons == {"currency is not EUR": 1}
+    said = " ".join(report.warnings)
+    assert "several currencies across files (fr.csv EUR 2, ch.csv CHF 1); kept EUR" in said
+    rates = load_mapping(
+        None,
+        _write(
+            tmp_path / "m.yaml",
+            "currency: EUR\n"
+            "currency_rates: {CHF: 1.5}\ncolumns: {customer_id: id, ordered_at: date}\n",
+        ),
+    )
+    ingest(tmp_path / "out2", [fr, ch], rates, log=_quiet)
+    assert pd.read_parquet(table_path(tmp_path / "out2", "transactions")).amount.sum() == 40.5
+
+
 def test_times_without_an_offset_are_read_in_the_given_time_zone(tmp_path):
     from features.dates import DateOrder, parse_dates
 
