@@ -107,6 +107,7 @@ from features.values import (
     OPEN_ORDER,
     ORDER,
     ORDER_EVENT,
+    ORDER_LINE,
     OTHER,
     REFUNDED_ORDER,
     SET_ASIDE,
@@ -711,6 +712,8 @@ def _build_table(
                     f"{len(merged):,} records merged into another customer: rows of other files "
                     "naming them are the surviving customer's"
                 )
+    if table == TRANSACTIONS and "amount" in inputs and "order_id" in out:
+        check.set_aside(_lines_of_totals(inputs["amount"], out["order_id"], check), ORDER_LINE)
     if table in (TRANSACTIONS, EVENTS):
         _repeated_rows(source.frame, out.get("order_id"), check, report)
     _map_values(table, out, mapping, check, report, strict_values)
@@ -1159,6 +1162,15 @@ def _net_of_refunds(
     check.no_sale(refunds.whole, REFUNDED_ORDER)
     if refunds.note:
         report.formats[REFUNDED_AMOUNT] = refunds.note
+
+
+def _lines_of_totals(amount: pd.Series, orders: pd.Series, check: _Validator) -> np.ndarray:
+    """Rows without an amount, quarantined only for a missing value, of an order whose total is
+    on another row of the file: WooCommerce's line items (the order id alone), eBay's items of
+    a multi-item order."""
+    totals = orders[amount.notna()].dropna()
+    missing = pd.Series(check.reason, dtype="object").fillna("").str.startswith("missing ")
+    return (amount.isna() & orders.isin(totals)).to_numpy() & missing.to_numpy()
 
 
 #: ``formats`` key of the note that a ``¥`` was read as the yuan, the map file not saying.

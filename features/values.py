@@ -326,8 +326,12 @@ EXCLUDED = "excluded by the map file"
 EXCLUDED_CUSTOMER = "customer excluded by the map file"
 #: The quarantine reason of a customers-file record merged into another (``merged_into``).
 MERGED = "merged into another customer"
+#: The quarantine reason of a row without an amount of an order whose total is on another row
+#: (WooCommerce's line items, eBay's items of a multi-item order): part of that order.
+ORDER_LINE = "line of an order whose total is on another row"
 SET_ASIDE = (
     *NO_SALE,
+    ORDER_LINE,
     NOT_AN_ACTION,
     IGNORED_BY_MAP,
     ORDER_EVENT,

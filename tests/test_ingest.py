@@ -2649,6 +2649,30 @@ def test_the_day_month_example_is_the_first_such_value_whichever_path_reads_it(m
     assert "'5/3/24 2:02 PM'" in str(fast.warning)
 
 
+def test_rows_of_an_order_whose_total_is_on_another_row_are_set_aside_as_such(tmp_path):
+    """WooCommerce writes an order's line items as rows of the order number alone, eBay a
+    multi-item order's items without the total: quarantined as missing customer_id or missing
+    amount, judged by --min-accepted-share (a file of mostly multi-item orders was refused).
+    They are set aside as lines of their order, counted; a row without an amount of an order
+    with no total elsewhere is still missing its amount."""
+    path = _write(
+        tmp_path / "orders.csv",
+        "order,buyer,date,total\n"
+        "1001,a,2024-01-05,30\n1001,,,\n1001,,,\n"  # WooCommerce: an order, then its items
+        "27-1,b,2024-01-06,50\n27-1,b,2024-01-06,\n27-1,b,2024-01-06,\n"  # eBay
+        "1002,c,2024-01-07,\n",
+    )
+    mapping = load_mapping("order_id=order,customer_id=buyer,ordered_at=date,amount=total")
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    assert report.reasons == {
+        "line of an order whose total is on another row": 4,
+        "missing amount": 1,
+    }
+    assert report.accepted == 2 and report.judged_rows == 3
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert tx.amount.sum() == 80
+
+
 def test_a_later_file_holding_only_the_refund_of_an_earlier_sale_leaves_neither(tmp_path):
     """Week 1 holds a sale, week 2 only its refund row: the later-file rule replaced the sale by
     the refund (-70 for an order of 70); the order was refunded, so neither counts. A refund row
