@@ -205,11 +205,18 @@ def _refuse_binary(path: Path, raw: bytes) -> None:
 def _decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
     """Decode strictly; detect UTF-8 (with or without BOM), UTF-16 with BOM, GBK and CP932 when
     unambiguous."""
+    marked = _byte_order_mark(raw)
     if encoding is None:
-        if raw.startswith(codecs.BOM_UTF8):
-            encoding = "utf-8-sig"
-        elif raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            encoding = "utf-16"
+        encoding = marked
+    elif marked is not None and _codec(encoding) != _codec(marked):
+        try:  # a file that says it is Unicode, beside files of the --encoding given
+            text = raw.decode(marked)
+        except UnicodeDecodeError:
+            pass
+        else:
+            return text.lstrip(
+                "\ufeff"
+            ), f"{marked} (its byte order mark; not --encoding {encoding})"
     if encoding is not None:
         try:
             text = raw.decode(encoding)
@@ -229,6 +236,20 @@ def _decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
         if japanese is not None:
             return japanese, "cp932 (detected)"
         raise IngestError(f"{path}: not UTF-8 text ({_where(raw, exc)}); {ENCODING_HINT}") from exc
+
+
+def _codec(encoding: str) -> str:
+    """The codec an encoding name stands for (UTF-8 with or without its signature alike)."""
+    return codecs.lookup(encoding).name.removesuffix("-sig")
+
+
+def _byte_order_mark(raw: bytes) -> str | None:
+    """The encoding a file's byte order mark says (UTF-8, UTF-16), if it starts with one."""
+    if raw.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return "utf-16"
+    return None
 
 
 def _other_encoding(raw: bytes, given: str) -> str:

@@ -407,3 +407,23 @@ def test_a_japanese_cp932_export_is_detected_and_named_in_the_hint(tmp_path):
     chinese = tmp_path / "客户.csv"
     chinese.write_bytes("编号,状态\n1,已完成\n2,已取消\n".encode("gbk"))
     assert read_source(chinese).encoding == "gb18030 (detected)"
+
+
+def test_a_byte_order_mark_wins_over_the_encoding_given_for_the_other_files(tmp_path):
+    """--encoding cp1252, meant for a Brazilian shop's orders file, garbled its customers file
+    written as UTF-8 with a BOM ('ï»¿NÂ° client'): a file that says it is Unicode is read so."""
+    from features.csv_source import read_source
+
+    customers = tmp_path / "clientes.csv"
+    customers.write_bytes("N° client;Nome\n1;João\n".encode("utf-8-sig"))
+    source = read_source(customers, encoding="cp1252")
+    assert list(source.frame.columns) == ["N° client", "Nome"]
+    assert source.frame["Nome"].tolist() == ["João"]
+    assert source.encoding == "utf-8-sig (its byte order mark; not --encoding cp1252)"
+    wide = tmp_path / "wide.csv"
+    wide.write_bytes("Nome;Valor\nJoão;1\n".encode("utf-16"))
+    assert read_source(wide, encoding="latin-1").frame["Nome"].tolist() == ["João"]
+    assert read_source(customers, encoding="utf-8").encoding == "utf-8"  # what was asked
+    orders = tmp_path / "pedidos.csv"
+    orders.write_bytes("Cliente;Valor\nJoão;1,50\n".encode("cp1252"))
+    assert read_source(orders, encoding="cp1252").frame["Cliente"].tolist() == ["João"]
