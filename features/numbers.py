@@ -55,6 +55,11 @@ CURRENCIES = {
     **{code: code for code in ("MXN", "KRW", "ZAR", "SEK", "NOK", "DKK", "PLN", "NZD", "TRY")},
 }
 MULTIPLIERS = {"万": 1e4, "亿": 1e8}
+#: Marks of money written without decimals (the yen, the won; ``¥``: the yen's or the yuan's,
+#: neither written with three decimals): in ``1,083円`` the separator groups thousands.
+WHOLE_MONEY_MARKS = frozenset(
+    {*YEN_SIGNS, *(m for m, code in CURRENCIES.items() if code in ("JPY", "KRW"))}
+)
 _MARK = "|".join(re.escape(m) for m in sorted(CURRENCIES, key=len, reverse=True))
 _SPACES = "[\u00a0\u202f\u2009 ]"
 _PATTERN = re.compile(
@@ -126,10 +131,15 @@ def detect_format(columns: list[pd.Series], sep: str | None) -> tuple[NumberForm
     """Detect the file's number format from its number columns; returns it and a warning if
     guessed."""
     counts = pd.concat(columns).value_counts() if columns else pd.Series([], dtype="int64")
-    nums = _split_marks(pd.Series(counts.index, dtype="string"))["num"]
+    parts = _split_marks(pd.Series(counts.index, dtype="string"))
+    nums = parts["num"]
     weights = pd.Series(counts.to_numpy(), index=nums.index).groupby(nums.to_numpy()).sum()
     votes = {".": 0, ",": 0}
     ambiguous = None
+    whole = parts["pre"].isin(WHOLE_MONEY_MARKS) | parts["post"].isin(WHOLE_MONEY_MARKS)
+    for num, n in zip(nums[whole], counts.to_numpy()[whole.to_numpy()], strict=True):
+        if _evidence(str(num)) is None and (grouping := re.search(r"[.,]", str(num))):
+            votes["." if grouping.group() == "," else ","] += int(n)
     for num, n in weights.items():
         found = _evidence(str(num))
         if found is not None:

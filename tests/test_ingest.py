@@ -1091,6 +1091,12 @@ def test_number_forms(text, decimal, expected, currency):
         (["12", "7"], ".", False),
         (["1 435,92", "979,59"], ",", False),
         (["1\u202f435.92", "7.5"], ".", False),
+        # the yen and the won are written without decimals: the comma groups thousands (every
+        # whole-yen file warned that '1,083' could use either convention)
+        (["1,083円", "2,000円"], ".", False),
+        (["￥10,335", "￥3,686"], ".", False),
+        (["KRW12,500", "3,000KRW"], ".", False),
+        (["$1,050", "$2,000"], ".", True),  # dollars can have three decimals in a unit price
     ],
 )
 def test_number_format_detection(values, decimal, guessed):
