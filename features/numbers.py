@@ -159,6 +159,10 @@ def detect_format(columns: list[pd.Series], sep: str | None) -> tuple[NumberForm
             and not text.str.contains(re.escape(thousands)).any()
         ):
             thousands = " "  # 1 435,92: groups of three by a (narrow, no-break) space
+        elif (
+            text.str.contains(r"'\d{3}").any() and not text.str.contains(re.escape(thousands)).any()
+        ):
+            thousands = "'"  # 1'234.56: Swiss groups of three
         return NumberFormat(dec, thousands, how), None
     if ambiguous is None:
         return NumberFormat(how="no separators in the values"), None

@@ -1097,6 +1097,7 @@ def test_number_forms(text, decimal, expected, currency):
         (["￥10,335", "￥3,686"], ".", False),
         (["KRW12,500", "3,000KRW"], ".", False),
         (["$1,050", "$2,000"], ".", True),  # dollars can have three decimals in a unit price
+        (["1'234.56 CHF", "12.50"], ".", False),
     ],
 )
 def test_number_format_detection(values, decimal, guessed):
@@ -1105,8 +1106,9 @@ def test_number_format_detection(values, decimal, guessed):
     fmt, warning = detect_format([pd.Series(values, dtype="string")], ",")
     assert fmt.decimal == decimal and (warning is not None) == guessed
     # what is reported is what the values use: groups of three by a space say "space"
-    spaced = any(" " in v or "\u202f" in v for v in values)
+    spaced = any(" " in v.strip(" CHF") or "\u202f" in v for v in values)
     assert (fmt.thousands == " ") == spaced
+    assert (fmt.thousands == "'") == any("'" in v for v in values)  # was reported as ','
 
 
 @pytest.mark.parametrize(
