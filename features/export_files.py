@@ -197,61 +197,79 @@ def voided_before(
     return found
 
 
+#: Files of one ``files:`` section (one tool's exports) share at least this many order ids before
+#: they are told to number orders each on its own: a re-export corrects a customer now and then.
+NUMBERING_MIN_SHARED = 10
+
+
 def order_numberings(
     parts: Sequence[pd.DataFrame], names: Sequence[str], sections: Sequence[str | None]
-) -> tuple[list[str | None] | None, str | None]:
+) -> tuple[list[str] | None, str | None]:
     """Per file, the numbering its order ids belong to, and a warning saying why; (None, None)
-    when all files share one. Files of different ``files:`` sections whose shared ids mostly
-    name other customers on other days (a web shop's order numbers and eBay's sales record
-    numbers, both from 1001) number their orders each their own way; sections whose shared ids
-    agree (two tools' exports of the same orders) share one."""
+    when all files share one. Two files whose shared order ids mostly name other customers on
+    other days number their orders each their own way: a web shop's order numbers and eBay's
+    sales record numbers, both from 1001 (two ``files:`` sections), a dealer group's repair
+    orders exported per store (one section; from :data:`NUMBERING_MIN_SHARED` shared ids).
+    Files that share agreeing ids are one numbering, and so are the other files of a section
+    unless that would join two numberings told apart."""
     firsts = [
-        p.loc[p["order_id"].notna()].drop_duplicates("order_id").set_index("order_id")
-        if "order_id" in p
-        else p.iloc[:0]
-        for p in parts
+        p.loc[p["order_id"].notna(), ["order_id", "customer_id", "ordered_at"]]
+        .drop_duplicates("order_id")
+        .assign(_part=i, _day=lambda f: f["ordered_at"].dt.floor("D"))
+        for i, p in enumerate(parts)
+        if "order_id" in p and len(p)
     ]
-    group = {s: s for s in sections}
-
-    def root(s: str | None) -> str | None:
-        while group[s] != s:
-            s = group[s]
-        return s
-
-    apart = []
-    for b in range(len(parts)):
-        for a in range(b):
-            if sections[a] == sections[b]:
-                continue
-            one, two = firsts[a], firsts[b]
-            shared = one.index.intersection(two.index)
-            if not len(shared):
-                continue
-            one, two = one.loc[shared], two.loc[shared]
-            other = (one["customer_id"] != two["customer_id"]) & (
-                one["ordered_at"].dt.floor("D") != two["ordered_at"].dt.floor("D")
-            )
-            if 2 * int(other.sum()) > len(shared):
-                apart.append((a, b, len(shared), shared[other.to_numpy()][0]))
-            else:
-                group[root(sections[b])] = root(sections[a])
-    apart = [p for p in apart if root(sections[p[0]]) != root(sections[p[1]])]
+    if len(firsts) < 2:
+        return None, None
+    listed = pd.concat(firsts, ignore_index=True)
+    both = listed.merge(listed, on="order_id", suffixes=("_a", "_b"))
+    both = both[both["_part_a"] < both["_part_b"]]
+    both = both.assign(
+        other=(both["customer_id_a"] != both["customer_id_b"]) & (both["_day_a"] != both["_day_b"])
+    )
+    apart, agree = [], []
+    for (a, b), pair in both.groupby(["_part_a", "_part_b"], sort=True):
+        n, other = len(pair), int(pair["other"].sum())
+        least = 1 if sections[a] != sections[b] else NUMBERING_MIN_SHARED
+        if n >= least and 2 * other > n:
+            apart.append((int(a), int(b), n, pair.loc[pair["other"]].iloc[0]))
+        else:
+            agree.append((int(a), int(b)))
     if not apart:
         return None, None
+    group = list(range(len(parts)))
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    def join(a: int, b: int) -> None:
+        one, two = root(a), root(b)
+        if one != two and not any({root(x), root(y)} == {one, two} for x, y, *_ in apart):
+            group[two] = one
+
+    same_section = [
+        (a, b) for b in range(len(parts)) for a in range(b) if sections[a] == sections[b]
+    ]
+    for a, b in agree + same_section:
+        join(a, b)
     a, b, n, example = max(apart, key=lambda p: p[2])
-    first, second = firsts[a].loc[example], firsts[b].loc[example]
+    where = "a file of another files: section" if sections[a] != sections[b] else "another file"
     said = (
-        f"{n:,} order ids of {names[a]} are in {names[b]} too, a file of another files: "
-        f"section, but name other customers on other days (e.g. {example!r}: "
-        f"{first['customer_id']!r} on {first['ordered_at']:%Y-%m-%d} in {names[a]}, "
-        f"{second['customer_id']!r} on {second['ordered_at']:%Y-%m-%d} in {names[b]}): each "
-        "tool numbers its own orders, so they are kept as different orders"
+        f"{n:,} order ids of {names[a]} are in {names[b]} too, {where}, but name other customers "
+        f"on other days (e.g. {example['order_id']!r}: {example['customer_id_a']!r} on "
+        f"{example['ordered_at_a']:%Y-%m-%d} in {names[a]}, {example['customer_id_b']!r} on "
+        f"{example['ordered_at_b']:%Y-%m-%d} in {names[b]}): each numbers its own orders (two "
+        "tools, or one export per store or company), so they are kept as different orders"
     )
-    return [root(s) for s in sections], said
+    if len(apart) > 1:
+        said += f"; so are {len(apart) - 1:,} other pairs of files"
+    return [str(root(i)) for i in range(len(parts))], said
 
 
 def _numbered(
-    numberings: Sequence[str | None],
+    numberings: Sequence[str],
     parts: Sequence[pd.DataFrame],
     *ids: Sequence[frozenset[str] | None] | None,
 ) -> tuple:
@@ -280,7 +298,7 @@ def replaced_by_later_files(
     cancelled: Sequence[frozenset[str]] | None = None,
     refunds: Sequence[frozenset[str]] | None = None,
     voided: Sequence[frozenset[str] | None] | None = None,
-    numberings: Sequence[str | None] | None = None,
+    numberings: Sequence[str] | None = None,
 ) -> list[np.ndarray]:
     """For each file's accepted contract rows (in the order given), the reason each row is replaced
     by another file (None for a row kept). ``cancelled``: per file, the order ids it quarantined
@@ -350,7 +368,7 @@ def orders_of_two_tools(
     names: Sequence[str],
     sections: Sequence[str | None],
     voided: Sequence[frozenset[str] | None],
-    numberings: Sequence[str | None] | None = None,
+    numberings: Sequence[str] | None = None,
 ) -> str | None:
     """A warning when files of different ``files:`` sections (exports of different tools: a
     shop's orders, an analytics feed's purchases) share order ids: a later file's lines of an

@@ -1879,9 +1879,12 @@ def _ingest_files(
         )
         combined = replace(combined, accepted=accepted)
     r = combined.report
-    sources: dict[str | None, list[_Table]] = {}  # files of one section: exports of one tool
-    for part in parts:
-        sources.setdefault(mapping.section_for(Path(part.report.source_file)), []).append(part)
+    # files of one section (exports of one tool) numbering orders as one: store 01's repair
+    # orders are not "deleted in the CRM since" from store 02's export
+    sources: dict[tuple[str | None, str | None], list[_Table]] = {}
+    for i, part in enumerate(parts):
+        section = mapping.section_for(Path(part.report.source_file))
+        sources.setdefault((section, numberings[i] if numberings else None), []).append(part)
     for same in sources.values():
         names = [Path(p.report.source_file).name for p in same]
         for warning in order_warnings(
@@ -1911,7 +1914,7 @@ def _ingest_files(
 
 def _order_numberings(
     table: str, parts: list[_Table], mapping: ColumnMapping
-) -> tuple[list[str | None] | None, str | None]:
+) -> tuple[list[str] | None, str | None]:
     """:func:`features.export_files.order_numberings` of the files' accepted rows."""
     from features.export_files import order_numberings
 
@@ -1926,7 +1929,7 @@ def _order_numberings(
 
 
 def _orders_of_two_tools(
-    parts: list[_Table], mapping: ColumnMapping, numberings: list[str | None] | None
+    parts: list[_Table], mapping: ColumnMapping, numberings: list[str] | None
 ) -> str | None:
     """:func:`features.export_files.orders_of_two_tools` of the files' accepted rows."""
     from features.export_files import orders_of_two_tools
@@ -1951,7 +1954,7 @@ def _paths(table: str, files: Files) -> list[Path]:
 def _combined(
     table: str,
     parts: list[_Table],
-    numberings: list[str | None] | None = None,
+    numberings: list[str] | None = None,
     currency: str | None = None,
 ) -> _Table:
     """Several files' validated rows as one table: rows a later file replaces are quarantined

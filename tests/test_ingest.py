@@ -3639,3 +3639,60 @@ def test_several_visit_rows_a_day_are_warned_of_with_how_to_count_days(tmp_path)
         _ingest_events(tmp_path, _events_file(tmp_path, "gym2.csv", once))["events"].warnings
     )
     assert "visits count rows" not in said
+
+
+def test_stores_numbering_their_own_orders_keep_both_orders_of_one_number(tmp_path):
+    """A dealer group's service exports, one per store, each store with its own RO numbers: RO
+    400101 of store 01 and RO 400101 of store 02 are two repair orders of two customers. Before,
+    the later file's RO replaced the earlier one's (quarantined as `order_id in a later file`):
+    29% of a 3-store group's ROs and their revenue moved to other customers, and the warning
+    called the rest of store 01 "deleted or voided in the CRM since?"."""
+    header = "RO Number,Customer No,Close Date,Customer Pay\n"
+    rows = [(400100 + i, f"{i:03d}") for i in range(12)]
+    store1 = _write(
+        tmp_path / "ro_01.csv",
+        header + "".join(f"{ro},A{c},01/{i + 2:02d}/2025,100\n" for i, (ro, c) in enumerate(rows)),
+    )
+    store2 = _write(
+        tmp_path / "ro_02.csv",
+        header
+        + "".join(f"{ro},B{c},02/{i + 2:02d}/2025,200\n" for i, (ro, c) in enumerate(rows))
+        + "400200,B999,02/20/2025,50\n",
+    )
+    mapping = load_mapping(
+        "order_id=RO Number,customer_id=Customer No,ordered_at=Close Date,amount=Customer Pay"
+    )
+    reports = ingest(tmp_path / "out", [store1, store2], mapping, log=_quiet)
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert len(tx) == 25 and tx["amount"].sum() == 12 * 100 + 12 * 200 + 50
+    report = reports["transactions"]
+    assert report.quarantined == 0
+    said = " ".join(report.warnings)
+    assert "12 order ids of ro_01.csv are in ro_02.csv too, another file, but name other" in said
+    assert "not in it" not in said  # store 01's ROs are no "deleted in the CRM since?"
+
+
+def test_a_later_export_reassigning_a_few_orders_still_replaces_them(tmp_path):
+    """A re-export that moved 2 of 12 orders to the right customer is a correction of the same
+    orders: its lines replace the earlier file's, as before."""
+    header = "order,id,date,amount\n"
+    first = _write(
+        tmp_path / "a.csv",
+        header + "".join(f"O{i},c{i},2024-01-{i + 1:02d},10\n" for i in range(12)),
+    )
+    fixed = {3: "c99", 7: "c98"}
+    later = _write(
+        tmp_path / "b.csv",
+        header
+        + "".join(f"O{i},{fixed.get(i, f'c{i}')},2024-01-{i + 1:02d},10\n" for i in range(12)),
+    )
+    mapping = load_mapping("order_id=order,customer_id=id,ordered_at=date")
+    reports = ingest(tmp_path / "out", [first, later], mapping, log=_quiet)
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert len(tx) == 12 and set(tx.loc[tx.order_id.isin(["O3", "O7"]), "customer_id"]) == {
+        "c99",
+        "c98",
+    }
+    assert reports["transactions"].reasons == {
+        "order_id in a later file (its lines there replace these)": 12
+    }
