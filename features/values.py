@@ -391,6 +391,8 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "キャンセル済み",
         "rto",
         "return to origin",
+        # a car dealer's deal reversed after delivery (CDK, Reynolds: the customer gave it back)
+        "unwound",
     ),
     "completed": (
         "completed",
@@ -459,6 +461,8 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "gedeeltelijk terugbetaald",
         "wc-completed",
         "wc-processing",  # WooCommerce: paid, not yet shipped
+        "finalized",  # a dealer management system's delivered deal
+        "finalised",
         "pago",
         "paga",
         "entregue",

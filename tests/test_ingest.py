@@ -3061,7 +3061,8 @@ def test_german_french_and_woocommerce_statuses_are_known(tmp_path):
 
 
 def test_brazilian_japanese_and_indian_statuses_are_known(tmp_path):
-    """A Brazilian (Nuvemshop, VTEX), Japanese (Rakuten, Makeshop) or Indian marketplace export's
+    """A Brazilian (Nuvemshop, VTEX), Japanese (Rakuten, Makeshop), Indian marketplace or car
+    dealer's (Unwound: a deal reversed, $1.76M of a dealer group's) export's
     cancelled, returned and unpaid orders were read as completed sales (a warning only): revenue
     25.6% (Brazil) and 18.6% (India) over the truth in a tester's exports."""
     path = tmp_path / "pedidos.csv"
@@ -3069,7 +3070,7 @@ def test_brazilian_japanese_and_indian_statuses_are_known(tmp_path):
         ("Pago", 10), ("Entregue", 20), ("Cancelado", 30), ("Aguardando pagamento", 40),
         ("Devolvido", 50), ("Reembolsado", 60), ("発送済み", 70), ("キャンセル", 80),
         ("返品", 90), ("入金待ち", 100), ("Delivered", 110), ("RTO", 120), ("Returned", 130),
-        ("Payment Pending", 140),
+        ("Payment Pending", 140), ("Finalized", 150), ("Unwound", 160),
     ]  # fmt: skip
     lines = [f"{i},C{i % 3},2024-03-{i + 1:02d},{amount},{status}" for i, (status, amount) in
              enumerate(rows)]  # fmt: skip
@@ -3079,9 +3080,9 @@ def test_brazilian_japanese_and_indian_statuses_are_known(tmp_path):
     )
     report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
     tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
-    assert tx["amount"].sum() == 10 + 20 + 70 + 110
+    assert tx["amount"].sum() == 10 + 20 + 70 + 110 + 150
     assert report.reasons == {
-        "cancelled order": 3,
+        "cancelled order": 4,
         "refunded order": 4,
         "open deal or unpaid order": 3,
     }
