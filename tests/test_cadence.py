@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.cadence import billing_cycle_note
+from training.cadence import billing_cycle_note, slow_rhythm_note
 
 
 def customers(n: int, mean_gap: float, spread: float, orders: int = 4) -> pd.DataFrame:
@@ -91,3 +91,22 @@ def test_a_membership_base_without_end_dates_is_told_to_give_them():
         {"orders_all": 4, "mean_gap_days": gaps, "std_gap_days": gaps * rng.uniform(0.3, 1.2, 500)}
     )
     assert cancellation_note(shoppers) is None
+
+
+def test_customers_slower_than_the_horizon_are_told_the_horizon_to_train_at():
+    """A dealer group's service visits every 4 to 14 months, trained at 90 days: 76% of its
+    customers had no visit within 90 days while they stayed, and nothing said so."""
+    rng = np.random.default_rng(1)
+    gaps = rng.uniform(120.0, 420.0, 500)
+    visits = pd.DataFrame(
+        {"orders_all": 5, "mean_gap_days": gaps, "std_gap_days": gaps * rng.uniform(0.4, 0.9, 500)}
+    )
+    note = slow_rhythm_note(visits, 90)
+    assert note is not None and "usually buy every 2" in note
+    assert "--churn-horizon-days 270 --value-horizon-days 270" in note
+    assert slow_rhythm_note(visits, 365) is None  # the horizon covers their rhythm
+    monthly = visits.assign(mean_gap_days=30.0, std_gap_days=20.0)
+    assert slow_rhythm_note(monthly, 90) is None
+    # a billing base with cycles longer than the horizon gets the billing note, not this one
+    annual = customers(300, 365.0, 0.01)
+    assert billing_cycle_note(annual, 90) is not None and slow_rhythm_note(annual, 90) is None

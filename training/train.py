@@ -17,7 +17,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from training.bundle import ModelPair
-from training.cadence import billing_cycle_note, cancellation_note
+from training.cadence import billing_cycle_note, cancellation_note, slow_rhythm_note
 from training.clv_intervals import (
     ValueIntervals,
     fit_on_frame,
@@ -438,6 +438,8 @@ def train(
     log(f"snapshot table: {len(data.frame):,} rows, {len(data.feature_columns)} features")
     if cycles := billing_cycle_note(data.split("test"), cfg.labels.churn_horizon_days):
         log(f"note: {cycles}")
+    if slow := slow_rhythm_note(data.split("test"), cfg.labels.churn_horizon_days):
+        log(f"note: {slow}")
     if said := ended_note(data.frame.attrs.get(ENDED_ROWS, 0), "training, validation and test"):
         log(f"note: {said}")
     if said := cancellation_note(data.split("test")):
