@@ -74,6 +74,19 @@ def test_too_little_history_is_rejected():
         plan_cutoffs(date(2023, 1, 1), date(2023, 8, 1), 90, 3, 30)
 
 
+def test_training_warns_of_a_value_total_far_from_what_the_test_customers_spent():
+    """A dealer group's pair predicted 0.41 of its test customers' spend (car purchases missed),
+    its ranking good, and training said nothing."""
+    from training.train import total_warning
+
+    said = total_warning({"test_clv_total_ratio": 0.4147, "test_btyd_clv_total_ratio": 0.93})
+    assert said is not None and "sum to 0.41 of what they spent" in said and "0.93" in said
+    assert total_warning({"test_clv_total_ratio": 1.3}) is not None
+    for fine in (0.81, 1.0, 1.24, float("nan")):
+        assert total_warning({"test_clv_total_ratio": fine}) is None
+    assert total_warning({}) is None
+
+
 def test_training_says_when_the_baseline_beats_the_models_and_when_cutoffs_were_dropped():
     from datetime import date
 

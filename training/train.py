@@ -263,6 +263,27 @@ def behind_the_baseline(
     return beyond, within
 
 
+#: A pair whose predicted values on the test customers sum to more than this factor away from
+#: what they spent is warned of (a dealer group's: 0.41 of actual, its ranking good).
+TOTAL_RATIO_WARN = 1.25
+
+
+def total_warning(metrics: dict[str, float]) -> str | None:
+    """A warning when the test customers' predicted values sum to more than
+    :data:`TOTAL_RATIO_WARN` times (or less than its inverse) what they spent; None otherwise."""
+    ratio = metrics.get("test_clv_total_ratio", float("nan"))
+    if not np.isfinite(ratio) or 1 / TOTAL_RATIO_WARN <= ratio <= TOTAL_RATIO_WARN:
+        return None
+    btyd = metrics.get("test_btyd_clv_total_ratio", float("nan"))
+    return (
+        f"the predicted values of the test customers sum to {ratio:.2f} of what they spent in "
+        f"the value horizon (BG/NBD + Gamma-Gamma: {btyd:.2f}): totals read from this pair "
+        "(forecasts, value at risk) are off by as much, though its ranking may hold (clv_gini). "
+        "Rare large purchases within the horizon (a car, a contract renewal) or a level that "
+        "moved do this; lifecycle backtest shows the level at other cutoffs"
+    )
+
+
 def baseline_noise(
     test: pd.DataFrame, churn_probability: np.ndarray, value: np.ndarray
 ) -> Callable[[str], tuple[float, float]]:
@@ -509,6 +530,8 @@ def train(
                 f"models beyond noise on {', '.join(behind)}: check the data and the config "
                 "before using this pair (a first version is champion without a comparison)"
             )
+        if said := total_warning(metrics):
+            log(f"warning: {said}")
         if level:
             log(
                 f"level with the BG/NBD + Gamma-Gamma baseline on {', '.join(level)} (the "
