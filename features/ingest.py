@@ -881,7 +881,9 @@ def _amount_notes(
             f"{n:,} accepted rows have an amount of 0{statuses}: a purchase counts only with an "
             "amount above 0, so they are no activity of their customers; if they are orders "
             "(an invoice issued and not paid yet), map the amount column that holds their "
-            f"value{where}"
+            f"value{where}; if they are visits the customer did not pay for (a warranty repair, a "
+            "free check-up), give the file as --events too (event_type: '=visit' in its files: "
+            "section) so that they count as the customer's visits"
         )
     negative = ok & (out["amount"] < 0).to_numpy()
     discounts = negative & _on_a_purchase_day(out, ok)

@@ -676,6 +676,8 @@ def test_orders_of_amount_zero_are_named_with_the_files_other_money_columns(tmp_
     note = next(w for w in reports["transactions"].warnings if "amount of 0" in w)
     assert note.startswith("6 accepted rows have an amount of 0 (status 'open': 6)")
     assert "this file's other money columns: ['amount_due']" in note
+    # a dealer's warranty repairs (customer pay 0): the other money column is the manufacturer's
+    assert "a warranty repair" in note and "event_type: '=visit'" in note
     # whole words tell a money column from another: 'id' is in 'Amount Paid', 'due' in 'Due Date'
     rows = "".join(f"in_{i},cus_{i % 5},2024-0{1 + i % 6}-10,0,2024-07-01,100\n" for i in range(60))
     stripe = _write(tmp_path / "s.csv", "id,customer,created,Total,Due Date,Amount Paid\n" + rows)
