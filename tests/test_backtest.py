@@ -387,6 +387,10 @@ def test_backtest_json_schema(tiny_result, tmp_path):
     )
     assert set(result.importance) == {"churn", "clv"} and result.importance["churn"]
     assert format_table(result).splitlines()[0].split() == ["metric", "lightgbm", "btyd"]
+    # the total is scaled to BTYD's; the model's own level is said beside it (a dealer group's
+    # 0.717 showed as BTYD's 1.07)
+    unscaled = payload["models"]["lightgbm"]["clv_total_ratio_unscaled"]
+    assert f"Before scaling: {unscaled:.4f}" in format_table(result)
     assert {"churn_log_loss", "churn_ece"} <= set(METRIC_KEYS)
     # the churn probability was recalibrated on a pseudo-backtest that ends by the cutoff
     calibration = payload["calibration"]

@@ -499,6 +499,9 @@ def backtest(
         value = fitted.anchored_value()
     predictions = _predictions_frame(evaluation, churn_probability, value)
     lightgbm = _score(predictions, "churn_probability", "predicted_value")
+    if calibrate != "none":  # the level the model itself forecast, before it was set to BTYD's
+        spent = evaluation["future_value"].to_numpy(dtype=float).sum()
+        lightgbm[UNSCALED_TOTAL] = float(fitted.value.sum() / spent) if spent > 0 else np.nan
     btyd = _score_btyd(predictions, evaluation)
     for metrics, column in ((lightgbm, "churn_probability"), (btyd, "btyd_p_no_purchase")):
         metrics.update(
@@ -925,6 +928,10 @@ def _seasonality_params(seasonality: dict | None) -> dict[str, object]:
     return {"churn_seasonal_days": round(seasonality["effective_days"], 1)}
 
 
+#: The LightGBM metric of the CLV total before it is scaled to the BTYD total.
+UNSCALED_TOTAL = "clv_total_ratio_unscaled"
+
+
 def format_table(result: BacktestResult) -> str:
     """A plain table of both models' metrics (and why the totals agree, when they do)."""
     width = max(map(len, METRIC_KEYS)) + 2
@@ -932,9 +939,11 @@ def format_table(result: BacktestResult) -> str:
     for key in METRIC_KEYS:
         rows.append(f"{key:<{width}}{result.lightgbm[key]:>12.4f}{result.btyd[key]:>12.4f}")
     if result.calibration is not None:  # anchor_total ran: the same total by construction
+        own = result.lightgbm.get(UNSCALED_TOTAL, float("nan"))
         rows.append(
             "(clv_total_ratio: LightGBM's values are scaled to the BTYD total at the cutoff; the "
-            "models decide who is worth more, not the level)"
+            f"models decide who is worth more, not the level. Before scaling: {own:.4f}, the "
+            "level a trained pair forecasts)"
         )
     return "\n".join(rows)
 
