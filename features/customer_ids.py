@@ -95,6 +95,10 @@ def masked_ids(ids: pd.Series, column: str) -> str | None:
 #: checkout, other exports write -1, guest, anonymous. One such id collects every guest's orders.
 PLACEHOLDER_IDS = frozenset(
     {"0", "-1", "guest", "guests", "anonymous", "unknown", "none", "null", "n/a", "na", "-"}
+    # a till's account for walk-in and cash sales, a business's own (internal) account
+    | {"walk-in", "walkin", "walk in", "walk-in customer", "cash", "cash sale", "cash sales"}
+    | {"cash customer", "counter sale", "pos", "retail customer", "internal", "house"}
+    | {"house account", "laufkunde", "barverkauf", "散客", "零售客户", "现金客户"}
 )
 #: Rows of one placeholder id worth a warning: this share of the rows with an id, and 5 rows.
 PLACEHOLDER_SHARE = 0.02
@@ -116,7 +120,8 @@ def placeholder_ids(ids: pd.Series, column: str) -> str | None:
     return (
         f"{n:,} of {int(counts.sum()):,} rows ({n / counts.sum():.0%}) name the customer id "
         f"{top!r} in {column!r}, which reads as no customer (a guest checkout: WooCommerce's "
-        "'Customer User' is 0 for guests): they are read as one customer's purchases; map an id "
+        "'Customer User' is 0 for guests; a till's walk-in or cash account; the business's own "
+        "internal account): they are read as one customer's purchases; map an id "
         "every order has (e.g. the billing e-mail) as customer_id, or set them aside with "
         f"exclude: {{{column}: [{top!r}]}} in the map file"
     )

@@ -1432,6 +1432,18 @@ def test_a_guest_placeholder_customer_id_is_warned_of(tmp_path):
     by_email = "customer_id=Billing Email,ordered_at=Order Date,amount=Order Total Amount"
     reports = ingest(tmp_path / "out2", orders, load_mapping(by_email), log=_quiet)
     assert not [w for w in reports["transactions"].warnings if "reads as no customer" in w]
+    # a till's walk-in account and a business's own account are no customer either
+    till = tmp_path / "till.csv"
+    till.write_text(
+        "Receipt,Date,Customer,Total\n"
+        + "".join(f"{i},2024-03-{1 + i:02d},Walk-in Customer,5\n" for i in range(6))
+        + "".join(f"{10 + i},2024-03-{1 + i:02d},INTERNAL,9\n" for i in range(6))
+        + "20,2024-03-20,C17,30\n"
+    )
+    mapping = "order_id=Receipt,customer_id=Customer,ordered_at=Date,amount=Total"
+    reports = ingest(tmp_path / "out3", till, load_mapping(mapping), log=_quiet)
+    (said,) = [w for w in reports["transactions"].warnings if "reads as no customer" in w]
+    assert "a till's walk-in or cash account" in said
 
 
 def test_customer_ids_that_stop_before_the_file_does_are_warned_of(tmp_path):
