@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 
 from features.catalog import YEAR_AGO_DAYS
 from features.endings import ENDED_DAYS, ENDS_IN_DAYS
+from serving.stages import VISIT_COLUMNS
 
 #: Names of the bias column of a contribution frame (dropped before ranking).
 BIAS_COLUMNS = ("bias", "expected_value", "BiasTerm")
@@ -452,6 +453,20 @@ def basket_reason(row: Row, language: str = "en") -> str:
     drop = f"{100 * (1 - now / year):.0f}"
     return phrasebook(language).words(
         _say("basket.shrinking", now=_money(now), year=_money(year), drop=drop)
+    )
+
+
+def visiting_reason(row: Row, language: str = "en") -> str:
+    """The reason of a buyer lapsed by their rhythm who still comes by
+    (``serving.stages.lapsed_visitors``): how long without a purchase, how many visits and logins
+    in the last 90 days."""
+    visits = sum(float(row.get(c) or 0) for c in VISIT_COLUMNS if pd.notna(row.get(c)))
+    return phrasebook(language).words(
+        _say(
+            "engagement.still_visiting",
+            days=_days(float(row["recency_days"])),
+            n=f"{visits:.0f}",
+        )
     )
 
 

@@ -49,6 +49,7 @@ from serving.reasons import (
     pause_reason,
     prospect_reasons,
     reasons_from_contributions,
+    visiting_reason,
 )
 from serving.stages import (
     STAGE_COLUMNS,
@@ -57,6 +58,7 @@ from serving.stages import (
     fit_default_gap_days,
     gave_notice,
     has_ended,
+    lapsed_visitors,
     on_seasonal_pause,
     shrinking_basket,
 )
@@ -339,6 +341,10 @@ def score_columns(
     # a seasonal pause: why a customer this silent is neither declining nor churned, first
     paused &= ~noticed & ~less
     fewer |= _said_of(rows, paused, lambda row: [pause_reason(row, language)])
+    # lapsed by their purchases but still coming by: why they are declining, not churned, first
+    visiting = (stage == "declining") & ~prospect & ~gone & ~noticed & ~less & ~paused
+    visiting &= lapsed_visitors(rows, config.stages)
+    fewer |= _said_of(rows, visiting, lambda row: [visiting_reason(row, language)])
     k = config.reasons.top_k
     reasons = [
         [*fewer[i], *(r[: k - 1] + r[k:] if len(r) >= k else r)] if i in fewer else r
