@@ -1169,10 +1169,17 @@ def _net_of_refunds(
 def _lines_of_totals(amount: pd.Series, orders: pd.Series, check: _Validator) -> np.ndarray:
     """Rows without an amount, quarantined only for a missing value, of an order whose total is
     on another row of the file: WooCommerce's line items (the order id alone), eBay's items of
-    a multi-item order."""
-    totals = orders[amount.notna()].dropna()
-    missing = pd.Series(check.reason, dtype="object").fillna("").str.startswith("missing ")
-    return (amount.isna() & orders.isin(totals)).to_numpy() & missing.to_numpy()
+    a multi-item order. The total is the one row of the order with an amount: an order with
+    amounts on several rows has line amounts, and its row without one is missing its amount.
+    (A group count, not ``isin`` of Arrow strings: 7.6 s on a million rows.)"""
+    blank = amount.isna().to_numpy()
+    if not blank.any():
+        return blank
+    priced = amount.notna().groupby(orders).transform("sum")  # NaN for a row without an order
+    lines = blank & priced.eq(1).to_numpy()
+    reasons = pd.Series(check.reason[lines], dtype="object").fillna("")
+    lines[lines] = reasons.str.startswith("missing ").to_numpy()
+    return lines
 
 
 #: ``formats`` key of the note that a ``¥`` was read as the yuan, the map file not saying.

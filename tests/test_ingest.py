@@ -2695,6 +2695,28 @@ def test_rows_of_an_order_whose_total_is_on_another_row_are_set_aside_as_such(tm
     assert tx.amount.sum() == 80
 
 
+def test_a_line_without_an_amount_among_priced_lines_of_its_order_is_missing_its_amount(
+    tmp_path,
+):
+    """An invoice-lines export holds each line's own amount: an order with amounts on several
+    rows has no total row, so its line without an amount is missing it (judged by
+    --min-accepted-share), not set aside as a line of an order whose total is elsewhere (an
+    export that lost 40% of its line amounts passed --min-accepted-share 0.9)."""
+    path = _write(
+        tmp_path / "lines.csv",
+        "invoice,buyer,date,line_total\n"
+        "1,a,2024-01-05,10\n1,a,2024-01-05,20\n1,a,2024-01-05,\n"
+        "2,b,2024-01-06,15\n2,b,2024-01-06,\n",  # one priced row: the order's total
+    )
+    mapping = load_mapping("order_id=invoice,customer_id=buyer,ordered_at=date,amount=line_total")
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    assert report.reasons == {
+        "missing amount": 1,
+        "line of an order whose total is on another row": 1,
+    }
+    assert report.judged_rows == 4
+
+
 def test_a_later_file_holding_only_the_refund_of_an_earlier_sale_leaves_neither(tmp_path):
     """Week 1 holds a sale, week 2 only its refund row: the later-file rule replaced the sale by
     the refund (-70 for an order of 70); the order was refunded, so neither counts. A refund row
