@@ -653,8 +653,6 @@ def _build_table(
             # a repeated header's 'Deal Stage' is no status to map or warn of
             status = inputs["status"].where(clean)
             refund_rows = _cancelled(status, out, check, mapping, report)
-        if REFUNDED_AMOUNT in inputs:
-            _net_of_refunds(inputs[REFUNDED_AMOUNT], out, check, numbers, report)
     if known is not None:
         if long_or_short := match_salesforce_ids(out["customer_id"], known.ids):
             out["customer_id"], said = long_or_short
@@ -716,6 +714,8 @@ def _build_table(
         check.set_aside(_lines_of_totals(inputs["amount"], out["order_id"], check), ORDER_LINE)
     if table in (TRANSACTIONS, EVENTS):
         _repeated_rows(source.frame, out.get("order_id"), check, report)
+    if REFUNDED_AMOUNT in inputs:  # on the rows kept: an order appended twice is one order
+        _net_of_refunds(inputs[REFUNDED_AMOUNT], out, check, numbers, report)
     _map_values(table, out, mapping, check, report, strict_values)
     if table == TRANSACTIONS:  # on the rows accepted in the end
         report.warnings.extend(_amount_notes(inputs, out, check.ok, list(frame.columns)))

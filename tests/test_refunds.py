@@ -84,3 +84,20 @@ def test_ingest_nets_a_shops_refund_column_and_quarantines_what_it_cannot_read(t
     assert "2 orders partly refunded: 50.00 taken off" in report.formats["refunded_amount"]
     quarantined = pd.read_parquet(quarantine_path(tmp_path / "out", "transactions"))
     assert len(quarantined) == 2
+
+
+def test_an_export_appended_twice_is_netted_once(tmp_path) -> None:
+    """The refunds were netted before the second copy of an export appended twice was set aside:
+    the order's total counted both copies (200 for an order of 100), so an order refunded whole
+    read as half refunded and kept 50 as revenue, and one refunded 20 of 80 kept 70."""
+    path = tmp_path / "orders.csv"
+    rows = "A1,c1,2025-01-05,100.00,100.00\nA2,c2,2025-01-06,80.00,20.00\nA3,c3,2025-01-07,50.00,\n"
+    path.write_text("Order,Customer,Date,Total,Refunded\n" + rows + rows)
+    mapping = load_mapping(
+        "order_id=Order,customer_id=Customer,ordered_at=Date,amount=Total,refunded_amount=Refunded"
+    )
+    reports = ingest(tmp_path / "out", path, mapping, log=lambda _: None, min_accepted_share=0)
+    report = reports["transactions"]
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert dict(zip(tx["order_id"], tx["amount"], strict=True)) == {"A2": 60.0, "A3": 50.0}
+    assert report.reasons == {"refunded order": 1, "duplicate row (same as an earlier line)": 3}
