@@ -1148,6 +1148,10 @@ def _amount(
     return _check_currency(currency, amount, check, mapping, report)
 
 
+#: Cells of a refund column that say nothing was refunded.
+NO_REFUND = ("-", "--", "–", "—")
+
+
 def _net_of_refunds(
     source: pd.Series,
     out: pd.DataFrame,
@@ -1157,6 +1161,7 @@ def _net_of_refunds(
 ) -> None:
     """The amounts less the mapped refunds (:mod:`features.refunds`); a sale refunded whole is no
     sale, a refund that is not a number quarantines its row."""
+    source = source.mask(source.str.strip().isin(NO_REFUND))  # a dash: nothing refunded
     refunded, _ = parse_numbers(source, numbers)
     check.flag(source.notna() & refunded.isna(), f"{REFUNDED_AMOUNT} is not a number")
     refunds = net_of_refunds(out["amount"], refunded, out.get("order_id"), check.ok)
@@ -2207,6 +2212,7 @@ def log_report(report: TableReport, log) -> None:
         YEN,
         "currency_rates",
         "credit notes",
+        REFUNDED_AMOUNT,
         ENDED_AT,
         DO_NOT_CONTACT,
     ):

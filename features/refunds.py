@@ -41,7 +41,7 @@ def net_of_refunds(
     rows = pd.Series(np.arange(len(amount)), index=amount.index).astype("string").radd("row ")
     key = (rows if order_id is None else order_id.astype("string").fillna(rows)).where(ok)
     per_order = pd.DataFrame({"key": key, "refund": refund, "given": given})
-    repeated = _repeated_per_order(per_order)
+    repeated = _repeated_per_order(per_order, amount.where(ok))
     order_refund = (
         per_order.groupby("key")["refund"].max()
         if repeated
@@ -72,10 +72,20 @@ def net_of_refunds(
     return Refunds(kept.round(6), whole.to_numpy(dtype=bool), note)
 
 
-def _repeated_per_order(per_order: pd.DataFrame) -> bool:
+def _repeated_per_order(per_order: pd.DataFrame, amount: pd.Series) -> bool:
     """Whether the refund is an order-level figure repeated on the order's lines: some order
-    gives it on two or more lines, and every such order gives the same figure on each."""
-    lines = per_order[per_order["given"] & per_order["key"].notna()]
-    counts = lines.groupby("key")["refund"].agg(["size", "nunique"])
+    gives the same figure on lines of different amounts, or one above its line's amount, and no
+    order gives different figures on its lines. Two equal lines each refunded in full are line
+    refunds (a Tmall order returned whole)."""
+    lines = per_order.assign(amount=amount)[per_order["given"] & per_order["key"].notna()]
+    counts = lines.groupby("key").agg(
+        size=("refund", "size"),
+        figures=("refund", "nunique"),
+        amounts=("amount", "nunique"),
+        above=("refund", "max"),
+        line=("amount", "min"),
+    )
     several = counts[counts["size"] >= 2]
-    return bool(len(several)) and bool((several["nunique"] == 1).all())
+    if several.empty or (several["figures"] > 1).any():
+        return False
+    return bool(((several["amounts"] > 1) | (several["above"] > several["line"])).any())

@@ -45,6 +45,17 @@ def test_line_refunds_add_up_and_a_whole_refund_is_no_sale() -> None:
     assert "2 refunded whole" in refunds.note
 
 
+def test_equal_lines_each_refunded_are_line_refunds() -> None:
+    """Tmall: two lines of 50, each refunded 50 (the order returned whole), read as one refund of
+    50 repeated on the lines: the order kept 25 + 25 as revenue."""
+    refunds = _net([50.0, 50.0, 30.0, 70.0], [50.0, 50.0, np.nan, np.nan], ["T1", "T1", "T2", "T2"])
+    assert refunds.whole.tolist() == [True, True, False, False]
+    assert refunds.amount[~refunds.whole].sum() == 100.0
+    # a figure above its line's amount can only be the order's
+    order_level = _net([30.0, 30.0], [40.0, 40.0], ["A", "A"])
+    assert order_level.amount.sum() == pytest.approx(20.0) and not order_level.whole.any()
+
+
 def test_without_orders_each_row_is_its_own_sale() -> None:
     refunds = _net([100.0, 50.0, 20.0], [30.0, np.nan, 20.0])
     assert refunds.amount[:2].tolist() == pytest.approx([70.0, 50.0])
@@ -68,20 +79,24 @@ def test_ingest_nets_a_shops_refund_column_and_quarantines_what_it_cannot_read(t
         "3,C2,2024-03-06,50.00,50.00\n"
         "4,C2,2024-03-07,40.00,ten\n"
         "5,C3,2024-03-08,70.00,-20.00\n"
+        "6,C3,2024-03-09,15.00,-\n"
     )
     mapping = load_mapping(
         "order_id=Order,customer_id=Customer,ordered_at=Date,amount=Total,"
         "refunded_amount=Refunded Amount"
     )
-    report = ingest(tmp_path / "out", path, mapping, log=lambda _: None)["transactions"]
+    said: list[str] = []
+    report = ingest(tmp_path / "out", path, mapping, log=said.append)["transactions"]
     tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
     assert dict(zip(tx["order_id"], tx["amount"], strict=True)) == {
         "1": 100.0,
         "2": 50.0,
         "5": 50.0,
+        "6": 15.0,  # a dash: nothing refunded
     }
     assert report.reasons == {"refunded order": 1, "refunded_amount is not a number": 1}
     assert "2 orders partly refunded: 50.00 taken off" in report.formats["refunded_amount"]
+    assert any("refunded_amount: 2 orders partly refunded" in line for line in said)
     quarantined = pd.read_parquet(quarantine_path(tmp_path / "out", "transactions"))
     assert len(quarantined) == 2
 

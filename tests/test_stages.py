@@ -616,7 +616,8 @@ def test_a_lapsed_buyer_who_still_comes_by_is_declining_not_churned() -> None:
         "churned",
     ]
     # without engagement columns nobody comes by; a model sure of the churn still says churned
-    assert assign_stages(frame.drop(columns=["visit_90d", "login_90d"]), [0.5] * 3, RULES).tolist() == ["churned"] * 3  # fmt: skip
+    unseen = frame.drop(columns=["visit_90d", "login_90d"])
+    assert assign_stages(unseen, [0.5] * 3, RULES).tolist() == ["churned"] * 3
     assert assign_stages(frame.iloc[:1], [0.9], RULES).tolist() == ["churned"]
 
 
@@ -637,10 +638,11 @@ def test_a_lapsed_visitor_is_told_why_first_in_both_languages() -> None:
             }
         ]
     )
+    english = "no purchase for 240 days, but 4 visits or logins in the last 90 days: still comes by"
     for language, said in (
-        ("en", "no purchase for 240 days, but 4 visits or logins in the last 90 days: still comes by"),
+        ("en", english),
         ("zh", "240 天未购买，但近 90 天有 4 次访问或登录：仍在关注"),
-    ):  # fmt: skip
+    ):
         config = ScoringConfig.model_validate({"language": language})
         (score,) = score_frame(
             rows, [0.5], [50.0], None, config, "2025-01-03", "c:1", "v:1"
