@@ -775,7 +775,7 @@ def _named(ids: pd.Series, clean: np.ndarray, known: _KnownCustomers | None) -> 
     """The ids of the rows still clean that name a customer: any id without a customers file,
     else a customer of it (an unknown id is quarantined as such)."""
     ids = ids.where(clean)
-    return ids if known is None else ids.where(ids.isin(known.ids))
+    return ids if known is None else ids.where(among(ids, known.ids))
 
 
 def _only_sends(check: _Validator, report: TableReport) -> str | None:
