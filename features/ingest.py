@@ -1194,13 +1194,26 @@ YEN_READ_AS_CNY = (
 )
 
 
+#: Marks only the yen has, and only the yuan.
+YEN_ONLY, YUAN_ONLY = ("円", "JPY"), ("元", "RMB", "CNY")
+
+
+def _marked(texts: list[pd.Series], marks: tuple[str, ...]) -> bool:
+    """Whether any of ``texts`` holds one of ``marks``."""
+    pattern = "|".join(marks)
+    return any(t.str.contains(pattern, na=False).any() for t in texts)
+
+
 def _yen(mapping: FileMapping, texts: list[pd.Series], report: TableReport) -> str:
     """The code of the sign ``¥`` (the yen's and the yuan's): the map file's ``currency:`` when
-    JPY or CNY, else CNY, said in the report when ``texts`` hold the sign."""
+    JPY or CNY, JPY beside amounts marked ``円`` or JPY (and none ``元``, RMB, CNY), else CNY,
+    said in the report when ``texts`` hold the sign."""
     said = _currency_code(mapping.currency.strip()) if mapping.currency else None
     if said in ("JPY", "CNY"):
         return said
-    if any(t.str.contains("|".join(YEN_SIGNS), na=False).any() for t in texts):
+    if _marked(texts, YEN_ONLY) and not _marked(texts, YUAN_ONLY):  # ￥ beside 円: the yen
+        return "JPY"
+    if _marked(texts, YEN_SIGNS):
         report.formats[YEN] = YEN_READ_AS_CNY
     return "CNY"
 
