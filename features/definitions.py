@@ -243,6 +243,8 @@ def transaction_aggregates(stacked: ir.Table, windows: Sequence[int] | None) -> 
         positive_all=sum_if(amount, purchase | stacked.is_discount),  # net of discounts
         negative_all=sum_if(amount, ~purchase & ~stacked.is_discount),  # returns
         last_purchase_day=when(purchase, stacked.day).max(),
+        # the first purchase day after the first: when the customer first came back
+        second_purchase_day=when(opens & ~stacked.on_first_purchase_day, stacked.day).min(),
         # this date a year ago: the last purchase day before it, the first one from it on
         last_purchase_day_year_ago=when(purchase & ~after_year_ago, stacked.day).max(),
         first_purchase_day_since_year_ago=when(purchase & after_year_ago, stacked.day).min(),
@@ -302,6 +304,9 @@ def rfm_features(base: ir.Table, config: FeatureConfig) -> dict[str, ir.Value]:
         "first_order_value": when(base.first_purchase_day.notnull(), base.first_order_value),
         "mean_gap_days": mean_gap,
         "std_gap_days": base.std_gap_days,
+        "first_gap_days": base.second_purchase_day.delta(base.first_purchase_day, unit="day").cast(
+            "float64"
+        ),
         "recency_ratio": recency / mean_gap,
         "orders_trend_90d": trend(base, "orders", TREND_DAYS, 0).cast("float64"),
         "revenue_trend_90d": trend(base, "revenue", TREND_DAYS, 0.0),

@@ -22,6 +22,7 @@ import ibis.expr.types as ir
 import pandas as pd
 from ibis.backends import BaseBackend
 
+from features import catalog
 from features import definitions as d
 from features.atomic_file import replaced_file
 from features.config import DEFAULT_CONFIG, FeatureConfig
@@ -52,8 +53,14 @@ class Tables:
 
 
 def feature_columns(config: FeatureConfig = DEFAULT_CONFIG) -> list[str]:
-    """Model input columns in a stable order (excludes ``customer_id``, ``cutoff`` and labels)."""
+    """Columns of the feature table in a stable order (excludes ``customer_id``, ``cutoff`` and
+    labels)."""
     return d.feature_columns(config)
+
+
+def model_inputs(config: FeatureConfig = DEFAULT_CONFIG) -> list[str]:
+    """The feature table's columns that are model inputs (less ``catalog.NOT_MODEL_INPUTS``)."""
+    return [c for c in feature_columns(config) if c not in catalog.NOT_MODEL_INPUTS]
 
 
 # --- loading ------------------------------------------------------------------------------------

@@ -98,9 +98,9 @@ REQUEST_FAMILIES: tuple[Family, ...] = ("static", "rfm", "engagement", "btyd")
 #: service derives them).
 OPTIONAL_FAMILIES = ("static", "btyd")
 #: Fields added to the feature table after callers were built, which may be left out (read as
-#: null, what the pipeline gives a customer without the history): the year-ago pair
-#: (2026-12-06). A CRM webhook sending the older field set keeps scoring.
-LATER_FIELDS = ("year_ago_recency_days", "year_ago_return_days")
+#: null, what the pipeline gives a customer without the history): the year-ago pair and the
+#: first gap (2026-12-06). A CRM webhook sending the older field set keeps scoring.
+LATER_FIELDS = ("year_ago_recency_days", "year_ago_return_days", "first_gap_days")
 
 #: Cross-field rules of ``CustomerFeatures`` (stated in its OpenAPI description).
 CROSS_FIELD_RULES: tuple[str, ...] = (
@@ -341,6 +341,7 @@ FEATURES_EXAMPLE: dict[str, object] = {
     "first_order_value": 45.0,
     "mean_gap_days": 80.0,
     "std_gap_days": 20.0,
+    "first_gap_days": 60.0,  # gaps of 60 and 100 days
     "recency_ratio": 0.5,
     "orders_trend_90d": 0.0,
     "revenue_trend_90d": 0.0,

@@ -325,18 +325,26 @@ def assign_stages(
     return pd.Series(stage, index=features.index, name="stage", dtype=object)
 
 
+#: How soon a repeat buyer first came back (feature tables since 2026-12-06).
+FIRST_GAP = "first_gap_days"
+
+
 def fit_default_gap_days(features: pd.DataFrame, rules: StageRules) -> float:
     """Usual gap of customers with one purchase day, fitted on a batch of buyers: the time by
     which ``rules.returned_share`` of the customers who came back had done so, over
     ``rules.churned_ratio``, so that a one-purchase customer reads as churned once that time has
     passed (and declining at ``declining_ratio`` of those gaps).
 
-    The time to come back is a Kaplan-Meier estimate: a repeat buyer came back after their usual
-    gap (``mean_gap_days``), a one-purchase customer has waited ``age_days`` so far (censored);
+    The time to come back is a Kaplan-Meier estimate: a repeat buyer came back after their first
+    gap (``first_gap_days``; a table without it: their usual gap, ``mean_gap_days``, whose spread
+    is narrower, putting the 90% point 4% early on CDNOW, 14% on synthetic, 35% on simulated
+    exponential returns), a one-purchase customer has waited ``age_days`` so far (censored);
     those who never come back are the level the curve ends at (after its last return). The
     median gap of the repeat buyers (before 2026-12-06) is a month where most pay monthly, and a
     first-year annual donor read as churned four months after their gift."""
-    gaps = pd.to_numeric(features["mean_gap_days"], errors="coerce").to_numpy(dtype=float)
+    # the first return where the table has it; a table from before it: their usual gap
+    returned = FIRST_GAP if FIRST_GAP in features.columns else "mean_gap_days"
+    gaps = pd.to_numeric(features[returned], errors="coerce").to_numpy(dtype=float)
     came_back = np.isfinite(gaps)
     if not came_back.any():
         raise ValueError("fit_default_gap_days: no customer in the batch has a mean_gap_days")

@@ -130,6 +130,7 @@ def _rfm(
         "first_order_value": days[day_list[0]] if orders else NAN,
         "mean_gap_days": mean_gap,
         "std_gap_days": float(np.std(gaps)) if gaps else NAN,
+        "first_gap_days": gaps[0] if gaps else NAN,
         "recency_ratio": out["recency_days"] / mean_gap if gaps else NAN,
         "orders_trend_90d": float(orders_between(90) - orders_between(180, 90)),
         "revenue_trend_90d": revenue_between(90) - revenue_between(180, 90),

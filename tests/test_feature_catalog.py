@@ -27,7 +27,7 @@ ALL_FAMILIES = ("rfm", "engagement", "static", "calendar", "btyd")
 
 def test_each_feature_is_declared_once():
     names = catalog.columns(FeatureConfig(families=ALL_FAMILIES))
-    assert len(names) == len(set(names)) == 64  # 59 in the feature table, calendar 1, btyd 4
+    assert len(names) == len(set(names)) == 65  # 60 in the feature table, calendar 1, btyd 4
     assert len({e.name for e in catalog.CATALOG}) == len(catalog.CATALOG)
 
 
@@ -57,10 +57,11 @@ def test_training_column_lists_come_from_the_catalogue():
     cfg = ExperimentConfig(name="x", features={"families": ["rfm", "btyd", "calendar"]})
     frame = pd.DataFrame(columns=catalog.columns(FeatureConfig(families=ALL_FAMILIES)))
     assert model_columns(frame, cfg) == [
-        *d.rfm_columns(DEFAULT_CONFIG),
+        *(c for c in d.rfm_columns(DEFAULT_CONFIG) if c != "first_gap_days"),
         "cutoff_month",
         *BTYD_COLUMNS,
-    ]
+    ]  # the first gap is in the feature table for the stage rules' fit, no model input
+    assert "first_gap_days" in d.rfm_columns(DEFAULT_CONFIG)
 
 
 def test_request_model_fields_are_the_catalogue():

@@ -337,6 +337,17 @@ def test_one_purchase_gap_is_when_nine_in_ten_returners_were_back() -> None:
         fit_default_gap_days(_buyers([], [30.0]), RULES)
 
 
+def test_the_first_return_is_read_where_the_table_has_it() -> None:
+    """A repeat buyer's usual gap averages their gaps: its spread is narrower than the first
+    returns', which put the 90% point 35% early on simulated bases. The first gap is read."""
+    returners = [10.0 * k for k in range(1, 11)]
+    base = _buyers([20.0] * 10, [500.0] * 10)
+    base["first_gap_days"] = returners + [math.nan] * 10
+    assert fit_default_gap_days(base, RULES) == 22.5  # 90 days, not the usual gaps' 20
+    usual = fit_default_gap_days(base.drop(columns="first_gap_days"), RULES)
+    assert usual == RULES.min_gap_days  # the usual gaps: 20 / 4, floored at a week
+
+
 def test_annual_first_gift_in_a_monthly_base_is_not_churned_in_the_autumn() -> None:
     # a charity: 60 monthly givers, 20 annual givers (a year between gifts), and this year's
     # first-time annual donors, 300 days after their gift; the repeat buyers' median gap (30)

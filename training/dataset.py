@@ -516,7 +516,7 @@ def apply_btyd(
 
 def model_columns(frame: pd.DataFrame, cfg: ExperimentConfig) -> list[str]:
     """The model's input columns: the feature families of the config, in a stable order."""
-    return [c for c in catalog.columns(cfg.features) if c in frame.columns]
+    return [c for c in catalog.model_columns(cfg.features) if c in frame.columns]
 
 
 def build_training_data(

@@ -155,9 +155,9 @@ def load_campaign_data(
         frame = rows.merge(feats, on=keys, how="left", validate="one_to_one")
     else:
         from features.config import DEFAULT_CONFIG
-        from features.snapshots import build_snapshots, feature_columns
+        from features.snapshots import build_snapshots, model_inputs
 
-        columns = feature_columns()
+        columns = model_inputs()
         feature_config = DEFAULT_CONFIG.model_dump(mode="json")
         if not table_path(data_dir, "events").exists():
             log(
@@ -223,12 +223,12 @@ def todays_priority(
     priority = p x ``training.priority.value_if_retained``, the expected value at risk, as
     scoring computes it (with the default floor).
     """
-    from features.snapshots import build_snapshots, feature_columns
+    from features.snapshots import build_snapshots, model_inputs
     from training.config import LightGBMParams
     from training.dataset import data_bounds
     from training.models import ChurnModel, ClvModel
 
-    columns = feature_columns()
+    columns = model_inputs()
     first_day = pd.Timestamp(data_bounds(data_dir)[0])
     out = []
     for campaign, group in rows.groupby("campaign_id"):
