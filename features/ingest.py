@@ -1633,31 +1633,20 @@ def ingest(
         )
         known = _known_customers(built[CUSTOMERS], log)
     first_contact = None if customers is not None else origins
-    built[TRANSACTIONS] = _ingest_files(
-        TRANSACTIONS,
-        transactions,
-        mapping,
-        known,
-        log,
-        strict_values,
-        latest,
-        per_file,
-        first_contact,
-        _told_order(built),
-    )
-    if events is not None:
-        built[EVENTS] = _ingest_files(
-            EVENTS,
-            events,
-            mapping,
-            known,
-            log,
-            strict_values,
-            latest,
-            per_file,
-            first_contact,
-            _told_order(built),
-        )
+    for table, files in ((TRANSACTIONS, transactions), (EVENTS, events)):
+        if files is not None:  # each file in the day/month order the tables before it told
+            built[table] = _ingest_files(
+                table,
+                files,
+                mapping,
+                known,
+                log,
+                strict_values,
+                latest,
+                per_file,
+                first_contact,
+                _told_order(built),
+            )
     require_share(per_file, min_accepted_share)  # each file on its own
     if (sales := built[TRANSACTIONS].report).accepted == 0 and sales.rows_read:
         aside = ", ".join(f"{r}: {n:,}" for r, n in sales.reasons.items())
