@@ -1645,7 +1645,7 @@ def ingest(
                 latest,
                 per_file,
                 first_contact,
-                _told_order(built),
+                _told_order(b.report.day_first for b in built.values()),
             )
     require_share(per_file, min_accepted_share)  # each file on its own
     if (sales := built[TRANSACTIONS].report).accepted == 0 and sales.rows_read:
@@ -1691,7 +1691,7 @@ def ingest(
             min_accepted_share,
             log,
             latest,
-            day_first=_told_order(built),
+            day_first=_told_order(b.report.day_first for b in built.values()),
             emails=known.emails if known is not None else None,
         )
         reports[CAMPAIGNS] = campaign_rows[2]
@@ -1860,13 +1860,10 @@ def _ingest_files(
             log(f"{table}: {path.name}: dates fit both dd/mm and mm/dd; read once all are read")
             continue
         log_report(parts[-1].report, log)
-    told = {p.report.day_first for p in parts if p.report.day_first is not None}
-    told |= {day_first} if day_first is not None else set()
+    told = _told_order([*(p.report.day_first for p in parts), day_first])
     for i, path, source, file_mapping in undecided:
-        if len(told) == 1:
-            part = _build_table(
-                table, source, file_mapping, known, strict_values, latest, next(iter(told))
-            )
+        if told is not None:
+            part = _build_table(table, source, file_mapping, known, strict_values, latest, told)
             parts[i] = _with_file(part, path) if origins is not None else part
         log(f"{table}: {path.name}:")
         log_report(parts[i].report, log)
@@ -2015,8 +2012,7 @@ def _combined(
         _add_counts(report, part.report, reason[gone])
     report.accepted = sum(len(a) for a in accepted)
     report.quarantined = report.rows_read - report.accepted
-    told = {p.report.day_first for p in parts if p.report.day_first is not None}
-    report.day_first = told.pop() if len(told) == 1 else None
+    report.day_first = _told_order(p.report.day_first for p in parts)
     kept = pd.concat(accepted, ignore_index=True)
     dropped = frozenset().union(*(p.quarantined_ids for p in parts))
     kept_ids = frozenset(kept["customer_id"].dropna())
@@ -2178,9 +2174,10 @@ def source_formats(source: SourceFile) -> list[str]:
     return [f"encoding {source.encoding}" if source.encoding else source.kind, *source.notes]
 
 
-def _told_order(built: dict[str, _Table]) -> bool | None:
-    """The day/month order the tables read so far told, if they agree (None otherwise)."""
-    told = {b.report.day_first for b in built.values() if b.report.day_first is not None}
+def _told_order(orders: Iterable[bool | None]) -> bool | None:
+    """The day/month order these tables or files told (None: not told), if they agree (None
+    otherwise)."""
+    told = {o for o in orders if o is not None}
     return told.pop() if len(told) == 1 else None
 
 

@@ -179,10 +179,12 @@ def lapsed_visitors(features: pd.DataFrame, rules: StageRules) -> np.ndarray:
     """Buyers lapsed by their rhythm (``churned_ratio`` gaps and ``churned_min_days`` silent)
     who still come by (``still_visiting``): ``declining``, with a reason that says so."""
     x = float_columns(features, ["recency_days", "mean_gap_days"])
-    lapsed = (_rhythm(x, rules) >= rules.churned_ratio) & (
-        x["recency_days"] >= rules.churned_min_days
-    )
-    return lapsed & still_visiting(features)
+    return _lapsed(_rhythm(x, rules), x["recency_days"], rules) & still_visiting(features)
+
+
+def _lapsed(ratio: np.ndarray, recency: np.ndarray, rules: StageRules) -> np.ndarray:
+    """Silent for ``churned_ratio`` usual gaps and ``churned_min_days`` or more (rule 2)."""
+    return (ratio >= rules.churned_ratio) & (recency >= rules.churned_min_days)
 
 
 def seasonal_pause(x: dict[str, np.ndarray], rules: StageRules) -> np.ndarray:
@@ -274,8 +276,7 @@ def assign_stages(
     pause = seasonal_pause(x, rules)
     overdue &= ~pause
     # silent for many gaps, and not even coming by (a visit, a login): gone
-    lapsed = (ratio >= rules.churned_ratio) & (recency >= rules.churned_min_days)
-    lapsed &= ~still_visiting(features)
+    lapsed = _lapsed(ratio, recency, rules) & ~still_visiting(features)
     churned = (lapsed | ((p >= rules.churned_probability) & overdue)) & ~leaving & ~pause
     age = x["age_days"]
     onboarding = age < rules.new_days  # too soon for the model's risk to be a decline
@@ -347,7 +348,7 @@ def fit_default_gap_days(features: pd.DataFrame, rules: StageRules) -> float:
     gaps = pd.to_numeric(features[returned], errors="coerce").to_numpy(dtype=float)
     came_back = np.isfinite(gaps)
     if not came_back.any():
-        raise ValueError("fit_default_gap_days: no customer in the batch has a mean_gap_days")
+        raise ValueError(f"fit_default_gap_days: no customer in the batch has a {returned}")
     waited = pd.to_numeric(features["age_days"], errors="coerce").to_numpy(dtype=float)
     time = np.where(came_back, gaps, waited)
     known = np.isfinite(time)
