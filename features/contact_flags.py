@@ -1,4 +1,5 @@
-"""Customers the CRM says not to contact (``customers.do_not_contact``): a yes/no flag.
+"""Customers the CRM says not to contact (``customers.do_not_contact``), or not by one channel
+(``do_not_email``, ``do_not_call``): yes/no flags.
 
 CRMs export such flags as check boxes and words in many spellings: Salesforce NPSP's
 ``Do Not Contact`` and ``Deceased`` (true/false), HubSpot's ``Unsubscribed from all email``, Zoho's
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.contract import DO_NOT_CONTACT
+from features.contract import CONTACT_FLAGS, DO_NOT_CONTACT
 
 #: Values read as "do not contact" (case-insensitive, trimmed).
 YES_WORDS = frozenset(
@@ -36,10 +37,13 @@ def _words(values: pd.Series) -> pd.Series:
     return text.str.replace(r"^([01])\.0+$", r"\1", regex=True)
 
 
-def read_flags(values: pd.Series, usable: np.ndarray, path: Path) -> tuple[pd.Series, str | None]:
+def read_flags(
+    values: pd.Series, usable: np.ndarray, path: Path, field: str = DO_NOT_CONTACT
+) -> tuple[pd.Series, str | None]:
     """The flag of each row (bool; an odd value, neither yes nor no, is no) and a warning naming
     the odd values of the ``usable`` rows (None when there are none). ``IngestError`` naming the
-    file and the column when most filled values of the usable rows are odd."""
+    file and the column when most filled values of the usable rows are odd. ``field``: the
+    contract column read (one of ``CONTACT_FLAGS``)."""
     from features.mapping import IngestError
 
     text = _words(values)
@@ -52,7 +56,7 @@ def read_flags(values: pd.Series, usable: np.ndarray, path: Path) -> tuple[pd.Se
         return flags, None
     top = values[odd].astype("string").str.strip().value_counts().head(3)
     examples = ", ".join(f"{v!r} x {n:,}" for v, n in top.items())
-    column = f"column {values.name!r} (customers.{DO_NOT_CONTACT})"
+    column = f"column {values.name!r} (customers.{field})"
     if odd.sum() > MAX_ODD_SHARE * filled:
         raise IngestError(
             f"{path}: {column} is not a usable yes/no column ({int(odd.sum()):,} of {filled:,} "
@@ -66,23 +70,30 @@ def read_flags(values: pd.Series, usable: np.ndarray, path: Path) -> tuple[pd.Se
     )
 
 
-def flags_by_customer(customers: pd.DataFrame) -> pd.Series:
-    """The flagged customers' ids (a bool Series of True by ``customer_id``); empty without the
-    column."""
-    if DO_NOT_CONTACT not in customers.columns:
+def flag_columns(columns) -> list[str]:
+    """The contact flags (``CONTACT_FLAGS``, in order) among ``columns``."""
+    return [c for c in CONTACT_FLAGS if c in columns]
+
+
+def flags_by_customer(customers: pd.DataFrame, field: str = DO_NOT_CONTACT) -> pd.Series:
+    """The ids of the customers flagged in ``field`` (a bool Series of True by ``customer_id``);
+    empty without the column."""
+    if field not in customers.columns:
         return pd.Series(dtype=bool)
-    flagged = customers[_as_bool(customers[DO_NOT_CONTACT])]
+    flagged = customers[_as_bool(customers[field])]
     return pd.Series(True, index=flagged["customer_id"].astype(str).to_numpy(), dtype=bool)
 
 
-def row_flags(frame: pd.DataFrame, flags: pd.Series | None = None) -> np.ndarray:
+def row_flags(
+    frame: pd.DataFrame, flags: pd.Series | None = None, field: str = DO_NOT_CONTACT
+) -> np.ndarray:
     """Whether each row's customer is flagged: by ``flags`` (:func:`flags_by_customer`), else by
-    the rows' own ``do_not_contact`` column (a scoring snapshot, a Spark batch); False without."""
+    the rows' own ``field`` column (a scoring snapshot, a Spark batch); False without."""
     if flags is not None:
         return frame["customer_id"].astype(str).isin(flags.index).to_numpy(dtype=bool)
-    if DO_NOT_CONTACT not in frame.columns:
+    if field not in frame.columns:
         return np.zeros(len(frame), dtype=bool)
-    return _as_bool(frame[DO_NOT_CONTACT])
+    return _as_bool(frame[field])
 
 
 def _as_bool(values: pd.Series) -> np.ndarray:

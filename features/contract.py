@@ -37,6 +37,18 @@ ENDED_AT = "ended_at"
 #: deceased, blocked by credit control); false when absent. Never a model input: scoring keeps
 #: the customer's scores and recommends no contact (``features.contact_flags``).
 DO_NOT_CONTACT = "do_not_contact"
+#: Optional columns of ``customers``: the CRM bars one channel (Salesforce's
+#: ``HasOptedOutOfEmail`` and ``DoNotCall``, HubSpot's ``Unsubscribed from all email``, Zoho's
+#: ``Email Opt Out``); false when absent. Scoring recommends a contact by another channel, or none
+#: (``serving.channels``).
+DO_NOT_EMAIL = "do_not_email"
+DO_NOT_CALL = "do_not_call"
+#: The contact flags of ``customers`` and the channel each bars (None: every channel).
+CONTACT_FLAGS: dict[str, str | None] = {
+    DO_NOT_CONTACT: None,
+    DO_NOT_EMAIL: "email",
+    DO_NOT_CALL: "phone",
+}
 
 CONTRACT: dict[str, tuple[Column, ...]] = {
     CUSTOMERS: (
@@ -47,6 +59,8 @@ CONTRACT: dict[str, tuple[Column, ...]] = {
         Column("segment", "string", required=False),
         Column(ENDED_AT, "timestamp", required=False),
         Column(DO_NOT_CONTACT, "bool", required=False),
+        Column(DO_NOT_EMAIL, "bool", required=False),
+        Column(DO_NOT_CALL, "bool", required=False),
     ),
     TRANSACTIONS: (
         Column("customer_id", "string"),

@@ -24,12 +24,15 @@ import numpy as np
 import pandas as pd
 
 from features.atomic_dir import check_replaceable, replaced_directory
-from features.contact_flags import read_flags
+from features.contact_flags import flag_columns, read_flags
 from features.contract import (
+    CONTACT_FLAGS,
     CONTRACT,
     CUSTOMER_FILES,
     CUSTOMERS,
+    DO_NOT_CALL,
     DO_NOT_CONTACT,
+    DO_NOT_EMAIL,
     ENDED_AT,
     EVENT_TYPES,
     EVENTS,
@@ -607,8 +610,8 @@ def _build_table(
                 continue
             out[col.name], _ = parse_numbers(values, numbers)
             check.flag(values.notna() & out[col.name].isna(), f"{col.name} is not a number")
-        elif col.dtype == "bool":  # do_not_contact: a few odd values are no, named
-            out[col.name], odd_flags = read_flags(values, clean, path)
+        elif col.dtype == "bool":  # contact flags: a few odd values are no, named
+            out[col.name], odd_flags = read_flags(values, clean, path, col.name)
             report.warnings.extend([odd_flags] if odd_flags else [])
         else:
             out[col.name] = (
@@ -740,9 +743,9 @@ def _build_table(
         only = pd.Series(refund_rows[check.ok], index=kept.index).groupby(kept).all()
         table_out.refund_orders = frozenset(only.index[only.to_numpy(dtype=bool)])
     if table == CUSTOMERS:
-        if DO_NOT_CONTACT in table_out.accepted:
-            flagged = int(table_out.accepted[DO_NOT_CONTACT].sum())
-            report.formats[DO_NOT_CONTACT] = f"{flagged:,} customers not to be contacted"
+        for field in flag_columns(table_out.accepted.columns):
+            flagged = int(table_out.accepted[field].sum())
+            report.formats[field] = f"{flagged:,} customers {FLAG_WORDS[field]}"
         id_column = inputs["customer_id"].name
         table_out.email_column = (
             str(inputs[CUSTOMER_EMAIL].name)
@@ -2087,11 +2090,19 @@ def _merges_across_files(
 #: ``TableReport.formats`` keys of the ends and flags :func:`_carry_across_files` kept.
 ENDS_CARRIED = "ended_at across files"
 FLAGS_CARRIED = "do_not_contact across files"
+#: What each contact flag says of the customers flagged, in the ingest report.
+FLAG_WORDS = {
+    DO_NOT_CONTACT: "not to be contacted",
+    DO_NOT_EMAIL: "not to be emailed",
+    DO_NOT_CALL: "not to be called",
+}
 #: The customers columns a file without them takes from the files with them: its key in
 #: ``TableReport.formats`` and what the carried values are.
 CARRIED = {
     ENDED_AT: (ENDS_CARRIED, "end dates"),
     DO_NOT_CONTACT: (FLAGS_CARRIED, "do-not-contact flags"),
+    DO_NOT_EMAIL: ("do_not_email across files", "do-not-email flags"),
+    DO_NOT_CALL: ("do_not_call across files", "do-not-call flags"),
 }
 
 
@@ -2110,7 +2121,7 @@ def _carry_across_files(parts: list[_Table], report: TableReport, column: str) -
         if column not in part.accepted.columns:
             values = part.accepted["customer_id"].map(known)
             part.accepted[column] = values
-            given = values.eq(True) if column == DO_NOT_CONTACT else values.notna()
+            given = values.eq(True) if column in CONTACT_FLAGS else values.notna()
             carried += int(given.sum())
     if carried:
         key, what = CARRIED[column]
@@ -2213,7 +2224,7 @@ def log_report(report: TableReport, log) -> None:
         "credit notes",
         REFUNDED_AMOUNT,
         ENDED_AT,
-        DO_NOT_CONTACT,
+        *CONTACT_FLAGS,
     ):
         if key in report.formats:
             log(f"{t}: {key}: {report.formats[key]}")

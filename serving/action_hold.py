@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.contract import CONTACT_FLAGS
 from features.endings import ENDS_IN_DAYS
 from serving.config import DO_NOT_CONTACT_ACTION, TIERS, ScoringConfig
 
@@ -155,8 +156,9 @@ def hold_tiers(
     held, kept, line, limit = hold_mask(scores, features, previous, config)
     if not held.any():
         return scores, 0
+    from serving.channels import CHANNEL_WORDS, reachable_actions
     from serving.labels import load_labels
-    from serving.reasons import hold_reason
+    from serving.reasons import channel_reason, hold_reason
     from serving.scoring import label_language
 
     language = label_language(config)
@@ -170,9 +172,17 @@ def hold_tiers(
     tiers = out["priority_tier"].to_numpy(dtype=object).copy()
     score = out["priority_score"].to_numpy(dtype=float)
     assert previous is not None  # held rows need a previous scoring
-    for i in rows:
+    ids = out["customer_id"].astype(str).iloc[rows]
+    bars = {  # the channels the CRM bars them from: the kept tier's contact moves as scoring's
+        channel: _feature(features, ids, field) > 0
+        for field, channel in CONTACT_FLAGS.items()
+        if channel is not None and field in features.columns
+    }
+    reached = reachable_actions(stage[rows], kept[rows], config.actions, bars)
+    channel_said = {channel_reason(c, x, language) for c in CHANNEL_WORDS for x in (True, False)}
+    for j, i in enumerate(rows):
         tiers[i] = kept[i]
-        actions[i] = config.actions.action(stage[i], kept[i])
+        actions[i] = reached.actions[j]
         action_labels[i] = labels.action(actions[i])
         why = hold_reason(
             kept[i],
@@ -184,7 +194,11 @@ def hold_tiers(
             language,
             config.hold.once,
         )
-        reasons[i] = [why, *list(reasons[i])]
+        said = [r for r in reasons[i] if r not in channel_said]  # the new tier's contact's
+        if reached.barred[j] is not None:  # the kept tier's channel is barred: why the contact
+            closed = actions[i] == DO_NOT_CONTACT_ACTION
+            said = [channel_reason(reached.barred[j], closed, language), *said]
+        reasons[i] = [why, *said]
     out["priority_tier"] = tiers
     out["recommended_action"] = actions
     out["recommended_action_label"] = action_labels

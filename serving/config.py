@@ -172,6 +172,15 @@ DEFAULT_CONTACT: dict[str, str] = {
     "P3": "targeted_campaign",
     "P4": "automated_campaign",
 }
+#: The channels a customer flag can bar (``features.contract.CONTACT_FLAGS``).
+Channel = Literal["email", "phone"]
+#: The channel of each default contact (the campaigns go by email unless a config says else).
+DEFAULT_CHANNELS: dict[str, Channel | None] = {
+    "account_manager_call": "phone",
+    "personal_email": "email",
+    "targeted_campaign": "email",
+    "automated_campaign": "email",
+}
 #: The recommended action of a customer the CRM says not to contact (``customers.do_not_contact``,
 #: ``features.contact_flags``), whatever their stage and tier and whatever an uplift champion
 #: would pick; their scores and tier stay as scored.
@@ -181,13 +190,27 @@ DO_NOT_CONTACT_ACTION = "do_not_contact"
 class Actions(_Config):
     """Recommended action = ``<strategy of the stage>.<contact of the tier>`` unless overridden.
 
-    Partial ``strategy`` / ``contact`` mappings are merged with the defaults; ``overrides`` replaces
-    single cells, e.g. ``{"churned": {"P4": "no_action"}}``.
+    Partial ``strategy`` / ``contact`` / ``channels`` mappings are merged with the defaults;
+    ``overrides`` replaces single cells, e.g. ``{"churned": {"P4": "no_action"}}``. A customer
+    the CRM bars from a contact's channel gets another tier's contact (``serving.channels``).
     """
 
     strategy: dict[Stage, str] = Field(default_factory=lambda: dict(DEFAULT_STRATEGY))  # type: ignore[arg-type]
     contact: dict[Tier, str] = Field(default_factory=lambda: dict(DEFAULT_CONTACT))  # type: ignore[arg-type]
     overrides: dict[Stage, dict[Tier, str]] = Field(default_factory=dict)
+    channels: dict[str, Channel | None] = Field(
+        default_factory=lambda: dict(DEFAULT_CHANNELS),
+        description="the channel of each contact (and uplift action): email or phone, null for "
+        "one no flag bars (a letter, an ad); a code not listed goes by its words (..._email, "
+        "..._call), else none",
+    )
+    reach_up: int = Field(
+        1,
+        ge=0,
+        le=3,
+        description="a customer barred from their tier's channel gets the contact of a less "
+        "urgent tier, else of at most this many more urgent tiers (0: never a costlier contact)",
+    )
 
     @field_validator("strategy", mode="after")
     @classmethod
@@ -198,6 +221,11 @@ class Actions(_Config):
     @classmethod
     def _complete_contact(cls, value: dict[str, str]) -> dict[str, str]:
         return {**DEFAULT_CONTACT, **value}
+
+    @field_validator("channels", mode="after")
+    @classmethod
+    def _complete_channels(cls, value: dict[str, Channel | None]) -> dict[str, Channel | None]:
+        return {**DEFAULT_CHANNELS, **value}
 
     def action(self, stage: str, tier: str) -> str:
         """The action for one stage x tier cell."""

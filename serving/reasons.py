@@ -445,6 +445,12 @@ def do_not_contact_reason(language: str = "en") -> str:
     return phrasebook(language).words(_say("contact.do_not_contact"))
 
 
+def channel_reason(channel: str, closed: bool, language: str = "en") -> str:
+    """The first reason of a customer the CRM bars from the channel of the contact their tier
+    would get (``serving.channels``): another channel instead, or none open (``closed``)."""
+    return phrasebook(language).words(_say(f"contact.{channel}_{'closed' if closed else 'barred'}"))
+
+
 def basket_reason(row: Row, language: str = "en") -> str:
     """The reason of a buyer whose basket shrank (``serving.stages.shrinking_basket``): their
     revenue per order in the last 90 days against the year's."""

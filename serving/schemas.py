@@ -181,6 +181,15 @@ class _Identity(_Body):
         le=date(2200, 12, 31),
         description="the cutoff the features were computed at; default: the snapshot's date",
     )
+    do_not_contact: bool | None = Field(
+        None, description="the CRM says not to contact the customer: action do_not_contact"
+    )
+    do_not_email: bool | None = Field(
+        None, description="opted out of email: a contact by another channel, or none"
+    )
+    do_not_call: bool | None = Field(
+        None, description="not to be called: a contact by another channel, or none"
+    )
 
 
 #: The id, the date and one field per catalogued feature of ``REQUEST_FAMILIES`` (default windows).

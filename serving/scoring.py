@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from features.contact_flags import row_flags
+from serving.channels import action_bars, barred_channels, channel_of, reachable_actions
 from serving.columns import float_columns
 from serving.config import (
     DO_NOT_CONTACT_ACTION,
@@ -42,6 +43,7 @@ from serving.labels import labels_path, load_labels
 from serving.notices import ends_in, notice_terms
 from serving.reasons import (
     basket_reason,
+    channel_reason,
     do_not_contact_reason,
     ended_reason,
     fallback_reason,
@@ -69,7 +71,6 @@ from serving.value import (
     fit_value_matrix,
     priority_scores,
     priority_tiers,
-    recommended_actions,
     value_segments,
 )
 from training.priority import TIER_SHARES, value_if_retained
@@ -307,7 +308,9 @@ def score_columns(
     )
     at_risk = score  # stays churn x value when an uplift champion re-ranks by saved value
     tier = priority_tiers(score, config.priority)
-    actions = recommended_actions(stage, tier, config.actions)
+    bars = barred_channels(rows)  # opted out of email, not to be called
+    reached = reachable_actions(stage, tier, config.actions, bars)
+    actions, moved = reached.actions, reached.barred
     language = label_language(config)
     labels = load_labels(language)
     if contributions is None:
@@ -357,7 +360,14 @@ def score_columns(
         from serving.uplift_scoring import uplift_columns
 
         on = ~prospect & ~ended
-        decided = uplift_columns(uplift, on, language, churn_probability=p)
+        names = uplift.policy.actions
+        decided = uplift_columns(
+            uplift, on, language, p, action_bars(names, bars, n, config.actions)
+        )
+        from_action = [
+            a and channel_of(a, config.actions.channels) for a in decided["barred_action"]
+        ]
+        moved = np.where(on, np.array(from_action, dtype=object), moved)
         score = np.where(on, decided["priority_score"], score)
         tier = np.where(on, decided["priority_tier"], tier).astype(object)
         actions = np.where(on, decided["recommended_action"], actions).astype(object)
@@ -369,6 +379,10 @@ def score_columns(
         reasons = [
             [why, *r] if why else r for why, r in zip(decided["reason"], reasons, strict=True)
         ]
+    # barred from the channel of their contact: another channel, or none open (first reason)
+    for i in np.flatnonzero(pd.notna(moved)):
+        closed = actions[i] == DO_NOT_CONTACT_ACTION
+        reasons[i] = [channel_reason(str(moved[i]), closed, language), *reasons[i]]
     # the CRM says not to contact them (opted out, deceased, blocked): scores and tier as
     # scored, for reporting; no contact, whatever the stage, tier or uplift champion says
     flagged = row_flags(rows)

@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from features.contract import CUSTOMERS, DO_NOT_CONTACT, ENDED_AT
+from features.contract import CONTACT_FLAGS, CUSTOMERS, ENDED_AT
 from features.endings import (
     ENDED_DAYS,
     ENDS_IN_DAYS,
@@ -210,9 +210,9 @@ def _write_project_marker(engine: Engine, out: str | Path, project: str, data_di
 
 def _with_customer_ends(engine: Engine, features, data_dir):
     """The snapshot's rows with their customer's ``ended_at`` (``features.endings``) and
-    ``do_not_contact`` (``features.contact_flags``), those of them the customers table has."""
+    contact flags (``features.contact_flags``), those of them the customers table has."""
     customers = engine.spark.read.parquet(str(table_location(data_dir, CUSTOMERS)))
-    carried = [c for c in (ENDED_AT, DO_NOT_CONTACT) if c in customers.columns]
+    carried = [c for c in (ENDED_AT, *CONTACT_FLAGS) if c in customers.columns]
     if not carried:
         return features
     return features.join(customers.select("customer_id", *carried), "customer_id", "left")

@@ -20,7 +20,9 @@ rule (:func:`decide`):
   one column whose type does not depend on the project's actions, so score files, the Spark
   schema, the CSV export and the service keep one fixed schema (the service returns it as an
   object);
-- the first reason says why in words (``serving.reasons.uplift_reason``).
+- the first reason says why in words (``serving.reasons.uplift_reason``);
+- a customer the CRM bars from an action's channel (``serving.channels``) gets the best action
+  of an open channel that pays, else ``do_not_contact``.
 
 Prospects (no purchase yet) keep today's rules: the uplift models learnt from customers who had
 bought before the campaign. Without an uplift champion nothing here runs and the score columns
@@ -41,6 +43,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from serving.config import DO_NOT_CONTACT_ACTION
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +102,11 @@ def decide(
     costs: np.ndarray,
     actions: tuple[str, ...],
     trusted: np.ndarray | None = None,
+    barred: np.ndarray | None = None,
 ) -> Decisions:
     """The trusted action with the greatest saved value net of cost, or ``none`` when nothing
-    pays (``trusted``: a mask per action, default all)."""
+    pays (``trusted``: a mask per action, default all; ``barred``: rows x actions, True where the
+    CRM bars the row from the action's channel, ``serving.channels``)."""
     saved = np.asarray(saved_value, dtype=float)
     if saved.ndim != 2 or saved.shape[1] != len(actions) or len(costs) != len(actions):
         raise ValueError(
@@ -113,6 +119,8 @@ def decide(
         raise ValueError("no (trusted) action to decide between")
     net = np.nan_to_num(saved, nan=-np.inf) - np.asarray(costs, float)
     net[:, ~trusted] = -np.inf  # an untrusted action never pays and is never the best
+    if barred is not None:
+        net[np.asarray(barred, bool)] = -np.inf
     best = np.argmax(net, axis=1)  # first on a tie
     rows = np.arange(len(saved))
     pays = net[rows, best] > 0
@@ -151,13 +159,19 @@ def uplift_columns(
     eligible: np.ndarray,
     language: str = "en",
     churn_probability: np.ndarray | None = None,
+    barred: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The score columns the uplift rule decides, for every row (None/NaN where not ``eligible``):
     ``priority_score``, ``priority_tier``, ``recommended_action``, ``expected_saved_value``,
     ``saved_value_by_action``, ``uplift_model_version`` and ``reason`` (one sentence, in
     ``language``). The change in the chance of a purchase a reason states is kept within what
     the customer's ``churn_probability`` leaves (up by at most p, down by at most 1 - p): a
-    learner's effect is a difference of noisy fits and reached +82 points for p = 0.05."""
+    learner's effect is a difference of noisy fits and reached +82 points for p = 0.05.
+
+    ``barred`` (rows x actions, ``serving.channels.action_bars``) keeps each row to the actions
+    of open channels: the best open one that pays, with its numbers; where the best action
+    pays but no open one does, ``do_not_contact`` with the best's numbers (for reporting).
+    ``barred_action`` names the best action a bar moved the row from (None elsewhere)."""
     from serving.reasons import uplift_reason
 
     policy = effects.policy
@@ -168,7 +182,25 @@ def uplift_columns(
             f"uplift effects have {effects.saved_value.shape[0]} rows for {n} feature rows"
         )
     costs = policy.cost_array()
-    decision = decide(effects.saved_value, costs, policy.actions, policy.trusted_mask())
+    trusted = policy.trusted_mask()
+    decision = decide(effects.saved_value, costs, policy.actions, trusted, barred)
+    moved_from = np.full(n, None, dtype=object)
+    if barred is not None:
+        free = decide(effects.saved_value, costs, policy.actions, trusted)
+        changed = free.recommended_action != decision.recommended_action
+        changed &= free.recommended_action != NO_ACTION
+        closed = changed & (decision.recommended_action == NO_ACTION)
+        decision = Decisions(
+            recommended_action=np.where(
+                closed, DO_NOT_CONTACT_ACTION, decision.recommended_action
+            ).astype(object),
+            expected_saved_value=np.where(
+                closed, free.expected_saved_value, decision.expected_saved_value
+            ),
+            priority_score=np.where(closed, free.priority_score, decision.priority_score),
+            best=np.where(closed, free.best, decision.best),
+        )
+        moved_from[changed] = free.recommended_action[changed]
     texts = saved_value_json(effects.saved_value, policy.actions)
     reasons: list[str | None] = [None] * n
     for i in np.flatnonzero(eligible):
@@ -199,6 +231,7 @@ def uplift_columns(
         "saved_value_by_action": [t if e else None for t, e in zip(texts, eligible, strict=True)],
         "uplift_model_version": [policy.version if e else None for e in eligible],
         "reason": reasons,
+        "barred_action": only(moved_from, None),
     }
 
 

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from features import catalog
 from features import definitions as d
 from features.config import DEFAULT_CONFIG, TABLE_FAMILIES, FeatureConfig
-from features.contract import EVENT_TYPES
+from features.contract import CONTACT_FLAGS, EVENT_TYPES
 from serving.schemas import LATER_FIELDS, OPTIONAL_FAMILIES, REQUEST_FAMILIES, CustomerFeatures
 from training.config import ConfigError, ExperimentConfig, load_config
 from training.dataset import BTYD_COLUMNS, CALENDAR_COLUMNS, model_columns
@@ -67,7 +67,8 @@ def test_training_column_lists_come_from_the_catalogue():
 def test_request_model_fields_are_the_catalogue():
     fields = CustomerFeatures.model_fields
     catalogued = catalog.features(DEFAULT_CONFIG, REQUEST_FAMILIES)
-    assert list(fields) == ["customer_id", "as_of", *(f.name for f in catalogued)]
+    flags = list(CONTACT_FLAGS)  # the CRM's contact flags, never model inputs
+    assert list(fields) == ["customer_id", "as_of", *flags, *(f.name for f in catalogued)]
     properties = CustomerFeatures.model_json_schema()["properties"]
     for feature in catalogued:
         prop = properties[feature.name]

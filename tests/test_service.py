@@ -248,6 +248,32 @@ def test_posted_features_score_like_batch(client, snapshot, batch_scores, btyd):
         )
 
 
+def test_posted_contact_flags_keep_the_scores_and_bar_the_contact(client, snapshot, batch_scores):
+    """A CRM posting its flags with the features: a customer barred from email and calls gets no
+    contact (the defaults' four contacts go by one or the other), one not to be contacted says
+    so; scores and tier as batch scoring gave them."""
+    rows = feature_rows(snapshot.head(30))
+    posted = [
+        {**row, "do_not_email": True, "do_not_call": True}
+        if i % 2
+        else {**row, "do_not_contact": i % 4 == 0, "do_not_email": None}
+        for i, row in enumerate(rows)
+    ]
+    results = client.post("/score/features", json={"customers": posted}).json()
+    for i, result in enumerate(results):
+        score, expected = result["score"], batch_scores.loc[result["customer_id"]]
+        assert score["priority_tier"] == expected["priority_tier"]
+        assert score["priority_score"] == pytest.approx(expected["priority_score"])
+        if i % 2:
+            assert score["recommended_action"] == "do_not_contact"
+            assert score["reasons"][0].startswith(("opted out of email", "not to be called"))
+        elif i % 4 == 0:
+            assert score["recommended_action"] == "do_not_contact"
+            assert score["reasons"][0].startswith("do not contact: the CRM marks")
+        else:
+            assert score["recommended_action"] == expected["recommended_action"]
+
+
 def test_a_row_without_the_customer_attributes_is_scored_with_a_note(client, snapshot):
     """Region, channel and segment may be left out (unknown); the answer says the score was made
     without them, since they can move it."""

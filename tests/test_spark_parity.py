@@ -952,7 +952,8 @@ def test_a_progress_line_names_the_work_time_and_tasks():
 def test_spark_scores_customers_who_ended_as_lifecycle_score(spark_engine, tmp_path):
     """Customers whose end (``customers.ended_at``) has passed are scored by rule on the
     executors as in process: churned, probability 1, value 0, with the same reason; and those
-    the CRM says not to contact (``customers.do_not_contact``) get no contact there too."""
+    the CRM says not to contact (``customers.do_not_contact``) get no contact there too, those
+    opted out of email (``do_not_email``) a call or nothing."""
     from service_fixtures import prepare_store
 
     from serving.spark_scoring import read_scores
@@ -975,6 +976,8 @@ def test_spark_scores_customers_who_ended_as_lifecycle_score(spark_engine, tmp_p
     between = (last >= as_of - pd.Timedelta(days=40)) & (last < as_of - pd.Timedelta(days=10))
     barred = last[between].index[:4]  # neither ended nor under notice
     customers["do_not_contact"] = customers["customer_id"].isin(barred)
+    emailless = last[between].index[4:14]  # opted out of email: a call or nothing
+    customers["do_not_email"] = customers["customer_id"].isin(emailless)
     customers.to_parquet(store.data_dir / "customers.parquet", index=False)
     common = ["--tracking-uri", store.tracking_uri, "--project", store.project]
     common += ["--as-of", str(store.as_of)]
@@ -999,4 +1002,9 @@ def test_spark_scores_customers_who_ended_as_lifecycle_score(spark_engine, tmp_p
     assert noticed["reasons"].map(lambda r: r[0].startswith("ends in 20 days")).all()
     flagged = duck["customer_id"].isin(barred)
     assert (duck.loc[flagged, "recommended_action"] == "do_not_contact").sum() == 4
-    assert not (duck.loc[~flagged, "recommended_action"] == "do_not_contact").any()
+    no_email = duck["customer_id"].isin(emailless).to_numpy()
+    assert not (duck.loc[~flagged & ~no_email, "recommended_action"] == "do_not_contact").any()
+    reached = duck.loc[no_email, "recommended_action"]
+    assert len(reached) == 10 and not reached.str.contains("email|campaign").any()
+    moved = duck.loc[no_email & (duck["priority_tier"] != "P1").to_numpy(), "reasons"]
+    assert len(moved) and moved.map(lambda r: r[0].startswith("opted out of email")).all()

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features import catalog
-from features.contract import DO_NOT_CONTACT, ENDED_AT, table_path
+from features.contract import ENDED_AT, table_path
 from training.config import ExperimentConfig
 from training.splits import CutoffPlan, PlanError
 
@@ -364,9 +364,9 @@ def with_ends(
     (``horizon_days``), an end within the horizon is churn, and the rows of customers who had
     ended before their cutoff are left out (not at risk: scoring calls them churned by rule);
     how many is in ``attrs[ENDED_ROWS]``. Without labels (scoring), a cutoff at or after the
-    data's end also gets ``ENDS_IN_DAYS``: the notices the export holds, and ``do_not_contact``
+    data's end also gets ``ENDS_IN_DAYS``: the notices the export holds, and the contact flags
     (``features.contact_flags``: never a model input, so never in training rows)."""
-    from features.contact_flags import flags_by_customer, row_flags
+    from features.contact_flags import flag_columns, flags_by_customer, row_flags
     from features.endings import (
         ENDED_DAYS,
         ENDS_IN_DAYS,
@@ -379,10 +379,10 @@ def with_ends(
 
     with _contract_tables(settings, data_dir, f"customers' ends from {data_dir}") as tables:
         customers = tables.customers
-        if horizon_days is None and DO_NOT_CONTACT in customers.columns:
-            flagged = customers.filter(customers[DO_NOT_CONTACT])  # few: only they are read
-            flags = flags_by_customer(flagged.select("customer_id", DO_NOT_CONTACT).to_pandas())
-            frame[DO_NOT_CONTACT] = row_flags(frame, flags)
+        for field in flag_columns(customers.columns) if horizon_days is None else []:
+            flagged = customers.filter(customers[field])  # few: only they are read
+            flags = flags_by_customer(flagged.select("customer_id", field).to_pandas(), field)
+            frame[field] = row_flags(frame, flags)
         if ENDED_AT not in customers.columns:
             return frame
         ended_at = ends(customers.select("customer_id", ENDED_AT).to_pandas())
