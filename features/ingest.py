@@ -112,6 +112,7 @@ from features.values import (
     ORDER_EVENT,
     ORDER_LINE,
     OTHER,
+    PAYMENT,
     REFUNDED_ORDER,
     SET_ASIDE,
     STATUS_SYNONYMS,
@@ -1331,14 +1332,15 @@ def _cancelled(
     unknown = table[table["target"].isna()]
     if not unknown.empty:
         report.warnings.append(
-            "order statuses read as completed (not known as cancelled, refunded, open or credit "
-            "note): "
+            "order statuses read as completed (not known as cancelled, refunded, open, credit "
+            "note or payment): "
             + ", ".join(
                 f"{s!r} {n}" for s, n in zip(unknown["source"], unknown["rows"], strict=True)
             )
             + "; map them under values: {status: ...} to cancelled, refunded or open (a deal "
-            "not won yet, an order not paid) if they are no sale, or to credit_note (a credit "
-            "note whose positive amount is money given back)"
+            "not won yet, an order not paid) if they are no sale, to payment (money received "
+            "for an invoice), or to credit_note (a credit note whose positive amount is money "
+            "given back)"
         )
     report.formats["status"] = ", ".join(
         f"{s!r} -> {t if isinstance(t, str) and t else 'completed'}"
@@ -1346,6 +1348,7 @@ def _cancelled(
     )
     check.no_sale(mapped == "cancelled", CANCELLED_ORDER)
     check.no_sale(mapped == "open", OPEN_ORDER)
+    check.no_sale(mapped == "payment", PAYMENT)
     _credit_notes_negative(mapped, out, report)
     # refunded whole: not revenue; a refund row of its own (amount <= 0) is a return, kept --
     # unless its order is one refunded whole here: the sale it returns is not counted, so its

@@ -310,14 +310,20 @@ CHECKOUT_STEPS = (
 #: export that has it won or paid brings it in. A ``credit_note`` row is a document of its own
 #: that gives money back (an ERP's credit note, Gutschrift, avoir, booked in the invoice lines
 #: beside the invoices, often with a positive amount and the document type telling the sign):
-#: kept as a return, its amount read as negative.
-ORDER_STATUSES = ("completed", "cancelled", "refunded", "open", "credit_note")
+#: kept as a return, its amount read as negative. A ``payment`` row is money received for an
+#: invoice (QuickBooks' Transaction List holds the payments beside the invoices they settle):
+#: set aside, not a sale (counted as one it doubled the invoice's value and made a purchase day
+#: of the day it was paid).
+ORDER_STATUSES = ("completed", "cancelled", "refunded", "open", "credit_note", "payment")
 #: The quarantine reasons of an order the export says is no sale: cancelled, refunded whole
 #: (with its refund rows), or open. ``--min-accepted-share`` does not count them: read right.
 CANCELLED_ORDER = "cancelled order"
 REFUNDED_ORDER = "refunded order"
 OPEN_ORDER = "open deal or unpaid order"
 NO_SALE = (CANCELLED_ORDER, REFUNDED_ORDER, OPEN_ORDER)
+#: The quarantine reason of a payment received for an invoice: no sale, and no cancellation of
+#: the invoice it names (so not in ``NO_SALE``, whose order ids a later file's lines replace).
+PAYMENT = "payment received (no sale)"
 #: The quarantine reasons of rows the export itself sets aside (no sale, not a customer action):
 #: read right, so ``--min-accepted-share`` does not judge them.
 #: The quarantine reasons of a row the map file's ``exclude:`` names (a test purchase, a tip),
@@ -331,6 +337,7 @@ MERGED = "merged into another customer"
 ORDER_LINE = "line of an order whose total is on another row"
 SET_ASIDE = (
     *NO_SALE,
+    PAYMENT,
     ORDER_LINE,
     NOT_AN_ACTION,
     IGNORED_BY_MAP,
@@ -393,6 +400,8 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "return to origin",
         # a car dealer's deal reversed after delivery (CDK, Reynolds: the customer gave it back)
         "unwound",
+        # Xero's status of an invoice deleted before it was approved
+        "deleted",
     ),
     "completed": (
         "completed",
@@ -406,6 +415,12 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "inv",
         "a/r invoice",
         "out_invoice",
+        # accounting systems: QuickBooks' Sales Receipt (paid at once), Xero's invoice type and
+        # approved status (British spelling), Odoo's posted journal entry
+        "sales receipt",
+        "accrec",
+        "authorised",
+        "posted",
         "rechnung",
         "facture",
         "fattura",
@@ -519,6 +534,8 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "a/r credit memo",
         "crn",
         "out_refund",
+        "refund receipt",  # QuickBooks
+        "accreccredit",  # Xero's credit note type
         "gutschrift",
         "rechnungskorrektur",
         "avoir",
@@ -595,6 +612,14 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "pagamento pendente",
         "入金待ち",
         "未入金",
+    ),
+    # money received for an invoice (QuickBooks' Receive Payment), not a sale: set aside
+    "payment": (
+        "payment",
+        "receive payment",
+        "customer payment",
+        "payment received",
+        "zahlungseingang",
     ),
 }
 

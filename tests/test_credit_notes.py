@@ -8,6 +8,7 @@ import pytest
 from features.contract import table_path
 from features.ingest import ingest
 from features.mapping import load_mapping
+from features.values import STATUS_SYNONYMS, ValueMapping, map_values
 
 
 def _quiet(_msg: str) -> None:
@@ -56,3 +57,31 @@ def test_a_map_file_may_name_its_credit_note_type(tmp_path):
     ingest(tmp_path / "out", path, mapping, log=_quiet)
     written = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
     assert written.groupby("customer_id")["amount"].sum().to_dict() == {"A": 50.0, "B": 10.0}
+
+
+def test_an_accounting_report_s_payments_are_set_aside_and_its_document_types_known(tmp_path):
+    # QuickBooks' Transaction List by Customer: payments beside the invoices they settle (no
+    # sale: counted, they doubled the value and made the payment day a purchase day); Xero's
+    # ACCREC / ACCRECCREDIT types, its AUTHORISED and DELETED statuses
+    path = tmp_path / "transactions.csv"
+    path.write_text(
+        "Customer,Date,Transaction Type,Num,Amount\n"
+        'A,01/15/2024,Invoice,1001,"1,070.00"\n'
+        'A,02/14/2024,Payment,,"1,070.00"\n'
+        "A,02/20/2024,Sales Receipt,1002,200.00\n"
+        "A,02/21/2024,Refund Receipt,1003,-50.00\n"
+        "B,01/16/2024,ACCREC,INV-1,500.00\n"
+        "B,01/30/2024,ACCRECCREDIT,CN-1,100.00\n"
+    )
+    mapping = load_mapping(
+        "customer_id=Customer,ordered_at=Date,amount=Amount,order_id=Num,status=Transaction Type"
+    )
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    assert "'Payment' -> payment" in report.formats["status"]
+    assert report.reasons == {"payment received (no sale)": 1}
+    assert not [w for w in report.warnings if "read as completed" in w]
+    written = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert written.groupby("customer_id")["amount"].sum().to_dict() == {"A": 1220.0, "B": 400.0}
+    statuses = ValueMapping({}, builtin=True, synonyms=STATUS_SYNONYMS)
+    mapped, _ = map_values(pd.Series(["AUTHORISED", "DELETED", "Posted"]), statuses)
+    assert mapped.fillna("completed").tolist() == ["completed", "cancelled", "completed"]
