@@ -70,6 +70,40 @@ def case_twins(ids: pd.Series) -> str | None:
     )
 
 
+def name_twins(ids: pd.Series) -> str | None:
+    """A warning when customer ids are a company's name written another way: ``Acme Ltd.``
+    beside ``Acme Ltd`` (punctuation), or ``Acme Ltd, John Smith`` beside ``Acme Ltd`` (Odoo
+    names an invoice's contact person after the company). An accounting export keyed by name
+    splits the company's history: one id reads as churned while the other buys."""
+    distinct = pd.Series(ids.dropna().unique(), dtype="string")
+    known = set(distinct)
+    head = distinct.str.split(", ", n=1).str[0]
+    contact = distinct[distinct.str.contains(", ", regex=False) & head.isin(known)]
+    bare = distinct.str.casefold().str.replace(r"[.,]", "", regex=True)
+    bare = bare.str.replace(r"\s+", " ", regex=True).str.strip()
+    named = distinct.str.contains(" ", regex=False).fillna(False)  # a name, not a code: 1.2
+    spelled = distinct[
+        named & bare.duplicated(keep=False) & ~distinct.str.casefold().duplicated(keep=False)
+    ].drop(contact.index, errors="ignore")
+    if contact.empty and spelled.empty:
+        return None
+    examples = []
+    if not contact.empty:
+        examples.append(f"{contact.iloc[0]!r} beside {head[contact.index[0]]!r}")
+    if not spelled.empty:
+        same = spelled[bare[spelled.index] == bare[spelled.index[0]]].tolist()[:2]
+        examples.append(" beside ".join(repr(v) for v in same))
+    return (
+        f"{len(contact) + len(spelled) - bare[spelled.index].nunique():,} customer id(s) look "
+        "like another id's name written "
+        f"otherwise (e.g. {'; '.join(examples)}): kept as different customers, each with part "
+        "of the company's purchases, so one reads as lapsing while the other buys; an accounting "
+        "export keyed by name writes an invoice's contact person after the company (Odoo's "
+        "'Company, Person': export the commercial entity instead) or a name typed twice; if "
+        "they are one customer, write them alike in the export"
+    )
+
+
 #: An id with a masked run (``138****1234``, ``j***@gmail.com``): a platform's way of hiding a
 #: phone number or address, which many people then share.
 MASKED = r"[*＊]{3,}|^[xX]{4,}\d{2,4}$"

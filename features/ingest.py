@@ -71,6 +71,7 @@ from features.customer_ids import (
     match_leading_zeros,
     match_salesforce_ids,
     merge_requests,
+    name_twins,
     normalise_ids,
     other_id_columns,
     placeholder_ids,
@@ -635,6 +636,12 @@ def _build_table(
                 col.name == "customer_id"
                 and defines_customers
                 and (twins := case_twins(out[col.name]))
+            ):
+                report.warnings.append(twins)
+            if (
+                col.name == "customer_id"
+                and defines_customers
+                and (twins := name_twins(out[col.name]))
             ):
                 report.warnings.append(twins)
             if col.required and not (col.name == "customer_id" and CUSTOMER_EMAIL in inputs):
