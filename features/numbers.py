@@ -53,12 +53,25 @@ CURRENCIES = {
     "Fr.": "CHF",
     "SFr.": "CHF",
     **{code: code for code in ("MXN", "KRW", "ZAR", "SEK", "NOK", "DKK", "PLN", "NZD", "TRY")},
+    # South-East Asian marketplaces and tills (Shopee, Lazada, Tokopedia, a Thai POS): ฿1,234.00,
+    # 1.234.000 ₫ (or đ, VNĐ), Rp1.234.000
+    "฿": "THB",
+    "THB": "THB",
+    "บาท": "THB",
+    "₫": "VND",
+    "đ": "VND",
+    "VNĐ": "VND",
+    "VND": "VND",
+    "Rp": "IDR",
+    "Rp.": "IDR",
+    "IDR": "IDR",
 }
 MULTIPLIERS = {"万": 1e4, "亿": 1e8}
-#: Marks of money written without decimals (the yen, the won; ``¥``: the yen's or the yuan's,
-#: neither written with three decimals): in ``1,083円`` the separator groups thousands.
+#: Marks of money written without decimals (the yen, the won, the dong, the rupiah; ``¥``: the
+#: yen's or the yuan's, neither written with three decimals): in ``1,083円`` and ``Rp150.000`` the
+#: separator groups thousands.
 WHOLE_MONEY_MARKS = frozenset(
-    {*YEN_SIGNS, *(m for m, code in CURRENCIES.items() if code in ("JPY", "KRW"))}
+    {*YEN_SIGNS, *(m for m, code in CURRENCIES.items() if code in ("JPY", "KRW", "VND", "IDR"))}
 )
 _MARK = "|".join(re.escape(m) for m in sorted(CURRENCIES, key=len, reverse=True))
 _SPACES = "[\u00a0\u202f\u2009 ]"

@@ -1063,6 +1063,12 @@ def test_full_disk_is_a_clear_error_and_the_old_output_stays(tmp_path):
         ("Rs. 1,23,456.00", ".", 123456.0, "INR"),
         ("Fr. 1'234.50", ".", 1234.5, "CHF"),
         ("1’234.56 CHF", ".", 1234.56, "CHF"),  # a typographic apostrophe
+        # South-East Asian marketplaces and tills: Thai POS, Shopee VN, Tokopedia
+        ("฿1,234.00", ".", 1234.0, "THB"),
+        ("1,234.00 บาท", ".", 1234.0, "THB"),
+        ("1.234.000 ₫", ",", 1234000.0, "VND"),
+        ("1.234.000đ", ",", 1234000.0, "VND"),
+        ("Rp1.234.000", ",", 1234000.0, "IDR"),
         ("1,23,4567", ".", None, None),  # neither grouping
         ("1,50", ".", None, None),  # grouping contradicts a decimal point: not a number
         ("(25.00", ".", None, None),
@@ -1098,6 +1104,9 @@ def test_number_forms(text, decimal, expected, currency):
         (["1,083円", "2,000円"], ".", False),
         (["￥10,335", "￥3,686"], ".", False),
         (["KRW12,500", "3,000KRW"], ".", False),
+        # the dong and the rupiah too: Rp150.000 is 150,000 rupiah, not 150 (read as 150 once)
+        (["150.000đ", "89.000đ"], ",", False),
+        (["Rp150.000", "Rp89.500"], ",", False),
         (["$1,050", "$2,000"], ".", True),  # dollars can have three decimals in a unit price
         (["1'234.56 CHF", "12.50"], ".", False),
     ],
