@@ -730,6 +730,8 @@ def _build_table(
     _map_values(table, out, mapping, check, report, strict_values)
     if table == TRANSACTIONS:  # on the rows accepted in the end
         report.warnings.extend(_amount_notes(inputs, out, check.ok, list(frame.columns)))
+        if total := _repeated_totals(inputs, out, check.ok, frame):
+            report.warnings.append(total)
     when = {TRANSACTIONS: "ordered_at", EVENTS: "occurred_at"}.get(table)
     if when in out and (gaps := month_gaps(out[when][check.ok])):
         report.warnings.append(gaps)
@@ -852,6 +854,47 @@ LINE_TOTAL_WORDS = ("total", "line", "sum", "extended", "amount", "gross", "net"
 #: A price column that holds the line's total by its platform's documentation, with a column
 #: only that platform's reports have: Amazon's order reports' ``item-price`` is price x quantity.
 LINE_TOTAL_PRICES = {"item-price": "amazon-order-id"}
+
+
+#: Share of the orders of several accepted lines past which an amount the same on each line of
+#: an order whose lines differ otherwise is an order total repeated on its item lines.
+REPEATED_TOTAL_SHARE = 0.5
+
+
+def _repeated_totals(
+    inputs: dict[str, pd.Series], out: pd.DataFrame, ok: np.ndarray, frame: pd.DataFrame
+) -> str | None:
+    """A note when ``amount`` looks like an order total written on each of its item lines
+    (Shopee's ``Grand Total``, one row per item): most orders of several lines hold one amount
+    on all their lines though the lines differ in two columns or more (product, price; a
+    marketplace's line per unit differs in its line id alone). Every line counts, so such an
+    order's revenue would be its total times its lines."""
+    source = inputs.get("amount")
+    if source is None or "order_id" not in out:
+        return None
+    orders = out["order_id"][ok]
+    several = orders.notna() & orders.duplicated(keep=False)
+    if not several.any():
+        return None
+    orders = orders[several]
+    amounts = out["amount"][ok][several]
+    same = amounts.groupby(orders).transform("nunique").eq(1)
+    lines = frame.loc[ok][several.to_numpy()].drop(columns=[source.name], errors="ignore")[
+        same.to_numpy()
+    ]
+    varying = lines.groupby(orders[same].to_numpy()).nunique().gt(1).sum(axis=1)
+    repeated = varying[varying >= 2]
+    n_orders = orders.nunique()
+    if len(repeated) <= REPEATED_TOTAL_SHARE * n_orders:
+        return None
+    example = str(repeated.index[0])
+    return (
+        f"{len(repeated):,} of the {n_orders:,} orders of several lines hold the same amount on "
+        f"every line though their lines differ (e.g. order {example!r}): {source.name!r} looks "
+        "like the order's total repeated on each item line, and every line counts, so each "
+        "such order's revenue is its total times its lines; map the line's own amount (amount= "
+        "a line total, or quantity= and unit_price=) instead"
+    )
 
 
 #: Words of a column name that holds money (another amount column a zero amount may be in).

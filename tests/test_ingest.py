@@ -107,6 +107,36 @@ def test_returns_are_said_and_a_price_mapped_as_the_amount_is_questioned(tmp_pat
     assert "map unit_price=item-price instead" in " ".join(reports["transactions"].warnings)
 
 
+def test_an_order_total_repeated_on_its_item_lines_is_questioned(tmp_path):
+    """Shopee's order export, one row per item with the order's 'Grand Total' on each: mapped as
+    the amount, a tester's revenue came out at twice the truth without a word."""
+    rows = "Order ID,Order Creation Date,Username (Buyer),Product Name,Deal Price,Quantity,"
+    rows += "Grand Total\n"
+    for i in range(4):
+        rows += f"{i},2025-03-0{i + 1} 14:02,buyer{i},Serum,100,1,250\n"
+        rows += f"{i},2025-03-0{i + 1} 14:02,buyer{i},Case,75,2,250\n"
+    rows += "9,2025-03-09 10:00,buyer9,Serum,100,1,100\n"
+    (tmp_path / "shopee.csv").write_text(rows)
+    columns = "customer_id=Username (Buyer),ordered_at=Order Creation Date,order_id=Order ID"
+    as_total = load_mapping(columns + ",amount=Grand Total")
+    reports = ingest(tmp_path / "t", tmp_path / "shopee.csv", as_total, log=_quiet)
+    said = " ".join(reports["transactions"].warnings)
+    assert "4 of the 4 orders of several lines hold the same amount on every line" in said
+    assert "'Grand Total' looks like the order's total repeated" in said
+    as_items = load_mapping(columns + ",quantity=Quantity,unit_price=Deal Price")
+    reports = ingest(tmp_path / "i", tmp_path / "shopee.csv", as_items, log=_quiet)
+    assert "orders of several lines" not in " ".join(reports["transactions"].warnings)
+    # a marketplace's line per unit (Lazada): the lines differ in their line id alone
+    units = "orderItemId,orderNumber,createTime,customerName,paidPrice\n"
+    units += "".join(
+        f"{i},{i // 2},2025-03-0{i // 2 + 1} 14:02,b{i // 2},99.00\n" for i in range(8)
+    )
+    (tmp_path / "lazada.csv").write_text(units)
+    lazada = "customer_id=customerName,ordered_at=createTime,order_id=orderNumber,amount=paidPrice"
+    reports = ingest(tmp_path / "l", tmp_path / "lazada.csv", load_mapping(lazada), log=_quiet)
+    assert "orders of several lines" not in " ".join(reports["transactions"].warnings)
+
+
 @pytest.mark.skipif(not CDNOW.exists(), reason="shared CDNOW data not present")
 def test_cdnow_ingest(tmp_path):
     reports = ingest(tmp_path, CDNOW, load_mapping(CDNOW_MAP), log=_quiet)
