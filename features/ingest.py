@@ -81,6 +81,7 @@ from features.customer_ids import (
 )
 from features.dates import detect_order, european_file, parse_dates, placeholder_dates
 from features.gaps import ids_end_early, month_gaps
+from features.grouped_reports import grouped_ids, subtotal_rows
 from features.ingest_warnings import (
     buyers_without_sales,
     event_warnings,
@@ -115,12 +116,15 @@ from features.values import (
     OTHER,
     PAYMENT,
     REFUNDED_ORDER,
+    REPORT_ROW,
     SET_ASIDE,
     STATUS_SYNONYMS,
     ValueMapping,
     map_values,
 )
 
+#: ``TableReport.formats`` key of a report grouped by customer (``features.grouped_reports``).
+GROUPED = "grouped report"
 #: A date column in which fewer than this share of values parse is unusable (not a row problem).
 MIN_PARSABLE_SHARE = 0.5
 #: Default lowest share of accepted rows per table; below it ingest fails and writes nothing.
@@ -523,6 +527,29 @@ def _unqualified_absent(frame: pd.DataFrame, table: str, column: str, mapping: F
     )
 
 
+def _report_groups(
+    table: str, inputs: dict[str, pd.Series], check: _Validator, report: TableReport
+) -> None:
+    """Each transaction of a report grouped by customer gets the name of its group row; group
+    and subtotal rows are set aside (``features.grouped_reports``); in a table, only subtotal
+    rows are."""
+    if "customer_id" not in inputs or TIME_COLUMN[table] not in inputs:
+        return
+    ids = inputs["customer_id"]
+    when = inputs[TIME_COLUMN[table]].astype("string").str.strip().fillna("")
+    dated = when.ne("").to_numpy(dtype=bool)
+    grouped = grouped_ids(ids, dated, check.ok)
+    if grouped is None:
+        check.flag(subtotal_rows(ids, dated) & check.ok, REPORT_ROW)
+        return
+    inputs["customer_id"] = grouped.ids.rename(ids.name)
+    check.flag(grouped.report_rows, REPORT_ROW)
+    report.formats[GROUPED] = (
+        f"a report grouped by customer: {grouped.filled:,} rows take the name of the group row "
+        f"above them ({grouped.groups:,} groups); group and subtotal rows set aside"
+    )
+
+
 def _number_format(
     source: SourceFile,
     inputs: dict[str, pd.Series],
@@ -570,8 +597,10 @@ def _build_table(
         check.flag(source.problems == reason, str(reason))
     check.flag(_repeated_header(frame), REPEATED_HEADER)  # two exports pasted together
     _exclude(table, frame, path, mapping, check, report)
-    clean = check.ok.copy()
     inputs = _inputs(table, frame, path, mapping)
+    if table != CUSTOMERS:  # a report grouped by customer: names above their rows
+        _report_groups(table, inputs, check, report)
+    clean = check.ok.copy()
     report.warnings += _lookalike_columns(table, frame, inputs, mapping)
     numbers = _number_format(source, inputs, mapping, report, clean)
     time_inputs = [c.name for c in CONTRACT[table] if c.dtype == "timestamp" and c.name in inputs]
@@ -1560,6 +1589,7 @@ def _split(
     if table == TRANSACTIONS and "amount" in out and len(bad):
         amounts = pd.Series(out["amount"].to_numpy(dtype="float64", na_value=np.nan)[bad])
         by_reason = amounts.groupby(reasons.to_numpy()).sum(min_count=1).dropna()
+        by_reason = by_reason.drop(REPORT_ROW, errors="ignore")  # sums of the rows kept
         report.quarantined_amount = {str(k): round(float(v), 2) for k, v in by_reason.items()}
     assert report.accepted + report.quarantined == report.rows_read
     rejected: frozenset[str] = frozenset()
@@ -2266,6 +2296,7 @@ def log_report(report: TableReport, log) -> None:
         log(f"{t}: status: {report.formats['status']}")
     for key in (
         "customer_id",
+        GROUPED,
         "salesforce ids",
         "leading zeros",
         CUSTOMER_ALIAS,

@@ -335,10 +335,14 @@ MERGED = "merged into another customer"
 #: The quarantine reason of a row without an amount of an order whose total is on another row
 #: (WooCommerce's line items, eBay's items of a multi-item order): part of that order.
 ORDER_LINE = "line of an order whose total is on another row"
+#: The quarantine reason of a report's group row or subtotal row (``features.grouped_reports``):
+#: a customer's name above their rows, or a sum repeating them.
+REPORT_ROW = "report group or subtotal row"
 SET_ASIDE = (
     *NO_SALE,
     PAYMENT,
     ORDER_LINE,
+    REPORT_ROW,
     NOT_AN_ACTION,
     IGNORED_BY_MAP,
     ORDER_EVENT,
