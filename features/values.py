@@ -612,6 +612,13 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "wc-pending",
         "wc-on-hold",  # WooCommerce: awaiting payment (a bank transfer, a cheque)
         "payment pending",
+        # a billing system's invoice not paid: in dunning (Chargebee's Payment Due, Recurly's
+        # past_due) or written off after it (Stripe's uncollectible, the debt of a customer
+        # who left unpaid)
+        "payment due",
+        "past_due",
+        "past due",
+        "uncollectible",
         "aguardando pagamento",
         "pagamento pendente",
         "入金待ち",
