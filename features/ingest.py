@@ -1228,7 +1228,30 @@ def _amount(
     if "currency" in inputs:
         column = _order_field(inputs["currency"], out, blank_is_missing=True)
         currency = _currency_column(column, currency, check, yen)
+    amount = _from_cents(inputs.get("unit_price", inputs.get("amount")), amount, currency, report)
     return _check_currency(currency, amount, check, mapping, report)
+
+
+#: Currencies without a minor unit (ISO 4217 exponent 0): a billing system's ``*_in_cents``
+#: column holds their whole units (Recurly's and Stripe's amounts in JPY, KRW ...).
+ZERO_DECIMAL_CURRENCIES = frozenset(
+    "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split()
+)
+
+
+def _from_cents(
+    source: pd.Series | None, amount: pd.Series, currency: pd.Series, report: TableReport
+) -> pd.Series:
+    """Amounts of a column named in cents (Recurly's ``total_in_cents``, an ``amount_cents``) in
+    the currency's units: divided by 100, but for currencies without cents; said in the report."""
+    name = str(source.name) if source is not None else ""
+    if "cents" not in re.split(r"[\W_]+", fold_name(name)):
+        return amount
+    whole = currency.isin(ZERO_DECIMAL_CURRENCIES).fillna(False).to_numpy(bool)
+    report.formats["amount"] = f"{name!r} read in cents: divided by 100" + (
+        f" (not the {int(whole.sum()):,} rows in a currency without cents)" if whole.any() else ""
+    )
+    return amount.where(whole, (amount / 100).round(6))
 
 
 #: Cells of a refund column that say nothing was refunded.
@@ -2303,6 +2326,7 @@ def log_report(report: TableReport, log) -> None:
         CUSTOMER_EMAIL,
         MERGED_INTO,
         "exclude",
+        "amount",
         YEN,
         "currency_rates",
         "credit notes",

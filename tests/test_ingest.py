@@ -3217,6 +3217,34 @@ def test_a_billing_systems_unpaid_invoices_are_no_sale(tmp_path):
     assert not any("read as completed" in w for w in report.warnings), report.warnings
 
 
+def test_an_amount_column_in_cents_is_read_in_the_currencys_units(tmp_path):
+    """Recurly's invoices export holds ``total_in_cents``: mapped as the amount, a $29.00 invoice
+    was 2900 dollars, every customer's revenue and value 100 times the truth, without a word.
+    A currency without cents (JPY) is written in whole units there and is kept as it is."""
+    path = tmp_path / "recurly_invoices.csv"
+    path.write_text(
+        "invoice_number,account_code,created_at,state,currency,total_in_cents\n"
+        "1001,acct_1,2024-03-01T10:00:00Z,paid,USD,2900\n"
+        "1002,acct_2,2024-03-02T10:00:00Z,paid,USD,19950\n"
+        "1003,acct_2,2024-03-05T10:00:00Z,paid,JPY,3000\n",
+        encoding="utf-8",
+    )
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text(
+        "currency: USD\ncurrency_rates: {JPY: 0.0066}\ncolumns: {order_id: invoice_number, "
+        "customer_id: account_code, ordered_at: created_at, amount: total_in_cents}\n"
+    )
+    report = ingest(tmp_path / "out", path, load_mapping(None, mapping), log=_quiet)
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert dict(zip(tx["order_id"], tx["amount"], strict=True)) == {
+        "1001": 29.0,
+        "1002": 199.5,
+        "1003": 19.8,
+    }
+    said = report["transactions"].formats["amount"]
+    assert "'total_in_cents' read in cents" in said and "1 rows" in said, said
+
+
 def test_a_hotel_reservations_statuses_are_known(tmp_path):
     """A hotel PMS's reservations export (Opera, Mews, Cloudbeds): a No-show's row holds the
     booked stay, which was read as a completed sale (a warning only) and counted as revenue;
