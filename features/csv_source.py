@@ -46,7 +46,8 @@ SEP_NAMES = {
 }
 ENCODING_HINT = (
     "pass --encoding (e.g. --encoding cp1252 for Western European Windows/Excel exports, "
-    "--encoding latin-1, --encoding gbk for Chinese or --encoding cp932 for Japanese exports)"
+    "--encoding latin-1, --encoding gbk for Chinese, --encoding cp932 for Japanese or "
+    "--encoding cp874 for Thai exports)"
 )
 FIELD_COUNT = "field count differs from header"
 TRUNCATED = "truncated last line"
@@ -235,6 +236,9 @@ def _decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
         japanese = _looks_like_cp932(raw)
         if japanese is not None:
             return japanese, "cp932 (detected)"
+        thai = _looks_like_cp874(raw)
+        if thai is not None:
+            return thai, "cp874 (detected)"
         raise IngestError(f"{path}: not UTF-8 text ({_where(raw, exc)}); {ENCODING_HINT}") from exc
 
 
@@ -259,7 +263,10 @@ def _other_encoding(raw: bytes, given: str) -> str:
         raw.decode("utf-8")
     except UnicodeDecodeError:
         return f"{ENCODING_HINT}, not --encoding {given}"
-    return f"the file is UTF-8: leave --encoding {given} out (UTF-8, GBK and CP932 are detected)"
+    return (
+        f"the file is UTF-8: leave --encoding {given} out (UTF-8, GBK, CP932 and CP874 are "
+        "detected)"
+    )
 
 
 def _where(raw: bytes, exc: UnicodeDecodeError) -> str:
@@ -317,6 +324,33 @@ def _looks_like_cp932(raw: bytes) -> str | None:
     return text if KANA.search(text) and not UNASSIGNED_CP932.search(text) else None
 
 
+def _looks_like_cp874(raw: bytes) -> str | None:
+    """Text decoded as CP874 (Thai TIS-620 as Windows writes it, a Thai POS's or Excel's CSV)
+    when its non-ASCII characters are Thai and spelt as Thai is: every vowel or tone mark above
+    or below a letter follows one (bytes of another encoding read as CP874 put marks anywhere,
+    and Chinese GBK bytes mostly do not decode)."""
+    try:
+        text = raw.decode("cp874")
+    except UnicodeDecodeError:
+        return None
+    wide = [ch for ch in text if ord(ch) > 127]
+    letters = sum("\u0e01" <= ch <= "\u0e2e" for ch in wide)
+    if not wide or sum(ch in THAI for ch in wide) < 0.98 * len(wide) or letters < 0.4 * len(wide):
+        return None
+    marks = [m.start() for m in THAI_MARK.finditer(text)]
+    spelt = sum(i > 0 and text[i - 1] in THAI_BEFORE_MARK for i in marks)
+    leading = [m.start() for m in THAI_LEADING.finditer(text)]
+    spelt += sum(i + 1 < len(text) and "\u0e01" <= text[i + 1] <= "\u0e2e" for i in leading)
+    return text if spelt >= 0.98 * (len(marks) + len(leading)) else None
+
+
+#: Thai as written (letters, vowels, marks, the baht sign), not its rare signs or digits.
+THAI = frozenset(map(chr, [*range(0x0E01, 0x0E3A), 0x0E3F, *range(0x0E40, 0x0E4E)]))
+#: Thai vowel and tone marks written above or below: they follow a letter or another mark.
+THAI_MARK = re.compile("[\u0e31\u0e34-\u0e39\u0e47-\u0e4d]")
+THAI_BEFORE_MARK = frozenset(map(chr, [*range(0x0E01, 0x0E2F), 0x0E31, *range(0x0E34, 0x0E3A)]))
+#: Thai vowels written before the letter they follow in speech: a letter comes next.
+THAI_LEADING = re.compile("[\u0e40-\u0e44]")
 #: Hiragana and katakana (not the half-width katakana GBK bytes also read as).
 KANA = re.compile("[\u3041-\u3096\u30a1-\u30fa]")
 #: What CP932 decodes its unassigned bytes to (0x80, 0xA0, 0xFD-0xFF, the user-defined area).

@@ -3,13 +3,16 @@
 Each value is matched against a few shapes (year first ``2024-03-05``, ``2024/03/05 14:02``,
 ``2024年3月5日 14时02分``; day/month first ``05/03/2024``, ``3/5/2024, 2:02 PM``, ``05.03.24``;
 month names ``05-Mar-2024``, ``Mar 5, 2024``; compact ``20240305``; Excel serial days ``45356.58``;
-Unix epoch seconds or milliseconds). Offsets (``Z``, ``+0100``, ``+01:00``) are converted to naive
-UTC. Whether ``05/03/2024`` is 5 March or 3 May is decided once per file from the values that tell
-(a first part above 12 means day first); when none tells, the choice is reported as a guess.
+Unix epoch seconds or milliseconds; Thai dates, whose years are Buddhist-era ``05/03/2567`` and
+whose months may be Thai ``5 มี.ค. 2567``, in the Common Era). Offsets (``Z``, ``+0100``,
+``+01:00``) are converted to naive UTC. Whether ``05/03/2024`` is 5 March or 3 May is decided
+once per file from the values that tell (a first part above 12 means day first); when none tells,
+the choice is reported as a guess.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -264,7 +267,10 @@ def parse_dates(
     """
     codes, uniques = pd.factorize(values)
     distinct = _folded(pd.Series(uniques, dtype="string", name=values.name))
+    distinct, thai = _thai_calendar(distinct)
     stamps, described, marked = _parse_distinct(distinct, order, date_format)
+    if thai:
+        described += f"; {thai}"
     if timezone and timezone.upper() != "UTC":
         # a date without a time is a calendar day, not local midnight: read as 2023-05-31 22:00
         # UTC, a Berlin signup of 01.06.2023 moved to the day before
@@ -280,6 +286,44 @@ def parse_dates(
     )
     result = pd.Series(taken, index=values.index, dtype="datetime64[us]").where(codes >= 0)
     return result.astype("datetime64[us]"), described
+
+
+#: Thai month names, short (``มี.ค.``) and full (``มีนาคม``), as the English abbreviations.
+THAI_MONTHS = dict(
+    zip(
+        "ม.ค. ก.พ. มี.ค. เม.ย. พ.ค. มิ.ย. ก.ค. ส.ค. ก.ย. ต.ค. พ.ย. ธ.ค.".split()
+        + "มกราคม กุมภาพันธ์ มีนาคม เมษายน พฤษภาคม มิถุนายน กรกฎาคม สิงหาคม กันยายน ตุลาคม "
+        "พฤศจิกายน ธันวาคม".split(),
+        [*_MONTHS, *_MONTHS],
+        strict=True,
+    )
+)
+#: A Buddhist-era year (Thailand's calendar: 2567 is 2024): no CRM date lies in these years.
+BUDDHIST_YEAR = r"(?<!\d)2[4-6]\d\d(?!\d)"
+BUDDHIST_OFFSET = 543
+
+
+def _thai_calendar(values: pd.Series) -> tuple[pd.Series, str | None]:
+    """``values`` with Thai month names in English and Buddhist-era years (``03/06/2567``, ``3
+    มิ.ย. 2567``) in the Common Era (``03/06/2024``), and what was read so (None: nothing)."""
+    months = "|".join(re.escape(m) for m in sorted(THAI_MONTHS, key=len, reverse=True))
+    thai = values.str.contains(months, regex=True).fillna(False).to_numpy(dtype=bool)
+    if thai.any():
+        named = values[thai].str.replace(
+            months, lambda m: f" {THAI_MONTHS[m.group(0)]} ", regex=True
+        )
+        values = values.mask(thai, named.str.replace(r"\s+", " ", regex=True).str.strip())
+    era = values.str.contains(BUDDHIST_YEAR, regex=True).fillna(False).to_numpy(dtype=bool)
+    if not era.any():
+        return values, "Thai month names read" if thai.any() else None
+    common = values[era].str.replace(
+        BUDDHIST_YEAR, lambda m: str(int(m.group(0)) - BUDDHIST_OFFSET), regex=True
+    )
+    said = (
+        f"Buddhist-era years read as the Common Era (2567 = 2024): {int(era.sum()):,} distinct "
+        "values" + ("; Thai month names read" if thai.any() else "")
+    )
+    return values.mask(era, common), said
 
 
 def _folded(values: pd.Series) -> pd.Series:

@@ -65,7 +65,9 @@ def grouped_ids(ids: pd.Series, dated: np.ndarray, usable: np.ndarray) -> Groupe
     if not group.any():
         return None
     # each row takes the name of the last group row above it; a subtotal row closes the group
-    marks = pd.Series(np.where(group, text, np.where(subtotal, "", None)), dtype="object")
+    marks = pd.Series(None, index=range(len(text)), dtype="object")
+    marks[subtotal] = ""
+    marks[group] = text[group].to_numpy(dtype=object)
     current = marks.ffill().replace("", None)
     fill = usable & dated & ~has_id & current.notna().to_numpy(bool)
     out = ids.astype("string").copy()

@@ -94,6 +94,7 @@ from features.mapping import VALUE_COLUMNS, ColumnMapping, FileMapping, IngestEr
 from features.numbers import (
     CURRENCIES,
     YEN_SIGNS,
+    ZERO_DECIMAL_CURRENCIES,
     NumberFormat,
     detect_format,
     forced_format,
@@ -1232,13 +1233,6 @@ def _amount(
     return _check_currency(currency, amount, check, mapping, report)
 
 
-#: Currencies without a minor unit (ISO 4217 exponent 0): a billing system's ``*_in_cents``
-#: column holds their whole units (Recurly's and Stripe's amounts in JPY, KRW ...).
-ZERO_DECIMAL_CURRENCIES = frozenset(
-    "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split()
-)
-
-
 def _from_cents(
     source: pd.Series | None, amount: pd.Series, currency: pd.Series, report: TableReport
 ) -> pd.Series:
@@ -2019,7 +2013,8 @@ def _ingest_files(
             r.warnings.append(warning)
             log(f"{table}: warning: {warning}")
     if table == TRANSACTIONS:
-        for said in (apart, _orders_of_two_tools(parts, mapping, numberings), currencies):
+        unmarked = _unmarked_files(parts)
+        for said in (apart, _orders_of_two_tools(parts, mapping, numberings), currencies, unmarked):
             if said:
                 r.warnings.append(said)
                 log(f"{table}: warning: {said}")
@@ -2161,6 +2156,37 @@ def _table_currency(parts: list[_Table]) -> tuple[str | None, str | None]:
     )
     return kept, f"amounts in several currencies across files ({each}); kept {kept}, " + (
         OTHER_CURRENCIES
+    )
+
+
+#: An unmarked file's median amount this many times another currency's file's (or its
+#: inverse) is taken for money in another currency.
+UNMARKED_RATIO = 5.0
+
+
+def _unmarked_files(parts: list[_Table]) -> str | None:
+    """A warning naming the files whose amounts carry no currency (no mark, no column, no
+    ``currency:``) beside files that do, when their median amount is far from those files'
+    (a Lazada export in baht beside Shopee's ``1.234.000 ₫``: added as dong, silently)."""
+    marked = [p for p in parts if p.currency and len(p.accepted)]
+    if not marked:
+        return None
+    known = pd.concat([p.accepted["amount"] for p in marked]).abs().median()
+    far = []
+    for part in parts:
+        if part.currency or not len(part.accepted) or not known > 0:
+            continue
+        median = float(part.accepted["amount"].abs().median())
+        if median > 0 and max(median / known, known / median) >= UNMARKED_RATIO:
+            far.append(f"{Path(part.report.source_file).name} (median {median:,.2f})")
+    if not far:
+        return None
+    currency = "/".join(sorted({str(p.currency) for p in marked}))
+    return (
+        f"{', '.join(far)} carry no currency, beside files in {currency} (median "
+        f"{known:,.2f}): their amounts were read as {currency}; if they are in another "
+        "currency, give it in the map file (files: {<file>: {currency: THB}}) or "
+        "currency_rates"
     )
 
 

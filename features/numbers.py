@@ -67,11 +67,19 @@ CURRENCIES = {
     "IDR": "IDR",
 }
 MULTIPLIERS = {"万": 1e4, "亿": 1e8}
-#: Marks of money written without decimals (the yen, the won, the dong, the rupiah; ``¥``: the
-#: yen's or the yuan's, neither written with three decimals): in ``1,083円`` and ``Rp150.000`` the
-#: separator groups thousands.
+#: Currencies without a minor unit (ISO 4217 exponent 0): a billing system's ``*_in_cents``
+#: column holds their whole units (Recurly's and Stripe's amounts in JPY, KRW ...).
+ZERO_DECIMAL_CURRENCIES = frozenset(
+    "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split()
+)
+#: Marks of money written without decimals (the yen, the won, the dong, and the rupiah, whose
+#: cents are never written; ``¥``: the yen's or the yuan's, neither written with three
+#: decimals): in ``1,083円`` and ``Rp150.000`` the separator groups thousands.
 WHOLE_MONEY_MARKS = frozenset(
-    {*YEN_SIGNS, *(m for m, code in CURRENCIES.items() if code in ("JPY", "KRW", "VND", "IDR"))}
+    {
+        *YEN_SIGNS,
+        *(m for m, code in CURRENCIES.items() if code in {*ZERO_DECIMAL_CURRENCIES, "IDR"}),
+    }
 )
 _MARK = "|".join(re.escape(m) for m in sorted(CURRENCIES, key=len, reverse=True))
 _SPACES = "[\u00a0\u202f\u2009 ]"

@@ -406,6 +406,14 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "unwound",
         # Xero's status of an invoice deleted before it was approved
         "deleted",
+        # South-East Asian marketplaces (Shopee, Lazada, Tokopedia) in Thai, Vietnamese and
+        # Indonesian
+        "ยกเลิกแล้ว",
+        "ยกเลิก",
+        "đã hủy",
+        "hủy",
+        "batal",
+        "dibatalkan",
     ),
     "completed": (
         "completed",
@@ -437,6 +445,24 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "shipped",
         "delivered",
         "authorized",
+        # Shopee's paid orders on their way ("To ship", "Shipping") and delivered, in English,
+        # Thai, Vietnamese and Indonesian (Tokopedia: Selesai)
+        "to ship",
+        "shipping",
+        "ที่ต้องจัดส่ง",
+        "กำลังจัดส่ง",
+        "จัดส่งแล้ว",
+        "สำเร็จแล้ว",
+        "สำเร็จ",
+        "chờ lấy hàng",
+        "đang giao",
+        "đã giao",
+        "hoàn thành",
+        "perlu dikirim",
+        "sedang dikirim",
+        "dikirim",
+        "selesai",
+        "pesanan selesai",
         "partially refunded",
         "部分退款",
         "已完成",
@@ -505,6 +531,14 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "refunded",
         "refund",
         "fully refunded",
+        "return/refund",  # Shopee, and in Thai, Vietnamese and Indonesian below
+        "คืนเงิน/คืนสินค้า",
+        "คืนเงิน",
+        "คืนสินค้า",
+        "trả hàng/hoàn tiền",
+        "hoàn tiền",
+        "dikembalikan",
+        "pengembalian",
         "已退款",
         "退款",
         "全额退款",
@@ -611,6 +645,12 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "niet betaald",
         "wc-pending",
         "wc-on-hold",  # WooCommerce: awaiting payment (a bank transfer, a cheque)
+        # Shopee's and Tokopedia's unpaid orders in Thai, Vietnamese and Indonesian
+        "ที่ต้องชำระ",
+        "chờ thanh toán",
+        "chưa thanh toán",
+        "belum bayar",
+        "menunggu pembayaran",
         "payment pending",
         # a billing system's invoice not paid: in dunning (Chargebee's Payment Due, Recurly's
         # past_due) or written off after it (Stripe's uncollectible, the debt of a customer

@@ -409,6 +409,38 @@ def test_a_japanese_cp932_export_is_detected_and_named_in_the_hint(tmp_path):
     assert read_source(chinese).encoding == "gb18030 (detected)"
 
 
+def test_a_thai_pos_export_in_cp874_with_buddhist_era_dates_reads_as_its_sales(tmp_path):
+    """A Thai POS's CSV (CP874, Thai headers, ``03/06/2567 19:45`` Buddhist-era dates, ``฿``
+    amounts) was refused: "not UTF-8" with a hint naming no Thai encoding, and with
+    --encoding cp874 every row "ordered_at in the future" (2567 read as a year of ours)."""
+    from features.csv_source import read_source
+
+    pos = tmp_path / "pos_th.csv"
+    pos.write_bytes(
+        "เลขที่บิล,วันที่,ลูกค้า,ยอดรวม,สถานะ\n"
+        "B1,03/06/2567 19:45,สมชาย ใจดี,฿700.53,สำเร็จแล้ว\n"
+        'B2,29/02/2567 10:00,สมหญิง รักไทย,"฿1,200.00",ยกเลิก\n'
+        "B3,3 มิ.ย. 2567,วิไลวรรณ ศรีสุข,฿55.00,สำเร็จ\n"
+        "B4,15/01/2568 09:30,สมชาย ใจดี,฿80.00,สำเร็จแล้ว\n".encode("cp874")
+    )
+    assert read_source(pos).encoding == "cp874 (detected)"
+    lines: list[str] = []
+    mapping = load_mapping(
+        "order_id=เลขที่บิล,ordered_at=วันที่,customer_id=ลูกค้า,amount=ยอดรวม,status=สถานะ"
+    )
+    ingest(tmp_path / "out", transactions=pos, mapping=mapping, log=lines.append)
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions")).sort_values("order_id")
+    assert tx["ordered_at"].dt.strftime("%Y-%m-%d %H:%M").tolist() == [
+        "2024-06-03 19:45",
+        "2024-06-03 00:00",
+        "2025-01-15 09:30",
+    ]
+    assert tx["amount"].tolist() == [700.53, 55.0, 80.0]  # B2 cancelled
+    said = "\n".join(lines)
+    assert "Buddhist-era years read as the Common Era (2567 = 2024)" in said
+    assert "THB" in said
+
+
 def test_a_byte_order_mark_wins_over_the_encoding_given_for_the_other_files(tmp_path):
     """--encoding cp1252, meant for a Brazilian shop's orders file, garbled its customers file
     written as UTF-8 with a BOM ('ï»¿NÂ° client'): a file that says it is Unicode is read so."""
