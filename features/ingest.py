@@ -367,6 +367,37 @@ def constant_column(path: Path, table: str, column: str, mapped: str, index: pd.
     return pd.Series(value, index=index, dtype="string")
 
 
+def _unread_statuses(frame: pd.DataFrame, used: set) -> list[str]:
+    """A warning for an unread column named like a status whose values say no sale (a billing
+    export's ``Status`` of voided and unpaid invoices, Recurly's ``state``): every row was
+    counted as a sale."""
+    statuses = ValueMapping({}, builtin=True, synonyms=STATUS_SYNONYMS)
+    for column in frame.columns:
+        if column in used or _bare_name(str(column)) not in STATUS_NAMES:
+            continue
+        values = frame[column].dropna().astype("string").str.strip()
+        counts = values.value_counts().head(50)
+        unsold = {
+            str(v): int(n)
+            for v, n in counts.items()
+            if statuses.lookup(str(v))[0] not in (None, "completed")
+        }
+        if unsold:
+            examples = ", ".join(f"{v!r} x {n:,}" for v, n in list(unsold.items())[:3])
+            return [
+                f"no status read, but column {column!r} holds statuses of no sale ({examples}): "
+                "every row was counted as a sale; map it with "
+                f'--map "transactions.status={column}" if it is the order\'s status'
+            ]
+    return []
+
+
+#: Column names (bare: lower case, letters and digits) taken for a row's status when unmapped.
+STATUS_NAMES = frozenset(
+    {"status", "state", "orderstatus", "invoicestatus", "paymentstatus", "financialstatus"}
+)
+
+
 def _lookalike_columns(
     table: str, frame: pd.DataFrame, inputs: dict[str, pd.Series], mapping: FileMapping
 ) -> list[str]:
@@ -401,6 +432,8 @@ def _lookalike_columns(
                 "customers are then left out of training and scored churned (blank: still a "
                 "customer)"
             )
+    if table == TRANSACTIONS and "status" not in inputs:
+        said += _unread_statuses(frame, used)
     if table == TRANSACTIONS and "currency" not in inputs:
         # Salesforce reports of a multi-currency org: "Amount Currency" (or the record's
         # "Opportunity Currency") beside plain amounts; unread, a EUR row is summed as USD
@@ -1459,8 +1492,29 @@ def _cancelled(
         orders = out["order_id"][whole].dropna()
         whole |= refunded & out["order_id"].isin(orders).fillna(False).to_numpy(dtype=bool)
         whole |= _sales_refunded(out, whole, sales)
+        if whole.sum() >= REFUND_FILE_SHARE * max(int(check.ok.sum()), 1):
+            refunds_apart = out["order_id"][whole & check.ok].dropna()
+            if len(refunds_apart) and not refunds_apart.isin(out["order_id"][sales]).any():
+                report.warnings.append(_refunds_of_no_sale(refunds_apart, status))
     check.flag(whole, REFUNDED_ORDER)
     return refunded & ~whole
+
+
+#: A file at least this share of whose usable rows are refunded orders is a file of refunds.
+REFUND_FILE_SHARE = 0.5
+
+
+def _refunds_of_no_sale(orders: pd.Series, status: pd.Series) -> str:
+    """The warning for a file of refunded orders none of which names a sale of the file (a
+    billing system's credit notes export, a payment processor's refunds)."""
+    words = ", ".join(repr(str(v)) for v in status[orders.index].dropna().unique()[:3])
+    return (
+        f"{len(orders):,} rows are refunded orders ({words}) and none names an order sold in "
+        f"this file (e.g. {str(orders.iloc[0])!r}): set aside, they lower no revenue unless "
+        "another file holds the sales they refund under the same order ids; if they are credit "
+        "notes or refunds of their own (money given back), map their status to credit_note "
+        "(values: {status: {<value>: credit_note}}) to net them from revenue"
+    )
 
 
 def _credit_notes_negative(mapped: pd.Series, out: pd.DataFrame, report: TableReport) -> None:

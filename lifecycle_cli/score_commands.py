@@ -142,6 +142,11 @@ def score(
         )
     checked_feature_data()
     snapshot = feature_snapshot(source, day, champions)
+    from training.cadence import billing_cycle_note
+
+    horizon = champions.churn_config.labels.churn_horizon_days
+    if cycles := billing_cycle_note(snapshot, horizon):  # as train said: stages read as leaving
+        log(f"warning: the champion's churn horizon is {horizon} days, and {cycles}")
     scores = score_snapshot(snapshot, champions, day, config)
     from serving.action_hold import held_scores
     from serving.config import stored_scoring_config

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from training.cadence import billing_cycle_note, slow_rhythm_note
 
@@ -110,3 +111,36 @@ def test_customers_slower_than_the_horizon_are_told_the_horizon_to_train_at():
     # a billing base with cycles longer than the horizon gets the billing note, not this one
     annual = customers(300, 365.0, 0.01)
     assert billing_cycle_note(annual, 90) is not None and slow_rhythm_note(annual, 90) is None
+
+
+@pytest.mark.slow
+def test_lifecycle_score_repeats_the_billing_note_of_a_champion_trained_at_a_short_horizon(
+    tmp_path,
+):
+    """A subscription base trained at the default 90 days: train said its annual subscribers
+    read as leaving, but score, whose P1 list was all mid-term annual subscribers in a tester's
+    base, said nothing."""
+    from cli_runs import cli_ok
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(500):
+        annual = i % 3 == 0
+        step = 365 if annual else 30
+        start = pd.Timestamp("2021-01-01") + pd.Timedelta(days=int(rng.integers(0, 300)))
+        for k in range(60):
+            day = start + pd.Timedelta(days=k * step + int(rng.integers(0, 2)))
+            if day > pd.Timestamp("2024-06-30"):
+                break
+            rows.append((f"S{i}", day.date().isoformat(), 990.0 if annual else 99.0))
+    pd.DataFrame(rows, columns=["customer", "day", "amount"]).to_csv(tmp_path / "invoices.csv")
+    data, uri = tmp_path / "data", f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cli_ok(["ingest", "--transactions", str(tmp_path / "invoices.csv"), "--out", str(data),
+            "--map", "customer_id=customer,ordered_at=day,amount=amount"])  # fmt: skip
+    trained = cli_ok(["train", "--data", str(data), "--tracking-uri", uri, "--project", "subs",
+                      "--force"])  # fmt: skip
+    assert "buy on a regular cycle" in trained
+    scored = cli_ok(["score", "--data", str(data), "--tracking-uri", uri, "--project", "subs",
+                     "--out", str(tmp_path / "scores.parquet")])  # fmt: skip
+    said = [line for line in scored.splitlines() if "churn horizon is 90 days" in line]
+    assert said and said[0].startswith("warning:") and "--churn-horizon-days 36" in said[0]

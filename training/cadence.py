@@ -51,7 +51,10 @@ def billing_cycle_note(
         if backtest
         else "train with a churn horizon of at least the longest cycle (e.g. "
         f"--churn-horizon-days {horizon} --value-horizon-days {horizon}, or labels: in the "
-        "config); and where customers with one invoice so far pay on that cycle, set "
+        f"config; each training cutoff then needs {horizon} days of data after it, and the "
+        "cutoffs a year of history before them to see a yearly cycle: about two years of data "
+        "or more, else few cutoffs are left and the models learn little); and where customers "
+        "with one invoice so far pay on that cycle, set "
         f"scoring: {{stages: {{default_gap_days: {horizon}}}}} in the config (otherwise their "
         "usual gap is fitted so that they read as churned once 90% (stages.returned_share) of "
         "the customers who paid again had done so)"
