@@ -65,6 +65,15 @@ CURRENCIES = {
     "Rp": "IDR",
     "Rp.": "IDR",
     "IDR": "IDR",
+    # Taiwanese shops (Shopline, 91APP: NT$1,234) and the dollars of other places written with
+    # their own prefix, so that a dollar not the US one is not read as USD
+    "NT$": "TWD",
+    "TWD": "TWD",
+    "A$": "AUD",
+    "AU$": "AUD",
+    "HK$": "HKD",
+    "S$": "SGD",
+    "NZ$": "NZD",
 }
 MULTIPLIERS = {"万": 1e4, "亿": 1e8}
 #: Currencies without a minor unit (ISO 4217 exponent 0): a billing system's ``*_in_cents``

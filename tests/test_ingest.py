@@ -1099,6 +1099,11 @@ def test_full_disk_is_a_clear_error_and_the_old_output_stays(tmp_path):
         ("1.234.000 ₫", ",", 1234000.0, "VND"),
         ("1.234.000đ", ",", 1234000.0, "VND"),
         ("Rp1.234.000", ",", 1234000.0, "IDR"),
+        # Shopline Taiwan's NT$, and dollars of other places by their own prefix (not USD)
+        ("NT$1,234", ".", 1234.0, "TWD"),
+        ("NT$ 12,800.00", ".", 12800.0, "TWD"),
+        ("A$1,234.50", ".", 1234.5, "AUD"),
+        ("HK$88.00", ".", 88.0, "HKD"),
         ("1,23,4567", ".", None, None),  # neither grouping
         ("1,50", ".", None, None),  # grouping contradicts a decimal point: not a number
         ("(25.00", ".", None, None),
