@@ -721,8 +721,9 @@ def _build_table(
         if order.told:
             report.day_first = order.day_first
     refund_rows = np.zeros(len(frame), dtype=bool)  # refunds booked as rows of their own
+    rate = pd.Series(np.nan, index=out.index)  # each row's currency_rates rate, if converted
     if table == TRANSACTIONS:
-        out["amount"] = _amount(inputs, out, check, numbers, mapping, report)
+        out["amount"], rate = _amount(inputs, out, check, numbers, mapping, report)
         if "status" in inputs:
             # a repeated header's 'Deal Stage' is no status to map or warn of
             status = inputs["status"].where(clean)
@@ -789,7 +790,7 @@ def _build_table(
     if table in (TRANSACTIONS, EVENTS):
         _repeated_rows(source.frame, out.get("order_id"), check, report)
     if REFUNDED_AMOUNT in inputs:  # on the rows kept: an order appended twice is one order
-        _net_of_refunds(inputs[REFUNDED_AMOUNT], out, check, numbers, report)
+        _net_of_refunds(inputs[REFUNDED_AMOUNT], out, check, numbers, rate, report)
     _map_values(table, out, mapping, check, report, strict_values)
     if table == TRANSACTIONS:  # on the rows accepted in the end
         report.warnings.extend(_amount_notes(inputs, out, check.ok, list(frame.columns)))
@@ -1243,8 +1244,9 @@ def _amount(
     numbers: NumberFormat,
     mapping: FileMapping,
     report: TableReport,
-) -> pd.Series:
-    """``amount`` directly, or ``quantity x unit_price`` when the mapping gives those instead."""
+) -> tuple[pd.Series, pd.Series]:
+    """``amount`` directly, or ``quantity x unit_price`` when the mapping gives those instead; and
+    the rate each row converted at ``currency_rates`` was multiplied by (NaN where none)."""
     texts = [inputs[c] for c in ("unit_price", "amount", "currency") if c in inputs]
     yen = _yen(mapping, texts, report)
     if "unit_price" in inputs:
@@ -1290,13 +1292,16 @@ def _net_of_refunds(
     out: pd.DataFrame,
     check: _Validator,
     numbers: NumberFormat,
+    rate: pd.Series,
     report: TableReport,
 ) -> None:
     """The amounts less the mapped refunds (:mod:`features.refunds`); a sale refunded whole is no
-    sale, a refund that is not a number quarantines its row."""
+    sale, a refund that is not a number quarantines its row. A refund is in its row's currency:
+    converted at the rate its amount was (``currency_rates``)."""
     source = source.mask(source.str.strip().isin(NO_REFUND))  # a dash: nothing refunded
     refunded, _ = parse_numbers(source, numbers)
     check.flag(source.notna() & refunded.isna(), f"{REFUNDED_AMOUNT} is not a number")
+    refunded = refunded.where(rate.isna(), (refunded * rate).round(6))
     refunds = net_of_refunds(out["amount"], refunded, out.get("order_id"), check.ok)
     out["amount"] = refunds.amount
     check.no_sale(refunds.whole, REFUNDED_ORDER)
@@ -1388,10 +1393,10 @@ def _check_currency(
     check: _Validator,
     mapping: FileMapping,
     report: TableReport,
-) -> pd.Series:
+) -> tuple[pd.Series, pd.Series]:
     """One currency per amount column: rows marked with another one are converted at the map
     file's ``currency_rates``, or else quarantined (never summed as they are). Returns the
-    amounts in the kept currency."""
+    amounts in the kept currency, and the rate of each row converted (NaN for the others)."""
     seen = currency[amount.notna()].value_counts()
     report.currencies = {str(k): int(v) for k, v in seen.items()}
     told = bool((mapping.currency or "").strip())
@@ -1407,7 +1412,7 @@ def _check_currency(
             + OTHER_CURRENCIES
         )
     if expected is None:
-        return amount
+        return amount, pd.Series(np.nan, index=amount.index)
     rates = {_currency_code(k): float(v) for k, v in mapping.currency_rates.items()}
     rate = currency.map(rates).astype("float64").where(currency != expected)
     converted = rate.notna() & amount.notna()
@@ -1420,7 +1425,7 @@ def _check_currency(
     check.flag(
         currency.notna() & (currency != expected) & rate.isna(), f"currency is not {expected}"
     )
-    return amount.where(~converted, (amount * rate).round(6))
+    return amount.where(~converted, (amount * rate).round(6)), rate.where(converted)
 
 
 def _order_field(values: pd.Series, out: pd.DataFrame, blank_is_missing: bool = False) -> pd.Series:

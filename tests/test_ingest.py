@@ -3580,6 +3580,24 @@ def test_currency_rates_convert_other_currencies_instead_of_quarantining_them(tm
         load_mapping(None, _write(tmp_path / "map.yaml", text.replace("1.08", "0")))
 
 
+def test_a_refund_is_converted_at_the_rate_of_its_orders_currency(tmp_path):
+    # BigCommerce AU beside a USD shop: the Refund Amount is in the order's AUD, as its total
+    orders = _write(
+        tmp_path / "o.csv",
+        "order,email,date,total,refund,currency\n1,a@x.com,2024-01-01,100.00,0.00,USD\n"
+        "2,a@x.com,2024-01-02,100.00,40.00,AUD\n3,b@x.com,2024-01-03,100.00,80.00,AUD\n",
+    )
+    text = (
+        "columns: {customer_id: email, order_id: order, ordered_at: date, amount: total, "
+        "refunded_amount: refund}\ncurrency: USD\ncurrency_rates: {AUD: 0.66}\n"
+    )
+    mapping = load_mapping(None, _write(tmp_path / "map.yaml", text))
+    report = ingest(tmp_path / "out", orders, mapping, log=_quiet)["transactions"]
+    assert report.reasons == {}  # 80 AUD back of 100 AUD is no whole refund (66 USD)
+    accepted = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert accepted["amount"].round(2).tolist() == [100.0, 39.6, 13.2]  # 26.0 and -14.0 before
+
+
 def test_a_till_export_mostly_of_guests_without_a_card_is_told_what_they_may_be(tmp_path):
     path = _write(
         tmp_path / "t.csv",
