@@ -168,12 +168,25 @@ def _disagree(ids: pd.Series, by_email: pd.Series, need: pd.Series) -> str | Non
 
 
 def unknown_ids_are_emails(
-    table: str, unknown: pd.Series, id_column: str | None, customers_email: str | None
+    table: str,
+    unknown: pd.Series,
+    id_column: str | None,
+    customers_email: str | None,
+    known_ids: pd.Series | None = None,
 ) -> str | None:
     """A hint when most unknown customer ids of a file are e-mail addresses: the file names its
-    customers by e-mail while the customers file has other ids."""
+    customers by e-mail while the customers file has other ids; or, when the customers file's
+    ids (``known_ids``, a sample) are e-mail addresses too, it does not list these buyers."""
     if unknown.empty or is_email(unknown).mean() < EMAIL_COLUMN_SHARE:
         return None
+    if known_ids is not None and len(known_ids) and is_email(known_ids).mean() >= 0.5:
+        return (
+            f"{len(unknown):,} customer ids are e-mail addresses the customers file does not "
+            f"list (e.g. {unknown.iloc[0]!r}), while its own ids are e-mail addresses too: "
+            "buyers without an account there (guest checkouts, another store's customers); "
+            "their rows are quarantined; to keep them, add them to the customers file or "
+            "ingest without --customers (customers are then derived from the orders)"
+        )
     source = id_column or "<this file's e-mail column>"
     return (
         f"{len(unknown):,} unknown customer ids are e-mail addresses (e.g. {unknown.iloc[0]!r}): "

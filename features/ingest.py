@@ -12,6 +12,7 @@ Reading (encoding, separator, row structure) is :mod:`features.csv_source`; numb
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import warnings
@@ -750,7 +751,11 @@ def _build_table(
         check.flag(unknown, UNKNOWN_CUSTOMER)
         id_column = inputs["customer_id"].name if "customer_id" in inputs else None
         hint = unknown_ids_are_emails(
-            table, out.loc[unknown, "customer_id"], id_column, known.email_column
+            table,
+            out.loc[unknown, "customer_id"],
+            id_column,
+            known.email_column,
+            pd.Series(list(itertools.islice(known.ids, 1000)), dtype="string"),
         )
         if hint and CUSTOMER_EMAIL not in inputs:
             report.warnings.append(hint)

@@ -406,6 +406,10 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "unwound",
         # Xero's status of an invoice deleted before it was approved
         "deleted",
+        # Magento's orders held as fraud (never shipped; a fraud review that clears them
+        # moves them on to processing)
+        "suspected fraud",
+        "fraud",
         # South-East Asian marketplaces (Shopee, Lazada, Tokopedia) in Thai, Vietnamese and
         # Indonesian
         "ยกเลิกแล้ว",
@@ -645,6 +649,9 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "niet betaald",
         "wc-pending",
         "wc-on-hold",  # WooCommerce: awaiting payment (a bank transfer, a cheque)
+        # BigCommerce's checkout left before payment, Magento's payment under review
+        "incomplete",
+        "payment review",
         # Shopee's and Tokopedia's unpaid orders in Thai, Vietnamese and Indonesian
         "ที่ต้องชำระ",
         "chờ thanh toán",
