@@ -2082,9 +2082,14 @@ def _ingest_files(
             if said:
                 r.warnings.append(said)
                 log(f"{table}: warning: {said}")
+    if table == CUSTOMERS and (shared := _ids_of_two_people(parts)):
+        r.warnings.append(shared)
+        log(f"{table}: warning: {shared}")
     for column, (key, _) in CARRIED.items():
         if key in r.formats:
             log(f"{table}: {column}: {r.formats[key]}")
+    if SIGNUPS_KEPT in r.formats:
+        log(f"{table}: signup_at: {r.formats[SIGNUPS_KEPT]}")
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(r.reasons.items())) or "none"
     log(
         f"{table}: {len(parts)} files together: {r.rows_read:,} rows read, {r.accepted:,} "
@@ -2182,6 +2187,8 @@ def _combined(
     report.quarantined = report.rows_read - report.accepted
     report.day_first = _told_order(p.report.day_first for p in parts)
     kept = pd.concat(accepted, ignore_index=True)
+    if table == CUSTOMERS:
+        _earliest_signups(kept, parts, report)
     dropped = frozenset().union(*(p.quarantined_ids for p in parts))
     kept_ids = frozenset(kept["customer_id"].dropna())
     return _Table(
@@ -2200,6 +2207,70 @@ def _combined(
             for name in {n for p in parts for n in p.other_ids}
         },
     )
+
+
+#: The share of the ids two customers files both list whose e-mail differs from which they are
+#: taken for two tools' numberings (one CRM exported twice: a few customers changed address).
+SHARED_ID_SHARE = 0.25
+
+
+def _ids_of_two_people(parts: list[_Table]) -> str | None:
+    """A warning naming the customer ids two customers files list with different e-mail
+    addresses (``customers.customer_email``): two tools numbering their customers alike (a
+    Magento id 158 and a BigCommerce id 158), not one customer's record updated; the later
+    record replaced the earlier one."""
+    having = [p for p in parts if CUSTOMER_EMAIL in p.accepted.columns]
+    if len(having) < 2:
+        return None
+    emails = pd.concat(
+        [
+            p.accepted[["customer_id", CUSTOMER_EMAIL]].assign(
+                file=Path(p.report.source_file).name,
+                email=p.accepted[CUSTOMER_EMAIL].astype("string").str.strip().str.casefold(),
+            )
+            for p in having
+        ]
+    ).dropna(subset=["customer_id", "email"])
+    emails = emails[emails["email"] != ""]
+    listed = emails.drop_duplicates(["customer_id", "file"])
+    shared = listed["customer_id"][listed.duplicated("customer_id")].nunique()
+    emails = emails.drop_duplicates(["customer_id", "email"])
+    apart = emails[emails.duplicated("customer_id", keep=False)]
+    if apart.empty or apart["customer_id"].nunique() < SHARED_ID_SHARE * shared:
+        return None  # a customer who changed address between two exports of one CRM
+    first = apart[apart["customer_id"] == apart["customer_id"].iloc[0]]
+    example = ", ".join(f"{e} in {f}" for e, f in zip(first["email"], first["file"], strict=True))
+    n = apart["customer_id"].nunique()
+    return (
+        f"{n:,} customer ids are listed by two customers files with different e-mail addresses "
+        f"(e.g. {str(first['customer_id'].iloc[0])!r}: {example}): two tools numbering their "
+        "customers alike, not one customer's record updated; the later record replaced the "
+        "earlier one and their orders are one customer's; key the files by the e-mail "
+        "instead (customer_id=<the e-mail column> in each file's files: section)"
+    )
+
+
+#: ``TableReport.formats`` key of the sign-up dates :func:`_earliest_signups` moved.
+SIGNUPS_KEPT = "signup_at across files"
+
+
+def _earliest_signups(kept: pd.DataFrame, parts: list[_Table], report: TableReport) -> None:
+    """A customer several customers files list keeps the earliest ``signup_at`` of their
+    records: the latest record replaced the others, and a platform migration's record carries
+    the import day (every migrated customer signed up on it, a customer of years new)."""
+    if len(parts) < 2 or "signup_at" not in kept.columns or kept.empty:
+        return
+    every = pd.concat([p.accepted[["customer_id", "signup_at"]] for p in parts])
+    first = every.dropna().groupby("customer_id")["signup_at"].min()
+    earlier = kept["customer_id"].map(first)
+    moved = (earlier < kept["signup_at"]).fillna(False).to_numpy(dtype=bool)
+    if moved.any():
+        kept.loc[moved, "signup_at"] = earlier[moved]
+        report.formats[SIGNUPS_KEPT] = (
+            f"{int(moved.sum()):,} customers listed by several files keep the earliest signup_at "
+            "of their records (the record kept, of a later file, had a later one: a migration's "
+            "import day)"
+        )
 
 
 def _table_currency(parts: list[_Table]) -> tuple[str | None, str | None]:

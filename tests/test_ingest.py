@@ -2262,6 +2262,38 @@ def _crm_with_newsletter(tmp_path: Path) -> tuple[Path, Path, Path]:
     return customers, orders, opens
 
 
+def test_two_platforms_customers_files_keep_the_first_signup_and_name_shared_ids(tmp_path):
+    """A shop that moved from Magento to BigCommerce: the later customers file's Created At is
+    the import day (2,350 customers' sign-up moved to it in a tester's migration), and a
+    Magento id equal to another person's BigCommerce id was replaced without a word (338)."""
+    magento = _write(
+        tmp_path / "magento_customers.csv",
+        "ID,Email,Customer Since\n158,ana@example.com,2019-05-01\n159,ben@example.com,2020-02-01\n",
+    )
+    bigcommerce = _write(
+        tmp_path / "bigcommerce_customers.csv",
+        "ID,Email,Customer Since\n158,zoe@example.com,2022-07-01\n159,BEN@example.com,2022-07-01\n"
+        "160,cy@example.com,2023-01-01\n",
+    )
+    orders = _write(tmp_path / "orders.csv", "ID,day,total\n158,2023-01-01,10\n160,2023-02-01,5\n")
+    mapping = load_mapping(
+        "customer_id=ID,signup_at=Customer Since,customers.customer_email=Email,"
+        "ordered_at=day,amount=total"
+    )
+    lines: list[str] = []
+    ingest(tmp_path / "out", orders, mapping, customers=[magento, bigcommerce], log=lines.append)
+    customers = pd.read_parquet(table_path(tmp_path / "out", "customers")).set_index("customer_id")
+    assert customers["signup_at"].dt.strftime("%Y-%m-%d").to_dict() == {
+        "158": "2019-05-01",
+        "159": "2020-02-01",
+        "160": "2023-01-01",
+    }
+    said = "\n".join(lines)
+    assert "2 customers listed by several files keep the earliest signup_at" in said
+    assert "1 customer ids are listed by two customers files with different e-mail" in said
+    assert "'158': ana@example.com in magento_customers.csv, zoe@example.com in" in said
+
+
 def test_guest_buyers_beside_a_customers_file_keyed_by_e_mail_are_told_apart(tmp_path):
     """A shop's customers file keyed by e-mail, its orders naming guests by e-mail too: the hint
     told the user to map customer_email on both sides, which cannot find buyers the customers
