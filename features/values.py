@@ -393,6 +393,14 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "no-show",
         "no show",
         "noshow",
+        # an appointment book's (Fresha, Vagaro, Mindbody, Jane, Cliniko; Open Dental's Broken
+        # appointment) cancellation too late to rebook, or missed: no visit; a fee charged is
+        # its own sale
+        "late cancellation",
+        "late cancel",
+        "late cancelled",
+        "late canceled",
+        "broken",
         # Brazilian and Portuguese shops (Nuvemshop, Tray, VTEX), Japanese (Rakuten, Makeshop),
         # Indian marketplaces' RTO: a cash-on-delivery parcel refused and returned to origin
         "cancelado",
@@ -621,6 +629,11 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "decisionmakerboughtin",
         "contract sent",
         "contractsent",
+        # an appointment still on the books (Fresha, Vagaro, Open Dental's Scheduled): no visit
+        # yet, and a past one never checked out was not paid (not "confirmed": a paid order in
+        # some shops' exports)
+        "booked",
+        "scheduled",
         # Salesforce Nonprofit Success Pack's open stages: a pledge or a recurring donation's
         # future instalment is "Pledged" until paid (then Closed Won; never paid: Closed Lost)
         "pledged",

@@ -3440,6 +3440,29 @@ def test_a_hotel_reservations_statuses_are_known(tmp_path):
     assert not [w for w in report.warnings if "read as completed" in w], report.warnings
 
 
+def test_an_appointment_books_statuses_are_known(tmp_path):
+    """A salon's or a dental practice's appointments export (Fresha, Vagaro, Open Dental): a Late
+    cancellation's or a Broken appointment's row holds the booked service's price, no visit, and
+    a Booked or Scheduled one is still ahead; all were read as completed sales (a warning only),
+    counted as visits and revenue."""
+    path = _write(
+        tmp_path / "appointments.csv",
+        "Appointment ID,Client ID,Date,Price,Status\n"
+        "#1,41001,2024-03-01,55.00,Completed\n"
+        "#2,41001,2024-04-01,55.00,Late cancellation\n"
+        "#3,41002,2024-05-01,95.00,Broken\n"
+        "#4,41002,2024-05-02,95.00,Booked\n"
+        "#5,41002,2024-05-03,95.00,Scheduled\n",
+    )
+    columns = "order_id=Appointment ID,customer_id=Client ID,ordered_at=Date,"
+    columns += "amount=Price,status=Status"
+    report = ingest(tmp_path / "out", path, load_mapping(columns), log=_quiet)["transactions"]
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert list(tx["order_id"]) == ["#1"] and tx["amount"].sum() == 55.0
+    assert report.reasons == {"cancelled order": 2, "open deal or unpaid order": 2}, report.reasons
+    assert not [w for w in report.warnings if "read as completed" in w], report.warnings
+
+
 def test_addresses_are_compared_case_folded():
     """A newsletter tool upper-cases addresses: 'GROSSMANN' is the customers file's 'Großmann'
     (lower-casing kept the ß apart: 142 rows quarantined as no customer with this e-mail)."""
