@@ -63,6 +63,25 @@ def email_column(frame: pd.DataFrame, skip: set[str]) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def shared_address_note(ids: pd.Series, emails: pd.Series, column: str) -> str | None:
+    """A warning naming addresses that several customer ids of a customers file give, when the
+    address column is not mapped (mapped, :meth:`EmailIndex.shared_note` says it): a salon's or a
+    clinic's second profile of one client made at the desk splits their visits and spend between
+    two customers, the older one read as lapsed."""
+    pairs = pd.DataFrame({"email": folded(emails), "id": ids}).dropna().drop_duplicates()
+    counts = pairs["email"].value_counts()
+    shared = counts[counts > 1]
+    if shared.empty:
+        return None
+    return (
+        f"{len(shared):,} e-mail address(es) in {column!r} belong to more than one customer id "
+        f"({int(shared.sum()):,} ids, e.g. {min(shared.index)!r}): two profiles of one person "
+        "split their purchases, each reads as less loyal and the older one as lapsed; merge them "
+        "in the CRM or name the survivor with customers.merged_into (a family's shared address "
+        "is no duplicate)"
+    )
+
+
 #: Domains of booking platforms' and marketplaces' relay addresses: a new one per booking or
 #: order, forwarded to the guest, so one person is a new address (and profile) each time.
 RELAY_DOMAINS = (

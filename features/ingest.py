@@ -56,6 +56,7 @@ from features.customer_emails import (
     email_column,
     folded,
     relay_note,
+    shared_address_note,
     unknown_ids_are_emails,
 )
 from features.customer_ids import (
@@ -831,6 +832,14 @@ def _build_table(
             if CUSTOMER_EMAIL in inputs
             else email_column(frame, {str(id_column)})
         )
+        if CUSTOMER_EMAIL not in inputs and table_out.email_column is not None:
+            ok = check.ok
+            shared = shared_address_note(
+                out.loc[ok, "customer_id"],
+                frame.loc[ok, table_out.email_column],
+                table_out.email_column,
+            )
+            report.warnings.extend([shared] if shared else [])
         if CUSTOMER_ALIAS in inputs:
             ok = check.ok
             aliases, shared = alias_index(

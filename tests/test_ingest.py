@@ -2739,6 +2739,27 @@ def test_an_address_of_customers_in_two_customers_files_is_warned_of(tmp_path):
     assert any(note in line for line in logged)
 
 
+def test_a_clients_second_profile_by_the_same_address_is_warned_of(tmp_path):
+    """A salon's clients export (Fresha): the desk made a second profile of a client, with her
+    e-mail; her visits split between the two ids, the older one read as lapsed, and nothing was
+    said unless the address column was mapped (for matching another file by it)."""
+    clients = _write(
+        tmp_path / "clients.csv",
+        "Client ID,First name,Email,Added\n"
+        "41001,Ana,ana.k@gmail.com,01/02/2023\n"
+        "41002,Ben,ben@x.com,01/03/2023\n"
+        "60001,Ana,Ana.K@gmail.com ,14/06/2024\n",
+    )
+    visits = _write(
+        tmp_path / "appointments.csv",
+        "Client ID,Date,Paid\n41001,20/02/2023,55\n60001,20/07/2024,55\n41002,20/03/2023,28\n",
+    )
+    mapping = load_mapping("customer_id=Client ID,signup_at=Added,ordered_at=Date,amount=Paid")
+    reports = ingest(tmp_path / "out", visits, mapping, customers=clients, log=_quiet)
+    note = "1 e-mail address(es) in 'Email' belong to more than one customer id (2 ids"
+    assert any(note in w for w in reports["customers"].warnings), reports["customers"].warnings
+
+
 def test_ids_and_addresses_naming_different_customers_are_warned_of(tmp_path):
     customers, _, _ = _crm_with_newsletter(tmp_path)
     orders = _write(
