@@ -91,7 +91,9 @@ def latest_possible_time() -> datetime:
     from datetime import UTC
 
     today = datetime.now(UTC).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
-    return today + timedelta(days=2)
+    # its last microsecond: a date without a time on the day after tomorrow (a booking of an
+    # appointment book) is after it, as later times of that day are
+    return today + timedelta(days=2) - timedelta(microseconds=1)
 
 
 def _not_dated_in_the_future(data: str | Path, tables) -> None:

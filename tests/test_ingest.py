@@ -1698,6 +1698,25 @@ def test_a_date_in_the_future_is_quarantined_and_a_table_holding_one_is_refused(
     assert "last transaction is dated 2099-06-01, after today" in result.output
 
 
+def test_a_booking_dated_the_day_after_tomorrow_is_in_the_future(tmp_path):
+    """An appointment book's Confirmed bookings dated the day after tomorrow (no time) were
+    accepted as visits: the line was the start of that day, and a date is its midnight."""
+    from datetime import UTC, datetime, timedelta
+
+    from lifecycle_cli.options import latest_possible_time
+
+    today = datetime.now(UTC).date()
+    days = [today + timedelta(days=d) for d in (-3, 1, 2)]
+    path = _write(
+        tmp_path / "b.csv",
+        "id,date,amount\n" + "".join(f"A,{d.isoformat()},10\n" for d in days),
+    )
+    mapping = load_mapping("customer_id=id,ordered_at=date")
+    latest = latest_possible_time()
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet, latest=latest)["transactions"]
+    assert (report.accepted, report.reasons) == (2, {"ordered_at in the future": 1})
+
+
 def test_a_header_repeated_mid_file_is_named_as_such(tmp_path):
     path = _write(
         tmp_path / "t.csv",
