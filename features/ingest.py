@@ -726,6 +726,7 @@ def _build_table(
     rate = pd.Series(np.nan, index=out.index)  # each row's currency_rates rate, if converted
     if table == TRANSACTIONS:
         out["amount"], rate = _amount(inputs, out, check, numbers, mapping, report)
+        _stripe_refunds(out, report)
         if "status" in inputs:
             # a repeated header's 'Deal Stage' is no status to map or warn of
             status = inputs["status"].where(clean)
@@ -1534,6 +1535,27 @@ def _refunds_of_no_sale(orders: pd.Series, status: pd.Series) -> str:
         "notes or refunds of their own (money given back), map their status to credit_note "
         "(values: {status: {<value>: credit_note}}) to net them from revenue"
     )
+
+
+#: Stripe's ids of money given back: a refund (``re_``, ``pyr_``) or a credit note (``cn_``).
+STRIPE_REFUND_ID = r"^(?:re|pyr|cn)_[A-Za-z0-9]{8,}$"
+
+
+def _stripe_refunds(out: pd.DataFrame, report: TableReport) -> None:
+    """Rows whose order id is a Stripe refund's or credit note's (``re_...``: its refunds export,
+    status ``succeeded``, positive amounts) give money back: read as negative, never as sales
+    (read as sales they added a tester's 287 refunds, $18,175, and as many purchase days)."""
+    if "order_id" not in out:
+        return
+    ids = out["order_id"].astype("string")
+    given_back = ids.str.fullmatch(STRIPE_REFUND_ID).fillna(False).to_numpy(dtype=bool)
+    flip = given_back & (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
+    if flip.any():
+        out.loc[flip, "amount"] = -out.loc[flip, "amount"]
+        report.formats["credit notes"] = (
+            f"{int(flip.sum()):,} rows are Stripe refunds or credit notes (ids re_..., cn_...) "
+            "with a positive amount: read as negative (money given back, netted from revenue)"
+        )
 
 
 def _credit_notes_negative(mapped: pd.Series, out: pd.DataFrame, report: TableReport) -> None:

@@ -3372,6 +3372,29 @@ def test_an_unread_status_column_of_no_sales_is_named(tmp_path):
     assert not any("no status read" in w for w in plain["transactions"].warnings)
 
 
+def test_stripes_refunds_export_gives_money_back(tmp_path):
+    """Stripe's refunds export beside its charges (ids re_..., status succeeded, positive
+    amounts): every refund was read as a sale (287 refunds, $18,175, as many purchase days)."""
+    charges = _write(
+        tmp_path / "charges.csv",
+        "id,Customer ID,Created (UTC),Amount,Status\nch_3Nabcdefgh1,cus_1,2024-03-01 10:00,50.00,"
+        "succeeded\nch_3Nabcdefgh2,cus_2,2024-03-02 10:00,80.00,succeeded\n",
+    )
+    refunds = _write(
+        tmp_path / "refunds.csv",
+        "id,Customer ID,Created (UTC),Amount,Status\nre_3Nabcdefgh9,cus_1,2024-03-05 09:00,20.00,"
+        "succeeded\n",
+    )
+    mapping = load_mapping(
+        "order_id=id,customer_id=Customer ID,ordered_at=Created (UTC),amount=Amount,status=Status"
+    )
+    lines: list[str] = []
+    ingest(tmp_path / "out", [charges, refunds], mapping, log=lines.append)
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert tx.groupby("customer_id")["amount"].sum().to_dict() == {"cus_1": 30.0, "cus_2": 80.0}
+    assert any("1 rows are Stripe refunds or credit notes" in x for x in lines)
+
+
 def test_a_file_of_refunds_that_name_no_sale_is_named(tmp_path):
     """Chargebee's credit notes export (CN-... ids, status Refunded, positive amounts) beside its
     invoices: set aside as refunded orders, they subtracted nothing ($15,315 in a tester's
