@@ -369,35 +369,65 @@ def constant_column(path: Path, table: str, column: str, mapped: str, index: pd.
     return pd.Series(value, index=index, dtype="string")
 
 
-def _unread_statuses(frame: pd.DataFrame, used: set) -> list[str]:
-    """A warning for an unread column named like a status whose values say no sale (a billing
-    export's ``Status`` of voided and unpaid invoices, Recurly's ``state``): every row was
-    counted as a sale."""
+def _unread_statuses(frame: pd.DataFrame, used: set, status_read: bool) -> list[str]:
+    """A warning for an unread column named like a status or a document type whose values say
+    no sale: without a status read (a billing export's ``Status`` of voided and unpaid invoices,
+    Recurly's ``state``) every row was counted as a sale; beside the status read, a column
+    telling credit notes or refunds apart (Xero's ``Type`` ACCRECCREDIT beside its ``Status``,
+    Shopline's 付款狀態 beside 訂單狀態) was not read, and they were counted as sales."""
     statuses = ValueMapping({}, builtin=True, synonyms=STATUS_SYNONYMS)
+    told = {"credit_note", "refunded"} if status_read else None
     for column in frame.columns:
-        if column in used or _bare_name(str(column)) not in STATUS_NAMES:
+        bare = _bare_name(str(column))
+        if column in used or bare not in (
+            STATUS_NAMES | TYPE_NAMES if status_read else STATUS_NAMES
+        ):
             continue
-        values = frame[column].dropna().astype("string").str.strip()
-        counts = values.value_counts().head(50)
+        counts = frame[column].dropna().astype("string").str.strip().value_counts().head(50)
         unsold = {
             str(v): int(n)
             for v, n in counts.items()
-            if statuses.lookup(str(v))[0] not in (None, "completed")
+            if (target := statuses.lookup(str(v))[0]) not in (None, "completed")
+            and (told is None or target in told)
         }
-        if unsold:
-            examples = ", ".join(f"{v!r} x {n:,}" for v, n in list(unsold.items())[:3])
+        if not unsold:
+            continue
+        examples = ", ".join(f"{v!r} x {n:,}" for v, n in list(unsold.items())[:3])
+        if status_read:
             return [
-                f"no status read, but column {column!r} holds statuses of no sale ({examples}): "
-                "every row was counted as a sale; map it with "
-                f'--map "transactions.status={column}" if it is the order\'s status'
+                f"column {column!r}, not read, tells credit notes or refunds ({examples}) that "
+                "the status read does not: they were counted as sales; map it as the status "
+                f'(--map "transactions.status={column}", with exclude: for the other column\'s '
+                "voided or draft values) if it is the document's type"
             ]
+        return [
+            f"no status read, but column {column!r} holds statuses of no sale ({examples}): "
+            "every row was counted as a sale; map it with "
+            f'--map "transactions.status={column}" if it is the order\'s status'
+        ]
     return []
 
 
 #: Column names (bare: lower case, letters and digits) taken for a row's status when unmapped.
 STATUS_NAMES = frozenset(
-    {"status", "state", "orderstatus", "invoicestatus", "paymentstatus", "financialstatus"}
+    {
+        "status",
+        "state",
+        "orderstatus",
+        "invoicestatus",
+        "paymentstatus",
+        "financialstatus",
+        "付款狀態",
+        "付款状态",
+        "支付状态",
+        "退款状态",
+        "退款狀態",
+        "订单状态",
+        "訂單狀態",
+    }
 )
+#: Column names of a document's type (invoice or credit note) beside its status.
+TYPE_NAMES = frozenset({"type", "documenttype", "transactiontype", "invoicetype", "doctype"})
 
 
 def _lookalike_columns(
@@ -434,8 +464,8 @@ def _lookalike_columns(
                 "customers are then left out of training and scored churned (blank: still a "
                 "customer)"
             )
-    if table == TRANSACTIONS and "status" not in inputs:
-        said += _unread_statuses(frame, used)
+    if table == TRANSACTIONS:
+        said += _unread_statuses(frame, used, "status" in inputs)
     if table == TRANSACTIONS and "currency" not in inputs:
         # Salesforce reports of a multi-currency org: "Amount Currency" (or the record's
         # "Opportunity Currency") beside plain amounts; unread, a EUR row is summed as USD

@@ -463,9 +463,11 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "shipping",
         "ที่ต้องจัดส่ง",
         "กำลังจัดส่ง",
+        "การจัดส่ง",
         "จัดส่งแล้ว",
         "สำเร็จแล้ว",
         "สำเร็จ",
+        "ชำระแล้ว",  # a Thai till's paid
         "chờ lấy hàng",
         "đang giao",
         "đã giao",

@@ -142,11 +142,11 @@ def score(
         )
     checked_feature_data()
     snapshot = feature_snapshot(source, day, champions)
-    from training.cadence import billing_cycle_note, slow_rhythm_note
+    from training.cadence import rhythm_note
 
     horizon = champions.churn_config.labels.churn_horizon_days
     # as train said: customers slower than the horizon read as leaving while they stay
-    if rhythm := billing_cycle_note(snapshot, horizon) or slow_rhythm_note(snapshot, horizon):
+    if rhythm := rhythm_note(snapshot, horizon):
         log(f"warning: the champion's churn horizon is {horizon} days, and {rhythm}")
     scores = score_snapshot(snapshot, champions, day, config)
     from serving.action_hold import held_scores

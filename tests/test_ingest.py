@@ -3321,7 +3321,7 @@ def test_south_east_asian_marketplace_statuses_are_known(tmp_path):
         ("สำเร็จแล้ว", 1), ("Đã giao", 2), ("Selesai", 4), ("To ship", 8), ("Shipping", 16),
         ("ยกเลิกแล้ว", 32), ("Đã hủy", 64), ("Batal", 128), ("Return/Refund", 256),
         ("คืนเงิน/คืนสินค้า", 512), ("Trả hàng/Hoàn tiền", 1024), ("Dikembalikan", 2048),
-        ("Belum Bayar", 4096), ("ที่ต้องชำระ", 8192),
+        ("Belum Bayar", 4096), ("ที่ต้องชำระ", 8192), ("ชำระแล้ว", 16384), ("การจัดส่ง", 32768),
     ]  # fmt: skip
     lines = [f"{i},C{i % 3},2024-03-{i + 1:02d},{amount},{status}" for i, (status, amount) in
              enumerate(rows)]  # fmt: skip
@@ -3331,7 +3331,7 @@ def test_south_east_asian_marketplace_statuses_are_known(tmp_path):
     )
     report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
     tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
-    assert tx["amount"].sum() == 1 + 2 + 4 + 8 + 16
+    assert tx["amount"].sum() == 1 + 2 + 4 + 8 + 16 + 16384 + 32768
     assert report.reasons == {
         "cancelled order": 3,
         "refunded order": 4,
@@ -3393,6 +3393,41 @@ def test_stripes_refunds_export_gives_money_back(tmp_path):
     tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
     assert tx.groupby("customer_id")["amount"].sum().to_dict() == {"cus_1": 30.0, "cus_2": 80.0}
     assert any("1 rows are Stripe refunds or credit notes" in x for x in lines)
+
+
+def test_a_document_type_beside_the_status_read_is_named_when_it_tells_credit_notes(tmp_path):
+    """Xero's receivable invoices with status=Status: its 847 ACCRECCREDIT credit notes (column
+    Type) were added as sales without a word; Shopline's refunds, only in 付款狀態 beside the
+    order status read, likewise (132 orders, 9,257)."""
+    xero = _write(
+        tmp_path / "xero.csv",
+        "InvoiceNumber,ContactName,InvoiceDate,Total,Type,Status\n"
+        "INV-1,Acme,2024-03-01,100,ACCREC,PAID\nCN-1,Acme,2024-03-05,30,ACCRECCREDIT,PAID\n"
+        "INV-2,Bolt,2024-03-02,80,ACCREC,VOIDED\n",
+    )
+    mapping = load_mapping(
+        "order_id=InvoiceNumber,customer_id=ContactName,ordered_at=InvoiceDate,amount=Total,"
+        "status=Status"
+    )
+    report = ingest(tmp_path / "out", xero, mapping, log=_quiet)["transactions"]
+    said = [w for w in report.warnings if "tells credit notes or refunds" in w]
+    assert len(said) == 1 and "'Type'" in said[0] and "'ACCRECCREDIT' x 1" in said[0]
+    shopline = _write(
+        tmp_path / "shopline.csv",
+        "訂單號碼,顧客,訂單日期,合計,訂單狀態,付款狀態\nA1,c1,2024-03-01,100,已完成,已付款\n"
+        "A2,c2,2024-03-02,50,已完成,已退款\n",
+    )
+    mapping = load_mapping(
+        "order_id=訂單號碼,customer_id=顧客,ordered_at=訂單日期,amount=合計,status=訂單狀態"
+    )
+    report = ingest(tmp_path / "out2", shopline, mapping, log=_quiet)["transactions"]
+    assert any("'付款狀態', not read, tells credit notes or refunds" in w for w in report.warnings)
+    plain = _write(
+        tmp_path / "plain.csv", "id,day,amount,Status,Type\nA,2024-01-01,5,Paid,Online\n"
+    )
+    by_status = load_mapping("customer_id=id,ordered_at=day,status=Status")
+    quiet = ingest(tmp_path / "o3", plain, by_status, log=_quiet)["transactions"]
+    assert not any("not read" in w for w in quiet.warnings), quiet.warnings
 
 
 def test_a_file_of_refunds_that_name_no_sale_is_named(tmp_path):

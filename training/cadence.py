@@ -75,12 +75,20 @@ def billing_cycle_note(
 SLOW_RHYTHM_HORIZONS = 1.5
 
 
+def rhythm_note(rows: pd.DataFrame, churn_horizon_days: int) -> str | None:
+    """The note on customers slower than the churn horizon: the billing-cycle note, else the
+    slow-rhythm one (train and score say it; None when neither applies)."""
+    return billing_cycle_note(rows, churn_horizon_days) or slow_rhythm_note(
+        rows, churn_horizon_days
+    )
+
+
 def slow_rhythm_note(rows: pd.DataFrame, churn_horizon_days: int) -> str | None:
     """A note when the repeat customers of ``rows`` (features at one cutoff) usually buy less
-    often than every ``SLOW_RHYTHM_HORIZONS`` churn horizons and no billing-cycle note applies;
-    None otherwise. A dealer group trained at 90 days: 76% of its customers had no visit within
-    90 days, and nothing said so."""
-    if "mean_gap_days" not in rows or billing_cycle_note(rows, churn_horizon_days):
+    often than every ``SLOW_RHYTHM_HORIZONS`` churn horizons; None otherwise (a billing base gets
+    the billing-cycle note instead: :func:`rhythm_note`). A dealer group trained at 90 days: 76%
+    of its customers had no visit within 90 days, and nothing said so."""
+    if "mean_gap_days" not in rows:
         return None
     gaps = pd.to_numeric(rows["mean_gap_days"], errors="coerce").dropna()
     if len(gaps) < MIN_LONG_CYCLES or (usual := float(gaps.median())) < (

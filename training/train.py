@@ -17,7 +17,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from training.bundle import ModelPair
-from training.cadence import billing_cycle_note, cancellation_note, slow_rhythm_note
+from training.cadence import cancellation_note, rhythm_note
 from training.clv_intervals import (
     ValueIntervals,
     fit_on_frame,
@@ -457,10 +457,8 @@ def train(
         )
     data = build_training_data(data_dir, plan, cfg, progress=progress)
     log(f"snapshot table: {len(data.frame):,} rows, {len(data.feature_columns)} features")
-    if cycles := billing_cycle_note(data.split("test"), cfg.labels.churn_horizon_days):
-        log(f"note: {cycles}")
-    if slow := slow_rhythm_note(data.split("test"), cfg.labels.churn_horizon_days):
-        log(f"note: {slow}")
+    if rhythm := rhythm_note(data.split("test"), cfg.labels.churn_horizon_days):
+        log(f"note: {rhythm}")
     if said := ended_note(data.frame.attrs.get(ENDED_ROWS, 0), "training, validation and test"):
         log(f"note: {said}")
     if said := cancellation_note(data.split("test")):
