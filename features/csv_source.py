@@ -328,14 +328,23 @@ def _looks_like_cp874(raw: bytes) -> str | None:
     """Text decoded as CP874 (Thai TIS-620 as Windows writes it, a Thai POS's or Excel's CSV)
     when its non-ASCII characters are Thai and spelt as Thai is: every vowel or tone mark above
     or below a letter follows one (bytes of another encoding read as CP874 put marks anywhere,
-    and Chinese GBK bytes mostly do not decode)."""
+    and Chinese GBK bytes mostly do not decode), its letters come with vowels and not one by
+    one inside Latin words (Western capitals and signs read as CP874 are lone letters: ``É`` is
+    ษ, ``Ç`` ว, ``£`` ฃ)."""
     try:
         text = raw.decode("cp874")
     except UnicodeDecodeError:
         return None
-    wide = [ch for ch in text if ord(ch) > 127]
-    letters = sum("\u0e01" <= ch <= "\u0e2e" for ch in wide)
-    if not wide or sum(ch in THAI for ch in wide) < 0.98 * len(wide) or letters < 0.4 * len(wide):
+    wide = [i for i, ch in enumerate(text) if ord(ch) > 127]
+    letters = sum("\u0e01" <= text[i] <= "\u0e2e" for i in wide)
+    if not wide or sum(text[i] in THAI for i in wide) < 0.98 * len(wide):
+        return None
+    if letters < 0.4 * len(wide) or sum(text[i] in THAI_VOWELS for i in wide) < 0.2 * letters:
+        return None
+    inside_words = sum(
+        0 < i < len(text) - 1 and _latin(text[i - 1]) and _latin(text[i + 1]) for i in wide
+    )
+    if inside_words > MAX_INSIDE_WORDS * len(wide):
         return None
     marks = [m.start() for m in THAI_MARK.finditer(text)]
     spelt = sum(i > 0 and text[i - 1] in THAI_BEFORE_MARK for i in marks)
@@ -351,6 +360,8 @@ THAI_MARK = re.compile("[\u0e31\u0e34-\u0e39\u0e47-\u0e4d]")
 THAI_BEFORE_MARK = frozenset(map(chr, [*range(0x0E01, 0x0E2F), 0x0E31, *range(0x0E34, 0x0E3A)]))
 #: Thai vowels written before the letter they follow in speech: a letter comes next.
 THAI_LEADING = re.compile("[\u0e40-\u0e44]")
+#: Thai vowels and marks (above, below, before or after a letter): Thai text has them.
+THAI_VOWELS = frozenset(map(chr, [0x0E30, *range(0x0E31, 0x0E3A), *range(0x0E40, 0x0E4E)]))
 #: Hiragana and katakana (not the half-width katakana GBK bytes also read as).
 KANA = re.compile("[\u3041-\u3096\u30a1-\u30fa]")
 #: What CP932 decodes its unassigned bytes to (0x80, 0xA0, 0xFD-0xFF, the user-defined area).

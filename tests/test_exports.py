@@ -441,6 +441,26 @@ def test_a_thai_pos_export_in_cp874_with_buddhist_era_dates_reads_as_its_sales(t
     assert "THB" in said
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "STATUT;VILLE\nLIVRÉE;CRÉTEIL\nANNULÉE;ORLÉANS\nLIVRÉE;FRANÇOIS\n",  # ÉÇ: ษว
+        "A1_NOME;A1_MUN\nJOÃO DA SILVA;SÃO PAULO\nCONCEIÇÃO;MARINGÁ\n",  # a Protheus export
+        'Order,Total\n1001,£12.50\n1002,"£1,234.00"\n',  # ฃ12.50
+    ],
+)
+def test_upper_case_cp1252_is_not_taken_for_thai(tmp_path, text):
+    """Western capitals and the pound read as CP874 are Thai letters without a vowel (``É`` is
+    ษ, ``Ç`` ว, ``£`` ฃ): an upper-case French export was detected as Thai, its ``ANNULÉE``
+    orders read as completed sales. Refused as not UTF-8, as before Thai was detected."""
+    from features.csv_source import read_source
+
+    path = tmp_path / "export.csv"
+    path.write_bytes(text.encode("cp1252"))
+    with pytest.raises(IngestError, match=r"export\.csv: not UTF-8 text .*--encoding cp1252"):
+        read_source(path)
+
+
 def test_a_byte_order_mark_wins_over_the_encoding_given_for_the_other_files(tmp_path):
     """--encoding cp1252, meant for a Brazilian shop's orders file, garbled its customers file
     written as UTF-8 with a BOM ('ï»¿NÂ° client'): a file that says it is Unicode is read so."""
