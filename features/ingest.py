@@ -1309,7 +1309,13 @@ def _amount(
     if "currency" in inputs:
         column = _order_field(inputs["currency"], out, blank_is_missing=True)
         currency = _currency_column(column, currency, check, yen)
-    amount = _from_cents(inputs.get("unit_price", inputs.get("amount")), amount, currency, report)
+    told = _kept_currency(mapping, {})  # the map file's currency: of the amounts unmarked
+    amount = _from_cents(
+        inputs.get("unit_price", inputs.get("amount")),
+        amount,
+        currency if told is None else currency.fillna(told),
+        report,
+    )
     return _check_currency(currency, amount, check, mapping, report)
 
 

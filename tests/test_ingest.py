@@ -3516,6 +3516,25 @@ def test_an_amount_column_in_cents_is_read_in_the_currencys_units(tmp_path):
     assert "'total_in_cents' read in cents" in said and "1 rows" in said, said
 
 
+def test_an_amount_in_cents_of_a_file_told_to_be_in_yen_is_kept_in_yen(tmp_path):
+    """A yen account's ``total_in_cents`` holds whole yen: with the currency given by the map
+    file (``currency: JPY``, no currency column), 120,000 yen was read as 1,200."""
+    path = tmp_path / "invoices.csv"
+    path.write_text(
+        "account_code,created_at,total_in_cents\nA1,2024-01-05,120000\nA2,2024-02-05,55000\n",
+        encoding="utf-8",
+    )
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text(
+        "currency: JPY\ncolumns: {customer_id: account_code, ordered_at: created_at, "
+        "amount: total_in_cents}\n"
+    )
+    report = ingest(tmp_path / "out", path, load_mapping(None, mapping), log=_quiet)
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(tx["amount"]) == [55000.0, 120000.0]
+    assert "not the 2 rows in a currency without cents" in report["transactions"].formats["amount"]
+
+
 def test_a_hotel_reservations_statuses_are_known(tmp_path):
     """A hotel PMS's reservations export (Opera, Mews, Cloudbeds): a No-show's row holds the
     booked stay, which was read as a completed sale (a warning only) and counted as revenue;
