@@ -15,7 +15,8 @@ when all of these hold for the customer:
 - no new complaint: ``complaint_30d`` is not above the previous scoring's;
 - the tier was decided by the rules (an uplift champion's action is not held), the
   customer is a buyer, and the CRM does not say not to contact them (their action stays
-  ``do_not_contact``: a kept tier would put a contact back).
+  ``do_not_contact``: a kept tier would put a contact back; a customer barred from one channel
+  is held, and the kept tier's contact moves off it as scoring's does).
 
 ``priority_score`` stays the new one; ``priority_tier``, ``recommended_action`` and its label are
 the kept ones, and the reasons start with one sentence saying so. A pure function of the two
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.contract import CONTACT_FLAGS
+from features.contract import CONTACT_FLAGS, DO_NOT_CONTACT
 from features.endings import ENDS_IN_DAYS
 from serving.config import DO_NOT_CONTACT_ACTION, TIERS, ScoringConfig
 
@@ -108,7 +109,14 @@ def hold_mask(
     )
     if "uplift_model_version" in scores.columns:
         candidate &= scores["uplift_model_version"].isna().to_numpy()
-    candidate &= scores["recommended_action"].to_numpy(dtype=object) != DO_NOT_CONTACT_ACTION
+    # no contact because the CRM says so: never held; because only the new tier's channels are
+    # barred (do_not_email, do_not_call): held, the kept tier's contact moves as scoring's
+    one_channel = np.logical_or.reduce(
+        [_feature(features, ids, f) > 0 for f, c in CONTACT_FLAGS.items() if c is not None]
+    )
+    candidate &= (scores["recommended_action"].to_numpy(dtype=object) != DO_NOT_CONTACT_ACTION) | (
+        one_channel & ~(_feature(features, ids, DO_NOT_CONTACT) > 0)
+    )
     complaints_now = _feature(features, ids, COMPLAINT_COLUMN)
     complaints_before = _feature(previous.features, ids, COMPLAINT_COLUMN)
     candidate &= ~(complaints_now > complaints_before)

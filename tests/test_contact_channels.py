@@ -193,3 +193,23 @@ def test_the_tier_hold_moves_the_kept_tiers_contact_off_a_barred_channel() -> No
         "survey_service_recovery.targeted_campaign",
     ]
     assert out.loc[0, "reasons"][1].startswith("opted out of email")
+
+
+def test_the_tier_hold_keeps_a_tier_whose_new_one_leaves_only_do_not_contact() -> None:
+    from test_action_hold import CONFIG, features, previous, scores
+
+    from serving.action_hold import hold_tiers
+
+    # opted out of email: last week P2, reached by the P1 call; now P3 by a hair, whose
+    # campaign, the P4 one and the P2 email are all email: scoring said do_not_contact
+    before = previous([("c", "declining", 45.0)])
+    now = scores([("c", "declining", 35.0)]).assign(recommended_action=["do_not_contact"])
+    out, n = hold_tiers(now, features(["c"]).assign(do_not_email=[True]), before, CONFIG)
+    assert n == 1
+    assert out.loc[0, "priority_tier"] == "P2"
+    assert out.loc[0, "recommended_action"] == "survey_service_recovery.account_manager_call"
+    assert out.loc[0, "reasons"][1].startswith("opted out of email")
+    # the CRM says not to contact them at all: never held
+    flagged = features(["c"]).assign(do_not_email=[True], do_not_contact=[True])
+    out, n = hold_tiers(now, flagged, before, CONFIG)
+    assert n == 0 and out.loc[0, "recommended_action"] == "do_not_contact"
