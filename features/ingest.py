@@ -408,6 +408,15 @@ def _unread_statuses(frame: pd.DataFrame, used: set, status_read: bool) -> list[
     return []
 
 
+#: Column names (bare) CRMs give an opt-out of email, named when unmapped: Salesforce's report
+#: label and API name, Zoho's, HubSpot's.
+OPT_OUT_NAMES = {
+    DO_NOT_EMAIL: frozenset(
+        {"emailoptout", "hasoptedoutofemail", "unsubscribedfromallemail", "optedoutofemail"}
+    )
+}
+
+
 #: Column names (bare: lower case, letters and digits) taken for a row's status when unmapped.
 STATUS_NAMES = frozenset(
     {
@@ -449,6 +458,16 @@ def _lookalike_columns(
             said.append(
                 f"no column {col.name} (optional, left empty), but {alike[0]!r} looks like it: "
                 f'map it with --map "{table}.{col.name}={alike[0]}" if it is'
+            )
+    for flag, names in OPT_OUT_NAMES.items() if table == CUSTOMERS else ():
+        if flag in inputs or mapping.source_for(table, flag):
+            continue
+        alike = [str(c) for c in frame.columns if c not in used and _bare_name(str(c)) in names]
+        if alike:  # unread, every opted-out customer would be recommended an email
+            said.append(
+                f"no column {flag} (optional, left empty), but {alike[0]!r} looks like a CRM's "
+                f"opt-out of email: every customer may be recommended an email; map it with "
+                f'--map "{table}.{flag}={alike[0]}" if it is'
             )
     if table == CUSTOMERS and ENDED_AT not in inputs and not mapping.source_for(table, ENDED_AT):
         ends = [

@@ -213,3 +213,21 @@ def test_the_tier_hold_keeps_a_tier_whose_new_one_leaves_only_do_not_contact() -
     flagged = features(["c"]).assign(do_not_email=[True], do_not_contact=[True])
     out, n = hold_tiers(now, flagged, before, CONFIG)
     assert n == 0 and out.loc[0, "recommended_action"] == "do_not_contact"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Email Opt Out",
+        "HasOptedOutOfEmail",
+        "Unsubscribed from all email",
+    ],  # SF report, API; HubSpot
+)
+def test_a_crms_email_opt_out_column_left_unmapped_is_named(tmp_path: Path, header: str) -> None:
+    text = f"id,joined,{header},Marketing contact status\n" + "".join(
+        f"C{i},2024-01-0{i},{e},Marketing contact\n" for i, e in enumerate("TF" * 3, start=1)
+    )
+    lines = _ingest(tmp_path, [text])
+    said = [x for x in lines if "do_not_email" in x]
+    assert len(said) == 1 and f'--map "customers.do_not_email={header}"' in said[0], lines
+    assert "Marketing contact status" not in said[0]
