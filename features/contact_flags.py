@@ -80,7 +80,7 @@ def flags_by_customer(customers: pd.DataFrame, field: str = DO_NOT_CONTACT) -> p
     empty without the column."""
     if field not in customers.columns:
         return pd.Series(dtype=bool)
-    flagged = customers[_as_bool(customers[field])]
+    flagged = customers[as_flags(customers[field])]
     return pd.Series(True, index=flagged["customer_id"].astype(str).to_numpy(), dtype=bool)
 
 
@@ -93,9 +93,9 @@ def row_flags(
         return frame["customer_id"].astype(str).isin(flags.index).to_numpy(dtype=bool)
     if field not in frame.columns:
         return np.zeros(len(frame), dtype=bool)
-    return _as_bool(frame[field])
+    return as_flags(frame[field])
 
 
-def _as_bool(values: pd.Series) -> np.ndarray:
+def as_flags(values: pd.Series) -> np.ndarray:
     """A stored flag column as bools, missing as False (a Spark join's null)."""
     return values.astype("boolean").fillna(False).to_numpy(dtype=bool)

@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.contract import CONTACT_FLAGS, DO_NOT_CONTACT
+from features.contract import CONTACT_FLAGS
 from features.endings import ENDS_IN_DAYS
-from serving.config import DO_NOT_CONTACT_ACTION, TIERS, ScoringConfig
+from serving.config import DO_NOT_CONTACT_ACTION, NO_OPEN_CHANNEL_ACTION, TIERS, ScoringConfig
 
 #: Feature whose increase since the previous scoring is a new complaint (never held over).
 COMPLAINT_COLUMN = "complaint_30d"
@@ -109,14 +109,9 @@ def hold_mask(
     )
     if "uplift_model_version" in scores.columns:
         candidate &= scores["uplift_model_version"].isna().to_numpy()
-    # no contact because the CRM says so: never held; because only the new tier's channels are
-    # barred (do_not_email, do_not_call): held, the kept tier's contact moves as scoring's
-    one_channel = np.logical_or.reduce(
-        [_feature(features, ids, f) > 0 for f, c in CONTACT_FLAGS.items() if c is not None]
-    )
-    candidate &= (scores["recommended_action"].to_numpy(dtype=object) != DO_NOT_CONTACT_ACTION) | (
-        one_channel & ~(_feature(features, ids, DO_NOT_CONTACT) > 0)
-    )
+    # no contact because the CRM says so: never held (no_open_channel, only the new tier's
+    # channels barred, is held: the kept tier's contact moves as scoring's)
+    candidate &= scores["recommended_action"].to_numpy(dtype=object) != DO_NOT_CONTACT_ACTION
     complaints_now = _feature(features, ids, COMPLAINT_COLUMN)
     complaints_before = _feature(previous.features, ids, COMPLAINT_COLUMN)
     candidate &= ~(complaints_now > complaints_before)
@@ -153,6 +148,19 @@ def _feature(
     return pd.to_numeric(series, errors="coerce").fillna(missing).to_numpy(float)
 
 
+def _flag(features: pd.DataFrame, ids: pd.Series, field: str) -> np.ndarray:
+    """The contact flag ``field`` of each id (False where absent or missing), read as scoring
+    reads it (``features.contact_flags``)."""
+    from features.contact_flags import as_flags
+
+    if field not in features.columns:
+        return np.zeros(len(ids), dtype=bool)
+    values = features.assign(customer_id=features["customer_id"].astype(str)).drop_duplicates(
+        "customer_id"
+    )
+    return as_flags(values.set_index("customer_id")[field].reindex(ids))
+
+
 def hold_tiers(
     scores: pd.DataFrame,
     features: pd.DataFrame,
@@ -182,7 +190,7 @@ def hold_tiers(
     assert previous is not None  # held rows need a previous scoring
     ids = out["customer_id"].astype(str).iloc[rows]
     bars = {  # the channels the CRM bars them from: the kept tier's contact moves as scoring's
-        channel: _feature(features, ids, field) > 0
+        channel: _flag(features, ids, field)
         for field, channel in CONTACT_FLAGS.items()
         if channel is not None and field in features.columns
     }
@@ -204,7 +212,7 @@ def hold_tiers(
         )
         said = [r for r in reasons[i] if r not in channel_said]  # the new tier's contact's
         if reached.barred[j] is not None:  # the kept tier's channel is barred: why the contact
-            closed = actions[i] == DO_NOT_CONTACT_ACTION
+            closed = actions[i] == NO_OPEN_CHANNEL_ACTION
             said = [channel_reason(reached.barred[j], closed, language), *said]
         reasons[i] = [why, *said]
     out["priority_tier"] = tiers

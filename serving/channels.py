@@ -5,10 +5,10 @@ Every contact goes by a channel: ``Actions.channels`` names it (by default an ac
 call by phone, the personal email and both campaigns by email), else the words of its code say
 it (``winback_email``, ``courtesy_call``), else no flag bars it. A customer barred from the
 channel of their tier's contact gets the contact of the nearest tier whose channel is open: the
-less urgent tiers first (a cheaper contact), then at most ``Actions.reach_up`` more urgent ones;
-with none open, ``do_not_contact``. Tier and priority stay as scored: they say how much is at
-risk, not how to reach it. An uplift champion's actions are kept to the open ones the same way
-(``serving.uplift_scoring``).
+less urgent tiers first (a cheaper contact), then at most ``Actions.reach_up`` more urgent ones
+(a tier's cell as ``Actions.overrides`` gives it); with none open, ``no_open_channel``. Tier
+and priority stay as scored: they say how much is at risk, not how to reach it. An uplift
+champion's actions are kept to the open ones the same way (``serving.uplift_scoring``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pandas as pd
 
 from features.contact_flags import row_flags
 from features.contract import CONTACT_FLAGS
-from serving.config import DO_NOT_CONTACT_ACTION, TIERS, Actions
+from serving.config import NO_OPEN_CHANNEL_ACTION, TIERS, Actions
 from serving.value import recommended_actions
 
 #: Words of a contact's or action's code that name its channel (``Actions.channels`` first).
@@ -59,7 +59,7 @@ def barred_channels(rows: pd.DataFrame) -> dict[str, np.ndarray]:
 class Reached:
     """The contact of each row after the channel bars, and why it moved."""
 
-    actions: np.ndarray  # object: the action (``do_not_contact`` when no channel is open)
+    actions: np.ndarray  # object: the action (``no_open_channel`` when no channel is open)
     barred: np.ndarray  # object: the channel that moved the contact, None where it did not move
 
 
@@ -86,19 +86,22 @@ def reachable_actions(
     for i in np.flatnonzero(any_bar):
         closed = {c for c, b in barred.items() if b[i]}
         stage, tier = str(stages[int(i)]), str(tiers[int(i)])
-        overridden = actions.overrides.get(stage, {}).get(tier)  # type: ignore[call-overload]
-        code = overridden or actions.contact[tier]  # type: ignore[index]
-        channel = channel_of(code, actions.channels)
+        channel = channel_of(_cell_code(actions, stage, tier), actions.channels)
         if channel not in closed:
             continue
         moved[i] = channel
-        out[i] = DO_NOT_CONTACT_ACTION
-        for other in [] if overridden else _fallback_tiers(tier, actions.reach_up):
-            contact = actions.contact[other]  # type: ignore[index]
-            if channel_of(contact, actions.channels) not in closed:
-                out[i] = f"{actions.strategy[stage]}.{contact}"  # type: ignore[index]
+        out[i] = NO_OPEN_CHANNEL_ACTION
+        for other in _fallback_tiers(tier, actions.reach_up):
+            if channel_of(_cell_code(actions, stage, other), actions.channels) not in closed:
+                out[i] = actions.action(stage, other)
                 break
     return Reached(out, moved)
+
+
+def _cell_code(actions: Actions, stage: str, tier: str) -> str:
+    """What decides a stage x tier cell's channel: its override's code, else its contact."""
+    overridden = actions.overrides.get(stage, {}).get(tier)  # type: ignore[call-overload]
+    return overridden or actions.contact[tier]  # type: ignore[index]
 
 
 def action_bars(

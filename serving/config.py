@@ -185,6 +185,10 @@ DEFAULT_CHANNELS: dict[str, Channel | None] = {
 #: ``features.contact_flags``), whatever their stage and tier and whatever an uplift champion
 #: would pick; their scores and tier stay as scored.
 DO_NOT_CONTACT_ACTION = "do_not_contact"
+#: The recommended action of a customer barred from the channels of every contact open to their
+#: tier (``customers.do_not_email``, ``do_not_call``; ``serving.channels``): they may be reached
+#: otherwise, the CRM does not say never.
+NO_OPEN_CHANNEL_ACTION = "no_open_channel"
 
 
 class Actions(_Config):

@@ -16,7 +16,14 @@ from typing import Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from serving.config import DEFAULT_CONTACT, DEFAULT_STRATEGY, DO_NOT_CONTACT_ACTION, STAGES, TIERS
+from serving.config import (
+    DEFAULT_CONTACT,
+    DEFAULT_STRATEGY,
+    DO_NOT_CONTACT_ACTION,
+    NO_OPEN_CHANNEL_ACTION,
+    STAGES,
+    TIERS,
+)
 from serving.value import VALUE_SEGMENTS
 
 Language = Literal["en", "zh"]
@@ -57,7 +64,10 @@ class Labels(BaseModel):
                 raise ValueError(f"{section}: no label for {missing}")
             if unknown := sorted(have - keys):
                 raise ValueError(f"{section}: unknown keys {unknown} (expected {sorted(keys)})")
-        if missing := sorted({*default_action_codes(), DO_NOT_CONTACT_ACTION} - set(self.actions)):
+        if missing := sorted(
+            {*default_action_codes(), DO_NOT_CONTACT_ACTION, NO_OPEN_CHANNEL_ACTION}
+            - set(self.actions)
+        ):
             raise ValueError(f"actions: no label for {missing}")
         for part in ("{strategy}", "{contact}"):
             if part not in self.compose:

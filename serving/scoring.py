@@ -33,6 +33,7 @@ from serving.channels import action_bars, barred_channels, channel_of, reachable
 from serving.columns import float_columns
 from serving.config import (
     DO_NOT_CONTACT_ACTION,
+    NO_OPEN_CHANNEL_ACTION,
     STAGES,
     TIERS,
     ScoringConfig,
@@ -379,13 +380,13 @@ def score_columns(
         reasons = [
             [why, *r] if why else r for why, r in zip(decided["reason"], reasons, strict=True)
         ]
-    # barred from the channel of their contact: another channel, or none open (first reason)
-    for i in np.flatnonzero(pd.notna(moved)):
-        closed = actions[i] == DO_NOT_CONTACT_ACTION
-        reasons[i] = [channel_reason(str(moved[i]), closed, language), *reasons[i]]
     # the CRM says not to contact them (opted out, deceased, blocked): scores and tier as
     # scored, for reporting; no contact, whatever the stage, tier or uplift champion says
     flagged = row_flags(rows)
+    # barred from the channel of their contact: another channel, or none open (first reason)
+    for i in np.flatnonzero(pd.notna(moved) & ~flagged):
+        closed = actions[i] == NO_OPEN_CHANNEL_ACTION
+        reasons[i] = [channel_reason(str(moved[i]), closed, language), *reasons[i]]
     if flagged.any():
         actions = np.where(flagged, DO_NOT_CONTACT_ACTION, actions).astype(object)
         first = do_not_contact_reason(language)
@@ -571,6 +572,9 @@ def summarise(scores: pd.DataFrame) -> dict[str, object]:
         barred = int((scores["recommended_action"] == DO_NOT_CONTACT_ACTION).sum())
         if barred:  # the CRM says not to contact them: their value at risk is counted above
             summary["customers_not_to_contact"] = barred
+        closed = int((scores["recommended_action"] == NO_OPEN_CHANNEL_ACTION).sum())
+        if closed:  # opted out of their tier's channels (serving.channels)
+            summary["customers_without_open_channel"] = closed
     if "uplift_model_version" in scores.columns and scores["uplift_model_version"].notna().any():
         decided = scores[scores["uplift_model_version"].notna()]
         summary["uplift"] = {  # priority_score is the net saved value of these customers

@@ -22,7 +22,7 @@ rule (:func:`decide`):
   object);
 - the first reason says why in words (``serving.reasons.uplift_reason``);
 - a customer the CRM bars from an action's channel (``serving.channels``) gets the best action
-  of an open channel that pays, else ``do_not_contact``.
+  of an open channel that pays, else ``no_open_channel``.
 
 Prospects (no purchase yet) keep today's rules: the uplift models learnt from customers who had
 bought before the campaign. Without an uplift champion nothing here runs and the score columns
@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from serving.config import DO_NOT_CONTACT_ACTION
+from serving.config import NO_OPEN_CHANNEL_ACTION
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def uplift_columns(
 
     ``barred`` (rows x actions, ``serving.channels.action_bars``) keeps each row to the actions
     of open channels: the best open one that pays, with its numbers; where the best action
-    pays but no open one does, ``do_not_contact`` with the best's numbers (for reporting).
+    pays but no open one does, ``no_open_channel`` with the best's numbers (for reporting).
     ``barred_action`` names the best action a bar moved the row from (None elsewhere)."""
     from serving.reasons import uplift_reason
 
@@ -192,7 +192,7 @@ def uplift_columns(
         closed = changed & (decision.recommended_action == NO_ACTION)
         decision = Decisions(
             recommended_action=np.where(
-                closed, DO_NOT_CONTACT_ACTION, decision.recommended_action
+                closed, NO_OPEN_CHANNEL_ACTION, decision.recommended_action
             ).astype(object),
             expected_saved_value=np.where(
                 closed, free.expected_saved_value, decision.expected_saved_value

@@ -63,11 +63,11 @@ def test_a_column_of_dates_mapped_as_a_channel_flag_is_refused_naming_it(tmp_pat
     [
         ("P1", {"phone"}, 1, "win_back.personal_email"),  # the next, less urgent contact
         ("P2", {"email"}, 1, "win_back.account_manager_call"),  # all below email: one up
-        ("P2", {"email"}, 0, "do_not_contact"),  # never a costlier contact
-        ("P3", {"email"}, 1, "do_not_contact"),  # one up is email too
+        ("P2", {"email"}, 0, "no_open_channel"),  # never a costlier contact
+        ("P3", {"email"}, 1, "no_open_channel"),  # one up is email too
         ("P4", {"email"}, 3, "win_back.account_manager_call"),
         ("P1", {"email"}, 1, "win_back.account_manager_call"),  # its own channel is open
-        ("P2", {"email", "phone"}, 3, "do_not_contact"),
+        ("P2", {"email", "phone"}, 3, "no_open_channel"),
     ],
 )
 def test_a_barred_channel_moves_the_contact_to_the_nearest_open_tier(
@@ -113,9 +113,9 @@ def test_scores_keep_tier_and_value_and_say_why_the_contact_moved() -> None:
     pd.testing.assert_frame_equal(barred[kept], plain[kept])
     assert list(plain["priority_tier"]) == ["P3", "P1", "P4"]
     assert list(barred["recommended_action"]) == [
-        "do_not_contact",  # P3's campaign and P2's email are both email
+        "no_open_channel",  # P3's campaign and P2's email are both email
         "win_back.personal_email",  # P1's call barred: the personal email
-        "do_not_contact",  # a prospect's automated campaign: email
+        "no_open_channel",  # a prospect's automated campaign: email
     ]
     assert barred.loc[1, "recommended_action_label"] == plain.loc[
         1, "recommended_action_label"
@@ -138,7 +138,7 @@ def test_do_not_contact_still_wins_over_a_channel_flag() -> None:
     scores = _scores(rows)
     assert scores.loc[1, "recommended_action"] == "do_not_contact"
     assert scores.loc[1, "reasons"][0].startswith("do not contact: the CRM marks")
-    assert scores.loc[1, "reasons"][1].startswith("not to be called")
+    assert not any(r.startswith("not to be called") for r in scores.loc[1, "reasons"])
 
 
 def _uplift(saved: list[list[float]]):
@@ -161,7 +161,7 @@ def test_an_uplift_champion_picks_the_best_action_of_an_open_channel() -> None:
     rows = _rows([False, False, False]).assign(do_not_email=[True, True, False])
     barred = _scores(rows, uplift=effects)
     # the first: the call pays (30 - 10): its numbers; the second: no open action pays
-    assert list(barred["recommended_action"][:2]) == ["call", "do_not_contact"]
+    assert list(barred["recommended_action"][:2]) == ["call", "no_open_channel"]
     assert barred.loc[0, "priority_score"] == pytest.approx(20.0)
     assert barred.loc[0, "expected_saved_value"] == pytest.approx(30.0)
     assert barred.loc[0, "priority_tier"] == "P2"
@@ -189,21 +189,21 @@ def test_the_tier_hold_moves_the_kept_tiers_contact_off_a_barred_channel() -> No
     out, n = hold_tiers(now, flagged, before, CONFIG)
     assert n == 2
     assert list(out["recommended_action"]) == [
-        "do_not_contact",  # P3 kept: its campaign and the P2 email are both email
+        "no_open_channel",  # P3 kept: its campaign and the P2 email are both email
         "survey_service_recovery.targeted_campaign",
     ]
     assert out.loc[0, "reasons"][1].startswith("opted out of email")
 
 
-def test_the_tier_hold_keeps_a_tier_whose_new_one_leaves_only_do_not_contact() -> None:
+def test_the_tier_hold_keeps_a_tier_whose_new_one_leaves_no_open_channel() -> None:
     from test_action_hold import CONFIG, features, previous, scores
 
     from serving.action_hold import hold_tiers
 
     # opted out of email: last week P2, reached by the P1 call; now P3 by a hair, whose
-    # campaign, the P4 one and the P2 email are all email: scoring said do_not_contact
+    # campaign, the P4 one and the P2 email are all email: scoring said no_open_channel
     before = previous([("c", "declining", 45.0)])
-    now = scores([("c", "declining", 35.0)]).assign(recommended_action=["do_not_contact"])
+    now = scores([("c", "declining", 35.0)]).assign(recommended_action=["no_open_channel"])
     out, n = hold_tiers(now, features(["c"]).assign(do_not_email=[True]), before, CONFIG)
     assert n == 1
     assert out.loc[0, "priority_tier"] == "P2"
@@ -211,7 +211,8 @@ def test_the_tier_hold_keeps_a_tier_whose_new_one_leaves_only_do_not_contact() -
     assert out.loc[0, "reasons"][1].startswith("opted out of email")
     # the CRM says not to contact them at all: never held
     flagged = features(["c"]).assign(do_not_email=[True], do_not_contact=[True])
-    out, n = hold_tiers(now, flagged, before, CONFIG)
+    barred = now.assign(recommended_action=["do_not_contact"])  # as scoring gives it
+    out, n = hold_tiers(barred, flagged, before, CONFIG)
     assert n == 0 and out.loc[0, "recommended_action"] == "do_not_contact"
 
 
@@ -231,3 +232,30 @@ def test_a_crms_email_opt_out_column_left_unmapped_is_named(tmp_path: Path, head
     said = [x for x in lines if "do_not_email" in x]
     assert len(said) == 1 and f'--map "customers.do_not_email={header}"' in said[0], lines
     assert "Marketing contact status" not in said[0]
+
+
+def test_a_fallback_tier_follows_its_override_and_a_nullable_flag_column_is_read() -> None:
+    """Review of the change: the tier a contact moves to takes that tier's cell as the config's
+    overrides give it (mature P2: no action), and the tier hold reads a nullable boolean flag
+    column with missing values as scoring does (it raised TypeError)."""
+    actions = Actions(overrides={"mature": {"P2": "no_action"}})
+    reached = reachable_actions(["mature"], ["P1"], actions, {"phone": np.array([True])})
+    assert reached.actions.tolist() == ["no_action"]
+    from test_action_hold import CONFIG, features, previous, scores
+
+    from serving.action_hold import hold_tiers
+
+    before = previous([("c", "declining", 35.0), ("d", "declining", 35.0)])
+    now = scores([("c", "declining", 45.0), ("d", "declining", 45.0)])
+    flags = pd.array([True, None], dtype="boolean")
+    out, n = hold_tiers(now, features(["c", "d"]).assign(do_not_email=flags), before, CONFIG)
+    assert n == 2 and out.loc[0, "recommended_action"] == "no_open_channel"
+
+
+def test_the_summary_counts_customers_without_an_open_channel_apart() -> None:
+    from serving.scoring import summarise
+
+    rows = _rows([True, False, False]).assign(do_not_email=[False, False, True])
+    summary = summarise(_scores(rows))
+    assert summary["customers_not_to_contact"] == 1
+    assert summary["customers_without_open_channel"] == 1

@@ -250,8 +250,8 @@ def test_posted_features_score_like_batch(client, snapshot, batch_scores, btyd):
 
 def test_posted_contact_flags_keep_the_scores_and_bar_the_contact(client, snapshot, batch_scores):
     """A CRM posting its flags with the features: a customer barred from email and calls gets no
-    contact (the defaults' four contacts go by one or the other), one not to be contacted says
-    so; scores and tier as batch scoring gave them."""
+    contact (no_open_channel: the defaults' four contacts go by one or the other), one not to be
+    contacted says so; scores and tier as batch scoring gave them."""
     rows = feature_rows(snapshot.head(30))
     posted = [
         {**row, "do_not_email": True, "do_not_call": True}
@@ -265,7 +265,7 @@ def test_posted_contact_flags_keep_the_scores_and_bar_the_contact(client, snapsh
         assert score["priority_tier"] == expected["priority_tier"]
         assert score["priority_score"] == pytest.approx(expected["priority_score"])
         if i % 2:
-            assert score["recommended_action"] == "do_not_contact"
+            assert score["recommended_action"] == "no_open_channel"
             assert score["reasons"][0].startswith(("opted out of email", "not to be called"))
         elif i % 4 == 0:
             assert score["recommended_action"] == "do_not_contact"
