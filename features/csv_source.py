@@ -747,7 +747,20 @@ def title_rows(records: Sequence[list[str]]) -> int:
 
 #: First cells of a report's totals line ("Total,,,1359123,,8471629.46"), lower case.
 TOTALS_WORDS = frozenset(
-    {"total", "totals", "grand total", "sum", "summe", "gesamt", "totaal", "合计", "总计"}
+    {
+        "total",
+        "totals",
+        "grand total",
+        "subtotal",
+        "sub-total",
+        "sum",
+        "summe",
+        "gesamt",
+        "totaal",
+        "合计",
+        "总计",
+        "小计",
+    }
 )
 
 

@@ -299,13 +299,17 @@ THAI_MONTHS = dict(
     )
 )
 #: A Buddhist-era year (Thailand's calendar: 2567 is 2024): no CRM date lies in these years.
-BUDDHIST_YEAR = r"(?<!\d)2[4-6]\d\d(?!\d)"
+#: Not four digits of a fraction of a second (``14:02:03.2489``).
+BUDDHIST_YEAR = r"(?<!\d)(?<!:\d\d\.)2[4-6]\d\d(?!\d)"
+#: A year of the Common Era in a date (1900-2099).
+COMMON_YEAR = r"(?<!\d)(?<!:\d\d\.)(?:19|20)\d\d(?!\d)"
 BUDDHIST_OFFSET = 543
 
 
 def _thai_calendar(values: pd.Series) -> tuple[pd.Series, str | None]:
     """``values`` with Thai month names in English and Buddhist-era years (``03/06/2567``, ``3
-    มิ.ย. 2567``) in the Common Era (``03/06/2024``), and what was read so (None: nothing)."""
+    มิ.ย. 2567``) in the Common Era (``03/06/2024``) where they outnumber Common-Era years, and
+    what was read so (None: nothing)."""
     months = "|".join(re.escape(m) for m in sorted(THAI_MONTHS, key=len, reverse=True))
     thai = values.str.contains(months, regex=True).fillna(False).to_numpy(dtype=bool)
     if thai.any():
@@ -314,16 +318,17 @@ def _thai_calendar(values: pd.Series) -> tuple[pd.Series, str | None]:
         )
         values = values.mask(thai, named.str.replace(r"\s+", " ", regex=True).str.strip())
     era = values.str.contains(BUDDHIST_YEAR, regex=True).fillna(False).to_numpy(dtype=bool)
-    if not era.any():
+    common = values.str.contains(COMMON_YEAR, regex=True).fillna(False).to_numpy(dtype=bool)
+    if era.sum() <= common.sum():  # a Common-Era column: a 2502 is a typo, dated in the future
         return values, "Thai month names read" if thai.any() else None
-    common = values[era].str.replace(
+    converted = values[era].str.replace(
         BUDDHIST_YEAR, lambda m: str(int(m.group(0)) - BUDDHIST_OFFSET), regex=True
     )
     said = (
         f"Buddhist-era years read as the Common Era (2567 = 2024): {int(era.sum()):,} distinct "
         "values" + ("; Thai month names read" if thai.any() else "")
     )
-    return values.mask(era, common), said
+    return values.mask(era, converted), said
 
 
 def _folded(values: pd.Series) -> pd.Series:

@@ -19,13 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-#: A subtotal or total row's first cell: ``Total for Acme Ltd``, ``Total Acme Ltd``, ``TOTAL``,
-#: ``Subtotal``, ``Summe``, ``合计``.
-SUBTOTAL = re.compile(
-    r"^\s*(?:(?:sub-?)?totals?(?:\s+(?:for|of)\b.*|\s*:?\s*)|grand total.*|summe\b.*|gesamt\b.*"
-    r"|合计.*|总计.*|小计.*)$",
-    re.IGNORECASE,
-)
+from features.csv_source import TOTALS_WORDS
+
+#: A subtotal row's first cell: ``Total for Acme Ltd`` (QuickBooks), ``Total of Acme``; or a
+#: totals word alone (``TOTAL``, ``Subtotal:``, ``Summe``, ``合计``: ``csv_source.TOTALS_WORDS``).
+SUBTOTAL_OF = re.compile(r"^\s*(?:sub-?)?totals?\s+(?:for|of)\b", re.IGNORECASE)
 #: The layout is taken for grouped when at least this share of the usable dated rows has no id
 #: and almost every row with an id is undated.
 BLANK_SHARE = 0.5
@@ -45,7 +43,9 @@ class GroupedIds:
 def subtotal_rows(ids: pd.Series, dated: np.ndarray) -> np.ndarray:
     """Undated rows whose id cell is a subtotal's (``Total for Acme Ltd``)."""
     text = ids.astype("string").fillna("")
-    return ~np.asarray(dated, bool) & text.str.match(SUBTOTAL).fillna(False).to_numpy(bool)
+    words = text.str.strip().str.rstrip(":").str.strip().str.lower().isin(TOTALS_WORDS)
+    named = text.str.match(SUBTOTAL_OF).fillna(False) | words.fillna(False)
+    return ~np.asarray(dated, bool) & named.to_numpy(dtype=bool)
 
 
 def grouped_ids(ids: pd.Series, dated: np.ndarray, usable: np.ndarray) -> GroupedIds | None:

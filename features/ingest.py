@@ -536,9 +536,10 @@ def _names_an_end(column: str) -> bool:
 
 
 def _inputs(
-    table: str, frame: pd.DataFrame, path: Path, mapping: FileMapping
+    table: str, frame: pd.DataFrame, path: Path, mapping: FileMapping, several: bool = False
 ) -> dict[str, pd.Series]:
-    """Source series per contract column (and derived input) of a table."""
+    """Source series per contract column (and derived input) of a table; of one of ``several``
+    customers files, a mapped column ``CARRIED`` across files that this file lacks is left out."""
     found: dict[str, pd.Series] = {}
     if (email := _email_input(table, frame, path, mapping)) is not None:
         found[CUSTOMER_EMAIL] = email
@@ -564,6 +565,8 @@ def _inputs(
             and _unqualified_absent(frame, table, col.name, mapping)
         ):
             continue  # an e-mail-only file under an unqualified customer_id mapping
+        if several and col.name in CARRIED and _lacks_mapped(frame, table, col.name, mapping):
+            continue  # a contact list beside the CRM export: the flags come from that one
         series = _source_column(frame, path, table, col.name, mapping, required)
         if series is not None:
             found[col.name] = series
@@ -599,6 +602,12 @@ def _email_input(
     if not required and _unqualified_absent(frame, table, CUSTOMER_EMAIL, mapping):
         return None
     return _source_column(frame, path, table, CUSTOMER_EMAIL, mapping, required)
+
+
+def _lacks_mapped(frame: pd.DataFrame, table: str, column: str, mapping: FileMapping) -> bool:
+    """Whether ``column`` is mapped to a source column (not a ``=VALUE``) this file lacks."""
+    mapped = mapping.source_for(table, column)
+    return mapped is not None and not mapped.startswith(CONSTANT) and _find(frame, mapped) is None
 
 
 def _unqualified_absent(frame: pd.DataFrame, table: str, column: str, mapping: FileMapping) -> bool:
@@ -664,10 +673,13 @@ def _build_table(
     strict_values: bool,
     latest: pd.Timestamp | None = None,
     day_first: bool | None = None,
+    several: bool = False,
 ) -> _Table:
     """Validate one source file; return accepted contract rows, quarantined source rows and the
     report. A time after ``latest`` is a wrong row (dated in the future); rows of transactions
     and events are checked against the ``known`` customers (None: no customers file).
+    ``several``: one of several customers files, which may lack a mapped end or contact flag
+    column (the others carry theirs: :func:`_carry_across_files`).
     ``day_first``: the day/month order the other files of the export told, followed where this
     file's ``a/b/yyyy`` dates fit both orders."""
     frame, path = source.frame, source.path
@@ -682,7 +694,7 @@ def _build_table(
         check.flag(source.problems == reason, str(reason))
     check.flag(_repeated_header(frame), REPEATED_HEADER)  # two exports pasted together
     _exclude(table, frame, path, mapping, check, report)
-    inputs = _inputs(table, frame, path, mapping)
+    inputs = _inputs(table, frame, path, mapping, several)
     if table != CUSTOMERS:  # a report grouped by customer: names above their rows
         _report_groups(table, inputs, check, report)
     clean = check.ok.copy()
@@ -772,7 +784,7 @@ def _build_table(
         if order.told:
             report.day_first = order.day_first
     refund_rows = np.zeros(len(frame), dtype=bool)  # refunds booked as rows of their own
-    rate = pd.Series(np.nan, index=out.index)  # each row's currency_rates rate, if converted
+    rate = pd.Series(np.nan, index=out.index)  # what each row was multiplied by (a refund too)
     if table == TRANSACTIONS:
         out["amount"], rate = _amount(inputs, out, check, numbers, mapping, report)
         _stripe_refunds(out, report)
@@ -994,9 +1006,9 @@ def _repeated_totals(
 ) -> str | None:
     """A note when ``amount`` looks like an order total written on each of its item lines
     (Shopee's ``Grand Total``, one row per item): most orders of several lines hold one amount
-    on all their lines though the lines differ in two columns or more (product, price; a
-    marketplace's line per unit differs in its line id alone). Every line counts, so such an
-    order's revenue would be its total times its lines."""
+    on all their lines though another money or quantity column of the lines differs (the
+    items' prices; a ticket export whose tickets all cost 25.00 differs in names alone).
+    Every line counts, so such an order's revenue would be its total times its lines."""
     source = inputs.get("amount")
     if source is None or "order_id" not in out:
         return None
@@ -1007,11 +1019,16 @@ def _repeated_totals(
     orders = orders[several]
     amounts = out["amount"][ok][several]
     same = amounts.groupby(orders).transform("nunique").eq(1)
-    lines = frame.loc[ok][several.to_numpy()].drop(columns=[source.name], errors="ignore")[
-        same.to_numpy()
+    money = [
+        c
+        for c in frame.columns
+        if c != source.name and any(w in fold_name(str(c)) for w in (*MONEY_WORDS, *COUNT_WORDS))
     ]
+    if not money:
+        return None
+    lines = frame.loc[ok][several.to_numpy()][money][same.to_numpy()]
     varying = lines.groupby(orders[same].to_numpy()).nunique().gt(1).sum(axis=1)
-    repeated = varying[varying >= 2]
+    repeated = varying[varying >= 1]
     n_orders = orders.nunique()
     if len(repeated) <= REPEATED_TOTAL_SHARE * n_orders:
         return None
@@ -1025,6 +1042,8 @@ def _repeated_totals(
     )
 
 
+#: Words of a column name that holds a count of items (a line's quantity).
+COUNT_WORDS = ("qty", "quantity", "menge", "quantité", "数量", "số lượng", "จำนวน", "jumlah")
 #: Words of a column name that holds money (another amount column a zero amount may be in).
 MONEY_WORDS = ("amount", "total", "due", "price", "value", "revenue", "betrag", "montant", "金额")
 
@@ -1061,7 +1080,8 @@ def _amount_notes(
         where = f" (this file's other money columns: {others})" if others else ""
         notes.append(
             f"{n:,} accepted rows have an amount of 0{statuses}: a purchase counts only with an "
-            "amount above 0, so they are no activity of their customers; if they are orders "
+            "amount above 0, so they are no activity of their customers (right for a free "
+            "trial's or a 100%-off coupon's $0 invoice: no money yet); if they are orders "
             "(an invoice issued and not paid yet), map the amount column that holds their "
             f"value{where}; if they are visits the customer did not pay for (a warranty repair, a "
             "free check-up), give the file as --events too (event_type: '=visit' in its files: "
@@ -1310,7 +1330,8 @@ def _amount(
     report: TableReport,
 ) -> tuple[pd.Series, pd.Series]:
     """``amount`` directly, or ``quantity x unit_price`` when the mapping gives those instead; and
-    the rate each row converted at ``currency_rates`` was multiplied by (NaN where none)."""
+    the factor each row's amount was multiplied by, which its refund is too: the rate of
+    ``currency_rates``, 0.01 for a column in cents (NaN where none)."""
     texts = [inputs[c] for c in ("unit_price", "amount", "currency") if c in inputs]
     yen = _yen(mapping, texts, report)
     if "unit_price" in inputs:
@@ -1329,28 +1350,31 @@ def _amount(
         column = _order_field(inputs["currency"], out, blank_is_missing=True)
         currency = _currency_column(column, currency, check, yen)
     told = _kept_currency(mapping, {})  # the map file's currency: of the amounts unmarked
-    amount = _from_cents(
+    amount, cents = _from_cents(
         inputs.get("unit_price", inputs.get("amount")),
         amount,
         currency if told is None else currency.fillna(told),
         report,
     )
-    return _check_currency(currency, amount, check, mapping, report)
+    amount, rate = _check_currency(currency, amount, check, mapping, report)
+    return amount, rate.fillna(1.0).mul(cents).where(rate.notna() | (cents != 1.0))
 
 
 def _from_cents(
     source: pd.Series | None, amount: pd.Series, currency: pd.Series, report: TableReport
-) -> pd.Series:
+) -> tuple[pd.Series, pd.Series]:
     """Amounts of a column named in cents (Recurly's ``total_in_cents``, an ``amount_cents``) in
-    the currency's units: divided by 100, but for currencies without cents; said in the report."""
+    the currency's units: divided by 100, but for currencies without cents; said in the report.
+    Also the factor each row was multiplied by (0.01 or 1: its refund is in the same unit)."""
     name = str(source.name) if source is not None else ""
+    factor = pd.Series(1.0, index=amount.index)
     if "cents" not in re.split(r"[\W_]+", fold_name(name)):
-        return amount
+        return amount, factor
     whole = currency.isin(ZERO_DECIMAL_CURRENCIES).fillna(False).to_numpy(bool)
     report.formats["amount"] = f"{name!r} read in cents: divided by 100" + (
         f" (not the {int(whole.sum()):,} rows in a currency without cents)" if whole.any() else ""
     )
-    return amount.where(whole, (amount / 100).round(6))
+    return amount.where(whole, (amount / 100).round(6)), factor.where(whole, 0.01)
 
 
 #: Cells of a refund column that say nothing was refunded.
@@ -1367,7 +1391,7 @@ def _net_of_refunds(
 ) -> None:
     """The amounts less the mapped refunds (:mod:`features.refunds`); a sale refunded whole is no
     sale, a refund that is not a number quarantines its row. A refund is in its row's currency:
-    converted at the rate its amount was (``currency_rates``)."""
+    converted at the rate its amount was (``currency_rates``), in cents where it was."""
     source = source.mask(source.str.strip().isin(NO_REFUND))  # a dash: nothing refunded
     refunded, _ = parse_numbers(source, numbers)
     check.flag(source.notna() & refunded.isna(), f"{REFUNDED_AMOUNT} is not a number")
@@ -1604,13 +1628,7 @@ def _stripe_refunds(out: pd.DataFrame, report: TableReport) -> None:
         return
     ids = out["order_id"].astype("string")
     given_back = ids.str.fullmatch(STRIPE_REFUND_ID).fillna(False).to_numpy(dtype=bool)
-    flip = given_back & (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
-    if flip.any():
-        out.loc[flip, "amount"] = -out.loc[flip, "amount"]
-        report.formats["credit notes"] = (
-            f"{int(flip.sum()):,} rows are Stripe refunds or credit notes (ids re_..., cn_...) "
-            "with a positive amount: read as negative (money given back, netted from revenue)"
-        )
+    _given_back(out, given_back, report, "rows are Stripe refunds or credit notes (ids re_...)")
 
 
 def _credit_notes_negative(mapped: pd.Series, out: pd.DataFrame, report: TableReport) -> None:
@@ -1618,12 +1636,18 @@ def _credit_notes_negative(mapped: pd.Series, out: pd.DataFrame, report: TableRe
     tells the sign) gives that amount back: read as negative, a return netted from revenue, never
     a sale (counted as one it added to revenue and made the day a purchase day)."""
     credit = (mapped == "credit_note").fillna(False).to_numpy(dtype=bool)
-    flip = credit & (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
+    _given_back(out, credit, report, f"of {int(credit.sum()):,} credit-note rows")
+
+
+def _given_back(out: pd.DataFrame, rows: np.ndarray, report: TableReport, what: str) -> None:
+    """``rows`` with a positive amount read as negative (money given back), said in the report
+    as ``N <what> had a positive amount``."""
+    flip = rows & (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
     if flip.any():
         out.loc[flip, "amount"] = -out.loc[flip, "amount"]
         report.formats["credit notes"] = (
-            f"{int(flip.sum()):,} of {int(credit.sum()):,} credit-note rows had a positive "
-            "amount: read as negative (money given back, netted from revenue)"
+            f"{int(flip.sum()):,} {what} had a positive amount: read as negative (money given "
+            "back, netted from revenue)"
         )
 
 
@@ -2103,7 +2127,10 @@ def _ingest_files(
             log(f"{table}: warning: {exc}; skipped, the other files are read")
             continue
         log(f"{table}: {len(source.frame):,} rows read ({', '.join(source_formats(source))})")
-        part = _build_table(table, source, file_mapping, known, strict_values, latest)
+        several = table == CUSTOMERS and len(paths) > 1
+        part = _build_table(
+            table, source, file_mapping, known, strict_values, latest, several=several
+        )
         if origins is not None:
             origins[str(path.absolute())] = mapping.section_for(path)
             part = _with_file(part, path)
@@ -2116,12 +2143,23 @@ def _ingest_files(
     told = _told_order([*(p.report.day_first for p in parts), day_first])
     for i, path, source, file_mapping in undecided:
         if told is not None:
-            part = _build_table(table, source, file_mapping, known, strict_values, latest, told)
+            part = _build_table(
+                table,
+                source,
+                file_mapping,
+                known,
+                strict_values,
+                latest,
+                told,
+                several=table == CUSTOMERS and len(paths) > 1,
+            )
             parts[i] = _with_file(part, path) if origins is not None else part
         log(f"{table}: {path.name}:")
         log_report(parts[i].report, log)
     if per_file is not None:
         per_file += [p.report for p in parts]
+    if table == CUSTOMERS:
+        _carried_somewhere(parts, mapping, paths)
     if len(parts) == 1:
         return parts[0]
     numberings, apart = _order_numberings(table, parts, mapping)
@@ -2380,9 +2418,10 @@ def _table_currency(parts: list[_Table]) -> tuple[str | None, str | None]:
     )
 
 
-#: An unmarked file's median amount this many times another currency's file's (or its
-#: inverse) is taken for money in another currency.
-UNMARKED_RATIO = 5.0
+#: An unmarked file's median amount this many times the marked files' (or its inverse) is
+#: taken for money in another currency: the dong or the rupiah beside the baht are 100-1,000x
+#: apart, a shop's online orders and its till's tickets in one currency 15x.
+UNMARKED_RATIO = 50.0
 
 
 def _unmarked_files(parts: list[_Table]) -> str | None:
@@ -2457,6 +2496,19 @@ CARRIED = {
     DO_NOT_EMAIL: ("do_not_email across files", "do-not-email flags"),
     DO_NOT_CALL: ("do_not_call across files", "do-not-call flags"),
 }
+
+
+def _carried_somewhere(parts: list[_Table], mapping: ColumnMapping, paths: list[Path]) -> None:
+    """``IngestError`` when a column mapped to an end or contact flag is in none of several
+    customers files (each may lack it: :func:`_inputs`): a name mistyped, not a file without."""
+    for column in CARRIED:
+        mapped = {mapping.for_file(p).source_for(CUSTOMERS, column) for p in paths} - {None}
+        if mapped and len(parts) > 1 and not any(column in p.accepted.columns for p in parts):
+            names = ", ".join(sorted(repr(str(m)) for m in mapped))
+            raise IngestError(
+                f"{', '.join(p.name for p in paths)}: column {names} (mapped to "
+                f"customers.{column}) is in none of the customers files"
+            )
 
 
 def _carry_across_files(parts: list[_Table], report: TableReport, column: str) -> None:

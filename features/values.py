@@ -691,7 +691,6 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "payment",
         "receive payment",
         "customer payment",
-        "payment received",
         "zahlungseingang",
     ),
 }

@@ -259,3 +259,23 @@ def test_the_summary_counts_customers_without_an_open_channel_apart() -> None:
     summary = summarise(_scores(rows))
     assert summary["customers_not_to_contact"] == 1
     assert summary["customers_without_open_channel"] == 1
+
+
+def test_a_flag_column_mapped_by_map_may_be_missing_from_one_of_several_files(
+    tmp_path: Path,
+) -> None:
+    """A Salesforce contact report split in two, the flag in one part only: ``--map
+    customers.do_not_email=Email Opt Out`` stopped the run at the other part (the README says a
+    second customers file without the column keeps the first's flags); a name in none of them
+    still stops it."""
+    from features.mapping import IngestError
+
+    flagged = "id,joined,Email Opt Out\nC1,2024-01-01,1\nC2,2024-01-02,0\nC3,2024-01-03,0\n"
+    plain = "id,joined\nC1,2024-01-01\nC4,2024-01-04\nC5,2024-01-05\nC6,2024-01-06\nC7,2024-01-07\n"
+    _ingest(tmp_path, [flagged, plain], "customers.do_not_email=Email Opt Out")
+    customers = pd.read_parquet(tmp_path / "data" / "customers.parquet").set_index("customer_id")
+    assert customers["do_not_email"].fillna(False).to_dict() == {
+        "C1": True, "C2": False, "C3": False, "C4": False, "C5": False, "C6": False, "C7": False
+    }  # fmt: skip
+    with pytest.raises(IngestError, match=r"'Unsubscribed' \(mapped to customers.do_not_email\)"):
+        _ingest(tmp_path, [flagged, plain], "customers.do_not_email=Unsubscribed")

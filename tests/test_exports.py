@@ -461,6 +461,20 @@ def test_upper_case_cp1252_is_not_taken_for_thai(tmp_path, text):
         read_source(path)
 
 
+def test_buddhist_years_are_read_only_where_they_are_the_column_s_years():
+    """Review: Postgres' trimmed fractions of a second (``14:02:03.2489``) were taken for
+    Buddhist years, and a Common-Era column's typo ``2502-03-07`` was read as 1959 instead of
+    being a date in the future."""
+    from features.dates import detect_order, parse_dates
+
+    postgres = pd.Series(["2024-03-05 14:02:03.2489", "2024-03-06 10:00:01.1946"])
+    stamps, said = parse_dates(postgres, detect_order([postgres], None, False))
+    assert "Buddhist" not in said and stamps.dt.year.tolist() == [2024, 2024]
+    typo = pd.Series(["2024-03-07", "2502-03-07", "2024-03-08"])
+    stamps, said = parse_dates(typo, detect_order([typo], None, False))
+    assert "Buddhist" not in said and stamps.dt.year.tolist() == [2024, 2502, 2024]
+
+
 def test_a_byte_order_mark_wins_over_the_encoding_given_for_the_other_files(tmp_path):
     """--encoding cp1252, meant for a Brazilian shop's orders file, garbled its customers file
     written as UTF-8 with a BOM ('ï»¿NÂ° client'): a file that says it is Unicode is read so."""

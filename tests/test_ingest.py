@@ -135,6 +135,16 @@ def test_an_order_total_repeated_on_its_item_lines_is_questioned(tmp_path):
     lazada = "customer_id=customerName,ordered_at=createTime,order_id=orderNumber,amount=paidPrice"
     reports = ingest(tmp_path / "l", tmp_path / "lazada.csv", load_mapping(lazada), log=_quiet)
     assert "orders of several lines" not in " ".join(reports["transactions"].warnings)
+    # a ticket export, one row per attendee, every ticket 25.00: the lines differ in names only
+    tickets = "Order #,Order Date,Buyer Email,Attendee,Ticket Type,Total Paid\n"
+    tickets += "".join(
+        f"{i // 3},2025-03-0{i // 3 + 1},b{i // 3}@x.org,Guest {i},General,25.00\n"
+        for i in range(9)
+    )
+    (tmp_path / "tickets.csv").write_text(tickets)
+    events = "customer_id=Buyer Email,ordered_at=Order Date,order_id=Order #,amount=Total Paid"
+    reports = ingest(tmp_path / "e", tmp_path / "tickets.csv", load_mapping(events), log=_quiet)
+    assert "orders of several lines" not in " ".join(reports["transactions"].warnings)
 
 
 @pytest.mark.skipif(not CDNOW.exists(), reason="shared CDNOW data not present")
@@ -1647,9 +1657,9 @@ def test_a_file_without_a_currency_beside_files_with_one_is_named_when_far_from_
     assert "lazada_th.csv (median 651.50) carry no currency, beside files in VND" in said
     assert "files: {<file>: {currency: THB}}" in said
     shop = _write(
-        tmp_path / "shop.csv", "id,date,amount\nA,2024-01-01,$35.00\nB,2024-01-02,$42.00\n"
+        tmp_path / "shop.csv", "id,date,amount\nA,2024-01-01,$89.88\nB,2024-01-02,$92.00\n"
     )
-    till = _write(tmp_path / "till.csv", "id,date,amount\nC,2024-01-03,29.50\nD,2024-01-04,61.00\n")
+    till = _write(tmp_path / "till.csv", "id,date,amount\nC,2024-01-03,5.97\nD,2024-01-04,6.10\n")
     report = ingest(tmp_path / "out2", [shop, till], mapping, log=_quiet)["transactions"]
     assert not any("carry no currency" in w for w in report.warnings), report.warnings
 
@@ -3514,6 +3524,25 @@ def test_an_amount_column_in_cents_is_read_in_the_currencys_units(tmp_path):
     }
     said = report["transactions"].formats["amount"]
     assert "'total_in_cents' read in cents" in said and "1 rows" in said, said
+
+
+def test_a_refund_beside_an_amount_in_cents_is_in_cents_too(tmp_path):
+    """Review: ``refunded_in_cents`` beside ``total_in_cents`` was taken off the amount divided by
+    100 as it was: 2,500 off 100.00, the invoice dropped as refunded whole (revenue 50, truth
+    125)."""
+    path = _write(
+        tmp_path / "r.csv",
+        "invoice_number,account_code,created_at,total_in_cents,refunded_in_cents\n"
+        "1,a,2024-01-01,10000,2500\n2,b,2024-01-02,5000,\n3,c,2024-01-03,8000,8000\n",
+    )
+    mapping = load_mapping(
+        "order_id=invoice_number,customer_id=account_code,ordered_at=created_at,"
+        "amount=total_in_cents,refunded_amount=refunded_in_cents"
+    )
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert dict(zip(tx["order_id"], tx["amount"], strict=True)) == {"1": 75.0, "2": 50.0}
+    assert report.reasons == {"refunded order": 1}
 
 
 def test_an_amount_in_cents_of_a_file_told_to_be_in_yen_is_kept_in_yen(tmp_path):
