@@ -256,6 +256,33 @@ def match_leading_zeros(ids: pd.Series, known: set[str]) -> tuple[pd.Series, str
     return _replaced(ids, found), said
 
 
+#: The ``+tag`` of an address's local part (``ana+course@gmail.com`` is ``ana@gmail.com``'s
+#: mailbox: Gmail, Outlook, iCloud and Fastmail deliver sub-addresses to it).
+_PLUS_TAG = r"\+[^@]*(?=@)"
+
+
+def match_plus_tags(ids: pd.Series, known: set[str]) -> tuple[pd.Series, str] | None:
+    """E-mail ids that are a known customer's once a ``+tag`` is dropped on both sides (a course
+    platform's ``ana+course@gmail.com`` beside a newsletter's ``ana@gmail.com``) put in the form
+    the customers have; None when there is none. A form two customers share is left unknown."""
+    text = _unknown_text(ids, known, EMAIL)
+    if text.empty:
+        return None
+    emails = pd.Series([k for k in known if "@" in k], dtype=object)
+    bare = emails.str.replace(_PLUS_TAG, "", regex=True)
+    single = ~bare.duplicated(keep=False)
+    index = pd.Series(emails[single].to_numpy(), index=bare[single].to_numpy())
+    found = text.str.replace(_PLUS_TAG, "", regex=True).map(index).dropna()
+    if found.empty:
+        return None
+    before = ids.loc[found.index[0]]
+    said = (
+        f"{len(found):,} e-mail ids matched a customer's address by a +tag (e.g. {before!r} -> "
+        f"{found.iloc[0]!r}): one mailbox, written with and without a sub-address"
+    )
+    return _replaced(ids, found), said
+
+
 def scientific_ids(raw: pd.Series) -> str | None:
     """A warning for ids a spreadsheet turned into scientific notation (``1.3085E+4``): their
     digits may be lost, and they cannot be matched to the CRM's ids."""

@@ -71,6 +71,7 @@ from features.customer_ids import (
     masked_ids,
     match_aliases,
     match_leading_zeros,
+    match_plus_tags,
     match_salesforce_ids,
     merge_requests,
     name_twins,
@@ -799,6 +800,9 @@ def _build_table(
         if zeros := match_leading_zeros(out["customer_id"], known.ids):
             out["customer_id"], said = zeros
             report.formats["leading zeros"] = said
+        if tags := match_plus_tags(out["customer_id"], known.ids):
+            out["customer_id"], said = tags
+            report.formats["+tags"] = said
         check.set_aside(out["customer_id"].isin(known.excluded), EXCLUDED_CUSTOMER)
         check.flag(
             out["customer_id"].isin(known.quarantined),
@@ -2621,6 +2625,7 @@ def log_report(report: TableReport, log) -> None:
         GROUPED,
         "salesforce ids",
         "leading zeros",
+        "+tags",
         CUSTOMER_ALIAS,
         CUSTOMER_EMAIL,
         MERGED_INTO,

@@ -4000,6 +4000,31 @@ def test_ids_a_spreadsheet_stripped_of_leading_zeros_find_their_customers(tmp_pa
                in line for line in said)  # fmt: skip
 
 
+def test_an_address_written_with_a_plus_tag_finds_its_customer(tmp_path):
+    """A course platform's students signed up as ana+course@gmail.com, the newsletter tool
+    writes ana@gmail.com: every open of theirs was an unknown customer, with no hint. Matched
+    by the address without its +tag, and said; a form two customers share stays unknown."""
+    students = _write(
+        tmp_path / "s.csv",
+        "email,joined\nAna+course@gmail.com,2023-01-01\nbo@x.com,2023-01-01\n"
+        "li+a@x.com,2023-01-01\nli+b@x.com,2023-01-01\n",
+    )
+    opens = _write(
+        tmp_path / "o.csv",
+        "email,date,amount\nana@gmail.com,2024-01-05,3\nbo+news@x.com,2024-01-06,4\n"
+        "li@x.com,2024-01-07,2\n",
+    )
+    mapping = load_mapping("customer_id=email,signup_at=joined,ordered_at=date")
+    said: list[str] = []
+    reports = ingest(tmp_path / "out", opens, mapping, customers=students, log=said.append,
+                     min_accepted_share=0)  # fmt: skip
+    sales = reports["transactions"]
+    assert (sales.accepted, sales.reasons) == (2, {"unknown customer_id": 1})
+    assert sorted(_spend(tmp_path / "out").index) == ["ana+course@gmail.com", "bo@x.com"]
+    assert any("2 e-mail ids matched a customer's address by a +tag (e.g. 'ana@gmail.com' -> "
+               "'ana+course@gmail.com')" in line for line in said)  # fmt: skip
+
+
 def _events_file(tmp_path: Path, name: str, rows: list[tuple[str, str, str]]) -> Path:
     text = "user,when,event\n" + "".join(f"{u},{w},{e}\n" for u, w, e in rows)
     return _write(tmp_path / name, text)
