@@ -726,7 +726,7 @@ def _build_table(
                 dated = clean & values.astype("string").str.contains(r"\d", na=False).to_numpy()
                 if dated.any():
                     _check_date_column(out[col.name], values, dated, path, mapping.date_format)
-                _optional_dates(out, col.name, values, placeholder, check, report)
+                _optional_dates(out, col.name, values, placeholder, check, report, latest)
                 continue
             _check_date_column(out[col.name], values, clean, path, mapping.date_format)
             check.flag(values.isna(), f"missing {col.name}")
@@ -1268,6 +1268,12 @@ def _repeated_block(seq: np.ndarray) -> int | None:
     return None
 
 
+#: Ends after the export on at least this many rows, and this share of the ends, are warned of:
+#: a renewal date filled for every member, not notices given.
+FUTURE_ENDS_MIN = 10
+FUTURE_ENDS_SHARE = 1 / 3
+
+
 def _optional_dates(
     out: pd.DataFrame,
     name: str,
@@ -1275,11 +1281,13 @@ def _optional_dates(
     placeholder: pd.Series,
     check: _Validator,
     report: TableReport,
+    latest: pd.Timestamp | None = None,
 ) -> None:
     """An optional date (``customers.ended_at``) where no date means "still a customer": blank,
     a placeholder such as 9999-12-31, a word ('N/A', 'Active') and an end before the signup (by
     day: an earlier membership's end kept after a re-join) are read as no end, counted and named;
-    the customer and their rows stay. A date after the export is kept (a notice given)."""
+    the customer and their rows stay. A date after the export is kept (a notice given); when
+    many are (after ``latest``), the column may be a renewal date, and a warning says so."""
     worded = (values.notna() & out[name].isna()).to_numpy()
     out.loc[placeholder.to_numpy(), name] = pd.NaT
     before = np.zeros(len(out), dtype=bool)
@@ -1303,6 +1311,18 @@ def _optional_dates(
     dated = int((out[name].notna() & ok).sum())
     tail = f"; read as no end (still a customer): {'; '.join(said)}" if said else ""
     report.formats[name] = f"{dated:,} rows with an end date{tail}"
+    ahead = np.zeros(len(out), dtype=bool)
+    if latest is not None:
+        ahead = (out[name] > latest).fillna(False).to_numpy(dtype=bool) & ok
+    if (n := int(ahead.sum())) >= FUTURE_ENDS_MIN and n >= FUTURE_ENDS_SHARE * dated:
+        example = values[ahead].iloc[0]
+        report.warnings.append(
+            f"{n:,} of the {dated:,} {name} dates are still ahead (e.g. "
+            f"{example!r}): each is read as a notice given, its customer scored as leaving on "
+            "that day; if the column is the paid period's end of members who renew (Memberful's "
+            "Expires At, a subscription's current period end), map the end of those who "
+            "cancelled only (blank for the others)"
+        )
 
 
 def _check_date_column(

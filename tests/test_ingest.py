@@ -4025,6 +4025,26 @@ def test_an_address_written_with_a_plus_tag_finds_its_customer(tmp_path):
                "'ana+course@gmail.com')" in line for line in said)  # fmt: skip
 
 
+def test_end_dates_mostly_ahead_are_warned_of_as_a_renewal_date(tmp_path):
+    """Memberful's Expires At is the paid period's end of every member, the next renewal of those
+    who did not cancel: mapped as ended_at (the last day paid for), each of the 161 active members
+    was scored 'ends in N days: notice given', unsaid. A few ends ahead (notices) are not."""
+    rows = "".join(f"m{i},2024-01-01,2027-0{1 + i % 9}-15\n" for i in range(12))
+    members = _write(
+        tmp_path / "m.csv", "id,since,expires\n" + rows + "m99,2024-01-01,2025-03-01\n"
+    )
+    orders = _write(tmp_path / "o.csv", "id,date,amount\nm1,2026-11-01,29\n")
+    mapping = load_mapping("customer_id=id,signup_at=since,ended_at=expires,ordered_at=date")
+    said: list[str] = []
+    latest = pd.Timestamp("2026-12-07")
+    ingest(tmp_path / "out", orders, mapping, customers=members, log=said.append, latest=latest)
+    assert any("12 of the 13 ended_at dates are still ahead (e.g. '2027-01-15')" in s for s in said)
+    few = _write(tmp_path / "f.csv", "id,since,expires\n" + rows.replace("2027", "2025", 10))
+    said.clear()
+    ingest(tmp_path / "out2", orders, mapping, customers=few, log=said.append, latest=latest)
+    assert not any("still ahead" in s for s in said)
+
+
 def _events_file(tmp_path: Path, name: str, rows: list[tuple[str, str, str]]) -> Path:
     text = "user,when,event\n" + "".join(f"{u},{w},{e}\n" for u, w, e in rows)
     return _write(tmp_path / name, text)
