@@ -283,6 +283,79 @@ def match_plus_tags(ids: pd.Series, known: set[str]) -> tuple[pd.Series, str] | 
     return _replaced(ids, found), said
 
 
+#: A phone number as CRMs write it: ``+66 81 234 5678``, ``081-234-5678``, ``(081) 2345678``.
+PHONE = r"\+?\(?\d[\d ().-]{6,22}"
+#: Digits a national number keeps once its country code or trunk 0 is dropped (at least).
+PHONE_MIN_DIGITS = 8
+#: Pairs (country code form, national form) of one number needed to read a prefix as the code.
+PHONE_CODE_PAIRS = 3
+
+
+def _phone_digits(ids: pd.Series) -> pd.Series:
+    """The digits of ids that look like phone numbers (``00`` international prefix dropped)."""
+    text = ids.dropna().astype(str)
+    text = text[text.str.fullmatch(PHONE)]
+    digits = text.str.replace(r"\D", "", regex=True).str.replace(r"^00", "", regex=True)
+    return digits[digits.str.len().between(PHONE_MIN_DIGITS, 15)]
+
+
+def _national(digits: pd.Series, code: str | None) -> pd.Series:
+    """Phone digits as the national number: the country ``code`` dropped when enough digits
+    follow, then a trunk 0 (``+66 (0)81 ...``, ``0812345678``)."""
+    if code:
+        coded = digits.str.startswith(code) & (digits.str.len() - len(code) >= PHONE_MIN_DIGITS)
+        digits = digits.mask(coded, digits.str[len(code) :])
+    return digits.str.replace(r"^0(?=\d{7})", "", regex=True)
+
+
+def _country_code(mine: pd.Series, theirs: pd.Series) -> str | None:
+    """The prefix (1 to 3 digits, not 0) that most numbers of one side carry before a national
+    number of the other (``66`` of ``66812345678`` beside ``0812345678``); None below
+    :data:`PHONE_CODE_PAIRS` such pairs."""
+    counts: dict[str, int] = {}
+    for coded, other in ((mine, theirs), (theirs, mine)):
+        bare = set(_national(other, None))
+        for n in (1, 2, 3):
+            hit = coded.str[n:].isin(bare) & ~coded.str.startswith("0")
+            for prefix, count in coded.str[:n][hit].value_counts().items():
+                counts[prefix] = counts.get(prefix, 0) + int(count)
+    if not counts:
+        return None
+    code = max(counts, key=lambda c: counts[c])
+    return code if counts[code] >= PHONE_CODE_PAIRS else None
+
+
+def match_phone_numbers(ids: pd.Series, known: set[str]) -> tuple[pd.Series, str] | None:
+    """Ids that are a known customer's phone number written another way (a charging system's
+    ``66812345678`` beside a CRM's ``0812345678`` or ``+66 81 234 5678``; a bill's
+    ``081-234-5678``) put in the form the customers have; None when there is none. The country
+    code is the prefix (1 to 3 digits) that most unknown numbers carry before a customer's
+    national number; a national number two customers share stays unknown."""
+    text = _unknown_text(ids, known, PHONE)
+    if text.empty:
+        return None
+    mine = _phone_digits(text)
+    pool = pd.Series(list(known), dtype=object)
+    theirs = _phone_digits(pool)
+    if mine.empty or theirs.empty:
+        return None
+    code = _country_code(mine, theirs)
+    national = _national(theirs, code)
+    single = ~national.duplicated(keep=False)
+    index = pd.Series(pool[theirs.index[single]].to_numpy(), index=national[single].to_numpy())
+    found = _national(mine, code).map(index).dropna()
+    if found.empty:
+        return None
+    before = ids.loc[found.index[0]]
+    said = (
+        f"{len(found):,} ids matched a customer's phone number written another way (e.g. "
+        f"{before!r} -> {found.iloc[0]!r}"
+        + (f", country code {code}" if code else "")
+        + "): one subscriber's number in another form"
+    )
+    return _replaced(ids, found), said
+
+
 def scientific_ids(raw: pd.Series) -> str | None:
     """A warning for ids a spreadsheet turned into scientific notation (``1.3085E+4``): their
     digits may be lost, and they cannot be matched to the CRM's ids."""

@@ -71,6 +71,7 @@ from features.customer_ids import (
     masked_ids,
     match_aliases,
     match_leading_zeros,
+    match_phone_numbers,
     match_plus_tags,
     match_salesforce_ids,
     merge_requests,
@@ -803,6 +804,9 @@ def _build_table(
         if tags := match_plus_tags(out["customer_id"], known.ids):
             out["customer_id"], said = tags
             report.formats["+tags"] = said
+        if phones := match_phone_numbers(out["customer_id"], known.ids):
+            out["customer_id"], said = phones
+            report.formats["phone numbers"] = said
         check.set_aside(out["customer_id"].isin(known.excluded), EXCLUDED_CUSTOMER)
         check.flag(
             out["customer_id"].isin(known.quarantined),
@@ -2646,6 +2650,7 @@ def log_report(report: TableReport, log) -> None:
         "salesforce ids",
         "leading zeros",
         "+tags",
+        "phone numbers",
         CUSTOMER_ALIAS,
         CUSTOMER_EMAIL,
         MERGED_INTO,

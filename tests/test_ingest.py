@@ -4045,6 +4045,37 @@ def test_end_dates_mostly_ahead_are_warned_of_as_a_renewal_date(tmp_path):
     assert not any("still ahead" in s for s in said)
 
 
+def test_phone_numbers_written_another_way_find_their_subscribers(tmp_path):
+    """An operator's CRM keys subscribers by MSISDN as 0812345678 (or +66 81 234 5678), its
+    charging system writes 66812345678 and its bills 081-234-5678: every top-up was an unknown
+    customer and ingest stopped below --min-accepted-share. Matched by the national number
+    (country code found from the pairs), and said; a number two subscribers share stays
+    unknown, and so does one of no subscriber."""
+    members = _write(
+        tmp_path / "m.csv",
+        "msisdn,joined\n0812345678,2023-01-01\n+66 89 111 2222,2023-01-01\n"
+        "0861234567,2023-01-01\n0901234567,2023-01-01\n0621234567,2023-01-01\n",
+    )
+    topups = _write(
+        tmp_path / "t.csv",
+        "msisdn,date,amount\n66812345678,2024-01-05,50\n66891112222,2024-01-06,20\n"
+        "66861234567,2024-01-07,30\n66901234567,2024-01-07,30\n086-123-4567,2024-01-08,10\n"
+        "0891112222,2024-01-09,10\n66999999999,2024-01-09,10\n",
+    )
+    mapping = load_mapping("customer_id=msisdn,signup_at=joined,ordered_at=date")
+    said: list[str] = []
+    reports = ingest(tmp_path / "out", topups, mapping, customers=members, log=said.append,
+                     min_accepted_share=0)  # fmt: skip
+    sales = reports["transactions"]
+    assert (sales.accepted, sales.reasons) == (6, {"unknown customer_id": 1})
+    ids = pd.read_parquet(tmp_path / "out" / "transactions.parquet")["customer_id"]
+    assert sorted(ids.value_counts().items()) == [
+        ("+66 89 111 2222", 2), ("0812345678", 1), ("0861234567", 2), ("0901234567", 1)
+    ]  # fmt: skip
+    told = "6 ids matched a customer's phone number written another way (e.g. '66812345678'"
+    assert any(f"{told} -> '0812345678', country code 66)" in line for line in said)
+
+
 def _events_file(tmp_path: Path, name: str, rows: list[tuple[str, str, str]]) -> Path:
     text = "user,when,event\n" + "".join(f"{u},{w},{e}\n" for u, w, e in rows)
     return _write(tmp_path / name, text)
