@@ -1015,8 +1015,9 @@ def _repeated_totals(
     """A note when ``amount`` looks like an order total written on each of its item lines
     (Shopee's ``Grand Total``, one row per item): most orders of several lines hold one amount
     on all their lines though another money or quantity column of the lines differs (the
-    items' prices; a ticket export whose tickets all cost 25.00 differs in names alone).
-    Every line counts, so such an order's revenue would be its total times its lines."""
+    items' prices; a ticket export whose tickets all cost 25.00 differs in names alone), all on
+    one day (a payment plan's instalments fall on several). Every line counts, so such an
+    order's revenue would be its total times its lines."""
     source = inputs.get("amount")
     if source is None or "order_id" not in out:
         return None
@@ -1027,6 +1028,9 @@ def _repeated_totals(
     orders = orders[several]
     amounts = out["amount"][ok][several]
     same = amounts.groupby(orders).transform("nunique").eq(1)
+    if "ordered_at" in out:  # lines on several days are instalments of a plan, not items
+        days = out["ordered_at"][ok][several].dt.floor("D")
+        same &= days.groupby(orders).transform("nunique").eq(1)
     money = [
         c
         for c in frame.columns

@@ -545,6 +545,7 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "refunded",
         "refund",
         "fully refunded",
+        "reversed",  # a top-up or payment reversed (a charging system's REVERSED)
         "return/refund",  # Shopee, and in Thai, Vietnamese and Indonesian below
         "คืนเงิน/คืนสินค้า",
         "คืนเงิน",
@@ -679,6 +680,9 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         # who left unpaid)
         "payment due",
         "past_due",
+        # a bill written off as bad debt: never paid
+        "written off",
+        "bad debt",
         "past due",
         "uncollectible",
         "aguardando pagamento",

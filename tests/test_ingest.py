@@ -135,6 +135,16 @@ def test_an_order_total_repeated_on_its_item_lines_is_questioned(tmp_path):
     lazada = "customer_id=customerName,ordered_at=createTime,order_id=orderNumber,amount=paidPrice"
     reports = ingest(tmp_path / "l", tmp_path / "lazada.csv", load_mapping(lazada), log=_quiet)
     assert "orders of several lines" not in " ".join(reports["transactions"].warnings)
+    # a course's payment plan: one sale id, the same 179.00 each month, nothing to remap
+    plan = "Sale ID,Purchased At,Student Email,Course,Final Price,Balance Due\n"
+    plan += "".join(
+        f"{i // 3},2025-0{i % 3 + 1}-0{i // 3 + 1},s{i // 3}@x.org,C,179.00,{358 - 179 * (i % 3)}\n"
+        for i in range(9)
+    )
+    (tmp_path / "plan.csv").write_text(plan)
+    sales = "customer_id=Student Email,ordered_at=Purchased At,order_id=Sale ID,amount=Final Price"
+    reports = ingest(tmp_path / "p", tmp_path / "plan.csv", load_mapping(sales), log=_quiet)
+    assert "orders of several lines" not in " ".join(reports["transactions"].warnings)
     # a ticket export, one row per attendee, every ticket 25.00: the lines differ in names only
     tickets = "Order #,Order Date,Buyer Email,Attendee,Ticket Type,Total Paid\n"
     tickets += "".join(
@@ -3358,6 +3368,9 @@ def test_magento_and_bigcommerce_statuses_of_no_sale_are_known():
     statuses = ValueMapping({}, builtin=True, synonyms=STATUS_SYNONYMS)
     read = {v: statuses.lookup(v)[0] for v in ("Suspected Fraud", "Incomplete", "Payment Review")}
     assert read == {"Suspected Fraud": "cancelled", "Incomplete": "open", "Payment Review": "open"}
+    # an operator's reversed top-up and written-off bill were read as sales (51 bills)
+    read = {v: statuses.lookup(v)[0] for v in ("REVERSED", "Written-off", "Bad Debt")}
+    assert read == {"REVERSED": "refunded", "Written-off": "open", "Bad Debt": "open"}
 
 
 def test_an_unread_status_column_of_no_sales_is_named(tmp_path):
