@@ -1002,6 +1002,9 @@ LINE_TOTAL_WORDS = ("total", "line", "sum", "extended", "amount", "gross", "net"
 #: A price column that holds the line's total by its platform's documentation, with a column
 #: only that platform's reports have: Amazon's order reports' ``item-price`` is price x quantity.
 LINE_TOTAL_PRICES = {"item-price": "amazon-order-id"}
+#: Share of the orders with a paid row past which orders paid on several days (a booking's
+#: deposit and balance, instalments) are worth a note: each day counts as a purchase.
+SEVERAL_DAYS_SHARE = 0.02
 
 
 #: Share of the orders of several accepted lines past which an amount the same on each line of
@@ -1132,7 +1135,31 @@ def _amount_notes(
                 f"{source.name!r} is a unit price, map unit_price={source.name} instead "
                 "(amount = quantity x unit_price)"
             )
+    if several_days := _orders_on_several_days(out, ok):
+        notes.append(several_days)
     return notes
+
+
+def _orders_on_several_days(out: pd.DataFrame, ok: np.ndarray) -> str | None:
+    """Orders whose accepted rows of a positive amount are on several days: a payments ledger's
+    deposit and balance of one booking, or instalments, each read as a purchase day."""
+    if "order_id" not in out:
+        return None
+    paid = ok & (out["amount"] > 0).fillna(False).to_numpy(bool) & out["order_id"].notna()
+    if not paid.any():
+        return None
+    days = out["ordered_at"][paid].dt.floor("D").groupby(out["order_id"][paid]).nunique()
+    several = days[days > 1]
+    if len(several) < max(3, SEVERAL_DAYS_SHARE * len(days)):
+        return None
+    example = str(several.index[0])
+    return (
+        f"{len(several):,} of the {len(days):,} orders have paid rows on several days (e.g. "
+        f"order {example!r} on {int(several.iloc[0])} days): each day counts as a purchase, so a "
+        "booking paid as a deposit and a balance, or an order paid in instalments, is read as "
+        "several purchases; if these rows are payments of one sale, give the export of the "
+        "sales (one row per booking or order, dated when it was made) instead"
+    )
 
 
 def _exclude(

@@ -4302,3 +4302,28 @@ def test_a_later_export_reassigning_a_few_orders_still_replaces_them(tmp_path):
     assert reports["transactions"].reasons == {
         "order_id in a later file (its lines there replace these)": 12
     }
+
+
+def test_orders_paid_on_several_days_are_named(tmp_path):
+    """A tour operator's payments ledger: each booking's deposit and balance are rows of one
+    booking ref months apart, read as two purchase days (5,778 for 3,181 bookings, unsaid); the
+    note names them, and a shop's orders of one day each stay unsaid."""
+    rows = "".join(
+        f"P{i}a,TP{i},C{i % 9},2024-0{1 + i % 4}-05,Deposit,100\n"
+        f"P{i}b,TP{i},C{i % 9},2024-0{5 + i % 4}-20,Balance,300\n"
+        for i in range(20)
+    )
+    ledger = _write(
+        tmp_path / "ledger.csv", "Payment Ref,Booking Ref,Customer,Date,Type,Amount\n" + rows
+    )
+    mapping = load_mapping(
+        "order_id=Booking Ref,customer_id=Customer,ordered_at=Date,amount=Amount"
+    )
+    warnings = ingest(tmp_path / "out", ledger, mapping, log=_quiet)["transactions"].warnings
+    (said,) = [w for w in warnings if "several days" in w]
+    assert said.startswith("20 of the 20 orders have paid rows on several days (e.g. order 'TP0'")
+    shop = "".join(f"O{i},C{i % 9},2024-02-{1 + i % 20:02d},{50 + i}\n" for i in range(40))
+    orders = _write(tmp_path / "orders.csv", "Order,Customer,Date,Amount\n" + shop)
+    mapping = load_mapping("order_id=Order,customer_id=Customer,ordered_at=Date,amount=Amount")
+    warnings = ingest(tmp_path / "out2", orders, mapping, log=_quiet)["transactions"].warnings
+    assert not [w for w in warnings if "several days" in w]
