@@ -396,6 +396,10 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         # an appointment book's (Fresha, Vagaro, Mindbody, Jane, Cliniko; Open Dental's Broken
         # appointment) cancellation too late to rebook, or missed: no visit; a fee charged is
         # its own sale
+        # a tour operator's option (a booking held unpaid, Tourplan, Rezdy) that lapsed unpaid
+        "expired",
+        "option expired",
+        "lapsed",
         "late cancellation",
         "late cancel",
         "late cancelled",
@@ -540,6 +544,8 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "inhouse",
         "checked in",
         "checkedin",
+        # an airline ticket or a travel booking's documents issued: paid
+        "ticketed",
     ),
     "refunded": (
         "refunded",
@@ -637,6 +643,12 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         # some shops' exports)
         "booked",
         "scheduled",
+        # a tour operator's or a travel agent's booking held, not paid yet (an option on the
+        # seats or rooms until a deposit comes; Tourplan, Rezdy, Travelport)
+        "option",
+        "on option",
+        "provisional",
+        "on request",
         # Salesforce Nonprofit Success Pack's open stages: a pledge or a recurring donation's
         # future instalment is "Pledged" until paid (then Closed Won; never paid: Closed Lost)
         "pledged",

@@ -4327,3 +4327,25 @@ def test_orders_paid_on_several_days_are_named(tmp_path):
     mapping = load_mapping("order_id=Order,customer_id=Customer,ordered_at=Date,amount=Amount")
     warnings = ingest(tmp_path / "out2", orders, mapping, log=_quiet)["transactions"].warnings
     assert not [w for w in warnings if "several days" in w]
+
+
+def test_a_tour_operators_booking_statuses_are_known(tmp_path):
+    """A tour operator's bookings report (Tourplan, Rezdy): an Option is a booking held unpaid and
+    an Expired one lapsed unpaid; both were read as completed sales (a warning only), 91 expired
+    options counting 145,146 GBP of revenue and a purchase day each. Ticketed is paid."""
+    path = _write(
+        tmp_path / "bookings.csv",
+        "Booking Ref,Customer ID,Booked On,Gross,Status\n"
+        "TP1,C1,2024-03-01,900.00,Ticketed\n"
+        "TP2,C1,2024-04-01,800.00,Expired\n"
+        "TP3,C2,2024-05-01,700.00,Option\n"
+        "TP4,C2,2024-05-02,600.00,Provisional\n"
+        "TP5,C2,2024-05-03,500.00,Cancelled\n",
+    )
+    columns = "order_id=Booking Ref,customer_id=Customer ID,ordered_at=Booked On,"
+    columns += "amount=Gross,status=Status"
+    report = ingest(tmp_path / "out", path, load_mapping(columns), log=_quiet)["transactions"]
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert list(tx["order_id"]) == ["TP1"] and tx["amount"].sum() == 900.0
+    assert report.reasons == {"cancelled order": 2, "open deal or unpaid order": 2}, report.reasons
+    assert not [w for w in report.warnings if "read as completed" in w], report.warnings
