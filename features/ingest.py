@@ -371,6 +371,33 @@ def constant_column(path: Path, table: str, column: str, mapped: str, index: pd.
     return pd.Series(value, index=index, dtype="string")
 
 
+#: Column names (letters only, lower case) of a yes/no flag of a refunded sale.
+REFUND_FLAGS = frozenset({"refunded", "isrefunded", "wasrefunded", "refund"})
+
+
+def _unread_refund_flags(frame: pd.DataFrame, used: set) -> list[str]:
+    """A warning for an unread yes/no column flagging refunded sales (Teachable's and Gumroad's
+    ``Refunded`` TRUE/FALSE): its refunded sales were counted."""
+    from features.contact_flags import NO_WORDS, YES_WORDS
+
+    for column in frame.columns:
+        if column in used or re.sub(r"[^a-z]", "", str(column).casefold()) not in REFUND_FLAGS:
+            continue
+        values = frame[column].dropna().astype("string").str.strip()
+        words = values.str.casefold()
+        yes, no = values[words.isin(YES_WORDS)], values[words.isin(NO_WORDS)]
+        if len(yes) and words.isin(YES_WORDS | NO_WORDS).all():
+            said = f"{yes.iloc[0]!r}: refunded" + (
+                f", {no.iloc[0]!r}: completed" if len(no) else ""
+            )
+            return [
+                f"column {column!r}, not read, flags {len(yes):,} refunded sales: they were "
+                "counted as sales; map it as the status (--map "
+                f'"transactions.status={column}") with values: {{status: {{{said}}}}}'
+            ]
+    return []
+
+
 def _unread_statuses(frame: pd.DataFrame, used: set, status_read: bool) -> list[str]:
     """A warning for an unread column named like a status or a document type whose values say
     no sale: without a status read (a billing export's ``Status`` of voided and unpaid invoices,
@@ -487,6 +514,7 @@ def _lookalike_columns(
             )
     if table == TRANSACTIONS:
         said += _unread_statuses(frame, used, "status" in inputs)
+        said += _unread_refund_flags(frame, used)
     if table == TRANSACTIONS and "currency" not in inputs:
         # Salesforce reports of a multi-currency org: "Amount Currency" (or the record's
         # "Opportunity Currency") beside plain amounts; unread, a EUR row is summed as USD
@@ -1137,7 +1165,31 @@ def _amount_notes(
             )
     if several_days := _orders_on_several_days(out, ok):
         notes.append(several_days)
+    if shared := _orders_of_several_customers(out, ok):
+        notes.append(shared)
     return notes
+
+
+def _orders_of_several_customers(out: pd.DataFrame, ok: np.ndarray) -> str | None:
+    """Orders whose accepted rows name several customers: an event export keyed by attendee (a
+    friend's ticket credited to the friend, paid by the buyer)."""
+    if "order_id" not in out:
+        return None
+    rows = ok & out["order_id"].notna().to_numpy(bool)
+    if not rows.any():
+        return None
+    who = out["customer_id"][rows].groupby(out["order_id"][rows]).nunique()
+    several = who[who > 1]
+    if len(several) < max(3, SEVERAL_DAYS_SHARE * len(who)):
+        return None
+    example = str(several.index[0])
+    names = out["customer_id"][rows & (out["order_id"] == example).to_numpy(bool)].unique()[:3]
+    return (
+        f"{len(several):,} of the {len(who):,} orders name several customers (e.g. order "
+        f"{example!r}: {', '.join(repr(str(n)) for n in names)}): each is credited with its "
+        "rows, as an event export keyed by attendee credits the buyer's payment to each guest; "
+        "key the file by who paid (the buyer's e-mail or id) if one customer paid the order"
+    )
 
 
 def _orders_on_several_days(out: pd.DataFrame, ok: np.ndarray) -> str | None:

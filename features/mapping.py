@@ -38,6 +38,7 @@ from features.customer_emails import CUSTOMER_EMAIL
 from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
 from features.refunds import REFUNDED_AMOUNT
 from features.values import IGNORE, ORDER_STATUSES
+from features.yaml_files import load_yaml
 
 #: Source columns the mapping may name besides contract columns (derived into contract columns).
 #: ``status``: an order status; rows whose status means cancelled are quarantined, never revenue.
@@ -342,7 +343,7 @@ def load_mapping(
     raw: dict = {}
     if map_file is not None:
         try:
-            raw = yaml.safe_load(Path(map_file).read_text(encoding="utf-8")) or {}
+            raw = load_yaml(Path(map_file).read_text(encoding="utf-8")) or {}
         except FileNotFoundError as exc:
             raise IngestError(f"mapping file {map_file} does not exist") from exc
         except UnicodeDecodeError as exc:

@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from features.yaml_files import load_yaml
 from training.priority import RETAINED_SHARE_FLOOR
 
 Stage = Literal["prospect", "new", "growing", "mature", "declining", "churned"]
@@ -310,7 +311,7 @@ class ScoringConfig(_Config):
         A missing file or key is an error; an empty mapping gives the defaults.
         """
         path = Path(path)
-        data: Any = yaml.safe_load(path.read_text()) or {}
+        data: Any = load_yaml(path.read_text()) or {}
         if key is not None:
             if not isinstance(data, dict) or key not in data:
                 raise ValueError(f"{path}: no top-level key {key!r} with the scoring config")
@@ -350,7 +351,7 @@ def load_scoring_config(
     customers changed tier)."""
     if path is None:
         return ScoringConfig() if stored is None else stored_scoring_config(stored)
-    data = yaml.safe_load(Path(path).read_text())
+    data = load_yaml(Path(path).read_text())
     key = "scoring" if isinstance(data, dict) and "scoring" in data else None
     if stored is None:
         return ScoringConfig.from_yaml(path, key=key)

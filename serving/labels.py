@@ -16,6 +16,7 @@ from typing import Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from features.yaml_files import load_yaml
 from serving.config import (
     DEFAULT_CONTACT,
     DEFAULT_STRATEGY,
@@ -108,7 +109,7 @@ def one_line(exc: ValidationError) -> str:
 def validated_yaml(file: Path, model: type[_M], error: type[Exception]) -> _M:
     """The YAML mapping in ``file`` as ``model``; ``error`` naming the file and the field if not."""
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = load_yaml(file.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise error(
             f"{file}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at {exc.start}); save "
@@ -161,7 +162,7 @@ def _with_own_labels(labels: Labels, own: Path) -> Labels:
     """``labels`` with the sections of ``own`` (a partial labels file) merged over them."""
     if not own.exists():
         return labels
-    data = yaml.safe_load(own.read_text(encoding="utf-8")) or {}
+    data = load_yaml(own.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise LabelError(f"{own}: must be a mapping, got {type(data).__name__}")
     merged = labels.model_dump()

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from features.yaml_files import load_yaml
 
 
 class _Config(BaseModel):
@@ -121,7 +122,7 @@ def load_monitor_config(path: str | Path | None) -> MonitorConfig:
     if path is None:
         return MonitorConfig()
     path = Path(path)
-    data = yaml.safe_load(path.read_text()) or {}
+    data = load_yaml(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of sections (input, scores, performance)")  # noqa: TRY004
     try:

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from features.config import FeatureConfig
+from features.yaml_files import load_yaml
 from training import DEFAULT_TRACKING_URI
 
 #: The experiment YAMLs shipped with the code (``experiments/`` of the repository).
@@ -252,7 +253,7 @@ def load_config(path: str | Path, **overrides) -> ExperimentConfig:
     top-level keys."""
     path = config_file(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = load_yaml(path.read_text()) or {}
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: config file does not exist") from exc
     except yaml.YAMLError as exc:

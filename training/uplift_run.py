@@ -35,6 +35,7 @@ from features.campaigns import (
     measuring_rows,
 )
 from features.contract import table_path
+from features.yaml_files import load_yaml
 from training.models import FeatureEncoder
 from training.priority import value_if_retained
 from training.uplift import (
@@ -737,11 +738,9 @@ def _metric_name(name: str) -> str:
 def load_run_config(path: str | Path | None, **overrides) -> UpliftRunConfig:
     """``UpliftRunConfig`` from a YAML file (optional) with command-line overrides that are not
     None."""
-    import yaml
-
     raw: Any = {}
     if path is not None:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        raw = load_yaml(Path(path).read_text()) or {}
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: expected a mapping of uplift settings")
     raw |= {k: v for k, v in overrides.items() if v is not None}
