@@ -1359,6 +1359,9 @@ def _repeated_block(seq: np.ndarray) -> int | None:
 #: a renewal date filled for every member, not notices given.
 FUTURE_ENDS_MIN = 10
 FUTURE_ENDS_SHARE = 1 / 3
+#: Ends on at least this share of the customers (or a third of them on the signup day) are
+#: warned of: a date every customer has, not the end of those who left.
+ALL_ENDS_SHARE = 0.995
 
 
 def _optional_dates(
@@ -1409,6 +1412,20 @@ def _optional_dates(
             "that day; if the column is the paid period's end of members who renew (Memberful's "
             "Expires At, a subscription's current period end), map the end of those who "
             "cancelled only (blank for the others)"
+        )
+    elif dated >= FUTURE_ENDS_MIN:
+        on_signup = 0
+        if "signup_at" in out:
+            same = out[name].dt.floor("D") == out["signup_at"].dt.floor("D")
+            on_signup = int((same.fillna(False).to_numpy(dtype=bool) & ok).sum())
+        if dated < ALL_ENDS_SHARE * int(ok.sum()) and on_signup < FUTURE_ENDS_SHARE * dated:
+            return  # a base most of whose customers left over the years has ends for most
+        report.warnings.append(
+            f"{dated:,} of the {int(ok.sum()):,} customers have an {name} date"
+            + (f", {on_signup:,} of them on the day they signed up" if on_signup else "")
+            + ": each is read as the day they ended, active customers too; if the column is a "
+            "date every customer has (a status date, the record's last change), map a column "
+            "holding the end of those who left only (blank for the others)"
         )
 
 

@@ -3453,6 +3453,26 @@ def test_a_document_type_beside_the_status_read_is_named_when_it_tells_credit_no
     assert not any("not read" in w for w in quiet.warnings), quiet.warnings
 
 
+def test_an_end_date_every_customer_has_is_named(tmp_path):
+    """An operator's subscriber master mapped with ended_at=Status Date: every subscriber had an
+    end (an active one's status date is the day he was activated), so suspended weekly toppers
+    and a new subscriber were scored as ended, unsaid."""
+    activated = [f"2024-01-{i % 28 + 1:02d}" for i in range(20)]
+    rows = "MSISDN,Activated,Status,Status Date\n" + "".join(
+        f"08{i:08d},{day},{'Active' if i % 4 else 'Ported-out'},{day if i % 4 else '2024-06-01'}\n"
+        for i, day in enumerate(activated)
+    )
+    customers = _write(tmp_path / "subscribers.csv", rows)
+    orders = _write(tmp_path / "topups.csv", "MSISDN,day,amount\n0800000001,2024-02-01,50\n")
+    mapping = load_mapping(
+        "customer_id=MSISDN,signup_at=Activated,customers.ended_at=Status Date,ordered_at=day"
+    )
+    report = ingest(tmp_path / "out", orders, mapping, customers=customers, log=_quiet)
+    said = [w for w in report["customers"].warnings if "customers have an ended_at date" in w]
+    assert len(said) == 1 and "20 of the 20" in said[0]
+    assert "15 of them on the day they signed up" in said[0]
+
+
 def test_orders_naming_several_customers_are_named(tmp_path):
     """Eventbrite's attendees export keyed by the attendee's e-mail: 103 friends' tickets
     ($17,899) were credited to the friends, 9 of them buyers only by someone else's ticket."""
