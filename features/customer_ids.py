@@ -6,6 +6,7 @@ notation)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -242,17 +243,32 @@ def match_leading_zeros(ids: pd.Series, known: set[str]) -> tuple[pd.Series, str
     if text.empty:
         return None
     digits = pd.Series([k for k in known if k.isdigit()], dtype=object)
-    bare = digits.str.lstrip("0")
+    found = _found_by_form(text, digits, lambda s: s.str.lstrip("0"))
+    return _matched(
+        ids,
+        found,
+        "ids matched a customer's id by their leading zeros",
+        "a spreadsheet drops them from a number column; export ids as text",
+    )
+
+
+def _found_by_form(
+    text: pd.Series, pool: pd.Series, form: Callable[[pd.Series], pd.Series]
+) -> pd.Series:
+    """Of the unknown ids ``text``, those whose ``form`` is the form of exactly one of the
+    customers' ids ``pool``: that id, by the unknown id's label (``form`` may drop values)."""
+    bare = form(pool)
     single = ~bare.duplicated(keep=False)
-    index = pd.Series(digits[single].to_numpy(), index=bare[single].to_numpy())
-    found = text.str.lstrip("0").map(index).dropna()
+    index = pd.Series(pool.loc[bare.index[single]].to_numpy(), index=bare[single].to_numpy())
+    return form(text).map(index).dropna()
+
+
+def _matched(ids: pd.Series, found: pd.Series, what: str, why: str) -> tuple[pd.Series, str] | None:
+    """``ids`` with the ``found`` ones replaced, and the sentence saying so; None if none."""
     if found.empty:
         return None
     before = ids.loc[found.index[0]]
-    said = (
-        f"{len(found):,} ids matched a customer's id by their leading zeros (e.g. {before!r} -> "
-        f"{found.iloc[0]!r}): a spreadsheet drops them from a number column; export ids as text"
-    )
+    said = f"{len(found):,} {what} (e.g. {before!r} -> {found.iloc[0]!r}): {why}"
     return _replaced(ids, found), said
 
 
@@ -269,18 +285,13 @@ def match_plus_tags(ids: pd.Series, known: set[str]) -> tuple[pd.Series, str] | 
     if text.empty:
         return None
     emails = pd.Series([k for k in known if "@" in k], dtype=object)
-    bare = emails.str.replace(_PLUS_TAG, "", regex=True)
-    single = ~bare.duplicated(keep=False)
-    index = pd.Series(emails[single].to_numpy(), index=bare[single].to_numpy())
-    found = text.str.replace(_PLUS_TAG, "", regex=True).map(index).dropna()
-    if found.empty:
-        return None
-    before = ids.loc[found.index[0]]
-    said = (
-        f"{len(found):,} e-mail ids matched a customer's address by a +tag (e.g. {before!r} -> "
-        f"{found.iloc[0]!r}): one mailbox, written with and without a sub-address"
+    found = _found_by_form(text, emails, lambda s: s.str.replace(_PLUS_TAG, "", regex=True))
+    return _matched(
+        ids,
+        found,
+        "e-mail ids matched a customer's address by a +tag",
+        "one mailbox, written with and without a sub-address",
     )
-    return _replaced(ids, found), said
 
 
 #: A phone number as CRMs write it: ``+66 81 234 5678``, ``081-234-5678``, ``(081) 2345678``.
@@ -340,20 +351,13 @@ def match_phone_numbers(ids: pd.Series, known: set[str]) -> tuple[pd.Series, str
     if mine.empty or theirs.empty:
         return None
     code = _country_code(mine, theirs)
-    national = _national(theirs, code)
-    single = ~national.duplicated(keep=False)
-    index = pd.Series(pool[theirs.index[single]].to_numpy(), index=national[single].to_numpy())
-    found = _national(mine, code).map(index).dropna()
-    if found.empty:
-        return None
-    before = ids.loc[found.index[0]]
-    said = (
-        f"{len(found):,} ids matched a customer's phone number written another way (e.g. "
-        f"{before!r} -> {found.iloc[0]!r}"
-        + (f", country code {code}" if code else "")
-        + "): one subscriber's number in another form"
+    found = _found_by_form(text, pool, lambda s: _national(_phone_digits(s), code))
+    return _matched(
+        ids,
+        found,
+        "ids matched a customer's phone number written another way",
+        (f"country code {code}; " if code else "") + "one subscriber's number in another form",
     )
-    return _replaced(ids, found), said
 
 
 def scientific_ids(raw: pd.Series) -> str | None:

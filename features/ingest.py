@@ -128,6 +128,14 @@ from features.values import (
     map_values,
 )
 
+#: The other ways an export writes a customer's id, by their ``TableReport.formats`` key: each
+#: puts the unknown ids that are a known customer's in the customers' form.
+ID_FORMS = {
+    "salesforce ids": match_salesforce_ids,
+    "leading zeros": match_leading_zeros,
+    "+tags": match_plus_tags,
+    "phone numbers": match_phone_numbers,
+}
 #: ``TableReport.formats`` key of a report grouped by customer (``features.grouped_reports``).
 GROUPED = "grouped report"
 #: A date column in which fewer than this share of values parse is unusable (not a row problem).
@@ -823,18 +831,9 @@ def _build_table(
             status = inputs["status"].where(clean)
             refund_rows = _cancelled(status, out, check, mapping, report)
     if known is not None:
-        if long_or_short := match_salesforce_ids(out["customer_id"], known.ids):
-            out["customer_id"], said = long_or_short
-            report.formats["salesforce ids"] = said
-        if zeros := match_leading_zeros(out["customer_id"], known.ids):
-            out["customer_id"], said = zeros
-            report.formats["leading zeros"] = said
-        if tags := match_plus_tags(out["customer_id"], known.ids):
-            out["customer_id"], said = tags
-            report.formats["+tags"] = said
-        if phones := match_phone_numbers(out["customer_id"], known.ids):
-            out["customer_id"], said = phones
-            report.formats["phone numbers"] = said
+        for key, match in ID_FORMS.items():  # a known customer's id written another way
+            if matched := match(out["customer_id"], known.ids):
+                out["customer_id"], report.formats[key] = matched
         check.set_aside(out["customer_id"].isin(known.excluded), EXCLUDED_CUSTOMER)
         check.flag(
             out["customer_id"].isin(known.quarantined),
@@ -2747,10 +2746,7 @@ def log_report(report: TableReport, log) -> None:
     for key in (
         "customer_id",
         GROUPED,
-        "salesforce ids",
-        "leading zeros",
-        "+tags",
-        "phone numbers",
+        *ID_FORMS,
         CUSTOMER_ALIAS,
         CUSTOMER_EMAIL,
         MERGED_INTO,
