@@ -297,17 +297,23 @@ def _looks_like_gbk(raw: bytes) -> str | None:
             pass
     # Latin letters read as GBK pair up into Chinese characters inside Latin words ("Conceição"
     # reads "Concei玢o"); Chinese text puts them next to each other or to punctuation.
-    inside_words = sum(
-        0 < i < len(text) - 1 and _latin(text[i - 1]) and _latin(text[i + 1]) for i in wide
-    )
-    if inside_words > MAX_INSIDE_WORDS * len(wide):
+    if _inside_latin_words(text, wide):
         return None
     return text if common >= 0.98 * len(wide) else None
 
 
-#: Share of "Chinese" characters between two Latin letters above which GBK is not taken: Western
-#: text decoded as GBK.
+#: Share of "Chinese" (or Thai) characters between two Latin letters above which GBK (or CP874)
+#: is not taken: Western text decoded as either.
 MAX_INSIDE_WORDS = 0.25
+
+
+def _inside_latin_words(text: str, wide: list[int]) -> bool:
+    """Whether more than ``MAX_INSIDE_WORDS`` of the non-ASCII characters at ``wide`` stand alone
+    between two Latin letters: a Western accent read as another script (``Concei玢o``)."""
+    inside = sum(
+        0 < i < len(text) - 1 and _latin(text[i - 1]) and _latin(text[i + 1]) for i in wide
+    )
+    return inside > MAX_INSIDE_WORDS * len(wide)
 
 
 def _looks_like_cp932(raw: bytes) -> str | None:
@@ -341,10 +347,7 @@ def _looks_like_cp874(raw: bytes) -> str | None:
         return None
     if letters < 0.4 * len(wide) or sum(text[i] in THAI_VOWELS for i in wide) < 0.2 * letters:
         return None
-    inside_words = sum(
-        0 < i < len(text) - 1 and _latin(text[i - 1]) and _latin(text[i + 1]) for i in wide
-    )
-    if inside_words > MAX_INSIDE_WORDS * len(wide):
+    if _inside_latin_words(text, wide):
         return None
     marks = [m.start() for m in THAI_MARK.finditer(text)]
     spelt = sum(i > 0 and text[i - 1] in THAI_BEFORE_MARK for i in marks)

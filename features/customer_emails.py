@@ -63,13 +63,18 @@ def email_column(frame: pd.DataFrame, skip: set[str]) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def _ids_per_address(ids: pd.Series, emails: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
+    """The distinct (folded address, id) pairs, and how many ids give each address."""
+    pairs = pd.DataFrame({"email": folded(emails), "id": ids}).dropna().drop_duplicates()
+    return pairs, pairs["email"].value_counts()
+
+
 def shared_address_note(ids: pd.Series, emails: pd.Series, column: str) -> str | None:
     """A warning naming addresses that several customer ids of a customers file give, when the
     address column is not mapped (mapped, :meth:`EmailIndex.shared_note` says it): a salon's or a
     clinic's second profile of one client made at the desk splits their visits and spend between
     two customers, the older one read as lapsed."""
-    pairs = pd.DataFrame({"email": folded(emails), "id": ids}).dropna().drop_duplicates()
-    counts = pairs["email"].value_counts()
+    _, counts = _ids_per_address(ids, emails)
     shared = counts[counts > 1]
     if shared.empty:
         return None
@@ -129,11 +134,7 @@ class EmailIndex:
     @classmethod
     def of(cls, customers: pd.DataFrame, column: str) -> EmailIndex:
         """From accepted customers holding a ``customer_email`` column beside ``customer_id``."""
-        pairs = pd.DataFrame(
-            {"email": folded(customers[CUSTOMER_EMAIL]), "id": customers["customer_id"]}
-        ).dropna()
-        pairs = pairs.drop_duplicates()
-        counts = pairs["email"].value_counts()
+        pairs, counts = _ids_per_address(customers["customer_id"], customers[CUSTOMER_EMAIL])
         shared = frozenset(counts.index[counts > 1])
         unique = pairs[~pairs["email"].isin(shared)]
         return cls(dict(zip(unique["email"], unique["id"], strict=True)), shared, column)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from features.atomic_dir import check_replaceable, replaced_directory
-from features.contact_flags import flag_columns, read_flags
+from features.contact_flags import NO_WORDS, YES_WORDS, flag_columns, read_flags
 from features.contract import (
     CONTACT_FLAGS,
     CONTRACT,
@@ -386,8 +386,6 @@ REFUND_FLAGS = frozenset({"refunded", "isrefunded", "wasrefunded", "refund"})
 def _unread_refund_flags(frame: pd.DataFrame, used: set) -> list[str]:
     """A warning for an unread yes/no column flagging refunded sales (Teachable's and Gumroad's
     ``Refunded`` TRUE/FALSE): its refunded sales were counted."""
-    from features.contact_flags import NO_WORDS, YES_WORDS
-
     for column in frame.columns:
         if column in used or re.sub(r"[^a-z]", "", str(column).casefold()) not in REFUND_FLAGS:
             continue
@@ -822,9 +820,9 @@ def _build_table(
         if order.told:
             report.day_first = order.day_first
     refund_rows = np.zeros(len(frame), dtype=bool)  # refunds booked as rows of their own
-    rate = pd.Series(np.nan, index=out.index)  # what each row was multiplied by (a refund too)
+    factor = pd.Series(1.0, index=out.index)  # what each row was multiplied by (a refund too)
     if table == TRANSACTIONS:
-        out["amount"], rate = _amount(inputs, out, check, numbers, mapping, report)
+        out["amount"], factor = _amount(inputs, out, check, numbers, mapping, report)
         _stripe_refunds(out, report)
         if "status" in inputs:
             # a repeated header's 'Deal Stage' is no status to map or warn of
@@ -893,7 +891,7 @@ def _build_table(
     if table in (TRANSACTIONS, EVENTS):
         _repeated_rows(source.frame, out.get("order_id"), check, report)
     if REFUNDED_AMOUNT in inputs:  # on the rows kept: an order appended twice is one order
-        _net_of_refunds(inputs[REFUNDED_AMOUNT], out, check, numbers, rate, report)
+        _net_of_refunds(inputs[REFUNDED_AMOUNT], out, check, numbers, factor, report)
     _map_values(table, out, mapping, check, report, strict_values)
     if table == TRANSACTIONS:  # on the rows accepted in the end
         report.warnings.extend(_amount_notes(inputs, out, check.ok, list(frame.columns)))
@@ -1169,22 +1167,34 @@ def _amount_notes(
     return notes
 
 
+def _orders_spread(
+    values: pd.Series, orders: pd.Series, rows: np.ndarray
+) -> tuple[pd.Series, int] | None:
+    """Of the ``rows`` (with an order id), the orders holding several distinct ``values`` (their
+    count by order) and the number of orders; None when fewer than 3 orders, or
+    ``SEVERAL_DAYS_SHARE`` of them, do."""
+    if not rows.any():
+        return None
+    counts = values[rows].groupby(orders[rows]).nunique()
+    several = counts[counts > 1]
+    if len(several) < max(3, SEVERAL_DAYS_SHARE * len(counts)):
+        return None
+    return several, len(counts)
+
+
 def _orders_of_several_customers(out: pd.DataFrame, ok: np.ndarray) -> str | None:
     """Orders whose accepted rows name several customers: an event export keyed by attendee (a
     friend's ticket credited to the friend, paid by the buyer)."""
     if "order_id" not in out:
         return None
     rows = ok & out["order_id"].notna().to_numpy(bool)
-    if not rows.any():
+    if (spread := _orders_spread(out["customer_id"], out["order_id"], rows)) is None:
         return None
-    who = out["customer_id"][rows].groupby(out["order_id"][rows]).nunique()
-    several = who[who > 1]
-    if len(several) < max(3, SEVERAL_DAYS_SHARE * len(who)):
-        return None
+    several, n_orders = spread
     example = str(several.index[0])
     names = out["customer_id"][rows & (out["order_id"] == example).to_numpy(bool)].unique()[:3]
     return (
-        f"{len(several):,} of the {len(who):,} orders name several customers (e.g. order "
+        f"{len(several):,} of the {n_orders:,} orders name several customers (e.g. order "
         f"{example!r}: {', '.join(repr(str(n)) for n in names)}): each is credited with its "
         "rows, as an event export keyed by attendee credits the buyer's payment to each guest; "
         "key the file by who paid (the buyer's e-mail or id) if one customer paid the order"
@@ -1197,15 +1207,13 @@ def _orders_on_several_days(out: pd.DataFrame, ok: np.ndarray) -> str | None:
     if "order_id" not in out:
         return None
     paid = ok & (out["amount"] > 0).fillna(False).to_numpy(bool) & out["order_id"].notna()
-    if not paid.any():
+    days = out["ordered_at"].dt.floor("D")
+    if (spread := _orders_spread(days, out["order_id"], np.asarray(paid, bool))) is None:
         return None
-    days = out["ordered_at"][paid].dt.floor("D").groupby(out["order_id"][paid]).nunique()
-    several = days[days > 1]
-    if len(several) < max(3, SEVERAL_DAYS_SHARE * len(days)):
-        return None
+    several, n_orders = spread
     example = str(several.index[0])
     return (
-        f"{len(several):,} of the {len(days):,} orders have paid rows on several days (e.g. "
+        f"{len(several):,} of the {n_orders:,} orders have paid rows on several days (e.g. "
         f"order {example!r} on {int(several.iloc[0])} days): each day counts as a purchase, so a "
         "booking paid as a deposit and a balance, or an order paid in instalments, is read as "
         "several purchases; if these rows are payments of one sale, give the export of the "
@@ -1458,7 +1466,7 @@ def _amount(
 ) -> tuple[pd.Series, pd.Series]:
     """``amount`` directly, or ``quantity x unit_price`` when the mapping gives those instead; and
     the factor each row's amount was multiplied by, which its refund is too: the rate of
-    ``currency_rates``, 0.01 for a column in cents (NaN where none)."""
+    ``currency_rates`` times 0.01 for a column in cents (1 where neither)."""
     texts = [inputs[c] for c in ("unit_price", "amount", "currency") if c in inputs]
     yen = _yen(mapping, texts, report)
     if "unit_price" in inputs:
@@ -1484,7 +1492,7 @@ def _amount(
         report,
     )
     amount, rate = _check_currency(currency, amount, check, mapping, report)
-    return amount, rate.fillna(1.0).mul(cents).where(rate.notna() | (cents != 1.0))
+    return amount, cents * rate.fillna(1.0)
 
 
 def _from_cents(
@@ -1513,7 +1521,7 @@ def _net_of_refunds(
     out: pd.DataFrame,
     check: _Validator,
     numbers: NumberFormat,
-    rate: pd.Series,
+    factor: pd.Series,
     report: TableReport,
 ) -> None:
     """The amounts less the mapped refunds (:mod:`features.refunds`); a sale refunded whole is no
@@ -1522,7 +1530,7 @@ def _net_of_refunds(
     source = source.mask(source.str.strip().isin(NO_REFUND))  # a dash: nothing refunded
     refunded, _ = parse_numbers(source, numbers)
     check.flag(source.notna() & refunded.isna(), f"{REFUNDED_AMOUNT} is not a number")
-    refunded = refunded.where(rate.isna(), (refunded * rate).round(6))
+    refunded = refunded.where(factor == 1.0, (refunded * factor).round(6))
     refunds = net_of_refunds(out["amount"], refunded, out.get("order_id"), check.ok)
     out["amount"] = refunds.amount
     check.no_sale(refunds.whole, REFUNDED_ORDER)
@@ -2241,6 +2249,7 @@ def _ingest_files(
     from features.export_files import order_warnings
 
     paths = _paths(table, files)
+    several = table == CUSTOMERS and len(paths) > 1  # each may lack a carried column
     parts: list[_Table] = []
     undecided: list[tuple[int, Path, SourceFile, FileMapping]] = []  # order assumed: read again
     for path in paths:
@@ -2254,7 +2263,6 @@ def _ingest_files(
             log(f"{table}: warning: {exc}; skipped, the other files are read")
             continue
         log(f"{table}: {len(source.frame):,} rows read ({', '.join(source_formats(source))})")
-        several = table == CUSTOMERS and len(paths) > 1
         part = _build_table(
             table, source, file_mapping, known, strict_values, latest, several=several
         )
@@ -2278,7 +2286,7 @@ def _ingest_files(
                 strict_values,
                 latest,
                 told,
-                several=table == CUSTOMERS and len(paths) > 1,
+                several=several,
             )
             parts[i] = _with_file(part, path) if origins is not None else part
         log(f"{table}: {path.name}:")

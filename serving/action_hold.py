@@ -141,10 +141,7 @@ def _feature(
     customer, no notice)."""
     if column not in features.columns:
         return np.full(len(ids), missing)
-    values = features.assign(customer_id=features["customer_id"].astype(str)).drop_duplicates(
-        "customer_id"
-    )
-    series = values.set_index("customer_id")[column].reindex(ids)
+    series = _per_id(features, ids, column)
     return pd.to_numeric(series, errors="coerce").fillna(missing).to_numpy(float)
 
 
@@ -155,10 +152,15 @@ def _flag(features: pd.DataFrame, ids: pd.Series, field: str) -> np.ndarray:
 
     if field not in features.columns:
         return np.zeros(len(ids), dtype=bool)
+    return as_flags(_per_id(features, ids, field))
+
+
+def _per_id(features: pd.DataFrame, ids: pd.Series, column: str) -> pd.Series:
+    """``column`` of ``features`` (its first row per customer) in the order of ``ids``."""
     values = features.assign(customer_id=features["customer_id"].astype(str)).drop_duplicates(
         "customer_id"
     )
-    return as_flags(values.set_index("customer_id")[field].reindex(ids))
+    return values.set_index("customer_id")[column].reindex(ids)
 
 
 def hold_tiers(
