@@ -126,34 +126,45 @@ def test_an_order_total_repeated_on_its_item_lines_is_questioned(tmp_path):
     as_items = load_mapping(columns + ",quantity=Quantity,unit_price=Deal Price")
     reports = ingest(tmp_path / "i", tmp_path / "shopee.csv", as_items, log=_quiet)
     assert "orders of several lines" not in " ".join(reports["transactions"].warnings)
-    # a marketplace's line per unit (Lazada): the lines differ in their line id alone
-    units = "orderItemId,orderNumber,createTime,customerName,paidPrice\n"
-    units += "".join(
-        f"{i},{i // 2},2025-03-0{i // 2 + 1} 14:02,b{i // 2},99.00\n" for i in range(8)
+
+
+@pytest.mark.parametrize(
+    ("header", "line", "lines", "mapping"),
+    [
+        # a marketplace's line per unit (Lazada): the lines differ in their line id alone
+        (
+            "orderItemId,orderNumber,createTime,customerName,paidPrice",
+            lambda i: f"{i},{i // 2},2025-03-0{i // 2 + 1} 14:02,b{i // 2},99.00",
+            8,
+            "customer_id=customerName,ordered_at=createTime,order_id=orderNumber,amount=paidPrice",
+        ),
+        # a course's payment plan: one sale id, the same 179.00 each month, nothing to remap
+        (
+            "Sale ID,Purchased At,Student Email,Course,Final Price,Balance Due",
+            lambda i: (
+                f"{i // 3},2025-0{i % 3 + 1}-0{i // 3 + 1},s{i // 3}@x.org,C,179.00,"
+                f"{358 - 179 * (i % 3)}"
+            ),
+            9,
+            "customer_id=Student Email,ordered_at=Purchased At,order_id=Sale ID,amount=Final Price",
+        ),
+        # a ticket export, one row per attendee, every ticket 25.00: the lines differ in names
+        (
+            "Order #,Order Date,Buyer Email,Attendee,Ticket Type,Total Paid",
+            lambda i: f"{i // 3},2025-03-0{i // 3 + 1},b{i // 3}@x.org,Guest {i},General,25.00",
+            9,
+            "customer_id=Buyer Email,ordered_at=Order Date,order_id=Order #,amount=Total Paid",
+        ),
+    ],
+    ids=["units", "instalments", "tickets"],
+)
+def test_lines_of_one_amount_that_are_no_repeated_total_are_not_questioned(
+    tmp_path, header, line, lines, mapping
+):
+    (tmp_path / "orders.csv").write_text(
+        header + "\n" + "".join(f"{line(i)}\n" for i in range(lines))
     )
-    (tmp_path / "lazada.csv").write_text(units)
-    lazada = "customer_id=customerName,ordered_at=createTime,order_id=orderNumber,amount=paidPrice"
-    reports = ingest(tmp_path / "l", tmp_path / "lazada.csv", load_mapping(lazada), log=_quiet)
-    assert "orders of several lines" not in " ".join(reports["transactions"].warnings)
-    # a course's payment plan: one sale id, the same 179.00 each month, nothing to remap
-    plan = "Sale ID,Purchased At,Student Email,Course,Final Price,Balance Due\n"
-    plan += "".join(
-        f"{i // 3},2025-0{i % 3 + 1}-0{i // 3 + 1},s{i // 3}@x.org,C,179.00,{358 - 179 * (i % 3)}\n"
-        for i in range(9)
-    )
-    (tmp_path / "plan.csv").write_text(plan)
-    sales = "customer_id=Student Email,ordered_at=Purchased At,order_id=Sale ID,amount=Final Price"
-    reports = ingest(tmp_path / "p", tmp_path / "plan.csv", load_mapping(sales), log=_quiet)
-    assert "orders of several lines" not in " ".join(reports["transactions"].warnings)
-    # a ticket export, one row per attendee, every ticket 25.00: the lines differ in names only
-    tickets = "Order #,Order Date,Buyer Email,Attendee,Ticket Type,Total Paid\n"
-    tickets += "".join(
-        f"{i // 3},2025-03-0{i // 3 + 1},b{i // 3}@x.org,Guest {i},General,25.00\n"
-        for i in range(9)
-    )
-    (tmp_path / "tickets.csv").write_text(tickets)
-    events = "customer_id=Buyer Email,ordered_at=Order Date,order_id=Order #,amount=Total Paid"
-    reports = ingest(tmp_path / "e", tmp_path / "tickets.csv", load_mapping(events), log=_quiet)
+    reports = ingest(tmp_path / "o", tmp_path / "orders.csv", load_mapping(mapping), log=_quiet)
     assert "orders of several lines" not in " ".join(reports["transactions"].warnings)
 
 
