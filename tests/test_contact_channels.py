@@ -279,3 +279,19 @@ def test_a_flag_column_mapped_by_map_may_be_missing_from_one_of_several_files(
     }  # fmt: skip
     with pytest.raises(IngestError, match=r"'Unsubscribed' \(mapped to customers.do_not_email\)"):
         _ingest(tmp_path, [flagged, plain], "customers.do_not_email=Unsubscribed")
+
+
+def test_no_rows_score_with_channel_flags_to_no_rows() -> None:
+    """An empty batch (a CRM's webhook with nothing to score) with the flag columns."""
+    bars = {"email": np.zeros(0, dtype=bool)}
+    reached = reachable_actions([], [], Actions(), bars)
+    assert reached.actions.tolist() == [] and reached.barred.tolist() == []
+    empty = _rows([False, False, False]).iloc[:0].assign(do_not_email=pd.Series(dtype=bool))
+    assert _scores_of(empty).empty
+
+
+def _scores_of(rows: pd.DataFrame) -> pd.DataFrame:
+    from serving.scoring import score_frame
+
+    n = len(rows)
+    return score_frame(rows, [0.1] * n, [1.0] * n, None, ScoringConfig(), "2025-04-01", "c", "v")

@@ -86,3 +86,9 @@ def test_rows_before_the_first_group_stay_without_a_customer() -> None:
     ]
     assert grouped.report_rows.tolist() == [False, True, False, False, True, False, True, False]
     assert (grouped.filled, grouped.groups) == (3, 2)  # the row after a subtotal has no group
+
+
+def test_an_empty_file_is_no_grouped_report() -> None:
+    empty = pd.Series([], dtype="string")
+    assert grouped_ids(empty, np.zeros(0, bool), np.zeros(0, bool)) is None
+    assert subtotal_rows(empty, np.zeros(0, bool)).tolist() == []

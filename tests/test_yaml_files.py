@@ -23,3 +23,7 @@ def test_a_map_file_with_two_columns_blocks_is_refused(tmp_path: Path) -> None:
     path.write_text("columns: {customer_id: MSISDN}\ncolumns: {ordered_at: Recharge Date}\n")
     with pytest.raises(IngestError, match="map.yaml.*'columns' is given twice"):
         load_mapping(None, path)
+
+
+def test_an_empty_file_is_nothing() -> None:
+    assert load_yaml("") is None and load_yaml("# only a comment\n") is None
