@@ -50,6 +50,11 @@ CONTACT_FLAGS: dict[str, str | None] = {
     DO_NOT_CALL: "phone",
 }
 
+#: Optional column of ``events``: how many events of its type the row stands for (a product
+#: analytics export's daily aggregate: ``Total Events``, ``sessions``); 1 when absent or blank. A
+#: whole number; rows of 0 are set aside by ingest and count nothing in the features.
+EVENT_COUNT = "event_count"
+
 CONTRACT: dict[str, tuple[Column, ...]] = {
     CUSTOMERS: (
         Column("customer_id", "string"),
@@ -76,6 +81,7 @@ CONTRACT: dict[str, tuple[Column, ...]] = {
         Column("occurred_at", "timestamp"),
         Column("event_type", "string"),
         Column("value", "float", required=False),
+        Column(EVENT_COUNT, "float", required=False),
     ),
 }
 

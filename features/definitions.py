@@ -31,7 +31,7 @@ import ibis.expr.types as ir
 
 from features import catalog
 from features.config import TABLE_FAMILIES, FeatureConfig
-from features.contract import EVENT_TYPES
+from features.contract import EVENT_COUNT, EVENT_TYPES
 
 KEY = ["customer_id", "cutoff"]
 STATIC_COLUMNS = catalog.family_columns("static")
@@ -341,7 +341,8 @@ def interval_end(time: ir.TimestampValue, ends: Sequence[datetime]) -> ir.Timest
 
 
 def event_intervals(events: ir.Table, ends: Sequence[datetime]) -> ir.Table:
-    """Events summed per customer and interval between consecutive ``ends`` (sorted points).
+    """Events summed per customer and interval between consecutive ``ends`` (sorted points); a
+    row with an ``event_count`` counts that many events (a survey row as that many ratings).
 
     An interval ``[previous end, end)`` is labelled by its ``interval_end`` (the first interval
     starts at -infinity); events at or after the last end are dropped. When the ends include every
@@ -351,18 +352,23 @@ def event_intervals(events: ir.Table, ends: Sequence[datetime]) -> ir.Table:
     (exact below 2**53; DuckDB sums integers as slow 128-bit integers).
     """
     rows = events.filter(events.occurred_at < ibis.literal(ends[-1], type="timestamp"))
+    if EVENT_COUNT in rows.columns:  # a daily aggregate's row stands for its count of events
+        rows = rows.mutate(times=rows[EVENT_COUNT].fill_null(1).cast("float64"))
+        rows = rows.filter(rows.times > 0)
+    else:
+        rows = rows.mutate(times=ibis.literal(1.0))
     rows = rows.mutate(interval_end=interval_end(rows.occurred_at, ends))
-    kind = rows.event_type
+    kind, times = rows.event_type, rows.times
     rated = (kind == "survey") & rows.value.notnull()
-    counts = {f"n_{e}": count_if(kind == e) for e in EVENT_TYPES}
+    counts = {f"n_{e}": sum_if(times, kind == e) for e in EVENT_TYPES}
     return (
         rows.group_by(["customer_id", "interval_end"])
         .aggregate(
-            n_events=rows.count(),
+            n_events=times.sum(),
             last_event_at=rows.occurred_at.max(),
             **counts,
-            n_rated=count_if(rated),
-            rated_sum=sum_if(rows.value, rated),
+            n_rated=sum_if(times, rated),
+            rated_sum=sum_if(rows.value * times, rated),
         )
         .mutate(**{c: ibis._[c].cast("float64") for c in ("n_events", *counts, "n_rated")})
     )

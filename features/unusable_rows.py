@@ -15,7 +15,14 @@ from dataclasses import dataclass
 import ibis.expr.types as ir
 import pandas as pd
 
-from features.contract import CONTRACT, CUSTOMERS, EVENTS, TIME_COLUMN, TRANSACTIONS
+from features.contract import (
+    CONTRACT,
+    CUSTOMERS,
+    EVENT_COUNT,
+    EVENTS,
+    TIME_COLUMN,
+    TRANSACTIONS,
+)
 
 
 @dataclass(frozen=True)
@@ -40,8 +47,9 @@ def unusable_rows(
 
     Rules: a missing ``customer_id``; a transaction or event whose customer is not in the customers
     table; a missing order or event time; a missing or not finite ``amount``; a missing
-    ``event_type``; an infinite optional number (``quantity``, ``margin``, ``value``; NaN there
-    counts as missing, as ingest reads an empty cell)."""
+    ``event_type``; an infinite optional number (``quantity``, ``margin``, ``value``,
+    ``event_count``; NaN there counts as missing, as ingest reads an empty cell); an
+    ``event_count`` below 0 or with a fraction."""
     tables = {CUSTOMERS: customers, TRANSACTIONS: transactions}
     if events is not None:
         tables[EVENTS] = events
@@ -82,7 +90,17 @@ def _rules(name: str, table: ir.Table) -> list[tuple[str, ir.BooleanValue]]:
             rules.append(("an amount that is missing or not a finite number", _not_finite(value)))
         elif value.type().is_floating():
             rules.append((f"an infinite {column.name}", _infinite(value)))
+        if column.name == EVENT_COUNT:
+            rules.append((f"an {EVENT_COUNT} below 0 or not a whole number", _not_a_count(value)))
     return rules
+
+
+def _not_a_count(value: ir.NumericValue) -> ir.BooleanValue:
+    """Below 0 or with a fraction (a duration or a mean mapped as a count); missing is 1."""
+    if not value.type().is_floating():
+        return (value < 0).fill_null(False)
+    bad = (value < 0) | (value.floor() != value)
+    return (bad & ~value.isnan() & ~_infinite(value)).fill_null(False)
 
 
 def _not_finite(value: ir.NumericValue) -> ir.BooleanValue:

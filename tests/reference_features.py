@@ -37,7 +37,9 @@ def reference_features(
 ) -> pd.DataFrame:
     """One row per existing customer and cutoff, every column of the schema, in a plain loop."""
     tx_by_customer = _records_by_customer(transactions, ["ordered_at", "amount", "category"])
-    ev_by_customer = _records_by_customer(events, ["occurred_at", "event_type", "value"])
+    ev_by_customer = _records_by_customer(
+        events, ["occurred_at", "event_type", "value", "event_count"]
+    )
     rows = []
     for cutoff in cutoffs:
         cutoff = pd.Timestamp(cutoff)
@@ -146,33 +148,39 @@ def _rfm(
 
 
 def _engagement(ev: list[dict], cutoff: pd.Timestamp, config: FeatureConfig) -> dict:
+    """A row stands for ``event_count`` events (1 when blank); rows of 0 are no events."""
+    ev = [r | {"n": 1.0 if r["event_count"] is None else r["event_count"]} for r in ev]
+    ev = [r for r in ev if r["n"] > 0]
     out: dict = {}
 
     def between(start_days: int, end_days: int = 0) -> list[dict]:
         start, end = cutoff - start_days * DAY, cutoff - end_days * DAY
         return [r for r in ev if start <= r["occurred_at"] < end]
 
+    def n(rows: list[dict]) -> float:
+        return sum(r["n"] for r in rows)
+
     for w in config.event_windows_days:
         window = between(w)
         for e in EVENT_TYPES:
-            out[f"{e}_{w}d"] = sum(1 for r in window if r["event_type"] == e)
-        out[f"other_{w}d"] = sum(1 for r in window if r["event_type"] not in EVENT_TYPES)
+            out[f"{e}_{w}d"] = n([r for r in window if r["event_type"] == e])
+        out[f"other_{w}d"] = n([r for r in window if r["event_type"] not in EVENT_TYPES])
 
     def satisfaction(start_days: int, end_days: int = 0) -> float:
-        scores = [
-            r["value"]
+        rated = [
+            r
             for r in between(start_days, end_days)
             if r["event_type"] == "survey" and r["value"] is not None
         ]
-        return _mean(scores)
+        return sum(r["value"] * r["n"] for r in rated) / n(rated) if rated else NAN
 
     last = max((r["occurred_at"] for r in ev), default=None)
     out |= {
-        "events_all": len(ev),
+        "events_all": n(ev),
         "days_since_last_event": _days(cutoff - last) if last is not None else NAN,
         "satisfaction_mean_180d": satisfaction(180),
         "satisfaction_trend_90d": satisfaction(90) - satisfaction(180, 90),
-        "engagement_trend_30d": float(len(between(30)) - len(between(60, 30))),
+        "engagement_trend_30d": float(n(between(30)) - n(between(60, 30))),
     }
     return out
 

@@ -233,9 +233,9 @@ def test_data_set_that_is_not_parquet_is_one_line(short_history, tmp_path):
 def test_rows_no_feature_can_use_are_refused_not_dropped(tmp_path):
     """A contract written by other means than ingest: rows without a customer, of a customer the
     customers table does not know, without a date, with a NaN or infinite amount, and events
-    without a type are each counted in the one error line, with a first row to look up; before,
-    all but the first were left out of every feature unseen and an infinite amount stopped scoring
-    inside the value model."""
+    without a type or with a count that is no whole number are each counted in the one error line,
+    with a first row to look up; before, all but the first were left out of every feature unseen
+    and an infinite amount stopped scoring inside the value model."""
     ids = ["a", None, None, "ghost", "a", "a", "a"]
     days = ["2024-01-02"] * 4 + [None, "2024-01-03", "2024-01-04"]
     tx = transactions_frame(ids, days, [5.0, 6.0, 7.0, 8.0, 9.0, float("nan"), float("inf")])
@@ -245,6 +245,7 @@ def test_rows_no_feature_can_use_are_refused_not_dropped(tmp_path):
             "customer_id": ["a", "a"],
             "occurred_at": pd.to_datetime(["2024-01-02"] * 2).astype("datetime64[us]"),
             "event_type": pd.Series(["visit", None], dtype=str),
+            "event_count": [2.5, float("nan")],  # minutes, not a count
         }
     ).to_parquet(data / "events.parquet", index=False)
     line = assert_one_line_error(
@@ -256,6 +257,8 @@ def test_rows_no_feature_can_use_are_refused_not_dropped(tmp_path):
         "transactions.parquet: 1 row(s) with a customer_id not in customers.parquet (e.g. "
         "customer_id='ghost'",
         "events.parquet: 1 row(s) with no event_type",
+        "events.parquet: 1 row(s) with an event_count below 0 or not a whole number",
+        "event_count=2.5",
         "lifecycle ingest",
     )
     assert "customers.parquet" not in line.split("rows no feature can use")[1].split("not in")[0]

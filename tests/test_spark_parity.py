@@ -416,7 +416,8 @@ def test_feature_sources_of_a_uri_are_read_on_spark(spark_engine, cdnow_dir, syn
 @pytest.fixture(scope="module")
 def boundary_dir(tmp_path_factory):
     """Rows on and around midnights and a DST change (America/Los_Angeles, 2025-03-09), returns,
-    prospects, nulls in categories and survey scores, a customer with one purchase day."""
+    prospects, nulls in categories and survey scores, a customer with one purchase day, event
+    rows that stand for several events or none."""
 
     def ts(*values: str) -> pd.Series:
         return pd.Series(pd.to_datetime(list(values), format="ISO8601")).astype("datetime64[us]")
@@ -461,6 +462,7 @@ def boundary_dir(tmp_path_factory):
             ),
             "event_type": ["survey", "complaint", "survey", "visit", "login"],
             "value": [4.0, None, None, None, None],
+            "event_count": [2.0, None, 3.0, 0.0, None],  # a daily aggregate's rows
         }
     )
     out = tmp_path_factory.mktemp("boundaries")
@@ -534,6 +536,8 @@ def test_session_time_zone_changes_nothing(spark_engine, boundary_dir, time_zone
     row = duck.set_index(KEYS).loc[(pd.Timestamp("2025-04-01"), "a")]
     assert row["orders_all"] == 2 and row["recency_days"] == 23  # 04-01 00:00 is not before T
     assert row["churned"] == 0  # ... it is in [T, T+1 day)
+    row = duck.set_index(KEYS).loc[(pd.Timestamp("2025-04-01"), "b")]
+    assert row["events_all"] == 3 and row["days_since_last_event"] == 30  # the 0 row is none
 
 
 # --- sampling -----------------------------------------------------------------------------------
