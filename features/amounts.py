@@ -1,0 +1,334 @@
+"""Transaction amounts: read directly or as quantity x unit price, from cents, net of a refund
+column; and the notes on what the accepted amounts say (zero and negative amounts, a unit price
+or an order total repeated on each line read as the line's amount, orders on several days or of
+several customers)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from features.csv_source import fold_name
+from features.currencies import check_currency, currency_column, kept_currency, yen_code
+from features.ingest_tables import TableReport, Validator
+from features.mapping import FileMapping
+from features.numbers import ZERO_DECIMAL_CURRENCIES, NumberFormat, parse_numbers
+from features.order_status import order_field
+from features.refunds import REFUNDED_AMOUNT, net_of_refunds
+from features.values import REFUNDED_ORDER
+
+#: Share of accepted lines with a quantity other than 1 past which an ``amount`` column named
+#: like a price (and not like a total) is probably a unit price.
+PRICE_LIKE_QUANTITY_SHARE = 0.05
+#: Words of a column name that holds no money although it has a money word ('Due Date'): whole
+#: words ('id' is in 'Amount Paid').
+NOT_MONEY_WORDS = ("date", "time", "quantity", "qty", "count", "id", "currency")
+#: Zero amounts are worth a note from this share of the accepted rows.
+ZERO_AMOUNT_SHARE = 0.005
+LINE_TOTAL_WORDS = ("total", "line", "sum", "extended", "amount", "gross", "net")
+#: A price column that holds the line's total by its platform's documentation, with a column
+#: only that platform's reports have: Amazon's order reports' ``item-price`` is price x quantity.
+LINE_TOTAL_PRICES = {"item-price": "amazon-order-id"}
+#: Share of the orders with a paid row past which orders paid on several days (a booking's
+#: deposit and balance, instalments) are worth a note: each day counts as a purchase.
+SEVERAL_DAYS_SHARE = 0.02
+
+
+#: Share of the orders of several accepted lines past which an amount the same on each line of
+#: an order whose lines differ otherwise is an order total repeated on its item lines.
+REPEATED_TOTAL_SHARE = 0.5
+
+
+def repeated_totals(
+    inputs: dict[str, pd.Series], out: pd.DataFrame, ok: np.ndarray, frame: pd.DataFrame
+) -> str | None:
+    """A note when ``amount`` looks like an order total written on each of its item lines
+    (Shopee's ``Grand Total``, one row per item): most orders of several lines hold one amount
+    on all their lines though another money or quantity column of the lines differs (the
+    items' prices; a ticket export whose tickets all cost 25.00 differs in names alone), all on
+    one day (a payment plan's instalments fall on several). Every line counts, so such an
+    order's revenue would be its total times its lines."""
+    source = inputs.get("amount")
+    if source is None or "order_id" not in out:
+        return None
+    orders = out["order_id"][ok]
+    several = orders.notna() & orders.duplicated(keep=False)
+    if not several.any():
+        return None
+    orders = orders[several]
+    amounts = out["amount"][ok][several]
+    same = amounts.groupby(orders).transform("nunique").eq(1)
+    if "ordered_at" in out:  # lines on several days are instalments of a plan, not items
+        days = out["ordered_at"][ok][several].dt.floor("D")
+        same &= days.groupby(orders).transform("nunique").eq(1)
+    money = [
+        c
+        for c in frame.columns
+        if c != source.name and any(w in fold_name(str(c)) for w in (*MONEY_WORDS, *COUNT_WORDS))
+    ]
+    if not money:
+        return None
+    lines = frame.loc[ok][several.to_numpy()][money][same.to_numpy()]
+    varying = lines.groupby(orders[same].to_numpy()).nunique().gt(1).sum(axis=1)
+    repeated = varying[varying >= 1]
+    n_orders = orders.nunique()
+    if len(repeated) <= REPEATED_TOTAL_SHARE * n_orders:
+        return None
+    example = str(repeated.index[0])
+    return (
+        f"{len(repeated):,} of the {n_orders:,} orders of several lines hold the same amount on "
+        f"every line though their lines differ (e.g. order {example!r}): {source.name!r} looks "
+        "like the order's total repeated on each item line, and every line counts, so each "
+        "such order's revenue is its total times its lines; map the line's own amount (amount= "
+        "a line total, or quantity= and unit_price=) instead"
+    )
+
+
+#: Words of a column name that holds a count of items (a line's quantity).
+COUNT_WORDS = ("qty", "quantity", "menge", "quantité", "数量", "số lượng", "จำนวน", "jumlah")
+#: Words of a column name that holds money (another amount column a zero amount may be in).
+MONEY_WORDS = ("amount", "total", "due", "price", "value", "revenue", "betrag", "montant", "金额")
+
+
+def amount_notes(
+    inputs: dict[str, pd.Series], out: pd.DataFrame, ok: np.ndarray, columns: list
+) -> list[str]:
+    """What the accepted amounts say that a user should know: returns or cancellations kept as
+    negative amounts, rows of amount 0 (no purchase: an unpaid invoice's 'amount paid'), and an
+    ``amount`` that looks like a unit price beside quantities."""
+    notes = []
+    zero = ok & (out["amount"] == 0).fillna(False).to_numpy(bool)
+    paid_day = _on_a_purchase_day(out, ok)
+    if n := int((zero & paid_day).sum()):  # a sample or a free item on a paid order
+        notes.append(
+            f"{n:,} accepted rows of amount 0 are on days their customer paid for other rows "
+            "(free samples, free-of-charge items, a bundle's lines): part of that day's purchase"
+        )
+    zero &= ~paid_day
+    if (n := int(zero.sum())) and n >= ZERO_AMOUNT_SHARE * ok.sum():
+        statuses = ""
+        if "status" in inputs:
+            top = pd.Series(inputs["status"].to_numpy()[zero], dtype="string").value_counts()
+            top = top.head(3)
+            statuses = " (status " + ", ".join(f"{s!r}: {c:,}" for s, c in top.items()) + ")"
+        used = str(inputs["amount"].name) if "amount" in inputs else None
+        others = [
+            str(c)
+            for c in columns
+            if str(c) != used
+            and any(w in fold_name(str(c)) for w in MONEY_WORDS)
+            and not set(re.split(r"[\W_]+", fold_name(str(c)))) & set(NOT_MONEY_WORDS)
+        ]
+        where = f" (this file's other money columns: {others})" if others else ""
+        notes.append(
+            f"{n:,} accepted rows have an amount of 0{statuses}: a purchase counts only with an "
+            "amount above 0, so they are no activity of their customers (right for a free "
+            "trial's or a 100%-off coupon's $0 invoice: no money yet); if they are orders "
+            "(an invoice issued and not paid yet), map the amount column that holds their "
+            f"value{where}; if they are visits the customer did not pay for (a warranty repair, a "
+            "free check-up), give the file as --events too (event_type: '=visit' in its files: "
+            "section) so that they count as the customer's visits"
+        )
+    negative = ok & (out["amount"] < 0).to_numpy()
+    discounts = negative & _on_a_purchase_day(out, ok)
+    if n := int((negative & ~discounts).sum()):
+        returns = negative & ~discounts
+        example = f", e.g. order {out['order_id'][returns].iloc[0]!r}" if "order_id" in out else ""
+        notes.append(
+            f"{n:,} accepted rows have a negative amount (returns or cancellations{example}): "
+            "kept as returns, they lower the customer's spend"
+            + ("" if "status" in inputs else "; map a status column to quarantine cancelled orders")
+        )
+    if n := int(discounts.sum()):
+        notes.append(
+            f"{n:,} accepted rows with a negative amount are on a day whose rows of the same "
+            "customer sum above 0: read as part of that day's purchase (a discount line or a "
+            "same-day cancellation: the day's value is net of them), not as returns"
+        )
+    source = inputs.get("amount")
+    name = fold_name(str(source.name)) if source is not None else ""
+    if (
+        source is not None
+        and "quantity" in inputs
+        and "price" in name
+        and not any(word in name for word in LINE_TOTAL_WORDS)
+        and LINE_TOTAL_PRICES.get(str(source.name).strip().lower()) not in columns
+    ):
+        other = ok & (out["quantity"].notna() & (out["quantity"] != 1)).to_numpy()
+        if ok.any() and other.sum() > PRICE_LIKE_QUANTITY_SHARE * ok.sum():
+            notes.append(
+                f"amount comes from {source.name!r} while {other.sum() / ok.sum():.0%} of the "
+                f"rows have a quantity other than 1 ({inputs['quantity'].name!r}): if "
+                f"{source.name!r} is a unit price, map unit_price={source.name} instead "
+                "(amount = quantity x unit_price)"
+            )
+    if several_days := _orders_on_several_days(out, ok):
+        notes.append(several_days)
+    if shared := _orders_of_several_customers(out, ok):
+        notes.append(shared)
+    return notes
+
+
+def _orders_spread(
+    values: pd.Series, orders: pd.Series, rows: np.ndarray
+) -> tuple[pd.Series, int] | None:
+    """Of the ``rows`` (with an order id), the orders holding several distinct ``values`` (their
+    count by order) and the number of orders; None when fewer than 3 orders, or
+    ``SEVERAL_DAYS_SHARE`` of them, do."""
+    if not rows.any():
+        return None
+    counts = values[rows].groupby(orders[rows]).nunique()
+    several = counts[counts > 1]
+    if len(several) < max(3, SEVERAL_DAYS_SHARE * len(counts)):
+        return None
+    return several, len(counts)
+
+
+def _orders_of_several_customers(out: pd.DataFrame, ok: np.ndarray) -> str | None:
+    """Orders whose accepted rows name several customers: an event export keyed by attendee (a
+    friend's ticket credited to the friend, paid by the buyer)."""
+    if "order_id" not in out:
+        return None
+    rows = ok & out["order_id"].notna().to_numpy(bool)
+    if (spread := _orders_spread(out["customer_id"], out["order_id"], rows)) is None:
+        return None
+    several, n_orders = spread
+    example = str(several.index[0])
+    names = out["customer_id"][rows & (out["order_id"] == example).to_numpy(bool)].unique()[:3]
+    return (
+        f"{len(several):,} of the {n_orders:,} orders name several customers (e.g. order "
+        f"{example!r}: {', '.join(repr(str(n)) for n in names)}): each is credited with its "
+        "rows, as an event export keyed by attendee credits the buyer's payment to each guest; "
+        "key the file by who paid (the buyer's e-mail or id) if one customer paid the order"
+    )
+
+
+def _orders_on_several_days(out: pd.DataFrame, ok: np.ndarray) -> str | None:
+    """Orders whose accepted rows of a positive amount are on several days: a payments ledger's
+    deposit and balance of one booking, or instalments, each read as a purchase day."""
+    if "order_id" not in out:
+        return None
+    paid = ok & (out["amount"] > 0).fillna(False).to_numpy(bool) & out["order_id"].notna()
+    days = out["ordered_at"].dt.floor("D")
+    if (spread := _orders_spread(days, out["order_id"], np.asarray(paid, bool))) is None:
+        return None
+    several, n_orders = spread
+    example = str(several.index[0])
+    return (
+        f"{len(several):,} of the {n_orders:,} orders have paid rows on several days (e.g. "
+        f"order {example!r} on {int(several.iloc[0])} days): each day counts as a purchase, so a "
+        "booking paid as a deposit and a balance, or an order paid in instalments, is read as "
+        "several purchases; if these rows are payments of one sale, give the export of the "
+        "sales (one row per booking or order, dated when it was made) instead"
+    )
+
+
+def _on_a_purchase_day(out: pd.DataFrame, ok: np.ndarray) -> np.ndarray:
+    """Rows on a day whose ``ok`` rows of the same customer sum above 0 (as the features read a
+    negative row there: a discount line of that day's purchase, ``features.definitions``)."""
+    if not {"customer_id", "ordered_at"} <= set(out.columns):
+        return np.zeros(len(out), dtype=bool)
+    day = out["ordered_at"].dt.floor("D")
+    amount = out["amount"].where(ok, 0.0)
+    net = amount.groupby([out["customer_id"], day], dropna=False).transform("sum")
+    return (net > 0).fillna(False).to_numpy(dtype=bool)
+
+
+def parse_amount(
+    inputs: dict[str, pd.Series],
+    out: pd.DataFrame,
+    check: Validator,
+    numbers: NumberFormat,
+    mapping: FileMapping,
+    report: TableReport,
+) -> tuple[pd.Series, pd.Series]:
+    """``amount`` directly, or ``quantity x unit_price`` when the mapping gives those instead; and
+    the factor each row's amount was multiplied by, which its refund is too: the rate of
+    ``currency_rates`` times 0.01 for a column in cents (1 where neither)."""
+    texts = [inputs[c] for c in ("unit_price", "amount", "currency") if c in inputs]
+    yen = yen_code(mapping, texts, report)
+    if "unit_price" in inputs:
+        unit = inputs["unit_price"]
+        price, currency = parse_numbers(unit, numbers, yen)
+        check.flag(unit.isna(), "missing unit_price")
+        check.flag(unit.notna() & price.isna(), "unit_price is not a number")
+        check.flag(out["quantity"].isna(), "missing quantity")
+        amount = (out["quantity"] * price).round(6)
+    else:
+        source = inputs["amount"]
+        amount, currency = parse_numbers(source, numbers, yen)
+        check.flag(source.isna(), "missing amount")
+        check.flag(source.notna() & amount.isna(), "amount is not a number")
+    if "currency" in inputs:
+        column = order_field(inputs["currency"], out, blank_is_missing=True)
+        currency = currency_column(column, currency, check, yen)
+    told = kept_currency(mapping, {})  # the map file's currency: of the amounts unmarked
+    amount, cents = _from_cents(
+        inputs.get("unit_price", inputs.get("amount")),
+        amount,
+        currency if told is None else currency.fillna(told),
+        report,
+    )
+    amount, rate = check_currency(currency, amount, check, mapping, report)
+    return amount, cents * rate.fillna(1.0)
+
+
+def _from_cents(
+    source: pd.Series | None, amount: pd.Series, currency: pd.Series, report: TableReport
+) -> tuple[pd.Series, pd.Series]:
+    """Amounts of a column named in cents (Recurly's ``total_in_cents``, an ``amount_cents``) in
+    the currency's units: divided by 100, but for currencies without cents; said in the report.
+    Also the factor each row was multiplied by (0.01 or 1: its refund is in the same unit)."""
+    name = str(source.name) if source is not None else ""
+    factor = pd.Series(1.0, index=amount.index)
+    if "cents" not in re.split(r"[\W_]+", fold_name(name)):
+        return amount, factor
+    whole = currency.isin(ZERO_DECIMAL_CURRENCIES).fillna(False).to_numpy(bool)
+    report.formats["amount"] = f"{name!r} read in cents: divided by 100" + (
+        f" (not the {int(whole.sum()):,} rows in a currency without cents)" if whole.any() else ""
+    )
+    return amount.where(whole, (amount / 100).round(6)), factor.where(whole, 0.01)
+
+
+#: Cells of a refund column that say nothing was refunded.
+NO_REFUND = ("-", "--", "–", "—")
+
+
+def net_of_mapped_refunds(
+    source: pd.Series,
+    out: pd.DataFrame,
+    check: Validator,
+    numbers: NumberFormat,
+    factor: pd.Series,
+    report: TableReport,
+) -> None:
+    """The amounts less the mapped refunds (:mod:`features.refunds`); a sale refunded whole is no
+    sale, a refund that is not a number quarantines its row. A refund is in its row's currency:
+    converted at the rate its amount was (``currency_rates``), in cents where it was."""
+    source = source.mask(source.str.strip().isin(NO_REFUND))  # a dash: nothing refunded
+    refunded, _ = parse_numbers(source, numbers)
+    check.flag(source.notna() & refunded.isna(), f"{REFUNDED_AMOUNT} is not a number")
+    refunded = refunded.where(factor == 1.0, (refunded * factor).round(6))
+    refunds = net_of_refunds(out["amount"], refunded, out.get("order_id"), check.ok)
+    out["amount"] = refunds.amount
+    check.no_sale(refunds.whole, REFUNDED_ORDER)
+    if refunds.note:
+        report.formats[REFUNDED_AMOUNT] = refunds.note
+
+
+def lines_of_totals(amount: pd.Series, orders: pd.Series, check: Validator) -> np.ndarray:
+    """Rows without an amount, quarantined only for a missing value, of an order whose total is
+    on another row of the file: WooCommerce's line items (the order id alone), eBay's items of
+    a multi-item order. The total is the one row of the order with an amount: an order with
+    amounts on several rows has line amounts, and its row without one is missing its amount.
+    (A group count, not ``isin`` of Arrow strings: 7.6 s on a million rows.)"""
+    blank = amount.isna().to_numpy()
+    if not blank.any():
+        return blank
+    priced = amount.notna().groupby(orders).transform("sum")  # NaN for a row without an order
+    lines = blank & priced.eq(1).to_numpy()
+    reasons = pd.Series(check.reason[lines], dtype="object").fillna("")
+    lines[lines] = reasons.str.startswith("missing ").to_numpy()
+    return lines

@@ -1,0 +1,195 @@
+"""Order statuses of transactions: cancelled, open and refunded orders set aside as no sale,
+payments of invoices apart; credit notes and Stripe refunds read as money given back; a refund
+row of part of an order kept as a return, and one of a whole sale taking the sale with it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.contract import TRANSACTIONS
+from features.ingest_tables import TableReport, Validator
+from features.mapping import FileMapping
+from features.values import (
+    CANCELLED_ORDER,
+    OPEN_ORDER,
+    PAYMENT,
+    REFUNDED_ORDER,
+    STATUS_SYNONYMS,
+    ValueMapping,
+    map_values,
+)
+
+
+def order_field(values: pd.Series, out: pd.DataFrame, blank_is_missing: bool = False) -> pd.Series:
+    """An order-level field (status, currency), stripped; a missing cell takes its order's first
+    value (Shopify writes them on an order's first line only). ``blank_is_missing``: an empty
+    cell counts as missing too."""
+    values = values.astype("string").str.strip()
+    if blank_is_missing:
+        values = values.replace("", pd.NA)
+    if "order_id" in out and not _written_per_line(values, out["order_id"]):
+        values = values.fillna(values.groupby(out["order_id"]).transform("first"))
+    return values
+
+
+def _written_per_line(values: pd.Series, orders: pd.Series) -> bool:
+    """Whether some order has a value on a line after a blank one: the field is then each
+    line's own (a till's voided line flagged VOID among blank ones), not its order's written
+    on the first line only (Shopify), so a blank cell is not filled from the order."""
+    blank_before = values.isna().astype("int8").groupby(orders).cummax().eq(1)
+    return bool((values.notna() & blank_before).any())
+
+
+def cancelled(
+    status: pd.Series,
+    out: pd.DataFrame,
+    check: Validator,
+    mapping: FileMapping,
+    report: TableReport,
+) -> np.ndarray:
+    """Quarantine cancelled orders and orders refunded whole; a blank status takes its order's
+    status (Shopify's later lines). Returns which rows are refunds booked as rows of their own
+    (kept as returns)."""
+    status = order_field(status, out)
+    values = ValueMapping(
+        mapping.values_for(TRANSACTIONS, "status"), builtin=True, synonyms=STATUS_SYNONYMS
+    )
+    mapped, table = map_values(status, values)
+    unknown = table[table["target"].isna()]
+    if not unknown.empty:
+        report.warnings.append(
+            "order statuses read as completed (not known as cancelled, refunded, open, credit "
+            "note or payment): "
+            + ", ".join(
+                f"{s!r} {n}" for s, n in zip(unknown["source"], unknown["rows"], strict=True)
+            )
+            + "; map them under values: {status: ...} to cancelled, refunded or open (a deal "
+            "not won yet, an order not paid) if they are no sale, to payment (money received "
+            "for an invoice), or to credit_note (a credit note whose positive amount is money "
+            "given back)"
+        )
+    report.formats["status"] = ", ".join(
+        f"{s!r} -> {t if isinstance(t, str) and t else 'completed'}"
+        for s, t in zip(table["source"], table["target"], strict=True)
+    )
+    check.no_sale(mapped == "cancelled", CANCELLED_ORDER)
+    check.no_sale(mapped == "open", OPEN_ORDER)
+    check.no_sale(mapped == "payment", PAYMENT)
+    _credit_notes_negative(mapped, out, report)
+    # refunded whole: not revenue; a refund row of its own (amount <= 0) is a return, kept --
+    # unless its order is one refunded whole here: the sale it returns is not counted, so its
+    # refund rows (and zero lines) are not either (else the order nets to minus its amount)
+    refunded = (mapped == "refunded").fillna(False).to_numpy(dtype=bool)
+    whole = refunded & (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
+    if "order_id" in out:
+        sales = ~refunded & check.ok
+        partial = _partial_refunds(out, whole, sales)
+        out.loc[partial, "amount"] = -out.loc[partial, "amount"]  # a return of part of it
+        whole &= ~partial
+        orders = out["order_id"][whole].dropna()
+        whole |= refunded & out["order_id"].isin(orders).fillna(False).to_numpy(dtype=bool)
+        whole |= _sales_refunded(out, whole, sales)
+        if whole.sum() >= REFUND_FILE_SHARE * max(int(check.ok.sum()), 1):
+            refunds_apart = out["order_id"][whole & check.ok].dropna()
+            if len(refunds_apart) and not refunds_apart.isin(out["order_id"][sales]).any():
+                report.warnings.append(_refunds_of_no_sale(refunds_apart, status))
+    check.flag(whole, REFUNDED_ORDER)
+    return refunded & ~whole
+
+
+#: A file at least this share of whose usable rows are refunded orders is a file of refunds.
+REFUND_FILE_SHARE = 0.5
+
+
+def _refunds_of_no_sale(orders: pd.Series, status: pd.Series) -> str:
+    """The warning for a file of refunded orders none of which names a sale of the file (a
+    billing system's credit notes export, a payment processor's refunds)."""
+    words = ", ".join(repr(str(v)) for v in status[orders.index].dropna().unique()[:3])
+    return (
+        f"{len(orders):,} rows are refunded orders ({words}) and none names an order sold in "
+        f"this file (e.g. {str(orders.iloc[0])!r}): set aside, they lower no revenue unless "
+        "another file holds the sales they refund under the same order ids; if they are credit "
+        "notes or refunds of their own (money given back), map their status to credit_note "
+        "(values: {status: {<value>: credit_note}}) to net them from revenue"
+    )
+
+
+#: Stripe's ids of money given back: a refund (``re_``, ``pyr_``) or a credit note (``cn_``).
+STRIPE_REFUND_ID = r"^(?:re|pyr|cn)_[A-Za-z0-9]{8,}$"
+
+
+def stripe_refunds(out: pd.DataFrame, report: TableReport) -> None:
+    """Rows whose order id is a Stripe refund's or credit note's (``re_...``: its refunds export,
+    status ``succeeded``, positive amounts) give money back: read as negative, never as sales
+    (read as sales they added a tester's 287 refunds, $18,175, and as many purchase days)."""
+    if "order_id" not in out:
+        return
+    ids = out["order_id"].astype("string")
+    given_back = ids.str.fullmatch(STRIPE_REFUND_ID).fillna(False).to_numpy(dtype=bool)
+    _given_back(out, given_back, report, "rows are Stripe refunds or credit notes (ids re_...)")
+
+
+def _credit_notes_negative(mapped: pd.Series, out: pd.DataFrame, report: TableReport) -> None:
+    """A credit note booked with a positive amount (an ERP's invoice lines: the document type
+    tells the sign) gives that amount back: read as negative, a return netted from revenue, never
+    a sale (counted as one it added to revenue and made the day a purchase day)."""
+    credit = (mapped == "credit_note").fillna(False).to_numpy(dtype=bool)
+    _given_back(out, credit, report, f"of {int(credit.sum()):,} credit-note rows")
+
+
+def _given_back(out: pd.DataFrame, rows: np.ndarray, report: TableReport, what: str) -> None:
+    """``rows`` with a positive amount read as negative (money given back), said in the report
+    as ``N <what> had a positive amount``."""
+    flip = rows & (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
+    if flip.any():
+        out.loc[flip, "amount"] = -out.loc[flip, "amount"]
+        report.formats["credit notes"] = (
+            f"{int(flip.sum()):,} {what} had a positive amount: read as negative (money given "
+            "back, netted from revenue)"
+        )
+
+
+def _partial_refunds(out: pd.DataFrame, refund: np.ndarray, sale: np.ndarray) -> np.ndarray:
+    """The positive ``refund`` rows that give back part of their order: it has ``sale`` rows
+    summing to more, none of the refund's amount (a 5.00 refund row beside a 9.99 sale): booked as
+    a return of that amount, not as the order refunded whole."""
+    has_order = out["order_id"].notna().to_numpy()
+    if not (refund & has_order).any():
+        return np.zeros(len(out), dtype=bool)
+    order = out["order_id"].astype("string")
+    amount = out["amount"].round(2)
+    sold = sale & has_order & (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
+    total = amount[sold].groupby(order[sold]).sum()
+    same = pd.MultiIndex.from_arrays([order[sold], amount[sold]])
+    pairs = pd.MultiIndex.from_arrays([order, amount])
+    more = order.map(total).astype("float64").fillna(0).to_numpy() > amount.to_numpy()
+    twin = pairs.isin(same)
+    return refund & has_order & more & ~twin
+
+
+def _sales_refunded(out: pd.DataFrame, refund: np.ndarray, sale: np.ndarray) -> np.ndarray:
+    """The ``sale`` rows a positive ``refund`` row of the same order and amount refunds (an app
+    store books a refund as a row of its own beside the sale, with the sale's transaction id and
+    amount, dated after it): as many of each order's earlier sales of that amount as it has such
+    refunds, first first. A line refunded on its receipt (the same time) takes no twin with it
+    (a till's second scan of the item stays a sale)."""
+    positive = (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
+    if not (refund & positive).any():
+        return np.zeros(len(out), dtype=bool)
+    key = pd.DataFrame(
+        {
+            "order": out["order_id"].astype("string"),
+            "amount": out["amount"].round(2),
+            "at": out["ordered_at"],
+        }
+    )
+    by = ["order", "amount"]
+    refunds = key[refund & positive].groupby(by)["at"].agg(["size", "max"])
+    at = np.flatnonzero(sale & positive & key["order"].notna().to_numpy())
+    sales = key.iloc[at].join(refunds, on=by)
+    earlier = (sales["at"] < sales["max"]).fillna(False).to_numpy(dtype=bool)
+    rank = sales[earlier].groupby(by).cumcount().to_numpy()
+    hit = np.zeros(len(out), dtype=bool)
+    hit[at[earlier]] = rank < sales["size"].to_numpy()[earlier]
+    return hit

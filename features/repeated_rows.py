@@ -1,0 +1,91 @@
+"""Rows an export repeats: a header pasted in again between two exports, an export appended twice
+(quarantined), and an item a till scanned again within its order (kept, and named)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.contract import EVENTS
+from features.ingest_tables import TableReport, Validator
+
+
+def repeated_header(frame: pd.DataFrame) -> np.ndarray:
+    """Rows that repeat the header: at least two cells, and most, equal their column's name."""
+    if frame.empty or len(frame.columns) < 2:
+        return np.zeros(len(frame), dtype=bool)
+    same = np.column_stack(
+        [frame[c].astype("string").str.strip().eq(str(c).strip()).fillna(False) for c in frame]
+    ).sum(axis=1)
+    return (same >= 2) & (same * 2 > len(frame.columns))
+
+
+def repeated_rows(
+    frame: pd.DataFrame, orders: pd.Series | None, check: Validator, report: TableReport
+) -> None:
+    """Rows identical to an earlier one, order id included, are an export appended twice: never
+    revenue twice; but a line repeated within its order's own run of lines is an item scanned
+    again (a till writes a line per scan; :func:`_scanned_again`): kept, and reported. Without an
+    order id a repeat may be a real second purchase (CDNOW has 255 such lines): kept, and
+    reported."""
+    repeated = frame.duplicated(keep="first").to_numpy()
+    if orders is not None:
+        again = repeated & _scanned_again(frame, orders)
+        check.flag(repeated & ~again, "duplicate row (same as an earlier line)")
+        if n := int((again & check.ok).sum()):
+            example = orders.to_numpy()[again & check.ok][0]
+            report.warnings.append(
+                f"{n:,} lines repeat an earlier line of their own order (e.g. order "
+                f"{str(example)!r}): kept as items scanned again (a till writes one line per "
+                "scan); an order of several lines written twice whole, or a line repeated "
+                "elsewhere in the file, is quarantined as a duplicate row"
+            )
+    elif (n := int((repeated & check.ok).sum())) and report.table == EVENTS:
+        report.warnings.append(
+            f"{n:,} rows are identical to an earlier line; kept (two visits or opens can share "
+            "a time); remove them from the export if the tool wrote them twice"
+        )
+    elif n:
+        report.warnings.append(
+            f"{n:,} rows are identical to an earlier line; kept (without an order id a repeat "
+            "can be a second purchase; map order_id to quarantine true duplicates)"
+        )
+
+
+def _scanned_again(frame: pd.DataFrame, orders: pd.Series) -> np.ndarray:
+    """Rows within the same run of their order's lines as the first row identical to them,
+    except the copies of an order written whole several times: a run that is one block of two or
+    more different lines repeated (A C A C; A A C A A C, a join fan-out) keeps its first block.
+    Repeated scans (A A: two coffees; A A C C; a croissant scanned twice beside a coffee) are
+    kept, as is a run holding a line the file holds once."""
+    again = np.zeros(len(frame), dtype=bool)
+    involved = frame.duplicated(keep=False).to_numpy()  # lines the file holds more than once
+    if not involved.any():
+        return again
+    order = pd.Series(orders.astype("string").fillna("").to_numpy())
+    run = order.ne(order.shift()).cumsum().to_numpy()
+    line = pd.util.hash_pandas_object(frame[involved], index=False).to_numpy()
+    key = pd.DataFrame({"line": line, "run": run[involved]})
+    same_run = key["run"].eq(key.groupby("line")["run"].transform("first")).to_numpy()
+    once = pd.Series(~involved).groupby(run).any()  # a run with a line the file holds once
+    repeats = key.duplicated(["run", "line"]).groupby(key["run"]).transform("any")
+    candidate = (~key["run"].map(once).to_numpy(bool)) & repeats.to_numpy()
+    copy = np.zeros(len(key), dtype=bool)
+    at = np.flatnonzero(candidate)
+    runs, lines = key["run"].to_numpy()[at], key["line"].to_numpy()[at]
+    for part in np.split(np.arange(len(at)), np.flatnonzero(np.diff(runs)) + 1):
+        if (block := _repeated_block(lines[part])) is not None:
+            copy[at[part[block:]]] = True
+    again[involved] = same_run & ~copy
+    return again
+
+
+def _repeated_block(seq: np.ndarray) -> int | None:
+    """The length of the block of two or more different lines that ``seq`` repeats whole
+    (``A C A C``: 2), None when it is no such repetition (``A A``, ``A A C C``)."""
+    n = len(seq)
+    for k in range(2, n + 1):
+        p = n // k
+        if n % k == 0 and len(set(seq[:p].tolist())) >= 2 and (seq.reshape(k, p) == seq[:p]).all():
+            return p
+    return None

@@ -1,0 +1,194 @@
+"""The source columns a table's contract columns are read from: by the map file's name or the
+contract's, loosely matched (case, width, spacing), a ``=VALUE`` constant, or a clear error
+naming the column missing and the closest one the file has."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from features.combined_files import CARRIED
+from features.contract import CONTRACT, CUSTOMERS, TIME_COLUMN, TRANSACTIONS
+from features.csv_source import REPEATED, fold_name
+from features.customer_emails import CUSTOMER_EMAIL, email_column
+from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
+from features.mapping import FileMapping, IngestError
+from features.refunds import REFUNDED_AMOUNT
+
+
+def find(frame: pd.DataFrame, name: str) -> str | None:
+    """A source column by exact name, else by loose name (case, width, spacing), else with
+    spaces, underscores and hyphens ignored ("CustomerID" for "Customer ID"), when unique."""
+    if name in frame.columns:
+        return name
+    for fold in (fold_name, bare_name):
+        loose = [c for c in frame.columns if fold(str(c)) == fold(name)]
+        if len(loose) == 1:
+            return loose[0]
+    return None
+
+
+def bare_name(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "", fold_name(name))
+
+
+def did_you_mean(frame: pd.DataFrame, name: str) -> str:
+    """ " (did you mean 'Customer ID'?)" for the closest column name, or ""."""
+    import difflib
+
+    names = {bare_name(str(c)): str(c) for c in frame.columns}
+    close = difflib.get_close_matches(bare_name(name), list(names), n=1, cutoff=0.6)
+    return f" (did you mean {names[close[0]]!r}?)" if close else ""
+
+
+def _source_column(
+    frame: pd.DataFrame, path: Path, table: str, column: str, mapping: FileMapping, required: bool
+) -> pd.Series | None:
+    """The source values for a contract column, or a clear error when a required one is missing."""
+    mapped = mapping.source_for(table, column)
+    found = find(frame, mapped or column)
+    if found is not None and mapped is None and found in frame.attrs.get(REPEATED, ()):
+        raise IngestError(
+            f"{path}: the header has more than one column {found!r}, so {table}.{column} could "
+            f'be either; rename one in the file, or map the one to use (--map "{column}={found}" '
+            f'is the first, --map "{column}={found}.1" the second)'
+        )
+    if found is not None:
+        return frame[found]
+    if mapped is not None and mapped.startswith(CONSTANT):
+        return constant_column(path, table, column, mapped, frame.index)
+    if mapped is not None:
+        section = mapping.inherited_from_top(table, column)
+        inherited = (
+            f" (from the map file's top-level columns:, which files: {section!r} inherits as it "
+            f"does not name {column}; map {column} in the sections of the files that have "
+            f"{mapped!r} instead of at the top level)"
+            if section is not None
+            else ""
+        )
+        raise IngestError(
+            f"{path}: column {mapped!r} (mapped to {table}.{column}) not found{inherited}"
+            f"{did_you_mean(frame, mapped)}; columns in the file: {list(frame.columns)}"
+        )
+    if required:
+        hint = f'add a mapping like --map "{column}=<Source Column>"'
+        if column == "customer_id" and table != CUSTOMERS and (at := email_column(frame, set())):
+            hint = (  # a tool that names people by address (Zendesk, Klaviyo)
+                f"its column {at!r} holds e-mail addresses: to find the customers by them, map "
+                f'--map "{table}.customer_email={at}" with the customers file\'s '
+                "customers.customer_email"
+            )
+        raise IngestError(
+            f"{path}: no column for required contract column {table}.{column}; {hint}; "
+            f"columns in the file: {list(frame.columns)}"
+        )
+    return None
+
+
+#: A mapped source written ``=VALUE`` (and no column of that name) is VALUE on every row: a
+#: tickets export without a type column is ``event_type: "=support_ticket"``.
+CONSTANT = "="
+#: Columns that identify or date a row: one value for every row of a file would be wrong.
+NOT_CONSTANT = frozenset(
+    {"customer_id", "customer_email", "order_id", "sent_at", *TIME_COLUMN.values()}
+)
+
+
+def constant_column(path: Path, table: str, column: str, mapped: str, index: pd.Index) -> pd.Series:
+    """The values of a contract column mapped to a constant (``=VALUE``)."""
+    value = mapped.removeprefix(CONSTANT).strip()
+    if column in NOT_CONSTANT or not value:
+        what = "an id or a time differs from row to row" if value else "no value after '='"
+        raise IngestError(
+            f"{path}: {table}.{column} mapped to {mapped!r}: a value for every row ('=VALUE') "
+            f"cannot be used here ({what}); map the column of the file that holds it"
+        )
+    return pd.Series(value, index=index, dtype="string")
+
+
+def table_inputs(
+    table: str, frame: pd.DataFrame, path: Path, mapping: FileMapping, several: bool = False
+) -> dict[str, pd.Series]:
+    """Source series per contract column (and derived input) of a table; of one of ``several``
+    customers files, a mapped column ``CARRIED`` across files that this file lacks is left out."""
+    found: dict[str, pd.Series] = {}
+    if (email := _email_input(table, frame, path, mapping)) is not None:
+        found[CUSTOMER_EMAIL] = email
+    for other_id in (CUSTOMER_ALIAS, MERGED_INTO):
+        if table == CUSTOMERS and mapping.source_for(CUSTOMERS, other_id) is not None:
+            column = _source_column(frame, path, CUSTOMERS, other_id, mapping, True)
+            assert column is not None  # required: an error names the mapped column when absent
+            found[other_id] = column
+    amount_derived = (
+        table == TRANSACTIONS
+        and mapping.source_for(TRANSACTIONS, "amount") is None
+        and mapping.source_for(TRANSACTIONS, "unit_price") is not None
+    )
+    for col in CONTRACT[table]:
+        required = col.required and not (amount_derived and col.name == "amount")
+        if col.name == "customer_id" and table != CUSTOMERS and CUSTOMER_EMAIL in found:
+            required = False  # found by e-mail where it is not given
+        if amount_derived and col.name == "amount":
+            continue
+        if (
+            col.name == "customer_id"
+            and not required
+            and _unqualified_absent(frame, table, col.name, mapping)
+        ):
+            continue  # an e-mail-only file under an unqualified customer_id mapping
+        if several and col.name in CARRIED and _lacks_mapped(frame, table, col.name, mapping):
+            continue  # a contact list beside the CRM export: the flags come from that one
+        series = _source_column(frame, path, table, col.name, mapping, required)
+        if series is not None:
+            found[col.name] = series
+    if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, "status") is not None:
+        found["status"] = _source_column(frame, path, table, "status", mapping, required=True)
+    if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, REFUNDED_AMOUNT) is not None:
+        found[REFUNDED_AMOUNT] = _source_column(frame, path, table, REFUNDED_AMOUNT, mapping, True)
+    if table == TRANSACTIONS:  # mapped, or a column named like it (Shopify's "Currency")
+        currency = _source_column(frame, path, table, "currency", mapping, required=False)
+        if currency is not None:
+            found["currency"] = currency
+    if amount_derived:
+        found["unit_price"] = _source_column(
+            frame, path, table, "unit_price", mapping, required=True
+        )
+        if "quantity" not in found:
+            raise IngestError(
+                f"{path}: amount is computed as quantity x unit_price but no column is mapped to "
+                f"quantity; columns in the file: {list(frame.columns)}"
+            )
+    return found
+
+
+def _email_input(
+    table: str, frame: pd.DataFrame, path: Path, mapping: FileMapping
+) -> pd.Series | None:
+    """The e-mail addresses customers are matched by (:mod:`features.customer_emails`): required
+    where mapped for this table (or for the customers file); an unqualified ``customer_email``
+    applies to the other files that have the column."""
+    if mapping.source_for(table, CUSTOMER_EMAIL) is None:
+        return None
+    required = table == CUSTOMERS or f"{table}.{CUSTOMER_EMAIL}" in mapping.columns
+    if not required and _unqualified_absent(frame, table, CUSTOMER_EMAIL, mapping):
+        return None
+    return _source_column(frame, path, table, CUSTOMER_EMAIL, mapping, required)
+
+
+def _lacks_mapped(frame: pd.DataFrame, table: str, column: str, mapping: FileMapping) -> bool:
+    """Whether ``column`` is mapped to a source column (not a ``=VALUE``) this file lacks."""
+    mapped = mapping.source_for(table, column)
+    return mapped is not None and not mapped.startswith(CONSTANT) and find(frame, mapped) is None
+
+
+def _unqualified_absent(frame: pd.DataFrame, table: str, column: str, mapping: FileMapping) -> bool:
+    """Whether ``column`` is mapped only unqualified (for every table) to a source column this
+    file does not have: such a mapping is not this file's."""
+    mapped = mapping.source_for(table, column)
+    return (
+        mapped is not None
+        and f"{table}.{column}" not in mapping.columns
+        and find(frame, mapped) is None
+    )

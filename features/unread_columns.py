@@ -1,0 +1,206 @@
+"""Warnings of columns a file holds that nothing read: a look-alike of an optional contract column
+left empty (an end date, an opt-out of email, a currency), and statuses or refund flags of sales
+that were therefore counted as sales."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import pandas as pd
+
+from features.contact_flags import NO_WORDS, YES_WORDS
+from features.contract import CONTRACT, CUSTOMERS, DO_NOT_EMAIL, ENDED_AT, TRANSACTIONS
+from features.date_columns import MIN_PARSABLE_SHARE
+from features.mapping import FileMapping
+from features.source_columns import bare_name
+from features.values import STATUS_SYNONYMS, ValueMapping
+
+#: Column names (letters only, lower case) of a yes/no flag of a refunded sale.
+REFUND_FLAGS = frozenset({"refunded", "isrefunded", "wasrefunded", "refund"})
+
+
+def _unread_refund_flags(frame: pd.DataFrame, used: set) -> list[str]:
+    """A warning for an unread yes/no column flagging refunded sales (Teachable's and Gumroad's
+    ``Refunded`` TRUE/FALSE): its refunded sales were counted."""
+    for column in frame.columns:
+        if column in used or re.sub(r"[^a-z]", "", str(column).casefold()) not in REFUND_FLAGS:
+            continue
+        values = frame[column].dropna().astype("string").str.strip()
+        words = values.str.casefold()
+        yes, no = values[words.isin(YES_WORDS)], values[words.isin(NO_WORDS)]
+        if len(yes) and words.isin(YES_WORDS | NO_WORDS).all():
+            said = f"{yes.iloc[0]!r}: refunded" + (
+                f", {no.iloc[0]!r}: completed" if len(no) else ""
+            )
+            return [
+                f"column {column!r}, not read, flags {len(yes):,} refunded sales: they were "
+                "counted as sales; map it as the status (--map "
+                f'"transactions.status={column}") with values: {{status: {{{said}}}}}'
+            ]
+    return []
+
+
+def _unread_statuses(frame: pd.DataFrame, used: set, status_read: bool) -> list[str]:
+    """A warning for an unread column named like a status or a document type whose values say
+    no sale: without a status read (a billing export's ``Status`` of voided and unpaid invoices,
+    Recurly's ``state``) every row was counted as a sale; beside the status read, a column
+    telling credit notes or refunds apart (Xero's ``Type`` ACCRECCREDIT beside its ``Status``,
+    Shopline's 付款狀態 beside 訂單狀態) was not read, and they were counted as sales."""
+    statuses = ValueMapping({}, builtin=True, synonyms=STATUS_SYNONYMS)
+    told = {"credit_note", "refunded"} if status_read else None
+    for column in frame.columns:
+        bare = bare_name(str(column))
+        if column in used or bare not in (
+            STATUS_NAMES | TYPE_NAMES if status_read else STATUS_NAMES
+        ):
+            continue
+        counts = frame[column].dropna().astype("string").str.strip().value_counts().head(50)
+        unsold = {
+            str(v): int(n)
+            for v, n in counts.items()
+            if (target := statuses.lookup(str(v))[0]) not in (None, "completed")
+            and (told is None or target in told)
+        }
+        if not unsold:
+            continue
+        examples = ", ".join(f"{v!r} x {n:,}" for v, n in list(unsold.items())[:3])
+        if status_read:
+            return [
+                f"column {column!r}, not read, tells credit notes or refunds ({examples}) that "
+                "the status read does not: they were counted as sales; map it as the status "
+                f'(--map "transactions.status={column}", with exclude: for the other column\'s '
+                "voided or draft values) if it is the document's type"
+            ]
+        return [
+            f"no status read, but column {column!r} holds statuses of no sale ({examples}): "
+            "every row was counted as a sale; map it with "
+            f'--map "transactions.status={column}" if it is the order\'s status'
+        ]
+    return []
+
+
+#: Column names (bare) CRMs give an opt-out of email, named when unmapped: Salesforce's report
+#: label and API name, Zoho's, HubSpot's.
+OPT_OUT_NAMES = {
+    DO_NOT_EMAIL: frozenset(
+        {"emailoptout", "hasoptedoutofemail", "unsubscribedfromallemail", "optedoutofemail"}
+    )
+}
+
+
+#: Column names (bare: lower case, letters and digits) taken for a row's status when unmapped.
+STATUS_NAMES = frozenset(
+    {
+        "status",
+        "state",
+        "orderstatus",
+        "invoicestatus",
+        "paymentstatus",
+        "financialstatus",
+        "付款狀態",
+        "付款状态",
+        "支付状态",
+        "退款状态",
+        "退款狀態",
+        "订单状态",
+        "訂單狀態",
+    }
+)
+#: Column names of a document's type (invoice or credit note) beside its status.
+TYPE_NAMES = frozenset({"type", "documenttype", "transactiontype", "invoicetype", "doctype"})
+
+
+def lookalike_columns(
+    table: str, frame: pd.DataFrame, inputs: dict[str, pd.Series], mapping: FileMapping
+) -> list[str]:
+    """Warnings for an optional contract column left empty while an unused column of the file
+    holds its name (``sales_region`` for ``region``: an export whose column was renamed)."""
+    used = {s.name for s in inputs.values()}
+    said = []
+    for col in CONTRACT[table]:
+        if col.required or col.name in inputs or mapping.source_for(table, col.name):
+            continue
+        alike = [
+            str(c)
+            for c in frame.columns
+            if c not in used and bare_name(col.name.replace("_", "")) in bare_name(str(c))
+        ]
+        if alike:
+            said.append(
+                f"no column {col.name} (optional, left empty), but {alike[0]!r} looks like it: "
+                f'map it with --map "{table}.{col.name}={alike[0]}" if it is'
+            )
+    for flag, names in OPT_OUT_NAMES.items() if table == CUSTOMERS else ():
+        if flag in inputs or mapping.source_for(table, flag):
+            continue
+        alike = [str(c) for c in frame.columns if c not in used and bare_name(str(c)) in names]
+        if alike:  # unread, every opted-out customer would be recommended an email
+            said.append(
+                f"no column {flag} (optional, left empty), but {alike[0]!r} looks like a CRM's "
+                f"opt-out of email: every customer may be recommended an email; map it with "
+                f'--map "{table}.{flag}={alike[0]}" if it is'
+            )
+    if table == CUSTOMERS and ENDED_AT not in inputs and not mapping.source_for(table, ENDED_AT):
+        ends = [
+            str(c)
+            for c in frame.columns
+            if c not in used and _names_an_end(str(c)) and _mostly_dates(frame[c])
+        ]
+        ends.sort(key=lambda c: "end" not in bare_name(c))  # Ended At before Canceled At
+        if ends:
+            said.append(
+                f"{ends[0]!r} looks like the date customers ended (a cancellation, a closed "
+                f'account): map it with --map "customers.{ENDED_AT}={ends[0]}" if it is; ended '
+                "customers are then left out of training and scored churned (blank: still a "
+                "customer)"
+            )
+    if table == TRANSACTIONS:
+        said += _unread_statuses(frame, used, "status" in inputs)
+        said += _unread_refund_flags(frame, used)
+    if table == TRANSACTIONS and "currency" not in inputs:
+        # Salesforce reports of a multi-currency org: "Amount Currency" (or the record's
+        # "Opportunity Currency") beside plain amounts; unread, a EUR row is summed as USD
+        codes = [str(c) for c in frame.columns if c not in used and "currency" in bare_name(str(c))]
+        if codes:
+            said.append(
+                f"amounts read without a currency column, but {codes[0]!r} looks like one: rows "
+                "in another currency would be summed with the rest; map it with "
+                f'--map "transactions.currency={codes[0]}" if it is'
+            )
+    return said
+
+
+#: Words of a customers file's column that may hold the date a customer ended (``ended_at``).
+END_WORDS = (
+    "cancel",
+    "churn",
+    "ended",
+    "enddate",
+    "closedat",
+    "closeddate",
+    "terminat",
+    "取消",
+    "解约",
+    "流失",
+    "退订",
+)
+#: ...unless it says what else the column is (the reason of a cancellation, who cancelled).
+NOT_A_DATE_WORDS = ("reason", "by", "type", "status", "note", "comment", "原因")
+
+
+def _mostly_dates(values: pd.Series) -> bool:
+    """Whether most filled cells of a column read as dates (a hint's check, not ingest's)."""
+    filled = values.dropna().astype(str).str.strip()
+    filled = filled[filled != ""].head(200)
+    if filled.empty:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        read = pd.to_datetime(filled, errors="coerce", format="mixed")
+    return bool(read.notna().mean() >= MIN_PARSABLE_SHARE)
+
+
+def _names_an_end(column: str) -> bool:
+    bare = bare_name(column)
+    return any(w in bare for w in END_WORDS) and not any(w in bare for w in NOT_A_DATE_WORDS)
