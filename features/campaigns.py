@@ -141,14 +141,14 @@ def validate_campaigns(
     ``lines`` the physical line of each record. Numbers (``cost``, given outcomes) are read in
     ``number_format`` (a :class:`features.numbers.NumberFormat`), else in the convention their
     values show (``5,00`` or ``5.00``, as for amounts). Returns ``(accepted, quarantined, report)``;
-    ``report`` is a :class:`features.ingest.TableReport` with ``accepted + quarantined ==
+    ``report`` is a :class:`features.ingest_tables.TableReport` with ``accepted + quarantined ==
     rows_read``. ``emails`` (a :class:`features.customer_emails.EmailIndex`): the customers by
     e-mail, for a file mapping ``customer_email`` (an e-mail tool's test, keyed by address).
     """
     from features.customer_emails import CUSTOMER_EMAIL
     from features.customer_ids import normalise_ids
     from features.dates import detect_order, european_file, parse_dates
-    from features.ingest import TableReport
+    from features.ingest_tables import TableReport
     from features.mapping import IngestError
     from features.numbers import detect_format, parse_numbers
 
@@ -337,7 +337,7 @@ def _with_constants(frame: pd.DataFrame, path: Path, columns: dict[str, str]) ->
     """``frame`` with a column for each contract column mapped to one value (``=VALUE``, no
     column of that name: a one-send export's ``campaign_id``, ``action`` or ``cost``), as in the
     other tables; an id or a send time cannot be one value (an error)."""
-    from features.ingest import CONSTANT, constant_column
+    from features.source_columns import CONSTANT, constant_column
 
     added = {
         name: constant_column(path, CAMPAIGNS, column, name, frame.index)
@@ -487,7 +487,7 @@ def ingest_campaigns(
     (customers must be known when ``DIR/customers.parquet`` exists). ``lifecycle ingest
     --campaigns`` does not use this: it writes campaigns with the other tables in one swap
     (``features.ingest.ingest(campaigns=...)``). ``reading``: the other fields of
-    :class:`CampaignsSource`. Returns the :class:`features.ingest.TableReport`."""
+    :class:`CampaignsSource`. Returns the :class:`features.ingest_tables.TableReport`."""
     if not isinstance(source, CampaignsSource):
         source = CampaignsSource(Path(source), columns, **reading)
     customers = table_path(data_dir, "customers")

@@ -10,11 +10,11 @@ import pandas as pd
 from features.customer_ids import FLOAT_ID
 from features.ingest_tables import TableReport, Validator
 from features.mapping import FileMapping, IngestError
-from features.source_columns import did_you_mean, find
+from features.source_columns import did_you_mean, find_column
 from features.values import EXCLUDED
 
 
-def exclude(
+def exclude_rows(
     table: str,
     frame: pd.DataFrame,
     path: Path,
@@ -26,7 +26,7 @@ def exclude(
     saying per column how many; a column a table-qualified key names must be in the file."""
     said = []
     for name, (values, named) in mapping.excluded_in(table).items():
-        column = find(frame, name)
+        column = find_column(frame, name)
         if column is None:
             if named:
                 raise IngestError(

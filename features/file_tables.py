@@ -64,14 +64,14 @@ from features.customer_ids import (
 )
 from features.date_columns import check_date_column, optional_dates
 from features.dates import detect_order, european_file, parse_dates, placeholder_dates
-from features.excluded_rows import exclude
+from features.excluded_rows import exclude_rows
 from features.gaps import ids_end_early, month_gaps
 from features.grouped_reports import grouped_ids, subtotal_rows
 from features.ingest_tables import KnownCustomers, Table, TableReport, Validator
 from features.ingest_warnings import event_warnings
 from features.mapping import VALUE_COLUMNS, FileMapping, IngestError
 from features.numbers import NumberFormat, detect_format, forced_format, parse_numbers
-from features.order_status import cancelled, stripe_refunds
+from features.order_status import cancelled_rows, stripe_refunds
 from features.refunds import REFUNDED_AMOUNT
 from features.repeated_rows import repeated_header, repeated_rows
 from features.source_columns import table_inputs
@@ -185,7 +185,7 @@ def build_table(
     for reason in pd.unique(source.problems[pd.notna(source.problems)]):
         check.flag(source.problems == reason, str(reason))
     check.flag(repeated_header(frame), REPEATED_HEADER)  # two exports pasted together
-    exclude(table, frame, path, mapping, check, report)
+    exclude_rows(table, frame, path, mapping, check, report)
     inputs = table_inputs(table, frame, path, mapping, several)
     if table != CUSTOMERS:  # a report grouped by customer: names above their rows
         _report_groups(table, inputs, check, report)
@@ -283,7 +283,7 @@ def build_table(
         if "status" in inputs:
             # a repeated header's 'Deal Stage' is no status to map or warn of
             status = inputs["status"].where(clean)
-            refund_rows = cancelled(status, out, check, mapping, report)
+            refund_rows = cancelled_rows(status, out, check, mapping, report)
     if known is not None:
         for key, match in ID_FORMS.items():  # a known customer's id written another way
             if matched := match(out["customer_id"], known.ids):

@@ -66,21 +66,7 @@ from features.ingest_warnings import (
 )
 from features.mapping import ColumnMapping, FileMapping, IngestError
 from features.refunds import REFUNDED_AMOUNT
-from features.source_columns import CONSTANT, constant_column
 from features.values import NO_SALE, SET_ASIDE
-
-#: What other code imports from here (campaigns, the CLI, tests): the pieces it is made of live in
-#: the modules named above.
-__all__ = [
-    "CONSTANT",
-    "IngestError",
-    "TableReport",
-    "constant_column",
-    "ingest",
-    "log_report",
-    "require_share",
-    "source_formats",
-]
 
 #: Default lowest share of accepted rows per table; below it ingest fails and writes nothing.
 MIN_ACCEPTED_SHARE = 0.5

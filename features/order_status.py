@@ -41,7 +41,7 @@ def _written_per_line(values: pd.Series, orders: pd.Series) -> bool:
     return bool((values.notna() & blank_before).any())
 
 
-def cancelled(
+def cancelled_rows(
     status: pd.Series,
     out: pd.DataFrame,
     check: Validator,

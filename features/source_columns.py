@@ -18,7 +18,7 @@ from features.mapping import FileMapping, IngestError
 from features.refunds import REFUNDED_AMOUNT
 
 
-def find(frame: pd.DataFrame, name: str) -> str | None:
+def find_column(frame: pd.DataFrame, name: str) -> str | None:
     """A source column by exact name, else by loose name (case, width, spacing), else with
     spaces, underscores and hyphens ignored ("CustomerID" for "Customer ID"), when unique."""
     if name in frame.columns:
@@ -48,7 +48,7 @@ def _source_column(
 ) -> pd.Series | None:
     """The source values for a contract column, or a clear error when a required one is missing."""
     mapped = mapping.source_for(table, column)
-    found = find(frame, mapped or column)
+    found = find_column(frame, mapped or column)
     if found is not None and mapped is None and found in frame.attrs.get(REPEATED, ()):
         raise IngestError(
             f"{path}: the header has more than one column {found!r}, so {table}.{column} could "
@@ -180,7 +180,11 @@ def _email_input(
 def _lacks_mapped(frame: pd.DataFrame, table: str, column: str, mapping: FileMapping) -> bool:
     """Whether ``column`` is mapped to a source column (not a ``=VALUE``) this file lacks."""
     mapped = mapping.source_for(table, column)
-    return mapped is not None and not mapped.startswith(CONSTANT) and find(frame, mapped) is None
+    return (
+        mapped is not None
+        and not mapped.startswith(CONSTANT)
+        and find_column(frame, mapped) is None
+    )
 
 
 def _unqualified_absent(frame: pd.DataFrame, table: str, column: str, mapping: FileMapping) -> bool:
@@ -190,5 +194,5 @@ def _unqualified_absent(frame: pd.DataFrame, table: str, column: str, mapping: F
     return (
         mapped is not None
         and f"{table}.{column}" not in mapping.columns
-        and find(frame, mapped) is None
+        and find_column(frame, mapped) is None
     )

@@ -472,7 +472,7 @@ def test_a_notice_ending_after_the_churn_horizon_keeps_the_models_probability(
 def test_an_end_date_column_in_a_format_not_read_is_refused(tmp_path: Path) -> None:
     """Every end written '1st of March 2024': read as no end, each cancelled member was a
     customer (exit 0, an info line); words ('Active') beside the dates stay no end."""
-    from features.ingest import IngestError
+    from features.mapping import IngestError
 
     pay = "id,day,amount\nA1,2024-01-05,40\nA2,2024-01-05,40\n"
     with pytest.raises(IngestError, match="'end' is not a usable date column"):
