@@ -54,6 +54,10 @@ CONTACT_FLAGS: dict[str, str | None] = {
 #: analytics export's daily aggregate: ``Total Events``, ``sessions``); 1 when absent or blank. A
 #: whole number; rows of 0 are set aside by ingest and count nothing in the features.
 EVENT_COUNT = "event_count"
+#: Quarantine reasons of an ``event_count`` that is no count, and of a row of 0 events (set
+#: aside: a daily aggregate's day without activity is read right, not misread).
+NOT_A_COUNT = f"{EVENT_COUNT} below 0 or not a whole number"
+NO_EVENT = f"no event in the row ({EVENT_COUNT} 0)"
 
 CONTRACT: dict[str, tuple[Column, ...]] = {
     CUSTOMERS: (

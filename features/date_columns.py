@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.customer_status import CUSTOMER_STATUS, ends_by_status
 from features.ingest_tables import TableReport, Validator
 from features.mapping import IngestError
 
@@ -33,12 +34,16 @@ def optional_dates(
     check: Validator,
     report: TableReport,
     latest: pd.Timestamp | None = None,
+    status: pd.Series | None = None,
+    status_values: dict[str, str] | None = None,
 ) -> None:
     """An optional date (``customers.ended_at``) where no date means "still a customer": blank,
     a placeholder such as 9999-12-31, a word ('N/A', 'Active') and an end before the signup (by
     day: an earlier membership's end kept after a re-join) are read as no end, counted and named;
-    the customer and their rows stay. A date after the export is kept (a notice given); when
-    many are (after ``latest``), the column may be a renewal date, and a warning says so."""
+    the customer and their rows stay. With a ``status`` (``customer_status``), a date is an end
+    only where it says the customer ended (:func:`features.customer_status.ends_by_status`). A
+    date after the export is kept (a notice given); when many are (after ``latest``), the
+    column may be a renewal date, and a warning says so."""
     worded = (values.notna() & out[name].isna()).to_numpy()
     out.loc[placeholder.to_numpy(), name] = pd.NaT
     before = np.zeros(len(out), dtype=bool)
@@ -47,6 +52,13 @@ def optional_dates(
         before = days.fillna(False).to_numpy()
         out.loc[before, name] = pd.NaT
     ok = check.ok
+    if status is not None:
+        column = str(status.name)
+        out[name], note, notes = ends_by_status(
+            status.where(ok), out[name], status_values or {}, column
+        )
+        report.formats[CUSTOMER_STATUS] = f"{column!r}: {note}"
+        report.warnings.extend(notes)
     said = []
     if blank := int((placeholder.to_numpy() & ok).sum()):
         said.append(f"{blank:,} placeholder date(s) such as 9999-12-31")
@@ -72,7 +84,8 @@ def optional_dates(
             f"{example!r}): each is read as a notice given, its customer scored as leaving on "
             "that day; if the column is the paid period's end of members who renew (Memberful's "
             "Expires At, a subscription's current period end), map the end of those who "
-            "cancelled only (blank for the others)"
+            f"cancelled only (blank for the others), or the status column as {CUSTOMER_STATUS} "
+            "to keep the dates of those it says ended"
         )
     elif dated >= FUTURE_ENDS_MIN:
         on_signup = 0
@@ -86,7 +99,9 @@ def optional_dates(
             + (f", {on_signup:,} of them on the day they signed up" if on_signup else "")
             + ": each is read as the day they ended, active customers too; if the column is a "
             "date every customer has (a status date, the record's last change), map a column "
-            "holding the end of those who left only (blank for the others)"
+            "holding the end of those who left only (blank for the others), or the status "
+            f"column as {CUSTOMER_STATUS} (--map {CUSTOMER_STATUS}=Status) to keep the dates of "
+            "those it says ended"
         )
 
 

@@ -24,8 +24,11 @@ from features.contract import (
     CONTRACT,
     CUSTOMERS,
     ENDED_AT,
+    EVENT_COUNT,
     EVENT_TYPES,
     EVENTS,
+    NO_EVENT,
+    NOT_A_COUNT,
     REPEATED_HEADER,
     TIME_COLUMN,
     TRANSACTIONS,
@@ -62,6 +65,7 @@ from features.customer_ids import (
     scientific_ids,
     unknown_ids_of_another_column,
 )
+from features.customer_status import CUSTOMER_STATUS, ends_by_status
 from features.date_columns import check_date_column, optional_dates
 from features.dates import detect_order, european_file, parse_dates, placeholder_dates
 from features.excluded_rows import exclude_rows
@@ -110,7 +114,15 @@ GROUPED = "grouped report"
 UNMAPPED = "unmapped event_type"
 
 
-NUMBER_INPUTS = ("amount", "unit_price", REFUNDED_AMOUNT, "quantity", "margin", "value")
+NUMBER_INPUTS = (
+    "amount",
+    "unit_price",
+    REFUNDED_AMOUNT,
+    "quantity",
+    "margin",
+    "value",
+    EVENT_COUNT,
+)
 
 
 def _report_groups(
@@ -217,7 +229,11 @@ def build_table(
                 dated = clean & values.astype("string").str.contains(r"\d", na=False).to_numpy()
                 if dated.any():
                     check_date_column(out[col.name], values, dated, path, mapping.date_format)
-                optional_dates(out, col.name, values, placeholder, check, report, latest)
+                status = inputs.get(CUSTOMER_STATUS)
+                values_map = mapping.values_for(table, CUSTOMER_STATUS)
+                optional_dates(
+                    out, col.name, values, placeholder, check, report, latest, status, values_map
+                )
                 continue
             check_date_column(out[col.name], values, clean, path, mapping.date_format)
             check.flag(values.isna(), f"missing {col.name}")
@@ -230,6 +246,10 @@ def build_table(
                 continue
             out[col.name], _ = parse_numbers(values, numbers)
             check.flag(values.notna() & out[col.name].isna(), f"{col.name} is not a number")
+            if col.name == EVENT_COUNT:
+                count = out[col.name]
+                check.flag(count.notna() & ((count < 0) | (count % 1 != 0)), NOT_A_COUNT)
+                check.flag(count == 0, NO_EVENT)
         elif col.dtype == "bool":  # contact flags: a few odd values are no, named
             out[col.name], odd_flags = read_flags(values, clean, path, col.name)
             report.warnings.extend([odd_flags] if odd_flags else [])
@@ -264,6 +284,12 @@ def build_table(
                 report.warnings.append(twins)
             if col.required and not (col.name == "customer_id" and CUSTOMER_EMAIL in inputs):
                 check.flag(out[col.name].isna(), f"missing {col.name}")
+    if CUSTOMER_STATUS in inputs and ENDED_AT not in inputs:  # a status but no date to keep
+        status = inputs[CUSTOMER_STATUS]
+        values_map = mapping.values_for(table, CUSTOMER_STATUS)
+        _, note, notes = ends_by_status(status.where(clean), None, values_map, str(status.name))
+        report.formats[CUSTOMER_STATUS] = f"{str(status.name)!r}: {note}"
+        report.warnings.extend(notes)
     if CUSTOMER_EMAIL in inputs and table == CUSTOMERS:  # for the index; not written
         out[CUSTOMER_EMAIL] = inputs[CUSTOMER_EMAIL].astype("string")
     elif CUSTOMER_EMAIL in inputs:

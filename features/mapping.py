@@ -36,6 +36,7 @@ from pydantic import (
 from features.contract import CONTRACT, CUSTOMERS, EVENT_TYPES, EVENTS, TABLES, TRANSACTIONS
 from features.customer_emails import CUSTOMER_EMAIL
 from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
+from features.customer_status import CUSTOMER_STATUS, CUSTOMER_STATUSES
 from features.refunds import REFUNDED_AMOUNT
 from features.values import IGNORE, ORDER_STATUSES
 from features.yaml_files import load_yaml
@@ -45,14 +46,24 @@ from features.yaml_files import load_yaml
 #: ``currency``: the currency of each row's amount (a code or sign, e.g. Shopify's ``Currency``).
 #: ``refunded_amount``: money given back of each sale (:mod:`features.refunds`).
 #: ``customer_email``: an e-mail address customers are matched by (:mod:`features.customer_emails`).
+#: ``customer_status``: a customer's status, which says whether ``ended_at`` is an end
+#: (:mod:`features.customer_status`).
 DERIVED_INPUTS = {
-    CUSTOMERS: (CUSTOMER_EMAIL, CUSTOMER_ALIAS, MERGED_INTO),
+    CUSTOMERS: (CUSTOMER_EMAIL, CUSTOMER_ALIAS, MERGED_INTO, CUSTOMER_STATUS),
     TRANSACTIONS: ("unit_price", "status", "currency", REFUNDED_AMOUNT, CUSTOMER_EMAIL),
     EVENTS: (CUSTOMER_EMAIL,),
 }
 #: Text columns whose values a map file may translate (``event_type`` and ``status`` have
 #: built-ins).
-VALUE_COLUMNS = {"event_type", "status", "region", "channel", "segment", "category"}
+VALUE_COLUMNS = {
+    "event_type",
+    "status",
+    CUSTOMER_STATUS,
+    "region",
+    "channel",
+    "segment",
+    "category",
+}
 #: Format keys a map file may hold; the CLI options of the same name override them.
 FORMAT_KEYS = (
     "date_format",
@@ -165,6 +176,13 @@ class FileMapping(BaseModel):
                 if wrong:
                     raise ValueError(
                         f"values: {key}: {wrong} -- statuses must be one of {ORDER_STATUSES}"
+                    )
+            if column == CUSTOMER_STATUS:
+                wrong = {k: v for k, v in table.items() if v not in CUSTOMER_STATUSES}
+                if wrong:
+                    raise ValueError(
+                        f"values: {key}: {wrong} -- a customer's status is one of "
+                        f"{CUSTOMER_STATUSES}"
                     )
         return values
 

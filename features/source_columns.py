@@ -14,6 +14,7 @@ from features.contract import CONTRACT, CUSTOMERS, TIME_COLUMN, TRANSACTIONS
 from features.csv_source import REPEATED, fold_name
 from features.customer_emails import CUSTOMER_EMAIL, email_column
 from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
+from features.customer_status import CUSTOMER_STATUS
 from features.mapping import FileMapping, IngestError
 from features.refunds import REFUNDED_AMOUNT
 
@@ -143,6 +144,11 @@ def table_inputs(
         series = _source_column(frame, path, table, col.name, mapping, required)
         if series is not None:
             found[col.name] = series
+    if table == CUSTOMERS and mapping.source_for(CUSTOMERS, CUSTOMER_STATUS) is not None:
+        lacks = several and _lacks_mapped(frame, table, CUSTOMER_STATUS, mapping)
+        status = _source_column(frame, path, table, CUSTOMER_STATUS, mapping, not lacks)
+        if status is not None:
+            found[CUSTOMER_STATUS] = status
     if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, "status") is not None:
         found["status"] = _source_column(frame, path, table, "status", mapping, required=True)
     if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, REFUNDED_AMOUNT) is not None:

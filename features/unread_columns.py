@@ -1,6 +1,6 @@
 """Warnings of columns a file holds that nothing read: a look-alike of an optional contract column
-left empty (an end date, an opt-out of email, a currency), and statuses or refund flags of sales
-that were therefore counted as sales."""
+left empty (an end date, an opt-out of email, a currency, an event count), and statuses or refund
+flags of sales that were therefore counted as sales."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ import warnings
 import pandas as pd
 
 from features.contact_flags import NO_WORDS, YES_WORDS
-from features.contract import CONTRACT, CUSTOMERS, DO_NOT_EMAIL, ENDED_AT, TRANSACTIONS
+from features.contract import (
+    CONTRACT,
+    CUSTOMERS,
+    DO_NOT_EMAIL,
+    ENDED_AT,
+    EVENT_COUNT,
+    EVENTS,
+    TRANSACTIONS,
+)
 from features.date_columns import MIN_PARSABLE_SHARE
 from features.mapping import FileMapping
 from features.source_columns import bare_name
@@ -158,6 +166,8 @@ def lookalike_columns(
     if table == TRANSACTIONS:
         said += _unread_statuses(frame, used, "status" in inputs)
         said += _unread_refund_flags(frame, used)
+    if table == EVENTS and EVENT_COUNT not in inputs and not mapping.source_for(table, EVENT_COUNT):
+        said += _unread_counts(frame, used)
     if table == TRANSACTIONS and "currency" not in inputs:
         # Salesforce reports of a multi-currency org: "Amount Currency" (or the record's
         # "Opportunity Currency") beside plain amounts; unread, a EUR row is summed as USD
@@ -204,3 +214,46 @@ def _mostly_dates(values: pd.Series) -> bool:
 def _names_an_end(column: str) -> bool:
     bare = bare_name(column)
     return any(w in bare for w in END_WORDS) and not any(w in bare for w in NOT_A_DATE_WORDS)
+
+
+#: Column names (bare: letters, lower case) of an events export's count per row: a product
+#: analytics tool's daily aggregate (Mixpanel's and Amplitude's ``Total Events``, ``sessions``).
+COUNT_NAMES = frozenset(
+    {
+        "count",
+        "events",
+        "totalevents",
+        "numberofevents",
+        "sessions",
+        "occurrences",
+        "times",
+        "total",
+        "anzahl",
+        "次数",
+        "回数",
+    }
+)
+#: An unread count column is warned of when at least this share of its rows is above 1.
+SEVERAL_EVENTS_SHARE = 0.2
+
+
+def _unread_counts(frame: pd.DataFrame, used: set) -> list[str]:
+    """A warning for an unread column of whole-number counts, many above 1 (a daily aggregate's
+    ``Total Events``): each row counts as one event unless it is mapped as ``event_count``."""
+    for column in frame.columns:
+        bare = bare_name(str(column))
+        named = bare in COUNT_NAMES or bare.endswith(("count", "events", "sessions"))
+        if column in used or not named:
+            continue
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        if numbers.isna().mean() > 0.5 or (numbers.dropna() % 1 != 0).any():
+            continue
+        several = float((numbers > 1).mean())
+        if several >= SEVERAL_EVENTS_SHARE:
+            return [
+                f"column {column!r}, not read, holds counts ({several:.0%} of rows above 1, "
+                f"median {numbers.median():g}): each row counts as one event; if a row stands "
+                f"for that many (a day's total), map it with --map "
+                f'"events.{EVENT_COUNT}={column}"'
+            ]
+    return []

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features.contract import EVENT_TYPES
+from features.contract import EVENT_TYPES, NO_EVENT
 
 OTHER = "other"
 
@@ -349,6 +349,7 @@ SET_ASIDE = (
     EXCLUDED,
     EXCLUDED_CUSTOMER,
     MERGED,
+    NO_EVENT,
 )
 STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
     "cancelled": (

@@ -1,0 +1,135 @@
+"""A customers file's status column, read for when a customer ended.
+
+A subscription, membership or account export often has one date column for every customer (a
+``Status Date``, a ``Last Changed``) and a status that says whether that date is an end
+(``Cancelled``, ``Churned``, ``Moved out``) or not (``Active``, ``Trial``, ``Paused``). Mapped as
+``customer_status``, it keeps ``ended_at`` only where the status says the customer ended (or gave
+notice); a live customer's date is no end. Statuses are read by built-in synonyms, then the map
+file's ``values: {customer_status: {...: ended | active}}``; a status neither knows keeps its date
+and is named in a warning.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from features.values import ValueMapping, map_values
+
+#: The derived input of ``customers`` (not stored): the customer's status in the source system.
+CUSTOMER_STATUS = "customer_status"
+ENDED = "ended"
+ACTIVE = "active"
+#: What a ``customer_status`` value may map to.
+CUSTOMER_STATUSES = (ENDED, ACTIVE)
+STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
+    ENDED: (
+        "ended",
+        "cancelled",
+        "canceled",
+        "cancellation",
+        "churned",
+        "closed",
+        "terminated",
+        "inactive",
+        "expired",
+        "lapsed",
+        "deactivated",
+        "disconnected",
+        "moved out",
+        "former",
+        "former customer",
+        "lost",
+        "discontinued",
+        "unsubscribed",
+        "non renewing",  # Chargebee: notice given, the end ahead
+        "pending cancellation",
+        "notice given",
+        "cancelled at period end",
+        "已取消",
+        "已流失",
+        "已关闭",
+        "已注销",
+        "已过期",
+        "已退订",
+        "流失",
+        "注销",
+        "停用",
+        "解約",
+        "退会",
+        "gekündigt",
+        "beendet",
+        "résilié",
+        "cancelado",
+        "cancelada",
+    ),
+    ACTIVE: (
+        "active",
+        "live",
+        "current",
+        "trial",
+        "trialing",
+        "in trial",
+        "future",
+        "paused",
+        "frozen",
+        "on hold",
+        "suspended",
+        "past due",
+        "unpaid",
+        "member",
+        "subscribed",
+        "renewed",
+        "open",
+        "正常",
+        "有效",
+        "活跃",
+        "在网",
+        "在用",
+        "暂停",
+        "冻结",
+        "aktiv",
+        "actif",
+        "ativo",
+        "activo",
+    ),
+}
+#: How many unknown status values a warning names.
+SHOWN_VALUES = 5
+
+
+def ends_by_status(
+    status: pd.Series, ended_at: pd.Series | None, values: dict[str, str], column: str
+) -> tuple[pd.Series | None, str, list[str]]:
+    """``ended_at`` kept where ``status`` reads as ended, blank where it reads as active; with
+    the note for the manifest's formats and the warnings (statuses not read, ended customers
+    without an end date, no ``ended_at`` to keep). ``values``: the map file's translations."""
+    read, table = map_values(status, ValueMapping(values, True, STATUS_SYNONYMS))
+    ended, active = read.eq(ENDED).fillna(False), read.eq(ACTIVE).fillna(False)
+    warnings: list[str] = []
+    unknown = table[table["target"].isna()]
+    if len(unknown):
+        shown = ", ".join(f"{s!r} ({n:,})" for s, n in unknown[["source", "rows"]].head(5).values)
+        warnings.append(
+            f"{column!r} ({CUSTOMER_STATUS}): {len(unknown):,} value(s) read as neither ended nor "
+            f"active: {shown}; their end dates are kept as given; say which they are in the map "
+            f"file: values: {{{CUSTOMER_STATUS}: {{{unknown['source'].iloc[0]!r}: ended}}}}"
+        )
+    if ended_at is None:
+        if ended.any():
+            warnings.append(
+                f"{int(ended.sum()):,} customers {column!r} says ended, but no end date column "
+                "is mapped: they are read as customers; map ended_at to the date they ended"
+            )
+        return None, f"{int(ended.sum()):,} ended, {int(active.sum()):,} active", warnings
+    dropped = active & ended_at.notna()
+    undated = ended & ended_at.isna()
+    if undated.any():
+        warnings.append(
+            f"{int(undated.sum()):,} customers {column!r} says ended have no end date: read as "
+            "customers (their end is not known)"
+        )
+    note = (
+        f"ended_at kept for {int((ended & ended_at.notna()).sum()):,} customers whose status is "
+        f"ended; {int(dropped.sum()):,} dates of active customers are no end"
+    )
+    return ended_at.mask(dropped), note, warnings

@@ -1,0 +1,98 @@
+"""A customers file's status says which of its dates are ends (features/customer_status.py)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from features.customer_status import ends_by_status
+from features.mapping import FileMapping
+
+
+def dates(*values: str | None) -> pd.Series:
+    return pd.to_datetime(pd.Series(values, dtype="object"))
+
+
+def test_a_live_customers_status_date_is_no_end():
+    status = pd.Series(["Active", "Cancelled", "non_renewing", "Paused", "Churned", "trialing"])
+    when = dates("2024-01-05", "2024-02-01", "2025-03-01", "2024-04-01", None, "2024-05-01")
+    ended, note, warnings = ends_by_status(status, when, {}, "Status")
+    assert ended.isna().tolist() == [True, False, False, True, True, True]
+    assert ended[1] == pd.Timestamp("2024-02-01") and ended[2] == pd.Timestamp("2025-03-01")
+    assert note == (
+        "ended_at kept for 2 customers whose status is ended; 3 dates of active customers are "
+        "no end"
+    )
+    assert warnings == [
+        "1 customers 'Status' says ended have no end date: read as customers (their end is not "
+        "known)"
+    ]
+
+
+def test_a_status_neither_known_nor_mapped_keeps_its_date_and_is_named():
+    status = pd.Series(["Moved away", "Moved away", "Active", "Dormant"])
+    when = dates("2024-01-05", "2024-01-06", "2024-02-01", "2024-03-01")
+    ended, _, warnings = ends_by_status(status, when, {"Dormant": "active"}, "Status")
+    assert ended.notna().tolist() == [True, True, False, False]
+    assert len(warnings) == 1
+    assert "1 value(s) read as neither ended nor active: 'Moved away' (2)" in warnings[0]
+    assert "values: {customer_status: {'Moved away': ended}}" in warnings[0]
+
+
+def test_a_status_without_an_end_column_says_what_to_map():
+    ended, note, warnings = ends_by_status(pd.Series(["已流失", "正常"]), None, {}, "状态")
+    assert ended is None and note == "1 ended, 1 active"
+    assert warnings == [
+        "1 customers '状态' says ended, but no end date column is mapped: they are read as "
+        "customers; map ended_at to the date they ended"
+    ]
+
+
+def test_no_rows_are_no_ends():
+    ended, _, warnings = ends_by_status(pd.Series([], dtype="string"), dates(), {}, "Status")
+    assert ended is not None and ended.empty and warnings == []
+
+
+def test_the_map_file_may_only_say_ended_or_active():
+    FileMapping.model_validate({"values": {"customer_status": {"Frozen": "active"}}})
+    with pytest.raises(ValueError, match="a customer's status is one of"):
+        FileMapping.model_validate({"values": {"customers.customer_status": {"X": "churned"}}})
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+def test_ingest_keeps_the_status_date_of_those_who_ended_only(tmp_path):
+    """A broadband accounts export: one Status Date for every account. Mapped as ended_at alone,
+    every active account has ended (warned); with the status mapped, only the closed ones have."""
+    from features.contract import table_path
+    from features.ingest import ingest
+    from features.mapping import load_mapping
+
+    rows = [("a", "Active"), ("b", "Closed"), ("c", "Moved out"), ("d", "Active"), ("e", "Frozen")]
+    customers = tmp_path / "accounts.csv"
+    lines = [f"{i},2023-01-0{n + 1},{s},2024-0{n + 1}-15" for n, (i, s) in enumerate(rows)]
+    lines += [f"x{n},2023-02-01,Active,2024-06-{n + 1:02d}" for n in range(10)]
+    customers.write_text("Account,Created,Status,Status Date\n" + "\n".join(lines) + "\n")
+    bills = tmp_path / "bills.csv"
+    bills.write_text("Account,Date,Amount\na,2024-01-01,30\nb,2024-01-01,30\n")
+    base = (
+        "customers.customer_id=Account,signup_at=Created,ended_at=Status Date,"
+        "transactions.customer_id=Account,ordered_at=Date,amount=Amount"
+    )
+    alone = ingest(tmp_path / "alone", bills, load_mapping(base), customers, log=_quiet)
+    said = " ".join(alone["customers"].warnings)
+    assert "15 of the 15 customers have an ended_at date" in said
+    assert "customer_status (--map customer_status=Status)" in said
+    assert pd.read_parquet(table_path(tmp_path / "alone", "customers"))["ended_at"].notna().all()
+
+    mapping = load_mapping(base + ",customer_status=Status")
+    report = ingest(tmp_path / "out", bills, mapping, customers, log=_quiet)["customers"]
+    kept = pd.read_parquet(table_path(tmp_path / "out", "customers")).set_index("customer_id")
+    assert kept["ended_at"].dropna().index.tolist() == ["b", "c"]
+    assert report.formats["customer_status"] == (
+        "'Status': ended_at kept for 2 customers whose status is ended; 13 dates of active "
+        "customers are no end"
+    )
+    assert not [w for w in report.warnings if "have an ended_at date" in w]
