@@ -80,6 +80,7 @@ from features.refunds import REFUNDED_AMOUNT
 from features.repeated_rows import repeated_header, repeated_rows
 from features.source_columns import table_inputs
 from features.unread_columns import lookalike_columns
+from features.value_keys import unmatched_keys
 from features.values import (
     CANCELLED_ORDER,
     EXCLUDED,
@@ -392,6 +393,9 @@ def build_table(
         report.warnings.append(only_sends)
     table_out = _split(table, source, out, check, report)
     table_out.order_assumed = order_assumed
+    for column in VALUE_COLUMNS & inputs.keys():
+        if explicit := mapping.values_for(table, column):
+            table_out.value_keys[column] = unmatched_keys(inputs[column][clean], explicit)
     if table == TRANSACTIONS:
         table_out.currency = kept_currency(mapping, report.currencies)
     if table == TRANSACTIONS and "order_id" in out and refund_rows.any():

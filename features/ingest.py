@@ -66,6 +66,7 @@ from features.ingest_warnings import (
 )
 from features.mapping import ColumnMapping, FileMapping, IngestError
 from features.refunds import REFUNDED_AMOUNT
+from features.value_keys import unmatched_note
 from features.values import NO_SALE, SET_ASIDE
 
 #: Default lowest share of accepted rows per table; below it ingest fails and writes nothing.
@@ -424,6 +425,13 @@ def _ingest_files(
         per_file += [p.report for p in parts]
     if table == CUSTOMERS:
         carried_somewhere(parts, mapping, paths)
+    for column in sorted({c for p in parts for c in p.value_keys}):
+        said = unmatched_note(
+            table, column, [p.value_keys[column] for p in parts if column in p.value_keys]
+        )
+        if said:
+            parts[-1].report.warnings.append(said)
+            log(f"{table}: warning: {said}")
     if len(parts) == 1:
         return parts[0]
     numberings, apart = _order_numberings(table, parts, mapping)

@@ -91,6 +91,9 @@ class Table:
     #: transactions: the currency its amounts are kept in
     #: (:func:`features.currencies.kept_currency`), if known
     currency: str | None = None
+    #: per column of the map file's ``values:``: its keys matching no value of the file, and the
+    #: file's values (:mod:`features.value_keys`)
+    value_keys: dict[str, tuple[frozenset[str], tuple[str, ...]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
