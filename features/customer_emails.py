@@ -87,6 +87,43 @@ def shared_address_note(ids: pd.Series, emails: pd.Series, column: str) -> str |
     )
 
 
+#: A record signed up this many days around another record's end, under the same address, is
+#: read as the same person's new account (a move, a new contract), not a new customer.
+MOVE_DAYS = 60
+
+
+def moved_note(
+    ids: pd.Series, emails: pd.Series, signup: pd.Series, ended: pd.Series, column: str
+) -> str | None:
+    """A warning naming ended customers whose address a customer signed up around their end
+    gives (within :data:`MOVE_DAYS`): a broadband or utility customer who moved house, a member
+    who re-joined under a new record, reads as churned while they stay."""
+    rows = pd.DataFrame(
+        {
+            "email": folded(emails).to_numpy(),
+            "id": ids.to_numpy(),
+            "signup": signup.to_numpy(),
+            "ended": ended.to_numpy(),
+        }
+    ).dropna(subset=["email", "id"])
+    gone = rows.dropna(subset=["ended"])
+    if gone.empty:
+        return None
+    pairs = gone.merge(rows, on="email", suffixes=("", "_new"))
+    days = (pairs["signup_new"] - pairs["ended"]).dt.days.abs()
+    moved = pairs[(pairs["id_new"] != pairs["id"]) & (days <= MOVE_DAYS)]
+    if moved.empty:
+        return None
+    first = moved.sort_values("id").iloc[0]
+    return (
+        f"{moved['id'].nunique():,} ended customers share their address in {column!r} with a "
+        f"customer who signed up within {MOVE_DAYS} days of their end (e.g. {first['id']!r} and "
+        f"{first['id_new']!r}): a move or a new account of the same person? Each end reads as "
+        "churn; where it is one person, name the new record in the old one's "
+        "customers.merged_into column (its history then continues under the new id)"
+    )
+
+
 #: Domains of booking platforms' and marketplaces' relay addresses: a new one per booking or
 #: order, forwarded to the guest, so one person is a new address (and profile) each time.
 RELAY_DOMAINS = (

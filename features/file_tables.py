@@ -40,6 +40,7 @@ from features.currencies import kept_currency
 from features.customer_emails import (
     CUSTOMER_EMAIL,
     email_column,
+    moved_note,
     shared_address_note,
     unknown_ids_are_emails,
 )
@@ -421,6 +422,16 @@ def build_table(
                 table_out.email_column,
             )
             report.warnings.extend([shared] if shared else [])
+        if table_out.email_column is not None and ENDED_AT in out and MERGED_INTO not in inputs:
+            ok = check.ok
+            moved = moved_note(
+                out.loc[ok, "customer_id"],
+                frame.loc[ok, table_out.email_column],
+                out.loc[ok, "signup_at"],
+                out.loc[ok, ENDED_AT],
+                table_out.email_column,
+            )
+            report.warnings.extend([moved] if moved else [])
         if CUSTOMER_ALIAS in inputs:
             ok = check.ok
             aliases, shared = alias_index(

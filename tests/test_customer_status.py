@@ -96,3 +96,43 @@ def test_ingest_keeps_the_status_date_of_those_who_ended_only(tmp_path):
         "customers are no end"
     )
     assert not [w for w in report.warnings if "have an ended_at date" in w]
+
+
+def test_a_closed_account_whose_address_opens_a_new_one_is_named(tmp_path):
+    """A broadband customer who moves house: the old account closes, a new one opens under the
+    same e-mail the week after. Both are one customer; the closure reads as churn unless the old
+    record names the new one (merged_into). A family member's account opened years later is no
+    move."""
+    from features.ingest import ingest
+    from features.mapping import load_mapping
+
+    customers = tmp_path / "accounts.csv"
+    customers.write_text(
+        "Account,Opened,Closed,Email\n"
+        "A1,2021-01-05,2024-03-01,ann@example.com\n"
+        "A2,2024-03-08,,Ann@Example.com\n"
+        "B1,2021-01-05,2022-01-01,bo@example.com\n"
+        "B2,2024-06-01,,bo@example.com\n"
+        "C1,2021-01-05,,cy@example.com\n"
+    )
+    bills = tmp_path / "bills.csv"
+    bills.write_text("Account,Date,Amount\nA1,2024-01-01,30\nA2,2024-04-01,30\n")
+    base = (
+        "customers.customer_id=Account,signup_at=Opened,ended_at=Closed,"
+        "transactions.customer_id=Account,ordered_at=Date,amount=Amount"
+    )
+    report = ingest(tmp_path / "out", bills, load_mapping(base), customers, log=_quiet)
+    said = [w for w in report["customers"].warnings if "signed up within 60 days" in w]
+    assert said == [
+        "1 ended customers share their address in 'Email' with a customer who signed up within "
+        "60 days of their end (e.g. 'A1' and 'A2'): a move or a new account of the same person? "
+        "Each end reads as churn; where it is one person, name the new record in the old one's "
+        "customers.merged_into column (its history then continues under the new id)"
+    ]
+    customers.write_text(customers.read_text().replace("Email\n", "Email,Moved To\n", 1))
+    merged = base + ",merged_into=Moved To"
+    lines = customers.read_text().splitlines()
+    lines = [lines[0]] + [ln + (",A2" if ln.startswith("A1") else ",") for ln in lines[1:]]
+    customers.write_text("\n".join(lines) + "\n")
+    report = ingest(tmp_path / "merged", bills, load_mapping(merged), customers, log=_quiet)
+    assert not [w for w in report["customers"].warnings if "signed up within" in w]
