@@ -46,8 +46,9 @@ SEP_NAMES = {
 }
 ENCODING_HINT = (
     "pass --encoding (e.g. --encoding cp1252 for Western European Windows/Excel exports, "
-    "--encoding latin-1, --encoding gbk for Chinese, --encoding cp932 for Japanese or "
-    "--encoding cp874 for Thai exports)"
+    "--encoding latin-1, --encoding cp1250 for Central European (Polish, Czech), --encoding "
+    "cp1251 for Cyrillic, --encoding gbk for Chinese, --encoding cp932 for Japanese, --encoding "
+    "cp949 for Korean, --encoding cp1255 for Hebrew or --encoding cp874 for Thai exports)"
 )
 FIELD_COUNT = "field count differs from header"
 TRUNCATED = "truncated last line"
@@ -101,7 +102,7 @@ def check_encoding(encoding: str | None) -> str | None:
     except LookupError as exc:
         raise IngestError(
             f"--encoding {encoding!r}: unknown encoding; use utf-8, utf-8-sig, gbk, "
-            "gb18030, cp932, latin-1 or cp1252"
+            "gb18030, cp932, cp949, cp874, latin-1, cp1252, cp1250, cp1251 or cp1255"
         ) from exc
     return encoding
 
@@ -204,8 +205,8 @@ def _refuse_binary(path: Path, raw: bytes) -> None:
 
 
 def _decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
-    """Decode strictly; detect UTF-8 (with or without BOM), UTF-16 with BOM, GBK and CP932 when
-    unambiguous."""
+    """Decode strictly; detect UTF-8 (with or without BOM), UTF-16 with BOM, CP949, CP1255, GBK,
+    CP932 and CP874 when unambiguous."""
     marked = _byte_order_mark(raw)
     if encoding is None:
         encoding = marked
@@ -230,6 +231,14 @@ def _decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
     try:
         return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as exc:
+        # Korean and Hebrew first: both also decode as GB18030 (every Hangul syllable of CP949
+        # is a GB2312 character's two bytes), and neither is Chinese read as them
+        korean = _looks_like_cp949(raw)
+        if korean is not None:
+            return korean, "cp949 (detected)"
+        hebrew = _looks_like_cp1255(raw)
+        if hebrew is not None:
+            return hebrew, "cp1255 (detected)"
         gbk = _looks_like_gbk(raw)
         if gbk is not None:
             return gbk, "gb18030 (detected)"
@@ -264,8 +273,8 @@ def _other_encoding(raw: bytes, given: str) -> str:
     except UnicodeDecodeError:
         return f"{ENCODING_HINT}, not --encoding {given}"
     return (
-        f"the file is UTF-8: leave --encoding {given} out (UTF-8, GBK, CP932 and CP874 are "
-        "detected)"
+        f"the file is UTF-8: leave --encoding {given} out (UTF-8, GBK, CP932, CP949, CP1255 and "
+        "CP874 are detected)"
     )
 
 
@@ -300,6 +309,83 @@ def _looks_like_gbk(raw: bytes) -> str | None:
     if _inside_latin_words(text, wide):
         return None
     return text if common >= 0.98 * len(wide) else None
+
+
+def _looks_like_cp949(raw: bytes) -> str | None:
+    """Text decoded as CP949 (Korean EUC-KR as Windows writes it: Cafe24's, Naver SmartStore's,
+    a Korean Excel's CSV) when its non-ASCII characters are Hangul syllables, of enough kinds to
+    tell, making words of their own.
+
+    Korean bytes read as GB18030 are all common GB2312 characters (Cafe24's 취소 cancelled reads
+    "秒家"), so Korean is tried before Chinese. Chinese read as CP949 is Hanja or undefined
+    wherever a character lies beyond the rows of Hangul (a Chinese text of a few words has
+    such: 是, 中, 状态), so a file with Hanja is not taken, nor a handful of characters that
+    could be either. Western text mostly does not decode; where it does (``Å`` and the next
+    ASCII letter are one syllable), the syllables stand inside Latin words.
+    """
+    try:
+        text = raw.decode("cp949")
+    except UnicodeDecodeError:
+        return None
+    wide = [i for i, ch in enumerate(text) if ord(ch) > 127]
+    hangul = [i for i in wide if "\uac00" <= text[i] <= "\ud7a3"]
+    hanja = sum(HANJA.match(text[i]) is not None for i in wide)
+    if len(hangul) < MIN_SCRIPT_SHARE * len(wide) or hanja > MAX_HANJA * len(wide):
+        return None
+    if len({text[i] for i in hangul}) < MIN_SYLLABLES or _touching_latin(text, hangul):
+        return None
+    return text
+
+
+def _looks_like_cp1255(raw: bytes) -> str | None:
+    """Text decoded as CP1255 (Hebrew as Windows writes it: an Israeli shop's or an accounting
+    program's Excel CSV) when its non-ASCII characters are Hebrew letters (and the shekel sign)
+    spelt as Hebrew is.
+
+    CP1255's letters are the bytes of Western and Cyrillic lower-case letters (``é`` is י,
+    ``ç`` ח, ``н`` ם): Western text read as Hebrew has its letters beside Latin ones
+    (``Conceição`` reads "Conceiחדo"), Cyrillic puts final forms (ך ם ן ף ץ) inside words, and
+    capitals of either are vowel points or undefined. Chinese and Korean bytes are mostly
+    symbols, points or undefined in CP1255.
+    """
+    try:
+        text = raw.decode("cp1255")
+    except UnicodeDecodeError:
+        return None
+    wide = [i for i, ch in enumerate(text) if ord(ch) > 127]
+    letters = [i for i in wide if "\u05d0" <= text[i] <= "\u05ea"]
+    hebrew = len(letters) + sum(text[i] in HEBREW_SIGNS for i in wide)
+    if not letters or hebrew < MIN_SCRIPT_SHARE * len(wide) or _touching_latin(text, letters):
+        return None
+    finals = [i for i in letters if text[i] in HEBREW_FINALS]
+    inside = sum(i + 1 < len(text) and "\u05d0" <= text[i + 1] <= "\u05ea" for i in finals)
+    return text if inside <= 0.02 * len(finals) else None
+
+
+#: Share of a file's non-ASCII characters that must be of the script CP949 (Hangul syllables) or
+#: CP1255 (Hebrew letters) is detected by.
+MIN_SCRIPT_SHARE = 0.9
+#: Distinct Hangul syllables below which a file is not taken for Korean: a few Chinese
+#: characters of the GB2312 rows Hangul shares (产品, 客户) read as Korean too.
+MIN_SYLLABLES = 20
+#: Chinese characters (Hanja in Korean text) above which a file is not Korean.
+HANJA = re.compile("[\u4e00-\u9fff\uf900-\ufaff]")
+MAX_HANJA = 0.01
+#: Signs Hebrew text writes beside its letters: the shekel sign (₪120.00), geresh and gershayim
+#: (ש״ח) and the two-letter ligatures.
+HEBREW_SIGNS = frozenset("\u20aa\u05f0\u05f1\u05f2\u05f3\u05f4")
+#: Hebrew final letters (ך ם ן ף ץ): written at the end of a word only.
+HEBREW_FINALS = frozenset("\u05da\u05dd\u05df\u05e3\u05e5")
+
+
+def _touching_latin(text: str, letters: list[int]) -> bool:
+    """Whether more than ``MAX_INSIDE_WORDS`` of the characters at ``letters`` have a Latin letter
+    right before or after: a Western accent read as another script's letter (``Conceiחדo``)."""
+    touching = sum(
+        (i > 0 and _latin(text[i - 1])) or (i + 1 < len(text) and _latin(text[i + 1]))
+        for i in letters
+    )
+    return touching > MAX_INSIDE_WORDS * len(letters)
 
 
 #: Share of "Chinese" (or Thai) characters between two Latin letters above which GBK (or CP874)

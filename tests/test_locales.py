@@ -1,0 +1,100 @@
+"""Exports of Korean, Gulf, Russian, Turkish, Polish and Hebrew shops as they are written: their
+encodings (CP949, CP1255), order statuses, currency marks, digits and times of day."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from features.contract import table_path
+from features.csv_source import read_source
+from features.ingest import ingest
+from features.mapping import IngestError, load_mapping
+
+CAFE24 = (
+    "주문번호,주문일시,주문자 아이디,주문자명,상품명,총 결제금액,주문상태\n"
+    '20240305-1,2024-03-05 14:02:11,minjun,김민준,무선 이어폰,"61,300",배송완료\n'
+    '20240305-2,2024-03-05 15:19:44,seoyeon,이서연,텀블러 500ml,"226,000",취소\n'
+    '20240306-3,2024-03-06 09:01:02,jiwoo,박지우,캠핑 의자,"35,900",구매확정\n'
+    '20240307-4,2024-03-07 10:30:00,minjun,김민준,요가 매트,"49,000",반품\n'
+    '20240308-5,2024-03-08 11:45:00,haeun,최하은,가습기,"89,000",환불\n'
+)
+
+
+def _ingest(tmp_path, text: str, columns: str, encoding: str = "utf-8", **kw) -> pd.DataFrame:
+    path = tmp_path / "orders.csv"
+    path.write_bytes(text.encode(encoding))
+    ingest(tmp_path / "out", transactions=path, mapping=load_mapping(columns, **kw), log=print)
+    return pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+
+
+def test_a_korean_cp949_export_is_detected_not_read_as_chinese(tmp_path):
+    """A Cafe24 order file in CP949 was decoded as GB18030 (every Hangul syllable is two bytes
+    of a common GB2312 character): its headers were Chinese gibberish and its 취소/반품/환불
+    orders, unknown statuses, counted as sales."""
+    path = tmp_path / "cafe24.csv"
+    path.write_bytes(CAFE24.encode("cp949"))
+    source = read_source(path)
+    assert source.encoding == "cp949 (detected)"
+    assert source.frame["주문상태"].tolist() == ["배송완료", "취소", "구매확정", "반품", "환불"]
+    assert source.frame["주문자명"].tolist()[:2] == ["김민준", "이서연"]
+
+
+def test_an_israeli_cp1255_export_is_detected_not_read_as_chinese(tmp_path):
+    """A Hebrew Excel CSV (CP1255, short statuses, ₪ amounts) was decoded as GB18030."""
+    path = tmp_path / "mechirot.csv"
+    text = (
+        "מספר הזמנה,תאריך,מספר לקוח,סטטוס,סכום\n"
+        "105063,06/06/2022 21:19,00124,נשלח,₪276.27\n"
+        '112491,10/06/2022 14:21,00365,סופק,"₪3,264.26"\n'
+        "112492,11/06/2022 10:00,00366,בוטל,₪50.00\n"
+    )
+    path.write_bytes(text.encode("cp1255"))
+    source = read_source(path)
+    assert source.encoding == "cp1255 (detected)"
+    assert source.frame["סטטוס"].tolist() == ["נשלח", "סופק", "בוטל"]
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        # Western lower-case accents are CP1255's letters, beside Latin ones
+        ("cliente,cidade\nJoão,São Paulo\nConceição,Maringá\nAssunção,Belém\n", "cp1252"),
+        ("kunde,ort\nMüller,Köln\nGröße,Zürich\nPeña,Málaga\n", "latin-1"),
+        # Cyrillic lower case is CP1255's letters too, with final forms inside words
+        ("код,город\n1,москва\n2,казань\n3,томск\n", "cp1251"),
+        # Polish letters and the next ASCII one make CP949 syllables
+        ("login,miasto\nkupujący,Łódź\nsprzedający,Kraków\nwysłane,Gdańsk\n", "cp1250"),
+        # Chinese of the GB2312 rows that CP949 reads as Hangul, too few to tell
+        ("编号,客户\n1,等待卖家发货\n2,客户拜访\n", "gbk"),
+    ],
+)
+def test_other_single_byte_and_chinese_text_is_not_taken_for_korean_or_hebrew(
+    tmp_path, text, encoding
+):
+    path = tmp_path / "export.csv"
+    path.write_bytes(text.encode(encoding))
+    try:
+        found = read_source(path).encoding
+    except IngestError:
+        found = None
+    assert found not in ("cp949 (detected)", "cp1255 (detected)")
+
+
+def test_the_encoding_hint_names_the_korean_hebrew_cyrillic_and_central_european_ones(tmp_path):
+    """A 1C file in CP1251 or a BaseLinker one in CP1250 is refused as not UTF-8: the hint names
+    the encoding to pass, as an unknown --encoding's message does."""
+    path = tmp_path / "zakazy.csv"
+    path.write_bytes("Номер;Состояние\nЗК-1;Выполнен\nЗК-2;Отменён\n".encode("cp1251"))
+    with pytest.raises(IngestError, match="cp1251 for Cyrillic") as caught:
+        read_source(path)
+    for name in ("cp1250", "cp949", "cp1255"):
+        assert name in str(caught.value)
+    assert read_source(path, encoding="cp1251").frame["Состояние"].tolist() == [
+        "Выполнен",
+        "Отменён",
+    ]
+    from features.csv_source import check_encoding
+
+    with pytest.raises(IngestError, match="cp949.*cp1250, cp1251 or cp1255"):
+        check_encoding("euc-kr-windows")
