@@ -13,7 +13,6 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -25,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from features.mapping import IngestError
+from features.values import fold_case
 
 
 class EmptyExport(IngestError):
@@ -467,8 +467,9 @@ def clean_header(name: str) -> str:
 
 
 def fold_name(name: str) -> str:
-    """Loose form of a column name: width, case and spacing folded (for map-file lookups)."""
-    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", name)).strip().casefold()
+    """Loose form of a column name: width, case (Turkish ``İ``/``ı``, Russian ``ё`` as
+    :func:`features.values.fold_case`) and spacing folded (for map-file lookups)."""
+    return re.sub(r"\s+", " ", fold_case(name)).strip()
 
 
 def _split(sep: str, lines: Iterable[str]):

@@ -741,9 +741,22 @@ EVENT_SYNONYMS = {**SYNONYMS, IGNORE: SENDER_EVENTS, ORDER: ORDER_EVENTS}
 SET_ASIDE_EVENTS = {IGNORE: NOT_AN_ACTION, ORDER: ORDER_EVENT}
 
 
+#: Letters case folding leaves apart that exports write for one another: Turkish dotless ``ı``
+#: (``TAMAMLANDI`` is ``Tamamlandı``) and Russian ``ё`` (``Отменён`` is mostly typed
+#: ``Отменен``); the dot Turkish ``İ`` keeps when case-folded (``İptal`` to ``i̇ptal``) is
+#: dropped.
+_LETTERS = str.maketrans({"ı": "i", "ё": "е", "\u0307": None})
+
+
+def fold_case(text: str) -> str:
+    """Width and case folded (NFKC, casefold), with Turkish ``İ``/``ı`` as ``i`` and ``ё`` as
+    ``е``: what a values: key or a column name is matched by."""
+    return unicodedata.normalize("NFKC", text).casefold().translate(_LETTERS)
+
+
 def fold(value: str) -> str:
     """Case, width, spacing and punctuation folded: ``"E-mail  Opened!"`` -> ``"e_mail_opened"``."""
-    text = unicodedata.normalize("NFKC", str(value)).casefold()
+    text = fold_case(str(value))
     text = re.sub(r"[\W_]+", "_", text)
     return text.strip("_").replace("e_mail", "email")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import yaml
 
 from features.contract import table_path
 from features.csv_source import read_source
@@ -21,11 +22,17 @@ CAFE24 = (
 )
 
 
-def _ingest(tmp_path, text: str, columns: str, encoding: str = "utf-8", **kw) -> pd.DataFrame:
+def _ingest(
+    tmp_path, text: str, map_file: dict, encoding: str = "utf-8"
+) -> tuple[pd.DataFrame, str]:
+    """Ingest ``text`` (an orders export) with a map file; the transactions and what was said."""
     path = tmp_path / "orders.csv"
     path.write_bytes(text.encode(encoding))
-    ingest(tmp_path / "out", transactions=path, mapping=load_mapping(columns, **kw), log=print)
-    return pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    (tmp_path / "map.yaml").write_text(yaml.safe_dump(map_file, allow_unicode=True), "utf-8")
+    lines: list[str] = []
+    mapping = load_mapping(map_file=tmp_path / "map.yaml")
+    ingest(tmp_path / "out", transactions=path, mapping=mapping, log=lines.append)
+    return pd.read_parquet(table_path(tmp_path / "out", "transactions")), "\n".join(lines)
 
 
 def test_a_korean_cp949_export_is_detected_not_read_as_chinese(tmp_path):
@@ -98,3 +105,32 @@ def test_the_encoding_hint_names_the_korean_hebrew_cyrillic_and_central_european
 
     with pytest.raises(IngestError, match="cp949.*cp1250, cp1251 or cp1255"):
         check_encoding("euc-kr-windows")
+
+
+TRENDYOL = (
+    "Sipariş Numarası;Sipariş Tarihi;Müşteri ID;Sipariş Statüsü;Faturalanacak Tutar\n"
+    "1;03.06.2022 13:46;C1;Teslim Edildi;455,10\n"
+    "2;04.06.2022 10:00;C2;İptal Edildi;2.364,42\n"
+    "3;05.06.2022 11:00;C1;İade Edildi;100,00\n"
+    "4;06.06.2022 12:00;C3;TAMAMLANDI;50,00\n"
+)
+
+
+def test_turkish_dotted_i_and_russian_yo_fold_as_typed(tmp_path):
+    """A values: key typed ``iptal edildi`` did not match Trendyol's ``İptal Edildi`` (case
+    folding keeps İ's dot: ``i̇ptal``), nor a column named ``SIPARIŞ STATÜSÜ`` the file's
+    ``Sipariş Statüsü``; ``Отменен`` did not match 1C's ``Отменён``."""
+    columns = {
+        "customer_id": "MÜŞTERİ ID",
+        "ordered_at": "SİPARİŞ TARİHİ",
+        "amount": "Faturalanacak Tutar",
+        "order_id": "Sipariş Numarası",
+        "status": "SIPARIŞ STATÜSÜ",
+    }
+    values = {"iptal edildi": "cancelled", "iade edildi": "refunded", "tamamlandı": "completed"}
+    tx, _ = _ingest(tmp_path, TRENDYOL, {"columns": columns, "values": {"status": values}})
+    assert sorted(tx["order_id"]) == ["1", "4"]
+    assert tx["amount"].sum() == pytest.approx(505.10)
+    from features.values import fold
+
+    assert fold("Отменён") == fold("ОТМЕНЕН") and fold("İADE") == fold("iade") == fold("IADE")
