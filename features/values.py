@@ -431,6 +431,20 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "hủy",
         "batal",
         "dibatalkan",
+        # Korean shops (Cafe24, Naver SmartStore, Coupang), Gulf ones in Arabic (Salla, Zid, a
+        # POS), Russian (1C, InSales; amoCRM's stage of a lost deal), Turkish marketplaces
+        # (Trendyol, Hepsiburada, ikas), Polish (Allegro, BaseLinker) and Israeli ones
+        "취소",
+        "취소완료",
+        "ملغي",
+        "ملغى",
+        "отменён",
+        "закрыто и не реализовано",
+        "iptal edildi",
+        "iptal",
+        "anulowane",
+        "anulowano",
+        "בוטל",
     ),
     "completed": (
         "completed",
@@ -547,6 +561,28 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "checkedin",
         # an airline ticket or a travel booking's documents issued: paid
         "ticketed",
+        # Korean shops' paid, shipping, delivered and purchase-confirmed orders; Arabic
+        # (Salla, Zid: fulfilled, shipped, delivered, complete); Russian (1C: done, amoCRM's
+        # won stage); Turkish (Trendyol, ikas: shipped, delivered, completed); Polish (Allegro:
+        # sent, completed); Hebrew (sent, supplied, completed)
+        "결제완료",
+        "배송중",
+        "배송완료",
+        "구매확정",
+        "تم التنفيذ",
+        "تم الشحن",
+        "تم التوصيل",
+        "مكتمل",
+        "выполнен",
+        "успешно реализовано",
+        "kargoya verildi",
+        "teslim edildi",
+        "tamamlandı",
+        "wysłane",
+        "zakończone",
+        "נשלח",
+        "סופק",
+        "הושלם",
     ),
     "refunded": (
         "refunded",
@@ -585,6 +621,23 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "返金",
         "返金済み",
         "returned",
+        # Korean (반품 returned, 환불 refunded), Arabic (مسترجع, تم الإسترجاع returned; مرتجع a
+        # POS's return; مسترد refunded), Russian, Turkish, Polish and Hebrew returns
+        "반품",
+        "반품완료",
+        "환불",
+        "환불완료",
+        "مسترجع",
+        "تم الإسترجاع",
+        "تم الاسترجاع",
+        "مرتجع",
+        "مسترد",
+        "возврат",
+        "iade edildi",
+        "iade",
+        "zwrot",
+        "zwrócone",
+        "הוחזר",
     ),
     # an ERP's document type for a credit note (SAP Business One's CRN / A/R Credit Memo, Odoo's
     # out_refund, Sage's Credit Note; Gutschrift, avoir, nota di credito): money given back
@@ -702,6 +755,13 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "pagamento pendente",
         "入金待ち",
         "未入金",
+        # awaiting payment (a bank transfer's deposit) in Korean, Arabic, Russian, Turkish and
+        # Polish
+        "입금대기",
+        "بانتظار الدفع",
+        "ожидает оплаты",
+        "ödeme bekleniyor",
+        "oczekuje na płatność",
     ),
     # money received for an invoice (QuickBooks' Receive Payment), not a sale: set aside
     "payment": (

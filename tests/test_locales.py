@@ -134,3 +134,40 @@ def test_turkish_dotted_i_and_russian_yo_fold_as_typed(tmp_path):
     from features.values import fold
 
     assert fold("Отменён") == fold("ОТМЕНЕН") and fold("İADE") == fold("iade") == fold("IADE")
+
+
+@pytest.mark.parametrize(
+    ("status", "meaning"),
+    [
+        *[(s, "cancelled") for s in ["취소", "취소완료", "ملغي", "ملغى", "Отменён", "Отменен"]],
+        *[(s, "cancelled") for s in ["Закрыто и не реализовано", "İptal Edildi", "İPTAL"]],
+        *[(s, "cancelled") for s in ["Anulowane", "Anulowano", "בוטל"]],
+        *[(s, "refunded") for s in ["반품", "반품완료", "환불", "환불완료", "مسترجع", "مرتجع"]],
+        *[(s, "refunded") for s in ["تم الإسترجاع", "تم الاسترجاع", "مسترد", "Возврат"]],
+        *[(s, "refunded") for s in ["İade Edildi", "iade", "Zwrot", "Zwrócone", "הוחזר"]],
+        *[(s, "completed") for s in ["구매확정", "배송완료", "تم التوصيل", "Выполнен"]],
+        *[(s, "completed") for s in ["Teslim Edildi", "Tamamlandı", "Zakończone", "הושלם"]],
+        *[(s, "open") for s in ["입금대기", "بانتظار الدفع", "Ожидает оплаты"]],
+        *[(s, "open") for s in ["Ödeme Bekleniyor", "Oczekuje na płatność"]],
+    ],
+)
+def test_order_statuses_of_korean_arabic_russian_turkish_polish_and_hebrew_shops(status, meaning):
+    """These exports' cancelled and returned orders, unknown statuses, counted as sales."""
+    from features.values import STATUS_SYNONYMS, ValueMapping
+
+    assert ValueMapping({}, True, STATUS_SYNONYMS).lookup(status) == (meaning, "built-in")
+
+
+def test_a_cafe24_export_without_a_map_file_s_values_counts_only_its_sales(tmp_path):
+    """Korean revenue was 1.167 times the truth: cancelled and returned orders were sales."""
+    columns = {
+        "customer_id": "주문자 아이디",
+        "ordered_at": "주문일시",
+        "amount": "총 결제금액",
+        "order_id": "주문번호",
+        "status": "주문상태",
+    }
+    tx, said = _ingest(tmp_path, CAFE24, {"columns": columns}, encoding="cp949")
+    assert sorted(tx["order_id"]) == ["20240305-1", "20240306-3"]
+    assert tx["amount"].sum() == 61_300 + 35_900
+    assert "read as completed" not in said
