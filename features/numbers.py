@@ -5,7 +5,8 @@ One number format holds for a whole file (a file comes from one locale). It is d
 values when they say it unambiguously (``1.234,56``, ``12,50``, ``1,234,567``, ``1,050.00``) and
 otherwise assumed and reported as a guess; ``--decimal``/``--thousands`` force it. Per value:
 ``$1,234.56``, ``USD 2,000.00``, ``€ 45.00``, ``￥12,800.00``, ``3,500元``, ``1.2万``, ``(25.00)``,
-``25.00-``, ``1 234,56``, ``1'234.50`` and ``₹1,23,456.00`` (Indian grouping) all parse; a value
+``25.00-``, ``1 234,56``, ``1'234.50``, ``₹1,23,456.00`` (Indian grouping), ``35,900원``,
+``1 234,56 ₽``, ``455,10 TL``, ``3 815,47 zł``, ``₪276.27`` and ``362.14 ر.س`` all parse; a value
 whose digit grouping contradicts the format is not a number (and its row is quarantined).
 """
 
@@ -74,6 +75,31 @@ CURRENCIES = {
     "HK$": "HKD",
     "S$": "SGD",
     "NZ$": "NZD",
+    # Korean shops (Cafe24, SmartStore: 35,900원, ₩35,900), Russian (1C, amoCRM: 1 234,56 ₽,
+    # 1 234,56 руб.), Turkish (Trendyol, ikas: 455,10 TL, ₺2.364,42), Polish (Allegro: 3 815,47
+    # zł), Israeli (₪276.27, 276.27 ש"ח) and Gulf ones (Salla: 362.14 ر.س, AED 1,184.63 or
+    # 1,184.63 د.إ). A mark is the whole text beside the number, so TL or р. inside a word or
+    # another text is no mark.
+    "₩": "KRW",
+    "원": "KRW",
+    "₽": "RUB",
+    "руб.": "RUB",
+    "руб": "RUB",
+    "р.": "RUB",
+    "RUB": "RUB",
+    "₺": "TRY",
+    "TL": "TRY",
+    "zł": "PLN",
+    "₪": "ILS",
+    'ש"ח': "ILS",
+    "ש״ח": "ILS",  # with a gershayim
+    "ILS": "ILS",
+    "NIS": "ILS",
+    "ر.س": "SAR",
+    "ریال": "SAR",  # the rial sign ﷼ as NFKC spells it (Saudi exports write it for SAR)
+    "SAR": "SAR",
+    "د.إ": "AED",
+    "AED": "AED",
 }
 MULTIPLIERS = {"万": 1e4, "亿": 1e8}
 #: Currencies without a minor unit (ISO 4217 exponent 0): a billing system's ``*_in_cents``

@@ -171,3 +171,41 @@ def test_a_cafe24_export_without_a_map_file_s_values_counts_only_its_sales(tmp_p
     assert sorted(tx["order_id"]) == ["20240305-1", "20240306-3"]
     assert tx["amount"].sum() == 61_300 + 35_900
     assert "read as completed" not in said
+
+
+@pytest.mark.parametrize(
+    ("values", "numbers", "currency"),
+    [
+        (["35,900원", "₩1,200", "249,900 원"], [35900, 1200, 249900], "KRW"),
+        (
+            ["33 154,98 ₽", "62 150,55 руб.", "1 000 р.", "RUB 12,50"],
+            [33154.98, 62150.55, 1000, 12.5],
+            "RUB",
+        ),
+        (["455,10 TL", "₺2.364,42", "TL 10,00"], [455.10, 2364.42, 10.0], "TRY"),
+        (["3 815,47 zł", "12,00 zł"], [3815.47, 12.0], "PLN"),
+        (["₪276.27", "₪3,264.26", '50.00 ש"ח', "ILS 1.50"], [276.27, 3264.26, 50.0, 1.5], "ILS"),
+        (["362.14 ر.س", "﷼ 70.64", "SAR 1,000.00"], [362.14, 70.64, 1000.0], "SAR"),
+        (["AED 1,184.63", "804.88 د.إ"], [1184.63, 804.88], "AED"),
+    ],
+)
+def test_won_rouble_lira_zloty_shekel_riyal_and_dirham_amounts_parse(values, numbers, currency):
+    """Whole files were refused, every row "amount is not a number", for these marks."""
+    from features.numbers import detect_format, parse_numbers
+
+    column = pd.Series(values, dtype="string")
+    fmt, _ = detect_format([column], None)
+    parsed, codes = parse_numbers(column, fmt)
+    assert parsed.tolist() == pytest.approx(numbers)
+    assert set(codes) == {currency}
+
+
+def test_short_marks_are_no_marks_inside_words_or_other_text():
+    """``TL`` and ``р.`` are a mark only as the whole text beside a number."""
+    from features.numbers import NumberFormat, parse_numbers
+
+    column = pd.Series(
+        ["5 TLX", "ATL 5", "5 TL TL", "5 р.р.", "5 тр.", "5 зл", "TL"], dtype="string"
+    )
+    parsed, _ = parse_numbers(column, NumberFormat(",", "."))
+    assert parsed.isna().all()
