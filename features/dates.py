@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from features.mapping import IngestError
+from features.numbers import ARABIC_DIGITS
 
 #: The mean length of a Gregorian year in days (the period of annual seasonality).
 YEAR_DAYS = 365.2425
@@ -38,13 +39,36 @@ def placeholder_dates(stamps: pd.Series) -> tuple[pd.Series, str]:
     9999-12-31 (SQL's "no end")."""
     early = stamps < pd.Timestamp("1900-01-02")
     epoch = (stamps >= pd.Timestamp("1969-12-31")) & (stamps < pd.Timestamp("1970-01-03"))
-    return (early | epoch | (stamps >= LAST_DAY)).fillna(False).astype(bool), (
+    placeholder = (early | epoch | (stamps >= LAST_DAY)).fillna(False).astype(bool)
+    said = (
         "a placeholder for a missing date (on or before 1900-01-01, the Unix epoch 1970-01-01, "
         "or 9999-12-31)"
     )
+    hijri = stamps.dt.year.between(*HIJRI_YEARS).fillna(False)
+    if hijri.any():  # a Saudi POS's dates: 1444/02/13 is 2022-09-09, no placeholder
+        year = int(stamps[hijri].dt.year.mode().iloc[0])
+        common = int(621.5643 + 0.970229 * year - 0.5)  # the Common Era year AH ``year`` began
+        said = (
+            f"a Hijri (AH) year such as {year} (AH {year} is {common}-{common + 1}: convert the "
+            f"dates to the Gregorian calendar before ingesting), or {said}"
+        )
+    return placeholder, said
 
 
-_AMPM = r"AM|PM|am|pm|a\.m\.|p\.m\.|上午|下午|晚上|凌晨|早上|中午"
+#: Years of the Islamic (Hijri) calendar in recent exports (AH 1444 is 2022-2023 CE): a date
+#: in these years is one not converted, not a placeholder.
+HIJRI_YEARS = (1300, 1500)
+
+
+#: Before and after noon: English, Chinese, Arabic (ص and م, short for صباحاً and مساءً: a Gulf
+#: shop's ``02:56 م``) and Korean (오전, 오후).
+ARABIC_AM = ("صباحاً", "صباحا", "ص")
+ARABIC_PM = ("مساءً", "مساء", "م")
+_AMPM = (
+    r"AM|PM|am|pm|a\.m\.|p\.m\.|上午|下午|晚上|凌晨|早上|中午|"
+    + "|".join((*ARABIC_AM, *ARABIC_PM))
+    + "|오전|오후"
+)
 _TIME = (
     rf"(?:,?(?:\s+|T|\s*(?={_AMPM}))(?:(?P<ampm1>{_AMPM})\s*)?(?P<H>\d{{1,2}})"
     # 14:02, 14时02分, 9时5分 (Chinese minutes and seconds need no leading zero), 14时 / 14点
@@ -74,7 +98,7 @@ _MONTHS = {
 }
 SHAPES = {
     "ymd": (
-        rf"^(?P<y>\d{{4}})\s*[-/.年]\s*(?P<m>\d{{1,2}})\s*[-/.月]\s*(?P<d>\d{{1,2}})\s*日?"
+        rf"^(?P<y>\d{{4}})\s*[-/.年년]\s*(?P<m>\d{{1,2}})\s*[-/.月월]\s*(?P<d>\d{{1,2}})\s*[日일.]?"
         rf"{_TIME}{_TZ}$"
     ),
     "compact": r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$",
@@ -93,7 +117,7 @@ SHAPES = {
     "number": r"^(?P<num>\d{5,19}(?:\.\d+)?)$",
 }
 DESCRIPTIONS = {
-    "ymd": "year-month-day (ISO 8601 or yyyy/mm/dd, yyyy年m月d日)",
+    "ymd": "year-month-day (ISO 8601 or yyyy/mm/dd, yyyy年m月d日, yyyy년 m월 d일)",
     "compact": "yyyymmdd",
     "dmy": "dd/mm/yyyy",
     "mdy": "mm/dd/yyyy",
@@ -332,16 +356,21 @@ def _thai_calendar(values: pd.Series) -> tuple[pd.Series, str | None]:
 
 
 def _folded(values: pd.Series) -> pd.Series:
-    """``values`` with full-width forms folded (NFKC: ``２０２５/１２/２５`` is 2025/12/25), as
-    :mod:`features.numbers` folds amounts; ASCII values, nearly all, are left as they are."""
+    """``values`` with full-width forms folded (NFKC: ``２０２５/１２/２５`` is 2025/12/25) and
+    Arabic-Indic digits as ASCII ones (``١٤٤٤/٠٢/١٣``), as :mod:`features.numbers` folds amounts;
+    ASCII values, nearly all, are left as they are."""
     wide = ~values.str.isascii().fillna(True).astype(bool)
-    return values.where(~wide, values[wide].str.normalize("NFKC")) if wide.any() else values
+    if not wide.any():
+        return values
+    return values.where(~wide, values[wide].str.normalize("NFKC").str.translate(ARABIC_DIGITS))
 
 
 def _has_time(values: pd.Series) -> np.ndarray:
     """Which texts hold a time of day (``14:02``, ``14时``, ``下午2点``, an Excel day's fraction),
     not a date alone."""
-    clock = values.str.contains(r"\d[:时点]|[时点]\d|上午|下午|晚上|凌晨|早上|中午", regex=True)
+    clock = values.str.contains(
+        r"\d[:时点]|[时点]\d|上午|下午|晚上|凌晨|早上|中午|오전|오후", regex=True
+    )
     fraction = values.str.fullmatch(r"\s*\d{5}\.\d*[1-9]\d*\s*")
     return (clock.fillna(False) | fraction.fillna(False)).to_numpy(dtype=bool)
 
@@ -459,8 +488,8 @@ def _assemble(
         found.get("ampm2", pd.Series(dtype="string"))
     )
     ampm = ampm.reindex(found.index).str.lower()
-    pm = ampm.isin(["pm", "p.m.", "下午", "晚上"]) & (hour < 12)
-    am12 = ampm.isin(["am", "a.m.", "上午", "凌晨", "早上"]) & (hour == 12)
+    pm = ampm.isin(["pm", "p.m.", "下午", "晚上", *ARABIC_PM, "오후"]) & (hour < 12)
+    am12 = ampm.isin(["am", "a.m.", "上午", "凌晨", "早上", *ARABIC_AM, "오전"]) & (hour == 12)
     hour = hour + np.where(pm.fillna(False), 12, 0) - np.where(am12.fillna(False), 12, 0)
     ok = (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31) & (hour <= 23) & (minute <= 59)
     assembled = pd.DataFrame(

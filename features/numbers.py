@@ -102,6 +102,10 @@ CURRENCIES = {
     "AED": "AED",
 }
 MULTIPLIERS = {"万": 1e4, "亿": 1e8}
+#: Arabic-Indic and Persian digits (a Gulf POS's ``١٩٠٫٨٢``, its dates ``١٤٤٤/٠٢/١٣``) as ASCII.
+ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+#: The Arabic decimal separator and thousands separator (``١٬٢٣٤٫٥٦`` is 1,234.56).
+ARABIC_SEPARATORS = str.maketrans("٫٬", ".,")
 #: Currencies without a minor unit (ISO 4217 exponent 0): a billing system's ``*_in_cents``
 #: column holds their whole units (Recurly's and Stripe's amounts in JPY, KRW ...).
 ZERO_DECIMAL_CURRENCIES = frozenset(
@@ -160,8 +164,12 @@ def forced_format(decimal: str | None, thousands: str | None) -> NumberFormat | 
 
 def _split_marks(values: pd.Series) -> pd.DataFrame:
     """Sign, currency, digits and multiplier of each value (full-width forms folded first; a
-    Swiss typographic apostrophe ``1’234.50`` is the ASCII one)."""
+    Swiss typographic apostrophe ``1’234.50`` is the ASCII one; Arabic-Indic digits and
+    separators are ASCII ones)."""
     folded = values.str.normalize("NFKC").str.strip().str.replace("\u2019", "'", regex=False)
+    arabic = folded.str.contains("[\u0660-\u0669\u066b\u066c\u06f0-\u06f9]", regex=True)
+    if arabic.fillna(False).any():
+        folded = folded.str.translate(ARABIC_DIGITS).str.translate(ARABIC_SEPARATORS)
     return folded.str.extract(_PATTERN)
 
 

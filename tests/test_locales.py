@@ -209,3 +209,62 @@ def test_short_marks_are_no_marks_inside_words_or_other_text():
     )
     parsed, _ = parse_numbers(column, NumberFormat(",", "."))
     assert parsed.isna().all()
+
+
+def test_arabic_indic_digits_and_separators_are_numbers():
+    """A Gulf POS writes ``١٩٠٫٨٢``: every amount was "not a number"."""
+    from features.numbers import detect_format, parse_numbers
+
+    column = pd.Series(["١٩٠٫٨٢", "٣٠٫٣٧", "١٬٢٣٤٫٥٠", "۱۲۳", "12.50"], dtype="string")
+    fmt, _ = detect_format([column], None)
+    assert parse_numbers(column, fmt)[0].tolist() == [190.82, 30.37, 1234.5, 123.0, 12.5]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        # Zid: ص before noon, م after; spelt out too
+        (
+            [
+                "2022/09/11 02:56 م",
+                "2022/09/12 12:04 ص",
+                "2022/09/13 06:04 صباحاً",
+                "2022/09/13 12:30 مساءً",
+            ],
+            ["2022-09-11 14:56", "2022-09-12 00:04", "2022-09-13 06:04", "2022-09-13 12:30"],
+        ),
+        # Arabic-Indic digits
+        (["١٥/٠٩/٢٠٢٢ ١١:٥٠", "٢٠٢٢/٠٩/١٦ ٠٩:٠٥"], ["2022-09-15 11:50", "2022-09-16 09:05"]),
+        # Korean: 오전/오후 and 년 월 일 (a Korean Excel's 2024. 3. 5.)
+        (
+            [
+                "2024-03-05 오후 2:02:11",
+                "2024-03-05 오전 12:10",
+                "2024년 3월 6일",
+                "2024. 3. 7. 오후 1:00",
+            ],
+            ["2024-03-05 14:02", "2024-03-05 00:10", "2024-03-06 00:00", "2024-03-07 13:00"],
+        ),
+    ],
+)
+def test_arabic_and_korean_times_of_day_and_digits_in_dates(values, expected):
+    from features.dates import detect_order, parse_dates
+
+    column = pd.Series(values, dtype="string")
+    stamps, _ = parse_dates(column, detect_order([column], None, False))
+    assert stamps.dt.strftime("%Y-%m-%d %H:%M").tolist() == expected
+
+
+def test_hijri_dates_are_named_not_called_placeholders(tmp_path):
+    """A Saudi POS's ``١٤٤٤/٠٢/١٣`` (AH) dates were "a placeholder for a missing date"."""
+    text = (
+        "رقم الفاتورة,التاريخ,رقم البطاقة,الإجمالي\n١,١٤٤٤/٠٢/١٣,C1,١٩٠٫٨٢\n٢,١٤٤٤/٠٢/١٧,C2,٣٠٫٣٧\n"
+    )
+    columns = {
+        "order_id": "رقم الفاتورة",
+        "ordered_at": "التاريخ",
+        "customer_id": "رقم البطاقة",
+        "amount": "الإجمالي",
+    }
+    with pytest.raises(IngestError, match=r"Hijri \(AH\) year such as 1444 \(AH 1444 is 2022-2023"):
+        _ingest(tmp_path, text, {"columns": columns})
