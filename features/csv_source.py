@@ -142,8 +142,11 @@ def read_source(
         _refuse_binary(path, unpacked.raw)
         text, used = _decode(path, unpacked.raw, check_encoding(encoding))
         del unpacked, content  # as large as the text: not kept while the text is parsed
+        misread = _central_european_as_western(text, used)
         source = _parse_text_or_json(path, name, text, normalise_sep(sep))
         source.encoding = used
+        if misread:  # in the progress line, before a column of the map is not found
+            source.notes.append(misread)
     if packed:
         source.notes.insert(0, f"packed {packed}")
     return source
@@ -249,6 +252,26 @@ def _decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
         if thai is not None:
             return thai, "cp874 (detected)"
         raise IngestError(f"{path}: not UTF-8 text ({_where(raw, exc)}); {ENCODING_HINT}") from exc
+
+
+#: A Polish letter of CP1250 read as CP1252 or Latin-1 inside a word: ą is ¹, ł ³, ż ¿
+#: (``kupuj¹cego``, ``wys³ane``), which no Western word holds.
+_CP1250_AS_WESTERN = re.compile(r"[A-Za-z]+[¹³¿][A-Za-z]+")
+
+
+def _central_european_as_western(text: str, used: str) -> str | None:
+    """A note when a file read as CP1252 or Latin-1 holds Polish letters so misread (a
+    BaseLinker or Subiekt export, CP1250, with --encoding cp1252): its column names are not
+    found as the map file spells them."""
+    if _codec(used.split(" ")[0]) not in ("cp1252", "iso8859-1", "iso8859-15"):
+        return None
+    found = _CP1250_AS_WESTERN.search(text)
+    if found is None:
+        return None
+    return (
+        f"{found.group()!r}: cp1250 read as {used}? Central European text (Polish, Czech, "
+        "Hungarian) needs --encoding cp1250"
+    )
 
 
 def _codec(encoding: str) -> str:

@@ -268,3 +268,16 @@ def test_hijri_dates_are_named_not_called_placeholders(tmp_path):
     }
     with pytest.raises(IngestError, match=r"Hijri \(AH\) year such as 1444 \(AH 1444 is 2022-2023"):
         _ingest(tmp_path, text, {"columns": columns})
+
+
+def test_polish_cp1250_read_as_cp1252_is_named(tmp_path):
+    """BaseLinker's CP1250 file read with --encoding cp1252: the map's 'Login kupującego' was
+    not found, and the only hint was "did you mean 'Login kupuj¹cego'?"."""
+    path = tmp_path / "baselinker.csv"
+    path.write_bytes("Login kupującego;Status\nanna;Wysłane\n".encode("cp1250"))
+    notes = read_source(path, encoding="cp1252").notes
+    assert any("'kupuj¹cego': cp1250 read as cp1252?" in n for n in notes)
+    assert not any("cp1250 read" in n for n in read_source(path, encoding="cp1250").notes)
+    spanish = tmp_path / "es.csv"  # ¿ opens a Spanish question, outside a word
+    spanish.write_bytes("pregunta,precio\n¿Qué tal?,3¹\n".encode("cp1252"))
+    assert not any("cp1250 read" in n for n in read_source(spanish, encoding="cp1252").notes)
