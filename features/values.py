@@ -562,22 +562,29 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         # an airline ticket or a travel booking's documents issued: paid
         "ticketed",
         # Korean shops' paid, shipping, delivered and purchase-confirmed orders; Arabic
-        # (Salla, Zid: fulfilled, shipped, delivered, complete); Russian (1C: done, amoCRM's
-        # won stage); Turkish (Trendyol, ikas: shipped, delivered, completed); Polish (Allegro:
-        # sent, completed); Hebrew (sent, supplied, completed)
+        # (Salla, Zid: fulfilled, being prepared, ready, shipped, out for delivery, delivered,
+        # complete); Russian (1C: done, shipped; amoCRM's won stage); Turkish (Trendyol, ikas:
+        # shipped, delivered, completed); Polish (Allegro: ready to ship, sent, completed);
+        # Hebrew (sent, supplied, completed). Not 1C's Закрыт (closed): a closed order may be
+        # one not sold, so it stays a warning.
         "결제완료",
         "배송중",
         "배송완료",
         "구매확정",
         "تم التنفيذ",
+        "جاري التجهيز",
+        "جاهز",
         "تم الشحن",
+        "جاري التوصيل",
         "تم التوصيل",
         "مكتمل",
         "выполнен",
+        "отгружен",
         "успешно реализовано",
         "kargoya verildi",
         "teslim edildi",
         "tamamlandı",
+        "gotowe do wysyłki",
         "wysłane",
         "zakończone",
         "נשלח",

@@ -147,6 +147,7 @@ def test_turkish_dotted_i_and_russian_yo_fold_as_typed(tmp_path):
         *[(s, "refunded") for s in ["İade Edildi", "iade", "Zwrot", "Zwrócone", "הוחזר"]],
         *[(s, "completed") for s in ["구매확정", "배송완료", "تم التوصيل", "Выполнен"]],
         *[(s, "completed") for s in ["Teslim Edildi", "Tamamlandı", "Zakończone", "הושלם"]],
+        *[(s, "completed") for s in ["Отгружен", "جاري التوصيل", "جاهز", "Gotowe do wysyłki"]],
         *[(s, "open") for s in ["입금대기", "بانتظار الدفع", "Ожидает оплаты"]],
         *[(s, "open") for s in ["Ödeme Bekleniyor", "Oczekuje na płatność"]],
     ],
