@@ -136,7 +136,7 @@ class Validator:
         value_problem = (
             taken.str.startswith(("missing ", "unparsable "))
             | taken.str.endswith((" is not a number", " in the future"))
-            | taken.str.contains(" is a placeholder for a missing ", regex=False)
+            | taken.str.contains(" placeholder for a missing ", regex=False)  # or a Hijri year
         )
         mask = np.asarray(pd.Series(bad).fillna(False), dtype=bool) & value_problem.to_numpy()
         self.reason[mask] = reason

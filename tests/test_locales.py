@@ -282,3 +282,24 @@ def test_polish_cp1250_read_as_cp1252_is_named(tmp_path):
     spanish = tmp_path / "es.csv"  # ¿ opens a Spanish question, outside a word
     spanish.write_bytes("pregunta,precio\n¿Qué tal?,3¹\n".encode("cp1252"))
     assert not any("cp1250 read" in n for n in read_source(spanish, encoding="cp1252").notes)
+
+
+def test_a_cancelled_row_with_a_hijri_date_is_a_cancelled_order(tmp_path):
+    """A row the export cancels is set aside as the cancelled order it is, whatever its date
+    holds: a Hijri year (named as such since the dates were read) as a placeholder was."""
+    rows = "".join(f"{i},2024-01-{i:02d},C{i},10,paid\n" for i in range(1, 9))
+    text = "order,date,customer,total,state\n" + rows + "9,1444/02/13,C9,10,cancelled\n"
+    columns = {
+        "order_id": "order",
+        "ordered_at": "date",
+        "customer_id": "customer",
+        "amount": "total",
+        "status": "state",
+    }
+    accepted, said = _ingest(tmp_path, text, {"columns": columns})
+    assert len(accepted) == 8
+    assert (
+        "cancelled order 1" in said or "'cancelled order': 1" in said or "cancelled order" in said
+    )
+    quarantined = pd.read_parquet(tmp_path / "out" / "quarantine" / "transactions.parquet")
+    assert quarantined["reason"].tolist() == ["cancelled order"]
