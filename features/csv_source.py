@@ -236,21 +236,15 @@ def _decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
     except UnicodeDecodeError as exc:
         # Korean and Hebrew first: both also decode as GB18030 (every Hangul syllable of CP949
         # is a GB2312 character's two bytes), and neither is Chinese read as them
-        korean = _looks_like_cp949(raw)
-        if korean is not None:
-            return korean, "cp949 (detected)"
-        hebrew = _looks_like_cp1255(raw)
-        if hebrew is not None:
-            return hebrew, "cp1255 (detected)"
-        gbk = _looks_like_gbk(raw)
-        if gbk is not None:
-            return gbk, "gb18030 (detected)"
-        japanese = _looks_like_cp932(raw)
-        if japanese is not None:
-            return japanese, "cp932 (detected)"
-        thai = _looks_like_cp874(raw)
-        if thai is not None:
-            return thai, "cp874 (detected)"
+        for name, looks_like in (
+            ("cp949", _looks_like_cp949),
+            ("cp1255", _looks_like_cp1255),
+            ("gb18030", _looks_like_gbk),
+            ("cp932", _looks_like_cp932),
+            ("cp874", _looks_like_cp874),
+        ):
+            if (decoded := looks_like(raw)) is not None:
+                return decoded, f"{name} (detected)"
         raise IngestError(f"{path}: not UTF-8 text ({_where(raw, exc)}); {ENCODING_HINT}") from exc
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from features.contract import table_path
 from features.customer_status import ends_by_status
-from features.mapping import FileMapping
+from features.ingest import ingest
+from features.mapping import FileMapping, load_mapping
 
 
 def dates(*values: str | None) -> pd.Series:
@@ -63,32 +65,34 @@ def _quiet(_msg: str) -> None:
     pass
 
 
+def _accounts(tmp_path, out: str, customers_csv: str, columns: str) -> dict:
+    """Ingest an accounts file (``customers_csv``) beside two bills; the reports."""
+    customers = tmp_path / "accounts.csv"
+    customers.write_text(customers_csv)
+    bills = tmp_path / "bills.csv"
+    bills.write_text("Account,Date,Amount\na,2024-01-01,30\nb,2024-01-01,30\n")
+    mapping = load_mapping(
+        f"customers.customer_id=Account,{columns},"
+        "transactions.customer_id=Account,ordered_at=Date,amount=Amount"
+    )
+    return ingest(tmp_path / out, bills, mapping, customers, log=_quiet)
+
+
 def test_ingest_keeps_the_status_date_of_those_who_ended_only(tmp_path):
     """A broadband accounts export: one Status Date for every account. Mapped as ended_at alone,
     every active account has ended (warned); with the status mapped, only the closed ones have."""
-    from features.contract import table_path
-    from features.ingest import ingest
-    from features.mapping import load_mapping
-
     rows = [("a", "Active"), ("b", "Closed"), ("c", "Moved out"), ("d", "Active"), ("e", "Frozen")]
-    customers = tmp_path / "accounts.csv"
     lines = [f"{i},2023-01-0{n + 1},{s},2024-0{n + 1}-15" for n, (i, s) in enumerate(rows)]
     lines += [f"x{n},2023-02-01,Active,2024-06-{n + 1:02d}" for n in range(10)]
-    customers.write_text("Account,Created,Status,Status Date\n" + "\n".join(lines) + "\n")
-    bills = tmp_path / "bills.csv"
-    bills.write_text("Account,Date,Amount\na,2024-01-01,30\nb,2024-01-01,30\n")
-    base = (
-        "customers.customer_id=Account,signup_at=Created,ended_at=Status Date,"
-        "transactions.customer_id=Account,ordered_at=Date,amount=Amount"
-    )
-    alone = ingest(tmp_path / "alone", bills, load_mapping(base), customers, log=_quiet)
+    text = "Account,Created,Status,Status Date\n" + "\n".join(lines) + "\n"
+    base = "signup_at=Created,ended_at=Status Date"
+    alone = _accounts(tmp_path, "alone", text, base)
     said = " ".join(alone["customers"].warnings)
     assert "15 of the 15 customers have an ended_at date" in said
     assert "customer_status (--map customer_status=Status)" in said
     assert pd.read_parquet(table_path(tmp_path / "alone", "customers"))["ended_at"].notna().all()
 
-    mapping = load_mapping(base + ",customer_status=Status")
-    report = ingest(tmp_path / "out", bills, mapping, customers, log=_quiet)["customers"]
+    report = _accounts(tmp_path, "out", text, base + ",customer_status=Status")["customers"]
     kept = pd.read_parquet(table_path(tmp_path / "out", "customers")).set_index("customer_id")
     assert kept["ended_at"].dropna().index.tolist() == ["b", "c"]
     assert report.formats["customer_status"] == (
@@ -103,36 +107,24 @@ def test_a_closed_account_whose_address_opens_a_new_one_is_named(tmp_path):
     same e-mail the week after. Both are one customer; the closure reads as churn unless the old
     record names the new one (merged_into). A family member's account opened years later is no
     move."""
-    from features.ingest import ingest
-    from features.mapping import load_mapping
-
-    customers = tmp_path / "accounts.csv"
-    customers.write_text(
+    text = (
         "Account,Opened,Closed,Email\n"
-        "A1,2021-01-05,2024-03-01,ann@example.com\n"
+        "a,2021-01-05,2024-03-01,ann@example.com\n"
         "A2,2024-03-08,,Ann@Example.com\n"
-        "B1,2021-01-05,2022-01-01,bo@example.com\n"
+        "b,2021-01-05,2022-01-01,bo@example.com\n"
         "B2,2024-06-01,,bo@example.com\n"
         "C1,2021-01-05,,cy@example.com\n"
     )
-    bills = tmp_path / "bills.csv"
-    bills.write_text("Account,Date,Amount\nA1,2024-01-01,30\nA2,2024-04-01,30\n")
-    base = (
-        "customers.customer_id=Account,signup_at=Opened,ended_at=Closed,"
-        "transactions.customer_id=Account,ordered_at=Date,amount=Amount"
-    )
-    report = ingest(tmp_path / "out", bills, load_mapping(base), customers, log=_quiet)
+    base = "signup_at=Opened,ended_at=Closed"
+    report = _accounts(tmp_path, "out", text, base)
     said = [w for w in report["customers"].warnings if "signed up within 60 days" in w]
     assert said == [
         "1 ended customers share their address in 'Email' with a customer who signed up within "
-        "60 days of their end (e.g. 'A1' and 'A2'): a move or a new account of the same person? "
+        "60 days of their end (e.g. 'a' and 'A2'): a move or a new account of the same person? "
         "Each end reads as churn; where it is one person, name the new record in the old one's "
         "customers.merged_into column (its history then continues under the new id)"
     ]
-    customers.write_text(customers.read_text().replace("Email\n", "Email,Moved To\n", 1))
-    merged = base + ",merged_into=Moved To"
-    lines = customers.read_text().splitlines()
-    lines = [lines[0]] + [ln + (",A2" if ln.startswith("A1") else ",") for ln in lines[1:]]
-    customers.write_text("\n".join(lines) + "\n")
-    report = ingest(tmp_path / "merged", bills, load_mapping(merged), customers, log=_quiet)
+    lines = text.splitlines()
+    lines = [lines[0] + ",Moved To"] + [ln + (",A2" if ln[0] == "a" else ",") for ln in lines[1:]]
+    report = _accounts(tmp_path, "merged", "\n".join(lines) + "\n", base + ",merged_into=Moved To")
     assert not [w for w in report["customers"].warnings if "signed up within" in w]
