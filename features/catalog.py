@@ -276,6 +276,15 @@ CATALOG: tuple[Entry, ...] = (
         nullable=True,
     ),
     _entry(
+        "paid_ahead_days",
+        "float64",
+        "rfm",
+        "days from `T` to the end of the latest period a payment before `T` covers "
+        "(`covers_until`; 0 once it has passed; null without one): a contract paid ahead",
+        bounds=DAYS,
+        nullable=True,
+    ),
+    _entry(
         "{event}_{W}d",
         "int64",
         "engagement",

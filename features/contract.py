@@ -50,6 +50,11 @@ CONTACT_FLAGS: dict[str, str | None] = {
     DO_NOT_CALL: "phone",
 }
 
+#: Optional column of ``transactions``: the end of the period the payment covers (an invoice's
+#: service period end, a contract's end: Stripe's ``period_end``, a 36-month deal's end). A
+#: customer paid ahead through the label window has not churned for want of a purchase in it,
+#: and ``paid_ahead_days`` tells the model how long they are covered. Blank: no term known.
+COVERS_UNTIL = "covers_until"
 #: Optional column of ``events``: how many events of its type the row stands for (a product
 #: analytics export's daily aggregate: ``Total Events``, ``sessions``); 1 when absent or blank. A
 #: whole number; rows of 0 are set aside by ingest and count nothing in the features.
@@ -79,6 +84,7 @@ CONTRACT: dict[str, tuple[Column, ...]] = {
         Column("quantity", "float", required=False),
         Column("margin", "float", required=False),
         Column("category", "string", required=False),
+        Column(COVERS_UNTIL, "timestamp", required=False),
     ),
     EVENTS: (
         Column("customer_id", "string"),

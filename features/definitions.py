@@ -31,7 +31,7 @@ import ibis.expr.types as ir
 
 from features import catalog
 from features.config import TABLE_FAMILIES, FeatureConfig
-from features.contract import EVENT_COUNT, EVENT_TYPES
+from features.contract import COVERS_UNTIL, EVENT_COUNT, EVENT_TYPES
 
 KEY = ["customer_id", "cutoff"]
 STATIC_COLUMNS = catalog.family_columns("static")
@@ -250,6 +250,12 @@ def transaction_aggregates(stacked: ir.Table, windows: Sequence[int] | None) -> 
         first_purchase_day_since_year_ago=when(purchase & after_year_ago, stacked.day).min(),
         first_order_value=sum_if(amount, stacked.on_first_purchase_day),
         std_gap_days=stacked.gap_days.std(how="pop"),
+        # the end of the latest period paid for (null without the column or a term)
+        covered_until=(
+            stacked[COVERS_UNTIL].max()
+            if COVERS_UNTIL in stacked.columns
+            else ibis.null("timestamp")
+        ),
         **per_window,
     )
 
@@ -318,6 +324,10 @@ def rfm_features(base: ir.Table, config: FeatureConfig) -> dict[str, ir.Value]:
         "year_ago_return_days": base.first_purchase_day_since_year_ago.delta(
             year_ago, unit="day"
         ).cast("float64"),
+        "paid_ahead_days": when(  # GREATEST skips a null: the null of no term kept
+            base.covered_until.notnull(),
+            ibis.greatest(days_between(base.covered_until, base.cutoff), 0.0),
+        ),
     }
 
 
@@ -473,10 +483,24 @@ def future_aggregates(
     )
 
 
+def coverage_at_end(transactions: ir.Table, cutoffs: ir.Table, horizon_days: int) -> ir.Table:
+    """Per ``(customer_id, cutoff)``: ``covered_to_end``, 1 when a payment before ``T + H``
+    covers the window's end (``covers_until >= T + H``: paid ahead, not gone), of the customers
+    with such a payment."""
+    paid = transactions.filter(transactions[COVERS_UNTIL].notnull())
+    horizon = cutoffs.select("cutoff", end=cutoffs.cutoff + ibis.interval(days=horizon_days))
+    rows = paid.join(horizon, paid.ordered_at < horizon.end)
+    covered = rows[COVERS_UNTIL] >= rows.end
+    return rows.group_by(KEY).aggregate(covered_to_end=count_if(covered))
+
+
 def label_columns(base: ir.Table) -> dict[str, ir.Value]:
-    """``churned``, ``future_orders``, ``future_value`` from the population and future sums."""
+    """``churned`` (no purchase in the window, unless paid ahead through it: ``covered_to_end``
+    of :func:`coverage_at_end`), ``future_orders``, ``future_value`` from the population and
+    future sums."""
     orders = base.future_orders.fill_null(0).cast("int64")
-    churned = when(base.first_purchase_day.notnull(), (orders == 0).cast("int8"))
+    covered = base.covered_to_end.fill_null(0) > 0 if "covered_to_end" in base.columns else False
+    churned = when(base.first_purchase_day.notnull(), ((orders == 0) & ~covered).cast("int8"))
     return {
         "churned": churned,
         "future_orders": orders,

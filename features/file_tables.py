@@ -22,6 +22,7 @@ from features.combined_files import FLAG_WORDS
 from features.contact_flags import flag_columns, read_flags
 from features.contract import (
     CONTRACT,
+    COVERS_UNTIL,
     CUSTOMERS,
     ENDED_AT,
     EVENT_COUNT,
@@ -80,6 +81,7 @@ from features.order_status import cancelled_rows, stripe_refunds
 from features.refunds import REFUNDED_AMOUNT
 from features.repeated_rows import repeated_header, repeated_rows
 from features.source_columns import table_inputs
+from features.terms import TERM_MONTHS, checked_covers, covers_from_months
 from features.unread_columns import lookalike_columns
 from features.value_keys import unmatched_keys
 from features.values import (
@@ -226,6 +228,10 @@ def build_table(
             )
             dates_used.append(f"{col.name}: {described}")
             placeholder, why = placeholder_dates(out[col.name])
+            if col.name == COVERS_UNTIL:  # a period paid ahead: its end may be years away
+                covers = out[col.name].mask(placeholder.to_numpy())
+                out[col.name], report.formats[col.name] = checked_covers(covers, out["ordered_at"])
+                continue
             if not col.required:  # an end date: blank or a "no end" placeholder while a customer
                 # a word ('N/A', 'Active') is no end, but dates in a format not read are refused
                 dated = clean & values.astype("string").str.contains(r"\d", na=False).to_numpy()
@@ -286,6 +292,17 @@ def build_table(
                 report.warnings.append(twins)
             if col.required and not (col.name == "customer_id" and CUSTOMER_EMAIL in inputs):
                 check.flag(out[col.name].isna(), f"missing {col.name}")
+    if TERM_MONTHS in inputs and COVERS_UNTIL not in inputs:  # Salesforce's contract term
+        term = inputs[TERM_MONTHS]
+        months, _ = parse_numbers(term, numbers)
+        out[COVERS_UNTIL], report.formats[TERM_MONTHS] = covers_from_months(
+            out["ordered_at"], months
+        )
+        if (odd := term.notna() & months.isna() & clean).any():
+            report.warnings.append(
+                f"{int(odd.sum()):,} values of {str(term.name)!r} ({TERM_MONTHS}) are no number "
+                f"of months (e.g. {term[odd].iloc[0]!r}): those payments are kept without a term"
+            )
     if CUSTOMER_STATUS in inputs and ENDED_AT not in inputs:  # a status but no date to keep
         status = inputs[CUSTOMER_STATUS]
         values_map = mapping.values_for(table, CUSTOMER_STATUS)

@@ -38,6 +38,7 @@ from features.customer_emails import CUSTOMER_EMAIL
 from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
 from features.customer_status import CUSTOMER_STATUS, CUSTOMER_STATUSES
 from features.refunds import REFUNDED_AMOUNT
+from features.terms import TERM_MONTHS
 from features.values import IGNORE, ORDER_STATUSES
 from features.yaml_files import load_yaml
 
@@ -46,11 +47,19 @@ from features.yaml_files import load_yaml
 #: ``currency``: the currency of each row's amount (a code or sign, e.g. Shopify's ``Currency``).
 #: ``refunded_amount``: money given back of each sale (:mod:`features.refunds`).
 #: ``customer_email``: an e-mail address customers are matched by (:mod:`features.customer_emails`).
+#: ``term_months``: the months a payment covers, read as ``covers_until`` (:mod:`features.terms`).
 #: ``customer_status``: a customer's status, which says whether ``ended_at`` is an end
 #: (:mod:`features.customer_status`).
 DERIVED_INPUTS = {
     CUSTOMERS: (CUSTOMER_EMAIL, CUSTOMER_ALIAS, MERGED_INTO, CUSTOMER_STATUS),
-    TRANSACTIONS: ("unit_price", "status", "currency", REFUNDED_AMOUNT, CUSTOMER_EMAIL),
+    TRANSACTIONS: (
+        "unit_price",
+        "status",
+        "currency",
+        REFUNDED_AMOUNT,
+        CUSTOMER_EMAIL,
+        TERM_MONTHS,
+    ),
     EVENTS: (CUSTOMER_EMAIL,),
 }
 #: Text columns whose values a map file may translate (``event_type`` and ``status`` have

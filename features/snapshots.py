@@ -28,6 +28,7 @@ from features.atomic_file import replaced_file
 from features.config import DEFAULT_CONFIG, FeatureConfig
 from features.contract import (
     CONTRACT,
+    COVERS_UNTIL,
     CUSTOMERS,
     EVENTS,
     TRANSACTIONS,
@@ -237,6 +238,8 @@ def label_table(
         tables.transactions, cuts, horizon_days, value_column, annual_discount_rate
     )
     base = d.left_join(base, future)
+    if COVERS_UNTIL in tables.transactions.columns:
+        base = d.left_join(base, d.coverage_at_end(tables.transactions, cuts, horizon_days))
     return base.select("customer_id", "cutoff", **d.label_columns(base))
 
 

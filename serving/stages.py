@@ -40,6 +40,9 @@ OPTIONAL_STAGE_COLUMNS: tuple[str, ...] = ("complaint_30d",)
 #: Read when present (engagement features): visits and logins in the last 90 days. A buyer
 #: lapsed by their rhythm who still comes by is not gone (``still_visiting``).
 VISIT_COLUMNS: tuple[str, ...] = ("visit_90d", "login_90d")
+#: Read when present (feature tables since 2026-12-07): days the customer has paid ahead (a
+#: contract's term): a customer paid ahead is not lapsed nor overdue for want of a purchase.
+PAID_AHEAD = "paid_ahead_days"
 #: Read when present (feature tables since 2026-12-06): the customer's silence at this date a
 #: year ago and how soon they bought after it (``seasonal_pause``); absent, no pause is seen.
 YEAR_AGO_COLUMNS: tuple[str, ...] = ("year_ago_recency_days", "year_ago_return_days")
@@ -244,7 +247,7 @@ def assign_stages(
         raise ValueError(f"churn_probability has {len(p)} values for {len(features)} feature rows")
     optional = [
         c
-        for c in (*OPTIONAL_STAGE_COLUMNS, *YEAR_AGO_COLUMNS, "std_gap_days")
+        for c in (*OPTIONAL_STAGE_COLUMNS, *YEAR_AGO_COLUMNS, "std_gap_days", PAID_AHEAD)
         if c in features.columns
     ]
     x = float_columns(features, [*STAGE_COLUMNS, *optional])
@@ -274,9 +277,11 @@ def assign_stages(
     overdue = ratio >= rules.declining_ratio
     # as silent as at this date a year ago, and back after it then: the season, not a decline
     pause = seasonal_pause(x, rules)
-    overdue &= ~pause
+    # paid ahead (a contract running): no purchase is due, whatever the rhythm says
+    paid_ahead = np.nan_to_num(x.get(PAID_AHEAD, np.zeros(len(p)))) > 0
+    overdue &= ~pause & ~paid_ahead
     # silent for many gaps, and not even coming by (a visit, a login): gone
-    lapsed = _lapsed(ratio, recency, rules) & ~still_visiting(features)
+    lapsed = _lapsed(ratio, recency, rules) & ~still_visiting(features) & ~paid_ahead
     churned = (lapsed | ((p >= rules.churned_probability) & overdue)) & ~leaving & ~pause
     age = x["age_days"]
     onboarding = age < rules.new_days  # too soon for the model's risk to be a decline

@@ -36,7 +36,9 @@ def reference_features(
     config: FeatureConfig = DEFAULT_CONFIG,
 ) -> pd.DataFrame:
     """One row per existing customer and cutoff, every column of the schema, in a plain loop."""
-    tx_by_customer = _records_by_customer(transactions, ["ordered_at", "amount", "category"])
+    tx_by_customer = _records_by_customer(
+        transactions, ["ordered_at", "amount", "category", "covers_until"]
+    )
     ev_by_customer = _records_by_customer(
         events, ["occurred_at", "event_type", "value", "event_count"]
     )
@@ -144,6 +146,8 @@ def _rfm(
     since = [d for d in day_list if d >= year_ago]
     out["year_ago_recency_days"] = _days(year_ago - before[-1]) if before else NAN
     out["year_ago_return_days"] = _days(since[0] - year_ago) if since else NAN
+    covers = [r["covers_until"] for r in tx if pd.notna(r.get("covers_until"))]
+    out["paid_ahead_days"] = max(_days(max(covers) - cutoff), 0.0) if covers else NAN
     return out
 
 
@@ -197,8 +201,11 @@ def reference_labels(
     value_column: str = "amount",
     annual_discount_rate: float = 0.0,
 ) -> pd.DataFrame:
-    """``churned``, ``future_orders``, ``future_value`` per existing customer and cutoff."""
-    by_customer = _records_by_customer(transactions, ["ordered_at", "amount", value_column])
+    """``churned`` (no purchase in the window and not paid ahead through it), ``future_orders``,
+    ``future_value`` per existing customer and cutoff."""
+    by_customer = _records_by_customer(
+        transactions, ["ordered_at", "amount", value_column, "covers_until"]
+    )
     rows = []
     for cutoff in cutoffs:
         cutoff = pd.Timestamp(cutoff)
@@ -216,11 +223,17 @@ def reference_labels(
                 if r[value_column] is not None
             )
             bought_before = len(_purchase_days(past)) > 0
+            # paid ahead through the window's end by a payment before it: not gone
+            covered = any(
+                pd.notna(r["covers_until"]) and r["covers_until"] >= end
+                for r in mine
+                if r["ordered_at"] < end
+            )
             rows.append(
                 {
                     "customer_id": customer["customer_id"],
                     "cutoff": cutoff,
-                    "churned": float(future_orders == 0) if bought_before else NAN,
+                    "churned": float(future_orders == 0 and not covered) if bought_before else NAN,
                     "future_orders": future_orders,
                     "future_value": value,
                 }

@@ -525,6 +525,10 @@ def random_contract(seed: int, n_customers: int = 200) -> tuple[pd.DataFrame, ..
             "value": np.where(rng.random(n_ev) < 0.3, np.nan, rng.integers(1, 6, n_ev)),
         }
     )
+    # a term paid ahead on some payments (a contract's end): days to a few years after them
+    term = rng.choice([np.nan, np.nan, 30, 200, 400, 1100], len(transactions))
+    ends = transactions["ordered_at"] + pd.to_timedelta(term, unit="D")
+    transactions["covers_until"] = ends.astype("datetime64[us]")
     # a daily aggregate's rows: most blank (one event), some several, a few none
     counts = rng.choice([np.nan, np.nan, np.nan, 1, 2, 3, 7, 0], n_ev)
     events["event_count"] = counts

@@ -659,3 +659,21 @@ def test_a_lapsed_visitor_is_told_why_first_in_both_languages() -> None:
             rows, [0.5], [50.0], None, config, "2025-01-03", "c:1", "v:1"
         ).to_dict("records")
         assert score["stage"] == "declining" and score["reasons"][0] == said
+
+
+def test_a_customer_paid_ahead_is_not_lapsed_for_want_of_a_purchase() -> None:
+    """A B2B account on a three-year contract pays once: silent for many of its usual gaps it
+    read as churned (a SaaS export: 39 of 67 staying multi-year accounts). Paid ahead, only the
+    model's risk can make it declining; once the term has passed (0 days ahead), the rhythm
+    rules apply again."""
+    lapsed = {**STEADY, "recency_days": 240.0, "orders_90d": 0, "revenue_90d": 0.0}
+    frame = pd.DataFrame(
+        [
+            {**lapsed, "paid_ahead_days": 400.0},
+            {**lapsed, "paid_ahead_days": 400.0},
+            {**lapsed, "paid_ahead_days": 0.0},
+            {**lapsed, "paid_ahead_days": float("nan")},
+        ]
+    )
+    stages = assign_stages(frame, [0.05, 0.95, 0.05, 0.05], RULES).tolist()
+    assert stages == ["mature", "declining", "churned", "churned"]

@@ -13,7 +13,15 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.integrate import quad
 
-from features.contract import CONTACT_FLAGS, CONTRACT, ENDED_AT, EVENT_COUNT, TABLES, table_path
+from features.contract import (
+    CONTACT_FLAGS,
+    CONTRACT,
+    COVERS_UNTIL,
+    ENDED_AT,
+    EVENT_COUNT,
+    TABLES,
+    table_path,
+)
 from features.synthetic import generate, true_alive, true_churn_probability
 from features.synthetic_params import seasonal_factor, seasonal_integral
 
@@ -51,12 +59,13 @@ def _with_truth(frame: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.mark.parametrize("table", TABLES)
 def test_tables_match_the_contract_schema(data_dir, table):
-    """Every contract column but ``ended_at``, the contact flags and ``event_count``: the
-    generated shop's customers leave without telling (no cancellation date), as a shop's do, its
-    CRM keeps no contact flags, and its events are one row each (all optional: features and scores
-    read their absence as none, or as one event a row)."""
+    """Every contract column but ``ended_at``, the contact flags, ``covers_until`` and
+    ``event_count``: the generated shop's customers leave without telling (no cancellation
+    date), as a shop's do, its CRM keeps no contact flags, its sales cover no term ahead and its
+    events are one row each (all optional: features and scores read their absence as none, or as
+    one event a row)."""
     schema = pq.read_schema(table_path(data_dir, table))
-    unwritten = (ENDED_AT, *CONTACT_FLAGS, EVENT_COUNT)
+    unwritten = (ENDED_AT, *CONTACT_FLAGS, EVENT_COUNT, COVERS_UNTIL)
     written = [c for c in CONTRACT[table] if c.name not in unwritten]
     assert schema.names == [c.name for c in written]
     for column in written:

@@ -1,0 +1,38 @@
+"""The period a payment covers: ``transactions.covers_until`` read from a date column, or from a
+term in months (``term_months``: Salesforce's contract term of an opportunity, 12 or 36).
+
+A customer paid ahead has not churned for want of a purchase while the term runs
+(``features.definitions.coverage_at_end``). A period end before its payment, or a term that is
+no number of months, is no term: the payment is kept (it is a sale), counted and named.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+#: The derived input of ``transactions`` (not stored): the months a payment covers.
+TERM_MONTHS = "term_months"
+#: Days of an average month (a term of 36 months ends 1,096 days after the payment).
+MONTH_DAYS = 365.25 / 12
+
+
+def covers_from_months(ordered_at: pd.Series, months: pd.Series) -> tuple[pd.Series, str]:
+    """The end of each payment's term of ``months`` (numbers; blank: no term), and the note for
+    the manifest's formats. A term of 0 months or less is no term."""
+    usable = months.where(months > 0)
+    ends = ordered_at + pd.to_timedelta((usable * MONTH_DAYS).round(), unit="D")
+    shown = usable.dropna()
+    common = ", ".join(f"{m:g}" for m in shown.value_counts().head(3).index)
+    note = f"{len(shown):,} payments with a term ({common} months most often)" if len(shown) else ""
+    return ends.astype(ordered_at.dtype), note or "no payment with a term"
+
+
+def checked_covers(covers: pd.Series, ordered_at: pd.Series) -> tuple[pd.Series, str]:
+    """``covers_until`` blank where it is before its payment's day (no period ahead: a typo, the
+    period's start mapped by mistake), with the note for the manifest's formats."""
+    before = (covers.dt.normalize() < ordered_at.dt.normalize()).fillna(False)
+    kept = covers.mask(before)
+    note = f"{int(kept.notna().sum()):,} payments with the end of the period they cover"
+    if before.any():
+        note += f"; {int(before.sum()):,} ending before their payment read as no term"
+    return kept, note

@@ -1,0 +1,74 @@
+"""Payments that cover a period ahead (features/terms.py): read, labelled and staged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from features.contract import table_path
+from features.ingest import ingest
+from features.mapping import load_mapping
+from features.snapshots import build_snapshots
+
+MAPPING = "customer_id=AccountId,ordered_at=CloseDate,amount=Amount"
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+def _deals(tmp_path: Path, rows: str) -> Path:
+    path = tmp_path / "Opportunity.csv"
+    path.write_text("AccountId,CloseDate,Amount,Term_Months__c,Period End\n" + rows)
+    return path
+
+
+def test_a_term_in_months_is_read_as_the_period_covered(tmp_path):
+    """Salesforce opportunities: a three-year deal, a one-year one, an upsell without a term, a
+    term written as text (kept without one, said)."""
+    deals = _deals(
+        tmp_path,
+        "a,2022-01-10,36000,36,\nb,2022-01-10,12000,12,\nb,2022-06-01,3000,,\n"
+        "c,2022-02-01,5000,12 months,\n",
+    )
+    report = ingest(
+        tmp_path / "out", deals, load_mapping(MAPPING + ",term_months=Term_Months__c"), log=_quiet
+    )["transactions"]
+    kept = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert report.accepted == 4
+    assert kept["covers_until"].dt.strftime("%Y-%m-%d").fillna("-").tolist() == [
+        "2025-01-10",
+        "2023-01-10",
+        "-",
+        "-",
+    ]
+    assert report.formats["term_months"] == "2 payments with a term (36, 12 months most often)"
+    assert any("'12 months'" in w and "kept without a term" in w for w in report.warnings)
+
+
+def test_a_period_end_before_its_payment_is_no_term(tmp_path):
+    deals = _deals(tmp_path, "a,2022-01-10,100,,2023-01-09\nb,2022-01-10,100,,2021-12-31\n")
+    mapping = load_mapping(MAPPING + ",covers_until=Period End")
+    report = ingest(tmp_path / "out", deals, mapping, log=_quiet)["transactions"]
+    kept = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert kept["covers_until"].notna().tolist() == [True, False]
+    assert report.formats["covers_until"] == (
+        "1 payments with the end of the period they cover; 1 ending before their payment read "
+        "as no term"
+    )
+
+
+def test_a_customer_paid_ahead_through_the_window_has_not_churned(tmp_path):
+    """Churn is no purchase in [T, T + H): an account on a three-year contract makes none for
+    years while it stays. Paid ahead through the window's end it has not churned; the one-year
+    account whose term ended unrenewed has."""
+    deals = _deals(tmp_path, "a,2022-01-10,36000,36,\nb,2022-01-10,12000,12,\n")
+    ingest(
+        tmp_path / "out", deals, load_mapping(MAPPING + ",term_months=Term_Months__c"), log=_quiet
+    )
+    frame = build_snapshots(
+        tmp_path / "out", ["2023-01-01"], horizon_days=90, progress=False
+    ).set_index("customer_id")
+    assert frame.loc["a", "churned"] == 0 and frame.loc["b", "churned"] == 1
+    assert frame.loc["a", "paid_ahead_days"] == 740 and frame.loc["b", "paid_ahead_days"] == 9
