@@ -1,9 +1,13 @@
 """Customers who ended the relationship: a membership cancelled, a subscription or account closed.
 
 The customers table may say when (``ended_at``, ``features.contract.ENDED_AT``). At a cutoff T a
-customer *has ended* when ``ended_at < T`` and they bought nothing after the end's day and the
-``SETTLEMENT_DAYS`` after it (a purchase later is a return: they came back). Only
-``ended_at < T`` is read for a cutoff's features; an end in ``[T, T + H)`` is read for labels
+customer *has ended* when ``ended_at < T`` and they bought nothing after the end's day and its
+settlement window (:func:`settlement_days`): a purchase later is a return, they came back. The
+window is the customer's own billing cycle before the end plus :data:`SETTLEMENT_SLACK_DAYS`,
+within ``[SETTLEMENT_DAYS, MAX_SETTLEMENT_DAYS]``: a service billed in arrears sends its final
+bill up to a cycle after the closure (a monthly account's 25 days after is no return), while a
+weekly buyer who buys 20 days after the end, or a monthly member three months after, is back.
+Only ``ended_at < T`` is read for a cutoff's features; an end in ``[T, T + H)`` is read for labels
 only (a member who gives notice and pays the notice month has churned within the horizon
 although they bought in it).
 """
@@ -18,8 +22,15 @@ import pandas as pd
 from features.contract import ENDED_AT
 
 #: Days after the end in which a payment settles the last bill (a failed debit retried, a final
-#: invoice) rather than bringing the customer back.
+#: invoice) rather than bringing the customer back, at the least: the window of a customer whose
+#: cycle is shorter or unknown (:func:`settlement_days`).
 SETTLEMENT_DAYS = 14
+#: Days added to a customer's billing cycle for the final bill's payment to arrive (a debit
+#: retried, a bank transfer): a final bill sent at the next bill run is paid within this.
+SETTLEMENT_SLACK_DAYS = 7
+#: The longest settlement window, whatever the cycle: a quarterly or annual customer's purchase
+#: this long after the end is a return (a final bill comes about a month after the end at most).
+MAX_SETTLEMENT_DAYS = 45
 #: An end at most this many days ahead is a notice; further (2099-12-31, 2100-01-01: systems'
 #: "open" dates) is no end in sight.
 NOTICE_DAYS = 366
@@ -46,16 +57,43 @@ def _end_of(frame: pd.DataFrame, ended_at: pd.Series) -> pd.Series:
     return pd.to_datetime(frame["customer_id"].astype(str).map(ended_at))
 
 
+def settlement_days(frame: pd.DataFrame, ended_at: pd.Series) -> np.ndarray:
+    """Each row's settlement window: days after its customer's end's day in which a purchase
+    settles the last bill rather than bringing them back. Their billing cycle before the end
+    plus :data:`SETTLEMENT_SLACK_DAYS`, at least :data:`SETTLEMENT_DAYS` and at most
+    :data:`MAX_SETTLEMENT_DAYS`; :data:`SETTLEMENT_DAYS` when the cycle is unknown (fewer than
+    two purchase days before the last one).
+
+    The cycle is the mean gap between purchase days up to the end, read from the row's features
+    at its cutoff: the days from the first purchase day to the end's day over the purchase days
+    before the last, less one (the last purchase is the one judged, so it does not set its own
+    window: a customer who bought once, ended and bought again 30 days later is back). With
+    more than one purchase after the end the cycle reads shorter, so the window errs towards a
+    return. A monthly account's window is about 37 days (a final bill 25 days after the closure
+    is no return), a weekly buyer's 14 (a purchase 20 days after the end is)."""
+    end = _end_of(frame, ended_at).dt.normalize()
+    cutoff = pd.to_datetime(frame["cutoff"])
+    first = cutoff - pd.to_timedelta(pd.to_numeric(frame["age_days"]), unit="D")
+    gaps = pd.to_numeric(frame["orders_all"]).astype(float) - 2  # before the last purchase day
+    span = (end - first.dt.normalize()).dt.total_seconds() / 86_400
+    cycle = (span / gaps.where(gaps >= 1)).to_numpy(dtype=float)
+    window = np.clip(cycle + SETTLEMENT_SLACK_DAYS, SETTLEMENT_DAYS, MAX_SETTLEMENT_DAYS)
+    return np.where(np.isnan(window), SETTLEMENT_DAYS, window)
+
+
 def ended_days(frame: pd.DataFrame, ended_at: pd.Series) -> np.ndarray:
     """Days from each row's customer's end to its cutoff, for customers who have ended by it
-    (module docstring); NaN for the others. ``frame`` has ``customer_id``, ``cutoff`` and
-    ``recency_days`` (days since the last purchase day; null without a purchase)."""
+    (module docstring; the settlement window :func:`settlement_days`); NaN for the others.
+    ``frame`` has ``customer_id``, ``cutoff``, ``recency_days`` and ``age_days`` (days since the
+    last and the first purchase day; null without a purchase) and ``orders_all`` (purchase days
+    before the cutoff)."""
     if ended_at.empty or frame.empty:
         return np.full(len(frame), np.nan)
     end = _end_of(frame, ended_at)
     cutoff = pd.to_datetime(frame["cutoff"])
     last_purchase = cutoff - pd.to_timedelta(pd.to_numeric(frame["recency_days"]), unit="D")
-    settled = end.dt.normalize() + pd.Timedelta(days=SETTLEMENT_DAYS)
+    window = pd.to_timedelta(settlement_days(frame, ended_at), unit="D")
+    settled = end.dt.normalize() + pd.Series(window, index=frame.index)
     came_back = (last_purchase.dt.normalize() > settled).fillna(False)
     gone = (end < cutoff).fillna(False) & ~came_back
     days = (cutoff - end).dt.total_seconds() / 86_400

@@ -10,7 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.endings import ENDED_DAYS, ENDS_IN_DAYS, ended_days, ends, ends_within
+from features.endings import (
+    ENDED_DAYS,
+    ENDS_IN_DAYS,
+    SETTLEMENT_SLACK_DAYS,
+    ended_days,
+    ends,
+    ends_within,
+    settlement_days,
+)
 from features.ingest import ingest
 from features.mapping import load_mapping
 from serving.config import ScoringConfig
@@ -77,6 +85,9 @@ def test_ended_by_the_cutoff_unless_they_came_back() -> None:
         # last purchase: gone 2025-02-15, back 2025-03-02 (after its end), same_day on the end's
         # day; gone again at 03-20 with a failed debit retried 2025-03-10, 9 days after its end
         recency_days=[45.0, 30.0, 10.0, 5.0, 12.0, 3.0, 10.0],
+        # two purchase days each: no cycle before the end, the window is SETTLEMENT_DAYS
+        age_days=[100.0, 100.0, 100.0, 100.0, 100.0, 100.0, 90.0],
+        orders_all=[2, 2, 2, 2, 2, 2, 2],
     )
     days = ended_days(frame, ended_at)
     assert days[0] == 31.0
@@ -87,6 +98,54 @@ def test_ended_by_the_cutoff_unless_they_came_back() -> None:
     # labels: an end within [cutoff, cutoff + H) is churn, even with purchases in the window
     assert ends_within(frame, ended_at, 30).tolist() == [False] * 7
     assert ends_within(frame, ended_at, 31).tolist() == [False, False, True] + [False] * 4
+
+
+def _after_the_end(cycle: int, purchases: int, last_after: int) -> pd.DataFrame:
+    """One row at 2025-06-01 of a customer who bought every ``cycle`` days (``purchases`` purchase
+    days), ended on 2025-01-01, the day after the last of them, and bought ``last_after`` days
+    after the end."""
+    end = pd.Timestamp("2025-01-01")
+    first = end - pd.Timedelta(days=1 + cycle * (purchases - 1))
+    last = end + pd.Timedelta(days=last_after)
+    cutoff = pd.Timestamp("2025-06-01")
+    return _rows(
+        customer_id=["c"],
+        cutoff=[cutoff],
+        recency_days=[float((cutoff - last).days)],
+        age_days=[float((cutoff - first).days)],
+        orders_all=[purchases + 1],
+    )
+
+
+@pytest.mark.parametrize(
+    ("cycle", "purchases", "last_after", "ended"),
+    [
+        (30, 12, 25, True),  # a monthly account's final bill, billed in arrears: no return
+        (30, 12, 36, True),  # a cycle and the slack after the end: still the final bill
+        (30, 12, 90, False),  # a gym member rejoining three months later is back
+        (30, 12, 46, False),  # beyond MAX_SETTLEMENT_DAYS whatever the cycle
+        (91, 4, 50, False),  # a quarterly customer's window is capped too
+        (7, 20, 20, False),  # a weekly buyer 20 days after the end: three of their cycles
+        (7, 20, 10, True),  # within SETTLEMENT_DAYS: a failed debit retried
+        (30, 1, 25, False),  # one purchase before the end: no cycle known, 14 days
+    ],
+)
+def test_the_settlement_window_is_the_customers_own_cycle(
+    cycle: int, purchases: int, last_after: int, ended: bool
+) -> None:
+    ended_at = ends(_rows(customer_id=["c"], ended_at=pd.to_datetime(["2025-01-01"])))
+    days = ended_days(_after_the_end(cycle, purchases, last_after), ended_at)
+    assert (days[0] == 151.0) if ended else np.isnan(days[0])
+
+
+def test_the_purchase_judged_does_not_set_its_own_window() -> None:
+    """A shop customer who bought twice a week apart, whose account closed, and who bought
+    again 40 days later is back: the cycle is read up to the end (8 days from the first purchase
+    day to the end's), not over the last purchase (whose 40 days would make a 45-day window)."""
+    ended_at = ends(_rows(customer_id=["c"], ended_at=pd.to_datetime(["2025-01-01"])))
+    frame = _after_the_end(cycle=7, purchases=2, last_after=40)
+    assert settlement_days(frame, ended_at)[0] == 8 + SETTLEMENT_SLACK_DAYS
+    assert np.isnan(ended_days(frame, ended_at)[0])
 
 
 def test_without_the_column_nobody_has_ended() -> None:
@@ -219,6 +278,33 @@ def test_training_rows_leave_out_the_ended_and_count_an_end_within_the_horizon_a
     assert frame[ENDED_DAYS].isna().all()
     scoring = _frame(data, "2025-03-01", with_labels=False).set_index("customer_id")
     assert scoring.loc["gone", ENDED_DAYS] == 60.0 and np.isnan(scoring.loc["stays", ENDED_DAYS])
+
+
+def test_a_final_bill_in_arrears_is_no_return_and_a_rejoin_is(tmp_path: Path) -> None:
+    """Monthly accounts billed in arrears: a final bill 25 days after the closure settles the
+    account (it stays ended, out of the training rows), a member who rejoins three months after
+    the end is a customer again (a utility's 104 of 192 closed accounts were scored live, 12 of
+    its 26 P1 customers, when a bill more than 14 days after the end was a return)."""
+    from training.dataset import ENDED_ROWS
+
+    months = pd.date_range("2024-01-05", periods=12, freq="MS") + pd.Timedelta(days=4)
+    pays = {
+        "final_bill": [*months, pd.Timestamp("2025-01-12")],  # closed 2024-12-18
+        "rejoined": [*months, pd.Timestamp("2025-03-20")],  # ended 2024-12-18, back in March
+        "stays": list(pd.date_range("2024-01-09", periods=16, freq="MS") + pd.Timedelta(days=8)),
+    }
+    tx = "\n".join(f"{c},{d.date()},40" for c, days in pays.items() for d in days)
+    data = _ingested(
+        tmp_path,
+        "id,joined,end\nfinal_bill,2024-01-01,2024-12-18\nrejoined,2024-01-01,2024-12-18\n"
+        "stays,2024-01-01,\n",
+        "id,day,amount\n" + tx + "\n",
+    )
+    scoring = _frame(data, "2025-04-01", with_labels=False).set_index("customer_id")
+    assert scoring.loc["final_bill", ENDED_DAYS] == 104.0
+    assert scoring[ENDED_DAYS].drop("final_bill").isna().all()
+    training = _frame(data, "2025-04-01", with_labels=True)
+    assert training.attrs[ENDED_ROWS] == 1 and "final_bill" not in set(training["customer_id"])
 
 
 def test_a_cancellation_date_column_left_unmapped_is_pointed_at(tmp_path: Path) -> None:
