@@ -582,3 +582,77 @@ def test_a_window_without_churners_or_buyers_says_why_its_metrics_are_empty():
     (busy,) = _window_warnings(frame.assign(churned=0), date(2024, 12, 1), 30)
     assert "churn AUC has no value" in busy
     assert _window_warnings(pd.DataFrame({"churned": [0, 1]}), date(2024, 12, 1), 30) == []
+
+
+# --------------------------------------------------------------------------- repeat buyers
+
+
+def _repeats_from(data: Path, out: Path, first_repeat: str) -> Path:
+    """``data`` with every purchase day before ``first_repeat`` but each customer's first one
+    taken out: nobody has bought twice before that day."""
+    out.mkdir()
+    for path in Path(data).glob("*.parquet"):
+        frame = pd.read_parquet(path)
+        if path.name == "transactions.parquet":
+            day = frame["ordered_at"].dt.normalize()
+            first = day.where(frame["amount"] > 0).groupby(frame["customer_id"]).transform("min")
+            frame = frame[(day >= pd.Timestamp(first_repeat)) | (day == first)]
+        frame.to_parquet(out / path.name, index=False)
+    return out
+
+
+def test_a_fitting_cutoff_before_any_repeat_purchase_is_left_out_of_its_plan():
+    from training.backtest import with_repeat_buyers
+
+    cfg = _config()
+    start, cutoff = date(2024, 1, 1), date(2024, 10, 1)
+    pseudo = pseudo_backtest_plan(start, cutoff, 91, cfg)
+    assert pseudo.refit[0] == date(2024, 4, 9) and pseudo.select.valid == date(2024, 6, 4)
+    assert with_repeat_buyers(pseudo, date(2024, 1, 2)) is pseudo  # nothing to leave out
+    kept = with_repeat_buyers(pseudo, date(2024, 4, 21))
+    assert kept.dropped == (date(2024, 4, 9),)
+    assert kept.select.train == (date(2024, 4, 23), date(2024, 5, 7))
+    assert kept.refit == pseudo.refit[1:] and kept.select.valid == pseudo.select.valid
+    kept.check()
+    # the validation cutoff, every training cutoff, or nobody at all: the plan cannot be fitted
+    assert with_repeat_buyers(pseudo, date(2024, 6, 5)) is None
+    assert with_repeat_buyers(pseudo, date(2024, 5, 8)) is None
+    assert with_repeat_buyers(pseudo, None) is None
+    # the pseudo-backtest then takes a shorter horizon whose cutoffs have repeat buyers, or none
+    later = pseudo_backtest_plan(start, cutoff, 91, cfg, repeats_from=date(2024, 5, 8))
+    assert later is not None and later.horizon_days < 91
+    assert min(later.refit) >= date(2024, 5, 8) and later.select.valid >= date(2024, 5, 8)
+    assert pseudo_backtest_plan(start, cutoff, 91, cfg, repeats_from=None) is None
+
+
+def test_a_pseudo_backtest_cutoff_without_repeat_buyers_is_dropped_not_fatal(tiny_data, tmp_path):
+    """Nobody bought twice before 2024-04-15: the pseudo-backtest's first cutoff (2024-04-09) is
+    left out with a note naming it, and the backtest runs (a SaaS export's 365-day backtest failed
+    after 2.5 minutes on such a cutoff, one the user never chose)."""
+    from training.dataset import first_repeat_cutoff
+
+    data = _repeats_from(tiny_data, tmp_path / "late", "2024-04-15")
+    assert date(2024, 4, 9) < first_repeat_cutoff(data) <= date(2024, 4, 23)
+    said: list[str] = []
+    result = backtest(data, date(2024, 10, 1), 91, _config(), log=said.append)
+    (note,) = [line for line in said if "left out" in line and "bought twice" in line]
+    assert note.startswith(
+        "note: 1 pseudo-backtest (at 2024-07-02) cutoff(s) left out (2024-04-09)"
+    )
+    assert result.calibration["pseudo_cutoff"] == "2024-07-02"
+    assert result.ranges is not None  # the ranges are calibrated on the same pseudo-backtest
+
+
+def test_a_backtest_whose_own_cutoffs_have_no_repeat_buyers_fails_before_any_feature(
+    tiny_data, tmp_path, monkeypatch
+):
+    import training.backtest
+    from training.splits import PlanError
+
+    def no_features(*args, **kwargs):
+        raise AssertionError("features computed")
+
+    monkeypatch.setattr(training.backtest, "build_frame", no_features)
+    data = _repeats_from(tiny_data, tmp_path / "late", "2024-09-10")
+    with pytest.raises(PlanError, match=r"no customer had bought twice before 2024-09-03"):
+        backtest(data, date(2024, 10, 1), 91, _config(), log=lambda *_: None)

@@ -9,7 +9,11 @@ to ``H`` (:func:`extend_horizon`, :func:`extend_churn_probability`), the churn o
 on the base's seasonal clock when the history shows a seasonality (``training.seasonality``).
 The extended churn probability is recalibrated on a pseudo-backtest whose outcome window ends
 by the cutoff (:func:`calibrate_on_pseudo_backtest`, ``training.calibration``) and the CLV total
-is kept at the BTYD level (:func:`training.calibration.anchor_total`).
+is kept at the BTYD level (:func:`training.calibration.anchor_total`). A fitting cutoff of
+either plan before any customer bought twice is left out with a note (:func:`with_repeat_buyers`:
+BTYD learns nothing there); a backtest whose own validation cutoff, or every training cutoff, is
+one of them is refused before any feature is computed, and a pseudo-backtest takes a shorter
+horizon or none.
 
 The method step by step and the pseudo-backtest evidence behind each choice:
 ``docs/results.md``, section "Pseudo-backtest evidence".
@@ -17,6 +21,7 @@ The method step by step and the pseudo-backtest evidence behind each choice:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -44,6 +49,7 @@ from training.dataset import (
     check_window,
     data_bounds,
     ended_note,
+    first_repeat_cutoff,
     model_columns,
 )
 from training.metrics import expected_calibration_error, roc_auc
@@ -120,6 +126,8 @@ class BacktestPlan:
     train_horizon_days: int
     select: CutoffPlan
     refit: tuple[date, ...]
+    #: Fitting cutoffs left out: nobody had bought twice before them (:func:`with_repeat_buyers`).
+    dropped: tuple[date, ...] = ()
 
     def check(self) -> None:
         """Raise if a label window used for fitting or selection reaches a later split."""
@@ -162,12 +170,64 @@ def plan_backtest(
     return plan
 
 
+def with_repeat_buyers(plan: BacktestPlan, repeats_from: date | None) -> BacktestPlan | None:
+    """``plan`` without its fitting cutoffs before ``repeats_from``
+    (``training.dataset.first_repeat_cutoff``: no customer had bought twice before them, so
+    BG/NBD + Gamma-Gamma, the models' offset, learn nothing there), named in ``dropped``. None
+    when the validation cutoff is one of them, or no training cutoff remains, or nobody ever
+    bought twice (``repeats_from`` None)."""
+    if repeats_from is None or plan.select.valid < repeats_from:
+        return None
+    train = tuple(c for c in plan.select.train if c >= repeats_from)
+    if not train:
+        return None
+    refit = tuple(c for c in plan.refit if c >= repeats_from)
+    dropped = tuple(sorted({*plan.select.train, *plan.refit} - {*train, *refit}))
+    if not dropped:
+        return plan
+    select = dataclasses.replace(plan.select, train=train)
+    return dataclasses.replace(plan, select=select, refit=refit, dropped=dropped)
+
+
+def dropped_note(plan: BacktestPlan, what: str) -> str | None:
+    """What a run says of the cutoffs :func:`with_repeat_buyers` left out of ``plan`` (None when
+    it left out none)."""
+    if not plan.dropped:
+        return None
+    names = ", ".join(str(c) for c in plan.dropped)
+    return (
+        f"{len(plan.dropped)} {what} cutoff(s) left out ({names}): no customer had bought twice "
+        "before them, and BG/NBD + Gamma-Gamma (the baseline and the models' offset) learn from "
+        "repeat purchases"
+    )
+
+
+def _no_repeats_error(plan: BacktestPlan, repeats_from: date | None) -> PlanError:
+    """Why a backtest's own plan cannot be fitted: its validation cutoff, or every training
+    cutoff, comes before any customer bought twice."""
+    if repeats_from is None:
+        return PlanError(
+            "no customer bought on two days in the data: BG/NBD + Gamma-Gamma (the baseline and "
+            "the models' offset) learn from repeat purchases; check that the order dates and "
+            "customer ids were read"
+        )
+    late = max(plan.select.valid, min(plan.select.train))
+    return PlanError(
+        f"no customer had bought twice before {late} (the first did on "
+        f"{repeats_from - timedelta(days=1)}), a cutoff the backtest fits on (training from "
+        f"{min(plan.select.train)}, validation {plan.select.valid}): BG/NBD + Gamma-Gamma (the "
+        "baseline and the models' offset) learn from repeat purchases; use a cutoff at least "
+        f"{(repeats_from - min(plan.select.train)).days} days later, or a shorter --horizon-days"
+    )
+
+
 def pseudo_backtest_plan(
     data_start: date,
     cutoff: date,
     horizon_days: int,
     cfg: ExperimentConfig,
     season: Seasonality = NO_SEASONALITY,
+    repeats_from: date | None = date.min,
 ) -> BacktestPlan | None:
     """The plan of the pseudo-backtest that checks a backtest's extension before the cutoff.
 
@@ -177,12 +237,22 @@ def pseudo_backtest_plan(
     pseudo-cutoff is ``cutoff - H'`` (the latest window), or, when ``season`` found a purchase
     seasonality before the cutoff and ``H`` is at most a year, :data:`SEASON_LAG_DAYS` before the
     cutoff (the same season a year earlier) if the history holds that window with at least half
-    the latest window's ``H'``. None when no horizon of at least two weeks fits.
+    the latest window's ``H'``. Its fitting cutoffs before ``repeats_from`` (the first with a
+    customer who bought twice, ``training.dataset.first_repeat_cutoff``; None: nobody did) are
+    left out (:func:`with_repeat_buyers`), and a horizon whose validation cutoff or every
+    training cutoff is one of them does not fit. None when no horizon of at least two weeks fits.
     """
-    latest = _pseudo_plan(data_start, cutoff, horizon_days, cfg, lambda h: cutoff - timedelta(h))
+    latest = _pseudo_plan(
+        data_start, cutoff, horizon_days, cfg, lambda h: cutoff - timedelta(h), repeats_from
+    )
     if season.found and horizon_days <= SEASON_LAG_DAYS:
         a_year_earlier = _pseudo_plan(
-            data_start, cutoff, horizon_days, cfg, lambda h: cutoff - timedelta(SEASON_LAG_DAYS)
+            data_start,
+            cutoff,
+            horizon_days,
+            cfg,
+            lambda h: cutoff - timedelta(SEASON_LAG_DAYS),
+            repeats_from,
         )
         if a_year_earlier is not None and (
             latest is None or 2 * a_year_earlier.horizon_days >= latest.horizon_days
@@ -197,6 +267,7 @@ def _pseudo_plan(
     horizon_days: int,
     cfg: ExperimentConfig,
     start_of: Callable[[int], date],
+    repeats_from: date | None = date.min,
 ) -> BacktestPlan | None:
     """:func:`pseudo_backtest_plan` with the pseudo-cutoff ``start_of(H')``."""
     ratio = horizon_days / train_horizon(cfg, horizon_days, (cutoff - data_start).days)
@@ -212,9 +283,11 @@ def _pseudo_plan(
         if abs(pseudo_h / h - ratio) > RATIO_TOLERANCE * ratio:
             continue
         try:
-            return plan_backtest(data_start, pseudo_cutoff, pseudo_h, cfg)
+            plan = plan_backtest(data_start, pseudo_cutoff, pseudo_h, cfg)
         except ValueError:  # PlanError included: not enough history
             continue
+        if (supported := with_repeat_buyers(plan, repeats_from)) is not None:
+            return supported
     return None
 
 
@@ -485,6 +558,8 @@ def backtest(
     started = time.perf_counter()
     plan, partial = _plan(data_dir, cutoff, horizon_days, cfg, log, allow_partial_window)
     _log_plan(plan, dataset or data_dir, log)
+    if note := dropped_note(plan, "training"):
+        log(f"note: {note}")
     season = seasonality_of(data_dir, cutoff) if seasonal else Seasonality(reason="switched off")
     log(season.describe(cutoff, horizon_days))
     fitted = fit_and_forecast(data_dir, plan, cfg, season)
@@ -686,10 +761,18 @@ def calibrate_on_pseudo_backtest(
     :class:`~training.calibration.LogOddsCalibration` of its outcomes over ``[C', C' + H')`` on its
     forecasts. Identity when no pseudo-backtest fits. ``season`` (found before the backtest's
     cutoff) places the pseudo-backtest's window and counts it as the backtest counts its own."""
-    pseudo = pseudo_backtest_plan(data_start, plan.cutoff, plan.horizon_days, cfg, season)
+    repeats_from = first_repeat_cutoff(data_dir)
+    pseudo = pseudo_backtest_plan(
+        data_start, plan.cutoff, plan.horizon_days, cfg, season, repeats_from
+    )
     if pseudo is None:
-        log(f"no pseudo-backtest fits before {plan.cutoff}: churn probability not recalibrated")
+        log(
+            f"no pseudo-backtest fits before {plan.cutoff}"
+            f"{_unsupported(data_start, plan, cfg, season)}: churn probability not recalibrated"
+        )
         return HorizonCalibration(LogOddsCalibration())
+    if note := dropped_note(pseudo, f"pseudo-backtest (at {pseudo.cutoff})"):
+        log(f"note: {note}")
     end = pseudo.cutoff + timedelta(days=pseudo.horizon_days)
     if end > plan.cutoff:  # never: pseudo_backtest_plan checks it; the guard against look-ahead
         raise ValueError(f"pseudo-backtest outcomes end {end}, after the cutoff {plan.cutoff}")
@@ -730,6 +813,16 @@ def calibrate_on_pseudo_backtest(
     )
 
 
+def _unsupported(
+    data_start: date, plan: BacktestPlan, cfg: ExperimentConfig, season: Seasonality
+) -> str:
+    """Why no pseudo-backtest fits when one would without the repeat buyers' check: its cutoffs
+    come before any customer bought twice (else nothing to add)."""
+    if pseudo_backtest_plan(data_start, plan.cutoff, plan.horizon_days, cfg, season) is None:
+        return ""
+    return " (one would, but its cutoffs come before any customer bought twice)"
+
+
 def pseudo_window(pseudo: BacktestPlan, cutoff: date, season: Seasonality) -> str:
     """``same_season`` when the base has a seasonality and the pseudo-backtest starts
     :data:`SEASON_LAG_DAYS` before ``cutoff`` (:func:`pseudo_backtest_plan`), else ``latest``."""
@@ -759,7 +852,12 @@ def _plan(
         )
     if warning:
         log(warning)
-    return plan_backtest(bounds[0], cutoff, horizon_days, cfg), warning
+    plan = plan_backtest(bounds[0], cutoff, horizon_days, cfg)
+    repeats_from = first_repeat_cutoff(data_dir)
+    supported = with_repeat_buyers(plan, repeats_from)
+    if supported is None:  # before any feature is computed
+        raise _no_repeats_error(plan, repeats_from)
+    return supported, warning
 
 
 def _log_plan(plan: BacktestPlan, dataset: object, log) -> None:

@@ -550,10 +550,15 @@ def ranges_for_backtest(
     probability, value -> labels per grouping) adds coverage per stage and value segment. None
     (and a log line) when no pseudo-backtest fits before the cutoff."""
     from training.backtest import fit_and_forecast, pseudo_backtest_plan, pseudo_window
-    from training.dataset import data_bounds
+    from training.dataset import data_bounds, first_repeat_cutoff
 
     pseudo_plan = pseudo_backtest_plan(
-        data_bounds(data_dir)[0], plan.cutoff, plan.horizon_days, cfg, season
+        data_bounds(data_dir)[0],
+        plan.cutoff,
+        plan.horizon_days,
+        cfg,
+        season,
+        first_repeat_cutoff(data_dir),
     )
     if pseudo_plan is None:
         log(f"no pseudo-backtest fits before {plan.cutoff}: no predicted-value ranges")

@@ -152,6 +152,26 @@ def data_bounds(data_dir: str | Path) -> tuple[date, date]:
     return lo.date(), hi.date() + timedelta(days=1)
 
 
+def first_repeat_cutoff(data_dir: str | Path) -> date | None:
+    """The first cutoff at which a customer has bought on two days before it (the day after the
+    earliest second purchase day, a purchase being an amount above 0): BG/NBD + Gamma-Gamma
+    (:func:`fit_btyd`) learn nothing at an earlier cutoff. None when nobody bought twice. Read
+    from the transactions alone, before any feature: the ends are not read (a cutoff whose only
+    repeat buyers have all ended is still refused by :func:`fit_btyd`)."""
+    import ibis
+
+    with _contract_tables(build_settings(), data_dir, f"repeat buyers of {data_dir}") as tables:
+        rows = tables.transactions
+        rows = rows.filter(rows.amount > 0)
+        days = rows.select("customer_id", day=rows.ordered_at.date()).distinct()
+        order = ibis.window(group_by=days.customer_id, order_by=days.day)
+        days = days.mutate(n=ibis.row_number().over(order))
+        second = days.filter(days.n == 1).day.min().to_pandas()
+    if second is None or pd.isna(second):
+        return None
+    return pd.Timestamp(second).date() + timedelta(days=1)
+
+
 def customers_from(data_dir: str | Path, day: date) -> int:
     """How many customers of the customers table first appear on or after ``day`` (a customers
     export pulled after the transactions): a scoring date before them leaves them out."""
