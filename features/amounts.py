@@ -212,17 +212,48 @@ def _orders_on_several_days(out: pd.DataFrame, ok: np.ndarray) -> str | None:
         return None
     paid = ok & (out["amount"] > 0).fillna(False).to_numpy(bool) & out["order_id"].notna()
     days = out["ordered_at"].dt.floor("D")
-    if (spread := _orders_spread(days, out["order_id"], np.asarray(paid, bool))) is None:
+    paid = np.asarray(paid, bool)
+    renewed = _renewals(days, out["order_id"], paid)
+    if (spread := _orders_spread(days, out["order_id"], paid & ~renewed)) is None:
         return None
     several, n_orders = spread
     example = str(several.index[0])
+    renewals = out["order_id"][renewed].nunique()
+    apart = (
+        f" (not counted: {renewals:,} orders paid on days a year apart, renewals under one "
+        "order id, each term rightly a purchase)"
+        if renewals
+        else ""
+    )
     return (
         f"{len(several):,} of the {n_orders:,} orders have paid rows on several days (e.g. "
-        f"order {example!r} on {int(several.iloc[0])} days): each day counts as a purchase, so a "
-        "booking paid as a deposit and a balance, or an order paid in instalments, is read as "
-        "several purchases; if these rows are payments of one sale, give the export of the "
-        "sales (one row per booking or order, dated when it was made) instead"
+        f"order {example!r} on {int(several.iloc[0])} days){apart}: each day counts as a "
+        "purchase, so a booking paid as a deposit and a balance, or an order paid in "
+        "instalments, is read as several purchases; if these rows are payments of one sale, give "
+        "the export of the sales (one row per booking or order, dated when it was made) instead"
     )
+
+
+#: Days from a whole number of years within which an order's paid days are its renewals.
+RENEWAL_SLACK_DAYS = 35
+
+
+def _renewals(days: pd.Series, orders: pd.Series, paid: np.ndarray) -> np.ndarray:
+    """The ``paid`` rows of orders paid on several days each about a whole number of years after
+    the one before (a policy number or a contract id kept across its yearly renewals: an
+    insurer's bordereau, an annual licence): each term is a purchase, no instalment of one."""
+    found = np.zeros(len(days), dtype=bool)
+    if not paid.any():
+        return found
+    paid_days = pd.DataFrame({"order": orders[paid], "day": days[paid]}).drop_duplicates()
+    paid_days = paid_days.sort_values(["order", "day"])
+    gap = paid_days.groupby("order")["day"].diff().dt.days.dropna()
+    years = (gap / 365.25).round()
+    yearly = years.ge(1) & (gap - years * 365.25).abs().le(RENEWAL_SLACK_DAYS)
+    by_order = yearly.groupby(paid_days.loc[gap.index, "order"]).all()
+    renewed = by_order.index[by_order.to_numpy(dtype=bool)]
+    found[paid] = orders[paid].isin(renewed).fillna(False).to_numpy(dtype=bool)
+    return found
 
 
 def _on_a_purchase_day(out: pd.DataFrame, ok: np.ndarray) -> np.ndarray:

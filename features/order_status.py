@@ -95,7 +95,58 @@ def cancelled_rows(
             if len(refunds_apart) and not refunds_apart.isin(out["order_id"][sales]).any():
                 report.warnings.append(_refunds_of_no_sale(refunds_apart, status))
     check.flag(whole, REFUNDED_ORDER)
+    if state := _status_of_the_order(status, mapped, out, check.reason):
+        report.warnings.append(state)
     return refunded & ~whole
+
+
+#: An order whose rows hold one cancelled or refunded status on several days more than this many
+#: days apart was paid over a year or more: the status is likely the order's current state.
+STATE_SPAN_DAYS = 300
+#: Share of the orders with a cancelled or refunded status past which such orders make the
+#: status look like each order's current state (a policy's, a subscription's), not each row's.
+STATE_ORDER_SHARE = 0.1
+
+
+def _status_of_the_order(
+    status: pd.Series, mapped: pd.Series, out: pd.DataFrame, reason: np.ndarray
+) -> str | None:
+    """A warning when a cancelled or refunded status is the same on every row of most of its
+    orders and the rows of many of them span a long time (more than ``STATE_SPAN_DAYS``, on
+    several days): an insurer's ``Policy Status`` (``Lapsed``) or a subscription's status written
+    on every premium or invoice row is the order's state now, not each row's, and it sets aside
+    the years of payments made while the policy was in force. The reading is not changed."""
+    if "order_id" not in out or "ordered_at" not in out:
+        return None
+    ended = mapped.isin(["cancelled", "refunded"]).fillna(False).to_numpy(dtype=bool)
+    ended = ended & out["order_id"].notna().to_numpy(dtype=bool)
+    if not ended.any():
+        return None
+    orders = out["order_id"].astype("string")
+    rows = orders.isin(orders[ended].unique()).fillna(False).to_numpy(dtype=bool)
+    rows = rows & out["ordered_at"].notna().to_numpy(dtype=bool)
+    day = out["ordered_at"][rows].dt.floor("D")
+    by = orders[rows]
+    one = status[rows].groupby(by).nunique().eq(1)
+    days = day.groupby(by).nunique()
+    span = (day.groupby(by).max() - day.groupby(by).min()).dt.days
+    long = one & days.gt(1) & span.gt(STATE_SPAN_DAYS)
+    if one.mean() <= 0.5 or long.sum() < max(3, STATE_ORDER_SHARE * len(one)):
+        return None
+    taken = np.isin(reason, [CANCELLED_ORDER, REFUNDED_ORDER])
+    set_aside = taken & orders.isin(long.index[long.to_numpy()]).fillna(False).to_numpy(bool)
+    amount = float(out["amount"][set_aside].sum())
+    words = ", ".join(repr(str(v)) for v in status[ended].dropna().unique()[:3])
+    example = str(long.index[long.to_numpy()][0])
+    return (
+        f"the status ({words}) looks like the order's current state (a policy's, a "
+        f"subscription's), not each row's: {int(long.sum()):,} of the {len(one):,} orders with "
+        f"it hold it on every row, on several days over more than {STATE_SPAN_DAYS} days (e.g. "
+        f"order {example!r} on {int(days[example])} days over {int(span[example])} days), so "
+        f"{int(set_aside.sum()):,} rows ({amount:,.2f}) of orders paid over years were set aside "
+        "as no sale; map a per-row type column (e.g. Transaction Type: new business, renewal, "
+        "cancellation) as the status instead"
+    )
 
 
 #: A file at least this share of whose usable rows are refunded orders is a file of refunds.
