@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from features.contract import TRANSACTIONS
 from features.csv_source import fold_name
 from features.currencies import check_currency, currency_column, kept_currency, yen_code
 from features.ingest_tables import TableReport, Validator
@@ -17,7 +18,13 @@ from features.mapping import FileMapping
 from features.numbers import ZERO_DECIMAL_CURRENCIES, NumberFormat, parse_numbers
 from features.order_status import order_field
 from features.refunds import REFUNDED_AMOUNT, net_of_refunds
-from features.values import REFUNDED_ORDER
+from features.values import (
+    MONEY_IN,
+    REFUNDED_ORDER,
+    STATUS_SYNONYMS,
+    ValueMapping,
+    map_values,
+)
 
 #: Share of accepted lines with a quantity other than 1 past which an ``amount`` column named
 #: like a price (and not like a total) is probably a unit price.
@@ -31,6 +38,9 @@ LINE_TOTAL_WORDS = ("total", "line", "sum", "extended", "amount", "gross", "net"
 #: A price column that holds the line's total by its platform's documentation, with a column
 #: only that platform's reports have: Amazon's order reports' ``item-price`` is price x quantity.
 LINE_TOTAL_PRICES = {"item-price": "amazon-order-id"}
+#: Share of the accepted rows negative past which the amounts look like a statement's (a bank's
+#: or card's: spend negative), worth naming ``amount_sign: negative_is_sale``.
+STATEMENT_NEGATIVE_SHARE = 0.8
 #: Share of the orders with a paid row past which orders paid on several days (a booking's
 #: deposit and balance, instalments) are worth a note: each day counts as a purchase.
 SEVERAL_DAYS_SHARE = 0.02
@@ -140,6 +150,14 @@ def amount_notes(
             f"{n:,} accepted rows have a negative amount (returns or cancellations{example}): "
             "kept as returns, they lower the customer's spend"
             + ("" if "status" in inputs else "; map a status column to quarantine cancelled orders")
+            + (
+                f"; {negative.sum() / ok.sum():.0%} of the accepted rows are negative: a bank's "
+                "or card's statement (spend negative, money in positive)? set amount_sign: "
+                "negative_is_sale in the map file to read the negative rows as sales and set the "
+                "positive ones (deposits, transfers in) aside"
+                if negative.sum() > STATEMENT_NEGATIVE_SHARE * ok.sum()
+                else ""
+            )
         )
     if n := int(discounts.sum()):
         notes.append(
@@ -303,7 +321,44 @@ def parse_amount(
         report,
     )
     amount, rate = check_currency(currency, amount, check, mapping, report)
+    if mapping.amount_sign == "negative_is_sale":
+        amount = _spend_negative(amount, inputs, out, check, mapping, report)
     return amount, cents * rate.fillna(1.0)
+
+
+def _spend_negative(
+    amount: pd.Series,
+    inputs: dict[str, pd.Series],
+    out: pd.DataFrame,
+    check: Validator,
+    mapping: FileMapping,
+    report: TableReport,
+) -> pd.Series:
+    """A statement's amounts (``amount_sign: negative_is_sale``: a bank's or card's, spend
+    negative, money in positive) read with a sale positive: negated. A row positive as written
+    is money the customer received (a salary, a top-up, a transfer in): set aside as
+    :data:`MONEY_IN`, unless its status reads as refunded or a credit note (a merchant's refund,
+    then a return of that spend)."""
+    money_in = (amount > 0).fillna(False).to_numpy(dtype=bool)
+    refunds = np.zeros(len(amount), dtype=bool)
+    if "status" in inputs:
+        values = ValueMapping(
+            mapping.values_for(TRANSACTIONS, "status"), builtin=True, synonyms=STATUS_SYNONYMS
+        )
+        mapped, _ = map_values(order_field(inputs["status"], out), values)
+        refunds = mapped.isin(["refunded", "credit_note"]).fillna(False).to_numpy(dtype=bool)
+        refunds = refunds & money_in
+    kept_in = money_in & ~refunds  # said as written in the quarantine's amounts
+    check.flag(kept_in, MONEY_IN)
+    spend = int((amount < 0).sum())
+    note = (
+        f"amount_sign negative_is_sale: {spend:,} negative rows read as sales (spend), "
+        f"{int(kept_in.sum()):,} positive ones set aside as money in"
+    )
+    if refunds.any():
+        note += f", {int(refunds.sum()):,} positive refunds kept as returns"
+    report.formats["amount"] = "; ".join(filter(None, [report.formats.get("amount"), note]))
+    return amount.where(kept_in, -amount)
 
 
 def _from_cents(

@@ -8,8 +8,9 @@ to every table that has that contract column. Contract columns that are not mapp
 under their own name. A map file (YAML) may also hold ``values:`` (source value -> contract value
 per column, e.g. ``event_type: {"Support Ticket": support_ticket}``) and the file formats
 (``encoding``, ``sep``, ``sheet``, ``decimal``, ``thousands``, ``date_format``, ``date_order``,
-``timezone``, ``currency``), ``currency_rates:`` (other currencies converted at a fixed rate) and
-``exclude:`` (rows set aside by a source column's value); command-line options win over the file.
+``timezone``, ``currency``, ``amount_sign``), ``currency_rates:`` (other currencies converted at a
+fixed rate) and ``exclude:`` (rows set aside by a source column's value); command-line options win
+over the file.
 
 A map file's ``files:`` section holds the mapping of particular files (a name or a pattern of
 names), for a table fed by several tools whose exports name their columns differently (a
@@ -84,6 +85,7 @@ FORMAT_KEYS = (
     "sep",
     "sheet",
     "currency",
+    "amount_sign",
 )
 
 
@@ -115,6 +117,12 @@ class FileMapping(BaseModel):
     sep: str | None = None
     sheet: str | None = None  # a workbook's sheet to read (default: the first with anything)
     currency: str | None = None
+    #: Which sign of ``amount`` is a sale. ``positive_is_sale`` (the default): a negative amount
+    #: is a return. ``negative_is_sale``: a bank's or card's statement, spend negative and money in
+    #: positive: amounts are negated, the rows positive as written (deposits, incoming transfers)
+    #: set aside as :data:`features.values.MONEY_IN`, unless a status marks them refunds (kept
+    #: as returns, :mod:`features.amounts`).
+    amount_sign: Literal["positive_is_sale", "negative_is_sale"] | None = None
     #: Rows to set aside by a source column's value (``Environment: [Sandbox]``, an app store's
     #: test purchases; ``transactions.Item: [Tip]``): quarantined as :data:`EXCLUDED`, counted,
     #: not judged by ``--min-accepted-share``; values match ignoring case, outer spaces and a

@@ -324,6 +324,9 @@ NO_SALE = (CANCELLED_ORDER, REFUNDED_ORDER, OPEN_ORDER)
 #: The quarantine reason of a payment received for an invoice: no sale, and no cancellation of
 #: the invoice it names (so not in ``NO_SALE``, whose order ids a later file's lines replace).
 PAYMENT = "payment received (no sale)"
+#: The quarantine reason of money the customer received, in a bank's or card's statement read with
+#: ``amount_sign: negative_is_sale`` (a salary, a top-up, an incoming transfer): no sale.
+MONEY_IN = "money in: a deposit or incoming transfer (no sale)"
 #: The quarantine reasons of rows the export itself sets aside (no sale, not a customer action):
 #: read right, so ``--min-accepted-share`` does not judge them.
 #: The quarantine reasons of a row the map file's ``exclude:`` names (a test purchase, a tip),
@@ -341,6 +344,7 @@ REPORT_ROW = "report group or subtotal row"
 SET_ASIDE = (
     *NO_SALE,
     PAYMENT,
+    MONEY_IN,
     ORDER_LINE,
     REPORT_ROW,
     NOT_AN_ACTION,

@@ -65,7 +65,8 @@ def ingest(
         typer.Option(
             help="YAML map file: columns:, values: (e.g. event_type: {Case: support_ticket}), "
             "format keys (encoding, sep, sheet, decimal, thousands, date_format, date_order, "
-            "timezone, currency) and files: (a file name or pattern -> its own columns:, "
+            "timezone, currency, amount_sign: negative_is_sale for a statement whose spend is "
+            "negative) and files: (a file name or pattern -> its own columns:, "
             "values:, formats, for exports of other tools); exclude: (rows set aside by a "
             "column's value: {Environment: [Sandbox], customers.is_test: ['true']}) and "
             "currency_rates: ({EUR: 1.08} with currency: USD). customer_email (mapped for the "

@@ -4,10 +4,11 @@ a help desk's fixed ticket types."""
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from features.contract import table_path
 from features.ingest import ingest
-from features.mapping import load_mapping
+from features.mapping import IngestError, load_mapping
 
 
 def _quiet(_msg: str) -> None:
@@ -82,3 +83,59 @@ def test_renewals_under_one_policy_number_are_no_instalments(tmp_path):
     tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
     assert len(tx) == 39
     assert not [w for w in report.warnings if "several days" in w]
+
+
+def _statement(path: Path) -> Path:
+    """A bank's card and account transactions: spend negative, money in (a salary, a top-up) and
+    a merchant's refund positive; ``direction`` DEBIT or CREDIT, ``status`` on the refund only."""
+    rows = []
+    for i in range(30):
+        day = f"2024-03-{1 + i % 28:02d}"
+        rows.append(f"T{i}a,A{i % 3},{day},TESCO,-{10 + i}.00,DEBIT,\n")
+        rows.append(f"T{i}b,A{i % 3},{day},SALARY,{1000 + i}.00,CREDIT,\n")
+        rows.append(f"T{i}c,A{i % 3},{day},TOP UP,{200 + i}.00,CREDIT,\n")
+    rows.append("T99,A0,2024-03-29,REFUND TESCO,12.00,CREDIT,Refunded\n")
+    return _write(path, "id,account,posted,description,amount,direction,status\n" + "".join(rows))
+
+
+def test_a_statements_spend_is_read_as_sales_with_amount_sign(tmp_path):
+    """A bank's statement: spend negative, deposits positive (340,632 of 375,885 rows negative).
+    Read as it was, the spend lowered revenue as returns and the deposits were the sales
+    ('revenue' = net inflow). ``amount_sign: negative_is_sale`` reads the spend as sales, sets
+    the money in aside (not judged by --min-accepted-share: here most rows) and keeps a refund
+    its status names as a return."""
+    path = _statement(tmp_path / "statement.csv")
+    columns = (
+        "columns: {order_id: id, customer_id: account, ordered_at: posted, amount: amount, "
+        "status: status}\n"
+    )
+    # a card statement of mostly spend: the note on negative amounts names the key
+    card = "".join(
+        f"C{i},A{i % 3},2024-03-{1 + i:02d},CAFE,-{5 + i}.00,DEBIT,\n" for i in range(20)
+    )
+    card = _write(tmp_path / "card.csv", path.read_text().splitlines()[0] + "\n" + card)
+    plain = load_mapping(map_file=_write(tmp_path / "plain.yaml", columns))
+    warnings = ingest(tmp_path / "out0", card, plain, log=_quiet)["transactions"].warnings
+    (said,) = [w for w in warnings if "amount_sign" in w]
+    assert "100% of the accepted rows are negative" in said
+    assert "set amount_sign: negative_is_sale in the map file" in said
+    text = columns + "amount_sign: negative_is_sale\n"
+    mapping = load_mapping(map_file=_write(tmp_path / "map.yaml", text))
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    assert report.reasons == {"money in: a deposit or incoming transfer (no sale)": 60}
+    assert report.accepted_share == 1.0
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert len(tx) == 31
+    assert tx["amount"].sum() == sum(10 + i for i in range(30)) - 12
+    assert tx.loc[tx["order_id"] == "T99", "amount"].tolist() == [-12.0]
+    assert report.formats["amount"] == (
+        "amount_sign negative_is_sale: 30 negative rows read as sales (spend), 60 positive ones "
+        "set aside as money in, 1 positive refunds kept as returns"
+    )
+    assert not [w for w in report.warnings if "amount_sign" in w]
+
+
+def test_amount_sign_takes_only_its_values(tmp_path):
+    wrong = _write(tmp_path / "map.yaml", "amount_sign: negative\ncolumns: {amount: amount}\n")
+    with pytest.raises(IngestError, match=r"amount_sign: Input should be 'positive_is_sale' or"):
+        load_mapping(map_file=wrong)
