@@ -152,7 +152,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "service request",
         "help desk ticket",
         "helpdesk ticket",
+        # Zendesk's fixed ticket types (its Type column): incident, question, problem; its task
+        # is left to NOT_ENGAGEMENT (a CRM's Task is a sales rep's activity, not the customer's)
         "incident",
+        "question",
+        "problem",
         "工单",
         "服务工单",
         "客服工单",
