@@ -382,7 +382,12 @@ def build_table(
             merged = pd.Series(survivors, dtype="string")
             check.flag(out["customer_id"].isin(merged.index), MERGED)
             report.warnings.extend([lost] if lost else [])
-            if len(merged):
+            if len(merged) and "parent" in str(inputs[MERGED_INTO].name).casefold():
+                report.formats[MERGED_INTO] = (
+                    f"{len(merged):,} accounts rolled up into their parent account: rows of "
+                    "other files naming them are the parent's"
+                )
+            elif len(merged):
                 report.formats[MERGED_INTO] = (
                     f"{len(merged):,} records merged into another customer: rows of other files "
                     "naming them are the surviving customer's"

@@ -128,3 +128,15 @@ def test_a_closed_account_whose_address_opens_a_new_one_is_named(tmp_path):
     lines = [lines[0] + ",Moved To"] + [ln + (",A2" if ln[0] == "a" else ",") for ln in lines[1:]]
     report = _accounts(tmp_path, "merged", "\n".join(lines) + "\n", base + ",merged_into=Moved To")
     assert not [w for w in report["customers"].warnings if "signed up within" in w]
+
+
+def test_subsidiaries_rolled_up_by_parent_id_are_said_to_be_so(tmp_path):
+    """Salesforce accounts with ParentId mapped as merged_into: the subsidiaries' deals are the
+    group's; the report says they were rolled up, not merged as duplicates."""
+    text = "Account,Opened,ParentId\na,2021-01-05,\nb,2021-01-05,a\nc,2022-01-05,a\nd,2021-01-05,\n"
+    report = _accounts(tmp_path, "out", text, "signup_at=Opened,merged_into=ParentId")
+    assert report["customers"].formats["merged_into"] == (
+        "2 accounts rolled up into their parent account: rows of other files naming them are the "
+        "parent's"
+    )
+    assert report["transactions"].accepted == 2  # b's bill is the group's

@@ -417,7 +417,7 @@ def test_feature_sources_of_a_uri_are_read_on_spark(spark_engine, cdnow_dir, syn
 def boundary_dir(tmp_path_factory):
     """Rows on and around midnights and a DST change (America/Los_Angeles, 2025-03-09), returns,
     prospects, nulls in categories and survey scores, a customer with one purchase day, event
-    rows that stand for several events or none."""
+    rows that stand for several events or none, periods paid ahead."""
 
     def ts(*values: str) -> pd.Series:
         return pd.Series(pd.to_datetime(list(values), format="ISO8601")).astype("datetime64[us]")
@@ -448,6 +448,8 @@ def boundary_dir(tmp_path_factory):
             ),
             "amount": [10.0, 7.0, -3.0, 100.0, 5.5, 1.0, 0.0],
             "category": ["x", None, "y", "x", "y", "y", None],
+            # a period paid ahead: through 04-11, and one ending in the middle of 04-01
+            "covers_until": ts("NaT", "2025-04-11", "NaT", "NaT", "NaT", "2025-04-01 12:00", "NaT"),
         }
     )
     events = pd.DataFrame(
@@ -536,8 +538,10 @@ def test_session_time_zone_changes_nothing(spark_engine, boundary_dir, time_zone
     row = duck.set_index(KEYS).loc[(pd.Timestamp("2025-04-01"), "a")]
     assert row["orders_all"] == 2 and row["recency_days"] == 23  # 04-01 00:00 is not before T
     assert row["churned"] == 0  # ... it is in [T, T+1 day)
+    assert row["paid_ahead_days"] == 10
     row = duck.set_index(KEYS).loc[(pd.Timestamp("2025-04-01"), "b")]
     assert row["events_all"] == 3 and row["days_since_last_event"] == 30  # the 0 row is none
+    assert row["paid_ahead_days"] == 0.5 and row["churned"] == 1  # covered to noon, not to 04-02
 
 
 # --- sampling -----------------------------------------------------------------------------------
