@@ -99,8 +99,14 @@ REQUEST_FAMILIES: tuple[Family, ...] = ("static", "rfm", "engagement", "btyd")
 OPTIONAL_FAMILIES = ("static", "btyd")
 #: Fields added to the feature table after callers were built, which may be left out (read as
 #: null, what the pipeline gives a customer without the history): the year-ago pair and the
-#: first gap (2026-12-06). A CRM webhook sending the older field set keeps scoring.
-LATER_FIELDS = ("year_ago_recency_days", "year_ago_return_days", "first_gap_days")
+#: first gap (2026-12-06), the days paid ahead (2026-12-07). A CRM webhook sending the older
+#: field set keeps scoring.
+LATER_FIELDS = (
+    "year_ago_recency_days",
+    "year_ago_return_days",
+    "first_gap_days",
+    "paid_ahead_days",
+)
 
 #: Cross-field rules of ``CustomerFeatures`` (stated in its OpenAPI description).
 CROSS_FIELD_RULES: tuple[str, ...] = (
