@@ -328,6 +328,17 @@ def _tenure(m: re.Match[str], row: Row) -> Said | None:
     return _say("tenure.customer_for", days=_days(days))
 
 
+def _paid_ahead(m: re.Match[str], row: Row) -> Said | None:
+    days = _number(row, m[0])
+    if days is None:
+        return None
+    if days <= 0:
+        return _say("contract.ended")
+    end = pd.Timestamp(row["cutoff"]) + pd.Timedelta(days=days) if "cutoff" in row else None
+    day = "" if end is None or pd.isna(end) else end.date().isoformat()
+    return _say("contract.paid_ahead", days=_days(days), date=day)
+
+
 @dataclass(frozen=True)
 class Template:
     """Features matching ``pattern`` belong to ``concept`` and are described by ``phrase``."""
@@ -372,6 +383,7 @@ TEMPLATES: tuple[Template, ...] = (
     _t("engagement", r"^engagement_trend_30d$", _engagement_trend),
     _t("engagement", r"^events_((?P<window>\d+)d|all)$", _events),
     _t("tenure", r"^(tenure_days|age_days)$", _tenure),
+    _t("contract", r"^paid_ahead_days$", _paid_ahead),
 )
 
 

@@ -278,6 +278,12 @@ def test_every_scored_row_has_a_reason_and_no_phrase_reads_like_code() -> None:
         ("satisfaction_mean_180d", {}, "no satisfaction survey in the last 180 days"),
         ("age_days", {"age_days": 40.0}, "first purchase 40 days ago"),
         ("tenure_days", {"tenure_days": 40.0}, "customer for 40 days"),
+        (  # a three-year contract paid ahead (covers_until, term_months)
+            "paid_ahead_days",
+            {"paid_ahead_days": 740.0, "cutoff": "2023-01-01"},
+            "paid ahead for 740 more days (until 2025-01-10)",
+        ),
+        ("paid_ahead_days", {"paid_ahead_days": 0.0}, "the period paid for has ended"),
         ("orders_trend_90d", {}, "orders_trend_90d = missing"),  # template without its data
     ],
 )
