@@ -363,7 +363,9 @@ def event_intervals(events: ir.Table, ends: Sequence[datetime]) -> ir.Table:
     """
     rows = events.filter(events.occurred_at < ibis.literal(ends[-1], type="timestamp"))
     if EVENT_COUNT in rows.columns:  # a daily aggregate's row stands for its count of events
-        rows = rows.mutate(times=rows[EVENT_COUNT].fill_null(1).cast("float64"))
+        count = rows[EVENT_COUNT].cast("float64")  # blank or NaN (a contract written by
+        # others: NaN is missing, as unusable_rows reads it) is one event, not a NaN sum
+        rows = rows.mutate(times=count.isnan().fill_null(True).ifelse(1.0, count))
         rows = rows.filter(rows.times > 0)
     else:
         rows = rows.mutate(times=ibis.literal(1.0))

@@ -92,3 +92,31 @@ def test_a_file_of_mostly_idle_days_is_not_refused(tmp_path):
     report = ingest(tmp_path / "out", orders, mapping, events=usage, log=_quiet)["events"]
     assert report.accepted == 3 and report.reasons == {"no event in the row (event_count 0)": 27}
     assert report.accepted_share == 1.0
+
+
+def test_a_count_written_as_nan_is_one_event_as_a_blank(tmp_path):
+    """A contract written by other means (pandas to Parquet with NaN kept, not null): NaN is a
+    missing count, as unusable_rows reads it, so one event; it crashed the feature build (a NaN
+    sum cast to an integer count) and would be a NaN count on another engine."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    orders = _write(tmp_path / "o.csv", ORDERS)
+    usage = _write(
+        tmp_path / "u.csv",
+        "account,day,event,n\na,2024-03-01,session,12\na,2024-03-25,session,\n",
+    )
+    mapping = load_mapping(MAPPING + ",event_count=n")
+    ingest(tmp_path / "out", orders, mapping, events=usage, log=_quiet)
+    path = table_path(tmp_path / "out", "events")
+    table = pq.read_table(path)
+    counts = table.column("event_count").to_numpy(zero_copy_only=False)
+    nan_kept = pa.array(np.asarray(counts, dtype="float64"), from_pandas=False)
+    assert nan_kept.null_count == 0 and np.isnan(nan_kept.to_numpy()).sum() == 1
+    index = table.schema.get_field_index("event_count")
+    pq.write_table(table.set_column(index, "event_count", nan_kept), path)
+    frame = build_snapshots(tmp_path / "out", ["2024-04-01"], progress=False).set_index(
+        "customer_id"
+    )
+    assert frame.loc["a", "visit_30d"] == 1 and frame.loc["a", "events_all"] == 13
