@@ -374,6 +374,8 @@ def _looks_like_cp1255(raw: bytes) -> str | None:
     hebrew = len(letters) + sum(text[i] in HEBREW_SIGNS for i in wide)
     if not letters or hebrew < MIN_SCRIPT_SHARE * len(wide) or _touching_latin(text, letters):
         return None
+    if _lone_letters(text, letters) > MAX_INSIDE_WORDS * len(letters):
+        return None  # French 'à' alone ('retrait à J+1') is an alef alone: no Hebrew word
     finals = [i for i in letters if text[i] in HEBREW_FINALS]
     inside = sum(i + 1 < len(text) and "\u05d0" <= text[i + 1] <= "\u05ea" for i in finals)
     return text if inside <= 0.02 * len(finals) else None
@@ -393,6 +395,21 @@ MAX_HANJA = 0.01
 HEBREW_SIGNS = frozenset("\u20aa\u05f0\u05f1\u05f2\u05f3\u05f4")
 #: Hebrew final letters (ך ם ן ף ץ): written at the end of a word only.
 HEBREW_FINALS = frozenset("\u05da\u05dd\u05df\u05e3\u05e5")
+
+
+def _lone_letters(text: str, letters: list[int]) -> int:
+    """How many of the Hebrew letters at ``letters`` stand alone, no Hebrew letter (nor a vowel
+    point, nor the quote of an abbreviation: ש"ח) beside them. Hebrew words are of several
+    letters (its one-letter words are prefixes written onto the next word); a Western file's
+    lone ``à`` read as CP1255 is a lone alef."""
+
+    def in_word(ch: str) -> bool:
+        return "\u05b0" <= ch <= "\u05ea" or ch in "\"'\u05f3\u05f4"  # points too
+
+    return sum(
+        not ((i > 0 and in_word(text[i - 1])) or (i + 1 < len(text) and in_word(text[i + 1])))
+        for i in letters
+    )
 
 
 def _touching_latin(text: str, letters: list[int]) -> bool:

@@ -72,6 +72,13 @@ def test_an_israeli_cp1255_export_is_detected_not_read_as_chinese(tmp_path):
         ("код,город\n1,москва\n2,казань\n3,томск\n", "cp1251"),
         # Polish letters and the next ASCII one make CP949 syllables
         ("login,miasto\nkupujący,Łódź\nsprzedający,Kraków\nwysłane,Gdańsk\n", "cp1250"),
+        # French with 'à' alone as its only accent: a lone alef in CP1255, no Hebrew word
+        (
+            "commande,mode,montant\n"
+            + "".join(f"{i},retrait à J+1,{i}.50\n" for i in range(20))
+            + "".join(f"{i},livraison à domicile,{i}.50\n" for i in range(20, 40)),
+            "cp1252",
+        ),
         # Chinese of the GB2312 rows that CP949 reads as Hangul, too few to tell
         ("编号,客户\n1,等待卖家发货\n2,客户拜访\n", "gbk"),
     ],
