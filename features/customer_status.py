@@ -79,6 +79,11 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "member",
         "subscribed",
         "renewed",
+        "renewing",
+        "reactivated",
+        "re-activated",
+        "won back",
+        "closed won",
         "open",
         "正常",
         "有效",
@@ -111,8 +116,9 @@ def ends_by_status(
         shown = ", ".join(f"{s!r} ({n:,})" for s, n in unknown[["source", "rows"]].head(5).values)
         warnings.append(
             f"{column!r} ({CUSTOMER_STATUS}): {len(unknown):,} value(s) read as neither ended nor "
-            f"active: {shown}; their end dates are kept as given; say which they are in the map "
-            f"file: values: {{{CUSTOMER_STATUS}: {{{unknown['source'].iloc[0]!r}: ended}}}}"
+            f"active: {shown}; their end dates are kept as given (an end: the customer is left "
+            "out of training and scored churned); say which they are in the map file: values: "
+            f"{{{CUSTOMER_STATUS}: {{{unknown['source'].iloc[0]!r}: ended | active}}}}"
         )
     if ended_at is None:
         if ended.any():

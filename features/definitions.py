@@ -250,9 +250,10 @@ def transaction_aggregates(stacked: ir.Table, windows: Sequence[int] | None) -> 
         first_purchase_day_since_year_ago=when(purchase & after_year_ago, stacked.day).min(),
         first_order_value=sum_if(amount, stacked.on_first_purchase_day),
         std_gap_days=stacked.gap_days.std(how="pop"),
-        # the end of the latest period paid for (null without the column or a term)
+        # the end of the latest period paid for by a sale (null without the column or a term;
+        # a refund or credit note carrying its contract's term pays for nothing)
         covered_until=(
-            stacked[COVERS_UNTIL].max()
+            when(purchase, stacked[COVERS_UNTIL]).max()
             if COVERS_UNTIL in stacked.columns
             else ibis.null("timestamp")
         ),
@@ -486,14 +487,14 @@ def future_aggregates(
 
 
 def coverage_at_end(transactions: ir.Table, cutoffs: ir.Table, horizon_days: int) -> ir.Table:
-    """Per ``(customer_id, cutoff)``: ``covered_to_end``, 1 when a payment before ``T + H``
-    covers the window's end (``covers_until >= T + H``: paid ahead, not gone), of the customers
-    with such a payment."""
-    paid = transactions.filter(transactions[COVERS_UNTIL].notnull())
+    """Per ``(customer_id, cutoff)``: ``covered_to_end``, the sales before ``T + H`` that cover
+    the window's end (``covers_until >= T + H``: paid ahead, not gone), of the customers with
+    such a sale."""
+    paid = transactions.filter(transactions[COVERS_UNTIL].notnull() & (transactions.amount > 0))
     horizon = cutoffs.select("cutoff", end=cutoffs.cutoff + ibis.interval(days=horizon_days))
-    rows = paid.join(horizon, paid.ordered_at < horizon.end)
-    covered = rows[COVERS_UNTIL] >= rows.end
-    return rows.group_by(KEY).aggregate(covered_to_end=count_if(covered))
+    # only the covered pairs are joined (an inequality join), not every payment with every cutoff
+    rows = paid.join(horizon, (paid.ordered_at < horizon.end) & (paid[COVERS_UNTIL] >= horizon.end))
+    return rows.group_by(KEY).aggregate(covered_to_end=rows.count())
 
 
 def label_columns(base: ir.Table) -> dict[str, ir.Value]:

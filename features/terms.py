@@ -12,7 +12,8 @@ import pandas as pd
 
 #: The derived input of ``transactions`` (not stored): the months a payment covers.
 TERM_MONTHS = "term_months"
-#: Days of an average month (a term of 36 months ends 1,096 days after the payment).
+#: Days of an average month, for a term with a fraction of a month (whole months are calendar
+#: months: 36 from 2022-01-10 end on 2025-01-10).
 MONTH_DAYS = 365.25 / 12
 
 
@@ -20,11 +21,17 @@ def covers_from_months(ordered_at: pd.Series, months: pd.Series) -> tuple[pd.Ser
     """The end of each payment's term of ``months`` (numbers; blank: no term), and the note for
     the manifest's formats. A term of 0 months or less is no term."""
     usable = months.where(months > 0)
-    ends = ordered_at + pd.to_timedelta((usable * MONTH_DAYS).round(), unit="D")
+    whole = usable.where(usable % 1 == 0)  # calendar months: 12 from 2024-01-31 is 2025-01-31
+    ends = pd.Series(pd.NaT, index=ordered_at.index, dtype=ordered_at.dtype)
+    for n in whole.dropna().unique():
+        rows = whole == n
+        ends[rows] = ordered_at[rows] + pd.DateOffset(months=int(n))
+    part = usable.notna() & whole.isna()  # 1.5 months: average months of 30.44 days
+    ends[part] = ordered_at[part] + pd.to_timedelta((usable[part] * MONTH_DAYS).round(), unit="D")
     shown = usable.dropna()
     common = ", ".join(f"{m:g}" for m in shown.value_counts().head(3).index)
     note = f"{len(shown):,} payments with a term ({common} months most often)" if len(shown) else ""
-    return ends.astype(ordered_at.dtype), note or "no payment with a term"
+    return ends, note or "no payment with a term"
 
 
 def checked_covers(covers: pd.Series, ordered_at: pd.Series) -> tuple[pd.Series, str]:

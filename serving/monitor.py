@@ -190,12 +190,21 @@ def outcomes(
     """Per ``(day, churn horizon, value horizon)``: ``churned`` (within the churn horizon) and
     ``future_value`` (within the value horizon) of every customer known at ``day``, from the
     data's transactions. Days of the same horizons are labelled in one query each (one per day,
-    each reading the export again, cost 0.46 s a date over a year of weekly scorings)."""
+    each reading the export again, cost 0.46 s a date over a year of weekly scorings). An end
+    (``customers.ended_at``) within the churn horizon is churn, as in training, whatever was
+    bought or paid ahead (``training.dataset``)."""
+    from features.contract import ENDED_AT
+    from features.endings import ends, ends_within
     from features.snapshots import connect, label_table
 
     if not days:
         return {}
     tables = connect(data_dir)
+    ended_at = (
+        ends(tables.customers.select("customer_id", ENDED_AT).to_pandas())
+        if ENDED_AT in tables.customers.columns
+        else pd.Series(dtype="datetime64[us]")
+    )
     by_horizons: dict[tuple[int, int], list[date]] = {}
     for day, churn_days, value_days in days:
         by_horizons.setdefault((churn_days, value_days), []).append(day)
@@ -203,6 +212,7 @@ def outcomes(
     for (churn_days, value_days), group in by_horizons.items():
         key = ["customer_id", "cutoff"]
         churn = label_table(tables, group, churn_days).to_pandas()[[*key, "churned"]]
+        churn.loc[ends_within(churn, ended_at, churn_days), "churned"] = 1
         worth = label_table(
             tables, group, value_days, value=value, annual_discount_rate=annual_discount_rate
         ).to_pandas()[[*key, "future_value"]]

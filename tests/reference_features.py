@@ -146,7 +146,7 @@ def _rfm(
     since = [d for d in day_list if d >= year_ago]
     out["year_ago_recency_days"] = _days(year_ago - before[-1]) if before else NAN
     out["year_ago_return_days"] = _days(since[0] - year_ago) if since else NAN
-    covers = [r["covers_until"] for r in tx if pd.notna(r.get("covers_until"))]
+    covers = [r["covers_until"] for r in tx if pd.notna(r["covers_until"]) and r["amount"] > 0]
     out["paid_ahead_days"] = max(_days(max(covers) - cutoff), 0.0) if covers else NAN
     return out
 
@@ -223,9 +223,9 @@ def reference_labels(
                 if r[value_column] is not None
             )
             bought_before = len(_purchase_days(past)) > 0
-            # paid ahead through the window's end by a payment before it: not gone
+            # paid ahead through the window's end by a sale before it: not gone
             covered = any(
-                pd.notna(r["covers_until"]) and r["covers_until"] >= end
+                pd.notna(r["covers_until"]) and r["covers_until"] >= end and r["amount"] > 0
                 for r in mine
                 if r["ordered_at"] < end
             )

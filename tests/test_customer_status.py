@@ -38,7 +38,7 @@ def test_a_status_neither_known_nor_mapped_keeps_its_date_and_is_named():
     assert ended.notna().tolist() == [True, True, False, False]
     assert len(warnings) == 1
     assert "1 value(s) read as neither ended nor active: 'Moved away' (2)" in warnings[0]
-    assert "values: {customer_status: {'Moved away': ended}}" in warnings[0]
+    assert "values: {customer_status: {'Moved away': ended | active}}" in warnings[0]
 
 
 def test_a_status_without_an_end_column_says_what_to_map():
@@ -140,3 +140,11 @@ def test_subsidiaries_rolled_up_by_parent_id_are_said_to_be_so(tmp_path):
         "parent's"
     )
     assert report["transactions"].accepted == 2  # b's bill is the group's
+
+
+def test_a_customer_won_back_is_active():
+    """'Reactivated', 'Renewing', 'Won back' kept their status date as an end (left out of
+    training, scored churned) for want of a synonym."""
+    status = pd.Series(["Reactivated", "Renewing", "Won back", "re-activated"])
+    ended, _, warnings = ends_by_status(status, dates(*["2024-01-05"] * 4), {}, "Status")
+    assert ended.isna().all() and warnings == []

@@ -72,3 +72,36 @@ def test_a_customer_paid_ahead_through_the_window_has_not_churned(tmp_path):
     ).set_index("customer_id")
     assert frame.loc["a", "churned"] == 0 and frame.loc["b", "churned"] == 1
     assert frame.loc["a", "paid_ahead_days"] == 740 and frame.loc["b", "paid_ahead_days"] == 9
+
+
+def test_a_refund_carrying_a_term_pays_for_nothing(tmp_path):
+    """A one-year deal, then a credit row carrying a three-year Term_Months__c (the CRM copies
+    the field onto every opportunity of the account): the credit covers no period, so the
+    customer is paid ahead only to the deal's end and churns as anyone silent does."""
+    deals = _deals(tmp_path, "a,2022-01-10,12000,12,\na,2022-06-01,-3000,36,\n")
+    ingest(
+        tmp_path / "out", deals, load_mapping(MAPPING + ",term_months=Term_Months__c"), log=_quiet
+    )
+    frame = build_snapshots(
+        tmp_path / "out", ["2023-01-01"], horizon_days=90, progress=False
+    ).set_index("customer_id")
+    assert frame.loc["a", "paid_ahead_days"] == 9 and frame.loc["a", "churned"] == 1
+
+
+def test_the_monitor_counts_an_end_within_the_horizon_as_churn_as_training_does(tmp_path):
+    """A member paid ahead through the window who ends in it: training labels them churned (an
+    explicit end wins); the monitor's realised labels did not, biasing its AUC and calibration."""
+    from serving.monitor import outcomes
+
+    deals = _deals(tmp_path, "a,2022-01-10,12000,36,\nb,2022-01-10,12000,36,\n")
+    customers = tmp_path / "accounts.csv"
+    customers.write_text("AccountId,Opened,Ended\na,2021-06-01,2023-02-01\nb,2021-06-01,\n")
+    mapping = load_mapping(
+        "customers.customer_id=AccountId,signup_at=Opened,ended_at=Ended,"
+        "transactions.customer_id=AccountId,ordered_at=CloseDate,amount=Amount,"
+        "term_months=Term_Months__c"
+    )
+    ingest(tmp_path / "out", deals, mapping, customers, log=_quiet)
+    realised = outcomes(tmp_path / "out", [(pd.Timestamp("2023-01-01").date(), 90, 90)])
+    churned = realised[pd.Timestamp("2023-01-01").date()].set_index("customer_id")["churned"]
+    assert churned.to_dict() == {"a": 1, "b": 0}
