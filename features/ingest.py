@@ -14,8 +14,10 @@ One file is validated by :mod:`features.file_tables` (its report and rows:
 unread ones named by :mod:`features.unread_columns`, date columns :mod:`features.date_columns`,
 amounts :mod:`features.amounts`, currencies :mod:`features.currencies`, order statuses
 :mod:`features.order_status`, repeated rows :mod:`features.repeated_rows` and the map file's
-``exclude:`` :mod:`features.excluded_rows`; several files of a table are put together by
-:mod:`features.combined_files`.
+``exclude:`` :mod:`features.excluded_rows`, a customer's status :mod:`features.customer_status`,
+a payment's term :mod:`features.terms`; several files of a table are put together by
+:mod:`features.combined_files`, and the map file's ``values:`` keys no file matched are named by
+:mod:`features.value_keys`.
 """
 
 from __future__ import annotations
