@@ -207,9 +207,9 @@ def _no_repeats_error(plan: BacktestPlan, repeats_from: date | None) -> PlanErro
     cutoff, comes before any customer bought twice."""
     if repeats_from is None:
         return PlanError(
-            "no customer bought on two days in the data: BG/NBD + Gamma-Gamma (the baseline and "
-            "the models' offset) learn from repeat purchases; check that the order dates and "
-            "customer ids were read"
+            "no customer bought on two days in the data (a purchase being an order with an "
+            "amount above 0): BG/NBD + Gamma-Gamma (the baseline and the models' offset) learn "
+            "from repeat purchases; check that the order dates, amounts and customer ids were read"
         )
     late = max(plan.select.valid, min(plan.select.train))
     return PlanError(
