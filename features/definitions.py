@@ -366,7 +366,8 @@ def event_intervals(events: ir.Table, ends: Sequence[datetime]) -> ir.Table:
     if EVENT_COUNT in rows.columns:  # a daily aggregate's row stands for its count of events
         count = rows[EVENT_COUNT].cast("float64")  # blank or NaN (a contract written by
         # others: NaN is missing, as unusable_rows reads it) is one event, not a NaN sum
-        rows = rows.mutate(times=count.isnan().fill_null(True).ifelse(1.0, count))
+        # isnull first: Spark's isnan(NULL) is false where DuckDB's is NULL
+        rows = rows.mutate(times=ibis.ifelse(count.isnull() | count.isnan(), 1.0, count))
         rows = rows.filter(rows.times > 0)
     else:
         rows = rows.mutate(times=ibis.literal(1.0))
