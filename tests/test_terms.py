@@ -24,6 +24,16 @@ def _deals(tmp_path: Path, rows: str) -> Path:
     return path
 
 
+def _snapshot_at(tmp_path: Path, rows: str, cutoff: str = "2023-01-01") -> pd.DataFrame:
+    """The 90-day snapshot at ``cutoff`` of deals ingested with their ``Term_Months__c``."""
+    deals = _deals(tmp_path, rows)
+    ingest(
+        tmp_path / "out", deals, load_mapping(MAPPING + ",term_months=Term_Months__c"), log=_quiet
+    )
+    frame = build_snapshots(tmp_path / "out", [cutoff], horizon_days=90, progress=False)
+    return frame.set_index("customer_id")
+
+
 def test_a_term_in_months_is_read_as_the_period_covered(tmp_path):
     """Salesforce opportunities: a three-year deal, a one-year one, an upsell without a term, a
     term written as text (kept without one, said)."""
@@ -63,13 +73,7 @@ def test_a_customer_paid_ahead_through_the_window_has_not_churned(tmp_path):
     """Churn is no purchase in [T, T + H): an account on a three-year contract makes none for
     years while it stays. Paid ahead through the window's end it has not churned; the one-year
     account whose term ended unrenewed has."""
-    deals = _deals(tmp_path, "a,2022-01-10,36000,36,\nb,2022-01-10,12000,12,\n")
-    ingest(
-        tmp_path / "out", deals, load_mapping(MAPPING + ",term_months=Term_Months__c"), log=_quiet
-    )
-    frame = build_snapshots(
-        tmp_path / "out", ["2023-01-01"], horizon_days=90, progress=False
-    ).set_index("customer_id")
+    frame = _snapshot_at(tmp_path, "a,2022-01-10,36000,36,\nb,2022-01-10,12000,12,\n")
     assert frame.loc["a", "churned"] == 0 and frame.loc["b", "churned"] == 1
     assert frame.loc["a", "paid_ahead_days"] == 740 and frame.loc["b", "paid_ahead_days"] == 9
 
@@ -78,13 +82,7 @@ def test_a_refund_carrying_a_term_pays_for_nothing(tmp_path):
     """A one-year deal, then a credit row carrying a three-year Term_Months__c (the CRM copies
     the field onto every opportunity of the account): the credit covers no period, so the
     customer is paid ahead only to the deal's end and churns as anyone silent does."""
-    deals = _deals(tmp_path, "a,2022-01-10,12000,12,\na,2022-06-01,-3000,36,\n")
-    ingest(
-        tmp_path / "out", deals, load_mapping(MAPPING + ",term_months=Term_Months__c"), log=_quiet
-    )
-    frame = build_snapshots(
-        tmp_path / "out", ["2023-01-01"], horizon_days=90, progress=False
-    ).set_index("customer_id")
+    frame = _snapshot_at(tmp_path, "a,2022-01-10,12000,12,\na,2022-06-01,-3000,36,\n")
     assert frame.loc["a", "paid_ahead_days"] == 9 and frame.loc["a", "churned"] == 1
 
 
