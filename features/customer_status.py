@@ -106,8 +106,9 @@ def ends_by_status(
     status: pd.Series, ended_at: pd.Series | None, values: dict[str, str], column: str
 ) -> tuple[pd.Series | None, str, list[str]]:
     """``ended_at`` kept where ``status`` reads as ended, blank where it reads as active; with
-    the note for the manifest's formats and the warnings (statuses not read, ended customers
-    without an end date, no ``ended_at`` to keep). ``values``: the map file's translations."""
+    the note for the manifest's formats (the column named first) and the warnings (statuses not
+    read, ended customers without an end date, no ``ended_at`` to keep). ``values``: the map
+    file's translations."""
     read, table = map_values(status, ValueMapping(values, True, STATUS_SYNONYMS))
     ended, active = read.eq(ENDED).fillna(False), read.eq(ACTIVE).fillna(False)
     warnings: list[str] = []
@@ -126,7 +127,11 @@ def ends_by_status(
                 f"{int(ended.sum()):,} customers {column!r} says ended, but no end date column "
                 "is mapped: they are read as customers; map ended_at to the date they ended"
             )
-        return None, f"{int(ended.sum()):,} ended, {int(active.sum()):,} active", warnings
+        return (
+            None,
+            f"{column!r}: {int(ended.sum()):,} ended, {int(active.sum()):,} active",
+            warnings,
+        )
     dropped = active & ended_at.notna()
     undated = ended & ended_at.isna()
     if undated.any():
@@ -135,7 +140,7 @@ def ends_by_status(
             "customers (their end is not known)"
         )
     note = (
-        f"ended_at kept for {int((ended & ended_at.notna()).sum()):,} customers whose status is "
-        f"ended; {int(dropped.sum()):,} dates of active customers are no end"
+        f"{column!r}: ended_at kept for {int((ended & ended_at.notna()).sum()):,} customers whose "
+        f"status is ended; {int(dropped.sum()):,} dates of active customers are no end"
     )
     return ended_at.mask(dropped), note, warnings

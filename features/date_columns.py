@@ -53,11 +53,10 @@ def optional_dates(
         out.loc[before, name] = pd.NaT
     ok = check.ok
     if status is not None:
-        column = str(status.name)
         out[name], note, notes = ends_by_status(
-            status.where(ok), out[name], status_values or {}, column
+            status.where(ok), out[name], status_values or {}, str(status.name)
         )
-        report.formats[CUSTOMER_STATUS] = f"{column!r}: {note}"
+        report.formats[CUSTOMER_STATUS] = note
         report.warnings.extend(notes)
     said = []
     if blank := int((placeholder.to_numpy() & ok).sum()):

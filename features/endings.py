@@ -15,11 +15,15 @@ although they bought in it).
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from features.contract import ENDED_AT
+
+if TYPE_CHECKING:
+    import ibis
 
 #: Days after the end in which a payment settles the last bill (a failed debit retried, a final
 #: invoice) rather than bringing the customer back, at the least: the window of a customer whose
@@ -51,6 +55,13 @@ def ends(customers: pd.DataFrame) -> pd.Series:
     return pd.Series(
         pd.to_datetime(known[ENDED_AT]).to_numpy(), index=known["customer_id"].astype(str)
     )
+
+
+def customer_ends(customers: ibis.Table) -> pd.Series:
+    """:func:`ends` of a customers table (an Ibis expression): only the two columns are read."""
+    if ENDED_AT not in customers.columns:
+        return pd.Series(dtype="datetime64[us]")
+    return ends(customers.select("customer_id", ENDED_AT).to_pandas())
 
 
 def _end_of(frame: pd.DataFrame, ended_at: pd.Series) -> pd.Series:

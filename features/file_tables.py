@@ -307,7 +307,7 @@ def build_table(
         status = inputs[CUSTOMER_STATUS]
         values_map = mapping.values_for(table, CUSTOMER_STATUS)
         _, note, notes = ends_by_status(status.where(clean), None, values_map, str(status.name))
-        report.formats[CUSTOMER_STATUS] = f"{str(status.name)!r}: {note}"
+        report.formats[CUSTOMER_STATUS] = note
         report.warnings.extend(notes)
     if CUSTOMER_EMAIL in inputs and table == CUSTOMERS:  # for the index; not written
         out[CUSTOMER_EMAIL] = inputs[CUSTOMER_EMAIL].astype("string")

@@ -193,18 +193,13 @@ def outcomes(
     each reading the export again, cost 0.46 s a date over a year of weekly scorings). An end
     (``customers.ended_at``) within the churn horizon is churn, as in training, whatever was
     bought or paid ahead (``training.dataset``)."""
-    from features.contract import ENDED_AT
-    from features.endings import ends, ends_within
+    from features.endings import customer_ends, ends_within
     from features.snapshots import connect, label_table
 
     if not days:
         return {}
     tables = connect(data_dir)
-    ended_at = (
-        ends(tables.customers.select("customer_id", ENDED_AT).to_pandas())
-        if ENDED_AT in tables.customers.columns
-        else pd.Series(dtype="datetime64[us]")
-    )
+    ended_at = customer_ends(tables.customers)
     by_horizons: dict[tuple[int, int], list[date]] = {}
     for day, churn_days, value_days in days:
         by_horizons.setdefault((churn_days, value_days), []).append(day)

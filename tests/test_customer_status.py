@@ -22,8 +22,8 @@ def test_a_live_customers_status_date_is_no_end():
     assert ended.isna().tolist() == [True, False, False, True, True, True]
     assert ended[1] == pd.Timestamp("2024-02-01") and ended[2] == pd.Timestamp("2025-03-01")
     assert note == (
-        "ended_at kept for 2 customers whose status is ended; 3 dates of active customers are "
-        "no end"
+        "'Status': ended_at kept for 2 customers whose status is ended; 3 dates of active "
+        "customers are no end"
     )
     assert warnings == [
         "1 customers 'Status' says ended have no end date: read as customers (their end is not "
@@ -43,7 +43,7 @@ def test_a_status_neither_known_nor_mapped_keeps_its_date_and_is_named():
 
 def test_a_status_without_an_end_column_says_what_to_map():
     ended, note, warnings = ends_by_status(pd.Series(["已流失", "正常"]), None, {}, "状态")
-    assert ended is None and note == "1 ended, 1 active"
+    assert ended is None and note == "'状态': 1 ended, 1 active"
     assert warnings == [
         "1 customers '状态' says ended, but no end date column is mapped: they are read as "
         "customers; map ended_at to the date they ended"

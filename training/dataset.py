@@ -390,8 +390,8 @@ def with_ends(
     from features.endings import (
         ENDED_DAYS,
         ENDS_IN_DAYS,
+        customer_ends,
         ended_days,
-        ends,
         ends_in_days,
         ends_within,
         reads_notices,
@@ -405,7 +405,7 @@ def with_ends(
             frame[field] = row_flags(frame, flags)
         if ENDED_AT not in customers.columns:
             return frame
-        ended_at = ends(customers.select("customer_id", ENDED_AT).to_pandas())
+        ended_at = customer_ends(customers)
     frame[ENDED_DAYS] = ended_days(frame, ended_at)
     if horizon_days is None:
         _, data_end = data_bounds(data_dir)
