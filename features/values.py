@@ -453,11 +453,17 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "anulowane",
         "anulowano",
         "בוטל",
+        # a subscription app's charge (Recharge, Skio, Bold) the customer skipped that month,
+        # or whose card was declined (retried as a charge of its own): no money taken
+        "skipped",
+        "error",
     ),
     "completed": (
         "completed",
         "complete",
         "paid",
+        "success",  # a subscription app's charge taken (Recharge, Skio)
+        "succeeded",
         "purchase",  # an app store's transaction type beside "refund"
         "purchased",
         "sale",
@@ -761,6 +767,8 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         # who left unpaid)
         "payment due",
         "past_due",
+        # a subscription app's next charge, not taken yet (Recharge's QUEUED)
+        "queued",
         # a bill written off as bad debt: never paid
         "written off",
         "bad debt",

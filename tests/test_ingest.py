@@ -4423,3 +4423,33 @@ def test_a_tour_operators_booking_statuses_are_known(tmp_path):
     assert list(tx["order_id"]) == ["TP1"] and tx["amount"].sum() == 900.0
     assert report.reasons == {"cancelled order": 2, "open deal or unpaid order": 2}, report.reasons
     assert not [w for w in report.warnings if "read as completed" in w], report.warnings
+
+
+def test_subscription_app_charge_statuses_are_known(tmp_path):
+    """A Recharge charges export: SKIPPED months, declined (ERROR) and QUEUED next charges keep
+    the subscription's price and were read as completed sales (a warning only): a box shop's
+    revenue 1.22x the truth, 2,845 purchase days too many of 13,397."""
+    path = _write(
+        tmp_path / "charges.csv",
+        "charge_id,customer_id,status,scheduled_at,processed_at,total_price\n"
+        "1,61,SUCCESS,2024-03-01T09:00:00,2024-03-01T09:03:00,39.00\n"
+        "2,61,SKIPPED,2024-04-01T09:00:00,,39.00\n"
+        "3,61,ERROR,2024-05-01T09:00:00,,39.00\n"
+        "4,61,SUCCESS,2024-05-04T09:00:00,2024-05-04T09:03:00,39.00\n"
+        "5,61,QUEUED,2024-06-04T09:00:00,,39.00\n"
+        "6,62,REFUNDED,2024-03-02T09:00:00,2024-03-02T09:03:00,39.00\n"
+        "7,62,SUCCESS,2024-04-02T09:00:00,2024-04-02T09:03:00,39.00\n",
+    )
+    mapping = load_mapping(
+        "order_id=charge_id,customer_id=customer_id,ordered_at=scheduled_at,"
+        "amount=total_price,status=status"
+    )
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(tx["order_id"]) == ["1", "4", "7"]
+    assert report.reasons == {
+        "cancelled order": 2,
+        "refunded order": 1,
+        "open deal or unpaid order": 1,
+    }
+    assert not any("status" in w for w in report.warnings), report.warnings
