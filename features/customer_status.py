@@ -35,6 +35,9 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "lapsed",
         "deactivated",
         "disconnected",
+        # a mobile operator's number list: the subscriber took the number to another network
+        "port out",
+        "ported out",
         "moved out",
         "former",
         "former customer",
@@ -74,6 +77,9 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "frozen",
         "on hold",
         "suspended",
+        # a mobile operator's number list: a new SIM for the same number, the subscriber stays
+        "sim swap",
+        "sim swapped",
         "past due",
         "unpaid",
         "member",
