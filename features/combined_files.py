@@ -22,7 +22,7 @@ from features.contract import (
     quarantine_rows,
 )
 from features.customer_emails import CUSTOMER_EMAIL
-from features.customer_ids import resolve_merges
+from features.customer_ids import match_leading_zeros, match_phone_numbers, resolve_merges
 from features.ingest_tables import Table, TableReport
 from features.mapping import ColumnMapping, IngestError
 from features.values import MERGED
@@ -40,6 +40,9 @@ def combined_table(
     summed."""
     from features.export_files import replaced_by_later_files
 
+    report = TableReport(table=table, source_file=", ".join(p.report.source_file for p in parts))
+    if table == CUSTOMERS:
+        _ids_of_earlier_files(parts, report)
     reasons = replaced_by_later_files(
         table,
         [p.accepted for p in parts],
@@ -51,7 +54,6 @@ def combined_table(
     for part, reason in zip(parts, reasons, strict=True):
         if currency and part.currency not in (None, currency):
             reason[pd.isna(reason)] = f"currency is not {currency}"
-    report = TableReport(table=table, source_file=", ".join(p.report.source_file for p in parts))
     merges = _merges_across_files(parts, reasons, report) if table == CUSTOMERS else {}
     if table == CUSTOMERS:
         for column in CARRIED:
@@ -162,6 +164,26 @@ def _earliest_signups(kept: pd.DataFrame, parts: list[Table], report: TableRepor
             "of their records (the record kept, of a later file, had a later one: a migration's "
             "import day)"
         )
+
+
+#: The other ways a later customers file writes an earlier file's customer ids, by their
+#: ``TableReport.formats`` key (a number list's ``0712345678`` beside the CRM's
+#: ``+254712345678``).
+ID_FORMS = {"leading zeros": match_leading_zeros, "phone numbers": match_phone_numbers}
+
+
+def _ids_of_earlier_files(parts: list[Table], report: TableReport) -> None:
+    """A later customers file's ids that are an earlier file's customer written another way are
+    put in that file's form, so the later record is that customer's (as the other tables' rows
+    are): written apart, each subscriber was two customers and every other file's number, one of
+    two customers' national number, unknown."""
+    earlier = set(parts[0].accepted["customer_id"].dropna())
+    for part in parts[1:]:
+        for key, match in ID_FORMS.items():
+            if matched := match(part.accepted["customer_id"], earlier):
+                part.accepted["customer_id"], said = matched
+                report.formats[key] = f"{part.report.source_file}: {said}"
+        earlier |= set(part.accepted["customer_id"].dropna())
 
 
 def _merges_across_files(

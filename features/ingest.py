@@ -488,6 +488,9 @@ def _ingest_files(
             log(f"{table}: {column}: {r.formats[key]}")
     if SIGNUPS_KEPT in r.formats:
         log(f"{table}: signup_at: {r.formats[SIGNUPS_KEPT]}")
+    for key in ID_FORMS:  # a later customers file's ids in an earlier one's form
+        if key in r.formats:
+            log(f"{table}: {key}: {r.formats[key]}")
     detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(r.reasons.items())) or "none"
     log(
         f"{table}: {len(parts)} files together: {r.rows_read:,} rows read, {r.accepted:,} "
