@@ -231,13 +231,17 @@ CARRIED = {
     DO_NOT_CONTACT: (FLAGS_CARRIED, "do-not-contact flags"),
     DO_NOT_EMAIL: ("do_not_email across files", "do-not-email flags"),
     DO_NOT_CALL: ("do_not_call across files", "do-not-call flags"),
+    # a number status list beside the CRM: its record replaced the CRM's, without its attributes
+    "region": ("region across files", "regions"),
+    "channel": ("channel across files", "channels"),
+    "segment": ("segment across files", "segments"),
 }
 
 
 def carried_somewhere(parts: list[Table], mapping: ColumnMapping, paths: list[Path]) -> None:
-    """``IngestError`` when a column mapped to an end or contact flag is in none of several
-    customers files (each may lack it: :func:`features.source_columns.table_inputs`): a name
-    mistyped, not a file without."""
+    """``IngestError`` when a column mapped to an end, contact flag or attribute is in none of
+    several customers files (each may lack it: :func:`features.source_columns.table_inputs`): a
+    name mistyped, not a file without."""
     for column in CARRIED:
         mapped = {mapping.for_file(p).source_for(CUSTOMERS, column) for p in paths} - {None}
         if mapped and len(parts) > 1 and not any(column in p.accepted.columns for p in parts):
@@ -250,9 +254,9 @@ def carried_somewhere(parts: list[Table], mapping: ColumnMapping, paths: list[Pa
 
 def _carry_across_files(parts: list[Table], report: TableReport, column: str) -> None:
     """A customers file without ``column`` (a contact list beside the membership export, without
-    its ``ended_at`` or ``do_not_contact``) keeps the value an earlier or later file gives its
-    customers (the latest file with the column wins): its record replaced the other's and would
-    have blanked the end, or dropped the flag."""
+    its ``ended_at``, ``do_not_contact`` or ``segment``) keeps the value an earlier or later file
+    gives its customers (the latest file with the column wins): its record replaced the other's
+    and would have blanked the end, or dropped the flag."""
     having = [p.accepted for p in parts if column in p.accepted.columns]
     if not having or len(having) == len(parts):
         return

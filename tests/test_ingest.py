@@ -311,11 +311,13 @@ def test_a_later_customers_file_writing_the_numbers_another_way_names_the_same_c
 ):
     """An operator's subscribers (``+254712345678``) and its number status list (``0712345678``):
     each subscriber was two customers, and the top-ups' ``254712345678``, the national number of
-    both, unknown: 0 of 56,898 top-ups accepted (of 800 subscribers), the file refused."""
+    both, unknown: 0 of 56,898 top-ups accepted (of 800 subscribers), the file refused. The
+    list's record replaces the subscriber's and kept none of its region and tariff, unsaid."""
     subscribers = _write(
         tmp_path / "subscribers.csv",
-        "MSISDN,Activation\n+254712345678,2023-01-05\n+254722000111,2023-02-01\n"
-        "+254733000222,2023-03-01\n+254744000333,2023-04-01\n",
+        "MSISDN,Activation,Region,Tariff\n+254712345678,2023-01-05,Nairobi,prepaid\n"
+        "+254722000111,2023-02-01,Mombasa,postpaid\n"
+        "+254733000222,2023-03-01,Kisumu,prepaid\n+254744000333,2023-04-01,,prepaid\n",
     )
     numbers = _write(
         tmp_path / "numbers.csv",
@@ -331,8 +333,8 @@ def test_a_later_customers_file_writing_the_numbers_another_way_names_the_same_c
     map_file = _write(
         tmp_path / "map.yaml",
         "columns: {customer_id: MSISDN, signup_at: Activation, ordered_at: TXN_DATE, "
-        "amount: AMOUNT}\nfiles:\n  numbers.csv:\n    columns: {ended_at: STATUS_DATE, "
-        "customer_status: STATUS}\n",
+        "amount: AMOUNT, region: Region, segment: Tariff}\nfiles:\n  numbers.csv:\n    "
+        "columns: {ended_at: STATUS_DATE, customer_status: STATUS}\n",
     )
     mapping = load_mapping(None, map_file)
     reports = ingest(
@@ -346,6 +348,9 @@ def test_a_later_customers_file_writing_the_numbers_another_way_names_the_same_c
         "+254744000333",
     ]
     assert customers["ended_at"].notna().sum() == 2
+    assert customers["region"].fillna("").tolist() == ["Nairobi", "Mombasa", "Kisumu", ""]
+    assert customers["segment"].tolist() == ["prepaid", "postpaid", "prepaid", "prepaid"]
+    assert reports["customers"].formats["segment across files"].startswith("4 customers' segments")
     assert reports["transactions"].accepted == 4
     assert "numbers.csv: 4 ids matched" in reports["customers"].formats["phone numbers"]
 
