@@ -16,6 +16,7 @@ from features.values import (
     PAYMENT,
     REFUNDED_ORDER,
     STATUS_SYNONYMS,
+    SUPPLIER_BILL,
     ValueMapping,
     map_values,
 )
@@ -60,14 +61,14 @@ def cancelled_rows(
     if not unknown.empty:
         report.warnings.append(
             "order statuses read as completed (not known as cancelled, refunded, open, credit "
-            "note or payment): "
+            "note, payment or supplier's bill): "
             + ", ".join(
                 f"{s!r} {n}" for s, n in zip(unknown["source"], unknown["rows"], strict=True)
             )
             + "; map them under values: {status: ...} to cancelled, refunded or open (a deal "
             "not won yet, an order not paid) if they are no sale, to payment (money received "
-            "for an invoice), or to credit_note (a credit note whose positive amount is money "
-            "given back)"
+            "for an invoice), to credit_note (a credit note whose positive amount is money "
+            "given back), or to supplier_bill (a bill from a supplier: no customer's purchase)"
         )
     report.formats["status"] = ", ".join(
         f"{s!r} -> {t if isinstance(t, str) and t else 'completed'}"
@@ -76,6 +77,7 @@ def cancelled_rows(
     check.no_sale(mapped == "cancelled", CANCELLED_ORDER)
     check.no_sale(mapped == "open", OPEN_ORDER)
     check.no_sale(mapped == "payment", PAYMENT)
+    check.no_sale(mapped == "supplier_bill", SUPPLIER_BILL)
     _credit_notes_negative(mapped, out, report)
     # refunded whole: not revenue; a refund row of its own (amount <= 0) is a return, kept --
     # unless its order is one refunded whole here: the sale it returns is not counted, so its

@@ -317,8 +317,18 @@ CHECKOUT_STEPS = (
 #: kept as a return, its amount read as negative. A ``payment`` row is money received for an
 #: invoice (QuickBooks' Transaction List holds the payments beside the invoices they settle):
 #: set aside, not a sale (counted as one it doubled the invoice's value and made a purchase day
-#: of the day it was paid).
-ORDER_STATUSES = ("completed", "cancelled", "refunded", "open", "credit_note", "payment")
+#: of the day it was paid). A ``supplier_bill`` row is a bill the business received from a
+#: supplier (Xero's ``ACCPAY`` beside its ``ACCREC`` sales invoices): what it bought, no
+#: customer's purchase, set aside.
+ORDER_STATUSES = (
+    "completed",
+    "cancelled",
+    "refunded",
+    "open",
+    "credit_note",
+    "payment",
+    "supplier_bill",
+)
 #: The quarantine reasons of an order the export says is no sale: cancelled, refunded whole
 #: (with its refund rows), or open. ``--min-accepted-share`` does not count them: read right.
 CANCELLED_ORDER = "cancelled order"
@@ -328,6 +338,8 @@ NO_SALE = (CANCELLED_ORDER, REFUNDED_ORDER, OPEN_ORDER)
 #: The quarantine reason of a payment received for an invoice: no sale, and no cancellation of
 #: the invoice it names (so not in ``NO_SALE``, whose order ids a later file's lines replace).
 PAYMENT = "payment received (no sale)"
+#: The quarantine reason of a bill from a supplier (Xero's ``ACCPAY``): the business's purchase.
+SUPPLIER_BILL = "bill from a supplier (no sale)"
 #: The quarantine reason of money the customer received, in a bank's or card's statement read with
 #: ``amount_sign: negative_is_sale`` (a salary, a top-up, an incoming transfer): no sale.
 MONEY_IN = "money in: a deposit or incoming transfer (no sale)"
@@ -348,6 +360,7 @@ REPORT_ROW = "report group or subtotal row"
 SET_ASIDE = (
     *NO_SALE,
     PAYMENT,
+    SUPPLIER_BILL,
     MONEY_IN,
     ORDER_LINE,
     REPORT_ROW,
@@ -792,6 +805,23 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "receive payment",
         "customer payment",
         "zahlungseingang",
+    ),
+    # a bill from a supplier in an accounting system's invoices export (Xero's ACCPAY and its
+    # credit note, QuickBooks' Bill Payment and Vendor Credit, Odoo's in_invoice / in_refund,
+    # SAP Business One's A/P documents): the business's own purchase, set aside
+    "supplier_bill": (
+        "accpay",
+        "accpaycredit",
+        "vendor bill",
+        "supplier bill",
+        "vendor credit",
+        "bill payment",
+        "bill payment (check)",
+        "bill payment (credit card)",
+        "in_invoice",
+        "in_refund",
+        "a/p invoice",
+        "a/p credit memo",
     ),
 }
 

@@ -85,3 +85,30 @@ def test_an_accounting_report_s_payments_are_set_aside_and_its_document_types_kn
     statuses = ValueMapping({}, builtin=True, synonyms=STATUS_SYNONYMS)
     mapped, _ = map_values(pd.Series(["AUTHORISED", "DELETED", "Posted"]), statuses)
     assert mapped.fillna("completed").tolist() == ["completed", "cancelled", "completed"]
+
+
+def test_a_supplier_s_bill_beside_the_sales_invoices_is_set_aside_not_a_sale(tmp_path):
+    """Xero's invoices export holds the bills from suppliers (Type ACCPAY) beside the sales
+    invoices (ACCREC): read with status=Type, 885 bills (1,384,297) were sales of their
+    suppliers, with only the generic unknown-status warning."""
+    path = tmp_path / "Invoices.csv"
+    path.write_text(
+        "ContactName,InvoiceNumber,Type,Status,InvoiceDate,Total\n"
+        "Acme,INV-1,ACCREC,PAID,15/01/2024,500.00\n"
+        "Acme,CN-1,ACCRECCREDIT,PAID,20/01/2024,100.00\n"
+        "Paper Co,BILL-1,ACCPAY,PAID,16/01/2024,80.00\n"
+        "Acme,BILL-2,ACCPAY,AUTHORISED,17/01/2024,40.00\n"
+        "Bolt,INV-2,ACCREC,VOIDED,18/01/2024,60.00\n"
+    )
+    map_file = tmp_path / "map.yaml"
+    map_file.write_text(
+        "columns: {customer_id: ContactName, order_id: InvoiceNumber, ordered_at: InvoiceDate,"
+        " amount: Total, status: Type}\nexclude: {Status: [VOIDED]}\n"
+    )
+    report = ingest(tmp_path / "out", path, load_mapping(map_file=map_file), log=_quiet)
+    report = report["transactions"]
+    assert "'ACCPAY' -> supplier_bill" in report.formats["status"]
+    assert report.reasons["bill from a supplier (no sale)"] == 2
+    assert not [w for w in report.warnings if "read as completed" in w]
+    written = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert written.groupby("customer_id")["amount"].sum().to_dict() == {"Acme": 400.0}
