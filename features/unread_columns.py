@@ -21,8 +21,9 @@ from features.contract import (
 )
 from features.date_columns import MIN_PARSABLE_SHARE
 from features.mapping import FileMapping
+from features.refunds import REFUNDED_AMOUNT
 from features.source_columns import bare_name
-from features.values import STATUS_SYNONYMS, ValueMapping
+from features.values import STATUS_SYNONYMS, ValueMapping, map_values
 
 #: Column names (letters only, lower case) of a yes/no flag of a refunded sale.
 REFUND_FLAGS = frozenset({"refunded", "isrefunded", "wasrefunded", "refund"})
@@ -49,36 +50,53 @@ def _unread_refund_flags(frame: pd.DataFrame, used: set) -> list[str]:
     return []
 
 
-def _unread_statuses(frame: pd.DataFrame, used: set, status_read: bool) -> list[str]:
+def _unread_statuses(
+    frame: pd.DataFrame, used: set, status: pd.Series | None, values: dict, refunds_read: bool
+) -> list[str]:
     """A warning for an unread column named like a status or a document type whose values say
     no sale: without a status read (a billing export's ``Status`` of voided and unpaid invoices,
-    Recurly's ``state``) every row was counted as a sale; beside the status read, a column
-    telling credit notes or refunds apart (Xero's ``Type`` ACCRECCREDIT beside its ``Status``,
-    Shopline's 付款狀態 beside 訂單狀態) was not read, and they were counted as sales."""
+    Recurly's ``state``) every row was counted as a sale; beside the ``status`` read, a column
+    telling credit notes, refunds or suppliers' bills apart (Xero's ``Type`` ACCRECCREDIT and
+    ACCPAY beside its ``Status``, Shopline's 付款狀態 beside 訂單狀態) was not read, and they were
+    counted as sales. Rows the status read already says the same of, and refunds when a
+    ``refunded_amount`` is read (``refunds_read``), are no such rows."""
     statuses = ValueMapping({}, builtin=True, synonyms=STATUS_SYNONYMS)
-    told = {"credit_note", "refunded"} if status_read else None
+    told = {"credit_note", "refunded", "supplier_bill"} - ({"refunded"} if refunds_read else set())
+    read = None
+    if status is not None:
+        read, _ = map_values(
+            status.astype("string").str.strip(),
+            ValueMapping(values, builtin=True, synonyms=STATUS_SYNONYMS),
+        )
     for column in frame.columns:
         bare = bare_name(str(column))
         if column in used or bare not in (
-            STATUS_NAMES | TYPE_NAMES if status_read else STATUS_NAMES
+            STATUS_NAMES | TYPE_NAMES if status is not None else STATUS_NAMES
         ):
             continue
-        counts = frame[column].dropna().astype("string").str.strip().value_counts().head(50)
-        unsold = {
-            str(v): int(n)
-            for v, n in counts.items()
-            if (target := statuses.lookup(str(v))[0]) not in (None, "completed")
-            and (told is None or target in told)
-        }
-        if not unsold:
+        cells = frame[column].astype("string").str.strip()
+        targets, _ = map_values(cells, statuses)
+        unsold = targets.notna() & (targets != "completed")
+        if read is not None:
+            unsold &= targets.isin(told) & (read.fillna("completed") != targets)
+        counts = cells[unsold.fillna(False)].value_counts().head(50)
+        if counts.empty:
             continue
-        examples = ", ".join(f"{v!r} x {n:,}" for v, n in list(unsold.items())[:3])
-        if status_read:
+        examples = ", ".join(f"{v!r} x {n:,}" for v, n in list(counts.items())[:3])
+        if read is not None and status is not None:
+            kept = read.fillna("completed").isin(["completed", "refunded", "credit_note"])
+            no_sale = list(status[~kept & read.notna()].astype("string").str.strip().unique())
+            excluded = (
+                f"exclude: {{{status.name}: [{', '.join(no_sale)}]}} for the no-sale values of "
+                f"the status read now"
+                if no_sale
+                else "exclude: for the other column's voided or draft values"
+            )
             return [
-                f"column {column!r}, not read, tells credit notes or refunds ({examples}) that "
-                "the status read does not: they were counted as sales; map it as the status "
-                f'(--map "transactions.status={column}", with exclude: for the other column\'s '
-                "voided or draft values) if it is the document's type"
+                f"column {column!r}, not read, tells credit notes or refunds, or suppliers' bills "
+                f"({examples}) that the status read does not: they were counted as sales; map "
+                f'it as the status (--map "transactions.status={column}", with {excluded}) if '
+                "it is the document's type"
             ]
         return [
             f"no status read, but column {column!r} holds statuses of no sale ({examples}): "
@@ -164,7 +182,13 @@ def lookalike_columns(
                 "customer)"
             )
     if table == TRANSACTIONS:
-        said += _unread_statuses(frame, used, "status" in inputs)
+        said += _unread_statuses(
+            frame,
+            used,
+            inputs.get("status"),
+            mapping.values_for(table, "status"),
+            REFUNDED_AMOUNT in inputs,
+        )
         said += _unread_refund_flags(frame, used)
     if table == EVENTS and EVENT_COUNT not in inputs and not mapping.source_for(table, EVENT_COUNT):
         said += _unread_counts(frame, used)

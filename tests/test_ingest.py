@@ -3513,6 +3513,52 @@ def test_a_document_type_beside_the_status_read_is_named_when_it_tells_credit_no
     assert not any("not read" in w for w in quiet.warnings), quiet.warnings
 
 
+def test_the_unread_document_type_names_suppliers_bills_and_not_refunds_already_read(tmp_path):
+    """Xero with status=Status: 885 ACCPAY supplier bills (1,384,297) counted as sales went
+    unnamed (the warning named ACCRECCREDIT only), and it said "exclude: for the other column's
+    voided or draft values" without naming them. Shopline: 付款狀態's 288 refunds were named as
+    "counted as sales" beside a mapped 已退款金額 that had set them aside, and the HK export's
+    Payment Status 'Refunded' x 873 beside refund rows its Order Status reads as refunded."""
+    xero = _write(
+        tmp_path / "xero.csv",
+        "InvoiceNumber,ContactName,InvoiceDate,Total,Type,Status\n"
+        "INV-1,Acme,2024-03-01,100,ACCREC,PAID\nBILL-1,Paper Co,2024-03-05,30,ACCPAY,PAID\n"
+        "INV-2,Bolt,2024-03-02,80,ACCREC,VOIDED\nINV-3,Bolt,2024-03-03,70,ACCREC,DRAFT\n",
+    )
+    mapping = load_mapping(
+        "order_id=InvoiceNumber,customer_id=ContactName,ordered_at=InvoiceDate,amount=Total,"
+        "status=Status"
+    )
+    report = ingest(tmp_path / "out", xero, mapping, log=_quiet)["transactions"]
+    said = [w for w in report.warnings if "column 'Type', not read" in w]
+    assert len(said) == 1 and "'ACCPAY' x 1" in said[0]
+    assert "exclude: {Status: [VOIDED, DRAFT]}" in said[0]
+    shopline = _write(
+        tmp_path / "shopline.csv",
+        "訂單號碼,顧客,訂單日期,合計,訂單狀態,付款狀態,已退款金額\n"
+        "A1,c1,2024-03-01,100,已完成,已付款,0\nA2,c2,2024-03-02,50,已完成,已退款,50\n"
+        "A3,c2,2024-03-03,60,已完成,部分退款,10\n",
+    )
+    mapping = load_mapping(
+        "order_id=訂單號碼,customer_id=顧客,ordered_at=訂單日期,amount=合計,status=訂單狀態,"
+        "refunded_amount=已退款金額"
+    )
+    report = ingest(tmp_path / "out2", shopline, mapping, log=_quiet)["transactions"]
+    assert not any("not read" in w for w in report.warnings), report.warnings
+    hk = _write(
+        tmp_path / "hk.csv",
+        "Order Number,Customer ID,Order Date,Order Total,Order Status,Payment Status\n"
+        "1,c1,2024-03-01,100,Completed,Paid\n2,c2,2024-03-02,50,Completed,Paid\n"
+        "2,c2,2024-03-06,-50,Refunded,Refunded\n",
+    )
+    mapping = load_mapping(
+        "order_id=Order Number,customer_id=Customer ID,ordered_at=Order Date,"
+        "amount=Order Total,status=Order Status"
+    )
+    report = ingest(tmp_path / "out3", hk, mapping, log=_quiet)["transactions"]
+    assert not any("not read" in w for w in report.warnings), report.warnings
+
+
 def test_an_end_date_every_customer_has_is_named(tmp_path):
     """An operator's subscriber master mapped with ended_at=Status Date: every subscriber had an
     end (an active one's status date is the day he was activated), so suspended weekly toppers
