@@ -81,7 +81,7 @@ from features.order_status import cancelled_rows, stripe_refunds
 from features.refunds import REFUNDED_AMOUNT
 from features.repeated_rows import repeated_header, repeated_rows
 from features.source_columns import table_inputs
-from features.terms import TERM_MONTHS, checked_covers, covers_from_months
+from features.terms import TERM_MONTHS, checked_covers, covers_from_months, unpaid_terms
 from features.unread_columns import lookalike_columns
 from features.value_keys import unmatched_keys
 from features.values import (
@@ -398,6 +398,11 @@ def build_table(
         repeated_rows(source.frame, out.get("order_id"), check, report)
     if REFUNDED_AMOUNT in inputs:  # on the rows kept: an order appended twice is one order
         net_of_mapped_refunds(inputs[REFUNDED_AMOUNT], out, check, numbers, factor, report)
+    if table == TRANSACTIONS and COVERS_UNTIL in out:  # a contracts export given as sales
+        if unpaid := unpaid_terms(
+            out[COVERS_UNTIL], out["amount"], pd.Series(check.ok, index=out.index)
+        ):
+            report.warnings.append(unpaid)
     _map_values(table, out, mapping, check, report, strict_values)
     if table == TRANSACTIONS:  # on the rows accepted in the end
         report.warnings.extend(amount_notes(inputs, out, check.ok, list(frame.columns)))

@@ -43,3 +43,20 @@ def checked_covers(covers: pd.Series, ordered_at: pd.Series) -> tuple[pd.Series,
     if before.any():
         note += f"; {int(before.sum()):,} ending before their payment read as no term"
     return kept, note
+
+
+def unpaid_terms(covers: pd.Series, amount: pd.Series, ok: pd.Series) -> str | None:
+    """A warning for accepted rows with a period end but no amount above 0: a term is read from
+    a payment only, so they cover nothing (a Salesforce Contract export, ``StartDate`` to
+    ``EndDate`` and no money, given as transactions with an amount of ``=0``)."""
+    unpaid = ok & covers.notna() & ~(amount > 0).fillna(False)
+    if not unpaid.any():
+        return None
+    return (
+        f"{int(unpaid.sum()):,} accepted rows with the end of a period covered have no amount "
+        "above 0: a term is read from a payment only, so they cover no one (a contracts export "
+        "holds no money); put each contract's end on the sale that paid it (an Opportunities "
+        "export or report with the contract's end date, e.g. Salesforce's Contract: End Date "
+        "beside the opportunity's ContractId, as covers_until=<column>, or its term in months "
+        "as term_months=<column>)"
+    )

@@ -103,3 +103,25 @@ def test_the_monitor_counts_an_end_within_the_horizon_as_churn_as_training_does(
     realised = outcomes(tmp_path / "out", [(pd.Timestamp("2023-01-01").date(), 90, 90)])
     churned = realised[pd.Timestamp("2023-01-01").date()].set_index("customer_id")["churned"]
     assert churned.to_dict() == {"a": 1, "b": 0}
+
+
+def test_a_contracts_export_without_money_is_told_it_covers_no_one(tmp_path):
+    """A Salesforce Contract export (StartDate, EndDate, no amount) given beside the
+    opportunities with amount "=0" and covers_until=EndDate: its 392 Activated contracts were
+    accepted and covered no one (a term is read from a payment only), said only as amounts of 0."""
+    contracts = tmp_path / "Contract.csv"
+    contracts.write_text(
+        "AccountId,StartDate,EndDate,Status\nA,2022-01-10,2025-01-09,Activated\n"
+        "B,2022-03-01,2023-02-28,Activated\n"
+    )
+    mapping = load_mapping(
+        "customer_id=AccountId,ordered_at=StartDate,amount==0,covers_until=EndDate,status=Status"
+    )
+    report = ingest(tmp_path / "out", contracts, mapping, log=_quiet)["transactions"]
+    said = [w for w in report.warnings if "cover no one" in w]
+    assert len(said) == 1 and said[0].startswith("2 accepted rows") and "term_months" in said[0]
+    paid = _deals(tmp_path, "A,2022-01-10,3000,36,\n")
+    report = ingest(
+        tmp_path / "out2", paid, load_mapping(MAPPING + ",term_months=Term_Months__c"), log=_quiet
+    )["transactions"]
+    assert not [w for w in report.warnings if "cover no one" in w]
