@@ -377,6 +377,7 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "cancelled",
         "canceled",
         "cancel",
+        "not attending",  # an event ticket cancelled or transferred (Eventbrite)
         "voided",
         "void",
         "declined",
@@ -588,6 +589,8 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "checkedin",
         # an airline ticket or a travel booking's documents issued: paid
         "ticketed",
+        # an event ticket's order (Eventbrite's attendee status; "Checked In" above)
+        "attending",
         # Korean shops' paid, shipping, delivered and purchase-confirmed orders; Arabic
         # (Salla, Zid: fulfilled, being prepared, ready, shipped, out for delivery, delivered,
         # complete); Russian (1C: done, shipped; amoCRM's won stage); Turkish (Trendyol, ikas:

@@ -4548,3 +4548,23 @@ def test_subscription_app_charge_statuses_are_known(tmp_path):
         "open deal or unpaid order": 1,
     }
     assert not any("status" in w for w in report.warnings), report.warnings
+
+
+def test_an_event_tickets_attendee_statuses_are_known(tmp_path):
+    """An Eventbrite attendee export: 4,013 `Attending` tickets were read right but warned of as
+    an unknown status; `Not Attending` (a ticket cancelled or transferred) was read as a sale."""
+    path = _write(
+        tmp_path / "attendees.csv",
+        "Order #,Buyer Email,Order Date,Net,Attendee Status\n"
+        "1,a@x.org,2024-03-01,25.00,Attending\n2,b@x.org,2024-03-02,25.00,Checked In\n"
+        "3,c@x.org,2024-03-03,25.00,Not Attending\n4,d@x.org,2024-03-04,25.00,Refunded\n",
+    )
+    mapping = load_mapping(
+        "order_id=Order #,customer_id=Buyer Email,ordered_at=Order Date,amount=Net,"
+        "status=Attendee Status"
+    )
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(tx["order_id"]) == ["1", "2"]
+    assert report.reasons == {"cancelled order": 1, "refunded order": 1}
+    assert not any("status" in w for w in report.warnings), report.warnings
