@@ -77,8 +77,8 @@ from features.ingest_tables import KnownCustomers, Table, TableReport, Validator
 from features.ingest_warnings import event_warnings
 from features.mapping import VALUE_COLUMNS, FileMapping, IngestError
 from features.numbers import NumberFormat, detect_format, forced_format, parse_numbers
-from features.order_status import cancelled_rows, stripe_refunds
-from features.refunds import REFUNDED_AMOUNT
+from features.order_status import cancelled_rows, order_field, stripe_refunds
+from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT, refund_dates
 from features.repeated_rows import repeated_header, repeated_rows
 from features.source_columns import table_inputs
 from features.terms import TERM_MONTHS, checked_covers, covers_from_months, unpaid_terms
@@ -398,6 +398,13 @@ def build_table(
         repeated_rows(source.frame, out.get("order_id"), check, report)
     if REFUNDED_AMOUNT in inputs:  # on the rows kept: an order appended twice is one order
         net_of_mapped_refunds(inputs[REFUNDED_AMOUNT], out, check, numbers, factor, report)
+    if REFUNDED_AT in inputs:  # a dated sale was refunded whole: no sale, as a status refunded
+        dated = refund_dates(order_field(inputs[REFUNDED_AT], out, blank_is_missing=True))
+        check.no_sale(dated, REFUNDED_ORDER)
+        report.formats[REFUNDED_AT] = (
+            f"{int(dated.sum()):,} rows dated in {str(inputs[REFUNDED_AT].name)!r}: refunded "
+            "whole, no sale, set aside as refunded orders"
+        )
     if table == TRANSACTIONS and COVERS_UNTIL in out:  # a contracts export given as sales
         if unpaid := unpaid_terms(
             out[COVERS_UNTIL], out["amount"], pd.Series(check.ok, index=out.index)

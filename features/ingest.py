@@ -67,7 +67,7 @@ from features.ingest_warnings import (
     same_person_in_two_tools,
 )
 from features.mapping import ColumnMapping, FileMapping, IngestError
-from features.refunds import REFUNDED_AMOUNT
+from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
 from features.value_keys import unmatched_note
 from features.values import NO_SALE, SET_ASIDE
 
@@ -575,6 +575,7 @@ def log_report(report: TableReport, log) -> None:
         "currency_rates",
         "credit notes",
         REFUNDED_AMOUNT,
+        REFUNDED_AT,
         ENDED_AT,
         *CONTACT_FLAGS,
     ):

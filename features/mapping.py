@@ -38,7 +38,7 @@ from features.contract import CONTRACT, CUSTOMERS, EVENT_TYPES, EVENTS, TABLES, 
 from features.customer_emails import CUSTOMER_EMAIL
 from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
 from features.customer_status import CUSTOMER_STATUS, CUSTOMER_STATUSES
-from features.refunds import REFUNDED_AMOUNT
+from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
 from features.terms import TERM_MONTHS
 from features.values import IGNORE, ORDER_STATUSES
 from features.yaml_files import load_yaml
@@ -47,6 +47,7 @@ from features.yaml_files import load_yaml
 #: ``status``: an order status; rows whose status means cancelled are quarantined, never revenue.
 #: ``currency``: the currency of each row's amount (a code or sign, e.g. Shopify's ``Currency``).
 #: ``refunded_amount``: money given back of each sale (:mod:`features.refunds`).
+#: ``refunded_at``: the date a sale was refunded whole, blank if not (:mod:`features.refunds`).
 #: ``customer_email``: an e-mail address customers are matched by (:mod:`features.customer_emails`).
 #: ``term_months``: the months a payment covers, read as ``covers_until`` (:mod:`features.terms`).
 #: ``customer_status``: a customer's status, which says whether ``ended_at`` is an end
@@ -58,6 +59,7 @@ DERIVED_INPUTS = {
         "status",
         "currency",
         REFUNDED_AMOUNT,
+        REFUNDED_AT,
         CUSTOMER_EMAIL,
         TERM_MONTHS,
     ),

@@ -6,6 +6,9 @@ Mapped as ``refunded_amount``. A blank cell is no refund; a negative one is read
 repeated on every line of an order (or given on one line) is one refund of the order, lines with
 refunds of their own add up; the order's lines keep their share of what is left. An order
 refunded whole (or more) is no sale.
+
+A refund given only as its date (Teachable's ``Refunded At``, blank when not refunded) is mapped
+as ``refunded_at``: a dated sale was refunded whole, no sale (as a status ``refunded``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 REFUNDED_AMOUNT = "refunded_amount"
+REFUNDED_AT = "refunded_at"
 #: A refund within this of the amount refunds it whole (a currency's cents rounded).
 WHOLE_TOLERANCE = 0.005
 
@@ -89,3 +93,12 @@ def _repeated_per_order(per_order: pd.DataFrame, amount: pd.Series) -> bool:
     if several.empty or (several["figures"] > 1).any():
         return False
     return bool(((several["amounts"] > 1) | (several["above"] > several["line"])).any())
+
+
+def refund_dates(cells: pd.Series) -> np.ndarray:
+    """The rows of a refund date column (``refunded_at``) that were refunded: a cell holding a
+    date (any form with a digit). Blank, a word ('N/A', 'No') and a placeholder of zeros
+    (``0000-00-00``) are no refund."""
+    text = cells.astype("string").str.strip()
+    dated = text.str.contains(r"\d", regex=True) & ~text.str.fullmatch(r"[0\W_]*")
+    return dated.fillna(False).to_numpy(dtype=bool)

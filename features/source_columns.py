@@ -16,7 +16,7 @@ from features.customer_emails import CUSTOMER_EMAIL, email_column
 from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
 from features.customer_status import CUSTOMER_STATUS
 from features.mapping import FileMapping, IngestError
-from features.refunds import REFUNDED_AMOUNT
+from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
 from features.terms import TERM_MONTHS
 
 
@@ -156,6 +156,8 @@ def table_inputs(
         found[TERM_MONTHS] = _source_column(frame, path, table, TERM_MONTHS, mapping, True)
     if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, REFUNDED_AMOUNT) is not None:
         found[REFUNDED_AMOUNT] = _source_column(frame, path, table, REFUNDED_AMOUNT, mapping, True)
+    if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, REFUNDED_AT) is not None:
+        found[REFUNDED_AT] = _source_column(frame, path, table, REFUNDED_AT, mapping, True)
     if table == TRANSACTIONS:  # mapped, or a column named like it (Shopify's "Currency")
         currency = _source_column(frame, path, table, "currency", mapping, required=False)
         if currency is not None:

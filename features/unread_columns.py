@@ -21,7 +21,7 @@ from features.contract import (
 )
 from features.date_columns import MIN_PARSABLE_SHARE
 from features.mapping import FileMapping
-from features.refunds import REFUNDED_AMOUNT
+from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT, refund_dates
 from features.source_columns import bare_name
 from features.values import STATUS_SYNONYMS, ValueMapping, map_values
 
@@ -46,6 +46,46 @@ def _unread_refund_flags(frame: pd.DataFrame, used: set) -> list[str]:
                 f"column {column!r}, not read, flags {len(yes):,} refunded sales: they were "
                 "counted as sales; map it as the status (--map "
                 f'"transactions.status={column}") with values: {{status: {{{said}}}}}'
+            ]
+    return []
+
+
+#: Column names (bare) of the date a sale was refunded, blank when it was not (Teachable's
+#: ``Refunded At``).
+REFUND_DATE_NAMES = frozenset(
+    {
+        "refundedat",
+        "refunddate",
+        "refundedon",
+        "refundeddate",
+        "daterefunded",
+        "refundedtime",
+        "退款时间",
+        "退款時間",
+        "退款日期",
+    }
+)
+
+
+def _unread_refund_dates(
+    frame: pd.DataFrame, used: set, status: pd.Series | None, values: dict
+) -> list[str]:
+    """A warning for an unread column of the dates sales were refunded (Teachable's ``Refunded
+    At``, no yes/no column beside it): its refunded sales were counted, unless the status read
+    sets them aside already."""
+    for column in frame.columns:
+        if column in used or bare_name(str(column)) not in REFUND_DATE_NAMES:
+            continue
+        dated = refund_dates(frame[column])
+        if status is not None:
+            statuses = ValueMapping(values, builtin=True, synonyms=STATUS_SYNONYMS)
+            read, _ = map_values(status.astype("string").str.strip(), statuses)
+            dated &= read.isna().to_numpy() | (read == "completed").fillna(False).to_numpy()
+        if dated.any() and _mostly_dates(frame[column]):
+            return [
+                f"column {column!r}, not read, dates {int(dated.sum()):,} refunded sales: they "
+                f'were counted as sales; map it with --map "transactions.{REFUNDED_AT}={column}" '
+                "(a dated sale is refunded whole, set aside as a refunded order)"
             ]
     return []
 
@@ -190,6 +230,10 @@ def lookalike_columns(
             REFUNDED_AMOUNT in inputs,
         )
         said += _unread_refund_flags(frame, used)
+        if REFUNDED_AMOUNT not in inputs and REFUNDED_AT not in inputs:
+            said += _unread_refund_dates(
+                frame, used, inputs.get("status"), mapping.values_for(table, "status")
+            )
     if table == EVENTS and EVENT_COUNT not in inputs and not mapping.source_for(table, EVENT_COUNT):
         said += _unread_counts(frame, used)
     if table == TRANSACTIONS and "currency" not in inputs:
