@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import warnings
 
+import numpy as np
 import pandas as pd
 
 from features.contact_flags import NO_WORDS, YES_WORDS
@@ -67,6 +68,56 @@ REFUND_DATE_NAMES = frozenset(
 )
 
 
+#: Column names (bare) of money given back of a sale (Shopify's and Shopline's ``Refunded
+#: Amount``, Shopline Taiwan's 已退款金額, WooCommerce's ``Order Refund Amount``).
+REFUND_AMOUNT_NAMES = frozenset(
+    {
+        "refundedamount",
+        "refundamount",
+        "amountrefunded",
+        "totalrefunded",
+        "refundtotal",
+        "orderrefundamount",
+        "已退款金額",
+        "已退款金额",
+        "退款金額",
+        "退款金额",
+        "退款總額",
+        "退款总额",
+    }
+)
+
+
+def _unread_refund_amounts(
+    frame: pd.DataFrame, used: set, status: pd.Series | None, values: dict
+) -> list[str]:
+    """A warning for an unread column of money given back beside the sale's amount (Shopline's
+    已退款金額 of partial refunds): its sales were counted in full, unless the status read sets
+    them aside already."""
+    for column in frame.columns:
+        if column in used or bare_name(str(column)) not in REFUND_AMOUNT_NAMES:
+            continue
+        refunded = frame[column].astype("string").str.contains(r"[1-9]", regex=True)
+        refunded = refunded.fillna(False).to_numpy(dtype=bool) & _sold(frame, status, values)
+        if refunded.any():
+            return [
+                f"column {column!r}, not read, gives refunds on {int(refunded.sum()):,} rows: "
+                "they were counted as sales in full; map it with --map "
+                f'"transactions.{REFUNDED_AMOUNT}={column}" (revenue is then the amount less the '
+                "refund, an order refunded whole a refunded order)"
+            ]
+    return []
+
+
+def _sold(frame: pd.DataFrame, status: pd.Series | None, values: dict) -> np.ndarray:
+    """The rows the ``status`` read (if any) counts as sales (completed, or a status not known)."""
+    if status is None:
+        return np.ones(len(frame), dtype=bool)
+    statuses = ValueMapping(values, builtin=True, synonyms=STATUS_SYNONYMS)
+    read, _ = map_values(status.astype("string").str.strip(), statuses)
+    return (read.isna() | (read == "completed")).fillna(False).to_numpy(dtype=bool)
+
+
 def _unread_refund_dates(
     frame: pd.DataFrame, used: set, status: pd.Series | None, values: dict
 ) -> list[str]:
@@ -76,11 +127,7 @@ def _unread_refund_dates(
     for column in frame.columns:
         if column in used or bare_name(str(column)) not in REFUND_DATE_NAMES:
             continue
-        dated = refund_dates(frame[column])
-        if status is not None:
-            statuses = ValueMapping(values, builtin=True, synonyms=STATUS_SYNONYMS)
-            read, _ = map_values(status.astype("string").str.strip(), statuses)
-            dated &= read.isna().to_numpy() | (read == "completed").fillna(False).to_numpy()
+        dated = refund_dates(frame[column]) & _sold(frame, status, values)
         if dated.any() and _mostly_dates(frame[column]):
             return [
                 f"column {column!r}, not read, dates {int(dated.sum()):,} refunded sales: they "
@@ -231,8 +278,9 @@ def lookalike_columns(
         )
         said += _unread_refund_flags(frame, used)
         if REFUNDED_AMOUNT not in inputs and REFUNDED_AT not in inputs:
-            said += _unread_refund_dates(
-                frame, used, inputs.get("status"), mapping.values_for(table, "status")
+            status, values = inputs.get("status"), mapping.values_for(table, "status")
+            said += _unread_refund_amounts(frame, used, status, values) or _unread_refund_dates(
+                frame, used, status, values
             )
     if table == EVENTS and EVENT_COUNT not in inputs and not mapping.source_for(table, EVENT_COUNT):
         said += _unread_counts(frame, used)
