@@ -19,6 +19,7 @@ from features.contract import (
     DO_NOT_EMAIL,
     ENDED_AT,
     EXPORT_FILE,
+    TRANSACTIONS,
     quarantine_rows,
 )
 from features.customer_emails import CUSTOMER_EMAIL
@@ -26,6 +27,9 @@ from features.customer_ids import match_leading_zeros, match_phone_numbers, reso
 from features.ingest_tables import Table, TableReport
 from features.mapping import ColumnMapping, IngestError
 from features.values import MERGED
+
+#: ``TableReport.formats`` key of the sales a file holds twice as another file's orders.
+NAMED_ELSEWHERE = "orders named across files"
 
 
 def combined_table(
@@ -38,7 +42,11 @@ def combined_table(
     (:func:`features.export_files.replaced_by_later_files`, order ids keyed by ``numberings``),
     as are those of a file in another ``currency`` than the table's; counts and formats are
     summed."""
-    from features.export_files import replaced_by_later_files
+    from features.export_files import (
+        ORDER_OF_ANOTHER_FILE,
+        orders_named_elsewhere,
+        replaced_by_later_files,
+    )
 
     report = TableReport(table=table, source_file=", ".join(p.report.source_file for p in parts))
     if table == CUSTOMERS:
@@ -51,6 +59,16 @@ def combined_table(
         [p.voided_orders for p in parts],
         numberings,
     )
+    if table == TRANSACTIONS:  # a subscription app's charges naming the shop's orders
+        named, said = orders_named_elsewhere(
+            [p.accepted for p in parts],
+            [p.order_refs for p in parts],
+            [Path(p.report.source_file).name for p in parts],
+        )
+        for reason, same in zip(reasons, named, strict=True):
+            reason[same & pd.isna(reason)] = ORDER_OF_ANOTHER_FILE
+        if said:
+            report.formats[NAMED_ELSEWHERE] = said
     for part, reason in zip(parts, reasons, strict=True):
         if currency and part.currency not in (None, currency):
             reason[pd.isna(reason)] = f"currency is not {currency}"

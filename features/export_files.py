@@ -36,9 +36,16 @@ CUSTOMER_IN_LATER_FILE = "customer_id in a later file (its record there replaces
 VOIDED_IN_EARLIER_FILE = (
     "order an earlier file refunded or cancelled (this file has no status column to undo it)"
 )
+ORDER_OF_ANOTHER_FILE = "order of another file, which this row names (the same sale)"
 #: The reasons of this module: rows a later file replaces are not errors of the export, so they
 #: do not count against ``--min-accepted-share``.
-REASONS = (ORDER_IN_LATER_FILE, ROW_IN_EARLIER_FILE, CUSTOMER_IN_LATER_FILE, VOIDED_IN_EARLIER_FILE)
+REASONS = (
+    ORDER_IN_LATER_FILE,
+    ROW_IN_EARLIER_FILE,
+    CUSTOMER_IN_LATER_FILE,
+    VOIDED_IN_EARLIER_FILE,
+    ORDER_OF_ANOTHER_FILE,
+)
 _GLOB = set("*?[")
 
 
@@ -402,3 +409,65 @@ def orders_of_two_tools(
         f"so these orders are {names[b]}'s (its amounts and lines){out}; if both files list the "
         "same orders, give only one of them (the shop's or CRM's, with its status and lines)"
     )
+
+
+#: A column (bare name) naming another tool's order the row also is: a subscription app's charge
+#: naming the shop order it wrote (Recharge's ``shopify_order_id``, ``Shopify Order Number``).
+ORDER_REFERENCE = re.compile(r"[a-z]+order(?:id|number|no|name)")
+#: ... unless it names an order the row is not (a refund's or a return's original order).
+NOT_THE_SAME_ORDER = ("parent", "original", "refund", "return", "related", "previous")
+
+
+def order_references(frame: pd.DataFrame, used: set[str]) -> dict[str, pd.Series]:
+    """The unread columns of a transactions file naming another tool's order (by name), as order
+    ids are compared across files (:func:`orders_named_elsewhere`)."""
+    return {
+        str(c): _order_key(frame[c])
+        for c in frame.columns
+        if str(c) not in used
+        and ORDER_REFERENCE.fullmatch(b := re.sub(r"[\s_\-]+", "", str(c).casefold()))
+        and not any(w in b for w in NOT_THE_SAME_ORDER)
+    }
+
+
+def _order_key(ids: pd.Series) -> pd.Series:
+    """Order ids as another tool writes them: ``#1001`` (Shopify's Name) is ``1001``, and ``1001.0``
+    (a number column) too."""
+    key = ids.astype("string").str.strip().str.lstrip("#").str.replace(r"\.0$", "", regex=True)
+    return key.replace("", pd.NA).reset_index(drop=True)
+
+
+def orders_named_elsewhere(
+    parts: Sequence[pd.DataFrame], refs: Sequence[Mapping[str, pd.Series]], names: Sequence[str]
+) -> tuple[list[np.ndarray], str | None]:
+    """Per file, its sales (positive amounts) whose column of another tool's order
+    (:func:`order_references`) names an order of another file on the same day (a day apart at
+    most): Recharge writes a Shopify order for each charge it takes, so its charges export beside
+    the shop's orders holds each sale twice under different order ids. The other file's order is
+    kept (its status, refunds and lines); the note says how many, and whose."""
+    named = [np.zeros(len(p), dtype=bool) for p in parts]
+    said = []
+    for b, columns in enumerate(refs):
+        for column, ref in columns.items():
+            best = (0, -1, np.zeros(len(parts[b]), dtype=bool))
+            for a, other in enumerate(parts):
+                if a == b or "order_id" not in other or "ordered_at" not in other:
+                    continue
+                days = other["ordered_at"].dt.normalize().groupby(_order_key(other["order_id"]))
+                day = ref.map(days.first())
+                gap = (parts[b]["ordered_at"].dt.normalize() - day).abs()
+                same = (gap <= pd.Timedelta(days=1)) & (parts[b]["amount"] > 0)
+                same = same.fillna(False).to_numpy(dtype=bool) & ~named[b]
+                if same.sum() > best[0]:
+                    best = (int(same.sum()), a, same)
+            n, a, same = best
+            if n:
+                named[b] |= same
+                amount = float(parts[b]["amount"][same].sum())
+                said.append(
+                    f"{n:,} rows of {names[b]} name in {column!r} an order of {names[a]} of the "
+                    f"same day (a subscription app's charges beside the shop's orders: each "
+                    f"charge is a shop order too): set aside as '{ORDER_OF_ANOTHER_FILE}' "
+                    f"({amount:,.2f}), each sale counted once, as {names[a]}'s"
+                )
+    return named, "; ".join(said) or None

@@ -71,6 +71,7 @@ from features.customer_status import CUSTOMER_STATUS, ends_by_status
 from features.date_columns import check_date_column, optional_dates
 from features.dates import detect_order, european_file, parse_dates, placeholder_dates
 from features.excluded_rows import exclude_rows
+from features.export_files import order_references
 from features.gaps import ids_end_early, month_gaps
 from features.grouped_reports import grouped_ids, subtotal_rows
 from features.ingest_tables import KnownCustomers, Table, TableReport, Validator
@@ -433,6 +434,8 @@ def build_table(
             table_out.value_keys[column] = unmatched_keys(inputs[column][clean], explicit)
     if table == TRANSACTIONS:
         table_out.currency = kept_currency(mapping, report.currencies)
+        used = {str(v.name) for v in inputs.values()}
+        table_out.order_refs = order_references(frame.loc[check.ok], used)
     if table == TRANSACTIONS and "order_id" in out and refund_rows.any():
         # orders this file holds only refund rows of: a later file refunding an earlier sale
         kept = out.loc[check.ok, "order_id"]

@@ -32,6 +32,7 @@ import pandas as pd
 from features.atomic_dir import check_replaceable, replaced_directory
 from features.combined_files import (
     CARRIED,
+    NAMED_ELSEWHERE,
     SIGNUPS_KEPT,
     carried_somewhere,
     combined_table,
@@ -486,6 +487,9 @@ def _ingest_files(
     for column, (key, _) in CARRIED.items():
         if key in r.formats:
             log(f"{table}: {column}: {r.formats[key]}")
+    if NAMED_ELSEWHERE in r.formats:
+        r.warnings.append(r.formats[NAMED_ELSEWHERE])
+        log(f"{table}: warning: {r.formats[NAMED_ELSEWHERE]}")
     if SIGNUPS_KEPT in r.formats:
         log(f"{table}: signup_at: {r.formats[SIGNUPS_KEPT]}")
     for key in ID_FORMS:  # a later customers file's ids in an earlier one's form

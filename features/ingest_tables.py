@@ -76,6 +76,10 @@ class Table:
     #: order id -> reason, of the orders the file lists only in rows it quarantined (not as no
     #: sale): a later file's row that did not read is not an order it no longer lists
     unread_orders: dict[str, str] = field(default_factory=dict)
+    #: transactions: per unread column naming another tool's order (Recharge's
+    #: ``shopify_order_id``), its values on the accepted rows
+    #: (:func:`features.export_files.order_references`)
+    order_refs: dict[str, pd.Series] = field(default_factory=dict)
     #: customers: the column of e-mail addresses (mapped to customer_email, or found), if any
     email_column: str | None = None
     #: customers: the values of the file's other columns that could be ids of its customers

@@ -4444,6 +4444,44 @@ def test_order_numbers_two_tools_count_each_their_own_way_are_different_orders(t
     assert "kept as different orders" in said and "give only one of them" not in said
 
 
+def test_a_subscription_app_s_charges_naming_the_shop_s_orders_count_once(tmp_path):
+    """Recharge's charges export beside the Shopify orders export (Recharge writes a Shopify
+    order for each charge it takes): each charge was counted twice, unsaid (revenue 271,962.50
+    for 153,188.50, 5,921 sales for 3,350). A charge whose shopify_order_number names a shop
+    order of the same day is set aside, said; a charge of another day, a refund, and a charge
+    naming no order of the shop's file stay."""
+    shop = _write(
+        tmp_path / "orders.csv",
+        "Name,Email,Created at,Total,Id\n#1001,a@x.org,2024-03-01 10:00:00 -0400,44.00,5201\n"
+        "#1002,b@x.org,2024-03-02 11:00:00 -0400,19.00,5202\n"
+        "#1003,a@x.org,2024-04-01 10:00:00 -0400,44.00,5203\n",
+    )
+    charges = _write(
+        tmp_path / "charges.csv",
+        "charge_id,email,processed_at,total_price,shopify_order_id,shopify_order_number\n"
+        "90,a@x.org,2024-03-01T14:00:00,44.00,5201,1001\n"
+        "91,a@x.org,2024-04-01T14:00:00,44.00,5203,1003\n"
+        "92,c@x.org,2024-04-20T14:00:00,-39.00,5202,1002\n"
+        "93,c@x.org,2024-05-01T14:00:00,39.00,,\n"
+        "94,b@x.org,2024-06-01T14:00:00,19.00,5202,1002\n",
+    )
+    text = (
+        "files:\n"
+        "  orders.csv: {columns: {order_id: Name, customer_id: Email, ordered_at: Created at, "
+        "amount: Total}}\n"
+        "  charges.csv: {columns: {order_id: charge_id, customer_id: email, "
+        "ordered_at: processed_at, amount: total_price}}\n"
+    )
+    mapping = load_mapping(None, _write(tmp_path / "map.yaml", text))
+    said: list[str] = []
+    report = ingest(tmp_path / "out", [shop, charges], mapping, log=said.append)["transactions"]
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(tx.order_id) == ["#1001", "#1002", "#1003", "92", "93", "94"]
+    assert report.reasons == {"order of another file, which this row names (the same sale)": 2}
+    named = "2 rows of charges.csv name in 'shopify_order_number' an order of orders.csv"
+    assert any(named in line and "(88.00)" in line for line in said), said
+
+
 def test_several_visit_rows_a_day_are_warned_of_with_how_to_count_days(tmp_path):
     """A gym's door writes a row per swipe (1-4 per visit): "26 visits in the last 30 days" for
     16 days at the gym, unsaid. Said with the share, an example and that no option keeps one
