@@ -97,9 +97,16 @@ def repeated_totals(
 
 
 #: Words of a column name that holds a count of items (a line's quantity).
-COUNT_WORDS = ("qty", "quantity", "menge", "quantité", "数量", "số lượng", "จำนวน", "jumlah")
+COUNT_WORDS = (
+    *("qty", "quantity", "menge", "quantité", "số lượng", "จำนวน", "jumlah"),
+    *("数量", "數量", "수량"),  # Chinese (simplified, traditional) and Japanese; Korean
+)
 #: Words of a column name that holds money (another amount column a zero amount may be in).
-MONEY_WORDS = ("amount", "total", "due", "price", "value", "revenue", "betrag", "montant", "金额")
+MONEY_WORDS = (
+    *("amount", "total", "due", "price", "value", "revenue", "betrag", "montant"),
+    # Chinese (simplified, traditional: Shopline Taiwan's 商品價格, 訂單合計), Japanese, Korean
+    *("金额", "金額", "价格", "價格", "価格", "合计", "合計", "금액", "가격", "합계"),
+)
 
 
 def amount_notes(

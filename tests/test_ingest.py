@@ -128,6 +128,21 @@ def test_an_order_total_repeated_on_its_item_lines_is_questioned(tmp_path):
     assert "orders of several lines" not in " ".join(reports["transactions"].warnings)
 
 
+def test_an_order_total_repeated_under_chinese_headers_is_questioned(tmp_path):
+    """Shopline Taiwan's order export, one row per item with 訂單合計 (the order's total) on
+    each: its item columns 商品價格 and 數量 were not known as money or counts (traditional
+    characters), and revenue came out at 2.28 times the truth without a word."""
+    rows = "訂單號碼,訂單日期,顧客,商品名稱,商品價格,數量,訂單合計\n"
+    for i in range(4):
+        rows += f"{i},2025-03-0{i + 1},buyer{i},精華液,100,1,250\n"
+        rows += f"{i},2025-03-0{i + 1},buyer{i},手機殼,75,2,250\n"
+    (tmp_path / "shopline.csv").write_text(rows, encoding="utf-8")
+    mapping = load_mapping("customer_id=顧客,ordered_at=訂單日期,order_id=訂單號碼,amount=訂單合計")
+    reports = ingest(tmp_path / "t", tmp_path / "shopline.csv", mapping, log=_quiet)
+    said = " ".join(reports["transactions"].warnings)
+    assert "'訂單合計' looks like the order's total repeated" in said
+
+
 @pytest.mark.parametrize(
     ("header", "line", "lines", "mapping"),
     [
