@@ -12,12 +12,14 @@ from features.ingest_tables import TableReport, Validator
 from features.mapping import FileMapping
 from features.values import (
     CANCELLED_ORDER,
+    INVOICED_ORDER,
     OPEN_ORDER,
     PAYMENT,
     REFUNDED_ORDER,
     STATUS_SYNONYMS,
     SUPPLIER_BILL,
     ValueMapping,
+    invoiced_orders,
     map_values,
 )
 
@@ -57,7 +59,16 @@ def cancelled_rows(
         mapping.values_for(TRANSACTIONS, "status"), builtin=True, synonyms=STATUS_SYNONYMS
     )
     mapped, table = map_values(status, values)
-    unknown = table[table["target"].isna()]
+    invoiced = invoiced_orders(status) & mapped.isna()  # unless values: says what they are
+    billed = status[invoiced].unique()
+    unknown = table[table["target"].isna() & ~table["source"].isin(billed)]
+    if invoiced.any():
+        report.warnings.append(
+            f"{int(invoiced.sum()):,} rows of {', '.join(repr(b) for b in billed)} beside the "
+            "invoices of the same file set aside: an order and the invoice that bills it are one "
+            "sale, counted once as the invoice (map values: {status: {<order type>: completed}} "
+            "if these orders are sales the file holds no invoice of)"
+        )
     if not unknown.empty:
         report.warnings.append(
             "order statuses read as completed (not known as cancelled, refunded, open, credit "
@@ -71,13 +82,15 @@ def cancelled_rows(
             "given back), or to supplier_bill (a bill from a supplier: no customer's purchase)"
         )
     report.formats["status"] = ", ".join(
-        f"{s!r} -> {t if isinstance(t, str) and t else 'completed'}"
+        f"{s!r} -> "
+        + (t if isinstance(t, str) and t else "set aside" if s in billed else "completed")
         for s, t in zip(table["source"], table["target"], strict=True)
     )
     check.no_sale(mapped == "cancelled", CANCELLED_ORDER)
     check.no_sale(mapped == "open", OPEN_ORDER)
     check.no_sale(mapped == "payment", PAYMENT)
     check.no_sale(mapped == "supplier_bill", SUPPLIER_BILL)
+    check.no_sale(invoiced, INVOICED_ORDER)
     _credit_notes_negative(mapped, out, report)
     # refunded whole: not revenue; a refund row of its own (amount <= 0) is a return, kept --
     # unless its order is one refunded whole here: the sale it returns is not counted, so its

@@ -24,7 +24,7 @@ from features.date_columns import MIN_PARSABLE_SHARE
 from features.mapping import FileMapping
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT, refund_dates
 from features.source_columns import bare_name
-from features.values import STATUS_SYNONYMS, ValueMapping, map_values
+from features.values import STATUS_SYNONYMS, ValueMapping, invoiced_orders, map_values
 
 #: Column names (letters only, lower case) of a yes/no flag of a refunded sale.
 REFUND_FLAGS = frozenset({"refunded", "isrefunded", "wasrefunded", "refund"})
@@ -165,7 +165,11 @@ def _unread_statuses(
         targets, _ = map_values(cells, statuses)
         unsold = targets.notna() & (targets != "completed")
         if read is not None:
-            unsold &= targets.isin(told) & (read.fillna("completed") != targets)
+            # a quote or an order beside the invoice of the same sale: counted again
+            again = (targets == "open") | invoiced_orders(cells)
+            unsold = (targets.isin(told) & (read.fillna("completed") != targets)) | (
+                again & ~read.isin(["cancelled", "open"])
+            )
         counts = cells[unsold.fillna(False)].value_counts().head(50)
         if counts.empty:
             continue
@@ -180,7 +184,8 @@ def _unread_statuses(
                 else "exclude: for the other column's voided or draft values"
             )
             return [
-                f"column {column!r}, not read, tells credit notes or refunds, or suppliers' bills "
+                f"column {column!r}, not read, tells credit notes or refunds, suppliers' bills, "
+                "quotes, or orders beside the invoices that bill them (one sale counted as each) "
                 f"({examples}) that the status read does not: they were counted as sales; map "
                 f'it as the status (--map "transactions.status={column}", with {excluded}) if '
                 "it is the document's type"

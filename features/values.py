@@ -338,6 +338,36 @@ NO_SALE = (CANCELLED_ORDER, REFUNDED_ORDER, OPEN_ORDER)
 #: The quarantine reason of a payment received for an invoice: no sale, and no cancellation of
 #: the invoice it names (so not in ``NO_SALE``, whose order ids a later file's lines replace).
 PAYMENT = "payment received (no sale)"
+#: Document types of a sale's order and of its invoice, as a transaction search of an ERP holds
+#: them in one ``Type`` column (NetSuite's and Dynamics 365's Sales Order beside the Invoice that
+#: bills it, with the same lines): beside invoices an order is the invoice's sale once more, set
+#: aside as ``INVOICED_ORDER`` (an export of orders alone keeps them as the sales).
+SALES_ORDER_TYPES = (
+    "sales order",
+    "salesorder",
+    "sale order",
+    "kundenauftrag",
+    "auftrag",
+    "commande client",
+    "ordine di vendita",
+    "pedido de venta",
+    "pedido de venda",
+    "verkooporder",
+    "销售订单",
+)
+INVOICE_TYPES = (
+    "invoice",
+    "a/r invoice",
+    "out_invoice",
+    "sales invoice",
+    "rechnung",
+    "facture",
+    "fattura",
+    "factura",
+    "factuur",
+    "销售发票",
+)
+INVOICED_ORDER = "sales order beside the invoices (the invoice is the sale)"
 #: The quarantine reason of a bill from a supplier (Xero's ``ACCPAY``): the business's purchase.
 SUPPLIER_BILL = "bill from a supplier (no sale)"
 #: The quarantine reason of money the customer received, in a bank's or card's statement read with
@@ -361,6 +391,7 @@ SET_ASIDE = (
     *NO_SALE,
     PAYMENT,
     SUPPLIER_BILL,
+    INVOICED_ORDER,
     MONEY_IN,
     ORDER_LINE,
     REPORT_ROW,
@@ -710,6 +741,17 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "draft",
         "quote",
         "quoted",
+        # a quote as a document type beside the order and invoice of the same sale (NetSuite's
+        # and QuickBooks' Estimate, Dynamics 365's Quote): no sale until ordered
+        "estimate",
+        "quotation",
+        "sales quote",
+        "angebot",
+        "devis",
+        "offerte",
+        "preventivo",
+        "presupuesto",
+        "报价单",
         "prospecting",
         "qualification",
         "needs analysis",
@@ -875,6 +917,16 @@ def fold(value: str) -> str:
     text = fold_case(str(value))
     text = re.sub(r"[\W_]+", "_", text)
     return text.strip("_").replace("e_mail", "email")
+
+
+def invoiced_orders(values: pd.Series) -> pd.Series:
+    """Which rows are sales orders (``SALES_ORDER_TYPES``) in a column that holds invoices
+    (``INVOICE_TYPES``) too: the same sales again; all false without invoices."""
+    kinds = values.astype("string").str.strip().map(fold, na_action="ignore")
+    orders = kinds.isin({fold(t) for t in SALES_ORDER_TYPES}).fillna(False).astype(bool)
+    if not kinds.isin({fold(t) for t in INVOICE_TYPES}).any():
+        return orders & False
+    return orders
 
 
 #: Contract values whose own name is no synonym of them: a bare ``open`` status is a paid order

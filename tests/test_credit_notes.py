@@ -112,3 +112,35 @@ def test_a_supplier_s_bill_beside_the_sales_invoices_is_set_aside_not_a_sale(tmp
     assert not [w for w in report.warnings if "read as completed" in w]
     written = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
     assert written.groupby("customer_id")["amount"].sum().to_dict() == {"Acme": 400.0}
+
+
+def test_a_sale_as_estimate_sales_order_and_invoice_is_counted_once_as_the_invoice(tmp_path):
+    """NetSuite's transaction search holds each sale as its Estimate, Sales Order and Invoice
+    (same lines, three document numbers): read with status=Type, a wholesaler's 96,071,672 of
+    invoices less credit memos was 304,229,838 (3.17x) and 12,458 purchase days 36,855."""
+    path = tmp_path / "TransactionSearchResults.csv"
+    path.write_text(
+        "Type,Date,Document Number,Name,Amount,Status\n"
+        "Estimate,01/09/2024,EST1,Acme,500.00,Processed\n"
+        "Sales Order,01/15/2024,SO1,Acme,500.00,Billed\n"
+        "Invoice,01/16/2024,INV1,Acme,500.00,Paid In Full\n"
+        "Credit Memo,01/30/2024,CM1,Acme,-100.00,Fully Applied\n"
+        "Estimate,02/01/2024,EST2,Acme,70.00,Open\n"
+        "Sales Order,02/03/2024,SO2,Bolt,90.00,Pending Fulfillment\n"
+        "Invoice,02/05/2024,INV2,Bolt,60.00,Open\n"
+    )
+    mapping = load_mapping(
+        "customer_id=Name,ordered_at=Date,amount=Amount,order_id=Document Number,status=Type"
+    )
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    assert "'Estimate' -> open" in report.formats["status"]
+    assert report.reasons["sales order beside the invoices (the invoice is the sale)"] == 2
+    assert not [w for w in report.warnings if "read as completed" in w]
+    written = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert written.groupby("customer_id")["amount"].sum().to_dict() == {"Acme": 400.0, "Bolt": 60.0}
+    orders_alone = tmp_path / "orders.csv"
+    orders_alone.write_text(
+        "Type,Date,Document Number,Name,Amount\nSales Order,01/15/2024,SO1,A,5\n"
+    )
+    alone = ingest(tmp_path / "o2", orders_alone, mapping, log=_quiet)["transactions"]
+    assert alone.accepted == 1

@@ -3528,6 +3528,27 @@ def test_a_document_type_beside_the_status_read_is_named_when_it_tells_credit_no
     assert not any("not read" in w for w in quiet.warnings), quiet.warnings
 
 
+def test_the_unread_document_type_names_quotes_and_orders_beside_their_invoices(tmp_path):
+    """NetSuite's transaction search read with status=Status: each sale's Estimate, Sales Order
+    and Invoice counted (3.17x the invoiced revenue) while the warning on its Type named only the
+    791 credit memos; now it names the estimates and the invoiced orders."""
+    netsuite = _write(
+        tmp_path / "netsuite.csv",
+        "Type,Date,Document Number,Name,Amount,Status\n"
+        "Estimate,2024-01-09,EST1,Acme,500,Processed\n"
+        "Sales Order,2024-01-15,SO1,Acme,500,Billed\n"
+        "Invoice,2024-01-16,INV1,Acme,500,Paid In Full\n"
+        "Estimate,2024-02-01,EST2,Bolt,70,Expired\n",
+    )
+    mapping = load_mapping(
+        "order_id=Document Number,customer_id=Name,ordered_at=Date,amount=Amount,status=Status"
+    )
+    report = ingest(tmp_path / "out", netsuite, mapping, log=_quiet)["transactions"]
+    said = [w for w in report.warnings if "column 'Type', not read" in w]
+    assert len(said) == 1 and "'Estimate' x 1, 'Sales Order' x 1" in said[0], said
+    assert "exclude: {Status: [Expired]}" in said[0]
+
+
 def test_the_unread_document_type_names_suppliers_bills_and_not_refunds_already_read(tmp_path):
     """Xero with status=Status: 885 ACCPAY supplier bills (1,384,297) counted as sales went
     unnamed (the warning named ACCRECCREDIT only), and it said "exclude: for the other column's
