@@ -230,6 +230,9 @@ SENDER_EVENTS = (
     "email sent",
     "sent email",
     "email delivered",
+    "email hard bounced",  # Dynamics 365 Customer Insights' EmailHardBounced
+    "email soft bounced",
+    "email blocked",
     # Klaviyo's, Brevo's and HubSpot's marketing-email event names
     "received email",
     "email received",
@@ -978,6 +981,10 @@ def visit_kind(value: str) -> str | None:
     return None
 
 
+#: A lower-case letter followed by a capital: the word break of a camel-case name.
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
 @dataclass
 class ValueMapping:
     """Source value -> contract value for one column; ``builtin`` adds the column's built-in
@@ -1006,6 +1013,9 @@ class ValueMapping:
             return self._folded[key], "values:"
         if key in self._known:
             return self._known[key], "built-in"
+        words = fold(_CAMEL.sub("_", value))  # Dynamics 365's EmailOpened is "Email Opened"
+        if words != key and words in self._known:
+            return self._known[words], "built-in"
         return None, "unmapped"
 
     def hint(self, value: str, column: str) -> str:
