@@ -11,7 +11,7 @@ only: the contract tables do not keep them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -175,6 +175,20 @@ class EmailIndex:
         shared = frozenset(counts.index[counts > 1])
         unique = pairs[~pairs["email"].isin(shared)]
         return cls(dict(zip(unique["email"], unique["id"], strict=True)), shared, column)
+
+    def with_merged(self, emails: pd.Series, survivors: pd.Series) -> EmailIndex:
+        """With the addresses of records merged into another (``emails``, folded, beside each
+        record's ``survivors``) as their survivor's: a B2B CRM's contacts, each with an address
+        of their own, merged into the account that buys (``merged_into`` its id) bring their
+        newsletter opens to that account. An accepted customer's own address keeps its
+        customer; one that records of different survivors give is shared."""
+        pairs = pd.DataFrame({"email": emails.to_numpy(), "id": survivors.to_numpy()}).dropna()
+        pairs = pairs[~pairs["email"].isin(self.ids.keys() | self.shared)].drop_duplicates()
+        owners = pairs.groupby("email")["id"].nunique()
+        unique = pairs[pairs["email"].isin(owners.index[owners == 1])]
+        ids = {**self.ids, **dict(zip(unique["email"], unique["id"], strict=True))}
+        shared = self.shared | frozenset(owners.index[owners > 1])
+        return replace(self, ids=ids, shared=shared, quarantined=self.quarantined - ids.keys())
 
     def shared_note(self) -> str | None:
         """A warning naming addresses that several customers give, if any."""

@@ -48,6 +48,7 @@ from features.contract import (
     EVENTS,
     EXPORT_FILE,
     EXPORT_FILES_SEP,
+    QUARANTINED_ID,
     TABLES,
     TIME_COLUMN,
     TRANSACTIONS,
@@ -70,7 +71,7 @@ from features.ingest_warnings import (
 from features.mapping import ColumnMapping, FileMapping, IngestError
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
 from features.value_keys import unmatched_note
-from features.values import NO_SALE, SET_ASIDE
+from features.values import MERGED, NO_SALE, SET_ASIDE
 
 #: Default lowest share of accepted rows per table; below it ingest fails and writes nothing.
 MIN_ACCEPTED_SHARE = 0.5
@@ -284,6 +285,9 @@ def _known_customers(customers: Table, log) -> KnownCustomers:
         if customers.email_column in customers.quarantined:  # source rows: their own column
             held = folded(customers.quarantined[customers.email_column]).dropna()
             emails = replace(emails, quarantined=frozenset(held) - set(emails.ids) - emails.shared)
+        if customers.aliases is not None:  # merged records' addresses: their survivor's
+            merged = customers.quarantined[customers.quarantined["reason"] == MERGED]
+            emails = emails.with_merged(*_merged_addresses(merged, customers))
         if shared := emails.shared_note():  # within a file or across customers files
             shared += same_person_in_two_tools(accepted, emails.shared)
             customers.report.warnings.append(shared)
@@ -305,6 +309,18 @@ def _known_customers(customers: Table, log) -> KnownCustomers:
         customers.aliases,
         customers.alias_column,
     )
+
+
+def _merged_addresses(merged: pd.DataFrame, customers: Table) -> tuple[pd.Series, pd.Series]:
+    """The folded address and the survivor of each merged record of the customers files: its
+    contract values where another file's record took it, else its source row's."""
+    blank = pd.Series(pd.NA, index=merged.index, dtype="string")
+    ids = merged.get("customer_id", blank).astype("string")
+    ids = ids.fillna(merged.get(QUARANTINED_ID, blank).astype("string"))
+    column = customers.email_column
+    address = merged.get(CUSTOMER_EMAIL, blank).astype("string")
+    address = address.fillna(merged.get(column, blank).astype("string") if column else blank)
+    return folded(address), ids.map(customers.aliases)
 
 
 def require_share(reports: Iterable[TableReport], share: float) -> None:
@@ -336,7 +352,10 @@ def require_share(reports: Iterable[TableReport], share: float) -> None:
             parts.append(
                 "[note: a newsletter's or help desk's list also holds people who are not "
                 "customers; if these are such, --min-accepted-share 0 keeps the customers' rows "
-                "(the others stay in the quarantine)]"
+                "(the others stay in the quarantine); if they are contacts of the customers (a B2B "
+                "CRM's people of an account), give the contacts export as another --customers "
+                "file with customers.merged_into=<its account id column>: their addresses are "
+                "then their account's]"
             )
         if top and top[0][0] == "missing customer_id" and r.table == TRANSACTIONS:
             parts.append(
