@@ -15,7 +15,7 @@ from features.csv_source import fold_name
 from features.currencies import check_currency, currency_column, kept_currency, yen_code
 from features.ingest_tables import TableReport, Validator
 from features.mapping import FileMapping
-from features.numbers import ZERO_DECIMAL_CURRENCIES, NumberFormat, parse_numbers
+from features.numbers import CURRENCIES, ZERO_DECIMAL_CURRENCIES, NumberFormat, parse_numbers
 from features.order_status import order_field
 from features.refunds import REFUNDED_AMOUNT, net_of_refunds
 from features.values import (
@@ -317,7 +317,17 @@ def parse_amount(
         amount, currency = parse_numbers(source, numbers, yen)
         check.flag(source.isna(), "missing amount")
         check.flag(source.notna() & amount.isna(), "amount is not a number")
-    if "currency" in inputs:
+    priced = inputs.get("unit_price", inputs.get("amount"))
+    name = str(priced.name) if priced is not None else ""
+    named = named_currency(name)
+    if "currency" in inputs and named and mapping.source_for(TRANSACTIONS, "currency") is None:
+        report.formats["currency"] = (
+            f"{named} by the name of {name!r}; {str(inputs['currency'].name)!r} "
+            "not read (another amount's currency: the local price beside a converted one; map "
+            "currency=<column> with that amount instead)"
+        )
+        currency = currency.fillna(named)
+    elif "currency" in inputs:
         column = order_field(inputs["currency"], out, blank_is_missing=True)
         currency = currency_column(column, currency, check, yen)
     told = kept_currency(mapping, {})  # the map file's currency: of the amounts unmarked
@@ -366,6 +376,14 @@ def _spend_negative(
         note += f", {int(refunds.sum()):,} positive refunds kept as returns"
     report.formats["amount"] = "; ".join(filter(None, [report.formats.get("amount"), note]))
     return amount.where(kept_in, -amount)
+
+
+def named_currency(name: str) -> str | None:
+    """The currency an amount column's name gives (``revenue_usd``, AppsFlyer's ``Event Revenue
+    USD``, Firebase's ``event_value_in_usd``, ``Amount (EUR)``), if one."""
+    words = re.split(r"[\W_]+", fold_name(name))
+    codes = [w.upper() for w in words if len(w) == 3 and w.upper() in CURRENCIES.values()]
+    return codes[0] if len(set(codes)) == 1 else None
 
 
 def _from_cents(

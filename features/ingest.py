@@ -594,6 +594,7 @@ def log_report(report: TableReport, log) -> None:
         MERGED_INTO,
         "exclude",
         "amount",
+        "currency",
         YEN,
         "currency_rates",
         "credit notes",

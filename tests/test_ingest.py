@@ -1706,6 +1706,29 @@ def test_a_currency_column_is_read_and_other_currencies_are_quarantined(tmp_path
     assert sorted(kept["amount"]) == [5.0, 7.0, 10.0]  # CAD never summed with USD
 
 
+def test_an_amount_named_in_a_currency_is_not_read_in_the_local_currency_beside_it(tmp_path):
+    """AppsFlyer's in-app events hold the local price (revenue, currency) and its conversion
+    (revenue_usd): mapped amount=revenue_usd, the currency column found by its name quarantined
+    a game's 44,205 purchases in EUR, JPY, GBP, BRL (668,015 USD) as 'currency is not USD' and
+    refused the file, its note telling to convert USD amounts again at a rate."""
+    path = _write(
+        tmp_path / "in_app_events.csv",
+        "event_time,customer_user_id,revenue,currency,revenue_usd\n"
+        "2024-01-01T11:37:40.614Z,a,0.92,EUR,0.9936\n2024-01-02T10:00:00.000Z,b,150,JPY,1.005\n"
+        "2024-01-03T10:00:00.000Z,a,4.99,USD,4.99\n",
+    )
+    mapping = load_mapping("customer_id=customer_user_id,ordered_at=event_time,amount=revenue_usd")
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    assert (report.accepted, report.reasons) == (3, {})
+    assert report.formats["currency"].startswith("USD by the name of 'revenue_usd'")
+    kept = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert round(kept["amount"].sum(), 4) == 6.9886
+    local = load_mapping("customer_id=customer_user_id,ordered_at=event_time,amount=revenue")
+    report = ingest(tmp_path / "o2", path, local, log=_quiet, min_accepted_share=0)
+    [(reason, n)] = report["transactions"].reasons.items()  # the local prices: one kept
+    assert reason.startswith("currency is not ") and n == 2
+
+
 def test_files_of_one_table_in_different_currencies_are_not_summed(tmp_path):
     """A French shop's orders in EUR and a Swiss shop's in CHF, two files of one table: each
     file held one currency, so their amounts were summed as one (6,411,240.74, EUR and CHF
