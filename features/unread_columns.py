@@ -137,6 +137,39 @@ def _unread_refund_dates(
     return []
 
 
+#: Column names (letters only, lower case) of a yes/no flag of a test purchase (an app store's
+#: sandbox: Adjust's and AppsFlyer's ``is_sandbox``, a till's training mode).
+TEST_FLAGS = frozenset({"issandbox", "sandbox", "istest", "test", "testpurchase", "istestpurchase"})
+#: Column names of an environment, and its values that say the row is a test (``Sandbox``).
+ENVIRONMENT_NAMES = frozenset({"environment", "env", "storeenvironment"})
+TEST_VALUES = frozenset({"sandbox", "test", "testing", "staging", "development", "dev"})
+
+
+def _unread_test_flags(frame: pd.DataFrame, used: set, excluded: set[str]) -> list[str]:
+    """A warning for an unread column flagging test purchases (``is_sandbox`` true, an
+    ``Environment`` of ``Sandbox``) that no ``exclude:`` names: they were counted as sales."""
+    for column in frame.columns:
+        bare = re.sub(r"[^a-z]", "", str(column).casefold())
+        if column in used or column in excluded:
+            continue
+        words = frame[column].dropna().astype("string").str.strip()
+        folded = words.str.casefold()
+        if bare in TEST_FLAGS and folded.isin(YES_WORDS | NO_WORDS).all():
+            test = words[folded.isin(YES_WORDS)]
+        elif bare in ENVIRONMENT_NAMES:
+            test = words[folded.isin(TEST_VALUES)]
+        else:
+            continue
+        if len(test):
+            values = ", ".join(f"'{v}'" for v in sorted(test.unique()))
+            return [
+                f"column {column!r}, not read, flags {len(test):,} rows as test or sandbox "
+                f"purchases ({values}): they were read as sales; set them aside in the map "
+                f"file with exclude: {{{column}: [{values}]}}"
+            ]
+    return []
+
+
 def _unread_statuses(
     frame: pd.DataFrame, used: set, status: pd.Series | None, values: dict, refunds_read: bool
 ) -> list[str]:
@@ -287,6 +320,7 @@ def lookalike_columns(
             said += _unread_refund_amounts(frame, used, status, values) or _unread_refund_dates(
                 frame, used, status, values
             )
+        said += _unread_test_flags(frame, used, set(mapping.excluded_in(table)))
     if table == EVENTS and EVENT_COUNT not in inputs and not mapping.source_for(table, EVENT_COUNT):
         said += _unread_counts(frame, used)
     if table == TRANSACTIONS and "currency" not in inputs:

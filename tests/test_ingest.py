@@ -3732,6 +3732,32 @@ def test_an_unread_refund_amount_column_is_named(tmp_path):
     assert not any("已退款金額" in w for w in quiet.warnings), quiet.warnings
 
 
+def test_an_unread_sandbox_flag_column_is_named_until_excluded(tmp_path):
+    """AppsFlyer's in-app events flag an app store's test purchases in is_sandbox: unread, a
+    game's 200 sandbox purchases of real players (19,998 USD, revenue 1.02x) were counted
+    without a word."""
+    path = _write(
+        tmp_path / "in_app_events.csv",
+        "event_time,customer_user_id,revenue_usd,is_sandbox,environment\n"
+        "2024-03-01T10:00:00Z,a,4.99,false,production\n2024-03-02T10:00:00Z,a,99.99,true,sandbox\n",
+    )
+    mapping = "customer_id=customer_user_id,ordered_at=event_time,amount=revenue_usd"
+    report = ingest(tmp_path / "out", path, load_mapping(mapping), log=_quiet)["transactions"]
+    said = [w for w in report.warnings if "test or sandbox purchases" in w]
+    assert len(said) == 1 and "exclude: {is_sandbox: ['true']}" in said[0], report.warnings
+    excluded = load_mapping(
+        None,
+        _write(
+            tmp_path / "m.yaml",
+            "columns: {customer_id: customer_user_id, ordered_at: event_time, amount: revenue_usd}"
+            "\nexclude: {is_sandbox: ['true'], environment: [sandbox]}\n",
+        ),
+    )
+    report = ingest(tmp_path / "o2", path, excluded, log=_quiet)["transactions"]
+    assert not [w for w in report.warnings if "sandbox" in w]
+    assert pd.read_parquet(table_path(tmp_path / "o2", "transactions")).amount.sum() == 4.99
+
+
 def test_a_file_of_refunds_that_name_no_sale_is_named(tmp_path):
     """Chargebee's credit notes export (CN-... ids, status Refunded, positive amounts) beside its
     invoices: set aside as refunded orders, they subtracted nothing ($15,315 in a tester's
