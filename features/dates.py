@@ -211,10 +211,23 @@ def _arrow(values: pd.Series):
     return pa.array(values.to_numpy(dtype=object, na_value=None), type=pa.string())
 
 
+#: A plain number no other shape reads (not ``compact``'s eight digits): the ``number`` shape,
+#: found by Arrow's regex engine before the others' per-value patterns are tried (an analytics
+#: export's distinct Unix milliseconds, 730,785 of them, spent 29 of a 42 s ingest there).
+_PLAIN_NUMBER = r"^(?:\d{5,7}|\d{9,19})(?:\.\d+)?$"
+
+
 def _extract(values: pd.Series) -> tuple[pd.Series, dict[str, pd.DataFrame]]:
+    import pyarrow.compute as pc
+
     text = values.str.strip()
     kind = pd.Series(pd.NA, index=values.index, dtype="string")
     parts: dict[str, pd.DataFrame] = {}
+    number = pc.match_substring_regex(_arrow(text), _PLAIN_NUMBER).fill_null(False)
+    number = np.asarray(number, dtype=bool)
+    if number.any():
+        parts["number"] = pd.DataFrame({"num": text[number]}, dtype="string")
+        kind[number] = "number"
     for name, pattern in SHAPES.items():
         todo = text[kind.isna() & text.notna()]
         if todo.empty:
@@ -224,7 +237,7 @@ def _extract(values: pd.Series) -> tuple[pd.Series, dict[str, pd.DataFrame]]:
         if name == "number":
             hit &= found["num"].notna()
         if hit.any():
-            parts[name] = found[hit]
+            parts[name] = pd.concat([parts[name], found[hit]]) if name in parts else found[hit]
             kind.loc[hit[hit].index] = name
     return kind, parts
 
