@@ -925,11 +925,13 @@ def fold(value: str) -> str:
 def invoiced_orders(values: pd.Series) -> pd.Series:
     """Which rows are sales orders (``SALES_ORDER_TYPES``) in a column that holds invoices
     (``INVOICE_TYPES``) too: the same sales again; all false without invoices."""
-    kinds = values.astype("string").str.strip().map(fold, na_action="ignore")
-    orders = kinds.isin({fold(t) for t in SALES_ORDER_TYPES}).fillna(False).astype(bool)
-    if not kinds.isin({fold(t) for t in INVOICE_TYPES}).any():
-        return orders & False
-    return orders
+    text = values.astype("string").str.strip()
+    kinds = {v: fold(v) for v in pd.unique(text.dropna())}  # each distinct value once
+    orders = [v for v, kind in kinds.items() if kind in {fold(t) for t in SALES_ORDER_TYPES}]
+    invoices = {fold(t) for t in INVOICE_TYPES} & set(kinds.values())
+    if not orders or not invoices:  # (an all-blank column is of no type to compare with)
+        return pd.Series(False, index=values.index)
+    return text.isin(orders).fillna(False).astype(bool)
 
 
 #: Contract values whose own name is no synonym of them: a bare ``open`` status is a paid order
