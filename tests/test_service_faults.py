@@ -90,8 +90,9 @@ def test_issue_poison_rows_are_400_naming_the_field(server, snapshot):
 
 
 def test_poison_rows_beside_valid_requests_change_no_valid_answer(server, snapshot, batch_scores):
-    """Each poison row posted 20 times among 40 valid single/multi-row requests, 3 rounds: every
-    valid request gets exactly its batch scores, every poison request a 400; no 500."""
+    """Each poison row posted 20 times among 40 valid multi-row requests, in a shuffled order
+    from 24 threads: every valid request gets exactly its batch scores, every poison request a
+    400; no 500."""
     valid = feature_rows(snapshot.sample(n=120, random_state=3), drop=BTYD)
     valid_bodies = [{"customers": valid[i : i + 3]} for i in range(0, 120, 3)]  # 40 requests
     poisons = poison_rows(snapshot)
@@ -100,26 +101,25 @@ def test_poison_rows_beside_valid_requests_change_no_valid_answer(server, snapsh
         with server.client() as client:
             return client.post("/score/features", json=body)
 
-    for round_ in range(3):
-        for name, (row, _) in poisons.items():
-            bodies = [("valid", b) for b in valid_bodies] + [("poison", {"customers": [row]})] * 20
-            order = pd.Series(range(len(bodies))).sample(frac=1, random_state=round_).tolist()
-            shuffled = [bodies[i] for i in order]
-            with ThreadPoolExecutor(24) as pool:
-                responses = list(pool.map(lambda item: post(item[1]), shuffled))
-            for (kind, body), response in zip(shuffled, responses, strict=True):
-                assert response.status_code != 500, (name, response.text)
-                if kind == "poison":
-                    assert response.status_code == 400, (name, response.text)
-                    continue
-                assert response.status_code == 200, (name, response.text)
-                results = response.json()
-                assert [r["customer_id"] for r in results] == [
-                    c["customer_id"] for c in body["customers"]
-                ]
-                for result in results:
-                    assert result["error"] is None, (name, result)
-                    assert_same_as_batch(result["score"], batch_scores.loc[result["customer_id"]])
+    for round_, (name, (row, _)) in enumerate(poisons.items()):
+        bodies = [("valid", b) for b in valid_bodies] + [("poison", {"customers": [row]})] * 20
+        order = pd.Series(range(len(bodies))).sample(frac=1, random_state=round_).tolist()
+        shuffled = [bodies[i] for i in order]
+        with ThreadPoolExecutor(24) as pool:
+            responses = list(pool.map(lambda item: post(item[1]), shuffled))
+        for (kind, body), response in zip(shuffled, responses, strict=True):
+            assert response.status_code != 500, (name, response.text)
+            if kind == "poison":
+                assert response.status_code == 400, (name, response.text)
+                continue
+            assert response.status_code == 200, (name, response.text)
+            results = response.json()
+            assert [r["customer_id"] for r in results] == [
+                c["customer_id"] for c in body["customers"]
+            ]
+            for result in results:
+                assert result["error"] is None, (name, result)
+                assert_same_as_batch(result["score"], batch_scores.loc[result["customer_id"]])
 
 
 def test_a_row_that_fails_scoring_is_an_item_error_and_the_others_score(
@@ -254,20 +254,20 @@ async def _junk(url: str, n: int, concurrency: int = 16) -> list[int]:
 
 
 @pytest.mark.slow
-def test_metrics_stay_bounded_after_20000_distinct_junk_paths(server):
+def test_metrics_stay_bounded_after_5000_distinct_junk_paths(server):
     def metrics() -> str:
         return httpx.get(f"{server.url}/metrics", timeout=30).text
 
     asyncio.run(_junk(server.url, 200))
     size_before = len(metrics())
-    statuses = asyncio.run(_junk(server.url, 20_000))
+    statuses = asyncio.run(_junk(server.url, 5_000))
     assert set(statuses) == {401}
     text = metrics()
     assert "/junk/" not in text
     # the same series, only the counts grew (a few more digits per line)
     assert len(text) < size_before * 1.2 + 2_000, (size_before, len(text))
     other = re.findall(r'lifecycle_http_requests_total\{endpoint="other",[^}]*\} (\S+)', text)
-    assert sum(float(v) for v in other) >= 20_200
+    assert sum(float(v) for v in other) >= 5_200
 
 
 # --- fail fast -----------------------------------------------------------------------------------
@@ -546,7 +546,7 @@ def test_schemathesis_all_checks_find_no_server_error_and_no_schema_mismatch(ser
         server,
         tmp_path,
         *("--checks", "all", "--phases", "examples,coverage,fuzzing"),
-        *("--max-examples", "40", "--max-time", "240", "--seed", "11"),
+        *("--max-examples", "25", "--max-time", "75", "--seed", "11"),
         *("--workers", "2", "--report", "json"),
         config=config,
         timeout=600,

@@ -573,18 +573,26 @@ def test_customer_sample_is_the_same_on_both_engines(spark_engine, cdnow_dir):
 # --- batch scoring ------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def spark_store(tmp_path_factory):
+    """One trained store (600 customers) the Spark scoring tests read: scoring writes nothing
+    into it (its scores go to each test's --out; a test that changes the data copies it)."""
+    from service_fixtures import prepare_store
+
+    return prepare_store(tmp_path_factory.mktemp("spark-store"), n_customers=600)
+
+
 @pytest.mark.spark
-def test_spark_scores_equal_lifecycle_score(spark_engine, tmp_path, monkeypatch):
+def test_spark_scores_equal_lifecycle_score(spark_engine, spark_store, tmp_path, monkeypatch):
     """The registered champions score on the executors (mapInPandas) exactly as in process:
     ``lifecycle score --engine spark`` with the data and the output as ``file://`` URIs (the
     default scoring day and the feature sources read on Spark)."""
     import mlflow
-    from service_fixtures import prepare_store
 
     from lifecycle_cli import app
     from serving.spark_scoring import read_scores
 
-    store = prepare_store(tmp_path / "store", n_customers=600)
+    store = spark_store
     out = tmp_path / "spark-scores"
     args = ["score", "--engine", "spark", "--spark-master", "local[2]"]
     args += ["--data", f"file://{store.data_dir}", "--out", f"file://{out}"]
@@ -667,17 +675,15 @@ def test_spark_scores_equal_lifecycle_score(spark_engine, tmp_path, monkeypatch)
 
 
 @pytest.mark.spark
-def test_spark_scoring_holds_tiers_as_lifecycle_score_does(spark_engine, tmp_path):
+def test_spark_scoring_holds_tiers_as_lifecycle_score_does(spark_engine, spark_store, tmp_path):
     """Two weekly scorings on Spark keep the tiers ``lifecycle score`` keeps with its score
     history (serving.action_hold): the previous scoring is the one --out holds, and a re-run of
     a date compares with the scoring before it (kept as <out>.previous.parquet)."""
     import re
 
-    from service_fixtures import prepare_store
-
     from serving.spark_scoring import read_scores
 
-    store = prepare_store(tmp_path / "store", n_customers=600)
+    store = spark_store
     common = ["--data", str(store.data_dir), "--tracking-uri", store.tracking_uri]
     common += ["--project", store.project]
     spark_args = ["score", "--engine", "spark", "--spark-master", "local[2]", *common]
@@ -709,7 +715,7 @@ def test_spark_scoring_holds_tiers_as_lifecycle_score_does(spark_engine, tmp_pat
 
 @pytest.mark.spark
 def test_spark_hold_keeps_the_scoring_a_run_without_hold_replaces_and_no_other_dates_complaints(
-    spark_engine, tmp_path
+    spark_engine, spark_store, tmp_path
 ):
     """A run with the hold off still keeps the scoring it replaces as <out>.previous.parquet (a
     re-run of its date with the hold on compared with the one before that, 14 days back, and
@@ -718,13 +724,11 @@ def test_spark_hold_keeps_the_scoring_a_run_without_hold_replaces_and_no_other_d
     publishing its snapshot and its scores), whose complaints would hide new ones."""
     import shutil
 
-    from service_fixtures import prepare_store
-
     from serving.action_hold import COMPLAINT_COLUMN
     from serving.spark_hold import _scoring_at
     from serving.spark_scoring import snapshot_path
 
-    store = prepare_store(tmp_path / "store", n_customers=600)
+    store = spark_store
     common = ["--data", str(store.data_dir), "--tracking-uri", store.tracking_uri]
     common += ["--project", store.project]
     out = tmp_path / "spark-scores"
@@ -957,16 +961,18 @@ def test_a_progress_line_names_the_work_time_and_tasks():
 
 
 @pytest.mark.spark
-def test_spark_scores_customers_who_ended_as_lifecycle_score(spark_engine, tmp_path):
+def test_spark_scores_customers_who_ended_as_lifecycle_score(spark_engine, spark_store, tmp_path):
     """Customers whose end (``customers.ended_at``) has passed are scored by rule on the
     executors as in process: churned, probability 1, value 0, with the same reason; and those
     the CRM says not to contact (``customers.do_not_contact``) get no contact there too, those
     opted out of email (``do_not_email``) a call or nothing."""
-    from service_fixtures import prepare_store
+    import shutil
+    from dataclasses import replace
 
     from serving.spark_scoring import read_scores
 
-    store = prepare_store(tmp_path / "store", n_customers=600)
+    store = replace(spark_store, data_dir=tmp_path / "data")  # its own data: ends are added
+    shutil.copytree(spark_store.data_dir, store.data_dir)
     as_of = pd.Timestamp(store.as_of)
     customers = pd.read_parquet(store.data_dir / "customers.parquet")
     last = (
