@@ -258,6 +258,22 @@ SENDER_EVENTS = (
     "已送达",
     "发送成功",
     "退信",
+    # a loyalty programme's own bookings in its points export (Smile.io, LoyaltyLion, a 会员积分
+    # export): points expired at the year's end, a tier changed by the spend, not the member
+    "points expired",
+    "points expiry",
+    "expired points",
+    "tier changed",
+    "tier change",
+    "tier upgraded",
+    "tier downgraded",
+    "积分过期",
+    "积分清零",
+    "等级变更",
+    "会员升级",
+    "会员降级",
+    "等级升级",
+    "等级降级",
 )
 
 
@@ -288,6 +304,17 @@ ORDER_EVENTS = (
     "支付成功",
     "购买",
     "退款",
+    # a loyalty programme's points earned on a purchase (Smile.io's "Placed an order", a 会员积分
+    # export's 消费获得): the purchase again, in points
+    "placed an order",
+    "points earned for purchase",
+    "purchase points",
+    "消费获得",
+    "消费送积分",
+    "消费积分",
+    "购物送积分",
+    "购物积分",
+    "消费赠送积分",
 )
 #: The steps of a shop's checkout before the order (not orders: kept as other; the hint says so).
 CHECKOUT_STEPS = (

@@ -4548,6 +4548,32 @@ def test_an_analytics_feeds_purchases_and_refunds_are_set_aside_counted_and_keep
     assert kept.reasons == {aside: 1} and kept.event_types["other"] == 3
 
 
+def test_a_loyalty_points_export_counts_the_members_actions_not_its_purchases_or_bookings(
+    tmp_path,
+):
+    """A shop's 会员积分 export given as events beside its till's sales: of 24,841 rows its
+    11,155 points earned on purchases (消费获得), 543 year-end expiries (积分过期) and 180 tier
+    changes (等级变更) landed in other, each purchase counted again as engagement and every
+    member with points 'active' on 31 December. The purchases are set aside as the transactions
+    file's, the programme's own bookings as no customer action; check-ins are visits and
+    redemptions other events, and a tier change is kept where the map file says so."""
+    rows = [("A", "2024-02-01", "消费获得"), ("A", "2024-02-01", "等级变更")]
+    rows += [("A", "2024-02-03", "签到"), ("A", "2024-02-09", "积分兑换")]
+    rows += [("A", "2024-12-31", "积分过期"), ("A", "2024-03-01", "Placed an order")]
+    rows += [("A", "2024-12-31", "Points expired")]
+    events = _events_file(tmp_path, "points.csv", rows)
+    report = _ingest_events(tmp_path, events)["events"]
+    aside = "a purchase or refund (the transactions file holds the orders)"
+    no_action = "not a customer action (sent, delivered or bounced)"
+    assert report.reasons == {aside: 2, no_action: 3}
+    assert report.event_types["visit"] == 1 and report.event_types["other"] == 1
+    keep = _write(tmp_path / "map.yaml", "values: {event_type: {等级变更: other}}\n")
+    orders = _write(tmp_path / "o.csv", "customer_id,ordered_at,amount\nA,2024-01-01,5\n")
+    mapping = load_mapping("events.customer_id=user,occurred_at=when,event_type=event", keep)
+    kept = ingest(tmp_path / "out", orders, mapping, events=events, log=_quiet)["events"]
+    assert kept.event_types["other"] == 2 and kept.reasons[no_action] == 2
+
+
 def test_a_later_file_without_status_does_not_bring_back_an_order_an_earlier_one_voided(tmp_path):
     """Shopify's orders, then an analytics feed's purchases with the same order ids (its own
     files: section, no status column): the feed's lines replaced Shopify's, so orders Shopify
