@@ -14,7 +14,7 @@ from features.contract import TRANSACTIONS
 from features.csv_source import fold_name
 from features.currencies import check_currency, currency_column, kept_currency, yen_code
 from features.ingest_tables import TableReport, Validator
-from features.mapping import FileMapping
+from features.mapping import FileMapping, IngestError
 from features.numbers import CURRENCIES, ZERO_DECIMAL_CURRENCIES, NumberFormat, parse_numbers
 from features.order_status import order_field
 from features.refunds import REFUNDED_AMOUNT, net_of_refunds
@@ -292,6 +292,19 @@ def _on_a_purchase_day(out: pd.DataFrame, ok: np.ndarray) -> np.ndarray:
     return (net > 0).fillna(False).to_numpy(dtype=bool)
 
 
+#: Words of a column name of a loyalty programme's points (Smile.io's ``Points``, LoyaltyLion's
+#: ``points``, a 会员积分 export's 积分变动): no money, refused as the amount.
+POINTS_WORDS = ("points", "point", "pts", "punkte", "积分", "積分", "ポイント", "포인트")
+
+
+def _points_column(name: str) -> bool:
+    """A column named as points and not as money (``Points Value`` and 积分抵扣金额 are money)."""
+    folded = fold_name(name)
+    words = set(re.split(r"[\W_]+", folded))
+    points = any(w in words if w.isascii() else w in folded for w in POINTS_WORDS)
+    return points and not any(w in folded for w in MONEY_WORDS)
+
+
 def parse_amount(
     inputs: dict[str, pd.Series],
     out: pd.DataFrame,
@@ -314,6 +327,15 @@ def parse_amount(
         amount = (out["quantity"] * price).round(6)
     else:
         source = inputs["amount"]
+        if _points_column(str(source.name)):
+            raise IngestError(
+                f"{report.source_file}: amount is mapped to {source.name!r}, a loyalty "
+                "programme's points, not money (points earned, redeemed and expired would be "
+                "read as purchases and returns): give the orders with their amounts as "
+                "--transactions, and the points export as --events (event_type=<its type "
+                "column>: points earned on a purchase are set aside, redemptions and check-ins "
+                "kept as the member's activity)"
+            )
         amount, currency = parse_numbers(source, numbers, yen)
         check.flag(source.isna(), "missing amount")
         check.flag(source.notna() & amount.isna(), "amount is not a number")

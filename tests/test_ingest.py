@@ -3876,6 +3876,24 @@ def test_an_amount_column_in_cents_is_read_in_the_currencys_units(tmp_path):
     assert "'total_in_cents' read in cents" in said and "1 rows" in said, said
 
 
+@pytest.mark.parametrize("column", ["积分变动", "Points", "points_change"])
+def test_a_loyalty_programmes_points_are_refused_as_the_amount(tmp_path, column):
+    """A 会员积分 export given as the transactions, its 积分变动 mapped as the amount: 24,841 rows
+    of points read as money without a word (revenue 0.246x the truth, a redemption's -500 a
+    return, each check-in's +5 a purchase: 21,565 purchase days for 11,034). Refused naming the
+    column and what to give instead; a money column named beside points is read."""
+    path = _write(
+        tmp_path / "points.csv",
+        f"member,when,{column}\nA,2024-01-02,+120\nA,2024-01-05,+5\nA,2024-02-01,-500\n",
+    )
+    mapping = load_mapping(f"customer_id=member,ordered_at=when,amount={column}")
+    with pytest.raises(IngestError, match=f"amount is mapped to '{column}', a loyalty"):
+        ingest(tmp_path / "out", path, mapping, log=_quiet)
+    money = _write(tmp_path / "m.csv", "member,when,积分抵扣金额\nA,2024-01-02,5.00\n")
+    mapping = load_mapping("customer_id=member,ordered_at=when,amount=积分抵扣金额")
+    assert ingest(tmp_path / "out", money, mapping, log=_quiet)["transactions"].accepted == 1
+
+
 def test_a_refund_beside_an_amount_in_cents_is_in_cents_too(tmp_path):
     """Review: ``refunded_in_cents`` beside ``total_in_cents`` was taken off the amount divided by
     100 as it was: 2,500 off 100.00, the invoice dropped as refunded whole (revenue 50, truth
