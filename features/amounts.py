@@ -18,6 +18,7 @@ from features.mapping import FileMapping, IngestError
 from features.numbers import CURRENCIES, ZERO_DECIMAL_CURRENCIES, NumberFormat, parse_numbers
 from features.order_status import order_field
 from features.refunds import REFUNDED_AMOUNT, net_of_refunds
+from features.source_columns import bare_name
 from features.values import (
     MONEY_IN,
     REFUNDED_ORDER,
@@ -193,6 +194,85 @@ def amount_notes(
         notes.append(several_days)
     if shared := _orders_of_several_customers(out, ok):
         notes.append(shared)
+    return notes
+
+
+#: Values (bare) of a till's line that is a tip: the staff's money, no sale of the shop's.
+TIP_VALUES = frozenset(
+    {"tip", "tips", "gratuity", "gratuities", "trinkgeld", "pourboire", "小费", "小費", "チップ"}
+)
+#: Values (bare) of a gift card: a line selling one, or the tender a sale was paid with.
+GIFT_CARD_VALUES = frozenset(
+    {
+        *("giftcard", "giftcards", "giftcertificate", "giftvoucher", "squaregiftcard"),
+        *(
+            "gutschein",
+            "geschenkkarte",
+            "cartecadeau",
+            "礼品卡",
+            "禮品卡",
+            "储值卡",
+            "ギフトカード",
+        ),
+    }
+)
+#: Column names (bare) of how a sale was paid (its tender).
+TENDER_NAMES = frozenset(
+    {"paymenttype", "paymentmethod", "tender", "tendertype", "paidby", "支付方式", "付款方式"}
+)
+
+
+def till_lines(
+    inputs: dict[str, pd.Series], out: pd.DataFrame, ok: np.ndarray, frame: pd.DataFrame
+) -> list[str]:
+    """Notes on a till's lines an unread column tells apart, counted as sales: tips (the staff's
+    money, a ``Tip`` line) and sales paid by gift card (the card's money was counted when it was
+    sold: a ``Gift Card`` tender counts it again), each with the ``exclude:`` to give."""
+    used = {s.name for s in inputs.values()}
+    paid = ok & (out["amount"] > 0).fillna(False).to_numpy(bool)
+    found: dict[str, tuple[str, np.ndarray]] = {}  # what -> (column, rows)
+    for column in frame.columns:
+        if column in used:
+            continue
+        cells = frame[column].astype("string")
+        uniques = cells.dropna().unique()
+        bare = pd.Series({v: bare_name(str(v)) for v in uniques}, dtype="string")
+        tender = bare_name(str(column)) in TENDER_NAMES
+        for what, words in (("tip", TIP_VALUES), ("card", GIFT_CARD_VALUES)):
+            key = f"{what} paid" if tender and what == "card" else what
+            rows = paid & cells.map(bare).isin(words).fillna(False).to_numpy(bool)
+            if rows.any() and key not in found:
+                found[key] = (str(column), rows)
+    notes = []
+    if "tip" in found:
+        column, rows = found["tip"]
+        value = frame[column][rows].iloc[0]
+        notes.append(
+            f"{int(rows.sum()):,} accepted rows ({out['amount'][rows].sum():,.2f}) are tips "
+            f"({value!r} in column {column!r}, not read): counted as their customers' spend, "
+            "though a tip is the staff's, not a sale; set them aside in the map file: "
+            f"exclude: {{{column}: [{value}]}}"
+        )
+    if "card paid" in found:
+        column, rows = found["card paid"]
+        value = frame[column][rows].iloc[0]
+        sold = ""
+        if "card" in found:
+            sold_in, sold_rows = found["card"]
+            card = frame[sold_in][sold_rows].iloc[0]
+            sold = (
+                f" ({int(sold_rows.sum()):,} rows of this file sell cards, "
+                f"{out['amount'][sold_rows].sum():,.2f}: {card!r} in {sold_in!r}; to count the "
+                f"money when a card is spent instead, exclude: {{{sold_in}: [{card}]}}, the "
+                "buyer's purchase of a card then lost)"
+            )
+        notes.append(
+            f"{int(rows.sum()):,} accepted rows ({out['amount'][rows].sum():,.2f}) were paid by "
+            f"gift card ({value!r} in column {column!r}, not read): the card's money was counted "
+            f"when the card was sold{sold}, and counts again as these sales; to count it once, "
+            f"set the redemptions aside: exclude: {{{column}: [{value}]}} (the recipients' "
+            "visits paid by card are then no purchases)"
+        )
     return notes
 
 

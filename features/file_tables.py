@@ -17,6 +17,7 @@ from features.amounts import (
     net_of_mapped_refunds,
     parse_amount,
     repeated_totals,
+    till_lines,
 )
 from features.combined_files import FLAG_WORDS
 from features.contact_flags import flag_columns, read_flags
@@ -414,6 +415,7 @@ def build_table(
     _map_values(table, out, mapping, check, report, strict_values)
     if table == TRANSACTIONS:  # on the rows accepted in the end
         report.warnings.extend(amount_notes(inputs, out, check.ok, list(frame.columns)))
+        report.warnings.extend(till_lines(inputs, out, check.ok, frame))
         if total := repeated_totals(inputs, out, check.ok, frame):
             report.warnings.append(total)
     when = {TRANSACTIONS: "ordered_at", EVENTS: "occurred_at"}.get(table)
