@@ -120,7 +120,9 @@ def test_lifecycle_score_repeats_the_billing_note_of_a_champion_trained_at_a_sho
     """A subscription base trained at the default 90 days: train said its annual subscribers
     read as leaving, but score, whose P1 list was all mid-term annual subscribers in a tester's
     base, said nothing."""
+    import yaml
     from cli_runs import cli_ok
+    from service_fixtures import REPO, SMALL_LIGHTGBM
 
     rng = np.random.default_rng(3)
     rows = []
@@ -137,8 +139,14 @@ def test_lifecycle_score_repeats_the_billing_note_of_a_champion_trained_at_a_sho
     data, uri = tmp_path / "data", f"sqlite:///{tmp_path / 'mlflow.db'}"
     cli_ok(["ingest", "--transactions", str(tmp_path / "invoices.csv"), "--out", str(data),
             "--map", "customer_id=customer,ordered_at=day,amount=amount"])  # fmt: skip
+    experiment = yaml.safe_load((REPO / "experiments" / "btyd-features.yaml").read_text())
+    for model in ("churn", "clv"):  # the default experiment with small trees: a note is tested
+        experiment[model]["params"] = SMALL_LIGHTGBM
+    experiment["snapshots"] = {"n_train": 3}
+    small = tmp_path / "small.yaml"
+    small.write_text(yaml.safe_dump(experiment))
     trained = cli_ok(["train", "--data", str(data), "--tracking-uri", uri, "--project", "subs",
-                      "--force"])  # fmt: skip
+                      "--force", "--config", str(small)])  # fmt: skip
     assert "buy on a regular cycle" in trained
     scored = cli_ok(["score", "--data", str(data), "--tracking-uri", uri, "--project", "subs",
                      "--out", str(tmp_path / "scores.parquet")])  # fmt: skip
