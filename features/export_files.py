@@ -454,7 +454,9 @@ def orders_named_elsewhere(
                 if a == b or "order_id" not in other or "ordered_at" not in other:
                     continue
                 days = other["ordered_at"].dt.normalize().groupby(_order_key(other["order_id"]))
-                day = ref.map(days.first())
+                if (first := days.first()).empty:  # a file of no sale left, or of no order ids
+                    continue
+                day = ref.map(first)
                 gap = (parts[b]["ordered_at"].dt.normalize() - day).abs()
                 same = (gap <= pd.Timedelta(days=1)) & (parts[b]["amount"] > 0)
                 same = same.fillna(False).to_numpy(dtype=bool) & ~named[b]

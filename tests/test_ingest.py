@@ -4897,3 +4897,30 @@ def test_an_event_tickets_attendee_statuses_are_known(tmp_path):
     assert sorted(tx["order_id"]) == ["1", "2"]
     assert report.reasons == {"cancelled order": 1, "refunded order": 1}
     assert not any("status" in w for w in report.warnings), report.warnings
+
+
+def test_charges_beside_a_file_of_no_sale_are_read(tmp_path):
+    """A week of the shop's orders all cancelled (no row accepted) beside the subscription
+    app's charges naming shop orders: ingest failed on a TypeError (Cannot cast DatetimeArray
+    to dtype float64) instead of reading the charges."""
+    shop = _write(
+        tmp_path / "orders.csv",
+        "Name,Email,Created at,Total,Financial Status\n"
+        "#1001,a@x.org,2024-03-01 10:00:00,44.00,voided\n",
+    )
+    charges = _write(
+        tmp_path / "charges.csv",
+        "charge_id,email,processed_at,total_price,shopify_order_number\n"
+        "90,a@x.org,2024-03-08T14:00:00,44.00,1009\n91,b@x.org,2024-03-09T14:00:00,19.00,1010\n",
+    )
+    text = (
+        "files:\n"
+        "  orders.csv: {columns: {order_id: Name, customer_id: Email, ordered_at: Created at, "
+        "amount: Total, status: Financial Status}}\n"
+        "  charges.csv: {columns: {order_id: charge_id, customer_id: email, "
+        "ordered_at: processed_at, amount: total_price}}\n"
+    )
+    mapping = load_mapping(None, _write(tmp_path / "map.yaml", text))
+    ingest(tmp_path / "out", [shop, charges], mapping, log=_quiet)
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(tx.order_id) == ["90", "91"]
