@@ -64,6 +64,7 @@ def combined_table(
             [p.accepted for p in parts],
             [p.order_refs for p in parts],
             [Path(p.report.source_file).name for p in parts],
+            [pd.isna(reason) for reason in reasons],
         )
         for reason, same in zip(reasons, named, strict=True):
             reason[same & pd.isna(reason)] = ORDER_OF_ANOTHER_FILE

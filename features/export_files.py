@@ -438,14 +438,23 @@ def _order_key(ids: pd.Series) -> pd.Series:
 
 
 def orders_named_elsewhere(
-    parts: Sequence[pd.DataFrame], refs: Sequence[Mapping[str, pd.Series]], names: Sequence[str]
+    parts: Sequence[pd.DataFrame],
+    refs: Sequence[Mapping[str, pd.Series]],
+    names: Sequence[str],
+    kept: Sequence[np.ndarray] | None = None,
 ) -> tuple[list[np.ndarray], str | None]:
     """Per file, its sales (positive amounts) whose column of another tool's order
     (:func:`order_references`) names an order of another file on the same day (a day apart at
     most): Recharge writes a Shopify order for each charge it takes, so its charges export beside
     the shop's orders holds each sale twice under different order ids. The other file's order is
-    kept (its status, refunds and lines); the note says how many, and whose."""
+    kept (its status, refunds and lines); the note says how many, and whose. Only an order that
+    stays is named: of the rows ``kept`` (per file; all by default), not named itself (two files
+    naming each other's orders keep each sale once)."""
     named = [np.zeros(len(p), dtype=bool) for p in parts]
+    kept = [
+        np.ones(len(p), dtype=bool) if kept is None else np.asarray(kept[i], dtype=bool)
+        for i, p in enumerate(parts)
+    ]
     said = []
     for b, columns in enumerate(refs):
         for column, ref in columns.items():
@@ -453,13 +462,15 @@ def orders_named_elsewhere(
             for a, other in enumerate(parts):
                 if a == b or "order_id" not in other or "ordered_at" not in other:
                     continue
+                other = other.loc[kept[a] & ~named[a]]
+                other = other.reset_index(drop=True)
                 days = other["ordered_at"].dt.normalize().groupby(_order_key(other["order_id"]))
                 if (first := days.first()).empty:  # a file of no sale left, or of no order ids
                     continue
                 day = ref.map(first)
                 gap = (parts[b]["ordered_at"].dt.normalize() - day).abs()
                 same = (gap <= pd.Timedelta(days=1)) & (parts[b]["amount"] > 0)
-                same = same.fillna(False).to_numpy(dtype=bool) & ~named[b]
+                same = same.fillna(False).to_numpy(dtype=bool) & ~named[b] & kept[b]
                 if same.sum() > best[0]:
                     best = (int(same.sum()), a, same)
             n, a, same = best
