@@ -445,11 +445,12 @@ def orders_named_elsewhere(
 ) -> tuple[list[np.ndarray], str | None]:
     """Per file, its sales (positive amounts) whose column of another tool's order
     (:func:`order_references`) names an order of another file on the same day (a day apart at
-    most): Recharge writes a Shopify order for each charge it takes, so its charges export beside
-    the shop's orders holds each sale twice under different order ids. The other file's order is
-    kept (its status, refunds and lines); the note says how many, and whose. Only an order that
-    stays is named: of the rows ``kept`` (per file; all by default), not named itself (two files
-    naming each other's orders keep each sale once)."""
+    most), of its customer or its amount (:func:`_same_buyer_or_total`): Recharge writes a
+    Shopify order for each charge it takes, so its charges export beside the shop's orders holds
+    each sale twice under different order ids. The other file's order is kept (its status,
+    refunds and lines); the note says how many, and whose. Only an order that stays is named: of
+    the rows ``kept`` (per file; all by default), not named itself (two files naming each
+    other's orders keep each sale once)."""
     named = [np.zeros(len(p), dtype=bool) for p in parts]
     kept = [
         np.ones(len(p), dtype=bool) if kept is None else np.asarray(kept[i], dtype=bool)
@@ -464,12 +465,14 @@ def orders_named_elsewhere(
                     continue
                 other = other.loc[kept[a] & ~named[a]]
                 other = other.reset_index(drop=True)
-                days = other["ordered_at"].dt.normalize().groupby(_order_key(other["order_id"]))
-                if (first := days.first()).empty:  # a file of no sale left, or of no order ids
+                orders = other.groupby(_order_key(other["order_id"]))
+                if orders.ngroups == 0:  # a file of no sale left, or of no order ids
                     continue
-                day = ref.map(first)
-                gap = (parts[b]["ordered_at"].dt.normalize() - day).abs()
-                same = (gap <= pd.Timedelta(days=1)) & (parts[b]["amount"] > 0)
+                mine = parts[b]
+                day = ref.map(orders["ordered_at"].first().dt.normalize())
+                gap = (mine["ordered_at"].dt.normalize() - day).abs()
+                same = (gap <= pd.Timedelta(days=1)) & (mine["amount"] > 0)
+                same &= _same_buyer_or_total(mine, ref, other)
                 same = same.fillna(False).to_numpy(dtype=bool) & ~named[b] & kept[b]
                 if same.sum() > best[0]:
                     best = (int(same.sum()), a, same)
@@ -484,3 +487,15 @@ def orders_named_elsewhere(
                     f"({amount:,.2f}), each sale counted once, as {names[a]}'s"
                 )
     return named, "; ".join(said) or None
+
+
+def _same_buyer_or_total(mine: pd.DataFrame, ref: pd.Series, other: pd.DataFrame) -> pd.Series:
+    """Whether each row's order of ``other`` (named by ``ref``) is its customer's, or of its
+    amount (a cent apart at most): a charge and the shop order it wrote are one sale; a buyer's
+    purchase order number that happens to be the number of a shop order of that day (Sage's
+    Customer Order No) is another customer's."""
+    orders = other.groupby(_order_key(other["order_id"]))
+    buyer = ref.map(orders["customer_id"].first().astype("string"))
+    total = ref.map(orders["amount"].sum())
+    ours = mine["customer_id"].astype("string").eq(buyer).fillna(False)
+    return ours | (mine["amount"] - total).abs().le(0.005).fillna(False)

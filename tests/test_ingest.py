@@ -4975,3 +4975,31 @@ def test_an_order_two_overlapping_exports_list_is_kept_once_though_it_names_itse
     tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
     assert sorted(tx.order_id) == ["1001", "1002", "1003"] and tx.amount.sum() == 107.0
     assert not any("name in 'Web Order No'" in line for line in said), said
+
+
+def test_a_customer_s_purchase_order_number_naming_a_shop_order_is_no_same_sale(tmp_path):
+    """A wholesaler's Sage invoices (Customer Order No: the buyer's own PO number) beside the
+    webshop's orders: an invoice to another customer, of another amount, whose PO number is
+    the number of a shop order of that day is a sale of its own, not the shop order again."""
+    shop = _write(
+        tmp_path / "orders.csv",
+        "Name,Email,Created at,Total\n#1050,a@x.org,2024-03-01 10:00:00 -0400,35.00\n"
+        "#1051,b@x.org,2024-03-01 11:00:00 -0400,19.00\n",
+    )
+    invoices = _write(
+        tmp_path / "invoices.csv",
+        "Invoice No,Account,Invoice Date,Net,Customer Order No\n"
+        "INV-7,ACME01,2024-03-01,1200.00,1050\nINV-8,BOLT02,2024-03-02,800.00,PO-77\n",
+    )
+    text = (
+        "files:\n"
+        "  orders.csv: {columns: {order_id: Name, customer_id: Email, ordered_at: Created at, "
+        "amount: Total}}\n"
+        "  invoices.csv: {columns: {order_id: Invoice No, customer_id: Account, "
+        "ordered_at: Invoice Date, amount: Net}}\n"
+    )
+    mapping = load_mapping(None, _write(tmp_path / "map.yaml", text))
+    report = ingest(tmp_path / "out", [shop, invoices], mapping, log=_quiet)["transactions"]
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(tx.order_id) == ["#1050", "#1051", "INV-7", "INV-8"], report.reasons
+    assert tx.amount.sum() == 2054.0
