@@ -178,8 +178,9 @@ def _unread_statuses(
     Recurly's ``state``) every row was counted as a sale; beside the ``status`` read, a column
     telling credit notes, refunds or suppliers' bills apart (Xero's ``Type`` ACCRECCREDIT and
     ACCPAY beside its ``Status``, Shopline's 付款狀態 beside 訂單狀態) was not read, and they were
-    counted as sales. Rows the status read already says the same of, and refunds when a
-    ``refunded_amount`` is read (``refunds_read``), are no such rows."""
+    counted as sales. Rows the status read sets aside or gives back (an order cancelled, its
+    payment refunded), and refunds when a ``refunded_amount`` is read (``refunds_read``), are no
+    such rows."""
     statuses = ValueMapping({}, builtin=True, synonyms=STATUS_SYNONYMS)
     told = {"credit_note", "refunded", "supplier_bill"} - ({"refunded"} if refunds_read else set())
     read = None
@@ -197,12 +198,11 @@ def _unread_statuses(
         cells = frame[column].astype("string").str.strip()
         targets, _ = map_values(cells, statuses)
         unsold = targets.notna() & (targets != "completed")
-        if read is not None:
+        if read is not None:  # of the rows the status read counted as sales
             # a quote or an order beside the invoice of the same sale: counted again
             again = (targets == "open") | invoiced_orders(cells)
-            unsold = (targets.isin(told) & (read.fillna("completed") != targets)) | (
-                again & ~read.isin(["cancelled", "open"])
-            )
+            sold = read.fillna("completed") == "completed"
+            unsold = (targets.isin(told) | again) & sold
         counts = cells[unsold.fillna(False)].value_counts().head(50)
         if counts.empty:
             continue

@@ -5003,3 +5003,22 @@ def test_a_customer_s_purchase_order_number_naming_a_shop_order_is_no_same_sale(
     tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
     assert sorted(tx.order_id) == ["#1050", "#1051", "INV-7", "INV-8"], report.reasons
     assert tx.amount.sum() == 2054.0
+
+
+def test_refunds_of_orders_the_status_read_cancelled_are_not_named_as_counted(tmp_path):
+    """A WooCommerce-style export: Order Status Cancelled with Payment Status Refunded (the
+    payment given back when the order was cancelled). The status read set the order aside, yet
+    the unread Payment Status was said to tell refunds 'counted as sales'."""
+    path = _write(
+        tmp_path / "orders.csv",
+        "Order Number,Customer ID,Order Date,Order Total,Order Status,Payment Status\n"
+        "1,c1,2024-03-01,100,Completed,Paid\n2,c2,2024-03-02,50,Cancelled,Refunded\n"
+        "3,c3,2024-03-03,70,Cancelled,Refunded\n4,c3,2024-03-04,70,Completed,Paid\n",
+    )
+    mapping = load_mapping(
+        "order_id=Order Number,customer_id=Customer ID,ordered_at=Order Date,"
+        "amount=Order Total,status=Order Status"
+    )
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    assert report.reasons == {"cancelled order": 2}
+    assert not any("not read" in w for w in report.warnings), report.warnings
