@@ -195,13 +195,20 @@ def _ids_of_earlier_files(parts: list[Table], report: TableReport) -> None:
     """A later customers file's ids that are an earlier file's customer written another way are
     put in that file's form, so the later record is that customer's (as the other tables' rows
     are): written apart, each subscriber was two customers and every other file's number, one of
-    two customers' national number, unknown."""
+    two customers' national number, unknown. An id the file lists as written is its own record,
+    and two of its ids written as one customer are left apart: a file holds a customer once."""
     earlier = set(parts[0].accepted["customer_id"].dropna())
     for part in parts[1:]:
         for key, match in ID_FORMS.items():
-            if matched := match(part.accepted["customer_id"], earlier):
-                part.accepted["customer_id"], said = matched
-                report.formats[key] = f"{part.report.source_file}: {said}"
+            ids = part.accepted["customer_id"]
+            pool = earlier - set(ids.dropna())
+            if not (matched := match(ids, pool)):
+                continue
+            twice = matched[0].duplicated(keep=False) & matched[0].ne(ids).fillna(False)
+            if twice.any() and not (matched := match(ids.mask(twice), pool)):
+                continue
+            part.accepted["customer_id"] = matched[0].where(~twice, ids)
+            report.formats[key] = f"{part.report.source_file}: {matched[1]}"
         earlier |= set(part.accepted["customer_id"].dropna())
 
 

@@ -5022,3 +5022,39 @@ def test_refunds_of_orders_the_status_read_cancelled_are_not_named_as_counted(tm
     report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
     assert report.reasons == {"cancelled order": 2}
     assert not any("not read" in w for w in report.warnings), report.warnings
+
+
+def test_a_later_customers_file_listing_a_number_in_two_forms_keeps_one_record(tmp_path):
+    """A number status list writing one subscriber's number twice, in the CRM's form and the
+    national one (an old SIM's row and the new SIM's), or in two national forms: matched to the
+    CRM's id, both rows were kept, the customers table held +254712345678 twice (one ended, one
+    not). A file's two rows are left apart, as they were without matching."""
+    subscribers = _write(
+        tmp_path / "subscribers.csv",
+        "MSISDN,Activation\n+254712345678,2023-01-05\n+254722000111,2023-02-01\n"
+        "+254733000222,2023-03-01\n+254744000333,2023-04-01\n+254755000444,2023-05-01\n",
+    )
+    numbers = _write(
+        tmp_path / "numbers.csv",
+        "MSISDN,Activation,STATUS,STATUS_DATE\n0712345678,2023-01-05,SIM_SWAP,2024-06-01\n"
+        "0755000444,2023-05-01,ACTIVE,2023-05-01\n"
+        "+254712345678,2024-06-01,PORT_OUT,2024-09-01\n0722000111,2023-02-01,ACTIVE,2023-02-01\n"
+        "0733000222,2023-03-01,ACTIVE,2023-03-01\n0744000333,2023-04-01,ACTIVE,2023-04-01\n"
+        "722000111,2023-02-01,ACTIVE,2023-02-01\n",
+    )
+    topups = _write(
+        tmp_path / "topups.csv",
+        "MSISDN,TXN_DATE,AMOUNT\n254712345678,2024-01-05,50\n254733000222,2024-01-06,20\n",
+    )
+    map_file = _write(
+        tmp_path / "map.yaml",
+        "columns: {customer_id: MSISDN, signup_at: Activation, ordered_at: TXN_DATE, "
+        "amount: AMOUNT}\nfiles:\n  numbers.csv:\n    "
+        "columns: {ended_at: STATUS_DATE, customer_status: STATUS}\n",
+    )
+    mapping = load_mapping(None, map_file)
+    ingest(tmp_path / "out", topups, mapping, customers=[subscribers, numbers], log=_quiet)
+    customers = pd.read_parquet(table_path(tmp_path / "out", "customers"))
+    assert customers["customer_id"].is_unique, customers
+    assert len(customers) == 8  # the file's two rows apart, as without matching
+    assert {"+254733000222", "+254744000333", "+254755000444"} <= set(customers["customer_id"])
