@@ -15,6 +15,9 @@ TERM_MONTHS = "term_months"
 #: Days of an average month, for a term with a fraction of a month (whole months are calendar
 #: months: 36 from 2022-01-10 end on 2025-01-10).
 MONTH_DAYS = 365.25 / 12
+#: Share of the accepted rows with a period end past which those without money are a contracts
+#: export's (fewer: a free trial's $0 invoice or a refund among the payments).
+UNPAID_TERMS_SHARE = 0.5
 
 
 def covers_from_months(ordered_at: pd.Series, months: pd.Series) -> tuple[pd.Series, str]:
@@ -48,9 +51,11 @@ def checked_covers(covers: pd.Series, ordered_at: pd.Series) -> tuple[pd.Series,
 def unpaid_terms(covers: pd.Series, amount: pd.Series, ok: pd.Series) -> str | None:
     """A warning for accepted rows with a period end but no amount above 0: a term is read from
     a payment only, so they cover nothing (a Salesforce Contract export, ``StartDate`` to
-    ``EndDate`` and no money, given as transactions with an amount of ``=0``)."""
-    unpaid = ok & covers.notna() & ~(amount > 0).fillna(False)
-    if not unpaid.any():
+    ``EndDate`` and no money, given as transactions with an amount of ``=0``); most of the rows
+    with a period end, not a free trial's $0 invoice or a refund among the payments."""
+    ended = ok & covers.notna()
+    unpaid = ended & ~(amount > 0).fillna(False)
+    if not unpaid.any() or unpaid.sum() <= UNPAID_TERMS_SHARE * ended.sum():
         return None
     return (
         f"{int(unpaid.sum()):,} accepted rows with the end of a period covered have no amount "

@@ -125,3 +125,14 @@ def test_a_contracts_export_without_money_is_told_it_covers_no_one(tmp_path):
         tmp_path / "out2", paid, load_mapping(MAPPING + ",term_months=Term_Months__c"), log=_quiet
     )["transactions"]
     assert not [w for w in report.warnings if "cover no one" in w]
+
+
+def test_a_trial_s_zero_invoice_among_paid_terms_is_no_contracts_export(tmp_path):
+    """A subscription billing export with covers_until=Period End: a free trial's $0 invoice
+    and a refund carry their period's end too. One such row of many paid ones was told the file
+    looks like a contracts export without money (put each contract's end on the opportunity)."""
+    rows = "".join(f"A{i},2023-0{i}-01,50,,2023-0{i + 1}-01\n" for i in range(1, 8))
+    rows += "T,2023-03-01,0,,2023-03-15\nA1,2023-02-10,-50,,2023-03-01\n"
+    mapping = load_mapping(MAPPING + ",covers_until=Period End")
+    report = ingest(tmp_path / "out", _deals(tmp_path, rows), mapping, log=_quiet)
+    assert not [w for w in report["transactions"].warnings if "cover no one" in w]
