@@ -445,34 +445,42 @@ def orders_named_elsewhere(
 ) -> tuple[list[np.ndarray], str | None]:
     """Per file, its sales (positive amounts) whose column of another tool's order
     (:func:`order_references`) names an order of another file on the same day (a day apart at
-    most), of its customer or its amount (:func:`_same_buyer_or_total`): Recharge writes a
-    Shopify order for each charge it takes, so its charges export beside the shop's orders holds
-    each sale twice under different order ids. The other file's order is kept (its status,
-    refunds and lines); the note says how many, and whose. Only an order that stays is named: of
-    the rows ``kept`` (per file; all by default), not named itself (two files naming each
-    other's orders keep each sale once)."""
+    most), of its customer or its amount: Recharge writes a Shopify order for each charge it
+    takes, so its charges export beside the shop's orders holds each sale twice under different
+    order ids. The other file's order is kept (its status, refunds and lines); the note says how
+    many, and whose. Only an order that stays is named: of the rows ``kept`` (per file; all by
+    default), not named itself (two files naming each other's orders keep each sale once)."""
     named = [np.zeros(len(p), dtype=bool) for p in parts]
+    if not any(refs):  # no file names another tool's orders
+        return named, None
     kept = [
         np.ones(len(p), dtype=bool) if kept is None else np.asarray(kept[i], dtype=bool)
         for i, p in enumerate(parts)
     ]
+    keys = [_order_key(p["order_id"]) if "order_id" in p else None for p in parts]
+    listed = [set() if k is None else set(k.dropna()) for k in keys]
     said = []
     for b, columns in enumerate(refs):
         for column, ref in columns.items():
             best = (0, -1, np.zeros(len(parts[b]), dtype=bool))
+            values = set(ref.dropna())
             for a, other in enumerate(parts):
-                if a == b or "order_id" not in other or "ordered_at" not in other:
+                if a == b or keys[a] is None or "ordered_at" not in other:
                     continue
-                other = other.loc[kept[a] & ~named[a]]
-                other = other.reset_index(drop=True)
-                orders = other.groupby(_order_key(other["order_id"]))
-                if orders.ngroups == 0:  # a file of no sale left, or of no order ids
+                live = kept[a] & ~named[a]
+                if values.isdisjoint(listed[a]):  # none of its orders named
+                    continue
+                if (orders := _orders(other.loc[live], keys[a][live])).empty:  # none left
                     continue
                 mine = parts[b]
-                day = ref.map(orders["ordered_at"].first().dt.normalize())
-                gap = (mine["ordered_at"].dt.normalize() - day).abs()
+                gap = (mine["ordered_at"].dt.normalize() - ref.map(orders["day"])).abs()
                 same = (gap <= pd.Timedelta(days=1)) & (mine["amount"] > 0)
-                same &= _same_buyer_or_total(mine, ref, other)
+                # its customer's order, or of its amount (a cent apart at most): a charge and
+                # the shop order it wrote are one sale; a buyer's purchase order number that is
+                # the number of a shop order of that day (Sage's Customer Order No) is not
+                buyer = mine["customer_id"].astype("string").eq(ref.map(orders["buyer"]))
+                total = (mine["amount"] - ref.map(orders["total"])).abs().le(0.005)
+                same &= buyer.fillna(False) | total.fillna(False)
                 same = same.fillna(False).to_numpy(dtype=bool) & ~named[b] & kept[b]
                 if same.sum() > best[0]:
                     best = (int(same.sum()), a, same)
@@ -489,13 +497,17 @@ def orders_named_elsewhere(
     return named, "; ".join(said) or None
 
 
-def _same_buyer_or_total(mine: pd.DataFrame, ref: pd.Series, other: pd.DataFrame) -> pd.Series:
-    """Whether each row's order of ``other`` (named by ``ref``) is its customer's, or of its
-    amount (a cent apart at most): a charge and the shop order it wrote are one sale; a buyer's
-    purchase order number that happens to be the number of a shop order of that day (Sage's
-    Customer Order No) is another customer's."""
-    orders = other.groupby(_order_key(other["order_id"]))
-    buyer = ref.map(orders["customer_id"].first().astype("string"))
-    total = ref.map(orders["amount"].sum())
-    ours = mine["customer_id"].astype("string").eq(buyer).fillna(False)
-    return ours | (mine["amount"] - total).abs().le(0.005).fillna(False)
+def _orders(rows: pd.DataFrame, key: pd.Series) -> pd.DataFrame:
+    """Per order (``key``: :func:`_order_key` of the rows' order ids) its day, customer and
+    total."""
+    return (
+        pd.DataFrame(
+            {
+                "day": rows["ordered_at"].dt.normalize().to_numpy(),
+                "buyer": rows["customer_id"].astype("string").array,
+                "total": rows["amount"].to_numpy(),
+            }
+        )
+        .groupby(key.reset_index(drop=True))
+        .agg(day=("day", "first"), buyer=("buyer", "first"), total=("total", "sum"))
+    )
