@@ -464,13 +464,13 @@ def orders_named_elsewhere(
         for column, ref in columns.items():
             best = (0, -1, np.zeros(len(parts[b]), dtype=bool))
             values = set(ref.dropna())
-            for a, other in enumerate(parts):
-                if a == b or keys[a] is None or "ordered_at" not in other:
+            for a, (other, key) in enumerate(zip(parts, keys, strict=True)):
+                if a == b or key is None or "ordered_at" not in other:
                     continue
                 live = kept[a] & ~named[a]
                 if values.isdisjoint(listed[a]):  # none of its orders named
                     continue
-                if (orders := _orders(other.loc[live], keys[a][live])).empty:  # none left
+                if (orders := _orders(other.loc[live], key[live])).empty:  # none left
                     continue
                 mine = parts[b]
                 gap = (mine["ordered_at"].dt.normalize() - ref.map(orders["day"])).abs()
