@@ -216,6 +216,9 @@ GIFT_CARD_VALUES = frozenset(
         ),
     }
 )
+#: The most distinct values a column may hold to be read for tips and gift cards (a line's
+#: type, item or tender); more is no category (ids, amounts, dates), and is not folded.
+TILL_MAX_VALUES = 20_000
 #: Column names (bare) of how a sale was paid (its tender).
 TENDER_NAMES = frozenset(
     {"paymenttype", "paymentmethod", "tender", "tendertype", "paidby", "支付方式", "付款方式"}
@@ -236,11 +239,15 @@ def till_lines(
             continue
         cells = frame[column].astype("string")
         uniques = cells.dropna().unique()
-        bare = pd.Series({v: bare_name(str(v)) for v in uniques}, dtype="string")
+        if not 0 < len(uniques) <= TILL_MAX_VALUES:  # blank, or no category (ids, amounts)
+            continue
+        bare = {str(v): bare_name(str(v)) for v in uniques}
         tender = bare_name(str(column)) in TENDER_NAMES
         for what, words in (("tip", TIP_VALUES), ("card", GIFT_CARD_VALUES)):
             key = f"{what} paid" if tender and what == "card" else what
-            rows = paid & cells.map(bare).isin(words).fillna(False).to_numpy(bool)
+            if not (hits := [v for v, b in bare.items() if b in words]):
+                continue
+            rows = paid & cells.isin(hits).fillna(False).to_numpy(bool)
             if rows.any() and key not in found:
                 found[key] = (str(column), rows)
     notes = []
