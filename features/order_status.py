@@ -99,7 +99,9 @@ def cancelled_rows(
     whole = refunded & (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
     if "order_id" in out:
         sales = ~refunded & check.ok
-        partial = _partial_refunds(out, whole, sales)
+        kept_id = _ids_of_several_purchases(out, whole, sales)
+        sales &= ~kept_id
+        partial = _partial_refunds(out, whole & ~kept_id, sales)
         out.loc[partial, "amount"] = -out.loc[partial, "amount"]  # a return of part of it
         whole &= ~partial
         orders = out["order_id"][whole].dropna()
@@ -214,6 +216,22 @@ def _given_back(out: pd.DataFrame, rows: np.ndarray, report: TableReport, what: 
             f"{int(flip.sum()):,} {what} had a positive amount: read as negative (money given "
             "back, netted from revenue)"
         )
+
+
+def _ids_of_several_purchases(
+    out: pd.DataFrame, refund: np.ndarray, sale: np.ndarray
+) -> np.ndarray:
+    """The rows of orders whose ``sale`` rows are on several days and that hold a positive
+    ``refund`` row: an id kept across purchases (a pharmacy's ``Rx Number`` over its refills, a
+    subscription's), whose refunded row is that purchase undone (a claim reversed, the fill never
+    picked up), not part of an earlier sale given back nor its twin."""
+    if not refund.any():
+        return np.zeros(len(out), dtype=bool)
+    order = out["order_id"].astype("string")
+    days = out["ordered_at"].dt.floor("D")[sale].groupby(order[sale]).nunique()
+    refunded = order[refund].dropna().unique()
+    several = days.index[days.to_numpy() > 1].intersection(refunded)
+    return order.isin(several).fillna(False).to_numpy(dtype=bool)
 
 
 def _partial_refunds(out: pd.DataFrame, refund: np.ndarray, sale: np.ndarray) -> np.ndarray:

@@ -4341,6 +4341,28 @@ def test_a_partial_refund_row_is_a_return_and_a_refunded_scan_takes_no_twin(tmp_
     }
 
 
+def test_a_reversed_fill_of_a_prescription_is_that_fill_undone(tmp_path):
+    """A pharmacy's fills keyed by ``Rx Number`` (one number over the refills): a reversed claim
+    (the fill never picked up) is that fill, no sale. It was read as a return of part of the
+    earlier fills (1,076 of 1,311 reversals, 296,672.21 taken off a chain's 4,636,833.06) or, at
+    the fill's usual price, took an earlier fill picked up with it."""
+    path = _write(
+        tmp_path / "t.csv",
+        "Rx Number,Patient ID,Fill Date,Total Price,Status\n"
+        "61001,A,2024-01-02,42.61,Sold\n61001,A,2024-04-01,43.10,Sold\n"
+        "61001,A,2024-07-01,41.90,Reversed\n61001,A,2024-07-08,42.00,Sold\n"
+        "61002,B,2024-01-03,9.50,Sold\n61002,B,2024-02-02,9.50,Sold\n"
+        "61002,B,2024-03-04,9.50,Reversed\n",
+    )
+    mapping = load_mapping(
+        "customer_id=Patient ID,order_id=Rx Number,ordered_at=Fill Date,amount=Total Price,"
+        "status=Status"
+    )
+    report = ingest(tmp_path / "out", path, mapping, log=_quiet)["transactions"]
+    assert (report.accepted, report.reasons) == (5, {"refunded order": 2})
+    assert _spend(tmp_path / "out").round(2).to_dict() == {"A": 127.71, "B": 19.0}
+
+
 def test_merges_hold_across_customers_files(tmp_path):
     """June's export merges card A into B while January's still lists A; a delta export merges
     C into D, which only the full export holds: both are merged (A scored churned beside B, and
