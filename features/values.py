@@ -542,6 +542,10 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "purchase",  # an app store's transaction type beside "refund"
         "purchased",
         "sale",
+        # a pharmacy's fill picked up (PioneerRx, QS/1: beside Reversed and Transferred Out)
+        "sold",
+        "picked up",
+        "dispensed",
         # an ERP's document type for an invoice, beside its credit notes (below)
         "invoice",
         "inv",
@@ -857,8 +861,12 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "past_due",
         # a subscription app's next charge, not taken yet (Recharge's QUEUED)
         "queued",
-        # a bill written off as bad debt: never paid
+        # a bill written off as bad debt: never paid; a practice ledger's write-off of a claim
+        # denied or of the fee above the insurer's allowance (negative, no money given back)
         "written off",
+        "write off",
+        "writeoff",
+        "insurance write off",
         "bad debt",
         "past due",
         "uncollectible",

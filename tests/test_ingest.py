@@ -4003,6 +4003,26 @@ def test_an_appointment_books_statuses_are_known(tmp_path):
     assert not [w for w in report.warnings if "read as completed" in w], report.warnings
 
 
+def test_a_practice_ledgers_write_offs_and_a_pharmacys_fills_are_known(tmp_path):
+    """A dental ledger's Write-off of a denied claim (negative, no money given back) was read as
+    a return (214 rows took 53,840.00 off a practice's 733,510.38); a pharmacy's Sold, Picked Up
+    and Dispensed fills were warned of as unknown statuses."""
+    path = _write(
+        tmp_path / "ledger.csv",
+        "Claim #,Patient ID,Date,Amount,Type\n"
+        "CLM1,1001,2024-03-01,40.00,Sold\n"
+        "CLM2,1002,2024-03-02,25.00,Picked Up\n"
+        "CLM3,1002,2024-03-03,30.00,Dispensed\n"
+        "CLM2,1002,2024-04-20,-185.00,Write-off\n"
+        "CLM4,1001,2024-05-01,-90.00,Write Off\n",
+    )
+    columns = "order_id=Claim #,customer_id=Patient ID,ordered_at=Date,amount=Amount,status=Type"
+    report = ingest(tmp_path / "out", path, load_mapping(columns), log=_quiet)["transactions"]
+    assert report.reasons == {"open deal or unpaid order": 2}, report.reasons
+    assert _spend(tmp_path / "out").round(2).to_dict() == {"1001": 40.0, "1002": 55.0}
+    assert not [w for w in report.warnings if "read as completed" in w], report.warnings
+
+
 def test_addresses_are_compared_case_folded():
     """A newsletter tool upper-cases addresses: 'GROSSMANN' is the customers file's 'Großmann'
     (lower-casing kept the ß apart: 142 rows quarantined as no customer with this e-mail)."""
