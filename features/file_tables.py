@@ -83,7 +83,15 @@ from features.order_status import cancelled_rows, order_field, stripe_refunds
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT, refund_dates
 from features.repeated_rows import repeated_header, repeated_rows
 from features.source_columns import table_inputs
-from features.terms import TERM_MONTHS, checked_covers, covers_from_months, unpaid_terms
+from features.terms import (
+    TERM_DAYS,
+    TERM_MONTHS,
+    checked_covers,
+    covers_from_days,
+    covers_from_months,
+    days_as_months,
+    unpaid_terms,
+)
 from features.unread_columns import lookalike_columns
 from features.value_keys import unmatched_keys
 from features.values import (
@@ -294,17 +302,23 @@ def build_table(
                 report.warnings.append(twins)
             if col.required and not (col.name == "customer_id" and CUSTOMER_EMAIL in inputs):
                 check.flag(out[col.name].isna(), f"missing {col.name}")
-    if TERM_MONTHS in inputs and COVERS_UNTIL not in inputs:  # Salesforce's contract term
-        term = inputs[TERM_MONTHS]
-        months, _ = parse_numbers(term, numbers)
-        out[COVERS_UNTIL], report.formats[TERM_MONTHS] = covers_from_months(
-            out["ordered_at"], months
-        )
-        if (odd := term.notna() & months.isna() & clean).any():
+    for unit, key, covers_from in (
+        ("months", TERM_MONTHS, covers_from_months),  # Salesforce's contract term
+        ("days", TERM_DAYS, covers_from_days),  # a pharmacy fill's Days Supply
+    ):
+        if key not in inputs or COVERS_UNTIL in inputs:
+            continue
+        term = inputs[key]
+        length, _ = parse_numbers(term, numbers)
+        out[COVERS_UNTIL], report.formats[key] = covers_from(out["ordered_at"], length)
+        if (odd := term.notna() & length.isna() & clean).any():
             report.warnings.append(
-                f"{int(odd.sum()):,} values of {str(term.name)!r} ({TERM_MONTHS}) are no number "
-                f"of months (e.g. {term[odd].iloc[0]!r}): those payments are kept without a term"
+                f"{int(odd.sum()):,} values of {str(term.name)!r} ({key}) are no number of "
+                f"{unit} (e.g. {term[odd].iloc[0]!r}): those payments are kept without a term"
             )
+        if key == TERM_MONTHS and (days := days_as_months(str(term.name), length[clean])):
+            report.warnings.append(days)
+        break  # one term
     if CUSTOMER_STATUS in inputs and ENDED_AT not in inputs:  # a status but no date to keep
         status = inputs[CUSTOMER_STATUS]
         values_map = mapping.values_for(table, CUSTOMER_STATUS)

@@ -39,7 +39,7 @@ from features.customer_emails import CUSTOMER_EMAIL
 from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
 from features.customer_status import CUSTOMER_STATUS, CUSTOMER_STATUSES
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
-from features.terms import TERM_MONTHS
+from features.terms import TERM_DAYS, TERM_MONTHS
 from features.values import IGNORE, ORDER_STATUSES
 from features.yaml_files import load_yaml
 
@@ -62,6 +62,7 @@ DERIVED_INPUTS = {
         REFUNDED_AT,
         CUSTOMER_EMAIL,
         TERM_MONTHS,
+        TERM_DAYS,
     ),
     EVENTS: (CUSTOMER_EMAIL,),
 }

@@ -17,7 +17,7 @@ from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
 from features.customer_status import CUSTOMER_STATUS
 from features.mapping import FileMapping, IngestError
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
-from features.terms import TERM_MONTHS
+from features.terms import TERM_DAYS, TERM_MONTHS
 
 
 def find_column(frame: pd.DataFrame, name: str) -> str | None:
@@ -152,8 +152,9 @@ def table_inputs(
             found[CUSTOMER_STATUS] = status
     if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, "status") is not None:
         found["status"] = _source_column(frame, path, table, "status", mapping, required=True)
-    if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, TERM_MONTHS) is not None:
-        found[TERM_MONTHS] = _source_column(frame, path, table, TERM_MONTHS, mapping, True)
+    for term in (TERM_MONTHS, TERM_DAYS):
+        if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, term) is not None:
+            found[term] = _source_column(frame, path, table, term, mapping, True)
     if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, REFUNDED_AMOUNT) is not None:
         found[REFUNDED_AMOUNT] = _source_column(frame, path, table, REFUNDED_AMOUNT, mapping, True)
     if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, REFUNDED_AT) is not None:

@@ -1,5 +1,7 @@
-"""The period a payment covers: ``transactions.covers_until`` read from a date column, or from a
-term in months (``term_months``: Salesforce's contract term of an opportunity, 12 or 36).
+"""The period a payment covers: ``transactions.covers_until`` read from a date column, from a
+term in months (``term_months``: Salesforce's contract term of an opportunity, 12 or 36), or
+from a term in days (``term_days``: a pharmacy fill's ``Days Supply``, a prepaid bundle's
+validity).
 
 A customer paid ahead has not churned for want of a purchase while the term runs
 (``features.definitions.coverage_at_end``). A period end before its payment, or a term that is
@@ -10,8 +12,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-#: The derived input of ``transactions`` (not stored): the months a payment covers.
+#: The derived inputs of ``transactions`` (not stored): the months, or days, a payment covers.
 TERM_MONTHS = "term_months"
+TERM_DAYS = "term_days"
+#: A term in months above this, in a column named in days (``Days Supply``), is days mapped as
+#: months: warned (90 days read as 7.5 years).
+MONTHS_AS_DAYS = 24
 #: Days of an average month, for a term with a fraction of a month (whole months are calendar
 #: months: 36 from 2022-01-10 end on 2025-01-10).
 MONTH_DAYS = 365.25 / 12
@@ -35,6 +41,31 @@ def covers_from_months(ordered_at: pd.Series, months: pd.Series) -> tuple[pd.Ser
     common = ", ".join(f"{m:g}" for m in shown.value_counts().head(3).index)
     note = f"{len(shown):,} payments with a term ({common} months most often)" if len(shown) else ""
     return ends, note or "no payment with a term"
+
+
+def covers_from_days(ordered_at: pd.Series, days: pd.Series) -> tuple[pd.Series, str]:
+    """The end of each payment's term of ``days`` (numbers; blank: no term), and the note for the
+    manifest's formats. A term of 0 days or less is no term; a fraction is rounded."""
+    usable = days.where(days > 0)
+    ends = ordered_at + pd.to_timedelta(usable.round(), unit="D")
+    shown = usable.dropna()
+    common = ", ".join(f"{d:g}" for d in shown.value_counts().head(3).index)
+    note = f"{len(shown):,} payments with a term ({common} days most often)" if len(shown) else ""
+    return ends, note or "no payment with a term"
+
+
+def days_as_months(column: str, months: pd.Series) -> str | None:
+    """A warning for a ``term_months`` column named in days whose terms run for years (a
+    pharmacy's ``Days Supply`` of 30 to 90 read as months: no patient could churn)."""
+    named_in_days = any(w in column.casefold() for w in ("day", "tage", "jours", "天", "日"))
+    long = months > MONTHS_AS_DAYS
+    if not named_in_days or not long.any():
+        return None
+    return (
+        f"{column!r} mapped as {TERM_MONTHS} is named in days, and {int(long.sum()):,} of its "
+        f"terms are over {MONTHS_AS_DAYS} months (e.g. {months[long].iloc[0]:g}): if they are "
+        f'days, map it as --map "transactions.{TERM_DAYS}={column}"'
+    )
 
 
 def checked_covers(covers: pd.Series, ordered_at: pd.Series) -> tuple[pd.Series, str]:

@@ -136,3 +136,31 @@ def test_a_trial_s_zero_invoice_among_paid_terms_is_no_contracts_export(tmp_path
     mapping = load_mapping(MAPPING + ",covers_until=Period End")
     report = ingest(tmp_path / "out", _deals(tmp_path, rows), mapping, log=_quiet)
     assert not [w for w in report["transactions"].warnings if "cover no one" in w]
+
+
+def test_a_fills_days_supply_is_read_as_the_period_covered(tmp_path):
+    """A pharmacy's fills of 30, 60 and 90 days: mapped as term_months, every fill covered
+    911-2,741 days (no patient could churn) and nothing was said; as term_days, the period a fill
+    supplies, and a days column mapped as months is named."""
+    fills = tmp_path / "fills.csv"
+    fills.write_text(
+        "Patient,Fill Date,Paid,Days Supply\np1,2024-01-10,42.50,90\np2,2024-01-10,12.00,30\n"
+        "p3,2024-02-01,20.00,60\np3,2024-04-01,20.00,\n"
+    )
+    mapping = "customer_id=Patient,ordered_at=Fill Date,amount=Paid"
+    report = ingest(
+        tmp_path / "days", fills, load_mapping(mapping + ",term_days=Days Supply"), log=_quiet
+    )["transactions"]
+    kept = pd.read_parquet(table_path(tmp_path / "days", "transactions"))
+    assert kept["covers_until"].dt.strftime("%Y-%m-%d").fillna("-").tolist() == [
+        "2024-04-09",
+        "2024-02-09",
+        "2024-04-01",
+        "-",
+    ]
+    assert report.formats["term_days"] == "3 payments with a term (90, 30, 60 days most often)"
+    as_months = ingest(
+        tmp_path / "months", fills, load_mapping(mapping + ",term_months=Days Supply"), log=_quiet
+    )["transactions"]
+    said = [w for w in as_months.warnings if "named in days" in w]
+    assert len(said) == 1 and '--map "transactions.term_days=Days Supply"' in said[0], said
