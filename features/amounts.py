@@ -342,7 +342,25 @@ def _orders_on_several_days(out: pd.DataFrame, ok: np.ndarray) -> str | None:
         f"order {example!r} on {int(several.iloc[0])} days){apart}: each day counts as a "
         "purchase, so a booking paid as a deposit and a balance, or an order paid in "
         "instalments, is read as several purchases; if these rows are payments of one sale, give "
-        "the export of the sales (one row per booking or order, dated when it was made) instead"
+        "the export of the sales (one row per booking or order, dated when it was made) instead, "
+        "or set order_day: first in the map file (each order's rows dated at its first: an "
+        "insurer's payment of a visit's claim, a layaway's balance)"
+    )
+
+
+def first_day_of_orders(out: pd.DataFrame, ok: np.ndarray) -> str:
+    """Dates every accepted row of an order at the order's first (``order_day: first``: the
+    payments of one sale on later days are that sale, not purchases of their own), and returns
+    the note for the manifest's formats. Rows without an order id keep their date."""
+    orders = out["order_id"].where(ok)
+    when = out["ordered_at"].where(ok)
+    first = when.groupby(orders).transform("min")
+    moved = (ok & orders.notna() & (first.dt.normalize() != when.dt.normalize())).fillna(False)
+    moved = moved.to_numpy(bool)
+    out.loc[moved, "ordered_at"] = first[moved]
+    return (
+        f"{int(moved.sum()):,} rows of {orders[moved].nunique():,} orders dated at their order's "
+        "first row (order_day: first)"
     )
 
 

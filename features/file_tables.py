@@ -13,6 +13,7 @@ import pandas as pd
 
 from features.amounts import (
     amount_notes,
+    first_day_of_orders,
     lines_of_totals,
     net_of_mapped_refunds,
     parse_amount,
@@ -427,6 +428,8 @@ def build_table(
         ):
             report.warnings.append(unpaid)
     _map_values(table, out, mapping, check, report, strict_values)
+    if table == TRANSACTIONS and mapping.order_day == "first" and "order_id" in out:
+        report.formats["order_day"] = first_day_of_orders(out, check.ok)
     if table == TRANSACTIONS:  # on the rows accepted in the end
         report.warnings.extend(amount_notes(inputs, out, check.ok, list(frame.columns)))
         report.warnings.extend(till_lines(inputs, out, check.ok, frame))

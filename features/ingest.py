@@ -70,6 +70,7 @@ from features.ingest_warnings import (
 )
 from features.mapping import ColumnMapping, FileMapping, IngestError
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
+from features.terms import TERM_DAYS, TERM_MONTHS
 from features.value_keys import unmatched_note
 from features.values import MERGED, NO_SALE, SET_ASIDE
 
@@ -600,6 +601,9 @@ def log_report(report: TableReport, log) -> None:
         "credit notes",
         REFUNDED_AMOUNT,
         REFUNDED_AT,
+        TERM_MONTHS,
+        TERM_DAYS,
+        "order_day",
         ENDED_AT,
         *CONTACT_FLAGS,
     ):

@@ -89,6 +89,7 @@ FORMAT_KEYS = (
     "sheet",
     "currency",
     "amount_sign",
+    "order_day",
 )
 
 
@@ -126,6 +127,12 @@ class FileMapping(BaseModel):
     #: set aside as :data:`features.values.MONEY_IN`, unless a status marks them refunds (kept
     #: as returns, :mod:`features.amounts`).
     amount_sign: Literal["positive_is_sale", "negative_is_sale"] | None = None
+    #: The day of an order's rows. ``each_row`` (the default): each row's own date, so an order
+    #: paid on several days is several purchases. ``first``: every accepted row of an order is
+    #: dated at its first (a dental claim's insurer payment weeks after the visit's copay, a
+    #: layaway's balance after its deposit: one purchase, on the day of the sale;
+    #: :func:`features.amounts.first_day_of_orders`).
+    order_day: Literal["each_row", "first"] | None = None
     #: Rows to set aside by a source column's value (``Environment: [Sandbox]``, an app store's
     #: test purchases; ``transactions.Item: [Tip]``): quarantined as :data:`EXCLUDED`, counted,
     #: not judged by ``--min-accepted-share``; values match ignoring case, outer spaces and a

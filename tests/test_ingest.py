@@ -5100,3 +5100,36 @@ def test_a_later_customers_file_listing_a_number_in_two_forms_keeps_one_record(t
     assert customers["customer_id"].is_unique, customers
     assert len(customers) == 8  # the file's two rows apart, as without matching
     assert {"+254733000222", "+254744000333", "+254755000444"} <= set(customers["customer_id"])
+
+
+def test_an_orders_later_payments_can_be_dated_at_its_first_row(tmp_path):
+    """A dental ledger keyed by claim: the copay on the visit day, the insurer's payment weeks
+    later under the same Claim #: each payment was a purchase day (5,286 for 2,930 visits in a
+    tester's ledger), and the warning's advice (give the sales export) left a practice stuck: a
+    production report is at full fee, not the money collected."""
+    path = _write(
+        tmp_path / "ledger.csv",
+        "Claim #,Patient,Date,Payer,Amount\nC1,p1,2024-03-04,Patient,40.00\n"
+        "C1,p1,2024-04-02,Insurance,160.00\nC2,p1,2024-09-03,Patient,40.00\n"
+        "C2,p1,2024-10-01,Insurance,160.00\nC3,p2,2024-05-06,Patient,25.00\n"
+        "C3,p2,2024-06-10,Insurance,75.00\n,p2,2024-07-01,Patient,10.00\n",
+    )
+    columns = "order_id: 'Claim #', customer_id: Patient, ordered_at: Date, amount: Amount"
+    plain = load_mapping(None, _write(tmp_path / "plain.yaml", f"columns: {{{columns}}}\n"))
+    report = ingest(tmp_path / "each", path, plain, log=_quiet)["transactions"]
+    said = " ".join(report.warnings)
+    assert "3 of the 3 orders have paid rows on several days" in said
+    assert "order_day: first" in said
+    first = load_mapping(
+        None, _write(tmp_path / "first.yaml", f"columns: {{{columns}}}\norder_day: first\n")
+    )
+    lines: list[str] = []
+    report = ingest(tmp_path / "first", path, first, log=lines.append)["transactions"]
+    tx = pd.read_parquet(table_path(tmp_path / "first", "transactions"))
+    days = tx.groupby("customer_id")["ordered_at"].apply(lambda d: d.dt.date.nunique())
+    assert days.to_dict() == {"p1": 2, "p2": 2}  # two visits; a visit and a payment alone
+    assert tx["amount"].sum() == 510.0
+    assert "several days" not in " ".join(report.warnings)
+    assert "transactions: order_day: 3 rows of 3 orders dated at their order's first row" in (
+        "\n".join(lines)
+    )
