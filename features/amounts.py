@@ -53,14 +53,20 @@ REPEATED_TOTAL_SHARE = 0.5
 
 
 def repeated_totals(
-    inputs: dict[str, pd.Series], out: pd.DataFrame, ok: np.ndarray, frame: pd.DataFrame
+    inputs: dict[str, pd.Series],
+    out: pd.DataFrame,
+    ok: np.ndarray,
+    frame: pd.DataFrame,
+    numbers: NumberFormat | None = None,
 ) -> str | None:
     """A note when ``amount`` looks like an order total written on each of its item lines
     (Shopee's ``Grand Total``, one row per item): most orders of several lines hold one amount
     on all their lines though another money or quantity column of the lines differs (the
-    items' prices; a ticket export whose tickets all cost 25.00 differs in names alone), all on
-    one day (a payment plan's instalments fall on several). Every line counts, so such an
-    order's revenue would be its total times its lines."""
+    items' prices; a ticket export whose tickets all cost 25.00 differs in names alone), or
+    adds up over the lines to that amount (a booking's ``Order Total`` on each passenger's row
+    beside the passengers' fares, alike), all on one day (a payment plan's instalments fall on
+    several). Every line counts, so such an order's revenue would be its total times its
+    lines."""
     source = inputs.get("amount")
     if source is None or "order_id" not in out:
         return None
@@ -82,12 +88,21 @@ def repeated_totals(
     if not money:
         return None
     lines = frame.loc[ok][several.to_numpy()][money][same.to_numpy()]
-    varying = lines.groupby(orders[same].to_numpy()).nunique().gt(1).sum(axis=1)
-    repeated = varying[varying >= 1]
+    keys = orders[same].to_numpy()
+    varying = lines.groupby(keys).nunique().gt(1).sum(axis=1)
+    repeated = varying.index[varying >= 1]
+    total = amounts[same].groupby(keys).first().abs()
+    for column in money:  # the lines' own money adds up to the amount each line holds
+        value = parse_numbers(lines[column].astype("string"), numbers)[0].abs()
+        value.index = keys
+        summed = value.groupby(level=0).sum(min_count=1)
+        biggest = value.groupby(level=0).max()
+        adds_up = np.isclose(summed, total.reindex(summed.index)) & (biggest < summed)
+        repeated = repeated.union(summed.index[adds_up])
     n_orders = orders.nunique()
     if len(repeated) <= REPEATED_TOTAL_SHARE * n_orders:
         return None
-    example = str(repeated.index[0])
+    example = str(repeated[0])
     return (
         f"{len(repeated):,} of the {n_orders:,} orders of several lines hold the same amount on "
         f"every line though their lines differ (e.g. order {example!r}): {source.name!r} looks "

@@ -433,7 +433,7 @@ def build_table(
     if table == TRANSACTIONS:  # on the rows accepted in the end
         report.warnings.extend(amount_notes(inputs, out, check.ok, list(frame.columns)))
         report.warnings.extend(till_lines(inputs, out, check.ok, frame))
-        if total := repeated_totals(inputs, out, check.ok, frame):
+        if total := repeated_totals(inputs, out, check.ok, frame, numbers):
             report.warnings.append(total)
     when = {TRANSACTIONS: "ordered_at", EVENTS: "occurred_at"}.get(table)
     if when in out and (gaps := month_gaps(out[when][check.ok])):

@@ -128,6 +128,37 @@ def test_an_order_total_repeated_on_its_item_lines_is_questioned(tmp_path):
     assert "orders of several lines" not in " ".join(reports["transactions"].warnings)
 
 
+def test_a_booking_total_on_each_passengers_row_is_questioned(tmp_path):
+    """A booking engine's order export (Rezdy), one row per passenger with the booking's 'Order
+    Total' on each beside the passenger's 'Item Price', every passenger an adult at one fare:
+    mapped as the amount, a tour operator's revenue came out at 2.97 times the truth (25.5M for
+    8.6M) without a word, the lines' prices being alike. The fares adding up to the total on
+    every line tell it."""
+    rows = "Order Number,Date Created,Customer Email,Participant First Name,Item Price,"
+    rows += "Order Total\n"
+    for i in range(4):
+        for name in ("Ana", "Ben", "Carla")[: i % 2 + 2]:
+            rows += f"R{i},0{i + 1} Mar 2024,b{i}@x.org,{name},1890.00,{1890 * (i % 2 + 2)}.00\n"
+    (tmp_path / "rezdy.csv").write_text(rows)
+    columns = "customer_id=Customer Email,ordered_at=Date Created,order_id=Order Number"
+    reports = ingest(
+        tmp_path / "t",
+        tmp_path / "rezdy.csv",
+        load_mapping(columns + ",amount=Order Total"),
+        log=_quiet,
+    )
+    said = " ".join(reports["transactions"].warnings)
+    assert "4 of the 4 orders of several lines hold the same amount on every line" in said
+    assert "'Order Total' looks like the order's total repeated" in said
+    reports = ingest(
+        tmp_path / "i",
+        tmp_path / "rezdy.csv",
+        load_mapping(columns + ",amount=Item Price"),
+        log=_quiet,
+    )
+    assert "orders of several lines" not in " ".join(reports["transactions"].warnings)
+
+
 def test_an_order_total_repeated_under_chinese_headers_is_questioned(tmp_path):
     """Shopline Taiwan's order export, one row per item with 訂單合計 (the order's total) on
     each: its item columns 商品價格 and 數量 were not known as money or counts (traditional
