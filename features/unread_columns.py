@@ -178,9 +178,10 @@ def _unread_statuses(
     Recurly's ``state``) every row was counted as a sale; beside the ``status`` read, a column
     telling credit notes, refunds or suppliers' bills apart (Xero's ``Type`` ACCRECCREDIT and
     ACCPAY beside its ``Status``, Shopline's 付款狀態 beside 訂單狀態) was not read, and they were
-    counted as sales. Rows the status read sets aside or gives back (an order cancelled, its
-    payment refunded), and refunds when a ``refunded_amount`` is read (``refunds_read``), are no
-    such rows."""
+    counted as sales; a ledger's ``Type`` of payments beside the fees they pay (Jackrabbit's
+    family transactions, no status read) likewise. Rows the status read sets aside or gives back
+    (an order cancelled, its payment refunded), and refunds when a ``refunded_amount`` is read
+    (``refunds_read``), are no such rows."""
     statuses = ValueMapping({}, builtin=True, synonyms=STATUS_SYNONYMS)
     told = {"credit_note", "refunded", "supplier_bill"} - ({"refunded"} if refunds_read else set())
     read = None
@@ -190,10 +191,7 @@ def _unread_statuses(
             ValueMapping(values, builtin=True, synonyms=STATUS_SYNONYMS),
         )
     for column in frame.columns:
-        bare = bare_name(str(column))
-        if column in used or bare not in (
-            STATUS_NAMES | TYPE_NAMES if status is not None else STATUS_NAMES
-        ):
+        if column in used or bare_name(str(column)) not in STATUS_NAMES | TYPE_NAMES:
             continue
         cells = frame[column].astype("string").str.strip()
         targets, _ = map_values(cells, statuses)
@@ -226,7 +224,8 @@ def _unread_statuses(
         return [
             f"no status read, but column {column!r} holds statuses of no sale ({examples}): "
             "every row was counted as a sale; map it with "
-            f'--map "transactions.status={column}" if it is the order\'s status'
+            f"--map \"transactions.status={column}\" if it is the order's status or the row's "
+            "type (a ledger's payments beside its fees)"
         ]
     return []
 

@@ -3583,6 +3583,27 @@ def test_stripes_refunds_export_gives_money_back(tmp_path):
     assert any("1 rows are Stripe refunds or credit notes" in x for x in lines)
 
 
+def test_an_unread_type_column_of_payments_beside_fees_is_named(tmp_path):
+    """A kids' club's family transactions (Jackrabbit): fees, sibling discounts and the payments
+    that settle them in one ledger, told apart by 'Type'. Ingested without status=Type, every
+    payment was counted as a sale (a club's revenue 2.0x the fees) without a word: a column named
+    Type was looked at only beside a status read."""
+    path = _write(
+        tmp_path / "transactions.csv",
+        "Family ID,Student ID,Trans Date,Type,Category 1,Amount\n"
+        "F1,S1,09/01/2024,Fee,Tuition,85.00\nF1,S2,09/01/2024,Fee,Tuition,85.00\n"
+        "F1,S2,09/01/2024,Discount,Sibling Discount,-8.50\nF1,,09/04/2024,Payment,,161.50\n",
+    )
+    base = "customer_id=Family ID,ordered_at=Trans Date,amount=Amount"
+    report = ingest(tmp_path / "out", path, load_mapping(base), log=_quiet)["transactions"]
+    said = [w for w in report.warnings if "no status read" in w]
+    assert len(said) == 1 and "'Type'" in said[0] and "'Payment' x 1" in said[0]
+    assert '--map "transactions.status=Type"' in said[0]
+    mapped = ingest(tmp_path / "o2", path, load_mapping(f"{base},status=Type"), log=_quiet)
+    assert mapped["transactions"].accepted == 3
+    assert not any("no status read" in w for w in mapped["transactions"].warnings)
+
+
 def test_a_document_type_beside_the_status_read_is_named_when_it_tells_credit_notes(tmp_path):
     """Xero's receivable invoices with status=Status: its 847 ACCRECCREDIT credit notes (column
     Type) were added as sales without a word; Shopline's refunds, only in 付款狀態 beside the
