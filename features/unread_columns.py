@@ -305,6 +305,8 @@ def lookalike_columns(
                 "customers are then left out of training and scored churned (blank: still a "
                 "customer)"
             )
+    if table in (CUSTOMERS, TRANSACTIONS) and (group := _unread_group(frame, inputs, used)):
+        said.append(group)
     if table == TRANSACTIONS:
         said += _unread_statuses(
             frame,
@@ -333,6 +335,50 @@ def lookalike_columns(
                 f'--map "transactions.currency={codes[0]}" if it is'
             )
     return said
+
+
+#: Words of a column naming the group a customer id belongs to and pays as one: a family or a
+#: household (a kids' club's or a school's Family ID beside each child's Student ID).
+GROUP_WORDS = ("family", "household", "guardian", "familie", "famille", "haushalt", "家庭")
+#: How the name of a column of ids ends (bare: ``Family ID``, ``Household No``, ``Family #``).
+ID_ENDS = ("id", "no", "number", "code", "key", "nr", "#", "编号")
+#: Share of the customer ids that share their group with another before the group is named.
+GROUPED_SHARE = 0.1
+
+
+def _unread_group(frame: pd.DataFrame, inputs: dict[str, pd.Series], used: set) -> str | None:
+    """A warning when the customer id read is a member of a group an unread column of ids names
+    (a ``Family ID`` beside the ``Student ID`` read): each id in one group, many groups holding
+    several ids. The one who pays is then the group: each member read as a customer makes a
+    child who ages out while a sibling stays a churned customer, and the family's own rows (a
+    registration fee) rows of no one."""
+    ids = inputs.get("customer_id")
+    if ids is None or any(w in bare_name(str(ids.name)) for w in GROUP_WORDS):
+        return None  # the group is read already
+    ids = ids.astype("string").str.strip().replace("", pd.NA)
+    for column in frame.columns:
+        bare = bare_name(str(column))
+        if column in used or not any(w in bare for w in GROUP_WORDS) or not bare.endswith(ID_ENDS):
+            continue  # a family's name is no group of ids
+        groups = frame[column].astype("string").str.strip().replace("", pd.NA)
+        both = ids.notna() & groups.notna()
+        pairs = pd.DataFrame({"id": ids[both], "group": groups[both]}).drop_duplicates()
+        members = pairs["id"].nunique()
+        if members < 2 or pairs["id"].duplicated().sum() > 0.05 * members:
+            continue  # an id in several groups: not its group
+        shared = int((pairs.groupby("group")["id"].transform("size") > 1).sum())
+        if shared < GROUPED_SHARE * members:
+            continue
+        return (
+            f"{column!r} groups the {members:,} customer ids of {ids.name!r} into "
+            f"{pairs['group'].nunique():,} ({shared:,} share theirs with another): if the "
+            f"customer is the {column!r} (a family paying for its children, a household), map "
+            f'--map "customer_id={column}" in each file (the families\' own export as the '
+            f"customers file); read as it is, each {ids.name!r} is a customer, one who leaves "
+            "while the rest stay (a child who ages out) reads as churned, and the family's own "
+            "rows (a registration fee) are no one's"
+        )
+    return None
 
 
 #: Words of a customers file's column that may hold the date a customer ended (``ended_at``).
