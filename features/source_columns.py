@@ -77,9 +77,11 @@ def _source_column(
     if required:
         hint = f'add a mapping like --map "{column}=<Source Column>"'
         if column == "customer_id" and table != CUSTOMERS and (at := email_column(frame, set())):
-            hint = (  # a tool that names people by address (Zendesk, Klaviyo)
-                f"its column {at!r} holds e-mail addresses: to find the customers by them, map "
-                f'--map "{table}.customer_email={at}" with the customers file\'s '
+            hint = (  # a tool that names people by address (Zendesk, Klaviyo, a booking engine)
+                f"its column {at!r} holds e-mail addresses: where the address is the customer's "
+                f'id (no customers file, or one keyed by it), map --map "{table}.customer_id='
+                f'{at}"; to find the customers of a customers file keyed by another id by them, '
+                f'map --map "{table}.customer_email={at}" with the customers file\'s '
                 "customers.customer_email"
             )
         raise IngestError(

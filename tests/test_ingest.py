@@ -3401,6 +3401,16 @@ def test_an_events_file_naming_people_by_address_says_to_map_the_address(tmp_pat
     assert "klaviyo.csv: no column for required contract column events.customer_id" in said
     assert "its column 'Email' holds e-mail addresses" in said
     assert '--map "events.customer_email=Email"' in said
+    # a booking engine's orders alone, the booker's address on each row and no customers file:
+    # the hint named only customer_email, which needs a customers file the user did not have
+    bookings = _write(
+        tmp_path / "rezdy.csv",
+        "Order Number,Date Created,Customer Email,Item Price\nR1,01 Mar 2024,ana@x.com,1890.00\n",
+    )
+    mapping = load_mapping("ordered_at=Date Created,amount=Item Price")
+    with pytest.raises(IngestError) as err:
+        ingest(tmp_path / "out", bookings, mapping, log=_quiet)
+    assert '--map "transactions.customer_id=Customer Email"' in str(err.value)
 
 
 def test_a_bare_open_status_is_read_as_a_sale_with_a_warning_as_documented(tmp_path):
