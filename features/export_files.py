@@ -120,6 +120,13 @@ def order_warnings(
     return said
 
 
+#: Share of the earlier files' orders dated within a later file's days that it lists, under which
+#: the later file is an export of changes (Rezdy's or a report's "created or modified this
+#: month": a booking whose balance was paid this month, made months ago), whose absences say
+#: nothing, rather than an overlapping export of all orders of its days.
+LISTED_SHARE = 0.5
+
+
 def _missing_from_later(
     parts: Sequence[pd.DataFrame],
     cancelled: Sequence[frozenset[str]] | None = None,
@@ -128,10 +135,11 @@ def _missing_from_later(
     """Orders whose kept lines (those of the last file listing them) are dated between a later
     file's first and last order: an overlapping export that no longer lists them (orders,
     amount), and of those the ones a later file lists only in quarantined rows (orders, amount,
-    their reasons there). An order a later file cancels (``cancelled``: per file, the ids it
-    quarantined as no sale) is listed there. One pass per file over the orders dated within its
-    days (52 weekly files of 1M rows: seconds, not the hours comparing every pair of files with
-    ``isin`` took)."""
+    their reasons there). A later file listing under ``LISTED_SHARE`` of the earlier files'
+    orders of its days is an export of changes, and names none. An order a later file cancels
+    (``cancelled``: per file, the ids it quarantined as no sale) is listed there. One pass per
+    file over the orders dated within its days (52 weekly files of 1M rows: seconds, not the
+    hours comparing every pair of files with ``isin`` took)."""
     frames = [
         p.loc[p["order_id"].notna(), ["order_id", "ordered_at", "amount"]].assign(_part=i)
         for i, p in enumerate(parts)
@@ -149,6 +157,8 @@ def _missing_from_later(
         found = index.get_indexer(list(ids)) if ids else np.array([], dtype=int)
         found = found[found >= 0]
         last[found] = np.maximum(last[found], i)
+    first = np.full(len(uniques), len(parts))
+    np.minimum.at(first, codes, part)
     kept = np.flatnonzero(part == last[codes])  # the lines that stay revenue
     when = frame["ordered_at"].to_numpy()[kept]
     order = np.argsort(when, kind="stable")
@@ -163,6 +173,15 @@ def _missing_from_later(
             continue
         a = np.searchsorted(when, lo.to_datetime64(), "left")
         b = np.searchsorted(when, hi.to_datetime64(), "right")
+        window = codes[kept[a:b]]
+        earlier = np.unique(window[first[window] < i])
+        here = np.zeros(len(uniques), dtype=bool)
+        here[codes[part == i]] = True
+        if cancelled and i < len(cancelled) and cancelled[i]:
+            found = index.get_indexer(list(cancelled[i]))
+            here[found[found >= 0]] = True
+        if len(earlier) and here[earlier].mean() < LISTED_SHARE:
+            continue  # an export of the orders created or changed in its period, not all of them
         gone[a:b] |= row_last[a:b] < i
     if not gone.any():
         return None
