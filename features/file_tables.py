@@ -97,6 +97,8 @@ from features.unread_columns import lookalike_columns
 from features.value_keys import unmatched_keys
 from features.values import (
     CANCELLED_ORDER,
+    ENDED,
+    ENDED_ROW,
     EXCLUDED,
     EXCLUDED_CUSTOMER,
     IGNORE,
@@ -446,8 +448,10 @@ def build_table(
         report.warnings += event_warnings(out[check.ok], report.value_mapping)
     if table == EVENTS and (only_sends := _only_sends(check, report)):
         report.warnings.append(only_sends)
+    ends = _ended_rows(out, check, when, inputs, report) if when in out else None
     table_out = _split(table, source, out, check, report)
     table_out.order_assumed = order_assumed
+    table_out.ends = ends
     for column in VALUE_COLUMNS & inputs.keys():
         if explicit := mapping.values_for(table, column):
             table_out.value_keys[column] = unmatched_keys(inputs[column][clean], explicit)
@@ -515,6 +519,27 @@ def _named(ids: pd.Series, clean: np.ndarray, known: KnownCustomers | None) -> p
     else a customer of it (an unknown id is quarantined as such)."""
     ids = ids.where(clean)
     return ids if known is None else ids.where(among(ids, known.ids))
+
+
+def _ended_rows(
+    out: pd.DataFrame, check: Validator, when: str, inputs: dict[str, pd.Series], report
+) -> pd.DataFrame:
+    """The customers the rows set aside as :data:`ENDED_ROW` end, each at its latest such row
+    (``customer_id``, ``ended_at``, ``source_file``); said in the report's formats."""
+    ended = check.reason == ENDED_ROW
+    rows = out.loc[ended, ["customer_id", when]].dropna()
+    latest = rows.groupby("customer_id", sort=True)[when].max().rename(ENDED_AT).reset_index()
+    latest["source_file"] = report.source_file
+    if ended.any():
+        column = "event_type" if "event_type" in inputs else "status"
+        names = inputs[column][ended].astype("string").str.strip().value_counts()
+        said = ", ".join(f"{k!r} {v:,}" for k, v in names.head(3).items())
+        report.formats[ENDED_AT] = (
+            f"{int(ended.sum()):,} rows say the customer ended ({said}): set aside, the latest "
+            f"of each of {len(latest):,} customers their ended_at where the customers file "
+            "gives none"
+        )
+    return latest
 
 
 def _only_sends(check: Validator, report: TableReport) -> str | None:
@@ -595,11 +620,12 @@ def _map_values(
         check.set_aside(by_map, IGNORED_BY_MAP)
         check.set_aside(ignored & ~by_map, NOT_AN_ACTION)
         check.flag((mapped == ORDER).fillna(False).to_numpy(bool), ORDER_EVENT)
+        check.flag((mapped == ENDED).fillna(False).to_numpy(bool), ENDED_ROW)
         unmapped = out[column].notna() & mapped.isna()
         if strict_values:
             check.flag(unmapped, UNMAPPED)
         considered = check.ok | np.isin(
-            check.reason, (UNMAPPED, NOT_AN_ACTION, IGNORED_BY_MAP, ORDER_EVENT)
+            check.reason, (UNMAPPED, NOT_AN_ACTION, IGNORED_BY_MAP, ORDER_EVENT, ENDED_ROW)
         )
         counts = out.loc[considered, column].value_counts()
         table_["rows"] = table_["source"].map(counts).fillna(0).astype("int64")

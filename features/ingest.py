@@ -103,6 +103,40 @@ def _derive_customers(transactions: pd.DataFrame, events: pd.DataFrame | None) -
     return first
 
 
+def _ends_from_rows(customers: pd.DataFrame, built: dict[str, Table], log) -> pd.DataFrame:
+    """``customers`` with the ends that rows of the transactions and events files say
+    (``features.values.ENDED``: a subscription cancelled, a number ported out): a customer's
+    latest such row's date is their ``ended_at`` where the customers table gives none (a
+    customers file's own end wins). Said per file; a row of a customer the customers file does
+    not hold was quarantined as unknown, as that customer's other rows are."""
+    parts = [b.ends for t, b in built.items() if t != CUSTOMERS and b.ends is not None]
+    rows = pd.concat(parts, ignore_index=True) if parts else None
+    if rows is None or rows.empty:
+        return customers
+    rows = rows.sort_values(ENDED_AT, kind="stable").drop_duplicates("customer_id", keep="last")
+    latest = rows.set_index("customer_id")
+    ids = customers["customer_id"].astype("string")
+    own = pd.to_datetime(
+        customers[ENDED_AT] if ENDED_AT in customers else pd.Series(pd.NaT, index=customers.index)
+    )
+    derived = pd.to_datetime(ids.map(latest[ENDED_AT]))
+    taken = (own.isna() & derived.notna()).to_numpy(dtype=bool)
+    kept = int((own.notna() & derived.notna()).sum())
+    files = ids[taken].map(latest["source_file"]).map(lambda f: Path(f).name).value_counts()
+    said = ", ".join(f"{n:,} from {f}" for f, n in files.items())
+    log(
+        f"customers: ended_at: {int(taken.sum()):,} customers ended by rows saying so"
+        + (f" ({said})" if said else "")
+        + (f"; {kept:,} keep the customers file's own end" if kept else "")
+        + (
+            f"; {n:,} ended customers have no other row and are no customers"
+            if (n := len(rows) - int(derived.notna().sum()))
+            else ""
+        )
+    )
+    return customers.assign(**{ENDED_AT: own.where(own.notna(), derived)})
+
+
 def _write(frame: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)
@@ -227,6 +261,7 @@ def ingest(
             f"customers: derived {len(tables[CUSTOMERS]):,} customers from first contact "
             "(no customers file given)"
         )
+    tables[CUSTOMERS] = _ends_from_rows(tables[CUSTOMERS], built, log)
     campaign_rows = None
     if campaigns is not None:
         from features.campaigns import CAMPAIGNS, read_campaigns
@@ -460,6 +495,8 @@ def _ingest_files(
     numberings, apart = _order_numberings(table, parts, mapping)
     currency, currencies = table_currency(parts)
     combined = combined_table(table, parts, numberings, currency)
+    if ends := [p.ends for p in parts if p.ends is not None]:
+        combined = replace(combined, ends=pd.concat(ends, ignore_index=True))
     if origins is not None and table == CUSTOMERS:  # each file listing the customer, its own last
         listed = pd.concat([p.accepted[["customer_id", EXPORT_FILE]] for p in parts])
         listed = listed.drop_duplicates()

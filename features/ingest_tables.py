@@ -98,6 +98,9 @@ class Table:
     #: per column of the map file's ``values:``: its keys matching no value of the file, and the
     #: file's values (:mod:`features.value_keys`)
     value_keys: dict[str, tuple[frozenset[str], tuple[str, ...]]] = field(default_factory=dict)
+    #: transactions and events: the customers its rows say ended (``features.values.ENDED``),
+    #: each at its latest such row: ``customer_id``, ``ended_at``, ``source_file``
+    ends: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)

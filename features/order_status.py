@@ -12,6 +12,8 @@ from features.ingest_tables import TableReport, Validator
 from features.mapping import FileMapping
 from features.values import (
     CANCELLED_ORDER,
+    ENDED,
+    ENDED_ROW,
     INVOICED_ORDER,
     OPEN_ORDER,
     PAYMENT,
@@ -91,6 +93,7 @@ def cancelled_rows(
     check.no_sale(mapped == "payment", PAYMENT)
     check.no_sale(mapped == "supplier_bill", SUPPLIER_BILL)
     check.no_sale(invoiced, INVOICED_ORDER)
+    check.flag(mapped == ENDED, ENDED_ROW)  # the customer's end, no sale (features.ingest)
     _credit_notes_negative(mapped, out, report)
     # refunded whole: not revenue; a refund row of its own (amount <= 0) is a return, kept --
     # unless its order is one refunded whole here: the sale it returns is not counted, so its

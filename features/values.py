@@ -316,6 +316,55 @@ ORDER_EVENTS = (
     "购物积分",
     "消费赠送积分",
 )
+#: The value-mapping target of a row saying the customer ended the relationship, in an events
+#: file's type or a transactions file's status (Stripe's ``customer.subscription.deleted``, a
+#: CRM's ``Account Closed``, a telecom feed's ``PORT_OUT``, a pharmacy's ``Transferred Out`` fill
+#: at $0): set aside as :data:`ENDED_ROW` (no engagement, no sale); the customer's latest such
+#: row's date is their ``ended_at`` where the customers file gives none (:mod:`features.ingest`).
+ENDED = "ended"
+ENDED_ROW = "the customer ended (its date is the customer's ended_at)"
+ENDED_ROWS = (
+    "ended",
+    "customer ended",
+    "customer churned",
+    "churned",
+    "subscription cancelled",
+    "subscription canceled",
+    "cancelled subscription",
+    "canceled subscription",
+    "subscription deleted",  # Stripe's customer.subscription.deleted
+    "customer subscription deleted",
+    "subscription ended",
+    "subscription terminated",
+    "membership cancelled",
+    "membership canceled",
+    "membership ended",
+    "membership terminated",
+    "account closed",
+    "closed account",
+    "account cancelled",
+    "account canceled",
+    "account terminated",
+    "contract terminated",
+    "contract cancelled",
+    "service cancelled",
+    "service terminated",
+    # a mobile operator's feed: the subscriber took the number to another network
+    "port out",
+    "ported out",
+    "number ported out",
+    # a pharmacy's fill row: the prescription moved to another pharmacy
+    "transferred out",
+    "transfer out",
+    "rx transferred out",
+    "prescription transferred out",
+    "销户",
+    "已销户",
+    "携号转网",
+    "会员注销",
+    "取消会员",
+    "账户注销",
+)
 #: The steps of a shop's checkout before the order (not orders: kept as other; the hint says so).
 CHECKOUT_STEPS = (
     "checkout started",
@@ -358,6 +407,7 @@ ORDER_STATUSES = (
     "credit_note",
     "payment",
     "supplier_bill",
+    ENDED,
 )
 #: The quarantine reasons of an order the export says is no sale: cancelled, refunded whole
 #: (with its refund rows), or open. ``--min-accepted-share`` does not count them: read right.
@@ -428,6 +478,7 @@ SET_ASIDE = (
     NOT_AN_ACTION,
     IGNORED_BY_MAP,
     ORDER_EVENT,
+    ENDED_ROW,
     EXCLUDED,
     EXCLUDED_CUSTOMER,
     MERGED,
@@ -906,6 +957,7 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "a/p invoice",
         "a/p credit memo",
     ),
+    ENDED: ENDED_ROWS,
 }
 
 
@@ -932,9 +984,9 @@ NOT_ENGAGEMENT = (
 
 
 #: The event-type synonyms ingest maps by: the contract types' and the sender's events.
-EVENT_SYNONYMS = {**SYNONYMS, IGNORE: SENDER_EVENTS, ORDER: ORDER_EVENTS}
+EVENT_SYNONYMS = {**SYNONYMS, IGNORE: SENDER_EVENTS, ORDER: ORDER_EVENTS, ENDED: ENDED_ROWS}
 #: The event-type targets ingest sets aside, with the quarantine reason of each.
-SET_ASIDE_EVENTS = {IGNORE: NOT_AN_ACTION, ORDER: ORDER_EVENT}
+SET_ASIDE_EVENTS = {IGNORE: NOT_AN_ACTION, ORDER: ORDER_EVENT, ENDED: ENDED_ROW}
 
 
 #: Letters case folding leaves apart that exports write for one another: Turkish dotless ``ı``

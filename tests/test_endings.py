@@ -568,3 +568,44 @@ def test_an_end_date_column_in_a_format_not_read_is_refused(tmp_path: Path) -> N
     )
     ends = pd.read_parquet(data / "customers.parquet").set_index("customer_id")["ended_at"]
     assert ends["A1"] == pd.Timestamp("2024-03-01") and pd.isna(ends["A2"])
+
+
+def test_an_end_told_by_an_events_export_ends_the_customer_in_training_and_scoring(
+    tmp_path: Path,
+) -> None:
+    """A Stripe account's charges and its events export, no customers file: the customer whose
+    customer.subscription.deleted came on 2024-06-12 paid to the end and was scored as live
+    (nothing ends a customer but a customers file); now their end is read from the event,
+    while a customer who cancelled and subscribed again two months later is back."""
+    from training.dataset import ENDED_ROWS
+
+    months = pd.date_range("2024-01-12", periods=6, freq="MS") + pd.Timedelta(days=11)
+    pays = {"gone": list(months), "back": [*months[:3], *months[5:]], "stays": list(months)}
+    pays["back"] += list(pd.date_range("2024-07-12", periods=3, freq="MS") + pd.Timedelta(days=11))
+    pays["stays"] += list(pd.date_range("2024-07-12", periods=3, freq="MS") + pd.Timedelta(days=11))
+    (tmp_path / "charges.csv").write_text(
+        "Customer ID,Created (UTC),Amount\n"
+        + "".join(f"{c},{d.date()} 08:00,19.00\n" for c, days in pays.items() for d in days)
+    )
+    (tmp_path / "events.csv").write_text(
+        "id,type,Created (UTC),Customer\n"
+        "evt_3,customer.subscription.deleted,2024-06-12 09:00:00,gone\n"
+        "evt_2,customer.subscription.deleted,2024-04-12 09:00:00,back\n"
+        "evt_1,invoice.paid,2024-01-12 08:00:05,stays\n"
+    )
+    data = tmp_path / "data"
+    ingest(
+        data,
+        transactions=tmp_path / "charges.csv",
+        events=tmp_path / "events.csv",
+        mapping=load_mapping(
+            "customer_id=Customer ID,ordered_at=Created (UTC),amount=Amount,"
+            "events.customer_id=Customer,events.event_type=type,events.occurred_at=Created (UTC)"
+        ),
+        log=lambda _: None,
+    )
+    scoring = _frame(data, "2024-10-01", with_labels=False).set_index("customer_id")
+    assert scoring.loc["gone", ENDED_DAYS] > 100
+    assert scoring[ENDED_DAYS].drop("gone").isna().all()
+    training = _frame(data, "2024-10-01", with_labels=True)
+    assert training.attrs[ENDED_ROWS] == 1 and "gone" not in set(training["customer_id"])

@@ -5247,3 +5247,101 @@ def test_an_orders_later_payments_can_be_dated_at_its_first_row(tmp_path):
     assert "transactions: order_day: 3 rows of 3 orders dated at their order's first row" in (
         "\n".join(lines)
     )
+
+
+def _stripe_export(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A Stripe account's customers, charges and events (newest first), from a known truth:
+    ``gone`` cancelled on 2024-05-10, ``back`` cancelled on 2024-03-01 and subscribed again,
+    ``stays`` never cancelled, ``own`` cancelled 2024-04-01 by the customers file (its event
+    says 2024-04-03), and ``cus_deleted`` (no customer record) cancelled too."""
+    customers = _write(
+        tmp_path / "customers.csv",
+        "id,Created (UTC),Cancelled\ngone,2024-01-10,\nback,2024-01-10,\nstays,2024-01-10,\n"
+        "own,2024-01-10,2024-04-01\n",
+    )
+    pays = {"gone": 4, "back": 6, "stays": 6, "own": 3}
+    charges = "id,Created (UTC),Amount,Customer ID\n" + "".join(
+        f"ch_{c}{m},2024-0{m}-10 08:00,19.00,{c}\n"
+        for c, n in pays.items()
+        for m in range(1, n + 1)
+    )
+    events = [
+        ("evt_9", "customer.subscription.deleted", "2024-06-01 00:00:00", "cus_deleted"),
+        ("evt_8", "customer.subscription.deleted", "2024-05-10 09:00:00", "gone"),
+        ("evt_7", "invoice.paid", "2024-05-10 08:00:05", "stays"),
+        ("evt_6", "customer.subscription.deleted", "2024-04-03 09:00:00", "own"),
+        ("evt_5", "customer.subscription.created", "2024-04-05 09:00:00", "back"),
+        ("evt_4", "customer.subscription.deleted", "2024-03-01 09:00:00", "back"),
+        ("evt_3", "customer.subscription.created", "2024-01-10 08:00:00", "gone"),
+    ]
+    text = "id,type,Created (UTC),Customer\n" + "".join(",".join(e) + "\n" for e in events)
+    return (
+        customers,
+        _write(tmp_path / "charges.csv", charges),
+        _write(tmp_path / "events.csv", text),
+    )
+
+
+#: The map of :func:`_stripe_export`'s files.
+STRIPE_MAP = (
+    "customers.customer_id=id,customers.signup_at=Created (UTC),customers.ended_at=Cancelled,"
+    "transactions.ordered_at=Created (UTC),transactions.customer_id=Customer ID,"
+    "events.customer_id=Customer,events.event_type=type,events.occurred_at=Created (UTC)"
+)
+
+
+def test_an_events_export_of_cancelled_subscriptions_ends_its_customers(tmp_path):
+    """Stripe's customer.subscription.deleted landed in other (an engagement event of the day the
+    customer left) and no customer was ended: the ends came from the customers file only. Now
+    set aside and counted, the latest one's date each customer's ended_at where the customers
+    file gives none (its own end wins), an unknown customer's quarantined as unknown."""
+    customers, charges, events = _stripe_export(tmp_path)
+    said: list[str] = []
+    reports = ingest(tmp_path / "out", charges, load_mapping(STRIPE_MAP), customers=customers,
+                     events=events, log=said.append)  # fmt: skip
+    ev = reports["events"]
+    ended = "the customer ended (its date is the customer's ended_at)"
+    assert ev.reasons == {ended: 3, "unknown customer_id": 1} and ev.accepted == 3
+    assert ev.event_types["other"] == 3 and ev.judged_rows == 4
+    deleted = "3 rows say the customer ended ('customer.subscription.deleted' 3)"
+    assert deleted in ev.formats["ended_at"]
+    assert (
+        "customers: ended_at: 2 customers ended by rows saying so (2 from events.csv); 1 keep "
+        "the customers file's own end" in said
+    )
+    table = pd.read_parquet(table_path(tmp_path / "out", "customers")).set_index("customer_id")
+    assert table["ended_at"].map(str).to_dict() == {
+        "gone": "2024-05-10 09:00:00",
+        "back": "2024-03-01 09:00:00",  # then paid again: a return (features.endings)
+        "stays": "NaT",
+        "own": "2024-04-01 00:00:00",
+    }
+
+
+def test_a_fill_transferred_out_ends_the_patient_and_a_crm_activity_can_be_mapped_to_ended(
+    tmp_path,
+):
+    """A pharmacy's 'Transferred Out' fill at $0 was a sale (status unknown, read as completed)
+    and the patient stayed; it is now the patient's end, no sale. A CRM's own activity name is
+    mapped with values: {event_type: {X: ended}}."""
+    fills = _write(
+        tmp_path / "fills.csv",
+        "Patient,Fill Date,Paid,Status\nP1,2024-01-05,30,Picked Up\nP1,2024-02-04,30,Picked Up\n"
+        "P1,2024-02-20,0,Transferred Out\nP2,2024-02-04,12,Picked Up\n",
+    )
+    mapping = load_mapping("customer_id=Patient,ordered_at=Fill Date,amount=Paid,status=Status")
+    said: list[str] = []
+    tx = ingest(tmp_path / "out", fills, mapping, log=said.append)["transactions"]
+    assert tx.reasons == {"the customer ended (its date is the customer's ended_at)": 1}
+    assert tx.accepted == 3 and tx.judged_rows == 3
+    table = pd.read_parquet(table_path(tmp_path / "out", "customers")).set_index("customer_id")
+    assert str(table.loc["P1", "ended_at"]) == "2024-02-20 00:00:00"
+    assert pd.isna(table.loc["P2", "ended_at"])
+    assert "customers: ended_at: 1 customers ended by rows saying so (1 from fills.csv)" in said
+    activities = _events_file(tmp_path, "crm.csv", [("A", "2024-03-01", "Plan Dropped")])
+    map_file = _write(tmp_path / "map.yaml", "values: {event_type: {Plan Dropped: ended}}\n")
+    orders = _write(tmp_path / "o.csv", "customer_id,ordered_at,amount\nA,2024-01-01,5\n")
+    mapping = load_mapping("events.customer_id=user,occurred_at=when,event_type=event", map_file)
+    ingest(tmp_path / "out2", orders, mapping, events=activities, log=_quiet)
+    table = pd.read_parquet(table_path(tmp_path / "out2", "customers"))
+    assert table["ended_at"].tolist() == [pd.Timestamp("2024-03-01")]
