@@ -448,7 +448,7 @@ def build_table(
         report.warnings += event_warnings(out[check.ok], report.value_mapping)
     if table == EVENTS and (only_sends := _only_sends(check, report)):
         report.warnings.append(only_sends)
-    ends = _ended_rows(out, check, when, inputs, report) if when in out else None
+    ends = _ended_rows(out, check, when, inputs, report) if when and when in out else None
     table_out = _split(table, source, out, check, report)
     table_out.order_assumed = order_assumed
     table_out.ends = ends

@@ -365,6 +365,20 @@ ENDED_ROWS = (
     "取消会员",
     "账户注销",
 )
+#: The transactions statuses of a row that is the end itself (a fill transferred out at $0, a
+#: number ported out, Stripe's deletion), a narrower list than the events' ``ENDED_ROWS``.
+ENDED_STATUSES = (
+    "subscription deleted",
+    "customer subscription deleted",
+    "port out",
+    "ported out",
+    "number ported out",
+    "transferred out",
+    "transfer out",
+    "rx transferred out",
+    "prescription transferred out",
+    "携号转网",
+)
 #: The steps of a shop's checkout before the order (not orders: kept as other; the hint says so).
 CHECKOUT_STEPS = (
     "checkout started",
@@ -957,7 +971,10 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "a/p invoice",
         "a/p credit memo",
     ),
-    ENDED: ENDED_ROWS,
+    # only rows that are the end itself: a status such as Ended or Account Closed on a sale's row
+    # is the customer's current state, copied onto every row (an insurer's Policy Status), and
+    # read as an end it would set all their sales aside
+    ENDED: ENDED_STATUSES,
 }
 
 
