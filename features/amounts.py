@@ -366,12 +366,16 @@ def _orders_on_several_days(out: pd.DataFrame, ok: np.ndarray) -> str | None:
 def first_day_of_orders(out: pd.DataFrame, ok: np.ndarray) -> str:
     """Dates every accepted row of an order at the order's first (``order_day: first``: the
     payments of one sale on later days are that sale, not purchases of their own), and returns
-    the note for the manifest's formats. Rows without an order id keep their date."""
+    the note for the manifest's formats. Rows without an order id keep their date; an order is
+    its customer's (a number restarting each year or reused by another customer is another
+    sale), and one paid about a year apart each time is renewed, each term a purchase."""
     orders = out["order_id"].where(ok)
     when = out["ordered_at"].where(ok)
-    first = when.groupby(orders).transform("min")
-    moved = (ok & orders.notna() & (first.dt.normalize() != when.dt.normalize())).fillna(False)
-    moved = moved.to_numpy(bool)
+    keys = [orders, out["customer_id"]] if "customer_id" in out else [orders]
+    first = when.groupby(keys, dropna=True).transform("min")
+    renewed = _renewals(when.dt.floor("D"), orders, ok & orders.notna().to_numpy(bool))
+    moved = ok & ~renewed & orders.notna().to_numpy(bool)
+    moved &= (first.notna() & (first.dt.normalize() != when.dt.normalize())).to_numpy(bool)
     out.loc[moved, "ordered_at"] = first[moved]
     return (
         f"{int(moved.sum()):,} rows of {orders[moved].nunique():,} orders dated at their order's "

@@ -5345,3 +5345,26 @@ def test_a_fill_transferred_out_ends_the_patient_and_a_crm_activity_can_be_mappe
     ingest(tmp_path / "out2", orders, mapping, events=activities, log=_quiet)
     table = pd.read_parquet(table_path(tmp_path / "out2", "customers"))
     assert table["ended_at"].tolist() == [pd.Timestamp("2024-03-01")]
+
+
+def test_order_day_first_keeps_a_reused_claim_number_of_another_patient_or_year(tmp_path):
+    """order_day: first dates an order's rows at its first; a claim number reused by another
+    patient (numbers restarting each year, or per practice) or the same patient's renewal a
+    year later is another sale, kept on its own day."""
+    path = _write(
+        tmp_path / "ledger.csv",
+        "Claim #,Patient,Date,Amount\nC1,p1,2024-03-04,40.00\nC1,p1,2024-04-02,160.00\n"
+        "C2,p2,2024-05-06,25.00\nC2,p2,2024-06-10,75.00\nC1,p3,2025-02-03,30.00\n"
+        "P9,p4,2023-01-10,100.00\nP9,p4,2024-01-12,100.00\n",
+    )
+    columns = "order_id: 'Claim #', customer_id: Patient, ordered_at: Date, amount: Amount"
+    first = load_mapping(
+        None, _write(tmp_path / "first.yaml", f"columns: {{{columns}}}\norder_day: first\n")
+    )
+    ingest(tmp_path / "out", path, first, log=_quiet)
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    days = tx.groupby("customer_id")["ordered_at"].apply(lambda d: sorted(d.dt.date.astype(str)))
+    assert days["p1"] == ["2024-03-04", "2024-03-04"]
+    assert days["p2"] == ["2024-05-06", "2024-05-06"]
+    assert days["p3"] == ["2025-02-03"]  # not p1's claim of 2024
+    assert days["p4"] == ["2023-01-10", "2024-01-12"]  # a yearly renewal, each a purchase
