@@ -109,7 +109,7 @@ def cancelled_rows(
         whole &= ~partial
         orders = out["order_id"][whole].dropna()
         whole |= refunded & out["order_id"].isin(orders).fillna(False).to_numpy(dtype=bool)
-        whole |= _sales_refunded(out, whole, sales)
+        whole |= _sales_refunded(out, whole, sales) | _paid_in_parts_refunded(out, whole, sales)
         if whole.sum() >= REFUND_FILE_SHARE * max(int(check.ok.sum()), 1):
             refunds_apart = out["order_id"][whole & check.ok].dropna()
             if len(refunds_apart) and not refunds_apart.isin(out["order_id"][sales]).any():
@@ -221,18 +221,29 @@ def _given_back(out: pd.DataFrame, rows: np.ndarray, report: TableReport, what: 
         )
 
 
+#: Shares of an order's smallest and largest sale within which a refunded row of an order of
+#: several purchase days is one of those purchases undone.
+ONE_PURCHASE = (0.8, 1.25)
+
+
 def _ids_of_several_purchases(
     out: pd.DataFrame, refund: np.ndarray, sale: np.ndarray
 ) -> np.ndarray:
     """The rows of orders whose ``sale`` rows are on several days and that hold a positive
     ``refund`` row: an id kept across purchases (a pharmacy's ``Rx Number`` over its refills, a
     subscription's), whose refunded row is that purchase undone (a claim reversed, the fill never
-    picked up), not part of an earlier sale given back nor its twin."""
+    picked up), not part of an earlier sale given back nor its twin. The refund is about one of
+    those purchases' amount: a layaway's refund of part (50.00 of 100.00 instalments) or of the
+    whole of it is money of the order given back, as for an order of one day."""
     if not refund.any():
         return np.zeros(len(out), dtype=bool)
     order = out["order_id"].astype("string")
     days = out["ordered_at"].dt.floor("D")[sale].groupby(order[sale]).nunique()
-    refunded = order[refund].dropna().unique()
+    amount = out["amount"].abs()
+    low = order.map(amount[sale].groupby(order[sale]).min()).astype("float64")
+    high = order.map(amount[sale].groupby(order[sale]).max()).astype("float64")
+    one = (amount >= ONE_PURCHASE[0] * low) & (amount <= ONE_PURCHASE[1] * high)
+    refunded = order[refund & one.fillna(False).to_numpy(dtype=bool)].dropna().unique()
     several = days.index[days.to_numpy() > 1].intersection(refunded)
     return order.isin(several).fillna(False).to_numpy(dtype=bool)
 
@@ -253,6 +264,23 @@ def _partial_refunds(out: pd.DataFrame, refund: np.ndarray, sale: np.ndarray) ->
     more = order.map(total).astype("float64").fillna(0).to_numpy() > amount.to_numpy()
     twin = pairs.isin(same)
     return refund & has_order & more & ~twin
+
+
+def _paid_in_parts_refunded(out: pd.DataFrame, refund: np.ndarray, sale: np.ndarray) -> np.ndarray:
+    """The ``sale`` rows of an order paid in several parts (a layaway's instalments, a deposit and
+    its balance) that a later positive ``refund`` row of the order's whole amount gives back."""
+    positive = (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
+    refund = refund & positive & out["order_id"].notna().to_numpy(dtype=bool)
+    if not refund.any():
+        return np.zeros(len(out), dtype=bool)
+    order = out["order_id"].astype("string")
+    back = out["amount"][refund].groupby(order[refund]).sum()
+    last = out["ordered_at"][refund].groupby(order[refund]).max()
+    paid = sale & positive & order.isin(back.index).fillna(False).to_numpy(dtype=bool)
+    paid &= (out["ordered_at"] < order.map(last)).fillna(False).to_numpy(dtype=bool)
+    total = out["amount"][paid].groupby(order[paid]).agg(["sum", "size"])
+    whole = total.index[(total["size"] > 1) & np.isclose(total["sum"], back.reindex(total.index))]
+    return paid & order.isin(whole).fillna(False).to_numpy(dtype=bool)
 
 
 def _sales_refunded(out: pd.DataFrame, refund: np.ndarray, sale: np.ndarray) -> np.ndarray:

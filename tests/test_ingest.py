@@ -5368,3 +5368,24 @@ def test_order_day_first_keeps_a_reused_claim_number_of_another_patient_or_year(
     assert days["p2"] == ["2024-05-06", "2024-05-06"]
     assert days["p3"] == ["2025-02-03"]  # not p1's claim of 2024
     assert days["p4"] == ["2023-01-10", "2024-01-12"]  # a yearly renewal, each a purchase
+
+
+def test_a_refund_of_an_order_paid_in_instalments_is_still_taken_off(tmp_path):
+    """A shop's layaway: an order paid in three monthly instalments, then partly refunded (a
+    refunded row of 50.00) or refunded whole (300.00): the refund gives back money of the order,
+    unlike a pharmacy's reversed fill (one fill's amount, that purchase undone)."""
+    path = _write(
+        tmp_path / "t.csv",
+        "Order,Customer,Date,Amount,Status\nL1,A,2024-01-05,100.00,Paid\n"
+        "L1,A,2024-02-05,100.00,Paid\nL1,A,2024-03-05,100.00,Paid\n"
+        "L1,A,2024-03-20,50.00,Refunded\nL2,B,2024-01-06,100.00,Paid\n"
+        "L2,B,2024-02-06,100.00,Paid\nL2,B,2024-03-06,100.00,Paid\n"
+        "L2,B,2024-03-21,300.00,Refunded\nL3,C,2024-01-07,80.00,Paid\n",
+    )
+    mapping = load_mapping(
+        "customer_id=Customer,order_id=Order,ordered_at=Date,amount=Amount,status=Status"
+    )
+    ingest(tmp_path / "out", path, mapping, log=_quiet, min_accepted_share=0)
+    spend = _spend(tmp_path / "out").round(2).to_dict()
+    assert spend.get("A") == 250.0
+    assert spend.get("B", 0.0) == 0.0
