@@ -150,8 +150,8 @@ def _unread_test_flags(frame: pd.DataFrame, used: set, excluded: set[str]) -> li
     ``Environment`` of ``Sandbox``) that no ``exclude:`` names: they were counted as sales."""
     for column in frame.columns:
         bare = re.sub(r"[^a-z]", "", str(column).casefold())
-        if column in used or column in excluded:
-            continue
+        if column in used or column in excluded or bare not in TEST_FLAGS | ENVIRONMENT_NAMES:
+            continue  # by name first: a wide export's other columns are not folded
         words = frame[column].dropna().astype("string").str.strip()
         folded = words.str.casefold()
         if bare in TEST_FLAGS and folded.isin(YES_WORDS | NO_WORDS).all():
