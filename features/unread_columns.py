@@ -196,6 +196,8 @@ def _unread_statuses(
         cells = frame[column].astype("string").str.strip()
         targets, _ = map_values(cells, statuses)
         unsold = targets.notna() & (targets != "completed")
+        if not (cells.notna() & (targets != "payment").fillna(True)).any():
+            continue  # a payments export: each payment is the money, no fee beside it
         if read is not None:  # of the rows the status read counted as sales
             # a quote or an order beside the invoice of the same sale: counted again
             again = (targets == "open") | invoiced_orders(cells)

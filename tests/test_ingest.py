@@ -5410,3 +5410,22 @@ def test_the_sandbox_flag_look_up_reads_only_columns_named_as_flags():
     said = _unread_test_flags(frame, set(), set())  # type: ignore[arg-type]
     assert "flags 1 rows as test or sandbox purchases" in said[0]
     assert frame.read == ["is_sandbox"]
+
+
+def test_a_payments_export_whose_every_row_is_a_payment_is_not_told_to_map_its_type(tmp_path):
+    """A gym's payments export (Type 'Payment' on every row, the member's money): the ledger
+    warning (payments beside the fees they pay) told it to map status=Type, which sets every
+    payment aside, the file refused; a Type of payments alone holds no fee to count twice."""
+    path = _write(
+        tmp_path / "payments.csv",
+        "Member,Date,Type,Amount\nm1,2024-01-05,Payment,40.00\nm2,2024-01-06,Payment,40.00\n"
+        "m1,2024-02-05,Payment,40.00\n",
+    )
+    report = ingest(
+        tmp_path / "out",
+        path,
+        load_mapping("customer_id=Member,ordered_at=Date,amount=Amount"),
+        log=_quiet,
+    )["transactions"]
+    assert report.accepted == 3
+    assert not any("no status read" in w for w in report.warnings), report.warnings
