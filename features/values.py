@@ -323,6 +323,24 @@ ORDER_EVENTS = (
 #: row's date is their ``ended_at`` where the customers file gives none (:mod:`features.ingest`).
 ENDED = "ended"
 ENDED_ROW = "the customer ended (its date is the customer's ended_at)"
+#: The transactions statuses of a row that is the end itself (a fill transferred out at $0, a
+#: number ported out, Stripe's deletion): a narrower list than the events' ``ENDED_ROWS``.
+ENDED_STATUSES = (
+    "subscription deleted",  # Stripe's customer.subscription.deleted
+    "customer subscription deleted",
+    # a mobile operator's feed: the subscriber took the number to another network
+    "port out",
+    "ported out",
+    "number ported out",
+    "携号转网",
+    # a pharmacy's fill row: the prescription moved to another pharmacy
+    "transferred out",
+    "transfer out",
+    "rx transferred out",
+    "prescription transferred out",
+)
+#: An events type saying the customer ended: the end rows above, and the words a CRM's or a
+#: billing tool's activity gives it (Subscription Cancelled, Account Closed, Churned).
 ENDED_ROWS = (
     "ended",
     "customer ended",
@@ -332,8 +350,6 @@ ENDED_ROWS = (
     "subscription canceled",
     "cancelled subscription",
     "canceled subscription",
-    "subscription deleted",  # Stripe's customer.subscription.deleted
-    "customer subscription deleted",
     "subscription ended",
     "subscription terminated",
     "membership cancelled",
@@ -349,35 +365,12 @@ ENDED_ROWS = (
     "contract cancelled",
     "service cancelled",
     "service terminated",
-    # a mobile operator's feed: the subscriber took the number to another network
-    "port out",
-    "ported out",
-    "number ported out",
-    # a pharmacy's fill row: the prescription moved to another pharmacy
-    "transferred out",
-    "transfer out",
-    "rx transferred out",
-    "prescription transferred out",
     "销户",
     "已销户",
-    "携号转网",
     "会员注销",
     "取消会员",
     "账户注销",
-)
-#: The transactions statuses of a row that is the end itself (a fill transferred out at $0, a
-#: number ported out, Stripe's deletion), a narrower list than the events' ``ENDED_ROWS``.
-ENDED_STATUSES = (
-    "subscription deleted",
-    "customer subscription deleted",
-    "port out",
-    "ported out",
-    "number ported out",
-    "transferred out",
-    "transfer out",
-    "rx transferred out",
-    "prescription transferred out",
-    "携号转网",
+    *ENDED_STATUSES,
 )
 #: The steps of a shop's checkout before the order (not orders: kept as other; the hint says so).
 CHECKOUT_STEPS = (
