@@ -37,10 +37,7 @@ def covers_from_months(ordered_at: pd.Series, months: pd.Series) -> tuple[pd.Ser
         ends[rows] = ordered_at[rows] + pd.DateOffset(months=int(n))
     part = usable.notna() & whole.isna()  # 1.5 months: average months of 30.44 days
     ends[part] = ordered_at[part] + pd.to_timedelta((usable[part] * MONTH_DAYS).round(), unit="D")
-    shown = usable.dropna()
-    common = ", ".join(f"{m:g}" for m in shown.value_counts().head(3).index)
-    note = f"{len(shown):,} payments with a term ({common} months most often)" if len(shown) else ""
-    return ends, note or "no payment with a term"
+    return ends, _terms_note(usable, "months")
 
 
 def covers_from_days(ordered_at: pd.Series, days: pd.Series) -> tuple[pd.Series, str]:
@@ -48,10 +45,16 @@ def covers_from_days(ordered_at: pd.Series, days: pd.Series) -> tuple[pd.Series,
     manifest's formats. A term of 0 days or less is no term; a fraction is rounded."""
     usable = days.where(days > 0)
     ends = ordered_at + pd.to_timedelta(usable.round(), unit="D")
-    shown = usable.dropna()
-    common = ", ".join(f"{d:g}" for d in shown.value_counts().head(3).index)
-    note = f"{len(shown):,} payments with a term ({common} days most often)" if len(shown) else ""
-    return ends, note or "no payment with a term"
+    return ends, _terms_note(usable, "days")
+
+
+def _terms_note(terms: pd.Series, unit: str) -> str:
+    """The manifest's note on the terms read (blank: no term): how many, the commonest."""
+    shown = terms.dropna()
+    if shown.empty:
+        return "no payment with a term"
+    common = ", ".join(f"{t:g}" for t in shown.value_counts().head(3).index)
+    return f"{len(shown):,} payments with a term ({common} {unit} most often)"
 
 
 def days_as_months(column: str, months: pd.Series) -> str | None:
