@@ -88,17 +88,15 @@ REFUND_AMOUNT_NAMES = frozenset(
 )
 
 
-def _unread_refund_amounts(
-    frame: pd.DataFrame, used: set, status: pd.Series | None, values: dict
-) -> list[str]:
+def _unread_refund_amounts(frame: pd.DataFrame, used: set, sold: np.ndarray) -> list[str]:
     """A warning for an unread column of money given back beside the sale's amount (Shopline's
     已退款金額 of partial refunds): its sales were counted in full, unless the status read sets
-    them aside already."""
+    them aside already (``sold``: :func:`_sold`)."""
     for column in frame.columns:
         if column in used or bare_name(str(column)) not in REFUND_AMOUNT_NAMES:
             continue
         refunded = frame[column].astype("string").str.contains(r"[1-9]", regex=True)
-        refunded = refunded.fillna(False).to_numpy(dtype=bool) & _sold(frame, status, values)
+        refunded = refunded.fillna(False).to_numpy(dtype=bool) & sold
         if refunded.any():
             return [
                 f"column {column!r}, not read, gives refunds on {int(refunded.sum()):,} rows: "
@@ -109,25 +107,30 @@ def _unread_refund_amounts(
     return []
 
 
-def _sold(frame: pd.DataFrame, status: pd.Series | None, values: dict) -> np.ndarray:
-    """The rows the ``status`` read (if any) counts as sales (completed, or a status not known)."""
+def _status_read(status: pd.Series | None, values: dict) -> pd.Series | None:
+    """What the mapped ``status`` column reads as (the map file's ``values``, then the built-in
+    synonyms; blank where not known), or None without one: read once for every look-up here."""
     if status is None:
-        return np.ones(len(frame), dtype=bool)
+        return None
     statuses = ValueMapping(values, builtin=True, synonyms=STATUS_SYNONYMS)
-    read, _ = map_values(status.astype("string").str.strip(), statuses)
+    return map_values(status.astype("string").str.strip(), statuses)[0]
+
+
+def _sold(read: pd.Series | None, rows: int) -> np.ndarray:
+    """The rows the status ``read`` (if any) counts as sales (completed, or a status not known)."""
+    if read is None:
+        return np.ones(rows, dtype=bool)
     return (read.isna() | (read == "completed")).fillna(False).to_numpy(dtype=bool)
 
 
-def _unread_refund_dates(
-    frame: pd.DataFrame, used: set, status: pd.Series | None, values: dict
-) -> list[str]:
+def _unread_refund_dates(frame: pd.DataFrame, used: set, sold: np.ndarray) -> list[str]:
     """A warning for an unread column of the dates sales were refunded (Teachable's ``Refunded
     At``, no yes/no column beside it): its refunded sales were counted, unless the status read
-    sets them aside already."""
+    sets them aside already (``sold``: :func:`_sold`)."""
     for column in frame.columns:
         if column in used or bare_name(str(column)) not in REFUND_DATE_NAMES:
             continue
-        dated = refund_dates(frame[column]) & _sold(frame, status, values)
+        dated = refund_dates(frame[column]) & sold
         if dated.any() and _mostly_dates(frame[column]):
             return [
                 f"column {column!r}, not read, dates {int(dated.sum()):,} refunded sales: they "
@@ -171,7 +174,11 @@ def _unread_test_flags(frame: pd.DataFrame, used: set, excluded: set[str]) -> li
 
 
 def _unread_statuses(
-    frame: pd.DataFrame, used: set, status: pd.Series | None, values: dict, refunds_read: bool
+    frame: pd.DataFrame,
+    used: set,
+    status: pd.Series | None,
+    read: pd.Series | None,
+    refunds_read: bool,
 ) -> list[str]:
     """A warning for an unread column named like a status or a document type whose values say
     no sale: without a status read (a billing export's ``Status`` of voided and unpaid invoices,
@@ -181,15 +188,10 @@ def _unread_statuses(
     counted as sales; a ledger's ``Type`` of payments beside the fees they pay (Jackrabbit's
     family transactions, no status read) likewise. Rows the status read sets aside or gives back
     (an order cancelled, its payment refunded), and refunds when a ``refunded_amount`` is read
-    (``refunds_read``), are no such rows."""
+    (``refunds_read``), are no such rows. ``read``: what ``status`` reads as
+    (:func:`_status_read`)."""
     statuses = ValueMapping({}, builtin=True, synonyms=STATUS_SYNONYMS)
     told = {"credit_note", "refunded", "supplier_bill"} - ({"refunded"} if refunds_read else set())
-    read = None
-    if status is not None:
-        read, _ = map_values(
-            status.astype("string").str.strip(),
-            ValueMapping(values, builtin=True, synonyms=STATUS_SYNONYMS),
-        )
     for column in frame.columns:
         if column in used or bare_name(str(column)) not in STATUS_NAMES | TYPE_NAMES:
             continue
@@ -201,8 +203,7 @@ def _unread_statuses(
         if read is not None:  # of the rows the status read counted as sales
             # a quote or an order beside the invoice of the same sale: counted again
             again = (targets == "open") | invoiced_orders(cells)
-            sold = read.fillna("completed") == "completed"
-            unsold = (targets.isin(told) | again) & sold
+            unsold = (targets.isin(told) | again) & _sold(read, len(frame))
         counts = cells[unsold.fillna(False)].value_counts().head(50)
         if counts.empty:
             continue
@@ -310,18 +311,14 @@ def lookalike_columns(
     if table in (CUSTOMERS, TRANSACTIONS) and (group := _unread_group(frame, inputs, used)):
         said.append(group)
     if table == TRANSACTIONS:
-        said += _unread_statuses(
-            frame,
-            used,
-            inputs.get("status"),
-            mapping.values_for(table, "status"),
-            REFUNDED_AMOUNT in inputs,
-        )
+        status = inputs.get("status")
+        read = _status_read(status, mapping.values_for(table, "status"))
+        said += _unread_statuses(frame, used, status, read, REFUNDED_AMOUNT in inputs)
         said += _unread_refund_flags(frame, used)
         if REFUNDED_AMOUNT not in inputs and REFUNDED_AT not in inputs:
-            status, values = inputs.get("status"), mapping.values_for(table, "status")
-            said += _unread_refund_amounts(frame, used, status, values) or _unread_refund_dates(
-                frame, used, status, values
+            sold = _sold(read, len(frame))
+            said += _unread_refund_amounts(frame, used, sold) or _unread_refund_dates(
+                frame, used, sold
             )
         said += _unread_test_flags(frame, used, set(mapping.excluded_in(table)))
     if table == EVENTS and EVENT_COUNT not in inputs and not mapping.source_for(table, EVENT_COUNT):
