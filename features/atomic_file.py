@@ -117,6 +117,23 @@ def replaced_file(path: str | Path) -> Iterator[Path]:
     _fsync_dir(path.parent)
 
 
+@contextmanager
+def replaced_files(paths: list[Path]) -> Iterator[list[Path]]:
+    """``replaced_file`` for several files that are one result (an export in parts): their
+    temporary paths, all synced and renamed when the block ends without an error -- none before
+    every one is written, so a full disk at the last leaves all the previous files in place --
+    and all removed when it raises."""
+    with ExitStack() as stack:
+        staged = [(stack.enter_context(_staged_file(Path(p))), Path(p)) for p in paths]
+        yield [tmp for tmp, _ in staged]
+        for tmp, _ in staged:
+            _fsync_file(tmp)
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    for folder in dict.fromkeys(Path(p).parent for p in paths):
+        _fsync_dir(folder)
+
+
 def check_file_target(path: Path) -> None:
     """Refuse, naming the path, a file target that is a folder, or whose parent is a file
     (the raw OS errors name a temporary file or say only "File exists")."""

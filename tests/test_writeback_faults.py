@@ -803,3 +803,28 @@ def test_a_csv_file_the_full_disk_refuses_leaves_the_journal_untouched(
             assert after.not_in_scores() == sorted(scores["customer_id"].head(5))
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_failed_part_leaves_every_earlier_part_in_place(scores: pd.DataFrame, tmp_path: Path):
+    """An export in parts that fails at its second part (a full disk, a kill) must not have
+    replaced the first: the earlier export's parts at ``--out`` are what tells the next export
+    which customers were written but maybe never imported. Scores in another order (by priority)
+    put other customers in the first part; replacing it alone lost 10 of 30 for good."""
+    from disk_faults import file_size_limit
+
+    from serving.writeback.csv_export import export_csv, export_files
+    from serving.writeback.journal import JournalError
+
+    mapping = load_mapping("generic").model_copy(update={"max_rows_per_file": 10})
+    week1 = scores.head(30).reset_index(drop=True)
+    state, out = tmp_path / "state", tmp_path / "scores.csv"
+    export_csv(week1, "s", mapping, state, out=out)
+    week2 = week1.iloc[::-1].reset_index(drop=True)  # another order; its second part is big
+    week2["reasons"] = [["x" * 1500] if 10 <= i < 20 else r for i, r in enumerate(week2.reasons)]
+    with file_size_limit(12_000), pytest.raises(JournalError):
+        export_csv(week2, "s", mapping, state, out=out)
+    export_csv(week2, "s", mapping, state, out=out)
+    in_files = set()
+    for part in export_files(out):
+        in_files |= set(pd.read_csv(part, dtype=str)["customer_id"])
+    assert len(set(week1["customer_id"]) - in_files) == 0

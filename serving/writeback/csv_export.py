@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.atomic_file import remove_stale_partials, replaced_file
+from features.atomic_file import remove_stale_partials, replaced_files
 from serving.writeback.fields import Mapping, Reject, csv_cell, excel_changes, now_stamp
 from serving.writeback.journal import Journal, JournalError, Run, disk_full, export_lock, now
 from serving.writeback.plan import scores_as_of, select
@@ -104,27 +104,38 @@ def pending_keys(path: Path, mapping: Mapping) -> tuple[set[str], list[Path]]:
 
 
 def write_csv(rows: list[dict], mapping: Mapping, path: Path) -> None:
-    """Write ``rows`` (records of ``mapping``) as the CRM's import file, atomically: through a
-    temporary file of this writer's own (``features.atomic_file.replaced_file``), so that two
-    exports to one ``--out`` each leave a whole file, never one interleaved from both."""
+    """Write ``rows`` (records of ``mapping``) as the CRM's import file (``write_parts``)."""
+    write_parts([(path, rows)], mapping)
+
+
+def write_parts(parts: list[tuple[Path, list[dict]]], mapping: Mapping) -> None:
+    """Write each ``(path, rows)`` as one of the CRM's import files, all as one result: through
+    temporary files of this writer's own (``features.atomic_file.replaced_files``), renamed only
+    once every part is written, so a full disk at a later part leaves the earlier export's parts
+    in place (they name the customers that may not be imported yet: ``pending_keys``), and two
+    exports to one ``--out`` each leave whole files, never one interleaved from both."""
     encoding = (
         "utf-8-sig"
         if mapping.file.bom and mapping.file.encoding == "utf-8"
         else (mapping.file.encoding)
     )
     try:
-        with replaced_file(path) as tmp, open(tmp, "x", encoding=encoding, newline="") as out:
-            writer = csv.writer(
-                out,
-                delimiter=mapping.file.delimiter,
-                lineterminator=mapping.file.line_terminator,
-                quoting=csv.QUOTE_MINIMAL,
-            )
-            writer.writerow(mapping.columns)
-            for row in rows:
-                writer.writerow([csv_cell(row[f.column], f, mapping) for f in mapping.fields])
-    except OSError as exc:  # the temporary file is gone, the previous ``path`` untouched
-        raise file_error(path, exc) from None
+        with replaced_files([path for path, _ in parts]) as tmps:
+            for tmp, (_, rows) in zip(tmps, parts, strict=True):
+                with open(tmp, "x", encoding=encoding, newline="") as out:
+                    writer = csv.writer(
+                        out,
+                        delimiter=mapping.file.delimiter,
+                        lineterminator=mapping.file.line_terminator,
+                        quoting=csv.QUOTE_MINIMAL,
+                    )
+                    writer.writerow(mapping.columns)
+                    for row in rows:
+                        writer.writerow(
+                            [csv_cell(row[f.column], f, mapping) for f in mapping.fields]
+                        )
+    except OSError as exc:  # the temporary files are gone, the previous files untouched
+        raise file_error(parts[0][0], exc) from None
 
 
 def file_error(path: Path, exc: OSError) -> JournalError:
@@ -212,8 +223,9 @@ def export_csv(
         carried = sum(str(r[mapping.key]) in pending for r in rows)
         paths = part_paths(path, len(rows), mapping.max_rows_per_file)
         size = mapping.max_rows_per_file or len(rows)
-        for i, part in enumerate(paths):
-            write_csv(rows[i * size : (i + 1) * size], mapping, part)
+        write_parts(
+            [(part, rows[i * size : (i + 1) * size]) for i, part in enumerate(paths)], mapping
+        )
         remove_other_parts(path, paths)
         _warn_of_ids_excel_changes([str(r[mapping.key]) for r in rows], mapping)
         _warn_of_fields_to_clear(selection.emptied, mapping)
