@@ -109,20 +109,16 @@ def json_text(value: Any, *, default: Callable[[Any], Any] | None = None, indent
 def replaced_file(path: str | Path) -> Iterator[Path]:
     """The temporary path to write ``path``'s new content to; synced to disk and renamed over
     ``path`` when the block ends without an error, removed when it raises."""
-    path = Path(path)
-    with _staged_file(path) as tmp:
+    with replaced_files([Path(path)]) as (tmp,):
         yield tmp
-        _fsync_file(tmp)
-        os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 @contextmanager
 def replaced_files(paths: list[Path]) -> Iterator[list[Path]]:
-    """``replaced_file`` for several files that are one result (an export in parts): their
-    temporary paths, all synced and renamed when the block ends without an error -- none before
-    every one is written, so a full disk at the last leaves all the previous files in place --
-    and all removed when it raises."""
+    """Temporary paths for several files that are one result (an export in parts), all
+    synced and renamed when the block ends without an error -- none before every one is written,
+    so a full disk at the last leaves all the previous files in place -- and all removed when it
+    raises."""
     with ExitStack() as stack:
         staged = [(stack.enter_context(_staged_file(Path(p))), Path(p)) for p in paths]
         yield [tmp for tmp, _ in staged]
