@@ -262,9 +262,9 @@ _ASPECTS: tuple[tuple[str, str, Callable[[RunRecord], str | None], str], ...] = 
      "; each is ranked only against runs on the same data set"),
     ("runs were tested at different cutoffs", "at ", lambda r: ", ".join(r.test_cutoffs),
      "; each is ranked only against runs tested at the same cutoffs"),
-    ("runs predict over different horizons", "over ", lambda r: r.horizon,
+    ("runs predict over different horizons or value labels", "over ", lambda r: r.horizon,
      "; their metrics measure different targets: each is ranked only against runs over the "
-     "same horizon"),
+     "same horizon and value label"),
 )  # fmt: skip
 
 

@@ -58,12 +58,24 @@ class RunRecord:
 
     @property
     def horizon(self) -> str:
-        """The label horizons the test metrics are measured over, from the run's params."""
+        """The label horizons the test metrics are measured over, from the run's params, with
+        the value label when it is not plain revenue (margin, discounted): another target."""
         p = self.params
         if "horizon_days" in p:  # backtest runs
             return f"{p['horizon_days']} d"
         labels = (("churn", "labels.churn_horizon_days"), ("value", "labels.value_horizon_days"))
-        return ", ".join(f"{what} {p[key]} d" for what, key in labels if key in p)
+        said = ", ".join(f"{what} {p[key]} d" for what, key in labels if key in p)
+        return said + self._value_label if said else said
+
+    @property
+    def _value_label(self) -> str:
+        """`` of margin``, `` discounted 20% a year``: what the value label sums, when not the
+        default (revenue, undiscounted); "" otherwise."""
+        value = self.params.get("labels.value", "revenue")
+        rate = float(self.params.get("labels.annual_discount_rate", 0) or 0)
+        return ("" if value == "revenue" else f" of {value}") + (
+            f" discounted {rate:.0%} a year" if rate else ""
+        )
 
 
 @dataclass(frozen=True)

@@ -1175,3 +1175,29 @@ def test_importance_captions_say_the_offset_carries_the_btyd_part():
     plain = build_comparison(runs, n_boot=20)
     (plain_churn, _) = report._importance(plain, report.plotted_runs(plain))
     assert "offset" not in plain_churn["figure"].caption
+
+
+def test_a_value_label_of_another_definition_is_another_target_not_changed_data():
+    """A run whose value label is discounted (``labels.annual_discount_rate``) or margin has
+    other outcomes on the same customers: a target of its own, said as such, not "the data
+    changed between them (regenerated, re-ingested ...)", which sent the analyst to the data."""
+    same = _hand_predictions([0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1])
+    runs = {
+        "baseline": _from_predictions("baseline", same),
+        "discounted": _from_predictions(
+            "discounted", same.assign(future_value=same["future_value"] * 0.95)
+        ),
+    }
+    labels = {"labels.churn_horizon_days": "90", "labels.value_horizon_days": "180"}
+    runs["baseline"].params = {**labels, "labels.value": "revenue"}
+    runs["discounted"].params = {
+        **labels, "labels.value": "revenue", "labels.annual_discount_rate": "0.2",
+    }  # fmt: skip
+    for run in runs.values():
+        run.data = "synthetic"
+    comparison = build_comparison(runs, n_boot=20)
+    assert comparison.groups == [["baseline"], ["discounted"]]
+    assert not [w for w in comparison.warnings if "the data changed" in w]
+    (said,) = [w for w in comparison.warnings if "value labels" in w]
+    assert "discounted over churn 90 d, value 180 d discounted 20% a year" in said
+    assert "baseline over churn 90 d, value 180 d;" in said
