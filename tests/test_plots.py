@@ -152,6 +152,21 @@ def test_decile_plot_on_given_ax(value_sample):
     assert decile_plot(*value_sample, ax=ax) is ax.figure
 
 
+def test_decile_plot_long_value_axis_label_fits_in_the_picture(value_sample):
+    """The comparison report's axis names the value, its unit and its days: on one line it ran
+    past the top of the 4.5-inch chart, cut off in the PNG ("next 180 day")."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    label = "Mean revenue per customer (data's currency), next 1095 days"
+    fig = decile_plot(*value_sample, ylabel=label)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    box = fig.axes[0].yaxis.label.get_window_extent(canvas.get_renderer())
+    assert box.x0 >= 0 and box.y0 >= 0
+    assert box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height
+    assert " ".join(fig.axes[0].get_ylabel().split()) == label  # wrapped, every word kept
+
+
 # --------------------------------------------------------------------------- importance
 
 

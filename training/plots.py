@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import sys
+import textwrap
 from collections.abc import Mapping
 
 import numpy as np
@@ -187,7 +188,8 @@ def decile_plot(
     ax.bar(table["decile"] + width / 2, table["mean_actual"], width, label="mean actual")
     ax.set_xticks(table["decile"])
     ax.set_xlabel("Decile of predicted value (1 = highest)")
-    ax.set_ylabel(ylabel)
+    # a label naming value, unit and days runs past a 4.5-inch chart on one line
+    ax.set_ylabel(textwrap.fill(ylabel, 40))
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.set_title("Predicted vs actual value by decile")
