@@ -152,7 +152,7 @@ def _unfinished_warning(name: str, newest, shown) -> str:
     """Says that the run shown under ``name`` is not its newest: the newest failed or was killed."""
     status = newest.info.status
     if status == "RUNNING":
-        status = "RUNNING: still running, or killed before it could be marked"
+        status = _running_status(newest.data.tags)
     said = (
         f"{name}: its newest run {newest.info.run_id[:8]} (started {_started(newest)}) did not "
         f"finish ({status})"
@@ -160,6 +160,19 @@ def _unfinished_warning(name: str, newest, shown) -> str:
     if shown is None:
         return f"{said}; it has no finished run, so it is not compared"
     return f"{said}; shown instead: the older run {shown.info.run_id[:8]} ({_started(shown)})"
+
+
+def _running_status(tags: dict[str, str]) -> str:
+    """Whether a RUNNING run still runs: its owner tags name its process (this host only)."""
+    from training.process_owner import owner_alive
+
+    pid = tags.get("lifecycle.pid")
+    alive = owner_alive(tags.get("lifecycle.host"), pid, tags.get("lifecycle.pid_started"))
+    if alive is False:
+        return f"RUNNING, but its process {pid} is gone: killed"
+    if alive:
+        return f"RUNNING: still running, process {pid}"
+    return "RUNNING: still running, or killed before it could be marked"
 
 
 def projects_with_runs(tracking_uri: str, runs: RunFilter | None = None) -> list[str]:

@@ -1204,3 +1204,38 @@ def test_a_value_label_of_another_definition_is_another_target_not_changed_data(
     (said,) = [w for w in comparison.warnings if "value labels" in w]
     assert "discounted over churn 90 d, value 180 d discounted 20% a year" in said
     assert "baseline over churn 90 d, value 180 d;" in said
+
+
+def test_a_newest_run_left_running_says_whether_its_process_is_gone(tmp_path):
+    """A run killed with -9 stays RUNNING in the store; compare said "still running, or killed"
+    although the run names its process (host, pid, start): the analyst could not tell whether to
+    wait for it or run it again."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    import psutil
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(tracking_uri=uri)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone_started = psutil.Process(gone.pid).create_time()
+    gone.wait()
+    me = psutil.Process(os.getpid())
+    for name, pid, started, at in (
+        ("killed", gone.pid, gone_started, 1_760_000_100_000),
+        ("running", me.pid, me.create_time(), 1_760_000_200_000),
+    ):
+        _tagged_run(client, name, 1_760_000_000_000, 0.8, data="shop")
+        experiment = client.get_experiment_by_name(name).experiment_id
+        owner = {"lifecycle.host": socket.gethostname(), "lifecycle.pid": str(pid),
+                 "lifecycle.pid_started": f"{started:.3f}"}  # fmt: skip
+        client.create_run(
+            experiment, start_time=at, tags={"kind": "train", "data": "shop", **owner}
+        )
+    warnings = compare_experiments(None, uri, n_boot=20).warnings
+    (killed,) = [w for w in warnings if w.startswith("killed:")]
+    assert f"(RUNNING, but its process {gone.pid} is gone: killed)" in killed
+    (running,) = [w for w in warnings if w.startswith("running:")]
+    assert f"(RUNNING: still running, process {me.pid})" in running
