@@ -416,7 +416,8 @@ def _value_axis(run: RunRecord) -> str:
     """The decile charts' y label: the value (revenue or margin, as logged), its currency (the
     run's ``currency`` param when it logs one, else the data's) and the horizon it is summed
     over when logged."""
-    days = run.params.get("labels.value_horizon_days") or run.params.get("horizon_days")
+    # a backtest's own horizon, not its config's (which it logs too)
+    days = run.params.get("horizon_days") or run.params.get("labels.value_horizon_days")
     what = run.params.get("labels.value", "value")
     currency = run.params.get("currency") or "data's currency"
     return f"Mean {what} per customer ({currency})" + (f", next {days} days" if days else "")

@@ -62,9 +62,12 @@ class RunRecord:
         the value label when it is not plain revenue (margin, discounted): another target."""
         p = self.params
         if "horizon_days" in p:  # backtest runs
-            return f"{p['horizon_days']} d"
-        labels = (("churn", "labels.churn_horizon_days"), ("value", "labels.value_horizon_days"))
-        said = ", ".join(f"{what} {p[key]} d" for what, key in labels if key in p)
+            said = f"{p['horizon_days']} d"
+        else:
+            labels = (
+                ("churn", "labels.churn_horizon_days"), ("value", "labels.value_horizon_days"),
+            )  # fmt: skip
+            said = ", ".join(f"{what} {p[key]} d" for what, key in labels if key in p)
         return said + self._value_label if said else said
 
     @property

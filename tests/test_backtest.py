@@ -484,7 +484,7 @@ def test_logged_backtest_is_found_by_its_project(tmp_path):
     from experiments.compare import compare_experiments
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    cfg = _config().model_copy(update={"project": "shop"})
+    cfg = _config().model_copy(update={"project": "shop", "seed": 7})
     cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(
         update={"tracking_uri": uri, "artifact_root": tmp_path / "mlruns"})})  # fmt: skip
     n = 40
@@ -521,6 +521,11 @@ def test_logged_backtest_is_found_by_its_project(tmp_path):
     assert run.params["horizon_days"] == "91" and run.horizon == "91 d"
     assert run.params["clv_total"] == "model" and "partial_window" not in run.params  # no anchor
     assert run.params["churn_seasonal_days"] == "97.3"  # the window in seasonal days
+    # the models' settings, as a training run logs them: two backtests with other seeds or trees
+    # were said "Every logged setting is the same in all runs" by the comparison
+    assert run.params["seed"] == "7"
+    assert run.params["churn.params.n_estimators"] == str(SMALL_LGB["n_estimators"])
+    assert run.params["features.families"] == "rfm,btyd"  # the backtest's own value kept
     with pytest.raises(LookupError, match="project=tiny"):
         compare_experiments(["tiny"], uri, project="tiny")
 

@@ -990,7 +990,8 @@ def test_decile_charts_share_one_y_range_and_name_the_value_horizon(monkeypatch)
     assert small_ax.get_ylim() == large_ax.get_ylim()
     assert large_ax.get_ylim()[1] >= 360  # the large run's top decile fits
     assert said(small_ax) == "Mean value per customer (data's currency), next 180 days"
-    runs["large"].params = {"horizon_days": "365"}  # a backtest's one horizon: another target
+    # a backtest's one horizon (another target), not its config's value horizon it logs too
+    runs["large"].params = {"horizon_days": "365", "labels.value_horizon_days": "180"}
     small_ax, large_ax = axes(runs)
     assert said(large_ax) == "Mean value per customer (data's currency), next 365 days"
     runs["large"].params = {"labels.value": "margin", "currency": "EUR"}

@@ -989,7 +989,7 @@ def log_backtest_run(result: BacktestResult, cfg: ExperimentConfig) -> str:
     import mlflow
 
     from training.registry import open_experiment, tracked_run
-    from training.train import log_predictions
+    from training.train import config_params, log_predictions
 
     experiment_id = open_experiment(cfg.tracking, cfg.experiment_name)
     summary = result.summary()
@@ -1001,6 +1001,8 @@ def log_backtest_run(result: BacktestResult, cfg: ExperimentConfig) -> str:
         mlflow.set_tags(tags)
         mlflow.log_params(
             {
+                # the models' settings (seed, trees), as a training run logs them; then its own
+                **config_params(cfg),
                 "cutoff": summary["cutoff"],
                 "horizon_days": summary["horizon_days"],
                 "train_horizon_days": summary["train_horizon_days"],

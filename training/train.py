@@ -490,7 +490,7 @@ def train(
                 **(tags or {}),
             }
         )
-        mlflow.log_params(_flat_params(cfg))
+        mlflow.log_params(config_params(cfg))
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
         fit_started = time.perf_counter()
         churn, clv = fit_models(data, cfg)
@@ -770,7 +770,9 @@ def _paired(metric, y, new, old, seed: int) -> tuple[float, float]:
     return d.low, d.high
 
 
-def _flat_params(cfg: ExperimentConfig) -> dict[str, str]:
+def config_params(cfg: ExperimentConfig) -> dict[str, str]:
+    """The config as flat MLflow params (``seed``, ``churn.params.n_estimators``, ...), without
+    its description."""
     flat: dict[str, str] = {}
 
     def walk(prefix: str, value) -> None:
