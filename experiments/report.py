@@ -232,7 +232,9 @@ def _table_row(comparison: Comparison, experiment: str, columns: list[str]) -> d
 
 
 def _check_row(experiment: str, column: str, check) -> dict:
-    verdict = {True: "within noise", False: "beyond noise", None: "not checked"}
+    verdict = {True: "within noise", False: "beyond noise", None: "not checked"}[check.within_noise]
+    if check.method == "tie":  # an equal value is no noise verdict (range columns have none)
+        verdict = "the same value (shares the best mark)"
     d = shown_digits((check.difference, check.low, check.high), 4)
     return {
         "label": METRIC_BY_COLUMN[column].label,
@@ -242,7 +244,7 @@ def _check_row(experiment: str, column: str, check) -> dict:
         "difference": f"{check.difference:+.{d}f}",
         "low": f"{check.low:+.{d}f}",
         "high": f"{check.high:+.{d}f}",
-        "verdict": verdict[check.within_noise],
+        "verdict": verdict,
     }
 
 

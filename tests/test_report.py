@@ -1156,6 +1156,12 @@ def test_an_exact_tie_shares_the_best_mark_and_is_not_said_within_noise():
     assert what_this_says(comparison)[0] == "Best churn AUC: a (0.800), tied with b and c."
     page = render_report(comparison)
     assert 'title="b ties a"' in page and "an exact tie shares it" in page
+    # nor in the table of noise checks, which said "within noise" of a range column's tie
+    checks = page[page.index("Noise checks against the best") :]
+    checks = checks[: checks.index("</table>")]
+    rows = re.findall(r"<tr>(.*?)</tr>", checks, flags=re.DOTALL)
+    (tie,) = [r for r in rows if "range coverage error" in r and ">b<" in r]
+    assert "within noise" not in tie and "the same value" in tie
 
 
 def test_importance_captions_say_the_offset_carries_the_btyd_part():
