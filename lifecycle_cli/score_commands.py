@@ -454,6 +454,15 @@ def export(
             fg=typer.colors.RED,
             err=True,
         )
+    if res.too_large:
+        fits = res.fitting_batch_size
+        typer.secho(
+            f"the receiver refused {len(res.too_large)} batches as too large (HTTP 413, the "
+            f"smallest of {min(res.too_large):,} customers) and each was sent again in halves"
+            + (f"; --batch-size {fits} sends batches it takes whole" if fits else ""),
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     if res.dead:
         typer.secho(
             f"{res.dead} batches failed for good: see {res.dead_letter}; their customers are "

@@ -249,6 +249,26 @@ def test_client_error_goes_to_the_dead_letter_file_and_is_sent_next_time(
     record("422 for one record, then healed", receiver, first.retries + second.retries, missing)
 
 
+def test_a_receiver_refusing_large_batches_gets_halves_and_the_size_it_takes_is_said(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A receiver taking at most 12 customers a request answers 413 to batches of 40: each is
+    halved until it fits (nothing lost), and the export names the batch size the receiver takes
+    whole, so the next week's export does not pay the refused requests again."""
+    receiver = Receiver(SECRET, max_customers=12)
+    with receiver.running():
+        first = send(scores, tmp_path, receiver.url, batch_size=40, policy=FAST)
+        assert first.ok and first.dead == 0 and missing_or_stale(receiver, scores) == 0
+        assert receiver.stats["too_large_413"] == len(first.too_large) > 0
+        fits = first.fitting_batch_size
+        assert min(first.too_large) > 12 and fits is not None and 6 <= fits <= 12
+        before = receiver.stats["too_large_413"]
+        again = send(scores, tmp_path / "again", receiver.url, batch_size=fits, policy=FAST)
+    assert again.ok and not again.too_large and again.fitting_batch_size is None
+    assert receiver.stats["too_large_413"] == before
+    assert_keys_match_bodies(receiver)
+
+
 def test_a_url_without_a_receiver_stops_the_export_and_the_batches_wait(
     scores: pd.DataFrame, tmp_path: Path
 ) -> None:

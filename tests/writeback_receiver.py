@@ -47,6 +47,7 @@ class Receiver:
     faults: Faults = field(default_factory=Faults)
     path: str = "/hooks/scores"
     reject_customers: frozenset[str] = frozenset()  # a batch with one of these gets a 422
+    max_customers: int | None = None  # a batch with more gets a 413 (a receiver's body limit)
     on_request: Callable[[int, str], None] | None = None
 
     def __post_init__(self) -> None:
@@ -175,6 +176,11 @@ class Receiver:
                     self._drop()
                     return
                 payload = json.loads(body)
+                if receiver.max_customers and len(payload["customers"]) > receiver.max_customers:
+                    with receiver.lock:
+                        receiver.stats["too_large_413"] += 1
+                    self._answer(413, {"error": "payload too large"})
+                    return
                 ids = {r[payload["key_field"]] for r in payload["customers"]}
                 if ids & receiver.reject_customers:
                     with receiver.lock:
