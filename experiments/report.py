@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -119,9 +119,34 @@ class Plotted:
     names: list[str]
     colors: dict[str, str]
     left_out: str
+    #: a run whose test predictions are an earlier drawn run's, to that run: its line would
+    #: hide under the other's, so it is dashed and labelled
+    twins: dict[str, str] = field(default_factory=dict)
 
     def keep(self, items: dict[str, T]) -> dict[str, T]:
         return {name: item for name, item in items.items() if name in self.colors}
+
+    def label(self, name: str) -> str:
+        twin = self.twins.get(name)
+        return f"{name}, same predictions as {twin}" if twin else name
+
+
+#: The prediction columns two runs must share, row for row, to draw the same lines.
+_DRAWN_COLUMNS = ("churned", "churn_probability", "future_value", "predicted_value")
+
+
+def _twins(frames: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """Each run whose drawn predictions equal an earlier run's, to that earlier run."""
+    twins: dict[str, str] = {}
+    seen: list[tuple[str, pd.DataFrame]] = []
+    for name, frame in frames.items():
+        drawn = frame[[c for c in _DRAWN_COLUMNS if c in frame]].reset_index(drop=True)
+        twin = next((n for n, other in seen if drawn.equals(other)), None)
+        if twin is not None:
+            twins[name] = twin
+        else:
+            seen.append((name, drawn))
+    return twins
 
 
 def plotted_runs(comparison: Comparison) -> Plotted:
@@ -145,7 +170,9 @@ def plotted_runs(comparison: Comparison) -> Plotted:
             f"{_some([n for n in names if n not in kept])}."
         )
         names = [n for n in names if n in kept]
-    return Plotted(names, {n: f"C{i}" for i, n in enumerate(names)}, left)
+    frames = _with_predictions(comparison)
+    twins = _twins({n: frames[n] for n in names if n in frames})
+    return Plotted(names, {n: f"C{i}" for i, n in enumerate(names)}, left, twins)
 
 
 def _rank(comparison: Comparison, name: str) -> tuple[float, ...]:
@@ -306,7 +333,7 @@ def _gains_plots(frames: dict[str, pd.DataFrame], plotted: Plotted, target: str)
     parts: list[Image | str] = []
     for outcome, score, btyd, title, ylabel in _GAINS:
         curves = {
-            name: (f[outcome].to_numpy(float), f[score].to_numpy(float))
+            plotted.label(name): (f[outcome].to_numpy(float), f[score].to_numpy(float))
             for name, f in frames.items()
             if f[outcome].sum() > 0
         }
@@ -318,11 +345,15 @@ def _gains_plots(frames: dict[str, pd.DataFrame], plotted: Plotted, target: str)
             parts.append(f"No {title} in the test sets{f' ({target})' if target else ''}: "
                          "no gains curve.")  # fmt: skip
             continue
-        colors = {**plotted.colors, "BG/NBD baseline": BTYD_COLOR}
+        colors = {plotted.label(n): c for n, c in plotted.colors.items()}
+        colors["BG/NBD baseline"] = BTYD_COLOR
         actual = next(iter(curves.values()))[0]
         rate = float(np.mean(actual > 0)) if outcome == "churned" else 0.0
         # the top 10% holds at most 10% / rate of the churners
-        fig = gains_plot(curves, ylabel=ylabel, colors=colors, at_base_rate=rate > TOP_FRACTION)
+        fig = gains_plot(
+            curves, ylabel=ylabel, colors=colors, at_base_rate=rate > TOP_FRACTION,
+            dashed={plotted.label(n) for n in plotted.twins},
+        )  # fmt: skip
         ax = fig.axes[0]
         perfect = "perfect ranking" + (f" ({rate:.0%} churned)" if rate else "")
         ax.plot(*gains_curve(actual, actual), linestyle=":", color="grey", label=perfect)
@@ -357,7 +388,8 @@ def _calibration(comparison: Comparison, plotted: Plotted) -> Image | str:
     for name, frame in plotted.keep(frames).items():
         calibration_plot(
             frame["churned"].to_numpy(int), frame["churn_probability"].to_numpy(float),
-            ax=ax, label=name, show_histogram=False, color=plotted.colors[name],
+            ax=ax, label=plotted.label(name), show_histogram=False, color=plotted.colors[name],
+            linestyle="--" if name in plotted.twins else "-",
         )  # fmt: skip
     return _image(
         fig,

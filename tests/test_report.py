@@ -1120,6 +1120,35 @@ def test_gains_plots_keep_each_target_apart_and_show_the_perfect_ranking(monkeyp
     assert "the legend gives the share captured in the top 50% instead" in figures[0][1][1]
 
 
+def test_a_run_with_the_same_predictions_is_dashed_and_named_not_hidden(monkeypatch):
+    """A rerun with the same seed predicts the same: its gains and calibration lines lay exactly
+    over the first run's, whose colour was in the legend but nowhere in the picture. It is
+    drawn dashed and labelled as the same predictions as that run."""
+    import experiments.report as report
+
+    figures = []
+    monkeypatch.setattr(report, "_image", lambda fig, *a: figures.append(fig))
+    good, worse = [0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1], [0.9, 0.8, 0.4, 0.6, 0.7, 0.3, 0.2, 0.1]
+    runs = {
+        "baseline": _from_predictions("baseline", _hand_predictions(good)),
+        "baseline-again": _from_predictions("baseline-again", _hand_predictions(good)),
+        "engagement": _from_predictions("engagement", _hand_predictions(worse)),
+    }
+    comparison = build_comparison(runs, n_boot=20)
+    plotted = report.plotted_runs(comparison)
+    assert plotted.twins == {"baseline-again": "baseline"}
+    report._gains(comparison, plotted)
+    report._calibration(comparison, plotted)
+    assert len(figures) == 3  # churn gains, value gains, calibration
+    for fig in figures:
+        lines = {str(line.get_label()): line for line in fig.axes[0].get_lines()}
+        again = [label for label in lines if label.startswith("baseline-again")]
+        assert len(again) == 1 and "same predictions as baseline" in again[0], list(lines)
+        assert lines[again[0]].get_linestyle() == "--"
+        engagement = next(line for label, line in lines.items() if label.startswith("engagement"))
+        assert engagement.get_linestyle() == "-"
+
+
 def test_an_interval_bound_near_zero_is_not_shown_as_zero():
     """The sentence "churn AUC -0.003 (95% interval -0.006 to -0.000), worse beyond noise" read
     as touching 0: a bound that rounds to 0 gets more digits, in the sentence and the noise-check

@@ -12,7 +12,7 @@ import base64
 import io
 import sys
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 import pandas as pd
@@ -60,6 +60,7 @@ def calibration_plot(
     strategy: BinStrategy = "quantile",
     show_histogram: bool = True,
     color: str | None = None,
+    linestyle: str = "-",
 ) -> Figure:
     """Reliability curve (observed churn rate vs mean predicted probability per bin).
 
@@ -78,6 +79,7 @@ def calibration_plot(
         marker="o",
         label=f"{label or 'model'} (ECE {ece:.3f})",
         color=color,
+        linestyle=linestyle,
     )
     if show_histogram:
         _probability_histogram(ax, np.asarray(p, dtype=float))
@@ -110,6 +112,7 @@ def gains_plot(
     ylabel: str = "Share of churners / value captured",
     colors: Mapping[str, str] | None = None,
     at_base_rate: bool = False,
+    dashed: Collection[str] = (),
 ) -> Figure:
     """Cumulative gains of one or several models against the random baseline.
 
@@ -117,7 +120,8 @@ def gains_plot(
     experiments, or the actual values/labels with ``score`` given for a single model;
     ``colors`` (name -> colour) keeps an experiment's colour across plots. Each curve's label
     gives the share captured in the top 10%, or with ``at_base_rate`` in the top (its own churn
-    rate): where most customers churn, the top 10% can hold only a few of them.
+    rate): where most customers churn, the top 10% can hold only a few of them. The curves named
+    in ``dashed`` are drawn dashed (one that would hide under an equal one).
     """
     named = _named_curves(curves, score)
     figure, ax = figure_and_axes(ax, (6, 5))
@@ -144,7 +148,8 @@ def gains_plot(
         else:
             top = float(np.interp(TOP_FRACTION, targeted, captured))
             label = f"{name} (top 10%: {top:.0%})"
-        ax.plot(targeted, captured, label=label, color=(colors or {}).get(name))
+        style = "--" if name in dashed else "-"
+        ax.plot(targeted, captured, label=label, color=(colors or {}).get(name), linestyle=style)
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random")
     _unit_square(ax)
     ax.axvline(TOP_FRACTION, color="grey", linewidth=0.8, alpha=0.5)
