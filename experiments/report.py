@@ -327,7 +327,7 @@ def _gains_plots(frames: dict[str, pd.DataFrame], plotted: Plotted, target: str)
     """The churn and value gains plots of runs on one target, with the BG/NBD baseline (when
     they scored the same customers) and the perfect ranking of the first run's test customers."""
     from training.metrics import TOP_FRACTION, gains_curve
-    from training.plots import gains_plot
+    from training.plots import gains_plot, place_legend
 
     shared = _shared_test_set(frames)
     parts: list[Image | str] = []
@@ -357,7 +357,7 @@ def _gains_plots(frames: dict[str, pd.DataFrame], plotted: Plotted, target: str)
         ax = fig.axes[0]
         perfect = "perfect ranking" + (f" ({rate:.0%} churned)" if rate else "")
         ax.plot(*gains_curve(actual, actual), linestyle=":", color="grey", label=perfect)
-        ax.legend(loc="lower right")
+        place_legend(ax, "lower right")
         ax.set_title(f"Cumulative gains: {title}" + (f"\n{target}" if target else ""),
                      fontsize=10 if target else None)  # fmt: skip
         at_rate = (

@@ -1123,7 +1123,8 @@ def test_gains_plots_keep_each_target_apart_and_show_the_perfect_ranking(monkeyp
 def test_a_run_with_the_same_predictions_is_dashed_and_named_not_hidden(monkeypatch):
     """A rerun with the same seed predicts the same: its gains and calibration lines lay exactly
     over the first run's, whose colour was in the legend but nowhere in the picture. It is
-    drawn dashed and labelled as the same predictions as that run."""
+    drawn dashed and labelled as the same predictions as that run; the gains legend of such long
+    labels goes under the plot (inside, it ran off the picture's left edge)."""
     import experiments.report as report
 
     figures = []
@@ -1147,6 +1148,9 @@ def test_a_run_with_the_same_predictions_is_dashed_and_named_not_hidden(monkeypa
         assert lines[again[0]].get_linestyle() == "--"
         engagement = next(line for label, line in lines.items() if label.startswith("engagement"))
         assert engagement.get_linestyle() == "-"
+        fig.draw_without_rendering()  # the legend of long labels fits in the picture
+        box = fig.axes[0].get_legend().get_window_extent()
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.width and 0 <= box.y0, (box, fig.bbox)
 
 
 def test_an_interval_bound_near_zero_is_not_shown_as_zero():

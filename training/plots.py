@@ -44,6 +44,20 @@ def figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figu
     return figure, figure.add_subplot()
 
 
+#: A legend label longer than this (characters) does not fit inside a 6-inch plot's corner.
+LONG_LABEL = 40
+
+
+def place_legend(ax: Axes, loc: str) -> None:
+    """The legend at ``loc`` inside the axes, or under them when a label is too long for that
+    (it ran off the picture's edge, cut: several runs' names with their shares captured)."""
+    labels = ax.get_legend_handles_labels()[1]
+    if max(map(len, labels), default=0) <= LONG_LABEL:
+        ax.legend(loc=loc)
+    else:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize="small")
+
+
 def _unit_square(ax: Axes) -> None:
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -156,7 +170,7 @@ def gains_plot(
     ax.set_xlabel("Share of customers targeted (highest score first)")
     ax.set_ylabel(ylabel)
     ax.set_title("Cumulative gains")
-    ax.legend(loc="lower right")
+    place_legend(ax, "lower right")
     return figure
 
 
