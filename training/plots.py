@@ -13,6 +13,7 @@ import io
 import sys
 import textwrap
 from collections.abc import Collection, Mapping
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -48,7 +49,7 @@ def figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figu
 LONG_LABEL = 40
 
 
-def place_legend(ax: Axes, loc: str) -> None:
+def place_legend(ax: Axes, loc: Literal["lower right", "upper left"]) -> None:
     """The legend at ``loc`` inside the axes, or under them when a label is too long for that
     (it ran off the picture's edge, cut: several runs' names with their shares captured)."""
     labels = ax.get_legend_handles_labels()[1]
