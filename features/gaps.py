@@ -98,36 +98,47 @@ def ids_end_early(dates: pd.Series, no_customer: np.ndarray, ok: np.ndarray) -> 
     )
 
 
-#: Weeks before the scoring date checked for gaps, and the orders a week must usually hold.
+#: Weeks before the scoring date checked for gaps, and the rows (orders, events) a week must
+#: usually hold.
 RECENT_WEEKS = 26
 WEEK_MIN_ORDERS = 20
 
 
-def week_gaps(order_days: pd.Series, before: pd.Timestamp) -> str | None:
-    """A warning naming the weeks of the last :data:`RECENT_WEEKS` before ``before`` whose orders
+def week_gaps(order_days: pd.Series, before: pd.Timestamp, rows: str = "orders") -> str | None:
+    """A warning naming the weeks of the last :data:`RECENT_WEEKS` before ``before`` whose
+    ``rows`` (``orders``, or ``events``: a tracking feed that stopped while the orders went on)
     are almost none while the weeks around them are full; the latest week is judged against the
     four before it (an export cut short). Weeks are counted back from ``before`` and, failing
     that, from each of the six days before it: a 7-day gap that does not start on the scoring
-    date's weekday falls across two counted weeks, each keeping half its orders."""
+    date's weekday falls across two counted weeks, each keeping half its rows."""
     stamps = _naive(order_days)
     days = np.asarray((before.normalize() - stamps.normalize()).days)  # once, not per counting
-    found = [_thin_weeks(days, before, shift) for shift in range(7)]
+    found = [_thin_weeks(days, before, shift, rows) for shift in range(7)]
     # the counting that fits the gap best: its thinnest week the emptiest (the first on a tie)
     _, said = min(((r, s) for r, s in found if s), default=(0.0, []), key=lambda f: f[0])
     if not said:
         return None
     return (
-        f"warning: weeks with almost no orders before {before:%Y-%m-%d} "
-        f"({'; '.join(said)} a week around them): a gap in the orders export? Customers "
-        "look quiet in those days; re-export them, or ignore this if the business was closed"
+        f"warning: weeks with almost no {rows} before {before:%Y-%m-%d} "
+        f"({'; '.join(said)} a week around them): a gap in the {rows} export? "
+        + (
+            "Customers look quiet in those days; re-export them, or ignore this if the "
+            "business was closed"
+            if rows == "orders"
+            else "Customers look disengaged in those days (visits, e-mail opens, days since the "
+            "last event): drift in those features is the feed's, not the customers'; re-export "
+            "them before retraining on them"
+        )
     )
 
 
-def _thin_weeks(days: np.ndarray, before: pd.Timestamp, shift: int) -> tuple[float, list[str]]:
+def _thin_weeks(
+    days: np.ndarray, before: pd.Timestamp, shift: int, noun: str = "orders"
+) -> tuple[float, list[str]]:
     """The thin weeks (``thin_periods``) of the :data:`RECENT_WEEKS` counted back from ``shift``
-    days before ``before`` (``days``: each order's days before ``before``), in words, and the
-    least share of its usual orders one of them holds. Only the counting from ``before`` itself
-    judges its last week (an export cut short)."""
+    days before ``before`` (``days``: each row's days before ``before``), in words (``noun``:
+    what a row is), and the least share of its usual rows one of them holds. Only the counting
+    from ``before`` itself judges its last week (an export cut short)."""
     before = before - pd.Timedelta(days=shift)
     days = days - shift
     weeks = days[(days > 0) & (days <= 7 * RECENT_WEEKS)]
@@ -137,7 +148,7 @@ def _thin_weeks(days: np.ndarray, before: pd.Timestamp, shift: int) -> tuple[flo
     for i, usual in thin_periods(rows, WEEK_MIN_ORDERS, last_open=shift == 0):
         start = before - pd.Timedelta(days=7 * (RECENT_WEEKS - i))
         end = start + pd.Timedelta(days=6)
-        said.append(f"{start:%Y-%m-%d}..{end:%Y-%m-%d}: {rows[i]:,} orders, about {usual:,.0f}")
+        said.append(f"{start:%Y-%m-%d}..{end:%Y-%m-%d}: {rows[i]:,} {noun}, about {usual:,.0f}")
         least = min(least, rows[i] / usual)
     return least, said
 

@@ -713,6 +713,34 @@ def test_a_week_missing_from_the_orders_is_named_when_scoring(tmp_path, capsys):
     assert month_gaps(ramp) is None
 
 
+def test_weeks_missing_from_the_events_are_named_while_the_orders_go_on(tmp_path, capsys):
+    """A shop's Klaviyo feed stopped for three weeks (2025-06-02..22) while its Shopify orders
+    went on: monitor ALERTed on days_since_last_event and email_open_30d as if customers had
+    disengaged, and nothing said the events export had a gap (helper monitor49)."""
+    from lifecycle_cli.score_commands import _scoring_day
+
+    days = pd.date_range("2025-01-01", "2025-06-29 18:00", freq="5h")
+    ids = [f"c{i % 40}" for i in range(len(days))]
+    orders = transactions_frame(ids, [str(d) for d in days], [10.0] * len(days))
+    data = write_contract(tmp_path / "outage", customers_frame(sorted(set(ids))), orders)
+    opens = pd.date_range("2025-01-01", "2025-06-29 20:00", freq="2h")
+    stopped = (opens >= "2025-06-02") & (opens < "2025-06-23")
+    pd.DataFrame(
+        {
+            "customer_id": pd.Series([f"c{i % 40}" for i in range(len(opens))], dtype=str),
+            "occurred_at": opens.astype("datetime64[us]"),
+            "event_type": "email_open",
+        }
+    )[~stopped].to_parquet(data / "events.parquet", index=False)
+    _scoring_day(data, date(2025, 6, 9))  # the week the feed stopped: its last week is empty
+    said = capsys.readouterr().err
+    assert "almost no orders" not in said
+    assert "weeks with almost no events before 2025-06-09 (2025-06-02..2025-06-08: 0 events" in said
+    assert "drift in those features is the feed's, not the customers'" in said
+    _scoring_day(data, date(2025, 6, 30))  # the feed back: the gap stays named
+    assert "(2025-06-09..2025-06-15: 0 events" in capsys.readouterr().err
+
+
 def test_a_few_rows_past_the_export_day_are_named_with_the_date_to_score_at(tmp_path, capsys):
     """Stripe invoices exported on 2025-12-15 held four rows dated up to 2025-12-20 (retried
     payments, credit notes): the default date, the day after the last transaction, scored 43

@@ -251,9 +251,9 @@ def short_history(data_dir: str | Path, day: date) -> str | None:
 
 def export_warnings(data_dir: str | Path, day: date, data_end: date) -> list[str]:
     """What the data say about their own export before ``day``, the date scored or monitored:
-    weeks with almost no orders (``features.gaps.week_gaps``; not for a date more than 30 days
-    past the data's end, which :func:`check_window` names) and, when the date is the data's end,
-    events running past the orders (:func:`orders_lag`)."""
+    weeks with almost no orders, or no events (``features.gaps.week_gaps``; not for a date more
+    than 30 days past the data's end, which :func:`check_window` names) and, when the date is the
+    data's end, events running past the orders (:func:`orders_lag`)."""
     from features.gaps import RECENT_WEEKS, thin_tail, week_gaps
 
     said = [orders_lag(data_dir, day)] if day == data_end else []
@@ -270,6 +270,11 @@ def export_warnings(data_dir: str | Path, day: date, data_end: date) -> list[str
         if weeks and day == data_end and (tail := thin_tail(orders, pd.Timestamp(stamp))):
             weeks = f"{weeks}; {tail}"  # the default date: a few rows past the export's day
         said.append(weeks)
+        if tables.events is not None:  # a tracking feed that stopped while the orders went on
+            seen = tables.events.occurred_at
+            recent = (seen >= stamp - timedelta(days=7 * RECENT_WEEKS)) & (seen < stamp)
+            events = tables.events.filter(recent).select("occurred_at").to_pandas()
+            said.append(week_gaps(events["occurred_at"], pd.Timestamp(stamp), rows="events"))
     return [s for s in said if s]
 
 
