@@ -20,21 +20,37 @@ def thin_periods(
     rows: np.ndarray, min_rows: float, share: float = GAP_SHARE, last_open: bool = False
 ) -> list[tuple[int, float]]:
     """``(index, usual rows)`` of the periods holding under ``share`` of the median of the two
-    periods on each side, the periods on each side full (median at least ``min_rows``): a quiet
-    start (a launch, the weeks before the data begin) is no gap. The first period is never named,
-    nor the last one unless ``last_open`` (then judged against the four periods before it)."""
+    periods on each side of their gap (a run of such periods: each week of a month-long hole is
+    judged against the weeks around the hole, not against its own empty neighbours), the periods
+    on each side full (median at least ``min_rows``): a quiet start (a launch, the weeks before
+    the data begin) is no gap. The first period is never named, nor the last one unless
+    ``last_open`` (then judged against the four periods before its gap)."""
     thin = []
     stop = len(rows) if last_open else len(rows) - 1
-    for i in range(1, stop):
-        before, after = rows[max(0, i - 2) : i], rows[i + 1 : i + 3]
-        if last_open and i == len(rows) - 1:
-            before = after = rows[max(0, i - 4) : i]
+    i = 1
+    while i < stop:
+        before = rows[max(0, i - 2) : i]
+        last = i  # the gap: this period and the thin ones right after it
+        while last + 1 < stop and rows[last + 1] < share * np.median(before):
+            last += 1
+        before, after = _around(rows, i, last, last_open)
         if min(np.median(before), np.median(after)) < min_rows:
+            i += 1
             continue
         usual = float(np.median(np.concatenate([before, after])))
-        if rows[i] < share * usual:
-            thin.append((i, usual))
+        named = [(k, usual) for k in range(i, last + 1) if rows[k] < share * usual]
+        thin.extend(named)
+        i = last + 1 if named else i + 1
     return thin
+
+
+def _around(rows: np.ndarray, first: int, last: int, last_open: bool):
+    """The two periods before ``first`` and the two after ``last``; for a gap reaching the open
+    last period, the four before it on both sides."""
+    before, after = rows[max(0, first - 2) : first], rows[last + 1 : last + 3]
+    if last_open and last == len(rows) - 1:
+        before = after = rows[max(0, first - 4) : first]
+    return before, after
 
 
 def _naive(stamps: pd.Series) -> pd.DatetimeIndex:

@@ -713,6 +713,27 @@ def test_a_week_missing_from_the_orders_is_named_when_scoring(tmp_path, capsys):
     assert month_gaps(ramp) is None
 
 
+def test_every_week_of_a_gap_several_weeks_long_is_named():
+    """Each week was judged against the two weeks on each side, so the first and last weeks of a
+    three-week gap (their neighbours empty) were not named, and no week of a gap of four weeks
+    or more: a month-long hole in the orders, or a tracking feed down a month, said nothing."""
+    from features.gaps import month_gaps, week_gaps
+
+    days = pd.Series(pd.date_range("2024-01-01", "2024-06-30 18:00", freq="5h"))
+    for start, weeks in (("2024-05-06", 3), ("2024-04-29", 4), ("2024-04-08", 6)):
+        gap = (days >= start) & (days < pd.Timestamp(start) + pd.Timedelta(weeks=weeks))
+        said = week_gaps(days[~gap], pd.Timestamp("2024-07-01")) or ""
+        named = [
+            f"{d:%Y-%m-%d}..{d + pd.Timedelta(days=6):%Y-%m-%d}: 0 orders"
+            for d in pd.date_range(start, periods=weeks, freq="7D")
+        ]
+        assert all(week in said for week in named), (weeks, said)
+    # the months: a two-month hole is named too (March and April 2024)
+    gap = (days >= "2024-03-01") & (days < "2024-05-01")
+    said = month_gaps(days[~gap]) or ""
+    assert "2024-03 (0 rows" in said and "2024-04 (0 rows" in said
+
+
 def test_weeks_missing_from_the_events_are_named_while_the_orders_go_on(tmp_path, capsys):
     """A shop's Klaviyo feed stopped for three weeks (2025-06-02..22) while its Shopify orders
     went on: monitor ALERTed on days_since_last_event and email_open_30d as if customers had
@@ -737,8 +758,11 @@ def test_weeks_missing_from_the_events_are_named_while_the_orders_go_on(tmp_path
     assert "almost no orders" not in said
     assert "weeks with almost no events before 2025-06-09 (2025-06-02..2025-06-08: 0 events" in said
     assert "drift in those features is the feed's, not the customers'" in said
-    _scoring_day(data, date(2025, 6, 30))  # the feed back: the gap stays named
-    assert "(2025-06-09..2025-06-15: 0 events" in capsys.readouterr().err
+    _scoring_day(data, date(2025, 6, 30))  # the feed back: the gap stays named, all of it
+    said = capsys.readouterr().err
+    assert (
+        "(2025-06-02..2025-06-08: 0 events" in said and "2025-06-16..2025-06-22: 0 events" in said
+    )
 
 
 def test_a_few_rows_past_the_export_day_are_named_with_the_date_to_score_at(tmp_path, capsys):
