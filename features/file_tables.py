@@ -414,7 +414,7 @@ def build_table(
     if table == TRANSACTIONS and "amount" in inputs and "order_id" in out:
         check.set_aside(lines_of_totals(inputs["amount"], out["order_id"], check), ORDER_LINE)
     if table in (TRANSACTIONS, EVENTS):
-        repeated_rows(source.frame, out.get("order_id"), check, report)
+        repeated_rows(source.frame, out.get("order_id"), check, report, out.get(TIME_COLUMN[table]))
     if REFUNDED_AMOUNT in inputs:  # on the rows kept: an order appended twice is one order
         net_of_mapped_refunds(inputs[REFUNDED_AMOUNT], out, check, numbers, factor, report)
     if REFUNDED_AT in inputs:  # a dated sale was refunded whole: no sale, as a status refunded

@@ -20,17 +20,42 @@ def repeated_header(frame: pd.DataFrame) -> np.ndarray:
     return (same >= 2) & (same * 2 > len(frame.columns))
 
 
+#: A feed doubled from a day: at least this share of the orders from that day repeat a line,
+#: none of the (at least ``DOUBLED_BEFORE``) orders before it, and ``DOUBLED_AFTER`` orders or
+#: more from it. A till's second scans come now and then, not in every order from a day on.
+DOUBLED_SHARE = 0.9
+DOUBLED_BEFORE = 50
+DOUBLED_AFTER = 10
+
+
 def repeated_rows(
-    frame: pd.DataFrame, orders: pd.Series | None, check: Validator, report: TableReport
+    frame: pd.DataFrame,
+    orders: pd.Series | None,
+    check: Validator,
+    report: TableReport,
+    times: pd.Series | None = None,
 ) -> None:
     """Rows identical to an earlier one, order id included, are an export appended twice: never
     revenue twice; but a line repeated within its order's own run of lines is an item scanned
-    again (a till writes a line per scan; :func:`_scanned_again`): kept, and reported. Without an
-    order id a repeat may be a real second purchase (CDNOW has 255 such lines): kept, and
-    reported."""
+    again (a till writes a line per scan; :func:`_scanned_again`): kept, and reported, unless
+    every order from some day on repeats its lines (``times``: the rows' dates;
+    :func:`_doubled_from`). Without an order id a repeat may be a real second purchase (CDNOW
+    has 255 such lines): kept, and reported."""
     repeated = frame.duplicated(keep="first").to_numpy()
     if orders is not None:
         again = repeated & _scanned_again(frame, orders)
+        if times is not None and (doubled := _doubled_from(repeated, orders, times)):
+            day, n_after, n_before = doubled
+            since = again & (times >= day).to_numpy(bool)
+            if n := int((since & check.ok).sum()):
+                report.warnings.append(
+                    f"from {day:%Y-%m-%d} the export holds every order twice ({n_after:,} "
+                    f"orders from that day repeat their lines, none of the {n_before:,} before "
+                    f"it): an export sent twice from that day; the second lines of its "
+                    f"one-line orders ({n:,}) are quarantined as duplicate rows too, not kept "
+                    "as items scanned again"
+                )
+            again &= ~since
         check.flag(repeated & ~again, "duplicate row (same as an earlier line)")
         if n := int((again & check.ok).sum()):
             example = orders.to_numpy()[again & check.ok][0]
@@ -50,6 +75,27 @@ def repeated_rows(
             f"{n:,} rows are identical to an earlier line; kept (without an order id a repeat "
             "can be a second purchase; map order_id to quarantine true duplicates)"
         )
+
+
+def _doubled_from(
+    repeated: np.ndarray, orders: pd.Series, times: pd.Series
+) -> tuple[pd.Timestamp, int, int] | None:
+    """``(day, orders from it, orders before it)`` when nearly every order from ``day`` (the
+    first order repeating a line) repeats its lines and none before it does (``DOUBLED_*``)."""
+    by_order = pd.DataFrame(
+        {"order": orders.astype("string").to_numpy(), "time": times.to_numpy(), "rep": repeated}
+    ).dropna(subset=["order", "time"])
+    per_order = by_order.groupby("order", sort=False).agg(time=("time", "min"), rep=("rep", "any"))
+    if not per_order["rep"].any():
+        return None
+    day = per_order.loc[per_order["rep"], "time"].min()
+    after = per_order[per_order["time"] >= day]
+    n_before = int((per_order["time"] < day).sum())
+    if n_before < DOUBLED_BEFORE or len(after) < DOUBLED_AFTER:
+        return None
+    if after["rep"].mean() < DOUBLED_SHARE:
+        return None
+    return pd.Timestamp(day), len(after), n_before
 
 
 def _scanned_again(frame: pd.DataFrame, orders: pd.Series) -> np.ndarray:
