@@ -4,14 +4,19 @@ BentoML labels its HTTP metrics with the raw request path, so every distinct pat
 junk, a 401) became a new series: memory and ``/metrics`` grew without bound. Here every label has
 a fixed set of values: ``endpoint`` is one of the service's route templates or ``other``, ``method``
 one of the HTTP methods or ``other``, ``status`` the response code class's exact code (the
-service only sends a handful). The series live in this process's own registry, so two service
-instances never mix, whatever ``BENTOML_HOME`` or ``PROMETHEUS_MULTIPROC_DIR`` they share (the
-service runs one worker process; scale out with replicas, each scraped on its own).
+service only sends a handful). The series live in this process's memory and own registry, never
+in BentoML's metrics files, so two service instances never mix, whatever ``BENTOML_HOME`` or
+``PROMETHEUS_MULTIPROC_DIR`` they share, and a full disk there stops nothing (the service runs
+one worker process; scale out with replicas, each scraped on its own).
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
+import math
+import threading
 import time
 from collections.abc import Iterable
 
@@ -26,38 +31,26 @@ BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 
 
 class RouteMetrics:
-    """Counters and histograms of one process, labelled by route template."""
+    """Counts and durations of the answers of one process, labelled by route template, held in
+    its memory (a collector of its own registry).
+
+    Not ``prometheus_client``'s Counter and Histogram: under ``bentoml serve`` (which sets
+    ``PROMETHEUS_MULTIPROC_DIR``) their values live in files mapped into memory under
+    ``BENTOML_HOME``, and once that disk was full the first new series killed the worker with
+    SIGBUS, and every restarted worker too.
+    """
 
     def __init__(self, routes: Iterable[str], namespace: str = "lifecycle") -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram
+        from prometheus_client import CollectorRegistry
 
         self.routes = frozenset(routes)
+        self.namespace = namespace
+        # per (endpoint, method, status): answers per duration bucket (+Inf last), then the sum
+        self._answers: dict[tuple[str, str, str], list[float]] = {}
+        self._customers: dict[tuple[str, str], float] = {}  # per (endpoint, outcome)
+        self._lock = threading.Lock()
         self.registry = CollectorRegistry(auto_describe=True)
-        labels = ("endpoint", "method", "status")
-        self.requests = Counter(
-            "http_requests",
-            "HTTP requests answered",
-            labels,
-            namespace=namespace,
-            registry=self.registry,
-        )
-        self.duration = Histogram(
-            "http_request_duration_seconds",
-            "time to answer an HTTP request",
-            labels,
-            namespace=namespace,
-            registry=self.registry,
-            buckets=BUCKETS,
-        )
-        self.customers = Counter(
-            "scored_customers",
-            "customers answered per scoring route, by outcome",
-            ("endpoint", "outcome"),
-            namespace=namespace,
-            registry=self.registry,
-        )
-
-        self._children: dict[tuple[str, str, str], tuple] = {}  # bounded: the label sets
+        self.registry.register(self)
 
     def route(self, path: str) -> str:
         return path if path in self.routes else UNMATCHED
@@ -68,14 +61,48 @@ class RouteMetrics:
         self.registry.register(collector)
 
     def observe(self, route: str, method: str, status: str, seconds: float) -> None:
-        """Count one answer (label children cached: ``labels()`` is most of the cost)."""
+        """Count one answer and its duration."""
         key = (route, method, status)
-        children = self._children.get(key)
-        if children is None:
-            children = (self.requests.labels(*key), self.duration.labels(*key))
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        with self._lock:
+            counts = self._answers.get(key)
+            if counts is None:
+                counts = self._answers[key] = [0.0] * (len(BUCKETS) + 2)
+            counts[bisect.bisect_left(BUCKETS, seconds)] += 1  # the first bucket it is <= to
+            counts[-1] += seconds
+
+    def count_customers(self, route: str, outcome: str, customers: int) -> None:
+        with self._lock:
+            self._customers[route, outcome] = self._customers.get((route, outcome), 0) + customers
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+        from prometheus_client.utils import floatToGoString
+
+        with self._lock:
+            answers = {key: list(counts) for key, counts in self._answers.items()}
+            customers = dict(self._customers)
+        labels = ["endpoint", "method", "status"]
+        requests = CounterMetricFamily(
+            f"{self.namespace}_http_requests", "HTTP requests answered", labels=labels
+        )
+        duration = HistogramMetricFamily(
+            f"{self.namespace}_http_request_duration_seconds",
+            "time to answer an HTTP request",
+            labels=labels,
+        )
+        bounds = [floatToGoString(b) for b in (*BUCKETS, math.inf)]
+        for key, counts in answers.items():
+            cumulative = list(itertools.accumulate(counts[:-1]))
+            requests.add_metric(list(key), cumulative[-1])
+            duration.add_metric(list(key), list(zip(bounds, cumulative, strict=True)), counts[-1])
+        scored = CounterMetricFamily(
+            f"{self.namespace}_scored_customers",
+            "customers answered per scoring route, by outcome",
+            labels=["endpoint", "outcome"],
+        )
+        for key, count in customers.items():
+            scored.add_metric(list(key), count)
+        yield from (requests, duration, scored)
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -165,6 +192,6 @@ def count_customers(route: str, scored: int, errors: int) -> None:
     if metrics is None:
         return
     if scored:
-        metrics.customers.labels(route, "scored").inc(scored)
+        metrics.count_customers(route, "scored", scored)
     if errors:
-        metrics.customers.labels(route, "error").inc(errors)
+        metrics.count_customers(route, "error", errors)

@@ -20,6 +20,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,6 +30,7 @@ import psutil
 import pytest
 from service_fixtures import (  # noqa: F401 (fixtures)
     API_KEY,
+    REPO,
     assert_same_as_batch,
     batch_scores,
     feature_rows,
@@ -268,6 +270,42 @@ def test_metrics_stay_bounded_after_5000_distinct_junk_paths(server):
     assert len(text) < size_before * 1.2 + 2_000, (size_before, len(text))
     other = re.findall(r'lifecycle_http_requests_total\{endpoint="other",[^}]*\} (\S+)', text)
     assert sum(float(v) for v in other) >= 5_200
+
+
+def test_request_metrics_are_held_in_memory_not_in_bentomls_metrics_files(tmp_path):
+    """Under ``bentoml serve`` (PROMETHEUS_MULTIPROC_DIR set) the request counters lived in
+    files mapped into memory under BENTOML_HOME: with that disk full, a new series killed the
+    worker (SIGBUS) and each restarted one too, silently, every ~10 s. Counted in memory, the
+    same series, no file written."""
+    folder = tmp_path / "prometheus_multiproc_dir"
+    folder.mkdir()
+    script = (
+        "from serving.http_metrics import count_customers, process_metrics\n"
+        "m = process_metrics(['/score/ids'])\n"
+        "m.observe('/score/ids', 'POST', '200', 0.003)\n"
+        "m.observe(m.route('/nowhere'), 'GET', '401', 0.02)\n"
+        "count_customers('/score/ids', 3, 1)\n"
+        "print(m.render()[0].decode())\n"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder), "PYTHONPATH": str(REPO)}
+    run = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert list(folder.iterdir()) == []
+    lines = set(run.stdout.splitlines())
+    assert {
+        'lifecycle_http_requests_total{endpoint="/score/ids",method="POST",status="200"} 1.0',
+        'lifecycle_http_requests_total{endpoint="other",method="GET",status="401"} 1.0',
+        'lifecycle_http_request_duration_seconds_bucket{endpoint="/score/ids",le="0.002",'
+        'method="POST",status="200"} 0.0',
+        'lifecycle_http_request_duration_seconds_bucket{endpoint="/score/ids",le="0.005",'
+        'method="POST",status="200"} 1.0',
+        'lifecycle_http_request_duration_seconds_sum{endpoint="/score/ids",method="POST",'
+        'status="200"} 0.003',
+        'lifecycle_scored_customers_total{endpoint="/score/ids",outcome="scored"} 3.0',
+        'lifecycle_scored_customers_total{endpoint="/score/ids",outcome="error"} 1.0',
+    } <= lines, run.stdout
 
 
 # --- fail fast -----------------------------------------------------------------------------------
