@@ -140,6 +140,15 @@ class ApiKeyMiddleware:
 BODY_ENCODINGS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
 
 
+#: Form data, which HTTP clients send for a map of fields unless told to send JSON, and what to do.
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+FORM_HINT = (
+    "the body is form fields, as a client sends a map unless told otherwise (Zoho Deluge's "
+    "invokeurl with a map as parameters); send the JSON text instead (Deluge: parameters: "
+    'body.toString() with content-type: "application/json")'
+)
+
+
 class RequestLimitsMiddleware:
     """API requests must be JSON and at most ``max_body_bytes``: 415 or 413 otherwise.
 
@@ -161,9 +170,10 @@ class RequestLimitsMiddleware:
             (_header(scope, b"content-type") or "application/json").split(";")[0].strip().lower()
         )
         if media_type != "application/json":
-            await send_json(
-                send, 415, {"error": f"Content-Type must be application/json, got {media_type!r}"}
-            )
+            error = f"Content-Type must be application/json, got {media_type!r}"
+            if media_type in FORM_TYPES:
+                error += f"; {FORM_HINT}"
+            await send_json(send, 415, {"error": error})
             return
         coding = (_header(scope, b"content-encoding") or "identity").strip().lower()
         if coding not in ("identity", *BODY_ENCODINGS):

@@ -576,6 +576,27 @@ def test_other_media_types_are_415(client, content_type, status):
     assert response.status_code == status, response.text
 
 
+def test_form_data_is_415_saying_how_to_send_json(client, batch_scores):
+    """Zoho Deluge's invokeurl sends a map of parameters as form fields: the 415 only said
+    "Content-Type must be application/json", and a Deluge user who then set that header still sent
+    form fields ("the body is not valid JSON"). It now says the body is form fields and how to
+    send JSON from Deluge; other media types are refused as before."""
+    import json
+    from urllib.parse import urlencode
+
+    ids = batch_scores.index[:2].tolist()
+    form = urlencode({"customer_ids": json.dumps(ids)}).encode()
+    deluge = {"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}
+    response = client.post("/score/ids", content=form, headers=deluge)
+    assert response.status_code == 415, response.text
+    error = response.json()["error"]
+    assert "the body is form fields" in error and "body.toString()" in error, error
+    plain = client.post("/score/ids", content=form, headers={"Content-Type": "text/plain"})
+    assert plain.status_code == 415 and "form fields" not in plain.json()["error"]
+    sent_right = client.post("/score/ids", content=json.dumps({"customer_ids": ids}).encode())
+    assert sent_right.status_code == 200 and len(sent_right.json()) == 2
+
+
 def test_huge_body_is_413(client):
     response = client.post(
         "/score/ids",
