@@ -81,6 +81,17 @@ def _lookup_id(value: str) -> str:
     return value
 
 
+def _id_as_text(value: object) -> object:
+    """A JSON number is refused with what to send instead (a CRM's numeric record id)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(
+            f'a customer id is text: send {value!r} as a JSON string ("{value!r}"); a number '
+            "loses leading zeros and digits past 15 (HubSpot's objectId is a number: "
+            "String(objectId))"
+        )
+    return value
+
+
 LookupId = Annotated[
     str,
     Field(
@@ -89,6 +100,7 @@ LookupId = Annotated[
         description="CRM customer id (surrounding spaces are ignored, as ingest trims them)",
         json_schema_extra={"pattern": LOOKUP_ID},
     ),
+    BeforeValidator(_id_as_text),
     AfterValidator(_lookup_id),
 ]
 Category = Annotated[str, Field(min_length=1, max_length=64)]

@@ -406,7 +406,7 @@ def _customer(snapshot: pd.DataFrame, **changes) -> dict:
     ("body", "field"),
     [
         ({"customer_ids": "C0000001"}, "customer_ids"),
-        ({"customer_ids": [17]}, "customer_ids"),
+        ({"customer_ids": [17]}, "send 17 as a JSON string"),  # HubSpot's objectId
         ({}, "customer_ids"),
         ({"customer_ids": []}, "customer_ids"),
         ({"customer_ids": ["C1"] * 1001}, "customer_ids"),
