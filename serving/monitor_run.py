@@ -3,6 +3,7 @@ checks (``serving.monitor``), the JSON and HTML report, and their MLflow run aga
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -146,7 +147,7 @@ def run_monitor(
         labels=labels,
         references=references,
     )
-    out = Path(out_dir)
+    out = _backfill_folder(Path(out_dir), project, as_of, log)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "monitor.json", "html": out / "monitor.html"}
     # one run's pair or the last one's: a full disk for the page keeps the last JSON as well
@@ -156,6 +157,24 @@ def run_monitor(
     result.report["mlflow_run_id"] = log_to_mlflow(result, tracking_uri, paths)
     write_json(result.report, paths["json"])
     return result, paths
+
+
+def _backfill_folder(out: Path, project: str, as_of: date, log) -> Path:
+    """``out``, or for a backfill (a date before that of the report of ``project`` already in
+    ``out``: the one the service's gauges read) ``out/backfill-<date>``, said: the latest
+    verdict stays where it is read, as its model version's tags keep it."""
+    try:
+        latest = json.loads((out / "monitor.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return out
+    if latest.get("project") != project or str(as_of) >= str(latest.get("as_of", "")):
+        return out
+    folder = out / f"backfill-{as_of}"
+    log(
+        f"{as_of} is before the report of {latest['as_of']} in {out} (the one the service's "
+        f"gauges read): this backfill's report goes to {folder}"
+    )
+    return folder
 
 
 def _close_killed_runs(tracking_uri: str, log) -> None:

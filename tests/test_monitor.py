@@ -667,13 +667,19 @@ def test_lifecycle_monitor_reports_json_html_mlflow_and_exits_3_on_an_alert(trai
 
     # the same date and history, now the undrifted data (a corrected re-export): the kept scores
     # came from the drifted data, so they are scored again, not judged against this data
+    # into the folder of the 2027-01-01 report (which the service's gauges read): a backfill,
+    # whose report goes beside it rather than over it
     corrected = runner.invoke(
         app,
         ["monitor", "--data", str(data), "--as-of", "2025-12-01", *common]
-        + ["--history", str(tmp_path / "history2"), "--out", str(tmp_path / "corrected")],
+        + ["--history", str(tmp_path / "history2"), "--out", str(tmp_path / "late")],
     )
     assert "rescoring 2025-12-01: the history was scored from other data" in corrected.output
     assert corrected.exit_code != ALERT_EXIT_CODE, corrected.output
+    assert json.loads((tmp_path / "late" / "monitor.json").read_text()) == latest
+    backfill = tmp_path / "late" / "backfill-2025-12-01"
+    assert json.loads((backfill / "monitor.json").read_text())["as_of"] == "2025-12-01"
+    assert f"this backfill's report goes to {backfill}" in corrected.output
 
 
 def test_model_health_gauges_for_prometheus(tmp_path):
