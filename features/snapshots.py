@@ -81,7 +81,7 @@ def connect(data_dir: str | Path, backend: BaseBackend | None = None) -> Tables:
         table = _read_table(con, path, name)
         if table is None:
             continue
-        _check_columns(table, name, path)
+        table = _checked_columns(table, name, path)
         tables[name] = table.select(*[c for c in contract_columns(name) if c in table.columns])
     _check_unique_customers(tables[CUSTOMERS], table_path(data_dir, CUSTOMERS))
     return Tables(con, tables[CUSTOMERS], tables[TRANSACTIONS], tables.get(EVENTS))
@@ -114,6 +114,14 @@ def _read_table(con: BaseBackend, path: Path | str, name: str) -> ir.Table | Non
         raise FileNotFoundError(missing) from None
 
 
+#: The Ibis type of each contract dtype.
+_IBIS_TYPES = {
+    "string": "string",
+    "timestamp": "timestamp",
+    "float": "float64",
+    "int": "int64",
+    "bool": "boolean",
+}
 _TYPE_CHECKS = {
     "string": ("a string", lambda t: t.is_string()),
     "timestamp": ("a naive (UTC) timestamp", lambda t: t.is_timestamp() and t.timezone is None),
@@ -123,8 +131,10 @@ _TYPE_CHECKS = {
 }
 
 
-def _check_columns(table: ir.Table, name: str, path: Path | str) -> None:
-    """Required columns present and every contract column of the expected type."""
+def _checked_columns(table: ir.Table, name: str, path: Path | str) -> ir.Table:
+    """``table`` with its required columns present and every contract column of the expected
+    type. A column holding no value is a blank column of its type, whatever type its file gives
+    it (pandas writes a column of None as Parquet's null type: NULL on DuckDB, int32 on Spark)."""
     missing = [c for c in required_columns(name) if c not in table.columns]
     if missing:
         raise ValueError(
@@ -136,8 +146,14 @@ def _check_columns(table: ir.Table, name: str, path: Path | str) -> None:
             continue
         expected, ok = _TYPE_CHECKS[column.dtype]
         found = table[column.name].type()
-        if not (ok(found) or found.is_null()):
-            raise ValueError(f"{path}: column {column.name!r} must be {expected}, found {found}")
+        if ok(found):
+            continue
+        if table[column.name].count().execute() == 0:
+            blank = ibis.null(_IBIS_TYPES[column.dtype])
+            table = table.mutate(**{column.name: blank})
+            continue
+        raise ValueError(f"{path}: column {column.name!r} must be {expected}, found {found}")
+    return table
 
 
 def _check_unique_customers(customers: ir.Table, path: Path) -> None:
@@ -264,14 +280,7 @@ def _category_breadth(transactions: ir.Table, cuts: ir.Table, last: ir.Value) ->
 
 def _empty(table: str) -> ir.Table:
     """An empty table with the contract's required columns (for an absent optional table)."""
-    types = {
-        "string": "string",
-        "timestamp": "timestamp",
-        "float": "float64",
-        "int": "int64",
-        "bool": "boolean",
-    }
-    schema = {c.name: types[c.dtype] for c in CONTRACT[table]}
+    schema = {c.name: _IBIS_TYPES[c.dtype] for c in CONTRACT[table]}
     empty = pd.DataFrame({name: pd.Series([], dtype=object) for name in schema})
     return ibis.memtable(empty, schema=schema)
 

@@ -478,6 +478,34 @@ def boundary_dir(tmp_path_factory):
 
 
 @pytest.mark.spark
+def test_a_column_with_no_value_is_blank_on_both_engines(spark_engine, synthetic_dir, tmp_path):
+    """An optional column blank in every row, written from a pandas column of None (Parquet's
+    null type: DuckDB reads it as NULL, Spark as int32), is a blank column of its contract type:
+    the same features as without its values, on both engines (it was refused, on DuckDB "found
+    unknown(...)", on Spark "must be a string, found int32")."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "events.parquet").write_bytes((synthetic_dir / "events.parquet").read_bytes())
+    customers = pd.read_parquet(synthetic_dir / "customers.parquet")
+    customers["segment"] = customers["ended_at"] = pd.Series(
+        None, index=customers.index, dtype=object
+    )
+    customers.to_parquet(data / "customers.parquet", index=False)
+    transactions = pd.read_parquet(synthetic_dir / "transactions.parquet")
+    transactions["covers_until"] = pd.Series(None, index=transactions.index, dtype=object)
+    transactions.to_parquet(data / "transactions.parquet", index=False)
+    cutoff, horizon = SYNTHETIC_CUTOFFS[-3], 30
+    duck = build_snapshots(data, [cutoff], horizon_days=horizon, progress=False)
+    spark = build_snapshots(
+        data, [cutoff], horizon_days=horizon, progress=False, engine=spark_engine
+    )
+    assert_equal_tables(duck, spark)
+    assert duck["segment"].isna().all() and duck["paid_ahead_days"].isna().all()
+    valued = build_snapshots(synthetic_dir, [cutoff], horizon_days=horizon, progress=False)
+    assert_equal_tables(valued.drop(columns="segment"), duck.drop(columns="segment"))
+
+
+@pytest.mark.spark
 def test_a_local_session_keeps_task_results_in_process(spark_engine):
     """A ``local[...]`` session binds to loopback and sends task results up to 128 MiB directly:
     the 12-cutoff CDNOW features once failed in CI with ``TaskResultLost`` when a result over the
