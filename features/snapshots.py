@@ -36,7 +36,7 @@ from features.contract import (
     required_columns,
     table_path,
 )
-from features.engine import Engine, Move, is_spark_error, is_uri, open_engine
+from features.engine import Engine, EngineError, Move, is_spark_error, is_uri, open_engine
 
 CutoffLike: TypeAlias = date | datetime | str | pd.Timestamp
 ValueColumn = Literal["revenue", "margin"]
@@ -100,18 +100,33 @@ def _read_table(con: BaseBackend, path: Path | str, name: str) -> ir.Table | Non
     missing = f"{path}: missing; a contract directory needs {name}.parquet"
     if isinstance(path, Path):
         if path.exists():
-            return con.read_parquet(path, table_name=name)
+            return _read_parquet(con, path, name)
         if name == EVENTS:
             return None
         raise FileNotFoundError(missing)
     try:  # a URI: only the engine can tell whether it is there
-        return con.read_parquet(path, table_name=name)
+        return _read_parquet(con, path, name)
     except Exception as exc:
         if not is_spark_error(exc) or "PATH_NOT_FOUND" not in str(exc):
             raise
         if name == EVENTS:
             return None
         raise FileNotFoundError(missing) from None
+
+
+def _read_parquet(con: BaseBackend, path: Path | str, name: str) -> ir.Table:
+    """A contract file as a table; nanosecond timestamps, which DuckDB reads and Spark cannot
+    (what pandas writes by default), are refused naming the file and how to write it."""
+    try:
+        return con.read_parquet(path, table_name=name)
+    except Exception as exc:
+        if not is_spark_error(exc) or "TIMESTAMP(NANOS" not in str(exc):
+            raise
+    raise EngineError(
+        f"{path}: nanosecond timestamps, which Spark cannot read: write them in microseconds, "
+        "as lifecycle ingest does (pandas: df.to_parquet(path, coerce_timestamps='us', "
+        "allow_truncated_timestamps=True))"
+    )
 
 
 #: The Ibis type of each contract dtype.

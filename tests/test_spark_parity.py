@@ -506,6 +506,32 @@ def test_a_column_with_no_value_is_blank_on_both_engines(spark_engine, synthetic
 
 
 @pytest.mark.spark
+def test_nanosecond_timestamps_spark_cannot_read_are_named_with_the_fix(
+    spark_engine, synthetic_dir, tmp_path
+):
+    """A contract written with pandas' defaults holds nanosecond timestamps: DuckDB reads them,
+    Spark cannot; the refusal names the file and how to write it (it said only "reading <data>
+    failed on Spark: [PARQUET_TYPE_ILLEGAL] Illegal Parquet type: INT64 (TIMESTAMP(NANOS,...")."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("customers", "events"):
+        (data / f"{name}.parquet").write_bytes((synthetic_dir / f"{name}.parquet").read_bytes())
+    table = pq.read_table(synthetic_dir / "transactions.parquet")
+    at = table.schema.get_field_index("ordered_at")
+    table = table.set_column(at, "ordered_at", table["ordered_at"].cast(pa.timestamp("ns")))
+    pq.write_table(table, data / "transactions.parquet")
+    assert len(build_snapshots(data, ["2025-06-01"], progress=False)) > 0  # DuckDB reads them
+    with pytest.raises(EngineError) as info:
+        build_snapshots(data, ["2025-06-01"], progress=False, engine=spark_engine)
+    said = str(info.value)
+    assert f"{data / 'transactions.parquet'}: nanosecond timestamps" in said, said
+    assert "coerce_timestamps='us'" in said and "\n" not in said
+
+
+@pytest.mark.spark
 def test_a_local_session_keeps_task_results_in_process(spark_engine):
     """A ``local[...]`` session binds to loopback and sends task results up to 128 MiB directly:
     the 12-cutoff CDNOW features once failed in CI with ``TaskResultLost`` when a result over the
