@@ -275,6 +275,7 @@ def features(
 
     With --engine spark, OUT is a Parquet directory partitioned by cutoff_day, written by Spark."""
     from features.snapshots import write_snapshots
+    from training.dataset import ended_customers
 
     if value not in ("revenue", "margin"):
         fail(f"--value {value!r}: expected revenue or margin")
@@ -290,13 +291,29 @@ def features(
             written = write_snapshots(
                 spark, source, cutoffs, out, horizon_days=horizon_days, value=label
             )
+            ended = ended_customers(source) if horizon_days else 0
         typer.echo(
             f"wrote {written.rows:,} rows x {written.columns} columns to {out} (Spark, by "
             "cutoff_day)"
         )
+        _warn_of_ends(ended)
         return
     check_cutoffs(source, cutoffs, horizon_days)
     written = write_snapshots(
         None, source, cutoffs, local_out(out, engine), horizon_days=horizon_days, value=label
     )
     typer.echo(f"wrote {written.rows:,} rows x {written.columns} columns to {out}")
+    _warn_of_ends(ended_customers(source) if horizon_days else 0)
+
+
+def _warn_of_ends(ended: int) -> None:
+    """Says that the labels of ``lifecycle features`` count purchases only, when customers
+    have ends that training would count."""
+    if ended:
+        typer.secho(
+            f"warning: {ended:,} customers have an end (customers.ended_at); these labels count "
+            "purchases only, while lifecycle train also counts an end within the horizon as "
+            "churn and leaves out the rows of customers who had ended before their cutoff",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )

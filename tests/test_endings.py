@@ -278,6 +278,17 @@ def test_training_rows_leave_out_the_ended_and_count_an_end_within_the_horizon_a
     assert frame[ENDED_DAYS].isna().all()
     scoring = _frame(data, "2025-03-01", with_labels=False).set_index("customer_id")
     assert scoring.loc["gone", ENDED_DAYS] == 60.0 and np.isnan(scoring.loc["stays", ENDED_DAYS])
+    # `lifecycle features` labels count purchases only: said, as training counts ends (spark49)
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
+
+    args = ["features", "--data", str(data), "--cutoff", "2025-03-01", "--out"]
+    labelled = CliRunner().invoke(app, [*args, str(tmp_path / "f.parquet"), "--horizon-days", "60"])
+    assert labelled.exit_code == 0, labelled.output
+    assert "warning: 2 customers have an end (customers.ended_at); these labels" in labelled.stderr
+    unlabelled = CliRunner().invoke(app, [*args, str(tmp_path / "g.parquet")])
+    assert unlabelled.exit_code == 0 and "customers have an end" not in unlabelled.stderr
 
 
 def test_a_final_bill_in_arrears_is_no_return_and_a_rejoin_is(tmp_path: Path) -> None:

@@ -425,6 +425,15 @@ def with_ends(
     return frame
 
 
+def ended_customers(data_dir: str | Path) -> int:
+    """How many customers have an end (``customers.ended_at``, ``features.endings``), on the
+    engine of :func:`build_settings`."""
+    from features.endings import customer_ends
+
+    with _contract_tables(build_settings(), data_dir, f"customers' ends from {data_dir}") as tables:
+        return int(customer_ends(tables.customers).notna().sum())
+
+
 def calendar_columns(cutoff: pd.Series) -> dict[str, np.ndarray]:
     """Month of the cutoff: with a year of training cutoffs, the models learn how much of the
     label window falls in high season (known at T, so no look-ahead)."""
