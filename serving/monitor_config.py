@@ -102,6 +102,23 @@ class PerformanceThresholds(_Pair):
     min_customers: int = Field(
         100, ge=1, description="matured dates with fewer scored buyers are skipped"
     )
+    group_gap_warn: float = Field(
+        0.05,
+        ge=0,
+        description="a group of customers (segment, region, channel) whose observed churn rate "
+        "minus mean predicted is off the same of all scored buyers by this",
+    )
+    group_gap_alert: float = Field(0.1, ge=0)
+    group_min_customers: int = Field(
+        200, ge=1, description="groups with fewer scored buyers on a matured date are not judged"
+    )
+    group_p_value_max: float = Field(
+        0.001,
+        gt=0,
+        le=1,
+        description="a group's gap counts only when this unlikely by chance under the predicted "
+        "probabilities",
+    )
     lookback_days: int = Field(
         365,
         ge=1,

@@ -403,6 +403,67 @@ def test_alerts_on_each_injected_drift_and_names_the_features(trained, tmp_path)
 
 
 @pytest.mark.slow
+def test_a_segment_churning_above_its_predictions_is_named(monkeypatch):
+    """A quarter of the customers (segment wholesale) churns 10 points above its predictions, the
+    rest as predicted: ECE stays under its warn line, and the monitor named no segment (the
+    synthetic year: wholesale predicted 0.61, observed 0.70). Now the segment is named with its
+    numbers; its regions, which it spans, are not; unchanged data names none."""
+    from serving.monitor import monitor
+
+    rng = np.random.default_rng(5)
+    n, day, end = 2000, date(2025, 5, 5), date(2025, 9, 1)
+    segment = rng.choice(["retail", "wholesale", "vip"], n, p=[0.6, 0.25, 0.15])
+    p = rng.uniform(0.3, 0.9, n)
+    scores = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "churn_probability": p,
+            "predicted_value": 10.0,
+            "churn_model_version": "1",
+        }
+    )
+    features = pd.DataFrame(
+        {
+            "customer_id": scores["customer_id"],
+            "segment": segment,
+            "region": rng.choice(["east", "west"], n),
+        }
+    )
+    kwargs = {
+        "project": PROJECT,
+        "model_version": "1",
+        "as_of": end,
+        "data_dir": "-",
+        "data_end": end,
+        "cfg": MonitorConfig(),
+    }
+    reference = {
+        "horizons": {"churn": 90, "value": 180},
+        "metrics": {},
+        "features": {},
+        "scores": {},
+        "cutoff": "2025-01-01",
+        "customers": n,
+    }
+    monkeypatch.setattr("serving.monitor.drift_report", lambda *a, **k: ([], []))
+    for lift, named in ((0.0, False), (0.1, True)):
+        risk = np.clip(p + np.where(segment == "wholesale", lift, 0.0), 0, 1)
+        truth = scores[["customer_id"]].assign(
+            churned=(rng.random(n) < risk).astype(int), future_value=0.0
+        )
+        monkeypatch.setattr("serving.monitor.outcomes", lambda *a, t=truth, **k: {day: t})
+        report = monitor(
+            reference=reference,
+            history={day: (scores, features), end: (scores, features)},
+            **kwargs,
+        ).report
+        (row,) = [r for r in report["performance"] if r["as_of"] == str(day)]
+        assert row["metrics"]["churn_ece"] < MonitorConfig().performance.ece_warn
+        said = " ".join(c["why"] for c in report["causes"])
+        assert ("segment wholesale: predicted 0.60, observed 0.7" in said) is named, said
+        assert "region" not in said and "retail" not in said
+
+
 def test_realized_performance_decays_when_the_churn_mechanism_changes(trained, tmp_path):
     from serving.batch import feature_snapshot, score_snapshot
 
