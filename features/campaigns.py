@@ -131,6 +131,7 @@ def validate_campaigns(
     latest=None,
     day_first: bool | None = None,
     emails=None,
+    arm_values: dict[str, str] | None = None,
 ):
     """Validate a campaigns source frame (all columns text). A ``sent_at`` after ``latest`` is a
     wrong row (dated in the future), as in the other tables. ``day_first``: the day/month order
@@ -144,6 +145,8 @@ def validate_campaigns(
     ``report`` is a :class:`features.ingest_tables.TableReport` with ``accepted + quarantined ==
     rows_read``. ``emails`` (a :class:`features.customer_emails.EmailIndex`): the customers by
     e-mail, for a file mapping ``customer_email`` (an e-mail tool's test, keyed by address).
+    ``arm_values``: source arm text -> ``treated`` / ``control`` (a map file's ``values: {arm:
+    ...}``, compared without case), read before the built-in arm words.
     """
     from features.customer_emails import CUSTOMER_EMAIL
     from features.customer_ids import normalise_ids
@@ -257,14 +260,17 @@ def validate_campaigns(
             f"{emails.column!r}, compared without case)"
         )
     arm_text = out["arm"]
-    out["arm"] = arm_of(arm_text)
+    named = {str(k).strip().lower(): v for k, v in (arm_values or {}).items()}
+    out["arm"] = arm_of(arm_text.str.lower().map(named).astype("string").fillna(arm_text))
     unknown_arm = (arm_text.notna() & out["arm"].isna()).to_numpy(bool)
     if unknown_arm.any():
         seen = ", ".join(repr(v) for v in arm_text[unknown_arm].value_counts().index[:3])
+        first = str(arm_text[unknown_arm].value_counts().index[0])
         flag(
             unknown_arm,
             f"unknown arm {seen} (expected treated or control: e.g. Treatment A, Variant, "
-            "Control, Holdout)",
+            f"Control, Holdout; or name it in the map file: values: {{arm: {{{first!r}: "
+            "treated}})",
         )
     if "action" not in out:
         out["action"] = pd.Series(pd.NA, index=out.index, dtype="string")
@@ -430,6 +436,7 @@ class CampaignsSource:
     date_order: str | None = None
     timezone: str | None = None
     number_format: object = None
+    arm_values: dict[str, str] | None = None  # source arm text -> treated / control
 
 
 def read_campaigns(
@@ -466,6 +473,7 @@ def read_campaigns(
         latest=latest,
         emails=emails,
         day_first=day_first,
+        arm_values=source.arm_values,
     )
     require_share([report], min_accepted_share)
     log_report(report, log)

@@ -76,6 +76,7 @@ VALUE_COLUMNS = {
     "channel",
     "segment",
     "category",
+    "arm",  # campaigns: a tool's names of its arms (Braze's EnrollInControl)
 }
 #: Format keys a map file may hold; the CLI options of the same name override them.
 FORMAT_KEYS = (
@@ -187,7 +188,8 @@ class FileMapping(BaseModel):
     def _known_values(cls, values: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
         for key, table in values.items():
             t, _, column = key.rpartition(".")
-            if column not in VALUE_COLUMNS or (t and t not in TABLES):
+            known_table = t in TABLES or (t == "campaigns" and column == "arm")
+            if column not in VALUE_COLUMNS or (t and not known_table):
                 raise ValueError(
                     f"values: {key!r}: values can be mapped for {sorted(VALUE_COLUMNS)}"
                 )
@@ -204,6 +206,10 @@ class FileMapping(BaseModel):
                     raise ValueError(
                         f"values: {key}: {wrong} -- statuses must be one of {ORDER_STATUSES}"
                     )
+            if column == "arm":
+                wrong = {k: v for k, v in table.items() if v not in ("treated", "control")}
+                if wrong:
+                    raise ValueError(f"values: {key}: {wrong} -- arms must be treated or control")
             if column == CUSTOMER_STATUS:
                 wrong = {k: v for k, v in table.items() if v not in CUSTOMER_STATUSES}
                 if wrong:

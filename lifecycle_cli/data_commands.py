@@ -195,6 +195,7 @@ def ingest(
                 date_order=formats.date_order,
                 timezone=formats.timezone,
                 number_format=forced_format(formats.decimal, formats.thousands),
+                arm_values=formats.values_for("campaigns", "arm") or None,
             )
         reports = run_ingest(
             out,

@@ -84,7 +84,7 @@ def test_bad_rows_are_quarantined_with_reasons_and_counted(tmp_path):
     assert (report.rows_read, report.accepted, report.quarantined) == (9, 3, 6)
     assert report.reasons == {
         "unknown arm 'maybe' (expected treated or control: e.g. Treatment A, Variant, Control, "
-        "Holdout)": 1,
+        "Holdout; or name it in the map file: values: {arm: {'maybe': treated}})": 1,
         "unknown customer_id": 1,
         "duplicate customer_id in campaign": 1,
         "unparsable sent_at": 1,
@@ -552,3 +552,46 @@ def test_the_campaigns_file_takes_its_own_formats_from_a_files_section(tmp_path)
     assert pd.read_parquet(out / "transactions.parquet")["ordered_at"].min() == pd.Timestamp(
         "2024-02-01 10:00"
     )
+
+
+def test_a_map_file_names_the_arms_a_tool_writes(tmp_path):
+    """Braze Currents writes a send as ``users.messages.email.Send`` and a holdout customer as
+    ``users.campaigns.EnrollInControl``; a CRM call list says ``Call`` / ``Holdout``. No arm
+    word was read from them and nothing could name them: every row was quarantined as an
+    unknown arm. ``values: {arm: {...}}`` in the map file now maps them, as for event types."""
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
+
+    args, _, _, out = _ingest_args(
+        tmp_path,
+        "customer_id,ordered_at,amount\nA,2024-02-01,10\nB,2024-02-03,5\nC,2024-02-03,5\n",
+        "external_user_id,time,campaign_name,event\n"
+        "A,1709283600,Winback,users.messages.email.Send\n"
+        "B,1709283600,Winback,users.campaigns.EnrollInControl\n"
+        "C,1709283600,Winback,users.messages.email.Bounce\n",
+    )
+    (tmp_path / "map.yaml").write_text(
+        "values:\n  campaigns.arm:\n    users.messages.email.Send: treated\n"
+        "    Users.Campaigns.EnrollInControl: control\n"
+    )
+    mapped = "customer_id=external_user_id,sent_at=time,campaign_id=campaign_name,arm=event"
+    result = CliRunner().invoke(
+        app,
+        [*args, "--map-file", str(tmp_path / "map.yaml"), "--min-accepted-share", "0.1"]
+        + ["--campaigns-map", f"{mapped},action==discount"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "campaigns: 3 rows read, 2 accepted, 1 quarantined" in result.output
+    arms = load_campaigns(out).set_index("customer_id")["arm"]
+    assert arms.to_dict() == {"A": "treated", "B": "control"}
+    (tmp_path / "bad.yaml").write_text("values:\n  arm:\n    Send: sent\n")
+    result = CliRunner().invoke(app, [*args, "--map-file", str(tmp_path / "bad.yaml")])
+    assert result.exit_code != 0
+    assert "arms must be treated or control" in result.output
+
+
+def test_an_unknown_arm_says_how_to_name_it(tmp_path):
+    path = _export(tmp_path, "customer_id,sent_at,campaign_id,action,arm\nA,2024-03-01,c,x,Call")
+    _, quarantined, _ = validate_campaigns(pd.read_csv(path, dtype=str), path)
+    assert "values: {arm: {'Call': treated}}" in quarantined["reason"].iloc[0]
