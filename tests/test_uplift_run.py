@@ -487,3 +487,40 @@ def test_an_action_with_a_handful_of_held_out_controls_is_never_trusted(tmp_path
     assert re.search(
         r"action email: only \d+ control customers are among the held-out", " ".join(said)
     )
+
+
+def test_the_gate_weighs_campaigns_of_different_holdout_shares_to_one_design():
+    """A discount sent as a 50/50 test to active customers and as a 90/10 rollout to lapsed
+    ones, with no effect at all: a model that only tells the two audiences apart had a held-out
+    value Qini interval above 0 (1.81 [1.58, 2.05]), so the gate trusted it and scoring
+    would have recommended a discount that does nothing. Weighted by each campaign's share,
+    its interval holds 0 (0.05 [-0.42, 0.53])."""
+    from types import SimpleNamespace
+
+    from training.uplift_registry import held_out_qini, held_out_qini_intervals, trusted_actions
+
+    rng = np.random.default_rng(0)
+    n = 1000
+    wave = np.r_[np.zeros(n), np.ones(n)].astype(int)
+    treated = np.where(wave == 0, rng.random(2 * n) < 0.5, rng.random(2 * n) < 0.9)
+    value = (rng.random(2 * n) < np.where(wave == 0, 0.6, 0.2)) * 50.0
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(2 * n)],
+            "campaign_id": np.where(wave == 0, "test-jun", "rollout-aug"),
+            "action": np.where(treated, "discount", "none"),
+            "arm": np.where(treated, "treated", "control"),
+            "value": value,
+            "wave": wave,
+            "held_out": True,
+        }
+    )
+    key = "uplift_value_discount"
+    models = SimpleNamespace(
+        index={key: {"action": "discount", "outcome": "value"}},
+        predict=lambda x: pd.DataFrame({key: -x["wave"].to_numpy(float)}, index=x.index),
+    )
+    qini, low, high = held_out_qini_intervals(models, frame)[key]
+    assert low < 0 < high, (qini, low, high)
+    assert trusted_actions(models, {key: (qini, low, high)}) == []
+    assert abs(held_out_qini(models, frame)[f"qini_{key}"] - qini) < 1e-12

@@ -15,6 +15,11 @@
   customers whose score (an estimated effect) is above it are contacted, at most ``k``, as
   scoring does when it recommends no action that does not pay.
 
+Campaigns of one action with different holdout shares (a 50/50 test and a 90/10 rollout) are
+pooled with ``design_weights``: each arm's rows weighted so that both arms stand for the same
+customers (without them the 90/10 campaign's customers fill the treated arm). One campaign, or
+campaigns with the same share: every weight is 1 and the metrics are the unweighted ones.
+
 Intervals: percentile bootstrap over customers, resampled within each arm (then shuffled, so
 that ties keep no arm order); several metrics
 computed on the same resamples (``bootstrap``) give paired intervals for their differences.
@@ -41,30 +46,56 @@ POLICY_METRICS = (
 )
 
 
-def _arrays(y, treated, score):
+def _arrays(y, treated, score, weights=None):
     y, score = as_1d_float(y, "y"), as_1d_float(score, "score")  # 1-d, no NaN or inf
     treated = np.asarray(treated, dtype=bool)
     if not (len(y) == len(treated) == len(score)):
         raise ValueError(f"lengths differ: y {len(y)}, treated {len(treated)}, score {len(score)}")
-    return y, treated, score
+    w = np.ones(len(y)) if weights is None else as_1d_float(weights, "weights")
+    if len(w) != len(y):
+        raise ValueError(f"lengths differ: y {len(y)}, weights {len(w)}")
+    return y, treated, score, w
 
 
-def qini_curve(y, treated, score) -> tuple[np.ndarray, np.ndarray]:
-    """``(n, Q(n))`` at 0 and at the end of every block of tied scores (linear in between)."""
-    y, treated, score = _arrays(y, treated, score)
+def design_weights(campaign, treated) -> np.ndarray:
+    """Row weights that pool campaigns of different treated shares into one design: a treated
+    row of a campaign with share ``e`` weighs ``p / e``, a control row ``(1 - p) / (1 - e)``
+    (``p`` the pooled share), so each arm holds every campaign in proportion to its size. A
+    campaign with one arm only keeps weight 1 (it tells nothing either way)."""
+    treated = np.asarray(treated, dtype=bool)
+    campaign = np.asarray(campaign)
+    if len(campaign) != len(treated):
+        raise ValueError(f"lengths differ: campaign {len(campaign)}, treated {len(treated)}")
+    weights = np.ones(len(treated))
+    if len(treated) == 0:
+        return weights
+    pooled = treated.mean()
+    for value in np.unique(campaign):
+        rows = campaign == value
+        share = treated[rows].mean()
+        if 0 < share < 1:
+            weights[rows & treated] = pooled / share
+            weights[rows & ~treated] = (1 - pooled) / (1 - share)
+    return weights
+
+
+def qini_curve(y, treated, score, weights=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, Q(n))`` at 0 and at the end of every block of tied scores (linear in between);
+    with ``weights`` (``design_weights``) the arms' outcomes and counts are weighted."""
+    y, treated, score, w = _arrays(y, treated, score, weights)
     order = np.argsort(-score, kind="stable")
-    y, t, s = y[order], treated[order], score[order]
-    yt, yc = np.cumsum(y * t), np.cumsum(y * ~t)
-    nt, nc = np.cumsum(t), np.cumsum(~t)
+    y, t, s, w = y[order], treated[order], score[order], w[order]
+    yt, yc = np.cumsum(w * y * t), np.cumsum(w * y * ~t)
+    nt, nc = np.cumsum(w * t), np.cumsum(w * ~t)
     ends = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1] if len(s) else np.array([], int)
     ratio = np.divide(nt[ends], nc[ends], out=np.zeros(len(ends)), where=nc[ends] > 0)
     q = yt[ends] - yc[ends] * ratio
     return np.r_[0.0, ends + 1.0], np.r_[0.0, q]
 
 
-def qini_coefficient(y, treated, score) -> float:
+def qini_coefficient(y, treated, score, weights=None) -> float:
     """Area between the Qini curve and the random line, per customer squared (0 = random)."""
-    n, q = qini_curve(y, treated, score)
+    n, q = qini_curve(y, treated, score, weights)
     total = n[-1]
     if total == 0:
         return 0.0
@@ -72,17 +103,18 @@ def qini_coefficient(y, treated, score) -> float:
     return (area - q[-1] * total / 2) / total**2
 
 
-def uplift_at_top(y, treated, score, share: float) -> float:
+def uplift_at_top(y, treated, score, share: float, weights=None) -> float:
     """Mean treated outcome minus mean control outcome among the top ``share`` by score
-    (customers tied with the last one included, so a constant score gives the overall uplift)."""
-    y, treated, score = _arrays(y, treated, score)
+    (customers tied with the last one included, so a constant score gives the overall uplift);
+    means weighted by ``weights`` when given."""
+    y, treated, score, w = _arrays(y, treated, score, weights)
     k = max(1, round(share * len(y)))
     threshold = np.sort(score)[::-1][k - 1]
     top = score >= threshold
-    t, c = y[top][treated[top]], y[top][~treated[top]]
-    if len(t) == 0 or len(c) == 0:
+    t, c = top & treated, top & ~treated
+    if not t.any() or not c.any():
         return float("nan")
-    return float(t.mean() - c.mean())
+    return float(np.average(y[t], weights=w[t]) - np.average(y[c], weights=w[c]))
 
 
 def pehe(estimated, true) -> float:
@@ -125,15 +157,17 @@ def policy_value_true(true_effect, score, k: int, floor: float | None = None) ->
     return float((np.asarray(true_effect, float) * contact_weights(score, k, floor)).sum())
 
 
-def policy_value_estimated(y, treated, score, k: int, floor: float | None = None) -> float:
+def policy_value_estimated(
+    y, treated, score, k: int, floor: float | None = None, weights=None
+) -> float:
     """``m * (mean_t - mean_c)`` among the ``m`` customers contacted (``top_k``; randomized
     arms; customers tied at the budget's edge weighted by ``contact_weights``); 0 when nobody
-    is."""
-    y, treated, score = _arrays(y, treated, score)
+    is; arms weighted by ``weights`` (``design_weights``) when given)."""
+    y, treated, score, design = _arrays(y, treated, score, weights)
     w = contact_weights(score, k, floor)
     if w.sum() == 0:
         return 0.0
-    wt, wc = w * treated, w * ~treated
+    wt, wc = w * design * treated, w * design * ~treated
     if wt.sum() == 0 or wc.sum() == 0:
         return float("nan")
     return float(w.sum() * ((wt * y).sum() / wt.sum() - (wc * y).sum() / wc.sum()))

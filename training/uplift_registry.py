@@ -44,7 +44,7 @@ from training.models import FeatureEncoder
 from training.priority import TIER_SHARES
 from training.registry import CHAMPION, gate_lock, is_not_worse, quiet_model_logging
 from training.uplift import member_effect
-from training.uplift_metrics import bootstrap, qini_coefficient
+from training.uplift_metrics import bootstrap, design_weights, qini_coefficient
 
 if TYPE_CHECKING:
     from training.uplift import UpliftModel
@@ -181,10 +181,12 @@ def held_out_qini(models: UpliftSet, frame: pd.DataFrame) -> dict[str, float]:
     out = {}
     for key, spec in models.index.items():
         rows = measuring_rows(test, spec["action"])
+        treated = (test.loc[rows, "arm"] == "treated").to_numpy()
         out[f"qini_{key}"] = qini_coefficient(
             test.loc[rows, spec["outcome"]],
-            test.loc[rows, "arm"] == "treated",
+            treated,
             scores.loc[rows, key],
+            design_weights(test.loc[rows, "campaign_id"].to_numpy(), treated),
         )
     return out
 
@@ -197,7 +199,8 @@ def held_out_qini_intervals(
     models: UpliftSet, frame: pd.DataFrame, *, n_boot: int = GATE_BOOT, seed: int = GATE_SEED
 ) -> dict[str, tuple[float, float, float]]:
     """``{uplift_<outcome>_<action>: (qini, low, high)}`` on the held-out rows of each action and
-    the controls: percentile bootstrap resampled within each arm (``uplift_metrics.bootstrap``)."""
+    the controls: percentile bootstrap resampled within each arm (``uplift_metrics.bootstrap``),
+    campaigns of different holdout shares weighted to one design (``design_weights``)."""
     test = frame[frame["held_out"]]
     scores = models.predict(test)
     out = {}
@@ -206,9 +209,10 @@ def held_out_qini_intervals(
         y = test.loc[rows, spec["outcome"]].to_numpy(float)
         treated = (test.loc[rows, "arm"] == "treated").to_numpy()
         score = scores.loc[rows, key].to_numpy(float)
+        w = design_weights(test.loc[rows, "campaign_id"].to_numpy(), treated)
 
-        def qini(idx, y=y, treated=treated, score=score):
-            return {"qini": qini_coefficient(y[idx], treated[idx], score[idx])}
+        def qini(idx, y=y, treated=treated, score=score, w=w):
+            return {"qini": qini_coefficient(y[idx], treated[idx], score[idx], w[idx])}
 
         boot = bootstrap(qini, treated, n_boot=n_boot, seed=seed, level=GATE_LEVEL)
         out[key] = boot["qini"]

@@ -49,6 +49,7 @@ from training.uplift import (
 from training.uplift_metrics import (
     POLICY_METRICS,
     bootstrap,
+    design_weights,
     pehe,
     policy_value_estimated,
     policy_value_true,
@@ -371,6 +372,9 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
         treated = (rows["arm"] == TREATED).to_numpy()
         train, test = ~rows["held_out"].to_numpy(), rows["held_out"].to_numpy()
         cost = action_costs(rows).get(action, 0.0)
+        # campaigns of different holdout shares measured as one design (uplift_metrics)
+        weights = design_weights(rows.loc[test, "campaign_id"].to_numpy(), treated[test])
+        _say_pooled_shares(action, rows, log)
         known = _known_propensity(rows)[train]
         known_mode = config.uplift.propensity == "known"
         x_train = FeatureEncoder(data.columns).fit(rows[train]).transform(rows[train])
@@ -451,7 +455,9 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
             held[(action, outcome)] = pd.DataFrame(
                 {"y": y[test], "treated": treated[test], **scores}
             )
-            metric_rows += _measure(action, outcome, y[test], treated[test], scores, truth, config)
+            metric_rows += _measure(
+                action, outcome, y[test], treated[test], scores, truth, config, weights
+            )
             policy_rows += _policy(
                 action,
                 outcome,
@@ -464,6 +470,7 @@ def evaluate(data: CampaignData, config: UpliftRunConfig, log=print) -> UpliftRe
                 rows,
                 test,
                 config,
+                weights,
             )
     if not models:
         from training.splits import PlanError
@@ -526,21 +533,35 @@ def _check_row(action: str, check) -> dict:
     }
 
 
-def _measure(action, outcome, y, treated, scores, truth, config) -> list[dict]:
+def _say_pooled_shares(action: str, rows: pd.DataFrame, log) -> None:
+    """Say when an action's campaigns held out different shares (a 50/50 test beside a 90/10
+    rollout): compared as they are, the arms would hold different customers."""
+    shares = rows.groupby("campaign_id")["arm"].agg(lambda a: (a == TREATED).mean())
+    if len(shares) > 1 and shares.max() - shares.min() > 0.05:
+        said = ", ".join(f"{c} {s:.0%}" for c, s in shares.sort_index().items())
+        log(
+            f"action {action}: its campaigns contacted different shares ({said}): each "
+            "campaign's customers are weighted by its own share in the held-out measures, so "
+            "that both arms stand for the same customers"
+        )
+
+
+def _measure(action, outcome, y, treated, scores, truth, config, weights=None) -> list[dict]:
     names = list(scores)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, float)
 
     def metrics(idx: np.ndarray) -> dict[str, float]:
         out = {}
         for name in names:
             s = scores[name][idx]
-            out[f"{name}|qini"] = qini_coefficient(y[idx], treated[idx], s)
+            out[f"{name}|qini"] = qini_coefficient(y[idx], treated[idx], s, w[idx])
             for share in TOP_SHARES:
                 out[f"{name}|uplift@{int(share * 100)}"] = uplift_at_top(
-                    y[idx], treated[idx], s, share
+                    y[idx], treated[idx], s, share, w[idx]
                 )
             if name != "response model":
                 out[f"{name}|qini - response"] = out[f"{name}|qini"] - qini_coefficient(
-                    y[idx], treated[idx], scores["response model"][idx]
+                    y[idx], treated[idx], scores["response model"][idx], w[idx]
                 )
         return out
 
@@ -560,7 +581,7 @@ def _measure(action, outcome, y, treated, scores, truth, config) -> list[dict]:
 
 
 def _policy(
-    action, outcome, cost, y, treated, scores, truth, data, rows, test, config
+    action, outcome, cost, y, treated, scores, truth, data, rows, test, config, weights=None
 ) -> list[dict]:
     """Outcome gained at a budget of ``budget_share`` of the held-out customers, per ranking.
 
@@ -570,6 +591,7 @@ def _policy(
     for retention) are contacted, at most ``k``, which is what scoring recommends.
     """
     n = len(y)
+    w = np.ones(n) if weights is None else np.asarray(weights, float)
     k = max(1, round(config.budget_share * n))
     rng = np.random.default_rng(config.uplift.seed)
     random_score = rng.random(n)
@@ -583,7 +605,9 @@ def _policy(
         kk = max(1, round(config.budget_share * len(idx)))
         out = {}
         for name, s, cap in policies:
-            out[f"{name}|estimated"] = policy_value_estimated(y[idx], treated[idx], s[idx], kk, cap)
+            out[f"{name}|estimated"] = policy_value_estimated(
+                y[idx], treated[idx], s[idx], kk, cap, w[idx]
+            )
             if truth is not None:
                 out[f"{name}|true"] = policy_value_true(truth[idx], s[idx], kk, cap)
         return out
