@@ -265,11 +265,11 @@ def validate_campaigns(
     unknown_arm = (arm_text.notna() & out["arm"].isna()).to_numpy(bool)
     if unknown_arm.any():
         seen = ", ".join(repr(v) for v in arm_text[unknown_arm].value_counts().index[:3])
-        first = str(arm_text[unknown_arm].value_counts().index[0])
+        commonest = str(arm_text[unknown_arm].value_counts().index[0])
         flag(
             unknown_arm,
             f"unknown arm {seen} (expected treated or control: e.g. Treatment A, Variant, "
-            f"Control, Holdout; or name it in the map file: values: {{arm: {{{first!r}: "
+            f"Control, Holdout; or name it in the map file: values: {{arm: {{{commonest!r}: "
             "treated}})",
         )
     if "action" not in out:
