@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -34,6 +35,9 @@ from features.contract import (
     quarantine_rows,
     table_path,
 )
+
+if TYPE_CHECKING:
+    from features.ingest_tables import TableReport
 
 CAMPAIGNS = "campaigns"
 TREATED, CONTROL = "treated", "control"
@@ -116,6 +120,30 @@ def campaigns_path(data_dir: str | Path) -> Path:
 
 
 def validate_campaigns(
+    frame: pd.DataFrame, path: Path, columns: dict[str, str] | None = None, **reading
+):
+    """Validate one campaigns source frame (all columns text): :func:`checked_rows` (``reading``:
+    its keywords), then the checks across rows (:func:`put_together`). Returns ``(accepted,
+    quarantined, report)``; ``report`` is a :class:`features.ingest_tables.TableReport` with
+    ``accepted + quarantined == rows_read``."""
+    return put_together([checked_rows(frame, path, columns, **reading)])
+
+
+@dataclass
+class FileRows:
+    """One campaigns file's rows after the checks of each row, before those across rows (a
+    customer sent twice or in both arms, in this file or another): the file as read, its rows in
+    contract columns, the reason of each row set aside so far, their lines and the report."""
+
+    frame: pd.DataFrame
+    path: Path
+    out: pd.DataFrame
+    reason: np.ndarray
+    lines: np.ndarray | None
+    report: TableReport
+
+
+def checked_rows(
     frame: pd.DataFrame,
     path: Path,
     columns: dict[str, str] | None = None,
@@ -132,21 +160,21 @@ def validate_campaigns(
     day_first: bool | None = None,
     emails=None,
     arm_values: dict[str, str] | None = None,
-):
-    """Validate a campaigns source frame (all columns text). A ``sent_at`` after ``latest`` is a
-    wrong row (dated in the future), as in the other tables. ``day_first``: the day/month order
-    the other tables of the export showed, followed when these dates cannot tell theirs.
+) -> FileRows:
+    """Check each row of a campaigns source frame (all columns text), for
+    :func:`put_together`. A ``sent_at`` after ``latest`` is a wrong row (dated in the future),
+    as in the other tables. ``day_first``: the day/month order the other tables of the export
+    showed, followed when these dates cannot tell theirs.
 
     ``columns`` maps contract column -> source column (unmapped ones are looked up by their own
     name); ``problems`` are structural reasons per record found while reading (they win), and
     ``lines`` the physical line of each record. Numbers (``cost``, given outcomes) are read in
     ``number_format`` (a :class:`features.numbers.NumberFormat`), else in the convention their
-    values show (``5,00`` or ``5.00``, as for amounts). Returns ``(accepted, quarantined, report)``;
-    ``report`` is a :class:`features.ingest_tables.TableReport` with ``accepted + quarantined ==
-    rows_read``. ``emails`` (a :class:`features.customer_emails.EmailIndex`): the customers by
-    e-mail, for a file mapping ``customer_email`` (an e-mail tool's test, keyed by address).
-    ``arm_values``: source arm text -> ``treated`` / ``control`` (a map file's ``values: {arm:
-    ...}``, compared without case), read before the built-in arm words.
+    values show (``5,00`` or ``5.00``, as for amounts). ``emails`` (a
+    :class:`features.customer_emails.EmailIndex`): the customers by e-mail, for a file mapping
+    ``customer_email`` (an e-mail tool's test, keyed by address). ``arm_values``: source arm
+    text -> ``treated`` / ``control`` (a map file's ``values: {arm: ...}``, compared without
+    case), read before the built-in arm words.
     """
     from features.customer_emails import CUSTOMER_EMAIL
     from features.customer_ids import normalise_ids
@@ -194,8 +222,7 @@ def validate_campaigns(
     )
 
     def flag(bad, why: str) -> None:
-        mask = np.asarray(bad, dtype=bool) & pd.isna(reason)
-        reason[mask] = why
+        _flag(reason, bad, why)
 
     out = pd.DataFrame(index=frame.index)
     not_number: dict[str, np.ndarray] = {}  # flagged once the arm is known
@@ -305,21 +332,68 @@ def validate_campaigns(
                 out["customer_id"], said = other_form
                 report.warnings.append(said)
         flag(out["customer_id"].notna() & ~out["customer_id"].isin(known_ids), UNKNOWN_CUSTOMER)
+    return FileRows(frame, path, out, reason, lines, report)
+
+
+def _flag(reason: np.ndarray, bad, why: str) -> None:
+    """Give the rows ``bad`` marks that have no reason yet this one (the first reason wins)."""
+    mask = np.asarray(bad, dtype=bool) & pd.isna(reason)
+    reason[mask] = why
+
+
+def put_together(files: list[FileRows]):
+    """Campaigns files' checked rows as one table: a customer sent twice in a campaign (the
+    later send) or in both of its arms is found across the files as within one; then each file's
+    rows are accepted or quarantined (naming its file and line) and counted. Returns
+    ``(accepted, quarantined, report)``: the report of the one file, else the files' counts
+    added up (each file's own report counts its rows)."""
+    out = pd.concat([f.out for f in files], ignore_index=True) if len(files) > 1 else files[0].out
+    reason = np.concatenate([f.reason for f in files]) if len(files) > 1 else files[0].reason
     key = out[["customer_id", "campaign_id"]]
     keyed = key.notna().all(axis=1).to_numpy() & pd.isna(reason)
     arms = out["arm"].where(keyed).groupby([out["customer_id"], out["campaign_id"]])
     both_arms = (arms.transform("nunique") > 1).to_numpy(bool) & keyed
-    flag(both_arms, "customer in both arms of the campaign (treated and control)")
-    flag(_later_sends(key, out["sent_at"]) & keyed, "duplicate customer_id in campaign")
+    _flag(reason, both_arms, "customer in both arms of the campaign (treated and control)")
+    _flag(reason, _later_sends(key, out["sent_at"]) & keyed, "duplicate customer_id in campaign")
     # rows set aside for their date (a 2099 typo) do not widen a send; those of a customer sent
     # twice are what a reused id causes
     dated = pd.Series(reason, dtype="object").fillna("")
     dated = ~dated.str.contains("sent_at", regex=False).to_numpy()
-    report.warnings += _several_sends(out.loc[dated])
+    sends = _several_sends(out.loc[dated])
+    if len(files) == 1:
+        files[0].report.warnings += sends
+        return _accepted_rows(files[0], reason)
+    from features.combined_files import add_counts
+    from features.ingest_tables import TableReport
+
+    report = TableReport(table=CAMPAIGNS, source_file=", ".join(str(f.path) for f in files))
+    accepted, quarantined = [], []
+    ends = np.cumsum([len(f.out) for f in files])[:-1]
+    for f, own in zip(files, np.split(reason, ends), strict=True):
+        kept, aside, _ = _accepted_rows(f, own)
+        accepted.append(kept)
+        quarantined.append(aside)
+        add_counts(report, f.report, np.array([], dtype=object))
+        report.formats[f"file {f.path.name}"] = (
+            f"{f.report.rows_read:,} rows read, {f.report.accepted:,} accepted, "
+            f"{f.report.quarantined:,} quarantined"
+        )
+    report.warnings += sends
+    accepted = typed_campaigns(pd.concat(accepted, ignore_index=True))
+    report.accepted, report.quarantined = len(accepted), report.rows_read - len(accepted)
+    return accepted, pd.concat(quarantined, ignore_index=True), report
+
+
+def _accepted_rows(rows: FileRows, reason: np.ndarray):
+    """One file's ``(accepted, quarantined, report)`` once every reason is known; the report
+    counts them, with the first source row of each reason."""
+    frame, lines, report, n = rows.frame, rows.lines, rows.report, len(rows.frame)
     ok = pd.isna(reason)
-    rows = np.flatnonzero(~ok) + 1 if lines is None else np.asarray(lines)[~ok]
-    quarantined = quarantine_rows(frame.loc[~ok].astype("string"), path, rows, reason[~ok])
-    accepted = typed_campaigns(out.loc[ok])
+    where_rows = np.flatnonzero(~ok) + 1 if lines is None else np.asarray(lines)[~ok]
+    quarantined = quarantine_rows(
+        frame.loc[~ok].astype("string"), rows.path, where_rows, reason[~ok]
+    )
+    accepted = typed_campaigns(rows.out.loc[ok])
     report.rows_read, report.accepted, report.quarantined = n, len(accepted), int((~ok).sum())
     report.reasons = {str(k): int(v) for k, v in pd.Series(reason[~ok]).value_counts().items()}
     where = ("row", np.arange(1, n + 1)) if lines is None else ("line", np.asarray(lines))
@@ -439,8 +513,39 @@ class CampaignsSource:
     arm_values: dict[str, str] | None = None  # source arm text -> treated / control
 
 
+def campaigns_sources(paths: list[Path], mapping, columns: dict[str, str] | None = None):
+    """A :class:`CampaignsSource` per campaigns file, each read by the map file
+    (:class:`features.mapping.ColumnMapping`) as its ``files:`` section says: formats, arm
+    names, and columns (``campaigns.<column>`` keys: the section's win over ``columns``, the
+    ``--campaigns-map`` option, which wins over the map file's top level)."""
+    from features.numbers import forced_format
+
+    def own(keys: dict[str, str]) -> dict[str, str]:
+        prefix = f"{CAMPAIGNS}."
+        return {k.removeprefix(prefix): v for k, v in keys.items() if k.startswith(prefix)}
+
+    sources = []
+    for path in paths:
+        formats = mapping.for_file(Path(path))  # its files: section, if any
+        section = mapping.section_for(Path(path))
+        mapped = own(mapping.columns) | (columns or {})
+        mapped |= own(mapping.files[section].columns) if section is not None else {}
+        sources.append(
+            CampaignsSource(
+                Path(path),
+                mapped or None,
+                date_format=formats.date_format,
+                date_order=formats.date_order,
+                timezone=formats.timezone,
+                number_format=forced_format(formats.decimal, formats.thousands),
+                arm_values=formats.values_for(CAMPAIGNS, "arm") or None,
+            )
+        )
+    return sources
+
+
 def read_campaigns(
-    source: CampaignsSource,
+    source: CampaignsSource | list[CampaignsSource],
     known_ids: set[str] | None,
     min_accepted_share: float = 0.0,
     log=print,
@@ -448,37 +553,60 @@ def read_campaigns(
     day_first: bool | None = None,
     emails=None,
 ):
-    """Read and validate a campaigns export: ``(accepted, quarantined, report)``; too small an
-    accepted share is an ``IngestError`` (nothing is written by the callers then). ``latest``,
-    ``day_first``: see :func:`validate_campaigns`."""
+    """Read and validate a campaigns export, or several (each with its own formats and columns,
+    then put together: :func:`put_together`): ``(accepted, quarantined, report)``; a file of too
+    small an accepted share is an ``IngestError`` (nothing is written by the callers then), as is
+    a file that cannot be read or lacks a column (it is named). ``latest``, ``day_first``: see
+    :func:`checked_rows`."""
     from features.csv_source import read_source
     from features.ingest import log_report, require_share, source_formats
 
-    path = Path(source.path)
-    log(f"campaigns: reading {path} ...")
-    read = read_source(path)
-    log(f"campaigns: {len(read.frame):,} rows read ({', '.join(source_formats(read))})")
-    accepted, quarantined, report = validate_campaigns(
-        read.frame,
-        path,
-        source.columns,
-        date_format=source.date_format,
-        date_order=source.date_order,
-        timezone=source.timezone,
-        known_ids=known_ids,
-        problems=read.problems,
-        lines=read.lines if read.lines.any() else None,
-        number_format=source.number_format,
-        sep=read.sep,
-        latest=latest,
-        emails=emails,
-        day_first=day_first,
-        arm_values=source.arm_values,
-    )
-    require_share([report], min_accepted_share)
-    log_report(report, log)
-    for why, sample in report.samples.items():
-        log(f"campaigns: e.g. {why}: {sample}")
+    files = []
+    for one in [source] if isinstance(source, CampaignsSource) else source:
+        path = Path(one.path)
+        log(f"campaigns: reading {path} ...")
+        read = read_source(path)
+        log(f"campaigns: {len(read.frame):,} rows read ({', '.join(source_formats(read))})")
+        rows = checked_rows(
+            read.frame,
+            path,
+            one.columns,
+            date_format=one.date_format,
+            date_order=one.date_order,
+            timezone=one.timezone,
+            known_ids=known_ids,
+            problems=read.problems,
+            lines=read.lines if read.lines.any() else None,
+            number_format=one.number_format,
+            sep=read.sep,
+            latest=latest,
+            emails=emails,
+            day_first=day_first,
+            arm_values=one.arm_values,
+        )
+        files.append(rows)
+    accepted, quarantined, report = put_together(files)
+    require_share([f.report for f in files], min_accepted_share)  # each file on its own
+    for f in files:
+        if len(files) > 1:
+            log(f"campaigns: {f.path.name}:")
+        log_report(f.report, log)
+        for why, sample in f.report.samples.items():
+            log(f"campaigns: e.g. {why}: {sample}")
+        if len(files) > 1:
+            log(
+                f"campaigns: {f.path.name}: {f.report.rows_read:,} rows read, "
+                f"{f.report.accepted:,} accepted, {f.report.quarantined:,} quarantined"
+            )
+    if len(files) > 1:  # what only the files together show (one campaign id over weeks)
+        own = {f"{f.path.name}: {w}" for f in files for w in f.report.warnings}
+        for warning in (w for w in report.warnings if w not in own):
+            log(f"campaigns: warning: {warning}")
+        detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.reasons.items())) or "none"
+        log(
+            f"campaigns: {len(files)} files together: {report.rows_read:,} rows read, "
+            f"{report.accepted:,} accepted, {report.quarantined:,} quarantined [{detail}]"
+        )
     return accepted, quarantined, report
 
 

@@ -94,7 +94,7 @@ def combined_table(
                     part.lines[gone],
                 )
             )
-        _add_counts(report, part.report, reason[gone])
+        add_counts(report, part.report, reason[gone])
     report.accepted = sum(len(a) for a in accepted)
     report.quarantined = report.rows_read - report.accepted
     report.day_first = told_order(p.report.day_first for p in parts)
@@ -325,7 +325,7 @@ def _combined_aliases(
     return both[~both.index.duplicated(keep="last")]
 
 
-def _add_counts(total: TableReport, one: TableReport, replaced: np.ndarray) -> None:
+def add_counts(total: TableReport, one: TableReport, replaced: np.ndarray) -> None:
     """Add one file's report (and its rows a later file replaces) to the table's."""
     name = Path(one.source_file).name
     total.rows_read += one.rows_read

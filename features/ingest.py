@@ -184,7 +184,8 @@ def ingest(
     counts. A table may come as several files (a path or a list; a quoted pattern is expanded):
     each is validated alone, then they are put together as :mod:`features.export_files` says.
 
-    ``campaigns`` (a :class:`features.campaigns.CampaignsSource`) is validated against the new
+    ``campaigns`` (a :class:`features.campaigns.CampaignsSource`, or a list of them: one table
+    from several files, :func:`features.campaigns.read_campaigns`) is validated against the new
     customers and written in the same swap: a failing campaigns file leaves the previous
     directory whole, and a kill never leaves new tables beside old campaigns.
 
@@ -202,7 +203,7 @@ def ingest(
     given = ((CUSTOMERS, customers), (TRANSACTIONS, transactions), (EVENTS, events))
     mapping.check_sections_used(
         [path for table, files in given if files is not None for path in _paths(table, files)]
-        + ([Path(campaigns.path)] if campaigns is not None else [])
+        + [Path(c.path) for c in _campaigns_files(campaigns)]
     )
     built: dict[str, Table] = {}
     known: KnownCustomers | None = None
@@ -309,6 +310,13 @@ def ingest(
             json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
         )
     return reports
+
+
+def _campaigns_files(campaigns) -> list:
+    """The :class:`features.campaigns.CampaignsSource` of each campaigns file given."""
+    if campaigns is None:
+        return []
+    return list(campaigns) if isinstance(campaigns, list | tuple) else [campaigns]
 
 
 def _known_customers(customers: Table, log) -> KnownCustomers:

@@ -4,13 +4,14 @@ A mapping says which source column feeds which contract column, e.g.
 ``customer_id=Customer ID,ordered_at=InvoiceDate,quantity=Quantity,unit_price=UnitPrice``
 (a source name holding a comma is quoted: ``amount="Umsatz (EUR, netto)"``).
 A key may be qualified with the table (``events.occurred_at=Timestamp``); an unqualified key applies
-to every table that has that contract column. Contract columns that are not mapped are looked up
-under their own name. A map file (YAML) may also hold ``values:`` (source value -> contract value
-per column, e.g. ``event_type: {"Support Ticket": support_ticket}``) and the file formats
-(``encoding``, ``sep``, ``sheet``, ``decimal``, ``thousands``, ``date_format``, ``date_order``,
-``timezone``, ``currency``, ``amount_sign``), ``currency_rates:`` (other currencies converted at a
-fixed rate) and ``exclude:`` (rows set aside by a source column's value); command-line options win
-over the file.
+to every table that has that contract column; a campaigns export's are qualified (``campaigns.arm:
+Group``, most often in that export's ``files:`` section). Contract columns that are not mapped are
+looked up under their own name. A map file (YAML) may also hold ``values:`` (source value ->
+contract value per column, e.g. ``event_type: {"Support Ticket": support_ticket}``) and the file
+formats (``encoding``, ``sep``, ``sheet``, ``decimal``, ``thousands``, ``date_format``,
+``date_order``, ``timezone``, ``currency``, ``amount_sign``), ``currency_rates:`` (other currencies
+converted at a fixed rate) and ``exclude:`` (rows set aside by a source column's value);
+command-line options win over the file.
 
 A map file's ``files:`` section holds the mapping of particular files (a name or a pattern of
 names), for a table fed by several tools whose exports name their columns differently (a
@@ -222,14 +223,21 @@ class FileMapping(BaseModel):
     @field_validator("columns")
     @classmethod
     def _known_targets(cls, columns: dict[str, str]) -> dict[str, str]:
+        from features.campaigns import CAMPAIGNS, COLUMN_NAMES
+
         for key in columns:
             table, _, column = key.rpartition(".")
             tables = [table] if table else list(TABLES)
-            if table and table not in TABLES:
+            if table and table not in (*TABLES, CAMPAIGNS):
                 raise ValueError(
-                    f"mapping key {key!r}: unknown table {table!r}; expected one of {TABLES}"
+                    f"mapping key {key!r}: unknown table {table!r}; expected one of "
+                    f"{(*TABLES, CAMPAIGNS)}"
                 )
-            known = {c for t in tables for c in _targets(t)}
+            known = (
+                {*COLUMN_NAMES, CUSTOMER_EMAIL}  # a campaigns file's own columns (files:)
+                if table == CAMPAIGNS
+                else {c for t in tables for c in _targets(t)}
+            )
             if column not in known:
                 raise ValueError(
                     f"mapping key {key!r}: {column!r} is not a contract column; "

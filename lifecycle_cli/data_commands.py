@@ -141,10 +141,13 @@ def ingest(
         ),
     ] = False,
     campaigns: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
             help="Campaigns export (customer_id, sent_at, campaign_id, action, arm, cost) for "
-            "uplift."
+            "uplift. Repeat it, or quote a pattern, for several (an e-mail tool's and a call "
+            "list; weekly lists): a map file's files: section maps each its own way "
+            "(campaigns.arm: Group), and a customer sent twice in a campaign, or in both of its "
+            "arms, is found across the files."
         ),
     ] = None,
     campaigns_map: Annotated[
@@ -182,20 +185,15 @@ def ingest(
             thousands=thousands,
         )
         campaigns_source = None
-        if campaigns is not None:  # written with the other tables, in the same swap
-            from features.campaigns import CampaignsSource
+        if campaigns:  # written with the other tables, in the same swap
+            from features.campaigns import campaigns_sources
+            from features.export_files import expand_files
             from features.mapping import parse_map_option
-            from features.numbers import forced_format
 
-            formats = mapping.for_file(Path(campaigns))  # its files: section, if any
-            campaigns_source = CampaignsSource(
-                campaigns,
+            campaigns_source = campaigns_sources(
+                expand_files(campaigns, "--campaigns"),
+                mapping,
                 parse_map_option(campaigns_map) if campaigns_map else None,
-                date_format=formats.date_format,
-                date_order=formats.date_order,
-                timezone=formats.timezone,
-                number_format=forced_format(formats.decimal, formats.thousands),
-                arm_values=formats.values_for("campaigns", "arm") or None,
             )
         reports = run_ingest(
             out,

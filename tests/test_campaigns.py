@@ -595,3 +595,148 @@ def test_an_unknown_arm_says_how_to_name_it(tmp_path):
     path = _export(tmp_path, "customer_id,sent_at,campaign_id,action,arm\nA,2024-03-01,c,x,Call")
     _, quarantined, _ = validate_campaigns(pd.read_csv(path, dtype=str), path)
     assert "values: {arm: {'Call': treated}}" in quarantined["reason"].iloc[0]
+
+
+#: A map file reading a Braze Currents export and CRM call lists, each by its own section.
+TWO_TOOLS_MAP = """
+files:
+  braze_*.csv:
+    columns:
+      campaigns.customer_id: external_user_id
+      campaigns.sent_at: time
+      campaigns.campaign_id: campaign_name
+      campaigns.arm: event
+      campaigns.action: "=discount"
+      campaigns.cost: "=0.05"
+    values:
+      campaigns.arm: {users.messages.email.Send: treated, users.campaigns.EnrollInControl: control}
+  calls_*.csv:
+    date_order: dmy
+    columns:
+      campaigns.customer_id: Account ID
+      campaigns.sent_at: Planned Date
+      campaigns.campaign_id: Campaign
+      campaigns.arm: Group
+      campaigns.action: "=call"
+      campaigns.cost: Cost
+    values:
+      campaigns.arm: {Call: treated}
+"""
+BRAZE = (
+    "event,id,external_user_id,time,campaign_name\n"
+    "users.messages.email.Send,e1,A,1709283600,Winback\n"
+    "users.campaigns.EnrollInControl,e2,B,1709283600,Winback\n"
+)
+CALLS_WEEK_1 = (
+    "Account ID,Group,Planned Date,Campaign,Cost\nC,Call,05/03/2024,AM call,8.00\n"
+    "D,Holdout,05/03/2024,AM call,8.00\nB,Call,04/03/2024,AM call,8.00\n"
+)
+CALLS_WEEK_2 = (
+    "Account ID,Group,Planned Date,Campaign,Cost\nC,Call,12/03/2024,AM call,8.00\n"
+    "E,Call,12/03/2024,AM call,8.00\nD,Call,11/03/2024,AM call,8.00\n"
+)
+
+
+def _two_tools(tmp_path: Path, files: dict[str, str]) -> tuple[list[str], Path]:
+    """``lifecycle ingest`` arguments for orders of customers A..E, the campaigns ``files``
+    (name -> text, each given with --campaigns) and :data:`TWO_TOOLS_MAP`; and the output."""
+    tx = tmp_path / "tx.csv"
+    tx.write_text(
+        "customer_id,ordered_at,amount\n" + "".join(f"{c},2024-02-01,10\n" for c in "ABCDE")
+    )
+    (tmp_path / "map.yaml").write_text(TWO_TOOLS_MAP)
+    args = ["ingest", "--transactions", str(tx), "--map-file", str(tmp_path / "map.yaml")]
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        args += ["--campaigns", str(tmp_path / name)]
+    return [*args, "--out", str(tmp_path / "data")], tmp_path / "data"
+
+
+def test_several_campaigns_files_are_read_each_by_its_section_and_put_together(tmp_path):
+    """A Braze export and a CRM call list, each read by its own files: section (columns, arm
+    names, dd/mm dates): the same table as the two merged by hand into one file. The option
+    given twice kept the last file only, without a word."""
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
+
+    args, out = _two_tools(tmp_path, {"braze_winback.csv": BRAZE, "calls_1.csv": CALLS_WEEK_1})
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "campaigns: 5 rows read, 5 accepted, 0 quarantined" in result.output
+    merged = tmp_path / "merged" / "campaigns.csv"
+    merged.parent.mkdir()
+    merged.write_text(
+        "customer_id,sent_at,campaign_id,action,arm,cost\n"
+        "A,2024-03-01 09:00,Winback,discount,treated,0.05\n"
+        "B,2024-03-01 09:00,Winback,,control,0.05\n"
+        "C,2024-03-05,AM call,call,treated,8.00\nD,2024-03-05,AM call,,control,8.00\n"
+        "B,2024-03-04,AM call,call,treated,8.00\n"
+    )
+    by_hand = CliRunner().invoke(
+        app, [*args[:3], "--out", str(tmp_path / "by_hand"), "--campaigns", str(merged)]
+    )
+    assert by_hand.exit_code == 0, by_hand.output
+    pd.testing.assert_frame_equal(load_campaigns(out), load_campaigns(tmp_path / "by_hand"))
+
+
+def test_a_send_repeated_or_in_both_arms_across_campaigns_files_is_quarantined(tmp_path):
+    """Two weekly call lists: C called in both is one send (the second quarantined as a
+    duplicate), D held out in one and called in the other is in both arms; B in the e-mail
+    holdout and on the call list is in two campaigns, no conflict. Each quarantined row names
+    its file and line; the manifest counts per reason in total, the log per file."""
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
+
+    files = {"braze_winback.csv": BRAZE, "calls_1.csv": CALLS_WEEK_1, "calls_2.csv": CALLS_WEEK_2}
+    args, out = _two_tools(tmp_path, files)
+    result = CliRunner().invoke(app, [*args, "--min-accepted-share", "0"])
+    assert result.exit_code == 0, result.output
+    accepted = load_campaigns(out)
+    rows = zip(accepted["customer_id"], accepted["campaign_id"], accepted["arm"], strict=True)
+    assert sorted(rows) == [
+        ("A", "Winback", "treated"),
+        ("B", "AM call", "treated"),
+        ("B", "Winback", "control"),
+        ("C", "AM call", "treated"),
+        ("E", "AM call", "treated"),
+    ]
+    assert accepted.set_index("customer_id").loc["C", "sent_at"] == pd.Timestamp("2024-03-05")
+    quarantine = pd.read_parquet(out / "quarantine" / "campaigns.parquet")
+    named = quarantine.assign(source_file=quarantine["source_file"].map(lambda f: Path(f).name))
+    assert sorted(named[["source_file", "source_row", "reason"]].values.tolist()) == [
+        ["calls_1.csv", 3, "customer in both arms of the campaign (treated and control)"],
+        ["calls_2.csv", 2, "duplicate customer_id in campaign"],
+        ["calls_2.csv", 4, "customer in both arms of the campaign (treated and control)"],
+    ]
+    report = json.loads((out / "manifest.json").read_text())["tables"]["campaigns"]
+    assert (report["rows_read"], report["accepted"], report["quarantined"]) == (8, 5, 3)
+    assert report["reasons"] == {
+        "customer in both arms of the campaign (treated and control)": 2,
+        "duplicate customer_id in campaign": 1,
+    }
+    assert "campaigns: calls_2.csv: 3 rows read, 1 accepted, 2 quarantined" in result.output
+    assert "campaigns: 8 rows read, 5 accepted, 3 quarantined" in result.output
+
+
+def test_a_bad_file_among_several_campaigns_files_is_named_and_nothing_written(tmp_path):
+    """A call list with other columns, or a file that cannot be read, among a quoted pattern's
+    files: one error naming that file, and the previous ingest stays whole."""
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
+
+    args, out = _two_tools(tmp_path, {"braze_winback.csv": BRAZE, "calls_1.csv": CALLS_WEEK_1})
+    assert CliRunner().invoke(app, args).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    (tmp_path / "calls_2.csv").write_text("Kunde,Gruppe\nC,Call\n")
+    pattern = ["--campaigns", str(tmp_path / "calls_*.csv")]
+    result = CliRunner().invoke(app, [*args[:-4], *pattern, *args[-2:]])
+    assert result.exit_code != 0
+    assert "calls_2.csv" in result.output and "Account ID" in result.output, result.output
+    assert "calls_1.csv" not in result.output.replace("calls_1.csv ...", "")
+    (tmp_path / "calls_2.csv").write_bytes(b"PK\x03\x04 not a workbook")
+    result = CliRunner().invoke(app, [*args[:-4], *pattern, *args[-2:]])
+    assert result.exit_code != 0 and "calls_2.csv" in result.output, result.output
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
