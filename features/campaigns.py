@@ -511,6 +511,9 @@ class CampaignsSource:
     timezone: str | None = None
     number_format: object = None
     arm_values: dict[str, str] | None = None  # source arm text -> treated / control
+    encoding: str | None = None  # None: detected, as the separator and the sheet
+    sep: str | None = None
+    sheet: str | None = None
 
 
 def campaigns_sources(paths: list[Path], mapping, columns: dict[str, str] | None = None):
@@ -539,6 +542,9 @@ def campaigns_sources(paths: list[Path], mapping, columns: dict[str, str] | None
                 timezone=formats.timezone,
                 number_format=forced_format(formats.decimal, formats.thousands),
                 arm_values=formats.values_for(CAMPAIGNS, "arm") or None,
+                encoding=formats.encoding,
+                sep=formats.sep,
+                sheet=formats.sheet,
             )
         )
     return sources
@@ -565,7 +571,7 @@ def read_campaigns(
     for one in [source] if isinstance(source, CampaignsSource) else source:
         path = Path(one.path)
         log(f"campaigns: reading {path} ...")
-        read = read_source(path)
+        read = read_source(path, one.encoding, one.sep, one.sheet)
         log(f"campaigns: {len(read.frame):,} rows read ({', '.join(source_formats(read))})")
         rows = checked_rows(
             read.frame,

@@ -740,3 +740,28 @@ def test_a_bad_file_among_several_campaigns_files_is_named_and_nothing_written(t
     result = CliRunner().invoke(app, [*args[:-4], *pattern, *args[-2:]])
     assert result.exit_code != 0 and "calls_2.csv" in result.output, result.output
     assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_campaigns_file_is_read_in_the_encoding_its_section_gives(tmp_path):
+    """A German CRM's call list saved from Excel (cp1252, ``;``): the error said "pass
+    --encoding", but neither --encoding nor the file's section reached the campaigns file."""
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
+
+    calls = (
+        "Account ID;Group;Planned Date;Campaign;Cost\nC;Call;05/03/2024;Rückgewinnung;8,00\n"
+        "D;Holdout;05/03/2024;Rückgewinnung;8,00\n"
+    )
+    args, out = _two_tools(tmp_path, {"braze_winback.csv": BRAZE, "calls_1.csv": ""})
+    (tmp_path / "calls_1.csv").write_bytes(calls.encode("cp1252"))
+    (tmp_path / "map.yaml").write_text(
+        TWO_TOOLS_MAP.replace(
+            "    date_order: dmy\n", "    date_order: dmy\n    encoding: cp1252\n"
+        )
+    )
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    campaigns = load_campaigns(out).set_index("customer_id")
+    assert campaigns.loc[["C", "D"], "campaign_id"].tolist() == ["Rückgewinnung"] * 2
+    assert campaigns.loc["C", "cost"] == 8.0
