@@ -564,14 +564,21 @@ def read_campaigns(
     small an accepted share is an ``IngestError`` (nothing is written by the callers then), as is
     a file that cannot be read or lacks a column (it is named). ``latest``, ``day_first``: see
     :func:`checked_rows`."""
-    from features.csv_source import read_source
+    from features.csv_source import EmptyExport, read_source
     from features.ingest import log_report, require_share, source_formats
 
-    files = []
-    for one in [source] if isinstance(source, CampaignsSource) else source:
+    sources = [source] if isinstance(source, CampaignsSource) else source
+    files: list[FileRows] = []
+    for i, one in enumerate(sources):
         path = Path(one.path)
         log(f"campaigns: reading {path} ...")
-        read = read_source(path, one.encoding, one.sep, one.sheet)
+        try:
+            read = read_source(path, one.encoding, one.sep, one.sheet)
+        except EmptyExport as exc:  # a week nobody was called, among weekly call lists
+            if len(sources) == 1 or (i == len(sources) - 1 and not files):
+                raise
+            log(f"campaigns: warning: {exc}; skipped, the other files are read")
+            continue
         log(f"campaigns: {len(read.frame):,} rows read ({', '.join(source_formats(read))})")
         rows = checked_rows(
             read.frame,

@@ -765,3 +765,23 @@ def test_a_campaigns_file_is_read_in_the_encoding_its_section_gives(tmp_path):
     campaigns = load_campaigns(out).set_index("customer_id")
     assert campaigns.loc[["C", "D"], "campaign_id"].tolist() == ["Rückgewinnung"] * 2
     assert campaigns.loc["C", "cost"] == 8.0
+
+
+def test_a_week_without_calls_among_several_call_lists_is_skipped_and_said(tmp_path):
+    """A weekly call list of a week nobody was called (the header only), among the others: said
+    and skipped, as a week without orders is among transactions exports; alone, an error."""
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
+
+    empty = "Account ID,Group,Planned Date,Campaign,Cost\n"
+    files = {"braze_winback.csv": BRAZE, "calls_1.csv": CALLS_WEEK_1, "calls_2.csv": empty}
+    args, out = _two_tools(tmp_path, files)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "calls_2.csv: file has a header but no rows" in result.output
+    assert "campaigns: 5 rows read, 5 accepted, 0 quarantined" in result.output
+    alone = CliRunner().invoke(
+        app, [*args[:3], "--out", str(out), "--campaigns", str(tmp_path / "calls_2.csv")]
+    )
+    assert alone.exit_code != 0 and "no rows" in alone.output, alone.output
