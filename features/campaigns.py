@@ -527,6 +527,14 @@ def campaigns_sources(paths: list[Path], mapping, columns: dict[str, str] | None
         prefix = f"{CAMPAIGNS}."
         return {k.removeprefix(prefix): v for k, v in keys.items() if k.startswith(prefix)}
 
+    from features.mapping import IngestError
+
+    seen = [Path(p).resolve() for p in paths]
+    if twice := next((p for i, p in enumerate(paths) if seen[i] in seen[:i]), None):
+        raise IngestError(
+            f"{twice}: given twice to --campaigns (named and matched by a pattern?): each of its "
+            "rows would be its own duplicate; give each file once"
+        )
     sources = []
     for path in paths:
         formats = mapping.for_file(Path(path))  # its files: section, if any

@@ -785,3 +785,16 @@ def test_a_week_without_calls_among_several_call_lists_is_skipped_and_said(tmp_p
         app, [*args[:3], "--out", str(out), "--campaigns", str(tmp_path / "calls_2.csv")]
     )
     assert alone.exit_code != 0 and "no rows" in alone.output, alone.output
+
+
+def test_a_campaigns_file_given_twice_is_named_as_such(tmp_path):
+    """A file named and matched by a pattern too: each of its rows was its own duplicate, and the
+    error blamed the rows (0 of 3 accepted, duplicate customer_id) instead of the command."""
+    from typer.testing import CliRunner
+
+    from lifecycle_cli import app
+
+    args, _ = _two_tools(tmp_path, {"braze_winback.csv": BRAZE, "calls_1.csv": CALLS_WEEK_1})
+    result = CliRunner().invoke(app, [*args, "--campaigns", str(tmp_path / "calls_*.csv")])
+    assert result.exit_code != 0
+    assert "calls_1.csv: given twice to --campaigns" in result.output, result.output
