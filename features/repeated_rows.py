@@ -20,9 +20,10 @@ def repeated_header(frame: pd.DataFrame) -> np.ndarray:
     return (same >= 2) & (same * 2 > len(frame.columns))
 
 
-#: A feed doubled from a day: at least this share of the orders from that day repeat a line,
-#: none of the (at least ``DOUBLED_BEFORE``) orders before it, and ``DOUBLED_AFTER`` orders or
-#: more from it. A till's second scans come now and then, not in every order from a day on.
+#: A feed doubled from a day: at least this share of the orders from that day are written whole
+#: twice (each of their lines repeated), none of the (at least ``DOUBLED_BEFORE``) orders before
+#: it, and ``DOUBLED_AFTER`` orders or more from it. A till's second scans repeat some lines of
+#: an order, not every one: a till writing a line per scan from a day on is no doubled feed.
 DOUBLED_SHARE = 0.9
 DOUBLED_BEFORE = 50
 DOUBLED_AFTER = 10
@@ -43,10 +44,14 @@ def repeated_rows(
     has 255 such lines): kept, and reported."""
     repeated = frame.duplicated(keep="first").to_numpy()
     if orders is not None:
-        again = repeated & _scanned_again(frame, orders)
-        if times is not None and (doubled := _doubled_from(repeated, orders, times)):
+        involved = frame.duplicated(keep=False).to_numpy()  # lines the file holds more than once
+        again = repeated & _scanned_again(frame, orders, involved)
+        codes = pd.factorize(orders.astype("string"))[0]
+        whole = _per_order(codes, involved, every=True)  # each of its lines repeated
+        if times is not None and (doubled := _doubled_from(whole, codes, times)):
             day, n_after, n_before = doubled
-            since = again & (times >= day).to_numpy(bool)
+            copied = _per_order(codes, repeated & ~again, every=False)  # A C A C: done
+            since = again & whole & ~copied & (times >= day).to_numpy(bool)
             if n := int((since & check.ok).sum()):
                 report.warnings.append(
                     f"from {day:%Y-%m-%d} the export holds every order twice ({n_after:,} "
@@ -77,36 +82,49 @@ def repeated_rows(
         )
 
 
+def _per_order(codes: np.ndarray, rows: np.ndarray, every: bool) -> np.ndarray:
+    """Whether ``every`` (else any) row of each row's order is in ``rows`` (``codes``: the
+    orders, ``pd.factorize``d; a row without an order, -1: False)."""
+    known = codes >= 0
+    n = codes.max(initial=-1) + 1
+    hits = np.bincount(codes[known], weights=rows[known], minlength=n)
+    per_order = hits == np.bincount(codes[known], minlength=n) if every else hits > 0
+    return np.append(per_order, False)[codes]  # -1: the False appended
+
+
 def _doubled_from(
-    repeated: np.ndarray, orders: pd.Series, times: pd.Series
+    whole: np.ndarray, codes: np.ndarray, times: pd.Series
 ) -> tuple[pd.Timestamp, int, int] | None:
     """``(day, orders from it, orders before it)`` when nearly every order from ``day`` (the
-    first order repeating a line) repeats its lines and none before it does (``DOUBLED_*``)."""
-    by_order = pd.DataFrame(
-        {"order": orders.astype("string").to_numpy(), "time": times.to_numpy(), "rep": repeated}
-    ).dropna(subset=["order", "time"])
-    per_order = by_order.groupby("order", sort=False).agg(time=("time", "min"), rep=("rep", "any"))
-    if not per_order["rep"].any():
+    first order written whole twice: ``whole``, per row) is written whole twice and none before
+    it is (``DOUBLED_*``)."""
+    if not whole.any():
         return None
-    day = per_order.loc[per_order["rep"], "time"].min()
+    by_order = pd.DataFrame({"order": codes, "time": times.to_numpy(), "whole": whole})
+    by_order = by_order[(codes >= 0) & by_order["time"].notna().to_numpy()]
+    per_order = by_order.groupby("order", sort=False).agg(
+        time=("time", "min"), whole=("whole", "all")
+    )
+    if not per_order["whole"].any():
+        return None
+    day = per_order.loc[per_order["whole"], "time"].min()
     after = per_order[per_order["time"] >= day]
     n_before = int((per_order["time"] < day).sum())
     if n_before < DOUBLED_BEFORE or len(after) < DOUBLED_AFTER:
         return None
-    if after["rep"].mean() < DOUBLED_SHARE:
+    if after["whole"].mean() < DOUBLED_SHARE:
         return None
     return pd.Timestamp(day), len(after), n_before
 
 
-def _scanned_again(frame: pd.DataFrame, orders: pd.Series) -> np.ndarray:
+def _scanned_again(frame: pd.DataFrame, orders: pd.Series, involved: np.ndarray) -> np.ndarray:
     """Rows within the same run of their order's lines as the first row identical to them,
     except the copies of an order written whole several times: a run that is one block of two or
     more different lines repeated (A C A C; A A C A A C, a join fan-out) keeps its first block.
     Repeated scans (A A: two coffees; A A C C; a croissant scanned twice beside a coffee) are
     kept, as is a run holding a line the file holds once."""
     again = np.zeros(len(frame), dtype=bool)
-    involved = frame.duplicated(keep=False).to_numpy()  # lines the file holds more than once
-    if not involved.any():
+    if not involved.any():  # ``involved``: the lines the file holds more than once
         return again
     order = pd.Series(orders.astype("string").fillna("").to_numpy())
     run = order.ne(order.shift()).cumsum().to_numpy()
