@@ -21,10 +21,12 @@ def repeated_header(frame: pd.DataFrame) -> np.ndarray:
 
 
 #: A feed doubled from a day: at least this share of the orders from that day are written whole
-#: twice (each of their lines repeated), none of the (at least ``DOUBLED_BEFORE``) orders before
-#: it, and ``DOUBLED_AFTER`` orders or more from it. A till's second scans repeat some lines of
-#: an order, not every one: a till writing a line per scan from a day on is no doubled feed.
+#: twice (each of their lines repeated), and most of that day's, at most ``TILL_SHARE`` of the
+#: (at least ``DOUBLED_BEFORE``) orders before it (a till's second coffee, A A, looks the same),
+#: and ``DOUBLED_AFTER`` orders or more from it. A till's second scans repeat some lines of an
+#: order, not every one: a till writing a line per scan from a day on is no doubled feed.
 DOUBLED_SHARE = 0.9
+TILL_SHARE = 0.5
 DOUBLED_BEFORE = 50
 DOUBLED_AFTER = 10
 
@@ -39,7 +41,7 @@ def repeated_rows(
     """Rows identical to an earlier one, order id included, are an export appended twice: never
     revenue twice; but a line repeated within its order's own run of lines is an item scanned
     again (a till writes a line per scan; :func:`_scanned_again`): kept, and reported, unless
-    every order from some day on repeats its lines (``times``: the rows' dates;
+    nearly every order from some day on is written whole twice (``times``: the rows' dates;
     :func:`_doubled_from`). Without an order id a repeat may be a real second purchase (CDNOW
     has 255 such lines): kept, and reported."""
     repeated = frame.duplicated(keep="first").to_numpy()
@@ -49,14 +51,14 @@ def repeated_rows(
         codes = pd.factorize(orders.astype("string"))[0]
         whole = _per_order(codes, involved, every=True)  # each of its lines repeated
         if times is not None and (doubled := _doubled_from(whole, codes, times)):
-            day, n_after, n_before = doubled
+            day, n_after, n_before, till = doubled
             copied = _per_order(codes, repeated & ~again, every=False)  # A C A C: done
             since = again & whole & ~copied & (times >= day).to_numpy(bool)
             if n := int((since & check.ok).sum()):
                 report.warnings.append(
                     f"from {day:%Y-%m-%d} the export holds every order twice ({n_after:,} "
-                    f"orders from that day repeat their lines, none of the {n_before:,} before "
-                    f"it): an export sent twice from that day; the second lines of its "
+                    f"orders from that day repeat their lines, {till:,} of the {n_before:,} "
+                    f"before it): an export sent twice from that day; the second lines of its "
                     f"one-line orders ({n:,}) are quarantined as duplicate rows too, not kept "
                     "as items scanned again"
                 )
@@ -94,27 +96,35 @@ def _per_order(codes: np.ndarray, rows: np.ndarray, every: bool) -> np.ndarray:
 
 def _doubled_from(
     whole: np.ndarray, codes: np.ndarray, times: pd.Series
-) -> tuple[pd.Timestamp, int, int] | None:
-    """``(day, orders from it, orders before it)`` when nearly every order from ``day`` (the
-    first order written whole twice: ``whole``, per row) is written whole twice and none before
-    it is (``DOUBLED_*``)."""
+) -> tuple[pd.Timestamp, int, int, int] | None:
+    """``(day, orders written whole twice from it, orders before it, those of them written whole
+    twice)`` for the first day from which nearly every order is written whole twice (``whole``,
+    per row), few before it (``DOUBLED_*``, ``TILL_SHARE``)."""
     if not whole.any():
         return None
-    by_order = pd.DataFrame({"order": codes, "time": times.to_numpy(), "whole": whole})
-    by_order = by_order[(codes >= 0) & by_order["time"].notna().to_numpy()]
-    per_order = by_order.groupby("order", sort=False).agg(
-        time=("time", "min"), whole=("whole", "all")
+    known = (codes >= 0) & times.notna().to_numpy()
+    per_order = (
+        pd.DataFrame(
+            {"order": codes[known], "time": times.to_numpy()[known], "whole": whole[known]}
+        )
+        .groupby("order", sort=False)
+        .agg(time=("time", "min"), whole=("whole", "first"))
     )
-    if not per_order["whole"].any():
+    days = per_order.groupby(per_order["time"].dt.normalize())["whole"].agg(["size", "sum"])
+    n, w = days["size"].to_numpy(), days["sum"].to_numpy()
+    n_before, w_before = np.cumsum(n) - n, np.cumsum(w) - w
+    n_after, w_after = n.sum() - n_before, w.sum() - w_before
+    starts = (
+        (w_after >= DOUBLED_SHARE * n_after)
+        & (w > TILL_SHARE * n)
+        & (w_before <= TILL_SHARE * n_before)
+        & (n_before >= DOUBLED_BEFORE)
+        & (n_after >= DOUBLED_AFTER)
+    )
+    if not starts.any():
         return None
-    day = per_order.loc[per_order["whole"], "time"].min()
-    after = per_order[per_order["time"] >= day]
-    n_before = int((per_order["time"] < day).sum())
-    if n_before < DOUBLED_BEFORE or len(after) < DOUBLED_AFTER:
-        return None
-    if after["whole"].mean() < DOUBLED_SHARE:
-        return None
-    return pd.Timestamp(day), len(after), n_before
+    i = int(np.argmax(starts))
+    return pd.Timestamp(days.index[i]), int(w_after[i]), int(n_before[i]), int(w_before[i])
 
 
 def _scanned_again(frame: pd.DataFrame, orders: pd.Series, involved: np.ndarray) -> np.ndarray:

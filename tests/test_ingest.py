@@ -5476,6 +5476,25 @@ def test_a_till_writing_a_line_per_scan_from_a_day_loses_no_scan(tmp_path):
     assert not any("holds every order twice" in w for w in r.warnings), r.warnings
 
 
+def test_an_export_doubled_from_a_day_is_named_where_the_till_wrote_second_scans_before(
+    tmp_path,
+):
+    """A coffee shop's till writes a line per scan (one order in five: a second coffee, A A);
+    from a day on the export holds every order twice. The second lines of its one-line orders
+    are quarantined too (they were kept: a second scan before the day hid the doubling)."""
+    rows = ["order,id,date,item,amount"]
+    for i in range(60):
+        line = f"{i},c{i % 7},2024-01-{1 + i // 3:02d},tea,3.50"
+        rows += [line] * (2 if i % 5 == 0 else 1)
+    for i in range(60, 80):
+        line = f"{i},c{i % 7},2024-02-{1 + (i - 60) // 2:02d},tea,4.00"
+        rows += [line, line]
+    r = _ingest_lines(tmp_path, rows)
+    assert r.accepted == 72 + 20 and r.reasons == {"duplicate row (same as an earlier line)": 20}
+    assert any("from 2024-02-01 the export holds every order twice (20 orders" in w
+               for w in r.warnings), r.warnings  # fmt: skip
+
+
 def _ingest_lines(tmp_path: Path, rows: list[str]):
     path = tmp_path / "t.csv"
     path.write_text("\n".join(rows) + "\n")
