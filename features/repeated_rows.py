@@ -53,13 +53,13 @@ def repeated_rows(
         if times is not None and (doubled := _doubled_from(whole, codes, times)):
             day, n_after, n_before, till = doubled
             copied = _per_order(codes, repeated & ~again, every=False)  # A C A C: done
-            since = again & whole & ~copied & (times >= day).to_numpy(bool)
+            since = again & _second_copies(frame, whole & ~copied & (times >= day).to_numpy(bool))
             if n := int((since & check.ok).sum()):
                 report.warnings.append(
                     f"from {day:%Y-%m-%d} the export holds every order twice ({n_after:,} "
                     f"orders from that day repeat their lines, {till:,} of the {n_before:,} "
-                    f"before it): an export sent twice from that day; the second lines of its "
-                    f"one-line orders ({n:,}) are quarantined as duplicate rows too, not kept "
+                    f"before it): an export sent twice from that day; the second copies of lines "
+                    f"in its orders ({n:,}) are quarantined as duplicate rows too, not kept "
                     "as items scanned again"
                 )
             again &= ~since
@@ -125,6 +125,19 @@ def _doubled_from(
         return None
     i = int(np.argmax(starts))
     return pd.Timestamp(days.index[i]), int(w_after[i]), int(n_before[i]), int(w_before[i])
+
+
+def _second_copies(frame: pd.DataFrame, doubled: np.ndarray) -> np.ndarray:
+    """Of the ``doubled`` rows (orders written whole twice), those of the second copy: each line's
+    copies past half its count (A A: the second; A A A A, two coffees written twice: the last
+    two; an odd count keeps the extra one)."""
+    second = np.zeros(len(frame), dtype=bool)
+    if doubled.any():
+        line = pd.util.hash_pandas_object(frame[doubled], index=False).to_numpy()
+        copies = pd.Series(line).groupby(line)
+        half = (copies.transform("size").to_numpy() + 1) // 2
+        second[doubled] = copies.cumcount().to_numpy() >= half
+    return second
 
 
 def _scanned_again(frame: pd.DataFrame, orders: pd.Series, involved: np.ndarray) -> np.ndarray:

@@ -5495,6 +5495,22 @@ def test_an_export_doubled_from_a_day_is_named_where_the_till_wrote_second_scans
                for w in r.warnings), r.warnings  # fmt: skip
 
 
+def test_an_export_doubled_from_a_day_keeps_the_second_scans_of_its_first_copy(tmp_path):
+    """From a day on every order is written twice; an order of two coffees (A A) is then
+    A A A A: its first copy's second coffee is a purchase, kept (it was quarantined with the
+    copy: 80 lines kept of 85 bought)."""
+    rows = ["order,id,date,item,amount"]
+    for i in range(60):
+        rows.append(f"{i},c{i % 7},2024-01-{1 + i // 3:02d},tea,3.50")
+    for i in range(60, 80):
+        line = f"{i},c{i % 7},2024-02-{1 + (i - 60) // 2:02d},tea,4.00"
+        rows += [line] * (4 if i % 4 == 0 else 2)  # two teas, or one, written twice
+    r = _ingest_lines(tmp_path, rows)
+    assert r.accepted == 60 + 5 * 2 + 15 and r.reasons == {
+        "duplicate row (same as an earlier line)": 25
+    }, r.reasons
+
+
 def _ingest_lines(tmp_path: Path, rows: list[str]):
     path = tmp_path / "t.csv"
     path.write_text("\n".join(rows) + "\n")
