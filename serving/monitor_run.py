@@ -167,7 +167,9 @@ def _backfill_folder(out: Path, project: str, as_of: date, log) -> Path:
         latest = json.loads((out / "monitor.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return out
-    if latest.get("project") != project or str(as_of) >= str(latest.get("as_of", "")):
+    if not isinstance(latest, dict) or not isinstance(latest.get("as_of"), str):
+        return out  # no report (another tool's JSON): written over, as before
+    if latest.get("project") != project or str(as_of) >= latest["as_of"]:
         return out
     folder = out / f"backfill-{as_of}"
     log(

@@ -967,3 +967,15 @@ def test_a_full_disk_leaves_monitor_json_and_html_of_the_same_run(trained, tmp_p
         assert report["mlflow_run_id"] != json.loads(before["json"])["mlflow_run_id"]
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_monitor_json_that_is_no_report_is_no_backfill_reason(tmp_path):
+    """``--out`` holding a monitor.json that is JSON but no report (null, a list: another tool's,
+    a truncated rewrite) is written over as before, not a crash after the whole check."""
+    from datetime import date
+
+    from serving.monitor_run import _backfill_folder
+
+    for text in ("null", "[]", '"2027-01-01"', '{"project": "p", "as_of": null}'):
+        (tmp_path / "monitor.json").write_text(text)
+        assert _backfill_folder(tmp_path, "p", date(2025, 1, 1), print) == tmp_path, text
