@@ -118,6 +118,9 @@ def ids_end_early(dates: pd.Series, no_customer: np.ndarray, ok: np.ndarray) -> 
 #: usually hold.
 RECENT_WEEKS = 26
 WEEK_MIN_ORDERS = 20
+#: Separate runs of thin weeks that make a rhythm (a newsletter's quiet weeks between sends, a
+#: fortnightly market), not gaps.
+RHYTHM_RUNS = 3
 
 
 def week_gaps(order_days: pd.Series, before: pd.Timestamp, rows: str = "orders") -> str | None:
@@ -126,10 +129,14 @@ def week_gaps(order_days: pd.Series, before: pd.Timestamp, rows: str = "orders")
     are almost none while the weeks around them are full; the latest week is judged against the
     four before it (an export cut short). Weeks are counted back from ``before`` and, failing
     that, from each of the six days before it: a 7-day gap that does not start on the scoring
-    date's weekday falls across two counted weeks, each keeping half its rows."""
+    date's weekday falls across two counted weeks, each keeping half its rows. Thin weeks that
+    recur in one counting (:data:`RHYTHM_RUNS` separate runs of them) are the rows' rhythm (a
+    newsletter's quiet weeks between sends), not a gap: nothing is said."""
     stamps = _naive(order_days)
     days = np.asarray((before.normalize() - stamps.normalize()).days)  # once, not per counting
     found = [_thin_weeks(days, before, shift, rows) for shift in range(7)]
+    if any(f is None for f in found):
+        return None
     # the counting that fits the gap best: its thinnest week the emptiest (the first on a tie)
     _, said = min(((r, s) for r, s in found if s), default=(0.0, []), key=lambda f: f[0])
     if not said:
@@ -150,18 +157,22 @@ def week_gaps(order_days: pd.Series, before: pd.Timestamp, rows: str = "orders")
 
 def _thin_weeks(
     days: np.ndarray, before: pd.Timestamp, shift: int, noun: str = "orders"
-) -> tuple[float, list[str]]:
+) -> tuple[float, list[str]] | None:
     """The thin weeks (``thin_periods``) of the :data:`RECENT_WEEKS` counted back from ``shift``
     days before ``before`` (``days``: each row's days before ``before``), in words (``noun``:
     what a row is), and the least share of its usual rows one of them holds. Only the counting
-    from ``before`` itself judges its last week (an export cut short)."""
+    from ``before`` itself judges its last week (an export cut short). None when thin weeks
+    recur (:data:`RHYTHM_RUNS` separate runs of them): the rows' rhythm."""
     before = before - pd.Timedelta(days=shift)
     days = days - shift
     weeks = days[(days > 0) & (days <= 7 * RECENT_WEEKS)]
     back = (weeks - 1) // 7  # 0: the week just before ``before``
     rows = np.bincount(RECENT_WEEKS - 1 - back, minlength=RECENT_WEEKS)
     said, least = [], 1.0
-    for i, usual in thin_periods(rows, WEEK_MIN_ORDERS, last_open=shift == 0):
+    thin = thin_periods(rows, WEEK_MIN_ORDERS, last_open=shift == 0)
+    if thin and 1 + np.count_nonzero(np.diff([i for i, _ in thin]) > 1) >= RHYTHM_RUNS:
+        return None
+    for i, usual in thin:
         start = before - pd.Timedelta(days=7 * (RECENT_WEEKS - i))
         end = start + pd.Timedelta(days=6)
         said.append(f"{start:%Y-%m-%d}..{end:%Y-%m-%d}: {rows[i]:,} {noun}, about {usual:,.0f}")

@@ -765,6 +765,26 @@ def test_weeks_missing_from_the_events_are_named_while_the_orders_go_on(tmp_path
     )
 
 
+def test_a_feed_with_a_rhythm_of_quiet_weeks_has_no_gap():
+    """E-mail opens of a newsletter sent every 14 (or 28) days: most opens come in the days
+    after a send, so every other week (two or three weeks a month) holds almost none. Every such
+    week was named a gap in the events export (13 and 18 of 26 weeks), at every score, monitor
+    and retrain; a quiet week that recurs is the feed's rhythm, not a gap."""
+    import numpy as np
+
+    from features.gaps import week_gaps
+
+    rng = np.random.default_rng(3)
+    before = pd.Timestamp("2025-07-01")
+    for period in (14, 28):
+        sends = pd.date_range(before - pd.Timedelta(weeks=30), before, freq=f"{period}D")
+        opens = pd.Series(np.concatenate([
+            (send + pd.to_timedelta(rng.exponential(1.5, 900), unit="D")).to_numpy()
+            for send in sends
+        ]))  # fmt: skip
+        assert week_gaps(opens[opens < before], before, rows="events") is None, period
+
+
 def test_a_few_rows_past_the_export_day_are_named_with_the_date_to_score_at(tmp_path, capsys):
     """Stripe invoices exported on 2025-12-15 held four rows dated up to 2025-12-20 (retried
     payments, credit notes): the default date, the day after the last transaction, scored 43
