@@ -3,7 +3,8 @@ reference kept with the pair (``training.reference``), and a verdict from
 ``serving.monitor_config``.
 
 - input drift: per monitored feature of the buyers scored on the date, PSI and KS distance over the
-  reference bins, the missing share change and the share of categories the reference never saw;
+  reference bins, the missing share change (against the reference's buyers of the same ages)
+  and the share of categories the reference never saw;
 - score drift: PSI of churn probability and predicted value, PSI of the stage and tier mix;
 - realized performance: every kept scoring date (``serving.score_history``) whose horizon has passed
   by the monitored date, its scores joined with the outcomes in the data: AUC, Brier, ECE, CLV Gini,
@@ -25,7 +26,15 @@ import pandas as pd
 
 from serving.monitor_config import MonitorConfig
 from serving.scoring import scored_by_model
-from training.reference import compare, compare_numeric, psi, seen_variation
+from training.reference import (
+    AGE_COLUMN,
+    age_bands,
+    compare,
+    compare_numeric,
+    missing_against_age,
+    psi,
+    seen_variation,
+)
 
 if TYPE_CHECKING:
     from features.snapshots import ValueColumn
@@ -84,11 +93,14 @@ def input_drift(
     reference: dict, features: pd.DataFrame, cfg: MonitorConfig, as_of: date | None = None
 ) -> list[dict]:
     """One row per monitored feature: PSI, KS, missing and new-category rates and their level.
+    The missing share is judged against that of the reference's buyers of the same ages
+    (``training.reference.missing_against_age``), when the reference kept it.
     The warn lines of PSI, KS and median shift never sit below how far the trained-on data already
     moved (``training.reference.seen_variation``: the same season a year before ``as_of``, and as
     long before the reference), times ``1 + variation_slack``."""
     t = cfg.input
     seen_of = seen_variation(reference, as_of) if as_of is not None else {}
+    ages = age_bands(features[AGE_COLUMN]) if AGE_COLUMN in features.columns else np.array([])
     slack = t.variation_slack
     rows = []
     for name, ref in reference["features"].items():
@@ -96,6 +108,11 @@ def input_drift(
             features[name] if name in features.columns else pd.Series(np.nan, index=features.index)
         )
         stats = compare(ref, values)
+        # against the reference's buyers of the same ages: a base that ages fills in year-ago
+        # features (a stable year: year_ago_recency_days 50% -> 34% missing) with no change
+        if (by_age := missing_against_age(ref, values, ages)) is not None:
+            stats["missing_of_known_ages"], stats["missing_expected"] = by_age
+            stats["missing_change"] = by_age[0] - by_age[1]
         seen = dict(seen_of.get(name, {}))
         # the same months a year earlier moved the median this way by as much (signed: a price
         # rise against a seasonal fall is no less a change)

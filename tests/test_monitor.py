@@ -169,6 +169,45 @@ def test_missing_share_and_categories_the_reference_never_saw():
     assert holes["missing_change"] == pytest.approx(0.5)
 
 
+def test_a_base_that_ages_fills_in_year_ago_features_without_a_missing_warning():
+    """A year-ago feature has no value for a buyer younger than a year: as a base ages, fewer
+    buyers are, and its missing share falls (a stable synthetic year: 50% -> 34%, a warning on 9
+    monthly dates of 12). Judged against the reference's buyers of the same ages it does not
+    move; a feature that breaks (no value for anyone) still alerts."""
+    from serving.monitor import input_drift
+
+    rng = np.random.default_rng(5)
+
+    def buyers(n: int, older: float) -> pd.DataFrame:
+        age = np.where(rng.random(n) < older, rng.uniform(365, 900, n), rng.uniform(0, 365, n))
+        return pd.DataFrame(
+            {
+                "age_days": age,
+                "year_ago_recency_days": np.where(age >= 365, rng.uniform(0, 200, n), np.nan),
+            }
+        )
+
+    frame = buyers(3000, older=0.5)
+    reference = build_reference(
+        frame,
+        list(frame.columns),
+        rng.random(3000),
+        rng.random(3000),
+        {},
+        cutoff="2025-01-01",
+        horizons={"churn": 90, "value": 180},
+    )
+    cfg = MonitorConfig()
+    aged = {r["feature"]: r for r in input_drift(reference, buyers(3000, older=0.66), cfg)}
+    year_ago = aged["year_ago_recency_days"]
+    assert year_ago["missing"] == pytest.approx(0.34, abs=0.03)
+    assert abs(year_ago["missing_change"]) < 0.01 and year_ago["level"] == "ok"
+    broken = buyers(3000, older=0.66).assign(year_ago_recency_days=np.nan)
+    rows = {r["feature"]: r for r in input_drift(reference, broken, cfg)}
+    assert rows["year_ago_recency_days"]["missing_change"] > 0.6
+    assert rows["year_ago_recency_days"]["level"] == "alert"
+
+
 def test_thresholds_file_rejects_unknown_keys_and_a_warning_above_its_alert(tmp_path):
     good = tmp_path / "monitor.yaml"
     good.write_text("input: {psi_alert: 0.3}\nperformance: {auc_drop_alert: 0.1}\n")

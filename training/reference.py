@@ -156,6 +156,54 @@ def profile(values) -> dict:
     return numeric_profile(s)
 
 
+#: The buyers' age (days since their first purchase) by which a feature's missing share is
+#: judged (:func:`missing_against_age`), and the upper ends of its bands: a year-ago feature has
+#: no value for a buyer younger than a year (the 365-day edge), so a base that ages fills it in.
+AGE_COLUMN = "age_days"
+AGE_BAND_DAYS = (30, 90, 180, 365, 545, 730, 1095, 1460)
+#: A band with fewer reference buyers keeps no missing share (a few customers say little).
+AGE_BAND_MIN_BUYERS = 30
+
+
+def age_bands(ages) -> np.ndarray:
+    """The band of :data:`AGE_BAND_DAYS` of each age (-1 where unknown)."""
+    x = pd.to_numeric(pd.Series(ages), errors="coerce").to_numpy(dtype=float)
+    return np.where(np.isfinite(x), np.searchsorted(AGE_BAND_DAYS, x, side="right"), -1)
+
+
+def missing_by_age(values, bands: np.ndarray) -> list[float | None]:
+    """The missing share of ``values`` in each age band (None: fewer than
+    :data:`AGE_BAND_MIN_BUYERS` buyers of that age)."""
+    missing = pd.Series(values).isna().to_numpy()
+    return [
+        float(missing[bands == b].mean()) if (bands == b).sum() >= AGE_BAND_MIN_BUYERS else None
+        for b in range(len(AGE_BAND_DAYS) + 1)
+    ]
+
+
+def missing_against_age(
+    reference: Mapping, values, bands: np.ndarray
+) -> tuple[float, float] | None:
+    """The missing share of ``values`` and the one the reference's buyers of the same ages had
+    (``bands``: the current buyers', :func:`age_bands`), over the buyers of the bands the
+    reference kept a share for: a buyer older than any reference buyer (a base that ages beyond
+    the reference's, in a stable year a third of the buyers by December) is left out, as one of
+    unknown age. None for a profile without shares by age (kept before they were) or no buyer
+    of a kept age."""
+    by_age = reference.get("missing_by_age")
+    if not by_age:
+        return None
+    shares = np.array([np.nan if share is None else share for share in by_age], dtype=float)
+    inside = bands >= 0
+    expected = np.full(len(bands), np.nan)
+    expected[inside] = shares[np.clip(bands[inside], 0, len(shares) - 1)]
+    kept = np.isfinite(expected)
+    if not kept.any():
+        return None
+    missing = pd.Series(values).isna().to_numpy()[kept]
+    return float(missing.mean()), float(expected[kept].mean())
+
+
 def _bin_shares(present: np.ndarray, edges: np.ndarray) -> np.ndarray:
     counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1)
     return counts / max(len(present), 1)
@@ -418,6 +466,10 @@ def build_reference(
     features = {
         c: profile(frame[c]) for c in monitored_features(feature_columns) if c in frame.columns
     }
+    if AGE_COLUMN in frame.columns:  # what the base's aging alone does to each missing share
+        bands = age_bands(frame[AGE_COLUMN])
+        for c, kept in features.items():
+            kept["missing_by_age"] = missing_by_age(frame[c], bands)
     return {
         "format": REFERENCE_FORMAT,
         "cutoff": str(pd.Timestamp(cutoff).date()),
