@@ -135,10 +135,11 @@ def week_gaps(order_days: pd.Series, before: pd.Timestamp, rows: str = "orders")
     stamps = _naive(order_days)
     days = np.asarray((before.normalize() - stamps.normalize()).days)  # once, not per counting
     found = [_thin_weeks(days, before, shift, rows) for shift in range(7)]
-    if any(f is None for f in found):
+    counted = [f for f in found if f is not None]
+    if len(counted) < len(found):  # a rhythm in one counting
         return None
     # the counting that fits the gap best: its thinnest week the emptiest (the first on a tie)
-    _, said = min(((r, s) for r, s in found if s), default=(0.0, []), key=lambda f: f[0])
+    _, said = min(((r, s) for r, s in counted if s), default=(0.0, []), key=lambda f: f[0])
     if not said:
         return None
     return (
