@@ -123,7 +123,12 @@ WEEK_MIN_ORDERS = 20
 RHYTHM_RUNS = 3
 
 
-def week_gaps(order_days: pd.Series, before: pd.Timestamp, rows: str = "orders") -> str | None:
+def week_gaps(
+    order_days: pd.Series,
+    before: pd.Timestamp,
+    rows: str = "orders",
+    counts: np.ndarray | None = None,
+) -> str | None:
     """A warning naming the weeks of the last :data:`RECENT_WEEKS` before ``before`` whose
     ``rows`` (``orders``, or ``events``: a tracking feed that stopped while the orders went on)
     are almost none while the weeks around them are full; the latest week is judged against the
@@ -131,10 +136,13 @@ def week_gaps(order_days: pd.Series, before: pd.Timestamp, rows: str = "orders")
     that, from each of the six days before it: a 7-day gap that does not start on the scoring
     date's weekday falls across two counted weeks, each keeping half its rows. Thin weeks that
     recur in one counting (:data:`RHYTHM_RUNS` separate runs of them) are the rows' rhythm (a
-    newsletter's quiet weeks between sends), not a gap: nothing is said."""
+    newsletter's quiet weeks between sends), not a gap: nothing is said. ``counts``: the rows of
+    each of ``order_days`` (days counted on the engine: millions of events), else one each."""
+    kept = order_days.notna().to_numpy()
     stamps = _naive(order_days)
     days = np.asarray((before.normalize() - stamps.normalize()).days)  # once, not per counting
-    found = [_thin_weeks(days, before, shift, rows) for shift in range(7)]
+    weights = None if counts is None else np.asarray(counts, dtype=float)[kept]
+    found = [_thin_weeks(days, before, shift, rows, weights) for shift in range(7)]
     counted = [f for f in found if f is not None]
     if len(counted) < len(found):  # a rhythm in one counting
         return None
@@ -157,7 +165,11 @@ def week_gaps(order_days: pd.Series, before: pd.Timestamp, rows: str = "orders")
 
 
 def _thin_weeks(
-    days: np.ndarray, before: pd.Timestamp, shift: int, noun: str = "orders"
+    days: np.ndarray,
+    before: pd.Timestamp,
+    shift: int,
+    noun: str = "orders",
+    weights: np.ndarray | None = None,
 ) -> tuple[float, list[str]] | None:
     """The thin weeks (``thin_periods``) of the :data:`RECENT_WEEKS` counted back from ``shift``
     days before ``before`` (``days``: each row's days before ``before``), in words (``noun``:
@@ -166,9 +178,10 @@ def _thin_weeks(
     recur (:data:`RHYTHM_RUNS` separate runs of them): the rows' rhythm."""
     before = before - pd.Timedelta(days=shift)
     days = days - shift
-    weeks = days[(days > 0) & (days <= 7 * RECENT_WEEKS)]
-    back = (weeks - 1) // 7  # 0: the week just before ``before``
-    rows = np.bincount(RECENT_WEEKS - 1 - back, minlength=RECENT_WEEKS)
+    inside = (days > 0) & (days <= 7 * RECENT_WEEKS)
+    back = (days[inside] - 1) // 7  # 0: the week just before ``before``
+    per_row = None if weights is None else weights[inside]
+    rows = np.bincount(RECENT_WEEKS - 1 - back, per_row, minlength=RECENT_WEEKS).astype(int)
     said, least = [], 1.0
     thin = thin_periods(rows, WEEK_MIN_ORDERS, last_open=shift == 0)
     if thin and 1 + np.count_nonzero(np.diff([i for i, _ in thin]) > 1) >= RHYTHM_RUNS:

@@ -785,6 +785,25 @@ def test_a_feed_with_a_rhythm_of_quiet_weeks_has_no_gap():
         assert week_gaps(opens[opens < before], before, rows="events") is None, period
 
 
+def test_week_gaps_of_rows_counted_per_day_are_those_of_the_rows():
+    """The events' gap check counts them per day on the engine (9.4 million recent events read
+    into pandas took 751 MB): the same weeks named as from the rows themselves."""
+    import numpy as np
+
+    from features.gaps import week_gaps
+
+    rng = np.random.default_rng(5)
+    before = pd.Timestamp("2025-07-01")
+    seen = before - pd.to_timedelta(rng.uniform(0, 7 * 26, 20_000), unit="D")
+    seen = pd.Series(
+        seen[(seen < before - pd.Timedelta(days=40)) | (seen > before - pd.Timedelta(days=19))]
+    )
+    said = week_gaps(seen, before, rows="events")
+    assert said and "0 events" in said
+    per_day = seen.dt.normalize().value_counts()
+    assert week_gaps(pd.Series(per_day.index), before, "events", per_day.to_numpy()) == said
+
+
 def test_a_few_rows_past_the_export_day_are_named_with_the_date_to_score_at(tmp_path, capsys):
     """Stripe invoices exported on 2025-12-15 held four rows dated up to 2025-12-20 (retried
     payments, credit notes): the default date, the day after the last transaction, scored 43
