@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,6 +24,9 @@ from lifecycle_cli.options import (
     spark_paths,
 )
 from training import DEFAULT_TRACKING_URI
+
+if TYPE_CHECKING:
+    from serving.writeback.webhook import WebhookResult
 
 
 def score(
@@ -232,6 +235,32 @@ def _export_project(option: str | None, scored_by: str | None, scores: Path) -> 
     return option or scored_by or "default"
 
 
+def _batch_limit_note(res: WebhookResult) -> str | None:
+    """What the receiver's remembered batch size limit did to this export's new batches."""
+    limit, fits = res.limit_planned, res.limit_planned and res.limit_planned.fits
+    if not res.planned_batches or not fits:
+        return None
+    day = limit.refused_at[:10]
+    if not res.explicit_size and res.batch_size == fits:
+        return (
+            f"batches of {fits}: the receiver refused larger ones on {day} (remembered for this "
+            f"target; --batch-size to send larger ones, and if it takes them whole, they are "
+            "remembered no more)"
+        )
+    if res.explicit_size and res.batch_size > fits:
+        kept = res.limit is not None and res.limit.fits == fits
+        return (
+            f"--batch-size {res.batch_size} is above the {fits} the receiver took after refusing "
+            f"batches of {limit.refused} on {day}: "
+            + (
+                "it took them whole, so the next exports send batches of the default size again"
+                if not kept
+                else f"the next exports without --batch-size send batches of {fits}"
+            )
+        )
+    return None
+
+
 def _why_stopped(
     batches: int, customers: int, retry_after: float | None, max_seconds: float
 ) -> str:
@@ -288,8 +317,15 @@ def export(
         Path, typer.Option("--exports-dir", help="Where export state lives.")
     ] = Path("data/exports"),
     batch_size: Annotated[
-        int, typer.Option(min=1, max=10_000, help="Customers per webhook batch.")
-    ] = 200,
+        int | None,
+        typer.Option(
+            min=1,
+            max=10_000,
+            help="Customers per webhook batch (default 200, or the smaller size this target's "
+            "receiver took after refusing larger batches, remembered in its journal; given, it "
+            "wins, and taken whole the remembered size is forgotten).",
+        ),
+    ] = None,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per webhook request.")] = 10.0,
     max_attempts: Annotated[
         int, typer.Option(min=1, help="Attempts per batch before the dead-letter file.")
@@ -334,7 +370,6 @@ def export(
     from serving.writeback.webhook import (
         RetryPolicy,
         WebhookError,
-        WebhookResult,
         check_url,
         default_target,
         export_webhook,
@@ -455,14 +490,21 @@ def export(
             err=True,
         )
     if res.too_large:
-        fits = res.fitting_batch_size
+        fits = res.limit.fits if res.limit else None
         typer.secho(
             f"the receiver refused {len(res.too_large)} batches as too large (HTTP 413, the "
             f"smallest of {min(res.too_large):,} customers) and each was sent again in halves"
-            + (f"; --batch-size {fits} sends batches it takes whole" if fits else ""),
+            + (
+                f"; the next exports send batches of {fits}, the largest it took (remembered "
+                "for this target; --batch-size to send larger ones)"
+                if fits
+                else ""
+            ),
             fg=typer.colors.YELLOW,
             err=True,
         )
+    elif note := _batch_limit_note(res):
+        typer.echo(note)
     if res.dead:
         typer.secho(
             f"{res.dead} batches failed for good: see {res.dead_letter}; their customers are "

@@ -269,6 +269,80 @@ def test_a_receiver_refusing_large_batches_gets_halves_and_the_size_it_takes_is_
     assert_keys_match_bodies(receiver)
 
 
+def changed(scores: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """``scores`` with ``n`` customers (seeded) given another recommended action."""
+    later = scores.copy()
+    rows = random.Random(seed).sample(list(later.index), n)
+    later.loc[rows, "recommended_action"] = f"win_back.call_{seed}"
+    return later
+
+
+def test_the_size_a_receiver_took_after_413s_plans_the_next_exports(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The journal keeps the largest batch the receiver took after refusing larger ones (413):
+    next week's export sends its changed customers in batches of that size, with no refused
+    request (it sent them in batches of 200 again: 31 requests, 15 refused, for 150 customers in
+    13 batches of 12). An explicit --batch-size wins; taken whole, the limit is forgotten."""
+    few = scores.head(200)
+    receiver = Receiver(SECRET, max_customers=12)
+    with receiver.running():
+
+        def week(frame: pd.DataFrame, **options) -> tuple[object, int, int]:
+            requests, refused = receiver.stats["requests"], receiver.stats["too_large_413"]
+            result = send(frame, tmp_path, receiver.url, policy=FAST, **options)
+            assert result.ok
+            return (
+                result,
+                receiver.stats["requests"] - requests,
+                receiver.stats["too_large_413"] - refused,
+            )
+
+        first, _, refused = week(few)  # 200 -> 100 -> 50 -> 25 -> 13 refused, 12 taken
+        assert refused > 0 and first.limit.refused == 13 and first.limit.fits == 12
+        frame = changed(few, 150, seed=1)
+        second, requests, refused = week(frame)
+        assert second.customers_sent == 150 and second.batch_size == 12
+        assert (requests, refused) == (math.ceil(150 / 12), 0)
+        frame = changed(frame, 60, seed=2)
+        explicit, _, refused = week(frame, batch_size=40)
+        assert explicit.batch_size == 40 and refused > 0 and explicit.limit.fits == 12
+        receiver.max_customers = 100  # the receiver's limit rises: never found by itself
+        frame = changed(frame, 30, seed=3)
+        same, requests, refused = week(frame)
+        assert same.batch_size == 12 and (requests, refused) == (3, 0)
+        frame = changed(frame, 50, seed=4)
+        reset, requests, refused = week(frame, batch_size=50)
+        assert (requests, refused) == (1, 0) and reset.limit is None
+        frame = changed(frame, 10, seed=5)
+        default, _, _ = week(frame)
+        assert default.batch_size == 200
+    assert missing_or_stale(receiver, frame) == 0
+    assert_keys_match_bodies(receiver)
+
+
+def test_a_journal_from_before_the_batch_limit_keeps_working(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A journal written before the receiver's batch limit was kept (no table batch_limit, a run
+    left pending) is resumed as it is, then learns the limit."""
+    few = scores.head(100)
+    receiver = Receiver(SECRET, Faults(rate=1.0, kinds=("500",)), max_customers=12)
+    bounded = RetryPolicy(
+        max_attempts=1000, base_delay=0.05, max_delay=0.2, timeout=0.5, max_seconds=0.5
+    )
+    with receiver.running():
+        stuck = send(few, tmp_path, receiver.url, batch_size=10, policy=bounded)
+        assert stuck.not_attempted > 0
+        with Journal(tmp_path / "journal.sqlite") as journal:
+            journal.db.execute("DROP TABLE batch_limit")  # as the journals before it
+        receiver.faults.rate = 0.0
+        healed = send(changed(few, 40, seed=6), tmp_path, receiver.url, policy=FAST)
+    assert healed.ok and healed.resumed_delivered == stuck.not_attempted
+    assert healed.limit.refused == 20 and healed.limit.fits == 10  # 40, 20 refused
+    assert missing_or_stale(receiver, changed(few, 40, seed=6)) == 0
+
+
 def test_a_url_without_a_receiver_stops_the_export_and_the_batches_wait(
     scores: pd.DataFrame, tmp_path: Path
 ) -> None:
@@ -537,13 +611,18 @@ def test_a_batch_dead_lettered_while_resuming_waits_for_the_next_export(
 
 
 def run_killed_at(
-    receiver: Receiver, path: Path, exports: Path, after_requests: int | None, phase: str | None
+    receiver: Receiver,
+    path: Path,
+    exports: Path,
+    after_requests: int | None,
+    phase: str | None,
+    args: list[str] | None = None,
 ) -> None:
     """Run the exporter and kill -9 it at request ``after_requests`` (counted from this run's
     first) when the receiver reaches ``phase``; with ``phase`` None, as soon as it holds the lock
     (reading the scores, planning the batches)."""
     start = receiver.stats["requests"]
-    proc = cli(webhook_args(receiver.url, path, exports))
+    proc = cli(args or webhook_args(receiver.url, path, exports))
     done = threading.Event()
 
     def hook(number: int, at: str) -> None:
@@ -647,6 +726,45 @@ def test_rejected_records_are_isolated_across_kill_9_without_duplicates(
     assert receiver.stats["same_content_new_key"] == 0
     assert_keys_match_bodies(receiver)
     record("2 rejected records in one batch, kill -9 x2 while splitting", receiver, 0, 0, kills=2)
+
+
+def test_kill_9_after_a_413_loses_neither_customers_nor_the_batch_limit(
+    scores: pd.DataFrame, tmp_path: Path
+) -> None:
+    """kill -9 as the receiver refuses a batch as too large (before or after the halves are
+    journaled), and again while the first half is sent: the re-run without --batch-size delivers
+    everyone once, learns the size the receiver takes (10, the halves of 20), and the next week's
+    export sends in batches of 10 with no refused request, and says so."""
+    path = tmp_path / "scores.parquet"
+    exports = tmp_path / "exports"
+    few = scores.head(100)
+    few.to_parquet(path, index=False)
+    receiver = Receiver(SECRET, max_customers=12)
+    with receiver.running():
+        default = webhook_args(receiver.url, path, exports)
+        at = default.index("--batch-size")
+        default[at : at + 2] = []
+        run_killed_at(receiver, path, exports, 1, "refused")  # batch 1 of 20: 413, then killed
+        run_killed_at(receiver, path, exports, 2, "received")  # its first half is being sent
+        rerun = cli(default)
+        out, err = rerun.communicate(timeout=120)
+        assert rerun.returncode == 0, err
+        assert missing_or_stale(receiver, few) == 0
+        with Journal(state_dir(exports, "acme", "crm-hook") / "journal.sqlite") as journal:
+            assert not journal.unfinished_runs() and journal.batch_limit().fits == 10
+        later = changed(few, 35, seed=7)
+        later.to_parquet(path, index=False)
+        requests, refused = receiver.stats["requests"], receiver.stats["too_large_413"]
+        week = cli(default)
+        out, err = week.communicate(timeout=120)
+    assert week.returncode == 0, err
+    assert receiver.stats["requests"] - requests == math.ceil(35 / 10)
+    assert receiver.stats["too_large_413"] == refused
+    assert "35 customers in 4 batches delivered" in out
+    assert "batches of 10: the receiver refused larger ones on " in out
+    assert missing_or_stale(receiver, later) == 0
+    assert receiver.stats["same_content_new_key"] == 0
+    assert_keys_match_bodies(receiver)
 
 
 def test_kill_9_at_random_points(scores: pd.DataFrame, tmp_path: Path) -> None:

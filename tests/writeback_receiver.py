@@ -180,6 +180,8 @@ class Receiver:
                     with receiver.lock:
                         receiver.stats["too_large_413"] += 1
                     self._answer(413, {"error": "payload too large"})
+                    if hook:
+                        hook(number, "refused")
                     return
                 ids = {r[payload["key_field"]] for r in payload["customers"]}
                 if ids & receiver.reject_customers:

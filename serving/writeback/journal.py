@@ -4,7 +4,9 @@
 customer, and every planned batch with its exact body and idempotency key until it is delivered,
 dead-lettered or split in two halves planned in its place; the customers exported before who are
 not in the latest scores), ``export.lock`` (one export per target at a time) and
-``dead-letter.jsonl``.
+``dead-letter.jsonl``. A receiver that refused batches as too large (HTTP 413) leaves its limit
+there too (table ``batch_limit``): the smallest batch it refused and the largest it then took,
+which later exports plan their batches at. Older journals get the table when opened.
 
 Every change is one SQLite transaction: a kill -9 or a full disk leaves the journal at its last
 committed state, never half-written. A batch is planned (body and key stored) before it is sent,
@@ -64,6 +66,13 @@ CREATE TABLE IF NOT EXISTS batches (
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
     PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS batch_limit (
+    target TEXT PRIMARY KEY,
+    refused INTEGER NOT NULL,
+    refused_at TEXT NOT NULL,
+    refused_run TEXT NOT NULL,
+    fits INTEGER
 );
 """
 
@@ -160,6 +169,17 @@ class Batch:
     body: bytes
     status: str = "pending"
     attempts: int = 0
+
+
+@dataclass(frozen=True)
+class BatchLimit:
+    """What the receiver showed of its size limit: the smallest batch it refused as too large
+    (when), and the largest it took whole after that (None until one went)."""
+
+    refused: int
+    refused_at: str
+    refused_run: str
+    fits: int | None
 
 
 @dataclass(frozen=True)
@@ -281,6 +301,13 @@ class Journal:
         )
         return [Batch(r[0], r[1], r[2], json.loads(r[3]), bytes(r[4]), r[5], r[6]) for r in rows]
 
+    def batch_limit(self) -> BatchLimit | None:
+        """The receiver's batch size limit, if it ever refused a batch as too large."""
+        rows = self._read(
+            "SELECT refused, refused_at, refused_run, fits FROM batch_limit WHERE target = 'this'"
+        )
+        return BatchLimit(*rows[0]) if rows else None
+
     def batch_counts(self, run_id: str) -> dict[str, int]:
         rows = self._read(
             "SELECT status, COUNT(*) FROM batches WHERE run_id = ? GROUP BY status", (run_id,)
@@ -319,10 +346,23 @@ class Journal:
         """The customers ``note_not_in_scores`` listed last."""
         return [r[0] for r in self._read("SELECT customer_id FROM not_in_scores ORDER BY 1")]
 
-    def mark_delivered(self, batch: Batch, attempts: int) -> None:
-        """The batch reached the receiver: its customers' fingerprints become the export state."""
+    def mark_delivered(self, batch: Batch, attempts: int, *, explicit_size: bool = False) -> None:
+        """The batch reached the receiver: its customers' fingerprints become the export state,
+        and its size the one the receiver takes when it is the largest below every batch refused
+        as too large. A batch of a size refused in an earlier run, sent with an explicit
+        ``--batch-size``, shows the limit rose: it is forgotten (it never grows by itself)."""
         stamp = now()
+        size = len(batch.fingerprints)
         with self._tx() as db:
+            db.execute(
+                "UPDATE batch_limit SET fits = MAX(COALESCE(fits, 0), ?) WHERE ? < refused",
+                (size, size),
+            )
+            if explicit_size:
+                db.execute(
+                    "DELETE FROM batch_limit WHERE refused <= ? AND refused_run != ?",
+                    (size, batch.run_id),
+                )
             db.execute(
                 "UPDATE batches SET status = 'delivered', attempts = attempts + ?, "
                 "last_error = NULL, body = x'' WHERE run_id = ? AND seq = ?",
@@ -349,11 +389,28 @@ class Journal:
         """The sequence number after the run's last batch (for the halves of a split batch)."""
         return int(self._read("SELECT MAX(seq) FROM batches WHERE run_id = ?", (run_id,))[0][0]) + 1
 
-    def split(self, batch: Batch, halves: list[Batch], attempts: int, reason: str) -> None:
+    def split(
+        self,
+        batch: Batch,
+        halves: list[Batch],
+        attempts: int,
+        reason: str,
+        *,
+        too_large: bool = False,
+    ) -> None:
         """The receiver rejected some of the batch's records: it is closed as ``split`` and its
         halves (their own keys and bodies) are planned in its place, in one transaction, so a
-        re-run resumes the halves, never the whole batch again."""
+        re-run resumes the halves, never the whole batch again. ``too_large`` (HTTP 413): its
+        size is remembered as refused, in the same transaction."""
         with self._tx() as db:
+            if too_large:
+                db.execute(
+                    "INSERT INTO batch_limit VALUES ('this', ?, ?, ?, NULL) ON CONFLICT(target) "
+                    "DO UPDATE SET fits = CASE WHEN fits < MIN(refused, excluded.refused) "
+                    "THEN fits END, refused = MIN(refused, excluded.refused), "
+                    "refused_at = excluded.refused_at, refused_run = excluded.refused_run",
+                    (len(batch.fingerprints), now(), batch.run_id),
+                )
             db.execute(
                 "UPDATE batches SET status = 'split', attempts = attempts + ?, last_error = ?, "
                 "body = x'' WHERE run_id = ? AND seq = ?",

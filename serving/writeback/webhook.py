@@ -16,6 +16,9 @@ customers go again with the next export, not later in the same one). The whole e
 ``RetryPolicy.max_seconds`` (each attempt too, its answer included); a batch the bound stops, before
 or between its attempts (a ``Retry-After`` past it) or during one, stays in the journal with the
 batches after it, for the next run: never dead-lettered, so never sent again under another key.
+A receiver that refuses batches as too large (413) gets them in halves, and the journal keeps the
+largest size it then took: later exports plan their new batches at that size unless
+``batch_size`` is given (``BatchLimit``).
 """
 
 from __future__ import annotations
@@ -40,7 +43,16 @@ import pandas as pd
 from tqdm import tqdm
 
 from serving.writeback.fields import Mapping, Reject
-from serving.writeback.journal import Batch, Journal, Run, explain, export_lock, json_line, now
+from serving.writeback.journal import (
+    Batch,
+    BatchLimit,
+    Journal,
+    Run,
+    explain,
+    export_lock,
+    json_line,
+    now,
+)
 from serving.writeback.plan import scores_as_of, select
 
 SECRET_ENV = "LIFECYCLE_WEBHOOK_SECRET"
@@ -48,6 +60,8 @@ SIGNATURE_HEADER = "X-Lifecycle-Signature"
 KEY_HEADER = "Idempotency-Key"
 ATTEMPT_HEADER = "X-Lifecycle-Attempt"
 MIN_SECRET_LENGTH = 16
+#: Customers per batch when neither ``--batch-size`` nor the receiver's refusals say otherwise.
+DEFAULT_BATCH_SIZE = 200
 
 
 class WebhookError(RuntimeError):
@@ -395,6 +409,13 @@ class WebhookResult:
     #: batch it took: what ``fitting_batch_size`` reads
     too_large: list[int] = field(default_factory=list)
     sizes_delivered: set[int] = field(default_factory=set, repr=False)
+    #: customers per new batch, and whether ``batch_size`` was given (else the default, or the
+    #: size the receiver took after refusing larger ones: ``limit`` as it was when planning)
+    batch_size: int = DEFAULT_BATCH_SIZE
+    explicit_size: bool = False
+    limit_planned: BatchLimit | None = None
+    #: the receiver's limit in the journal once the export ended (None: none, or forgotten)
+    limit: BatchLimit | None = None
     #: customer id -> "sent" or "dead": how its last batch in this export ended
     done: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -454,7 +475,7 @@ def export_webhook(
     project: str,
     target: str,
     full: bool = False,
-    batch_size: int = 200,
+    batch_size: int | None = None,
     policy: RetryPolicy | None = None,
     progress: bool = True,
     rng: random.Random | None = None,
@@ -463,13 +484,20 @@ def export_webhook(
 ) -> WebhookResult:
     """Finish any interrupted run of this target, then send what changed (everyone with
     ``full``) in batches; see the module docstring for the delivery rules. Scores older than
-    those already sent here are refused unless ``allow_older``."""
+    those already sent here are refused unless ``allow_older``. New batches hold ``batch_size``
+    customers; without it, ``DEFAULT_BATCH_SIZE`` or the smaller size this receiver took after
+    refusing larger batches (remembered in the journal; an explicit size it takes whole, of a size
+    it refused before, forgets it)."""
     check_url(url)
     as_of = scores_as_of(scores)
     policy = policy or RetryPolicy()
     rng = rng or random.Random()
     deadline = time.monotonic() + policy.max_seconds
-    result = WebhookResult(dead_letter=state / "dead-letter.jsonl")
+    result = WebhookResult(
+        dead_letter=state / "dead-letter.jsonl",
+        batch_size=batch_size or DEFAULT_BATCH_SIZE,
+        explicit_size=batch_size is not None,
+    )
     own_client = client is None
     client = client or httpx.Client(timeout=policy.timeout, follow_redirects=False)
     try:
@@ -486,17 +514,20 @@ def export_webhook(
                 result.runs.append(run.run_id)
                 result.resumed_batches += len(pending)
                 if not send(pending, run, f"resume {run.run_id}"):
-                    return result
+                    return _finished(result, journal)
             journal.check_as_of(as_of, f"{project}/{target}", allow_older=allow_older)
             selection = select(scores, mapping, journal, full=full, state=state, done=result.done)
             result.unchanged, result.rejects = selection.unchanged, selection.rejects
             result.gone = len(selection.gone)
             if not selection.to_send:
-                return result
+                return _finished(result, journal)
+            size = result.batch_size
+            result.limit_planned = limit = journal.batch_limit()
+            if not result.explicit_size and limit and limit.fits and limit.fits < size:
+                size = result.batch_size = limit.fits
             run_id = selection.run_id
             chunks = [
-                selection.to_send[i : i + batch_size]
-                for i in range(0, len(selection.to_send), batch_size)
+                selection.to_send[i : i + size] for i in range(0, len(selection.to_send), size)
             ]
             batches = []
             for seq, chunk in enumerate(chunks, start=1):
@@ -527,10 +558,16 @@ def export_webhook(
             result.runs.append(run_id)
             result.planned_batches = len(batches)
             send(batches, run, "export")
-            return result
+            return _finished(result, journal)
     finally:
         if own_client:
             client.close()
+
+
+def _finished(result: WebhookResult, journal: Journal) -> WebhookResult:
+    """``result`` with the receiver's batch size limit as the journal holds it now."""
+    result.limit = journal.batch_limit()
+    return result
 
 
 def _splits(outcome: Outcome, batch: Batch, result: WebhookResult) -> bool:
@@ -576,13 +613,14 @@ def _send(
                 result.too_large.append(len(batch.fingerprints))
             if _splits(outcome, batch, result):
                 parts = halves(batch, journal.next_seq(run.run_id))
-                journal.split(batch, parts, outcome.attempts, outcome.reason)
+                too_large = outcome.status_code == 413
+                journal.split(batch, parts, outcome.attempts, outcome.reason, too_large=too_large)
                 queue.extendleft(reversed(parts))
                 bar.total += 1
                 bar.refresh()
                 continue
             if outcome.status == "delivered":
-                journal.mark_delivered(batch, outcome.attempts)
+                journal.mark_delivered(batch, outcome.attempts, explicit_size=result.explicit_size)
                 result.delivered += 1
                 result.sizes_delivered.add(len(batch.fingerprints))
                 result.resumed_delivered += int(what != "export")
