@@ -237,10 +237,10 @@ def _export_project(option: str | None, scored_by: str | None, scores: Path) -> 
 
 def _batch_limit_note(res: WebhookResult) -> str | None:
     """What the receiver's remembered batch size limit did to this export's new batches."""
-    limit, fits = res.limit_planned, res.limit_planned and res.limit_planned.fits
-    if not res.planned_batches or not fits:
+    limit = res.limit_planned
+    if not res.planned_batches or limit is None or not limit.fits:
         return None
-    day = limit.refused_at[:10]
+    fits, day = limit.fits, limit.refused_at[:10]
     if not res.explicit_size and res.batch_size == fits:
         return (
             f"batches of {fits}: the receiver refused larger ones on {day} (remembered for this "
