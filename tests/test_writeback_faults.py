@@ -260,11 +260,11 @@ def test_a_receiver_refusing_large_batches_gets_halves_and_the_size_it_takes_is_
         first = send(scores, tmp_path, receiver.url, batch_size=40, policy=FAST)
         assert first.ok and first.dead == 0 and missing_or_stale(receiver, scores) == 0
         assert receiver.stats["too_large_413"] == len(first.too_large) > 0
-        fits = first.fitting_batch_size
+        fits = first.limit.fits if first.limit else None
         assert min(first.too_large) > 12 and fits is not None and 6 <= fits <= 12
         before = receiver.stats["too_large_413"]
         again = send(scores, tmp_path / "again", receiver.url, batch_size=fits, policy=FAST)
-    assert again.ok and not again.too_large and again.fitting_batch_size is None
+    assert again.ok and not again.too_large and again.limit is None
     assert receiver.stats["too_large_413"] == before
     assert_keys_match_bodies(receiver)
 

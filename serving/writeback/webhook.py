@@ -405,10 +405,9 @@ class WebhookResult:
     #: export stopped)
     route_error: str | None = None
     dead_letter: Path = Path("dead-letter.jsonl")
-    #: the customers in each batch the receiver refused as too large (HTTP 413), and in each
-    #: batch it took: what ``fitting_batch_size`` reads
+    #: the customers in each batch the receiver refused as too large (HTTP 413); the size it
+    #: then took is the journal's (``limit``)
     too_large: list[int] = field(default_factory=list)
-    sizes_delivered: set[int] = field(default_factory=set, repr=False)
     #: customers per new batch, and whether ``batch_size`` was given (else the default, or the
     #: size the receiver took after refusing larger ones: ``limit`` as it was when planning)
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -418,15 +417,6 @@ class WebhookResult:
     limit: BatchLimit | None = None
     #: customer id -> "sent" or "dead": how its last batch in this export ended
     done: dict[str, str] = field(default_factory=dict, repr=False)
-
-    @property
-    def fitting_batch_size(self) -> int | None:
-        """After 413s, the largest batch delivered that is smaller than every refused one: a
-        ``--batch-size`` the receiver takes whole (None when no 413, or none smaller went)."""
-        if not self.too_large:
-            return None
-        fits = [n for n in self.sizes_delivered if n < min(self.too_large)]
-        return max(fits, default=None)
 
     @property
     def customers_sent(self) -> int:
@@ -609,11 +599,11 @@ def _send(
             batch = queue.popleft()
             outcome = deliver(client, url, batch, secret, policy, deadline, rng)
             result.retries += max(0, outcome.attempts - 1)
-            if outcome.status_code == 413:
+            too_large = outcome.status_code == 413
+            if too_large:
                 result.too_large.append(len(batch.fingerprints))
             if _splits(outcome, batch, result):
                 parts = halves(batch, journal.next_seq(run.run_id))
-                too_large = outcome.status_code == 413
                 journal.split(batch, parts, outcome.attempts, outcome.reason, too_large=too_large)
                 queue.extendleft(reversed(parts))
                 bar.total += 1
@@ -622,7 +612,6 @@ def _send(
             if outcome.status == "delivered":
                 journal.mark_delivered(batch, outcome.attempts, explicit_size=result.explicit_size)
                 result.delivered += 1
-                result.sizes_delivered.add(len(batch.fingerprints))
                 result.resumed_delivered += int(what != "export")
                 result.done.update(dict.fromkeys(batch.fingerprints, "sent"))
             elif outcome.status in ("auth", "route"):  # every batch would fail alike
