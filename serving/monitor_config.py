@@ -106,7 +106,8 @@ class PerformanceThresholds(_Pair):
         0.05,
         ge=0,
         description="a group of customers (segment, region, channel) whose observed churn rate "
-        "minus mean predicted is off the same of all scored buyers by this",
+        "minus mean predicted, off the same of all scored buyers, moved this far from the same on "
+        "the pair's held-out buyers at training (references without it: is off by this)",
     )
     group_gap_alert: float = Field(0.1, ge=0)
     group_min_customers: int = Field(
@@ -116,8 +117,8 @@ class PerformanceThresholds(_Pair):
         0.001,
         gt=0,
         le=1,
-        description="a group's gap counts only when this unlikely by chance under the predicted "
-        "probabilities",
+        description="a group's change counts only when this unlikely by chance under the "
+        "predicted probabilities (the group's customers now and at training)",
     )
     lookback_days: int = Field(
         365,

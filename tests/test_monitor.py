@@ -407,6 +407,26 @@ def test_the_reference_is_kept_with_the_pair_as_json(trained, tmp_path):
         dst_path=str(tmp_path),
     )
     assert json.loads(Path(logged).read_text()) == json.loads(json.dumps(reference))
+    # each group's churn on the held-out (test) buyers, as the pair predicted it
+    predictions = pd.read_parquet(
+        download_artifacts(
+            artifact_uri=f"runs:/{trained['result'].run_id}/predictions/test.parquet",
+            tracking_uri=trained["uri"],
+            dst_path=str(tmp_path),
+        )
+    )
+    groups = reference["held_out_groups"]
+    assert {g["column"] for g in groups} == {"segment", "region", "channel"}
+    for column in ("segment", "region", "channel"):
+        mine = [g for g in groups if g["column"] == column]
+        n = sum(g["customers"] for g in mine)
+        assert n == len(predictions), column
+        assert sum(g["customers"] * g["predicted"] for g in mine) / n == pytest.approx(
+            predictions["churn_probability"].mean()
+        )
+        assert sum(g["customers"] * g["observed"] for g in mine) / n == pytest.approx(
+            predictions["churned"].mean()
+        )
 
 
 @pytest.mark.slow
@@ -501,6 +521,132 @@ def test_a_segment_churning_above_its_predictions_is_named(monkeypatch):
         said = " ".join(c["why"] for c in report["causes"])
         assert ("segment wholesale: predicted 0.60, observed 0.7" in said) is named, said
         assert "region" not in said and "retail" not in said
+
+
+TRAINED = date(2025, 1, 6)  # a year of weekly scoring dates from the pair's training on
+WEEKS = [TRAINED + pd.Timedelta(weeks=k).to_pytimedelta() for k in range(52)]
+MID_YEAR = date(2025, 7, 1)
+
+
+def _segment_year(scenario: str, seed: int) -> tuple[dict, dict, dict]:
+    """A year of weekly scoring dates (2,000 buyers each: segments retail, wholesale, vip; regions
+    east, west) and the held-out buyers of the pair's training, a horizon before it, with their
+    truth: the buyers churn as predicted but ``stably_off`` (wholesale 0.10 above its
+    predictions, at training and all year) and ``rising`` (wholesale drops out 4x faster from
+    :data:`MID_YEAR` on: a 0.002 daily hazard, over the part of each 90-day horizon after it).
+    Returns the reference (built from the held-out buyers), the history and the outcomes."""
+    rng = np.random.default_rng(seed)
+
+    def buyers(day: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        n = 2000
+        segment = rng.choice(["retail", "wholesale", "vip"], n, p=[0.6, 0.25, 0.15])
+        p = rng.uniform(0.3, 0.9, n)
+        risk, wholesale = p.copy(), segment == "wholesale"
+        if scenario == "stably_off":
+            risk[wholesale] = np.clip(p[wholesale] + 0.10, 0, 1)
+        elif scenario == "rising":
+            after = min(max((day - MID_YEAR).days + 90, 0), 90)
+            risk[wholesale] = 1 - (1 - p[wholesale]) * np.exp(-3 * 0.002 * after)
+        ids = [f"{day}-{i}" for i in range(n)]
+        scores = pd.DataFrame(
+            {
+                "customer_id": ids,
+                "churn_probability": p,
+                "predicted_value": 10.0,
+                "churn_model_version": "1",
+            }
+        )
+        features = pd.DataFrame(
+            {"customer_id": ids, "segment": segment, "region": rng.choice(["east", "west"], n)}
+        )
+        truth = pd.DataFrame(
+            {"customer_id": ids, "churned": (rng.random(n) < risk).astype(int), "future_value": 0.0}
+        )
+        return scores, features, truth
+
+    held_scores, held_features, held_truth = buyers(
+        TRAINED - pd.Timedelta(days=90).to_pytimedelta()
+    )
+    reference = build_reference(
+        held_features,
+        ["segment", "region"],
+        held_scores["churn_probability"],
+        held_scores["predicted_value"],
+        {},
+        cutoff=TRAINED,
+        horizons={"churn": 90, "value": 180},
+        held_out=(held_features.merge(held_truth), held_scores["churn_probability"]),
+    )
+    history, truths = {}, {}
+    for day in WEEKS:
+        scores, features, truths[day] = buyers(day)
+        history[day] = (scores, features)
+    return json.loads(json.dumps(reference)), history, truths
+
+
+def _group_named(reference: dict, history: dict, truths: dict, monkeypatch) -> dict[str, str]:
+    """Per weekly date, what the monitor says of it once all have matured, when it names a
+    group ('' when it names none)."""
+    from serving.monitor import monitor
+
+    end = WEEKS[-1] + pd.Timedelta(days=91).to_pytimedelta()
+    monkeypatch.setattr("serving.monitor.drift_report", lambda *a, **k: ([], []))
+    monkeypatch.setattr(
+        "serving.monitor.outcomes", lambda _, days, *a, **k: {d: truths[d] for d, *_ in days}
+    )
+    report = monitor(
+        project=PROJECT,
+        model_version="1",
+        reference=reference,
+        as_of=end,
+        history={**history, end: history[WEEKS[-1]]},
+        data_dir="-",
+        data_end=end,
+        cfg=MonitorConfig(),
+    ).report
+    said = {c["name"]: c["why"] for c in report["causes"]}
+    return {
+        r["as_of"]: said[r["as_of"]] if "groups" in r["because"] else ""
+        for r in report["performance"]
+        if r["as_of"] != str(end)
+    }
+
+
+@pytest.mark.slow
+def test_a_group_is_judged_by_its_change_from_the_held_out_gap(monkeypatch):
+    """A model stably off for a segment (wholesale 0.10 above its predictions at training and all
+    year) had it named as changed on 39 of 39 monitoring dates with matured labels; judged by
+    the change from the gap on the held-out buyers at training, on none. A segment that starts
+    dropping out 4x faster mid-year is named from about the same date as before, now with both
+    gaps; a stable year names none. A reference kept before the held-out gaps were judged as
+    before."""
+    reference, history, truths = _segment_year("stably_off", 3)
+    wholesale = next(g for g in reference["held_out_groups"] if g["group"] == "wholesale")
+    assert wholesale["observed"] - wholesale["predicted"] == pytest.approx(0.10, abs=0.04)
+    assert {g["column"] for g in reference["held_out_groups"]} == {"segment", "region"}
+    assert not any(_group_named(reference, history, truths, monkeypatch).values())
+    older = {k: v for k, v in reference.items() if k != "held_out_groups"}
+    named = _group_named(older, history, truths, monkeypatch)
+    assert sum("segment wholesale" in why for why in named.values()) >= 40, named
+
+    reference, history, truths = _segment_year("rising", 4)
+    now = _group_named(reference, history, truths, monkeypatch)
+    before = _group_named(
+        {k: v for k, v in reference.items() if k != "held_out_groups"}, history, truths, monkeypatch
+    )
+    first_now = min(day for day, why in now.items() if why)
+    first_before = min(day for day, why in before.items() if why)
+    assert abs((date.fromisoformat(first_now) - date.fromisoformat(first_before)).days) <= 28
+    assert str(MID_YEAR - pd.Timedelta(days=90).to_pytimedelta()) < first_now < str(MID_YEAR)
+    assert all(now[str(day)] for day in WEEKS if day >= MID_YEAR), now
+    assert "segment wholesale: predicted 0.5" in now[str(WEEKS[-1])], now
+    assert (
+        "gap +0.1" in now[str(WEEKS[-1])] and "; at training predicted 0.6" in now[str(WEEKS[-1])]
+    )
+    assert "region" not in " ".join(now.values())
+
+    reference, history, truths = _segment_year("stable", 5)
+    assert not any(_group_named(reference, history, truths, monkeypatch).values())
 
 
 def test_realized_performance_decays_when_the_churn_mechanism_changes(trained, tmp_path):

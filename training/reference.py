@@ -4,18 +4,22 @@ At training, ``build_reference`` profiles the buyers at the data's end as the ne
 (``training.train.monitor_reference``: the population served first) as plain JSON: per feature,
 quantile bin edges with the shares in each bin and the missing share (numbers) or the category
 shares (text); the same for churn probability and predicted value; optionally the stage and tier mix
-(fitted by ``serving``); and the test metrics. ``compare_numeric`` / ``compare_categorical`` measure
-a current sample against one profile: PSI over the reference bins, the KS distance between the
-binned distributions, the missing-share and new-category rates. Numpy only; nothing here reads
-files.
+(fitted by ``serving``); the test metrics; and how far each group of customers churned off its
+predictions on the held-out buyers (``training.group_gaps``). ``compare_numeric`` /
+``compare_categorical`` measure a current sample against one profile: PSI over the reference
+bins, the KS distance between the binned distributions, the missing-share and new-category rates.
+Numpy only; nothing here reads files.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from training.group_gaps import group_gaps
 
 REFERENCE_FORMAT = 1
 #: The artifact of the training run (and key in the pair's meta) holding the reference.
@@ -457,12 +461,17 @@ def build_reference(
     horizons: Mapping[str, int],
     mix: Mapping[str, Mapping[str, float]] | None = None,
     earlier: pd.DataFrame | None = None,
+    held_out: tuple[pd.DataFrame, Any] | None = None,
 ) -> dict:
     """The monitoring reference of a pair from the buyers ``frame`` and their predictions.
 
     ``metrics`` are the run's metrics (the ``test_`` ones are kept, prefix removed); ``mix`` the
     stage and tier shares of the same customers (``serving.monitor.reference_mix``), if known;
-    ``earlier`` the buyers of the months before (a ``cutoff`` column), for :func:`variation`."""
+    ``earlier`` the buyers of the months before (a ``cutoff`` column), for :func:`variation`;
+    ``held_out`` the held-out buyers (``churned`` and the group columns) and the pair's churn
+    probabilities of them, whose per-group calibration
+    (``training.group_gaps.group_gaps``) is kept as ``held_out_groups``: the monitor judges a
+    group's change from it (None: not kept, as before it was)."""
     features = {
         c: profile(frame[c]) for c in monitored_features(feature_columns) if c in frame.columns
     }
@@ -484,6 +493,9 @@ def build_reference(
             "predicted_value": numeric_profile(predicted_value),
         },
         "mix": {k: dict(v) for k, v in (mix or {}).items()},
+        "held_out_groups": None
+        if held_out is None
+        else group_gaps(held_out[0], held_out[0]["churned"], held_out[1]),
         "metrics": {
             k.removeprefix("test_"): float(v)
             for k, v in metrics.items()

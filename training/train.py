@@ -570,7 +570,15 @@ def train(
             )
             mlflow.log_dict(scoring, "scoring_config.json")
             meta["monitor_reference"] = monitor_reference(
-                data_dir, data.feature_columns, churn, clv, metrics, cfg, scoring, reference_mix
+                data_dir,
+                data.feature_columns,
+                churn,
+                clv,
+                metrics,
+                cfg,
+                scoring,
+                reference_mix,
+                held_out=(test, test_probability),
             )
             mlflow.log_dict(meta["monitor_reference"], REFERENCE_ARTIFACT)
             version = log_pair(
@@ -656,10 +664,12 @@ def monitor_reference(
     cfg: ExperimentConfig,
     scoring: dict,
     mix: MixFitter | None,
+    held_out: tuple[pd.DataFrame, np.ndarray] | None = None,
 ) -> dict:
     """The pair's monitoring reference (``training.reference``): the buyers at the data's end as
     the pair scores them -- the population ``lifecycle score`` serves first, so drift means
-    "changed since training" -- and the test metrics, against which realized performance is
+    "changed since training" -- and the test metrics and per-group calibration of ``held_out``
+    (the test buyers and their churn probabilities), against which realized performance is
     judged. (The test buyers sit a horizon earlier: a growing base ages between the two dates,
     and a fresh pair monitored on its own data would be called drifted.)"""
     from training.reference import VARIATION_MONTHS, build_reference
@@ -689,6 +699,7 @@ def monitor_reference(
         horizons={"churn": cfg.labels.churn_horizon_days, "value": cfg.labels.value_horizon_days},
         mix=None if mix is None else mix(buyers, p, value, scoring),
         earlier=earlier,
+        held_out=held_out,
     )
 
 
