@@ -11,8 +11,8 @@ and ``backtest_cdnow.json``: the models are fitted once at the cutoff, and the c
 recalibration and the value ranges are fitted on the pseudo-backtest in each candidate window
 (each a full refit whose outcomes end by the cutoff), alone and pooled: ``latest``
 (``[C - H', C)``), ``previous`` (``[C - 2H', C - H')``), ``same_season`` (52 weeks before ``C``,
-``training.backtest.SEASON_LAG_DAYS``). docs/results.md, section "Calibrated in the same season a
-year earlier".
+``training.backtest_plan.SEASON_LAG_DAYS``). docs/results.md, section "Calibrated in the same
+season a year earlier".
 """
 
 from __future__ import annotations
@@ -26,12 +26,8 @@ import numpy as np
 import pandas as pd
 
 from serving.scoring import range_groups
-from training.backtest import (
-    SEASON_LAG_DAYS,
-    fit_and_forecast,
-    plan_backtest,
-    pseudo_backtest_plan,
-)
+from training.backtest_forecast import fit_and_forecast
+from training.backtest_plan import SEASON_LAG_DAYS, plan_backtest, pseudo_backtest_plan
 from training.calibration import LogOddsCalibration
 from training.clv_intervals import MIN_GROUP_ROWS, backtest_ranges
 from training.config import load_config

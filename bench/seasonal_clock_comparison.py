@@ -20,9 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from training.backtest import _customer_snapshots, backtest, p_no_purchase_on_clock
+from training.backtest import backtest
+from training.backtest_forecast import _customer_snapshots
 from training.config import load_config
 from training.dataset import BTYD_COLUMNS
+from training.horizon_extension import p_no_purchase_on_clock
 from training.metrics import expected_calibration_error, log_loss, roc_auc
 from training.seasonality import seasonality_of
 

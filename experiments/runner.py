@@ -118,7 +118,7 @@ def run_experiment(
         )
 
     from training.backtest import backtest as run_backtest
-    from training.backtest import log_backtest_run
+    from training.backtest_result import log_backtest_run
     from training.config import resolve_project
 
     cutoff, horizon_days = backtest

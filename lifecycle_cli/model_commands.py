@@ -191,7 +191,7 @@ def backtest(
 ) -> None:
     """Fit on data before the cutoff; compare LightGBM with BG/NBD + Gamma-Gamma on the horizon."""
     from training.backtest import backtest as run_backtest
-    from training.backtest import format_table, write_result
+    from training.backtest_result import format_table, write_result
     from training.config import resolve_project
     from training.dataset import BuildSettings, building_on
 

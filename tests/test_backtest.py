@@ -13,27 +13,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from training.backtest import (
-    METRIC_KEYS,
+from training.backtest import backtest
+from training.backtest_plan import (
     RATIO_TOLERANCE,
     SEASON_LAG_DAYS,
-    BacktestResult,
-    SplitRows,
-    _level_shift,
-    backtest,
-    extend_churn_probability,
-    extend_horizon,
-    format_table,
-    log_backtest_run,
     plan_backtest,
     pseudo_backtest_plan,
     pseudo_window,
-    totals_markdown,
     train_horizon,
+)
+from training.backtest_result import (
+    METRIC_KEYS,
+    BacktestResult,
+    SplitRows,
+    format_table,
+    log_backtest_run,
+    totals_markdown,
     write_result,
 )
 from training.calibration import LogOddsCalibration, anchor_total
 from training.config import ExperimentConfig, load_config
+from training.horizon_extension import extend_churn_probability, extend_horizon
+from training.offset_models import _level_shift
 from training.seasonality import NO_SEASONALITY, Seasonality
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -567,8 +568,6 @@ def test_the_result_json_is_strict_json(tmp_path):
     import json
     from types import SimpleNamespace
 
-    from training.backtest import write_result
-
     summary = {"lightgbm": {"churn_auc": float("nan"), "clv_mae": 1.5}, "x": [float("inf"), 2]}
     write_result(SimpleNamespace(summary=lambda: summary), tmp_path / "r.json")
     text = (tmp_path / "r.json").read_text()
@@ -607,7 +606,7 @@ def _repeats_from(data: Path, out: Path, first_repeat: str) -> Path:
 
 
 def test_a_fitting_cutoff_before_any_repeat_purchase_is_left_out_of_its_plan():
-    from training.backtest import with_repeat_buyers
+    from training.backtest_plan import with_repeat_buyers
 
     cfg = _config()
     start, cutoff = date(2024, 1, 1), date(2024, 10, 1)
@@ -651,13 +650,13 @@ def test_a_pseudo_backtest_cutoff_without_repeat_buyers_is_dropped_not_fatal(tin
 def test_a_backtest_whose_own_cutoffs_have_no_repeat_buyers_fails_before_any_feature(
     tiny_data, tmp_path, monkeypatch
 ):
-    import training.backtest
+    import training.backtest_forecast
     from training.splits import PlanError
 
     def no_features(*args, **kwargs):
         raise AssertionError("features computed")
 
-    monkeypatch.setattr(training.backtest, "build_frame", no_features)
+    monkeypatch.setattr(training.backtest_forecast, "build_frame", no_features)
     data = _repeats_from(tiny_data, tmp_path / "late", "2024-09-10")
     with pytest.raises(PlanError, match=r"no customer had bought twice before 2024-09-03"):
         backtest(data, date(2024, 10, 1), 91, _config(), log=lambda *_: None)

@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 
 import training.backtest
+import training.backtest_result
 import training.train
 from experiments.runner import experiment_names, load_experiment, run_experiment
-from training.backtest import BacktestResult, SplitRows, plan_backtest
+from training.backtest_plan import plan_backtest
+from training.backtest_result import BacktestResult, SplitRows
 from training.config import ConfigError
 from training.train import TrainResult
 
@@ -87,7 +89,7 @@ def test_backtest_run_is_logged(workspace, monkeypatch):
         return "run-2"
 
     monkeypatch.setattr(training.backtest, "backtest", fake_backtest)
-    monkeypatch.setattr(training.backtest, "log_backtest_run", fake_log)
+    monkeypatch.setattr(training.backtest_result, "log_backtest_run", fake_log)
     result = run_experiment(
         "engagement",
         data=workspace / "data",

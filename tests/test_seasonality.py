@@ -386,7 +386,8 @@ def test_ranges_refuse_a_pseudo_backtest_from_another_window(two_years):
     """The ranges of a seasonal backtest are calibrated on the same-season pseudo-backtest; one
     fitted in another window (here the latest) is refused, not used under the wrong name."""
     from tests.test_backtest import _config
-    from training.backtest import Forecast, plan_backtest, pseudo_backtest_plan
+    from training.backtest_forecast import Forecast
+    from training.backtest_plan import plan_backtest, pseudo_backtest_plan
     from training.clv_intervals import ranges_for_backtest
     from training.dataset import data_bounds
 

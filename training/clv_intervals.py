@@ -549,7 +549,8 @@ def ranges_for_backtest(
     backtest's seasonality, for a pseudo-backtest fitted here. ``range_groups`` (features, churn
     probability, value -> labels per grouping) adds coverage per stage and value segment. None
     (and a log line) when no pseudo-backtest fits before the cutoff."""
-    from training.backtest import fit_and_forecast, pseudo_backtest_plan, pseudo_window
+    from training.backtest_forecast import fit_and_forecast
+    from training.backtest_plan import pseudo_backtest_plan, pseudo_window
     from training.dataset import data_bounds, first_repeat_cutoff
 
     pseudo_plan = pseudo_backtest_plan(
