@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from features.contract import TRANSACTIONS
-from features.csv_source import fold_name
 from features.currencies import check_currency, currency_column, kept_currency, yen_code
+from features.header_names import fold_name
 from features.ingest_tables import TableReport, Validator
 from features.mapping import FileMapping, IngestError
 from features.numbers import CURRENCIES, ZERO_DECIMAL_CURRENCIES, NumberFormat, parse_numbers

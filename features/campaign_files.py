@@ -84,8 +84,9 @@ def read_campaigns(
     small an accepted share is an ``IngestError`` (nothing is written by the callers then), as is
     a file that cannot be read or lacks a column (it is named). ``latest``, ``day_first``: see
     :func:`checked_rows`."""
-    from features.csv_source import EmptyExport, read_source
+    from features.csv_source import read_source
     from features.ingest import log_report, require_share, source_formats
+    from features.source_file import EmptyExport
 
     sources = [source] if isinstance(source, CampaignsSource) else source
     files: list[FileRows] = []

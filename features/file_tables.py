@@ -38,7 +38,6 @@ from features.contract import (
     UNKNOWN_CUSTOMER,
     quarantine_rows,
 )
-from features.csv_source import SourceFile
 from features.currencies import kept_currency
 from features.customer_emails import (
     CUSTOMER_EMAIL,
@@ -84,6 +83,7 @@ from features.order_status import cancelled_rows, order_field, stripe_refunds
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT, refund_dates
 from features.repeated_rows import repeated_header, repeated_rows
 from features.source_columns import table_inputs
+from features.source_file import SourceFile
 from features.terms import (
     TERM_DAYS,
     TERM_MONTHS,

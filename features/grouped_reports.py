@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.csv_source import TOTALS_WORDS
+from features.title_footer import TOTALS_WORDS
 
 #: A subtotal row's first cell: ``Total for Acme Ltd`` (QuickBooks), ``Total of Acme``; or a
-#: totals word alone (``TOTAL``, ``Subtotal:``, ``Summe``, ``合计``: ``csv_source.TOTALS_WORDS``).
+#: totals word alone (``TOTAL``, ``Subtotal:``, ``Summe``, ``合计``: ``title_footer.TOTALS_WORDS``).
 SUBTOTAL_OF = re.compile(r"^\s*(?:sub-?)?totals?\s+(?:for|of)\b", re.IGNORECASE)
 #: The layout is taken for grouped when at least this share of the usable dated rows has no id
 #: and almost every row with an id is undated.

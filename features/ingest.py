@@ -55,7 +55,7 @@ from features.contract import (
     quarantine_path,
     table_path,
 )
-from features.csv_source import EmptyExport, SourceFile, read_source
+from features.csv_source import read_source
 from features.currencies import YEN, table_currency, unmarked_files
 from features.customer_emails import CUSTOMER_EMAIL, NO_SUCH_EMAIL, EmailIndex, folded, relay_note
 from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO, aliases_that_are_ids
@@ -70,6 +70,7 @@ from features.ingest_warnings import (
 )
 from features.mapping import ColumnMapping, FileMapping, IngestError
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
+from features.source_file import EmptyExport, SourceFile
 from features.terms import TERM_DAYS, TERM_MONTHS
 from features.value_keys import unmatched_note
 from features.values import MERGED, NO_SALE, SET_ASIDE

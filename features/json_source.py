@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.csv_source import TRUNCATED, EmptyExport, SourceFile, positional_text
+from features.csv_records import TRUNCATED
 from features.mapping import IngestError
+from features.source_file import EmptyExport, SourceFile, positional_text
 
 #: File name endings read as JSON (besides a text whose first line is a JSON object).
 JSON_SUFFIXES = {".jsonl", ".ndjson", ".json"}

@@ -11,10 +11,10 @@ import pandas as pd
 
 from features.combined_files import CARRIED
 from features.contract import CONTRACT, CUSTOMERS, TIME_COLUMN, TRANSACTIONS
-from features.csv_source import REPEATED, fold_name
 from features.customer_emails import CUSTOMER_EMAIL, email_column
 from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
 from features.customer_status import CUSTOMER_STATUS
+from features.header_names import REPEATED, fold_name
 from features.mapping import FileMapping, IngestError
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
 from features.terms import TERM_DAYS, TERM_MONTHS

@@ -28,17 +28,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.csv_source import (
-    REPEATED,
-    EmptyExport,
-    SourceFile,
-    clean_header,
-    footer_rows,
-    positional_text,
-    title_rows,
-    unique_names,
-)
+from features.header_names import REPEATED, clean_header, unique_names
 from features.mapping import IngestError
+from features.source_file import EmptyExport, SourceFile, positional_text
+from features.title_footer import footer_rows, title_rows
 
 #: File name endings read as workbooks.
 WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}

@@ -1510,7 +1510,7 @@ def test_values_section_is_validated(tmp_path):
     ],
 )
 def test_separator_sniffer_respects_quotes(text, sep):
-    from features.csv_source import sniff_separator
+    from features.separators import sniff_separator
 
     assert sniff_separator(text.splitlines(keepends=True)) == sep
 

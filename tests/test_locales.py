@@ -108,7 +108,7 @@ def test_the_encoding_hint_names_the_korean_hebrew_cyrillic_and_central_european
         "Выполнен",
         "Отменён",
     ]
-    from features.csv_source import check_encoding
+    from features.encodings import check_encoding
 
     with pytest.raises(IngestError, match="cp949.*cp1250, cp1251 or cp1255"):
         check_encoding("euc-kr-windows")

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 import xlsxwriter
 
-from features.csv_source import EmptyExport, read_source
+from features.csv_source import read_source
 from features.mapping import IngestError
+from features.source_file import EmptyExport
 
 LIFECYCLE = [sys.executable, "-c", "from lifecycle_cli import app; app()"]
 

@@ -1,0 +1,203 @@
+"""Telling a non-UTF-8 export's encoding by the script its bytes make: Chinese (GBK/GB18030),
+Korean (CP949), Hebrew (CP1255), Japanese (CP932) and Thai (CP874). Each ``looks_like_*`` returns
+the decoded text when its non-ASCII characters are spelt as that script is, else None.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+def looks_like_gbk(raw: bytes) -> str | None:
+    """Text decoded as GB18030 when (nearly) all its non-ASCII characters are common GB2312 Chinese.
+
+    Western single-byte text (latin-1/cp1252) decoded as GBK yields rare characters outside GB2312,
+    or Chinese characters inside Latin words, so it is not mistaken for Chinese; such a file
+    needs ``--encoding``.
+    """
+    try:
+        text = raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+    wide = [i for i, ch in enumerate(text) if ord(ch) > 127]
+    if not wide:
+        return None
+    common = 0
+    for i in wide:
+        try:
+            text[i].encode("gb2312")
+            common += 1
+        except UnicodeEncodeError:
+            pass
+    # Latin letters read as GBK pair up into Chinese characters inside Latin words ("Conceição"
+    # reads "Concei玢o"); Chinese text puts them next to each other or to punctuation.
+    if _inside_latin_words(text, wide):
+        return None
+    return text if common >= 0.98 * len(wide) else None
+
+
+def looks_like_cp949(raw: bytes) -> str | None:
+    """Text decoded as CP949 (Korean EUC-KR as Windows writes it: Cafe24's, Naver SmartStore's,
+    a Korean Excel's CSV) when its non-ASCII characters are Hangul syllables, of enough kinds to
+    tell, making words of their own.
+
+    Korean bytes read as GB18030 are all common GB2312 characters (Cafe24's 취소 cancelled reads
+    "秒家"), so Korean is tried before Chinese. Chinese read as CP949 is Hanja or undefined
+    wherever a character lies beyond the rows of Hangul (a Chinese text of a few words has
+    such: 是, 中, 状态), so a file with Hanja is not taken, nor a handful of characters that
+    could be either. Western text mostly does not decode; where it does (``Å`` and the next
+    ASCII letter are one syllable), the syllables stand inside Latin words.
+    """
+    try:
+        text = raw.decode("cp949")
+    except UnicodeDecodeError:
+        return None
+    wide = [i for i, ch in enumerate(text) if ord(ch) > 127]
+    hangul = [i for i in wide if "\uac00" <= text[i] <= "\ud7a3"]
+    hanja = sum(HANJA.match(text[i]) is not None for i in wide)
+    if len(hangul) < MIN_SCRIPT_SHARE * len(wide) or hanja > MAX_HANJA * len(wide):
+        return None
+    if len({text[i] for i in hangul}) < MIN_SYLLABLES or _touching_latin(text, hangul):
+        return None
+    return text
+
+
+def looks_like_cp1255(raw: bytes) -> str | None:
+    """Text decoded as CP1255 (Hebrew as Windows writes it: an Israeli shop's or an accounting
+    program's Excel CSV) when its non-ASCII characters are Hebrew letters (and the shekel sign)
+    spelt as Hebrew is.
+
+    CP1255's letters are the bytes of Western and Cyrillic lower-case letters (``é`` is י,
+    ``ç`` ח, ``н`` ם): Western text read as Hebrew has its letters beside Latin ones
+    (``Conceição`` reads "Conceiחדo"), Cyrillic puts final forms (ך ם ן ף ץ) inside words, and
+    capitals of either are vowel points or undefined. Chinese and Korean bytes are mostly
+    symbols, points or undefined in CP1255.
+    """
+    try:
+        text = raw.decode("cp1255")
+    except UnicodeDecodeError:
+        return None
+    wide = [i for i, ch in enumerate(text) if ord(ch) > 127]
+    letters = [i for i in wide if "\u05d0" <= text[i] <= "\u05ea"]
+    hebrew = len(letters) + sum(text[i] in HEBREW_SIGNS for i in wide)
+    if not letters or hebrew < MIN_SCRIPT_SHARE * len(wide) or _touching_latin(text, letters):
+        return None
+    if _lone_letters(text, letters) > MAX_INSIDE_WORDS * len(letters):
+        return None  # French 'à' alone ('retrait à J+1') is an alef alone: no Hebrew word
+    finals = [i for i in letters if text[i] in HEBREW_FINALS]
+    inside = sum(i + 1 < len(text) and "\u05d0" <= text[i + 1] <= "\u05ea" for i in finals)
+    return text if inside <= 0.02 * len(finals) else None
+
+
+#: Share of a file's non-ASCII characters that must be of the script CP949 (Hangul syllables) or
+#: CP1255 (Hebrew letters) is detected by.
+MIN_SCRIPT_SHARE = 0.9
+#: Distinct Hangul syllables below which a file is not taken for Korean: a few Chinese
+#: characters of the GB2312 rows Hangul shares (产品, 客户) read as Korean too.
+MIN_SYLLABLES = 20
+#: Chinese characters (Hanja in Korean text) above which a file is not Korean.
+HANJA = re.compile("[\u4e00-\u9fff\uf900-\ufaff]")
+MAX_HANJA = 0.01
+#: Signs Hebrew text writes beside its letters: the shekel sign (₪120.00), geresh and gershayim
+#: (ש״ח) and the two-letter ligatures.
+HEBREW_SIGNS = frozenset("\u20aa\u05f0\u05f1\u05f2\u05f3\u05f4")
+#: Hebrew final letters (ך ם ן ף ץ): written at the end of a word only.
+HEBREW_FINALS = frozenset("\u05da\u05dd\u05df\u05e3\u05e5")
+
+
+def _lone_letters(text: str, letters: list[int]) -> int:
+    """How many of the Hebrew letters at ``letters`` stand alone, no Hebrew letter (nor a vowel
+    point, nor the quote of an abbreviation: ש"ח) beside them. Hebrew words are of several
+    letters (its one-letter words are prefixes written onto the next word); a Western file's
+    lone ``à`` read as CP1255 is a lone alef."""
+
+    def in_word(ch: str) -> bool:
+        return "\u05b0" <= ch <= "\u05ea" or ch in "\"'\u05f3\u05f4"  # points too
+
+    return sum(
+        not ((i > 0 and in_word(text[i - 1])) or (i + 1 < len(text) and in_word(text[i + 1])))
+        for i in letters
+    )
+
+
+def _touching_latin(text: str, letters: list[int]) -> bool:
+    """Whether more than ``MAX_INSIDE_WORDS`` of the characters at ``letters`` have a Latin letter
+    right before or after: a Western accent read as another script's letter (``Conceiחדo``)."""
+    touching = sum(
+        (i > 0 and _latin(text[i - 1])) or (i + 1 < len(text) and _latin(text[i + 1]))
+        for i in letters
+    )
+    return touching > MAX_INSIDE_WORDS * len(letters)
+
+
+#: Share of "Chinese" (or Thai) characters between two Latin letters above which GBK (or CP874)
+#: is not taken: Western text decoded as either.
+MAX_INSIDE_WORDS = 0.25
+
+
+def _inside_latin_words(text: str, wide: list[int]) -> bool:
+    """Whether more than ``MAX_INSIDE_WORDS`` of the non-ASCII characters at ``wide`` stand alone
+    between two Latin letters: a Western accent read as another script (``Concei玢o``)."""
+    inside = sum(
+        0 < i < len(text) - 1 and _latin(text[i - 1]) and _latin(text[i + 1]) for i in wide
+    )
+    return inside > MAX_INSIDE_WORDS * len(wide)
+
+
+def looks_like_cp932(raw: bytes) -> str | None:
+    """Text decoded as CP932 (Shift-JIS as Windows writes it) when it holds kana.
+
+    Chinese GB2312 text read as CP932 has no kana (its bytes are all above 0xA0), and a byte
+    CP932 leaves unassigned decodes to a private-use or control character, which Japanese
+    exports do not hold; a file of kanji alone needs ``--encoding``.
+    """
+    try:
+        text = raw.decode("cp932")
+    except UnicodeDecodeError:
+        return None
+    return text if KANA.search(text) and not UNASSIGNED_CP932.search(text) else None
+
+
+def looks_like_cp874(raw: bytes) -> str | None:
+    """Text decoded as CP874 (Thai TIS-620 as Windows writes it, a Thai POS's or Excel's CSV)
+    when its non-ASCII characters are Thai and spelt as Thai is: every vowel or tone mark above
+    or below a letter follows one (bytes of another encoding read as CP874 put marks anywhere,
+    and Chinese GBK bytes mostly do not decode), its letters come with vowels and not one by
+    one inside Latin words (Western capitals and signs read as CP874 are lone letters: ``É`` is
+    ษ, ``Ç`` ว, ``£`` ฃ)."""
+    try:
+        text = raw.decode("cp874")
+    except UnicodeDecodeError:
+        return None
+    wide = [i for i, ch in enumerate(text) if ord(ch) > 127]
+    letters = sum("\u0e01" <= text[i] <= "\u0e2e" for i in wide)
+    if not wide or sum(text[i] in THAI for i in wide) < 0.98 * len(wide):
+        return None
+    if letters < 0.4 * len(wide) or sum(text[i] in THAI_VOWELS for i in wide) < 0.2 * letters:
+        return None
+    if _inside_latin_words(text, wide):
+        return None
+    marks = [m.start() for m in THAI_MARK.finditer(text)]
+    spelt = sum(i > 0 and text[i - 1] in THAI_BEFORE_MARK for i in marks)
+    leading = [m.start() for m in THAI_LEADING.finditer(text)]
+    spelt += sum(i + 1 < len(text) and "\u0e01" <= text[i + 1] <= "\u0e2e" for i in leading)
+    return text if spelt >= 0.98 * (len(marks) + len(leading)) else None
+
+
+#: Thai as written (letters, vowels, marks, the baht sign), not its rare signs or digits.
+THAI = frozenset(map(chr, [*range(0x0E01, 0x0E3A), 0x0E3F, *range(0x0E40, 0x0E4E)]))
+#: Thai vowel and tone marks written above or below: they follow a letter or another mark.
+THAI_MARK = re.compile("[\u0e31\u0e34-\u0e39\u0e47-\u0e4d]")
+THAI_BEFORE_MARK = frozenset(map(chr, [*range(0x0E01, 0x0E2F), 0x0E31, *range(0x0E34, 0x0E3A)]))
+#: Thai vowels written before the letter they follow in speech: a letter comes next.
+THAI_LEADING = re.compile("[\u0e40-\u0e44]")
+#: Thai vowels and marks (above, below, before or after a letter): Thai text has them.
+THAI_VOWELS = frozenset(map(chr, [0x0E30, *range(0x0E31, 0x0E3A), *range(0x0E40, 0x0E4E)]))
+#: Hiragana and katakana (not the half-width katakana GBK bytes also read as).
+KANA = re.compile("[\u3041-\u3096\u30a1-\u30fa]")
+#: What CP932 decodes its unassigned bytes to (0x80, 0xA0, 0xFD-0xFF, the user-defined area).
+UNASSIGNED_CP932 = re.compile("[\x80-\x9f\ue000-\uf8ff]")
+
+
+def _latin(ch: str) -> bool:
+    return ch.isascii() and ch.isalpha()

@@ -1,0 +1,134 @@
+"""A text export decoded strictly: a wrong encoding is a one-line error naming the file and
+``--encoding``, never replacement characters (:func:`decode`). UTF-8 and a byte order mark are
+read as such; other encodings are detected by their script (``features.encoding_detection``)
+when unambiguous.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from pathlib import Path
+
+from features.encoding_detection import (
+    looks_like_cp874,
+    looks_like_cp932,
+    looks_like_cp949,
+    looks_like_cp1255,
+    looks_like_gbk,
+)
+from features.mapping import IngestError
+
+ENCODING_HINT = (
+    "pass --encoding (e.g. --encoding cp1252 for Western European Windows/Excel exports, "
+    "--encoding latin-1, --encoding cp1250 for Central European (Polish, Czech), --encoding "
+    "cp1251 for Cyrillic, --encoding gbk for Chinese, --encoding cp932 for Japanese, --encoding "
+    "cp949 for Korean, --encoding cp1255 for Hebrew or --encoding cp874 for Thai exports)"
+)
+
+
+def check_encoding(encoding: str | None) -> str | None:
+    """Validate an ``--encoding`` name (``None``/``auto`` means detect)."""
+    if encoding is None or encoding.lower() == "auto":
+        return None
+    try:
+        codecs.lookup(encoding)
+    except LookupError as exc:
+        raise IngestError(
+            f"--encoding {encoding!r}: unknown encoding; use utf-8, utf-8-sig, gbk, "
+            "gb18030, cp932, cp949, cp874, latin-1, cp1252, cp1250, cp1251 or cp1255"
+        ) from exc
+    return encoding
+
+
+def decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
+    """Decode strictly; detect UTF-8 (with or without BOM), UTF-16 with BOM, CP949, CP1255, GBK,
+    CP932 and CP874 when unambiguous."""
+    marked = _byte_order_mark(raw)
+    if encoding is None:
+        encoding = marked
+    elif marked is not None and _codec(encoding) != _codec(marked):
+        try:  # a file that says it is Unicode, beside files of the --encoding given
+            text = raw.decode(marked)
+        except UnicodeDecodeError:
+            pass
+        else:
+            return text.lstrip(
+                "\ufeff"
+            ), f"{marked} (its byte order mark; not --encoding {encoding})"
+    if encoding is not None:
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise IngestError(
+                f"{path}: not valid {encoding} text ({_where(raw, exc)}); "
+                f"{_other_encoding(raw, encoding)}"
+            ) from exc
+        return text.lstrip("\ufeff"), encoding
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as exc:
+        # Korean and Hebrew first: both also decode as GB18030 (every Hangul syllable of CP949
+        # is a GB2312 character's two bytes), and neither is Chinese read as them
+        for name, looks_like in (
+            ("cp949", looks_like_cp949),
+            ("cp1255", looks_like_cp1255),
+            ("gb18030", looks_like_gbk),
+            ("cp932", looks_like_cp932),
+            ("cp874", looks_like_cp874),
+        ):
+            if (decoded := looks_like(raw)) is not None:
+                return decoded, f"{name} (detected)"
+        raise IngestError(f"{path}: not UTF-8 text ({_where(raw, exc)}); {ENCODING_HINT}") from exc
+
+
+#: A Polish letter of CP1250 read as CP1252 or Latin-1 inside a word: ą is ¹, ł ³, ż ¿
+#: (``kupuj¹cego``, ``wys³ane``), which no Western word holds.
+_CP1250_AS_WESTERN = re.compile(r"[A-Za-z]+[¹³¿][A-Za-z]+")
+
+
+def central_european_as_western(text: str, used: str) -> str | None:
+    """A note when a file read as CP1252 or Latin-1 holds Polish letters so misread (a
+    BaseLinker or Subiekt export, CP1250, with --encoding cp1252): its column names are not
+    found as the map file spells them."""
+    if _codec(used.split(" ")[0]) not in ("cp1252", "iso8859-1", "iso8859-15"):
+        return None
+    found = _CP1250_AS_WESTERN.search(text)
+    if found is None:
+        return None
+    return (
+        f"{found.group()!r}: cp1250 read as {used}? Central European text (Polish, Czech, "
+        "Hungarian) needs --encoding cp1250"
+    )
+
+
+def _codec(encoding: str) -> str:
+    """The codec an encoding name stands for (UTF-8 with or without its signature alike)."""
+    return codecs.lookup(encoding).name.removesuffix("-sig")
+
+
+def _byte_order_mark(raw: bytes) -> str | None:
+    """The encoding a file's byte order mark says (UTF-8, UTF-16), if it starts with one."""
+    if raw.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return "utf-16"
+    return None
+
+
+def _other_encoding(raw: bytes, given: str) -> str:
+    """What to pass instead of the ``--encoding`` given: nothing for a UTF-8 file (detected),
+    another encoding otherwise."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"{ENCODING_HINT}, not --encoding {given}"
+    return (
+        f"the file is UTF-8: leave --encoding {given} out (UTF-8, GBK, CP932, CP949, CP1255 and "
+        "CP874 are detected)"
+    )
+
+
+def _where(raw: bytes, exc: UnicodeDecodeError) -> str:
+    line = raw.count(b"\n", 0, exc.start) + 1
+    return f"line {line}: byte 0x{raw[exc.start]:02x}"
