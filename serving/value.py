@@ -60,8 +60,8 @@ def churn_within_value_horizon(features: pd.DataFrame, churn_probability: ArrayL
     (``training.dataset.VALUE_HORIZON_P0``), as the backtest carries a churn probability to a
     longer horizon. The churn probability itself where the two horizons are one (the two columns
     equal, or the value-horizon one absent) and where a row lacks either forecast (prospects)."""
-    from training.backtest import extend_churn_probability
     from training.dataset import VALUE_HORIZON_P0
+    from training.horizon_extension import extend_churn_probability
 
     p = _floats(churn_probability)
     if VALUE_HORIZON_P0 not in features or "btyd_p_no_purchase" not in features:

@@ -47,10 +47,6 @@ from training.horizon_calibration import (
     Calibrate,
     calibrate_on_pseudo_backtest,
 )
-
-# documented as training.backtest.extend_churn_probability (docs/scoring.md), imported from here
-# by serving/value.py
-from training.horizon_extension import extend_churn_probability as extend_churn_probability
 from training.metrics import roc_auc
 from training.offset_models import OffsetModel
 from training.seasonality import Seasonality, seasonality_of
