@@ -82,7 +82,7 @@ from features.numbers import NumberFormat, detect_format, forced_format, parse_n
 from features.order_status import cancelled_rows, order_field, stripe_refunds
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT, refund_dates
 from features.repeated_rows import repeated_header, repeated_rows
-from features.source_columns import table_inputs
+from features.source_columns import other_names_read, table_inputs
 from features.source_file import SourceFile
 from features.terms import (
     TERM_DAYS,
@@ -216,6 +216,8 @@ def build_table(
     check.flag(repeated_header(frame), REPEATED_HEADER)  # two exports pasted together
     exclude_rows(table, frame, path, mapping, check, report)
     inputs = table_inputs(table, frame, path, mapping, several)
+    if said := other_names_read(frame, table, inputs, mapping):
+        report.formats["columns"] = said
     if table != CUSTOMERS:  # a report grouped by customer: names above their rows
         _report_groups(table, inputs, check, report)
     clean = check.ok.copy()

@@ -633,6 +633,7 @@ def log_report(report: TableReport, log) -> None:
     if "status" in report.formats:
         log(f"{t}: status: {report.formats['status']}")
     for key in (
+        "columns",
         "customer_id",
         GROUPED,
         *ID_FORMS,

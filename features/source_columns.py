@@ -10,22 +10,23 @@ from pathlib import Path
 import pandas as pd
 
 from features.combined_files import CARRIED
-from features.contract import CONTRACT, CUSTOMERS, TIME_COLUMN, TRANSACTIONS
+from features.contract import CONTRACT, CUSTOMERS, EVENTS, TIME_COLUMN, TRANSACTIONS
 from features.customer_emails import CUSTOMER_EMAIL, email_column
 from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
 from features.customer_status import CUSTOMER_STATUS
 from features.header_names import REPEATED, fold_name
-from features.mapping import FileMapping, IngestError
+from features.mapping import DERIVED_INPUTS, FileMapping, IngestError
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
 from features.terms import TERM_DAYS, TERM_MONTHS
 
 
 def find_column(frame: pd.DataFrame, name: str) -> str | None:
     """A source column by exact name, else by loose name (case, width, spacing), else with
-    spaces, underscores and hyphens ignored ("CustomerID" for "Customer ID"), when unique."""
+    spaces, underscores and hyphens ignored ("CustomerID" for "Customer ID"), else with a
+    trailing "(UTC)" ignored ("Ended At (UTC)" for "ended_at"), when unique."""
     if name in frame.columns:
         return name
-    for fold in (fold_name, bare_name):
+    for fold in (fold_name, bare_name, _zoneless_name):
         loose = [c for c in frame.columns if fold(str(c)) == fold(name)]
         if len(loose) == 1:
             return loose[0]
@@ -34,6 +35,58 @@ def find_column(frame: pd.DataFrame, name: str) -> str | None:
 
 def bare_name(name: str) -> str:
     return re.sub(r"[\s_\-]+", "", fold_name(name))
+
+
+#: A column name's trailing time zone that is ingest's default one (Stripe's ``Created (UTC)``).
+UTC_SUFFIX = re.compile(r"\((utc|gmt)\)$")
+
+
+def _zoneless_name(name: str) -> str:
+    return UTC_SUFFIX.sub("", bare_name(name))
+
+
+#: When the record was made: a customer's sign-up, a payment's or event's time (Stripe's
+#: ``Created (UTC)``, a help desk's ``Created at``); bare names.
+CREATED = ("created", "createdat", "createddate", "datecreated", "createdon")
+#: Names (bare, a trailing "(UTC)" ignored) exports give a contract column the file has no column
+#: of by its own name: a customers export's own ``id`` is the customer's (Stripe, Paddle), a
+#: payments or orders export's the row's charge or order (never a customer's: payments name
+#: theirs ``Customer ID``).
+OTHER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
+    CUSTOMERS: {"customer_id": ("id",), "signup_at": CREATED},
+    TRANSACTIONS: {"order_id": ("id",), "ordered_at": CREATED},
+    EVENTS: {"occurred_at": CREATED},
+}
+
+
+def other_named_column(frame: pd.DataFrame, table: str, column: str, taken: set) -> str | None:
+    """The one source column of ``column``'s other names (:data:`OTHER_NAMES`) that no
+    contract column reads already (``taken``), or None."""
+    names = OTHER_NAMES.get(table, {}).get(column, ())
+    found = [c for c in frame.columns if c not in taken and _zoneless_name(str(c)) in names]
+    return found[0] if len(found) == 1 else None
+
+
+def other_names_read(
+    frame: pd.DataFrame, table: str, inputs: dict[str, pd.Series], mapping: FileMapping
+) -> str | None:
+    """The report's line of the contract columns read from a column of another name
+    (``customer_id from 'id'``), or None."""
+    said = [
+        f"{name} from {series.name!r}"
+        for name, series in inputs.items()
+        if mapping.source_for(table, name) is None
+        and series.name in frame.columns
+        and find_column(frame, name) != series.name
+    ]
+    return ", ".join(said) + " (known export names; --map says otherwise)" if said else None
+
+
+def _taken_columns(frame: pd.DataFrame, table: str, mapping: FileMapping) -> set:
+    """The source columns a table's contract columns and inputs read by map or own name."""
+    targets = [c.name for c in CONTRACT[table]] + list(DERIVED_INPUTS.get(table, ()))
+    found = (find_column(frame, mapping.source_for(table, t) or t) for t in targets)
+    return {c for c in found if c is not None}
 
 
 def did_you_mean(frame: pd.DataFrame, name: str) -> str:
@@ -46,11 +99,20 @@ def did_you_mean(frame: pd.DataFrame, name: str) -> str:
 
 
 def _source_column(
-    frame: pd.DataFrame, path: Path, table: str, column: str, mapping: FileMapping, required: bool
+    frame: pd.DataFrame,
+    path: Path,
+    table: str,
+    column: str,
+    mapping: FileMapping,
+    required: bool,
+    taken: set | None = None,
 ) -> pd.Series | None:
-    """The source values for a contract column, or a clear error when a required one is missing."""
+    """The source values for a contract column, or a clear error when a required one is missing;
+    with ``taken`` (the columns read otherwise), a column of its other names when unmapped."""
     mapped = mapping.source_for(table, column)
     found = find_column(frame, mapped or column)
+    if found is None and mapped is None and taken is not None:
+        found = other_named_column(frame, table, column, taken)
     if found is not None and mapped is None and found in frame.attrs.get(REPEATED, ()):
         raise IngestError(
             f"{path}: the header has more than one column {found!r}, so {table}.{column} could "
@@ -118,6 +180,7 @@ def table_inputs(
     """Source series per contract column (and derived input) of a table; of one of ``several``
     customers files, a mapped column ``CARRIED`` across files that this file lacks is left out."""
     found: dict[str, pd.Series] = {}
+    taken = _taken_columns(frame, table, mapping)
     if (email := _email_input(table, frame, path, mapping)) is not None:
         found[CUSTOMER_EMAIL] = email
     for other_id in (CUSTOMER_ALIAS, MERGED_INTO):
@@ -144,9 +207,10 @@ def table_inputs(
             continue  # an e-mail-only file under an unqualified customer_id mapping
         if several and col.name in CARRIED and _lacks_mapped(frame, table, col.name, mapping):
             continue  # a contact list beside the CRM export: the flags come from that one
-        series = _source_column(frame, path, table, col.name, mapping, required)
+        series = _source_column(frame, path, table, col.name, mapping, required, taken)
         if series is not None:
             found[col.name] = series
+            taken.add(series.name)
     if table == CUSTOMERS and mapping.source_for(CUSTOMERS, CUSTOMER_STATUS) is not None:
         lacks = several and _lacks_mapped(frame, table, CUSTOMER_STATUS, mapping)
         status = _source_column(frame, path, table, CUSTOMER_STATUS, mapping, not lacks)

@@ -1,0 +1,82 @@
+"""Stripe's dashboard exports read with no map file: a customers export's own ``id`` is the
+customer's, a payments export's the charge's (its order), ``Created (UTC)`` the record's time."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from features.contract import table_path
+from features.ingest import ingest
+from features.mapping import load_mapping
+
+CUSTOMERS = (
+    "id,Description,Email,Name,Created (UTC),Delinquent,Account Balance,Currency\n"
+    "cus_A1,,ana@example.com,Ana,2024-01-03 10:15,false,0,usd\n"
+    "cus_B2,,ben@example.com,Ben,2024-02-11 08:00,false,0,usd\n"
+    "cus_C3,,cy@example.com,Cy,2024-03-20 17:45,true,0,usd\n"
+)
+PAYMENTS = (
+    "id,Description,Created (UTC),Amount,Amount Refunded,Currency,Captured,Customer ID,"
+    "Customer Email,Invoice ID\n"
+    "ch_1,Invoice 1,2024-01-03 10:20,19.00,0.00,usd,true,cus_A1,ana@example.com,in_1\n"
+    "ch_2,Invoice 2,2024-02-03 10:20,19.00,0.00,usd,true,cus_A1,ana@example.com,in_2\n"
+    "ch_3,Invoice 1,2024-02-11 08:05,49.00,0.00,usd,true,cus_B2,ben@example.com,in_3\n"
+    "ch_4,Invoice 1,2024-03-20 17:50,9.00,0.00,usd,true,cus_C3,cy@example.com,in_4\n"
+)
+
+
+def _ingest(tmp_path: Path, customers: str, payments: str, map_option: str | None = None):
+    (tmp_path / "customers.csv").write_text(customers)
+    (tmp_path / "unified_payments.csv").write_text(payments)
+    out = tmp_path / "out"
+    reports = ingest(
+        out,
+        tmp_path / "unified_payments.csv",
+        load_mapping(map_option),
+        customers=tmp_path / "customers.csv",
+        log=lambda _: None,
+    )
+    tables = {t: pd.read_parquet(table_path(out, t)) for t in ("customers", "transactions")}
+    return reports, tables
+
+
+def test_stripes_customers_and_payments_exports_are_read_without_a_map(tmp_path):
+    reports, tables = _ingest(tmp_path, CUSTOMERS, PAYMENTS)
+    customers, payments = tables["customers"], tables["transactions"]
+    assert customers["customer_id"].tolist() == ["cus_A1", "cus_B2", "cus_C3"]
+    assert customers["signup_at"].tolist() == [
+        pd.Timestamp(t) for t in ("2024-01-03 10:15", "2024-02-11 08:00", "2024-03-20 17:45")
+    ]
+    assert payments["order_id"].tolist() == ["ch_1", "ch_2", "ch_3", "ch_4"]
+    assert payments["ordered_at"].min() == pd.Timestamp("2024-01-03 10:20")
+    assert payments["amount"].sum() == 96.0
+    said = reports["customers"].formats["columns"]
+    assert "customer_id from 'id'" in said and "signup_at from 'Created (UTC)'" in said
+    said = reports["transactions"].formats["columns"]
+    assert "order_id from 'id'" in said and "ordered_at from 'Created (UTC)'" in said
+
+
+def test_an_id_column_read_as_another_contract_column_is_no_order_id(tmp_path):
+    """Payments keyed by the customer's own ``id`` (mapped for every table): no order ids."""
+    customers = "id,Created\nA1,2024-01-03\nB2,2024-02-11\n"
+    payments = "id,Created,Amount\nA1,2024-01-04,19\nA1,2024-02-04,19\nB2,2024-02-12,49\n"
+    _, tables = _ingest(tmp_path, customers, payments, "customer_id=id")
+    assert tables["transactions"]["order_id"].isna().all()
+    assert tables["transactions"]["customer_id"].tolist() == ["A1", "A1", "B2"]
+    assert tables["customers"]["signup_at"].min() == pd.Timestamp("2024-01-03")
+
+
+def test_a_subscriptions_export_read_as_customers_takes_its_customer_id_column(tmp_path):
+    """Stripe's subscriptions export: ``id`` is the subscription's, ``Customer ID`` the
+    customer's; ``Ended At (UTC)`` is the contract's ``ended_at`` by its name."""
+    subscriptions = (
+        "id,Customer ID,Status,Created (UTC),Canceled At (UTC),Ended At (UTC)\n"
+        "sub_1,cus_A1,canceled,2024-01-03 10:16,2024-03-01 09:00,2024-04-03 10:16\n"
+        "sub_2,cus_B2,active,2024-02-11 08:01,,\n"
+    )
+    payments = PAYMENTS.replace("cus_C3", "cus_B2")
+    _, tables = _ingest(tmp_path, subscriptions, payments)
+    customers = tables["customers"].set_index("customer_id")
+    assert customers.index.tolist() == ["cus_A1", "cus_B2"]
+    assert customers.loc["cus_A1", "ended_at"] == pd.Timestamp("2024-04-03 10:16")
+    assert pd.isna(customers.loc["cus_B2", "ended_at"])
