@@ -6,14 +6,15 @@ A subscription, membership or account export often has one date column for every
 ``customer_status``, it keeps ``ended_at`` only where the status says the customer ended (or gave
 notice); a live customer's date is no end. Statuses are read by built-in synonyms, then the map
 file's ``values: {customer_status: {...: ended | active}}``; a status neither knows keeps its date
-and is named in a warning.
+and is named in a warning. ``Inactive`` is no end: a CRM's flag of a customer who has not bought
+lately (read as active, said in a warning).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from features.values import ValueMapping, map_values
+from features.values import ENDED_ROWS, ValueMapping, fold, map_values
 
 #: The derived input of ``customers`` (not stored): the customer's status in the source system.
 CUSTOMER_STATUS = "customer_status"
@@ -21,23 +22,20 @@ ENDED = "ended"
 ACTIVE = "active"
 #: What a ``customer_status`` value may map to.
 CUSTOMER_STATUSES = (ENDED, ACTIVE)
+#: Words of recency, not of an end: a CRM's ``Inactive`` or ``Dormant`` flags a customer who has
+#: not bought lately and is still one. Read as active, and named in a warning.
+RECENCY_WORDS = ("inactive", "dormant")
 STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
     ENDED: (
-        "ended",
         "cancelled",
         "canceled",
         "cancellation",
-        "churned",
         "closed",
         "terminated",
-        "inactive",
         "expired",
         "lapsed",
         "deactivated",
         "disconnected",
-        # a mobile operator's number list: the subscriber took the number to another network
-        "port out",
-        "ported out",
         "moved out",
         "former",
         "former customer",
@@ -64,8 +62,12 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "résilié",
         "cancelado",
         "cancelada",
+        # an events file's end words (Ended, Churned, Account Closed, Subscription Cancelled, a
+        # mobile operator's Port Out: the number taken to another network) say it as a status
+        *ENDED_ROWS,
     ),
     ACTIVE: (
+        *RECENCY_WORDS,
         "active",
         "live",
         "current",
@@ -119,6 +121,14 @@ def ends_by_status(
     ended, active = read.eq(ENDED).fillna(False), read.eq(ACTIVE).fillna(False)
     warnings: list[str] = []
     unknown = table[table["target"].isna()]
+    recency = table[(table["how"] == "built-in") & table["source"].map(fold).isin(RECENCY_WORDS)]
+    if len(recency):
+        shown = ", ".join(f"{s!r} ({n:,})" for s, n in recency[["source", "rows"]].values)
+        warnings.append(
+            f"{column!r}: {shown} read as active (a word of recency: not bought lately, still a "
+            "customer), their dates no end; if one means the customer left, say so in the map "
+            f"file: values: {{{CUSTOMER_STATUS}: {{{recency['source'].iloc[0]!r}: {ENDED}}}}}"
+        )
     if len(unknown):
         shown = ", ".join(f"{s!r} ({n:,})" for s, n in unknown[["source", "rows"]].head(5).values)
         warnings.append(

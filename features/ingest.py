@@ -59,6 +59,7 @@ from features.csv_source import read_source
 from features.currencies import YEN, table_currency, unmarked_files
 from features.customer_emails import CUSTOMER_EMAIL, NO_SUCH_EMAIL, EmailIndex, folded, relay_note
 from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO, aliases_that_are_ids
+from features.customer_status import CUSTOMER_STATUS
 from features.file_tables import GROUPED, ID_FORMS, UNMAPPED, build_table
 from features.ingest_tables import KnownCustomers, Table, TableReport
 from features.ingest_warnings import (
@@ -652,6 +653,7 @@ def log_report(report: TableReport, log) -> None:
         TERM_DAYS,
         "order_day",
         ENDED_AT,
+        CUSTOMER_STATUS,
         *CONTACT_FLAGS,
     ):
         if key in report.formats:

@@ -159,3 +159,43 @@ def test_a_mobile_operators_number_statuses_are_known():
     ended, _, warnings = ends_by_status(status, when, {}, "STATUS")
     assert ended.notna().tolist() == [True, False, True, False, True]
     assert warnings == []
+
+
+def test_generic_end_words_are_ends_and_inactive_is_a_customer_still():
+    """A CRM's accounts list: 'Account Closed' (an events file's end word) was named as an
+    unknown status, its date kept; 'Inactive' (no purchase lately: a recency flag) was an end,
+    64 of 400 live customers left out of training and scored churned."""
+    status = pd.Series(
+        ["Active", "Ended", "Account Closed", "Closed", "Cancelled", "Churned", "Inactive"]
+        + ["Inactive", "Dormant", "Subscription Cancelled"]
+    )
+    ended, note, warnings = ends_by_status(status, dates(*["2024-05-01"] * 10), {}, "Status")
+    assert ended.notna().tolist() == [
+        False,
+        True,
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        True,
+    ]
+    assert note == (
+        "'Status': ended_at kept for 6 customers whose status is ended; 4 dates of active "
+        "customers are no end"
+    )
+    assert warnings == [
+        "'Status': 'Inactive' (2), 'Dormant' (1) read as active (a word of recency: not bought "
+        "lately, still a customer), their dates no end; if one means the customer left, say so "
+        "in the map file: values: {customer_status: {'Inactive': ended}}"
+    ]
+    mapped, _, warnings = ends_by_status(
+        status, dates(*["2024-05-01"] * 10), {"Inactive": "ended"}, "Status"
+    )
+    assert mapped.notna().sum() == 8 and warnings == [
+        "'Status': 'Dormant' (1) read as active (a word of recency: not bought lately, still a "
+        "customer), their dates no end; if one means the customer left, say so in the map file: "
+        "values: {customer_status: {'Dormant': ended}}"
+    ]
