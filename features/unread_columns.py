@@ -20,6 +20,8 @@ from features.contract import (
     EVENTS,
     TRANSACTIONS,
 )
+from features.customer_status import CUSTOMER_STATUS, ENDED
+from features.customer_status import STATUS_SYNONYMS as CUSTOMER_STATUS_SYNONYMS
 from features.date_columns import MIN_PARSABLE_SHARE
 from features.mapping import FileMapping
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT, refund_dates
@@ -308,6 +310,8 @@ def lookalike_columns(
                 "customers are then left out of training and scored churned (blank: still a "
                 "customer)"
             )
+        elif CUSTOMER_STATUS not in inputs:  # no end date to point at: a status may tell
+            said += _unread_customer_statuses(frame, used)
     if table in (CUSTOMERS, TRANSACTIONS) and (group := _unread_group(frame, inputs, used)):
         said.append(group)
     if table == TRANSACTIONS:
@@ -334,6 +338,44 @@ def lookalike_columns(
                 f'--map "transactions.currency={codes[0]}" if it is'
             )
     return said
+
+
+#: Column names (bare) of a customers file's status of the customer or their subscription.
+CUSTOMER_STATUS_NAMES = frozenset(
+    {"status", "accountstatus", "customerstatus", "subscriptionstatus", "membershipstatus"}
+)
+
+
+def _unread_customer_statuses(frame: pd.DataFrame, used: set) -> list[str]:
+    """A warning for an unread status column of a customers file, without an end date read, that
+    says customers ended (``Closed``, ``Churned``): they were read as customers. Names the
+    file's unread date column(s) that may hold the day they ended."""
+    statuses = ValueMapping({}, builtin=True, synonyms=CUSTOMER_STATUS_SYNONYMS)
+    for column in frame.columns:
+        if column in used or bare_name(str(column)) not in CUSTOMER_STATUS_NAMES:
+            continue
+        cells = frame[column].astype("string").str.strip()
+        ended = cells[(map_values(cells, statuses)[0] == ENDED).fillna(False)]
+        if ended.empty:
+            continue
+        examples = ", ".join(f"{v!r} x {n:,}" for v, n in list(ended.value_counts().items())[:3])
+        dates = [
+            str(c)
+            for c in frame.columns
+            if c not in used and c != column and _separated(frame[c]) and _mostly_dates(frame[c])
+        ]
+        when = (
+            f"({dates[0]!r} if it is: a date is then an end only where the status says so)"
+            if dates
+            else "(the export holds no date of it: export the day each customer ended, a Closed "
+            "Date or a Status Date)"
+        )
+        return [
+            f"column {column!r}, not read, says {len(ended):,} customers ended ({examples}): this "
+            f'file gives them no end; map it with --map "customers.{CUSTOMER_STATUS}={column}" '
+            f"and the date they ended as customers.{ENDED_AT} {when}"
+        ]
+    return []
 
 
 #: Words of a column naming the group a customer id belongs to and pays as one: a family or a
@@ -396,6 +438,15 @@ END_WORDS = (
 )
 #: ...unless it says what else the column is (the reason of a cancellation, who cancelled).
 NOT_A_DATE_WORDS = ("reason", "by", "type", "status", "note", "comment", "原因")
+
+
+def _separated(values: pd.Series) -> bool:
+    """Whether most filled cells hold digits apart (``2024-05-01``, ``5/1/24``), not a number
+    a date parser takes for a year (a zip code's ``1234``)."""
+    filled = values.dropna().astype("string").str.strip()
+    if filled.empty:
+        return False
+    return bool(filled.str.contains(r"\d\D+\d", regex=True).mean() >= MIN_PARSABLE_SHARE)
 
 
 def _mostly_dates(values: pd.Series) -> bool:

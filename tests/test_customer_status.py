@@ -199,3 +199,31 @@ def test_generic_end_words_are_ends_and_inactive_is_a_customer_still():
         "customer), their dates no end; if one means the customer left, say so in the map file: "
         "values: {customer_status: {'Dormant': ended}}"
     ]
+
+
+def test_an_unread_status_saying_customers_ended_is_named(tmp_path):
+    """An accounts list whose Status says who left, not mapped: the 3 closed and churned accounts
+    were read as customers without a word (their dates unread). A blank column is no date."""
+    text = (
+        "Account,Created,Notes,Status,Status Date\n"
+        "a,2023-01-01,,Active,2023-01-01\nb,2023-01-01,,Account Closed,2024-02-01\n"
+        "c,2023-01-01,,Churned,2024-03-01\nd,2023-01-01,,Inactive,2024-04-01\n"
+        "e,2023-01-01,,Closed,2024-05-01\n"
+    )
+    report = _accounts(tmp_path, "out", text, "signup_at=Created")["customers"]
+    assert [w for w in report.warnings if "not read" in w] == [
+        "column 'Status', not read, says 3 customers ended ('Account Closed' x 1, 'Churned' x 1, "
+        "'Closed' x 1): this file gives them no end; map it with --map "
+        '"customers.customer_status=Status" and the date they ended as customers.ended_at '
+        "('Status Date' if it is: a date is then an end only where the status says so)"
+    ]
+    quiet = text.replace("Account Closed", "Active").replace("Churned", "Active")
+    quiet = quiet.replace("Closed", "Inactive")
+    report = _accounts(tmp_path, "quiet", quiet, "signup_at=Created")["customers"]
+    assert not [w for w in report.warnings if "not read" in w]
+    undated = "\n".join(line.rsplit(",", 1)[0] for line in text.splitlines()) + "\n"
+    report = _accounts(tmp_path, "undated", undated, "signup_at=Created")["customers"]
+    assert [w for w in report.warnings if "not read" in w][0].endswith(
+        "customers.ended_at (the export holds no date of it: export the day each customer ended, "
+        "a Closed Date or a Status Date)"
+    )
