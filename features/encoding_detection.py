@@ -46,7 +46,9 @@ def looks_like_cp949(raw: bytes) -> str | None:
     wherever a character lies beyond the rows of Hangul (a Chinese text of a few words has
     such: 是, 中, 状态), so a file with Hanja is not taken, nor a handful of characters that
     could be either. Western text mostly does not decode; where it does (``Å`` and the next
-    ASCII letter are one syllable), the syllables stand inside Latin words.
+    ASCII letter are one syllable), the syllables stand inside Latin words. Japanese kana in
+    CP932 (lead bytes 0x82, 0x83) decode as syllables of CP949's extension (すいか reads
+    "궥궋궔"), which Korean text hardly writes: its syllables are KS X 1001's 2,350.
     """
     try:
         text = raw.decode("cp949")
@@ -59,7 +61,15 @@ def looks_like_cp949(raw: bytes) -> str | None:
         return None
     if len({text[i] for i in hangul}) < MIN_SYLLABLES or _touching_latin(text, hangul):
         return None
-    return text
+    common = sum(_ks_x_1001(text[i]) for i in hangul)
+    return text if common >= MIN_COMMON_HANGUL * len(hangul) else None
+
+
+def _ks_x_1001(syllable: str) -> bool:
+    """Whether a Hangul syllable is one of KS X 1001's 2,350 (EUC-KR's, bytes 0xB0A1-0xC8FE),
+    not of the 8,822 CP949 added in bytes EUC-KR leaves free."""
+    lead, trail = syllable.encode("cp949")
+    return lead >= 0xB0 and trail >= 0xA1
 
 
 def looks_like_cp1255(raw: bytes) -> str | None:
@@ -95,6 +105,9 @@ MIN_SCRIPT_SHARE = 0.9
 #: Distinct Hangul syllables below which a file is not taken for Korean: a few Chinese
 #: characters of the GB2312 rows Hangul shares (产品, 客户) read as Korean too.
 MIN_SYLLABLES = 20
+#: Share of a Korean file's Hangul syllables that are KS X 1001's: the odd syllable of the
+#: extension (똠 of 똠양꿍) is written, Japanese kana read as CP949 are all of it.
+MIN_COMMON_HANGUL = 0.9
 #: Chinese characters (Hanja in Korean text) above which a file is not Korean.
 HANJA = re.compile("[\u4e00-\u9fff\uf900-\ufaff]")
 MAX_HANJA = 0.01

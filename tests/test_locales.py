@@ -95,6 +95,31 @@ def test_other_single_byte_and_chinese_text_is_not_taken_for_korean_or_hebrew(
     assert found not in ("cp949 (detected)", "cp1255 (detected)")
 
 
+#: A greengrocer's kana product names whose CP932 bytes all decode as CP949 too: hiragana and
+#: most katakana are lead byte 0x82/0x83, the rows of Hangul syllables only CP949's extension has
+KANA_PRODUCTS = (
+    "すいか りんご みかん いちご ぶどう もも なし かき さくらんぼ ゆず うめぼし たけのこ キウイ "
+    "メロン バナナ レモン パイナップル オレンジ キャベツ にんじん たまねぎ じゃがいも"
+).split()
+
+
+def test_a_japanese_kana_export_is_not_read_as_korean(tmp_path):
+    """A CP932 file of kana product names was detected as cp949 and read as Hangul ("궥궋궔"
+    for すいか), silently: Korean text is the 2,350 common syllables of KS X 1001, kana read
+    as CP949 are syllables of the extension only."""
+    rows = [
+        f"O{i},2024-05-{1 + i % 28:02d},C{i % 7},{p},{i % 5 + 1},{120 * (i + 1)}"
+        for i, p in enumerate(KANA_PRODUCTS)
+    ]
+    text = "order_id,ordered_at,customer_id,product,qty,amount\n" + "\n".join(rows) + "\n"
+    path = tmp_path / "yaoya.csv"
+    path.write_bytes(text.encode("cp932"))
+    assert text.encode("cp932").decode("cp949")  # the trap: CP949 decodes every byte of it
+    source = read_source(path)
+    assert source.encoding == "cp932 (detected)"
+    assert source.frame["product"].tolist() == KANA_PRODUCTS
+
+
 def test_the_encoding_hint_names_the_korean_hebrew_cyrillic_and_central_european_ones(tmp_path):
     """A 1C file in CP1251 or a BaseLinker one in CP1250 is refused as not UTF-8: the hint names
     the encoding to pass, as an unknown --encoding's message does."""
