@@ -6,6 +6,7 @@ the decoded text when its non-ASCII characters are spelt as that script is, else
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 
 def looks_like_gbk(raw: bytes) -> str | None:
@@ -36,7 +37,7 @@ def looks_like_gbk(raw: bytes) -> str | None:
     return text if common >= 0.98 * len(wide) else None
 
 
-def looks_like_cp949(raw: bytes) -> str | None:
+def looks_like_cp949(raw: bytes, min_syllables: int | None = None) -> str | None:
     """Text decoded as CP949 (Korean EUC-KR as Windows writes it: Cafe24's, Naver SmartStore's,
     a Korean Excel's CSV) when its non-ASCII characters are Hangul syllables, of enough kinds to
     tell, making words of their own.
@@ -49,6 +50,8 @@ def looks_like_cp949(raw: bytes) -> str | None:
     ASCII letter are one syllable), the syllables stand inside Latin words. Japanese kana in
     CP932 (lead bytes 0x82, 0x83) decode as syllables of CP949's extension (すいか reads
     "궥궋궔"), which Korean text hardly writes: its syllables are KS X 1001's 2,350.
+    ``min_syllables``: distinct syllables to tell (``MIN_SYLLABLES``), fewer to ask whether a
+    file could be Korean.
     """
     try:
         text = raw.decode("cp949")
@@ -59,7 +62,8 @@ def looks_like_cp949(raw: bytes) -> str | None:
     hanja = sum(HANJA.match(text[i]) is not None for i in wide)
     if len(hangul) < MIN_SCRIPT_SHARE * len(wide) or hanja > MAX_HANJA * len(wide):
         return None
-    if len({text[i] for i in hangul}) < MIN_SYLLABLES or _touching_latin(text, hangul):
+    enough = MIN_SYLLABLES if min_syllables is None else min_syllables
+    if not hangul or len({text[i] for i in hangul}) < enough or _touching_latin(text, hangul):
         return None
     common = sum(_ks_x_1001(text[i]) for i in hangul)
     return text if common >= MIN_COMMON_HANGUL * len(hangul) else None
@@ -97,6 +101,22 @@ def looks_like_cp1255(raw: bytes) -> str | None:
     finals = [i for i in letters if text[i] in HEBREW_FINALS]
     inside = sum(i + 1 < len(text) and "\u05d0" <= text[i + 1] <= "\u05ea" for i in finals)
     return text if inside <= 0.02 * len(finals) else None
+
+
+def readings(raw: bytes) -> dict[str, str]:
+    """The encodings (by the name ``decode`` reports) a non-UTF-8 file's bytes could be, each with
+    its text: one when its script tells, several when its bytes make sense in each.
+
+    Korean and Hebrew text always also reads as common GB2312 Chinese, so GB18030 is no rival to
+    either; Korean of too few syllables to tell is a rival to GB18030 (three customers' names
+    read as Chinese characters, a few Chinese ones as Hangul).
+    """
+    found = {name: text for name, looks_like in DETECTORS if (text := looks_like(raw)) is not None}
+    if "cp949" in found or "cp1255" in found:
+        found.pop("gb18030", None)
+    elif "gb18030" in found and (korean := looks_like_cp949(raw, min_syllables=1)) is not None:
+        found = {"cp949": korean, **found}
+    return found
 
 
 #: Share of a file's non-ASCII characters that must be of the script CP949 (Hangul syllables) or
@@ -214,3 +234,20 @@ UNASSIGNED_CP932 = re.compile("[\x80-\x9f\ue000-\uf8ff]")
 
 def _latin(ch: str) -> bool:
     return ch.isascii() and ch.isalpha()
+
+
+#: The encodings detected, the name each is reported by, and its language.
+DETECTORS: tuple[tuple[str, Callable[[bytes], str | None]], ...] = (
+    ("cp949", looks_like_cp949),
+    ("cp1255", looks_like_cp1255),
+    ("gb18030", looks_like_gbk),
+    ("cp932", looks_like_cp932),
+    ("cp874", looks_like_cp874),
+)
+LANGUAGES = {
+    "cp949": "Korean",
+    "cp1255": "Hebrew",
+    "gb18030": "Chinese",
+    "cp932": "Japanese",
+    "cp874": "Thai",
+}

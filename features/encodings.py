@@ -10,13 +10,7 @@ import codecs
 import re
 from pathlib import Path
 
-from features.encoding_detection import (
-    looks_like_cp874,
-    looks_like_cp932,
-    looks_like_cp949,
-    looks_like_cp1255,
-    looks_like_gbk,
-)
+from features.encoding_detection import LANGUAGES, readings
 from features.mapping import IngestError
 
 ENCODING_HINT = (
@@ -68,18 +62,37 @@ def decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
     try:
         return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as exc:
-        # Korean and Hebrew first: both also decode as GB18030 (every Hangul syllable of CP949
-        # is a GB2312 character's two bytes), and neither is Chinese read as them
-        for name, looks_like in (
-            ("cp949", looks_like_cp949),
-            ("cp1255", looks_like_cp1255),
-            ("gb18030", looks_like_gbk),
-            ("cp932", looks_like_cp932),
-            ("cp874", looks_like_cp874),
-        ):
-            if (decoded := looks_like(raw)) is not None:
-                return decoded, f"{name} (detected)"
+        found = readings(raw)
+        if len(found) == 1:
+            ((name, text),) = found.items()
+            return text, f"{name} (detected)"
+        if found:
+            raise IngestError(_ambiguous(path, found)) from exc
         raise IngestError(f"{path}: not UTF-8 text ({_where(raw, exc)}); {ENCODING_HINT}") from exc
+
+
+def _ambiguous(path: Path, found: dict[str, str]) -> str:
+    """Why a file is not read: its bytes make text in each encoding of ``found``, shown by its
+    first words of each so that its owner can tell which is the file's."""
+    shown = "; ".join(
+        f"--encoding {name} reads {LANGUAGES[name]} {', '.join(_first_words(text))}"
+        for name, text in found.items()
+    )
+    return (
+        f"{path}: not UTF-8 text, and its bytes read as {len(found)} encodings, too few words "
+        f"to tell which: {shown}. Pass the --encoding whose words are the file's"
+    )
+
+
+def _first_words(text: str, count: int = 3) -> list[str]:
+    """The first ``count`` distinct runs of non-ASCII characters in ``text``."""
+    words: list[str] = []
+    for found in re.finditer(r"[^\x00-\x7f]+", text):
+        if found.group() not in words:
+            words.append(found.group())
+        if len(words) == count:
+            break
+    return words
 
 
 #: A Polish letter of CP1250 read as CP1252 or Latin-1 inside a word: ą is ¹, ł ³, ż ¿

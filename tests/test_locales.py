@@ -120,6 +120,34 @@ def test_a_japanese_kana_export_is_not_read_as_korean(tmp_path):
     assert source.frame["product"].tolist() == KANA_PRODUCTS
 
 
+@pytest.mark.parametrize(
+    ("text", "encoding", "words"),
+    [
+        ("id,customer,city\n1,김민준,서울\n2,이서연,부산\n3,박지우,서울\n", "cp949", "김민준"),
+        ("编号,客户\n1,等待卖家发货\n2,客户拜访\n", "gbk", "等待卖家发货"),
+    ],
+)
+def test_a_few_words_that_read_as_korean_and_as_chinese_are_not_guessed(
+    tmp_path, text, encoding, words
+):
+    """Three Korean customers in CP949 were detected as gb18030 and read as "苯刮霖", silently:
+    every KS X 1001 syllable is two bytes of a common GB2312 character, and a few Chinese
+    characters of those rows read as Hangul. The file is refused, each reading shown, and
+    --encoding reads it."""
+    path = tmp_path / "customers.csv"
+    path.write_bytes(text.encode(encoding))
+    with pytest.raises(IngestError) as caught:
+        read_source(path)
+    said = str(caught.value)
+    assert said.startswith(f"{path}: ")
+    assert "--encoding cp949" in said and "--encoding gb18030" in said
+    assert words in said  # the right reading, beside the wrong one
+    assert (
+        text.splitlines()[1].split(",")[1]
+        in read_source(path, encoding=encoding).frame.iloc[:, 1].tolist()
+    )
+
+
 def test_the_encoding_hint_names_the_korean_hebrew_cyrillic_and_central_european_ones(tmp_path):
     """A 1C file in CP1251 or a BaseLinker one in CP1250 is refused as not UTF-8: the hint names
     the encoding to pass, as an unknown --encoding's message does."""
