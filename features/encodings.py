@@ -16,7 +16,8 @@ from features.mapping import IngestError
 ENCODING_HINT = (
     "pass --encoding (e.g. --encoding cp1252 for Western European Windows/Excel exports, "
     "--encoding latin-1, --encoding cp1250 for Central European (Polish, Czech), --encoding "
-    "cp1251 for Cyrillic, --encoding gbk for Chinese, --encoding cp932 for Japanese, --encoding "
+    "cp1251 for Cyrillic, --encoding gbk for Chinese, --encoding big5 for Traditional Chinese "
+    "(Taiwan, Hong Kong), --encoding cp932 for Japanese, --encoding "
     "cp949 for Korean, --encoding cp1255 for Hebrew or --encoding cp874 for Thai exports)"
 )
 
@@ -30,7 +31,7 @@ def check_encoding(encoding: str | None) -> str | None:
     except LookupError as exc:
         raise IngestError(
             f"--encoding {encoding!r}: unknown encoding; use utf-8, utf-8-sig, gbk, "
-            "gb18030, cp932, cp949, cp874, latin-1, cp1252, cp1250, cp1251 or cp1255"
+            "gb18030, big5, cp932, cp949, cp874, latin-1, cp1252, cp1250, cp1251 or cp1255"
         ) from exc
     return encoding
 

@@ -167,6 +167,23 @@ def test_the_encoding_hint_names_the_korean_hebrew_cyrillic_and_central_european
         check_encoding("euc-kr-windows")
 
 
+def test_a_taiwanese_big5_export_is_refused_with_a_hint_naming_big5(tmp_path):
+    """A Big5 order file (Traditional Chinese, Taiwan's and Hong Kong's Windows code page) was
+    refused with a hint naming eleven encodings, Big5 not among them."""
+    names = ["陳志明", "林淑芬", "黃建宏", "張雅婷", "李家豪", "王美玲", "吳俊傑", "劉怡君"]
+    cities = ["台北市", "新北市", "台中市", "高雄市", "台南市", "桃園市", "新竹市", "基隆市"]
+    text = "訂單編號,客戶姓名,城市,金額\n" + "".join(
+        f"T{i},{n},{c},{100 * i}\n" for i, (n, c) in enumerate(zip(names, cities, strict=True))
+    )
+    path = tmp_path / "dingdan.csv"
+    path.write_bytes(text.encode("big5"))
+    with pytest.raises(
+        IngestError, match=r"dingdan\.csv: .*--encoding big5 for Traditional Chinese"
+    ):
+        read_source(path)
+    assert read_source(path, encoding="big5").frame["客戶姓名"].tolist() == names
+
+
 TRENDYOL = (
     "Sipariş Numarası;Sipariş Tarihi;Müşteri ID;Sipariş Statüsü;Faturalanacak Tutar\n"
     "1;03.06.2022 13:46;C1;Teslim Edildi;455,10\n"
