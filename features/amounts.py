@@ -17,7 +17,7 @@ from features.ingest_tables import TableReport, Validator
 from features.mapping import FileMapping, IngestError
 from features.numbers import CURRENCIES, ZERO_DECIMAL_CURRENCIES, NumberFormat, parse_numbers
 from features.order_status import order_field
-from features.refunds import REFUNDED_AMOUNT, net_of_refunds
+from features.refunds import NO_REFUND, REFUNDED_AMOUNT, net_of_refunds
 from features.source_columns import bare_name
 from features.values import (
     MONEY_IN,
@@ -547,10 +547,6 @@ def _from_cents(
         f" (not the {int(whole.sum()):,} rows in a currency without cents)" if whole.any() else ""
     )
     return amount.where(whole, (amount / 100).round(6)), factor.where(whole, 0.01)
-
-
-#: Cells of a refund column that say nothing was refunded.
-NO_REFUND = ("-", "--", "–", "—")
 
 
 def net_of_mapped_refunds(

@@ -20,6 +20,12 @@ import pandas as pd
 
 REFUNDED_AMOUNT = "refunded_amount"
 REFUNDED_AT = "refunded_at"
+#: Column names (bare) of a payment's money given back that are read as ``refunded_amount``
+#: with no map: Stripe's payments export's ``Amount Refunded``, Shopify's orders export's
+#: ``Refunded Amount`` (other names of refunds are named in a warning: ``features.unread_columns``).
+REFUNDED_AMOUNT_NAMES = frozenset({"amountrefunded", "refundedamount"})
+#: Cells of a refund column that say nothing was refunded.
+NO_REFUND = ("-", "--", "–", "—")
 #: A refund within this of the amount refunds it whole (a currency's cents rounded).
 WHOLE_TOLERANCE = 0.005
 

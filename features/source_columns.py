@@ -16,7 +16,7 @@ from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
 from features.customer_status import CUSTOMER_STATUS
 from features.header_names import REPEATED, fold_name
 from features.mapping import DERIVED_INPUTS, FileMapping, IngestError
-from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
+from features.refunds import NO_REFUND, REFUNDED_AMOUNT, REFUNDED_AMOUNT_NAMES, REFUNDED_AT
 from features.terms import TERM_DAYS, TERM_MONTHS
 
 
@@ -71,15 +71,33 @@ def other_names_read(
     frame: pd.DataFrame, table: str, inputs: dict[str, pd.Series], mapping: FileMapping
 ) -> str | None:
     """The report's line of the contract columns read from a column of another name
-    (``customer_id from 'id'``), or None."""
+    (``customer_id from 'id'``) or, unmapped, of one read only where a map names it elsewhere
+    (a payments export's ``Amount Refunded``), or None."""
     said = [
         f"{name} from {series.name!r}"
         for name, series in inputs.items()
         if mapping.source_for(table, name) is None
         and series.name in frame.columns
-        and find_column(frame, name) != series.name
+        and (find_column(frame, name) != series.name or name in READ_UNMAPPED)
     ]
     return ", ".join(said) + " (known export names; --map says otherwise)" if said else None
+
+
+#: Optional columns read only where mapped, but for a column of these names (a payments export's).
+READ_UNMAPPED = (REFUNDED_AMOUNT,)
+
+
+def _refunded_amount_column(frame: pd.DataFrame, taken: set) -> str | None:
+    """The one column named like a payment's money given back (:data:`REFUNDED_AMOUNT_NAMES`)
+    that nothing reads and whose every cell is blank, a dash or a number (with a digit)."""
+    named = [
+        c for c in frame.columns if c not in taken and bare_name(str(c)) in REFUNDED_AMOUNT_NAMES
+    ]
+    if len(named) != 1:
+        return None
+    cells = frame[named[0]].astype("string").str.strip()
+    cells = cells[cells.notna() & (cells != "") & ~cells.isin(NO_REFUND)]
+    return named[0] if cells.str.contains(r"\d", regex=True).all() else None
 
 
 def _taken_columns(frame: pd.DataFrame, table: str, mapping: FileMapping) -> set:
@@ -223,6 +241,10 @@ def table_inputs(
             found[term] = _source_column(frame, path, table, term, mapping, True)
     if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, REFUNDED_AMOUNT) is not None:
         found[REFUNDED_AMOUNT] = _source_column(frame, path, table, REFUNDED_AMOUNT, mapping, True)
+    elif table == TRANSACTIONS:
+        read = {s.name for s in found.values()}
+        if (refunds := _refunded_amount_column(frame, read)) is not None:
+            found[REFUNDED_AMOUNT] = frame[refunds]
     if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, REFUNDED_AT) is not None:
         found[REFUNDED_AT] = _source_column(frame, path, table, REFUNDED_AT, mapping, True)
     if table == TRANSACTIONS:  # mapped, or a column named like it (Shopify's "Currency")

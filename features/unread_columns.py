@@ -24,7 +24,7 @@ from features.customer_status import CUSTOMER_STATUS, ENDED
 from features.customer_status import STATUS_SYNONYMS as CUSTOMER_STATUS_SYNONYMS
 from features.date_columns import MIN_PARSABLE_SHARE
 from features.mapping import FileMapping
-from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT, refund_dates
+from features.refunds import REFUNDED_AMOUNT, REFUNDED_AMOUNT_NAMES, REFUNDED_AT, refund_dates
 from features.source_columns import bare_name
 from features.values import STATUS_SYNONYMS, ValueMapping, invoiced_orders, map_values
 
@@ -70,13 +70,11 @@ REFUND_DATE_NAMES = frozenset(
 )
 
 
-#: Column names (bare) of money given back of a sale (Shopify's and Shopline's ``Refunded
-#: Amount``, Shopline Taiwan's 已退款金額, WooCommerce's ``Order Refund Amount``).
-REFUND_AMOUNT_NAMES = frozenset(
+#: Column names (bare) of money given back of a sale beside those read with no map
+#: (``REFUNDED_AMOUNT_NAMES``): Shopline Taiwan's 已退款金額, WooCommerce's ``Order Refund Amount``.
+REFUND_AMOUNT_NAMES = REFUNDED_AMOUNT_NAMES | frozenset(
     {
-        "refundedamount",
         "refundamount",
-        "amountrefunded",
         "totalrefunded",
         "refundtotal",
         "orderrefundamount",

@@ -80,3 +80,28 @@ def test_a_subscriptions_export_read_as_customers_takes_its_customer_id_column(t
     assert customers.index.tolist() == ["cus_A1", "cus_B2"]
     assert customers.loc["cus_A1", "ended_at"] == pd.Timestamp("2024-04-03 10:16")
     assert pd.isna(customers.loc["cus_B2", "ended_at"])
+
+
+def test_a_payments_exports_refunded_amount_is_read_without_a_map(tmp_path):
+    """Stripe's ``Amount Refunded`` (Shopify's ``Refunded Amount``, ``Amount refunded``) of each
+    payment, unread, left its refunds counted as sales (a 300-customer Stripe export: 162 partial
+    refunds, 2,004.00 over); read by its name, revenue is the amount less the refund and a
+    payment refunded whole is no sale."""
+    refunds = PAYMENTS.split("\n")
+    refunds[2] = refunds[2].replace("19.00,0.00", "19.00,5.50")  # ch_2 partly refunded
+    refunds[4] = refunds[4].replace("9.00,0.00", "9.00,9.00")  # ch_4 refunded whole
+    for name in ("Amount Refunded", "Refunded Amount", "Amount refunded"):
+        payments = "\n".join(refunds).replace("Amount Refunded", name)
+        (tmp_path / name).mkdir()
+        reports, tables = _ingest(tmp_path / name, CUSTOMERS, payments)
+        tx = tables["transactions"].set_index("order_id")["amount"]
+        assert tx.to_dict() == {"ch_1": 19.0, "ch_2": 13.5, "ch_3": 49.0}, name
+        report = reports["transactions"]
+        assert f"refunded_amount from {name!r}" in report.formats["columns"]
+        assert report.reasons == {"refunded order": 1}
+        assert not any(name in w for w in report.warnings), report.warnings
+    words = PAYMENTS.replace("19.00,0.00", "19.00,yes")  # no amount: left unread, as before
+    (tmp_path / "words").mkdir()
+    reports, tables = _ingest(tmp_path / "words", CUSTOMERS, words)
+    assert tables["transactions"]["amount"].sum() == 96.0
+    assert "refunded_amount" not in reports["transactions"].formats["columns"]
