@@ -16,6 +16,7 @@ from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
 from features.customer_status import CUSTOMER_STATUS
 from features.header_names import REPEATED, fold_name
 from features.mapping import DERIVED_INPUTS, FileMapping, IngestError
+from features.payment_status import payment_status_column, payment_status_read
 from features.refunds import NO_REFUND, REFUNDED_AMOUNT, REFUNDED_AMOUNT_NAMES, REFUNDED_AT
 from features.terms import TERM_DAYS, TERM_MONTHS
 
@@ -80,7 +81,10 @@ def other_names_read(
         and series.name in frame.columns
         and (find_column(frame, name) != series.name or name in READ_UNMAPPED)
     ]
-    return ", ".join(said) + " (known export names; --map says otherwise)" if said else None
+    line = ", ".join(said) + " (known export names; --map says otherwise)" if said else None
+    if table == TRANSACTIONS and "status" in inputs and mapping.source_for(table, "status") is None:
+        return "; ".join(filter(None, [line, payment_status_read(inputs["status"])]))
+    return line
 
 
 #: Optional columns read only where mapped, but for a column of these names (a payments export's).
@@ -236,6 +240,8 @@ def table_inputs(
             found[CUSTOMER_STATUS] = status
     if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, "status") is not None:
         found["status"] = _source_column(frame, path, table, "status", mapping, required=True)
+    elif table == TRANSACTIONS and (status := payment_status_column(frame, found)) is not None:
+        found["status"] = frame[status]
     for term in (TERM_MONTHS, TERM_DAYS):
         if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, term) is not None:
             found[term] = _source_column(frame, path, table, term, mapping, True)

@@ -501,6 +501,10 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "void",
         "declined",
         "failed",
+        # a payment processor's: PayPal's payment the merchant or PayPal denied, Stripe's
+        # payment its fraud screening blocked (no money taken)
+        "denied",
+        "blocked",
         "closed lost",
         "closedlost",  # HubSpot's internal deal stage
         "closed lost to competition",  # Zoho CRM
@@ -749,6 +753,10 @@ STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {
         "refund",
         "fully refunded",
         "reversed",  # a top-up or payment reversed (a charging system's REVERSED)
+        # a card payment disputed by its holder (Stripe's Disputed): the money is taken back
+        # while the dispute is open and kept by the holder when it is lost, as most are
+        "disputed",
+        "chargeback",
         "return/refund",  # Shopee, and in Thai, Vietnamese and Indonesian below
         "คืนเงิน/คืนสินค้า",
         "คืนเงิน",

@@ -8,6 +8,8 @@ import pandas as pd
 from features.contract import table_path
 from features.ingest import ingest
 from features.mapping import load_mapping
+from features.payment_status import PAYMENT_STATES
+from features.values import STATUS_SYNONYMS, ValueMapping
 
 CUSTOMERS = (
     "id,Description,Email,Name,Created (UTC),Delinquent,Account Balance,Currency\n"
@@ -105,3 +107,70 @@ def test_a_payments_exports_refunded_amount_is_read_without_a_map(tmp_path):
     reports, tables = _ingest(tmp_path / "words", CUSTOMERS, words)
     assert tables["transactions"]["amount"].sum() == 96.0
     assert "refunded_amount" not in reports["transactions"].formats["columns"]
+
+
+def _with_status(payments: str, statuses: list[str]) -> str:
+    """``payments`` with a ``Status`` column of ``statuses``, one a row."""
+    header, *rows = payments.strip().split("\n")
+    lines = (f"{row},{status}" for row, status in zip(rows, statuses, strict=True))
+    return "\n".join([f"{header},Status", *lines]) + "\n"
+
+
+def test_a_payments_exports_status_is_read_when_it_is_each_payments_state(tmp_path):
+    """Stripe's payments export's ``Status`` (Paid, Failed, Refunded), unread, counted its failed
+    payments as sales with only a warning (a 300-customer export: 301 failed, 7,499.00 over).
+    Every value a payment's state and each payment id on one row: read as the status."""
+    refunded = PAYMENTS.replace("49.00,0.00", "49.00,49.00")  # ch_3 refunded whole
+    cases = {
+        "dashboard": (["Paid", "Failed", "Refunded", "Paid"], {"ch_1": 19.0, "ch_4": 9.0}),
+        "api": (["succeeded", "failed", "succeeded", "pending"], {"ch_1": 19.0, "ch_4": 9.0}),
+        "german": (
+            ["Bezahlt", "Fehlgeschlagen", "Erstattet", "Bezahlt"],
+            {"ch_1": 19.0, "ch_4": 9.0},
+        ),
+    }
+    for name, (statuses, kept) in cases.items():
+        (tmp_path / name).mkdir()
+        reports, tables = _ingest(tmp_path / name, CUSTOMERS, _with_status(refunded, statuses))
+        tx = tables["transactions"].set_index("order_id")["amount"]
+        assert tx.to_dict() == kept, name
+        report = reports["transactions"]
+        said = report.formats["columns"]
+        assert "status from 'Status': each payment's own state" in said, said
+        assert not any("no status read" in w for w in report.warnings), report.warnings
+
+
+def test_a_status_that_may_not_be_each_payments_state_is_left_unread(tmp_path):
+    """A ``Status`` that is not every row's payment state is read only where mapped, and named
+    in a warning as before: a CRM's deal stages, a policy's status on each of its premiums (an
+    order id on several rows), a file without payment ids, one with refunds as rows of their own
+    (a 'Refunded' payment beside its own refund row would be given back twice)."""
+    three = PAYMENTS.replace("ch_4", "ch_3")  # ch_3 on two rows: the policy's, not a payment's
+    no_ids = PAYMENTS.replace("id,Description", "Reference,Description")
+    refund_row = PAYMENTS.replace("17:50,9.00,", "17:50,-9.00,")
+    cases = {
+        "stages": (PAYMENTS, ["Closed Won", "Closed Lost", "Negotiation", "Closed Won"]),
+        "policy": (three, ["Paid", "Paid", "Cancelled", "Cancelled"]),
+        "no ids": (no_ids, ["Paid", "Failed", "Paid", "Paid"]),
+        "refund rows": (refund_row, ["Paid", "Paid", "Refunded", "Paid"]),
+    }
+    for name, (payments, statuses) in cases.items():
+        (tmp_path / name).mkdir()
+        reports, tables = _ingest(tmp_path / name, CUSTOMERS, _with_status(payments, statuses))
+        report = reports["transactions"]
+        assert "status" not in report.formats.get("columns", ""), name
+        assert report.accepted == 4, name
+        assert any("no status read" in w for w in report.warnings), (name, report.warnings)
+
+
+def test_each_payment_state_reads_as_what_it_is_declared():
+    """The payment states a ``Status`` is read by with no map are read by the status as listed:
+    a state read otherwise (or not known) would be counted as it is not."""
+    statuses = ValueMapping({}, builtin=True, synonyms=STATUS_SYNONYMS)
+    read = {
+        word: statuses.lookup(word)[0] or "pending"
+        for words in PAYMENT_STATES.values()
+        for word in words
+    }
+    declared = {word: state for state, words in PAYMENT_STATES.items() for word in words}
+    assert read == declared
