@@ -91,12 +91,18 @@ def other_names_read(
 READ_UNMAPPED = (REFUNDED_AMOUNT,)
 
 
-def _refunded_amount_column(frame: pd.DataFrame, taken: set) -> str | None:
-    """The one column named like a payment's money given back (:data:`REFUNDED_AMOUNT_NAMES`)
-    that nothing reads and whose every cell is blank, a dash or a number (with a digit)."""
-    named = [
-        c for c in frame.columns if c not in taken and bare_name(str(c)) in REFUNDED_AMOUNT_NAMES
-    ]
+def _refunded_amount_column(
+    frame: pd.DataFrame, taken: set, amount: str | None = None
+) -> str | None:
+    """The one column named like a payment's money given back that nothing reads and whose every
+    cell is blank, a dash or a number (with a digit): the refund of the ``amount`` column read
+    (Stripe's ``Converted Amount Refunded`` of a ``Converted Amount``, in the account's currency,
+    not the charge's ``Amount Refunded``), else one of :data:`REFUNDED_AMOUNT_NAMES`."""
+    own = bare_name(amount) if amount is not None else "amount"
+    for names in ({f"{own}refunded", f"refunded{own}"}, REFUNDED_AMOUNT_NAMES):
+        named = [c for c in frame.columns if c not in taken and bare_name(str(c)) in names]
+        if named:
+            break
     if len(named) != 1:
         return None
     cells = frame[named[0]].astype("string").str.strip()
@@ -249,7 +255,9 @@ def table_inputs(
         found[REFUNDED_AMOUNT] = _source_column(frame, path, table, REFUNDED_AMOUNT, mapping, True)
     elif table == TRANSACTIONS:
         read = {s.name for s in found.values()}
-        if (refunds := _refunded_amount_column(frame, read)) is not None:
+        amount = found.get("amount")
+        refunds = _refunded_amount_column(frame, read, None if amount is None else str(amount.name))
+        if refunds is not None:
             found[REFUNDED_AMOUNT] = frame[refunds]
     if table == TRANSACTIONS and mapping.source_for(TRANSACTIONS, REFUNDED_AT) is not None:
         found[REFUNDED_AT] = _source_column(frame, path, table, REFUNDED_AT, mapping, True)

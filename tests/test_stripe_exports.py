@@ -109,6 +109,27 @@ def test_a_payments_exports_refunded_amount_is_read_without_a_map(tmp_path):
     assert "refunded_amount" not in reports["transactions"].formats["columns"]
 
 
+def test_a_converted_amounts_refund_is_its_converted_refund(tmp_path):
+    """A multi-currency Stripe export read in the account's currency (``amount=Converted
+    Amount``): its refund is ``Converted Amount Refunded``, not the charge currency's ``Amount
+    Refunded`` (a seeded 600-payment EUR/JPY/USD export: 30,793.98 USD against a true 31,240.50;
+    a JPY charge's half refund of 7,425 yen took off the whole of its 49.75 USD)."""
+    payments = (
+        "id,Created (UTC),Amount,Amount Refunded,Currency,Converted Amount,"
+        "Converted Amount Refunded,Converted Currency,Customer ID\n"
+        "ch_1,2024-01-03 10:20,100.00,50.00,eur,108.00,54.00,usd,cus_A1\n"
+        "ch_2,2024-02-03 10:20,14850,7425,jpy,99.50,49.75,usd,cus_B2\n"
+        "ch_3,2024-02-11 08:05,49.00,0.00,usd,49.00,0.00,usd,cus_C3\n"
+    )
+    reports, tables = _ingest(
+        tmp_path, CUSTOMERS, payments, "amount=Converted Amount,currency=Converted Currency"
+    )
+    tx = tables["transactions"].set_index("order_id")["amount"]
+    assert tx.round(2).to_dict() == {"ch_1": 54.0, "ch_2": 49.75, "ch_3": 49.0}
+    said = reports["transactions"].formats["columns"]
+    assert "refunded_amount from 'Converted Amount Refunded'" in said, said
+
+
 def _with_status(payments: str, statuses: list[str]) -> str:
     """``payments`` with a ``Status`` column of ``statuses``, one a row."""
     header, *rows = payments.strip().split("\n")
