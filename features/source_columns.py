@@ -60,10 +60,23 @@ OTHER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+#: Names (bare) of the day a CRM's deal closes (Salesforce's ``CloseDate``, HubSpot's ``Close
+#: Date``, Zoho's ``Closing Date``, Pipedrive's ``Won time``): a file with one is of deals,
+#: opened weeks or months before they are won, and its ``Created`` is no sale's time.
+DEAL_CLOSE_NAMES = frozenset(
+    {"closedate", "closingdate", "expectedclosedate", "wontime", "wondate"}
+)
+
+
 def other_named_column(frame: pd.DataFrame, table: str, column: str, taken: set) -> str | None:
     """The one source column of ``column``'s other names (:data:`OTHER_NAMES`) that no
-    contract column reads already (``taken``), or None."""
+    contract column reads already (``taken``), or None (a deals file's ``Created`` for
+    ``ordered_at``: :data:`DEAL_CLOSE_NAMES`)."""
     names = OTHER_NAMES.get(table, {}).get(column, ())
+    if column == TIME_COLUMN[TRANSACTIONS] and any(
+        bare_name(str(c)) in DEAL_CLOSE_NAMES for c in frame.columns
+    ):
+        return None
     found = [c for c in frame.columns if c not in taken and _zoneless_name(str(c)) in names]
     return found[0] if len(found) == 1 else None
 

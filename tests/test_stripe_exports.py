@@ -4,10 +4,11 @@ customer's, a payments export's the charge's (its order), ``Created (UTC)`` the 
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from features.contract import table_path
 from features.ingest import ingest
-from features.mapping import load_mapping
+from features.mapping import IngestError, load_mapping
 from features.payment_status import PAYMENT_STATES
 from features.values import STATUS_SYNONYMS, ValueMapping
 
@@ -82,6 +83,20 @@ def test_a_subscriptions_export_read_as_customers_takes_its_customer_id_column(t
     assert customers.index.tolist() == ["cus_A1", "cus_B2"]
     assert customers.loc["cus_A1", "ended_at"] == pd.Timestamp("2024-04-03 10:16")
     assert pd.isna(customers.loc["cus_B2", "ended_at"])
+
+
+def test_a_deals_created_date_is_no_sale_date(tmp_path):
+    """A CRM's opportunities (Salesforce's ``CreatedDate`` beside ``CloseDate``): a deal is
+    opened weeks or months before it is won, so its creation is not read as the sale's time (a
+    seeded 400 won deals, opened 20-200 days before closing, were all dated at their opening:
+    first sale 2022-07-05 against a true 2023-01-05); the map is asked for, as before."""
+    opportunities = (
+        "Id,AccountId,StageName,Amount,CloseDate,CreatedDate\n"
+        "006A,cus_A1,Closed Won,2500,2024-03-01,2023-11-20T10:00:00Z\n"
+        "006B,cus_B2,Closed Won,1000,2024-04-15,2024-01-05T10:00:00Z\n"
+    )
+    with pytest.raises(IngestError, match="ordered_at"):
+        _ingest(tmp_path, CUSTOMERS, opportunities, "transactions.customer_id=AccountId")
 
 
 def test_a_payments_exports_refunded_amount_is_read_without_a_map(tmp_path):
