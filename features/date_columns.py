@@ -36,6 +36,7 @@ def optional_dates(
     latest: pd.Timestamp | None = None,
     status: pd.Series | None = None,
     status_values: dict[str, str] | None = None,
+    record_date: str | None = None,
 ) -> None:
     """An optional date (``customers.ended_at``) where no date means "still a customer": blank,
     a placeholder such as 9999-12-31, a word ('N/A', 'Active') and an end before the signup (by
@@ -43,14 +44,18 @@ def optional_dates(
     the customer and their rows stay. With a ``status`` (``customer_status``), a date is an end
     only where it says the customer ended (:func:`features.customer_status.ends_by_status`). A
     date after the export is kept (a notice given); when many are (after ``latest``), the
-    column may be a renewal date, and a warning says so."""
+    column may be a renewal date, and a warning says so. Where the signup is a ``record_date``
+    (a ``Created`` column read as signup_at: the day the record was made), an end before it is
+    no evidence of a re-join and is kept (:func:`features.record_dates.ends_before_record`
+    reads those of customers who bought after it as no end, once the orders are read)."""
     worded = (values.notna() & out[name].isna()).to_numpy()
     out.loc[placeholder.to_numpy(), name] = pd.NaT
     before = np.zeros(len(out), dtype=bool)
     if "signup_at" in out:
         days = out[name].dt.normalize() < out["signup_at"].dt.normalize()
         before = days.fillna(False).to_numpy()
-        out.loc[before, name] = pd.NaT
+        if record_date is None:
+            out.loc[before, name] = pd.NaT
     ok = check.ok
     if status is not None:
         out[name], note, notes = ends_by_status(
@@ -68,10 +73,16 @@ def optional_dates(
             + ", ".join(f"{v!r} x {n:,}" for v, n in top.items())
             + ")"
         )
-    if early := int((before & ok).sum()):
+    early = int((before & ok).sum())
+    if early and record_date is None:
         said.append(f"{early:,} end(s) before the customer's signup (an earlier membership's?)")
     dated = int((out[name].notna() & ok).sum())
     tail = f"; read as no end (still a customer): {'; '.join(said)}" if said else ""
+    if early and record_date is not None:
+        tail += (
+            f"; {early:,} end(s) before {record_date!r}, the record's date read as signup_at "
+            "(not a membership's start)"
+        )
     report.formats[name] = f"{dated:,} rows with an end date{tail}"
     ahead = np.zeros(len(out), dtype=bool)
     if latest is not None:

@@ -92,6 +92,29 @@ def settlement_days(frame: pd.DataFrame, ended_at: pd.Series) -> np.ndarray:
     return np.where(np.isnan(window), SETTLEMENT_DAYS, window)
 
 
+def came_back(purchases: pd.DataFrame, ended_at: pd.Series) -> pd.Series:
+    """Whether each customer of ``ended_at`` (by ``customer_id``) bought after their end's
+    settlement window (:func:`settlement_days`) at all: ``purchases`` (``customer_id``,
+    ``ordered_at``) read whole, as :func:`ended_days` reads them at the day after the last."""
+    days = pd.to_datetime(purchases["ordered_at"]).dt.normalize()
+    by_customer = days.groupby(purchases["customer_id"].astype(str).to_numpy())
+    firsts, lasts, counts = by_customer.min(), by_customer.max(), by_customer.nunique()
+    ids = ended_at.index.astype(str)
+    last = pd.to_datetime(pd.Series(ids.map(lasts), index=ids))
+    cutoff = last + pd.Timedelta(days=1)
+    frame = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "cutoff": cutoff.to_numpy(),
+            "age_days": (cutoff - pd.to_datetime(ids.map(firsts))).dt.days.to_numpy(),
+            "orders_all": ids.map(counts).to_numpy(dtype=float),
+        }
+    )
+    window = pd.to_timedelta(settlement_days(frame, ended_at), unit="D")
+    settled = pd.to_datetime(ended_at).dt.normalize() + window
+    return (last > settled).fillna(False).astype(bool)
+
+
 def ended_days(frame: pd.DataFrame, ended_at: pd.Series) -> np.ndarray:
     """Days from each row's customer's end to its cutoff, for customers who have ended by it
     (module docstring; the settlement window :func:`settlement_days`); NaN for the others.

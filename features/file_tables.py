@@ -82,7 +82,7 @@ from features.numbers import NumberFormat, detect_format, forced_format, parse_n
 from features.order_status import cancelled_rows, order_field, stripe_refunds
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT, refund_dates
 from features.repeated_rows import repeated_header, repeated_rows
-from features.source_columns import other_names_read, table_inputs
+from features.source_columns import other_names_read, record_date_column, table_inputs
 from features.source_file import SourceFile
 from features.terms import (
     TERM_DAYS,
@@ -218,6 +218,7 @@ def build_table(
     inputs = table_inputs(table, frame, path, mapping, several)
     if said := other_names_read(frame, table, inputs, mapping):
         report.formats["columns"] = said
+    record_date = record_date_column(frame, inputs, mapping) if table == CUSTOMERS else None
     if table != CUSTOMERS:  # a report grouped by customer: names above their rows
         _report_groups(table, inputs, check, report)
     clean = check.ok.copy()
@@ -255,7 +256,16 @@ def build_table(
                 status = inputs.get(CUSTOMER_STATUS)
                 values_map = mapping.values_for(table, CUSTOMER_STATUS)
                 optional_dates(
-                    out, col.name, values, placeholder, check, report, latest, status, values_map
+                    out,
+                    col.name,
+                    values,
+                    placeholder,
+                    check,
+                    report,
+                    latest,
+                    status,
+                    values_map,
+                    record_date,
                 )
                 continue
             check_date_column(out[col.name], values, clean, path, mapping.date_format)
@@ -454,6 +464,7 @@ def build_table(
     table_out = _split(table, source, out, check, report)
     table_out.order_assumed = order_assumed
     table_out.ends = ends
+    table_out.record_date = record_date
     for column in VALUE_COLUMNS & inputs.keys():
         if explicit := mapping.values_for(table, column):
             table_out.value_keys[column] = unmatched_keys(inputs[column][clean], explicit)

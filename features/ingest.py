@@ -70,6 +70,7 @@ from features.ingest_warnings import (
     same_person_in_two_tools,
 )
 from features.mapping import ColumnMapping, FileMapping, IngestError
+from features.record_dates import bought_before_record, ends_before_record
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
 from features.source_file import EmptyExport, SourceFile
 from features.terms import TERM_DAYS, TERM_MONTHS
@@ -137,6 +138,26 @@ def _ends_from_rows(customers: pd.DataFrame, built: dict[str, Table], log) -> pd
         )
     )
     return customers.assign(**{ENDED_AT: own.where(own.notna(), derived)})
+
+
+def _read_record_date(
+    customers: pd.DataFrame, transactions: pd.DataFrame, column: str, report: TableReport, log
+) -> pd.DataFrame:
+    """``customers`` whose signup_at is a record's date (``column``, :mod:`features.record_dates`)
+    with the ends before it of those who came back read as no end; said in the report's ended_at
+    line, and warned of when most customers bought before it."""
+    customers, early, back = ends_before_record(customers, transactions)
+    if early:
+        said = (
+            f"of the {early:,} end(s) before {column!r}, {early - back:,} kept, {back:,} read "
+            "as no end (the customer bought after it: came back)"
+        )
+        report.formats[ENDED_AT] = f"{report.formats.get(ENDED_AT, '')}; {said}"
+        log(f"{CUSTOMERS}: {ENDED_AT}: {said}")
+    if warning := bought_before_record(customers, transactions, column, early, back):
+        report.warnings.append(warning)
+        log(f"{CUSTOMERS}: warning: {warning}")
+    return customers
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
@@ -263,6 +284,10 @@ def ingest(
         log(
             f"customers: derived {len(tables[CUSTOMERS]):,} customers from first contact "
             "(no customers file given)"
+        )
+    if CUSTOMERS in built and (column := built[CUSTOMERS].record_date) is not None:
+        tables[CUSTOMERS] = _read_record_date(
+            tables[CUSTOMERS], tables[TRANSACTIONS], column, reports[CUSTOMERS], log
         )
     tables[CUSTOMERS] = _ends_from_rows(tables[CUSTOMERS], built, log)
     campaign_rows = None
@@ -507,6 +532,8 @@ def _ingest_files(
     combined = combined_table(table, parts, numberings, currency)
     if ends := [p.ends for p in parts if p.ends is not None]:
         combined = replace(combined, ends=pd.concat(ends, ignore_index=True))
+    if dated := [p.record_date for p in parts if p.record_date is not None]:
+        combined = replace(combined, record_date=dated[0])
     if origins is not None and table == CUSTOMERS:  # each file listing the customer, its own last
         listed = pd.concat([p.accepted[["customer_id", EXPORT_FILE]] for p in parts])
         listed = listed.drop_duplicates()

@@ -101,6 +101,9 @@ class Table:
     #: transactions and events: the customers its rows say ended (``features.values.ENDED``),
     #: each at its latest such row: ``customer_id``, ``ended_at``, ``source_file``
     ends: pd.DataFrame | None = None
+    #: customers: the column its ``signup_at`` was read from when that is the record's creation
+    #: date, not a signup (:func:`features.source_columns.record_date_column`)
+    record_date: str | None = None
 
 
 @dataclass(frozen=True)

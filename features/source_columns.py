@@ -90,14 +90,41 @@ def other_names_read(
     said = [
         f"{name} from {series.name!r}"
         for name, series in inputs.items()
-        if mapping.source_for(table, name) is None
-        and series.name in frame.columns
-        and (find_column(frame, name) != series.name or name in READ_UNMAPPED)
+        if read_by_other_name(frame, table, name, series, mapping)
+        or (
+            name in READ_UNMAPPED
+            and mapping.source_for(table, name) is None
+            and series.name in frame.columns
+        )
     ]
     line = ", ".join(said) + " (known export names; --map says otherwise)" if said else None
     if table == TRANSACTIONS and "status" in inputs and mapping.source_for(table, "status") is None:
         return "; ".join(filter(None, [line, payment_status_read(inputs["status"])]))
     return line
+
+
+def read_by_other_name(
+    frame: pd.DataFrame, table: str, name: str, series: pd.Series, mapping: FileMapping
+) -> bool:
+    """Whether ``series``, read for contract column ``name``, is a column of another name
+    (:data:`OTHER_NAMES`), not mapped."""
+    return (
+        mapping.source_for(table, name) is None
+        and series.name in frame.columns
+        and find_column(frame, name) != series.name
+    )
+
+
+def record_date_column(
+    frame: pd.DataFrame, inputs: dict[str, pd.Series], mapping: FileMapping
+) -> str | None:
+    """The column a customers file's ``signup_at`` was read from when it is the record's
+    creation date (:data:`CREATED`: neither mapped nor so named), else None: the day the record
+    was made (a move into a CRM, an import), which may be long after the customer started."""
+    signup = inputs.get("signup_at")
+    if signup is None or not read_by_other_name(frame, CUSTOMERS, "signup_at", signup, mapping):
+        return None
+    return str(signup.name)
 
 
 #: Optional columns read only where mapped, but for a column of these names (a payments export's).

@@ -210,3 +210,63 @@ def test_each_payment_state_reads_as_what_it_is_declared():
     }
     declared = {word: state for state, words in PAYMENT_STATES.items() for word in words}
     assert read == declared
+
+
+#: Accounts moved into a CRM on 2022-06-01 (its ``CreatedDate``), customers since 2018 or 2019:
+#: A left before the move (a final bill paid 8 days after its end), B left in 2020 and came
+#: back in 2021, C never left, D signed up in the CRM and left after.
+ACCOUNTS = (
+    "Id,Name,CreatedDate,Churn Date\n"
+    "001A,Acct A,2022-06-01T09:00:00Z,2021-09-17\n"
+    "001B,Acct B,2022-06-01T09:00:00Z,2020-05-01\n"
+    "001C,Acct C,2022-06-01T09:00:00Z,\n"
+    "001D,Acct D,2023-02-01T09:00:00Z,2023-10-01\n"
+)
+ACCOUNT_ORDERS = (
+    "Account Id,Order Date,Total\n"
+    "001A,2019-03-01,100\n001A,2021-02-10,100\n001A,2021-09-25,100\n"
+    "001B,2019-01-01,100\n001B,2020-03-01,100\n001B,2021-06-01,100\n001B,2022-09-01,100\n"
+    "001C,2018-05-01,100\n001C,2023-01-01,100\n"
+    "001D,2023-02-01,100\n001D,2023-06-01,100\n"
+)
+ACCOUNTS_MAP = (
+    "customers.ended_at=Churn Date,transactions.customer_id=Account Id,"
+    "ordered_at=Order Date,amount=Total"
+)
+
+
+def test_an_end_before_a_created_date_read_as_signup_stands(tmp_path):
+    """A record's ``CreatedDate`` read as signup_at (no column so named, none mapped) is the
+    day the record was made, not a membership's start: an end before it stands unless the
+    customer bought after the end (its settlement window, ``features.endings``). Before, every
+    such end was read as an earlier membership's and the customer kept live (a seeded 300
+    accounts moved into a CRM on 2022-06-01, 89 ended: 34 ends kept, 55 dropped); most
+    customers having bought before the date is warned of, naming the column and the count."""
+    reports, tables = _ingest(tmp_path, ACCOUNTS, ACCOUNT_ORDERS, ACCOUNTS_MAP)
+    ended = tables["customers"].set_index("customer_id")["ended_at"]
+    assert ended["001A"] == pd.Timestamp("2021-09-17")
+    assert pd.isna(ended["001B"]) and pd.isna(ended["001C"])
+    assert ended["001D"] == pd.Timestamp("2023-10-01")
+    report = reports["customers"]
+    said = report.formats["ended_at"]
+    assert "end(s) before 'CreatedDate', 1 kept, 1 read as no end" in said, said
+    said = [w for w in report.warnings if "'CreatedDate'" in w]
+    assert len(said) == 1 and "3 of the 4 customers with a purchase" in said[0], report.warnings
+    assert "first purchase" in said[0]
+
+
+def test_a_mapped_signup_keeps_the_rejoin_rule(tmp_path):
+    """The same file with ``signup_at=CreatedDate`` mapped: the map says it is the signup, so an
+    end before it is an earlier membership's (no end), as before, and nothing is warned of."""
+    reports, tables = _ingest(
+        tmp_path, ACCOUNTS, ACCOUNT_ORDERS, ACCOUNTS_MAP + ",signup_at=CreatedDate"
+    )
+    ended = tables["customers"].set_index("customer_id")["ended_at"]
+    assert ended.notna().tolist() == [False, False, False, True]
+    assert not [w for w in reports["customers"].warnings if "'CreatedDate'" in w]
+
+
+def test_a_created_date_that_is_the_signup_is_not_warned_of(tmp_path):
+    """Stripe's customers export: ``Created (UTC)`` is the signup, paid on the day; no warning."""
+    reports, _ = _ingest(tmp_path, CUSTOMERS, PAYMENTS)
+    assert not [w for w in reports["customers"].warnings if "Created (UTC)" in w]
