@@ -1,5 +1,6 @@
 """Telling a non-UTF-8 export's encoding by the script its bytes make: Chinese (GBK/GB18030),
-Korean (CP949), Hebrew (CP1255), Japanese (CP932) and Thai (CP874). Each ``looks_like_*`` returns
+Korean (CP949), Hebrew (CP1255), Japanese (CP932) and Thai (CP874); Cyrillic and Central
+European by their words (``features.european_detection``). Each ``looks_like_*`` returns
 the decoded text when its non-ASCII characters are spelt as that script is, else None.
 """
 
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+
+from features.european_detection import european_readings
 
 
 def looks_like_gbk(raw: bytes) -> str | None:
@@ -109,16 +112,30 @@ def readings(raw: bytes) -> dict[str, str]:
 
     Korean and Hebrew text always also reads as common GB2312 Chinese, so GB18030 is no rival to
     either; Korean of too few syllables to tell is a rival to GB18030 (three customers' names
-    read as Chinese characters, a few Chinese ones as Hangul).
+    read as Chinese characters, a few Chinese ones as Hangul). Cyrillic and Central European
+    readings come by their words; Hebrew is no Cyrillic of one case, and a Western reading is
+    only named beside another, never detected.
     """
     found = {name: text for name, looks_like in DETECTORS if (text := looks_like(raw)) is not None}
     if "cp949" in found or "cp1255" in found:
         found.pop("gb18030", None)
     elif "gb18030" in found and (korean := looks_like_cp949(raw, min_syllables=1)) is not None:
         found = {"cp949": korean, **found}
-    return found
+    european = european_readings(raw)
+    if "cp1255" in found:  # Hebrew letters read as CP1251 are lower case alone, as KOI8-R capitals
+        if not CYRILLIC_CAPITAL.search(european.get("cp1251", "")):
+            european.pop("cp1251", None)
+        if not CYRILLIC_LOWER.search(european.get("koi8-r", "")):
+            european.pop("koi8-r", None)
+    if set(european) == {"cp1252"}:
+        european = {}  # a Western reading is a rival, never detected
+    return {**found, **european}
 
 
+#: Cyrillic capitals and lower case: CP1251 writes capitals, KOI8-R lower case as bytes
+#: 0xC0-0xDF, which CP1255 reads as vowel points; Hebrew letters are the bytes of the others.
+CYRILLIC_CAPITAL = re.compile("[\u0400-\u042f]")
+CYRILLIC_LOWER = re.compile("[\u0430-\u045f]")
 #: Share of a file's non-ASCII characters that must be of the script CP949 (Hangul syllables) or
 #: CP1255 (Hebrew letters) is detected by.
 MIN_SCRIPT_SHARE = 0.9
@@ -250,4 +267,8 @@ LANGUAGES = {
     "gb18030": "Chinese",
     "cp932": "Japanese",
     "cp874": "Thai",
+    "cp1251": "Cyrillic",
+    "koi8-r": "Cyrillic (KOI8-R)",
+    "cp1250": "Central European",
+    "cp1252": "Western European",
 }

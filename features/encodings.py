@@ -38,7 +38,7 @@ def check_encoding(encoding: str | None) -> str | None:
 
 def decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
     """Decode strictly; detect UTF-8 (with or without BOM), UTF-16 with BOM, CP949, CP1255, GBK,
-    CP932 and CP874 when unambiguous."""
+    CP932, CP874, CP1251, KOI8-R and CP1250 when unambiguous."""
     marked = _byte_order_mark(raw)
     if encoding is None:
         encoding = marked
@@ -74,10 +74,13 @@ def decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
 
 def _ambiguous(path: Path, found: dict[str, str]) -> str:
     """Why a file is not read: its bytes make text in each encoding of ``found``, shown by its
-    first words of each so that its owner can tell which is the file's."""
+    first words of each that read otherwise in the others, so that its owner can tell which is
+    the file's."""
+    words = {name: _words(text) for name, text in found.items()}
     shown = "; ".join(
-        f"--encoding {name} reads {LANGUAGES[name]} {', '.join(_first_words(text))}"
-        for name, text in found.items()
+        f"--encoding {name} reads {LANGUAGES[name]} "
+        + ", ".join(_first_words(words[name], [w for n, w in words.items() if n != name]))
+        for name in found
     )
     return (
         f"{path}: not UTF-8 text, and its bytes read as {len(found)} encodings, too few words "
@@ -85,15 +88,25 @@ def _ambiguous(path: Path, found: dict[str, str]) -> str:
     )
 
 
-def _first_words(text: str, count: int = 3) -> list[str]:
-    """The first ``count`` distinct runs of non-ASCII characters in ``text``."""
-    words: list[str] = []
-    for found in re.finditer(r"[^\x00-\x7f]+", text):
-        if found.group() not in words:
-            words.append(found.group())
-        if len(words) == count:
+def _words(text: str) -> list[str]:
+    """The words of ``text`` holding a non-ASCII character, in order."""
+    return NON_ASCII_WORD.findall(text)
+
+
+#: A field's run of characters holding a non-ASCII one (김민준, Łódź, Nº).
+NON_ASCII_WORD = re.compile(r"[^\s,;|\"'()]*[^\x00-\x7f][^\s,;|\"'()]*")
+
+
+def _first_words(words: list[str], others: list[list[str]], count: int = 3) -> list[str]:
+    """The first ``count`` distinct ``words`` that no reading of ``others`` has."""
+    elsewhere = {w for other in others for w in other}
+    first: list[str] = []
+    for word in words:
+        if word not in elsewhere and word not in first:
+            first.append(word)
+        if len(first) == count:
             break
-    return words
+    return first
 
 
 #: A Polish letter of CP1250 read as CP1252 or Latin-1 inside a word: ą is ¹, ł ³, ż ¿
@@ -138,8 +151,8 @@ def _other_encoding(raw: bytes, given: str) -> str:
     except UnicodeDecodeError:
         return f"{ENCODING_HINT}, not --encoding {given}"
     return (
-        f"the file is UTF-8: leave --encoding {given} out (UTF-8, GBK, CP932, CP949, CP1255 and "
-        "CP874 are detected)"
+        f"the file is UTF-8: leave --encoding {given} out (UTF-8, GBK, CP932, CP949, CP1255, "
+        "CP874, CP1251, KOI8-R and CP1250 are detected)"
     )
 
 

@@ -149,22 +149,143 @@ def test_a_few_words_that_read_as_korean_and_as_chinese_are_not_guessed(
 
 
 def test_the_encoding_hint_names_the_korean_hebrew_cyrillic_and_central_european_ones(tmp_path):
-    """A 1C file in CP1251 or a BaseLinker one in CP1250 is refused as not UTF-8: the hint names
-    the encoding to pass, as an unknown --encoding's message does."""
-    path = tmp_path / "zakazy.csv"
-    path.write_bytes("Номер;Состояние\nЗК-1;Выполнен\nЗК-2;Отменён\n".encode("cp1251"))
+    """A file whose encoding is not detected (Western, CP1252) is refused as not UTF-8: the hint
+    names the encodings to pass, as an unknown --encoding's message does."""
+    path = tmp_path / "kunden.csv"
+    path.write_bytes("Kunde;Ort\nMüller;Köln\nGroß;Zürich\n".encode("cp1252"))
     with pytest.raises(IngestError, match="cp1251 for Cyrillic") as caught:
         read_source(path)
     for name in ("cp1250", "cp949", "cp1255"):
         assert name in str(caught.value)
-    assert read_source(path, encoding="cp1251").frame["Состояние"].tolist() == [
-        "Выполнен",
-        "Отменён",
-    ]
+    assert read_source(path, encoding="cp1252").frame["Ort"].tolist() == ["Köln", "Zürich"]
     from features.encodings import check_encoding
 
     with pytest.raises(IngestError, match="cp949.*cp1250, cp1251 or cp1255"):
         check_encoding("euc-kr-windows")
+
+
+#: A 1C / Bitrix24 / amoCRM orders export: Russian headers, customers, cities and statuses.
+RUSSIAN_ORDERS = (
+    "Номер;Дата;Контрагент;Город;Номенклатура;Сумма;Статус\n"
+    "ЗК-1;05.03.2024;ООО «Ромашка»;Москва;Чайник электрический;2490,00;Выполнен\n"
+    "ЗК-2;06.03.2024;Иванов Иван Петрович;Санкт-Петербург;Кофе в зёрнах 1 кг;1290,00;Отменён\n"
+    "ЗК-3;07.03.2024;ИП Смирнов А.В.;Казань;Услуги доставки;350,00;Оплачен\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "column", "values"),
+    [
+        (RUSSIAN_ORDERS, "cp1251", "Статус", ["Выполнен", "Отменён", "Оплачен"]),
+        (
+            RUSSIAN_ORDERS.replace("«", '"').replace("»", '"'),
+            "koi8-r",
+            "Город",
+            ["Москва", "Санкт-Петербург", "Казань"],
+        ),
+        (
+            "Номер,Клієнт,Місто\n1,Шевченко Олена,Київ\n2,Ткаченко Євген,Львів\n",
+            "cp1251",
+            "Місто",
+            ["Київ", "Львів"],
+        ),
+        (
+            "Номер,Клиент,Град\n1,Иван Петров,София\n2,Мария Георгиева,Пловдив\n",
+            "cp1251",
+            "Град",
+            ["София", "Пловдив"],
+        ),
+        (
+            "Број,Купац,Град\n1,Милош Јовановић,Београд\n2,Ана Ђорђевић,Ниш\n",
+            "cp1251",
+            "Купац",
+            ["Милош Јовановић", "Ана Ђорђевић"],
+        ),
+    ],
+)
+def test_a_cyrillic_export_is_read_in_its_encoding(tmp_path, text, encoding, column, values):
+    """A 1C or Bitrix24 export in Windows-1251 (or KOI8-R) was refused as not UTF-8, and the
+    odd tiny one was read as Chinese or Hebrew: its words are Cyrillic only in its own code page
+    (Windows-1252 reads Выполнен as Âûïîëíåí, KOI8-R as бШОНКМЕМ)."""
+    path = tmp_path / "zakazy.csv"
+    path.write_bytes(text.encode(encoding))
+    source = read_source(path)
+    assert source.encoding == f"{encoding} (detected)"
+    assert source.frame[column].tolist() == values
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "values"),
+    [
+        (
+            "Login kupującego;Miejscowość;Status\nanna;Łódź;Wysłane\npiotr;Kraków;Anulowane\n",
+            "Miejscowość",
+            ["Łódź", "Kraków"],
+        ),
+        (
+            "Číslo;Zákazník;Město\n1;Jiří Dvořák;Plzeň\n2;Tereza Černá;Ústí nad Labem\n",
+            "Zákazník",
+            ["Jiří Dvořák", "Tereza Černá"],
+        ),
+        (
+            "Sorszám;Vevő neve;Település\n1;Molnár Győző;Győr\n2;Kiss Tünde;Pécs\n",
+            "Vevő neve",
+            ["Molnár Győző", "Kiss Tünde"],
+        ),
+    ],
+)
+def test_a_central_european_export_is_read_as_cp1250(tmp_path, text, column, values):
+    """A BaseLinker, Pohoda or Számlázz.hu export in Windows-1250 was refused as not UTF-8: read
+    as Windows-1252 its words hold signs (kupuj¹cego, £ódŸ) or accents no Western language
+    writes together (Dvoøák, Gyõr)."""
+    path = tmp_path / "zamowienia.csv"
+    path.write_bytes(text.encode("cp1250"))
+    source = read_source(path)
+    assert source.encoding == "cp1250 (detected)"
+    assert source.frame[column].tolist() == values
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "client,ville,produit\nHélène Lefèvre,Besançon,Crème brûlée\nChloé,Orléans,Bière\n",
+        "Kunde,Ort\nJürgen Müller,München\nKäthe Schröder,Köln\n",
+        "cliente,ciudad\nJosé Peña,Logroño\nMaría Núñez,Málaga\n",
+        "Nº Pedido,Cliente,Situação\n1,João Simões,Devolução\n2,Conceição,Entregue\n",
+        "kunde,by\nSøren Ødegård,Århus\nÅsa Öberg,Malmö\n",
+        "STATUT;VILLE\nLIVRÉE;CRÉTEIL\nANNULÉE;ORLÉANS\n",
+    ],
+)
+def test_a_western_export_is_never_read_as_cyrillic_or_central_european(tmp_path, text):
+    """Western text (CP1252) reads as Cyrillic (Mьller) or Central European (Crčme) too: it is
+    refused as before, naming --encoding cp1252, never read in another code page."""
+    path = tmp_path / "clients.csv"
+    path.write_bytes(text.encode("cp1252"))
+    with pytest.raises(IngestError, match=r"clients\.csv: not UTF-8 text.*--encoding cp1252"):
+        read_source(path)
+
+
+def test_a_few_hebrew_words_are_not_taken_for_cyrillic(tmp_path):
+    """Hebrew letters in CP1255 are the bytes of lower-case Cyrillic in CP1251 (קפה reads
+    чфд) and of capitals in KOI8-R: a file of a few Hebrew words is still read as Hebrew."""
+    path = tmp_path / "lakochot.csv"
+    path.write_bytes("id,name\n0,סופק\n1,תל אביב\n2,קפה\n".encode("cp1255"))
+    source = read_source(path)
+    assert source.encoding == "cp1255 (detected)"
+    assert source.frame["name"].tolist() == ["סופק", "תל אביב", "קפה"]
+
+
+def test_a_few_words_that_read_as_central_european_and_western_are_not_guessed(tmp_path):
+    """One French customer's name reads as Czech in CP1250 (Hélène as Hélčne): refused, the
+    file, both encodings and the words each gives named."""
+    path = tmp_path / "clients.csv"
+    path.write_bytes("id,nom\n1,Hélène\n".encode("cp1252"))
+    with pytest.raises(IngestError) as caught:
+        read_source(path)
+    said = str(caught.value)
+    assert said.startswith(f"{path}: not UTF-8 text, and its bytes read as 2 encodings")
+    assert "--encoding cp1250 reads Central European Hélčne" in said
+    assert "--encoding cp1252 reads Western European Hélène" in said
 
 
 def test_a_taiwanese_big5_export_is_refused_with_a_hint_naming_big5(tmp_path):

@@ -1,0 +1,206 @@
+"""Telling a Cyrillic (CP1251, KOI8-R) or Central European (CP1250) export from a Western one
+(CP1252) by the words its bytes make.
+
+Every byte decodes in each of these single-byte code pages, so a reading is judged by its words:
+a word is spelt when its letters are of one script (Cyrillic, or Latin with the accents of one
+language), never a symbol inside it nor a lower-case letter before a capital. Cyrillic read as
+Western is words of accents alone (``Ðåäàêöèÿ``), Polish read as Western has symbols inside its
+words (``kupuj¹cego``, ``wys³ane``), Western read as Cyrillic has Cyrillic letters inside Latin
+words (``Mьller``). CP1250 and CP1252 share most accented letters (``Müller``, ``Pâté`` read the
+same in both), so only the words that read differently tell them apart.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable
+
+#: The accented letters of each language written in CP1250 (Central European) and CP1252
+#: (Western): a word's accents are one language's.
+CENTRAL_EUROPEAN = (
+    "ąćęłńóśźż",  # Polish
+    "áčďéěíňóřšťúůýž",  # Czech
+    "áäčďéíĺľňóôŕšťúýž",  # Slovak
+    "áéíóöőúüű",  # Hungarian
+    "ăâîşţ",  # Romanian
+    "čćđšž",  # Croatian, Slovene, Bosnian
+    "äöüß",  # German names in a Polish or Czech shop's list
+)
+WESTERN = (
+    "àâæçéèêëîïôœùûüÿ",  # French
+    "äöüß",  # German
+    "áéíñóúü",  # Spanish
+    "áâãàçéêíóôõú",  # Portuguese
+    "àèéìòóù",  # Italian
+    "àçèéíïòóúü",  # Catalan
+    "éëïöüèó",  # Dutch
+    "æøåéó",  # Danish, Norwegian
+    "åäöéü",  # Swedish, Finnish
+    "áðéíóúýþæö",  # Icelandic
+)
+#: The Cyrillic letters (of any language): a word of them and Latin letters is a misreading.
+CYRILLIC = re.compile("[\u0400-\u04ff]")
+_RUSSIAN = "абвгдежзийклмнопрстуфхцчшщъыьэюяё"
+#: The letters of each language written in CP1251 or KOI8-R: a word's letters are one's.
+CYRILLIC_ALPHABETS = tuple(
+    frozenset(alphabet)
+    for alphabet in (
+        _RUSSIAN,
+        "абвгґдеєжзиіїйклмнопрстуфхцчшщьюя",  # Ukrainian
+        "абвгдеёжзійклмнопрстуўфхцчшыьэюя",  # Belarusian
+        "абвгдежзийклмнопрстуфхцчшщъьюя",  # Bulgarian
+        "абвгдђежзијклљмнњопрстћуфхцчџш",  # Serbian
+        "абвгдѓежзѕијклљмнњопрстќуфхцчџш",  # Macedonian
+    )
+)
+#: Cyrillic vowels: a word of five letters or more has one.
+CYRILLIC_VOWELS = frozenset("аеёиоуыэюяіїєў")
+#: The letters of Cyrillic text most written (о е а и н т с р в л к): about 60% of a Russian,
+#: Ukrainian, Bulgarian or Serbian text's letters; CP1251 read as KOI8-R (or back) trades
+#: most for rare ones.
+COMMON_CYRILLIC = frozenset("оеаинтсрвлк")
+#: Share of common letters by which one Cyrillic reading must beat the other to be taken.
+MIN_COMMON_MARGIN = 0.15
+#: Signs written after a word: ordinals (Nº, 1ª), units (m², m³), marks (™, ®).
+AFTER_WORD = "°²³™®©ºª"
+#: Share of a reading's distinct words that may be misspelt (a code, a foreign name) and still
+#: have it taken.
+MAX_MISSPELT = 0.05
+
+
+def european_readings(raw: bytes) -> dict[str, str]:
+    """The code pages among CP1251, KOI8-R, CP1250 and CP1252 whose words a file's bytes spell,
+    each with its text (CP1252: words not misspelt, a rival of the others, not detected)."""
+    texts = {}
+    for name in ("cp1251", "koi8-r", "cp1250", "cp1252"):
+        try:
+            texts[name] = raw.decode(name)
+        except UnicodeDecodeError:
+            pass
+    tokens = _tokens(raw)
+    words = {name: _words(tokens, name) for name in texts}
+    shared = _shared_words(words)
+    found = {
+        name: texts[name]
+        for name in texts
+        if _spelt(name, words[name] - shared.get(name, frozenset()))
+    }
+    if "cp1251" in found and "koi8-r" in found:
+        cp1251, koi8 = _common_share(raw, "cp1251"), _common_share(raw, "koi8-r")
+        if cp1251 >= koi8 + MIN_COMMON_MARGIN:
+            del found["koi8-r"]
+        elif koi8 >= cp1251 + MIN_COMMON_MARGIN:
+            del found["cp1251"]
+    return found
+
+
+def _spelt(name: str, words: set[str]) -> bool:
+    """Whether (nearly) all ``words`` (those of a file read as code page ``name`` that read
+    otherwise in another) are spelt in its script, one of three letters or more among them."""
+    cyrillic = name in ("cp1251", "koi8-r")
+    # A Cyrillic letter alone is an initial (А.В.) or a word (в, и, с): in any reading
+    words = {w for w in words if not (cyrillic and len(w) == 1)}
+    spelt = _spell_cyrillic if cyrillic else _spell_latin(name)
+    good = [w for w in words if spelt(w)]
+    if len(words) - len(good) > MAX_MISSPELT * len(words):
+        return False
+    if name == "cp1252":
+        return True  # a rival unless its words are misspelt: Nº reads Nş in CP1250
+    return any(len(w) >= 3 for w in good)
+
+
+def _tokens(raw: bytes) -> set[bytes]:
+    """The distinct runs of a file's bytes between spaces and ASCII signs (digits, punctuation)
+    that hold a byte above 0x7F: its words in any single-byte code page."""
+    return {token for token in set(raw.translate(_SEPARATORS).split()) if not token.isascii()}
+
+
+#: ASCII bytes that are not letters, and the no-break space (0xA0), read as spaces.
+_SEPARATORS = bytes(
+    b if (0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A or 0x80 <= b and b != 0xA0) else 0x20
+    for b in range(256)
+)
+
+
+def _words(tokens: set[bytes], name: str) -> set[str]:
+    """The distinct words ``tokens`` read as in code page ``name``, without the quotes and
+    dashes around them nor the signs written after them. Signs and punctuation read inside a
+    word stay in it: Polish ``ą`` read as CP1252 is ``¹`` (``kupuj¹cego``), Chinese read as
+    CP1251 ``Нх·е``."""
+    words = {token.decode(name).strip(AROUND_WORD).rstrip(AFTER_WORD) for token in tokens}
+    return {word for word in words if not word.isascii()}
+
+
+#: Quotes, dashes and marks written around a word (« » „ “ ” — ¿ ¡).
+AROUND_WORD = "«»„“”‘’‚—–…¿¡"
+
+
+def _letters_only(word: str) -> bool:
+    """Whether ``word`` is letters alone, cased as words are: lower case, capitals, a capital
+    and lower case, but for ASCII letters (``McDonald``). A wrong code page's reading mixes case
+    (``ódŸ``, ``мНЛЕП``, ``БЦГч``)."""
+    if not all(unicodedata.category(ch) in ("Lu", "Ll") and ch not in "µºª" for ch in word):
+        return False
+    for i in range(1, len(word)):
+        ascii_pair = word[i - 1].isascii() and word[i].isascii()
+        if word[i].isupper() and word[i - 1].islower() and not ascii_pair:
+            return False
+        if word[i].islower() and i >= 2 and word[i - 2 : i].isupper() and not ascii_pair:
+            return False
+    return True
+
+
+def _spell_cyrillic(word: str) -> bool:
+    lower = word.lower()
+    if not _letters_only(word) or lower[0] in "ъьы":
+        return False  # no word starts with a hard or soft sign (Hebrew read as CP1251: ъашйк)
+    if len(word) >= 5 and not CYRILLIC_VOWELS & set(lower):
+        return False  # abbreviations without vowels are short (НДС, ТЦ, ПВЗ)
+    return any(set(lower) <= alphabet for alphabet in CYRILLIC_ALPHABETS)
+
+
+def _spell_latin(name: str) -> Callable[[str], bool]:
+    alphabets = CENTRAL_EUROPEAN if name == "cp1250" else WESTERN
+
+    def spelt(word: str) -> bool:
+        if not _letters_only(word) or any(CYRILLIC.match(ch) for ch in word):
+            return False
+        accents = {ch for ch in word.lower() if not ch.isascii()}
+        if len(word) == 1 and name == "cp1250":
+            return False  # no Central European word is one accented letter (French 'à' is)
+        if name == "cp1252" and "õ" in word.lower() and "õe" not in word.lower():
+            return False  # Portuguese writes õ before e (-ões, põe); Hungarian ő read as õ
+        return any(accents <= set(alphabet) for alphabet in alphabets)
+
+    return spelt
+
+
+def _shared_words(words: dict[str, set[str]]) -> dict[str, frozenset[str]]:
+    """For CP1250 and CP1252 (of the code pages' ``words``), the words that read the same in
+    both (``Müller``, ``Pâté``): they tell neither."""
+    shared = {}
+    for name, other in (("cp1250", "cp1252"), ("cp1252", "cp1250")):
+        if name in words:
+            shared[name] = frozenset(w for w in words[name] if _reads_same(w, name, other))
+    return shared
+
+
+def _reads_same(word: str, name: str, other: str) -> bool:
+    try:
+        return word.encode(name).decode(other) == word
+    except UnicodeError:
+        return False
+
+
+def _common_share(raw: bytes, name: str) -> float:
+    """Share of the Cyrillic letters of a file's first ``SAMPLE`` bytes, read as code page
+    ``name``, that are of ``COMMON_CYRILLIC``."""
+    counts = Counter(raw[:SAMPLE].decode(name, errors="ignore").lower())
+    letters = sum(n for ch, n in counts.items() if CYRILLIC.match(ch))
+    return sum(counts[ch] for ch in COMMON_CYRILLIC) / max(letters, 1)
+
+
+#: Bytes of a file whose letters are counted.
+SAMPLE = 1 << 20
