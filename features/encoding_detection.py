@@ -129,13 +129,34 @@ def readings(raw: bytes) -> dict[str, str]:
             european.pop("koi8-r", None)
     if set(european) == {"cp1252"}:
         european = {}  # a Western reading is a rival, never detected
+    cyrillic = {"cp1251", "koi8-r"} & set(european)
+    if cyrillic and "gb18030" in found and _level_1_share(found["gb18030"]) < MIN_LEVEL_1:
+        del found["gb18030"]
     return {**found, **european}
+
+
+def _level_1_share(text: str) -> float:
+    """Share of the non-ASCII characters of ``text`` that are of GB2312's level 1, the 3,755
+    most written (bytes 0xB0A1-0xD7FE): nine in ten of a Chinese file's. Lower-case Cyrillic in
+    CP1251 (bytes 0xE0-0xFF) read as GB18030 is characters of level 2 (Статус reads 羊囹篑)."""
+    wide = [ch for ch in text if ord(ch) > 127]
+    level_1 = 0
+    for ch in wide:
+        try:
+            lead = ch.encode("gb2312")[0]
+        except UnicodeEncodeError:
+            continue
+        level_1 += 0xB0 <= lead <= 0xD7
+    return level_1 / max(len(wide), 1)
 
 
 #: Cyrillic capitals and lower case: CP1251 writes capitals, KOI8-R lower case as bytes
 #: 0xC0-0xDF, which CP1255 reads as vowel points; Hebrew letters are the bytes of the others.
 CYRILLIC_CAPITAL = re.compile("[\u0400-\u042f]")
 CYRILLIC_LOWER = re.compile("[\u0430-\u045f]")
+#: Share of GB2312's level-1 characters below which a file that reads as Cyrillic is not
+#: Chinese: Chinese text has nine in ten, a few Cyrillic words read as GB18030 about half.
+MIN_LEVEL_1 = 0.75
 #: Share of a file's non-ASCII characters that must be of the script CP949 (Hangul syllables) or
 #: CP1255 (Hebrew letters) is detected by.
 MIN_SCRIPT_SHARE = 0.9

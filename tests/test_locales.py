@@ -265,6 +265,23 @@ def test_a_western_export_is_never_read_as_cyrillic_or_central_european(tmp_path
         read_source(path)
 
 
+@pytest.mark.parametrize("words", [["Статус"], ["Москва", "Номенклатура", "Услуги доставки"]])
+def test_a_few_cyrillic_words_are_not_taken_for_chinese(tmp_path, words):
+    """Cyrillic words of even length in CP1251 read as GB18030 too (Статус as 羊囹篑): a tiny
+    1C export was read as Chinese, then refused as ambiguous. Lower-case Cyrillic is bytes of
+    GB2312's level 2, the rare characters, which Chinese text hardly writes."""
+    path = tmp_path / "klienty.csv"
+    path.write_bytes(
+        ("id,name\n" + "".join(f"{i},{w}\n" for i, w in enumerate(words))).encode("cp1251")
+    )
+    source = read_source(path)
+    assert source.encoding == "cp1251 (detected)"
+    assert source.frame["name"].tolist() == words
+    chinese = tmp_path / "kehu.csv"
+    chinese.write_bytes("编号,客户\n1,王峰\n2,张晓东\n3,林明\n".encode("gbk"))
+    assert read_source(chinese).frame["客户"].tolist() == ["王峰", "张晓东", "林明"]
+
+
 def test_a_few_hebrew_words_are_not_taken_for_cyrillic(tmp_path):
     """Hebrew letters in CP1255 are the bytes of lower-case Cyrillic in CP1251 (קפה reads
     чфд) and of capitals in KOI8-R: a file of a few Hebrew words is still read as Hebrew."""
