@@ -495,9 +495,15 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     if chain:
         root = chain[-1]  # what went wrong; an outer cause may name the file it was reading
         named = next((c for c in chain[:-1] if "file" in c.lower() and root not in c), None)
-        text = f"{root} (in: {named})" if named else root
-    else:
-        text = _first_line(str(exc))
+        if named:  # the file read is said whole; the root cause gives way to it
+            return (
+                f"{_cut(root, max(limit - len(named), limit // 3))} (in: {_cut(named, 2 * limit)})"
+            )
+        return _cut(root, limit)
+    return _cut(_first_line(str(exc)), limit)
+
+
+def _cut(text: str, limit: int) -> str:
     return text[:limit] + ("..." if len(text) > limit else "")
 
 
