@@ -24,6 +24,9 @@ PORT ?= 3000
 NAME ?= baseline
 NAMES ?=
 SPARK_CUSTOMERS ?= 1000000
+# Test workers (pytest-xdist): a file's tests stay together on one worker, in order, sharing its
+# module fixtures; TEST_WORKERS= runs them in one process.
+TEST_WORKERS ?= -n 2 --dist loadfile
 # tune, backtest and bench-* write into reports/results/ (git-ignored); UPDATE_RESULTS=1 writes the
 # tracked files instead (experiments/tuned.yaml, bench/results/*.json, quoted in docs/results.md).
 UPDATE_RESULTS ?=
@@ -51,11 +54,11 @@ run: install ## End to end on synthetic data: generate -> features -> train -> r
 	$(LIFECYCLE) train --config experiments/btyd-features.yaml --data $(DATA) --project $(PROJECT)
 	$(LIFECYCLE) score --data $(DATA) --project $(PROJECT) --out $(OUT) --csv
 
-test: install ## Run the whole test suite, slow tests included (what CI runs)
-	$(BIN)/python -m pytest -q
+test: install ## Run the whole test suite, slow tests included (what CI runs), on 2 workers
+	$(BIN)/python -m pytest -q $(TEST_WORKERS)
 
 test-fast: install ## The tests without the slow (servers, subprocesses, CDNOW) and Spark ones
-	$(BIN)/python -m pytest -q -m "not slow and not spark"
+	$(BIN)/python -m pytest -q $(TEST_WORKERS) -m "not slow and not spark"
 
 lint: install ## Fix style issues with ruff
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
