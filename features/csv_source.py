@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 
 from features.csv_text import parse_text
-from features.encodings import central_european_as_western, check_encoding, decode
+from features.encodings import (
+    central_european_as_western,
+    check_encoding,
+    cyrillic_as_western,
+    decode,
+)
 from features.header_names import clean_header
 from features.mapping import IngestError
 from features.separators import normalise_sep
@@ -57,7 +62,7 @@ def read_source(
         _refuse_binary(path, unpacked.raw)
         text, used = decode(path, unpacked.raw, check_encoding(encoding))
         del unpacked, content  # as large as the text: not kept while the text is parsed
-        misread = central_european_as_western(text, used)
+        misread = central_european_as_western(text, used) or cyrillic_as_western(path, text, used)
         source = _parse_text_or_json(path, name, text, normalise_sep(sep))
         source.encoding = used
         if misread:  # in the progress line, before a column of the map is not found

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from features.encoding_detection import LANGUAGES, readings
+from features.european_detection import SAMPLE, european_readings
 from features.mapping import IngestError
 
 ENCODING_HINT = (
@@ -126,6 +127,34 @@ def central_european_as_western(text: str, used: str) -> str | None:
     return (
         f"{found.group()!r}: cp1250 read as {used}? Central European text (Polish, Czech, "
         "Hungarian) needs --encoding cp1250"
+    )
+
+
+#: The code pages a user names for Western European exports (``--encoding cp1252``, latin-1).
+WESTERN_CODECS = ("cp1252", "iso8859-1", "iso8859-15")
+
+
+def cyrillic_as_western(path: Path, text: str, used: str) -> str | None:
+    """A note when a file read as CP1252 or Latin-1 is Cyrillic (a 1C or Bitrix24 export,
+    CP1251 or KOI8-R, with --encoding cp1252): its first ``SAMPLE`` characters' bytes spell
+    the words of one Cyrillic alphabet (``features.european_detection``), which the Western
+    reading shows as accents alone (``Ðåäàêöèÿ`` for ``Редакция``)."""
+    codec = _codec(used.split(" ")[0])
+    if codec not in WESTERN_CODECS:
+        return None
+    sample = text[:SAMPLE]
+    if len(text) > SAMPLE:
+        sample = sample[: sample.rfind("\n") + 1] or sample
+    raw = sample.encode(codec)
+    cyrillic = [n for n in european_readings(raw) if n in ("cp1251", "koi8-r")]
+    if not cyrillic:
+        return None
+    words = list(dict.fromkeys(_words(sample)))[:3]
+    read = ", ".join(f"{w!r} is {w.encode(codec).decode(cyrillic[0])!r}" for w in words)
+    pass_ = " or ".join(f"--encoding {n}" for n in cyrillic)
+    return (
+        f"{path.name}: Cyrillic read as {used}? its words read as {LANGUAGES[cyrillic[0]]} "
+        f"({read}): pass {pass_}"
     )
 
 

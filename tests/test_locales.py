@@ -518,3 +518,24 @@ def test_a_cancelled_row_with_a_hijri_date_is_a_cancelled_order(tmp_path):
     )
     quarantined = pd.read_parquet(tmp_path / "out" / "quarantine" / "transactions.parquet")
     assert quarantined["reason"].tolist() == ["cancelled order"]
+
+
+@pytest.mark.parametrize("given", ["cp1252", "latin-1"])
+def test_cyrillic_cp1251_read_as_western_is_named(tmp_path, given):
+    """A 1C export in CP1251 read with --encoding cp1252 (or latin-1) read 'Ðåäàêöèÿ' for
+    'Редакция' without a word: its columns were not found, its statuses unknown."""
+    path = tmp_path / "1c.csv"
+    path.write_bytes("Номер;Статус;Редакция\n1;Выполнен;Москва\n".encode("cp1251"))
+    notes = read_source(path, encoding=given).notes
+    said = [n for n in notes if "--encoding cp1251" in n]
+    assert len(said) == 1
+    assert "1c.csv" in said[0] and "'Ñòàòóñ' is 'Статус'" in said[0]
+    assert not any("cp1251" in n for n in read_source(path, encoding="cp1251").notes)
+    for name, text in (
+        ("fr.csv", "client;ville;statut\nHélène Lefèvre;Orléans;Livrée\nÉlodie;Besançon;Payée\n"),
+        ("de.csv", "Kunde;Ort\nMüller;Köln\nGroß;Zürich\nÖzdemir;Düsseldorf\n"),
+        ("nordic.csv", "kund;ort\nÅsa Ørsted;Malmö\nJón Þórsson;Reykjavík\n"),
+    ):
+        western = tmp_path / name
+        western.write_bytes(text.encode("cp1252"))
+        assert not any("cp1251" in n for n in read_source(western, encoding=given).notes)
