@@ -127,12 +127,36 @@ def readings(raw: bytes) -> dict[str, str]:
             european.pop("cp1251", None)
         if not CYRILLIC_LOWER.search(european.get("koi8-r", "")):
             european.pop("koi8-r", None)
+    if "cp874" in found and (big5 := big5_rival(raw)) is not None:
+        found["big5"] = big5  # a few Chinese names read as Thai: Big5 is no detected encoding
     if set(european) == {"cp1252"}:
         european = {}  # a Western reading is a rival, never detected
     cyrillic = {"cp1251", "koi8-r"} & set(european)
     if cyrillic and "gb18030" in found and _level_1_share(found["gb18030"]) < MIN_LEVEL_1:
         del found["gb18030"]
     return {**found, **european}
+
+
+def big5_rival(raw: bytes) -> str | None:
+    """Text decoded as Big5 when (nearly) all its characters are of Big5's common characters
+    (its level 1, the 5,401 most written: lead bytes 0xA4-0xC6), a rival to a Thai reading.
+
+    A few Traditional Chinese names in Big5 also read as Thai (楊佩珊 as ทจจุฌภ): their lead
+    bytes are CP874's consonants. A Thai file rarely decodes as Big5 (a word of an odd number
+    of bytes before a comma does not), nor its vowels (bytes 0xD0-0xED) as level-1 leads.
+    """
+    try:
+        text = raw.decode("big5")
+    except UnicodeDecodeError:
+        return None
+    wide = [ch for ch in text if ord(ch) > 127]
+    common = sum(0xA4 <= ch.encode("big5")[0] <= 0xC6 for ch in wide)
+    return text if wide and common >= MIN_BIG5_LEVEL_1 * len(wide) else None
+
+
+#: Share of a Big5 reading's characters that must be of its level 1 to rival a Thai one: a
+#: name or product has the odd rarer character (珈 of 瑜珈墊).
+MIN_BIG5_LEVEL_1 = 0.8
 
 
 def _level_1_share(text: str) -> float:
@@ -288,6 +312,7 @@ LANGUAGES = {
     "gb18030": "Chinese",
     "cp932": "Japanese",
     "cp874": "Thai",
+    "big5": "Traditional Chinese",
     "cp1251": "Cyrillic",
     "koi8-r": "Cyrillic (KOI8-R)",
     "cp1250": "Central European",

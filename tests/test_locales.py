@@ -539,3 +539,22 @@ def test_cyrillic_cp1251_read_as_western_is_named(tmp_path, given):
         western = tmp_path / name
         western.write_bytes(text.encode("cp1252"))
         assert not any("cp1251" in n for n in read_source(western, encoding=given).notes)
+
+
+@pytest.mark.parametrize("names", [["楊佩珊"], ["電子鍋", "許文雄"], ["西瓜", "黃建宏", "鄭麗華"]])
+def test_a_few_big5_names_that_read_as_thai_are_not_guessed(tmp_path, names):
+    """A Big5 file of a few names read as Thai CP874 (楊佩珊 as ทจจุฌภ): 27 of 300 tiny Big5
+    files were so misread. Refused, both readings named; a Thai file is still detected."""
+    path = tmp_path / "kehu.csv"
+    path.write_bytes(
+        ("id,name\n" + "".join(f"{i},{n}\n" for i, n in enumerate(names))).encode("big5")
+    )
+    with pytest.raises(IngestError) as caught:
+        read_source(path)
+    said = str(caught.value)
+    assert said.startswith(f"{path}: not UTF-8 text, and its bytes read as 2 encodings")
+    assert f"--encoding big5 reads Traditional Chinese {names[0]}" in said
+    assert "--encoding cp874 reads Thai" in said
+    thai = tmp_path / "thai.csv"
+    thai.write_bytes("id,name\n1,สมชาย ใจดี\n2,กาแฟเย็น\n".encode("cp874"))
+    assert read_source(thai).encoding == "cp874 (detected)"
