@@ -70,6 +70,7 @@ from features.ingest_warnings import (
     same_person_in_two_tools,
 )
 from features.mapping import ColumnMapping, FileMapping, IngestError
+from features.order_status import REFUND_ROWS
 from features.record_dates import bought_before_record, ends_before_record
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
 from features.source_file import EmptyExport, SourceFile
@@ -674,6 +675,7 @@ def log_report(report: TableReport, log) -> None:
         YEN,
         "currency_rates",
         "credit notes",
+        REFUND_ROWS,
         REFUNDED_AMOUNT,
         REFUNDED_AT,
         TERM_MONTHS,

@@ -114,10 +114,62 @@ def cancelled_rows(
             refunds_apart = out["order_id"][whole & check.ok].dropna()
             if len(refunds_apart) and not refunds_apart.isin(out["order_id"][sales]).any():
                 report.warnings.append(_refunds_of_no_sale(refunds_apart, status))
-    check.flag(whole, REFUNDED_ORDER)
+    given_back = _refund_rows_of_refunded(out, whole & check.ok, check.ok & ~whole)
+    if given_back.any():
+        report.formats[REFUND_ROWS] = (
+            f"{int(given_back.sum()):,} refund rows of their own (negative, "
+            f"{-float(out['amount'][given_back].sum()):,.2f}) give back payments whose status "
+            "reads as refunded (the same customer and amount, dated at or before them): set aside "
+            "with them, the money given back once"
+        )
+    check.flag(whole | given_back, REFUNDED_ORDER)
     if state := _status_of_the_order(status, mapped, out, check.reason):
         report.warnings.append(state)
     return refunded & ~whole
+
+
+#: The report's key for refund rows set aside with the refunded payments they give back.
+REFUND_ROWS = "refund rows"
+
+
+def _refund_rows_of_refunded(
+    out: pd.DataFrame, refunded: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """The negative ``rows`` that give back a payment refunded whole (a positive ``refunded``
+    row) of the same customer and amount, dated at or before them: a PayPal activity download
+    books the refund as a row of its own (its own transaction id, Type Payment Refund) beside
+    the payment whose status says Refunded. The payment set aside, the refund row kept as a
+    return gave the money back twice. One refund row per such payment, earliest first; a
+    negative row with no such payment before it stays a return."""
+    none = np.zeros(len(out), dtype=bool)
+    if "customer_id" not in out or "ordered_at" not in out:
+        return none
+    paid = refunded & (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
+    back = rows & (out["amount"] < 0).fillna(False).to_numpy(dtype=bool)
+    if not paid.any() or not back.any():
+        return none
+    events = pd.DataFrame(
+        {
+            "customer": out["customer_id"].astype("string"),
+            "amount": out["amount"].abs().round(2),
+            "at": out["ordered_at"],
+            "refund": back,
+            "row": np.arange(len(out)),
+        }
+    )[paid | back].dropna(subset=["customer", "amount", "at"])
+    events = events.sort_values(["customer", "amount", "at", "refund"], kind="stable")
+    unmatched: dict[tuple[str, float], int] = {}
+    hit = none.copy()
+    for customer, amount, is_refund, row in zip(
+        events["customer"], events["amount"], events["refund"], events["row"], strict=True
+    ):
+        key = (str(customer), float(amount))
+        if not is_refund:
+            unmatched[key] = unmatched.get(key, 0) + 1
+        elif unmatched.get(key, 0) > 0:
+            unmatched[key] -= 1
+            hit[row] = True
+    return hit
 
 
 #: An order whose rows hold one cancelled or refunded status on several days more than this many

@@ -107,8 +107,8 @@ def payment_status_column(frame: pd.DataFrame, found: dict[str, pd.Series]) -> s
     """The file's one unread column named ``Status`` when it is each payment's own state:
     every value a payment's state (:data:`PAYMENT_STATES`), an order id (``found``: the columns
     read) on one row each (rows repeated whole aside: an export appended twice) and no amount
-    negative (a refund row of its own beside its payment's ``Refunded`` would give it back twice);
-    else None (a map names it)."""
+    negative (a PayPal activity download's refund rows: the status mapped sets each aside with
+    the payment it gives back, ``features.order_status``); else None (a map names it)."""
     read = {s.name for s in found.values()}
     named = [c for c in frame.columns if c not in read and fold(str(c)) == "status"]
     if len(named) != 1 or "order_id" not in found or "amount" not in found:

@@ -141,3 +141,37 @@ def test_a_refund_given_only_as_its_date_sets_the_sale_aside(tmp_path) -> None:
     assert sorted(tx["order_id"]) == ["1", "3", "4"] and tx["amount"].sum() == 327.0
     assert report.reasons == {"refunded order": 2}
     assert any("refunded_at: 2 rows dated in 'Refunded At'" in line for line in said)
+
+
+def test_a_refund_row_beside_its_refunded_payment_gives_it_back_once(tmp_path) -> None:
+    """A PayPal activity download books a refund as a row of its own (negative Gross, its own
+    Transaction ID, Type Payment Refund) beside the payment, whose Status says Refunded. Mapped
+    status=Status (as the unread-status warning advises), the payment was set aside and its refund
+    row kept as a return, so each refund was given back twice: a seeded download's revenue
+    96,330.00 against a true 101,080.00. The refund row after a refunded payment of the same
+    customer and amount is that payment's money back: set aside with it. A negative row before
+    it, or of another amount, stays a return."""
+    path = tmp_path / "Download.CSV"
+    path.write_text(
+        "Date,Name,Type,Status,Gross,From Email Address,Transaction ID\n"
+        "01/02/2024,a,Express Checkout Payment,Completed,40.00,a@x.org,P1\n"
+        "01/03/2024,a,Express Checkout Payment,Refunded,75.00,a@x.org,P2\n"
+        "01/06/2024,a,Payment Refund,Completed,-75.00,a@x.org,R2\n"
+        "01/04/2024,b,Express Checkout Payment,Refunded,15.00,b@x.org,P3\n"
+        "01/07/2024,b,Payment Refund,Completed,-15.00,b@x.org,R3\n"
+        "01/08/2024,b,Express Checkout Payment,Denied,40.00,b@x.org,P4\n"
+        "01/02/2024,c,Express Checkout Payment,Partially Refunded,50.00,c@x.org,P5\n"
+        "01/09/2024,c,Payment Refund,Completed,-20.00,c@x.org,R5\n"
+        "01/01/2024,d,Payment Refund,Completed,-15.00,d@x.org,R6\n"
+        "01/04/2024,d,Express Checkout Payment,Refunded,15.00,d@x.org,P6\n"
+    )
+    mapping = load_mapping(
+        "order_id=Transaction ID,customer_id=From Email Address,ordered_at=Date,amount=Gross,"
+        "status=Status"
+    )
+    report = ingest(tmp_path / "out", path, mapping, log=lambda _: None)["transactions"]
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(tx["order_id"]) == ["P1", "P5", "R5", "R6"]
+    assert tx["amount"].sum() == 40.0 + 50.0 - 20.0 - 15.0
+    assert report.reasons == {"refunded order": 5, "cancelled order": 1}
+    assert "2 refund rows of their own" in report.formats["refund rows"]
