@@ -79,7 +79,12 @@ from features.ingest_tables import KnownCustomers, Table, TableReport, Validator
 from features.ingest_warnings import event_warnings
 from features.mapping import VALUE_COLUMNS, FileMapping, IngestError
 from features.numbers import NumberFormat, detect_format, forced_format, parse_numbers
-from features.order_status import cancelled_rows, order_field, stripe_refunds
+from features.order_status import (
+    cancelled_rows,
+    order_field,
+    refunds_of_refunded_only,
+    stripe_refunds,
+)
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT, refund_dates
 from features.repeated_rows import repeated_header, repeated_rows
 from features.source_columns import other_names_read, record_date_column, table_inputs
@@ -356,7 +361,7 @@ def build_table(
     if table == TRANSACTIONS:
         out["amount"], factor = parse_amount(inputs, out, check, numbers, mapping, report)
         stripe_refunds(out, report)
-        if "status" in inputs:
+        if "status" in inputs and not _status_refused(frame, inputs, out, check, mapping, report):
             # a repeated header's 'Deal Stage' is no status to map or warn of
             status = inputs["status"].where(clean)
             refund_rows = cancelled_rows(status, out, check, mapping, report)
@@ -525,6 +530,35 @@ def build_table(
         mapped = {str(v.name) for v in inputs.values()}  # signup date, region...: no other ids
         table_out.other_ids = other_id_columns(frame, {*mapped, str(table_out.email_column)})
     return table_out
+
+
+def _status_refused(
+    frame: pd.DataFrame,
+    inputs: dict[str, pd.Series],
+    out: pd.DataFrame,
+    check: Validator,
+    mapping: FileMapping,
+    report: TableReport,
+) -> bool:
+    """Whether a payments export's ``Status``, read with no map, is refused now its amounts are
+    read: a negative row that gives back no payment whose status reads as refunded
+    (:func:`features.order_status.refunds_of_refunded_only`). Refused, it is dropped from
+    ``inputs`` and the report says so as if it had never been read (every row a sale)."""
+    if mapping.source_for(TRANSACTIONS, "status") is not None:
+        return False
+    status = inputs["status"].where(check.ok)
+    if refunds_of_refunded_only(status, out, check.ok, mapping):
+        return False
+    del inputs["status"]
+    said = other_names_read(frame, TRANSACTIONS, inputs, mapping)
+    report.formats.pop("columns", None)
+    if said:
+        report.formats["columns"] = said
+    warned = set(report.warnings)
+    report.warnings += [
+        w for w in lookalike_columns(TRANSACTIONS, frame, inputs, mapping) if w not in warned
+    ]
+    return True
 
 
 def _named(ids: pd.Series, clean: np.ndarray, known: KnownCustomers | None) -> pd.Series:

@@ -128,6 +128,24 @@ def cancelled_rows(
     return refunded & ~whole
 
 
+def refunds_of_refunded_only(
+    status: pd.Series, out: pd.DataFrame, ok: np.ndarray, mapping: FileMapping
+) -> bool:
+    """Whether every negative ``ok`` row gives back a payment whose ``status`` reads as refunded
+    (:func:`_refund_rows_of_refunded`): a PayPal download's refund rows beside its Refunded
+    payments. A negative row with no such payment (a return, a status that is not each
+    payment's) and a ``Status`` read with no map is refused (:mod:`features.payment_status`)."""
+    back = ok & (out["amount"] < 0).fillna(False).to_numpy(dtype=bool)
+    if not back.any():
+        return True
+    values = ValueMapping(
+        mapping.values_for(TRANSACTIONS, "status"), builtin=True, synonyms=STATUS_SYNONYMS
+    )
+    mapped, _ = map_values(order_field(status, out), values)
+    refunded = ok & (mapped == "refunded").fillna(False).to_numpy(dtype=bool)
+    return bool(_refund_rows_of_refunded(out, refunded, back)[back].all())
+
+
 #: The report's key for refund rows set aside with the refunded payments they give back.
 REFUND_ROWS = "refund rows"
 

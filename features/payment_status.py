@@ -1,7 +1,9 @@
 """A payments processor's ``Status`` read as the transactions' status with no map where the file
 says it is each payment's own state: every value is a payment's state (Stripe's ``Paid``,
 ``Failed``, ``Refunded``; its API's ``succeeded``, ``failed``, ``pending``; ``Bezahlt`` ...) and
-each payment id is on one row, none of them a refund of its own (a negative amount).
+each payment id is on one row, and any refund row of its own (a negative amount) gives back a
+payment whose status reads as refunded (checked once the amounts are read:
+``features.order_status.refunds_of_refunded_only``).
 
 The status stays opt-in elsewhere: many exports have a ``Status`` that is not each row's sale
 state (an insurer's policy status on every premium, a CRM deal's stage), and read as one it would
@@ -98,17 +100,12 @@ def _payment_states() -> frozenset[str]:
     return frozenset(fold(word) for words in PAYMENT_STATES.values() for word in words)
 
 
-#: An amount written negative: a minus before its digits (``-9.00``, ``-$9.00``, ``$-9.00``),
-#: after them (``9.00-``) or accountants' parentheses (``(9.00)``).
-NEGATIVE = r"[-−]\s*\D{0,3}\d|\d\s*[-−]$|^\(.*\d.*\)$"
-
-
 def payment_status_column(frame: pd.DataFrame, found: dict[str, pd.Series]) -> str | None:
     """The file's one unread column named ``Status`` when it is each payment's own state:
     every value a payment's state (:data:`PAYMENT_STATES`), an order id (``found``: the columns
-    read) on one row each (rows repeated whole aside: an export appended twice) and no amount
-    negative (a PayPal activity download's refund rows: the status mapped sets each aside with
-    the payment it gives back, ``features.order_status``); else None (a map names it)."""
+    read) on one row each (rows repeated whole aside: an export appended twice); else None (a
+    map names it). Its negative amounts are checked once read
+    (``features.order_status.refunds_of_refunded_only``)."""
     read = {s.name for s in found.values()}
     named = [c for c in frame.columns if c not in read and fold(str(c)) == "status"]
     if len(named) != 1 or "order_id" not in found or "amount" not in found:
@@ -119,9 +116,6 @@ def payment_status_column(frame: pd.DataFrame, found: dict[str, pd.Series]) -> s
     ids = found["order_id"].astype("string").str.strip().replace("", pd.NA).dropna()
     ids = ids[~frame.loc[ids.index].duplicated()]
     if ids.duplicated().any():
-        return None
-    amounts = found["amount"].astype("string").str.strip()
-    if amounts.str.contains(NEGATIVE, regex=True).fillna(False).any():
         return None
     return str(named[0])
 

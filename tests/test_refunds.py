@@ -175,3 +175,41 @@ def test_a_refund_row_beside_its_refunded_payment_gives_it_back_once(tmp_path) -
     assert tx["amount"].sum() == 40.0 + 50.0 - 20.0 - 15.0
     assert report.reasons == {"refunded order": 5, "cancelled order": 1}
     assert "2 refund rows of their own" in report.formats["refund rows"]
+
+
+def test_a_download_whose_refund_rows_all_give_back_refunded_payments_reads_its_status(
+    tmp_path,
+) -> None:
+    """Unmapped, a payments export's ``Status`` is read only with no negative amount: a PayPal
+    download's refund rows kept it unread, every payment counted as a sale and each refund row
+    as a return (a seeded download: 107,155.00 against a true 101,080.00). Where every negative
+    row gives back a payment whose status reads as refunded (the same customer and amount, dated
+    at or before it), the status is each payment's own: read. One negative row with no such
+    payment (a return) and the status stays unread, as before."""
+    rows = (
+        "Date,Name,Type,Status,Gross,From Email Address,Transaction ID\n"
+        "01/02/2024,a,Express Checkout Payment,Completed,40.00,a@x.org,P1\n"
+        "01/03/2024,a,Express Checkout Payment,Refunded,75.00,a@x.org,P2\n"
+        "01/06/2024,a,Payment Refund,Completed,-75.00,a@x.org,R2\n"
+        "01/04/2024,b,Express Checkout Payment,Refunded,15.00,b@x.org,P3\n"
+        "01/07/2024,b,Payment Refund,Completed,-15.00,b@x.org,R3\n"
+        "01/08/2024,b,Express Checkout Payment,Denied,40.00,b@x.org,P4\n"
+    )
+    mapping = load_mapping(
+        "order_id=Transaction ID,customer_id=From Email Address,ordered_at=Date,amount=Gross"
+    )
+    path = tmp_path / "Download.CSV"
+    path.write_text(rows)
+    report = ingest(tmp_path / "out", path, mapping, log=lambda _: None)["transactions"]
+    tx = pd.read_parquet(table_path(tmp_path / "out", "transactions"))
+    assert sorted(tx["order_id"]) == ["P1"] and tx["amount"].sum() == 40.0
+    assert report.reasons == {"refunded order": 4, "cancelled order": 1}
+    assert "status from 'Status'" in report.formats["columns"]
+    assert not any("no status read" in w for w in report.warnings)
+
+    path.write_text(rows + "01/09/2024,a,Payment Refund,Completed,-10.00,a@x.org,R9\n")
+    report = ingest(tmp_path / "again", path, mapping, log=lambda _: None)["transactions"]
+    tx = pd.read_parquet(table_path(tmp_path / "again", "transactions"))
+    assert len(tx) == 7 and tx["amount"].sum() == 40 + 75 - 75 + 15 - 15 + 40 - 10
+    assert "status from" not in report.formats.get("columns", "")
+    assert any("no status read, but column 'Status'" in w for w in report.warnings)
