@@ -115,11 +115,15 @@ def _first_words(words: list[str], others: list[list[str]], count: int = 3) -> l
 _CP1250_AS_WESTERN = re.compile(r"[A-Za-z]+[¹³¿][A-Za-z]+")
 
 
+#: The code pages a user names for Western European exports (``--encoding cp1252``, latin-1).
+WESTERN_CODECS = ("cp1252", "iso8859-1", "iso8859-15")
+
+
 def central_european_as_western(text: str, used: str) -> str | None:
     """A note when a file read as CP1252 or Latin-1 holds Polish letters so misread (a
     BaseLinker or Subiekt export, CP1250, with --encoding cp1252): its column names are not
     found as the map file spells them."""
-    if _codec(used.split(" ")[0]) not in ("cp1252", "iso8859-1", "iso8859-15"):
+    if _codec(used.split(" ")[0]) not in WESTERN_CODECS:
         return None
     found = _CP1250_AS_WESTERN.search(text)
     if found is None:
@@ -128,10 +132,6 @@ def central_european_as_western(text: str, used: str) -> str | None:
         f"{found.group()!r}: cp1250 read as {used}? Central European text (Polish, Czech, "
         "Hungarian) needs --encoding cp1250"
     )
-
-
-#: The code pages a user names for Western European exports (``--encoding cp1252``, latin-1).
-WESTERN_CODECS = ("cp1252", "iso8859-1", "iso8859-15")
 
 
 def cyrillic_as_western(path: Path, text: str, used: str) -> str | None:

@@ -143,6 +143,19 @@ def test_a_refund_given_only_as_its_date_sets_the_sale_aside(tmp_path) -> None:
     assert any("refunded_at: 2 rows dated in 'Refunded At'" in line for line in said)
 
 
+#: A PayPal activity download: payments, two refunded whole with refund rows of their own beside
+#: them, one denied.
+PAYPAL_ROWS = (
+    "Date,Name,Type,Status,Gross,From Email Address,Transaction ID\n"
+    "01/02/2024,a,Express Checkout Payment,Completed,40.00,a@x.org,P1\n"
+    "01/03/2024,a,Express Checkout Payment,Refunded,75.00,a@x.org,P2\n"
+    "01/06/2024,a,Payment Refund,Completed,-75.00,a@x.org,R2\n"
+    "01/04/2024,b,Express Checkout Payment,Refunded,15.00,b@x.org,P3\n"
+    "01/07/2024,b,Payment Refund,Completed,-15.00,b@x.org,R3\n"
+    "01/08/2024,b,Express Checkout Payment,Denied,40.00,b@x.org,P4\n"
+)
+
+
 def test_a_refund_row_beside_its_refunded_payment_gives_it_back_once(tmp_path) -> None:
     """A PayPal activity download books a refund as a row of its own (negative Gross, its own
     Transaction ID, Type Payment Refund) beside the payment, whose Status says Refunded. Mapped
@@ -153,14 +166,7 @@ def test_a_refund_row_beside_its_refunded_payment_gives_it_back_once(tmp_path) -
     it, or of another amount, stays a return."""
     path = tmp_path / "Download.CSV"
     path.write_text(
-        "Date,Name,Type,Status,Gross,From Email Address,Transaction ID\n"
-        "01/02/2024,a,Express Checkout Payment,Completed,40.00,a@x.org,P1\n"
-        "01/03/2024,a,Express Checkout Payment,Refunded,75.00,a@x.org,P2\n"
-        "01/06/2024,a,Payment Refund,Completed,-75.00,a@x.org,R2\n"
-        "01/04/2024,b,Express Checkout Payment,Refunded,15.00,b@x.org,P3\n"
-        "01/07/2024,b,Payment Refund,Completed,-15.00,b@x.org,R3\n"
-        "01/08/2024,b,Express Checkout Payment,Denied,40.00,b@x.org,P4\n"
-        "01/02/2024,c,Express Checkout Payment,Partially Refunded,50.00,c@x.org,P5\n"
+        PAYPAL_ROWS + "01/02/2024,c,Express Checkout Payment,Partially Refunded,50.00,c@x.org,P5\n"
         "01/09/2024,c,Payment Refund,Completed,-20.00,c@x.org,R5\n"
         "01/01/2024,d,Payment Refund,Completed,-15.00,d@x.org,R6\n"
         "01/04/2024,d,Express Checkout Payment,Refunded,15.00,d@x.org,P6\n"
@@ -186,15 +192,7 @@ def test_a_download_whose_refund_rows_all_give_back_refunded_payments_reads_its_
     row gives back a payment whose status reads as refunded (the same customer and amount, dated
     at or before it), the status is each payment's own: read. One negative row with no such
     payment (a return) and the status stays unread, as before."""
-    rows = (
-        "Date,Name,Type,Status,Gross,From Email Address,Transaction ID\n"
-        "01/02/2024,a,Express Checkout Payment,Completed,40.00,a@x.org,P1\n"
-        "01/03/2024,a,Express Checkout Payment,Refunded,75.00,a@x.org,P2\n"
-        "01/06/2024,a,Payment Refund,Completed,-75.00,a@x.org,R2\n"
-        "01/04/2024,b,Express Checkout Payment,Refunded,15.00,b@x.org,P3\n"
-        "01/07/2024,b,Payment Refund,Completed,-15.00,b@x.org,R3\n"
-        "01/08/2024,b,Express Checkout Payment,Denied,40.00,b@x.org,P4\n"
-    )
+    rows = PAYPAL_ROWS
     mapping = load_mapping(
         "order_id=Transaction ID,customer_id=From Email Address,ordered_at=Date,amount=Gross"
     )
