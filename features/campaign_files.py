@@ -9,6 +9,11 @@ from pathlib import Path
 from features.campaign_rows import FileRows, checked_rows
 from features.campaign_sends import put_together
 from features.campaign_table import CAMPAIGNS
+from features.csv_source import read_source
+from features.ingest_log import log_report, require_share, source_formats
+from features.mapping import IngestError
+from features.numbers import forced_format
+from features.source_file import EmptyExport
 
 
 @dataclass(frozen=True)
@@ -33,13 +38,10 @@ def campaigns_sources(paths: list[Path], mapping, columns: dict[str, str] | None
     (:class:`features.mapping.ColumnMapping`) as its ``files:`` section says: formats, arm
     names, and columns (``campaigns.<column>`` keys: the section's win over ``columns``, the
     ``--campaigns-map`` option, which wins over the map file's top level)."""
-    from features.numbers import forced_format
 
     def own(keys: dict[str, str]) -> dict[str, str]:
         prefix = f"{CAMPAIGNS}."
         return {k.removeprefix(prefix): v for k, v in keys.items() if k.startswith(prefix)}
-
-    from features.mapping import IngestError
 
     seen = [Path(p).resolve() for p in paths]
     if twice := next((p for i, p in enumerate(paths) if seen[i] in seen[:i]), None):
@@ -84,9 +86,6 @@ def read_campaigns(
     small an accepted share is an ``IngestError`` (nothing is written by the callers then), as is
     a file that cannot be read or lacks a column (it is named). ``latest``, ``day_first``: see
     :func:`checked_rows`."""
-    from features.csv_source import read_source
-    from features.ingest import log_report, require_share, source_formats
-    from features.source_file import EmptyExport
 
     sources = [source] if isinstance(source, CampaignsSource) else source
     files: list[FileRows] = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -13,9 +12,13 @@ import pandas as pd
 from features.campaign_arms import arm_of
 from features.campaign_table import CAMPAIGNS, COLUMN_NAMES, COLUMNS, NO_ACTION, TREATED
 from features.contract import UNKNOWN_CUSTOMER
-
-if TYPE_CHECKING:
-    from features.ingest_tables import TableReport
+from features.customer_emails import CUSTOMER_EMAIL
+from features.customer_ids import match_leading_zeros, match_salesforce_ids, normalise_ids
+from features.dates import detect_order, european_file, parse_dates
+from features.ingest_tables import TableReport
+from features.mapping import IngestError
+from features.numbers import detect_format, parse_numbers
+from features.source_columns import CONSTANT, constant_column
 
 #: Texts that mean "no value" in an optional number column (cost, given outcomes).
 MISSING_TEXTS = frozenset(
@@ -70,12 +73,6 @@ def checked_rows(
     text -> ``treated`` / ``control`` (a map file's ``values: {arm: ...}``, compared without
     case), read before the built-in arm words.
     """
-    from features.customer_emails import CUSTOMER_EMAIL
-    from features.customer_ids import normalise_ids
-    from features.dates import detect_order, european_file, parse_dates
-    from features.ingest_tables import TableReport
-    from features.mapping import IngestError
-    from features.numbers import detect_format, parse_numbers
 
     columns = dict(columns or {})
     unknown = sorted(set(columns) - set(COLUMN_NAMES) - {CUSTOMER_EMAIL})
@@ -219,8 +216,6 @@ def checked_rows(
     if "retained" in out:
         flag(out["retained"].notna() & ~out["retained"].isin([0.0, 1.0]), "retained is not 0 or 1")
     if known_ids is not None:
-        from features.customer_ids import match_leading_zeros, match_salesforce_ids
-
         for match in (match_salesforce_ids, match_leading_zeros):  # 15 characters beside 18;
             if other_form := match(out["customer_id"], known_ids):  # 000142 beside 142
                 out["customer_id"], said = other_form
@@ -239,7 +234,6 @@ def _with_constants(frame: pd.DataFrame, path: Path, columns: dict[str, str]) ->
     """``frame`` with a column for each contract column mapped to one value (``=VALUE``, no
     column of that name: a one-send export's ``campaign_id``, ``action`` or ``cost``), as in the
     other tables; an id or a send time cannot be one value (an error)."""
-    from features.source_columns import CONSTANT, constant_column
 
     added = {
         name: constant_column(path, CAMPAIGNS, column, name, frame.index)

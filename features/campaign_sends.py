@@ -9,7 +9,9 @@ import pandas as pd
 
 from features.campaign_rows import FileRows, give_reason
 from features.campaign_table import CAMPAIGNS, CONTROL, TREATED, typed_campaigns
+from features.combined_files import add_counts
 from features.contract import quarantine_rows
+from features.ingest_tables import TableReport
 
 
 def put_together(files: list[FileRows]):
@@ -36,8 +38,6 @@ def put_together(files: list[FileRows]):
     if len(files) == 1:
         files[0].report.warnings += sends
         return _accepted_rows(files[0], reason)
-    from features.combined_files import add_counts
-    from features.ingest_tables import TableReport
 
     report = TableReport(table=CAMPAIGNS, source_file=", ".join(str(f.path) for f in files))
     accepted, quarantined = [], []

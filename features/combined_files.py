@@ -24,6 +24,11 @@ from features.contract import (
 )
 from features.customer_emails import CUSTOMER_EMAIL
 from features.customer_ids import match_leading_zeros, match_phone_numbers, resolve_merges
+from features.export_files import (
+    ORDER_OF_ANOTHER_FILE,
+    orders_named_elsewhere,
+    replaced_by_later_files,
+)
 from features.ingest_tables import Table, TableReport
 from features.mapping import ColumnMapping, IngestError
 from features.values import MERGED
@@ -42,11 +47,6 @@ def combined_table(
     (:func:`features.export_files.replaced_by_later_files`, order ids keyed by ``numberings``),
     as are those of a file in another ``currency`` than the table's; counts and formats are
     summed."""
-    from features.export_files import (
-        ORDER_OF_ANOTHER_FILE,
-        orders_named_elsewhere,
-        replaced_by_later_files,
-    )
 
     report = TableReport(table=table, source_file=", ".join(p.report.source_file for p in parts))
     if table == CUSTOMERS:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CONTACT_FLAGS, DO_NOT_CONTACT
+from features.mapping import IngestError
 
 #: Values read as "do not contact" (case-insensitive, trimmed).
 YES_WORDS = frozenset(
@@ -44,7 +45,6 @@ def read_flags(
     the odd values of the ``usable`` rows (None when there are none). ``IngestError`` naming the
     file and the column when most filled values of the usable rows are odd. ``field``: the
     contract column read (one of ``CONTACT_FLAGS``)."""
-    from features.mapping import IngestError
 
     text = _words(values)
     yes = text.isin(YES_WORDS).fillna(False).to_numpy(dtype=bool)

@@ -23,13 +23,14 @@ a payment's term :mod:`features.terms`; several files of a table are put togethe
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
 
 from features.atomic_dir import check_replaceable, replaced_directory
+from features.campaigns import CAMPAIGNS, campaigns_path, read_campaigns
 from features.combined_files import (
     CARRIED,
     NAMED_ELSEWHERE,
@@ -40,7 +41,6 @@ from features.combined_files import (
     told_order,
 )
 from features.contract import (
-    CONTACT_FLAGS,
     CONTRACT,
     CUSTOMER_FILES,
     CUSTOMERS,
@@ -56,11 +56,17 @@ from features.contract import (
     table_path,
 )
 from features.csv_source import read_source
-from features.currencies import YEN, table_currency, unmarked_files
-from features.customer_emails import CUSTOMER_EMAIL, NO_SUCH_EMAIL, EmailIndex, folded, relay_note
-from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO, aliases_that_are_ids
-from features.customer_status import CUSTOMER_STATUS
-from features.file_tables import GROUPED, ID_FORMS, UNMAPPED, build_table
+from features.currencies import table_currency, unmarked_files
+from features.customer_emails import CUSTOMER_EMAIL, EmailIndex, folded, relay_note
+from features.customer_ids import aliases_that_are_ids
+from features.export_files import (
+    expand_files,
+    order_numberings,
+    order_warnings,
+    orders_of_two_tools,
+)
+from features.file_tables import ID_FORMS, build_table
+from features.ingest_log import log_report, require_share, source_formats
 from features.ingest_tables import KnownCustomers, Table, TableReport
 from features.ingest_warnings import (
     buyers_without_sales,
@@ -70,13 +76,10 @@ from features.ingest_warnings import (
     same_person_in_two_tools,
 )
 from features.mapping import ColumnMapping, FileMapping, IngestError
-from features.order_status import REFUND_ROWS
 from features.record_dates import bought_before_record, ends_before_record
-from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
 from features.source_file import EmptyExport, SourceFile
-from features.terms import TERM_DAYS, TERM_MONTHS
 from features.value_keys import unmatched_note
-from features.values import MERGED, NO_SALE, SET_ASIDE
+from features.values import MERGED, NO_SALE
 
 #: Default lowest share of accepted rows per table; below it ingest fails and writes nothing.
 MIN_ACCEPTED_SHARE = 0.5
@@ -293,8 +296,6 @@ def ingest(
     tables[CUSTOMERS] = _ends_from_rows(tables[CUSTOMERS], built, log)
     campaign_rows = None
     if campaigns is not None:
-        from features.campaigns import CAMPAIGNS, read_campaigns
-
         customer_ids = set(tables[CUSTOMERS]["customer_id"].astype(str))
         campaign_rows = read_campaigns(
             campaigns,
@@ -314,8 +315,6 @@ def ingest(
         log(f"customers: warning: {lowered}")
     with replaced_directory(out_dir, OWNED) as staging:
         if campaign_rows is not None:
-            from features.campaigns import campaigns_path
-
             accepted, quarantined, _ = campaign_rows
             _write(accepted, campaigns_path(staging))
             _write(quarantined, quarantine_path(staging, CAMPAIGNS))
@@ -395,62 +394,6 @@ def _merged_addresses(merged: pd.DataFrame, customers: Table) -> tuple[pd.Series
     return folded(address), ids.map(customers.aliases)
 
 
-def require_share(reports: Iterable[TableReport], share: float) -> None:
-    """Fail loudly, with the top reasons and a sample source row each, when too little of a table
-    was accepted (campaigns included)."""
-    low = [r for r in reports if r.accepted_share < share]
-    if not low:
-        return
-    parts = []  # one line (the CLI's errors are), its parts apart by "; "
-    for r in low:
-        parts.append(
-            f"{r.source_file}: {r.table}: only {r.accepted:,} of {r.judged_rows:,} rows accepted "
-            f"({r.accepted_share:.1%}), below --min-accepted-share {share:g}"
-            + (
-                f" ({r.rows_read - r.judged_rows:,} rows aside: "
-                + ", ".join(f"{k} {v:,}" for k, v in r.reasons.items() if k in SET_ASIDE)
-                + ")"
-                if r.judged_rows < r.rows_read
-                else ""
-            )
-            + "; top reasons:"
-        )
-        top = sorted(
-            ((k, v) for k, v in r.reasons.items() if k not in SET_ASIDE), key=lambda kv: -kv[1]
-        )[:3]
-        for reason, n in top:
-            parts.append(f"[{reason}: {n:,} rows, e.g. {r.samples[reason]}]")
-        if top and top[0][0] == NO_SUCH_EMAIL:
-            parts.append(
-                "[note: a newsletter's or help desk's list also holds people who are not "
-                "customers; if these are such, --min-accepted-share 0 keeps the customers' rows "
-                "(the others stay in the quarantine); if they are contacts of the customers (a B2B "
-                "CRM's people of an account), give the contacts export as another --customers "
-                "file with customers.merged_into=<its account id column>: their addresses are "
-                "then their account's]"
-            )
-        if top and top[0][0] == "missing customer_id" and r.table == TRANSACTIONS:
-            parts.append(
-                "[note: a till's or shop's sales to guests without a customer account or loyalty "
-                "card name no customer; if these are such, set them aside in the map file with "
-                "exclude: {<the id column>: ['']} (counted, not judged)]"
-            )
-        if top and top[0][0] == "missing customer_id" and r.table == EVENTS:
-            parts.append(
-                "[note: an analytics tool's (Segment, GA4, Mixpanel) events of visitors who were "
-                "not logged in have no user id, only an anonymous one: no customer's; if these "
-                "are such, set them aside in the map file with exclude: {events.<the user id "
-                "column>: ['']} (counted, not judged)]"
-            )
-        parts.extend(f"[note: {w}]" for w in r.warnings)
-    maps = "--campaigns-map" if {r.table for r in low} == {"campaigns"} else "--map"
-    parts.append(
-        "nothing written (the previous --out is unchanged); fix the mapping/format options "
-        f"({maps}, --sep, --encoding, --decimal, --date-order) or lower --min-accepted-share"
-    )
-    raise IngestError(" ".join(parts[:-1]) + "; " + parts[-1])
-
-
 def _ingest_files(
     table: str,
     files: Files,
@@ -470,7 +413,6 @@ def _ingest_files(
     A file whose ``a/b/yyyy`` dates fit both orders (a weekly export of the 1st to the 7th) is
     read in the order the other files of this table, and ``day_first`` (the tables read before),
     told, when they agree; it is reported once that is known."""
-    from features.export_files import order_warnings
 
     paths = _paths(table, files)
     several = table == CUSTOMERS and len(paths) > 1  # each may lack a carried column
@@ -602,7 +544,6 @@ def _order_numberings(
     table: str, parts: list[Table], mapping: ColumnMapping
 ) -> tuple[list[str] | None, str | None]:
     """:func:`features.export_files.order_numberings` of the files' accepted rows."""
-    from features.export_files import order_numberings
 
     if table != TRANSACTIONS:
         return None, None
@@ -618,7 +559,6 @@ def _orders_of_two_tools(
     parts: list[Table], mapping: ColumnMapping, numberings: list[str] | None
 ) -> str | None:
     """:func:`features.export_files.orders_of_two_tools` of the files' accepted rows."""
-    from features.export_files import orders_of_two_tools
 
     paths = [Path(p.report.source_file) for p in parts]
     return orders_of_two_tools(
@@ -632,78 +572,10 @@ def _orders_of_two_tools(
 
 def _paths(table: str, files: Files) -> list[Path]:
     """A table's export files, patterns expanded (:func:`features.export_files.expand_files`)."""
-    from features.export_files import expand_files
 
     return expand_files([files] if isinstance(files, str | Path) else files, f"--{table}")
-
-
-def source_formats(source: SourceFile) -> list[str]:
-    """How a source file was read, for the progress log."""
-    return [f"encoding {source.encoding}" if source.encoding else source.kind, *source.notes]
 
 
 def _with_file(part: Table, path: Path) -> Table:
     """``part`` with its accepted rows naming their file (``EXPORT_FILE``)."""
     return replace(part, accepted=part.accepted.assign(**{EXPORT_FILE: str(path.absolute())}))
-
-
-def log_report(report: TableReport, log) -> None:
-    """The progress lines of one validated table: formats found, warnings, counts per reason."""
-    t = report.table
-    if "numbers" in report.formats:
-        money = (
-            ", currencies " + ", ".join(f"{k} {v:,}" for k, v in report.currencies.items())
-            if report.currencies
-            else ""
-        )
-        log(f"{t}: numbers: {report.formats['numbers']}{money}")
-    if report.date_format:
-        log(f"{t}: dates: {report.date_format}")
-    if "status" in report.formats:
-        log(f"{t}: status: {report.formats['status']}")
-    for key in (
-        "columns",
-        "customer_id",
-        GROUPED,
-        *ID_FORMS,
-        CUSTOMER_ALIAS,
-        CUSTOMER_EMAIL,
-        MERGED_INTO,
-        "exclude",
-        "amount",
-        "currency",
-        YEN,
-        "currency_rates",
-        "credit notes",
-        REFUND_ROWS,
-        REFUNDED_AMOUNT,
-        REFUNDED_AT,
-        TERM_MONTHS,
-        TERM_DAYS,
-        "order_day",
-        ENDED_AT,
-        CUSTOMER_STATUS,
-        *CONTACT_FLAGS,
-    ):
-        if key in report.formats:
-            log(f"{t}: {key}: {report.formats[key]}")
-    for warning in report.warnings:
-        log(f"{t}: warning: {warning}")
-    if report.event_types:
-        log(f"{t}: event_type: " + ", ".join(f"{k} {v:,}" for k, v in report.event_types.items()))
-    if report.unmapped:
-        log(
-            f"{t}: {len(report.unmapped)} source event types matched no contract type and "
-            + (
-                "were quarantined (--strict-values):"
-                if UNMAPPED in report.reasons
-                else "landed in other:"
-            )
-        )
-        for item in report.unmapped:
-            log(f"  {item['source']!r} x {item['rows']:,}: {item['hint']}")
-    detail = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.reasons.items())) or "none"
-    log(f"{t}: {report.accepted:,} accepted, {report.quarantined:,} quarantined [{detail}]")
-    if report.quarantined_amount:
-        amounts = ", ".join(f"{k}: {v:,.2f}" for k, v in sorted(report.quarantined_amount.items()))
-        log(f"{t}: amount in the quarantined rows [{amounts}]")

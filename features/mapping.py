@@ -35,6 +35,7 @@ from pydantic import (
     field_validator,
 )
 
+from features.campaign_table import CAMPAIGNS, COLUMN_NAMES
 from features.contract import CONTRACT, CUSTOMERS, EVENT_TYPES, EVENTS, TABLES, TRANSACTIONS
 from features.customer_emails import CUSTOMER_EMAIL
 from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
@@ -223,8 +224,6 @@ class FileMapping(BaseModel):
     @field_validator("columns")
     @classmethod
     def _known_targets(cls, columns: dict[str, str]) -> dict[str, str]:
-        from features.campaigns import CAMPAIGNS, COLUMN_NAMES
-
         for key in columns:
             table, _, column = key.rpartition(".")
             tables = [table] if table else list(TABLES)

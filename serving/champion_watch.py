@@ -48,7 +48,8 @@ def registry_champion(tracking_uri: str, project: str) -> Callable[[], str | Non
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from training.registry import CHAMPION, pair_model_name, sqlite_store
+    from training.model_tags import CHAMPION
+    from training.registry import pair_model_name, sqlite_store
 
     name = pair_model_name(project)
     if (path := sqlite_store(tracking_uri)) is not None:

@@ -310,7 +310,7 @@ def load_uplift_champion(tracking_uri: str, project: str | None) -> UpliftChampi
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from training.registry import CHAMPION
+    from training.model_tags import CHAMPION
     from training.uplift_registry import UpliftSet, model_name
 
     if project is None:

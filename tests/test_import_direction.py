@@ -198,3 +198,66 @@ def test_allowed_imports_pass_the_checker():
     )
     # a private name of the module itself (a relative import of its own names) is not shared
     assert private_violations(imports_in("from .batch import _x\n", "serving.batch")) == []
+
+
+def module_graph(imports: list[Import], modules: set[str]) -> dict[str, set[str]]:
+    """Which project modules each module imports; ``from package import submodule`` counts as an
+    import of the submodule (not of the package's ``__init__``)."""
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for i in imports:
+        targets = {f"{i.target}.{n}" for n in i.names if f"{i.target}.{n}" in modules}
+        if len(targets) < len(i.names) or not i.names:
+            targets.add(i.target)
+        graph.setdefault(i.module, set()).update(t for t in targets if t in modules)
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Groups of modules that import each other, directly or in a ring (Tarjan's strongly
+    connected components of two modules or more), lazy imports included."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in sorted(graph.get(module, ())):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            group = []
+            while not group or group[-1] != module:
+                group.append(stack.pop())
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return cycles
+
+
+def test_no_module_imports_itself_back():
+    """A ring of imports (two modules needing each other, even through a lazy import inside a
+    function) means one of them holds something in the wrong place."""
+    modules = {module_name(p) for p in project_files()}
+    assert import_cycles(module_graph(all_imports(), modules)) == []
+
+
+def test_the_checker_sees_a_ring_through_a_lazy_import():
+    imports = [
+        *imports_in("from features.b import x\n", "features.a"),
+        *imports_in("def f():\n    from features.c import y\n", "features.b"),
+        *imports_in("def g():\n    from features import a\n", "features.c"),
+        *imports_in("from features import d\n", "features"),
+        *imports_in("import features.a\n", "features.d"),
+    ]
+    graph = module_graph(
+        imports, {"features", "features.a", "features.b", "features.c", "features.d"}
+    )
+    assert import_cycles(graph) == [["features.a", "features.b", "features.c"]]

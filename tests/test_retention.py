@@ -13,7 +13,8 @@ from mlflow.tracking import MlflowClient
 from registry_fixtures import register, tiny_pair, tracking
 
 from serving.retention import plan_prune, prune
-from training.registry import CHAMPION, load_version, open_experiment, pair_model_name
+from training.model_tags import CHAMPION
+from training.registry import load_version, open_experiment, pair_model_name
 
 LIFECYCLE = [sys.executable, "-c", "from lifecycle_cli import app; app()"]
 

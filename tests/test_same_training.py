@@ -11,13 +11,9 @@ from mlflow.tracking import MlflowClient
 from registry_fixtures import register, tiny_pair, tracking
 from service_fixtures import REPO, SMALL_LIGHTGBM
 
-from training.registry import CHAMPION, pair_model_name
-from training.same_training import (
-    CHAMPION_AT_DECISION,
-    TRAINING_DIGEST,
-    repeated_version,
-    training_digest,
-)
+from training.model_tags import CHAMPION, CHAMPION_AT_DECISION, TRAINING_DIGEST
+from training.registry import pair_model_name
+from training.same_training import repeated_version, training_digest
 
 
 def _config(root, seed: int = 5):

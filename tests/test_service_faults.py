@@ -441,7 +441,8 @@ def _promote_a_second_version(tracking_uri: str, project: str) -> str:
     """Register the champion's model again as a new version and make it the champion."""
     from mlflow import MlflowClient
 
-    from training.registry import CHAMPION, fluent_tracking_uri, pair_model_name
+    from training.model_tags import CHAMPION
+    from training.registry import fluent_tracking_uri, pair_model_name
 
     client = MlflowClient(tracking_uri=tracking_uri)
     name = pair_model_name(project)

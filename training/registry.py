@@ -32,10 +32,9 @@ from mlflow.tracking import MlflowClient
 
 from training.bundle import BundleError, ModelPair, load_pair, models_digest, save_pair
 from training.config import TrackingConfig
+from training.model_tags import CHAMPION, CHAMPION_AT_DECISION
 from training.process_owner import owner_alive, this_process
-from training.same_training import CHAMPION_AT_DECISION
 
-CHAMPION = "champion"
 PAIR_SUFFIX = ".churn-clv"
 #: The test metrics the promotion gate compares, and whether higher is better.
 GATE_METRICS: dict[str, bool] = {

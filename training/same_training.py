@@ -19,10 +19,8 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-#: Model version tag: the digest of what a version was trained on (:func:`training_digest`).
-TRAINING_DIGEST = "training_digest"
-#: Model version tag: the champion version when the gate decided ("" for none).
-CHAMPION_AT_DECISION = "champion_at_decision"
+from training.model_tags import CHAMPION, CHAMPION_AT_DECISION, TRAINING_DIGEST
+
 #: Config sections that do not change the fit: where it is logged and which folder it read.
 NOT_FITTED = ("tracking", "data", "project")
 
@@ -75,8 +73,6 @@ class Repeat:
 def repeated_version(tracking_uri: str, model: str, digest: str) -> Repeat | None:
     """The latest version of ``model`` trained on ``digest`` whose decision still holds: it is the
     champion, or the champion is the one it was decided against. None otherwise."""
-    from training.registry import CHAMPION
-
     client = MlflowClient(tracking_uri=tracking_uri)
     try:
         versions = client.search_model_versions(f"name='{model}'")

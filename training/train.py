@@ -43,6 +43,7 @@ from training.metrics import (
     paired_bootstrap_difference,
     roc_auc,
 )
+from training.model_tags import TRAINING_DIGEST
 from training.models import ChurnModel, ClvModel
 from training.reference import REFERENCE_ARTIFACT
 from training.registry import (
@@ -60,7 +61,7 @@ from training.registry import (
     reference_moved,
     tracked_run,
 )
-from training.same_training import TRAINING_DIGEST, Repeat, repeated_version, training_digest
+from training.same_training import Repeat, repeated_version, training_digest
 from training.splits import CutoffPlan, plan_cutoffs
 
 #: Fits the scoring thresholds of a pair from reference features (the test buyers), their churn

@@ -40,9 +40,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from features.campaigns import action_costs, measuring_rows
+from training.model_tags import CHAMPION
 from training.models import FeatureEncoder
 from training.priority import TIER_SHARES
-from training.registry import CHAMPION, gate_lock, is_not_worse, quiet_model_logging
+from training.registry import gate_lock, is_not_worse, quiet_model_logging
 from training.uplift import member_effect
 from training.uplift_metrics import bootstrap, design_weights, qini_coefficient
 
