@@ -49,6 +49,10 @@ def _zoneless_name(name: str) -> str:
 #: When the record was made: a customer's sign-up, a payment's or event's time (Stripe's
 #: ``Created (UTC)``, a help desk's ``Created at``); bare names.
 CREATED = ("created", "createdat", "createddate", "datecreated", "createdon")
+#: An event's time as engagement tools name it: a newsletter's or tracking feed's ``Timestamp``
+#: (Klaviyo, Mailchimp, Segment), a help desk's ``Created time`` (Freshdesk), a survey's
+#: ``Submitted At`` (Typeform); bare names.
+EVENT_TIMES = (*CREATED, "createdtime", "timestamp", "eventtime", "submittedat")
 #: Names (bare, a trailing "(UTC)" ignored) exports give a contract column the file has no column
 #: of by its own name: a customers export's own ``id`` is the customer's (Stripe, Paddle), a
 #: payments or orders export's the row's charge or order (never a customer's: payments name
@@ -56,7 +60,7 @@ CREATED = ("created", "createdat", "createddate", "datecreated", "createdon")
 OTHER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
     CUSTOMERS: {"customer_id": ("id",), "signup_at": CREATED},
     TRANSACTIONS: {"order_id": ("id",), "ordered_at": CREATED},
-    EVENTS: {"occurred_at": CREATED},
+    EVENTS: {"occurred_at": EVENT_TIMES},
 }
 
 

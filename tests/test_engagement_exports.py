@@ -1,0 +1,65 @@
+"""Engagement exports of tools a user brings beside a shop's orders (Klaviyo's metric export,
+Freshdesk's and Zendesk's tickets, an NPS tool's responses), ingested as a new user would: the
+counts per contract event type are the exports' own."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from features.contract import table_path
+from features.ingest import ingest
+from features.ingest_tables import TableReport
+from features.mapping import load_mapping
+
+CUSTOMERS = (
+    "Customer ID,Email,Created At\n1,ana@example.com,2023-01-02\n2,ben@example.com,2023-02-03\n"
+)
+ORDERS = "customer_id,ordered_at,amount\n1,2024-01-05,100\n2,2024-02-05,90\n"
+BY_EMAIL = "customers.customer_email=Email"
+
+
+def _quiet(*_args, **_kwargs) -> None:
+    pass
+
+
+def _ingest(tmp_path: Path, events: str, extra_map: str = "") -> tuple[pd.DataFrame, TableReport]:
+    """The events table and the events report of ``events`` beside two customers by e-mail
+    (``extra_map`` maps the events file's e-mail column; else it is ``Email``)."""
+    customers = tmp_path / "customers.csv"
+    customers.write_text(CUSTOMERS)
+    orders = tmp_path / "orders.csv"
+    orders.write_text(ORDERS)
+    source = tmp_path / "events.csv"
+    source.write_text(events)
+    mapping = load_mapping(",".join([BY_EMAIL, extra_map or "events.customer_email=Email"]))
+    reports = ingest(
+        tmp_path / "out", orders, mapping, customers=customers, events=source, log=_quiet
+    )
+    return pd.read_parquet(table_path(tmp_path / "out", "events")), reports["events"]
+
+
+def test_a_klaviyo_metric_export_is_read_by_its_timestamp_column(tmp_path):
+    """Klaviyo's (and Mailchimp's, Segment's) event time is ``Timestamp``: read as occurred_at
+    without a map, offsets to UTC."""
+    events, _ = _ingest(
+        tmp_path,
+        "Email,Metric Name,Timestamp\n"
+        "ana@example.com,Opened Email,2024-03-05 09:22:10-05:00\n"
+        "ben@example.com,Clicked Email,2024-03-06 14:00:00+00:00\n",
+        "events.customer_email=Email,event_type=Metric Name",
+    )
+    assert events["occurred_at"].tolist() == [
+        pd.Timestamp("2024-03-05 14:22:10"),
+        pd.Timestamp("2024-03-06 14:00:00"),
+    ]
+
+
+def test_a_freshdesk_tickets_export_is_read_by_its_created_time_column(tmp_path):
+    """Freshdesk names a ticket's time ``Created time``: read as occurred_at without a map."""
+    events, _ = _ingest(
+        tmp_path,
+        "Ticket ID,Type,Created time,Due by Time,Requester Email\n"
+        "1,Question,2024-03-05 10:00:00,2024-03-07 10:00:00,ana@example.com\n",
+        "events.customer_email=Requester Email,event_type=Type",
+    )
+    assert events["occurred_at"].tolist() == [pd.Timestamp("2024-03-05 10:00:00")]
