@@ -38,6 +38,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "web session",
         "session",
         "store visit",
+        # Klaviyo's metric of an identified profile browsing the shop (its site visit)
+        "active on site",
         # a gym's or club's door: one row per swipe of the member's card
         "check in",
         "checkin",
@@ -157,6 +159,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "incident",
         "question",
         "problem",
+        # Freshdesk's default ticket type beside Question, Incident and Problem
+        "feature request",
         "工单",
         "服务工单",
         "客服工单",

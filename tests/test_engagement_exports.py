@@ -63,3 +63,17 @@ def test_a_freshdesk_tickets_export_is_read_by_its_created_time_column(tmp_path)
         "events.customer_email=Requester Email,event_type=Type",
     )
     assert events["occurred_at"].tolist() == [pd.Timestamp("2024-03-05 10:00:00")]
+
+
+def test_freshdesk_ticket_types_and_klaviyo_site_activity_map_without_a_map(tmp_path):
+    """Freshdesk's default ticket type ``Feature Request`` is a support ticket and Klaviyo's
+    ``Active on Site`` a visit, not ``other``."""
+    events, report = _ingest(
+        tmp_path,
+        "Email,Event,Timestamp\n"
+        "ana@example.com,Feature Request,2024-03-05 10:00:00\n"
+        "ben@example.com,Active on Site,2024-03-06 10:00:00\n",
+        "events.customer_email=Email,event_type=Event",
+    )
+    assert events["event_type"].tolist() == ["support_ticket", "visit"]
+    assert report.unmapped == []
