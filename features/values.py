@@ -1176,16 +1176,38 @@ class ValueMapping:
         return next(found, None)
 
 
+#: A help desk's ticket type asking for money back (Freshdesk's default ``Refund``): an order
+#: event (:data:`ORDER_EVENTS`) elsewhere, a ticket beside tickets.
+REFUND_REQUESTS = ("refund", "refunds", "refund request", "退款")
+_TICKETS = ("support_ticket", "complaint")
+
+
+def _refund_tickets(rows: list[tuple[str, str | None, str]]) -> list[tuple[str, str | None, str]]:
+    """``(source, target, how)`` rows with a built-in ``Refund`` read as a support_ticket where
+    every other value of the column is a ticket or complaint (a help desk's ``Type`` column):
+    the customer asking for a refund, which the transactions file does not hold."""
+    others = {t for v, t, _ in rows if t is not None and fold(v) not in _refund_requests()}
+    if not others or not others <= set(_TICKETS):
+        return rows
+    return [
+        (v, "support_ticket", how)
+        if how == "built-in" and target == ORDER and fold(v) in _refund_requests()
+        else (v, target, how)
+        for v, target, how in rows
+    ]
+
+
+@functools.cache
+def _refund_requests() -> frozenset[str]:
+    return frozenset(fold(n) for n in REFUND_REQUESTS)
+
+
 def map_values(values: pd.Series, mapping: ValueMapping) -> tuple[pd.Series, pd.DataFrame]:
     """Map a text column; returns the mapped values (``None`` where unmapped) and a per-source
     table."""
     uniques = values.dropna().unique()
-    rows = []
-    lookup: dict[str, str | None] = {}
-    for value in uniques:
-        target, how = mapping.lookup(str(value))
-        lookup[value] = target
-        rows.append((str(value), target, how))
+    rows = _refund_tickets([(str(v), *mapping.lookup(str(v))) for v in uniques])
+    lookup = {value: target for value, (_, target, _) in zip(uniques, rows, strict=True)}
     mapping.found = {source: target for source, target, _ in rows}
     counts = values.value_counts()
     table = pd.DataFrame(rows, columns=["source", "target", "how"])

@@ -25,6 +25,7 @@ def _quiet(*_args, **_kwargs) -> None:
 def _ingest(tmp_path: Path, events: str, extra_map: str = "") -> tuple[pd.DataFrame, TableReport]:
     """The events table and the events report of ``events`` beside two customers by e-mail
     (``extra_map`` maps the events file's e-mail column; else it is ``Email``)."""
+    tmp_path.mkdir(exist_ok=True)
     customers = tmp_path / "customers.csv"
     customers.write_text(CUSTOMERS)
     orders = tmp_path / "orders.csv"
@@ -77,3 +78,21 @@ def test_freshdesk_ticket_types_and_klaviyo_site_activity_map_without_a_map(tmp_
     )
     assert events["event_type"].tolist() == ["support_ticket", "visit"]
     assert report.unmapped == []
+
+
+def test_a_help_desk_refund_ticket_is_a_ticket_but_an_analytics_refund_is_set_aside(tmp_path):
+    """In a tickets export (its other types are tickets: Freshdesk's Question, Incident,
+    Problem), ``Refund`` is a ticket asking for one, kept as support_ticket; beside an analytics
+    feed's visits it is the refund the transactions file holds, set aside."""
+    tickets = (
+        "Email,Type,Created time\n"
+        "ana@example.com,Question,2024-03-05 10:00:00\n"
+        "ben@example.com,Refund,2024-03-06 10:00:00\n"
+        "ben@example.com,Incident,2024-03-07 10:00:00\n"
+    )
+    events, _ = _ingest(tmp_path / "desk", tickets, "events.customer_email=Email,event_type=Type")
+    assert events["event_type"].tolist() == ["support_ticket"] * 3
+    feed = tickets.replace("Question", "Page View").replace("Incident", "Session Start")
+    events, report = _ingest(tmp_path / "feed", feed, "events.customer_email=Email,event_type=Type")
+    assert events["event_type"].tolist() == ["visit", "visit"]
+    assert report.reasons == {"a purchase or refund (the transactions file holds the orders)": 1}
