@@ -117,8 +117,10 @@ from features.values import (
     OTHER,
     REFUNDED_ORDER,
     REPORT_ROW,
+    UNTYPED_TICKETS,
     ValueMapping,
     map_values,
+    untyped_tickets,
 )
 
 #: The other ways an export writes a customer's id, by their ``TableReport.formats`` key: each
@@ -221,6 +223,10 @@ def build_table(
     check.flag(repeated_header(frame), REPEATED_HEADER)  # two exports pasted together
     exclude_rows(table, frame, path, mapping, check, report)
     inputs = table_inputs(table, frame, path, mapping, several)
+    if table == EVENTS and "event_type" in inputs:
+        explicit = mapping.values_for(table, "event_type")
+        inputs["event_type"], untyped = untyped_tickets(inputs["event_type"], explicit)
+        report.formats.update({UNTYPED_TICKETS: untyped} if untyped else {})
     if said := other_names_read(frame, table, inputs, mapping):
         report.formats["columns"] = said
     record_date = record_date_column(frame, inputs, mapping) if table == CUSTOMERS else None

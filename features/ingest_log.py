@@ -18,7 +18,7 @@ from features.order_status import REFUND_ROWS
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
 from features.source_file import SourceFile
 from features.terms import TERM_DAYS, TERM_MONTHS
-from features.values import SET_ASIDE
+from features.values import SET_ASIDE, UNTYPED_TICKETS
 
 
 def source_formats(source: SourceFile) -> list[str]:
@@ -48,6 +48,7 @@ def log_report(report: TableReport, log) -> None:
         CUSTOMER_ALIAS,
         CUSTOMER_EMAIL,
         MERGED_INTO,
+        UNTYPED_TICKETS,
         "exclude",
         "amount",
         "currency",

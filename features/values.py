@@ -1202,6 +1202,28 @@ def _refund_requests() -> frozenset[str]:
     return frozenset(fold(n) for n in REFUND_REQUESTS)
 
 
+#: The report's key (``TableReport.formats``) of the tickets :func:`untyped_tickets` typed.
+UNTYPED_TICKETS = "ticket types"
+
+
+def untyped_tickets(types: pd.Series, explicit: dict[str, str]) -> tuple[pd.Series, str | None]:
+    """A help desk's tickets left without a type (Zendesk's and Freshdesk's ``Type`` is
+    optional) as ``support_ticket`` where every other value of the column is a ticket or
+    complaint (by ``explicit``, the map file's ``values:``, then the built-in synonyms), with
+    the report's line; else the column as it was and None."""
+    blank = types.isna() | types.astype("string").str.strip().eq("")
+    mapping = ValueMapping(explicit, builtin=True)
+    rows = [(str(v), *mapping.lookup(str(v))) for v in types[~blank].unique()]
+    targets = {target for _, target, _ in _refund_tickets(rows)}
+    if not blank.any() or not targets or not targets <= set(_TICKETS):
+        return types, None
+    said = (
+        f"{int(blank.sum()):,} tickets without a type read as support_ticket (the column's "
+        "other values are tickets)"
+    )
+    return types.mask(blank, "support_ticket"), said
+
+
 def map_values(values: pd.Series, mapping: ValueMapping) -> tuple[pd.Series, pd.DataFrame]:
     """Map a text column; returns the mapped values (``None`` where unmapped) and a per-source
     table."""

@@ -96,3 +96,24 @@ def test_a_help_desk_refund_ticket_is_a_ticket_but_an_analytics_refund_is_set_as
     events, report = _ingest(tmp_path / "feed", feed, "events.customer_email=Email,event_type=Type")
     assert events["event_type"].tolist() == ["visit", "visit"]
     assert report.reasons == {"a purchase or refund (the transactions file holds the orders)": 1}
+
+
+def test_a_ticket_without_a_type_in_a_tickets_export_is_a_support_ticket(tmp_path):
+    """Zendesk's and Freshdesk's ``Type`` is optional: a ticket left without one is still a
+    ticket where the column's other values are tickets, said in the report; in another events
+    file a blank type stays a row without a type (quarantined)."""
+    tickets = (
+        "Email,Type,Created time\n"
+        "ana@example.com,question,2024-03-05 10:00:00\n"
+        "ben@example.com,,2024-03-06 10:00:00\n"
+        "ben@example.com,complaint,2024-03-07 10:00:00\n"
+    )
+    events, report = _ingest(
+        tmp_path / "desk", tickets, "events.customer_email=Email,event_type=Type"
+    )
+    assert events["event_type"].tolist() == ["support_ticket", "support_ticket", "complaint"]
+    assert "1 ticket" in report.formats["ticket types"]
+    feed = tickets.replace("question", "Page View").replace("complaint", "Login")
+    events, report = _ingest(tmp_path / "feed", feed, "events.customer_email=Email,event_type=Type")
+    assert events["event_type"].tolist() == ["visit", "login"]
+    assert report.reasons == {"missing event_type": 1}
