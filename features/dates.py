@@ -86,6 +86,12 @@ TZ_ABBREVIATIONS = {
     "CDT": -300, "EST": -300, "EDT": -240,
 }  # fmt: skip
 _ABBREVIATIONS = "|".join(sorted(TZ_ABBREVIATIONS, key=len, reverse=True))
+#: A column name's trailing zone (Stripe's ``Created (UTC)``, ``Time (UTC+8)``, ``Date
+#: (GMT-05:00)``, ``Date (PST)``): the zone its times are written in.
+ZONE_SUFFIX = re.compile(
+    rf"\(\s*(?P<zone>(?:UTC|GMT)(?:\s*[+-]\d{{1,2}}(?::?\d{{2}})?)?|{_ABBREVIATIONS})\s*\)\s*$",
+    re.IGNORECASE,
+)
 _TZ = (
     r"\s*(?P<tz>Z|(?:UTC|GMT)\s*[+-]\d{1,2}(?::?\d{2})?|UTC|GMT|[+-]\d{2}(?::?\d{2})?"
     rf"|{_ABBREVIATIONS})?"
@@ -308,7 +314,11 @@ def parse_dates(
     stamps, described, marked = _parse_distinct(distinct, order, date_format)
     if thai:
         described += f"; {thai}"
-    if timezone and timezone.upper() != "UTC":
+    if (zone := ZONE_SUFFIX.search(str(values.name))) is not None:
+        stamps, said = _from_named_zone(stamps, marked | ~_has_time(distinct), zone["zone"])
+        ignored = f" (not --timezone {timezone})" if timezone and timezone.upper() != "UTC" else ""
+        described += f"; times without an offset read as {said}, as {values.name!r} says{ignored}"
+    elif timezone and timezone.upper() != "UTC":
         # a date without a time is a calendar day, not local midnight: read as 2023-05-31 22:00
         # UTC, a Berlin signup of 01.06.2023 moved to the day before
         timed = _has_time(distinct)
@@ -403,6 +413,19 @@ def _from_local(stamps: pd.Series, marked: pd.Series, timezone: str) -> pd.Serie
     out = stamps.copy()
     out[local] = utc.astype("datetime64[us]")
     return out
+
+
+def _from_named_zone(stamps: pd.Series, marked: pd.Series, zone: str) -> tuple[pd.Series, str]:
+    """Naive times (not ``marked``: an offset of their own, or a date alone) written at the
+    fixed offset a column's name gives (``UTC+8``, ``PST``) as naive UTC, and that offset said
+    (``UTC-08:00``)."""
+    offset = _offsets(pd.Series([zone.upper().replace(" ", "")], dtype="string")).iloc[0]
+    minutes = int(offset.total_seconds() // 60)
+    said = f"UTC{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    local = ~marked & stamps.notna() & (stamps < LAST_DAY)
+    out = stamps.copy()
+    out[local] = (stamps[local] - offset).astype("datetime64[us]")
+    return out, "UTC" if minutes == 0 else said
 
 
 def _parse_distinct(

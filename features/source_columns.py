@@ -14,6 +14,7 @@ from features.contract import CONTRACT, CUSTOMERS, EVENTS, TIME_COLUMN, TRANSACT
 from features.customer_emails import CUSTOMER_EMAIL, email_column
 from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
 from features.customer_status import CUSTOMER_STATUS
+from features.dates import TZ_ABBREVIATIONS
 from features.header_names import REPEATED, fold_name
 from features.mapping import DERIVED_INPUTS, FileMapping, IngestError
 from features.payment_status import payment_status_column, payment_status_read
@@ -24,7 +25,7 @@ from features.terms import TERM_DAYS, TERM_MONTHS
 def find_column(frame: pd.DataFrame, name: str) -> str | None:
     """A source column by exact name, else by loose name (case, width, spacing), else with
     spaces, underscores and hyphens ignored ("CustomerID" for "Customer ID"), else with a
-    trailing "(UTC)" ignored ("Ended At (UTC)" for "ended_at"), when unique."""
+    trailing zone ignored ("Ended At (UTC)" for "ended_at"), when unique."""
     if name in frame.columns:
         return name
     for fold in (fold_name, bare_name, _zoneless_name):
@@ -38,8 +39,13 @@ def bare_name(name: str) -> str:
     return re.sub(r"[\s_\-]+", "", fold_name(name))
 
 
-#: A column name's trailing time zone that is ingest's default one (Stripe's ``Created (UTC)``).
-UTC_SUFFIX = re.compile(r"\((utc|gmt)\)$")
+#: A column name's trailing time zone, in a bare name (Stripe's ``Created (UTC)``, ``Created
+#: (UTC+8)``, ``Date (PST)``): read by :data:`features.dates.ZONE_SUFFIX`.
+UTC_SUFFIX = re.compile(
+    r"\((?:(?:utc|gmt)\+?(?:\d{1,2}(?::?\d{2})?)?|"
+    + "|".join(z.lower() for z in TZ_ABBREVIATIONS)
+    + r")\)$"
+)
 
 
 def _zoneless_name(name: str) -> str:
