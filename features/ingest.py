@@ -293,6 +293,18 @@ def ingest(
         tables[CUSTOMERS] = _read_record_date(
             tables[CUSTOMERS], tables[TRANSACTIONS], column, reports[CUSTOMERS], log
         )
+    elif CUSTOMERS in built and (
+        warning := bought_before_record(
+            tables[CUSTOMERS],
+            tables[TRANSACTIONS],
+            mapping.source_for(CUSTOMERS, "signup_at") or "signup_at",
+            0,
+            0,
+            mapped=True,
+        )
+    ):
+        reports[CUSTOMERS].warnings.append(warning)
+        log(f"{CUSTOMERS}: warning: {warning}")
     tables[CUSTOMERS] = _ends_from_rows(tables[CUSTOMERS], built, log)
     campaign_rows = None
     if campaigns is not None:

@@ -3,7 +3,8 @@ mapped: :func:`features.source_columns.record_date_column`) is the day the recor
 Accounts moved into a CRM, or imported into Stripe, all carry the day of the move: an end
 before it is no earlier membership's (as an end before a real signup is) and stands, unless the
 customer bought after it (:func:`features.endings.came_back`); customers who mostly bought
-before it are warned of, naming the column."""
+before it are warned of, naming the column, as they are before a signup_at mapped or so named
+(the map's word is kept: an end before it is an earlier membership's)."""
 
 from __future__ import annotations
 
@@ -42,10 +43,17 @@ def ends_before_record(
 
 
 def bought_before_record(
-    customers: pd.DataFrame, transactions: pd.DataFrame, column: str, early: int, back: int
+    customers: pd.DataFrame,
+    transactions: pd.DataFrame,
+    column: str,
+    early: int,
+    back: int,
+    mapped: bool = False,
 ) -> str | None:
-    """A warning when most customers who bought first did before their record date: the column
-    is no signup, whatever its name."""
+    """A warning when most customers who bought first did before their signup_at, read from
+    ``column``: a record date (``mapped`` False, :func:`ends_before_record` counted ``early``
+    ends before it, ``back`` of them no end) or a column the map or the contract names, whose
+    ends before it were read as an earlier membership's."""
     purchases = _purchases(transactions)
     first = (
         pd.to_datetime(purchases["ordered_at"])
@@ -59,6 +67,23 @@ def bought_before_record(
     earlier = int((first.reindex(signup.index) < signup).sum())
     if earlier * 2 <= len(signup):
         return None
+    said = (
+        f"{earlier:,} of the {len(signup):,} customers with a purchase first bought before "
+        f"their {column!r}, "
+    )
+    tenure = (
+        "The features count a customer's tenure from the earlier of the two, their first "
+        "purchase here"
+    )
+    if mapped:
+        return (
+            f"{said}read as signup_at (mapped, or so named): it looks like the day each "
+            "record was made (accounts moved into this tool, an import), not their signup. "
+            f"{tenure}; an end before it is "
+            "read as an earlier membership's (no end: the ended_at line counts them), which "
+            "holds only where the customer signed up again. If the file has the signup under "
+            'another name, map that (--map "signup_at=<column>")'
+        )
     ends = (
         f"; of the {early:,} ends before it, {early - back:,} are kept, {back:,} read as no "
         "end (the customer bought after it: came back)"
@@ -66,11 +91,9 @@ def bought_before_record(
         else ""
     )
     return (
-        f"{earlier:,} of the {len(signup):,} customers with a purchase first bought before "
-        f"their {column!r}, read as signup_at (no column is named so): it is the day each "
-        "record was made (accounts moved into this tool, an import), not their signup. The "
-        "features count a customer's tenure from the earlier of the two, their first purchase "
-        f"here; signup_at is kept as read{ends}. If the file has the signup under another "
+        f"{said}read as signup_at (no column is named so): it is the day each "
+        "record was made (accounts moved into this tool, an import), not their signup. "
+        f"{tenure}; signup_at is kept as read{ends}. If the file has the signup under another "
         "name, map it "
         '(--map "signup_at=<column>")'
     )
