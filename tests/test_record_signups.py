@@ -52,3 +52,32 @@ def test_a_mapped_signup_most_customers_bought_before_is_warned_of(tmp_path):
     assert len(said) == 1, reports["customers"].warnings
     assert f"{before:,} of the 120 customers with a purchase first bought before" in said[0]
     assert "mapped" in said[0] and "earlier membership" in said[0]
+
+
+def test_customers_who_bought_before_a_later_record_date_are_no_new_customers(tmp_path):
+    """The scoring warning's count of customers "first appearing on or after" the date scored
+    read the raw signup_at: accounts moved into a CRM the day after their last order were all
+    counted as left out, though each bought before and is scored (its first purchase is its
+    first sight). Only the customers with neither a signup nor a transaction before count."""
+    from training.dataset import customers_from, data_bounds
+
+    rng = np.random.default_rng(7)
+    bought = 40
+    firsts = pd.Timestamp("2021-01-04") + pd.to_timedelta(rng.integers(0, 500, bought), "D")
+    accounts = [f"B{i:02d},{MOVED:%Y-%m-%dT%H:%M:%SZ}\n" for i in range(bought)]
+    accounts += [f"N{i},{MOVED + pd.Timedelta(days=1 + i):%Y-%m-%dT%H:%M:%SZ}\n" for i in range(3)]
+    orders = [f"B{i:02d},{day:%Y-%m-%d},20\n" for i, day in enumerate(firsts)]
+    orders.append(f"B00,{MOVED - pd.Timedelta(days=1):%Y-%m-%d},20\n")  # the last order
+    (tmp_path / "accounts.csv").write_text("Id,CreatedDate\n" + "".join(accounts))
+    (tmp_path / "orders.csv").write_text("Account Id,Order Date,Total\n" + "".join(orders))
+    out = tmp_path / "out"
+    ingest(
+        out,
+        tmp_path / "orders.csv",
+        load_mapping("transactions.customer_id=Account Id,ordered_at=Order Date,amount=Total"),
+        customers=tmp_path / "accounts.csv",
+        log=lambda _: None,
+    )
+    day = data_bounds(out)[1]
+    assert day == MOVED.date()
+    assert customers_from(out, day) == 3

@@ -174,11 +174,15 @@ def first_repeat_cutoff(data_dir: str | Path) -> date | None:
 
 def customers_from(data_dir: str | Path, day: date) -> int:
     """How many customers of the customers table first appear on or after ``day`` (a customers
-    export pulled after the transactions): a scoring date before them leaves them out."""
+    export pulled after the transactions): a scoring date before them leaves them out. A
+    customer with a transaction before ``day`` is seen by then, whatever its signup_at (a CRM's
+    record date, after the purchases: ``features.definitions.population``)."""
     with _contract_tables(build_settings(), data_dir, f"customers of {data_dir}") as tables:
-        signup = tables.customers.signup_at
+        customers, rows = tables.customers, tables.transactions
         stamp = datetime.combine(day, datetime.min.time())
-        return int(tables.customers.filter(signup >= stamp).count().to_pandas())
+        seen = rows.filter(rows.ordered_at < stamp).select("customer_id").distinct()
+        later = customers.filter(customers.signup_at >= stamp).anti_join(seen, "customer_id")
+        return int(later.count().to_pandas())
 
 
 #: Events this long past the last order: the orders export looks cut short, not the business quiet.
