@@ -314,18 +314,24 @@ def parse_dates(
     stamps, described, marked = _parse_distinct(distinct, order, date_format)
     if thai:
         described += f"; {thai}"
-    if (zone := ZONE_SUFFIX.search(str(values.name))) is not None:
-        stamps, said = _from_named_zone(stamps, marked | ~_has_time(distinct), zone["zone"])
-        ignored = f" (not --timezone {timezone})" if timezone and timezone.upper() != "UTC" else ""
-        described += f"; times without an offset read as {said}, as {values.name!r} says{ignored}"
-    elif timezone and timezone.upper() != "UTC":
-        # a date without a time is a calendar day, not local midnight: read as 2023-05-31 22:00
-        # UTC, a Berlin signup of 01.06.2023 moved to the day before
+    zone = ZONE_SUFFIX.search(str(values.name))
+    if zone is not None or (timezone and timezone.upper() != "UTC"):
         timed = _has_time(distinct)
-        stamps = _from_local(stamps, marked | ~timed, timezone)
-        described += (
-            f"; times without an offset read as {timezone} (dates without a time as the day)"
-        )
+        if _days_at_midnight(stamps, marked, timed):
+            timed = np.zeros(len(distinct), dtype=bool)
+            described += "; every time is midnight (00:00): read as days"
+        if zone is not None:
+            stamps, said = _from_named_zone(stamps, marked | ~timed, zone["zone"])
+            described += f"; times without an offset read as {said}, as {values.name!r} says"
+            if timezone and timezone.upper() != "UTC":
+                described += f" (not --timezone {timezone})"
+        else:
+            # a date without a time is a calendar day, not local midnight: read as 2023-05-31
+            # 22:00 UTC, a Berlin signup of 01.06.2023 moved to the day before
+            stamps = _from_local(stamps, marked | ~timed, str(timezone))
+            described += (
+                f"; times without an offset read as {timezone} (dates without a time as the day)"
+            )
     taken = (
         stamps.to_numpy()[np.where(codes >= 0, codes, 0)]
         if len(stamps)
@@ -396,6 +402,14 @@ def _has_time(values: pd.Series) -> np.ndarray:
     )
     fraction = values.str.fullmatch(r"\s*\d{5}\.\d*[1-9]\d*\s*")
     return (clock.fillna(False) | fraction.fillna(False)).to_numpy(dtype=bool)
+
+
+def _days_at_midnight(stamps: pd.Series, marked: pd.Series, timed: np.ndarray) -> bool:
+    """Whether the column's times of day (of values not marked UTC) are all midnight: days
+    written with a time (``2024-01-05 00:00:00``, a SQL DATETIME holding a date), no instants."""
+    clock = timed & ~marked.to_numpy(dtype=bool) & stamps.notna().to_numpy()
+    times = stamps[clock]
+    return bool(clock.any()) and bool((times == times.dt.normalize()).all())
 
 
 def _from_local(stamps: pd.Series, marked: pd.Series, timezone: str) -> pd.Series:

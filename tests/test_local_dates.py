@@ -1,0 +1,28 @@
+"""Days and times read in ``--timezone``: a column of dates written with a midnight time (a SQL
+DATETIME holding a day, a CRM's date field exported as ``2024-01-05 00:00:00``) is a column of
+days and keeps them, as a date without a time does; real times are converted."""
+
+import pandas as pd
+import pytest
+
+from features.dates import DateOrder, parse_dates
+
+ORDER = DateOrder(day_first=False, how="not needed")
+DAYS = pd.date_range("2024-01-01", periods=40, freq="3D")
+
+
+@pytest.mark.parametrize("timezone", ["Asia/Shanghai", "America/Los_Angeles", "Pacific/Auckland"])
+@pytest.mark.parametrize("form", ["%Y-%m-%d 00:00:00", "%Y-%m-%d 00:00", "%m/%d/%Y 00:00"])
+def test_days_written_with_a_midnight_time_keep_their_day(timezone, form):
+    """Before, each of 40 such days moved to the day before (Shanghai, Auckland: 16:00 or
+    11:00 UTC the day before) or stayed only by luck of the sign (Los Angeles: 08:00 UTC)."""
+    values = pd.Series(DAYS.strftime(form), name="Order Date", dtype="string")
+    stamps, described = parse_dates(values, ORDER, timezone=timezone)
+    assert stamps.tolist() == DAYS.tolist()
+    assert "midnight" in described, described
+
+
+def test_a_column_with_times_of_day_converts_its_midnights_too():
+    values = pd.Series(["2024-03-05 00:00:00", "2024-03-05 14:30:00"], dtype="string")
+    stamps, _ = parse_dates(values, ORDER, timezone="Asia/Shanghai")
+    assert stamps.tolist() == [pd.Timestamp("2024-03-04 16:00"), pd.Timestamp("2024-03-05 06:30")]
