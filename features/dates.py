@@ -328,9 +328,12 @@ def parse_dates(
         else:
             # a date without a time is a calendar day, not local midnight: read as 2023-05-31
             # 22:00 UTC, a Berlin signup of 01.06.2023 moved to the day before
-            stamps = _from_local(stamps, marked | ~timed, str(timezone))
+            stamps, skipped, repeated = _from_local(stamps, marked | ~timed, str(timezone))
             described += (
                 f"; times without an offset read as {timezone} (dates without a time as the day)"
+            )
+            described += _clock_changes(
+                np.bincount(codes[codes >= 0], minlength=len(distinct)), skipped, repeated
             )
     taken = (
         stamps.to_numpy()[np.where(codes >= 0, codes, 0)]
@@ -412,12 +415,24 @@ def _days_at_midnight(stamps: pd.Series, marked: pd.Series, timed: np.ndarray) -
     return bool(clock.any()) and bool((times == times.dt.normalize()).all())
 
 
-def _from_local(stamps: pd.Series, marked: pd.Series, timezone: str) -> pd.Series:
+def _from_local(
+    stamps: pd.Series, marked: pd.Series, timezone: str
+) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """Naive local times (not ``marked`` as UTC already) converted to naive UTC; a time that a
-    daylight-saving change skips moves forward, an ambiguous one takes standard time."""
+    daylight-saving change skips moves forward, an ambiguous one takes standard time. Also
+    which were skipped and which repeated."""
     local = ~marked & stamps.notna() & (stamps < LAST_DAY)
+    skipped = np.zeros(len(stamps), dtype=bool)
+    repeated = np.zeros(len(stamps), dtype=bool)
     if not local.any():
-        return stamps
+        return stamps, skipped, repeated
+    wall = stamps[local].dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    odd = wall.isna().to_numpy()
+    if odd.any():
+        gap = stamps[local][odd].dt.tz_localize(timezone, ambiguous=False, nonexistent="NaT")
+        where = np.flatnonzero(local.to_numpy())[odd]
+        skipped[where] = gap.isna().to_numpy()
+        repeated[where] = gap.notna().to_numpy()
     utc = (
         stamps[local]
         .dt.tz_localize(timezone, ambiguous=False, nonexistent="shift_forward")
@@ -426,7 +441,21 @@ def _from_local(stamps: pd.Series, marked: pd.Series, timezone: str) -> pd.Serie
     )
     out = stamps.copy()
     out[local] = utc.astype("datetime64[us]")
-    return out
+    return out, skipped, repeated
+
+
+def _clock_changes(rows: np.ndarray, skipped: np.ndarray, repeated: np.ndarray) -> str:
+    """The dates line's count of rows (``rows`` per distinct value) at local times a clock
+    change skips (read as the first time after) or repeats (read as standard time)."""
+    said = [
+        f"{n:,} row{'s' if n != 1 else ''} in the hour a clock change {what}"
+        for n, what in (
+            (int(rows[skipped].sum()), "skips (read as the time after it)"),
+            (int(rows[repeated].sum()), "repeats (read as standard time, the second pass)"),
+        )
+        if n
+    ]
+    return f"; {', '.join(said)}" if said else ""
 
 
 def _from_named_zone(stamps: pd.Series, marked: pd.Series, zone: str) -> tuple[pd.Series, str]:

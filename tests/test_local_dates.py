@@ -26,3 +26,22 @@ def test_a_column_with_times_of_day_converts_its_midnights_too():
     values = pd.Series(["2024-03-05 00:00:00", "2024-03-05 14:30:00"], dtype="string")
     stamps, _ = parse_dates(values, ORDER, timezone="Asia/Shanghai")
     assert stamps.tolist() == [pd.Timestamp("2024-03-04 16:00"), pd.Timestamp("2024-03-05 06:30")]
+
+
+def test_times_a_clock_change_skips_or_repeats_are_counted():
+    """New York's clocks skip 02:00-03:00 on 2024-03-10 and pass 01:00-02:00 twice on
+    2024-11-03: such a local time is moved forward or read as standard time (the day never
+    moves), and the dates line says how many rows were, which it did not."""
+    values = pd.Series(
+        ["2024-03-10 02:30", "2024-03-10 02:30", "2024-11-03 01:30", "2024-11-03 03:30"],
+        dtype="string",
+    )
+    stamps, described = parse_dates(values, ORDER, timezone="America/New_York")
+    assert stamps.tolist() == [
+        pd.Timestamp("2024-03-10 07:00"),  # 03:00 EDT, the first time after the gap
+        pd.Timestamp("2024-03-10 07:00"),
+        pd.Timestamp("2024-11-03 06:30"),  # 01:30 EST
+        pd.Timestamp("2024-11-03 08:30"),
+    ]
+    assert "2 rows in the hour a clock change skips" in described, described
+    assert "1 row in the hour a clock change repeats" in described, described
