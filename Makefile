@@ -24,6 +24,8 @@ PORT ?= 3000
 NAME ?= baseline
 NAMES ?=
 SPARK_CUSTOMERS ?= 1000000
+# Rows of each export of bench-payments (1000000 or 3000000 for the scale runs).
+PAYMENTS_ROWS ?= 100000
 # Test workers (pytest-xdist): a file's tests stay together on one worker, in order, sharing its
 # module fixtures; TEST_WORKERS= runs them in one process.
 TEST_WORKERS ?= -n 2 --dist loadfile
@@ -35,7 +37,7 @@ TUNED := $(if $(filter 1,$(UPDATE_RESULTS)),experiments/tuned.yaml,reports/resul
 export MPLBACKEND := Agg
 
 .PHONY: help install run test test-fast lint check ingest-cdnow generate train tune backtest \
-        score monitor retrain serve experiment compare ui optuna-dashboard bench bench-features bench-ingest bench-serve bench-contention bench-load bench-spark bench-reload clean
+        score monitor retrain serve experiment compare ui optuna-dashboard bench bench-features bench-ingest bench-payments bench-serve bench-contention bench-load bench-spark bench-reload clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -118,6 +120,9 @@ bench-features: install ## Feature build vs a plain DuckDB scan -> reports/resul
 bench-ingest: install ## Ingest of 1M-row exports (ISO, dd/mm/yyyy, a 200k-row workbook) vs reading the CSV -> reports/results/ingest.json (~3 min) [UPDATE_RESULTS=1]
 	$(BIN)/python bench/bench_ingest.py --out $(RESULTS)/ingest.json
 
+bench-payments: install ## Ingest of Stripe and PayPal exports vs a plain orders export of PAYMENTS_ROWS=100000 rows -> reports/results/payments.json (~1 min) [UPDATE_RESULTS=1]
+	$(BIN)/python bench/bench_payments.py --rows $(PAYMENTS_ROWS) --out $(RESULTS)/payments.json
+
 bench-serve: install ## Service vs in-process scoring -> reports/results/serve.json (~8 min) [UPDATE_RESULTS=1]
 	$(BIN)/python bench/bench_serve.py --out $(RESULTS)/serve.json
 
@@ -133,7 +138,7 @@ bench-reload: install ## Service hot reload of a newer scoring at 20,000 custome
 bench-contention: install ## A LightGBM fit quiet vs beside a busy core, OpenMP threads sleeping vs spinning -> reports/results/contention.json (~3 min) [UPDATE_RESULTS=1]
 	$(BIN)/python bench/bench_contention.py --out $(RESULTS)/contention.json
 
-bench: bench-features bench-ingest bench-serve bench-contention ## All benchmarks
+bench: bench-features bench-ingest bench-payments bench-serve bench-contention ## All benchmarks
 
 clean: ## Remove generated data, MLflow store and caches (keeps .venv)
 	rm -rf data mlflow.db optuna.db reports .pytest_cache

@@ -49,20 +49,7 @@ def exports(rows: int, customers: int, xlsx_rows: int, seed: int) -> Path:
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     log(f"writing {rows:,} orders of {customers:,} customers into {folder} ...")
-    rng = np.random.default_rng(seed)
-    times = pd.Timestamp("2023-01-01") + pd.to_timedelta(
-        rng.integers(0, 3 * 365 * 86_400, rows), unit="s"
-    )
-    orders = pd.DataFrame(
-        {
-            "Order ID": np.arange(1, rows + 1),
-            "Customer": [f"C{i:07d}" for i in rng.integers(0, customers, rows)],
-            "Order Date": times,
-            "Total": np.round(rng.gamma(2.0, 40.0, rows), 2),
-            "Category": rng.choice(["books", "toys", "food", "garden"], rows),
-            "Status": rng.choice(["completed", "shipped"], rows),
-        }
-    )
+    orders = orders_export(rows, customers, seed)
     pd.DataFrame(
         {"Customer": [f"C{i:07d}" for i in range(customers)], "Created": "2022-06-01"}
     ).to_csv(folder / "customers.csv", index=False)
@@ -73,6 +60,24 @@ def exports(rows: int, customers: int, xlsx_rows: int, seed: int) -> Path:
     _workbook(head, folder / "orders.xlsx")
     (folder / "done").write_text("")
     return folder
+
+
+def orders_export(rows: int, customers: int, seed: int) -> pd.DataFrame:
+    """An orders export of ``rows`` orders (all sales) of ``customers`` customers."""
+    rng = np.random.default_rng(seed)
+    times = pd.Timestamp("2023-01-01") + pd.to_timedelta(
+        rng.integers(0, 3 * 365 * 86_400, rows), unit="s"
+    )
+    return pd.DataFrame(
+        {
+            "Order ID": np.arange(1, rows + 1),
+            "Customer": [f"C{i:07d}" for i in rng.integers(0, customers, rows)],
+            "Order Date": times,
+            "Total": np.round(rng.gamma(2.0, 40.0, rows), 2),
+            "Category": rng.choice(["books", "toys", "food", "garden"], rows),
+            "Status": rng.choice(["completed", "shipped"], rows),
+        }
+    )
 
 
 def _workbook(frame: pd.DataFrame, path: Path) -> None:
