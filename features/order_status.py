@@ -166,28 +166,44 @@ def _refund_rows_of_refunded(
     back = rows & (out["amount"] < 0).fillna(False).to_numpy(dtype=bool)
     if not paid.any() or not back.any():
         return none
-    events = pd.DataFrame(
-        {
-            "customer": out["customer_id"].astype("string"),
-            "amount": out["amount"].abs().round(2),
-            "at": out["ordered_at"],
-            "refund": back,
-            "row": np.arange(len(out)),
-        }
-    )[paid | back].dropna(subset=["customer", "amount", "at"])
-    events = events.sort_values(["customer", "amount", "at", "refund"], kind="stable")
-    unmatched: dict[tuple[str, float], int] = {}
+    customer = out["customer_id"].astype("string")
+    amount = out["amount"].abs().round(2).to_numpy(dtype=float, na_value=np.nan)
+    at = out["ordered_at"]
+    known = customer.notna().to_numpy(dtype=bool) & ~np.isnan(amount) & at.notna().to_numpy(bool)
+    events = np.flatnonzero((paid | back) & known)
+    codes, _ = pd.factorize(customer.to_numpy()[events])
+    is_refund = back[events]
+    stamps = at.to_numpy(dtype="datetime64[ns]")[events].view("int64")
+    # each customer's and amount's payments and refunds by time, a payment before a refund of
+    # its instant, rows of one instant in file order (lexsort is stable; its last key first)
+    order = np.lexsort((is_refund, stamps, amount[events], codes))
+    events, codes, is_refund = events[order], codes[order], is_refund[order]
+    amounts = amount[events]
+    first = np.ones(len(events), dtype=bool)
+    first[1:] = (codes[1:] != codes[:-1]) | (amounts[1:] != amounts[:-1])
     hit = none.copy()
-    for customer, amount, is_refund, row in zip(
-        events["customer"], events["amount"], events["refund"], events["row"], strict=True
-    ):
-        key = (str(customer), float(amount))
-        if not is_refund:
-            unmatched[key] = unmatched.get(key, 0) + 1
-        elif unmatched.get(key, 0) > 0:
-            unmatched[key] -= 1
-            hit[row] = True
+    hit[events[is_refund & (_unmatched_before(np.where(is_refund, -1, 1), first) > 0)]] = True
     return hit
+
+
+def _unmatched_before(step: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """The payments not yet given back before each event of runs that start where ``first`` is
+    true, ``step`` +1 for a payment and -1 for a refund (which takes one only when there is
+    one): the count ``c = max(c + step, 0)`` per run, as ``S - min(0, min of S so far)`` of the
+    run's running sum ``S``."""
+    run = np.cumsum(first) - 1
+    total = np.cumsum(step)
+    start = (total - step)[first]  # the running sum before each run
+    within = total - start[run]
+    # each run's values pushed below every earlier run's: one running minimum over all runs
+    # then restarts at each run
+    shift = run.astype(np.int64) * (2 * len(step) + 2)
+    lowest = np.minimum.accumulate(within - shift) + shift
+    after = within - np.minimum(lowest, 0)
+    before = np.zeros_like(after)
+    before[1:] = after[:-1]
+    before[first] = 0
+    return before
 
 
 #: An order whose rows hold one cancelled or refunded status on several days more than this many
