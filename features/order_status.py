@@ -340,6 +340,7 @@ def _ids_of_several_purchases(
     if not refund.any():
         return np.zeros(len(out), dtype=bool)
     order = out["order_id"].astype("string")
+    sale = sale & _same_orders(order, refund)  # the orders of no refund row are no matter
     days = out["ordered_at"].dt.floor("D")[sale].groupby(order[sale]).nunique()
     amount = out["amount"].abs()
     low = order.map(amount[sale].groupby(order[sale]).min()).astype("float64")
@@ -358,14 +359,21 @@ def _partial_refunds(out: pd.DataFrame, refund: np.ndarray, sale: np.ndarray) ->
     if not (refund & has_order).any():
         return np.zeros(len(out), dtype=bool)
     order = out["order_id"].astype("string")
+    near = _same_orders(order, refund & has_order)  # the orders of no refund row are no matter
     amount = out["amount"].round(2)
-    sold = sale & has_order & (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
+    sold = near & sale & has_order & (out["amount"] > 0).fillna(False).to_numpy(dtype=bool)
     total = amount[sold].groupby(order[sold]).sum()
     same = pd.MultiIndex.from_arrays([order[sold], amount[sold]])
-    pairs = pd.MultiIndex.from_arrays([order, amount])
-    more = order.map(total).astype("float64").fillna(0).to_numpy() > amount.to_numpy()
-    twin = pairs.isin(same)
-    return refund & has_order & more & ~twin
+    pairs = pd.MultiIndex.from_arrays([order[near], amount[near]])
+    more = order[near].map(total).astype("float64").fillna(0).to_numpy() > amount[near].to_numpy()
+    partial = np.zeros(len(out), dtype=bool)
+    partial[near] = more & ~pairs.isin(same)
+    return refund & has_order & partial
+
+
+def _same_orders(order: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """The rows of the orders (``order``: their ids) of ``rows``."""
+    return order.isin(order[rows].dropna().unique()).fillna(False).to_numpy(dtype=bool)
 
 
 def _paid_in_parts_refunded(out: pd.DataFrame, refund: np.ndarray, sale: np.ndarray) -> np.ndarray:
@@ -379,7 +387,7 @@ def _paid_in_parts_refunded(out: pd.DataFrame, refund: np.ndarray, sale: np.ndar
     back = out["amount"][refund].groupby(order[refund]).sum()
     last = out["ordered_at"][refund].groupby(order[refund]).max()
     paid = sale & positive & order.isin(back.index).fillna(False).to_numpy(dtype=bool)
-    paid &= (out["ordered_at"] < order.map(last)).fillna(False).to_numpy(dtype=bool)
+    paid[paid] = (out["ordered_at"][paid] < order[paid].map(last)).fillna(False).to_numpy(bool)
     total = out["amount"][paid].groupby(order[paid]).agg(["sum", "size"])
     whole = total.index[(total["size"] > 1) & np.isclose(total["sum"], back.reindex(total.index))]
     return paid & order.isin(whole).fillna(False).to_numpy(dtype=bool)
