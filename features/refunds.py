@@ -48,19 +48,19 @@ def net_of_refunds(
     given = refund > 0
     if not given.any():
         return Refunds(amount, np.zeros(len(amount), dtype=bool), None)
-    rows = pd.Series(np.arange(len(amount)), index=amount.index).astype("string").radd("row ")
-    key = (rows if order_id is None else order_id.astype("string").fillna(rows)).where(ok)
+    key = _order_keys(amount.index, order_id).where(ok)
     per_order = pd.DataFrame({"key": key, "refund": refund, "given": given})
     repeated = _repeated_per_order(per_order, amount.where(ok))
-    order_refund = (
-        per_order.groupby("key")["refund"].max()
-        if repeated
-        else per_order.groupby("key")["refund"].sum()
-    )
+    # the orders with a refund: the others owe nothing (their figures are not worked out)
+    near = key.isin(key[given].unique()).to_numpy(dtype=bool)
+    refunds = per_order[near].groupby("key")["refund"]
+    order_refund = refunds.max() if repeated else refunds.sum()
     sales = amount.where(ok).fillna(0.0)
-    order_total = sales.groupby(key).sum()
-    owed = key.map(order_refund).astype(float).fillna(0.0)
-    total = key.map(order_total).astype(float).fillna(0.0)
+    order_total = sales[near].groupby(key[near]).sum()
+    owed = pd.Series(0.0, index=amount.index)
+    total = pd.Series(0.0, index=amount.index)
+    owed[near] = key[near].map(order_refund).astype(float).fillna(0.0)
+    total[near] = key[near].map(order_total).astype(float).fillna(0.0)
     refunds_a_sale = (owed > 0) & (total > 0)
     whole = refunds_a_sale & (owed >= total - WHOLE_TOLERANCE)
     partial = refunds_a_sale & ~whole
@@ -80,6 +80,16 @@ def net_of_refunds(
             f"{whole_orders:,} refunded whole (or more): no sale, set aside as refunded orders"
         )
     return Refunds(kept.round(6), whole.to_numpy(dtype=bool), note)
+
+
+def _order_keys(index: pd.Index, order_id: pd.Series | None) -> pd.Series:
+    """Each row's order: its id, else ``row <position>`` (a row of its own)."""
+    keys = pd.Series(pd.NA, index=index, dtype="string") if order_id is None else order_id
+    keys = keys.astype("string")
+    if (alone := keys.isna().to_numpy(dtype=bool)).any():
+        keys = keys.copy()
+        keys[alone] = pd.Series(np.flatnonzero(alone)).astype("string").radd("row ").to_numpy()
+    return keys
 
 
 def _repeated_per_order(per_order: pd.DataFrame, amount: pd.Series) -> bool:
