@@ -110,14 +110,16 @@ def payment_status_column(frame: pd.DataFrame, found: dict[str, pd.Series]) -> s
     named = [c for c in frame.columns if c not in read and fold(str(c)) == "status"]
     if len(named) != 1 or "order_id" not in found or "amount" not in found:
         return None
-    cells = frame[named[0]].astype("string").str.strip().replace("", pd.NA).dropna()
+    cells = pd.Series(frame[named[0]].astype("string").unique()).str.strip()
+    cells = cells.replace("", pd.NA).dropna()  # each distinct value, not each row, stripped
     if cells.empty or not all(fold(v) in _payment_states() for v in cells.unique()):
         return None
     ids = found["order_id"].astype("string").str.strip().replace("", pd.NA).dropna()
-    ids = ids[~frame.loc[ids.index].duplicated()]
-    if ids.duplicated().any():
-        return None
-    return str(named[0])
+    repeated = ids[ids.duplicated(keep=False)]  # a row repeated whole repeats its id too
+    if repeated.empty:
+        return str(named[0])
+    repeated = repeated[~frame.loc[repeated.index].duplicated()]
+    return None if repeated.duplicated().any() else str(named[0])
 
 
 def payment_status_read(status: pd.Series) -> str:
