@@ -80,8 +80,10 @@ from features.ingest_warnings import event_warnings
 from features.mapping import VALUE_COLUMNS, FileMapping, IngestError
 from features.numbers import NumberFormat, detect_format, forced_format, parse_numbers
 from features.order_status import (
+    StatusRead,
     cancelled_rows,
     order_field,
+    read_status,
     refunds_of_refunded_only,
     stripe_refunds,
 )
@@ -367,10 +369,11 @@ def build_table(
     if table == TRANSACTIONS:
         out["amount"], factor = parse_amount(inputs, out, check, numbers, mapping, report)
         stripe_refunds(out, report)
-        if "status" in inputs and not _status_refused(frame, inputs, out, check, mapping, report):
+        if "status" in inputs:
             # a repeated header's 'Deal Stage' is no status to map or warn of
-            status = inputs["status"].where(clean)
-            refund_rows = cancelled_rows(status, out, check, mapping, report)
+            status = read_status(inputs["status"].where(clean), out, mapping)
+            if not _status_refused(frame, inputs, status, out, check, mapping, report):
+                refund_rows = cancelled_rows(status, out, check, report)
     if known is not None:
         for key, match in ID_FORMS.items():  # a known customer's id written another way
             if matched := match(out["customer_id"], known.ids):
@@ -541,6 +544,7 @@ def build_table(
 def _status_refused(
     frame: pd.DataFrame,
     inputs: dict[str, pd.Series],
+    status: StatusRead,
     out: pd.DataFrame,
     check: Validator,
     mapping: FileMapping,
@@ -552,8 +556,7 @@ def _status_refused(
     ``inputs`` and the report says so as if it had never been read (every row a sale)."""
     if mapping.source_for(TRANSACTIONS, "status") is not None:
         return False
-    status = inputs["status"].where(check.ok)
-    if refunds_of_refunded_only(status, out, check.ok, mapping):
+    if refunds_of_refunded_only(status, out, check.ok):
         return False
     del inputs["status"]
     said = other_names_read(frame, TRANSACTIONS, inputs, mapping)

@@ -4,6 +4,8 @@ row of part of an order kept as a return, and one of a whole sale taking the sal
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -61,21 +63,33 @@ NO_SALE = {
 }
 
 
-def cancelled_rows(
-    status: pd.Series,
-    out: pd.DataFrame,
-    check: Validator,
-    mapping: FileMapping,
-    report: TableReport,
-) -> np.ndarray:
-    """Quarantine cancelled orders and orders refunded whole; a blank status takes its order's
-    status (Shopify's later lines). Returns which rows are refunds booked as rows of their own
-    (kept as returns)."""
+@dataclass(frozen=True)
+class StatusRead:
+    """The transactions' status read once (:func:`read_status`): each row's (a blank one its
+    order's), what it maps to and the per-value table of :func:`features.values.map_values`."""
+
+    status: pd.Series
+    mapped: pd.Series
+    table: pd.DataFrame
+
+
+def read_status(status: pd.Series, out: pd.DataFrame, mapping: FileMapping) -> StatusRead:
+    """The status column read: a blank status takes its order's (Shopify's later lines), each
+    value mapped to the contract's (``values:`` of the map first, then the known words)."""
     status = order_field(status, out)
     values = ValueMapping(
         mapping.values_for(TRANSACTIONS, "status"), builtin=True, synonyms=STATUS_SYNONYMS
     )
     mapped, table = map_values(status, values)
+    return StatusRead(status, mapped, table)
+
+
+def cancelled_rows(
+    read: StatusRead, out: pd.DataFrame, check: Validator, report: TableReport
+) -> np.ndarray:
+    """Quarantine cancelled orders and orders refunded whole (the status ``read``). Returns which
+    rows are refunds booked as rows of their own (kept as returns)."""
+    status, mapped, table = read.status, read.mapped, read.table
     invoiced = invoiced_orders(status) & mapped.isna()  # unless values: says what they are
     billed = status[invoiced].unique()
     unknown = table[table["target"].isna() & ~table["source"].isin(billed)]
@@ -144,21 +158,15 @@ def cancelled_rows(
     return refunded & ~whole
 
 
-def refunds_of_refunded_only(
-    status: pd.Series, out: pd.DataFrame, ok: np.ndarray, mapping: FileMapping
-) -> bool:
-    """Whether every negative ``ok`` row gives back a payment whose ``status`` reads as refunded
-    (:func:`_refund_rows_of_refunded`): a PayPal download's refund rows beside its Refunded
-    payments. A negative row with no such payment (a return, a status that is not each
+def refunds_of_refunded_only(read: StatusRead, out: pd.DataFrame, ok: np.ndarray) -> bool:
+    """Whether every negative ``ok`` row gives back a payment whose status (``read``) reads as
+    refunded (:func:`_refund_rows_of_refunded`): a PayPal download's refund rows beside its
+    Refunded payments. A negative row with no such payment (a return, a status that is not each
     payment's) and a ``Status`` read with no map is refused (:mod:`features.payment_status`)."""
     back = ok & (out["amount"] < 0).fillna(False).to_numpy(dtype=bool)
     if not back.any():
         return True
-    values = ValueMapping(
-        mapping.values_for(TRANSACTIONS, "status"), builtin=True, synonyms=STATUS_SYNONYMS
-    )
-    mapped, _ = map_values(order_field(status, out), values)
-    refunded = ok & (mapped == "refunded").fillna(False).to_numpy(dtype=bool)
+    refunded = ok & (read.mapped == "refunded").fillna(False).to_numpy(dtype=bool)
     return bool(_refund_rows_of_refunded(out, refunded, back)[back].all())
 
 
