@@ -65,14 +65,17 @@ def feature_payload(rows: pd.DataFrame) -> list[dict]:
 
 def run_measured(command: list[str], env: dict[str, str], what: str) -> dict:
     """Run ``command`` (``env`` on top of this one's) from the repository root: its stdout, wall
-    time and the peak RSS of its process tree (a Spark driver's JVM included), sampled every
+    time, CPU seconds (its own and its children's: less moved by other load than the wall time)
+    and the peak RSS of its process tree (a Spark driver's JVM included), sampled every
     50 ms. Its stderr (progress lines) goes to this one's. A failure stops the benchmark, naming
     ``what``."""
+    import resource
     import subprocess
     import threading
 
     import psutil
 
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(
         command,
@@ -100,7 +103,14 @@ def run_measured(command: list[str], env: dict[str, str], what: str) -> dict:
     watcher.join()
     if proc.returncode != 0:
         raise SystemExit(f"{what} failed (exit {proc.returncode})")
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak[0] / 2**20), "stdout": stdout}
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = used.ru_utime + used.ru_stime - children.ru_utime - children.ru_stime
+    return {
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu, 2),
+        "peak_rss_mb": round(peak[0] / 2**20),
+        "stdout": stdout,
+    }
 
 
 def write_results(out: Path, results: dict, started: float, table: Callable[[dict], str]) -> dict:

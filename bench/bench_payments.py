@@ -15,7 +15,9 @@ Writes (or reuses, under ``bench/data/``) three files of ``--rows`` rows
 then runs ``lifecycle ingest --transactions <file>`` on each, in a fresh subprocess, in rounds
 (peak RSS of the process sampled every 50 ms), and gives each kind's median time and peak RSS as
 ratios to ``plain`` of the same run. The accepted rows and revenue written are checked against
-each export's truth (a wrong one stops the benchmark).
+each export's truth (a wrong one stops the benchmark). ``--baseline DIR`` runs another checkout's
+ingest (an earlier commit's ``git worktree``) right after each kind too: before and after figures
+under the same load. CPU seconds are given beside the wall time (less moved by other load).
 
 Results go to ``--out`` (``reports/results/payments.json``; ``make bench-payments``,
 ``PAYMENTS_ROWS=1000000`` for a larger run).
@@ -73,9 +75,14 @@ def exports(rows: int, seed: int) -> tuple[Path, dict[str, dict]]:
     return folder, truth
 
 
-def command(folder: Path, kind: str, out: Path) -> list[str]:
-    """The ``lifecycle ingest`` of one export."""
-    line = [sys.executable, "-m", "lifecycle_cli", "ingest"]
+#: The suffix of a kind run with ``--baseline``'s code.
+BASELINE = " (baseline)"
+
+
+def command(folder: Path, kind: str, out: Path, code: Path | None = None) -> list[str]:
+    """The ``lifecycle ingest`` of one export, by the code under ``code`` if given (``-P``: not
+    this checkout's, which ``python -m`` would find first; ``PYTHONPATH`` names ``code``)."""
+    line = [sys.executable, *(["-P"] if code else []), "-m", "lifecycle_cli", "ingest"]
     line += ["--transactions", str(folder / f"{kind}.csv"), "--out", str(out)]
     return line + (["--map", mapped] if (mapped := MAPS[kind]) else [])
 
@@ -89,13 +96,15 @@ def written(out: Path) -> dict:
 def table(results: dict) -> str:
     lines = [
         f"ingest of {results['rows']:,}-row exports, median of {results['repeat']}",
-        "| kind | median s | peak RSS MB | time ratio | RSS ratio | accepted | revenue |",
-        "|---|---|---|---|---|---|---|",
+        "| kind | median s | CPU s | peak RSS MB | time ratio | CPU ratio | RSS ratio | accepted "
+        "| revenue |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for kind, r in results["kinds"].items():
         lines.append(
-            f"| {kind} | {r['median_s']:.2f} | {r['peak_rss_mb']:.0f} | {r['time_ratio']:.2f}x | "
-            f"{r['rss_ratio']:.2f}x | {r['accepted']:,} | {r['revenue']:,.2f} |"
+            f"| {kind} | {r['median_s']:.2f} | {r['cpu_s']:.2f} | {r['peak_rss_mb']:.0f} | "
+            f"{r['time_ratio']:.2f}x | {r['cpu_ratio']:.2f}x | {r['rss_ratio']:.2f}x | "
+            f"{r['accepted']:,} | {r['revenue']:,.2f} |"
         )
     return "\n".join(lines)
 
@@ -106,38 +115,51 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "results" / "payments.json")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (an earlier commit) whose ingest runs too, right after each kind",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     folder, truth = exports(args.rows, args.seed)
     scratch = DATA_ROOT / "payments_out"
-    runs: dict[str, list[tuple[float, float]]] = {}
+    runs: dict[str, list[dict]] = {}
     for round_ in range(1, args.repeat + 1):
         for kind in MAPS:
-            run = run_measured(command(folder, kind, scratch / kind), {}, kind)
-            runs.setdefault(kind, []).append((run["seconds"], run["peak_rss_mb"]))
-            log(
-                f"round {round_}/{args.repeat}: {kind} {run['seconds']:.2f} s, "
-                f"{run['peak_rss_mb']:.0f} MB"
-            )
+            for code in (None, args.baseline) if args.baseline else (None,):
+                name = kind + (BASELINE if code else "")
+                env = {"PYTHONPATH": str(code.resolve())} if code else {}
+                run = run_measured(command(folder, kind, scratch / name, code), env, name)
+                runs.setdefault(name, []).append(run)
+                log(
+                    f"round {round_}/{args.repeat}: {name} {run['seconds']:.2f} s, "
+                    f"CPU {run['cpu_seconds']:.2f} s, {run['peak_rss_mb']:.0f} MB"
+                )
     kinds = {}
-    for kind, got in runs.items():
-        found = written(scratch / kind)
+    for name, got in runs.items():
+        found = written(scratch / name)
+        kind = name.removesuffix(BASELINE)
         off = abs(found["revenue"] - truth[kind]["revenue"])
         if found["accepted"] != truth[kind]["accepted"] or off > 0.01:
-            raise SystemExit(f"{kind}: ingest wrote {found}, the truth is {truth[kind]}")
-        kinds[kind] = {
-            "median_s": statistics.median(s for s, _ in got),
-            "best_s": min(s for s, _ in got),
-            "peak_rss_mb": max(p for _, p in got),
+            raise SystemExit(f"{name}: ingest wrote {found}, the truth is {truth[kind]}")
+        kinds[name] = {
+            "median_s": statistics.median(r["seconds"] for r in got),
+            "best_s": min(r["seconds"] for r in got),
+            "cpu_s": statistics.median(r["cpu_seconds"] for r in got),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in got),
             **found,
         }
-    for r in kinds.values():
-        r["time_ratio"] = r["median_s"] / kinds["plain"]["median_s"]
-        r["rss_ratio"] = r["peak_rss_mb"] / kinds["plain"]["peak_rss_mb"]
+    for name, r in kinds.items():
+        plain = kinds["plain" + (BASELINE if name.endswith(BASELINE) else "")]
+        r["time_ratio"] = r["median_s"] / plain["median_s"]
+        r["cpu_ratio"] = r["cpu_s"] / plain["cpu_s"]
+        r["rss_ratio"] = r["peak_rss_mb"] / plain["peak_rss_mb"]
     results = {
         "rows": args.rows,
         "repeat": args.repeat,
-        "ratio_to": "plain",
+        "baseline": str(args.baseline) if args.baseline else None,
+        "ratio_to": "plain of the same code",
         "machine": machine("pandas", "pyarrow"),
         "truth": truth,
         "kinds": kinds,
