@@ -17,12 +17,10 @@ def _walk(out: pd.DataFrame, refunded: np.ndarray, rows: np.ndarray) -> np.ndarr
     back = rows & (out["amount"] < 0).to_numpy()
     hit = np.zeros(len(out), dtype=bool)
     events = sorted(
-
-            (str(out["customer_id"][i]), round(abs(out["amount"][i]), 2), out["ordered_at"][i])
-            + (bool(back[i]), i)
-            for i in np.flatnonzero(paid | back)
-            if pd.notna(out["customer_id"][i]) and pd.notna(out["ordered_at"][i])
-
+        (str(out["customer_id"][i]), round(abs(out["amount"][i]), 2), out["ordered_at"][i])
+        + (bool(back[i]), i)
+        for i in np.flatnonzero(paid | back)
+        if pd.notna(out["customer_id"][i]) and pd.notna(out["ordered_at"][i])
     )
     open_: dict[tuple[str, float], int] = {}
     for customer, amount, _, is_refund, i in events:
