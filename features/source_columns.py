@@ -169,11 +169,98 @@ def _taken_columns(frame: pd.DataFrame, table: str, mapping: FileMapping) -> set
 
 def did_you_mean(frame: pd.DataFrame, name: str) -> str:
     """ " (did you mean 'Customer ID'?)" for the closest column name, or ""."""
+    close = closest_column(frame, name, list(frame.columns))
+    return f" (did you mean {close!r}?)" if close else ""
+
+
+def closest_column(frame: pd.DataFrame, name: str, candidates: list) -> str | None:
+    """The column of ``candidates`` whose name is closest to ``name``, or None."""
     import difflib
 
-    names = {bare_name(str(c)): str(c) for c in frame.columns}
+    names = {bare_name(str(c)): str(c) for c in candidates}
     close = difflib.get_close_matches(bare_name(name), list(names), n=1, cutoff=0.6)
-    return f" (did you mean {names[close[0]]!r}?)" if close else ""
+    return names[close[0]] if close else None
+
+
+#: Words of a column name that holds a date or time (``Order Date``, ``Event Time``).
+DATE_WORDS = ("date", "time", "day", "日期", "时间", "時間")
+
+
+def suggested_column(frame: pd.DataFrame, table: str, column: str, free: list) -> str | None:
+    """The column of ``free`` (read by no contract column) a missing ``column`` most likely is:
+    the closest by name, else for a time the one column named like a date, for a number (an
+    amount) the one column of decimal numbers (``Total``: ``12.50``), else None."""
+    if close := closest_column(frame, column, free):
+        return close
+    kind = {c.name: c.dtype for c in CONTRACT[table]}.get(column)
+    if kind == "timestamp":
+        named = [c for c in free if any(w in fold_name(str(c)) for w in DATE_WORDS)]
+        named = named or [c for c in free if _dated(frame[c])]
+    elif column == "event_type":
+        named = [c for c in free if any(w in fold_name(str(c)) for w in EVENT_TYPE_WORDS)]
+    elif kind == "float":
+        named = [c for c in free if _decimal_numbers(frame[c])]
+    else:
+        return None
+    return str(named[0]) if len(named) == 1 else None
+
+
+#: Words of a column name that holds an event's type (Klaviyo's ``Metric Name``, ``Activity``).
+EVENT_TYPE_WORDS = ("type", "event", "metric", "activity", "action")
+
+
+def _dated(values: pd.Series) -> bool:
+    """Whether the filled cells all hold a date (``2024-03-05``, ``05/03/2024``)."""
+    text = values.astype("string").str.strip().dropna()
+    text = text[text != ""].head(200)
+    date = r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
+    return bool(len(text)) and bool(text.str.contains(date, regex=True).all())
+
+
+def _decimal_numbers(values: pd.Series) -> bool:
+    """Whether the filled cells are numbers, some with a fraction (``12.50``, ``$1,234.56``)."""
+    text = values.astype("string").str.strip().dropna()
+    text = text[text != ""].head(200)
+    plain = text.str.replace(r"[^\d.,\-]", "", regex=True)
+    return bool(len(text)) and bool(
+        plain.str.fullmatch(r"-?[\d,]*\d[.,]\d{1,2}|-?[\d,]*\d").all()
+        and plain.str.contains(r"[.,]\d{1,2}$", regex=True).any()
+    )
+
+
+class MissingColumn(IngestError):
+    """A required contract column the file has no column of."""
+
+
+def missing_columns_error(
+    frame: pd.DataFrame, path: Path, table: str, columns: list[str], taken: set
+) -> MissingColumn:
+    """One line naming every required contract column of ``table`` the file has no column of,
+    each with the column it most likely is, and the map that reads them."""
+    free = [c for c in frame.columns if c not in taken]
+    said, pairs = [], []
+    for column in columns:
+        guess = suggested_column(frame, table, column, free)
+        if guess is not None:
+            free.remove(guess)
+        said.append(f"{table}.{column}" + (f" (did you mean {guess!r}?)" if guess else ""))
+        if column != "customer_id" or table == CUSTOMERS or email_column(frame, set()) is None:
+            pairs.append(f"{column}={guess or '<Source Column>'}")
+    hints = [f'add a mapping like --map "{",".join(pairs)}"'] if pairs else []
+    if len(pairs) < len(columns):  # a tool that names people by address (Zendesk, Klaviyo)
+        at = email_column(frame, set())
+        hints.append(
+            f"its column {at!r} holds e-mail addresses: where the address is the customer's "
+            f'id (no customers file, or one keyed by it), map --map "{table}.customer_id='
+            f'{at}"; to find the customers of a customers file keyed by another id by them, '
+            f'map --map "{table}.customer_email={at}" with the customers file\'s '
+            "customers.customer_email"
+        )
+    plural = "s" if len(columns) > 1 else ""
+    return MissingColumn(
+        f"{path}: no column for required contract column{plural} {', '.join(said)}; "
+        f"{'; '.join(hints)}; columns in the file: {list(frame.columns)}"
+    )
 
 
 def _source_column(
@@ -215,19 +302,7 @@ def _source_column(
             f"{did_you_mean(frame, mapped)}; columns in the file: {list(frame.columns)}"
         )
     if required:
-        hint = f'add a mapping like --map "{column}=<Source Column>"'
-        if column == "customer_id" and table != CUSTOMERS and (at := email_column(frame, set())):
-            hint = (  # a tool that names people by address (Zendesk, Klaviyo, a booking engine)
-                f"its column {at!r} holds e-mail addresses: where the address is the customer's "
-                f'id (no customers file, or one keyed by it), map --map "{table}.customer_id='
-                f'{at}"; to find the customers of a customers file keyed by another id by them, '
-                f'map --map "{table}.customer_email={at}" with the customers file\'s '
-                "customers.customer_email"
-            )
-        raise IngestError(
-            f"{path}: no column for required contract column {table}.{column}; {hint}; "
-            f"columns in the file: {list(frame.columns)}"
-        )
+        raise missing_columns_error(frame, path, table, [column], taken or set())
     return None
 
 
@@ -259,6 +334,7 @@ def table_inputs(
     customers files, a mapped column ``CARRIED`` across files that this file lacks is left out."""
     found: dict[str, pd.Series] = {}
     taken = _taken_columns(frame, table, mapping)
+    missing: list[str] = []
     if (email := _email_input(table, frame, path, mapping)) is not None:
         found[CUSTOMER_EMAIL] = email
     for other_id in (CUSTOMER_ALIAS, MERGED_INTO):
@@ -285,10 +361,16 @@ def table_inputs(
             continue  # an e-mail-only file under an unqualified customer_id mapping
         if several and col.name in CARRIED and _lacks_mapped(frame, table, col.name, mapping):
             continue  # a contact list beside the CRM export: the flags come from that one
-        series = _source_column(frame, path, table, col.name, mapping, required, taken)
+        try:
+            series = _source_column(frame, path, table, col.name, mapping, required, taken)
+        except MissingColumn:
+            missing.append(col.name)  # named with the others the file lacks, in one error
+            continue
         if series is not None:
             found[col.name] = series
             taken.add(series.name)
+    if missing:
+        raise missing_columns_error(frame, path, table, missing, taken)
     if table == CUSTOMERS and mapping.source_for(CUSTOMERS, CUSTOMER_STATUS) is not None:
         lacks = several and _lacks_mapped(frame, table, CUSTOMER_STATUS, mapping)
         status = _source_column(frame, path, table, CUSTOMER_STATUS, mapping, not lacks)
