@@ -91,6 +91,7 @@ from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT, refund_dates
 from features.repeated_rows import repeated_header, repeated_rows
 from features.source_columns import other_names_read, record_date_column, table_inputs
 from features.source_file import SourceFile
+from features.survey_scores import SURVEY_SCORES, survey_scores
 from features.terms import (
     TERM_DAYS,
     TERM_MONTHS,
@@ -229,6 +230,11 @@ def build_table(
         explicit = mapping.values_for(table, "event_type")
         inputs["event_type"], untyped = untyped_tickets(inputs["event_type"], explicit)
         report.formats.update({UNTYPED_TICKETS: untyped} if untyped else {})
+        scores, said = survey_scores(frame, inputs, mapping)
+        if scores is not None:
+            inputs["value"], report.formats[SURVEY_SCORES] = scores, str(said)
+        elif said:
+            report.warnings.append(said)
     if said := other_names_read(frame, table, inputs, mapping):
         report.formats["columns"] = said
     record_date = record_date_column(frame, inputs, mapping) if table == CUSTOMERS else None

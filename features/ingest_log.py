@@ -17,6 +17,7 @@ from features.mapping import IngestError
 from features.order_status import REFUND_ROWS
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
 from features.source_file import SourceFile
+from features.survey_scores import SURVEY_SCORES
 from features.terms import TERM_DAYS, TERM_MONTHS
 from features.values import SET_ASIDE, UNTYPED_TICKETS
 
@@ -49,6 +50,7 @@ def log_report(report: TableReport, log) -> None:
         CUSTOMER_EMAIL,
         MERGED_INTO,
         UNTYPED_TICKETS,
+        SURVEY_SCORES,
         "exclude",
         "amount",
         "currency",

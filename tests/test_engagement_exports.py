@@ -10,6 +10,7 @@ from features.contract import table_path
 from features.ingest import ingest
 from features.ingest_tables import TableReport
 from features.mapping import load_mapping
+from features.snapshots import connect, feature_table
 
 CUSTOMERS = (
     "Customer ID,Email,Created At\n1,ana@example.com,2023-01-02\n2,ben@example.com,2023-02-03\n"
@@ -117,3 +118,34 @@ def test_a_ticket_without_a_type_in_a_tickets_export_is_a_support_ticket(tmp_pat
     events, report = _ingest(tmp_path / "feed", feed, "events.customer_email=Email,event_type=Type")
     assert events["event_type"].tolist() == ["visit", "login"]
     assert report.reasons == {"missing event_type": 1}
+
+
+NPS = (
+    "Response ID,Email,Score,Comment,Created At\n"
+    "1,ana@example.com,9,great,2024-03-05 10:00:00\n"
+    "2,ben@example.com,3,slow delivery,2024-03-06 10:00:00\n"
+    "3,ben@example.com,,,2024-03-07 10:00:00\n"
+)
+
+
+def test_an_nps_export_s_score_is_the_survey_value(tmp_path):
+    """An NPS tool's ``Score`` (Delighted, Wootric) is the survey's value without a map, its
+    scale said in the report; unread, every customer's satisfaction_mean_180d was empty."""
+    events, report = _ingest(tmp_path, NPS, "events.customer_email=Email,event_type==survey")
+    assert events["value"].tolist()[:2] == [9.0, 3.0]
+    assert pd.isna(events["value"].iloc[2])
+    assert "'Score'" in report.formats["survey scores"]
+    assert "0-10" in report.formats["survey scores"]
+    features = feature_table(connect(tmp_path / "out"), "2024-04-01").to_pandas()
+    mean = features.set_index("customer_id")["satisfaction_mean_180d"]
+    assert mean.to_dict() == {"1": 9.0, "2": 3.0}
+
+
+def test_a_score_column_beside_other_events_is_named_not_read(tmp_path):
+    """A ``Rating`` on rows that are not surveys is no survey's score: not read, and the survey
+    rows' warning names the column and the map to give."""
+    rated = NPS.replace("Score", "Rating").replace("Response ID", "Type")
+    rated = rated.replace("\n1,", "\nSurvey,").replace("\n2,", "\nVisit,").replace("\n3,", "\nNPS,")
+    events, report = _ingest(tmp_path, rated, "events.customer_email=Email,event_type=Type")
+    assert "value" not in events or events["value"].isna().all()
+    assert any('--map "events.value=Rating"' in w for w in report.warnings)
