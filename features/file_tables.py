@@ -101,6 +101,7 @@ from features.terms import (
     days_as_months,
     unpaid_terms,
 )
+from features.ticket_tags import COMPLAINT_TAGS, complaint_tags
 from features.unread_columns import lookalike_columns
 from features.value_keys import unmatched_keys
 from features.values import (
@@ -230,6 +231,9 @@ def build_table(
         explicit = mapping.values_for(table, "event_type")
         inputs["event_type"], untyped = untyped_tickets(inputs["event_type"], explicit)
         report.formats.update({UNTYPED_TICKETS: untyped} if untyped else {})
+        used = {s.name for s in inputs.values()}
+        inputs["event_type"], tagged = complaint_tags(frame, inputs["event_type"], used, explicit)
+        report.formats.update({COMPLAINT_TAGS: tagged} if tagged else {})
         scores, said = survey_scores(frame, inputs, mapping)
         if scores is not None:
             inputs["value"], report.formats[SURVEY_SCORES] = scores, str(said)

@@ -19,6 +19,7 @@ from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
 from features.source_file import SourceFile
 from features.survey_scores import SURVEY_SCORES
 from features.terms import TERM_DAYS, TERM_MONTHS
+from features.ticket_tags import COMPLAINT_TAGS
 from features.values import SET_ASIDE, UNTYPED_TICKETS
 
 
@@ -51,6 +52,7 @@ def log_report(report: TableReport, log) -> None:
         MERGED_INTO,
         UNTYPED_TICKETS,
         SURVEY_SCORES,
+        COMPLAINT_TAGS,
         "exclude",
         "amount",
         "currency",

@@ -1202,6 +1202,15 @@ def _refund_requests() -> frozenset[str]:
     return frozenset(fold(n) for n in REFUND_REQUESTS)
 
 
+def ticket_types(types: pd.Series, explicit: dict[str, str]) -> bool:
+    """Whether every value of an event type column is a ticket or complaint (a help desk's
+    ``Type``), by ``explicit`` (the map file's ``values:``), then the built-in synonyms."""
+    mapping = ValueMapping(explicit, builtin=True)
+    rows = [(str(v), *mapping.lookup(str(v))) for v in types.dropna().unique()]
+    targets = {target for _, target, _ in _refund_tickets(rows)}
+    return bool(targets) and targets <= set(_TICKETS)
+
+
 #: The report's key (``TableReport.formats``) of the tickets :func:`untyped_tickets` typed.
 UNTYPED_TICKETS = "ticket types"
 
@@ -1212,10 +1221,7 @@ def untyped_tickets(types: pd.Series, explicit: dict[str, str]) -> tuple[pd.Seri
     complaint (by ``explicit``, the map file's ``values:``, then the built-in synonyms), with
     the report's line; else the column as it was and None."""
     blank = types.isna() | types.astype("string").str.strip().eq("")
-    mapping = ValueMapping(explicit, builtin=True)
-    rows = [(str(v), *mapping.lookup(str(v))) for v in types[~blank].unique()]
-    targets = {target for _, target, _ in _refund_tickets(rows)}
-    if not blank.any() or not targets or not targets <= set(_TICKETS):
+    if not blank.any() or not ticket_types(types[~blank], explicit):
         return types, None
     said = (
         f"{int(blank.sum()):,} tickets without a type read as support_ticket (the column's "

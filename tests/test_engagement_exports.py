@@ -149,3 +149,25 @@ def test_a_score_column_beside_other_events_is_named_not_read(tmp_path):
     events, report = _ingest(tmp_path, rated, "events.customer_email=Email,event_type=Type")
     assert "value" not in events or events["value"].isna().all()
     assert any('--map "events.value=Rating"' in w for w in report.warnings)
+
+
+def test_a_zendesk_ticket_tagged_complaint_is_a_complaint(tmp_path):
+    """Zendesk's types hold no complaint, so teams tag them (``Tags``: space-separated): such a
+    ticket is a complaint, counted in the report with the column; elsewhere tags change nothing.
+    Before: every tagged complaint counted as a support ticket."""
+    tickets = (
+        "Requester email,Type,Tags,Created at\n"
+        "ana@example.com,incident,billing complaint urgent,2024-03-05 10:00:00\n"
+        "ben@example.com,question,web vip,2024-03-06 10:00:00\n"
+        "ben@example.com,,customer_complaint,2024-03-07 10:00:00\n"
+    )
+    events, report = _ingest(
+        tmp_path / "desk", tickets, "events.customer_email=Requester email,event_type=Type"
+    )
+    assert events["event_type"].tolist() == ["complaint", "support_ticket", "complaint"]
+    assert report.formats["complaint tags"].startswith("2 tickets tagged as complaints in 'Tags'")
+    feed = tickets.replace("incident", "Page View").replace("question", "Login")
+    events, _ = _ingest(
+        tmp_path / "feed", feed, "events.customer_email=Requester email,event_type=Type"
+    )
+    assert events["event_type"].tolist() == ["visit", "login"]
