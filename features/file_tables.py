@@ -121,6 +121,8 @@ from features.values import (
     OTHER,
     REFUNDED_ORDER,
     REPORT_ROW,
+    UNSUBSCRIBE,
+    UNSUBSCRIBE_ROW,
     UNTYPED_TICKETS,
     ValueMapping,
     map_values,
@@ -659,6 +661,20 @@ def _found_by_email(
     )
 
 
+def _unsubscribes(types: pd.Series, rows: np.ndarray) -> list[str]:
+    """A warning for an events file's unsubscribes: set aside, no engagement; the opt-out the
+    scores honour is the customers file's ``do_not_email``."""
+    if not rows.any():
+        return []
+    names = ", ".join(repr(str(v)) for v in types[rows].value_counts().index[:3])
+    return [
+        f"{int(rows.sum()):,} unsubscribes set aside ({names}): no engagement; each is an "
+        "opt-out of e-mail, which this file does not carry to the scores: map the e-mail "
+        "tool's consent or the CRM's opt-out as customers.do_not_email (a column such as "
+        "'Email Opt Out') so no e-mail is recommended to them"
+    ]
+
+
 def _map_values(
     table: str,
     out: pd.DataFrame,
@@ -687,11 +703,15 @@ def _map_values(
         check.set_aside(ignored & ~by_map, NOT_AN_ACTION)
         check.flag((mapped == ORDER).fillna(False).to_numpy(bool), ORDER_EVENT)
         check.flag((mapped == ENDED).fillna(False).to_numpy(bool), ENDED_ROW)
+        unsubscribes = (mapped == UNSUBSCRIBE).fillna(False).to_numpy(bool)
+        check.flag(unsubscribes, UNSUBSCRIBE_ROW)
+        report.warnings += _unsubscribes(out[column], unsubscribes)
         unmapped = out[column].notna() & mapped.isna()
         if strict_values:
             check.flag(unmapped, UNMAPPED)
         considered = check.ok | np.isin(
-            check.reason, (UNMAPPED, NOT_AN_ACTION, IGNORED_BY_MAP, ORDER_EVENT, ENDED_ROW)
+            check.reason,
+            (UNMAPPED, NOT_AN_ACTION, IGNORED_BY_MAP, ORDER_EVENT, ENDED_ROW, UNSUBSCRIBE_ROW),
         )
         counts = out.loc[considered, column].value_counts()
         table_["rows"] = table_["source"].map(counts).fillna(0).astype("int64")

@@ -42,7 +42,7 @@ from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
 from features.customer_status import CUSTOMER_STATUS, CUSTOMER_STATUSES
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
 from features.terms import TERM_DAYS, TERM_MONTHS
-from features.values import ENDED, IGNORE, ORDER_STATUSES
+from features.values import ENDED, IGNORE, ORDER_STATUSES, UNSUBSCRIBE
 from features.yaml_files import load_yaml
 
 #: Source columns the mapping may name besides contract columns (derived into contract columns).
@@ -196,7 +196,7 @@ class FileMapping(BaseModel):
                     f"values: {key!r}: values can be mapped for {sorted(VALUE_COLUMNS)}"
                 )
             if column == "event_type":
-                allowed = (*EVENT_TYPES, "other", IGNORE, ENDED)
+                allowed = (*EVENT_TYPES, "other", IGNORE, ENDED, UNSUBSCRIBE)
                 wrong = {k: v for k, v in table.items() if v not in allowed}
                 if wrong:
                     raise ValueError(

@@ -179,6 +179,17 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "客户投诉",
         "投诉建议",
         "投诉单",
+        # a newsletter tool's spam mark (Klaviyo's Marked Email as Spam, SendGrid's spamreport,
+        # Mailgun's complained, Amazon SES's and Postmark's spam complaint): the customer's
+        # complaint of the mail, which mailing tools themselves call one
+        "marked email as spam",
+        "marked as spam",
+        "email marked as spam",
+        "reported as spam",
+        "spam complaint",
+        "spam report",
+        "spamreport",
+        "complained",
     ),
     "survey": (
         "survey",
@@ -327,6 +338,18 @@ ORDER_EVENTS = (
 #: row's date is their ``ended_at`` where the customers file gives none (:mod:`features.ingest`).
 ENDED = "ended"
 ENDED_ROW = "the customer ended (its date is the customer's ended_at)"
+#: The value-mapping target of a newsletter tool's unsubscribe (Klaviyo's ``Unsubscribed``,
+#: Mailchimp's ``unsub``, an opt-out): no engagement (as other it would count as activity the
+#: customer's leaving of the list), set aside as :data:`UNSUBSCRIBE_ROW` and warned of; an
+#: opt-out of e-mail, which the customers file's ``do_not_email`` carries to the scores.
+UNSUBSCRIBE = "unsubscribe"
+UNSUBSCRIBE_ROW = "an unsubscribe (an opt-out of e-mail, no engagement)"
+UNSUBSCRIBES = (
+    *("unsubscribed", "unsubscribe", "unsubscribes", "unsub", "email unsubscribed"),
+    *("unsubscribed from email", "unsubscribed from list", "list unsubscribe", "opted out"),
+    *("opt out", "email opt out", "abgemeldet", "désabonné", "désinscrit", "afgemeld"),
+    *("退订", "取消订阅", "退订邮件"),
+)
 #: The transactions statuses of a row that is the end itself (a fill transferred out at $0, a
 #: number ported out, Stripe's deletion): a narrower list than the events' ``ENDED_ROWS``.
 ENDED_STATUSES = (
@@ -490,6 +513,7 @@ SET_ASIDE = (
     IGNORED_BY_MAP,
     ORDER_EVENT,
     ENDED_ROW,
+    UNSUBSCRIBE_ROW,
     EXCLUDED,
     EXCLUDED_CUSTOMER,
     MERGED,
@@ -1006,9 +1030,20 @@ NOT_ENGAGEMENT = (
 
 
 #: The event-type synonyms ingest maps by: the contract types' and the sender's events.
-EVENT_SYNONYMS = {**SYNONYMS, IGNORE: SENDER_EVENTS, ORDER: ORDER_EVENTS, ENDED: ENDED_ROWS}
+EVENT_SYNONYMS = {
+    **SYNONYMS,
+    IGNORE: SENDER_EVENTS,
+    ORDER: ORDER_EVENTS,
+    ENDED: ENDED_ROWS,
+    UNSUBSCRIBE: UNSUBSCRIBES,
+}
 #: The event-type targets ingest sets aside, with the quarantine reason of each.
-SET_ASIDE_EVENTS = {IGNORE: NOT_AN_ACTION, ORDER: ORDER_EVENT, ENDED: ENDED_ROW}
+SET_ASIDE_EVENTS = {
+    IGNORE: NOT_AN_ACTION,
+    ORDER: ORDER_EVENT,
+    ENDED: ENDED_ROW,
+    UNSUBSCRIBE: UNSUBSCRIBE_ROW,
+}
 
 
 #: Letters case folding leaves apart that exports write for one another: Turkish dotless ``ı``
