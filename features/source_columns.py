@@ -56,9 +56,16 @@ def _zoneless_name(name: str) -> str:
 #: ``Created (UTC)``, a help desk's ``Created at``); bare names.
 CREATED = ("created", "createdat", "createddate", "datecreated", "createdon")
 #: An event's time as engagement tools name it: a newsletter's or tracking feed's ``Timestamp``
-#: (Klaviyo, Mailchimp, Segment), a help desk's ``Created time`` (Freshdesk), a survey's
-#: ``Submitted At`` (Typeform); bare names.
-EVENT_TIMES = (*CREATED, "createdtime", "timestamp", "eventtime", "submittedat")
+#: (Klaviyo, Mailchimp, Segment), a help desk's ``Created time`` (Freshdesk), a chat's
+#: ``Conversation started at`` (Intercom), a survey's ``Submitted At`` (Typeform); bare names.
+EVENT_TIMES = (
+    *CREATED,
+    "createdtime",
+    "timestamp",
+    "eventtime",
+    "conversationstartedat",
+    "submittedat",
+)
 #: Names (bare, a trailing "(UTC)" ignored) exports give a contract column the file has no column
 #: of by its own name: a customers export's own ``id`` is the customer's (Stripe, Paddle), a
 #: payments or orders export's the row's charge or order (never a customer's: payments name

@@ -67,6 +67,18 @@ def test_a_freshdesk_tickets_export_is_read_by_its_created_time_column(tmp_path)
     assert events["occurred_at"].tolist() == [pd.Timestamp("2024-03-05 10:00:00")]
 
 
+def test_an_intercom_conversations_export_is_read_by_its_start_time(tmp_path):
+    """Intercom names a conversation's time ``Conversation started at (UTC)`` (beside its
+    ``Last updated at``): read as occurred_at without a map."""
+    events, _ = _ingest(
+        tmp_path,
+        "Conversation ID,User email,Conversation started at (UTC),Last updated at (UTC)\n"
+        "c1,ana@example.com,2024-03-05 10:00:00,2024-03-09 08:00:00\n",
+        "events.customer_email=User email,event_type==support_ticket",
+    )
+    assert events["occurred_at"].tolist() == [pd.Timestamp("2024-03-05 10:00:00")]
+
+
 def test_freshdesk_ticket_types_and_klaviyo_site_activity_map_without_a_map(tmp_path):
     """Freshdesk's default ticket type ``Feature Request`` is a support ticket and Klaviyo's
     ``Active on Site`` a visit, not ``other``."""
