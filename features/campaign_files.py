@@ -25,7 +25,8 @@ class CampaignsSource:
     columns: dict[str, str] | None = None
     date_format: str | None = None
     date_order: str | None = None
-    timezone: str | None = None
+    timezone: str | None = None  # of times written without an offset
+    business_zone: str | None = None  # whose days sent_at is in (default: ``timezone``)
     number_format: object = None
     arm_values: dict[str, str] | None = None  # source arm text -> treated / control
     encoding: str | None = None  # None: detected, as the separator and the sheet
@@ -62,6 +63,7 @@ def campaigns_sources(paths: list[Path], mapping, columns: dict[str, str] | None
                 date_format=formats.date_format,
                 date_order=formats.date_order,
                 timezone=formats.timezone,
+                business_zone=formats.business_zone,
                 number_format=forced_format(formats.decimal, formats.thousands),
                 arm_values=formats.values_for(CAMPAIGNS, "arm") or None,
                 encoding=formats.encoding,
@@ -107,6 +109,7 @@ def read_campaigns(
             date_format=one.date_format,
             date_order=one.date_order,
             timezone=one.timezone,
+            business_zone=one.business_zone,
             known_ids=known_ids,
             problems=read.problems,
             lines=read.lines if read.lines.any() else None,

@@ -48,6 +48,7 @@ def checked_rows(
     date_format: str | None = None,
     date_order: str | None = None,
     timezone: str | None = None,
+    business_zone: str | None = None,
     known_ids: set[str] | None = None,
     problems: np.ndarray | None = None,
     lines: np.ndarray | None = None,
@@ -145,7 +146,9 @@ def checked_rows(
                 order = replace(order, day_first=day_first, how=how, warning=None)
             elif order.warning:
                 report.warnings.append(order.warning)
-            out[col.name], formats = parse_dates(source, order, date_format, timezone)
+            out[col.name], formats = parse_dates(
+                source, order, date_format, timezone, business_zone
+            )
             report.date_format = order.described(formats)
             flag(blank, f"missing {col.name}")
             flag(out[col.name].isna(), f"unparsable {col.name}")

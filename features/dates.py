@@ -4,8 +4,9 @@ Each value is matched against a few shapes (year first ``2024-03-05``, ``2024/03
 ``2024年3月5日 14时02分``; day/month first ``05/03/2024``, ``3/5/2024, 2:02 PM``, ``05.03.24``;
 month names ``05-Mar-2024``, ``Mar 5, 2024``; compact ``20240305``; Excel serial days ``45356.58``;
 Unix epoch seconds or milliseconds; Thai dates, whose years are Buddhist-era ``05/03/2567`` and
-whose months may be Thai ``5 มี.ค. 2567``, in the Common Era). Offsets (``Z``, ``+0100``,
-``+01:00``) are converted to naive UTC. Whether ``05/03/2024`` is 5 March or 3 May is decided
+whose months may be Thai ``5 มี.ค. 2567``, in the Common Era). Times are stored naive, as the
+wall clock of the business's zone (``--timezone``; UTC without one): times with an offset
+(``Z``, ``+0100``, ``+01:00``) are converted into it. Whether ``05/03/2024`` is 5 March or 3 May is decided
 once per file from the values that tell (a first part above 12 means day first); when none tells,
 the choice is reported as a guess.
 """
@@ -300,12 +301,16 @@ def parse_dates(
     order: DateOrder,
     date_format: str | None = None,
     timezone: str | None = None,
+    business_zone: str | None = None,
 ) -> tuple[pd.Series, str]:
-    """Parse one text date column to naive UTC ``datetime64[us]`` (NaT where unparsable) and
-    describe it.
+    """Parse one text date column to naive ``datetime64[us]`` wall-clock times of the
+    business's zone (NaT where unparsable) and describe it.
 
-    Times with an offset (``+08:00``, ``Z``) or as Unix epochs are UTC by their own mark; the
-    others are read in ``timezone`` (an IANA name such as ``Asia/Shanghai``; default UTC).
+    ``business_zone`` (an IANA name such as ``Asia/Shanghai``; default ``timezone``, else UTC)
+    is the zone whose days the data is in. Times written without an offset are ``timezone``'s
+    (default: the business's, kept as written); times with an offset (``+08:00``, ``Z``), Unix
+    epochs and times in a column whose name says its zone (``Created (UTC)``) are instants,
+    converted into the business zone. A date without a time is its calendar day in any zone.
     Each distinct text is parsed once (exports repeat dates a lot).
     """
     codes, uniques = pd.factorize(values)
@@ -314,8 +319,13 @@ def parse_dates(
     stamps, described, marked = _parse_distinct(distinct, order, date_format)
     if thai:
         described += f"; {thai}"
+    business = business_zone or timezone or "UTC"
+    written = timezone or business
+    into = "" if _is_utc(business) else f", converted to {business}"
     zone = ZONE_SUFFIX.search(str(values.name))
-    if zone is not None or (timezone and timezone.upper() != "UTC"):
+    instants = marked.to_numpy(dtype=bool) & stamps.notna().to_numpy()  # naive UTC for now
+    said_marked = instants.any()
+    if zone is not None or written.upper() != business.upper():
         timed = _has_time(distinct)
         if _days_at_midnight(stamps, marked, timed):
             timed = np.zeros(len(distinct), dtype=bool)
@@ -323,18 +333,24 @@ def parse_dates(
         if zone is not None:
             stamps, said = _from_named_zone(stamps, marked | ~timed, zone["zone"])
             described += f"; times without an offset read as {said}, as {values.name!r} says"
-            if timezone and timezone.upper() != "UTC":
-                described += f" (not --timezone {timezone})"
         else:
             # a date without a time is a calendar day, not local midnight: read as 2023-05-31
             # 22:00 UTC, a Berlin signup of 01.06.2023 moved to the day before
-            stamps, skipped, repeated = _from_local(stamps, marked | ~timed, str(timezone))
+            stamps, skipped, repeated = _from_local(stamps, marked | ~timed, written)
             described += (
-                f"; times without an offset read as {timezone} (dates without a time as the day)"
+                f"; times without an offset read as {written} (dates without a time as the day)"
             )
             described += _clock_changes(
                 np.bincount(codes[codes >= 0], minlength=len(distinct)), skipped, repeated
             )
+        described += into
+        instants |= timed
+    elif not _is_utc(business) and (stamps.notna().to_numpy() & ~instants).any():
+        described += f"; times without an offset read as {business} (kept as written)"
+    if not _is_utc(business):
+        stamps = _into_zone(stamps, instants, business)
+        if said_marked:
+            described += f"; times with an offset (or in Unix time) converted to {business}"
     taken = (
         stamps.to_numpy()[np.where(codes >= 0, codes, 0)]
         if len(stamps)
@@ -442,6 +458,23 @@ def _from_local(
     out = stamps.copy()
     out[local] = utc.astype("datetime64[us]")
     return out, skipped, repeated
+
+
+def _is_utc(zone: str) -> bool:
+    """Whether ``zone`` is UTC's (the stored times are then UTC, as without a zone)."""
+    return zone.upper() in ("UTC", "ETC/UTC", "GMT", "ETC/GMT", "Z")
+
+
+def _into_zone(stamps: pd.Series, instants: np.ndarray, zone: str) -> pd.Series:
+    """``stamps`` that are ``instants`` (naive UTC) as naive wall-clock times of ``zone``; the
+    others, and "no end" placeholders, as they are."""
+    convert = instants & stamps.notna().to_numpy() & (stamps < LAST_DAY).to_numpy()
+    if not convert.any():
+        return stamps
+    out = stamps.copy()
+    wall = stamps[convert].dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
+    out[convert] = wall.astype("datetime64[us]")
+    return out
 
 
 def _clock_changes(rows: np.ndarray, skipped: np.ndarray, repeated: np.ndarray) -> str:

@@ -265,7 +265,7 @@ def build_table(
         values = inputs[col.name]
         if col.dtype == "timestamp":
             out[col.name], described = parse_dates(
-                values, order, mapping.date_format, mapping.timezone
+                values, order, mapping.date_format, mapping.timezone, mapping.business_zone
             )
             dates_used.append(f"{col.name}: {described}")
             placeholder, why = placeholder_dates(out[col.name])

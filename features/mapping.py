@@ -148,6 +148,15 @@ class FileMapping(BaseModel):
     #: ``columns:`` keys it took from the rest of the map file (an error about one says so).
     _section: str | None = PrivateAttr(default=None)
     _inherited: frozenset[str] = PrivateAttr(default=frozenset())
+    #: For a file's mapping whose section sets its own ``timezone``: the map's top-level one
+    #: (the business's; "UTC" when none), which its times are converted into.
+    _business_zone: str | None = PrivateAttr(default=None)
+
+    @property
+    def business_zone(self) -> str | None:
+        """The zone whose days the data is in: ``--timezone`` (or the map file's top-level
+        ``timezone``), whatever zone a ``files:`` section reads its file's times in."""
+        return self._business_zone or self.timezone
 
     @field_validator("timezone")
     @classmethod
@@ -329,6 +338,7 @@ class ColumnMapping(FileMapping):
             return base
         mapping = base.overridden_by(self.files[section])
         mapping._section = section
+        mapping._business_zone = self.timezone or "UTC"
         return mapping
 
     def check_sections_used(self, paths: list[Path]) -> None:

@@ -1834,11 +1834,11 @@ def test_times_without_an_offset_are_read_in_the_given_time_zone(tmp_path):
         dtype="string",
     )
     shanghai, described = parse_dates(values, DateOrder(False, "x"), timezone="Asia/Shanghai")
-    assert [str(t) for t in shanghai] == [
-        "2024-03-05 02:00:00",  # local 10:00 at UTC+8
-        "2024-03-05 09:00:00",  # its own offset wins
-        "2024-03-05 10:00:00",  # a Unix epoch is UTC
-        "2024-03-05 00:00:00",
+    assert [str(t) for t in shanghai] == [  # stored in the business's zone, Shanghai's
+        "2024-03-05 10:00:00",  # local 10:00, kept
+        "2024-03-05 17:00:00",  # its own offset wins: 09:00 UTC
+        "2024-03-05 18:00:00",  # a Unix epoch is UTC: 10:00 UTC
+        "2024-03-05 08:00:00",
     ]
     assert "read as Asia/Shanghai" in described
     utc, _ = parse_dates(values, DateOrder(False, "x"))
@@ -4568,6 +4568,18 @@ def test_a_date_without_a_time_stays_its_calendar_day_in_a_local_time_zone():
         dtype="string",
     )
     parsed, said = parse_dates(values, DateOrder(True, "forced"), timezone="Europe/Berlin")
+    assert parsed.tolist() == [  # Berlin's own days and times, as written
+        pd.Timestamp("2023-06-01 00:00"),
+        pd.Timestamp("2023-06-01 10:00"),
+        pd.Timestamp("2024-03-05 00:00"),
+        pd.Timestamp("2024-03-05 14:00"),
+        pd.Timestamp("2024-03-05 00:00"),
+        pd.Timestamp("2024-03-05 12:00"),
+    ]
+    # a Berlin file of a business in UTC: times are converted, a date alone stays its day
+    parsed, said = parse_dates(
+        values, DateOrder(True, "forced"), timezone="Europe/Berlin", business_zone="UTC"
+    )
     assert parsed.tolist() == [
         pd.Timestamp("2023-06-01 00:00"),
         pd.Timestamp("2023-06-01 08:00"),

@@ -1,6 +1,7 @@
-"""Days and times read in ``--timezone``: a column of dates written with a midnight time (a SQL
+"""Days and times read in a zone: a column of dates written with a midnight time (a SQL
 DATETIME holding a day, a CRM's date field exported as ``2024-01-05 00:00:00``) is a column of
-days and keeps them, as a date without a time does; real times are converted."""
+days and keeps them, as a date without a time does; real times written in another zone than the
+business's (a map file's ``files:`` section's) are converted."""
 
 import pandas as pd
 import pytest
@@ -17,14 +18,16 @@ def test_days_written_with_a_midnight_time_keep_their_day(timezone, form):
     """Before, each of 40 such days moved to the day before (Shanghai, Auckland: 16:00 or
     11:00 UTC the day before) or stayed only by luck of the sign (Los Angeles: 08:00 UTC)."""
     values = pd.Series(DAYS.strftime(form), name="Order Date", dtype="string")
-    stamps, described = parse_dates(values, ORDER, timezone=timezone)
+    stamps, described = parse_dates(values, ORDER, timezone=timezone)  # the business's zone
+    assert stamps.tolist() == DAYS.tolist()
+    stamps, described = parse_dates(values, ORDER, timezone=timezone, business_zone="UTC")
     assert stamps.tolist() == DAYS.tolist()
     assert "midnight" in described, described
 
 
 def test_a_column_with_times_of_day_converts_its_midnights_too():
     values = pd.Series(["2024-03-05 00:00:00", "2024-03-05 14:30:00"], dtype="string")
-    stamps, _ = parse_dates(values, ORDER, timezone="Asia/Shanghai")
+    stamps, _ = parse_dates(values, ORDER, timezone="Asia/Shanghai", business_zone="UTC")
     assert stamps.tolist() == [pd.Timestamp("2024-03-04 16:00"), pd.Timestamp("2024-03-05 06:30")]
 
 
@@ -36,7 +39,7 @@ def test_times_a_clock_change_skips_or_repeats_are_counted():
         ["2024-03-10 02:30", "2024-03-10 02:30", "2024-11-03 01:30", "2024-11-03 03:30"],
         dtype="string",
     )
-    stamps, described = parse_dates(values, ORDER, timezone="America/New_York")
+    stamps, described = parse_dates(values, ORDER, timezone="America/New_York", business_zone="UTC")
     assert stamps.tolist() == [
         pd.Timestamp("2024-03-10 07:00"),  # 03:00 EDT, the first time after the gap
         pd.Timestamp("2024-03-10 07:00"),
