@@ -205,7 +205,7 @@ def ingest(
             strict_values=strict_values,
             min_accepted_share=min_accepted_share,
             dry_run=dry_run,
-            latest=latest_possible_time(),
+            latest=latest_possible_time(mapping.business_zone),
             campaigns=campaigns_source,
         )
     except IngestError as exc:

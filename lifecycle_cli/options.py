@@ -85,12 +85,19 @@ def data_set(data: Path | None) -> Path | None:
     return data
 
 
-def latest_possible_time() -> datetime:
-    """The end of tomorrow (naive UTC): no export holds a later time, a later one is a wrong row
-    (2099 typed for 1999). The CLI's clock; features and training take their dates as arguments."""
-    from datetime import UTC
+#: The zone whose day begins first (UTC+14, Kiritimati's): a stored table's times are its
+#: business's wall clock, whose zone the table does not say; no business's tomorrow ends later.
+FIRST_ZONE = "Etc/GMT-14"
 
-    today = datetime.now(UTC).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+
+def latest_possible_time(zone: str | None = None) -> datetime:
+    """The end of tomorrow in ``zone`` (the business's, ``--timezone``; default UTC), naive as
+    ingest stores times: no export holds a later time, a later one is a wrong row (2099 typed
+    for 1999). The CLI's clock; features and training take their dates as arguments."""
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(ZoneInfo(zone or "UTC"))
+    today = now.replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
     # its last microsecond: a date without a time on the day after tomorrow (a booking of an
     # appointment book) is after it, as later times of that day are
     return today + timedelta(days=2) - timedelta(microseconds=1)
@@ -100,7 +107,7 @@ def _not_dated_in_the_future(data: str | Path, tables) -> None:
     """A transaction dated after tomorrow (in a table written by other means than ingest, which
     quarantines such rows) would become the data's end, and every default date would follow it."""
     last = tables.transactions.ordered_at.max().execute()
-    if last is not None and last >= latest_possible_time():
+    if last is not None and last >= latest_possible_time(FIRST_ZONE):
         fail(
             f"data set {data}: its last transaction is dated {last:%Y-%m-%d}, after today: a "
             "wrongly dated row? fix it (lifecycle ingest quarantines such rows) before scoring "

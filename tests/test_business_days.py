@@ -146,3 +146,28 @@ def test_a_file_read_in_its_own_zone_is_converted_into_the_business_zone(tmp_pat
         "2": pd.Timestamp("2024-03-05 04:00"),
     }
     assert (load_campaigns(out)["sent_at"] == pd.Timestamp("2024-03-05 19:30")).all()
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
+def test_the_future_is_after_tomorrow_in_the_business_zone(tmp_path: Path, zone):
+    """Bookings dated the business's tomorrow are kept, the day after it quarantined. Before,
+    "tomorrow" was UTC's: at any hour one of UTC+14 and UTC-11 has another date than UTC, so a
+    Kiritimati shop's booking of its tomorrow was quarantined, or a Pago Pago shop's of the day
+    after its tomorrow kept."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from lifecycle_cli.options import latest_possible_time
+
+    today = datetime.now(ZoneInfo(zone)).date()
+    days = [today + timedelta(days=d) for d in (-3, 1, 2)]
+    (tmp_path / "b.csv").write_text(
+        "id,date,amount\n" + "".join(f"A,{d.isoformat()},10\n" for d in days)
+    )
+    mapping = load_mapping("customer_id=id,ordered_at=date", timezone=zone)
+    latest = latest_possible_time(mapping.timezone)
+    report = ingest(
+        tmp_path / "out", tmp_path / "b.csv", mapping, log=lambda _: None, latest=latest
+    )
+    tx = report["transactions"]
+    assert (tx.accepted, tx.reasons) == (2, {"ordered_at in the future": 1})
