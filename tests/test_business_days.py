@@ -171,3 +171,29 @@ def test_the_future_is_after_tomorrow_in_the_business_zone(tmp_path: Path, zone)
     )
     tx = report["transactions"]
     assert (tx.accepted, tx.reasons) == (2, {"ordered_at in the future": 1})
+
+
+@pytest.mark.parametrize("kind", ["parquet", "jsonl"])
+def test_typed_exports_with_zoned_times_are_the_business_days(tmp_path: Path, kind):
+    """A Parquet export's timezone-aware column (Asia/Shanghai) and a JSON export's ISO times
+    with an offset: a Shanghai morning is the business's day, not UTC's day before."""
+    local = pd.DatetimeIndex(["2024-03-05 06:10", "2024-05-31 23:30", "2024-06-01 07:00"])
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["A", "B", "C"],
+            "ordered_at": local.tz_localize("Asia/Shanghai"),
+            "amount": [5.0, 6.0, 7.0],
+        }
+    )
+    path = tmp_path / f"orders.{kind}"
+    if kind == "parquet":
+        frame.to_parquet(path)
+    else:
+        frame.assign(ordered_at=frame["ordered_at"].map(pd.Timestamp.isoformat)).to_json(
+            path, orient="records", lines=True
+        )
+    for zone, truth in (("Asia/Shanghai", local), (None, local - pd.Timedelta(hours=8))):
+        out = tmp_path / f"out-{zone is None}"
+        ingest(out, path, load_mapping(timezone=zone), log=lambda _: None)
+        stored = pd.read_parquet(table_path(out, "transactions"))["ordered_at"]
+        assert stored.tolist() == truth.tolist(), zone
