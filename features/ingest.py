@@ -217,8 +217,8 @@ def ingest(
     directory whole, and a kill never leaves new tables beside old campaigns.
 
     With ``dry_run`` everything is read, mapped, validated and reported, and nothing is written.
-    ``latest`` (naive UTC; the CLI passes the end of tomorrow): rows dated after it are
-    quarantined as in the future (a 2099 typed for 1999), never the data's end.
+    ``latest`` (naive, the business zone's; the CLI passes the end of its tomorrow): rows dated
+    after it are quarantined as in the future (a 2099 typed for 1999), never the data's end.
     """
     out_dir = Path(out_dir)
     if not 0.0 <= min_accepted_share <= 1.0:

@@ -87,8 +87,9 @@ def ingest(
     timezone: Annotated[
         str | None,
         typer.Option(
-            help="Time zone of times written without an offset, e.g. Asia/Shanghai for a "
-            "Fxiaoke export (default: UTC); times with an offset keep theirs."
+            help="The business's time zone, whose days the data is in, e.g. America/New_York "
+            "or Asia/Shanghai (default: UTC): times without an offset are read as its (a "
+            "Fxiaoke export's Beijing time), those with one are converted into it."
         ),
     ] = None,
     sep: Annotated[
