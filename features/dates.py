@@ -6,9 +6,9 @@ month names ``05-Mar-2024``, ``Mar 5, 2024``; compact ``20240305``; Excel serial
 Unix epoch seconds or milliseconds; Thai dates, whose years are Buddhist-era ``05/03/2567`` and
 whose months may be Thai ``5 มี.ค. 2567``, in the Common Era). Times are stored naive, as the
 wall clock of the business's zone (``--timezone``; UTC without one): times with an offset
-(``Z``, ``+0100``, ``+01:00``) are converted into it. Whether ``05/03/2024`` is 5 March or 3 May is decided
-once per file from the values that tell (a first part above 12 means day first); when none tells,
-the choice is reported as a guess.
+(``Z``, ``+0100``, ``+01:00``) are converted into it. Whether ``05/03/2024`` is 5 March or 3
+May is decided once per file from the values that tell (a first part above 12 means day first);
+when none tells, the choice is reported as a guess.
 """
 
 from __future__ import annotations
@@ -351,6 +351,8 @@ def parse_dates(
         stamps = _into_zone(stamps, instants, business)
         if said_marked:
             described += f"; times with an offset (or in Unix time) converted to {business}"
+    elif timezone is None and said_marked:
+        described += _business_offsets(distinct[instants])
     taken = (
         stamps.to_numpy()[np.where(codes >= 0, codes, 0)]
         if len(stamps)
@@ -475,6 +477,36 @@ def _into_zone(stamps: pd.Series, instants: np.ndarray, zone: str) -> pd.Series:
     wall = stamps[convert].dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
     out[convert] = wall.astype("datetime64[us]")
     return out
+
+
+#: A zone's offset written after a time, at the end of a value (``+0800``, ``-05:00``, ``CEST``).
+_OFFSET_AT_END = re.compile(
+    r"(?:(?:UTC|GMT)\s*)?(?P<tz>[+-]\d{1,2}(?::?\d{2})?|" + _ABBREVIATIONS + r")\s*$"
+)
+
+
+def _business_offsets(texts: pd.Series) -> str:
+    """The dates line's hint when times with an offset, read without ``--timezone``, are all at
+    one zone's offsets (one, or a winter and a summer one an hour apart) other than UTC's: they
+    are stored in UTC days, so that business's early mornings or late evenings move a day."""
+    import pyarrow.compute as pc
+
+    if pc.any(pc.match_substring_regex(_arrow(texts), _PLAIN_NUMBER)).as_py():
+        return ""  # Unix times are UTC's (and a million of them are not matched one by one)
+    tz = texts.str.extract(_OFFSET_AT_END)["tz"]
+    if tz.isna().any():  # Z, UTC, or no offset at the end
+        return ""
+    minutes = sorted({int(m.total_seconds() // 60) for m in _offsets(tz.str.upper())})
+    if 0 in minutes or minutes[-1] - minutes[0] > 60:
+        return ""
+    said = " and ".join(
+        f"{'+' if m >= 0 else '-'}{abs(m) // 60:02d}:{abs(m) % 60:02d}" for m in minutes
+    )
+    return (
+        f"; times carry the offset {said}: stored in UTC days, so a business there has its "
+        "early or late hours on another day; pass --timezone (its zone, e.g. Asia/Shanghai) to "
+        "keep its days"
+    )
 
 
 def _clock_changes(rows: np.ndarray, skipped: np.ndarray, repeated: np.ndarray) -> str:

@@ -197,3 +197,21 @@ def test_typed_exports_with_zoned_times_are_the_business_days(tmp_path: Path, ki
         ingest(out, path, load_mapping(timezone=zone), log=lambda _: None)
         stored = pd.read_parquet(table_path(out, "transactions"))["ordered_at"]
         assert stored.tolist() == truth.tolist(), zone
+
+
+def test_times_all_at_one_offset_without_a_timezone_say_how_to_keep_their_days():
+    """A Shanghai shop's export (+0800 on every time) ingested without --timezone is stored
+    in UTC days: its mornings fall on the day before (637 of 1,246 seeded orders), and the
+    dates line said nothing of it. It now names the offset (a zone's winter and summer ones,
+    Berlin's) and --timezone; times in UTC (Z) or of zones hours apart say nothing."""
+    shop = pd.Series(["2024-03-05 06:10:00 +0800", "2024-03-06 20:00:00 +0800"], dtype="string")
+    _, described = parse_dates(shop, ORDER)
+    assert "+08:00" in described and "--timezone" in described, described
+    berlin = pd.Series(["2024-03-05 23:10 +0100", "2024-07-05 23:10 +02:00"], dtype="string")
+    _, described = parse_dates(berlin, ORDER)
+    assert "+01:00 and +02:00" in described and "--timezone" in described, described
+    for quiet in (["2024-03-05T06:10:00Z"], ["2024-03-05 06:10 +0100", "2024-07-05 06:10 -0500"]):
+        _, described = parse_dates(pd.Series(quiet, dtype="string"), ORDER)
+        assert "--timezone" not in described, described
+    _, described = parse_dates(shop, ORDER, timezone="Asia/Shanghai")
+    assert "--timezone" not in described, described
