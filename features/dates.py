@@ -31,6 +31,9 @@ YEAR_DAYS = 365.2425
 #: On or after this, a date is the "no end" placeholder (SQL's 9999-12-31), a day early for
 #: time zones; nothing converts it to UTC (a day later would be year 10000).
 LAST_DAY = pd.Timestamp("9999-12-30")
+#: Before this, a date is a placeholder for a missing one (Excel's day 0 and 1, 0001-01-01):
+#: nothing converts it into a zone (0001-01-01 UTC would be year 0 in New York).
+FIRST_DAY = pd.Timestamp("1900-01-02")
 
 
 def placeholder_dates(stamps: pd.Series) -> tuple[pd.Series, str]:
@@ -38,7 +41,7 @@ def placeholder_dates(stamps: pd.Series) -> tuple[pd.Series, str]:
     or before 1900-01-01 (Excel's day 0 and 1, SQL Server's 1753-01-01, 0001-01-01), on
     1970-01-01, a day either side for time zones (the Unix epoch, a date stored as 0), or on
     9999-12-31 (SQL's "no end")."""
-    early = stamps < pd.Timestamp("1900-01-02")
+    early = stamps < FIRST_DAY
     epoch = (stamps >= pd.Timestamp("1969-12-31")) & (stamps < pd.Timestamp("1970-01-03"))
     placeholder = (early | epoch | (stamps >= LAST_DAY)).fillna(False).astype(bool)
     said = (
@@ -469,8 +472,9 @@ def _is_utc(zone: str) -> bool:
 
 def _into_zone(stamps: pd.Series, instants: np.ndarray, zone: str) -> pd.Series:
     """``stamps`` that are ``instants`` (naive UTC) as naive wall-clock times of ``zone``; the
-    others, and "no end" placeholders, as they are."""
-    convert = instants & stamps.notna().to_numpy() & (stamps < LAST_DAY).to_numpy()
+    others, and placeholders before :data:`FIRST_DAY` or from :data:`LAST_DAY`, as they are."""
+    dated = (stamps >= FIRST_DAY) & (stamps < LAST_DAY)
+    convert = instants & dated.fillna(False).to_numpy(dtype=bool)
     if not convert.any():
         return stamps
     out = stamps.copy()

@@ -215,3 +215,11 @@ def test_times_all_at_one_offset_without_a_timezone_say_how_to_keep_their_days()
         assert "--timezone" not in described, described
     _, described = parse_dates(shop, ORDER, timezone="Asia/Shanghai")
     assert "--timezone" not in described, described
+
+
+def test_a_placeholder_with_an_offset_is_not_moved_before_year_one():
+    """``0001-01-01T00:00:00Z`` (a missing date) converted to New York was 0000-12-31 19:03:58,
+    a year no Parquet reader expects; placeholders stay as written (still placeholders)."""
+    values = pd.Series(["0001-01-01T00:00:00Z", "2024-03-05T12:00:00Z"], dtype="string")
+    stamps, _ = parse_dates(values, ORDER, timezone="America/New_York")
+    assert stamps.tolist() == [pd.Timestamp("0001-01-01"), pd.Timestamp("2024-03-05 07:00")]
