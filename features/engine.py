@@ -34,7 +34,8 @@ EngineName = Literal["duckdb", "spark"]
 ENGINES: tuple[str, ...] = ("duckdb", "spark")
 PYSPARK_PIN = "pyspark==4.0.5"
 #: Session settings every lifecycle Spark session gets: naive timestamps are read and written as
-#: UTC wall-clock time whatever the machine's time zone (the contract's timestamps are naive UTC),
+#: UTC wall-clock time whatever the machine's time zone (the contract's timestamps are naive
+#: wall-clock times of the business's zone, UTC by default: kept as they are),
 #: Arrow moves pandas batches, and no console progress bars.
 SPARK_DEFAULTS: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
@@ -110,10 +111,12 @@ class Engine:
         line every half minute tells its progress (:mod:`features.spark_progress`), and the
         session time zone is UTC for the duration (then restored).
 
-        The contract's timestamps are naive UTC (``TIMESTAMP_NTZ``); several Spark functions
+        The contract's timestamps are naive wall-clock times (``TIMESTAMP_NTZ``, of the
+        business's zone: ingest's ``--timezone``, UTC by default); several Spark functions
         (``timestampdiff``, ``date_format``) convert them to instants through the session time
         zone, which moves a wall time inside a daylight-saving gap (02:30 on a spring-forward day
-        in America/Los_Angeles becomes 03:30). In UTC there is no gap and no shift.
+        in America/Los_Angeles becomes 03:30). In UTC there is no gap and no shift: the wall
+        clock is kept.
         """
         if not self.is_spark:
             yield

@@ -139,7 +139,10 @@ _IBIS_TYPES = {
 }
 _TYPE_CHECKS = {
     "string": ("a string", lambda t: t.is_string()),
-    "timestamp": ("a naive (UTC) timestamp", lambda t: t.is_timestamp() and t.timezone is None),
+    "timestamp": (
+        "a naive timestamp (the business's wall clock)",
+        lambda t: t.is_timestamp() and t.timezone is None,
+    ),
     "float": ("a number", lambda t: t.is_numeric()),
     "int": ("a number", lambda t: t.is_numeric()),
     "bool": ("true or false", lambda t: t.is_boolean()),
