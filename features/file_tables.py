@@ -667,8 +667,9 @@ def _unsubscribes(types: pd.Series, rows: np.ndarray) -> list[str]:
     if not rows.any():
         return []
     names = ", ".join(repr(str(v)) for v in types[rows].value_counts().index[:3])
+    n = int(rows.sum())
     return [
-        f"{int(rows.sum()):,} unsubscribes set aside ({names}): no engagement; each is an "
+        f"{n:,} unsubscribe{'s' if n != 1 else ''} set aside ({names}): no engagement; each is an "
         "opt-out of e-mail, which this file does not carry to the scores: map the e-mail "
         "tool's consent or the CRM's opt-out as customers.do_not_email (a column such as "
         "'Email Opt Out') so no e-mail is recommended to them"
