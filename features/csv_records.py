@@ -13,12 +13,14 @@ import csv
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from itertools import pairwise
 from pathlib import Path
 from typing import overload
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.mapping import IngestError
 from features.separators import WHITESPACE, split_fields
@@ -218,7 +220,14 @@ class _Records(Sequence[list[str]]):
 
 def read_records(path: Path, lines: Sequence[str], sep: str, offset: int) -> _Records:
     """The non-blank records of ``lines`` and the span of physical lines of each (from
-    ``offset``)."""
+    ``offset``): :func:`_read_unquoted` where that reads them exactly as ``csv`` would."""
+    if isinstance(lines, Lines) and _unquoted(lines, sep):
+        return _read_unquoted(lines, sep, offset)
+    return read_with_csv(path, lines, sep, offset)
+
+
+def read_with_csv(path: Path, lines: Sequence[str], sep: str, offset: int) -> _Records:
+    """:func:`read_records` by Python's ``csv`` (any quoting), a block of records at a time."""
     blocks: list[_Block] = []
     records: list[list[str]] = []
     filled: list[int] = []
@@ -246,6 +255,52 @@ def read_records(path: Path, lines: Sequence[str], sep: str, offset: int) -> _Re
             f"{path}: line {offset + consumed + 1}: not readable as CSV ({exc}); check --sep"
         ) from exc
     return _Records([*blocks, _Block.of(records, filled, spans)])
+
+
+@cache
+def _space_class() -> str:
+    """The characters ``str.strip()`` strips (``str.isspace``) as a regular expression class."""
+    return (
+        "[" + "".join(f"\\x{{{ord(c):x}}}" for c in map(chr, range(0x110000)) if c.isspace()) + "]"
+    )
+
+
+def _unquoted(lines: Lines, sep: str) -> bool:
+    """Lines ``csv`` reads as one record each, split at ``sep``: no quote, no NUL, and a
+    carriage return only before a line feed."""
+    if len(sep) != 1 or sep in '"\r\n\0' or not len(lines):
+        return False
+    text = lines.text[int(lines.bounds[0]) : int(lines.bounds[-1])]
+    return not ('"' in text or "\0" in text or text.count("\r") != text.count("\r\n"))
+
+
+def _read_unquoted(lines: Lines, sep: str, offset: int) -> _Records:
+    """:func:`read_records` of :func:`_unquoted` lines, in Arrow (a 1M-row export: 4.9 s of
+    CPU in ``csv`` and Python lists before): each line split at ``sep``, blank lines dropped."""
+    text = lines.text[int(lines.bounds[0]) : int(lines.bounds[-1])]
+    cut = pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten()
+    cut = cut.slice(0, len(lines))  # not the empty piece after a last line end
+    if "\r" in text:
+        cut = pc.replace_substring(cut, "\r", "")  # a CRLF line's end
+    split = pc.split_pattern(cut, sep)
+    fields = split.flatten()
+    counts = pc.list_value_length(split).to_numpy().astype("int64")
+    filled = counts.copy()
+    lasts = fields.take(pa.array(np.cumsum(counts) - 1))
+    for i in np.flatnonzero(
+        pc.match_substring_regex(lasts, f"^{_space_class()}*$").to_numpy(False)
+    ):
+        filled[i] = _filled(split[int(i)].as_py())  # a blank last field: trailing blanks
+    kept = np.flatnonzero(filled > 0)
+    where = offset + kept
+    block = _Block(
+        fields if len(kept) == len(split) else split.take(pa.array(kept)).flatten(),
+        counts[kept],
+        filled[kept],
+        np.stack([where, where + 1], axis=1),
+    )
+    ends = range(0, len(block), BLOCK_RECORDS)
+    return _Records([block.slice(lo, min(lo + BLOCK_RECORDS, len(block))) for lo in ends])
 
 
 def _strict_error(lines: Sequence[str], span: tuple[int, int], sep: str) -> str | None:
