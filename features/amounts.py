@@ -6,6 +6,7 @@ several customers)."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -133,7 +134,7 @@ def amount_notes(
     ``amount`` that looks like a unit price beside quantities."""
     notes = []
     zero = ok & (out["amount"] == 0).fillna(False).to_numpy(bool)
-    paid_day = _on_a_purchase_day(out, ok)
+    paid_day = _on_a_purchase_day(out, ok)  # of the negative rows below too
     if n := int((zero & paid_day).sum()):  # a sample or a free item on a paid order
         notes.append(
             f"{n:,} accepted rows of amount 0 are on days their customer paid for other rows "
@@ -165,7 +166,7 @@ def amount_notes(
             "section) so that they count as the customer's visits"
         )
     negative = ok & (out["amount"] < 0).to_numpy()
-    discounts = negative & _on_a_purchase_day(out, ok)
+    discounts = negative & paid_day
     if n := int((negative & ~discounts).sum()):
         returns = negative & ~discounts
         example = f", e.g. order {out['order_id'][returns].iloc[0]!r}" if "order_id" in out else ""
@@ -205,10 +206,12 @@ def amount_notes(
                 f"{source.name!r} is a unit price, map unit_price={source.name} instead "
                 "(amount = quantity x unit_price)"
             )
-    if several_days := _orders_on_several_days(out, ok):
-        notes.append(several_days)
-    if shared := _orders_of_several_customers(out, ok):
-        notes.append(shared)
+    if "order_id" in out:
+        orders = _Orders.of(out["order_id"])
+        if several_days := _orders_on_several_days(out, ok, orders):
+            notes.append(several_days)
+        if shared := _orders_of_several_customers(out, ok, orders):
+            notes.append(shared)
     return notes
 
 
@@ -298,32 +301,68 @@ def till_lines(
     return notes
 
 
+@dataclass(frozen=True)
+class _Orders:
+    """Each row's order as a number (-1: no order id) and the order id of each number: group
+    counts on numbers, not on Arrow strings (a group-by of a million string ids costs ~0.3 s
+    each time it factorizes them; the notes' four did, and their cost grew faster than the rows)."""
+
+    codes: np.ndarray
+    ids: pd.Index
+
+    @classmethod
+    def of(cls, order_ids: pd.Series) -> _Orders:
+        codes, ids = pd.factorize(order_ids)
+        return cls(codes, pd.Index(ids))
+
+
+def _group_numbers(values: pd.Series) -> np.ndarray:
+    """Each row's value as a number, equal for equal values (-1: missing)."""
+    return pd.factorize(values)[0]
+
+
+def _distinct_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct pairs of two arrays of numbers from 0, sorted by ``first``, then ``second``
+    (one sort of an int64 key)."""
+    if not len(first):
+        return first, second
+    low = int(second.min())
+    width = int(second.max()) - low + 1
+    key = np.sort(first.astype("int64") * width + (second - low))
+    key = key[np.r_[True, key[1:] != key[:-1]]]  # np.unique hashes: seconds on 1M rows
+    return key // width, key % width + low
+
+
 def _orders_spread(
-    values: pd.Series, orders: pd.Series, rows: np.ndarray
+    values: np.ndarray, orders: _Orders, rows: np.ndarray
 ) -> tuple[pd.Series, int] | None:
-    """Of the ``rows`` (with an order id), the orders holding several distinct ``values`` (their
-    count by order) and the number of orders; None when fewer than 3 orders, or
-    ``SEVERAL_DAYS_SHARE`` of them, do."""
+    """Of the ``rows`` (with an order id), the orders holding several distinct ``values``
+    (:func:`_group_numbers`; -1 is no value) by order id, with their count of values, and the
+    number of orders; None when fewer than 3 orders, or ``SEVERAL_DAYS_SHARE`` of them, do."""
     if not rows.any():
         return None
-    counts = values[rows].groupby(orders[rows]).nunique()
-    several = counts[counts > 1]
-    if len(several) < max(3, SEVERAL_DAYS_SHARE * len(counts)):
+    order, value = orders.codes[rows], values[rows]
+    n_orders = int(np.count_nonzero(np.bincount(order, minlength=len(orders.ids))))
+    pairs = _distinct_pairs(order[value >= 0], value[value >= 0])
+    counts = np.bincount(pairs[0], minlength=len(orders.ids))
+    several = np.flatnonzero(counts > 1)
+    if len(several) < max(3, SEVERAL_DAYS_SHARE * n_orders):
         return None
-    return several, len(counts)
+    by_id = pd.Series(counts[several], index=orders.ids[several]).sort_index()
+    return by_id, n_orders
 
 
-def _orders_of_several_customers(out: pd.DataFrame, ok: np.ndarray) -> str | None:
+def _orders_of_several_customers(out: pd.DataFrame, ok: np.ndarray, orders: _Orders) -> str | None:
     """Orders whose accepted rows name several customers: an event export keyed by attendee (a
     friend's ticket credited to the friend, paid by the buyer)."""
-    if "order_id" not in out:
-        return None
-    rows = ok & out["order_id"].notna().to_numpy(bool)
-    if (spread := _orders_spread(out["customer_id"], out["order_id"], rows)) is None:
+    rows = ok & (orders.codes >= 0)
+    customers = _group_numbers(out["customer_id"])
+    if (spread := _orders_spread(customers, orders, rows)) is None:
         return None
     several, n_orders = spread
     example = str(several.index[0])
-    names = out["customer_id"][rows & (out["order_id"] == example).to_numpy(bool)].unique()[:3]
+    named = rows & (orders.codes == orders.ids.get_loc(example))  # NA ids: no crash
+    names = out["customer_id"][named].unique()[:3]
     return (
         f"{len(several):,} of the {n_orders:,} orders name several customers (e.g. order "
         f"{example!r}: {', '.join(repr(str(n)) for n in names)}): each is credited with its "
@@ -332,20 +371,17 @@ def _orders_of_several_customers(out: pd.DataFrame, ok: np.ndarray) -> str | Non
     )
 
 
-def _orders_on_several_days(out: pd.DataFrame, ok: np.ndarray) -> str | None:
+def _orders_on_several_days(out: pd.DataFrame, ok: np.ndarray, orders: _Orders) -> str | None:
     """Orders whose accepted rows of a positive amount are on several days: a payments ledger's
     deposit and balance of one booking, or instalments, each read as a purchase day."""
-    if "order_id" not in out:
-        return None
-    paid = ok & (out["amount"] > 0).fillna(False).to_numpy(bool) & out["order_id"].notna()
+    paid = ok & (out["amount"] > 0).fillna(False).to_numpy(bool) & (orders.codes >= 0)
     days = out["ordered_at"].dt.floor("D")
-    paid = np.asarray(paid, bool)
-    renewed = _renewals(days, out["order_id"], paid)
-    if (spread := _orders_spread(days, out["order_id"], paid & ~renewed)) is None:
+    renewed = _renewals(days, orders.codes, paid)
+    if (spread := _orders_spread(_group_numbers(days), orders, paid & ~renewed)) is None:
         return None
     several, n_orders = spread
     example = str(several.index[0])
-    renewals = out["order_id"][renewed].nunique()
+    renewals = int(np.count_nonzero(np.bincount(orders.codes[renewed], minlength=1)))
     apart = (
         f" (not counted: {renewals:,} orders paid on days a year apart, renewals under one "
         "order id, each term rightly a purchase)"
@@ -373,7 +409,8 @@ def first_day_of_orders(out: pd.DataFrame, ok: np.ndarray) -> str:
     when = out["ordered_at"].where(ok)
     keys = [orders, out["customer_id"]] if "customer_id" in out else [orders]
     first = when.groupby(keys, dropna=True).transform("min")
-    renewed = _renewals(when.dt.floor("D"), orders, ok & orders.notna().to_numpy(bool))
+    codes = _group_numbers(orders)
+    renewed = _renewals(when.dt.floor("D"), codes, ok & (codes >= 0))
     moved = ok & ~renewed & orders.notna().to_numpy(bool)
     moved &= (first.notna() & (first.dt.normalize() != when.dt.normalize())).to_numpy(bool)
     out.loc[moved, "ordered_at"] = first[moved]
@@ -387,21 +424,26 @@ def first_day_of_orders(out: pd.DataFrame, ok: np.ndarray) -> str:
 RENEWAL_SLACK_DAYS = 35
 
 
-def _renewals(days: pd.Series, orders: pd.Series, paid: np.ndarray) -> np.ndarray:
-    """The ``paid`` rows of orders paid on several days each about a whole number of years after
-    the one before (a policy number or a contract id kept across its yearly renewals: an
-    insurer's bordereau, an annual licence): each term is a purchase, no instalment of one."""
+def _renewals(days: pd.Series, orders: np.ndarray, paid: np.ndarray) -> np.ndarray:
+    """The ``paid`` rows of orders (:class:`_Orders` numbers) paid on several days each about a
+    whole number of years after the one before (a policy number or a contract id kept across its
+    yearly renewals: an insurer's bordereau, an annual licence): each term is a purchase, no
+    instalment of one."""
     found = np.zeros(len(days), dtype=bool)
-    if not paid.any():
+    dated = paid & days.notna().to_numpy(bool)
+    if not dated.any():
         return found
-    paid_days = pd.DataFrame({"order": orders[paid], "day": days[paid]}).drop_duplicates()
-    paid_days = paid_days.sort_values(["order", "day"])
-    gap = paid_days.groupby("order")["day"].diff().dt.days.dropna()
-    years = (gap / 365.25).round()
-    yearly = years.ge(1) & (gap - years * 365.25).abs().le(RENEWAL_SLACK_DAYS)
-    by_order = yearly.groupby(paid_days.loc[gap.index, "order"]).all()
-    renewed = by_order.index[by_order.to_numpy(dtype=bool)]
-    found[paid] = orders[paid].isin(renewed).fillna(False).to_numpy(dtype=bool)
+    day = days.to_numpy(dtype="datetime64[D]")[dated].astype("int64")
+    order, day = _distinct_pairs(orders[dated], day)  # by order, then day
+    same = order[1:] == order[:-1]
+    gap = (day[1:] - day[:-1])[same].astype("float64")
+    years = np.round(gap / 365.25)
+    yearly = (years >= 1) & (np.abs(gap - years * 365.25) <= RENEWAL_SLACK_DAYS)
+    order = order[1:][same]
+    renewed = np.zeros(int(orders.max()) + 1, dtype=bool)
+    renewed[order] = True
+    renewed[order[~yearly]] = False  # every gap of a renewed order is yearly
+    found[paid] = renewed[orders[paid]]
     return found
 
 
@@ -410,9 +452,10 @@ def _on_a_purchase_day(out: pd.DataFrame, ok: np.ndarray) -> np.ndarray:
     negative row there: a discount line of that day's purchase, ``features.definitions``)."""
     if not {"customer_id", "ordered_at"} <= set(out.columns):
         return np.zeros(len(out), dtype=bool)
-    day = out["ordered_at"].dt.floor("D")
+    customer = _group_numbers(out["customer_id"]).astype("int64") + 1  # 0: none
+    day = _group_numbers(out["ordered_at"].dt.floor("D")) + 1
     amount = out["amount"].where(ok, 0.0)
-    net = amount.groupby([out["customer_id"], day], dropna=False).transform("sum")
+    net = amount.groupby(customer * (int(day.max(initial=0)) + 1) + day).transform("sum")
     return (net > 0).fillna(False).to_numpy(dtype=bool)
 
 
