@@ -196,7 +196,10 @@ DATE_WORDS = ("date", "time", "day", "日期", "时间", "時間")
 def suggested_column(frame: pd.DataFrame, table: str, column: str, free: list) -> str | None:
     """The column of ``free`` (read by no contract column) a missing ``column`` most likely is:
     the closest by name, else for a time the one column named like a date, for a number (an
-    amount) the one column of decimal numbers (``Total``: ``12.50``), else None."""
+    amount) the one column of decimal numbers (``Total``: ``12.50``), else None. An id is
+    never a name's column (:func:`_named_for_people`)."""
+    if column.endswith("_id"):
+        free = [c for c in free if not _named_for_people(str(c))]
     if close := closest_column(frame, column, free):
         return close
     kind = {c.name: c.dtype for c in CONTRACT[table]}.get(column)
@@ -210,6 +213,17 @@ def suggested_column(frame: pd.DataFrame, table: str, column: str, free: list) -
     else:
         return None
     return str(named[0]) if len(named) == 1 else None
+
+
+#: Column names (bare) ending in "name" that are unique logins, not a person's or firm's name.
+LOGIN_NAMES = ("username", "loginname", "screenname", "accountusername")
+
+
+def _named_for_people(column: str) -> bool:
+    """Whether a column's name says it holds names (``Customer Name``, ``姓名``): names repeat
+    (two Ana Lees), so a map reading them as an id would merge customers without a word."""
+    name = bare_name(column)
+    return name.endswith(("name", "姓名", "名称", "名字")) and name not in LOGIN_NAMES
 
 
 #: Words of a column name that holds an event's type (Klaviyo's ``Metric Name``, ``Activity``).
