@@ -1220,8 +1220,9 @@ _TICKETS = ("support_ticket", "complaint")
 def _refund_tickets(rows: list[tuple[str, str | None, str]]) -> list[tuple[str, str | None, str]]:
     """``(source, target, how)`` rows with a built-in ``Refund`` read as a support_ticket where
     every other value of the column is a ticket or complaint (a help desk's ``Type`` column):
-    the customer asking for a refund, which the transactions file does not hold."""
-    others = {t for v, t, _ in rows if t is not None and fold(v) not in _refund_requests()}
+    the customer asking for a refund, which the transactions file does not hold. A value that
+    matches no type (a feed's own event, landing in other) is no ticket."""
+    others = {t for v, t, _ in rows if fold(v) not in _refund_requests()}
     if not others or not others <= set(_TICKETS):
         return rows
     return [
