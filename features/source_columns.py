@@ -4,6 +4,7 @@ naming the column missing and the closest one the file has."""
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -22,13 +23,16 @@ from features.refunds import NO_REFUND, REFUNDED_AMOUNT, REFUNDED_AMOUNT_NAMES, 
 from features.terms import TERM_DAYS, TERM_MONTHS
 
 
-def find_column(frame: pd.DataFrame, name: str) -> str | None:
+def find_column(frame: pd.DataFrame, name: str, timed: bool | None = None) -> str | None:
     """A source column by exact name, else by loose name (case, width, spacing), else with
     spaces, underscores and hyphens ignored ("CustomerID" for "Customer ID"), else with a
-    trailing zone ignored ("Ended At (UTC)" for "ended_at"), when unique."""
+    trailing zone ignored ("Ended At (UTC)" for "ended_at"), when unique. A zone other than
+    UTC's is ignored only for a time (``timed``; by default a contract time column's name):
+    after another column, ``(PST)`` and ``(HST)`` are Canada's sales taxes."""
     if name in frame.columns:
         return name
-    for fold in (fold_name, bare_name, _zoneless_name):
+    zoned = name in _time_columns() if timed is None else timed
+    for fold in (fold_name, bare_name, _zoneless_name if zoned else _utcless_name):
         loose = [c for c in frame.columns if fold(str(c)) == fold(name)]
         if len(loose) == 1:
             return loose[0]
@@ -50,6 +54,20 @@ UTC_SUFFIX = re.compile(
 
 def _zoneless_name(name: str) -> str:
     return UTC_SUFFIX.sub("", bare_name(name))
+
+
+#: The zone a column's name may give whatever it holds (ingest's own, ``Amount (UTC)``).
+_UTC_ONLY = re.compile(r"\((?:utc|gmt)\)$")
+
+
+def _utcless_name(name: str) -> str:
+    return _UTC_ONLY.sub("", bare_name(name))
+
+
+@functools.cache
+def _time_columns() -> frozenset[str]:
+    """The contract's time columns (``ordered_at``, ``signup_at`` ...)."""
+    return frozenset(c.name for cols in CONTRACT.values() for c in cols if c.dtype == "timestamp")
 
 
 #: When the record was made: a customer's sign-up, a payment's or event's time (Stripe's
@@ -296,7 +314,7 @@ def _source_column(
     """The source values for a contract column, or a clear error when a required one is missing;
     with ``taken`` (the columns read otherwise), a column of its other names when unmapped."""
     mapped = mapping.source_for(table, column)
-    found = find_column(frame, mapped or column)
+    found = find_column(frame, mapped or column, column in _time_columns())
     if found is None and mapped is None and taken is not None:
         found = other_named_column(frame, table, column, taken)
     if found is not None and mapped is None and found in frame.attrs.get(REPEATED, ()):
