@@ -188,7 +188,9 @@ def _refunded_amount_column(
 def _taken_columns(frame: pd.DataFrame, table: str, mapping: FileMapping) -> set:
     """The source columns a table's contract columns and inputs read by map or own name."""
     targets = [c.name for c in CONTRACT[table]] + list(DERIVED_INPUTS.get(table, ()))
-    found = (find_column(frame, mapping.source_for(table, t) or t) for t in targets)
+    found = (
+        find_column(frame, mapping.source_for(table, t) or t, t in _time_columns()) for t in targets
+    )
     return {c for c in found if c is not None}
 
 
