@@ -73,25 +73,27 @@ def _time_columns() -> frozenset[str]:
 #: When the record was made: a customer's sign-up, a payment's or event's time (Stripe's
 #: ``Created (UTC)``, a help desk's ``Created at``); bare names.
 CREATED = ("created", "createdat", "createddate", "datecreated", "createdon")
-#: An event's time as engagement tools name it: a newsletter's or tracking feed's ``Timestamp``
-#: (Klaviyo, Mailchimp, Segment), a help desk's ``Created time`` (Freshdesk), a chat's
-#: ``Conversation started at`` (Intercom), a survey's ``Submitted At`` (Typeform); bare names.
+#: An event's time as engagement tools name it, looked for where no :data:`CREATED` column is: a
+#: newsletter's or tracking feed's ``Timestamp`` (Klaviyo, Mailchimp, Segment), a help desk's
+#: ``Created time`` (Freshdesk), a chat's ``Conversation started at`` (Intercom), a survey's
+#: ``Submitted At`` or ``Submit Date (UTC)`` (Typeform); bare names.
 EVENT_TIMES = (
-    *CREATED,
     "createdtime",
     "timestamp",
     "eventtime",
     "conversationstartedat",
     "submittedat",
+    "submitdate",
 )
 #: Names (bare, a trailing "(UTC)" ignored) exports give a contract column the file has no column
-#: of by its own name: a customers export's own ``id`` is the customer's (Stripe, Paddle), a
-#: payments or orders export's the row's charge or order (never a customer's: payments name
-#: theirs ``Customer ID``).
-OTHER_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
-    CUSTOMERS: {"customer_id": ("id",), "signup_at": CREATED},
-    TRANSACTIONS: {"order_id": ("id",), "ordered_at": CREATED},
-    EVENTS: {"occurred_at": EVENT_TIMES},
+#: of by its own name, in tiers tried in turn (a later tier only where an earlier one names no
+#: column): a customers export's own ``id`` is the customer's (Stripe, Paddle), a payments or
+#: orders export's the row's charge or order (never a customer's: payments name theirs
+#: ``Customer ID``).
+OTHER_NAMES: dict[str, dict[str, tuple[tuple[str, ...], ...]]] = {
+    CUSTOMERS: {"customer_id": (("id",),), "signup_at": (CREATED,)},
+    TRANSACTIONS: {"order_id": (("id",),), "ordered_at": (CREATED,)},
+    EVENTS: {"occurred_at": (CREATED, EVENT_TIMES)},
 }
 
 
@@ -107,13 +109,15 @@ def other_named_column(frame: pd.DataFrame, table: str, column: str, taken: set)
     """The one source column of ``column``'s other names (:data:`OTHER_NAMES`) that no
     contract column reads already (``taken``), or None (a deals file's ``Created`` for
     ``ordered_at``: :data:`DEAL_CLOSE_NAMES`)."""
-    names = OTHER_NAMES.get(table, {}).get(column, ())
     if column == TIME_COLUMN[TRANSACTIONS] and any(
         bare_name(str(c)) in DEAL_CLOSE_NAMES for c in frame.columns
     ):
         return None
-    found = [c for c in frame.columns if c not in taken and _zoneless_name(str(c)) in names]
-    return found[0] if len(found) == 1 else None
+    for names in OTHER_NAMES.get(table, {}).get(column, ()):
+        found = [c for c in frame.columns if c not in taken and _zoneless_name(str(c)) in names]
+        if found:
+            return found[0] if len(found) == 1 else None
+    return None
 
 
 def other_names_read(

@@ -183,3 +183,27 @@ def test_a_zendesk_ticket_tagged_complaint_is_a_complaint(tmp_path):
         tmp_path / "feed", feed, "events.customer_email=Requester email,event_type=Type"
     )
     assert events["event_type"].tolist() == ["visit", "login"]
+
+
+def test_an_events_file_with_created_at_and_timestamp_reads_created_at_as_before(tmp_path):
+    """``Timestamp`` is an event's time only where no ``Created At`` is (a file with both was read
+    by ``Created At`` before the engagement tools' names, and still is: not refused as two)."""
+    events, _ = _ingest(
+        tmp_path,
+        "Email,Event,Created At,Timestamp\n"
+        "ana@example.com,Opened Email,2024-03-05 10:00:00,1709632800\n",
+        "events.customer_email=Email,event_type=Event",
+    )
+    assert events["occurred_at"].tolist() == [pd.Timestamp("2024-03-05 10:00:00")]
+
+
+def test_a_typeform_export_is_read_by_its_submit_date(tmp_path):
+    """Typeform's responses export names its time ``Submit Date (UTC)`` beside ``Start Date
+    (UTC)``: the submission is the survey's time."""
+    events, _ = _ingest(
+        tmp_path,
+        "#,How likely are you to recommend us?,Email,Start Date (UTC),Submit Date (UTC)\n"
+        "r1,9,ana@example.com,2024-03-05 09:58:00,2024-03-05 10:00:00\n",
+        "events.customer_email=Email,event_type==survey",
+    )
+    assert events["occurred_at"].tolist() == [pd.Timestamp("2024-03-05 10:00:00")]
