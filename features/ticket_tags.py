@@ -25,8 +25,10 @@ TAG_COLUMNS = frozenset(
 #: The report's key (``TableReport.formats``) of the tickets read as complaints by their tags.
 COMPLAINT_TAGS = "complaint tags"
 COMPLAINT = "complaint"
-#: What separates a cell's tags: Zendesk's spaces, Freshdesk's and Intercom's commas.
-_SEPARATORS = re.compile(r"[\s,;|]+")
+#: What separates a cell's tags: Freshdesk's and Intercom's commas (a tag may hold spaces:
+#: ``not a complaint``), else Zendesk's spaces (its tags have none).
+_LIST_SEPARATORS = re.compile(r"[,;|]+")
+_SPACES = re.compile(r"\s+")
 
 
 @functools.cache
@@ -35,7 +37,8 @@ def _complaint_words() -> frozenset[str]:
 
 
 def _tagged(cell: str) -> bool:
-    tags = [fold(t) for t in _SEPARATORS.split(cell) if t.strip()]
+    split = _LIST_SEPARATORS if _LIST_SEPARATORS.search(cell) else _SPACES
+    tags = [fold(t) for t in split.split(cell) if t.strip()]
     return any(tag in _complaint_words() for tag in tags) or fold(cell) in _complaint_words()
 
 

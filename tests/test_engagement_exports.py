@@ -207,3 +207,16 @@ def test_a_typeform_export_is_read_by_its_submit_date(tmp_path):
         "events.customer_email=Email,event_type==survey",
     )
     assert events["occurred_at"].tolist() == [pd.Timestamp("2024-03-05 10:00:00")]
+
+
+def test_a_comma_separated_tag_is_read_whole(tmp_path):
+    """Freshdesk's and Intercom's tags are separated by commas and may hold spaces: the tag
+    ``not a complaint`` is no complaint tag (split on spaces, its word ``complaint`` made the
+    ticket one); Zendesk's space-separated tags are still read word by word."""
+    tickets = (
+        "Requester email,Type,Tags,Created at\n"
+        '"ana@example.com",Question,"not a complaint, billing",2024-03-05 10:00:00\n'
+        '"ben@example.com",Incident,"Complaint, late delivery",2024-03-06 10:00:00\n'
+    )
+    events, _ = _ingest(tmp_path, tickets, "events.customer_email=Requester email,event_type=Type")
+    assert events["event_type"].tolist() == ["support_ticket", "complaint"]
