@@ -333,7 +333,9 @@ def parse_dates(
         if _days_at_midnight(stamps, marked, timed):
             timed = np.zeros(len(distinct), dtype=bool)
             described += "; every time is midnight (00:00): read as days"
-        if zone is not None:
+        if zone is not None and not timed.any():  # days only: the name's zone moves none
+            described += f"; dates without a time, each its calendar day ({values.name!r})"
+        elif zone is not None:
             stamps, said = _from_named_zone(stamps, marked | ~timed, zone["zone"])
             described += f"; times without an offset read as {said}, as {values.name!r} says"
         else:
@@ -346,7 +348,7 @@ def parse_dates(
             described += _clock_changes(
                 np.bincount(codes[codes >= 0], minlength=len(distinct)), skipped, repeated
             )
-        described += into
+        described += into if timed.any() or zone is None else ""
         instants |= timed
     elif not _is_utc(business) and (stamps.notna().to_numpy() & ~instants).any():
         described += f"; times without an offset read as {business} (kept as written)"

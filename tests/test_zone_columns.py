@@ -73,3 +73,25 @@ def test_a_column_named_with_an_offset_is_read_at_it(tmp_path, column, hours):
     truth = [pd.Timestamp(t) - pd.Timedelta(hours=hours - 9) for t in TIMES]
     assert tables["transactions"]["ordered_at"].tolist() == truth
     assert f"{column!r}" in reports["transactions"].date_format
+
+
+def test_a_zone_named_column_of_dates_only_says_it_keeps_the_days(tmp_path):
+    """``Date (UTC)`` holding days only: each is its calendar day, and the dates line says so
+    (it spoke of 'times without an offset read as UTC ... converted to Asia/Tokyo')."""
+    (tmp_path / "customers.csv").write_text(CUSTOMERS)
+    (tmp_path / "payments.csv").write_text(_payments("Date (UTC)", ["2024-03-01", "2024-07-04"]))
+    reports = ingest(
+        tmp_path / "out",
+        tmp_path / "payments.csv",
+        load_mapping("ordered_at=Date (UTC)", timezone="Asia/Tokyo"),
+        customers=tmp_path / "customers.csv",
+        log=lambda _: None,
+    )
+    tables = {"transactions": pd.read_parquet(table_path(tmp_path / "out", "transactions"))}
+    assert tables["transactions"]["ordered_at"].tolist() == [
+        pd.Timestamp("2024-03-01"),
+        pd.Timestamp("2024-07-04"),
+    ]
+    said = reports["transactions"].date_format
+    assert "times without an offset" not in said and "converted to" not in said, said
+    assert "'Date (UTC)'" in said and "dates without a time" in said, said
