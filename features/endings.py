@@ -57,6 +57,21 @@ def ends(customers: pd.DataFrame) -> pd.Series:
     )
 
 
+def ends_over_rows(customer_ids: pd.Series, ended_at: pd.Series) -> pd.Series:
+    """Each row's customer's end over all their rows (a subscriptions export: one row per
+    subscription): blank while any of them has no end (a subscription live: an upgrade, an
+    add-on, a return months later), else the latest (every subscription ended; an end ahead
+    is a notice). Rows without a customer id keep their own."""
+    ended_at = pd.to_datetime(ended_at)
+    frame = pd.DataFrame({"id": customer_ids, "end": ended_at, "live": ended_at.isna()})
+    frame = frame.dropna(subset=["id"])
+    per = frame.groupby("id", sort=False).agg(end=("end", "max"), live=("live", "any"))
+    latest = per["end"].mask(per["live"])
+    listed = customer_ids.notna().to_numpy(dtype=bool)
+    mapped = pd.to_datetime(customer_ids.map(latest))
+    return ended_at.where(~listed, mapped.to_numpy())
+
+
 def customer_ends(customers: ibis.Table) -> pd.Series:
     """:func:`ends` of a customers table (an Ibis expression): only the two columns are read."""
     if ENDED_AT not in customers.columns:
