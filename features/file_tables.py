@@ -71,6 +71,7 @@ from features.customer_ids import (
 from features.customer_status import CUSTOMER_STATUS, ends_by_status
 from features.date_columns import check_date_column, optional_dates
 from features.dates import detect_order, european_file, parse_dates, placeholder_dates
+from features.endings import ends_over_rows
 from features.excluded_rows import exclude_rows
 from features.export_files import order_references
 from features.gaps import ids_end_early, month_gaps
@@ -105,6 +106,7 @@ from features.ticket_tags import COMPLAINT_TAGS, complaint_tags
 from features.unread_columns import lookalike_columns
 from features.value_keys import unmatched_keys
 from features.values import (
+    ANOTHER_SUBSCRIPTION,
     CANCELLED_ORDER,
     ENDED,
     ENDED_ROW,
@@ -422,14 +424,17 @@ def build_table(
     if table == CUSTOMERS:
         kept = out["customer_id"].where(check.ok)  # a duplicate of a quarantined row is not one
         repeated = kept.duplicated() & kept.notna()
-        check.flag(repeated, "duplicate customer_id")
-        if repeated.any() and ENDED_AT in inputs:
-            report.warnings.append(
-                f"{int(repeated.sum()):,} rows repeat a customer_id of this file with an end date "
-                "column: one row per subscription or membership? The customers table holds one "
-                "row per customer (the first is kept): give each customer one row, its end blank "
-                "while any of its subscriptions is live, else the latest end"
+        if repeated.any() and ENDED_AT in out:  # one row per subscription or membership
+            out[ENDED_AT] = ends_over_rows(kept, out[ENDED_AT])
+            if "signup_at" in out:
+                first = out.groupby(kept)["signup_at"].transform("min")
+                out["signup_at"] = first.where(kept.notna(), out["signup_at"])
+            check.set_aside(repeated, ANOTHER_SUBSCRIPTION)
+            report.formats["subscriptions"] = (
+                f"{int(kept[repeated].nunique()):,} customers on several rows (subscriptions): "
+                "ended_at blank while any is live, else the latest end; signup_at the earliest"
             )
+        check.flag(repeated, "duplicate customer_id")
         merged = pd.Series(dtype="string")
         requests: dict[str, str] = {}
         if MERGED_INTO in inputs:

@@ -50,6 +50,7 @@ def log_report(report: TableReport, log) -> None:
         CUSTOMER_ALIAS,
         CUSTOMER_EMAIL,
         MERGED_INTO,
+        "subscriptions",
         UNTYPED_TICKETS,
         SURVEY_SCORES,
         COMPLAINT_TAGS,

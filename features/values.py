@@ -495,6 +495,9 @@ EXCLUDED = "excluded by the map file"
 EXCLUDED_CUSTOMER = "customer excluded by the map file"
 #: The quarantine reason of a customers-file record merged into another (``merged_into``).
 MERGED = "merged into another customer"
+#: The reason of a customers-file row repeating its customer with an end date column: another
+#: of their subscriptions, read into the customer's ``ended_at``.
+ANOTHER_SUBSCRIPTION = "another subscription of the customer (read into its ended_at)"
 #: The quarantine reason of a row without an amount of an order whose total is on another row
 #: (WooCommerce's line items, eBay's items of a multi-item order): part of that order.
 ORDER_LINE = "line of an order whose total is on another row"
@@ -517,6 +520,7 @@ SET_ASIDE = (
     EXCLUDED,
     EXCLUDED_CUSTOMER,
     MERGED,
+    ANOTHER_SUBSCRIPTION,
     NO_EVENT,
 )
 STATUS_SYNONYMS: dict[str, tuple[str, ...]] = {

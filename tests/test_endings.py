@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.contract import table_path
 from features.endings import (
     ENDED_DAYS,
     ENDS_IN_DAYS,
@@ -21,6 +22,7 @@ from features.endings import (
 )
 from features.ingest import ingest
 from features.mapping import load_mapping
+from features.values import ANOTHER_SUBSCRIPTION
 from serving.config import ScoringConfig
 from serving.scoring import score_frame, summarise
 
@@ -456,9 +458,11 @@ def test_a_second_customers_file_without_end_dates_keeps_the_first_files_ends(
     )
 
 
-def test_one_row_per_subscription_is_told_to_be_one_row_per_customer(tmp_path: Path) -> None:
+def test_one_row_per_subscription_is_read_into_one_end_per_customer(tmp_path: Path) -> None:
     """A Stripe subscriptions export as the customers file: a customer who came back has an old
-    cancelled subscription and a live one; the first was kept with its end, unsaid."""
+    cancelled subscription and a live one. The first row was kept with its end (before: unsaid,
+    then a warning to reshape the file); now the customer's end is blank while a subscription is
+    live, the other row set aside (not judged by --min-accepted-share), said in the report."""
     data_members = "id,joined,end\nC1,2024-01-01,2024-06-30\nC1,2024-09-01,\nC2,2024-01-01,\n"
     (tmp_path / "members.csv").write_text(data_members)
     (tmp_path / "pay.csv").write_text("id,day,amount\nC1,2024-01-05,40\nC2,2024-01-05,40\n")
@@ -469,8 +473,13 @@ def test_one_row_per_subscription_is_told_to_be_one_row_per_customer(tmp_path: P
         mapping=load_mapping(MEMBERS_MAP),
         log=lambda _: None,
     )
-    (said,) = [w for w in report["customers"].warnings if "one row per subscription" in w]
-    assert said.startswith("1 rows repeat a customer_id") and "latest end" in said
+    said = report["customers"].formats["subscriptions"]
+    assert said.startswith("1 customers on several rows") and "latest end" in said, said
+    assert report["customers"].reasons == {ANOTHER_SUBSCRIPTION: 1}
+    customers = pd.read_parquet(table_path(tmp_path / "data", "customers"))
+    ends = customers.set_index("customer_id")["ended_at"]
+    assert pd.isna(ends["C1"]) and pd.isna(ends["C2"])
+    assert customers.set_index("customer_id")["signup_at"]["C1"] == pd.Timestamp("2024-01-01")
 
 
 def _monthly_members(tmp_path: Path, members: str) -> Path:

@@ -5,7 +5,6 @@ live, else the latest end (an upgrade, an add-on, one of two ended, all ended, a
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from features.contract import table_path
 from features.endings import ends_over_rows
@@ -64,11 +63,6 @@ def test_a_customers_end_over_their_rows_is_blank_while_one_is_live():
     pd.testing.assert_series_equal(got, want, check_names=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="features/file_tables.py keeps a repeated customer's first row "
-    "(duplicate customer_id) instead of calling ends_over_rows: owner's change",
-)
 def test_several_subscriptions_of_a_customer_give_one_end(tmp_path: Path):
     (tmp_path / "customers.csv").write_text(CUSTOMERS)
     (tmp_path / "subscriptions.csv").write_text(SUBSCRIPTIONS)
