@@ -220,3 +220,52 @@ def test_a_comma_separated_tag_is_read_whole(tmp_path):
     )
     events, _ = _ingest(tmp_path, tickets, "events.customer_email=Requester email,event_type=Type")
     assert events["event_type"].tolist() == ["support_ticket", "complaint"]
+
+
+def test_a_refund_beside_a_feed_s_unmatched_events_is_set_aside(tmp_path):
+    """A ``Refund`` is a help desk's ticket only where every other type of the column is a ticket
+    or complaint: beside a feed's own events that match no contract type (and land in other), it
+    is the refund the transactions file holds, set aside."""
+    events, report = _ingest(
+        tmp_path,
+        "Email,Event,Timestamp\n"
+        "ana@example.com,Support Ticket,2024-03-01 10:00\n"
+        "ben@example.com,Refund,2024-03-02 10:00\n"
+        "ana@example.com,Level Up,2024-03-03 10:00\n"
+        "ben@example.com,Level Up,2024-03-04 10:00\n",
+        "events.customer_email=Email,event_type=Event",
+    )
+    assert events["event_type"].tolist() == ["support_ticket", "other", "other"]
+    assert report.reasons == {"a purchase or refund (the transactions file holds the orders)": 1}
+
+
+def test_a_refund_among_tickets_only_is_still_a_ticket(tmp_path):
+    events, report = _ingest(
+        tmp_path,
+        "Email,Event,Timestamp\n"
+        "ana@example.com,Support Ticket,2024-03-01 10:00\n"
+        "ben@example.com,Refund,2024-03-02 10:00\n",
+        "events.customer_email=Email,event_type=Event",
+    )
+    assert events["event_type"].tolist() == ["support_ticket", "support_ticket"]
+    assert report.reasons == {}
+
+
+def test_an_unsubscribe_is_set_aside_and_a_spam_mark_is_a_complaint(tmp_path):
+    """A newsletter tool's unsubscribes and spam marks (Klaviyo's ``Unsubscribed`` and ``Marked
+    Email as Spam``) are no engagement of an unnamed kind: an unsubscribe is an opt-out of e-mail,
+    set aside and warned of; a spam mark is the customer's complaint."""
+    events, report = _ingest(
+        tmp_path,
+        "Email,Metric Name,Timestamp\n"
+        "ana@example.com,Opened Email,2024-03-05 10:00:00\n"
+        "ana@example.com,Unsubscribed,2024-03-06 10:00:00\n"
+        "ben@example.com,Marked Email as Spam,2024-03-07 10:00:00\n"
+        "ben@example.com,Clicked Email,2024-03-08 10:00:00\n",
+        "events.customer_email=Email,event_type=Metric Name",
+    )
+    assert events["event_type"].tolist() == ["email_open", "complaint", "email_click"]
+    assert report.unmapped == []
+    assert sum(n for why, n in report.reasons.items() if "unsubscribe" in why) == 1
+    assert any("'Unsubscribed'" in w and "do_not_email" in w for w in report.warnings)
+    assert report.accepted == 3
