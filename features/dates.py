@@ -352,6 +352,10 @@ def parse_dates(
         instants |= timed
     elif not _is_utc(business) and (stamps.notna().to_numpy() & ~instants).any():
         described += f"; times without an offset read as {business} (kept as written)"
+    if not _is_utc(business) and _days_at_midnight_utc(stamps, marked):
+        instants &= ~marked.to_numpy(dtype=bool)
+        said_marked = False
+        described += "; every time with an offset is midnight UTC: read as days"
     if not _is_utc(business):
         stamps = _into_zone(stamps, instants, business)
         if said_marked:
@@ -436,6 +440,15 @@ def _days_at_midnight(stamps: pd.Series, marked: pd.Series, timed: np.ndarray) -
     clock = timed & ~marked.to_numpy(dtype=bool) & stamps.notna().to_numpy()
     times = stamps[clock]
     return bool(clock.any()) and bool((times == times.dt.normalize()).all())
+
+
+def _days_at_midnight_utc(stamps: pd.Series, marked: pd.Series) -> bool:
+    """Whether every time with an offset (or Unix time) is midnight UTC: days written as
+    instants (a HubSpot date property, a time-zone-aware Parquet date column), which a zone
+    behind UTC would put on the day before."""
+    dated = marked.to_numpy(dtype=bool) & ((stamps >= FIRST_DAY) & (stamps < LAST_DAY)).to_numpy()
+    times = stamps[dated]
+    return bool(dated.any()) and bool((times == times.dt.normalize()).all())
 
 
 def _from_local(
