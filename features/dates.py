@@ -360,6 +360,12 @@ def parse_dates(
         stamps = _into_zone(stamps, instants, business)
         if said_marked:
             described += f"; times with an offset (or in Unix time) converted to {business}"
+        timed_at = _has_time(distinct) | marked.to_numpy(dtype=bool)
+        _, skipped, repeated = _from_local(
+            stamps, pd.Series(~timed_at, index=stamps.index), business
+        )
+        rows = np.bincount(codes[codes >= 0], minlength=len(distinct))
+        described += _wall_clock_changes(rows, skipped, repeated, business)
     elif timezone is None and said_marked:
         described += _business_offsets(distinct[instants])
     taken = (
@@ -536,6 +542,23 @@ def _clock_changes(rows: np.ndarray, skipped: np.ndarray, repeated: np.ndarray) 
         for n, what in (
             (int(rows[skipped].sum()), "skips (read as the time after it)"),
             (int(rows[repeated].sum()), "repeats (read as standard time, the second pass)"),
+        )
+        if n
+    ]
+    return f"; {', '.join(said)}" if said else ""
+
+
+def _wall_clock_changes(
+    rows: np.ndarray, skipped: np.ndarray, repeated: np.ndarray, zone: str
+) -> str:
+    """The dates line's count of rows (``rows`` per distinct value) stored at wall-clock times
+    of ``zone`` that its clock changes repeat (two passes of one wall time: the order of rows
+    across them is not kept) or skip (kept as written)."""
+    said = [
+        f"{n:,} row{'s' if n != 1 else ''} {what.format(zone)}"
+        for n, what in (
+            (int(rows[repeated].sum()), "in the hour {}'s clock change repeats (order not kept)"),
+            (int(rows[skipped].sum()), "at a time {}'s clock change skips (kept as written)"),
         )
         if n
     ]
