@@ -118,13 +118,12 @@ from features.values import (
     NO_SALE,
     NOT_AN_ACTION,
     ORDER,
-    ORDER_EVENT,
     ORDER_LINE,
     OTHER,
     REFUNDED_ORDER,
     REPORT_ROW,
+    SET_ASIDE_EVENTS,
     UNSUBSCRIBE,
-    UNSUBSCRIBE_ROW,
     UNTYPED_TICKETS,
     ValueMapping,
     map_values,
@@ -707,17 +706,15 @@ def _map_values(
         by_map = out[column].isin(mine).fillna(False).to_numpy(bool)  # the map file's own choice
         check.set_aside(by_map, IGNORED_BY_MAP)
         check.set_aside(ignored & ~by_map, NOT_AN_ACTION)
-        check.flag((mapped == ORDER).fillna(False).to_numpy(bool), ORDER_EVENT)
-        check.flag((mapped == ENDED).fillna(False).to_numpy(bool), ENDED_ROW)
+        for target in (ORDER, ENDED, UNSUBSCRIBE):  # IGNORE: set aside above
+            check.flag((mapped == target).fillna(False).to_numpy(bool), SET_ASIDE_EVENTS[target])
         unsubscribes = (mapped == UNSUBSCRIBE).fillna(False).to_numpy(bool)
-        check.flag(unsubscribes, UNSUBSCRIBE_ROW)
         report.warnings += _unsubscribes(out[column], unsubscribes)
         unmapped = out[column].notna() & mapped.isna()
         if strict_values:
             check.flag(unmapped, UNMAPPED)
         considered = check.ok | np.isin(
-            check.reason,
-            (UNMAPPED, NOT_AN_ACTION, IGNORED_BY_MAP, ORDER_EVENT, ENDED_ROW, UNSUBSCRIBE_ROW),
+            check.reason, (UNMAPPED, IGNORED_BY_MAP, *SET_ASIDE_EVENTS.values())
         )
         counts = out.loc[considered, column].value_counts()
         table_["rows"] = table_["source"].map(counts).fillna(0).astype("int64")
