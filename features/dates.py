@@ -318,6 +318,7 @@ def parse_dates(
     """
     codes, uniques = pd.factorize(values)
     distinct = _folded(pd.Series(uniques, dtype="string", name=values.name))
+    rows = np.bincount(codes[codes >= 0], minlength=len(distinct))  # per distinct value
     distinct, thai = _thai_calendar(distinct)
     stamps, described, marked = _parse_distinct(distinct, order, date_format)
     if thai:
@@ -345,8 +346,13 @@ def parse_dates(
             described += (
                 f"; times without an offset read as {written} (dates without a time as the day)"
             )
-            described += _clock_changes(
-                np.bincount(codes[codes >= 0], minlength=len(distinct)), skipped, repeated
+            described += _rows_at(
+                rows,
+                (skipped, "in the hour a clock change skips (read as the time after it)"),
+                (
+                    repeated,
+                    "in the hour a clock change repeats (read as standard time, the second pass)",
+                ),
             )
         described += into if timed.any() or zone is None else ""
         instants |= timed
@@ -361,11 +367,13 @@ def parse_dates(
         if said_marked:
             described += f"; times with an offset (or in Unix time) converted to {business}"
         timed_at = _has_time(distinct) | marked.to_numpy(dtype=bool)
-        _, skipped, repeated = _from_local(
-            stamps, pd.Series(~timed_at, index=stamps.index), business
+        wall = pd.Series(timed_at, index=stamps.index) & stamps.notna() & (stamps < LAST_DAY)
+        skipped, repeated = _clock_change_times(stamps, wall, business)
+        described += _rows_at(
+            rows,
+            (repeated, f"in the hour {business}'s clock change repeats (order not kept)"),
+            (skipped, f"at a time {business}'s clock change skips (kept as written)"),
         )
-        rows = np.bincount(codes[codes >= 0], minlength=len(distinct))
-        described += _wall_clock_changes(rows, skipped, repeated, business)
     elif timezone is None and said_marked:
         described += _business_offsets(distinct[instants])
     taken = (
@@ -464,17 +472,9 @@ def _from_local(
     daylight-saving change skips moves forward, an ambiguous one takes standard time. Also
     which were skipped and which repeated."""
     local = ~marked & stamps.notna() & (stamps < LAST_DAY)
-    skipped = np.zeros(len(stamps), dtype=bool)
-    repeated = np.zeros(len(stamps), dtype=bool)
+    skipped, repeated = _clock_change_times(stamps, local, timezone)
     if not local.any():
         return stamps, skipped, repeated
-    wall = stamps[local].dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
-    odd = wall.isna().to_numpy()
-    if odd.any():
-        gap = stamps[local][odd].dt.tz_localize(timezone, ambiguous=False, nonexistent="NaT")
-        where = np.flatnonzero(local.to_numpy())[odd]
-        skipped[where] = gap.isna().to_numpy()
-        repeated[where] = gap.notna().to_numpy()
     utc = (
         stamps[local]
         .dt.tz_localize(timezone, ambiguous=False, nonexistent="shift_forward")
@@ -484,6 +484,25 @@ def _from_local(
     out = stamps.copy()
     out[local] = utc.astype("datetime64[us]")
     return out, skipped, repeated
+
+
+def _clock_change_times(
+    stamps: pd.Series, local: pd.Series, zone: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which of ``stamps`` (those ``local``, wall-clock times of ``zone``) fall in a time its
+    clock changes skip, and which in an hour they repeat."""
+    skipped = np.zeros(len(stamps), dtype=bool)
+    repeated = np.zeros(len(stamps), dtype=bool)
+    if not local.any():
+        return skipped, repeated
+    wall = stamps[local].dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+    odd = wall.isna().to_numpy()
+    if odd.any():
+        gap = stamps[local][odd].dt.tz_localize(zone, ambiguous=False, nonexistent="NaT")
+        where = np.flatnonzero(local.to_numpy())[odd]
+        skipped[where] = gap.isna().to_numpy()
+        repeated[where] = gap.notna().to_numpy()
+    return skipped, repeated
 
 
 def _is_utc(zone: str) -> bool:
@@ -524,9 +543,7 @@ def _business_offsets(texts: pd.Series) -> str:
     minutes = sorted({int(m.total_seconds() // 60) for m in _offsets(tz.str.upper())})
     if 0 in minutes or minutes[-1] - minutes[0] > 60:
         return ""
-    said = " and ".join(
-        f"{'+' if m >= 0 else '-'}{abs(m) // 60:02d}:{abs(m) % 60:02d}" for m in minutes
-    )
+    said = " and ".join(_offset_text(m) for m in minutes)
     return (
         f"; times carry the offset {said}: stored in UTC days, so a business there has its "
         "early or late hours on another day; pass --timezone (its zone, e.g. Asia/Shanghai) to "
@@ -534,35 +551,20 @@ def _business_offsets(texts: pd.Series) -> str:
     )
 
 
-def _clock_changes(rows: np.ndarray, skipped: np.ndarray, repeated: np.ndarray) -> str:
-    """The dates line's count of rows (``rows`` per distinct value) at local times a clock
-    change skips (read as the first time after) or repeats (read as standard time)."""
-    said = [
-        f"{n:,} row{'s' if n != 1 else ''} in the hour a clock change {what}"
-        for n, what in (
-            (int(rows[skipped].sum()), "skips (read as the time after it)"),
-            (int(rows[repeated].sum()), "repeats (read as standard time, the second pass)"),
-        )
-        if n
+def _rows_at(rows: np.ndarray, *said: tuple[np.ndarray, str]) -> str:
+    """The dates line's counts of rows (``rows`` per distinct value) of each mask with its
+    phrase (``12 rows in the hour a clock change repeats ...``), those with none left out."""
+    parts = [
+        f"{n:,} row{'s' if n != 1 else ''} {what}"
+        for mask, what in said
+        if (n := int(rows[mask].sum()))
     ]
-    return f"; {', '.join(said)}" if said else ""
+    return f"; {', '.join(parts)}" if parts else ""
 
 
-def _wall_clock_changes(
-    rows: np.ndarray, skipped: np.ndarray, repeated: np.ndarray, zone: str
-) -> str:
-    """The dates line's count of rows (``rows`` per distinct value) stored at wall-clock times
-    of ``zone`` that its clock changes repeat (two passes of one wall time: the order of rows
-    across them is not kept) or skip (kept as written)."""
-    said = [
-        f"{n:,} row{'s' if n != 1 else ''} {what.format(zone)}"
-        for n, what in (
-            (int(rows[repeated].sum()), "in the hour {}'s clock change repeats (order not kept)"),
-            (int(rows[skipped].sum()), "at a time {}'s clock change skips (kept as written)"),
-        )
-        if n
-    ]
-    return f"; {', '.join(said)}" if said else ""
+def _offset_text(minutes: int) -> str:
+    """An offset of ``minutes`` east of UTC as written after a time (``+05:30``, ``-08:00``)."""
+    return f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _from_named_zone(stamps: pd.Series, marked: pd.Series, zone: str) -> tuple[pd.Series, str]:
@@ -571,7 +573,7 @@ def _from_named_zone(stamps: pd.Series, marked: pd.Series, zone: str) -> tuple[p
     (``UTC-08:00``)."""
     offset = _offsets(pd.Series([zone.upper().replace(" ", "")], dtype="string")).iloc[0]
     minutes = int(offset.total_seconds() // 60)
-    said = f"UTC{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    said = f"UTC{_offset_text(minutes)}"
     local = ~marked & stamps.notna() & (stamps < LAST_DAY)
     out = stamps.copy()
     out[local] = (stamps[local] - offset).astype("datetime64[us]")
