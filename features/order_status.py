@@ -39,7 +39,7 @@ def order_field(values: pd.Series, out: pd.DataFrame, blank_is_missing: bool = F
         return values
     # the orders with a missing cell: the others have nothing to fill nor a blank line
     orders = out["order_id"]
-    gaps = orders.isin(orders[blank].dropna().unique()).fillna(False).to_numpy(dtype=bool)
+    gaps = _same_orders(orders, blank)
     if not _written_per_line(values[gaps], orders[gaps]):
         values = values.fillna(values[gaps].groupby(orders[gaps]).transform("first"))
     return values
