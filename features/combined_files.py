@@ -19,6 +19,7 @@ from features.contract import (
     DO_NOT_EMAIL,
     ENDED_AT,
     EXPORT_FILE,
+    RETURNED_AT,
     TRANSACTIONS,
     quarantine_rows,
 )
@@ -254,6 +255,7 @@ FLAG_WORDS = {
 #: ``TableReport.formats`` and what the carried values are.
 CARRIED = {
     ENDED_AT: (ENDS_CARRIED, "end dates"),
+    RETURNED_AT: ("returned_at across files", "return dates"),
     DO_NOT_CONTACT: (FLAGS_CARRIED, "do-not-contact flags"),
     DO_NOT_EMAIL: ("do_not_email across files", "do-not-email flags"),
     DO_NOT_CALL: ("do_not_call across files", "do-not-call flags"),

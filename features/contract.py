@@ -33,6 +33,10 @@ class Column:
 #: subscription cancelled, an account closed); blank while they are a customer
 #: (``features.endings``).
 ENDED_AT = "ended_at"
+#: Optional column of ``customers``: when a customer whose subscriptions had all ended came back
+#: (the start of the new one; ``ended_at`` is then the end before it). Ingest writes it from a
+#: subscriptions export (:func:`features.endings.ends_over_rows`); from it on, the end is past.
+RETURNED_AT = "returned_at"
 #: Optional column of ``customers``: the CRM says not to contact the customer (opted out,
 #: deceased, blocked by credit control); false when absent. Never a model input: scoring keeps
 #: the customer's scores and recommends no contact (``features.contact_flags``).
@@ -72,6 +76,7 @@ CONTRACT: dict[str, tuple[Column, ...]] = {
         Column("channel", "string", required=False),
         Column("segment", "string", required=False),
         Column(ENDED_AT, "timestamp", required=False),
+        Column(RETURNED_AT, "timestamp", required=False),
         Column(DO_NOT_CONTACT, "bool", required=False),
         Column(DO_NOT_EMAIL, "bool", required=False),
         Column(DO_NOT_CALL, "bool", required=False),

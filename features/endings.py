@@ -9,7 +9,9 @@ bill up to a cycle after the closure (a monthly account's 25 days after is no re
 weekly buyer who buys 20 days after the end, or a monthly member three months after, is back.
 Only ``ended_at < T`` is read for a cutoff's features; an end in ``[T, T + H)`` is read for labels
 only (a member who gives notice and pays the notice month has churned within the horizon
-although they bought in it).
+although they bought in it). A customer who came back with a new subscription has the end before
+it and the new one's start (``returned_at``): from that start on they are a customer again,
+bought or not.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from features.contract import ENDED_AT
+from features.contract import ENDED_AT, RETURNED_AT
 
 if TYPE_CHECKING:
     import ibis
@@ -57,19 +59,57 @@ def ends(customers: pd.DataFrame) -> pd.Series:
     )
 
 
-def ends_over_rows(customer_ids: pd.Series, ended_at: pd.Series) -> pd.Series:
+def ends_over_rows(
+    customer_ids: pd.Series, ended_at: pd.Series, started_at: pd.Series | None = None
+) -> tuple[pd.Series, pd.Series]:
     """Each row's customer's end over all their rows (a subscriptions export: one row per
-    subscription): blank while any of them has no end (a subscription live: an upgrade, an
-    add-on, a return months later), else the latest (every subscription ended; an end ahead
-    is a notice). Rows without a customer id keep their own."""
+    subscription), and when they came back. The end is blank while any subscription is live (an
+    upgrade, an add-on), else the latest (every subscription ended; an end ahead is a notice).
+    With each row's start (``started_at``): a customer live again after a gap longer than
+    :data:`SETTLEMENT_DAYS` in which every subscription had ended gets the end before the latest
+    gap and, as ``returned_at``, the start after it (a switch within the window is no end).
+    Rows without a customer id keep their own end; ``returned_at`` is blank but for returns."""
     ended_at = pd.to_datetime(ended_at)
     frame = pd.DataFrame({"id": customer_ids, "end": ended_at, "live": ended_at.isna()})
+    if started_at is not None:
+        frame["start"] = pd.to_datetime(started_at)
     frame = frame.dropna(subset=["id"])
     per = frame.groupby("id", sort=False).agg(end=("end", "max"), live=("live", "any"))
     latest = per["end"].mask(per["live"])
+    back = pd.DataFrame()
+    if started_at is not None:
+        back = _returns(frame[frame["id"].isin(per.index[per["live"]])])
+        latest.loc[back.index] = back["end"].to_numpy()
     listed = customer_ids.notna().to_numpy(dtype=bool)
     mapped = pd.to_datetime(customer_ids.map(latest))
-    return ended_at.where(~listed, mapped.to_numpy())
+    returned = pd.Series(pd.NaT, index=customer_ids.index, dtype="datetime64[ns]")
+    if len(back):
+        returned = pd.to_datetime(customer_ids.map(back["start"]))
+    return ended_at.where(~listed, mapped.to_numpy()), returned.rename(RETURNED_AT)
+
+
+def _returns(rows: pd.DataFrame) -> pd.DataFrame:
+    """Of live customers' rows (``id``, ``start``, ``end``: blank while live), each customer who
+    had ended every subscription before a later one started: the end before that start and the
+    start (the latest such gap), by id. A customer with a row without a start has none."""
+    undated = rows.loc[rows["start"].isna(), "id"]
+    rows = rows[~rows["id"].isin(undated)].sort_values(["id", "start"], kind="stable")
+    far = pd.Timestamp.max.as_unit("ns")
+    reach = rows["end"].astype("datetime64[ns]").fillna(far)
+    before = reach.groupby(rows["id"]).cummax().groupby(rows["id"]).shift()
+    gap = rows["start"] - pd.Timedelta(days=SETTLEMENT_DAYS) > before
+    last = pd.DataFrame({"id": rows["id"], "end": before, "start": rows["start"]})[gap]
+    return last.groupby("id", sort=False).last()
+
+
+def returns(customers: pd.DataFrame) -> pd.Series:
+    """Each came-back customer's ``returned_at``, by ``customer_id``; empty without the column."""
+    if RETURNED_AT not in customers.columns:
+        return pd.Series(dtype="datetime64[us]")
+    known = customers.dropna(subset=[RETURNED_AT])
+    return pd.Series(
+        pd.to_datetime(known[RETURNED_AT]).to_numpy(), index=known["customer_id"].astype(str)
+    )
 
 
 def customer_ends(customers: ibis.Table) -> pd.Series:
@@ -77,6 +117,13 @@ def customer_ends(customers: ibis.Table) -> pd.Series:
     if ENDED_AT not in customers.columns:
         return pd.Series(dtype="datetime64[us]")
     return ends(customers.select("customer_id", ENDED_AT).to_pandas())
+
+
+def customer_returns(customers: ibis.Table) -> pd.Series:
+    """:func:`returns` of a customers table (an Ibis expression)."""
+    if RETURNED_AT not in customers.columns:
+        return pd.Series(dtype="datetime64[us]")
+    return returns(customers.select("customer_id", RETURNED_AT).to_pandas())
 
 
 def _end_of(frame: pd.DataFrame, ended_at: pd.Series) -> pd.Series:
@@ -130,9 +177,12 @@ def came_back(purchases: pd.DataFrame, ended_at: pd.Series) -> pd.Series:
     return (last > settled).fillna(False).astype(bool)
 
 
-def ended_days(frame: pd.DataFrame, ended_at: pd.Series) -> np.ndarray:
+def ended_days(
+    frame: pd.DataFrame, ended_at: pd.Series, returned_at: pd.Series | None = None
+) -> np.ndarray:
     """Days from each row's customer's end to its cutoff, for customers who have ended by it
-    (module docstring; the settlement window :func:`settlement_days`); NaN for the others.
+    (module docstring; the settlement window :func:`settlement_days`) and not come back by it
+    (a purchase after the window, or a ``returned_at`` before the cutoff); NaN for the others.
     ``frame`` has ``customer_id``, ``cutoff``, ``recency_days`` and ``age_days`` (days since the
     last and the first purchase day; null without a purchase) and ``orders_all`` (purchase days
     before the cutoff)."""
@@ -144,6 +194,8 @@ def ended_days(frame: pd.DataFrame, ended_at: pd.Series) -> np.ndarray:
     window = pd.to_timedelta(settlement_days(frame, ended_at), unit="D")
     settled = end.dt.normalize() + pd.Series(window, index=frame.index)
     came_back = (last_purchase.dt.normalize() > settled).fillna(False)
+    if returned_at is not None and not returned_at.empty:
+        came_back |= (_end_of(frame, returned_at) < cutoff).fillna(False)
     gone = (end < cutoff).fillna(False) & ~came_back
     days = (cutoff - end).dt.total_seconds() / 86_400
     return np.where(gone.to_numpy(), days.to_numpy(dtype=float), np.nan)
@@ -169,8 +221,12 @@ def reads_notices(cutoff: date, data_end: date) -> bool:
 
 
 def own_ended_days(frame: pd.DataFrame) -> np.ndarray:
-    """:func:`ended_days` of rows that carry their customer's ``ended_at`` (a Spark batch)."""
-    return ended_days(frame, _own_ends(frame))
+    """:func:`ended_days` of rows that carry their customer's ``ended_at`` and, for those who
+    came back, ``returned_at`` (a Spark batch)."""
+    returned = None
+    if RETURNED_AT in frame.columns:
+        returned = returns(frame[["customer_id", RETURNED_AT]].drop_duplicates("customer_id"))
+    return ended_days(frame, _own_ends(frame), returned)
 
 
 def own_ends_in_days(frame: pd.DataFrame) -> np.ndarray:

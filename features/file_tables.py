@@ -33,6 +33,7 @@ from features.contract import (
     NO_EVENT,
     NOT_A_COUNT,
     REPEATED_HEADER,
+    RETURNED_AT,
     TIME_COLUMN,
     TRANSACTIONS,
     UNKNOWN_CUSTOMER,
@@ -424,15 +425,14 @@ def build_table(
         kept = out["customer_id"].where(check.ok)  # a duplicate of a quarantined row is not one
         repeated = kept.duplicated() & kept.notna()
         if repeated.any() and ENDED_AT in out:  # one row per subscription or membership
-            out[ENDED_AT] = ends_over_rows(kept, out[ENDED_AT])
+            out[ENDED_AT], returned = ends_over_rows(kept, out[ENDED_AT], out.get("signup_at"))
             if "signup_at" in out:
                 first = out.groupby(kept)["signup_at"].transform("min")
                 out["signup_at"] = first.where(kept.notna(), out["signup_at"])
             check.set_aside(repeated, ANOTHER_SUBSCRIPTION)
-            report.formats["subscriptions"] = (
-                f"{int(kept[repeated].nunique()):,} customers on several rows (subscriptions): "
-                "ended_at blank while any is live, else the latest end; signup_at the earliest"
-            )
+            report.formats["subscriptions"] = _subscriptions_line(kept, repeated, returned)
+            if returned.notna().any():
+                out[RETURNED_AT] = returned
         check.flag(repeated, "duplicate customer_id")
         merged = pd.Series(dtype="string")
         requests: dict[str, str] = {}
@@ -591,6 +591,20 @@ def _named(ids: pd.Series, clean: np.ndarray, known: KnownCustomers | None) -> p
     else a customer of it (an unknown id is quarantined as such)."""
     ids = ids.where(clean)
     return ids if known is None else ids.where(among(ids, known.ids))
+
+
+def _subscriptions_line(kept: pd.Series, repeated: pd.Series, returned: pd.Series) -> str:
+    """The report's line on customers on several rows (subscriptions) and those who came back."""
+    line = (
+        f"{int(kept[repeated].nunique()):,} customers on several rows (subscriptions): ended_at "
+        "blank while any is live, else the latest end; signup_at the earliest"
+    )
+    if back := int(kept[returned.notna()].nunique()):
+        line += (
+            f"; {back:,} came back after all theirs had ended: ended_at the end before, "
+            f"{RETURNED_AT} the new start"
+        )
+    return line
 
 
 def _ended_rows(

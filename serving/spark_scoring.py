@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from features.contract import CONTACT_FLAGS, CUSTOMERS, ENDED_AT
+from features.contract import CONTACT_FLAGS, CUSTOMERS, ENDED_AT, RETURNED_AT
 from features.endings import (
     ENDED_DAYS,
     ENDS_IN_DAYS,
@@ -209,10 +209,11 @@ def _write_project_marker(engine: Engine, out: str | Path, project: str, data_di
 
 
 def _with_customer_ends(engine: Engine, features, data_dir):
-    """The snapshot's rows with their customer's ``ended_at`` (``features.endings``) and
-    contact flags (``features.contact_flags``), those of them the customers table has."""
+    """The snapshot's rows with their customer's ``ended_at`` and ``returned_at``
+    (``features.endings``) and contact flags (``features.contact_flags``), those of them the
+    customers table has."""
     customers = engine.spark.read.parquet(str(table_location(data_dir, CUSTOMERS)))
-    carried = [c for c in (ENDED_AT, *CONTACT_FLAGS) if c in customers.columns]
+    carried = [c for c in (ENDED_AT, RETURNED_AT, *CONTACT_FLAGS) if c in customers.columns]
     if not carried:
         return features
     return features.join(customers.select("customer_id", *carried), "customer_id", "left")
@@ -267,9 +268,10 @@ def _fit_btyd_on_driver(engine: Engine, snapshot_dir: str, fraction: float, data
     columns = [*BTYD_INPUTS, "customer_id", "recency_days"]
     customers = engine.backend.read_parquet(str(table_location(data_dir, CUSTOMERS)))
     if ENDED_AT in customers.columns:
-        ends = customers.select(customer_id_end=customers.customer_id, ended_at=customers[ENDED_AT])
+        carried = [c for c in (ENDED_AT, RETURNED_AT) if c in customers.columns]
+        ends = customers.select(*carried, customer_id_end=customers.customer_id)
         buyers = buyers.left_join(ends, buyers.customer_id == ends.customer_id_end)
-        columns.append(ENDED_AT)
+        columns.extend(carried)
     frame = buyers.select(*columns).to_pandas()
     if frame.empty:  # nobody bought before the date: fit_btyd says so, as on DuckDB
         frame = snapshot.select("customer_id", *BTYD_INPUTS).to_pandas()

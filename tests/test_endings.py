@@ -461,8 +461,9 @@ def test_a_second_customers_file_without_end_dates_keeps_the_first_files_ends(
 def test_one_row_per_subscription_is_read_into_one_end_per_customer(tmp_path: Path) -> None:
     """A Stripe subscriptions export as the customers file: a customer who came back has an old
     cancelled subscription and a live one. The first row was kept with its end (before: unsaid,
-    then a warning to reshape the file); now the customer's end is blank while a subscription is
-    live, the other row set aside (not judged by --min-accepted-share), said in the report."""
+    then a warning to reshape the file); now the customer's end is the one before their return and
+    ``returned_at`` the return (blank for a customer never ended), the other row set aside (not
+    judged by --min-accepted-share), said in the report."""
     data_members = "id,joined,end\nC1,2024-01-01,2024-06-30\nC1,2024-09-01,\nC2,2024-01-01,\n"
     (tmp_path / "members.csv").write_text(data_members)
     (tmp_path / "pay.csv").write_text("id,day,amount\nC1,2024-01-05,40\nC2,2024-01-05,40\n")
@@ -476,9 +477,12 @@ def test_one_row_per_subscription_is_read_into_one_end_per_customer(tmp_path: Pa
     said = report["customers"].formats["subscriptions"]
     assert said.startswith("1 customers on several rows") and "latest end" in said, said
     assert report["customers"].reasons == {ANOTHER_SUBSCRIPTION: 1}
+    assert "1 came back after all theirs had ended" in said, said
     customers = pd.read_parquet(table_path(tmp_path / "data", "customers"))
     ends = customers.set_index("customer_id")["ended_at"]
-    assert pd.isna(ends["C1"]) and pd.isna(ends["C2"])
+    assert ends["C1"] == pd.Timestamp("2024-06-30") and pd.isna(ends["C2"])  # C1 came back
+    returned = customers.set_index("customer_id")["returned_at"]
+    assert returned["C1"] == pd.Timestamp("2024-09-01") and pd.isna(returned["C2"])
     assert customers.set_index("customer_id")["signup_at"]["C1"] == pd.Timestamp("2024-01-01")
 
 

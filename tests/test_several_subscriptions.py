@@ -33,13 +33,14 @@ SUBSCRIPTIONS = (
     "sub_1,cus_UP,active,2024-04-02 09:00,,,pro\n"
     "sub_0,cus_UP,canceled,2024-01-02 09:01,2024-04-02 08:59,2024-04-02 08:59,basic\n"
 )
-#: Each customer's end: blank while a subscription is live, else the latest.
+#: Each customer's end: blank while a subscription is live (the end before a return for one who
+#: came back), else the latest.
 TRUTH = {
     "cus_UP": None,
     "cus_ADD": None,
     "cus_KEPT": None,
     "cus_ALL": pd.Timestamp("2024-06-05 09:01"),
-    "cus_BACK": None,
+    "cus_BACK": pd.Timestamp("2024-04-06 09:01"),
 }
 
 
@@ -56,7 +57,7 @@ def test_a_customers_end_over_their_rows_is_blank_while_one_is_live():
     ended = pd.to_datetime(
         pd.Series(["2024-03-01", None, "2024-03-01", "2024-05-01", "2024-02-01", None, None])
     )
-    got = ends_over_rows(ids, ended)
+    got, _ = ends_over_rows(ids, ended)
     want = pd.to_datetime(
         pd.Series([None, None, "2024-05-01", "2024-05-01", "2024-02-01", None, None])
     )
@@ -78,3 +79,5 @@ def test_several_subscriptions_of_a_customer_give_one_end(tmp_path: Path):
     customers = pd.read_parquet(table_path(out, "customers")).set_index("customer_id")
     got = {c: customers.loc[c, "ended_at"] for c in TRUTH}
     assert {c: (None if pd.isna(e) else e) for c, e in got.items()} == TRUTH
+    back = customers["returned_at"].dropna()
+    assert back.to_dict() == {"cus_BACK": pd.Timestamp("2024-09-06 09:00")}

@@ -1017,7 +1017,8 @@ def test_a_progress_line_names_the_work_time_and_tasks():
 @pytest.mark.spark
 def test_spark_scores_customers_who_ended_as_lifecycle_score(spark_engine, spark_store, tmp_path):
     """Customers whose end (``customers.ended_at``) has passed are scored by rule on the
-    executors as in process: churned, probability 1, value 0, with the same reason; and those
+    executors as in process: churned, probability 1, value 0, with the same reason (not those
+    who came back since, ``customers.returned_at``); and those
     the CRM says not to contact (``customers.do_not_contact``) get no contact there too, those
     opted out of email (``do_not_email``) a call or nothing."""
     import shutil
@@ -1041,6 +1042,10 @@ def test_spark_scores_customers_who_ended_as_lifecycle_score(spark_engine, spark
     customers.loc[customers["customer_id"].isin(leaving), "ended_at"] = as_of + pd.Timedelta(
         days=20
     )
+    back = last[last < as_of - pd.Timedelta(days=40)].index[5:7]  # a new subscription, unpaid
+    customers.loc[customers["customer_id"].isin(back), "ended_at"] = as_of - pd.Timedelta(days=30)
+    customers["returned_at"] = pd.Series(pd.NaT, index=customers.index, dtype="datetime64[us]")
+    customers.loc[customers["customer_id"].isin(back), "returned_at"] = as_of - pd.Timedelta(days=5)
     between = (last >= as_of - pd.Timedelta(days=40)) & (last < as_of - pd.Timedelta(days=10))
     barred = last[between].index[:4]  # neither ended nor under notice
     customers["do_not_contact"] = customers["customer_id"].isin(barred)
@@ -1061,6 +1066,9 @@ def test_spark_scores_customers_who_ended_as_lifecycle_score(spark_engine, spark
     assert len(ended) == 5 and (ended["stage"] == "churned").all()
     assert (ended["churn_probability"] == 1.0).all() and (ended["predicted_value"] == 0).all()
     assert ended["reasons"].map(lambda r: r[0].startswith("ended 30 days ago")).all()
+    returned = duck[duck["customer_id"].isin(back)]
+    assert len(returned) == 2 and (returned["churn_probability"] < 1.0).all()
+    assert not returned["reasons"].map(lambda r: len(r) > 0 and r[0].startswith("ended")).any()
     from features.endings import reads_notices
     from training.dataset import data_bounds
 

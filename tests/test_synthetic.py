@@ -19,6 +19,7 @@ from features.contract import (
     COVERS_UNTIL,
     ENDED_AT,
     EVENT_COUNT,
+    RETURNED_AT,
     TABLES,
     table_path,
 )
@@ -59,13 +60,13 @@ def _with_truth(frame: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.mark.parametrize("table", TABLES)
 def test_tables_match_the_contract_schema(data_dir, table):
-    """Every contract column but ``ended_at``, the contact flags, ``covers_until`` and
-    ``event_count``: the generated shop's customers leave without telling (no cancellation
-    date), as a shop's do, its CRM keeps no contact flags, its sales cover no term ahead and its
-    events are one row each (all optional: features and scores read their absence as none, or as
-    one event a row)."""
+    """Every contract column but ``ended_at`` and ``returned_at``, the contact flags,
+    ``covers_until`` and ``event_count``: the generated shop's customers leave without telling
+    (no cancellation date, so no return after one), as a shop's do, its CRM keeps no contact
+    flags, its sales cover no term ahead and its events are one row each (all optional: features
+    and scores read their absence as none, or as one event a row)."""
     schema = pq.read_schema(table_path(data_dir, table))
-    unwritten = (ENDED_AT, *CONTACT_FLAGS, EVENT_COUNT, COVERS_UNTIL)
+    unwritten = (ENDED_AT, RETURNED_AT, *CONTACT_FLAGS, EVENT_COUNT, COVERS_UNTIL)
     written = [c for c in CONTRACT[table] if c.name not in unwritten]
     assert schema.names == [c.name for c in written]
     for column in written:

@@ -409,6 +409,7 @@ def with_ends(
         ENDED_DAYS,
         ENDS_IN_DAYS,
         customer_ends,
+        customer_returns,
         ended_days,
         ends_in_days,
         ends_within,
@@ -424,7 +425,8 @@ def with_ends(
         if ENDED_AT not in customers.columns:
             return frame
         ended_at = customer_ends(customers)
-    frame[ENDED_DAYS] = ended_days(frame, ended_at)
+        returned_at = customer_returns(customers)
+    frame[ENDED_DAYS] = ended_days(frame, ended_at, returned_at)
     if horizon_days is None:
         _, data_end = data_bounds(data_dir)
         cutoffs = pd.to_datetime(frame["cutoff"])
