@@ -93,7 +93,7 @@ from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT, refund_dates
 from features.repeated_rows import repeated_header, repeated_rows
 from features.source_columns import other_names_read, record_date_column, table_inputs
 from features.source_file import SourceFile
-from features.survey_scores import SURVEY_SCORES, survey_scores
+from features.survey_scores import on_contract_scale, survey_values
 from features.terms import (
     TERM_DAYS,
     TERM_MONTHS,
@@ -238,11 +238,7 @@ def build_table(
         used = {s.name for s in inputs.values()}
         inputs["event_type"], tagged = complaint_tags(frame, inputs["event_type"], used, explicit)
         report.formats.update({COMPLAINT_TAGS: tagged} if tagged else {})
-        scores, said = survey_scores(frame, inputs, mapping)
-        if scores is not None:
-            inputs["value"], report.formats[SURVEY_SCORES] = scores, str(said)
-        elif said:
-            report.warnings.append(said)
+        survey_values(frame, inputs, mapping, report)
     if said := other_names_read(frame, table, inputs, mapping):
         report.formats["columns"] = said
     record_date = record_date_column(frame, inputs, mapping) if table == CUSTOMERS else None
@@ -471,6 +467,8 @@ def build_table(
             out[COVERS_UNTIL], out["amount"], pd.Series(check.ok, index=out.index)
         ):
             report.warnings.append(unpaid)
+    if table == EVENTS:  # before the event types are counted
+        on_contract_scale(frame, inputs, out, mapping, check, report)
     _map_values(table, out, mapping, check, report, strict_values)
     if table == TRANSACTIONS and mapping.order_day == "first" and "order_id" in out:
         report.formats["order_day"] = first_day_of_orders(out, check.ok)

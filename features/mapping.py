@@ -9,9 +9,9 @@ Group``, most often in that export's ``files:`` section). Contract columns that 
 looked up under their own name. A map file (YAML) may also hold ``values:`` (source value ->
 contract value per column, e.g. ``event_type: {"Support Ticket": support_ticket}``) and the file
 formats (``encoding``, ``sep``, ``sheet``, ``decimal``, ``thousands``, ``date_format``,
-``date_order``, ``timezone``, ``currency``, ``amount_sign``), ``currency_rates:`` (other currencies
-converted at a fixed rate) and ``exclude:`` (rows set aside by a source column's value);
-command-line options win over the file.
+``date_order``, ``timezone``, ``currency``, ``amount_sign``; ``survey_scale``, the scale of its
+survey scores), ``currency_rates:`` (other currencies converted at a fixed rate) and ``exclude:``
+(rows set aside by a source column's value); command-line options win over the file.
 
 A map file's ``files:`` section holds the mapping of particular files (a name or a pattern of
 names), for a table fed by several tools whose exports name their columns differently (a
@@ -42,7 +42,7 @@ from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
 from features.customer_status import CUSTOMER_STATUS, CUSTOMER_STATUSES
 from features.refunds import REFUNDED_AMOUNT, REFUNDED_AT
 from features.terms import TERM_DAYS, TERM_MONTHS
-from features.values import ENDED, IGNORE, ORDER_STATUSES, UNSUBSCRIBE
+from features.values import ENDED, IGNORE, ORDER_STATUSES, SURVEY_SCALES, UNSUBSCRIBE
 from features.yaml_files import load_yaml
 
 #: Source columns the mapping may name besides contract columns (derived into contract columns).
@@ -93,6 +93,7 @@ FORMAT_KEYS = (
     "currency",
     "amount_sign",
     "order_day",
+    "survey_scale",
 )
 
 
@@ -136,6 +137,10 @@ class FileMapping(BaseModel):
     #: layaway's balance after its deposit: one purchase, on the day of the sale;
     #: :func:`features.amounts.first_day_of_orders`).
     order_day: Literal["each_row", "first"] | None = None
+    #: The scale of the file's survey scores (``0-10`` an NPS, ``1-5`` a CSAT, ``0-100``: one of
+    #: :data:`features.values.SURVEY_SCALES`), put on the contract's 1-5; unset, told by the
+    #: score column's name and the scores' range (:mod:`features.survey_scores`).
+    survey_scale: str | None = None
     #: Rows to set aside by a source column's value (``Environment: [Sandbox]``, an app store's
     #: test purchases; ``transactions.Item: [Tip]``): quarantined as :data:`EXCLUDED`, counted,
     #: not judged by ``--min-accepted-share``; values match ignoring case, outer spaces and a
@@ -173,6 +178,15 @@ class FileMapping(BaseModel):
                 "Europe/Berlin or UTC"
             ) from None
         return zone
+
+    @field_validator("survey_scale", mode="before")
+    @classmethod
+    def _known_scale(cls, scale: object) -> object:
+        if scale is None:
+            return None
+        if str(scale).replace(" ", "") not in SURVEY_SCALES:
+            raise ValueError(f"unknown scale {scale!r}; one of {', '.join(SURVEY_SCALES)}")
+        return str(scale).replace(" ", "")
 
     @field_validator("exclude", mode="before")
     @classmethod

@@ -1,13 +1,18 @@
-"""A survey tool's score column read as the survey event's ``value`` without a map.
+"""A survey tool's score column read as the survey event's ``value``, on the contract's scale.
 
 An NPS or CSAT export (Delighted's and Wootric's ``Score``, Typeform's and SurveyMonkey's question
 "How likely are you to recommend ...", a CSAT tool's ``Rating`` or ``Satisfaction rating``,
-Intercom's ``Conversation rating``) holds one response per row: its score is what
-``satisfaction_mean_180d`` averages. Unread, every customer's satisfaction is empty. The column
-is read where every row it scores is a survey and every score is a number; the report's line says
-the column and the scale, which the features keep as the file gives it (0-10 for NPS, 1-5 for
-CSAT): the events of several survey tools on different scales are averaged together, so the
-report names the scale of each file.
+Intercom's ``Conversation rating``, Zendesk's ``good``/``bad``) holds one response per row: its
+score is what ``satisfaction_mean_180d`` averages. Unread, every customer's satisfaction is empty.
+The column is read where every row it scores is a survey and every score is a number or a rating
+word (:data:`features.values.RATING_WORDS`; ``offered``/``unoffered`` is no score).
+
+Files of several tools score on different scales (NPS 0-10, CSAT 1-5, a percentage): averaged as
+given, a customer answering only the CSAT looked less satisfied than one answering the NPS. Each
+file's scores are put on the contract's 1-5 (:data:`features.values.CONTRACT_SCALE`) by the
+file's scale: the map file's ``survey_scale``, else the column's (or the survey type's) name (NPS
+0-10, CSAT 1-5), else the scores' range. Scores outside the file's scale are quarantined, never
+clipped; the report's line says the scale, how it was told and the conversion.
 """
 
 from __future__ import annotations
@@ -16,16 +21,35 @@ import numpy as np
 import pandas as pd
 
 from features.contract import EVENTS
+from features.ingest_tables import TableReport, Validator
 from features.mapping import FileMapping
 from features.source_columns import bare_name
-from features.values import ValueMapping
+from features.values import (
+    CONTRACT_SCALE,
+    NO_RATING,
+    RATING_WORDS,
+    SURVEY_SCALES,
+    ValueMapping,
+    fold,
+)
 
+#: Column names (bare) of an NPS score: a 0-10 scale.
+NPS_NAMES = frozenset({"nps", "npsscore", "netpromoterscore", "npsrating"})
+#: Column names (bare) of a CSAT rating: a 1-5 scale (Intercom's and Zendesk's conversation
+#: and ticket ratings are 1-5).
+CSAT_NAMES = frozenset(
+    {"csat", "csatscore", "csatrating", "satisfactionrating", "conversationrating", "ticketrating"}
+)
+#: Column names (bare) of a help desk's rating of a conversation or ticket (Zendesk's
+#: ``Satisfaction Score``: good, bad, offered, unoffered).
+RATING_NAMES = CSAT_NAMES | {"satisfaction", "satisfactionscore"}
 #: Column names (bare) of a survey response's score.
 SCORE_NAMES = frozenset(
     {
-        *("score", "nps", "npsscore", "netpromoterscore", "surveyscore", "responsescore"),
-        *("rating", "csat", "csatscore", "satisfactionrating", "satisfactionscore"),
-        *("conversationrating", "ticketrating", "ces", "cesscore", "评分", "满意度评分"),
+        *NPS_NAMES,
+        *CSAT_NAMES,
+        *("score", "surveyscore", "responsescore", "rating", "satisfactionscore", "satisfaction"),
+        *("ces", "cesscore", "评分", "满意度评分"),
     }
 )
 #: A word of an NPS question written as the column's name (Typeform, SurveyMonkey, Google Forms).
@@ -33,11 +57,26 @@ RECOMMEND = "recommend"
 #: The report's key (``TableReport.formats``) of the score column read.
 SURVEY_SCORES = "survey scores"
 SURVEY = "survey"
+#: Why a score outside its file's scale is quarantined (``{}``: the scale).
+OUTSIDE_SCALE = "survey score outside the file's {} scale"
 
 
 def _score_named(column: str) -> bool:
     name = bare_name(column)
     return name in SCORE_NAMES or RECOMMEND in name
+
+
+def _word(cell: object) -> str:
+    """A rating cell as :data:`RATING_WORDS` and :data:`NO_RATING` name it (an emoji as itself)."""
+    text = str(cell).strip()
+    return fold(text).replace("_", " ") or text
+
+
+def _rating_words(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(the score of each rating word, NaN elsewhere; whether a cell is a word of no score)."""
+    words = text.map(_word, na_action="ignore").astype("string")
+    no_rating = words.isin([fold(w).replace("_", " ") for w in NO_RATING]).fillna(False)
+    return words.map(RATING_WORDS).astype("float64"), no_rating.astype(bool)
 
 
 def _survey_rows(inputs: dict[str, pd.Series], mapping: FileMapping) -> np.ndarray:
@@ -48,32 +87,43 @@ def _survey_rows(inputs: dict[str, pd.Series], mapping: FileMapping) -> np.ndarr
     return types.map(kinds, na_action="ignore").eq(SURVEY).fillna(False).to_numpy(dtype=bool)
 
 
+def _as_scores(column: pd.Series, surveys: np.ndarray) -> pd.Series:
+    """The column with its survey rows' rating words as scores on the contract's scale and
+    their words of no score blank."""
+    text = column.astype("string").str.strip()
+    scores, no_rating = _rating_words(text)
+    worded = (scores.notna() & surveys).to_numpy(dtype=bool)
+    blank = (no_rating & surveys).to_numpy(dtype=bool)
+    if not worded.any() and not blank.any():
+        return column
+    read = text.mask(worded, scores.map("{:g}".format, na_action="ignore"))
+    return read.mask(blank, pd.NA).rename(column.name)
+
+
 def survey_scores(
     frame: pd.DataFrame, inputs: dict[str, pd.Series], mapping: FileMapping
 ) -> tuple[pd.Series | None, str | None]:
     """(the score column to read as ``value``, the report's line) where ``value`` is unmapped and
-    one unread column named like a score (:data:`SCORE_NAMES`) holds numbers on survey rows only;
-    else (None, a warning naming such a column and the map to give, or None)."""
+    one unread column named like a score (:data:`SCORE_NAMES`) holds numbers or rating words on
+    survey rows only; else (None, a warning naming such a column and the map to give, or None)."""
     if "value" in inputs or mapping.source_for(EVENTS, "value") or "event_type" not in inputs:
         return None, None
     used = {s.name for s in inputs.values()}
     named = [c for c in frame.columns if c not in used and _score_named(str(c))]
     surveys = _survey_rows(inputs, mapping)
-    if not named or not surveys.any():
+    if not named:
         return None, None
+    if not surveys.any():
+        return None, _ratings_of_other_rows(frame, named)
     for column in named:
         text = frame[column].astype("string").str.strip()
-        filled = (text.notna() & text.ne("")).fillna(False).to_numpy(dtype=bool)
-        scores = pd.to_numeric(text.where(filled), errors="coerce")
+        words, no_rating = _rating_words(text)
+        filled = (text.notna() & text.ne("") & ~no_rating).fillna(False).to_numpy(dtype=bool)
+        scores = pd.to_numeric(text.where(filled), errors="coerce").fillna(words)
         numbers = scores.notna().to_numpy(dtype=bool)
         if filled.any() and (numbers == filled).all() and not (filled & ~surveys).any():
-            low, high = float(scores.min()), float(scores.max())
-            said = (
-                f"{int(filled.sum()):,} scores from {low:g} to {high:g} in {column!r} read as "
-                f"the surveys' value ({_scale(high)}), averaged as given in "
-                "satisfaction_mean_180d"
-            )
-            return frame[column], said
+            said = f"{int(filled.sum()):,} scores in {column!r} read as the surveys' value"
+            return _as_scores(frame[column], surveys), said
     column = named[0]
     return None, (
         f"survey rows whose score may be in {column!r}, which is not read (values that are not "
@@ -82,10 +132,159 @@ def survey_scores(
     )
 
 
-def _scale(high: float) -> str:
-    """The scale the highest score suggests."""
-    if high <= 5:
-        return "a 1-5 scale, the contract's"
-    if high <= 10:
-        return "a 0-10 scale (NPS): a file of 1-5 scores beside it would be averaged with these"
-    return "a scale above 10"
+def _ratings_of_other_rows(frame: pd.DataFrame, named: list[str]) -> str | None:
+    """A warning where a file without survey rows has a rating column with values (Intercom's
+    ``Conversation rating`` beside its conversations): its ratings are no survey events."""
+    rated = [c for c in named if bare_name(str(c)) in RATING_NAMES]
+    if not rated:
+        return None
+    column = rated[0]
+    text = frame[column].astype("string").str.strip().replace("", pd.NA)
+    filled = text.notna() & ~_rating_words(text)[1]  # Zendesk's 'offered' is no rating
+    if not filled.any():
+        return None
+    return (
+        f"{int(filled.sum()):,} rows rated in {column!r} are not surveys (conversations or "
+        "tickets): their ratings are not read into satisfaction_mean_180d; a copy of the file "
+        f'read as surveys (its files: section: event_type "=survey", value {column!r}) counts them'
+    )
+
+
+def survey_values(
+    frame: pd.DataFrame, inputs: dict[str, pd.Series], mapping: FileMapping, report: TableReport
+) -> None:
+    """``inputs``' ``value``: an unmapped score column (:func:`survey_scores`) read, and rating
+    words on survey rows read as scores; the report's line or warning."""
+    scores, said = survey_scores(frame, inputs, mapping)
+    if scores is not None:
+        inputs["value"], report.formats[SURVEY_SCORES] = scores, str(said)
+    elif said:
+        report.warnings.append(said)
+    elif "value" in inputs and "event_type" in inputs:
+        inputs["value"] = _as_scores(inputs["value"], _survey_rows(inputs, mapping))
+
+
+def _told_by_name(column: str) -> tuple[str, str] | None:
+    """(the scale, how it was told) by the score column's name."""
+    name = bare_name(column)
+    if name in NPS_NAMES or RECOMMEND in name:
+        return "0-10", f"NPS, by the column's name {column!r}"
+    if name in CSAT_NAMES:
+        return CONTRACT_SCALE, f"CSAT, by the column's name {column!r}"
+    return None
+
+
+#: A survey type's word -> the scale it tells (a CRM's activities typed ``NPS`` or ``CSAT``).
+TYPE_SCALES = {"nps": ("0-10", "NPS"), "csat": (CONTRACT_SCALE, "CSAT")}
+
+
+def _groups(
+    column: str, types: pd.Series, numeric: np.ndarray, told: tuple[str, str] | None
+) -> list[tuple[str, np.ndarray, tuple[str, str] | None]]:
+    """(what the report names, the rows, their scale or None: by their range) of the file's
+    scores: one group, or where the column's name tells no scale, one per survey type naming
+    NPS or CSAT (a CRM's activities holding both in one ``Score``) and one of the rest."""
+    name = repr(column)
+    if told is not None:
+        return [(name, numeric, told)]
+    kinds = types.astype("string").fillna("").map(fold).to_numpy(dtype=object)
+    groups: list[tuple[str, np.ndarray, tuple[str, str] | None]] = []
+    rest = numeric.copy()
+    for word, (scale, tool) in TYPE_SCALES.items():
+        rows = rest & np.array([word in k for k in kinds], dtype=bool)
+        if rows.any():
+            groups.append((f"{name} on {tool} surveys", rows, (scale, f"{tool}, by the type")))
+            rest &= ~rows
+    if rest.any():
+        groups.append((f"{name} on other surveys" if groups else name, rest, None))
+    return groups
+
+
+def _told_by_range(low: float, high: float) -> tuple[str, str] | None:
+    """The smallest of 1-5, 0-10 and 0-100 the scores fit, else None."""
+    for scale in (CONTRACT_SCALE, "0-10", "0-100"):
+        bottom, top = SURVEY_SCALES[scale]
+        if low >= bottom and high <= top:
+            return scale, f"by the scores' range {low:g} to {high:g}"
+    return None
+
+
+def _conversion(scale: str) -> str:
+    low, high = SURVEY_SCALES[scale]
+    if scale == CONTRACT_SCALE:
+        return "the contract's scale, kept as given"
+    shift = f"(score - {low:g})" if low else "score"
+    return f"put on the contract's 1-5 as 1 + 4 x {shift} / {high - low:g}"
+
+
+def on_contract_scale(
+    frame: pd.DataFrame,
+    inputs: dict[str, pd.Series],
+    out: pd.DataFrame,
+    mapping: FileMapping,
+    check: Validator,
+    report: TableReport,
+) -> None:
+    """The survey rows' parsed ``value`` put on the contract's 1-5 by the file's scale; scores
+    outside it quarantined; the report's line says the scale, how it was told and the
+    conversion, and a warning an NPS-named column whose scores are all 5 or less."""
+    if "value" not in out or "event_type" not in inputs:
+        return
+    surveys = _survey_rows(inputs, mapping) & check.ok
+    column = str(inputs["value"].name)
+    raw = frame[column] if column in frame.columns else inputs["value"]
+    worded = _rating_words(raw.astype("string").str.strip())[0].notna().to_numpy(dtype=bool)
+    scored = surveys & out["value"].notna().to_numpy(dtype=bool)
+    if not scored.any():
+        return
+    declared = (mapping.survey_scale, "declared by the map file") if mapping.survey_scale else None
+    lines = []
+    for name, rows, told in _groups(
+        column, inputs["event_type"], scored & ~worded, declared or _told_by_name(column)
+    ):
+        line, warning = _on_scale(out, rows, name, told, check)
+        lines.append(line)
+        report.warnings.extend([warning] if warning and declared is None else [])
+    if worded.any():
+        lines.append(f"{int((scored & worded).sum()):,} rating words in {column!r} read as 1-5")
+    report.formats[SURVEY_SCORES] = "; ".join(lines)
+
+
+def _on_scale(
+    out: pd.DataFrame,
+    rows: np.ndarray,
+    name: str,
+    told: tuple[str, str] | None,
+    check: Validator,
+) -> tuple[str, str | None]:
+    """``out``'s ``value`` on ``rows`` put on the contract's 1-5 by ``told`` (None: by the
+    scores' range); those outside the scale quarantined. (The report's line, a warning.)"""
+    value = out["value"]
+    low, high = float(value[rows].min()), float(value[rows].max())
+    told = told or _told_by_range(low, high)
+    n = int(rows.sum())
+    head = f"{n:,} scores from {low:g} to {high:g} in {name} read as the surveys' value"
+    if told is None:
+        return f"{head}: no known scale, kept as given", (
+            f"{n:,} survey scores in {name} run from {low:g} to {high:g}, on none of the "
+            f"scales {', '.join(SURVEY_SCALES)}: kept as given and averaged with other files' "
+            "1-5 scores; declare the file's survey_scale in the map file"
+        )
+    scale, how = told
+    bottom, top = SURVEY_SCALES[scale]
+    outside = rows & ((value < bottom) | (value > top)).to_numpy(dtype=bool)
+    check.flag(outside, OUTSIDE_SCALE.format(scale))
+    inside = rows & ~outside
+    if scale != CONTRACT_SCALE:
+        scaled = (1.0 + 4.0 * (value - bottom) / (top - bottom)).round(6)
+        out["value"] = value.mask(inside, scaled)
+    quarantined = f"; {int(outside.sum()):,} outside it quarantined" if outside.any() else ""
+    line = f"{head}: a {scale} scale ({how}), {_conversion(scale)}{quarantined}"
+    kept = value[inside]
+    if scale != "0-10" or not len(kept) or kept.max() > 5:
+        return line, None
+    return line, (
+        f"all {len(kept):,} scores in {name} are {kept.min():g} to {kept.max():g}, read on a "
+        f"0-10 scale ({how}): if they are a 1-5 rating, declare survey_scale: 1-5 for the file "
+        "in the map file"
+    )

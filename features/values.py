@@ -1054,6 +1054,31 @@ SET_ASIDE_EVENTS = {
 #: (``TAMAMLANDI`` is ``Tamamlandı``) and Russian ``ё`` (``Отменён`` is mostly typed
 #: ``Отменен``); the dot Turkish ``İ`` keeps when case-folded (``İptal`` to ``i̇ptal``) is
 #: dropped.
+#: The contract's scale of a survey's ``value`` (the synthetic generator's satisfaction 1-5):
+#: every file's scores are put on it before they are stored (:mod:`features.survey_scores`).
+CONTRACT_SCALE = "1-5"
+#: The scales a map file's ``survey_scale`` may declare: name -> (lowest, highest) score.
+SURVEY_SCALES: dict[str, tuple[float, float]] = {
+    CONTRACT_SCALE: (1.0, 5.0),  # CSAT, a star or Intercom's emoji rating
+    "0-10": (0.0, 10.0),  # NPS
+    "1-10": (1.0, 10.0),
+    "0-100": (0.0, 100.0),  # a percentage
+    "1-7": (1.0, 7.0),  # a 7-point CSAT or CES (higher is better)
+    "0-5": (0.0, 5.0),
+    "1-3": (1.0, 3.0),
+}
+#: A survey's score written as a word or a mark, on the contract's scale: Zendesk's satisfaction
+#: (``good``/``bad``), a thumbs rating (the ends of the scale), Intercom's emoji (1-5).
+RATING_WORDS: dict[str, float] = {
+    **dict.fromkeys(("good", "good with comment", "thumbs up", "thumbsup", "👍"), 5.0),
+    **dict.fromkeys(("bad", "bad with comment", "thumbs down", "thumbsdown", "👎"), 1.0),
+    **{"😠": 1.0, "🙁": 2.0, "😐": 3.0, "😃": 4.0, "🤩": 5.0},
+}
+#: A survey's rating cell that is no score: Zendesk's survey ``offered`` (not answered) and
+#: ``unoffered`` (not sent).
+NO_RATING = ("offered", "unoffered", "not offered", "unrated", "not rated")
+
+
 _LETTERS = str.maketrans({"ı": "i", "ё": "е", "\u0307": None})
 
 

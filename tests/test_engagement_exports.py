@@ -142,15 +142,16 @@ NPS = (
 
 def test_an_nps_export_s_score_is_the_survey_value(tmp_path):
     """An NPS tool's ``Score`` (Delighted, Wootric) is the survey's value without a map, its
-    scale said in the report; unread, every customer's satisfaction_mean_180d was empty."""
+    scale said in the report; unread, every customer's satisfaction_mean_180d was empty. Its
+    0-10 is put on the contract's 1-5 (9 -> 4.6, 3 -> 2.2; before, stored as given)."""
     events, report = _ingest(tmp_path, NPS, "events.customer_email=Email,event_type==survey")
-    assert events["value"].tolist()[:2] == [9.0, 3.0]
+    assert events["value"].tolist()[:2] == [4.6, 2.2]
     assert pd.isna(events["value"].iloc[2])
     assert "'Score'" in report.formats["survey scores"]
     assert "0-10" in report.formats["survey scores"]
     features = feature_table(connect(tmp_path / "out"), "2024-04-01").to_pandas()
     mean = features.set_index("customer_id")["satisfaction_mean_180d"]
-    assert mean.to_dict() == {"1": 9.0, "2": 3.0}
+    assert mean.to_dict() == {"1": 4.6, "2": 2.2}
 
 
 def test_a_score_column_beside_other_events_is_named_not_read(tmp_path):
