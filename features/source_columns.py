@@ -284,16 +284,17 @@ def missing_columns_error(
     each with the column it most likely is, and the map that reads them."""
     free = [c for c in frame.columns if c not in taken]
     said, pairs = [], []
+    # a tool that names people by address (Zendesk, Klaviyo): its id is no column to suggest
+    at = email_column(frame, set()) if table != CUSTOMERS and "customer_id" in columns else None
     for column in columns:
         guess = suggested_column(frame, table, column, free)
         if guess is not None:
             free.remove(guess)
         said.append(f"{table}.{column}" + (f" (did you mean {guess!r}?)" if guess else ""))
-        if column != "customer_id" or table == CUSTOMERS or email_column(frame, set()) is None:
+        if column != "customer_id" or at is None:
             pairs.append(f"{column}={guess or '<Source Column>'}")
     hints = [f'add a mapping like --map "{",".join(pairs)}"'] if pairs else []
-    if len(pairs) < len(columns):  # a tool that names people by address (Zendesk, Klaviyo)
-        at = email_column(frame, set())
+    if at is not None:
         hints.append(
             f"its column {at!r} holds e-mail addresses: where the address is the customer's "
             f'id (no customers file, or one keyed by it), map --map "{table}.customer_id='
