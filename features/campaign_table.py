@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.contract import Column, quarantine_path, table_path
+from features.contract import BUSINESS_ZONE, Column, quarantine_path, table_path
 
 CAMPAIGNS = "campaigns"
 TREATED, CONTROL = "treated", "control"
@@ -78,6 +78,9 @@ def write_campaigns(
     with replaced_file(campaigns_path(data_dir)) as tmp:
         accepted.to_parquet(tmp, index=False)
     manifest_file = data_dir / "manifest.json"
-    manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    # a new data set (Hillstrom's) is in UTC; an existing one keeps the zone it records
+    manifest: dict = (
+        json.loads(manifest_file.read_text()) if manifest_file.exists() else {BUSINESS_ZONE: "UTC"}
+    )
     manifest.setdefault("tables", {})[CAMPAIGNS] = asdict(report)
     write_text_atomic(manifest_file, json.dumps(manifest, indent=2, default=str))

@@ -112,6 +112,13 @@ EXPORT_FILES_SEP = "\n"
 #: that read it (None: the map file's top level). Files of different sections are different tools.
 CUSTOMER_FILES = "customer_files"
 
+#: The file of a contract directory that says how it was written (counts, formats, zone).
+MANIFEST = "manifest.json"
+#: Key of ``manifest.json``: the zone whose wall clock the stored times are (``--timezone``, an
+#: IANA name, or "UTC"). A directory without it (written before it was kept, or by other means
+#: than ingest) is read as UTC, not recorded: :func:`recorded_zone` says None.
+BUSINESS_ZONE = "business_zone"
+
 #: Engagement event types the features know by name. Other types are kept and counted as ``other``.
 EVENT_TYPES = (
     "visit",
@@ -125,6 +132,37 @@ EVENT_TYPES = (
 
 #: Timestamp column of each table (the column that point-in-time logic filters on).
 TIME_COLUMN = {CUSTOMERS: "signup_at", TRANSACTIONS: "ordered_at", EVENTS: "occurred_at"}
+
+
+#: The unreadable manifests :func:`recorded_zone` has warned of in this process.
+_UNREADABLE: set[str] = set()
+
+
+def recorded_zone(data_dir: str | Path) -> str | None:
+    """The business zone ``data_dir``'s ``manifest.json`` records, None when it records none (no
+    manifest, no key, a URI). A manifest that cannot be read, or a zone no zone database knows,
+    records none too: warned of, naming the file, as the times are then read as UTC."""
+    import json
+    import warnings
+    from zoneinfo import ZoneInfo
+
+    path = Path(data_dir) / MANIFEST
+    if not path.is_file():  # a URI (s3a://...) is no local file either
+        return None
+    try:
+        zone = json.loads(path.read_text("utf-8")).get(BUSINESS_ZONE)
+        if zone is not None:
+            ZoneInfo(zone)
+    except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
+        said = (
+            f"{path}: {BUSINESS_ZONE} cannot be read ({' '.join(str(exc).split())[:120]}): the "
+            "data's times are read as UTC; run `lifecycle ingest` again to record their zone"
+        )
+        if said not in _UNREADABLE:  # once per process, whichever check asks first
+            _UNREADABLE.add(said)
+            warnings.warn(said, stacklevel=2)
+        return None
+    return zone
 
 
 def required_columns(table: str) -> list[str]:

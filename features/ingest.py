@@ -41,6 +41,7 @@ from features.combined_files import (
     told_order,
 )
 from features.contract import (
+    BUSINESS_ZONE,
     CONTRACT,
     CUSTOMER_FILES,
     CUSTOMERS,
@@ -344,6 +345,7 @@ def ingest(
             "tables": {t: asdict(r) for t, r in reports.items()},
             "customers": len(tables[CUSTOMERS]),
             CUSTOMER_FILES: origins,
+            BUSINESS_ZONE: mapping.business_zone or "UTC",
         }
         (staging / "manifest.json").write_text(
             json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8"

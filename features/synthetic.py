@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from features.atomic_file import replaced_file
+from features.contract import BUSINESS_ZONE
 from features.synthetic_activity import draw_events, draw_transactions
 from features.synthetic_arrow import (
     SCHEMAS,
@@ -240,6 +241,7 @@ def _write_manifest(
         "start": str(period.start),
         "end": str(period.end),
         "end_is_exclusive": True,
+        BUSINESS_ZONE: "UTC",  # the generator's times are naive UTC
         "chunk_size": chunk_size,
         "rows": rows,
         "tables": {

@@ -86,7 +86,8 @@ def data_set(data: Path | None) -> Path | None:
 
 
 #: The zone whose day begins first (UTC+14, Kiritimati's): a stored table's times are its
-#: business's wall clock, whose zone the table does not say; no business's tomorrow ends later.
+#: business's wall clock; where the data set does not record that zone (``manifest.json``'s
+#: ``business_zone``), no business's tomorrow ends later.
 FIRST_ZONE = "Etc/GMT-14"
 
 
@@ -105,9 +106,12 @@ def latest_possible_time(zone: str | None = None) -> datetime:
 
 def _not_dated_in_the_future(data: str | Path, tables) -> None:
     """A transaction dated after tomorrow (in a table written by other means than ingest, which
-    quarantines such rows) would become the data's end, and every default date would follow it."""
+    quarantines such rows) would become the data's end, and every default date would follow it.
+    Tomorrow is the recorded business zone's; the earliest zone's when none is recorded."""
+    from features.contract import recorded_zone
+
     last = tables.transactions.ordered_at.max().execute()
-    if last is not None and last >= latest_possible_time(FIRST_ZONE):
+    if last is not None and last >= latest_possible_time(recorded_zone(data) or FIRST_ZONE):
         fail(
             f"data set {data}: its last transaction is dated {last:%Y-%m-%d}, after today: a "
             "wrongly dated row? fix it (lifecycle ingest quarantines such rows) before scoring "
