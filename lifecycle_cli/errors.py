@@ -64,6 +64,7 @@ def user_error(exc: BaseException) -> str | None:
     from features.mapping import IngestError
     from training.bundle import BundleError
     from training.config import ConfigError, validation_problems
+    from training.data_zones import ZoneMismatch
     from training.splits import PlanError
 
     if isinstance(exc, ValidationError):
@@ -78,7 +79,9 @@ def user_error(exc: BaseException) -> str | None:
             "mlflow.db and mlruns/ live, then run again (the champion is unchanged; a run cut "
             "short is marked FAILED, at the latest by the next `lifecycle train`)"
         )
-    elif isinstance(exc, (ConfigError, PlanError, IngestError, BundleError, LookupError, OSError)):
+    elif isinstance(
+        exc, (ConfigError, PlanError, IngestError, BundleError, ZoneMismatch, LookupError, OSError)
+    ):
         message = str(exc)
     elif (damaged := _damaged_data(exc)) is not None:
         message = damaged

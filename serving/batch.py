@@ -138,13 +138,30 @@ def check_feature_data(
     ]
 
 
+def check_data_zone(data_dir: str | Path, champions: Champions) -> None:
+    """Refuse data of another business zone than the pair's training data
+    (:class:`training.data_zones.ZoneMismatch`); warn when one of the two does not record its
+    zone and the other's is not UTC."""
+    import warnings
+
+    from training.data_zones import check_zone
+    from training.model_tags import DATA_ZONE
+
+    pair = f"the {champions.project} champion pair v{champions.version}"
+    if said := check_zone(data_dir, champions.meta.get(DATA_ZONE), pair):
+        warnings.warn(said, stacklevel=2)
+
+
 def feature_snapshot(
     data_dir: str | Path, as_of: date, champions: Champions, progress: bool = True
 ) -> pd.DataFrame:
     """Features of every known customer as of ``as_of`` (BTYD columns at the models' horizons).
     Model columns the data cannot produce (e.g. an attribute the customers table lacks) are
-    missing values; ``check_feature_data`` says whether that is acceptable."""
+    missing values; ``check_feature_data`` says whether that is acceptable. Data of another
+    business zone than the pair's is refused (:func:`check_data_zone`)."""
     from training.dataset import build_frame, with_model_columns
+
+    check_data_zone(data_dir, champions)
 
     snapshot = build_frame(
         data_dir,

@@ -98,10 +98,12 @@ def score_on_spark(
     columns' models on that share of buyers (by customer hash) instead of all of them.
     """
     from features.snapshots import write_snapshots
+    from serving.batch import check_data_zone
     from serving.scoring import PROJECT_MARKER
     from serving.spark_hold import find_previous, kept_frame, previous_path, with_previous
 
     champions = load_champions_for(tracking_uri, project)
+    check_data_zone(data_dir, champions)
     cfg = champions.snapshot_config()
     snapshot_dir = snapshot_path(out)
     # what is there must be an earlier Spark scoring's: replacing deletes the whole directory

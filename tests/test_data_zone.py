@@ -5,8 +5,10 @@ zone: a New York folder read by a UTC-trained pair is hours off with nothing els
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +20,7 @@ from typer.testing import CliRunner
 
 from features.contract import BUSINESS_ZONE, MANIFEST, recorded_zone
 from lifecycle_cli import app
+from training.data_zones import ZoneMismatch, check_zone
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = "zones"
@@ -157,3 +160,160 @@ def test_concurrent_ingests_leave_one_zone_with_its_own_times(tmp_path):
         ("UTC", pd.Timestamp("2024-07-01 06:00")),
         (NEW_YORK, pd.Timestamp("2024-07-01 02:00")),
     }
+
+
+# --------------------------------------------------------------------------- the zones compared
+
+
+def _zoned(data: Path, zone: str | None) -> Path:
+    with_zone = {k: v for k, v in _manifest(data).items() if k != BUSINESS_ZONE}
+    if zone is not None:
+        with_zone[BUSINESS_ZONE] = zone
+    (data / MANIFEST).write_text(json.dumps(with_zone))
+    return data
+
+
+def test_one_side_not_recorded_warns_only_against_a_zone_other_than_utc(tmp_path):
+    (tmp_path / MANIFEST).write_text("{}")
+    assert check_zone(tmp_path, None, "pair") is None
+    assert check_zone(tmp_path, "UTC", "pair") is None
+    said = check_zone(tmp_path, NEW_YORK, "the shop pair v2")
+    assert said and "does not record" in said and NEW_YORK in said and "--timezone" in said
+    _zoned(tmp_path, NEW_YORK)
+    said = check_zone(tmp_path, None, "the shop pair v2")
+    assert said and "the shop pair v2 does not record" in said and "lifecycle train" in said
+    assert check_zone(tmp_path, NEW_YORK, "pair") is None
+    with pytest.raises(ZoneMismatch, match="without --timezone"):
+        check_zone(tmp_path, "UTC", "pair")
+    _zoned(tmp_path, "UTC")
+    with pytest.raises(ZoneMismatch, match=f"--timezone {NEW_YORK}"):
+        check_zone(tmp_path, NEW_YORK, "pair")
+
+
+def test_no_warning_for_a_utc_folder_and_an_unrecorded_pair(tmp_path):
+    _contract(tmp_path / "d", pd.Timestamp("2024-02-01"))
+    (tmp_path / "d" / MANIFEST).write_text(json.dumps({BUSINESS_ZONE: "UTC"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_zone(tmp_path / "d", None, "pair") is None
+
+
+# --------------------------------------------------------------------------- with a trained pair
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A real pair trained on a generated (UTC) folder, registered as the champion."""
+    import mlflow
+
+    from features.synthetic import generate
+    from serving.scoring import fit_scoring_thresholds
+    from training.config import load_config
+    from training.train import train
+
+    root = tmp_path_factory.mktemp("zones")
+    data = root / "data"
+    generate(data, 1500, 5, progress=False)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    cfg = load_config(
+        REPO / "experiments" / "baseline.yaml",
+        data=None,
+        seed=5,
+        tracking={"tracking_uri": uri, "artifact_root": str(root / "mlruns")},
+        churn={"params": SMALL},
+        clv={"params": SMALL},
+        snapshots={"n_train": 2},
+    )
+    try:
+        train(cfg, data, project=PROJECT, scoring_thresholds=fit_scoring_thresholds, log=print)
+    finally:
+        mlflow.set_tracking_uri(None)
+    return root, data, uri
+
+
+def test_training_records_the_data_zone_with_the_pair(trained):
+    from mlflow.tracking import MlflowClient
+
+    from serving.batch import load_champions
+    from training.model_tags import DATA_ZONE
+    from training.registry import pair_model_name
+
+    _, _, uri = trained
+    champions = load_champions(uri, PROJECT)
+    assert champions.meta[DATA_ZONE] == "UTC"
+    version = MlflowClient(tracking_uri=uri).get_model_version(
+        pair_model_name(PROJECT), champions.version
+    )
+    assert version.tags[DATA_ZONE] == "UTC"
+
+
+def _score(data: Path, uri: str, out: Path):
+    import mlflow
+
+    try:
+        return CliRunner().invoke(
+            app,
+            [
+                "score",
+                "--data",
+                str(data),
+                "--project",
+                PROJECT,
+                "--tracking-uri",
+                uri,
+                "--out",
+                str(out),
+                "--no-history",
+            ],
+        )
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+
+
+def test_a_new_york_folder_is_refused_by_a_utc_pair(trained, tmp_path):
+    _, data, uri = trained
+    local = _zoned(shutil.copytree(data, tmp_path / "ny"), NEW_YORK)
+    result = _score(local, uri, tmp_path / "scores.parquet")
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    for needle in (str(local), NEW_YORK, "trained on data in UTC", "without --timezone"):
+        assert needle in said, said
+    assert "lifecycle train --data" in said, said
+    assert not (tmp_path / "scores.parquet").exists()
+
+
+def test_utc_folders_score_the_same_with_or_without_the_record(trained, tmp_path):
+    _, data, uri = trained
+    recorded = _score(data, uri, tmp_path / "recorded.parquet")
+    assert recorded.exit_code == 0, recorded.output
+    older = _zoned(shutil.copytree(data, tmp_path / "older"), None)
+    unrecorded = _score(older, uri, tmp_path / "older.parquet")
+    assert unrecorded.exit_code == 0, unrecorded.output
+    assert "warning" not in unrecorded.output.replace("warnings", "")
+    (older / MANIFEST).write_text("{broken")  # corrupt: read as UTC, said once
+    broken = _score(older, uri, tmp_path / "broken.parquet")
+    assert broken.exit_code == 0, broken.output
+    assert broken.output.count("cannot be read") == 1, broken.output
+    columns = ["customer_id", "churn_probability", "predicted_value", "stage"]
+    first = pd.read_parquet(tmp_path / "recorded.parquet")[columns]
+    for other in ("older.parquet", "broken.parquet"):
+        pd.testing.assert_frame_equal(first, pd.read_parquet(tmp_path / other)[columns])
+
+
+def test_the_gate_does_not_compare_a_champion_of_another_zone(trained, tmp_path):
+    from training.config import ExperimentConfig
+    from training.registry import NotComparable, load_champion_pair
+    from training.train import champion_evaluator
+
+    _, data, uri = trained
+    local = _zoned(shutil.copytree(data, tmp_path / "ny"), NEW_YORK)
+    champion, _ = load_champion_pair(uri, PROJECT)
+    cfg = ExperimentConfig.model_validate(champion.meta["experiment"])
+    evaluate = champion_evaluator(local, _NoTest(), cfg, None, None)
+    with pytest.raises(NotComparable, match=f"trained on data in UTC.*is in {NEW_YORK}"):
+        evaluate(champion)
+
+
+class _NoTest:
+    def split(self, *_, **__):
+        return pd.DataFrame()

@@ -10,3 +10,8 @@ CHAMPION = "champion"
 TRAINING_DIGEST = "training_digest"
 #: Model version tag: the champion version when the gate decided ("" for none).
 CHAMPION_AT_DECISION = "champion_at_decision"
+#: Model version tag and pair metadata key: the business zone of the data the pair was trained on
+#: (``features.contract.recorded_zone``; "UTC (not recorded)" on the tag, None in the metadata,
+#: for data that records none). Scoring data of another zone is refused
+#: (:mod:`training.data_zones`).
+DATA_ZONE = "data_zone"

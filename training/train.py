@@ -16,6 +16,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from features.contract import recorded_zone
 from training.bundle import ModelPair
 from training.cadence import cancellation_note, rhythm_note
 from training.clv_intervals import (
@@ -25,6 +26,7 @@ from training.clv_intervals import (
     min_calibration_rows,
 )
 from training.config import ExperimentConfig, resolve_project
+from training.data_zones import ZoneMismatch, check_zone, zone_said
 from training.dataset import (
     ENDED_ROWS,
     TrainingData,
@@ -43,7 +45,7 @@ from training.metrics import (
     paired_bootstrap_difference,
     roc_auc,
 )
-from training.model_tags import TRAINING_DIGEST
+from training.model_tags import DATA_ZONE, TRAINING_DIGEST
 from training.models import ChurnModel, ClvModel
 from training.reference import REFERENCE_ARTIFACT
 from training.registry import (
@@ -560,6 +562,7 @@ def train(
                 ),
                 "data_fingerprint": fingerprint,
                 "prospects": prospect_baseline(data),
+                DATA_ZONE: recorded_zone(data_dir),
             }
             assert scoring_thresholds is not None  # register=True requires it (checked above)
             scoring = scoring_thresholds(
@@ -587,8 +590,10 @@ def train(
                 project,
                 test[data.feature_columns].head(5),
             )
-            MlflowClient(tracking_uri=cfg.tracking.tracking_uri).set_model_version_tag(
-                pair_model_name(project), version, TRAINING_DIGEST, digest
+            client = MlflowClient(tracking_uri=cfg.tracking.tracking_uri)
+            client.set_model_version_tag(pair_model_name(project), version, TRAINING_DIGEST, digest)
+            client.set_model_version_tag(
+                pair_model_name(project), version, DATA_ZONE, zone_said(meta[DATA_ZONE])
             )
             pause_point("after_register", log)
             gate = {
@@ -734,6 +739,13 @@ def champion_evaluator(
                 f"{k} {theirs[k]} vs {mine[k]}" for k in mine if theirs[k] != mine[k]
             )
             raise NotComparable(f"it was trained on other labels ({differ} in this run)")
+        try:  # a pair of another zone reads these customers' times hours off
+            check_zone(data_dir, champion.meta.get(DATA_ZONE), "it")
+        except ZoneMismatch as exc:
+            raise NotComparable(
+                f"it was trained on data in {exc.model_zone}, and this run's data is in "
+                f"{exc.data_zone}"
+            ) from exc
         champion_test = champion.meta.get("test_cutoff")
         if champion_test and date.fromisoformat(champion_test) > data.plan.test:
             raise NotComparable(

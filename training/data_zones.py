@@ -1,0 +1,85 @@
+"""Data of one business zone scored by a pair trained on data of another: the stored times are
+wall clocks, so a New York folder read by a UTC-trained pair is hours off (days, recency, the
+cutoff's orders) with nothing else to show it. Both zones recorded and different: an error;
+one side not recording its zone (older folders and pairs, read as UTC): a warning when the
+other records a zone other than UTC, as the unrecorded side's UTC is an inference."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from features.contract import BUSINESS_ZONE, MANIFEST, recorded_zone
+
+#: Names of UTC itself (a folder ingested without --timezone records "UTC").
+_UTC = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Etc/Zulu", "Zulu", "Etc/Universal"})
+
+
+class ZoneMismatch(ValueError):
+    """The data's recorded business zone is not the one the pair was trained on."""
+
+    def __init__(self, message: str, data_zone: str, model_zone: str) -> None:
+        super().__init__(message)
+        self.data_zone, self.model_zone = data_zone, model_zone
+
+
+def zone_said(zone: str | None) -> str:
+    """A recorded zone as said and tagged: its name, or "UTC (not recorded)"."""
+    return zone or "UTC (not recorded)"
+
+
+def _utc(zone: str | None) -> bool:
+    return zone is None or zone in _UTC
+
+
+def _hours_apart(a: str | None, b: str | None) -> str:
+    """How far apart the two zones' clocks are now (UTC for None), e.g. '5 hours'."""
+    now = datetime.now(ZoneInfo("UTC"))
+
+    def offset(zone: str | None) -> float:
+        shift = now.astimezone(ZoneInfo(zone or "UTC")).utcoffset()
+        return shift.total_seconds() / 3600 if shift is not None else 0.0
+
+    return f"{abs(offset(a) - offset(b)):g} hours"
+
+
+def _ingest_with(zone: str | None) -> str:
+    return "without --timezone" if _utc(zone) else f"with --timezone {zone}"
+
+
+def check_zone(data_dir: str | Path, model_zone: str | None, model: str) -> str | None:
+    """Whether ``data_dir`` (its recorded zone) may be read by ``model`` (a description, e.g. "the
+    shop champion pair v3") trained on data of ``model_zone`` (None: not recorded). Raises
+    :class:`ZoneMismatch` when both record different zones; returns a warning when one side does
+    not record its zone and the other's is not UTC; None when they agree."""
+    data_zone = recorded_zone(data_dir)
+    if data_zone is not None and model_zone is not None:
+        if data_zone == model_zone or (_utc(data_zone) and _utc(model_zone)):
+            return None
+        raise ZoneMismatch(
+            f"data set {data_dir}: its times are the wall clock of {data_zone} ({MANIFEST} "
+            f"{BUSINESS_ZONE}), and {model} was trained on data in {model_zone}: read by it, "
+            f"every time would be {_hours_apart(data_zone, model_zone)} off (days, recency, "
+            f"the orders before each date). Ingest {data_dir} again {_ingest_with(model_zone)}, "
+            f"as its training data was, or train a pair on this data (lifecycle train --data "
+            f"{data_dir}); nothing was scored",
+            data_zone,
+            model_zone,
+        )
+    if _utc(data_zone) and _utc(model_zone):
+        return None
+    apart = _hours_apart(data_zone, model_zone)
+    if data_zone is None:
+        return (
+            f"data set {data_dir} does not record its business zone ({MANIFEST} has no "
+            f"{BUSINESS_ZONE}: ingested before it was kept, or written by other means) and is "
+            f"read as UTC, while {model} was trained on data in {model_zone}: if its times are "
+            f"UTC they are {apart} off for this pair; ingest it again {_ingest_with(model_zone)}"
+        )
+    return (
+        f"{model} does not record the business zone of its training data (trained before it was "
+        f"kept) and is read as trained on UTC, while data set {data_dir} is in {data_zone}: if "
+        f"so, every time is {apart} off for it; train a pair on this data (lifecycle train "
+        f"--data {data_dir})"
+    )
