@@ -797,9 +797,7 @@ def _split(
         cancelled = frozenset(out.loc[gone, "order_id"].dropna())
         held = pd.Series(check.reason, index=out.index)[~ok & ~gone]
         held = held.groupby(out.loc[held.index, "order_id"]).first()
-        unread = {
-            str(k): str(v) for k, v in held.drop(accepted["order_id"], errors="ignore").items()
-        }
+        unread = _unread(held, accepted["order_id"])
         if "status" in report.formats:
             void = np.isin(check.reason, (CANCELLED_ORDER, REFUNDED_ORDER))
             voided = frozenset(out.loc[void, "order_id"].dropna())
@@ -815,3 +813,12 @@ def _split(
         unread_orders=unread,
         voided_orders=voided,
     )
+
+
+def _unread(held: pd.Series, accepted: pd.Series) -> dict[str, str]:
+    """The reason of each order in ``held`` (its first row's, by order id) none of whose lines
+    is among the ``accepted`` order ids. Compared as Python objects: an Arrow string index looks
+    each id up one by one (1.6 s at a million accepted rows)."""
+    if len(held):
+        held = held[~pd.Index(held.index, dtype=object).isin(accepted.to_numpy(dtype=object))]
+    return {str(k): str(v) for k, v in held.items()}
