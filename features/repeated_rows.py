@@ -44,16 +44,20 @@ def repeated_rows(
     nearly every order from some day on is written whole twice (``times``: the rows' dates;
     :func:`_doubled_from`). Without an order id a repeat may be a real second purchase (CDNOW
     has 255 such lines): kept, and reported."""
-    repeated = frame.duplicated(keep="first").to_numpy()
+    lines = _lines(frame)  # -1: a line the file holds once
+    involved = lines >= 0  # lines the file holds more than once
+    repeated = involved & pd.Series(lines).duplicated(keep="first").to_numpy()
     if orders is not None:
-        involved = frame.duplicated(keep=False).to_numpy()  # lines the file holds more than once
-        again = repeated & _scanned_again(frame, orders, involved)
-        codes = pd.factorize(orders.astype("string"))[0]
-        whole = _per_order(codes, involved, every=True)  # each of its lines repeated
-        if times is not None and (doubled := _doubled_from(whole, codes, times)):
+        again = repeated & _scanned_again(orders, lines)
+        doubled = None
+        if times is not None and involved.any():  # an order written twice repeats its lines
+            codes = pd.factorize(orders.astype("string"))[0]
+            whole = _per_order(codes, involved, every=True)  # each of its lines repeated
+            doubled = _doubled_from(whole, codes, times)
+        if doubled:
             day, n_after, n_before, till = doubled
             copied = _per_order(codes, repeated & ~again, every=False)  # A C A C: done
-            since = again & _second_copies(frame, whole & ~copied & (times >= day).to_numpy(bool))
+            since = again & _second_copies(lines, whole & ~copied & (times >= day).to_numpy(bool))
             if n := int((since & check.ok).sum()):
                 report.warnings.append(
                     f"from {day:%Y-%m-%d} the export holds every order twice ({n_after:,} "
@@ -82,6 +86,30 @@ def repeated_rows(
             f"{n:,} rows are identical to an earlier line; kept (without an order id a repeat "
             "can be a second purchase; map order_id to quarantine true duplicates)"
         )
+
+
+def _lines(frame: pd.DataFrame) -> np.ndarray:
+    """A number for each row the file holds more than once, the same for identical rows (a
+    missing cell equal to a missing one, as :meth:`pandas.DataFrame.duplicated` compares them),
+    and -1 for a row it holds once. Column by column, each factorized once and only on the rows
+    whose cells so far some other row shares: an export's order ids are mostly unique, so one
+    column usually settles it."""
+    lines = np.full(len(frame), -1, dtype=np.int64)
+    if frame.empty:
+        return lines
+    rows = np.arange(len(frame))  # the rows some other row may still equal
+    key = np.zeros(len(frame), dtype=np.int64)  # equal for rows equal so far
+    for j in range(frame.shape[1]):
+        column = frame.iloc[:, j] if len(rows) == len(frame) else frame.iloc[rows, j]
+        codes, uniques = pd.factorize(column)  # a missing cell: -1
+        key = key * (len(uniques) + 1) + codes + 1
+        key = pd.factorize(key)[0] if j else key  # numbered anew: below the rows' count
+        shared = np.bincount(key)[key] > 1
+        rows, key = rows[shared], key[shared]
+        if not len(rows):
+            return lines
+    lines[rows] = key
+    return lines
 
 
 def _per_order(codes: np.ndarray, rows: np.ndarray, every: bool) -> np.ndarray:
@@ -127,31 +155,32 @@ def _doubled_from(
     return pd.Timestamp(days.index[i]), int(w_after[i]), int(n_before[i]), int(w_before[i])
 
 
-def _second_copies(frame: pd.DataFrame, doubled: np.ndarray) -> np.ndarray:
-    """Of the ``doubled`` rows (orders written whole twice), those of the second copy: each line's
-    copies past half its count (A A: the second; A A A A, two coffees written twice: the last
-    two; an odd count keeps the extra one)."""
-    second = np.zeros(len(frame), dtype=bool)
+def _second_copies(lines: np.ndarray, doubled: np.ndarray) -> np.ndarray:
+    """Of the ``doubled`` rows (orders written whole twice; ``lines``: :func:`_lines`), those of
+    the second copy: each line's copies past half its count (A A: the second; A A A A, two
+    coffees written twice: the last two; an odd count keeps the extra one)."""
+    second = np.zeros(len(lines), dtype=bool)
     if doubled.any():
-        line = pd.util.hash_pandas_object(frame[doubled], index=False).to_numpy()
+        line = lines[doubled]
         copies = pd.Series(line).groupby(line)
         half = (copies.transform("size").to_numpy() + 1) // 2
         second[doubled] = copies.cumcount().to_numpy() >= half
     return second
 
 
-def _scanned_again(frame: pd.DataFrame, orders: pd.Series, involved: np.ndarray) -> np.ndarray:
-    """Rows within the same run of their order's lines as the first row identical to them,
-    except the copies of an order written whole several times: a run that is one block of two or
-    more different lines repeated (A C A C; A A C A A C, a join fan-out) keeps its first block.
-    Repeated scans (A A: two coffees; A A C C; a croissant scanned twice beside a coffee) are
-    kept, as is a run holding a line the file holds once."""
-    again = np.zeros(len(frame), dtype=bool)
-    if not involved.any():  # ``involved``: the lines the file holds more than once
+def _scanned_again(orders: pd.Series, lines: np.ndarray) -> np.ndarray:
+    """Rows within the same run of their order's lines as the first row identical to them
+    (``lines``: :func:`_lines`), except the copies of an order written whole several times: a
+    run that is one block of two or more different lines repeated (A C A C; A A C A A C, a join
+    fan-out) keeps its first block. Repeated scans (A A: two coffees; A A C C; a croissant
+    scanned twice beside a coffee) are kept, as is a run holding a line the file holds once."""
+    again = np.zeros(len(lines), dtype=bool)
+    involved = lines >= 0  # the lines the file holds more than once
+    if not involved.any():
         return again
     order = pd.Series(orders.astype("string").fillna("").to_numpy())
     run = order.ne(order.shift()).cumsum().to_numpy()
-    line = pd.util.hash_pandas_object(frame[involved], index=False).to_numpy()
+    line = lines[involved]
     key = pd.DataFrame({"line": line, "run": run[involved]})
     same_run = key["run"].eq(key.groupby("line")["run"].transform("first")).to_numpy()
     once = pd.Series(~involved).groupby(run).any()  # a run with a line the file holds once
