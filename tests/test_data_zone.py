@@ -317,3 +317,26 @@ def test_the_gate_does_not_compare_a_champion_of_another_zone(trained, tmp_path)
 class _NoTest:
     def split(self, *_, **__):
         return pd.DataFrame()
+
+
+def test_one_zone_under_two_names_is_the_same_zone(tmp_path):
+    """US/Eastern is a link to America/New_York (and Etc/UCT, Universal are UTC): a folder
+    ingested with one name is no other zone than a pair trained on data named the other way."""
+    (tmp_path / MANIFEST).write_text("{}")
+    for data_zone, model_zone in [
+        (NEW_YORK, "US/Eastern"),
+        ("Asia/Calcutta", "Asia/Kolkata"),
+        ("Etc/UCT", "UTC"),
+        ("Universal", "UTC"),
+    ]:
+        _zoned(tmp_path, data_zone)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert check_zone(tmp_path, model_zone, "pair") is None, (data_zone, model_zone)
+    _zoned(tmp_path, "Etc/UCT")  # a UTC folder and a pair that records none: nothing to say
+    assert check_zone(tmp_path, None, "pair") is None
+    _zoned(tmp_path, "America/Toronto")  # New York's clock every hour since 1974
+    assert check_zone(tmp_path, NEW_YORK, "pair") is None
+    _zoned(tmp_path, "US/Pacific")
+    with pytest.raises(ZoneMismatch):
+        check_zone(tmp_path, "US/Eastern", "pair")

@@ -7,13 +7,18 @@ other records a zone other than UTC, as the unrecorded side's UTC is an inferenc
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import pandas as pd
+
 from features.contract import BUSINESS_ZONE, MANIFEST, recorded_zone
 
-#: Names of UTC itself (a folder ingested without --timezone records "UTC").
-_UTC = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Etc/Zulu", "Zulu", "Etc/Universal"})
+#: The hours two zone names are compared at (:func:`same_zone`): every hour of the span a CRM's
+#: data may cover; before it, zones now alike differ (New York's year of summer time, 1974).
+_COMPARED_HOURS = ("1990-01-01", "2041-01-01")
 
 
 class ZoneMismatch(ValueError):
@@ -29,8 +34,28 @@ def zone_said(zone: str | None) -> str:
     return zone or "UTC (not recorded)"
 
 
+@lru_cache(maxsize=16)
+def _offsets(zone: str) -> np.ndarray:
+    """The zone's offset from UTC at each of :data:`_COMPARED_HOURS`' hours (nanoseconds)."""
+    hours = pd.date_range(*_COMPARED_HOURS, freq="h", tz="UTC")
+    return (hours.tz_convert(ZoneInfo(zone)).tz_localize(None) - hours.tz_localize(None)).asi8
+
+
+def same_zone(a: str | None, b: str | None) -> bool:
+    """Whether two recorded zones (None: UTC) are one wall clock: one name, or names whose
+    clocks agree at every hour of :data:`_COMPARED_HOURS` (a link such as ``US/Eastern`` for
+    ``America/New_York``, ``Etc/UCT`` or ``Universal`` for ``UTC``)."""
+    a, b = a or "UTC", b or "UTC"
+    if a == b:
+        return True
+    try:  # a pair's zone this machine's zone database does not know: the names differ
+        return bool(np.array_equal(_offsets(a), _offsets(b)))
+    except (KeyError, ValueError):
+        return False
+
+
 def _utc(zone: str | None) -> bool:
-    return zone is None or zone in _UTC
+    return same_zone(zone, None)
 
 
 def _hours_apart(a: str | None, b: str | None) -> str:
@@ -55,7 +80,7 @@ def check_zone(data_dir: str | Path, model_zone: str | None, model: str) -> str 
     not record its zone and the other's is not UTC; None when they agree."""
     data_zone = recorded_zone(data_dir)
     if data_zone is not None and model_zone is not None:
-        if data_zone == model_zone or (_utc(data_zone) and _utc(model_zone)):
+        if same_zone(data_zone, model_zone):
             return None
         raise ZoneMismatch(
             f"data set {data_dir}: its times are the wall clock of {data_zone} ({MANIFEST} "
