@@ -182,7 +182,8 @@ def ended_days(
 ) -> np.ndarray:
     """Days from each row's customer's end to its cutoff, for customers who have ended by it
     (module docstring; the settlement window :func:`settlement_days`) and not come back by it
-    (a purchase after the window, or a ``returned_at`` before the cutoff); NaN for the others.
+    (a purchase after the window, or a ``returned_at`` after the end and before the cutoff: a
+    CRM's reactivation before a later churn undoes nothing); NaN for the others.
     ``frame`` has ``customer_id``, ``cutoff``, ``recency_days`` and ``age_days`` (days since the
     last and the first purchase day; null without a purchase) and ``orders_all`` (purchase days
     before the cutoff)."""
@@ -194,8 +195,9 @@ def ended_days(
     window = pd.to_timedelta(settlement_days(frame, ended_at), unit="D")
     settled = end.dt.normalize() + pd.Series(window, index=frame.index)
     came_back = (last_purchase.dt.normalize() > settled).fillna(False)
-    if returned_at is not None and not returned_at.empty:
-        came_back |= (_end_of(frame, returned_at) < cutoff).fillna(False)
+    if returned_at is not None and not returned_at.empty:  # a return before the end is undone
+        returned = _end_of(frame, returned_at)
+        came_back |= ((returned < cutoff) & (returned > end)).fillna(False)
     gone = (end < cutoff).fillna(False) & ~came_back
     days = (cutoff - end).dt.total_seconds() / 86_400
     return np.where(gone.to_numpy(), days.to_numpy(dtype=float), np.nan)

@@ -151,3 +151,46 @@ def test_customers_who_came_back_are_ended_in_their_gap_only(tmp_path: Path):
         got = frame[ENDED_DAYS].notna().reindex(truth.index, fill_value=False)
         wrong += int((got != truth).sum())
     assert wrong == 0
+
+
+def test_a_return_before_the_end_does_not_undo_it(tmp_path: Path):
+    """A CRM's reactivation date (mapped to returned_at) before its churn date: the customer came
+    back, then ended again. The later end stands at every cutoff after it."""
+    from training.config import ExperimentConfig
+    from training.dataset import build_frame
+
+    pd.DataFrame(
+        {
+            "customer": ["again", "back", "live"],
+            "started": ["2023-01-05"] * 3,
+            "churned": ["2024-06-01", "2023-06-01", None],
+            "reactivated": ["2023-09-01", "2023-09-01", None],
+        }
+    ).to_csv(tmp_path / "customers.csv", index=False)
+    pd.DataFrame(
+        {
+            "customer": ["again", "again", "back", "live", "live"],
+            "day": ["2023-01-05", "2023-02-05", "2023-01-05", "2023-01-05", "2024-08-05"],
+            "amount": [20.0] * 5,
+        }
+    ).to_csv(tmp_path / "payments.csv", index=False)
+    ingest(
+        tmp_path / "data",
+        tmp_path / "payments.csv",
+        load_mapping(f"{MAP.replace('=ended', '=churned')},returned_at=reactivated"),
+        customers=tmp_path / "customers.csv",
+        log=lambda _: None,
+    )
+    gone = {}
+    for cutoff in ("2023-07-01", "2023-10-01", "2024-09-01"):
+        frame = build_frame(
+            tmp_path / "data",
+            [pd.Timestamp(cutoff).date()],
+            ExperimentConfig(name="returns"),
+            churn_horizon_days=90,
+            value_horizon_days=90,
+            with_labels=False,
+            progress=False,
+        ).set_index("customer_id")
+        gone[cutoff] = sorted(frame.index[frame[ENDED_DAYS].notna()])
+    assert gone == {"2023-07-01": ["back"], "2023-10-01": [], "2024-09-01": ["again"]}
