@@ -43,13 +43,16 @@ CSAT_NAMES = frozenset(
 #: Column names (bare) of a help desk's rating of a conversation or ticket (Zendesk's
 #: ``Satisfaction Score``: good, bad, offered, unoffered).
 RATING_NAMES = CSAT_NAMES | {"satisfaction", "satisfactionscore"}
+#: Column names (bare) of a Customer Effort Score: 1-7 (CES 2.0) or 1-5, told by the scores.
+CES_NAMES = frozenset({"ces", "cesscore", "customereffortscore", "effortscore"})
 #: Column names (bare) of a survey response's score.
 SCORE_NAMES = frozenset(
     {
         *NPS_NAMES,
         *CSAT_NAMES,
         *("score", "surveyscore", "responsescore", "rating", "satisfactionscore", "satisfaction"),
-        *("ces", "cesscore", "评分", "满意度评分"),
+        *CES_NAMES,
+        *("评分", "满意度评分"),
     }
 )
 #: A word of an NPS question written as the column's name (Typeform, SurveyMonkey, Google Forms).
@@ -200,8 +203,15 @@ def _groups(
     return groups
 
 
-def _told_by_range(low: float, high: float) -> tuple[str, str] | None:
-    """The smallest of 1-5, 0-10 and 0-100 the scores fit, else None."""
+def _told_by_range(low: float, high: float, column: str) -> tuple[str, str] | None:
+    """The smallest of 1-5, 0-10 and 0-100 the scores fit (of 1-5 and 1-7 for a CES column:
+    :data:`CES_NAMES`), else None."""
+    if bare_name(column) in CES_NAMES and low >= 1 and high <= 7:
+        scale = CONTRACT_SCALE if high <= 5 else "1-7"
+        return (
+            scale,
+            f"CES, by the column's name {column!r} and the scores' range {low:g} to {high:g}",
+        )
     for scale in (CONTRACT_SCALE, "0-10", "0-100"):
         bottom, top = SURVEY_SCALES[scale]
         if low >= bottom and high <= top:
@@ -242,7 +252,7 @@ def on_contract_scale(
     for name, rows, told in _groups(
         column, inputs["event_type"], scored & ~worded, declared or _told_by_name(column)
     ):
-        line, warning = _on_scale(out, rows, name, told, check)
+        line, warning = _on_scale(out, rows, (column, name), told, check)
         lines.append(line)
         report.warnings.extend([warning] if warning and declared is None else [])
     if worded.any():
@@ -253,15 +263,17 @@ def on_contract_scale(
 def _on_scale(
     out: pd.DataFrame,
     rows: np.ndarray,
-    name: str,
+    names: tuple[str, str],
     told: tuple[str, str] | None,
     check: Validator,
 ) -> tuple[str, str | None]:
     """``out``'s ``value`` on ``rows`` put on the contract's 1-5 by ``told`` (None: by the
-    scores' range); those outside the scale quarantined. (The report's line, a warning.)"""
+    scores' range); those outside the scale quarantined. ``names``: the score column's, and
+    what the report calls the rows. (The report's line, a warning.)"""
+    column, name = names
     value = out["value"]
     low, high = float(value[rows].min()), float(value[rows].max())
-    told = told or _told_by_range(low, high)
+    told = told or _told_by_range(low, high, column)
     n = int(rows.sum())
     head = f"{n:,} scores from {low:g} to {high:g} in {name} read as the surveys' value"
     if told is None:

@@ -198,3 +198,20 @@ def test_a_tickets_export_s_satisfaction_counts_the_rated_tickets(tmp_path):
     events, report = _ingest(tmp_path, {"tickets.csv": tickets}, sections)
     assert events["event_type"].tolist() == ["support_ticket"] * 3
     assert any("2 rows rated in 'Satisfaction Score'" in w for w in report.warnings)
+
+
+def test_a_ces_column_of_1_to_7_scores_is_a_7_point_scale(tmp_path):
+    """A Customer Effort Score is 1-7 (CES 2.0: 7 is 'strongly agree it was easy') or 1-5: a
+    column named CES whose scores reach 6 or 7 is on the 1-7 scale, its 7 the contract's 5 and
+    its 4 the middle (before: read as 0-10 by the range, 7 stored as 3.8, 1 as 1.4)."""
+    ces = (
+        "Email,Customer Effort Score,Created At\nana@example.com,7,2024-03-05 10:00:00\n"
+        "ben@example.com,1,2024-03-06 11:00:00\nben@example.com,4,2024-03-07 11:00:00\n"
+    )
+    events, report = _ingest(tmp_path / "seven", {"ces.csv": ces})
+    assert sorted(events["value"]) == [1.0, 3.0, 5.0]
+    assert "a 1-7 scale (CES" in report.formats["survey scores"]
+    five = ces.replace("Customer Effort Score", "CES").replace(",7,", ",5,")
+    events, report = _ingest(tmp_path / "five", {"ces.csv": five})
+    assert sorted(events["value"]) == [1.0, 4.0, 5.0]
+    assert "a 1-5 scale (CES" in report.formats["survey scores"]
