@@ -1050,10 +1050,6 @@ SET_ASIDE_EVENTS = {
 }
 
 
-#: Letters case folding leaves apart that exports write for one another: Turkish dotless ``ı``
-#: (``TAMAMLANDI`` is ``Tamamlandı``) and Russian ``ё`` (``Отменён`` is mostly typed
-#: ``Отменен``); the dot Turkish ``İ`` keeps when case-folded (``İptal`` to ``i̇ptal``) is
-#: dropped.
 #: The contract's scale of a survey's ``value`` (the synthetic generator's satisfaction 1-5):
 #: every file's scores are put on it before they are stored (:mod:`features.survey_scores`).
 CONTRACT_SCALE = "1-5"
@@ -1079,6 +1075,10 @@ RATING_WORDS: dict[str, float] = {
 NO_RATING = ("offered", "unoffered", "not offered", "unrated", "not rated")
 
 
+#: Letters case folding leaves apart that exports write for one another: Turkish dotless ``ı``
+#: (``TAMAMLANDI`` is ``Tamamlandı``) and Russian ``ё`` (``Отменён`` is mostly typed
+#: ``Отменен``); the dot Turkish ``İ`` keeps when case-folded (``İptal`` to ``i̇ptal``) is
+#: dropped.
 _LETTERS = str.maketrans({"ı": "i", "ё": "е", "\u0307": None})
 
 
