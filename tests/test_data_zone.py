@@ -340,3 +340,15 @@ def test_one_zone_under_two_names_is_the_same_zone(tmp_path):
     _zoned(tmp_path, "US/Pacific")
     with pytest.raises(ZoneMismatch):
         check_zone(tmp_path, "US/Eastern", "pair")
+
+
+def test_the_refusal_says_a_pair_of_this_zone_must_be_forced_past_the_gate(tmp_path):
+    """The gate cannot compare a champion of another zone (it stays unless --force): the
+    refusal's 'lifecycle train --data DIR' alone registers a pair that is not served, and the
+    next scoring is refused again. It says --force."""
+    (tmp_path / MANIFEST).write_text("{}")
+    _zoned(tmp_path, NEW_YORK)
+    with pytest.raises(ZoneMismatch) as refused:
+        check_zone(tmp_path, "UTC", "the shop champion pair v3")
+    said = " ".join(str(refused.value).split())
+    assert f"lifecycle train --data {tmp_path} --force" in said, said

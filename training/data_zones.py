@@ -87,8 +87,9 @@ def check_zone(data_dir: str | Path, model_zone: str | None, model: str) -> str 
             f"{BUSINESS_ZONE}), and {model} was trained on data in {model_zone}: read by it, "
             f"every time would be {_hours_apart(data_zone, model_zone)} off (days, recency, "
             f"the orders before each date). Ingest {data_dir} again {_ingest_with(model_zone)}, "
-            f"as its training data was, or train a pair on this data (lifecycle train --data "
-            f"{data_dir}); nothing was scored",
+            f"as its training data was, or train a pair on this data and serve it (lifecycle "
+            f"train --data {data_dir} --force: the promotion gate cannot compare pairs of two "
+            "zones, so without --force the champion stays); nothing was scored",
             data_zone,
             model_zone,
         )
