@@ -138,16 +138,28 @@ TIME_COLUMN = {CUSTOMERS: "signup_at", TRANSACTIONS: "ordered_at", EVENTS: "occu
 _UNREADABLE: set[str] = set()
 
 
+def local_folder(data_dir: str | Path) -> Path:
+    """``data_dir`` as a local path: a ``file://`` URI (Spark's name of a local folder) as its
+    folder; any other path as given."""
+    from urllib.parse import unquote, urlparse
+
+    text = str(data_dir)
+    if text.startswith("file:"):
+        return Path(unquote(urlparse(text).path))
+    return Path(data_dir)
+
+
 def recorded_zone(data_dir: str | Path) -> str | None:
     """The business zone ``data_dir``'s ``manifest.json`` records, None when it records none (no
-    manifest, no key, a URI). A manifest that cannot be read, or a zone no zone database knows,
-    records none too: warned of, naming the file, as the times are then read as UTC."""
+    manifest, no key, a remote URI: :func:`local_folder`). A manifest that cannot be read, or a
+    zone no zone database knows, records none too: warned of, naming the file, as the times are
+    then read as UTC."""
     import json
     import warnings
     from zoneinfo import ZoneInfo
 
-    path = Path(data_dir) / MANIFEST
-    if not path.is_file():  # a URI (s3a://...) is no local file either
+    path = local_folder(data_dir) / MANIFEST
+    if not path.is_file():  # a remote URI (s3a://...) is no local file either
         return None
     try:
         zone = json.loads(path.read_text("utf-8")).get(BUSINESS_ZONE)

@@ -352,3 +352,17 @@ def test_the_refusal_says_a_pair_of_this_zone_must_be_forced_past_the_gate(tmp_p
         check_zone(tmp_path, "UTC", "the shop champion pair v3")
     said = " ".join(str(refused.value).split())
     assert f"lifecycle train --data {tmp_path} --force" in said, said
+
+
+def test_a_file_uri_is_read_as_its_folder(tmp_path):
+    """``score --engine spark --data file:///...`` (a local folder as Spark's URI): its manifest
+    is read, so a New York folder is refused by a UTC pair there too (before: no zone read, the
+    folder scored as UTC without a word)."""
+    (tmp_path / MANIFEST).write_text("{}")
+    _zoned(tmp_path, NEW_YORK)
+    assert recorded_zone(f"file://{tmp_path}") == NEW_YORK
+    assert recorded_zone(tmp_path.as_uri()) == NEW_YORK
+    with pytest.raises(ZoneMismatch):
+        check_zone(f"file://{tmp_path}", "UTC", "pair")
+    said = check_zone("s3a://crm/contract", NEW_YORK, "pair")  # not readable here: not "none"
+    assert said and "cannot be read from" in said and "has no" not in said, said

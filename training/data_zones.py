@@ -97,9 +97,16 @@ def check_zone(data_dir: str | Path, model_zone: str | None, model: str) -> str 
         return None
     apart = _hours_apart(data_zone, model_zone)
     if data_zone is None:
+        from features.engine import is_uri
+
+        unread = (
+            f"its {MANIFEST} cannot be read from {data_dir} here"
+            if is_uri(data_dir) and not str(data_dir).startswith("file:")
+            else f"{MANIFEST} has no {BUSINESS_ZONE}: ingested before it was kept, or written by "
+            "other means"
+        )
         return (
-            f"data set {data_dir} does not record its business zone ({MANIFEST} has no "
-            f"{BUSINESS_ZONE}: ingested before it was kept, or written by other means) and is "
+            f"data set {data_dir} does not record its business zone ({unread}) and is "
             f"read as UTC, while {model} was trained on data in {model_zone}: if its times are "
             f"UTC they are {apart} off for this pair; ingest it again {_ingest_with(model_zone)}"
         )
