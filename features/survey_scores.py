@@ -188,6 +188,8 @@ def _groups(
     scores: one group, or where the column's name tells no scale, one per survey type naming
     NPS or CSAT (a CRM's activities holding both in one ``Score``) and one of the rest."""
     name = repr(column)
+    if not numeric.any():  # rating words only
+        return []
     if told is not None:
         return [(name, numeric, told)]
     kinds = types.astype("string").fillna("").map(fold).to_numpy(dtype=object)

@@ -215,3 +215,15 @@ def test_a_ces_column_of_1_to_7_scores_is_a_7_point_scale(tmp_path):
     events, report = _ingest(tmp_path / "five", {"ces.csv": five})
     assert sorted(events["value"]) == [1.0, 4.0, 5.0]
     assert "a 1-5 scale (CES" in report.formats["survey scores"]
+
+
+def test_a_column_of_rating_words_only_says_no_empty_range(tmp_path):
+    """Zendesk's good/bad in a column named CSAT (a 1-5 scale by its name): the report says the
+    words read, not '0 scores from nan to nan'."""
+    zendesk = (
+        "Email,CSAT,Created At\nana@example.com,good,2024-03-05 10:00:00\n"
+        "ben@example.com,bad,2024-03-06 10:00:00\n"
+    )
+    events, report = _ingest(tmp_path, {"zendesk.csv": zendesk})
+    assert sorted(events["value"]) == [1.0, 5.0]
+    assert report.formats["survey scores"] == "2 rating words in 'CSAT' read as 1-5"
