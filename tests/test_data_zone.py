@@ -366,3 +366,20 @@ def test_a_file_uri_is_read_as_its_folder(tmp_path):
         check_zone(f"file://{tmp_path}", "UTC", "pair")
     said = check_zone("s3a://crm/contract", NEW_YORK, "pair")  # not readable here: not "none"
     assert said and "cannot be read from" in said and "has no" not in said, said
+
+
+def test_the_refusal_says_how_far_apart_over_a_year_not_today(tmp_path):
+    """London and UTC share the clock in winter and are an hour apart in summer: refused (times
+    an hour off half the year), the message says 'up to 1 hour', never '0 hours off'."""
+    (tmp_path / MANIFEST).write_text("{}")
+    _zoned(tmp_path, "Europe/London")
+    with pytest.raises(ZoneMismatch) as refused:
+        check_zone(tmp_path, "UTC", "pair")
+    said = " ".join(str(refused.value).split())
+    assert "would be up to 1 hour off" in said, said
+    _zoned(tmp_path, NEW_YORK)
+    with pytest.raises(ZoneMismatch, match="would be 4 to 5 hours off"):
+        check_zone(tmp_path, "UTC", "pair")
+    _zoned(tmp_path, "Asia/Shanghai")
+    with pytest.raises(ZoneMismatch, match="would be 8 hours off"):
+        check_zone(tmp_path, "UTC", "pair")

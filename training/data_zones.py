@@ -6,7 +6,6 @@ other records a zone other than UTC, as the unrecorded side's UTC is an inferenc
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -59,14 +58,20 @@ def _utc(zone: str | None) -> bool:
 
 
 def _hours_apart(a: str | None, b: str | None) -> str:
-    """How far apart the two zones' clocks are now (UTC for None), e.g. '5 hours'."""
-    now = datetime.now(ZoneInfo("UTC"))
+    """How far apart the two zones' clocks are over the coming year (UTC for None): '8 hours',
+    '4 to 5 hours' (New York and UTC), 'up to 1 hour' (London and UTC: one in winter)."""
+    hours = pd.date_range(pd.Timestamp.now(tz="UTC").floor("h"), periods=366 * 24, freq="h")
 
-    def offset(zone: str | None) -> float:
-        shift = now.astimezone(ZoneInfo(zone or "UTC")).utcoffset()
-        return shift.total_seconds() / 3600 if shift is not None else 0.0
+    def offsets(zone: str | None) -> np.ndarray:
+        local = hours.tz_convert(ZoneInfo(zone or "UTC")).tz_localize(None)
+        return (local - hours.tz_localize(None)).total_seconds().to_numpy() / 3600
 
-    return f"{abs(offset(a) - offset(b)):g} hours"
+    apart = np.abs(offsets(a) - offsets(b))
+    low, high = float(apart.min()), float(apart.max())
+    unit = "hour" if high == 1 else "hours"
+    if low == high:
+        return f"{high:g} {unit}"
+    return f"up to {high:g} {unit}" if low == 0 else f"{low:g} to {high:g} {unit}"
 
 
 def _ingest_with(zone: str | None) -> str:
@@ -85,7 +90,7 @@ def check_zone(data_dir: str | Path, model_zone: str | None, model: str) -> str 
         raise ZoneMismatch(
             f"data set {data_dir}: its times are the wall clock of {data_zone} ({MANIFEST} "
             f"{BUSINESS_ZONE}), and {model} was trained on data in {model_zone}: read by it, "
-            f"every time would be {_hours_apart(data_zone, model_zone)} off (days, recency, "
+            f"its times would be {_hours_apart(data_zone, model_zone)} off (days, recency, "
             f"the orders before each date). Ingest {data_dir} again {_ingest_with(model_zone)}, "
             f"as its training data was, or train a pair on this data and serve it (lifecycle "
             f"train --data {data_dir} --force: the promotion gate cannot compare pairs of two "
@@ -113,6 +118,6 @@ def check_zone(data_dir: str | Path, model_zone: str | None, model: str) -> str 
     return (
         f"{model} does not record the business zone of its training data (trained before it was "
         f"kept) and is read as trained on UTC, while data set {data_dir} is in {data_zone}: if "
-        f"so, every time is {apart} off for it; train a pair on this data (lifecycle train "
+        f"so, its times are {apart} off for it; train a pair on this data (lifecycle train "
         f"--data {data_dir})"
     )
