@@ -8,6 +8,7 @@ Ingest replaces the directory as a whole. See ``docs/schema.md`` for the full de
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,23 +150,36 @@ def local_folder(data_dir: str | Path) -> Path:
     return Path(data_dir)
 
 
-def recorded_zone(data_dir: str | Path) -> str | None:
+#: Reads a remote file's text (``features.engine.Engine.read_text``), None where there is none.
+TextReader = Callable[[str], "str | None"]
+
+
+def recorded_zone(data_dir: str | Path, read_text: TextReader | None = None) -> str | None:
     """The business zone ``data_dir``'s ``manifest.json`` records, None when it records none (no
-    manifest, no key, a remote URI: :func:`local_folder`). A manifest that cannot be read, or a
-    zone no zone database knows, records none too: warned of, naming the file, as the times are
-    then read as UTC."""
+    manifest, no key, a remote URI without ``read_text``: :func:`local_folder`). A manifest that
+    cannot be read, or a zone no zone database knows, records none too: warned of, naming the
+    file, as the times are then read as UTC."""
     import json
     import warnings
     from zoneinfo import ZoneInfo
 
-    path = local_folder(data_dir) / MANIFEST
-    if not path.is_file():  # a remote URI (s3a://...) is no local file either
-        return None
+    from features.engine import EngineError, is_uri
+
+    remote = is_uri(data_dir) and not str(data_dir).startswith("file:")
+    path = (
+        f"{str(data_dir).rstrip('/')}/{MANIFEST}" if remote else local_folder(data_dir) / MANIFEST
+    )
     try:
-        zone = json.loads(path.read_text("utf-8")).get(BUSINESS_ZONE)
+        if remote:
+            text = read_text(str(path)) if read_text is not None else None
+        else:
+            text = Path(path).read_text("utf-8") if Path(path).is_file() else None
+        if text is None:
+            return None
+        zone = json.loads(text).get(BUSINESS_ZONE)
         if zone is not None:
             ZoneInfo(zone)
-    except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, AttributeError, TypeError, EngineError) as exc:
         said = (
             f"{path}: {BUSINESS_ZONE} cannot be read ({' '.join(str(exc).split())[:120]}): the "
             "data's times are read as UTC; run `lifecycle ingest` again to record their zone"

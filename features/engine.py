@@ -139,6 +139,16 @@ class Engine:
         hadoop = self.spark._jvm.org.apache.hadoop.fs.Path(str(path))
         return hadoop.getFileSystem(self.spark._jsc.hadoopConfiguration()), hadoop
 
+    def read_text(self, path: str) -> str | None:
+        """The text of a small file at ``path`` (a URI Spark's Hadoop file systems read: a data
+        set's ``manifest.json`` on ``s3a://``), None where there is none."""
+        with self.job(f"reading {path}"):  # a store that refuses: EngineError
+            fs, hadoop = self.hadoop_file(path)
+            if not fs.exists(hadoop):
+                return None
+            row = self.spark.read.text(str(path), wholetext=True).first()
+        return "" if row is None else str(row[0])
+
     def reach(self, path: str | os.PathLike, option: str) -> bool:
         """Whether anything is at ``path`` (a folder or a URI Spark's Hadoop file systems read:
         ``file://``, ``hdfs://``, ``s3a://``, ``gs://``, ``abfss://``, ...), asked before any job

@@ -13,6 +13,7 @@ import pandas as pd
 from training.config import ExperimentConfig
 
 if TYPE_CHECKING:
+    from features.contract import TextReader
     from serving.uplift_scoring import UpliftChampion
     from training.clv_intervals import ValueIntervals
     from training.models import ChurnModel, ClvModel
@@ -138,17 +139,20 @@ def check_feature_data(
     ]
 
 
-def check_data_zone(data_dir: str | Path, champions: Champions) -> None:
+def check_data_zone(
+    data_dir: str | Path, champions: Champions, read_text: TextReader | None = None
+) -> None:
     """Refuse data of another business zone than the pair's training data
     (:class:`training.data_zones.ZoneMismatch`); warn when one of the two does not record its
-    zone and the other's is not UTC."""
+    zone and the other's is not UTC. ``read_text``: how a remote data set's manifest is read
+    (``features.engine.Engine.read_text``)."""
     import warnings
 
     from training.data_zones import check_zone
     from training.model_tags import DATA_ZONE
 
     pair = f"the {champions.project} champion pair v{champions.version}"
-    if said := check_zone(data_dir, champions.meta.get(DATA_ZONE), pair):
+    if said := check_zone(data_dir, champions.meta.get(DATA_ZONE), pair, read_text):
         warnings.warn(said, stacklevel=2)
 
 

@@ -103,7 +103,7 @@ def score_on_spark(
     from serving.spark_hold import find_previous, kept_frame, previous_path, with_previous
 
     champions = load_champions_for(tracking_uri, project)
-    check_data_zone(data_dir, champions)
+    check_data_zone(data_dir, champions, engine.read_text)
     cfg = champions.snapshot_config()
     snapshot_dir = snapshot_path(out)
     # what is there must be an earlier Spark scoring's: replacing deletes the whole directory

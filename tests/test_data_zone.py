@@ -383,3 +383,31 @@ def test_the_refusal_says_how_far_apart_over_a_year_not_today(tmp_path):
     _zoned(tmp_path, "Asia/Shanghai")
     with pytest.raises(ZoneMismatch, match="would be 8 hours off"):
         check_zone(tmp_path, "UTC", "pair")
+
+
+def test_a_remote_data_set_s_zone_is_read_through_the_engine(tmp_path):
+    """``--engine spark --data s3a://...``: the manifest is read through Spark's file systems
+    (``read_text``), so such a folder records its zone as a local one does (before: none read,
+    a New York folder scored by a UTC pair without a word, its pair 'UTC (not recorded)')."""
+    texts = {"s3a://crm/contract/manifest.json": json.dumps({BUSINESS_ZONE: NEW_YORK})}
+    read = texts.get
+    assert recorded_zone("s3a://crm/contract/", read) == NEW_YORK
+    assert recorded_zone("s3a://crm/other", read) is None  # no manifest there
+    with pytest.raises(ZoneMismatch):
+        check_zone("s3a://crm/contract", "UTC", "pair", read)
+    assert check_zone("s3a://crm/contract", NEW_YORK, "pair", read) is None
+
+
+def test_the_spark_engine_reads_a_manifest_s_text(tmp_path):
+    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install '.[spark]')")
+    from spark_fixtures import SPARK_TEST_CONF
+
+    from features.engine import open_engine
+
+    (tmp_path / MANIFEST).write_text(json.dumps({BUSINESS_ZONE: NEW_YORK}))
+    engine = open_engine("spark", master="local[1]", conf=SPARK_TEST_CONF)
+    try:
+        assert recorded_zone(tmp_path.as_uri() + "/", engine.read_text) == NEW_YORK
+        assert engine.read_text((tmp_path / "none.json").as_uri()) is None
+    finally:
+        engine.spark.stop()

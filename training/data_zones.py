@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from features.contract import BUSINESS_ZONE, MANIFEST, recorded_zone
+from features.contract import BUSINESS_ZONE, MANIFEST, TextReader, recorded_zone
 
 #: The hours two zone names are compared at (:func:`same_zone`): every hour of the span a CRM's
 #: data may cover; before it, zones now alike differ (New York's year of summer time, 1974).
@@ -26,6 +26,15 @@ class ZoneMismatch(ValueError):
     def __init__(self, message: str, data_zone: str, model_zone: str) -> None:
         super().__init__(message)
         self.data_zone, self.model_zone = data_zone, model_zone
+
+
+def build_reader() -> TextReader | None:
+    """How a remote data set's manifest is read where tables are built on Spark
+    (``training.dataset.build_settings``); None on DuckDB (local folders only)."""
+    from training.dataset import build_settings
+
+    engine = build_settings().engine
+    return engine.read_text if engine is not None and engine.is_spark else None
 
 
 def zone_said(zone: str | None) -> str:
@@ -78,12 +87,14 @@ def _ingest_with(zone: str | None) -> str:
     return "without --timezone" if _utc(zone) else f"with --timezone {zone}"
 
 
-def check_zone(data_dir: str | Path, model_zone: str | None, model: str) -> str | None:
+def check_zone(
+    data_dir: str | Path, model_zone: str | None, model: str, read_text: TextReader | None = None
+) -> str | None:
     """Whether ``data_dir`` (its recorded zone) may be read by ``model`` (a description, e.g. "the
     shop champion pair v3") trained on data of ``model_zone`` (None: not recorded). Raises
     :class:`ZoneMismatch` when both record different zones; returns a warning when one side does
     not record its zone and the other's is not UTC; None when they agree."""
-    data_zone = recorded_zone(data_dir)
+    data_zone = recorded_zone(data_dir, read_text)
     if data_zone is not None and model_zone is not None:
         if same_zone(data_zone, model_zone):
             return None
@@ -106,7 +117,7 @@ def check_zone(data_dir: str | Path, model_zone: str | None, model: str) -> str 
 
         unread = (
             f"its {MANIFEST} cannot be read from {data_dir} here"
-            if is_uri(data_dir) and not str(data_dir).startswith("file:")
+            if is_uri(data_dir) and not str(data_dir).startswith("file:") and read_text is None
             else f"{MANIFEST} has no {BUSINESS_ZONE}: ingested before it was kept, or written by "
             "other means"
         )

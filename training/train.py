@@ -26,7 +26,7 @@ from training.clv_intervals import (
     min_calibration_rows,
 )
 from training.config import ExperimentConfig, resolve_project
-from training.data_zones import ZoneMismatch, check_zone, zone_said
+from training.data_zones import ZoneMismatch, build_reader, check_zone, zone_said
 from training.dataset import (
     ENDED_ROWS,
     TrainingData,
@@ -562,7 +562,7 @@ def train(
                 ),
                 "data_fingerprint": fingerprint,
                 "prospects": prospect_baseline(data),
-                DATA_ZONE: recorded_zone(data_dir),
+                DATA_ZONE: recorded_zone(data_dir, build_reader()),
             }
             assert scoring_thresholds is not None  # register=True requires it (checked above)
             scoring = scoring_thresholds(
@@ -740,7 +740,7 @@ def champion_evaluator(
             )
             raise NotComparable(f"it was trained on other labels ({differ} in this run)")
         try:  # a pair of another zone reads these customers' times hours off
-            check_zone(data_dir, champion.meta.get(DATA_ZONE), "it")
+            check_zone(data_dir, champion.meta.get(DATA_ZONE), "it", build_reader())
         except ZoneMismatch as exc:
             raise NotComparable(
                 f"it was trained on data in {exc.model_zone}, and this run's data is in "
