@@ -427,8 +427,10 @@ def build_table(
                 out["signup_at"] = first.where(kept.notna(), out["signup_at"])
             check.set_aside(repeated, ANOTHER_SUBSCRIPTION)
             report.formats["subscriptions"] = _subscriptions_line(kept, repeated, returned)
-            if returned.notna().any():
-                out[RETURNED_AT] = returned
+            if returned.notna().any():  # a mapped one (a CRM's reactivation) where none is
+                out[RETURNED_AT] = (
+                    returned.fillna(out[RETURNED_AT]) if RETURNED_AT in out else returned
+                )
         check.flag(repeated, "duplicate customer_id")
         merged = pd.Series(dtype="string")
         requests: dict[str, str] = {}

@@ -194,3 +194,24 @@ def test_a_return_before_the_end_does_not_undo_it(tmp_path: Path):
         ).set_index("customer_id")
         gone[cutoff] = sorted(frame.index[frame[ENDED_DAYS].notna()])
     assert gone == {"2023-07-01": ["back"], "2023-10-01": [], "2024-09-01": ["again"]}
+
+
+def test_a_mapped_return_is_kept_beside_customers_on_several_rows(tmp_path: Path):
+    """A CRM's reactivation date mapped as ``returned_at`` stays where no return is worked out
+    from several rows (before: every customer's was replaced by the worked-out ones)."""
+    (tmp_path / "members.csv").write_text(
+        "customer,started,ended,reactivated\n"
+        "R,2023-01-05,2023-06-01,2023-09-01\n"
+        "S,2023-01-05,2023-03-01,\nS,2023-08-01,,\n"
+    )
+    (tmp_path / "pay.csv").write_text("customer,day,amount\nR,2023-01-05,10\nS,2023-01-05,10\n")
+    ingest(
+        tmp_path / "data",
+        tmp_path / "pay.csv",
+        load_mapping(MAP + ",returned_at=reactivated"),
+        customers=tmp_path / "members.csv",
+        log=lambda _: None,
+    )
+    customers = pd.read_parquet(table_path(tmp_path / "data", "customers")).set_index("customer_id")
+    assert customers.loc["R", "returned_at"] == pd.Timestamp("2023-09-01")
+    assert customers.loc["S", "returned_at"] == pd.Timestamp("2023-08-01")
