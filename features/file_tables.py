@@ -103,6 +103,7 @@ from features.terms import (
     days_as_months,
     unpaid_terms,
 )
+from features.ticket_ratings import ticket_ratings
 from features.ticket_tags import COMPLAINT_TAGS, complaint_tags
 from features.unread_columns import lookalike_columns
 from features.value_keys import unmatched_keys
@@ -491,7 +492,13 @@ def build_table(
     if table == EVENTS and (only_sends := _only_sends(check, report)):
         report.warnings.append(only_sends)
     ends = _ended_rows(out, check, when, inputs, report) if when and when in out else None
+    ratings = (  # on the rows accepted in the end
+        ticket_ratings(frame, inputs, out, mapping, order, check, report, latest)
+        if table == EVENTS
+        else None
+    )
     table_out = _split(table, source, out, check, report)
+    table_out.ratings = ratings
     table_out.order_assumed = order_assumed
     table_out.ends = ends
     table_out.record_date = record_date

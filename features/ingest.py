@@ -79,6 +79,7 @@ from features.ingest_warnings import (
 from features.mapping import ColumnMapping, FileMapping, IngestError
 from features.record_dates import bought_before_record, ends_before_record
 from features.source_file import EmptyExport, SourceFile
+from features.ticket_ratings import TICKET_AT, TICKET_RATINGS, ratings_across_files
 from features.value_keys import unmatched_note
 from features.values import MERGED, NO_SALE
 
@@ -307,6 +308,10 @@ def ingest(
         reports[CUSTOMERS].warnings.append(warning)
         log(f"{CUSTOMERS}: warning: {warning}")
     tables[CUSTOMERS] = _ends_from_rows(tables[CUSTOMERS], built, log)
+    if EVENTS in built and (ratings := built[EVENTS].ratings) is not None:  # no rows read
+        tables[EVENTS] = pd.concat(
+            [tables[EVENTS], ratings.drop(columns=TICKET_AT)], ignore_index=True
+        )
     campaign_rows = None
     if campaigns is not None:
         customer_ids = set(tables[CUSTOMERS]["customer_id"].astype(str))
@@ -455,6 +460,7 @@ def _ingest_files(
             log(f"{table}: {path.name}: dates fit both dd/mm and mm/dd; read once all are read")
             continue
         log_report(parts[-1].report, log)
+        _log_ratings(table, parts[-1].report, log)
     told = told_order([*(p.report.day_first for p in parts), day_first])
     for i, path, source, file_mapping in undecided:
         if told is not None:
@@ -471,6 +477,7 @@ def _ingest_files(
             parts[i] = _with_file(part, path) if origins is not None else part
         log(f"{table}: {path.name}:")
         log_report(parts[i].report, log)
+        _log_ratings(table, parts[i].report, log)
     if per_file is not None:
         per_file += [p.report for p in parts]
     if table == CUSTOMERS:
@@ -491,6 +498,8 @@ def _ingest_files(
         combined = replace(combined, ends=pd.concat(ends, ignore_index=True))
     if dated := [p.record_date for p in parts if p.record_date is not None]:
         combined = replace(combined, record_date=dated[0])
+    if any(p.ratings is not None for p in parts):
+        combined = replace(combined, ratings=_ratings_of_files(parts, combined.report, log))
     if origins is not None and table == CUSTOMERS:  # each file listing the customer, its own last
         listed = pd.concat([p.accepted[["customer_id", EXPORT_FILE]] for p in parts])
         listed = listed.drop_duplicates()
@@ -591,5 +600,29 @@ def _paths(table: str, files: Files) -> list[Path]:
 
 
 def _with_file(part: Table, path: Path) -> Table:
-    """``part`` with its accepted rows naming their file (``EXPORT_FILE``)."""
-    return replace(part, accepted=part.accepted.assign(**{EXPORT_FILE: str(path.absolute())}))
+    """``part`` with its accepted rows (and derived events) naming their file (``EXPORT_FILE``)."""
+    name = {EXPORT_FILE: str(path.absolute())}
+    ratings = part.ratings.assign(**name) if part.ratings is not None else None
+    return replace(part, accepted=part.accepted.assign(**name), ratings=ratings)
+
+
+def _log_ratings(table: str, report: TableReport, log) -> None:
+    """The progress line of the survey events derived from a file's rated tickets."""
+    if TICKET_RATINGS in report.formats:
+        log(f"{table}: {TICKET_RATINGS}: {report.formats[TICKET_RATINGS]}")
+
+
+def _ratings_of_files(parts: list[Table], report: TableReport, log) -> pd.DataFrame | None:
+    """The survey events derived from several files' rated tickets, a ticket rated in several
+    files once (:func:`features.ticket_ratings.ratings_across_files`); counted in ``report``."""
+    ratings, dropped = ratings_across_files([p.ratings for p in parts])
+    n = 0 if ratings is None else len(ratings)
+    report.derived_events = {"survey": n} if n else {}
+    rated = sum(p.ratings is not None for p in parts)
+    if rated > 1 or dropped:  # each file's line (summed by add_counts), then the table's
+        said = f"{n:,} survey events from the {rated} files' rated tickets, not rows read"
+        if dropped:
+            said += f" ({dropped:,} ratings of tickets a later file rates again dropped)"
+        report.formats[TICKET_RATINGS] = f"{report.formats[TICKET_RATINGS]} | together: {said}"
+        log(f"{EVENTS}: {TICKET_RATINGS}: together: {said}")
+    return ratings

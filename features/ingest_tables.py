@@ -37,6 +37,9 @@ class TableReport:
     #: None when it was assumed or not needed. A campaigns file of the same export that cannot
     #: tell its own follows it.
     day_first: bool | None = None
+    #: events derived from the file's rows besides their own, by event type (a rated ticket's
+    #: survey: :mod:`features.ticket_ratings`); no rows read, counted apart
+    derived_events: dict[str, int] = field(default_factory=dict)
 
     @property
     def judged_rows(self) -> int:
@@ -104,6 +107,9 @@ class Table:
     #: customers: the column its ``signup_at`` was read from when that is the record's creation
     #: date, not a signup (:func:`features.source_columns.record_date_column`)
     record_date: str | None = None
+    #: events: the survey events derived from its rated tickets (:mod:`features.ticket_ratings`),
+    #: written with the accepted rows; None where there are none
+    ratings: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)

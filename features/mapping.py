@@ -54,6 +54,8 @@ from features.yaml_files import load_yaml
 #: ``term_months``: the months a payment covers, read as ``covers_until`` (:mod:`features.terms`).
 #: ``customer_status``: a customer's status, which says whether ``ended_at`` is an end
 #: (:mod:`features.customer_status`).
+#: ``ticket_rating``, ``ticket_rated_at``: a help desk's rating of a ticket and its time, read as
+#: a survey event besides the ticket (empty: not read; :mod:`features.ticket_ratings`).
 DERIVED_INPUTS = {
     CUSTOMERS: (CUSTOMER_EMAIL, CUSTOMER_ALIAS, MERGED_INTO, CUSTOMER_STATUS),
     TRANSACTIONS: (
@@ -66,7 +68,7 @@ DERIVED_INPUTS = {
         TERM_MONTHS,
         TERM_DAYS,
     ),
-    EVENTS: (CUSTOMER_EMAIL,),
+    EVENTS: (CUSTOMER_EMAIL, "ticket_rating", "ticket_rated_at"),
 }
 #: Text columns whose values a map file may translate (``event_type`` and ``status`` have
 #: built-ins).

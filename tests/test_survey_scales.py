@@ -124,13 +124,14 @@ def test_zendesk_satisfaction_words_are_scores_and_offered_is_none(tmp_path):
 
 def test_a_conversation_rating_is_a_1_to_5_score(tmp_path):
     """Intercom's ``Conversation rating`` read as a survey's 1-5 score; on conversations (tickets)
-    it is no survey: a warning names the column."""
+    each rating is a survey event besides its ticket (features.ticket_ratings)."""
     rated = CSAT.replace("Rating", "Conversation rating").replace(",1,", ",3,")
     events, _ = _ingest(tmp_path / "surveys", {"ratings.csv": rated})
     assert sorted(events["value"]) == [3.0, 5.0]
     tickets = "  ratings.csv: {columns: {event_type: '=support_ticket'}}\n"
-    _, report = _ingest(tmp_path / "tickets", {"ratings.csv": rated}, tickets)
-    assert any("2 rows rated in 'Conversation rating'" in w for w in report.warnings)
+    events, report = _ingest(tmp_path / "tickets", {"ratings.csv": rated}, tickets)
+    assert sorted(events.loc[events["event_type"] == "survey", "value"]) == [3.0, 5.0]
+    assert report.derived_events == {"survey": 2}
 
 
 def test_synthetic_surveys_on_the_contract_scale_are_stored_unchanged(tmp_path):
@@ -188,16 +189,19 @@ def test_nps_and_csat_surveys_of_one_crm_file_each_take_their_scale(tmp_path):
 
 
 def test_a_tickets_export_s_satisfaction_counts_the_rated_tickets(tmp_path):
-    """Zendesk's tickets export: ``Satisfaction Score`` on tickets is no survey; the warning
-    counts the rated tickets, not those only ``Offered``."""
+    """Zendesk's tickets export: ``Satisfaction Score`` on tickets is no survey row; the rated
+    tickets, not those only ``Offered``, each add a survey event (features.ticket_ratings)."""
     tickets = (
         "Email,Satisfaction Score,Created At\nana@example.com,Good,2024-03-05 10:00:00\n"
         "ben@example.com,Offered,2024-03-06 10:00:00\nben@example.com,Bad,2024-03-07 10:00:00\n"
     )
     sections = "  tickets.csv: {columns: {event_type: '=support_ticket'}}\n"
     events, report = _ingest(tmp_path, {"tickets.csv": tickets}, sections)
-    assert events["event_type"].tolist() == ["support_ticket"] * 3
-    assert any("2 rows rated in 'Satisfaction Score'" in w for w in report.warnings)
+    assert (events["event_type"] == "support_ticket").sum() == 3 and report.rows_read == 3
+    assert (
+        "2 survey events from the ratings in 'Satisfaction Score'"
+        in (report.formats["ticket ratings"])
+    )
 
 
 def test_a_ces_column_of_1_to_7_scores_is_a_7_point_scale(tmp_path):
