@@ -1,5 +1,5 @@
-"""Telling a non-UTF-8 export's encoding by the script its bytes make: Chinese (GBK/GB18030),
-Korean (CP949), Hebrew (CP1255), Japanese (CP932) and Thai (CP874); Cyrillic and Central
+"""Telling a non-UTF-8 export's encoding by the script its bytes make: Chinese (GBK/GB18030,
+Big5), Korean (CP949), Hebrew (CP1255), Japanese (CP932) and Thai (CP874); Cyrillic and Central
 European by their words (``features.european_detection``). Each ``looks_like_*`` returns
 the decoded text when its non-ASCII characters are spelt as that script is, else None.
 """
@@ -110,8 +110,9 @@ def readings(raw: bytes) -> dict[str, str]:
     """The encodings (by the name ``decode`` reports) a non-UTF-8 file's bytes could be, each with
     its text: one when its script tells, several when its bytes make sense in each.
 
-    Korean and Hebrew text always also reads as common GB2312 Chinese, so GB18030 is no rival to
-    either; Korean of too few syllables to tell is a rival to GB18030 (three customers' names
+    Korean and Hebrew text always also reads as common GB2312 Chinese (Korean as Big5's common
+    characters too), so neither Chinese is a rival to either; Korean of too few syllables to
+    tell is a rival to GB18030 and Big5 (three customers' names
     read as Chinese characters, a few Chinese ones as Hangul). Cyrillic and Central European
     readings come by their words; Hebrew is no Cyrillic of one case, and a Western reading is
     only named beside another, never detected.
@@ -119,7 +120,8 @@ def readings(raw: bytes) -> dict[str, str]:
     found = {name: text for name, looks_like in DETECTORS if (text := looks_like(raw)) is not None}
     if "cp949" in found or "cp1255" in found:
         found.pop("gb18030", None)
-    elif "gb18030" in found and (korean := looks_like_cp949(raw, min_syllables=1)) is not None:
+        found.pop("big5", None)
+    elif {"gb18030", "big5"} & set(found) and (korean := looks_like_cp949(raw, 1)) is not None:
         found = {"cp949": korean, **found}
     european = european_readings(raw)
     if "cp1255" in found:  # Hebrew letters read as CP1251 are lower case alone, as KOI8-R capitals
@@ -128,7 +130,7 @@ def readings(raw: bytes) -> dict[str, str]:
         if not CYRILLIC_LOWER.search(european.get("koi8-r", "")):
             european.pop("koi8-r", None)
     if "cp874" in found and (big5 := big5_rival(raw)) is not None:
-        found["big5"] = big5  # a few Chinese names read as Thai: Big5 is no detected encoding
+        found["big5"] = big5  # a few Chinese names read as Thai, of fewer common characters
     if set(european) == {"cp1252"}:
         european = {}  # a Western reading is a rival, never detected
     cyrillic = {"cp1251", "koi8-r"} & set(european)
@@ -137,26 +139,41 @@ def readings(raw: bytes) -> dict[str, str]:
     return {**found, **european}
 
 
-def big5_rival(raw: bytes) -> str | None:
-    """Text decoded as Big5 when (nearly) all its characters are of Big5's common characters
-    (its level 1, the 5,401 most written: lead bytes 0xA4-0xC6), a rival to a Thai reading.
+def looks_like_big5(raw: bytes, min_level_1: float | None = None) -> str | None:
+    """Text decoded as Big5 (Traditional Chinese: a Taiwanese or Hong Kong shop's export) when
+    (nearly) all its characters are of Big5's common characters (its level 1, the 5,401 most
+    written: lead bytes 0xA4-0xC6), none inside Latin words.
 
-    A few Traditional Chinese names in Big5 also read as Thai (楊佩珊 as ทจจุฌภ): their lead
-    bytes are CP874's consonants. A Thai file rarely decodes as Big5 (a word of an odd number
-    of bytes before a comma does not), nor its vowels (bytes 0xD0-0xED) as level-1 leads.
+    Simplified Chinese GB2312 text read as Big5 mostly does not decode, and where it does half
+    its characters are of level 2 (GB2312's level 1 has lead bytes up to 0xD7); Korean text reads
+    as level-1 characters too, so a Korean reading goes first (:func:`readings`). A few Big5
+    names also read as common GB2312 characters, or as Thai (楊佩珊 as ทจจุฌภ): both are
+    named, not guessed. ``min_level_1``: share of level-1 characters (``MIN_BIG5_LEVEL_1``).
     """
     try:
         text = raw.decode("big5")
     except UnicodeDecodeError:
         return None
-    wide = [ch for ch in text if ord(ch) > 127]
-    common = sum(0xA4 <= ch.encode("big5")[0] <= 0xC6 for ch in wide)
-    return text if wide and common >= MIN_BIG5_LEVEL_1 * len(wide) else None
+    wide = [i for i, ch in enumerate(text) if ord(ch) > 127]
+    common = sum(0xA4 <= text[i].encode("big5")[0] <= 0xC6 for i in wide)
+    least = MIN_BIG5_LEVEL_1 if min_level_1 is None else min_level_1
+    if not wide or common < least * len(wide) or _inside_latin_words(text, wide):
+        return None
+    return text
 
 
-#: Share of a Big5 reading's characters that must be of its level 1 to rival a Thai one: a
-#: name or product has the odd rarer character (珈 of 瑜珈墊).
-MIN_BIG5_LEVEL_1 = 0.8
+def big5_rival(raw: bytes) -> str | None:
+    """Text decoded as Big5 when at least ``MIN_BIG5_RIVAL`` of its characters are of level 1,
+    a rival to a Thai reading: a Thai file rarely decodes as Big5 (a word of an odd number of
+    bytes before a comma does not), nor its vowels (bytes 0xD0-0xED) as level-1 leads."""
+    return looks_like_big5(raw, MIN_BIG5_RIVAL)
+
+
+#: Share of a Big5 reading's characters that must be of its level 1 to be taken: a name or
+#: product has the odd rarer character (珈 of 瑜珈墊); GB2312 text read as Big5 has 0.3-0.8.
+MIN_BIG5_LEVEL_1 = 0.9
+#: The same share for a Big5 reading to rival a Thai one.
+MIN_BIG5_RIVAL = 0.8
 
 
 def _level_1_share(text: str) -> float:
@@ -304,8 +321,10 @@ def looks_like_cp874(raw: bytes) -> str | None:
         return None
     if letters < 0.4 * len(wide) or sum(text[i] in THAI_VOWELS for i in wide) < 0.2 * letters:
         return None
-    if _inside_latin_words(text, wide):
-        return None
+    if _inside_latin_words(text, wide) or LATIN_INSIDE_THAI.search(text):
+        return None  # Big5's second bytes 0x40-0x7E read as Latin letters in a Thai word
+    if THAI_LAKKHANGYAO.search(text):
+        return None  # ๅ is written after ฤ and ฦ alone (ฤๅ); a Big5 name reads ดๅฐ๊ตุ
     marks = [m.start() for m in THAI_MARK.finditer(text)]
     spelt = sum(i > 0 and text[i - 1] in THAI_BEFORE_MARK for i in marks)
     leading = [m.start() for m in THAI_LEADING.finditer(text)]
@@ -320,6 +339,10 @@ THAI_MARK = re.compile("[\u0e31\u0e34-\u0e39\u0e47-\u0e4d]")
 THAI_BEFORE_MARK = frozenset(map(chr, [*range(0x0E01, 0x0E2F), 0x0E31, *range(0x0E34, 0x0E3A)]))
 #: Thai vowels written before the letter they follow in speech: a letter comes next.
 THAI_LEADING = re.compile("[\u0e40-\u0e44]")
+#: A Latin letter or two between Thai letters: no Thai word is spelt so.
+LATIN_INSIDE_THAI = re.compile("[\u0e01-\u0e4d][A-Za-z]{1,2}[\u0e01-\u0e4d]")
+#: Lakkhangyao (ๅ) not after ฤ or ฦ.
+THAI_LAKKHANGYAO = re.compile("(?<![\u0e24\u0e26])\u0e45")
 #: Thai vowels and marks (above, below, before or after a letter): Thai text has them.
 THAI_VOWELS = frozenset(map(chr, [0x0E30, *range(0x0E31, 0x0E3A), *range(0x0E40, 0x0E4E)]))
 #: Hiragana and katakana (not the half-width katakana GBK bytes also read as).
@@ -345,6 +368,7 @@ DETECTORS: tuple[tuple[str, Callable[[bytes], str | None]], ...] = (
     ("cp949", looks_like_cp949),
     ("cp1255", looks_like_cp1255),
     ("gb18030", looks_like_gbk),
+    ("big5", looks_like_big5),
     ("cp932", looks_like_cp932),
     ("cp874", looks_like_cp874),
 )

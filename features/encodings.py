@@ -39,7 +39,7 @@ def check_encoding(encoding: str | None) -> str | None:
 
 def decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
     """Decode strictly; detect UTF-8 (with or without BOM), UTF-16 with BOM, CP949, CP1255, GBK,
-    CP932, CP874, CP1251, KOI8-R and CP1250 when unambiguous."""
+    Big5, CP932, CP874, CP1251, KOI8-R and CP1250 when unambiguous."""
     marked = _byte_order_mark(raw)
     if encoding is None:
         encoding = marked
@@ -180,8 +180,8 @@ def _other_encoding(raw: bytes, given: str) -> str:
     except UnicodeDecodeError:
         return f"{ENCODING_HINT}, not --encoding {given}"
     return (
-        f"the file is UTF-8: leave --encoding {given} out (UTF-8, GBK, CP932, CP949, CP1255, "
-        "CP874, CP1251, KOI8-R and CP1250 are detected)"
+        f"the file is UTF-8: leave --encoding {given} out (UTF-8, GBK, Big5, CP932, CP949, "
+        "CP1255, CP874, CP1251, KOI8-R and CP1250 are detected)"
     )
 
 

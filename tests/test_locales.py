@@ -305,9 +305,9 @@ def test_a_few_words_that_read_as_central_european_and_western_are_not_guessed(t
     assert "--encoding cp1252 reads Western European Hélène" in said
 
 
-def test_a_taiwanese_big5_export_is_refused_with_a_hint_naming_big5(tmp_path):
+def test_a_taiwanese_big5_export_is_detected(tmp_path):
     """A Big5 order file (Traditional Chinese, Taiwan's and Hong Kong's Windows code page) was
-    refused with a hint naming eleven encodings, Big5 not among them."""
+    refused with a hint naming --encoding big5; its common characters now tell it."""
     names = ["陳志明", "林淑芬", "黃建宏", "張雅婷", "李家豪", "王美玲", "吳俊傑", "劉怡君"]
     cities = ["台北市", "新北市", "台中市", "高雄市", "台南市", "桃園市", "新竹市", "基隆市"]
     text = "訂單編號,客戶姓名,城市,金額\n" + "".join(
@@ -315,11 +315,9 @@ def test_a_taiwanese_big5_export_is_refused_with_a_hint_naming_big5(tmp_path):
     )
     path = tmp_path / "dingdan.csv"
     path.write_bytes(text.encode("big5"))
-    with pytest.raises(
-        IngestError, match=r"dingdan\.csv: .*--encoding big5 for Traditional Chinese"
-    ):
-        read_source(path)
-    assert read_source(path, encoding="big5").frame["客戶姓名"].tolist() == names
+    source = read_source(path)
+    assert source.encoding == "big5 (detected)"
+    assert source.frame["客戶姓名"].tolist() == names
 
 
 TRENDYOL = (
@@ -541,7 +539,7 @@ def test_cyrillic_cp1251_read_as_western_is_named(tmp_path, given):
         assert not any("cp1251" in n for n in read_source(western, encoding=given).notes)
 
 
-@pytest.mark.parametrize("names", [["楊佩珊"], ["電子鍋", "許文雄"], ["西瓜", "黃建宏", "鄭麗華"]])
+@pytest.mark.parametrize("names", [["楊佩珊"], ["楊佩珊", "梁承恩"]])
 def test_a_few_big5_names_that_read_as_thai_are_not_guessed(tmp_path, names):
     """A Big5 file of a few names read as Thai CP874 (楊佩珊 as ทจจุฌภ): 27 of 300 tiny Big5
     files were so misread. Refused, both readings named; a Thai file is still detected."""
@@ -558,3 +556,16 @@ def test_a_few_big5_names_that_read_as_thai_are_not_guessed(tmp_path, names):
     thai = tmp_path / "thai.csv"
     thai.write_bytes("id,name\n1,สมชาย ใจดี\n2,กาแฟเย็น\n".encode("cp874"))
     assert read_source(thai).encoding == "cp874 (detected)"
+
+
+@pytest.mark.parametrize("names", [["電子鍋", "許文雄"], ["西瓜", "黃建宏", "鄭麗華"]])
+def test_big5_names_whose_thai_reading_is_misspelt_are_read_as_big5(tmp_path, names):
+    """Their Thai reading has a Latin letter inside a Thai word (Big5's second bytes 0x40-0x7E:
+    電子 reads นqคl, 鄭麗 พGฤR) or ๅ after a letter other than ฤ (文 reads คๅ): no Thai, so
+    Big5 is read; before, such files were refused naming both."""
+    path = tmp_path / "kehu.csv"
+    text = "id,name\n" + "".join(f"{i},{n}\n" for i, n in enumerate(names))
+    path.write_bytes(text.encode("big5"))
+    source = read_source(path)
+    assert source.encoding == "big5 (detected)"
+    assert source.frame["name"].tolist() == names
