@@ -382,5 +382,6 @@ LANGUAGES = {
     "cp1251": "Cyrillic",
     "koi8-r": "Cyrillic (KOI8-R)",
     "cp1250": "Central European",
+    "cp1254": "Turkish",
     "cp1252": "Western European",
 }

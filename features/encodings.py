@@ -17,9 +17,10 @@ from features.mapping import IngestError
 ENCODING_HINT = (
     "pass --encoding (e.g. --encoding cp1252 for Western European Windows/Excel exports, "
     "--encoding latin-1, --encoding cp1250 for Central European (Polish, Czech), --encoding "
-    "cp1251 for Cyrillic, --encoding gbk for Chinese, --encoding big5 for Traditional Chinese "
-    "(Taiwan, Hong Kong), --encoding cp932 for Japanese, --encoding "
-    "cp949 for Korean, --encoding cp1255 for Hebrew or --encoding cp874 for Thai exports)"
+    "cp1251 for Cyrillic, --encoding cp1254 for Turkish, --encoding gbk for Chinese, "
+    "--encoding big5 for Traditional Chinese (Taiwan, Hong Kong), --encoding cp932 for "
+    "Japanese, --encoding cp949 for Korean, --encoding cp1255 for Hebrew or --encoding cp874 "
+    "for Thai exports)"
 )
 
 
@@ -39,7 +40,7 @@ def check_encoding(encoding: str | None) -> str | None:
 
 def decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
     """Decode strictly; detect UTF-8 (with or without BOM), UTF-16 with BOM, CP949, CP1255, GBK,
-    Big5, CP932, CP874, CP1251, KOI8-R and CP1250 when unambiguous."""
+    Big5, CP932, CP874, CP1251, KOI8-R, CP1250 and CP1254 when unambiguous."""
     marked = _byte_order_mark(raw)
     if encoding is None:
         encoding = marked
@@ -181,7 +182,7 @@ def _other_encoding(raw: bytes, given: str) -> str:
         return f"{ENCODING_HINT}, not --encoding {given}"
     return (
         f"the file is UTF-8: leave --encoding {given} out (UTF-8, GBK, Big5, CP932, CP949, "
-        "CP1255, CP874, CP1251, KOI8-R and CP1250 are detected)"
+        "CP1255, CP874, CP1251, KOI8-R, CP1250 and CP1254 are detected)"
     )
 
 

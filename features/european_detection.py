@@ -1,5 +1,5 @@
-"""Telling a Cyrillic (CP1251, KOI8-R) or Central European (CP1250) export from a Western one
-(CP1252) by the words its bytes make.
+"""Telling a Cyrillic (CP1251, KOI8-R), Central European (CP1250) or Turkish (CP1254) export from
+a Western one (CP1252) by the words its bytes make.
 
 Every byte decodes in each of these single-byte code pages, so a reading is judged by its words:
 a word is spelt when its letters are of one script (Cyrillic, or Latin with the accents of one
@@ -40,6 +40,11 @@ WESTERN = (
     "åäöéü",  # Swedish, Finnish
     "áðéíóúýþæö",  # Icelandic
 )
+#: Turkish letters beyond ASCII (İ lowers to i and a combining dot): CP1254 is CP1252 but for
+#: six bytes, ğ ı ş Ğ İ Ş where CP1252 has ð ý þ Ð Ý Þ (CP1250: đ ý ţ Đ Ý Ţ).
+TURKISH = "çğıöşüâîû\u0307"
+#: The letters only CP1254 writes at those bytes: a Turkish file spells words with them.
+TURKISH_ONLY = frozenset("ğış\u0307")
 #: The Cyrillic letters (of any language): a word of them and Latin letters is a misreading.
 CYRILLIC = re.compile("[\u0400-\u04ff]")
 _RUSSIAN = "абвгдежзийклмнопрстуфхцчшщъыьэюяё"
@@ -71,10 +76,12 @@ MAX_MISSPELT = 0.05
 
 
 def european_readings(raw: bytes) -> dict[str, str]:
-    """The code pages among CP1251, KOI8-R, CP1250 and CP1252 whose words a file's bytes spell,
-    each with its text (CP1252: words not misspelt, a rival of the others, not detected)."""
+    """The code pages among CP1251, KOI8-R, CP1250, CP1252 and CP1254 whose words a file's bytes
+    spell, each with its text (CP1252: words not misspelt, a rival of the others, not detected).
+    CP1254 is judged on all its words (it reads most bytes as CP1252 does) and, when Turkish,
+    outs a CP1250 or CP1252 rival whose accents need several languages."""
     texts = {}
-    for name in ("cp1251", "koi8-r", "cp1250", "cp1252"):
+    for name in ("cp1251", "koi8-r", "cp1250", "cp1252", "cp1254"):
         try:
             texts[name] = raw.decode(name)
         except UnicodeDecodeError:
@@ -85,8 +92,13 @@ def european_readings(raw: bytes) -> dict[str, str]:
     found = {
         name: texts[name]
         for name in texts
-        if _spelt(name, words[name] - shared.get(name, frozenset()))
+        if name != "cp1254" and _spelt(name, words[name] - shared.get(name, frozenset()))
     }
+    if "cp1254" in texts and _turkish(words["cp1254"]):
+        found["cp1254"] = texts["cp1254"]
+        for rival in ("cp1250", "cp1252"):  # read Turkish, each needs several languages
+            if rival in found and not _one_language(words[rival], rival):
+                del found[rival]
     if "cp1251" in found and "koi8-r" in found:
         cp1251, koi8 = _common_share(raw, "cp1251"), _common_share(raw, "koi8-r")
         if cp1251 >= koi8 + MIN_COMMON_MARGIN:
@@ -94,6 +106,26 @@ def european_readings(raw: bytes) -> dict[str, str]:
         elif koi8 >= cp1251 + MIN_COMMON_MARGIN:
             del found["cp1251"]
     return found
+
+
+def _turkish(words: set[str]) -> bool:
+    """Whether (nearly) all ``words`` (every word of a file read as CP1254) are spelt in Turkish
+    and they write two of the letters only CP1254 has (ğ ı ş İ): one alone (Novotnı, a Czech
+    ``ý`` in a Western file) tells too little."""
+    spelt = _spell_latin("cp1254")
+    good = [w for w in words if spelt(w)]
+    if not good or len(words) - len(good) > MAX_MISSPELT * len(words):
+        return False
+    return len(TURKISH_ONLY & set("".join(good).lower())) >= 2
+
+
+def _one_language(words: set[str], name: str) -> bool:
+    """Whether the accented letters of all ``words`` (a file read as code page ``name``) are of
+    one of its languages (German names aside): Turkish read as CP1252 mixes Icelandic ð þ ý
+    with ç ü (``Doðan``, ``Kýlýç``), as CP1250 Romanian ţ and Croatian đ with ç."""
+    accents = {ch for word in words for ch in word.lower() if not ch.isascii()}
+    alphabets = CENTRAL_EUROPEAN if name == "cp1250" else WESTERN
+    return any(accents <= set(alphabet) | set("äöüß") for alphabet in alphabets)
 
 
 def _spelt(name: str, words: set[str]) -> bool:
@@ -162,7 +194,7 @@ def _spell_cyrillic(word: str) -> bool:
 
 
 def _spell_latin(name: str) -> Callable[[str], bool]:
-    alphabets = CENTRAL_EUROPEAN if name == "cp1250" else WESTERN
+    alphabets = {"cp1250": CENTRAL_EUROPEAN, "cp1254": (TURKISH,)}.get(name, WESTERN)
 
     def spelt(word: str) -> bool:
         if not _letters_only(word) or any(CYRILLIC.match(ch) for ch in word):
@@ -172,6 +204,8 @@ def _spell_latin(name: str) -> Callable[[str], bool]:
             return False  # no Central European word is one accented letter (French 'à' is)
         if name == "cp1252" and "õ" in word.lower() and "õe" not in word.lower():
             return False  # Portuguese writes õ before e (-ões, põe); Hungarian ő read as õ
+        if name == "cp1252" and (word[0] in "ðÐ" or word[-1] in "þÞ"):
+            return False  # Icelandic starts no word with ð, ends none with þ; Turkish ğ ş can
         return any(accents <= set(alphabet) for alphabet in alphabets)
 
     return spelt
