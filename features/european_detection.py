@@ -40,6 +40,9 @@ WESTERN = (
     "åäöéü",  # Swedish, Finnish
     "áðéíóúýþæö",  # Icelandic
 )
+#: What no Western word writes: ì before another letter (Italian writes it last: lunedì), è
+#: before a vowel (Crème, Genève, caffè). Czech ě and č read as CP1252 are these.
+WESTERN_MISSPELT = re.compile("[ìÌ](?=[^\\W\\d_])|[èÈ](?=[aeiouyáéíóúýAEIOUYÁÉÍÓÚÝ])")
 #: Turkish letters beyond ASCII (İ lowers to i and a combining dot): CP1254 is CP1252 but for
 #: six bytes, ğ ı ş Ğ İ Ş where CP1252 has ð ý þ Ð Ý Þ (CP1250: đ ý ţ Đ Ý Ţ).
 TURKISH = "çğıöşüâîû\u0307"
@@ -206,6 +209,8 @@ def _spell_latin(name: str) -> Callable[[str], bool]:
             return False  # Portuguese writes õ before e (-ões, põe); Hungarian ő read as õ
         if name == "cp1252" and (word[0] in "ðÐ" or word[-1] in "þÞ"):
             return False  # Icelandic starts no word with ð, ends none with þ; Turkish ğ ş can
+        if name == "cp1252" and WESTERN_MISSPELT.search(word):
+            return False  # Czech ě č read as ì è: Vìra, Dokonèeno
         return any(accents <= set(alphabet) for alphabet in alphabets)
 
     return spelt
