@@ -46,6 +46,8 @@ WESTERN_MISSPELT = re.compile("[ìÌ](?=[^\\W\\d_])|[èÈ](?=[aeiouyáéíóúý
 #: Turkish letters beyond ASCII (İ lowers to i and a combining dot): CP1254 is CP1252 but for
 #: six bytes, ğ ı ş Ğ İ Ş where CP1252 has ð ý þ Ð Ý Þ (CP1250: đ ý ţ Đ Ý Ţ).
 TURKISH = "çğıöşüâîû\u0307"
+#: ğ not after a vowel: no Turkish word writes it so.
+TURKISH_MISSPELT = re.compile("(?<![aeıioöuüâîûAEIİOÖUÜ])[ğĞ]")
 #: The letters only CP1254 writes at those bytes: a Turkish file spells words with them.
 TURKISH_ONLY = frozenset("ğış\u0307")
 #: The Cyrillic letters (of any language): a word of them and Latin letters is a misreading.
@@ -113,13 +115,15 @@ def european_readings(raw: bytes) -> dict[str, str]:
 
 def _turkish(words: set[str]) -> bool:
     """Whether (nearly) all ``words`` (every word of a file read as CP1254) are spelt in Turkish
-    and they write two of the letters only CP1254 has (ğ ı ş İ): one alone (Novotnı, a Czech
-    ``ý`` in a Western file) tells too little."""
+    and they write two of the letters only CP1254 has (ğ ı ş İ), ı among them: one alone
+    (Novotnı, a Czech ``ý`` in a Western file) tells too little, and Icelandic þ ð read as ş ğ
+    (Şorsteinn Guğni) without ı."""
     spelt = _spell_latin("cp1254")
     good = [w for w in words if spelt(w)]
     if not good or len(words) - len(good) > MAX_MISSPELT * len(words):
         return False
-    return len(TURKISH_ONLY & set("".join(good).lower())) >= 2
+    letters = set("".join(good).lower())
+    return "ı" in letters and len(TURKISH_ONLY & letters) >= 2
 
 
 def _one_language(words: set[str], name: str) -> bool:
@@ -207,6 +211,8 @@ def _spell_latin(name: str) -> Callable[[str], bool]:
             return False  # no Central European word is one accented letter (French 'à' is)
         if name == "cp1252" and "õ" in word.lower() and "õe" not in word.lower():
             return False  # Portuguese writes õ before e (-ões, põe); Hungarian ő read as õ
+        if name == "cp1254" and TURKISH_MISSPELT.search(word):
+            return False  # ğ follows a vowel (Doğan, Muğla); Icelandic ð read as ğ: Sigurğsson
         if name == "cp1252" and (word[0] in "ðÐ" or word[-1] in "þÞ"):
             return False  # Icelandic starts no word with ð, ends none with þ; Turkish ğ ş can
         if name == "cp1252" and WESTERN_MISSPELT.search(word):

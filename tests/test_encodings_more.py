@@ -107,6 +107,8 @@ def test_a_turkish_cp1254_export_is_read(tmp_path):
         "client,ville\nHélène Lefèvre,Besançon\n",
         "name,city\nNovotný Müller,Köln\n",  # one CP1254-only letter (ı) tells too little
         "nafn,borg\nGuðrún Þórsdóttir,Reykjavík\n",
+        "name\nFrançois Þorsteinn\nGuðni\n",  # read Şorsteinn Guğni: no ı, the rival dropped
+        "name\nFrançois Þorsteinsson\nSigurðsson\n",  # Sigurğsson: ğ after a consonant
     ],
 )
 def test_western_text_is_not_read_as_turkish(tmp_path, text):
