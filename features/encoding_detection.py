@@ -259,7 +259,8 @@ def _inside_latin_words(text: str, wide: list[int]) -> bool:
 def looks_like_cp932(raw: bytes) -> str | None:
     """Text decoded as CP932 (Shift-JIS as Windows writes it) when it holds kana, or, without
     kana, kanji that are (nearly) all of JIS level 1 (the 2,965 most written, bytes
-    0x889F-0x9872) with any half-width katakana (ﾔﾏﾀﾞ ﾀﾛｳ, an old system's furigana) spelt.
+    0x889F-0x9872) with any half-width katakana (ﾔﾏﾀﾞ ﾀﾛｳ, an old system's furigana) spelt
+    (``HALF_WIDTH_MISSPELT``).
 
     Chinese GB2312 text read as CP932 has no kana (its bytes are all above 0xA0), and a byte
     CP932 leaves unassigned decodes to a private-use or control character, which Japanese
@@ -281,27 +282,7 @@ def looks_like_cp932(raw: bytes) -> str | None:
     level_1 = sum(0x889F <= int.from_bytes(text[i].encode("cp932"), "big") <= 0x9872 for i in kanji)
     if not kanji or level_1 < MIN_JIS_LEVEL_1 * len(kanji) or _touching_latin(text, kanji):
         return None
-    return text if _half_width_kana_spelt(text) else None
-
-
-def _half_width_kana_spelt(text: str) -> bool:
-    """Whether the half-width katakana of ``text`` are spelt as Japanese is: a voicing mark
-    (ﾞ ﾟ) after a kana that takes it, a small kana or the long-vowel mark after a kana, none
-    of them beside a Latin letter."""
-    for i, ch in enumerate(text):
-        if not "\uff66" <= ch <= "\uff9f":
-            continue
-        before = text[i - 1] if i else ""
-        after = text[i + 1] if i + 1 < len(text) else ""
-        if _latin(before) or _latin(after):
-            return False
-        if ch == "\uff9e" and before not in TAKES_DAKUTEN:
-            return False
-        if ch == "\uff9f" and before not in TAKES_HANDAKUTEN:
-            return False
-        if ("\uff67" <= ch <= "\uff70" or ch == "\uff9d") and not "\uff66" <= before <= "\uff9f":
-            return False
-    return True
+    return None if HALF_WIDTH_MISSPELT.search(text) else text
 
 
 def looks_like_cp874(raw: bytes) -> str | None:
@@ -352,9 +333,13 @@ KANJI = re.compile("[\u4e00-\u9fff]")
 #: Share of a kana-less CP932 reading's kanji that must be of JIS level 1: a name or a product
 #: has the odd rarer one (Chinese, Korean or Thai bytes read as CP932 have none).
 MIN_JIS_LEVEL_1 = 0.8
-#: Half-width katakana that take the voicing marks ﾞ (ｶﾞ, ｳﾞ) and ﾟ (ﾊﾟ).
-TAKES_DAKUTEN = frozenset("ｳｶｷｸｹｺｻｼｽｾｿﾀﾁﾂﾃﾄﾊﾋﾌﾍﾎ")
-TAKES_HANDAKUTEN = frozenset("ﾊﾋﾌﾍﾎ")
+#: Half-width katakana misspelt: beside a Latin letter, a voicing mark after a kana that takes
+#: none (ﾞ after ｳ ｶ-ﾄ ﾊ-ﾎ, ﾟ after ﾊ-ﾎ), a small kana, ｰ or ﾝ after no kana.
+HALF_WIDTH_MISSPELT = re.compile(
+    "[A-Za-z][\uff66-\uff9f]|[\uff66-\uff9f][A-Za-z]"
+    "|(?<![\uff73\uff76-\uff84\uff8a-\uff8e])\uff9e|(?<![\uff8a-\uff8e])\uff9f"
+    "|(?<![\uff66-\uff9f])[\uff67-\uff70\uff9d]"
+)
 #: What CP932 decodes its unassigned bytes to (0x80, 0xA0, 0xFD-0xFF, the user-defined area).
 UNASSIGNED_CP932 = re.compile("[\x80-\x9f\ue000-\uf8ff]")
 

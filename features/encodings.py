@@ -65,13 +65,34 @@ def decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
     try:
         return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as exc:
-        found = readings(raw)
+        found = readings(_detection_sample(raw))
         if len(found) == 1:
-            ((name, text),) = found.items()
-            return text, f"{name} (detected)"
+            ((name, _),) = found.items()
+            try:
+                return raw.decode(name), f"{name} (detected)"
+            except UnicodeDecodeError as late:
+                raise IngestError(
+                    f"{path}: its first lines read as {name} ({LANGUAGES[name]}), but not the "
+                    f"rest ({_where(raw, late)}); {ENCODING_HINT}"
+                ) from late
         if found:
             raise IngestError(_ambiguous(path, found)) from exc
         raise IngestError(f"{path}: not UTF-8 text ({_where(raw, exc)}); {ENCODING_HINT}") from exc
+
+
+def _detection_sample(raw: bytes) -> bytes:
+    """The first ``DETECTION_SAMPLE`` bytes of a file, to its last whole line (a multibyte
+    character is never cut: no code page detected writes 0x0A inside one); all of a smaller
+    file or one without a line break there."""
+    if len(raw) <= DETECTION_SAMPLE:
+        return raw
+    end = raw.rfind(b"\n", 0, DETECTION_SAMPLE)
+    return raw if end < 0 else raw[: end + 1]
+
+
+#: Bytes of a non-UTF-8 file whose script or words tell its encoding (a few thousand rows):
+#: the detectors read each character in Python, about a second per megabyte.
+DETECTION_SAMPLE = 1 << 18
 
 
 def _ambiguous(path: Path, found: dict[str, str]) -> str:

@@ -143,3 +143,22 @@ def test_czech_words_that_read_as_western_words_are_still_not_guessed(tmp_path):
     """Tričko and Ondřej read Trièko and Ondøej, which French or Danish could write: both named."""
     with pytest.raises(IngestError, match="--encoding cp1250 reads Central European Tričko"):
         _decoded(tmp_path, "Produkt,Jméno\nTričko,Ondřej\n", "cp1250")
+
+
+def test_the_encoding_is_told_by_a_sample_and_the_whole_file_decoded(tmp_path, monkeypatch):
+    """Detection reads the first DETECTION_SAMPLE bytes (whole lines); it read the whole file,
+    about a second per megabyte of kana-less Japanese or Thai. The file is then decoded whole:
+    a later byte the detected code page has not is an error naming the file and the line."""
+    import features.encodings as encodings
+
+    seen: list[int] = []
+    detect = encodings.readings
+    monkeypatch.setattr(encodings, "readings", lambda raw: seen.append(len(raw)) or detect(raw))
+    rows = "".join(f"C{i},佐藤 太郎,東京都,緑茶,{i}\n" for i in range(20_000))
+    text = "顧客番号,氏名,住所,商品名,金額\n" + rows
+    assert _decoded(tmp_path, text, "cp932") == (text, "cp932 (detected)")
+    assert seen and max(seen) <= encodings.DETECTION_SAMPLE
+    path = tmp_path / "late.csv"
+    path.write_bytes(text.encode("cp932") + b"C9,\x81\n")
+    with pytest.raises(IngestError, match=r"late\.csv: its first lines read as cp932 .*line 20002"):
+        decode(path, path.read_bytes(), None)
