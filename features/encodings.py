@@ -81,13 +81,19 @@ def decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
 
 
 def _detection_sample(raw: bytes) -> bytes:
-    """The first ``DETECTION_SAMPLE`` bytes of a file, to its last whole line (a multibyte
-    character is never cut: no code page detected writes 0x0A inside one); all of a smaller
-    file or one without a line break there."""
-    if len(raw) <= DETECTION_SAMPLE:
-        return raw
-    end = raw.rfind(b"\n", 0, DETECTION_SAMPLE)
-    return raw if end < 0 else raw[: end + 1]
+    """``DETECTION_SAMPLE`` bytes of a file from the line of its first non-ASCII byte (an export
+    of English names first may write its Turkish or Japanese ones after thousands of rows), to
+    the last whole line (a multibyte character is never cut: no code page detected writes 0x0A
+    inside one); all of it from there when shorter or without a line break."""
+    first = NON_ASCII_BYTE.search(raw)
+    start = 0 if first is None else raw.rfind(b"\n", 0, first.start()) + 1
+    if len(raw) - start <= DETECTION_SAMPLE:
+        return raw[start:]
+    end = raw.rfind(b"\n", start, start + DETECTION_SAMPLE)
+    return raw[start:] if end < 0 else raw[start : end + 1]
+
+
+NON_ASCII_BYTE = re.compile(rb"[\x80-\xff]")
 
 
 #: Bytes of a non-UTF-8 file whose script or words tell its encoding (a few thousand rows):

@@ -162,3 +162,12 @@ def test_the_encoding_is_told_by_a_sample_and_the_whole_file_decoded(tmp_path, m
     path.write_bytes(text.encode("cp932") + b"C9,\x81\n")
     with pytest.raises(IngestError, match=r"late\.csv: its first lines read as cp932 .*line 20002"):
         decode(path, path.read_bytes(), None)
+
+
+def test_the_sample_starts_at_the_first_line_that_is_not_ascii(tmp_path):
+    """An export whose first 256 KiB are English names and whose Turkish ones come later was
+    told by those later rows when the whole file was read: the sample starts at them."""
+    english = "".join(f"C{i},John Smith,London,{i}\n" for i in range(12_000))
+    text = "id,name,city,amount\n" + english + TRENDYOL_CP1254.split("\n", 1)[1]
+    assert len(english) > (1 << 18)
+    assert _decoded(tmp_path, text, "cp1254") == (text, "cp1254 (detected)")
