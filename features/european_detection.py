@@ -41,8 +41,13 @@ WESTERN = (
     "áðéíóúýþæö",  # Icelandic
 )
 #: What no Western word writes: ì before another letter (Italian writes it last: lunedì), è
-#: before a vowel (Crème, Genève, caffè). Czech ě and č read as CP1252 are these.
-WESTERN_MISSPELT = re.compile("[ìÌ](?=[^\\W\\d_])|[èÈ](?=[aeiouyáéíóúýAEIOUYÁÉÍÓÚÝ])")
+#: before a vowel (Crème, Genève, caffè), ñ before no vowel (año, Peña), œ before w l r m n b
+#: (French writes cœur, œil, Œdipe, œsophage). Czech ě č and Polish ń ś read as CP1252 are
+#: these (Vìra, Dokonèeno, Poznañ, Kamiñski, Œwieca).
+WESTERN_MISSPELT = re.compile(
+    "[ìÌ](?=[^\\W\\d_])|[èÈ](?=[aeiouyáéíóúýAEIOUYÁÉÍÓÚÝ])"
+    "|[ñÑ](?![aeiouáéíóúAEIOUÁÉÍÓÚ])|[œŒ](?=[wlrmnbWLRMNB])"
+)
 #: Turkish letters beyond ASCII (İ lowers to i and a combining dot): CP1254 is CP1252 but for
 #: six bytes, ğ ı ş Ğ İ Ş where CP1252 has ð ý þ Ð Ý Þ (CP1250: đ ý ţ Đ Ý Ţ).
 TURKISH = "çğıöşüâîû\u0307"
