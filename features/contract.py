@@ -163,12 +163,9 @@ def recorded_zone(data_dir: str | Path, read_text: TextReader | None = None) -> 
     import warnings
     from zoneinfo import ZoneInfo
 
-    from features.engine import EngineError, is_uri
-
-    remote = is_uri(data_dir) and not str(data_dir).startswith("file:")
-    path = (
-        f"{str(data_dir).rstrip('/')}/{MANIFEST}" if remote else local_folder(data_dir) / MANIFEST
-    )
+    given = str(data_dir)  # a URI Spark's file systems resolve (features.engine.is_uri)
+    remote = "://" in given and not given.startswith(("/", "file:"))
+    path = f"{given.rstrip('/')}/{MANIFEST}" if remote else local_folder(data_dir) / MANIFEST
     try:
         if remote:
             text = read_text(str(path)) if read_text is not None else None
@@ -179,7 +176,8 @@ def recorded_zone(data_dir: str | Path, read_text: TextReader | None = None) -> 
         zone = json.loads(text).get(BUSINESS_ZONE)
         if zone is not None:
             ZoneInfo(zone)
-    except (OSError, ValueError, KeyError, AttributeError, TypeError, EngineError) as exc:
+    except (OSError, ValueError, KeyError, AttributeError, TypeError, RuntimeError) as exc:
+        # RuntimeError: features.engine.EngineError, a store that refuses
         said = (
             f"{path}: {BUSINESS_ZONE} cannot be read ({' '.join(str(exc).split())[:120]}): the "
             "data's times are read as UTC; run `lifecycle ingest` again to record their zone"
