@@ -49,14 +49,26 @@ ENDS_IN_DAYS = "ends_in_days"
 ENDED_DAYS = "ended_days"
 
 
+def _dated(customers: pd.DataFrame, column: str) -> pd.Series:
+    """The customers' dates in ``column``, by ``customer_id``; empty without the column."""
+    if column not in customers.columns:
+        return pd.Series(dtype="datetime64[us]")
+    known = customers.dropna(subset=[column])
+    return pd.Series(
+        pd.to_datetime(known[column]).to_numpy(), index=known["customer_id"].astype(str)
+    )
+
+
+def _table_dated(customers: ibis.Table, column: str) -> pd.Series:
+    """:func:`_dated` of a customers table (an Ibis expression): only the two columns read."""
+    if column not in customers.columns:
+        return pd.Series(dtype="datetime64[us]")
+    return _dated(customers.select("customer_id", column).to_pandas(), column)
+
+
 def ends(customers: pd.DataFrame) -> pd.Series:
     """Each customer's end (``ended_at``), by ``customer_id``; empty without the column."""
-    if ENDED_AT not in customers.columns:
-        return pd.Series(dtype="datetime64[us]")
-    known = customers.dropna(subset=[ENDED_AT])
-    return pd.Series(
-        pd.to_datetime(known[ENDED_AT]).to_numpy(), index=known["customer_id"].astype(str)
-    )
+    return _dated(customers, ENDED_AT)
 
 
 def ends_over_rows(
@@ -104,26 +116,17 @@ def _returns(rows: pd.DataFrame) -> pd.DataFrame:
 
 def returns(customers: pd.DataFrame) -> pd.Series:
     """Each came-back customer's ``returned_at``, by ``customer_id``; empty without the column."""
-    if RETURNED_AT not in customers.columns:
-        return pd.Series(dtype="datetime64[us]")
-    known = customers.dropna(subset=[RETURNED_AT])
-    return pd.Series(
-        pd.to_datetime(known[RETURNED_AT]).to_numpy(), index=known["customer_id"].astype(str)
-    )
+    return _dated(customers, RETURNED_AT)
 
 
 def customer_ends(customers: ibis.Table) -> pd.Series:
-    """:func:`ends` of a customers table (an Ibis expression): only the two columns are read."""
-    if ENDED_AT not in customers.columns:
-        return pd.Series(dtype="datetime64[us]")
-    return ends(customers.select("customer_id", ENDED_AT).to_pandas())
+    """:func:`ends` of a customers table (an Ibis expression)."""
+    return _table_dated(customers, ENDED_AT)
 
 
 def customer_returns(customers: ibis.Table) -> pd.Series:
     """:func:`returns` of a customers table (an Ibis expression)."""
-    if RETURNED_AT not in customers.columns:
-        return pd.Series(dtype="datetime64[us]")
-    return returns(customers.select("customer_id", RETURNED_AT).to_pandas())
+    return _table_dated(customers, RETURNED_AT)
 
 
 def _end_of(frame: pd.DataFrame, ended_at: pd.Series) -> pd.Series:
