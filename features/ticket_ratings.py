@@ -98,14 +98,17 @@ def _rating_words(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     return words.map(RATING_WORDS).astype("float64"), no_rating
 
 
-def _scores(cells: pd.Series) -> tuple[pd.Series, np.ndarray]:
+def _scores(cells: pd.Series, scale: str = CONTRACT_SCALE) -> tuple[pd.Series, np.ndarray]:
     """(each cell's rating on 1-5, NaN where none; whether a filled cell is no rating at all:
-    not a rating word, a no-rating word or a number 1-5)."""
+    not a rating word, a no-rating word or a number on ``scale``, put on 1-5 as
+    :mod:`features.survey_scores` puts a survey's)."""
     text = cells.astype("string").str.strip().replace("", pd.NA)
     words, no_rating = _rating_words(text)
     numbers = pd.to_numeric(text, errors="coerce").astype("float64")
-    low, high = SURVEY_SCALES[CONTRACT_SCALE]
+    low, high = SURVEY_SCALES[scale]
     numbers = numbers.where((numbers >= low) & (numbers <= high))
+    if scale != CONTRACT_SCALE:
+        numbers = (1.0 + 4.0 * (numbers - low) / (high - low)).round(6)
     scores = words.fillna(numbers).astype("float64")
     odd = (text.notna() & scores.isna() & ~no_rating).to_numpy(dtype=bool)
     return scores, odd
@@ -133,13 +136,14 @@ def ticket_ratings(
     if column is None:
         return None
     tickets = check.ok & out["event_type"].isin(RATED_TYPES).fillna(False).to_numpy(dtype=bool)
-    scores, odd = _scores(frame[column])
+    scale = mapping.survey_scale or CONTRACT_SCALE
+    scores, odd = _scores(frame[column], scale)
     rated = tickets & scores.notna().to_numpy(dtype=bool)
     rated[np.flatnonzero(rated)[frame[rated].duplicated().to_numpy()]] = False  # a row repeated
     if n_odd := int((tickets & odd).sum()):
         example = frame[column][tickets & odd].iloc[0]
         report.warnings.append(
-            f"{n_odd:,} ratings in {column!r} are neither a rating word nor a number 1-5 (e.g. "
+            f"{n_odd:,} ratings in {column!r} are neither a rating word nor a number {scale} (e.g. "
             f"{str(example)!r}): no survey event is derived from them; their tickets are kept"
         )
     if not rated.any():
@@ -175,7 +179,9 @@ def ticket_ratings(
     unrated = int(tickets.sum()) - len(derived)
     report.formats[TICKET_RATINGS] = (
         f"{len(derived):,} survey events from the ratings in {column!r} of {len(derived):,} "
-        f"tickets ({_counts(derived['value'], worded)}), dated at {dated_at}"
+        f"tickets ({_counts(derived['value'], worded)})"
+        + (f", a {scale} scale (declared by the map file)" if mapping.survey_scale else "")
+        + f", dated at {dated_at}"
         + (f" ({untimed:,} blank, unreadable or in the future: the ticket's)" if untimed else "")
         + f"; {unrated:,} accepted tickets without a rating; not rows read"
     )

@@ -40,7 +40,11 @@ def _quiet(*_args, **_kwargs) -> None:
 
 
 def _ingest(
-    tmp_path: Path, files: dict[str, str], more: str = "", kind: str = "support_ticket"
+    tmp_path: Path,
+    files: dict[str, str],
+    more: str = "",
+    kind: str = "support_ticket",
+    section: str = "",
 ) -> tuple[pd.DataFrame, TableReport]:
     """The events table and report of ``files`` (name -> text), each read as tickets."""
     tmp_path.mkdir(exist_ok=True)
@@ -49,7 +53,7 @@ def _ingest(
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     sections = "".join(
-        f"  {name}: {{columns: {{event_type: '={kind}'{more}}}}}\n" for name in files
+        f"  {name}: {{columns: {{event_type: '={kind}'{more}}}{section}}}\n" for name in files
     )
     (tmp_path / "map.yaml").write_text(f"{MAP}files:\n{sections}")
     reports = ingest(
@@ -131,3 +135,14 @@ def test_a_survey_file_s_scores_are_not_read_twice(tmp_path):
     events, report = _ingest(tmp_path, {"csat.csv": INTERCOM.replace(",7,", ",5,")}, kind="survey")
     assert sorted(events["value"].dropna()) == [2.0, 4.0, 5.0]
     assert len(events) == 4 and not report.derived_events
+
+
+def test_a_declared_survey_scale_puts_the_ratings_on_1_to_5(tmp_path):
+    """A help desk rating on 1-10 (the map file's survey_scale for the file): 8 is 1 + 4 x 7/9,
+    4 is 1 + 4 x 3/9; before, 4 was read as 4 of 5 and 8 warned as no rating."""
+    tens = INTERCOM.replace(",4,", ",8,").replace(",2,", ",4,").replace(",7,", ",10,")
+    events, report = _ingest(tmp_path, {"c.csv": tens}, section=", survey_scale: '1-10'")
+    values = [round(v, 4) for *_, v in _surveys(events)]
+    assert values == [round(1 + 4 * 7 / 9, 4), round(1 + 4 * 3 / 9, 4), 5.0]
+    assert not any("neither a rating word" in w for w in report.warnings)
+    assert "a 1-10 scale (declared by the map file)" in report.formats["ticket ratings"]
