@@ -65,7 +65,10 @@ def decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
     try:
         return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as exc:
-        found = readings(_detection_sample(raw))
+        sample = _detection_sample(raw)
+        found = readings(sample)
+        if len(found) != 1 and (spread := _spread_sample(raw)) != sample:
+            found = readings(spread)  # the first lines cannot tell: lines from all over
         if len(found) == 1:
             ((name, _),) = found.items()
             try:
@@ -85,12 +88,34 @@ def _detection_sample(raw: bytes) -> bytes:
     of English names first may write its Turkish or Japanese ones after thousands of rows), to
     the last whole line (a multibyte character is never cut: no code page detected writes 0x0A
     inside one); all of it from there when shorter or without a line break."""
-    first = NON_ASCII_BYTE.search(raw)
-    start = 0 if first is None else raw.rfind(b"\n", 0, first.start()) + 1
+    start = _first_non_ascii_line(raw)
     if len(raw) - start <= DETECTION_SAMPLE:
         return raw[start:]
     end = raw.rfind(b"\n", start, start + DETECTION_SAMPLE)
     return raw[start:] if end < 0 else raw[start : end + 1]
+
+
+def _spread_sample(raw: bytes, pieces: int = 8) -> bytes:
+    """``DETECTION_SAMPLE`` bytes of whole lines in ``pieces`` runs spread evenly from the first
+    line that is not ASCII to the end (an export sorted by country: German names first, its
+    Polish ones last); :func:`_detection_sample` where the file is no longer than that."""
+    start = _first_non_ascii_line(raw)
+    size = DETECTION_SAMPLE // pieces
+    if len(raw) - start <= DETECTION_SAMPLE:
+        return _detection_sample(raw)
+    runs = []
+    for k in range(pieces):
+        at = start + k * (len(raw) - start - size) // (pieces - 1)
+        begin = max(start, raw.rfind(b"\n", start, at) + 1)
+        end = raw.rfind(b"\n", begin, begin + size)
+        runs.append(raw[begin : end + 1] if end >= 0 else b"")
+    return b"".join(runs)
+
+
+def _first_non_ascii_line(raw: bytes) -> int:
+    """Where the line of a file's first non-ASCII byte starts (0 where there is none)."""
+    first = NON_ASCII_BYTE.search(raw)
+    return 0 if first is None else raw.rfind(b"\n", 0, first.start()) + 1
 
 
 NON_ASCII_BYTE = re.compile(rb"[\x80-\xff]")

@@ -181,3 +181,14 @@ def test_a_few_polish_words_that_read_as_western_are_read_as_cp1250(tmp_path, te
     (Œwieca), which no Spanish or French word writes: such tiny files were refused naming
     both code pages (34 of 300), 5 now."""
     assert _decoded(tmp_path, text, "cp1250") == (text, "cp1250 (detected)")
+
+
+def test_a_sample_that_cannot_tell_is_followed_by_one_spread_over_the_file(tmp_path):
+    """A CP1250 export sorted by country: 300 KiB of German names (the same bytes in CP1250 and
+    CP1252) and then Polish ones. Read whole it was CP1250; its first 256 KiB alone tell
+    nothing and it was refused as not UTF-8: a sample of lines spread over the file tells."""
+    german = "".join(f"C{i},Müller,Schäfer,{i}\n" for i in range(14_000))
+    polish = "".join(f"P{i},Wąsowski,Łukasz Żak,Małgorzata Ślęzak,{i}\n" for i in range(300))
+    text = "id,name,city,amount\n" + german + polish
+    assert len(german) > (1 << 18)
+    assert _decoded(tmp_path, text, "cp1250") == (text, "cp1250 (detected)")
