@@ -7,7 +7,8 @@ satisfaction response, what ``satisfaction_mean_180d`` averages. Each rated acce
 yields, besides its ticket, one derived ``survey`` event of the same customer with the rating on
 the contract's 1-5 (good 5, bad 1 as :data:`features.values.RATING_WORDS` says; numbers 1-5 as
 given; ``offered``/``unoffered``/blank: none), dated at the rating's own time where the export
-has a column of it, else at the ticket's.
+has a column of it (one before the ticket, a placeholder such as 1970-01-01, or in the future
+is none), else at the ticket's.
 
 The derived events are no rows read: the file's ``rows read = accepted + quarantined`` counts its
 source rows only, and the derived ones are counted apart (``TableReport.derived_events``, the
@@ -159,6 +160,7 @@ def ticket_ratings(
             frame[timed], order, mapping.date_format, mapping.timezone, mapping.business_zone
         )
         own = own.astype(when.dtype)
+        own = own.mask(own < when)  # a placeholder (1970-01-01) or a clock's slip: no rating time
         if latest is not None:
             own = own.mask(own > latest)
         dated_at = f"the rating's time in {timed!r}"
@@ -182,7 +184,11 @@ def ticket_ratings(
         f"tickets ({_counts(derived['value'], worded)})"
         + (f", a {scale} scale (declared by the map file)" if mapping.survey_scale else "")
         + f", dated at {dated_at}"
-        + (f" ({untimed:,} blank, unreadable or in the future: the ticket's)" if untimed else "")
+        + (
+            f" ({untimed:,} blank, unreadable, before the ticket or in the future: the ticket's)"
+            if untimed
+            else ""
+        )
         + f"; {unrated:,} accepted tickets without a rating; not rows read"
     )
     return derived

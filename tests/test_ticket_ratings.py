@@ -146,3 +146,18 @@ def test_a_declared_survey_scale_puts_the_ratings_on_1_to_5(tmp_path):
     assert values == [round(1 + 4 * 7 / 9, 4), round(1 + 4 * 3 / 9, 4), 5.0]
     assert not any("neither a rating word" in w for w in report.warnings)
     assert "a 1-10 scale (declared by the map file)" in report.formats["ticket ratings"]
+
+
+def test_a_rating_time_before_its_ticket_is_the_ticket_s(tmp_path):
+    """A tool's placeholder for a missing rating time (1970-01-01, 0001-01-01) or a time before
+    the ticket was opened dates the survey at the ticket, as a blank does; before, surveys of
+    1970 and of year 1 were written."""
+    placeholders = ZENDESK.replace("2024-03-06 09:00:00", "1970-01-01 00:00:00").replace(
+        "2024-03-09 12:00:00", "0001-01-01 00:00:00"
+    )
+    events, report = _ingest(tmp_path, {"tickets.csv": placeholders})
+    assert _surveys(events) == [("1", "03-05 10", 5.0), ("2", "03-07 10", 1.0)]
+    assert (
+        "(2 blank, unreadable, before the ticket or in the future"
+        in (report.formats["ticket ratings"])
+    )
