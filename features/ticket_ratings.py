@@ -147,6 +147,11 @@ def ticket_ratings(
             f"{n_odd:,} ratings in {column!r} are neither a rating word nor a number {scale} (e.g. "
             f"{str(example)!r}): no survey event is derived from them; their tickets are kept"
         )
+    if mapping.source_for(EVENTS, TICKET_RATING) and (aside := _rated_others(out, check, scores)):
+        report.warnings.append(
+            f"events.ticket_rating is mapped to {column!r}, but {aside}: no survey event is "
+            "derived from them; map their event_type to support_ticket to read their ratings"
+        )
     if not rated.any():
         return None
     unread = f" rows rated in {column!r} are not surveys"  # survey_scores' warning: read now
@@ -192,6 +197,17 @@ def ticket_ratings(
         + f"; {unrated:,} accepted tickets without a rating; not rows read"
     )
     return derived
+
+
+def _rated_others(out: pd.DataFrame, check: Validator, scores: pd.Series) -> str | None:
+    """ "N rated rows are other types (other: n, ...)" of the accepted rows rated but no ticket."""
+    others = check.ok & scores.notna().to_numpy(dtype=bool)
+    others &= ~out["event_type"].isin(RATED_TYPES).fillna(False).to_numpy(dtype=bool)
+    if not others.any():
+        return None
+    kinds = out.loc[others, "event_type"].value_counts()
+    listed = ", ".join(f"{k}: {n:,}" for k, n in kinds.items())
+    return f"its {int(others.sum()):,} rated rows are no {' or '.join(RATED_TYPES)} ({listed})"
 
 
 def _counts(values: pd.Series, worded: bool) -> str:

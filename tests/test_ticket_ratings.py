@@ -161,3 +161,17 @@ def test_a_rating_time_before_its_ticket_is_the_ticket_s(tmp_path):
         "(2 blank, unreadable, before the ticket or in the future"
         in (report.formats["ticket ratings"])
     )
+
+
+def test_a_mapped_rating_column_on_rows_that_are_no_tickets_is_warned_of(tmp_path):
+    """events.ticket_rating names the column, but the rows are read as another type (an Intercom
+    export typed 'conversation': other): no survey event, and a warning naming the column and the
+    types; before, nothing was said (the column's name is no known rating name)."""
+    named = INTERCOM.replace("Conversation rating", "How did we do")
+    events, report = _ingest(
+        tmp_path, {"c.csv": named}, ", ticket_rating: How did we do", kind="conversation"
+    )
+    assert _surveys(events) == []
+    said = [w for w in report.warnings if "'How did we do'" in w]
+    assert said and "2 rated rows" in said[0] and "other" in said[0]
+    assert "support_ticket" in said[0]
