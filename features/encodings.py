@@ -80,7 +80,33 @@ def decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
                 ) from late
         if found:
             raise IngestError(_ambiguous(path, found)) from exc
+        if (utf8 := _utf8_before(raw, exc)) is not None:
+            raise IngestError(f"{path}: not UTF-8 text ({_where(raw, exc)}); {utf8}") from exc
         raise IngestError(f"{path}: not UTF-8 text ({_where(raw, exc)}); {ENCODING_HINT}") from exc
+
+
+#: Words of non-ASCII characters a file's bytes before its first invalid one must spell in UTF-8
+#: for the file to be called UTF-8 up to there (a code page's bytes make one by chance, not three).
+UTF8_SHOWN = 3
+
+
+def _utf8_before(raw: bytes, exc: UnicodeDecodeError) -> str | None:
+    """What to say of a file that is UTF-8 up to its first invalid byte (its non-ASCII words
+    before read as UTF-8: a row pasted from another code page), None otherwise: a legacy
+    ``--encoding`` would misread all of its UTF-8 text (``Müller`` as ``MÃ¼ller``)."""
+    start = _first_non_ascii_line(raw)
+    before = raw[start : min(exc.start, start + DETECTION_SAMPLE)].decode("utf-8", "ignore")
+    found = _words(before)
+    if len(found) < UTF8_SHOWN:
+        return None
+    words = _first_words(found, [], UTF8_SHOWN)
+    line = raw.count(b"\n", 0, exc.start) + 1
+    return (
+        f"the file is UTF-8 up to line {line} (its words before read as UTF-8: "
+        f"{', '.join(words)}), and that line holds a byte of another code page (a row pasted "
+        f"from another export): fix or remove line {line}; an --encoding of a legacy code page "
+        "would misread all of its UTF-8 text"
+    )
 
 
 def _detection_sample(raw: bytes) -> bytes:

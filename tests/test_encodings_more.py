@@ -192,3 +192,23 @@ def test_a_sample_that_cannot_tell_is_followed_by_one_spread_over_the_file(tmp_p
     text = "id,name,city,amount\n" + german + polish
     assert len(german) > (1 << 18)
     assert _decoded(tmp_path, text, "cp1250") == (text, "cp1250 (detected)")
+
+
+def test_a_utf8_file_with_one_stray_byte_is_not_sent_to_a_code_page(tmp_path):
+    """A UTF-8 export of German names with one byte of another code page at line 50,000 (a row
+    pasted from a CP1252 file): the error names the line and says the file is UTF-8 up to there,
+    not 'pass --encoding cp1252', which reads every Müller before it as MÃ¼ller."""
+    rows = [f"C{i},Müller,Groß,{i}" for i in range(60_000)]
+    rows[49_998] += ",caf\xe9"
+    path = tmp_path / "orders.csv"
+    raw = (
+        ("id,name,city,amount\n" + "\n".join(rows) + "\n")
+        .encode()
+        .replace(b"caf\xc3\xa9", b"caf\xe9")
+    )
+    path.write_bytes(raw)
+    with pytest.raises(IngestError) as error:
+        decode(path, raw, None)
+    said = str(error.value)
+    assert "orders.csv" in said and "line 50000: byte 0xe9" in said
+    assert "UTF-8 up to line 50000" in said and "--encoding cp1252 for" not in said
