@@ -4,6 +4,7 @@ synthetic data set, point-in-time features."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
@@ -215,9 +216,15 @@ def ingest(
     total_read = sum(r.rows_read for r in reports.values())
     total_q = sum(r.quarantined for r in reports.values())
     where = f"dry run, nothing written to {out}" if dry_run else f"ingested into {out}"
+    derived = Counter[str]()
+    for r in reports.values():
+        derived.update(r.derived_events)
     typer.echo(
         f"{where}: {total_read:,} rows read, {total_read - total_q:,} accepted, {total_q:,} "
         "quarantined"
+        + "".join(
+            f"; {n:,} {kind} events derived from ticket ratings" for kind, n in derived.items()
+        )
     )
     if campaign_report is not None:
         report = campaign_report
