@@ -80,6 +80,8 @@ def decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
                 ) from late
         if found:
             raise IngestError(_ambiguous(path, found)) from exc
+        if _punctuation_only(raw):  # “quotes” – …: no code page to tell
+            return raw.decode("cp1252"), f"cp1252 (detected: {SHARED_SAID})"
         if (utf8 := _utf8_before(raw, exc)) is not None:
             raise IngestError(f"{path}: not UTF-8 text ({_where(raw, exc)}); {utf8}") from exc
         raise IngestError(f"{path}: not UTF-8 text ({_where(raw, exc)}); {ENCODING_HINT}") from exc
@@ -145,6 +147,20 @@ def _first_non_ascii_line(raw: bytes) -> int:
 
 
 NON_ASCII_BYTE = re.compile(rb"[\x80-\xff]")
+#: ASCII and the bytes every Windows code page (CP1250 to CP1258, CP874) reads alike: the
+#: ellipsis, curly quotes, bullet, dashes and no-break space an English Excel export writes
+#: (``O’Neil``, ``“Best” – London``); a file of no other bytes is CP1252 as much as any.
+ASCII_AND_SHARED = bytes(range(0x80)) + b"\x85\x91\x92\x93\x94\x95\x96\x97\xa0"
+SHARED_SAID = "punctuation only, the same in every Windows code page"
+#: One of those bytes inside a word, but the apostrophe (``O’Neil``): a letter of another code
+#: page (DOS CP850's ``K\x94ln`` is Köln, Mac Roman's ``Ma\x96ana`` Mañana), no punctuation.
+SHARED_IN_A_WORD = re.compile(rb"[A-Za-z][\x85\x91\x93-\x97\xa0][A-Za-z]")
+
+
+def _punctuation_only(raw: bytes) -> bool:
+    """Whether a file's non-ASCII bytes are only punctuation every Windows code page reads alike
+    (:data:`ASCII_AND_SHARED`), none inside a word but the apostrophe."""
+    return not raw.translate(None, ASCII_AND_SHARED) and not SHARED_IN_A_WORD.search(raw)
 
 
 #: Bytes of a non-UTF-8 file whose script or words tell its encoding (a few thousand rows):

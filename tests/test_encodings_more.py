@@ -212,3 +212,34 @@ def test_a_utf8_file_with_one_stray_byte_is_not_sent_to_a_code_page(tmp_path):
     said = str(error.value)
     assert "orders.csv" in said and "line 50000: byte 0xe9" in said
     assert "UTF-8 up to line 50000" in said and "--encoding cp1252 for" not in said
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "id,name,note\n1,O’Neil,“Best” shop – London\n2,Ann’s,see p. 2…\n",
+        "id,amount\n1,1\xa0234\n2,• 5\n",
+    ],
+)
+def test_punctuation_every_windows_code_page_reads_alike_is_read(tmp_path, text):
+    """An English Excel export whose only non-ASCII bytes are curly quotes, dashes, an ellipsis,
+    a bullet or a no-break space: CP1250 to CP1258 and CP874 read them alike, so there is no
+    code page to tell; it was refused, 'pass --encoding'. A Western letter still is."""
+    assert _decoded(tmp_path, text, "cp1252") == (
+        text,
+        "cp1252 (detected: punctuation only, the same in every Windows code page)",
+    )
+    with pytest.raises(IngestError, match="not UTF-8 text"):
+        _decoded(tmp_path, text + "3,Müller,x\n", "cp1252")
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [("id,city\n1,Köln\n2,Bonn\n", "cp850"), ("id,day\n1,Mañana\n", "mac-roman")],
+)
+def test_letters_of_other_code_pages_on_those_bytes_are_not_read_as_punctuation(
+    tmp_path, text, encoding
+):
+    """DOS CP850's ö and Mac Roman's ñ are the bytes of CP1252's ” and –, inside a word."""
+    with pytest.raises(IngestError, match="not UTF-8 text"):
+        _decoded(tmp_path, text, encoding)
