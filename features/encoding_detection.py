@@ -142,7 +142,8 @@ def readings(raw: bytes) -> dict[str, str]:
 def looks_like_big5(raw: bytes, min_level_1: float | None = None) -> str | None:
     """Text decoded as Big5 (Traditional Chinese: a Taiwanese or Hong Kong shop's export) when
     (nearly) all its characters are of Big5's common characters (its level 1, the 5,401 most
-    written: lead bytes 0xA4-0xC6), none inside Latin words.
+    written: lead bytes 0xA4-0xC6), at least two distinct ones, few beside a Latin letter
+    (a Western capital read as Big5 takes the letter after it: ``Ärzte`` as ``礪zte``).
 
     Simplified Chinese GB2312 text read as Big5 mostly does not decode, and where it does half
     its characters are of level 2 (GB2312's level 1 has lead bytes up to 0xD7); Korean text reads
@@ -157,9 +158,9 @@ def looks_like_big5(raw: bytes, min_level_1: float | None = None) -> str | None:
     wide = [i for i, ch in enumerate(text) if ord(ch) > 127]
     common = sum(0xA4 <= text[i].encode("big5")[0] <= 0xC6 for i in wide)
     least = MIN_BIG5_LEVEL_1 if min_level_1 is None else min_level_1
-    if not wide or common < least * len(wide) or _inside_latin_words(text, wide):
+    if len({text[i] for i in wide}) < MIN_BIG5_CHARACTERS or common < least * len(wide):
         return None
-    return text
+    return None if _touching_latin(text, wide) else text
 
 
 def big5_rival(raw: bytes) -> str | None:
@@ -174,6 +175,9 @@ def big5_rival(raw: bytes) -> str | None:
 MIN_BIG5_LEVEL_1 = 0.9
 #: The same share for a Big5 reading to rival a Thai one.
 MIN_BIG5_RIVAL = 0.8
+#: Distinct characters a Big5 reading needs: a Western sign and the letter after it make one
+#: (``20°C`` as ``20蚓``); a name or a city has two.
+MIN_BIG5_CHARACTERS = 2
 
 
 def _level_1_share(text: str) -> float:

@@ -243,3 +243,23 @@ def test_letters_of_other_code_pages_on_those_bytes_are_not_read_as_punctuation(
     """DOS CP850's ö and Mac Roman's ñ are the bytes of CP1252's ” and –, inside a word."""
     with pytest.raises(IngestError, match="not UTF-8 text"):
         _decoded(tmp_path, text, encoding)
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("id,name\n1,Ärzte GmbH\n", "cp1252"),
+        ("id,name\n1,ÄRZTE\n", "cp1252"),
+        ("id,x\n1,Äpfel\n2,Äther\n", "latin-1"),
+        ("id,x\n1,Âge\n", "cp1252"),
+        ("id,x\n1,©Acme\n", "cp1252"),
+        ("id,t\n1,20°C\n", "cp1252"),
+        ("id,name\n1,Niño\n", "cp850"),
+    ],
+)
+def test_a_western_letter_before_latin_ones_is_not_read_as_big5(tmp_path, text, encoding):
+    """Ä, Â, ° or © (0xA4-0xC6) and the ASCII letter after it make one common Big5 character:
+    'Ärzte GmbH' was read as '礪zte GmbH' and '20°C' as '20蚓' (exit 0). A Big5 reading whose
+    characters touch Latin letters, or of one character only, is no Chinese."""
+    with pytest.raises(IngestError, match="not UTF-8 text"):
+        _decoded(tmp_path, text, encoding)
