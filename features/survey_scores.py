@@ -147,9 +147,10 @@ def _ratings_of_other_rows(frame: pd.DataFrame, named: list[str]) -> str | None:
     if not filled.any():
         return None
     return (
-        f"{int(filled.sum()):,} rows rated in {column!r} are not surveys (conversations or "
-        "tickets): their ratings are not read into satisfaction_mean_180d; a copy of the file "
-        f'read as surveys (its files: section: event_type "=survey", value {column!r}) counts them'
+        f"{int(filled.sum()):,} rows rated in {column!r} are not surveys: their ratings are "
+        "not read into satisfaction_mean_180d (a rating is read as a survey on support_ticket "
+        "and complaint rows only: map the rows' type as one, e.g. event_type "
+        '"=support_ticket" in the file\'s files: section, unless the map file turns ratings off)'
     )
 
 
