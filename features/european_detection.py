@@ -48,6 +48,15 @@ WESTERN_MISSPELT = re.compile(
     "[ìÌ](?=[^\\W\\d_])|[èÈ](?=[aeiouyáéíóúýAEIOUYÁÉÍÓÚÝ])"
     "|[ñÑ](?![aeiouáéíóúAEIOUÁÉÍÓÚ])|[œŒ](?=[wlrmnbWLRMNB])"
 )
+#: What no Central European word writes (in lower case): Polish ś ź before a vowel (written si,
+#: zi), ź after a consonant but d (dź) or starting a word before no r l d (źródło, źle), ż after
+#: c f g h j k p q s t v x (Polish writes dż rż wż zż mż łż lż bż); Slovak ŕ ĺ (a syllable of
+#: their own) at a word's start or after a vowel. Mac Roman's ü ø Ø read as CP1250 are ź ż Ż
+#: (Mźnchen, Sżren), DOS CP850's Ó Õ are ŕ ĺ (ŕlafur).
+CENTRAL_EUROPEAN_MISSPELT = re.compile(
+    "[śź](?=[aeiouyąęó])|(?<=[^\\W\\daąeęioóuyd_])ź|^ź(?![rld])"
+    "|(?<=[cfghjkpqstvx])ż|(?<![^\\W\\daeiouyáéíóúý_])[ŕĺ]"
+)
 #: Turkish letters beyond ASCII (İ lowers to i and a combining dot): CP1254 is CP1252 but for
 #: six bytes, ğ ı ş Ğ İ Ş where CP1252 has ð ý þ Ð Ý Þ (CP1250: đ ý ţ Đ Ý Ţ).
 TURKISH = "çğıöşüâîû\u0307"
@@ -99,6 +108,8 @@ def european_readings(raw: bytes) -> dict[str, str]:
     tokens = _tokens(raw)
     words = {name: _words(tokens, name) for name in texts}
     shared = _shared_words(words)
+    if "cp1250" in shared:  # a word misspelt in both tells against both: G„vle, OrlŽans
+        shared["cp1250"] = frozenset(w for w in shared["cp1250"] if not _garbled(w))
     found = {
         name: texts[name]
         for name in texts
@@ -129,6 +140,13 @@ def _turkish(words: set[str]) -> bool:
         return False
     letters = set("".join(good).lower())
     return "ı" in letters and len(TURKISH_ONLY & letters) >= 2
+
+
+def _garbled(word: str) -> bool:
+    """Whether ``word`` has letters and is no word of any language: a sign inside it or a
+    lower-case letter before a capital (DOS CP850's ä and Mac Roman's é read as CP1250 or
+    CP1252: ``G„vle``, ``OrlŽans``). A sign alone (``•``, ``‰``) is no word."""
+    return any(ch.isalpha() for ch in word) and not _letters_only(word)
 
 
 def _one_language(words: set[str], name: str) -> bool:
@@ -216,6 +234,8 @@ def _spell_latin(name: str) -> Callable[[str], bool]:
             return False  # no Central European word is one accented letter (French 'à' is)
         if name == "cp1252" and "õ" in word.lower() and "õe" not in word.lower():
             return False  # Portuguese writes õ before e (-ões, põe); Hungarian ő read as õ
+        if name == "cp1250" and CENTRAL_EUROPEAN_MISSPELT.search(word.lower()):
+            return False  # Mac Roman's ü ø read as ź ż: Mźller, Sżren
         if name == "cp1254" and TURKISH_MISSPELT.search(word):
             return False  # ğ follows a vowel (Doğan, Muğla); Icelandic ð read as ğ: Sigurğsson
         if name == "cp1252" and (word[0] in "ðÐ" or word[-1] in "þÞ"):
