@@ -51,11 +51,14 @@ WESTERN_MISSPELT = re.compile(
 #: What no Central European word writes (in lower case): Polish ś ź before a vowel (written si,
 #: zi), ź after a consonant but d (dź) or starting a word before no r l d (źródło, źle), ż after
 #: c f g h j k p q s t v x (Polish writes dż rż wż zż mż łż lż bż); Slovak ŕ ĺ (a syllable of
-#: their own) at a word's start or after a vowel. Mac Roman's ü ø Ø read as CP1250 are ź ż Ż
-#: (Mźnchen, Sżren), DOS CP850's Ó Õ are ŕ ĺ (ŕlafur).
+#: their own) at a word's start or after a vowel; Czech and Slovak ď ť ň before i y e (written
+#: di ti ni, dě tě ně; Slovak ťiahnuť aside) or starting a word before no vowel (ťava, ďábel);
+#: Polish letters in a word with v q x (Polish writes none). Mac Roman's ü ø Ø read as CP1250
+#: are ź ż Ż (Mźnchen, Sżren, Lżvland), DOS CP850's Ó Õ Ø are ŕ ĺ ť (ŕlafur, ťystein).
 CENTRAL_EUROPEAN_MISSPELT = re.compile(
     "[śź](?=[aeiouyąęó])|(?<=[^\\W\\daąeęioóuyd_])ź|^ź(?![rld])"
     "|(?<=[cfghjkpqstvx])ż|(?<![^\\W\\daeiouyáéíóúý_])[ŕĺ]"
+    "|[ďťň](?=[íyýeé]|i(?![aeu]))|^[ďťň](?![aáäuúůoóô])|^(?=.*[vqx]).*[ąęłńśźż]"
 )
 #: Turkish letters beyond ASCII (İ lowers to i and a combining dot): CP1254 is CP1252 but for
 #: six bytes, ğ ı ş Ğ İ Ş where CP1252 has ð ý þ Ð Ý Þ (CP1250: đ ý ţ Đ Ý Ţ).

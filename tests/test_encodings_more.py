@@ -274,6 +274,8 @@ def test_a_western_letter_before_latin_ones_is_not_read_as_big5(tmp_path, text, 
         ("id,name,city\n1,Anna Østergaard,Gävle\n", "cp850"),  # ťstergaard, G„vle
         ("id,name,city\n1,Ólafur Åkesson,Göteborg\n", "cp850"),  # ŕlafur, G”teborg
         ("id,name,city\n1,Marie Åkesson,A Coruña,Kärcher\n", "cp437"),  # Źkesson, K„rcher
+        ("id,name\n1,Øystein Østergaard\n", "cp850"),  # ťystein ťstergaard
+        ("id,name\n1,Anna Løvland\n", "mac-roman"),  # Lżvland: Polish ż, and v
     ],
 )
 def test_a_dos_or_mac_western_export_is_not_read_as_cp1250(tmp_path, text, encoding):
