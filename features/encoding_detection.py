@@ -271,7 +271,9 @@ def looks_like_cp932(raw: bytes) -> str | None:
     exports do not hold. No other encoding detected writes lead bytes of level 1 (0x88-0x98):
     Chinese, Korean, Thai or Hebrew bytes read as CP932 mostly do not decode, and where they do
     they are half-width katakana and level-2 kanji; Central European ``Š`` (0x8A) and the
-    letter after it read as a level-1 kanji before Latin letters (``Šampon`` as 蛎mpon).
+    letter after it read as a level-1 kanji before Latin letters (``Šampon`` as 蛎mpon); a DOS
+    or Mac accent and the letter after it read as a kana or a sign between Latin letters
+    (CP850 ``Château`` as Chフeau), kana or not.
     """
     try:
         text = raw.decode("cp932")
@@ -279,9 +281,11 @@ def looks_like_cp932(raw: bytes) -> str | None:
         return None
     if UNASSIGNED_CP932.search(text):
         return None
+    wide = [i for i, ch in enumerate(text) if ord(ch) > 127]
+    if _inside_latin_words(text, wide):
+        return None  # a Western accent and the letter after it read as one: Chフeau, Mart｡nez
     if KANA.search(text):
         return text
-    wide = [i for i, ch in enumerate(text) if ord(ch) > 127]
     kanji = [i for i in wide if KANJI.match(text[i])]
     level_1 = sum(0x889F <= int.from_bytes(text[i].encode("cp932"), "big") <= 0x9872 for i in kanji)
     if not kanji or level_1 < MIN_JIS_LEVEL_1 * len(kanji) or _touching_latin(text, kanji):
