@@ -16,7 +16,8 @@ from features.mapping import IngestError
 
 ENCODING_HINT = (
     "pass --encoding (e.g. --encoding cp1252 for Western European Windows/Excel exports, "
-    "--encoding latin-1, --encoding cp1250 for Central European (Polish, Czech), --encoding "
+    "--encoding latin-1, --encoding cp850 for an old DOS program's, --encoding mac-roman for "
+    "an old Mac's, --encoding cp1250 for Central European (Polish, Czech), --encoding "
     "cp1251 for Cyrillic, --encoding cp1254 for Turkish, --encoding gbk for Chinese, "
     "--encoding big5 for Traditional Chinese (Taiwan, Hong Kong), --encoding cp932 for "
     "Japanese, --encoding cp949 for Korean, --encoding cp1255 for Hebrew or --encoding cp874 "
@@ -157,10 +158,30 @@ SHARED_SAID = "punctuation only, the same in every Windows code page"
 SHARED_IN_A_WORD = re.compile(rb"[A-Za-z][\x85\x91\x93-\x97\xa0][A-Za-z]")
 
 
+#: An apostrophe inside a word, with the letters either side.
+APOSTROPHE_IN_A_WORD = re.compile(rb"([A-Za-z]+)\x92([A-Za-z]+)")
+#: What follows an English apostrophe inside a word (``don’t``, ``Macy’s``, ``we’ll``).
+ENGLISH_ENDINGS = frozenset({b"s", b"t", b"d", b"m", b"ll", b"re", b"ve"})
+
+
+def _apostrophe_as_letter(raw: bytes) -> bool:
+    """Whether an apostrophe byte stands where no apostrophe is written: neither after one letter
+    (``O’Neil``, ``d’Arc``) nor before an English ending (``don’t``), so a letter of another code
+    page (Mac Roman's 0x92 is í: ``Garc’a Mart’nez`` is García Martínez)."""
+    return any(
+        len(left) > 1 and right.lower() not in ENGLISH_ENDINGS
+        for left, right in APOSTROPHE_IN_A_WORD.findall(raw)
+    )
+
+
 def _punctuation_only(raw: bytes) -> bool:
     """Whether a file's non-ASCII bytes are only punctuation every Windows code page reads alike
-    (:data:`ASCII_AND_SHARED`), none inside a word but the apostrophe."""
-    return not raw.translate(None, ASCII_AND_SHARED) and not SHARED_IN_A_WORD.search(raw)
+    (:data:`ASCII_AND_SHARED`), none inside a word but an apostrophe where one is written."""
+    return (
+        not raw.translate(None, ASCII_AND_SHARED)
+        and not SHARED_IN_A_WORD.search(raw)
+        and not _apostrophe_as_letter(raw)
+    )
 
 
 #: Bytes of a non-UTF-8 file whose script or words tell its encoding (a few thousand rows):
