@@ -75,10 +75,11 @@ def _word(cell: object) -> str:
     return fold(text).replace("_", " ") or text
 
 
-def _rating_words(text: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(the score of each rating word, NaN elsewhere; whether a cell is a word of no score)."""
+def rating_words(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(the score of each rating word, NaN elsewhere; whether a cell is a word of no score:
+    ``offered``). A word is read folded, ``good_with_comment`` as ``good with comment``."""
     words = text.map(_word, na_action="ignore").astype("string")
-    no_rating = words.isin([fold(w).replace("_", " ") for w in NO_RATING]).fillna(False)
+    no_rating = words.isin([_word(w) for w in NO_RATING]).fillna(False)
     return words.map(RATING_WORDS).astype("float64"), no_rating.astype(bool)
 
 
@@ -94,7 +95,7 @@ def _as_scores(column: pd.Series, surveys: np.ndarray) -> pd.Series:
     """The column with its survey rows' rating words as scores on the contract's scale and
     their words of no score blank."""
     text = column.astype("string").str.strip()
-    scores, no_rating = _rating_words(text)
+    scores, no_rating = rating_words(text)
     worded = (scores.notna() & surveys).to_numpy(dtype=bool)
     blank = (no_rating & surveys).to_numpy(dtype=bool)
     if not worded.any() and not blank.any():
@@ -120,7 +121,7 @@ def survey_scores(
         return None, _ratings_of_other_rows(frame, named)
     for column in named:
         text = frame[column].astype("string").str.strip()
-        words, no_rating = _rating_words(text)
+        words, no_rating = rating_words(text)
         filled = (text.notna() & text.ne("") & ~no_rating).fillna(False).to_numpy(dtype=bool)
         scores = pd.to_numeric(text.where(filled), errors="coerce").fillna(words)
         numbers = scores.notna().to_numpy(dtype=bool)
@@ -143,7 +144,7 @@ def _ratings_of_other_rows(frame: pd.DataFrame, named: list[str]) -> str | None:
         return None
     column = rated[0]
     text = frame[column].astype("string").str.strip().replace("", pd.NA)
-    filled = text.notna() & ~_rating_words(text)[1]  # Zendesk's 'offered' is no rating
+    filled = text.notna() & ~rating_words(text)[1]  # Zendesk's 'offered' is no rating
     if not filled.any():
         return None
     return (
@@ -246,7 +247,7 @@ def on_contract_scale(
     surveys = _survey_rows(inputs, mapping) & check.ok
     column = str(inputs["value"].name)
     raw = frame[column] if column in frame.columns else inputs["value"]
-    worded = _rating_words(raw.astype("string").str.strip())[0].notna().to_numpy(dtype=bool)
+    worded = rating_words(raw.astype("string").str.strip())[0].notna().to_numpy(dtype=bool)
     scored = surveys & out["value"].notna().to_numpy(dtype=bool)
     if not scored.any():
         return

@@ -30,8 +30,8 @@ from features.dates import DateOrder, parse_dates
 from features.ingest_tables import TableReport, Validator
 from features.mapping import FileMapping, IngestError
 from features.source_columns import bare_name, did_you_mean, find_column
-from features.survey_scores import RATING_NAMES
-from features.values import CONTRACT_SCALE, NO_RATING, RATING_WORDS, SURVEY_SCALES, fold
+from features.survey_scores import RATING_NAMES, rating_words
+from features.values import CONTRACT_SCALE, SURVEY_SCALES
 
 #: The map file's inputs: the rating column and the column of its time.
 TICKET_RATING = "ticket_rating"
@@ -85,26 +85,12 @@ def _named(
     return str(named[0]) if len(named) == 1 else None
 
 
-def _word(cell: object) -> str:
-    """A rating cell as :data:`RATING_WORDS` and :data:`NO_RATING` name it (``good_with_comment``
-    as ``good with comment``; an emoji as itself), as :mod:`features.survey_scores` reads it."""
-    text = str(cell).strip()
-    return fold(text).replace("_", " ") or text
-
-
-def _rating_words(text: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(the score of each rating word, NaN elsewhere; whether a cell is a word of no score)."""
-    words = text.map(_word, na_action="ignore").astype("string")
-    no_rating = words.isin([_word(w) for w in NO_RATING]).fillna(False).astype(bool)
-    return words.map(RATING_WORDS).astype("float64"), no_rating
-
-
 def _scores(cells: pd.Series, scale: str = CONTRACT_SCALE) -> tuple[pd.Series, np.ndarray]:
     """(each cell's rating on 1-5, NaN where none; whether a filled cell is no rating at all:
     not a rating word, a no-rating word or a number on ``scale``, put on 1-5 as
     :mod:`features.survey_scores` puts a survey's)."""
     text = cells.astype("string").str.strip().replace("", pd.NA)
-    words, no_rating = _rating_words(text)
+    words, no_rating = rating_words(text)
     numbers = pd.to_numeric(text, errors="coerce").astype("float64")
     low, high = SURVEY_SCALES[scale]
     numbers = numbers.where((numbers >= low) & (numbers <= high))
@@ -182,7 +168,7 @@ def ticket_ratings(
     derived["customer_id"] = derived["customer_id"].astype("string")
     report.derived_events = {"survey": len(derived)}
     untimed = int((own[kept].isna()).sum()) if timed is not None else 0
-    worded = bool(_rating_words(frame[column].astype("string").str.strip())[0][kept].notna().any())
+    worded = bool(rating_words(frame[column].astype("string").str.strip())[0][kept].notna().any())
     unrated = int(tickets.sum()) - len(derived)
     report.formats[TICKET_RATINGS] = (
         f"{len(derived):,} survey events from the ratings in {column!r} of {len(derived):,} "
