@@ -18,6 +18,8 @@ from features.contract import BUSINESS_ZONE, MANIFEST, TextReader, recorded_zone
 #: The hours two zone names are compared at (:func:`same_zone`): every hour of the span a CRM's
 #: data may cover; before it, zones now alike differ (New York's year of summer time, 1974).
 _COMPARED_HOURS = ("1990-01-01", "2041-01-01")
+#: Hours in a year, the span :func:`_hours_apart` says the zones' distance over.
+_YEAR_HOURS = 366 * 24
 
 
 class ZoneMismatch(ValueError):
@@ -44,9 +46,10 @@ def zone_said(zone: str | None) -> str:
 
 @lru_cache(maxsize=16)
 def _offsets(zone: str) -> np.ndarray:
-    """The zone's offset from UTC at each of :data:`_COMPARED_HOURS`' hours (nanoseconds)."""
+    """The zone's offset from UTC at each of :data:`_COMPARED_HOURS`' hours (in hours)."""
     hours = pd.date_range(*_COMPARED_HOURS, freq="h", tz="UTC")
-    return (hours.tz_convert(ZoneInfo(zone)).tz_localize(None) - hours.tz_localize(None)).asi8
+    local = hours.tz_convert(ZoneInfo(zone)).tz_localize(None)
+    return (local - hours.tz_localize(None)).total_seconds().to_numpy() / 3600
 
 
 def same_zone(a: str | None, b: str | None) -> bool:
@@ -67,13 +70,13 @@ def _utc(zone: str | None) -> bool:
 
 
 def _hours_apart(a: str | None, b: str | None) -> str:
-    """How far apart the two zones' clocks are over the coming year (UTC for None): '8 hours',
-    '4 to 5 hours' (New York and UTC), 'up to 1 hour' (London and UTC: one in winter)."""
-    hours = pd.date_range(pd.Timestamp.now(tz="UTC").floor("h"), periods=366 * 24, freq="h")
+    """How far apart the two zones' clocks are over a year (UTC for None; the last year of
+    :data:`_COMPARED_HOURS`, the zones' rules as the zone database has them, not the day of the
+    run): '8 hours', '4 to 5 hours' (New York and UTC), 'up to 1 hour' (London and UTC: one in
+    summer)."""
 
     def offsets(zone: str | None) -> np.ndarray:
-        local = hours.tz_convert(ZoneInfo(zone or "UTC")).tz_localize(None)
-        return (local - hours.tz_localize(None)).total_seconds().to_numpy() / 3600
+        return _offsets(zone or "UTC")[-_YEAR_HOURS:]
 
     apart = np.abs(offsets(a) - offsets(b))
     low, high = float(apart.min()), float(apart.max())
