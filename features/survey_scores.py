@@ -223,6 +223,15 @@ def _told_by_range(low: float, high: float, column: str) -> tuple[str, str] | No
     return None
 
 
+def on_one_to_five(scores: pd.Series, scale: str) -> pd.Series:
+    """``scores`` on ``scale`` (:data:`SURVEY_SCALES`) put on the contract's 1-5:
+    ``1 + 4 x (score - low) / (high - low)``, a 1-5 scale as given."""
+    if scale == CONTRACT_SCALE:
+        return scores
+    low, high = SURVEY_SCALES[scale]
+    return (1.0 + 4.0 * (scores - low) / (high - low)).round(6)
+
+
 def _conversion(scale: str) -> str:
     low, high = SURVEY_SCALES[scale]
     if scale == CONTRACT_SCALE:
@@ -292,8 +301,7 @@ def _on_scale(
     check.flag(outside, OUTSIDE_SCALE.format(scale))
     inside = rows & ~outside
     if scale != CONTRACT_SCALE:
-        scaled = (1.0 + 4.0 * (value - bottom) / (top - bottom)).round(6)
-        out["value"] = value.mask(inside, scaled)
+        out["value"] = value.mask(inside, on_one_to_five(value, scale))
     quarantined = f"; {int(outside.sum()):,} outside it quarantined" if outside.any() else ""
     line = f"{head}: a {scale} scale ({how}), {_conversion(scale)}{quarantined}"
     kept = value[inside]

@@ -30,7 +30,7 @@ from features.dates import DateOrder, parse_dates
 from features.ingest_tables import TableReport, Validator
 from features.mapping import FileMapping, IngestError
 from features.source_columns import bare_name, did_you_mean, find_column
-from features.survey_scores import RATING_NAMES, rating_words
+from features.survey_scores import RATING_NAMES, on_one_to_five, rating_words
 from features.values import CONTRACT_SCALE, SURVEY_SCALES
 
 #: The map file's inputs: the rating column and the column of its time.
@@ -93,9 +93,7 @@ def _scores(cells: pd.Series, scale: str = CONTRACT_SCALE) -> tuple[pd.Series, n
     words, no_rating = rating_words(text)
     numbers = pd.to_numeric(text, errors="coerce").astype("float64")
     low, high = SURVEY_SCALES[scale]
-    numbers = numbers.where((numbers >= low) & (numbers <= high))
-    if scale != CONTRACT_SCALE:
-        numbers = (1.0 + 4.0 * (numbers - low) / (high - low)).round(6)
+    numbers = on_one_to_five(numbers.where((numbers >= low) & (numbers <= high)), scale)
     scores = words.fillna(numbers).astype("float64")
     odd = (text.notna() & scores.isna() & ~no_rating).to_numpy(dtype=bool)
     return scores, odd
