@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.contract import BUSINESS_ZONE, Column, quarantine_path, table_path
+from features.contract import BUSINESS_ZONE, MANIFEST, Column, quarantine_path, table_path
 
 CAMPAIGNS = "campaigns"
 TREATED, CONTROL = "treated", "control"
@@ -77,7 +77,7 @@ def write_campaigns(
         quarantined.to_parquet(tmp, index=False)
     with replaced_file(campaigns_path(data_dir)) as tmp:
         accepted.to_parquet(tmp, index=False)
-    manifest_file = data_dir / "manifest.json"
+    manifest_file = data_dir / MANIFEST
     # a new data set (Hillstrom's) is in UTC; an existing one keeps the zone it records
     manifest: dict = (
         json.loads(manifest_file.read_text()) if manifest_file.exists() else {BUSINESS_ZONE: "UTC"}

@@ -427,7 +427,7 @@ def build_table(
                 first = out.groupby(kept)["signup_at"].transform("min")
                 out["signup_at"] = first.where(kept.notna(), out["signup_at"])
             check.set_aside(repeated, ANOTHER_SUBSCRIPTION)
-            report.formats["subscriptions"] = _subscriptions_line(kept, repeated, returned)
+            report.formats[SUBSCRIPTIONS] = _subscriptions_line(kept, repeated, returned)
             if returned.notna().any():  # a mapped one (a CRM's reactivation) where none is
                 out[RETURNED_AT] = (
                     returned.fillna(out[RETURNED_AT]) if RETURNED_AT in out else returned
@@ -598,6 +598,10 @@ def _named(ids: pd.Series, clean: np.ndarray, known: KnownCustomers | None) -> p
     else a customer of it (an unknown id is quarantined as such)."""
     ids = ids.where(clean)
     return ids if known is None else ids.where(among(ids, known.ids))
+
+
+#: The report's key (``TableReport.formats``) of the customers on several rows (subscriptions).
+SUBSCRIPTIONS = "subscriptions"
 
 
 def _subscriptions_line(kept: pd.Series, repeated: pd.Series, returned: pd.Series) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.campaigns import ingest_campaigns
+from features.contract import MANIFEST
 
 CAMPAIGN_ID = "hillstrom-2008"
 SENT_AT = "2008-03-01"
@@ -39,7 +40,7 @@ FEATURES_FILE = "campaign_features.parquet"
 #: may replace them); hidden files (.DS_Store) are not a data set's either.
 STAGED = "hillstrom_campaigns.csv"
 WRITTEN = frozenset(
-    {"customers.parquet", "campaigns.parquet", FEATURES_FILE, "manifest.json", "quarantine", STAGED}
+    {"customers.parquet", "campaigns.parquet", FEATURES_FILE, MANIFEST, "quarantine", STAGED}
 )
 DEFAULT_SOURCE = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "hillstrom" / "hillstrom_train.csv"

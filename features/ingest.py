@@ -49,6 +49,7 @@ from features.contract import (
     EVENTS,
     EXPORT_FILE,
     EXPORT_FILES_SEP,
+    MANIFEST,
     QUARANTINED_ID,
     TABLES,
     TIME_COLUMN,
@@ -90,7 +91,7 @@ MIN_ACCEPTED_SHARE = 0.5
 #: Everything ingest writes into ``--out`` (anything else there makes ingest refuse the directory).
 OWNED = {
     f"{folder}{t}.parquet" for t in (*TABLES, "campaigns") for folder in ("", "quarantine/")
-} | {"manifest.json"}
+} | {MANIFEST}
 
 
 #: A table's export: one file, or several (a list; a quoted pattern such as ``orders_*.csv``).
@@ -352,7 +353,7 @@ def ingest(
             CUSTOMER_FILES: origins,
             BUSINESS_ZONE: mapping.business_zone or "UTC",
         }
-        (staging / "manifest.json").write_text(
+        (staging / MANIFEST).write_text(
             json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
         )
     return reports

@@ -11,7 +11,7 @@ from features.currencies import YEN
 from features.customer_emails import CUSTOMER_EMAIL, NO_SUCH_EMAIL
 from features.customer_ids import CUSTOMER_ALIAS, MERGED_INTO
 from features.customer_status import CUSTOMER_STATUS
-from features.file_tables import GROUPED, ID_FORMS, UNMAPPED
+from features.file_tables import GROUPED, ID_FORMS, SUBSCRIPTIONS, UNMAPPED
 from features.ingest_tables import TableReport
 from features.mapping import IngestError
 from features.order_status import REFUND_ROWS
@@ -50,7 +50,7 @@ def log_report(report: TableReport, log) -> None:
         CUSTOMER_ALIAS,
         CUSTOMER_EMAIL,
         MERGED_INTO,
-        "subscriptions",
+        SUBSCRIPTIONS,
         UNTYPED_TICKETS,
         SURVEY_SCORES,
         COMPLAINT_TAGS,

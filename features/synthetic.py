@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from features.atomic_file import replaced_file
-from features.contract import BUSINESS_ZONE
+from features.contract import BUSINESS_ZONE, MANIFEST
 from features.synthetic_activity import draw_events, draw_transactions
 from features.synthetic_arrow import (
     SCHEMAS,
@@ -145,7 +145,7 @@ def generate(
                 rows[table] += data.num_rows
     seconds = time.perf_counter() - began
     _write_manifest(out, n_customers, seed, period, chunk_size, params, rows, seconds)
-    paths["manifest"] = out / "manifest.json"
+    paths["manifest"] = out / MANIFEST
     if campaigns is not None:
         from features.synthetic_campaigns import run_campaigns
 
@@ -253,4 +253,4 @@ def _write_manifest(
         "seasonality": {"peak_day_of_year": SEASONAL_PEAK_DAY, "period_days": YEAR_DAYS},
         "parameters": asdict(params),
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))

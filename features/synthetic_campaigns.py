@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from features.campaigns import CAMPAIGNS, CONTROL, NO_ACTION, TREATED, typed_campaigns
+from features.contract import MANIFEST
 from features.synthetic_activity import poisson_points
 from features.synthetic_params import epoch_days, seasonal_factor, seasonal_integral
 
@@ -161,7 +162,7 @@ def run_campaigns(
     """Assign, realise and write one campaign into a generated data set; return row counts."""
     spec = spec or CampaignSpec()
     data_dir = Path(data_dir)
-    manifest_file = data_dir / "manifest.json"
+    manifest_file = data_dir / MANIFEST
     manifest = json.loads(manifest_file.read_text())
     data_end = pd.Timestamp(manifest["end"])
     sent = pd.Timestamp(spec.sent_at)

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.contract import MANIFEST
+
 KINDS = ("engagement_drop", "price_rise", "new_channel", "churn_mechanism")
 DEFAULT_STRENGTH = {
     "engagement_drop": 0.7,
@@ -103,7 +105,7 @@ def inject_drift(
     transactions.to_parquet(out / "transactions.parquet", index=False)
     if events is not None:
         events.to_parquet(out / "events.parquet", index=False)
-    for extra in ("truth.parquet", "manifest.json"):
+    for extra in ("truth.parquet", MANIFEST):
         if (src / extra).exists():
             shutil.copyfile(src / extra, out / extra)
     record = {

@@ -17,7 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.contract import CUSTOMER_FILES, CUSTOMERS, EXPORT_FILE, export_files, table_path
+from features.contract import (
+    CUSTOMER_FILES,
+    CUSTOMERS,
+    EXPORT_FILE,
+    MANIFEST,
+    export_files,
+    table_path,
+)
 from features.mapping import names_file
 from serving.scoring import DATA_ATTR
 from serving.writeback.fields import MappingError
@@ -46,7 +53,7 @@ def customer_files(data_dir: Path) -> tuple[pd.Series, dict[str, str | None]]:
             "recorded each customer's export file): ingest the exports again"
         )
     try:
-        manifest = json.loads((data_dir / "manifest.json").read_text("utf-8"))
+        manifest = json.loads((data_dir / MANIFEST).read_text("utf-8"))
         sections = dict(manifest.get(CUSTOMER_FILES) or {})
     except (OSError, ValueError):
         sections = {}
